@@ -1,0 +1,176 @@
+//! The command line (CONTRACTS.md §1): parsing, dispatch, and the exit-code edge.
+//!
+//! Parsing has no side effects; each subcommand module resolves its arguments
+//! and returns an [`Exit`]. Clap's usage errors exit 1, `--help`/`--version` 0.
+
+pub mod audit;
+pub mod bench;
+pub mod exec;
+pub mod policy;
+pub mod probe;
+
+use crate::exit::Exit;
+use clap::{CommandFactory, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Run untrusted build and agent work inside a declared isolation boundary.
+///
+/// Every task runs under a security policy (a preset such as `default` or
+/// `strict`, or a YAML file): a landlock + seccomp + namespaces jail, or a
+/// network-isolated container. A task that tries something its policy denies
+/// is stopped and reported with exit code 4, naming the rule.
+///
+/// Exit codes: 0 ok, 1 configuration or usage error (nothing ran), 2 a task
+/// failed, 3 timeout, 4 security violation or exceeded limit.
+#[derive(Debug, Parser)]
+#[command(name = "orchestra", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one task under a policy; its stdout/stderr stream through unchanged.
+    ///
+    /// Example: `orchestra exec --policy strict -- make test`. After the task, one
+    /// verdict line goes to stderr: `orchestra: <task> <ok|failed|timeout|violation> ...`.
+    Exec(exec::ExecArgs),
+    /// Validate or display policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Inspect what this host can enforce.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+    /// Verify, show and manage the signed audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Measure start-up and observation overhead against reference sandboxes, side by side.
+    Bench(bench::BenchArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to generate for.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages for orchestra and its subcommands into a directory.
+    Man {
+        /// Output directory (created if missing).
+        #[arg(long, default_value = "man")]
+        out_dir: PathBuf,
+    },
+}
+
+/// `orchestra sandbox ...`
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Report which isolation controls this host can enforce.
+    Probe {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> std::process::ExitCode {
+    // The jail's in-sandbox init re-executes this binary; it must not parse the
+    // public CLI or start anything else first.
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(crate::sandbox::jail::INIT_ARG)) {
+        return crate::sandbox::jail::init::main().into();
+    }
+    init_tracing();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Exit::Ok,
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Exit::Config,
+                _ => Exit::Config,
+            };
+            let _ = e.print();
+            return code.into();
+        }
+    };
+    run(cli).into()
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORCHESTRA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(use_color())
+        .without_time()
+        .try_init();
+}
+
+/// Whether to colour output: a TTY, and neither `NO_COLOR` nor `CI` says otherwise.
+pub fn use_color() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Dispatch a parsed command line.
+pub fn run(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Exec(args) => exec::run(args),
+        Command::Policy(cmd) => policy::run(cmd),
+        Command::Sandbox(SandboxCommand::Probe { json }) => probe::run(json),
+        Command::Audit(cmd) => audit::run(cmd),
+        Command::Bench(args) => bench::run(args),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "orchestra", &mut std::io::stdout());
+            Exit::Ok
+        }
+        Command::Man { out_dir } => match write_man_pages(&out_dir) {
+            Ok(n) => {
+                eprintln!("orchestra: wrote {n} man pages to {}", out_dir.display());
+                Exit::Ok
+            }
+            Err(e) => {
+                eprintln!("orchestra: cannot write man pages to {}: {e}", out_dir.display());
+                Exit::Config
+            }
+        },
+    }
+}
+
+fn write_man_pages(dir: &std::path::Path) -> std::io::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let cmd = Cli::command();
+    let mut count = 0;
+    fn walk(cmd: &clap::Command, prefix: &str, dir: &std::path::Path, count: &mut usize) -> std::io::Result<()> {
+        let name = if prefix.is_empty() { cmd.get_name().to_string() } else { format!("{prefix}-{}", cmd.get_name()) };
+        let man = clap_mangen::Man::new(cmd.clone().name(name.clone()));
+        let mut buf = Vec::new();
+        man.render(&mut buf)?;
+        std::fs::write(dir.join(format!("{name}.1")), buf)?;
+        *count += 1;
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            walk(sub, &name, dir, count)?;
+        }
+        Ok(())
+    }
+    walk(&cmd, "", dir, &mut count)?;
+    Ok(count)
+}
+
+/// Print a one-line error for the user and return exit 1.
+pub fn config_error(msg: impl std::fmt::Display) -> Exit {
+    eprintln!("orchestra: error: {msg}");
+    Exit::Config
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

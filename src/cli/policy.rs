@@ -1,0 +1,67 @@
+//! `orchestra policy check|show|schema`.
+
+use crate::exit::Exit;
+use crate::policy::{Policy, load_policy};
+use clap::Subcommand;
+
+/// Policy subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file or preset; errors carry file:line:col.
+    Check {
+        /// A policy file or preset name.
+        policy: String,
+    },
+    /// Print the effective policy after defaults, as YAML (or JSON), with its hash.
+    Show {
+        /// A policy file or preset name.
+        policy: String,
+        /// Print JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of policy files.
+    Schema,
+    /// List the built-in presets.
+    List,
+}
+
+/// Run a policy subcommand.
+pub fn run(cmd: PolicyCommand) -> Exit {
+    match cmd {
+        PolicyCommand::Check { policy } => match load_policy(&policy) {
+            Ok((p, origin)) => {
+                println!("{origin}: ok (policy {} sha256:{})", p.name.as_deref().unwrap_or("unnamed"), p.hash());
+                Exit::Ok
+            }
+            Err(e) => super::config_error(e),
+        },
+        PolicyCommand::Show { policy, json } => match load_policy(&policy) {
+            Ok((p, origin)) => {
+                if json {
+                    let v = serde_json::json!({"origin": origin, "sha256": p.hash(), "policy": p});
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                } else {
+                    println!("# effective policy from {origin}\n# sha256:{}", p.hash());
+                    print!("{}", p.to_yaml());
+                }
+                Exit::Ok
+            }
+            Err(e) => super::config_error(e),
+        },
+        PolicyCommand::Schema => {
+            println!("{}", serde_json::to_string_pretty(&Policy::json_schema()).unwrap_or_default());
+            Exit::Ok
+        }
+        PolicyCommand::List => {
+            for name in crate::policy::presets::names() {
+                let desc = crate::policy::presets::get(name)
+                    .and_then(|t| crate::policy::parse_policy(t, name).ok())
+                    .and_then(|p| p.description)
+                    .unwrap_or_default();
+                println!("{name:<16} {desc}");
+            }
+            Exit::Ok
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! `orchestra sandbox probe`.
+
+use crate::exit::Exit;
+
+/// Print what this host can enforce.
+pub fn run(json: bool) -> Exit {
+    let p = crate::sandbox::probe::probe();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+        return Exit::Ok;
+    }
+    let yes = |b: bool| if b { "yes" } else { "NO" };
+    let j = &p.jail;
+    println!("kernel            {}", p.kernel);
+    println!("uid               {}", p.uid);
+    println!("in a container    {}", yes(p.in_container));
+    println!(
+        "landlock          {}",
+        if j.landlock_abi > 0 { format!("ABI {}", j.landlock_abi) } else { "NO (not enabled in this kernel)".into() }
+    );
+    println!("seccomp notify    {}", yes(j.seccomp_notify));
+    println!(
+        "namespaces        {}",
+        if j.user_namespaces {
+            "yes (user, mount, pid, net, ipc, uts, cgroup)".to_string()
+        } else {
+            format!("NO: {}", j.userns_error.as_deref().unwrap_or(""))
+        }
+    );
+    println!("cgroups           {}{}", j.cgroups, if j.cgroups_usable { "" } else { " (not writable)" });
+    println!("MAC               {}", p.mac);
+    println!("docker engine     {}", yes(p.docker));
+    println!("podman service    {}", yes(p.podman));
+    let jail_ok = j.landlock_abi >= crate::sandbox::jail::landlock_rules::MIN_ABI && j.seccomp_notify;
+    println!(
+        "jail backend      {}",
+        match (jail_ok, j.user_namespaces) {
+            (true, true) => "full jail available",
+            (true, false) => "namespace-less jail only (policy must say jail.namespaces: off)",
+            _ => "unavailable",
+        }
+    );
+    Exit::Ok
+}

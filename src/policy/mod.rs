@@ -1,0 +1,545 @@
+//! Security policies: what a task may touch, and what happens when it tries more.
+//!
+//! A policy is declarative YAML (see `policies/` and `policies/schema.json`).
+//! Every field has a restrictive default: an omitted `network` is `none`, an
+//! omitted environment passes nothing through, every syscall class in
+//! [`SyscallClass`] is denied unless listed in `syscalls.allow`. Unknown fields
+//! are errors ([`load`]). Callers ask the policy questions through methods
+//! instead of matching its fields everywhere.
+
+pub mod load;
+pub mod presets;
+pub mod units;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+pub use load::{PolicyError, load_policy, parse_policy};
+pub use units::{ByteSize, HumanDuration, Limit};
+
+/// The current policy schema version.
+pub const POLICY_VERSION: u32 = 1;
+
+/// A complete security policy for one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Schema version of this file; must be 1.
+    #[serde(default = "default_version")]
+    pub version: u32,
+    /// A short name shown in reports.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What this policy is for.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The isolation backend: `jail` (namespaces + landlock + seccomp), `docker` or `podman`.
+    #[serde(default)]
+    pub sandbox_mode: SandboxMode,
+    /// Which host paths the task sees and how.
+    #[serde(default)]
+    pub filesystem: Filesystem,
+    /// Network access.
+    #[serde(default)]
+    pub network: Network,
+    /// The task's environment variables.
+    #[serde(default)]
+    pub environment: Environment,
+    /// Dangerous syscall classes; all denied unless allowed here.
+    #[serde(default)]
+    pub syscalls: Syscalls,
+    /// Resource limits; exceeding one is a violation (exit 4).
+    #[serde(default)]
+    pub limits: Limits,
+    /// Wall-clock limits; hitting one is a timeout (exit 3).
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// What happens at the first violation: `kill` (default) stops the whole task
+    /// tree at once; `deny` fails the offending call and lets the task go on. Either
+    /// way the verdict is `violation` (exit 4).
+    #[serde(default)]
+    pub on_violation: OnViolation,
+    /// Options of the jail backend.
+    #[serde(default)]
+    pub jail: JailOptions,
+    /// The seed configuration's `security:` block, accepted as written there.
+    #[serde(default)]
+    pub security: Option<SeedSecurity>,
+}
+
+fn default_version() -> u32 {
+    POLICY_VERSION
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            version: POLICY_VERSION,
+            name: None,
+            description: None,
+            sandbox_mode: SandboxMode::default(),
+            filesystem: Filesystem::default(),
+            network: Network::default(),
+            environment: Environment::default(),
+            syscalls: Syscalls::default(),
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            on_violation: OnViolation::default(),
+            jail: JailOptions::default(),
+            security: None,
+        }
+    }
+}
+
+/// Isolation backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxMode {
+    /// Namespaces, pivot_root, landlock, seccomp and rlimits/cgroups, no helper binary.
+    #[default]
+    Jail,
+    /// A network-isolated Docker container.
+    Docker,
+    /// A network-isolated Podman container.
+    Podman,
+}
+
+impl SandboxMode {
+    /// The name used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxMode::Jail => "jail",
+            SandboxMode::Docker => "docker",
+            SandboxMode::Podman => "podman",
+        }
+    }
+}
+
+/// Filesystem view of the task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Filesystem {
+    /// Host paths visible read-only at the same place. `~` is the invoking user's home.
+    /// A listed path that does not exist on the host is left out (and said so in the report).
+    #[serde(default = "default_read_only")]
+    pub read_only: Vec<String>,
+    /// Host paths visible read-write at the same place, besides the working directory.
+    #[serde(default)]
+    pub read_write: Vec<String>,
+    /// Paths whose content the task must never see. Where they exist, the task finds
+    /// empty decoys instead; opening one is a violation (`fs.hidden`).
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<String>,
+    /// Access to the working directory (`--workdir`, default the current directory).
+    #[serde(default)]
+    pub workdir: WorkdirAccess,
+    /// `/tmp` in the task: a private tmpfs (`private`, default) or absent (`none`).
+    #[serde(default)]
+    pub tmp: TmpMode,
+}
+
+fn default_read_only() -> Vec<String> {
+    ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc"].map(String::from).to_vec()
+}
+
+fn default_hidden() -> Vec<String> {
+    [
+        "~/.ssh",
+        "~/.gnupg",
+        "~/.aws",
+        "~/.azure",
+        "~/.kube",
+        "~/.docker",
+        "~/.netrc",
+        "~/.git-credentials",
+        "~/.config",
+        "~/.cargo/credentials.toml",
+        "~/.cargo/credentials",
+        "~/.npmrc",
+        "~/.pypirc",
+        "/etc/shadow",
+        "/etc/gshadow",
+        "/etc/sudoers",
+        "/etc/ssh",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+impl Default for Filesystem {
+    fn default() -> Self {
+        Filesystem {
+            read_only: default_read_only(),
+            read_write: Vec::new(),
+            hidden: default_hidden(),
+            workdir: WorkdirAccess::default(),
+            tmp: TmpMode::default(),
+        }
+    }
+}
+
+/// Access to the working directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkdirAccess {
+    /// The task may create, change and delete files in it (default).
+    #[default]
+    ReadWrite,
+    /// The task may only read it.
+    ReadOnly,
+}
+
+/// What `/tmp` is inside the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TmpMode {
+    /// A private tmpfs, bounded by `limits.disk`, discarded when the task ends.
+    #[default]
+    Private,
+    /// No writable /tmp: writing there is a violation.
+    None,
+}
+
+/// Network access.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// `none` (default): a private network namespace with no interface up; creating an
+    /// IP, netlink, packet or raw socket is a violation. `loopback`: a private namespace
+    /// with only `lo` up. `host`: the host's network (an explicit opt-out, reported).
+    #[serde(default)]
+    pub mode: NetworkMode,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network { mode: NetworkMode::None }
+    }
+}
+
+/// Network modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkMode {
+    /// No network at all.
+    #[default]
+    None,
+    /// Only a private loopback interface.
+    Loopback,
+    /// The host's network stack (opt-out of network isolation).
+    Host,
+}
+
+/// Environment of the task. The orchestrator's own environment never leaks:
+/// only names listed in `passthrough` are copied, and `ORCHESTRA_*` names never are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// Names copied from the caller's environment when set there. A trailing `*` matches a prefix.
+    #[serde(default)]
+    pub passthrough: Vec<String>,
+    /// Variables set to fixed values (applied after passthrough).
+    #[serde(default = "default_env_set")]
+    pub set: BTreeMap<String, String>,
+}
+
+fn default_env_set() -> BTreeMap<String, String> {
+    [("PATH", "/usr/local/bin:/usr/bin:/bin"), ("LANG", "C.UTF-8")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Environment { passthrough: Vec::new(), set: default_env_set() }
+    }
+}
+
+/// Classes of dangerous syscalls. Each is denied, observed and reported
+/// (`syscall.<class>`) unless the policy lists it under `syscalls.allow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyscallClass {
+    /// ptrace, process_vm_readv/writev, kcmp.
+    Ptrace,
+    /// mount, umount2, pivot_root, chroot, the new mount API.
+    Mount,
+    /// unshare, setns, and clone with namespace flags.
+    Namespaces,
+    /// add_key, request_key, keyctl.
+    Keyring,
+    /// bpf.
+    Bpf,
+    /// io_uring_setup/enter/register (bypasses seccomp for the operations it performs).
+    IoUring,
+    /// userfaultfd.
+    Userfaultfd,
+    /// perf_event_open.
+    Perf,
+    /// init_module, finit_module, delete_module, kexec_load, kexec_file_load.
+    KernelModules,
+    /// reboot, swapon, swapoff, acct, quotactl, syslog, vhangup.
+    SystemAdmin,
+    /// settimeofday, clock_settime, clock_adjtime, adjtimex.
+    SystemTime,
+    /// iopl, ioperm.
+    RawIo,
+    /// open_by_handle_at, name_to_handle_at.
+    FileHandles,
+    /// mknod/mknodat of character or block devices.
+    DeviceNodes,
+    /// ioctl TIOCSTI/TIOCLINUX (typing into the terminal of the caller).
+    TtyInjection,
+}
+
+impl SyscallClass {
+    /// Every class, in a stable order.
+    pub const ALL: [SyscallClass; 15] = [
+        SyscallClass::Ptrace,
+        SyscallClass::Mount,
+        SyscallClass::Namespaces,
+        SyscallClass::Keyring,
+        SyscallClass::Bpf,
+        SyscallClass::IoUring,
+        SyscallClass::Userfaultfd,
+        SyscallClass::Perf,
+        SyscallClass::KernelModules,
+        SyscallClass::SystemAdmin,
+        SyscallClass::SystemTime,
+        SyscallClass::RawIo,
+        SyscallClass::FileHandles,
+        SyscallClass::DeviceNodes,
+        SyscallClass::TtyInjection,
+    ];
+
+    /// The snake_case name used in policies and rule names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyscallClass::Ptrace => "ptrace",
+            SyscallClass::Mount => "mount",
+            SyscallClass::Namespaces => "namespaces",
+            SyscallClass::Keyring => "keyring",
+            SyscallClass::Bpf => "bpf",
+            SyscallClass::IoUring => "io_uring",
+            SyscallClass::Userfaultfd => "userfaultfd",
+            SyscallClass::Perf => "perf",
+            SyscallClass::KernelModules => "kernel_modules",
+            SyscallClass::SystemAdmin => "system_admin",
+            SyscallClass::SystemTime => "system_time",
+            SyscallClass::RawIo => "raw_io",
+            SyscallClass::FileHandles => "file_handles",
+            SyscallClass::DeviceNodes => "device_nodes",
+            SyscallClass::TtyInjection => "tty_injection",
+        }
+    }
+}
+
+/// Syscall policy.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Syscalls {
+    /// Classes the task may use after all (explicit opt-outs, recorded in the report).
+    /// Everything not listed here is denied.
+    #[serde(default)]
+    pub allow: Vec<SyscallClass>,
+}
+
+/// Resource limits. Omitted fields keep the default; `unlimited` removes a limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Memory of the whole task tree (cgroup; RLIMIT_AS per process otherwise).
+    #[serde(default = "d_memory")]
+    pub memory: Limit<ByteSize>,
+    /// Number of processes and threads of the task tree.
+    #[serde(default = "d_pids")]
+    pub pids: Limit<u64>,
+    /// CPU time per process (RLIMIT_CPU).
+    #[serde(default = "d_cpu")]
+    pub cpu_time: Limit<HumanDuration>,
+    /// Open file descriptors per process (RLIMIT_NOFILE).
+    #[serde(default = "d_nofile")]
+    pub open_files: Limit<u64>,
+    /// Bytes the task may write to stdout + stderr together.
+    #[serde(default = "d_output")]
+    pub output: Limit<ByteSize>,
+    /// Bytes the task may write: the size of the private /tmp, the largest file it may
+    /// write (RLIMIT_FSIZE), and the growth of the working directory.
+    #[serde(default = "d_disk")]
+    pub disk: Limit<ByteSize>,
+}
+
+fn d_memory() -> Limit<ByteSize> {
+    Limit::Max(ByteSize(2 << 30))
+}
+fn d_pids() -> Limit<u64> {
+    Limit::Max(512)
+}
+fn d_cpu() -> Limit<HumanDuration> {
+    Limit::Max(HumanDuration(std::time::Duration::from_secs(600)))
+}
+fn d_nofile() -> Limit<u64> {
+    Limit::Max(1024)
+}
+fn d_output() -> Limit<ByteSize> {
+    Limit::Max(ByteSize(64 << 20))
+}
+fn d_disk() -> Limit<ByteSize> {
+    Limit::Max(ByteSize(1 << 30))
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory: d_memory(),
+            pids: d_pids(),
+            cpu_time: d_cpu(),
+            open_files: d_nofile(),
+            output: d_output(),
+            disk: d_disk(),
+        }
+    }
+}
+
+/// Wall-clock limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// Total wall-clock time of the task (`--timeout` overrides it).
+    #[serde(default = "d_wall")]
+    pub wall: Limit<HumanDuration>,
+    /// Longest time without any output before the task is killed as hung.
+    #[serde(default = "d_no_output")]
+    pub no_output: Limit<HumanDuration>,
+}
+
+fn d_wall() -> Limit<HumanDuration> {
+    Limit::Max(HumanDuration(std::time::Duration::from_secs(600)))
+}
+fn d_no_output() -> Limit<HumanDuration> {
+    Limit::Unlimited
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { wall: d_wall(), no_output: d_no_output() }
+    }
+}
+
+/// Reaction to a violation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnViolation {
+    /// Kill the task tree at the first violation.
+    #[default]
+    Kill,
+    /// Fail the offending call (EPERM/EACCES) and let the task continue.
+    Deny,
+}
+
+/// Options of the jail backend.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JailOptions {
+    /// `required` (default): user, mount, pid, net, ipc, uts and cgroup namespaces or the
+    /// task does not run. `off`: landlock + seccomp + rlimits only, for hosts where
+    /// namespaces are unavailable (inside a container); reported as such.
+    #[serde(default)]
+    pub namespaces: NamespaceMode,
+    /// `auto` (default): cgroup limits where this user may create cgroups, rlimits
+    /// otherwise (reported). `required`: refuse to run without cgroup limits.
+    #[serde(default)]
+    pub cgroups: CgroupMode,
+}
+
+/// Whether the jail uses namespaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NamespaceMode {
+    /// Namespaces are mandatory.
+    #[default]
+    Required,
+    /// No namespaces: landlock, seccomp and rlimits only.
+    Off,
+}
+
+/// Whether the jail requires cgroup limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CgroupMode {
+    /// Use cgroups when available, rlimits otherwise.
+    #[default]
+    Auto,
+    /// Refuse to run without cgroups.
+    Required,
+}
+
+/// The seed configuration's `security:` block, accepted verbatim.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeedSecurity {
+    /// Same as the top-level `sandbox_mode`; both may be given only if they agree.
+    #[serde(default)]
+    pub sandbox_mode: Option<SandboxMode>,
+    /// Image for the container backends.
+    #[serde(default)]
+    pub docker_image: Option<String>,
+    /// Container network; only `none` is accepted until network allowlists exist.
+    #[serde(default)]
+    pub docker_network: Option<String>,
+    /// Extra volumes `host:container[:ro|rw]` for the container backends.
+    #[serde(default)]
+    pub docker_volumes: Vec<String>,
+}
+
+impl Policy {
+    /// The backend this policy selects (the `security:` block has been reconciled at load time).
+    pub fn backend(&self) -> SandboxMode {
+        self.security.as_ref().and_then(|s| s.sandbox_mode).unwrap_or(self.sandbox_mode)
+    }
+
+    /// Whether the syscall class is denied.
+    pub fn denies(&self, class: SyscallClass) -> bool {
+        !self.syscalls.allow.contains(&class)
+    }
+
+    /// The syscall classes this policy denies.
+    pub fn denied_classes(&self) -> Vec<SyscallClass> {
+        SyscallClass::ALL.into_iter().filter(|c| self.denies(*c)).collect()
+    }
+
+    /// Whether the task gets any network beyond nothing.
+    pub fn network_mode(&self) -> NetworkMode {
+        self.network.mode
+    }
+
+    /// The effective wall-clock timeout.
+    pub fn wall_timeout(&self) -> Option<std::time::Duration> {
+        self.timeouts.wall.get().map(|d| d.0)
+    }
+
+    /// Canonical JSON of the effective policy (keys sorted by struct order; stable).
+    pub fn canonical_json(&self) -> String {
+        // Serialising our own types cannot fail: no maps with non-string keys.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// SHA-256 of the canonical JSON, hex: the policy hash in reports and audit records.
+    pub fn hash(&self) -> String {
+        let digest = Sha256::digest(self.canonical_json().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The effective policy as YAML (for `policy show`).
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    /// The policy's JSON Schema.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(Policy)).unwrap_or_default()
+    }
+}

@@ -1,0 +1,211 @@
+//! Per-task cgroups for memory and pids limits, on cgroup v2 (where the
+//! controllers are delegated to us) or the v1 `memory` and `pids` hierarchies
+//! (hybrid hosts). Limit breaches are *observed* through the controllers'
+//! event counters (`oom_kill`, pids `max`), which is what turns them into
+//! `limits.memory` / `limits.pids` violations.
+//!
+//! Guarantee: a created cgroup is emptied (every process killed) and removed
+//! when the handle is dropped.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Counters read after the task ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupEvents {
+    /// Processes killed by the OOM killer inside the cgroup.
+    pub oom_kills: u64,
+    /// Times a fork failed because of pids.max.
+    pub pids_max: u64,
+    /// Peak memory usage in bytes, when the kernel reports it.
+    pub peak_memory: Option<u64>,
+}
+
+/// A task's cgroups.
+#[derive(Debug, Default)]
+pub struct TaskCgroup {
+    dirs: Vec<PathBuf>,
+    v2: Option<PathBuf>,
+    v1_memory: Option<PathBuf>,
+    v1_pids: Option<PathBuf>,
+}
+
+/// Which controllers could be set up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CgroupSupport {
+    /// Memory limit enforced by a cgroup.
+    pub memory: bool,
+    /// Pids limit enforced by a cgroup.
+    pub pids: bool,
+}
+
+fn own_path(controller: &str) -> Option<String> {
+    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
+    text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let _id = parts.next()?;
+        let ctrls = parts.next()?;
+        let path = parts.next()?;
+        let matches = if controller.is_empty() { ctrls.is_empty() } else { ctrls.split(',').any(|c| c == controller) };
+        matches.then(|| path.to_string())
+    })
+}
+
+/// The v2 directory we could create children in with both controllers, if any.
+fn v2_parent() -> Option<PathBuf> {
+    let rel = own_path("")?;
+    for mnt in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+        let dir = Path::new(mnt).join(rel.trim_start_matches('/'));
+        if let Ok(ctl) = fs::read_to_string(dir.join("cgroup.subtree_control")) {
+            let has = |c: &str| ctl.split_whitespace().any(|x| x == c);
+            if has("memory") && has("pids") {
+                return Some(dir);
+            }
+        }
+    }
+    None
+}
+
+fn v1_dir(controller: &str) -> Option<PathBuf> {
+    let rel = own_path(controller)?;
+    let dir = Path::new("/sys/fs/cgroup").join(controller).join(rel.trim_start_matches('/'));
+    dir.is_dir().then_some(dir)
+}
+
+/// What this host offers to us without creating anything.
+pub fn probe() -> (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>) {
+    (v2_parent(), v1_dir("memory"), v1_dir("pids"))
+}
+
+impl TaskCgroup {
+    /// Create cgroups named `name` with the given limits. Controllers that are
+    /// unavailable are left out; [`TaskCgroup::support`] says what was set.
+    pub fn create(name: &str, memory: Option<u64>, pids: Option<u64>) -> TaskCgroup {
+        let mut cg = TaskCgroup::default();
+        if let Some(parent) = v2_parent() {
+            let dir = parent.join(name);
+            if fs::create_dir(&dir).is_ok() {
+                cg.dirs.push(dir.clone());
+                let ok_mem = memory.is_none_or(|m| {
+                    fs::write(dir.join("memory.max"), m.to_string()).is_ok()
+                        && fs::write(dir.join("memory.swap.max"), "0").map_or(true, |_| true)
+                });
+                let ok_pids = pids.is_none_or(|p| fs::write(dir.join("pids.max"), p.to_string()).is_ok());
+                if ok_mem && ok_pids {
+                    cg.v2 = Some(dir);
+                    return cg;
+                }
+            }
+        }
+        if let Some(parent) = v1_dir("memory") {
+            let dir = parent.join(name);
+            if fs::create_dir(&dir).is_ok() {
+                cg.dirs.push(dir.clone());
+                let ok = memory.is_none_or(|m| {
+                    let _ = fs::write(dir.join("memory.swappiness"), "0");
+                    fs::write(dir.join("memory.limit_in_bytes"), m.to_string()).is_ok()
+                });
+                if ok {
+                    cg.v1_memory = Some(dir);
+                }
+            }
+        }
+        if let Some(parent) = v1_dir("pids") {
+            let dir = parent.join(name);
+            if fs::create_dir(&dir).is_ok() {
+                cg.dirs.push(dir.clone());
+                if pids.is_none_or(|p| fs::write(dir.join("pids.max"), p.to_string()).is_ok()) {
+                    cg.v1_pids = Some(dir);
+                }
+            }
+        }
+        cg
+    }
+
+    /// Which limits are enforced by cgroups.
+    pub fn support(&self) -> CgroupSupport {
+        CgroupSupport {
+            memory: self.v2.is_some() || self.v1_memory.is_some(),
+            pids: self.v2.is_some() || self.v1_pids.is_some(),
+        }
+    }
+
+    /// A one-line description for the report.
+    pub fn describe(&self) -> String {
+        match (&self.v2, &self.v1_memory, &self.v1_pids) {
+            (Some(d), _, _) => format!("cgroup v2 {}", d.display()),
+            (None, m, p) => format!(
+                "cgroup v1{}{}",
+                m.as_ref().map(|d| format!(" memory:{}", d.display())).unwrap_or_default(),
+                p.as_ref().map(|d| format!(" pids:{}", d.display())).unwrap_or_default()
+            ),
+        }
+    }
+
+    /// Move `pid` (and so all its future children) into the cgroups.
+    pub fn add(&self, pid: i32) -> std::io::Result<()> {
+        for dir in [&self.v2, &self.v1_memory, &self.v1_pids].into_iter().flatten() {
+            fs::write(dir.join("cgroup.procs"), pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Read the event counters.
+    pub fn events(&self) -> CgroupEvents {
+        let mut ev = CgroupEvents::default();
+        let field = |text: &str, key: &str| -> u64 {
+            text.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().parse().unwrap_or(0))).unwrap_or(0)
+        };
+        if let Some(d) = &self.v2 {
+            let m = fs::read_to_string(d.join("memory.events")).unwrap_or_default();
+            ev.oom_kills = field(&m, "oom_kill ");
+            let p = fs::read_to_string(d.join("pids.events")).unwrap_or_default();
+            ev.pids_max = field(&p, "max ");
+            ev.peak_memory = fs::read_to_string(d.join("memory.peak")).ok().and_then(|s| s.trim().parse().ok());
+        }
+        if let Some(d) = &self.v1_memory {
+            let m = fs::read_to_string(d.join("memory.oom_control")).unwrap_or_default();
+            ev.oom_kills = field(&m, "oom_kill ");
+            ev.peak_memory =
+                fs::read_to_string(d.join("memory.max_usage_in_bytes")).ok().and_then(|s| s.trim().parse().ok());
+        }
+        if let Some(d) = &self.v1_pids {
+            let p = fs::read_to_string(d.join("pids.events")).unwrap_or_default();
+            ev.pids_max = field(&p, "max ");
+        }
+        ev
+    }
+
+    fn kill_all(&self) {
+        if let Some(d) = &self.v2 {
+            let _ = fs::write(d.join("cgroup.kill"), "1");
+        }
+        for dir in &self.dirs {
+            for _ in 0..50 {
+                let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                let pids: Vec<i32> = procs.lines().filter_map(|l| l.trim().parse().ok()).collect();
+                if pids.is_empty() {
+                    break;
+                }
+                for p in pids {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+impl Drop for TaskCgroup {
+    fn drop(&mut self) {
+        self.kill_all();
+        for dir in self.dirs.iter().rev() {
+            for _ in 0..50 {
+                if fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The in-jail init: the `orchestra` binary re-executed as pid 1 of the jail's
+//! pid namespace (the host side never forks inside a multithreaded runtime).
+//!
+//! One function, [`run`], owns the order of the steps, each failing the whole:
+//! read the plan → build the root (mounts, decoys, pivot_root) → hostname and
+//! loopback → fork the task → supervise (seccomp notifications, decoy opens,
+//! reaping) → report the task's end. When this process exits, the kernel kills
+//! every process left in the namespace, so nothing the task started survives it.
+//!
+//! The task side ([`task_main`]) runs in the forked child: session, nested
+//! user namespace (uid 1000, no capabilities), rlimits, capabilities dropped,
+//! `no_new_privs`, landlock, seccomp; then exec.
+
+use super::plan::JailPlan;
+use super::protocol::Event;
+use super::supervisor::Supervisor;
+use super::{landlock_rules, seccomp};
+use crate::sandbox::sys;
+use std::ffi::CString;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// The control socket's descriptor number in the init.
+pub const CTRL_FD: i32 = 3;
+
+/// Exit code of the init when setup failed (the host side also gets a `SetupFailed` event).
+pub const SETUP_FAILED: u8 = 125;
+
+/// Entry point of `orchestra __jail-init`.
+pub fn main() -> std::process::ExitCode {
+    let _ = sys::close_from(CTRL_FD as u32 + 1);
+    let Some(ctrl) = sys::take_fd(CTRL_FD) else {
+        eprintln!("orchestra: __jail-init is internal and needs its control socket");
+        return std::process::ExitCode::from(SETUP_FAILED);
+    };
+    let ctrl = UnixStream::from(ctrl);
+    let mut reporter = Reporter { sock: ctrl };
+    match run(&mut reporter) {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            reporter.send(&Event::SetupFailed { error: e });
+            std::process::ExitCode::from(SETUP_FAILED)
+        }
+    }
+}
+
+/// Sends events to the host side.
+pub struct Reporter {
+    sock: UnixStream,
+}
+
+impl Reporter {
+    /// Send one event (best effort: the host side may already be gone).
+    pub fn send(&mut self, ev: &Event) {
+        let _ = self.sock.write_all(ev.to_line().as_bytes());
+    }
+    fn raw_fd(&self) -> i32 {
+        self.sock.as_raw_fd()
+    }
+}
+
+fn read_plan(sock: &UnixStream) -> Result<JailPlan, String> {
+    let mut line = String::new();
+    BufReader::new(sock).read_line(&mut line).map_err(|e| format!("read plan: {e}"))?;
+    serde_json::from_str(&line).map_err(|e| format!("decode plan: {e}"))
+}
+
+fn run(rep: &mut Reporter) -> Result<u8, String> {
+    let _ = sys::set_non_dumpable();
+    sys::ignore_sigpipe();
+    let plan = read_plan(&rep.sock)?;
+    let mut decoys = Vec::new();
+    if plan.namespaces {
+        decoys = super::rootfs::build(&plan).map_err(|e| format!("building the jail root: {e}"))?;
+        nix::unistd::sethostname(&plan.hostname).map_err(|e| format!("sethostname: {e}"))?;
+        rep.send(&Event::Enforced {
+            control: "namespaces".into(),
+            detail: "user, mount, pid, net, ipc, uts, cgroup; pivot_root into a minimal root".into(),
+        });
+        if plan.network == crate::policy::NetworkMode::Loopback {
+            sys::loopback_up().map_err(|e| format!("bring up lo: {e}"))?;
+        }
+        rep.send(&Event::Enforced { control: "network".into(), detail: network_detail(&plan) });
+    } else {
+        sys::set_child_subreaper().map_err(|e| format!("subreaper: {e}"))?;
+    }
+    let (task_sock, init_sock) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+    match sys::fork().map_err(|e| format!("fork: {e}"))? {
+        None => {
+            drop(init_sock);
+            let err = task_main(&plan, rep, task_sock);
+            rep.send(&Event::SetupFailed { error: err });
+            sys::exit_now(SETUP_FAILED as i32);
+        }
+        Some(task_pid) => {
+            drop(task_sock);
+            let listener = match sys::recv_fd(init_sock.as_raw_fd()) {
+                Ok(fd) => Some(fd),
+                Err(_) => None, // the task failed before installing seccomp; it reported why
+            };
+            let mut sup =
+                Supervisor::new(&plan, listener, &decoys, task_pid).map_err(|e| format!("supervisor: {e}"))?;
+            let status = sup.run(rep);
+            if !plan.namespaces {
+                sup.kill_descendants();
+            }
+            rep.send(&status);
+            Ok(0)
+        }
+    }
+}
+
+fn network_detail(plan: &JailPlan) -> String {
+    match plan.network {
+        crate::policy::NetworkMode::None => "private network namespace, no interface up".into(),
+        crate::policy::NetworkMode::Loopback => "private network namespace, loopback only".into(),
+        crate::policy::NetworkMode::Host => "host network (policy opt-out)".into(),
+    }
+}
+
+/// The task's side of the fork: apply every control, then exec. Returns only
+/// with an error message (the caller reports it and exits).
+fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream) -> String {
+    match task_setup(plan, rep, &sock) {
+        Ok((path, argv, envp)) => {
+            drop(sock);
+            let ctrl = rep.raw_fd();
+            let _ = ctrl;
+            if let Err(e) = sys::close_from(3) {
+                return format!("close descriptors: {e}");
+            }
+            let err = sys::execve(&path, &argv, &envp);
+            // The control socket is closed now; tell the user on stderr like a shell would.
+            eprintln!("orchestra: {}: {err}", plan.argv[0]);
+            sys::exit_now(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 });
+        }
+        Err(e) => e,
+    }
+}
+
+type ExecParts = (CString, Vec<CString>, Vec<CString>);
+
+fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<ExecParts, String> {
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    sys::set_parent_death_signal(libc::SIGKILL).map_err(|e| format!("pdeathsig: {e}"))?;
+    if plan.namespaces {
+        enter_task_userns().map_err(|e| format!("task user namespace: {e}"))?;
+    }
+    nix::unistd::chdir(&plan.workdir).map_err(|e| format!("chdir {}: {e}", plan.workdir.display()))?;
+    apply_rlimits(plan)?;
+    sys::drop_all_capabilities().map_err(|e| format!("drop capabilities: {e}"))?;
+    sys::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))?;
+    if sys::has_any_capability() {
+        return Err("capabilities still present after dropping them".into());
+    }
+    rep.send(&Event::Enforced {
+        control: "privileges".into(),
+        detail: format!(
+            "uid {} gid {}, no capabilities (bounding set empty, securebits locked), no_new_privs",
+            nix::unistd::getuid(),
+            nix::unistd::getgid()
+        ),
+    });
+    let exec = resolve_program(plan)?;
+    let ll = landlock_rules::restrict(plan)?;
+    rep.send(&Event::Enforced { control: "landlock".into(), detail: ll });
+    let filters = seccomp::build(&plan.denied, plan.network)?;
+    let count = filters.len();
+    let mut listener: Option<OwnedFd> = None;
+    for (i, f) in filters.iter().enumerate() {
+        let last = i + 1 == count;
+        let prog: Vec<libc::sock_filter> =
+            f.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect();
+        let l = sys::install_seccomp(&prog, last).map_err(|e| format!("install seccomp filter {i}: {e}"))?;
+        if last {
+            listener = l;
+        }
+    }
+    let listener = listener.ok_or("seccomp listener missing")?;
+    rep.send(&Event::Enforced {
+        control: "seccomp".into(),
+        detail: format!(
+            "{count} filters; denied classes [{}] reported through user notification; clone3 -> ENOSYS; x32 ABI killed",
+            plan.denied.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    });
+    rep.send(&Event::Started { pid: std::process::id() as i32 });
+    sys::send_fd(sock.as_raw_fd(), listener.as_raw_fd()).map_err(|e| format!("hand over seccomp listener: {e}"))?;
+    drop(listener);
+    sys::reset_signals();
+    Ok(exec)
+}
+
+/// Enter a nested user namespace where the task is uid/gid 1000 with no
+/// capability over the init's namespace (so it can neither signal nor trace it).
+fn enter_task_userns() -> std::io::Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)?;
+    std::fs::write("/proc/self/setgroups", "deny")?;
+    std::fs::write("/proc/self/uid_map", "1000 0 1")?;
+    std::fs::write("/proc/self/gid_map", "1000 0 1")?;
+    Ok(())
+}
+
+fn apply_rlimits(plan: &JailPlan) -> Result<(), String> {
+    use nix::sys::resource::{Resource, setrlimit};
+    let r = &plan.rlimits;
+    let set = |res: Resource, name: &str, v: Option<u64>| -> Result<(), String> {
+        if let Some(v) = v {
+            setrlimit(res, v, v).map_err(|e| format!("setrlimit {name}={v}: {e}"))?;
+        }
+        Ok(())
+    };
+    set(Resource::RLIMIT_NOFILE, "NOFILE", r.nofile)?;
+    set(Resource::RLIMIT_CPU, "CPU", r.cpu_secs)?;
+    set(Resource::RLIMIT_FSIZE, "FSIZE", r.fsize)?;
+    set(Resource::RLIMIT_AS, "AS", r.address_space)?;
+    set(Resource::RLIMIT_NPROC, "NPROC", r.nproc)?;
+    set(Resource::RLIMIT_CORE, "CORE", Some(0))?;
+    Ok(())
+}
+
+fn cstring(s: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"))
+}
+
+/// Resolve argv\[0\] against the task's PATH (as a shell would) and build exec arguments.
+fn resolve_program(plan: &JailPlan) -> Result<ExecParts, String> {
+    let prog = &plan.argv[0];
+    let path = if prog.contains('/') {
+        PathBuf::from(prog)
+    } else {
+        let search = plan.env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("/usr/bin:/bin");
+        search
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(prog))
+            .find(|p| is_executable(p))
+            .unwrap_or_else(|| PathBuf::from(prog))
+    };
+    let path = cstring(&path.to_string_lossy())?;
+    let argv = plan.argv.iter().map(|a| cstring(a)).collect::<Result<Vec<_>, _>>()?;
+    let envp = plan.env.iter().map(|(k, v)| cstring(&format!("{k}={v}"))).collect::<Result<Vec<_>, _>>()?;
+    Ok((path, argv, envp))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}

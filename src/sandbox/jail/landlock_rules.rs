@@ -1,0 +1,70 @@
+//! The task's landlock domain: read+execute below the readable roots, full
+//! access below the writable roots, write to a few device files, nothing else;
+//! TCP bind/connect denied when the network mode is `none`; abstract unix
+//! sockets and signals scoped to the task's own domain where the ABI has them.
+//!
+//! Enforcement is all-or-nothing: the ruleset is built at the host's ABI with
+//! `CompatLevel::HardRequirement`, and anything but `FullyEnforced` is an error.
+
+use super::plan::JailPlan;
+use crate::policy::NetworkMode;
+use landlock::{
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
+    Scope, path_beneath_rules,
+};
+use std::path::PathBuf;
+
+/// The lowest landlock ABI the jail accepts (ABI 1 lacks REFER, which makes
+/// cross-directory renames and links impossible to restrict).
+pub const MIN_ABI: i32 = 2;
+
+/// Restrict the calling process. Returns the attestation detail.
+pub fn restrict(plan: &JailPlan) -> Result<String, String> {
+    let host_abi = crate::sandbox::sys::landlock_abi();
+    if host_abi < MIN_ABI {
+        return Err(format!("landlock ABI {host_abi} is below the required {MIN_ABI}"));
+    }
+    let abi = ABI::from(host_abi);
+    let err = |e: landlock::RulesetError| format!("landlock: {e}");
+    let mut readable: Vec<PathBuf> = plan.readable.clone();
+    readable.extend(["/proc", "/dev"].map(PathBuf::from));
+    for d in &plan.decoys {
+        readable.push(d.path.clone());
+    }
+    let mut ruleset = Ruleset::default().set_compatibility(CompatLevel::HardRequirement);
+    ruleset = ruleset.handle_access(AccessFs::from_all(abi)).map_err(err)?;
+    let deny_tcp = plan.network == NetworkMode::None && host_abi >= 4;
+    if deny_tcp {
+        ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp).map_err(err)?;
+    }
+    let scoped = host_abi >= 6 && plan.network != NetworkMode::Host;
+    if scoped {
+        ruleset = ruleset.scope(Scope::AbstractUnixSocket | Scope::Signal).map_err(err)?;
+    }
+    let read = AccessFs::from_read(abi);
+    let status = ruleset
+        .create()
+        .map_err(err)?
+        .add_rules(path_beneath_rules(&readable, read))
+        .map_err(err)?
+        .add_rules(path_beneath_rules(&plan.writable, AccessFs::from_all(abi)))
+        .map_err(err)?
+        .add_rules(path_beneath_rules(&plan.writable_files, AccessFs::from_file(abi)))
+        .map_err(err)?
+        // Directory names are not secrets (hidden files are decoys): listing is allowed
+        // everywhere, reading file contents only below the readable roots.
+        .add_rules(path_beneath_rules(["/"], AccessFs::ReadDir))
+        .map_err(err)?
+        .restrict_self()
+        .map_err(err)?;
+    if status.ruleset != RulesetStatus::FullyEnforced {
+        return Err(format!("landlock ruleset not fully enforced ({:?})", status.ruleset));
+    }
+    Ok(format!(
+        "abi {host_abi}, fully enforced: read {} roots, write {} roots{}{}",
+        readable.len(),
+        plan.writable.len(),
+        if deny_tcp { ", tcp bind/connect denied" } else { "" },
+        if scoped { ", abstract unix sockets and signals scoped" } else { "" },
+    ))
+}

@@ -1,0 +1,477 @@
+//! The jail backend, host side: compile the plan, check the host can enforce
+//! it (fail closed), start the in-jail init in new namespaces, relay output,
+//! enforce timeouts and output limits, collect the init's events, and build
+//! the report.
+//!
+//! Where things are denied: the mount tree and decoys in [`rootfs`]; the network
+//! by the empty network namespace (here) plus socket-family rules in
+//! [`seccomp`] and TCP rules in [`landlock_rules`]; syscalls in [`seccomp`];
+//! observation in [`supervisor`]; limits in `sandbox::cgroup` and rlimits in [`init`].
+
+pub mod init;
+pub mod landlock_rules;
+pub mod plan;
+pub mod protocol;
+pub mod rootfs;
+pub mod seccomp;
+pub mod supervisor;
+
+use super::cgroup::TaskCgroup;
+use super::report::{Cause, Control, Report, Violation, now_rfc3339};
+use super::{Sandbox, SandboxError, TaskSpec, sys};
+use crate::policy::{NamespaceMode, NetworkMode, Policy};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use plan::{HostFacts, JailPlan};
+use protocol::Event;
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+/// The hidden argument that turns the binary into the in-jail init.
+pub const INIT_ARG: &str = "__jail-init";
+
+/// The jail backend.
+#[derive(Debug, Default)]
+pub struct Jail;
+
+impl Sandbox for Jail {
+    fn name(&self) -> &'static str {
+        "jail"
+    }
+
+    fn check(&self, policy: &Policy) -> Result<(), SandboxError> {
+        let p = super::probe::probe_jail();
+        let need = |ok: bool, control: &str, reason: String| {
+            if ok { Ok(()) } else { Err(SandboxError::Unenforceable { control: control.into(), reason }) }
+        };
+        need(
+            p.landlock_abi >= landlock_rules::MIN_ABI,
+            "landlock",
+            format!(
+                "this kernel reports landlock ABI {} (need >= {}); enable landlock (lsm=...,landlock) or use the docker backend",
+                p.landlock_abi,
+                landlock_rules::MIN_ABI
+            ),
+        )?;
+        need(p.seccomp_notify, "seccomp", "seccomp user notification is unavailable (kernel >= 5.5 needed)".into())?;
+        if policy.jail.namespaces == NamespaceMode::Required {
+            need(p.user_namespaces, "namespaces", p.userns_error.clone().unwrap_or_default())?;
+        }
+        if policy.jail.cgroups == crate::policy::CgroupMode::Required {
+            need(p.cgroups_usable, "cgroups", "no writable cgroup with the memory and pids controllers".into())?;
+        }
+        Ok(())
+    }
+
+    fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError> {
+        self.check(&task.policy)?;
+        run_jail(task)
+    }
+}
+
+fn host_facts(task: &TaskSpec, cg_mem: bool, cg_pids: bool) -> HostFacts {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(|| "/root".into());
+    let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+    HostFacts { home, env, protected: task.protected.clone(), cgroup_memory: cg_mem, cgroup_pids: cg_pids }
+}
+
+fn opt_outs(p: &Policy) -> Vec<String> {
+    let mut v = Vec::new();
+    for c in &p.syscalls.allow {
+        v.push(format!("syscalls.allow: {}", c.as_str()));
+    }
+    if p.network.mode != NetworkMode::None {
+        v.push(format!("network.mode: {:?}", p.network.mode).to_lowercase());
+    }
+    if p.jail.namespaces == NamespaceMode::Off {
+        v.push("jail.namespaces: off".into());
+    }
+    for (name, unlimited) in [
+        ("memory", p.limits.memory.get().is_none()),
+        ("pids", p.limits.pids.get().is_none()),
+        ("cpu_time", p.limits.cpu_time.get().is_none()),
+        ("open_files", p.limits.open_files.get().is_none()),
+        ("output", p.limits.output.get().is_none()),
+        ("disk", p.limits.disk.get().is_none()),
+    ] {
+        if unlimited {
+            v.push(format!("limits.{name}: unlimited"));
+        }
+    }
+    v
+}
+
+/// Everything the event loop accumulates.
+struct Run {
+    enforced: Vec<Control>,
+    violations: Vec<Violation>,
+    exited: Option<(Option<i32>, Option<i32>)>,
+    setup_error: Option<String>,
+    timed_out: Option<&'static str>,
+    output_bytes: u64,
+}
+
+impl Run {
+    fn violation(&mut self, rule: &str, detail: String) {
+        self.violations.push(Violation { rule: rule.into(), detail, at: now_rfc3339() });
+    }
+}
+
+fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
+    let policy = &task.policy;
+    let started_at = now_rfc3339();
+    let start = Instant::now();
+    let cg_name = format!("orchestra-{}-{}", std::process::id(), start.elapsed().as_nanos());
+    let cg = TaskCgroup::create(&cg_name, policy.limits.memory.get().map(|b| b.0), policy.limits.pids.get());
+    let support = cg.support();
+    let facts = host_facts(task, support.memory, support.pids);
+    let plan: JailPlan = plan::compile(policy, &task.name, &task.argv, &task.workdir, &facts, &plan::host_lookup)?;
+
+    let mut run = Run {
+        enforced: Vec::new(),
+        violations: Vec::new(),
+        exited: None,
+        setup_error: None,
+        timed_out: None,
+        output_bytes: 0,
+    };
+    if support.memory || support.pids {
+        run.enforced.push(Control { control: "cgroup".into(), detail: cg.describe() });
+    }
+    let r = &plan.rlimits;
+    run.enforced.push(Control {
+        control: "rlimits".into(),
+        detail: format!(
+            "nofile={:?} cpu_secs={:?} fsize={:?} as={:?} nproc={:?} core=0",
+            r.nofile, r.cpu_secs, r.fsize, r.address_space, r.nproc
+        ),
+    });
+
+    // Plumbing: control socket (fd 3 in the init), output pipes, a sync pipe.
+    let setup = |what: &str, e: std::io::Error| SandboxError::Setup(format!("{what}: {e}"));
+    let (mut ctrl, ctrl_child) = UnixStream::pair().map_err(|e| setup("socketpair", e))?;
+    let (mut out_r, out_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
+    let (mut err_r, err_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
+    let (sync_r, mut sync_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
+    let exec = sys::ChildExec {
+        path: CString::new("/proc/self/exe").map_err(|_| SandboxError::Setup("exe path".into()))?,
+        argv: vec![
+            CString::new("orchestra").map_err(|_| SandboxError::Setup("argv".into()))?,
+            CString::new(INIT_ARG).map_err(|_| SandboxError::Setup("argv".into()))?,
+        ],
+        envp: Vec::new(),
+        dup2: vec![(ctrl_child.as_raw_fd(), init::CTRL_FD), (out_w.as_raw_fd(), 1), (err_w.as_raw_fd(), 2)],
+        wait_fd: sync_r.as_raw_fd(),
+    };
+    let mut flags: u64 = 0;
+    if plan.namespaces {
+        flags = (libc::CLONE_NEWUSER
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWCGROUP) as u64;
+        if plan.network != NetworkMode::Host {
+            flags |= libc::CLONE_NEWNET as u64;
+        }
+    }
+    // Orphans of the task reparent to us, so we can always kill what is left.
+    let _ = sys::set_child_subreaper();
+    let child = sys::spawn_in_namespaces(flags, &exec)
+        .map_err(|e| SandboxError::Unenforceable { control: "namespaces".into(), reason: format!("clone3: {e}") })?;
+    drop((ctrl_child, out_w, err_w, sync_r));
+    let kill = |child: &sys::Spawned| {
+        let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+    };
+    if plan.namespaces {
+        if let Err(e) = write_id_maps(child.pid) {
+            kill(&child);
+            return Err(SandboxError::Unenforceable {
+                control: "namespaces".into(),
+                reason: format!("writing the user namespace id maps: {e}"),
+            });
+        }
+    }
+    if support.memory || support.pids {
+        if let Err(e) = cg.add(child.pid) {
+            kill(&child);
+            return Err(SandboxError::Setup(format!("joining cgroup: {e}")));
+        }
+    }
+    let plan_line = serde_json::to_string(&plan).map_err(|e| SandboxError::Setup(format!("plan: {e}")))? + "\n";
+    if sync_w.write_all(b"G").is_err() || ctrl.write_all(plan_line.as_bytes()).is_err() {
+        kill(&child);
+        // Fall through: the exit status and any event tell what happened.
+    }
+    drop(sync_w);
+
+    event_loop(task, &child, &mut ctrl, &mut out_r, &mut err_r, &mut run, start);
+
+    // The init is gone; so is everything in its pid namespace. Reap it, then
+    // anything that escaped to us as subreaper (namespace-less mode).
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
+    kill_orphans();
+    let events = cg.events();
+    drop(cg);
+
+    let limits = &policy.limits;
+    if events.oom_kills > 0 {
+        run.violation(
+            "limits.memory",
+            format!(
+                "out of memory: {} process(es) killed at the {} limit",
+                events.oom_kills,
+                fmt_limit_bytes(limits.memory.get().map(|b| b.0))
+            ),
+        );
+    }
+    if events.pids_max > 0 {
+        run.violation(
+            "limits.pids",
+            format!("{} fork(s) refused at the limit of {} processes", events.pids_max, limits.pids.get().unwrap_or(0)),
+        );
+    }
+    if let Some((_, Some(sig))) = run.exited {
+        if sig == libc::SIGXCPU {
+            run.violation("limits.cpu_time", "killed by SIGXCPU at the CPU time limit".into());
+        } else if sig == libc::SIGXFSZ {
+            run.violation("limits.disk", "killed by SIGXFSZ writing past the file size limit".into());
+        }
+    }
+    let peak = events.peak_memory.or_else(children_max_rss);
+    let (exit_status, signal) = run.exited.unwrap_or((None, None));
+    let cause = if run.setup_error.is_some() && run.exited.is_none() {
+        Cause::SetupFailed
+    } else if run.violations.iter().any(|v| !v.rule.starts_with("limits.")) {
+        Cause::PolicyDenied
+    } else if !run.violations.is_empty() {
+        Cause::LimitExceeded
+    } else if run.timed_out.is_some() {
+        Cause::Timeout
+    } else {
+        match (exit_status, signal) {
+            (Some(0), None) => Cause::Ok,
+            (Some(_), _) => Cause::ChildExit,
+            (None, Some(_)) => Cause::Signal,
+            (None, None) => {
+                run.setup_error.get_or_insert_with(|| "the jail ended without reporting the task's status".into());
+                Cause::SetupFailed
+            }
+        }
+    };
+    let mut error = run.setup_error.take();
+    if let Some(which) = run.timed_out {
+        error = error.or(Some(format!("{which} exceeded")));
+    }
+    Ok(Report {
+        version: 1,
+        task: task.name.clone(),
+        argv: task.argv.clone(),
+        backend: "jail".into(),
+        policy: task.policy_origin.clone(),
+        policy_sha256: policy.hash(),
+        enforced: run.enforced,
+        opt_outs: opt_outs(policy),
+        cause,
+        verdict: cause.verdict(),
+        exit_status,
+        signal,
+        wall_ms: start.elapsed().as_millis() as u64,
+        peak_memory_bytes: peak,
+        output_bytes: run.output_bytes,
+        violations: run.violations,
+        error: if cause == Cause::Ok { None } else { error },
+        started_at,
+    })
+}
+
+fn fmt_limit_bytes(b: Option<u64>) -> String {
+    b.map(|b| crate::policy::ByteSize(b).to_string()).unwrap_or_else(|| "unlimited".into())
+}
+
+fn write_id_maps(pid: i32) -> std::io::Result<()> {
+    let uid = nix::unistd::geteuid();
+    let gid = nix::unistd::getegid();
+    std::fs::write(format!("/proc/{pid}/uid_map"), format!("0 {uid} 1"))?;
+    std::fs::write(format!("/proc/{pid}/setgroups"), "deny")?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), format!("0 {gid} 1"))?;
+    Ok(())
+}
+
+fn children_max_rss() -> Option<u64> {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .ok()
+        .map(|u| u.max_rss() as u64 * 1024)
+        .filter(|b| *b > 0)
+}
+
+/// Kill and reap any process that was reparented to us (we are a subreaper).
+fn kill_orphans() {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let me = std::process::id() as i32;
+    for _ in 0..100 {
+        let kids = children_of(me);
+        if kids.is_empty() {
+            return;
+        }
+        for k in kids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(k), nix::sys::signal::Signal::SIGKILL);
+        }
+        loop {
+            match waitpid(nix::unistd::Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn children_of(ppid: i32) -> Vec<i32> {
+    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<i32>().ok()))
+                == Some(ppid)
+        })
+        .collect()
+}
+
+fn event_loop(
+    task: &TaskSpec,
+    child: &sys::Spawned,
+    ctrl: &mut UnixStream,
+    out_r: &mut std::io::PipeReader,
+    err_r: &mut std::io::PipeReader,
+    run: &mut Run,
+    start: Instant,
+) {
+    let policy = &task.policy;
+    let wall = policy.wall_timeout();
+    let no_output = policy.timeouts.no_output.get().map(|d| d.0);
+    let output_limit = policy.limits.output.get().map(|b| b.0);
+    let mut last_output = Instant::now();
+    let mut ctrl_buf: Vec<u8> = Vec::new();
+    let (mut out_open, mut err_open, mut ctrl_open, mut child_alive) = (true, true, true, true);
+    let mut killed = false;
+    let mut drain_deadline: Option<Instant> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr();
+    loop {
+        if !child_alive && !out_open && !err_open && !ctrl_open {
+            break;
+        }
+        if drain_deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let now = Instant::now();
+        let mut timeout = Duration::from_millis(1000);
+        if !killed {
+            if let Some(w) = wall {
+                let left = w.saturating_sub(now - start);
+                if left.is_zero() {
+                    run.timed_out = Some("timeouts.wall");
+                    killed = true;
+                    let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+                    continue;
+                }
+                timeout = timeout.min(left);
+            }
+            if let Some(n) = no_output {
+                let left = n.saturating_sub(now - last_output);
+                if left.is_zero() {
+                    run.timed_out = Some("timeouts.no_output");
+                    killed = true;
+                    let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+                    continue;
+                }
+                timeout = timeout.min(left);
+            }
+        }
+        let mut fds = Vec::with_capacity(4);
+        let mut slot = [usize::MAX; 4];
+        if out_open {
+            slot[0] = fds.len();
+            fds.push(PollFd::new(out_r.as_fd(), PollFlags::POLLIN));
+        }
+        if err_open {
+            slot[1] = fds.len();
+            fds.push(PollFd::new(err_r.as_fd(), PollFlags::POLLIN));
+        }
+        if ctrl_open {
+            slot[2] = fds.len();
+            fds.push(PollFd::new(ctrl.as_fd(), PollFlags::POLLIN));
+        }
+        if child_alive {
+            slot[3] = fds.len();
+            fds.push(PollFd::new(child.pidfd.as_fd(), PollFlags::POLLIN));
+        }
+        let ms = timeout.as_millis().clamp(1, 60_000) as u16;
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+        let ready: Vec<bool> =
+            (0..4).map(|i| slot[i] != usize::MAX && fds[slot[i]].revents().is_some_and(|r| !r.is_empty())).collect();
+        drop(fds);
+        for (i, open) in [(0usize, &mut out_open), (1, &mut err_open)] {
+            if !ready[i] {
+                continue;
+            }
+            let reader: &mut std::io::PipeReader = if i == 0 { out_r } else { err_r };
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => *open = false,
+                Ok(n) => {
+                    last_output = Instant::now();
+                    let allowed = match output_limit {
+                        Some(lim) => (lim.saturating_sub(run.output_bytes) as usize).min(n),
+                        None => n,
+                    };
+                    run.output_bytes += n as u64;
+                    let chunk = &buf[..allowed];
+                    let _ = if i == 0 {
+                        stdout.write_all(chunk).and_then(|_| stdout.flush())
+                    } else {
+                        stderr.write_all(chunk)
+                    };
+                    if allowed < n && !killed {
+                        killed = true;
+                        let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+                        run.violation("limits.output", format!("output exceeded {}", fmt_limit_bytes(output_limit)));
+                    }
+                }
+            }
+        }
+        if ready[2] {
+            match ctrl.read(&mut buf) {
+                Ok(0) | Err(_) => ctrl_open = false,
+                Ok(n) => {
+                    ctrl_buf.extend_from_slice(&buf[..n]);
+                    while let Some(pos) = ctrl_buf.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = ctrl_buf.drain(..=pos).collect();
+                        handle_event(&line, run);
+                    }
+                }
+            }
+        }
+        if ready[3] {
+            child_alive = false;
+            // Everything in the jail is dead now; give the pipes a moment to drain.
+            drain_deadline = Some(Instant::now() + Duration::from_secs(2));
+        }
+    }
+}
+
+fn handle_event(line: &[u8], run: &mut Run) {
+    let Ok(ev) = serde_json::from_slice::<Event>(line) else { return };
+    match ev {
+        Event::Enforced { control, detail } => run.enforced.push(Control { control, detail }),
+        Event::Violation { rule, detail } => run.violation(&rule, detail),
+        Event::SetupFailed { error } => run.setup_error = Some(error),
+        Event::Exited { code, signal } => run.exited = Some((code, signal)),
+        Event::Started { .. } => {}
+    }
+}

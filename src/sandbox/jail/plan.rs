@@ -1,0 +1,422 @@
+//! Compiling a policy into the jail's plan: a pure function from the policy,
+//! the task and a few facts about the host to the exact list of mounts, decoys,
+//! landlock roots, rlimits and environment the jail will apply.
+//!
+//! The plan is what the host side sends to the in-jail init; nothing in the
+//! init re-reads the policy. Being pure, it is unit-tested without a kernel.
+
+use crate::policy::{NetworkMode, Policy, SyscallClass, TmpMode, WorkdirAccess, load::expand_home};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// One mount (or symlink) of the jail's root, applied in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mount {
+    /// Bind a host path at the same place, read-only unless `rw`.
+    Bind {
+        /// Host path.
+        src: PathBuf,
+        /// Path in the jail.
+        dst: PathBuf,
+        /// Writable.
+        rw: bool,
+    },
+    /// Recreate a host symlink (e.g. `/lib -> usr/lib` on merged-/usr systems).
+    Symlink {
+        /// Link target, as on the host.
+        target: PathBuf,
+        /// Path in the jail.
+        dst: PathBuf,
+    },
+    /// A fresh tmpfs.
+    Tmpfs {
+        /// Path in the jail.
+        dst: PathBuf,
+        /// Size bound in bytes.
+        size: Option<u64>,
+    },
+    /// An empty read-only directory (a home, a parent of something else).
+    Dir {
+        /// Path in the jail.
+        dst: PathBuf,
+    },
+}
+
+impl Mount {
+    /// The path in the jail.
+    pub fn dst(&self) -> &Path {
+        match self {
+            Mount::Bind { dst, .. } | Mount::Symlink { dst, .. } | Mount::Tmpfs { dst, .. } | Mount::Dir { dst } => dst,
+        }
+    }
+}
+
+/// A decoy standing in for a hidden path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decoy {
+    /// The hidden path, in the jail.
+    pub path: PathBuf,
+    /// For a hidden directory: the names (relative paths) of its files, each an empty decoy.
+    /// Empty for a hidden file.
+    pub entries: Vec<PathBuf>,
+    /// Whether the hidden path is a directory.
+    pub is_dir: bool,
+}
+
+/// Resource limits applied with setrlimit in the task.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rlimits {
+    /// RLIMIT_NOFILE.
+    pub nofile: Option<u64>,
+    /// RLIMIT_CPU, seconds.
+    pub cpu_secs: Option<u64>,
+    /// RLIMIT_FSIZE, bytes.
+    pub fsize: Option<u64>,
+    /// RLIMIT_AS, bytes (only when no memory cgroup bounds the task).
+    pub address_space: Option<u64>,
+    /// RLIMIT_NPROC (only when no pids cgroup bounds the task).
+    pub nproc: Option<u64>,
+}
+
+/// Everything the in-jail init needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JailPlan {
+    /// Task name for messages.
+    pub task: String,
+    /// argv; argv\[0\] is the program as given (resolved against `PATH` in the jail).
+    pub argv: Vec<String>,
+    /// The complete environment of the task.
+    pub env: Vec<(String, String)>,
+    /// Working directory (same path in and out of the jail).
+    pub workdir: PathBuf,
+    /// Whether to create namespaces and a new root.
+    pub namespaces: bool,
+    /// Network mode.
+    pub network: NetworkMode,
+    /// Root layout, in order.
+    pub mounts: Vec<Mount>,
+    /// Decoys for hidden paths.
+    pub decoys: Vec<Decoy>,
+    /// Paths the task may read (and execute) below: landlock read roots.
+    pub readable: Vec<PathBuf>,
+    /// Paths the task may write below: landlock write roots and the supervisor's
+    /// notion of "allowed write".
+    pub writable: Vec<PathBuf>,
+    /// Single files the task may write (device nodes such as /dev/null).
+    pub writable_files: Vec<PathBuf>,
+    /// Denied syscall classes.
+    pub denied: Vec<SyscallClass>,
+    /// rlimits.
+    pub rlimits: Rlimits,
+    /// Kill the task at the first violation (otherwise deny the call and go on).
+    pub kill_on_violation: bool,
+    /// Hostname inside the UTS namespace.
+    pub hostname: String,
+}
+
+/// Facts about the host and the invocation that the plan depends on.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    /// The invoking user's home.
+    pub home: PathBuf,
+    /// The orchestrator's own environment (only passthrough names are copied).
+    pub env: Vec<(String, String)>,
+    /// Paths that must never be visible or writable to the task (the audit log
+    /// directory, the signing key), besides the policy's hidden list.
+    pub protected: Vec<PathBuf>,
+    /// Whether cgroups bound memory and pids (then the matching rlimits are left off).
+    pub cgroup_memory: bool,
+    /// Whether a pids cgroup bounds the task.
+    pub cgroup_pids: bool,
+}
+
+/// Device nodes bound into the jail's /dev.
+pub const DEVICES: [&str; 6] = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
+
+/// An error in compiling a plan (always a configuration problem: exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The working directory is unusable.
+    #[error("working directory {0}: {1}")]
+    Workdir(PathBuf, String),
+    /// The program name is empty.
+    #[error("no program to run")]
+    NoProgram,
+    /// A control cannot be enforced in this mode.
+    #[error("{0}")]
+    Unenforceable(String),
+}
+
+/// Compile `policy` for running `argv` in `workdir`.
+pub fn compile(
+    policy: &Policy,
+    task: &str,
+    argv: &[String],
+    workdir: &Path,
+    host: &HostFacts,
+    exists: &dyn Fn(&Path) -> Option<HostEntry>,
+) -> Result<JailPlan, PlanError> {
+    if argv.first().is_none_or(|a| a.is_empty()) {
+        return Err(PlanError::NoProgram);
+    }
+    if !workdir.is_absolute() {
+        return Err(PlanError::Workdir(workdir.to_path_buf(), "must be absolute".into()));
+    }
+    let fs = &policy.filesystem;
+    let home = &host.home;
+    let mut mounts: Vec<Mount> = Vec::new();
+    let mut readable: Vec<PathBuf> = Vec::new();
+    let mut writable: Vec<PathBuf> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+
+    for p in &fs.read_only {
+        let path = expand_home(p, home);
+        match exists(&path) {
+            Some(HostEntry::Symlink(target)) => mounts.push(Mount::Symlink { target, dst: path.clone() }),
+            Some(_) => {
+                mounts.push(Mount::Bind { src: path.clone(), dst: path.clone(), rw: false });
+                readable.push(path);
+            }
+            None => notes.push(format!("{} absent on host", path.display())),
+        }
+    }
+    for p in &fs.read_write {
+        let path = expand_home(p, home);
+        if exists(&path).is_some() {
+            mounts.push(Mount::Bind { src: path.clone(), dst: path.clone(), rw: true });
+            writable.push(path);
+        }
+    }
+    let workdir_rw = fs.workdir == WorkdirAccess::ReadWrite;
+    mounts.push(Mount::Bind { src: workdir.to_path_buf(), dst: workdir.to_path_buf(), rw: workdir_rw });
+    if workdir_rw {
+        writable.push(workdir.to_path_buf());
+    } else {
+        readable.push(workdir.to_path_buf());
+    }
+    // The orchestrator's own state inside the workspace stays read-only.
+    let dot = workdir.join(".orchestra");
+    if workdir_rw && exists(&dot).is_some() {
+        mounts.push(Mount::Bind { src: dot.clone(), dst: dot, rw: false });
+    }
+    if !mounts.iter().any(|m| home.starts_with(m.dst()) && m.dst() != Path::new("/")) {
+        mounts.push(Mount::Dir { dst: home.clone() });
+    }
+    if policy.filesystem.tmp == TmpMode::Private {
+        mounts.push(Mount::Tmpfs { dst: PathBuf::from("/tmp"), size: policy.limits.disk.get().map(|b| b.0) });
+        writable.push(PathBuf::from("/tmp"));
+    }
+    mounts.push(Mount::Tmpfs { dst: PathBuf::from("/dev/shm"), size: Some(64 << 20) });
+    writable.push(PathBuf::from("/dev/shm"));
+    // Parents before children: a stable sort by depth keeps policy order otherwise.
+    mounts.sort_by_key(|m| m.dst().components().count());
+
+    let mut decoys = Vec::new();
+    let hidden = fs.hidden.iter().map(|h| expand_home(h, home)).chain(host.protected.iter().cloned());
+    for path in hidden {
+        match exists(&path) {
+            Some(HostEntry::Dir(entries)) => decoys.push(Decoy { path, entries, is_dir: true }),
+            Some(HostEntry::File) | Some(HostEntry::Symlink(_)) => {
+                decoys.push(Decoy { path, entries: Vec::new(), is_dir: false })
+            }
+            None => {}
+        }
+    }
+    decoys.sort_by(|a, b| a.path.cmp(&b.path));
+    decoys.dedup_by(|a, b| a.path == b.path);
+
+    let namespaces = policy.jail.namespaces == crate::policy::NamespaceMode::Required;
+    if !namespaces {
+        // Without a mount namespace nothing can be hidden inside a visible tree.
+        for d in &decoys {
+            if readable.iter().chain(writable.iter()).any(|r| d.path.starts_with(r)) {
+                return Err(PlanError::Unenforceable(format!(
+                    "filesystem.hidden: {} lies inside a visible path and cannot be hidden without namespaces (jail.namespaces: off)",
+                    d.path.display()
+                )));
+            }
+        }
+        if policy.network.mode != NetworkMode::Host {
+            // Network is still denied by seccomp (socket families) and landlock (TCP).
+        }
+    }
+
+    let limits = &policy.limits;
+    let rlimits = Rlimits {
+        nofile: limits.open_files.get(),
+        cpu_secs: limits.cpu_time.get().map(|d| d.0.as_secs().max(1)),
+        fsize: limits.disk.get().map(|b| b.0),
+        address_space: if host.cgroup_memory { None } else { limits.memory.get().map(|b| b.0) },
+        nproc: if host.cgroup_pids { None } else { limits.pids.get() },
+    };
+
+    Ok(JailPlan {
+        task: task.to_string(),
+        argv: argv.to_vec(),
+        env: task_env(policy, host),
+        workdir: workdir.to_path_buf(),
+        namespaces,
+        network: policy.network.mode,
+        mounts,
+        decoys,
+        readable,
+        writable,
+        writable_files: DEVICES.iter().map(PathBuf::from).collect(),
+        denied: policy.denied_classes(),
+        rlimits,
+        kill_on_violation: policy.on_violation == crate::policy::OnViolation::Kill,
+        hostname: "orchestra".to_string(),
+    })
+}
+
+/// What a host path is, as far as the plan cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostEntry {
+    /// A regular file (or anything that is not a directory or symlink).
+    File,
+    /// A directory with these file paths below it (bounded, for decoys).
+    Dir(Vec<PathBuf>),
+    /// A symlink to this target.
+    Symlink(PathBuf),
+}
+
+/// Look a path up on the real host filesystem (the production `exists` for [`compile`]).
+pub fn host_lookup(path: &Path) -> Option<HostEntry> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if meta.file_type().is_symlink() {
+        return std::fs::read_link(path).ok().map(HostEntry::Symlink);
+    }
+    if meta.is_dir() {
+        let mut entries = Vec::new();
+        collect_files(path, Path::new(""), 0, &mut entries);
+        return Some(HostEntry::Dir(entries));
+    }
+    Some(HostEntry::File)
+}
+
+fn collect_files(root: &Path, rel: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    const MAX_DEPTH: usize = 3;
+    const MAX_ENTRIES: usize = 512;
+    let Ok(rd) = std::fs::read_dir(root.join(rel)) else { return };
+    for e in rd.flatten() {
+        if out.len() >= MAX_ENTRIES {
+            return;
+        }
+        let rel_path = rel.join(e.file_name());
+        match e.file_type() {
+            Ok(t) if t.is_dir() && depth < MAX_DEPTH => collect_files(root, &rel_path, depth + 1, out),
+            Ok(t) if !t.is_dir() => out.push(rel_path),
+            _ => {}
+        }
+    }
+}
+
+/// The task's environment: passthrough names from the caller, then `set`, with
+/// `~/` expanded at the start of each `:`-separated element. `ORCHESTRA_*` never passes.
+pub fn task_env(policy: &Policy, host: &HostFacts) -> Vec<(String, String)> {
+    let env = &policy.environment;
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in &host.env {
+        if k.starts_with("ORCHESTRA_") {
+            continue;
+        }
+        let listed = env.passthrough.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => k.starts_with(prefix),
+            None => p == k,
+        });
+        if listed {
+            out.push((k.clone(), v.clone()));
+        }
+    }
+    let home = host.home.to_string_lossy();
+    for (k, v) in &env.set {
+        let expanded: Vec<String> = v
+            .split(':')
+            .map(|part| match part.strip_prefix("~/") {
+                Some(rest) => format!("{home}/{rest}"),
+                None if part == "~" => home.to_string(),
+                None => part.to_string(),
+            })
+            .collect();
+        out.retain(|(ek, _)| ek != k);
+        out.push((k.clone(), expanded.join(":")));
+    }
+    if !out.iter().any(|(k, _)| k == "HOME") {
+        out.push(("HOME".into(), home.to_string()));
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> HostFacts {
+        HostFacts {
+            home: PathBuf::from("/home/u"),
+            env: vec![
+                ("SECRET_TOKEN".into(), "s3cr3t".into()),
+                ("ORCHESTRA_AUDIT_KEY".into(), "/k".into()),
+                ("CARGO_TERM_COLOR".into(), "never".into()),
+            ],
+            protected: vec![PathBuf::from("/home/u/.config/orchestra/audit.key")],
+            cgroup_memory: false,
+            cgroup_pids: false,
+        }
+    }
+
+    fn fake_host(p: &Path) -> Option<HostEntry> {
+        match p.to_str()? {
+            "/lib" => Some(HostEntry::Symlink("usr/lib".into())),
+            "/usr" | "/etc" | "/bin" | "/work" => Some(HostEntry::Dir(vec![])),
+            "/home/u/.ssh" => Some(HostEntry::Dir(vec!["id_rsa".into()])),
+            "/etc/shadow" => Some(HostEntry::File),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn default_policy_plan() {
+        let p = Policy::default();
+        let plan = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &fake_host).unwrap();
+        assert!(plan.mounts.contains(&Mount::Symlink { target: "usr/lib".into(), dst: "/lib".into() }));
+        assert!(plan.mounts.contains(&Mount::Bind { src: "/work".into(), dst: "/work".into(), rw: true }));
+        assert!(plan.writable.contains(&PathBuf::from("/work")));
+        assert!(!plan.writable.contains(&PathBuf::from("/etc")));
+        assert_eq!(plan.network, NetworkMode::None);
+        let decoys: Vec<_> = plan.decoys.iter().map(|d| d.path.clone()).collect();
+        assert!(decoys.contains(&PathBuf::from("/home/u/.ssh")));
+        assert!(decoys.contains(&PathBuf::from("/etc/shadow")));
+        assert_eq!(plan.denied.len(), SyscallClass::ALL.len());
+        // parents before children
+        let depths: Vec<_> = plan.mounts.iter().map(|m| m.dst().components().count()).collect();
+        assert!(depths.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn environment_is_scrubbed() {
+        let mut p = Policy::default();
+        p.environment.passthrough = vec!["CARGO_*".into()];
+        let env = task_env(&p, &facts());
+        assert!(env.iter().any(|(k, _)| k == "CARGO_TERM_COLOR"));
+        assert!(!env.iter().any(|(k, v)| k == "SECRET_TOKEN" || v.contains("s3cr3t")));
+        assert!(!env.iter().any(|(k, _)| k.starts_with("ORCHESTRA_")));
+        assert!(env.iter().any(|(k, v)| k == "HOME" && v == "/home/u"));
+    }
+
+    #[test]
+    fn namespaceless_jail_refuses_hidden_paths_it_cannot_hide() {
+        let mut p = Policy::default();
+        p.jail.namespaces = crate::policy::NamespaceMode::Off;
+        let e = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &fake_host).unwrap_err();
+        assert!(e.to_string().contains("/etc/shadow"), "{e}");
+    }
+
+    #[test]
+    fn empty_program_is_refused() {
+        let p = Policy::default();
+        assert!(compile(&p, "t", &[], Path::new("/work"), &facts(), &fake_host).is_err());
+    }
+}

@@ -1,0 +1,51 @@
+//! Messages from the in-jail init (and the task's setup) to the host side, one
+//! JSON object per line on the control socket. Typed, so the two sides cannot
+//! drift apart.
+
+use serde::{Deserialize, Serialize};
+
+/// One message on the control socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A control was put in place (attestation, sent by whoever applied it).
+    Enforced {
+        /// Control name, e.g. `landlock`.
+        control: String,
+        /// What exactly, e.g. `abi 7, fully enforced`.
+        detail: String,
+    },
+    /// The task was about to exec.
+    Started {
+        /// The task's pid as the host sees it is unknown inside; this is the jail's.
+        pid: i32,
+    },
+    /// A denied action was observed.
+    Violation {
+        /// The rule that fired, e.g. `network.none`.
+        rule: String,
+        /// What the task tried.
+        detail: String,
+    },
+    /// Setting up the jail failed; the task did not run.
+    SetupFailed {
+        /// Why.
+        error: String,
+    },
+    /// The task's main process ended.
+    Exited {
+        /// Exit status if it exited.
+        code: Option<i32>,
+        /// Signal number if it was killed.
+        signal: Option<i32>,
+    },
+}
+
+impl Event {
+    /// Encode as one line (with the trailing newline).
+    pub fn to_line(&self) -> String {
+        let mut s = serde_json::to_string(self).unwrap_or_else(|_| "{}".into());
+        s.push('\n');
+        s
+    }
+}

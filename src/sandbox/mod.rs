@@ -1,0 +1,69 @@
+//! Sandboxes: one trait, one module per backend, and the task report.
+//!
+//! - [`jail`]: namespaces + pivot_root + landlock + seccomp, with the in-jail
+//!   supervisor that observes denials (the only backend so far).
+//! - [`sys`]: the syscall layer, the only place with `unsafe`.
+//! - [`cgroup`]: per-task memory/pids cgroups and their event counters.
+//! - [`probe`]: what this host can enforce.
+//! - [`report`]: the verdict line and JSON report of CONTRACTS.md §3.
+
+pub mod cgroup;
+pub mod jail;
+pub mod probe;
+pub mod report;
+pub mod sys;
+
+use crate::policy::Policy;
+use std::path::PathBuf;
+
+pub use report::{Cause, Control, Report, Verdict, Violation};
+
+/// One task to run.
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    /// Name in verdicts and reports.
+    pub name: String,
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Working directory (absolute).
+    pub workdir: PathBuf,
+    /// The effective policy.
+    pub policy: Policy,
+    /// Where the policy came from (file or `preset:NAME`).
+    pub policy_origin: String,
+    /// Paths the task must never see (audit log, signing key).
+    pub protected: Vec<PathBuf>,
+}
+
+/// Why a task could not be run. All of these exit 1: nothing ran.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A control the policy requires is not available on this host (fail closed).
+    #[error("cannot enforce {control}: {reason}")]
+    Unenforceable {
+        /// The control, e.g. `landlock`.
+        control: String,
+        /// Why, and how to fix it.
+        reason: String,
+    },
+    /// The policy cannot be compiled for this task.
+    #[error("{0}")]
+    Plan(#[from] jail::plan::PlanError),
+    /// Setting up the sandbox failed before the task ran.
+    #[error("sandbox setup failed: {0}")]
+    Setup(String),
+    /// The backend is not implemented yet.
+    #[error("backend {0} is not available in this build")]
+    Backend(String),
+}
+
+/// A sandbox backend.
+pub trait Sandbox {
+    /// Backend name for reports.
+    fn name(&self) -> &'static str;
+    /// Check that every control the policy requires can be enforced here,
+    /// before anything runs (fail closed).
+    fn check(&self, policy: &Policy) -> Result<(), SandboxError>;
+    /// Run the task to completion; its stdout/stderr stream through unchanged.
+    fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError>;
+}

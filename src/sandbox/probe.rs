@@ -1,0 +1,148 @@
+//! What this host can enforce: namespaces, landlock ABI, seccomp, cgroups,
+//! container engines. Every fact is measured (a syscall or a trial), never
+//! inferred from version strings or `/sys/kernel/security/lsm`.
+
+use serde::Serialize;
+use std::path::Path;
+
+/// The jail-relevant facts.
+#[derive(Debug, Clone, Serialize)]
+pub struct JailProbe {
+    /// landlock ABI version (0: unavailable).
+    pub landlock_abi: i32,
+    /// seccomp filters with user notification.
+    pub seccomp_notify: bool,
+    /// Whether a child could create user + mount + pid + net + ipc + uts + cgroup namespaces.
+    pub user_namespaces: bool,
+    /// Why not, with the fix.
+    pub userns_error: Option<String>,
+    /// Whether we can create cgroups with memory and pids limits.
+    pub cgroups_usable: bool,
+    /// Which cgroup setup was found.
+    pub cgroups: String,
+}
+
+/// Full probe output.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    /// Kernel release.
+    pub kernel: String,
+    /// Effective uid.
+    pub uid: u32,
+    /// Jail facts.
+    pub jail: JailProbe,
+    /// Docker engine socket answering.
+    pub docker: bool,
+    /// Podman socket answering.
+    pub podman: bool,
+    /// Whether we seem to run inside a container.
+    pub in_container: bool,
+    /// Mandatory access control (AppArmor/SELinux) presence.
+    pub mac: String,
+}
+
+/// Probe the jail's controls (cheap: one short-lived child for namespaces).
+pub fn probe_jail() -> JailProbe {
+    let landlock_abi = super::sys::landlock_abi();
+    let seccomp_notify = super::sys::seccomp_user_notif_available();
+    let (user_namespaces, userns_error) = match try_namespaces() {
+        Ok(()) => (true, None),
+        Err(e) => (false, Some(explain_userns_failure(&e))),
+    };
+    let (v2, m1, p1) = super::cgroup::probe();
+    let cgroups = match (&v2, &m1, &p1) {
+        (Some(d), _, _) => format!("v2 delegated at {}", d.display()),
+        (None, Some(m), Some(p)) => format!("v1 memory at {}, pids at {}", m.display(), p.display()),
+        _ => "none usable (limits fall back to rlimits)".to_string(),
+    };
+    let writable = |d: &Option<std::path::PathBuf>| d.as_ref().is_some_and(|d| is_writable_dir(d));
+    let cgroups_usable = writable(&v2) || (writable(&m1) && writable(&p1));
+    JailProbe { landlock_abi, seccomp_notify, user_namespaces, userns_error, cgroups_usable, cgroups }
+}
+
+fn is_writable_dir(d: &Path) -> bool {
+    nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+/// Try creating the jail's namespaces in a throwaway child.
+fn try_namespaces() -> Result<(), String> {
+    let exe = std::ffi::CString::new("/bin/true").map_err(|e| e.to_string())?;
+    let exec = super::sys::ChildExec { path: exe.clone(), argv: vec![exe], envp: vec![], dup2: vec![], wait_fd: -1 };
+    let flags = (libc::CLONE_NEWUSER
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNET
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWCGROUP) as u64;
+    let child = super::sys::spawn_in_namespaces(flags, &exec).map_err(|e| format!("clone3: {e}"))?;
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
+    Ok(())
+}
+
+fn explain_userns_failure(e: &str) -> String {
+    let apparmor = std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false);
+    let max = std::fs::read_to_string("/proc/sys/user/max_user_namespaces").map(|s| s.trim().to_string());
+    if apparmor {
+        format!(
+            "{e}: AppArmor restricts unprivileged user namespaces (Ubuntu 23.10+); run `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0` or install an AppArmor profile for orchestra, or use a policy with `jail: {{namespaces: off}}`"
+        )
+    } else if max.as_deref().ok() == Some("0") {
+        format!("{e}: user.max_user_namespaces is 0; raise it with sysctl")
+    } else if in_container() {
+        format!(
+            "{e}: inside a container the engine's seccomp profile blocks namespace creation; use a policy with `jail: {{namespaces: off}}` (landlock + seccomp + rlimits) or the docker backend"
+        )
+    } else {
+        format!("{e}: user namespaces are unavailable")
+    }
+}
+
+/// Whether this process seems to run inside a container.
+pub fn in_container() -> bool {
+    Path::new("/.dockerenv").exists()
+        || Path::new("/run/.containerenv").exists()
+        || std::fs::read_to_string("/proc/1/cgroup").is_ok_and(|s| s.contains("docker") || s.contains("libpod"))
+}
+
+fn socket_answers(path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(path) else { return false };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"HTTP/1."))
+}
+
+/// Probe everything.
+pub fn probe() -> Probe {
+    let docker_sock = std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
+        .unwrap_or_else(|| "/var/run/docker.sock".into());
+    let podman_sock = std::env::var("XDG_RUNTIME_DIR")
+        .map(|d| format!("{d}/podman/podman.sock"))
+        .ok()
+        .filter(|p| Path::new(p).exists())
+        .unwrap_or_else(|| "/run/podman/podman.sock".into());
+    let mac = if Path::new("/sys/kernel/security/apparmor").exists() {
+        "apparmor".to_string()
+    } else if Path::new("/sys/fs/selinux/enforce").exists() {
+        "selinux".to_string()
+    } else {
+        "none (no AppArmor or SELinux on this host)".to_string()
+    };
+    Probe {
+        kernel: nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
+        uid: nix::unistd::geteuid().as_raw(),
+        jail: probe_jail(),
+        docker: socket_answers(&docker_sock),
+        podman: socket_answers(&podman_sock),
+        in_container: in_container(),
+        mac,
+    }
+}

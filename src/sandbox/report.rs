@@ -1,0 +1,202 @@
+//! The per-task verdict and report (CONTRACTS.md §3).
+//!
+//! The verdict follows only from the cause: a task that merely exits non-zero
+//! is `failed` (exit 2), never a violation; a violation is exit 4 whatever the
+//! task's own status was.
+
+use crate::exit::Exit;
+use serde::{Deserialize, Serialize};
+
+/// Why the task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Exited 0, no violation.
+    Ok,
+    /// Exited non-zero.
+    ChildExit,
+    /// Killed by a signal (not by us).
+    Signal,
+    /// Hit the wall-clock or no-output timeout.
+    Timeout,
+    /// Attempted something the policy denies.
+    PolicyDenied,
+    /// Exceeded a declared limit (memory, pids, output, disk, cpu).
+    LimitExceeded,
+    /// The sandbox could not be set up; the task did not run.
+    SetupFailed,
+}
+
+/// The one-word verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Everything fine.
+    Ok,
+    /// The task failed.
+    Failed,
+    /// The task timed out.
+    Timeout,
+    /// A violation or exceeded limit.
+    Violation,
+}
+
+impl Cause {
+    /// The verdict for this cause.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Cause::Ok => Verdict::Ok,
+            Cause::ChildExit | Cause::Signal | Cause::SetupFailed => Verdict::Failed,
+            Cause::Timeout => Verdict::Timeout,
+            Cause::PolicyDenied | Cause::LimitExceeded => Verdict::Violation,
+        }
+    }
+
+    /// The exit code for this cause.
+    pub fn exit(self) -> Exit {
+        match self {
+            Cause::Ok => Exit::Ok,
+            Cause::ChildExit | Cause::Signal => Exit::Failed,
+            Cause::Timeout => Exit::Timeout,
+            Cause::PolicyDenied | Cause::LimitExceeded => Exit::Violation,
+            Cause::SetupFailed => Exit::Config,
+        }
+    }
+}
+
+/// One observed violation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// The rule that fired, e.g. `network.none`, `fs.write`, `limits.memory`.
+    pub rule: String,
+    /// What the task tried.
+    pub detail: String,
+    /// When (RFC 3339, UTC, milliseconds).
+    pub at: String,
+}
+
+/// One control that was actually put in place (attested by the process that applied it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Control {
+    /// Control name.
+    pub control: String,
+    /// What exactly.
+    pub detail: String,
+}
+
+/// The JSON report of one task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Report format version.
+    pub version: u32,
+    /// Task name.
+    pub task: String,
+    /// argv.
+    pub argv: Vec<String>,
+    /// Backend.
+    pub backend: String,
+    /// Where the policy came from.
+    pub policy: String,
+    /// SHA-256 of the effective policy's canonical JSON.
+    pub policy_sha256: String,
+    /// Controls actually enforced.
+    pub enforced: Vec<Control>,
+    /// Controls the policy explicitly opted out of.
+    pub opt_outs: Vec<String>,
+    /// Why the task ended.
+    pub cause: Cause,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The task's exit status, if it exited.
+    pub exit_status: Option<i32>,
+    /// The signal that killed it, if any.
+    pub signal: Option<i32>,
+    /// Wall time in milliseconds.
+    pub wall_ms: u64,
+    /// Peak memory in bytes (cgroup peak, or the largest process's max RSS).
+    pub peak_memory_bytes: Option<u64>,
+    /// Bytes of stdout + stderr.
+    pub output_bytes: u64,
+    /// Violations, in the order observed.
+    pub violations: Vec<Violation>,
+    /// Setup error, when the cause is `setup_failed`.
+    pub error: Option<String>,
+    /// Start time (RFC 3339).
+    pub started_at: String,
+}
+
+impl Report {
+    /// The exit code of `orchestra exec` for this report.
+    pub fn exit(&self) -> Exit {
+        self.cause.exit()
+    }
+
+    /// The one-line verdict for stderr: `orchestra: <task> <verdict> ...`.
+    pub fn verdict_line(&self) -> String {
+        let verdict = match self.verdict {
+            Verdict::Ok => "ok",
+            Verdict::Failed => "failed",
+            Verdict::Timeout => "timeout",
+            Verdict::Violation => "violation",
+        };
+        let mut s = format!("orchestra: {} {verdict} cause={}", self.task, cause_name(self.cause));
+        if let Some(c) = self.exit_status {
+            s.push_str(&format!(" exit={c}"));
+        }
+        if let Some(sig) = self.signal {
+            s.push_str(&format!(" signal={sig}"));
+        }
+        let mut rules: Vec<&str> = self.violations.iter().map(|v| v.rule.as_str()).collect();
+        rules.dedup();
+        if !rules.is_empty() {
+            let mut uniq: Vec<&str> = Vec::new();
+            for r in rules {
+                if !uniq.contains(&r) {
+                    uniq.push(r);
+                }
+            }
+            s.push_str(&format!(" rules={}", uniq.join(",")));
+            if let Some(v) = self.violations.first() {
+                s.push_str(&format!(" first=\"{}\"", v.detail.replace('"', "'")));
+            }
+        }
+        if let Some(e) = &self.error {
+            s.push_str(&format!(" error=\"{}\"", e.replace('"', "'")));
+        }
+        s.push_str(&format!(" wall={}ms", self.wall_ms));
+        s
+    }
+}
+
+/// The snake_case name of a cause.
+pub fn cause_name(c: Cause) -> &'static str {
+    match c {
+        Cause::Ok => "ok",
+        Cause::ChildExit => "child_exit",
+        Cause::Signal => "signal",
+        Cause::Timeout => "timeout",
+        Cause::PolicyDenied => "policy_denied",
+        Cause::LimitExceeded => "limit_exceeded",
+        Cause::SetupFailed => "setup_failed",
+    }
+}
+
+/// Now, as RFC 3339 with milliseconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_failure_is_never_a_violation() {
+        assert_eq!(Cause::ChildExit.exit(), Exit::Failed);
+        assert_eq!(Cause::ChildExit.verdict(), Verdict::Failed);
+        assert_eq!(Cause::PolicyDenied.exit(), Exit::Violation);
+        assert_eq!(Cause::LimitExceeded.exit(), Exit::Violation);
+        assert_eq!(Cause::Timeout.exit(), Exit::Timeout);
+        assert_eq!(Cause::SetupFailed.exit(), Exit::Config);
+    }
+}

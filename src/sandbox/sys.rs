@@ -1,0 +1,467 @@
+//! The syscall layer: the only module of the crate that contains `unsafe`.
+//!
+//! Each function wraps one kernel interface the jail needs and that neither
+//! `std` nor `nix` exposes safely (clone3 into namespaces, seccomp listeners
+//! and user notifications, capability sets, close_range). Every `unsafe`
+//! block states why it is sound.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+fn cvt_int(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
+}
+
+/// Arguments of `clone3(2)` (version 2 layout, 88 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Everything the child of [`spawn_in_namespaces`] needs, prepared before the
+/// clone so that the child allocates nothing.
+pub struct ChildExec {
+    /// Executable to run (an absolute path).
+    pub path: CString,
+    /// argv, argv\[0\] included.
+    pub argv: Vec<CString>,
+    /// The complete environment.
+    pub envp: Vec<CString>,
+    /// `(from, to)` pairs applied with dup2 in order before exec.
+    pub dup2: Vec<(RawFd, RawFd)>,
+    /// A descriptor to read one byte from before exec (the parent writes it once the
+    /// child's uid/gid maps are in place), or -1.
+    pub wait_fd: RawFd,
+}
+
+/// The parent's handle on a child started by [`spawn_in_namespaces`].
+pub struct Spawned {
+    /// The child's pid in the caller's pid namespace.
+    pub pid: libc::pid_t,
+    /// A pidfd for the child (pollable; readable when it exits).
+    pub pidfd: OwnedFd,
+}
+
+/// Start a child in new namespaces (`flags` are `CLONE_NEW*` bits) that waits on
+/// `exec.wait_fd`, applies `exec.dup2` and execs `exec.path`. The child dies with
+/// SIGKILL if the caller dies first.
+///
+/// The caller must be single-threaded (the jail's host side never starts threads
+/// before this point); the child runs only async-signal-safe calls.
+pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> {
+    let mut argv: Vec<*const libc::c_char> = exec.argv.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<*const libc::c_char> = exec.envp.iter().map(|a| a.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    let parent_pid = std::process::id() as libc::pid_t;
+    let mut pidfd: libc::c_int = -1;
+    let args = CloneArgs {
+        flags: flags | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 with no stack behaves like fork: the child gets a copy of
+    // this (single-threaded) address space. `args` and `pidfd` outlive the call.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if ret == 0 {
+        // Child. Only async-signal-safe calls from here to execve.
+        // SAFETY: plain syscalls on integers and on pointers prepared above.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            if libc::getppid() != parent_pid && libc::getppid() != 0 {
+                libc::_exit(125);
+            }
+            if exec.wait_fd >= 0 {
+                let mut b = 0u8;
+                if libc::read(exec.wait_fd, &mut b as *mut u8 as *mut libc::c_void, 1) != 1 {
+                    libc::_exit(125);
+                }
+            }
+            for &(from, to) in &exec.dup2 {
+                if libc::dup2(from, to) < 0 {
+                    libc::_exit(125);
+                }
+            }
+            libc::execve(exec.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(126);
+        }
+    }
+    // SAFETY: the kernel stored a fresh pidfd owned by nobody else.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(Spawned { pid: ret as libc::pid_t, pidfd })
+}
+
+/// Fork the calling process. Returns `None` in the child.
+///
+/// The caller must be single-threaded (the jail's init is), so the child
+/// inherits no lock held by another thread.
+pub fn fork() -> io::Result<Option<libc::pid_t>> {
+    // SAFETY: single-threaded caller, see above.
+    let pid = cvt_int(unsafe { libc::fork() })?;
+    Ok(if pid == 0 { None } else { Some(pid) })
+}
+
+/// Exec `path` with exactly `argv` and `envp`. Returns only on failure.
+pub fn execve(path: &CString, argv: &[CString], envp: &[CString]) -> io::Error {
+    match nix::unistd::execve(path, argv, envp) {
+        Ok(never) => match never {},
+        Err(e) => io::Error::from(e),
+    }
+}
+
+/// Send `sig` to the process behind `pidfd`.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: pidfd is a valid descriptor; null siginfo is allowed.
+    cvt(unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<u8>(), 0) })
+        .map(|_| ())
+}
+
+/// Open a pidfd for `pid`.
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; the returned descriptor is new and owned here.
+    let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Close every descriptor `>= first` (close_range(2)).
+pub fn close_from(first: u32) -> io::Result<()> {
+    // SAFETY: closing descriptors this process owns; callers hold no OwnedFd
+    // above `first` that they will use again.
+    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) }).map(|_| ())
+}
+
+/// Close every descriptor `>= first` except `keep`.
+pub fn close_from_except(first: u32, keep: RawFd) -> io::Result<()> {
+    let keep = keep as u32;
+    if keep < first {
+        return close_from(first);
+    }
+    if keep > first {
+        // SAFETY: as in close_from.
+        cvt(unsafe { libc::syscall(libc::SYS_close_range, first, keep - 1, 0) })?;
+    }
+    close_from(keep + 1)
+}
+
+fn prctl(op: libc::c_int, a: libc::c_ulong, b: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    cvt_int(unsafe { libc::prctl(op, a, b, 0, 0) }).map(|_| ())
+}
+
+/// Set `no_new_privs`: exec can never grant privileges (setuid bits, file caps).
+pub fn set_no_new_privs() -> io::Result<()> {
+    prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)
+}
+
+/// Be killed with `sig` when the parent dies.
+pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
+    prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0)
+}
+
+/// Make this process non-dumpable: no ptrace, /proc/PID/{mem,environ} unreadable to others.
+pub fn set_non_dumpable() -> io::Result<()> {
+    prctl(libc::PR_SET_DUMPABLE, 0, 0)
+}
+
+/// Become a child subreaper: orphaned descendants are reparented to us.
+pub fn set_child_subreaper() -> io::Result<()> {
+    prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0)
+}
+
+/// Drop every capability: bounding set, ambient set, effective/permitted/inheritable,
+/// and lock the securebits so that uid 0 never regains them through exec.
+pub fn drop_all_capabilities() -> io::Result<()> {
+    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(63);
+    for cap in 0..=last {
+        match prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    // SAFETY: integer-only prctl.
+    cvt_int(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0) })?;
+    let bits = libc::SECBIT_NOROOT
+        | libc::SECBIT_NOROOT_LOCKED
+        | libc::SECBIT_NO_SETUID_FIXUP
+        | libc::SECBIT_NO_SETUID_FIXUP_LOCKED
+        | libc::SECBIT_KEEP_CAPS_LOCKED
+        | libc::SECBIT_NO_CAP_AMBIENT_RAISE
+        | libc::SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+    prctl(libc::PR_SET_SECUREBITS, bits as libc::c_ulong, 0)?;
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut hdr = Header { version: 0x2008_0522, pid: 0 }; // _LINUX_CAPABILITY_VERSION_3
+    let data = [Data { effective: 0, permitted: 0, inheritable: 0 }; 2];
+    // SAFETY: capset reads a header and two data structs of the v3 layout.
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut Header, data.as_ptr()) })?;
+    Ok(())
+}
+
+/// Whether the calling process has any effective capability left (for attestation).
+pub fn has_any_capability() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("CapEff:"))
+                .map(|l| l.trim_start_matches("CapEff:").trim().trim_start_matches('0').is_empty())
+        })
+        .map(|all_zero| !all_zero)
+        .unwrap_or(true)
+}
+
+/// Install a seccomp BPF filter on the calling thread. With `listener`, the
+/// kernel returns a user-notification descriptor for `SECCOMP_RET_USER_NOTIF`.
+pub fn install_seccomp(prog: &[libc::sock_filter], listener: bool) -> io::Result<Option<OwnedFd>> {
+    let fprog = libc::sock_fprog { len: prog.len() as libc::c_ushort, filter: prog.as_ptr() as *mut libc::sock_filter };
+    let flags = if listener { libc::SECCOMP_FILTER_FLAG_NEW_LISTENER } else { 0 };
+    // SAFETY: fprog points into `prog`, which outlives the call; the kernel copies it.
+    let ret = cvt(unsafe {
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &fprog as *const libc::sock_fprog)
+    })?;
+    if listener {
+        // SAFETY: with NEW_LISTENER the return value is a fresh descriptor we own.
+        Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
+    } else {
+        Ok(None)
+    }
+}
+
+/// One pending seccomp user notification.
+#[derive(Debug, Clone, Copy)]
+pub struct Notification {
+    /// Cookie to answer with.
+    pub id: u64,
+    /// Pid (in the listener's pid namespace) of the calling thread.
+    pub pid: u32,
+    /// Syscall number.
+    pub nr: i32,
+    /// Audit architecture.
+    pub arch: u32,
+    /// Raw syscall arguments.
+    pub args: [u64; 6],
+}
+
+/// Receive the next notification (blocks unless the fd was polled readable).
+pub fn notif_recv(fd: &OwnedFd) -> io::Result<Notification> {
+    // SAFETY: seccomp_notif is plain old data; the kernel requires it zeroed.
+    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: the ioctl writes one seccomp_notif into `n`.
+    cvt_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut n) })?;
+    Ok(Notification { id: n.id, pid: n.pid, nr: n.data.nr, arch: n.data.arch, args: n.data.args })
+}
+
+/// How to answer a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifAnswer {
+    /// Let the syscall proceed (the kernel's other checks, landlock included, still apply).
+    Continue,
+    /// Fail the syscall with this errno.
+    Deny(i32),
+}
+
+/// Answer a notification. ENOENT means the caller is gone (killed or interrupted).
+pub fn notif_send(fd: &OwnedFd, id: u64, answer: NotifAnswer) -> io::Result<()> {
+    let mut resp = libc::seccomp_notif_resp { id, val: 0, error: 0, flags: 0 };
+    match answer {
+        NotifAnswer::Continue => resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+        NotifAnswer::Deny(errno) => resp.error = -errno,
+    }
+    // SAFETY: the ioctl reads one seccomp_notif_resp.
+    cvt_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) }).map(|_| ())
+}
+
+/// Whether notification `id` is still pending (its caller alive and waiting).
+pub fn notif_id_valid(fd: &OwnedFd, id: u64) -> bool {
+    let mut id = id;
+    // SAFETY: the ioctl reads one u64.
+    unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &mut id) == 0 }
+}
+
+/// Send a descriptor over a unix socket (SCM_RIGHTS).
+pub fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let iov = [io::IoSlice::new(b"F")];
+    let fds = [fd];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None).map(|_| ()).map_err(io::Error::from)
+}
+
+/// Receive a descriptor sent with [`send_fd`].
+pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut buf = [0u8; 1];
+    let mut iov = [io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).map_err(io::Error::from)?;
+    for c in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: SCM_RIGHTS installed a fresh descriptor in this process.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no descriptor received"))
+}
+
+/// Probe the landlock ABI version (0 when landlock is unavailable or disabled).
+pub fn landlock_abi() -> i32 {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attr and size 0 and the VERSION flag the call only returns a number.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if r < 0 { 0 } else { r as i32 }
+}
+
+/// Whether `seccomp(SECCOMP_GET_ACTION_AVAIL)` reports user notification support.
+pub fn seccomp_user_notif_available() -> bool {
+    let action: u32 = libc::SECCOMP_RET_USER_NOTIF;
+    // SAFETY: the call reads one u32.
+    unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_GET_ACTION_AVAIL, 0, &action as *const u32) == 0 }
+}
+
+/// Block SIGPIPE-style surprises: set SIGPIPE to ignored for this process.
+pub fn ignore_sigpipe() {
+    // SAFETY: installing SIG_IGN is always sound.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Restore the default disposition of every signal and an empty signal mask,
+/// so the task starts with the state a fresh process would have.
+pub fn reset_signals() {
+    // SAFETY: resetting dispositions and the mask is sound in any single-threaded process.
+    unsafe {
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// `_exit` without running destructors or atexit handlers (for forked children).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always sound.
+    unsafe { libc::_exit(code) }
+}
+
+/// Mount attributes for [`mount_setattr`].
+pub mod mount_attr {
+    /// Read-only.
+    pub const RDONLY: u64 = 0x1;
+    /// Ignore setuid/setgid bits and file capabilities.
+    pub const NOSUID: u64 = 0x2;
+    /// No device access.
+    pub const NODEV: u64 = 0x4;
+    /// No execution.
+    pub const NOEXEC: u64 = 0x8;
+}
+
+/// Set attributes on the mount at `path`, and with `recursive` on every mount below it.
+pub fn mount_setattr(path: &std::path::Path, set: u64, recursive: bool) -> io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let c = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let flags = if recursive { AT_RECURSIVE } else { 0 } | libc::AT_SYMLINK_NOFOLLOW as libc::c_uint;
+    // SAFETY: `c` and `attr` outlive the call; the kernel reads size_of::<MountAttr>() bytes.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(|_| ())
+}
+
+/// Take ownership of an inherited descriptor, if it is open.
+pub fn take_fd(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: F_GETFD only queries the descriptor.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor is open and nothing else in this process owns it
+    // (it was inherited across exec for exactly this purpose).
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: setting FD_CLOEXEC on a descriptor we own.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Some(owned)
+}
+
+/// Bring the loopback interface up in the current network namespace.
+pub fn loopback_up() -> io::Result<()> {
+    // SAFETY: a plain socket used only for the two ioctls below.
+    let s = cvt_int(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: we own `s`.
+    let s = unsafe { OwnedFd::from_raw_fd(s) };
+    // SAFETY: ifreq is plain old data.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in b"lo".iter().enumerate() {
+        req.ifr_name[i] = *b as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write one ifreq.
+    unsafe {
+        cvt_int(libc::ioctl(s.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req))?;
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        cvt_int(libc::ioctl(s.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req))?;
+    }
+    Ok(())
+}
