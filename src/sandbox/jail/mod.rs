@@ -236,6 +236,8 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     if let Some((_, Some(sig))) = run.exited {
         if sig == libc::SIGXCPU {
             run.violation("limits.cpu_time", "killed by SIGXCPU at the CPU time limit".into());
+        } else if sig == libc::SIGSYS {
+            run.violation("seccomp.abi", "killed by seccomp: an x32 or foreign-architecture system call".into());
         } else if sig == libc::SIGXFSZ {
             run.violation("limits.disk", "killed by SIGXFSZ writing past the file size limit".into());
         }

