@@ -1,0 +1,200 @@
+//! Benign work must run unchanged in the jail, and the CLI keeps its contract:
+//! exit codes, located policy errors, fail-closed refusals, reports.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+#[test]
+fn a_shell_script_runs_unchanged() {
+    let e = env();
+    let o = e.sh(
+        "default",
+        "set -e; for i in 1 2 3; do echo line$i; done | sort -r > out.txt; mkdir -p d/e; mv out.txt d/e/; \
+         cat d/e/out.txt; echo err >&2",
+    );
+    o.assert_ok();
+    assert_eq!(o.stdout, "line3\nline2\nline1\n");
+    assert!(o.stderr.starts_with("err\n"), "{}", o.stderr);
+    assert_eq!(std::fs::read_to_string(e.ws.join("d/e/out.txt")).unwrap(), "line3\nline2\nline1\n");
+    assert_eq!(o.report["cause"], "ok");
+    assert_eq!(o.report["backend"], "jail");
+    let controls: Vec<&str> =
+        o.report["enforced"].as_array().unwrap().iter().filter_map(|c| c["control"].as_str()).collect();
+    for c in ["namespaces", "landlock", "seccomp", "privileges", "network"] {
+        assert!(controls.contains(&c), "{c} not attested: {controls:?}");
+    }
+}
+
+#[test]
+fn a_c_program_compiles_and_runs_with_gcc() {
+    let e = env();
+    std::fs::write(e.ws.join("hello.c"), "#include <stdio.h>\nint main(void){puts(\"hello from gcc\");return 0;}\n")
+        .unwrap();
+    let o = e.sh("default", "gcc -O2 -o hello hello.c && ./hello");
+    o.assert_ok();
+    assert_eq!(o.stdout, "hello from gcc\n");
+}
+
+#[test]
+fn a_tiny_crate_builds_offline_with_the_build_preset() {
+    let e = env();
+    std::fs::create_dir_all(e.ws.join("src")).unwrap();
+    std::fs::write(e.ws.join("Cargo.toml"), "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n")
+        .unwrap();
+    std::fs::write(e.ws.join("src/main.rs"), "fn main() { println!(\"tiny ok\"); }\n").unwrap();
+    // The preset reads the toolchain from the real home.
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let mut c = e.cmd("build-offline", &[], &["cargo", "run", "--offline", "--quiet"]);
+    c.env("HOME", &home);
+    let o = e.run_cmd(c);
+    o.assert_ok();
+    assert_eq!(o.stdout, "tiny ok\n");
+}
+
+#[test]
+fn a_failing_task_is_failed_not_a_violation() {
+    let e = env();
+    let o = e.run("default", &["grep", "needle", "/etc/hostname"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert_eq!(o.report["cause"], "child_exit");
+    assert_eq!(o.report["exit_status"], 1);
+    assert!(o.rules().is_empty());
+    assert!(o.stderr.contains("orchestra: grep failed cause=child_exit exit=1"), "{}", o.stderr);
+}
+
+#[test]
+fn a_missing_program_fails_like_a_shell() {
+    let e = env();
+    let o = e.run("default", &["no-such-program-xyz"]);
+    assert_eq!(o.code, 2);
+    assert_eq!(o.report["exit_status"], 127);
+}
+
+#[test]
+fn the_wall_clock_timeout_exits_3() {
+    let e = env();
+    let o = e.run_cmd(e.cmd("default", &["--timeout", "500ms"], &["sleep", "30"]));
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert_eq!(o.report["cause"], "timeout");
+    assert!(o.report["wall_ms"].as_u64().unwrap() < 5000);
+}
+
+#[test]
+fn the_no_output_timeout_exits_3() {
+    let e = env();
+    let p = e.policy("quiet", "timeouts:\n  wall: 30s\n  no_output: 500ms\n");
+    let o = e.sh(&p, "echo start; sleep 30");
+    assert_eq!(o.code, 3);
+    assert!(o.stdout.starts_with("start"));
+}
+
+#[test]
+fn deny_mode_lets_the_task_continue_but_still_exits_4() {
+    let e = env();
+    let p = e.policy("deny", "on_violation: deny\n");
+    let o = e.sh(&p, "echo x > /etc/nope; echo still-running");
+    o.assert_violation("fs.write");
+    assert!(o.stdout.contains("still-running"));
+}
+
+#[test]
+fn loopback_mode_allows_local_sockets_only() {
+    let e = env();
+    let p = e.policy("lo", "network:\n  mode: loopback\n");
+    let o = e.run(&p, &["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); c=socket.create_connection(s.getsockname()); print('loopback ok')"]);
+    o.assert_ok();
+    assert_eq!(o.stdout, "loopback ok\n");
+    let o = e.run(&p, &["./attack", "connect-ip", "192.0.2.1", "80"]);
+    o.assert_violation("network.loopback");
+}
+
+// ---- CLI contract -----------------------------------------------------------
+
+fn orch(args: &[&str]) -> std::process::Output {
+    Command::new(orchestra()).args(args).output().unwrap()
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    assert_eq!(orch(&["exec", "--no-such-flag", "--", "true"]).status.code(), Some(1));
+    assert_eq!(orch(&["exec"]).status.code(), Some(1));
+    assert_eq!(orch(&["frobnicate"]).status.code(), Some(1));
+    assert_eq!(orch(&["--help"]).status.code(), Some(0));
+    assert_eq!(orch(&["--version"]).status.code(), Some(0));
+    assert_eq!(orch(&["exec", "--timeout", "soon", "--", "true"]).status.code(), Some(1));
+}
+
+#[test]
+fn a_policy_typo_is_exit_1_with_file_line_col_and_nothing_runs() {
+    let e = env();
+    let p = e.policy("typo", "version: 1\nnetwork:\n  mode: none\nlimits:\n  memroy: 1GiB\n");
+    let o = e.sh(&p, "touch ran");
+    assert_eq!(o.code, 1);
+    let first = o.stderr.lines().next().unwrap_or_default();
+    assert!(first.contains(&format!("{p}:5:")), "{first}");
+    assert!(first.contains("memroy"), "{first}");
+    assert!(!e.ws.join("ran").exists());
+    let check = orch(&["policy", "check", &p]);
+    assert_eq!(check.status.code(), Some(1));
+}
+
+#[test]
+fn malformed_yaml_and_missing_files_are_exit_1() {
+    let e = env();
+    let p = e.policy("bad", "network: [unclosed\n");
+    assert_eq!(orch(&["policy", "check", &p]).status.code(), Some(1));
+    let o = orch(&["policy", "check", "/nonexistent/policy.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1);
+    assert_eq!(orch(&["policy", "check", "no-such-preset"]).status.code(), Some(1));
+}
+
+#[test]
+fn presets_check_and_show() {
+    for p in ["default", "strict", "build-offline"] {
+        let o = orch(&["policy", "check", p]);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        let show = orch(&["policy", "show", p, "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+        assert_eq!(v["policy"]["network"]["mode"], "none");
+    }
+}
+
+#[test]
+fn the_schema_file_matches_the_types() {
+    let o = orch(&["policy", "schema"]);
+    let generated: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/schema.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(generated, committed, "regenerate with: orchestra policy schema > policies/schema.json");
+}
+
+#[test]
+fn an_unavailable_backend_fails_closed() {
+    let e = env();
+    let o = e.run_cmd(e.cmd("default", &["--backend", "docker"], &["true"]));
+    assert_eq!(o.code, 1);
+}
+
+#[test]
+fn probe_reports_this_hosts_controls() {
+    let o = orch(&["sandbox", "probe", "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["jail"]["landlock_abi"].as_i64().unwrap() >= 2);
+    assert_eq!(v["jail"]["user_namespaces"], true);
+    assert_eq!(v["jail"]["seccomp_notify"], true);
+}
+
+#[test]
+fn completions_and_man_pages_are_generated() {
+    let o = orch(&["completions", "bash"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("orchestra"));
+    let dir = tempfile::tempdir().unwrap();
+    let o = orch(&["man", "--out-dir", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(dir.path().join("orchestra-exec.1").exists());
+}
