@@ -80,7 +80,16 @@ pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> 
     };
     // SAFETY: clone3 with no stack behaves like fork: the child gets a copy of
     // this (single-threaded) address space. `args` and `pidfd` outlive the call.
-    let ret = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let mut ret =
+        unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let mut have_pidfd = true;
+    if ret < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        // Container engines' default seccomp profiles answer clone3 with ENOSYS;
+        // plain clone (fork semantics, no stack) does the same job.
+        // SAFETY: as above; no pointers are passed.
+        ret = unsafe { libc::syscall(libc::SYS_clone, flags | libc::SIGCHLD as u64, 0, 0, 0, 0) };
+        have_pidfd = false;
+    }
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -107,8 +116,13 @@ pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> 
             libc::_exit(126);
         }
     }
-    // SAFETY: the kernel stored a fresh pidfd owned by nobody else.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let pidfd = if have_pidfd {
+        // SAFETY: the kernel stored a fresh pidfd owned by nobody else.
+        unsafe { OwnedFd::from_raw_fd(pidfd) }
+    } else {
+        // The child cannot have been reaped yet: only we wait for it.
+        pidfd_open(ret as libc::pid_t)?
+    };
     Ok(Spawned { pid: ret as libc::pid_t, pidfd })
 }
 

@@ -17,6 +17,8 @@ pub struct Env {
     pub ws: PathBuf,
     pub home: PathBuf,
     pub key: PathBuf,
+    /// Run orchestra as this unprivileged uid (via setpriv) instead of ourselves.
+    pub run_as: Option<u32>,
 }
 
 pub struct Out {
@@ -96,12 +98,19 @@ pub fn env() -> Env {
     std::fs::create_dir_all(key.parent().unwrap()).unwrap();
     std::fs::write(&key, KEY_CANARY).unwrap();
     std::fs::copy(attack_bin(), ws.join("attack")).unwrap();
-    Env { _dir: dir, root, ws, home, key }
+    Env { _dir: dir, root, ws, home, key, run_as: None }
 }
 
 impl Env {
     pub fn cmd(&self, policy: &str, extra: &[&str], argv: &[&str]) -> Command {
-        let mut c = Command::new(orchestra());
+        let mut c = match self.run_as {
+            Some(uid) => {
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={uid}")).arg(format!("--regid={uid}")).arg("--clear-groups").arg(orchestra());
+                c
+            }
+            None => Command::new(orchestra()),
+        };
         c.current_dir(&self.ws)
             .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -154,6 +163,23 @@ impl Env {
         let path = self.root.join(format!("{name}.yaml"));
         std::fs::write(&path, yaml).unwrap();
         path.to_string_lossy().into_owned()
+    }
+}
+
+/// An environment whose files belong to `uid`, running orchestra as that uid.
+pub fn env_as(uid: u32) -> Env {
+    let mut e = env();
+    chown_tree(&e.root, uid);
+    e.run_as = Some(uid);
+    e
+}
+
+fn chown_tree(p: &Path, uid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(uid)).expect("chown (the tests run as root)");
+    if p.is_dir() && !p.is_symlink() {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            chown_tree(&e.path(), uid);
+        }
     }
 }
 

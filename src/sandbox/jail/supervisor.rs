@@ -56,6 +56,7 @@ pub struct Supervisor<'a> {
     /// Files the task opened for writing (bounded), to observe `limits.disk`.
     written: std::collections::HashSet<PathBuf>,
     disk_reported: bool,
+    pids_reported: bool,
 }
 
 impl<'a> Supervisor<'a> {
@@ -84,6 +85,7 @@ impl<'a> Supervisor<'a> {
             reported: 0,
             written: Default::default(),
             disk_reported: false,
+            pids_reported: false,
         })
     }
 
@@ -109,7 +111,9 @@ impl<'a> Supervisor<'a> {
                 slots[2] = fds.len();
                 fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
             }
-            let _ = poll(&mut fds, PollTimeout::from(500u16));
+            // Without a pids cgroup, the process count is sampled to observe limits.pids.
+            let tick: u16 = if self.sample_pids() { 50 } else { 500 };
+            let _ = poll(&mut fds, PollTimeout::from(tick));
             let ready =
                 |slot: usize, fds: &[PollFd]| slot != usize::MAX && fds[slot].revents().is_some_and(|r| !r.is_empty());
             let notif_ready = ready(slots[0], &fds);
@@ -129,6 +133,7 @@ impl<'a> Supervisor<'a> {
             }
             if !notif_ready && !ino_ready {
                 kill |= self.check_disk(rep);
+                kill |= self.check_pids(rep);
             }
             if kill {
                 return Event::Exited { code: None, signal: Some(libc::SIGKILL) };
@@ -162,6 +167,31 @@ impl<'a> Supervisor<'a> {
                 detail: format!("more than {MAX_REPORTED} violations; further ones are not listed"),
             });
         }
+    }
+
+    fn sample_pids(&self) -> bool {
+        self.plan.namespaces && self.plan.rlimits.nproc.is_some() && !self.pids_reported
+    }
+
+    /// With RLIMIT_NPROC (no pids cgroup), a task tree that holds as many processes
+    /// as its limit has had forks refused: count them in our pid namespace.
+    fn check_pids(&mut self, rep: &mut super::init::Reporter) -> bool {
+        if !self.sample_pids() {
+            return false;
+        }
+        let Some(limit) = self.plan.rlimits.nproc else { return false };
+        let Ok(rd) = std::fs::read_dir("/proc") else { return false };
+        let me = std::process::id().to_string();
+        let count = rd
+            .flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n != me && n.bytes().all(|b| b.is_ascii_digit())))
+            .count() as u64;
+        if count < limit {
+            return false;
+        }
+        self.pids_reported = true;
+        self.report(rep, "limits.pids".into(), format!("the task holds {count} processes, its limit (RLIMIT_NPROC)"));
+        true
     }
 
     /// Compare the bytes held by files the task wrote with `limits.disk`.
