@@ -5,6 +5,7 @@ const PRESETS: &[(&str, &str)] = &[
     ("default", include_str!("../../policies/default.yaml")),
     ("strict", include_str!("../../policies/strict.yaml")),
     ("build-offline", include_str!("../../policies/build-offline.yaml")),
+    ("container", include_str!("../../policies/container.yaml")),
 ];
 
 /// The YAML text of a preset.

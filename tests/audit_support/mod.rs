@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use orchestra::audit::checkpoint::{Checkpoint, SignedCheckpoint};
-use orchestra::audit::format::{self, FRAME_CHECKPOINT, FRAME_RECORD, HEADER_LEN, FrameRead};
+use orchestra::audit::format::{self, FRAME_CHECKPOINT, FRAME_RECORD, FrameRead, HEADER_LEN};
 use orchestra::audit::keys::AuditKey;
 use orchestra::audit::record::{self, Record};
 use orchestra::audit::{AuditLog, OpenOptions};
@@ -57,8 +57,14 @@ pub fn exec_record(i: u64) -> (&'static str, Value) {
             json!({"task": task, "argv": ["make", "test", "ünï\"cødé\n"], "policy_hash": "sha256:ab12", "backend": "jail",
                    "controls": ["landlock", "seccomp", "netns"], "run_id": "20261124T143025Z-7f3a"}),
         ),
-        1 => ("violation", json!({"task": task, "rule": "network.deny", "detail": "connect 1.1.1.1:443", "run_id": "20261124T143025Z-7f3a"})),
-        _ => ("task_ended", json!({"task": task, "cause": "policy_denied", "exit_status": -9, "wall_ms": 1234, "run_id": "20261124T143025Z-7f3a"})),
+        1 => (
+            "violation",
+            json!({"task": task, "rule": "network.deny", "detail": "connect 1.1.1.1:443", "run_id": "20261124T143025Z-7f3a"}),
+        ),
+        _ => (
+            "task_ended",
+            json!({"task": task, "cause": "policy_denied", "exit_status": -9, "wall_ms": 1234, "run_id": "20261124T143025Z-7f3a"}),
+        ),
     }
 }
 
@@ -216,7 +222,15 @@ pub struct Case {
 }
 
 fn case(name: &'static str, about: &'static str, code: Option<&'static str>) -> Case {
-    Case { name, about, verdict: if code.is_some() { "fail" } else { "ok" }, code, trusted: Some(owner()), since: None, torn: false }
+    Case {
+        name,
+        about,
+        verdict: if code.is_some() { "fail" } else { "ok" },
+        code,
+        trusted: Some(owner()),
+        since: None,
+        torn: false,
+    }
 }
 
 pub fn write_file(p: &Path, s: &str) -> TestResult {
@@ -292,7 +306,11 @@ pub fn cases() -> Vec<(&'static str, Build)> {
                 log.append(k, b)?;
             }
             std::mem::forget(log); // a crash: no final checkpoint
-            Ok(case("valid-unsigned-tail", "records after the last checkpoint (writer crashed): reported, not a failure", None))
+            Ok(case(
+                "valid-unsigned-tail",
+                "records after the last checkpoint (writer crashed): reported, not a failure",
+                None,
+            ))
         }),
         ("valid-truncated-no-checkpoint", |d| {
             write_log(d, &owner(), 12, 64 << 20)?;
@@ -336,7 +354,11 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             f.payload[pos] = b'9';
             rechain(&mut segs, None, false);
             store(d, &segs)?;
-            Ok(case("tamper-edit-body-rechain", "a body edited and every later hash recomputed", Some("checkpoint_head")))
+            Ok(case(
+                "tamper-edit-body-rechain",
+                "a body edited and every later hash recomputed",
+                Some("checkpoint_head"),
+            ))
         }),
         ("tamper-resign-other-key", |d| {
             write_log(d, &owner(), 12, 64 << 20)?;
@@ -347,11 +369,19 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             f.payload[pos] = b'9';
             rechain(&mut segs, Some(&attacker()), false);
             store(d, &segs)?;
-            Ok(case("tamper-resign-other-key", "a body edited, the chain recomputed and checkpoints re-signed by another key", Some("checkpoint_signature")))
+            Ok(case(
+                "tamper-resign-other-key",
+                "a body edited, the chain recomputed and checkpoints re-signed by another key",
+                Some("checkpoint_signature"),
+            ))
         }),
         ("tamper-forged-log", |d| {
             write_log(d, &attacker(), 12, 64 << 20)?;
-            Ok(case("tamper-forged-log", "the whole log replaced by a self-consistent forgery under another key", Some("untrusted_key")))
+            Ok(case(
+                "tamper-forged-log",
+                "the whole log replaced by a self-consistent forgery under another key",
+                Some("untrusted_key"),
+            ))
         }),
         ("tamper-delete-record", |d| {
             write_log(d, &owner(), 12, 64 << 20)?;
@@ -368,7 +398,11 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             segs[i].frames.remove(j);
             rechain(&mut segs, None, true);
             store(d, &segs)?;
-            Ok(case("tamper-delete-record-renumber", "a record removed, later records renumbered and re-chained", Some("checkpoint_size")))
+            Ok(case(
+                "tamper-delete-record-renumber",
+                "a record removed, later records renumbered and re-chained",
+                Some("checkpoint_size"),
+            ))
         }),
         ("tamper-insert-record", |d| {
             write_log(d, &owner(), 12, 64 << 20)?;
@@ -407,7 +441,11 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             let (_, j) = cps[1];
             segs[0].frames.truncate(j + 1);
             store(d, &segs)?;
-            let mut c = case("tamper-truncated-with-checkpoint", "the tail cut; the reviewer kept the final checkpoint", Some("since_checkpoint"));
+            let mut c = case(
+                "tamper-truncated-with-checkpoint",
+                "the tail cut; the reviewer kept the final checkpoint",
+                Some("since_checkpoint"),
+            );
             c.since = Some(since);
             Ok(c)
         }),
@@ -427,7 +465,8 @@ pub fn cases() -> Vec<(&'static str, Build)> {
                 std::fs::remove_file(s.path)?;
             }
             copy_dir(old.path(), d)?;
-            let mut c = case("tamper-rollback", "the log replaced by an older copy of itself", Some("since_checkpoint"));
+            let mut c =
+                case("tamper-rollback", "the log replaced by an older copy of itself", Some("since_checkpoint"));
             c.since = Some(since);
             Ok(c)
         }),
@@ -442,7 +481,11 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             let since = cp.sign(&owner());
             segs.truncate(1);
             store(d, &segs)?;
-            let mut c = case("tamper-fork-exported", "the exported checkpoint and the log disagree on the head at one size (a fork)", Some("equivocation"));
+            let mut c = case(
+                "tamper-fork-exported",
+                "the exported checkpoint and the log disagree on the head at one size (a fork)",
+                Some("equivocation"),
+            );
             c.since = Some(since);
             Ok(c)
         }),
@@ -475,7 +518,11 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             other.head = [0xCD; 32];
             segs[i].frames.insert(j + 1, Frame { ty: FRAME_CHECKPOINT, payload: other.sign(&owner()).into_bytes() });
             store(d, &segs)?;
-            Ok(case("tamper-equivocation", "two validly signed checkpoints for one size with different heads", Some("equivocation")))
+            Ok(case(
+                "tamper-equivocation",
+                "two validly signed checkpoints for one size with different heads",
+                Some("equivocation"),
+            ))
         }),
         ("tamper-rotation-not-signed-by-old", |d| {
             write_log(d, &owner(), 6, 64 << 20)?;
@@ -492,12 +539,21 @@ pub fn cases() -> Vec<(&'static str, Build)> {
                 body: record::canonical_json(&body).map_err(|e| e.to_string())?,
             };
             let payload = r.encode();
-            let cp = Checkpoint { log_id: log_id(), size: r.seq + 1, head: record::record_hash(&payload), time_us: FIXED_TIME };
+            let cp = Checkpoint {
+                log_id: log_id(),
+                size: r.seq + 1,
+                head: record::record_hash(&payload),
+                time_us: FIXED_TIME,
+            };
             let n = segs.len() - 1;
             segs[n].frames.push(Frame { ty: FRAME_RECORD, payload });
             segs[n].frames.push(Frame { ty: FRAME_CHECKPOINT, payload: cp.sign(&attacker()).into_bytes() });
             store(d, &segs)?;
-            Ok(case("tamper-rotation-not-signed-by-old", "a key rotation to another key, signed only by the new key", Some("rotation")))
+            Ok(case(
+                "tamper-rotation-not-signed-by-old",
+                "a key rotation to another key, signed only by the new key",
+                Some("rotation"),
+            ))
         }),
         ("tamper-edit-first-record", |d| {
             write_log(d, &owner(), 12, 64 << 20)?;
@@ -506,7 +562,11 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             r.time_us -= 1;
             segs[0].frames[0].payload = r.encode();
             store(d, &segs)?;
-            Ok(case("tamper-edit-first-record", "the first record's time edited (CRC recomputed)", Some("checkpoint_head")))
+            Ok(case(
+                "tamper-edit-first-record",
+                "the first record's time edited (CRC recomputed)",
+                Some("checkpoint_head"),
+            ))
         }),
         ("tamper-first-record-other-key", |d| {
             write_log(d, &owner(), 12, 64 << 20)?;
@@ -517,7 +577,11 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             segs[0].frames[0].payload = r.encode();
             rechain(&mut segs, Some(&attacker()), false);
             store(d, &segs)?;
-            Ok(case("tamper-first-record-other-key", "log_opened rewritten to name another key, all re-signed by it", Some("untrusted_key")))
+            Ok(case(
+                "tamper-first-record-other-key",
+                "log_opened rewritten to name another key, all re-signed by it",
+                Some("untrusted_key"),
+            ))
         }),
         ("tamper-remove-middle-segment", |d| {
             write_log(d, &owner(), 30, 2000)?;
@@ -536,8 +600,8 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             let mut c = SignedCheckpoint::parse(&t)?;
             // S' = S + L: the same signature for lax verifiers.
             let l: [u8; 32] = [
-                0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0,
-                0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+                0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0,
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
             ];
             let mut carry = 0u16;
             for k in 0..32 {
@@ -551,7 +615,11 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             let b = base64::engine::general_purpose::STANDARD.encode(raw);
             segs[i].frames[j].payload = format!("{}\n\u{2014} orchestra-audit {b}\n", c.body).into_bytes();
             store(d, &segs)?;
-            Ok(case("tamper-malleated-signature", "a checkpoint signature malleated (S + L)", Some("checkpoint_signature")))
+            Ok(case(
+                "tamper-malleated-signature",
+                "a checkpoint signature malleated (S + L)",
+                Some("checkpoint_signature"),
+            ))
         }),
         ("tamper-noncanonical-body", |d| {
             write_log(d, &owner(), 12, 64 << 20)?;
@@ -563,7 +631,11 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             r.body = b;
             segs[i].frames[j].payload = r.encode();
             store(d, &segs)?;
-            Ok(case("tamper-noncanonical-body", "a body re-encoded with whitespace (CRC recomputed)", Some("record_encoding")))
+            Ok(case(
+                "tamper-noncanonical-body",
+                "a body re-encoded with whitespace (CRC recomputed)",
+                Some("record_encoding"),
+            ))
         }),
         ("tamper-segment-renamed", |d| {
             write_log(d, &owner(), 30, 2000)?;
@@ -627,7 +699,11 @@ fn args(dir: &Path, trusted: Option<&Path>, since: Option<&Path>) -> Vec<std::ff
 }
 
 /// Run `orchestra audit verify --json`.
-pub fn verify_rust(dir: &Path, trusted: Option<&Path>, since: Option<&Path>) -> Result<Verdict, Box<dyn std::error::Error>> {
+pub fn verify_rust(
+    dir: &Path,
+    trusted: Option<&Path>,
+    since: Option<&Path>,
+) -> Result<Verdict, Box<dyn std::error::Error>> {
     let out = Command::new(bin()).args(["audit", "verify"]).args(args(dir, trusted, since)).output()?;
     let v: Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("verify --json printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)))?;
@@ -649,14 +725,21 @@ pub fn verify_py_path() -> PathBuf {
 
 /// Run `audit/verify.py --json`. Fails (never skips) if Python or
 /// `cryptography` is missing: CI installs them (`pip install cryptography`).
-pub fn verify_python(dir: &Path, trusted: Option<&Path>, since: Option<&Path>) -> Result<Verdict, Box<dyn std::error::Error>> {
+pub fn verify_python(
+    dir: &Path,
+    trusted: Option<&Path>,
+    since: Option<&Path>,
+) -> Result<Verdict, Box<dyn std::error::Error>> {
     let out = Command::new("python3")
         .arg(verify_py_path())
         .args(args(dir, trusted, since))
         .output()
         .map_err(|e| format!("python3 is required for the audit tests: {e}"))?;
     let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        format!("verify.py printed no JSON ({e}); is `cryptography` installed (pip install cryptography)? {}", String::from_utf8_lossy(&out.stderr))
+        format!(
+            "verify.py printed no JSON ({e}); is `cryptography` installed (pip install cryptography)? {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     })?;
     Ok(Verdict {
         exit: out.status.code().unwrap_or(-1),

@@ -27,7 +27,12 @@ pub fn restrict(plan: &JailPlan) -> Result<String, String> {
     let abi = ABI::from(host_abi);
     let err = |e: landlock::RulesetError| format!("landlock: {e}");
     let mut readable: Vec<PathBuf> = plan.readable.clone();
-    readable.extend(["/proc", "/dev"].map(PathBuf::from));
+    readable.push(PathBuf::from("/proc"));
+    if plan.namespaces {
+        // The jail's /dev holds only the planned device nodes. Without namespaces it
+        // is the host's, so only those nodes are granted (as writable_files).
+        readable.push(PathBuf::from("/dev"));
+    }
     for d in &plan.decoys {
         readable.push(d.path.clone());
     }

@@ -179,6 +179,9 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     }
     // Orphans of the task reparent to us, so we can always kill what is left.
     let _ = sys::set_child_subreaper();
+    // Our own /proc entries (environ, mem) become root-only: a task that shares our
+    // pid namespace (namespace-less mode) cannot read the orchestrator's environment.
+    let _ = sys::set_non_dumpable();
     let child = sys::spawn_in_namespaces(flags, &exec)
         .map_err(|e| SandboxError::Unenforceable { control: "namespaces".into(), reason: format!("clone3: {e}") })?;
     drop((ctrl_child, out_w, err_w, sync_r));

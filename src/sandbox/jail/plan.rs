@@ -228,18 +228,12 @@ pub fn compile(
 
     let namespaces = policy.jail.namespaces == crate::policy::NamespaceMode::Required;
     if !namespaces {
-        // Without a mount namespace nothing can be hidden inside a visible tree.
-        for d in &decoys {
-            if readable.iter().chain(writable.iter()).any(|r| d.path.starts_with(r)) {
-                return Err(PlanError::Unenforceable(format!(
-                    "filesystem.hidden: {} lies inside a visible path and cannot be hidden without namespaces (jail.namespaces: off)",
-                    d.path.display()
-                )));
-            }
-        }
-        if policy.network.mode != NetworkMode::Host {
-            // Network is still denied by seccomp (socket families) and landlock (TCP).
-        }
+        let dot = workdir.join(".orchestra");
+        let own_dot = exists(&dot).map(|_| dot);
+        namespaceless_checks(policy, &decoys, &readable, &writable, own_dot, host)?;
+        // No mount namespace: /tmp and /dev/shm cannot be private, so they are not
+        // writable unless listed in filesystem.read_write.
+        writable.retain(|w| w != Path::new("/tmp") && w != Path::new("/dev/shm"));
     }
 
     let limits = &policy.limits;
@@ -268,6 +262,45 @@ pub fn compile(
         kill_on_violation: policy.on_violation == crate::policy::OnViolation::Kill,
         hostname: "orchestra".to_string(),
     })
+}
+
+/// What a namespace-less jail (landlock + seccomp + rlimits only) cannot
+/// enforce; each is a configuration error (fail closed).
+fn namespaceless_checks(
+    policy: &Policy,
+    decoys: &[Decoy],
+    readable: &[PathBuf],
+    writable: &[PathBuf],
+    own_dot: Option<PathBuf>,
+    host: &HostFacts,
+) -> Result<(), PlanError> {
+    let visible = |p: &Path| readable.iter().chain(writable.iter()).any(|r| p.starts_with(r));
+    // Without a mount namespace nothing can be hidden inside a visible tree.
+    for d in decoys {
+        if visible(&d.path) {
+            return Err(PlanError::Unenforceable(format!(
+                "filesystem.hidden: {} lies inside a visible path and cannot be hidden without namespaces (jail.namespaces: off)",
+                d.path.display()
+            )));
+        }
+    }
+    if policy.filesystem.tmp == TmpMode::Private {
+        return Err(PlanError::Unenforceable(
+            "filesystem.tmp: private needs a mount namespace; with jail.namespaces: off use `tmp: none` (and list /tmp in read_write if the task may share the host's /tmp)".into(),
+        ));
+    }
+    // The orchestrator's own files must not sit below a writable root: landlock
+    // cannot carve a read-only hole into a writable tree.
+    let own = own_dot.into_iter().chain(host.protected.iter().cloned());
+    for p in own {
+        if writable.iter().any(|w| p.starts_with(w)) {
+            return Err(PlanError::Unenforceable(format!(
+                "{} lies inside a writable path; without namespaces it cannot be kept read-only (move it, e.g. --audit-dir outside the workspace)",
+                p.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What a host path is, as far as the plan cares.
@@ -412,6 +445,25 @@ mod tests {
         p.jail.namespaces = crate::policy::NamespaceMode::Off;
         let e = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &fake_host).unwrap_err();
         assert!(e.to_string().contains("/etc/shadow"), "{e}");
+    }
+
+    #[test]
+    fn namespaceless_jail_refuses_a_private_tmp_and_writable_own_files() {
+        let mut p = Policy::default();
+        p.jail.namespaces = crate::policy::NamespaceMode::Off;
+        p.filesystem.read_only = vec!["/usr".into()];
+        p.filesystem.hidden = vec![];
+        let e = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &fake_host).unwrap_err();
+        assert!(e.to_string().contains("filesystem.tmp"), "{e}");
+        p.filesystem.tmp = TmpMode::None;
+        let mut f = facts();
+        f.protected = vec![PathBuf::from("/work/.orchestra/audit")];
+        let e = compile(&p, "t", &["true".into()], Path::new("/work"), &f, &fake_host).unwrap_err();
+        assert!(e.to_string().contains(".orchestra"), "{e}");
+        f.protected = vec![PathBuf::from("/elsewhere/audit")];
+        let plan = compile(&p, "t", &["true".into()], Path::new("/work"), &f, &fake_host).unwrap();
+        assert!(!plan.namespaces);
+        assert!(!plan.writable.contains(&PathBuf::from("/tmp")));
     }
 
     #[test]
