@@ -1,17 +1,632 @@
-//! `orchestra bench`: side-by-side performance ratios (filled in by the bench work).
+//! `orchestra bench`: start-up and observation overhead of the jail, measured
+//! side by side with bubblewrap and with no sandbox at all.
+//!
+//! Every subject runs once per round and the order rotates from round to
+//! round, so machine noise (other builds, page cache, frequency scaling) hits
+//! all subjects alike. One untimed warm-up run of each subject precedes the
+//! timed rounds. A figure is the wall-clock time of a whole child process as
+//! seen from here (`Command::output` between two `Instant`s), fork and exec
+//! included.
+//!
+//! Two workloads:
+//! * **start**: `/bin/true` — the cost of setting the sandbox up and down.
+//! * **loop**: `sh` starting `/bin/true` 1000 times — the cost of observing a
+//!   process-heavy task (every `execve` goes through the seccomp supervisor).
+//!
+//! The bench fails (exit 1) when `bwrap` is missing rather than skipping the
+//! comparison, and exits 2 when a measured command fails.
 
 use crate::exit::Exit;
 use clap::Args;
+use serde::Serialize;
+use std::ffi::OsString;
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Timed start-up runs per subject when `--runs` is not given.
+const DEFAULT_START_RUNS: u32 = 30;
+/// Timed process-loop runs per subject when `--runs` is not given.
+const DEFAULT_LOOP_RUNS: u32 = 5;
+/// Processes the loop workload starts.
+const LOOP_ITERATIONS: u32 = 1000;
+/// Target for the start-up ratio orchestra/bwrap (medians).
+const START_TARGET_RATIO: f64 = 1.0;
+/// Target for the observation overhead, in percent of the unobserved jail.
+const OBSERVATION_TARGET_PCT: f64 = 5.0;
+/// Why there is no "jail without observation" baseline.
+const NO_UNOBSERVED_BASELINE: &str = "jail without observation: NOT AVAILABLE YET - no policy field or flag turns \
+     the seccomp user-notification supervisor off (on_violation only chooses kill or deny), so the <= 5% target \
+     cannot be checked directly; the loop figures compare against bwrap and plain sh instead, and include every \
+     other cost of the jail as well";
 
 /// Arguments of `orchestra bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Number of runs per measured command.
-    #[arg(long, default_value_t = 50)]
-    pub runs: usize,
+    /// Timed runs per subject, for both workloads [default: 30 for start-up, 5 for the process loop].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub runs: Option<u32>,
+    /// Print the figures as JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What runs the workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Subject {
+    /// `orchestra exec --policy default` (this executable).
+    Orchestra,
+    /// `bwrap --unshare-all` with comparable binds.
+    Bwrap,
+    /// The workload itself, no sandbox.
+    Plain,
+}
+
+impl Subject {
+    const ALL: [Subject; 3] = [Subject::Orchestra, Subject::Bwrap, Subject::Plain];
+
+    fn label(self) -> &'static str {
+        match self {
+            Subject::Orchestra => "orchestra",
+            Subject::Bwrap => "bwrap",
+            Subject::Plain => "plain",
+        }
+    }
+}
+
+/// What is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    /// `/bin/true`.
+    Start,
+    /// `sh -c` starting `/bin/true` [`LOOP_ITERATIONS`] times.
+    Loop,
+}
+
+impl Workload {
+    fn argv(self) -> Vec<String> {
+        match self {
+            Workload::Start => vec!["/bin/true".into()],
+            Workload::Loop => vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("i=0; while [ $i -lt {LOOP_ITERATIONS} ]; do /bin/true; i=$((i+1)); done"),
+            ],
+        }
+    }
+
+    fn title(self) -> String {
+        match self {
+            Workload::Start => "Jail start: /bin/true".into(),
+            Workload::Loop => format!("Observation: sh loop starting /bin/true x{LOOP_ITERATIONS}"),
+        }
+    }
+}
+
+/// Why the bench could not produce figures.
+#[derive(Debug)]
+enum BenchError {
+    /// The environment cannot run the bench (exit 1).
+    Setup(String),
+    /// A measured command failed (exit 2).
+    Run {
+        /// Which subject.
+        subject: Subject,
+        /// The command line.
+        command: String,
+        /// Status and the tail of its stderr.
+        detail: String,
+    },
+}
+
+impl BenchError {
+    fn exit(&self) -> Exit {
+        match self {
+            BenchError::Setup(_) => Exit::Config,
+            BenchError::Run { .. } => Exit::Failed,
+        }
+    }
+}
+
+impl fmt::Display for BenchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BenchError::Setup(msg) => f.write_str(msg),
+            BenchError::Run { subject, command, detail } => {
+                write!(f, "the {} run failed, no figures: {command}: {detail}", subject.label())
+            }
+        }
+    }
+}
+
+/// Everything the measured commands need, alive for the whole bench.
+struct Setup {
+    /// This executable, run as `orchestra exec`.
+    exe: PathBuf,
+    /// The `bwrap` binary.
+    bwrap: PathBuf,
+    /// `bwrap --version`.
+    bwrap_version: String,
+    /// The tasks' working directory (empty, read-write).
+    workdir: PathBuf,
+    /// The audit directory handed to `orchestra exec`.
+    audit_dir: PathBuf,
+    /// Removed on drop.
+    _scratch: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Result<Setup, BenchError> {
+        let bwrap = find_in_path("bwrap").ok_or_else(|| {
+            BenchError::Setup(
+                "bwrap not found in PATH: the bench compares against bubblewrap and does not skip it; \
+                 install it (Debian/Ubuntu: apt-get install -y bubblewrap)"
+                    .into(),
+            )
+        })?;
+        let bwrap_version = Command::new(&bwrap)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| BenchError::Setup(format!("cannot run {}: {e}", bwrap.display())))
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())?;
+        let exe = std::env::current_exe()
+            .map_err(|e| BenchError::Setup(format!("cannot locate the orchestra executable: {e}")))?;
+        let scratch = tempfile::Builder::new()
+            .prefix("orchestra-bench-")
+            .tempdir()
+            .map_err(|e| BenchError::Setup(format!("cannot create a scratch directory: {e}")))?;
+        // Canonical, so the bwrap bind and orchestra's workdir name the same path.
+        let root = std::fs::canonicalize(scratch.path())
+            .map_err(|e| BenchError::Setup(format!("{}: {e}", scratch.path().display())))?;
+        let workdir = root.join("work");
+        let audit_dir = root.join("audit");
+        for dir in [&workdir, &audit_dir] {
+            std::fs::create_dir(dir).map_err(|e| BenchError::Setup(format!("{}: {e}", dir.display())))?;
+        }
+        Ok(Setup { exe, bwrap, bwrap_version, workdir, audit_dir, _scratch: scratch })
+    }
+
+    /// The program and arguments that run `workload` under `subject`.
+    fn argv(&self, subject: Subject, workload: Workload) -> Vec<OsString> {
+        let task = workload.argv().into_iter().map(OsString::from);
+        match subject {
+            Subject::Orchestra => {
+                let mut v: Vec<OsString> = vec![
+                    self.exe.clone().into(),
+                    "exec".into(),
+                    "--policy".into(),
+                    "default".into(),
+                    "--workdir".into(),
+                    self.workdir.clone().into(),
+                    "--audit-dir".into(),
+                    self.audit_dir.clone().into(),
+                    "--".into(),
+                ];
+                v.extend(task);
+                v
+            }
+            Subject::Bwrap => {
+                let mut v: Vec<OsString> = [
+                    "--unshare-all",
+                    "--die-with-parent",
+                    "--ro-bind",
+                    "/usr",
+                    "/usr",
+                    "--ro-bind",
+                    "/etc",
+                    "/etc",
+                    "--symlink",
+                    "usr/lib",
+                    "/lib",
+                    "--symlink",
+                    "usr/lib64",
+                    "/lib64",
+                    "--symlink",
+                    "usr/bin",
+                    "/bin",
+                    "--proc",
+                    "/proc",
+                    "--dev",
+                    "/dev",
+                    "--tmpfs",
+                    "/tmp",
+                    "--bind",
+                ]
+                .into_iter()
+                .map(OsString::from)
+                .collect();
+                v.insert(0, self.bwrap.clone().into());
+                v.push(self.workdir.clone().into());
+                v.push(self.workdir.clone().into());
+                v.extend(task);
+                v
+            }
+            Subject::Plain => task.collect(),
+        }
+    }
+
+    /// Run `workload` under `subject` once; its wall time, or why it failed.
+    fn time_once(&self, subject: Subject, workload: Workload) -> Result<Duration, BenchError> {
+        let argv = self.argv(subject, workload);
+        let fail = |detail: String| BenchError::Run { subject, command: shell_words(&argv), detail };
+        let (program, args) = argv.split_first().ok_or_else(|| fail("empty command".into()))?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .current_dir(&self.workdir)
+            // Debug logging of the measured child would distort its time.
+            .env_remove("ORCHESTRA_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let t = Instant::now();
+        let out = cmd.output().map_err(|e| fail(format!("cannot start: {e}")))?;
+        let elapsed = t.elapsed();
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let tail: Vec<&str> = stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+            return Err(fail(format!("{}; stderr: {}", out.status, tail.join(" | "))));
+        }
+        Ok(elapsed)
+    }
+}
+
+/// The first executable file called `name` in `PATH`.
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// A command line for messages (not for a shell to run).
+fn shell_words(argv: &[OsString]) -> String {
+    argv.iter()
+        .map(|a| {
+            let s = a.to_string_lossy();
+            if s.contains([' ', '\'', '$', ';']) { format!("'{}'", s.replace('\'', r"'\''")) } else { s.into_owned() }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Summary of one subject's timed runs, in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+struct Stats {
+    /// Timed runs.
+    runs: usize,
+    /// Median (mean of the middle two for an even count).
+    median_ms: f64,
+    /// 90th percentile, nearest rank.
+    p90_ms: f64,
+    /// Fastest run.
+    min_ms: f64,
+    /// Slowest run.
+    max_ms: f64,
+    /// Arithmetic mean.
+    mean_ms: f64,
+}
+
+impl Stats {
+    /// Summarise `samples`; `None` when there are none.
+    fn of(samples: &[Duration]) -> Option<Stats> {
+        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        ms.sort_by(f64::total_cmp);
+        let n = ms.len();
+        let (first, last) = (*ms.first()?, *ms.last()?);
+        let median = if n % 2 == 1 { ms[n / 2] } else { (ms[n / 2 - 1] + ms[n / 2]) / 2.0 };
+        // Nearest rank: the smallest value with at least 90% of the samples at or below it.
+        let rank = (n * 9).div_ceil(10).max(1);
+        Some(Stats {
+            runs: n,
+            median_ms: median,
+            p90_ms: ms[rank - 1],
+            min_ms: first,
+            max_ms: last,
+            mean_ms: ms.iter().sum::<f64>() / n as f64,
+        })
+    }
+}
+
+/// One subject's figures for one workload.
+#[derive(Debug, Clone, Serialize)]
+struct SubjectFigures {
+    /// Which subject.
+    subject: Subject,
+    /// The command measured.
+    command: String,
+    /// Its timings.
+    #[serde(flatten)]
+    stats: Stats,
+}
+
+/// Figures for the start-up workload.
+#[derive(Debug, Clone, Serialize)]
+struct StartReport {
+    /// orchestra, bwrap, plain.
+    subjects: Vec<SubjectFigures>,
+    /// Median orchestra / median bwrap.
+    ratio_orchestra_bwrap: f64,
+    /// Median orchestra / median plain.
+    ratio_orchestra_plain: f64,
+    /// Median bwrap / median plain.
+    ratio_bwrap_plain: f64,
+    /// The target for `ratio_orchestra_bwrap` (at most).
+    target_ratio_orchestra_bwrap: f64,
+    /// Whether the target is met.
+    meets_target: bool,
+}
+
+/// Figures for the process-loop workload.
+#[derive(Debug, Clone, Serialize)]
+struct LoopReport {
+    /// Processes started per run.
+    iterations: u32,
+    /// orchestra, bwrap, plain.
+    subjects: Vec<SubjectFigures>,
+    /// Median orchestra / median bwrap.
+    ratio_orchestra_bwrap: f64,
+    /// Median orchestra / median plain sh.
+    ratio_orchestra_plain: f64,
+    /// Median bwrap / median plain sh.
+    ratio_bwrap_plain: f64,
+    /// Extra time per started process in orchestra over bwrap, microseconds (medians).
+    extra_us_per_process_vs_bwrap: f64,
+    /// Extra time per started process in orchestra over plain sh, microseconds (medians).
+    extra_us_per_process_vs_plain: f64,
+    /// The same jail with observation off; `None` while no such switch exists.
+    jail_without_observation: Option<Stats>,
+    /// Observation overhead in percent; `None` while it cannot be measured.
+    observation_overhead_pct: Option<f64>,
+    /// The target for `observation_overhead_pct` (at most).
+    target_observation_overhead_pct: f64,
+    /// Why `jail_without_observation` is missing.
+    note: &'static str,
+}
+
+/// Where and when the figures were taken.
+#[derive(Debug, Clone, Serialize)]
+struct HostInfo {
+    /// RFC 3339 time at the end of the bench.
+    date: String,
+    /// CPUs available to this process.
+    cpus: usize,
+    /// `/proc/sys/kernel/osrelease`.
+    kernel: String,
+    /// `bwrap --version`.
+    bwrap_version: String,
+    /// Untimed warm-up runs per subject and workload.
+    warmup_runs: u32,
+    /// How the rounds are ordered.
+    schedule: &'static str,
+}
+
+/// The whole bench result (the `--json` document).
+#[derive(Debug, Clone, Serialize)]
+struct BenchReport {
+    /// Where and when.
+    host: HostInfo,
+    /// Jail start.
+    start: StartReport,
+    /// Observation overhead.
+    process_loop: LoopReport,
+}
+
+/// Timed samples per subject, in [`Subject::ALL`] order.
+type Samples = [Vec<Duration>; 3];
+
+/// Warm up, then run `rounds` interleaved rounds of `workload` over all subjects.
+fn measure(setup: &Setup, workload: Workload, rounds: u32, quiet: bool) -> Result<Samples, BenchError> {
+    for s in Subject::ALL {
+        setup.time_once(s, workload)?;
+    }
+    let mut samples: Samples = Default::default();
+    for round in 0..rounds as usize {
+        // Rotate the order so no subject always runs first (or right after another).
+        for k in 0..Subject::ALL.len() {
+            let i = (round + k) % Subject::ALL.len();
+            samples[i].push(setup.time_once(Subject::ALL[i], workload)?);
+        }
+        if !quiet {
+            eprint!("\r  {}: round {}/{rounds}", workload_key(workload), round + 1);
+        }
+    }
+    if !quiet {
+        eprintln!();
+    }
+    Ok(samples)
+}
+
+fn workload_key(w: Workload) -> &'static str {
+    match w {
+        Workload::Start => "start",
+        Workload::Loop => "loop",
+    }
+}
+
+/// Per-subject figures from the samples.
+fn figures(setup: &Setup, workload: Workload, samples: &Samples) -> Result<Vec<SubjectFigures>, BenchError> {
+    Subject::ALL
+        .iter()
+        .zip(samples)
+        .map(|(s, v)| {
+            let stats = Stats::of(v).ok_or_else(|| BenchError::Setup("no samples were taken".into()))?;
+            Ok(SubjectFigures { subject: *s, command: shell_words(&setup.argv(*s, workload)), stats })
+        })
+        .collect()
+}
+
+/// The median of `subject` in `figs`.
+fn median(figs: &[SubjectFigures], subject: Subject) -> f64 {
+    figs.iter().find(|f| f.subject == subject).map_or(f64::NAN, |f| f.stats.median_ms)
+}
+
+fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
+    let setup = Setup::new()?;
+    let start_runs = args.runs.unwrap_or(DEFAULT_START_RUNS);
+    let loop_runs = args.runs.unwrap_or(DEFAULT_LOOP_RUNS);
+    if !args.json {
+        eprintln!(
+            "orchestra bench: {start_runs} start-up rounds, {loop_runs} loop rounds (orchestra, bwrap, plain each)"
+        );
+    }
+    // A progress counter only where a human watches it.
+    let quiet = args.json || !std::io::stderr().is_terminal();
+    let start_samples = measure(&setup, Workload::Start, start_runs, quiet)?;
+    let loop_samples = measure(&setup, Workload::Loop, loop_runs, quiet)?;
+
+    let sf = figures(&setup, Workload::Start, &start_samples)?;
+    let (so, sb, sp) = (median(&sf, Subject::Orchestra), median(&sf, Subject::Bwrap), median(&sf, Subject::Plain));
+    let start = StartReport {
+        ratio_orchestra_bwrap: so / sb,
+        ratio_orchestra_plain: so / sp,
+        ratio_bwrap_plain: sb / sp,
+        target_ratio_orchestra_bwrap: START_TARGET_RATIO,
+        meets_target: so / sb <= START_TARGET_RATIO,
+        subjects: sf,
+    };
+    let lf = figures(&setup, Workload::Loop, &loop_samples)?;
+    let (lo, lb, lp) = (median(&lf, Subject::Orchestra), median(&lf, Subject::Bwrap), median(&lf, Subject::Plain));
+    let per_process_us = |extra_ms: f64| extra_ms * 1e3 / f64::from(LOOP_ITERATIONS);
+    let process_loop = LoopReport {
+        iterations: LOOP_ITERATIONS,
+        ratio_orchestra_bwrap: lo / lb,
+        ratio_orchestra_plain: lo / lp,
+        ratio_bwrap_plain: lb / lp,
+        extra_us_per_process_vs_bwrap: per_process_us(lo - lb),
+        extra_us_per_process_vs_plain: per_process_us(lo - lp),
+        jail_without_observation: None,
+        observation_overhead_pct: None,
+        target_observation_overhead_pct: OBSERVATION_TARGET_PCT,
+        note: NO_UNOBSERVED_BASELINE,
+        subjects: lf,
+    };
+    let host = HostInfo {
+        date: crate::sandbox::report::now_rfc3339(),
+        cpus: std::thread::available_parallelism().map_or(0, usize::from),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default(),
+        bwrap_version: setup.bwrap_version.clone(),
+        warmup_runs: 1,
+        schedule: "interleaved rounds, subject order rotated each round",
+    };
+    Ok(BenchReport { host, start, process_loop })
+}
+
+fn print_table(r: &BenchReport) {
+    let h = &r.host;
+    println!("orchestra bench  {}  ({} CPUs, kernel {}, {})", h.date, h.cpus, h.kernel, h.bwrap_version);
+    println!("{}; {} untimed warm-up run per subject", h.schedule, h.warmup_runs);
+    let table = |title: &str, figs: &[SubjectFigures]| {
+        println!();
+        println!("{title}");
+        println!(
+            "  {:<10} {:>5} {:>11} {:>11} {:>11} {:>11}",
+            "subject", "runs", "median ms", "p90 ms", "min ms", "max ms"
+        );
+        for f in figs {
+            let s = &f.stats;
+            println!(
+                "  {:<10} {:>5} {:>11.2} {:>11.2} {:>11.2} {:>11.2}",
+                f.subject.label(),
+                s.runs,
+                s.median_ms,
+                s.p90_ms,
+                s.min_ms,
+                s.max_ms
+            );
+        }
+    };
+    let s = &r.start;
+    table(&Workload::Start.title(), &s.subjects);
+    println!(
+        "  ratio of medians: orchestra/bwrap {:.2} (target <= {:.2}: {}), orchestra/plain {:.1}, bwrap/plain {:.1}",
+        s.ratio_orchestra_bwrap,
+        s.target_ratio_orchestra_bwrap,
+        if s.meets_target { "met" } else { "MISSED" },
+        s.ratio_orchestra_plain,
+        s.ratio_bwrap_plain
+    );
+    let l = &r.process_loop;
+    table(&Workload::Loop.title(), &l.subjects);
+    println!(
+        "  ratio of medians: orchestra/bwrap {:.2}, orchestra/plain sh {:.2}, bwrap/plain sh {:.2}",
+        l.ratio_orchestra_bwrap, l.ratio_orchestra_plain, l.ratio_bwrap_plain
+    );
+    println!(
+        "  extra per started process: {:.0} us vs bwrap, {:.0} us vs plain sh",
+        l.extra_us_per_process_vs_bwrap, l.extra_us_per_process_vs_plain
+    );
+    match l.observation_overhead_pct {
+        Some(pct) => println!("  observation overhead {pct:.1}% (target <= {:.0}%)", l.target_observation_overhead_pct),
+        None => println!("  {}", l.note),
+    }
+    println!();
+    println!("commands:");
+    for f in s.subjects.iter().chain(&l.subjects) {
+        println!("  {}", f.command);
+    }
 }
 
 /// Run the benchmarks.
-pub fn run(_args: BenchArgs) -> Exit {
-    super::config_error("bench is not implemented yet")
+pub fn run(args: BenchArgs) -> Exit {
+    match bench(&args) {
+        Ok(report) if args.json => match serde_json::to_string_pretty(&report) {
+            Ok(s) => {
+                println!("{s}");
+                Exit::Ok
+            }
+            Err(e) => super::config_error(format!("cannot encode the report: {e}")),
+        },
+        Ok(report) => {
+            print_table(&report);
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("orchestra: error: bench: {e}");
+            e.exit()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|m| Duration::from_millis(*m)).collect()
+    }
+
+    #[test]
+    fn median_and_p90_use_the_documented_ranks() {
+        let s = Stats::of(&ms(&[5, 1, 4, 2, 3])).expect("samples");
+        assert_eq!((s.median_ms, s.p90_ms, s.min_ms, s.max_ms), (3.0, 5.0, 1.0, 5.0));
+        let s = Stats::of(&ms(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10])).expect("samples");
+        assert_eq!((s.median_ms, s.p90_ms), (5.5, 9.0));
+        let s = Stats::of(&ms(&[7])).expect("samples");
+        assert_eq!((s.median_ms, s.p90_ms), (7.0, 7.0));
+        assert!(Stats::of(&[]).is_none());
+    }
+
+    #[test]
+    fn commands_are_comparable() {
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let setup = Setup {
+            exe: "/x/orchestra".into(),
+            bwrap: "/usr/bin/bwrap".into(),
+            bwrap_version: String::new(),
+            workdir: "/w".into(),
+            audit_dir: "/a".into(),
+            _scratch: scratch,
+        };
+        let o = shell_words(&setup.argv(Subject::Orchestra, Workload::Start));
+        assert_eq!(o, "/x/orchestra exec --policy default --workdir /w --audit-dir /a -- /bin/true");
+        let b = shell_words(&setup.argv(Subject::Bwrap, Workload::Loop));
+        assert!(b.starts_with("/usr/bin/bwrap --unshare-all --die-with-parent --ro-bind /usr /usr"), "{b}");
+        assert!(b.contains("--tmpfs /tmp --bind /w /w /bin/sh -c 'i=0;"), "{b}");
+        assert_eq!(setup.argv(Subject::Plain, Workload::Start), vec![OsString::from("/bin/true")]);
+    }
 }

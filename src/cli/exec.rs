@@ -43,6 +43,9 @@ pub struct ExecArgs {
     /// Task name used in the verdict and report (default: the program name).
     #[arg(long)]
     pub name: Option<String>,
+    /// Benchmark baseline only: deny without observing (nothing is reported).
+    #[arg(long, hide = true)]
+    pub bench_unobserved: bool,
     /// The program and its arguments.
     #[arg(required = true, last = true, value_name = "PROGRAM")]
     pub command: Vec<String>,
@@ -114,6 +117,7 @@ pub fn run(args: ExecArgs) -> Exit {
         policy,
         policy_origin: origin,
         protected: vec![audit, signing_key_path()],
+        observe: !args.bench_unobserved,
     };
     let backend: Box<dyn Sandbox> = match task.policy.backend() {
         SandboxMode::Jail => Box::new(Jail),

@@ -33,6 +33,8 @@ pub struct TaskSpec {
     pub policy_origin: String,
     /// Paths the task must never see (audit log, signing key).
     pub protected: Vec<PathBuf>,
+    /// Observe and report denials (always true, except for the benchmark baseline).
+    pub observe: bool,
 }
 
 /// Why a task could not be run. All of these exit 1: nothing ran.

@@ -166,29 +166,33 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
     let exec = resolve_program(plan)?;
     let ll = landlock_rules::restrict(plan)?;
     rep.send(&Event::Enforced { control: "landlock".into(), detail: ll });
-    let filters = seccomp::build(&plan.denied, plan.network)?;
+    let filters = seccomp::build(&plan.denied, plan.network, plan.observe)?;
     let count = filters.len();
     let mut listener: Option<OwnedFd> = None;
     for (i, f) in filters.iter().enumerate() {
-        let last = i + 1 == count;
+        let wants_listener = plan.observe && i + 1 == count;
         let prog: Vec<libc::sock_filter> =
             f.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect();
-        let l = sys::install_seccomp(&prog, last).map_err(|e| format!("install seccomp filter {i}: {e}"))?;
-        if last {
+        let l = sys::install_seccomp(&prog, wants_listener).map_err(|e| format!("install seccomp filter {i}: {e}"))?;
+        if wants_listener {
             listener = l;
         }
     }
-    let listener = listener.ok_or("seccomp listener missing")?;
+    let classes = plan.denied.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
     rep.send(&Event::Enforced {
         control: "seccomp".into(),
-        detail: format!(
-            "{count} filters; denied classes [{}] reported through user notification; clone3 -> ENOSYS; x32 ABI killed",
-            plan.denied.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
-        ),
+        detail: if plan.observe {
+            format!(
+                "{count} filters; denied classes [{classes}] reported through user notification; clone3 -> ENOSYS; x32 ABI killed"
+            )
+        } else {
+            format!("{count} filters; denied classes [{classes}] -> EPERM, NOT observed (benchmark baseline)")
+        },
     });
     rep.send(&Event::Started { pid: std::process::id() as i32 });
-    sys::send_fd(sock.as_raw_fd(), listener.as_raw_fd()).map_err(|e| format!("hand over seccomp listener: {e}"))?;
-    drop(listener);
+    if let Some(listener) = listener {
+        sys::send_fd(sock.as_raw_fd(), listener.as_raw_fd()).map_err(|e| format!("hand over seccomp listener: {e}"))?;
+    }
     sys::reset_signals();
     Ok(exec)
 }

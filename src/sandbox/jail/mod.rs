@@ -127,7 +127,8 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     let cg = TaskCgroup::create(&cg_name, policy.limits.memory.get().map(|b| b.0), policy.limits.pids.get());
     let support = cg.support();
     let facts = host_facts(task, support.memory, support.pids);
-    let plan: JailPlan = plan::compile(policy, &task.name, &task.argv, &task.workdir, &facts, &plan::host_lookup)?;
+    let mut plan: JailPlan = plan::compile(policy, &task.name, &task.argv, &task.workdir, &facts, &plan::host_lookup)?;
+    plan.observe = task.observe;
 
     let mut run = Run {
         enforced: Vec::new(),
@@ -278,7 +279,13 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         policy: task.policy_origin.clone(),
         policy_sha256: policy.hash(),
         enforced: run.enforced,
-        opt_outs: opt_outs(policy),
+        opt_outs: {
+            let mut o = opt_outs(policy);
+            if !task.observe {
+                o.push("observation: off (benchmark baseline; denials are not reported)".into());
+            }
+            o
+        },
         cause,
         verdict: cause.verdict(),
         exit_status,

@@ -113,6 +113,9 @@ pub struct JailPlan {
     pub kill_on_violation: bool,
     /// Hostname inside the UTS namespace.
     pub hostname: String,
+    /// Observe (notify and report) rather than only deny. False only for the
+    /// benchmark baseline (`exec --bench-unobserved`), recorded as an opt-out.
+    pub observe: bool,
 }
 
 /// Facts about the host and the invocation that the plan depends on.
@@ -261,6 +264,7 @@ pub fn compile(
         rlimits,
         kill_on_violation: policy.on_violation == crate::policy::OnViolation::Kill,
         hostname: "orchestra".to_string(),
+        observe: true,
     })
 }
 

@@ -369,7 +369,11 @@ pub fn rewrite_trace_to_notify(prog: &mut BpfProgram) -> usize {
 
 /// The three filters, in installation order. The last one is the watch filter
 /// (installed with a listener).
-pub fn build(denied: &[SyscallClass], network: NetworkMode) -> Result<Vec<BpfProgram>, String> {
+///
+/// With `observe` false (only for `orchestra bench`'s baseline), the watch filter
+/// denies the same classes and sockets with EPERM and inspects nothing: the same
+/// enforcement, nothing reported.
+pub fn build(denied: &[SyscallClass], network: NetworkMode, observe: bool) -> Result<Vec<BpfProgram>, String> {
     let arch = TargetArch::x86_64;
     let err = |e: seccompiler::BackendError| format!("seccomp filter: {e}");
     let mut out = Vec::new();
@@ -381,7 +385,14 @@ pub fn build(denied: &[SyscallClass], network: NetworkMode) -> Result<Vec<BpfPro
         out.push(BpfProgram::try_from(f).map_err(err)?);
     }
     out.push(x32_guard());
-    let rules = watch_rules(denied, network).map_err(err)?;
+    let mut rules = watch_rules(denied, network).map_err(err)?;
+    if !observe {
+        rules.retain(|nr, _| matches!(watch_of(*nr), Some(Watch::Class(_)) | Some(Watch::Socket)));
+        let f = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
+            .map_err(err)?;
+        out.push(BpfProgram::try_from(f).map_err(err)?);
+        return Ok(out);
+    }
     let f = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Trace(0), arch).map_err(err)?;
     let mut prog = BpfProgram::try_from(f).map_err(err)?;
     if rewrite_trace_to_notify(&mut prog) == 0 {
@@ -431,7 +442,7 @@ mod tests {
 
     #[test]
     fn filters_compile_and_notify() {
-        let progs = build(&SyscallClass::ALL, NetworkMode::None).unwrap();
+        let progs = build(&SyscallClass::ALL, NetworkMode::None, true).unwrap();
         assert_eq!(progs.len(), 3);
         let watch = progs.last().unwrap();
         assert!(watch.iter().any(|i| i.k == libc::SECCOMP_RET_USER_NOTIF));

@@ -645,6 +645,7 @@ mod tests {
             rlimits: Default::default(),
             kill_on_violation: true,
             hostname: "x".into(),
+            observe: true,
         }
     }
 

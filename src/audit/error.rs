@@ -1,0 +1,72 @@
+//! The audit module's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while writing or reading the audit log.
+///
+/// Verification *findings* (a tampered record, a bad signature) are not
+/// errors: they are reported in [`crate::audit::VerifyReport`]. An
+/// `AuditError` means the operation itself could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// A filesystem operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key file is missing, unreadable or malformed.
+    #[error("key file {path}: {reason}")]
+    KeyFile {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `keygen` would overwrite an existing key.
+    #[error(
+        "key file {path} already exists; pass --force to overwrite it (a log signed by the old key then needs `orchestra audit rotate` instead)"
+    )]
+    KeyExists {
+        /// The existing key file.
+        path: PathBuf,
+    },
+    /// The log is signed by a different key than the one configured.
+    #[error(
+        "the audit log in {dir} is signed by key {log_key}, but the configured key is {our_key}; point ORCHESTRA_AUDIT_KEY at the log's key, or rotate keys with `orchestra audit rotate`"
+    )]
+    KeyMismatch {
+        /// The log directory.
+        dir: PathBuf,
+        /// Key id currently in force in the log.
+        log_key: String,
+        /// Key id of the key we were given.
+        our_key: String,
+    },
+    /// The log is damaged in a way the writer must not paper over.
+    #[error("the audit log in {dir} is damaged: {reason}; run `orchestra audit verify {dir}` for details")]
+    Corrupt {
+        /// The log directory.
+        dir: PathBuf,
+        /// What was found.
+        reason: String,
+    },
+    /// A record the caller asked to append is not acceptable.
+    #[error("invalid audit record: {0}")]
+    InvalidRecord(String),
+    /// A checkpoint note could not be parsed.
+    #[error("invalid checkpoint: {0}")]
+    InvalidCheckpoint(String),
+    /// The random number generator failed.
+    #[error("cannot get random bytes: {0}")]
+    Random(String),
+}
+
+impl AuditError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        AuditError::Io { path: path.into(), source }
+    }
+}

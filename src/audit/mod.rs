@@ -1,0 +1,42 @@
+//! The tamper-evident audit log (byte-level spec: `audit/FORMAT.md`).
+//!
+//! Every action Orchestra takes is appended as a *record* to a hash chain:
+//! each record commits to the hash of its predecessor, the first one to a
+//! genesis value naming the log. Periodically (every 1000 records, every
+//! second, and before the writer goes away) the writer appends a *checkpoint*:
+//! a C2SP signed note (`tlog-checkpoint` text) over the record count and the
+//! head hash, signed with ed25519. A verifier that trusts the public key can
+//! then tell whether any record covered by a checkpoint was changed, removed,
+//! inserted or reordered.
+//!
+//! Modules, one job each:
+//! - [`format`]: segment files, frame framing (length + CRC, torn-write rules).
+//! - [`record`]: the record encoding, canonical JSON bodies, record hashes.
+//! - [`keys`]: key files, key ids, the default key location.
+//! - [`checkpoint`]: the signed checkpoint note (encode, parse, sign, verify).
+//! - [`writer`]: [`AuditLog`], the locked appender with torn-tail recovery.
+//! - [`verify`]: the verifier and its evidence report.
+//! - [`bench`]: throughput measurement behind `orchestra audit bench`.
+//!
+//! Guarantees to callers: [`AuditLog::append`] returns only after the record
+//! was written with a single `O_APPEND` write under an exclusive `flock`, so two
+//! processes never interleave or fork the chain; it is durable (fsynced) and
+//! signed at the next checkpoint, at the latest when [`AuditLog::sync`] returns
+//! or the log is dropped.
+
+pub mod bench;
+pub mod checkpoint;
+mod error;
+pub mod format;
+pub mod keys;
+pub mod record;
+pub mod verify;
+pub mod writer;
+
+pub use error::AuditError;
+pub use keys::{AuditKey, VerifierKey, default_key_path, load_key, load_or_create_key};
+pub use verify::{VerifyOptions, VerifyReport, verify_dir};
+pub use writer::{AuditLog, OpenOptions};
+
+/// The default audit log directory, relative to the working directory.
+pub const DEFAULT_DIR: &str = ".orchestra/audit";

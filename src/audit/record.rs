@@ -1,0 +1,270 @@
+//! Records: the binary payload layout, canonical JSON bodies, and hashes
+//! (FORMAT.md §5–§6).
+//!
+//! Payload: `seq u64 | time_us u64 | prev [32] | kind_len u8 | kind |
+//! body_len u32 | body`, all integers big-endian. The record hash is
+//! `SHA-256("orchestra.audit/v1 record\0" || payload)`; the first record's
+//! `prev` is `SHA-256("orchestra.audit/v1 genesis\0" || log_id)`.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 hash.
+pub type Hash = [u8; 32];
+
+/// Domain-separation prefix of record hashes.
+pub const RECORD_DOMAIN: &[u8] = b"orchestra.audit/v1 record\0";
+/// Domain-separation prefix of the genesis value.
+pub const GENESIS_DOMAIN: &[u8] = b"orchestra.audit/v1 genesis\0";
+
+/// Kind of the first record of every log.
+pub const KIND_LOG_OPENED: &str = "log_opened";
+/// Kind of a key rotation record.
+pub const KIND_KEY_ROTATION: &str = "key_rotation";
+/// Kind of the record written after a torn tail was cut off.
+pub const KIND_RECOVERY: &str = "recovery";
+/// Kinds only the log itself writes; [`crate::audit::AuditLog::append`] refuses them.
+pub const RESERVED_KINDS: &[&str] = &[KIND_LOG_OPENED, KIND_KEY_ROTATION, KIND_RECOVERY];
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Sequence number, 0 for the first record of the log.
+    pub seq: u64,
+    /// Wall-clock time of writing, microseconds since the Unix epoch.
+    pub time_us: u64,
+    /// Hash of the previous record (or the genesis value).
+    pub prev: Hash,
+    /// What happened (`task_started`, `violation`, ...): `[a-z0-9_]{1,64}`.
+    pub kind: String,
+    /// The body: canonical JSON text of an object.
+    pub body: Vec<u8>,
+}
+
+/// The genesis value of a log: the `prev` of record 0.
+pub fn genesis(log_id: &[u8; 16]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(GENESIS_DOMAIN);
+    h.update(log_id);
+    h.finalize().into()
+}
+
+/// Whether `kind` is a valid record kind.
+pub fn valid_kind(kind: &str) -> bool {
+    !kind.is_empty()
+        && kind.len() <= 64
+        && kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+impl Record {
+    /// Encode the payload.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(53 + self.kind.len() + self.body.len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Encode the payload, appending to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.time_us.to_be_bytes());
+        out.extend_from_slice(&self.prev);
+        out.push(self.kind.len() as u8);
+        out.extend_from_slice(self.kind.as_bytes());
+        out.extend_from_slice(&(self.body.len() as u32).to_be_bytes());
+        out.extend_from_slice(&self.body);
+    }
+
+    /// Decode and validate a payload: layout, kind, and canonical JSON object body.
+    pub fn decode(p: &[u8]) -> Result<Record, String> {
+        let r = RecordRef::decode(p)?;
+        Ok(Record { seq: r.seq, time_us: r.time_us, prev: r.prev, kind: r.kind.to_string(), body: r.body.to_vec() })
+    }
+
+    /// The body parsed as JSON (it was validated at decode or construction).
+    pub fn body_json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// A decoded record borrowing from its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// Sequence number.
+    pub seq: u64,
+    /// Microseconds since the Unix epoch.
+    pub time_us: u64,
+    /// Hash of the previous record.
+    pub prev: Hash,
+    /// The kind.
+    pub kind: &'a str,
+    /// The canonical JSON body.
+    pub body: &'a [u8],
+}
+
+impl<'a> RecordRef<'a> {
+    /// Decode and validate a payload: layout, kind, and canonical JSON object body.
+    pub fn decode(p: &'a [u8]) -> Result<RecordRef<'a>, String> {
+        let (seq, time_us, prev, kind, body) = split(p)?;
+        let kind = std::str::from_utf8(kind).map_err(|_| "kind is not UTF-8".to_string())?;
+        if !valid_kind(kind) {
+            return Err(format!("invalid kind {kind:?}"));
+        }
+        check_canonical(body)?;
+        Ok(RecordRef { seq, time_us, prev, kind, body })
+    }
+
+    /// The body parsed as JSON.
+    pub fn body_json(&self) -> Value {
+        serde_json::from_slice(self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Hash of an encoded record payload.
+pub fn record_hash(payload: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(RECORD_DOMAIN);
+    h.update(payload);
+    h.finalize().into()
+}
+
+type Parts<'a> = (u64, u64, Hash, &'a [u8], &'a [u8]);
+
+fn split(p: &[u8]) -> Result<Parts<'_>, String> {
+    if p.len() < 53 {
+        return Err("record payload too short".into());
+    }
+    let seq = super::format::be64(&p[0..8]);
+    let time_us = super::format::be64(&p[8..16]);
+    let mut prev = [0u8; 32];
+    prev.copy_from_slice(&p[16..48]);
+    let klen = p[48] as usize;
+    let kend = 49 + klen;
+    if p.len() < kend + 4 {
+        return Err("record payload too short for its kind".into());
+    }
+    let kind = &p[49..kend];
+    let blen = super::format::be32(&p[kend..kend + 4]) as usize;
+    if p.len() != kend + 4 + blen {
+        return Err("record body length does not match the payload".into());
+    }
+    Ok((seq, time_us, prev, kind, &p[kend + 4..]))
+}
+
+/// Encode a JSON value canonically (FORMAT.md §6): object members sorted by
+/// the UTF-8 bytes of their keys, no whitespace, integers only, strings
+/// escaped as serde_json/Python `json` do with non-ASCII left as UTF-8.
+pub fn canonical_json(v: &Value) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(256);
+    write_canonical(v, &mut out)?;
+    Ok(out)
+}
+
+fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                out.extend_from_slice(u.to_string().as_bytes());
+            } else if let Some(i) = n.as_i64() {
+                out.extend_from_slice(i.to_string().as_bytes());
+            } else {
+                return Err(format!(
+                    "non-integer number {n} (audit bodies carry integers only; use e.g. milliseconds)"
+                ));
+            }
+        }
+        Value::String(s) => write_string(s, out),
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(x, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            out.push(b'{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(k, out);
+                out.push(b':');
+                if let Some(x) = m.get(k) {
+                    write_canonical(x, out)?;
+                }
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+fn write_string(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            0..=0x1f => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Check that `body` is the canonical encoding of a JSON object.
+pub fn check_canonical(body: &[u8]) -> Result<(), String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+    if !v.is_object() {
+        return Err("body is not a JSON object".into());
+    }
+    let again = canonical_json(&v)?;
+    if again != body {
+        return Err("body is not in canonical JSON form".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_sorts_and_escapes() {
+        let v = json!({"b": 1, "a": [true, null, -5, "x\"\\\n\u{1}é"], "A": {}});
+        let c = canonical_json(&v).unwrap_or_default();
+        assert_eq!(String::from_utf8_lossy(&c), r#"{"A":{},"a":[true,null,-5,"x\"\\\n\u0001é"],"b":1}"#);
+        assert!(check_canonical(&c).is_ok());
+        assert!(check_canonical(br#"{"b":1,"a":2}"#).is_err());
+        assert!(check_canonical(br#"{"a": 2}"#).is_err());
+        assert!(check_canonical(br#"[1]"#).is_err());
+        assert!(canonical_json(&json!({"t": 1.5})).is_err());
+    }
+
+    #[test]
+    fn record_roundtrip() {
+        let r = Record { seq: 3, time_us: 9, prev: [1; 32], kind: "task_started".into(), body: br#"{"a":1}"#.to_vec() };
+        let p = r.encode();
+        assert_eq!(Record::decode(&p), Ok(r));
+        assert!(Record::decode(&p[..p.len() - 1]).is_err());
+    }
+}

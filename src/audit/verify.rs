@@ -1,0 +1,552 @@
+//! The verifier (FORMAT.md §10, "Verifier rules").
+//!
+//! [`verify_dir`] reads every segment in order and checks, stopping at the
+//! first failure: segment headers and continuity, frame CRCs, record
+//! encoding and canonical bodies, sequence numbers, the hash chain from the
+//! genesis value, every checkpoint (size, head, ed25519 signature with
+//! `verify_strict` by the key in force), key rotations (each signed by the
+//! old key), the trusted key, and an exported checkpoint the log must extend.
+//! Findings are returned in a [`VerifyReport`]; `Err` only means the log
+//! could not be read at all.
+
+use super::AuditError;
+use super::checkpoint::SignedCheckpoint;
+use super::format::{self, FRAME_RECORD, FrameRead, HEADER_LEN, SegmentHeader, read_frame};
+use super::keys::{VerifierKey, hex};
+use super::record::{self, Hash, KIND_KEY_ROTATION, KIND_LOG_OPENED, KIND_RECOVERY, RecordRef, record_hash};
+use serde::Serialize;
+use serde_json::Value;
+use std::path::Path;
+
+/// What the verifier is asked to check beyond self-consistency.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// The public key the reviewer trusts. Without it, a valid log proves
+    /// only that it is self-consistent, not who wrote it.
+    pub trusted_key: Option<VerifierKey>,
+    /// A checkpoint exported earlier: the log must extend it (no truncation,
+    /// no rollback, no fork).
+    pub since: Option<SignedCheckpoint>,
+}
+
+/// The first check that failed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Failure {
+    /// Stable error code (FORMAT.md §10.2).
+    pub code: &'static str,
+    /// Segment file name, when the failure is located in one.
+    pub segment: Option<String>,
+    /// Byte offset of the bad frame in that segment.
+    pub offset: Option<u64>,
+    /// Sequence number of the bad record (or the checkpoint's size).
+    pub seq: Option<u64>,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// One signing key of the log and the span it signed.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyEpoch {
+    /// Key id (8 hex digits).
+    pub key_id: String,
+    /// The public key (`<name>+<keyid>+<base64>`).
+    pub key: String,
+    /// First record signed under this key (0, or the rotation record + 1).
+    pub from_seq: u64,
+    /// Checkpoints this key signed.
+    pub checkpoints: u64,
+    /// Largest checkpoint size this key signed.
+    pub max_size: u64,
+}
+
+/// The latest valid checkpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointInfo {
+    /// Records covered.
+    pub size: u64,
+    /// Head hash (hex).
+    pub head: String,
+    /// Signing time, microseconds since the epoch.
+    pub time_us: u64,
+    /// Signer key id.
+    pub key_id: String,
+    /// The note text.
+    pub note: String,
+}
+
+/// A torn tail found at the end of the last segment (not an error).
+#[derive(Debug, Clone, Serialize)]
+pub struct TornTail {
+    /// Segment file name.
+    pub segment: String,
+    /// Offset where the valid part ends.
+    pub offset: u64,
+    /// Bytes after it.
+    pub bytes: u64,
+    /// What was wrong with them.
+    pub reason: String,
+}
+
+/// Evidence from a verification run (`orchestra audit verify --json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// `"ok"` or `"fail"`.
+    pub verdict: &'static str,
+    /// The log's id.
+    pub log_id: Option<String>,
+    /// Segment files read.
+    pub segments: u64,
+    /// Records verified.
+    pub records: u64,
+    /// Checkpoints verified.
+    pub checkpoints: u64,
+    /// Hash of the last verified record (hex).
+    pub head: Option<String>,
+    /// Signing keys in order of rotation.
+    pub keys: Vec<KeyEpoch>,
+    /// The latest valid checkpoint.
+    pub last_checkpoint: Option<CheckpointInfo>,
+    /// Records after the latest checkpoint: not covered by any signature.
+    pub unsigned_tail: u64,
+    /// A torn final write, if any (recovered by the next writer).
+    pub torn_tail: Option<TornTail>,
+    /// `recovery` records seen.
+    pub recoveries: u64,
+    /// Key id of the trusted key, if one was given.
+    pub trusted_key: Option<String>,
+    /// Records covered by a checkpoint whose signature chains to the trusted key.
+    pub authenticated_records: u64,
+    /// Size of the exported checkpoint the log was checked against.
+    pub since_checkpoint: Option<u64>,
+    /// Things a reviewer should know that are not failures.
+    pub warnings: Vec<String>,
+    /// The first failed check.
+    pub first_error: Option<Failure>,
+}
+
+impl VerifyReport {
+    /// Whether every check passed.
+    pub fn ok(&self) -> bool {
+        self.first_error.is_none()
+    }
+}
+
+/// A record as the verifier saw it, for `orchestra audit show`.
+#[derive(Debug, Clone, Copy)]
+pub struct SeenRecord<'a> {
+    /// The record.
+    pub record: RecordRef<'a>,
+    /// Its hash.
+    pub hash: Hash,
+    /// Segment file name.
+    pub segment: &'a str,
+    /// Frame offset in the segment.
+    pub offset: u64,
+}
+
+struct Verifier<'o> {
+    opts: &'o VerifyOptions,
+    report: VerifyReport,
+    log_id: Option<[u8; 16]>,
+    next_seq: u64,
+    head: Hash,
+    keys: Vec<VerifierKey>,
+    current: usize,
+    pending: Option<(VerifierKey, u64)>,
+    last_cp: Option<(u64, Hash)>,
+    since_head: Option<Hash>,
+}
+
+fn fail(code: &'static str, segment: &str, offset: usize, seq: Option<u64>, reason: impl Into<String>) -> Failure {
+    Failure { code, segment: Some(segment.to_string()), offset: Some(offset as u64), seq, reason: reason.into() }
+}
+
+/// Verify the log in `dir`.
+pub fn verify_dir(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport, AuditError> {
+    verify_dir_with(dir, opts, &mut |_| {})
+}
+
+/// Verify the log in `dir`, calling `on_record` for every record that passed
+/// its checks, in order.
+pub fn verify_dir_with(
+    dir: &Path,
+    opts: &VerifyOptions,
+    on_record: &mut dyn FnMut(&SeenRecord<'_>),
+) -> Result<VerifyReport, AuditError> {
+    if !dir.is_dir() {
+        return Err(AuditError::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no such log directory")));
+    }
+    let segs = format::list_segments(dir)?;
+    let mut v = Verifier {
+        opts,
+        report: VerifyReport {
+            verdict: "ok",
+            log_id: None,
+            segments: 0,
+            records: 0,
+            checkpoints: 0,
+            head: None,
+            keys: Vec::new(),
+            last_checkpoint: None,
+            unsigned_tail: 0,
+            torn_tail: None,
+            recoveries: 0,
+            trusted_key: opts.trusted_key.as_ref().map(VerifierKey::id_hex),
+            authenticated_records: 0,
+            since_checkpoint: opts.since.as_ref().map(|s| s.checkpoint.size),
+            warnings: Vec::new(),
+            first_error: None,
+        },
+        log_id: None,
+        next_seq: 0,
+        head: [0; 32],
+        keys: Vec::new(),
+        current: 0,
+        pending: None,
+        last_cp: None,
+        since_head: None,
+    };
+    let result = v.run(&segs, on_record);
+    if let Err(f) = result {
+        v.report.first_error = Some(f);
+    } else if let Err(f) = v.finish() {
+        v.report.first_error = Some(f);
+    }
+    let mut report = v.report;
+    if report.first_error.is_some() {
+        report.verdict = "fail";
+    }
+    Ok(report)
+}
+
+impl Verifier<'_> {
+    fn run(&mut self, segs: &[format::SegmentFile], on_record: &mut dyn FnMut(&SeenRecord<'_>)) -> Result<(), Failure> {
+        if segs.is_empty() {
+            return Err(Failure {
+                code: "empty",
+                segment: None,
+                offset: None,
+                seq: None,
+                reason: "no segment files: the log is empty or was deleted".into(),
+            });
+        }
+        for (i, seg) in segs.iter().enumerate() {
+            let is_last = i + 1 == segs.len();
+            let buf = std::fs::read(&seg.path).map_err(|e| fail("io", &seg.name, 0, None, e.to_string()))?;
+            self.report.segments += 1;
+            if is_last && i > 0 && buf.len() < HEADER_LEN {
+                self.report.torn_tail = Some(TornTail {
+                    segment: seg.name.clone(),
+                    offset: 0,
+                    bytes: buf.len() as u64,
+                    reason: "segment header incomplete".into(),
+                });
+                break;
+            }
+            let h = SegmentHeader::decode(&buf).map_err(|e| fail("segment_header", &seg.name, 0, None, e))?;
+            match self.log_id {
+                None => {
+                    self.log_id = Some(h.log_id);
+                    self.report.log_id = Some(hex(&h.log_id));
+                    self.head = record::genesis(&h.log_id);
+                }
+                Some(id) if id != h.log_id => {
+                    return Err(fail("log_id_mismatch", &seg.name, 0, None, "segment belongs to another log"));
+                }
+                Some(_) => {}
+            }
+            if h.first_seq != seg.first_seq {
+                return Err(fail(
+                    "segment_name",
+                    &seg.name,
+                    0,
+                    None,
+                    format!("header says first sequence {}", h.first_seq),
+                ));
+            }
+            if h.first_seq != self.next_seq {
+                return Err(fail(
+                    "segment_gap",
+                    &seg.name,
+                    0,
+                    Some(self.next_seq),
+                    format!(
+                        "segment starts at sequence {}, expected {}: a segment was removed or inserted",
+                        h.first_seq, self.next_seq
+                    ),
+                ));
+            }
+            let mut at = HEADER_LEN;
+            while at < buf.len() {
+                match read_frame(&buf, at) {
+                    FrameRead::Frame { ty, payload_start, payload_end, next } => {
+                        let payload = &buf[payload_start..payload_end];
+                        if ty == FRAME_RECORD {
+                            let (r, hash) = self.record(payload, &seg.name, at)?;
+                            on_record(&SeenRecord { record: r, hash, segment: &seg.name, offset: at as u64 });
+                        } else {
+                            self.checkpoint(payload, &seg.name, at)?;
+                        }
+                        at = next;
+                    }
+                    FrameRead::Bad { reason, reaches_eof } => {
+                        if is_last && reaches_eof && format::is_torn_tail(&buf, at) {
+                            self.report.torn_tail = Some(TornTail {
+                                segment: seg.name.clone(),
+                                offset: at as u64,
+                                bytes: (buf.len() - at) as u64,
+                                reason,
+                            });
+                            break;
+                        }
+                        return Err(fail("frame", &seg.name, at, Some(self.next_seq), reason));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn record<'b>(&mut self, payload: &'b [u8], seg: &str, at: usize) -> Result<(RecordRef<'b>, Hash), Failure> {
+        let r = RecordRef::decode(payload).map_err(|e| fail("record_encoding", seg, at, Some(self.next_seq), e))?;
+        let here = |code, why: String| fail(code, seg, at, Some(r.seq), why);
+        if r.seq != self.next_seq {
+            return Err(here(
+                "seq",
+                format!(
+                    "record has sequence {}, expected {}: records were deleted, inserted, duplicated or reordered",
+                    r.seq, self.next_seq
+                ),
+            ));
+        }
+        if let Some((k, s)) = &self.pending {
+            return Err(here(
+                "rotation",
+                format!(
+                    "key rotation at sequence {s} to {} is not followed by a checkpoint signed by the old key",
+                    k.id_hex()
+                ),
+            ));
+        }
+        if r.prev != self.head {
+            let code = if r.seq == 0 { "genesis" } else { "chain" };
+            return Err(here(code, "prev does not match the hash of the preceding record (or the genesis value): a record was changed, removed or inserted".into()));
+        }
+        if r.seq == 0 {
+            self.genesis(&r).map_err(|e| here("genesis", e))?;
+        } else if r.kind == KIND_LOG_OPENED {
+            return Err(here("genesis", "log_opened record after the start of the log".into()));
+        }
+        if r.kind == KIND_KEY_ROTATION {
+            let body = r.body_json();
+            let cur = &self.keys[self.current];
+            if body.get("old_key").and_then(Value::as_str) != Some(cur.encode().as_str()) {
+                return Err(here(
+                    "rotation",
+                    format!("rotation does not name the key in force ({}) as old_key", cur.id_hex()),
+                ));
+            }
+            let new = body
+                .get("new_key")
+                .and_then(Value::as_str)
+                .ok_or_else(|| here("rotation", "rotation has no new_key".into()))
+                .and_then(|s| VerifierKey::parse(s).map_err(|e| here("rotation", format!("new_key: {e}"))))?;
+            self.pending = Some((new, r.seq));
+        } else if r.kind == KIND_RECOVERY {
+            self.report.recoveries += 1;
+            self.report.warnings.push(format!(
+                "record {} says the writer recovered the log from damage: {}",
+                r.seq,
+                String::from_utf8_lossy(r.body)
+            ));
+        }
+        let hash = record_hash(payload);
+        self.head = hash;
+        self.next_seq += 1;
+        self.report.records += 1;
+        if self.opts.since.as_ref().is_some_and(|s| s.checkpoint.size == self.next_seq) {
+            self.since_head = Some(hash);
+        }
+        Ok((r, hash))
+    }
+
+    fn genesis(&mut self, r: &RecordRef<'_>) -> Result<(), String> {
+        if r.kind != KIND_LOG_OPENED {
+            return Err(format!("the first record is {:?}, not log_opened", r.kind));
+        }
+        let body = r.body_json();
+        if body.get("format").and_then(Value::as_u64) != Some(1) {
+            return Err("log_opened has no format 1".into());
+        }
+        let id = self.log_id.map(|i| hex(&i));
+        if body.get("log_id").and_then(Value::as_str) != id.as_deref() {
+            return Err("log_opened names another log id than the segment header".into());
+        }
+        let key = body.get("key").and_then(Value::as_str).ok_or("log_opened has no key")?;
+        let key = VerifierKey::parse(key).map_err(|e| format!("log_opened key: {e}"))?;
+        self.push_key(key, 0);
+        Ok(())
+    }
+
+    fn push_key(&mut self, key: VerifierKey, from_seq: u64) {
+        self.report.keys.push(KeyEpoch {
+            key_id: key.id_hex(),
+            key: key.encode(),
+            from_seq,
+            checkpoints: 0,
+            max_size: 0,
+        });
+        self.keys.push(key);
+        self.current = self.keys.len() - 1;
+    }
+
+    fn checkpoint(&mut self, payload: &[u8], seg: &str, at: usize) -> Result<(), Failure> {
+        let here = |code, seq, why: String| fail(code, seg, at, seq, why);
+        let text = std::str::from_utf8(payload)
+            .map_err(|_| here("checkpoint_encoding", None, "checkpoint is not UTF-8".into()))?;
+        let c = SignedCheckpoint::parse(text).map_err(|e| here("checkpoint_encoding", None, e))?;
+        let size = c.checkpoint.size;
+        if Some(c.checkpoint.log_id) != self.log_id {
+            return Err(here("checkpoint_encoding", Some(size), "checkpoint names another log".into()));
+        }
+        if self.keys.is_empty() || size == 0 {
+            return Err(here("checkpoint_size", Some(size), "checkpoint before the first record".into()));
+        }
+        if size != self.next_seq {
+            return Err(here(
+                "checkpoint_size",
+                Some(size),
+                format!(
+                    "checkpoint for size {size} follows {} records: records were deleted or inserted",
+                    self.next_seq
+                ),
+            ));
+        }
+        if c.checkpoint.head != self.head {
+            if self.last_cp.is_some_and(|(s, h)| s == size && h != c.checkpoint.head) {
+                return Err(here(
+                    "equivocation",
+                    Some(size),
+                    format!("two checkpoints for size {size} with different heads"),
+                ));
+            }
+            return Err(here(
+                "checkpoint_head",
+                Some(size),
+                "checkpoint head does not match the hash chain: a record was changed".into(),
+            ));
+        }
+        let signer = self.current;
+        let key = &self.keys[signer];
+        if let Some((new, rseq)) = self.pending.take() {
+            c.verify(key).map_err(|e| {
+                here(
+                    "rotation",
+                    Some(size),
+                    format!(
+                        "rotation at sequence {rseq} to key {} is not signed by the old key {}: {e}",
+                        new.id_hex(),
+                        key.id_hex()
+                    ),
+                )
+            })?;
+            self.push_key(new, rseq + 1);
+        } else {
+            c.verify(key).map_err(|e| here("checkpoint_signature", Some(size), e))?;
+        }
+        let epoch = &mut self.report.keys[signer];
+        epoch.checkpoints += 1;
+        epoch.max_size = epoch.max_size.max(size);
+        self.report.checkpoints += 1;
+        self.last_cp = Some((size, c.checkpoint.head));
+        self.report.last_checkpoint = Some(CheckpointInfo {
+            size,
+            head: hex(&c.checkpoint.head),
+            time_us: c.checkpoint.time_us,
+            key_id: epoch.key_id.clone(),
+            note: c.text,
+        });
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), Failure> {
+        let r = &mut self.report;
+        r.head = (r.records > 0).then(|| hex(&self.head));
+        let signed = r.last_checkpoint.as_ref().map_or(0, |c| c.size);
+        r.unsigned_tail = r.records - signed;
+        if let Some((k, s)) = &self.pending {
+            r.warnings.push(format!(
+                "the log ends with an incomplete key rotation (record {s}, to key {}) that no checkpoint signs; it is not in force",
+                k.id_hex()
+            ));
+        }
+        if r.unsigned_tail > 0 {
+            r.warnings.push(format!(
+                "{} record(s) after the last checkpoint (sequence {}..{}) are not covered by any signature",
+                r.unsigned_tail,
+                signed,
+                r.records - 1
+            ));
+        }
+        if let Some(t) = &r.torn_tail {
+            r.warnings.push(format!(
+                "torn final write: {} byte(s) at {} offset {} ({}); the next writer cuts them off and records a recovery",
+                t.bytes, t.segment, t.offset, t.reason
+            ));
+        }
+        let none = |code, why: String| Failure { code, segment: None, offset: None, seq: None, reason: why };
+        if let Some(since) = &self.opts.since {
+            let size = since.checkpoint.size;
+            if Some(since.checkpoint.log_id) != self.log_id {
+                return Err(none("since_checkpoint", "the exported checkpoint is for another log".into()));
+            }
+            let signer = self.keys.iter().find(|k| since.verify(k).is_ok());
+            let Some(signer) = signer else {
+                return Err(none(
+                    "since_checkpoint",
+                    "the exported checkpoint is not signed by any key of this log".into(),
+                ));
+            };
+            match self.since_head {
+                None => {
+                    return Err(none(
+                        "since_checkpoint",
+                        format!(
+                            "the log has {} records but the exported checkpoint (signed by {}) covers {size}: the log was truncated or rolled back",
+                            self.report.records,
+                            signer.id_hex()
+                        ),
+                    ));
+                }
+                Some(h) if h != since.checkpoint.head => {
+                    return Err(none(
+                        "equivocation",
+                        format!(
+                            "key {} signed a different head for size {size} in the exported checkpoint: the log was rewritten (fork)",
+                            signer.id_hex()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(t) = &self.opts.trusted_key {
+            let Some(idx) = self.keys.iter().position(|k| k.key == t.key) else {
+                let ids: Vec<String> = self.keys.iter().map(VerifierKey::id_hex).collect();
+                return Err(none(
+                    "untrusted_key",
+                    format!("the log is signed by key(s) [{}], not by the trusted key {}", ids.join(", "), t.id_hex()),
+                ));
+            };
+            let auth = self.report.keys[idx..].iter().map(|e| e.max_size).max().unwrap_or(0);
+            if auth == 0 {
+                return Err(none(
+                    "untrusted_key",
+                    format!("no checkpoint is signed by the trusted key {} or its successors", t.id_hex()),
+                ));
+            }
+            self.report.authenticated_records = auth;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,692 @@
+//! [`AuditLog`]: the appender (FORMAT.md §9, "Writer rules").
+//!
+//! Every mutating operation takes an exclusive `flock` on `<dir>/lock`, first
+//! catches up with whatever another process appended since (so concurrent
+//! `orchestra` processes extend one chain and never fork it), then writes
+//! whole frames with single `O_APPEND` writes. A torn tail left by a crash is
+//! cut off and a `recovery` record says so. Checkpoints are signed and
+//! fsynced every [`OpenOptions::checkpoint_every`] records, when the last one
+//! is older than [`OpenOptions::checkpoint_interval`], on [`AuditLog::sync`],
+//! and on drop.
+
+use super::AuditError;
+use super::checkpoint::{Checkpoint, SignedCheckpoint};
+use super::format::{
+    self, FRAME_CHECKPOINT, FRAME_RECORD, FrameRead, HEADER_LEN, MAX_PAYLOAD, SegmentHeader, encode_frame, read_frame,
+    segment_name,
+};
+use super::keys::{AuditKey, VerifierKey, hex};
+use super::record::{
+    self, Hash, KIND_KEY_ROTATION, KIND_LOG_OPENED, KIND_RECOVERY, Record, canonical_json, record_hash,
+};
+use serde_json::{Value, json};
+use std::fs::File;
+use std::io::Write as _;
+use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Tunables of [`AuditLog::open_with`]. `Default` gives the production values.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Start a new segment once the current one reaches this size (64 MiB).
+    pub segment_max_bytes: u64,
+    /// Checkpoint after this many records (1000).
+    pub checkpoint_every: u64,
+    /// Checkpoint when the last checkpoint is older than this at an append (1 s).
+    pub checkpoint_interval: Duration,
+    /// Time source in microseconds since the epoch (tests and vectors only).
+    pub clock: Option<fn() -> u64>,
+    /// Log id to use when creating a new log (tests and vectors only).
+    pub log_id: Option<[u8; 16]>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            segment_max_bytes: 64 << 20,
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_secs(1),
+            clock: None,
+            log_id: None,
+        }
+    }
+}
+
+/// An open audit log, ready to append.
+///
+/// Dropping it writes a final checkpoint and fsyncs; call [`AuditLog::sync`]
+/// to do that explicitly and see errors.
+pub struct AuditLog {
+    dir: PathBuf,
+    lock: Option<File>,
+    key: AuditKey,
+    key_id: [u8; 4],
+    opts: OpenOptions,
+    log_id: [u8; 16],
+    seg: File,
+    seg_name: String,
+    offset: u64,
+    next_seq: u64,
+    head: Hash,
+    last_cp_size: u64,
+    last_cp_at: Option<Instant>,
+    last_cp_text: Option<String>,
+    dirty: bool,
+    recoveries: Vec<Value>,
+    recoveries_written: usize,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("dir", &self.dir)
+            .field("log_id", &hex(&self.log_id))
+            .field("next_seq", &self.next_seq)
+            .field("key_id", &hex(&self.key_id))
+            .finish()
+    }
+}
+
+/// What scanning frames found at the end.
+enum ScanEnd {
+    Clean,
+    /// Cut here (a torn frame, or a key rotation without its checkpoint).
+    Cut {
+        at: usize,
+        reason: &'static str,
+        detail: String,
+    },
+}
+
+/// The writer's view of the chain while scanning frames.
+#[derive(Clone)]
+struct Tip {
+    next_seq: u64,
+    head: Option<Hash>,
+    key_id: Option<[u8; 4]>,
+    pending: Option<([u8; 4], usize)>,
+    last_cp_size: u64,
+    last_cp_text: Option<String>,
+    log_id: [u8; 16],
+}
+
+impl Tip {
+    /// Scan frames of `buf` from `start`; offsets are relative to `buf`.
+    fn scan(&mut self, buf: &[u8], start: usize, is_last: bool) -> Result<ScanEnd, String> {
+        let mut at = start;
+        while at < buf.len() {
+            match read_frame(buf, at) {
+                FrameRead::Frame { ty, payload_start, payload_end, next } => {
+                    let payload = &buf[payload_start..payload_end];
+                    if ty == FRAME_RECORD {
+                        self.record(payload, at)?;
+                    } else {
+                        self.checkpoint(payload)?;
+                    }
+                    at = next;
+                }
+                FrameRead::Bad { reason, reaches_eof } => {
+                    if is_last && reaches_eof && format::is_torn_tail(buf, at) {
+                        let at = self.pending.take().map_or(at, |(_, p)| p);
+                        return Ok(ScanEnd::Cut { at, reason: "torn write", detail: reason });
+                    }
+                    return Err(format!("{reason} at offset {at}"));
+                }
+            }
+        }
+        if let Some((_, p)) = self.pending.take() {
+            if is_last {
+                return Ok(ScanEnd::Cut {
+                    at: p,
+                    reason: "incomplete key rotation",
+                    detail: "key rotation record without its checkpoint".into(),
+                });
+            }
+            return Err("key rotation record without its checkpoint".into());
+        }
+        Ok(ScanEnd::Clean)
+    }
+
+    fn record(&mut self, payload: &[u8], at: usize) -> Result<(), String> {
+        let r = Record::decode(payload)?;
+        if r.seq != self.next_seq {
+            return Err(format!("record at offset {at} has sequence {}, expected {}", r.seq, self.next_seq));
+        }
+        if self.head.is_some_and(|h| h != r.prev) {
+            return Err(format!("record {} does not chain to its predecessor", r.seq));
+        }
+        if self.pending.is_some() {
+            return Err("key rotation record not followed by its checkpoint".into());
+        }
+        if r.kind == KIND_LOG_OPENED || r.kind == KIND_KEY_ROTATION {
+            let body = r.body_json();
+            let field = if r.kind == KIND_LOG_OPENED { "key" } else { "new_key" };
+            let k = body
+                .get(field)
+                .and_then(Value::as_str)
+                .and_then(|s| VerifierKey::parse(s).ok())
+                .ok_or_else(|| format!("record {} has no valid {field}", r.seq))?;
+            if r.kind == KIND_LOG_OPENED {
+                self.key_id = Some(k.id);
+            } else {
+                self.pending = Some((k.id, at));
+            }
+        }
+        self.head = Some(record_hash(payload));
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, payload: &[u8]) -> Result<(), String> {
+        let text = std::str::from_utf8(payload).map_err(|_| "checkpoint is not UTF-8".to_string())?;
+        let c = SignedCheckpoint::parse(text)?;
+        if c.checkpoint.log_id != self.log_id {
+            return Err("checkpoint names another log".into());
+        }
+        if c.checkpoint.size != self.next_seq || self.head.is_some_and(|h| h != c.checkpoint.head) {
+            return Err(format!("checkpoint for size {} does not match the chain", c.checkpoint.size));
+        }
+        self.head = Some(c.checkpoint.head);
+        self.key_id = match self.pending.take() {
+            Some((new, _)) => Some(new),
+            None => c.first_signer().or(self.key_id),
+        };
+        self.last_cp_size = c.checkpoint.size;
+        self.last_cp_text = Some(c.text);
+        Ok(())
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+fn open_append(path: &Path) -> Result<File, AuditError> {
+    std::fs::OpenOptions::new().read(true).append(true).open(path).map_err(|e| AuditError::io(path, e))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), AuditError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| AuditError::io(dir, e))
+}
+
+impl AuditLog {
+    /// Open (or create) the log in `dir` for appending, signing with `key`.
+    ///
+    /// Creates the directory, recovers a torn tail (and records that it did),
+    /// and checks that `key` is the key currently in force in the log.
+    pub fn open(dir: &Path, key: &AuditKey) -> Result<AuditLog, AuditError> {
+        Self::open_with(dir, key, OpenOptions::default())
+    }
+
+    /// [`AuditLog::open`] with explicit tunables.
+    pub fn open_with(dir: &Path, key: &AuditKey, opts: OpenOptions) -> Result<AuditLog, AuditError> {
+        std::fs::create_dir_all(dir).map_err(|e| AuditError::io(dir, e))?;
+        let lock_path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| AuditError::io(&lock_path, e))?;
+        let guard = LockGuard::take(lock, &lock_path)?;
+        let result = Self::open_locked(dir, key, opts);
+        let lock = guard.release(&lock_path)?;
+        let mut log = result?;
+        log.lock = Some(lock);
+        if !log.recoveries.is_empty() {
+            log.locked(|l| l.write_recoveries())?;
+        }
+        Ok(log)
+    }
+
+    fn open_locked(dir: &Path, key: &AuditKey, opts: OpenOptions) -> Result<AuditLog, AuditError> {
+        let corrupt = |reason: String| AuditError::Corrupt { dir: dir.to_path_buf(), reason };
+        let mut segs = format::list_segments(dir)?;
+        let mut recoveries = Vec::new();
+        // A last segment whose header never made it to disk is a torn creation.
+        while let Some(last) = segs.last() {
+            let len = std::fs::metadata(&last.path).map_err(|e| AuditError::io(&last.path, e))?.len();
+            if len >= HEADER_LEN as u64 {
+                break;
+            }
+            std::fs::remove_file(&last.path).map_err(|e| AuditError::io(&last.path, e))?;
+            recoveries.push(
+                json!({"reason": "torn segment creation", "segment": last.name, "offset": 0, "discarded_bytes": len}),
+            );
+            segs.pop();
+        }
+        let Some(last) = segs.last().cloned() else {
+            return Self::create(dir, key, opts);
+        };
+        let buf = std::fs::read(&last.path).map_err(|e| AuditError::io(&last.path, e))?;
+        let header = SegmentHeader::decode(&buf).map_err(|e| corrupt(format!("{}: {e}", last.name)))?;
+        if header.first_seq != last.first_seq {
+            return Err(corrupt(format!("{}: header says first sequence {}", last.name, header.first_seq)));
+        }
+        let mut tip = Tip {
+            next_seq: header.first_seq,
+            head: None,
+            key_id: None,
+            pending: None,
+            last_cp_size: 0,
+            last_cp_text: None,
+            log_id: header.log_id,
+        };
+        let end = tip.scan(&buf, HEADER_LEN, true).map_err(|e| corrupt(format!("{}: {e}", last.name)))?;
+        let mut offset = buf.len() as u64;
+        if let ScanEnd::Cut { at, reason, detail } = end {
+            let f =
+                std::fs::OpenOptions::new().write(true).open(&last.path).map_err(|e| AuditError::io(&last.path, e))?;
+            f.set_len(at as u64).and_then(|()| f.sync_all()).map_err(|e| AuditError::io(&last.path, e))?;
+            recoveries.push(json!({
+                "reason": reason, "detail": detail, "segment": last.name,
+                "offset": at, "discarded_bytes": buf.len() - at,
+            }));
+            offset = at as u64;
+        }
+        // What the last segment does not say (head, key) comes from earlier ones.
+        let mut i = segs.len() - 1;
+        while (tip.head.is_none() || tip.key_id.is_none()) && i > 0 {
+            i -= 1;
+            let s = &segs[i];
+            let b = std::fs::read(&s.path).map_err(|e| AuditError::io(&s.path, e))?;
+            let h = SegmentHeader::decode(&b).map_err(|e| corrupt(format!("{}: {e}", s.name)))?;
+            let mut t = Tip {
+                next_seq: h.first_seq,
+                head: None,
+                key_id: None,
+                pending: None,
+                last_cp_size: 0,
+                last_cp_text: None,
+                log_id: h.log_id,
+            };
+            t.scan(&b, HEADER_LEN, false).map_err(|e| corrupt(format!("{}: {e}", s.name)))?;
+            tip.head = tip.head.or(t.head);
+            tip.key_id = tip.key_id.or(t.key_id);
+            tip.last_cp_text = tip.last_cp_text.or(t.last_cp_text);
+        }
+        let head = tip.head.ok_or_else(|| corrupt("no record found".into()))?;
+        let ours = key.verifier().id;
+        let theirs = tip.key_id.ok_or_else(|| corrupt("cannot tell which key signs the log".into()))?;
+        if theirs != ours {
+            return Err(AuditError::KeyMismatch { dir: dir.to_path_buf(), log_key: hex(&theirs), our_key: hex(&ours) });
+        }
+        let seg = open_append(&last.path)?;
+        Ok(AuditLog {
+            dir: dir.to_path_buf(),
+            lock: None,
+            key: key.clone(),
+            key_id: ours,
+            opts,
+            log_id: header.log_id,
+            seg,
+            seg_name: last.name,
+            offset,
+            next_seq: tip.next_seq,
+            head,
+            last_cp_size: tip.last_cp_size,
+            last_cp_at: None,
+            last_cp_text: tip.last_cp_text,
+            dirty: false,
+            recoveries,
+            recoveries_written: 0,
+        })
+    }
+
+    fn create(dir: &Path, key: &AuditKey, opts: OpenOptions) -> Result<AuditLog, AuditError> {
+        let log_id = match opts.log_id {
+            Some(id) => id,
+            None => {
+                let mut id = [0u8; 16];
+                getrandom::getrandom(&mut id).map_err(|e| AuditError::Random(e.to_string()))?;
+                id
+            }
+        };
+        let name = segment_name(0);
+        let path = dir.join(&name);
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|e| AuditError::io(&path, e))?;
+        f.write_all(&SegmentHeader { log_id, first_seq: 0 }.encode()).map_err(|e| AuditError::io(&path, e))?;
+        let mut log = AuditLog {
+            dir: dir.to_path_buf(),
+            lock: None,
+            key: key.clone(),
+            key_id: key.verifier().id,
+            opts,
+            log_id,
+            seg: f,
+            seg_name: name,
+            offset: HEADER_LEN as u64,
+            next_seq: 0,
+            head: record::genesis(&log_id),
+            last_cp_size: 0,
+            last_cp_at: None,
+            last_cp_text: None,
+            dirty: true,
+            recoveries: Vec::new(),
+            recoveries_written: 0,
+        };
+        let body = json!({"format": 1, "key": key.verifier().encode(), "log_id": hex(&log_id)});
+        log.write_record(KIND_LOG_OPENED, body)?;
+        log.checkpoint_locked()?;
+        sync_dir(dir)?;
+        Ok(log)
+    }
+
+    /// Append a record; returns its sequence number.
+    ///
+    /// `kind` must match `[a-z0-9_]{1,64}` and not be one the log reserves
+    /// (`log_opened`, `key_rotation`, `recovery`); `body` must be a JSON
+    /// object whose numbers are integers (floats are refused: say `wall_ms`).
+    pub fn append(&mut self, kind: &str, body: Value) -> Result<u64, AuditError> {
+        if !record::valid_kind(kind) {
+            return Err(AuditError::InvalidRecord(format!("invalid kind {kind:?} (want [a-z0-9_]{{1,64}})")));
+        }
+        if record::RESERVED_KINDS.contains(&kind) {
+            return Err(AuditError::InvalidRecord(format!("kind {kind:?} is reserved for the log itself")));
+        }
+        if !body.is_object() {
+            return Err(AuditError::InvalidRecord("body must be a JSON object".into()));
+        }
+        self.locked(|l| {
+            l.sync_tip()?;
+            let seq = l.write_record(kind, body)?;
+            l.maybe_checkpoint()?;
+            Ok(seq)
+        })
+    }
+
+    /// Write a signed checkpoint covering every record so far and fsync.
+    pub fn checkpoint(&mut self) -> Result<(), AuditError> {
+        self.locked(|l| {
+            l.sync_tip()?;
+            l.checkpoint_locked()
+        })
+    }
+
+    /// Make everything appended so far durable and signed (a checkpoint + fsync).
+    pub fn sync(&mut self) -> Result<(), AuditError> {
+        self.checkpoint()
+    }
+
+    /// Rotate to `new_key`: append a `key_rotation` record naming it, a
+    /// checkpoint over that record signed by the current key, and the same
+    /// checkpoint signed by `new_key`, in one write; then sign with `new_key`.
+    pub fn rotate_key(&mut self, new_key: &AuditKey) -> Result<u64, AuditError> {
+        self.locked(|l| {
+            l.sync_tip()?;
+            let body = json!({"new_key": new_key.verifier().encode(), "old_key": l.key.verifier().encode()});
+            let body = canonical_json(&body).map_err(AuditError::InvalidRecord)?;
+            let rec = Record { seq: l.next_seq, time_us: l.now(), prev: l.head, kind: KIND_KEY_ROTATION.into(), body };
+            let payload = rec.encode();
+            let head = record_hash(&payload);
+            let cp = Checkpoint { log_id: l.log_id, size: rec.seq + 1, head, time_us: rec.time_us };
+            let text = cp.sign(&l.key);
+            // The same checkpoint signed by the new key, so a reviewer who pins
+            // the new key has something to check at once.
+            let text_new = cp.sign(new_key);
+            let mut frames = Vec::with_capacity(payload.len() + 2 * text.len() + 32);
+            encode_frame(FRAME_RECORD, &payload, &mut frames);
+            encode_frame(FRAME_CHECKPOINT, text.as_bytes(), &mut frames);
+            encode_frame(FRAME_CHECKPOINT, text_new.as_bytes(), &mut frames);
+            l.write_frames(&frames)?;
+            l.next_seq += 1;
+            l.head = head;
+            l.seg.sync_data().map_err(|e| AuditError::io(l.dir.join(&l.seg_name), e))?;
+            l.dirty = false;
+            l.last_cp_size = cp.size;
+            l.last_cp_at = Some(Instant::now());
+            l.last_cp_text = Some(text_new);
+            l.key = new_key.clone();
+            l.key_id = new_key.verifier().id;
+            Ok(rec.seq)
+        })
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The log id (32 hex digits in notes and bodies).
+    pub fn log_id(&self) -> [u8; 16] {
+        self.log_id
+    }
+
+    /// Sequence number the next record will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The text of the latest signed checkpoint this writer wrote or saw.
+    pub fn latest_checkpoint(&self) -> Option<&str> {
+        self.last_cp_text.as_deref()
+    }
+
+    /// Descriptions of the torn tails recovered when the log was opened or
+    /// caught up (each also written to the log as a `recovery` record).
+    pub fn recoveries(&self) -> &[Value] {
+        &self.recoveries
+    }
+
+    fn now(&self) -> u64 {
+        self.opts.clock.map_or_else(now_us, |c| c())
+    }
+
+    fn locked<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, AuditError>) -> Result<T, AuditError> {
+        let lock_path = self.dir.join("lock");
+        let file = self.lock.take().ok_or_else(|| AuditError::Corrupt {
+            dir: self.dir.clone(),
+            reason: "lock file lost after an earlier error".into(),
+        })?;
+        let guard = LockGuard::take(file, &lock_path)?;
+        let r = f(self);
+        self.lock = Some(guard.release(&lock_path)?);
+        r
+    }
+
+    /// Catch up with frames other processes appended, recover their torn
+    /// tails, and follow segment rotations. Called with the lock held.
+    fn sync_tip(&mut self) -> Result<(), AuditError> {
+        loop {
+            let path = self.dir.join(&self.seg_name);
+            let len = self.seg.metadata().map_err(|e| AuditError::io(&path, e))?.len();
+            if len < self.offset {
+                return Err(AuditError::Corrupt {
+                    dir: self.dir.clone(),
+                    reason: format!("{} shrank underneath the writer", self.seg_name),
+                });
+            }
+            if len > self.offset {
+                let mut buf = vec![0u8; (len - self.offset) as usize];
+                self.seg.read_exact_at(&mut buf, self.offset).map_err(|e| AuditError::io(&path, e))?;
+                let mut tip = Tip {
+                    next_seq: self.next_seq,
+                    head: Some(self.head),
+                    key_id: Some(self.key_id),
+                    pending: None,
+                    last_cp_size: self.last_cp_size,
+                    last_cp_text: self.last_cp_text.take(),
+                    log_id: self.log_id,
+                };
+                let end = tip.scan(&buf, 0, true).map_err(|e| AuditError::Corrupt {
+                    dir: self.dir.clone(),
+                    reason: format!("{}: {e}", self.seg_name),
+                })?;
+                let mut new_len = len;
+                if let ScanEnd::Cut { at, reason, detail } = end {
+                    new_len = self.offset + at as u64;
+                    self.seg
+                        .set_len(new_len)
+                        .and_then(|()| self.seg.sync_all())
+                        .map_err(|e| AuditError::io(&path, e))?;
+                    self.recoveries.push(json!({
+                        "reason": reason, "detail": detail, "segment": self.seg_name,
+                        "offset": new_len, "discarded_bytes": len - new_len,
+                    }));
+                }
+                self.offset = new_len;
+                self.next_seq = tip.next_seq;
+                self.head = tip.head.unwrap_or(self.head);
+                self.last_cp_size = tip.last_cp_size;
+                self.last_cp_text = tip.last_cp_text;
+                if let Some(k) = tip.key_id.filter(|k| *k != self.key_id) {
+                    return Err(AuditError::KeyMismatch {
+                        dir: self.dir.clone(),
+                        log_key: hex(&k),
+                        our_key: hex(&self.key_id),
+                    });
+                }
+            }
+            if self.offset >= self.opts.segment_max_bytes {
+                let name = segment_name(self.next_seq);
+                let next = self.dir.join(&name);
+                if next.exists() {
+                    let f = open_append(&next)?;
+                    let mut hb = [0u8; HEADER_LEN];
+                    f.read_exact_at(&mut hb, 0).map_err(|e| AuditError::io(&next, e))?;
+                    let h = SegmentHeader::decode(&hb)
+                        .map_err(|e| AuditError::Corrupt { dir: self.dir.clone(), reason: format!("{name}: {e}") })?;
+                    if h.log_id != self.log_id || h.first_seq != self.next_seq {
+                        return Err(AuditError::Corrupt {
+                            dir: self.dir.clone(),
+                            reason: format!("{name}: header does not continue the log"),
+                        });
+                    }
+                    self.seg = f;
+                    self.seg_name = name;
+                    self.offset = HEADER_LEN as u64;
+                    continue;
+                }
+            }
+            break;
+        }
+        self.write_recoveries()
+    }
+
+    fn write_recoveries(&mut self) -> Result<(), AuditError> {
+        if self.recoveries_written == self.recoveries.len() {
+            return Ok(());
+        }
+        while self.recoveries_written < self.recoveries.len() {
+            let r = self.recoveries[self.recoveries_written].clone();
+            tracing::warn!(target: "orchestra::audit", "recovered the audit log in {}: {r}", self.dir.display());
+            self.write_record(KIND_RECOVERY, r)?;
+            self.recoveries_written += 1;
+        }
+        self.checkpoint_locked()
+    }
+
+    fn write_record(&mut self, kind: &str, body: Value) -> Result<u64, AuditError> {
+        let body = canonical_json(&body).map_err(AuditError::InvalidRecord)?;
+        let rec = Record { seq: self.next_seq, time_us: self.now(), prev: self.head, kind: kind.to_string(), body };
+        let payload = rec.encode();
+        if payload.len() > MAX_PAYLOAD {
+            return Err(AuditError::InvalidRecord(format!("record of {} bytes exceeds the maximum", payload.len())));
+        }
+        let mut frame = Vec::with_capacity(payload.len() + 9);
+        encode_frame(FRAME_RECORD, &payload, &mut frame);
+        self.write_frames(&frame)?;
+        self.head = record_hash(&payload);
+        self.next_seq += 1;
+        Ok(rec.seq)
+    }
+
+    fn maybe_checkpoint(&mut self) -> Result<(), AuditError> {
+        let due_count = self.next_seq - self.last_cp_size >= self.opts.checkpoint_every;
+        let due_time = self.last_cp_at.is_none_or(|t| t.elapsed() >= self.opts.checkpoint_interval);
+        if due_count || due_time { self.checkpoint_locked() } else { Ok(()) }
+    }
+
+    fn checkpoint_locked(&mut self) -> Result<(), AuditError> {
+        if self.next_seq > self.last_cp_size {
+            let cp = Checkpoint { log_id: self.log_id, size: self.next_seq, head: self.head, time_us: self.now() };
+            let text = cp.sign(&self.key);
+            let mut frame = Vec::with_capacity(text.len() + 9);
+            encode_frame(FRAME_CHECKPOINT, text.as_bytes(), &mut frame);
+            self.write_frames(&frame)?;
+            self.last_cp_size = cp.size;
+            self.last_cp_text = Some(text);
+        }
+        if self.dirty {
+            self.seg.sync_data().map_err(|e| AuditError::io(self.dir.join(&self.seg_name), e))?;
+            self.dirty = false;
+        }
+        self.last_cp_at = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Write whole frames with one `O_APPEND` write, starting a new segment first if
+    /// the current one is full.
+    fn write_frames(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
+        if self.offset >= self.opts.segment_max_bytes {
+            self.start_segment()?;
+        }
+        let path = self.dir.join(&self.seg_name);
+        self.seg.write_all(bytes).map_err(|e| AuditError::io(&path, e))?;
+        self.offset += bytes.len() as u64;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Start the segment for `next_seq`: header + a checkpoint of the chain so far.
+    fn start_segment(&mut self) -> Result<(), AuditError> {
+        let old = self.dir.join(&self.seg_name);
+        self.seg.sync_data().map_err(|e| AuditError::io(&old, e))?;
+        let name = segment_name(self.next_seq);
+        let path = self.dir.join(&name);
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|e| AuditError::io(&path, e))?;
+        let cp = Checkpoint { log_id: self.log_id, size: self.next_seq, head: self.head, time_us: self.now() };
+        let text = cp.sign(&self.key);
+        let mut bytes = SegmentHeader { log_id: self.log_id, first_seq: self.next_seq }.encode().to_vec();
+        encode_frame(FRAME_CHECKPOINT, text.as_bytes(), &mut bytes);
+        f.write_all(&bytes).and_then(|()| f.sync_data()).map_err(|e| AuditError::io(&path, e))?;
+        sync_dir(&self.dir)?;
+        self.seg = f;
+        self.seg_name = name;
+        self.offset = bytes.len() as u64;
+        self.last_cp_size = cp.size;
+        self.last_cp_text = Some(text);
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        if (self.next_seq > self.last_cp_size || self.dirty)
+            && let Err(e) = self.checkpoint()
+        {
+            tracing::warn!(target: "orchestra::audit", "final audit checkpoint in {} failed: {e}", self.dir.display());
+        }
+    }
+}
+
+/// An exclusive `flock` held on the lock file.
+struct LockGuard(nix::fcntl::Flock<File>);
+
+impl LockGuard {
+    fn take(file: File, path: &Path) -> Result<LockGuard, AuditError> {
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map(LockGuard)
+            .map_err(|(_, errno)| AuditError::io(path, std::io::Error::from(errno)))
+    }
+
+    fn release(self, path: &Path) -> Result<File, AuditError> {
+        self.0.unlock().map_err(|(_, errno)| AuditError::io(path, std::io::Error::from(errno)))
+    }
+}

@@ -1,0 +1,409 @@
+//! `orchestra audit ...`: verify, show and manage the audit log.
+//!
+//! Exit codes: 0 when the command did what it says (for `verify`: the log is
+//! intact), 4 when verification fails, 1 for usage and configuration errors.
+
+use crate::audit::checkpoint::SignedCheckpoint;
+use crate::audit::keys::{self, AuditKey, VerifierKey, hex};
+use crate::audit::verify::{SeenRecord, VerifyReport, verify_dir_with};
+use crate::audit::{AuditError, AuditLog, DEFAULT_DIR, VerifyOptions, bench, default_key_path, load_key, verify_dir};
+use crate::exit::Exit;
+use clap::Subcommand;
+use serde_json::json;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Audit subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the audit log (exit 0 intact, 4 failed, 1 usage error).
+    ///
+    /// Checks framing, the hash chain, every checkpoint signature and every
+    /// key rotation. Without `--trusted-key` a passing log proves only that it
+    /// is self-consistent, not who wrote it. Without `--since-checkpoint` a
+    /// log cut short at the end cannot be told from a shorter log.
+    Verify {
+        /// Log directory (default `.orchestra/audit`).
+        dir: Option<PathBuf>,
+        /// The public key file (`audit.key.pub`) the reviewer pinned.
+        #[arg(long, value_name = "FILE")]
+        trusted_key: Option<PathBuf>,
+        /// A checkpoint exported earlier (`audit checkpoint --export`): the log
+        /// must extend it, which detects truncation, rollback and forks.
+        #[arg(long, value_name = "FILE")]
+        since_checkpoint: Option<PathBuf>,
+        /// Print the evidence as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print records (JSON Lines with `--json`, for a SIEM).
+    Show {
+        /// Log directory (default `.orchestra/audit`).
+        dir: Option<PathBuf>,
+        /// Only records whose body has this `run_id`.
+        #[arg(long, value_name = "ID")]
+        run: Option<String>,
+        /// Only records of this kind (e.g. `violation`).
+        #[arg(long, value_name = "K")]
+        kind: Option<String>,
+        /// Only records at or after TIME: RFC 3339 (`2026-11-24T14:30:00Z`) or
+        /// a duration ago (`2h`).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the signing key (refuses to overwrite one without `--force`).
+    Keygen {
+        /// Overwrite an existing key.
+        #[arg(long)]
+        force: bool,
+        /// Key file (default `$ORCHESTRA_AUDIT_KEY`, else `~/.config/orchestra/audit.key`).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Replace the signing key; the rotation is a record signed by the old key.
+    Rotate {
+        /// Log directory (default `.orchestra/audit`).
+        dir: Option<PathBuf>,
+        /// Key file (default `$ORCHESTRA_AUDIT_KEY`, else `~/.config/orchestra/audit.key`).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Write the latest signed checkpoint to a file for a reviewer to keep.
+    ///
+    /// If the signing key is available a fresh checkpoint is signed first.
+    /// Later, `audit verify --since-checkpoint FILE` proves the log still
+    /// extends it.
+    Checkpoint {
+        /// Log directory (default `.orchestra/audit`).
+        dir: Option<PathBuf>,
+        /// Where to write the checkpoint note.
+        #[arg(long, value_name = "FILE")]
+        export: PathBuf,
+        /// Key file (default `$ORCHESTRA_AUDIT_KEY`, else `~/.config/orchestra/audit.key`).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Measure append and verify throughput next to raw SHA-256 and ed25519.
+    Bench {
+        /// Records to append.
+        #[arg(long, default_value_t = 200_000)]
+        records: u64,
+        /// Scratch directory to write in (default: a temporary directory).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Run an audit subcommand.
+pub fn run(cmd: AuditCommand) -> Exit {
+    match cmd {
+        AuditCommand::Verify { dir, trusted_key, since_checkpoint, json } => {
+            verify(&log_dir(dir), trusted_key.as_deref(), since_checkpoint.as_deref(), json)
+        }
+        AuditCommand::Show { dir, run, kind, since, json } => show(&log_dir(dir), run, kind, since.as_deref(), json),
+        AuditCommand::Keygen { force, key } => keygen(&key.unwrap_or_else(default_key_path), force),
+        AuditCommand::Rotate { dir, key } => rotate(&log_dir(dir), &key.unwrap_or_else(default_key_path)),
+        AuditCommand::Checkpoint { dir, export, key } => {
+            checkpoint(&log_dir(dir), &export, &key.unwrap_or_else(default_key_path))
+        }
+        AuditCommand::Bench { records, dir, json } => run_bench(records, dir, json),
+    }
+}
+
+fn log_dir(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
+}
+
+fn read_trusted(path: &Path) -> Result<VerifierKey, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--trusted-key {}: {e}", path.display()))?;
+    VerifierKey::parse(text.trim()).map_err(|e| format!("--trusted-key {}: {e}", path.display()))
+}
+
+fn read_checkpoint(path: &Path) -> Result<SignedCheckpoint, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--since-checkpoint {}: {e}", path.display()))?;
+    SignedCheckpoint::parse(&text).map_err(|e| format!("--since-checkpoint {}: {e}", path.display()))
+}
+
+fn verify(dir: &Path, trusted: Option<&Path>, since: Option<&Path>, json: bool) -> Exit {
+    let trusted_key = match trusted.map(read_trusted).transpose() {
+        Ok(k) => k,
+        Err(e) => return super::config_error(e),
+    };
+    let since_cp = match since.map(read_checkpoint).transpose() {
+        Ok(c) => c,
+        Err(e) => return super::config_error(e),
+    };
+    let opts = VerifyOptions { trusted_key, since: since_cp };
+    let mut report = match verify_dir(dir, &opts) {
+        Ok(r) => r,
+        Err(e) => return super::config_error(e),
+    };
+    if opts.trusted_key.is_none() {
+        report.warnings.insert(
+            0,
+            "UNAUTHENTICATED: no --trusted-key was given, so this proves only that the log is self-consistent and NOTHING about who wrote it; anyone can write a consistent log under their own key".into(),
+        );
+    }
+    if opts.since.is_none() {
+        report.warnings.push(
+            "truncation of the tail (records and checkpoints removed from the end, or a rollback to an older copy) cannot be detected without an exported checkpoint; keep one with `orchestra audit checkpoint --export FILE` and pass it with --since-checkpoint".into(),
+        );
+    }
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => return super::config_error(e),
+        }
+    } else {
+        print_report(dir, &report, trusted);
+    }
+    if report.ok() { Exit::Ok } else { Exit::Violation }
+}
+
+fn print_report(dir: &Path, r: &VerifyReport, trusted: Option<&Path>) {
+    let mut out = String::new();
+    let log = r.log_id.as_deref().unwrap_or("?");
+    match &r.first_error {
+        None => out.push_str(&format!("audit log {} (log {log}): INTACT\n", dir.display())),
+        Some(f) => {
+            out.push_str(&format!("audit log {} (log {log}): VERIFICATION FAILED [{}]\n", dir.display(), f.code));
+            let mut at = Vec::new();
+            if let Some(s) = &f.segment {
+                at.push(format!("segment {s}"));
+            }
+            if let Some(o) = f.offset {
+                at.push(format!("offset {o}"));
+            }
+            if let Some(q) = f.seq {
+                at.push(format!("sequence {q}"));
+            }
+            if at.is_empty() {
+                out.push_str(&format!("  failed: {}\n", f.reason));
+            } else {
+                out.push_str(&format!("  first bad record: {}: {}\n", at.join(", "), f.reason));
+            }
+            out.push_str(&format!("  verified before it: {} records, {} checkpoints\n", r.records, r.checkpoints));
+        }
+    }
+    if r.first_error.is_none() {
+        out.push_str(&format!("  {} segment(s), {} records, {} checkpoints", r.segments, r.records, r.checkpoints));
+        if let Some(c) = &r.last_checkpoint {
+            out.push_str(&format!("; last checkpoint covers {} records (head {}, key {})", c.size, &c.head[..16], c.key_id));
+        }
+        out.push('\n');
+    }
+    for k in &r.keys {
+        out.push_str(&format!("  key {} signs from record {} ({} checkpoints)\n", k.key_id, k.from_seq, k.checkpoints));
+    }
+    if let (Some(id), Some(p)) = (&r.trusted_key, trusted) {
+        if r.first_error.is_none() {
+            out.push_str(&format!(
+                "  trusted key {id} (from {}): {} records authenticated\n",
+                p.display(),
+                r.authenticated_records
+            ));
+        } else {
+            out.push_str(&format!("  trusted key {id} (from {})\n", p.display()));
+        }
+    }
+    if let Some(n) = r.since_checkpoint
+        && r.first_error.is_none()
+    {
+        out.push_str(&format!("  extends the exported checkpoint of {n} records\n"));
+    }
+    print!("{out}");
+    let _ = std::io::stdout().flush();
+    for w in &r.warnings {
+        eprintln!("orchestra: warning: {w}");
+    }
+}
+
+fn parse_since(s: &str) -> Result<u64, String> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(s) {
+        return t.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).map_err(|e| e.to_string());
+    }
+    let d: Duration = humantime::parse_duration(s).map_err(|_| format!("--since {s:?}: want an RFC 3339 time or a duration such as 2h"))?;
+    let t = SystemTime::now().checked_sub(d).unwrap_or(UNIX_EPOCH);
+    Ok(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64))
+}
+
+fn time_text(us: u64) -> String {
+    let t = UNIX_EPOCH + Duration::from_micros(us);
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+fn show(dir: &Path, run: Option<String>, kind: Option<String>, since: Option<&str>, json: bool) -> Exit {
+    let since_us = match since.map(parse_since).transpose() {
+        Ok(s) => s,
+        Err(e) => return super::config_error(e),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut print = |s: &SeenRecord<'_>| {
+        let r = &s.record;
+        if kind.as_deref().is_some_and(|k| k != r.kind) || since_us.is_some_and(|t| r.time_us < t) {
+            return;
+        }
+        let body = r.body_json();
+        if let Some(id) = &run
+            && body.get("run_id").and_then(|v| v.as_str()) != Some(id.as_str())
+        {
+            return;
+        }
+        let line = if json {
+            json!({
+                "seq": r.seq, "time": time_text(r.time_us), "time_us": r.time_us, "kind": r.kind,
+                "body": body, "hash": hex(&s.hash), "prev": hex(&r.prev), "segment": s.segment, "offset": s.offset,
+            })
+            .to_string()
+        } else {
+            format!("{:>8} {} {:<14} {}", r.seq, time_text(r.time_us), r.kind, String::from_utf8_lossy(r.body))
+        };
+        let _ = writeln!(out, "{line}");
+    };
+    let report = verify_dir_with(dir, &VerifyOptions::default(), &mut print);
+    let _ = out.flush();
+    drop(out);
+    match report {
+        Err(e) => super::config_error(e),
+        Ok(r) => match r.first_error {
+            None => Exit::Ok,
+            Some(f) => {
+                eprintln!(
+                    "orchestra: audit log damaged at {} offset {}: {} [{}]; run `orchestra audit verify`",
+                    f.segment.as_deref().unwrap_or("?"),
+                    f.offset.unwrap_or(0),
+                    f.reason,
+                    f.code
+                );
+                Exit::Violation
+            }
+        },
+    }
+}
+
+fn keygen(path: &Path, force: bool) -> Exit {
+    let key = match AuditKey::generate() {
+        Ok(k) => k,
+        Err(e) => return super::config_error(e),
+    };
+    if let Err(e) = key.write(path, force) {
+        return super::config_error(e);
+    }
+    let v = key.verifier();
+    let pubp = keys::public_path(path);
+    println!("wrote audit signing key {} to {} (mode 0600)", v.id_hex(), path.display());
+    println!("public key ({}):\n  {}", pubp.display(), v.encode());
+    println!("give reviewers the public key to pin; they verify with `orchestra audit verify --trusted-key {}`", pubp.display());
+    Exit::Ok
+}
+
+fn rotate(dir: &Path, path: &Path) -> Exit {
+    match crate::audit::format::list_segments(dir) {
+        Ok(s) if !s.is_empty() => {}
+        Ok(_) => return super::config_error(format!("no audit log in {}", dir.display())),
+        Err(e) => return super::config_error(e),
+    }
+    let old = match load_key(path) {
+        Ok(k) => k,
+        Err(e) => return super::config_error(e),
+    };
+    let new = match AuditKey::generate() {
+        Ok(k) => k,
+        Err(e) => return super::config_error(e),
+    };
+    // Keep the new key on disk before the log names it, so a crash cannot lose it.
+    let mut next = path.as_os_str().to_os_string();
+    next.push(".next");
+    let next = PathBuf::from(next);
+    if let Err(e) = new.write(&next, true) {
+        return super::config_error(e);
+    }
+    let seq = match AuditLog::open(dir, &old).and_then(|mut log| {
+        let seq = log.rotate_key(&new)?;
+        log.sync()?;
+        Ok(seq)
+    }) {
+        Ok(s) => s,
+        Err(e) => return super::config_error(e),
+    };
+    if let Err(e) = new.write(path, true) {
+        return super::config_error(format!("{e}; the new key is in {}", next.display()));
+    }
+    let _ = std::fs::remove_file(&next);
+    let _ = std::fs::remove_file(keys::public_path(&next));
+    let (o, n) = (old.verifier(), new.verifier());
+    println!("rotated the audit key of {}: {} -> {} (rotation record {seq}, signed by {})", dir.display(), o.id_hex(), n.id_hex(), o.id_hex());
+    println!("new public key ({}):\n  {}", keys::public_path(path).display(), n.encode());
+    println!("reviewers who pinned {} can keep it: the rotation is signed by it", o.id_hex());
+    Exit::Ok
+}
+
+fn checkpoint(dir: &Path, export: &Path, key_path: &Path) -> Exit {
+    if key_path.exists() {
+        match load_key(key_path).and_then(|k| AuditLog::open(dir, &k)).and_then(|mut l| l.sync()) {
+            Ok(()) => {}
+            Err(e @ (AuditError::KeyMismatch { .. } | AuditError::KeyFile { .. })) => {
+                eprintln!("orchestra: warning: not signing a fresh checkpoint: {e}");
+            }
+            Err(e) => return super::config_error(e),
+        }
+    }
+    let report = match verify_dir(dir, &VerifyOptions::default()) {
+        Ok(r) => r,
+        Err(e) => return super::config_error(e),
+    };
+    if let Some(f) = &report.first_error {
+        eprintln!("orchestra: error: the audit log fails verification ({}: {}); not exporting a checkpoint of it", f.code, f.reason);
+        return Exit::Violation;
+    }
+    let Some(c) = report.last_checkpoint else {
+        eprintln!("orchestra: error: the audit log has no checkpoint yet");
+        return Exit::Violation;
+    };
+    if let Err(e) = std::fs::write(export, &c.note) {
+        return super::config_error(format!("{}: {e}", export.display()));
+    }
+    println!("exported the checkpoint of {} records (head {}, key {}) to {}", c.size, &c.head[..16], c.key_id, export.display());
+    println!("later: orchestra audit verify {} --since-checkpoint {} --trusted-key <pinned .pub>", dir.display(), export.display());
+    Exit::Ok
+}
+
+fn run_bench(records: u64, dir: Option<PathBuf>, json_out: bool) -> Exit {
+    let tmp = match &dir {
+        Some(d) => tempfile::Builder::new().prefix("orchestra-audit-bench").tempdir_in(d),
+        None => tempfile::Builder::new().prefix("orchestra-audit-bench").tempdir(),
+    };
+    let tmp = match tmp {
+        Ok(t) => t,
+        Err(e) => return super::config_error(format!("cannot create a scratch directory: {e}")),
+    };
+    let r = match bench::run(tmp.path(), records.max(1)) {
+        Ok(r) => r,
+        Err(e) => return super::config_error(e),
+    };
+    if json_out {
+        println!("{}", json!(r));
+        return Exit::Ok;
+    }
+    println!("audit bench in {} ({} records of {} bytes, checkpoint + fsync every 1000)", tmp.path().display(), r.records, r.record_bytes);
+    println!("  append          {:>12.0} records/s", r.append_per_s);
+    println!("  verify          {:>12.0} records/s", r.verify_per_s);
+    println!("  raw sha256      {:>12.0} hashes/s  ({}-byte messages)", r.sha256_per_s, r.record_bytes);
+    println!("  raw ed25519 sign{:>12.0} /s", r.ed25519_sign_per_s);
+    println!("  raw ed25519 vrfy{:>12.0} /s", r.ed25519_verify_per_s);
+    println!("  append / sha256 = {:.3}   verify / sha256 = {:.3}", r.append_per_s / r.sha256_per_s, r.verify_per_s / r.sha256_per_s);
+    println!(
+        "  append / ed25519 sign = {:.1}   verify / ed25519 verify = {:.1}",
+        r.append_per_s / r.ed25519_sign_per_s,
+        r.verify_per_s / r.ed25519_verify_per_s
+    );
+    Exit::Ok
+}
