@@ -53,6 +53,30 @@ fn a_tiny_crate_builds_offline_with_the_build_preset() {
 }
 
 #[test]
+fn dev_shm_is_a_private_writable_tmpfs() {
+    let e = env();
+    let o = e.sh("default", "echo shared > /dev/shm/x && cat /dev/shm/x");
+    o.assert_ok();
+    assert_eq!(o.stdout, "shared\n");
+}
+
+#[test]
+fn a_workspace_inside_a_read_only_tree_stays_writable() {
+    // The most specific mount decides: ws is read-write inside a read-only parent.
+    let e = env();
+    std::fs::write(e.root.join("sibling"), "untouched").unwrap();
+    let p = e.policy(
+        "nested",
+        &format!("filesystem:\n  read_only: [/usr, /bin, /lib, /lib64, /etc, {}]\n", e.root.display()),
+    );
+    let o = e.sh(&p, "echo fine > inside && cat inside");
+    o.assert_ok();
+    let o = e.sh(&p, &format!("echo evil > {}/sibling", e.root.display()));
+    o.assert_violation("fs.write");
+    assert_eq!(std::fs::read_to_string(e.root.join("sibling")).unwrap(), "untouched");
+}
+
+#[test]
 fn a_failing_task_is_failed_not_a_violation() {
     let e = env();
     let o = e.run("default", &["grep", "needle", "/etc/hostname"]);

@@ -137,6 +137,25 @@ fn rewriting_a_policy_kept_in_dot_orchestra_is_blocked_and_reported() {
 }
 
 #[test]
+fn planting_a_dot_orchestra_directory_is_blocked_and_reported() {
+    // The orchestrator creates .orchestra/ before the task so its read-only bind applies.
+    let e = env();
+    std::fs::remove_dir_all(e.ws.join(".orchestra")).unwrap();
+    let o = e.sh("default", "mkdir -p .orchestra/audit && echo forged > .orchestra/audit/x");
+    o.assert_violation("fs.write");
+    assert!(!e.ws.join(".orchestra/audit/x").exists());
+}
+
+#[test]
+fn fchmod_through_a_read_only_descriptor_is_blocked_and_reported() {
+    let e = env();
+    let before = std::fs::metadata("/etc/passwd").unwrap().permissions();
+    let o = e.attack(&["fchmod", "/etc/passwd"]);
+    o.assert_violation("fs.write");
+    assert_eq!(std::fs::metadata("/etc/passwd").unwrap().permissions(), before);
+}
+
+#[test]
 fn symlink_escape_from_the_workspace_is_blocked_and_reported() {
     let e = env();
     let before = std::fs::read("/etc/passwd").unwrap();

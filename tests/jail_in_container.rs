@@ -138,6 +138,30 @@ fn the_container_preset_keeps_the_orchestrators_environment_out() {
 }
 
 #[test]
+fn the_container_preset_keeps_hidden_files_unreadable() {
+    // Without namespaces there are no decoys: landlock simply denies the read
+    // (not reported, SECURITY.md); the canary must not leak.
+    let e = ws_env();
+    let key = e.root.join("id_rsa");
+    std::fs::write(&key, SSH_CANARY).unwrap();
+    let mut c = Command::new("docker");
+    c.args(["run", "--rm", "--network", "none", "-v", "/usr:/usr:ro", "-v", "/etc:/etc:ro"])
+        .arg("-v")
+        .arg(format!("{}:/root/.ssh/id_rsa:ro", key.display()))
+        .arg("-v")
+        .arg(format!("{}:/orchestra:ro", orchestra().display()))
+        .arg("-v")
+        .arg(format!("{}:/ws", e.ws.display()))
+        .args(["-w", "/ws", image(), "/orchestra", "exec", "--audit-dir", "/audit", "--policy", "container", "--"])
+        .args(["/bin/sh", "-c", "cat /root/.ssh/id_rsa; cat /etc/shadow; true"]);
+    let o = c.output().unwrap();
+    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    assert!(!all.contains(SSH_CANARY), "{all}");
+    assert!(all.contains("Permission denied"), "{all}");
+}
+
+#[test]
 fn the_container_preset_kills_daemons_with_the_task() {
     let e = ws_env();
     let r = in_container(

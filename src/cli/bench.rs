@@ -8,10 +8,16 @@
 //! seen from here (`Command::output` between two `Instant`s), fork and exec
 //! included.
 //!
+//! Four subjects: `orchestra exec --policy default`, the same jail without
+//! observation (`exec --bench-unobserved`: seccomp denies the same classes with
+//! EPERM instead of notifying the supervisor), `bwrap` with comparable binds, and
+//! the bare command.
+//!
 //! Two workloads:
 //! * **start**: `/bin/true` — the cost of setting the sandbox up and down.
 //! * **loop**: `sh` starting `/bin/true` 1000 times — the cost of observing a
-//!   process-heavy task (every `execve` goes through the seccomp supervisor).
+//!   process-heavy task (every `execve` goes through the seccomp supervisor);
+//!   the observation overhead is orchestra over its unobserved twin.
 //!
 //! The bench fails (exit 1) when `bwrap` is missing rather than skipping the
 //! comparison, and exits 2 when a measured command fails.
@@ -36,11 +42,9 @@ const LOOP_ITERATIONS: u32 = 1000;
 const START_TARGET_RATIO: f64 = 1.0;
 /// Target for the observation overhead, in percent of the unobserved jail.
 const OBSERVATION_TARGET_PCT: f64 = 5.0;
-/// Why there is no "jail without observation" baseline.
-const NO_UNOBSERVED_BASELINE: &str = "jail without observation: NOT AVAILABLE YET - no policy field or flag turns \
-     the seccomp user-notification supervisor off (on_violation only chooses kill or deny), so the <= 5% target \
-     cannot be checked directly; the loop figures compare against bwrap and plain sh instead, and include every \
-     other cost of the jail as well";
+/// What the unobserved baseline is (and is not).
+const UNOBSERVED_BASELINE: &str = "baseline 'unobserved' = orchestra exec --bench-unobserved: the same jail and \
+     policy, seccomp denying with EPERM without user notification (the decoy inotify watches stay)";
 
 /// Arguments of `orchestra bench`.
 #[derive(Debug, Args)]
@@ -59,6 +63,8 @@ pub struct BenchArgs {
 enum Subject {
     /// `orchestra exec --policy default` (this executable).
     Orchestra,
+    /// The same, with `--bench-unobserved`: no seccomp user notification.
+    Unobserved,
     /// `bwrap --unshare-all` with comparable binds.
     Bwrap,
     /// The workload itself, no sandbox.
@@ -66,16 +72,20 @@ enum Subject {
 }
 
 impl Subject {
-    const ALL: [Subject; 3] = [Subject::Orchestra, Subject::Bwrap, Subject::Plain];
+    const ALL: [Subject; SUBJECTS] = [Subject::Orchestra, Subject::Unobserved, Subject::Bwrap, Subject::Plain];
 
     fn label(self) -> &'static str {
         match self {
             Subject::Orchestra => "orchestra",
+            Subject::Unobserved => "unobserved",
             Subject::Bwrap => "bwrap",
             Subject::Plain => "plain",
         }
     }
 }
+
+/// How many subjects there are.
+const SUBJECTS: usize = 4;
 
 /// What is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,7 +204,7 @@ impl Setup {
     fn argv(&self, subject: Subject, workload: Workload) -> Vec<OsString> {
         let task = workload.argv().into_iter().map(OsString::from);
         match subject {
-            Subject::Orchestra => {
+            Subject::Orchestra | Subject::Unobserved => {
                 let mut v: Vec<OsString> = vec![
                     self.exe.clone().into(),
                     "exec".into(),
@@ -204,8 +214,11 @@ impl Setup {
                     self.workdir.clone().into(),
                     "--audit-dir".into(),
                     self.audit_dir.clone().into(),
-                    "--".into(),
                 ];
+                if subject == Subject::Unobserved {
+                    v.push("--bench-unobserved".into());
+                }
+                v.push("--".into());
                 v.extend(task);
                 v
             }
@@ -347,10 +360,12 @@ struct SubjectFigures {
 /// Figures for the start-up workload.
 #[derive(Debug, Clone, Serialize)]
 struct StartReport {
-    /// orchestra, bwrap, plain.
+    /// orchestra, unobserved, bwrap, plain.
     subjects: Vec<SubjectFigures>,
     /// Median orchestra / median bwrap.
     ratio_orchestra_bwrap: f64,
+    /// Median orchestra / median unobserved orchestra.
+    ratio_orchestra_unobserved: f64,
     /// Median orchestra / median plain.
     ratio_orchestra_plain: f64,
     /// Median bwrap / median plain.
@@ -366,25 +381,33 @@ struct StartReport {
 struct LoopReport {
     /// Processes started per run.
     iterations: u32,
-    /// orchestra, bwrap, plain.
+    /// orchestra, unobserved, bwrap, plain.
     subjects: Vec<SubjectFigures>,
+    /// Observation overhead: (median orchestra / median unobserved - 1) x 100.
+    observation_overhead_pct: f64,
+    /// The same from the fastest runs, which background load disturbs least.
+    observation_overhead_pct_of_min: f64,
+    /// The target for `observation_overhead_pct` (at most).
+    target_observation_overhead_pct: f64,
+    /// Whether the target is met.
+    meets_target: bool,
+    /// Median orchestra / median unobserved orchestra.
+    ratio_orchestra_unobserved: f64,
     /// Median orchestra / median bwrap.
     ratio_orchestra_bwrap: f64,
+    /// Median unobserved orchestra / median bwrap.
+    ratio_unobserved_bwrap: f64,
     /// Median orchestra / median plain sh.
     ratio_orchestra_plain: f64,
     /// Median bwrap / median plain sh.
     ratio_bwrap_plain: f64,
-    /// Extra time per started process in orchestra over bwrap, microseconds (medians).
+    /// Extra time per started process, orchestra over unobserved, microseconds (medians).
+    extra_us_per_process_vs_unobserved: f64,
+    /// Extra time per started process, orchestra over bwrap, microseconds (medians).
     extra_us_per_process_vs_bwrap: f64,
-    /// Extra time per started process in orchestra over plain sh, microseconds (medians).
+    /// Extra time per started process, orchestra over plain sh, microseconds (medians).
     extra_us_per_process_vs_plain: f64,
-    /// The same jail with observation off; `None` while no such switch exists.
-    jail_without_observation: Option<Stats>,
-    /// Observation overhead in percent; `None` while it cannot be measured.
-    observation_overhead_pct: Option<f64>,
-    /// The target for `observation_overhead_pct` (at most).
-    target_observation_overhead_pct: f64,
-    /// Why `jail_without_observation` is missing.
+    /// What the unobserved baseline is.
     note: &'static str,
 }
 
@@ -417,7 +440,7 @@ struct BenchReport {
 }
 
 /// Timed samples per subject, in [`Subject::ALL`] order.
-type Samples = [Vec<Duration>; 3];
+type Samples = [Vec<Duration>; SUBJECTS];
 
 /// Warm up, then run `rounds` interleaved rounds of `workload` over all subjects.
 fn measure(setup: &Setup, workload: Workload, rounds: u32, quiet: bool) -> Result<Samples, BenchError> {
@@ -460,9 +483,19 @@ fn figures(setup: &Setup, workload: Workload, samples: &Samples) -> Result<Vec<S
         .collect()
 }
 
-/// The median of `subject` in `figs`.
+/// The statistics of `subject` in `figs`.
+fn stats_of(figs: &[SubjectFigures], subject: Subject) -> Option<&Stats> {
+    figs.iter().find(|f| f.subject == subject).map(|f| &f.stats)
+}
+
+/// The median of `subject` in `figs` (NaN if it is missing, which `figures` rules out).
 fn median(figs: &[SubjectFigures], subject: Subject) -> f64 {
-    figs.iter().find(|f| f.subject == subject).map_or(f64::NAN, |f| f.stats.median_ms)
+    stats_of(figs, subject).map_or(f64::NAN, |s| s.median_ms)
+}
+
+/// The fastest run of `subject` in `figs` (NaN if it is missing).
+fn min(figs: &[SubjectFigures], subject: Subject) -> f64 {
+    stats_of(figs, subject).map_or(f64::NAN, |s| s.min_ms)
 }
 
 fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
@@ -471,7 +504,7 @@ fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
     let loop_runs = args.runs.unwrap_or(DEFAULT_LOOP_RUNS);
     if !args.json {
         eprintln!(
-            "orchestra bench: {start_runs} start-up rounds, {loop_runs} loop rounds (orchestra, bwrap, plain each)"
+            "orchestra bench: {start_runs} start-up rounds, {loop_runs} loop rounds (orchestra, unobserved, bwrap, plain each)"
         );
     }
     // A progress counter only where a human watches it.
@@ -480,9 +513,12 @@ fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
     let loop_samples = measure(&setup, Workload::Loop, loop_runs, quiet)?;
 
     let sf = figures(&setup, Workload::Start, &start_samples)?;
-    let (so, sb, sp) = (median(&sf, Subject::Orchestra), median(&sf, Subject::Bwrap), median(&sf, Subject::Plain));
+    let m = |figs: &[SubjectFigures], s: Subject| median(figs, s);
+    let (so, su, sb, sp) =
+        (m(&sf, Subject::Orchestra), m(&sf, Subject::Unobserved), m(&sf, Subject::Bwrap), m(&sf, Subject::Plain));
     let start = StartReport {
         ratio_orchestra_bwrap: so / sb,
+        ratio_orchestra_unobserved: so / su,
         ratio_orchestra_plain: so / sp,
         ratio_bwrap_plain: sb / sp,
         target_ratio_orchestra_bwrap: START_TARGET_RATIO,
@@ -490,19 +526,25 @@ fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
         subjects: sf,
     };
     let lf = figures(&setup, Workload::Loop, &loop_samples)?;
-    let (lo, lb, lp) = (median(&lf, Subject::Orchestra), median(&lf, Subject::Bwrap), median(&lf, Subject::Plain));
+    let (lo, lu, lb, lp) =
+        (m(&lf, Subject::Orchestra), m(&lf, Subject::Unobserved), m(&lf, Subject::Bwrap), m(&lf, Subject::Plain));
     let per_process_us = |extra_ms: f64| extra_ms * 1e3 / f64::from(LOOP_ITERATIONS);
+    let overhead_pct = (lo / lu - 1.0) * 100.0;
     let process_loop = LoopReport {
         iterations: LOOP_ITERATIONS,
+        observation_overhead_pct: overhead_pct,
+        observation_overhead_pct_of_min: (min(&lf, Subject::Orchestra) / min(&lf, Subject::Unobserved) - 1.0) * 100.0,
+        target_observation_overhead_pct: OBSERVATION_TARGET_PCT,
+        meets_target: overhead_pct <= OBSERVATION_TARGET_PCT,
+        ratio_orchestra_unobserved: lo / lu,
         ratio_orchestra_bwrap: lo / lb,
+        ratio_unobserved_bwrap: lu / lb,
         ratio_orchestra_plain: lo / lp,
         ratio_bwrap_plain: lb / lp,
+        extra_us_per_process_vs_unobserved: per_process_us(lo - lu),
         extra_us_per_process_vs_bwrap: per_process_us(lo - lb),
         extra_us_per_process_vs_plain: per_process_us(lo - lp),
-        jail_without_observation: None,
-        observation_overhead_pct: None,
-        target_observation_overhead_pct: OBSERVATION_TARGET_PCT,
-        note: NO_UNOBSERVED_BASELINE,
+        note: UNOBSERVED_BASELINE,
         subjects: lf,
     };
     let host = HostInfo {
@@ -518,19 +560,20 @@ fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
 
 fn print_table(r: &BenchReport) {
     let h = &r.host;
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
     println!("orchestra bench  {}  ({} CPUs, kernel {}, {})", h.date, h.cpus, h.kernel, h.bwrap_version);
     println!("{}; {} untimed warm-up run per subject", h.schedule, h.warmup_runs);
     let table = |title: &str, figs: &[SubjectFigures]| {
         println!();
         println!("{title}");
         println!(
-            "  {:<10} {:>5} {:>11} {:>11} {:>11} {:>11}",
+            "  {:<11} {:>5} {:>11} {:>11} {:>11} {:>11}",
             "subject", "runs", "median ms", "p90 ms", "min ms", "max ms"
         );
         for f in figs {
             let s = &f.stats;
             println!(
-                "  {:<10} {:>5} {:>11.2} {:>11.2} {:>11.2} {:>11.2}",
+                "  {:<11} {:>5} {:>11.2} {:>11.2} {:>11.2} {:>11.2}",
                 f.subject.label(),
                 s.runs,
                 s.median_ms,
@@ -543,27 +586,33 @@ fn print_table(r: &BenchReport) {
     let s = &r.start;
     table(&Workload::Start.title(), &s.subjects);
     println!(
-        "  ratio of medians: orchestra/bwrap {:.2} (target <= {:.2}: {}), orchestra/plain {:.1}, bwrap/plain {:.1}",
+        "  orchestra/bwrap {:.2} (target <= {:.2}: {})",
         s.ratio_orchestra_bwrap,
         s.target_ratio_orchestra_bwrap,
-        if s.meets_target { "met" } else { "MISSED" },
-        s.ratio_orchestra_plain,
-        s.ratio_bwrap_plain
+        verdict(s.meets_target)
+    );
+    println!(
+        "  orchestra/unobserved {:.2}, orchestra/plain {:.1}, bwrap/plain {:.1}  (ratios of medians)",
+        s.ratio_orchestra_unobserved, s.ratio_orchestra_plain, s.ratio_bwrap_plain
     );
     let l = &r.process_loop;
     table(&Workload::Loop.title(), &l.subjects);
     println!(
-        "  ratio of medians: orchestra/bwrap {:.2}, orchestra/plain sh {:.2}, bwrap/plain sh {:.2}",
-        l.ratio_orchestra_bwrap, l.ratio_orchestra_plain, l.ratio_bwrap_plain
+        "  observation overhead (orchestra/unobserved - 1): {:+.1}% (target <= {:.0}%: {}); of the fastest runs {:+.1}%",
+        l.observation_overhead_pct,
+        l.target_observation_overhead_pct,
+        verdict(l.meets_target),
+        l.observation_overhead_pct_of_min
     );
     println!(
-        "  extra per started process: {:.0} us vs bwrap, {:.0} us vs plain sh",
-        l.extra_us_per_process_vs_bwrap, l.extra_us_per_process_vs_plain
+        "  orchestra/bwrap {:.3}, unobserved/bwrap {:.3}, orchestra/plain sh {:.3}, bwrap/plain sh {:.3}  (ratios of medians)",
+        l.ratio_orchestra_bwrap, l.ratio_unobserved_bwrap, l.ratio_orchestra_plain, l.ratio_bwrap_plain
     );
-    match l.observation_overhead_pct {
-        Some(pct) => println!("  observation overhead {pct:.1}% (target <= {:.0}%)", l.target_observation_overhead_pct),
-        None => println!("  {}", l.note),
-    }
+    println!(
+        "  extra per started process: {:.0} us vs unobserved, {:.0} us vs bwrap, {:.0} us vs plain sh",
+        l.extra_us_per_process_vs_unobserved, l.extra_us_per_process_vs_bwrap, l.extra_us_per_process_vs_plain
+    );
+    println!("  {}", l.note);
     println!();
     println!("commands:");
     for f in s.subjects.iter().chain(&l.subjects) {
@@ -624,6 +673,8 @@ mod tests {
         };
         let o = shell_words(&setup.argv(Subject::Orchestra, Workload::Start));
         assert_eq!(o, "/x/orchestra exec --policy default --workdir /w --audit-dir /a -- /bin/true");
+        let u = shell_words(&setup.argv(Subject::Unobserved, Workload::Start));
+        assert_eq!(u, "/x/orchestra exec --policy default --workdir /w --audit-dir /a --bench-unobserved -- /bin/true");
         let b = shell_words(&setup.argv(Subject::Bwrap, Workload::Loop));
         assert!(b.starts_with("/usr/bin/bwrap --unshare-all --die-with-parent --ro-bind /usr /usr"), "{b}");
         assert!(b.contains("--tmpfs /tmp --bind /w /w /bin/sh -c 'i=0;"), "{b}");

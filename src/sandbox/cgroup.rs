@@ -82,6 +82,9 @@ impl TaskCgroup {
     /// unavailable are left out; [`TaskCgroup::support`] says what was set.
     pub fn create(name: &str, memory: Option<u64>, pids: Option<u64>) -> TaskCgroup {
         let mut cg = TaskCgroup::default();
+        if memory.is_none() && pids.is_none() {
+            return cg;
+        }
         if let Some(parent) = v2_parent() {
             let dir = parent.join(name);
             if fs::create_dir(&dir).is_ok() {

@@ -80,7 +80,8 @@ fn try_namespaces() -> Result<(), String> {
     Ok(())
 }
 
-fn explain_userns_failure(e: &str) -> String {
+/// Explain why namespaces could not be created, naming the fix for this host.
+pub fn explain_userns_failure(e: &str) -> String {
     let apparmor = std::fs::read_to_string("/proc/sys/kernel/apparmor_restrict_unprivileged_userns")
         .map(|s| s.trim() == "1")
         .unwrap_or(false);

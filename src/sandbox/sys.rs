@@ -210,10 +210,15 @@ pub fn drop_all_capabilities() -> io::Result<()> {
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok())
         .unwrap_or(63);
+    // An unprivileged process without namespaces has no CAP_SETPCAP: it cannot
+    // shrink its bounding set or lock securebits, and it need not: it holds no
+    // capability, and no_new_privs (set right after) stops exec from granting any.
+    let unprivileged = !has_any_capability() && !has_permitted_capability();
     for cap in 0..=last {
         match prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) && unprivileged => break,
             Err(e) => return Err(e),
         }
     }
@@ -226,7 +231,10 @@ pub fn drop_all_capabilities() -> io::Result<()> {
         | libc::SECBIT_KEEP_CAPS_LOCKED
         | libc::SECBIT_NO_CAP_AMBIENT_RAISE
         | libc::SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
-    prctl(libc::PR_SET_SECUREBITS, bits as libc::c_ulong, 0)?;
+    match prctl(libc::PR_SET_SECUREBITS, bits as libc::c_ulong, 0) {
+        Err(e) if !(e.raw_os_error() == Some(libc::EPERM) && unprivileged) => return Err(e),
+        _ => {}
+    }
     #[repr(C)]
     struct Header {
         version: u32,
@@ -246,17 +254,26 @@ pub fn drop_all_capabilities() -> io::Result<()> {
     Ok(())
 }
 
-/// Whether the calling process has any effective capability left (for attestation).
-pub fn has_any_capability() -> bool {
+fn capability_set_nonzero(field: &str) -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("CapEff:"))
-                .map(|l| l.trim_start_matches("CapEff:").trim().trim_start_matches('0').is_empty())
+                .find(|l| l.starts_with(field))
+                .map(|l| l.trim_start_matches(field).trim().trim_start_matches('0').is_empty())
         })
         .map(|all_zero| !all_zero)
         .unwrap_or(true)
+}
+
+/// Whether the calling process has any effective capability left (for attestation).
+pub fn has_any_capability() -> bool {
+    capability_set_nonzero("CapEff:")
+}
+
+/// Whether the calling process has any permitted capability.
+pub fn has_permitted_capability() -> bool {
+    capability_set_nonzero("CapPrm:")
 }
 
 /// Install a seccomp BPF filter on the calling thread. With `listener`, the

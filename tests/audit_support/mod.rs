@@ -386,7 +386,7 @@ pub fn cases() -> Vec<(&'static str, Build)> {
         ("tamper-delete-record", |d| {
             write_log(d, &owner(), 12, 64 << 20)?;
             let mut segs = load(d)?;
-            let (i, j) = record_positions(&segs)[5];
+            let (i, j) = record_positions(&segs)[7];
             segs[i].frames.remove(j);
             store(d, &segs)?;
             Ok(case("tamper-delete-record", "a record removed", Some("seq")))
@@ -604,8 +604,8 @@ pub fn cases() -> Vec<(&'static str, Build)> {
                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
             ];
             let mut carry = 0u16;
-            for k in 0..32 {
-                let s = c.signatures[0].sig[32 + k] as u16 + l[k] as u16 + carry;
+            for (k, lk) in l.iter().enumerate() {
+                let s = c.signatures[0].sig[32 + k] as u16 + *lk as u16 + carry;
                 c.signatures[0].sig[32 + k] = s as u8;
                 carry = s >> 8;
             }
@@ -723,6 +723,22 @@ pub fn verify_py_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("audit/verify.py")
 }
 
+/// The Python interpreter to run `verify.py` with: `$ORCHESTRA_PYTHON`, else
+/// the first of `python3`, `/usr/bin/python3` that can import `cryptography`.
+pub fn python() -> Result<String, Box<dyn std::error::Error>> {
+    static FOUND: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let found = FOUND.get_or_init(|| {
+        let mut candidates: Vec<String> = std::env::var("ORCHESTRA_PYTHON").into_iter().collect();
+        candidates.extend(["python3".to_string(), "/usr/bin/python3".to_string()]);
+        candidates
+            .into_iter()
+            .find(|p| Command::new(p).args(["-c", "import cryptography"]).output().is_ok_and(|o| o.status.success()))
+    });
+    found.clone().ok_or_else(|| {
+        "no python3 with the `cryptography` package: the audit tests need it (`pip install cryptography` or `apt-get install python3-cryptography`)".into()
+    })
+}
+
 /// Run `audit/verify.py --json`. Fails (never skips) if Python or
 /// `cryptography` is missing: CI installs them (`pip install cryptography`).
 pub fn verify_python(
@@ -730,7 +746,7 @@ pub fn verify_python(
     trusted: Option<&Path>,
     since: Option<&Path>,
 ) -> Result<Verdict, Box<dyn std::error::Error>> {
-    let out = Command::new("python3")
+    let out = Command::new(python()?)
         .arg(verify_py_path())
         .args(args(dir, trusted, since))
         .output()

@@ -131,6 +131,11 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(m, "chroot")) return report("chroot", chroot("/tmp"));
+    if (!strcmp(m, "fchmod") && argc == 3) {
+        int fd = open(argv[2], O_RDONLY);
+        if (fd < 0) return report("open for fchmod", -1);
+        return report("fchmod 0777", fchmod(fd, 0777));
+    }
     fprintf(stderr, "unknown mode %s\n", m);
     return 64;
 }

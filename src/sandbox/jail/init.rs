@@ -73,11 +73,15 @@ fn run(rep: &mut Reporter) -> Result<u8, String> {
     let plan = read_plan(&rep.sock)?;
     let mut decoys = Vec::new();
     if plan.namespaces {
-        decoys = super::rootfs::build(&plan).map_err(|e| format!("building the jail root: {e}"))?;
+        let built = super::rootfs::build(&plan).map_err(|e| format!("building the jail root: {e}"))?;
+        decoys = built.decoys;
         nix::unistd::sethostname(&plan.hostname).map_err(|e| format!("sethostname: {e}"))?;
         rep.send(&Event::Enforced {
             control: "namespaces".into(),
-            detail: "user, mount, pid, net, ipc, uts, cgroup; pivot_root into a minimal root".into(),
+            detail: format!(
+                "user, mount, pid, net, ipc, uts, cgroup; pivot_root into a minimal root; /proc {}",
+                if built.hidepid { "with hidepid=invisible" } else { "without hidepid (kernel refused it)" }
+            ),
         });
         if plan.network == crate::policy::NetworkMode::Loopback {
             sys::loopback_up().map_err(|e| format!("bring up lo: {e}"))?;

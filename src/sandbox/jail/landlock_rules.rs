@@ -33,8 +33,12 @@ pub fn restrict(plan: &JailPlan) -> Result<String, String> {
         // is the host's, so only those nodes are granted (as writable_files).
         readable.push(PathBuf::from("/dev"));
     }
-    for d in &plan.decoys {
-        readable.push(d.path.clone());
+    if plan.namespaces {
+        // Decoys exist only in the jail's own root; without namespaces the path is
+        // the real hidden file and must stay unreadable.
+        for d in &plan.decoys {
+            readable.push(d.path.clone());
+        }
     }
     let mut ruleset = Ruleset::default().set_compatibility(CompatLevel::HardRequirement);
     ruleset = ruleset.handle_access(AccessFs::from_all(abi)).map_err(err)?;
@@ -42,9 +46,13 @@ pub fn restrict(plan: &JailPlan) -> Result<String, String> {
     if deny_tcp {
         ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp).map_err(err)?;
     }
-    let scoped = host_abi >= 6 && plan.network != NetworkMode::Host;
+    // Signals never leave the task's domain; abstract unix sockets neither, unless
+    // the policy grants the host's network (where they are part of it).
+    let scoped = host_abi >= 6;
+    let scope_abstract = scoped && plan.network != NetworkMode::Host;
     if scoped {
-        ruleset = ruleset.scope(Scope::AbstractUnixSocket | Scope::Signal).map_err(err)?;
+        let scopes = if scope_abstract { Scope::AbstractUnixSocket | Scope::Signal } else { Scope::Signal.into() };
+        ruleset = ruleset.scope(scopes).map_err(err)?;
     }
     let read = AccessFs::from_read(abi);
     let status = ruleset
@@ -70,6 +78,10 @@ pub fn restrict(plan: &JailPlan) -> Result<String, String> {
         readable.len(),
         plan.writable.len(),
         if deny_tcp { ", tcp bind/connect denied" } else { "" },
-        if scoped { ", abstract unix sockets and signals scoped" } else { "" },
+        match (scoped, scope_abstract) {
+            (true, true) => ", abstract unix sockets and signals scoped",
+            (true, false) => ", signals scoped",
+            _ => "",
+        },
     ))
 }

@@ -42,24 +42,27 @@ impl Sandbox for Jail {
     }
 
     fn check(&self, policy: &Policy) -> Result<(), SandboxError> {
-        let p = super::probe::probe_jail();
+        // Cheap syscalls only: creating the namespaces is tried for real by `run`,
+        // whose failure is reported the same way (fail closed, exit 1).
         let need = |ok: bool, control: &str, reason: String| {
             if ok { Ok(()) } else { Err(SandboxError::Unenforceable { control: control.into(), reason }) }
         };
+        let abi = sys::landlock_abi();
         need(
-            p.landlock_abi >= landlock_rules::MIN_ABI,
+            abi >= landlock_rules::MIN_ABI,
             "landlock",
             format!(
-                "this kernel reports landlock ABI {} (need >= {}); enable landlock (lsm=...,landlock) or use the docker backend",
-                p.landlock_abi,
+                "this kernel reports landlock ABI {abi} (need >= {}); enable landlock (lsm=...,landlock) or use the docker backend",
                 landlock_rules::MIN_ABI
             ),
         )?;
-        need(p.seccomp_notify, "seccomp", "seccomp user notification is unavailable (kernel >= 5.5 needed)".into())?;
-        if policy.jail.namespaces == NamespaceMode::Required {
-            need(p.user_namespaces, "namespaces", p.userns_error.clone().unwrap_or_default())?;
-        }
+        need(
+            sys::seccomp_user_notif_available(),
+            "seccomp",
+            "seccomp user notification is unavailable (kernel >= 5.5 needed)".into(),
+        )?;
         if policy.jail.cgroups == crate::policy::CgroupMode::Required {
+            let p = super::probe::probe_jail();
             need(p.cgroups_usable, "cgroups", "no writable cgroup with the memory and pids controllers".into())?;
         }
         Ok(())
@@ -126,8 +129,24 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     let cg_name = format!("orchestra-{}-{}", std::process::id(), start.elapsed().as_nanos());
     let cg = TaskCgroup::create(&cg_name, policy.limits.memory.get().map(|b| b.0), policy.limits.pids.get());
     let support = cg.support();
+    if policy.jail.cgroups == crate::policy::CgroupMode::Required && !(support.memory && support.pids) {
+        return Err(SandboxError::Unenforceable {
+            control: "cgroups".into(),
+            reason: "jail.cgroups: required, but no memory and pids cgroup could be created for this task".into(),
+        });
+    }
+    if policy.jail.namespaces == NamespaceMode::Required
+        && policy.filesystem.workdir == crate::policy::WorkdirAccess::ReadWrite
+    {
+        // `.orchestra/` inside the workspace is re-bound read-only; it must exist
+        // for that, or the task could create it and plant files there.
+        let dot = task.workdir.join(".orchestra");
+        if let Err(e) = std::fs::create_dir_all(&dot) {
+            return Err(SandboxError::Setup(format!("creating {}: {e}", dot.display())));
+        }
+    }
     let facts = host_facts(task, support.memory, support.pids);
-    let mut plan: JailPlan = plan::compile(policy, &task.name, &task.argv, &task.workdir, &facts, &plan::host_lookup)?;
+    let mut plan: JailPlan = plan::compile(policy, &task.name, &task.argv, &task.workdir, &facts, &plan::RealHost)?;
     plan.observe = task.observe;
 
     let mut run = Run {
@@ -180,11 +199,10 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     }
     // Orphans of the task reparent to us, so we can always kill what is left.
     let _ = sys::set_child_subreaper();
-    // Our own /proc entries (environ, mem) become root-only: a task that shares our
-    // pid namespace (namespace-less mode) cannot read the orchestrator's environment.
-    let _ = sys::set_non_dumpable();
-    let child = sys::spawn_in_namespaces(flags, &exec)
-        .map_err(|e| SandboxError::Unenforceable { control: "namespaces".into(), reason: format!("clone3: {e}") })?;
+    let child = sys::spawn_in_namespaces(flags, &exec).map_err(|e| SandboxError::Unenforceable {
+        control: "namespaces".into(),
+        reason: super::probe::explain_userns_failure(&format!("creating namespaces: {e}")),
+    })?;
     drop((ctrl_child, out_w, err_w, sync_r));
     let kill = |child: &sys::Spawned| {
         let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
@@ -194,10 +212,14 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
             kill(&child);
             return Err(SandboxError::Unenforceable {
                 control: "namespaces".into(),
-                reason: format!("writing the user namespace id maps: {e}"),
+                reason: super::probe::explain_userns_failure(&format!("writing the user namespace id maps: {e}")),
             });
         }
     }
+    // Our own /proc entries (environ, mem) become root-only: a task that shares our
+    // pid namespace (namespace-less mode) cannot read the orchestrator's environment.
+    // Only now: the child inherits the flag, and its id maps had to be writable.
+    let _ = sys::set_non_dumpable();
     if support.memory || support.pids {
         if let Err(e) = cg.add(child.pid) {
             kill(&child);
@@ -248,7 +270,9 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     }
     let peak = events.peak_memory.or_else(children_max_rss);
     let (exit_status, signal) = run.exited.unwrap_or((None, None));
-    let cause = if run.setup_error.is_some() && run.exited.is_none() {
+    // A setup failure (in the init or in the task before exec) means the task never
+    // ran: fail closed with exit 1, whatever status the failed setup exited with.
+    let cause = if run.setup_error.is_some() && run.violations.is_empty() {
         Cause::SetupFailed
     } else if run.violations.iter().any(|v| !v.rule.starts_with("limits.")) {
         Cause::PolicyDenied

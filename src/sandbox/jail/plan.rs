@@ -158,7 +158,7 @@ pub fn compile(
     argv: &[String],
     workdir: &Path,
     host: &HostFacts,
-    exists: &dyn Fn(&Path) -> Option<HostEntry>,
+    host_view: &dyn HostView,
 ) -> Result<JailPlan, PlanError> {
     if argv.first().is_none_or(|a| a.is_empty()) {
         return Err(PlanError::NoProgram);
@@ -175,7 +175,7 @@ pub fn compile(
 
     for p in &fs.read_only {
         let path = expand_home(p, home);
-        match exists(&path) {
+        match host_view.kind(&path) {
             Some(HostEntry::Symlink(target)) => mounts.push(Mount::Symlink { target, dst: path.clone() }),
             Some(_) => {
                 mounts.push(Mount::Bind { src: path.clone(), dst: path.clone(), rw: false });
@@ -186,7 +186,7 @@ pub fn compile(
     }
     for p in &fs.read_write {
         let path = expand_home(p, home);
-        if exists(&path).is_some() {
+        if host_view.kind(&path).is_some() {
             mounts.push(Mount::Bind { src: path.clone(), dst: path.clone(), rw: true });
             writable.push(path);
         }
@@ -200,7 +200,7 @@ pub fn compile(
     }
     // The orchestrator's own state inside the workspace stays read-only.
     let dot = workdir.join(".orchestra");
-    if workdir_rw && exists(&dot).is_some() {
+    if workdir_rw && host_view.kind(&dot).is_some() {
         mounts.push(Mount::Bind { src: dot.clone(), dst: dot, rw: false });
     }
     if !mounts.iter().any(|m| home.starts_with(m.dst()) && m.dst() != Path::new("/")) {
@@ -210,7 +210,7 @@ pub fn compile(
         mounts.push(Mount::Tmpfs { dst: PathBuf::from("/tmp"), size: policy.limits.disk.get().map(|b| b.0) });
         writable.push(PathBuf::from("/tmp"));
     }
-    mounts.push(Mount::Tmpfs { dst: PathBuf::from("/dev/shm"), size: Some(64 << 20) });
+    // /dev/shm is a tmpfs made together with the jail's /dev (rootfs::mount_dev).
     writable.push(PathBuf::from("/dev/shm"));
     // Parents before children: a stable sort by depth keeps policy order otherwise.
     mounts.sort_by_key(|m| m.dst().components().count());
@@ -218,8 +218,11 @@ pub fn compile(
     let mut decoys = Vec::new();
     let hidden = fs.hidden.iter().map(|h| expand_home(h, home)).chain(host.protected.iter().cloned());
     for path in hidden {
-        match exists(&path) {
-            Some(HostEntry::Dir(entries)) => decoys.push(Decoy { path, entries, is_dir: true }),
+        match host_view.kind(&path) {
+            Some(HostEntry::Dir) => {
+                let entries = host_view.files_below(&path);
+                decoys.push(Decoy { path, entries, is_dir: true })
+            }
             Some(HostEntry::File) | Some(HostEntry::Symlink(_)) => {
                 decoys.push(Decoy { path, entries: Vec::new(), is_dir: false })
             }
@@ -232,7 +235,7 @@ pub fn compile(
     let namespaces = policy.jail.namespaces == crate::policy::NamespaceMode::Required;
     if !namespaces {
         let dot = workdir.join(".orchestra");
-        let own_dot = exists(&dot).map(|_| dot);
+        let own_dot = host_view.kind(&dot).map(|_| dot);
         namespaceless_checks(policy, &decoys, &readable, &writable, own_dot, host)?;
         // No mount namespace: /tmp and /dev/shm cannot be private, so they are not
         // writable unless listed in filesystem.read_write.
@@ -312,24 +315,37 @@ fn namespaceless_checks(
 pub enum HostEntry {
     /// A regular file (or anything that is not a directory or symlink).
     File,
-    /// A directory with these file paths below it (bounded, for decoys).
-    Dir(Vec<PathBuf>),
+    /// A directory.
+    Dir,
     /// A symlink to this target.
     Symlink(PathBuf),
 }
 
-/// Look a path up on the real host filesystem (the production `exists` for [`compile`]).
-pub fn host_lookup(path: &Path) -> Option<HostEntry> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    if meta.file_type().is_symlink() {
-        return std::fs::read_link(path).ok().map(HostEntry::Symlink);
+/// The plan's only window on the host filesystem (a fake one in tests).
+pub trait HostView {
+    /// What `path` is, without following a final symlink; `None` if absent.
+    fn kind(&self, path: &Path) -> Option<HostEntry>;
+    /// The files below a hidden directory (bounded), for its decoy.
+    fn files_below(&self, dir: &Path) -> Vec<PathBuf>;
+}
+
+/// The real host filesystem.
+pub struct RealHost;
+
+impl HostView for RealHost {
+    fn kind(&self, path: &Path) -> Option<HostEntry> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        if meta.file_type().is_symlink() {
+            return std::fs::read_link(path).ok().map(HostEntry::Symlink);
+        }
+        Some(if meta.is_dir() { HostEntry::Dir } else { HostEntry::File })
     }
-    if meta.is_dir() {
+
+    fn files_below(&self, dir: &Path) -> Vec<PathBuf> {
         let mut entries = Vec::new();
-        collect_files(path, Path::new(""), 0, &mut entries);
-        return Some(HostEntry::Dir(entries));
+        collect_files(dir, Path::new(""), 0, &mut entries);
+        entries
     }
-    Some(HostEntry::File)
 }
 
 fn collect_files(root: &Path, rel: &Path, depth: usize, out: &mut Vec<PathBuf>) {
@@ -404,20 +420,26 @@ mod tests {
         }
     }
 
-    fn fake_host(p: &Path) -> Option<HostEntry> {
-        match p.to_str()? {
-            "/lib" => Some(HostEntry::Symlink("usr/lib".into())),
-            "/usr" | "/etc" | "/bin" | "/work" => Some(HostEntry::Dir(vec![])),
-            "/home/u/.ssh" => Some(HostEntry::Dir(vec!["id_rsa".into()])),
-            "/etc/shadow" => Some(HostEntry::File),
-            _ => None,
+    struct FakeHost;
+    impl HostView for FakeHost {
+        fn kind(&self, p: &Path) -> Option<HostEntry> {
+            match p.to_str()? {
+                "/lib" => Some(HostEntry::Symlink("usr/lib".into())),
+                "/usr" | "/etc" | "/bin" | "/work" | "/home/u/.ssh" => Some(HostEntry::Dir),
+                "/etc/shadow" => Some(HostEntry::File),
+                _ => None,
+            }
+        }
+        fn files_below(&self, dir: &Path) -> Vec<PathBuf> {
+            assert_eq!(dir, Path::new("/home/u/.ssh"), "only hidden directories are listed");
+            vec!["id_rsa".into()]
         }
     }
 
     #[test]
     fn default_policy_plan() {
         let p = Policy::default();
-        let plan = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &fake_host).unwrap();
+        let plan = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost).unwrap();
         assert!(plan.mounts.contains(&Mount::Symlink { target: "usr/lib".into(), dst: "/lib".into() }));
         assert!(plan.mounts.contains(&Mount::Bind { src: "/work".into(), dst: "/work".into(), rw: true }));
         assert!(plan.writable.contains(&PathBuf::from("/work")));
@@ -447,7 +469,7 @@ mod tests {
     fn namespaceless_jail_refuses_hidden_paths_it_cannot_hide() {
         let mut p = Policy::default();
         p.jail.namespaces = crate::policy::NamespaceMode::Off;
-        let e = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &fake_host).unwrap_err();
+        let e = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost).unwrap_err();
         assert!(e.to_string().contains("/etc/shadow"), "{e}");
     }
 
@@ -457,15 +479,15 @@ mod tests {
         p.jail.namespaces = crate::policy::NamespaceMode::Off;
         p.filesystem.read_only = vec!["/usr".into()];
         p.filesystem.hidden = vec![];
-        let e = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &fake_host).unwrap_err();
+        let e = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost).unwrap_err();
         assert!(e.to_string().contains("filesystem.tmp"), "{e}");
         p.filesystem.tmp = TmpMode::None;
         let mut f = facts();
         f.protected = vec![PathBuf::from("/work/.orchestra/audit")];
-        let e = compile(&p, "t", &["true".into()], Path::new("/work"), &f, &fake_host).unwrap_err();
+        let e = compile(&p, "t", &["true".into()], Path::new("/work"), &f, &FakeHost).unwrap_err();
         assert!(e.to_string().contains(".orchestra"), "{e}");
         f.protected = vec![PathBuf::from("/elsewhere/audit")];
-        let plan = compile(&p, "t", &["true".into()], Path::new("/work"), &f, &fake_host).unwrap();
+        let plan = compile(&p, "t", &["true".into()], Path::new("/work"), &f, &FakeHost).unwrap();
         assert!(!plan.namespaces);
         assert!(!plan.writable.contains(&PathBuf::from("/tmp")));
     }
@@ -473,6 +495,6 @@ mod tests {
     #[test]
     fn empty_program_is_refused() {
         let p = Policy::default();
-        assert!(compile(&p, "t", &[], Path::new("/work"), &facts(), &fake_host).is_err());
+        assert!(compile(&p, "t", &[], Path::new("/work"), &facts(), &FakeHost).is_err());
     }
 }

@@ -32,9 +32,16 @@ fn rel(p: &Path) -> &Path {
     p.strip_prefix("/").unwrap_or(p)
 }
 
-/// Build the root described by `plan` and pivot into it. Returns the decoy
-/// files (paths in the new root) to watch.
-pub fn build(plan: &JailPlan) -> io::Result<Vec<PathBuf>> {
+/// What [`build`] produced.
+pub struct Built {
+    /// Decoy files (paths in the new root) to watch.
+    pub decoys: Vec<PathBuf>,
+    /// Whether /proc hides other users' processes (`hidepid=invisible`).
+    pub hidepid: bool,
+}
+
+/// Build the root described by `plan` and pivot into it.
+pub fn build(plan: &JailPlan) -> io::Result<Built> {
     let none: Option<&str> = None;
     nix_ctx(mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none), || "make / private".into())?;
     // A scratch tmpfs holding the new root and the old root's mount point.
@@ -60,7 +67,7 @@ pub fn build(plan: &JailPlan) -> io::Result<Vec<PathBuf>> {
     for m in &plan.mounts {
         apply_mount(m, newroot, old)?;
     }
-    mount_proc(newroot)?;
+    let hidepid = mount_proc(newroot)?;
     mount_dev(newroot, old)?;
     let decoy_files = make_decoys(&plan.decoys, newroot)?;
 
@@ -73,7 +80,7 @@ pub fn build(plan: &JailPlan) -> io::Result<Vec<PathBuf>> {
     nix_ctx(nix::unistd::pivot_root(".", "."), || "pivot_root into new root".into())?;
     nix_ctx(umount2(".", MntFlags::MNT_DETACH), || "detach old root".into())?;
     nix_ctx(nix::unistd::chdir("/"), || "chdir /".into())?;
-    Ok(decoy_files)
+    Ok(Built { decoys: decoy_files, hidepid })
 }
 
 fn ensure_dir(path: &Path) -> io::Result<()> {
@@ -136,12 +143,16 @@ fn apply_mount(m: &Mount, newroot: &Path, old: &Path) -> io::Result<()> {
     }
 }
 
-fn mount_proc(newroot: &Path) -> io::Result<()> {
+/// Mount a fresh /proc; returns whether `hidepid=invisible` could be applied
+/// (older kernels refuse it; the caller reports which one it got).
+fn mount_proc(newroot: &Path) -> io::Result<bool> {
     let dst = newroot.join("proc");
     ensure_dir(&dst)?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    nix_ctx(mount(Some("proc"), &dst, Some("proc"), flags, Some("hidepid=invisible")), || "mount /proc".into())
-        .or_else(|_| nix_ctx(mount(Some("proc"), &dst, Some("proc"), flags, None::<&str>), || "mount /proc".into()))
+    if mount(Some("proc"), &dst, Some("proc"), flags, Some("hidepid=invisible")).is_ok() {
+        return Ok(true);
+    }
+    nix_ctx(mount(Some("proc"), &dst, Some("proc"), flags, None::<&str>), || "mount /proc".into()).map(|_| false)
 }
 
 fn mount_dev(newroot: &Path, old: &Path) -> io::Result<()> {
@@ -170,18 +181,38 @@ fn mount_dev(newroot: &Path, old: &Path) -> io::Result<()> {
     ] {
         ctx(symlink(target, dev.join(name)), || format!("symlink /dev/{name}"))?;
     }
-    ensure_dir(&dev.join("shm"))?;
+    let shm = dev.join("shm");
+    ensure_dir(&shm)?;
+    nix_ctx(
+        mount(
+            Some("tmpfs"),
+            &shm,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("mode=1777,size=64m"),
+        ),
+        || "tmpfs on /dev/shm".into(),
+    )?;
     ctx(sys::mount_setattr(&dev, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NOEXEC, false), || {
         "make /dev read-only".into()
     })
 }
 
+/// The access time every decoy file starts with. Any read moves it to "now"
+/// (relatime updates an atime that is not newer than the mtime), which is how
+/// the supervisor observes that a hidden file was read.
+pub const DECOY_ATIME_SECS: u64 = 1;
+
 /// Place empty decoys over hidden paths. Returns the decoy files to watch.
+///
+/// Decoys live on their own tmpfs and are bound over each hidden path. That
+/// mount is not read-only (so reads update access times); writes are refused
+/// by landlock, which grants decoys read access only, and reported by the
+/// supervisor as `fs.write`.
 fn make_decoys(decoys: &[Decoy], newroot: &Path) -> io::Result<Vec<PathBuf>> {
     if decoys.is_empty() {
         return Ok(Vec::new());
     }
-    // Decoys live on their own small tmpfs, bound read-only over each hidden path.
     let store = Path::new("/decoys");
     ensure_dir(store)?;
     nix_ctx(
@@ -192,31 +223,40 @@ fn make_decoys(decoys: &[Decoy], newroot: &Path) -> io::Result<Vec<PathBuf>> {
     for (i, d) in decoys.iter().enumerate() {
         let src = store.join(i.to_string());
         let dst = newroot.join(rel(&d.path));
+        let occupied = fs::symlink_metadata(&dst).ok();
+        if occupied.as_ref().is_some_and(|m| m.is_dir() != d.is_dir) {
+            continue; // nothing of that kind to hide there
+        }
         if d.is_dir {
             ensure_dir(&src)?;
             for e in &d.entries {
-                ensure_file(&src.join(e))?;
+                decoy_file(&src.join(e))?;
                 watched.push(d.path.join(e));
-            }
-            if fs::symlink_metadata(&dst).map(|m| !m.is_dir()).unwrap_or(false) {
-                continue; // something else occupies the place; nothing to hide there
             }
             ensure_dir(&dst)?;
         } else {
-            ensure_file(&src)?;
-            if fs::symlink_metadata(&dst).map(|m| m.is_dir()).unwrap_or(false) {
-                continue;
+            decoy_file(&src)?;
+            if occupied.is_none() {
+                ensure_file(&dst)?;
             }
-            ensure_file_in_possibly_readonly(&dst)?;
             watched.push(d.path.clone());
         }
-        bind(&src, &dst, false)?;
+        let none: Option<&str> = None;
+        nix_ctx(mount(Some(&src), &dst, none, MsFlags::MS_BIND | MsFlags::MS_REC, none), || {
+            format!("bind decoy over {}", d.path.display())
+        })?;
+        ctx(sys::mount_setattr(&dst, mount_attr::NOSUID | mount_attr::NODEV | mount_attr::NOEXEC, true), || {
+            format!("restrict decoy {}", d.path.display())
+        })?;
     }
     Ok(watched)
 }
 
-/// Create a mount point for a file decoy unless one exists already (inside a
-/// read-only bind the hidden file itself exists and serves as the mount point).
-fn ensure_file_in_possibly_readonly(dst: &Path) -> io::Result<()> {
-    if fs::symlink_metadata(dst).is_ok() { Ok(()) } else { ensure_file(dst) }
+fn decoy_file(path: &Path) -> io::Result<()> {
+    ensure_file(path)?;
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(DECOY_ATIME_SECS);
+    let f = ctx(fs::File::options().write(true).open(path), || format!("open decoy {}", path.display()))?;
+    ctx(f.set_times(fs::FileTimes::new().set_accessed(old).set_modified(old)), || {
+        format!("set decoy times {}", path.display())
+    })
 }

@@ -34,6 +34,9 @@ pub enum Watch {
     Exec,
     /// A syscall that writes the filesystem: inspect the path(s).
     Write(PathArgs),
+    /// A syscall that changes the file behind a descriptor (fchmod, fchown, …):
+    /// inspect the path that descriptor refers to. The value is the fd argument.
+    WriteFd(usize),
 }
 
 /// Where a writing syscall keeps its path arguments: `(dirfd_arg, path_arg)` pairs,
@@ -47,6 +50,9 @@ pub struct PathArgs {
     /// Whether the final component is followed if it is a symlink (open-like calls).
     pub follows: bool,
 }
+
+/// fchmodat2(2), Linux 6.6 (not yet in every libc crate).
+const SYS_FCHMODAT2: i64 = 452;
 
 const CWD0: &[(Option<usize>, usize)] = &[(None, 0)];
 const CWD1: &[(Option<usize>, usize)] = &[(None, 1)];
@@ -142,6 +148,15 @@ fn syscall_table() -> Vec<(i64, Watch)> {
         (SYS_setxattr, wr(CWD0, true)),
         (SYS_lsetxattr, wr(CWD0, false)),
         (SYS_removexattr, wr(CWD0, true)),
+        (SYS_fchmod, Watch::WriteFd(0)),
+        (SYS_fchown, Watch::WriteFd(0)),
+        (SYS_fsetxattr, Watch::WriteFd(0)),
+        (SYS_fremovexattr, Watch::WriteFd(0)),
+        (SYS_FCHMODAT2, wr(AT01, true)),
+        (SYS_utimensat, wr(AT01, true)),
+        (SYS_futimesat, wr(AT01, true)),
+        (SYS_utime, wr(CWD0, true)),
+        (SYS_utimes, wr(CWD0, true)),
         (SYS_lremovexattr, wr(CWD0, false)),
     ];
     t.push((SYS_link, Watch::Write(PathArgs { targets: CWD1, link_source: Some((None, 0)), follows: false })));
@@ -160,6 +175,10 @@ pub fn watch_of(nr: i64) -> Option<Watch> {
 
 /// Refine a notification whose meaning depends on its arguments.
 pub fn refine(nr: i64, args: &[u64; 6], watch: Watch) -> Watch {
+    if nr == libc::SYS_utimensat && args[1] == 0 {
+        // utimensat(fd, NULL, ...) changes the times of the descriptor's file.
+        return Watch::WriteFd(0);
+    }
     let mode = match nr {
         libc::SYS_mknod => args[1],
         libc::SYS_mknodat => args[2],
@@ -263,6 +282,15 @@ const SYSCALL_NAMES: &[(i64, &str)] = &[
     (libc::SYS_lremovexattr, "lremovexattr"),
     (libc::SYS_mknod, "mknod"),
     (libc::SYS_mknodat, "mknodat"),
+    (libc::SYS_fchmod, "fchmod"),
+    (libc::SYS_fchown, "fchown"),
+    (libc::SYS_fsetxattr, "fsetxattr"),
+    (libc::SYS_fremovexattr, "fremovexattr"),
+    (SYS_FCHMODAT2, "fchmodat2"),
+    (libc::SYS_utimensat, "utimensat"),
+    (libc::SYS_futimesat, "futimesat"),
+    (libc::SYS_utime, "utime"),
+    (libc::SYS_utimes, "utimes"),
     (libc::SYS_clone3, "clone3"),
 ];
 
@@ -310,7 +338,7 @@ pub fn watch_rules(
             Watch::Class(_) => vec![],
             Watch::Socket => socket_rules(network)?,
             Watch::Connect if network == NetworkMode::Host => continue,
-            Watch::Connect | Watch::Exec => vec![],
+            Watch::Connect | Watch::Exec | Watch::WriteFd(_) => vec![],
             Watch::Write(_) => {
                 let flags_arg = match nr {
                     libc::SYS_open => Some(1),

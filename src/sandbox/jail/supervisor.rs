@@ -16,10 +16,8 @@ use super::seccomp::{self, PathArgs, Watch};
 use crate::policy::NetworkMode;
 use crate::sandbox::sys::{self, NotifAnswer, Notification};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -48,8 +46,8 @@ pub enum Decision {
 pub struct Supervisor<'a> {
     plan: &'a JailPlan,
     listener: Option<OwnedFd>,
-    inotify: Option<Inotify>,
-    watches: HashMap<WatchDescriptor, PathBuf>,
+    /// Decoy files not yet seen read.
+    decoys: Vec<PathBuf>,
     task: i32,
     task_pidfd: Option<OwnedFd>,
     reported: usize,
@@ -62,24 +60,11 @@ pub struct Supervisor<'a> {
 impl<'a> Supervisor<'a> {
     /// Set up the supervisor for the forked task `task`.
     pub fn new(plan: &'a JailPlan, listener: Option<OwnedFd>, decoys: &[PathBuf], task: i32) -> std::io::Result<Self> {
-        let mut watches = HashMap::new();
-        let inotify = if decoys.is_empty() {
-            None
-        } else {
-            let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
-            for d in decoys {
-                if let Ok(wd) = ino.add_watch(d.as_path(), AddWatchFlags::IN_OPEN) {
-                    watches.insert(wd, d.clone());
-                }
-            }
-            Some(ino)
-        };
         let task_pidfd = sys::pidfd_open(task).ok();
         Ok(Supervisor {
             plan,
             listener,
-            inotify,
-            watches,
+            decoys: decoys.to_vec(),
             task,
             task_pidfd,
             reported: 0,
@@ -94,6 +79,7 @@ impl<'a> Supervisor<'a> {
     pub fn run(&mut self, rep: &mut super::init::Reporter) -> Event {
         loop {
             if let Some(ev) = self.reap() {
+                self.check_decoys(rep);
                 self.check_disk(rep);
                 return ev;
             }
@@ -102,10 +88,6 @@ impl<'a> Supervisor<'a> {
             if let Some(l) = &self.listener {
                 slots[0] = fds.len();
                 fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
-            }
-            if let Some(i) = &self.inotify {
-                slots[1] = fds.len();
-                fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
             }
             if let Some(p) = &self.task_pidfd {
                 slots[2] = fds.len();
@@ -119,19 +101,16 @@ impl<'a> Supervisor<'a> {
             let notif_ready = ready(slots[0], &fds);
             let listener_hup =
                 slots[0] != usize::MAX && fds[slots[0]].revents().is_some_and(|r| r.contains(PollFlags::POLLHUP));
-            let ino_ready = ready(slots[1], &fds);
             drop(fds);
             let mut kill = false;
-            if ino_ready {
-                kill |= self.drain_inotify(rep);
-            }
+            kill |= self.check_decoys(rep);
             if notif_ready && !listener_hup {
                 kill |= self.handle_notification(rep);
             }
             if listener_hup {
                 self.listener = None;
             }
-            if !notif_ready && !ino_ready {
+            if !notif_ready {
                 kill |= self.check_disk(rep);
                 kill |= self.check_pids(rep);
             }
@@ -214,25 +193,23 @@ impl<'a> Supervisor<'a> {
         true
     }
 
+    /// Report decoy files whose access time moved (they were read).
     /// Returns true when the task must be killed.
-    fn drain_inotify(&mut self, rep: &mut super::init::Reporter) -> bool {
-        let Some(ino) = &self.inotify else { return false };
-        let events = ino.read_events().unwrap_or_default();
-        let mut hits = Vec::new();
-        for ev in events {
-            if let Some(path) = self.watches.get(&ev.wd) {
-                hits.push(path.clone());
-            }
-        }
-        let any = !hits.is_empty();
-        for path in hits {
+    fn check_decoys(&mut self, rep: &mut super::init::Reporter) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let untouched = super::rootfs::DECOY_ATIME_SECS as i64;
+        let (read, rest): (Vec<PathBuf>, Vec<PathBuf>) = std::mem::take(&mut self.decoys)
+            .into_iter()
+            .partition(|p| std::fs::metadata(p).is_ok_and(|m| m.atime() != untouched));
+        self.decoys = rest;
+        for path in &read {
             self.report(
                 rep,
                 "fs.hidden".into(),
-                format!("opened {} (a hidden path; the task saw an empty decoy)", path.display()),
+                format!("read {} (a hidden path; the task saw an empty decoy)", path.display()),
             );
         }
-        any && self.plan.kill_on_violation
+        !read.is_empty() && self.plan.kill_on_violation
     }
 
     /// Returns true when the task must be killed.
@@ -386,6 +363,17 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decision {
         Watch::Connect => decide_connect(plan, n, mem),
         Watch::Exec => decide_exec(n, mem, nr),
         Watch::Write(args) => decide_write(plan, n, mem, &name, args),
+        Watch::WriteFd(arg) => {
+            let fd = n.args[arg] as i32;
+            match std::fs::read_link(format!("/proc/{}/fd/{fd}", mem.pid())) {
+                Ok(p) if p.is_absolute() && !write_allowed(plan, &p, mem.pid()) => Decision::Deny {
+                    errno: libc::EACCES,
+                    rule: "fs.write".into(),
+                    detail: format!("{name}: change of {} outside the writable roots", p.display()),
+                },
+                _ => Decision::Continue,
+            }
+        }
     }
 }
 
@@ -538,20 +526,44 @@ fn opened_for_write(n: &Notification, mem: &dyn Memory) -> Option<PathBuf> {
 }
 
 /// Whether `path` (absolute, resolved) may be written.
+///
+/// In the namespaced jail the most specific mount covering the path decides
+/// (a read-only `.orchestra/` inside the read-write workspace, a read-write
+/// workspace inside a read-only home, decoys); without namespaces only the
+/// writable roots exist.
 pub fn write_allowed(plan: &JailPlan, path: &Path, pid: u32) -> bool {
-    // Read-only islands inside writable roots (`.orchestra/`, decoys) win.
-    let read_only_island =
-        plan.mounts.iter().any(|m| matches!(m, Mount::Bind { rw: false, dst, .. } if path.starts_with(dst)))
-            || plan.decoys.iter().any(|d| path.starts_with(&d.path));
-    if read_only_island {
-        return false;
-    }
-    if plan.writable.iter().any(|w| path.starts_with(w)) || plan.writable_files.iter().any(|f| path == f) {
+    if plan.writable_files.iter().any(|f| path == f) {
         return true;
     }
     // Re-opening an already open descriptor: the kernel checks the file itself.
     let own_fds = PathBuf::from(format!("/proc/{pid}/fd"));
-    path.starts_with(&own_fds) || path.starts_with("/dev/fd") || path.starts_with("/proc/self/fd")
+    if path.starts_with(&own_fds) || path.starts_with("/dev/fd") || path.starts_with("/proc/self/fd") {
+        return true;
+    }
+    if !plan.namespaces {
+        return plan.writable.iter().any(|w| path.starts_with(w));
+    }
+    let mut best: Option<(usize, bool)> = None;
+    let mut consider = |dst: &Path, rw: bool| {
+        if path.starts_with(dst) {
+            let depth = dst.components().count();
+            if best.is_none_or(|(d, _)| depth >= d) {
+                best = Some((depth, rw));
+            }
+        }
+    };
+    for m in &plan.mounts {
+        match m {
+            Mount::Bind { dst, rw, .. } => consider(dst, *rw),
+            Mount::Tmpfs { dst, .. } => consider(dst, true),
+            Mount::Dir { dst } | Mount::Symlink { dst, .. } => consider(dst, false),
+        }
+    }
+    consider(Path::new("/dev/shm"), plan.writable.iter().any(|w| w == Path::new("/dev/shm")));
+    for d in &plan.decoys {
+        consider(&d.path, false);
+    }
+    best.is_some_and(|(_, rw)| rw)
 }
 
 /// Turn a path argument into an absolute, normalised path as the task sees it,
@@ -614,6 +626,7 @@ fn canonical(p: &Path, follow: bool, pid: u32, depth: usize) -> PathBuf {
 mod tests {
     use super::*;
     use crate::policy::SyscallClass;
+    use std::collections::HashMap;
 
     struct FakeMem(HashMap<u64, Vec<u8>>);
     impl Memory for FakeMem {
@@ -636,7 +649,11 @@ mod tests {
             workdir: "/work".into(),
             namespaces: true,
             network: NetworkMode::None,
-            mounts: vec![],
+            mounts: vec![
+                Mount::Bind { src: "/work".into(), dst: "/work".into(), rw: true },
+                Mount::Bind { src: "/work/.orchestra".into(), dst: "/work/.orchestra".into(), rw: false },
+                Mount::Tmpfs { dst: "/tmp".into(), size: None },
+            ],
             decoys: vec![],
             readable: vec![],
             writable: vec!["/work".into(), "/tmp".into()],
@@ -678,6 +695,19 @@ mod tests {
         assert!(matches!(bad, Decision::Deny { ref rule, .. } if rule == "fs.write"), "{bad:?}");
         let ok = decide(&plan(), &notif(libc::SYS_openat, [libc::AT_FDCWD as u64, 0x2000, 1, 0, 0, 0]), &mem);
         assert_eq!(ok, Decision::Continue);
+    }
+
+    #[test]
+    fn the_most_specific_mount_decides() {
+        let mut p = plan();
+        assert!(write_allowed(&p, Path::new("/work/src/main.rs"), 1));
+        assert!(!write_allowed(&p, Path::new("/work/.orchestra/audit/x"), 1));
+        assert!(!write_allowed(&p, Path::new("/etc/passwd"), 1));
+        // a read-write workspace inside a read-only home
+        p.mounts.push(Mount::Bind { src: "/home/u".into(), dst: "/home/u".into(), rw: false });
+        p.mounts.push(Mount::Bind { src: "/home/u/ws".into(), dst: "/home/u/ws".into(), rw: true });
+        assert!(write_allowed(&p, Path::new("/home/u/ws/out"), 1));
+        assert!(!write_allowed(&p, Path::new("/home/u/.bashrc"), 1));
     }
 
     #[test]
