@@ -78,7 +78,7 @@ pub fn run(dir: &Path, records: u64) -> Result<BenchReport, AuditError> {
         });
     }
 
-    let n = 200_000u64;
+    let n = records.clamp(10_000, 200_000);
     let t = Instant::now();
     let mut acc = 0u8;
     for _ in 0..n {
@@ -87,7 +87,7 @@ pub fn run(dir: &Path, records: u64) -> Result<BenchReport, AuditError> {
     std::hint::black_box(acc);
     let sha = rate(n, t.elapsed());
 
-    let ns = 5_000u64;
+    let ns = (records / 40).clamp(200, 5_000);
     let msg = b"orchestra.audit/v1/00000000000000000000000000000000\n1000\nAAAA\ntime 1\n";
     let t = Instant::now();
     let mut sig = key.signing.sign(msg);

@@ -159,8 +159,10 @@ impl AuditKey {
         if !force && path.exists() {
             return Err(AuditError::KeyExists { path: path.to_path_buf() });
         }
-        // Write to a temporary file beside it, then rename: never a half key.
-        let tmp = sibling(path, ".tmp");
+        // Write a temporary file beside it, then move it into place: never a
+        // half-written key, and without `force` never over an existing one
+        // (a hard link fails if the name exists, even in a race).
+        let tmp = sibling(path, &format!(".tmp.{}", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -168,14 +170,26 @@ impl AuditKey {
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| AuditError::io(&tmp, e))?;
-        f.write_all(format!("{}\n", self.encode_private()).as_bytes()).map_err(|e| AuditError::io(&tmp, e))?;
-        f.sync_all().map_err(|e| AuditError::io(&tmp, e))?;
+        let written = f
+            .write_all(format!("{}\n", self.encode_private()).as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| AuditError::io(&tmp, e));
         drop(f);
-        if !force && path.exists() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(AuditError::KeyExists { path: path.to_path_buf() });
-        }
-        std::fs::rename(&tmp, path).map_err(|e| AuditError::io(path, e))?;
+        let placed = written.and_then(|()| {
+            if force {
+                std::fs::rename(&tmp, path).map_err(|e| AuditError::io(path, e))
+            } else {
+                std::fs::hard_link(&tmp, path).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        AuditError::KeyExists { path: path.to_path_buf() }
+                    } else {
+                        AuditError::io(path, e)
+                    }
+                })
+            }
+        });
+        let _ = std::fs::remove_file(&tmp);
+        placed?;
         let pubp = public_path(path);
         std::fs::write(&pubp, format!("{}\n", self.verifier().encode())).map_err(|e| AuditError::io(&pubp, e))?;
         Ok(())

@@ -16,6 +16,7 @@
 //! - [`checkpoint`]: the signed checkpoint note (encode, parse, sign, verify).
 //! - [`writer`]: [`AuditLog`], the locked appender with torn-tail recovery.
 //! - [`verify`]: the verifier and its evidence report.
+//! - [`events`]: the bodies `orchestra exec` writes (`task_started`, ...).
 //! - [`bench`]: throughput measurement behind `orchestra audit bench`.
 //!
 //! Guarantees to callers: [`AuditLog::append`] returns only after the record
@@ -27,6 +28,7 @@
 pub mod bench;
 pub mod checkpoint;
 mod error;
+pub mod events;
 pub mod format;
 pub mod keys;
 pub mod record;
@@ -34,7 +36,7 @@ pub mod verify;
 pub mod writer;
 
 pub use error::AuditError;
-pub use keys::{AuditKey, VerifierKey, default_key_path, load_key, load_or_create_key};
+pub use keys::{AuditKey, VerifierKey, created_notice, default_key_path, load_key, load_or_create_key};
 pub use verify::{VerifyOptions, VerifyReport, verify_dir};
 pub use writer::{AuditLog, OpenOptions};
 

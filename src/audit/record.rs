@@ -156,11 +156,14 @@ fn split(p: &[u8]) -> Result<Parts<'_>, String> {
 /// escaped as serde_json/Python `json` do with non-ASCII left as UTF-8.
 pub fn canonical_json(v: &Value) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(256);
-    write_canonical(v, &mut out)?;
+    write_canonical(v, &mut out, 0)?;
     Ok(out)
 }
 
-fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+fn write_canonical(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("nests deeper than {MAX_DEPTH}"));
+    }
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -183,7 +186,7 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_canonical(x, out)?;
+                write_canonical(x, out, depth + 1)?;
             }
             out.push(b']');
         }
@@ -198,7 +201,7 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) -> Result<(), String> {
                 write_string(k, out);
                 out.push(b':');
                 if let Some(x) = m.get(k) {
-                    write_canonical(x, out)?;
+                    write_canonical(x, out, depth + 1)?;
                 }
             }
             out.push(b'}');
@@ -230,8 +233,183 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// Check that `body` is the canonical encoding of a JSON object.
+/// Maximum nesting depth of a body (FORMAT.md §6).
+pub const MAX_DEPTH: usize = 64;
+
+/// Check that `body` is the canonical encoding of a JSON object (FORMAT.md
+/// §6), in one pass without building a value: exactly the bytes
+/// [`canonical_json`] produces are accepted.
 pub fn check_canonical(body: &[u8]) -> Result<(), String> {
+    if std::str::from_utf8(body).is_err() {
+        return Err("body is not UTF-8".into());
+    }
+    if body.first() != Some(&b'{') {
+        return Err("body is not a JSON object".into());
+    }
+    let mut c = Canon { b: body, i: 0 };
+    c.value(0)?;
+    if c.i != body.len() {
+        return Err("body is not in canonical JSON form (trailing bytes)".into());
+    }
+    Ok(())
+}
+
+struct Canon<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+const NOT_CANONICAL: &str = "body is not in canonical JSON form";
+
+impl Canon<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn lit(&mut self, s: &[u8]) -> Result<(), String> {
+        if self.b[self.i..].starts_with(s) {
+            self.i += s.len();
+            Ok(())
+        } else {
+            Err(NOT_CANONICAL.into())
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("body nests deeper than {MAX_DEPTH}"));
+        }
+        match self.peek() {
+            Some(b'n') => self.lit(b"null"),
+            Some(b't') => self.lit(b"true"),
+            Some(b'f') => self.lit(b"false"),
+            Some(b'"') => self.string(None),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b'[') => {
+                self.i += 1;
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.value(depth + 1)?;
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(NOT_CANONICAL.into()),
+                    }
+                }
+            }
+            Some(b'{') => {
+                self.i += 1;
+                if self.peek() == Some(b'}') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                let mut prev: Option<Vec<u8>> = None;
+                loop {
+                    let mut key = Vec::new();
+                    if self.peek() != Some(b'"') {
+                        return Err(NOT_CANONICAL.into());
+                    }
+                    self.string(Some(&mut key))?;
+                    if prev.as_ref().is_some_and(|p| *p >= key) {
+                        return Err("body keys are not sorted and unique".into());
+                    }
+                    prev = Some(key);
+                    self.lit(b":")?;
+                    self.value(depth + 1)?;
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(NOT_CANONICAL.into()),
+                    }
+                }
+            }
+            _ => Err(NOT_CANONICAL.into()),
+        }
+    }
+
+    fn number(&mut self) -> Result<(), String> {
+        let neg = self.peek() == Some(b'-');
+        if neg {
+            self.i += 1;
+        }
+        let start = self.i;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+        let digits = &self.b[start..self.i];
+        if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
+            return Err(NOT_CANONICAL.into());
+        }
+        if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+            return Err("non-integer number (audit bodies carry integers only)".into());
+        }
+        // Range: [-2^63, 2^64 - 1].
+        let text = std::str::from_utf8(digits).map_err(|_| NOT_CANONICAL.to_string())?;
+        let ok = if neg { text.parse::<u64>().is_ok_and(|m| m <= 1 << 63) } else { text.parse::<u64>().is_ok() };
+        if ok { Ok(()) } else { Err("integer out of range".into()) }
+    }
+
+    /// A canonical string; with `out`, also its decoded bytes.
+    fn string(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<(), String> {
+        self.i += 1;
+        loop {
+            let c = self.peek().ok_or(NOT_CANONICAL)?;
+            self.i += 1;
+            let decoded = match c {
+                b'"' => return Ok(()),
+                0..=0x1f => return Err(NOT_CANONICAL.into()),
+                b'\\' => {
+                    let e = self.peek().ok_or(NOT_CANONICAL)?;
+                    self.i += 1;
+                    match e {
+                        b'"' => b'"',
+                        b'\\' => b'\\',
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'u' => {
+                            let h = self.b.get(self.i..self.i + 4).ok_or(NOT_CANONICAL)?;
+                            self.i += 4;
+                            let hex = |x: u8| match x {
+                                b'0'..=b'9' => Some(x - b'0'),
+                                b'a'..=b'f' => Some(x - b'a' + 10),
+                                _ => None,
+                            };
+                            let (Some(0), Some(0), Some(hi), Some(lo)) = (hex(h[0]), hex(h[1]), hex(h[2]), hex(h[3]))
+                            else {
+                                return Err(NOT_CANONICAL.into());
+                            };
+                            let v = hi << 4 | lo;
+                            if v >= 0x20 || matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                                return Err(NOT_CANONICAL.into());
+                            }
+                            v
+                        }
+                        _ => return Err(NOT_CANONICAL.into()),
+                    }
+                }
+                other => other,
+            };
+            if let Some(o) = out.as_deref_mut() {
+                o.push(decoded);
+            }
+        }
+    }
+}
+
+/// The reference check: parse and re-encode (slower; used in tests).
+pub fn check_canonical_slow(body: &[u8]) -> Result<(), String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
     if !v.is_object() {
         return Err("body is not a JSON object".into());
@@ -258,6 +436,55 @@ mod tests {
         assert!(check_canonical(br#"{"a": 2}"#).is_err());
         assert!(check_canonical(br#"[1]"#).is_err());
         assert!(canonical_json(&json!({"t": 1.5})).is_err());
+    }
+
+    #[test]
+    fn fast_check_agrees_with_reference() {
+        let good = [
+            json!({}),
+            json!({"a": {"b": [1, -1, 0, u64::MAX, i64::MIN, null, true, false, [], {}]}}),
+            json!({"\n": 1, "\"": 2, "\u{1f}": 3, "\u{7f}": 4, "é": 5, "e": 6, "\\": [""]}),
+        ];
+        for v in good {
+            let c = canonical_json(&v).unwrap_or_default();
+            assert_eq!(check_canonical(&c), Ok(()), "{}", String::from_utf8_lossy(&c));
+            assert_eq!(check_canonical_slow(&c), Ok(()));
+        }
+        let bad: [&[u8]; 22] = [
+            b"{\"a\":1,\"a\":2}",
+            b"{\"b\":1,\"a\":2}",
+            b"{ }",
+            b"{\"a\": 1}",
+            b"{\"a\":01}",
+            b"{\"a\":-0}",
+            b"{\"a\":1.0}",
+            b"{\"a\":1e3}",
+            b"{\"a\":\"\\/\"}",
+            b"{\"a\":\"\\u0041\"}",
+            b"{\"a\":\"\\u000a\"}",
+            b"{\"a\":\"\\u001F\"}",
+            b"{\"a\":\"\n\"}",
+            b"{\"a\":18446744073709551616}",
+            b"{\"a\":-9223372036854775809}",
+            b"[]",
+            b"{\"a\":1}x",
+            b"{\"a\":tru}",
+            b"{\"a\":[1,]}",
+            b"{\"a\":\"\xff\"}",
+            b"{\"a\"}",
+            b"",
+        ];
+        for b in bad {
+            assert!(check_canonical(b).is_err(), "accepted {}", String::from_utf8_lossy(b));
+            assert!(check_canonical_slow(b).is_err(), "slow accepted {}", String::from_utf8_lossy(b));
+        }
+        assert!(check_canonical(b"{\"a\":-9223372036854775808}").is_ok());
+        // Keys sort by their decoded bytes, not their escaped form.
+        let v = json!({"a\u{1}": 1, "a\"": 2});
+        let c = canonical_json(&v).unwrap_or_default();
+        assert!(check_canonical(&c).is_ok(), "{}", String::from_utf8_lossy(&c));
+        let deep = (0..70).fold(json!(1), |v, _| json!([v]));
+        assert!(canonical_json(&json!({"d": deep})).is_err());
     }
 
     #[test]

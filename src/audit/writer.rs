@@ -105,7 +105,9 @@ struct Tip {
     next_seq: u64,
     head: Option<Hash>,
     key_id: Option<[u8; 4]>,
-    pending: Option<([u8; 4], usize)>,
+    /// A rotation waiting for its checkpoint: (new key id, frame offset,
+    /// chain head before it).
+    pending: Option<([u8; 4], usize, Hash)>,
     last_cp_size: u64,
     last_cp_text: Option<String>,
     log_id: [u8; 16],
@@ -128,14 +130,14 @@ impl Tip {
                 }
                 FrameRead::Bad { reason, reaches_eof } => {
                     if is_last && reaches_eof && format::is_torn_tail(buf, at) {
-                        let at = self.pending.take().map_or(at, |(_, p)| p);
+                        let at = self.unwind_pending().unwrap_or(at);
                         return Ok(ScanEnd::Cut { at, reason: "torn write", detail: reason });
                     }
                     return Err(format!("{reason} at offset {at}"));
                 }
             }
         }
-        if let Some((_, p)) = self.pending.take() {
+        if let Some(p) = self.unwind_pending() {
             if is_last {
                 return Ok(ScanEnd::Cut {
                     at: p,
@@ -146,6 +148,15 @@ impl Tip {
             return Err("key rotation record without its checkpoint".into());
         }
         Ok(ScanEnd::Clean)
+    }
+
+    /// Forget a rotation that has no checkpoint: the chain goes back to just
+    /// before it. Returns where its frame starts.
+    fn unwind_pending(&mut self) -> Option<usize> {
+        let (_, at, head) = self.pending.take()?;
+        self.next_seq -= 1;
+        self.head = Some(head);
+        Some(at)
     }
 
     fn record(&mut self, payload: &[u8], at: usize) -> Result<(), String> {
@@ -170,7 +181,7 @@ impl Tip {
             if r.kind == KIND_LOG_OPENED {
                 self.key_id = Some(k.id);
             } else {
-                self.pending = Some((k.id, at));
+                self.pending = Some((k.id, at, r.prev));
             }
         }
         self.head = Some(record_hash(payload));
@@ -189,7 +200,7 @@ impl Tip {
         }
         self.head = Some(c.checkpoint.head);
         self.key_id = match self.pending.take() {
-            Some((new, _)) => Some(new),
+            Some((new, _, _)) => Some(new),
             None => c.first_signer().or(self.key_id),
         };
         self.last_cp_size = c.checkpoint.size;
@@ -236,6 +247,9 @@ impl AuditLog {
         let lock = guard.release(&lock_path)?;
         let mut log = result?;
         log.lock = Some(lock);
+        // The first append checkpoints at once: a caller's first record is
+        // durable and signed without waiting for the next one.
+        log.last_cp_at = None;
         if !log.recoveries.is_empty() {
             log.locked(|l| l.write_recoveries())?;
         }

@@ -1,5 +1,6 @@
 //! `orchestra exec`: run one task under a policy.
 
+use crate::audit;
 use crate::exit::Exit;
 use crate::policy::{HumanDuration, Limit, SandboxMode, load_policy};
 use crate::sandbox::jail::Jail;
@@ -65,19 +66,6 @@ pub fn audit_dir(flag: Option<&Path>) -> PathBuf {
     }
 }
 
-/// The audit signing key's path: `$ORCHESTRA_AUDIT_KEY`, else
-/// `$XDG_CONFIG_HOME/orchestra/audit.key`, else `~/.config/orchestra/audit.key`.
-pub fn signing_key_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("ORCHESTRA_AUDIT_KEY").filter(|v| !v.is_empty()) {
-        return PathBuf::from(p);
-    }
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".config"));
-    config.join("orchestra").join("audit.key")
-}
-
 /// Run `orchestra exec`.
 pub fn run(args: ExecArgs) -> Exit {
     let (mut policy, origin) = match load_policy(&args.policy) {
@@ -109,14 +97,15 @@ pub fn run(args: ExecArgs) -> Exit {
     let name = args.name.clone().unwrap_or_else(|| {
         Path::new(&args.command[0]).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
     });
-    let audit = audit_dir(args.audit_dir.as_deref());
+    let audit_dir = audit_dir(args.audit_dir.as_deref());
+    let key_path = audit::default_key_path();
     let task = TaskSpec {
         name,
         argv: args.command.clone(),
         workdir,
         policy,
         policy_origin: origin,
-        protected: vec![audit, signing_key_path()],
+        protected: vec![audit_dir.clone(), key_path.clone()],
         observe: !args.bench_unobserved,
     };
     let backend: Box<dyn Sandbox> = match task.policy.backend() {
@@ -125,11 +114,80 @@ pub fn run(args: ExecArgs) -> Exit {
             return super::config_error(SandboxError::Backend(other.as_str().into()));
         }
     };
-    let report = match backend.run(&task) {
-        Ok(r) => r,
+    // Every task lands in the signed log; without a log nothing runs (fail closed).
+    let mut log = match open_audit_log(&audit_dir, &key_path) {
+        Ok(l) => l,
         Err(e) => return super::config_error(e),
     };
+    let started = audit::events::task_started(
+        &task.name,
+        &task.argv,
+        &format!("sha256:{}", task.policy.hash()),
+        backend.name(),
+        &requested_controls(&task),
+    );
+    if let Err(e) = log.append(audit::events::TASK_STARTED, started) {
+        return super::config_error(format!("audit log {}: {e}", audit_dir.display()));
+    }
+    let report = match backend.run(&task) {
+        Ok(r) => r,
+        Err(e) => {
+            let body = serde_json::json!({"task": task.name, "error": e.to_string()});
+            let _ = log.append("task_refused", body).and_then(|_| log.sync());
+            return super::config_error(e);
+        }
+    };
+    if let Err(e) = record_outcome(&mut log, &report) {
+        // The verdict stands, but a run whose record is not durable is not ok.
+        eprintln!("orchestra: error: audit log {}: {e}", audit_dir.display());
+        eprintln!("{}", report.verdict_line());
+        return report.exit().worst(Exit::Config);
+    }
     finish(&report, args.report.as_deref())
+}
+
+fn open_audit_log(dir: &Path, key_path: &Path) -> Result<audit::AuditLog, String> {
+    let (key, created) =
+        audit::load_or_create_key(key_path).map_err(|e| format!("audit key {}: {e}", key_path.display()))?;
+    if created {
+        eprintln!("{}", audit::created_notice(key_path, &key));
+    }
+    audit::AuditLog::open(dir, &key).map_err(|e| format!("audit log {}: {e}", dir.display()))
+}
+
+/// The controls the policy asks for (the report lists those actually enforced).
+fn requested_controls(task: &TaskSpec) -> Vec<String> {
+    let p = &task.policy;
+    let mut v = vec!["landlock".to_string(), "seccomp".to_string(), "rlimits".to_string()];
+    if p.jail.namespaces == crate::policy::NamespaceMode::Required {
+        v.push("namespaces".into());
+    }
+    v.push(format!("network:{}", p.network_mode().as_str()));
+    v
+}
+
+/// Append the violations, the attested controls and the end of the task, then
+/// make them durable before the exit code is returned.
+fn record_outcome(log: &mut audit::AuditLog, report: &Report) -> Result<(), audit::AuditError> {
+    for v in &report.violations {
+        log.append(audit::events::VIOLATION, audit::events::violation(&report.task, &v.rule, &v.detail))?;
+    }
+    let enforced: Vec<String> = report.enforced.iter().map(|c| format!("{}: {}", c.control, c.detail)).collect();
+    log.append(
+        "task_attested",
+        serde_json::json!({"task": report.task, "enforced": enforced, "opt_outs": report.opt_outs}),
+    )?;
+    log.append(
+        audit::events::TASK_ENDED,
+        audit::events::task_ended(
+            &report.task,
+            crate::sandbox::report::cause_name(report.cause),
+            report.exit_status,
+            report.signal,
+            report.wall_ms,
+        ),
+    )?;
+    log.sync()
 }
 
 fn finish(report: &Report, path: Option<&Path>) -> Exit {

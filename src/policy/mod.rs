@@ -232,6 +232,17 @@ pub enum NetworkMode {
     Host,
 }
 
+impl NetworkMode {
+    /// The name used in policies and rule names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkMode::None => "none",
+            NetworkMode::Loopback => "loopback",
+            NetworkMode::Host => "host",
+        }
+    }
+}
+
 /// Environment of the task. The orchestrator's own environment never leaks:
 /// only names listed in `passthrough` are copied, and `ORCHESTRA_*` names never are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -9,7 +9,6 @@ use std::sync::OnceLock;
 
 pub const SSH_CANARY: &str = "CANARY-SSH-KEY-5f1e2d";
 pub const ENV_CANARY: &str = "CANARY-ENV-TOKEN-93ab7c";
-pub const KEY_CANARY: &str = "CANARY-AUDIT-KEY-1c0ffe";
 
 pub struct Env {
     pub _dir: tempfile::TempDir,
@@ -95,13 +94,37 @@ pub fn env() -> Env {
     std::fs::write(home.join(".ssh/id_rsa"), SSH_CANARY).unwrap();
     std::fs::write(home.join(".bashrc"), "# original bashrc\n").unwrap();
     let key = home.join("keys/audit.key");
-    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
-    std::fs::write(&key, KEY_CANARY).unwrap();
+    let st = Command::new(orchestra())
+        .args(["audit", "keygen"])
+        .env("ORCHESTRA_AUDIT_KEY", &key)
+        .output()
+        .expect("orchestra audit keygen");
+    assert!(st.status.success(), "keygen: {}", String::from_utf8_lossy(&st.stderr));
     std::fs::copy(attack_bin(), ws.join("attack")).unwrap();
     Env { _dir: dir, root, ws, home, key, run_as: None }
 }
 
 impl Env {
+    /// The private signing key's file content (a secret the task must never see).
+    pub fn key_secret(&self) -> String {
+        std::fs::read_to_string(&self.key).expect("read the key file")
+    }
+
+    /// Verify the audit log of this workspace with the trusted public key.
+    pub fn verify_audit(&self) -> std::process::Output {
+        let mut pub_key = self.key.clone().into_os_string();
+        pub_key.push(".pub");
+        Command::new(orchestra())
+            .arg("audit")
+            .arg("verify")
+            .arg(self.ws.join(".orchestra/audit"))
+            .arg("--trusted-key")
+            .arg(pub_key)
+            .arg("--json")
+            .output()
+            .expect("audit verify")
+    }
+
     pub fn cmd(&self, policy: &str, extra: &[&str], argv: &[&str]) -> Command {
         let mut c = match self.run_as {
             Some(uid) => {

@@ -1,0 +1,489 @@
+#!/usr/bin/env python3
+"""Independent verifier for Orchestra audit logs (audit/FORMAT.md, version 1).
+
+Written from FORMAT.md alone; it shares no code with src/. Needs Python 3.9+
+and the `cryptography` package (`pip install cryptography`).
+
+usage: verify.py [--trusted-key FILE] [--since-checkpoint FILE] [--json] DIR
+
+Exit status: 0 the log passes, 4 a check failed, 1 usage error.
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import sys
+import zlib
+
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+except ImportError:  # pragma: no cover
+    sys.stderr.write("verify.py: the `cryptography` package is required: pip install cryptography\n")
+    sys.exit(1)
+
+MAGIC = b"ORCHAUDT"
+HEADER_LEN = 40
+MAX_PAYLOAD = 1 << 24
+RECORD_DOMAIN = b"orchestra.audit/v1 record\x00"
+GENESIS_DOMAIN = b"orchestra.audit/v1 genesis\x00"
+ORIGIN_PREFIX = "orchestra.audit/v1/"
+SEG_RE = re.compile(r"^[0-9]{20}\.seg$")
+KIND_RE = re.compile(rb"^[a-z0-9_]{1,64}$")
+EM_DASH = "\u2014"
+
+# Encodings of small-order Ed25519 points with the sign bit cleared
+# (libsodium's blocklist); strict verification rejects them as R or A.
+SMALL_ORDER = {
+    bytes.fromhex(h)
+    for h in [
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ]
+}
+
+
+def small_order(p):
+    return bytes(p[:31]) + bytes([p[31] & 0x7F]) in SMALL_ORDER
+
+
+class Fail(Exception):
+    def __init__(self, code, reason, segment=None, offset=None, seq=None):
+        super().__init__(reason)
+        self.code, self.reason, self.segment, self.offset, self.seq = code, reason, segment, offset, seq
+
+
+def sha256(*parts):
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p)
+    return h.digest()
+
+
+def b64_canonical(s):
+    try:
+        raw = base64.b64decode(s, validate=True)
+    except Exception:
+        return None
+    if base64.b64encode(raw).decode("ascii") != s:
+        return None
+    return raw
+
+
+def decimal(s):
+    if not s or not all(c in "0123456789" for c in s) or (len(s) > 1 and s[0] == "0"):
+        return None
+    v = int(s)
+    return v if v < 2**64 else None
+
+
+class Key:
+    """A C2SP ed25519 verifier key string: name+keyid+base64(0x01||pk)."""
+
+    def __init__(self, text):
+        text = text.strip("\n")
+        parts = text.split("+", 2)
+        if len(parts) != 3:
+            raise ValueError("expected <name>+<keyid>+<base64 key>")
+        name, idh, b = parts
+        if not name or any(c == "+" or c.isspace() for c in name):
+            raise ValueError("invalid key name")
+        raw = b64_canonical(b)
+        if raw is None or len(raw) != 33 or raw[0] != 1:
+            raise ValueError("not an ed25519 public key")
+        pk = raw[1:]
+        if small_order(pk):
+            raise ValueError("small-order public key")
+        kid = sha256(name.encode(), b"\n", b"\x01", pk)[:4]
+        if kid.hex() != idh:
+            raise ValueError("key id does not match the key")
+        self.name, self.id, self.pk, self.text = name, kid, pk, text
+        self.obj = Ed25519PublicKey.from_public_bytes(pk)
+
+    def verify(self, sig, msg):
+        if small_order(sig[:32]) or int.from_bytes(sig[32:], "little") >= 2**252 + 27742317777372353535851937790883648493:
+            return False
+        try:
+            self.obj.verify(sig, msg)
+            return True
+        except InvalidSignature:
+            return False
+
+
+class Note:
+    def __init__(self, text):
+        if "\r" in text:
+            raise ValueError("note contains a carriage return")
+        i = text.find("\n\n")
+        if i < 0:
+            raise ValueError("no blank line")
+        body, sigs = text[: i + 1], text[i + 2 :]
+        lines = body[:-1].split("\n")
+        if len(lines) != 4:
+            raise ValueError("body is not 4 lines")
+        origin, size, head, tline = lines
+        if not origin.startswith(ORIGIN_PREFIX) or not re.fullmatch(r"[0-9a-f]{32}", origin[len(ORIGIN_PREFIX) :]):
+            raise ValueError("bad origin")
+        self.log_id = bytes.fromhex(origin[len(ORIGIN_PREFIX) :])
+        self.size = decimal(size)
+        if self.size is None:
+            raise ValueError("bad size")
+        h = b64_canonical(head)
+        if h is None or len(h) != 32:
+            raise ValueError("bad head")
+        self.head = h
+        if not tline.startswith("time ") or decimal(tline[5:]) is None:
+            raise ValueError("bad time line")
+        self.time = decimal(tline[5:])
+        if not sigs or not sigs.endswith("\n"):
+            raise ValueError("no signatures")
+        self.sigs = []
+        for line in sigs[:-1].split("\n"):
+            if not line.startswith(EM_DASH + " "):
+                raise ValueError("bad signature line")
+            rest = line[2:]
+            if " " not in rest:
+                raise ValueError("bad signature line")
+            name, b = rest.split(" ", 1)
+            if not name or "+" in name:
+                raise ValueError("bad signature name")
+            raw = b64_canonical(b)
+            if raw is None or len(raw) != 68:
+                raise ValueError("bad signature")
+            self.sigs.append((name, raw[:4], raw[4:]))
+        self.body = body.encode("utf-8")
+        self.text = text
+
+    def verified_by(self, key):
+        for name, kid, sig in self.sigs:
+            if name == key.name and kid == key.id:
+                return key.verify(sig, self.body)
+        return False
+
+
+def canonical(v):
+    """FORMAT.md §6 canonical JSON."""
+    return json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _no_float(s):
+    raise ValueError("non-integer number")
+
+
+def _int(s):
+    v = int(s)
+    if not -(2**63) <= v < 2**64:
+        raise ValueError("integer out of range")
+    return v
+
+
+MAX_DEPTH = 64
+
+
+def check_depth(v, d=0):
+    if d > MAX_DEPTH:
+        raise ValueError("body nests too deep")
+    if isinstance(v, dict):
+        for x in v.values():
+            check_depth(x, d + 1)
+    elif isinstance(v, list):
+        for x in v:
+            check_depth(x, d + 1)
+
+
+def parse_body(b):
+    try:
+        text = b.decode("utf-8")
+        v = json.loads(text, parse_float=_no_float, parse_int=_int, parse_constant=_no_float)
+    except (ValueError, RecursionError) as e:
+        raise ValueError("body is not JSON: %s" % e)
+    if not isinstance(v, dict):
+        raise ValueError("body is not a JSON object")
+    check_depth(v)
+    try:
+        again = canonical(v)
+    except Exception:
+        raise ValueError("body is not canonical")
+    if again != b:
+        raise ValueError("body is not in canonical JSON form")
+    return v
+
+
+def read_frame(buf, at):
+    """Return ('ok', type, payload, next) or ('bad', reason, reaches_eof)."""
+    rest = len(buf) - at
+    zeros = not any(buf[at:])
+    if rest < 9:
+        return ("bad", "incomplete frame", True)
+    ty = buf[at]
+    n = int.from_bytes(buf[at + 1 : at + 5], "big")
+    end = 9 + n
+    if n > MAX_PAYLOAD:
+        return ("bad", "frame too long", end >= rest or zeros)
+    if end > rest:
+        return ("bad", "frame extends past the end", True)
+    reaches = end == rest or zeros
+    if zlib.crc32(buf[at : at + 5 + n]) != int.from_bytes(buf[at + 5 + n : at + end], "big"):
+        return ("bad", "frame CRC mismatch", reaches)
+    if ty not in (0x52, 0x43):
+        return ("bad", "unknown frame type", reaches)
+    return ("ok", ty, buf[at + 5 : at + 5 + n], at + end)
+
+
+def is_torn_tail(buf, at):
+    """FORMAT.md §4.3 (2): no valid frame starts after the bad one."""
+    for p in range(at + 1, len(buf)):
+        if buf[p] in (0x52, 0x43) and len(buf) - p >= 9 and read_frame(buf, p)[0] == "ok":
+            return False
+    return True
+
+
+class Verifier:
+    def __init__(self, trusted=None, since=None):
+        self.trusted, self.since = trusted, since
+        self.log_id = None
+        self.next_seq = 0
+        self.head = None
+        self.keys = []  # [Key]
+        self.max_size = []  # per key
+        self.current = None
+        self.pending = None  # (Key, seq)
+        self.last_cp = None  # (size, head)
+        self.checkpoints = 0
+        self.last_size = 0
+        self.since_head = None
+        self.torn = None
+        self.recoveries = 0
+        self.segments = 0
+
+    def run(self, d):
+        names = sorted(n for n in os.listdir(d) if SEG_RE.match(n))
+        if not names:
+            raise Fail("empty", "no segment files")
+        for i, name in enumerate(names):
+            last = i == len(names) - 1
+            with open(os.path.join(d, name), "rb") as f:
+                buf = f.read()
+            self.segments += 1
+            if last and i > 0 and len(buf) < HEADER_LEN:
+                self.torn = (name, 0, len(buf))
+                break
+            self.header(buf, name)
+            at = HEADER_LEN
+            while at < len(buf):
+                r = read_frame(buf, at)
+                if r[0] == "bad":
+                    if last and r[2] and is_torn_tail(buf, at):
+                        self.torn = (name, at, len(buf) - at)
+                        break
+                    raise Fail("frame", r[1], name, at, self.next_seq)
+                _, ty, payload, nxt = r
+                if ty == 0x52:
+                    self.record(payload, name, at)
+                else:
+                    self.checkpoint(payload, name, at)
+                at = nxt
+
+    def header(self, buf, name):
+        if len(buf) < HEADER_LEN or buf[:8] != MAGIC:
+            raise Fail("segment_header", "bad segment header", name, 0)
+        if int.from_bytes(buf[8:12], "big") != 1:
+            raise Fail("segment_header", "unsupported version", name, 0)
+        if zlib.crc32(buf[:36]) != int.from_bytes(buf[36:40], "big"):
+            raise Fail("segment_header", "header CRC mismatch", name, 0)
+        log_id, first = buf[12:28], int.from_bytes(buf[28:36], "big")
+        if self.log_id is None:
+            self.log_id = log_id
+            self.head = sha256(GENESIS_DOMAIN, log_id)
+        elif log_id != self.log_id:
+            raise Fail("log_id_mismatch", "segment of another log", name, 0)
+        if first != int(name[:20]):
+            raise Fail("segment_name", "header and file name disagree", name, 0)
+        if first != self.next_seq:
+            raise Fail("segment_gap", "segment starts at %d, expected %d" % (first, self.next_seq), name, 0, self.next_seq)
+
+    def record(self, p, seg, at):
+        def bad(code, why, seq=None):
+            return Fail(code, why, seg, at, self.next_seq if seq is None else seq)
+
+        if len(p) < 53:
+            raise bad("record_encoding", "payload too short")
+        seq = int.from_bytes(p[0:8], "big")
+        prev = p[16:48]
+        k = p[48]
+        if len(p) < 53 + k:
+            raise bad("record_encoding", "payload too short for kind")
+        kind = p[49 : 49 + k]
+        blen = int.from_bytes(p[49 + k : 53 + k], "big")
+        if len(p) != 53 + k + blen:
+            raise bad("record_encoding", "length mismatch")
+        if not KIND_RE.match(kind):
+            raise bad("record_encoding", "invalid kind")
+        kind = kind.decode("ascii")
+        try:
+            body = parse_body(p[53 + k :])
+        except ValueError as e:
+            raise bad("record_encoding", str(e))
+        if seq != self.next_seq:
+            raise bad("seq", "sequence %d, expected %d" % (seq, self.next_seq), seq)
+        if self.pending is not None:
+            raise bad("rotation", "rotation not followed by its checkpoint", seq)
+        if prev != self.head:
+            raise bad("genesis" if seq == 0 else "chain", "prev does not match", seq)
+        if seq == 0:
+            if kind != "log_opened":
+                raise bad("genesis", "first record is not log_opened", seq)
+            if body.get("format") != 1 or type(body.get("format")) is not int or body.get("log_id") != self.log_id.hex():
+                raise bad("genesis", "log_opened format/log_id", seq)
+            try:
+                key = Key(body["key"]) if isinstance(body.get("key"), str) else None
+            except ValueError:
+                key = None
+            if key is None:
+                raise bad("genesis", "log_opened key", seq)
+            self.push_key(key)
+        elif kind == "log_opened":
+            raise bad("genesis", "log_opened after record 0", seq)
+        if kind == "key_rotation":
+            cur = self.keys[self.current]
+            if body.get("old_key") != cur.text:
+                raise bad("rotation", "old_key is not the key in force", seq)
+            try:
+                new = Key(body["new_key"]) if isinstance(body.get("new_key"), str) else None
+            except ValueError:
+                new = None
+            if new is None:
+                raise bad("rotation", "bad new_key", seq)
+            self.pending = (new, seq)
+        elif kind == "recovery":
+            self.recoveries += 1
+        self.head = sha256(RECORD_DOMAIN, p)
+        self.next_seq += 1
+        if self.since is not None and self.since.size == self.next_seq:
+            self.since_head = self.head
+
+    def push_key(self, key):
+        self.keys.append(key)
+        self.max_size.append(0)
+        self.current = len(self.keys) - 1
+
+    def checkpoint(self, p, seg, at):
+        def bad(code, why, seq=None):
+            return Fail(code, why, seg, at, seq)
+
+        try:
+            note = Note(p.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise bad("checkpoint_encoding", str(e))
+        if note.log_id != self.log_id:
+            raise bad("checkpoint_encoding", "checkpoint of another log", note.size)
+        if not self.keys or note.size == 0:
+            raise bad("checkpoint_size", "checkpoint before the first record", note.size)
+        if note.size != self.next_seq:
+            raise bad("checkpoint_size", "size %d after %d records" % (note.size, self.next_seq), note.size)
+        if note.head != self.head:
+            if self.last_cp is not None and self.last_cp[0] == note.size and self.last_cp[1] != note.head:
+                raise bad("equivocation", "two heads for one size", note.size)
+            raise bad("checkpoint_head", "head does not match the chain", note.size)
+        signer = self.current
+        if self.pending is not None:
+            if not note.verified_by(self.keys[signer]):
+                raise bad("rotation", "rotation not signed by the old key", note.size)
+            self.push_key(self.pending[0])
+            self.pending = None
+        elif not note.verified_by(self.keys[signer]):
+            raise bad("checkpoint_signature", "bad signature", note.size)
+        self.max_size[signer] = max(self.max_size[signer], note.size)
+        self.checkpoints += 1
+        self.last_cp = (note.size, note.head)
+        self.last_size = note.size
+
+    def finish(self):
+        if self.since is not None:
+            s = self.since
+            if s.log_id != self.log_id:
+                raise Fail("since_checkpoint", "exported checkpoint of another log")
+            if not any(s.verified_by(k) for k in self.keys):
+                raise Fail("since_checkpoint", "exported checkpoint not signed by a key of this log")
+            if self.since_head is None:
+                raise Fail("since_checkpoint", "log has %d records, checkpoint covers %d: truncated or rolled back" % (self.next_seq, s.size))
+            if self.since_head != s.head:
+                raise Fail("equivocation", "different head for size %d" % s.size)
+        if self.trusted is not None:
+            idx = next((i for i, k in enumerate(self.keys) if k.pk == self.trusted.pk), None)
+            if idx is None:
+                raise Fail("untrusted_key", "trusted key is not a key of this log")
+            auth = max(self.max_size[idx:] or [0])
+            if auth == 0:
+                raise Fail("untrusted_key", "no checkpoint signed by the trusted key")
+            return auth
+        return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Verify an Orchestra audit log (FORMAT.md v1).")
+    ap.add_argument("dir")
+    ap.add_argument("--trusted-key")
+    ap.add_argument("--since-checkpoint")
+    ap.add_argument("--json", action="store_true")
+    try:
+        a = ap.parse_args(argv)
+    except SystemExit as e:
+        return 0 if e.code == 0 else 1
+    try:
+        trusted = Key(open(a.trusted_key, encoding="utf-8").read()) if a.trusted_key else None
+        since = Note(open(a.since_checkpoint, encoding="utf-8").read()) if a.since_checkpoint else None
+    except (OSError, ValueError) as e:
+        sys.stderr.write("verify.py: %s\n" % e)
+        return 1
+    if not os.path.isdir(a.dir):
+        sys.stderr.write("verify.py: %s: no such log directory\n" % a.dir)
+        return 1
+    v = Verifier(trusted, since)
+    err, auth = None, 0
+    try:
+        v.run(a.dir)
+        auth = v.finish()
+    except Fail as e:
+        err = e
+    out = {
+        "verdict": "fail" if err else "ok",
+        "records": v.next_seq,
+        "checkpoints": v.checkpoints,
+        "unsigned_tail": v.next_seq - v.last_size,
+        "torn_tail": v.torn is not None,
+        "recoveries": v.recoveries,
+        "authenticated_records": auth if not err else 0,
+        "keys": [k.id.hex() for k in v.keys],
+        "code": err.code if err else None,
+        "segment": err.segment if err else None,
+        "offset": err.offset if err else None,
+        "seq": err.seq if err else None,
+        "reason": err.reason if err else None,
+    }
+    if a.json:
+        print(json.dumps(out, sort_keys=True))
+    else:
+        if err:
+            print("FAIL [%s] %s (segment %s, offset %s, seq %s)" % (err.code, err.reason, err.segment, err.offset, err.seq))
+        else:
+            print("OK: %d records, %d checkpoints, %d unsigned, keys %s" % (v.next_seq, v.checkpoints, out["unsigned_tail"], ",".join(out["keys"])))
+            if trusted is None:
+                print("UNAUTHENTICATED: no --trusted-key; this proves nothing about who wrote the log")
+            else:
+                print("authenticated by %s: %d records" % (trusted.id.hex(), auth))
+            if v.torn:
+                print("torn tail: %s offset %d, %d bytes (ignored)" % v.torn)
+    return 4 if err else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
