@@ -99,17 +99,18 @@ fn check(p: &Policy, text: &str, origin: &str) -> Result<(), PolicyError> {
         ));
     }
     if let Some(sec) = &p.security {
-        if let Some(mode) = sec.sandbox_mode {
-            if text_has_key(text, "sandbox_mode", 0) && mode != p.sandbox_mode {
-                return Err(err(
-                    "sandbox_mode",
-                    format!(
-                        "security.sandbox_mode ({}) contradicts sandbox_mode ({})",
-                        mode.as_str(),
-                        p.sandbox_mode.as_str()
-                    ),
-                ));
-            }
+        if let Some(mode) = sec.sandbox_mode
+            && text_has_key(text, "sandbox_mode", 0)
+            && mode != p.sandbox_mode
+        {
+            return Err(err(
+                "sandbox_mode",
+                format!(
+                    "security.sandbox_mode ({}) contradicts sandbox_mode ({})",
+                    mode.as_str(),
+                    p.sandbox_mode.as_str()
+                ),
+            ));
         }
         if let Some(net) = &sec.docker_network {
             let wanted = match net.as_str() {

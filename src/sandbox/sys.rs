@@ -361,11 +361,11 @@ pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).map_err(io::Error::from)?;
     for c in msg.cmsgs().map_err(io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: SCM_RIGHTS installed a fresh descriptor in this process.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
+        if let ControlMessageOwned::ScmRights(fds) = c
+            && let Some(&fd) = fds.first()
+        {
+            // SAFETY: SCM_RIGHTS installed a fresh descriptor in this process.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
         }
     }
     Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no descriptor received"))

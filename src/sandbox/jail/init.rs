@@ -100,10 +100,9 @@ fn run(rep: &mut Reporter) -> Result<u8, String> {
         }
         Some(task_pid) => {
             drop(task_sock);
-            let listener = match sys::recv_fd(init_sock.as_raw_fd()) {
-                Ok(fd) => Some(fd),
-                Err(_) => None, // the task failed before installing seccomp; it reported why
-            };
+            // None when the task failed before installing seccomp (it reported why)
+            // or when observation is off (benchmark baseline).
+            let listener = sys::recv_fd(init_sock.as_raw_fd()).ok();
             let mut sup =
                 Supervisor::new(&plan, listener, &decoys, task_pid).map_err(|e| format!("supervisor: {e}"))?;
             let status = sup.run(rep);

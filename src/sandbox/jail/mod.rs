@@ -207,24 +207,24 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     let kill = |child: &sys::Spawned| {
         let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
     };
-    if plan.namespaces {
-        if let Err(e) = write_id_maps(child.pid) {
-            kill(&child);
-            return Err(SandboxError::Unenforceable {
-                control: "namespaces".into(),
-                reason: super::probe::explain_userns_failure(&format!("writing the user namespace id maps: {e}")),
-            });
-        }
+    if plan.namespaces
+        && let Err(e) = write_id_maps(child.pid)
+    {
+        kill(&child);
+        return Err(SandboxError::Unenforceable {
+            control: "namespaces".into(),
+            reason: super::probe::explain_userns_failure(&format!("writing the user namespace id maps: {e}")),
+        });
     }
     // Our own /proc entries (environ, mem) become root-only: a task that shares our
     // pid namespace (namespace-less mode) cannot read the orchestrator's environment.
     // Only now: the child inherits the flag, and its id maps had to be writable.
     let _ = sys::set_non_dumpable();
-    if support.memory || support.pids {
-        if let Err(e) = cg.add(child.pid) {
-            kill(&child);
-            return Err(SandboxError::Setup(format!("joining cgroup: {e}")));
-        }
+    if (support.memory || support.pids)
+        && let Err(e) = cg.add(child.pid)
+    {
+        kill(&child);
+        return Err(SandboxError::Setup(format!("joining cgroup: {e}")));
     }
     let plan_line = serde_json::to_string(&plan).map_err(|e| SandboxError::Setup(format!("plan: {e}")))? + "\n";
     if sync_w.write_all(b"G").is_err() || ctrl.write_all(plan_line.as_bytes()).is_err() {

@@ -227,10 +227,11 @@ impl<'a> Supervisor<'a> {
         };
         let mem = TaskMem::open(n.pid, listener, n.id);
         let decision = decide(self.plan, &n, &mem);
-        if decision == Decision::Continue && self.written.len() < 100_000 {
-            if let Some(p) = opened_for_write(&n, &mem) {
-                self.written.insert(p);
-            }
+        if decision == Decision::Continue
+            && self.written.len() < 100_000
+            && let Some(p) = opened_for_write(&n, &mem)
+        {
+            self.written.insert(p);
         }
         let answer = match &decision {
             Decision::Continue => NotifAnswer::Continue,
@@ -490,16 +491,15 @@ fn decide_write(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &str,
         let raw = mem.cstr(n.args[arg])?;
         resolve(pid, dirfd.map(|d| n.args[d]), &raw, follow)
     };
-    if let Some(src) = args.link_source {
-        if let Some(p) = path_of(src, false) {
-            if !write_allowed(plan, &p, pid) {
-                return Decision::Deny {
-                    errno: libc::EACCES,
-                    rule: "fs.hardlink".into(),
-                    detail: format!("{name}: hard link to {} outside the writable roots", p.display()),
-                };
-            }
-        }
+    if let Some(src) = args.link_source
+        && let Some(p) = path_of(src, false)
+        && !write_allowed(plan, &p, pid)
+    {
+        return Decision::Deny {
+            errno: libc::EACCES,
+            rule: "fs.hardlink".into(),
+            detail: format!("{name}: hard link to {} outside the writable roots", p.display()),
+        };
     }
     for t in args.targets {
         let Some(p) = path_of(*t, args.follows) else { continue };
@@ -613,11 +613,12 @@ fn canonical(p: &Path, follow: bool, pid: u32, depth: usize) -> PathBuf {
     };
     let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
     let full = parent.join(name);
-    if follow && depth < 40 {
-        if let Ok(target) = std::fs::read_link(&full) {
-            let next = if target.is_absolute() { target } else { parent.join(target) };
-            return canonical(&normalise(&next, pid), follow, pid, depth + 1);
-        }
+    if follow
+        && depth < 40
+        && let Ok(target) = std::fs::read_link(&full)
+    {
+        let next = if target.is_absolute() { target } else { parent.join(target) };
+        return canonical(&normalise(&next, pid), follow, pid, depth + 1);
     }
     full
 }
