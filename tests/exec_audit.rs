@@ -71,3 +71,26 @@ fn an_unusable_key_refuses_to_run_anything() {
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(!e.ws.join("ran").exists());
 }
+
+#[test]
+fn sigterm_kills_the_task_reports_and_records_it() {
+    let e = env();
+    let marker = e.ws.join("still-running");
+    let script = format!("(setsid sh -c 'while :; do touch {}; sleep 0.05; done' &); sleep 30", marker.display());
+    let mut c = e.cmd("default", &[], &["/bin/sh", "-c", &script]);
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let started = std::time::Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted by signal 15"));
+    let _ = std::fs::remove_file(&marker);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!marker.exists(), "a process of the task survived the interrupt");
+    let recs = records(&e);
+    let ended = recs.iter().rev().find(|r| r["kind"] == "task_ended").expect("task_ended recorded");
+    assert!(ended["body"].to_string().contains("\"signal\":15"), "{ended}");
+}

@@ -21,6 +21,8 @@ use super::report::{Cause, Control, Report, Violation, now_rfc3339};
 use super::{Sandbox, SandboxError, TaskSpec, sys};
 use crate::policy::{NamespaceMode, NetworkMode, Policy};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use plan::{HostFacts, JailPlan};
 use protocol::Event;
 use std::ffi::CString;
@@ -113,6 +115,7 @@ struct Run {
     exited: Option<(Option<i32>, Option<i32>)>,
     setup_error: Option<String>,
     timed_out: Option<&'static str>,
+    interrupted: Option<i32>,
     output_bytes: u64,
 }
 
@@ -155,6 +158,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         exited: None,
         setup_error: None,
         timed_out: None,
+        interrupted: None,
         output_bytes: 0,
     };
     if support.memory || support.pids {
@@ -199,6 +203,16 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     }
     // Orphans of the task reparent to us, so we can always kill what is left.
     let _ = sys::set_child_subreaper();
+    // Ctrl-C, SIGTERM and SIGHUP end the task through the event loop (kill the
+    // jail, report, record) instead of killing us mid-way. The task itself
+    // starts with an empty signal mask (init.rs resets it).
+    let mut interrupts = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        interrupts.add(sig);
+    }
+    let _ = interrupts.thread_block();
+    let sigfd = SignalFd::with_flags(&interrupts, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| SandboxError::Setup(format!("signalfd: {e}")))?;
     let child = sys::spawn_in_namespaces(flags, &exec).map_err(|e| SandboxError::Unenforceable {
         control: "namespaces".into(),
         reason: super::probe::explain_userns_failure(&format!("creating namespaces: {e}")),
@@ -233,7 +247,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     }
     drop(sync_w);
 
-    event_loop(task, &child, &mut ctrl, &mut out_r, &mut err_r, &mut run, start);
+    event_loop(task, &child, &sigfd, &mut ctrl, &mut out_r, &mut err_r, &mut run, start);
 
     // The init is gone; so is everything in its pid namespace. Reap it, then
     // anything that escaped to us as subreaper (namespace-less mode).
@@ -269,6 +283,13 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         }
     }
     let peak = events.peak_memory.or_else(children_max_rss);
+    let mut interrupted_note = None;
+    if let Some(sig) = run.interrupted {
+        // We killed the jail because we were interrupted: report the interrupt as
+        // the signal that ended the task (a task failure, exit 2).
+        run.exited = Some((None, Some(sig)));
+        interrupted_note = Some(format!("orchestra was interrupted by signal {sig} and killed the task"));
+    }
     let (exit_status, signal) = run.exited.unwrap_or((None, None));
     // A setup failure (in the init or in the task before exec) means the task never
     // ran: fail closed with exit 1, whatever status the failed setup exited with.
@@ -291,7 +312,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
             }
         }
     };
-    let mut error = run.setup_error.take();
+    let mut error = run.setup_error.take().or(interrupted_note);
     if let Some(which) = run.timed_out {
         error = error.or(Some(format!("{which} exceeded")));
     }
@@ -378,9 +399,11 @@ fn children_of(ppid: i32) -> Vec<i32> {
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn event_loop(
     task: &TaskSpec,
     child: &sys::Spawned,
+    sigfd: &SignalFd,
     ctrl: &mut UnixStream,
     out_r: &mut std::io::PipeReader,
     err_r: &mut std::io::PipeReader,
@@ -430,8 +453,8 @@ fn event_loop(
                 timeout = timeout.min(left);
             }
         }
-        let mut fds = Vec::with_capacity(4);
-        let mut slot = [usize::MAX; 4];
+        let mut fds = Vec::with_capacity(5);
+        let mut slot = [usize::MAX; 5];
         if out_open {
             slot[0] = fds.len();
             fds.push(PollFd::new(out_r.as_fd(), PollFlags::POLLIN));
@@ -448,10 +471,14 @@ fn event_loop(
             slot[3] = fds.len();
             fds.push(PollFd::new(child.pidfd.as_fd(), PollFlags::POLLIN));
         }
+        if !killed {
+            slot[4] = fds.len();
+            fds.push(PollFd::new(sigfd.as_fd(), PollFlags::POLLIN));
+        }
         let ms = timeout.as_millis().clamp(1, 60_000) as u16;
         let _ = poll(&mut fds, PollTimeout::from(ms));
         let ready: Vec<bool> =
-            (0..4).map(|i| slot[i] != usize::MAX && fds[slot[i]].revents().is_some_and(|r| !r.is_empty())).collect();
+            (0..5).map(|i| slot[i] != usize::MAX && fds[slot[i]].revents().is_some_and(|r| !r.is_empty())).collect();
         drop(fds);
         for (i, open) in [(0usize, &mut out_open), (1, &mut err_open)] {
             if !ready[i] {
@@ -492,6 +519,13 @@ fn event_loop(
                     }
                 }
             }
+        }
+        if ready[4]
+            && let Ok(Some(info)) = sigfd.read_signal()
+        {
+            run.interrupted = Some(info.ssi_signo as i32);
+            killed = true;
+            let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
         }
         if ready[3] {
             child_alive = false;
