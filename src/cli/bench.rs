@@ -44,7 +44,7 @@ const START_TARGET_RATIO: f64 = 1.0;
 const OBSERVATION_TARGET_PCT: f64 = 5.0;
 /// What the unobserved baseline is (and is not).
 const UNOBSERVED_BASELINE: &str = "baseline 'unobserved' = orchestra exec --bench-unobserved: the same jail and \
-     policy, seccomp denying with EPERM without user notification (the decoy inotify watches stay)";
+     policy; seccomp denies the same classes with EPERM instead of notifying the supervisor";
 
 /// Arguments of `orchestra bench`.
 #[derive(Debug, Args)]

@@ -496,3 +496,14 @@ pub fn loopback_up() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Read `buf.len()` bytes at `addr` of process `pid` (process_vm_readv).
+/// Returns how many bytes were read (short at an unmapped page).
+pub fn read_process_memory(pid: u32, addr: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let local = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
+    let remote = libc::iovec { iov_base: addr as *mut libc::c_void, iov_len: buf.len() };
+    // SAFETY: `local` describes `buf`, which we own mutably for the call; the
+    // kernel validates the remote range and only writes into `local`.
+    let n = unsafe { libc::process_vm_readv(pid as libc::pid_t, &local, 1, &remote, 1, 0) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}

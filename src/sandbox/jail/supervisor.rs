@@ -18,9 +18,8 @@ use crate::sandbox::sys::{self, NotifAnswer, Notification};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 /// At most this many violations are reported individually.
@@ -225,7 +224,7 @@ impl<'a> Supervisor<'a> {
             Ok(n) => n,
             Err(_) => return false,
         };
-        let mem = TaskMem::open(n.pid, listener, n.id);
+        let mem = TaskMem { pid: n.pid, listener, id: n.id };
         let decision = decide(self.plan, &n, &mem);
         if decision == Decision::Continue
             && self.written.len() < 100_000
@@ -293,35 +292,37 @@ pub trait Memory {
     fn pid(&self) -> u32;
 }
 
-struct TaskMem {
+/// The notifying task's memory, read with process_vm_readv (one syscall, no
+/// descriptor). Reads are only trusted while the notification is still
+/// pending: [`TaskMem::still_valid`] guards against a reused pid.
+struct TaskMem<'a> {
     pid: u32,
-    mem: Option<File>,
+    listener: &'a OwnedFd,
+    id: u64,
 }
 
-impl TaskMem {
-    fn open(pid: u32, listener: &OwnedFd, id: u64) -> TaskMem {
-        let mem = File::open(format!("/proc/{pid}/mem")).ok();
-        // The pid may have been reused between the notification and the open:
-        // only trust the memory if the notification is still pending.
-        let mem = if sys::notif_id_valid(listener, id) { mem } else { None };
-        TaskMem { pid, mem }
+impl TaskMem<'_> {
+    fn still_valid(&self) -> bool {
+        sys::notif_id_valid(self.listener, self.id)
     }
 }
 
-impl Memory for TaskMem {
+impl Memory for TaskMem<'_> {
     fn cstr(&self, addr: u64) -> Option<Vec<u8>> {
-        let f = self.mem.as_ref()?;
         let mut out = Vec::new();
         let mut buf = [0u8; 256];
         let mut off = addr;
         while out.len() < 4096 {
-            let n = f.read_at(&mut buf, off).ok()?;
+            // Never read across a page boundary in one go: the next page may be unmapped.
+            let to_page_end = 4096 - (off as usize % 4096);
+            let want = buf.len().min(to_page_end);
+            let n = sys::read_process_memory(self.pid, off, &mut buf[..want]).ok()?;
             if n == 0 {
                 return None;
             }
             if let Some(i) = buf[..n].iter().position(|b| *b == 0) {
                 out.extend_from_slice(&buf[..i]);
-                return Some(out);
+                return self.still_valid().then_some(out);
             }
             out.extend_from_slice(&buf[..n]);
             off += n as u64;
@@ -329,10 +330,9 @@ impl Memory for TaskMem {
         None
     }
     fn bytes(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
-        let f = self.mem.as_ref()?;
         let mut buf = vec![0u8; len];
-        f.read_exact_at(&mut buf, addr).ok()?;
-        Some(buf)
+        let n = sys::read_process_memory(self.pid, addr, &mut buf).ok()?;
+        (n == len && self.still_valid()).then_some(buf)
     }
     fn pid(&self) -> u32 {
         self.pid
@@ -460,14 +460,25 @@ fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decisi
 }
 
 fn decide_exec(n: &Notification, mem: &dyn Memory, nr: i64) -> Decision {
-    let (dirfd, path_arg) = if nr == libc::SYS_execveat { (Some(n.args[0]), 1) } else { (None, 0) };
+    use std::os::unix::ffi::OsStrExt;
+    let (dirfd, path_arg) = if nr == libc::SYS_execveat { (Some(n.args[0] as i32), 1) } else { (None, 0) };
     let Some(raw) = mem.cstr(n.args[path_arg]) else { return Decision::Continue };
-    let Some(path) = resolve(mem.pid(), dirfd, &raw, true) else { return Decision::Continue };
-    match std::fs::metadata(&path) {
+    let shown = Path::new(std::ffi::OsStr::from_bytes(&raw));
+    // One stat, resolved by the kernel exactly as the exec will be: absolute paths
+    // in our shared root, relative ones through the task's cwd or dirfd magic link.
+    let lookup = if shown.is_absolute() {
+        shown.to_path_buf()
+    } else {
+        match dirfd {
+            None | Some(libc::AT_FDCWD) => PathBuf::from(format!("/proc/{}/cwd", mem.pid())).join(shown),
+            Some(fd) => PathBuf::from(format!("/proc/{}/fd/{fd}", mem.pid())).join(shown),
+        }
+    };
+    match std::fs::metadata(&lookup) {
         Ok(m) if m.mode() & (libc::S_ISUID | libc::S_ISGID) != 0 => Decision::Deny {
             errno: libc::EPERM,
             rule: "exec.setuid".into(),
-            detail: format!("exec of set-user/group-ID file {}", path.display()),
+            detail: format!("exec of set-user/group-ID file {}", shown.display()),
         },
         _ => Decision::Continue,
     }
