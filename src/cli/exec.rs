@@ -13,16 +13,16 @@ use std::path::{Path, PathBuf};
 pub enum Backend {
     /// namespaces + landlock + seccomp jail
     Jail,
-    /// Docker container
+    /// Docker container (not available yet: exits 1)
     Docker,
-    /// Podman container
+    /// Podman container (not available yet: exits 1)
     Podman,
 }
 
 /// Arguments of `orchestra exec`.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// Policy file or preset name (`default`, `strict`, `build-offline`).
+    /// Policy file or preset name (`default`, `strict`, `build-offline`, `container`; see `orchestra policy list`).
     #[arg(long, short = 'p', default_value = "default")]
     pub policy: String,
     /// Override the policy's sandbox_mode.

@@ -16,9 +16,10 @@ use std::path::PathBuf;
 /// Run untrusted build and agent work inside a declared isolation boundary.
 ///
 /// Every task runs under a security policy (a preset such as `default` or
-/// `strict`, or a YAML file): a landlock + seccomp + namespaces jail, or a
-/// network-isolated container. A task that tries something its policy denies
-/// is stopped and reported with exit code 4, naming the rule.
+/// `strict`, or a YAML file) in a landlock + seccomp + namespaces jail (Docker
+/// and Podman backends are planned). A task that tries something its policy
+/// denies is stopped and reported with exit code 4, naming the rule, and every
+/// task is recorded in a signed, hash-chained audit log (`orchestra audit verify`).
 ///
 /// Exit codes: 0 ok, 1 configuration or usage error (nothing ran), 2 a task
 /// failed, 3 timeout, 4 security violation or exceeded limit.
