@@ -198,6 +198,12 @@ pub fn set_non_dumpable() -> io::Result<()> {
     prctl(libc::PR_SET_DUMPABLE, 0, 0)
 }
 
+/// Make this process dumpable again (exec would do it anyway): lets the
+/// supervisor read a forked task's memory before the task execs.
+pub fn set_dumpable() -> io::Result<()> {
+    prctl(libc::PR_SET_DUMPABLE, 1, 0)
+}
+
 /// Become a child subreaper: orphaned descendants are reparented to us.
 pub fn set_child_subreaper() -> io::Result<()> {
     prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0)

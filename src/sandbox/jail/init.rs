@@ -103,6 +103,12 @@ fn run(rep: &mut Reporter) -> Result<u8, String> {
             // None when the task failed before installing seccomp (it reported why)
             // or when observation is off (benchmark baseline).
             let listener = sys::recv_fd(init_sock.as_raw_fd()).ok();
+            if listener.is_some() && !super::supervisor::can_read_memory_of(task_pid) {
+                // Without the task's memory no path could be judged: fail closed
+                // rather than let every write through unreported.
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(task_pid), nix::sys::signal::Signal::SIGKILL);
+                return Err("the supervisor cannot read the task's memory (process_vm_readv and /proc/PID/mem both refused); violations could not be observed".into());
+            }
             let mut sup =
                 Supervisor::new(&plan, listener, &decoys, task_pid).map_err(|e| format!("supervisor: {e}"))?;
             let status = sup.run(rep);
@@ -193,6 +199,9 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
         },
     });
     rep.send(&Event::Started { pid: std::process::id() as i32 });
+    // Forked from the non-dumpable init, we are non-dumpable until exec; the
+    // supervisor must read our memory now (see supervisor::can_read_memory_of).
+    sys::set_dumpable().map_err(|e| format!("dumpable: {e}"))?;
     if let Some(listener) = listener {
         sys::send_fd(sock.as_raw_fd(), listener.as_raw_fd()).map_err(|e| format!("hand over seccomp listener: {e}"))?;
     }

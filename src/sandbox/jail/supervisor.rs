@@ -224,7 +224,7 @@ impl<'a> Supervisor<'a> {
             Ok(n) => n,
             Err(_) => return false,
         };
-        let mem = TaskMem { pid: n.pid, listener, id: n.id };
+        let mem = TaskMem::new(n.pid, listener, n.id);
         let decision = decide(self.plan, &n, &mem);
         if decision == Decision::Continue
             && self.written.len() < 100_000
@@ -299,11 +299,32 @@ struct TaskMem<'a> {
     pid: u32,
     listener: &'a OwnedFd,
     id: u64,
+    /// Fallback where process_vm_readv is filtered (container engines allow it
+    /// only with CAP_SYS_PTRACE): /proc/PID/mem, opened on first use.
+    mem_file: std::cell::OnceCell<Option<std::fs::File>>,
 }
 
-impl TaskMem<'_> {
+impl<'a> TaskMem<'a> {
+    fn new(pid: u32, listener: &'a OwnedFd, id: u64) -> Self {
+        TaskMem { pid, listener, id, mem_file: std::cell::OnceCell::new() }
+    }
+
     fn still_valid(&self) -> bool {
         sys::notif_id_valid(self.listener, self.id)
+    }
+
+    fn read_at(&self, addr: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        match sys::read_process_memory(self.pid, addr, buf) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::ENOSYS)) => {
+                use std::os::unix::fs::FileExt;
+                let f = self.mem_file.get_or_init(|| std::fs::File::open(format!("/proc/{}/mem", self.pid)).ok());
+                match f {
+                    Some(f) => f.read_at(buf, addr),
+                    None => Err(e),
+                }
+            }
+            other => other,
+        }
     }
 }
 
@@ -316,7 +337,7 @@ impl Memory for TaskMem<'_> {
             // Never read across a page boundary in one go: the next page may be unmapped.
             let to_page_end = 4096 - (off as usize % 4096);
             let want = buf.len().min(to_page_end);
-            let n = sys::read_process_memory(self.pid, off, &mut buf[..want]).ok()?;
+            let n = self.read_at(off, &mut buf[..want]).ok()?;
             if n == 0 {
                 return None;
             }
@@ -331,12 +352,33 @@ impl Memory for TaskMem<'_> {
     }
     fn bytes(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
         let mut buf = vec![0u8; len];
-        let n = sys::read_process_memory(self.pid, addr, &mut buf).ok()?;
+        let n = self.read_at(addr, &mut buf).ok()?;
         (n == len && self.still_valid()).then_some(buf)
     }
     fn pid(&self) -> u32 {
         self.pid
     }
+}
+
+/// A value at a known address: the forked task has the same one at the same place.
+static MEMORY_PROBE: [u8; 8] = *b"orch-mem";
+
+/// Whether we can read the memory of `task`, a fork of this process that has not
+/// exec'd yet (it waits for us to answer its execve notification).
+pub fn can_read_memory_of(task: i32) -> bool {
+    let addr = std::hint::black_box(&MEMORY_PROBE).as_ptr() as u64;
+    let mut buf = [0u8; 8];
+    let read = match sys::read_process_memory(task as u32, addr, &mut buf) {
+        Ok(n) => n,
+        Err(_) => {
+            use std::os::unix::fs::FileExt;
+            match std::fs::File::open(format!("/proc/{task}/mem")) {
+                Ok(f) => f.read_at(&mut buf, addr).unwrap_or(0),
+                Err(_) => 0,
+            }
+        }
+    };
+    read == buf.len() && buf == MEMORY_PROBE
 }
 
 /// Decide on one notification (the policy logic, apart from the I/O loop).
