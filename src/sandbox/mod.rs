@@ -5,11 +5,13 @@
 //! - [`sys`]: the syscall layer, the only place with `unsafe`.
 //! - [`cgroup`]: per-task memory/pids cgroups and their event counters.
 //! - [`probe`]: what this host can enforce.
+//! - [`reap`]: killing whatever a task left behind.
 //! - [`report`]: the verdict line and JSON report of CONTRACTS.md §3.
 
 pub mod cgroup;
 pub mod jail;
 pub mod probe;
+pub mod reap;
 pub mod report;
 pub mod sys;
 

@@ -350,6 +350,17 @@ pub fn notif_id_valid(fd: &OwnedFd, id: u64) -> bool {
     unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &mut id) == 0 }
 }
 
+/// Ask for synchronous wake-ups on a notification descriptor
+/// (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`, Linux 6.6).
+pub fn notif_set_sync_wakeup(fd: &OwnedFd) -> io::Result<()> {
+    const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+    // SAFETY: the ioctl takes the flags by value.
+    cvt_int(unsafe {
+        libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)
+    })
+    .map(|_| ())
+}
+
 /// Send a descriptor over a unix socket (SCM_RIGHTS).
 pub fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};

@@ -36,7 +36,14 @@ pub fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(SETUP_FAILED);
     };
     let ctrl = UnixStream::from(ctrl);
-    let mut reporter = Reporter { sock: ctrl };
+    let reader = match ctrl.try_clone() {
+        Ok(c) => BufReader::new(c),
+        Err(e) => {
+            eprintln!("orchestra: __jail-init: {e}");
+            return std::process::ExitCode::from(SETUP_FAILED);
+        }
+    };
+    let mut reporter = Reporter { sock: ctrl, reader };
     match run(&mut reporter) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
@@ -49,6 +56,8 @@ pub fn main() -> std::process::ExitCode {
 /// Sends events to the host side.
 pub struct Reporter {
     sock: UnixStream,
+    /// The host side's messages: the plan, then `go`.
+    reader: BufReader<UnixStream>,
 }
 
 impl Reporter {
@@ -59,18 +68,35 @@ impl Reporter {
     fn raw_fd(&self) -> i32 {
         self.sock.as_raw_fd()
     }
-}
 
-fn read_plan(sock: &UnixStream) -> Result<JailPlan, String> {
-    let mut line = String::new();
-    BufReader::new(sock).read_line(&mut line).map_err(|e| format!("read plan: {e}"))?;
-    serde_json::from_str(&line).map_err(|e| format!("decode plan: {e}"))
+    fn read_line(&mut self, what: &str) -> Result<String, String> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => Err(format!("the host side closed the control socket before sending the {what}")),
+            Ok(_) => Ok(line),
+            Err(e) => Err(format!("read {what}: {e}")),
+        }
+    }
+
+    fn read_plan(&mut self) -> Result<JailPlan, String> {
+        let line = self.read_line("plan")?;
+        serde_json::from_str(&line).map_err(|e| format!("decode plan: {e}"))
+    }
+
+    /// Wait until the host side has put us in the task's cgroups: only then may
+    /// the task be forked (it inherits them).
+    fn wait_go(&mut self) -> Result<(), String> {
+        match self.read_line("go")?.trim() {
+            "go" => Ok(()),
+            other => Err(format!("unexpected control message {other:?}")),
+        }
+    }
 }
 
 fn run(rep: &mut Reporter) -> Result<u8, String> {
     let _ = sys::set_non_dumpable();
     sys::ignore_sigpipe();
-    let plan = read_plan(&rep.sock)?;
+    let plan = rep.read_plan()?;
     let mut decoys = Vec::new();
     if plan.namespaces {
         let built = super::rootfs::build(&plan).map_err(|e| format!("building the jail root: {e}"))?;
@@ -91,6 +117,7 @@ fn run(rep: &mut Reporter) -> Result<u8, String> {
         sys::set_child_subreaper().map_err(|e| format!("subreaper: {e}"))?;
     }
     let (task_sock, init_sock) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+    rep.wait_go()?;
     match sys::fork().map_err(|e| format!("fork: {e}"))? {
         None => {
             drop(init_sock);
@@ -113,7 +140,7 @@ fn run(rep: &mut Reporter) -> Result<u8, String> {
                 Supervisor::new(&plan, listener, &decoys, task_pid).map_err(|e| format!("supervisor: {e}"))?;
             let status = sup.run(rep);
             if !plan.namespaces {
-                sup.kill_descendants();
+                crate::sandbox::reap::kill_all_children();
             }
             rep.send(&status);
             Ok(0)

@@ -234,25 +234,30 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     // pid namespace (namespace-less mode) cannot read the orchestrator's environment.
     // Only now: the child inherits the flag, and its id maps had to be writable.
     let _ = sys::set_non_dumpable();
-    if (support.memory || support.pids)
-        && let Err(e) = cg.add(child.pid)
-    {
-        kill(&child);
-        return Err(SandboxError::Setup(format!("joining cgroup: {e}")));
-    }
     let plan_line = serde_json::to_string(&plan).map_err(|e| SandboxError::Setup(format!("plan: {e}")))? + "\n";
     if sync_w.write_all(b"G").is_err() || ctrl.write_all(plan_line.as_bytes()).is_err() {
         kill(&child);
         // Fall through: the exit status and any event tell what happened.
     }
     drop(sync_w);
+    // Joining a cgroup can take milliseconds (v1 waits for an RCU grace period);
+    // the init builds the jail's root meanwhile, and forks the task only after `go`.
+    if (support.memory || support.pids)
+        && let Err(e) = cg.add(child.pid)
+    {
+        kill(&child);
+        return Err(SandboxError::Setup(format!("joining cgroup: {e}")));
+    }
+    if ctrl.write_all(b"go\n").is_err() {
+        kill(&child);
+    }
 
     event_loop(task, &child, &sigfd, &mut ctrl, &mut out_r, &mut err_r, &mut run, start);
 
     // The init is gone; so is everything in its pid namespace. Reap it, then
     // anything that escaped to us as subreaper (namespace-less mode).
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
-    kill_orphans();
+    super::reap::kill_all_children();
     let events = cg.events();
     drop(cg);
 
@@ -362,41 +367,6 @@ fn children_max_rss() -> Option<u64> {
         .ok()
         .map(|u| u.max_rss() as u64 * 1024)
         .filter(|b| *b > 0)
-}
-
-/// Kill and reap any process that was reparented to us (we are a subreaper).
-fn kill_orphans() {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-    let me = std::process::id() as i32;
-    for _ in 0..100 {
-        let kids = children_of(me);
-        if kids.is_empty() {
-            return;
-        }
-        for k in kids {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(k), nix::sys::signal::Signal::SIGKILL);
-        }
-        loop {
-            match waitpid(nix::unistd::Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => continue,
-            }
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn children_of(ppid: i32) -> Vec<i32> {
-    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
-    rd.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| s.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<i32>().ok()))
-                == Some(ppid)
-        })
-        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]

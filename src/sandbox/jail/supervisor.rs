@@ -54,12 +54,18 @@ pub struct Supervisor<'a> {
     written: std::collections::HashSet<PathBuf>,
     disk_reported: bool,
     pids_reported: bool,
+    last_periodic: std::time::Instant,
 }
 
 impl<'a> Supervisor<'a> {
     /// Set up the supervisor for the forked task `task`.
     pub fn new(plan: &'a JailPlan, listener: Option<OwnedFd>, decoys: &[PathBuf], task: i32) -> std::io::Result<Self> {
         let task_pidfd = sys::pidfd_open(task).ok();
+        if let Some(l) = &listener {
+            // Wake us on the notifying task's CPU (Linux >= 6.6); older kernels
+            // refuse the flag and simply keep the normal wake-up.
+            let _ = sys::notif_set_sync_wakeup(l);
+        }
         Ok(Supervisor {
             plan,
             listener,
@@ -70,6 +76,7 @@ impl<'a> Supervisor<'a> {
             written: Default::default(),
             disk_reported: false,
             pids_reported: false,
+            last_periodic: std::time::Instant::now(),
         })
     }
 
@@ -102,14 +109,17 @@ impl<'a> Supervisor<'a> {
                 slots[0] != usize::MAX && fds[slots[0]].revents().is_some_and(|r| r.contains(PollFlags::POLLHUP));
             drop(fds);
             let mut kill = false;
-            kill |= self.check_decoys(rep);
             if notif_ready && !listener_hup {
                 kill |= self.handle_notification(rep);
             }
             if listener_hup {
                 self.listener = None;
             }
-            if !notif_ready {
+            // Periodic checks: when idle, and at least every 100 ms under a stream of
+            // notifications (not after each one: they would dominate an exec's cost).
+            if !notif_ready || self.last_periodic.elapsed() >= std::time::Duration::from_millis(100) {
+                self.last_periodic = std::time::Instant::now();
+                kill |= self.check_decoys(rep);
                 kill |= self.check_disk(rep);
                 kill |= self.check_pids(rep);
             }
@@ -244,42 +254,6 @@ impl<'a> Supervisor<'a> {
         }
         false
     }
-
-    /// Kill every remaining descendant (namespace-less mode, where no pid namespace
-    /// does it for us). Orphans are reparented to us as the subreaper.
-    pub fn kill_descendants(&mut self) {
-        let me = std::process::id() as i32;
-        for _ in 0..100 {
-            let children = children_of(me);
-            if children.is_empty() {
-                break;
-            }
-            for c in children {
-                let _ = nix::sys::signal::kill(Pid::from_raw(c), nix::sys::signal::Signal::SIGKILL);
-            }
-            while let Ok(st) = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                if st == WaitStatus::StillAlive {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                    break;
-                }
-            }
-        }
-    }
-}
-
-fn children_of(ppid: i32) -> Vec<i32> {
-    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
-    rd.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_string)))
-                .flatten()
-                .and_then(|p| p.parse::<i32>().ok())
-                == Some(ppid)
-        })
-        .collect()
 }
 
 /// Access to the notifying task's memory and descriptors.
