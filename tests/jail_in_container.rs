@@ -46,10 +46,16 @@ struct Run {
 
 /// Run `orchestra exec ARGS` inside a fresh container with `ws` mounted at /ws.
 fn in_container(ws: &std::path::Path, args: &[&str]) -> Run {
+    in_container_with(ws, &[], args)
+}
+
+/// The same, with extra `docker run` arguments (volumes, environment).
+fn in_container_with(ws: &std::path::Path, docker_args: &[String], args: &[&str]) -> Run {
     let mut c = Command::new("docker");
     c.args(["run", "--rm", "--network", "none", "-e", &format!("SECRET_TOKEN={ENV_CANARY}")])
         .args(["-v", "/usr:/usr:ro"])
         .args(["-v", "/etc:/etc:ro"])
+        .args(docker_args)
         .arg("-v")
         .arg(format!("{}:/orchestra:ro", orchestra().display()))
         .arg("-v")
@@ -144,19 +150,13 @@ fn the_container_preset_keeps_hidden_files_unreadable() {
     let e = ws_env();
     let key = e.root.join("id_rsa");
     std::fs::write(&key, SSH_CANARY).unwrap();
-    let mut c = Command::new("docker");
-    c.args(["run", "--rm", "--network", "none", "-v", "/usr:/usr:ro", "-v", "/etc:/etc:ro"])
-        .arg("-v")
-        .arg(format!("{}:/root/.ssh/id_rsa:ro", key.display()))
-        .arg("-v")
-        .arg(format!("{}:/orchestra:ro", orchestra().display()))
-        .arg("-v")
-        .arg(format!("{}:/ws", e.ws.display()))
-        .args(["-w", "/ws", image(), "/orchestra", "exec", "--audit-dir", "/audit", "--policy", "container", "--"])
-        .args(["/bin/sh", "-c", "cat /root/.ssh/id_rsa; cat /etc/shadow; true"]);
-    let o = c.output().unwrap();
-    let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert_eq!(o.status.code(), Some(0), "{all}");
+    let r = in_container_with(
+        &e.ws,
+        &["-v".to_string(), format!("{}:/root/.ssh/id_rsa:ro", key.display())],
+        &["--policy", "container", "--", "/bin/sh", "-c", "cat /root/.ssh/id_rsa; cat /etc/shadow; true"],
+    );
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert_eq!(r.code, 0, "{all}");
     assert!(!all.contains(SSH_CANARY), "{all}");
     assert!(all.contains("Permission denied"), "{all}");
 }

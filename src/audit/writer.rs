@@ -361,13 +361,7 @@ impl AuditLog {
         };
         let name = segment_name(0);
         let path = dir.join(&name);
-        let mut f = std::fs::OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&path)
-            .map_err(|e| AuditError::io(&path, e))?;
+        let mut f = create_segment_file(&path)?;
         f.write_all(&SegmentHeader { log_id, first_seq: 0 }.encode()).map_err(|e| AuditError::io(&path, e))?;
         let mut log = AuditLog {
             dir: dir.to_path_buf(),
@@ -657,13 +651,7 @@ impl AuditLog {
         self.seg.sync_data().map_err(|e| AuditError::io(&old, e))?;
         let name = segment_name(self.next_seq);
         let path = self.dir.join(&name);
-        let mut f = std::fs::OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&path)
-            .map_err(|e| AuditError::io(&path, e))?;
+        let mut f = create_segment_file(&path)?;
         let cp = Checkpoint { log_id: self.log_id, size: self.next_seq, head: self.head, time_us: self.now() };
         let text = cp.sign(&self.key);
         let mut bytes = SegmentHeader { log_id: self.log_id, first_seq: self.next_seq }.encode().to_vec();
@@ -703,4 +691,15 @@ impl LockGuard {
     fn release(self, path: &Path) -> Result<File, AuditError> {
         self.0.unlock().map_err(|(_, errno)| AuditError::io(path, std::io::Error::from(errno)))
     }
+}
+
+/// Create a new segment file for appending; it must not exist yet.
+fn create_segment_file(path: &Path) -> Result<File, AuditError> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(|e| AuditError::io(path, e))
 }
