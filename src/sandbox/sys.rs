@@ -370,22 +370,27 @@ pub fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
     sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None).map(|_| ()).map_err(io::Error::from)
 }
 
-/// Receive a descriptor sent with [`send_fd`].
-pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
+/// Receive one message of [`send_fd`] (or a plain byte): `Some` with the
+/// descriptor it carried, `None` for a message without one. The peer closing
+/// the socket first is an `UnexpectedEof` error.
+pub fn recv_fd(sock: RawFd) -> io::Result<Option<OwnedFd>> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     let mut buf = [0u8; 1];
     let mut iov = [io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).map_err(io::Error::from)?;
+    if msg.bytes == 0 {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the socket"));
+    }
     for c in msg.cmsgs().map_err(io::Error::from)? {
         if let ControlMessageOwned::ScmRights(fds) = c
             && let Some(&fd) = fds.first()
         {
             // SAFETY: SCM_RIGHTS installed a fresh descriptor in this process.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
         }
     }
-    Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no descriptor received"))
+    Ok(None)
 }
 
 /// Probe the landlock ABI version (0 when landlock is unavailable or disabled).

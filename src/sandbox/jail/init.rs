@@ -17,7 +17,7 @@ use super::supervisor::Supervisor;
 use super::{landlock_rules, seccomp};
 use crate::sandbox::sys;
 use std::ffi::CString;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -129,7 +129,20 @@ fn run(rep: &mut Reporter) -> Result<u8, String> {
             drop(task_sock);
             // None when the task failed before installing seccomp (it reported why)
             // or when observation is off (benchmark baseline).
-            let listener = sys::recv_fd(init_sock.as_raw_fd()).ok();
+            // The task's hand-over: its seccomp listener (None when observation is
+            // off); an error when it failed before (it reported why).
+            let listener = sys::recv_fd(init_sock.as_raw_fd()).unwrap_or(None);
+            if plan.namespaces {
+                // The task has written its own id maps: /proc can be read-only now,
+                // before the task runs anything of its own (it waits for our byte).
+                let attrs = sys::mount_attr::RDONLY
+                    | sys::mount_attr::NOSUID
+                    | sys::mount_attr::NODEV
+                    | sys::mount_attr::NOEXEC;
+                sys::mount_setattr(Path::new("/proc"), attrs, false)
+                    .map_err(|e| format!("make /proc read-only: {e}"))?;
+            }
+            let _ = (&init_sock).write_all(b"R");
             if listener.is_some() && !super::supervisor::can_read_memory_of(task_pid) {
                 // Without the task's memory no path could be judged: fail closed
                 // rather than let every write through unreported.
@@ -229,8 +242,16 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
     // Forked from the non-dumpable init, we are non-dumpable until exec; the
     // supervisor must read our memory now (see supervisor::can_read_memory_of).
     sys::set_dumpable().map_err(|e| format!("dumpable: {e}"))?;
-    if let Some(listener) = listener {
-        sys::send_fd(sock.as_raw_fd(), listener.as_raw_fd()).map_err(|e| format!("hand over seccomp listener: {e}"))?;
+    match listener {
+        Some(listener) => sys::send_fd(sock.as_raw_fd(), listener.as_raw_fd())
+            .map_err(|e| format!("hand over seccomp listener: {e}"))?,
+        None => (&*sock).write_all(b"N").map_err(|e| format!("hand over: {e}"))?,
+    }
+    // Wait until the init has finished the jail (read-only /proc) before exec.
+    let mut go = [0u8; 1];
+    match (&*sock).read(&mut go) {
+        Ok(1) if go[0] == b'R' => {}
+        _ => return Err("the init did not release the task".into()),
     }
     sys::reset_signals();
     Ok(exec)

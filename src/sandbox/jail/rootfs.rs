@@ -68,6 +68,7 @@ pub fn build(plan: &JailPlan) -> io::Result<Built> {
         apply_mount(m, newroot, old)?;
     }
     let hidepid = mount_proc(newroot)?;
+    pin_islands(plan, newroot)?;
     mount_dev(newroot, old)?;
     let decoy_files = make_decoys(&plan.decoys, newroot)?;
 
@@ -148,6 +149,10 @@ fn apply_mount(m: &Mount, newroot: &Path, old: &Path) -> io::Result<()> {
 fn mount_proc(newroot: &Path) -> io::Result<bool> {
     let dst = newroot.join("proc");
     ensure_dir(&dst)?;
+    // Made read-only by the init once the task has written its id maps (init.rs):
+    // procfs entries share their inode attributes across every procfs instance, so
+    // a chmod here (even through /proc/self/fd of an O_PATH descriptor) would
+    // change the host's /proc.
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     if mount(Some("proc"), &dst, Some("proc"), flags, Some("hidepid=invisible")).is_ok() {
         return Ok(true);
@@ -171,7 +176,11 @@ fn mount_dev(newroot: &Path, old: &Path) -> io::Result<()> {
         ensure_file(&dst)?;
         let none: Option<&str> = None;
         nix_ctx(mount(Some(&src), &dst, none, MsFlags::MS_BIND, none), || format!("bind {d}"))?;
-        ctx(sys::mount_setattr(&dst, mount_attr::NOSUID | mount_attr::NOEXEC, false), || format!("restrict {d}"))?;
+        // Read-only: the node is the host's; reads and writes of the device still work,
+        // but its mode, owner and times cannot be changed.
+        ctx(sys::mount_setattr(&dst, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NOEXEC, false), || {
+            format!("restrict {d}")
+        })?;
     }
     for (name, target) in [
         ("fd", "/proc/self/fd"),
@@ -196,6 +205,46 @@ fn mount_dev(newroot: &Path, old: &Path) -> io::Result<()> {
     ctx(sys::mount_setattr(&dev, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NOEXEC, false), || {
         "make /dev read-only".into()
     })
+}
+
+/// Bind every directory between a writable mount and a read-only island inside
+/// it (a decoy, `.orchestra/`) onto itself. Mount points cannot be renamed or
+/// removed (EBUSY), so the task cannot move an island's parent away and take
+/// the hidden file, or the orchestrator's files, out from under it.
+fn pin_islands(plan: &JailPlan, newroot: &Path) -> io::Result<()> {
+    let islands = plan.decoys.iter().map(|d| d.path.as_path()).chain(plan.mounts.iter().filter_map(|m| match m {
+        Mount::Bind { rw: false, dst, .. } => Some(dst.as_path()),
+        _ => None,
+    }));
+    let mut pinned: Vec<PathBuf> = Vec::new();
+    for island in islands {
+        let Some(root) = plan.writable.iter().filter(|w| island.starts_with(w)).max_by_key(|w| w.components().count())
+        else {
+            continue;
+        };
+        let mut dir = island.parent();
+        while let Some(d) = dir {
+            if d == root.as_path() || !d.starts_with(root) {
+                break;
+            }
+            if !pinned.iter().any(|p| p == d) {
+                let at = newroot.join(rel(d));
+                if fs::metadata(&at).is_ok_and(|m| m.is_dir()) {
+                    let none: Option<&str> = None;
+                    // Recursive, so read-only mounts already below it stay in place.
+                    nix_ctx(mount(Some(&at), &at, none, MsFlags::MS_BIND | MsFlags::MS_REC, none), || {
+                        format!("pin {} in place", d.display())
+                    })?;
+                    ctx(sys::mount_setattr(&at, mount_attr::NOSUID | mount_attr::NODEV, false), || {
+                        format!("restrict {}", d.display())
+                    })?;
+                }
+                pinned.push(d.to_path_buf());
+            }
+            dir = d.parent();
+        }
+    }
+    Ok(())
 }
 
 /// The access time every decoy file starts with. Any read moves it to "now"
