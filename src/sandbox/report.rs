@@ -139,7 +139,7 @@ impl Report {
             Verdict::Timeout => "timeout",
             Verdict::Violation => "violation",
         };
-        let mut s = format!("orchestra: {} {verdict} cause={}", self.task, cause_name(self.cause));
+        let mut s = format!("orchestra: {} {verdict} cause={}", self.task.escape_debug(), cause_name(self.cause));
         if let Some(c) = self.exit_status {
             s.push_str(&format!(" exit={c}"));
         }
@@ -157,11 +157,12 @@ impl Report {
             }
             s.push_str(&format!(" rules={}", uniq.join(",")));
             if let Some(v) = self.violations.first() {
-                s.push_str(&format!(" first=\"{}\"", v.detail.replace('"', "'")));
+                // Quoted and escaped: a task-chosen path must not break the line.
+                s.push_str(&format!(" first={:?}", v.detail));
             }
         }
         if let Some(e) = &self.error {
-            s.push_str(&format!(" error=\"{}\"", e.replace('"', "'")));
+            s.push_str(&format!(" error={:?}", e));
         }
         s.push_str(&format!(" wall={}ms", self.wall_ms));
         s

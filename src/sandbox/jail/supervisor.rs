@@ -124,6 +124,9 @@ impl<'a> Supervisor<'a> {
                 kill |= self.check_pids(rep);
             }
             if kill {
+                // Report what is already visible (e.g. a decoy read just before the
+                // violation that ends the task), then stop.
+                self.check_decoys(rep);
                 return Event::Exited { code: None, signal: Some(libc::SIGKILL) };
             }
         }
@@ -189,7 +192,16 @@ impl<'a> Supervisor<'a> {
         if self.disk_reported || self.written.is_empty() {
             return false;
         }
-        let total: u64 = self.written.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
+        // Every path a write touched (renames and links add their new names), each
+        // regular file counted once however many names it has.
+        let mut seen = std::collections::HashSet::new();
+        let total: u64 = self
+            .written
+            .iter()
+            .filter_map(|p| std::fs::symlink_metadata(p).ok())
+            .filter(|m| m.is_file() && seen.insert((m.dev(), m.ino())))
+            .map(|m| m.len())
+            .sum();
         if total < limit {
             return false;
         }
@@ -235,13 +247,16 @@ impl<'a> Supervisor<'a> {
             Err(_) => return false,
         };
         let mem = TaskMem::new(n.pid, listener, n.id);
-        let decision = decide(self.plan, &n, &mem);
-        if decision == Decision::Continue
-            && self.written.len() < 100_000
-            && let Some(p) = opened_for_write(&n, &mem)
-        {
-            self.written.insert(p);
+        let mut touched = Vec::new();
+        let decision = decide(self.plan, &n, &mem, &mut touched);
+        if decision == Decision::Continue {
+            for p in touched {
+                if self.written.len() < 100_000 {
+                    self.written.insert(p);
+                }
+            }
         }
+
         let answer = match &decision {
             Decision::Continue => NotifAnswer::Continue,
             Decision::Deny { errno, .. } => NotifAnswer::Deny(*errno),
@@ -289,7 +304,9 @@ impl<'a> TaskMem<'a> {
 
     fn read_at(&self, addr: u64, buf: &mut [u8]) -> std::io::Result<usize> {
         match sys::read_process_memory(self.pid, addr, buf) {
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::ENOSYS)) => {
+            // EPERM/ENOSYS: filtered (container profiles); EFAULT: a page the task
+            // cannot read itself (write-only mappings), which /proc/PID/mem can.
+            Err(e) => {
                 use std::os::unix::fs::FileExt;
                 let f = self.mem_file.get_or_init(|| std::fs::File::open(format!("/proc/{}/mem", self.pid)).ok());
                 match f {
@@ -356,7 +373,8 @@ pub fn can_read_memory_of(task: i32) -> bool {
 }
 
 /// Decide on one notification (the policy logic, apart from the I/O loop).
-pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decision {
+/// `written` receives the paths a continued write touches (for `limits.disk`).
+pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut Vec<PathBuf>) -> Decision {
     let nr = n.nr as i64;
     let name = seccomp::syscall_name(nr);
     let Some(watch) = seccomp::watch_of(nr) else { return Decision::Continue };
@@ -379,18 +397,28 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decision {
         },
         Watch::Connect => decide_connect(plan, n, mem),
         Watch::Exec => decide_exec(n, mem, nr),
-        Watch::Write(args) => decide_write(plan, n, mem, &name, args),
-        Watch::WriteFd(arg) => {
-            let fd = n.args[arg] as i32;
-            match std::fs::read_link(format!("/proc/{}/fd/{fd}", mem.pid())) {
-                Ok(p) if p.is_absolute() && !write_allowed(plan, &p, mem.pid()) => Decision::Deny {
-                    errno: libc::EACCES,
-                    rule: "fs.write".into(),
-                    detail: format!("{name}: change of {} outside the writable roots", p.display()),
-                },
-                _ => Decision::Continue,
-            }
-        }
+        Watch::Write(args) => decide_write(plan, n, mem, &name, args, written),
+        Watch::WriteFd(arg) => decide_write_fd(plan, n, mem, &name, arg),
+    }
+}
+
+/// A pointer argument the supervisor cannot read (a write-only mapping,
+/// `memfd_secret`, …): the call is denied rather than let through unjudged.
+fn unreadable(name: &str, what: &str) -> Decision {
+    Decision::Deny {
+        errno: libc::EACCES,
+        rule: "syscall.unreadable_argument".into(),
+        detail: format!("{name}: its {what} lies in memory the supervisor cannot read"),
+    }
+}
+
+/// A path that cannot be resolved as the kernel would (too long, a symlink loop
+/// the kernel would refuse anyway, a vanished descriptor): denied, not guessed.
+fn unresolvable(name: &str, why: &str) -> Decision {
+    Decision::Deny {
+        errno: libc::EACCES,
+        rule: "fs.unresolvable_path".into(),
+        detail: format!("{name}: the path cannot be resolved ({why})"),
     }
 }
 
@@ -429,9 +457,10 @@ fn type_name(t: u64) -> String {
 
 fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decision {
     let len = (n.args[2] as usize).min(128);
-    let Some(addr) = (len >= 2).then(|| mem.bytes(n.args[1], len)).flatten() else {
-        return Decision::Continue;
-    };
+    if len < 2 || n.args[1] == 0 {
+        return Decision::Continue; // the kernel refuses it (EINVAL/EFAULT)
+    }
+    let Some(addr) = mem.bytes(n.args[1], len) else { return unreadable("connect", "address") };
     let family = u16::from_ne_bytes([addr[0], addr[1]]) as i32;
     match family {
         libc::AF_UNIX if addr.len() > 2 && addr[2] == 0 => {
@@ -477,94 +506,180 @@ fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decisi
 
 fn decide_exec(n: &Notification, mem: &dyn Memory, nr: i64) -> Decision {
     use std::os::unix::ffi::OsStrExt;
-    let (dirfd, path_arg) = if nr == libc::SYS_execveat { (Some(n.args[0] as i32), 1) } else { (None, 0) };
-    let Some(raw) = mem.cstr(n.args[path_arg]) else { return Decision::Continue };
-    let shown = Path::new(std::ffi::OsStr::from_bytes(&raw));
-    // One stat, resolved by the kernel exactly as the exec will be: absolute paths
-    // in our shared root, relative ones through the task's cwd or dirfd magic link.
-    let lookup = if shown.is_absolute() {
-        shown.to_path_buf()
-    } else {
+    let (dirfd, path_arg) = if nr == libc::SYS_execveat { (Some(n.args[0]), 1) } else { (None, 0) };
+    let name = seccomp::syscall_name(nr);
+    if n.args[path_arg] == 0 {
+        return Decision::Continue; // EFAULT from the kernel
+    }
+    let Some(raw) = mem.cstr(n.args[path_arg]) else { return unreadable(&name, "path") };
+    let pid = mem.pid();
+    // What the kernel will execute: fexecve's empty path is the descriptor itself;
+    // otherwise the resolved path, or the magic link a descriptor path stops at.
+    let file = if raw.is_empty() {
         match dirfd {
-            None | Some(libc::AT_FDCWD) => PathBuf::from(format!("/proc/{}/cwd", mem.pid())).join(shown),
-            Some(fd) => PathBuf::from(format!("/proc/{}/fd/{fd}", mem.pid())).join(shown),
+            Some(fd) => PathBuf::from(format!("/proc/{pid}/fd/{}", fd as i32)),
+            None => return Decision::Continue, // ENOENT from the kernel
+        }
+    } else {
+        match resolve(pid, dirfd, &raw, true) {
+            Target::Path(p) | Target::Object(p) => p,
+            Target::Unresolvable(why) => return unresolvable(&name, &why),
         }
     };
-    match std::fs::metadata(&lookup) {
+    match std::fs::metadata(&file) {
         Ok(m) if m.mode() & (libc::S_ISUID | libc::S_ISGID) != 0 => Decision::Deny {
             errno: libc::EPERM,
             rule: "exec.setuid".into(),
-            detail: format!("exec of set-user/group-ID file {}", shown.display()),
+            detail: format!(
+                "exec of set-user/group-ID file {}",
+                Path::new(std::ffi::OsStr::from_bytes(&raw)).display()
+            ),
         },
         _ => Decision::Continue,
     }
 }
 
-fn decide_write(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &str, args: PathArgs) -> Decision {
+fn decide_write(
+    plan: &JailPlan,
+    n: &Notification,
+    mem: &dyn Memory,
+    name: &str,
+    args: PathArgs,
+    written: &mut Vec<PathBuf>,
+) -> Decision {
     let nr = n.nr as i64;
     if nr == libc::SYS_openat2 {
         // struct open_how { u64 flags; u64 mode; u64 resolve; } at args[2].
-        let flags = mem
-            .bytes(n.args[2], 8)
-            .map(|b| u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-            .unwrap_or(u64::MAX);
+        let Some(b) = mem.bytes(n.args[2], 8) else { return unreadable(name, "open_how") };
+        let flags = u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
         let w = (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) as u64;
         if flags & w == 0 {
             return Decision::Continue;
         }
     }
+    // Device nodes may be opened for writing, never chmod'ed, renamed or linked.
+    let open_like = matches!(nr, libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat);
+    // Calls that move or remove what a path names (and so everything below it).
+    let moves = matches!(
+        nr,
+        libc::SYS_rename
+            | libc::SYS_renameat
+            | libc::SYS_renameat2
+            | libc::SYS_rmdir
+            | libc::SYS_unlink
+            | libc::SYS_unlinkat
+    );
     let pid = mem.pid();
-    let path_of = |(dirfd, arg): (Option<usize>, usize), follow: bool| -> Option<PathBuf> {
-        let raw = mem.cstr(n.args[arg])?;
-        resolve(pid, dirfd.map(|d| n.args[d]), &raw, follow)
+    let target_of = |(dirfd, arg): (Option<usize>, usize), follow: bool| -> Result<Target, Decision> {
+        if n.args[arg] == 0 {
+            return Ok(Target::Object(PathBuf::new())); // NULL: EFAULT from the kernel
+        }
+        let raw = mem.cstr(n.args[arg]).ok_or_else(|| unreadable(name, "path"))?;
+        Ok(resolve(pid, dirfd.map(|d| n.args[d]), &raw, follow))
     };
-    if let Some(src) = args.link_source
-        && let Some(p) = path_of(src, false)
-        && !write_allowed(plan, &p, pid)
-    {
-        return Decision::Deny {
-            errno: libc::EACCES,
-            rule: "fs.hardlink".into(),
-            detail: format!("{name}: hard link to {} outside the writable roots", p.display()),
-        };
+    if let Some(src) = args.link_source {
+        // linkat follows a final symlink only with AT_SYMLINK_FOLLOW (arg 4).
+        let follow = nr == libc::SYS_linkat && n.args[4] & libc::AT_SYMLINK_FOLLOW as u64 != 0;
+        match target_of(src, follow) {
+            Err(d) => return d,
+            Ok(Target::Unresolvable(why)) => return unresolvable(name, &why),
+            Ok(Target::Path(p)) if !write_allowed(plan, &p, false) => {
+                return Decision::Deny {
+                    errno: libc::EACCES,
+                    rule: "fs.hardlink".into(),
+                    detail: format!("{name}: hard link to {} outside the writable roots", p.display()),
+                };
+            }
+            Ok(_) => {}
+        }
     }
     for t in args.targets {
-        let Some(p) = path_of(*t, args.follows) else { continue };
-        if !write_allowed(plan, &p, pid) {
-            return Decision::Deny {
-                errno: libc::EACCES,
-                rule: "fs.write".into(),
-                detail: format!("{name}: write to {} outside the writable roots", p.display()),
-            };
+        match target_of(*t, args.follows) {
+            Err(d) => return d,
+            Ok(Target::Unresolvable(why)) => return unresolvable(name, &why),
+            Ok(Target::Path(p)) => {
+                if !write_allowed(plan, &p, open_like) {
+                    return Decision::Deny {
+                        errno: libc::EACCES,
+                        rule: "fs.write".into(),
+                        detail: format!("{name}: write to {} outside the writable roots", p.display()),
+                    };
+                }
+                if moves && let Some(island) = island_below(plan, &p) {
+                    // The kernel refuses it too (the island and its parents are mount
+                    // points); reported because it tries to move protected files away.
+                    return Decision::Deny {
+                        errno: libc::EBUSY,
+                        rule: "fs.write".into(),
+                        detail: format!("{name}: {} holds the protected path {}", p.display(), island.display()),
+                    };
+                }
+                written.push(p);
+            }
+            Ok(Target::Object(_)) => {}
         }
     }
     Decision::Continue
 }
 
-/// The file an open-for-write notification is about (open, creat, openat).
-fn opened_for_write(n: &Notification, mem: &dyn Memory) -> Option<PathBuf> {
-    let (dirfd, arg) = match n.nr as i64 {
-        libc::SYS_open | libc::SYS_creat => (None, 0),
-        libc::SYS_openat | libc::SYS_openat2 => (Some(n.args[0]), 1),
-        _ => return None,
-    };
-    let raw = mem.cstr(n.args[arg])?;
-    resolve(mem.pid(), dirfd, &raw, true)
+/// A read-only island (decoy, read-only bind) at or below `dir`, if any.
+fn island_below<'p>(plan: &'p JailPlan, dir: &Path) -> Option<&'p Path> {
+    if !plan.namespaces {
+        return None;
+    }
+    plan.decoys
+        .iter()
+        .map(|d| d.path.as_path())
+        .chain(plan.mounts.iter().filter_map(|m| match m {
+            Mount::Bind { rw: false, dst, .. } => Some(dst.as_path()),
+            _ => None,
+        }))
+        .find(|island| island.starts_with(dir))
 }
 
-/// Whether `path` (absolute, resolved) may be written.
+/// fchmod, fchown, f*xattr, futimens: judge the file the descriptor refers to.
+fn decide_write_fd(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &str, arg: usize) -> Decision {
+    let link = PathBuf::from(format!("/proc/{}/fd/{}", mem.pid(), n.args[arg] as i32));
+    match std::fs::read_link(&link) {
+        Ok(p) if is_filesystem_path(&p) && !write_allowed(plan, &p, false) => Decision::Deny {
+            errno: libc::EACCES,
+            rule: "fs.write".into(),
+            detail: format!("{name}: change of {} outside the writable roots", p.display()),
+        },
+        _ => Decision::Continue, // a pipe, socket, memfd or deleted file; or EBADF from the kernel
+    }
+}
+
+/// What a magic link's text names: a path in the tree, or an object that has
+/// none (`pipe:[…]`, `socket:[…]`, `anon_inode:…`, `/memfd:… (deleted)`, a
+/// deleted file).
+fn is_filesystem_path(p: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let b = p.as_os_str().as_bytes();
+    p.is_absolute() && !b.ends_with(b" (deleted)") && !b.starts_with(b"/memfd:")
+}
+
+/// Where a path argument leads, resolved as the kernel would for the task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A path in the jail's tree.
+    Path(PathBuf),
+    /// Something without a path (a pipe, socket, memfd or deleted file), reached
+    /// through the given magic link; or nothing at all (a NULL pointer).
+    Object(PathBuf),
+    /// Could not be resolved; the reason.
+    Unresolvable(String),
+}
+
+/// Whether `path` (absolute, resolved) may be written. `open_like` is true for
+/// opens, the only writes allowed on the device nodes of `writable_files`.
 ///
 /// In the namespaced jail the most specific mount covering the path decides
 /// (a read-only `.orchestra/` inside the read-write workspace, a read-write
 /// workspace inside a read-only home, decoys); without namespaces only the
 /// writable roots exist.
-pub fn write_allowed(plan: &JailPlan, path: &Path, pid: u32) -> bool {
-    if plan.writable_files.iter().any(|f| path == f) {
-        return true;
-    }
-    // Re-opening an already open descriptor: the kernel checks the file itself.
-    let own_fds = PathBuf::from(format!("/proc/{pid}/fd"));
-    if path.starts_with(&own_fds) || path.starts_with("/dev/fd") || path.starts_with("/proc/self/fd") {
+pub fn write_allowed(plan: &JailPlan, path: &Path, open_like: bool) -> bool {
+    if open_like && plan.writable_files.iter().any(|f| path == f) {
         return true;
     }
     if !plan.namespaces {
@@ -593,61 +708,95 @@ pub fn write_allowed(plan: &JailPlan, path: &Path, pid: u32) -> bool {
     best.is_some_and(|(_, rw)| rw)
 }
 
-/// Turn a path argument into an absolute, normalised path as the task sees it,
-/// following symlinks in the directories (and in the final component if `follow`).
-pub fn resolve(pid: u32, dirfd: Option<u64>, raw: &[u8], follow: bool) -> Option<PathBuf> {
+/// Resolve a path argument of task `pid` the way the kernel will: relative to
+/// its cwd or `dirfd`, one component at a time, following symlinks (the final
+/// one only with `follow`), `..` after a symlink going up from its target, and
+/// `/proc/self` meaning the task. Magic links (`/proc/PID/fd/N`, `cwd`, `root`)
+/// are followed to the file they stand for, or end in [`Target::Object`].
+pub fn resolve(pid: u32, dirfd: Option<u64>, raw: &[u8], follow: bool) -> Target {
     use std::os::unix::ffi::OsStrExt;
     let p = Path::new(std::ffi::OsStr::from_bytes(raw));
-    let base = if p.is_absolute() {
+    let start = if p.is_absolute() {
         PathBuf::from("/")
     } else {
-        match dirfd.map(|d| d as i32) {
-            None | Some(libc::AT_FDCWD) => std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?,
-            Some(fd) => std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?,
+        let link = match dirfd.map(|d| d as i32) {
+            None | Some(libc::AT_FDCWD) => format!("/proc/{pid}/cwd"),
+            Some(fd) => format!("/proc/{pid}/fd/{fd}"),
+        };
+        match std::fs::read_link(&link) {
+            Ok(d) if is_filesystem_path(&d) => d,
+            Ok(_) => return Target::Object(PathBuf::from(link)),
+            Err(e) => return Target::Unresolvable(format!("{link}: {e}")),
         }
     };
-    let joined = normalise(&base.join(p), pid);
-    if joined.starts_with(format!("/proc/{pid}/fd")) || joined.starts_with("/dev/fd") {
-        return Some(joined);
-    }
-    Some(canonical(&joined, follow, pid, 0))
+    walk(pid, start, p, follow)
 }
 
-/// Lexical normalisation (`.`/`..`), with `/proc/self` as the task's own.
-fn normalise(p: &Path, pid: u32) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(s) => out.push(s),
+fn walk(pid: u32, start: PathBuf, path: &Path, follow: bool) -> Target {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    const MAX_LINKS: usize = 40;
+    let mut cur = start;
+    let mut queue: VecDeque<OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect();
+    let mut links = 0;
+    while let Some(c) = queue.pop_front() {
+        if c == ".." {
+            cur.pop();
+            continue;
+        }
+        let mut cand = cur.join(&c);
+        // /proc/self names the reader: for us, the task.
+        if cand == Path::new("/proc/self") || cand == Path::new("/proc/thread-self") {
+            cand = PathBuf::from(format!("/proc/{pid}"));
+        }
+        let last = queue.is_empty();
+        if last && !follow {
+            return Target::Path(cand);
+        }
+        let is_link = std::fs::symlink_metadata(&cand).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            cur = cand;
+            continue;
+        }
+        links += 1;
+        if links > MAX_LINKS {
+            return Target::Unresolvable("too many symbolic links".into());
+        }
+        let target = match std::fs::read_link(&cand) {
+            Ok(t) => t,
+            Err(e) => return Target::Unresolvable(format!("{}: {e}", cand.display())),
+        };
+        if cand.starts_with("/proc") && !is_filesystem_path(&target) {
+            // A magic link to a pipe, socket, anonymous inode, memfd or deleted file.
+            return if last || target.is_absolute() {
+                Target::Object(cand)
+            } else {
+                Target::Unresolvable(format!("{} is not a directory", cand.display()))
+            };
+        }
+        if target.is_absolute() {
+            cur = PathBuf::from("/");
+        }
+        let mut comps: Vec<OsString> = target
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => Some(s.to_os_string()),
+                Component::ParentDir => Some(OsString::from("..")),
+                _ => None,
+            })
+            .collect();
+        while let Some(x) = comps.pop() {
+            queue.push_front(x);
         }
     }
-    for alias in ["/proc/self", "/proc/thread-self"] {
-        if let Ok(rest) = out.strip_prefix(alias) {
-            return PathBuf::from(format!("/proc/{pid}")).join(rest);
-        }
-    }
-    out
-}
-
-fn canonical(p: &Path, follow: bool, pid: u32, depth: usize) -> PathBuf {
-    let (parent, name) = match (p.parent(), p.file_name()) {
-        (Some(parent), Some(name)) => (parent, name),
-        _ => return p.to_path_buf(),
-    };
-    let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
-    let full = parent.join(name);
-    if follow
-        && depth < 40
-        && let Ok(target) = std::fs::read_link(&full)
-    {
-        let next = if target.is_absolute() { target } else { parent.join(target) };
-        return canonical(&normalise(&next, pid), follow, pid, depth + 1);
-    }
-    full
+    Target::Path(cur)
 }
 
 #[cfg(test)]
@@ -700,14 +849,18 @@ mod tests {
 
     #[test]
     fn denied_class_is_reported_with_its_rule() {
-        let d = decide(&plan(), &notif(libc::SYS_ptrace, [0; 6]), &FakeMem(HashMap::new()));
+        let d = decide(&plan(), &notif(libc::SYS_ptrace, [0; 6]), &FakeMem(HashMap::new()), &mut Vec::new());
         assert!(matches!(d, Decision::Deny { ref rule, .. } if rule == "syscall.ptrace"), "{d:?}");
     }
 
     #[test]
     fn inet_socket_is_a_network_violation() {
-        let d =
-            decide(&plan(), &notif(libc::SYS_socket, [libc::AF_INET as u64, 1, 0, 0, 0, 0]), &FakeMem(HashMap::new()));
+        let d = decide(
+            &plan(),
+            &notif(libc::SYS_socket, [libc::AF_INET as u64, 1, 0, 0, 0, 0]),
+            &FakeMem(HashMap::new()),
+            &mut Vec::new(),
+        );
         assert!(
             matches!(d, Decision::Deny { ref rule, ref detail, .. } if rule == "network.none" && detail.contains("AF_INET"))
         );
@@ -719,23 +872,33 @@ mod tests {
         m.insert(0x1000, b"/etc/passwd".to_vec());
         m.insert(0x2000, b"/tmp/x/../ok".to_vec());
         let mem = FakeMem(m);
-        let bad = decide(&plan(), &notif(libc::SYS_openat, [libc::AT_FDCWD as u64, 0x1000, 1, 0, 0, 0]), &mem);
+        let bad = decide(
+            &plan(),
+            &notif(libc::SYS_openat, [libc::AT_FDCWD as u64, 0x1000, 1, 0, 0, 0]),
+            &mem,
+            &mut Vec::new(),
+        );
         assert!(matches!(bad, Decision::Deny { ref rule, .. } if rule == "fs.write"), "{bad:?}");
-        let ok = decide(&plan(), &notif(libc::SYS_openat, [libc::AT_FDCWD as u64, 0x2000, 1, 0, 0, 0]), &mem);
+        let ok = decide(
+            &plan(),
+            &notif(libc::SYS_openat, [libc::AT_FDCWD as u64, 0x2000, 1, 0, 0, 0]),
+            &mem,
+            &mut Vec::new(),
+        );
         assert_eq!(ok, Decision::Continue);
     }
 
     #[test]
     fn the_most_specific_mount_decides() {
         let mut p = plan();
-        assert!(write_allowed(&p, Path::new("/work/src/main.rs"), 1));
-        assert!(!write_allowed(&p, Path::new("/work/.orchestra/audit/x"), 1));
-        assert!(!write_allowed(&p, Path::new("/etc/passwd"), 1));
+        assert!(write_allowed(&p, Path::new("/work/src/main.rs"), true));
+        assert!(!write_allowed(&p, Path::new("/work/.orchestra/audit/x"), true));
+        assert!(!write_allowed(&p, Path::new("/etc/passwd"), true));
         // a read-write workspace inside a read-only home
         p.mounts.push(Mount::Bind { src: "/home/u".into(), dst: "/home/u".into(), rw: false });
         p.mounts.push(Mount::Bind { src: "/home/u/ws".into(), dst: "/home/u/ws".into(), rw: true });
-        assert!(write_allowed(&p, Path::new("/home/u/ws/out"), 1));
-        assert!(!write_allowed(&p, Path::new("/home/u/.bashrc"), 1));
+        assert!(write_allowed(&p, Path::new("/home/u/ws/out"), true));
+        assert!(!write_allowed(&p, Path::new("/home/u/.bashrc"), true));
     }
 
     #[test]
@@ -743,7 +906,7 @@ mod tests {
         let mut m = HashMap::new();
         m.insert(0x1000, b"/etc/shadow".to_vec());
         m.insert(0x2000, b"/work/x".to_vec());
-        let d = decide(&plan(), &notif(libc::SYS_link, [0x1000, 0x2000, 0, 0, 0, 0]), &FakeMem(m));
+        let d = decide(&plan(), &notif(libc::SYS_link, [0x1000, 0x2000, 0, 0, 0, 0]), &FakeMem(m), &mut Vec::new());
         assert!(matches!(d, Decision::Deny { ref rule, .. } if rule == "fs.hardlink"), "{d:?}");
     }
 
@@ -753,7 +916,12 @@ mod tests {
         addr.extend_from_slice(b"secret-listener");
         let mut m = HashMap::new();
         m.insert(0x3000, addr.clone());
-        let d = decide(&plan(), &notif(libc::SYS_connect, [3, 0x3000, addr.len() as u64, 0, 0, 0]), &FakeMem(m));
+        let d = decide(
+            &plan(),
+            &notif(libc::SYS_connect, [3, 0x3000, addr.len() as u64, 0, 0, 0]),
+            &FakeMem(m),
+            &mut Vec::new(),
+        );
         assert!(
             matches!(d, Decision::Deny { ref rule, ref detail, .. } if rule == "network.abstract_unix" && detail.contains("@secret-listener"))
         );
@@ -763,20 +931,42 @@ mod tests {
     fn fifo_mknod_is_a_write_not_a_device() {
         let mut m = HashMap::new();
         m.insert(0x1000, b"/work/fifo".to_vec());
-        let d =
-            decide(&plan(), &notif(libc::SYS_mknod, [0x1000, libc::S_IFIFO as u64 | 0o644, 0, 0, 0, 0]), &FakeMem(m));
+        let d = decide(
+            &plan(),
+            &notif(libc::SYS_mknod, [0x1000, libc::S_IFIFO as u64 | 0o644, 0, 0, 0, 0]),
+            &FakeMem(m),
+            &mut Vec::new(),
+        );
         assert_eq!(d, Decision::Continue);
         let d = decide(
             &plan(),
             &notif(libc::SYS_mknod, [0x1000, libc::S_IFBLK as u64 | 0o644, 0, 0, 0, 0]),
             &FakeMem(HashMap::new()),
+            &mut Vec::new(),
         );
         assert!(matches!(d, Decision::Deny { ref rule, .. } if rule == "syscall.device_nodes"));
     }
 
     #[test]
-    fn proc_self_means_the_task() {
-        assert_eq!(normalise(Path::new("/proc/self/fd/1"), 42), PathBuf::from("/proc/42/fd/1"));
-        assert_eq!(normalise(Path::new("/a/../../b/./c"), 1), PathBuf::from("/b/c"));
+    fn paths_resolve_like_the_kernel() {
+        let me = std::process::id();
+        // /proc/self is the task (here: us), and .. applies after following a symlink.
+        assert_eq!(walk(me, "/".into(), Path::new("/proc/self"), false), Target::Path(format!("/proc/{me}").into()));
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/usr/bin", d.path().join("l")).unwrap();
+        assert_eq!(walk(me, d.path().into(), Path::new("l/../lib/x"), true), Target::Path(PathBuf::from("/usr/lib/x")));
+        assert_eq!(walk(me, "/".into(), Path::new("/a/../../b/./c"), true), Target::Path("/b/c".into()));
+        // A pipe behind a descriptor is an object, not a path.
+        let (r, _w) = std::io::pipe().unwrap();
+        use std::os::fd::AsRawFd;
+        let fd = format!("/proc/self/fd/{}", r.as_raw_fd());
+        assert!(matches!(walk(me, "/".into(), Path::new(&fd), true), Target::Object(_)));
+    }
+
+    #[test]
+    fn device_nodes_may_be_opened_but_not_changed() {
+        let p = plan();
+        assert!(write_allowed(&p, Path::new("/dev/null"), true));
+        assert!(!write_allowed(&p, Path::new("/dev/null"), false));
     }
 }
