@@ -222,3 +222,23 @@ fn completions_and_man_pages_are_generated() {
     assert_eq!(o.status.code(), Some(0));
     assert!(dir.path().join("orchestra-exec.1").exists());
 }
+
+#[test]
+fn a_closed_stdout_gives_the_task_sigpipe_instead_of_running_on() {
+    let e = env();
+    let mut c = e.cmd("default", &["--timeout", "20s"], &["yes"]);
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Read;
+        let mut first = [0u8; 4];
+        child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"y\ny\n");
+    }
+    drop(child.stdout.take());
+    let started = std::time::Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "the task ran on");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cause=signal signal=13"), "{err}");
+}

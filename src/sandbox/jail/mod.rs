@@ -176,8 +176,8 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     // Plumbing: control socket (fd 3 in the init), output pipes, a sync pipe.
     let setup = |what: &str, e: std::io::Error| SandboxError::Setup(format!("{what}: {e}"));
     let (mut ctrl, ctrl_child) = UnixStream::pair().map_err(|e| setup("socketpair", e))?;
-    let (mut out_r, out_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
-    let (mut err_r, err_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
+    let (out_r, out_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
+    let (err_r, err_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
     let (sync_r, mut sync_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
     let exec = sys::ChildExec {
         path: CString::new("/proc/self/exe").map_err(|_| SandboxError::Setup("exe path".into()))?,
@@ -252,7 +252,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         kill(&child);
     }
 
-    event_loop(task, &child, &sigfd, &mut ctrl, &mut out_r, &mut err_r, &mut run, start);
+    event_loop(task, &child, &sigfd, &mut ctrl, [Some(out_r), Some(err_r)], &mut run, start);
 
     // The init is gone; so is everything in its pid namespace. Reap it, then
     // anything that escaped to us as subreaper (namespace-less mode).
@@ -375,8 +375,9 @@ fn event_loop(
     child: &sys::Spawned,
     sigfd: &SignalFd,
     ctrl: &mut UnixStream,
-    out_r: &mut std::io::PipeReader,
-    err_r: &mut std::io::PipeReader,
+    // The task's stdout and stderr; an entry becomes None at EOF, or when our own
+    // stream is gone (closing our end gives the task the SIGPIPE it would get).
+    mut outputs: [Option<std::io::PipeReader>; 2],
     run: &mut Run,
     start: Instant,
 ) {
@@ -386,14 +387,14 @@ fn event_loop(
     let output_limit = policy.limits.output.get().map(|b| b.0);
     let mut last_output = Instant::now();
     let mut ctrl_buf: Vec<u8> = Vec::new();
-    let (mut out_open, mut err_open, mut ctrl_open, mut child_alive) = (true, true, true, true);
+    let (mut ctrl_open, mut child_alive) = (true, true);
     let mut killed = false;
     let mut drain_deadline: Option<Instant> = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
     loop {
-        if !child_alive && !out_open && !err_open && !ctrl_open {
+        if !child_alive && outputs.iter().all(Option::is_none) && !ctrl_open {
             break;
         }
         if drain_deadline.is_some_and(|d| Instant::now() >= d) {
@@ -425,13 +426,11 @@ fn event_loop(
         }
         let mut fds = Vec::with_capacity(5);
         let mut slot = [usize::MAX; 5];
-        if out_open {
-            slot[0] = fds.len();
-            fds.push(PollFd::new(out_r.as_fd(), PollFlags::POLLIN));
-        }
-        if err_open {
-            slot[1] = fds.len();
-            fds.push(PollFd::new(err_r.as_fd(), PollFlags::POLLIN));
+        for (k, out) in outputs.iter().enumerate() {
+            if let Some(r) = out {
+                slot[k] = fds.len();
+                fds.push(PollFd::new(r.as_fd(), PollFlags::POLLIN));
+            }
         }
         if ctrl_open {
             slot[2] = fds.len();
@@ -450,13 +449,13 @@ fn event_loop(
         let ready: Vec<bool> =
             (0..5).map(|i| slot[i] != usize::MAX && fds[slot[i]].revents().is_some_and(|r| !r.is_empty())).collect();
         drop(fds);
-        for (i, open) in [(0usize, &mut out_open), (1, &mut err_open)] {
+        for i in 0..2 {
             if !ready[i] {
                 continue;
             }
-            let reader: &mut std::io::PipeReader = if i == 0 { out_r } else { err_r };
+            let Some(reader) = outputs[i].as_mut() else { continue };
             match reader.read(&mut buf) {
-                Ok(0) | Err(_) => *open = false,
+                Ok(0) | Err(_) => outputs[i] = None,
                 Ok(n) => {
                     last_output = Instant::now();
                     let allowed = match output_limit {
@@ -465,11 +464,14 @@ fn event_loop(
                     };
                     run.output_bytes += n as u64;
                     let chunk = &buf[..allowed];
-                    let _ = if i == 0 {
+                    let written = if i == 0 {
                         stdout.write_all(chunk).and_then(|_| stdout.flush())
                     } else {
                         stderr.write_all(chunk)
                     };
+                    if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+                        outputs[i] = None;
+                    }
                     if allowed < n && !killed {
                         killed = true;
                         let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
