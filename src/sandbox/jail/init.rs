@@ -65,10 +65,6 @@ impl Reporter {
     pub fn send(&mut self, ev: &Event) {
         let _ = self.sock.write_all(ev.to_line().as_bytes());
     }
-    fn raw_fd(&self) -> i32 {
-        self.sock.as_raw_fd()
-    }
-
     fn read_line(&mut self, what: &str) -> Result<String, String> {
         let mut line = String::new();
         match self.reader.read_line(&mut line) {
@@ -127,11 +123,15 @@ fn run(rep: &mut Reporter) -> Result<u8, String> {
         }
         Some(task_pid) => {
             drop(task_sock);
-            // None when the task failed before installing seccomp (it reported why)
-            // or when observation is off (benchmark baseline).
             // The task's hand-over: its seccomp listener (None when observation is
             // off); an error when it failed before (it reported why).
             let listener = sys::recv_fd(init_sock.as_raw_fd()).unwrap_or(None);
+            if listener.is_some() && !super::supervisor::can_read_memory_of(task_pid) {
+                // Without the task's memory no path could be judged: fail closed
+                // rather than let every write through unreported.
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(task_pid), nix::sys::signal::Signal::SIGKILL);
+                return Err("the supervisor cannot read the task's memory (process_vm_readv and /proc/PID/mem both refused); violations could not be observed".into());
+            }
             if plan.namespaces {
                 // The task has written its own id maps: /proc can be read-only now,
                 // before the task runs anything of its own (it waits for our byte).
@@ -143,12 +143,6 @@ fn run(rep: &mut Reporter) -> Result<u8, String> {
                     .map_err(|e| format!("make /proc read-only: {e}"))?;
             }
             let _ = (&init_sock).write_all(b"R");
-            if listener.is_some() && !super::supervisor::can_read_memory_of(task_pid) {
-                // Without the task's memory no path could be judged: fail closed
-                // rather than let every write through unreported.
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(task_pid), nix::sys::signal::Signal::SIGKILL);
-                return Err("the supervisor cannot read the task's memory (process_vm_readv and /proc/PID/mem both refused); violations could not be observed".into());
-            }
             let mut sup =
                 Supervisor::new(&plan, listener, &decoys, task_pid).map_err(|e| format!("supervisor: {e}"))?;
             let status = sup.run(rep);
@@ -175,8 +169,7 @@ fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream) -> String {
     match task_setup(plan, rep, &sock) {
         Ok((path, argv, envp)) => {
             drop(sock);
-            let ctrl = rep.raw_fd();
-            let _ = ctrl;
+            // Everything but stdio goes, the control socket included.
             if let Err(e) = sys::close_from(3) {
                 return format!("close descriptors: {e}");
             }
