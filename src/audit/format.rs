@@ -210,6 +210,118 @@ pub fn is_torn_tail(buf: &[u8], at: usize) -> bool {
     })
 }
 
+/// One step of a [`FrameStream`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Streamed {
+    /// A valid frame at offset `at`; its payload is [`FrameStream::payload`].
+    Frame {
+        /// `FRAME_RECORD` or `FRAME_CHECKPOINT`.
+        ty: u8,
+        /// Offset of the frame in the segment.
+        at: u64,
+    },
+    /// No valid frame at `at` (see [`FrameRead::Bad`]); `torn` says whether
+    /// [`is_torn_tail`] holds for the rest of the segment.
+    Bad {
+        /// Offset of the invalid frame.
+        at: u64,
+        /// Why it is invalid.
+        reason: String,
+        /// Whether the bad frame reaches the end of the segment.
+        reaches_eof: bool,
+        /// Whether no valid frame follows it.
+        torn: bool,
+    },
+    /// The end of the segment.
+    End,
+}
+
+/// Reads a segment's frames one at a time, so verifying holds one frame in
+/// memory, not the segment. Only a damaged or torn tail is read whole, to be
+/// classified exactly as [`read_frame`] and [`is_torn_tail`] would.
+pub struct FrameStream {
+    file: std::io::BufReader<std::fs::File>,
+    pos: u64,
+    len: u64,
+    frame: Vec<u8>,
+}
+
+impl FrameStream {
+    /// Open a segment: returns the stream (positioned after the header) and the
+    /// header bytes (fewer than [`HEADER_LEN`] if the file is shorter).
+    pub fn open(path: &Path) -> std::io::Result<(FrameStream, Vec<u8>)> {
+        use std::io::Read;
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        let mut file = std::io::BufReader::with_capacity(256 << 10, file);
+        let mut header = vec![0u8; (len as usize).min(HEADER_LEN)];
+        file.read_exact(&mut header)?;
+        let pos = header.len() as u64;
+        Ok((FrameStream { file, pos, len, frame: Vec::new() }, header))
+    }
+
+    /// The segment's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the segment is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The payload of the frame last returned as [`Streamed::Frame`].
+    pub fn payload(&self) -> &[u8] {
+        self.frame.get(5..self.frame.len().saturating_sub(4)).unwrap_or(&[])
+    }
+
+    /// The next frame.
+    pub fn next_frame(&mut self) -> std::io::Result<Streamed> {
+        use std::io::Read;
+        let at = self.pos;
+        let remaining = self.len - self.pos;
+        if remaining == 0 {
+            return Ok(Streamed::End);
+        }
+        if remaining >= FRAME_OVERHEAD as u64 {
+            let mut head = [0u8; 5];
+            self.file.read_exact(&mut head)?;
+            let n = be32(&head[1..5]) as usize;
+            let total = FRAME_OVERHEAD + n;
+            if n <= MAX_PAYLOAD && total as u64 <= remaining {
+                self.frame.clear();
+                self.frame.extend_from_slice(&head);
+                self.frame.resize(total, 0);
+                self.file.read_exact(&mut self.frame[5..])?;
+                if let FrameRead::Frame { ty, .. } = read_frame(&self.frame, 0) {
+                    self.pos += total as u64;
+                    return Ok(Streamed::Frame { ty, at });
+                }
+            }
+        }
+        // Invalid here: classify it on the rest of the segment, as the in-memory
+        // reader would.
+        use std::io::Seek;
+        self.file.seek(std::io::SeekFrom::Start(at))?;
+        let mut rest = Vec::with_capacity(remaining as usize);
+        self.file.read_to_end(&mut rest)?;
+        self.pos = self.len;
+        match read_frame(&rest, 0) {
+            FrameRead::Bad { reason, reaches_eof } => {
+                let torn = reaches_eof && is_torn_tail(&rest, 0);
+                Ok(Streamed::Bad { at, reason, reaches_eof, torn })
+            }
+            // The bytes changed between the two reads (a writer is active).
+            FrameRead::Frame { .. } => Ok(Streamed::Bad {
+                at,
+                reason: "the segment changed while it was being read".into(),
+                reaches_eof: false,
+                torn: false,
+            }),
+        }
+    }
+}
+
 /// The file name of the segment whose first record has sequence `first_seq`.
 pub fn segment_name(first_seq: u64) -> String {
     format!("{first_seq:020}.seg")

@@ -11,7 +11,7 @@
 
 use super::AuditError;
 use super::checkpoint::SignedCheckpoint;
-use super::format::{self, FRAME_RECORD, FrameRead, HEADER_LEN, SegmentHeader, read_frame};
+use super::format::{self, FRAME_RECORD, FrameStream, HEADER_LEN, SegmentHeader, Streamed};
 use super::keys::{VerifierKey, hex};
 use super::record::{self, Hash, KIND_KEY_ROTATION, KIND_LOG_OPENED, KIND_RECOVERY, RecordRef, record_hash};
 use serde::Serialize;
@@ -232,18 +232,19 @@ impl Verifier<'_> {
         }
         for (i, seg) in segs.iter().enumerate() {
             let is_last = i + 1 == segs.len();
-            let buf = std::fs::read(&seg.path).map_err(|e| fail("io", &seg.name, 0, None, e.to_string()))?;
+            let (mut stream, header) =
+                FrameStream::open(&seg.path).map_err(|e| fail("io", &seg.name, 0, None, e.to_string()))?;
             self.report.segments += 1;
-            if is_last && i > 0 && buf.len() < HEADER_LEN {
+            if is_last && i > 0 && header.len() < HEADER_LEN {
                 self.report.torn_tail = Some(TornTail {
                     segment: seg.name.clone(),
                     offset: 0,
-                    bytes: buf.len() as u64,
+                    bytes: header.len() as u64,
                     reason: "segment header incomplete".into(),
                 });
                 break;
             }
-            let h = SegmentHeader::decode(&buf).map_err(|e| fail("segment_header", &seg.name, 0, None, e))?;
+            let h = SegmentHeader::decode(&header).map_err(|e| fail("segment_header", &seg.name, 0, None, e))?;
             match self.log_id {
                 None => {
                     self.log_id = Some(h.log_id);
@@ -276,30 +277,32 @@ impl Verifier<'_> {
                     ),
                 ));
             }
-            let mut at = HEADER_LEN;
-            while at < buf.len() {
-                match read_frame(&buf, at) {
-                    FrameRead::Frame { ty, payload_start, payload_end, next } => {
-                        let payload = &buf[payload_start..payload_end];
+            // One frame in memory at a time (constant memory in the log's length).
+            loop {
+                let step = stream.next_frame().map_err(|e| fail("io", &seg.name, 0, None, e.to_string()))?;
+                match step {
+                    Streamed::End => break,
+                    Streamed::Frame { ty, at } => {
+                        let at = at as usize;
+                        let payload = stream.payload();
                         if ty == FRAME_RECORD {
                             let (r, hash) = self.record(payload, &seg.name, at)?;
                             on_record(&SeenRecord { record: r, hash, segment: &seg.name, offset: at as u64 });
                         } else {
                             self.checkpoint(payload, &seg.name, at)?;
                         }
-                        at = next;
                     }
-                    FrameRead::Bad { reason, reaches_eof } => {
-                        if is_last && reaches_eof && format::is_torn_tail(&buf, at) {
+                    Streamed::Bad { at, reason, reaches_eof, torn } => {
+                        if is_last && reaches_eof && torn {
                             self.report.torn_tail = Some(TornTail {
                                 segment: seg.name.clone(),
-                                offset: at as u64,
-                                bytes: (buf.len() - at) as u64,
+                                offset: at,
+                                bytes: stream.len() - at,
                                 reason,
                             });
                             break;
                         }
-                        return Err(fail("frame", &seg.name, at, Some(self.next_seq), reason));
+                        return Err(fail("frame", &seg.name, at as usize, Some(self.next_seq), reason));
                     }
                 }
             }
