@@ -737,14 +737,17 @@ fn walk(pid: u32, start: PathBuf, path: &Path, follow: bool) -> Target {
     use std::ffi::OsString;
     const MAX_LINKS: usize = 40;
     let mut cur = start;
-    let mut queue: VecDeque<OsString> = path
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_os_string()),
-            Component::ParentDir => Some(OsString::from("..")),
-            _ => None,
-        })
-        .collect();
+    // Names and `..`, in order (the root and `.` carry no step).
+    let steps = |p: &Path| -> Vec<OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => Some(s.to_os_string()),
+                Component::ParentDir => Some(OsString::from("..")),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut queue: VecDeque<OsString> = steps(path).into();
     let mut links = 0;
     while let Some(c) = queue.pop_front() {
         if c == ".." {
@@ -784,16 +787,8 @@ fn walk(pid: u32, start: PathBuf, path: &Path, follow: bool) -> Target {
         if target.is_absolute() {
             cur = PathBuf::from("/");
         }
-        let mut comps: Vec<OsString> = target
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(s) => Some(s.to_os_string()),
-                Component::ParentDir => Some(OsString::from("..")),
-                _ => None,
-            })
-            .collect();
-        while let Some(x) = comps.pop() {
-            queue.push_front(x);
+        for step in steps(&target).into_iter().rev() {
+            queue.push_front(step);
         }
     }
     Target::Path(cur)
