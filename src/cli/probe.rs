@@ -28,6 +28,9 @@ pub fn run(json: bool) -> Exit {
         }
     );
     println!("cgroups           {}{}", j.cgroups, if j.cgroups_usable { "" } else { " (not writable)" });
+    let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(" ") };
+    println!("  v2 controllers  {}", list(&j.cgroup_v2_controllers));
+    println!("  v1 controllers  {}", list(&j.cgroup_v1_controllers));
     println!("MAC               {}", p.mac);
     println!("docker engine     {}", yes(p.docker));
     println!("podman service    {}", yes(p.podman));

@@ -20,6 +20,10 @@ pub struct JailProbe {
     pub cgroups_usable: bool,
     /// Which cgroup setup was found.
     pub cgroups: String,
+    /// Controllers of the cgroup v2 hierarchy (empty where none is mounted).
+    pub cgroup_v2_controllers: Vec<String>,
+    /// Controllers with a cgroup v1 hierarchy (hybrid or legacy hosts).
+    pub cgroup_v1_controllers: Vec<String>,
 }
 
 /// Full probe output.
@@ -57,7 +61,36 @@ pub fn probe_jail() -> JailProbe {
     };
     let writable = |d: &Option<std::path::PathBuf>| d.as_ref().is_some_and(|d| is_writable_dir(d));
     let cgroups_usable = writable(&v2) || (writable(&m1) && writable(&p1));
-    JailProbe { landlock_abi, seccomp_notify, user_namespaces, userns_error, cgroups_usable, cgroups }
+    let (cgroup_v2_controllers, cgroup_v1_controllers) = cgroup_controllers();
+    JailProbe {
+        landlock_abi,
+        seccomp_notify,
+        user_namespaces,
+        userns_error,
+        cgroups_usable,
+        cgroups,
+        cgroup_v2_controllers,
+        cgroup_v1_controllers,
+    }
+}
+
+/// (v2 controllers, v1 controllers) as this process sees them.
+fn cgroup_controllers() -> (Vec<String>, Vec<String>) {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut v1: Vec<String> = own
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .flat_map(|c| c.split(','))
+        .filter(|c| !c.is_empty() && !c.starts_with("name="))
+        .map(String::from)
+        .collect();
+    v1.sort();
+    let v2 = ["/sys/fs/cgroup/cgroup.controllers", "/sys/fs/cgroup/unified/cgroup.controllers"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    (v2, v1)
 }
 
 fn is_writable_dir(d: &Path) -> bool {
