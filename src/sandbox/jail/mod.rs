@@ -117,6 +117,8 @@ struct Run {
     timed_out: Option<&'static str>,
     interrupted: Option<i32>,
     output_bytes: u64,
+    /// The task's stderr ended without a newline: the verdict must start a line.
+    stderr_mid_line: bool,
 }
 
 impl Run {
@@ -160,6 +162,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         timed_out: None,
         interrupted: None,
         output_bytes: 0,
+        stderr_mid_line: false,
     };
     if support.memory || support.pids {
         run.enforced.push(Control { control: "cgroup".into(), detail: cg.describe() });
@@ -253,6 +256,10 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     }
 
     event_loop(task, &child, &sigfd, &mut ctrl, [Some(out_r), Some(err_r)], &mut run, start);
+    if run.stderr_mid_line {
+        // Our verdict line follows; it must not be glued to the task's last words.
+        let _ = std::io::stderr().write_all(b"\n");
+    }
 
     // The init is gone; so is everything in its pid namespace. Reap it, then
     // anything that escaped to us as subreaper (namespace-less mode).
@@ -464,6 +471,11 @@ fn event_loop(
                     };
                     run.output_bytes += n as u64;
                     let chunk = &buf[..allowed];
+                    if i == 1
+                        && let Some(&last) = chunk.last()
+                    {
+                        run.stderr_mid_line = last != b'\n';
+                    }
                     let written = if i == 0 {
                         stdout.write_all(chunk).and_then(|_| stdout.flush())
                     } else {

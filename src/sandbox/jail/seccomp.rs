@@ -51,6 +51,11 @@ pub struct PathArgs {
     pub follows: bool,
 }
 
+/// `FS_IOC_SETFLAGS` (`_IOW('f', 2, long)`): set inode flags (chattr).
+pub const FS_IOC_SETFLAGS: u64 = 0x4008_6602;
+/// `FS_IOC_FSSETXATTR` (`_IOW('X', 32, struct fsxattr)`): set extended inode flags.
+pub const FS_IOC_FSSETXATTR: u64 = 0x401c_5820;
+
 /// fchmodat2(2), Linux 6.6 (not yet in every libc crate).
 const SYS_FCHMODAT2: i64 = 452;
 
@@ -175,6 +180,11 @@ pub fn watch_of(nr: i64) -> Option<Watch> {
 
 /// Refine a notification whose meaning depends on its arguments.
 pub fn refine(nr: i64, args: &[u64; 6], watch: Watch) -> Watch {
+    if nr == libc::SYS_ioctl && matches!(args[1] as u32 as u64, FS_IOC_SETFLAGS | FS_IOC_FSSETXATTR) {
+        // chattr-style inode flags (immutable, append-only, nodump, …) of the
+        // descriptor's file: a change like fchmod.
+        return Watch::WriteFd(0);
+    }
     if nr == libc::SYS_utimensat && args[1] == 0 {
         // utimensat(fd, NULL, ...) changes the times of the descriptor's file.
         return Watch::WriteFd(0);
@@ -324,15 +334,24 @@ pub fn watch_rules(
     let o_write = [libc::O_WRONLY, libc::O_RDWR, libc::O_CREAT, libc::O_TRUNC, libc::O_APPEND];
     for (nr, watch) in syscall_table() {
         let r: Vec<SeccompRule> = match watch {
+            // ioctl: terminal injection (a class) and inode-flag changes (a write,
+            // judged by the descriptor's file like fchmod) are watched separately.
+            Watch::Class(SyscallClass::TtyInjection) => {
+                let mut r = vec![
+                    rule(vec![c(1, Len::Dword, Op::Eq, FS_IOC_SETFLAGS)?])?,
+                    rule(vec![c(1, Len::Dword, Op::Eq, FS_IOC_FSSETXATTR)?])?,
+                ];
+                if denied.contains(&SyscallClass::TtyInjection) {
+                    r.push(rule(vec![c(1, Len::Dword, Op::Eq, libc::TIOCSTI)?])?);
+                    r.push(rule(vec![c(1, Len::Dword, Op::Eq, libc::TIOCLINUX)?])?);
+                }
+                r
+            }
             Watch::Class(class) if !denied.contains(&class) => continue,
             Watch::Class(SyscallClass::Namespaces) if nr == libc::SYS_clone => CLONE_NS_FLAGS
                 .iter()
                 .map(|f| rule(vec![c(0, Len::Qword, Op::MaskedEq(*f), *f)?]))
                 .collect::<Result<_, _>>()?,
-            Watch::Class(SyscallClass::TtyInjection) => vec![
-                rule(vec![c(1, Len::Dword, Op::Eq, libc::TIOCSTI)?])?,
-                rule(vec![c(1, Len::Dword, Op::Eq, libc::TIOCLINUX)?])?,
-            ],
             // Every mknod is notified; the supervisor tells devices (a violation)
             // from FIFOs and files (a write to inspect), see `refine`.
             Watch::Class(_) => vec![],

@@ -22,6 +22,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
+/// Paths of this many bytes or more (NUL included) are refused by the kernel.
+pub const PATH_MAX: usize = 4096;
+
 /// At most this many violations are reported individually.
 const MAX_REPORTED: usize = 256;
 
@@ -273,7 +276,8 @@ impl<'a> Supervisor<'a> {
 
 /// Access to the notifying task's memory and descriptors.
 pub trait Memory {
-    /// Read a NUL-terminated string at `addr` (at most 4096 bytes).
+    /// Read a NUL-terminated string at `addr`. A string of [`PATH_MAX`] bytes or
+    /// more comes back cut at `PATH_MAX`, without its NUL.
     fn cstr(&self, addr: u64) -> Option<Vec<u8>>;
     /// Read `len` bytes at `addr`.
     fn bytes(&self, addr: u64, len: usize) -> Option<Vec<u8>>;
@@ -339,7 +343,9 @@ impl Memory for TaskMem<'_> {
             out.extend_from_slice(&buf[..n]);
             off += n as u64;
         }
-        None
+        // No NUL within PATH_MAX: the kernel refuses the path (ENAMETOOLONG).
+        out.truncate(PATH_MAX);
+        self.still_valid().then_some(out)
     }
     fn bytes(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
         let mut buf = vec![0u8; len];
@@ -512,6 +518,9 @@ fn decide_exec(n: &Notification, mem: &dyn Memory, nr: i64) -> Decision {
         return Decision::Continue; // EFAULT from the kernel
     }
     let Some(raw) = mem.cstr(n.args[path_arg]) else { return unreadable(&name, "path") };
+    if raw.len() >= PATH_MAX {
+        return Decision::Continue; // ENAMETOOLONG from the kernel
+    }
     let pid = mem.pid();
     // What the kernel will execute: fexecve's empty path is the descriptor itself;
     // otherwise the resolved path, or the magic link a descriptor path stops at.
@@ -548,14 +557,30 @@ fn decide_write(
     written: &mut Vec<PathBuf>,
 ) -> Decision {
     let nr = n.nr as i64;
+    let mut in_root = false;
     if nr == libc::SYS_openat2 {
         // struct open_how { u64 flags; u64 mode; u64 resolve; } at args[2].
-        let Some(b) = mem.bytes(n.args[2], 8) else { return unreadable(name, "open_how") };
-        let flags = u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        let Some(b) = mem.bytes(n.args[2], 24) else { return unreadable(name, "open_how") };
+        let word =
+            |i: usize| u64::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]]);
         let w = (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) as u64;
-        if flags & w == 0 {
+        if word(0) & w == 0 {
             return Decision::Continue;
         }
+        const RESOLVE_IN_ROOT: u64 = 0x10;
+        in_root = word(16) & RESOLVE_IN_ROOT != 0;
+    }
+    const RENAME_WHITEOUT: u64 = 1 << 2;
+    if nr == libc::SYS_renameat2
+        && n.args[4] & RENAME_WHITEOUT != 0
+        && plan.denied.contains(&crate::policy::SyscallClass::DeviceNodes)
+    {
+        // A whiteout is a 0/0 character device left in place of the source.
+        return Decision::Deny {
+            errno: libc::EPERM,
+            rule: "syscall.device_nodes".into(),
+            detail: format!("{name} with RENAME_WHITEOUT creates a character device"),
+        };
     }
     // Device nodes may be opened for writing, never chmod'ed, renamed or linked.
     let open_like = matches!(nr, libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat);
@@ -575,7 +600,15 @@ fn decide_write(
             return Ok(Target::Object(PathBuf::new())); // NULL: EFAULT from the kernel
         }
         let raw = mem.cstr(n.args[arg]).ok_or_else(|| unreadable(name, "path"))?;
-        Ok(resolve(pid, dirfd.map(|d| n.args[d]), &raw, follow))
+        if raw.is_empty() {
+            // AT_EMPTY_PATH: the descriptor itself (an O_TMPFILE file, say), already
+            // open; without the flag the kernel answers ENOENT.
+            return Ok(Target::Object(PathBuf::new()));
+        }
+        if raw.len() >= PATH_MAX {
+            return Ok(Target::Object(PathBuf::new())); // ENAMETOOLONG from the kernel
+        }
+        Ok(resolve_in(pid, dirfd.map(|d| n.args[d]), &raw, follow, in_root))
     };
     if let Some(src) = args.link_source {
         // linkat follows a final symlink only with AT_SYMLINK_FOLLOW (arg 4).
@@ -640,23 +673,15 @@ fn island_below<'p>(plan: &'p JailPlan, dir: &Path) -> Option<&'p Path> {
 /// fchmod, fchown, f*xattr, futimens: judge the file the descriptor refers to.
 fn decide_write_fd(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &str, arg: usize) -> Decision {
     let link = PathBuf::from(format!("/proc/{}/fd/{}", mem.pid(), n.args[arg] as i32));
-    match std::fs::read_link(&link) {
-        Ok(p) if is_filesystem_path(&p) && !write_allowed(plan, &p, false) => Decision::Deny {
+    let Ok(text) = std::fs::read_link(&link) else { return Decision::Continue }; // EBADF from the kernel
+    match link_path(&link, &text) {
+        Some(p) if !write_allowed(plan, &p, false) => Decision::Deny {
             errno: libc::EACCES,
             rule: "fs.write".into(),
             detail: format!("{name}: change of {} outside the writable roots", p.display()),
         },
-        _ => Decision::Continue, // a pipe, socket, memfd or deleted file; or EBADF from the kernel
+        _ => Decision::Continue, // a pipe, socket, memfd or removed file
     }
-}
-
-/// What a magic link's text names: a path in the tree, or an object that has
-/// none (`pipe:[…]`, `socket:[…]`, `anon_inode:…`, `/memfd:… (deleted)`, a
-/// deleted file).
-fn is_filesystem_path(p: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let b = p.as_os_str().as_bytes();
-    p.is_absolute() && !b.ends_with(b" (deleted)") && !b.starts_with(b"/memfd:")
 }
 
 /// Where a path argument leads, resolved as the kernel would for the task.
@@ -714,29 +739,72 @@ pub fn write_allowed(plan: &JailPlan, path: &Path, open_like: bool) -> bool {
 /// `/proc/self` meaning the task. Magic links (`/proc/PID/fd/N`, `cwd`, `root`)
 /// are followed to the file they stand for, or end in [`Target::Object`].
 pub fn resolve(pid: u32, dirfd: Option<u64>, raw: &[u8], follow: bool) -> Target {
+    resolve_in(pid, dirfd, raw, follow, false)
+}
+
+/// [`resolve`], optionally with `dirfd` as the root (`openat2` `RESOLVE_IN_ROOT`).
+pub fn resolve_in(pid: u32, dirfd: Option<u64>, raw: &[u8], follow: bool, in_root: bool) -> Target {
     use std::os::unix::ffi::OsStrExt;
     let p = Path::new(std::ffi::OsStr::from_bytes(raw));
+    let base = || -> Result<PathBuf, Target> {
+        let link = PathBuf::from(match dirfd.map(|d| d as i32) {
+            None | Some(libc::AT_FDCWD) => format!("/proc/{pid}/cwd"),
+            Some(fd) => format!("/proc/{pid}/fd/{fd}"),
+        });
+        match std::fs::read_link(&link) {
+            Ok(text) => match link_path(&link, &text) {
+                Some(dir) => Ok(dir),
+                // A removed directory: `..` from it still reaches its live parent
+                // in the kernel, which a text cannot show.
+                None if text.is_absolute() => {
+                    Err(Target::Unresolvable(format!("{}: the directory was removed", link.display())))
+                }
+                None => Err(Target::Object(link)),
+            },
+            Err(e) => Err(Target::Unresolvable(format!("{}: {e}", link.display()))),
+        }
+    };
+    if in_root {
+        return match base() {
+            Ok(root) => walk(pid, &root, root.clone(), p, follow),
+            Err(t) => t,
+        };
+    }
     let start = if p.is_absolute() {
         PathBuf::from("/")
     } else {
-        let link = match dirfd.map(|d| d as i32) {
-            None | Some(libc::AT_FDCWD) => format!("/proc/{pid}/cwd"),
-            Some(fd) => format!("/proc/{pid}/fd/{fd}"),
-        };
-        match std::fs::read_link(&link) {
-            Ok(d) if is_filesystem_path(&d) => d,
-            Ok(_) => return Target::Object(PathBuf::from(link)),
-            Err(e) => return Target::Unresolvable(format!("{link}: {e}")),
+        match base() {
+            Ok(d) => d,
+            Err(t) => return t,
         }
     };
-    walk(pid, start, p, follow)
+    walk(pid, Path::new("/"), start, p, follow)
 }
 
-fn walk(pid: u32, start: PathBuf, path: &Path, follow: bool) -> Target {
+/// The path a magic link's text names, when it names one: not a pipe, socket
+/// or anonymous inode, not a memfd, and — for a text ending in " (deleted)" —
+/// only if a file by that very name is the one behind the link (a directory may
+/// be called "x (deleted)"; a removed one has no name left).
+fn link_path(link: &Path, text: &Path) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    if !text.is_absolute() || text.as_os_str().as_bytes().starts_with(b"/memfd:") {
+        return None;
+    }
+    if !text.as_os_str().as_bytes().ends_with(b" (deleted)") {
+        return Some(text.to_path_buf());
+    }
+    let same = match (std::fs::metadata(text), std::fs::metadata(link)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    same.then(|| text.to_path_buf())
+}
+
+fn walk(pid: u32, root: &Path, start: PathBuf, path: &Path, follow: bool) -> Target {
     use std::collections::VecDeque;
     use std::ffi::OsString;
+    /// The kernel's own limit (MAXSYMLINKS): past it the call fails with ELOOP.
     const MAX_LINKS: usize = 40;
-    let mut cur = start;
     // Names and `..`, in order (the root and `.` carry no step).
     let steps = |p: &Path| -> Vec<OsString> {
         p.components()
@@ -747,11 +815,14 @@ fn walk(pid: u32, start: PathBuf, path: &Path, follow: bool) -> Target {
             })
             .collect()
     };
+    let mut cur = if path.is_absolute() { root.to_path_buf() } else { start };
     let mut queue: VecDeque<OsString> = steps(path).into();
     let mut links = 0;
     while let Some(c) = queue.pop_front() {
         if c == ".." {
-            cur.pop();
+            if cur != root {
+                cur.pop();
+            }
             continue;
         }
         let mut cand = cur.join(&c);
@@ -770,13 +841,13 @@ fn walk(pid: u32, start: PathBuf, path: &Path, follow: bool) -> Target {
         }
         links += 1;
         if links > MAX_LINKS {
-            return Target::Unresolvable("too many symbolic links".into());
+            return Target::Object(PathBuf::new()); // ELOOP from the kernel
         }
         let target = match std::fs::read_link(&cand) {
             Ok(t) => t,
             Err(e) => return Target::Unresolvable(format!("{}: {e}", cand.display())),
         };
-        if cand.starts_with("/proc") && !is_filesystem_path(&target) {
+        if cand.starts_with("/proc") && link_path(&cand, &target).is_none() && !is_plain_symlink(&cand) {
             // A magic link to a pipe, socket, anonymous inode, memfd or deleted file.
             return if last || target.is_absolute() {
                 Target::Object(cand)
@@ -785,13 +856,21 @@ fn walk(pid: u32, start: PathBuf, path: &Path, follow: bool) -> Target {
             };
         }
         if target.is_absolute() {
-            cur = PathBuf::from("/");
+            cur = root.to_path_buf();
         }
         for step in steps(&target).into_iter().rev() {
             queue.push_front(step);
         }
     }
     Target::Path(cur)
+}
+
+/// Whether a /proc symlink is an ordinary one (`/proc/self`, `/proc/mounts`)
+/// rather than a magic link (`fd/N`, `cwd`, `root`, `exe`, `ns/*`).
+fn is_plain_symlink(p: &Path) -> bool {
+    let magic = ["fd", "cwd", "root", "exe", "ns", "map_files"];
+    !p.ancestors().any(|a| a.file_name().is_some_and(|n| magic.iter().any(|m| n == *m)))
+        && !matches!(p.file_name().and_then(|n| n.to_str()), Some("cwd" | "root" | "exe"))
 }
 
 #[cfg(test)]
@@ -946,16 +1025,25 @@ mod tests {
     fn paths_resolve_like_the_kernel() {
         let me = std::process::id();
         // /proc/self is the task (here: us), and .. applies after following a symlink.
-        assert_eq!(walk(me, "/".into(), Path::new("/proc/self"), false), Target::Path(format!("/proc/{me}").into()));
+        assert_eq!(
+            walk(me, Path::new("/"), "/".into(), Path::new("/proc/self"), false),
+            Target::Path(format!("/proc/{me}").into())
+        );
         let d = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/usr/bin", d.path().join("l")).unwrap();
-        assert_eq!(walk(me, d.path().into(), Path::new("l/../lib/x"), true), Target::Path(PathBuf::from("/usr/lib/x")));
-        assert_eq!(walk(me, "/".into(), Path::new("/a/../../b/./c"), true), Target::Path("/b/c".into()));
+        assert_eq!(
+            walk(me, Path::new("/"), d.path().into(), Path::new("l/../lib/x"), true),
+            Target::Path(PathBuf::from("/usr/lib/x"))
+        );
+        assert_eq!(
+            walk(me, Path::new("/"), "/".into(), Path::new("/a/../../b/./c"), true),
+            Target::Path("/b/c".into())
+        );
         // A pipe behind a descriptor is an object, not a path.
         let (r, _w) = std::io::pipe().unwrap();
         use std::os::fd::AsRawFd;
         let fd = format!("/proc/self/fd/{}", r.as_raw_fd());
-        assert!(matches!(walk(me, "/".into(), Path::new(&fd), true), Target::Object(_)));
+        assert!(matches!(walk(me, Path::new("/"), "/".into(), Path::new(&fd), true), Target::Object(_)));
     }
 
     #[test]
