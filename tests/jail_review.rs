@@ -1,8 +1,9 @@
 //! Security review of the jail: attacks beyond tests/jail_hostile.rs.
 //!
 //! Each test asserts the SECURE behaviour (the effect did not happen and, where
-//! SECURITY.md promises it, exit 4 naming the rule). Tests named after a real
-//! bug fail until the bug is fixed; they are kept on purpose.
+//! SECURITY.md promises it, exit 4 naming the rule). The comment of a test that
+//! exposed a bug describes the bug as found; the code has been fixed since, and the
+//! test stays as its regression test.
 
 mod common;
 use common::*;
@@ -14,15 +15,7 @@ use std::sync::OnceLock;
 /// tests/support/attack_review.c, compiled once per test binary.
 fn review_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("jail-tests");
-        std::fs::create_dir_all(&base).expect("create test base dir");
-        let out = base.join(format!("attack-review-{}", std::process::id()));
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/attack_review.c");
-        let st = Command::new("gcc").args(["-O1", "-o"]).arg(&out).arg(&src).status().expect("gcc is required");
-        assert!(st.success(), "compiling attack_review.c failed");
-        out
-    })
+    BIN.get_or_init(|| compile_c("attack_review"))
 }
 
 /// An environment with ./attack_review in the workspace.
@@ -36,10 +29,6 @@ fn review(e: &Env, args: &[&str]) -> Out {
     let mut argv = vec!["./attack_review"];
     argv.extend_from_slice(args);
     e.run("default", &argv)
-}
-
-fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
 }
 
 // ==== ESCAPES ===============================================================

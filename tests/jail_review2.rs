@@ -2,8 +2,9 @@
 //! AT_EMPTY_PATH, renameat2 flags, openat2 resolve flags, the namespace-less
 //! `container` preset run as root, and the verdict line.
 //!
-//! Each test asserts the SECURE behaviour. Tests named after a real problem fail
-//! until it is fixed; they are kept on purpose.
+//! Each test asserts the SECURE behaviour. The comment of a test that exposed a
+//! problem describes it as found; the code has been fixed since, and the test
+//! stays as its regression test.
 
 mod common;
 use common::*;
@@ -15,15 +16,7 @@ use std::sync::OnceLock;
 /// tests/support/attack_review2.c, compiled once per test binary.
 fn review2_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("jail-tests");
-        std::fs::create_dir_all(&base).expect("create test base dir");
-        let out = base.join(format!("attack-review2-{}", std::process::id()));
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/attack_review2.c");
-        let st = Command::new("gcc").args(["-O1", "-o"]).arg(&out).arg(&src).status().expect("gcc is required");
-        assert!(st.success(), "compiling attack_review2.c failed");
-        out
-    })
+    BIN.get_or_init(|| compile_c("attack_review2"))
 }
 
 /// An environment with ./a2 (attack_review2) in the workspace.
@@ -37,10 +30,6 @@ fn a2(e: &Env, args: &[&str]) -> Out {
     let mut argv = vec!["./a2"];
     argv.extend_from_slice(args);
     e.run("default", &argv)
-}
-
-fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// `sh -c SCRIPT` with the task's own stderr silenced: a shell killed in the

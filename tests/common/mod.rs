@@ -72,16 +72,25 @@ fn tmp_base() -> PathBuf {
     base
 }
 
+/// Compile `tests/support/<name>.c` with the system gcc into the test base
+/// directory (once per call site: callers keep the result in a `OnceLock`).
+pub fn compile_c(name: &str) -> PathBuf {
+    let out = tmp_base().join(format!("{name}-{}", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/support/{name}.c"));
+    let st = Command::new("gcc").args(["-O1", "-o"]).arg(&out).arg(&src).status().expect("gcc is required");
+    assert!(st.success(), "compiling {name}.c failed");
+    out
+}
+
 /// The attack helper, compiled once per test binary.
 pub fn attack_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = tmp_base().join(format!("attack-{}", std::process::id()));
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/attack.c");
-        let st = Command::new("gcc").args(["-O1", "-o"]).arg(&out).arg(&src).status().expect("gcc is required");
-        assert!(st.success(), "compiling attack.c failed");
-        out
-    })
+    BIN.get_or_init(|| compile_c("attack"))
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
 }
 
 pub fn env() -> Env {
