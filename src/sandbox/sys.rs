@@ -51,6 +51,9 @@ pub struct ChildExec {
     pub wait_fd: RawFd,
 }
 
+/// At most this many `dup2` pairs in a [`ChildExec`].
+pub const MAX_DUP2: usize = 8;
+
 /// The parent's handle on a child started by [`spawn_in_namespaces`].
 pub struct Spawned {
     /// The child's pid in the caller's pid namespace.
@@ -66,6 +69,9 @@ pub struct Spawned {
 /// The caller must be single-threaded (the jail's host side never starts threads
 /// before this point); the child runs only async-signal-safe calls.
 pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> {
+    if exec.dup2.len() > MAX_DUP2 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many descriptors to move"));
+    }
     let mut argv: Vec<*const libc::c_char> = exec.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = exec.envp.iter().map(|a| a.as_ptr()).collect();
@@ -107,10 +113,21 @@ pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> 
                     libc::_exit(125);
                 }
             }
-            for &(from, to) in &exec.dup2 {
-                if libc::dup2(from, to) < 0 {
+            // Move every source above the targets first, so that a source that
+            // already sits on some target (the caller ran with stdio closed) is
+            // neither clobbered nor left with its close-on-exec flag.
+            let mut moved = [-1 as libc::c_int; MAX_DUP2];
+            for (i, &(from, _)) in exec.dup2.iter().enumerate().take(MAX_DUP2) {
+                moved[i] = libc::fcntl(from, libc::F_DUPFD, 64);
+                if moved[i] < 0 {
                     libc::_exit(125);
                 }
+            }
+            for (i, &(_, to)) in exec.dup2.iter().enumerate().take(MAX_DUP2) {
+                if libc::dup2(moved[i], to) < 0 {
+                    libc::_exit(125);
+                }
+                libc::close(moved[i]);
             }
             libc::execve(exec.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
             libc::_exit(126);

@@ -131,7 +131,8 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     let policy = &task.policy;
     let started_at = now_rfc3339();
     let start = Instant::now();
-    let cg_name = format!("orchestra-{}-{}", std::process::id(), start.elapsed().as_nanos());
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let cg_name = format!("orchestra-{}-{stamp}", std::process::id());
     let cg = TaskCgroup::create(&cg_name, policy.limits.memory.get().map(|b| b.0), policy.limits.pids.get());
     let support = cg.support();
     if policy.jail.cgroups == crate::policy::CgroupMode::Required && !(support.memory && support.pids) {
