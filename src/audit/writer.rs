@@ -29,7 +29,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Tunables of [`AuditLog::open_with`]. `Default` gives the production values.
 #[derive(Debug, Clone)]
 pub struct OpenOptions {
-    /// Start a new segment once the current one reaches this size (64 MiB).
+    /// Start a new segment once the current one reaches this size (1 MiB). Opening
+    /// a log scans its last segment, so this bounds what every `orchestra exec`
+    /// reads before it can append (about 3,500 records).
     pub segment_max_bytes: u64,
     /// Checkpoint after this many records (1000).
     pub checkpoint_every: u64,
@@ -44,7 +46,7 @@ pub struct OpenOptions {
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
-            segment_max_bytes: 64 << 20,
+            segment_max_bytes: 1 << 20,
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_secs(1),
             clock: None,
