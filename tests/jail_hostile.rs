@@ -65,6 +65,28 @@ fn abstract_unix_socket_of_the_host_is_unreachable_and_reported() {
     assert!(l.accept().is_err(), "the host's abstract socket was reached");
 }
 
+#[test]
+fn datagram_to_a_host_abstract_socket_is_unreachable_and_reported() {
+    use std::os::linux::net::SocketAddrExt;
+    let e = env();
+    let name = format!("orchestra-dgram-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let sock = std::os::unix::net::UnixDatagram::bind_addr(&addr).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let o = e.attack(&["abstract-dgram", &name]);
+    o.assert_violation("network.abstract_unix");
+    let mut buf = [0u8; 8];
+    assert!(sock.recv(&mut buf).is_err(), "a datagram reached the host's abstract socket");
+}
+
+#[test]
+fn udp_off_loopback_is_reported_in_loopback_mode() {
+    let e = env();
+    let p = e.policy("lo", "network:\n  mode: loopback\n");
+    let o = e.run(&p, &["./attack", "udp-send", "192.0.2.7", "53"]);
+    o.assert_violation("network.loopback");
+}
+
 // ---- filesystem ----------------------------------------------------------
 
 #[test]

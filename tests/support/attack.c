@@ -60,6 +60,20 @@ int main(int argc, char **argv) {
         memcpy(a.sun_path + 1, argv[2], n);
         return report("connect abstract", connect(s, (struct sockaddr *)&a, sizeof(sa_family_t) + 1 + n));
     }
+    if (!strcmp(m, "abstract-dgram") && argc == 3) {
+        int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+        struct sockaddr_un a = { .sun_family = AF_UNIX };
+        size_t n = strlen(argv[2]);
+        memcpy(a.sun_path + 1, argv[2], n);
+        return report("sendto abstract", sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof(sa_family_t) + 1 + n));
+    }
+    if (!strcmp(m, "udp-send") && argc == 4) {
+        int s = socket(AF_INET, SOCK_DGRAM, 0);
+        if (s < 0) return report("socket(AF_INET, SOCK_DGRAM)", -1);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[3])) };
+        inet_pton(AF_INET, argv[2], &a.sin_addr);
+        return report("sendto udp", sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof a));
+    }
     if (!strcmp(m, "ptrace")) {
         pid_t c = fork();
         if (c == 0) { pause(); _exit(0); }

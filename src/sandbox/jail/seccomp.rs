@@ -28,7 +28,8 @@ pub enum Watch {
     Class(SyscallClass),
     /// A socket of a family or type the network mode forbids: always a violation.
     Socket,
-    /// `connect`: inspect the address (abstract unix sockets, non-loopback IPs).
+    /// `connect`, or `sendto` with a destination: inspect the address (abstract
+    /// unix sockets, non-loopback IPs).
     Connect,
     /// `execve`/`execveat`: inspect the file (setuid/setgid bits).
     Exec,
@@ -128,6 +129,7 @@ fn syscall_table() -> Vec<(i64, Watch)> {
         (SYS_socket, Watch::Socket),
         (SYS_socketpair, Watch::Socket),
         (SYS_connect, Watch::Connect),
+        (SYS_sendto, Watch::Connect),
         (SYS_execve, Watch::Exec),
         (SYS_execveat, Watch::Exec),
         (SYS_open, wr(CWD0, true)),
@@ -262,6 +264,7 @@ const SYSCALL_NAMES: &[(i64, &str)] = &[
     (libc::SYS_socket, "socket"),
     (libc::SYS_socketpair, "socketpair"),
     (libc::SYS_connect, "connect"),
+    (libc::SYS_sendto, "sendto"),
     (libc::SYS_execve, "execve"),
     (libc::SYS_execveat, "execveat"),
     (libc::SYS_open, "open"),
@@ -357,6 +360,9 @@ pub fn watch_rules(
             Watch::Class(_) => vec![],
             Watch::Socket => socket_rules(network)?,
             Watch::Connect if network == NetworkMode::Host => continue,
+            // sendto only with an explicit destination (arg 4): the connected case
+            // was judged at connect().
+            Watch::Connect if nr == libc::SYS_sendto => vec![rule(vec![c(4, Len::Qword, Op::Ne, 0)?])?],
             Watch::Connect | Watch::Exec | Watch::WriteFd(_) => vec![],
             Watch::Write(_) => {
                 let flags_arg = match nr {

@@ -462,11 +462,14 @@ fn type_name(t: u64) -> String {
 }
 
 fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decision {
-    let len = (n.args[2] as usize).min(128);
-    if len < 2 || n.args[1] == 0 {
+    // connect(fd, addr, len) or sendto(fd, buf, n, flags, addr, len).
+    let (ptr, len) = if n.nr as i64 == libc::SYS_sendto { (n.args[4], n.args[5]) } else { (n.args[1], n.args[2]) };
+    let len = (len as usize).min(128);
+    if len < 2 || ptr == 0 {
         return Decision::Continue; // the kernel refuses it (EINVAL/EFAULT)
     }
-    let Some(addr) = mem.bytes(n.args[1], len) else { return unreadable("connect", "address") };
+    let call = seccomp::syscall_name(n.nr as i64);
+    let Some(addr) = mem.bytes(ptr, len) else { return unreadable(&call, "address") };
     let family = u16::from_ne_bytes([addr[0], addr[1]]) as i32;
     match family {
         libc::AF_UNIX if addr.len() > 2 && addr[2] == 0 => {
@@ -474,7 +477,7 @@ fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decisi
             Decision::Deny {
                 errno: libc::EACCES,
                 rule: "network.abstract_unix".into(),
-                detail: format!("connect(@{name}): abstract unix sockets reach outside the jail's files"),
+                detail: format!("{call}(@{name}): abstract unix sockets reach outside the jail's files"),
             }
         }
         libc::AF_INET if addr.len() >= 8 => {
@@ -486,7 +489,7 @@ fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decisi
                 Decision::Deny {
                     errno: libc::ENETUNREACH,
                     rule: format!("network.{}", network_name(plan.network)),
-                    detail: format!("connect({ip}:{port})"),
+                    detail: format!("{call}({ip}:{port})"),
                 }
             }
         }
@@ -502,7 +505,7 @@ fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decisi
                 Decision::Deny {
                     errno: libc::ENETUNREACH,
                     rule: format!("network.{}", network_name(plan.network)),
-                    detail: format!("connect([{ip}]:{port})"),
+                    detail: format!("{call}([{ip}]:{port})"),
                 }
             }
         }
