@@ -76,11 +76,6 @@ pub enum SandboxCommand {
 
 /// Entry point of the binary.
 pub fn main() -> std::process::ExitCode {
-    // The jail's in-sandbox init re-executes this binary; it must not parse the
-    // public CLI or start anything else first.
-    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new(crate::sandbox::jail::INIT_ARG)) {
-        return crate::sandbox::jail::init::main();
-    }
     init_tracing();
     let cli = match Cli::try_parse() {
         Ok(c) => c,

@@ -100,7 +100,11 @@ fn is_writable_dir(d: &Path) -> bool {
 /// Try creating the jail's namespaces in a throwaway child.
 fn try_namespaces() -> Result<(), String> {
     let exe = std::ffi::CString::new("/bin/true").map_err(|e| e.to_string())?;
-    let exec = super::sys::ChildExec { path: exe.clone(), argv: vec![exe], envp: vec![], dup2: vec![], wait_fd: -1 };
+    let exec = super::sys::ChildExec {
+        run: super::sys::ChildRun::Exec(exe.clone(), vec![exe], vec![]),
+        dup2: vec![],
+        wait_fd: -1,
+    };
     let flags = (libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS
         | libc::CLONE_NEWPID

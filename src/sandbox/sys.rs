@@ -35,18 +35,24 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+/// What the child of [`spawn_in_namespaces`] becomes.
+pub enum ChildRun {
+    /// Exec a program: absolute path, argv (argv\[0\] included), complete environment.
+    Exec(CString, Vec<CString>, Vec<CString>),
+    /// Run this function and `_exit` with its result. The caller being
+    /// single-threaded, the child may run ordinary code: no lock can be held by
+    /// a thread that did not follow it across the clone.
+    Call(fn() -> i32),
+}
+
 /// Everything the child of [`spawn_in_namespaces`] needs, prepared before the
-/// clone so that the child allocates nothing.
+/// clone so that the child allocates nothing before it runs.
 pub struct ChildExec {
-    /// Executable to run (an absolute path).
-    pub path: CString,
-    /// argv, argv\[0\] included.
-    pub argv: Vec<CString>,
-    /// The complete environment.
-    pub envp: Vec<CString>,
-    /// `(from, to)` pairs applied with dup2 in order before exec.
+    /// What the child runs.
+    pub run: ChildRun,
+    /// `(from, to)` pairs applied with dup2 before it runs.
     pub dup2: Vec<(RawFd, RawFd)>,
-    /// A descriptor to read one byte from before exec (the parent writes it once the
+    /// A descriptor to read one byte from first (the parent writes it once the
     /// child's uid/gid maps are in place), or -1.
     pub wait_fd: RawFd,
 }
@@ -63,19 +69,22 @@ pub struct Spawned {
 }
 
 /// Start a child in new namespaces (`flags` are `CLONE_NEW*` bits) that waits on
-/// `exec.wait_fd`, applies `exec.dup2` and execs `exec.path`. The child dies with
+/// `exec.wait_fd`, applies `exec.dup2` and runs `exec.run`. The child dies with
 /// SIGKILL if the caller dies first.
 ///
 /// The caller must be single-threaded (the jail's host side never starts threads
-/// before this point); the child runs only async-signal-safe calls.
+/// before this point).
 pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> {
     if exec.dup2.len() > MAX_DUP2 {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many descriptors to move"));
     }
-    let mut argv: Vec<*const libc::c_char> = exec.argv.iter().map(|a| a.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = exec.envp.iter().map(|a| a.as_ptr()).collect();
-    envp.push(std::ptr::null());
+    let pointers = |v: &[CString]| -> Vec<*const libc::c_char> {
+        v.iter().map(|a| a.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+    };
+    let (argv, envp) = match &exec.run {
+        ChildRun::Exec(_, argv, envp) => (pointers(argv), pointers(envp)),
+        ChildRun::Call(_) => (Vec::new(), Vec::new()),
+    };
     let parent_pid = std::process::id() as libc::pid_t;
     let mut pidfd: libc::c_int = -1;
     let args = CloneArgs {
@@ -129,8 +138,13 @@ pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> 
                 }
                 libc::close(moved[i]);
             }
-            libc::execve(exec.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            libc::_exit(126);
+            match &exec.run {
+                ChildRun::Call(f) => libc::_exit(f()),
+                ChildRun::Exec(path, _, _) => {
+                    libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                    libc::_exit(126);
+                }
+            }
         }
     }
     let pidfd = if have_pidfd {

@@ -1,5 +1,7 @@
-//! The in-jail init: the `orchestra` binary re-executed as pid 1 of the jail's
-//! pid namespace (the host side never forks inside a multithreaded runtime).
+//! The in-jail init: the host-side `orchestra` process cloned (without exec)
+//! into new namespaces, as pid 1 of the jail's pid namespace. The clone happens
+//! while the host side is single-threaded (never inside a multithreaded runtime),
+//! and the init closes every descriptor it inherited except its own four.
 //!
 //! One function, [`run`], owns the order of the steps, each failing the whole:
 //! read the plan → build the root (mounts, decoys, pivot_root) → hostname and
@@ -28,27 +30,18 @@ pub const CTRL_FD: i32 = 3;
 /// Exit code of the init when setup failed (the host side also gets a `SetupFailed` event).
 pub const SETUP_FAILED: u8 = 125;
 
-/// Entry point of `orchestra __jail-init`.
-pub fn main() -> std::process::ExitCode {
+/// The init's entry point, in the cloned child (no re-exec); returns its exit code.
+pub fn main() -> i32 {
     let _ = sys::close_from(CTRL_FD as u32 + 1);
-    let Some(ctrl) = sys::take_fd(CTRL_FD) else {
-        eprintln!("orchestra: __jail-init is internal and needs its control socket");
-        return std::process::ExitCode::from(SETUP_FAILED);
-    };
+    let Some(ctrl) = sys::take_fd(CTRL_FD) else { return SETUP_FAILED as i32 };
     let ctrl = UnixStream::from(ctrl);
-    let reader = match ctrl.try_clone() {
-        Ok(c) => BufReader::new(c),
-        Err(e) => {
-            eprintln!("orchestra: __jail-init: {e}");
-            return std::process::ExitCode::from(SETUP_FAILED);
-        }
-    };
-    let mut reporter = Reporter { sock: ctrl, reader };
+    let Ok(c) = ctrl.try_clone() else { return SETUP_FAILED as i32 };
+    let mut reporter = Reporter { sock: ctrl, reader: BufReader::new(c) };
     match run(&mut reporter) {
-        Ok(code) => std::process::ExitCode::from(code),
+        Ok(code) => code as i32,
         Err(e) => {
             reporter.send(&Event::SetupFailed { error: e });
-            std::process::ExitCode::from(SETUP_FAILED)
+            SETUP_FAILED as i32
         }
     }
 }
@@ -186,6 +179,12 @@ type ExecParts = (CString, Vec<CString>, Vec<CString>);
 
 fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<ExecParts, String> {
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    // Forked from the non-dumpable init, whose memory was created outside the
+    // jail's user namespace: our /proc/self files would belong to the host's root,
+    // and neither our own id maps nor the supervisor's reads of our memory (see
+    // supervisor::can_read_memory_of) would be allowed. Exec would make us
+    // dumpable anyway; we only do it earlier.
+    sys::set_dumpable().map_err(|e| format!("dumpable: {e}"))?;
     sys::set_parent_death_signal(libc::SIGKILL).map_err(|e| format!("pdeathsig: {e}"))?;
     if plan.namespaces {
         enter_task_userns().map_err(|e| format!("task user namespace: {e}"))?;
@@ -232,9 +231,6 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
         },
     });
     rep.send(&Event::Started { pid: std::process::id() as i32 });
-    // Forked from the non-dumpable init, we are non-dumpable until exec; the
-    // supervisor must read our memory now (see supervisor::can_read_memory_of).
-    sys::set_dumpable().map_err(|e| format!("dumpable: {e}"))?;
     match listener {
         Some(listener) => sys::send_fd(sock.as_raw_fd(), listener.as_raw_fd())
             .map_err(|e| format!("hand over seccomp listener: {e}"))?,

@@ -25,14 +25,10 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use plan::{HostFacts, JailPlan};
 use protocol::Event;
-use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
-
-/// The hidden argument that turns the binary into the in-jail init.
-pub const INIT_ARG: &str = "__jail-init";
 
 /// The jail backend.
 #[derive(Debug, Default)]
@@ -183,13 +179,10 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     let (out_r, out_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
     let (err_r, err_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
     let (sync_r, mut sync_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
+    // The init is this process, cloned into the new namespaces (no re-exec: the
+    // host side is single-threaded here), running `init::main`.
     let exec = sys::ChildExec {
-        path: CString::new("/proc/self/exe").map_err(|_| SandboxError::Setup("exe path".into()))?,
-        argv: vec![
-            CString::new("orchestra").map_err(|_| SandboxError::Setup("argv".into()))?,
-            CString::new(INIT_ARG).map_err(|_| SandboxError::Setup("argv".into()))?,
-        ],
-        envp: Vec::new(),
+        run: sys::ChildRun::Call(init::main),
         dup2: vec![(ctrl_child.as_raw_fd(), init::CTRL_FD), (out_w.as_raw_fd(), 1), (err_w.as_raw_fd(), 2)],
         wait_fd: sync_r.as_raw_fd(),
     };
