@@ -18,13 +18,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "report.h"
 
-static int report(const char *what, long rc) {
-    if (rc >= 0) printf("ESCAPED %s\n", what);
-    else printf("blocked %s: %s\n", what, strerror(errno));
-    fflush(stdout);
-    return 0;
-}
 
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: attack_review MODE [ARGS]\n"); return 64; }
