@@ -238,6 +238,19 @@ pub fn write_file(p: &Path, s: &str) -> TestResult {
     Ok(())
 }
 
+/// Write the 12-record log every tamper case starts from, apply `edit` to its
+/// decoded segments, and store the result.
+fn edit_log<T>(
+    d: &Path,
+    edit: impl FnOnce(&mut Vec<Seg>) -> Result<T, Box<dyn std::error::Error>>,
+) -> Result<T, Box<dyn std::error::Error>> {
+    write_log(d, &owner(), 12, 64 << 20)?;
+    let mut segs = load(d)?;
+    let out = edit(&mut segs)?;
+    store(d, &segs)?;
+    Ok(out)
+}
+
 type Build = fn(&Path) -> Result<Case, Box<dyn std::error::Error>>;
 
 /// Every case: build the log in the directory, return what to expect.
@@ -313,12 +326,12 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             ))
         }),
         ("valid-truncated-no-checkpoint", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let cps = checkpoint_positions(&segs);
-            let (_, j) = cps[1];
-            segs[0].frames.truncate(j + 1);
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let cps = checkpoint_positions(segs);
+                let (_, j) = cps[1];
+                segs[0].frames.truncate(j + 1);
+                Ok(())
+            })?;
             Ok(case(
                 "valid-truncated-no-checkpoint",
                 "the tail cut after an earlier checkpoint: undetectable without an exported checkpoint",
@@ -336,24 +349,24 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             Ok(case("tamper-flip-body-byte", "one byte of a body flipped", Some("frame")))
         }),
         ("tamper-edit-body-fix-crc", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = record_positions(&segs)[2];
-            let f = &mut segs[i].frames[j];
-            let pos = find(&f.payload, b"1.1.1.1").ok_or("no body")?;
-            f.payload[pos] = b'9';
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = record_positions(segs)[2];
+                let f = &mut segs[i].frames[j];
+                let pos = find(&f.payload, b"1.1.1.1").ok_or("no body")?;
+                f.payload[pos] = b'9';
+                Ok(())
+            })?;
             Ok(case("tamper-edit-body-fix-crc", "a body edited and its frame CRC recomputed", Some("chain")))
         }),
         ("tamper-edit-body-rechain", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = record_positions(&segs)[2];
-            let f = &mut segs[i].frames[j];
-            let pos = find(&f.payload, b"1.1.1.1").ok_or("no body")?;
-            f.payload[pos] = b'9';
-            rechain(&mut segs, None, false);
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = record_positions(segs)[2];
+                let f = &mut segs[i].frames[j];
+                let pos = find(&f.payload, b"1.1.1.1").ok_or("no body")?;
+                f.payload[pos] = b'9';
+                rechain(segs, None, false);
+                Ok(())
+            })?;
             Ok(case(
                 "tamper-edit-body-rechain",
                 "a body edited and every later hash recomputed",
@@ -361,14 +374,14 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             ))
         }),
         ("tamper-resign-other-key", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = record_positions(&segs)[2];
-            let f = &mut segs[i].frames[j];
-            let pos = find(&f.payload, b"1.1.1.1").ok_or("no body")?;
-            f.payload[pos] = b'9';
-            rechain(&mut segs, Some(&attacker()), false);
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = record_positions(segs)[2];
+                let f = &mut segs[i].frames[j];
+                let pos = find(&f.payload, b"1.1.1.1").ok_or("no body")?;
+                f.payload[pos] = b'9';
+                rechain(segs, Some(&attacker()), false);
+                Ok(())
+            })?;
             Ok(case(
                 "tamper-resign-other-key",
                 "a body edited, the chain recomputed and checkpoints re-signed by another key",
@@ -384,20 +397,20 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             ))
         }),
         ("tamper-delete-record", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = record_positions(&segs)[7];
-            segs[i].frames.remove(j);
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = record_positions(segs)[7];
+                segs[i].frames.remove(j);
+                Ok(())
+            })?;
             Ok(case("tamper-delete-record", "a record removed", Some("seq")))
         }),
         ("tamper-delete-record-renumber", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = record_positions(&segs)[5];
-            segs[i].frames.remove(j);
-            rechain(&mut segs, None, true);
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = record_positions(segs)[5];
+                segs[i].frames.remove(j);
+                rechain(segs, None, true);
+                Ok(())
+            })?;
             Ok(case(
                 "tamper-delete-record-renumber",
                 "a record removed, later records renumbered and re-chained",
@@ -405,42 +418,42 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             ))
         }),
         ("tamper-insert-record", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = record_positions(&segs)[5];
-            let mut r = decode(&segs[i].frames[j]);
-            r.kind = "task_ended".into();
-            r.body = br#"{"cause":"ok"}"#.to_vec();
-            segs[i].frames.insert(j, Frame { ty: FRAME_RECORD, payload: r.encode() });
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = record_positions(segs)[5];
+                let mut r = decode(&segs[i].frames[j]);
+                r.kind = "task_ended".into();
+                r.body = br#"{"cause":"ok"}"#.to_vec();
+                segs[i].frames.insert(j, Frame { ty: FRAME_RECORD, payload: r.encode() });
+                Ok(())
+            })?;
             Ok(case("tamper-insert-record", "a forged record inserted with the same sequence and prev", Some("seq")))
         }),
         ("tamper-swap-records", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = record_positions(&segs)[6];
-            segs[i].frames.swap(j, j + 1);
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = record_positions(segs)[6];
+                segs[i].frames.swap(j, j + 1);
+                Ok(())
+            })?;
             Ok(case("tamper-swap-records", "two adjacent records swapped", Some("seq")))
         }),
         ("tamper-duplicate-record", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = record_positions(&segs)[6];
-            let f = segs[i].frames[j].clone();
-            segs[i].frames.insert(j + 1, f);
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = record_positions(segs)[6];
+                let f = segs[i].frames[j].clone();
+                segs[i].frames.insert(j + 1, f);
+                Ok(())
+            })?;
             Ok(case("tamper-duplicate-record", "a record duplicated", Some("seq")))
         }),
         ("tamper-truncated-with-checkpoint", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let cps = checkpoint_positions(&segs);
-            let (ci, cj) = cps[cps.len() - 1];
-            let since = String::from_utf8(segs[ci].frames[cj].payload.clone())?;
-            let (_, j) = cps[1];
-            segs[0].frames.truncate(j + 1);
-            store(d, &segs)?;
+            let since = edit_log(d, |segs| {
+                let cps = checkpoint_positions(segs);
+                let (ci, cj) = cps[cps.len() - 1];
+                let since = String::from_utf8(segs[ci].frames[cj].payload.clone())?;
+                let (_, j) = cps[1];
+                segs[0].frames.truncate(j + 1);
+                Ok(since)
+            })?;
             let mut c = case(
                 "tamper-truncated-with-checkpoint",
                 "the tail cut; the reviewer kept the final checkpoint",
@@ -490,34 +503,37 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             Ok(c)
         }),
         ("tamper-edit-checkpoint-size", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = checkpoint_positions(&segs)[1];
-            let t = String::from_utf8(segs[i].frames[j].payload.clone())?;
-            let c = SignedCheckpoint::parse(&t)?;
-            let n = c.checkpoint.size;
-            segs[i].frames[j].payload = t.replacen(&format!("\n{n}\n"), &format!("\n{}\n", n + 1), 1).into_bytes();
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = checkpoint_positions(segs)[1];
+                let t = String::from_utf8(segs[i].frames[j].payload.clone())?;
+                let c = SignedCheckpoint::parse(&t)?;
+                let n = c.checkpoint.size;
+                segs[i].frames[j].payload = t.replacen(&format!("\n{n}\n"), &format!("\n{}\n", n + 1), 1).into_bytes();
+                Ok(())
+            })?;
             Ok(case("tamper-edit-checkpoint-size", "a checkpoint's size line edited", Some("checkpoint_size")))
         }),
         ("tamper-edit-checkpoint-time", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = checkpoint_positions(&segs)[1];
-            let t = String::from_utf8(segs[i].frames[j].payload.clone())?;
-            segs[i].frames[j].payload = t.replacen("time 1700000000000000", "time 1600000000000000", 1).into_bytes();
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = checkpoint_positions(segs)[1];
+                let t = String::from_utf8(segs[i].frames[j].payload.clone())?;
+                segs[i].frames[j].payload =
+                    t.replacen("time 1700000000000000", "time 1600000000000000", 1).into_bytes();
+                Ok(())
+            })?;
             Ok(case("tamper-edit-checkpoint-time", "a checkpoint's time line edited", Some("checkpoint_signature")))
         }),
         ("tamper-equivocation", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = checkpoint_positions(&segs)[1];
-            let c = SignedCheckpoint::parse(&String::from_utf8(segs[i].frames[j].payload.clone())?)?;
-            let mut other = c.checkpoint.clone();
-            other.head = [0xCD; 32];
-            segs[i].frames.insert(j + 1, Frame { ty: FRAME_CHECKPOINT, payload: other.sign(&owner()).into_bytes() });
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = checkpoint_positions(segs)[1];
+                let c = SignedCheckpoint::parse(&String::from_utf8(segs[i].frames[j].payload.clone())?)?;
+                let mut other = c.checkpoint.clone();
+                other.head = [0xCD; 32];
+                segs[i]
+                    .frames
+                    .insert(j + 1, Frame { ty: FRAME_CHECKPOINT, payload: other.sign(&owner()).into_bytes() });
+                Ok(())
+            })?;
             Ok(case(
                 "tamper-equivocation",
                 "two validly signed checkpoints for one size with different heads",
@@ -556,12 +572,12 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             ))
         }),
         ("tamper-edit-first-record", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let mut r = decode(&segs[0].frames[0]);
-            r.time_us -= 1;
-            segs[0].frames[0].payload = r.encode();
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let mut r = decode(&segs[0].frames[0]);
+                r.time_us -= 1;
+                segs[0].frames[0].payload = r.encode();
+                Ok(())
+            })?;
             Ok(case(
                 "tamper-edit-first-record",
                 "the first record's time edited (CRC recomputed)",
@@ -569,14 +585,14 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             ))
         }),
         ("tamper-first-record-other-key", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let mut r = decode(&segs[0].frames[0]);
-            let body = json!({"format": 1, "key": attacker().verifier().encode(), "log_id": orchestra::audit::keys::hex(&log_id())});
-            r.body = record::canonical_json(&body).map_err(|e| e.to_string())?;
-            segs[0].frames[0].payload = r.encode();
-            rechain(&mut segs, Some(&attacker()), false);
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let mut r = decode(&segs[0].frames[0]);
+                let body = json!({"format": 1, "key": attacker().verifier().encode(), "log_id": orchestra::audit::keys::hex(&log_id())});
+                r.body = record::canonical_json(&body).map_err(|e| e.to_string())?;
+                segs[0].frames[0].payload = r.encode();
+                rechain(segs, Some(&attacker()), false);
+                Ok(())
+            })?;
             Ok(case(
                 "tamper-first-record-other-key",
                 "log_opened rewritten to name another key, all re-signed by it",
@@ -593,28 +609,28 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             Ok(case("tamper-remove-middle-segment", "a middle segment removed", Some("segment_gap")))
         }),
         ("tamper-malleated-signature", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = checkpoint_positions(&segs)[1];
-            let t = String::from_utf8(segs[i].frames[j].payload.clone())?;
-            let mut c = SignedCheckpoint::parse(&t)?;
-            // S' = S + L: the same signature for lax verifiers.
-            let l: [u8; 32] = [
-                0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0,
-                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-            ];
-            let mut carry = 0u16;
-            for (k, lk) in l.iter().enumerate() {
-                let s = c.signatures[0].sig[32 + k] as u16 + *lk as u16 + carry;
-                c.signatures[0].sig[32 + k] = s as u8;
-                carry = s >> 8;
-            }
-            let mut raw = c.signatures[0].id.to_vec();
-            raw.extend_from_slice(&c.signatures[0].sig);
-            use base64::Engine as _;
-            let b = base64::engine::general_purpose::STANDARD.encode(raw);
-            segs[i].frames[j].payload = format!("{}\n\u{2014} orchestra-audit {b}\n", c.body).into_bytes();
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = checkpoint_positions(segs)[1];
+                let t = String::from_utf8(segs[i].frames[j].payload.clone())?;
+                let mut c = SignedCheckpoint::parse(&t)?;
+                // S' = S + L: the same signature for lax verifiers.
+                let l: [u8; 32] = [
+                    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0,
+                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+                ];
+                let mut carry = 0u16;
+                for (k, lk) in l.iter().enumerate() {
+                    let s = c.signatures[0].sig[32 + k] as u16 + *lk as u16 + carry;
+                    c.signatures[0].sig[32 + k] = s as u8;
+                    carry = s >> 8;
+                }
+                let mut raw = c.signatures[0].id.to_vec();
+                raw.extend_from_slice(&c.signatures[0].sig);
+                use base64::Engine as _;
+                let b = base64::engine::general_purpose::STANDARD.encode(raw);
+                segs[i].frames[j].payload = format!("{}\n\u{2014} orchestra-audit {b}\n", c.body).into_bytes();
+                Ok(())
+            })?;
             Ok(case(
                 "tamper-malleated-signature",
                 "a checkpoint signature malleated (S + L)",
@@ -622,15 +638,15 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             ))
         }),
         ("tamper-noncanonical-body", |d| {
-            write_log(d, &owner(), 12, 64 << 20)?;
-            let mut segs = load(d)?;
-            let (i, j) = record_positions(&segs)[3];
-            let mut r = decode(&segs[i].frames[j]);
-            let mut b = r.body.clone();
-            b.insert(1, b' ');
-            r.body = b;
-            segs[i].frames[j].payload = r.encode();
-            store(d, &segs)?;
+            edit_log(d, |segs| {
+                let (i, j) = record_positions(segs)[3];
+                let mut r = decode(&segs[i].frames[j]);
+                let mut b = r.body.clone();
+                b.insert(1, b' ');
+                r.body = b;
+                segs[i].frames[j].payload = r.encode();
+                Ok(())
+            })?;
             Ok(case(
                 "tamper-noncanonical-body",
                 "a body re-encoded with whitespace (CRC recomputed)",
