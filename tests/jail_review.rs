@@ -20,15 +20,11 @@ fn review_bin() -> &'static Path {
 
 /// An environment with ./attack_review in the workspace.
 fn renv() -> Env {
-    let e = env();
-    std::fs::copy(review_bin(), e.ws.join("attack_review")).unwrap();
-    e
+    env().with_prog(review_bin(), "attack_review")
 }
 
 fn review(e: &Env, args: &[&str]) -> Out {
-    let mut argv = vec!["./attack_review"];
-    argv.extend_from_slice(args);
-    e.run("default", &argv)
+    e.run_prog("attack_review", args)
 }
 
 // ==== ESCAPES ===============================================================

@@ -21,15 +21,11 @@ fn review2_bin() -> &'static Path {
 
 /// An environment with ./a2 (attack_review2) in the workspace.
 fn r2env() -> Env {
-    let e = env();
-    std::fs::copy(review2_bin(), e.ws.join("a2")).unwrap();
-    e
+    env().with_prog(review2_bin(), "a2")
 }
 
 fn a2(e: &Env, args: &[&str]) -> Out {
-    let mut argv = vec!["./a2"];
-    argv.extend_from_slice(args);
-    e.run("default", &argv)
+    e.run_prog("a2", args)
 }
 
 /// `sh -c SCRIPT` with the task's own stderr silenced: a shell killed in the

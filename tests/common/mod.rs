@@ -184,9 +184,21 @@ impl Env {
     }
 
     pub fn attack(&self, args: &[&str]) -> Out {
-        let mut argv = vec!["./attack"];
+        self.run_prog("attack", args)
+    }
+
+    /// Run `./PROG ARGS` (a program in the workspace) under the default policy.
+    pub fn run_prog(&self, prog: &str, args: &[&str]) -> Out {
+        let prog = format!("./{prog}");
+        let mut argv = vec![prog.as_str()];
         argv.extend_from_slice(args);
         self.run("default", &argv)
+    }
+
+    /// Copy `bin` into the workspace as `name`.
+    pub fn with_prog(self, bin: &Path, name: &str) -> Env {
+        std::fs::copy(bin, self.ws.join(name)).expect("copy a test program into the workspace");
+        self
     }
 
     /// Write a policy file derived from the default preset with `extra` YAML appended
