@@ -15,6 +15,12 @@
 
 pub mod audit;
 pub mod cli;
+pub mod config;
 pub mod exit;
+pub mod orchestrator;
+pub mod plan;
+pub mod planner;
 pub mod policy;
+pub mod runstore;
 pub mod sandbox;
+pub mod yaml;

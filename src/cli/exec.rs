@@ -3,8 +3,7 @@
 use crate::audit;
 use crate::exit::Exit;
 use crate::policy::{HumanDuration, Limit, SandboxMode, load_policy};
-use crate::sandbox::jail::Jail;
-use crate::sandbox::{Report, Sandbox, SandboxError, TaskSpec};
+use crate::sandbox::{Report, Sandbox, TaskSpec};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
@@ -44,12 +43,29 @@ pub struct ExecArgs {
     /// Task name used in the verdict and report (default: the program name).
     #[arg(long)]
     pub name: Option<String>,
+    /// Set a variable in the task's environment, after the policy's (repeatable).
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// Record the task under this run id in the audit log (set by `orchestra run`).
+    #[arg(long, value_name = "RUN_ID")]
+    pub run_id: Option<String>,
+    /// Hide this path from the task like the audit log (set by `orchestra run` for its runs directory).
+    #[arg(long, hide = true)]
+    pub protect: Vec<PathBuf>,
     /// Benchmark baseline only: deny without observing (nothing is reported).
     #[arg(long, hide = true)]
     pub bench_unobserved: bool,
     /// The program and its arguments.
     #[arg(required = true, last = true, value_name = "PROGRAM")]
     pub command: Vec<String>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected NAME=VALUE"))?;
+    if k.is_empty() || k.contains('\0') || v.contains('\0') || k.starts_with("ORCHESTRA_") {
+        return Err(format!("{k:?}: not a variable a task may receive"));
+    }
+    Ok((k.to_string(), v.to_string()))
 }
 
 fn parse_duration(s: &str) -> Result<HumanDuration, String> {
@@ -85,6 +101,9 @@ pub fn run(args: ExecArgs) -> Exit {
     if let Some(t) = args.timeout {
         policy.timeouts.wall = Limit::Max(t);
     }
+    for (k, v) in &args.env {
+        policy.environment.set.insert(k.clone(), v.clone());
+    }
     let workdir = match args.workdir.clone().map(Ok).unwrap_or_else(std::env::current_dir) {
         Ok(w) => w,
         Err(e) => return super::config_error(format!("current directory: {e}")),
@@ -105,14 +124,12 @@ pub fn run(args: ExecArgs) -> Exit {
         workdir,
         policy,
         policy_origin: origin,
-        protected: vec![audit_dir.clone(), key_path.clone()],
+        protected: [audit_dir.clone(), key_path.clone()].into_iter().chain(args.protect.iter().cloned()).collect(),
         observe: !args.bench_unobserved,
     };
-    let backend: Box<dyn Sandbox> = match task.policy.backend() {
-        SandboxMode::Jail => Box::new(Jail),
-        other => {
-            return super::config_error(SandboxError::Backend(other.as_str().into()));
-        }
+    let backend: Box<dyn Sandbox> = match crate::sandbox::backend_for(task.policy.backend()) {
+        Ok(b) => b,
+        Err(e) => return super::config_error(e),
     };
     // Every task lands in the signed log; without a log nothing runs (fail closed).
     let mut log = match open_audit_log(&audit_dir, &key_path) {
@@ -126,18 +143,19 @@ pub fn run(args: ExecArgs) -> Exit {
         backend.name(),
         &requested_controls(&task),
     );
-    if let Err(e) = log.append(audit::events::TASK_STARTED, started) {
+    let run_id = args.run_id.as_deref();
+    if let Err(e) = log.append(audit::events::TASK_STARTED, tag(started, run_id)) {
         return super::config_error(format!("audit log {}: {e}", audit_dir.display()));
     }
     let report = match backend.run(&task) {
         Ok(r) => r,
         Err(e) => {
             let body = serde_json::json!({"task": task.name, "error": e.to_string()});
-            let _ = log.append("task_refused", body).and_then(|_| log.sync());
+            let _ = log.append("task_refused", tag(body, run_id)).and_then(|_| log.sync());
             return super::config_error(e);
         }
     };
-    if let Err(e) = record_outcome(&mut log, &report) {
+    if let Err(e) = record_outcome(&mut log, &report, run_id) {
         // The verdict stands, but a run whose record is not durable is not ok.
         eprintln!("orchestra: error: audit log {}: {e}", audit_dir.display());
         eprintln!("{}", report.verdict_line());
@@ -146,7 +164,8 @@ pub fn run(args: ExecArgs) -> Exit {
     finish(&report, args.report.as_deref())
 }
 
-fn open_audit_log(dir: &Path, key_path: &Path) -> Result<audit::AuditLog, String> {
+/// Open the audit log in `dir` with the key at `key_path` (created on first use, with a notice).
+pub fn open_audit_log(dir: &Path, key_path: &Path) -> Result<audit::AuditLog, String> {
     let (key, created) =
         audit::load_or_create_key(key_path).map_err(|e| format!("audit key {}: {e}", key_path.display()))?;
     if created {
@@ -168,47 +187,47 @@ fn requested_controls(task: &TaskSpec) -> Vec<String> {
 
 /// Append the violations, the attested controls and the end of the task, then
 /// make them durable before the exit code is returned.
-fn record_outcome(log: &mut audit::AuditLog, report: &Report) -> Result<(), audit::AuditError> {
+fn record_outcome(log: &mut audit::AuditLog, report: &Report, run_id: Option<&str>) -> Result<(), audit::AuditError> {
     for v in &report.violations {
-        log.append(audit::events::VIOLATION, audit::events::violation(&report.task, &v.rule, &v.detail))?;
+        log.append(audit::events::VIOLATION, tag(audit::events::violation(&report.task, &v.rule, &v.detail), run_id))?;
     }
     let enforced: Vec<String> = report.enforced.iter().map(|c| format!("{}: {}", c.control, c.detail)).collect();
     log.append(
         "task_attested",
-        serde_json::json!({"task": report.task, "enforced": enforced, "opt_outs": report.opt_outs}),
+        tag(serde_json::json!({"task": report.task, "enforced": enforced, "opt_outs": report.opt_outs}), run_id),
     )?;
     log.append(
         audit::events::TASK_ENDED,
-        audit::events::task_ended(
-            &report.task,
-            crate::sandbox::report::cause_name(report.cause),
-            report.exit_status,
-            report.signal,
-            report.wall_ms,
+        tag(
+            audit::events::task_ended(
+                &report.task,
+                crate::sandbox::report::cause_name(report.cause),
+                report.exit_status,
+                report.signal,
+                report.wall_ms,
+            ),
+            run_id,
         ),
     )?;
     log.sync()
+}
+
+/// Tag an audit body with the run it belongs to, if any.
+fn tag(body: serde_json::Value, run_id: Option<&str>) -> serde_json::Value {
+    match run_id {
+        Some(r) => audit::events::with_run_id(body, r),
+        None => body,
+    }
 }
 
 fn finish(report: &Report, path: Option<&Path>) -> Exit {
     eprintln!("{}", report.verdict_line());
     if let Some(path) = path {
         let json = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
-        if let Err(e) = write_atomic(path, json.as_bytes()) {
+        if let Err(e) = crate::runstore::write_atomic(path, json.as_bytes()) {
             eprintln!("orchestra: error: cannot write report {}: {e}", path.display());
             return report.exit().worst(Exit::Config);
         }
     }
     report.exit()
-}
-
-/// Write a file atomically: temp file in the same directory, fsync, rename.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }

@@ -8,6 +8,8 @@ pub mod bench;
 pub mod exec;
 pub mod policy;
 pub mod probe;
+pub mod run;
+pub mod runs;
 
 use crate::exit::Exit;
 use clap::{CommandFactory, Parser, Subcommand};
@@ -39,6 +41,23 @@ pub enum Command {
     /// Example: `orchestra exec --policy strict -- make test`. After the task, one
     /// verdict line goes to stderr: `orchestra: <task> <ok|failed|timeout|violation> ...`.
     Exec(exec::ExecArgs),
+    /// Plan (L2) and execute (L3) a DAG of sandboxed tasks; writes `runs/<run_id>/`.
+    ///
+    /// The argument is a plan file or a free-text intent ("build and test"),
+    /// which the embedded offline planner turns into a plan from the project
+    /// files it finds. Exit code: the worst task's (4 > 3 > 2 > 0); 1 if
+    /// anything is refused before a task runs.
+    Run(run::RunArgs),
+    /// Continue an interrupted or failed run from its checkpoint.
+    ///
+    /// Re-runs what did not succeed, plus any succeeded task whose fingerprint
+    /// (command, environment, policy, input files) changed, and its dependants.
+    Resume(run::ResumeArgs),
+    /// Print the plan that `run` would execute for an intent (YAML); run nothing.
+    Plan(run::PlanArgs),
+    /// List, show and compare runs.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
     /// Validate or display policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -114,6 +133,10 @@ pub fn use_color() -> bool {
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Exec(args) => exec::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Resume(args) => run::resume(args),
+        Command::Plan(args) => run::plan_cmd(args),
+        Command::Runs(cmd) => runs::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Sandbox(SandboxCommand::Probe { json }) => probe::run(json),
         Command::Audit(cmd) => audit::run(cmd),

@@ -5,28 +5,10 @@
 //! silently ignored or defaulted past what the types document.
 
 use super::{NetworkMode, Policy, SandboxMode, presets};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A policy that could not be loaded. Rendered as one line: `file:line:col: message`.
-#[derive(Debug, thiserror::Error)]
-pub struct PolicyError {
-    /// The file (or `preset:NAME`) the policy came from.
-    pub origin: String,
-    /// 1-based line and column, when known.
-    pub position: Option<(u64, u64)>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for PolicyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.position {
-            Some((l, c)) => write!(f, "{}:{}:{}: {}", self.origin, l, c, self.message),
-            None => write!(f, "{}: {}", self.origin, self.message),
-        }
-    }
-}
+pub type PolicyError = crate::yaml::LocatedError;
 
 /// Load `spec`: a path to a YAML file, or the name of a built-in preset.
 ///
@@ -66,23 +48,9 @@ fn display_path(p: &Path) -> String {
 
 /// Parse and check a policy's YAML text. `origin` names it in errors.
 pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
-    let policy: Policy = serde_saphyr::from_str(text).map_err(|e| {
-        let position = e.location().map(|l| (l.line(), l.column()));
-        PolicyError { origin: origin.to_string(), position, message: one_line(&e.to_string()) }
-    })?;
+    let policy: Policy = crate::yaml::from_str(text, origin)?;
     check(&policy, text, origin)?;
     Ok(policy)
-}
-
-/// Reduce a possibly multi-line parser message (with snippets) to its first meaningful line,
-/// without a location prefix we already print.
-fn one_line(msg: &str) -> String {
-    let first = msg.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("invalid policy");
-    // serde-saphyr may append " at line X column Y"; our prefix already carries it.
-    match first.find(" at line ") {
-        Some(i) => first[..i].to_string(),
-        None => first.to_string(),
-    }
 }
 
 /// Semantic checks the types cannot express. Each error points at the offending key.

@@ -61,6 +61,14 @@ pub enum SandboxError {
     Backend(String),
 }
 
+/// The backend for a sandbox mode, or why it is not available (exit 1).
+pub fn backend_for(mode: crate::policy::SandboxMode) -> Result<Box<dyn Sandbox>, SandboxError> {
+    match mode {
+        crate::policy::SandboxMode::Jail => Ok(Box::new(jail::Jail)),
+        other => Err(SandboxError::Backend(other.as_str().into())),
+    }
+}
+
 /// A sandbox backend.
 pub trait Sandbox {
     /// Backend name for reports.

@@ -216,11 +216,14 @@ pub fn compile(
     mounts.sort_by_key(|m| m.dst().components().count());
 
     let mut decoys = Vec::new();
-    let hidden = fs.hidden.iter().map(|h| expand_home(h, home)).chain(host.protected.iter().cloned());
-    for path in hidden {
+    // The orchestrator's own directories (audit log, runs) are mirrored one
+    // level deep only: they grow with every task, and their decoys must not.
+    let hidden =
+        fs.hidden.iter().map(|h| (expand_home(h, home), false)).chain(host.protected.iter().map(|p| (p.clone(), true)));
+    for (path, shallow) in hidden {
         match host_view.kind(&path) {
             Some(HostEntry::Dir) => {
-                let entries = host_view.files_below(&path);
+                let entries = host_view.files_below(&path, shallow);
                 decoys.push(Decoy { path, entries, is_dir: true })
             }
             Some(HostEntry::File) | Some(HostEntry::Symlink(_)) => {
@@ -325,8 +328,9 @@ pub enum HostEntry {
 pub trait HostView {
     /// What `path` is, without following a final symlink; `None` if absent.
     fn kind(&self, path: &Path) -> Option<HostEntry>;
-    /// The files below a hidden directory (bounded), for its decoy.
-    fn files_below(&self, dir: &Path) -> Vec<PathBuf>;
+    /// The files below a hidden directory (bounded; only its own files when
+    /// `top_level_only`), for its decoy.
+    fn files_below(&self, dir: &Path, top_level_only: bool) -> Vec<PathBuf>;
 }
 
 /// The real host filesystem.
@@ -341,9 +345,9 @@ impl HostView for RealHost {
         Some(if meta.is_dir() { HostEntry::Dir } else { HostEntry::File })
     }
 
-    fn files_below(&self, dir: &Path) -> Vec<PathBuf> {
+    fn files_below(&self, dir: &Path, top_level_only: bool) -> Vec<PathBuf> {
         let mut entries = Vec::new();
-        collect_files(dir, Path::new(""), 0, &mut entries);
+        collect_files(dir, Path::new(""), if top_level_only { 3 } else { 0 }, &mut entries);
         entries
     }
 }
@@ -430,7 +434,7 @@ mod tests {
                 _ => None,
             }
         }
-        fn files_below(&self, dir: &Path) -> Vec<PathBuf> {
+        fn files_below(&self, dir: &Path, _top_level_only: bool) -> Vec<PathBuf> {
             assert_eq!(dir, Path::new("/home/u/.ssh"), "only hidden directories are listed");
             vec!["id_rsa".into()]
         }

@@ -1,0 +1,390 @@
+//! `orchestra run`, `orchestra resume` and `orchestra plan`: the L1 entry points.
+//!
+//! Everything that can be checked is checked before a run directory exists:
+//! the plan (schema, ids, dependencies, cycles), the tool whitelist, every
+//! task's policy and whether this host can enforce it. A refusal is one line
+//! and exit 1, and nothing was run or written.
+
+use crate::config;
+use crate::exit::Exit;
+use crate::orchestrator::{self, Prepared, progress};
+use crate::plan::{self, Dag};
+use crate::policy::HumanDuration;
+use crate::runstore::checkpoint::{self, Checkpoint, RunStatus, Settings, Source, Store, TaskRecord};
+use crate::runstore::{self, RunDir, index::Index, lock};
+use crate::sandbox::report::now_rfc3339;
+use clap::Args;
+use sha2::Digest;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `orchestra run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A plan file (YAML), or a free-text intent such as "build and test".
+    #[arg(value_name = "PLAN.yaml | INTENT")]
+    pub target: String,
+    /// Project config (default: `.orchestra/config.yaml` in the workspace if present, else built-in defaults).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// How many tasks may run at once (default: the config's, else the number of CPUs).
+    #[arg(long, short = 'j')]
+    pub concurrency: Option<usize>,
+    /// Policy (file or preset) for every task, overriding the plan's and the tools'.
+    #[arg(long, short = 'p')]
+    pub policy: Option<String>,
+    /// Where run directories go (default: the config's, else `runs`).
+    #[arg(long)]
+    pub runs_dir: Option<PathBuf>,
+    /// Check and print the plan with each task's command and policy; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// After a task fails, keep running the tasks that do not depend on it.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// The workspace the tasks run in (default: the current directory).
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// Audit log directory (default `.orchestra/audit`).
+    #[arg(long)]
+    pub audit_dir: Option<PathBuf>,
+    /// Wall-clock limit for the whole run (humantime), overriding the plan's.
+    #[arg(long, value_parser = HumanDuration::parse)]
+    pub timeout: Option<HumanDuration>,
+    /// Print JSON events on stdout (one per line) instead of progress.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `orchestra resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run to continue (see `orchestra runs list`).
+    pub run_id: String,
+    /// Where run directories are (default: the config's, else `runs`).
+    #[arg(long)]
+    pub runs_dir: Option<PathBuf>,
+    /// Use this plan instead of the run's (default: the original plan file if it
+    /// still exists, else the run's `plan.yaml`).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// Change the concurrency for this session.
+    #[arg(long, short = 'j')]
+    pub concurrency: Option<usize>,
+    /// Wall-clock limit for this session (humantime).
+    #[arg(long, value_parser = HumanDuration::parse)]
+    pub timeout: Option<HumanDuration>,
+    /// Print JSON events on stdout (one per line) instead of progress.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `orchestra plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The intent, e.g. "build and test" (or a plan file, to check it).
+    #[arg(required_unless_present = "schema", value_name = "INTENT | PLAN.yaml")]
+    pub target: Option<String>,
+    /// Project config.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The workspace to plan for (default: the current directory).
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// Print the plan format's JSON schema instead.
+    #[arg(long)]
+    pub schema: bool,
+}
+
+fn cwd() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() { p.to_path_buf() } else { cwd().join(p) }
+}
+
+fn workspace(flag: Option<&Path>) -> Result<PathBuf, String> {
+    let w = flag.map(absolute).unwrap_or_else(cwd);
+    match std::fs::canonicalize(&w) {
+        Ok(c) if c.is_dir() => Ok(c),
+        Ok(c) => Err(format!("--workdir {}: not a directory", c.display())),
+        Err(e) => Err(format!("--workdir {}: {e}", w.display())),
+    }
+}
+
+/// Whether the argument names a plan file rather than an intent.
+fn is_plan_file(target: &str) -> bool {
+    Path::new(target).is_file() || target.ends_with(".yaml") || target.ends_with(".yml")
+}
+
+/// The plan for a target: a file, or the planner's answer for an intent. Returns the DAG and its origin.
+fn make_plan(target: &str, ws: &Path) -> Result<(Dag, String, Source), String> {
+    if is_plan_file(target) {
+        let path = absolute(Path::new(target));
+        let plan = plan::load(&path).map_err(|e| e.to_string())?;
+        let dag = plan::validate(plan, target).map_err(|e| e.to_string())?;
+        return Ok((dag, target.to_string(), Source { plan_file: Some(path), intent: None }));
+    }
+    let planner = crate::planner::default_planner();
+    let proposed = planner.plan(target, ws).map_err(|e| format!("planner {}: {e}", planner.name()))?;
+    let origin = format!("<{} planner>", planner.name());
+    // A planner's plan goes through exactly the checks a file would.
+    let dag = plan::validate(proposed, &origin).map_err(|e| e.to_string())?;
+    Ok((dag, origin, Source { plan_file: None, intent: Some(target.to_string()) }))
+}
+
+fn runs_dir(flag: Option<&Path>, cfg: Option<&config::Config>) -> PathBuf {
+    flag.map(absolute)
+        .or_else(|| cfg.and_then(|c| c.runs_dir.as_deref()).map(absolute))
+        .unwrap_or_else(|| cwd().join(runstore::DEFAULT_RUNS_DIR))
+}
+
+fn default_concurrency() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// `orchestra plan`.
+pub fn plan_cmd(args: PlanArgs) -> Exit {
+    if args.schema {
+        print!("{}", plan::schema());
+        return Exit::Ok;
+    }
+    let Some(target) = args.target.as_deref() else { return super::config_error("an intent or plan file is required") };
+    let ws = match workspace(args.workdir.as_deref()) {
+        Ok(w) => w,
+        Err(e) => return super::config_error(e),
+    };
+    let cfg = match config::load(args.config.as_deref(), &ws) {
+        Ok(c) => c,
+        Err(e) => return super::config_error(e),
+    };
+    let (dag, origin, _) = match make_plan(target, &ws) {
+        Ok(p) => p,
+        Err(e) => return super::config_error(e),
+    };
+    if let Err(e) = cfg.whitelist.check(&dag, &origin) {
+        return super::config_error(e);
+    }
+    print!("{}", plan::to_yaml(&dag.plan));
+    Exit::Ok
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `orchestra run`.
+pub fn run(args: RunArgs) -> Exit {
+    let ws = match workspace(args.workdir.as_deref()) {
+        Ok(w) => w,
+        Err(e) => return super::config_error(e),
+    };
+    let cfg = match config::load(args.config.as_deref(), &ws) {
+        Ok(c) => c,
+        Err(e) => return super::config_error(e),
+    };
+    if args.concurrency == Some(0) {
+        return super::config_error("--concurrency must be at least 1");
+    }
+    let (dag, origin, source) = match make_plan(&args.target, &ws) {
+        Ok(p) => p,
+        Err(e) => return super::config_error(e),
+    };
+    let prepared = match orchestrator::prepare(dag, &origin, &cfg, args.policy.as_deref(), &cwd()) {
+        Ok(p) => p,
+        Err(e) => return super::config_error(e),
+    };
+    if args.dry_run {
+        print_dry_run(&prepared);
+        return Exit::Ok;
+    }
+    let concurrency = args.concurrency.or(cfg.config.concurrency).unwrap_or_else(default_concurrency);
+    let runs = runs_dir(args.runs_dir.as_deref(), Some(&cfg.config));
+    let settings = Settings {
+        workdir: ws,
+        config: args.config.as_deref().map(absolute).or_else(|| {
+            let found = cfg.origin != "built-in defaults";
+            found.then(|| PathBuf::from(&cfg.origin))
+        }),
+        policy: args.policy.clone(),
+        concurrency,
+        keep_going: args.keep_going,
+        audit_dir: super::exec::audit_dir(args.audit_dir.as_deref()),
+    };
+    let run = match RunDir::create(&runs) {
+        Ok(r) => r,
+        Err(e) => return super::config_error(e),
+    };
+    let _lock = match lock::acquire(&run.path, &run.id) {
+        Ok(l) => l,
+        Err(e) => return super::config_error(e),
+    };
+    let plan_yaml = plan::to_yaml(&prepared.dag.plan);
+    if let Err(e) = runstore::write_atomic(&run.plan(), plan_yaml.as_bytes()) {
+        return super::config_error(format!("{}: {e}", run.plan().display()));
+    }
+    let now = now_rfc3339();
+    let cp = Checkpoint {
+        version: checkpoint::VERSION,
+        run_id: run.id.clone(),
+        plan_sha256: sha256_hex(plan_yaml.as_bytes()),
+        source,
+        settings,
+        status: RunStatus::Running,
+        exit_code: None,
+        created_at: now.clone(),
+        session_started_at: now,
+        sessions: 1,
+        tasks: prepared.dag.plan.tasks.iter().map(|t| (t.id().to_string(), TaskRecord::pending())).collect(),
+    };
+    let body = serde_json::json!({
+        "plan_sha256": cp.plan_sha256, "source": origin, "intent": cp.source.intent,
+        "tasks": prepared.dag.plan.tasks.len(), "concurrency": concurrency, "workdir": cp.settings.workdir,
+    });
+    session(run, cp, &prepared, "run_started", body, args.json, args.timeout, &runs)
+}
+
+/// Open the log and the checkpoint, execute, record the outcome.
+#[allow(clippy::too_many_arguments)]
+fn session(
+    run: RunDir,
+    cp: Checkpoint,
+    prepared: &Prepared,
+    kind: &str,
+    body: serde_json::Value,
+    json: bool,
+    timeout: Option<HumanDuration>,
+    runs: &Path,
+) -> Exit {
+    let key_path = crate::audit::default_key_path();
+    let mut log = match super::exec::open_audit_log(&cp.settings.audit_dir, &key_path) {
+        Ok(l) => l,
+        Err(e) => return super::config_error(e),
+    };
+    let mut store = match Store::resume(&run.path, cp) {
+        Ok(s) => s,
+        Err(e) => return super::config_error(e),
+    };
+    if let Err(e) = log.append(kind, crate::audit::events::with_run_id(body, &run.id)).and_then(|_| log.sync()) {
+        return super::config_error(format!("audit log {}: {e}", store.state().settings.audit_dir.display()));
+    }
+    let mut index = Index::open(runs).map_err(|e| tracing::warn!("{e}")).ok();
+    if let Some(ix) = index.as_mut()
+        && let Err(e) = ix.upsert(store.state())
+    {
+        tracing::warn!("{e}");
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return super::config_error(format!("cannot find the orchestra binary: {e}")),
+    };
+    let opts = orchestrator::Options { exe, runs_dir: runs.to_path_buf(), run_timeout: timeout.map(|t| t.0) };
+    let mut progress = progress::Progress::new(progress::Mode::detect(json));
+    let exit = match orchestrator::execute(prepared, &run, &mut store, &mut log, &mut progress, &opts) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("orchestra: error: run {}: {e}", run.id);
+            return Exit::Config.worst(Exit::Failed);
+        }
+    };
+    if let Some(ix) = index.as_mut()
+        && let Err(e) = ix.upsert(store.state())
+    {
+        tracing::warn!("{e}");
+    }
+    if !json {
+        eprintln!("orchestra: report: {}", run.report_md().display());
+    }
+    exit
+}
+
+fn print_dry_run(p: &Prepared) {
+    print!("{}", plan::to_yaml(&p.dag.plan));
+    println!("# resolved (nothing was run):");
+    for &i in &p.dag.order {
+        let t = &p.dag.plan.tasks[i];
+        let tp = &p.tasks[i];
+        println!("#   {}: {} [policy {}, backend {}]", t.id(), tp.argv.join(" "), tp.policy_origin, tp.backend);
+    }
+}
+
+/// `orchestra resume`.
+pub fn resume(args: ResumeArgs) -> Exit {
+    let local_cfg = config::load(None, &cwd()).ok();
+    let runs = runs_dir(args.runs_dir.as_deref(), local_cfg.as_ref().map(|c| &c.config));
+    let run = match RunDir::open(&runs, &args.run_id) {
+        Ok(r) => r,
+        Err(e) => return super::config_error(e),
+    };
+    let held = match lock::acquire(&run.path, &run.id) {
+        Ok(l) => l,
+        Err(e) => return super::config_error(e),
+    };
+    let mut cp = match checkpoint::load(&run.path) {
+        Ok(c) => c,
+        Err(e) => return super::config_error(e),
+    };
+    if cp.status == RunStatus::Running {
+        let who = held.stale_holder.clone().unwrap_or_else(|| "an orchestra process".into());
+        eprintln!("orchestra: run {} was left running by {who}, which is gone; resuming it", run.id);
+    }
+    if args.concurrency == Some(0) {
+        return super::config_error("--concurrency must be at least 1");
+    }
+    let cfg = match config::load(cp.settings.config.as_deref(), &cp.settings.workdir) {
+        Ok(c) => c,
+        Err(e) => return super::config_error(e),
+    };
+    // The plan: --plan, else the original file if it still exists, else the run's copy.
+    let (plan_path, origin) = match (&args.plan, &cp.source.plan_file) {
+        (Some(p), _) => (absolute(p), p.display().to_string()),
+        (None, Some(orig)) if orig.is_file() => (orig.clone(), orig.display().to_string()),
+        (None, _) => (run.plan(), run.plan().display().to_string()),
+    };
+    let dag = match plan::load(&plan_path).and_then(|p| plan::validate(p, &origin)) {
+        Ok(d) => d,
+        Err(e) => return super::config_error(e),
+    };
+    let prepared = match orchestrator::prepare(dag, &origin, &cfg, cp.settings.policy.as_deref(), &cwd()) {
+        Ok(p) => p,
+        Err(e) => return super::config_error(e),
+    };
+    eprintln!("orchestra: resuming run {} with the plan {origin}", run.id);
+    // Tasks added to the plan start pending; tasks removed from it leave the checkpoint.
+    let ids: std::collections::BTreeSet<String> = prepared.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();
+    cp.tasks.retain(|id, _| ids.contains(id));
+    for id in &ids {
+        cp.tasks.entry(id.clone()).or_insert_with(TaskRecord::pending);
+    }
+    let plan_yaml = plan::to_yaml(&prepared.dag.plan);
+    if let Err(e) = runstore::write_atomic(&run.plan(), plan_yaml.as_bytes()) {
+        return super::config_error(format!("{}: {e}", run.plan().display()));
+    }
+    cp.plan_sha256 = sha256_hex(plan_yaml.as_bytes());
+    cp.status = RunStatus::Running;
+    cp.exit_code = None;
+    cp.sessions += 1;
+    cp.session_started_at = now_rfc3339();
+    if let Some(c) = args.concurrency {
+        cp.settings.concurrency = c;
+    }
+    let body = serde_json::json!({
+        "plan_sha256": cp.plan_sha256, "plan": origin, "session": cp.sessions,
+        "previous_holder": held.stale_holder,
+    });
+    let exit = session(run, cp, &prepared, "run_resumed", body, args.json, args.timeout, &runs);
+    drop(held);
+    exit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_files_and_intents_are_told_apart() {
+        assert!(is_plan_file("plan.yaml"));
+        assert!(is_plan_file("ci/plan.yml"));
+        assert!(!is_plan_file("build and test"));
+    }
+}

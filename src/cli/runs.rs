@@ -1,0 +1,198 @@
+//! `orchestra runs list|show|compare`: the run index for people and programs.
+
+use crate::exit::Exit;
+use crate::runstore::index::{Index, RunRow, TaskRow};
+use crate::runstore::{RunDir, checkpoint};
+use clap::Subcommand;
+use std::path::PathBuf;
+
+/// `orchestra runs ...`
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        /// Runs directory (default: the config's, else `runs`).
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one run's tasks.
+    Show {
+        /// Run id.
+        run_id: String,
+        /// Runs directory.
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two runs task by task (state and time).
+    Compare {
+        /// The earlier run.
+        a: String,
+        /// The later run.
+        b: String,
+        /// Runs directory.
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn runs_dir(flag: Option<PathBuf>) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let cfg = crate::config::load(None, &cwd).ok();
+    match flag {
+        Some(p) if p.is_absolute() => p,
+        Some(p) => cwd.join(p),
+        None => cfg
+            .and_then(|c| c.config.runs_dir)
+            .map(|p| if p.is_absolute() { p } else { cwd.join(p) })
+            .unwrap_or_else(|| cwd.join(crate::runstore::DEFAULT_RUNS_DIR)),
+    }
+}
+
+fn open(dir: &std::path::Path) -> Result<Index, String> {
+    let mut ix = Index::open(dir).map_err(|e| e.to_string())?;
+    ix.refresh().map_err(|e| e.to_string())?;
+    Ok(ix)
+}
+
+fn tasks_of(ix: &Index, dir: &std::path::Path, id: &str) -> Result<Vec<TaskRow>, String> {
+    RunDir::open(dir, id).map_err(|e| e.to_string())?;
+    // Read the checkpoint itself too, so a corrupted one is reported rather than shown stale.
+    checkpoint::load(&dir.join(id)).map_err(|e| e.to_string())?;
+    ix.tasks(id).map_err(|e| e.to_string())
+}
+
+/// Run `orchestra runs ...`.
+pub fn run(cmd: RunsCommand) -> Exit {
+    match cmd {
+        RunsCommand::List { runs_dir: d, json } => {
+            let dir = runs_dir(d);
+            let rows = match open(&dir).and_then(|ix| ix.runs().map_err(|e| e.to_string())) {
+                Ok(r) => r,
+                Err(e) => return super::config_error(e),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+            } else {
+                print_runs(&rows);
+            }
+            Exit::Ok
+        }
+        RunsCommand::Show { run_id, runs_dir: d, json } => {
+            let dir = runs_dir(d);
+            let result = open(&dir).and_then(|ix| {
+                let tasks = tasks_of(&ix, &dir, &run_id)?;
+                let row = ix.runs().map_err(|e| e.to_string())?.into_iter().find(|r| r.run_id == run_id);
+                Ok((row, tasks))
+            });
+            let (row, tasks) = match result {
+                Ok(x) => x,
+                Err(e) => return super::config_error(e),
+            };
+            if json {
+                let v = serde_json::json!({"run": row, "tasks": tasks});
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            } else {
+                if let Some(r) = &row {
+                    print_runs(std::slice::from_ref(r));
+                    println!();
+                }
+                println!("{:<24} {:<10} {:>8} {:>4}  details", "TASK", "STATE", "TIME", "TRY");
+                for t in &tasks {
+                    let mut details = Vec::new();
+                    if let Some(c) = t.cause.as_deref().filter(|c| *c != "ok") {
+                        details.push(format!("cause={c}"));
+                    }
+                    if let Some(s) = t.exit_status.filter(|s| *s != 0) {
+                        details.push(format!("exit={s}"));
+                    }
+                    if !t.rules.is_empty() {
+                        details.push(format!("rules={}", t.rules));
+                    }
+                    println!(
+                        "{:<24} {:<10} {:>8} {:>4}  {}",
+                        t.task_id,
+                        t.state,
+                        crate::orchestrator::progress::fmt_ms(t.wall_ms),
+                        t.attempts,
+                        details.join(" ")
+                    );
+                }
+                println!("\nreport: {}", dir.join(&run_id).join("report.md").display());
+            }
+            Exit::Ok
+        }
+        RunsCommand::Compare { a, b, runs_dir: d, json } => {
+            let dir = runs_dir(d);
+            let result = open(&dir).and_then(|ix| Ok((tasks_of(&ix, &dir, &a)?, tasks_of(&ix, &dir, &b)?)));
+            let (ta, tb) = match result {
+                Ok(x) => x,
+                Err(e) => return super::config_error(e),
+            };
+            let mut ids: Vec<&str> = ta.iter().chain(&tb).map(|t| t.task_id.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let find = |v: &[TaskRow], id: &str| v.iter().find(|t| t.task_id == id).cloned();
+            let rows: Vec<serde_json::Value> = ids
+                .iter()
+                .map(|id| {
+                    let (x, y) = (find(&ta, id), find(&tb, id));
+                    serde_json::json!({
+                        "task": id,
+                        "a": x.as_ref().map(|t| serde_json::json!({"state": t.state, "wall_ms": t.wall_ms})),
+                        "b": y.as_ref().map(|t| serde_json::json!({"state": t.state, "wall_ms": t.wall_ms})),
+                        "state_changed": x.as_ref().map(|t| &t.state) != y.as_ref().map(|t| &t.state),
+                    })
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+            } else {
+                println!("{:<24} {:<22} {:<22} change", "TASK", a, b);
+                for id in &ids {
+                    let (x, y) = (find(&ta, id), find(&tb, id));
+                    let show = |t: &Option<TaskRow>| {
+                        t.as_ref()
+                            .map(|t| format!("{} {}", t.state, crate::orchestrator::progress::fmt_ms(t.wall_ms)))
+                            .unwrap_or_else(|| "-".into())
+                    };
+                    let change = match (&x, &y) {
+                        (Some(p), Some(q)) if p.state != q.state => format!("{} -> {}", p.state, q.state),
+                        (Some(p), Some(q)) if p.wall_ms > 0 => {
+                            format!("{:+.0}%", (q.wall_ms as f64 - p.wall_ms as f64) * 100.0 / p.wall_ms as f64)
+                        }
+                        (None, Some(_)) => "added".into(),
+                        (Some(_), None) => "removed".into(),
+                        _ => String::new(),
+                    };
+                    println!("{:<24} {:<22} {:<22} {}", id, show(&x), show(&y), change);
+                }
+            }
+            Exit::Ok
+        }
+    }
+}
+
+fn print_runs(rows: &[RunRow]) {
+    println!("{:<22} {:<12} {:>4} {:>6} {:>6} {:>7}  source", "RUN", "STATUS", "EXIT", "TASKS", "OK", "NOT OK");
+    for r in rows {
+        println!(
+            "{:<22} {:<12} {:>4} {:>6} {:>6} {:>7}  {}",
+            r.run_id,
+            r.status,
+            r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            r.tasks,
+            r.succeeded,
+            r.failed + r.not_run,
+            r.source
+        );
+    }
+}

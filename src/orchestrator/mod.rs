@@ -1,0 +1,626 @@
+//! The orchestrator (L1): executes a validated plan as a DAG of sandboxed tasks.
+//!
+//! Guarantees:
+//! - nothing runs until every task has passed the whitelist, its policy has
+//!   loaded and its sandbox backend can enforce that policy on this host
+//!   ([`prepare`]; exit 1 otherwise);
+//! - every task state change is durable in the checkpoint before the
+//!   orchestrator acts on it, and lands in the audit log (the sandbox itself
+//!   records each attempt's start, violations and end);
+//! - Ctrl-C, SIGTERM and SIGHUP stop the running sandboxes (each reports and
+//!   cleans up), mark unfinished tasks cancelled and leave a resumable run;
+//! - the run's exit code is the worst of its tasks' (violation 4 > timeout 3 >
+//!   failure 2 > ok 0), per CONTRACTS.md §2.
+
+pub mod artifacts;
+pub mod progress;
+pub mod report;
+pub mod scheduler;
+pub mod worker;
+
+use crate::audit;
+use crate::config;
+use crate::exit::Exit;
+use crate::plan::Dag;
+use crate::policy::{HumanDuration, Limit, load_policy};
+use crate::runstore::checkpoint::{RunStatus, Store, TaskRecord, TaskState};
+use crate::runstore::{RunDir, RunStoreError, fingerprint};
+use crate::sandbox::report::{Cause, now_rfc3339};
+use progress::{Event, Progress};
+use scheduler::Scheduler;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Default delay before the first retry.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A task resolved for execution.
+#[derive(Debug, Clone)]
+pub struct TaskPlan {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Policy file (absolute) or preset name, as passed to the sandbox.
+    pub policy_spec: String,
+    /// Where the policy came from (`preset:NAME` or the file).
+    pub policy_origin: String,
+    /// SHA-256 of the effective policy (with the task's env and timeout applied).
+    pub policy_sha256: String,
+    /// Backend name.
+    pub backend: String,
+    /// Extra environment.
+    pub env: BTreeMap<String, String>,
+    /// Attempt timeout override.
+    pub timeout: Option<HumanDuration>,
+    /// Retries after a failed attempt.
+    pub retries: u32,
+    /// Delay before the first retry.
+    pub backoff: Duration,
+}
+
+/// A plan ready to run: validated, whitelisted, policies loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The DAG.
+    pub dag: Dag,
+    /// Per task (same index as `dag.plan.tasks`).
+    pub tasks: Vec<TaskPlan>,
+    /// Run-level timeout.
+    pub run_timeout: Option<Duration>,
+}
+
+/// Resolve and check everything before anything runs. Errors are one line, exit 1.
+///
+/// Policy precedence: `cli_policy`, then the task's, the tool's, the plan's,
+/// the config's, then the preset `default`. Relative policy paths are resolved
+/// against `base_dir`.
+pub fn prepare(
+    dag: Dag,
+    origin: &str,
+    cfg: &config::Loaded,
+    cli_policy: Option<&str>,
+    base_dir: &Path,
+) -> Result<Prepared, String> {
+    cfg.whitelist.check(&dag, origin).map_err(|e| e.to_string())?;
+    let mut tasks = Vec::with_capacity(dag.plan.tasks.len());
+    let mut checked: HashMap<String, ()> = HashMap::new();
+    for t in &dag.plan.tasks {
+        let tool = cfg.whitelist.get(&t.tool.value).ok_or_else(|| format!("task {:?}: unknown tool", t.id()))?;
+        let argv = cfg.whitelist.argv(t).ok_or_else(|| format!("task {:?}: unknown tool", t.id()))?;
+        let spec = cli_policy
+            .map(str::to_string)
+            .or_else(|| t.policy.clone())
+            .or_else(|| tool.policy.clone())
+            .or_else(|| dag.plan.policy.clone())
+            .or_else(|| cfg.config.policy.clone())
+            .unwrap_or_else(|| "default".to_string());
+        let spec = absolutize_policy(&spec, base_dir);
+        let (mut policy, policy_origin) = load_policy(&spec).map_err(|e| format!("task {:?}: policy {e}", t.id()))?;
+        if let Some(d) = t.timeout {
+            policy.timeouts.wall = Limit::Max(d);
+        }
+        for (k, v) in &t.env {
+            policy.environment.set.insert(k.clone(), v.clone());
+        }
+        let backend = crate::sandbox::backend_for(policy.backend()).map_err(|e| format!("task {:?}: {e}", t.id()))?;
+        let hash = policy.hash();
+        if !checked.contains_key(&hash) {
+            backend.check(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
+            checked.insert(hash.clone(), ());
+        }
+        tasks.push(TaskPlan {
+            argv,
+            policy_spec: spec,
+            policy_origin,
+            policy_sha256: format!("sha256:{hash}"),
+            backend: backend.name().to_string(),
+            env: t.env.clone(),
+            timeout: t.timeout,
+            retries: t.retries,
+            backoff: t.backoff.map(|b| b.0).unwrap_or(DEFAULT_BACKOFF),
+        });
+    }
+    let run_timeout = dag.plan.timeout.map(|d| d.0);
+    Ok(Prepared { dag, tasks, run_timeout })
+}
+
+/// A policy spec that names a file becomes absolute (so `resume` works from anywhere).
+fn absolutize_policy(spec: &str, base: &Path) -> String {
+    let p = Path::new(spec);
+    let is_path = p.is_file() || spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml");
+    if is_path && !p.is_absolute() { base.join(p).to_string_lossy().into_owned() } else { spec.to_string() }
+}
+
+/// How to execute.
+#[derive(Debug)]
+pub struct Options {
+    /// The orchestra binary to run `exec` with.
+    pub exe: PathBuf,
+    /// The runs directory (hidden from tasks).
+    pub runs_dir: PathBuf,
+    /// Run-level timeout override (`--timeout`).
+    pub run_timeout: Option<Duration>,
+}
+
+/// Messages to the scheduling loop.
+enum Msg {
+    Finished(usize, Box<worker::Outcome>),
+    Signal(i32),
+}
+
+/// Why the run stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Interrupted(i32),
+    RunTimeout,
+}
+
+/// Execute a prepared plan in `run`, continuing from the store's state.
+/// Tasks in state `Succeeded` whose fingerprint is unchanged are reused.
+pub fn execute(
+    prepared: &Prepared,
+    run: &RunDir,
+    store: &mut Store,
+    log: &mut audit::AuditLog,
+    progress: &mut Progress,
+    opts: &Options,
+) -> Result<Exit, RunStoreError> {
+    let started = Instant::now();
+    let dag = &prepared.dag;
+    let n = dag.plan.tasks.len();
+    let settings = store.state().settings.clone();
+    let ids: Vec<String> = dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();
+
+    // Which earlier successes still hold: same fingerprint, and everything upstream reused too.
+    let mut initial = vec![TaskState::Pending; n];
+    for &i in &dag.order {
+        let rec = store.state().tasks.get(&ids[i]).cloned().unwrap_or_else(TaskRecord::pending);
+        let upstream_ok = dag.needs[i].iter().all(|&j| initial[j] == TaskState::Succeeded);
+        if rec.state == TaskState::Succeeded && upstream_ok {
+            let fp = task_fingerprint(prepared, i, &settings.workdir).ok();
+            if fp.is_some() && fp == rec.fingerprint {
+                initial[i] = TaskState::Succeeded;
+                continue;
+            }
+        }
+        // Everything else starts over in this session (attempt count carries on).
+        let fresh = TaskRecord { attempts: rec.attempts, ..TaskRecord::pending() };
+        if rec != fresh {
+            store.update(&ids[i], fresh)?;
+        }
+    }
+    for i in 0..n {
+        if initial[i] == TaskState::Succeeded {
+            let mut rec = store.state().tasks[&ids[i]].clone();
+            if !rec.reused && store.state().sessions > 1 {
+                rec.reused = true;
+                store.update(&ids[i], rec)?;
+            }
+        }
+    }
+    let to_run = initial.iter().filter(|s| **s == TaskState::Pending).count();
+    progress.event(&Event::RunStarted { run_id: &run.id, tasks: n, to_run, concurrency: settings.concurrency });
+    for i in (0..n).filter(|&i| initial[i] == TaskState::Succeeded) {
+        progress.event(&Event::TaskReused { task: &ids[i] });
+        append(log, "task_reused", serde_json::json!({"task": ids[i]}), &run.id);
+    }
+
+    let mut sched =
+        Scheduler::new(dag.needs.clone(), dag.dependants.clone(), initial, settings.concurrency, settings.keep_going);
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let signals = signal_hook::iterator::Signals::new([libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
+        .map_err(|e| RunStoreError::Io { path: PathBuf::from("signals"), source: e })?;
+    let sig_handle = signals.handle();
+    {
+        let tx = tx.clone();
+        let mut signals = signals;
+        std::thread::spawn(move || {
+            for s in signals.forever() {
+                if tx.send(Msg::Signal(s)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    let deadline = opts.run_timeout.or(prepared.run_timeout).map(|d| started + d);
+    let mut running: HashMap<usize, worker::Handle> = HashMap::new();
+    let mut retry_at: BTreeMap<usize, Instant> = BTreeMap::new();
+    let mut stop: Option<Stop> = None;
+    let mut last_failure: Option<String> = None;
+
+    loop {
+        // Start what may start.
+        while let Some(i) = sched.next_task() {
+            start(prepared, run, store, progress, opts, &settings, i, &ids, &tx, &mut running)?;
+        }
+        if sched.is_done() {
+            break;
+        }
+        let now = Instant::now();
+        let wake = retry_at.values().copied().chain(deadline).min();
+        let msg = match wake {
+            Some(t) if t <= now => None,
+            Some(t) => match rx.recv_timeout(t - now) {
+                Ok(m) => Some(m),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => break,
+            },
+        };
+        match msg {
+            None => {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| d <= now) && stop.is_none() {
+                    stop = Some(Stop::RunTimeout);
+                    progress.say("orchestra: the run's timeout expired: stopping its tasks");
+                    halt(&mut sched, &running, &mut retry_at, store, log, progress, &ids, &run.id, "run timeout")?;
+                    continue;
+                }
+                let due: Vec<usize> = retry_at.iter().filter(|(_, t)| **t <= now).map(|(i, _)| *i).collect();
+                for i in due {
+                    retry_at.remove(&i);
+                    sched.resume_retry(i);
+                    start(prepared, run, store, progress, opts, &settings, i, &ids, &tx, &mut running)?;
+                }
+            }
+            Some(Msg::Signal(sig)) => {
+                if stop.is_none() {
+                    stop = Some(Stop::Interrupted(sig));
+                    progress.say(&format!("orchestra: interrupted by signal {sig}: stopping the running tasks"));
+                    let why = format!("interrupted by signal {sig}");
+                    halt(&mut sched, &running, &mut retry_at, store, log, progress, &ids, &run.id, &why)?;
+                }
+            }
+            Some(Msg::Finished(i, outcome)) => {
+                running.remove(&i);
+                let task = &dag.plan.tasks[i];
+                let plan = &prepared.tasks[i];
+                let mut rec = store.state().tasks[&ids[i]].clone();
+                let (state, note) = classify(&outcome, stop);
+                fill_record(&mut rec, &outcome, state, note);
+                if state == TaskState::Failed && stop.is_none() && rec.attempts <= plan.retries && !sched.is_stopping()
+                {
+                    let delay = plan.backoff.saturating_mul(1u32 << (rec.attempts - 1).min(16));
+                    let detail = describe(&rec);
+                    progress.event(&Event::TaskRetry { task: &ids[i], attempt: rec.attempts, delay, detail: &detail });
+                    append(
+                        log,
+                        "task_retry",
+                        serde_json::json!({"task": ids[i], "attempt": rec.attempts, "delay_ms": delay.as_millis() as u64, "detail": detail}),
+                        &run.id,
+                    );
+                    rec.state = TaskState::Running;
+                    store.update(&ids[i], rec)?;
+                    sched.wait_for_retry(i);
+                    retry_at.insert(i, Instant::now() + delay);
+                    continue;
+                }
+                if state == TaskState::Succeeded
+                    && let Err(e) = artifacts::collect(&settings.workdir, &task.outputs, &run.artifacts().join(&ids[i]))
+                {
+                    rec.state = TaskState::Failed;
+                    rec.note = Some(e);
+                }
+                let final_state = rec.state;
+                let detail = describe(&rec);
+                if final_state != TaskState::Succeeded {
+                    last_failure = Some(ids[i].clone());
+                }
+                store.update(&ids[i], rec.clone())?;
+                progress.event(&Event::TaskFinished {
+                    task: &ids[i],
+                    state: final_state,
+                    wall_ms: rec.wall_ms,
+                    detail: &detail,
+                });
+                let skipped = sched.finish(i, final_state);
+                for s in skipped {
+                    let note = format!("needs {} which did not succeed", ids[i]);
+                    mark(store, log, progress, &ids[s], TaskState::Skipped, &note, &run.id)?;
+                }
+            }
+        }
+    }
+    sig_handle.close();
+    let why = match stop {
+        Some(Stop::Interrupted(sig)) => format!("interrupted by signal {sig}"),
+        Some(Stop::RunTimeout) => "run timeout".to_string(),
+        None => match &last_failure {
+            Some(f) => format!("stopped after {f} did not succeed (use --keep-going to run independent tasks)"),
+            None => "not started".to_string(),
+        },
+    };
+    for i in sched.unstarted() {
+        mark(store, log, progress, &ids[i], TaskState::Cancelled, &why, &run.id)?;
+    }
+    let exit = run_exit(store.state().tasks.values().map(|r| r.state));
+    let status = match (stop, exit) {
+        (Some(Stop::Interrupted(_)), _) => RunStatus::Interrupted,
+        (_, Exit::Ok) => RunStatus::Succeeded,
+        _ => RunStatus::Failed,
+    };
+    store.set_status(status, Some(exit.code()))?;
+    let wall_ms = started.elapsed().as_millis() as u64;
+    report::write(run, store.state(), prepared, wall_ms)?;
+    let summary = report::summary(store.state());
+    append(
+        log,
+        "run_ended",
+        serde_json::json!({"status": status.as_str(), "exit_code": exit.code(), "summary": summary, "wall_ms": wall_ms}),
+        &run.id,
+    );
+    if let Err(e) = log.sync() {
+        progress.say(&format!("orchestra: error: audit log: {e}"));
+        return Ok(exit.worst(Exit::Config));
+    }
+    if progress.mode() != progress::Mode::Json {
+        print_failures(progress, run, store.state(), &ids);
+    }
+    progress.event(&Event::RunFinished {
+        run_id: &run.id,
+        status: status.as_str(),
+        exit_code: exit.code(),
+        wall_ms,
+        summary: &summary,
+    });
+    Ok(exit)
+}
+
+/// Start one attempt of task `i`.
+#[allow(clippy::too_many_arguments)]
+fn start(
+    prepared: &Prepared,
+    run: &RunDir,
+    store: &mut Store,
+    progress: &mut Progress,
+    opts: &Options,
+    settings: &crate::runstore::checkpoint::Settings,
+    i: usize,
+    ids: &[String],
+    tx: &mpsc::Sender<Msg>,
+    running: &mut HashMap<usize, worker::Handle>,
+) -> Result<(), RunStoreError> {
+    let plan = &prepared.tasks[i];
+    let mut rec = store.state().tasks.get(&ids[i]).cloned().unwrap_or_else(TaskRecord::pending);
+    rec.attempts += 1;
+    rec.state = TaskState::Running;
+    rec.reused = false;
+    rec.started_at = Some(now_rfc3339());
+    rec.ended_at = None;
+    rec.note = None;
+    rec.violations.clear();
+    match task_fingerprint(prepared, i, &settings.workdir) {
+        Ok(fp) => rec.fingerprint = Some(fp),
+        Err(e) => {
+            rec.fingerprint = None;
+            rec.note = Some(format!("cannot hash inputs: {e}"));
+        }
+    }
+    let attempt_no = rec.attempts;
+    store.update(&ids[i], rec)?;
+    if attempt_no > 1 {
+        let log_path = run.log(&ids[i]);
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&log_path) {
+            use std::io::Write;
+            let _ = writeln!(f, "--- orchestra: attempt {attempt_no} ---");
+        }
+    }
+    progress.event(&Event::TaskStarted { task: &ids[i], attempt: attempt_no });
+    let attempt = worker::Attempt {
+        task: ids[i].clone(),
+        number: attempt_no,
+        argv: plan.argv.clone(),
+        policy: plan.policy_spec.clone(),
+        env: plan.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        timeout: plan.timeout.map(|t| t.to_string()),
+        workdir: settings.workdir.clone(),
+        audit_dir: settings.audit_dir.clone(),
+        run_id: run.id.clone(),
+        protect: vec![opts.runs_dir.clone()],
+        report: run.task_report(&ids[i]),
+        log: run.log(&ids[i]),
+    };
+    let tx = tx.clone();
+    let handle = worker::start(opts.exe.clone(), attempt, move |outcome| {
+        let _ = tx.send(Msg::Finished(i, Box::new(outcome)));
+    });
+    running.insert(i, handle);
+    Ok(())
+}
+
+/// Stop everything: no more starts, running sandboxes asked to end, retries given up.
+#[allow(clippy::too_many_arguments)]
+fn halt(
+    sched: &mut Scheduler,
+    running: &HashMap<usize, worker::Handle>,
+    retry_at: &mut BTreeMap<usize, Instant>,
+    store: &mut Store,
+    log: &mut audit::AuditLog,
+    progress: &mut Progress,
+    ids: &[String],
+    run_id: &str,
+    why: &str,
+) -> Result<(), RunStoreError> {
+    sched.stop();
+    for h in running.values() {
+        h.stop();
+    }
+    let waiting: Vec<usize> = std::mem::take(retry_at).into_keys().collect();
+    for i in waiting {
+        let mut rec = store.state().tasks[&ids[i]].clone();
+        let state = if rec.state == TaskState::Running { TaskState::Cancelled } else { rec.state };
+        rec.state = state;
+        rec.note = Some(format!("retry not attempted: {why}"));
+        rec.ended_at = Some(now_rfc3339());
+        store.update(&ids[i], rec)?;
+        append(log, "task_cancelled", serde_json::json!({"task": ids[i], "reason": why}), run_id);
+        progress.event(&Event::TaskFinished { task: &ids[i], state, wall_ms: 0, detail: why });
+        for s in sched.abandon_retry(i, state) {
+            let note = format!("needs {} which did not succeed", ids[i]);
+            mark(store, log, progress, &ids[s], TaskState::Skipped, &note, run_id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Record a task that will not run (skipped or cancelled).
+fn mark(
+    store: &mut Store,
+    log: &mut audit::AuditLog,
+    progress: &mut Progress,
+    id: &str,
+    state: TaskState,
+    note: &str,
+    run_id: &str,
+) -> Result<(), RunStoreError> {
+    let mut rec = store.state().tasks.get(id).cloned().unwrap_or_else(TaskRecord::pending);
+    rec.state = state;
+    rec.note = Some(note.to_string());
+    rec.ended_at = Some(now_rfc3339());
+    store.update(id, rec)?;
+    let kind = if state == TaskState::Skipped { "task_skipped" } else { "task_cancelled" };
+    append(log, kind, serde_json::json!({"task": id, "reason": note}), run_id);
+    progress.event(&Event::TaskFinished { task: id, state, wall_ms: 0, detail: note });
+    Ok(())
+}
+
+/// Append a run-level record to the audit log; a failure is reported when the log is synced.
+fn append(log: &mut audit::AuditLog, kind: &str, body: serde_json::Value, run_id: &str) {
+    if let Err(e) = log.append(kind, audit::events::with_run_id(body, run_id)) {
+        tracing::error!("audit log: {e}");
+    }
+}
+
+/// The task's state from its attempt's outcome, given why the run is stopping (if it is).
+fn classify(outcome: &worker::Outcome, stop: Option<Stop>) -> (TaskState, Option<String>) {
+    let cause = outcome.cause();
+    match cause {
+        Cause::PolicyDenied | Cause::LimitExceeded => (TaskState::Violation, None),
+        Cause::Ok => (TaskState::Succeeded, None),
+        _ => match stop {
+            Some(Stop::RunTimeout) => (TaskState::TimedOut, Some("stopped by the run's timeout".into())),
+            Some(Stop::Interrupted(sig)) => (TaskState::Cancelled, Some(format!("interrupted by signal {sig}"))),
+            None => match cause {
+                Cause::Timeout => (TaskState::TimedOut, None),
+                _ => (TaskState::Failed, outcome.error.clone()),
+            },
+        },
+    }
+}
+
+fn fill_record(rec: &mut TaskRecord, outcome: &worker::Outcome, state: TaskState, note: Option<String>) {
+    rec.state = state;
+    rec.ended_at = Some(now_rfc3339());
+    rec.note = note.or_else(|| outcome.report.as_ref().and_then(|r| r.error.clone()));
+    match &outcome.report {
+        Some(r) => {
+            rec.cause = Some(crate::sandbox::report::cause_name(r.cause).to_string());
+            rec.exit_status = r.exit_status;
+            rec.signal = r.signal;
+            rec.wall_ms = r.wall_ms;
+            rec.peak_memory_bytes = r.peak_memory_bytes;
+            rec.violations = r.violations.clone();
+        }
+        None => {
+            rec.cause = Some("setup_failed".into());
+            rec.exit_status = None;
+            rec.signal = None;
+        }
+    }
+}
+
+/// A short description of a record: cause, exit status, rules, note.
+pub fn describe(rec: &TaskRecord) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = &rec.cause
+        && c != "ok"
+    {
+        parts.push(format!("cause={c}"));
+    }
+    if let Some(s) = rec.exit_status
+        && s != 0
+    {
+        parts.push(format!("exit={s}"));
+    }
+    if let Some(s) = rec.signal {
+        parts.push(format!("signal={s}"));
+    }
+    let mut rules: Vec<&str> = Vec::new();
+    for v in &rec.violations {
+        if !rules.contains(&v.rule.as_str()) {
+            rules.push(&v.rule);
+        }
+    }
+    if !rules.is_empty() {
+        parts.push(format!("rules={}", rules.join(",")));
+    }
+    if let Some(n) = &rec.note {
+        parts.push(n.clone());
+    }
+    parts.join(" ")
+}
+
+/// The run's exit code from its tasks' final states (CONTRACTS.md §2 precedence).
+pub fn run_exit(states: impl Iterator<Item = TaskState>) -> Exit {
+    states.fold(Exit::Ok, |acc, s| {
+        acc.worst(match s {
+            TaskState::Succeeded => Exit::Ok,
+            TaskState::Violation => Exit::Violation,
+            TaskState::TimedOut => Exit::Timeout,
+            TaskState::Failed | TaskState::Skipped | TaskState::Cancelled | TaskState::Pending | TaskState::Running => {
+                Exit::Failed
+            }
+        })
+    })
+}
+
+/// Fingerprint of task `i` as it would run now.
+pub fn task_fingerprint(prepared: &Prepared, i: usize, workdir: &Path) -> std::io::Result<String> {
+    let p = &prepared.tasks[i];
+    let t = &prepared.dag.plan.tasks[i];
+    fingerprint::compute(&fingerprint::Inputs {
+        argv: &p.argv,
+        env: &p.env,
+        policy_sha256: &p.policy_sha256,
+        workdir,
+        paths: &t.inputs,
+    })
+}
+
+/// In CI and plain output, show the end of each failed task's log: that is what people look for.
+fn print_failures(progress: &Progress, run: &RunDir, cp: &crate::runstore::checkpoint::Checkpoint, ids: &[String]) {
+    const TAIL: usize = 20;
+    for id in ids {
+        let Some(rec) = cp.tasks.get(id) else { continue };
+        if !matches!(rec.state, TaskState::Failed | TaskState::TimedOut | TaskState::Violation) {
+            continue;
+        }
+        let path = run.log(id);
+        let text = std::fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let from = lines.len().saturating_sub(TAIL);
+        progress.say(&format!("orchestra: --- last {} lines of {} ---", lines.len() - from, path.display()));
+        for l in &lines[from..] {
+            progress.say(&format!("  | {l}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_exit_follows_the_contract_precedence() {
+        use TaskState::*;
+        assert_eq!(run_exit([Succeeded, Succeeded].into_iter()), Exit::Ok);
+        assert_eq!(run_exit([Succeeded, Failed, Skipped].into_iter()), Exit::Failed);
+        assert_eq!(run_exit([Failed, TimedOut].into_iter()), Exit::Timeout);
+        assert_eq!(run_exit([TimedOut, Violation, Failed].into_iter()), Exit::Violation);
+        assert_eq!(run_exit([Succeeded, Cancelled].into_iter()), Exit::Failed);
+    }
+}

@@ -1,0 +1,180 @@
+//! One attempt of one task: an `orchestra exec` child process (L3).
+//!
+//! Guarantees: each attempt runs in its own `orchestra exec` process (the
+//! jail must be created by a single-threaded process, and a crash of one
+//! sandbox cannot take the scheduler down); its stdout and stderr go to the
+//! task's log file; it is killed by the kernel if the orchestrator dies
+//! (`PR_SET_PDEATHSIG`), and [`Handle::stop`] signals it through a pidfd, so a
+//! recycled pid is never signalled. The outcome comes from the sandbox's own
+//! JSON report; a missing or unreadable report is a failed attempt, never a
+//! success.
+
+use crate::sandbox::report::{Cause, Report};
+use crate::sandbox::sys;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// Everything `orchestra exec` needs for one attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// Task id (the sandbox's task name).
+    pub task: String,
+    /// 1-based attempt number.
+    pub number: u32,
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Policy file or preset.
+    pub policy: String,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Wall-clock timeout override.
+    pub timeout: Option<String>,
+    /// Workspace.
+    pub workdir: PathBuf,
+    /// Audit log directory.
+    pub audit_dir: PathBuf,
+    /// Run id (tags the audit records).
+    pub run_id: String,
+    /// Paths hidden from the task besides the audit log (the runs directory).
+    pub protect: Vec<PathBuf>,
+    /// Where the sandbox writes its report.
+    pub report: PathBuf,
+    /// The task's log file (appended).
+    pub log: PathBuf,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The sandbox report, if it wrote one.
+    pub report: Option<Report>,
+    /// `orchestra exec`'s own exit code (or -signal).
+    pub exec_status: i32,
+    /// Why there is no report, if there is none.
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    /// The cause, `setup_failed` when there is no report.
+    pub fn cause(&self) -> Cause {
+        self.report.as_ref().map_or(Cause::SetupFailed, |r| r.cause)
+    }
+}
+
+/// A running attempt that can be stopped.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    pidfd: Arc<Mutex<Option<OwnedFd>>>,
+}
+
+impl Handle {
+    /// Ask the sandbox to end the task (SIGTERM: it kills the task, reports, exits).
+    pub fn stop(&self) {
+        if let Ok(guard) = self.pidfd.lock()
+            && let Some(fd) = guard.as_ref()
+        {
+            let _ = sys::pidfd_send_signal(fd, libc::SIGTERM);
+        }
+    }
+}
+
+/// Start an attempt on a new thread; `done` is called on that thread with the outcome.
+///
+/// The thread lives exactly as long as the child (the parent-death signal is
+/// tied to the spawning thread).
+pub fn start<F>(exe: PathBuf, attempt: Attempt, done: F) -> Handle
+where
+    F: FnOnce(Outcome) + Send + 'static,
+{
+    let handle = Handle { pidfd: Arc::new(Mutex::new(None)) };
+    let h = handle.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let outcome = run(&exe, &attempt, &h, ready_tx);
+        done(outcome);
+    });
+    // Return once the pidfd is in place (or the spawn failed), so that stop() works.
+    let _ = ready_rx.recv();
+    handle
+}
+
+fn run(exe: &PathBuf, a: &Attempt, handle: &Handle, ready: std::sync::mpsc::Sender<()>) -> Outcome {
+    let fail = |error: String| Outcome { report: None, exec_status: -1, error: Some(error) };
+    let log = match std::fs::OpenOptions::new().create(true).append(true).open(&a.log) {
+        Ok(f) => f,
+        Err(e) => return fail(format!("cannot open log {}: {e}", a.log.display())),
+    };
+    let log2 = match log.try_clone() {
+        Ok(f) => f,
+        Err(e) => return fail(format!("cannot open log {}: {e}", a.log.display())),
+    };
+    let _ = std::fs::remove_file(&a.report);
+    let mut cmd = Command::new(exe);
+    cmd.arg("exec")
+        .arg("--policy")
+        .arg(&a.policy)
+        .arg("--workdir")
+        .arg(&a.workdir)
+        .arg("--audit-dir")
+        .arg(&a.audit_dir)
+        .arg("--report")
+        .arg(&a.report)
+        .arg("--name")
+        .arg(&a.task)
+        .arg("--run-id")
+        .arg(&a.run_id);
+    if let Some(t) = &a.timeout {
+        cmd.arg("--timeout").arg(t);
+    }
+    for (k, v) in &a.env {
+        cmd.arg("--env").arg(format!("{k}={v}"));
+    }
+    for p in &a.protect {
+        cmd.arg("--protect").arg(p);
+    }
+    cmd.arg("--").args(&a.argv);
+    cmd.current_dir(&a.workdir).stdin(Stdio::null()).stdout(log).stderr(log2);
+    sys::kill_child_with_parent(&mut cmd);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            drop(ready);
+            return fail(format!("cannot start {}: {e}", exe.display()));
+        }
+    };
+    // The child is not reaped before wait(), so its pid cannot be recycled yet.
+    if let Ok(fd) = sys::pidfd_open(child.id() as libc::pid_t)
+        && let Ok(mut slot) = handle.pidfd.lock()
+    {
+        *slot = Some(fd);
+    }
+    drop(ready);
+    let status = child.wait();
+    let exec_status = match status {
+        Ok(s) => {
+            use std::os::unix::process::ExitStatusExt;
+            s.code().unwrap_or_else(|| -s.signal().unwrap_or(0))
+        }
+        Err(e) => return fail(format!("waiting for the sandbox: {e}")),
+    };
+    match std::fs::read(&a.report) {
+        Ok(bytes) => match serde_json::from_slice::<Report>(&bytes) {
+            Ok(report) => Outcome { report: Some(report), exec_status, error: None },
+            Err(e) => Outcome {
+                report: None,
+                exec_status,
+                error: Some(format!("unreadable sandbox report {}: {e}", a.report.display())),
+            },
+        },
+        Err(_) => Outcome {
+            report: None,
+            exec_status,
+            error: Some(format!(
+                "the sandbox wrote no report (orchestra exec exited {exec_status}; see {})",
+                a.log.display()
+            )),
+        },
+    }
+}
