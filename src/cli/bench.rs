@@ -55,6 +55,13 @@ pub struct BenchArgs {
     /// Print the figures as JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Measure `orchestra run` instead: scheduler overhead per task against
+    /// sequential `orchestra exec`, and checkpoint scaling.
+    #[arg(long)]
+    pub orchestration: bool,
+    /// Tasks per plan for --orchestration.
+    #[arg(long, default_value_t = 1000, requires = "orchestration", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub tasks: u32,
 }
 
 /// What runs the workload.
@@ -622,6 +629,9 @@ fn print_table(r: &BenchReport) {
 
 /// Run the benchmarks.
 pub fn run(args: BenchArgs) -> Exit {
+    if args.orchestration {
+        return super::bench_run::run(args.tasks as usize, args.json);
+    }
     match bench(&args) {
         Ok(report) if args.json => match serde_json::to_string_pretty(&report) {
             Ok(s) => {

@@ -52,6 +52,10 @@ pub struct ExecArgs {
     /// Hide this path from the task like the audit log (set by `orchestra run` for its runs directory).
     #[arg(long, hide = true)]
     pub protect: Vec<PathBuf>,
+    /// Set by `orchestra run`: die with that process (its pid), and write the
+    /// report without fsync (the run's checkpoint is the durable record).
+    #[arg(long, hide = true, value_name = "PID")]
+    pub run_parent: Option<u32>,
     /// Benchmark baseline only: deny without observing (nothing is reported).
     #[arg(long, hide = true)]
     pub bench_unobserved: bool,
@@ -84,6 +88,11 @@ pub fn audit_dir(flag: Option<&Path>) -> PathBuf {
 
 /// Run `orchestra exec`.
 pub fn run(args: ExecArgs) -> Exit {
+    if let Some(parent) = args.run_parent
+        && let Err(e) = crate::sandbox::sys::die_with_parent(parent)
+    {
+        return super::config_error(format!("--run-parent {parent}: {e}"));
+    }
     let (mut policy, origin) = match load_policy(&args.policy) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
@@ -161,7 +170,7 @@ pub fn run(args: ExecArgs) -> Exit {
         eprintln!("{}", report.verdict_line());
         return report.exit().worst(Exit::Config);
     }
-    finish(&report, args.report.as_deref())
+    finish(&report, args.report.as_deref(), args.run_parent.is_none())
 }
 
 /// Open the audit log in `dir` with the key at `key_path` (created on first use, with a notice).
@@ -220,11 +229,16 @@ fn tag(body: serde_json::Value, run_id: Option<&str>) -> serde_json::Value {
     }
 }
 
-fn finish(report: &Report, path: Option<&Path>) -> Exit {
+fn finish(report: &Report, path: Option<&Path>, durable: bool) -> Exit {
     eprintln!("{}", report.verdict_line());
     if let Some(path) = path {
         let json = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
-        if let Err(e) = crate::runstore::write_atomic(path, json.as_bytes()) {
+        let written = if durable {
+            crate::runstore::write_atomic(path, json.as_bytes())
+        } else {
+            crate::runstore::write_replace(path, json.as_bytes())
+        };
+        if let Err(e) = written {
             eprintln!("orchestra: error: cannot write report {}: {e}", path.display());
             return report.exit().worst(Exit::Config);
         }

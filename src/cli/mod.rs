@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod bench;
+pub mod bench_run;
 pub mod exec;
 pub mod policy;
 pub mod probe;

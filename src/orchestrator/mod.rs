@@ -401,7 +401,8 @@ fn start(
         }
     }
     let attempt_no = rec.attempts;
-    store.update(&ids[i], rec)?;
+    // Not forced to disk: after a crash, a task recorded running or pending is run again alike.
+    store.note(&ids[i], rec)?;
     if attempt_no > 1 {
         let log_path = run.log(&ids[i]);
         if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&log_path) {

@@ -4,7 +4,7 @@
 //! jail must be created by a single-threaded process, and a crash of one
 //! sandbox cannot take the scheduler down); its stdout and stderr go to the
 //! task's log file; it is killed by the kernel if the orchestrator dies
-//! (`PR_SET_PDEATHSIG`), and [`Handle::stop`] signals it through a pidfd, so a
+//! (`PR_SET_PDEATHSIG`, armed by `exec --run-parent` before anything else), and [`Handle::stop`] signals it through a pidfd, so a
 //! recycled pid is never signalled. The outcome comes from the sandbox's own
 //! JSON report; a missing or unreadable report is a failed attempt, never a
 //! success.
@@ -134,9 +134,11 @@ fn run(exe: &PathBuf, a: &Attempt, handle: &Handle, ready: std::sync::mpsc::Send
     for p in &a.protect {
         cmd.arg("--protect").arg(p);
     }
+    // Armed by the child itself, so that std can spawn with vfork semantics
+    // (a pre_exec hook would force a full fork of this multi-threaded process).
+    cmd.arg("--run-parent").arg(std::process::id().to_string());
     cmd.arg("--").args(&a.argv);
     cmd.current_dir(&a.workdir).stdin(Stdio::null()).stdout(log).stderr(log2);
-    sys::kill_child_with_parent(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {

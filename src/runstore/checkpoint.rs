@@ -340,12 +340,25 @@ impl Store {
 
     /// Record a task's new state durably (journal append + fdatasync).
     pub fn update(&mut self, task: &str, record: TaskRecord) -> Result<(), RunStoreError> {
+        self.append(task, record, true)
+    }
+
+    /// Record a state whose loss in a crash changes nothing (a task starting:
+    /// running and pending tasks are both run again). It reaches the disk with
+    /// the next durable update.
+    pub fn note(&mut self, task: &str, record: TaskRecord) -> Result<(), RunStoreError> {
+        self.append(task, record, false)
+    }
+
+    fn append(&mut self, task: &str, record: TaskRecord, durable: bool) -> Result<(), RunStoreError> {
         let mut line = serde_json::to_vec(&JournalLine { task: task.to_string(), record: record.clone() })
             .map_err(|e| RunStoreError::Corrupt(format!("cannot encode checkpoint: {e}")))?;
         line.push(b'\n');
         let jpath = self.dir.join(JOURNAL);
         self.journal.write_all(&line).map_err(io_at(&jpath))?;
-        self.journal.sync_data().map_err(io_at(&jpath))?;
+        if durable {
+            self.journal.sync_data().map_err(io_at(&jpath))?;
+        }
         self.bytes_written += line.len() as u64;
         self.state.tasks.insert(task.to_string(), record);
         self.journal_lines += 1;

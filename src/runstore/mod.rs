@@ -183,6 +183,18 @@ pub fn list_ids(runs_dir: &Path) -> Result<Vec<String>, RunStoreError> {
     Ok(ids)
 }
 
+/// Replace a file atomically (temp file + rename) without forcing it to disk:
+/// readers never see a half-written file, but a power loss may lose it. For
+/// files that a durable record (the checkpoint) supersedes.
+pub fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Write a file atomically: temp file in the same directory, fsync, rename, fsync the directory.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     use std::io::Write;

@@ -224,28 +224,18 @@ pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
     prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0)
 }
 
-/// Make a command's child die (SIGKILL) when the thread that spawns it ends,
-/// even if that thread's process is killed with SIGKILL: a run's sandboxes
-/// never outlive the orchestrator that drives them. Keep the spawning thread
-/// alive as long as the child (the kernel ties the signal to the thread).
-pub fn kill_child_with_parent(cmd: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the forked child before exec and only calls
-    // prctl(2) and getppid(2), both async-signal-safe; it touches no memory
-    // shared with the parent and allocates nothing.
-    let parent = std::process::id() as libc::pid_t;
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // The parent may have died between fork and prctl.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
+/// Be killed (SIGKILL) when the thread that spawned us ends, which must be
+/// `parent`'s: a run's sandboxes never outlive the orchestrator that drives
+/// them, even when it is killed with SIGKILL. Fails if `parent` is already
+/// gone (we were re-parented before we could arm the signal).
+pub fn die_with_parent(parent: u32) -> io::Result<()> {
+    set_parent_death_signal(libc::SIGKILL)?;
+    // SAFETY: getppid(2) has no preconditions and cannot fail.
+    let ppid = unsafe { libc::getppid() };
+    if ppid as u32 != parent {
+        return Err(io::Error::other(format!("parent {parent} is gone")));
     }
+    Ok(())
 }
 
 /// Make this process non-dumpable: no ptrace, /proc/PID/{mem,environ} unreadable to others.

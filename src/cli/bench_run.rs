@@ -1,0 +1,204 @@
+//! `orchestra bench --orchestration`: what the scheduler adds per task, and
+//! whether checkpointing scales linearly.
+//!
+//! Side by side in one process: N sequential `orchestra exec -- true` (the
+//! sandbox start on its own), then `orchestra run` of an N-task chain and an
+//! N-task fan-out of the same task at concurrency 1. The difference divided by
+//! N is the orchestration overhead per task. Checkpointing is measured
+//! in-process for 100, 1,000 and 10,000 tasks (time and bytes per task).
+
+use crate::exit::Exit;
+use crate::runstore::checkpoint::{Checkpoint, RunStatus, Settings, Source, Store, TaskRecord, TaskState, VERSION};
+use serde::Serialize;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+#[derive(Debug, Serialize)]
+struct Figures {
+    tasks: usize,
+    exec_sequential_ms: f64,
+    run_chain_ms: f64,
+    run_fanout_ms: f64,
+    overhead_chain_ms_per_task: f64,
+    overhead_fanout_ms_per_task: f64,
+    checkpoint: Vec<CheckpointFigure>,
+}
+
+#[derive(Debug, Serialize)]
+struct CheckpointFigure {
+    tasks: usize,
+    us_per_task: f64,
+    bytes_per_task: f64,
+}
+
+fn plan(n: usize, chain: bool) -> String {
+    let mut s = String::from("name: bench\ntasks:\n");
+    for i in 0..n {
+        s.push_str(&format!("- id: t{i}\n  tool: \"true\"\n"));
+        if i > 0 {
+            let need = if chain { i - 1 } else { 0 };
+            s.push_str(&format!("  needs: [t{need}]\n"));
+        }
+    }
+    s
+}
+
+fn orchestra(exe: &Path, dir: &Path) -> Command {
+    let mut c = Command::new(exe);
+    c.current_dir(dir.join("ws"))
+        .env("CI", "true")
+        .env("ORCHESTRA_AUDIT_KEY", dir.join("audit.key"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+fn timed(mut cmd: Command, what: &str) -> Result<f64, String> {
+    let t = Instant::now();
+    let status = cmd.status().map_err(|e| format!("{what}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{what} failed: {status}"));
+    }
+    Ok(t.elapsed().as_secs_f64() * 1000.0)
+}
+
+fn checkpoint_figure(n: usize) -> Result<CheckpointFigure, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let cp = Checkpoint {
+        version: VERSION,
+        run_id: "20261125T000000Z-0000".into(),
+        plan_sha256: String::new(),
+        source: Source { plan_file: None, intent: None },
+        settings: Settings {
+            workdir: dir.path().to_path_buf(),
+            config: None,
+            policy: None,
+            concurrency: 1,
+            keep_going: false,
+            audit_dir: dir.path().to_path_buf(),
+        },
+        status: RunStatus::Running,
+        exit_code: None,
+        created_at: String::new(),
+        session_started_at: String::new(),
+        sessions: 1,
+        tasks: (0..n).map(|i| (format!("task-{i:05}"), TaskRecord::pending())).collect(),
+    };
+    let t = Instant::now();
+    let mut store = Store::create(dir.path(), cp).map_err(|e| e.to_string())?;
+    for i in 0..n {
+        let id = format!("task-{i:05}");
+        let running = TaskRecord { state: TaskState::Running, attempts: 1, ..TaskRecord::pending() };
+        store.update(&id, running).map_err(|e| e.to_string())?;
+        let done = TaskRecord { state: TaskState::Succeeded, attempts: 1, wall_ms: 5, ..TaskRecord::pending() };
+        store.update(&id, done).map_err(|e| e.to_string())?;
+    }
+    store.set_status(RunStatus::Succeeded, Some(0)).map_err(|e| e.to_string())?;
+    Ok(CheckpointFigure {
+        tasks: n,
+        us_per_task: t.elapsed().as_secs_f64() * 1e6 / n as f64,
+        bytes_per_task: store.bytes_written() as f64 / n as f64,
+    })
+}
+
+fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    std::fs::create_dir(dir.path().join("ws")).map_err(|e| e.to_string())?;
+    // Each subject gets its own audit log, so none pays for a log the others grew.
+    let audit = |name: &str| dir.path().join(format!("audit-{name}"));
+    let runs = dir.path().join("runs");
+    for (name, chain) in [("chain.yaml", true), ("fanout.yaml", false)] {
+        std::fs::write(dir.path().join(name), plan(n, chain)).map_err(|e| e.to_string())?;
+    }
+    let say = |s: &str| {
+        if !quiet {
+            eprintln!("orchestra bench: {s}");
+        }
+    };
+    say(&format!("{n} sequential `orchestra exec -- true`..."));
+    let t = Instant::now();
+    for _ in 0..n {
+        let mut c = orchestra(&exe, dir.path());
+        c.arg("exec").arg("--audit-dir").arg(audit("exec")).args(["--", "true"]);
+        let status = c.status().map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err(format!("orchestra exec -- true failed: {status}"));
+        }
+    }
+    let exec_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let mut run_ms = Vec::new();
+    for name in ["chain.yaml", "fanout.yaml"] {
+        say(&format!("`orchestra run` of a {n}-task {} at concurrency 1...", name.trim_end_matches(".yaml")));
+        let mut c = orchestra(&exe, dir.path());
+        c.arg("run").arg(dir.path().join(name)).args(["-j", "1", "--json", "--runs-dir"]).arg(&runs);
+        c.arg("--audit-dir").arg(audit(name));
+        run_ms.push(timed(c, name)?);
+    }
+    say("checkpoint: 100, 1000, 10000 tasks...");
+    let checkpoint = [100, 1000, 10_000].into_iter().map(checkpoint_figure).collect::<Result<Vec<_>, _>>()?;
+    Ok(Figures {
+        tasks: n,
+        exec_sequential_ms: exec_ms,
+        run_chain_ms: run_ms[0],
+        run_fanout_ms: run_ms[1],
+        overhead_chain_ms_per_task: (run_ms[0] - exec_ms) / n as f64,
+        overhead_fanout_ms_per_task: (run_ms[1] - exec_ms) / n as f64,
+        checkpoint,
+    })
+}
+
+/// Run the orchestration benchmark with `n` tasks.
+pub fn run(n: usize, json: bool) -> Exit {
+    let f = match measure(n, json) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("orchestra: error: bench: {e}");
+            return Exit::Config;
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
+        return Exit::Ok;
+    }
+    println!("orchestration overhead, {} no-op tasks in the jail (target: <= 1 ms per task)", f.tasks);
+    println!(
+        "  {:<44} {:>10.0} ms  ({:.2} ms/task)",
+        "sequential `orchestra exec -- true`",
+        f.exec_sequential_ms,
+        f.exec_sequential_ms / f.tasks as f64
+    );
+    for (label, ms, over) in [
+        ("`orchestra run`, chain, -j 1", f.run_chain_ms, f.overhead_chain_ms_per_task),
+        ("`orchestra run`, fan-out, -j 1", f.run_fanout_ms, f.overhead_fanout_ms_per_task),
+    ] {
+        println!("  {label:<44} {ms:>10.0} ms  (overhead {over:+.2} ms/task)");
+    }
+    println!("checkpoint writes (snapshot + fdatasync'ed journal), two state changes per task:");
+    for c in &f.checkpoint {
+        println!("  {:>6} tasks: {:>8.1} us/task {:>8.0} bytes/task", c.tasks, c.us_per_task, c.bytes_per_task);
+    }
+    if let (Some(a), Some(b)) = (f.checkpoint.first(), f.checkpoint.last()) {
+        println!(
+            "  bytes per task at {} vs {} tasks: ratio {:.2} (1.0 = linear)",
+            b.tasks,
+            a.tasks,
+            b.bytes_per_task / a.bytes_per_task
+        );
+    }
+    Exit::Ok
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bench_plans_are_valid() {
+        for chain in [true, false] {
+            let p = crate::plan::parse(&super::plan(5, chain), "b").unwrap();
+            let d = crate::plan::validate(p, "b").unwrap();
+            assert_eq!(d.plan.tasks.len(), 5);
+        }
+    }
+}
