@@ -4,7 +4,8 @@ use crate::audit;
 use crate::exit::Exit;
 use crate::policy::{HumanDuration, Limit, SandboxMode, load_policy};
 use crate::sandbox::jail::Jail;
-use crate::sandbox::{Report, Sandbox, SandboxError, TaskSpec};
+use crate::sandbox::container::Container;
+use crate::sandbox::{Report, Sandbox, TaskSpec};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
@@ -13,9 +14,9 @@ use std::path::{Path, PathBuf};
 pub enum Backend {
     /// namespaces + landlock + seccomp jail
     Jail,
-    /// Docker container (not available yet: exits 1)
+    /// a hardened Docker container, through the engine API
     Docker,
-    /// Podman container (not available yet: exits 1)
+    /// a hardened Podman container, through its Docker-compatible API
     Podman,
 }
 
@@ -47,6 +48,11 @@ pub struct ExecArgs {
     /// Benchmark baseline only: deny without observing (nothing is reported).
     #[arg(long, hide = true)]
     pub bench_unobserved: bool,
+    /// Internal: run as the in-container supervisor of a host orchestra (the
+    /// container backends). No audit log (the host records the task), no
+    /// verdict line; the report goes to --report for the host to merge.
+    #[arg(long, hide = true)]
+    pub inner: bool,
     /// The program and its arguments.
     #[arg(required = true, last = true, value_name = "PROGRAM")]
     pub command: Vec<String>,
@@ -105,15 +111,32 @@ pub fn run(args: ExecArgs) -> Exit {
         workdir,
         policy,
         policy_origin: origin,
-        protected: vec![audit_dir.clone(), key_path.clone()],
+        protected: if args.inner { Vec::new() } else { vec![audit_dir.clone(), key_path.clone()] },
         observe: !args.bench_unobserved,
     };
     let backend: Box<dyn Sandbox> = match task.policy.backend() {
         SandboxMode::Jail => Box::new(Jail),
-        other => {
-            return super::config_error(SandboxError::Backend(other.as_str().into()));
-        }
+        kind @ (SandboxMode::Docker | SandboxMode::Podman) => Box::new(Container { kind }),
     };
+    if args.inner {
+        // The host orchestra records this task and prints its verdict.
+        return match backend.run(&task) {
+            Ok(report) => {
+                let json = serde_json::to_string_pretty(&report).unwrap_or_default() + "\n";
+                match args.report.as_deref().map(|p| write_atomic(p, json.as_bytes())) {
+                    Some(Err(e)) => super::config_error(format!("cannot write report: {e}")),
+                    _ => report.exit(),
+                }
+            }
+            Err(e) => {
+                if let Some(p) = args.report.as_deref() {
+                    let r = crate::sandbox::report::setup_failed_report(&task, backend.name(), &e.to_string());
+                    let _ = write_atomic(p, (serde_json::to_string_pretty(&r).unwrap_or_default() + "\n").as_bytes());
+                }
+                super::config_error(e)
+            }
+        };
+    }
     // Every task lands in the signed log; without a log nothing runs (fail closed).
     let mut log = match open_audit_log(&audit_dir, &key_path) {
         Ok(l) => l,
