@@ -5,9 +5,9 @@
 //! the caller gets one [`SandboxError::Unenforceable`] naming every address
 //! tried and how to start the engine (exit 1, nothing ran).
 //!
-//! Order: Docker — `$DOCKER_HOST`, `/var/run/docker.sock`,
-//! `$XDG_RUNTIME_DIR/docker.sock`. Podman — `$CONTAINER_HOST`,
-//! `$XDG_RUNTIME_DIR/podman/podman.sock`, `/run/podman/podman.sock`. Podman's
+//! Order: Docker — `$DOCKER_HOST` alone when set, else `/var/run/docker.sock`,
+//! `$XDG_RUNTIME_DIR/docker.sock`. Podman — `$CONTAINER_HOST` alone when set,
+//! else `$XDG_RUNTIME_DIR/podman/podman.sock`, `/run/podman/podman.sock`. Podman's
 //! API service is started with `podman system service --time=0` (see
 //! images/README.md); orchestra does not start daemons itself.
 
@@ -61,16 +61,21 @@ pub fn candidates(kind: SandboxMode) -> Vec<String> {
     let runtime = env("XDG_RUNTIME_DIR");
     let mut v = Vec::new();
     match kind {
-        SandboxMode::Docker => {
-            v.extend(env("DOCKER_HOST"));
-            v.push("unix:///var/run/docker.sock".into());
-            v.extend(runtime.map(|r| format!("unix://{r}/docker.sock")));
-        }
-        SandboxMode::Podman => {
-            v.extend(env("CONTAINER_HOST"));
-            v.extend(runtime.map(|r| format!("unix://{r}/podman/podman.sock")));
-            v.push("unix:///run/podman/podman.sock".into());
-        }
+        // An explicit address is the only one tried, as the engines' own CLIs do.
+        SandboxMode::Docker => match env("DOCKER_HOST") {
+            Some(h) => v.push(h),
+            None => {
+                v.push("unix:///var/run/docker.sock".into());
+                v.extend(runtime.map(|r| format!("unix://{r}/docker.sock")));
+            }
+        },
+        SandboxMode::Podman => match env("CONTAINER_HOST") {
+            Some(h) => v.push(h),
+            None => {
+                v.extend(runtime.map(|r| format!("unix://{r}/podman/podman.sock")));
+                v.push("unix:///run/podman/podman.sock".into());
+            }
+        },
         SandboxMode::Jail => {}
     }
     v.dedup();

@@ -53,6 +53,8 @@ impl Sandbox for Container {
             supervisor: None,
             engine_socket: None,
             labels: Default::default(),
+            seccomp_file: None,
+            nproc: 4096,
         };
         spec::create_body(policy, &facts)
             .map(|_| ())
@@ -107,6 +109,15 @@ fn check_engine(policy: &Policy, e: &engine::Engine) -> Result<(), SandboxError>
         return Err(unenforceable("container.cpus", format!("{} cannot set a CPU quota", e.version)));
     }
     Ok(())
+}
+
+/// RLIMIT_NPROC for the container: above the pids limit (which is the bound
+/// that is observed), within our own hard limit (an engine without
+/// CAP_SYS_RESOURCE can set no more).
+fn nproc_limit(policy: &Policy) -> u64 {
+    let want = policy.limits.pids.get().map_or(65536, |p| (p * 2).max(4096));
+    let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC).map_or(want, |(_, h)| h);
+    want.min(hard)
 }
 
 /// The uid:gid the task runs as: the invoking user when not root, else the
@@ -267,7 +278,25 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         }
         SupervisorMode::Off => (task.argv.clone(), task_env.clone(), None),
     };
+    // Podman's compatibility API reads `seccomp=` as a file on its host: write
+    // the profile to a private file there (a local engine only).
+    let mut seccomp_dir: Option<tempfile::TempDir> = None;
+    if kind == SandboxMode::Podman {
+        if engine.socket.is_none() {
+            return Err(unenforceable("seccomp", "Podman reads the seccomp profile from a file on its host; a remote Podman is not supported"));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("orchestra-seccomp-")
+            .tempdir()
+            .map_err(|e| SandboxError::Setup(format!("seccomp profile: {e}")))?;
+        let profile = seccomp::profile(policy, policy.container.supervisor == SupervisorMode::Required);
+        std::fs::write(dir.path().join("seccomp.json"), profile.to_string())
+            .map_err(|e| SandboxError::Setup(format!("seccomp profile: {e}")))?;
+        seccomp_dir = Some(dir);
+    }
     let facts = spec::Facts {
+        seccomp_file: seccomp_dir.as_ref().map(|d| d.path().join("seccomp.json")),
+        nproc: nproc_limit(policy),
         workdir: task.workdir.clone(),
         dot_orchestra: workdir_rw,
         user,
@@ -323,7 +352,7 @@ async fn attest(api: &Docker, id: &str, task: &TaskSpec) -> Result<(Vec<Control>
     let caps = h.cap_drop.clone().unwrap_or_default();
     let checks: [(&str, bool, String); 8] = [
         ("read-only root", h.readonly_rootfs == Some(true), "ReadonlyRootfs".into()),
-        ("capabilities", caps.iter().any(|c| c.eq_ignore_ascii_case("all")), format!("CapDrop={caps:?}")),
+        ("capabilities", drops_every_capability(&caps, h.cap_add.as_deref()), format!("CapDrop={caps:?}")),
         ("privileges", h.privileged != Some(true), "Privileged".into()),
         ("network", h.network_mode.as_deref() == Some("none"), format!("NetworkMode={:?}", h.network_mode)),
         ("no_new_privs", sec.iter().any(|s| s.starts_with("no-new-privileges")), "SecurityOpt".into()),
@@ -359,6 +388,29 @@ async fn attest(api: &Docker, id: &str, task: &TaskSpec) -> Result<(Vec<Control>
     Ok((enforced, info.state.and_then(|s| s.pid)))
 }
 
+/// Docker keeps `CapDrop: [ALL]`; Podman lists what it dropped from its
+/// default set. Either way nothing may be added back.
+fn drops_every_capability(drop: &[String], add: Option<&[String]>) -> bool {
+    const DEFAULTS: [&str; 14] = [
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "NET_RAW",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    ];
+    let has = |name: &str| drop.iter().any(|c| c.trim_start_matches("CAP_").eq_ignore_ascii_case(name));
+    add.is_none_or(|a| a.is_empty()) && (has("ALL") || DEFAULTS.iter().all(|d| has(d)))
+}
+
 async fn drive(api: &Docker, id: &str, task: &TaskSpec, run: &mut Run) -> Result<EndState, SandboxError> {
     let policy = &task.policy;
     let (enforced, _) = attest(api, id, task).await?;
@@ -387,7 +439,8 @@ async fn drive(api: &Docker, id: &str, task: &TaskSpec, run: &mut Run) -> Result
     let output_limit = policy.limits.output.get().map(|b| b.0);
     let kill_on_violation = policy.on_violation == OnViolation::Kill;
     let mut last_output = tokio::time::Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    // Often enough to read the counters before the engine removes the cgroup.
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
     let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigs = [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()]

@@ -61,7 +61,9 @@ impl CgroupWatch {
                 match c {
                     "pids" if dir.join("pids.events").exists() => w.pids_events = Some(dir.join("pids.events")),
                     "memory" if dir.join("memory.max_usage_in_bytes").exists() => {
-                        w.memory_peak = Some(dir.join("memory.max_usage_in_bytes"))
+                        w.memory_peak = Some(dir.join("memory.max_usage_in_bytes"));
+                        // v1 counts OOM kills in memory.oom_control (`oom_kill N`).
+                        w.memory_events = Some(dir.join("memory.oom_control"));
                     }
                     _ => {}
                 }

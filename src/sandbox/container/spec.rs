@@ -107,6 +107,14 @@ pub struct Facts {
     pub engine_socket: Option<PathBuf>,
     /// Labels (ownership, for reaping).
     pub labels: HashMap<String, String>,
+    /// Where the caller writes the seccomp profile for an engine that reads
+    /// `seccomp=` as a path on its host (Podman's compatibility API); `None`
+    /// passes it inline (Docker).
+    pub seccomp_file: Option<PathBuf>,
+    /// RLIMIT_NPROC for the container: explicit, because an engine without
+    /// CAP_SYS_RESOURCE cannot apply its default (Podman on this kind of host).
+    /// Counted per uid on the host, so it stays above `limits.pids` (the real bound).
+    pub nproc: u64,
 }
 
 /// The create body for `policy` and `facts`.
@@ -170,6 +178,7 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
         }
     };
     ulimit("nofile", limits.open_files.get());
+    ulimit("nproc", Some(facts.nproc));
     ulimit("cpu", limits.cpu_time.get().map(|d| d.0.as_secs().max(1)));
     ulimit("fsize", limits.disk.get().map(|b| b.0));
     let memory = limits.memory.get().map(|b| i64::try_from(b.0).unwrap_or(i64::MAX));
@@ -180,7 +189,13 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
         readonly_rootfs: Some(true),
         cap_drop: Some(vec!["ALL".into()]),
         cap_add: Some(Vec::new()),
-        security_opt: Some(vec!["no-new-privileges".into(), format!("seccomp={profile}")]),
+        security_opt: Some(vec![
+            "no-new-privileges".into(),
+            match &facts.seccomp_file {
+                Some(path) => format!("seccomp={}", path.display()),
+                None => format!("seccomp={profile}"),
+            },
+        ]),
         privileged: Some(false),
         network_mode: Some("none".into()),
         ipc_mode: Some("private".into()),
@@ -230,6 +245,8 @@ mod tests {
             supervisor: None,
             engine_socket: Some("/var/run/docker.sock".into()),
             labels: HashMap::new(),
+            seccomp_file: None,
+            nproc: 4096,
         }
     }
 

@@ -247,7 +247,8 @@ pub fn compile(
         namespaceless_checks(policy, &decoys, &readable, &writable, own_dot, host)?;
         // No mount namespace: /tmp and /dev/shm cannot be private, so they are not
         // writable unless listed in filesystem.read_write.
-        writable.retain(|w| w != Path::new("/tmp") && w != Path::new("/dev/shm"));
+        let listed = |w: &Path| fs.read_write.iter().any(|r| Path::new(r) == w);
+        writable.retain(|w| (w != Path::new("/tmp") && w != Path::new("/dev/shm")) || listed(w));
     }
 
     let limits = &policy.limits;
