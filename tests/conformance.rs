@@ -92,7 +92,8 @@ impl Case {
 
 fn benign_script_runs_and_writes_the_workspace(b: Backend) {
     let c = case(b, "benign");
-    let o = c.sh("default", "set -e; for i in 1 2 3; do echo line$i; done | sort -r > out.txt; cat out.txt; echo err >&2");
+    let o =
+        c.sh("default", "set -e; for i in 1 2 3; do echo line$i; done | sort -r > out.txt; cat out.txt; echo err >&2");
     o.assert_ok();
     assert_eq!(o.stdout, "line3\nline2\nline1\n");
     assert!(o.stderr.starts_with("err\n"), "{}", o.stderr);
@@ -323,7 +324,10 @@ fn without_the_supervisor_denials_are_enforced_but_not_observed() {
 fn the_container_runs_hardened() {
     let c = case(Backend::Docker, "hardened");
     let p = c.policy("nosup", "container:\n  supervisor: off\n");
-    let o = c.sh(&p, "id -u; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; touch /rootfs-write 2>&1; true");
+    let o = c.sh(
+        &p,
+        "id -u; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; touch /rootfs-write 2>&1; true",
+    );
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stdout.starts_with("1000\n"), "{}", o.stdout);
     assert!(o.stdout.contains("CapEff:\t0000000000000000"), "{}", o.stdout);

@@ -3,8 +3,8 @@
 use crate::audit;
 use crate::exit::Exit;
 use crate::policy::{HumanDuration, Limit, SandboxMode, load_policy};
-use crate::sandbox::jail::Jail;
 use crate::sandbox::container::Container;
+use crate::sandbox::jail::Jail;
 use crate::sandbox::{Report, Sandbox, TaskSpec};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};

@@ -81,7 +81,9 @@ fn host_has_swap() -> bool {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| {
-            t.lines().find(|l| l.starts_with("SwapTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            t.lines()
+                .find(|l| l.starts_with("SwapTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         })
         .is_some_and(|kb| kb > 0)
 }
@@ -283,7 +285,10 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     let mut seccomp_dir: Option<tempfile::TempDir> = None;
     if kind == SandboxMode::Podman {
         if engine.socket.is_none() {
-            return Err(unenforceable("seccomp", "Podman reads the seccomp profile from a file on its host; a remote Podman is not supported"));
+            return Err(unenforceable(
+                "seccomp",
+                "Podman reads the seccomp profile from a file on its host; a remote Podman is not supported",
+            ));
         }
         let dir = tempfile::Builder::new()
             .prefix("orchestra-seccomp-")
@@ -324,7 +329,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         let _ = std::io::stderr().write_all(b"\n");
     }
     let inner = out_dir.as_ref().and_then(|d| supervisor::read_report(d.path()));
-    Ok(build_report(task, &engine, &image, &image_id, run, state, inner, start, started_at))
+    Ok(build_report(task, &engine, image, &image_id, run, state, inner, start, started_at))
 }
 
 /// What the engine says about the ended container.
@@ -376,14 +381,20 @@ async fn attest(api: &Docker, id: &str, task: &TaskSpec) -> Result<(Vec<Control>
     let mut enforced = vec![
         Control { control: "container".into(), detail: "fresh container, removed after the task".into() },
         Control { control: "read_only_root".into(), detail: "ReadonlyRootfs, tmpfs /tmp".into() },
-        Control { control: "privileges".into(), detail: "CapDrop=ALL, no-new-privileges, not privileged, no devices".into() },
+        Control {
+            control: "privileges".into(),
+            detail: "CapDrop=ALL, no-new-privileges, not privileged, no devices".into(),
+        },
         Control { control: "network".into(), detail: "NetworkMode=none (private namespace, lo only)".into() },
         Control { control: "seccomp".into(), detail: "inline profile generated from the policy".into() },
         Control { control: "namespaces".into(), detail: "engine: mount, pid, net, ipc, uts (private)".into() },
     ];
     enforced.push(Control {
         control: "cgroup".into(),
-        detail: format!("Memory={:?} MemorySwap={:?} PidsLimit={:?} NanoCpus={:?}", h.memory, h.memory_swap, h.pids_limit, h.nano_cpus),
+        detail: format!(
+            "Memory={:?} MemorySwap={:?} PidsLimit={:?} NanoCpus={:?}",
+            h.memory, h.memory_swap, h.pids_limit, h.nano_cpus
+        ),
     });
     Ok((enforced, info.state.and_then(|s| s.pid)))
 }
@@ -569,10 +580,8 @@ fn build_report(
 ) -> Report {
     let policy = &task.policy;
     let limits = &policy.limits;
-    run.enforced.insert(
-        0,
-        Control { control: "engine".into(), detail: format!("{} at {}", engine.version, engine.address) },
-    );
+    run.enforced
+        .insert(0, Control { control: "engine".into(), detail: format!("{} at {}", engine.version, engine.address) });
     run.enforced.insert(1, Control { control: "image".into(), detail: format!("{image}@{image_id}") });
     if end.oom_killed || run.sample.oom_kills > 0 {
         run.violation(
@@ -586,7 +595,11 @@ fn build_report(
     if run.sample.pids_max > 0 {
         run.violation(
             "limits.pids",
-            format!("{} fork(s) refused at the limit of {} processes", run.sample.pids_max, limits.pids.get().unwrap_or(0)),
+            format!(
+                "{} fork(s) refused at the limit of {} processes",
+                run.sample.pids_max,
+                limits.pids.get().unwrap_or(0)
+            ),
         );
     }
     let supervised = policy.container.supervisor == SupervisorMode::Required;
@@ -602,7 +615,8 @@ fn build_report(
                 run.enforced.push(Control { control: format!("supervisor.{}", c.control), detail: c.detail.clone() });
             }
             if r.cause == Cause::SetupFailed {
-                run.setup_error.get_or_insert_with(|| r.error.clone().unwrap_or_else(|| "supervisor setup failed".into()));
+                run.setup_error
+                    .get_or_insert_with(|| r.error.clone().unwrap_or_else(|| "supervisor setup failed".into()));
             }
         }
         _ => match end.exit_code {

@@ -20,7 +20,8 @@ const EACCES: u32 = 13;
 const ENOSYS: u32 = 38;
 
 /// Namespace flags of `clone` (CLONE_NEW*), each checked on its own.
-const CLONE_NEW_FLAGS: [u64; 7] = [0x0000_0080, 0x0002_0000, 0x0200_0000, 0x0400_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000];
+const CLONE_NEW_FLAGS: [u64; 7] =
+    [0x0000_0080, 0x0002_0000, 0x0200_0000, 0x0400_0000, 0x1000_0000, 0x2000_0000, 0x4000_0000];
 
 /// The system calls of a class, as far as a profile can name them.
 pub fn class_syscalls(class: SyscallClass) -> &'static [&'static str] {
@@ -101,19 +102,11 @@ pub fn profile(policy: &Policy, supervised: bool) -> Value {
         match policy.network_mode() {
             NetworkMode::None => {
                 // Only AF_UNIX (1) sockets.
-                rules.push(errno_if(
-                    &["socket"],
-                    EACCES,
-                    json!([{"index": 0, "value": 1, "op": "SCMP_CMP_NE"}]),
-                ));
+                rules.push(errno_if(&["socket"], EACCES, json!([{"index": 0, "value": 1, "op": "SCMP_CMP_NE"}])));
             }
             NetworkMode::Loopback | NetworkMode::Host => {
                 // No packet sockets (AF_PACKET = 17); raw sockets need CAP_NET_RAW, dropped.
-                rules.push(errno_if(
-                    &["socket"],
-                    EACCES,
-                    json!([{"index": 0, "value": 17, "op": "SCMP_CMP_EQ"}]),
-                ));
+                rules.push(errno_if(&["socket"], EACCES, json!([{"index": 0, "value": 17, "op": "SCMP_CMP_EQ"}])));
             }
         }
     }
