@@ -23,7 +23,12 @@ for engine in docker podman; do
     pol=$(mktemp --suffix=.yaml); printf 'container:\n  supervisor: %s\n' "$sup" >"$pol"
     o=$(cd "$ws" && mean_ms "$orch" exec --backend "$engine" --policy "$pol" --audit-dir "$audit" -- /bin/true)
     rm -f "$pol"
-    c=$(mean_ms "$engine" run --rm --network none "$image" /bin/true)
+    # Podman's CLI needs the same runtime settings as its API service (images/README.md).
+    cli=("$engine")
+    [ "$engine" = podman ] && cli+=(--runtime runc --cgroup-manager cgroupfs)
+    "${cli[@]}" run --rm --network none --ulimit nproc=4096:4096 --ulimit nofile=1024:1024 "$image" /bin/true >/dev/null \
+      || { echo "bench: $engine run failed" >&2; exit 1; }
+    c=$(mean_ms "${cli[@]}" run --rm --network none --ulimit nproc=4096:4096 --ulimit nofile=1024:1024 "$image" /bin/true)
     awk -v e="$engine" -v s="$sup" -v o="$o" -v c="$c" 'BEGIN {
       printf "%-6s supervisor=%-8s orchestra %7.1f ms   %s run %7.1f ms   ratio %.2f (target <= 0.70)\n", e, s, o/1000, e, c/1000, o/c }'
   done
