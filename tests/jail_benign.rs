@@ -199,8 +199,12 @@ fn the_schema_file_matches_the_types() {
 #[test]
 fn an_unavailable_backend_fails_closed() {
     let e = env();
-    let o = e.run_cmd(e.cmd("default", &["--backend", "docker"], &["true"]));
-    assert_eq!(o.code, 1);
+    let mut c = e.cmd("default", &["--backend", "docker"], &["touch", "ran"]);
+    c.env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let o = e.run_cmd(c);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("cannot enforce docker engine"), "{}", o.stderr);
+    assert!(!e.ws.join("ran").exists());
 }
 
 #[test]

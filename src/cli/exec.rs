@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 pub enum Backend {
     /// namespaces + landlock + seccomp jail
     Jail,
-    /// Docker container (not available yet: exits 1)
+    /// a hardened Docker container, through the engine API
     Docker,
-    /// Podman container (not available yet: exits 1)
+    /// a hardened Podman container, through its Docker-compatible API
     Podman,
 }
 
@@ -59,6 +59,11 @@ pub struct ExecArgs {
     /// Benchmark baseline only: deny without observing (nothing is reported).
     #[arg(long, hide = true)]
     pub bench_unobserved: bool,
+    /// Internal: run as the in-container supervisor of a host orchestra (the
+    /// container backends). No audit log (the host records the task), no
+    /// verdict line; the report goes to --report for the host to merge.
+    #[arg(long, hide = true)]
+    pub inner: bool,
     /// The program and its arguments.
     #[arg(required = true, last = true, value_name = "PROGRAM")]
     pub command: Vec<String>,
@@ -133,13 +138,36 @@ pub fn run(args: ExecArgs) -> Exit {
         workdir,
         policy,
         policy_origin: origin,
-        protected: [audit_dir.clone(), key_path.clone()].into_iter().chain(args.protect.iter().cloned()).collect(),
+        protected: if args.inner {
+            Vec::new()
+        } else {
+            [audit_dir.clone(), key_path.clone()].into_iter().chain(args.protect.iter().cloned()).collect()
+        },
         observe: !args.bench_unobserved,
     };
     let backend: Box<dyn Sandbox> = match crate::sandbox::backend_for(task.policy.backend()) {
         Ok(b) => b,
         Err(e) => return super::config_error(e),
     };
+    if args.inner {
+        // The host orchestra records this task and prints its verdict.
+        return match backend.run(&task) {
+            Ok(report) => {
+                let json = serde_json::to_string_pretty(&report).unwrap_or_default() + "\n";
+                match args.report.as_deref().map(|p| crate::runstore::write_atomic(p, json.as_bytes())) {
+                    Some(Err(e)) => super::config_error(format!("cannot write report: {e}")),
+                    _ => report.exit(),
+                }
+            }
+            Err(e) => {
+                if let Some(p) = args.report.as_deref() {
+                    let r = crate::sandbox::report::setup_failed_report(&task, backend.name(), &e.to_string());
+                    let _ = crate::runstore::write_atomic(p, (serde_json::to_string_pretty(&r).unwrap_or_default() + "\n").as_bytes());
+                }
+                super::config_error(e)
+            }
+        };
+    }
     // Every task lands in the signed log; without a log nothing runs (fail closed).
     let mut log = match open_audit_log(&audit_dir, &key_path) {
         Ok(l) => l,

@@ -102,6 +102,17 @@ fn check(p: &Policy, text: &str, origin: &str) -> Result<(), PolicyError> {
             ));
         }
     }
+    for v in p.container_volumes() {
+        if let Err(e) = crate::sandbox::container::spec::parse_volume(&v) {
+            let key = if p.container.volumes.contains(&v) { "volumes" } else { "docker_volumes" };
+            return Err(err(key, e.0));
+        }
+    }
+    if let Some(id) = &p.container.image_id
+        && !(id.starts_with("sha256:") && id.len() == 71 && id[7..].bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(err("image_id", format!("container.image_id {id:?} must be sha256:<64 hex digits>")));
+    }
     for name in &p.environment.passthrough {
         if name.is_empty() || name.contains('=') {
             return Err(err("passthrough", format!("invalid variable name {name:?} in environment.passthrough")));
@@ -217,6 +228,17 @@ mod tests {
         assert!(e.to_string().contains("contradicts"), "{e}");
         let e = parse_policy("security:\n  docker_network: bridge\n", "p.yaml").unwrap_err();
         assert!(e.to_string().starts_with("p.yaml:2:3:"), "{e}");
+    }
+
+    #[test]
+    fn container_options_are_checked() {
+        let p = parse_policy("container:\n  image: x:1\n  volumes: [/usr:/usr]\n", "p").unwrap();
+        assert_eq!(p.container_image(), "x:1");
+        assert!(parse_policy("container:\n  volumes: [usr:/usr]\n", "p").is_err());
+        assert!(parse_policy("container:\n  image_id: abc\n", "p").is_err());
+        assert!(parse_policy("container:\n  imag: x\n", "p").is_err());
+        let p = parse_policy("security:\n  sandbox_mode: docker\n  docker_image: y:2\n", "p").unwrap();
+        assert_eq!(p.container_image(), "y:2");
     }
 
     #[test]

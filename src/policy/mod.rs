@@ -64,6 +64,9 @@ pub struct Policy {
     /// Options of the jail backend.
     #[serde(default)]
     pub jail: JailOptions,
+    /// Options of the container backends (`sandbox_mode: docker | podman`).
+    #[serde(default)]
+    pub container: ContainerOptions,
     /// The seed configuration's `security:` block, accepted as written there.
     #[serde(default)]
     pub security: Option<SeedSecurity>,
@@ -88,6 +91,7 @@ impl Default for Policy {
             timeouts: Timeouts::default(),
             on_violation: OnViolation::default(),
             jail: JailOptions::default(),
+            container: ContainerOptions::default(),
             security: None,
         }
     }
@@ -488,6 +492,65 @@ pub enum CgroupMode {
     Required,
 }
 
+/// Options of the container backends. Every container is hardened the same way
+/// (SECURITY.md §10); these only choose the image, extra volumes and the CPU share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerOptions {
+    /// Image to run the task in (built offline by `images/build.sh`).
+    /// `security.docker_image` is the same setting.
+    #[serde(default = "default_image")]
+    pub image: String,
+    /// Pin: the image id (`sha256:...`) the image must have, else nothing runs.
+    #[serde(default)]
+    pub image_id: Option<String>,
+    /// Extra volumes `HOST:CONTAINER[:ro|rw]`, read-only unless `:rw` is given
+    /// (`security.docker_volumes` adds to them). The workspace is always mounted at
+    /// `/work`; the engine's socket is never accepted.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// CPUs the container may use (a fraction is allowed; `unlimited` for none).
+    #[serde(default = "default_cpus")]
+    pub cpus: Limit<f64>,
+    /// `required` (default): orchestra runs as the container's supervisor (a
+    /// statically linked orchestra mounted read-only), so denials are observed
+    /// and reported like in the jail. `off`: the engine's controls only; denials
+    /// are enforced but not observed (an explicit opt-out, reported).
+    #[serde(default)]
+    pub supervisor: SupervisorMode,
+}
+
+fn default_image() -> String {
+    "orchestra-task:1".to_string()
+}
+
+fn default_cpus() -> Limit<f64> {
+    Limit::Max(1.0)
+}
+
+impl Default for ContainerOptions {
+    fn default() -> Self {
+        ContainerOptions {
+            image: default_image(),
+            image_id: None,
+            volumes: Vec::new(),
+            cpus: default_cpus(),
+            supervisor: SupervisorMode::default(),
+        }
+    }
+}
+
+/// Whether the in-container supervisor runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SupervisorMode {
+    /// Run the task under orchestra's namespace-less jail inside the container.
+    #[default]
+    Required,
+    /// Engine controls only: denials are enforced, not observed.
+    Off,
+}
+
 /// The seed configuration's `security:` block, accepted verbatim.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -510,6 +573,17 @@ impl Policy {
     /// The backend this policy selects (the `security:` block has been reconciled at load time).
     pub fn backend(&self) -> SandboxMode {
         self.security.as_ref().and_then(|s| s.sandbox_mode).unwrap_or(self.sandbox_mode)
+    }
+
+    /// The container image: `security.docker_image` if given, else `container.image`.
+    pub fn container_image(&self) -> &str {
+        self.security.as_ref().and_then(|s| s.docker_image.as_deref()).unwrap_or(&self.container.image)
+    }
+
+    /// Extra container volumes: `container.volumes` then `security.docker_volumes`.
+    pub fn container_volumes(&self) -> Vec<String> {
+        let seed = self.security.iter().flat_map(|s| s.docker_volumes.iter());
+        self.container.volumes.iter().chain(seed).cloned().collect()
     }
 
     /// Whether the syscall class is denied.

@@ -1,7 +1,9 @@
 //! Sandboxes: one trait, one module per backend, and the task report.
 //!
 //! - [`jail`]: namespaces + pivot_root + landlock + seccomp, with the in-jail
-//!   supervisor that observes denials (the only backend so far).
+//!   supervisor that observes denials.
+//! - [`container`]: Docker and Podman containers through the engine API,
+//!   hardened, with the same supervisor running inside.
 //! - [`sys`]: the syscall layer, the only place with `unsafe`.
 //! - [`cgroup`]: per-task memory/pids cgroups and their event counters.
 //! - [`probe`]: what this host can enforce.
@@ -9,6 +11,7 @@
 //! - [`report`]: the verdict line and JSON report of CONTRACTS.md §3.
 
 pub mod cgroup;
+pub mod container;
 pub mod jail;
 pub mod probe;
 pub mod reap;
@@ -65,7 +68,9 @@ pub enum SandboxError {
 pub fn backend_for(mode: crate::policy::SandboxMode) -> Result<Box<dyn Sandbox>, SandboxError> {
     match mode {
         crate::policy::SandboxMode::Jail => Ok(Box::new(jail::Jail)),
-        other => Err(SandboxError::Backend(other.as_str().into())),
+        kind @ (crate::policy::SandboxMode::Docker | crate::policy::SandboxMode::Podman) => {
+            Ok(Box::new(container::Container { kind }))
+        }
     }
 }
 

@@ -169,6 +169,30 @@ impl Report {
     }
 }
 
+/// A report for a task that never ran because its sandbox could not be set up.
+pub fn setup_failed_report(task: &super::TaskSpec, backend: &str, error: &str) -> Report {
+    Report {
+        version: 1,
+        task: task.name.clone(),
+        argv: task.argv.clone(),
+        backend: backend.into(),
+        policy: task.policy_origin.clone(),
+        policy_sha256: task.policy.hash(),
+        enforced: Vec::new(),
+        opt_outs: Vec::new(),
+        cause: Cause::SetupFailed,
+        verdict: Cause::SetupFailed.verdict(),
+        exit_status: None,
+        signal: None,
+        wall_ms: 0,
+        peak_memory_bytes: None,
+        output_bytes: 0,
+        violations: Vec::new(),
+        error: Some(error.to_string()),
+        started_at: now_rfc3339(),
+    }
+}
+
 /// The snake_case name of a cause.
 pub fn cause_name(c: Cause) -> &'static str {
     match c {

@@ -218,7 +218,7 @@ pub fn env_as(uid: u32) -> Env {
     e
 }
 
-fn chown_tree(p: &Path, uid: u32) {
+pub fn chown_tree(p: &Path, uid: u32) {
     std::os::unix::fs::lchown(p, Some(uid), Some(uid)).expect("chown (the tests run as root)");
     if p.is_dir() && !p.is_symlink() {
         for e in std::fs::read_dir(p).unwrap().flatten() {
@@ -242,4 +242,44 @@ pub fn processes_with(marker: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// Compile `tests/support/<name>.c` statically (it then runs in any image).
+pub fn compile_c_static(name: &str) -> PathBuf {
+    let out = tmp_base().join(format!("{name}-static-{}", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/support/{name}.c"));
+    let st = Command::new("gcc").args(["-O1", "-static", "-o"]).arg(&out).arg(&src).status().expect("gcc is required");
+    assert!(st.success(), "compiling {name}.c statically failed (libc6-dev provides libc.a)");
+    out
+}
+
+/// The offline images and the static orchestra the container backends mount
+/// (images/build.sh: idempotent, fast when everything is built). Returns the
+/// static binary. Fails loudly when an engine or the build is missing.
+pub fn container_setup() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").to_path_buf();
+        let o = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/images/build.sh"))
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .expect("run images/build.sh");
+        assert!(
+            o.status.success(),
+            "images/build.sh failed:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        target.join("static/x86_64-unknown-linux-gnu/debug/orchestra")
+    })
+}
+
+/// Containers (any state) carrying `label` (`key=value`) in `engine`.
+pub fn containers_labelled(engine: &str, label: &str) -> Vec<String> {
+    let o = Command::new(engine)
+        .args(["ps", "-a", "-q", "--filter", &format!("label={label}")])
+        .output()
+        .unwrap_or_else(|e| panic!("{engine} CLI: {e}"));
+    assert!(o.status.success(), "{engine} ps: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).lines().map(String::from).collect()
 }

@@ -75,7 +75,24 @@ impl Sandbox for Jail {
 fn host_facts(task: &TaskSpec, cg_mem: bool, cg_pids: bool) -> HostFacts {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(|| "/root".into());
     let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-    HostFacts { home, env, protected: task.protected.clone(), cgroup_memory: cg_mem, cgroup_pids: cg_pids }
+    // `.orchestra/` (and protected paths) that some outer layer already mounted
+    // read-only, as the container backends do: the kernel keeps them read-only.
+    let read_only_mounts = std::iter::once(task.workdir.join(".orchestra"))
+        .chain(task.protected.iter().cloned())
+        .filter(|p| is_read_only_mount(p) && !is_read_only_mount(&task.workdir))
+        .collect();
+    HostFacts {
+        home,
+        env,
+        protected: task.protected.clone(),
+        cgroup_memory: cg_mem,
+        cgroup_pids: cg_pids,
+        read_only_mounts,
+    }
+}
+
+fn is_read_only_mount(p: &std::path::Path) -> bool {
+    nix::sys::statvfs::statvfs(p).is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
 }
 
 fn opt_outs(p: &Policy) -> Vec<String> {

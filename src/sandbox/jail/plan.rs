@@ -116,6 +116,10 @@ pub struct JailPlan {
     /// Observe (notify and report) rather than only deny. False only for the
     /// benchmark baseline (`exec --bench-unobserved`), recorded as an opt-out.
     pub observe: bool,
+    /// Read-only mounts inside writable roots, made outside the jail (see
+    /// [`HostFacts::read_only_mounts`]): writes below them are violations.
+    #[serde(default)]
+    pub read_only_islands: Vec<PathBuf>,
 }
 
 /// Facts about the host and the invocation that the plan depends on.
@@ -132,6 +136,10 @@ pub struct HostFacts {
     pub cgroup_memory: bool,
     /// Whether a pids cgroup bounds the task.
     pub cgroup_pids: bool,
+    /// Paths inside the workspace already kept read-only by a mount the jail
+    /// did not make (a container engine's read-only bind of `.orchestra/`):
+    /// a namespace-less jail accepts them and reports writes there.
+    pub read_only_mounts: Vec<PathBuf>,
 }
 
 /// Device nodes bound into the jail's /dev.
@@ -242,7 +250,8 @@ pub fn compile(
         namespaceless_checks(policy, &decoys, &readable, &writable, own_dot, host)?;
         // No mount namespace: /tmp and /dev/shm cannot be private, so they are not
         // writable unless listed in filesystem.read_write.
-        writable.retain(|w| w != Path::new("/tmp") && w != Path::new("/dev/shm"));
+        let listed = |w: &Path| fs.read_write.iter().any(|r| Path::new(r) == w);
+        writable.retain(|w| (w != Path::new("/tmp") && w != Path::new("/dev/shm")) || listed(w));
     }
 
     let limits = &policy.limits;
@@ -271,6 +280,7 @@ pub fn compile(
         kill_on_violation: policy.on_violation == crate::policy::OnViolation::Kill,
         hostname: "orchestra".to_string(),
         observe: true,
+        read_only_islands: if namespaces { Vec::new() } else { host.read_only_mounts.clone() },
     })
 }
 
@@ -302,7 +312,7 @@ fn namespaceless_checks(
     // The orchestrator's own files must not sit below a writable root: landlock
     // cannot carve a read-only hole into a writable tree.
     let own = own_dot.into_iter().chain(host.protected.iter().cloned());
-    for p in own {
+    for p in own.filter(|p| !host.read_only_mounts.iter().any(|m| p.starts_with(m))) {
         if writable.iter().any(|w| p.starts_with(w)) {
             return Err(PlanError::Unenforceable(format!(
                 "{} lies inside a writable path; without namespaces it cannot be kept read-only (move it, e.g. --audit-dir outside the workspace)",
@@ -421,6 +431,7 @@ mod tests {
             protected: vec![PathBuf::from("/home/u/.config/orchestra/audit.key")],
             cgroup_memory: false,
             cgroup_pids: false,
+            read_only_mounts: vec![],
         }
     }
 

@@ -711,7 +711,8 @@ pub fn write_allowed(plan: &JailPlan, path: &Path, open_like: bool) -> bool {
         return true;
     }
     if !plan.namespaces {
-        return plan.writable.iter().any(|w| path.starts_with(w));
+        return plan.writable.iter().any(|w| path.starts_with(w))
+            && !plan.read_only_islands.iter().any(|r| path.starts_with(r));
     }
     let mut best: Option<(usize, bool)> = None;
     let mut consider = |dst: &Path, rw: bool| {
@@ -917,6 +918,7 @@ mod tests {
             kill_on_violation: true,
             hostname: "x".into(),
             observe: true,
+            read_only_islands: vec![],
         }
     }
 

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Container start-up, side by side in one run: `orchestra exec --backend E --
+# /bin/true` against the engine's own CLI, `E run --rm --network none IMAGE
+# /bin/true`, for Docker and Podman. Prints the means and the ratios.
+#   images/bench.sh [RUNS] [ORCHESTRA]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-20}
+orch=${2:-target/debug/orchestra}
+image=orchestra-task:1
+ws=$(mktemp -d); chown 1000:1000 "$ws"; audit=$(mktemp -d)
+trap 'rm -rf "$ws" "$audit"' EXIT
+mean_ms() { # command...
+  local t0 t1
+  "$@" >/dev/null 2>&1 || true # warm-up
+  t0=$(date +%s%N)
+  for _ in $(seq "$runs"); do "$@" >/dev/null 2>&1; done
+  t1=$(date +%s%N)
+  echo $(( (t1 - t0) / runs / 1000 ))
+}
+for engine in docker podman; do
+  for sup in required off; do
+    pol=$(mktemp --suffix=.yaml); printf 'container:\n  supervisor: %s\n' "$sup" >"$pol"
+    o=$(cd "$ws" && mean_ms "$orch" exec --backend "$engine" --policy "$pol" --audit-dir "$audit" -- /bin/true)
+    rm -f "$pol"
+    # Podman's CLI needs the same runtime settings as its API service (images/README.md).
+    cli=("$engine")
+    [ "$engine" = podman ] && cli+=(--runtime runc --cgroup-manager cgroupfs)
+    "${cli[@]}" run --rm --network none --ulimit nproc=4096:4096 --ulimit nofile=1024:1024 "$image" /bin/true >/dev/null \
+      || { echo "bench: $engine run failed" >&2; exit 1; }
+    c=$(mean_ms "${cli[@]}" run --rm --network none --ulimit nproc=4096:4096 --ulimit nofile=1024:1024 "$image" /bin/true)
+    awk -v e="$engine" -v s="$sup" -v o="$o" -v c="$c" 'BEGIN {
+      printf "%-6s supervisor=%-8s orchestra %7.1f ms   %s run %7.1f ms   ratio %.2f (target <= 0.70)\n", e, s, o/1000, e, c/1000, o/c }'
+  done
+done

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Build the container backend's images offline, for Docker and (when it is
+# installed) Podman. No registry is contacted: every image is a rootfs tar
+# imported into the engine. See images/README.md.
+#
+#   images/build.sh            build what is missing
+#   images/build.sh --force    rebuild
+#
+# Prints one line per image and engine: `<engine> <name> <image id>`, the id
+# to pin in a policy (`container.image_id`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+force=false
+[ "${1:-}" = "--force" ] && force=true
+
+TASK_IMAGE=orchestra-task:1
+BUILD_IMAGE=orchestra-build:1
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The task user: uid/gid 1000, as in the jail. root stays in passwd so tools
+# that look up uid 0 work; nothing runs as root.
+write_etc() {
+  local root=$1
+  mkdir -p "$root/etc"
+  printf 'root:x:0:0:root:/root:/bin/sh\ntask:x:1000:1000:task:/work:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+  printf 'root:x:0:\ntask:x:1000:\nnogroup:x:65534:\n' >"$root/etc/group"
+  printf 'hosts: files\npasswd: files\ngroup: files\n' >"$root/etc/nsswitch.conf"
+  printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
+}
+
+# Mount points the engine and the backend fill at run time.
+skeleton() {
+  local root=$1
+  for d in proc dev sys tmp work root .orchestra; do mkdir -p "$root/$d"; done
+  chmod 1777 "$root/tmp"
+  write_etc "$root"
+}
+
+# orchestra-task: busybox-static (Debian package, extracted, not installed)
+# with its applet links, and nothing else.
+task_rootfs() {
+  local root=$work/task
+  skeleton "$root"
+  (cd "$work" && apt-get download -qq busybox-static >/dev/null 2>&1) || {
+    echo "images: apt-get download busybox-static failed (run apt-get update first)" >&2
+    exit 1
+  }
+  dpkg-deb -x "$work"/busybox-static_*.deb "$work/bb"
+  mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin"
+  cp "$work/bb/bin/busybox" "$root/bin/busybox"
+  for applet in $("$root/bin/busybox" --list-full); do
+    [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
+  done
+  tar -C "$root" --numeric-owner -cf "$work/task.tar" .
+}
+
+# orchestra-build: the merged-/usr skeleton of a Debian system. The host's
+# /usr (gcc, make, a Rust toolchain) is bind-mounted read-only at run time by
+# the `container-build` policy: nothing is copied, nothing is pulled.
+build_rootfs() {
+  local root=$work/build
+  skeleton "$root"
+  mkdir -p "$root/usr"
+  for l in bin sbin lib lib64; do ln -s "usr/$l" "$root/$l"; done
+  tar -C "$root" --numeric-owner -cf "$work/build.tar" .
+}
+
+import() {
+  local engine=$1 tar=$2 name=$3
+  if ! $force && "$engine" image inspect "$name" >/dev/null 2>&1; then
+    :
+  else
+    "$engine" import --quiet --change 'USER 1000:1000' --change 'WORKDIR /work' "$tar" "$name" >/dev/null
+  fi
+  echo "$engine $name $("$engine" image inspect --format '{{.Id}}' "$name")"
+}
+
+task_rootfs
+build_rootfs
+engines=(docker)
+command -v podman >/dev/null 2>&1 && engines+=(podman)
+for engine in "${engines[@]}"; do
+  import "$engine" "$work/task.tar" "$TASK_IMAGE"
+  import "$engine" "$work/build.tar" "$BUILD_IMAGE"
+done
+
+# The in-container supervisor: orchestra itself, statically linked (glibc,
+# crt-static), mounted read-only into every container. A --target build keeps
+# build scripts and proc-macros dynamic.
+target_dir=${CARGO_TARGET_DIR:-target}
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked \
+  --target x86_64-unknown-linux-gnu --target-dir "$target_dir/static" --bin orchestra
+echo "supervisor $target_dir/static/x86_64-unknown-linux-gnu/debug/orchestra"

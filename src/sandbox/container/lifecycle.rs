@@ -1,0 +1,106 @@
+//! Ownership labels, removal, and reaping what a killed orchestra left behind.
+//!
+//! Guarantees: every container orchestra creates carries
+//! `orchestra.managed=1` and `orchestra.owner=<boot id>/<pid>/<start time>`;
+//! the backend removes its container on every path out of `run` (forced,
+//! with its anonymous volumes); and before creating a container it removes
+//! every managed container whose owner process no longer exists on this
+//! boot — the ones left when orchestra itself was SIGKILLed. Containers of
+//! another live orchestra, or of another host sharing the engine, are left alone.
+
+use bollard::Docker;
+use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use std::collections::HashMap;
+
+/// The label marking containers orchestra created.
+pub const MANAGED: &str = "orchestra.managed";
+/// The label naming the owning process.
+pub const OWNER: &str = "orchestra.owner";
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+/// A process's start time (clock ticks since boot), which tells a live owner
+/// from a later process that reused its pid.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after ") ".
+    let rest = stat.rsplit_once(") ")?.1;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// `<boot id>/<pid>/<start time>` of this process.
+pub fn owner_id() -> String {
+    let pid = std::process::id();
+    format!("{}/{pid}/{}", boot_id(), start_time(pid).unwrap_or(0))
+}
+
+/// Whether the owner named by `label` is gone (on this boot). Owners of
+/// another boot id are someone else's (another host) and are never judged dead.
+pub fn owner_is_gone(label: &str) -> bool {
+    let mut parts = label.split('/');
+    let (Some(boot), Some(pid), Some(start)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if boot != boot_id() {
+        return false;
+    }
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else { return false };
+    start_time(pid) != Some(start)
+}
+
+/// The labels for a new container.
+pub fn labels(task: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (MANAGED.to_string(), "1".to_string()),
+        (OWNER.to_string(), owner_id()),
+        ("orchestra.task".to_string(), task.chars().take(128).collect()),
+    ])
+}
+
+/// Remove one container, forced, with its anonymous volumes. Errors other than
+/// "already gone" are returned.
+pub async fn remove(api: &Docker, id: &str) -> Result<(), bollard::errors::Error> {
+    let opts = RemoveContainerOptions { force: true, v: true, link: false };
+    match api.remove_container(id, Some(opts)).await {
+        Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+        // Removal already in progress (the engine is removing it).
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Remove managed containers whose owner is gone. Returns how many.
+pub async fn reap_orphans(api: &Docker) -> usize {
+    let filters = HashMap::from([("label".to_string(), vec![format!("{MANAGED}=1")])]);
+    let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+    let Ok(list) = api.list_containers(Some(opts)).await else { return 0 };
+    let mut n = 0;
+    for c in list {
+        let owner = c.labels.as_ref().and_then(|l| l.get(OWNER)).cloned().unwrap_or_default();
+        if owner_is_gone(&owner)
+            && let Some(id) = c.id
+            && remove(api, &id).await.is_ok()
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_dead_pid_is_gone() {
+        assert!(!owner_is_gone(&owner_id()));
+        let dead = format!("{}/{}/{}", boot_id(), u32::MAX - 1, 1);
+        assert!(owner_is_gone(&dead));
+        // Another host's (another boot's) containers are never ours to reap.
+        assert!(!owner_is_gone(&format!("other-boot/{}/1", u32::MAX - 1)));
+        assert!(!owner_is_gone("garbage"));
+    }
+}

@@ -1,0 +1,694 @@
+//! The container backends (`sandbox_mode: docker | podman`): each task in its
+//! own fresh, hardened container, driven through the engine's API (bollard on
+//! a current-thread tokio runtime created here, never on the jail's path).
+//!
+//! [`run_task`] owns the order of steps, each failing the whole:
+//! connect ([`engine`]) → check what the engine can enforce (fail closed) →
+//! reap orphans ([`lifecycle`]) → check the image (and its pinned id) → compile
+//! the configuration ([`spec`], [`seccomp`], [`supervisor`]) → create → verify
+//! the engine applied the hardening (attest) → attach → start → relay output,
+//! enforce timeouts and the output limit, watch the cgroup ([`observe`]) →
+//! inspect (exit status, `OOMKilled`) → merge the supervisor's report →
+//! remove the container, on every path.
+
+pub mod engine;
+pub mod lifecycle;
+pub mod observe;
+pub mod seccomp;
+pub mod spec;
+pub mod supervisor;
+
+use super::report::{Cause, Control, Report, Violation, now_rfc3339};
+use super::{Sandbox, SandboxError, TaskSpec};
+use crate::policy::{OnViolation, Policy, SandboxMode, SupervisorMode, WorkdirAccess};
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::query_parameters::{AttachContainerOptions, KillContainerOptions};
+use futures_util::StreamExt;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A container backend: Docker or Podman.
+#[derive(Debug, Clone, Copy)]
+pub struct Container {
+    /// Which engine.
+    pub kind: SandboxMode,
+}
+
+impl Sandbox for Container {
+    fn name(&self) -> &'static str {
+        self.kind.as_str()
+    }
+
+    fn check(&self, policy: &Policy) -> Result<(), SandboxError> {
+        // Engine-independent checks; the engine is asked in `run`.
+        let facts = spec::Facts {
+            workdir: PathBuf::from("/"),
+            dot_orchestra: false,
+            user: (1000, 1000),
+            cmd: vec!["true".into()],
+            env: Vec::new(),
+            supervisor: None,
+            engine_socket: None,
+            labels: Default::default(),
+            seccomp_file: None,
+            nproc: 4096,
+        };
+        spec::create_body(policy, &facts)
+            .map(|_| ())
+            .map_err(|e| SandboxError::Unenforceable { control: "container".into(), reason: e.0 })
+    }
+
+    fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError> {
+        self.check(&task.policy)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SandboxError::Setup(format!("tokio runtime: {e}")))?;
+        let result = rt.block_on(run_task(self.kind, task));
+        rt.shutdown_background();
+        result
+    }
+}
+
+fn unenforceable(control: &str, reason: impl Into<String>) -> SandboxError {
+    SandboxError::Unenforceable { control: control.into(), reason: reason.into() }
+}
+
+fn host_has_swap() -> bool {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("SwapTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .is_some_and(|kb| kb > 0)
+}
+
+/// The controls the policy needs that this engine says it cannot apply.
+fn check_engine(policy: &Policy, e: &engine::Engine) -> Result<(), SandboxError> {
+    let c = &e.caps;
+    let l = &policy.limits;
+    if !c.seccomp {
+        return Err(unenforceable("seccomp", format!("{} reports no seccomp support", e.version)));
+    }
+    if l.memory.get().is_some() && !c.memory {
+        return Err(unenforceable("limits.memory", format!("{} cannot limit memory (no memory cgroup)", e.version)));
+    }
+    if l.memory.get().is_some() && !c.swap && host_has_swap() {
+        return Err(unenforceable(
+            "limits.memory",
+            format!("{} cannot limit swap (swap accounting is off) and this host has swap", e.version),
+        ));
+    }
+    if l.pids.get().is_some() && !c.pids {
+        return Err(unenforceable("limits.pids", format!("{} cannot limit pids (no pids cgroup)", e.version)));
+    }
+    if policy.container.cpus.get().is_some() && !c.cpu_quota {
+        return Err(unenforceable("container.cpus", format!("{} cannot set a CPU quota", e.version)));
+    }
+    Ok(())
+}
+
+/// RLIMIT_NPROC for the container: above the pids limit (which is the bound
+/// that is observed), within our own hard limit (an engine without
+/// CAP_SYS_RESOURCE can set no more).
+fn nproc_limit(policy: &Policy) -> u64 {
+    let want = policy.limits.pids.get().map_or(65536, |p| (p * 2).max(4096));
+    let hard = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NPROC).map_or(want, |(_, h)| h);
+    want.min(hard)
+}
+
+/// The uid:gid the task runs as: the invoking user when not root, else the
+/// workspace's owner when not root, else 1000:1000.
+fn task_user(workdir: &Path) -> (u32, u32) {
+    let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    if uid != 0 {
+        return (uid, gid.max(1));
+    }
+    match std::fs::metadata(workdir) {
+        Ok(m) if m.uid() != 0 => (m.uid(), if m.gid() == 0 { m.uid() } else { m.gid() }),
+        _ => (1000, 1000),
+    }
+}
+
+fn opt_outs(p: &Policy) -> Vec<String> {
+    let mut v = Vec::new();
+    for c in &p.syscalls.allow {
+        v.push(format!("syscalls.allow: {}", c.as_str()));
+    }
+    if p.network.mode != crate::policy::NetworkMode::None {
+        v.push(format!("network.mode: {}", p.network.mode.as_str()));
+    }
+    if p.container.supervisor == SupervisorMode::Off {
+        v.push("container.supervisor: off (denials enforced by the engine, not observed)".into());
+    }
+    for (name, unlimited) in [
+        ("memory", p.limits.memory.get().is_none()),
+        ("pids", p.limits.pids.get().is_none()),
+        ("cpu_time", p.limits.cpu_time.get().is_none()),
+        ("open_files", p.limits.open_files.get().is_none()),
+        ("output", p.limits.output.get().is_none()),
+        ("disk", p.limits.disk.get().is_none()),
+    ] {
+        if unlimited {
+            v.push(format!("limits.{name}: unlimited"));
+        }
+    }
+    v
+}
+
+/// Everything the run accumulates.
+#[derive(Default)]
+struct Run {
+    enforced: Vec<Control>,
+    violations: Vec<Violation>,
+    timed_out: Option<&'static str>,
+    interrupted: Option<i32>,
+    output_bytes: u64,
+    stderr_mid_line: bool,
+    sample: observe::Sample,
+    observed_cgroup: bool,
+    setup_error: Option<String>,
+}
+
+impl Run {
+    fn violation(&mut self, rule: &str, detail: String) {
+        self.violations.push(Violation { rule: rule.into(), detail, at: now_rfc3339() });
+    }
+}
+
+/// Run one task in a fresh container (see the module doc for the order).
+pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, SandboxError> {
+    let policy = &task.policy;
+    let started_at = now_rfc3339();
+    let start = Instant::now();
+    let engine = engine::connect(kind).await?;
+    check_engine(policy, &engine)?;
+    let api = &engine.api;
+    lifecycle::reap_orphans(api).await;
+
+    let image = policy.container_image();
+    let image_id = match api.inspect_image(image).await {
+        Ok(i) => i.id.unwrap_or_default(),
+        Err(e) => {
+            return Err(unenforceable(
+                "container image",
+                format!("{image} is not in {} ({e}); build it offline with images/build.sh", engine.version),
+            ));
+        }
+    };
+    if let Some(pin) = &policy.container.image_id
+        && pin != &image_id
+    {
+        return Err(unenforceable("container image", format!("{image} is {image_id}, but the policy pins {pin}")));
+    }
+
+    let user = task_user(&task.workdir);
+    let workdir_rw = policy.filesystem.workdir == WorkdirAccess::ReadWrite;
+    if workdir_rw {
+        let m = std::fs::metadata(&task.workdir).map_err(|e| SandboxError::Setup(format!("workspace: {e}")))?;
+        let writable = m.uid() == user.0 || m.mode() & 0o002 != 0 || (m.gid() == user.1 && m.mode() & 0o020 != 0);
+        if !writable {
+            return Err(unenforceable(
+                "workspace",
+                format!(
+                    "{} is owned by uid {} and not writable by the container's task user {}:{} (the task never runs as root); chown it to a non-root user or run orchestra as that user",
+                    task.workdir.display(),
+                    m.uid(),
+                    user.0,
+                    user.1
+                ),
+            ));
+        }
+        let dot = task.workdir.join(".orchestra");
+        std::fs::create_dir_all(&dot).map_err(|e| SandboxError::Setup(format!("creating {}: {e}", dot.display())))?;
+    }
+    let home = if policy.filesystem.tmp == crate::policy::TmpMode::Private { "/tmp" } else { spec::WORKDIR };
+    let host_env: Vec<(String, String)> =
+        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+    let facts_env = crate::sandbox::jail::plan::HostFacts {
+        home: PathBuf::from(home),
+        env: host_env,
+        protected: Vec::new(),
+        cgroup_memory: true,
+        cgroup_pids: true,
+        read_only_mounts: Vec::new(),
+    };
+    let task_env = crate::sandbox::jail::plan::task_env(policy, &facts_env);
+
+    // The supervisor's report directory lives until the end of this function.
+    let mut out_dir: Option<tempfile::TempDir> = None;
+    let (cmd, env, sup) = match policy.container.supervisor {
+        SupervisorMode::Required => {
+            let bin = supervisor::locate().map_err(|e| unenforceable("container.supervisor", e))?;
+            let dir = tempfile::Builder::new()
+                .prefix("orchestra-supervisor-")
+                .tempdir()
+                .map_err(|e| SandboxError::Setup(format!("supervisor directory: {e}")))?;
+            let inner = supervisor::inner_policy(policy, &task_env);
+            std::fs::write(dir.path().join("policy.yaml"), inner.to_yaml())
+                .map_err(|e| SandboxError::Setup(format!("supervisor policy: {e}")))?;
+            let chown = |p: &Path| std::os::unix::fs::chown(p, Some(user.0), Some(user.1));
+            chown(dir.path())
+                .and_then(|_| chown(&dir.path().join("policy.yaml")))
+                .map_err(|e| SandboxError::Setup(format!("supervisor directory: {e}")))?;
+            let mut cmd: Vec<String> = [
+                spec::SUPERVISOR_BIN,
+                "exec",
+                "--inner",
+                "--policy",
+                &format!("{}/policy.yaml", spec::OUT_DIR),
+                "--report",
+                &format!("{}/report.json", spec::OUT_DIR),
+                "--workdir",
+                spec::WORKDIR,
+                "--name",
+                &task.name,
+                "--",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            cmd.extend(task.argv.iter().cloned());
+            let sup = Some((bin, dir.path().to_path_buf()));
+            out_dir = Some(dir);
+            (cmd, vec![("PATH".to_string(), "/usr/bin:/bin".to_string())], sup)
+        }
+        SupervisorMode::Off => (task.argv.clone(), task_env.clone(), None),
+    };
+    // Podman's compatibility API reads `seccomp=` as a file on its host: write
+    // the profile to a private file there (a local engine only).
+    let mut seccomp_dir: Option<tempfile::TempDir> = None;
+    if kind == SandboxMode::Podman {
+        if engine.socket.is_none() {
+            return Err(unenforceable(
+                "seccomp",
+                "Podman reads the seccomp profile from a file on its host; a remote Podman is not supported",
+            ));
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("orchestra-seccomp-")
+            .tempdir()
+            .map_err(|e| SandboxError::Setup(format!("seccomp profile: {e}")))?;
+        let profile = seccomp::profile(policy, policy.container.supervisor == SupervisorMode::Required);
+        std::fs::write(dir.path().join("seccomp.json"), profile.to_string())
+            .map_err(|e| SandboxError::Setup(format!("seccomp profile: {e}")))?;
+        seccomp_dir = Some(dir);
+    }
+    let facts = spec::Facts {
+        seccomp_file: seccomp_dir.as_ref().map(|d| d.path().join("seccomp.json")),
+        nproc: nproc_limit(policy),
+        workdir: task.workdir.clone(),
+        dot_orchestra: workdir_rw,
+        user,
+        cmd,
+        env,
+        supervisor: sup,
+        engine_socket: engine.socket.clone(),
+        labels: lifecycle::labels(&task.name),
+    };
+    let body = spec::create_body(policy, &facts).map_err(|e| unenforceable("container", e.0))?;
+    let created = api
+        .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
+        .await
+        .map_err(|e| SandboxError::Setup(format!("creating the container: {e}")))?;
+    let id = created.id;
+
+    let mut run = Run::default();
+    let outcome = drive(api, &id, task, &mut run).await;
+    let removed = lifecycle::remove(api, &id).await;
+    let state = outcome?;
+    if let Err(e) = removed {
+        eprintln!("orchestra: warning: could not remove container {id}: {e} (the next run reaps it)");
+    }
+    if run.stderr_mid_line {
+        let _ = std::io::stderr().write_all(b"\n");
+    }
+    let inner = out_dir.as_ref().and_then(|d| supervisor::read_report(d.path()));
+    Ok(build_report(task, &engine, image, &image_id, run, state, inner, start, started_at))
+}
+
+/// What the engine says about the ended container.
+#[derive(Debug, Default)]
+struct EndState {
+    exit_code: Option<i64>,
+    oom_killed: bool,
+}
+
+async fn kill(api: &Docker, id: &str) {
+    let _ = api.kill_container(id, Some(KillContainerOptions { signal: "SIGKILL".into() })).await;
+}
+
+/// Check that the engine applied the hardening it was asked for (Podman's
+/// compatibility API, for one, may drop fields it does not know). Returns the
+/// attested controls.
+async fn attest(api: &Docker, id: &str, task: &TaskSpec) -> Result<(Vec<Control>, Option<i64>), SandboxError> {
+    let info = api
+        .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+        .await
+        .map_err(|e| SandboxError::Setup(format!("inspecting the container: {e}")))?;
+    let h = info.host_config.unwrap_or_default();
+    let l = &task.policy.limits;
+    let sec = h.security_opt.clone().unwrap_or_default();
+    let caps = h.cap_drop.clone().unwrap_or_default();
+    let checks: [(&str, bool, String); 8] = [
+        ("read-only root", h.readonly_rootfs == Some(true), "ReadonlyRootfs".into()),
+        ("capabilities", drops_every_capability(&caps, h.cap_add.as_deref()), format!("CapDrop={caps:?}")),
+        ("privileges", h.privileged != Some(true), "Privileged".into()),
+        ("network", h.network_mode.as_deref() == Some("none"), format!("NetworkMode={:?}", h.network_mode)),
+        ("no_new_privs", sec.iter().any(|s| s.starts_with("no-new-privileges")), "SecurityOpt".into()),
+        ("seccomp", sec.iter().any(|s| s.starts_with("seccomp")), "SecurityOpt seccomp".into()),
+        (
+            "limits.memory",
+            l.memory.get().is_none_or(|m| h.memory == Some(m.0 as i64)),
+            format!("Memory={:?}", h.memory),
+        ),
+        (
+            "limits.pids",
+            l.pids.get().is_none_or(|p| h.pids_limit == Some(p as i64)),
+            format!("PidsLimit={:?}", h.pids_limit),
+        ),
+    ];
+    for (control, ok, what) in &checks {
+        if !ok {
+            return Err(unenforceable(control, format!("the engine did not apply it ({what})")));
+        }
+    }
+    let mut enforced = vec![
+        Control { control: "container".into(), detail: "fresh container, removed after the task".into() },
+        Control { control: "read_only_root".into(), detail: "ReadonlyRootfs, tmpfs /tmp".into() },
+        Control {
+            control: "privileges".into(),
+            detail: "CapDrop=ALL, no-new-privileges, not privileged, no devices".into(),
+        },
+        Control { control: "network".into(), detail: "NetworkMode=none (private namespace, lo only)".into() },
+        Control { control: "seccomp".into(), detail: "inline profile generated from the policy".into() },
+        Control { control: "namespaces".into(), detail: "engine: mount, pid, net, ipc, uts (private)".into() },
+    ];
+    enforced.push(Control {
+        control: "cgroup".into(),
+        detail: format!(
+            "Memory={:?} MemorySwap={:?} PidsLimit={:?} NanoCpus={:?}",
+            h.memory, h.memory_swap, h.pids_limit, h.nano_cpus
+        ),
+    });
+    Ok((enforced, info.state.and_then(|s| s.pid)))
+}
+
+/// Docker keeps `CapDrop: [ALL]`; Podman lists what it dropped from its
+/// default set. Either way nothing may be added back.
+fn drops_every_capability(drop: &[String], add: Option<&[String]>) -> bool {
+    const DEFAULTS: [&str; 14] = [
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "NET_RAW",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    ];
+    let has = |name: &str| drop.iter().any(|c| c.trim_start_matches("CAP_").eq_ignore_ascii_case(name));
+    add.is_none_or(|a| a.is_empty()) && (has("ALL") || DEFAULTS.iter().all(|d| has(d)))
+}
+
+async fn drive(api: &Docker, id: &str, task: &TaskSpec, run: &mut Run) -> Result<EndState, SandboxError> {
+    let policy = &task.policy;
+    let (enforced, _) = attest(api, id, task).await?;
+    run.enforced = enforced;
+    let attach = AttachContainerOptions { stream: true, stdout: true, stderr: true, ..Default::default() };
+    let mut output = api
+        .attach_container(id, Some(attach))
+        .await
+        .map_err(|e| SandboxError::Setup(format!("attaching to the container: {e}")))?
+        .output;
+    api.start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+        .await
+        .map_err(|e| SandboxError::Setup(format!("starting the container: {e}")))?;
+    let watch = api
+        .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+        .await
+        .ok()
+        .and_then(|i| i.state?.pid)
+        .filter(|p| *p > 0)
+        .and_then(observe::CgroupWatch::open);
+    run.observed_cgroup = watch.is_some();
+    let mut wait = api.wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
+
+    let wall = policy.wall_timeout().map(|d| tokio::time::Instant::now() + d);
+    let no_output = policy.timeouts.no_output.get().map(|d| d.0);
+    let output_limit = policy.limits.output.get().map(|b| b.0);
+    let kill_on_violation = policy.on_violation == OnViolation::Kill;
+    let mut last_output = tokio::time::Instant::now();
+    // Often enough to read the counters before the engine removes the cgroup.
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigs = [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()]
+        .map(|k| signal(k).map_err(|e| SandboxError::Setup(format!("signal handler: {e}"))));
+    for s in &sigs {
+        if let Err(e) = s {
+            return Err(SandboxError::Setup(e.to_string()));
+        }
+    }
+    let mut killed = false;
+    let mut exited = false;
+    let mut output_open = true;
+    let mut relay = [true, true];
+    let mut stdout = std::io::stdout();
+    let mut stderr = std::io::stderr();
+    let mut drain_deadline: Option<tokio::time::Instant> = None;
+    loop {
+        if exited && !output_open {
+            break;
+        }
+        let deadline = if killed { far } else { wall.unwrap_or(far) };
+        let quiet = match (killed, no_output) {
+            (false, Some(n)) => last_output + n,
+            _ => far,
+        };
+        let drain = drain_deadline.unwrap_or(far);
+        let [s0, s1, s2] = &mut sigs;
+        let (Ok(s0), Ok(s1), Ok(s2)) = (s0, s1, s2) else { break };
+        tokio::select! {
+            item = output.next(), if output_open => match item {
+                Some(Ok(chunk)) => {
+                    let (i, bytes) = match chunk {
+                        LogOutput::StdOut { message } | LogOutput::Console { message } => (0, message),
+                        LogOutput::StdErr { message } => (1, message),
+                        LogOutput::StdIn { .. } => continue,
+                    };
+                    last_output = tokio::time::Instant::now();
+                    let n = bytes.len();
+                    let allowed = match output_limit {
+                        Some(lim) => (lim.saturating_sub(run.output_bytes) as usize).min(n),
+                        None => n,
+                    };
+                    run.output_bytes += n as u64;
+                    let chunk = &bytes[..allowed];
+                    if relay[i] {
+                        let res = if i == 0 {
+                            stdout.write_all(chunk).and_then(|_| stdout.flush())
+                        } else {
+                            if let Some(&last) = chunk.last() {
+                                run.stderr_mid_line = last != b'\n';
+                            }
+                            stderr.write_all(chunk)
+                        };
+                        if res.is_err() {
+                            relay[i] = false;
+                        }
+                    }
+                    if allowed < n && !killed {
+                        killed = true;
+                        kill(api, id).await;
+                        run.violation("limits.output", format!("output exceeded {}", crate::policy::ByteSize(output_limit.unwrap_or(0))));
+                    }
+                }
+                Some(Err(_)) | None => output_open = false,
+            },
+            res = wait.next(), if !exited => {
+                // A non-zero exit arrives as an error carrying the code; inspect tells the truth below.
+                let _ = res;
+                exited = true;
+                drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
+            },
+            _ = tokio::time::sleep_until(deadline), if !killed && wall.is_some() => {
+                run.timed_out = Some("timeouts.wall");
+                killed = true;
+                kill(api, id).await;
+            },
+            _ = tokio::time::sleep_until(quiet), if !killed && no_output.is_some() => {
+                run.timed_out = Some("timeouts.no_output");
+                killed = true;
+                kill(api, id).await;
+            },
+            _ = tokio::time::sleep_until(drain), if drain_deadline.is_some() => break,
+            _ = tick.tick(), if watch.is_some() && !exited => {
+                if let Some(w) = &watch {
+                    run.sample = run.sample.max(w.sample());
+                    if run.sample.pids_max > 0 && kill_on_violation && !killed {
+                        killed = true;
+                        kill(api, id).await;
+                    }
+                }
+            },
+            _ = s0.recv(), if !killed => { run.interrupted = Some(libc::SIGINT); killed = true; kill(api, id).await; },
+            _ = s1.recv(), if !killed => { run.interrupted = Some(libc::SIGTERM); killed = true; kill(api, id).await; },
+            _ = s2.recv(), if !killed => { run.interrupted = Some(libc::SIGHUP); killed = true; kill(api, id).await; },
+        }
+    }
+    if let Some(w) = &watch {
+        run.sample = run.sample.max(w.sample());
+    }
+    if !exited {
+        kill(api, id).await;
+        let _ = wait.next().await;
+    }
+    let info = api
+        .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+        .await
+        .map_err(|e| SandboxError::Setup(format!("inspecting the ended container: {e}")))?;
+    let state = info.state.unwrap_or_default();
+    if let Some(err) = state.error.filter(|e| !e.is_empty()) {
+        run.setup_error = Some(format!("the engine could not run the task: {err}"));
+    }
+    Ok(EndState { exit_code: state.exit_code, oom_killed: state.oom_killed.unwrap_or(false) })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_report(
+    task: &TaskSpec,
+    engine: &engine::Engine,
+    image: &str,
+    image_id: &str,
+    mut run: Run,
+    end: EndState,
+    inner: Option<Report>,
+    start: Instant,
+    started_at: String,
+) -> Report {
+    let policy = &task.policy;
+    let limits = &policy.limits;
+    run.enforced
+        .insert(0, Control { control: "engine".into(), detail: format!("{} at {}", engine.version, engine.address) });
+    run.enforced.insert(1, Control { control: "image".into(), detail: format!("{image}@{image_id}") });
+    if end.oom_killed || run.sample.oom_kills > 0 {
+        run.violation(
+            "limits.memory",
+            format!(
+                "out of memory: the engine reports OOMKilled at the {} limit",
+                limits.memory.get().map(|b| b.to_string()).unwrap_or_else(|| "unlimited".into())
+            ),
+        );
+    }
+    if run.sample.pids_max > 0 {
+        run.violation(
+            "limits.pids",
+            format!(
+                "{} fork(s) refused at the limit of {} processes",
+                run.sample.pids_max,
+                limits.pids.get().unwrap_or(0)
+            ),
+        );
+    }
+    let supervised = policy.container.supervisor == SupervisorMode::Required;
+    let (mut exit_status, mut signal) = (None, None);
+    match (&inner, supervised) {
+        (Some(r), true) => {
+            exit_status = r.exit_status;
+            signal = r.signal;
+            for v in &r.violations {
+                run.violations.push(v.clone());
+            }
+            for c in &r.enforced {
+                run.enforced.push(Control { control: format!("supervisor.{}", c.control), detail: c.detail.clone() });
+            }
+            if r.cause == Cause::SetupFailed {
+                run.setup_error
+                    .get_or_insert_with(|| r.error.clone().unwrap_or_else(|| "supervisor setup failed".into()));
+            }
+        }
+        _ => match end.exit_code {
+            Some(c) if c > 128 && !supervised => signal = Some((c - 128) as i32),
+            Some(c) if !supervised => exit_status = Some(c as i32),
+            // The supervisor died before reporting (killed by us, or by the OOM killer).
+            Some(c) if c > 128 => signal = Some((c - 128) as i32),
+            Some(_) => {
+                run.setup_error.get_or_insert_with(|| "the in-container supervisor ended without a report".into());
+            }
+            None => {}
+        },
+    }
+    if !supervised && let Some(sig) = signal {
+        match sig {
+            libc::SIGSYS => run.violation("seccomp.abi", "killed by SIGSYS: a foreign-architecture system call".into()),
+            libc::SIGXCPU => run.violation("limits.cpu_time", "killed by SIGXCPU at the CPU time limit".into()),
+            libc::SIGXFSZ => run.violation("limits.disk", "killed by SIGXFSZ writing past the file size limit".into()),
+            _ => {}
+        }
+    }
+    let mut note = None;
+    if let Some(sig) = run.interrupted {
+        exit_status = None;
+        signal = Some(sig);
+        note = Some(format!("orchestra was interrupted by signal {sig} and killed the container"));
+    }
+    let cause = if run.setup_error.is_some() && run.violations.is_empty() && run.timed_out.is_none() {
+        Cause::SetupFailed
+    } else if run.violations.iter().any(|v| !v.rule.starts_with("limits.")) {
+        Cause::PolicyDenied
+    } else if !run.violations.is_empty() {
+        Cause::LimitExceeded
+    } else if run.timed_out.is_some() {
+        Cause::Timeout
+    } else {
+        match (exit_status, signal) {
+            (Some(0), None) => Cause::Ok,
+            (Some(_), _) => Cause::ChildExit,
+            (None, Some(_)) => Cause::Signal,
+            (None, None) => {
+                run.setup_error.get_or_insert_with(|| "the container ended without the task's status".into());
+                Cause::SetupFailed
+            }
+        }
+    };
+    let mut error = run.setup_error.take().or(note);
+    if let Some(which) = run.timed_out {
+        error = error.or(Some(format!("{which} exceeded")));
+    }
+    let mut opt = opt_outs(policy);
+    if !run.observed_cgroup {
+        opt.push("observation: pids events and peak memory not observed (engine cgroup not readable from here)".into());
+    }
+    Report {
+        version: 1,
+        task: task.name.clone(),
+        argv: task.argv.clone(),
+        backend: engine.kind.as_str().into(),
+        policy: task.policy_origin.clone(),
+        policy_sha256: policy.hash(),
+        enforced: run.enforced,
+        opt_outs: opt,
+        cause,
+        verdict: cause.verdict(),
+        exit_status,
+        signal,
+        wall_ms: start.elapsed().as_millis() as u64,
+        peak_memory_bytes: run.sample.peak_memory.or(inner.as_ref().and_then(|r| r.peak_memory_bytes)),
+        output_bytes: run.output_bytes,
+        violations: run.violations,
+        error: if cause == Cause::Ok { None } else { error },
+        started_at,
+    }
+}

@@ -1,0 +1,346 @@
+//! One conformance suite for every backend: the same hostile and benign cases
+//! run against `jail`, `docker` and `podman`, with the same expected verdicts,
+//! asserting the effect (the write did not happen, the listener was never
+//! reached) as well as the verdict. Where a backend cannot observe something,
+//! the case says so and SECURITY.md §10 has the row.
+//!
+//! Container cases need the Docker engine and Podman's API service
+//! (`.ci/run` starts it); a missing engine fails them loudly. After every
+//! container case no container of that task may be left behind.
+
+mod common;
+use common::*;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backend {
+    Jail,
+    Docker,
+    Podman,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Jail => "jail",
+            Backend::Docker => "docker",
+            Backend::Podman => "podman",
+        }
+    }
+    fn container(self) -> bool {
+        self != Backend::Jail
+    }
+}
+
+fn attack_static() -> &'static std::path::Path {
+    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| compile_c_static("attack"))
+}
+
+/// One case's world: the workspace (owned by a non-root user for containers,
+/// whose task never runs as root) with the static attack helper in it.
+struct Case {
+    e: Env,
+    b: Backend,
+    name: String,
+}
+
+fn case(b: Backend, name: &str) -> Case {
+    let e = env();
+    std::fs::copy(attack_static(), e.ws.join("attack")).unwrap();
+    if b.container() {
+        container_setup();
+        chown_tree(&e.ws, 1000);
+    }
+    let name = format!("conf-{name}-{}-{}", b.name(), std::process::id());
+    Case { e, b, name }
+}
+
+impl Case {
+    fn run_with(&self, policy: &str, extra: &[&str], argv: &[&str]) -> Out {
+        let mut args = vec!["--backend", self.b.name(), "--name", &self.name];
+        args.extend_from_slice(extra);
+        let mut c = self.e.cmd(policy, &args, argv);
+        if self.b.container() {
+            c.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+        }
+        let o = self.e.run_cmd(c);
+        if self.b.container() {
+            let left = containers_labelled(self.b.name(), &format!("orchestra.task={}", self.name));
+            assert!(left.is_empty(), "{} left containers behind: {left:?}", self.b.name());
+        }
+        o
+    }
+    fn run(&self, policy: &str, argv: &[&str]) -> Out {
+        self.run_with(policy, &[], argv)
+    }
+    fn sh(&self, policy: &str, script: &str) -> Out {
+        self.run(policy, &["/bin/sh", "-c", script])
+    }
+    fn attack(&self, args: &[&str]) -> Out {
+        let mut argv = vec!["./attack"];
+        argv.extend_from_slice(args);
+        self.run("default", &argv)
+    }
+    fn policy(&self, name: &str, yaml: &str) -> String {
+        self.e.policy(name, yaml)
+    }
+}
+
+// ---- the cases -------------------------------------------------------------
+
+fn benign_script_runs_and_writes_the_workspace(b: Backend) {
+    let c = case(b, "benign");
+    let o =
+        c.sh("default", "set -e; for i in 1 2 3; do echo line$i; done | sort -r > out.txt; cat out.txt; echo err >&2");
+    o.assert_ok();
+    assert_eq!(o.stdout, "line3\nline2\nline1\n");
+    assert!(o.stderr.starts_with("err\n"), "{}", o.stderr);
+    assert_eq!(std::fs::read_to_string(c.e.ws.join("out.txt")).unwrap(), "line3\nline2\nline1\n");
+    assert_eq!(o.report["backend"], b.name());
+}
+
+fn a_failing_task_is_failed_not_a_violation(b: Backend) {
+    let c = case(b, "fail");
+    let o = c.sh("default", "exit 3");
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert_eq!(o.report["cause"], "child_exit");
+    assert_eq!(o.report["exit_status"], 3);
+}
+
+fn writing_outside_the_workspace_is_blocked_and_reported(b: Backend) {
+    let c = case(b, "etc");
+    let marker = format!("/etc/orchestra-conf-{}", std::process::id());
+    let o = c.sh("default", &format!("echo pwned > {marker}"));
+    o.assert_violation("fs.write");
+    assert!(!std::path::Path::new(&marker).exists());
+}
+
+fn writing_dot_orchestra_is_blocked_and_reported(b: Backend) {
+    let c = case(b, "dot");
+    let o = c.sh("default", "echo forged > .orchestra/planted");
+    o.assert_violation("fs.write");
+    assert!(!c.e.ws.join(".orchestra/planted").exists());
+}
+
+fn egress_to_a_host_listener_is_blocked_and_reported(b: Backend) {
+    let c = case(b, "egress");
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let o = c.attack(&["connect-ip", "127.0.0.1", &port]);
+    o.assert_violation("network.none");
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    assert!(l.accept().is_err(), "the listener on host loopback was reached");
+}
+
+fn ptrace_is_blocked_and_reported(b: Backend) {
+    case(b, "ptrace").attack(&["ptrace"]).assert_violation("syscall.ptrace");
+}
+
+fn mount_is_blocked_and_reported(b: Backend) {
+    case(b, "mount").attack(&["mount"]).assert_violation("syscall.mount");
+}
+
+fn unshare_is_blocked_and_reported(b: Backend) {
+    case(b, "unshare").attack(&["unshare"]).assert_violation("syscall.namespaces");
+}
+
+fn bpf_is_blocked_and_reported(b: Backend) {
+    case(b, "bpf").attack(&["bpf"]).assert_violation("syscall.bpf");
+}
+
+fn io_uring_is_blocked_and_reported(b: Backend) {
+    case(b, "uring").attack(&["io_uring"]).assert_violation("syscall.io_uring");
+}
+
+fn keyring_is_blocked_and_reported(b: Backend) {
+    case(b, "keyctl").attack(&["keyctl"]).assert_violation("syscall.keyring");
+}
+
+fn memory_hog_is_stopped_and_reported(b: Backend) {
+    let c = case(b, "mem");
+    let p = c.policy("mem", "limits:\n  memory: 128MiB\n");
+    let o = c.run(&p, &["./attack", "memhog", "2048"]);
+    o.assert_violation("limits.memory");
+    assert!(!o.stdout.contains("ESCAPED"));
+}
+
+fn fork_bomb_is_stopped_and_reported(b: Backend) {
+    let c = case(b, "pids");
+    let p = c.policy("pids", "limits:\n  pids: 64\ntimeouts:\n  wall: 30s\n");
+    let o = c.run(&p, &["./attack", "forkbomb"]);
+    o.assert_violation("limits.pids");
+    assert!(!o.stdout.contains("ESCAPED"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(processes_with(&format!("{}/attack", c.e.ws.display())).is_empty());
+}
+
+fn output_flood_is_cut_and_reported(b: Backend) {
+    let c = case(b, "flood");
+    let p = c.policy("out", "limits:\n  output: 1MiB\n");
+    let o = c.run(&p, &["yes", "flood"]);
+    o.assert_violation("limits.output");
+    assert!(o.stdout.len() <= 1 << 20, "relayed {} bytes", o.stdout.len());
+}
+
+fn the_wall_clock_timeout_exits_3_and_kills_daemons(b: Backend) {
+    let c = case(b, "timeout");
+    let script = "(setsid sh -c 'while :; do echo tick >> daemon.log; sleep 0.05; done' &); sleep 60";
+    let o = c.run_with("default", &["--timeout", "1500ms"], &["/bin/sh", "-c", script]);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert_eq!(o.report["cause"], "timeout");
+    let len = || std::fs::metadata(c.e.ws.join("daemon.log")).map(|m| m.len()).unwrap_or(0);
+    let before = len();
+    assert!(before > 0, "the daemon never ran");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(len(), before, "the daemon survived the task");
+}
+
+fn the_orchestrators_environment_never_reaches_the_task(b: Backend) {
+    let c = case(b, "env");
+    let o = c.sh("default", "env; cat /proc/1/environ 2>&1; true");
+    assert!(!o.all_output().contains(ENV_CANARY), "{}", o.stdout);
+    assert!(!o.all_output().contains("ORCHESTRA_"), "{}", o.stdout);
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod jail { $( #[test] fn $case() { super::$case(super::Backend::Jail) } )* }
+        mod docker { $( #[test] fn $case() { super::$case(super::Backend::Docker) } )* }
+        mod podman { $( #[test] fn $case() { super::$case(super::Backend::Podman) } )* }
+    };
+}
+
+conformance!(
+    benign_script_runs_and_writes_the_workspace,
+    a_failing_task_is_failed_not_a_violation,
+    writing_outside_the_workspace_is_blocked_and_reported,
+    writing_dot_orchestra_is_blocked_and_reported,
+    egress_to_a_host_listener_is_blocked_and_reported,
+    ptrace_is_blocked_and_reported,
+    mount_is_blocked_and_reported,
+    unshare_is_blocked_and_reported,
+    bpf_is_blocked_and_reported,
+    io_uring_is_blocked_and_reported,
+    keyring_is_blocked_and_reported,
+    memory_hog_is_stopped_and_reported,
+    fork_bomb_is_stopped_and_reported,
+    output_flood_is_cut_and_reported,
+    the_wall_clock_timeout_exits_3_and_kills_daemons,
+    the_orchestrators_environment_never_reaches_the_task,
+);
+
+/// The engine's containers are all gone once orchestra is done, including one
+/// whose orchestra was SIGKILLed mid-task: the next run reaps it.
+#[test]
+fn a_killed_orchestra_leaves_no_container_after_the_next_run() {
+    for b in [Backend::Docker, Backend::Podman] {
+        let c = case(b, "killed");
+        let mut cmd = c.e.cmd("default", &["--backend", b.name(), "--name", &c.name], &["sleep", "60"]);
+        cmd.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+        let mut child = cmd.spawn().unwrap();
+        let label = format!("orchestra.task={}", c.name);
+        let t0 = std::time::Instant::now();
+        while containers_labelled(b.name(), &label).is_empty() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "{}: the container never appeared", b.name());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!containers_labelled(b.name(), &label).is_empty(), "SIGKILL should leave it for the reaper");
+        let o = c.run("default", &["true"]);
+        o.assert_ok();
+        assert!(containers_labelled(b.name(), &label).is_empty(), "{}: the orphan was not reaped", b.name());
+    }
+}
+
+#[test]
+fn no_engine_is_a_clear_exit_1() {
+    let e = env();
+    let mut c = e.cmd("default", &["--backend", "docker"], &["true"]);
+    c.env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let o = e.run_cmd(c);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("no engine answered"), "{}", o.stderr);
+    assert!(o.stderr.contains("/nonexistent/docker.sock"), "the message names the address: {}", o.stderr);
+}
+
+#[test]
+fn a_root_owned_workspace_fails_closed_for_containers() {
+    let e = env();
+    let mut c = e.cmd("default", &["--backend", "docker"], &["touch", "ran"]);
+    c.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+    let o = e.run_cmd(c);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("not writable by the container's task user"), "{}", o.stderr);
+    assert!(!e.ws.join("ran").exists());
+}
+
+#[test]
+fn an_unenforceable_container_policy_fails_closed() {
+    let e = env();
+    chown_tree(&e.ws, 1000);
+    let p = e.policy("hostnet", "network:\n  mode: host\n");
+    let o = e.run_cmd(e.cmd(&p, &["--backend", "docker"], &["touch", "ran"]));
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("network.mode: host"), "{}", o.stderr);
+    let p = e.policy("sock", "container:\n  volumes: ['/var/run/docker.sock:/var/run/docker.sock']\n");
+    let o = e.run_cmd(e.cmd(&p, &["--backend", "docker"], &["touch", "ran"]));
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("engine's socket"), "{}", o.stderr);
+    assert!(!e.ws.join("ran").exists());
+}
+
+#[test]
+fn an_image_pin_that_does_not_match_fails_closed() {
+    let e = env();
+    chown_tree(&e.ws, 1000);
+    container_setup();
+    let p = e.policy("pin", &format!("container:\n  image_id: sha256:{}\n", "0".repeat(64)));
+    let mut c = e.cmd(&p, &["--backend", "docker"], &["touch", "ran"]);
+    c.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+    let o = e.run_cmd(c);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("pins"), "{}", o.stderr);
+    assert!(!e.ws.join("ran").exists());
+}
+
+#[test]
+fn without_the_supervisor_denials_are_enforced_but_not_observed() {
+    // SECURITY.md §10: container.supervisor: off leaves only the engine's
+    // seccomp profile; ptrace fails with EPERM and nothing is reported.
+    let c = case(Backend::Docker, "nosup");
+    let p = c.policy("nosup", "container:\n  supervisor: off\n");
+    let o = c.run(&p, &["./attack", "ptrace"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("blocked"), "{}", o.stdout);
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    assert!(o.report["opt_outs"].to_string().contains("container.supervisor: off"));
+}
+
+#[test]
+fn the_container_runs_hardened() {
+    let c = case(Backend::Docker, "hardened");
+    let p = c.policy("nosup", "container:\n  supervisor: off\n");
+    let o = c.sh(
+        &p,
+        "id -u; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; touch /rootfs-write 2>&1; true",
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.starts_with("1000\n"), "{}", o.stdout);
+    assert!(o.stdout.contains("CapEff:\t0000000000000000"), "{}", o.stdout);
+    assert!(o.stdout.contains("CapBnd:\t0000000000000000"), "{}", o.stdout);
+    assert!(o.stdout.contains("NoNewPrivs:\t1"), "{}", o.stdout);
+    assert!(o.stdout.contains("Seccomp:\t2"), "{}", o.stdout);
+    assert!(o.stdout.contains("Read-only file system"), "{}", o.stdout);
+}
+
+#[test]
+fn the_engine_socket_is_not_visible_in_the_container() {
+    let c = case(Backend::Docker, "sock");
+    let o = c.sh("default", "ls -d /var/run/docker.sock /run/docker.sock /run/podman 2>&1; true");
+    o.assert_ok();
+    assert_eq!(o.stdout.matches("No such file or directory").count(), 3, "{}", o.stdout);
+}
