@@ -276,7 +276,9 @@ pub fn markdown(r: &RunReport) -> String {
         let _ = writeln!(md, "- `{}`: `{}`", cell(&t.id), cell(&t.argv.join(" ")));
         let _ = writeln!(md, "  - policy {} (`{}`), backend {}", cell(&t.policy), t.policy_sha256, t.backend);
         if !t.enforced.is_empty() {
-            let _ = writeln!(md, "  - enforced: {}", cell(&t.enforced.join("; ")));
+            // Names only here; report.json has each control's details.
+            let names: Vec<&str> = t.enforced.iter().map(|c| c.split(':').next().unwrap_or(c).trim()).collect();
+            let _ = writeln!(md, "  - enforced: {}", cell(&names.join(", ")));
         }
     }
     let _ = writeln!(md, "\nLogs: `logs/<task>.log`; machine-readable report: `report.json`.");

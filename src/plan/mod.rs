@@ -368,6 +368,18 @@ mod tests {
     }
 
     #[test]
+    fn committed_schema_and_examples_are_current() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let committed = std::fs::read_to_string(format!("{root}/plans/schema.json")).unwrap();
+        assert_eq!(schema(), committed, "regenerate with: orchestra plan --schema > plans/schema.json");
+        for entry in std::fs::read_dir(format!("{root}/plans/examples")).unwrap() {
+            let path = entry.unwrap().path();
+            let plan = load(&path).unwrap();
+            validate(plan, &path.display().to_string()).unwrap();
+        }
+    }
+
+    #[test]
     fn yaml_round_trip_keeps_the_plan() {
         let d = dag("name: x\ntasks:\n- {id: a, tool: t, args: [-c, 'echo hi'], env: {K: v}, retries: 2, timeout: 5s}\n- {id: b, tool: t, needs: [a]}\n")
             .unwrap();

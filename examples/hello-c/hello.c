@@ -1,0 +1,6 @@
+#include <stdio.h>
+
+int main(void) {
+    puts("hello from a sandboxed build");
+    return 0;
+}
