@@ -18,6 +18,11 @@ pub enum Backend {
     Podman,
 }
 
+/// With `--run-parent`, variables named `ORCHESTRA_TASK_ENV_<NAME>` in exec's
+/// own environment set `<NAME>` in the task's (how `orchestra run` passes a
+/// plan's `env` without putting values on a command line).
+pub const TASK_ENV_PREFIX: &str = "ORCHESTRA_TASK_ENV_";
+
 /// Arguments of `orchestra exec`.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -118,6 +123,17 @@ pub fn run(args: ExecArgs) -> Exit {
     for (k, v) in &args.env {
         policy.environment.set.insert(k.clone(), v.clone());
     }
+    if args.run_parent.is_some() {
+        for (k, v) in std::env::vars_os() {
+            if let (Some(k), Some(v)) = (k.to_str(), v.to_str())
+                && let Some(name) = k.strip_prefix(TASK_ENV_PREFIX)
+                && !name.is_empty()
+                && !name.starts_with("ORCHESTRA_")
+            {
+                policy.environment.set.insert(name.to_string(), v.to_string());
+            }
+        }
+    }
     let workdir = match args.workdir.clone().map(Ok).unwrap_or_else(std::env::current_dir) {
         Ok(w) => w,
         Err(e) => return super::config_error(format!("current directory: {e}")),
@@ -162,7 +178,10 @@ pub fn run(args: ExecArgs) -> Exit {
             Err(e) => {
                 if let Some(p) = args.report.as_deref() {
                     let r = crate::sandbox::report::setup_failed_report(&task, backend.name(), &e.to_string());
-                    let _ = crate::runstore::write_atomic(p, (serde_json::to_string_pretty(&r).unwrap_or_default() + "\n").as_bytes());
+                    let _ = crate::runstore::write_atomic(
+                        p,
+                        (serde_json::to_string_pretty(&r).unwrap_or_default() + "\n").as_bytes(),
+                    );
                 }
                 super::config_error(e)
             }

@@ -128,8 +128,10 @@ fn run(exe: &PathBuf, a: &Attempt, handle: &Handle, ready: std::sync::mpsc::Send
     if let Some(t) = &a.timeout {
         cmd.arg("--timeout").arg(t);
     }
+    // Through the environment, not argv: other local users can read a
+    // process's command line, not its environment.
     for (k, v) in &a.env {
-        cmd.arg("--env").arg(format!("{k}={v}"));
+        cmd.env(format!("{}{k}", crate::cli::exec::TASK_ENV_PREFIX), v);
     }
     for p in &a.protect {
         cmd.arg("--protect").arg(p);
