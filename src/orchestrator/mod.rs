@@ -106,7 +106,7 @@ pub fn prepare(
         let backend = crate::sandbox::backend_for(policy.backend()).map_err(|e| format!("task {:?}: {e}", t.id()))?;
         let hash = policy.hash();
         if !checked.contains_key(&hash) {
-            backend.check(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
+            backend.preflight(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
             checked.insert(hash.clone(), ());
         }
         tasks.push(TaskPlan {
