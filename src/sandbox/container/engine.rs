@@ -39,7 +39,7 @@ pub struct Engine {
 }
 
 /// Controls the engine reports it can apply (from `GET /info`).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EngineCaps {
     /// Memory limits.
     pub memory: bool,
@@ -93,6 +93,15 @@ fn connect_one(address: &str) -> Result<Docker, String> {
 }
 
 /// Connect to the first engine of `kind` that answers.
+///
+/// `GET /info` is where engines report what they can enforce, and Podman's
+/// takes ~0.5 s (it gathers storage statistics), more than a whole container
+/// run (`GET /version` too). For a local socket, the answer is cached
+/// ([`caps_cache`]) and reused while the same socket file (inode and change
+/// time: a restarted service makes a new one) answers `GET /_ping`, within
+/// the same boot and for at most an hour; the hardening of every container is
+/// verified after creation anyway (`mod.rs`), so a stale cache cannot weaken
+/// one.
 pub async fn connect(kind: SandboxMode) -> Result<Engine, SandboxError> {
     let mut tried = Vec::new();
     for address in candidates(kind) {
@@ -103,13 +112,26 @@ pub async fn connect(kind: SandboxMode) -> Result<Engine, SandboxError> {
                 continue;
             }
         };
+        let name = if kind == SandboxMode::Podman { "Podman" } else { "Docker Engine" };
+        let socket = address.strip_prefix("unix://").map(std::path::PathBuf::from);
+        let identity = socket.as_deref().and_then(caps_cache::socket_identity);
+        if let Some(id) = &identity
+            && let Some((version, caps)) = caps_cache::load(&address, id)
+        {
+            match api.ping().await {
+                Ok(_) => {
+                    let version = format!("{name} {version}");
+                    return Ok(Engine { api, kind, address, socket, version, caps });
+                }
+                Err(e) => {
+                    tried.push(format!("{address} ({e})"));
+                    continue;
+                }
+            }
+        }
         match api.info().await {
             Ok(info) => {
-                let version = format!(
-                    "{} {}",
-                    if kind == SandboxMode::Podman { "Podman" } else { "Docker Engine" },
-                    info.server_version.clone().unwrap_or_default()
-                );
+                let version = info.server_version.clone().unwrap_or_default();
                 let sec = info.security_options.clone().unwrap_or_default();
                 let caps = EngineCaps {
                     memory: info.memory_limit.unwrap_or(false),
@@ -119,7 +141,10 @@ pub async fn connect(kind: SandboxMode) -> Result<Engine, SandboxError> {
                     seccomp: sec.iter().any(|s| s.contains("seccomp")),
                     rootless: sec.iter().any(|s| s.contains("rootless")),
                 };
-                let socket = address.strip_prefix("unix://").map(std::path::PathBuf::from);
+                if let Some(id) = &identity {
+                    caps_cache::store(&address, id, &version, caps);
+                }
+                let version = format!("{name} {version}");
                 return Ok(Engine { api, kind, address, socket, version, caps });
             }
             Err(e) => tried.push(format!("{address} ({e})")),
@@ -135,4 +160,84 @@ pub async fn connect(kind: SandboxMode) -> Result<Engine, SandboxError> {
         control: format!("{} engine", kind.as_str()),
         reason: format!("no engine answered at {}; {how}", tried.join(", ")),
     })
+}
+
+/// The cache of engines' `GET /info` capabilities.
+///
+/// Guarantees: one file per engine address under the user's cache directory
+/// (`$XDG_CACHE_HOME/orchestra/engines/`, else `~/.cache/orchestra/engines/`),
+/// never visible to tasks (neither the jail nor the containers mount it),
+/// written atomically; an entry is used only for the same socket file (inode
+/// and change time), the same boot, and for at most an hour. Any doubt means
+/// asking the engine.
+pub mod caps_cache {
+    use super::EngineCaps;
+    use sha2::Digest;
+    use std::path::PathBuf;
+
+    const MAX_AGE_SECS: u64 = 3600;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Entry {
+        address: String,
+        socket: String,
+        version: String,
+        boot_id: String,
+        written: u64,
+        caps: EngineCaps,
+    }
+
+    fn dir() -> Option<PathBuf> {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(base.join("orchestra").join("engines"))
+    }
+
+    fn file(address: &str) -> Option<PathBuf> {
+        let h = sha2::Sha256::digest(address.as_bytes());
+        let name: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        dir().map(|d| d.join(format!("{name}.json")))
+    }
+
+    fn boot_id() -> String {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_string()
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    }
+
+    /// The identity of the socket file the engine listens on: device, inode, change time.
+    pub fn socket_identity(path: &std::path::Path) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(format!("{}:{}:{}.{}", m.dev(), m.ino(), m.ctime(), m.ctime_nsec()))
+    }
+
+    /// The cached version and capabilities of the engine at `address`, if fresh for this socket.
+    pub fn load(address: &str, socket: &str) -> Option<(String, EngineCaps)> {
+        let bytes = std::fs::read(file(address)?).ok()?;
+        let e: Entry = serde_json::from_slice(&bytes).ok()?;
+        let fresh = now().saturating_sub(e.written) < MAX_AGE_SECS;
+        (e.address == address && e.socket == socket && e.boot_id == boot_id() && fresh).then_some((e.version, e.caps))
+    }
+
+    /// Remember an engine's capabilities (best effort: a failure only costs time).
+    pub fn store(address: &str, socket: &str, version: &str, caps: EngineCaps) {
+        let (Some(dir), Some(path)) = (dir(), file(address)) else { return };
+        let entry = Entry {
+            address: address.into(),
+            socket: socket.into(),
+            version: version.into(),
+            boot_id: boot_id(),
+            written: now(),
+            caps,
+        };
+        let Ok(json) = serde_json::to_vec(&entry) else { return };
+        if std::fs::create_dir_all(&dir).is_ok() {
+            let _ = crate::runstore::write_replace(&path, &json);
+        }
+    }
 }
