@@ -545,6 +545,18 @@ async fn drive(api: &Docker, id: &str, task: &TaskSpec, run: &mut Run) -> Result
                 kill(api, id).await;
             },
             _ = tokio::time::sleep_until(drain), if drain_deadline.is_some() => break,
+            // The output closed: the task has almost surely exited. Podman's wait
+            // endpoint polls slowly (hundreds of ms), so ask the state directly.
+            _ = tokio::time::sleep(Duration::from_millis(5)), if !output_open && !exited => {
+                let state = api
+                    .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+                    .await
+                    .ok()
+                    .and_then(|i| i.state);
+                if state.is_some_and(|st| st.running == Some(false) && st.status != Some(bollard::models::ContainerStateStatusEnum::CREATED)) {
+                    exited = true;
+                }
+            },
             _ = tick.tick(), if watch.is_some() && !exited => {
                 if let Some(w) = &watch {
                     run.sample = run.sample.max(w.sample());
