@@ -9,6 +9,7 @@ pub mod bench_run;
 pub mod exec;
 pub mod policy;
 pub mod probe;
+pub mod replan;
 pub mod run;
 pub mod runs;
 

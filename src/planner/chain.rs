@@ -201,8 +201,9 @@ impl Chain {
         replan: Option<&Replan>,
     ) -> Result<(Dag, String), String> {
         let red = match replan {
+            // Plan env values may be secrets: none of them leaves in a prompt.
             Some(r) => self.redactor.clone().with(
-                r.kept.iter().flat_map(|t| t.env.values().cloned()).collect::<Vec<_>>(),
+                r.kept.iter().chain(&r.base.tasks).flat_map(|t| t.env.values().cloned()).collect::<Vec<_>>(),
             ),
             None => self.redactor.clone(),
         };
