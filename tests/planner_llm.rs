@@ -157,7 +157,11 @@ fn prompts_carry_the_whitelist_and_never_a_secret() {
     w.write("Cargo.toml", "[package]\nname = \"x\"\n");
     w.plan(&format!("say hello, my token is {CANARY}"), &[]).assert_code(0);
     let req = &oa.requests()[0];
-    assert_eq!(req.header("authorization"), Some(format!("Bearer {OPENAI_KEY}").as_str()), "the key goes in the header");
+    assert_eq!(
+        req.header("authorization"),
+        Some(format!("Bearer {OPENAI_KEY}").as_str()),
+        "the key goes in the header"
+    );
     for secret in [OPENAI_KEY, ANTHROPIC_KEY, CANARY, "ghp_abcdefghijklmnopqrstuvwxyz0123"] {
         assert!(!req.body.contains(secret), "{secret} leaked into the prompt: {}", req.body);
     }
@@ -176,7 +180,12 @@ fn compare_shows_every_backend_side_by_side() {
     let o = w.plan("say hello", &["--compare"]);
     o.assert_code(0);
     let header = o.stdout.lines().next().unwrap();
-    assert!(header.contains("task") && header.contains("openai") && header.contains("anthropic") && header.contains("offline"));
+    assert!(
+        header.contains("task")
+            && header.contains("openai")
+            && header.contains("anthropic")
+            && header.contains("offline")
+    );
     let bye = o.stdout.lines().find(|l| l.starts_with("bye")).expect("a row for bye");
     assert!(bye.contains(" - ") && bye.contains("(needs hello)"), "{bye}");
     assert!(o.stdout.contains("# <offline planner>: no plan"), "{}", o.stdout);
@@ -226,7 +235,10 @@ fn a_permanent_failure_is_replanned_and_the_run_succeeds() {
     let rec = w.audit_records("plan_replaced");
     assert_eq!(rec.len(), 1, "{rec:?}");
     let body = serde_json::to_string(&rec[0]).unwrap();
-    assert!(body.contains("1 task added, 1 removed, 0 changed; 2 edges added, 2 removed") && body.contains(&id), "{body}");
+    assert!(
+        body.contains("1 task added, 1 removed, 0 changed; 2 edges added, 2 removed") && body.contains(&id),
+        "{body}"
+    );
     assert!(!body.contains(OPENAI_KEY));
     // plan diff between the original answer and the run's plan.
     let first = w.write("first.yaml", FIRST);
@@ -266,7 +278,11 @@ fn a_violation_is_reported_and_never_replanned() {
 
 #[test]
 fn replans_are_bounded_by_max_replans() {
-    let fail = |id: &str| format!("tasks:\n- {{id: {id}, tool: sh, args: ['-c', 'echo \"error[E0425]: cannot find value\"; exit 101']}}\n");
+    let fail = |id: &str| {
+        format!(
+            "tasks:\n- {{id: {id}, tool: sh, args: ['-c', 'echo \"error[E0425]: cannot find value\"; exit 101']}}\n"
+        )
+    };
     let oa = Fake::start(Api::OpenAi, vec![answer(&fail("a")), answer(&fail("b")), answer(&fail("c"))]);
     let w = world(&planner(&[openai(&oa, "")], "  max_replans: 1\n"));
     let o = w.run("build", &[]);
@@ -312,4 +328,38 @@ fn approve_without_a_terminal_stops_awaiting_approval_and_resume_adopts_the_plan
     o.assert_code(0);
     assert_eq!(w.read(&w.ws.join("pkg.txt")), "made\n");
     assert_eq!(w.read(&w.ws.join("prep.count")), "prep\n", "prep was reused, not re-run");
+}
+
+#[test]
+fn a_command_backend_reads_the_redacted_prompt_on_stdin_and_prints_a_plan() {
+    let w0 = World::new("");
+    let script = w0.root.join("agent.sh");
+    let seen = w0.root.join("prompt.txt");
+    std::fs::write(
+        &script,
+        format!(
+            "cat > '{}'\nprintf 'Sure.\\n```yaml\\n{}```\\n'\n",
+            seen.display(),
+            GOOD.replace('\'', "'\\''").replace('\n', "\\n")
+        ),
+    )
+    .unwrap();
+    let slow = w0.root.join("slow.sh");
+    std::fs::write(&slow, "sleep 30\n").unwrap();
+    let cfg = format!(
+        "planner:\n  backends:\n  - {{kind: command, name: slow-agent, argv: [/bin/sh, '{}'], timeout: 1s}}\n  - {{kind: command, argv: [/bin/sh, '{}']}}\n",
+        slow.display(),
+        script.display()
+    );
+    std::fs::write(&w0.config, format!("{SH_TOOL}{cfg}")).unwrap();
+    let w = w0.with_env("SECRET_TOKEN", CANARY);
+    let t = Instant::now();
+    let o = w.plan("say hello", &[]);
+    o.assert_code(0);
+    assert!(t.elapsed() < Duration::from_secs(10), "the slow agent was killed after its timeout");
+    assert!(o.stderr.contains("planner slow-agent:") && o.stderr.contains("no answer within"), "{}", o.stderr);
+    assert!(o.stdout.contains("id: hello"), "{}", o.stdout);
+    let prompt = std::fs::read_to_string(&seen).unwrap();
+    assert!(prompt.contains("Intent: say hello") && prompt.contains("- tool: sh"), "{prompt}");
+    assert!(!prompt.contains(CANARY));
 }

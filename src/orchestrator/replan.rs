@@ -113,10 +113,9 @@ pub fn attempt(
         return Ok(Outcome::Ended);
     }
     // The first failed task (plan order) whose failure is not transient.
-    let Some((failed, analysis)) = (0..ids.len())
-        .filter(|&i| states[i] == Some(TaskState::Failed))
-        .find_map(|i| analyses.get(&i).filter(|a| a.class != crate::planner::analysis::Class::Transient).map(|a| (i, a)))
-    else {
+    let Some((failed, analysis)) = (0..ids.len()).filter(|&i| states[i] == Some(TaskState::Failed)).find_map(|i| {
+        analyses.get(&i).filter(|a| a.class != crate::planner::analysis::Class::Transient).map(|a| (i, a))
+    }) else {
         return Ok(Outcome::Ended);
     };
     let number = done + 1;

@@ -182,13 +182,15 @@ mod tests {
         assert_eq!(d.added, ["lint"]);
         assert_eq!(d.removed, ["doc"]);
         assert_eq!(d.changed.keys().collect::<Vec<_>>(), ["build"]);
-        assert_eq!(d.changed["build"][0], FieldChange {
-            field: "args".into(),
-            old: "[\"all\"]".into(),
-            new: "[\"all\",\"-j2\"]".into()
-        });
+        assert_eq!(
+            d.changed["build"][0],
+            FieldChange { field: "args".into(), old: "[\"all\"]".into(), new: "[\"all\",\"-j2\"]".into() }
+        );
         assert_eq!(d.edges_removed, [("build".to_string(), "test".to_string())]);
-        assert_eq!(d.edges_added, [("build".to_string(), "lint".to_string()), ("test".to_string(), "lint".to_string())]);
+        assert_eq!(
+            d.edges_added,
+            [("build".to_string(), "lint".to_string()), ("test".to_string(), "lint".to_string())]
+        );
         assert_eq!(d.plan_changes[0].field, "policy");
         assert_eq!(d.summary(), "1 task added, 1 removed, 1 changed; 2 edges added, 1 removed");
         let text = d.render("a", "b", &b);

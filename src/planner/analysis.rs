@@ -59,16 +59,25 @@ pub struct Analysis {
 const TRANSIENT: &[(&str, &str)] = &[
     ("network error", r"(?i)could not resolve host|temporary failure in name resolution|name or service not known"),
     ("network error", r"(?i)connection (refused|reset|timed out)|network is unreachable|no route to host"),
-    ("network error", r"(?i)tls handshake timeout|failed to download|spurious network error|ETIMEDOUT|ECONNRESET|EAI_AGAIN"),
+    (
+        "network error",
+        r"(?i)tls handshake timeout|failed to download|spurious network error|ETIMEDOUT|ECONNRESET|EAI_AGAIN",
+    ),
     ("network error", r"(?i)\b(429 too many requests|502 bad gateway|503 service unavailable|504 gateway time-?out)\b"),
-    ("lock contention", r"(?i)blocking waiting for file lock|could not (get|acquire) lock|unable to (acquire|obtain) lock"),
+    (
+        "lock contention",
+        r"(?i)blocking waiting for file lock|could not (get|acquire) lock|unable to (acquire|obtain) lock",
+    ),
     ("lock contention", r"(?i)database is locked|resource temporarily unavailable|text file busy|index\.lock.*exists"),
     ("out of memory", r"(?i)out of memory|cannot allocate memory|std::bad_alloc|memory allocation of \d+ bytes failed"),
     ("out of memory", r"(?i)\boom[- ]kill|killed process \d+|javascript heap out of memory"),
 ];
 
 const PERMANENT: &[(&str, &str)] = &[
-    ("missing tool", r"(?i)command not found|: not found$|no such file or directory.*(exec|spawn)|executable file not found"),
+    (
+        "missing tool",
+        r"(?i)command not found|: not found$|no such file or directory.*(exec|spawn)|executable file not found",
+    ),
     ("compile error", r"error\[E\d{4}\]|(?i)error: could not compile|error: aborting due to"),
     ("compile error", r"(?m)^\S+\.(c|cc|cpp|h|hpp|rs|go|java|kt|ts|swift):\d+(:\d+)?: (fatal )?error"),
     ("compile error", r"(?i)undefined reference to|syntaxerror|cannot find symbol|no rule to make target"),
@@ -79,9 +88,8 @@ const PERMANENT: &[(&str, &str)] = &[
 fn sets() -> &'static (RegexSet, RegexSet) {
     static SETS: OnceLock<(RegexSet, RegexSet)> = OnceLock::new();
     SETS.get_or_init(|| {
-        let build = |pats: &[(&str, &str)]| {
-            RegexSet::new(pats.iter().map(|(_, p)| *p)).unwrap_or_else(|_| RegexSet::empty())
-        };
+        let build =
+            |pats: &[(&str, &str)]| RegexSet::new(pats.iter().map(|(_, p)| *p)).unwrap_or_else(|_| RegexSet::empty());
         (build(TRANSIENT), build(PERMANENT))
     })
 }

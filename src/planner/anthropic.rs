@@ -36,11 +36,8 @@ impl Backend for Anthropic {
     fn complete(&self, conv: &Conversation) -> Result<String, BackendError> {
         let key = super::read_key(&self.api_key_env)?;
         let headers = vec![("x-api-key", key), ("anthropic-version", API_VERSION.to_string())];
-        let messages: Vec<serde_json::Value> = conv
-            .messages
-            .iter()
-            .map(|m| serde_json::json!({"role": m.role.as_str(), "content": m.content}))
-            .collect();
+        let messages: Vec<serde_json::Value> =
+            conv.messages.iter().map(|m| serde_json::json!({"role": m.role.as_str(), "content": m.content})).collect();
         let body = serde_json::json!({
             "model": self.model, "max_tokens": self.max_tokens, "system": conv.system,
             "messages": messages, "temperature": 0,
@@ -49,9 +46,7 @@ impl Backend for Anthropic {
         let answer = post_json(&url, &headers, &body, &self.http)?;
         let text: Vec<&str> = answer["content"]
             .as_array()
-            .map(|blocks| {
-                blocks.iter().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect()
-            })
+            .map(|blocks| blocks.iter().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect())
             .unwrap_or_default();
         if text.is_empty() {
             return Err(BackendError::BadResponse(format!("{url}: no text block in the answer's content")));

@@ -159,12 +159,7 @@ impl Chain {
             match self.ask(b.as_ref(), intent, workspace, replan) {
                 Ok((dag, outcome)) => {
                     attempts.push(Attempt { backend: b.name().to_string(), outcome });
-                    return Ok(Proposal {
-                        dag,
-                        backend: b.name().to_string(),
-                        origin: origin(b.name()),
-                        attempts,
-                    });
+                    return Ok(Proposal { dag, backend: b.name().to_string(), origin: origin(b.name()), attempts });
                 }
                 Err(why) => attempts.push(Attempt { backend: b.name().to_string(), outcome: why }),
             }
@@ -202,9 +197,10 @@ impl Chain {
     ) -> Result<(Dag, String), String> {
         let red = match replan {
             // Plan env values may be secrets: none of them leaves in a prompt.
-            Some(r) => self.redactor.clone().with(
-                r.kept.iter().chain(&r.base.tasks).flat_map(|t| t.env.values().cloned()).collect::<Vec<_>>(),
-            ),
+            Some(r) => self
+                .redactor
+                .clone()
+                .with(r.kept.iter().chain(&r.base.tasks).flat_map(|t| t.env.values().cloned()).collect::<Vec<_>>()),
             None => self.redactor.clone(),
         };
         let mut conv = Conversation {
@@ -223,16 +219,12 @@ impl Chain {
         tracing::info!("planner {}: answer refused ({errors}); asking once more", b.name());
         conv.messages.push(Message { role: Role::Assistant, content: red.redact(&answer) });
         conv.messages.push(Message { role: Role::User, content: red.redact(&prompt::repair_prompt(&errors)) });
-        let answer = b
-            .complete(&conv)
-            .map_err(|e| format!("refused ({}), then on repair: {}", red.redact(&errors), red.redact(&e.to_string())))?;
+        let answer = b.complete(&conv).map_err(|e| {
+            format!("refused ({}), then on repair: {}", red.redact(&errors), red.redact(&e.to_string()))
+        })?;
         match self.accept(&answer, &org, intent, replan) {
             Ok(dag) => Ok((dag, "repaired".into())),
-            Err(e2) => Err(format!(
-                "refused ({}), and again after repair ({})",
-                red.redact(&errors),
-                red.redact(&e2)
-            )),
+            Err(e2) => Err(format!("refused ({}), and again after repair ({})", red.redact(&errors), red.redact(&e2))),
         }
     }
 

@@ -21,9 +21,30 @@ const MIN_SECRET_LEN: usize = 8;
 /// Environment variables whose values are not secrets (and are often short
 /// words or paths that would otherwise mangle the prompt).
 const NOT_SECRET: &[&str] = &[
-    "PATH", "HOME", "PWD", "OLDPWD", "SHELL", "USER", "LOGNAME", "LANG", "LANGUAGE", "TERM", "TMPDIR", "HOSTNAME",
-    "CI", "SHLVL", "_", "COLORTERM", "TZ", "EDITOR", "PAGER", "DISPLAY", "CARGO_TARGET_DIR", "RUST_BACKTRACE",
-    "RUST_LOG", "NO_COLOR",
+    "PATH",
+    "HOME",
+    "PWD",
+    "OLDPWD",
+    "SHELL",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TERM",
+    "TMPDIR",
+    "HOSTNAME",
+    "CI",
+    "SHLVL",
+    "_",
+    "COLORTERM",
+    "TZ",
+    "EDITOR",
+    "PAGER",
+    "DISPLAY",
+    "CARGO_TARGET_DIR",
+    "RUST_BACKTRACE",
+    "RUST_LOG",
+    "NO_COLOR",
 ];
 
 /// Names that mark a secret whatever the length of its value.

@@ -380,7 +380,11 @@ impl Store {
 
     /// Replace the plan of a running run (a replan): new task set, new plan hash,
     /// the run's plan is now its `plan.yaml` (not the original file), and a new snapshot.
-    pub fn replace_plan(&mut self, plan_sha256: String, tasks: BTreeMap<String, TaskRecord>) -> Result<(), RunStoreError> {
+    pub fn replace_plan(
+        &mut self,
+        plan_sha256: String,
+        tasks: BTreeMap<String, TaskRecord>,
+    ) -> Result<(), RunStoreError> {
         self.state.plan_sha256 = plan_sha256;
         self.state.source.plan_file = None;
         self.threshold = tasks.len().max(64);

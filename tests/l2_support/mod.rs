@@ -115,8 +115,17 @@ fn serve(conn: TcpStream, api: Api, received: &Mutex<Vec<Received>>, script: &Mu
     }
     let mut body = vec![0u8; len];
     let _ = reader.read_exact(&mut body);
-    received.lock().unwrap().push(Received { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() });
-    let reply = script.lock().unwrap().pop_front().unwrap_or(Reply::Status(503, "{\"error\":\"no script left\"}".into(), vec![]));
+    received.lock().unwrap().push(Received {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
+    let reply = script.lock().unwrap().pop_front().unwrap_or(Reply::Status(
+        503,
+        "{\"error\":\"no script left\"}".into(),
+        vec![],
+    ));
     let mut conn = conn;
     let (status, body, extra) = match reply {
         Reply::Hang(d) => {
@@ -302,5 +311,10 @@ impl World {
 
 /// The task record of `id` in a report.
 pub fn task<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    report["tasks"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap_or_else(|| panic!("no task {id} in {report:#}"))
+    report["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no task {id} in {report:#}"))
 }
