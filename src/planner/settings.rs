@@ -204,3 +204,41 @@ fn check_url(u: &str) -> Result<(), String> {
         Err(format!("planner base_url {u:?} must start with http:// or https://"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config;
+
+    fn load(yaml: &str) -> Result<config::Loaded, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, yaml).map_err(|e| e.to_string())?;
+        config::load(Some(&p), dir.path()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_planner_section_is_strict_and_has_safe_defaults() {
+        let l = load("version: 1\n").unwrap();
+        assert_eq!(l.config.planner, super::PlannerConfig::default());
+        assert_eq!(l.config.planner.max_replans, 2);
+        assert!(l.config.planner.allowed_policies.is_empty() && !l.config.planner.replan_plan_files);
+        let l = load(
+            "planner:\n  backends:\n  - {kind: openai, base_url: 'http://127.0.0.1:1/v1', model: m, timeout: 3s}\n  - {kind: anthropic, model: c}\n  - {kind: command, argv: [agent, -p]}\n  max_replans: 0\n",
+        )
+        .unwrap();
+        let b = &l.config.planner.backends;
+        assert_eq!(b.len(), 3);
+        assert_eq!(b[1].api_key_env().as_deref(), Some("ANTHROPIC_API_KEY"));
+        assert_eq!(b[2].name(), "agent");
+        let e = load("planner:\n  backends:\n  - {kind: openai, base_url: 'http://x', model: m, api_key: sk-123}\n")
+            .unwrap_err();
+        assert!(e.contains("api_key"), "a key in the config is refused: {e}");
+        let e = load("planner:\n  backends:\n  - {kind: gemini, model: m}\n").unwrap_err();
+        assert!(e.contains("gemini"), "{e}");
+        let e = load("planner:\n  backends:\n  - {kind: openai, base_url: 'ftp://x', model: m}\n").unwrap_err();
+        assert!(e.contains("http://"), "{e}");
+        let e = load("planner:\n  backends:\n  - {kind: command, argv: []}\n").unwrap_err();
+        assert!(e.contains("argv"), "{e}");
+        assert!(load("planner:\n  max_replan: 1\n").is_err());
+    }
+}
