@@ -293,7 +293,8 @@ fn session(
             break;
         }
         let now = Instant::now();
-        let wake = retry_at.values().copied().chain(deadline).min();
+        // Once stopping for the run timeout, the deadline no longer wakes us (it would spin without receiving).
+        let wake = retry_at.values().copied().chain(deadline.filter(|_| stop.is_none())).min();
         let msg = match wake {
             Some(t) if t <= now => None,
             Some(t) => match rx.recv_timeout(t - now) {
