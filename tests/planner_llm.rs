@@ -207,10 +207,17 @@ const SECOND: &str = "tasks:
 fn a_permanent_failure_is_replanned_and_the_run_succeeds() {
     let oa = Fake::start(Api::OpenAi, vec![answer(FIRST), answer(SECOND)]);
     let w = world(&planner(&[openai(&oa, "")], ""));
-    let o = w.run("build the package", &[]);
+    let o = w.run("build the package", &["--json"]);
     o.assert_code(0);
     assert_eq!(w.read(&w.ws.join("pkg.txt")), "made\n");
     assert_eq!(w.read(&w.ws.join("prep.count")), "prep\n", "the kept task ran once");
+    let events: Vec<serde_json::Value> =
+        o.stdout.lines().map(|l| serde_json::from_str(l).expect("JSON lines")).collect();
+    let replans: Vec<&serde_json::Value> = events.iter().filter(|e| e["event"] == "replan").collect();
+    assert_eq!(replans.len(), 1, "{}", o.stdout);
+    assert_eq!(replans[0]["outcome"], "adopted");
+    assert_eq!(replans[0]["task"], "build");
+    assert_eq!(events.last().unwrap()["event"], "run_finished");
     let id = w.only_run();
     let dir = w.run_dir(&id);
     let r = w.report(&id);
@@ -362,4 +369,23 @@ fn a_command_backend_reads_the_redacted_prompt_on_stdin_and_prints_a_plan() {
     let prompt = std::fs::read_to_string(&seen).unwrap();
     assert!(prompt.contains("Intent: say hello") && prompt.contains("- tool: sh"), "{prompt}");
     assert!(!prompt.contains(CANARY));
+}
+
+#[test]
+fn connection_errors_are_retried_then_the_next_backend_answers() {
+    // A port nobody listens on: connection refused, retried (retries: 2), then anthropic.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let an = Fake::start(Api::Anthropic, vec![answer(GOOD)]);
+    let dead = format!(
+        "  - {{kind: openai, base_url: 'http://127.0.0.1:{port}/v1', model: m, retries: 2, backoff: 200ms, timeout: 5s}}\n"
+    );
+    let w = world(&planner(&[dead, anthropic(&an, "")], ""));
+    let t = Instant::now();
+    let o = w.plan("say hello", &[]);
+    o.assert_code(0);
+    assert!(t.elapsed() >= Duration::from_millis(600), "backoff 200ms then 400ms: {:?}", t.elapsed());
+    assert!(o.stderr.contains("planner openai:") && o.stderr.contains(&port.to_string()), "{}", o.stderr);
+    assert_eq!(an.requests().len(), 1);
 }

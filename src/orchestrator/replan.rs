@@ -149,6 +149,13 @@ pub fn attempt(
         Ok(p) => p,
         Err(e) => {
             progress.say(&format!("orchestra: replan {number} failed: {e}"));
+            progress.event(&super::progress::Event::Replan {
+                replan: number,
+                task: &ids[failed],
+                outcome: "failed",
+                backend: "",
+                detail: &e,
+            });
             append(
                 log,
                 "replan_failed",
@@ -188,7 +195,20 @@ pub fn attempt(
     for line in diff_text.lines() {
         progress.say(&format!("  {line}"));
     }
-    match replanner.approve(number, &diff_text) {
+    let approval = replanner.approve(number, &diff_text);
+    let summary = diff.summary();
+    progress.event(&super::progress::Event::Replan {
+        replan: number,
+        task: &ids[failed],
+        outcome: match approval {
+            Approval::Yes => "adopted",
+            Approval::No => "declined",
+            Approval::NoTerminal => "awaiting_approval",
+        },
+        backend: &proposed.backend,
+        detail: &summary,
+    });
+    match approval {
         Approval::Yes => {}
         Approval::No => {
             append(log, "replan_declined", body(serde_json::json!({})), &run.id);
