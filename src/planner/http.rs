@@ -4,14 +4,18 @@
 //! Guarantees: every request has a timeout; a timed-out request is not
 //! retried (a backend that hangs once is left for the next one); `Retry-After`
 //! (seconds) is honoured up to [`MAX_RETRY_AFTER`]; other 4xx answers are not
-//! retried. Error texts carry the status and at most 300 characters of the
-//! body, never the request headers (where the keys are).
+//! retried; an answer larger than [`MAX_ANSWER`] is refused. Error texts carry
+//! the status and at most 300 characters of the body, never the request
+//! headers (where the keys are).
 
 use super::BackendError;
 use std::time::Duration;
 
 /// The longest `Retry-After` honoured.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Largest answer read from a backend.
+pub const MAX_ANSWER: u64 = 4 << 20;
 
 /// Longest error body quoted in messages.
 const MAX_ERROR_BODY: usize = 300;
@@ -54,7 +58,7 @@ pub fn post_json(
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
-                let text = resp.text().map_err(|e| transport(url, &e))?;
+                let text = read_capped(resp).map_err(|e| BackendError::Transport(format!("{url}: {e}")))?;
                 if status.is_success() {
                     return serde_json::from_str(&text).map_err(|e| {
                         BackendError::BadResponse(format!("{url}: the answer is not JSON ({e}): {}", clip(&text)))
@@ -79,6 +83,17 @@ pub fn post_json(
         std::thread::sleep(delay);
         attempt += 1;
     }
+}
+
+/// The body as text, refusing more than [`MAX_ANSWER`] bytes.
+fn read_capped(resp: reqwest::blocking::Response) -> Result<String, String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    resp.take(MAX_ANSWER + 1).read_to_end(&mut buf).map_err(|e| format!("reading the answer: {e}"))?;
+    if buf.len() as u64 > MAX_ANSWER {
+        return Err(format!("the answer is larger than {MAX_ANSWER} bytes"));
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 fn transport(url: &str, e: &reqwest::Error) -> BackendError {
