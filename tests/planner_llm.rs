@@ -237,7 +237,10 @@ fn a_permanent_failure_is_replanned_and_the_run_succeeds() {
     assert!(text.contains("REPLAN") && text.contains("task \"build\" failed"), "{text}");
     assert!(text.contains("main.c:1:1: error: expected declaration"), "the log tail is in the prompt");
     assert!(text.contains("permanent: compile error"), "{text}");
+    let log = w.read(&dir.join("logs/build.log"));
+    assert!(log.contains("token plan-env-secret-value-42"), "the task printed its env value: {log}");
     assert!(!req[1].body.contains("plan-env-secret-value-42"), "plan env values never leave: {}", req[1].body);
+    assert!(text.contains("expected declaration, token [REDACTED]"), "{text}");
     // The audit log has the replacement with the diff summary.
     let rec = w.audit_records("plan_replaced");
     assert_eq!(rec.len(), 1, "{rec:?}");

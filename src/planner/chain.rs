@@ -298,3 +298,112 @@ fn allowed_text(allowed: &[String]) -> String {
 pub fn origin(name: &str) -> String {
     format!("<{name} planner>")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::BackendError;
+    use std::sync::Mutex;
+
+    /// A backend that answers from a script and records what it was sent.
+    struct Scripted {
+        answers: Mutex<Vec<Result<String, BackendError>>>,
+        seen: Mutex<Vec<Conversation>>,
+    }
+
+    impl Backend for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+        fn complete(&self, conv: &Conversation) -> Result<String, BackendError> {
+            self.seen.lock().unwrap().push(conv.clone());
+            let mut a = self.answers.lock().unwrap();
+            if a.is_empty() { Err(BackendError::Unavailable("script exhausted".into())) } else { a.remove(0) }
+        }
+    }
+
+    fn chain(answers: Vec<&str>) -> (Chain, std::sync::Arc<Scripted>) {
+        let s = std::sync::Arc::new(Scripted {
+            answers: Mutex::new(answers.into_iter().map(|a| Ok(a.to_string())).collect()),
+            seen: Mutex::new(Vec::new()),
+        });
+        struct Shared(std::sync::Arc<Scripted>);
+        impl Backend for Shared {
+            fn name(&self) -> &str {
+                self.0.name()
+            }
+            fn complete(&self, conv: &Conversation) -> Result<String, BackendError> {
+                self.0.complete(conv)
+            }
+        }
+        let specs: std::collections::BTreeMap<String, crate::plan::tools::ToolSpec> =
+            crate::yaml::from_str("sh: {program: /bin/sh, shell: true, args: ['.*']}\n", "t").unwrap();
+        let wl = Whitelist::compile(&specs, "t").unwrap();
+        (Chain::new(vec![Box::new(Shared(s.clone()))], wl, vec![], Redactor::new(vec![])), s)
+    }
+
+    fn base() -> Plan {
+        plan::parse(
+            "policy: strict\ntasks:\n- {id: a, tool: sh, args: [-c, 'true']}\n- {id: b, tool: sh, args: [-c, 'false'], needs: [a]}\n",
+            "p",
+        )
+        .unwrap()
+    }
+
+    fn replan(kept: &[&str]) -> Replan {
+        let b = base();
+        Replan {
+            context: ReplanContext {
+                current_plan: plan::to_yaml(&b),
+                kept: kept.iter().map(|s| s.to_string()).collect(),
+                failure: prompt::FailureContext {
+                    task: "b".into(),
+                    cause: "child_exit".into(),
+                    exit_status: Some(1),
+                    signal: None,
+                    analysis: "unknown".into(),
+                    log_tail: String::new(),
+                },
+            },
+            kept: b.tasks.iter().filter(|t| kept.contains(&t.id())).cloned().collect(),
+            base: b,
+        }
+    }
+
+    #[test]
+    fn a_replan_keeps_the_succeeded_tasks_and_the_plan_header() {
+        let (c, s) = chain(vec!["```yaml\ntasks:\n- {id: c, tool: sh, args: [-c, 'true'], needs: [a]}\n```"]);
+        let ws = tempfile::tempdir().unwrap();
+        let p = c.propose("x", ws.path(), Some(&replan(&["a"]))).unwrap();
+        let ids: Vec<&str> = p.dag.plan.tasks.iter().map(|t| t.id()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(p.dag.plan.policy.as_deref(), Some("strict"), "the plan's own policy carries over");
+        assert_eq!(p.attempts, [Attempt { backend: "scripted".into(), outcome: "ok".into() }]);
+        assert!(s.seen.lock().unwrap()[0].messages[0].content.contains("REPLAN"));
+    }
+
+    #[test]
+    fn a_replan_may_not_redefine_a_kept_task_and_offline_does_not_replan() {
+        let redefine = "tasks:\n- {id: a, tool: sh, args: [-c, 'rm -rf .']}\n";
+        let (c, s) = chain(vec![redefine, redefine]);
+        let ws = tempfile::tempdir().unwrap();
+        let e = c.propose("x", ws.path(), Some(&replan(&["a"]))).unwrap_err();
+        assert_eq!(s.seen.lock().unwrap().len(), 2, "one repair round, no more");
+        assert!(e.attempts[0].outcome.contains("already succeeded and is kept"), "{e}");
+        assert_eq!(e.attempts[1].backend, "offline");
+        assert!(e.attempts[1].outcome.contains("does not replan"), "{e}");
+    }
+
+    #[test]
+    fn the_repair_round_carries_the_refused_answer_and_the_errors() {
+        let (c, s) = chain(vec!["tasks:\n- {id: x, tool: sh, bogus: 1}\n", "tasks:\n- {id: x, tool: sh}\n"]);
+        let ws = tempfile::tempdir().unwrap();
+        let p = c.propose("x", ws.path(), None).unwrap();
+        assert_eq!(p.attempts[0].outcome, "repaired");
+        let seen = s.seen.lock().unwrap();
+        let repair = &seen[1].messages;
+        assert_eq!(repair.len(), 3);
+        assert_eq!(repair[1].role, Role::Assistant);
+        assert!(repair[2].content.contains("bogus"), "{}", repair[2].content);
+    }
+}
