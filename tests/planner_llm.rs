@@ -392,3 +392,62 @@ fn connection_errors_are_retried_then_the_next_backend_answers() {
     assert!(o.stderr.contains("planner openai:") && o.stderr.contains(&port.to_string()), "{}", o.stderr);
     assert_eq!(an.requests().len(), 1);
 }
+
+/// `orchestra run ... --approve` on a pseudo-terminal (util-linux `script`), answering `answer`.
+fn run_on_a_terminal(w: &World, target: &str, answer: &str) -> Out {
+    let (cfg, runs, audit) =
+        (w.config.display().to_string(), w.runs.display().to_string(), w.audit.display().to_string());
+    let cmdline = format!(
+        "'{}' run '{target}' --config '{cfg}' --runs-dir '{runs}' --audit-dir '{audit}' -j 1 --approve",
+        orchestra().display()
+    );
+    // The world's environment (keys, HOME, audit key), minus CI, on a pseudo-terminal.
+    let mut script = std::process::Command::new("/usr/bin/script");
+    script
+        .current_dir(&w.ws)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", &w.home)
+        .env("TERM", "dumb")
+        .env("NO_COLOR", "1")
+        .env("ORCHESTRA_AUDIT_KEY", &w.key)
+        .envs(w.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(["-qec", &cmdline, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = script.spawn().expect("util-linux script");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        // Answer once the question is on the terminal (the pty buffers it either way).
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = stdin.write_all(answer.as_bytes());
+    }
+    let o = child.wait_with_output().unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn approve_on_a_terminal_asks_and_adopts_on_yes_and_declines_otherwise() {
+    let oa = Fake::start(Api::OpenAi, vec![answer(FIRST), answer(SECOND)]);
+    let w = world(&planner(&[openai(&oa, "")], ""));
+    let o = run_on_a_terminal(&w, "build the package", "y\n");
+    o.assert_code(0);
+    assert!(o.stdout.contains("adopt this plan and continue the run? [y/N]"), "{}", o.stdout);
+    assert_eq!(w.read(&w.ws.join("pkg.txt")), "made\n");
+    assert_eq!(w.audit_records("plan_replaced").len(), 1);
+
+    let oa = Fake::start(Api::OpenAi, vec![answer(FIRST), answer(SECOND)]);
+    let w = world(&planner(&[openai(&oa, "")], ""));
+    let o = run_on_a_terminal(&w, "build the package", "n\n");
+    o.assert_code(2);
+    assert!(!w.ws.join("pkg.txt").exists());
+    assert_eq!(w.audit_records("replan_declined").len(), 1);
+    assert!(w.audit_records("plan_replaced").is_empty());
+    assert_eq!(w.report(&w.only_run())["status"], "failed");
+}
