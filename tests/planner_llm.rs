@@ -222,6 +222,9 @@ fn a_permanent_failure_is_replanned_and_the_run_succeeds() {
     let dir = w.run_dir(&id);
     let r = w.report(&id);
     assert_eq!(r["status"], "succeeded");
+    assert_eq!(r["replans"][0]["plan"], "plans/replan-1.yaml", "{r:#}");
+    assert!(r["replans"][0]["summary"].as_str().unwrap().starts_with("1 task added"), "{r:#}");
+    assert!(w.read(&dir.join("report.md")).contains("**Replanned:** `plans/replan-1.yaml`"));
     for t in ["prep", "build2", "package"] {
         assert_eq!(task(&r, t)["state"], "succeeded", "{r:#}");
     }
