@@ -71,6 +71,8 @@ pub struct Loaded {
     pub config: Config,
     /// `path` or `built-in defaults`.
     pub origin: String,
+    /// The file, when there is one.
+    pub path: Option<PathBuf>,
     /// The compiled tool whitelist.
     pub whitelist: Whitelist,
 }
@@ -78,10 +80,10 @@ pub struct Loaded {
 /// Load `explicit`, else `<workspace>/.orchestra/config.yaml` if present, else the defaults.
 pub fn load(explicit: Option<&Path>, workspace: &Path) -> Result<Loaded, LocatedError> {
     let found = workspace.join(DEFAULT_PATH);
-    let (config, origin) = match explicit {
-        Some(p) => (read(p)?, p.to_string_lossy().into_owned()),
-        None if found.is_file() => (read(&found)?, found.to_string_lossy().into_owned()),
-        None => (Config::default(), "built-in defaults".to_string()),
+    let (config, origin, path) = match explicit {
+        Some(p) => (read(p)?, p.to_string_lossy().into_owned(), Some(p.to_path_buf())),
+        None if found.is_file() => (read(&found)?, found.to_string_lossy().into_owned(), Some(found.clone())),
+        None => (Config::default(), "built-in defaults".to_string(), None),
     };
     if config.version != 1 {
         return Err(LocatedError::new(&origin, None, format!("unsupported config version {}", config.version)));
@@ -93,7 +95,7 @@ pub fn load(explicit: Option<&Path>, workspace: &Path) -> Result<Loaded, Located
     let mut specs = if config.builtin_tools { Whitelist::builtin()? } else { BTreeMap::new() };
     specs.extend(config.tools.clone());
     let whitelist = Whitelist::compile(&specs, &origin)?;
-    Ok(Loaded { config, origin, whitelist })
+    Ok(Loaded { config, origin, path, whitelist })
 }
 
 fn read(path: &Path) -> Result<Config, LocatedError> {

@@ -61,6 +61,11 @@ pub struct ExecArgs {
     /// report without fsync (the run's checkpoint is the durable record).
     #[arg(long, hide = true, value_name = "PID")]
     pub run_parent: Option<u32>,
+    /// Refuse to run unless the effective policy has this hash (`sha256:…`),
+    /// set by `orchestra run` so that a policy file changed after the run
+    /// checked it is never used.
+    #[arg(long, hide = true, value_name = "SHA256")]
+    pub expect_policy: Option<String>,
     /// Benchmark baseline only: deny without observing (nothing is reported).
     #[arg(long, hide = true)]
     pub bench_unobserved: bool,
@@ -132,6 +137,14 @@ pub fn run(args: ExecArgs) -> Exit {
             {
                 policy.environment.set.insert(name.to_string(), v.to_string());
             }
+        }
+    }
+    if let Some(expected) = &args.expect_policy {
+        let found = format!("sha256:{}", policy.hash());
+        if &found != expected {
+            return super::config_error(format!(
+                "policy {origin} changed after the run checked it (expected {expected}, found {found}); not running"
+            ));
         }
     }
     let workdir = match args.workdir.clone().map(Ok).unwrap_or_else(std::env::current_dir) {

@@ -102,6 +102,7 @@ impl Replanner for CliReplanner {
             &self.cfg,
             self.cli_policy.as_deref(),
             &self.base_dir,
+            &self.workspace,
         )
         .map_err(|e| format!("{} planner's plan refused: {e}", proposal.backend))?;
         Ok(Proposed { prepared, backend: proposal.backend, attempts })

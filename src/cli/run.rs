@@ -236,7 +236,7 @@ pub fn run(args: RunArgs) -> Exit {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
-    let prepared = match orchestrator::prepare(dag, &origin, &cfg, args.policy.as_deref(), &cwd()) {
+    let prepared = match orchestrator::prepare(dag, &origin, &cfg, args.policy.as_deref(), &cwd(), &ws) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
@@ -408,10 +408,11 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Ok(d) => d,
         Err(e) => return super::config_error(e),
     };
-    let prepared = match orchestrator::prepare(dag, &origin, &cfg, cp.settings.policy.as_deref(), &cwd()) {
-        Ok(p) => p,
-        Err(e) => return super::config_error(e),
-    };
+    let prepared =
+        match orchestrator::prepare(dag, &origin, &cfg, cp.settings.policy.as_deref(), &cwd(), &cp.settings.workdir) {
+            Ok(p) => p,
+            Err(e) => return super::config_error(e),
+        };
     eprintln!("orchestra: resuming run {} with the plan {origin}", run.id);
     // Tasks added to the plan start pending; tasks removed from it leave the checkpoint.
     let ids: std::collections::BTreeSet<String> = prepared.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();

@@ -1,56 +1,114 @@
 //! Collecting a task's declared outputs into `runs/<id>/artifacts/<task>/`.
 //!
 //! The orchestrator runs outside the sandbox, so the copy must not become a
-//! way out of it. Guarantees: symbolic links are never followed and never
-//! copied (an upload step that follows links, as CI artifact uploaders do,
-//! would otherwise publish whatever a task's link points at on the host);
-//! files are opened with `O_NOFOLLOW`; FIFOs, sockets and devices are
-//! skipped (a FIFO would block the copy); paths stay inside the workspace
-//! (plans cannot name `..` or absolute outputs). A declared output that does
-//! not exist fails the task.
+//! way out of it. Guarantees: every open is an `openat2` beneath the
+//! workspace with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+//! RESOLVE_NO_MAGICLINKS`, relative to an already-open directory, so no
+//! symlink anywhere on the path — not the output itself, not a parent a task
+//! swapped in, not one swapped in while we copy — is ever followed, and the
+//! copy cannot leave the workspace. Symlinks are neither followed nor copied
+//! (CI uploaders follow links and would publish whatever a task's link points
+//! at); FIFOs, sockets and devices are skipped (opened non-blocking, never
+//! read). An output that is missing, or whose path goes through a symlink,
+//! fails the task; so does one that overlaps the orchestrator's own
+//! directories (the runs directory, the audit log, `.orchestra/`).
 
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+use nix::sys::stat::{SFlag, fstat};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
 
-/// Copy each declared output (relative to `workdir`) into `dest`.
-pub fn collect(workdir: &Path, outputs: &[String], dest: &Path) -> Result<(), String> {
+/// Copy each declared output (relative to `workdir`) into `dest`, refusing
+/// outputs that overlap any of `forbidden` (absolute paths).
+pub fn collect(workdir: &Path, outputs: &[String], dest: &Path, forbidden: &[PathBuf]) -> Result<(), String> {
+    let root = open_dir_path(workdir).map_err(|e| format!("workspace {}: {e}", workdir.display()))?;
     for out in outputs {
-        let src = workdir.join(out);
-        match std::fs::symlink_metadata(&src) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        let rel =
+            normalize(out).ok_or_else(|| format!("declared output {out:?} is not a path inside the workspace"))?;
+        let abs = workdir.join(&rel);
+        if let Some(f) = forbidden.iter().find(|f| abs.starts_with(f) || f.starts_with(&abs)) {
+            return Err(format!("declared output {out:?} overlaps the orchestrator's own {}", f.display()));
+        }
+        let fd = match beneath(&root, &rel) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 return Err(format!("declared output {out:?} was not produced"));
             }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) => {
+                return Err(format!("declared output {out:?} goes through a symbolic link; not copied"));
+            }
             Err(e) => return Err(format!("declared output {out:?}: {e}")),
-        }
-        let target = dest.join(out);
+        };
+        let target = dest.join(&rel);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("artifacts {}: {e}", parent.display()))?;
         }
-        copy(&src, &target).map_err(|e| format!("copying output {out:?}: {e}"))?;
+        copy_fd(fd, &target).map_err(|e| format!("copying output {out:?}: {e}"))?;
     }
     Ok(())
 }
 
-fn copy(src: &Path, dst: &Path) -> io::Result<()> {
-    let meta = std::fs::symlink_metadata(src)?;
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        Ok(())
-    } else if ft.is_dir() {
-        std::fs::create_dir_all(dst)?;
-        for entry in std::fs::read_dir(src)? {
-            let entry = entry?;
-            copy(&entry.path(), &dst.join(entry.file_name()))?;
+/// `a/./b/` → `a/b`; `None` for empty, absolute or `..` paths.
+fn normalize(p: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(p).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            _ => return None,
         }
-        Ok(())
-    } else if ft.is_file() {
-        let mut from = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(src)?;
-        let mut to = std::fs::File::create(dst)?;
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
+}
+
+fn how() -> OpenHow {
+    OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+}
+
+fn open_dir_path(p: &Path) -> io::Result<OwnedFd> {
+    Ok(File::open(p)?.into())
+}
+
+fn beneath<Fd: AsFd>(dir: Fd, rel: &Path) -> io::Result<OwnedFd> {
+    openat2(dir, rel, how()).map_err(io::Error::from)
+}
+
+fn copy_fd(fd: OwnedFd, dst: &Path) -> io::Result<()> {
+    let st = fstat(&fd).map_err(io::Error::from)?;
+    let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+    if kind == SFlag::S_IFREG {
+        let mut from = File::from(fd);
+        let mut to = File::create(dst)?;
         io::copy(&mut from, &mut to)?;
         Ok(())
+    } else if kind == SFlag::S_IFDIR {
+        std::fs::create_dir_all(dst)?;
+        let dup = fd.try_clone()?;
+        let mut dir = nix::dir::Dir::from_fd(dup).map_err(io::Error::from)?;
+        let mut names = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry.map_err(io::Error::from)?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                use std::os::unix::ffi::OsStrExt;
+                names.push(std::ffi::OsStr::from_bytes(name).to_owned());
+            }
+        }
+        for name in names {
+            match openat2(&fd, Path::new(&name), how()) {
+                Ok(child) => copy_fd(child, &dst.join(&name))?,
+                // A symlink (ELOOP) is not copied; anything that vanished meanwhile is skipped.
+                Err(nix::errno::Errno::ELOOP) | Err(nix::errno::Errno::ENOENT) | Err(nix::errno::Errno::EXDEV) => {}
+                Err(e) => return Err(io::Error::from(e)),
+            }
+        }
+        Ok(())
     } else {
+        // FIFOs, sockets, devices: opened non-blocking only to look, never copied.
         Ok(())
     }
 }
@@ -59,19 +117,74 @@ fn copy(src: &Path, dst: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    fn canary() -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("secret");
+        std::fs::write(&p, "CANARY-SECRET").unwrap();
+        (d, p)
+    }
+
+    fn grep(dir: &Path, needle: &str) -> bool {
+        walk(dir).iter().any(|p| std::fs::read_to_string(p).is_ok_and(|s| s.contains(needle)))
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+                    out.extend(walk(&p));
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
     #[test]
     fn links_are_not_followed_and_missing_outputs_fail() {
         let ws = tempfile::tempdir().unwrap();
         let dest = tempfile::tempdir().unwrap();
-        let secret = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(secret.path(), "CANARY-SECRET").unwrap();
+        let (_keep, secret) = canary();
         std::fs::create_dir(ws.path().join("out")).unwrap();
         std::fs::write(ws.path().join("out/bin"), "binary").unwrap();
-        std::os::unix::fs::symlink(secret.path(), ws.path().join("out/leak")).unwrap();
-        collect(ws.path(), &["out".into()], dest.path()).unwrap();
+        std::os::unix::fs::symlink(&secret, ws.path().join("out/leak")).unwrap();
+        collect(ws.path(), &["out".into()], dest.path(), &[]).unwrap();
         assert_eq!(std::fs::read_to_string(dest.path().join("out/bin")).unwrap(), "binary");
         assert!(std::fs::symlink_metadata(dest.path().join("out/leak")).is_err(), "links are not copied");
-        let e = collect(ws.path(), &["nope".into()], dest.path()).unwrap_err();
+        let e = collect(ws.path(), &["nope".into()], dest.path(), &[]).unwrap_err();
         assert!(e.contains("was not produced"), "{e}");
+        assert!(!grep(dest.path(), "CANARY"));
+    }
+
+    #[test]
+    fn a_symlinked_parent_is_refused() {
+        let ws = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let (keep, _secret) = canary();
+        std::os::unix::fs::symlink(keep.path(), ws.path().join("sub")).unwrap();
+        let e = collect(ws.path(), &["sub/secret".into()], dest.path(), &[]).unwrap_err();
+        assert!(e.contains("symbolic link"), "{e}");
+        let e = collect(ws.path(), &["sub".into()], dest.path(), &[]).unwrap_err();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(!grep(dest.path(), "CANARY"));
+    }
+
+    #[test]
+    fn fifos_are_skipped_and_own_dirs_refused() {
+        let ws = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        std::fs::create_dir(ws.path().join("out")).unwrap();
+        nix::unistd::mkfifo(&ws.path().join("out/fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        collect(ws.path(), &["./out/".into()], dest.path(), &[]).unwrap();
+        assert!(!dest.path().join("out/fifo").exists());
+        let runs = ws.path().join("runs");
+        std::fs::create_dir(&runs).unwrap();
+        for bad in [".", "runs", "runs/x"] {
+            let e = collect(ws.path(), &[bad.into()], dest.path(), std::slice::from_ref(&runs)).unwrap_err();
+            assert!(e.contains("overlaps") || e.contains("not a path"), "{bad}: {e}");
+        }
     }
 }

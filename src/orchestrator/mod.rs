@@ -82,8 +82,12 @@ pub fn prepare(
     cfg: &config::Loaded,
     cli_policy: Option<&str>,
     base_dir: &Path,
+    workspace: &Path,
 ) -> Result<Prepared, String> {
     cfg.whitelist.check(&dag, origin).map_err(|e| e.to_string())?;
+    if let Some(path) = &cfg.path {
+        outside_task_reach(path, workspace).map_err(|why| format!("config {}: {why}", path.display()))?;
+    }
     let mut tasks = Vec::with_capacity(dag.plan.tasks.len());
     let mut checked: HashMap<String, ()> = HashMap::new();
     for t in &dag.plan.tasks {
@@ -97,6 +101,10 @@ pub fn prepare(
             .or_else(|| cfg.config.policy.clone())
             .unwrap_or_else(|| "default".to_string());
         let spec = absolutize_policy(&spec, base_dir);
+        if Path::new(&spec).is_absolute() {
+            outside_task_reach(Path::new(&spec), workspace)
+                .map_err(|why| format!("task {:?}: policy {spec}: {why}", t.id()))?;
+        }
         let (mut policy, policy_origin) = load_policy(&spec).map_err(|e| format!("task {:?}: policy {e}", t.id()))?;
         if let Some(d) = t.timeout {
             policy.timeouts.wall = Limit::Max(d);
@@ -107,7 +115,7 @@ pub fn prepare(
         let backend = crate::sandbox::backend_for(policy.backend()).map_err(|e| format!("task {:?}: {e}", t.id()))?;
         let hash = policy.hash();
         if !checked.contains_key(&hash) {
-            backend.check(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
+            backend.preflight(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
             checked.insert(hash.clone(), ());
         }
         tasks.push(TaskPlan {
@@ -124,6 +132,20 @@ pub fn prepare(
     }
     let run_timeout = dag.plan.timeout.map(|d| d.0);
     Ok(Prepared { dag, tasks, run_timeout })
+}
+
+/// Policy and config files must not lie where tasks can write: in the
+/// workspace, outside its `.orchestra/` (which tasks never see writable). A
+/// task could otherwise loosen the policy of a later task or of a resume.
+fn outside_task_reach(file: &Path, workspace: &Path) -> Result<(), String> {
+    let real = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    if real.starts_with(workspace) && !real.starts_with(workspace.join(".orchestra")) {
+        return Err(format!(
+            "lies in the workspace {}, which tasks can write; keep policies and configs in .orchestra/ or outside the workspace",
+            workspace.display()
+        ));
+    }
+    Ok(())
 }
 
 /// A policy spec that names a file becomes absolute (so `resume` works from anywhere).
@@ -293,7 +315,7 @@ fn session(
             break;
         }
         let now = Instant::now();
-        // Once stopping for the run timeout, the deadline no longer wakes us (it would spin without receiving).
+        // Once stopping, the deadline has done its work: only messages wake us.
         let wake = retry_at.values().copied().chain(deadline.filter(|_| stop.is_none())).min();
         let msg = match wake {
             Some(t) if t <= now => None,
@@ -374,7 +396,12 @@ fn session(
                     continue;
                 }
                 if state == TaskState::Succeeded
-                    && let Err(e) = artifacts::collect(&settings.workdir, &task.outputs, &run.artifacts().join(&ids[i]))
+                    && let Err(e) = artifacts::collect(
+                        &settings.workdir,
+                        &task.outputs,
+                        &run.artifacts().join(&ids[i]),
+                        &[opts.runs_dir.clone(), settings.audit_dir.clone(), settings.workdir.join(".orchestra")],
+                    )
                 {
                     rec.state = TaskState::Failed;
                     rec.note = Some(e);
@@ -507,6 +534,7 @@ fn start(
         number: attempt_no,
         argv: plan.argv.clone(),
         policy: plan.policy_spec.clone(),
+        policy_sha256: plan.policy_sha256.clone(),
         env: plan.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         timeout: plan.timeout.map(|t| t.to_string()),
         workdir: settings.workdir.clone(),

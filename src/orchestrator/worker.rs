@@ -27,6 +27,8 @@ pub struct Attempt {
     pub argv: Vec<String>,
     /// Policy file or preset.
     pub policy: String,
+    /// The effective policy's hash as checked before the run (exec refuses another).
+    pub policy_sha256: String,
     /// Extra environment.
     pub env: Vec<(String, String)>,
     /// Wall-clock timeout override.
@@ -139,6 +141,8 @@ fn run(exe: &PathBuf, a: &Attempt, handle: &Handle, ready: std::sync::mpsc::Send
     // Armed by the child itself, so that std can spawn with vfork semantics
     // (a pre_exec hook would force a full fork of this multi-threaded process).
     cmd.arg("--run-parent").arg(std::process::id().to_string());
+    // The policy file is read again by exec: it must still be the one checked.
+    cmd.arg("--expect-policy").arg(&a.policy_sha256);
     cmd.arg("--").args(&a.argv);
     cmd.current_dir(&a.workdir).stdin(Stdio::null()).stdout(log).stderr(log2);
     let mut child = match cmd.spawn() {

@@ -295,18 +295,21 @@ fn check_id(id: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Inputs and outputs are relative paths inside the workspace.
+/// Inputs and outputs are relative paths inside the workspace, never the workspace
+/// itself and never `.orchestra/` (judged on normalized components: `./.orchestra` too).
 fn check_workspace_path(p: &str) -> Result<(), &'static str> {
     if p.is_empty() || p.starts_with('/') {
         return Err("must be a relative path inside the workspace");
     }
-    if p.split('/').any(|c| c == "..") {
+    let parts: Vec<&str> = p.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    if parts.contains(&"..") {
         return Err("must not contain ..");
     }
-    if p.split('/').next() == Some(".orchestra") {
-        return Err("is inside .orchestra/, which tasks never see");
+    match parts.first() {
+        None => Err("must name something inside the workspace, not the workspace itself"),
+        Some(&".orchestra") => Err("is inside .orchestra/, which tasks never see"),
+        Some(_) => Ok(()),
     }
-    Ok(())
 }
 
 /// The JSON schema of the plan format (`plans/schema.json`).
@@ -357,6 +360,8 @@ mod tests {
         assert!(dag("tasks:\n- {id: a, tool: t, outputs: [../etc]}\n").unwrap_err().contains("must not contain .."));
         assert!(dag("tasks:\n- {id: a, tool: t, inputs: [/etc/passwd]}\n").unwrap_err().contains("relative"));
         assert!(dag("tasks:\n- {id: a, tool: t, inputs: [.orchestra/audit]}\n").unwrap_err().contains(".orchestra"));
+        assert!(dag("tasks:\n- {id: a, tool: t, outputs: [./.orchestra/x]}\n").unwrap_err().contains(".orchestra"));
+        assert!(dag("tasks:\n- {id: a, tool: t, outputs: ['.']}\n").unwrap_err().contains("workspace itself"));
         assert!(dag("tasks:\n- {id: a, tool: t, env: {ORCHESTRA_AUDIT_KEY: x}}\n").unwrap_err().contains("ORCHESTRA_"));
     }
 

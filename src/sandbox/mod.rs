@@ -81,6 +81,11 @@ pub trait Sandbox {
     /// Check that every control the policy requires can be enforced here,
     /// before anything runs (fail closed).
     fn check(&self, policy: &Policy) -> Result<(), SandboxError>;
+    /// [`Sandbox::check`], plus anything that needs the outside world (an
+    /// engine answering): what `orchestra run` asks before any task starts.
+    fn preflight(&self, policy: &Policy) -> Result<(), SandboxError> {
+        self.check(policy)
+    }
     /// Run the task to completion; its stdout/stderr stream through unchanged.
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError>;
 }

@@ -61,6 +61,17 @@ impl Sandbox for Container {
             .map_err(|e| SandboxError::Unenforceable { control: "container".into(), reason: e.0 })
     }
 
+    fn preflight(&self, policy: &Policy) -> Result<(), SandboxError> {
+        self.check(policy)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SandboxError::Setup(format!("tokio runtime: {e}")))?;
+        let engine = rt.block_on(engine::connect(self.kind)).map(|_| ());
+        rt.shutdown_background();
+        engine
+    }
+
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError> {
         self.check(&task.policy)?;
         let rt = tokio::runtime::Builder::new_current_thread()
