@@ -45,6 +45,9 @@ pub struct Config {
     /// Tools added to (or replacing) the built-in whitelist.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tools: BTreeMap<String, ToolSpec>,
+    /// Planner backends (L2) and replanning bounds (see `src/planner/settings.rs`).
+    #[serde(default)]
+    pub planner: crate::planner::settings::PlannerConfig,
 }
 
 impl Default for Config {
@@ -56,6 +59,7 @@ impl Default for Config {
             runs_dir: None,
             builtin_tools: true,
             tools: BTreeMap::new(),
+            planner: Default::default(),
         }
     }
 }
@@ -87,6 +91,7 @@ pub fn load(explicit: Option<&Path>, workspace: &Path) -> Result<Loaded, Located
     if config.concurrency == Some(0) {
         return Err(LocatedError::new(&origin, None, "concurrency must be at least 1"));
     }
+    config.planner.check().map_err(|e| LocatedError::new(&origin, None, e))?;
     let mut specs = if config.builtin_tools { Whitelist::builtin()? } else { BTreeMap::new() };
     specs.extend(config.tools.clone());
     let whitelist = Whitelist::compile(&specs, &origin)?;

@@ -9,6 +9,7 @@ pub mod bench_run;
 pub mod exec;
 pub mod policy;
 pub mod probe;
+pub mod replan;
 pub mod run;
 pub mod runs;
 
@@ -55,6 +56,10 @@ pub enum Command {
     /// (command, environment, policy, input files) changed, and its dependants.
     Resume(run::ResumeArgs),
     /// Print the plan that `run` would execute for an intent (YAML); run nothing.
+    ///
+    /// `--compare` asks every configured planner backend and shows their plans
+    /// side by side; `orchestra plan diff A B` compares two plans (run ids or
+    /// plan files): tasks and edges added, removed and changed.
     Plan(run::PlanArgs),
     /// List, show and compare runs.
     #[command(subcommand)]

@@ -53,6 +53,10 @@ pub struct RunArgs {
     /// Print JSON events on stdout (one per line) instead of progress.
     #[arg(long)]
     pub json: bool,
+    /// Ask before adopting a replanned plan (y/N on a terminal; without one the run
+    /// ends `awaiting_approval`, exit 2, resumable with the proposed plan).
+    #[arg(long)]
+    pub approve: bool,
 }
 
 /// Arguments of `orchestra resume`.
@@ -76,14 +80,30 @@ pub struct ResumeArgs {
     /// Print JSON events on stdout (one per line) instead of progress.
     #[arg(long)]
     pub json: bool,
+    /// Ask before adopting a replanned plan (see `run --approve`).
+    #[arg(long)]
+    pub approve: bool,
 }
 
 /// Arguments of `orchestra plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The intent, e.g. "build and test" (or a plan file, to check it).
-    #[arg(required_unless_present = "schema", value_name = "INTENT | PLAN.yaml")]
+    /// The intent, e.g. "build and test" (or a plan file, to check it), or `diff A B`
+    /// to compare two plans (run ids or plan files).
+    #[arg(required_unless_present = "schema", value_name = "INTENT | PLAN.yaml | diff")]
     pub target: Option<String>,
+    /// With `diff`: the two plans (run ids or plan files).
+    #[arg(value_name = "A B")]
+    pub more: Vec<String>,
+    /// Ask every configured planner backend and show the plans side by side.
+    #[arg(long)]
+    pub compare: bool,
+    /// With `diff`: JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// With `diff`: where run directories are (default: the config's, else `runs`).
+    #[arg(long)]
+    pub runs_dir: Option<PathBuf>,
     /// Project config.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -117,20 +137,25 @@ fn is_plan_file(target: &str) -> bool {
     Path::new(target).is_file() || target.ends_with(".yaml") || target.ends_with(".yml")
 }
 
-/// The plan for a target: a file, or the planner's answer for an intent. Returns the DAG and its origin.
-fn make_plan(target: &str, ws: &Path) -> Result<(Dag, String, Source), String> {
+/// The plan for a target: a file, or the planner chain's answer for an intent. Returns the DAG and its origin.
+fn make_plan(target: &str, ws: &Path, cfg: &config::Loaded) -> Result<(Dag, String, Source), String> {
     if is_plan_file(target) {
         let path = absolute(Path::new(target));
         let plan = plan::load(&path).map_err(|e| e.to_string())?;
         let dag = plan::validate(plan, target).map_err(|e| e.to_string())?;
         return Ok((dag, target.to_string(), Source { plan_file: Some(path), intent: None }));
     }
-    let planner = crate::planner::default_planner();
-    let proposed = planner.plan(target, ws).map_err(|e| format!("planner {}: {e}", planner.name()))?;
-    let origin = format!("<{} planner>", planner.name());
-    // A planner's plan goes through exactly the checks a file would.
-    let dag = plan::validate(proposed, &origin).map_err(|e| e.to_string())?;
-    Ok((dag, origin, Source { plan_file: None, intent: Some(target.to_string()) }))
+    // The configured backends in order, the offline planner last. Their plans go
+    // through exactly the checks a file would, plus the planner policy rule.
+    let chain = crate::planner::Chain::from_config(&cfg.config.planner, &cfg.whitelist);
+    let proposal = chain.propose(target, ws, None).map_err(|e| match e.attempts.as_slice() {
+        [only] => format!("planner {}: {}", only.backend, only.outcome),
+        _ => e.to_string(),
+    })?;
+    for a in &proposal.attempts[..proposal.attempts.len().saturating_sub(1)] {
+        eprintln!("orchestra: planner {}: {}", a.backend, a.outcome);
+    }
+    Ok((proposal.dag, proposal.origin, Source { plan_file: None, intent: Some(target.to_string()) }))
 }
 
 fn runs_dir(flag: Option<&Path>, cfg: Option<&config::Config>) -> PathBuf {
@@ -158,7 +183,28 @@ pub fn plan_cmd(args: PlanArgs) -> Exit {
         Ok(c) => c,
         Err(e) => return super::config_error(e),
     };
-    let (dag, origin, _) = match make_plan(target, &ws) {
+    if target == "diff" && !args.more.is_empty() {
+        let [a, b] = args.more.as_slice() else {
+            return super::config_error("usage: orchestra plan diff RUN_A|PLAN_A RUN_B|PLAN_B");
+        };
+        let runs = runs_dir(args.runs_dir.as_deref(), Some(&cfg.config));
+        return match super::replan::diff_cmd(a, b, &runs, args.json) {
+            Ok(text) => {
+                print!("{text}");
+                Exit::Ok
+            }
+            Err(e) => super::config_error(e),
+        };
+    }
+    if !args.more.is_empty() {
+        return super::config_error(format!("unexpected arguments: {}", args.more.join(" ")));
+    }
+    if args.compare {
+        let (text, any) = super::replan::compare_cmd(&cfg, target, &ws);
+        print!("{text}");
+        return if any { Exit::Ok } else { Exit::Config };
+    }
+    let (dag, origin, _) = match make_plan(target, &ws, &cfg) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
@@ -186,7 +232,7 @@ pub fn run(args: RunArgs) -> Exit {
     if args.concurrency == Some(0) {
         return super::config_error("--concurrency must be at least 1");
     }
-    let (dag, origin, source) = match make_plan(&args.target, &ws) {
+    let (dag, origin, source) = match make_plan(&args.target, &ws, &cfg) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
@@ -241,7 +287,17 @@ pub fn run(args: RunArgs) -> Exit {
         "plan_sha256": cp.plan_sha256, "source": origin, "intent": cp.source.intent,
         "tasks": prepared.dag.plan.tasks.len(), "concurrency": concurrency, "workdir": cp.settings.workdir,
     });
-    session(run, cp, &prepared, "run_started", body, args.json, args.timeout, &runs)
+    let mut replanner = super::replan::CliReplanner::for_run(
+        &cfg,
+        cp.source.intent.as_deref(),
+        &prepared.dag.plan,
+        args.policy.as_deref(),
+        &cp.settings.workdir,
+        args.approve,
+    );
+    let transient = cfg.config.planner.transient_retries;
+    let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
+    session(run, cp, &prepared, "run_started", body, args.json, args.timeout, &runs, transient, replanner)
 }
 
 /// Open the log and the checkpoint, execute, record the outcome.
@@ -255,6 +311,8 @@ fn session(
     json: bool,
     timeout: Option<HumanDuration>,
     runs: &Path,
+    transient_retries: u32,
+    replanner: Option<&mut dyn crate::orchestrator::replan::Replanner>,
 ) -> Exit {
     let key_path = crate::audit::default_key_path();
     let mut log = match super::exec::open_audit_log(&cp.settings.audit_dir, &key_path) {
@@ -278,9 +336,14 @@ fn session(
         Ok(e) => e,
         Err(e) => return super::config_error(format!("cannot find the orchestra binary: {e}")),
     };
-    let opts = orchestrator::Options { exe, runs_dir: runs.to_path_buf(), run_timeout: timeout.map(|t| t.0) };
+    let opts = orchestrator::Options {
+        exe,
+        runs_dir: runs.to_path_buf(),
+        run_timeout: timeout.map(|t| t.0),
+        transient_retries,
+    };
     let mut progress = progress::Progress::new(progress::Mode::detect(json));
-    let exit = match orchestrator::execute(prepared, &run, &mut store, &mut log, &mut progress, &opts) {
+    let exit = match orchestrator::execute(prepared, &run, &mut store, &mut log, &mut progress, &opts, replanner) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("orchestra: error: run {}: {e}", run.id);
@@ -373,7 +436,17 @@ pub fn resume(args: ResumeArgs) -> Exit {
         "plan_sha256": cp.plan_sha256, "plan": origin, "session": cp.sessions,
         "previous_holder": held.stale_holder,
     });
-    let exit = session(run, cp, &prepared, "run_resumed", body, args.json, args.timeout, &runs);
+    let mut replanner = super::replan::CliReplanner::for_run(
+        &cfg,
+        cp.source.intent.as_deref(),
+        &prepared.dag.plan,
+        cp.settings.policy.as_deref(),
+        &cp.settings.workdir,
+        args.approve,
+    );
+    let transient = cfg.config.planner.transient_retries;
+    let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
+    let exit = session(run, cp, &prepared, "run_resumed", body, args.json, args.timeout, &runs, transient, replanner);
     drop(held);
     exit
 }

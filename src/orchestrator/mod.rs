@@ -14,6 +14,7 @@
 
 pub mod artifacts;
 pub mod progress;
+pub mod replan;
 pub mod report;
 pub mod scheduler;
 pub mod worker;
@@ -163,6 +164,8 @@ pub struct Options {
     pub runs_dir: PathBuf,
     /// Run-level timeout override (`--timeout`).
     pub run_timeout: Option<Duration>,
+    /// Extra attempts for a failure the analysis calls transient (`planner.transient_retries`).
+    pub transient_retries: u32,
 }
 
 /// Messages to the scheduling loop.
@@ -180,6 +183,10 @@ enum Stop {
 
 /// Execute a prepared plan in `run`, continuing from the store's state.
 /// Tasks in state `Succeeded` whose fingerprint is unchanged are reused.
+///
+/// With a `replanner`, a session that ends with a permanent failure may be
+/// followed by a replan ([`replan`]) and a session of the new plan, up to the
+/// replanner's bound; the run's exit code is that of the last plan's tasks.
 pub fn execute(
     prepared: &Prepared,
     run: &RunDir,
@@ -187,8 +194,55 @@ pub fn execute(
     log: &mut audit::AuditLog,
     progress: &mut Progress,
     opts: &Options,
+    mut replanner: Option<&mut dyn replan::Replanner>,
 ) -> Result<Exit, RunStoreError> {
     let started = Instant::now();
+    let mut current: Option<Prepared> = None;
+    // Proposals already made in this run (an earlier session's) count against the bound.
+    let mut replans = std::fs::read_dir(replan::plans_dir(run))
+        .map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".yaml")).count() as u32)
+        .unwrap_or(0);
+    let mut awaiting = false;
+    let end = loop {
+        let now = current.as_ref().unwrap_or(prepared);
+        let end = session(now, run, store, log, progress, opts, started)?;
+        let Some(r) = replanner.as_deref_mut() else { break end };
+        if end.stop.is_some() {
+            break end;
+        }
+        match replan::attempt(now, r, replans, &end.analyses, run, store, log, progress)? {
+            replan::Outcome::Adopted(next) => {
+                replans += 1;
+                current = Some(*next);
+            }
+            replan::Outcome::Ended => break end,
+            replan::Outcome::AwaitingApproval => {
+                awaiting = true;
+                break end;
+            }
+        }
+    };
+    let prepared = current.as_ref().unwrap_or(prepared);
+    finish(prepared, run, store, log, progress, end.stop, awaiting, started)
+}
+
+/// How a session ended.
+struct SessionEnd {
+    stop: Option<Stop>,
+    /// The failure analysis of each task that ended failed, by index.
+    analyses: BTreeMap<usize, crate::planner::analysis::Analysis>,
+}
+
+/// Run the plan's tasks until nothing more can start and nothing runs.
+fn session(
+    prepared: &Prepared,
+    run: &RunDir,
+    store: &mut Store,
+    log: &mut audit::AuditLog,
+    progress: &mut Progress,
+    opts: &Options,
+    started: Instant,
+) -> Result<SessionEnd, RunStoreError> {
     let dag = &prepared.dag;
     let n = dag.plan.tasks.len();
     let settings = store.state().settings.clone();
@@ -250,6 +304,7 @@ pub fn execute(
     let mut retry_at: BTreeMap<usize, Instant> = BTreeMap::new();
     let mut stop: Option<Stop> = None;
     let mut last_failure: Option<String> = None;
+    let mut analyses = BTreeMap::new();
 
     loop {
         // Start what may start.
@@ -305,8 +360,26 @@ pub fn execute(
                 let mut rec = store.state().tasks[&ids[i]].clone();
                 let (state, note) = classify(&outcome, stop);
                 fill_record(&mut rec, &outcome, state, note);
-                if state == TaskState::Failed && stop.is_none() && rec.attempts <= plan.retries && !sched.is_stopping()
-                {
+                // Failures only (never violations or timeouts): transient ones get extra attempts.
+                let mut allowed = plan.retries;
+                if state == TaskState::Failed && stop.is_none() {
+                    let tail = crate::planner::analysis::log_tail(&run.log(&ids[i]), 40);
+                    let a = crate::planner::analysis::analyse(&crate::planner::analysis::Failure {
+                        cause: rec.cause.as_deref().unwrap_or("setup_failed"),
+                        exit_status: rec.exit_status,
+                        signal: rec.signal,
+                        log_tail: &tail,
+                    });
+                    if a.class == crate::planner::analysis::Class::Transient {
+                        allowed = allowed.saturating_add(opts.transient_retries);
+                    }
+                    rec.note = Some(match rec.note.take() {
+                        Some(n) => format!("{n}; {}: {}", a.class.as_str(), a.reason),
+                        None => format!("{}: {}", a.class.as_str(), a.reason),
+                    });
+                    analyses.insert(i, a);
+                }
+                if state == TaskState::Failed && stop.is_none() && rec.attempts <= allowed && !sched.is_stopping() {
                     let delay = plan.backoff.saturating_mul(1u32 << (rec.attempts - 1).min(16));
                     let detail = describe(&rec);
                     progress.event(&Event::TaskRetry { task: &ids[i], attempt: rec.attempts, delay, detail: &detail });
@@ -365,10 +438,27 @@ pub fn execute(
     for i in sched.unstarted() {
         mark(store, log, progress, &ids[i], TaskState::Cancelled, &why, &run.id)?;
     }
+    Ok(SessionEnd { stop, analyses })
+}
+
+/// Record the run's end: status, reports, audit record, summary.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    prepared: &Prepared,
+    run: &RunDir,
+    store: &mut Store,
+    log: &mut audit::AuditLog,
+    progress: &mut Progress,
+    stop: Option<Stop>,
+    awaiting_approval: bool,
+    started: Instant,
+) -> Result<Exit, RunStoreError> {
+    let ids: Vec<String> = prepared.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();
     let exit = run_exit(store.state().tasks.values().map(|r| r.state));
     let status = match (stop, exit) {
         (Some(Stop::Interrupted(_)), _) => RunStatus::Interrupted,
         (_, Exit::Ok) => RunStatus::Succeeded,
+        _ if awaiting_approval => RunStatus::AwaitingApproval,
         _ => RunStatus::Failed,
     };
     store.set_status(status, Some(exit.code()))?;

@@ -85,6 +85,20 @@ pub enum Event<'a> {
         /// Cause, exit status, rules, or why skipped.
         detail: &'a str,
     },
+    /// A replan was proposed (`outcome`: `adopted`, `declined`, `awaiting_approval`, `failed`).
+    /// People see it through [`Progress::say`]; only `--json` gets the event.
+    Replan {
+        /// 1 for the run's first replan.
+        replan: u32,
+        /// The task whose failure caused it.
+        task: &'a str,
+        /// What became of it.
+        outcome: &'a str,
+        /// The backend that proposed it (empty if none could).
+        backend: &'a str,
+        /// The diff summary, or the error.
+        detail: &'a str,
+    },
     /// The run ended.
     RunFinished {
         /// Run id.
@@ -202,7 +216,7 @@ impl Progress {
                     let _ = m.println(line);
                 }
             }
-            Event::TaskReused { .. } => {}
+            Event::TaskReused { .. } | Event::Replan { .. } => {}
             Event::RunFinished { .. } => {
                 for (_, bar) in self.bars.drain() {
                     bar.finish_and_clear();
@@ -223,6 +237,7 @@ impl Progress {
 
 fn plain_line(e: &Event<'_>) -> Option<String> {
     Some(match e {
+        Event::Replan { .. } => return None,
         Event::RunStarted { run_id, tasks, to_run, concurrency } => {
             let reused = tasks - to_run;
             let extra = if reused > 0 { format!(", {reused} reused") } else { String::new() };
@@ -274,6 +289,9 @@ fn json_line(e: &Event<'_>) {
         }),
         Event::TaskFinished { task, state, wall_ms, detail } => json!({
             "event": "task_finished", "task": task, "state": state.as_str(), "wall_ms": wall_ms, "detail": detail
+        }),
+        Event::Replan { replan, task, outcome, backend, detail } => json!({
+            "event": "replan", "replan": replan, "task": task, "outcome": outcome, "backend": backend, "detail": detail
         }),
         Event::RunFinished { run_id, status, exit_code, wall_ms, summary } => json!({
             "event": "run_finished", "run_id": run_id, "status": status, "exit_code": exit_code,

@@ -46,6 +46,37 @@ pub struct RunReport {
     pub counts: std::collections::BTreeMap<String, usize>,
     /// Tasks in plan order.
     pub tasks: Vec<TaskReport>,
+    /// Plans the planner proposed after failures (`plans/replan-N.yaml`), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replans: Vec<ReplanEntry>,
+}
+
+/// One proposed replan in `report.json`.
+#[derive(Debug, Serialize)]
+pub struct ReplanEntry {
+    /// `plans/replan-N.yaml`.
+    pub plan: String,
+    /// `plans/replan-N.diff`.
+    pub diff: String,
+    /// The diff's summary line.
+    pub summary: String,
+}
+
+/// The replans stored in a run directory, in order.
+fn replans(run: &RunDir) -> Vec<ReplanEntry> {
+    let dir = super::replan::plans_dir(run);
+    (1..)
+        .map(|n| (n, dir.join(format!("replan-{n}.yaml")), dir.join(format!("replan-{n}.diff"))))
+        .take_while(|(_, y, _)| y.is_file())
+        .map(|(n, _, d)| ReplanEntry {
+            plan: format!("plans/replan-{n}.yaml"),
+            diff: format!("plans/replan-{n}.diff"),
+            summary: std::fs::read_to_string(d)
+                .ok()
+                .and_then(|t| t.lines().last().and_then(|l| l.strip_prefix("# ")).map(str::to_string))
+                .unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// One task in `report.json`.
@@ -151,6 +182,7 @@ pub fn build(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -
         concurrency: cp.settings.concurrency,
         counts,
         tasks,
+        replans: replans(run),
     }
 }
 
@@ -219,7 +251,11 @@ pub fn markdown(r: &RunReport) -> String {
         r.concurrency
     );
     let counts: Vec<String> = r.counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    let _ = writeln!(md, "- **Tasks:** {}\n", counts.join(", "));
+    let _ = writeln!(md, "- **Tasks:** {}", counts.join(", "));
+    for rp in &r.replans {
+        let _ = writeln!(md, "- **Replanned:** `{}` ({}; diff `{}`)", rp.plan, cell(&rp.summary), rp.diff);
+    }
+    let _ = writeln!(md);
 
     let _ = writeln!(md, "## Tasks\n");
     let _ = writeln!(md, "| task | state | time | attempts | policy | details |");

@@ -6,6 +6,7 @@
 //! tool's patterns. Every refusal is one line naming the task and, when the plan
 //! came from a file, its `file:line:col`. Nothing runs before this passes.
 
+pub mod diff;
 pub mod tools;
 
 use crate::policy::HumanDuration;

@@ -7,9 +7,25 @@
 //! never widen what is allowed. The embedded [`OfflinePlanner`] needs no
 //! network and no model: it reads only the top level of the workspace, never
 //! runs anything, and returns the same plan for the same workspace and intent.
+//!
+//! LLM backends ([`openai`], [`anthropic`], [`command`]) are configured in the
+//! project config's `planner:` section ([`settings`]) and asked in order by the
+//! fallback [`chain`], the offline planner last. They see a redacted prompt
+//! ([`prompt`]) and their answers pass the same checks as a plan file, plus a
+//! policy rule. [`analysis`] tells transient failures (retry) from permanent
+//! ones (replan).
 
+pub mod analysis;
+pub mod anthropic;
+pub mod chain;
+pub mod command;
+pub mod http;
 pub mod offline;
+pub mod openai;
+pub mod prompt;
+pub mod settings;
 
+pub use chain::Chain;
 pub use offline::OfflinePlanner;
 
 use crate::plan::Plan;
@@ -78,4 +94,53 @@ pub enum PlanError {
 /// when none is configured: the embedded [`OfflinePlanner`].
 pub fn default_planner() -> Box<dyn Planner> {
     Box::new(OfflinePlanner)
+}
+
+/// A backend that answers a conversation with text (an LLM API or a program).
+pub trait Backend: Send + Sync {
+    /// Name in messages and records.
+    fn name(&self) -> &str;
+
+    /// The answer to the conversation (whose messages are already redacted).
+    fn complete(&self, conv: &prompt::Conversation) -> Result<String, BackendError>;
+}
+
+/// Why a backend gave no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BackendError {
+    /// Not usable here (key variable unset, program missing).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// An HTTP error status (after the retries, for 429 and 5xx).
+    #[error("{url}: HTTP {status}: {body}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// The status.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
+    /// No answer in time.
+    #[error("{url}: no answer within {after:?}")]
+    Timeout {
+        /// The URL or program.
+        url: String,
+        /// The timeout.
+        after: std::time::Duration,
+    },
+    /// Connection or I/O error (after the retries).
+    #[error("{0}")]
+    Transport(String),
+    /// An answer without the expected shape.
+    #[error("{0}")]
+    BadResponse(String),
+}
+
+/// The API key in environment variable `var`; unset or empty makes the backend unavailable.
+pub(crate) fn read_key(var: &str) -> Result<String, BackendError> {
+    match std::env::var(var) {
+        Ok(k) if !k.trim().is_empty() => Ok(k.trim().to_string()),
+        _ => Err(BackendError::Unavailable(format!("the environment variable {var} (the API key) is not set"))),
+    }
 }

@@ -183,6 +183,8 @@ pub enum RunStatus {
     Failed,
     /// Stopped by Ctrl-C or SIGTERM.
     Interrupted,
+    /// A replan awaits approval (`--approve` without a terminal): failed for now, resumable.
+    AwaitingApproval,
 }
 
 impl RunStatus {
@@ -193,6 +195,7 @@ impl RunStatus {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::AwaitingApproval => "awaiting_approval",
         }
     }
 }
@@ -372,6 +375,20 @@ impl Store {
     pub fn set_status(&mut self, status: RunStatus, exit_code: Option<u8>) -> Result<(), RunStoreError> {
         self.state.status = status;
         self.state.exit_code = exit_code;
+        self.compact()
+    }
+
+    /// Replace the plan of a running run (a replan): new task set, new plan hash,
+    /// the run's plan is now its `plan.yaml` (not the original file), and a new snapshot.
+    pub fn replace_plan(
+        &mut self,
+        plan_sha256: String,
+        tasks: BTreeMap<String, TaskRecord>,
+    ) -> Result<(), RunStoreError> {
+        self.state.plan_sha256 = plan_sha256;
+        self.state.source.plan_file = None;
+        self.threshold = tasks.len().max(64);
+        self.state.tasks = tasks;
         self.compact()
     }
 

@@ -1,0 +1,255 @@
+//! Replanning (L2 inside L1): after a session of the run ends with a
+//! permanent failure, ask the planner for the remaining work and carry on.
+//!
+//! Guarantees:
+//! - never after a violation or a timeout anywhere in the run (those keep
+//!   their exit-4 / exit-3 semantics and are reported, not worked around),
+//!   never after Ctrl-C or the run's timeout, never for a failure the analysis
+//!   calls transient (its retries were spent: the environment, not the plan,
+//!   is the problem), and at most `max_replans` times per run;
+//! - tasks that succeeded are kept verbatim (same fingerprint, not re-run);
+//! - the new plan passes exactly the checks of a first plan (schema, ids,
+//!   whitelist, the planner policy rule, every policy loaded and enforceable)
+//!   before it is adopted;
+//! - every proposal is stored in the run directory as `plans/replan-N.yaml`
+//!   and `plans/replan-N.diff`, and its fate lands in the audit log
+//!   (`plan_replaced`, `replan_declined`, `replan_awaiting_approval`,
+//!   `replan_failed`), with the diff summary and the backends asked.
+
+use super::{Prepared, append};
+use crate::audit;
+use crate::plan;
+use crate::planner::analysis::Analysis;
+use crate::runstore::checkpoint::{Store, TaskRecord, TaskState};
+use crate::runstore::{RunDir, RunStoreError, io_at, write_atomic};
+use std::collections::BTreeMap;
+
+/// What the orchestrator tells the replanner.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// The plan that was running.
+    pub prepared: &'a Prepared,
+    /// Index of the failed task the replan is about.
+    pub failed: usize,
+    /// Its record.
+    pub record: &'a TaskRecord,
+    /// What the failure analysis said.
+    pub analysis: &'a Analysis,
+    /// The end of its log (the replanner redacts it before it leaves).
+    pub log_tail: String,
+    /// Indices of the tasks that succeeded (kept).
+    pub succeeded: Vec<usize>,
+    /// 1 for the first replan of the run.
+    pub number: u32,
+}
+
+/// A proposal that passed every check.
+#[derive(Debug)]
+pub struct Proposed {
+    /// The new plan, prepared (kept tasks + new ones).
+    pub prepared: Prepared,
+    /// The backend that made it.
+    pub backend: String,
+    /// Every backend asked (JSON for the audit record).
+    pub attempts: serde_json::Value,
+}
+
+/// The answer of an approval gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// Adopt it.
+    Yes,
+    /// Do not.
+    No,
+    /// Nobody can be asked (no terminal): the run stops, awaiting approval.
+    NoTerminal,
+}
+
+/// The L2 side of replanning, provided by the caller (the CLI wires the planner chain in).
+pub trait Replanner {
+    /// At most this many replans per run.
+    fn max_replans(&self) -> u32;
+    /// Propose and check a plan for the remaining work.
+    fn propose(&mut self, req: &Request<'_>) -> Result<Proposed, String>;
+    /// Ask whether to adopt a proposal (its diff shown); `Yes` when no approval is required.
+    fn approve(&mut self, number: u32, diff: &str) -> Approval;
+}
+
+/// What became of a replan attempt.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Carry on with this plan.
+    Adopted(Box<Prepared>),
+    /// Nothing to do, refused or failed: the run ends as it stands.
+    Ended,
+    /// The run ends awaiting approval of `plans/replan-N.yaml`.
+    AwaitingApproval,
+}
+
+/// `plans/` in the run directory.
+pub fn plans_dir(run: &RunDir) -> std::path::PathBuf {
+    run.path.join("plans")
+}
+
+/// Try one replan after a session ended. `analyses` holds the analysis of each failed task.
+#[allow(clippy::too_many_arguments)]
+pub fn attempt(
+    current: &Prepared,
+    replanner: &mut dyn Replanner,
+    done: u32,
+    analyses: &BTreeMap<usize, Analysis>,
+    run: &RunDir,
+    store: &mut Store,
+    log: &mut audit::AuditLog,
+    progress: &mut super::Progress,
+) -> Result<Outcome, RunStoreError> {
+    let ids: Vec<String> = current.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();
+    let state_of = |store: &Store, i: usize| store.state().tasks.get(&ids[i]).map(|r| r.state);
+    let states: Vec<Option<TaskState>> = (0..ids.len()).map(|i| state_of(store, i)).collect();
+    if states.iter().all(|s| *s == Some(TaskState::Succeeded)) {
+        return Ok(Outcome::Ended);
+    }
+    if states.iter().any(|s| matches!(s, Some(TaskState::Violation | TaskState::TimedOut))) {
+        return Ok(Outcome::Ended);
+    }
+    // The first failed task (plan order) whose failure is not transient.
+    let Some((failed, analysis)) = (0..ids.len()).filter(|&i| states[i] == Some(TaskState::Failed)).find_map(|i| {
+        analyses.get(&i).filter(|a| a.class != crate::planner::analysis::Class::Transient).map(|a| (i, a))
+    }) else {
+        return Ok(Outcome::Ended);
+    };
+    let number = done + 1;
+    if number > replanner.max_replans() {
+        if replanner.max_replans() > 0 {
+            progress.say(&format!(
+                "orchestra: task {} failed ({}); not replanning: the run already used its {} replan(s) (planner.max_replans)",
+                ids[failed],
+                analysis.reason,
+                replanner.max_replans()
+            ));
+        }
+        return Ok(Outcome::Ended);
+    }
+    let record = store.state().tasks[&ids[failed]].clone();
+    let succeeded: Vec<usize> = (0..ids.len()).filter(|&i| states[i] == Some(TaskState::Succeeded)).collect();
+    let req = Request {
+        prepared: current,
+        failed,
+        record: &record,
+        analysis,
+        log_tail: crate::planner::analysis::log_tail(&run.log(&ids[failed]), 40),
+        succeeded: succeeded.clone(),
+        number,
+    };
+    progress.say(&format!(
+        "orchestra: task {} failed permanently ({}); asking the planner for the remaining work (replan {number})",
+        ids[failed], analysis.reason
+    ));
+    let proposed = match replanner.propose(&req) {
+        Ok(p) => p,
+        Err(e) => {
+            progress.say(&format!("orchestra: replan {number} failed: {e}"));
+            progress.event(&super::progress::Event::Replan {
+                replan: number,
+                task: &ids[failed],
+                outcome: "failed",
+                backend: "",
+                detail: &e,
+            });
+            append(
+                log,
+                "replan_failed",
+                serde_json::json!({"replan": number, "failed_task": ids[failed], "analysis": analysis, "error": e}),
+                &run.id,
+            );
+            return Ok(Outcome::Ended);
+        }
+    };
+    let new_plan = &proposed.prepared.dag.plan;
+    let diff = plan::diff::diff(&current.dag.plan, new_plan);
+    let diff_text = diff.render("plan.yaml", &format!("plans/replan-{number}.yaml"), new_plan);
+    let yaml = plan::to_yaml(new_plan);
+    let dir = plans_dir(run);
+    std::fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+    let yaml_path = dir.join(format!("replan-{number}.yaml"));
+    let diff_path = dir.join(format!("replan-{number}.diff"));
+    write_atomic(&yaml_path, yaml.as_bytes()).map_err(io_at(&yaml_path))?;
+    write_atomic(&diff_path, diff_text.as_bytes()).map_err(io_at(&diff_path))?;
+    let plan_sha256 = sha256_hex(yaml.as_bytes());
+    let body = |extra: serde_json::Value| {
+        let mut b = serde_json::json!({
+            "replan": number, "failed_task": ids[failed], "analysis": analysis,
+            "backend": proposed.backend, "attempts": proposed.attempts,
+            "plan": format!("plans/replan-{number}.yaml"), "plan_sha256": plan_sha256,
+            "diff_summary": diff.summary(),
+            "diff": {"added": diff.added, "removed": diff.removed,
+                     "changed": diff.changed.keys().collect::<Vec<_>>(),
+                     "edges_added": diff.edges_added, "edges_removed": diff.edges_removed},
+        });
+        if let (Some(o), serde_json::Value::Object(e)) = (b.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        b
+    };
+    progress.say(&format!("orchestra: replan {number} by {}: {}", proposed.backend, diff.summary()));
+    for line in diff_text.lines() {
+        progress.say(&format!("  {line}"));
+    }
+    let approval = replanner.approve(number, &diff_text);
+    let summary = diff.summary();
+    progress.event(&super::progress::Event::Replan {
+        replan: number,
+        task: &ids[failed],
+        outcome: match approval {
+            Approval::Yes => "adopted",
+            Approval::No => "declined",
+            Approval::NoTerminal => "awaiting_approval",
+        },
+        backend: &proposed.backend,
+        detail: &summary,
+    });
+    match approval {
+        Approval::Yes => {}
+        Approval::No => {
+            append(log, "replan_declined", body(serde_json::json!({})), &run.id);
+            let mut rec = record.clone();
+            rec.note = Some(format!("replan {number} (plans/replan-{number}.yaml) was declined"));
+            store.update(&ids[failed], rec)?;
+            return Ok(Outcome::Ended);
+        }
+        Approval::NoTerminal => {
+            append(log, "replan_awaiting_approval", body(serde_json::json!({})), &run.id);
+            let note = format!(
+                "replan {number} awaits approval (--approve, no terminal): review plans/replan-{number}.diff, then \
+                 `orchestra resume {} --plan {}` adopts it",
+                run.id,
+                yaml_path.display()
+            );
+            progress.say(&format!("orchestra: {note}"));
+            let mut rec = record.clone();
+            rec.note = Some(note);
+            store.update(&ids[failed], rec)?;
+            return Ok(Outcome::AwaitingApproval);
+        }
+    }
+    // Adopt: kept tasks keep their records; every other task of the new plan starts pending.
+    let mut tasks = BTreeMap::new();
+    for t in &new_plan.tasks {
+        let old = store.state().tasks.get(t.id()).cloned();
+        let rec = match old {
+            Some(r) if r.state == TaskState::Succeeded && succeeded.iter().any(|&i| ids[i] == t.id()) => r,
+            Some(r) => TaskRecord { attempts: r.attempts, ..TaskRecord::pending() },
+            None => TaskRecord::pending(),
+        };
+        tasks.insert(t.id().to_string(), rec);
+    }
+    write_atomic(&run.plan(), yaml.as_bytes()).map_err(io_at(&run.plan()))?;
+    store.replace_plan(plan_sha256.clone(), tasks)?;
+    append(log, "plan_replaced", body(serde_json::json!({})), &run.id);
+    Ok(Outcome::Adopted(Box::new(proposed.prepared)))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,320 @@
+//! Harness for the L2 (planner) tests: fake OpenAI-compatible and Anthropic
+//! servers on loopback (real HTTP/1.1, real JSON, scripted answers, every
+//! request recorded), and a world in which to run the real binary.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the server answers to one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// An assistant message with this text (wrapped in the API's JSON).
+    Text(String),
+    /// A raw HTTP status with a body and extra headers.
+    Status(u16, String, Vec<(String, String)>),
+    /// Say nothing for this long, then close.
+    Hang(Duration),
+}
+
+/// One request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("the request body is JSON")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    OpenAi,
+    Anthropic,
+}
+
+/// A scripted fake API server on 127.0.0.1.
+pub struct Fake {
+    pub api: Api,
+    pub port: u16,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+}
+
+impl Fake {
+    pub fn start(api: Api, replies: Vec<Reply>) -> Fake {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(VecDeque::from(replies)));
+        let (r, s) = (received.clone(), script.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (r, s) = (r.clone(), s.clone());
+                std::thread::spawn(move || serve(conn, api, &r, &s));
+            }
+        });
+        Fake { api, port, received, script }
+    }
+
+    /// The base URL to put in the config.
+    pub fn base_url(&self) -> String {
+        match self.api {
+            Api::OpenAi => format!("http://127.0.0.1:{}/v1", self.port),
+            Api::Anthropic => format!("http://127.0.0.1:{}", self.port),
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn serve(conn: TcpStream, api: Api, received: &Mutex<Vec<Received>>, script: &Mutex<VecDeque<Reply>>) {
+    let mut reader = BufReader::new(conn.try_clone().expect("clone stream"));
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    let mut len = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+            break;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+            if k == "content-length" {
+                len = v.parse().unwrap_or(0);
+            }
+            headers.push((k, v));
+        }
+    }
+    let mut body = vec![0u8; len];
+    let _ = reader.read_exact(&mut body);
+    received.lock().unwrap().push(Received {
+        method,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
+    let reply = script.lock().unwrap().pop_front().unwrap_or(Reply::Status(
+        503,
+        "{\"error\":\"no script left\"}".into(),
+        vec![],
+    ));
+    let mut conn = conn;
+    let (status, body, extra) = match reply {
+        Reply::Hang(d) => {
+            std::thread::sleep(d);
+            return;
+        }
+        Reply::Status(code, body, extra) => (code, body, extra),
+        Reply::Text(text) => {
+            let body = match api {
+                Api::OpenAi => serde_json::json!({"id": "x", "object": "chat.completion",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}),
+                Api::Anthropic => serde_json::json!({"id": "x", "type": "message", "role": "assistant",
+                    "content": [{"type": "text", "text": text}], "stop_reason": "end_turn"}),
+            };
+            (200, body.to_string(), vec![])
+        }
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in extra {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(body.as_bytes());
+    let _ = conn.flush();
+}
+
+/// A plan answer as a model would give it: prose around a fenced YAML block.
+pub fn answer(yaml: &str) -> Reply {
+    Reply::Text(format!("Here is the plan.\n\n```yaml\n{yaml}```\n"))
+}
+
+pub fn orchestra() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_orchestra"))
+}
+
+/// What a command printed and how it exited.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Out {
+        assert_eq!(self.code, code, "exit code\n--- stdout:\n{}\n--- stderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// One test's world: `root/{ws, runs, audit, home, keys, config.yaml}`.
+pub struct World {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub ws: PathBuf,
+    pub runs: PathBuf,
+    pub audit: PathBuf,
+    pub home: PathBuf,
+    pub key: PathBuf,
+    pub config: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+/// The shell tool the tests' plans use.
+pub const SH_TOOL: &str = "tools:\n  sh: {program: /bin/sh, shell: true, args: ['.*']}\n";
+
+impl World {
+    pub fn new(planner_yaml: &str) -> World {
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("l2-tests");
+        std::fs::create_dir_all(&base).unwrap();
+        let dir = tempfile::Builder::new().prefix("p").tempdir_in(&base).unwrap();
+        let root = dir.path().to_path_buf();
+        let ws = root.join("ws");
+        let home = root.join("home");
+        std::fs::create_dir_all(&ws).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        let config = root.join("config.yaml");
+        std::fs::write(&config, format!("{SH_TOOL}{planner_yaml}")).unwrap();
+        let w = World {
+            runs: root.join("runs"),
+            audit: root.join("audit"),
+            key: root.join("keys/audit.key"),
+            _dir: dir,
+            root,
+            ws,
+            home,
+            config,
+            env: Vec::new(),
+        };
+        w.orchestra(&["audit", "keygen"]).assert_code(0);
+        w
+    }
+
+    pub fn with_env(mut self, k: &str, v: &str) -> World {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(orchestra());
+        c.current_dir(&self.ws)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &self.home)
+            .env("CI", "true")
+            .env("ORCHESTRA_AUDIT_KEY", &self.key)
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn orchestra(&self, args: &[&str]) -> Out {
+        let o = self.command().args(args).output().expect("run orchestra");
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// `orchestra plan TARGET --config CFG`.
+    pub fn plan(&self, target: &str, extra: &[&str]) -> Out {
+        let cfg = self.config.display().to_string();
+        let mut args = vec!["plan", target, "--config", &cfg];
+        args.extend_from_slice(extra);
+        self.orchestra(&args)
+    }
+
+    /// `orchestra run TARGET --config CFG --runs-dir RUNS --audit-dir AUDIT EXTRA`.
+    pub fn run(&self, target: &str, extra: &[&str]) -> Out {
+        let (cfg, runs, audit) =
+            (self.config.display().to_string(), self.runs.display().to_string(), self.audit.display().to_string());
+        let mut args = vec!["run", target, "--config", &cfg, "--runs-dir", &runs, "--audit-dir", &audit, "-j", "1"];
+        args.extend_from_slice(extra);
+        self.orchestra(&args)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.ws.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn only_run(&self) -> String {
+        let ids: Vec<String> = std::fs::read_dir(&self.runs)
+            .expect("runs dir")
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(ids.len(), 1, "{ids:?}");
+        ids[0].clone()
+    }
+
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.runs.join(id)
+    }
+
+    pub fn report(&self, id: &str) -> serde_json::Value {
+        let t = std::fs::read_to_string(self.run_dir(id).join("report.json")).expect("report.json");
+        serde_json::from_str(&t).unwrap()
+    }
+
+    /// Audit records of a kind, as JSON.
+    pub fn audit_records(&self, kind: &str) -> Vec<serde_json::Value> {
+        let audit = self.audit.display().to_string();
+        let o = self.orchestra(&["audit", "show", &audit, "--kind", kind, "--json"]);
+        o.assert_code(0);
+        o.stdout.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    pub fn read(&self, rel: &Path) -> String {
+        std::fs::read_to_string(rel).unwrap_or_else(|e| panic!("{}: {e}", rel.display()))
+    }
+}
+
+/// The task record of `id` in a report.
+pub fn task<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .unwrap_or_else(|| panic!("no task {id} in {report:#}"))
+}
