@@ -1,10 +1,11 @@
 //! `orchestra bench --orchestration`: what the scheduler adds per task, and
 //! whether checkpointing scales linearly.
 //!
-//! Side by side in one process: N sequential `orchestra exec -- true` (the
-//! sandbox start on its own), then `orchestra run` of an N-task chain and an
-//! N-task fan-out of the same task at concurrency 1. The difference divided by
-//! N is the orchestration overhead per task. Checkpointing is measured
+//! Side by side in one process, alternating in rounds: sequential `orchestra
+//! exec -- true` (the sandbox start on its own), then `orchestra run` of a
+//! chain and of a fan-out of the same task at concurrency 1, N tasks each in
+//! all. The difference divided by N is the orchestration overhead per task
+//! (it includes `run`'s own start-up and report, spread over the tasks). Checkpointing is measured
 //! in-process for 100, 1,000 and 10,000 tasks (time and bytes per task).
 
 use crate::exit::Exit;
@@ -103,6 +104,10 @@ fn checkpoint_figure(n: usize) -> Result<CheckpointFigure, String> {
     })
 }
 
+/// Rounds the subjects alternate in, so that a load change on the machine
+/// hits all of them alike.
+const ROUNDS: usize = 5;
+
 fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -110,32 +115,38 @@ fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
     // Each subject gets its own audit log, so none pays for a log the others grew.
     let audit = |name: &str| dir.path().join(format!("audit-{name}"));
     let runs = dir.path().join("runs");
+    let rounds = ROUNDS.min(n);
+    let per_round = n / rounds;
+    let n = per_round * rounds;
     for (name, chain) in [("chain.yaml", true), ("fanout.yaml", false)] {
-        std::fs::write(dir.path().join(name), plan(n, chain)).map_err(|e| e.to_string())?;
+        std::fs::write(dir.path().join(name), plan(per_round, chain)).map_err(|e| e.to_string())?;
     }
     let say = |s: &str| {
         if !quiet {
             eprintln!("orchestra bench: {s}");
         }
     };
-    say(&format!("{n} sequential `orchestra exec -- true`..."));
-    let t = Instant::now();
-    for _ in 0..n {
-        let mut c = orchestra(&exe, dir.path());
-        c.arg("exec").arg("--audit-dir").arg(audit("exec")).args(["--", "true"]);
-        let status = c.status().map_err(|e| e.to_string())?;
-        if !status.success() {
-            return Err(format!("orchestra exec -- true failed: {status}"));
+    let (mut exec_ms, mut run_ms) = (0.0, [0.0, 0.0]);
+    for round in 1..=rounds {
+        say(&format!(
+            "round {round}/{rounds}: {per_round} sequential `orchestra exec -- true`, then `orchestra run` of a {per_round}-task chain and fan-out at -j 1"
+        ));
+        let t = Instant::now();
+        for _ in 0..per_round {
+            let mut c = orchestra(&exe, dir.path());
+            c.arg("exec").arg("--audit-dir").arg(audit("exec")).args(["--", "true"]);
+            let status = c.status().map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err(format!("orchestra exec -- true failed: {status}"));
+            }
         }
-    }
-    let exec_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let mut run_ms = Vec::new();
-    for name in ["chain.yaml", "fanout.yaml"] {
-        say(&format!("`orchestra run` of a {n}-task {} at concurrency 1...", name.trim_end_matches(".yaml")));
-        let mut c = orchestra(&exe, dir.path());
-        c.arg("run").arg(dir.path().join(name)).args(["-j", "1", "--json", "--runs-dir"]).arg(&runs);
-        c.arg("--audit-dir").arg(audit(name));
-        run_ms.push(timed(c, name)?);
+        exec_ms += t.elapsed().as_secs_f64() * 1000.0;
+        for (k, name) in ["chain.yaml", "fanout.yaml"].into_iter().enumerate() {
+            let mut c = orchestra(&exe, dir.path());
+            c.arg("run").arg(dir.path().join(name)).args(["-j", "1", "--json", "--runs-dir"]).arg(&runs);
+            c.arg("--audit-dir").arg(audit(name));
+            run_ms[k] += timed(c, name)?;
+        }
     }
     say("checkpoint: 100, 1000, 10000 tasks...");
     let checkpoint = [100, 1000, 10_000].into_iter().map(checkpoint_figure).collect::<Result<Vec<_>, _>>()?;
