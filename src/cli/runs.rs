@@ -58,6 +58,10 @@ fn runs_dir(flag: Option<PathBuf>) -> PathBuf {
 }
 
 fn open(dir: &std::path::Path) -> Result<Index, String> {
+    // A read-only command must not create a runs directory where there is none.
+    if !dir.is_dir() {
+        return Err(format!("no runs directory at {} (see --runs-dir)", dir.display()));
+    }
     let mut ix = Index::open(dir).map_err(|e| e.to_string())?;
     ix.refresh().map_err(|e| e.to_string())?;
     Ok(ix)
