@@ -5,6 +5,8 @@
 #
 #   images/build.sh            build what is missing
 #   images/build.sh --force    rebuild
+#   images/build.sh --release  also build the supervisor optimised (for benchmarks;
+#                              the tests use the debug one)
 #
 # Prints one line per image and engine: `<engine> <name> <image id>`, the id
 # to pin in a policy (`container.image_id`).
@@ -12,7 +14,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 force=false
-[ "${1:-}" = "--force" ] && force=true
+release=false
+for arg in "$@"; do
+  case $arg in
+    --force) force=true ;;
+    --release) release=true ;;
+    *) echo "images: unknown argument $arg" >&2; exit 1 ;;
+  esac
+done
 
 TASK_IMAGE=orchestra-task:1
 BUILD_IMAGE=orchestra-build:1
@@ -94,3 +103,8 @@ target_dir=${CARGO_TARGET_DIR:-target}
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked \
   --target x86_64-unknown-linux-gnu --target-dir "$target_dir/static" --bin orchestra
 echo "supervisor $target_dir/static/x86_64-unknown-linux-gnu/debug/orchestra"
+if $release; then
+  RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked --release \
+    --target x86_64-unknown-linux-gnu --target-dir "$target_dir/static" --bin orchestra
+  echo "supervisor $target_dir/static/x86_64-unknown-linux-gnu/release/orchestra"
+fi
