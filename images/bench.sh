@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-20}
 default_orch=target/debug/orchestra
 [ -x target/release/orchestra ] && default_orch=target/release/orchestra
-orch=${2:-$default_orch}
+orch=$(realpath "${2:-$default_orch}")
 if [ -z "${ORCHESTRA_SUPERVISOR_BIN:-}" ]; then
   for kind in release debug; do
     sup=target/static/x86_64-unknown-linux-gnu/$kind/orchestra
@@ -24,7 +24,8 @@ ws=$(mktemp -d); chown 1000:1000 "$ws"; audit=$(mktemp -d)
 trap 'rm -rf "$ws" "$audit"' EXIT
 mean_ms() { # command...
   local t0 t1
-  "$@" >/dev/null 2>&1 || true # warm-up
+  # warm-up, and proof the command works: a failing command would time nothing.
+  "$@" >/dev/null 2>"$ws.err" || { echo "bench: $* failed: $(tail -1 "$ws.err")" >&2; exit 1; }
   t0=$(date +%s%N)
   for _ in $(seq "$runs"); do "$@" >/dev/null 2>&1; done
   t1=$(date +%s%N)

@@ -330,7 +330,8 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     let id = created.id;
 
     let mut run = Run::default();
-    let outcome = drive(api, &id, task, &mut run).await;
+    let inner_report = out_dir.as_ref().map(|d| d.path().join("report.json"));
+    let outcome = drive(api, &id, task, &mut run, inner_report.as_deref()).await;
     let removed = lifecycle::remove(api, &id).await;
     let state = outcome?;
     if let Err(e) = removed {
@@ -433,7 +434,18 @@ fn drops_every_capability(drop: &[String], add: Option<&[String]>) -> bool {
     add.is_none_or(|a| a.is_empty()) && (has("ALL") || DEFAULTS.iter().all(|d| has(d)))
 }
 
-async fn drive(api: &Docker, id: &str, task: &TaskSpec, run: &mut Run) -> Result<EndState, SandboxError> {
+/// `inner_report`: where the supervisor writes its report (supervised mode).
+/// It writes it just before it exits, so once the output has closed and the
+/// report is there, the task is over: the container is removed (forcibly)
+/// without waiting for the engine to notice, which Podman's API service takes
+/// hundreds of milliseconds to do. The task's status comes from that report.
+async fn drive(
+    api: &Docker,
+    id: &str,
+    task: &TaskSpec,
+    run: &mut Run,
+    inner_report: Option<&Path>,
+) -> Result<EndState, SandboxError> {
     let policy = &task.policy;
     let (enforced, _) = attest(api, id, task).await?;
     run.enforced = enforced;
@@ -548,6 +560,10 @@ async fn drive(api: &Docker, id: &str, task: &TaskSpec, run: &mut Run) -> Result
             // The output closed: the task has almost surely exited. Podman's wait
             // endpoint polls slowly (hundreds of ms), so ask the state directly.
             _ = tokio::time::sleep(Duration::from_millis(5)), if !output_open && !exited => {
+                if inner_report.is_some_and(Path::exists) {
+                    exited = true;
+                    continue;
+                }
                 let state = api
                     .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
                     .await
@@ -578,10 +594,15 @@ async fn drive(api: &Docker, id: &str, task: &TaskSpec, run: &mut Run) -> Result
         kill(api, id).await;
         let _ = wait.next().await;
     }
-    let info = api
-        .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
-        .await
-        .map_err(|e| SandboxError::Setup(format!("inspecting the ended container: {e}")))?;
+    let info = match api.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await {
+        Ok(i) => i,
+        // Caught mid-transition (Podman reports a `stopped` state bollard does not
+        // know): the supervisor's report already says how the task ended.
+        Err(_) if inner_report.is_some_and(Path::exists) => {
+            return Ok(EndState { exit_code: None, oom_killed: false });
+        }
+        Err(e) => return Err(SandboxError::Setup(format!("inspecting the ended container: {e}"))),
+    };
     let state = info.state.unwrap_or_default();
     if let Some(err) = state.error.filter(|e| !e.is_empty()) {
         run.setup_error = Some(format!("the engine could not run the task: {err}"));
