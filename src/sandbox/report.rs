@@ -193,6 +193,35 @@ pub fn setup_failed_report(task: &super::TaskSpec, backend: &str, error: &str) -
     }
 }
 
+/// The cause from what a backend observed, in order of precedence: a setup
+/// failure (when `setup_failed`: nothing ran), a policy violation, an exceeded
+/// limit, a timeout, then the task's own exit. `None` when the task's status
+/// is unknown (the caller records why: that is a setup failure too).
+pub fn cause_of(
+    setup_failed: bool,
+    violations: &[Violation],
+    timed_out: bool,
+    exit_status: Option<i32>,
+    signal: Option<i32>,
+) -> Option<Cause> {
+    Some(if setup_failed {
+        Cause::SetupFailed
+    } else if violations.iter().any(|v| !v.rule.starts_with("limits.")) {
+        Cause::PolicyDenied
+    } else if !violations.is_empty() {
+        Cause::LimitExceeded
+    } else if timed_out {
+        Cause::Timeout
+    } else {
+        match (exit_status, signal) {
+            (Some(0), None) => Cause::Ok,
+            (Some(_), _) => Cause::ChildExit,
+            (None, Some(_)) => Cause::Signal,
+            (None, None) => return None,
+        }
+    })
+}
+
 /// The snake_case name of a cause.
 pub fn cause_name(c: Cause) -> &'static str {
     match c {

@@ -18,7 +18,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod supervisor;
 
-use super::report::{Cause, Control, Report, Violation, now_rfc3339};
+use super::report::{Cause, Control, Report, Violation, cause_of, now_rfc3339};
 use super::{Sandbox, SandboxError, TaskSpec};
 use crate::policy::{OnViolation, Policy, SandboxMode, SupervisorMode, WorkdirAccess};
 use bollard::Docker;
@@ -688,25 +688,12 @@ fn build_report(
         signal = Some(sig);
         note = Some(format!("orchestra was interrupted by signal {sig} and killed the container"));
     }
-    let cause = if run.setup_error.is_some() && run.violations.is_empty() && run.timed_out.is_none() {
-        Cause::SetupFailed
-    } else if run.violations.iter().any(|v| !v.rule.starts_with("limits.")) {
-        Cause::PolicyDenied
-    } else if !run.violations.is_empty() {
-        Cause::LimitExceeded
-    } else if run.timed_out.is_some() {
-        Cause::Timeout
-    } else {
-        match (exit_status, signal) {
-            (Some(0), None) => Cause::Ok,
-            (Some(_), _) => Cause::ChildExit,
-            (None, Some(_)) => Cause::Signal,
-            (None, None) => {
-                run.setup_error.get_or_insert_with(|| "the container ended without the task's status".into());
-                Cause::SetupFailed
-            }
-        }
-    };
+    let setup_failed = run.setup_error.is_some() && run.violations.is_empty() && run.timed_out.is_none();
+    let cause =
+        cause_of(setup_failed, &run.violations, run.timed_out.is_some(), exit_status, signal).unwrap_or_else(|| {
+            run.setup_error.get_or_insert_with(|| "the container ended without the task's status".into());
+            Cause::SetupFailed
+        });
     let mut error = run.setup_error.take().or(note);
     if let Some(which) = run.timed_out {
         error = error.or(Some(format!("{which} exceeded")));

@@ -17,7 +17,7 @@ pub mod seccomp;
 pub mod supervisor;
 
 use super::cgroup::TaskCgroup;
-use super::report::{Cause, Control, Report, Violation, now_rfc3339};
+use super::report::{Cause, Control, Report, Violation, cause_of, now_rfc3339};
 use super::{Sandbox, SandboxError, TaskSpec, sys};
 use crate::policy::{NamespaceMode, NetworkMode, Policy};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -316,25 +316,12 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     let (exit_status, signal) = run.exited.unwrap_or((None, None));
     // A setup failure (in the init or in the task before exec) means the task never
     // ran: fail closed with exit 1, whatever status the failed setup exited with.
-    let cause = if run.setup_error.is_some() && run.violations.is_empty() {
-        Cause::SetupFailed
-    } else if run.violations.iter().any(|v| !v.rule.starts_with("limits.")) {
-        Cause::PolicyDenied
-    } else if !run.violations.is_empty() {
-        Cause::LimitExceeded
-    } else if run.timed_out.is_some() {
-        Cause::Timeout
-    } else {
-        match (exit_status, signal) {
-            (Some(0), None) => Cause::Ok,
-            (Some(_), _) => Cause::ChildExit,
-            (None, Some(_)) => Cause::Signal,
-            (None, None) => {
-                run.setup_error.get_or_insert_with(|| "the jail ended without reporting the task's status".into());
-                Cause::SetupFailed
-            }
-        }
-    };
+    let setup_failed = run.setup_error.is_some() && run.violations.is_empty();
+    let cause =
+        cause_of(setup_failed, &run.violations, run.timed_out.is_some(), exit_status, signal).unwrap_or_else(|| {
+            run.setup_error.get_or_insert_with(|| "the jail ended without reporting the task's status".into());
+            Cause::SetupFailed
+        });
     let mut error = run.setup_error.take().or(interrupted_note);
     if let Some(which) = run.timed_out {
         error = error.or(Some(format!("{which} exceeded")));
