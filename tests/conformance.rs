@@ -344,3 +344,78 @@ fn the_engine_socket_is_not_visible_in_the_container() {
     o.assert_ok();
     assert_eq!(o.stdout.matches("No such file or directory").count(), 3, "{}", o.stdout);
 }
+
+/// `orchestra run` drives the container backends like the jail: each task in
+/// its own container (none left), files flow through the workspace from one
+/// task to the next, a violation in a later task is observed and ends the run
+/// with exit 4, and a plan whose policy needs an absent engine is refused
+/// before anything runs.
+#[test]
+fn a_plan_runs_each_task_in_its_own_container() {
+    for b in [Backend::Docker, Backend::Podman] {
+        let e = env();
+        container_setup();
+        chown_tree(&e.ws, 1000);
+        let id = |t: &str| format!("{t}-{}-{}", b.name(), std::process::id());
+        let (a, v) = (id("write"), id("net"));
+        let policy = e.policy(&format!("run-{}", b.name()), &format!("version: 1\nsandbox_mode: {}\n", b.name()));
+        let config = e.policy("run-config", "tools:\n  sh: {program: /bin/sh, shell: true, args: ['-c', '.*']}\n");
+        let plan = e.root.join(format!("plan-{}.yaml", b.name()));
+        std::fs::write(
+            &plan,
+            format!(
+                "tasks:\n- {{id: {a}, tool: sh, args: ['-c', 'echo from-{a} > handoff.txt']}}\n\
+                 - {{id: {v}, tool: sh, args: ['-c', 'cat handoff.txt; ./attack connect-ip 127.0.0.1 9'], needs: [{a}]}}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::copy(attack_static(), e.ws.join("attack")).unwrap();
+        chown_tree(&e.ws, 1000);
+        let runs = e.root.join(format!("runs-{}", b.name()));
+        let run = |extra: &[(&str, &str)]| {
+            let mut c = std::process::Command::new(orchestra());
+            c.current_dir(&e.ws)
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("HOME", &e.home)
+                .env("CI", "true")
+                .env("ORCHESTRA_AUDIT_KEY", &e.key)
+                .env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup())
+                .args(["run"])
+                .arg(&plan)
+                .arg("--config")
+                .arg(&config)
+                .arg("--policy")
+                .arg(&policy)
+                .arg("--runs-dir")
+                .arg(&runs);
+            for (k, val) in extra {
+                c.env(k, val);
+            }
+            c.output().expect("orchestra run")
+        };
+        let o = run(&[]);
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(4), "{}: {stderr}", b.name());
+        let run_dir = std::fs::read_dir(&runs).unwrap().flatten().map(|d| d.path()).find(|p| p.is_dir()).unwrap();
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+        let tasks = report["tasks"].as_array().unwrap();
+        assert_eq!(tasks[0]["state"], "succeeded", "{report:#}");
+        assert_eq!(tasks[0]["backend"], b.name(), "{report:#}");
+        assert_eq!(tasks[1]["state"], "violation", "{report:#}");
+        assert!(tasks[1]["violations"].to_string().contains("network."), "{report:#}");
+        let log = std::fs::read_to_string(run_dir.join(format!("logs/{v}.log"))).unwrap();
+        assert!(log.contains(&format!("from-{a}")), "the second container saw the first one's file: {log}");
+        for t in [&a, &v] {
+            let left = containers_labelled(b.name(), &format!("orchestra.task={t}"));
+            assert!(left.is_empty(), "{}: {t} left containers behind: {left:?}", b.name());
+        }
+        // No engine: refused before anything runs, no run directory.
+        std::fs::remove_dir_all(&runs).unwrap();
+        let host = if b == Backend::Docker { "DOCKER_HOST" } else { "CONTAINER_HOST" };
+        let o = run(&[(host, "unix:///nonexistent/engine.sock")]);
+        assert_eq!(o.status.code(), Some(1), "{}: {}", b.name(), String::from_utf8_lossy(&o.stderr));
+        assert!(!runs.exists(), "nothing may be created when the engine is missing");
+    }
+}
