@@ -53,6 +53,15 @@ pub struct RunArgs {
     /// Print JSON events on stdout (one per line) instead of progress.
     #[arg(long)]
     pub json: bool,
+    /// Also write the JUnit report here (the run directory always has `junit.xml`).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Also write the SARIF log of violations here (the run directory always has `violations.sarif`).
+    #[arg(long, value_name = "PATH")]
+    pub sarif: Option<PathBuf>,
+    /// Also write the Markdown report here (under GitHub Actions, `$GITHUB_STEP_SUMMARY` gets it anyway).
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
 }
 
 /// Arguments of `orchestra resume`.
@@ -186,11 +195,21 @@ pub fn run(args: RunArgs) -> Exit {
     if args.concurrency == Some(0) {
         return super::config_error("--concurrency must be at least 1");
     }
+    let (env_policy, env_timeout) = match config::env_flags() {
+        Ok(f) => f,
+        Err(e) => return super::config_error(e),
+    };
+    let policy = args.policy.clone().or(env_policy);
+    let timeout = args.timeout.or(env_timeout);
+    let outputs = match ci_outputs(&args, &cfg.config) {
+        Ok(o) => o,
+        Err(e) => return super::config_error(e),
+    };
     let (dag, origin, source) = match make_plan(&args.target, &ws) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
-    let prepared = match orchestrator::prepare(dag, &origin, &cfg, args.policy.as_deref(), &cwd()) {
+    let mut prepared = match orchestrator::prepare(dag, &origin, &cfg, policy.as_deref(), &cwd()) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
@@ -206,7 +225,7 @@ pub fn run(args: RunArgs) -> Exit {
             let found = cfg.origin != "built-in defaults";
             found.then(|| PathBuf::from(&cfg.origin))
         }),
-        policy: args.policy.clone(),
+        policy: policy.clone(),
         concurrency,
         keep_going: args.keep_going,
         audit_dir: super::exec::audit_dir(args.audit_dir.as_deref()),
@@ -222,6 +241,9 @@ pub fn run(args: RunArgs) -> Exit {
     let plan_yaml = plan::to_yaml(&prepared.dag.plan);
     if let Err(e) = runstore::write_atomic(&run.plan(), plan_yaml.as_bytes()) {
         return super::config_error(format!("{}: {e}", run.plan().display()));
+    }
+    if let Err(e) = orchestrator::materialize_policies(&mut prepared, &run) {
+        return super::config_error(e);
     }
     let now = now_rfc3339();
     let cp = Checkpoint {
@@ -241,7 +263,33 @@ pub fn run(args: RunArgs) -> Exit {
         "plan_sha256": cp.plan_sha256, "source": origin, "intent": cp.source.intent,
         "tasks": prepared.dag.plan.tasks.len(), "concurrency": concurrency, "workdir": cp.settings.workdir,
     });
-    session(run, cp, &prepared, "run_started", body, args.json, args.timeout, &runs)
+    session(run, cp, &prepared, "run_started", body, args.json, timeout, &runs, &outputs)
+}
+
+/// The CI report copies: flags, else the config (with its `ORCHESTRA_*` overrides).
+/// A path that is an existing directory is refused before anything runs.
+fn ci_outputs(args: &RunArgs, cfg: &config::Config) -> Result<crate::ci::Outputs, String> {
+    outputs_from(cfg, args.junit.as_deref(), args.sarif.as_deref(), args.summary.as_deref())
+}
+
+fn outputs_from(
+    cfg: &config::Config,
+    junit: Option<&Path>,
+    sarif: Option<&Path>,
+    summary: Option<&Path>,
+) -> Result<crate::ci::Outputs, String> {
+    let pick = |flag: Option<&Path>, conf: &Option<PathBuf>, name: &str| -> Result<Option<PathBuf>, String> {
+        let p = flag.map(Path::to_path_buf).or_else(|| conf.clone()).map(|p| absolute(&p));
+        match p {
+            Some(p) if p.is_dir() => Err(format!("{name} {}: is a directory (give a file path)", p.display())),
+            other => Ok(other),
+        }
+    };
+    Ok(crate::ci::Outputs {
+        junit: pick(junit, &cfg.outputs.junit, "--junit")?,
+        sarif: pick(sarif, &cfg.outputs.sarif, "--sarif")?,
+        summary: pick(summary, &cfg.outputs.summary, "--summary")?,
+    })
 }
 
 /// Open the log and the checkpoint, execute, record the outcome.
@@ -255,6 +303,7 @@ fn session(
     json: bool,
     timeout: Option<HumanDuration>,
     runs: &Path,
+    outputs: &crate::ci::Outputs,
 ) -> Exit {
     let key_path = crate::audit::default_key_path();
     let mut log = match super::exec::open_audit_log(&cp.settings.audit_dir, &key_path) {
@@ -278,7 +327,12 @@ fn session(
         Ok(e) => e,
         Err(e) => return super::config_error(format!("cannot find the orchestra binary: {e}")),
     };
-    let opts = orchestrator::Options { exe, runs_dir: runs.to_path_buf(), run_timeout: timeout.map(|t| t.0) };
+    let opts = orchestrator::Options {
+        exe,
+        runs_dir: runs.to_path_buf(),
+        run_timeout: timeout.map(|t| t.0),
+        outputs: outputs.clone(),
+    };
     let mut progress = progress::Progress::new(progress::Mode::detect(json));
     let exit = match orchestrator::execute(prepared, &run, &mut store, &mut log, &mut progress, &opts) {
         Ok(x) => x,
@@ -345,8 +399,19 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Ok(d) => d,
         Err(e) => return super::config_error(e),
     };
-    let prepared = match orchestrator::prepare(dag, &origin, &cfg, cp.settings.policy.as_deref(), &cwd()) {
+    let mut prepared = match orchestrator::prepare(dag, &origin, &cfg, cp.settings.policy.as_deref(), &cwd()) {
         Ok(p) => p,
+        Err(e) => return super::config_error(e),
+    };
+    if let Err(e) = orchestrator::materialize_policies(&mut prepared, &run) {
+        return super::config_error(e);
+    }
+    let outputs = match outputs_from(&cfg.config, None, None, None) {
+        Ok(o) => o,
+        Err(e) => return super::config_error(e),
+    };
+    let timeout = match config::env_flags() {
+        Ok((_, env_timeout)) => args.timeout.or(env_timeout),
         Err(e) => return super::config_error(e),
     };
     eprintln!("orchestra: resuming run {} with the plan {origin}", run.id);
@@ -372,7 +437,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
         "plan_sha256": cp.plan_sha256, "plan": origin, "session": cp.sessions,
         "previous_holder": held.stale_holder,
     });
-    let exit = session(run, cp, &prepared, "run_resumed", body, args.json, args.timeout, &runs);
+    let exit = session(run, cp, &prepared, "run_resumed", body, args.json, timeout, &runs, &outputs);
     drop(held);
     exit
 }

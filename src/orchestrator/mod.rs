@@ -57,6 +57,9 @@ pub struct TaskPlan {
     pub retries: u32,
     /// Delay before the first retry.
     pub backoff: Duration,
+    /// The policy as YAML when the config's `security:` block changed it; the
+    /// sandbox then loads it from a file in the run directory ([`materialize_policies`]).
+    pub effective_policy: Option<String>,
 }
 
 /// A plan ready to run: validated, whitelisted, policies loaded and checked.
@@ -97,6 +100,12 @@ pub fn prepare(
             .unwrap_or_else(|| "default".to_string());
         let spec = absolutize_policy(&spec, base_dir);
         let (mut policy, policy_origin) = load_policy(&spec).map_err(|e| format!("task {:?}: policy {e}", t.id()))?;
+        let mut effective_policy = None;
+        if let Some(sec) = &cfg.config.security {
+            config::apply_security(sec, &mut policy)
+                .map_err(|e| format!("task {:?}: policy {policy_origin}: {e} (config {})", t.id(), cfg.origin))?;
+            effective_policy = Some(policy.to_yaml());
+        }
         if let Some(d) = t.timeout {
             policy.timeouts.wall = Limit::Max(d);
         }
@@ -119,10 +128,25 @@ pub fn prepare(
             timeout: t.timeout,
             retries: t.retries,
             backoff: t.backoff.map(|b| b.0).unwrap_or(DEFAULT_BACKOFF),
+            effective_policy,
         });
     }
-    let run_timeout = dag.plan.timeout.map(|d| d.0);
+    let run_timeout = dag.plan.timeout.or(cfg.config.timeout).map(|d| d.0);
     Ok(Prepared { dag, tasks, run_timeout })
+}
+
+/// Write the policies that the config changed into `<run>/policies/` and point
+/// their tasks there (the run directory is hidden from tasks).
+pub fn materialize_policies(prepared: &mut Prepared, run: &RunDir) -> Result<(), RunStoreError> {
+    let dir = run.path.join("policies");
+    for t in &mut prepared.tasks {
+        let Some(yaml) = &t.effective_policy else { continue };
+        std::fs::create_dir_all(&dir).map_err(crate::runstore::io_at(&dir))?;
+        let path = dir.join(format!("{}.yaml", t.policy_sha256.trim_start_matches("sha256:")));
+        crate::runstore::write_atomic(&path, yaml.as_bytes()).map_err(crate::runstore::io_at(&path))?;
+        t.policy_spec = path.to_string_lossy().into_owned();
+    }
+    Ok(())
 }
 
 /// A policy spec that names a file becomes absolute (so `resume` works from anywhere).
@@ -141,6 +165,8 @@ pub struct Options {
     pub runs_dir: PathBuf,
     /// Run-level timeout override (`--timeout`).
     pub run_timeout: Option<Duration>,
+    /// Where to copy the CI reports (besides the run directory).
+    pub outputs: crate::ci::Outputs,
 }
 
 /// Messages to the scheduling loop.
@@ -345,7 +371,10 @@ pub fn execute(
     };
     store.set_status(status, Some(exit.code()))?;
     let wall_ms = started.elapsed().as_millis() as u64;
-    report::write(run, store.state(), prepared, wall_ms)?;
+    let run_report = report::write(run, store.state(), prepared, wall_ms)?;
+    let ci_failed = crate::ci::finish(run, &run_report, &opts.outputs)
+        .map_err(|e| progress.say(&format!("orchestra: error: CI outputs: {e}")))
+        .is_err();
     let summary = report::summary(store.state());
     append(
         log,
@@ -357,7 +386,10 @@ pub fn execute(
         progress.say(&format!("orchestra: error: audit log: {e}"));
         return Ok(exit.worst(Exit::Config));
     }
-    if progress.mode() != progress::Mode::Json {
+    if crate::ci::github::Github::detect().is_some() {
+        // Every task's log in a group, fenced against workflow commands, then the annotations.
+        crate::ci::github::print(&run_report, run);
+    } else if progress.mode() != progress::Mode::Json {
         print_failures(progress, run, store.state(), &ids);
     }
     progress.event(&Event::RunFinished {
@@ -367,7 +399,8 @@ pub fn execute(
         wall_ms,
         summary: &summary,
     });
-    Ok(exit)
+    // A run whose CI reports are missing is not ok (as with the audit log above).
+    Ok(if ci_failed { exit.worst(Exit::Config) } else { exit })
 }
 
 /// Start one attempt of task `i`.
