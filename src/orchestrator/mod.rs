@@ -116,6 +116,10 @@ pub fn prepare(
         let hash = policy.hash();
         if !checked.contains_key(&hash) {
             backend.check(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
+            if policy.backend() != crate::policy::SandboxMode::Jail {
+                crate::sandbox::container::check_host(policy.backend(), &policy)
+                    .map_err(|e| format!("task {:?}: {e}", t.id()))?;
+            }
             checked.insert(hash.clone(), ());
         }
         tasks.push(TaskPlan {
@@ -264,7 +268,9 @@ pub fn execute(
             break;
         }
         let now = Instant::now();
-        let wake = retry_at.values().copied().chain(deadline).min();
+        // Once stopping, the expired deadline must not wake the loop again
+        // (it would spin without ever reading the tasks' outcomes).
+        let wake = retry_at.values().copied().chain(deadline.filter(|_| stop.is_none())).min();
         let msg = match wake {
             Some(t) if t <= now => None,
             Some(t) => match rx.recv_timeout(t - now) {

@@ -89,6 +89,37 @@ fn host_has_swap() -> bool {
 }
 
 /// The controls the policy needs that this engine says it cannot apply.
+/// Ask the engine, before anything runs, what `run` would ask it first: that it
+/// answers, can enforce the policy's controls, and holds the (pinned) image.
+/// `orchestra run` calls this for every container policy of a plan, so that an
+/// engine that is missing is exit 1 with nothing run, as for `exec`.
+pub fn check_host(kind: SandboxMode, policy: &Policy) -> Result<(), SandboxError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SandboxError::Setup(format!("tokio runtime: {e}")))?;
+    rt.block_on(async {
+        let engine = engine::connect(kind).await?;
+        check_engine(policy, &engine)?;
+        let image = policy.container_image();
+        let id = match engine.api.inspect_image(image).await {
+            Ok(i) => i.id.unwrap_or_default(),
+            Err(e) => {
+                return Err(unenforceable(
+                    "container image",
+                    format!("{image} is not in {} ({e}); build it offline with images/build.sh", engine.version),
+                ));
+            }
+        };
+        match &policy.container.image_id {
+            Some(pin) if pin != &id => {
+                Err(unenforceable("container image", format!("{image} is {id}, but the policy pins {pin}")))
+            }
+            _ => Ok(()),
+        }
+    })
+}
+
 fn check_engine(policy: &Policy, e: &engine::Engine) -> Result<(), SandboxError> {
     let c = &e.caps;
     let l = &policy.limits;
