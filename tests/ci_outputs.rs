@@ -154,7 +154,7 @@ fn github_actions_annotations_groups_and_summary_cannot_be_hijacked_by_tasks() {
     assert_eq!(errors[3].props["line"], line_of("fail").to_string());
     // The task-chosen path arrives as data, intact, inside orchestra's annotation.
     assert!(
-        errors[0].data.contains("/etc/evil%0A::warning title=x::injected, with: colon\n::error::line two"),
+        errors[0].data.contains("/etc/evil%0A::warning title=x::injected, with: colon ::error::line two"),
         "{:?}",
         errors[0]
     );
@@ -165,9 +165,12 @@ fn github_actions_annotations_groups_and_summary_cannot_be_hijacked_by_tasks() {
     assert!(groups.iter().any(|g| g.starts_with("orchestra: fail failed")), "{groups:?}");
     assert_eq!(cmds.iter().filter(|c| c.name == "endgroup").count(), 5, "{}", o.stderr);
     assert!(o.stderr.contains("::error title=fake::from the task"), "the task's output is shown");
-    assert!(o.stderr.contains("::error::no newline at the end\n::orchestra-"), "fence on its own line");
     let tokens: Vec<&str> = cmds.iter().filter(|c| c.name == "stop-commands").map(|c| c.data.as_str()).collect();
+    assert_eq!(tokens.len(), 5, "{tokens:?}");
     assert!(tokens.iter().all(|t| t.len() >= 40 && t.starts_with("orchestra-") && *t == tokens[0]), "{tokens:?}");
+    // Each fence is closed by a line of its own (also after output without a final newline).
+    let resume = format!("::{}::", tokens[0]);
+    assert_eq!(o.stderr.lines().filter(|l| *l == resume).count(), 5, "{}", o.stderr);
     assert_ne!(tokens[0], "orchestra-00000000000000000000000000000000");
     // print_failures' plain tail is not printed unfenced under GitHub Actions.
     assert!(!o.stderr.contains("  | "), "{}", o.stderr);
@@ -269,9 +272,27 @@ fn sarif_is_valid_sarif_2_1_0_with_one_result_per_violation() {
     o.assert_code(4);
     let sarif = w.json(&w.only_run().join("violations.sarif"));
     assert_eq!(sarif, w.json(&w.ws.join("out/orchestra.sarif")));
-    let schema: serde_json::Value =
+    let mut schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(repo().join("tests/data/sarif-schema-2.1.0.json")).unwrap())
             .unwrap();
+    // The vendored schema (as shipped in serde-sarif) has one invalid regex, the
+    // `run.language` pattern `...{2}]?$`; the meta-schema check refuses it. Fix
+    // that one pattern in memory (orchestra writes no `language`), nothing else.
+    fn fix(v: &mut serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut n = 0;
+                if m.get("pattern").and_then(|p| p.as_str()) == Some("^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$") {
+                    m.insert("pattern".into(), serde_json::json!("^[a-zA-Z]{2}(-[a-zA-Z]{2})?$"));
+                    n += 1;
+                }
+                n + m.values_mut().map(fix).sum::<usize>()
+            }
+            serde_json::Value::Array(a) => a.iter_mut().map(fix).sum(),
+            _ => 0,
+        }
+    }
+    assert_eq!(fix(&mut schema), 2, "the erratum changed: re-check this fix");
     let validator = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
     let errors: Vec<String> =
         validator.iter_errors(&sarif).map(|e| format!("{} at {}", e, e.instance_path())).collect();
