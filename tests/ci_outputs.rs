@@ -475,3 +475,19 @@ fn the_gitlab_example_parses_and_reports_junit() {
     let paths: Vec<&str> = job["artifacts"]["paths"].as_array().unwrap().iter().filter_map(|s| s.as_str()).collect();
     assert!(paths.contains(&"runs/"), "{paths:?}");
 }
+
+#[test]
+fn under_github_with_json_stdout_stays_json_and_commands_go_to_stderr() {
+    let w = World::new();
+    let summary = w.root.join("summary.md");
+    let o = github_run(&w, &plan(&[sh("f", "echo '::error::from task'; exit 1", "")]), &summary, &["--json"]);
+    o.assert_code(2);
+    for line in o.stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert!(v["event"].is_string(), "{line}");
+    }
+    let errors: Vec<Cmd> = commands(&o.stderr).into_iter().filter(|c| c.name == "error").collect();
+    assert_eq!(errors.len(), 1, "{}", o.stderr);
+    assert_eq!(errors[0].props["title"], "orchestra: f failed");
+    assert!(std::fs::read_to_string(&summary).unwrap().contains("| `f` | ❌ failed"));
+}

@@ -167,19 +167,27 @@ pub fn print_groups(out: &mut impl Write, report: &RunReport, run: &RunDir, toke
         let text = String::from_utf8_lossy(&bytes);
         let wall = crate::orchestrator::progress::fmt_ms(t.wall_ms);
         writeln!(out, "::group::orchestra: {} {} ({wall})", t.id, t.state)?;
-        writeln!(out, "::stop-commands::{token}")?;
         let tail = suffix(&text, GROUP_LOG_BYTES);
-        if tail.len() < text.len() {
-            writeln!(out, "[… {} earlier bytes cut; full log: {}]", text.len() - tail.len(), t.log)?;
-        }
-        out.write_all(tail.as_bytes())?;
-        if !tail.is_empty() && !tail.ends_with('\n') {
-            writeln!(out)?;
-        }
-        writeln!(out, "::{token}::")?;
+        let cut = if tail.len() < text.len() {
+            format!("[… {} earlier bytes cut; full log: {}]\n", text.len() - tail.len(), t.log)
+        } else {
+            String::new()
+        };
+        fenced(out, token, &format!("{cut}{tail}"))?;
         writeln!(out, "::endgroup::")?;
     }
     out.flush()
+}
+
+/// Print `text` so that the runner acts on none of its lines: between
+/// `::stop-commands::TOKEN` and a `::TOKEN::` line of its own.
+pub fn fenced(out: &mut impl Write, token: &str, text: &str) -> std::io::Result<()> {
+    writeln!(out, "::stop-commands::{token}")?;
+    out.write_all(text.as_bytes())?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        writeln!(out)?;
+    }
+    writeln!(out, "::{token}::")
 }
 
 /// Print the run's log groups and annotations on stderr (the stream of
@@ -251,6 +259,17 @@ mod tests {
         assert!(cut.len() <= 1000 && cut.contains("Cut to fit"), "{}", cut.len());
         assert_eq!(fit("short\n", 1000, Path::new("r")), "short\n");
         assert_eq!(fit("a long line without end", 5, Path::new("r")), "");
+    }
+
+    #[test]
+    fn the_fence_closes_on_its_own_line() {
+        for text in ["", "a\n", "::error::no newline", "x\r::error::y\r"] {
+            let mut out = Vec::new();
+            fenced(&mut out, "T", text).unwrap();
+            let s = String::from_utf8(out).unwrap();
+            assert!(s.starts_with("::stop-commands::T\n") && s.ends_with("\n::T::\n"), "{s:?}");
+            assert_eq!(s.matches("::T::").count(), 1, "{s:?}");
+        }
     }
 
     #[test]
