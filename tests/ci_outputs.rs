@@ -113,8 +113,14 @@ fn github_actions_annotations_groups_and_summary_cannot_be_hijacked_by_tasks() {
     let w = World::new();
     let summary = w.root.join("step-summary.md");
     std::fs::write(&summary, "# earlier step output\n").unwrap();
-    let o = github_run(&w, &hostile_plan(), &summary, &["--keep-going", "-j", "4"]);
+    // A plan-chosen output path lands in a progress line ("declared output ... was not produced").
+    let p = format!(
+        "{}  - {{id: planned, tool: sh, args: ['-c', 'true'], outputs: ['##[add-mask]from-plan']}}\n",
+        hostile_plan()
+    );
+    let o = github_run(&w, &p, &summary, &["--keep-going", "-j", "4"]);
     o.assert_code(4);
+    assert!(o.stderr.contains("##[add-mask]from-plan"), "the progress line quotes the plan: {}", o.stderr);
     assert!(o.stdout.is_empty(), "workflow commands go to stderr with the progress lines:\n{}", o.stdout);
     let cmds = commands(&o.stderr);
 
@@ -139,7 +145,8 @@ fn github_actions_annotations_groups_and_summary_cannot_be_hijacked_by_tasks() {
             "orchestra: bad violated fs.write",
             "orchestra: bad2 violated fs.write",
             "orchestra: slow timed out",
-            "orchestra: fail failed"
+            "orchestra: fail failed",
+            "orchestra: planned failed"
         ],
         "{}",
         o.stderr
@@ -161,16 +168,17 @@ fn github_actions_annotations_groups_and_summary_cannot_be_hijacked_by_tasks() {
 
     // Every task's log is in a group, fenced: the task's lines are there, inert.
     let groups: Vec<&str> = cmds.iter().filter(|c| c.name == "group").map(|c| c.data.as_str()).collect();
-    assert_eq!(groups.len(), 5, "{groups:?}"); // every task that ran
+    assert_eq!(groups.len(), 6, "{groups:?}"); // every task that ran
     assert!(groups.iter().any(|g| g.starts_with("orchestra: fail failed")), "{groups:?}");
-    assert_eq!(cmds.iter().filter(|c| c.name == "endgroup").count(), 5, "{}", o.stderr);
+    assert_eq!(cmds.iter().filter(|c| c.name == "endgroup").count(), 6, "{}", o.stderr);
     assert!(o.stderr.contains("::error title=fake::from the task"), "the task's output is shown");
     let tokens: Vec<&str> = cmds.iter().filter(|c| c.name == "stop-commands").map(|c| c.data.as_str()).collect();
-    assert_eq!(tokens.len(), 5, "{tokens:?}");
+    assert_eq!(tokens.len(), 7, "{tokens:?}"); // the progress lines, then each group
     assert!(tokens.iter().all(|t| t.len() >= 40 && t.starts_with("orchestra-") && *t == tokens[0]), "{tokens:?}");
     // Each fence is closed by a line of its own (also after output without a final newline).
     let resume = format!("::{}::", tokens[0]);
-    assert_eq!(o.stderr.lines().filter(|l| *l == resume).count(), 5, "{}", o.stderr);
+    assert_eq!(o.stderr.lines().filter(|l| *l == resume).count(), 7, "{}", o.stderr);
+    assert!(o.stderr.starts_with(&format!("::stop-commands::{}\n", tokens[0])), "fenced from the start: {}", o.stderr);
     assert_ne!(tokens[0], "orchestra-00000000000000000000000000000000");
     // print_failures' plain tail is not printed unfenced under GitHub Actions.
     assert!(!o.stderr.contains("  | "), "{}", o.stderr);

@@ -11,7 +11,9 @@
 //!   how many more there were;
 //! - a task's log is printed between `::stop-commands::TOKEN` and `::TOKEN::`
 //!   with a fresh random token per run, so no line of task output is read as
-//!   a workflow command (neither `::cmd::` nor the older `##[cmd]` form);
+//!   a workflow command (neither `::cmd::` nor the older `##[cmd]` form); the
+//!   progress lines of the run are fenced the same way (they quote plan-chosen
+//!   text), from the run's start until the groups and annotations;
 //! - the step summary gets `report.md`, cut at a line boundary so that the
 //!   file stays under GitHub's 1 MiB limit (with a note pointing to the full
 //!   report); it is appended to, as GitHub expects.
@@ -147,6 +149,23 @@ fn cap(mut lines: Vec<String>, max: usize, level: &str, report: &RunReport) -> V
     lines
 }
 
+/// This run's token: orchestra's progress lines are fenced with it from the
+/// start of the run (they quote plan-chosen text, such as output paths, and a
+/// plan may come from a planner), and each task log again.
+pub fn run_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(random_token)
+}
+
+/// Under GitHub Actions, stop workflow commands until [`print`] (call as the run starts).
+pub fn fence_progress() {
+    if Github::detect().is_some() {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "::stop-commands::{}", run_token());
+        let _ = err.flush();
+    }
+}
+
 /// A fresh random token for `::stop-commands::`.
 pub fn random_token() -> String {
     let mut b = [0u8; 16];
@@ -194,9 +213,11 @@ pub fn fenced(out: &mut impl Write, token: &str, text: &str) -> std::io::Result<
 /// orchestra's progress lines, so the order holds).
 pub fn print(report: &RunReport, run: &RunDir) {
     let source = Source::locate(report, run);
-    let token = random_token();
+    let token = run_token();
     let mut err = std::io::stderr().lock();
-    let _ = print_groups(&mut err, report, run, &token);
+    // End the fence around the progress lines ([`fence_progress`]).
+    let _ = writeln!(err, "::{token}::");
+    let _ = print_groups(&mut err, report, run, token);
     for line in annotations(report, &source) {
         let _ = writeln!(err, "{line}");
     }

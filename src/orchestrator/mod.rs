@@ -230,6 +230,7 @@ pub fn execute(
         }
     }
     let to_run = initial.iter().filter(|s| **s == TaskState::Pending).count();
+    crate::ci::github::fence_progress();
     progress.event(&Event::RunStarted { run_id: &run.id, tasks: n, to_run, concurrency: settings.concurrency });
     for i in (0..n).filter(|&i| initial[i] == TaskState::Succeeded) {
         progress.event(&Event::TaskReused { task: &ids[i] });
