@@ -157,11 +157,25 @@ pub fn run_token() -> &'static str {
     TOKEN.get_or_init(random_token)
 }
 
-/// Under GitHub Actions, stop workflow commands until [`print`] (call as the run starts).
+static FENCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Under GitHub Actions, stop workflow commands until [`print`] or
+/// [`end_fence`] (call as the run starts).
 pub fn fence_progress() {
     if Github::detect().is_some() {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "::stop-commands::{}", run_token());
+        let _ = err.flush();
+        FENCED.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Close the fence opened by [`fence_progress`], if it is open (a run that
+/// ends early must not leave the rest of the CI step without commands).
+pub fn end_fence() {
+    if FENCED.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "::{}::", run_token());
         let _ = err.flush();
     }
 }
@@ -214,9 +228,8 @@ pub fn fenced(out: &mut impl Write, token: &str, text: &str) -> std::io::Result<
 pub fn print(report: &RunReport, run: &RunDir) {
     let source = Source::locate(report, run);
     let token = run_token();
+    end_fence();
     let mut err = std::io::stderr().lock();
-    // End the fence around the progress lines ([`fence_progress`]).
-    let _ = writeln!(err, "::{token}::");
     let _ = print_groups(&mut err, report, run, token);
     for line in annotations(report, &source) {
         let _ = writeln!(err, "{line}");

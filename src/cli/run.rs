@@ -334,7 +334,9 @@ fn session(
         outputs: outputs.clone(),
     };
     let mut progress = progress::Progress::new(progress::Mode::detect(json));
-    let exit = match orchestrator::execute(prepared, &run, &mut store, &mut log, &mut progress, &opts) {
+    let result = orchestrator::execute(prepared, &run, &mut store, &mut log, &mut progress, &opts);
+    crate::ci::github::end_fence();
+    let exit = match result {
         Ok(x) => x,
         Err(e) => {
             eprintln!("orchestra: error: run {}: {e}", run.id);
