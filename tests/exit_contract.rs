@@ -213,3 +213,14 @@ fn exec_refusals_are_1_and_nothing_runs() {
     assert!(o.stderr.contains("docker"), "{}", o.all());
     assert!(!w.ws.join("ok.txt").exists(), "a refused task ran");
 }
+
+#[test]
+fn run_a_container_policy_the_workspace_cannot_honour_is_1() {
+    // The engine answers, but the root-owned workspace is not writable by the
+    // container's (never root) task user: refused before anything runs, as exec does.
+    let w = World::new();
+    let policy = w.root.join("docker.yaml");
+    std::fs::write(&policy, "sandbox_mode: docker\n").unwrap();
+    let o = w.run_plan(&plan(&[sh("a", OK, "")]), &["--policy", policy.to_str().unwrap()]);
+    refused(&w, &o, "cannot enforce workspace");
+}

@@ -209,7 +209,7 @@ pub fn run(args: RunArgs) -> Exit {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
-    let mut prepared = match orchestrator::prepare(dag, &origin, &cfg, policy.as_deref(), &cwd()) {
+    let mut prepared = match orchestrator::prepare(dag, &origin, &cfg, policy.as_deref(), &cwd(), &ws) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
@@ -401,10 +401,11 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Ok(d) => d,
         Err(e) => return super::config_error(e),
     };
-    let mut prepared = match orchestrator::prepare(dag, &origin, &cfg, cp.settings.policy.as_deref(), &cwd()) {
-        Ok(p) => p,
-        Err(e) => return super::config_error(e),
-    };
+    let mut prepared =
+        match orchestrator::prepare(dag, &origin, &cfg, cp.settings.policy.as_deref(), &cwd(), &cp.settings.workdir) {
+            Ok(p) => p,
+            Err(e) => return super::config_error(e),
+        };
     if let Err(e) = orchestrator::materialize_policies(&mut prepared, &run) {
         return super::config_error(e);
     }

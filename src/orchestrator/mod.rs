@@ -77,13 +77,14 @@ pub struct Prepared {
 ///
 /// Policy precedence: `cli_policy`, then the task's, the tool's, the plan's,
 /// the config's, then the preset `default`. Relative policy paths are resolved
-/// against `base_dir`.
+/// against `base_dir`; `workdir` is the workspace the tasks will run in.
 pub fn prepare(
     dag: Dag,
     origin: &str,
     cfg: &config::Loaded,
     cli_policy: Option<&str>,
     base_dir: &Path,
+    workdir: &Path,
 ) -> Result<Prepared, String> {
     cfg.whitelist.check(&dag, origin).map_err(|e| e.to_string())?;
     let mut tasks = Vec::with_capacity(dag.plan.tasks.len());
@@ -117,7 +118,7 @@ pub fn prepare(
         if !checked.contains_key(&hash) {
             backend.check(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
             if policy.backend() != crate::policy::SandboxMode::Jail {
-                crate::sandbox::container::check_host(policy.backend(), &policy)
+                crate::sandbox::container::check_host(policy.backend(), &policy, workdir)
                     .map_err(|e| format!("task {:?}: {e}", t.id()))?;
             }
             checked.insert(hash.clone(), ());
