@@ -224,3 +224,22 @@ fn run_a_container_policy_the_workspace_cannot_honour_is_1() {
     let o = w.run_plan(&plan(&[sh("a", OK, "")]), &["--policy", policy.to_str().unwrap()]);
     refused(&w, &o, "cannot enforce workspace");
 }
+
+#[test]
+fn run_a_control_refused_only_at_sandbox_setup_is_1() {
+    // Hiding a path inside the visible workspace needs namespaces; with them
+    // off, the sandbox refuses at setup (exec exits 1). The run says so, exit 1.
+    let w = World::new();
+    std::fs::create_dir_all(w.ws.join("secret")).unwrap();
+    let policy = w.root.join("nons.yaml");
+    std::fs::write(&policy, format!("jail:\n  namespaces: off\nfilesystem:\n  hidden: [{}/secret]\n", w.ws.display()))
+        .unwrap();
+    let o = w.run_plan(&plan(&[sh("a", OK, "")]), &["--policy", policy.to_str().unwrap()]);
+    o.assert_code(1);
+    assert!(o.stderr.contains("the sandbox of a refused to start"), "{}", o.all());
+    assert!(!w.ws.join("ok.txt").exists(), "the task ran");
+    let report = w.json(&w.only_run().join("report.json"));
+    assert_eq!(report["exit_code"], 1);
+    let junit = w.read(&w.only_run().join("junit.xml"));
+    assert!(junit.contains("<property name=\"exit_code\" value=\"1\"/>"), "{junit}");
+}

@@ -10,7 +10,8 @@
 //! - Ctrl-C, SIGTERM and SIGHUP stop the running sandboxes (each reports and
 //!   cleans up), mark unfinished tasks cancelled and leave a resumable run;
 //! - the run's exit code is the worst of its tasks' (violation 4 > timeout 3 >
-//!   failure 2 > ok 0), per CONTRACTS.md §2.
+//!   failure 2 > ok 0), per CONTRACTS.md §2; 1 when a task's sandbox refused
+//!   to start (as `exec` exits 1 then) or a CI report could not be written.
 
 pub mod artifacts;
 pub mod progress;
@@ -260,6 +261,9 @@ pub fn execute(
     let mut retry_at: BTreeMap<usize, Instant> = BTreeMap::new();
     let mut stop: Option<Stop> = None;
     let mut last_failure: Option<String> = None;
+    // Tasks whose sandbox refused to start (exec exit 1: a control this host
+    // cannot enforce, found only at setup): the run exits 1, as exec does.
+    let mut refused: Vec<String> = Vec::new();
 
     loop {
         // Start what may start.
@@ -311,6 +315,9 @@ pub fn execute(
             }
             Some(Msg::Finished(i, outcome)) => {
                 running.remove(&i);
+                if outcome.report.is_none() && outcome.exec_status == i32::from(Exit::Config.code()) {
+                    refused.push(ids[i].clone());
+                }
                 let task = &dag.plan.tasks[i];
                 let plan = &prepared.tasks[i];
                 let mut rec = store.state().tasks[&ids[i]].clone();
@@ -371,7 +378,15 @@ pub fn execute(
     for i in sched.unstarted() {
         mark(store, log, progress, &ids[i], TaskState::Cancelled, &why, &run.id)?;
     }
-    let exit = run_exit(store.state().tasks.values().map(|r| r.state));
+    let mut exit = run_exit(store.state().tasks.values().map(|r| r.state));
+    if !refused.is_empty() {
+        refused.dedup();
+        progress.say(&format!(
+            "orchestra: error: the sandbox of {} refused to start (a control this host cannot enforce; see the log): exit 1",
+            refused.join(", ")
+        ));
+        exit = exit.worst(Exit::Config);
+    }
     let status = match (stop, exit) {
         (Some(Stop::Interrupted(_)), _) => RunStatus::Interrupted,
         (_, Exit::Ok) => RunStatus::Succeeded,
