@@ -499,3 +499,72 @@ fn under_github_with_json_stdout_stays_json_and_commands_go_to_stderr() {
     assert_eq!(errors[0].props["title"], "orchestra: f failed");
     assert!(std::fs::read_to_string(&summary).unwrap().contains("| `f` | ❌ failed"));
 }
+
+/// Copy a directory tree (regular files and directories only).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else if ft.is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_github_workflows_run_step_leaves_every_file_it_uploads() {
+    // Run the workflow's own "Build and test" command in a copy of the
+    // repository's files it uses, as GitHub would (GITHUB_ACTIONS, step summary).
+    let w = World::new();
+    let repo_copy = w.root.join("checkout");
+    copy_tree(&repo().join("examples/hello-c"), &repo_copy.join("examples/hello-c"));
+    let _ = std::fs::remove_file(repo_copy.join("examples/hello-c/hello"));
+    copy_tree(&repo().join(".orchestra"), &repo_copy.join(".orchestra"));
+    let _ = std::fs::remove_dir_all(repo_copy.join(".orchestra/audit"));
+    let wf = yaml(".github/workflows/orchestra.yml");
+    let steps = wf["jobs"]["build-and-test"]["steps"].as_array().unwrap();
+    let step = steps.iter().find(|s| s["name"] == "Build and test").unwrap();
+    let line = step["run"].as_str().unwrap().trim();
+    let script = line.strip_prefix("orchestra ").expect("the step runs orchestra");
+    let summary = w.root.join("step-summary.md");
+    // World::command's clean environment, through a shell so the step's quoting applies.
+    let envs: Vec<(std::ffi::OsString, std::ffi::OsString)> =
+        w.command().get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))).collect();
+    let mut sh = std::process::Command::new("/bin/sh");
+    sh.env_clear().envs(envs);
+    sh.current_dir(&repo_copy)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("ORCHESTRA_BIN", orchestra())
+        .arg("-c")
+        .arg(format!("exec \"$ORCHESTRA_BIN\" {script}"));
+    let o = sh.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(std::fs::read_to_string(&summary).unwrap().contains("Orchestra run"), "step summary written");
+    // Every path the upload step names matches something.
+    let upload =
+        steps.iter().find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/upload-artifact"))).unwrap();
+    let runs: Vec<std::path::PathBuf> =
+        std::fs::read_dir(repo_copy.join("runs")).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    assert_eq!(runs.len(), 1);
+    for p in upload["with"]["path"].as_str().unwrap().lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let found = match p.strip_prefix("runs/**/") {
+            Some(rest) => runs[0].join(rest.trim_end_matches('/')).exists(),
+            None => repo_copy.join(p.trim_end_matches('/')).exists(),
+        };
+        assert!(found, "the workflow uploads {p}, which orchestra did not write");
+    }
+    let sarif_file = steps
+        .iter()
+        .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("github/codeql-action/upload-sarif")))
+        .unwrap()["with"]["sarif_file"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sarif: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_copy.join(&sarif_file)).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+}

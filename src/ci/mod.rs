@@ -69,8 +69,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CiError + '_ {
 }
 
 /// Where the plan's tasks are defined, for SARIF locations and annotations:
-/// a file relative to the workspace (the repository root in CI) and, per task,
-/// the line of its `id:`.
+/// a file relative to the current directory (the repository root in CI) or
+/// the workspace and, per task, the line of its `id:`.
 #[derive(Debug, Clone, Default)]
 pub struct Source {
     /// The plan file, relative to the workspace when it lies inside it.
@@ -92,10 +92,11 @@ impl Source {
                 lines.insert(t.id.clone(), n);
             }
         }
-        let file = match path.strip_prefix(workdir) {
-            Ok(rel) => Some(rel.to_string_lossy().into_owned()),
-            Err(_) => Some(path.to_string_lossy().into_owned()),
-        };
+        // Relative to where orchestra runs (the repository root in CI), else to
+        // the workspace, else absolute.
+        let cwd = std::env::current_dir().ok();
+        let rel = cwd.as_deref().and_then(|c| path.strip_prefix(c).ok()).or_else(|| path.strip_prefix(workdir).ok());
+        let file = Some(rel.unwrap_or(&path).to_string_lossy().into_owned());
         Source { file, lines }
     }
 }
