@@ -241,6 +241,7 @@ fn junit_parses_back_with_the_right_counts_and_kinds() {
     assert_eq!(suites.tag_name().name(), "testsuites");
     let suite = suites.children().find(|n| n.has_tag_name("testsuite")).unwrap();
     let attr = |n: roxmltree::Node, a: &str| n.attribute(a).unwrap_or_default().to_string();
+    assert_eq!(attr(suite, "name"), "orchestra: plan.yaml");
     assert_eq!(attr(suite, "tests"), "6");
     assert_eq!(attr(suite, "failures"), "2"); // fail + slow
     assert_eq!(attr(suite, "errors"), "2"); // bad + bad2

@@ -1,7 +1,9 @@
 //! `junit.xml`: one test case per task, for CI test-report views (GitLab
 //! `artifacts:reports:junit`, Jenkins, GitHub test-report actions).
 //!
-//! Guarantees: one `<testsuite>` for the run, one `<testcase>` per task of the
+//! Guarantees: one `<testsuite>` for the run (named after the intent or plan
+//! file, not the run id, so CI test history lines runs up; the run id is a
+//! property), one `<testcase>` per task of the
 //! plan (name = task id), counts that match the task states; the three kinds
 //! of non-success are told apart both by element and by `type`:
 //! - failed (non-zero exit, crash, setup failure): `<failure type="failed">`;
@@ -30,7 +32,15 @@ const MAX_VIOLATIONS: usize = 200;
 
 /// Render the JUnit XML document for a run.
 pub fn render(report: &RunReport, run: &RunDir) -> Result<String, CiError> {
-    let mut suite = TestSuite::new(format!("orchestra run {}", report.run_id));
+    // A stable name (no run id), so CI test history lines runs up.
+    let what = match (&report.intent, &report.plan_file) {
+        (Some(i), _) => i.clone(),
+        (None, Some(p)) => {
+            std::path::Path::new(p).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+        }
+        (None, None) => "run".to_string(),
+    };
+    let mut suite = TestSuite::new(xml_safe(&format!("orchestra: {what}")));
     suite.set_time(Duration::from_millis(report.wall_ms));
     suite.add_property(Property::new("run_id", report.run_id.as_str()));
     suite.add_property(Property::new("status", report.status.as_str()));
