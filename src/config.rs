@@ -4,8 +4,14 @@
 //! `file:line:col`); without a file the embedded defaults apply (built-in
 //! policy presets and tool whitelist, local run directory), so `orchestra run`
 //! needs no configuration and no server.
+//!
+//! Precedence, for every setting: command-line flag > environment variable >
+//! config file > built-in default. The environment variables follow one
+//! convention, `ORCHESTRA_<SETTING>` (see [`ENV_VARS`]); an invalid value is
+//! an error naming the variable (exit 1), never ignored.
 
 use crate::plan::tools::{ToolSpec, Whitelist};
+use crate::policy::{HumanDuration, NetworkMode, Policy, SandboxMode, SeedSecurity};
 use crate::yaml::LocatedError;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -48,6 +54,161 @@ pub struct Config {
     /// Planner backends (L2) and replanning bounds (see `src/planner/settings.rs`).
     #[serde(default)]
     pub planner: crate::planner::settings::PlannerConfig,
+    /// Wall-clock limit for a whole run, when the plan sets none (`--timeout` overrides both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
+    /// Extra copies of the CI reports (the run directory always has them).
+    #[serde(default, skip_serializing_if = "OutputsConfig::is_empty")]
+    pub outputs: OutputsConfig,
+    /// The seed configuration's `security:` block (`sandbox_mode`, `docker_image`,
+    /// `docker_network`, `docker_volumes`), applied to every task's policy; a
+    /// policy that says otherwise is refused (fail closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SeedSecurity>,
+}
+
+/// Where to copy the CI reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputsConfig {
+    /// A copy of `junit.xml` (relative paths: to the working directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub junit: Option<PathBuf>,
+    /// A copy of `violations.sarif`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sarif: Option<PathBuf>,
+    /// A copy of `report.md` (under GitHub Actions `$GITHUB_STEP_SUMMARY` gets it anyway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<PathBuf>,
+}
+
+impl OutputsConfig {
+    fn is_empty(&self) -> bool {
+        self.junit.is_none() && self.sarif.is_none() && self.summary.is_none()
+    }
+}
+
+/// The environment variables that override the config, and what they set.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("ORCHESTRA_CONFIG", "the config file (like --config)"),
+    ("ORCHESTRA_CONCURRENCY", "concurrency, a number of at least 1 (like --concurrency)"),
+    ("ORCHESTRA_POLICY", "the policy of every task (like --policy)"),
+    ("ORCHESTRA_RUNS_DIR", "runs_dir (like --runs-dir)"),
+    ("ORCHESTRA_TIMEOUT", "the run's wall-clock limit, over the plan's (like --timeout)"),
+    ("ORCHESTRA_JUNIT", "outputs.junit (like --junit)"),
+    ("ORCHESTRA_SARIF", "outputs.sarif (like --sarif)"),
+    ("ORCHESTRA_SUMMARY", "outputs.summary (like --summary)"),
+];
+
+/// The value of an override variable: `None` when unset or empty.
+fn env_value(name: &str) -> Result<Option<String>, LocatedError> {
+    match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(LocatedError::new(&format!("environment variable {name}"), None, "not valid UTF-8"))
+        }
+    }
+}
+
+/// `ORCHESTRA_POLICY` and `ORCHESTRA_TIMEOUT`: the environment forms of
+/// `--policy` (every task's policy) and `--timeout` (the run's limit, over the plan's).
+pub fn env_flags() -> Result<(Option<String>, Option<HumanDuration>), LocatedError> {
+    let policy = env_value("ORCHESTRA_POLICY")?;
+    let timeout = match env_value("ORCHESTRA_TIMEOUT")? {
+        Some(v) => Some(
+            HumanDuration::parse(&v)
+                .map_err(|e| LocatedError::new("environment variable ORCHESTRA_TIMEOUT", None, e))?,
+        ),
+        None => None,
+    };
+    Ok((policy, timeout))
+}
+
+/// Apply the `ORCHESTRA_*` overrides of config settings to a config.
+pub fn apply_env(config: &mut Config) -> Result<(), LocatedError> {
+    let bad = |name: &str, msg: String| LocatedError::new(&format!("environment variable {name}"), None, msg);
+    if let Some(v) = env_value("ORCHESTRA_CONCURRENCY")? {
+        match v.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => config.concurrency = Some(n),
+            _ => return Err(bad("ORCHESTRA_CONCURRENCY", format!("{v:?} is not a number of at least 1"))),
+        }
+    }
+    if let Some(v) = env_value("ORCHESTRA_RUNS_DIR")? {
+        config.runs_dir = Some(PathBuf::from(v));
+    }
+    if let Some(v) = env_value("ORCHESTRA_JUNIT")? {
+        config.outputs.junit = Some(PathBuf::from(v));
+    }
+    if let Some(v) = env_value("ORCHESTRA_SARIF")? {
+        config.outputs.sarif = Some(PathBuf::from(v));
+    }
+    if let Some(v) = env_value("ORCHESTRA_SUMMARY")? {
+        config.outputs.summary = Some(PathBuf::from(v));
+    }
+    Ok(())
+}
+
+/// Apply the config's `security:` block to a task's policy. Fails closed when
+/// the policy's own `security:` block, or its network mode, says otherwise.
+pub fn apply_security(sec: &SeedSecurity, policy: &mut Policy) -> Result<(), String> {
+    if let Some(own) = &policy.security {
+        let clash = |a: &Option<String>, b: &Option<String>| a.is_some() && b.is_some() && a != b;
+        if own.sandbox_mode.is_some() && sec.sandbox_mode.is_some() && own.sandbox_mode != sec.sandbox_mode {
+            return Err("the config's security.sandbox_mode contradicts the policy's".into());
+        }
+        if clash(&own.docker_image, &sec.docker_image) || clash(&own.docker_network, &sec.docker_network) {
+            return Err("the config's security block contradicts the policy's".into());
+        }
+    }
+    if let Some(net) = &sec.docker_network {
+        let wanted = match net.as_str() {
+            "none" => NetworkMode::None,
+            "host" => NetworkMode::Host,
+            other => return Err(format!("security.docker_network {other:?} is not supported (use none or host)")),
+        };
+        if wanted != policy.network.mode {
+            return Err(format!(
+                "the config's security.docker_network ({net}) contradicts the policy's network.mode ({})",
+                policy.network.mode.as_str()
+            ));
+        }
+    }
+    let mut merged = policy.security.clone().unwrap_or(SeedSecurity {
+        sandbox_mode: None,
+        docker_image: None,
+        docker_network: None,
+        docker_volumes: Vec::new(),
+    });
+    if let Some(mode) = sec.sandbox_mode {
+        policy.sandbox_mode = mode;
+        merged.sandbox_mode = Some(mode);
+    }
+    if sec.docker_image.is_some() {
+        merged.docker_image = sec.docker_image.clone();
+    }
+    if sec.docker_network.is_some() {
+        merged.docker_network = sec.docker_network.clone();
+    }
+    for v in &sec.docker_volumes {
+        if !merged.docker_volumes.contains(v) {
+            merged.docker_volumes.push(v.clone());
+        }
+    }
+    if policy.backend() == SandboxMode::Jail && (merged.docker_image.is_some() || !merged.docker_volumes.is_empty()) {
+        return Err("security.docker_image/docker_volumes apply to sandbox_mode docker or podman, not jail".into());
+    }
+    for v in &merged.docker_volumes {
+        crate::sandbox::container::spec::parse_volume(v).map_err(|e| format!("security.docker_volumes: {}", e.0))?;
+    }
+    policy.security = Some(merged);
+    Ok(())
+}
+
+/// The JSON Schema of the config file (committed as `policies/config.schema.json`).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Config)).unwrap_or_default()
 }
 
 impl Default for Config {
@@ -60,6 +221,9 @@ impl Default for Config {
             builtin_tools: true,
             tools: BTreeMap::new(),
             planner: Default::default(),
+            timeout: None,
+            outputs: OutputsConfig::default(),
+            security: None,
         }
     }
 }
@@ -77,10 +241,13 @@ pub struct Loaded {
     pub whitelist: Whitelist,
 }
 
-/// Load `explicit`, else `<workspace>/.orchestra/config.yaml` if present, else the defaults.
+/// Load `explicit`, else `$ORCHESTRA_CONFIG`, else `<workspace>/.orchestra/config.yaml`
+/// if present, else the defaults; then apply the `ORCHESTRA_*` overrides.
 pub fn load(explicit: Option<&Path>, workspace: &Path) -> Result<Loaded, LocatedError> {
     let found = workspace.join(DEFAULT_PATH);
-    let (config, origin, path) = match explicit {
+    let from_env = env_value("ORCHESTRA_CONFIG")?.map(PathBuf::from);
+    let explicit = explicit.or(from_env.as_deref());
+    let (mut config, origin, path) = match explicit {
         Some(p) => (read(p)?, p.to_string_lossy().into_owned(), Some(p.to_path_buf())),
         None if found.is_file() => (read(&found)?, found.to_string_lossy().into_owned(), Some(found.clone())),
         None => (Config::default(), "built-in defaults".to_string(), None),
@@ -92,10 +259,24 @@ pub fn load(explicit: Option<&Path>, workspace: &Path) -> Result<Loaded, Located
         return Err(LocatedError::new(&origin, None, "concurrency must be at least 1"));
     }
     config.planner.check().map_err(|e| LocatedError::new(&origin, None, e))?;
+    if let Some(sec) = &config.security {
+        // The same checks a policy's own block gets, before any task is considered.
+        apply_security(sec, &mut security_probe(sec)).map_err(|e| LocatedError::new(&origin, None, e))?;
+    }
+    apply_env(&mut config)?;
     let mut specs = if config.builtin_tools { Whitelist::builtin()? } else { BTreeMap::new() };
     specs.extend(config.tools.clone());
     let whitelist = Whitelist::compile(&specs, &origin)?;
     Ok(Loaded { config, origin, path, whitelist })
+}
+
+/// A policy that agrees with `sec`'s network, to check the block on its own.
+fn security_probe(sec: &SeedSecurity) -> Policy {
+    let mut p = Policy::default();
+    if sec.docker_network.as_deref() == Some("host") {
+        p.network.mode = NetworkMode::Host;
+    }
+    p
 }
 
 fn read(path: &Path) -> Result<Config, LocatedError> {

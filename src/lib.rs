@@ -14,6 +14,7 @@
 #![deny(unsafe_code)]
 
 pub mod audit;
+pub mod ci;
 pub mod cli;
 pub mod config;
 pub mod exit;

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod bench;
 pub mod bench_run;
+pub mod config;
 pub mod exec;
 pub mod policy;
 pub mod probe;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Validate or display policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Validate the project config, or print its schema.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Inspect what this host can enforce.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -144,6 +148,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Plan(args) => run::plan_cmd(args),
         Command::Runs(cmd) => runs::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
+        Command::Config(cmd) => config::run(cmd),
         Command::Sandbox(SandboxCommand::Probe { json }) => probe::run(json),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Bench(args) => bench::run(args),

@@ -57,6 +57,15 @@ pub struct RunArgs {
     /// ends `awaiting_approval`, exit 2, resumable with the proposed plan).
     #[arg(long)]
     pub approve: bool,
+    /// Also write the JUnit report here (the run directory always has `junit.xml`).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Also write the SARIF log of violations here (the run directory always has `violations.sarif`).
+    #[arg(long, value_name = "PATH")]
+    pub sarif: Option<PathBuf>,
+    /// Also write the Markdown report here (under GitHub Actions, `$GITHUB_STEP_SUMMARY` gets it anyway).
+    #[arg(long, value_name = "PATH")]
+    pub summary: Option<PathBuf>,
 }
 
 /// Arguments of `orchestra resume`.
@@ -232,11 +241,21 @@ pub fn run(args: RunArgs) -> Exit {
     if args.concurrency == Some(0) {
         return super::config_error("--concurrency must be at least 1");
     }
+    let (env_policy, env_timeout) = match config::env_flags() {
+        Ok(f) => f,
+        Err(e) => return super::config_error(e),
+    };
+    let policy = args.policy.clone().or(env_policy);
+    let timeout = args.timeout.or(env_timeout);
+    let outputs = match ci_outputs(&args, &cfg.config) {
+        Ok(o) => o,
+        Err(e) => return super::config_error(e),
+    };
     let (dag, origin, source) = match make_plan(&args.target, &ws, &cfg) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
-    let prepared = match orchestrator::prepare(dag, &origin, &cfg, args.policy.as_deref(), &cwd(), &ws) {
+    let mut prepared = match orchestrator::prepare(dag, &origin, &cfg, policy.as_deref(), &cwd(), &ws) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
@@ -252,7 +271,7 @@ pub fn run(args: RunArgs) -> Exit {
             let found = cfg.origin != "built-in defaults";
             found.then(|| PathBuf::from(&cfg.origin))
         }),
-        policy: args.policy.clone(),
+        policy: policy.clone(),
         concurrency,
         keep_going: args.keep_going,
         audit_dir: super::exec::audit_dir(args.audit_dir.as_deref()),
@@ -268,6 +287,9 @@ pub fn run(args: RunArgs) -> Exit {
     let plan_yaml = plan::to_yaml(&prepared.dag.plan);
     if let Err(e) = runstore::write_atomic(&run.plan(), plan_yaml.as_bytes()) {
         return super::config_error(format!("{}: {e}", run.plan().display()));
+    }
+    if let Err(e) = orchestrator::materialize_policies(&mut prepared, &run) {
+        return super::config_error(e);
     }
     let now = now_rfc3339();
     let cp = Checkpoint {
@@ -291,13 +313,39 @@ pub fn run(args: RunArgs) -> Exit {
         &cfg,
         cp.source.intent.as_deref(),
         &prepared.dag.plan,
-        args.policy.as_deref(),
+        policy.as_deref(),
         &cp.settings.workdir,
         args.approve,
     );
     let transient = cfg.config.planner.transient_retries;
     let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
-    session(run, cp, &prepared, "run_started", body, args.json, args.timeout, &runs, transient, replanner)
+    session(run, cp, &prepared, "run_started", body, args.json, timeout, &runs, &outputs, transient, replanner)
+}
+
+/// The CI report copies: flags, else the config (with its `ORCHESTRA_*` overrides).
+/// A path that is an existing directory is refused before anything runs.
+fn ci_outputs(args: &RunArgs, cfg: &config::Config) -> Result<crate::ci::Outputs, String> {
+    outputs_from(cfg, args.junit.as_deref(), args.sarif.as_deref(), args.summary.as_deref())
+}
+
+fn outputs_from(
+    cfg: &config::Config,
+    junit: Option<&Path>,
+    sarif: Option<&Path>,
+    summary: Option<&Path>,
+) -> Result<crate::ci::Outputs, String> {
+    let pick = |flag: Option<&Path>, conf: &Option<PathBuf>, name: &str| -> Result<Option<PathBuf>, String> {
+        let p = flag.map(Path::to_path_buf).or_else(|| conf.clone()).map(|p| absolute(&p));
+        match p {
+            Some(p) if p.is_dir() => Err(format!("{name} {}: is a directory (give a file path)", p.display())),
+            other => Ok(other),
+        }
+    };
+    Ok(crate::ci::Outputs {
+        junit: pick(junit, &cfg.outputs.junit, "--junit")?,
+        sarif: pick(sarif, &cfg.outputs.sarif, "--sarif")?,
+        summary: pick(summary, &cfg.outputs.summary, "--summary")?,
+    })
 }
 
 /// Open the log and the checkpoint, execute, record the outcome.
@@ -311,6 +359,7 @@ fn session(
     json: bool,
     timeout: Option<HumanDuration>,
     runs: &Path,
+    outputs: &crate::ci::Outputs,
     transient_retries: u32,
     replanner: Option<&mut dyn crate::orchestrator::replan::Replanner>,
 ) -> Exit {
@@ -341,9 +390,12 @@ fn session(
         runs_dir: runs.to_path_buf(),
         run_timeout: timeout.map(|t| t.0),
         transient_retries,
+        outputs: outputs.clone(),
     };
     let mut progress = progress::Progress::new(progress::Mode::detect(json));
-    let exit = match orchestrator::execute(prepared, &run, &mut store, &mut log, &mut progress, &opts, replanner) {
+    let result = orchestrator::execute(prepared, &run, &mut store, &mut log, &mut progress, &opts, replanner);
+    crate::ci::github::end_fence();
+    let exit = match result {
         Ok(x) => x,
         Err(e) => {
             eprintln!("orchestra: error: run {}: {e}", run.id);
@@ -408,11 +460,22 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Ok(d) => d,
         Err(e) => return super::config_error(e),
     };
-    let prepared =
+    let mut prepared =
         match orchestrator::prepare(dag, &origin, &cfg, cp.settings.policy.as_deref(), &cwd(), &cp.settings.workdir) {
             Ok(p) => p,
             Err(e) => return super::config_error(e),
         };
+    if let Err(e) = orchestrator::materialize_policies(&mut prepared, &run) {
+        return super::config_error(e);
+    }
+    let outputs = match outputs_from(&cfg.config, None, None, None) {
+        Ok(o) => o,
+        Err(e) => return super::config_error(e),
+    };
+    let timeout = match config::env_flags() {
+        Ok((_, env_timeout)) => args.timeout.or(env_timeout),
+        Err(e) => return super::config_error(e),
+    };
     eprintln!("orchestra: resuming run {} with the plan {origin}", run.id);
     // Tasks added to the plan start pending; tasks removed from it leave the checkpoint.
     let ids: std::collections::BTreeSet<String> = prepared.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();
@@ -446,7 +509,8 @@ pub fn resume(args: ResumeArgs) -> Exit {
     );
     let transient = cfg.config.planner.transient_retries;
     let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
-    let exit = session(run, cp, &prepared, "run_resumed", body, args.json, args.timeout, &runs, transient, replanner);
+    let exit =
+        session(run, cp, &prepared, "run_resumed", body, args.json, timeout, &runs, &outputs, transient, replanner);
     drop(held);
     exit
 }

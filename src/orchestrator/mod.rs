@@ -10,7 +10,8 @@
 //! - Ctrl-C, SIGTERM and SIGHUP stop the running sandboxes (each reports and
 //!   cleans up), mark unfinished tasks cancelled and leave a resumable run;
 //! - the run's exit code is the worst of its tasks' (violation 4 > timeout 3 >
-//!   failure 2 > ok 0), per CONTRACTS.md §2.
+//!   failure 2 > ok 0), per CONTRACTS.md §2; 1 when a task's sandbox refused
+//!   to start (as `exec` exits 1 then) or a CI report could not be written.
 
 pub mod artifacts;
 pub mod progress;
@@ -58,6 +59,9 @@ pub struct TaskPlan {
     pub retries: u32,
     /// Delay before the first retry.
     pub backoff: Duration,
+    /// The policy as YAML when the config's `security:` block changed it; the
+    /// sandbox then loads it from a file in the run directory ([`materialize_policies`]).
+    pub effective_policy: Option<String>,
 }
 
 /// A plan ready to run: validated, whitelisted, policies loaded and checked.
@@ -75,7 +79,7 @@ pub struct Prepared {
 ///
 /// Policy precedence: `cli_policy`, then the task's, the tool's, the plan's,
 /// the config's, then the preset `default`. Relative policy paths are resolved
-/// against `base_dir`.
+/// against `base_dir`; `workdir` is the workspace the tasks will run in.
 pub fn prepare(
     dag: Dag,
     origin: &str,
@@ -106,6 +110,12 @@ pub fn prepare(
                 .map_err(|why| format!("task {:?}: policy {spec}: {why}", t.id()))?;
         }
         let (mut policy, policy_origin) = load_policy(&spec).map_err(|e| format!("task {:?}: policy {e}", t.id()))?;
+        let mut effective_policy = None;
+        if let Some(sec) = &cfg.config.security {
+            config::apply_security(sec, &mut policy)
+                .map_err(|e| format!("task {:?}: policy {policy_origin}: {e} (config {})", t.id(), cfg.origin))?;
+            effective_policy = Some(policy.to_yaml());
+        }
         if let Some(d) = t.timeout {
             policy.timeouts.wall = Limit::Max(d);
         }
@@ -115,7 +125,14 @@ pub fn prepare(
         let backend = crate::sandbox::backend_for(policy.backend()).map_err(|e| format!("task {:?}: {e}", t.id()))?;
         let hash = policy.hash();
         if !checked.contains_key(&hash) {
-            backend.preflight(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
+            // The container backends' check_host also connects to the engine.
+            if policy.backend() == crate::policy::SandboxMode::Jail {
+                backend.preflight(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
+            } else {
+                backend.check(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
+                crate::sandbox::container::check_host(policy.backend(), &policy, workspace)
+                    .map_err(|e| format!("task {:?}: {e}", t.id()))?;
+            }
             checked.insert(hash.clone(), ());
         }
         tasks.push(TaskPlan {
@@ -128,9 +145,10 @@ pub fn prepare(
             timeout: t.timeout,
             retries: t.retries,
             backoff: t.backoff.map(|b| b.0).unwrap_or(DEFAULT_BACKOFF),
+            effective_policy,
         });
     }
-    let run_timeout = dag.plan.timeout.map(|d| d.0);
+    let run_timeout = dag.plan.timeout.or(cfg.config.timeout).map(|d| d.0);
     Ok(Prepared { dag, tasks, run_timeout })
 }
 
@@ -144,6 +162,20 @@ fn outside_task_reach(file: &Path, workspace: &Path) -> Result<(), String> {
             "lies in the workspace {}, which tasks can write; keep policies and configs in .orchestra/ or outside the workspace",
             workspace.display()
         ));
+    }
+    Ok(())
+}
+
+/// Write the policies that the config changed into `<run>/policies/` and point
+/// their tasks there (the run directory is hidden from tasks).
+pub fn materialize_policies(prepared: &mut Prepared, run: &RunDir) -> Result<(), RunStoreError> {
+    let dir = run.path.join("policies");
+    for t in &mut prepared.tasks {
+        let Some(yaml) = &t.effective_policy else { continue };
+        std::fs::create_dir_all(&dir).map_err(crate::runstore::io_at(&dir))?;
+        let path = dir.join(format!("{}.yaml", t.policy_sha256.trim_start_matches("sha256:")));
+        crate::runstore::write_atomic(&path, yaml.as_bytes()).map_err(crate::runstore::io_at(&path))?;
+        t.policy_spec = path.to_string_lossy().into_owned();
     }
     Ok(())
 }
@@ -166,6 +198,8 @@ pub struct Options {
     pub run_timeout: Option<Duration>,
     /// Extra attempts for a failure the analysis calls transient (`planner.transient_retries`).
     pub transient_retries: u32,
+    /// Where to copy the CI reports (besides the run directory).
+    pub outputs: crate::ci::Outputs,
 }
 
 /// Messages to the scheduling loop.
@@ -203,9 +237,11 @@ pub fn execute(
         .map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".yaml")).count() as u32)
         .unwrap_or(0);
     let mut awaiting = false;
+    let mut refused = Vec::new();
     let end = loop {
         let now = current.as_ref().unwrap_or(prepared);
-        let end = session(now, run, store, log, progress, opts, started)?;
+        let mut end = session(now, run, store, log, progress, opts, started)?;
+        refused.append(&mut end.refused);
         let Some(r) = replanner.as_deref_mut() else { break end };
         if end.stop.is_some() {
             break end;
@@ -213,7 +249,10 @@ pub fn execute(
         match replan::attempt(now, r, replans, &end.analyses, run, store, log, progress)? {
             replan::Outcome::Adopted(next) => {
                 replans += 1;
-                current = Some(*next);
+                let mut next = *next;
+                // Like a first plan: policies the config changed go to <run>/policies/.
+                materialize_policies(&mut next, run)?;
+                current = Some(next);
             }
             replan::Outcome::Ended => break end,
             replan::Outcome::AwaitingApproval => {
@@ -223,7 +262,7 @@ pub fn execute(
         }
     };
     let prepared = current.as_ref().unwrap_or(prepared);
-    finish(prepared, run, store, log, progress, end.stop, awaiting, started)
+    finish(prepared, run, store, log, progress, opts, end.stop, awaiting, started, refused)
 }
 
 /// How a session ended.
@@ -231,6 +270,8 @@ struct SessionEnd {
     stop: Option<Stop>,
     /// The failure analysis of each task that ended failed, by index.
     analyses: BTreeMap<usize, crate::planner::analysis::Analysis>,
+    /// Tasks whose sandbox refused to start (exec exit 1, no report).
+    refused: Vec<String>,
 }
 
 /// Run the plan's tasks until nothing more can start and nothing runs.
@@ -276,6 +317,7 @@ fn session(
         }
     }
     let to_run = initial.iter().filter(|s| **s == TaskState::Pending).count();
+    crate::ci::github::fence_progress();
     progress.event(&Event::RunStarted { run_id: &run.id, tasks: n, to_run, concurrency: settings.concurrency });
     for i in (0..n).filter(|&i| initial[i] == TaskState::Succeeded) {
         progress.event(&Event::TaskReused { task: &ids[i] });
@@ -305,6 +347,9 @@ fn session(
     let mut stop: Option<Stop> = None;
     let mut last_failure: Option<String> = None;
     let mut analyses = BTreeMap::new();
+    // Tasks whose sandbox refused to start (exec exit 1: a control this host
+    // cannot enforce, found only at setup): the run exits 1, as exec does.
+    let mut refused: Vec<String> = Vec::new();
 
     loop {
         // Start what may start.
@@ -315,7 +360,8 @@ fn session(
             break;
         }
         let now = Instant::now();
-        // Once stopping, the deadline has done its work: only messages wake us.
+        // Once stopping, the expired deadline must not wake the loop again
+        // (it would spin without ever reading the tasks' outcomes).
         let wake = retry_at.values().copied().chain(deadline.filter(|_| stop.is_none())).min();
         let msg = match wake {
             Some(t) if t <= now => None,
@@ -355,6 +401,9 @@ fn session(
             }
             Some(Msg::Finished(i, outcome)) => {
                 running.remove(&i);
+                if outcome.report.is_none() && outcome.exec_status == i32::from(Exit::Config.code()) {
+                    refused.push(ids[i].clone());
+                }
                 let task = &dag.plan.tasks[i];
                 let plan = &prepared.tasks[i];
                 let mut rec = store.state().tasks[&ids[i]].clone();
@@ -438,7 +487,7 @@ fn session(
     for i in sched.unstarted() {
         mark(store, log, progress, &ids[i], TaskState::Cancelled, &why, &run.id)?;
     }
-    Ok(SessionEnd { stop, analyses })
+    Ok(SessionEnd { stop, analyses, refused })
 }
 
 /// Record the run's end: status, reports, audit record, summary.
@@ -449,12 +498,22 @@ fn finish(
     store: &mut Store,
     log: &mut audit::AuditLog,
     progress: &mut Progress,
+    opts: &Options,
     stop: Option<Stop>,
     awaiting_approval: bool,
     started: Instant,
+    mut refused: Vec<String>,
 ) -> Result<Exit, RunStoreError> {
     let ids: Vec<String> = prepared.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();
-    let exit = run_exit(store.state().tasks.values().map(|r| r.state));
+    let mut exit = run_exit(store.state().tasks.values().map(|r| r.state));
+    if !refused.is_empty() {
+        refused.dedup();
+        progress.say(&format!(
+            "orchestra: error: the sandbox of {} refused to start (a control this host cannot enforce; see the log): exit 1",
+            refused.join(", ")
+        ));
+        exit = exit.worst(Exit::Config);
+    }
     let status = match (stop, exit) {
         (Some(Stop::Interrupted(_)), _) => RunStatus::Interrupted,
         (_, Exit::Ok) => RunStatus::Succeeded,
@@ -463,7 +522,10 @@ fn finish(
     };
     store.set_status(status, Some(exit.code()))?;
     let wall_ms = started.elapsed().as_millis() as u64;
-    report::write(run, store.state(), prepared, wall_ms)?;
+    let run_report = report::write(run, store.state(), prepared, wall_ms)?;
+    let ci_failed = crate::ci::finish(run, &run_report, &opts.outputs)
+        .map_err(|e| progress.say(&format!("orchestra: error: CI outputs: {e}")))
+        .is_err();
     let summary = report::summary(store.state());
     append(
         log,
@@ -475,7 +537,10 @@ fn finish(
         progress.say(&format!("orchestra: error: audit log: {e}"));
         return Ok(exit.worst(Exit::Config));
     }
-    if progress.mode() != progress::Mode::Json {
+    if crate::ci::github::Github::detect().is_some() {
+        // Every task's log in a group, fenced against workflow commands, then the annotations.
+        crate::ci::github::print(&run_report, run);
+    } else if progress.mode() != progress::Mode::Json {
         print_failures(progress, run, store.state(), &ids);
     }
     progress.event(&Event::RunFinished {
@@ -485,7 +550,8 @@ fn finish(
         wall_ms,
         summary: &summary,
     });
-    Ok(exit)
+    // A run whose CI reports are missing is not ok (as with the audit log above).
+    Ok(if ci_failed { exit.worst(Exit::Config) } else { exit })
 }
 
 /// Start one attempt of task `i`.

@@ -186,8 +186,8 @@ pub fn build(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -
     }
 }
 
-/// Write `report.json` and `report.md` atomically.
-pub fn write(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -> Result<(), RunStoreError> {
+/// Write `report.json` and `report.md` atomically; returns the report (for the CI outputs).
+pub fn write(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -> Result<RunReport, RunStoreError> {
     let report = build(run, cp, prepared, wall_ms);
     let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
     json.push(b'\n');
@@ -195,7 +195,7 @@ pub fn write(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -
     write_atomic(&jpath, &json).map_err(io_at(&jpath))?;
     let mpath = run.report_md();
     write_atomic(&mpath, markdown(&report).as_bytes()).map_err(io_at(&mpath))?;
-    Ok(())
+    Ok(report)
 }
 
 /// `3 succeeded, 1 failed, 2 skipped`.
@@ -220,9 +220,18 @@ pub fn summary(cp: &Checkpoint) -> String {
     if parts.is_empty() { "no tasks".into() } else { parts.join(", ") }
 }
 
-/// Escape text for a Markdown table cell.
+/// Escape text for a Markdown table cell: no table break, no code span, no
+/// HTML, no link (task-chosen text lands here, and in CI step summaries).
 fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('|', "\\|").replace('\n', " ").replace('`', "'")
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+        .replace('`', "'")
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('[', "\\[")
+        .replace(']', "\\]")
 }
 
 /// The human report.

@@ -100,6 +100,44 @@ fn host_has_swap() -> bool {
 }
 
 /// The controls the policy needs that this engine says it cannot apply.
+/// Ask the engine, before anything runs, what `run` would ask it first: that it
+/// answers, can enforce the policy's controls, and holds the (pinned) image;
+/// and that the workspace is writable by the task user and the in-container
+/// supervisor binary exists when the policy requires it.
+/// `orchestra run` calls this for every container policy of a plan, so that an
+/// engine that is missing is exit 1 with nothing run, as for `exec`.
+pub fn check_host(kind: SandboxMode, policy: &Policy, workdir: &Path) -> Result<(), SandboxError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SandboxError::Setup(format!("tokio runtime: {e}")))?;
+    rt.block_on(async {
+        let engine = engine::connect(kind).await?;
+        check_engine(policy, &engine)?;
+        let image = policy.container_image();
+        let id = match engine.api.inspect_image(image).await {
+            Ok(i) => i.id.unwrap_or_default(),
+            Err(e) => {
+                return Err(unenforceable(
+                    "container image",
+                    format!("{image} is not in {} ({e}); build it offline with images/build.sh", engine.version),
+                ));
+            }
+        };
+        match &policy.container.image_id {
+            Some(pin) if pin != &id => {
+                Err(unenforceable("container image", format!("{image} is {id}, but the policy pins {pin}")))
+            }
+            _ => Ok(()),
+        }
+    })?;
+    check_workspace(policy, workdir)?;
+    if policy.container.supervisor == SupervisorMode::Required {
+        supervisor::locate().map_err(|e| unenforceable("container.supervisor", e))?;
+    }
+    Ok(())
+}
+
 fn check_engine(policy: &Policy, e: &engine::Engine) -> Result<(), SandboxError> {
     let c = &e.caps;
     let l = &policy.limits;
@@ -135,6 +173,29 @@ fn nproc_limit(policy: &Policy) -> u64 {
 
 /// The uid:gid the task runs as: the invoking user when not root, else the
 /// workspace's owner when not root, else 1000:1000.
+/// A read-write workspace must be writable by the container's task user (never root).
+fn check_workspace(policy: &Policy, workdir: &Path) -> Result<(), SandboxError> {
+    if policy.filesystem.workdir != WorkdirAccess::ReadWrite {
+        return Ok(());
+    }
+    let user = task_user(workdir);
+    let m = std::fs::metadata(workdir).map_err(|e| SandboxError::Setup(format!("workspace: {e}")))?;
+    let writable = m.uid() == user.0 || m.mode() & 0o002 != 0 || (m.gid() == user.1 && m.mode() & 0o020 != 0);
+    if !writable {
+        return Err(unenforceable(
+            "workspace",
+            format!(
+                "{} is owned by uid {} and not writable by the container's task user {}:{} (the task never runs as root); chown it to a non-root user or run orchestra as that user",
+                workdir.display(),
+                m.uid(),
+                user.0,
+                user.1
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn task_user(workdir: &Path) -> (u32, u32) {
     let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
     if uid != 0 {
@@ -221,20 +282,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     let user = task_user(&task.workdir);
     let workdir_rw = policy.filesystem.workdir == WorkdirAccess::ReadWrite;
     if workdir_rw {
-        let m = std::fs::metadata(&task.workdir).map_err(|e| SandboxError::Setup(format!("workspace: {e}")))?;
-        let writable = m.uid() == user.0 || m.mode() & 0o002 != 0 || (m.gid() == user.1 && m.mode() & 0o020 != 0);
-        if !writable {
-            return Err(unenforceable(
-                "workspace",
-                format!(
-                    "{} is owned by uid {} and not writable by the container's task user {}:{} (the task never runs as root); chown it to a non-root user or run orchestra as that user",
-                    task.workdir.display(),
-                    m.uid(),
-                    user.0,
-                    user.1
-                ),
-            ));
-        }
+        check_workspace(policy, &task.workdir)?;
         let dot = task.workdir.join(".orchestra");
         std::fs::create_dir_all(&dot).map_err(|e| SandboxError::Setup(format!("creating {}: {e}", dot.display())))?;
     }

@@ -1,0 +1,145 @@
+//! Outputs for CI systems: `junit.xml`, `violations.sarif`, the step summary
+//! and GitHub Actions workflow commands (annotations, log groups).
+//!
+//! Guarantees:
+//! - every run directory gets `junit.xml` and `violations.sarif` at the end of
+//!   every session, written atomically from the same [`RunReport`] as
+//!   `report.json` (so the three never disagree), and copies go to the paths
+//!   the user asked for (`--junit`, `--sarif`, config `outputs:`);
+//! - everything a task controls (its output, violation details, which carry
+//!   task-chosen paths) is escaped for the format it lands in: XML (and the
+//!   characters XML 1.0 cannot carry), JSON, Markdown, and GitHub workflow
+//!   command data and properties; task output printed to a GitHub log is
+//!   fenced by `::stop-commands::` with a random token, so it cannot issue
+//!   workflow commands through orchestra's output;
+//! - size limits of the consumers are respected: the step summary stays under
+//!   GitHub's 1 MiB, annotations within 10 errors + 10 warnings per step,
+//!   SARIF under 25,000 results and 10 MB per run (what is left out is said so).
+
+pub mod github;
+pub mod junit;
+pub mod sarif;
+pub mod text;
+
+use crate::orchestrator::report::RunReport;
+use crate::runstore::{RunDir, write_atomic};
+use std::path::{Path, PathBuf};
+
+/// File name of the JUnit report in a run directory.
+pub const JUNIT_FILE: &str = "junit.xml";
+/// File name of the SARIF log in a run directory.
+pub const SARIF_FILE: &str = "violations.sarif";
+
+/// Extra places to write the CI reports (besides the run directory).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// A copy of `junit.xml`.
+    pub junit: Option<PathBuf>,
+    /// A copy of `violations.sarif`.
+    pub sarif: Option<PathBuf>,
+    /// A copy of `report.md` (for a CI's summary page; `$GITHUB_STEP_SUMMARY`
+    /// is appended to automatically under GitHub Actions).
+    pub summary: Option<PathBuf>,
+}
+
+/// A CI output that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CiError {
+    /// Writing a file failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serialising a report failed.
+    #[error("cannot render {what}: {message}")]
+    Render {
+        /// Which report.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CiError + '_ {
+    move |source| CiError::Io { path: path.to_path_buf(), source }
+}
+
+/// Where the plan's tasks are defined, for SARIF locations and annotations:
+/// a file relative to the current directory (the repository root in CI) or
+/// the workspace and, per task, the line of its `id:`.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// The plan file, relative to the workspace when it lies inside it.
+    pub file: Option<String>,
+    /// Line of each task's definition in that file.
+    pub lines: std::collections::BTreeMap<String, u64>,
+}
+
+impl Source {
+    /// The plan file (or the run's `plan.yaml` when a planner made the plan),
+    /// with each task's line found in its text.
+    pub fn locate(report: &RunReport, run: &RunDir) -> Source {
+        let workdir = Path::new(&report.workdir);
+        let path = report.plan_file.as_ref().map(PathBuf::from).unwrap_or_else(|| run.plan());
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut lines = std::collections::BTreeMap::new();
+        for t in &report.tasks {
+            if let Some(n) = text::line_of_task(&text, &t.id) {
+                lines.insert(t.id.clone(), n);
+            }
+        }
+        // Relative to where orchestra runs (the repository root in CI), else to
+        // the workspace, else absolute.
+        let cwd = std::env::current_dir().ok();
+        let rel = cwd.as_deref().and_then(|c| path.strip_prefix(c).ok()).or_else(|| path.strip_prefix(workdir).ok());
+        let file = Some(rel.unwrap_or(&path).to_string_lossy().into_owned());
+        Source { file, lines }
+    }
+}
+
+/// Write `junit.xml` and `violations.sarif` into the run directory, then the
+/// copies `outputs` asks for. Returns the files written.
+pub fn write_reports(run: &RunDir, report: &RunReport, md: &str, outputs: &Outputs) -> Result<Vec<PathBuf>, CiError> {
+    let source = Source::locate(report, run);
+    let xml = junit::render(report, run)?;
+    let sarif = sarif::render(report, &source)?;
+    let mut written = Vec::new();
+    let mut put = |path: &Path, bytes: &[u8]| -> Result<(), CiError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io_err(path))?;
+        }
+        write_atomic(path, bytes).map_err(io_err(path))?;
+        written.push(path.to_path_buf());
+        Ok(())
+    };
+    put(&run.path.join(JUNIT_FILE), xml.as_bytes())?;
+    put(&run.path.join(SARIF_FILE), sarif.as_bytes())?;
+    if let Some(p) = &outputs.junit {
+        put(p, xml.as_bytes())?;
+    }
+    if let Some(p) = &outputs.sarif {
+        put(p, sarif.as_bytes())?;
+    }
+    if let Some(p) = &outputs.summary {
+        put(p, md.as_bytes())?;
+    }
+    Ok(written)
+}
+
+/// Everything CI-facing at the end of a session: the reports in the run
+/// directory and the requested copies, then (under GitHub Actions) the step
+/// summary. Log groups and annotations are printed by [`github::print`].
+pub fn finish(run: &RunDir, report: &RunReport, outputs: &Outputs) -> Result<(), CiError> {
+    let md = crate::orchestrator::report::markdown(report);
+    write_reports(run, report, &md, outputs)?;
+    if let Some(gh) = github::Github::detect()
+        && let Some(path) = gh.step_summary
+    {
+        github::append_summary(&path, &md, &run.report_md())?;
+    }
+    Ok(())
+}
