@@ -331,11 +331,26 @@ pub fn has_permitted_capability() -> bool {
 /// kernel returns a user-notification descriptor for `SECCOMP_RET_USER_NOTIF`.
 pub fn install_seccomp(prog: &[libc::sock_filter], listener: bool) -> io::Result<Option<OwnedFd>> {
     let fprog = libc::sock_fprog { len: prog.len() as libc::c_ushort, filter: prog.as_ptr() as *mut libc::sock_filter };
-    let flags = if listener { libc::SECCOMP_FILTER_FLAG_NEW_LISTENER } else { 0 };
-    // SAFETY: fprog points into `prog`, which outlives the call; the kernel copies it.
-    let ret = cvt(unsafe {
-        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &fprog as *const libc::sock_fprog)
-    })?;
+    let install = |flags: libc::c_ulong| {
+        // SAFETY: fprog points into `prog`, which outlives the call; the kernel copies it.
+        cvt(unsafe {
+            libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &fprog as *const libc::sock_fprog)
+        })
+    };
+    let ret = if listener {
+        // WAIT_KILLABLE_RECV (Linux 5.19): once the supervisor has taken a
+        // notification, only a fatal signal interrupts the task's wait, so a
+        // task whose signal handlers lack SA_RESTART (dash's SIGCHLD) does not
+        // see a spurious EINTR from a call the supervisor was judging. Older
+        // kernels refuse the flag: the filter is the same without it.
+        let listen = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as libc::c_ulong;
+        match install(listen | libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => install(listen)?,
+            other => other?,
+        }
+    } else {
+        install(0)?
+    };
     if listener {
         // SAFETY: with NEW_LISTENER the return value is a fresh descriptor we own.
         Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
