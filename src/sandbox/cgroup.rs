@@ -77,6 +77,31 @@ pub fn probe() -> (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>) {
     (v2_parent(), v1_dir("memory"), v1_dir("pids"))
 }
 
+/// Remove the cgroups that jails of dead orchestra processes left under
+/// `parent` (named `orchestra-<pid>-<stamp>`; an orchestra killed with SIGKILL
+/// never runs its cleanup). Only `rmdir`: the kernel refuses a cgroup that
+/// still holds a process, so nothing live is touched; a directory whose pid
+/// is alive (ours, or a recycled one) is left alone. Returns how many went.
+pub fn reap_stale(parent: &Path) -> usize {
+    let Ok(rd) = fs::read_dir(parent) else { return 0 };
+    let mut removed = 0;
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("orchestra-")).and_then(|r| r.split('-').next())
+        else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        if fs::remove_dir(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 impl TaskCgroup {
     /// Create cgroups named `name` with the given limits. Controllers that are
     /// unavailable are left out; [`TaskCgroup::support`] says what was set.
@@ -86,6 +111,7 @@ impl TaskCgroup {
             return cg;
         }
         if let Some(parent) = v2_parent() {
+            reap_stale(&parent);
             let dir = parent.join(name);
             if fs::create_dir(&dir).is_ok() {
                 cg.dirs.push(dir.clone());
@@ -101,6 +127,7 @@ impl TaskCgroup {
             }
         }
         if let Some(parent) = v1_dir("memory") {
+            reap_stale(&parent);
             let dir = parent.join(name);
             if fs::create_dir(&dir).is_ok() {
                 cg.dirs.push(dir.clone());
@@ -114,6 +141,7 @@ impl TaskCgroup {
             }
         }
         if let Some(parent) = v1_dir("pids") {
+            reap_stale(&parent);
             let dir = parent.join(name);
             if fs::create_dir(&dir).is_ok() {
                 cg.dirs.push(dir.clone());
@@ -210,5 +238,25 @@ impl Drop for TaskCgroup {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_dead_orchestras_cgroups_are_reaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join("orchestra-999999999-1");
+        let alive = dir.path().join(format!("orchestra-{}-2", std::process::id()));
+        let other = dir.path().join("system.slice");
+        let busy = dir.path().join("orchestra-999999998-3");
+        for d in [&dead, &alive, &other, &busy] {
+            fs::create_dir(d).unwrap();
+        }
+        fs::write(busy.join("cgroup.procs"), "1\n").unwrap(); // rmdir fails: not empty, like a cgroup in use
+        assert_eq!(reap_stale(dir.path()), 1);
+        assert!(!dead.exists() && alive.exists() && other.exists() && busy.exists());
     }
 }
