@@ -419,3 +419,74 @@ fn a_plan_runs_each_task_in_its_own_container() {
         assert!(!runs.exists(), "nothing may be created when the engine is missing");
     }
 }
+
+/// A containerized task of a run whose runs directory lies inside the
+/// workspace cannot see or edit the run's state (it is covered by an empty
+/// read-only tmpfs; `.orchestra/` is mounted read-only): the checkpoint and the
+/// other task's log are unchanged and a canary in the run directory does not
+/// leak.
+#[test]
+fn a_containerized_task_cannot_touch_the_run_directory() {
+    for b in [Backend::Docker, Backend::Podman] {
+        let e = env();
+        container_setup();
+        let policy = e.policy(&format!("runs-{}", b.name()), &format!("version: 1\nsandbox_mode: {}\n", b.name()));
+        let config = e.policy("runs-config", "tools:\n  sh: {program: /bin/sh, shell: true, args: ['-c', '.*']}\n");
+        let plan = e.root.join(format!("plan-runs-{}.yaml", b.name()));
+        let first = format!("first-{}-{}", b.name(), std::process::id());
+        let evil = format!("evil-{}-{}", b.name(), std::process::id());
+        let script = "ls -R runs > seen.txt 2>&1; cat runs/*/logs/*.log >> seen.txt 2>&1; \
+                      for f in runs/*/checkpoint.json runs/*/checkpoint.journal; do echo pwned > $f; done 2>/dev/null; \
+                      rm -rf runs 2>/dev/null; mkdir -p runs/x 2>/dev/null; true";
+        std::fs::write(
+            &plan,
+            format!(
+                "tasks:\n- {{id: {first}, tool: sh, args: ['-c', 'echo CANARY-LOG-{first}']}}\n\
+                 - {{id: {evil}, tool: sh, args: ['-c', '{script}'], needs: [{first}]}}\n"
+            ),
+        )
+        .unwrap();
+        chown_tree(&e.ws, 1000);
+        let o = std::process::Command::new(orchestra())
+            .current_dir(&e.ws)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &e.home)
+            .env("CI", "true")
+            .env("ORCHESTRA_AUDIT_KEY", &e.key)
+            .env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup())
+            .arg("run")
+            .arg(&plan)
+            .arg("--config")
+            .arg(&config)
+            .arg("--policy")
+            .arg(&policy)
+            .output()
+            .expect("orchestra run");
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        let runs = e.ws.join("runs");
+        let run_dir = std::fs::read_dir(&runs)
+            .unwrap()
+            .flatten()
+            .map(|d| d.path())
+            .find(|p| p.is_dir() && p.join("checkpoint.json").is_file())
+            .unwrap_or_else(|| panic!("{}: no run directory: {stderr}", b.name()));
+        let cp = std::fs::read_to_string(run_dir.join("checkpoint.json")).unwrap();
+        assert!(cp.contains("\"run_id\""), "{}: checkpoint overwritten: {cp}", b.name());
+        let journal = std::fs::read_to_string(run_dir.join("checkpoint.journal")).unwrap_or_default();
+        assert!(!journal.contains("pwned"), "{}: journal overwritten", b.name());
+        let log = std::fs::read_to_string(run_dir.join(format!("logs/{first}.log"))).unwrap();
+        assert!(
+            log.contains(&format!("CANARY-LOG-{first}")),
+            "{}: the first task's log was lost: {log}\n{stderr}",
+            b.name()
+        );
+        let seen = std::fs::read_to_string(e.ws.join("seen.txt")).unwrap_or_default();
+        assert!(!seen.contains("CANARY-LOG"), "{}: the task read another task's log: {seen}", b.name());
+        assert!(!runs.join("x").exists(), "{}: the task wrote into runs/", b.name());
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["tasks"][0]["state"], "succeeded", "{}: {report:#}", b.name());
+        assert_eq!(o.status.code(), Some(0), "{}: {stderr}", b.name());
+    }
+}

@@ -47,6 +47,8 @@ impl Sandbox for Container {
         let facts = spec::Facts {
             workdir: PathBuf::from("/"),
             dot_orchestra: false,
+            hidden: Vec::new(),
+            podman: self.kind == SandboxMode::Podman,
             user: (1000, 1000),
             cmd: vec!["true".into()],
             env: Vec::new(),
@@ -363,6 +365,17 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         nproc: nproc_limit(policy),
         workdir: task.workdir.clone(),
         dot_orchestra: workdir_rw,
+        // The orchestrator's own directories inside the workspace (a run's runs/)
+        // are hidden; `.orchestra/` is mounted read-only above.
+        hidden: task
+            .protected
+            .iter()
+            .filter_map(|p| p.strip_prefix(&task.workdir).ok())
+            .filter(|rel| !rel.as_os_str().is_empty() && !rel.starts_with(".orchestra") && !rel.starts_with(".."))
+            .filter(|rel| task.workdir.join(rel).is_dir())
+            .map(Path::to_path_buf)
+            .collect(),
+        podman: kind == SandboxMode::Podman,
         user,
         cmd,
         env,

@@ -95,6 +95,13 @@ pub struct Facts {
     pub workdir: PathBuf,
     /// Whether `<workdir>/.orchestra` exists (it is then mounted read-only).
     pub dot_orchestra: bool,
+    /// Directories inside the workspace (relative) that the task must not see:
+    /// the orchestrator's own (a run's `runs/`), each covered by an empty
+    /// read-only tmpfs.
+    pub hidden: Vec<PathBuf>,
+    /// The engine is Podman, whose tmpfs mounts copy up what they cover unless
+    /// told not to (`notmpcopyup`, an option Docker does not know).
+    pub podman: bool,
     /// uid:gid the task runs as (never 0).
     pub user: (u32, u32),
     /// The program run as the container's command.
@@ -166,6 +173,13 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
     }
     let limits = &policy.limits;
     let mut tmpfs = HashMap::new();
+    for rel in &facts.hidden {
+        let copyup = if facts.podman { ",notmpcopyup" } else { "" };
+        tmpfs.insert(
+            format!("{WORKDIR}/{}", rel.display()),
+            format!("ro,nosuid,nodev,noexec,size=4k,mode=0555{copyup}"),
+        );
+    }
     if policy.filesystem.tmp == TmpMode::Private {
         let size = limits.disk.get().map(|b| format!(",size={}", b.0)).unwrap_or_default();
         tmpfs.insert("/tmp".to_string(), format!("rw,nosuid,nodev,mode=1777{size}"));
@@ -239,6 +253,8 @@ mod tests {
         Facts {
             workdir: "/w".into(),
             dot_orchestra: true,
+            hidden: vec![PathBuf::from("runs")],
+            podman: false,
             user: (1000, 1000),
             cmd: vec!["true".into()],
             env: vec![("PATH".into(), "/bin".into())],
@@ -264,7 +280,9 @@ mod tests {
         let sec = h.security_opt.unwrap();
         assert!(sec.contains(&"no-new-privileges".to_string()));
         assert!(sec.iter().any(|s| s.starts_with("seccomp={")));
-        assert!(h.tmpfs.unwrap().contains_key("/tmp"));
+        let tmpfs = h.tmpfs.unwrap();
+        assert!(tmpfs.contains_key("/tmp"));
+        assert!(tmpfs.get("/work/runs").is_some_and(|o| o.starts_with("ro,")), "runs/ is hidden read-only");
         let binds = h.binds.unwrap();
         assert_eq!(binds, vec!["/w:/work:rw".to_string(), "/w/.orchestra:/work/.orchestra:ro".to_string()]);
         assert_eq!(b.user.as_deref(), Some("1000:1000"));
