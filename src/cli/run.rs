@@ -167,7 +167,8 @@ fn make_plan(target: &str, ws: &Path, cfg: &config::Loaded) -> Result<(Dag, Stri
     Ok((proposal.dag, proposal.origin, Source { plan_file: None, intent: Some(target.to_string()) }))
 }
 
-fn runs_dir(flag: Option<&Path>, cfg: Option<&config::Config>) -> PathBuf {
+/// The runs directory: the flag, else the config's, else `runs` (relative paths to the working directory).
+pub(crate) fn runs_dir(flag: Option<&Path>, cfg: Option<&config::Config>) -> PathBuf {
     flag.map(absolute)
         .or_else(|| cfg.and_then(|c| c.runs_dir.as_deref()).map(absolute))
         .unwrap_or_else(|| cwd().join(runstore::DEFAULT_RUNS_DIR))

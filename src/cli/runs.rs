@@ -47,14 +47,7 @@ pub enum RunsCommand {
 fn runs_dir(flag: Option<PathBuf>) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let cfg = crate::config::load(None, &cwd).ok();
-    match flag {
-        Some(p) if p.is_absolute() => p,
-        Some(p) => cwd.join(p),
-        None => cfg
-            .and_then(|c| c.config.runs_dir)
-            .map(|p| if p.is_absolute() { p } else { cwd.join(p) })
-            .unwrap_or_else(|| cwd.join(crate::runstore::DEFAULT_RUNS_DIR)),
-    }
+    super::run::runs_dir(flag.as_deref(), cfg.as_ref().map(|c| &c.config))
 }
 
 fn open(dir: &std::path::Path) -> Result<Index, String> {

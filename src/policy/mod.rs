@@ -591,6 +591,23 @@ impl Policy {
         !self.syscalls.allow.contains(&class)
     }
 
+    /// The limits the policy explicitly leaves unlimited, as opt-outs (`limits.memory: unlimited`).
+    pub fn unlimited_opt_outs(&self) -> Vec<String> {
+        let l = &self.limits;
+        [
+            ("memory", l.memory.get().is_none()),
+            ("pids", l.pids.get().is_none()),
+            ("cpu_time", l.cpu_time.get().is_none()),
+            ("open_files", l.open_files.get().is_none()),
+            ("output", l.output.get().is_none()),
+            ("disk", l.disk.get().is_none()),
+        ]
+        .into_iter()
+        .filter(|(_, unlimited)| *unlimited)
+        .map(|(name, _)| format!("limits.{name}: unlimited"))
+        .collect()
+    }
+
     /// The syscall classes this policy denies.
     pub fn denied_classes(&self) -> Vec<SyscallClass> {
         SyscallClass::ALL.into_iter().filter(|c| self.denies(*c)).collect()

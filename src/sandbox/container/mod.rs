@@ -220,18 +220,7 @@ fn opt_outs(p: &Policy) -> Vec<String> {
     if p.container.supervisor == SupervisorMode::Off {
         v.push("container.supervisor: off (denials enforced by the engine, not observed)".into());
     }
-    for (name, unlimited) in [
-        ("memory", p.limits.memory.get().is_none()),
-        ("pids", p.limits.pids.get().is_none()),
-        ("cpu_time", p.limits.cpu_time.get().is_none()),
-        ("open_files", p.limits.open_files.get().is_none()),
-        ("output", p.limits.output.get().is_none()),
-        ("disk", p.limits.disk.get().is_none()),
-    ] {
-        if unlimited {
-            v.push(format!("limits.{name}: unlimited"));
-        }
-    }
+    v.extend(p.unlimited_opt_outs());
     v
 }
 

@@ -106,18 +106,7 @@ fn opt_outs(p: &Policy) -> Vec<String> {
     if p.jail.namespaces == NamespaceMode::Off {
         v.push("jail.namespaces: off".into());
     }
-    for (name, unlimited) in [
-        ("memory", p.limits.memory.get().is_none()),
-        ("pids", p.limits.pids.get().is_none()),
-        ("cpu_time", p.limits.cpu_time.get().is_none()),
-        ("open_files", p.limits.open_files.get().is_none()),
-        ("output", p.limits.output.get().is_none()),
-        ("disk", p.limits.disk.get().is_none()),
-    ] {
-        if unlimited {
-            v.push(format!("limits.{name}: unlimited"));
-        }
-    }
+    v.extend(p.unlimited_opt_outs());
     v
 }
 
