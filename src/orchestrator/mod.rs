@@ -62,6 +62,11 @@ pub struct TaskPlan {
     /// The policy as YAML when the config's `security:` block changed it; the
     /// sandbox then loads it from a file in the run directory ([`materialize_policies`]).
     pub effective_policy: Option<String>,
+    /// Host paths the task can see through its sandbox (its binds and the
+    /// workspace), or `None` when it sees the host's whole tree (no mount
+    /// namespace): a directory of the orchestrator's outside all of them needs
+    /// no hiding, and its decoy would only cost start-up time.
+    pub visible: Option<Vec<PathBuf>>,
 }
 
 /// A plan ready to run: validated, whitelisted, policies loaded and checked.
@@ -146,10 +151,38 @@ pub fn prepare(
             retries: t.retries,
             backoff: t.backoff.map(|b| b.0).unwrap_or(DEFAULT_BACKOFF),
             effective_policy,
+            visible: visible_roots(&policy, workspace),
         });
     }
     let run_timeout = dag.plan.timeout.or(cfg.config.timeout).map(|d| d.0);
     Ok(Prepared { dag, tasks, run_timeout })
+}
+
+/// What a task under `policy` can see of the host: `None` for everything.
+fn visible_roots(policy: &crate::policy::Policy, workspace: &Path) -> Option<Vec<PathBuf>> {
+    let jail = policy.backend() == crate::policy::SandboxMode::Jail;
+    if jail && policy.jail.namespaces != crate::policy::NamespaceMode::Required {
+        return None;
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let fs = &policy.filesystem;
+    let mut roots: Vec<PathBuf> =
+        fs.read_only.iter().chain(&fs.read_write).map(|p| crate::policy::load::expand_home(p, &home)).collect();
+    roots.extend(policy.container_volumes().iter().filter_map(|v| v.split(':').next().map(PathBuf::from)));
+    roots.push(workspace.to_path_buf());
+    Some(roots)
+}
+
+/// Whether `dir` is reachable from a task that sees `visible`.
+fn reachable(dir: &Path, visible: &Option<Vec<PathBuf>>) -> bool {
+    let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    match visible {
+        None => true,
+        Some(roots) => roots.iter().any(|r| {
+            let r = std::fs::canonicalize(r).unwrap_or_else(|_| r.clone());
+            real.starts_with(&r) || r.starts_with(&real)
+        }),
+    }
 }
 
 /// Policy and config files must not lie where tasks can write: in the
@@ -606,7 +639,8 @@ fn start(
         workdir: settings.workdir.clone(),
         audit_dir: settings.audit_dir.clone(),
         run_id: run.id.clone(),
-        protect: vec![opts.runs_dir.clone()],
+        // Hidden wherever the task could reach it; elsewhere it is invisible anyway.
+        protect: if reachable(&opts.runs_dir, &plan.visible) { vec![opts.runs_dir.clone()] } else { Vec::new() },
         report: run.task_report(&ids[i]),
         log: run.log(&ids[i]),
     };
@@ -799,6 +833,20 @@ fn print_failures(progress: &Progress, run: &RunDir, cp: &crate::runstore::check
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runs_dir_is_hidden_wherever_a_task_could_reach_it() {
+        let ws = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let p = crate::policy::Policy::default();
+        let visible = visible_roots(&p, ws.path());
+        assert!(reachable(&ws.path().join("runs"), &visible), "inside the workspace");
+        assert!(reachable(Path::new("/usr/share/runs"), &visible), "inside a read-only bind");
+        assert!(!reachable(elsewhere.path(), &visible), "{:?}", visible);
+        let mut flat = p.clone();
+        flat.jail.namespaces = crate::policy::NamespaceMode::Off;
+        assert!(reachable(elsewhere.path(), &visible_roots(&flat, ws.path())), "no mount namespace: everything");
+    }
 
     #[test]
     fn run_exit_follows_the_contract_precedence() {
