@@ -7,42 +7,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+#[path = "../harness/out.rs"]
+mod out;
+pub use out::{Out, orchestra};
+
 /// Whitelists `/bin/sh -c SCRIPT` (the built-in whitelist has no shell).
 pub const SH_CONFIG: &str = "tools:\n  sh: {program: /bin/sh, shell: true, args: ['.*']}\n";
 
-pub fn orchestra() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_orchestra"))
-}
-
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-#[derive(Debug)]
-pub struct Out {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    pub fn all(&self) -> String {
-        format!("--- stdout:\n{}\n--- stderr:\n{}", self.stdout, self.stderr)
-    }
-
-    #[track_caller]
-    pub fn assert_code(&self, code: i32) -> &Out {
-        assert_eq!(self.code, code, "exit code\n{}", self.all());
-        self
-    }
-}
-
-fn out(o: std::process::Output) -> Out {
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
 }
 
 /// `root/{ws, runs, audit, home, keys, config.yaml}`.
@@ -97,11 +70,11 @@ impl World {
     }
 
     pub fn orchestra(&self, args: &[&str]) -> Out {
-        out(self.command().args(args).output().expect("run orchestra"))
+        Out::from(self.command().args(args).output().expect("run orchestra"))
     }
 
     pub fn run_with(&self, mut c: Command) -> Out {
-        out(c.output().expect("run orchestra"))
+        Out::from(c.output().expect("run orchestra"))
     }
 
     pub fn write(&self, name: &str, text: &str) -> PathBuf {

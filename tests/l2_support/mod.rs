@@ -11,6 +11,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[path = "../harness/out.rs"]
+mod out;
+pub use out::{Out, orchestra};
+
 /// What the server answers to one request.
 #[derive(Debug, Clone)]
 pub enum Reply {
@@ -161,26 +165,6 @@ pub fn answer(yaml: &str) -> Reply {
     Reply::Text(format!("Here is the plan.\n\n```yaml\n{yaml}```\n"))
 }
 
-pub fn orchestra() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_orchestra"))
-}
-
-/// What a command printed and how it exited.
-#[derive(Debug)]
-pub struct Out {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    #[track_caller]
-    pub fn assert_code(&self, code: i32) -> &Out {
-        assert_eq!(self.code, code, "exit code\n--- stdout:\n{}\n--- stderr:\n{}", self.stdout, self.stderr);
-        self
-    }
-}
-
 /// One test's world: `root/{ws, runs, audit, home, keys, config.yaml}`.
 pub struct World {
     _dir: tempfile::TempDir,
@@ -245,12 +229,7 @@ impl World {
     }
 
     pub fn orchestra(&self, args: &[&str]) -> Out {
-        let o = self.command().args(args).output().expect("run orchestra");
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
+        Out::from(self.command().args(args).output().expect("run orchestra"))
     }
 
     /// `orchestra plan TARGET --config CFG`.

@@ -9,46 +9,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../harness/out.rs"]
+mod out;
+pub use out::{Out, orchestra};
+
 /// The config that whitelists `/bin/sh -c SCRIPT` (the built-in whitelist has no shell).
 pub const SH_CONFIG: &str = "tools:\n  sh: {program: /bin/sh, shell: true, args: ['.*']}\n  bash: {program: /bin/bash, shell: true, args: ['.*']}\n";
-
-pub fn orchestra() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_orchestra"))
-}
 
 fn tmp_base() -> PathBuf {
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-e2e");
     std::fs::create_dir_all(&base).expect("create the test base dir");
     base
-}
-
-/// What a command printed and how it exited.
-#[derive(Debug)]
-pub struct Out {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    fn from(o: std::process::Output) -> Out {
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    #[track_caller]
-    pub fn assert_code(&self, code: i32) -> &Out {
-        assert_eq!(self.code, code, "exit code\n--- stdout:\n{}\n--- stderr:\n{}", self.stdout, self.stderr);
-        self
-    }
-
-    /// Both streams, for messages.
-    pub fn all(&self) -> String {
-        format!("--- stdout:\n{}\n--- stderr:\n{}", self.stdout, self.stderr)
-    }
 }
 
 /// One test's world: `root/{ws, runs, audit, home, keys, config.yaml}`.
