@@ -82,7 +82,7 @@ import() {
   if ! $force && "$engine" image inspect "$name" >/dev/null 2>&1; then
     :
   else
-    "$engine" import --quiet --change 'USER 1000:1000' --change 'WORKDIR /work' "$tar" "$name" >/dev/null
+    "$engine" import --change 'USER 1000:1000' --change 'WORKDIR /work' "$tar" "$name" >/dev/null
   fi
   echo "$engine $name $("$engine" image inspect --format '{{.Id}}' "$name")"
 }
