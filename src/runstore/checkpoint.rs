@@ -2,11 +2,20 @@
 //!
 //! Layout: `checkpoint.json` is a snapshot (written atomically: temp file +
 //! fsync + rename), `checkpoint.journal` holds the task records changed since,
-//! one JSON line each, appended and fdatasync'ed before the change is acted
-//! on. When the journal holds as many lines as the plan has tasks, it is
+//! one JSON line each, appended with a single write before the change is
+//! acted on. When the journal holds as many lines as the plan has tasks, it is
 //! folded into a new snapshot and emptied, so the bytes written grow linearly
 //! with the number of state changes (a growing file is never rewritten per
 //! change).
+//!
+//! Durability: a line is in the kernel before [`Store::update`] returns, so a
+//! killed orchestrator (SIGKILL, a crash) loses nothing. Its fdatasync runs on
+//! a syncer thread (group commit: the changes made while one sync runs are
+//! covered by the next), so the scheduler does not wait for the disk between
+//! tasks; [`Store::flush`], every snapshot and the end of a run wait for it. A
+//! power loss can lose the last changes not yet synced: those tasks are run
+//! again on resume, exactly as if they had not finished. A sync error is
+//! returned by the next update or flush.
 //!
 //! Guarantees: loading replays the journal over the snapshot (each line is a
 //! whole task record, so replay is idempotent and a crash between the
@@ -22,6 +31,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// The snapshot file name.
 pub const SNAPSHOT: &str = "checkpoint.json";
@@ -309,6 +319,104 @@ pub struct Store {
     threshold: usize,
     /// Bytes written so far (for the linear-growth benchmark).
     bytes_written: u64,
+    syncer: Syncer,
+}
+
+/// What the scheduler and the syncer thread share.
+#[derive(Debug, Default)]
+struct SyncState {
+    /// Durable appends made so far.
+    written: u64,
+    /// Appends covered by a completed fdatasync.
+    synced: u64,
+    /// A failed fdatasync, reported by the next update or flush.
+    failed: Option<std::io::Error>,
+    /// The store is being dropped: sync what is left, then end.
+    stop: bool,
+}
+
+/// The journal's fdatasync, on a thread of its own (group commit).
+#[derive(Debug)]
+struct Syncer {
+    shared: Arc<(Mutex<SyncState>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn lock(m: &Mutex<SyncState>) -> MutexGuard<'_, SyncState> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Syncer {
+    fn start(journal: File) -> Syncer {
+        let shared = Arc::new((Mutex::new(SyncState::default()), Condvar::new()));
+        let theirs = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("checkpoint-sync".into())
+            .spawn(move || {
+                let (m, cv) = &*theirs;
+                let mut st = lock(m);
+                loop {
+                    while st.written == st.synced && !st.stop {
+                        st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                    }
+                    if st.written == st.synced {
+                        break;
+                    }
+                    let target = st.written;
+                    drop(st);
+                    let result = journal.sync_data();
+                    st = lock(m);
+                    st.synced = target;
+                    if let Err(e) = result {
+                        st.failed.get_or_insert(e);
+                    }
+                    cv.notify_all();
+                }
+            })
+            .ok();
+        Syncer { shared, thread }
+    }
+
+    /// One more append to make durable.
+    fn request(&self) -> Result<(), std::io::Error> {
+        let (m, cv) = &*self.shared;
+        let mut st = lock(m);
+        if let Some(e) = st.failed.take() {
+            return Err(e);
+        }
+        st.written += 1;
+        cv.notify_all();
+        Ok(())
+    }
+
+    /// Wait until every requested append is on disk.
+    fn flush(&self) -> Result<(), std::io::Error> {
+        let (m, cv) = &*self.shared;
+        let mut st = lock(m);
+        if self.thread.is_none() {
+            // No thread could be started: nothing was synced in the background.
+            st.synced = st.written;
+            return Ok(());
+        }
+        while st.synced < st.written {
+            st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        match st.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Syncer {
+    fn drop(&mut self) {
+        let (m, cv) = &*self.shared;
+        lock(m).stop = true;
+        cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Store {
@@ -327,8 +435,9 @@ impl Store {
     fn attach(dir: &Path, state: Checkpoint) -> Result<Store, RunStoreError> {
         let jpath = dir.join(JOURNAL);
         let journal = std::fs::OpenOptions::new().create(true).append(true).open(&jpath).map_err(io_at(&jpath))?;
+        let syncer = Syncer::start(journal.try_clone().map_err(io_at(&jpath))?);
         let threshold = state.tasks.len().max(64);
-        Ok(Store { dir: dir.to_path_buf(), state, journal, journal_lines: 0, threshold, bytes_written: 0 })
+        Ok(Store { dir: dir.to_path_buf(), state, journal, journal_lines: 0, threshold, bytes_written: 0, syncer })
     }
 
     /// The current state.
@@ -341,7 +450,8 @@ impl Store {
         self.bytes_written
     }
 
-    /// Record a task's new state durably (journal append + fdatasync).
+    /// Record a task's new state durably: appended (in the kernel) now, on disk
+    /// with the syncer's next fdatasync (see the module doc).
     pub fn update(&mut self, task: &str, record: TaskRecord) -> Result<(), RunStoreError> {
         self.append(task, record, true)
     }
@@ -360,7 +470,12 @@ impl Store {
         let jpath = self.dir.join(JOURNAL);
         self.journal.write_all(&line).map_err(io_at(&jpath))?;
         if durable {
-            self.journal.sync_data().map_err(io_at(&jpath))?;
+            // Without a syncer thread, sync here.
+            if self.syncer.thread.is_none() {
+                self.journal.sync_data().map_err(io_at(&jpath))?;
+            } else {
+                self.syncer.request().map_err(io_at(&jpath))?;
+            }
         }
         self.bytes_written += line.len() as u64;
         self.state.tasks.insert(task.to_string(), record);
@@ -392,8 +507,15 @@ impl Store {
         self.compact()
     }
 
+    /// Wait until every durable update is on disk.
+    pub fn flush(&mut self) -> Result<(), RunStoreError> {
+        self.syncer.flush().map_err(io_at(&self.dir.join(JOURNAL)))
+    }
+
     /// Fold the journal into a new snapshot, then empty the journal.
     pub fn compact(&mut self) -> Result<(), RunStoreError> {
+        // A sync still running covers lines the snapshot is about to hold: let it end.
+        self.flush()?;
         let spath = self.dir.join(SNAPSHOT);
         let mut json = serde_json::to_vec_pretty(&self.state)
             .map_err(|e| RunStoreError::Corrupt(format!("cannot encode checkpoint: {e}")))?;
@@ -486,5 +608,26 @@ mod tests {
         let small = per_task(100);
         let large = per_task(2000);
         assert!(large < small * 2.0, "bytes per task: {small} at 100 tasks, {large} at 2000");
+    }
+
+    #[test]
+    fn group_commit_syncs_every_update_by_flush_and_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::create(dir.path(), sample(50)).unwrap();
+        for i in 0..50 {
+            s.update(&format!("t{i}"), done()).unwrap();
+            // In the kernel at once: a killed orchestrator loses nothing.
+            assert_eq!(load(dir.path()).unwrap().tasks[&format!("t{i}")].state, TaskState::Succeeded);
+        }
+        s.flush().unwrap();
+        {
+            let (m, _) = &*s.syncer.shared;
+            let st = lock(m);
+            assert_eq!((st.written, st.synced), (50, 50));
+        }
+        s.update("t0", TaskRecord { state: TaskState::Failed, ..done() }).unwrap();
+        let expected = s.state().clone();
+        drop(s); // syncs what is left, then ends its thread
+        assert_eq!(load(dir.path()).unwrap(), expected);
     }
 }
