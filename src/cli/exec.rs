@@ -103,6 +103,7 @@ pub fn audit_dir(flag: Option<&Path>) -> PathBuf {
 
 /// Run `orchestra exec`.
 pub fn run(args: ExecArgs) -> Exit {
+    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: start");
     if let Some(parent) = args.run_parent
         && let Err(e) = crate::sandbox::sys::die_with_parent(parent)
     {
@@ -290,6 +291,7 @@ fn tag(body: serde_json::Value, run_id: Option<&str>) -> serde_json::Value {
 }
 
 fn finish(report: &Report, path: Option<&Path>, durable: bool) -> Exit {
+    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: finishing");
     eprintln!("{}", report.verdict_line());
     if let Some(path) = path {
         let json = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";

@@ -494,6 +494,7 @@ fn session(
                     last_failure = Some(ids[i].clone());
                 }
                 store.update(&ids[i], rec.clone())?;
+                tracing::debug!(mono_us = worker::mono_us(), task = %ids[i], "scheduler: outcome recorded");
                 progress.event(&Event::TaskFinished {
                     task: &ids[i],
                     state: final_state,

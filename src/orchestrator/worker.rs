@@ -145,6 +145,7 @@ fn run(exe: &PathBuf, a: &Attempt, handle: &Handle, ready: std::sync::mpsc::Send
     cmd.arg("--expect-policy").arg(&a.policy_sha256);
     cmd.arg("--").args(&a.argv);
     cmd.current_dir(&a.workdir).stdin(Stdio::null()).stdout(log).stderr(log2);
+    tracing::debug!(mono_us = mono_us(), task = %a.task, "worker: spawning");
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -159,7 +160,9 @@ fn run(exe: &PathBuf, a: &Attempt, handle: &Handle, ready: std::sync::mpsc::Send
         *slot = Some(fd);
     }
     drop(ready);
+    tracing::debug!(mono_us = mono_us(), task = %a.task, "worker: spawned");
     let status = child.wait();
+    tracing::debug!(mono_us = mono_us(), task = %a.task, "worker: exited");
     let exec_status = match status {
         Ok(s) => {
             use std::os::unix::process::ExitStatusExt;
@@ -185,4 +188,10 @@ fn run(exe: &PathBuf, a: &Attempt, handle: &Handle, ready: std::sync::mpsc::Send
             )),
         },
     }
+}
+
+/// CLOCK_MONOTONIC in microseconds: comparable across processes (for tracing
+/// where a task's time goes between the orchestrator and its sandbox).
+pub fn mono_us() -> u64 {
+    sys::monotonic().as_micros() as u64
 }
