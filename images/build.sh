@@ -82,7 +82,8 @@ import() {
   if ! $force && "$engine" image inspect "$name" >/dev/null 2>&1; then
     :
   else
-    "$engine" import --change 'USER 1000:1000' --change 'WORKDIR /work' "$tar" "$name" >/dev/null
+    q=(); [ "$engine" = podman ] && q=(--quiet) # Docker 28's client has no --quiet
+    "$engine" import "${q[@]}" --change 'USER 1000:1000' --change 'WORKDIR /work' "$tar" "$name" >/dev/null
   fi
   echo "$engine $name $("$engine" image inspect --format '{{.Id}}' "$name")"
 }

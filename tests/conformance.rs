@@ -67,7 +67,7 @@ impl Case {
         }
         let o = self.e.run_cmd(c);
         if self.b.container() {
-            let left = containers_labelled(self.b.name(), &format!("orchestra.task={}", self.name));
+            let left = containers_left(self.b.name(), &format!("orchestra.task={}", self.name));
             assert!(left.is_empty(), "{} left containers behind: {left:?}", self.b.name());
         }
         o
@@ -252,7 +252,7 @@ fn a_killed_orchestra_leaves_no_container_after_the_next_run() {
         assert!(!containers_labelled(b.name(), &label).is_empty(), "SIGKILL should leave it for the reaper");
         let o = c.run("default", &["true"]);
         o.assert_ok();
-        assert!(containers_labelled(b.name(), &label).is_empty(), "{}: the orphan was not reaped", b.name());
+        assert!(containers_left(b.name(), &label).is_empty(), "{}: the orphan was not reaped", b.name());
     }
 }
 
@@ -408,7 +408,7 @@ fn a_plan_runs_each_task_in_its_own_container() {
         let log = std::fs::read_to_string(run_dir.join(format!("logs/{v}.log"))).unwrap();
         assert!(log.contains(&format!("from-{a}")), "the second container saw the first one's file: {log}");
         for t in [&a, &v] {
-            let left = containers_labelled(b.name(), &format!("orchestra.task={t}"));
+            let left = containers_left(b.name(), &format!("orchestra.task={t}"));
             assert!(left.is_empty(), "{}: {t} left containers behind: {left:?}", b.name());
         }
         // No engine: refused before anything runs, no run directory.

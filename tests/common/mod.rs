@@ -275,6 +275,20 @@ pub fn container_setup() -> &'static Path {
 }
 
 /// Containers (any state) carrying `label` (`key=value`) in `engine`.
+/// The containers with `label` still there after the engine has had up to 10 s
+/// to remove them: a supervised container is removed by the engine itself
+/// (AutoRemove) just after its init exits, while orchestra has already returned.
+pub fn containers_left(engine: &str, label: &str) -> Vec<String> {
+    let t0 = std::time::Instant::now();
+    loop {
+        let left = containers_labelled(engine, label);
+        if left.is_empty() || t0.elapsed() > std::time::Duration::from_secs(10) {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub fn containers_labelled(engine: &str, label: &str) -> Vec<String> {
     let o = Command::new(engine)
         .args(["ps", "-a", "-q", "--filter", &format!("label={label}")])

@@ -57,6 +57,7 @@ impl Sandbox for Container {
             labels: Default::default(),
             seccomp_file: None,
             nproc: 4096,
+            auto_remove: false,
         };
         spec::create_body(policy, &facts)
             .map(|_| ())
@@ -253,6 +254,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     check_engine(policy, &engine)?;
     let api = &engine.api;
     lifecycle::reap_orphans(api).await;
+    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: connected, orphans reaped");
 
     let image = policy.container_image();
     let image_id = match api.inspect_image(image).await {
@@ -270,6 +272,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         return Err(unenforceable("container image", format!("{image} is {image_id}, but the policy pins {pin}")));
     }
 
+    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: image inspected");
     let user = task_user(&task.workdir);
     let workdir_rw = policy.filesystem.workdir == WorkdirAccess::ReadWrite;
     if workdir_rw {
@@ -371,18 +374,28 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         supervisor: sup,
         engine_socket: engine.socket.clone(),
         labels: lifecycle::labels(&task.name),
+        auto_remove: policy.container.supervisor == SupervisorMode::Required,
     };
     let body = spec::create_body(policy, &facts).map_err(|e| unenforceable("container", e.0))?;
+    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: configuration compiled");
     let created = api
         .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
         .await
         .map_err(|e| SandboxError::Setup(format!("creating the container: {e}")))?;
     let id = created.id;
+    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: created");
 
     let mut run = Run::default();
     let inner_report = out_dir.as_ref().map(|d| d.path().join("report.json"));
     let outcome = drive(api, &id, task, &mut run, inner_report.as_deref()).await;
-    let removed = lifecycle::remove(api, &id).await;
+    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: task over");
+    // A container whose init has exited and that the engine removes itself
+    // (AutoRemove) is not waited for: nothing of the task is left in it.
+    let removed = match &outcome {
+        Ok(end) if end.engine_removes => Ok(()),
+        _ => lifecycle::remove(api, &id).await,
+    };
+    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: removed");
     let state = outcome?;
     if let Err(e) = removed {
         eprintln!("orchestra: warning: could not remove container {id}: {e} (the next run reaps it)");
@@ -399,6 +412,8 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
 struct EndState {
     exit_code: Option<i64>,
     oom_killed: bool,
+    /// The init has exited and the engine removes the container (AutoRemove).
+    engine_removes: bool,
 }
 
 async fn kill(api: &Docker, id: &str) {
@@ -408,7 +423,7 @@ async fn kill(api: &Docker, id: &str) {
 /// Check that the engine applied the hardening it was asked for (Podman's
 /// compatibility API, for one, may drop fields it does not know). Returns the
 /// attested controls.
-async fn attest(api: &Docker, id: &str, task: &TaskSpec) -> Result<(Vec<Control>, Option<i64>), SandboxError> {
+async fn attest(api: &Docker, id: &str, task: &TaskSpec) -> Result<(Vec<Control>, bool), SandboxError> {
     let info = api
         .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
         .await
@@ -458,7 +473,7 @@ async fn attest(api: &Docker, id: &str, task: &TaskSpec) -> Result<(Vec<Control>
             h.memory, h.memory_swap, h.pids_limit, h.nano_cpus
         ),
     });
-    Ok((enforced, info.state.and_then(|s| s.pid)))
+    Ok((enforced, h.auto_remove == Some(true)))
 }
 
 /// Docker keeps `CapDrop: [ALL]`; Podman lists what it dropped from its
@@ -497,25 +512,33 @@ async fn drive(
     inner_report: Option<&Path>,
 ) -> Result<EndState, SandboxError> {
     let policy = &task.policy;
-    let (enforced, _) = attest(api, id, task).await?;
+    let t0 = Instant::now();
+    let step = |what: &str| tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: {what}");
+    let (enforced, auto_remove) = attest(api, id, task).await?;
     run.enforced = enforced;
+    step("attested");
     let attach = AttachContainerOptions { stream: true, stdout: true, stderr: true, ..Default::default() };
     let mut output = api
         .attach_container(id, Some(attach))
         .await
         .map_err(|e| SandboxError::Setup(format!("attaching to the container: {e}")))?
         .output;
+    step("attached");
     api.start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
         .await
         .map_err(|e| SandboxError::Setup(format!("starting the container: {e}")))?;
-    let watch = api
+    step("started");
+    let init_pid = api
         .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
         .await
         .ok()
         .and_then(|i| i.state?.pid)
-        .filter(|p| *p > 0)
-        .and_then(observe::CgroupWatch::open);
+        .filter(|p| *p > 0);
+    let watch = init_pid.and_then(observe::CgroupWatch::open);
+    let init = init_pid.map_or(observe::InitExit::Unknown, |p| observe::InitExit::open(p, id));
+    let mut init_gone = false;
     run.observed_cgroup = watch.is_some();
+    step("cgroup found");
     let mut wait = api.wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
 
     let wall = policy.wall_timeout().map(|d| tokio::time::Instant::now() + d);
@@ -588,7 +611,24 @@ async fn drive(
                         run.violation("limits.output", format!("output exceeded {}", crate::policy::ByteSize(output_limit.unwrap_or(0))));
                     }
                 }
-                Some(Err(_)) | None => output_open = false,
+                Some(Err(_)) | None => {
+                    output_open = false;
+                    step("output closed");
+                    // The supervisor reports just before it exits: usually done by now.
+                    if !init.known() && inner_report.is_some_and(Path::exists) {
+                        exited = true;
+                    }
+                }
+            },
+            // The kernel says the init (the supervisor) has exited; it reported
+            // first. Without a report the engine's state has the exit status.
+            _ = init.exited(), if !init_gone => {
+                init_gone = true;
+                step("init exited");
+                if !exited && inner_report.is_some_and(Path::exists) {
+                    exited = true;
+                    drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
+                }
             },
             res = wait.next(), if !exited => {
                 // A non-zero exit arrives as an error carrying the code; inspect tells the truth below.
@@ -609,9 +649,10 @@ async fn drive(
             _ = tokio::time::sleep_until(drain), if drain_deadline.is_some() => break,
             // The output closed: the task has almost surely exited. Podman's wait
             // endpoint polls slowly (hundreds of ms), so ask the state directly.
-            _ = tokio::time::sleep(Duration::from_millis(5)), if !output_open && !exited => {
-                if inner_report.is_some_and(Path::exists) {
+            _ = tokio::time::sleep(Duration::from_millis(5)), if !output_open && !exited && (init_gone || !init.known()) => {
+                if !init.known() && inner_report.is_some_and(Path::exists) {
                     exited = true;
+                    step("supervisor report seen");
                     continue;
                 }
                 let state = api
@@ -642,14 +683,27 @@ async fn drive(
     }
     if !exited {
         kill(api, id).await;
-        let _ = wait.next().await;
+        if init.known() {
+            init.exited().await;
+            init_gone = true;
+        } else {
+            let _ = wait.next().await;
+        }
+    }
+    let reported = inner_report.is_some_and(Path::exists);
+    let engine_removes = auto_remove && init_gone;
+    // The supervisor's report has the status, the cgroup the OOM kills: the
+    // engine has nothing to add.
+    if reported && watch.is_some() {
+        return Ok(EndState { exit_code: None, oom_killed: false, engine_removes });
     }
     let info = match api.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await {
         Ok(i) => i,
         // Caught mid-transition (Podman reports a `stopped` state bollard does not
-        // know): the supervisor's report already says how the task ended.
-        Err(_) if inner_report.is_some_and(Path::exists) => {
-            return Ok(EndState { exit_code: None, oom_killed: false });
+        // know), or already removed (AutoRemove): the supervisor's report, or our
+        // own kill, says how the task ended.
+        Err(_) if reported || auto_remove => {
+            return Ok(EndState { exit_code: None, oom_killed: false, engine_removes });
         }
         Err(e) => return Err(SandboxError::Setup(format!("inspecting the ended container: {e}"))),
     };
@@ -657,7 +711,7 @@ async fn drive(
     if let Some(err) = state.error.filter(|e| !e.is_empty()) {
         run.setup_error = Some(format!("the engine could not run the task: {err}"));
     }
-    Ok(EndState { exit_code: state.exit_code, oom_killed: state.oom_killed.unwrap_or(false) })
+    Ok(EndState { exit_code: state.exit_code, oom_killed: state.oom_killed.unwrap_or(false), engine_removes })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,5 +1,6 @@
 //! Observing a running container from the host: its cgroup's pids events and
-//! peak memory, read through the container's init process (`State.Pid`).
+//! peak memory, read through the container's init process (`State.Pid`), and
+//! that init's exit, through a pidfd ([`InitExit`]).
 //!
 //! Guarantees: the counters are read from the kernel's files for the
 //! container's own cgroup (v1 `pids`/`memory` hierarchies or the v2 unified
@@ -83,6 +84,70 @@ impl CgroupWatch {
     }
 }
 
+/// The container's init process, watched from the host through a pidfd: the
+/// kernel says when it has exited, with no round trip through the engine
+/// (Podman's API service learns of an exit hundreds of milliseconds late).
+///
+/// Guarantees: the pidfd is used only when the process it names is in the
+/// container's own cgroup (its path holds the container id), so a recycled
+/// pid is never mistaken for the init; anything else is [`InitExit::Unknown`]
+/// and the engine is asked instead.
+#[derive(Debug)]
+pub enum InitExit {
+    /// Watching: readable once the init has exited.
+    Watching(tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>),
+    /// The init was gone before it could be watched.
+    Gone,
+    /// Not visible from here (another pid namespace, a remote engine).
+    Unknown,
+}
+
+impl InitExit {
+    /// Watch process `pid`, which the engine says is container `id`'s init.
+    pub fn open(pid: i64, id: &str) -> InitExit {
+        let Ok(raw) = libc::pid_t::try_from(pid) else { return InitExit::Unknown };
+        let fd = match crate::sandbox::sys::pidfd_open(raw) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return InitExit::Gone,
+            Err(_) => return InitExit::Unknown,
+        };
+        // The pidfd's process is alive after the read, so the read was of it (a
+        // pid is reused only once its process is gone); a process in this
+        // container's cgroup is the container's.
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"));
+        match crate::sandbox::sys::pidfd_send_signal(&fd, 0) {
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return InitExit::Gone,
+            Err(_) => return InitExit::Unknown,
+            Ok(()) => {}
+        }
+        match cgroup {
+            Ok(text) if !id.is_empty() && text.contains(id) => {}
+            _ => return InitExit::Unknown,
+        }
+        match crate::sandbox::sys::async_pidfd(fd) {
+            Ok(fd) => InitExit::Watching(fd),
+            Err(_) => InitExit::Unknown,
+        }
+    }
+
+    /// Whether the kernel's view is available (watching or already gone).
+    pub fn known(&self) -> bool {
+        !matches!(self, InitExit::Unknown)
+    }
+
+    /// Resolves when the init has exited; never, when that cannot be known.
+    pub async fn exited(&self) {
+        match self {
+            InitExit::Watching(fd) => {
+                // A pidfd stays readable once its process has exited.
+                let _ = fd.readable().await;
+            }
+            InitExit::Gone => {}
+            InitExit::Unknown => std::future::pending().await,
+        }
+    }
+}
+
 impl Sample {
     /// The larger of two samples, counter by counter.
     pub fn max(self, other: Sample) -> Sample {
@@ -101,5 +166,28 @@ mod tests {
         assert_eq!(super::counter("max 3\n", "max"), Some(3));
         assert_eq!(super::counter("low 0\noom_kill 2\n", "oom_kill"), Some(2));
         assert_eq!(super::counter("", "max"), None);
+    }
+
+    #[test]
+    fn the_init_is_watched_only_when_its_cgroup_names_the_container() {
+        use super::InitExit;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+            let pid = i64::from(child.id());
+            // Not in the named container's cgroup: never trusted.
+            assert!(matches!(InitExit::open(pid, "0123456789abcdef-not-ours"), InitExit::Unknown));
+            assert!(matches!(InitExit::open(pid, ""), InitExit::Unknown));
+            // A name its cgroup path does hold (this test's own cgroup stands in).
+            let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+            let here = cgroup.lines().next().unwrap().rsplit(':').next().unwrap().to_string();
+            let init = InitExit::open(pid, &here);
+            assert!(matches!(init, InitExit::Watching(_)), "{cgroup}");
+            child.kill().unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(5), init.exited()).await.unwrap();
+            child.wait().unwrap();
+            // Exited and reaped before it could be watched.
+            assert!(matches!(InitExit::open(pid, &here), InitExit::Gone | InitExit::Unknown));
+        });
     }
 }

@@ -122,6 +122,11 @@ pub struct Facts {
     /// CAP_SYS_RESOURCE cannot apply its default (Podman on this kind of host).
     /// Counted per uid on the host, so it stays above `limits.pids` (the real bound).
     pub nproc: u64,
+    /// The engine removes the container when it stops (`AutoRemove`): used when
+    /// the supervisor reports the task's status, so that nothing waits for the
+    /// removal. Without the supervisor the exit status must be read from the
+    /// engine first, and the backend removes the container itself.
+    pub auto_remove: bool,
 }
 
 /// The create body for `policy` and `facts`.
@@ -222,6 +227,7 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
         oom_kill_disable: Some(false),
         ulimits: Some(ulimits),
         init: Some(false),
+        auto_remove: Some(facts.auto_remove),
         publish_all_ports: Some(false),
         ..Default::default()
     };
@@ -263,6 +269,7 @@ mod tests {
             labels: HashMap::new(),
             seccomp_file: None,
             nproc: 4096,
+            auto_remove: false,
         }
     }
 
