@@ -22,7 +22,7 @@ pub mod sarif;
 pub mod text;
 
 use crate::orchestrator::report::RunReport;
-use crate::runstore::{RunDir, write_atomic};
+use crate::runstore::{RunDir, write_replace};
 use std::path::{Path, PathBuf};
 
 /// File name of the JUnit report in a run directory.
@@ -112,7 +112,8 @@ pub fn write_reports(run: &RunDir, report: &RunReport, md: &str, outputs: &Outpu
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io_err(path))?;
         }
-        write_atomic(path, bytes).map_err(io_err(path))?;
+        // Atomic (temp + rename), not forced to disk: derived from the checkpoint.
+        write_replace(path, bytes).map_err(io_err(path))?;
         written.push(path.to_path_buf());
         Ok(())
     };

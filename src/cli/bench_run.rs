@@ -23,6 +23,11 @@ struct Figures {
     run_fanout_ms: f64,
     overhead_chain_ms_per_task: f64,
     overhead_fanout_ms_per_task: f64,
+    /// The median over the rounds of each round's overhead (less sensitive to
+    /// a load burst in one round than the totals).
+    median_round_overhead_chain_ms_per_task: f64,
+    median_round_overhead_fanout_ms_per_task: f64,
+    rounds: usize,
     checkpoint: Vec<CheckpointFigure>,
 }
 
@@ -104,8 +109,8 @@ fn checkpoint_figure(n: usize) -> Result<CheckpointFigure, String> {
     })
 }
 
-/// Rounds the subjects alternate in, so that a load change on the machine
-/// hits all of them alike.
+/// Rounds the subjects alternate in (order rotated each round), so that a
+/// load change on the machine hits all of them alike.
 const ROUNDS: usize = 5;
 
 fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
@@ -126,28 +131,48 @@ fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
             eprintln!("orchestra bench: {s}");
         }
     };
-    let (mut exec_ms, mut run_ms) = (0.0, [0.0, 0.0]);
+    // Per round: [exec, chain, fan-out] in ms. The order rotates every round,
+    // so that none of them always follows the same neighbour.
+    let mut per = Vec::with_capacity(rounds);
     for round in 1..=rounds {
         say(&format!(
-            "round {round}/{rounds}: {per_round} sequential `orchestra exec -- true`, then `orchestra run` of a {per_round}-task chain and fan-out at -j 1"
+            "round {round}/{rounds}: {per_round} sequential `orchestra exec -- true`, `orchestra run` of a {per_round}-task chain and of a fan-out at -j 1"
         ));
-        let t = Instant::now();
-        for _ in 0..per_round {
-            let mut c = orchestra(&exe, dir.path());
-            c.arg("exec").arg("--audit-dir").arg(audit("exec")).args(["--", "true"]);
-            let status = c.status().map_err(|e| e.to_string())?;
-            if !status.success() {
-                return Err(format!("orchestra exec -- true failed: {status}"));
-            }
+        let mut ms = [0.0f64; 3];
+        for k in 0..3 {
+            let subject = (k + round) % 3;
+            ms[subject] = match subject {
+                0 => {
+                    let t = Instant::now();
+                    for _ in 0..per_round {
+                        let mut c = orchestra(&exe, dir.path());
+                        c.arg("exec").arg("--audit-dir").arg(audit("exec")).args(["--", "true"]);
+                        let status = c.status().map_err(|e| e.to_string())?;
+                        if !status.success() {
+                            return Err(format!("orchestra exec -- true failed: {status}"));
+                        }
+                    }
+                    t.elapsed().as_secs_f64() * 1000.0
+                }
+                _ => {
+                    let name = if subject == 1 { "chain.yaml" } else { "fanout.yaml" };
+                    let mut c = orchestra(&exe, dir.path());
+                    c.arg("run").arg(dir.path().join(name)).args(["-j", "1", "--json", "--runs-dir"]).arg(&runs);
+                    c.arg("--audit-dir").arg(audit(name));
+                    timed(c, name)?
+                }
+            };
         }
-        exec_ms += t.elapsed().as_secs_f64() * 1000.0;
-        for (k, name) in ["chain.yaml", "fanout.yaml"].into_iter().enumerate() {
-            let mut c = orchestra(&exe, dir.path());
-            c.arg("run").arg(dir.path().join(name)).args(["-j", "1", "--json", "--runs-dir"]).arg(&runs);
-            c.arg("--audit-dir").arg(audit(name));
-            run_ms[k] += timed(c, name)?;
-        }
+        per.push(ms);
     }
+    let total = |k: usize| per.iter().map(|r| r[k]).sum::<f64>();
+    let (exec_ms, run_ms) = (total(0), [total(1), total(2)]);
+    let median_overhead = |k: usize| {
+        let mut v: Vec<f64> = per.iter().map(|r| (r[k] - r[0]) / per_round as f64).collect();
+        v.sort_by(f64::total_cmp);
+        let m = v.len() / 2;
+        if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+    };
     say("checkpoint: 100, 1000, 10000 tasks...");
     let checkpoint = [100, 1000, 10_000].into_iter().map(checkpoint_figure).collect::<Result<Vec<_>, _>>()?;
     Ok(Figures {
@@ -157,6 +182,9 @@ fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
         run_fanout_ms: run_ms[1],
         overhead_chain_ms_per_task: (run_ms[0] - exec_ms) / n as f64,
         overhead_fanout_ms_per_task: (run_ms[1] - exec_ms) / n as f64,
+        median_round_overhead_chain_ms_per_task: median_overhead(1),
+        median_round_overhead_fanout_ms_per_task: median_overhead(2),
+        rounds,
         checkpoint,
     })
 }
@@ -181,11 +209,24 @@ pub fn run(n: usize, json: bool) -> Exit {
         f.exec_sequential_ms,
         f.exec_sequential_ms / f.tasks as f64
     );
-    for (label, ms, over) in [
-        ("`orchestra run`, chain, -j 1", f.run_chain_ms, f.overhead_chain_ms_per_task),
-        ("`orchestra run`, fan-out, -j 1", f.run_fanout_ms, f.overhead_fanout_ms_per_task),
+    for (label, ms, over, median) in [
+        (
+            "`orchestra run`, chain, -j 1",
+            f.run_chain_ms,
+            f.overhead_chain_ms_per_task,
+            f.median_round_overhead_chain_ms_per_task,
+        ),
+        (
+            "`orchestra run`, fan-out, -j 1",
+            f.run_fanout_ms,
+            f.overhead_fanout_ms_per_task,
+            f.median_round_overhead_fanout_ms_per_task,
+        ),
     ] {
-        println!("  {label:<44} {ms:>10.0} ms  (overhead {over:+.2} ms/task)");
+        println!(
+            "  {label:<44} {ms:>10.0} ms  (overhead {over:+.2} ms/task; median of {} rounds {median:+.2})",
+            f.rounds
+        );
     }
     println!("checkpoint writes (snapshot + fdatasync'ed journal), two state changes per task:");
     for c in &f.checkpoint {

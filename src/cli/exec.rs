@@ -206,6 +206,7 @@ pub fn run(args: ExecArgs) -> Exit {
         Ok(l) => l,
         Err(e) => return super::config_error(e),
     };
+    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: audit log open");
     let started = audit::events::task_started(
         &task.name,
         &task.argv,
@@ -217,6 +218,7 @@ pub fn run(args: ExecArgs) -> Exit {
     if let Err(e) = log.append(audit::events::TASK_STARTED, tag(started, run_id)) {
         return super::config_error(format!("audit log {}: {e}", audit_dir.display()));
     }
+    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: task_started appended");
     let report = match backend.run(&task) {
         Ok(r) => r,
         Err(e) => {
@@ -225,6 +227,7 @@ pub fn run(args: ExecArgs) -> Exit {
             return super::config_error(e);
         }
     };
+    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: sandbox done");
     if let Err(e) = record_outcome(&mut log, &report, run_id) {
         // The verdict stands, but a run whose record is not durable is not ok.
         eprintln!("orchestra: error: audit log {}: {e}", audit_dir.display());

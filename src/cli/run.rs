@@ -231,6 +231,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// `orchestra run`.
 pub fn run(args: RunArgs) -> Exit {
+    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: start");
     let ws = match workspace(args.workdir.as_deref()) {
         Ok(w) => w,
         Err(e) => return super::config_error(e),
@@ -260,6 +261,7 @@ pub fn run(args: RunArgs) -> Exit {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
+    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: prepared");
     if args.dry_run {
         print_dry_run(&prepared);
         return Exit::Ok;
@@ -394,6 +396,7 @@ fn session(
         outputs: outputs.clone(),
     };
     let mut progress = progress::Progress::new(progress::Mode::detect(json));
+    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: executing");
     let result = orchestrator::execute(prepared, &run, &mut store, &mut log, &mut progress, &opts, replanner);
     crate::ci::github::end_fence();
     let exit = match result {
@@ -411,6 +414,7 @@ fn session(
     if !json {
         eprintln!("orchestra: report: {}", run.report_md().display());
     }
+    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: done");
     exit
 }
 

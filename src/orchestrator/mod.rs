@@ -295,6 +295,7 @@ pub fn execute(
         }
     };
     let prepared = current.as_ref().unwrap_or(prepared);
+    tracing::debug!(mono_us = worker::mono_us(), "run: tasks over");
     finish(prepared, run, store, log, progress, opts, end.stop, awaiting, started, refused)
 }
 

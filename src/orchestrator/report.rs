@@ -8,7 +8,7 @@
 
 use super::Prepared;
 use crate::runstore::checkpoint::{Checkpoint, TaskState};
-use crate::runstore::{RunDir, RunStoreError, io_at, write_atomic};
+use crate::runstore::{RunDir, RunStoreError, io_at, write_replace};
 use crate::sandbox::report::{Report, Violation};
 use serde::Serialize;
 
@@ -186,15 +186,17 @@ pub fn build(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -
     }
 }
 
-/// Write `report.json` and `report.md` atomically; returns the report (for the CI outputs).
+/// Write `report.json` and `report.md` atomically (temp file + rename). They are
+/// derived from the checkpoint, which is the durable record, so they are not
+/// forced to disk; returns the report (for the CI outputs).
 pub fn write(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -> Result<RunReport, RunStoreError> {
     let report = build(run, cp, prepared, wall_ms);
     let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
     json.push(b'\n');
     let jpath = run.report_json();
-    write_atomic(&jpath, &json).map_err(io_at(&jpath))?;
+    write_replace(&jpath, &json).map_err(io_at(&jpath))?;
     let mpath = run.report_md();
-    write_atomic(&mpath, markdown(&report).as_bytes()).map_err(io_at(&mpath))?;
+    write_replace(&mpath, markdown(&report).as_bytes()).map_err(io_at(&mpath))?;
     Ok(report)
 }
 

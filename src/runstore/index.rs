@@ -3,7 +3,10 @@
 //! Guarantees: the index is a cache of the run directories' checkpoints, never
 //! the source of truth: a missing or outdated row is rebuilt from the
 //! checkpoint on read ([`Index::refresh`]), so deleting the database loses
-//! nothing. Writes are single transactions (a crash leaves the old rows).
+//! nothing. Writes are single transactions (a crash of orchestra leaves the
+//! old rows). Being a cache it is never forced to disk (`synchronous=OFF`,
+//! which costs a run a dozen fsyncs less); an index that a power loss left
+//! unreadable is deleted and rebuilt at the next open.
 
 use super::checkpoint::{Checkpoint, TaskState};
 use super::{RunStoreError, checkpoint, list_ids, lock};
@@ -67,8 +70,24 @@ pub struct Index {
 }
 
 impl Index {
-    /// Open (creating if needed) the index of `runs_dir`.
+    /// Open (creating if needed) the index of `runs_dir`; a corrupted one is
+    /// deleted and created anew (it is a cache).
     pub fn open(runs_dir: &Path) -> Result<Index, RunStoreError> {
+        match Index::open_once(runs_dir) {
+            Err(RunStoreError::Index { message, .. })
+                if message.contains("malformed") || message.contains("not a database") =>
+            {
+                tracing::warn!("runs index: {message}; rebuilding it from the checkpoints");
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(runs_dir.join(format!("{FILE}{suffix}")));
+                }
+                Index::open_once(runs_dir)
+            }
+            other => other,
+        }
+    }
+
+    fn open_once(runs_dir: &Path) -> Result<Index, RunStoreError> {
         std::fs::create_dir_all(runs_dir).map_err(super::io_at(runs_dir))?;
         let path = runs_dir.join(FILE);
         let err = |e: rusqlite::Error| RunStoreError::Index { path: path.clone(), message: e.to_string() };
@@ -76,7 +95,7 @@ impl Index {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
+             PRAGMA synchronous=OFF;
              CREATE TABLE IF NOT EXISTS runs (
                run_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, status TEXT NOT NULL,
                exit_code INTEGER, source TEXT NOT NULL, tasks INTEGER NOT NULL,
@@ -223,5 +242,20 @@ impl Index {
             })
             .map_err(self.err())?;
         rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupted_index_is_rebuilt_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE), vec![0x5au8; 8192]).unwrap();
+        let ix = Index::open(dir.path()).unwrap();
+        drop(ix);
+        // Opened again as a valid, empty database.
+        Index::open(dir.path()).unwrap();
     }
 }

@@ -253,11 +253,11 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     let engine = engine::connect(kind).await?;
     check_engine(policy, &engine)?;
     let api = &engine.api;
-    lifecycle::reap_orphans(api).await;
-    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: connected, orphans reaped");
-
     let image = policy.container_image();
-    let image_id = match api.inspect_image(image).await {
+    // Two independent requests, in flight together.
+    let (_, inspected) = tokio::join!(lifecycle::reap_orphans(api), api.inspect_image(image));
+    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: orphans reaped, image inspected");
+    let image_id = match inspected {
         Ok(i) => i.id.unwrap_or_default(),
         Err(e) => {
             return Err(unenforceable(
@@ -272,7 +272,6 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         return Err(unenforceable("container image", format!("{image} is {image_id}, but the policy pins {pin}")));
     }
 
-    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: image inspected");
     let user = task_user(&task.workdir);
     let workdir_rw = policy.filesystem.workdir == WorkdirAccess::ReadWrite;
     if workdir_rw {
@@ -630,7 +629,9 @@ async fn drive(
                     drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
                 }
             },
-            res = wait.next(), if !exited => {
+            // With the init watched, the kernel says when it ended: no need to
+            // hold a wait request open in the engine.
+            res = wait.next(), if !exited && !init.known() => {
                 // A non-zero exit arrives as an error carrying the code; inspect tells the truth below.
                 let _ = res;
                 exited = true;
