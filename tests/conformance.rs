@@ -101,6 +101,20 @@ fn benign_script_runs_and_writes_the_workspace(b: Backend) {
     assert_eq!(o.report["backend"], b.name());
 }
 
+/// Every byte a task writes reaches orchestra's own output, in order, even when
+/// it exits the moment it is done (the containers' output is read up to the
+/// init's exit, not up to the engine closing a stream).
+fn output_is_relayed_whole_and_in_order(b: Backend) {
+    let c = case(b, "whole");
+    let o = c.sh("default", "yes 0123456789abcdef | head -c 3145728; echo; echo END; echo tail-of-stderr >&2");
+    o.assert_ok();
+    let expected: String = "0123456789abcdef\n".repeat(3145728 / 17 + 1)[..3145728].to_string() + "\nEND\n";
+    assert_eq!(o.stdout.len(), expected.len(), "stdout was cut or padded");
+    assert!(o.stdout == expected, "stdout differs from what the task wrote");
+    assert!(o.stderr.starts_with("tail-of-stderr\n"), "{}", o.stderr);
+    assert_eq!(o.report["output_bytes"], expected.len() + "tail-of-stderr\n".len());
+}
+
 fn a_failing_task_is_failed_not_a_violation(b: Backend) {
     let c = case(b, "fail");
     let o = c.sh("default", "exit 3");
@@ -215,6 +229,7 @@ macro_rules! conformance {
 
 conformance!(
     benign_script_runs_and_writes_the_workspace,
+    output_is_relayed_whole_and_in_order,
     a_failing_task_is_failed_not_a_violation,
     writing_outside_the_workspace_is_blocked_and_reported,
     writing_dot_orchestra_is_blocked_and_reported,

@@ -74,6 +74,10 @@ pub struct ExecArgs {
     /// verdict line; the report goes to --report for the host to merge.
     #[arg(long, hide = true)]
     pub inner: bool,
+    /// Internal, with --inner: send stdout and stderr to the FIFOs `DIR/stdout`
+    /// and `DIR/stderr`, which the host reads (not through the engine).
+    #[arg(long, hide = true, value_name = "DIR", requires = "inner")]
+    pub inner_output: Option<PathBuf>,
     /// The program and its arguments.
     #[arg(required = true, last = true, value_name = "PROGRAM")]
     pub command: Vec<String>,
@@ -104,6 +108,11 @@ pub fn audit_dir(flag: Option<&Path>) -> PathBuf {
 /// Run `orchestra exec`.
 pub fn run(args: ExecArgs) -> Exit {
     tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: start");
+    if let Some(dir) = &args.inner_output
+        && let Err(e) = redirect_output(dir)
+    {
+        return super::config_error(format!("--inner-output {}: {e}", dir.display()));
+    }
     if let Some(parent) = args.run_parent
         && let Err(e) = crate::sandbox::sys::die_with_parent(parent)
     {
@@ -235,6 +244,16 @@ pub fn run(args: ExecArgs) -> Exit {
         return report.exit().worst(Exit::Config);
     }
     finish(&report, args.report.as_deref(), args.run_parent.is_none())
+}
+
+/// Point stdout and stderr at the host's FIFOs in `dir` (the host holds their
+/// read ends open, so opening them for writing does not block).
+fn redirect_output(dir: &Path) -> std::io::Result<()> {
+    for (name, fd) in [("stdout", 1), ("stderr", 2)] {
+        let fifo = std::fs::OpenOptions::new().write(true).open(dir.join(name))?;
+        crate::sandbox::sys::dup_onto(&fifo, fd)?;
+    }
+    Ok(())
 }
 
 /// Open the audit log in `dir` with the key at `key_path` (created on first use, with a notice).

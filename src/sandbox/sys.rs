@@ -590,13 +590,20 @@ pub fn read_process_memory(pid: u32, addr: u64, buf: &mut [u8]) -> io::Result<us
     if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
 }
 
-/// Register a pidfd with the current tokio runtime: readable once its process
-/// has exited. Must be called within a runtime.
-pub fn async_pidfd(pidfd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
-    // SAFETY: an OwnedFd is a valid, open descriptor that it alone closes, and
-    // its as_raw_fd() is the same descriptor for as long as the AsyncFd owns it.
-    unsafe { tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) }
+/// Register a descriptor with the current tokio runtime, for readability (a
+/// pidfd: its process has exited; a pipe: data). Must be called within a runtime.
+pub fn async_fd<T: AsRawFd>(fd: T) -> io::Result<tokio::io::unix::AsyncFd<T>> {
+    // SAFETY: `T` owns its descriptor (an OwnedFd or a File), which stays open and
+    // the same for as long as the AsyncFd owns `T`, and only `T` closes it.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
         .map_err(|e| e.into_parts().1)
+}
+
+/// Make the open file `fd` this process's descriptor `target` (dup2).
+pub fn dup_onto(fd: &impl AsRawFd, target: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 between descriptors of this process; `target` is replaced
+    // atomically and stays open (it is never an OwnedFd held elsewhere: 0–2).
+    cvt_int(unsafe { libc::dup2(fd.as_raw_fd(), target) }).map(|_| ())
 }
 
 /// CLOCK_MONOTONIC now (the same clock in every process of this boot).

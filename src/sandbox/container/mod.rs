@@ -14,6 +14,7 @@
 pub mod engine;
 pub mod lifecycle;
 pub mod observe;
+pub mod output;
 pub mod seccomp;
 pub mod spec;
 pub mod supervisor;
@@ -22,7 +23,6 @@ use super::report::{Cause, Control, Report, Violation, cause_of, now_rfc3339};
 use super::{Sandbox, SandboxError, TaskSpec};
 use crate::policy::{OnViolation, Policy, SandboxMode, SupervisorMode, WorkdirAccess};
 use bollard::Docker;
-use bollard::container::LogOutput;
 use bollard::query_parameters::{AttachContainerOptions, KillContainerOptions};
 use futures_util::StreamExt;
 use std::io::Write;
@@ -294,6 +294,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
 
     // The supervisor's report directory lives until the end of this function.
     let mut out_dir: Option<tempfile::TempDir> = None;
+    let mut fifos = None;
     let (cmd, env, sup) = match policy.container.supervisor {
         SupervisorMode::Required => {
             let bin = supervisor::locate().map_err(|e| unenforceable("container.supervisor", e))?;
@@ -308,6 +309,10 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
             chown(dir.path())
                 .and_then(|_| chown(&dir.path().join("policy.yaml")))
                 .map_err(|e| SandboxError::Setup(format!("supervisor directory: {e}")))?;
+            fifos = Some(
+                output::create_fifos(dir.path(), user)
+                    .map_err(|e| SandboxError::Setup(format!("supervisor output FIFOs: {e}")))?,
+            );
             let mut cmd: Vec<String> = [
                 spec::SUPERVISOR_BIN,
                 "exec",
@@ -320,6 +325,8 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
                 spec::WORKDIR,
                 "--name",
                 &task.name,
+                "--inner-output",
+                spec::OUT_DIR,
                 "--",
             ]
             .iter()
@@ -386,7 +393,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
 
     let mut run = Run::default();
     let inner_report = out_dir.as_ref().map(|d| d.path().join("report.json"));
-    let outcome = drive(api, &id, task, &mut run, inner_report.as_deref()).await;
+    let outcome = drive(api, &id, task, &mut run, inner_report.as_deref(), fifos).await;
     tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: task over");
     // A container whose init has exited and that the engine removes itself
     // (AutoRemove) is not waited for: nothing of the task is left in it.
@@ -509,6 +516,7 @@ async fn drive(
     task: &TaskSpec,
     run: &mut Run,
     inner_report: Option<&Path>,
+    fifos: Option<[tokio::io::unix::AsyncFd<std::fs::File>; 2]>,
 ) -> Result<EndState, SandboxError> {
     let policy = &task.policy;
     let t0 = Instant::now();
@@ -516,13 +524,19 @@ async fn drive(
     let (enforced, auto_remove) = attest(api, id, task).await?;
     run.enforced = enforced;
     step("attested");
-    let attach = AttachContainerOptions { stream: true, stdout: true, stderr: true, ..Default::default() };
-    let mut output = api
-        .attach_container(id, Some(attach))
-        .await
-        .map_err(|e| SandboxError::Setup(format!("attaching to the container: {e}")))?
-        .output;
-    step("attached");
+    let mut output = match fifos {
+        Some(f) => output::Output::Fifos(f),
+        None => {
+            let attach = AttachContainerOptions { stream: true, stdout: true, stderr: true, ..Default::default() };
+            let stream = api
+                .attach_container(id, Some(attach))
+                .await
+                .map_err(|e| SandboxError::Setup(format!("attaching to the container: {e}")))?
+                .output;
+            step("attached");
+            output::Output::Attach(stream)
+        }
+    };
     api.start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
         .await
         .map_err(|e| SandboxError::Setup(format!("starting the container: {e}")))?;
@@ -560,8 +574,6 @@ async fn drive(
     let mut exited = false;
     let mut output_open = true;
     let mut relay = [true, true];
-    let mut stdout = std::io::stdout();
-    let mut stderr = std::io::stderr();
     let mut drain_deadline: Option<tokio::time::Instant> = None;
     loop {
         if exited && !output_open {
@@ -577,40 +589,11 @@ async fn drive(
         let (Ok(s0), Ok(s1), Ok(s2)) = (s0, s1, s2) else { break };
         tokio::select! {
             item = output.next(), if output_open => match item {
-                Some(Ok(chunk)) => {
-                    let (i, bytes) = match chunk {
-                        LogOutput::StdOut { message } | LogOutput::Console { message } => (0, message),
-                        LogOutput::StdErr { message } => (1, message),
-                        LogOutput::StdIn { .. } => continue,
-                    };
+                Some((i, bytes)) => {
                     last_output = tokio::time::Instant::now();
-                    let n = bytes.len();
-                    let allowed = match output_limit {
-                        Some(lim) => (lim.saturating_sub(run.output_bytes) as usize).min(n),
-                        None => n,
-                    };
-                    run.output_bytes += n as u64;
-                    let chunk = &bytes[..allowed];
-                    if relay[i] {
-                        let res = if i == 0 {
-                            stdout.write_all(chunk).and_then(|_| stdout.flush())
-                        } else {
-                            if let Some(&last) = chunk.last() {
-                                run.stderr_mid_line = last != b'\n';
-                            }
-                            stderr.write_all(chunk)
-                        };
-                        if res.is_err() {
-                            relay[i] = false;
-                        }
-                    }
-                    if allowed < n && !killed {
-                        killed = true;
-                        kill(api, id).await;
-                        run.violation("limits.output", format!("output exceeded {}", crate::policy::ByteSize(output_limit.unwrap_or(0))));
-                    }
+                    relay_chunk(api, id, run, &mut relay, output_limit, &mut killed, i, &bytes).await;
                 }
-                Some(Err(_)) | None => {
+                None => {
                     output_open = false;
                     step("output closed");
                     // The supervisor reports just before it exits: usually done by now.
@@ -624,7 +607,16 @@ async fn drive(
             _ = init.exited(), if !init_gone => {
                 init_gone = true;
                 step("init exited");
-                if !exited && inner_report.is_some_and(Path::exists) {
+                if output.is_fifos() {
+                    // Every writer is gone: what the FIFOs hold is the rest.
+                    for (i, bytes) in output.drain() {
+                        relay_chunk(api, id, run, &mut relay, output_limit, &mut killed, i, &bytes).await;
+                    }
+                    output_open = false;
+                }
+                // Reported, or killed by us (the cause is ours: a limit, a
+                // timeout, an interrupt): nothing more to learn from the engine.
+                if !exited && (killed || inner_report.is_some_and(Path::exists)) {
                     exited = true;
                     drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
                 }
@@ -636,6 +628,12 @@ async fn drive(
                 let _ = res;
                 exited = true;
                 drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
+                if output.is_fifos() {
+                    for (i, bytes) in output.drain() {
+                        relay_chunk(api, id, run, &mut relay, output_limit, &mut killed, i, &bytes).await;
+                    }
+                    output_open = false;
+                }
             },
             _ = tokio::time::sleep_until(deadline), if !killed && wall.is_some() => {
                 run.timed_out = Some("timeouts.wall");
@@ -656,11 +654,18 @@ async fn drive(
                     step("supervisor report seen");
                     continue;
                 }
-                let state = api
+                let state = match api
                     .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
                     .await
-                    .ok()
-                    .and_then(|i| i.state);
+                {
+                    Ok(i) => i.state,
+                    // Gone (the engine removed it: AutoRemove) or unreachable: it has
+                    // ended, and what is known of how stands.
+                    Err(_) => {
+                        exited = true;
+                        continue;
+                    }
+                };
                 if state.is_some_and(|st| st.running == Some(false) && st.status != Some(bollard::models::ContainerStateStatusEnum::CREATED)) {
                     exited = true;
                 }
@@ -713,6 +718,51 @@ async fn drive(
         run.setup_error = Some(format!("the engine could not run the task: {err}"));
     }
     Ok(EndState { exit_code: state.exit_code, oom_killed: state.oom_killed.unwrap_or(false), engine_removes })
+}
+
+/// Relay one chunk of the task's output (stream `i`: 0 stdout, 1 stderr) to
+/// ours, cut at the output limit (then the container is killed and the
+/// violation recorded). `relay[i]` turns false once our own stream fails.
+#[allow(clippy::too_many_arguments)]
+async fn relay_chunk(
+    api: &Docker,
+    id: &str,
+    run: &mut Run,
+    relay: &mut [bool; 2],
+    output_limit: Option<u64>,
+    killed: &mut bool,
+    i: usize,
+    bytes: &[u8],
+) {
+    let n = bytes.len();
+    let allowed = match output_limit {
+        Some(lim) => (lim.saturating_sub(run.output_bytes) as usize).min(n),
+        None => n,
+    };
+    run.output_bytes += n as u64;
+    let chunk = &bytes[..allowed];
+    if relay[i] {
+        let res = if i == 0 {
+            let mut out = std::io::stdout();
+            out.write_all(chunk).and_then(|_| out.flush())
+        } else {
+            if let Some(&last) = chunk.last() {
+                run.stderr_mid_line = last != b'\n';
+            }
+            std::io::stderr().write_all(chunk)
+        };
+        if res.is_err() {
+            relay[i] = false;
+        }
+    }
+    if allowed < n && !*killed {
+        *killed = true;
+        kill(api, id).await;
+        run.violation(
+            "limits.output",
+            format!("output exceeded {}", crate::policy::ByteSize(output_limit.unwrap_or(0))),
+        );
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

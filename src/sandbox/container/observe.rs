@@ -124,7 +124,7 @@ impl InitExit {
             Ok(text) if !id.is_empty() && text.contains(id) => {}
             _ => return InitExit::Unknown,
         }
-        match crate::sandbox::sys::async_pidfd(fd) {
+        match crate::sandbox::sys::async_fd(fd) {
             Ok(fd) => InitExit::Watching(fd),
             Err(_) => InitExit::Unknown,
         }

@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 pub const WORKDIR: &str = "/work";
 /// Where the supervisor binary is mounted (read-only).
 pub const SUPERVISOR_BIN: &str = "/.orchestra/bin/orchestra";
-/// Where the supervisor's report directory is mounted (host temp dir).
+/// Where the supervisor's report directory is mounted (host temp dir); it also
+/// holds the FIFOs `stdout` and `stderr` that carry the task's output to the host.
 pub const OUT_DIR: &str = "/.orchestra/out";
 
 /// A policy that cannot be honoured by a container.
@@ -241,8 +242,9 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
         hostname: Some("orchestra".into()),
         network_disabled: Some(policy.network_mode() == NetworkMode::None),
         attach_stdin: Some(false),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
+        // A supervised task's output comes through FIFOs in the report directory.
+        attach_stdout: Some(facts.supervisor.is_none()),
+        attach_stderr: Some(facts.supervisor.is_none()),
         open_stdin: Some(false),
         tty: Some(false),
         labels: Some(facts.labels.clone()),
