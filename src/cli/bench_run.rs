@@ -111,7 +111,7 @@ fn checkpoint_figure(n: usize) -> Result<CheckpointFigure, String> {
 
 /// Rounds the subjects alternate in (order rotated each round), so that a
 /// load change on the machine hits all of them alike.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 10;
 
 fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;

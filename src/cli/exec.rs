@@ -247,11 +247,22 @@ pub fn run(args: ExecArgs) -> Exit {
 }
 
 /// Point stdout and stderr at the host's FIFOs in `dir` (the host holds their
-/// read ends open, so opening them for writing does not block).
+/// read ends open, so opening them for writing does not block). Only FIFOs,
+/// never through a symlink.
 fn redirect_output(dir: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     for (name, fd) in [("stdout", 1), ("stderr", 2)] {
-        let fifo = std::fs::OpenOptions::new().write(true).open(dir.join(name))?;
-        crate::sandbox::sys::dup_onto(&fifo, fd)?;
+        let fifo = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW).open(dir.join(name))?;
+        if !fifo.metadata()?.file_type().is_fifo() {
+            return Err(std::io::Error::other(format!("{name} is not a FIFO")));
+        }
+        if fifo.as_raw_fd() == fd {
+            // The stream was closed and the open took its number: keep it open.
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(fifo);
+            continue;
+        }
+        crate::sandbox::sys::dup_onto_std(&fifo, fd)?;
     }
     Ok(())
 }

@@ -416,6 +416,11 @@ impl Drop for Syncer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        // A run that ends through flush() has seen any error; one dropped on an
+        // error path still says so.
+        if let Some(e) = lock(m).failed.take() {
+            tracing::error!("checkpoint journal: the last fdatasync failed: {e}");
+        }
     }
 }
 

@@ -73,26 +73,29 @@ impl Index {
     /// Open (creating if needed) the index of `runs_dir`; a corrupted one is
     /// deleted and created anew (it is a cache).
     pub fn open(runs_dir: &Path) -> Result<Index, RunStoreError> {
-        match Index::open_once(runs_dir) {
-            Err(RunStoreError::Index { message, .. })
-                if message.contains("malformed") || message.contains("not a database") =>
-            {
-                tracing::warn!("runs index: {message}; rebuilding it from the checkpoints");
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(runs_dir.join(format!("{FILE}{suffix}")));
-                }
-                Index::open_once(runs_dir)
-            }
-            other => other,
-        }
-    }
-
-    fn open_once(runs_dir: &Path) -> Result<Index, RunStoreError> {
         std::fs::create_dir_all(runs_dir).map_err(super::io_at(runs_dir))?;
         let path = runs_dir.join(FILE);
         let err = |e: rusqlite::Error| RunStoreError::Index { path: path.clone(), message: e.to_string() };
-        let conn = Connection::open(&path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
+        match Index::open_once(runs_dir, &path) {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+                ) =>
+            {
+                tracing::warn!("runs index {}: {e}; rebuilding it from the checkpoints", path.display());
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(runs_dir.join(format!("{FILE}{suffix}")));
+                }
+                Index::open_once(runs_dir, &path).map_err(err)
+            }
+            other => other.map_err(err),
+        }
+    }
+
+    fn open_once(runs_dir: &Path, path: &Path) -> Result<Index, rusqlite::Error> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=OFF;
@@ -105,9 +108,8 @@ impl Index {
                run_id TEXT NOT NULL, task_id TEXT NOT NULL, state TEXT NOT NULL,
                attempts INTEGER NOT NULL, cause TEXT, exit_status INTEGER, wall_ms INTEGER NOT NULL,
                fingerprint TEXT, rules TEXT NOT NULL, PRIMARY KEY (run_id, task_id));",
-        )
-        .map_err(err)?;
-        Ok(Index { conn, path, runs_dir: runs_dir.to_path_buf() })
+        )?;
+        Ok(Index { conn, path: path.to_path_buf(), runs_dir: runs_dir.to_path_buf() })
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> RunStoreError + '_ {

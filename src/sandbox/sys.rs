@@ -590,19 +590,24 @@ pub fn read_process_memory(pid: u32, addr: u64, buf: &mut [u8]) -> io::Result<us
     if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
 }
 
-/// Register a descriptor with the current tokio runtime, for readability (a
-/// pidfd: its process has exited; a pipe: data). Must be called within a runtime.
-pub fn async_fd<T: AsRawFd>(fd: T) -> io::Result<tokio::io::unix::AsyncFd<T>> {
-    // SAFETY: `T` owns its descriptor (an OwnedFd or a File), which stays open and
-    // the same for as long as the AsyncFd owns `T`, and only `T` closes it.
-    unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+/// Register an owned descriptor with the current tokio runtime, for
+/// readability (a pidfd: its process has exited; a pipe: data). Must be called
+/// within a runtime.
+pub fn async_fd(fd: impl Into<OwnedFd>) -> io::Result<tokio::io::unix::AsyncFd<std::fs::File>> {
+    let file = std::fs::File::from(fd.into());
+    // SAFETY: the File owns its descriptor, which stays open and the same for as
+    // long as the AsyncFd owns the File, and only the File closes it.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(file, tokio::io::Interest::READABLE) }
         .map_err(|e| e.into_parts().1)
 }
 
-/// Make the open file `fd` this process's descriptor `target` (dup2).
-pub fn dup_onto(fd: &impl AsRawFd, target: RawFd) -> io::Result<()> {
-    // SAFETY: dup2 between descriptors of this process; `target` is replaced
-    // atomically and stays open (it is never an OwnedFd held elsewhere: 0–2).
+/// Make the open file `fd` this process's standard stream `target` (0, 1 or 2).
+pub fn dup_onto_std(fd: &impl AsRawFd, target: RawFd) -> io::Result<()> {
+    if !(0..=2).contains(&target) {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: dup2 between descriptors of this process; `target` is a standard
+    // stream, never an OwnedFd held elsewhere, and is replaced atomically.
     cvt_int(unsafe { libc::dup2(fd.as_raw_fd(), target) }).map(|_| ())
 }
 

@@ -302,17 +302,20 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
                 .prefix("orchestra-supervisor-")
                 .tempdir()
                 .map_err(|e| SandboxError::Setup(format!("supervisor directory: {e}")))?;
+            // Everything in the directory is made while only we can write there;
+            // it is handed to the task user last (a same-uid process could
+            // otherwise swap a name for a symlink between create and chown).
             let inner = supervisor::inner_policy(policy, &task_env);
             std::fs::write(dir.path().join("policy.yaml"), inner.to_yaml())
                 .map_err(|e| SandboxError::Setup(format!("supervisor policy: {e}")))?;
-            let chown = |p: &Path| std::os::unix::fs::chown(p, Some(user.0), Some(user.1));
-            chown(dir.path())
-                .and_then(|_| chown(&dir.path().join("policy.yaml")))
-                .map_err(|e| SandboxError::Setup(format!("supervisor directory: {e}")))?;
             fifos = Some(
                 output::create_fifos(dir.path(), user)
                     .map_err(|e| SandboxError::Setup(format!("supervisor output FIFOs: {e}")))?,
             );
+            let chown = |p: &Path| std::os::unix::fs::lchown(p, Some(user.0), Some(user.1));
+            chown(&dir.path().join("policy.yaml"))
+                .and_then(|_| chown(dir.path()))
+                .map_err(|e| SandboxError::Setup(format!("supervisor directory: {e}")))?;
             let mut cmd: Vec<String> = [
                 spec::SUPERVISOR_BIN,
                 "exec",
@@ -607,6 +610,14 @@ async fn drive(
             _ = init.exited(), if !init_gone => {
                 init_gone = true;
                 step("init exited");
+                // Read the cgroup's counters before the engine removes it (an OOM
+                // kill of a supervisor that could not report shows only there).
+                if let Some(w) = &watch {
+                    run.sample = run.sample.max(w.sample());
+                }
+                // The attach stream and the engine's state (unsupervised) follow
+                // soon after; bound the wait should the engine never close it.
+                drain_deadline.get_or_insert(tokio::time::Instant::now() + Duration::from_secs(10));
                 if output.is_fifos() {
                     // Every writer is gone: what the FIFOs hold is the rest.
                     for (i, bytes) in output.drain() {
@@ -659,12 +670,15 @@ async fn drive(
                     .await
                 {
                     Ok(i) => i.state,
-                    // Gone (the engine removed it: AutoRemove) or unreachable: it has
-                    // ended, and what is known of how stands.
-                    Err(_) => {
+                    // Gone (the engine removed it: AutoRemove): it has ended, and
+                    // what is known of how stands.
+                    Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
                         exited = true;
                         continue;
                     }
+                    // Caught mid-transition (Podman's `stopped`, which bollard does
+                    // not know) or a transient error: ask again.
+                    Err(_) => None,
                 };
                 if state.is_some_and(|st| st.running == Some(false) && st.status != Some(bollard::models::ContainerStateStatusEnum::CREATED)) {
                     exited = true;
@@ -823,8 +837,10 @@ fn build_report(
             Some(c) if !supervised => exit_status = Some(c as i32),
             // The supervisor died before reporting (killed by us, or by the OOM killer).
             Some(c) if c > 128 => signal = Some((c - 128) as i32),
-            Some(_) => {
-                run.setup_error.get_or_insert_with(|| "the in-container supervisor ended without a report".into());
+            Some(c) => {
+                run.setup_error.get_or_insert_with(|| {
+                    format!("the in-container supervisor ended with status {c} without a report (an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)")
+                });
             }
             None => {}
         },
@@ -846,7 +862,14 @@ fn build_report(
     let setup_failed = run.setup_error.is_some() && run.violations.is_empty() && run.timed_out.is_none();
     let cause =
         cause_of(setup_failed, &run.violations, run.timed_out.is_some(), exit_status, signal).unwrap_or_else(|| {
-            run.setup_error.get_or_insert_with(|| "the container ended without the task's status".into());
+            run.setup_error.get_or_insert_with(|| {
+                if supervised {
+                    // Its own messages went to streams nobody reads (the output is the FIFOs').
+                    "the in-container supervisor ended without a report (crashed, or killed from outside; an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)".into()
+                } else {
+                    "the container ended without the task's status".into()
+                }
+            });
             Cause::SetupFailed
         });
     let mut error = run.setup_error.take().or(note);

@@ -95,7 +95,7 @@ impl CgroupWatch {
 #[derive(Debug)]
 pub enum InitExit {
     /// Watching: readable once the init has exited.
-    Watching(tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>),
+    Watching(tokio::io::unix::AsyncFd<std::fs::File>),
     /// The init was gone before it could be watched.
     Gone,
     /// Not visible from here (another pid namespace, a remote engine).
@@ -106,23 +106,22 @@ impl InitExit {
     /// Watch process `pid`, which the engine says is container `id`'s init.
     pub fn open(pid: i64, id: &str) -> InitExit {
         let Ok(raw) = libc::pid_t::try_from(pid) else { return InitExit::Unknown };
-        let fd = match crate::sandbox::sys::pidfd_open(raw) {
-            Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return InitExit::Gone,
-            Err(_) => return InitExit::Unknown,
-        };
+        // No such process may mean another pid namespace (a remote or nested
+        // engine), not an exit: only the engine can say then.
+        let Ok(fd) = crate::sandbox::sys::pidfd_open(raw) else { return InitExit::Unknown };
         // The pidfd's process is alive after the read, so the read was of it (a
         // pid is reused only once its process is gone); a process in this
         // container's cgroup is the container's.
         let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"));
+        let ours = matches!(&cgroup, Ok(text) if !id.is_empty() && text.contains(id));
         match crate::sandbox::sys::pidfd_send_signal(&fd, 0) {
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return InitExit::Gone,
+            // Exited since: gone if what was read was the container's.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                return if ours { InitExit::Gone } else { InitExit::Unknown };
+            }
             Err(_) => return InitExit::Unknown,
+            Ok(()) if !ours => return InitExit::Unknown,
             Ok(()) => {}
-        }
-        match cgroup {
-            Ok(text) if !id.is_empty() && text.contains(id) => {}
-            _ => return InitExit::Unknown,
         }
         match crate::sandbox::sys::async_fd(fd) {
             Ok(fd) => InitExit::Watching(fd),

@@ -34,18 +34,23 @@ pub enum Output {
     Fifos([AsyncFd<File>; 2]),
 }
 
-/// Create the FIFOs `stdout` and `stderr` in `dir`, owned by `user`, and open
-/// the host's ends (read + write, non-blocking). Must be called in a runtime.
+/// Create the FIFOs `stdout` and `stderr` in `dir` (a directory only we can
+/// write to yet), owned by `user`, and open the host's ends (read + write,
+/// non-blocking, never through a symlink). Must be called in a runtime.
 pub fn create_fifos(dir: &Path, user: (u32, u32)) -> std::io::Result<[AsyncFd<File>; 2]> {
+    use std::os::unix::fs::FileTypeExt;
     let open = |name: &str| -> std::io::Result<AsyncFd<File>> {
         let path = dir.join(name);
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(std::io::Error::from)?;
-        std::os::unix::fs::chown(&path, Some(user.0), Some(user.1))?;
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(&path)?;
+        if !file.metadata()?.file_type().is_fifo() {
+            return Err(std::io::Error::other(format!("{} is not the FIFO just made", path.display())));
+        }
+        std::os::unix::fs::fchown(&file, Some(user.0), Some(user.1))?;
         crate::sandbox::sys::async_fd(file)
     };
     Ok([open("stdout")?, open("stderr")?])
