@@ -4,10 +4,11 @@
 //! jail must be created by a single-threaded process, and a crash of one
 //! sandbox cannot take the scheduler down); its stdout and stderr go to the
 //! task's log file; it is killed by the kernel if the orchestrator dies
-//! (`PR_SET_PDEATHSIG`, armed by `exec --run-parent` before anything else), and [`Handle::stop`] signals it through a pidfd, so a
-//! recycled pid is never signalled. The outcome comes from the sandbox's own
-//! JSON report; a missing or unreadable report is a failed attempt, never a
-//! success.
+//! (`PR_SET_PDEATHSIG`, armed by `exec --run-parent` before anything else,
+//! tied to the scheduler's thread that spawned it), and [`Handle::stop`]
+//! signals it through a pidfd, so a recycled pid is never signalled. The
+//! outcome comes from the sandbox's own JSON report; a missing or unreadable
+//! report is a failed attempt, never a success.
 
 use crate::sandbox::report::{Cause, Report};
 use crate::sandbox::sys;
@@ -82,35 +83,46 @@ impl Handle {
     }
 }
 
-/// Start an attempt on a new thread; `done` is called on that thread with the outcome.
+/// Start an attempt: the child is spawned here, on the caller's (the
+/// scheduler's) thread, and waited for on a new thread, which calls `done`
+/// with the outcome.
 ///
-/// The thread lives exactly as long as the child (the parent-death signal is
-/// tied to the spawning thread).
+/// Spawning on the scheduler's thread keeps the hand-off off the critical
+/// path (nothing waits for a new thread to be scheduled), and ties the
+/// child's parent-death signal to the thread that outlives every attempt.
 pub fn start<F>(exe: PathBuf, attempt: Attempt, done: F) -> Handle
 where
     F: FnOnce(Outcome) + Send + 'static,
 {
     let handle = Handle { pidfd: Arc::new(Mutex::new(None)) };
-    let h = handle.clone();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        let outcome = run(&exe, &attempt, &h, ready_tx);
-        done(outcome);
-    });
-    // Return once the pidfd is in place (or the spawn failed), so that stop() works.
-    let _ = ready_rx.recv();
+    match spawn(&exe, &attempt) {
+        Ok(child) => {
+            // The child is not reaped before wait(), so its pid cannot be recycled yet.
+            if let Ok(fd) = sys::pidfd_open(child.id() as libc::pid_t)
+                && let Ok(mut slot) = handle.pidfd.lock()
+            {
+                *slot = Some(fd);
+            }
+            tracing::debug!(mono_us = mono_us(), task = %attempt.task, "worker: spawned");
+            std::thread::spawn(move || done(wait(child, &attempt)));
+        }
+        Err(outcome) => done(outcome),
+    }
     handle
 }
 
-fn run(exe: &PathBuf, a: &Attempt, handle: &Handle, ready: std::sync::mpsc::Sender<()>) -> Outcome {
-    let fail = |error: String| Outcome { report: None, exec_status: -1, error: Some(error) };
+fn fail(error: String) -> Outcome {
+    Outcome { report: None, exec_status: -1, error: Some(error) }
+}
+
+fn spawn(exe: &PathBuf, a: &Attempt) -> Result<std::process::Child, Outcome> {
     let log = match std::fs::OpenOptions::new().create(true).append(true).open(&a.log) {
         Ok(f) => f,
-        Err(e) => return fail(format!("cannot open log {}: {e}", a.log.display())),
+        Err(e) => return Err(fail(format!("cannot open log {}: {e}", a.log.display()))),
     };
     let log2 = match log.try_clone() {
         Ok(f) => f,
-        Err(e) => return fail(format!("cannot open log {}: {e}", a.log.display())),
+        Err(e) => return Err(fail(format!("cannot open log {}: {e}", a.log.display()))),
     };
     let _ = std::fs::remove_file(&a.report);
     let mut cmd = Command::new(exe);
@@ -146,21 +158,10 @@ fn run(exe: &PathBuf, a: &Attempt, handle: &Handle, ready: std::sync::mpsc::Send
     cmd.arg("--").args(&a.argv);
     cmd.current_dir(&a.workdir).stdin(Stdio::null()).stdout(log).stderr(log2);
     tracing::debug!(mono_us = mono_us(), task = %a.task, "worker: spawning");
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            drop(ready);
-            return fail(format!("cannot start {}: {e}", exe.display()));
-        }
-    };
-    // The child is not reaped before wait(), so its pid cannot be recycled yet.
-    if let Ok(fd) = sys::pidfd_open(child.id() as libc::pid_t)
-        && let Ok(mut slot) = handle.pidfd.lock()
-    {
-        *slot = Some(fd);
-    }
-    drop(ready);
-    tracing::debug!(mono_us = mono_us(), task = %a.task, "worker: spawned");
+    cmd.spawn().map_err(|e| fail(format!("cannot start {}: {e}", exe.display())))
+}
+
+fn wait(mut child: std::process::Child, a: &Attempt) -> Outcome {
     let status = child.wait();
     tracing::debug!(mono_us = mono_us(), task = %a.task, "worker: exited");
     let exec_status = match status {

@@ -3,12 +3,17 @@
 //! Guarantees: every container orchestra creates carries
 //! `orchestra.managed=1` and `orchestra.owner=<boot id>/<pid>/<start time>`;
 //! the backend removes its container on every path out of `run` (forced,
-//! with its anonymous volumes); and before creating a container it removes
+//! with its anonymous volumes), or leaves that to the engine for a container
+//! created with AutoRemove whose init has exited (labelled
+//! `orchestra.autoremove=1`); and before creating a container it removes
 //! every managed container whose owner process no longer exists on this
-//! boot — the ones left when orchestra itself was SIGKILLed. Containers of
-//! another live orchestra, or of another host sharing the engine, are left alone.
+//! boot — the ones left when orchestra itself was SIGKILLed — except a
+//! stopped AutoRemove one under a minute old, which the engine is removing.
+//! Containers of another live orchestra, or of another host sharing the
+//! engine, are left alone.
 
 use bollard::Docker;
+use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
 use std::collections::HashMap;
 
@@ -16,6 +21,8 @@ use std::collections::HashMap;
 pub const MANAGED: &str = "orchestra.managed";
 /// The label naming the owning process.
 pub const OWNER: &str = "orchestra.owner";
+/// The label of containers the engine removes itself once they stop (AutoRemove).
+pub const AUTO_REMOVE: &str = "orchestra.autoremove";
 
 fn boot_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
@@ -50,13 +57,17 @@ pub fn owner_is_gone(label: &str) -> bool {
     start_time(pid) != Some(start)
 }
 
-/// The labels for a new container.
-pub fn labels(task: &str) -> HashMap<String, String> {
-    HashMap::from([
+/// The labels for a new container (`auto_remove`: created with AutoRemove).
+pub fn labels(task: &str, auto_remove: bool) -> HashMap<String, String> {
+    let mut labels = HashMap::from([
         (MANAGED.to_string(), "1".to_string()),
         (OWNER.to_string(), owner_id()),
         ("orchestra.task".to_string(), task.chars().take(128).collect()),
-    ])
+    ]);
+    if auto_remove {
+        labels.insert(AUTO_REMOVE.to_string(), "1".to_string());
+    }
+    labels
 }
 
 /// Remove one container, forced, with its anonymous volumes. Errors other than
@@ -80,7 +91,21 @@ pub async fn reap_orphans(api: &Docker) -> usize {
     let mut n = 0;
     for c in list {
         let owner = c.labels.as_ref().and_then(|l| l.get(OWNER)).cloned().unwrap_or_default();
-        if owner_is_gone(&owner)
+        // One the engine is already removing (it stopped, AutoRemove) is left to it
+        // for a minute: removing it again would only race the engine's own clean-up.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let recent = c.created.is_some_and(|t| now - t < 60);
+        let engine_removes = recent
+            && c.labels.as_ref().is_some_and(|l| l.get(AUTO_REMOVE).is_some_and(|v| v == "1"))
+            && !matches!(
+                c.state,
+                Some(ContainerSummaryStateEnum::RUNNING)
+                    | Some(ContainerSummaryStateEnum::CREATED)
+                    | Some(ContainerSummaryStateEnum::PAUSED)
+                    | Some(ContainerSummaryStateEnum::RESTARTING)
+            );
+        if !engine_removes
+            && owner_is_gone(&owner)
             && let Some(id) = c.id
             && remove(api, &id).await.is_ok()
         {

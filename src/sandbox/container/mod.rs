@@ -382,7 +382,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         env,
         supervisor: sup,
         engine_socket: engine.socket.clone(),
-        labels: lifecycle::labels(&task.name),
+        labels: lifecycle::labels(&task.name, policy.container.supervisor == SupervisorMode::Required),
         auto_remove: policy.container.supervisor == SupervisorMode::Required,
     };
     let body = spec::create_body(policy, &facts).map_err(|e| unenforceable("container", e.0))?;
