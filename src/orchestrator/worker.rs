@@ -106,7 +106,7 @@ where
             tracing::debug!(mono_us = mono_us(), task = %attempt.task, "worker: spawned");
             std::thread::spawn(move || done(wait(child, &attempt)));
         }
-        Err(outcome) => done(outcome),
+        Err(error) => done(fail(error)),
     }
     handle
 }
@@ -115,14 +115,14 @@ fn fail(error: String) -> Outcome {
     Outcome { report: None, exec_status: -1, error: Some(error) }
 }
 
-fn spawn(exe: &PathBuf, a: &Attempt) -> Result<std::process::Child, Outcome> {
+fn spawn(exe: &PathBuf, a: &Attempt) -> Result<std::process::Child, String> {
     let log = match std::fs::OpenOptions::new().create(true).append(true).open(&a.log) {
         Ok(f) => f,
-        Err(e) => return Err(fail(format!("cannot open log {}: {e}", a.log.display()))),
+        Err(e) => return Err(format!("cannot open log {}: {e}", a.log.display())),
     };
     let log2 = match log.try_clone() {
         Ok(f) => f,
-        Err(e) => return Err(fail(format!("cannot open log {}: {e}", a.log.display()))),
+        Err(e) => return Err(format!("cannot open log {}: {e}", a.log.display())),
     };
     let _ = std::fs::remove_file(&a.report);
     let mut cmd = Command::new(exe);
@@ -158,7 +158,7 @@ fn spawn(exe: &PathBuf, a: &Attempt) -> Result<std::process::Child, Outcome> {
     cmd.arg("--").args(&a.argv);
     cmd.current_dir(&a.workdir).stdin(Stdio::null()).stdout(log).stderr(log2);
     tracing::debug!(mono_us = mono_us(), task = %a.task, "worker: spawning");
-    cmd.spawn().map_err(|e| fail(format!("cannot start {}: {e}", exe.display())))
+    cmd.spawn().map_err(|e| format!("cannot start {}: {e}", exe.display()))
 }
 
 fn wait(mut child: std::process::Child, a: &Attempt) -> Outcome {
