@@ -1,12 +1,17 @@
 //! `orchestra bench --orchestration`: what the scheduler adds per task, and
 //! whether checkpointing scales linearly.
 //!
-//! Side by side in one process, alternating in rounds: sequential `orchestra
-//! exec -- true` (the sandbox start on its own), then `orchestra run` of a
-//! chain and of a fan-out of the same task at concurrency 1, N tasks each in
-//! all. The difference divided by N is the orchestration overhead per task
-//! (it includes `run`'s own start-up and report, spread over the tasks). Checkpointing is measured
-//! in-process for 100, 1,000 and 10,000 tasks (time and bytes per task).
+//! Side by side in one process, in rounds whose order rotates: sequential
+//! `orchestra exec -- true` (the sandbox start on its own), then `orchestra
+//! run` of a chain and of a fan-out of the same task at concurrency 1, N tasks
+//! each in all. The difference divided by N is the orchestration overhead per
+//! task (it includes `run`'s own start-up and report, spread over the tasks);
+//! on a busy 2-CPU machine it swings by ±0.5 ms from run to run, so the bench
+//! also measures the two parts directly: `run`'s own time (its wall time minus
+//! its tasks' `exec` processes, which `run_finished` reports), and what an
+//! `exec` started the way `run` starts it costs over a plain one (alternating
+//! pairs). Checkpointing is measured in-process for 100, 1,000 and 10,000
+//! tasks (time and bytes per task).
 
 use crate::exit::Exit;
 use crate::runstore::checkpoint::{Checkpoint, RunStatus, Settings, Source, Store, TaskRecord, TaskState, VERSION};
@@ -28,6 +33,14 @@ struct Figures {
     median_round_overhead_chain_ms_per_task: f64,
     median_round_overhead_fanout_ms_per_task: f64,
     rounds: usize,
+    /// `run`'s own share, measured inside it: its wall time minus its tasks'
+    /// `orchestra exec` processes (spawn to exit), per task, chain and fan-out.
+    orchestrator_chain_ms_per_task: f64,
+    orchestrator_fanout_ms_per_task: f64,
+    /// What an `exec` started the way `run` starts it (report file, parent
+    /// watch, policy hash check, log file) costs more than a plain one,
+    /// measured in alternating pairs.
+    exec_as_run_starts_it_ms_per_task: f64,
     checkpoint: Vec<CheckpointFigure>,
 }
 
@@ -61,13 +74,23 @@ fn orchestra(exe: &Path, dir: &Path) -> Command {
     c
 }
 
-fn timed(mut cmd: Command, what: &str) -> Result<f64, String> {
+/// Run `orchestra run --json`: its wall time (ms, measured here) and the
+/// `sandboxes_ms` its `run_finished` event reports.
+fn timed_run(mut cmd: Command, what: &str) -> Result<(f64, f64), String> {
+    cmd.stdout(Stdio::piped());
     let t = Instant::now();
-    let status = cmd.status().map_err(|e| format!("{what}: {e}"))?;
-    if !status.success() {
-        return Err(format!("{what} failed: {status}"));
+    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    if !out.status.success() {
+        return Err(format!("{what} failed: {}", out.status));
     }
-    Ok(t.elapsed().as_secs_f64() * 1000.0)
+    let sandboxes = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "run_finished")
+        .and_then(|v| v["sandboxes_ms"].as_f64())
+        .ok_or_else(|| format!("{what}: no run_finished event with sandboxes_ms"))?;
+    Ok((ms, sandboxes))
 }
 
 fn checkpoint_figure(n: usize) -> Result<CheckpointFigure, String> {
@@ -109,6 +132,44 @@ fn checkpoint_figure(n: usize) -> Result<CheckpointFigure, String> {
     })
 }
 
+/// How much longer an `orchestra exec -- true` takes when started as `run`
+/// starts it (its flags, its log file) than a plain one, in ms per task:
+/// `n` pairs, alternating one by one, the order swapped every pair.
+fn exec_as_run_extra(exe: &Path, dir: &Path, n: usize) -> Result<f64, String> {
+    let (policy, _) = crate::policy::load_policy("default").map_err(|e| e.to_string())?;
+    let hash = format!("sha256:{}", policy.hash());
+    let log = dir.join("as-run.log");
+    let report = dir.join("as-run-report.json");
+    let me = std::process::id().to_string();
+    let (mut plain, mut as_run) = (0.0, 0.0);
+    for k in 0..n {
+        for variant in [k % 2, 1 - k % 2] {
+            let mut c = orchestra(exe, dir);
+            c.arg("exec").arg("--audit-dir").arg(dir.join(format!("audit-pairs-{variant}")));
+            if variant == 1 {
+                let out =
+                    std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| e.to_string())?;
+                let err = out.try_clone().map_err(|e| e.to_string())?;
+                c.args(["--policy", "default", "--name", "t", "--run-id", "20261125T000000Z-0000"])
+                    .arg("--report")
+                    .arg(&report)
+                    .args(["--run-parent", &me, "--expect-policy", &hash])
+                    .stdout(out)
+                    .stderr(err);
+            }
+            c.args(["--", "true"]);
+            let t = Instant::now();
+            let status = c.status().map_err(|e| e.to_string())?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            if !status.success() {
+                return Err(format!("orchestra exec -- true failed: {status}"));
+            }
+            if variant == 1 { as_run += ms } else { plain += ms }
+        }
+    }
+    Ok((as_run - plain) / n as f64)
+}
+
 /// Rounds the subjects alternate in (order rotated each round), so that a
 /// load change on the machine hits all of them alike.
 const ROUNDS: usize = 10;
@@ -134,6 +195,7 @@ fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
     // Per round: [exec, chain, fan-out] in ms. The order rotates every round,
     // so that none of them always follows the same neighbour.
     let mut per = Vec::with_capacity(rounds);
+    let mut inside = [0.0f64; 2];
     for round in 1..=rounds {
         say(&format!(
             "round {round}/{rounds}: {per_round} sequential `orchestra exec -- true`, `orchestra run` of a {per_round}-task chain and of a fan-out at -j 1"
@@ -159,12 +221,16 @@ fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
                     let mut c = orchestra(&exe, dir.path());
                     c.arg("run").arg(dir.path().join(name)).args(["-j", "1", "--json", "--runs-dir"]).arg(&runs);
                     c.arg("--audit-dir").arg(audit(name));
-                    timed(c, name)?
+                    let (wall, sandboxes) = timed_run(c, name)?;
+                    inside[subject - 1] += wall - sandboxes;
+                    wall
                 }
             };
         }
         per.push(ms);
     }
+    say(&format!("{n} alternating pairs: a plain `orchestra exec -- true`, and one started the way `run` starts it"));
+    let as_run = exec_as_run_extra(&exe, dir.path(), n)?;
     let total = |k: usize| per.iter().map(|r| r[k]).sum::<f64>();
     let (exec_ms, run_ms) = (total(0), [total(1), total(2)]);
     let median_overhead = |k: usize| {
@@ -185,6 +251,9 @@ fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
         median_round_overhead_chain_ms_per_task: median_overhead(1),
         median_round_overhead_fanout_ms_per_task: median_overhead(2),
         rounds,
+        orchestrator_chain_ms_per_task: inside[0] / n as f64,
+        orchestrator_fanout_ms_per_task: inside[1] / n as f64,
+        exec_as_run_starts_it_ms_per_task: as_run,
         checkpoint,
     })
 }
@@ -228,7 +297,24 @@ pub fn run(n: usize, json: bool) -> Exit {
             f.rounds
         );
     }
-    println!("checkpoint writes (snapshot + fdatasync'ed journal), two state changes per task:");
+    println!("where the overhead is, measured directly:");
+    println!(
+        "  {:<44} {:>+10.2} ms/task chain, {:+.2} fan-out",
+        "`run`'s own time (wall - its exec processes)",
+        f.orchestrator_chain_ms_per_task,
+        f.orchestrator_fanout_ms_per_task
+    );
+    println!(
+        "  {:<44} {:>+10.2} ms/task ({} alternating pairs)",
+        "an exec started as `run` starts it, vs plain", f.exec_as_run_starts_it_ms_per_task, f.tasks
+    );
+    println!(
+        "  {:<44} {:>+10.2} ms/task chain, {:+.2} fan-out",
+        "sum (what `run` adds per task)",
+        f.orchestrator_chain_ms_per_task + f.exec_as_run_starts_it_ms_per_task,
+        f.orchestrator_fanout_ms_per_task + f.exec_as_run_starts_it_ms_per_task
+    );
+    println!("checkpoint writes (snapshot + journal; fdatasync on the syncer thread), two state changes per task:");
     for c in &f.checkpoint {
         println!("  {:>6} tasks: {:>8.1} us/task {:>8.0} bytes/task", c.tasks, c.us_per_task, c.bytes_per_task);
     }

@@ -271,10 +271,12 @@ pub fn execute(
         .unwrap_or(0);
     let mut awaiting = false;
     let mut refused = Vec::new();
+    let mut sandboxes = Duration::ZERO;
     let end = loop {
         let now = current.as_ref().unwrap_or(prepared);
         let mut end = session(now, run, store, log, progress, opts, started)?;
         refused.append(&mut end.refused);
+        sandboxes += end.sandboxes;
         let Some(r) = replanner.as_deref_mut() else { break end };
         if end.stop.is_some() {
             break end;
@@ -296,11 +298,13 @@ pub fn execute(
     };
     let prepared = current.as_ref().unwrap_or(prepared);
     tracing::debug!(mono_us = worker::mono_us(), "run: tasks over");
-    finish(prepared, run, store, log, progress, opts, end.stop, awaiting, started, refused)
+    finish(prepared, run, store, log, progress, opts, end.stop, awaiting, started, refused, sandboxes)
 }
 
 /// How a session ended.
 struct SessionEnd {
+    /// The attempts' `orchestra exec` processes, spawn to exit, summed.
+    sandboxes: Duration,
     stop: Option<Stop>,
     /// The failure analysis of each task that ended failed, by index.
     analyses: BTreeMap<usize, crate::planner::analysis::Analysis>,
@@ -384,6 +388,7 @@ fn session(
     // Tasks whose sandbox refused to start (exec exit 1: a control this host
     // cannot enforce, found only at setup): the run exits 1, as exec does.
     let mut refused: Vec<String> = Vec::new();
+    let mut sandboxes = Duration::ZERO;
 
     loop {
         // Start what may start.
@@ -435,6 +440,7 @@ fn session(
             }
             Some(Msg::Finished(i, outcome)) => {
                 running.remove(&i);
+                sandboxes += outcome.process_time;
                 if outcome.report.is_none() && outcome.exec_status == i32::from(Exit::Config.code()) {
                     refused.push(ids[i].clone());
                 }
@@ -522,7 +528,7 @@ fn session(
     for i in sched.unstarted() {
         mark(store, log, progress, &ids[i], TaskState::Cancelled, &why, &run.id)?;
     }
-    Ok(SessionEnd { stop, analyses, refused })
+    Ok(SessionEnd { stop, analyses, refused, sandboxes })
 }
 
 /// Record the run's end: status, reports, audit record, summary.
@@ -538,6 +544,7 @@ fn finish(
     awaiting_approval: bool,
     started: Instant,
     mut refused: Vec<String>,
+    sandboxes: Duration,
 ) -> Result<Exit, RunStoreError> {
     let ids: Vec<String> = prepared.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();
     let mut exit = run_exit(store.state().tasks.values().map(|r| r.state));
@@ -583,6 +590,7 @@ fn finish(
         status: status.as_str(),
         exit_code: exit.code(),
         wall_ms,
+        sandboxes_ms: sandboxes.as_millis() as u64,
         summary: &summary,
     });
     // A run whose CI reports are missing is not ok (as with the audit log above).

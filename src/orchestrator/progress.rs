@@ -109,6 +109,9 @@ pub enum Event<'a> {
         exit_code: u8,
         /// Wall time, ms.
         wall_ms: u64,
+        /// The tasks' `orchestra exec` processes, spawn to exit, summed (ms):
+        /// at `-j 1` the rest of `wall_ms` is the orchestrator's own time.
+        sandboxes_ms: u64,
         /// Human summary, e.g. `3 succeeded, 1 failed, 2 skipped`.
         summary: &'a str,
     },
@@ -259,7 +262,7 @@ fn plain_line(e: &Event<'_>) -> Option<String> {
             let detail = if detail.is_empty() { String::new() } else { format!(" ({detail})") };
             format!("orchestra: {task} {}{time}{detail}", state.as_str())
         }
-        Event::RunFinished { run_id, status, exit_code, wall_ms, summary } => {
+        Event::RunFinished { run_id, status, exit_code, wall_ms, summary, .. } => {
             format!("orchestra: run {run_id} {status} in {}: {summary}; exit {exit_code}", fmt_ms(*wall_ms))
         }
     })
@@ -293,9 +296,9 @@ fn json_line(e: &Event<'_>) {
         Event::Replan { replan, task, outcome, backend, detail } => json!({
             "event": "replan", "replan": replan, "task": task, "outcome": outcome, "backend": backend, "detail": detail
         }),
-        Event::RunFinished { run_id, status, exit_code, wall_ms, summary } => json!({
+        Event::RunFinished { run_id, status, exit_code, wall_ms, sandboxes_ms, summary } => json!({
             "event": "run_finished", "run_id": run_id, "status": status, "exit_code": exit_code,
-            "wall_ms": wall_ms, "summary": summary
+            "wall_ms": wall_ms, "sandboxes_ms": sandboxes_ms, "summary": summary
         }),
     };
     let mut out = std::io::stdout().lock();

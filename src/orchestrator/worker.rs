@@ -57,6 +57,8 @@ pub struct Outcome {
     pub exec_status: i32,
     /// Why there is no report, if there is none.
     pub error: Option<String>,
+    /// From the spawn of `orchestra exec` to its exit (zero if it never ran).
+    pub process_time: std::time::Duration,
 }
 
 impl Outcome {
@@ -95,6 +97,7 @@ where
     F: FnOnce(Outcome) + Send + 'static,
 {
     let handle = Handle { pidfd: Arc::new(Mutex::new(None)) };
+    let spawned_at = std::time::Instant::now();
     match spawn(&exe, &attempt) {
         Ok(child) => {
             // The child is not reaped before wait(), so its pid cannot be recycled yet.
@@ -104,7 +107,7 @@ where
                 *slot = Some(fd);
             }
             tracing::debug!(mono_us = mono_us(), task = %attempt.task, "worker: spawned");
-            std::thread::spawn(move || done(wait(child, &attempt)));
+            std::thread::spawn(move || done(wait(child, &attempt, spawned_at)));
         }
         Err(error) => done(fail(error)),
     }
@@ -112,7 +115,7 @@ where
 }
 
 fn fail(error: String) -> Outcome {
-    Outcome { report: None, exec_status: -1, error: Some(error) }
+    Outcome { report: None, exec_status: -1, error: Some(error), process_time: std::time::Duration::ZERO }
 }
 
 fn spawn(exe: &PathBuf, a: &Attempt) -> Result<std::process::Child, String> {
@@ -161,23 +164,25 @@ fn spawn(exe: &PathBuf, a: &Attempt) -> Result<std::process::Child, String> {
     cmd.spawn().map_err(|e| format!("cannot start {}: {e}", exe.display()))
 }
 
-fn wait(mut child: std::process::Child, a: &Attempt) -> Outcome {
+fn wait(mut child: std::process::Child, a: &Attempt, spawned_at: std::time::Instant) -> Outcome {
     let status = child.wait();
+    let process_time = spawned_at.elapsed();
     tracing::debug!(mono_us = mono_us(), task = %a.task, "worker: exited");
     let exec_status = match status {
         Ok(s) => {
             use std::os::unix::process::ExitStatusExt;
             s.code().unwrap_or_else(|| -s.signal().unwrap_or(0))
         }
-        Err(e) => return fail(format!("waiting for the sandbox: {e}")),
+        Err(e) => return Outcome { process_time, ..fail(format!("waiting for the sandbox: {e}")) },
     };
     match std::fs::read(&a.report) {
         Ok(bytes) => match serde_json::from_slice::<Report>(&bytes) {
-            Ok(report) => Outcome { report: Some(report), exec_status, error: None },
+            Ok(report) => Outcome { report: Some(report), exec_status, error: None, process_time },
             Err(e) => Outcome {
                 report: None,
                 exec_status,
                 error: Some(format!("unreadable sandbox report {}: {e}", a.report.display())),
+                process_time,
             },
         },
         Err(_) => Outcome {
@@ -187,6 +192,7 @@ fn wait(mut child: std::process::Child, a: &Attempt) -> Outcome {
                 "the sandbox wrote no report (orchestra exec exited {exec_status}; see {})",
                 a.log.display()
             )),
+            process_time,
         },
     }
 }
