@@ -84,10 +84,29 @@ pub async fn remove(api: &Docker, id: &str) -> Result<(), bollard::errors::Error
 }
 
 /// Remove managed containers whose owner is gone. Returns how many.
-pub async fn reap_orphans(api: &Docker) -> usize {
-    let filters = HashMap::from([("label".to_string(), vec![format!("{MANAGED}=1")])]);
+///
+/// Only the states the API defines are listed: Podman also has transient ones
+/// (`stopped`, on the way to `exited`) that would make the whole list
+/// unreadable, and a container in one is reaped at a later run. Each engine
+/// rejects a state filter it does not know, hence one set per engine.
+pub async fn reap_orphans(api: &Docker, podman: bool) -> usize {
+    let states: &[&str] = if podman {
+        &["created", "running", "removing", "paused", "exited"]
+    } else {
+        &["created", "restarting", "running", "removing", "paused", "exited", "dead"]
+    };
+    let filters = HashMap::from([
+        ("label".to_string(), vec![format!("{MANAGED}=1")]),
+        ("status".to_string(), states.iter().map(|s| s.to_string()).collect()),
+    ]);
     let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
-    let Ok(list) = api.list_containers(Some(opts)).await else { return 0 };
+    let list = match api.list_containers(Some(opts)).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!("listing containers to reap orphans: {e}");
+            return 0;
+        }
+    };
     let mut n = 0;
     for c in list {
         let owner = c.labels.as_ref().and_then(|l| l.get(OWNER)).cloned().unwrap_or_default();

@@ -255,7 +255,8 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     let api = &engine.api;
     let image = policy.container_image();
     // Two independent requests, in flight together.
-    let (_, inspected) = tokio::join!(lifecycle::reap_orphans(api), api.inspect_image(image));
+    let (_, inspected) =
+        tokio::join!(lifecycle::reap_orphans(api, kind == SandboxMode::Podman), api.inspect_image(image));
     tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: orphans reaped, image inspected");
     let image_id = match inspected {
         Ok(i) => i.id.unwrap_or_default(),
