@@ -85,28 +85,31 @@ pub async fn remove(api: &Docker, id: &str) -> Result<(), bollard::errors::Error
 
 /// Remove managed containers whose owner is gone. Returns how many.
 ///
-/// Only the states the API defines are listed: Podman also has transient ones
-/// (`stopped`, on the way to `exited`) that would make the whole list
-/// unreadable, and a container in one is reaped at a later run. Each engine
-/// rejects a state filter it does not know, hence one set per engine.
+/// Listed by state, one request per group: Podman reports transient states
+/// the Docker API does not define (`stopped`, on the way to `exited`, even
+/// under an `exited` filter), which make bollard reject the whole answer. The
+/// live states — what an orphan can still do harm in — are asked for apart,
+/// so they are always read; an answer that cannot be read is skipped (a
+/// stopped container is reaped at a later run, once `exited`).
 pub async fn reap_orphans(api: &Docker, podman: bool) -> usize {
-    let states: &[&str] = if podman {
-        &["created", "running", "removing", "paused", "exited"]
+    // Each engine refuses a state filter it does not know (Podman: restarting, dead).
+    let groups: &[&[&str]] = if podman {
+        &[&["created", "running", "paused", "removing"], &["exited"]]
     } else {
-        &["created", "restarting", "running", "removing", "paused", "exited", "dead"]
+        &[&["created", "restarting", "running", "paused", "removing", "exited", "dead"]]
     };
-    let filters = HashMap::from([
-        ("label".to_string(), vec![format!("{MANAGED}=1")]),
-        ("status".to_string(), states.iter().map(|s| s.to_string()).collect()),
-    ]);
-    let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
-    let list = match api.list_containers(Some(opts)).await {
-        Ok(list) => list,
-        Err(e) => {
-            tracing::warn!("listing containers to reap orphans: {e}");
-            return 0;
+    let mut list = Vec::new();
+    for states in groups {
+        let filters = HashMap::from([
+            ("label".to_string(), vec![format!("{MANAGED}=1")]),
+            ("status".to_string(), states.iter().map(|s| s.to_string()).collect()),
+        ]);
+        let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+        match api.list_containers(Some(opts)).await {
+            Ok(found) => list.extend(found),
+            Err(e) => tracing::debug!("listing {states:?} containers to reap orphans: {e}"),
         }
-    };
+    }
     let mut n = 0;
     for c in list {
         let owner = c.labels.as_ref().and_then(|l| l.get(OWNER)).cloned().unwrap_or_default();
