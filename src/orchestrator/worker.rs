@@ -97,9 +97,8 @@ where
     F: FnOnce(Outcome) + Send + 'static,
 {
     let handle = Handle { pidfd: Arc::new(Mutex::new(None)) };
-    let spawned_at = std::time::Instant::now();
     match spawn(&exe, &attempt) {
-        Ok(child) => {
+        Ok((child, spawned_at)) => {
             // The child is not reaped before wait(), so its pid cannot be recycled yet.
             if let Ok(fd) = sys::pidfd_open(child.id() as libc::pid_t)
                 && let Ok(mut slot) = handle.pidfd.lock()
@@ -118,7 +117,10 @@ fn fail(error: String) -> Outcome {
     Outcome { report: None, exec_status: -1, error: Some(error), process_time: std::time::Duration::ZERO }
 }
 
-fn spawn(exe: &PathBuf, a: &Attempt) -> Result<std::process::Child, String> {
+/// Open the log, build the command, spawn it. Returns the child and the
+/// instant just before the spawn (its process time starts there: everything
+/// before is the orchestrator's).
+fn spawn(exe: &PathBuf, a: &Attempt) -> Result<(std::process::Child, std::time::Instant), String> {
     let log = match std::fs::OpenOptions::new().create(true).append(true).open(&a.log) {
         Ok(f) => f,
         Err(e) => return Err(format!("cannot open log {}: {e}", a.log.display())),
@@ -161,7 +163,8 @@ fn spawn(exe: &PathBuf, a: &Attempt) -> Result<std::process::Child, String> {
     cmd.arg("--").args(&a.argv);
     cmd.current_dir(&a.workdir).stdin(Stdio::null()).stdout(log).stderr(log2);
     tracing::debug!(mono_us = mono_us(), task = %a.task, "worker: spawning");
-    cmd.spawn().map_err(|e| format!("cannot start {}: {e}", exe.display()))
+    let at = std::time::Instant::now();
+    cmd.spawn().map(|child| (child, at)).map_err(|e| format!("cannot start {}: {e}", exe.display()))
 }
 
 fn wait(mut child: std::process::Child, a: &Attempt, spawned_at: std::time::Instant) -> Outcome {
