@@ -580,6 +580,14 @@ async fn drive(
     let mut relay = [true, true];
     let mut drain_deadline: Option<tokio::time::Instant> = None;
     loop {
+        // FIFO output is complete once the init is gone or the engine says the
+        // container ended: every writer is dead, what the FIFOs hold is the rest.
+        if output_open && output.is_fifos() && (init_gone || exited) {
+            for (i, bytes) in output.drain() {
+                relay_chunk(api, id, run, &mut relay, output_limit, &mut killed, i, &bytes).await;
+            }
+            output_open = false;
+        }
         if exited && !output_open {
             break;
         }
@@ -619,13 +627,6 @@ async fn drive(
                 // The attach stream and the engine's state (unsupervised) follow
                 // soon after; bound the wait should the engine never close it.
                 drain_deadline.get_or_insert(tokio::time::Instant::now() + Duration::from_secs(10));
-                if output.is_fifos() {
-                    // Every writer is gone: what the FIFOs hold is the rest.
-                    for (i, bytes) in output.drain() {
-                        relay_chunk(api, id, run, &mut relay, output_limit, &mut killed, i, &bytes).await;
-                    }
-                    output_open = false;
-                }
                 // Reported, or killed by us (the cause is ours: a limit, a
                 // timeout, an interrupt): nothing more to learn from the engine.
                 if !exited && (killed || inner_report.is_some_and(Path::exists)) {
@@ -640,12 +641,6 @@ async fn drive(
                 let _ = res;
                 exited = true;
                 drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
-                if output.is_fifos() {
-                    for (i, bytes) in output.drain() {
-                        relay_chunk(api, id, run, &mut relay, output_limit, &mut killed, i, &bytes).await;
-                    }
-                    output_open = false;
-                }
             },
             _ = tokio::time::sleep_until(deadline), if !killed && wall.is_some() => {
                 run.timed_out = Some("timeouts.wall");
