@@ -78,9 +78,30 @@ pub struct ExecArgs {
     /// and `DIR/stderr`, which the host reads (not through the engine).
     #[arg(long, hide = true, value_name = "DIR", requires = "inner")]
     pub inner_output: Option<PathBuf>,
+    /// Internal, with --inner: read the task's name and argv from this JSON
+    /// file (`{"name": …, "argv": […]}`), written by the host into a pool
+    /// container made before its task was known.
+    #[arg(long, hide = true, value_name = "FILE", requires = "inner", conflicts_with = "command")]
+    pub inner_task: Option<PathBuf>,
     /// The program and its arguments.
-    #[arg(required = true, last = true, value_name = "PROGRAM")]
+    #[arg(required_unless_present = "inner_task", last = true, value_name = "PROGRAM")]
     pub command: Vec<String>,
+}
+
+/// The task a pool container runs: its name and a non-empty argv.
+fn read_inner_task(path: &Path) -> Result<(String, Vec<String>), String> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct InnerTask {
+        name: String,
+        argv: Vec<String>,
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let t: InnerTask = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    if t.argv.is_empty() {
+        return Err("empty argv".into());
+    }
+    Ok((t.name, t.argv))
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -106,12 +127,21 @@ pub fn audit_dir(flag: Option<&Path>) -> PathBuf {
 }
 
 /// Run `orchestra exec`.
-pub fn run(args: ExecArgs) -> Exit {
+pub fn run(mut args: ExecArgs) -> Exit {
     tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: start");
     if let Some(dir) = &args.inner_output
         && let Err(e) = redirect_output(dir)
     {
         return super::config_error(format!("--inner-output {}: {e}", dir.display()));
+    }
+    if let Some(path) = &args.inner_task {
+        match read_inner_task(path) {
+            Ok((name, argv)) => {
+                args.name = Some(name);
+                args.command = argv;
+            }
+            Err(e) => return super::config_error(format!("--inner-task {}: {e}", path.display())),
+        }
     }
     if let Some(parent) = args.run_parent
         && let Err(e) = crate::sandbox::sys::die_with_parent(parent)

@@ -9,6 +9,7 @@ pub mod bench_run;
 pub mod config;
 pub mod exec;
 pub mod policy;
+pub mod pool;
 pub mod probe;
 pub mod replan;
 pub mod run;
@@ -21,8 +22,8 @@ use std::path::PathBuf;
 /// Run untrusted build and agent work inside a declared isolation boundary.
 ///
 /// Every task runs under a security policy (a preset such as `default` or
-/// `strict`, or a YAML file) in a landlock + seccomp + namespaces jail (Docker
-/// and Podman backends are planned). A task that tries something its policy
+/// `strict`, or a YAML file) in a landlock + seccomp + namespaces jail, or in
+/// a hardened, network-isolated Docker or Podman container. A task that tries something its policy
 /// denies is stopped and reported with exit code 4, naming the rule, and every
 /// task is recorded in a signed, hash-chained audit log (`orchestra audit verify`).
 ///
@@ -74,6 +75,9 @@ pub enum Command {
     /// Inspect what this host can enforce.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// The pool of pre-created containers (`ORCHESTRA_CONTAINER_POOL=N`): status, drain.
+    #[command(subcommand)]
+    Pool(pool::PoolCommand),
     /// Verify, show and manage the signed audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -151,6 +155,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Config(cmd) => config::run(cmd),
         Command::Sandbox(SandboxCommand::Probe { json }) => probe::run(json),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Pool(cmd) => pool::run(cmd),
         Command::Bench(args) => bench::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();

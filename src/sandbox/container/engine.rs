@@ -162,6 +162,40 @@ pub async fn connect(kind: SandboxMode) -> Result<Engine, SandboxError> {
     })
 }
 
+/// Initialise a created Podman container (`POST /libpod/containers/{id}/init`:
+/// the runtime sets up its namespaces, mounts and cgroup, and its process
+/// waits for `start`). A libpod endpoint the Docker-compatible client does not
+/// have, so one plain HTTP/1.1 request on the local socket.
+pub async fn libpod_init(socket: &std::path::Path, id: &str) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{id:?}: not a container id"));
+    }
+    let request = async {
+        let mut stream = tokio::net::UnixStream::connect(socket).await?;
+        let head = format!(
+            "POST /v4.0.0/libpod/containers/{id}/init HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.take(64 * 1024).read_to_end(&mut answer).await?;
+        Ok::<_, std::io::Error>(answer)
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT), request)
+        .await
+        .map_err(|_| format!("initialising {id}: no answer in {REQUEST_TIMEOUT} s"))?
+        .map_err(|e| format!("initialising {id}: {e}"))?;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.split_whitespace().nth(1).unwrap_or_default();
+    // 204: initialised; 304: it already was.
+    if status == "204" || status == "304" {
+        Ok(())
+    } else {
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().trim();
+        Err(format!("initialising {id}: HTTP {status} {}", body.chars().take(300).collect::<String>()))
+    }
+}
+
 /// The cache of engines' `GET /info` capabilities.
 ///
 /// Guarantees: one file per engine address under the user's cache directory

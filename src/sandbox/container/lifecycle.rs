@@ -10,7 +10,11 @@
 //! boot — the ones left when orchestra itself was SIGKILLed — except a
 //! stopped AutoRemove one under a minute old, which the engine is removing.
 //! Containers of another live orchestra, or of another host sharing the
-//! engine, are left alone.
+//! engine, are left alone. Pool containers (`orchestra.pool`, made by a
+//! filler that has exited) follow the pool's rules instead ([`super::pool`]):
+//! kept while ready and young, being filled, or claimed by a live orchestra;
+//! removed otherwise, and only by an orchestra using the same pool directory
+//! (or by any, once that directory no longer exists).
 
 use bollard::Docker;
 use bollard::models::ContainerSummaryStateEnum;
@@ -94,7 +98,7 @@ pub async fn remove(api: &Docker, id: &str) -> Result<(), bollard::errors::Error
 pub async fn reap_orphans(api: &Docker, podman: bool) -> usize {
     // Each engine refuses a state filter it does not know (Podman: restarting, dead).
     let groups: &[&[&str]] = if podman {
-        &[&["created", "running", "paused", "removing"], &["exited"]]
+        &[&["created", "initialized", "running", "paused", "removing"], &["exited"]]
     } else {
         &[&["created", "restarting", "running", "paused", "removing", "exited", "dead"]]
     };
@@ -110,24 +114,56 @@ pub async fn reap_orphans(api: &Docker, podman: bool) -> usize {
             Err(e) => tracing::debug!("listing {states:?} containers to reap orphans: {e}"),
         }
     }
+    // Pool containers (pre-created, owned by no process) answer to the pool's
+    // own rules, and only to the pool they belong to.
+    let pool_root = super::pool::default_root();
+    let mut pool = None;
     let mut n = 0;
     for c in list {
-        let owner = c.labels.as_ref().and_then(|l| l.get(OWNER)).cloned().unwrap_or_default();
-        // One the engine is already removing (it stopped, AutoRemove) is left to it
-        // for a minute: removing it again would only race the engine's own clean-up.
+        let labels = c.labels.clone().unwrap_or_default();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let recent = c.created.is_some_and(|t| now - t < 60);
-        let engine_removes = recent
-            && c.labels.as_ref().is_some_and(|l| l.get(AUTO_REMOVE).is_some_and(|v| v == "1"))
-            && !matches!(
-                c.state,
-                Some(ContainerSummaryStateEnum::RUNNING)
-                    | Some(ContainerSummaryStateEnum::CREATED)
-                    | Some(ContainerSummaryStateEnum::PAUSED)
-                    | Some(ContainerSummaryStateEnum::RESTARTING)
-            );
-        if !engine_removes
-            && owner_is_gone(&owner)
+        let live = matches!(
+            c.state,
+            Some(ContainerSummaryStateEnum::RUNNING)
+                | Some(ContainerSummaryStateEnum::CREATED)
+                | Some(ContainerSummaryStateEnum::PAUSED)
+                | Some(ContainerSummaryStateEnum::RESTARTING)
+        );
+        // One the engine is already removing (it stopped, AutoRemove) is left to it
+        // for a minute: removing it again would only race the engine's own clean-up.
+        let engine_removes = recent && labels.get(AUTO_REMOVE).is_some_and(|v| v == "1") && !live;
+        if engine_removes {
+            continue;
+        }
+        let orphan = if labels.contains_key(super::pool::LABEL) {
+            let root = labels.get(super::pool::LABEL_ROOT).map(std::path::Path::new);
+            if root != Some(pool_root.as_path()) {
+                // Another pool's; but a pool directory that no longer exists has
+                // no tokens and no claimer: nobody else will ever remove it.
+                let gone = root.is_some_and(|r| {
+                    r.is_absolute()
+                        && std::fs::symlink_metadata(r).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+                });
+                if gone
+                    && let Some(id) = c.id
+                    && remove(api, &id).await.is_ok()
+                {
+                    n += 1;
+                }
+                continue;
+            }
+            let Some(p) = pool.get_or_insert_with(|| super::pool::Pool::open(&pool_root).ok()) else { continue };
+            let created = c.state == Some(ContainerSummaryStateEnum::CREATED);
+            if p.keep(&labels, created, c.created.unwrap_or(0)) {
+                continue;
+            }
+            p.forget(&labels);
+            true
+        } else {
+            owner_is_gone(labels.get(OWNER).map(String::as_str).unwrap_or_default())
+        };
+        if orphan
             && let Some(id) = c.id
             && remove(api, &id).await.is_ok()
         {

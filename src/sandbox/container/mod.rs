@@ -15,6 +15,7 @@ pub mod engine;
 pub mod lifecycle;
 pub mod observe;
 pub mod output;
+pub mod pool;
 pub mod seccomp;
 pub mod spec;
 pub mod supervisor;
@@ -110,6 +111,7 @@ fn host_has_swap() -> bool {
 /// `orchestra run` calls this for every container policy of a plan, so that an
 /// engine that is missing is exit 1 with nothing run, as for `exec`.
 pub fn check_host(kind: SandboxMode, policy: &Policy, workdir: &Path) -> Result<(), SandboxError> {
+    pool::size().map_err(|e| unenforceable("container pool", e))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -250,6 +252,8 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     let policy = &task.policy;
     let started_at = now_rfc3339();
     let start = Instant::now();
+    let supervised = policy.container.supervisor == SupervisorMode::Required;
+    let pool_size = if supervised { pool::size().map_err(|e| unenforceable("container pool", e))? } else { 0 };
     let engine = engine::connect(kind).await?;
     check_engine(policy, &engine)?;
     let api = &engine.api;
@@ -293,77 +297,16 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     };
     let task_env = crate::sandbox::jail::plan::task_env(policy, &facts_env);
 
-    // The supervisor's report directory lives until the end of this function.
-    let mut out_dir: Option<tempfile::TempDir> = None;
-    let mut fifos = None;
-    let (cmd, env, sup) = match policy.container.supervisor {
-        SupervisorMode::Required => {
-            let bin = supervisor::locate().map_err(|e| unenforceable("container.supervisor", e))?;
-            let dir = tempfile::Builder::new()
-                .prefix("orchestra-supervisor-")
-                .tempdir()
-                .map_err(|e| SandboxError::Setup(format!("supervisor directory: {e}")))?;
-            // Everything in the directory is made while only we can write there;
-            // it is handed to the task user last (a same-uid process could
-            // otherwise swap a name for a symlink between create and chown).
-            let inner = supervisor::inner_policy(policy, &task_env);
-            std::fs::write(dir.path().join("policy.yaml"), inner.to_yaml())
-                .map_err(|e| SandboxError::Setup(format!("supervisor policy: {e}")))?;
-            fifos = Some(
-                output::create_fifos(dir.path(), user)
-                    .map_err(|e| SandboxError::Setup(format!("supervisor output FIFOs: {e}")))?,
-            );
-            let chown = |p: &Path| std::os::unix::fs::lchown(p, Some(user.0), Some(user.1));
-            chown(&dir.path().join("policy.yaml"))
-                .and_then(|_| chown(dir.path()))
-                .map_err(|e| SandboxError::Setup(format!("supervisor directory: {e}")))?;
-            let mut cmd: Vec<String> = [
-                spec::SUPERVISOR_BIN,
-                "exec",
-                "--inner",
-                "--policy",
-                &format!("{}/policy.yaml", spec::OUT_DIR),
-                "--report",
-                &format!("{}/report.json", spec::OUT_DIR),
-                "--workdir",
-                spec::WORKDIR,
-                "--name",
-                &task.name,
-                "--inner-output",
-                spec::OUT_DIR,
-                "--",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            cmd.extend(task.argv.iter().cloned());
-            let sup = Some((bin, dir.path().to_path_buf()));
-            out_dir = Some(dir);
-            (cmd, vec![("PATH".to_string(), "/usr/bin:/bin".to_string())], sup)
-        }
-        SupervisorMode::Off => (task.argv.clone(), task_env.clone(), None),
-    };
-    // Podman's compatibility API reads `seccomp=` as a file on its host: write
-    // the profile to a private file there (a local engine only).
-    let mut seccomp_dir: Option<tempfile::TempDir> = None;
-    if kind == SandboxMode::Podman {
-        if engine.socket.is_none() {
-            return Err(unenforceable(
-                "seccomp",
-                "Podman reads the seccomp profile from a file on its host; a remote Podman is not supported",
-            ));
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("orchestra-seccomp-")
-            .tempdir()
-            .map_err(|e| SandboxError::Setup(format!("seccomp profile: {e}")))?;
-        let profile = seccomp::profile(policy, policy.container.supervisor == SupervisorMode::Required);
-        std::fs::write(dir.path().join("seccomp.json"), profile.to_string())
-            .map_err(|e| SandboxError::Setup(format!("seccomp profile: {e}")))?;
-        seccomp_dir = Some(dir);
+    let seccomp_profile = (kind == SandboxMode::Podman).then(|| seccomp::profile(policy, supervised).to_string());
+    if kind == SandboxMode::Podman && engine.socket.is_none() {
+        // Podman's compatibility API reads `seccomp=` as a file on its host.
+        return Err(unenforceable(
+            "seccomp",
+            "Podman reads the seccomp profile from a file on its host; a remote Podman is not supported",
+        ));
     }
-    let facts = spec::Facts {
-        seccomp_file: seccomp_dir.as_ref().map(|d| d.path().join("seccomp.json")),
+    let base = spec::Facts {
+        seccomp_file: None,
         nproc: nproc_limit(policy),
         workdir: task.workdir.clone(),
         dot_orchestra: workdir_rw,
@@ -379,33 +322,154 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
             .collect(),
         podman: kind == SandboxMode::Podman,
         user,
-        cmd,
-        env,
-        supervisor: sup,
+        cmd: Vec::new(),
+        env: vec![("PATH".to_string(), "/usr/bin:/bin".to_string())],
+        supervisor: None,
         engine_socket: engine.socket.clone(),
-        labels: lifecycle::labels(&task.name, policy.container.supervisor == SupervisorMode::Required),
-        auto_remove: policy.container.supervisor == SupervisorMode::Required,
+        labels: lifecycle::labels(&task.name, supervised),
+        auto_remove: supervised,
     };
+    let inner = supervised.then(|| supervisor::inner_policy(policy, &task_env));
+    let bin = match supervised {
+        true => Some(supervisor::locate().map_err(|e| unenforceable("container.supervisor", e))?),
+        false => None,
+    };
+
+    // A pre-created container, when the pool is on and one of this exact
+    // configuration is ready; the pool is topped up either way.
+    if let (Some(bin), Some(inner)) = (&bin, &inner)
+        && pool_size > 0
+    {
+        let mut facts = base.clone();
+        facts.cmd = supervised_cmd(None);
+        facts.supervisor = Some((bin.clone(), PathBuf::from(pool::SLOT_PLACEHOLDER)));
+        facts.seccomp_file = seccomp_profile.as_ref().map(|_| Path::new(pool::SLOT_PLACEHOLDER).join("seccomp.json"));
+        facts.labels = lifecycle::labels("(pool)", true);
+        let template = spec::create_body(policy, &facts).map_err(|e| unenforceable("container", e.0))?;
+        let fp = pool::fingerprint(&template, &image_id, &engine.address);
+        match pool::Pool::open(&pool::default_root()) {
+            Ok(p) => {
+                let claim = claim_ready(api, &p, &fp, &image_id).await;
+                let deficit = pool_size.saturating_sub(p.stock(&fp));
+                let extra: Vec<(&str, &[u8])> =
+                    seccomp_profile.as_deref().map(|s| ("seccomp.json", s.as_bytes())).into_iter().collect();
+                if deficit > 0
+                    && let Err(e) = p.order(kind, &fp, &template, user, &extra, deficit)
+                {
+                    tracing::warn!("container pool {}: cannot order containers: {e}", p.root().display());
+                }
+                tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, claimed = claim.is_some(), "container: pool");
+                if let Some(claim) = claim {
+                    let result = run_claimed(&engine, task, &p, &claim, inner, user, &fp).await;
+                    p.discard(&claim);
+                    let (run, state, report) = result?;
+                    return Ok(build_report(task, &engine, image, &image_id, run, state, report, start, started_at));
+                }
+            }
+            Err(e) => tracing::warn!("container pool {}: {e}; creating a container", pool::default_root().display()),
+        }
+    }
+
+    // The supervisor's report directory lives until the end of this function.
+    let mut out_dir: Option<tempfile::TempDir> = None;
+    let mut fifos = None;
+    let mut facts = base;
+    match (&bin, &inner) {
+        (Some(bin), Some(inner)) => {
+            let dir = tempfile::Builder::new()
+                .prefix("orchestra-supervisor-")
+                .tempdir()
+                .map_err(|e| SandboxError::Setup(format!("supervisor directory: {e}")))?;
+            // Everything in the directory is made while only we can write there;
+            // it is handed to the task user last (a same-uid process could
+            // otherwise swap a name for a symlink between create and chown).
+            std::fs::write(dir.path().join("policy.yaml"), inner.to_yaml())
+                .map_err(|e| SandboxError::Setup(format!("supervisor policy: {e}")))?;
+            fifos = Some(
+                output::create_fifos(dir.path(), user)
+                    .map_err(|e| SandboxError::Setup(format!("supervisor output FIFOs: {e}")))?,
+            );
+            let chown = |p: &Path| std::os::unix::fs::lchown(p, Some(user.0), Some(user.1));
+            chown(&dir.path().join("policy.yaml"))
+                .and_then(|_| chown(dir.path()))
+                .map_err(|e| SandboxError::Setup(format!("supervisor directory: {e}")))?;
+            facts.cmd = supervised_cmd(Some(task));
+            facts.supervisor = Some((bin.clone(), dir.path().to_path_buf()));
+            out_dir = Some(dir);
+        }
+        _ => {
+            facts.cmd = task.argv.clone();
+            facts.env = task_env.clone();
+        }
+    }
+    let mut seccomp_dir: Option<tempfile::TempDir> = None;
+    if let Some(profile) = &seccomp_profile {
+        let dir = tempfile::Builder::new()
+            .prefix("orchestra-seccomp-")
+            .tempdir()
+            .map_err(|e| SandboxError::Setup(format!("seccomp profile: {e}")))?;
+        std::fs::write(dir.path().join("seccomp.json"), profile)
+            .map_err(|e| SandboxError::Setup(format!("seccomp profile: {e}")))?;
+        facts.seccomp_file = Some(dir.path().join("seccomp.json"));
+        seccomp_dir = Some(dir);
+    }
     let body = spec::create_body(policy, &facts).map_err(|e| unenforceable("container", e.0))?;
     tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: configuration compiled");
     let created = api
         .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
         .await
         .map_err(|e| SandboxError::Setup(format!("creating the container: {e}")))?;
+    drop(seccomp_dir);
     let id = created.id;
     tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: created");
 
-    let mut run = Run::default();
     let inner_report = out_dir.as_ref().map(|d| d.path().join("report.json"));
-    let outcome = drive(api, &id, task, &mut run, inner_report.as_deref(), fifos).await;
-    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: task over");
+    let (run, state) = drive_and_remove(api, &id, task, inner_report.as_deref(), fifos).await?;
+    let inner = out_dir.as_ref().and_then(|d| supervisor::read_report(&d.path().join("report.json")));
+    Ok(build_report(task, &engine, image, &image_id, run, state, inner, start, started_at))
+}
+
+/// The supervisor's command line. With a task, everything is on it; without
+/// (a pool container, made before its task is known), the task's name and
+/// argv are read from `task.json` in the supervisor's directory at start.
+fn supervised_cmd(task: Option<&TaskSpec>) -> Vec<String> {
+    let out = spec::OUT_DIR;
+    let mut cmd: Vec<String> = vec![spec::SUPERVISOR_BIN.into(), "exec".into(), "--inner".into()];
+    let report = match task {
+        Some(_) => format!("{out}/report.json"),
+        None => format!("{out}/report/report.json"),
+    };
+    cmd.extend(["--policy".into(), format!("{out}/policy.yaml"), "--report".into(), report]);
+    cmd.extend(["--workdir".into(), spec::WORKDIR.into(), "--inner-output".into(), out.into()]);
+    match task {
+        Some(task) => {
+            cmd.extend(["--name".into(), task.name.clone(), "--".into()]);
+            cmd.extend(task.argv.iter().cloned());
+        }
+        None => cmd.extend(["--inner-task".into(), format!("{out}/task.json")]),
+    }
+    cmd
+}
+
+/// Drive the container to its end, then remove it (or leave that to the engine).
+async fn drive_and_remove(
+    api: &Docker,
+    id: &str,
+    task: &TaskSpec,
+    inner_report: Option<&Path>,
+    fifos: Option<[tokio::io::unix::AsyncFd<std::fs::File>; 2]>,
+) -> Result<(Run, EndState), SandboxError> {
+    let mut run = Run::default();
+    let t0 = Instant::now();
+    let outcome = drive(api, id, task, &mut run, inner_report, fifos).await;
+    tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: task over");
     // A container whose init has exited and that the engine removes itself
     // (AutoRemove) is not waited for: nothing of the task is left in it.
     let removed = match &outcome {
         Ok(end) if end.engine_removes => Ok(()),
-        _ => lifecycle::remove(api, &id).await,
+        _ => lifecycle::remove(api, id).await,
     };
-    tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: removed");
+    tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: removed");
     let state = outcome?;
     if let Err(e) = removed {
         eprintln!("orchestra: warning: could not remove container {id}: {e} (the next run reaps it)");
@@ -413,8 +477,66 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     if run.stderr_mid_line {
         let _ = std::io::stderr().write_all(b"\n");
     }
-    let inner = out_dir.as_ref().and_then(|d| supervisor::read_report(d.path()));
-    Ok(build_report(task, &engine, image, &image_id, run, state, inner, start, started_at))
+    Ok((run, state))
+}
+
+/// Claim a ready pool container of configuration `fp` and check it is what its
+/// token says: ours, that configuration, never started, the same image. One
+/// that is not is removed and the next is tried.
+async fn claim_ready(api: &Docker, p: &pool::Pool, fp: &str, image_id: &str) -> Option<pool::Claim> {
+    while let Some(claim) = p.claim(fp) {
+        let info = api.inspect_container(&claim.id, None::<bollard::query_parameters::InspectContainerOptions>).await;
+        let fit = info.as_ref().is_ok_and(|i| {
+            let labels = i.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+            let state = i.state.as_ref();
+            labels.get(pool::LABEL).map(String::as_str) == Some(fp)
+                && labels.get(pool::LABEL_ROOT).map(String::as_str) == p.root().to_str()
+                && state.and_then(|s| s.status) == Some(bollard::models::ContainerStateStatusEnum::CREATED)
+                && state.and_then(|s| s.started_at.as_deref()).is_none_or(|t| t.starts_with("0001-"))
+                && i.image.as_deref() == Some(image_id)
+                && claim.slot.join("report").is_dir()
+        });
+        if fit {
+            return Some(claim);
+        }
+        tracing::debug!("container pool: {} does not fit its token; removed", claim.id);
+        if info.is_ok() {
+            let _ = lifecycle::remove(api, &claim.id).await;
+        }
+        p.discard(&claim);
+    }
+    None
+}
+
+/// Run the task in a claimed pool container: write its inputs into the slot
+/// (ours; the task user cannot replace them), then drive it like any other.
+async fn run_claimed(
+    engine: &engine::Engine,
+    task: &TaskSpec,
+    p: &pool::Pool,
+    claim: &pool::Claim,
+    inner: &Policy,
+    user: (u32, u32),
+    fp: &str,
+) -> Result<(Run, EndState, Option<Report>), SandboxError> {
+    let setup =
+        |what: &str, e: std::io::Error| SandboxError::Setup(format!("pool slot {}: {what}: {e}", claim.slot.display()));
+    let job = serde_json::json!({ "name": task.name, "argv": task.argv });
+    pool::write_new(&claim.slot.join("policy.yaml"), inner.to_yaml().as_bytes()).map_err(|e| setup("policy", e))?;
+    pool::write_new(&claim.slot.join("task.json"), job.to_string().as_bytes()).map_err(|e| setup("task", e))?;
+    let fifos = output::open_fifos(&claim.slot, user).map_err(|e| setup("output FIFOs", e))?;
+    let report_path = claim.slot.join("report").join("report.json");
+    let (mut run, state) = drive_and_remove(&engine.api, &claim.id, task, Some(&report_path), Some(fifos)).await?;
+    run.enforced.push(Control {
+        control: "pool".into(),
+        detail: format!(
+            "pre-created container {}, never started before this task (configuration {fp}, pool {})",
+            &claim.id[..claim.id.len().min(12)],
+            p.root().display()
+        ),
+    });
+    let report = supervisor::read_report(&report_path);
+    Ok((run, state, report))
 }
 
 /// What the engine says about the ended container.

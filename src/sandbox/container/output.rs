@@ -35,25 +35,49 @@ pub enum Output {
 }
 
 /// Create the FIFOs `stdout` and `stderr` in `dir` (a directory only we can
-/// write to yet), owned by `user`, and open the host's ends (read + write,
-/// non-blocking, never through a symlink). Must be called in a runtime.
-pub fn create_fifos(dir: &Path, user: (u32, u32)) -> std::io::Result<[AsyncFd<File>; 2]> {
-    use std::os::unix::fs::FileTypeExt;
-    let open = |name: &str| -> std::io::Result<AsyncFd<File>> {
+/// write to), mode 0600, owned by `user`.
+pub fn make_fifos(dir: &Path, user: (u32, u32)) -> std::io::Result<()> {
+    for name in ["stdout", "stderr"] {
         let path = dir.join(name);
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(std::io::Error::from)?;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&path)?;
-        if !file.metadata()?.file_type().is_fifo() {
-            return Err(std::io::Error::other(format!("{} is not the FIFO just made", path.display())));
-        }
+        let file = open_fifo(&path)?;
         std::os::unix::fs::fchown(&file, Some(user.0), Some(user.1))?;
+    }
+    Ok(())
+}
+
+/// Open a FIFO for reading and writing without blocking, never through a symlink.
+fn open_fifo(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::FileTypeExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(path)?;
+    if !file.metadata()?.file_type().is_fifo() {
+        return Err(std::io::Error::other(format!("{} is not a FIFO", path.display())));
+    }
+    Ok(file)
+}
+
+/// Open the host's ends (read + write, non-blocking) of the FIFOs in `dir`
+/// made by [`make_fifos`] for `user`. Must be called in a runtime.
+pub fn open_fifos(dir: &Path, user: (u32, u32)) -> std::io::Result<[AsyncFd<File>; 2]> {
+    use std::os::unix::fs::MetadataExt;
+    let open = |name: &str| -> std::io::Result<AsyncFd<File>> {
+        let file = open_fifo(&dir.join(name))?;
+        if file.metadata()?.uid() != user.0 {
+            return Err(std::io::Error::other(format!("{}/{name} is not the task user's", dir.display())));
+        }
         crate::sandbox::sys::async_fd(file)
     };
     Ok([open("stdout")?, open("stderr")?])
+}
+
+/// [`make_fifos`] then [`open_fifos`]. Must be called in a runtime.
+pub fn create_fifos(dir: &Path, user: (u32, u32)) -> std::io::Result<[AsyncFd<File>; 2]> {
+    make_fifos(dir, user)?;
+    open_fifos(dir, user)
 }
 
 async fn read_some(fd: &AsyncFd<File>, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -95,9 +95,9 @@ pub fn inner_policy(outer: &Policy, env: &[(String, String)]) -> Policy {
     p
 }
 
-/// Read the supervisor's report, if it wrote one.
-pub fn read_report(out_dir: &Path) -> Option<Report> {
-    let text = std::fs::read_to_string(out_dir.join("report.json")).ok()?;
+/// Read the supervisor's report (the file `path`), if it wrote one.
+pub fn read_report(path: &Path) -> Option<Report> {
+    let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()
 }
 

@@ -1,0 +1,649 @@
+//! A pool of pre-created containers for supervised tasks, opt-in with
+//! `ORCHESTRA_CONTAINER_POOL=N` (N ready containers per configuration).
+//!
+//! Creating a container (and, on Podman, initialising it: the runtime sets up
+//! its namespaces, mounts and cgroup) is most of a short task's start-up. With
+//! the pool, a detached filler process (`orchestra pool fill`, hidden) does
+//! that ahead of time; a task claims one ready container and only starts it.
+//! The task's own inputs — its argv, name and inner policy — are written into
+//! the container's supervisor directory at claim time, which is possible
+//! because a supervised container's command is the same for every task.
+//!
+//! Guarantees:
+//! - **Fresh.** A task gets a container that has never been started, and that
+//!   no other task can get: a claim is the atomic rename of the container's
+//!   ready token out of `ready/`; a second claimer finds nothing to rename.
+//! - **Same configuration.** The pool is keyed by a fingerprint of the exact
+//!   create body the task would get (with the slot path as a placeholder), the
+//!   image id, the identity (device, inode; for files also size and times) of
+//!   every host path bound into the container, orchestra's version and the
+//!   engine's address. A workspace replaced since the fill, a rebuilt
+//!   supervisor or a changed policy is a different fingerprint: the old ready
+//!   containers are not used, and expire. Before starting, the claimer checks
+//!   the container's labels, state and image again; the hardening is attested
+//!   as for any container.
+//! - **Private.** The pool directory is ours, mode 0700; a slot directory is
+//!   ours (0755), so the task user can neither replace the files written there
+//!   at claim time nor add any; only its `report/` subdirectory and the two
+//!   output FIFOs belong to the task user.
+//! - **Bounded.** A ready container is used within [`TTL`] or removed by the
+//!   next reaper; `orchestra pool drain` removes every ready one now.
+
+use super::engine;
+use crate::policy::SandboxMode;
+use bollard::models::ContainerCreateBody;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The environment variable holding the pool size (0 or unset: no pool).
+pub const ENV: &str = "ORCHESTRA_CONTAINER_POOL";
+/// The largest pool size accepted.
+pub const MAX: usize = 16;
+/// Label: the configuration fingerprint of a pool container.
+pub const LABEL: &str = "orchestra.pool";
+/// Label: the pool directory it belongs to.
+pub const LABEL_ROOT: &str = "orchestra.pool.root";
+/// Label: its slot (the supervisor directory's name).
+pub const LABEL_SLOT: &str = "orchestra.pool.slot";
+/// How long a ready container may wait for a task.
+pub const TTL: Duration = Duration::from_secs(30 * 60);
+/// How long a fill may take before its marker is stale.
+const FILL_STALE: Duration = Duration::from_secs(120);
+/// Stands for the slot directory in a create body before a slot exists.
+pub const SLOT_PLACEHOLDER: &str = "/@orchestra-pool-slot@";
+
+/// The pool size from the environment. Unset or empty: 0. Anything else that
+/// is not a number from 0 to [`MAX`] is an error (exit 1), never ignored.
+pub fn size() -> Result<usize, String> {
+    match std::env::var(ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(0),
+        Ok(v) => parse_size(&v),
+        Err(e) => Err(format!("{ENV}: {e}")),
+    }
+}
+
+fn parse_size(v: &str) -> Result<usize, String> {
+    if v.trim().is_empty() {
+        return Ok(0);
+    }
+    match v.trim().parse::<usize>() {
+        Ok(n) if n <= MAX => Ok(n),
+        _ => Err(format!("{ENV}={v:?}: expected a number of containers from 0 to {MAX}")),
+    }
+}
+
+/// The environment variable naming another pool directory.
+pub const DIR_ENV: &str = "ORCHESTRA_CONTAINER_POOL_DIR";
+
+/// The pool directory: `$ORCHESTRA_CONTAINER_POOL_DIR` if set (absolute),
+/// else `/run/orchestra/pool` for root, else `$XDG_RUNTIME_DIR/orchestra/pool`,
+/// else `/tmp/orchestra-pool-<uid>`. Whichever it is must be private to us
+/// ([`Pool::open`] refuses it otherwise).
+pub fn default_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os(DIR_ENV).map(PathBuf::from).filter(|d| d.is_absolute()) {
+        return dir;
+    }
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() {
+        return PathBuf::from("/run/orchestra/pool");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(d) if d.is_absolute() => d.join("orchestra").join("pool"),
+        _ => PathBuf::from(format!("/tmp/orchestra-pool-{}", uid.as_raw())),
+    }
+}
+
+/// An opened pool directory.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    root: PathBuf,
+}
+
+/// A claimed ready container.
+#[derive(Debug)]
+pub struct Claim {
+    /// The container.
+    pub id: String,
+    /// Its slot: the supervisor directory bound at `/.orchestra/out`.
+    pub slot: PathBuf,
+    token: PathBuf,
+}
+
+/// What a filler is handed: `fill/<slot>.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct FillOrder {
+    engine: String,
+    fingerprint: String,
+    body: serde_json::Value,
+}
+
+fn io_other(msg: String) -> std::io::Error {
+    std::io::Error::other(msg)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn age(path: &Path) -> Option<Duration> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some(Duration::from_secs(now_secs().saturating_sub(m.mtime().max(0) as u64)))
+}
+
+/// A slot name: letters and digits only (it is a path component, and part of
+/// the create body's JSON).
+fn valid_slot(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl Pool {
+    /// Open (creating if needed) the pool at `root`. It must be a real
+    /// directory owned by us with no access for others; its path must need no
+    /// escaping in JSON (it goes into create bodies).
+    pub fn open(root: &Path) -> std::io::Result<Pool> {
+        let text = root.to_str().ok_or_else(|| io_other(format!("{}: not UTF-8", root.display())))?;
+        if !root.is_absolute() || text.chars().any(|c| c == '"' || c == '\\' || c.is_control() || c == ':') {
+            return Err(io_other(format!("{text}: the pool directory needs a plain absolute path")));
+        }
+        if let Some(parent) = root.parent() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(root) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        let m = std::fs::symlink_metadata(root)?;
+        if !m.is_dir() || m.uid() != nix::unistd::geteuid().as_raw() || m.mode() & 0o077 != 0 {
+            return Err(io_other(format!(
+                "{text}: the pool directory must be a directory owned by uid {} with mode 0700",
+                nix::unistd::geteuid()
+            )));
+        }
+        for sub in ["slots", "ready", "claimed", "fill"] {
+            match std::fs::DirBuilder::new().mode(0o700).create(root.join(sub)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Pool { root: root.to_path_buf() })
+    }
+
+    /// The pool directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn slot_dir(&self, slot: &str) -> PathBuf {
+        self.root.join("slots").join(slot)
+    }
+
+    fn ready_dir(&self, fingerprint: &str) -> PathBuf {
+        self.root.join("ready").join(fingerprint)
+    }
+
+    /// Claim a ready container of this configuration, if there is one.
+    /// Exactly one caller gets each token (rename is atomic); the token then
+    /// names us as the container's owner, for the reaper.
+    pub fn claim(&self, fingerprint: &str) -> Option<Claim> {
+        let dir = self.ready_dir(fingerprint);
+        let entries = std::fs::read_dir(&dir).ok()?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(slot) = name.to_str().filter(|s| valid_slot(s)) else { continue };
+            // Near the end of its life it is the reaper's, not ours: a claim
+            // must not race a removal.
+            if age(&entry.path()).is_none_or(|a| a + Duration::from_secs(60) > TTL) {
+                continue;
+            }
+            let token = self.root.join("claimed").join(slot);
+            if std::fs::rename(entry.path(), &token).is_err() {
+                continue; // another claimer was first
+            }
+            let id = std::fs::read_to_string(&token).unwrap_or_default().lines().next().unwrap_or_default().to_string();
+            let claim = Claim { id, slot: self.slot_dir(slot), token };
+            if claim.id.is_empty() || !claim.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                self.discard(&claim);
+                continue;
+            }
+            let owned = format!("{}\n{}\n", claim.id, super::lifecycle::owner_id());
+            if crate::runstore::write_replace(&claim.token, owned.as_bytes()).is_err() {
+                self.discard(&claim);
+                continue;
+            }
+            return Some(claim);
+        }
+        None
+    }
+
+    /// Forget a claim: its token and its slot directory (the container is the
+    /// caller's to remove, or the engine's).
+    pub fn discard(&self, claim: &Claim) {
+        let _ = std::fs::remove_file(&claim.token);
+        let _ = std::fs::remove_dir_all(&claim.slot);
+    }
+
+    /// How many containers of this configuration are ready or being made.
+    pub fn stock(&self, fingerprint: &str) -> usize {
+        let ready = std::fs::read_dir(self.ready_dir(fingerprint)).map_or(0, |d| d.count());
+        let filling = std::fs::read_dir(self.root.join("fill")).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| {
+                    e.file_name().to_str().is_some_and(|n| n.starts_with(&format!("{fingerprint}.")))
+                        && age(&e.path()).is_some_and(|a| a < FILL_STALE)
+                })
+                .count()
+        });
+        ready + filling
+    }
+
+    /// How many fills are in flight (fresh orders).
+    pub fn filling(&self) -> usize {
+        std::fs::read_dir(self.root.join("fill")).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| {
+                    e.file_name().to_str().is_some_and(|n| !n.starts_with("token.") && !n.starts_with("drain."))
+                })
+                .filter(|e| age(&e.path()).is_some_and(|a| a < FILL_STALE))
+                .count()
+        })
+    }
+
+    /// Make a slot directory: ours, 0755, with the task user's `report/`
+    /// (0700) and output FIFOs, and `extra` files (e.g. Podman's seccomp
+    /// profile). Returns its name.
+    pub fn make_slot(&self, user: (u32, u32), extra: &[(&str, &[u8])]) -> std::io::Result<String> {
+        let mut raw = [0u8; 12];
+        getrandom::getrandom(&mut raw).map_err(|e| io_other(format!("random slot name: {e}")))?;
+        let slot: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = self.slot_dir(&slot);
+        std::fs::DirBuilder::new().mode(0o755).create(&dir)?;
+        let made = (|| {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+            for (name, data) in extra {
+                write_new(&dir.join(name), data)?;
+            }
+            super::output::make_fifos(&dir, user)?;
+            let report = dir.join("report");
+            std::fs::DirBuilder::new().mode(0o700).create(&report)?;
+            std::os::unix::fs::lchown(&report, Some(user.0), Some(user.1))
+        })();
+        match made {
+            Ok(()) => Ok(slot),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// Order `count` containers of `template` (a create body whose slot path
+    /// is [`SLOT_PLACEHOLDER`]) and start one detached filler for them. The
+    /// caller does not wait: the filler exits when it is done.
+    pub fn order(
+        &self,
+        kind: SandboxMode,
+        fingerprint: &str,
+        template: &ContainerCreateBody,
+        user: (u32, u32),
+        extra: &[(&str, &[u8])],
+        count: usize,
+    ) -> std::io::Result<()> {
+        let json = serde_json::to_string(template).map_err(|e| io_other(e.to_string()))?;
+        // The placeholder stands for the slot in the supervisor's bind and, on
+        // Podman, the seccomp profile's path: nowhere else.
+        let expected = if kind == SandboxMode::Podman { 2 } else { 1 };
+        if json.matches(SLOT_PLACEHOLDER).count() != expected {
+            return Err(io_other("the configuration names the pool's placeholder path itself".into()));
+        }
+        let mut slots = Vec::new();
+        for _ in 0..count {
+            let slot = self.make_slot(user, extra)?;
+            let dir = self.slot_dir(&slot);
+            let text = json.replace(SLOT_PLACEHOLDER, &dir.to_string_lossy());
+            let mut body: serde_json::Value = serde_json::from_str(&text).map_err(|e| io_other(e.to_string()))?;
+            if let Some(labels) = body.get_mut("Labels").and_then(|l| l.as_object_mut()) {
+                labels.insert(LABEL.into(), fingerprint.into());
+                labels.insert(LABEL_ROOT.into(), self.root.to_string_lossy().into_owned().into());
+                labels.insert(LABEL_SLOT.into(), slot.clone().into());
+                labels.insert("orchestra.task".into(), "(pool)".into());
+            }
+            let order = FillOrder { engine: kind.as_str().into(), fingerprint: fingerprint.into(), body };
+            let data = serde_json::to_vec(&order).map_err(|e| io_other(e.to_string()))?;
+            write_new(&self.root.join("fill").join(format!("{fingerprint}.{slot}")), &data)?;
+            slots.push(slot);
+        }
+        let exe = std::env::current_exe()?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(["pool", "fill", "--root"]).arg(&self.root).args(&slots);
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        // Its own process group: a Ctrl-C at the terminal is for the task, not the filler.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                for slot in &slots {
+                    self.forget_fill(fingerprint, slot);
+                }
+                return Err(e);
+            }
+        };
+        // Reaped by a thread; the filler outlives us if we exit first.
+        std::thread::spawn(move || child.wait());
+        Ok(())
+    }
+
+    fn forget_fill(&self, fingerprint: &str, slot: &str) {
+        let _ = std::fs::remove_file(self.root.join("fill").join(format!("{fingerprint}.{slot}")));
+        let _ = std::fs::remove_dir_all(self.slot_dir(slot));
+    }
+
+    /// The filler's work for one slot: create (Podman: and initialise) the
+    /// container, then publish its ready token. On failure nothing is left.
+    pub async fn fill(&self, slot: &str) -> Result<(), String> {
+        if !valid_slot(slot) {
+            return Err(format!("{slot:?}: not a slot name"));
+        }
+        let fill = std::fs::read_dir(self.root.join("fill"))
+            .map_err(|e| e.to_string())?
+            .flatten()
+            .find(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(&format!(".{slot}"))))
+            .map(|e| e.path())
+            .ok_or_else(|| format!("no order for slot {slot}"))?;
+        let order: FillOrder = std::fs::read(&fill)
+            .map_err(|e| e.to_string())
+            .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))?;
+        let done = self.fill_one(slot, &order).await;
+        if done.is_err() {
+            let _ = std::fs::remove_dir_all(self.slot_dir(slot));
+        }
+        let _ = std::fs::remove_file(&fill);
+        done
+    }
+
+    async fn fill_one(&self, slot: &str, order: &FillOrder) -> Result<(), String> {
+        let kind = match order.engine.as_str() {
+            "docker" => SandboxMode::Docker,
+            "podman" => SandboxMode::Podman,
+            other => return Err(format!("unknown engine {other:?}")),
+        };
+        let body: ContainerCreateBody = serde_json::from_value(order.body.clone()).map_err(|e| e.to_string())?;
+        let engine = engine::connect(kind).await.map_err(|e| e.to_string())?;
+        let created = engine
+            .api
+            .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
+            .await
+            .map_err(|e| format!("creating a pool container: {e}"))?;
+        let id = created.id;
+        let published = async {
+            if kind == SandboxMode::Podman {
+                let socket = engine.socket.as_deref().ok_or("a remote Podman cannot be pre-initialised")?;
+                engine::libpod_init(socket, &id).await?;
+            }
+            let dir = self.ready_dir(&order.fingerprint);
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            // Written beside, then renamed in: a claimer never reads half a token.
+            let tmp = self.root.join("fill").join(format!("token.{slot}"));
+            write_new(&tmp, format!("{id}\n").as_bytes()).map_err(|e| e.to_string())?;
+            std::fs::rename(&tmp, dir.join(slot)).map_err(|e| e.to_string())
+        }
+        .await;
+        if published.is_err() {
+            let _ = super::lifecycle::remove(&engine.api, &id).await;
+        }
+        published
+    }
+
+    /// What the reaper should do with a pool container of this pool (labels
+    /// given), in `state` (`created` covers Podman's initialised ones).
+    pub fn keep(&self, labels: &HashMap<String, String>, created_state: bool, created_secs: i64) -> bool {
+        let Some(slot) = labels.get(LABEL_SLOT).filter(|s| valid_slot(s)) else { return false };
+        let fingerprint = labels.get(LABEL).filter(|f| valid_slot(f)).map(String::as_str).unwrap_or("-");
+        // Ready first, claimed second: a claim renames one into the other
+        // atomically, so a token in flight is always seen in one of them.
+        let young = now_secs().saturating_sub(created_secs.max(0) as u64) < TTL.as_secs();
+        if created_state && young && self.ready_dir(fingerprint).join(slot).exists() {
+            return true;
+        }
+        // Claimed: kept while the claimer lives (a token without an owner yet
+        // is kept too: the claimer is writing it).
+        if let Ok(text) = std::fs::read_to_string(self.root.join("claimed").join(slot)) {
+            return match text.lines().nth(1) {
+                Some(owner) => !super::lifecycle::owner_is_gone(owner),
+                None => true,
+            };
+        }
+        created_state
+            && age(&self.root.join("fill").join(format!("{fingerprint}.{slot}"))).is_some_and(|a| a < FILL_STALE)
+    }
+
+    /// Forget a reaped container's slot: token and directory.
+    pub fn forget(&self, labels: &HashMap<String, String>) {
+        let Some(slot) = labels.get(LABEL_SLOT).filter(|s| valid_slot(s)) else { return };
+        if let Some(fingerprint) = labels.get(LABEL).filter(|f| valid_slot(f)) {
+            let _ = std::fs::remove_file(self.ready_dir(fingerprint).join(slot));
+        }
+        let _ = std::fs::remove_file(self.root.join("claimed").join(slot));
+        let _ = std::fs::remove_dir_all(self.slot_dir(slot));
+    }
+
+    /// Ready tokens: (fingerprint, slot, container id).
+    pub fn ready(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for fp in std::fs::read_dir(self.root.join("ready")).into_iter().flatten().flatten() {
+            let Some(fingerprint) = fp.file_name().to_str().map(str::to_string) else { continue };
+            for t in std::fs::read_dir(fp.path()).into_iter().flatten().flatten() {
+                let Some(slot) = t.file_name().to_str().map(str::to_string) else { continue };
+                let id = std::fs::read_to_string(t.path()).unwrap_or_default().trim().to_string();
+                out.push((fingerprint.clone(), slot, id));
+            }
+        }
+        out
+    }
+
+    /// Take every ready token (so no claimer gets them) and return the
+    /// containers they named; slot directories without a container or claim
+    /// are removed too. For `orchestra pool drain`.
+    pub fn take_all(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        for (fingerprint, slot, id) in self.ready() {
+            let token = self.ready_dir(&fingerprint).join(&slot);
+            let taken = self.root.join("fill").join(format!("drain.{slot}"));
+            if std::fs::rename(&token, &taken).is_ok() {
+                let _ = std::fs::remove_file(&taken);
+                let _ = std::fs::remove_dir_all(self.slot_dir(&slot));
+                ids.push(id);
+            }
+        }
+        for fp in std::fs::read_dir(self.root.join("ready")).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir(fp.path());
+        }
+        ids
+    }
+}
+
+/// Write a new file (never through a symlink, never over an existing one), mode 0644.
+pub fn write_new(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    f.write_all(data)
+}
+
+/// The fingerprint of a configuration: the template body (labels aside), the
+/// image id, orchestra's version, the engine, and the identity of every host
+/// path the body binds (directories by device and inode; files also by size
+/// and times, so that a rebuilt supervisor is a new configuration).
+pub fn fingerprint(template: &ContainerCreateBody, image_id: &str, engine_address: &str) -> String {
+    let mut body = template.clone();
+    body.labels = None;
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(&body).unwrap_or_default());
+    h.update(b"\0");
+    h.update(image_id.as_bytes());
+    h.update(b"\0");
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(b"\0");
+    h.update(engine_address.as_bytes());
+    let binds = body.host_config.as_ref().and_then(|c| c.binds.clone()).unwrap_or_default();
+    for bind in binds {
+        let source = bind.split(':').next().unwrap_or_default();
+        if source.starts_with(SLOT_PLACEHOLDER) {
+            continue;
+        }
+        let id = match std::fs::metadata(source) {
+            // Birth time too, where the filesystem keeps one: inode numbers are reused.
+            Ok(m) if m.is_dir() => format!("{source} dir {}:{} {:?}", m.dev(), m.ino(), m.created().ok()),
+            Ok(m) => format!(
+                "{source} file {}:{} {} {}.{} {}.{}",
+                m.dev(),
+                m.ino(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec()
+            ),
+            Err(e) => format!("{source} missing {e}"),
+        };
+        h.update(b"\0");
+        h.update(id.as_bytes());
+    }
+    // Hex, and short: it is a directory name and a label.
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> (tempfile::TempDir, Pool) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("pool");
+        let pool = Pool::open(&root).unwrap();
+        (dir, pool)
+    }
+
+    fn publish(pool: &Pool, fp: &str, slot: &str, id: &str) {
+        std::fs::create_dir_all(pool.ready_dir(fp)).unwrap();
+        std::fs::create_dir_all(pool.slot_dir(slot)).unwrap();
+        std::fs::write(pool.ready_dir(fp).join(slot), format!("{id}\n")).unwrap();
+    }
+
+    #[test]
+    fn each_ready_container_is_claimed_once_by_concurrent_claimers() {
+        let (_d, pool) = pool();
+        for i in 0..40 {
+            publish(&pool, "fp", &format!("s{i}"), &format!("{i:04x}"));
+        }
+        let claimed: Vec<String> = std::thread::scope(|s| {
+            let hands: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut mine = Vec::new();
+                        while let Some(c) = pool.claim("fp") {
+                            mine.push(c.id);
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            hands.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        let mut unique = claimed.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(claimed.len(), 40, "every token claimed");
+        assert_eq!(unique.len(), 40, "none twice");
+        assert!(pool.claim("fp").is_none());
+        // A claimed token names its claimer, which is alive: the reaper keeps it.
+        let labels = HashMap::from([(LABEL_SLOT.to_string(), "s0".to_string()), (LABEL.to_string(), "fp".into())]);
+        assert!(pool.keep(&labels, false, 0));
+    }
+
+    #[test]
+    fn other_fingerprints_and_bad_tokens_are_not_claimed() {
+        let (_d, pool) = pool();
+        publish(&pool, "fpA", "s1", "abc123");
+        assert!(pool.claim("fpB").is_none());
+        publish(&pool, "fpA", "s2", "not an id");
+        let c = pool.claim("fpA").unwrap();
+        assert_eq!(c.id, "abc123");
+        assert!(pool.claim("fpA").is_none(), "the bad token is discarded, not handed out");
+        assert!(!pool.slot_dir("s2").exists());
+    }
+
+    #[test]
+    fn the_reaper_keeps_ready_young_containers_only() {
+        let (_d, pool) = pool();
+        publish(&pool, "fp", "s1", "abc");
+        let labels = HashMap::from([(LABEL_SLOT.to_string(), "s1".to_string()), (LABEL.to_string(), "fp".into())]);
+        let now = now_secs() as i64;
+        assert!(pool.keep(&labels, true, now));
+        assert!(!pool.keep(&labels, true, now - TTL.as_secs() as i64 - 1), "expired");
+        assert!(!pool.keep(&labels, false, now), "started, but never claimed");
+        pool.forget(&labels);
+        assert!(!pool.keep(&labels, true, now), "token gone");
+        assert!(!pool.slot_dir("s1").exists());
+    }
+
+    #[test]
+    fn the_pool_directory_must_be_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("p");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(Pool::open(&root).is_err());
+        assert!(Pool::open(Path::new("relative/pool")).is_err());
+        assert!(Pool::open(&dir.path().join("a\"b")).is_err());
+    }
+
+    #[test]
+    fn the_fingerprint_follows_the_body_the_image_and_the_bound_paths() {
+        let ws = tempfile::tempdir().unwrap();
+        let bind = format!("{}:/work:rw", ws.path().display());
+        let body = |cmd: &str| ContainerCreateBody {
+            cmd: Some(vec![cmd.into()]),
+            host_config: Some(bollard::models::HostConfig { binds: Some(vec![bind.clone()]), ..Default::default() }),
+            ..Default::default()
+        };
+        let a = fingerprint(&body("x"), "img1", "unix:///s");
+        assert_eq!(a, fingerprint(&body("x"), "img1", "unix:///s"));
+        let mut labelled = body("x");
+        labelled.labels = Some(HashMap::from([("k".into(), "v".into())]));
+        assert_eq!(a, fingerprint(&labelled, "img1", "unix:///s"), "labels are not configuration");
+        assert_ne!(a, fingerprint(&body("y"), "img1", "unix:///s"));
+        assert_ne!(a, fingerprint(&body("x"), "img2", "unix:///s"));
+        // A file written in the workspace is the same workspace; a replaced one is not.
+        std::fs::write(ws.path().join("f"), "1").unwrap();
+        assert_eq!(a, fingerprint(&body("x"), "img1", "unix:///s"));
+        let path = ws.path().to_path_buf();
+        drop(ws);
+        std::fs::create_dir(&path).unwrap();
+        let b = fingerprint(&body("x"), "img1", "unix:///s");
+        std::fs::remove_dir(&path).unwrap();
+        assert_ne!(a, b, "a workspace replaced at the same path is another configuration");
+    }
+
+    #[test]
+    fn the_pool_size_is_strict() {
+        assert_eq!(parse_size("3"), Ok(3));
+        assert_eq!(parse_size(" "), Ok(0));
+        for bad in ["-1", "lots", "99", "2x"] {
+            assert!(parse_size(bad).unwrap_err().contains(ENV), "{bad}");
+        }
+    }
+}
