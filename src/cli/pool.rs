@@ -25,6 +25,9 @@ pub enum PoolCommand {
     /// detached by a task when the pool is short).
     #[command(hide = true)]
     Fill {
+        /// The engine (`docker` or `podman`).
+        #[arg(long)]
+        engine: String,
         /// The pool directory.
         #[arg(long)]
         root: PathBuf,
@@ -40,7 +43,7 @@ pub fn run(cmd: PoolCommand) -> Exit {
         Err(e) => return super::config_error(format!("tokio runtime: {e}")),
     };
     let exit = match cmd {
-        PoolCommand::Fill { root, slots } => rt.block_on(fill(root, slots)),
+        PoolCommand::Fill { engine, root, slots } => rt.block_on(fill(&engine, root, slots)),
         PoolCommand::Status { json } => status(json),
         PoolCommand::Drain => rt.block_on(drain()),
     };
@@ -48,7 +51,14 @@ pub fn run(cmd: PoolCommand) -> Exit {
     exit
 }
 
-async fn fill(root: PathBuf, slots: Vec<String>) -> Exit {
+/// Fill the slots, then reap orphans (at most every `pool::REAP_EVERY`): with
+/// the pool on, a task leaves the reaping to the fillers, off its critical path.
+async fn fill(engine: &str, root: PathBuf, slots: Vec<String>) -> Exit {
+    let kind = match engine {
+        "docker" => SandboxMode::Docker,
+        "podman" => SandboxMode::Podman,
+        other => return super::config_error(format!("--engine {other:?}: docker or podman")),
+    };
     let p = match pool::Pool::open(&root) {
         Ok(p) => p,
         Err(e) => return super::config_error(format!("pool {}: {e}", root.display())),
@@ -59,6 +69,14 @@ async fn fill(root: PathBuf, slots: Vec<String>) -> Exit {
             // Nobody reads a detached filler's stderr; the log level decides.
             tracing::warn!("pool {}: slot {slot}: {e}", root.display());
             exit = Exit::Config;
+        }
+    }
+    if p.reap_turn() {
+        match engine::connect(kind).await {
+            Ok(e) => {
+                lifecycle::reap_orphans(&e.api, kind == SandboxMode::Podman, &root).await;
+            }
+            Err(e) => tracing::warn!("pool {}: reaping: {e}", root.display()),
         }
     }
     exit
@@ -130,7 +148,7 @@ async fn drain() -> Exit {
             let _ = lifecycle::remove(&e.api, id).await;
         }
         // Any other unclaimed container of this pool (expired, or its token lost).
-        reaped += lifecycle::reap_orphans(&e.api, kind == SandboxMode::Podman).await;
+        reaped += lifecycle::reap_orphans(&e.api, kind == SandboxMode::Podman, &root).await;
     }
     eprintln!("orchestra: pool {}: {} ready container(s) removed, {reaped} more reaped", root.display(), ids.len());
     Exit::Ok

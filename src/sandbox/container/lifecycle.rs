@@ -95,7 +95,7 @@ pub async fn remove(api: &Docker, id: &str) -> Result<(), bollard::errors::Error
 /// live states — what an orphan can still do harm in — are asked for apart,
 /// so they are always read; an answer that cannot be read is skipped (a
 /// stopped container is reaped at a later run, once `exited`).
-pub async fn reap_orphans(api: &Docker, podman: bool) -> usize {
+pub async fn reap_orphans(api: &Docker, podman: bool, pool_root: &std::path::Path) -> usize {
     // Each engine refuses a state filter it does not know (Podman: restarting, dead).
     let groups: &[&[&str]] = if podman {
         &[&["created", "initialized", "running", "paused", "removing"], &["exited"]]
@@ -116,7 +116,6 @@ pub async fn reap_orphans(api: &Docker, podman: bool) -> usize {
     }
     // Pool containers (pre-created, owned by no process) answer to the pool's
     // own rules, and only to the pool they belong to.
-    let pool_root = super::pool::default_root();
     let mut pool = None;
     let mut n = 0;
     for c in list {
@@ -138,7 +137,7 @@ pub async fn reap_orphans(api: &Docker, podman: bool) -> usize {
         }
         let orphan = if labels.contains_key(super::pool::LABEL) {
             let root = labels.get(super::pool::LABEL_ROOT).map(std::path::Path::new);
-            if root != Some(pool_root.as_path()) {
+            if root != Some(pool_root) {
                 // Another pool's; but a pool directory that no longer exists has
                 // no tokens and no claimer: nobody else will ever remove it.
                 let gone = root.is_some_and(|r| {
@@ -153,7 +152,7 @@ pub async fn reap_orphans(api: &Docker, podman: bool) -> usize {
                 }
                 continue;
             }
-            let Some(p) = pool.get_or_insert_with(|| super::pool::Pool::open(&pool_root).ok()) else { continue };
+            let Some(p) = pool.get_or_insert_with(|| super::pool::Pool::open(pool_root).ok()) else { continue };
             let created = c.state == Some(ContainerSummaryStateEnum::CREATED);
             if p.keep(&labels, created, c.created.unwrap_or(0)) {
                 continue;

@@ -24,6 +24,7 @@ use super::report::{Cause, Control, Report, Violation, cause_of, now_rfc3339};
 use super::{Sandbox, SandboxError, TaskSpec};
 use crate::policy::{OnViolation, Policy, SandboxMode, SupervisorMode, WorkdirAccess};
 use bollard::Docker;
+use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{AttachContainerOptions, KillContainerOptions};
 use futures_util::StreamExt;
 use std::io::Write;
@@ -258,9 +259,22 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     check_engine(policy, &engine)?;
     let api = &engine.api;
     let image = policy.container_image();
-    // Two independent requests, in flight together.
-    let (_, inspected) =
-        tokio::join!(lifecycle::reap_orphans(api, kind == SandboxMode::Podman), api.inspect_image(image));
+    // With the pool on, its filler (detached, started below) reaps orphans
+    // once it has filled, off this task's critical path; otherwise the two
+    // independent requests are in flight together.
+    let pool_root = pool::default_root();
+    let pool = match pool_size {
+        0 => None,
+        _ => pool::Pool::open(&pool_root)
+            .inspect_err(|e| tracing::warn!("container pool {}: {e}; creating a container", pool_root.display()))
+            .ok(),
+    };
+    let reap = async {
+        if pool.is_none() {
+            lifecycle::reap_orphans(api, kind == SandboxMode::Podman, &pool_root).await;
+        }
+    };
+    let (_, inspected) = tokio::join!(reap, api.inspect_image(image));
     tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: orphans reaped, image inspected");
     let image_id = match inspected {
         Ok(i) => i.id.unwrap_or_default(),
@@ -337,9 +351,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
 
     // A pre-created container, when the pool is on and one of this exact
     // configuration is ready; the pool is topped up either way.
-    if let (Some(bin), Some(inner)) = (&bin, &inner)
-        && pool_size > 0
-    {
+    if let (Some(bin), Some(inner), Some(p)) = (&bin, &inner, &pool) {
         let mut facts = base.clone();
         facts.cmd = supervised_cmd(None);
         facts.supervisor = Some((bin.clone(), PathBuf::from(pool::SLOT_PLACEHOLDER)));
@@ -347,26 +359,22 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         facts.labels = lifecycle::labels("(pool)", true);
         let template = spec::create_body(policy, &facts).map_err(|e| unenforceable("container", e.0))?;
         let fp = pool::fingerprint(&template, &image_id, &engine.address);
-        match pool::Pool::open(&pool::default_root()) {
-            Ok(p) => {
-                let claim = claim_ready(api, &p, &fp, &image_id).await;
-                let deficit = pool_size.saturating_sub(p.stock(&fp));
-                let extra: Vec<(&str, &[u8])> =
-                    seccomp_profile.as_deref().map(|s| ("seccomp.json", s.as_bytes())).into_iter().collect();
-                if deficit > 0
-                    && let Err(e) = p.order(kind, &fp, &template, user, &extra, deficit)
-                {
-                    tracing::warn!("container pool {}: cannot order containers: {e}", p.root().display());
-                }
-                tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, claimed = claim.is_some(), "container: pool");
-                if let Some(claim) = claim {
-                    let result = run_claimed(&engine, task, &p, &claim, inner, user, &fp).await;
-                    p.discard(&claim);
-                    let (run, state, report) = result?;
-                    return Ok(build_report(task, &engine, image, &image_id, run, state, report, start, started_at));
-                }
-            }
-            Err(e) => tracing::warn!("container pool {}: {e}; creating a container", pool::default_root().display()),
+        let claim = claim_ready(api, p, &fp, &image_id).await;
+        tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: pool claim checked");
+        let deficit = pool_size.saturating_sub(p.stock(&fp));
+        let extra: Vec<(&str, &[u8])> =
+            seccomp_profile.as_deref().map(|s| ("seccomp.json", s.as_bytes())).into_iter().collect();
+        if deficit > 0
+            && let Err(e) = p.order(kind, &fp, &template, user, &extra, deficit)
+        {
+            tracing::warn!("container pool {}: cannot order containers: {e}", p.root().display());
+        }
+        tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, claimed = claim.is_some(), "container: pool");
+        if let Some((claim, info)) = claim {
+            let result = run_claimed(&engine, task, p, &claim, info, inner, user, &fp).await;
+            p.discard(&claim);
+            let (run, state, report) = result?;
+            return Ok(build_report(task, &engine, image, &image_id, run, state, report, start, started_at));
         }
     }
 
@@ -424,7 +432,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: created");
 
     let inner_report = out_dir.as_ref().map(|d| d.path().join("report.json"));
-    let (run, state) = drive_and_remove(api, &id, task, inner_report.as_deref(), fifos).await?;
+    let (run, state) = drive_and_remove(api, &id, task, inner_report.as_deref(), fifos, None).await?;
     let inner = out_dir.as_ref().and_then(|d| supervisor::read_report(&d.path().join("report.json")));
     Ok(build_report(task, &engine, image, &image_id, run, state, inner, start, started_at))
 }
@@ -458,10 +466,11 @@ async fn drive_and_remove(
     task: &TaskSpec,
     inner_report: Option<&Path>,
     fifos: Option<[tokio::io::unix::AsyncFd<std::fs::File>; 2]>,
+    inspected: Option<ContainerInspectResponse>,
 ) -> Result<(Run, EndState), SandboxError> {
     let mut run = Run::default();
     let t0 = Instant::now();
-    let outcome = drive(api, id, task, &mut run, inner_report, fifos).await;
+    let outcome = drive(api, id, task, &mut run, inner_report, fifos, inspected).await;
     tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: task over");
     // A container whose init has exited and that the engine removes itself
     // (AutoRemove) is not waited for: nothing of the task is left in it.
@@ -483,7 +492,12 @@ async fn drive_and_remove(
 /// Claim a ready pool container of configuration `fp` and check it is what its
 /// token says: ours, that configuration, never started, the same image. One
 /// that is not is removed and the next is tried.
-async fn claim_ready(api: &Docker, p: &pool::Pool, fp: &str, image_id: &str) -> Option<pool::Claim> {
+async fn claim_ready(
+    api: &Docker,
+    p: &pool::Pool,
+    fp: &str,
+    image_id: &str,
+) -> Option<(pool::Claim, ContainerInspectResponse)> {
     while let Some(claim) = p.claim(fp) {
         let info = api.inspect_container(&claim.id, None::<bollard::query_parameters::InspectContainerOptions>).await;
         let fit = info.as_ref().is_ok_and(|i| {
@@ -496,8 +510,8 @@ async fn claim_ready(api: &Docker, p: &pool::Pool, fp: &str, image_id: &str) -> 
                 && i.image.as_deref() == Some(image_id)
                 && claim.slot.join("report").is_dir()
         });
-        if fit {
-            return Some(claim);
+        if fit && let Ok(info) = info {
+            return Some((claim, info));
         }
         tracing::debug!("container pool: {} does not fit its token; removed", claim.id);
         if info.is_ok() {
@@ -510,11 +524,13 @@ async fn claim_ready(api: &Docker, p: &pool::Pool, fp: &str, image_id: &str) -> 
 
 /// Run the task in a claimed pool container: write its inputs into the slot
 /// (ours; the task user cannot replace them), then drive it like any other.
+#[allow(clippy::too_many_arguments)]
 async fn run_claimed(
     engine: &engine::Engine,
     task: &TaskSpec,
     p: &pool::Pool,
     claim: &pool::Claim,
+    info: ContainerInspectResponse,
     inner: &Policy,
     user: (u32, u32),
     fp: &str,
@@ -522,11 +538,23 @@ async fn run_claimed(
     let setup =
         |what: &str, e: std::io::Error| SandboxError::Setup(format!("pool slot {}: {what}: {e}", claim.slot.display()));
     let job = serde_json::json!({ "name": task.name, "argv": task.argv });
-    pool::write_new(&claim.slot.join("policy.yaml"), inner.to_yaml().as_bytes()).map_err(|e| setup("policy", e))?;
-    pool::write_new(&claim.slot.join("task.json"), job.to_string().as_bytes()).map_err(|e| setup("task", e))?;
-    let fifos = output::open_fifos(&claim.slot, user).map_err(|e| setup("output FIFOs", e))?;
+    let inputs = pool::write_new(&claim.slot.join("policy.yaml"), inner.to_yaml().as_bytes())
+        .map_err(|e| setup("policy", e))
+        .and_then(|_| {
+            pool::write_new(&claim.slot.join("task.json"), job.to_string().as_bytes()).map_err(|e| setup("task", e))
+        })
+        .and_then(|_| output::open_fifos(&claim.slot, user).map_err(|e| setup("output FIFOs", e)));
+    let fifos = match inputs {
+        Ok(f) => f,
+        Err(e) => {
+            // Never started: removed now rather than at the next run.
+            let _ = lifecycle::remove(&engine.api, &claim.id).await;
+            return Err(e);
+        }
+    };
     let report_path = claim.slot.join("report").join("report.json");
-    let (mut run, state) = drive_and_remove(&engine.api, &claim.id, task, Some(&report_path), Some(fifos)).await?;
+    let (mut run, state) =
+        drive_and_remove(&engine.api, &claim.id, task, Some(&report_path), Some(fifos), Some(info)).await?;
     run.enforced.push(Control {
         control: "pool".into(),
         detail: format!(
@@ -555,11 +583,20 @@ async fn kill(api: &Docker, id: &str) {
 /// Check that the engine applied the hardening it was asked for (Podman's
 /// compatibility API, for one, may drop fields it does not know). Returns the
 /// attested controls.
-async fn attest(api: &Docker, id: &str, task: &TaskSpec) -> Result<(Vec<Control>, bool), SandboxError> {
-    let info = api
-        .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
-        .await
-        .map_err(|e| SandboxError::Setup(format!("inspecting the container: {e}")))?;
+/// `inspected`: what the engine already said of the container, if asked just before.
+async fn attest(
+    api: &Docker,
+    id: &str,
+    task: &TaskSpec,
+    inspected: Option<ContainerInspectResponse>,
+) -> Result<(Vec<Control>, bool), SandboxError> {
+    let info = match inspected {
+        Some(info) => info,
+        None => api
+            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .map_err(|e| SandboxError::Setup(format!("inspecting the container: {e}")))?,
+    };
     let h = info.host_config.unwrap_or_default();
     let l = &task.policy.limits;
     let sec = h.security_opt.clone().unwrap_or_default();
@@ -643,11 +680,19 @@ async fn drive(
     run: &mut Run,
     inner_report: Option<&Path>,
     fifos: Option<[tokio::io::unix::AsyncFd<std::fs::File>; 2]>,
+    inspected: Option<ContainerInspectResponse>,
 ) -> Result<EndState, SandboxError> {
     let policy = &task.policy;
     let t0 = Instant::now();
     let step = |what: &str| tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: {what}");
-    let (enforced, auto_remove) = attest(api, id, task).await?;
+    // A pre-initialised container (the pool, on Podman) already has its init
+    // process, waiting for `start`: watched from before it runs, so that even a
+    // task of a few milliseconds cannot end before it is watched.
+    let early_pid = inspected.as_ref().and_then(|i| i.state.as_ref()?.pid).filter(|p| *p > 0);
+    let early = early_pid
+        .map(|p| (observe::CgroupWatch::open(p), observe::InitExit::open(p, id)))
+        .filter(|(_, init)| init.known());
+    let (enforced, auto_remove) = attest(api, id, task, inspected).await?;
     run.enforced = enforced;
     step("attested");
     let mut output = match fifos {
@@ -667,14 +712,19 @@ async fn drive(
         .await
         .map_err(|e| SandboxError::Setup(format!("starting the container: {e}")))?;
     step("started");
-    let init_pid = api
-        .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
-        .await
-        .ok()
-        .and_then(|i| i.state?.pid)
-        .filter(|p| *p > 0);
-    let watch = init_pid.and_then(observe::CgroupWatch::open);
-    let init = init_pid.map_or(observe::InitExit::Unknown, |p| observe::InitExit::open(p, id));
+    let (watch, init) = match early {
+        Some(early) => early,
+        None => {
+            let init_pid = api
+                .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+                .await
+                .ok()
+                .and_then(|i| i.state?.pid)
+                .filter(|p| *p > 0);
+            let watch = init_pid.and_then(observe::CgroupWatch::open);
+            (watch, init_pid.map_or(observe::InitExit::Unknown, |p| observe::InitExit::open(p, id)))
+        }
+    };
     let mut init_gone = false;
     run.observed_cgroup = watch.is_some();
     step("cgroup found");
@@ -777,10 +827,16 @@ async fn drive(
             _ = tokio::time::sleep_until(drain), if drain_deadline.is_some() => break,
             // The output closed: the task has almost surely exited. Podman's wait
             // endpoint polls slowly (hundreds of ms), so ask the state directly.
-            _ = tokio::time::sleep(Duration::from_millis(5)), if !output_open && !exited && (init_gone || !init.known()) => {
+            // Supervised with the init unknown (it exited before it could be
+            // watched: a task of a few ms), the output never closes by itself:
+            // the supervisor's report, written just before it exits, says so.
+            _ = tokio::time::sleep(Duration::from_millis(5)), if !exited && (init_gone || !init.known()) && (!output_open || output.is_fifos()) => {
                 if !init.known() && inner_report.is_some_and(Path::exists) {
                     exited = true;
                     step("supervisor report seen");
+                    continue;
+                }
+                if output_open {
                     continue;
                 }
                 let state = match api

@@ -54,6 +54,8 @@ pub const LABEL_SLOT: &str = "orchestra.pool.slot";
 pub const TTL: Duration = Duration::from_secs(30 * 60);
 /// How long a fill may take before its marker is stale.
 const FILL_STALE: Duration = Duration::from_secs(120);
+/// How often fillers reap orphans (a task using the pool leaves that to them).
+pub const REAP_EVERY: Duration = Duration::from_secs(20);
 /// Stands for the slot directory in a create body before a slot exists.
 pub const SLOT_PLACEHOLDER: &str = "/@orchestra-pool-slot@";
 
@@ -243,6 +245,19 @@ impl Pool {
         ready + filling
     }
 
+    /// Whether it is this filler's turn to reap orphans: at most once per
+    /// [`REAP_EVERY`] for the pool (a list of Podman's containers asks the
+    /// runtime for each one's state, which slows the tasks starting meanwhile).
+    pub fn reap_turn(&self) -> bool {
+        let stamp = self.root.join("reaped");
+        if age(&stamp).is_some_and(|a| a < REAP_EVERY) {
+            return false;
+        }
+        // Taken by replacing the stamp; a concurrent filler may reap too, harmlessly.
+        let tmp = self.root.join("fill").join(format!("reap.{}", std::process::id()));
+        write_new(&tmp, b"").and_then(|_| std::fs::rename(&tmp, &stamp)).is_ok()
+    }
+
     /// How many fills are in flight (fresh orders).
     pub fn filling(&self) -> usize {
         std::fs::read_dir(self.root.join("fill")).map_or(0, |d| {
@@ -321,7 +336,7 @@ impl Pool {
         }
         let exe = std::env::current_exe()?;
         let mut cmd = std::process::Command::new(exe);
-        cmd.args(["pool", "fill", "--root"]).arg(&self.root).args(&slots);
+        cmd.args(["pool", "fill", "--engine", kind.as_str(), "--root"]).arg(&self.root).args(&slots);
         cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         // Its own process group: a Ctrl-C at the terminal is for the task, not the filler.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
