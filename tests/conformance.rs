@@ -10,6 +10,7 @@
 
 mod common;
 use common::*;
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -268,6 +269,34 @@ fn a_killed_orchestra_leaves_no_container_after_the_next_run() {
         let o = c.run("default", &["true"]);
         o.assert_ok();
         assert!(containers_left(b.name(), &label).is_empty(), "{}: the orphan was not reaped", b.name());
+    }
+}
+
+/// A container that exited and was never removed (its orchestra died between
+/// the two) is reaped by the next run on both engines, whatever else is in the
+/// engine's list (Podman lists states the Docker API does not define).
+#[test]
+fn an_exited_orphan_is_reaped_by_the_next_run() {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let dead_owner = format!("orchestra.owner={}/{}/1", boot.trim(), u32::MAX - 1);
+    for b in [Backend::Docker, Backend::Podman] {
+        let c = case(b, "exited-orphan");
+        let mut cli = Command::new(b.name());
+        if b == Backend::Podman {
+            cli.args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"]);
+        }
+        let task = format!("orchestra.task={}", c.name);
+        let o = cli
+            .args(["run", "--label", "orchestra.managed=1", "--label", &dead_owner, "--label", &task])
+            .args(["--network", "none", "--ulimit", "nproc=4096:4096", "--ulimit", "nofile=1024:1024"])
+            .args(["orchestra-task:1", "true"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}: {}", b.name(), String::from_utf8_lossy(&o.stderr));
+        assert!(!containers_labelled(b.name(), &task).is_empty(), "the exited orphan exists");
+        let o = c.run("default", &["true"]);
+        o.assert_ok();
+        assert!(containers_left(b.name(), &task).is_empty(), "{}: the exited orphan was not reaped", b.name());
     }
 }
 

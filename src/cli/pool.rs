@@ -74,7 +74,7 @@ async fn fill(engine: &str, root: PathBuf, slots: Vec<String>) -> Exit {
     if p.reap_turn() {
         match engine::connect(kind).await {
             Ok(e) => {
-                lifecycle::reap_orphans(&e.api, kind == SandboxMode::Podman, &root).await;
+                lifecycle::reap_orphans(&e, &root).await;
             }
             Err(e) => tracing::warn!("pool {}: reaping: {e}", root.display()),
         }
@@ -148,7 +148,7 @@ async fn drain() -> Exit {
             let _ = lifecycle::remove(&e.api, id).await;
         }
         // Any other unclaimed container of this pool (expired, or its token lost).
-        reaped += lifecycle::reap_orphans(&e.api, kind == SandboxMode::Podman, &root).await;
+        reaped += lifecycle::reap_orphans(&e, &root).await;
     }
     eprintln!("orchestra: pool {}: {} ready container(s) removed, {reaped} more reaped", root.display(), ids.len());
     Exit::Ok

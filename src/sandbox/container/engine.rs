@@ -162,37 +162,55 @@ pub async fn connect(kind: SandboxMode) -> Result<Engine, SandboxError> {
     })
 }
 
-/// Initialise a created Podman container (`POST /libpod/containers/{id}/init`:
-/// the runtime sets up its namespaces, mounts and cgroup, and its process
-/// waits for `start`). A libpod endpoint the Docker-compatible client does not
-/// have, so one plain HTTP/1.1 request on the local socket.
-pub async fn libpod_init(socket: &std::path::Path, id: &str) -> Result<(), String> {
+/// One plain HTTP/1.0 request (no chunked answer, the server closes) on a
+/// local engine socket, for what the Docker-compatible client lacks or cannot
+/// parse. Returns the status code and at most `limit` bytes of body.
+pub async fn raw_request(
+    socket: &std::path::Path,
+    method: &str,
+    path: &str,
+    limit: u64,
+) -> Result<(u16, Vec<u8>), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("{id:?}: not a container id"));
-    }
     let request = async {
         let mut stream = tokio::net::UnixStream::connect(socket).await?;
-        let head = format!(
-            "POST /v4.0.0/libpod/containers/{id}/init HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
+        let head = format!("{method} {path} HTTP/1.0\r\nHost: d\r\nContent-Length: 0\r\n\r\n");
         stream.write_all(head.as_bytes()).await?;
         let mut answer = Vec::new();
-        stream.take(64 * 1024).read_to_end(&mut answer).await?;
+        stream.take(limit + 64 * 1024).read_to_end(&mut answer).await?;
         Ok::<_, std::io::Error>(answer)
     };
     let answer = tokio::time::timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT), request)
         .await
-        .map_err(|_| format!("initialising {id}: no answer in {REQUEST_TIMEOUT} s"))?
+        .map_err(|_| format!("{method} {path}: no answer in {REQUEST_TIMEOUT} s"))?
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+    let split =
+        answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("{method} {path}: no HTTP header"))?;
+    let head = String::from_utf8_lossy(&answer[..split]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| format!("{method} {path}: no HTTP status"))?;
+    Ok((status, answer[split + 4..].to_vec()))
+}
+
+/// Initialise a created Podman container (`POST /libpod/containers/{id}/init`:
+/// the runtime sets up its namespaces, mounts and cgroup, and its process
+/// waits for `start`), a libpod endpoint the Docker-compatible client lacks.
+pub async fn libpod_init(socket: &std::path::Path, id: &str) -> Result<(), String> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{id:?}: not a container id"));
+    }
+    let (status, body) = raw_request(socket, "POST", &format!("/v4.0.0/libpod/containers/{id}/init"), 64 * 1024)
+        .await
         .map_err(|e| format!("initialising {id}: {e}"))?;
-    let text = String::from_utf8_lossy(&answer);
-    let status = text.split_whitespace().nth(1).unwrap_or_default();
     // 204: initialised; 304: it already was.
-    if status == "204" || status == "304" {
+    if status == 204 || status == 304 {
         Ok(())
     } else {
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().trim();
-        Err(format!("initialising {id}: HTTP {status} {}", body.chars().take(300).collect::<String>()))
+        let body = String::from_utf8_lossy(&body);
+        Err(format!("initialising {id}: HTTP {status} {}", body.trim().chars().take(300).collect::<String>()))
     }
 }
 

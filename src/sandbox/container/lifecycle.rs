@@ -17,7 +17,6 @@
 //! (or by any, once that directory no longer exists).
 
 use bollard::Docker;
-use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
 use std::collections::HashMap;
 
@@ -87,48 +86,83 @@ pub async fn remove(api: &Docker, id: &str) -> Result<(), bollard::errors::Error
     }
 }
 
-/// Remove managed containers whose owner is gone. Returns how many.
-///
-/// Listed by state, one request per group: Podman reports transient states
-/// the Docker API does not define (`stopped`, on the way to `exited`, even
-/// under an `exited` filter), which make bollard reject the whole answer. The
-/// live states — what an orphan can still do harm in — are asked for apart,
-/// so they are always read; an answer that cannot be read is skipped (a
-/// stopped container is reaped at a later run, once `exited`).
-pub async fn reap_orphans(api: &Docker, podman: bool, pool_root: &std::path::Path) -> usize {
-    // Each engine refuses a state filter it does not know (Podman: restarting, dead).
-    let groups: &[&[&str]] = if podman {
-        &[&["created", "initialized", "running", "paused", "removing"], &["exited"]]
-    } else {
-        &[&["created", "restarting", "running", "paused", "removing", "exited", "dead"]]
-    };
-    let mut list = Vec::new();
-    for states in groups {
-        let filters = HashMap::from([
-            ("label".to_string(), vec![format!("{MANAGED}=1")]),
-            ("status".to_string(), states.iter().map(|s| s.to_string()).collect()),
-        ]);
-        let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
-        match api.list_containers(Some(opts)).await {
-            Ok(found) => list.extend(found),
-            Err(e) => tracing::debug!("listing {states:?} containers to reap orphans: {e}"),
+/// A managed container as listed: what reaping needs, in the engine's words.
+#[derive(Debug, Default)]
+struct Listed {
+    id: String,
+    labels: HashMap<String, String>,
+    /// `running`, `created`, `exited`, and Podman's own (`stopped`, …).
+    state: String,
+    /// Unix seconds.
+    created: i64,
+}
+
+/// The managed containers, every state. Docker's answer goes through the
+/// client; Podman's is read leniently from the socket, because it reports
+/// states the Docker API does not define (`stopped`, on the way to `exited`)
+/// and the client rejects a whole answer that holds one.
+async fn list_managed(engine: &super::engine::Engine) -> Result<Vec<Listed>, String> {
+    if engine.kind == crate::policy::SandboxMode::Podman
+        && let Some(socket) = &engine.socket
+    {
+        // filters={"label":["orchestra.managed=1"]}
+        let path = "/v1.41/containers/json?all=1&filters=%7B%22label%22%3A%5B%22orchestra.managed%3D1%22%5D%7D";
+        let (status, body) = super::engine::raw_request(socket, "GET", path, 64 << 20).await?;
+        if status != 200 {
+            return Err(format!("listing containers: HTTP {status}"));
         }
+        return parse_list(&body).map_err(|e| format!("listing containers: {e}"));
     }
+    let filters = HashMap::from([("label".to_string(), vec![format!("{MANAGED}=1")])]);
+    let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
+    let found = engine.api.list_containers(Some(opts)).await.map_err(|e| e.to_string())?;
+    Ok(found
+        .into_iter()
+        .map(|c| Listed {
+            id: c.id.unwrap_or_default(),
+            labels: c.labels.unwrap_or_default(),
+            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+            created: c.created.unwrap_or(0),
+        })
+        .filter(|c| !c.id.is_empty())
+        .collect())
+}
+
+/// A `GET /containers/json` answer, read field by field: a state or field the
+/// Docker API does not define is kept as it is, never a reason to drop the list.
+fn parse_list(body: &[u8]) -> Result<Vec<Listed>, serde_json::Error> {
+    let all: Vec<serde_json::Value> = serde_json::from_slice(body)?;
+    Ok(all
+        .iter()
+        .map(|c| Listed {
+            id: c["Id"].as_str().unwrap_or_default().to_string(),
+            labels: serde_json::from_value(c["Labels"].clone()).unwrap_or_default(),
+            state: c["State"].as_str().unwrap_or_default().to_ascii_lowercase(),
+            created: c["Created"].as_i64().unwrap_or(0),
+        })
+        .filter(|c| !c.id.is_empty())
+        .collect())
+}
+
+/// Remove managed containers whose owner is gone. Returns how many.
+pub async fn reap_orphans(engine: &super::engine::Engine, pool_root: &std::path::Path) -> usize {
+    let api = &engine.api;
+    let list = match list_managed(engine).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::debug!("listing containers to reap orphans: {e}");
+            return 0;
+        }
+    };
     // Pool containers (pre-created, owned by no process) answer to the pool's
     // own rules, and only to the pool they belong to.
     let mut pool = None;
     let mut n = 0;
     for c in list {
-        let labels = c.labels.clone().unwrap_or_default();
+        let labels = &c.labels;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        let recent = c.created.is_some_and(|t| now - t < 60);
-        let live = matches!(
-            c.state,
-            Some(ContainerSummaryStateEnum::RUNNING)
-                | Some(ContainerSummaryStateEnum::CREATED)
-                | Some(ContainerSummaryStateEnum::PAUSED)
-                | Some(ContainerSummaryStateEnum::RESTARTING)
-        );
+        let recent = now - c.created < 60;
+        let live = matches!(c.state.as_str(), "running" | "created" | "paused" | "restarting" | "initialized");
         // One the engine is already removing (it stopped, AutoRemove) is left to it
         // for a minute: removing it again would only race the engine's own clean-up.
         let engine_removes = recent && labels.get(AUTO_REMOVE).is_some_and(|v| v == "1") && !live;
@@ -144,28 +178,21 @@ pub async fn reap_orphans(api: &Docker, podman: bool, pool_root: &std::path::Pat
                     r.is_absolute()
                         && std::fs::symlink_metadata(r).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
                 });
-                if gone
-                    && let Some(id) = c.id
-                    && remove(api, &id).await.is_ok()
-                {
+                if gone && remove(api, &c.id).await.is_ok() {
                     n += 1;
                 }
                 continue;
             }
             let Some(p) = pool.get_or_insert_with(|| super::pool::Pool::open(pool_root).ok()) else { continue };
-            let created = c.state == Some(ContainerSummaryStateEnum::CREATED);
-            if p.keep(&labels, created, c.created.unwrap_or(0)) {
+            if p.keep(labels, matches!(c.state.as_str(), "created" | "initialized"), c.created) {
                 continue;
             }
-            p.forget(&labels);
+            p.forget(labels);
             true
         } else {
             owner_is_gone(labels.get(OWNER).map(String::as_str).unwrap_or_default())
         };
-        if orphan
-            && let Some(id) = c.id
-            && remove(api, &id).await.is_ok()
-        {
+        if orphan && remove(api, &c.id).await.is_ok() {
             n += 1;
         }
     }
@@ -175,6 +202,21 @@ pub async fn reap_orphans(api: &Docker, podman: bool, pool_root: &std::path::Pat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_with_states_the_docker_api_lacks_is_still_read() {
+        let body = br#"[{"Id":"aa","Labels":{"orchestra.managed":"1"},"State":"stopped","Created":5},
+            {"Id":"bb","Labels":null,"State":"exited","Created":6,"Extra":{"x":1}},{"Names":["no id"]}]"#;
+        let list = parse_list(body).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!((list[0].id.as_str(), list[0].state.as_str(), list[0].created), ("aa", "stopped", 5));
+        assert_eq!(list[0].labels.get(MANAGED).map(String::as_str), Some("1"));
+        assert_eq!((list[1].id.as_str(), list[1].state.as_str()), ("bb", "exited"));
+        assert!(list[1].labels.is_empty());
+        // Docker's answer, through the client, is named the same way.
+        use bollard::models::ContainerSummaryStateEnum as S;
+        assert_eq!([S::CREATED.to_string(), S::RUNNING.to_string()], ["created", "running"]);
+    }
 
     #[test]
     fn this_process_is_alive_and_a_dead_pid_is_gone() {

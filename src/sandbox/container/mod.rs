@@ -271,7 +271,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     };
     let reap = async {
         if pool.is_none() {
-            lifecycle::reap_orphans(api, kind == SandboxMode::Podman, &pool_root).await;
+            lifecycle::reap_orphans(&engine, &pool_root).await;
         }
     };
     let (_, inspected) = tokio::join!(reap, api.inspect_image(image));
