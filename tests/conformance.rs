@@ -278,22 +278,29 @@ fn a_killed_orchestra_leaves_no_container_after_the_next_run() {
 #[test]
 fn an_exited_orphan_is_reaped_by_the_next_run() {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
-    let dead_owner = format!("orchestra.owner={}/{}/1", boot.trim(), u32::MAX - 1);
     for b in [Backend::Docker, Backend::Podman] {
         let c = case(b, "exited-orphan");
+        // The owner is alive while the container is made (other tests' runs,
+        // in parallel, must not reap it before it is seen), then dies.
+        let mut owner = Command::new("sleep").arg("60").spawn().unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", owner.id())).unwrap();
+        let start = stat.rsplit_once(") ").unwrap().1.split_whitespace().nth(19).unwrap().to_string();
+        let owner_label = format!("orchestra.owner={}/{}/{start}", boot.trim(), owner.id());
         let mut cli = Command::new(b.name());
         if b == Backend::Podman {
             cli.args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"]);
         }
         let task = format!("orchestra.task={}", c.name);
         let o = cli
-            .args(["run", "--label", "orchestra.managed=1", "--label", &dead_owner, "--label", &task])
+            .args(["run", "--label", "orchestra.managed=1", "--label", &owner_label, "--label", &task])
             .args(["--network", "none", "--ulimit", "nproc=4096:4096", "--ulimit", "nofile=1024:1024"])
             .args(["orchestra-task:1", "true"])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}: {}", b.name(), String::from_utf8_lossy(&o.stderr));
-        assert!(!containers_labelled(b.name(), &task).is_empty(), "the exited orphan exists");
+        assert!(!containers_labelled(b.name(), &task).is_empty(), "the exited container exists");
+        owner.kill().unwrap();
+        owner.wait().unwrap();
         let o = c.run("default", &["true"]);
         o.assert_ok();
         assert!(containers_left(b.name(), &task).is_empty(), "{}: the exited orphan was not reaped", b.name());

@@ -242,6 +242,52 @@ fn a_killed_claimer_and_a_lost_token_are_reaped(engine: &'static str) {
     w.drain_and_check();
 }
 
+/// `orchestra run` hands the pool on to its tasks: the later tasks of a
+/// sequential plan start in containers their predecessors ordered, and each
+/// one's work is its own.
+fn a_plan_uses_the_pool(engine: &'static str) {
+    let w = world(engine, 1);
+    let policy = w.e.policy("run-policy", &format!("version: 1\nsandbox_mode: {engine}\n"));
+    let config = w.e.policy("run-config", "tools:\n  sh: {program: /bin/sh, shell: true, args: ['-c', '.*']}\n");
+    let mut plan = String::from("tasks:\n");
+    for i in 0..4 {
+        let needs = if i > 0 { format!(", needs: [t{}]", i - 1) } else { String::new() };
+        // Long enough for the filler to make the next task's container.
+        plan.push_str(&format!("- {{id: t{i}, tool: sh, args: ['-c', 'sleep 1; echo {i} > t{i}.txt']{needs}}}\n"));
+    }
+    let plan_file = w.e.root.join("plan.yaml");
+    std::fs::write(&plan_file, plan).unwrap();
+    let mut c = Command::new(orchestra());
+    c.current_dir(&w.e.ws)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", &w.e.home)
+        .env("CI", "true")
+        .env("ORCHESTRA_AUDIT_KEY", &w.e.key)
+        .arg("run")
+        .arg(&plan_file)
+        .arg("--config")
+        .arg(&config)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--runs-dir")
+        .arg(w.e.root.join("runs"));
+    w.with_pool(&mut c);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{engine}: {}", String::from_utf8_lossy(&o.stderr));
+    for i in 0..4 {
+        assert_eq!(std::fs::read_to_string(w.e.ws.join(format!("t{i}.txt"))).unwrap(), format!("{i}\n"));
+    }
+    let mut audit = Vec::new();
+    for seg in std::fs::read_dir(w.e.ws.join(".orchestra/audit")).unwrap().flatten() {
+        audit.extend(std::fs::read(seg.path()).unwrap());
+    }
+    let pooled = audit.windows(b"pre-created container".len()).filter(|w| w == b"pre-created container").count();
+    assert!(pooled >= 2, "{engine}: only {pooled} of the 3 later tasks got a pooled container");
+    w.wait_ready(1);
+    w.drain_and_check();
+}
+
 macro_rules! per_engine {
     ($($case:ident),* $(,)?) => {
         mod docker { $( #[test] fn $case() { super::$case("docker") } )* }
@@ -253,6 +299,7 @@ per_engine!(
     pooled_tasks_are_fresh_supervised_and_observed,
     another_configuration_never_gets_a_pooled_container,
     a_killed_claimer_and_a_lost_token_are_reaped,
+    a_plan_uses_the_pool,
 );
 
 #[test]
