@@ -288,6 +288,23 @@ fn a_plan_uses_the_pool(engine: &'static str) {
     w.drain_and_check();
 }
 
+/// A ready container removed behind the pool's back is skipped: the task
+/// runs in a fresh one, and a drain right after a task (its fill in flight)
+/// still leaves nothing behind.
+fn a_vanished_ready_container_is_skipped_and_drain_catches_fills_in_flight(engine: &'static str) {
+    let w = world(engine, 1);
+    w.sh("true").assert_ok();
+    let ready = w.wait_ready(1);
+    let o = Command::new(engine).args(["rm", "-f", &ready[0]]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = w.sh("echo still-runs > here");
+    o.assert_ok();
+    assert!(pool_control(&o).is_none(), "{engine}: a removed container was handed out");
+    assert_eq!(std::fs::read_to_string(w.e.ws.join("here")).unwrap(), "still-runs\n");
+    // That task ordered a replacement; drain at once, while it is being made.
+    w.drain_and_check();
+}
+
 macro_rules! per_engine {
     ($($case:ident),* $(,)?) => {
         mod docker { $( #[test] fn $case() { super::$case("docker") } )* }
@@ -300,6 +317,7 @@ per_engine!(
     another_configuration_never_gets_a_pooled_container,
     a_killed_claimer_and_a_lost_token_are_reaped,
     a_plan_uses_the_pool,
+    a_vanished_ready_container_is_skipped_and_drain_catches_fills_in_flight,
 );
 
 #[test]

@@ -28,6 +28,9 @@ pub enum PoolCommand {
         /// The engine (`docker` or `podman`).
         #[arg(long)]
         engine: String,
+        /// The engine's address (the filler uses no other).
+        #[arg(long)]
+        address: String,
         /// The pool directory.
         #[arg(long)]
         root: PathBuf,
@@ -43,7 +46,7 @@ pub fn run(cmd: PoolCommand) -> Exit {
         Err(e) => return super::config_error(format!("tokio runtime: {e}")),
     };
     let exit = match cmd {
-        PoolCommand::Fill { engine, root, slots } => rt.block_on(fill(&engine, root, slots)),
+        PoolCommand::Fill { engine, address, root, slots } => rt.block_on(fill(&engine, &address, root, slots)),
         PoolCommand::Status { json } => status(json),
         PoolCommand::Drain => rt.block_on(drain()),
     };
@@ -53,7 +56,7 @@ pub fn run(cmd: PoolCommand) -> Exit {
 
 /// Fill the slots, then reap orphans (at most every `pool::REAP_EVERY`): with
 /// the pool on, a task leaves the reaping to the fillers, off its critical path.
-async fn fill(engine: &str, root: PathBuf, slots: Vec<String>) -> Exit {
+async fn fill(engine: &str, address: &str, root: PathBuf, slots: Vec<String>) -> Exit {
     let kind = match engine {
         "docker" => SandboxMode::Docker,
         "podman" => SandboxMode::Podman,
@@ -72,9 +75,10 @@ async fn fill(engine: &str, root: PathBuf, slots: Vec<String>) -> Exit {
         }
     }
     if p.reap_turn() {
-        match engine::connect(kind).await {
+        match engine::connect_to(kind, address).await {
             Ok(e) => {
                 lifecycle::reap_orphans(&e, &root).await;
+                p.sweep();
             }
             Err(e) => tracing::warn!("pool {}: reaping: {e}", root.display()),
         }

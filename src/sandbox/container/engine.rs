@@ -103,8 +103,18 @@ fn connect_one(address: &str) -> Result<Docker, String> {
 /// verified after creation anyway (`mod.rs`), so a stale cache cannot weaken
 /// one.
 pub async fn connect(kind: SandboxMode) -> Result<Engine, SandboxError> {
+    connect_among(kind, candidates(kind)).await
+}
+
+/// Connect to the engine at `address` only (a pool filler, which must make
+/// its containers in the engine its orderer used).
+pub async fn connect_to(kind: SandboxMode, address: &str) -> Result<Engine, SandboxError> {
+    connect_among(kind, vec![address.to_string()]).await
+}
+
+async fn connect_among(kind: SandboxMode, addresses: Vec<String>) -> Result<Engine, SandboxError> {
     let mut tried = Vec::new();
-    for address in candidates(kind) {
+    for address in addresses {
         let api = match connect_one(&address) {
             Ok(a) => a,
             Err(e) => {
@@ -164,12 +174,14 @@ pub async fn connect(kind: SandboxMode) -> Result<Engine, SandboxError> {
 
 /// One plain HTTP/1.0 request (no chunked answer, the server closes) on a
 /// local engine socket, for what the Docker-compatible client lacks or cannot
-/// parse. Returns the status code and at most `limit` bytes of body.
+/// parse. Returns the status code and at most `limit` bytes of body; gives up
+/// after `timeout` (`None`: the API's usual request timeout).
 pub async fn raw_request(
     socket: &std::path::Path,
     method: &str,
     path: &str,
     limit: u64,
+    timeout: Option<std::time::Duration>,
 ) -> Result<(u16, Vec<u8>), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let request = async {
@@ -180,9 +192,10 @@ pub async fn raw_request(
         stream.take(limit + 64 * 1024).read_to_end(&mut answer).await?;
         Ok::<_, std::io::Error>(answer)
     };
-    let answer = tokio::time::timeout(std::time::Duration::from_secs(REQUEST_TIMEOUT), request)
+    let timeout = timeout.unwrap_or(std::time::Duration::from_secs(REQUEST_TIMEOUT));
+    let answer = tokio::time::timeout(timeout, request)
         .await
-        .map_err(|_| format!("{method} {path}: no answer in {REQUEST_TIMEOUT} s"))?
+        .map_err(|_| format!("{method} {path}: no answer in {} s", timeout.as_secs()))?
         .map_err(|e| format!("{method} {path}: {e}"))?;
     let split =
         answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("{method} {path}: no HTTP header"))?;
@@ -192,7 +205,24 @@ pub async fn raw_request(
         .nth(1)
         .and_then(|s| s.parse::<u16>().ok())
         .ok_or_else(|| format!("{method} {path}: no HTTP status"))?;
-    Ok((status, answer[split + 4..].to_vec()))
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    };
+    if header("Transfer-Encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity")) {
+        return Err(format!("{method} {path}: a transfer encoding was used in answer to HTTP/1.0"));
+    }
+    let mut body = answer[split + 4..].to_vec();
+    match header("Content-Length").map(|v| v.parse::<usize>()) {
+        Some(Ok(n)) if n <= body.len() => body.truncate(n),
+        Some(Ok(n)) => return Err(format!("{method} {path}: answer cut at {} of {n} bytes", body.len())),
+        Some(Err(_)) => return Err(format!("{method} {path}: bad Content-Length")),
+        None if body.len() as u64 > limit => return Err(format!("{method} {path}: answer larger than {limit} bytes")),
+        None => {}
+    }
+    Ok((status, body))
 }
 
 /// Initialise a created Podman container (`POST /libpod/containers/{id}/init`:
@@ -202,7 +232,7 @@ pub async fn libpod_init(socket: &std::path::Path, id: &str) -> Result<(), Strin
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!("{id:?}: not a container id"));
     }
-    let (status, body) = raw_request(socket, "POST", &format!("/v4.0.0/libpod/containers/{id}/init"), 64 * 1024)
+    let (status, body) = raw_request(socket, "POST", &format!("/v4.0.0/libpod/containers/{id}/init"), 64 * 1024, None)
         .await
         .map_err(|e| format!("initialising {id}: {e}"))?;
     // 204: initialised; 304: it already was.
@@ -211,6 +241,25 @@ pub async fn libpod_init(socket: &std::path::Path, id: &str) -> Result<(), Strin
     } else {
         let body = String::from_utf8_lossy(&body);
         Err(format!("initialising {id}: HTTP {status} {}", body.trim().chars().take(300).collect::<String>()))
+    }
+}
+
+/// Wait until a Podman container's process has exited and return its exit
+/// status (libpod's wait, condition `stopped`, polled every 5 ms by the
+/// service): Podman records `exited` only after its clean-up, 100–400 ms
+/// later, which is when the Docker-compatible wait and inspect answer.
+pub async fn libpod_wait_stopped(socket: &std::path::Path, id: &str) -> Result<i64, String> {
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{id:?}: not a container id"));
+    }
+    let path = format!("/v4.0.0/libpod/containers/{id}/wait?condition=stopped&condition=exited&interval=5ms");
+    // As long as the task runs: its own timeouts are enforced by the caller.
+    let forever = Some(std::time::Duration::from_secs(365 * 24 * 3600));
+    let (status, body) = raw_request(socket, "POST", &path, 4096, forever).await?;
+    let text = String::from_utf8_lossy(&body);
+    match (status, text.trim().parse::<i64>()) {
+        (200, Ok(code)) => Ok(code),
+        _ => Err(format!("waiting for {id}: HTTP {status} {}", text.trim().chars().take(300).collect::<String>())),
     }
 }
 

@@ -107,7 +107,7 @@ async fn list_managed(engine: &super::engine::Engine) -> Result<Vec<Listed>, Str
     {
         // filters={"label":["orchestra.managed=1"]}
         let path = "/v1.41/containers/json?all=1&filters=%7B%22label%22%3A%5B%22orchestra.managed%3D1%22%5D%7D";
-        let (status, body) = super::engine::raw_request(socket, "GET", path, 64 << 20).await?;
+        let (status, body) = super::engine::raw_request(socket, "GET", path, 64 << 20, None).await?;
         if status != 200 {
             return Err(format!("listing containers: HTTP {status}"));
         }
@@ -150,7 +150,7 @@ pub async fn reap_orphans(engine: &super::engine::Engine, pool_root: &std::path:
     let list = match list_managed(engine).await {
         Ok(l) => l,
         Err(e) => {
-            tracing::debug!("listing containers to reap orphans: {e}");
+            tracing::warn!("listing containers to reap orphans: {e}");
             return 0;
         }
     };
@@ -171,24 +171,23 @@ pub async fn reap_orphans(engine: &super::engine::Engine, pool_root: &std::path:
         }
         let orphan = if labels.contains_key(super::pool::LABEL) {
             let root = labels.get(super::pool::LABEL_ROOT).map(std::path::Path::new);
+            let never_started = matches!(c.state.as_str(), "created" | "initialized");
             if root != Some(pool_root) {
-                // Another pool's; but a pool directory that no longer exists has
-                // no tokens and no claimer: nobody else will ever remove it.
+                // Another pool's; but an unclaimed container of this boot whose
+                // pool directory no longer exists has no token and no claimer:
+                // nobody else would ever remove it.
+                let this_boot = labels.get(super::pool::LABEL_BOOT).is_some_and(|b| *b == boot_id());
                 let gone = root.is_some_and(|r| {
                     r.is_absolute()
                         && std::fs::symlink_metadata(r).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
                 });
-                if gone && remove(api, &c.id).await.is_ok() {
+                if gone && this_boot && never_started && remove(api, &c.id).await.is_ok() {
                     n += 1;
                 }
                 continue;
             }
             let Some(p) = pool.get_or_insert_with(|| super::pool::Pool::open(pool_root).ok()) else { continue };
-            if p.keep(labels, matches!(c.state.as_str(), "created" | "initialized"), c.created) {
-                continue;
-            }
-            p.forget(labels);
-            true
+            p.reap(labels, never_started)
         } else {
             owner_is_gone(labels.get(OWNER).map(String::as_str).unwrap_or_default())
         };

@@ -254,7 +254,9 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     let started_at = now_rfc3339();
     let start = Instant::now();
     let supervised = policy.container.supervisor == SupervisorMode::Required;
-    let pool_size = if supervised { pool::size().map_err(|e| unenforceable("container pool", e))? } else { 0 };
+    // Checked whatever the mode (a typo is an error even where it has no use).
+    let pool_size = pool::size().map_err(|e| unenforceable("container pool", e))?;
+    let pool_size = if supervised { pool_size } else { 0 };
     let engine = engine::connect(kind).await?;
     check_engine(policy, &engine)?;
     let api = &engine.api;
@@ -358,23 +360,33 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         facts.seccomp_file = seccomp_profile.as_ref().map(|_| Path::new(pool::SLOT_PLACEHOLDER).join("seccomp.json"));
         facts.labels = lifecycle::labels("(pool)", true);
         let template = spec::create_body(policy, &facts).map_err(|e| unenforceable("container", e.0))?;
-        let fp = pool::fingerprint(&template, &image_id, &engine.address);
+        let extra: Vec<(&str, &[u8])> =
+            seccomp_profile.as_deref().map(|s| ("seccomp.json", s.as_bytes())).into_iter().collect();
+        let fp = pool::fingerprint(&template, &extra, &image_id, &engine.address);
         let claim = claim_ready(api, p, &fp, &image_id).await;
         tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: pool claim checked");
         let deficit = pool_size.saturating_sub(p.stock(&fp));
-        let extra: Vec<(&str, &[u8])> =
-            seccomp_profile.as_deref().map(|s| ("seccomp.json", s.as_bytes())).into_iter().collect();
-        if deficit > 0
-            && let Err(e) = p.order(kind, &fp, &template, user, &extra, deficit)
-        {
+        if let Err(e) = p.order(kind, &engine.address, &fp, &template, user, &extra, deficit) {
             tracing::warn!("container pool {}: cannot order containers: {e}", p.root().display());
         }
         tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, claimed = claim.is_some(), "container: pool");
         if let Some((claim, info)) = claim {
             let result = run_claimed(&engine, task, p, &claim, info, inner, user, &fp).await;
             p.discard(&claim);
-            let (run, state, report) = result?;
-            return Ok(build_report(task, &engine, image, &image_id, run, state, report, start, started_at));
+            match result {
+                // Nothing of the task ran (its inputs could not be written, or
+                // the engine would not start the container): a fresh one instead.
+                Err(SandboxError::Setup(e)) if e.starts_with(POOL_SLOT_ERROR) || e.starts_with(START_ERROR) => {
+                    tracing::warn!(
+                        "container pool: the claimed container {} was not used ({e}); creating one",
+                        claim.id
+                    );
+                }
+                result => {
+                    let (run, state, report) = result?;
+                    return Ok(build_report(task, &engine, image, &image_id, run, state, report, start, started_at));
+                }
+            }
         }
     }
 
@@ -432,7 +444,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: created");
 
     let inner_report = out_dir.as_ref().map(|d| d.path().join("report.json"));
-    let (run, state) = drive_and_remove(api, &id, task, inner_report.as_deref(), fifos, None).await?;
+    let (run, state) = drive_and_remove(&engine, &id, task, inner_report.as_deref(), fifos, None).await?;
     let inner = out_dir.as_ref().and_then(|d| supervisor::read_report(&d.path().join("report.json")));
     Ok(build_report(task, &engine, image, &image_id, run, state, inner, start, started_at))
 }
@@ -461,16 +473,17 @@ fn supervised_cmd(task: Option<&TaskSpec>) -> Vec<String> {
 
 /// Drive the container to its end, then remove it (or leave that to the engine).
 async fn drive_and_remove(
-    api: &Docker,
+    engine: &engine::Engine,
     id: &str,
     task: &TaskSpec,
     inner_report: Option<&Path>,
     fifos: Option<[tokio::io::unix::AsyncFd<std::fs::File>; 2]>,
     inspected: Option<ContainerInspectResponse>,
 ) -> Result<(Run, EndState), SandboxError> {
+    let api = &engine.api;
     let mut run = Run::default();
     let t0 = Instant::now();
-    let outcome = drive(api, id, task, &mut run, inner_report, fifos, inspected).await;
+    let outcome = drive(engine, id, task, &mut run, inner_report, fifos, inspected).await;
     tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: task over");
     // A container whose init has exited and that the engine removes itself
     // (AutoRemove) is not waited for: nothing of the task is left in it.
@@ -490,8 +503,8 @@ async fn drive_and_remove(
 }
 
 /// Claim a ready pool container of configuration `fp` and check it is what its
-/// token says: ours, that configuration, never started, the same image. One
-/// that is not is removed and the next is tried.
+/// token says: ours, that configuration, that slot (label and bind), never
+/// started, the same image. One that is not is removed and the next is tried.
 async fn claim_ready(
     api: &Docker,
     p: &pool::Pool,
@@ -500,10 +513,15 @@ async fn claim_ready(
 ) -> Option<(pool::Claim, ContainerInspectResponse)> {
     while let Some(claim) = p.claim(fp) {
         let info = api.inspect_container(&claim.id, None::<bollard::query_parameters::InspectContainerOptions>).await;
+        let slot_name = claim.slot.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let slot_bind = format!("{}:{}", claim.slot.display(), spec::OUT_DIR);
         let fit = info.as_ref().is_ok_and(|i| {
             let labels = i.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+            let binds = i.host_config.as_ref().and_then(|h| h.binds.clone()).unwrap_or_default();
             let state = i.state.as_ref();
             labels.get(pool::LABEL).map(String::as_str) == Some(fp)
+                && labels.get(pool::LABEL_SLOT).map(String::as_str) == Some(slot_name)
+                && binds.iter().any(|b| b == &slot_bind || b.starts_with(&format!("{slot_bind}:")))
                 && labels.get(pool::LABEL_ROOT).map(String::as_str) == p.root().to_str()
                 && state.and_then(|s| s.status) == Some(bollard::models::ContainerStateStatusEnum::CREATED)
                 && state.and_then(|s| s.started_at.as_deref()).is_none_or(|t| t.starts_with("0001-"))
@@ -535,8 +553,9 @@ async fn run_claimed(
     user: (u32, u32),
     fp: &str,
 ) -> Result<(Run, EndState, Option<Report>), SandboxError> {
-    let setup =
-        |what: &str, e: std::io::Error| SandboxError::Setup(format!("pool slot {}: {what}: {e}", claim.slot.display()));
+    let setup = |what: &str, e: std::io::Error| {
+        SandboxError::Setup(format!("{POOL_SLOT_ERROR} {}: {what}: {e}", claim.slot.display()))
+    };
     let job = serde_json::json!({ "name": task.name, "argv": task.argv });
     let inputs = pool::write_new(&claim.slot.join("policy.yaml"), inner.to_yaml().as_bytes())
         .map_err(|e| setup("policy", e))
@@ -554,7 +573,7 @@ async fn run_claimed(
     };
     let report_path = claim.slot.join("report").join("report.json");
     let (mut run, state) =
-        drive_and_remove(&engine.api, &claim.id, task, Some(&report_path), Some(fifos), Some(info)).await?;
+        drive_and_remove(engine, &claim.id, task, Some(&report_path), Some(fifos), Some(info)).await?;
     run.enforced.push(Control {
         control: "pool".into(),
         detail: format!(
@@ -566,6 +585,11 @@ async fn run_claimed(
     let report = supervisor::read_report(&report_path);
     Ok((run, state, report))
 }
+
+/// How a setup error begins when the engine refused to start the container.
+const START_ERROR: &str = "starting the container";
+/// How a setup error begins when a claimed pool slot could not take the task's inputs.
+const POOL_SLOT_ERROR: &str = "pool slot";
 
 /// What the engine says about the ended container.
 #[derive(Debug, Default)]
@@ -674,7 +698,7 @@ fn drops_every_capability(drop: &[String], add: Option<&[String]>) -> bool {
 /// without waiting for the engine to notice, which Podman's API service takes
 /// hundreds of milliseconds to do. The task's status comes from that report.
 async fn drive(
-    api: &Docker,
+    engine: &engine::Engine,
     id: &str,
     task: &TaskSpec,
     run: &mut Run,
@@ -683,8 +707,15 @@ async fn drive(
     inspected: Option<ContainerInspectResponse>,
 ) -> Result<EndState, SandboxError> {
     let policy = &task.policy;
+    let api = &engine.api;
     let t0 = Instant::now();
     let step = |what: &str| tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: {what}");
+    // Unsupervised on a local Podman, the exit status comes from libpod's wait
+    // (`stopped`), not from its late `exited` state.
+    let libpod = match (engine.kind, &engine.socket, inner_report) {
+        (SandboxMode::Podman, Some(socket), None) => Some(socket.clone()),
+        _ => None,
+    };
     // A pre-initialised container (the pool, on Podman) already has its init
     // process, waiting for `start`: watched from before it runs, so that even a
     // task of a few milliseconds cannot end before it is watched.
@@ -710,7 +741,7 @@ async fn drive(
     };
     api.start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
         .await
-        .map_err(|e| SandboxError::Setup(format!("starting the container: {e}")))?;
+        .map_err(|e| SandboxError::Setup(format!("{START_ERROR}: {e}")))?;
     step("started");
     let (watch, init) = match early {
         Some(early) => early,
@@ -729,6 +760,14 @@ async fn drive(
     run.observed_cgroup = watch.is_some();
     step("cgroup found");
     let mut wait = api.wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
+    let mut libpod_wait = std::pin::pin!(async {
+        match &libpod {
+            Some(socket) => engine::libpod_wait_stopped(socket, id).await,
+            None => std::future::pending().await,
+        }
+    });
+    let mut libpod_live = libpod.is_some();
+    let mut libpod_code: Option<i64> = None;
 
     let wall = policy.wall_timeout().map(|d| tokio::time::Instant::now() + d);
     let no_output = policy.timeouts.no_output.get().map(|d| d.0);
@@ -808,7 +847,20 @@ async fn drive(
             },
             // With the init watched, the kernel says when it ended: no need to
             // hold a wait request open in the engine.
-            res = wait.next(), if !exited && !init.known() => {
+            code = &mut libpod_wait, if libpod_live && !exited => {
+                libpod_live = false;
+                match code {
+                    Ok(c) => {
+                        libpod_code = Some(c);
+                        exited = true;
+                        step("libpod wait answered");
+                        drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
+                    }
+                    // Asked the usual way below.
+                    Err(e) => tracing::debug!("container: libpod wait: {e}"),
+                }
+            },
+            res = wait.next(), if !exited && !init.known() && !libpod_live => {
                 // A non-zero exit arrives as an error carrying the code; inspect tells the truth below.
                 let _ = res;
                 exited = true;
@@ -830,13 +882,15 @@ async fn drive(
             // Supervised with the init unknown (it exited before it could be
             // watched: a task of a few ms), the output never closes by itself:
             // the supervisor's report, written just before it exits, says so.
-            _ = tokio::time::sleep(Duration::from_millis(5)), if !exited && (init_gone || !init.known()) && (!output_open || output.is_fifos()) => {
+            // Every 5 ms for the first second, every 50 ms after (a long task).
+            _ = tokio::time::sleep(Duration::from_millis(if t0.elapsed() < Duration::from_secs(1) { 5 } else { 50 })),
+                if !exited && (init_gone || !init.known()) && (!output_open || output.is_fifos()) => {
                 if !init.known() && inner_report.is_some_and(Path::exists) {
                     exited = true;
                     step("supervisor report seen");
                     continue;
                 }
-                if output_open {
+                if output_open || libpod_live {
                     continue;
                 }
                 let state = match api
@@ -880,9 +934,16 @@ async fn drive(
         if init.known() {
             init.exited().await;
             init_gone = true;
+        } else if libpod_live {
+            libpod_code = (&mut libpod_wait).await.ok();
         } else {
             let _ = wait.next().await;
         }
+    }
+    // Podman's libpod wait gave the status; its inspect would wait on the
+    // clean-up, and it never sets OOMKilled (the cgroup counters say it).
+    if let Some(code) = libpod_code {
+        return Ok(EndState { exit_code: Some(code), oom_killed: false, engine_removes: auto_remove && init_gone });
     }
     let reported = inner_report.is_some_and(Path::exists);
     let engine_removes = auto_remove && init_gone;

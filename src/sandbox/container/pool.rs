@@ -50,6 +50,8 @@ pub const LABEL: &str = "orchestra.pool";
 pub const LABEL_ROOT: &str = "orchestra.pool.root";
 /// Label: its slot (the supervisor directory's name).
 pub const LABEL_SLOT: &str = "orchestra.pool.slot";
+/// Label: the boot it was made on.
+pub const LABEL_BOOT: &str = "orchestra.pool.boot";
 /// How long a ready container may wait for a task.
 pub const TTL: Duration = Duration::from_secs(30 * 60);
 /// How long a fill may take before its marker is stale.
@@ -87,8 +89,9 @@ pub const DIR_ENV: &str = "ORCHESTRA_CONTAINER_POOL_DIR";
 /// else `/tmp/orchestra-pool-<uid>`. Whichever it is must be private to us
 /// ([`Pool::open`] refuses it otherwise).
 pub fn default_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os(DIR_ENV).map(PathBuf::from).filter(|d| d.is_absolute()) {
-        return dir;
+    // A relative value is kept, and refused by `Pool::open`: never ignored.
+    if let Some(dir) = std::env::var_os(DIR_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
     }
     let uid = nix::unistd::geteuid();
     if uid.is_root() {
@@ -120,6 +123,8 @@ pub struct Claim {
 #[derive(Debug, Serialize, Deserialize)]
 struct FillOrder {
     engine: String,
+    /// The engine's address: the filler talks to this one only.
+    address: String,
     fingerprint: String,
     body: serde_json::Value,
 }
@@ -135,6 +140,18 @@ fn now_secs() -> u64 {
 fn age(path: &Path) -> Option<Duration> {
     let m = std::fs::symlink_metadata(path).ok()?;
     Some(Duration::from_secs(now_secs().saturating_sub(m.mtime().max(0) as u64)))
+}
+
+/// Whether a ready token may still be claimed: its container was published
+/// less than [`TTL`] minus a minute ago (the last minute is the reaper's, so
+/// that a claim never races a removal). Both sides judge by the token's time.
+fn claimable(token: &Path) -> bool {
+    age(token).is_some_and(|a| a + Duration::from_secs(60) < TTL)
+}
+
+/// This boot's id (pool containers of another boot are not judged by us).
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 /// A slot name: letters and digits only (it is a path component, and part of
@@ -160,12 +177,27 @@ impl Pool {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
+        let me = nix::unistd::geteuid().as_raw();
         let m = std::fs::symlink_metadata(root)?;
-        if !m.is_dir() || m.uid() != nix::unistd::geteuid().as_raw() || m.mode() & 0o077 != 0 {
+        if !m.is_dir() || m.uid() != me || m.mode() & 0o077 != 0 {
             return Err(io_other(format!(
-                "{text}: the pool directory must be a directory owned by uid {} with mode 0700",
-                nix::unistd::geteuid()
+                "{text}: the pool directory must be a directory owned by uid {me} with mode 0700"
             )));
+        }
+        // Nobody else may be able to swap it, or a parent, for another directory:
+        // every ancestor is root's or ours, and writable by no one else (a
+        // sticky directory such as /tmp only lets its owner rename entries).
+        for dir in root.ancestors().skip(1) {
+            let m = std::fs::symlink_metadata(dir)?;
+            let shared_write = m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
+            if !m.is_dir() || (m.uid() != 0 && m.uid() != me) || shared_write {
+                return Err(io_other(format!(
+                    "{text}: {} could be replaced by another user (owned by uid {}, mode {:o}); choose a private directory",
+                    dir.display(),
+                    m.uid(),
+                    m.mode() & 0o7777
+                )));
+            }
         }
         for sub in ["slots", "ready", "claimed", "fill"] {
             match std::fs::DirBuilder::new().mode(0o700).create(root.join(sub)) {
@@ -199,9 +231,8 @@ impl Pool {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(slot) = name.to_str().filter(|s| valid_slot(s)) else { continue };
-            // Near the end of its life it is the reaper's, not ours: a claim
-            // must not race a removal.
-            if age(&entry.path()).is_none_or(|a| a + Duration::from_secs(60) > TTL) {
+            // Near the end of its life it is the reaper's, not ours.
+            if !claimable(&entry.path()) {
                 continue;
             }
             let token = self.root.join("claimed").join(slot);
@@ -231,9 +262,10 @@ impl Pool {
         let _ = std::fs::remove_dir_all(&claim.slot);
     }
 
-    /// How many containers of this configuration are ready or being made.
+    /// How many containers of this configuration are claimable or being made.
     pub fn stock(&self, fingerprint: &str) -> usize {
-        let ready = std::fs::read_dir(self.ready_dir(fingerprint)).map_or(0, |d| d.count());
+        let ready = std::fs::read_dir(self.ready_dir(fingerprint))
+            .map_or(0, |d| d.flatten().filter(|e| claimable(&e.path())).count());
         let filling = std::fs::read_dir(self.root.join("fill")).map_or(0, |d| {
             d.flatten()
                 .filter(|e| {
@@ -249,13 +281,18 @@ impl Pool {
     /// [`REAP_EVERY`] for the pool (a list of Podman's containers asks the
     /// runtime for each one's state, which slows the tasks starting meanwhile).
     pub fn reap_turn(&self) -> bool {
-        let stamp = self.root.join("reaped");
-        if age(&stamp).is_some_and(|a| a < REAP_EVERY) {
+        if !self.reap_due() {
             return false;
         }
+        let stamp = self.root.join("reaped");
         // Taken by replacing the stamp; a concurrent filler may reap too, harmlessly.
         let tmp = self.root.join("fill").join(format!("reap.{}", std::process::id()));
         write_new(&tmp, b"").and_then(|_| std::fs::rename(&tmp, &stamp)).is_ok()
+    }
+
+    /// Whether the last reaping for this pool is older than [`REAP_EVERY`].
+    pub fn reap_due(&self) -> bool {
+        age(&self.root.join("reaped")).is_none_or(|a| a >= REAP_EVERY)
     }
 
     /// How many fills are in flight (fresh orders).
@@ -299,17 +336,23 @@ impl Pool {
     }
 
     /// Order `count` containers of `template` (a create body whose slot path
-    /// is [`SLOT_PLACEHOLDER`]) and start one detached filler for them. The
-    /// caller does not wait: the filler exits when it is done.
+    /// is [`SLOT_PLACEHOLDER`]) from the engine at `address`, and start one
+    /// detached filler for them; with `count` 0, one only when it is time to
+    /// reap. The caller does not wait: the filler exits when it is done.
+    #[allow(clippy::too_many_arguments)]
     pub fn order(
         &self,
         kind: SandboxMode,
+        address: &str,
         fingerprint: &str,
         template: &ContainerCreateBody,
         user: (u32, u32),
         extra: &[(&str, &[u8])],
         count: usize,
     ) -> std::io::Result<()> {
+        if count == 0 && !self.reap_due() {
+            return Ok(());
+        }
         let json = serde_json::to_string(template).map_err(|e| io_other(e.to_string()))?;
         // The placeholder stands for the slot in the supervisor's bind and, on
         // Podman, the seccomp profile's path: nowhere else.
@@ -318,40 +361,60 @@ impl Pool {
             return Err(io_other("the configuration names the pool's placeholder path itself".into()));
         }
         let mut slots = Vec::new();
-        for _ in 0..count {
-            let slot = self.make_slot(user, extra)?;
-            let dir = self.slot_dir(&slot);
-            let text = json.replace(SLOT_PLACEHOLDER, &dir.to_string_lossy());
-            let mut body: serde_json::Value = serde_json::from_str(&text).map_err(|e| io_other(e.to_string()))?;
-            if let Some(labels) = body.get_mut("Labels").and_then(|l| l.as_object_mut()) {
-                labels.insert(LABEL.into(), fingerprint.into());
-                labels.insert(LABEL_ROOT.into(), self.root.to_string_lossy().into_owned().into());
-                labels.insert(LABEL_SLOT.into(), slot.clone().into());
-                labels.insert("orchestra.task".into(), "(pool)".into());
+        let mut made = || -> std::io::Result<()> {
+            for _ in 0..count {
+                let slot = self.make_slot(user, extra)?;
+                slots.push(slot.clone());
+                let dir = self.slot_dir(&slot);
+                let text = json.replace(SLOT_PLACEHOLDER, &dir.to_string_lossy());
+                let mut body: serde_json::Value = serde_json::from_str(&text).map_err(|e| io_other(e.to_string()))?;
+                if let Some(labels) = body.get_mut("Labels").and_then(|l| l.as_object_mut()) {
+                    // No owner process: the pool's rules decide (an older
+                    // orchestra's reaper leaves a container without one alone).
+                    labels.remove(super::lifecycle::OWNER);
+                    labels.insert(LABEL.into(), fingerprint.into());
+                    labels.insert(LABEL_ROOT.into(), self.root.to_string_lossy().into_owned().into());
+                    labels.insert(LABEL_SLOT.into(), slot.clone().into());
+                    labels.insert(LABEL_BOOT.into(), boot_id().into());
+                    labels.insert("orchestra.task".into(), "(pool)".into());
+                }
+                let order = FillOrder {
+                    engine: kind.as_str().into(),
+                    address: address.into(),
+                    fingerprint: fingerprint.into(),
+                    body,
+                };
+                let data = serde_json::to_vec(&order).map_err(|e| io_other(e.to_string()))?;
+                write_new(&self.root.join("fill").join(format!("{fingerprint}.{slot}")), &data)?;
             }
-            let order = FillOrder { engine: kind.as_str().into(), fingerprint: fingerprint.into(), body };
-            let data = serde_json::to_vec(&order).map_err(|e| io_other(e.to_string()))?;
-            write_new(&self.root.join("fill").join(format!("{fingerprint}.{slot}")), &data)?;
-            slots.push(slot);
-        }
-        let exe = std::env::current_exe()?;
-        let mut cmd = std::process::Command::new(exe);
-        cmd.args(["pool", "fill", "--engine", kind.as_str(), "--root"]).arg(&self.root).args(&slots);
-        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-        // Its own process group: a Ctrl-C at the terminal is for the task, not the filler.
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
+            Ok(())
+        };
+        let spawned = made().and_then(|_| {
+            let exe = std::env::current_exe()?;
+            let mut cmd = std::process::Command::new(exe);
+            cmd.args(["pool", "fill", "--engine", kind.as_str(), "--address", address, "--root"])
+                .arg(&self.root)
+                .args(&slots);
+            cmd.stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            // Its own process group: a Ctrl-C at the terminal is for the task, not the filler.
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            cmd.spawn()
+        });
+        match spawned {
+            Ok(mut child) => {
+                // Reaped by a thread; the filler outlives us if we exit first.
+                std::thread::spawn(move || child.wait());
+                Ok(())
+            }
             Err(e) => {
                 for slot in &slots {
                     self.forget_fill(fingerprint, slot);
                 }
-                return Err(e);
+                Err(e)
             }
-        };
-        // Reaped by a thread; the filler outlives us if we exit first.
-        std::thread::spawn(move || child.wait());
-        Ok(())
+        }
     }
 
     fn forget_fill(&self, fingerprint: &str, slot: &str) {
@@ -374,7 +437,8 @@ impl Pool {
         let order: FillOrder = std::fs::read(&fill)
             .map_err(|e| e.to_string())
             .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))?;
-        let done = self.fill_one(slot, &order).await;
+        let ordered_at = std::fs::symlink_metadata(&fill).map(|m| m.mtime()).unwrap_or(0);
+        let done = self.fill_one(slot, &order, ordered_at).await;
         if done.is_err() {
             let _ = std::fs::remove_dir_all(self.slot_dir(slot));
         }
@@ -382,14 +446,14 @@ impl Pool {
         done
     }
 
-    async fn fill_one(&self, slot: &str, order: &FillOrder) -> Result<(), String> {
+    async fn fill_one(&self, slot: &str, order: &FillOrder, ordered_at: i64) -> Result<(), String> {
         let kind = match order.engine.as_str() {
             "docker" => SandboxMode::Docker,
             "podman" => SandboxMode::Podman,
             other => return Err(format!("unknown engine {other:?}")),
         };
         let body: ContainerCreateBody = serde_json::from_value(order.body.clone()).map_err(|e| e.to_string())?;
-        let engine = engine::connect(kind).await.map_err(|e| e.to_string())?;
+        let engine = engine::connect_to(kind, &order.address).await.map_err(|e| e.to_string())?;
         let created = engine
             .api
             .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
@@ -400,6 +464,11 @@ impl Pool {
             if kind == SandboxMode::Podman {
                 let socket = engine.socket.as_deref().ok_or("a remote Podman cannot be pre-initialised")?;
                 engine::libpod_init(socket, &id).await?;
+            }
+            // Drained since the order: what was ordered before is not wanted.
+            let drained = std::fs::symlink_metadata(self.root.join("drained")).map(|m| m.mtime()).unwrap_or(i64::MIN);
+            if drained >= ordered_at {
+                return Err("the pool was drained while this container was made".to_string());
             }
             let dir = self.ready_dir(&order.fingerprint);
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
@@ -419,37 +488,84 @@ impl Pool {
         published
     }
 
-    /// What the reaper should do with a pool container of this pool (labels
-    /// given), in `state` (`created` covers Podman's initialised ones).
-    pub fn keep(&self, labels: &HashMap<String, String>, created_state: bool, created_secs: i64) -> bool {
-        let Some(slot) = labels.get(LABEL_SLOT).filter(|s| valid_slot(s)) else { return false };
+    /// The reaper's rule for a container of this pool (its labels given;
+    /// `created_state` covers Podman's initialised ones): `true` means it is
+    /// nobody's and its slot has been forgotten — remove the container.
+    ///
+    /// Kept: while a fill is in flight; while its ready token is claimable or
+    /// not yet expired ([`TTL`]); while the orchestra that claimed it lives.
+    /// The checks run in the order the tokens move (fill marker, then ready,
+    /// then claimed; each move is one rename), so a token in flight is seen.
+    /// An expired ready token is taken (renamed away) before the container is
+    /// given up, so a claim can never race the removal.
+    pub fn reap(&self, labels: &HashMap<String, String>, created_state: bool) -> bool {
+        let Some(slot) = labels.get(LABEL_SLOT).filter(|s| valid_slot(s)) else { return true };
         let fingerprint = labels.get(LABEL).filter(|f| valid_slot(f)).map(String::as_str).unwrap_or("-");
-        // Ready first, claimed second: a claim renames one into the other
-        // atomically, so a token in flight is always seen in one of them.
-        let young = now_secs().saturating_sub(created_secs.max(0) as u64) < TTL.as_secs();
-        if created_state && young && self.ready_dir(fingerprint).join(slot).exists() {
+        let marker = self.root.join("fill").join(format!("{fingerprint}.{slot}"));
+        if created_state && age(&marker).is_some_and(|a| a < FILL_STALE) {
+            return false;
+        }
+        let ready = self.ready_dir(fingerprint).join(slot);
+        if let Some(a) = age(&ready) {
+            if a < TTL {
+                return false;
+            }
+            let taken = self.root.join("fill").join(format!("reap.{slot}"));
+            if std::fs::rename(&ready, &taken).is_err() {
+                return false; // someone else moved it first: judged again next time
+            }
+            let _ = std::fs::remove_file(&taken);
+            let _ = std::fs::remove_dir_all(self.slot_dir(slot));
             return true;
         }
-        // Claimed: kept while the claimer lives (a token without an owner yet
-        // is kept too: the claimer is writing it).
-        if let Ok(text) = std::fs::read_to_string(self.root.join("claimed").join(slot)) {
-            return match text.lines().nth(1) {
+        let claimed = self.root.join("claimed").join(slot);
+        if let Ok(text) = std::fs::read_to_string(&claimed) {
+            let alive = match text.lines().nth(1) {
                 Some(owner) => !super::lifecycle::owner_is_gone(owner),
-                None => true,
+                // The claimer is writing its name, or died right after the rename.
+                None => age(&claimed).is_some_and(|a| a < FILL_STALE),
             };
+            if alive {
+                return false;
+            }
         }
-        created_state
-            && age(&self.root.join("fill").join(format!("{fingerprint}.{slot}"))).is_some_and(|a| a < FILL_STALE)
+        let _ = std::fs::remove_file(&claimed);
+        let _ = std::fs::remove_dir_all(self.slot_dir(slot));
+        true
     }
 
-    /// Forget a reaped container's slot: token and directory.
-    pub fn forget(&self, labels: &HashMap<String, String>) {
-        let Some(slot) = labels.get(LABEL_SLOT).filter(|s| valid_slot(s)) else { return };
-        if let Some(fingerprint) = labels.get(LABEL).filter(|f| valid_slot(f)) {
-            let _ = std::fs::remove_file(self.ready_dir(fingerprint).join(slot));
+    /// Remove what failed or killed fillers and claimers left: stale fill
+    /// markers and temporary files, and slot directories that no token, claim
+    /// or fresh order refers to. Run by the filler whose turn it is to reap.
+    pub fn sweep(&self) {
+        let stale = |p: &Path| age(p).is_some_and(|a| a >= FILL_STALE);
+        let mut referenced: std::collections::HashSet<String> =
+            self.ready().into_iter().map(|(_, slot, _)| slot).collect();
+        // Claims are judged with their containers (`reap`); anything else in
+        // `claimed/` is a claimer's temporary file.
+        for e in std::fs::read_dir(self.root.join("claimed")).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if valid_slot(&name) {
+                referenced.insert(name);
+            } else if stale(&e.path()) {
+                let _ = std::fs::remove_file(e.path());
+            }
         }
-        let _ = std::fs::remove_file(self.root.join("claimed").join(slot));
-        let _ = std::fs::remove_dir_all(self.slot_dir(slot));
+        // Fresh orders and tokens in flight keep their slots (`<what>.<slot>`).
+        for e in std::fs::read_dir(self.root.join("fill")).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if stale(&e.path()) {
+                let _ = std::fs::remove_file(e.path());
+            } else if let Some((_, slot)) = name.rsplit_once('.') {
+                referenced.insert(slot.to_string());
+            }
+        }
+        for e in std::fs::read_dir(self.root.join("slots")).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !referenced.contains(&name) && stale(&e.path()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
     }
 
     /// Ready tokens: (fingerprint, slot, container id).
@@ -470,6 +586,11 @@ impl Pool {
     /// containers they named; slot directories without a container or claim
     /// are removed too. For `orchestra pool drain`.
     pub fn take_all(&self) -> Vec<String> {
+        // Fills still in flight check this stamp and give up their container.
+        let stamp = self.root.join("fill").join(format!("drained.{}", std::process::id()));
+        if write_new(&stamp, b"").is_ok() {
+            let _ = std::fs::rename(&stamp, self.root.join("drained"));
+        }
         let mut ids = Vec::new();
         for (fingerprint, slot, id) in self.ready() {
             let token = self.ready_dir(&fingerprint).join(&slot);
@@ -499,14 +620,29 @@ pub fn write_new(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 /// The fingerprint of a configuration: the template body (labels aside), the
-/// image id, orchestra's version, the engine, and the identity of every host
+/// contents of the files written into each slot for the engine, the image id, orchestra's version, the engine, and the identity of every host
 /// path the body binds (directories by device and inode; files also by size
 /// and times, so that a rebuilt supervisor is a new configuration).
-pub fn fingerprint(template: &ContainerCreateBody, image_id: &str, engine_address: &str) -> String {
+pub fn fingerprint(
+    template: &ContainerCreateBody,
+    files: &[(&str, &[u8])],
+    image_id: &str,
+    engine_address: &str,
+) -> String {
     let mut body = template.clone();
     body.labels = None;
     let mut h = Sha256::new();
-    h.update(serde_json::to_vec(&body).unwrap_or_default());
+    // Canonical JSON: the body holds hash maps (tmpfs), whose order differs
+    // from one process to the next.
+    let canonical = canonical_json(serde_json::to_value(&body).unwrap_or_default());
+    h.update(serde_json::to_vec(&canonical).unwrap_or_default());
+    // The slot's files the engine reads (Podman's seccomp profile), by content.
+    for (name, data) in files {
+        h.update(b"\0");
+        h.update(name.as_bytes());
+        h.update(b"\0");
+        h.update(Sha256::digest(data));
+    }
     h.update(b"\0");
     h.update(image_id.as_bytes());
     h.update(b"\0");
@@ -539,6 +675,20 @@ pub fn fingerprint(template: &ContainerCreateBody, image_id: &str, engine_addres
     }
     // Hex, and short: it is a directory name and a label.
     h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The same JSON with every object's keys in sorted order, whatever order the
+/// map type behind `serde_json::Value` keeps.
+fn canonical_json(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, canonical_json(v))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(canonical_json).collect()),
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -586,7 +736,7 @@ mod tests {
         assert!(pool.claim("fp").is_none());
         // A claimed token names its claimer, which is alive: the reaper keeps it.
         let labels = HashMap::from([(LABEL_SLOT.to_string(), "s0".to_string()), (LABEL.to_string(), "fp".into())]);
-        assert!(pool.keep(&labels, false, 0));
+        assert!(!pool.reap(&labels, false));
     }
 
     #[test]
@@ -602,17 +752,54 @@ mod tests {
     }
 
     #[test]
-    fn the_reaper_keeps_ready_young_containers_only() {
+    fn the_reaper_keeps_ready_young_and_live_claims_only() {
         let (_d, pool) = pool();
+        let labels =
+            |slot: &str| HashMap::from([(LABEL_SLOT.to_string(), slot.to_string()), (LABEL.into(), "fp".into())]);
         publish(&pool, "fp", "s1", "abc");
-        let labels = HashMap::from([(LABEL_SLOT.to_string(), "s1".to_string()), (LABEL.to_string(), "fp".into())]);
-        let now = now_secs() as i64;
-        assert!(pool.keep(&labels, true, now));
-        assert!(!pool.keep(&labels, true, now - TTL.as_secs() as i64 - 1), "expired");
-        assert!(!pool.keep(&labels, false, now), "started, but never claimed");
-        pool.forget(&labels);
-        assert!(!pool.keep(&labels, true, now), "token gone");
-        assert!(!pool.slot_dir("s1").exists());
+        assert!(!pool.reap(&labels("s1"), true), "ready and young");
+        // Expired: the reaper takes the token first, so no claim can race it.
+        let old = std::time::SystemTime::now() - TTL - Duration::from_secs(1);
+        let token = pool.ready_dir("fp").join("s1");
+        std::fs::File::options().write(true).open(&token).unwrap().set_modified(old).unwrap();
+        assert!(pool.claim("fp").is_none(), "an expiring token is not claimed");
+        assert!(pool.reap(&labels("s1"), true), "expired");
+        assert!(!token.exists() && !pool.slot_dir("s1").exists());
+        // Started without a claim, or with no token at all: nobody's.
+        publish(&pool, "fp", "s2", "def");
+        std::fs::remove_file(pool.ready_dir("fp").join("s2")).unwrap();
+        assert!(pool.reap(&labels("s2"), true));
+        // A claim whose claimer is gone.
+        publish(&pool, "fp", "s3", "123");
+        let c = pool.claim("fp").unwrap();
+        let dead = format!("{}\n{}/{}/1\n", c.id, boot_id(), u32::MAX - 1);
+        std::fs::write(&c.token, dead).unwrap();
+        assert!(pool.reap(&labels("s3"), false));
+        assert!(!c.token.exists());
+        // A fill in flight.
+        std::fs::create_dir_all(pool.slot_dir("s4")).unwrap();
+        std::fs::write(pool.root.join("fill").join("fp.s4"), "{}").unwrap();
+        assert!(!pool.reap(&labels("s4"), true));
+    }
+
+    #[test]
+    fn sweeping_removes_only_what_nothing_refers_to() {
+        let (_d, pool) = pool();
+        let old = std::time::SystemTime::now() - FILL_STALE - Duration::from_secs(1);
+        let age_dir = |p: &Path| std::fs::File::open(p).unwrap().set_modified(old).unwrap();
+        publish(&pool, "fp", "ready1", "abc");
+        std::fs::create_dir_all(pool.slot_dir("orphan1")).unwrap();
+        std::fs::create_dir_all(pool.slot_dir("filling1")).unwrap();
+        std::fs::write(pool.root.join("fill").join("fp.filling1"), "{}").unwrap();
+        for slot in ["ready1", "orphan1", "filling1"] {
+            age_dir(&pool.slot_dir(slot));
+        }
+        std::fs::write(pool.root.join("fill").join("token.dead1"), "x").unwrap();
+        age_dir(&pool.root.join("fill").join("token.dead1"));
+        pool.sweep();
+        assert!(pool.slot_dir("ready1").exists() && pool.slot_dir("filling1").exists());
+        assert!(!pool.slot_dir("orphan1").exists());
+        assert!(!pool.root.join("fill").join("token.dead1").exists());
     }
 
     #[test]
@@ -635,20 +822,34 @@ mod tests {
             host_config: Some(bollard::models::HostConfig { binds: Some(vec![bind.clone()]), ..Default::default() }),
             ..Default::default()
         };
-        let a = fingerprint(&body("x"), "img1", "unix:///s");
-        assert_eq!(a, fingerprint(&body("x"), "img1", "unix:///s"));
+        let a = fingerprint(&body("x"), &[], "img1", "unix:///s");
+        assert_eq!(a, fingerprint(&body("x"), &[], "img1", "unix:///s"));
         let mut labelled = body("x");
         labelled.labels = Some(HashMap::from([("k".into(), "v".into())]));
-        assert_eq!(a, fingerprint(&labelled, "img1", "unix:///s"), "labels are not configuration");
-        assert_ne!(a, fingerprint(&body("y"), "img1", "unix:///s"));
-        assert_ne!(a, fingerprint(&body("x"), "img2", "unix:///s"));
+        assert_eq!(a, fingerprint(&labelled, &[], "img1", "unix:///s"), "labels are not configuration");
+        assert_ne!(a, fingerprint(&body("y"), &[], "img1", "unix:///s"));
+        assert_ne!(a, fingerprint(&body("x"), &[], "img2", "unix:///s"));
+        let profile = |p: &'static [u8]| fingerprint(&body("x"), &[("seccomp.json", p)], "img1", "unix:///s");
+        assert_ne!(profile(b"{}"), profile(b"{\"x\":1}"), "a slot file's content is configuration");
+        // Hash maps in the body (tmpfs) come out in any order: the same fingerprint.
+        let tmpfs_body = || {
+            let mut b = body("x");
+            let mut tmpfs = HashMap::new();
+            for i in 0..8 {
+                tmpfs.insert(format!("/t{i}"), format!("o{i}"));
+            }
+            b.host_config.as_mut().unwrap().tmpfs = Some(tmpfs);
+            fingerprint(&b, &[], "img1", "unix:///s")
+        };
+        let first = tmpfs_body();
+        assert!((0..20).all(|_| tmpfs_body() == first));
         // A file written in the workspace is the same workspace; a replaced one is not.
         std::fs::write(ws.path().join("f"), "1").unwrap();
-        assert_eq!(a, fingerprint(&body("x"), "img1", "unix:///s"));
+        assert_eq!(a, fingerprint(&body("x"), &[], "img1", "unix:///s"));
         let path = ws.path().to_path_buf();
         drop(ws);
         std::fs::create_dir(&path).unwrap();
-        let b = fingerprint(&body("x"), "img1", "unix:///s");
+        let b = fingerprint(&body("x"), &[], "img1", "unix:///s");
         std::fs::remove_dir(&path).unwrap();
         assert_ne!(a, b, "a workspace replaced at the same path is another configuration");
     }
