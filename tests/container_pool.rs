@@ -305,6 +305,49 @@ fn a_vanished_ready_container_is_skipped_and_drain_catches_fills_in_flight(engin
     w.drain_and_check();
 }
 
+/// Tasks started at the same moment never share a container: each claim is
+/// its own, and a task that finds the pool empty creates one.
+fn concurrent_tasks_never_share_a_container(engine: &'static str) {
+    let w = world(engine, 3);
+    w.sh("true").assert_ok();
+    w.wait_ready(3);
+    let children: Vec<_> = (0..5)
+        .map(|i| {
+            // Each its own report (the shared helper writes one path).
+            let report = w.e.root.join(format!("report-{i}.json"));
+            let mut c = Command::new(orchestra());
+            c.current_dir(&w.e.ws)
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("HOME", &w.e.home)
+                .env("ORCHESTRA_AUDIT_KEY", &w.e.key)
+                .args(["exec", "--policy", "default", "--backend", engine, "--report"])
+                .arg(&report)
+                .args(["--", "/bin/sh", "-c", &format!("echo {i} > c{i}")]);
+            w.with_pool(&mut c);
+            c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+            (c.spawn().unwrap(), report)
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for (i, (child, report)) in children.into_iter().enumerate() {
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{engine}: task {i} failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(std::fs::read_to_string(w.e.ws.join(format!("c{i}"))).unwrap(), format!("{i}\n"));
+        let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        let out = Out { code: 0, stdout: String::new(), stderr: String::new(), report: r };
+        if let Some(detail) = pool_control(&out) {
+            ids.push(detail.split_whitespace().nth(2).unwrap_or_default().to_string());
+        }
+    }
+    assert!(!ids.is_empty(), "{engine}: no task got a pooled container");
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "{engine}: a container was handed out twice: {ids:?}");
+    w.drain_and_check();
+}
+
 macro_rules! per_engine {
     ($($case:ident),* $(,)?) => {
         mod docker { $( #[test] fn $case() { super::$case("docker") } )* }
@@ -318,6 +361,7 @@ per_engine!(
     a_killed_claimer_and_a_lost_token_are_reaped,
     a_plan_uses_the_pool,
     a_vanished_ready_container_is_skipped_and_drain_catches_fills_in_flight,
+    concurrent_tasks_never_share_a_container,
 );
 
 #[test]
