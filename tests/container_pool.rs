@@ -288,10 +288,10 @@ fn a_plan_uses_the_pool(engine: &'static str) {
     w.drain_and_check();
 }
 
-/// A ready container removed behind the pool's back is skipped: the task
-/// runs in a fresh one, and a drain right after a task (its fill in flight)
-/// still leaves nothing behind.
-fn a_vanished_ready_container_is_skipped_and_drain_catches_fills_in_flight(engine: &'static str) {
+/// A ready container removed behind the pool's back, or whose slot holds a
+/// planted report, is skipped: the task runs in a fresh one. A drain right
+/// after a task (its fill in flight) still leaves nothing behind.
+fn unusable_ready_containers_are_skipped_and_drain_catches_fills_in_flight(engine: &'static str) {
     let w = world(engine, 1);
     w.sh("true").assert_ok();
     let ready = w.wait_ready(1);
@@ -301,6 +301,17 @@ fn a_vanished_ready_container_is_skipped_and_drain_catches_fills_in_flight(engin
     o.assert_ok();
     assert!(pool_control(&o).is_none(), "{engine}: a removed container was handed out");
     assert_eq!(std::fs::read_to_string(w.e.ws.join("here")).unwrap(), "still-runs\n");
+    // A report planted in a ready slot (a host process of the task user could)
+    // makes that container unusable, not the end of the next task.
+    w.wait_ready(1);
+    let v: serde_json::Value = serde_json::from_slice(&w.pool(&["status", "--json"]).stdout).unwrap();
+    let slot = v["ready"][0]["slot"].as_str().unwrap().to_string();
+    let planted = w.pool_dir.join("slots").join(&slot).join("report/report.json");
+    std::fs::write(&planted, r#"{"forged": true}"#).unwrap();
+    let o = w.sh("sleep 0.2; echo real > real");
+    o.assert_ok();
+    assert!(pool_control(&o).is_none(), "{engine}: a slot with a planted report was handed out");
+    assert_eq!(std::fs::read_to_string(w.e.ws.join("real")).unwrap(), "real\n");
     // That task ordered a replacement; drain at once, while it is being made.
     w.drain_and_check();
 }
@@ -360,7 +371,7 @@ per_engine!(
     another_configuration_never_gets_a_pooled_container,
     a_killed_claimer_and_a_lost_token_are_reaped,
     a_plan_uses_the_pool,
-    a_vanished_ready_container_is_skipped_and_drain_catches_fills_in_flight,
+    unusable_ready_containers_are_skipped_and_drain_catches_fills_in_flight,
     concurrent_tasks_never_share_a_container,
 );
 

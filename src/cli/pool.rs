@@ -139,6 +139,9 @@ async fn drain() -> Exit {
     };
     // Fills in flight finish first (bounded), so that what they make is drained too.
     let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    if p.filling() > 0 {
+        eprintln!("orchestra: pool {}: waiting for {} fill(s) in flight (at most 30 s)", root.display(), p.filling());
+    }
     while p.filling() > 0 && std::time::Instant::now() < until {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -362,21 +362,34 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         let template = spec::create_body(policy, &facts).map_err(|e| unenforceable("container", e.0))?;
         let extra: Vec<(&str, &[u8])> =
             seccomp_profile.as_deref().map(|s| ("seccomp.json", s.as_bytes())).into_iter().collect();
-        let fp = pool::fingerprint(&template, &extra, &image_id, &engine.address);
-        let claim = claim_ready(api, p, &fp, &image_id).await;
-        tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: pool claim checked");
-        let deficit = pool_size.saturating_sub(p.stock(&fp));
-        if let Err(e) = p.order(kind, &engine.address, &fp, &template, user, &extra, deficit) {
-            tracing::warn!("container pool {}: cannot order containers: {e}", p.root().display());
-        }
-        tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, claimed = claim.is_some(), "container: pool");
-        if let Some((claim, info)) = claim {
+        let pooled = match pool::fingerprint(&template, &extra, &image_id, &engine.address) {
+            Ok(fp) => {
+                let claim = claim_ready(api, p, &fp, &image_id).await;
+                tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: pool claim checked");
+                let deficit = pool_size.saturating_sub(p.stock(&fp));
+                if let Err(e) = p.order(kind, &engine.address, &fp, &template, user, &extra, deficit) {
+                    tracing::warn!("container pool {}: cannot order containers: {e}", p.root().display());
+                    // No filler will reap: reap here, when it is due.
+                    if p.reap_turn() {
+                        lifecycle::reap_orphans(&engine, &pool_root).await;
+                    }
+                }
+                claim.map(|c| (c, fp))
+            }
+            Err(e) => {
+                tracing::warn!("container pool {}: {e}; creating a container", p.root().display());
+                None
+            }
+        };
+        tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, claimed = pooled.is_some(), "container: pool");
+        if let Some(((claim, info), fp)) = pooled {
             let result = run_claimed(&engine, task, p, &claim, info, inner, user, &fp).await;
             p.discard(&claim);
             match result {
-                // Nothing of the task ran (its inputs could not be written, or
-                // the engine would not start the container): a fresh one instead.
-                Err(SandboxError::Setup(e)) if e.starts_with(POOL_SLOT_ERROR) || e.starts_with(START_ERROR) => {
+                // Its inputs could not be written: it was never started, and
+                // nothing of the task ran. A fresh container instead. (A failed
+                // start is not retried: the engine may have run part of it.)
+                Err(SandboxError::Setup(e)) if e.starts_with(POOL_SLOT_ERROR) => {
                     tracing::warn!(
                         "container pool: the claimed container {} was not used ({e}); creating one",
                         claim.id
@@ -526,7 +539,8 @@ async fn claim_ready(
                 && state.and_then(|s| s.status) == Some(bollard::models::ContainerStateStatusEnum::CREATED)
                 && state.and_then(|s| s.started_at.as_deref()).is_none_or(|t| t.starts_with("0001-"))
                 && i.image.as_deref() == Some(image_id)
-                && claim.slot.join("report").is_dir()
+                // Nothing planted in the report directory before the task.
+                && std::fs::read_dir(claim.slot.join("report")).is_ok_and(|mut d| d.next().is_none())
         });
         if fit && let Ok(info) = info {
             return Some((claim, info));
@@ -586,8 +600,6 @@ async fn run_claimed(
     Ok((run, state, report))
 }
 
-/// How a setup error begins when the engine refused to start the container.
-const START_ERROR: &str = "starting the container";
 /// How a setup error begins when a claimed pool slot could not take the task's inputs.
 const POOL_SLOT_ERROR: &str = "pool slot";
 
@@ -741,7 +753,7 @@ async fn drive(
     };
     api.start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
         .await
-        .map_err(|e| SandboxError::Setup(format!("{START_ERROR}: {e}")))?;
+        .map_err(|e| SandboxError::Setup(format!("starting the container: {e}")))?;
     step("started");
     let (watch, init) = match early {
         Some(early) => early,
@@ -801,6 +813,10 @@ async fn drive(
         }
         if exited && !output_open {
             break;
+        }
+        // Killed, with only libpod's wait to say when it ended: bound the wait.
+        if killed && libpod_live && drain_deadline.is_none() {
+            drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(10));
         }
         let deadline = if killed { far } else { wall.unwrap_or(far) };
         let quiet = match (killed, no_output) {
@@ -935,14 +951,18 @@ async fn drive(
             init.exited().await;
             init_gone = true;
         } else if libpod_live {
-            libpod_code = (&mut libpod_wait).await.ok();
+            libpod_code =
+                tokio::time::timeout(Duration::from_secs(10), &mut libpod_wait).await.ok().and_then(Result::ok);
         } else {
             let _ = wait.next().await;
         }
     }
     // Podman's libpod wait gave the status; its inspect would wait on the
-    // clean-up, and it never sets OOMKilled (the cgroup counters say it).
-    if let Some(code) = libpod_code {
+    // clean-up, and it never sets OOMKilled: the cgroup counters say it, when
+    // they were watched (otherwise inspect, for its state and error).
+    if let Some(code) = libpod_code
+        && watch.is_some()
+    {
         return Ok(EndState { exit_code: Some(code), oom_killed: false, engine_removes: auto_remove && init_gone });
     }
     let reported = inner_report.is_some_and(Path::exists);
@@ -955,10 +975,10 @@ async fn drive(
     let info = match api.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await {
         Ok(i) => i,
         // Caught mid-transition (Podman reports a `stopped` state bollard does not
-        // know), or already removed (AutoRemove): the supervisor's report, or our
-        // own kill, says how the task ended.
-        Err(_) if reported || auto_remove => {
-            return Ok(EndState { exit_code: None, oom_killed: false, engine_removes });
+        // know), or already removed (AutoRemove): the supervisor's report, our
+        // own kill, or libpod's wait says how the task ended.
+        Err(_) if reported || auto_remove || libpod_code.is_some() => {
+            return Ok(EndState { exit_code: libpod_code, oom_killed: false, engine_removes });
         }
         Err(e) => return Err(SandboxError::Setup(format!("inspecting the ended container: {e}"))),
     };
@@ -966,7 +986,11 @@ async fn drive(
     if let Some(err) = state.error.filter(|e| !e.is_empty()) {
         run.setup_error = Some(format!("the engine could not run the task: {err}"));
     }
-    Ok(EndState { exit_code: state.exit_code, oom_killed: state.oom_killed.unwrap_or(false), engine_removes })
+    Ok(EndState {
+        exit_code: libpod_code.or(state.exit_code),
+        oom_killed: state.oom_killed.unwrap_or(false),
+        engine_removes,
+    })
 }
 
 /// Relay one chunk of the task's output (stream `i`: 0 stdout, 1 stderr) to

@@ -142,6 +142,24 @@ fn age(path: &Path) -> Option<Duration> {
     Some(Duration::from_secs(now_secs().saturating_sub(m.mtime().max(0) as u64)))
 }
 
+/// Time since `path`'s inode last changed (a rename counts, unlike mtime).
+fn change_age(path: &Path) -> Option<Duration> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some(Duration::from_secs(now_secs().saturating_sub(m.ctime().max(0) as u64)))
+}
+
+/// Whether a claim token names a claimer that is gone: its owner line names a
+/// dead process, or it has had none for [`FILL_STALE`] since the claim's rename.
+fn claim_is_dead(token: &Path) -> bool {
+    match std::fs::read_to_string(token) {
+        Ok(text) => match text.lines().nth(1) {
+            Some(owner) => super::lifecycle::owner_is_gone(owner),
+            None => change_age(token).is_some_and(|a| a >= FILL_STALE),
+        },
+        Err(_) => false,
+    }
+}
+
 /// Whether a ready token may still be claimed: its container was published
 /// less than [`TTL`] minus a minute ago (the last minute is the reaper's, so
 /// that a claim never races a removal). Both sides judge by the token's time.
@@ -438,6 +456,11 @@ impl Pool {
             .map_err(|e| e.to_string())
             .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))?;
         let ordered_at = std::fs::symlink_metadata(&fill).map(|m| m.mtime()).unwrap_or(0);
+        // Fresh again: the reaper and the sweep judge a fill by its marker's age,
+        // and a filler makes its slots one after another.
+        if let Ok(f) = std::fs::File::options().write(true).open(&fill) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
         let done = self.fill_one(slot, &order, ordered_at).await;
         if done.is_err() {
             let _ = std::fs::remove_dir_all(self.slot_dir(slot));
@@ -466,8 +489,11 @@ impl Pool {
                 engine::libpod_init(socket, &id).await?;
             }
             // Drained since the order: what was ordered before is not wanted.
-            let drained = std::fs::symlink_metadata(self.root.join("drained")).map(|m| m.mtime()).unwrap_or(i64::MIN);
-            if drained >= ordered_at {
+            let drained = || {
+                std::fs::symlink_metadata(self.root.join("drained")).map(|m| m.mtime()).unwrap_or(i64::MIN)
+                    >= ordered_at
+            };
+            if drained() {
                 return Err("the pool was drained while this container was made".to_string());
             }
             let dir = self.ready_dir(&order.fingerprint);
@@ -479,7 +505,14 @@ impl Pool {
             // Written beside, then renamed in: a claimer never reads half a token.
             let tmp = self.root.join("fill").join(format!("token.{slot}"));
             write_new(&tmp, format!("{id}\n").as_bytes()).map_err(|e| e.to_string())?;
-            std::fs::rename(&tmp, dir.join(slot)).map_err(|e| e.to_string())
+            std::fs::rename(&tmp, dir.join(slot)).map_err(|e| e.to_string())?;
+            // A drain that read `ready/` just before the rename missed it: take
+            // it back (unless a task already claimed it, which is fine).
+            if drained() && std::fs::rename(dir.join(slot), &tmp).is_ok() {
+                let _ = std::fs::remove_file(&tmp);
+                return Err("the pool was drained while this container was published".to_string());
+            }
+            Ok(())
         }
         .await;
         if published.is_err() {
@@ -519,15 +552,9 @@ impl Pool {
             return true;
         }
         let claimed = self.root.join("claimed").join(slot);
-        if let Ok(text) = std::fs::read_to_string(&claimed) {
-            let alive = match text.lines().nth(1) {
-                Some(owner) => !super::lifecycle::owner_is_gone(owner),
-                // The claimer is writing its name, or died right after the rename.
-                None => age(&claimed).is_some_and(|a| a < FILL_STALE),
-            };
-            if alive {
-                return false;
-            }
+        // A claim is kept while its claimer lives (or is still writing its name).
+        if claimed.exists() && !claim_is_dead(&claimed) {
+            return false;
         }
         let _ = std::fs::remove_file(&claimed);
         let _ = std::fs::remove_dir_all(self.slot_dir(slot));
@@ -539,25 +566,28 @@ impl Pool {
     /// or fresh order refers to. Run by the filler whose turn it is to reap.
     pub fn sweep(&self) {
         let stale = |p: &Path| age(p).is_some_and(|a| a >= FILL_STALE);
-        let mut referenced: std::collections::HashSet<String> =
-            self.ready().into_iter().map(|(_, slot, _)| slot).collect();
-        // Claims are judged with their containers (`reap`); anything else in
-        // `claimed/` is a claimer's temporary file.
-        for e in std::fs::read_dir(self.root.join("claimed")).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if valid_slot(&name) {
-                referenced.insert(name);
-            } else if stale(&e.path()) {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-        // Fresh orders and tokens in flight keep their slots (`<what>.<slot>`).
+        let mut referenced = std::collections::HashSet::new();
+        // Read in the order tokens move (fill marker, ready, claimed), so that
+        // one moving meanwhile is seen at least once. Fresh orders and tokens
+        // in flight (`<what>.<slot>`) keep their slots.
         for e in std::fs::read_dir(self.root.join("fill")).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if stale(&e.path()) {
                 let _ = std::fs::remove_file(e.path());
             } else if let Some((_, slot)) = name.rsplit_once('.') {
                 referenced.insert(slot.to_string());
+            }
+        }
+        referenced.extend(self.ready().into_iter().map(|(_, slot, _)| slot));
+        // Claims of live claimers keep their slots; a dead claimer's claim goes
+        // (its container, if still there, is then nobody's: `reap` removes it).
+        // Anything else in `claimed/` is a claimer's temporary file.
+        for e in std::fs::read_dir(self.root.join("claimed")).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if valid_slot(&name) && !claim_is_dead(&e.path()) {
+                referenced.insert(name);
+            } else if valid_slot(&name) || stale(&e.path()) {
+                let _ = std::fs::remove_file(e.path());
             }
         }
         for e in std::fs::read_dir(self.root.join("slots")).into_iter().flatten().flatten() {
@@ -582,9 +612,9 @@ impl Pool {
         out
     }
 
-    /// Take every ready token (so no claimer gets them) and return the
-    /// containers they named; slot directories without a container or claim
-    /// are removed too. For `orchestra pool drain`.
+    /// Take every ready token (so no claimer gets them), remove their slot
+    /// directories, and return the containers they named. For `orchestra pool
+    /// drain`; fills in flight see its stamp and give up their container.
     pub fn take_all(&self) -> Vec<String> {
         // Fills still in flight check this stamp and give up their container.
         let stamp = self.root.join("fill").join(format!("drained.{}", std::process::id()));
@@ -628,14 +658,14 @@ pub fn fingerprint(
     files: &[(&str, &[u8])],
     image_id: &str,
     engine_address: &str,
-) -> String {
+) -> Result<String, String> {
     let mut body = template.clone();
     body.labels = None;
     let mut h = Sha256::new();
     // Canonical JSON: the body holds hash maps (tmpfs), whose order differs
     // from one process to the next.
-    let canonical = canonical_json(serde_json::to_value(&body).unwrap_or_default());
-    h.update(serde_json::to_vec(&canonical).unwrap_or_default());
+    let value = serde_json::to_value(&body).map_err(|e| format!("fingerprint: {e}"))?;
+    h.update(serde_json::to_vec(&canonical_json(value)).map_err(|e| format!("fingerprint: {e}"))?);
     // The slot's files the engine reads (Podman's seccomp profile), by content.
     for (name, data) in files {
         h.update(b"\0");
@@ -674,7 +704,7 @@ pub fn fingerprint(
         h.update(id.as_bytes());
     }
     // Hex, and short: it is a directory name and a label.
-    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    Ok(h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect())
 }
 
 /// The same JSON with every object's keys in sorted order, whatever order the
@@ -796,8 +826,14 @@ mod tests {
         }
         std::fs::write(pool.root.join("fill").join("token.dead1"), "x").unwrap();
         age_dir(&pool.root.join("fill").join("token.dead1"));
+        // A claim whose claimer died: its token and slot go.
+        publish(&pool, "fp2", "dead2", "abc");
+        let c = pool.claim("fp2").unwrap();
+        std::fs::write(&c.token, format!("{}\n{}/{}/1\n", c.id, boot_id(), u32::MAX - 1)).unwrap();
+        age_dir(&pool.slot_dir("dead2"));
         pool.sweep();
         assert!(pool.slot_dir("ready1").exists() && pool.slot_dir("filling1").exists());
+        assert!(!c.token.exists() && !pool.slot_dir("dead2").exists());
         assert!(!pool.slot_dir("orphan1").exists());
         assert!(!pool.root.join("fill").join("token.dead1").exists());
     }
@@ -822,14 +858,14 @@ mod tests {
             host_config: Some(bollard::models::HostConfig { binds: Some(vec![bind.clone()]), ..Default::default() }),
             ..Default::default()
         };
-        let a = fingerprint(&body("x"), &[], "img1", "unix:///s");
-        assert_eq!(a, fingerprint(&body("x"), &[], "img1", "unix:///s"));
+        let a = fingerprint(&body("x"), &[], "img1", "unix:///s").unwrap();
+        assert_eq!(a, fingerprint(&body("x"), &[], "img1", "unix:///s").unwrap());
         let mut labelled = body("x");
         labelled.labels = Some(HashMap::from([("k".into(), "v".into())]));
-        assert_eq!(a, fingerprint(&labelled, &[], "img1", "unix:///s"), "labels are not configuration");
-        assert_ne!(a, fingerprint(&body("y"), &[], "img1", "unix:///s"));
-        assert_ne!(a, fingerprint(&body("x"), &[], "img2", "unix:///s"));
-        let profile = |p: &'static [u8]| fingerprint(&body("x"), &[("seccomp.json", p)], "img1", "unix:///s");
+        assert_eq!(a, fingerprint(&labelled, &[], "img1", "unix:///s").unwrap(), "labels are not configuration");
+        assert_ne!(a, fingerprint(&body("y"), &[], "img1", "unix:///s").unwrap());
+        assert_ne!(a, fingerprint(&body("x"), &[], "img2", "unix:///s").unwrap());
+        let profile = |p: &'static [u8]| fingerprint(&body("x"), &[("seccomp.json", p)], "img1", "unix:///s").unwrap();
         assert_ne!(profile(b"{}"), profile(b"{\"x\":1}"), "a slot file's content is configuration");
         // Hash maps in the body (tmpfs) come out in any order: the same fingerprint.
         let tmpfs_body = || {
@@ -839,17 +875,17 @@ mod tests {
                 tmpfs.insert(format!("/t{i}"), format!("o{i}"));
             }
             b.host_config.as_mut().unwrap().tmpfs = Some(tmpfs);
-            fingerprint(&b, &[], "img1", "unix:///s")
+            fingerprint(&b, &[], "img1", "unix:///s").unwrap()
         };
         let first = tmpfs_body();
         assert!((0..20).all(|_| tmpfs_body() == first));
         // A file written in the workspace is the same workspace; a replaced one is not.
         std::fs::write(ws.path().join("f"), "1").unwrap();
-        assert_eq!(a, fingerprint(&body("x"), &[], "img1", "unix:///s"));
+        assert_eq!(a, fingerprint(&body("x"), &[], "img1", "unix:///s").unwrap());
         let path = ws.path().to_path_buf();
         drop(ws);
         std::fs::create_dir(&path).unwrap();
-        let b = fingerprint(&body("x"), &[], "img1", "unix:///s");
+        let b = fingerprint(&body("x"), &[], "img1", "unix:///s").unwrap();
         std::fs::remove_dir(&path).unwrap();
         assert_ne!(a, b, "a workspace replaced at the same path is another configuration");
     }
