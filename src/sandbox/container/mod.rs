@@ -5,11 +5,14 @@
 //! [`run_task`] owns the order of steps, each failing the whole:
 //! connect ([`engine`]) → check what the engine can enforce (fail closed) →
 //! reap orphans ([`lifecycle`]) → check the image (and its pinned id) → compile
-//! the configuration ([`spec`], [`seccomp`], [`supervisor`]) → create → verify
-//! the engine applied the hardening (attest) → attach → start → relay output,
-//! enforce timeouts and the output limit, watch the cgroup ([`observe`]) →
-//! inspect (exit status, `OOMKilled`) → merge the supervisor's report →
-//! remove the container, on every path.
+//! the configuration ([`spec`], [`seccomp`], [`supervisor`]) → create, or with
+//! the pool on claim a ready container of that exact configuration and order
+//! its replacement ([`pool`]) → verify the engine applied the hardening
+//! (attest) → attach (unsupervised) → start → relay output, enforce timeouts
+//! and the output limit, watch the init and the cgroup ([`observe`]) → the
+//! exit status (the supervisor's report, else the engine's) → merge the
+//! supervisor's report → remove the container (or leave it to the engine,
+//! AutoRemove), on every path.
 
 pub mod engine;
 pub mod lifecycle;
