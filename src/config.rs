@@ -65,6 +65,11 @@ pub struct Config {
     /// policy that says otherwise is refused (fail closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<SeedSecurity>,
+    /// Containers kept ready per configuration for supervised container tasks
+    /// (0 to 16; `ORCHESTRA_CONTAINER_POOL` overrides it). Off when absent; see
+    /// README "Container pool" and SECURITY.md §10.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_pool: Option<usize>,
 }
 
 /// Where to copy the CI reports.
@@ -224,6 +229,7 @@ impl Default for Config {
             timeout: None,
             outputs: OutputsConfig::default(),
             security: None,
+            container_pool: None,
         }
     }
 }
@@ -257,6 +263,10 @@ pub fn load(explicit: Option<&Path>, workspace: &Path) -> Result<Loaded, Located
     }
     if config.concurrency == Some(0) {
         return Err(LocatedError::new(&origin, None, "concurrency must be at least 1"));
+    }
+    if let Some(n) = config.container_pool.filter(|n| *n > crate::sandbox::container::pool::MAX) {
+        let max = crate::sandbox::container::pool::MAX;
+        return Err(LocatedError::new(&origin, None, format!("container_pool: {n} is more than {max}")));
     }
     config.planner.check().map_err(|e| LocatedError::new(&origin, None, e))?;
     if let Some(sec) = &config.security {

@@ -242,13 +242,15 @@ fn a_killed_claimer_and_a_lost_token_are_reaped(engine: &'static str) {
     w.drain_and_check();
 }
 
-/// `orchestra run` hands the pool on to its tasks: the later tasks of a
-/// sequential plan start in containers their predecessors ordered, and each
-/// one's work is its own.
+/// `orchestra run` hands the pool on to its tasks, here from the project
+/// config's `container_pool`: the later tasks of a sequential plan start in
+/// containers their predecessors ordered, and each one's work is its own. Too
+/// large a `container_pool` is exit 1 before anything runs.
 fn a_plan_uses_the_pool(engine: &'static str) {
     let w = world(engine, 1);
     let policy = w.e.policy("run-policy", &format!("version: 1\nsandbox_mode: {engine}\n"));
-    let config = w.e.policy("run-config", "tools:\n  sh: {program: /bin/sh, shell: true, args: ['-c', '.*']}\n");
+    let tools = "tools:\n  sh: {program: /bin/sh, shell: true, args: ['-c', '.*']}\n";
+    let config = w.e.policy("run-config", &format!("container_pool: 1\n{tools}"));
     let mut plan = String::from("tasks:\n");
     for i in 0..4 {
         let needs = if i > 0 { format!(", needs: [t{}]", i - 1) } else { String::new() };
@@ -257,23 +259,35 @@ fn a_plan_uses_the_pool(engine: &'static str) {
     }
     let plan_file = w.e.root.join("plan.yaml");
     std::fs::write(&plan_file, plan).unwrap();
-    let mut c = Command::new(orchestra());
-    c.current_dir(&w.e.ws)
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env("HOME", &w.e.home)
-        .env("CI", "true")
-        .env("ORCHESTRA_AUDIT_KEY", &w.e.key)
-        .arg("run")
-        .arg(&plan_file)
-        .arg("--config")
-        .arg(&config)
-        .arg("--policy")
-        .arg(&policy)
-        .arg("--runs-dir")
-        .arg(w.e.root.join("runs"));
-    w.with_pool(&mut c);
-    let o = c.output().unwrap();
+    let run = |config: &str| {
+        let mut c = Command::new(orchestra());
+        c.current_dir(&w.e.ws)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &w.e.home)
+            .env("CI", "true")
+            .env("ORCHESTRA_AUDIT_KEY", &w.e.key)
+            .arg("run")
+            .arg(&plan_file)
+            .arg("--config")
+            .arg(config)
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--runs-dir")
+            .arg(w.e.root.join("runs"));
+        w.with_pool(&mut c);
+        // The size comes from the config.
+        c.env_remove("ORCHESTRA_CONTAINER_POOL");
+        c.output().unwrap()
+    };
+    let too_many = w.e.policy("run-config-99", &format!("container_pool: 99\n{tools}"));
+    let o = run(&too_many);
+    assert_eq!(o.status.code(), Some(1), "{engine}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("container_pool"));
+    assert!(!w.e.ws.join("t0.txt").exists(), "nothing ran");
+    let runs = w.e.root.join("runs");
+    assert!(!runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none(), "no run directory was made");
+    let o = run(&config);
     assert_eq!(o.status.code(), Some(0), "{engine}: {}", String::from_utf8_lossy(&o.stderr));
     for i in 0..4 {
         assert_eq!(std::fs::read_to_string(w.e.ws.join(format!("t{i}.txt"))).unwrap(), format!("{i}\n"));

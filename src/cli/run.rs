@@ -322,7 +322,8 @@ pub fn run(args: RunArgs) -> Exit {
     );
     let transient = cfg.config.planner.transient_retries;
     let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
-    session(run, cp, &prepared, "run_started", body, args.json, timeout, &runs, &outputs, transient, replanner)
+    let pool = container_pool(&cfg.config);
+    session(run, cp, &prepared, "run_started", body, args.json, timeout, &runs, &outputs, transient, pool, replanner)
 }
 
 /// The CI report copies: flags, else the config (with its `ORCHESTRA_*` overrides).
@@ -351,6 +352,17 @@ fn outputs_from(
     })
 }
 
+/// The config's `container_pool` for the tasks, unless the environment sets
+/// `ORCHESTRA_CONTAINER_POOL` (which exec then reads itself: the variable
+/// wins, as every override does).
+/// (The config's value was checked when it was loaded.)
+fn container_pool(config: &config::Config) -> Option<usize> {
+    match std::env::var_os(crate::sandbox::container::pool::ENV) {
+        Some(_) => None,
+        None => config.container_pool,
+    }
+}
+
 /// Open the log and the checkpoint, execute, record the outcome.
 #[allow(clippy::too_many_arguments)]
 fn session(
@@ -364,6 +376,7 @@ fn session(
     runs: &Path,
     outputs: &crate::ci::Outputs,
     transient_retries: u32,
+    container_pool: Option<usize>,
     replanner: Option<&mut dyn crate::orchestrator::replan::Replanner>,
 ) -> Exit {
     let key_path = crate::audit::default_key_path();
@@ -394,6 +407,7 @@ fn session(
         run_timeout: timeout.map(|t| t.0),
         transient_retries,
         outputs: outputs.clone(),
+        container_pool,
     };
     let mut progress = progress::Progress::new(progress::Mode::detect(json));
     tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: executing");
@@ -513,9 +527,22 @@ pub fn resume(args: ResumeArgs) -> Exit {
         args.approve,
     );
     let transient = cfg.config.planner.transient_retries;
+    let pool = container_pool(&cfg.config);
     let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
-    let exit =
-        session(run, cp, &prepared, "run_resumed", body, args.json, timeout, &runs, &outputs, transient, replanner);
+    let exit = session(
+        run,
+        cp,
+        &prepared,
+        "run_resumed",
+        body,
+        args.json,
+        timeout,
+        &runs,
+        &outputs,
+        transient,
+        pool,
+        replanner,
+    );
     drop(held);
     exit
 }

@@ -233,6 +233,8 @@ pub struct Options {
     pub transient_retries: u32,
     /// Where to copy the CI reports (besides the run directory).
     pub outputs: crate::ci::Outputs,
+    /// The container pool size for the tasks' exec (config `container_pool`).
+    pub container_pool: Option<usize>,
 }
 
 /// Messages to the scheduling loop.
@@ -653,6 +655,7 @@ fn start(
         protect: if reachable(&opts.runs_dir, &plan.visible) { vec![opts.runs_dir.clone()] } else { Vec::new() },
         report: run.task_report(&ids[i]),
         log: run.log(&ids[i]),
+        container_pool: opts.container_pool,
     };
     let tx = tx.clone();
     let handle = worker::start(opts.exe.clone(), attempt, move |outcome| {

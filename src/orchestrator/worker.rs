@@ -46,6 +46,9 @@ pub struct Attempt {
     pub report: PathBuf,
     /// The task's log file (appended).
     pub log: PathBuf,
+    /// The container pool size from the project config, handed to exec
+    /// through its environment (`None`: exec's own environment decides).
+    pub container_pool: Option<usize>,
 }
 
 /// How an attempt ended.
@@ -154,6 +157,9 @@ fn spawn(exe: &PathBuf, a: &Attempt) -> Result<(std::process::Child, std::time::
     }
     for p in &a.protect {
         cmd.arg("--protect").arg(p);
+    }
+    if let Some(n) = a.container_pool {
+        cmd.env(crate::sandbox::container::pool::ENV, n.to_string());
     }
     // Armed by the child itself, so that std can spawn with vfork semantics
     // (a pre_exec hook would force a full fork of this multi-threaded process).
