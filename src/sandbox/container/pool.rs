@@ -1,5 +1,6 @@
 //! A pool of pre-created containers for supervised tasks, opt-in with
-//! `ORCHESTRA_CONTAINER_POOL=N` (N ready containers per configuration).
+//! `ORCHESTRA_CONTAINER_POOL=N` or the config's `container_pool` (N ready
+//! containers per configuration).
 //!
 //! Creating a container (and, on Podman, initialising it: the runtime sets up
 //! its namespaces, mounts and cgroup) is most of a short task's start-up. With
@@ -14,20 +15,24 @@
 //!   no other task can get: a claim is the atomic rename of the container's
 //!   ready token out of `ready/`; a second claimer finds nothing to rename.
 //! - **Same configuration.** The pool is keyed by a fingerprint of the exact
-//!   create body the task would get (with the slot path as a placeholder), the
-//!   image id, the identity (device, inode; for files also size and times) of
-//!   every host path bound into the container, orchestra's version and the
-//!   engine's address. A workspace replaced since the fill, a rebuilt
-//!   supervisor or a changed policy is a different fingerprint: the old ready
-//!   containers are not used, and expire. Before starting, the claimer checks
-//!   the container's labels, state and image again; the hardening is attested
-//!   as for any container.
-//! - **Private.** The pool directory is ours, mode 0700; a slot directory is
-//!   ours (0755), so the task user can neither replace the files written there
-//!   at claim time nor add any; only its `report/` subdirectory and the two
+//!   create body the task would get (canonical JSON, with the slot path as a
+//!   placeholder), the content of the files written into each slot for the
+//!   engine, the image id, the identity (device, inode, birth time; for files
+//!   also size and times) of every host path bound into the container,
+//!   orchestra's version and the engine's address. A workspace replaced since
+//!   the fill, a rebuilt supervisor or a changed policy is a different
+//!   fingerprint: the old ready containers are not used, and expire. Before
+//!   starting, the claimer checks the container's labels, slot, state, image
+//!   and empty report directory again; the hardening is attested as for any
+//!   container.
+//! - **Private.** The pool directory is ours, mode 0700, with no ancestor
+//!   another user could replace; a slot directory is ours (0755), so when we
+//!   run as root the task user can neither replace the files written there at
+//!   claim time nor add any: only its `report/` subdirectory and the two
 //!   output FIFOs belong to the task user.
-//! - **Bounded.** A ready container is used within [`TTL`] or removed by the
-//!   next reaper; `orchestra pool drain` removes every ready one now.
+//! - **Bounded.** A ready container is claimable for [`TTL`] less a minute;
+//!   then the next reaper takes its token and removes it. `orchestra pool
+//!   drain` removes every ready one now, and fills it overtook give up.
 
 use super::engine;
 use crate::policy::SandboxMode;
