@@ -5,11 +5,16 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 #[path = "../harness/out.rs"]
 mod out;
+#[path = "../harness/world.rs"]
+mod world;
+// Re-exported for the tests, which may not all use each.
+#[allow(unused_imports)]
 pub use out::{Out, orchestra};
+pub use world::World;
 
 /// Whitelists `/bin/sh -c SCRIPT` (the built-in whitelist has no shell).
 pub const SH_CONFIG: &str = "tools:\n  sh: {program: /bin/sh, shell: true, args: ['.*']}\n";
@@ -18,72 +23,9 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `root/{ws, runs, audit, home, keys, config.yaml}`.
-pub struct World {
-    _dir: tempfile::TempDir,
-    pub root: PathBuf,
-    pub ws: PathBuf,
-    pub runs: PathBuf,
-    pub audit: PathBuf,
-    pub home: PathBuf,
-    pub key: PathBuf,
-    pub config: PathBuf,
-}
-
 impl World {
     pub fn new() -> World {
-        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ci-tests");
-        std::fs::create_dir_all(&base).expect("create the test base dir");
-        let dir = tempfile::Builder::new().prefix("c").tempdir_in(&base).expect("tempdir");
-        let root = dir.path().to_path_buf();
-        let ws = root.join("ws");
-        let home = root.join("home");
-        std::fs::create_dir_all(&ws).unwrap();
-        std::fs::create_dir_all(&home).unwrap();
-        let config = root.join("config.yaml");
-        std::fs::write(&config, SH_CONFIG).unwrap();
-        let w = World {
-            runs: root.join("runs"),
-            audit: root.join("audit"),
-            key: root.join("keys/audit.key"),
-            _dir: dir,
-            root,
-            ws,
-            home,
-            config,
-        };
-        w.orchestra(&["audit", "keygen"]).assert_code(0);
-        w
-    }
-
-    /// `orchestra` with a clean environment (CI=true, private HOME and key), cwd = the workspace.
-    pub fn command(&self) -> Command {
-        let mut c = Command::new(orchestra());
-        c.current_dir(&self.ws)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &self.home)
-            .env("CI", "true")
-            .env("ORCHESTRA_AUDIT_KEY", &self.key)
-            .stdin(Stdio::null());
-        c
-    }
-
-    pub fn orchestra(&self, args: &[&str]) -> Out {
-        Out::from(self.command().args(args).output().expect("run orchestra"))
-    }
-
-    pub fn run_with(&self, mut c: Command) -> Out {
-        Out::from(c.output().expect("run orchestra"))
-    }
-
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.ws.join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(&p, text).unwrap();
-        p
+        World::create("ci-tests", "c", SH_CONFIG)
     }
 
     /// `run plan.yaml --config CFG --runs-dir RUNS --audit-dir AUDIT EXTRA...` as a command.

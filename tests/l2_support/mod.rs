@@ -7,13 +7,17 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[path = "../harness/out.rs"]
 mod out;
+#[path = "../harness/world.rs"]
+mod world;
+// Re-exported for the tests, which may not all use each.
+#[allow(unused_imports)]
 pub use out::{Out, orchestra};
+pub use world::World;
 
 /// What the server answers to one request.
 #[derive(Debug, Clone)]
@@ -165,71 +169,12 @@ pub fn answer(yaml: &str) -> Reply {
     Reply::Text(format!("Here is the plan.\n\n```yaml\n{yaml}```\n"))
 }
 
-/// One test's world: `root/{ws, runs, audit, home, keys, config.yaml}`.
-pub struct World {
-    _dir: tempfile::TempDir,
-    pub root: PathBuf,
-    pub ws: PathBuf,
-    pub runs: PathBuf,
-    pub audit: PathBuf,
-    pub home: PathBuf,
-    pub key: PathBuf,
-    pub config: PathBuf,
-    pub env: Vec<(String, String)>,
-}
-
 /// The shell tool the tests' plans use.
 pub const SH_TOOL: &str = "tools:\n  sh: {program: /bin/sh, shell: true, args: ['.*']}\n";
 
 impl World {
     pub fn new(planner_yaml: &str) -> World {
-        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("l2-tests");
-        std::fs::create_dir_all(&base).unwrap();
-        let dir = tempfile::Builder::new().prefix("p").tempdir_in(&base).unwrap();
-        let root = dir.path().to_path_buf();
-        let ws = root.join("ws");
-        let home = root.join("home");
-        std::fs::create_dir_all(&ws).unwrap();
-        std::fs::create_dir_all(&home).unwrap();
-        let config = root.join("config.yaml");
-        std::fs::write(&config, format!("{SH_TOOL}{planner_yaml}")).unwrap();
-        let w = World {
-            runs: root.join("runs"),
-            audit: root.join("audit"),
-            key: root.join("keys/audit.key"),
-            _dir: dir,
-            root,
-            ws,
-            home,
-            config,
-            env: Vec::new(),
-        };
-        w.orchestra(&["audit", "keygen"]).assert_code(0);
-        w
-    }
-
-    pub fn with_env(mut self, k: &str, v: &str) -> World {
-        self.env.push((k.into(), v.into()));
-        self
-    }
-
-    pub fn command(&self) -> Command {
-        let mut c = Command::new(orchestra());
-        c.current_dir(&self.ws)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &self.home)
-            .env("CI", "true")
-            .env("ORCHESTRA_AUDIT_KEY", &self.key)
-            .stdin(Stdio::null());
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        c
-    }
-
-    pub fn orchestra(&self, args: &[&str]) -> Out {
-        Out::from(self.command().args(args).output().expect("run orchestra"))
+        World::create("l2-tests", "p", &format!("{SH_TOOL}{planner_yaml}"))
     }
 
     /// `orchestra plan TARGET --config CFG`.
@@ -247,12 +192,6 @@ impl World {
         let mut args = vec!["run", target, "--config", &cfg, "--runs-dir", &runs, "--audit-dir", &audit, "-j", "1"];
         args.extend_from_slice(extra);
         self.orchestra(&args)
-    }
-
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.ws.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
     }
 
     pub fn only_run(&self) -> String {

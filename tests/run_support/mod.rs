@@ -6,76 +6,24 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "../harness/out.rs"]
 mod out;
+#[path = "../harness/world.rs"]
+mod world;
+// Re-exported for the tests, which may not all use each.
+#[allow(unused_imports)]
 pub use out::{Out, orchestra};
+pub use world::World;
 
 /// The config that whitelists `/bin/sh -c SCRIPT` (the built-in whitelist has no shell).
 pub const SH_CONFIG: &str = "tools:\n  sh: {program: /bin/sh, shell: true, args: ['.*']}\n  bash: {program: /bin/bash, shell: true, args: ['.*']}\n";
 
-fn tmp_base() -> PathBuf {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("run-e2e");
-    std::fs::create_dir_all(&base).expect("create the test base dir");
-    base
-}
-
-/// One test's world: `root/{ws, runs, audit, home, keys, config.yaml}`.
-pub struct World {
-    _dir: tempfile::TempDir,
-    pub root: PathBuf,
-    pub ws: PathBuf,
-    pub runs: PathBuf,
-    pub audit: PathBuf,
-    pub home: PathBuf,
-    pub key: PathBuf,
-    pub config: PathBuf,
-}
-
 impl World {
     pub fn new() -> World {
-        let dir = tempfile::Builder::new().prefix("r").tempdir_in(tmp_base()).expect("tempdir");
-        let root = dir.path().to_path_buf();
-        let ws = root.join("ws");
-        let home = root.join("home");
-        std::fs::create_dir_all(&ws).unwrap();
-        std::fs::create_dir_all(&home).unwrap();
-        let key = root.join("keys/audit.key");
-        let config = root.join("config.yaml");
-        std::fs::write(&config, SH_CONFIG).unwrap();
-        let w = World { runs: root.join("runs"), audit: root.join("audit"), _dir: dir, root, ws, home, key, config };
-        let o = w.orchestra(&["audit", "keygen"]);
-        assert_eq!(o.code, 0, "keygen: {}", o.all());
-        w
-    }
-
-    /// `orchestra` with a clean environment: CI=true, a private HOME and audit key, cwd = the workspace.
-    pub fn command(&self) -> Command {
-        let mut c = Command::new(orchestra());
-        c.current_dir(&self.ws)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &self.home)
-            .env("CI", "true")
-            .env("ORCHESTRA_AUDIT_KEY", &self.key)
-            .stdin(Stdio::null());
-        c
-    }
-
-    pub fn orchestra(&self, args: &[&str]) -> Out {
-        Out::from(self.command().args(args).output().expect("run orchestra"))
-    }
-
-    /// Write `name` in the workspace.
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.ws.join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(&p, text).unwrap();
-        p
+        World::create("run-e2e", "r", SH_CONFIG)
     }
 
     /// `run PLAN --config CFG --runs-dir RUNS --audit-dir AUDIT EXTRA...`
