@@ -424,13 +424,8 @@ fn a_plan_runs_each_task_in_its_own_container() {
         chown_tree(&e.ws, 1000);
         let runs = e.root.join(format!("runs-{}", b.name()));
         let run = |extra: &[(&str, &str)]| {
-            let mut c = std::process::Command::new(orchestra());
-            c.current_dir(&e.ws)
-                .env_clear()
-                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-                .env("HOME", &e.home)
-                .env("CI", "true")
-                .env("ORCHESTRA_AUDIT_KEY", &e.key)
+            let mut c = e.command();
+            c.env("CI", "true")
                 .env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup())
                 .args(["run"])
                 .arg(&plan)
@@ -498,13 +493,9 @@ fn a_containerized_task_cannot_touch_the_run_directory() {
         )
         .unwrap();
         chown_tree(&e.ws, 1000);
-        let o = std::process::Command::new(orchestra())
-            .current_dir(&e.ws)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &e.home)
+        let o = e
+            .command()
             .env("CI", "true")
-            .env("ORCHESTRA_AUDIT_KEY", &e.key)
             .env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup())
             .arg("run")
             .arg(&plan)

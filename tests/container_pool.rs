@@ -260,13 +260,8 @@ fn a_plan_uses_the_pool(engine: &'static str) {
     let plan_file = w.e.root.join("plan.yaml");
     std::fs::write(&plan_file, plan).unwrap();
     let run = |config: &str| {
-        let mut c = Command::new(orchestra());
-        c.current_dir(&w.e.ws)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("HOME", &w.e.home)
-            .env("CI", "true")
-            .env("ORCHESTRA_AUDIT_KEY", &w.e.key)
+        let mut c = w.e.command();
+        c.env("CI", "true")
             .arg("run")
             .arg(&plan_file)
             .arg("--config")
@@ -340,15 +335,13 @@ fn concurrent_tasks_never_share_a_container(engine: &'static str) {
         .map(|i| {
             // Each its own report (the shared helper writes one path).
             let report = w.e.root.join(format!("report-{i}.json"));
-            let mut c = Command::new(orchestra());
-            c.current_dir(&w.e.ws)
-                .env_clear()
-                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-                .env("HOME", &w.e.home)
-                .env("ORCHESTRA_AUDIT_KEY", &w.e.key)
-                .args(["exec", "--policy", "default", "--backend", engine, "--report"])
-                .arg(&report)
-                .args(["--", "/bin/sh", "-c", &format!("echo {i} > c{i}")]);
+            let mut c = w.e.command();
+            c.args(["exec", "--policy", "default", "--backend", engine, "--report"]).arg(&report).args([
+                "--",
+                "/bin/sh",
+                "-c",
+                &format!("echo {i} > c{i}"),
+            ]);
             w.with_pool(&mut c);
             c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
             (c.spawn().unwrap(), report)

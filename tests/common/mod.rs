@@ -134,7 +134,9 @@ impl Env {
             .expect("audit verify")
     }
 
-    pub fn cmd(&self, policy: &str, extra: &[&str], argv: &[&str]) -> Command {
+    /// `orchestra` (as `run_as`, if set) in the workspace with a clean
+    /// environment: PATH, a private HOME and audit key, and the canary variable.
+    pub fn command(&self) -> Command {
         let mut c = match self.run_as {
             Some(uid) => {
                 let mut c = Command::new("setpriv");
@@ -148,8 +150,14 @@ impl Env {
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("HOME", &self.home)
             .env("SECRET_TOKEN", ENV_CANARY)
-            .env("ORCHESTRA_AUDIT_KEY", &self.key)
-            .arg("exec")
+            .env("ORCHESTRA_AUDIT_KEY", &self.key);
+        c
+    }
+
+    /// `orchestra exec --policy POLICY --report ROOT/report.json EXTRA -- ARGV`.
+    pub fn cmd(&self, policy: &str, extra: &[&str], argv: &[&str]) -> Command {
+        let mut c = self.command();
+        c.arg("exec")
             .arg("--policy")
             .arg(policy)
             .arg("--report")
