@@ -273,6 +273,7 @@ pub async fn libpod_wait_stopped(socket: &std::path::Path, id: &str) -> Result<i
 /// asking the engine.
 pub mod caps_cache {
     use super::EngineCaps;
+    use crate::sandbox::container::lifecycle::boot_id;
     use sha2::Digest;
     use std::path::PathBuf;
 
@@ -300,10 +301,6 @@ pub mod caps_cache {
         let h = sha2::Sha256::digest(address.as_bytes());
         let name: String = h.iter().take(8).map(|b| format!("{b:02x}")).collect();
         dir().map(|d| d.join(format!("{name}.json")))
-    }
-
-    fn boot_id() -> String {
-        std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_string()
     }
 
     fn now() -> u64 {

@@ -27,7 +27,8 @@ pub const OWNER: &str = "orchestra.owner";
 /// The label of containers the engine removes itself once they stop (AutoRemove).
 pub const AUTO_REMOVE: &str = "orchestra.autoremove";
 
-fn boot_id() -> String {
+/// This boot's id (an owner or a pool container of another boot is not ours to judge).
+pub fn boot_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
@@ -158,9 +159,9 @@ pub async fn reap_orphans(engine: &super::engine::Engine, pool_root: &std::path:
     // own rules, and only to the pool they belong to.
     let mut pool = None;
     let mut n = 0;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
     for c in list {
         let labels = &c.labels;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let recent = now - c.created < 60;
         let live = matches!(c.state.as_str(), "running" | "created" | "paused" | "restarting" | "initialized");
         // One the engine is already removing (it stopped, AutoRemove) is left to it

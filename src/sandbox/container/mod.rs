@@ -960,16 +960,16 @@ async fn drive(
             let _ = wait.next().await;
         }
     }
+    let engine_removes = auto_remove && init_gone;
     // Podman's libpod wait gave the status; its inspect would wait on the
     // clean-up, and it never sets OOMKilled: the cgroup counters say it, when
     // they were watched (otherwise inspect, for its state and error).
     if let Some(code) = libpod_code
         && watch.is_some()
     {
-        return Ok(EndState { exit_code: Some(code), oom_killed: false, engine_removes: auto_remove && init_gone });
+        return Ok(EndState { exit_code: Some(code), oom_killed: false, engine_removes });
     }
     let reported = inner_report.is_some_and(Path::exists);
-    let engine_removes = auto_remove && init_gone;
     // The supervisor's report has the status, the cgroup the OOM kills: the
     // engine has nothing to add.
     if reported && watch.is_some() {

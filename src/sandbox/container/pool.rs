@@ -35,6 +35,7 @@
 //!   drain` removes every ready one now, and fills it overtook give up.
 
 use super::engine;
+use super::lifecycle::boot_id;
 use crate::policy::SandboxMode;
 use bollard::models::ContainerCreateBody;
 use serde::{Deserialize, Serialize};
@@ -124,7 +125,21 @@ pub struct Claim {
     token: PathBuf,
 }
 
-/// What a filler is handed: `fill/<slot>.json`.
+/// A fill order's file, `fill/<fingerprint>.<slot>`.
+struct Order {
+    fingerprint: String,
+    slot: String,
+    path: PathBuf,
+}
+
+impl Order {
+    /// Made or refreshed less than [`FILL_STALE`] ago (its fill is in flight).
+    fn fresh(&self) -> bool {
+        age(&self.path).is_some_and(|a| a < FILL_STALE)
+    }
+}
+
+/// What a filler is handed: `fill/<fingerprint>.<slot>`.
 #[derive(Debug, Serialize, Deserialize)]
 struct FillOrder {
     engine: String,
@@ -170,11 +185,6 @@ fn claim_is_dead(token: &Path) -> bool {
 /// that a claim never races a removal). Both sides judge by the token's time.
 fn claimable(token: &Path) -> bool {
     age(token).is_some_and(|a| a + Duration::from_secs(60) < TTL)
-}
-
-/// This boot's id (pool containers of another boot are not judged by us).
-fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 /// A slot name: letters and digits only (it is a path component, and part of
@@ -289,15 +299,28 @@ impl Pool {
     pub fn stock(&self, fingerprint: &str) -> usize {
         let ready = std::fs::read_dir(self.ready_dir(fingerprint))
             .map_or(0, |d| d.flatten().filter(|e| claimable(&e.path())).count());
-        let filling = std::fs::read_dir(self.root.join("fill")).map_or(0, |d| {
-            d.flatten()
-                .filter(|e| {
-                    e.file_name().to_str().is_some_and(|n| n.starts_with(&format!("{fingerprint}.")))
-                        && age(&e.path()).is_some_and(|a| a < FILL_STALE)
-                })
-                .count()
-        });
+        let filling = self.orders().into_iter().filter(|o| o.fingerprint == fingerprint && o.fresh()).count();
         ready + filling
+    }
+
+    /// The fill orders in `fill/` (`<fingerprint>.<slot>`, both hex; the
+    /// other files there — tokens and stamps in flight — are not orders).
+    fn orders(&self) -> Vec<Order> {
+        let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+        std::fs::read_dir(self.root.join("fill"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let (fingerprint, slot) = name.split_once('.')?;
+                (hex(fingerprint) && hex(slot)).then(|| Order {
+                    fingerprint: fingerprint.to_string(),
+                    slot: slot.to_string(),
+                    path: e.path(),
+                })
+            })
+            .collect()
     }
 
     /// Whether it is this filler's turn to reap orphans: at most once per
@@ -320,14 +343,7 @@ impl Pool {
 
     /// How many fills are in flight (fresh orders).
     pub fn filling(&self) -> usize {
-        std::fs::read_dir(self.root.join("fill")).map_or(0, |d| {
-            d.flatten()
-                .filter(|e| {
-                    e.file_name().to_str().is_some_and(|n| !n.starts_with("token.") && !n.starts_with("drain."))
-                })
-                .filter(|e| age(&e.path()).is_some_and(|a| a < FILL_STALE))
-                .count()
-        })
+        self.orders().iter().filter(|o| o.fresh()).count()
     }
 
     /// Make a slot directory: ours, 0755, with the task user's `report/`
@@ -451,11 +467,11 @@ impl Pool {
         if !valid_slot(slot) {
             return Err(format!("{slot:?}: not a slot name"));
         }
-        let fill = std::fs::read_dir(self.root.join("fill"))
-            .map_err(|e| e.to_string())?
-            .flatten()
-            .find(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(&format!(".{slot}"))))
-            .map(|e| e.path())
+        let fill = self
+            .orders()
+            .into_iter()
+            .find(|o| o.slot == slot)
+            .map(|o| o.path)
             .ok_or_else(|| format!("no order for slot {slot}"))?;
         let order: FillOrder = std::fs::read(&fill)
             .map_err(|e| e.to_string())
