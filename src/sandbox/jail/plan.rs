@@ -62,7 +62,23 @@ pub struct Decoy {
     pub entries: Vec<PathBuf>,
     /// Whether the hidden path is a directory.
     pub is_dir: bool,
+    /// Whether reading it is reported (`fs.hidden`). False for the orchestrator's
+    /// own directories (audit log, runs): an empty placeholder the jail put there
+    /// holds nothing to steal, and a recursive read of the workspace is no attack.
+    #[serde(default = "watched_default")]
+    pub watched: bool,
 }
+
+fn watched_default() -> bool {
+    true
+}
+
+/// Read-only roots scanned for entries that other users cannot read: below them,
+/// such an entry is hidden like a listed path (`/etc/shadow-`, `/etc/gshadow-`,
+/// `/etc/ssl/private`, …), unless the policy lists that very path. System
+/// software trees (`/usr`, `/lib`) hold no such secrets and are too large to scan
+/// per task.
+pub const SCANNED_ROOTS: &[&str] = &["/etc"];
 
 /// Resource limits applied with setrlimit in the task.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,18 +240,34 @@ pub fn compile(
     mounts.sort_by_key(|m| m.dst().components().count());
 
     let mut decoys = Vec::new();
-    // The orchestrator's own directories (audit log, runs) are mirrored one
-    // level deep only: they grow with every task, and their decoys must not.
-    let hidden =
-        fs.hidden.iter().map(|h| (expand_home(h, home), false)).chain(host.protected.iter().map(|p| (p.clone(), true)));
-    for (path, shallow) in hidden {
+    // Below the scanned roots, what other users cannot read is hidden too: a name
+    // list cannot keep up with /etc. A policy exposes such an entry (and what lies
+    // below it) only by listing that very path.
+    let listed: Vec<PathBuf> = fs.read_only.iter().chain(&fs.read_write).map(|p| expand_home(p, home)).collect();
+    let found: Vec<PathBuf> = readable
+        .iter()
+        .filter(|r| SCANNED_ROOTS.iter().any(|s| r.starts_with(s)))
+        .flat_map(|r| host_view.unreadable_below(r))
+        .collect();
+    let exposed = |f: &PathBuf| listed.iter().any(|l| f.starts_with(l) && found.contains(l));
+    let unreadable: Vec<PathBuf> = found.iter().filter(|f| !exposed(f)).cloned().collect();
+    // The orchestrator's own directories (audit log, runs) become empty, unwatched
+    // placeholders; its files (the signing key) and the secrets get watched decoys.
+    let hidden = fs
+        .hidden
+        .iter()
+        .map(|h| (expand_home(h, home), true))
+        .chain(unreadable.into_iter().map(|p| (p, true)))
+        .chain(host.protected.iter().map(|p| (p.clone(), false)));
+    for (path, secret) in hidden {
         match host_view.kind(&path) {
-            Some(HostEntry::Dir) => {
-                let entries = host_view.files_below(&path, shallow);
-                decoys.push(Decoy { path, entries, is_dir: true })
+            Some(HostEntry::Dir) if secret => {
+                let entries = host_view.files_below(&path);
+                decoys.push(Decoy { path, entries, is_dir: true, watched: true })
             }
+            Some(HostEntry::Dir) => decoys.push(Decoy { path, entries: Vec::new(), is_dir: true, watched: false }),
             Some(HostEntry::File) | Some(HostEntry::Symlink(_)) => {
-                decoys.push(Decoy { path, entries: Vec::new(), is_dir: false })
+                decoys.push(Decoy { path, entries: Vec::new(), is_dir: false, watched: true })
             }
             None => {}
         }
@@ -338,9 +370,13 @@ pub enum HostEntry {
 pub trait HostView {
     /// What `path` is, without following a final symlink; `None` if absent.
     fn kind(&self, path: &Path) -> Option<HostEntry>;
-    /// The files below a hidden directory (bounded; only its own files when
-    /// `top_level_only`), for its decoy.
-    fn files_below(&self, dir: &Path, top_level_only: bool) -> Vec<PathBuf>;
+    /// The files below a hidden directory (bounded), for its decoy.
+    fn files_below(&self, dir: &Path) -> Vec<PathBuf>;
+    /// The entries below `root` that users other than the owner and group cannot
+    /// read (mode without `o+r`), outermost only: a hidden directory hides its
+    /// contents; `[root]` when `root` itself is such an entry. Bounded; symlinks
+    /// are not followed.
+    fn unreadable_below(&self, root: &Path) -> Vec<PathBuf>;
 }
 
 /// The real host filesystem.
@@ -355,10 +391,47 @@ impl HostView for RealHost {
         Some(if meta.is_dir() { HostEntry::Dir } else { HostEntry::File })
     }
 
-    fn files_below(&self, dir: &Path, top_level_only: bool) -> Vec<PathBuf> {
+    fn files_below(&self, dir: &Path) -> Vec<PathBuf> {
         let mut entries = Vec::new();
-        collect_files(dir, Path::new(""), if top_level_only { 3 } else { 0 }, &mut entries);
+        collect_files(dir, Path::new(""), 0, &mut entries);
         entries
+    }
+
+    fn unreadable_below(&self, root: &Path) -> Vec<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::symlink_metadata(root).is_ok_and(|m| m.permissions().mode() & 0o004 == 0) {
+            return vec![root.to_path_buf()];
+        }
+        let mut out = Vec::new();
+        let mut budget = MAX_SCANNED;
+        collect_unreadable(root, 0, &mut budget, &mut out);
+        out
+    }
+}
+
+/// At most this many entries are examined below each scanned root (/etc holds
+/// about 1,200 on a Debian host).
+const MAX_SCANNED: usize = 20_000;
+
+fn collect_unreadable(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<PathBuf>) {
+    use std::os::unix::fs::PermissionsExt;
+    const MAX_DEPTH: usize = 8;
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
+        let Ok(meta) = e.metadata() else { continue };
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let path = e.path();
+        if meta.permissions().mode() & 0o004 == 0 {
+            out.push(path);
+        } else if meta.is_dir() && depth < MAX_DEPTH {
+            collect_unreadable(&path, depth + 1, budget, out);
+        }
     }
 }
 
@@ -440,15 +513,53 @@ mod tests {
         fn kind(&self, p: &Path) -> Option<HostEntry> {
             match p.to_str()? {
                 "/lib" => Some(HostEntry::Symlink("usr/lib".into())),
-                "/usr" | "/etc" | "/bin" | "/work" | "/home/u/.ssh" => Some(HostEntry::Dir),
-                "/etc/shadow" => Some(HostEntry::File),
+                "/usr" | "/etc" | "/bin" | "/work" | "/home/u/.ssh" | "/etc/ssl/private" => Some(HostEntry::Dir),
+                "/work/.orchestra/audit" => Some(HostEntry::Dir),
+                "/etc/shadow" | "/etc/shadow-" => Some(HostEntry::File),
                 _ => None,
             }
         }
-        fn files_below(&self, dir: &Path, _top_level_only: bool) -> Vec<PathBuf> {
-            assert_eq!(dir, Path::new("/home/u/.ssh"), "only hidden directories are listed");
-            vec!["id_rsa".into()]
+        fn unreadable_below(&self, root: &Path) -> Vec<PathBuf> {
+            match root.to_str() {
+                Some("/etc") => vec!["/etc/shadow-".into(), "/etc/ssl/private".into()],
+                Some("/etc/ssl/private") => vec![root.to_path_buf()],
+                _ => panic!("only roots below /etc are scanned, not {}", root.display()),
+            }
         }
+        fn files_below(&self, dir: &Path) -> Vec<PathBuf> {
+            match dir.to_str() {
+                Some("/home/u/.ssh") => vec!["id_rsa".into()],
+                Some("/etc/ssl/private") => vec!["host.key".into()],
+                _ => panic!("only secret directories are listed, not {}", dir.display()),
+            }
+        }
+    }
+
+    fn decoy<'p>(plan: &'p JailPlan, path: &str) -> Option<&'p Decoy> {
+        plan.decoys.iter().find(|d| d.path == Path::new(path))
+    }
+
+    #[test]
+    fn what_other_users_cannot_read_in_etc_is_hidden_unless_listed() {
+        let mut p = Policy::default();
+        let plan = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost).unwrap();
+        assert!(decoy(&plan, "/etc/shadow-").is_some_and(|d| d.watched && !d.is_dir));
+        let private = decoy(&plan, "/etc/ssl/private").expect("the unreadable directory is hidden");
+        assert!(private.watched && private.entries == vec![PathBuf::from("host.key")]);
+        p.filesystem.read_only.push("/etc/ssl/private".into());
+        let plan = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost).unwrap();
+        assert!(decoy(&plan, "/etc/ssl/private").is_none(), "a path the policy lists stays visible");
+        assert!(decoy(&plan, "/etc/shadow-").is_some());
+    }
+
+    #[test]
+    fn the_orchestrators_own_directories_are_unwatched_empty_placeholders() {
+        let mut f = facts();
+        f.protected = vec![PathBuf::from("/work/.orchestra/audit"), PathBuf::from("/home/u/.config/orchestra/audit.key")];
+        let plan = compile(&Policy::default(), "t", &["true".into()], Path::new("/work"), &f, &FakeHost).unwrap();
+        let audit = decoy(&plan, "/work/.orchestra/audit").expect("the audit directory is covered");
+        assert!(!audit.watched && audit.entries.is_empty() && audit.is_dir);
+        assert!(decoy(&plan, "/etc/shadow").is_some_and(|d| d.watched));
     }
 
     #[test]

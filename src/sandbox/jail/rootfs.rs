@@ -280,7 +280,9 @@ fn make_decoys(decoys: &[Decoy], newroot: &Path) -> io::Result<Vec<PathBuf>> {
             ensure_dir(&src)?;
             for e in &d.entries {
                 decoy_file(&src.join(e))?;
-                watched.push(d.path.join(e));
+                if d.watched {
+                    watched.push(d.path.join(e));
+                }
             }
             ensure_dir(&dst)?;
         } else {
@@ -288,7 +290,9 @@ fn make_decoys(decoys: &[Decoy], newroot: &Path) -> io::Result<Vec<PathBuf>> {
             if occupied.is_none() {
                 ensure_file(&dst)?;
             }
-            watched.push(d.path.clone());
+            if d.watched {
+                watched.push(d.path.clone());
+            }
         }
         let none: Option<&str> = None;
         nix_ctx(mount(Some(&src), &dst, none, MsFlags::MS_BIND | MsFlags::MS_REC, none), || {
