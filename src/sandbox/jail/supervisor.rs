@@ -53,8 +53,8 @@ pub struct Supervisor<'a> {
     task: i32,
     task_pidfd: Option<OwnedFd>,
     reported: usize,
-    /// Files the task opened for writing (bounded), to observe `limits.disk`.
-    written: std::collections::HashSet<PathBuf>,
+    /// What the task wrote, metered for `limits.disk`.
+    disk: DiskMeter,
     disk_reported: bool,
     pids_reported: bool,
     last_periodic: std::time::Instant,
@@ -76,7 +76,7 @@ impl<'a> Supervisor<'a> {
             task,
             task_pidfd,
             reported: 0,
-            written: Default::default(),
+            disk: DiskMeter::default(),
             disk_reported: false,
             pids_reported: false,
             last_periodic: std::time::Instant::now(),
@@ -89,6 +89,7 @@ impl<'a> Supervisor<'a> {
         loop {
             if let Some(ev) = self.reap() {
                 self.check_decoys(rep);
+                self.disk.force_full_scan();
                 self.check_disk(rep);
                 return ev;
             }
@@ -192,27 +193,15 @@ impl<'a> Supervisor<'a> {
     /// Returns true when the task must be killed.
     fn check_disk(&mut self, rep: &mut super::init::Reporter) -> bool {
         let Some(limit) = self.plan.rlimits.fsize else { return false };
-        if self.disk_reported || self.written.is_empty() {
+        if self.disk_reported {
             return false;
         }
-        // Every path a write touched (renames and links add their new names), each
-        // regular file counted once however many names it has.
-        let mut seen = std::collections::HashSet::new();
-        let total: u64 = self
-            .written
-            .iter()
-            .filter_map(|p| std::fs::symlink_metadata(p).ok())
-            .filter(|m| m.is_file() && seen.insert((m.dev(), m.ino())))
-            .map(|m| m.len())
-            .sum();
-        if total < limit {
-            return false;
-        }
+        let Some(total) = self.disk.total_at_least(limit) else { return false };
         self.disk_reported = true;
         self.report(
             rep,
             "limits.disk".into(),
-            format!("files written by the task hold {total} bytes, the limit is {limit}"),
+            format!("files written by the task hold {total} bytes on disk, the limit is {limit}"),
         );
         true
     }
@@ -254,9 +243,7 @@ impl<'a> Supervisor<'a> {
         let decision = decide(self.plan, &n, &mem, &mut touched);
         if decision == Decision::Continue {
             for p in touched {
-                if self.written.len() < 100_000 {
-                    self.written.insert(p);
-                }
+                self.disk.note(p);
             }
         }
 
@@ -271,6 +258,90 @@ impl<'a> Supervisor<'a> {
             return self.plan.kill_on_violation;
         }
         false
+    }
+}
+
+/// Meters the disk space held by the files a task wrote (`limits.disk`).
+///
+/// Every name a write touched is kept (up to [`DiskMeter::MAX_NAMES`]), and each
+/// inode counts once at its *allocated* size (`st_blocks`), so sparse files count
+/// what they hold on disk. Names new since the last check are measured at each
+/// check; all names are measured again only every [`DiskMeter::FULL_SCAN_RATIO`]
+/// times as long as the last full scan took (at least once a second), so a task
+/// writing tens of thousands of files does not pay a quadratic cost. A total at or
+/// over the limit is confirmed by a full scan before it is reported (files deleted
+/// since their last measure no longer count), and the task's end always gets one.
+#[derive(Default)]
+pub struct DiskMeter {
+    names: std::collections::HashSet<PathBuf>,
+    fresh: Vec<PathBuf>,
+    bytes: std::collections::HashMap<(u64, u64), u64>,
+    total: u64,
+    last_full: Option<std::time::Instant>,
+    last_full_cost: std::time::Duration,
+    force_full: bool,
+}
+
+impl DiskMeter {
+    /// At most this many names are kept.
+    pub const MAX_NAMES: usize = 100_000;
+    /// A full scan runs at most once per this many times its own duration.
+    pub const FULL_SCAN_RATIO: u32 = 20;
+
+    /// Record a name a write touched.
+    pub fn note(&mut self, path: PathBuf) {
+        if self.names.len() < Self::MAX_NAMES && self.names.insert(path.clone()) {
+            self.fresh.push(path);
+        }
+    }
+
+    /// Make the next check a full scan (the task ended).
+    pub fn force_full_scan(&mut self) {
+        self.force_full = true;
+    }
+
+    /// The metered total when it is at least `limit` (confirmed by a full scan), else `None`.
+    pub fn total_at_least(&mut self, limit: u64) -> Option<u64> {
+        if self.names.is_empty() {
+            return None;
+        }
+        let interval = (self.last_full_cost * Self::FULL_SCAN_RATIO).max(std::time::Duration::from_secs(1));
+        let due = self.force_full || self.last_full.is_none_or(|t| t.elapsed() >= interval);
+        if due {
+            self.full_scan();
+        } else {
+            for p in std::mem::take(&mut self.fresh) {
+                self.measure(&p);
+            }
+            if self.total >= limit {
+                self.full_scan();
+            }
+        }
+        (self.total >= limit).then_some(self.total)
+    }
+
+    fn full_scan(&mut self) {
+        let started = std::time::Instant::now();
+        self.bytes.clear();
+        self.total = 0;
+        self.fresh.clear();
+        let names: Vec<PathBuf> = self.names.iter().cloned().collect();
+        for p in &names {
+            self.measure(p);
+        }
+        self.force_full = false;
+        self.last_full = Some(std::time::Instant::now());
+        self.last_full_cost = started.elapsed();
+    }
+
+    fn measure(&mut self, path: &Path) {
+        let Ok(m) = std::fs::symlink_metadata(path) else { return };
+        if !m.is_file() {
+            return;
+        }
+        let now = m.blocks() * 512;
+        let before = self.bytes.insert((m.dev(), m.ino()), now).unwrap_or(0);
+        self.total = self.total - before + now;
     }
 }
 
@@ -1056,5 +1127,42 @@ mod tests {
         let p = plan();
         assert!(write_allowed(&p, Path::new("/dev/null"), true));
         assert!(!write_allowed(&p, Path::new("/dev/null"), false));
+    }
+
+    #[test]
+    fn disk_meter_counts_allocated_bytes_once_per_inode() {
+        let dir = tempfile::tempdir().unwrap();
+        let sparse = dir.path().join("sparse");
+        let f = std::fs::File::create(&sparse).unwrap();
+        f.set_len(900 << 20).unwrap(); // 900 MiB apparent, nothing allocated
+        let dense = dir.path().join("dense");
+        std::fs::write(&dense, vec![7u8; 1 << 20]).unwrap();
+        let link = dir.path().join("link");
+        std::fs::hard_link(&dense, &link).unwrap();
+        let mut m = DiskMeter::default();
+        for p in [&sparse, &dense, &link] {
+            m.note(p.clone());
+        }
+        assert_eq!(m.total_at_least(2 << 20), None, "a sparse file counts what it holds, a link once");
+        let total = m.total_at_least(1 << 20).expect("1 MiB written");
+        assert!((1 << 20..(1 << 20) + (64 << 10)).contains(&total), "{total}");
+    }
+
+    #[test]
+    fn disk_meter_confirms_an_overrun_with_a_full_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = DiskMeter::default();
+        let a = dir.path().join("a");
+        std::fs::write(&a, vec![1u8; 1 << 20]).unwrap();
+        m.note(a.clone());
+        assert_eq!(m.total_at_least(4 << 20), None);
+        // A temporary file written and deleted, then the next one: never both at once.
+        std::fs::remove_file(&a).unwrap();
+        let b = dir.path().join("b");
+        std::fs::write(&b, vec![1u8; 1 << 20]).unwrap();
+        m.note(b);
+        assert_eq!(m.total_at_least(2 << 20), None, "the deleted file no longer counts");
+        m.force_full_scan();
+        assert!(m.total_at_least(1 << 20).is_some());
     }
 }
