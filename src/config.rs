@@ -168,16 +168,15 @@ pub fn apply_security(sec: &SeedSecurity, policy: &mut Policy) -> Result<(), Str
         }
     }
     if let Some(net) = &sec.docker_network {
-        let wanted = match net.as_str() {
-            "none" => NetworkMode::None,
-            "host" => NetworkMode::Host,
-            other => return Err(format!("security.docker_network {other:?} is not supported (use none or host)")),
-        };
-        if wanted != policy.network.mode {
-            return Err(format!(
-                "the config's security.docker_network ({net}) contradicts the policy's network.mode ({})",
-                policy.network.mode.as_str()
-            ));
+        match policy.network.mode.admitted_by_docker_network(net) {
+            None => return Err(format!("security.docker_network {net:?} is not supported (use none or host)")),
+            Some(false) => {
+                return Err(format!(
+                    "the config's security.docker_network ({net}) contradicts the policy's network.mode ({})",
+                    policy.network.mode.as_str()
+                ));
+            }
+            Some(true) => {}
         }
     }
     let mut merged = policy.security.clone().unwrap_or(SeedSecurity {

@@ -176,12 +176,13 @@ fn malformed_yaml_and_missing_files_are_exit_1() {
 
 #[test]
 fn presets_check_and_show() {
-    for p in ["default", "strict", "build-offline"] {
+    // Build presets give the task its own private loopback; strict gives nothing.
+    for (p, network) in [("default", "loopback"), ("strict", "none"), ("build-offline", "loopback"), ("container", "none")] {
         let o = orch(&["policy", "check", p]);
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
         let show = orch(&["policy", "show", p, "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
-        assert_eq!(v["policy"]["network"]["mode"], "none");
+        assert_eq!(v["policy"]["network"]["mode"], network, "{p}");
     }
 }
 

@@ -9,47 +9,98 @@ use std::io::Read;
 use std::time::Duration;
 
 // ---- network -------------------------------------------------------------
+// `default` and `build-offline` give the task its own private loopback (test
+// suites bind 127.0.0.1); `network: none` (as in `strict`) gives it nothing.
+
+/// A policy as the `default` preset but with `network: none`.
+fn offline(e: &Env) -> String {
+    e.policy("offline", "network:\n  mode: none\n")
+}
 
 #[test]
 fn egress_to_a_host_listener_is_blocked_and_reported() {
     let e = env();
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.set_nonblocking(true).unwrap();
-    let port = l.local_addr().unwrap().port().to_string();
-    let o = e.attack(&["connect-ip", "127.0.0.1", &port]);
+    let (l, _, port) = host_listener();
+    let o = e.run(&offline(&e), &["./attack", "connect-ip", "127.0.0.1", &port]);
     o.assert_violation("network.none");
     assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
     assert!(l.accept().is_err(), "the listener on host loopback was reached");
 }
 
 #[test]
+fn the_default_loopback_is_the_tasks_own_never_the_hosts() {
+    let e = env();
+    let (l, _, port) = host_listener();
+    // 127.0.0.1 inside the jail is the jail's own `lo`: nothing listens there,
+    // the connection is refused, and nothing forbidden was attempted.
+    let o = e.attack(&["connect-ip", "127.0.0.1", &port]);
+    assert!(o.stdout.contains("blocked connect"), "{}", o.stdout);
+    o.assert_ok();
+    assert!(l.accept().is_err(), "the host's loopback listener was reached from the default preset");
+}
+
+#[test]
+fn egress_to_a_host_address_under_the_default_preset_is_blocked_and_reported() {
+    let e = env();
+    let (l, ip, port) = host_listener();
+    let o = e.attack(&["connect-ip", &ip, &port]);
+    o.assert_violation("network.loopback");
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    assert!(l.accept().is_err(), "the host listener was reached at {ip}");
+}
+
+#[test]
 fn dns_lookup_is_blocked_and_reported() {
     let e = env();
-    e.attack(&["dns"]).assert_violation("network.none");
+    e.run(&offline(&e), &["./attack", "dns"]).assert_violation("network.none");
 }
 
 #[test]
 fn getent_hosts_through_libc_is_reported() {
     let e = env();
-    let o = e.run("default", &["getent", "ahosts", "example.com"]);
+    let o = e.run(&offline(&e), &["getent", "ahosts", "example.com"]);
     assert_ne!(o.code, 0);
-    // glibc asks the resolver over an AF_INET (or netlink) socket: both are network.none
+    // glibc asks the resolver over an AF_INET socket: network.none
     o.assert_violation("network.none");
 }
 
 #[test]
 fn raw_socket_is_blocked_and_reported() {
-    env().attack(&["raw"]).assert_violation("network.none");
+    let e = env();
+    e.run(&offline(&e), &["./attack", "raw"]).assert_violation("network.none");
+    e.attack(&["raw"]).assert_violation("network.loopback");
 }
 
 #[test]
 fn packet_socket_is_blocked_and_reported() {
-    env().attack(&["packet"]).assert_violation("network.none");
+    let e = env();
+    e.run(&offline(&e), &["./attack", "packet"]).assert_violation("network.none");
+    e.attack(&["packet"]).assert_violation("network.loopback");
 }
 
 #[test]
-fn netlink_socket_is_blocked_and_reported() {
-    env().attack(&["netlink"]).assert_violation("network.none");
+fn netlink_other_than_route_is_blocked_and_reported() {
+    let e = env();
+    let o = e.run(&offline(&e), &["./attack", "netlink-diag"]);
+    o.assert_violation("network.none");
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    e.attack(&["netlink-diag"]).assert_violation("network.loopback");
+}
+
+#[test]
+fn netlink_route_reads_only_the_private_namespace_and_cannot_change_it() {
+    // npm and glibc's if_nameindex() list interfaces over a raw NETLINK_ROUTE
+    // socket: allowed, and all there is to see is the jail's own `lo`.
+    let e = env();
+    for p in [offline(&e), "default".to_string()] {
+        let o = e.run(&p, &["python3", "-c", "import socket; print(socket.if_nameindex())"]);
+        o.assert_ok();
+        assert_eq!(o.stdout.trim(), "[(1, 'lo')]", "{}", o.stdout);
+        // A change (an address on lo) needs CAP_NET_ADMIN: the kernel refuses it.
+        let o = e.run(&p, &["./attack", "netlink-route-write"]);
+        assert!(o.stdout.contains("blocked netlink RTM_NEWADDR: Operation not permitted"), "{}", o.stdout);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+    }
 }
 
 #[test]

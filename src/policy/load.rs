@@ -4,7 +4,7 @@
 //! errors carrying `file:line:col` whenever the position is known; nothing is
 //! silently ignored or defaulted past what the types document.
 
-use super::{NetworkMode, Policy, SandboxMode, presets};
+use super::{Policy, SandboxMode, presets};
 use std::path::{Path, PathBuf};
 
 /// A policy that could not be loaded. Rendered as one line: `file:line:col: message`.
@@ -81,17 +81,10 @@ fn check(p: &Policy, text: &str, origin: &str) -> Result<(), PolicyError> {
             ));
         }
         if let Some(net) = &sec.docker_network {
-            let wanted = match net.as_str() {
-                "none" => NetworkMode::None,
-                "host" => NetworkMode::Host,
-                other => {
-                    return Err(err(
-                        "docker_network",
-                        format!("docker_network {other:?} is not supported (use none or host)"),
-                    ));
-                }
+            let Some(admitted) = p.network.mode.admitted_by_docker_network(net) else {
+                return Err(err("docker_network", format!("docker_network {net:?} is not supported (use none or host)")));
             };
-            if wanted != p.network.mode && text_has_key(text, "network", 0) {
+            if !admitted && text_has_key(text, "network", 0) {
                 return Err(err("docker_network", "security.docker_network contradicts network.mode".to_string()));
             }
         }
@@ -208,7 +201,7 @@ mod tests {
     fn empty_document_is_the_default_policy() {
         let p = parse_policy("{}\n", "p.yaml").unwrap();
         assert_eq!(p, Policy::default());
-        assert_eq!(p.network.mode, NetworkMode::None);
+        assert_eq!(p.network.mode, crate::policy::NetworkMode::None);
         assert!(p.denied_classes().len() == super::super::SyscallClass::ALL.len());
     }
 

@@ -210,9 +210,12 @@ pub enum TmpMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
-    /// `none` (default): a private network namespace with no interface up; creating an
-    /// IP, netlink, packet or raw socket is a violation. `loopback`: a private namespace
-    /// with only `lo` up. `host`: the host's network (an explicit opt-out, reported).
+    /// `none` (the type's default; `strict`): a private network namespace with no
+    /// interface up; creating an IP, packet or raw socket, or a netlink socket other
+    /// than `NETLINK_ROUTE` (which only reads the private namespace's interfaces), is
+    /// a violation. `loopback` (the `default` and `build-offline` presets): a private
+    /// namespace with only its own `lo` up, never the host's. `host`: the host's
+    /// network (an explicit opt-out, reported).
     #[serde(default)]
     pub mode: NetworkMode,
 }
@@ -243,6 +246,18 @@ impl NetworkMode {
             NetworkMode::None => "none",
             NetworkMode::Loopback => "loopback",
             NetworkMode::Host => "host",
+        }
+    }
+
+    /// Whether a `security.docker_network` value (Docker's words) admits this mode:
+    /// Docker's `none` is a private namespace with only loopback, so it admits
+    /// `none` and `loopback`; `host` admits only `host`. `None` for a value
+    /// Orchestra does not support.
+    pub fn admitted_by_docker_network(self, net: &str) -> Option<bool> {
+        match net {
+            "none" => Some(matches!(self, NetworkMode::None | NetworkMode::Loopback)),
+            "host" => Some(self == NetworkMode::Host),
+            _ => None,
         }
     }
 }
@@ -589,6 +604,19 @@ impl Policy {
     /// Whether the syscall class is denied.
     pub fn denies(&self, class: SyscallClass) -> bool {
         !self.syscalls.allow.contains(&class)
+    }
+
+    /// The network isolation this policy gives up, as an opt-out: `host` always;
+    /// `loopback` only in a namespace-less jail, where it is the host's own
+    /// loopback. A private loopback (jail with namespaces, containers) keeps the
+    /// task apart from every host service and is no opt-out.
+    pub fn network_opt_out(&self) -> Option<String> {
+        let shared = match self.network.mode {
+            NetworkMode::None => false,
+            NetworkMode::Host => true,
+            NetworkMode::Loopback => self.backend() == SandboxMode::Jail && self.jail.namespaces == NamespaceMode::Off,
+        };
+        shared.then(|| format!("network.mode: {}", self.network.mode.as_str()))
     }
 
     /// The limits the policy explicitly leaves unlimited, as opt-outs (`limits.memory: unlimited`).

@@ -3,6 +3,9 @@
 //! runner that returns exit code, output and the parsed JSON report.
 #![allow(dead_code)]
 
+#[path = "../harness/net.rs"]
+mod net;
+pub use net::host_listener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

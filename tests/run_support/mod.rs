@@ -11,9 +11,13 @@ use std::time::{Duration, Instant};
 
 #[path = "../harness/out.rs"]
 mod out;
+#[path = "../harness/net.rs"]
+mod net;
 #[path = "../harness/world.rs"]
 mod world;
 // Re-exported for the tests, which may not all use each.
+#[allow(unused_imports)]
+pub use net::host_listener;
 #[allow(unused_imports)]
 pub use out::{Out, orchestra};
 pub use world::World;

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <linux/io_uring.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sched.h>
@@ -47,7 +49,30 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(m, "raw")) return report("raw socket", socket(AF_INET, SOCK_RAW, IPPROTO_ICMP));
     if (!strcmp(m, "packet")) return report("packet socket", socket(AF_PACKET, SOCK_RAW, 0));
-    if (!strcmp(m, "netlink")) return report("netlink socket", socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE));
+    if (!strcmp(m, "netlink-diag")) return report("netlink sock_diag socket", socket(AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG));
+    if (!strcmp(m, "netlink-route-write")) {
+        /* Add 10.9.9.9/32 to lo: a change, which needs CAP_NET_ADMIN. */
+        int s = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+        if (s < 0) return report("netlink route socket", -1);
+        struct { struct nlmsghdr h; struct ifaddrmsg a; struct rtattr r; unsigned char ip[4]; } q;
+        memset(&q, 0, sizeof q);
+        q.h.nlmsg_len = sizeof q;
+        q.h.nlmsg_type = RTM_NEWADDR;
+        q.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+        q.a.ifa_family = AF_INET;
+        q.a.ifa_prefixlen = 32;
+        q.a.ifa_index = 1;
+        q.r.rta_type = IFA_LOCAL;
+        q.r.rta_len = RTA_LENGTH(4);
+        q.ip[0] = 10; q.ip[1] = 9; q.ip[2] = 9; q.ip[3] = 9;
+        if (send(s, &q, sizeof q, 0) < 0) return report("netlink RTM_NEWADDR send", -1);
+        char buf[4096];
+        long n = recv(s, buf, sizeof buf, 0);
+        if (n < (long)(sizeof(struct nlmsghdr) + sizeof(struct nlmsgerr))) return report("netlink RTM_NEWADDR ack", -1);
+        struct nlmsgerr *e = NLMSG_DATA((struct nlmsghdr *)buf);
+        if (e->error) { errno = -e->error; return report("netlink RTM_NEWADDR", -1); }
+        return report("netlink RTM_NEWADDR", 0);
+    }
     if (!strcmp(m, "abstract") && argc == 3) {
         int s = socket(AF_UNIX, SOCK_STREAM, 0);
         struct sockaddr_un a = { .sun_family = AF_UNIX };

@@ -221,9 +221,7 @@ fn opt_outs(p: &Policy) -> Vec<String> {
     for c in &p.syscalls.allow {
         v.push(format!("syscalls.allow: {}", c.as_str()));
     }
-    if p.network.mode != crate::policy::NetworkMode::None {
-        v.push(format!("network.mode: {}", p.network.mode.as_str()));
-    }
+    v.extend(p.network_opt_out());
     if p.container.supervisor == SupervisorMode::Off {
         v.push("container.supervisor: off (denials enforced by the engine, not observed)".into());
     }

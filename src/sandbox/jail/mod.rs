@@ -100,9 +100,7 @@ fn opt_outs(p: &Policy) -> Vec<String> {
     for c in &p.syscalls.allow {
         v.push(format!("syscalls.allow: {}", c.as_str()));
     }
-    if p.network.mode != NetworkMode::None {
-        v.push(format!("network.mode: {:?}", p.network.mode).to_lowercase());
-    }
+    v.extend(p.network_opt_out());
     if p.jail.namespaces == NamespaceMode::Off {
         v.push("jail.namespaces: off".into());
     }

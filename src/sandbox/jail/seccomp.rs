@@ -384,26 +384,38 @@ pub fn watch_rules(
     Ok(rules)
 }
 
+/// Socket calls the supervisor is notified of (and denies), by network mode.
+///
+/// `AF_NETLINK` with protocol `NETLINK_ROUTE` (0) is allowed in every mode and
+/// of any type (`SOCK_RAW` as npm and glibc's `if_nameindex` open it, or
+/// `SOCK_DGRAM`): it reads the interfaces and routes of the task's network
+/// namespace, and a change needs `CAP_NET_ADMIN`, which the task never holds.
+/// Every other netlink protocol stays denied outside `host` mode.
 fn socket_rules(network: NetworkMode) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
     let unix = libc::AF_UNIX as u64;
+    let netlink = libc::AF_NETLINK as u64;
     let raw = libc::SOCK_RAW as u64;
     let packet = libc::AF_PACKET as u64;
+    let raw_not_local = || -> Result<SeccompRule, seccompiler::BackendError> {
+        rule(vec![c(0, Len::Dword, Op::Ne, unix)?, c(0, Len::Dword, Op::Ne, netlink)?, c(1, Len::Dword, Op::MaskedEq(0xf), raw)?])
+    };
+    let netlink_not_route =
+        || -> Result<SeccompRule, seccompiler::BackendError> { rule(vec![c(0, Len::Dword, Op::Eq, netlink)?, c(2, Len::Dword, Op::Ne, 0)?]) };
     Ok(match network {
-        NetworkMode::None => vec![rule(vec![c(0, Len::Dword, Op::Ne, unix)?])?],
+        NetworkMode::None => {
+            vec![rule(vec![c(0, Len::Dword, Op::Ne, unix)?, c(0, Len::Dword, Op::Ne, netlink)?])?, netlink_not_route()?]
+        }
         NetworkMode::Loopback => vec![
             rule(vec![
                 c(0, Len::Dword, Op::Ne, unix)?,
                 c(0, Len::Dword, Op::Ne, libc::AF_INET as u64)?,
                 c(0, Len::Dword, Op::Ne, libc::AF_INET6 as u64)?,
-                c(0, Len::Dword, Op::Ne, libc::AF_NETLINK as u64)?,
+                c(0, Len::Dword, Op::Ne, netlink)?,
             ])?,
-            rule(vec![c(0, Len::Dword, Op::Eq, libc::AF_NETLINK as u64)?, c(2, Len::Dword, Op::Ne, 0)?])?,
-            rule(vec![c(0, Len::Dword, Op::Ne, unix)?, c(1, Len::Dword, Op::MaskedEq(0xf), raw)?])?,
+            netlink_not_route()?,
+            raw_not_local()?,
         ],
-        NetworkMode::Host => vec![
-            rule(vec![c(0, Len::Dword, Op::Eq, packet)?])?,
-            rule(vec![c(0, Len::Dword, Op::Ne, unix)?, c(1, Len::Dword, Op::MaskedEq(0xf), raw)?])?,
-        ],
+        NetworkMode::Host => vec![rule(vec![c(0, Len::Dword, Op::Eq, packet)?])?, raw_not_local()?],
     })
 }
 
