@@ -632,6 +632,11 @@ fn decide_write(
 ) -> Decision {
     let nr = n.nr as i64;
     let mut in_root = false;
+    let mut open_flags = match nr {
+        libc::SYS_open => Some(n.args[1]),
+        libc::SYS_openat => Some(n.args[2]),
+        _ => None,
+    };
     if nr == libc::SYS_openat2 {
         // struct open_how { u64 flags; u64 mode; u64 resolve; } at args[2].
         let Some(b) = mem.bytes(n.args[2], 24) else { return unreadable(name, "open_how") };
@@ -643,7 +648,15 @@ fn decide_write(
         }
         const RESOLVE_IN_ROOT: u64 = 0x10;
         in_root = word(16) & RESOLVE_IN_ROOT != 0;
+        open_flags = Some(word(0));
     }
+    // Calls that change nothing when their target already exists: `mkdir` (EEXIST,
+    // as `mkdir -p` and cmake do for every parent) and an open with O_CREAT but
+    // no write access (a read, as lock-file helpers do). If the target vanishes
+    // before the kernel acts, landlock and the mounts still refuse the write.
+    let access = (libc::O_WRONLY | libc::O_RDWR | libc::O_TRUNC) as u64;
+    let no_op_if_present =
+        matches!(nr, libc::SYS_mkdir | libc::SYS_mkdirat) || open_flags.is_some_and(|f| f & access == 0);
     const RENAME_WHITEOUT: u64 = 1 << 2;
     if nr == libc::SYS_renameat2
         && n.args[4] & RENAME_WHITEOUT != 0
@@ -705,6 +718,9 @@ fn decide_write(
             Err(d) => return d,
             Ok(Target::Unresolvable(why)) => return unresolvable(name, &why),
             Ok(Target::Path(p)) => {
+                if no_op_if_present && std::fs::symlink_metadata(&p).is_ok() {
+                    return Decision::Continue;
+                }
                 if !write_allowed(plan, &p, open_like) {
                     return Decision::Deny {
                         errno: libc::EACCES,
@@ -797,7 +813,7 @@ pub fn write_allowed(plan: &JailPlan, path: &Path, open_like: bool) -> bool {
     for m in &plan.mounts {
         match m {
             Mount::Bind { dst, rw, .. } => consider(dst, *rw),
-            Mount::Tmpfs { dst, .. } => consider(dst, true),
+            Mount::Tmpfs { dst, .. } | Mount::Overlay { dst, .. } => consider(dst, true),
             Mount::Dir { dst } | Mount::Symlink { dst, .. } => consider(dst, false),
         }
     }
@@ -1036,6 +1052,27 @@ mod tests {
             &mut Vec::new(),
         );
         assert_eq!(ok, Decision::Continue);
+    }
+
+    #[test]
+    fn mkdir_of_an_existing_directory_and_a_read_with_o_creat_change_nothing() {
+        let mut m = HashMap::new();
+        m.insert(0x1000, b"/etc".to_vec());
+        m.insert(0x2000, b"/etc/orchestra-no-such-dir".to_vec());
+        m.insert(0x3000, b"/etc/passwd".to_vec());
+        let mem = FakeMem(m);
+        let d = |nr: i64, args: [u64; 6]| decide(&plan(), &notif(nr, args), &mem, &mut Vec::new());
+        let at = libc::AT_FDCWD as u64;
+        assert_eq!(d(libc::SYS_mkdir, [0x1000, 0o755, 0, 0, 0, 0]), Decision::Continue, "mkdir -p of /etc");
+        assert_eq!(d(libc::SYS_mkdirat, [at, 0x1000, 0o755, 0, 0, 0]), Decision::Continue);
+        assert!(
+            matches!(d(libc::SYS_mkdir, [0x2000, 0o755, 0, 0, 0, 0]), Decision::Deny { ref rule, .. } if rule == "fs.write")
+        );
+        let creat_read = libc::O_CREAT as u64;
+        assert_eq!(d(libc::SYS_openat, [at, 0x3000, creat_read, 0o644, 0, 0]), Decision::Continue);
+        let creat_write = (libc::O_CREAT | libc::O_RDWR) as u64;
+        assert!(matches!(d(libc::SYS_openat, [at, 0x3000, creat_write, 0o644, 0, 0]), Decision::Deny { .. }));
+        assert!(matches!(d(libc::SYS_openat, [at, 0x2000, creat_read, 0o644, 0, 0]), Decision::Deny { .. }));
     }
 
     #[test]
