@@ -77,6 +77,51 @@ fn a_workspace_inside_a_read_only_tree_stays_writable() {
 }
 
 #[test]
+fn reading_the_whole_workspace_recursively_is_no_violation() {
+    // The audit log lies in the workspace (the default `.orchestra/audit`): the
+    // task sees an empty read-only placeholder there, and reading everything it
+    // can see is what `grep -r`, `find -exec sha256sum` and `cp -r` do.
+    let e = env();
+    std::fs::create_dir_all(e.ws.join("src/deep")).unwrap();
+    std::fs::write(e.ws.join("src/deep/lib.c"), "int x;\n").unwrap();
+    e.sh("default", "true").assert_ok(); // creates the audit log in the workspace
+    assert!(e.ws.join(".orchestra/audit").is_dir());
+    let before = std::fs::read_dir(e.ws.join(".orchestra/audit")).unwrap().count();
+    let o = e.sh(
+        "default",
+        "grep -r . . >/dev/null; find . -type f -exec sha256sum {} + >/dev/null && cp -r . /tmp/copy && ls -A .orchestra/audit | wc -l",
+    );
+    o.assert_ok();
+    assert_eq!(o.stdout.trim(), "0", "the audit directory is an empty placeholder in the jail");
+    assert!(before > 0 && e.verify_audit().status.success(), "the audit log is intact");
+}
+
+#[test]
+fn sparse_files_count_what_they_hold_on_disk() {
+    // 3 x 900 MiB apparent size, a few KiB allocated: far under `disk: 1GiB`.
+    let e = env();
+    let o = e.sh("default", "for i in 1 2 3; do truncate -s 900M sparse$i; done; head -c 1000000 /dev/zero > dense");
+    o.assert_ok();
+    assert_eq!(std::fs::metadata(e.ws.join("sparse3")).unwrap().len(), 900 << 20);
+}
+
+#[test]
+fn npm_style_interface_listing_is_no_violation_in_any_network_mode() {
+    // npm (os.networkInterfaces) and glibc's if_nameindex() read interfaces over a
+    // raw NETLINK_ROUTE socket.
+    let e = env();
+    for p in ["default", "strict", "build-offline"] {
+        let o = e.run(p, &["python3", "-c", "import socket; print(socket.if_nameindex())"]);
+        o.assert_ok();
+    }
+    let node = std::process::Command::new("node").arg("--version").output();
+    assert!(node.is_ok_and(|o| o.status.success()), "node is not installed (.ci/run installs nodejs)");
+    let o = e.run("default", &["node", "-e", "console.log(Object.keys(require('os').networkInterfaces()).join(','))"]);
+    o.assert_ok();
+    assert_eq!(o.stdout.trim(), "lo");
+}
+
+#[test]
 fn a_failing_task_is_failed_not_a_violation() {
     let e = env();
     let o = e.run("default", &["grep", "needle", "/etc/hostname"]);
@@ -177,7 +222,9 @@ fn malformed_yaml_and_missing_files_are_exit_1() {
 #[test]
 fn presets_check_and_show() {
     // Build presets give the task its own private loopback; strict gives nothing.
-    for (p, network) in [("default", "loopback"), ("strict", "none"), ("build-offline", "loopback"), ("container", "none")] {
+    for (p, network) in
+        [("default", "loopback"), ("strict", "none"), ("build-offline", "loopback"), ("container", "none")]
+    {
         let o = orch(&["policy", "check", p]);
         assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
         let show = orch(&["policy", "show", p, "--json"]);

@@ -141,6 +141,33 @@ fn udp_off_loopback_is_reported_in_loopback_mode() {
 // ---- filesystem ----------------------------------------------------------
 
 #[test]
+fn a_file_in_etc_that_other_users_cannot_read_is_hidden_and_its_read_reported() {
+    // Not in any name list: hidden because of what it is (mode without o+r),
+    // like /etc/shadow-, /etc/gshadow- and /etc/ssl/private/*.key.
+    let e = env();
+    let file = std::path::PathBuf::from(format!("/etc/orchestra-test-secret-{}", std::process::id()));
+    let dir = std::path::PathBuf::from(format!("/etc/orchestra-test-private-{}", std::process::id()));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(&file, "CANARY-ETC-FILE-7d1f\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("host.key"), "CANARY-ETC-KEY-2c9e\n").unwrap(); // 0644 inside a 0700 directory
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let f = e.run("default", &["cat", file.to_str().unwrap()]);
+    let d = e.sh("default", &format!("cat {}/host.key", dir.display()));
+    let deny = e.policy("deny", "on_violation: deny\n");
+    let other = e.sh(&deny, "cat /etc/shadow- /etc/gshadow- 2>&1; echo done");
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_dir_all(&dir);
+    f.assert_violation("fs.hidden");
+    assert!(!f.all_output().contains("CANARY-ETC-FILE"), "{}", f.all_output());
+    d.assert_violation("fs.hidden");
+    assert!(!d.all_output().contains("CANARY-ETC-KEY"), "{}", d.all_output());
+    other.assert_violation("fs.hidden");
+    assert!(!other.stdout.contains("root:"), "a shadow backup leaked: {}", other.stdout);
+}
+
+#[test]
 fn writing_a_home_dotfile_is_blocked_and_reported() {
     let e = env();
     let before = std::fs::read(e.home.join(".bashrc")).unwrap();

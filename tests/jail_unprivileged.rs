@@ -33,11 +33,12 @@ fn unprivileged_benign_task_runs() {
 #[test]
 fn unprivileged_network_egress_is_reported() {
     let e = env_as(NOBODY);
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.set_nonblocking(true).unwrap();
-    let port = l.local_addr().unwrap().port().to_string();
-    e.run("default", &["./attack", "connect-ip", "127.0.0.1", &port]).assert_violation("network.none");
-    assert!(l.accept().is_err());
+    let (l, ip, port) = host_listener();
+    // `default` gives a private loopback: the host is reached only by its address.
+    e.run("default", &["./attack", "connect-ip", &ip, &port]).assert_violation("network.loopback");
+    let offline = e.policy("offline", "network:\n  mode: none\n");
+    e.run(&offline, &["./attack", "connect-ip", "127.0.0.1", &port]).assert_violation("network.none");
+    assert!(l.accept().is_err(), "the host listener was reached");
 }
 
 #[test]

@@ -191,8 +191,9 @@ fn a_violation_is_exit_4_names_the_rule_and_outranks_a_failure() {
     let w = World::new();
     // The task's loopback is its own: reaching the host takes a host address.
     let (l, ip, port) = host_listener();
-    let net =
-        format!("- {{id: net, tool: bash, args: ['-c', 'exec 3<>/dev/tcp/{ip}/{port} && echo CONNECTED > net.txt']}}\n");
+    let net = format!(
+        "- {{id: net, tool: bash, args: ['-c', 'exec 3<>/dev/tcp/{ip}/{port} && echo CONNECTED > net.txt']}}\n"
+    );
     let p = format!(
         "tasks:\n{net}{}{}",
         sh("fails", &[], "echo fails >> ran; exit 1", ""),

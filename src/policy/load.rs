@@ -82,7 +82,10 @@ fn check(p: &Policy, text: &str, origin: &str) -> Result<(), PolicyError> {
         }
         if let Some(net) = &sec.docker_network {
             let Some(admitted) = p.network.mode.admitted_by_docker_network(net) else {
-                return Err(err("docker_network", format!("docker_network {net:?} is not supported (use none or host)")));
+                return Err(err(
+                    "docker_network",
+                    format!("docker_network {net:?} is not supported (use none or host)"),
+                ));
             };
             if !admitted && text_has_key(text, "network", 0) {
                 return Err(err("docker_network", "security.docker_network contradicts network.mode".to_string()));

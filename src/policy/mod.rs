@@ -132,6 +132,15 @@ pub struct Filesystem {
     /// Host paths visible read-write at the same place, besides the working directory.
     #[serde(default)]
     pub read_write: Vec<String>,
+    /// Host directories (toolchain caches such as `~/.cargo` or `~/go/pkg/mod`) the
+    /// task sees with their content and may write *privately*: its changes land in a
+    /// throw-away layer (an overlay whose upper layer is a tmpfs of `limits.disk`)
+    /// and never reach the host, so lock files and cache indexes can be written
+    /// while the host's cache stays as it was. Needs namespaces (jail only; the
+    /// container backends see what their image and volumes give, as for
+    /// `read_only`). A listed path that does not exist is left out.
+    #[serde(default)]
+    pub copy_on_write: Vec<String>,
     /// Paths whose content the task must never see. Where they exist, the task finds
     /// empty decoys instead; opening one is a violation (`fs.hidden`).
     #[serde(default = "default_hidden")]
@@ -177,6 +186,7 @@ impl Default for Filesystem {
         Filesystem {
             read_only: default_read_only(),
             read_write: Vec::new(),
+            copy_on_write: Vec::new(),
             hidden: default_hidden(),
             workdir: WorkdirAccess::default(),
             tmp: TmpMode::default(),

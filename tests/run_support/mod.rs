@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../harness/out.rs"]
-mod out;
 #[path = "../harness/net.rs"]
 mod net;
+#[path = "../harness/out.rs"]
+mod out;
 #[path = "../harness/world.rs"]
 mod world;
 // Re-exported for the tests, which may not all use each.

@@ -29,6 +29,16 @@ pub enum Mount {
         /// Path in the jail.
         dst: PathBuf,
     },
+    /// A host directory seen through a private overlay: its content, writable, with
+    /// every change kept in a tmpfs upper layer discarded with the jail.
+    Overlay {
+        /// Host directory (the lower layer).
+        src: PathBuf,
+        /// Path in the jail.
+        dst: PathBuf,
+        /// Size bound of the upper layer in bytes.
+        size: Option<u64>,
+    },
     /// A fresh tmpfs.
     Tmpfs {
         /// Path in the jail.
@@ -47,7 +57,11 @@ impl Mount {
     /// The path in the jail.
     pub fn dst(&self) -> &Path {
         match self {
-            Mount::Bind { dst, .. } | Mount::Symlink { dst, .. } | Mount::Tmpfs { dst, .. } | Mount::Dir { dst } => dst,
+            Mount::Bind { dst, .. }
+            | Mount::Symlink { dst, .. }
+            | Mount::Overlay { dst, .. }
+            | Mount::Tmpfs { dst, .. }
+            | Mount::Dir { dst } => dst,
         }
     }
 }
@@ -215,6 +229,29 @@ pub fn compile(
             writable.push(path);
         }
     }
+    for p in &fs.copy_on_write {
+        let path = expand_home(p, home);
+        match host_view.kind(&path) {
+            Some(HostEntry::Dir) => {
+                if path.to_string_lossy().contains([',', ':', '\\']) {
+                    return Err(PlanError::Unenforceable(format!(
+                        "filesystem.copy_on_write: {} holds a ',', ':' or '\\', which an overlay mount cannot name",
+                        path.display()
+                    )));
+                }
+                let size = policy.limits.disk.get().map(|b| b.0);
+                mounts.push(Mount::Overlay { src: path.clone(), dst: path.clone(), size });
+                writable.push(path);
+            }
+            Some(_) => {
+                return Err(PlanError::Unenforceable(format!(
+                    "filesystem.copy_on_write: {} is not a directory",
+                    path.display()
+                )));
+            }
+            None => notes.push(format!("{} absent on host", path.display())),
+        }
+    }
     let workdir_rw = fs.workdir == WorkdirAccess::ReadWrite;
     mounts.push(Mount::Bind { src: workdir.to_path_buf(), dst: workdir.to_path_buf(), rw: workdir_rw });
     if workdir_rw {
@@ -335,6 +372,11 @@ fn namespaceless_checks(
                 d.path.display()
             )));
         }
+    }
+    if !policy.filesystem.copy_on_write.is_empty() {
+        return Err(PlanError::Unenforceable(
+            "filesystem.copy_on_write needs a mount namespace; with jail.namespaces: off list the cache under read_only (the task then cannot write it)".into(),
+        ));
     }
     if policy.filesystem.tmp == TmpMode::Private {
         return Err(PlanError::Unenforceable(
@@ -555,7 +597,8 @@ mod tests {
     #[test]
     fn the_orchestrators_own_directories_are_unwatched_empty_placeholders() {
         let mut f = facts();
-        f.protected = vec![PathBuf::from("/work/.orchestra/audit"), PathBuf::from("/home/u/.config/orchestra/audit.key")];
+        f.protected =
+            vec![PathBuf::from("/work/.orchestra/audit"), PathBuf::from("/home/u/.config/orchestra/audit.key")];
         let plan = compile(&Policy::default(), "t", &["true".into()], Path::new("/work"), &f, &FakeHost).unwrap();
         let audit = decoy(&plan, "/work/.orchestra/audit").expect("the audit directory is covered");
         assert!(!audit.watched && audit.entries.is_empty() && audit.is_dir);

@@ -129,6 +129,7 @@ fn apply_mount(m: &Mount, newroot: &Path, old: &Path) -> io::Result<()> {
             }
             ctx(symlink(target, &dst), || format!("symlink {}", dst.display()))
         }
+        Mount::Overlay { src, size, .. } => overlay(&old.join(rel(src)), &dst, *size),
         Mount::Tmpfs { size, .. } => {
             ensure_dir(&dst)?;
             let opts = match size {
@@ -142,6 +143,44 @@ fn apply_mount(m: &Mount, newroot: &Path, old: &Path) -> io::Result<()> {
         }
         Mount::Dir { .. } => ensure_dir(&dst),
     }
+}
+
+/// Mount `lower` (a host directory) at `dst` through an overlay whose upper layer
+/// is a private tmpfs of `size` bytes: writable in the jail, nothing reaches the
+/// host. The layers live on the scratch root, detached with the old root.
+fn overlay(lower: &Path, dst: &Path, size: Option<u64>) -> io::Result<()> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let store = Path::new("/overlays").join(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string());
+    ensure_dir(&store)?;
+    let opts = match size {
+        Some(s) => format!("mode=0755,size={s}"),
+        None => "mode=0755".to_string(),
+    };
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    nix_ctx(mount(Some("tmpfs"), &store, Some("tmpfs"), flags, Some(opts.as_str())), || {
+        format!("tmpfs for the overlay on {}", dst.display())
+    })?;
+    let (upper, work) = (store.join("upper"), store.join("work"));
+    ensure_dir(&upper)?;
+    ensure_dir(&work)?;
+    ensure_dir(dst)?;
+    // The upper directory takes the lower one's owner and mode, so the task finds
+    // the directory it would find on the host.
+    let meta = ctx(fs::metadata(lower), || format!("stat {}", lower.display()))?;
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        ctx(std::os::unix::fs::chown(&upper, Some(meta.uid()), Some(meta.gid())), || "chown overlay upper".into())?;
+        ctx(fs::set_permissions(&upper, fs::Permissions::from_mode(meta.mode() & 0o7777)), || {
+            "chmod overlay upper".into()
+        })?;
+    }
+    // userxattr: the overlay's own bookkeeping uses user.* xattrs, as a mount in
+    // a user namespace must.
+    let data =
+        format!("lowerdir={},upperdir={},workdir={},userxattr", lower.display(), upper.display(), work.display());
+    nix_ctx(mount(Some("overlay"), dst, Some("overlay"), flags, Some(data.as_str())), || {
+        format!("overlay on {}", dst.display())
+    })
 }
 
 /// Mount a fresh /proc; returns whether `hidepid=invisible` could be applied

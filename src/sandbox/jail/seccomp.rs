@@ -397,10 +397,15 @@ fn socket_rules(network: NetworkMode) -> Result<Vec<SeccompRule>, seccompiler::B
     let raw = libc::SOCK_RAW as u64;
     let packet = libc::AF_PACKET as u64;
     let raw_not_local = || -> Result<SeccompRule, seccompiler::BackendError> {
-        rule(vec![c(0, Len::Dword, Op::Ne, unix)?, c(0, Len::Dword, Op::Ne, netlink)?, c(1, Len::Dword, Op::MaskedEq(0xf), raw)?])
+        rule(vec![
+            c(0, Len::Dword, Op::Ne, unix)?,
+            c(0, Len::Dword, Op::Ne, netlink)?,
+            c(1, Len::Dword, Op::MaskedEq(0xf), raw)?,
+        ])
     };
-    let netlink_not_route =
-        || -> Result<SeccompRule, seccompiler::BackendError> { rule(vec![c(0, Len::Dword, Op::Eq, netlink)?, c(2, Len::Dword, Op::Ne, 0)?]) };
+    let netlink_not_route = || -> Result<SeccompRule, seccompiler::BackendError> {
+        rule(vec![c(0, Len::Dword, Op::Eq, netlink)?, c(2, Len::Dword, Op::Ne, 0)?])
+    };
     Ok(match network {
         NetworkMode::None => {
             vec![rule(vec![c(0, Len::Dword, Op::Ne, unix)?, c(0, Len::Dword, Op::Ne, netlink)?])?, netlink_not_route()?]
