@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use std::path::PathBuf;
 use std::process::Command;
 
 #[test]
@@ -50,6 +51,45 @@ fn a_tiny_crate_builds_offline_with_the_build_preset() {
     let o = e.run_cmd(c);
     o.assert_ok();
     assert_eq!(o.stdout, "tiny ok\n");
+}
+
+#[test]
+fn a_crate_with_a_registry_dependency_builds_offline_and_the_host_cache_stays_as_it_was() {
+    // `itoa` is in the host's ~/.cargo/registry (orchestra itself depends on it):
+    // cargo reads the registry, locks and indexes in ~/.cargo privately.
+    let e = env();
+    std::fs::create_dir_all(e.ws.join("src")).unwrap();
+    std::fs::write(
+        e.ws.join("Cargo.toml"),
+        "[package]\nname = \"withdep\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[dependencies]\nitoa = \"1\"\n",
+    )
+    .unwrap();
+    std::fs::write(e.ws.join("src/main.rs"), "fn main() { println!(\"{}\", itoa::Buffer::new().format(42)); }\n")
+        .unwrap();
+    let home = PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()));
+    let listing = |d: &std::path::Path| -> Vec<(String, u64)> {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = listing(&home.join(".cargo"));
+    let script = "cargo generate-lockfile --offline -q && cargo run --offline --quiet && touch ~/.cargo/planted && mkdir -p ~/.cargo/registry/planted";
+    let mut c = e.cmd("build-offline", &[], &["sh", "-c", script]);
+    c.env("HOME", &home);
+    let o = e.run_cmd(c);
+    o.assert_ok();
+    assert_eq!(o.stdout, "42\n");
+    assert!(!home.join(".cargo/planted").exists() && !home.join(".cargo/registry/planted").exists());
+    let after = listing(&home.join(".cargo"));
+    assert_eq!(
+        before.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        after.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        "the host's ~/.cargo gained or lost entries"
+    );
 }
 
 #[test]
