@@ -128,7 +128,8 @@ pub struct JailPlan {
     pub mounts: Vec<Mount>,
     /// Decoys for hidden paths.
     pub decoys: Vec<Decoy>,
-    /// Paths the task may read (and execute) below: landlock read roots.
+    /// Paths the task may read (and execute) below: landlock read roots. A root
+    /// with a hidden path below it is listed entry by entry around that path.
     pub readable: Vec<PathBuf>,
     /// Paths the task may write below: landlock write roots and the supervisor's
     /// notion of "allowed write".
@@ -313,6 +314,10 @@ pub fn compile(
     decoys.dedup_by(|a, b| a.path == b.path);
 
     let namespaces = policy.jail.namespaces == crate::policy::NamespaceMode::Required;
+    if namespaces {
+        let secrets: Vec<PathBuf> = decoys.iter().filter(|d| d.watched).map(|d| d.path.clone()).collect();
+        readable = grant_around_hidden(readable, &secrets, host_view);
+    }
     if !namespaces {
         let dot = workdir.join(".orchestra");
         let own_dot = host_view.kind(&dot).map(|_| dot);
@@ -419,6 +424,9 @@ pub trait HostView {
     /// contents; `[root]` when `root` itself is such an entry. Bounded; symlinks
     /// are not followed.
     fn unreadable_below(&self, root: &Path) -> Vec<PathBuf>;
+    /// The entries of directory `dir` that are files or directories (symlinks are
+    /// left out: landlock judges the file a link leads to by that file's own rule).
+    fn entries(&self, dir: &Path) -> Vec<PathBuf>;
 }
 
 /// The real host filesystem.
@@ -449,6 +457,52 @@ impl HostView for RealHost {
         collect_unreadable(root, 0, &mut budget, &mut out);
         out
     }
+
+    fn entries(&self, dir: &Path) -> Vec<PathBuf> {
+        let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+        let mut out: Vec<PathBuf> =
+            rd.flatten().filter(|e| e.file_type().is_ok_and(|t| !t.is_symlink())).map(|e| e.path()).collect();
+        out.sort();
+        out
+    }
+}
+
+/// At most this many entries are granted one by one around hidden paths; a read
+/// root with more is granted whole (its decoys then rely on their mounts alone).
+const MAX_SPLIT_GRANTS: usize = 4096;
+
+/// Landlock attaches a rule to an inode, not to a name. A read root with a hidden
+/// path below it is therefore granted entry by entry: read on each entry except
+/// the hidden one (which gets its decoy's rule), recursing into the entry that
+/// leads to it. When the host replaces a hidden file by rename while the task
+/// runs (`useradd` and `passwd` rewrite `/etc/shadow` so), the decoy mounted over
+/// the old file is dropped, and the new file's inode has no rule: the task gets
+/// EACCES, never the secret. (Files the host adds to such a directory meanwhile
+/// are unreadable too.)
+fn grant_around_hidden(roots: Vec<PathBuf>, hidden: &[PathBuf], view: &dyn HostView) -> Vec<PathBuf> {
+    fn split(dir: PathBuf, hidden: &[PathBuf], view: &dyn HostView, out: &mut Vec<PathBuf>, budget: &mut usize) {
+        if !hidden.iter().any(|h| h.starts_with(&dir) && *h != dir) {
+            out.push(dir);
+            return;
+        }
+        let entries = view.entries(&dir);
+        if entries.len() > *budget {
+            out.push(dir);
+            return;
+        }
+        *budget -= entries.len();
+        for e in entries {
+            if !hidden.contains(&e) {
+                split(e, hidden, view, out, budget);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut budget = MAX_SPLIT_GRANTS;
+    for r in roots {
+        split(r, hidden, view, &mut out, &mut budget);
+    }
+    out
 }
 
 /// At most this many entries are examined below each scanned root (/etc holds
@@ -568,6 +622,14 @@ mod tests {
                 _ => panic!("only roots below /etc are scanned, not {}", root.display()),
             }
         }
+        fn entries(&self, dir: &Path) -> Vec<PathBuf> {
+            let names: &[&str] = match dir.to_str() {
+                Some("/etc") => &["/etc/passwd", "/etc/shadow", "/etc/shadow-", "/etc/ssl"],
+                Some("/etc/ssl") => &["/etc/ssl/certs", "/etc/ssl/private"],
+                _ => panic!("only directories above a hidden path are listed, not {}", dir.display()),
+            };
+            names.iter().map(PathBuf::from).collect()
+        }
         fn files_below(&self, dir: &Path) -> Vec<PathBuf> {
             match dir.to_str() {
                 Some("/home/u/.ssh") => vec!["id_rsa".into()],
@@ -592,6 +654,20 @@ mod tests {
         let plan = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost).unwrap();
         assert!(decoy(&plan, "/etc/ssl/private").is_none(), "a path the policy lists stays visible");
         assert!(decoy(&plan, "/etc/shadow-").is_some());
+    }
+
+    #[test]
+    fn a_read_root_above_a_hidden_path_is_granted_entry_by_entry() {
+        // Landlock rules follow inodes: a file the host puts in place of a hidden
+        // one (rename over it) has no rule, so its content stays out of reach.
+        let plan = compile(&Policy::default(), "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost).unwrap();
+        assert!(!plan.readable.contains(&PathBuf::from("/etc")), "{:?}", plan.readable);
+        for granted in ["/etc/passwd", "/etc/ssl/certs", "/usr", "/bin"] {
+            assert!(plan.readable.contains(&PathBuf::from(granted)), "{granted} in {:?}", plan.readable);
+        }
+        for hidden in ["/etc/shadow", "/etc/shadow-", "/etc/ssl/private", "/etc/ssl"] {
+            assert!(!plan.readable.contains(&PathBuf::from(hidden)), "{hidden} in {:?}", plan.readable);
+        }
     }
 
     #[test]

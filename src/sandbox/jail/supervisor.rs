@@ -48,8 +48,9 @@ pub enum Decision {
 pub struct Supervisor<'a> {
     plan: &'a JailPlan,
     listener: Option<OwnedFd>,
-    /// Decoy files not yet seen read.
-    decoys: Vec<PathBuf>,
+    /// Decoy files not yet seen read, with the identity (device, inode) of the
+    /// decoy itself: a path that no longer leads to it lost its decoy.
+    decoys: Vec<(PathBuf, (u64, u64))>,
     task: i32,
     task_pidfd: Option<OwnedFd>,
     reported: usize,
@@ -72,7 +73,10 @@ impl<'a> Supervisor<'a> {
         Ok(Supervisor {
             plan,
             listener,
-            decoys: decoys.to_vec(),
+            decoys: decoys
+                .iter()
+                .filter_map(|p| std::fs::symlink_metadata(p).ok().map(|m| (p.clone(), (m.dev(), m.ino()))))
+                .collect(),
             task,
             task_pidfd,
             reported: 0,
@@ -208,13 +212,25 @@ impl<'a> Supervisor<'a> {
 
     /// Report decoy files whose access time moved (they were read).
     /// Returns true when the task must be killed.
+    ///
+    /// Each decoy is judged by its own inode. When the host replaces a hidden file
+    /// by rename, the decoy mounted over the old one is dropped and the path leads
+    /// to the new file: that is no read of a decoy (and the task cannot read the
+    /// new file either: landlock grants no rule to its inode, see `plan.rs`). Such
+    /// a decoy leaves the watch list without a report.
     fn check_decoys(&mut self, rep: &mut super::init::Reporter) -> bool {
-        use std::os::unix::fs::MetadataExt;
         let untouched = super::rootfs::DECOY_ATIME_SECS as i64;
-        let (read, rest): (Vec<PathBuf>, Vec<PathBuf>) = std::mem::take(&mut self.decoys)
-            .into_iter()
-            .partition(|p| std::fs::metadata(p).is_ok_and(|m| m.atime() != untouched));
-        self.decoys = rest;
+        let mut read = Vec::new();
+        self.decoys.retain(|(p, id)| match std::fs::symlink_metadata(p) {
+            Ok(m) if (m.dev(), m.ino()) == *id => {
+                if m.atime() != untouched {
+                    read.push(p.clone());
+                    return false;
+                }
+                true
+            }
+            _ => false,
+        });
         for path in &read {
             self.report(
                 rep,
