@@ -13,11 +13,16 @@
 //! EPERM instead of notifying the supervisor), `bwrap` with comparable binds, and
 //! the bare command.
 //!
-//! Two workloads:
+//! Three workloads:
 //! * **start**: `/bin/true` — the cost of setting the sandbox up and down.
 //! * **loop**: `sh` starting `/bin/true` 1000 times — the cost of observing a
 //!   process-heavy task (every `execve` goes through the seccomp supervisor);
 //!   the observation overhead is orchestra over its unobserved twin.
+//! * **files**: `sh` creating 45,000 files in the workspace (a `node_modules`
+//!   or a Rust `target/` holds that many) — the cost of observing a file-heavy
+//!   task: every open for writing goes through the supervisor and every name
+//!   written is metered for `limits.disk`. Each run writes a fresh directory,
+//!   removed untimed after it.
 //!
 //! The bench fails (exit 1) when `bwrap` is missing rather than skipping the
 //! comparison, and exits 2 when a measured command fails.
@@ -40,6 +45,12 @@ const DEFAULT_LOOP_RUNS: u32 = 5;
 const LOOP_ITERATIONS: u32 = 1000;
 /// Target for the start-up ratio orchestra/bwrap (medians).
 const START_TARGET_RATIO: f64 = 1.0;
+/// Files the file-heavy workload creates.
+const FILE_COUNT: u32 = 45_000;
+/// Timed file-heavy runs per subject when `--runs` is not given.
+const DEFAULT_FILES_RUNS: u32 = 3;
+/// Target for the file-heavy ratio orchestra/plain (medians).
+const FILES_TARGET_RATIO: f64 = 1.5;
 /// Target for the observation overhead, in percent of the unobserved jail.
 const OBSERVATION_TARGET_PCT: f64 = 5.0;
 /// What the unobserved baseline is (and is not).
@@ -49,7 +60,7 @@ const UNOBSERVED_BASELINE: &str = "baseline 'unobserved' = orchestra exec --benc
 /// Arguments of `orchestra bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Timed runs per subject, for both workloads [default: 30 for start-up, 5 for the process loop].
+    /// Timed runs per subject, for every workload [default: 30 for start-up, 5 for the process loop, 3 for the file-heavy one].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub runs: Option<u32>,
     /// Print the figures as JSON on stdout instead of the table.
@@ -101,6 +112,8 @@ enum Workload {
     Start,
     /// `sh -c` starting `/bin/true` [`LOOP_ITERATIONS`] times.
     Loop,
+    /// `sh -c` creating [`FILE_COUNT`] files in a fresh directory of the workspace.
+    Files,
 }
 
 impl Workload {
@@ -112,6 +125,13 @@ impl Workload {
                 "-c".into(),
                 format!("i=0; while [ $i -lt {LOOP_ITERATIONS} ]; do /bin/true; i=$((i+1)); done"),
             ],
+            Workload::Files => vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!(
+                    "d=files.$$; mkdir $d && cd $d && i=0; while [ $i -lt {FILE_COUNT} ]; do : > f$i; i=$((i+1)); done"
+                ),
+            ],
         }
     }
 
@@ -119,6 +139,7 @@ impl Workload {
         match self {
             Workload::Start => "Jail start: /bin/true".into(),
             Workload::Loop => format!("Observation: sh loop starting /bin/true x{LOOP_ITERATIONS}"),
+            Workload::Files => format!("File-heavy: sh creating {FILE_COUNT} files in the workspace"),
         }
     }
 }
@@ -290,6 +311,14 @@ impl Setup {
             let tail: Vec<&str> = stderr.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
             return Err(fail(format!("{}; stderr: {}", out.status, tail.join(" | "))));
         }
+        if workload == Workload::Files {
+            // Untimed: the next run starts from an empty workspace again.
+            for e in std::fs::read_dir(&self.workdir).into_iter().flatten().flatten() {
+                if e.file_name().to_string_lossy().starts_with("files.") {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         Ok(elapsed)
     }
 }
@@ -444,6 +473,27 @@ struct BenchReport {
     start: StartReport,
     /// Observation overhead.
     process_loop: LoopReport,
+    /// File-heavy work.
+    files: FilesReport,
+}
+
+/// Figures for the file-heavy workload.
+#[derive(Debug, Clone, Serialize)]
+struct FilesReport {
+    /// Files created per run.
+    files: u32,
+    /// orchestra, unobserved, bwrap, plain.
+    subjects: Vec<SubjectFigures>,
+    /// Median orchestra / median plain.
+    ratio_orchestra_plain: f64,
+    /// Median orchestra / median unobserved orchestra.
+    ratio_orchestra_unobserved: f64,
+    /// Median orchestra / median bwrap.
+    ratio_orchestra_bwrap: f64,
+    /// The target for `ratio_orchestra_plain` (at most).
+    target_ratio_orchestra_plain: f64,
+    /// Whether the target is met.
+    meets_target: bool,
 }
 
 /// Timed samples per subject, in [`Subject::ALL`] order.
@@ -475,6 +525,7 @@ fn workload_key(w: Workload) -> &'static str {
     match w {
         Workload::Start => "start",
         Workload::Loop => "loop",
+        Workload::Files => "files",
     }
 }
 
@@ -511,13 +562,15 @@ fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
     let loop_runs = args.runs.unwrap_or(DEFAULT_LOOP_RUNS);
     if !args.json {
         eprintln!(
-            "orchestra bench: {start_runs} start-up rounds, {loop_runs} loop rounds (orchestra, unobserved, bwrap, plain each)"
+            "orchestra bench: {start_runs} start-up rounds, {loop_runs} loop rounds, {} file-heavy rounds (orchestra, unobserved, bwrap, plain each)",
+            args.runs.unwrap_or(DEFAULT_FILES_RUNS)
         );
     }
     // A progress counter only where a human watches it.
     let quiet = args.json || !std::io::stderr().is_terminal();
     let start_samples = measure(&setup, Workload::Start, start_runs, quiet)?;
     let loop_samples = measure(&setup, Workload::Loop, loop_runs, quiet)?;
+    let files_samples = measure(&setup, Workload::Files, args.runs.unwrap_or(DEFAULT_FILES_RUNS), quiet)?;
 
     let sf = figures(&setup, Workload::Start, &start_samples)?;
     let m = |figs: &[SubjectFigures], s: Subject| median(figs, s);
@@ -554,6 +607,18 @@ fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
         note: UNOBSERVED_BASELINE,
         subjects: lf,
     };
+    let ff = figures(&setup, Workload::Files, &files_samples)?;
+    let (fo, fu, fb, fp) =
+        (m(&ff, Subject::Orchestra), m(&ff, Subject::Unobserved), m(&ff, Subject::Bwrap), m(&ff, Subject::Plain));
+    let files = FilesReport {
+        files: FILE_COUNT,
+        ratio_orchestra_plain: fo / fp,
+        ratio_orchestra_unobserved: fo / fu,
+        ratio_orchestra_bwrap: fo / fb,
+        target_ratio_orchestra_plain: FILES_TARGET_RATIO,
+        meets_target: fo / fp <= FILES_TARGET_RATIO,
+        subjects: ff,
+    };
     let host = HostInfo {
         date: crate::sandbox::report::now_rfc3339(),
         cpus: std::thread::available_parallelism().map_or(0, usize::from),
@@ -562,7 +627,7 @@ fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
         warmup_runs: 1,
         schedule: "interleaved rounds, subject order rotated each round",
     };
-    Ok(BenchReport { host, start, process_loop })
+    Ok(BenchReport { host, start, process_loop, files })
 }
 
 fn print_table(r: &BenchReport) {
@@ -620,9 +685,19 @@ fn print_table(r: &BenchReport) {
         l.extra_us_per_process_vs_unobserved, l.extra_us_per_process_vs_bwrap, l.extra_us_per_process_vs_plain
     );
     println!("  {}", l.note);
+    let fl = &r.files;
+    table(&Workload::Files.title(), &fl.subjects);
+    println!(
+        "  orchestra/plain {:.2} (target <= {:.2}: {}); orchestra/unobserved {:.2}, orchestra/bwrap {:.2}  (ratios of medians)",
+        fl.ratio_orchestra_plain,
+        fl.target_ratio_orchestra_plain,
+        verdict(fl.meets_target),
+        fl.ratio_orchestra_unobserved,
+        fl.ratio_orchestra_bwrap
+    );
     println!();
     println!("commands:");
-    for f in s.subjects.iter().chain(&l.subjects) {
+    for f in s.subjects.iter().chain(&l.subjects).chain(&fl.subjects) {
         println!("  {}", f.command);
     }
 }
