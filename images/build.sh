@@ -24,7 +24,7 @@ for arg in "$@"; do
 done
 
 TASK_IMAGE=orchestra-task:1
-BUILD_IMAGE=orchestra-build:1
+BUILD_IMAGE=orchestra-build:2
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -74,6 +74,12 @@ build_rootfs() {
   skeleton "$root"
   mkdir -p "$root/usr"
   for l in bin sbin lib lib64; do ln -s "usr/$l" "$root/$l"; done
+  # Debian's alternatives (cc, c++, java, …) are links from /usr/bin into
+  # /etc/alternatives and back into /usr: the host's links, copied (links only).
+  if [ -d /etc/alternatives ]; then
+    mkdir -p "$root/etc/alternatives"
+    find /etc/alternatives -maxdepth 1 -type l -exec cp -P {} "$root/etc/alternatives/" \;
+  fi
   tar -C "$root" --numeric-owner -cf "$work/build.tar" .
 }
 

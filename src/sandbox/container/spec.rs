@@ -188,7 +188,7 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
     }
     if policy.filesystem.tmp == TmpMode::Private {
         let size = limits.disk.get().map(|b| format!(",size={}", b.0)).unwrap_or_default();
-        tmpfs.insert("/tmp".to_string(), format!("rw,nosuid,nodev,mode=1777{size}"));
+        tmpfs.insert("/tmp".to_string(), format!("rw,exec,nosuid,nodev,mode=1777{size}"));
     }
     let mut ulimits = vec![ResourcesUlimits { name: Some("core".into()), soft: Some(0), hard: Some(0) }];
     let mut ulimit = |name: &str, v: Option<u64>| {
