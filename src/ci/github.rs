@@ -170,6 +170,65 @@ pub fn fence_progress() {
     }
 }
 
+/// The fence around a task whose output streams straight through
+/// (`orchestra exec`): opened on stdout and stderr (the runner reads both
+/// into one log; once stopped, the second opening is no command), closed on
+/// stderr when dropped, after the task and its verdict line.
+#[must_use = "the fence closes when this is dropped"]
+pub struct OutputFence(bool);
+
+/// Under GitHub Actions, stop workflow commands until the returned guard is dropped.
+pub fn fence_output() -> OutputFence {
+    if Github::detect().is_none() || FENCED.load(std::sync::atomic::Ordering::SeqCst) {
+        return OutputFence(false);
+    }
+    let token = run_token();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "::stop-commands::{token}");
+    let _ = out.flush();
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "::stop-commands::{token}");
+    let _ = err.flush();
+    FENCED.store(true, std::sync::atomic::Ordering::SeqCst);
+    OutputFence(true)
+}
+
+impl Drop for OutputFence {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = std::io::stdout().lock().flush();
+            end_fence();
+        }
+    }
+}
+
+/// Print text that quotes plans, configs or planner answers (an error naming a
+/// plan value, a planner's reason, a plan, a config value): under GitHub
+/// Actions the runner acts on none of its lines — it goes inside the fence
+/// already open, or in a fence of its own ([`fenced`]); elsewhere it is
+/// printed as it is. A missing final newline is added.
+pub fn print_quoted(out: &mut impl Write, text: &str) -> std::io::Result<()> {
+    if Github::detect().is_some() && !FENCED.load(std::sync::atomic::Ordering::SeqCst) {
+        fenced(out, run_token(), text)?;
+    } else {
+        out.write_all(text.as_bytes())?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            writeln!(out)?;
+        }
+    }
+    out.flush()
+}
+
+/// [`print_quoted`] on stderr.
+pub fn eprint_quoted(text: &str) {
+    let _ = print_quoted(&mut std::io::stderr().lock(), text);
+}
+
+/// [`print_quoted`] on stdout.
+pub fn print_quoted_out(text: &str) {
+    let _ = print_quoted(&mut std::io::stdout().lock(), text);
+}
+
 /// Close the fence opened by [`fence_progress`], if it is open (a run that
 /// ends early must not leave the rest of the CI step without commands).
 pub fn end_fence() {
