@@ -117,7 +117,7 @@ impl Planner for OfflinePlanner {
         }
         if !intent.ignored.is_empty() {
             tracing::warn!(
-                "planner offline: words passed over in the intent: {} (understood: {})",
+                "words passed over in the intent: {} (understood: {})",
                 intent.ignored.join(", "),
                 intent.wants.iter().map(|w| w.word()).collect::<Vec<_>>().join(", ")
             );
