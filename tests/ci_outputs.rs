@@ -604,6 +604,14 @@ fn plan_errors_planner_answers_and_config_values_cannot_issue_workflow_commands(
     assert!(o.stdout.contains("##[add-mask]in-plan") && o.stdout.contains("tool: make"), "{}", o.all());
     assert_eq!(live(&o.stdout), [], "{}", o.all());
     assert_eq!(live(&o.stderr), [], "{}", o.all());
+    // Redirected to a file, the plan is only the plan (a file is no runner).
+    let file = w.root.join("plan-out.yaml");
+    let mut c = w.command();
+    c.args(["plan", "build ##[add-mask]in-plan", "--config", w.config.to_str().unwrap()]);
+    c.env("GITHUB_ACTIONS", "true").stdout(std::fs::File::create(&file).unwrap());
+    w.run_with(c).assert_code(0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("version: 1\n") && !text.contains("stop-commands"), "{text}");
     // `config check` prints config values.
     let cfg = w.root.join("hostile.yaml");
     std::fs::write(&cfg, "runs_dir: \"r\\n::add-mask::from-config\\n##[error]x\"\n").unwrap();
@@ -637,6 +645,14 @@ fn exec_under_github_actions_fences_the_tasks_output_like_run() {
     let lines: Vec<&str> = o.stderr.lines().collect();
     assert_eq!(lines.last().copied(), Some(format!("::{token}::").as_str()), "{}", o.all());
     assert!(lines[lines.len() - 2].starts_with("orchestra: sh ok"), "{}", o.all());
+    // Output redirected to a file stays the task's, byte for byte; stderr (the runner's) is still fenced.
+    let file = w.root.join("exec-out.txt");
+    let mut c = w.exec_cmd(&[], &["/bin/sh", "-c", "echo '::add-mask::to-file'"]);
+    c.env("GITHUB_ACTIONS", "true").stdout(std::fs::File::create(&file).unwrap());
+    let o = w.run_with(c);
+    o.assert_code(0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "::add-mask::to-file\n");
+    assert!(o.stderr.starts_with("::stop-commands::") && o.stderr.trim_end().ends_with("::"), "{}", o.all());
     // Outside GitHub Actions nothing changes.
     let o = w.run_with(w.exec_cmd(&[], &["/bin/sh", "-c", "echo plain"]));
     o.assert_code(0);
