@@ -2,11 +2,14 @@
 //! projects found at the top level of the workspace.
 //!
 //! Guarantees:
-//! - it reads only the workspace's top-level listing and, capped at 1 MiB
-//!   each, the project files it names (`Cargo.toml`, `package.json` and the
+//! - it reads the workspace's top-level listing, the first bytes of its
+//!   top-level files (to tell compiled objects), and, capped at 1 MiB each,
+//!   the project files it names (`Cargo.toml`, `package.json` and the
 //!   `package.json` of each npm workspace member, `tsconfig.json`, the
 //!   Makefile, `CMakeLists.txt`, the Python project and pytest config files,
-//!   `.gitignore`); it runs nothing and needs no network;
+//!   `.gitignore`); it lists top-level directories one level down to find
+//!   Python code, and a Go module (bounded) to find `*_test.go` names; it
+//!   runs nothing, writes nothing and needs no network;
 //! - every task uses a built-in whitelisted tool with arguments the whitelist
 //!   admits and works offline (`--offline`, no installs); no task is a no-op
 //!   (no `make test` without a `test` target, no `ctest` without tests, no
@@ -272,7 +275,7 @@ fn detect(ls: &mut Listing) -> Result<Vec<Project>, PlanError> {
         out.push(cmake(ls)?);
     }
     if ls.has("go.mod") {
-        out.push(go());
+        out.push(go(ls));
     }
     if ls.has("pyproject.toml") || ls.has("setup.py") {
         out.push(python(ls)?);
@@ -612,7 +615,41 @@ fn cmake(ls: &Listing) -> Result<Project, PlanError> {
     Ok(p)
 }
 
-fn go() -> Project {
+/// Whether a Go module has a test file (`*_test.go`), looked for at most
+/// [`GO_WALK_DEPTH`] levels and [`GO_WALK_ENTRIES`] entries deep (skipping
+/// hidden, `vendor` and `testdata` directories, as `go test ./...` does).
+fn go_has_tests(root: &Path) -> bool {
+    let mut queue = vec![(root.to_path_buf(), 0usize)];
+    let mut seen = 0usize;
+    while let Some((dir, depth)) = queue.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            seen += 1;
+            if seen > GO_WALK_ENTRIES {
+                // Too big to look through: assume tests rather than drop a step.
+                return true;
+            }
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_file() && name.ends_with("_test.go") {
+                return true;
+            }
+            let skip = name.starts_with('.') || name.starts_with('_') || name == "vendor" || name == "testdata";
+            if t.is_dir() && !skip && depth < GO_WALK_DEPTH {
+                queue.push((e.path(), depth + 1));
+            }
+        }
+    }
+    false
+}
+
+/// How deep [`go_has_tests`] looks.
+const GO_WALK_DEPTH: usize = 8;
+/// How many entries [`go_has_tests`] reads at most.
+const GO_WALK_ENTRIES: usize = 20_000;
+
+fn go(ls: &Listing) -> Project {
     // No module downloads and no toolchain switch: fail fast and clearly without network.
     const OFFLINE: &[(&str, &str)] = &[("GOPROXY", "off"), ("GOTOOLCHAIN", "local")];
     let step = |name, want, args: &[&str], intent: &str| Step {
@@ -621,7 +658,11 @@ fn go() -> Project {
     };
     let mut p = Project::new(Eco::Go, "go");
     p.step(step("build", Want::Build, &["build", "./..."], "Build every Go package, offline."));
-    p.step(step("test", Want::Test, &["test", "./..."], "Run the Go tests, offline.").needs(AFTER_BUILD));
+    if go_has_tests(&ls.root) {
+        p.step(step("test", Want::Test, &["test", "./..."], "Run the Go tests, offline.").needs(AFTER_BUILD));
+    } else {
+        p.lack(Want::Test, "the module has no *_test.go file");
+    }
     p.step(step("lint", Want::Lint, &["vet", "./..."], "Vet every Go package, offline."));
     p
 }
@@ -640,7 +681,18 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
     // pytest's own settings: a project that sets `pythonpath` (or uses a src
     // layout with a configured import path) is run as configured.
     let mut config = String::new();
-    for f in ["pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini"] {
+    // pytest reads its settings from the first of these that has its section.
+    let mut has_ini = ls.has("pytest.ini") || ls.has(".pytest.ini");
+    for (f, section) in
+        [("pyproject.toml", "[tool.pytest.ini_options]"), ("tox.ini", "[pytest]"), ("setup.cfg", "[tool:pytest]")]
+    {
+        if ls.has(f) {
+            let text = ls.text(f)?;
+            has_ini |= text.lines().any(|l| l.trim() == section);
+            config.push_str(&text);
+        }
+    }
+    for f in ["pytest.ini", ".pytest.ini"] {
         if ls.has(f) {
             config.push_str(&ls.text(f)?);
         }
@@ -677,8 +729,13 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
         ));
     }
     if tests_dir.is_some() || test_files || config.contains("testpaths") {
-        let (args, how): (&[&str], &str) = if src_layout && !sets_path {
+        // `-o pythonpath=src` needs a config file to be relative to (pytest
+        // 7 fails without one): the project manifest is named when there is none.
+        let manifest = if ls.has("pyproject.toml") { "pyproject.toml" } else { "setup.py" };
+        let (args, how): (&[&str], &str) = if src_layout && !sets_path && has_ini {
             (&["-m", "pytest", "-o", "pythonpath=src"], " against src/ (not an installed copy)")
+        } else if src_layout && !sets_path {
+            (&["-m", "pytest", "-c", manifest, "-o", "pythonpath=src"], " against src/ (not an installed copy)")
         } else if src_layout {
             (&["-m", "pytest"], " with the project's pythonpath")
         } else {
@@ -1001,7 +1058,7 @@ mod tests {
         ]);
         let p = plan("build and test", dir.path());
         assert_eq!(cmd(&p, "build"), "python3 -m compileall -q src tests");
-        assert_eq!(cmd(&p, "test"), "python3 -m pytest -o pythonpath=src");
+        assert_eq!(cmd(&p, "test"), "python3 -m pytest -c pyproject.toml -o pythonpath=src");
         assert!(task(&p, "test").intent.as_deref().unwrap().contains("not an installed copy"));
         // A project that sets pytest's pythonpath itself is run as configured.
         let dir = workspace(&[
@@ -1010,6 +1067,16 @@ mod tests {
             ("tests/test_pkg.py", ""),
         ]);
         assert_eq!(cmd(&plan("run the tests", dir.path()), "test"), "python3 -m pytest");
+        // With a pytest config file of its own, the override is relative to it.
+        let dir = workspace(&[
+            ("setup.py", ""),
+            ("setup.cfg", "[tool:pytest]\naddopts = -q\n"),
+            ("src/pkg/__init__.py", ""),
+            ("tests/test_pkg.py", ""),
+        ]);
+        assert_eq!(cmd(&plan("run the tests", dir.path()), "test"), "python3 -m pytest -o pythonpath=src");
+        let dir = workspace(&[("setup.py", ""), ("src/mod.py", ""), ("tests/test_mod.py", "")]);
+        assert_eq!(cmd(&plan("test", dir.path()), "test"), "python3 -m pytest -c setup.py -o pythonpath=src");
     }
 
     #[test]
@@ -1033,7 +1100,7 @@ mod tests {
 
     #[test]
     fn go_and_gradle() {
-        let dir = workspace(&[("go.mod", "module x\n"), ("build.gradle.kts", "")]);
+        let dir = workspace(&[("go.mod", "module x\n"), ("build.gradle.kts", ""), ("pkg/a/a_test.go", "")]);
         let p = plan("ci", dir.path());
         assert_eq!(ids(&p), ["go-build", "go-test", "go-lint", "gradle-build", "gradle-test"]);
         assert_eq!(task(&p, "go-lint").args, ["vet", "./..."]);
@@ -1042,6 +1109,10 @@ mod tests {
         assert_eq!(task(&p, "gradle-test").args, ["test", "--offline"]);
         assert!(says(&err("lint", dir.path())).contains("Gradle has no standard lint"));
         assert_eq!(ids(&plan("lint the Go code", dir.path())), ["lint"]);
+        // No test file: `go test` would test nothing.
+        let dir = workspace(&[("go.mod", "module x\n"), ("main.go", ""), ("vendor/y/y_test.go", "")]);
+        assert!(says(&err("build and test", dir.path())).contains("no *_test.go file"));
+        assert_eq!(ids(&plan("ci", dir.path())), ["build", "lint"]);
 
         let dir = workspace(&[("gradlew", "#!/bin/sh\n"), ("build.gradle", "")]);
         let p = plan("build", dir.path());
