@@ -619,6 +619,16 @@ fn plan_errors_planner_answers_and_config_values_cannot_issue_workflow_commands(
     o.assert_code(0);
     assert!(o.stdout.contains(": ok (") && o.stdout.contains("::add-mask::from-config"), "{}", o.all());
     assert_eq!(live(&o.stdout), [], "{}", o.all());
+    // `policy show` prints a policy file's values.
+    let pol = w.root.join("hostile-policy.yaml");
+    let strict = std::fs::read_to_string(repo().join("policies/strict.yaml")).unwrap();
+    std::fs::write(&pol, strict.replace("name: strict", "name: '##[add-mask]from-policy'")).unwrap();
+    for args in [&["policy", "show", pol.to_str().unwrap()][..], &["policy", "check", pol.to_str().unwrap()]] {
+        let o = github(args);
+        o.assert_code(0);
+        assert!(o.stdout.contains("##[add-mask]from-policy"), "{}", o.all());
+        assert_eq!(live(&o.stdout), [], "{}", o.all());
+    }
     // Not vacuous: outside GitHub Actions the same text is printed as it is,
     // and would be a command there.
     let o = w.orchestra(&["config", "check", cfg.to_str().unwrap()]);
