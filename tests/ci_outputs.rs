@@ -619,6 +619,21 @@ fn plan_errors_planner_answers_and_config_values_cannot_issue_workflow_commands(
     o.assert_code(0);
     assert!(o.stdout.contains(": ok (") && o.stdout.contains("::add-mask::from-config"), "{}", o.all());
     assert_eq!(live(&o.stdout), [], "{}", o.all());
+    // `runs list` and `runs show` quote a run's intent.
+    let runs = w.runs.to_str().unwrap();
+    let mut c = w.command();
+    c.args(["run", "build ##[add-mask]in-run", "--config", w.config.to_str().unwrap(), "--runs-dir", runs]);
+    c.arg("--audit-dir").arg(&w.audit);
+    assert_eq!(w.run_with(c).code, 2, "x.c is missing: the build fails");
+    let o = github(&["runs", "list", "--runs-dir", runs]);
+    o.assert_code(0);
+    assert!(o.stdout.contains("##[add-mask]in-run"), "{}", o.all());
+    assert_eq!(live(&o.stdout), [], "{}", o.all());
+    assert_eq!(live(&o.stderr), [], "{}", o.all());
+    let o = github(&["runs", "list", "--runs-dir", runs, "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&o.stdout).expect("--json stays JSON");
+    assert_eq!(rows[0]["source"], "intent: build ##[add-mask]in-run", "the same value");
+    assert_eq!(commands(&o.stdout), [], "{}", o.all());
     // `policy show` prints a policy file's values.
     let pol = w.root.join("hostile-policy.yaml");
     let strict = std::fs::read_to_string(repo().join("policies/strict.yaml")).unwrap();

@@ -282,6 +282,20 @@ pub fn print_quoted_out(text: &str) {
     };
 }
 
+/// Pretty JSON that no runner reads as a workflow command, for `--json`
+/// outputs (which must stay JSON, so they are not fenced): JSON text cannot
+/// start a line with `::` (strings escape their line breaks), and the older
+/// `##[` form, which only a string can hold, is written `##\u005b` — the same
+/// JSON value.
+pub fn json_pretty(value: &impl serde::Serialize) -> String {
+    json_safe(&serde_json::to_string_pretty(value).unwrap_or_default())
+}
+
+/// JSON text with every `##[` written `##\u005b` (see [`json_pretty`]).
+pub fn json_safe(json: &str) -> String {
+    json.replace("##[", "##\\u005b")
+}
+
 fn print_plain(out: &mut impl Write, text: &str) -> std::io::Result<()> {
     out.write_all(text.as_bytes())?;
     if !text.is_empty() && !text.ends_with('\n') {
@@ -424,6 +438,14 @@ mod tests {
             assert!(s.starts_with("::stop-commands::T\n") && s.ends_with("\n::T::\n"), "{s:?}");
             assert_eq!(s.matches("::T::").count(), 1, "{s:?}");
         }
+    }
+
+    #[test]
+    fn json_outputs_carry_no_command_and_the_same_value() {
+        let v = serde_json::json!({"a": "x\n::add-mask::y ##[error]z", "b": ["##[", "#[", "##"]});
+        let text = json_pretty(&v);
+        assert!(!text.contains("##[") && text.lines().all(|l| !l.trim_start().starts_with("::")), "{text}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
     }
 
     #[test]

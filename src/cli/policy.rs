@@ -44,7 +44,7 @@ pub fn run(cmd: PolicyCommand) -> Exit {
             Ok((p, origin)) => {
                 if json {
                     let v = serde_json::json!({"origin": origin, "sha256": p.hash(), "policy": p});
-                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                    println!("{}", crate::ci::github::json_pretty(&v));
                 } else {
                     // Policy values are quoted config: fenced under GitHub Actions when piped to the runner.
                     let text = format!("# effective policy from {origin}\n# sha256:{}\n{}", p.hash(), p.to_yaml());

@@ -199,6 +199,11 @@ pub fn plan_cmd(args: PlanArgs) -> Exit {
         };
         let runs = runs_dir(args.runs_dir.as_deref(), Some(&cfg.config));
         return match super::replan::diff_cmd(a, b, &runs, args.json) {
+            // JSON stays JSON (not fenced), with no command in it.
+            Ok(text) if args.json => {
+                print!("{}", crate::ci::github::json_safe(&text));
+                Exit::Ok
+            }
             Ok(text) => {
                 crate::ci::github::print_quoted_out(&text);
                 Exit::Ok
