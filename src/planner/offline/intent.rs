@@ -204,16 +204,28 @@ pub fn parse(intent: &str) -> Result<Intent, Refusal> {
     let mut languages: Vec<Language> = Vec::new();
     let mut ignored = Vec::new();
     let (mut saw_ci, mut saw_all) = (false, false);
-    for word in intent.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        let w = word.to_lowercase();
+    // "type-check" and "type check" are one word (a lint), not "check" (the tests).
+    let lower = intent.to_lowercase();
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let mut joined: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        if words[i] == "type" && words.get(i + 1).is_some_and(|n| n.starts_with("check")) {
+            joined.push("typecheck".into());
+            i += 2;
+        } else {
+            joined.push(words[i].to_string());
+            i += 1;
+        }
+    }
+    for w in joined {
         let step = match w.as_str() {
             "build" | "builds" | "building" | "built" | "compile" | "compiles" | "compiling" | "make" => {
                 Some(Want::Build)
             }
             "test" | "tests" | "testing" | "tested" | "check" | "checks" | "verify" => Some(Want::Test),
-            "lint" | "lints" | "linting" | "linter" | "linters" | "clippy" | "vet" | "style" | "typecheck" => {
-                Some(Want::Lint)
-            }
+            "lint" | "lints" | "linting" | "linter" | "linters" | "clippy" | "vet" | "style" | "typecheck"
+            | "typechecking" => Some(Want::Lint),
             _ => None,
         };
         if let Some(s) = step {
@@ -280,6 +292,8 @@ mod tests {
         assert_eq!(wants("build, test and lint"), [Build, Test, Lint]);
         assert_eq!(parse("build, test and lint").unwrap().named, [Build, Test, Lint]);
         assert_eq!(wants("run all tests"), [Test]);
+        assert_eq!(wants("type-check"), [Lint]);
+        assert_eq!(wants("Type check and test"), [Test, Lint]);
         assert_eq!(wants("test all"), [Test]);
         for all in ["CI", "all", "everything", "ci and lint"] {
             assert_eq!(wants(all), [Build, Test, Lint], "{all}");
