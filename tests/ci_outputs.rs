@@ -569,3 +569,258 @@ fn the_github_workflows_run_step_leaves_every_file_it_uploads() {
         serde_json::from_str(&std::fs::read_to_string(repo_copy.join(&sarif_file)).unwrap()).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
 }
+
+// ---- text quoted from plans, configs and planners; exec; SARIF locations ------
+
+/// The commands a runner would act on, other than orchestra's own fences.
+fn live(output: &str) -> Vec<Cmd> {
+    commands(output).into_iter().filter(|c| c.name != "stop-commands").collect()
+}
+
+#[test]
+fn plan_errors_planner_answers_and_config_values_cannot_issue_workflow_commands() {
+    let w = World::new();
+    let github = |args: &[&str]| {
+        let mut c = w.command();
+        c.args(args).env("GITHUB_ACTIONS", "true");
+        w.run_with(c)
+    };
+    // A plan whose tool name is a command: the whitelist refusal quotes it.
+    w.write("plan.yaml", "tasks:\n  - {id: a, tool: '##[add-mask]from-plan'}\n");
+    let o = github(&["run", "plan.yaml", "--config", w.config.to_str().unwrap()]);
+    o.assert_code(1);
+    assert!(o.stderr.contains("##[add-mask]from-plan"), "{}", o.all());
+    assert_eq!(live(&o.stderr), [], "{}", o.all());
+    assert_eq!(live(&o.stdout), [], "{}", o.all());
+    // An intent the planner refuses: its answer quotes the intent.
+    w.write("Makefile", "all:\n\tcc -o x x.c\n");
+    let o = github(&["run", "deploy ##[add-mask]from-intent\n::add-mask::x", "--config", w.config.to_str().unwrap()]);
+    o.assert_code(1);
+    assert!(o.stderr.contains("asks to deploy") && o.stderr.contains("##[add-mask]from-intent"), "{}", o.all());
+    assert_eq!(live(&o.stderr), [], "{}", o.all());
+    // A plan printed by `orchestra plan` quotes the intent too.
+    let o = github(&["plan", "build ##[add-mask]in-plan", "--config", w.config.to_str().unwrap()]);
+    o.assert_code(0);
+    assert!(o.stdout.contains("##[add-mask]in-plan") && o.stdout.contains("tool: make"), "{}", o.all());
+    assert_eq!(live(&o.stdout), [], "{}", o.all());
+    assert_eq!(live(&o.stderr), [], "{}", o.all());
+    // Redirected to a file, the plan is only the plan (a file is no runner).
+    let file = w.root.join("plan-out.yaml");
+    let mut c = w.command();
+    c.args(["plan", "build ##[add-mask]in-plan", "--config", w.config.to_str().unwrap()]);
+    c.env("GITHUB_ACTIONS", "true").stdout(std::fs::File::create(&file).unwrap());
+    w.run_with(c).assert_code(0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("version: 1\n") && !text.contains("stop-commands"), "{text}");
+    // `config check` prints config values.
+    let cfg = w.root.join("hostile.yaml");
+    std::fs::write(&cfg, "runs_dir: \"r\\n::add-mask::from-config\\n##[error]x\"\n").unwrap();
+    let o = github(&["config", "check", cfg.to_str().unwrap()]);
+    o.assert_code(0);
+    assert!(o.stdout.contains(": ok (") && o.stdout.contains("::add-mask::from-config"), "{}", o.all());
+    assert_eq!(live(&o.stdout), [], "{}", o.all());
+    // `runs list` and `runs show` quote a run's intent.
+    let runs = w.runs.to_str().unwrap();
+    let mut c = w.command();
+    c.args(["run", "build ##[add-mask]in-run", "--config", w.config.to_str().unwrap(), "--runs-dir", runs]);
+    c.arg("--audit-dir").arg(&w.audit);
+    assert_eq!(w.run_with(c).code, 2, "x.c is missing: the build fails");
+    let o = github(&["runs", "list", "--runs-dir", runs]);
+    o.assert_code(0);
+    assert!(o.stdout.contains("##[add-mask]in-run"), "{}", o.all());
+    assert_eq!(live(&o.stdout), [], "{}", o.all());
+    assert_eq!(live(&o.stderr), [], "{}", o.all());
+    let o = github(&["runs", "list", "--runs-dir", runs, "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&o.stdout).expect("--json stays JSON");
+    assert_eq!(rows[0]["source"], "intent: build ##[add-mask]in-run", "the same value");
+    assert_eq!(commands(&o.stdout), [], "{}", o.all());
+    // `policy show` prints a policy file's values.
+    let pol = w.root.join("hostile-policy.yaml");
+    let strict = std::fs::read_to_string(repo().join("policies/strict.yaml")).unwrap();
+    std::fs::write(&pol, strict.replace("name: strict", "name: '##[add-mask]from-policy'")).unwrap();
+    for args in [&["policy", "show", pol.to_str().unwrap()][..], &["policy", "check", pol.to_str().unwrap()]] {
+        let o = github(args);
+        o.assert_code(0);
+        assert!(o.stdout.contains("##[add-mask]from-policy"), "{}", o.all());
+        assert_eq!(live(&o.stdout), [], "{}", o.all());
+    }
+    // Not vacuous: outside GitHub Actions the same text is printed as it is,
+    // and would be a command there.
+    let o = w.orchestra(&["config", "check", cfg.to_str().unwrap()]);
+    o.assert_code(0);
+    assert!(!o.stdout.contains("::stop-commands::"), "{}", o.all());
+    let names: Vec<String> = live(&o.stdout).into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["add-mask", "error"], "{}", o.all());
+}
+
+#[test]
+fn exec_under_github_actions_fences_the_tasks_output_like_run() {
+    let w = World::new();
+    let script = "echo '::add-mask::from-stdout'; echo '##[error]from-stderr' >&2; printf '::warning::no newline'";
+    let mut c = w.exec_cmd(&[], &["/bin/sh", "-c", script]);
+    c.env("GITHUB_ACTIONS", "true");
+    let o = w.run_with(c);
+    o.assert_code(0);
+    assert!(o.stdout.contains("::add-mask::from-stdout") && o.stderr.contains("##[error]from-stderr"), "{}", o.all());
+    assert_eq!(live(&o.stdout), [], "{}", o.all());
+    assert_eq!(live(&o.stderr), [], "{}", o.all());
+    // Opened on both streams with one token, closed on stderr after the verdict line.
+    let token = o.stdout.lines().next().and_then(|l| l.strip_prefix("::stop-commands::")).expect("fenced stdout");
+    assert!(o.stderr.starts_with(&format!("::stop-commands::{token}\n")), "{}", o.all());
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(lines.last().copied(), Some(format!("::{token}::").as_str()), "{}", o.all());
+    assert!(lines[lines.len() - 2].starts_with("orchestra: sh ok"), "{}", o.all());
+    // Output redirected to a file stays the task's, byte for byte; stderr (the runner's) is still fenced.
+    let file = w.root.join("exec-out.txt");
+    let mut c = w.exec_cmd(&[], &["/bin/sh", "-c", "echo '::add-mask::to-file'"]);
+    c.env("GITHUB_ACTIONS", "true").stdout(std::fs::File::create(&file).unwrap());
+    let o = w.run_with(c);
+    o.assert_code(0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "::add-mask::to-file\n");
+    assert!(o.stderr.starts_with("::stop-commands::") && o.stderr.trim_end().ends_with("::"), "{}", o.all());
+    // Outside GitHub Actions nothing changes.
+    let o = w.run_with(w.exec_cmd(&[], &["/bin/sh", "-c", "echo plain"]));
+    o.assert_code(0);
+    assert_eq!(o.stdout, "plain\n");
+    assert!(!o.stderr.contains("stop-commands"), "{}", o.all());
+    // The tasks of a run are fenced by the run, once: their logs carry no fence of their own.
+    let summary = w.root.join("summary.md");
+    github_run(&w, &plan(&[sh("t", "echo '::add-mask::x'", "")]), &summary, &[]).assert_code(0);
+    let log = w.read(&w.only_run().join("logs/t.log"));
+    assert!(log.contains("::add-mask::x") && !log.contains("stop-commands"), "{log}");
+}
+
+/// The SARIF results of the only run in `runs`.
+fn sarif_results(runs: &std::path::Path) -> Vec<serde_json::Value> {
+    let ids: Vec<std::path::PathBuf> =
+        std::fs::read_dir(runs).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ids[0].join("violations.sarif")).unwrap()).unwrap();
+    v["runs"][0]["results"].as_array().unwrap().clone()
+}
+
+fn uri(r: &serde_json::Value) -> &str {
+    r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap()
+}
+
+#[test]
+fn sarif_locations_are_relative_to_github_workspace_and_intent_runs_point_at_the_manifest() {
+    let passwd = std::fs::read("/etc/passwd").unwrap();
+    // The repository root is the world's root; the workspace is its `ws/`.
+    let mut w = World::new();
+    w.env.push(("GITHUB_WORKSPACE".into(), w.root.display().to_string()));
+    let o = w.run_plan(&plan(&[sh("bad", "echo y >> /etc/passwd", "")]), &[]);
+    o.assert_code(4);
+    let results = sarif_results(&w.runs);
+    assert_eq!(results.len(), 1, "{results:#?}");
+    assert_eq!(results[0]["ruleId"], "fs.write");
+    assert_eq!(uri(&results[0]), "ws/plan.yaml", "{results:#?}");
+    assert_eq!(std::fs::read("/etc/passwd").unwrap(), passwd, "/etc/passwd changed");
+
+    // An intent run points at the workspace's manifest, the same file every run.
+    let mut w2 = World::new();
+    w2.env.push(("GITHUB_WORKSPACE".into(), w2.root.display().to_string()));
+    w2.write("Makefile", "all:\n\techo y >> /etc/passwd\ntest: all\n\ttrue\n");
+    let mut fingerprints = Vec::new();
+    for round in 0..2 {
+        let runs = w2.root.join(format!("runs{round}"));
+        let mut c = w2.command();
+        c.args(["run", "build and test", "--config"]).arg(&w2.config).arg("--runs-dir").arg(&runs);
+        c.arg("--audit-dir").arg(&w2.audit);
+        let o = w2.run_with(c);
+        o.assert_code(4);
+        assert!(o.stderr.contains("fs.write"), "{}", o.all());
+        let results = sarif_results(&runs);
+        assert_eq!(results.len(), 1, "{results:#?}");
+        assert_eq!(results[0]["ruleId"], "fs.write");
+        assert_eq!(uri(&results[0]), "ws/Makefile", "{results:#?}");
+        assert!(!uri(&results[0]).contains("plan.yaml"), "{results:#?}");
+        fingerprints.push(results[0]["partialFingerprints"].clone());
+    }
+    assert_eq!(fingerprints[0], fingerprints[1], "the alert is the same alert in the next run");
+    assert_eq!(std::fs::read("/etc/passwd").unwrap(), passwd, "/etc/passwd changed");
+}
+
+#[test]
+fn the_ci_examples_install_orchestra_from_a_git_repository_not_this_checkout() {
+    let wf = yaml("examples/ci/github-actions.yml");
+    let job = wf["jobs"].as_object().unwrap().values().next().unwrap();
+    let steps = job["steps"].as_array().unwrap();
+    let gitlab = yaml("examples/ci/gitlab-ci.yml");
+    let gl_job = gitlab.as_object().unwrap().values().find(|v| v.get("script").is_some()).unwrap();
+    let scripts: Vec<String> = vec![
+        steps.iter().filter_map(|s| s["run"].as_str()).collect::<Vec<_>>().join("\n"),
+        gl_job["script"].as_array().unwrap().iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join("\n"),
+    ];
+    let vars = [&wf["env"], &gl_job["variables"]];
+    for (script, vars) in scripts.iter().zip(vars) {
+        assert!(script.contains("cargo install --locked --git \"$INSTALL_ORCHESTRA_GIT\""), "{script}");
+        assert!(script.contains("--rev \"$INSTALL_ORCHESTRA_REV\""), "{script}");
+        assert!(!script.contains("--path") && !script.contains("--workdir"), "a path of this repository: {script}");
+        assert!(vars["INSTALL_ORCHESTRA_GIT"].as_str().is_some_and(|u| u.starts_with("https://")), "{vars}");
+        // The seed's own command, unchanged.
+        assert!(
+            script.contains("orchestra run \"Build and test\" --config .orchestra/ci.config.yaml --concurrency 4"),
+            "{script}"
+        );
+    }
+    let seed = yaml(".orchestra/ci.config.yaml");
+    let sarif =
+        steps.iter().find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("github/codeql-action/upload-sarif")));
+    assert_eq!(sarif.unwrap()["with"]["sarif_file"], seed["outputs"]["sarif"]);
+    assert_eq!(wf["permissions"]["security-events"], "write");
+    assert_eq!(gl_job["artifacts"]["reports"]["junit"], seed["outputs"]["junit"]);
+}
+
+#[test]
+fn the_seeds_typescript_workflow_command_builds_and_tests_a_typescript_project() {
+    for tool in ["tsc", "node", "npm"] {
+        let found = std::process::Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
+        assert!(found.status.success(), "{tool} is not installed (.ci/run installs nodejs and node-typescript)");
+    }
+    let w = World::new();
+    std::fs::create_dir_all(w.ws.join(".orchestra")).unwrap();
+    std::fs::copy(repo().join(".orchestra/ci.config.yaml"), w.ws.join(".orchestra/ci.config.yaml")).unwrap();
+    w.write(
+        "package.json",
+        r#"{"name": "adder", "private": true, "scripts": {"build": "tsc -p tsconfig.json", "test": "node --test"}}"#,
+    );
+    w.write(
+        "tsconfig.json",
+        r#"{"compilerOptions": {"outDir": "dist", "module": "commonjs", "target": "es2020", "strict": true}, "include": ["src"]}"#,
+    );
+    w.write("src/add.ts", "export function add(a: number, b: number): number {\n  return a + b;\n}\n");
+    w.write(
+        "src/add.test.ts",
+        "declare function require(name: string): any;\nconst test = require(\"node:test\");\n\
+         const assert = require(\"node:assert\");\nimport { add } from \"./add\";\n\
+         test(\"adds\", () => assert.strictEqual(add(2, 3), 5));\n\
+         test(\"adds negatives\", () => assert.strictEqual(add(-2, -3), -5));\n",
+    );
+    // The seed workflow's exact command line, from the repository root.
+    let mut c = w.command();
+    c.args([
+        "run",
+        "Build and test TypeScript project",
+        "--config",
+        "./.orchestra/ci.config.yaml",
+        "--concurrency",
+        "4",
+    ]);
+    let o = w.run_with(c);
+    o.assert_code(0);
+    let runs: Vec<std::path::PathBuf> =
+        std::fs::read_dir(w.ws.join("runs")).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    assert_eq!(runs.len(), 1, "the workflow uploads ./runs/**/report.md");
+    assert!(runs[0].join("report.md").is_file());
+    let report: serde_json::Value = serde_json::from_str(&w.read(&runs[0].join("report.json"))).unwrap();
+    let tasks = report["tasks"].as_array().unwrap();
+    let states: Vec<(&str, &str)> =
+        tasks.iter().map(|t| (t["id"].as_str().unwrap(), t["state"].as_str().unwrap())).collect();
+    assert_eq!(states, [("build", "succeeded"), ("test", "succeeded")], "{report:#}");
+    assert!(tasks.iter().all(|t| t["violations"].as_array().is_none_or(|v| v.is_empty())), "{report:#}");
+    assert!(w.ws.join("dist/add.js").is_file(), "tsc compiled");
+    let log = w.read(&runs[0].join("logs/test.log"));
+    assert!(log.contains("# pass 2") && log.contains("# fail 0"), "the tests really ran: {log}");
+}

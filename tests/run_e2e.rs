@@ -649,6 +649,41 @@ fn an_intent_is_planned_and_runs_with_the_builtin_config() {
 }
 
 #[test]
+fn an_intent_tests_a_src_layout_python_project_from_its_sources() {
+    let w = World::new();
+    w.write("pyproject.toml", "[project]\nname = \"pkg\"\nversion = \"1\"\n");
+    w.write("src/pkg/__init__.py", "def f():\n    return 1\n");
+    w.write(
+        "tests/test_pkg.py",
+        "import pkg\n\ndef test_f():\n    assert pkg.f() == 1\n\ndef test_from_src():\n    assert '/src/pkg/' in pkg.__file__\n",
+    );
+    let (runs, audit) = (w.runs.display().to_string(), w.audit.display().to_string());
+    let o = w.orchestra(&["run", "run the tests", "--runs-dir", &runs, "--audit-dir", &audit]);
+    o.assert_code(0);
+    let id = w.only_run();
+    let r = w.report(&id);
+    assert_eq!(task(&r, "test")["state"], "succeeded", "{r:#}");
+    assert!(task(&r, "test")["violations"].as_array().is_none_or(|v| v.is_empty()), "{r:#}");
+    let log = std::fs::read_to_string(w.run_dir(&id).join("logs/test.log")).unwrap();
+    assert!(log.contains("2 passed"), "the tests ran against src/: {log}");
+}
+
+#[test]
+fn a_second_intent_run_plans_the_same_after_the_first_built() {
+    let w = World::new();
+    w.write("Makefile", "all: hello\nhello: hello.c\n\tcc -o hello hello.c\ntest: hello\n\t./hello\n");
+    w.write("hello.c", "int main(void) { return 0; }\n");
+    let before = w.orchestra(&["plan", "build and test"]);
+    before.assert_code(0);
+    let (runs, audit) = (w.runs.display().to_string(), w.audit.display().to_string());
+    w.orchestra(&["run", "build and test", "--runs-dir", &runs, "--audit-dir", &audit]).assert_code(0);
+    assert!(w.ws.join("hello").is_file(), "the build wrote its binary into the workspace");
+    let after = w.orchestra(&["plan", "build and test"]);
+    after.assert_code(0);
+    assert_eq!(after.stdout, before.stdout, "the binary is an output, not an input");
+}
+
+#[test]
 fn dry_run_prints_the_commands_and_creates_nothing() {
     let w = World::new();
     w.write("plan.yaml", &plan(&[sh("t", &[], "touch dry-ran", "")]));

@@ -170,6 +170,140 @@ pub fn fence_progress() {
     }
 }
 
+/// The fence around a task whose output streams straight through
+/// (`orchestra exec`): opened on stdout and stderr (the runner reads both
+/// into one log; once stopped, the second opening is no command), closed on
+/// stderr (or stdout, if only stdout reaches the runner) when dropped, after
+/// the task and its verdict line.
+#[must_use = "the fence closes when this is dropped"]
+pub struct OutputFence(Option<Stream>);
+
+/// Under GitHub Actions, stop workflow commands until the returned guard is
+/// dropped. Only a stream that reaches the runner (a pipe or a socket) gets
+/// fence lines: output redirected to a file stays byte for byte the task's.
+pub fn fence_output() -> OutputFence {
+    use std::os::fd::AsFd;
+    if Github::detect().is_none() || FENCED.load(std::sync::atomic::Ordering::SeqCst) {
+        return OutputFence(None);
+    }
+    let token = run_token();
+    let out = reaches_runner(std::io::stdout().as_fd());
+    let err = reaches_runner(std::io::stderr().as_fd());
+    if out {
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "::stop-commands::{token}");
+        let _ = o.flush();
+    }
+    if err {
+        let mut e = std::io::stderr().lock();
+        let _ = writeln!(e, "::stop-commands::{token}");
+        let _ = e.flush();
+    }
+    match (out, err) {
+        (_, true) => {
+            FENCED.store(true, std::sync::atomic::Ordering::SeqCst);
+            OutputFence(Some(Stream::Stderr))
+        }
+        (true, false) => OutputFence(Some(Stream::Stdout)),
+        (false, false) => OutputFence(None),
+    }
+}
+
+/// Where an [`OutputFence`] closes.
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Drop for OutputFence {
+    fn drop(&mut self) {
+        let _ = std::io::stdout().lock().flush();
+        match self.0 {
+            Some(Stream::Stderr) => end_fence(),
+            Some(Stream::Stdout) => {
+                let mut o = std::io::stdout().lock();
+                let _ = writeln!(o, "::{}::", run_token());
+                let _ = o.flush();
+            }
+            None => {}
+        }
+    }
+}
+
+/// Whether a stream is read by something that may parse workflow commands (a
+/// pipe or a socket, as the runner's), rather than written to a file or a device.
+fn reaches_runner(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(owned) = fd.try_clone_to_owned() else { return true };
+    match std::fs::File::from(owned).metadata() {
+        Ok(m) => {
+            let t = m.file_type();
+            !(t.is_file() || t.is_char_device() || t.is_block_device())
+        }
+        Err(_) => true,
+    }
+}
+
+/// Print text that quotes plans, configs or planner answers (an error naming a
+/// plan value, a planner's reason, a plan, a config value): under GitHub
+/// Actions the runner acts on none of its lines — it goes inside the fence
+/// already open, or in a fence of its own ([`fenced`]); elsewhere it is
+/// printed as it is. A missing final newline is added.
+pub fn print_quoted(out: &mut impl Write, text: &str) -> std::io::Result<()> {
+    if Github::detect().is_some() && !FENCED.load(std::sync::atomic::Ordering::SeqCst) {
+        fenced(out, run_token(), text)?;
+        out.flush()
+    } else {
+        print_plain(out, text)
+    }
+}
+
+/// [`print_quoted`] on stderr (as it is when stderr is a file or a device).
+pub fn eprint_quoted(text: &str) {
+    use std::os::fd::AsFd;
+    let mut err = std::io::stderr().lock();
+    let _ = if reaches_runner(std::io::stderr().as_fd()) {
+        print_quoted(&mut err, text)
+    } else {
+        print_plain(&mut err, text)
+    };
+}
+
+/// [`print_quoted`] on stdout (as it is when stdout is a file or a device, so
+/// `orchestra plan "…" > plan.yaml` writes only the plan).
+pub fn print_quoted_out(text: &str) {
+    use std::os::fd::AsFd;
+    let mut out = std::io::stdout().lock();
+    let _ = if reaches_runner(std::io::stdout().as_fd()) {
+        print_quoted(&mut out, text)
+    } else {
+        print_plain(&mut out, text)
+    };
+}
+
+/// Pretty JSON that no runner reads as a workflow command, for `--json`
+/// outputs (which must stay JSON, so they are not fenced): JSON text cannot
+/// start a line with `::` (strings escape their line breaks), and the older
+/// `##[` form, which only a string can hold, is written `##\u005b` — the same
+/// JSON value.
+pub fn json_pretty(value: &impl serde::Serialize) -> String {
+    json_safe(&serde_json::to_string_pretty(value).unwrap_or_default())
+}
+
+/// JSON text with every `##[` written `##\u005b` (see [`json_pretty`]).
+pub fn json_safe(json: &str) -> String {
+    json.replace("##[", "##\\u005b")
+}
+
+fn print_plain(out: &mut impl Write, text: &str) -> std::io::Result<()> {
+    out.write_all(text.as_bytes())?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        writeln!(out)?;
+    }
+    out.flush()
+}
+
 /// Close the fence opened by [`fence_progress`], if it is open (a run that
 /// ends early must not leave the rest of the CI step without commands).
 pub fn end_fence() {
@@ -304,6 +438,14 @@ mod tests {
             assert!(s.starts_with("::stop-commands::T\n") && s.ends_with("\n::T::\n"), "{s:?}");
             assert_eq!(s.matches("::T::").count(), 1, "{s:?}");
         }
+    }
+
+    #[test]
+    fn json_outputs_carry_no_command_and_the_same_value() {
+        let v = serde_json::json!({"a": "x\n::add-mask::y ##[error]z", "b": ["##[", "#[", "##"]});
+        let text = json_pretty(&v);
+        assert!(!text.contains("##[") && text.lines().all(|l| !l.trim_start().starts_with("::")), "{text}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
     }
 
     #[test]

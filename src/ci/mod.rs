@@ -69,36 +69,75 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CiError + '_ {
 }
 
 /// Where the plan's tasks are defined, for SARIF locations and annotations:
-/// a file relative to the current directory (the repository root in CI) or
-/// the workspace and, per task, the line of its `id:`.
+/// a file relative to the repository root (`GITHUB_WORKSPACE` under GitHub
+/// Actions, else the current directory) and, per task, the line of its `id:`.
+///
+/// The file is stable across runs, so code scanning keeps tracking an alert
+/// instead of closing and reopening it: the plan file of a plan-file run; for
+/// an intent run, the workspace's project manifest (`Cargo.toml`,
+/// `package.json`, …, as the offline planner looks for them), else the
+/// workspace's `.orchestra/config.yaml`; only when there is neither, the run's
+/// own `plan.yaml`.
 #[derive(Debug, Clone, Default)]
 pub struct Source {
-    /// The plan file, relative to the workspace when it lies inside it.
+    /// The file, relative to the repository root when it lies inside it.
     pub file: Option<String>,
-    /// Line of each task's definition in that file.
+    /// Line of each task's definition in that file (plan files only).
     pub lines: std::collections::BTreeMap<String, u64>,
 }
 
 impl Source {
-    /// The plan file (or the run's `plan.yaml` when a planner made the plan),
-    /// with each task's line found in its text.
+    /// The file and lines for a run's report.
     pub fn locate(report: &RunReport, run: &RunDir) -> Source {
         let workdir = Path::new(&report.workdir);
-        let path = report.plan_file.as_ref().map(PathBuf::from).unwrap_or_else(|| run.plan());
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let (path, is_plan) = match &report.plan_file {
+            Some(p) => (PathBuf::from(p), true),
+            None => match stable_file(workdir) {
+                Some(p) => (p, false),
+                None => (run.plan(), true),
+            },
+        };
         let mut lines = std::collections::BTreeMap::new();
-        for t in &report.tasks {
-            if let Some(n) = text::line_of_task(&text, &t.id) {
-                lines.insert(t.id.clone(), n);
+        if is_plan {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for t in &report.tasks {
+                if let Some(n) = text::line_of_task(&text, &t.id) {
+                    lines.insert(t.id.clone(), n);
+                }
             }
         }
-        // Relative to where orchestra runs (the repository root in CI), else to
-        // the workspace, else absolute.
-        let cwd = std::env::current_dir().ok();
-        let rel = cwd.as_deref().and_then(|c| path.strip_prefix(c).ok()).or_else(|| path.strip_prefix(workdir).ok());
-        let file = Some(rel.unwrap_or(&path).to_string_lossy().into_owned());
+        let file = Some(relative_to_root(&path, workdir));
         Source { file, lines }
     }
+}
+
+/// The file an intent run's results point at (see [`Source`]).
+fn stable_file(workdir: &Path) -> Option<PathBuf> {
+    crate::planner::offline::PROJECT_FILES
+        .iter()
+        .map(|f| workdir.join(f))
+        .chain(std::iter::once(workdir.join(".orchestra/config.yaml")))
+        .find(|p| p.is_file())
+}
+
+/// The repository root: `GITHUB_WORKSPACE` when set, else the current directory.
+fn repository_root() -> Option<PathBuf> {
+    std::env::var_os("GITHUB_WORKSPACE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+}
+
+/// `path` relative to the repository root, else to the workspace, else as it is
+/// (both sides canonicalised, so a symlinked checkout still matches).
+fn relative_to_root(path: &Path, workdir: &Path) -> String {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let full = canon(path);
+    let rel = repository_root()
+        .map(|r| canon(&r))
+        .and_then(|r| full.strip_prefix(r).ok().map(Path::to_path_buf))
+        .or_else(|| full.strip_prefix(canon(workdir)).ok().map(Path::to_path_buf));
+    rel.unwrap_or(full).to_string_lossy().into_owned()
 }
 
 /// Write `junit.xml` and `violations.sarif` into the run directory, then the

@@ -6,9 +6,11 @@
 //!   orchestra can report (the catalogue below, plus any other rule a report
 //!   names), each with an id equal to the rule name in reports (`fs.write`);
 //! - one result per violation, `level: error`, naming the task and the
-//!   detail, located at the task's definition in the plan (relative to the
-//!   workspace, which is the repository root in CI) and carrying a stable
-//!   `partialFingerprints` entry so that code scanning tracks it across runs;
+//!   detail, located in a file that is the same every run (the plan file at
+//!   the task's definition; for an intent run the workspace's manifest, see
+//!   [`super::Source`]), relative to the repository root (`GITHUB_WORKSPACE`),
+//!   and carrying a stable `partialFingerprints` entry so that code scanning
+//!   tracks it across runs;
 //! - at most [`MAX_RESULTS`] results and about [`MAX_BYTES`] bytes (GitHub
 //!   takes 25,000 results and 10 MB per run): what is left out is counted in a
 //!   tool notification, never dropped silently;

@@ -60,7 +60,8 @@ pub fn run(cmd: ConfigCommand) -> Exit {
                 }
             }
             let c = &loaded.config;
-            println!(
+            // Config values are quoted: fenced under GitHub Actions.
+            crate::ci::github::print_quoted_out(&format!(
                 "{}: ok ({} tools, default policy {}, concurrency {}, runs_dir {}{})",
                 loaded.origin,
                 loaded.whitelist.iter().count(),
@@ -72,7 +73,7 @@ pub fn run(cmd: ConfigCommand) -> Exit {
                     .and_then(|s| s.sandbox_mode)
                     .map(|m| format!(", sandbox_mode {}", m.as_str()))
                     .unwrap_or_default(),
-            );
+            ));
             Exit::Ok
         }
     }

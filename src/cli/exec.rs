@@ -258,6 +258,8 @@ pub fn run(mut args: ExecArgs) -> Exit {
         return super::config_error(format!("audit log {}: {e}", audit_dir.display()));
     }
     tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: task_started appended");
+    // Under GitHub Actions the task's output is fenced as `run` fences its logs (until the verdict line).
+    let _fence = args.run_parent.is_none().then(crate::ci::github::fence_output);
     let report = match backend.run(&task) {
         Ok(r) => r,
         Err(e) => {

@@ -195,9 +195,11 @@ fn write_man_pages(dir: &std::path::Path) -> std::io::Result<usize> {
     Ok(count)
 }
 
-/// Print a one-line error for the user and return exit 1.
+/// Print a one-line error for the user and return exit 1. The message may
+/// quote plans, configs or planner answers: under GitHub Actions it is fenced
+/// ([`crate::ci::github::print_quoted`]).
 pub fn config_error(msg: impl std::fmt::Display) -> Exit {
-    eprintln!("orchestra: error: {msg}");
+    crate::ci::github::eprint_quoted(&format!("orchestra: error: {msg}"));
     Exit::Config
 }
 

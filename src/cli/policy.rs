@@ -31,7 +31,11 @@ pub fn run(cmd: PolicyCommand) -> Exit {
     match cmd {
         PolicyCommand::Check { policy } => match load_policy(&policy) {
             Ok((p, origin)) => {
-                println!("{origin}: ok (policy {} sha256:{})", p.name.as_deref().unwrap_or("unnamed"), p.hash());
+                crate::ci::github::print_quoted_out(&format!(
+                    "{origin}: ok (policy {} sha256:{})",
+                    p.name.as_deref().unwrap_or("unnamed"),
+                    p.hash()
+                ));
                 Exit::Ok
             }
             Err(e) => super::config_error(e),
@@ -40,10 +44,11 @@ pub fn run(cmd: PolicyCommand) -> Exit {
             Ok((p, origin)) => {
                 if json {
                     let v = serde_json::json!({"origin": origin, "sha256": p.hash(), "policy": p});
-                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                    println!("{}", crate::ci::github::json_pretty(&v));
                 } else {
-                    println!("# effective policy from {origin}\n# sha256:{}", p.hash());
-                    print!("{}", p.to_yaml());
+                    // Policy values are quoted config: fenced under GitHub Actions when piped to the runner.
+                    let text = format!("# effective policy from {origin}\n# sha256:{}\n{}", p.hash(), p.to_yaml());
+                    crate::ci::github::print_quoted_out(&text);
                 }
                 Exit::Ok
             }

@@ -122,7 +122,7 @@ pub fn ask(number: u32, diff: &str, input: &mut dyn BufRead, terminal: bool) -> 
         return Approval::NoTerminal;
     }
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "orchestra: replan {number}:\n{diff}");
+    let _ = crate::ci::github::print_quoted(&mut err, &format!("orchestra: replan {number}:\n{diff}"));
     let _ = write!(err, "orchestra: adopt this plan and continue the run? [y/N] ");
     let _ = err.flush();
     let mut line = String::new();

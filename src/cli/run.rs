@@ -162,7 +162,7 @@ fn make_plan(target: &str, ws: &Path, cfg: &config::Loaded) -> Result<(Dag, Stri
         _ => e.to_string(),
     })?;
     for a in &proposal.attempts[..proposal.attempts.len().saturating_sub(1)] {
-        eprintln!("orchestra: planner {}: {}", a.backend, a.outcome);
+        crate::ci::github::eprint_quoted(&format!("orchestra: planner {}: {}", a.backend, a.outcome));
     }
     Ok((proposal.dag, proposal.origin, Source { plan_file: None, intent: Some(target.to_string()) }))
 }
@@ -199,8 +199,13 @@ pub fn plan_cmd(args: PlanArgs) -> Exit {
         };
         let runs = runs_dir(args.runs_dir.as_deref(), Some(&cfg.config));
         return match super::replan::diff_cmd(a, b, &runs, args.json) {
+            // JSON stays JSON (not fenced), with no command in it.
+            Ok(text) if args.json => {
+                print!("{}", crate::ci::github::json_safe(&text));
+                Exit::Ok
+            }
             Ok(text) => {
-                print!("{text}");
+                crate::ci::github::print_quoted_out(&text);
                 Exit::Ok
             }
             Err(e) => super::config_error(e),
@@ -211,7 +216,7 @@ pub fn plan_cmd(args: PlanArgs) -> Exit {
     }
     if args.compare {
         let (text, any) = super::replan::compare_cmd(&cfg, target, &ws);
-        print!("{text}");
+        crate::ci::github::print_quoted_out(&text);
         return if any { Exit::Ok } else { Exit::Config };
     }
     let (dag, origin, _) = match make_plan(target, &ws, &cfg) {
@@ -221,7 +226,7 @@ pub fn plan_cmd(args: PlanArgs) -> Exit {
     if let Err(e) = cfg.whitelist.check(&dag, &origin) {
         return super::config_error(e);
     }
-    print!("{}", plan::to_yaml(&dag.plan));
+    crate::ci::github::print_quoted_out(&plan::to_yaml(&dag.plan));
     Exit::Ok
 }
 
@@ -416,7 +421,7 @@ fn session(
     let exit = match result {
         Ok(x) => x,
         Err(e) => {
-            eprintln!("orchestra: error: run {}: {e}", run.id);
+            crate::ci::github::eprint_quoted(&format!("orchestra: error: run {}: {e}", run.id));
             return Exit::Config.worst(Exit::Failed);
         }
     };
@@ -433,13 +438,20 @@ fn session(
 }
 
 fn print_dry_run(p: &Prepared) {
-    print!("{}", plan::to_yaml(&p.dag.plan));
-    println!("# resolved (nothing was run):");
+    let mut text = plan::to_yaml(&p.dag.plan);
+    text.push_str("# resolved (nothing was run):\n");
     for &i in &p.dag.order {
         let t = &p.dag.plan.tasks[i];
         let tp = &p.tasks[i];
-        println!("#   {}: {} [policy {}, backend {}]", t.id(), tp.argv.join(" "), tp.policy_origin, tp.backend);
+        text.push_str(&format!(
+            "#   {}: {} [policy {}, backend {}]\n",
+            t.id(),
+            tp.argv.join(" "),
+            tp.policy_origin,
+            tp.backend
+        ));
     }
+    crate::ci::github::print_quoted_out(&text);
 }
 
 /// `orchestra resume`.

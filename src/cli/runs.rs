@@ -69,6 +69,9 @@ fn tasks_of(ix: &Index, dir: &std::path::Path, id: &str) -> Result<Vec<TaskRow>,
 
 /// Run `orchestra runs ...`.
 pub fn run(cmd: RunsCommand) -> Exit {
+    let (RunsCommand::List { json, .. } | RunsCommand::Show { json, .. } | RunsCommand::Compare { json, .. }) = &cmd;
+    // The tables quote plan text (an intent is a run's `source`): fenced under GitHub Actions.
+    let _fence = (!*json).then(crate::ci::github::fence_output);
     match cmd {
         RunsCommand::List { runs_dir: d, json } => {
             let dir = runs_dir(d);
@@ -77,7 +80,7 @@ pub fn run(cmd: RunsCommand) -> Exit {
                 Err(e) => return super::config_error(e),
             };
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+                println!("{}", crate::ci::github::json_pretty(&rows));
             } else {
                 print_runs(&rows);
             }
@@ -96,7 +99,7 @@ pub fn run(cmd: RunsCommand) -> Exit {
             };
             if json {
                 let v = serde_json::json!({"run": row, "tasks": tasks});
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                println!("{}", crate::ci::github::json_pretty(&v));
             } else {
                 if let Some(r) = &row {
                     print_runs(std::slice::from_ref(r));
@@ -151,7 +154,7 @@ pub fn run(cmd: RunsCommand) -> Exit {
                 })
                 .collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+                println!("{}", crate::ci::github::json_pretty(&rows));
             } else {
                 println!("{:<24} {:<22} {:<22} change", "TASK", a, b);
                 for id in &ids {

@@ -46,14 +46,15 @@ pub trait Planner {
 pub enum PlanError {
     /// The intent is not one this planner understands.
     #[error(
-        "the offline planner does not understand {intent:?}; it understands {understood}; \
-         an LLM planner can be configured for other intents"
+        "the offline planner cannot plan {intent:?}: {why}; write e.g. {} \
+         (an LLM planner can be configured for other intents)",
+        offline::EXAMPLES
     )]
     NotUnderstood {
         /// The intent as given.
         intent: String,
-        /// The intents this planner understands, in words.
-        understood: String,
+        /// What the planner understood, and why that is not enough.
+        why: String,
     },
     /// No project file the planner recognises is in the workspace.
     #[error("no project found in {}: looked for {}", workspace.display(), offline::PROJECT_FILES.join(", "))]

@@ -1,23 +1,46 @@
 //! The embedded offline planner: intents like "build and test" mapped onto the
-//! project files found at the top level of the workspace.
+//! projects found at the top level of the workspace.
 //!
-//! Guarantees: it reads only the workspace's top-level listing and, capped at
-//! 1 MiB each, `package.json` and the Makefile; it runs nothing and needs no
-//! network. Every task it proposes uses a built-in whitelisted tool with
-//! arguments the whitelist admits, and works offline (`--offline`, no
-//! installs). The same workspace and intent always give the same plan. An
-//! intent with a word it does not know is refused rather than half-planned.
+//! Guarantees:
+//! - it reads the workspace's top-level listing, the first bytes of its
+//!   top-level files (to tell compiled objects), and, capped at 1 MiB each,
+//!   the project files it names (`Cargo.toml`, `package.json` and the
+//!   `package.json` of each npm workspace member, `tsconfig.json`, the
+//!   Makefile, `CMakeLists.txt`, the Python project and pytest config files,
+//!   `.gitignore`); it lists top-level directories one level down to find
+//!   Python code, and a Go module (bounded) to find `*_test.go` names; it
+//!   runs nothing, writes nothing and needs no network;
+//! - every task uses a built-in whitelisted tool with arguments the whitelist
+//!   admits and works offline (`--offline`, no installs); no task is a no-op
+//!   (no `make test` without a `test` target, no `ctest` without tests, no
+//!   `npm test` for `npm init`'s placeholder script);
+//! - a step the intent names (build, test, lint) is planned for every project
+//!   it applies to, or the intent is refused saying which project lacks it:
+//!   nothing asked for is dropped silently; `ci`/`all` mean whatever each
+//!   project has;
+//! - a language the intent names ("TypeScript", "Rust") restricts the plan to
+//!   that language's projects, and an intent naming a language the workspace
+//!   does not have is refused (a Rust workspace is not silently tested as the
+//!   "TypeScript project" a pipeline asked for); other unknown words are
+//!   passed over and logged;
+//! - the same workspace and intent always give the same plan, and build
+//!   outputs are never inputs ([`listing`]), so a second run plans the same.
+
+mod intent;
+mod listing;
 
 use super::{PlanError, Planner};
 use crate::plan::{PLAN_VERSION, Plan, Task};
+use intent::{Eco, Want};
+use listing::Listing;
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::Path;
 
 /// Files whose presence at the top level of the workspace marks a project.
 pub const PROJECT_FILES: &[&str] = &[
     "Cargo.toml",
     "package.json",
+    "tsconfig.json",
     "GNUmakefile",
     "makefile",
     "Makefile",
@@ -30,22 +53,8 @@ pub const PROJECT_FILES: &[&str] = &[
     "gradlew",
 ];
 
-/// The intents the offline planner understands, in words.
-pub const UNDERSTOOD: &str =
-    "build, test, lint and ci/all, alone or combined (\"build and test\", \"build, test and lint\", \"run the tests\")";
-
-/// Largest project file the planner reads.
-const MAX_READ: u64 = 1 << 20;
-
-/// Top-level entries that are build output, dependencies or run records, never task inputs.
-const NOT_INPUTS: &[&str] = &["target", "build", "node_modules", "dist", "runs", "__pycache__", "venv", "coverage"];
-
-/// Hidden top-level entries that do change a build (all other dot-entries are skipped).
-const HIDDEN_INPUTS: &[&str] = &[".cargo", ".npmrc"];
-
-/// Words that ask for nothing by themselves ("run the tests", "build it please").
-const FILLER: &str = "a also an and both code do for full it its just me of only please plus project repo run suite \
-                      the then this unit with workspace";
+/// What to write instead, for an intent the planner cannot plan.
+pub const EXAMPLES: &str = "\"build and test\", \"run the tests\", \"lint\" or \"build, test and lint\"";
 
 /// The embedded planner: no network, no model, no configuration.
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,23 +65,74 @@ impl Planner for OfflinePlanner {
         "offline"
     }
 
-    fn plan(&self, intent: &str, workspace: &Path) -> Result<Plan, PlanError> {
-        let wants = parse_intent(intent).ok_or_else(|| PlanError::NotUnderstood {
-            intent: intent.to_string(),
-            understood: UNDERSTOOD.to_string(),
-        })?;
-        let listing = list(workspace)?;
-        let projects = detect(workspace, &listing)?;
-        if projects.is_empty() {
+    fn plan(&self, intent_text: &str, workspace: &Path) -> Result<Plan, PlanError> {
+        let intent = intent::parse(intent_text)
+            .map_err(|why| PlanError::NotUnderstood { intent: intent_text.to_string(), why: why.0 })?;
+        let mut listing = listing::list(workspace)?;
+        let all = detect(&mut listing)?;
+        if all.is_empty() {
             return Err(PlanError::NoProject { workspace: workspace.to_path_buf() });
+        }
+        let nothing = |why: String| PlanError::NothingToDo {
+            intent: intent_text.to_string(),
+            workspace: workspace.to_path_buf(),
+            why,
+        };
+        let found = |ps: &[Project]| ps.iter().map(|p| p.eco.describe()).collect::<Vec<_>>().join(", ");
+        // A language the intent names must be there; only its projects are planned.
+        let projects: Vec<Project> = if intent.languages.is_empty() {
+            all
+        } else {
+            for lang in &intent.languages {
+                if !all.iter().any(|p| lang.ecos.contains(&p.eco)) {
+                    let wanted: Vec<&str> = lang.ecos.iter().map(|e| e.describe()).collect();
+                    return Err(nothing(format!(
+                        "the intent names {:?}, but the workspace has no {}; it has: {}. \
+                         Leave the language out (\"build and test\") to plan what is there, \
+                         or point --workdir at that project",
+                        lang.word,
+                        wanted.join(" or "),
+                        found(&all)
+                    )));
+                }
+            }
+            all.into_iter().filter(|p| intent.languages.iter().any(|l| l.ecos.contains(&p.eco))).collect()
+        };
+        // Every step the intent names, for every project it applies to.
+        for p in &projects {
+            for want in &intent.named {
+                if p.steps.iter().any(|s| s.want == Some(*want)) {
+                    continue;
+                }
+                if let Some((_, why)) = p.lacks.iter().find(|(w, _)| w == want) {
+                    let optional = *want == Want::Build && p.steps.iter().any(|s| s.want.is_some());
+                    if !optional {
+                        return Err(nothing(format!(
+                            "the {} has no {} step the offline planner can run: {why}. \
+                             Leave \"{}\" out of the intent, or add one",
+                            p.eco.describe(),
+                            want.word(),
+                            want.word()
+                        )));
+                    }
+                }
+            }
+        }
+        if !intent.ignored.is_empty() {
+            tracing::warn!(
+                "words passed over in the intent: {} (understood: {})",
+                intent.ignored.join(", "),
+                intent.wants.iter().map(|w| w.word()).collect::<Vec<_>>().join(", ")
+            );
         }
         let prefixed = projects.len() > 1;
         let mut tasks = Vec::new();
         for p in &projects {
             let id = |step: &str| if prefixed { format!("{}-{step}", p.name) } else { step.to_string() };
-            let on = select(&p.steps, &wants);
+            let on = select(&p.steps, &intent.wants);
             for (s, _) in p.steps.iter().zip(&on).filter(|(_, on)| **on) {
-                let mut task = Task::new(&id(s.name), s.tool, &s.args).with_intent(&s.intent);
+                let args: Vec<&str> = s.args.iter().map(String::as_str).collect();
+                let mut task = Task::new(&id(s.name), s.tool, &args).with_intent(&s.intent);
                 for (need, _) in s.needs {
                     if p.steps.iter().zip(&on).any(|(n, on)| *on && n.name == *need) {
                         task = task.needing(&id(need));
@@ -84,71 +144,27 @@ impl Planner for OfflinePlanner {
             }
         }
         if tasks.is_empty() {
-            let found: Vec<String> = projects.iter().map(|p| format!("{} ({})", p.name, p.file)).collect();
-            let wanted: Vec<&str> = wants.iter().map(|w| w.word()).collect();
-            return Err(PlanError::NothingToDo {
-                intent: intent.to_string(),
-                workspace: workspace.to_path_buf(),
-                why: format!(
-                    "found {}, but no {} step the offline planner knows for it",
-                    found.join(", "),
-                    wanted.join(" or ")
-                ),
-            });
+            let wanted: Vec<&str> = intent.wants.iter().map(|w| w.word()).collect();
+            let why: Vec<String> = projects
+                .iter()
+                .flat_map(|p| p.lacks.iter().filter(|(w, _)| intent.wants.contains(w)).map(|(_, why)| why.clone()))
+                .collect();
+            return Err(nothing(format!(
+                "found {}, but no {} step the offline planner can run{}",
+                found(&projects),
+                wanted.join(" or "),
+                if why.is_empty() { String::new() } else { format!(" ({})", why.join("; ")) }
+            )));
         }
         Ok(Plan {
             version: PLAN_VERSION,
-            name: Some(slug(intent)),
-            intent: Some(intent.trim().to_string()),
+            name: Some(slug(intent_text)),
+            intent: Some(intent_text.trim().to_string()),
             policy: None,
             timeout: None,
             tasks,
         })
     }
-}
-
-/// What an intent can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Want {
-    Build,
-    Test,
-    Lint,
-}
-
-impl Want {
-    fn word(self) -> &'static str {
-        match self {
-            Want::Build => "build",
-            Want::Test => "test",
-            Want::Lint => "lint",
-        }
-    }
-}
-
-/// The steps an intent asks for (sorted, deduplicated), or `None` if a word is unknown or nothing is asked.
-fn parse_intent(intent: &str) -> Option<Vec<Want>> {
-    let mut wants = Vec::new();
-    let mut all = false;
-    for word in intent.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-        match word.to_lowercase().as_str() {
-            "build" | "builds" | "building" | "built" | "compile" | "compiles" | "compiling" | "make" => {
-                wants.push(Want::Build)
-            }
-            "test" | "tests" | "testing" | "check" | "checks" | "verify" => wants.push(Want::Test),
-            "lint" | "lints" | "linting" | "linter" | "clippy" | "vet" | "style" => wants.push(Want::Lint),
-            "ci" => wants.extend([Want::Build, Want::Test, Want::Lint]),
-            // "all" alone means everything; "run all tests" means the tests.
-            "all" | "everything" => all = true,
-            w if FILLER.split_whitespace().any(|f| f == w) => {}
-            _ => return None,
-        }
-    }
-    if all && wants.is_empty() {
-        wants.extend([Want::Build, Want::Test, Want::Lint]);
-    }
-    wants.sort_unstable();
-    wants.dedup();
-    (!wants.is_empty()).then_some(wants)
 }
 
 /// The plan name: the intent in lower case, runs of other characters as one `-`.
@@ -173,7 +189,7 @@ struct Step {
     /// Which part of an intent selects it; `None`: only pulled in by another step.
     want: Option<Want>,
     tool: &'static str,
-    args: Vec<&'static str>,
+    args: Vec<String>,
     intent: String,
     /// Steps this one needs, and whether they are pulled in when the intent did not ask for them.
     needs: &'static [(&'static str, bool)],
@@ -181,8 +197,8 @@ struct Step {
 }
 
 impl Step {
-    fn new(name: &'static str, want: Option<Want>, tool: &'static str, args: &[&'static str], intent: String) -> Step {
-        Step { name, want, tool, args: args.to_vec(), intent, needs: &[], env: &[] }
+    fn new(name: &'static str, want: Option<Want>, tool: &'static str, args: &[&str], intent: String) -> Step {
+        Step { name, want, tool, args: args.iter().map(|a| a.to_string()).collect(), intent, needs: &[], env: &[] }
     }
 
     fn needs(mut self, needs: &'static [(&'static str, bool)]) -> Step {
@@ -194,11 +210,28 @@ impl Step {
 /// Tests use the build when the plan has one, without pulling it in.
 const AFTER_BUILD: &[(&str, bool)] = &[("build", false)];
 
-/// A detected project: its ecosystem name (the id prefix), the file that marked it, its steps.
+/// A detected project.
 struct Project {
+    eco: Eco,
+    /// The id prefix when the workspace has several projects.
     name: &'static str,
-    file: &'static str,
     steps: Vec<Step>,
+    /// Steps it cannot offer, and why (for the messages).
+    lacks: Vec<(Want, String)>,
+}
+
+impl Project {
+    fn new(eco: Eco, name: &'static str) -> Project {
+        Project { eco, name, steps: Vec::new(), lacks: Vec::new() }
+    }
+
+    fn step(&mut self, s: Step) {
+        self.steps.push(s);
+    }
+
+    fn lack(&mut self, want: Want, why: impl Into<String>) {
+        self.lacks.push((want, why.into()));
+    }
 }
 
 /// Which steps run: those the intent asks for, plus what they must have.
@@ -224,69 +257,28 @@ fn select(steps: &[Step], wants: &[Want]) -> Vec<bool> {
     on
 }
 
-/// The workspace's top level: regular files (symlinks followed), and the entries that are task inputs.
-struct Listing {
-    files: BTreeSet<String>,
-    inputs: Vec<String>,
-}
-
-impl Listing {
-    fn has(&self, name: &str) -> bool {
-        self.files.contains(name)
-    }
-}
-
-fn list(workspace: &Path) -> Result<Listing, PlanError> {
-    let io = |source| PlanError::Io { path: workspace.to_path_buf(), source };
-    let mut files = BTreeSet::new();
-    let mut inputs = Vec::new();
-    for entry in std::fs::read_dir(workspace).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        // A name that is not UTF-8 cannot be a project file, nor written as an input.
-        let Ok(name) = entry.file_name().into_string() else { continue };
-        if std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
-            files.insert(name.clone());
-        }
-        let hidden = name.starts_with('.') && !HIDDEN_INPUTS.contains(&name.as_str());
-        if !hidden && !NOT_INPUTS.contains(&name.as_str()) {
-            inputs.push(name);
-        }
-    }
-    inputs.sort();
-    Ok(Listing { files, inputs })
-}
-
-/// Read a small project file, refusing anything over [`MAX_READ`].
-fn read_small(path: &Path) -> Result<Vec<u8>, PlanError> {
-    let io = |source| PlanError::Io { path: path.to_path_buf(), source };
-    let mut buf = Vec::new();
-    std::fs::File::open(path).map_err(io)?.take(MAX_READ + 1).read_to_end(&mut buf).map_err(io)?;
-    if buf.len() as u64 > MAX_READ {
-        return Err(PlanError::Manifest { path: path.to_path_buf(), why: "larger than 1 MiB, not read".into() });
-    }
-    Ok(buf)
-}
-
 /// The projects in the workspace, in a fixed order.
-fn detect(workspace: &Path, ls: &Listing) -> Result<Vec<Project>, PlanError> {
+fn detect(ls: &mut Listing) -> Result<Vec<Project>, PlanError> {
     let mut out = Vec::new();
     if ls.has("Cargo.toml") {
-        out.push(cargo());
+        out.push(cargo(ls)?);
     }
-    if ls.has("package.json") {
-        out.push(npm(workspace, ls)?);
+    if ls.has("package.json") || ls.has("tsconfig.json") {
+        out.push(node(ls)?);
     }
-    if let Some(file) = ["GNUmakefile", "makefile", "Makefile"].into_iter().find(|f| ls.has(f)) {
-        out.push(make(workspace, file)?);
+    if let Some(file) = ["GNUmakefile", "makefile", "Makefile"].into_iter().find(|f| ls.has(f))
+        && let Some(p) = make(ls, file)?
+    {
+        out.push(p);
     }
     if ls.has("CMakeLists.txt") {
-        out.push(cmake());
+        out.push(cmake(ls)?);
     }
     if ls.has("go.mod") {
-        out.push(go());
+        out.push(go(ls));
     }
-    if let Some(file) = ["pyproject.toml", "setup.py"].into_iter().find(|f| ls.has(f)) {
-        out.push(python(file));
+    if ls.has("pyproject.toml") || ls.has("setup.py") {
+        out.push(python(ls)?);
     }
     if let Some(file) = ["gradlew", "build.gradle", "build.gradle.kts"].into_iter().find(|f| ls.has(f)) {
         out.push(gradle(file));
@@ -294,177 +286,488 @@ fn detect(workspace: &Path, ls: &Listing) -> Result<Vec<Project>, PlanError> {
     Ok(out)
 }
 
-fn cargo() -> Project {
+/// Whether a TOML text has the table `[name]` (a line of its own).
+fn has_table(text: &str, name: &str) -> bool {
+    text.lines().any(|l| l.trim().strip_prefix('[').and_then(|r| r.strip_suffix(']')).is_some_and(|t| t.trim() == name))
+}
+
+fn cargo(ls: &Listing) -> Result<Project, PlanError> {
+    let text = ls.text("Cargo.toml")?;
+    let workspace = has_table(&text, "workspace");
+    let (all, what) = if workspace { (&["--workspace"][..], "every workspace member") } else { (&[][..], "the crate") };
+    let with = |head: &[&'static str], tail: &[&'static str]| -> Vec<&'static str> {
+        head.iter().chain(all).chain(tail).copied().collect()
+    };
     let b = Some(Want::Build);
     let l = Some(Want::Lint);
-    Project {
-        name: "cargo",
-        file: "Cargo.toml",
-        steps: vec![
-            Step::new("build", b, "cargo", &["build", "--offline"], "Build the Rust crate with cargo, offline.".into()),
-            Step::new("test", Some(Want::Test), "cargo", &["test", "--offline"], "Run the Rust tests, offline.".into())
-                .needs(AFTER_BUILD),
-            Step::new("lint", l, "cargo", &["clippy", "--offline"], "Lint the Rust code with clippy, offline.".into()),
-            Step::new("fmt", l, "cargo", &["fmt", "--check"], "Check the Rust formatting (changes no file).".into()),
-        ],
+    let mut p = Project::new(Eco::Cargo, "cargo");
+    p.step(Step::new(
+        "build",
+        b,
+        "cargo",
+        &with(&["build"], &["--offline"]),
+        format!("Build {what} with cargo, offline."),
+    ));
+    p.step(
+        Step::new(
+            "test",
+            Some(Want::Test),
+            "cargo",
+            &with(&["test"], &["--offline"]),
+            format!("Run the Rust tests of {what}, offline."),
+        )
+        .needs(AFTER_BUILD),
+    );
+    p.step(Step::new(
+        "lint",
+        l,
+        "cargo",
+        &with(&["clippy"], &["--offline", "--all-targets", "--", "-D", "warnings"]),
+        format!("Lint {what} with clippy, offline; warnings fail the step."),
+    ));
+    let fmt: &[&str] = if workspace { &["fmt", "--all", "--check"] } else { &["fmt", "--check"] };
+    p.step(Step::new("fmt", l, "cargo", fmt, "Check the Rust formatting (changes no file).".into()));
+    Ok(p)
+}
+
+/// Script names of a package.json object.
+fn scripts(top: &serde_json::Map<String, serde_json::Value>) -> Result<BTreeSet<String>, String> {
+    match top.get("scripts") {
+        None => Ok(BTreeSet::new()),
+        Some(serde_json::Value::Object(s)) => Ok(s
+            .iter()
+            // `npm init`'s placeholder is not a test suite.
+            .filter(|(k, v)| !(k.as_str() == "test" && v.as_str().is_some_and(|v| v.contains("no test specified"))))
+            .map(|(k, _)| k.clone())
+            .collect()),
+        Some(_) => Err("\"scripts\" is not an object".into()),
     }
 }
 
-fn npm(workspace: &Path, ls: &Listing) -> Result<Project, PlanError> {
-    let path = workspace.join("package.json");
-    let bad = |why: String| PlanError::Manifest { path: path.clone(), why };
+fn package_json(path: &Path) -> Result<serde_json::Map<String, serde_json::Value>, PlanError> {
+    let bad = |why: String| PlanError::Manifest { path: path.to_path_buf(), why };
     let json: serde_json::Value =
-        serde_json::from_slice(&read_small(&path)?).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-    let Some(top) = json.as_object() else {
-        return Err(bad("not a JSON object".into()));
+        serde_json::from_slice(&listing::read_small(path)?).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    match json {
+        serde_json::Value::Object(m) => Ok(m),
+        _ => Err(bad("not a JSON object".into())),
+    }
+}
+
+/// The member directories of an npm workspace (`"workspaces": ["packages/*", "tools/x"]`
+/// or `{"packages": [...]}`), sorted; patterns other than `dir`, `dir/*` and `dir/**` are skipped.
+fn npm_members(root: &Path, top: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    let list = match top.get("workspaces") {
+        Some(serde_json::Value::Array(a)) => a.clone(),
+        Some(serde_json::Value::Object(o)) => o.get("packages").and_then(|p| p.as_array()).cloned().unwrap_or_default(),
+        _ => Vec::new(),
     };
-    let scripts = match top.get("scripts") {
-        None => None,
-        Some(serde_json::Value::Object(s)) => Some(s),
-        Some(_) => return Err(bad("\"scripts\" is not an object".into())),
+    let mut out = BTreeSet::new();
+    for pat in list.iter().filter_map(|v| v.as_str()) {
+        let pat = pat.trim_start_matches("./").trim_end_matches('/');
+        let safe = |s: &str| {
+            !s.is_empty() && !s.split('/').any(|c| c.is_empty() || c == ".." || c.contains(['*', '?', '[', '{', '!']))
+        };
+        if let Some(dir) = pat.strip_suffix("/**").or_else(|| pat.strip_suffix("/*")) {
+            if !safe(dir) {
+                continue;
+            }
+            let Ok(rd) = std::fs::read_dir(root.join(dir)) else { continue };
+            for e in rd.flatten() {
+                if let Ok(name) = e.file_name().into_string()
+                    && !name.starts_with('.')
+                    && e.path().join("package.json").is_file()
+                {
+                    out.insert(format!("{dir}/{name}"));
+                }
+            }
+        } else if safe(pat) && root.join(pat).join("package.json").is_file() {
+            out.insert(pat.to_string());
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn node(ls: &mut Listing) -> Result<Project, PlanError> {
+    let mut p = Project::new(Eco::Node, "npm");
+    let tsconfig = ls.has("tsconfig.json");
+    let (root, members, member_scripts) = if ls.has("package.json") {
+        let path = ls.root.join("package.json");
+        let top = package_json(&path)?;
+        let root = scripts(&top).map_err(|why| PlanError::Manifest { path: path.clone(), why })?;
+        let members = npm_members(&ls.root, &top);
+        let mut all = BTreeSet::new();
+        for m in &members {
+            let path = ls.root.join(m).join("package.json");
+            all.extend(scripts(&package_json(&path)?).map_err(|why| PlanError::Manifest { path, why })?);
+        }
+        (Some(root), members, all)
+    } else {
+        (None, Vec::new(), BTreeSet::new())
     };
-    let has = |script: &str| scripts.is_some_and(|s| s.contains_key(script));
     let deps = match ["package-lock.json", "yarn.lock", "pnpm-lock.yaml"].into_iter().find(|f| ls.has(f)) {
         Some(lock) => format!("dependencies locked by {lock} must already be installed"),
-        None => "dependencies must already be installed".to_string(),
+        None => "dependencies, if any, must already be installed".to_string(),
     };
+    let has = |s: &str| root.as_ref().is_some_and(|r| r.contains(s));
+    let in_members = |s: &str| member_scripts.contains(s);
     let say = |script: &str| format!("Run the package.json {script:?} script with npm ({deps}: there is no network).");
-    let mut steps = Vec::new();
+    let say_ws = |script: &str| {
+        format!(
+            "Run the {script:?} script of every npm workspace member that has one ({}) ({deps}: there is no network).",
+            members.join(", ")
+        )
+    };
+    // Build: the build script, the members' build scripts, or tsc on tsconfig.json.
     if has("build") {
-        steps.push(Step::new("build", Some(Want::Build), "npm", &["run", "build"], say("build")));
+        p.step(Step::new("build", Some(Want::Build), "npm", &["run", "build"], say("build")));
+    } else if in_members("build") {
+        p.step(Step::new(
+            "build",
+            Some(Want::Build),
+            "npm",
+            &["run", "build", "--workspaces", "--if-present"],
+            say_ws("build"),
+        ));
+    } else if tsconfig {
+        p.step(Step::new(
+            "build",
+            Some(Want::Build),
+            "tsc",
+            &["-p", "tsconfig.json"],
+            "Compile the TypeScript sources with tsc (tsconfig.json).".into(),
+        ));
+    } else {
+        p.lack(Want::Build, "no \"build\" script and no tsconfig.json (plain JavaScript: nothing to compile)");
     }
     if has("test") {
-        steps.push(Step::new("test", Some(Want::Test), "npm", &["test"], say("test")).needs(AFTER_BUILD));
+        p.step(Step::new("test", Some(Want::Test), "npm", &["test"], say("test")).needs(AFTER_BUILD));
+    } else if in_members("test") {
+        p.step(
+            Step::new("test", Some(Want::Test), "npm", &["test", "--workspaces", "--if-present"], say_ws("test"))
+                .needs(AFTER_BUILD),
+        );
+    } else if root.is_some() {
+        p.lack(Want::Test, "package.json has no \"test\" script (npm init's placeholder does not count)");
+    } else {
+        p.lack(Want::Test, "there is no package.json with a \"test\" script");
     }
     if has("lint") {
-        steps.push(Step::new("lint", Some(Want::Lint), "npm", &["run", "lint"], say("lint")));
+        p.step(Step::new("lint", Some(Want::Lint), "npm", &["run", "lint"], say("lint")));
+    } else if in_members("lint") {
+        p.step(Step::new(
+            "lint",
+            Some(Want::Lint),
+            "npm",
+            &["run", "lint", "--workspaces", "--if-present"],
+            say_ws("lint"),
+        ));
+    } else if tsconfig {
+        p.step(Step::new(
+            "lint",
+            Some(Want::Lint),
+            "tsc",
+            &["--noEmit", "-p", "tsconfig.json"],
+            "Type-check the TypeScript sources with tsc (writes nothing).".into(),
+        ));
+    } else {
+        p.lack(Want::Lint, "package.json has no \"lint\" script and there is no tsconfig.json to type-check");
     }
-    Ok(Project { name: "npm", file: "package.json", steps })
+    if tsconfig && let Some(out) = ts_out_dir(ls) {
+        ls.not_inputs(&[out]);
+    }
+    Ok(p)
 }
 
-fn make(workspace: &Path, file: &'static str) -> Result<Project, PlanError> {
-    let text = read_small(&workspace.join(file))?;
-    let targets = make_targets(&String::from_utf8_lossy(&text));
-    let mut steps = vec![Step::new(
-        "build",
-        Some(Want::Build),
-        "make",
-        &[],
-        format!("Build the default target of {file} with make."),
-    )];
-    if let Some(t) = ["test", "check"].into_iter().find(|t| targets.contains(*t)) {
-        let args: &[&'static str] = if t == "test" { &["test"] } else { &["check"] };
-        steps.push(Step::new("test", Some(Want::Test), "make", args, format!("Run `make {t}`.")).needs(AFTER_BUILD));
-    }
-    if targets.contains("lint") {
-        steps.push(Step::new("lint", Some(Want::Lint), "make", &["lint"], "Run `make lint`.".into()));
-    }
-    Ok(Project { name: "make", file, steps })
+/// `compilerOptions.outDir` of tsconfig.json, when it is a top-level directory name
+/// (tsconfig allows comments: lines starting with `//` are dropped before parsing).
+fn ts_out_dir(ls: &Listing) -> Option<String> {
+    let text = ls.text("tsconfig.json").ok()?;
+    let text: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let out = v.get("compilerOptions")?.get("outDir")?.as_str()?;
+    let out = out.trim_start_matches("./").trim_end_matches('/');
+    (!out.is_empty() && !out.contains('/')).then(|| out.to_string())
 }
 
-/// Targets defined in a Makefile's text (`name:` at the start of a rule line; assignments skipped).
-fn make_targets(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+/// A Makefile's rules: target → whether it does anything (has prerequisites or a recipe).
+/// Assignments, comments, special targets (`.PHONY`) and pattern rules are skipped;
+/// the order of first appearance is kept (the first is the default goal).
+fn make_rules(text: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
     for line in text.lines() {
-        if line.starts_with('\t') || line.trim_start().starts_with('#') {
+        if line.starts_with('\t') {
+            if !line.trim().is_empty() {
+                for &i in &current {
+                    out[i].1 = true;
+                }
+            }
+            continue;
+        }
+        current.clear();
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
             continue;
         }
         let Some((head, rest)) = line.split_once(':') else { continue };
         // `X = a:b`, `X := y`, `X ::= y` are assignments, not rules.
-        if head.contains('=') || rest.trim_start_matches(':').starts_with('=') {
+        let rest = rest.trim_start_matches(':');
+        if head.contains('=') || rest.starts_with('=') || head.trim_start().starts_with("export ") {
             continue;
         }
-        out.extend(head.split_whitespace().map(str::to_string));
+        let (prereqs, inline) = match rest.split_once(';') {
+            Some((p, r)) => (p, !r.trim().is_empty()),
+            None => (rest, false),
+        };
+        let prereqs = prereqs.split('#').next().unwrap_or("");
+        let does = inline || !prereqs.trim().is_empty();
+        for t in head.split_whitespace().filter(|t| !t.starts_with('.') && !t.contains('%') && !t.contains('$')) {
+            let i = match out.iter().position(|(n, _)| n == t) {
+                Some(i) => i,
+                None => {
+                    out.push((t.to_string(), false));
+                    out.len() - 1
+                }
+            };
+            out[i].1 |= does;
+            current.push(i);
+        }
     }
     out
 }
 
-fn cmake() -> Project {
-    Project {
-        name: "cmake",
-        file: "CMakeLists.txt",
-        steps: vec![
-            Step::new(
-                "configure",
-                None,
-                "cmake",
-                &["-S", ".", "-B", "build"],
-                "Configure with CMake into build/.".into(),
+/// Targets that are not a build when they are the default goal.
+const NOT_BUILD_TARGETS: &[&str] =
+    &["test", "tests", "check", "lint", "clean", "distclean", "install", "help", "format", "fmt", "run", "deploy"];
+
+fn make(ls: &mut Listing, file: &'static str) -> Result<Option<Project>, PlanError> {
+    let text = ls.text(file)?;
+    // A Makefile CMake generated in the source tree is a build output, not a project.
+    if ls.has("CMakeLists.txt")
+        && (text.contains("CMAKE generated file") || text.contains("Generated by \"Unix Makefiles\""))
+    {
+        ls.not_inputs(&[file.to_string()]);
+        return Ok(None);
+    }
+    let rules = make_rules(&text);
+    let real = |t: &str| rules.iter().any(|(n, does)| n == t && *does);
+    let mut p = Project::new(Eco::Make, "make");
+    match rules.first() {
+        None => p.lack(Want::Build, format!("{file} defines no target")),
+        Some((goal, does)) if !NOT_BUILD_TARGETS.contains(&goal.as_str()) && *does => p.step(Step::new(
+            "build",
+            Some(Want::Build),
+            "make",
+            &[],
+            format!("Build the default target of {file} ({goal}) with make."),
+        )),
+        Some((goal, _)) => match ["build", "all"].into_iter().find(|t| real(t)) {
+            Some(t) => p.step(Step::new("build", Some(Want::Build), "make", &[t], format!("Run `make {t}`."))),
+            None => p.lack(
+                Want::Build,
+                format!("the default target of {file} is {goal:?}, and it has no build or all target"),
             ),
-            Step::new("build", Some(Want::Build), "cmake", &["--build", "build"], "Build build/ with CMake.".into())
-                .needs(&[("configure", true)]),
+        },
+    }
+    match ["test", "tests", "check"].into_iter().find(|t| real(t)) {
+        Some(t) => {
+            p.step(Step::new("test", Some(Want::Test), "make", &[t], format!("Run `make {t}`.")).needs(AFTER_BUILD))
+        }
+        None => p.lack(Want::Test, format!("{file} has no test, tests or check target that does something")),
+    }
+    if real("lint") {
+        p.step(Step::new("lint", Some(Want::Lint), "make", &["lint"], "Run `make lint`.".into()));
+    } else {
+        p.lack(Want::Lint, format!("{file} has no lint target"));
+    }
+    Ok(Some(p))
+}
+
+fn cmake(ls: &Listing) -> Result<Project, PlanError> {
+    let text = ls.text("CMakeLists.txt")?.to_lowercase();
+    let mut p = Project::new(Eco::Cmake, "cmake");
+    p.step(Step::new(
+        "configure",
+        None,
+        "cmake",
+        &["-S", ".", "-B", "build"],
+        "Configure with CMake into build/.".into(),
+    ));
+    p.step(
+        Step::new("build", Some(Want::Build), "cmake", &["--build", "build"], "Build build/ with CMake.".into())
+            .needs(&[("configure", true)]),
+    );
+    if ["enable_testing", "add_test", "include(ctest)"].iter().any(|k| text.contains(k)) {
+        p.step(
             Step::new(
                 "test",
                 Some(Want::Test),
                 "ctest",
-                &["--test-dir", "build"],
-                "Run the CTest tests in build/.".into(),
+                &["--test-dir", "build", "--output-on-failure", "--no-tests=error"],
+                "Run the CTest tests in build/ (no tests found is a failure).".into(),
             )
             .needs(&[("build", true)]),
-        ],
+        );
+    } else {
+        p.lack(Want::Test, "CMakeLists.txt enables no tests (no enable_testing, add_test or include(CTest))");
     }
+    p.lack(Want::Lint, "CMake has no standard linter the offline planner can run");
+    Ok(p)
 }
 
-fn go() -> Project {
+/// Whether a Go module has a test file (`*_test.go`), looked for at most
+/// [`GO_WALK_DEPTH`] levels and [`GO_WALK_ENTRIES`] entries deep (skipping
+/// hidden, `vendor` and `testdata` directories, as `go test ./...` does).
+fn go_has_tests(root: &Path) -> bool {
+    let mut queue = vec![(root.to_path_buf(), 0usize)];
+    let mut seen = 0usize;
+    while let Some((dir, depth)) = queue.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            seen += 1;
+            if seen > GO_WALK_ENTRIES {
+                // Too big to look through: assume tests rather than drop a step.
+                return true;
+            }
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_file() && name.ends_with("_test.go") {
+                return true;
+            }
+            let skip = name.starts_with('.') || name.starts_with('_') || name == "vendor" || name == "testdata";
+            if t.is_dir() && !skip && depth < GO_WALK_DEPTH {
+                queue.push((e.path(), depth + 1));
+            }
+        }
+    }
+    false
+}
+
+/// How deep [`go_has_tests`] looks.
+const GO_WALK_DEPTH: usize = 8;
+/// How many entries [`go_has_tests`] reads at most.
+const GO_WALK_ENTRIES: usize = 20_000;
+
+fn go(ls: &Listing) -> Project {
     // No module downloads and no toolchain switch: fail fast and clearly without network.
     const OFFLINE: &[(&str, &str)] = &[("GOPROXY", "off"), ("GOTOOLCHAIN", "local")];
-    let step = |name, want, args: &[&'static str], intent: &str| Step {
+    let step = |name, want, args: &[&str], intent: &str| Step {
         env: OFFLINE,
         ..Step::new(name, Some(want), "go", args, intent.to_string())
     };
-    Project {
-        name: "go",
-        file: "go.mod",
-        steps: vec![
-            step("build", Want::Build, &["build", "./..."], "Build every Go package, offline."),
-            step("test", Want::Test, &["test", "./..."], "Run the Go tests, offline.").needs(AFTER_BUILD),
-            step("lint", Want::Lint, &["vet", "./..."], "Vet every Go package, offline."),
-        ],
+    let mut p = Project::new(Eco::Go, "go");
+    p.step(step("build", Want::Build, &["build", "./..."], "Build every Go package, offline."));
+    if go_has_tests(&ls.root) {
+        p.step(step("test", Want::Test, &["test", "./..."], "Run the Go tests, offline.").needs(AFTER_BUILD));
+    } else {
+        p.lack(Want::Test, "the module has no *_test.go file");
     }
+    p.step(step("lint", Want::Lint, &["vet", "./..."], "Vet every Go package, offline."));
+    p
 }
 
-fn python(file: &'static str) -> Project {
-    Project {
-        name: "python",
-        file,
-        steps: vec![
-            Step::new(
-                "build",
-                Some(Want::Build),
-                "python3",
-                &["-m", "compileall", "-q", "."],
-                "Byte-compile the Python sources (a syntax check; installs nothing).".into(),
-            ),
-            Step::new(
-                "test",
-                Some(Want::Test),
-                "python3",
-                &["-m", "pytest"],
-                "Run the Python tests with pytest.".into(),
-            )
-            .needs(AFTER_BUILD),
-            Step::new("lint", Some(Want::Lint), "ruff", &["check", "."], "Lint the Python code with ruff.".into()),
-        ],
+/// Whether a directory holds Python code (a `.py` file or a package, one level down).
+fn has_python(dir: &Path) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else { return false };
+    rd.flatten().take(10_000).any(|e| {
+        let p = e.path();
+        p.extension().is_some_and(|x| x == "py") || p.join("__init__.py").is_file()
+    })
+}
+
+fn python(ls: &Listing) -> Result<Project, PlanError> {
+    let src_layout = ls.has_dir("src") && has_python(&ls.root.join("src"));
+    // pytest's own settings: a project that sets `pythonpath` (or uses a src
+    // layout with a configured import path) is run as configured.
+    let mut config = String::new();
+    // pytest reads its settings from the first of these that has its section.
+    let mut has_ini = ls.has("pytest.ini") || ls.has(".pytest.ini");
+    for (f, section) in
+        [("pyproject.toml", "[tool.pytest.ini_options]"), ("tox.ini", "[pytest]"), ("setup.cfg", "[tool:pytest]")]
+    {
+        if ls.has(f) {
+            let text = ls.text(f)?;
+            has_ini |= text.lines().any(|l| l.trim() == section);
+            config.push_str(&text);
+        }
     }
+    for f in ["pytest.ini", ".pytest.ini"] {
+        if ls.has(f) {
+            config.push_str(&ls.text(f)?);
+        }
+    }
+    let sets_path = config.lines().any(|l| l.trim_start().starts_with("pythonpath"));
+    let tests_dir = ["tests", "test"].into_iter().find(|d| ls.has_dir(d));
+    let test_files = ls.files.iter().any(|f| (f.starts_with("test_") || f.ends_with("_test.py")) && f.ends_with(".py"));
+    let mut p = Project::new(Eco::Python, "python");
+    // Byte-compile the sources (a syntax check), never a virtualenv or an output directory.
+    let mut sources: Vec<String> = Vec::new();
+    if src_layout {
+        sources.push("src".into());
+        sources.extend(tests_dir.map(str::to_string));
+    } else {
+        for d in &ls.dirs {
+            let path = ls.root.join(d);
+            if ls.inputs.contains(d) && !path.join("pyvenv.cfg").exists() && has_python(&path) {
+                sources.push(d.clone());
+            }
+        }
+        sources.extend(ls.files.iter().filter(|f| f.ends_with(".py") && ls.inputs.contains(f)).cloned());
+    }
+    if sources.is_empty() {
+        p.lack(Want::Build, "no Python sources found at the top level or in src/");
+    } else {
+        let mut args = vec!["-m", "compileall", "-q"];
+        args.extend(sources.iter().map(String::as_str));
+        p.step(Step::new(
+            "build",
+            Some(Want::Build),
+            "python3",
+            &args,
+            "Byte-compile the Python sources (a syntax check; installs nothing).".into(),
+        ));
+    }
+    if tests_dir.is_some() || test_files || config.contains("testpaths") {
+        // `-o pythonpath=src` needs a config file to be relative to (pytest
+        // 7 fails without one): the project manifest is named when there is none.
+        let manifest = if ls.has("pyproject.toml") { "pyproject.toml" } else { "setup.py" };
+        let (args, how): (&[&str], &str) = if src_layout && !sets_path && has_ini {
+            (&["-m", "pytest", "-o", "pythonpath=src"], " against src/ (not an installed copy)")
+        } else if src_layout && !sets_path {
+            (&["-m", "pytest", "-c", manifest, "-o", "pythonpath=src"], " against src/ (not an installed copy)")
+        } else if src_layout {
+            (&["-m", "pytest"], " with the project's pythonpath")
+        } else {
+            (&["-m", "pytest"], " from the workspace")
+        };
+        p.step(
+            Step::new("test", Some(Want::Test), "python3", args, format!("Run the Python tests with pytest{how}."))
+                .needs(AFTER_BUILD),
+        );
+    } else {
+        p.lack(Want::Test, "no tests/ or test/ directory, test_*.py file or pytest testpaths");
+    }
+    p.step(Step::new("lint", Some(Want::Lint), "ruff", &["check", "."], "Lint the Python code with ruff.".into()));
+    Ok(p)
 }
 
 fn gradle(file: &'static str) -> Project {
     let (tool, who) = if file == "gradlew" { ("gradlew", "the Gradle wrapper") } else { ("gradle", "Gradle") };
-    Project {
-        name: "gradle",
-        file,
-        steps: vec![
-            Step::new("build", Some(Want::Build), tool, &["build", "--offline"], format!("Build with {who}, offline.")),
-            Step::new(
-                "test",
-                Some(Want::Test),
-                tool,
-                &["test", "--offline"],
-                format!("Run the tests with {who}, offline."),
-            )
-            .needs(AFTER_BUILD),
-        ],
-    }
+    let mut p = Project::new(Eco::Gradle, "gradle");
+    p.step(Step::new("build", Some(Want::Build), tool, &["build", "--offline"], format!("Build with {who}, offline.")));
+    p.step(
+        Step::new(
+            "test",
+            Some(Want::Test),
+            tool,
+            &["test", "--offline"],
+            format!("Run the tests with {who}, offline."),
+        )
+        .needs(AFTER_BUILD),
+    );
+    p.lack(Want::Lint, "Gradle has no standard lint task the offline planner can rely on");
+    p
 }
 
 #[cfg(test)]
@@ -497,7 +800,7 @@ mod tests {
     }
 
     fn task<'a>(p: &'a Plan, id: &str) -> &'a Task {
-        p.tasks.iter().find(|t| t.id() == id).unwrap()
+        p.tasks.iter().find(|t| t.id() == id).unwrap_or_else(|| panic!("no task {id}: {:?}", ids(p)))
     }
 
     /// Tool and arguments, as one string.
@@ -511,10 +814,21 @@ mod tests {
     }
 
     fn err(intent: &str, dir: &Path) -> PlanError {
-        OfflinePlanner.plan(intent, dir).unwrap_err()
+        match OfflinePlanner.plan(intent, dir) {
+            Ok(p) => panic!("{intent:?} was planned: {}", crate::plan::to_yaml(&p)),
+            Err(e) => e,
+        }
+    }
+
+    /// The error as one line, checked to be one line.
+    fn says(e: &PlanError) -> String {
+        let m = e.to_string();
+        assert!(!m.contains('\n'), "{m}");
+        m
     }
 
     const CARGO: (&str, &str) = ("Cargo.toml", "[package]\nname = \"x\"\n");
+    const TS_PKG: &str = r#"{"name": "x", "scripts": {"build": "tsc", "test": "node --test dist/"}}"#;
 
     #[test]
     fn rust_build_and_test() {
@@ -526,21 +840,35 @@ mod tests {
         assert_eq!(task(&p, "test").args, ["test", "--offline"]);
         assert_eq!(needs(&p, "test"), ["build"]);
         assert_eq!(task(&p, "test").inputs, ["Cargo.lock", "Cargo.toml", "src"]);
-        assert!(task(&p, "build").intent.as_deref().is_some_and(|i| i.contains("Rust")));
+        assert!(task(&p, "build").intent.as_deref().is_some_and(|i| i.contains("crate")));
         assert_eq!((p.name.as_deref(), p.intent.as_deref()), (Some("build-and-test"), Some("Build and test")));
         assert_eq!(OfflinePlanner.name(), "offline");
         assert_eq!(super::super::default_planner().name(), "offline");
     }
 
     #[test]
-    fn rust_lint_is_clippy_and_fmt() {
+    fn rust_lint_is_clippy_denying_warnings_and_fmt() {
         let dir = workspace(&[CARGO]);
         let p = plan("lint", dir.path());
         assert_eq!(ids(&p), ["lint", "fmt"]);
-        assert_eq!(task(&p, "lint").args, ["clippy", "--offline"]);
-        assert_eq!(task(&p, "fmt").args, ["fmt", "--check"]);
+        assert_eq!(cmd(&p, "lint"), "cargo clippy --offline --all-targets -- -D warnings");
+        assert_eq!(cmd(&p, "fmt"), "cargo fmt --check");
         assert!(p.tasks.iter().all(|t| t.needs.is_empty()));
         assert_eq!(ids(&plan("run clippy", dir.path())), ["lint", "fmt"]);
+    }
+
+    #[test]
+    fn cargo_workspaces_build_every_member() {
+        let dir = workspace(&[
+            ("Cargo.toml", "[workspace]\nmembers = [\"a\", \"b\"]\nresolver = \"2\"\n"),
+            ("a/Cargo.toml", "[package]\nname = \"a\"\n"),
+        ]);
+        let p = plan("build, test and lint", dir.path());
+        assert_eq!(ids(&p), ["build", "test", "lint", "fmt"]);
+        assert_eq!(cmd(&p, "build"), "cargo build --workspace --offline");
+        assert_eq!(cmd(&p, "test"), "cargo test --workspace --offline");
+        assert_eq!(cmd(&p, "lint"), "cargo clippy --workspace --offline --all-targets -- -D warnings");
+        assert_eq!(cmd(&p, "fmt"), "cargo fmt --all --check");
     }
 
     #[test]
@@ -558,42 +886,67 @@ mod tests {
     }
 
     #[test]
-    fn makefile_targets() {
-        let dir = workspace(&[(
-            "Makefile",
-            "CC := cc\nX = a:b\nall: hello\n\t$(CC) -o hello hello.c\ntest check: all\n\t./hello\n",
-        )]);
-        let p = plan("ci", dir.path());
+    fn the_seeds_typescript_intent_plans_the_npm_scripts() {
+        let dir = workspace(&[("package.json", TS_PKG), ("tsconfig.json", "{}"), ("src/index.ts", "")]);
+        let p = plan("Build and test TypeScript project", dir.path());
         assert_eq!(ids(&p), ["build", "test"]);
-        assert!(task(&p, "build").args.is_empty());
-        assert_eq!(task(&p, "test").args, ["test"]);
+        assert_eq!(cmd(&p, "build"), "npm run build");
+        assert_eq!(cmd(&p, "test"), "npm test");
         assert_eq!(needs(&p, "test"), ["build"]);
-
-        let dir = workspace(&[("GNUmakefile", "check:\n\ttrue\nlint :\n\ttrue\n# test:\ntest := 1\n")]);
-        let p = plan("ci", dir.path());
-        assert_eq!(ids(&p), ["build", "test", "lint"]);
-        assert_eq!(task(&p, "test").args, ["check"]);
-        assert_eq!(task(&p, "lint").args, ["lint"]);
-
-        let dir = workspace(&[("makefile", "all:\n\ttest: x\n")]);
-        assert_eq!(ids(&plan("build and test", dir.path())), ["build"]);
-        let e = err("test", dir.path());
-        assert!(matches!(e, PlanError::NothingToDo { .. }), "{e}");
-        assert!(e.to_string().contains("found make (makefile), but no test step"), "{e}");
+        // The same plan as without the language word, and the same every time.
+        let q = plan("build and test", dir.path());
+        assert_eq!(q.tasks.iter().map(|t| cmd(&q, t.id())).collect::<Vec<_>>(), ["npm run build", "npm test"]);
+        // Unknown words do not stop a clear intent.
+        assert_eq!(ids(&plan("Build and test the shiny TypeScript frontend", dir.path())), ["build", "test"]);
     }
 
     #[test]
-    fn cmake_chain() {
-        let dir = workspace(&[("CMakeLists.txt", "project(x)\n"), ("build/CMakeCache.txt", "")]);
-        let p = plan("test", dir.path());
-        assert_eq!(ids(&p), ["configure", "build", "test"], "a test needs a configured build");
-        assert_eq!(task(&p, "configure").args, ["-S", ".", "-B", "build"]);
-        assert_eq!(task(&p, "build").args, ["--build", "build"]);
-        assert_eq!(cmd(&p, "test"), "ctest --test-dir build");
-        assert_eq!(needs(&p, "build"), ["configure"]);
-        assert_eq!(needs(&p, "test"), ["build"]);
-        assert_eq!(task(&p, "test").inputs, ["CMakeLists.txt"]);
-        assert!(matches!(err("lint", dir.path()), PlanError::NothingToDo { .. }));
+    fn a_tsconfig_without_scripts_is_compiled_with_tsc_and_type_checked() {
+        let dir = workspace(&[
+            ("package.json", r#"{"scripts": {"test": "node --test"}}"#),
+            ("tsconfig.json", "{\n  // comment\n  \"compilerOptions\": {\"outDir\": \"./lib\"}\n}\n"),
+            ("lib/index.js", ""),
+            ("index.ts", ""),
+        ]);
+        let p = plan("build, test and lint", dir.path());
+        assert_eq!(ids(&p), ["build", "test", "lint"]);
+        assert_eq!(cmd(&p, "build"), "tsc -p tsconfig.json");
+        assert_eq!(cmd(&p, "lint"), "tsc --noEmit -p tsconfig.json");
+        assert_eq!(task(&p, "test").inputs, ["index.ts", "package.json", "tsconfig.json"], "lib/ is tsc's output");
+        let dir = workspace(&[("tsconfig.json", "{}"), ("a.ts", "")]);
+        assert_eq!(ids(&plan("build TypeScript", dir.path())), ["build"]);
+        let e = err("build and test", dir.path());
+        assert!(says(&e).contains("no package.json with a \"test\" script"), "{e}");
+    }
+
+    #[test]
+    fn a_language_the_workspace_does_not_have_is_refused_clearly() {
+        let dir = workspace(&[CARGO]);
+        let e = err("Build and test TypeScript project", dir.path());
+        let m = says(&e);
+        assert!(matches!(e, PlanError::NothingToDo { .. }), "{m}");
+        assert!(m.contains("\"typescript\"") && m.contains("no TypeScript/JavaScript project"), "{m}");
+        assert!(m.contains("it has: Rust project (Cargo.toml)") && m.contains("\"build and test\""), "{m}");
+        // In a mixed workspace, the language picks its projects.
+        let dir = workspace(&[CARGO, ("package.json", TS_PKG)]);
+        assert_eq!(ids(&plan("build and test the Rust crate", dir.path())), ["build", "test"]);
+        assert_eq!(cmd(&plan("test TypeScript", dir.path()), "test"), "npm test");
+        assert_eq!(ids(&plan("build and test", dir.path())), ["cargo-build", "cargo-test", "npm-build", "npm-test"]);
+    }
+
+    #[test]
+    fn npm_workspaces_run_the_members_scripts() {
+        let dir = workspace(&[
+            ("package.json", r#"{"private": true, "workspaces": ["packages/*", "tools/cli", "../evil"]}"#),
+            ("packages/a/package.json", r#"{"scripts": {"build": "tsc", "test": "node --test"}}"#),
+            ("packages/b/package.json", r#"{"scripts": {"lint": "eslint ."}}"#),
+            ("tools/cli/package.json", r#"{"scripts": {"test": "node --test"}}"#),
+        ]);
+        let p = plan("build, test and lint", dir.path());
+        assert_eq!(cmd(&p, "build"), "npm run build --workspaces --if-present");
+        assert_eq!(cmd(&p, "test"), "npm test --workspaces --if-present");
+        assert_eq!(cmd(&p, "lint"), "npm run lint --workspaces --if-present");
+        assert!(task(&p, "test").intent.as_deref().unwrap().contains("packages/a, packages/b, tools/cli"));
     }
 
     #[test]
@@ -601,17 +954,29 @@ mod tests {
         let pkg = r#"{"name": "x", "scripts": {"build": "tsc", "test": "jest"}}"#;
         let dir = workspace(&[("package.json", pkg), ("yarn.lock", ""), ("node_modules/x/index.js", "")]);
         let p = plan("ci", dir.path());
-        assert_eq!(ids(&p), ["build", "test"]);
+        assert_eq!(ids(&p), ["build", "test"], "ci: whatever the project has");
         assert_eq!(task(&p, "build").args, ["run", "build"]);
         assert_eq!(task(&p, "test").args, ["test"]);
-        assert_eq!(needs(&p, "test"), ["build"]);
         assert!(task(&p, "test").intent.as_deref().is_some_and(|i| i.contains("yarn.lock")));
         assert_eq!(task(&p, "test").inputs, ["package.json", "yarn.lock"]);
+        // "lint" asked by name, and there is no linter: said, not dropped.
+        let e = err("build, test and lint", dir.path());
+        assert!(says(&e).contains("no lint step") && e.to_string().contains("no \"lint\" script"), "{e}");
 
         let dir = workspace(&[("package.json", r#"{"scripts": {"lint": "eslint ."}}"#)]);
-        let p = plan("lint and test", dir.path());
-        assert_eq!(ids(&p), ["lint"]);
-        assert_eq!(task(&p, "lint").args, ["run", "lint"]);
+        assert_eq!(ids(&plan("lint", dir.path())), ["lint"]);
+        let e = err("lint and test", dir.path());
+        assert!(says(&e).contains("no test step"), "{e}");
+
+        // npm init's placeholder is no test suite; plain JS has nothing to build.
+        let dir = workspace(&[(
+            "package.json",
+            r#"{"scripts": {"test": "echo \"Error: no test specified\" && exit 1", "lint": "x"}}"#,
+        )]);
+        assert!(says(&err("test", dir.path())).contains("placeholder"));
+        let dir = workspace(&[("package.json", r#"{"scripts": {"test": "node --test"}}"#)]);
+        assert_eq!(ids(&plan("build and test", dir.path())), ["test"], "nothing to compile is not an error");
+        assert!(says(&err("build", dir.path())).contains("nothing to compile"));
 
         for bad in ["{", "[1]", r#"{"scripts": 3}"#] {
             let dir = workspace(&[("package.json", bad)]);
@@ -621,37 +986,133 @@ mod tests {
     }
 
     #[test]
-    fn mixed_projects_get_prefixed_ids() {
-        let dir = workspace(&[CARGO, ("package.json", r#"{"scripts": {"test": "jest"}}"#)]);
-        let p = plan("build and test", dir.path());
-        assert_eq!(ids(&p), ["cargo-build", "cargo-test", "npm-test"]);
-        assert_eq!(needs(&p, "cargo-test"), ["cargo-build"]);
-        assert!(needs(&p, "npm-test").is_empty(), "no npm build script");
+    fn makefile_targets() {
+        let dir = workspace(&[(
+            "Makefile",
+            "CC := cc\nX = a:b\nall: hello\n\t$(CC) -o hello hello.c\ntest check: all\n\t./hello\n.PHONY: all test\n",
+        )]);
+        let p = plan("ci", dir.path());
+        assert_eq!(ids(&p), ["build", "test"]);
+        assert!(task(&p, "build").args.is_empty());
+        assert_eq!(task(&p, "test").args, ["test"]);
+        assert_eq!(needs(&p, "test"), ["build"]);
+
+        let dir = workspace(&[("GNUmakefile", "x:\n\tcc x.c\ncheck:\n\ttrue\nlint :\n\ttrue\n# test:\ntest := 1\n")]);
+        let p = plan("build, test and lint", dir.path());
+        assert_eq!(ids(&p), ["build", "test", "lint"]);
+        assert_eq!(task(&p, "test").args, ["check"]);
+        assert_eq!(task(&p, "lint").args, ["lint"]);
     }
 
     #[test]
-    fn go_python_and_gradle() {
-        let dir = workspace(&[("go.mod", "module x\n"), ("pyproject.toml", ""), ("build.gradle.kts", "")]);
+    fn stub_makefiles_get_no_no_op_tasks() {
+        // No test target: "build and test" says so instead of planning only the build.
+        let dir = workspace(&[("makefile", "all:\n\tcc -o x x.c\n")]);
+        let e = err("build and test", dir.path());
+        assert!(matches!(e, PlanError::NothingToDo { .. }), "{e}");
+        assert!(says(&e).contains("no test step") && e.to_string().contains("no test, tests or check target"), "{e}");
+        // A target that does nothing is no target; a Makefile with no target is no build.
+        let dir = workspace(&[("Makefile", "test:\n\nall:\n")]);
+        assert!(says(&err("test", dir.path())).contains("no test, tests or check target"));
+        let dir = workspace(&[("Makefile", "# nothing here\nCFLAGS = -O2\ninclude other.mk\n")]);
+        assert!(says(&err("build", dir.path())).contains("defines no target"));
+        // A default goal that is the tests is not a build.
+        let dir = workspace(&[("Makefile", "test:\n\tpytest\n")]);
+        assert_eq!(cmd(&plan("build and test", dir.path()), "test"), "make test");
+        assert!(says(&err("build", dir.path())).contains("default target of Makefile is \"test\""));
+        // A Makefile CMake generated in the source tree is not a project, nor an input.
+        let dir = workspace(&[
+            ("CMakeLists.txt", "project(x)\nenable_testing()\nadd_test(NAME t COMMAND x)\n"),
+            ("Makefile", "# CMAKE generated file: DO NOT EDIT!\nall: cmake_check_build_system\n\tmake -f x\n"),
+            ("main.c", ""),
+        ]);
+        let p = plan("build and test", dir.path());
+        assert_eq!(ids(&p), ["configure", "build", "test"]);
+        assert_eq!(task(&p, "test").inputs, ["CMakeLists.txt", "main.c"]);
+    }
+
+    #[test]
+    fn cmake_chain() {
+        let dir = workspace(&[("CMakeLists.txt", "project(x)\ninclude(CTest)\n"), ("build/CMakeCache.txt", "")]);
+        let p = plan("test", dir.path());
+        assert_eq!(ids(&p), ["configure", "build", "test"], "a test needs a configured build");
+        assert_eq!(task(&p, "configure").args, ["-S", ".", "-B", "build"]);
+        assert_eq!(task(&p, "build").args, ["--build", "build"]);
+        assert_eq!(cmd(&p, "test"), "ctest --test-dir build --output-on-failure --no-tests=error");
+        assert_eq!(needs(&p, "build"), ["configure"]);
+        assert_eq!(needs(&p, "test"), ["build"]);
+        assert_eq!(task(&p, "test").inputs, ["CMakeLists.txt"]);
+        assert!(says(&err("lint", dir.path())).contains("no standard linter"));
+        let dir = workspace(&[("CMakeLists.txt", "project(x)\nadd_executable(x x.c)\n")]);
+        assert!(says(&err("build and test", dir.path())).contains("enables no tests"));
+        assert_eq!(ids(&plan("ci", dir.path())), ["configure", "build"]);
+    }
+
+    #[test]
+    fn python_src_layout_tests_the_sources_not_an_installed_copy() {
+        let dir = workspace(&[
+            ("pyproject.toml", "[project]\nname = \"pkg\"\n"),
+            ("src/pkg/__init__.py", ""),
+            ("tests/test_pkg.py", ""),
+            (".venv/pyvenv.cfg", ""),
+        ]);
+        let p = plan("build and test", dir.path());
+        assert_eq!(cmd(&p, "build"), "python3 -m compileall -q src tests");
+        assert_eq!(cmd(&p, "test"), "python3 -m pytest -c pyproject.toml -o pythonpath=src");
+        assert!(task(&p, "test").intent.as_deref().unwrap().contains("not an installed copy"));
+        // A project that sets pytest's pythonpath itself is run as configured.
+        let dir = workspace(&[
+            ("pyproject.toml", "[tool.pytest.ini_options]\npythonpath = [\"src\"]\n"),
+            ("src/pkg/__init__.py", ""),
+            ("tests/test_pkg.py", ""),
+        ]);
+        assert_eq!(cmd(&plan("run the tests", dir.path()), "test"), "python3 -m pytest");
+        // With a pytest config file of its own, the override is relative to it.
+        let dir = workspace(&[
+            ("setup.py", ""),
+            ("setup.cfg", "[tool:pytest]\naddopts = -q\n"),
+            ("src/pkg/__init__.py", ""),
+            ("tests/test_pkg.py", ""),
+        ]);
+        assert_eq!(cmd(&plan("run the tests", dir.path()), "test"), "python3 -m pytest -o pythonpath=src");
+        let dir = workspace(&[("setup.py", ""), ("src/mod.py", ""), ("tests/test_mod.py", "")]);
+        assert_eq!(cmd(&plan("test", dir.path()), "test"), "python3 -m pytest -c setup.py -o pythonpath=src");
+    }
+
+    #[test]
+    fn python_flat_layout_compiles_its_sources_only() {
+        let dir = workspace(&[
+            ("setup.py", "from setuptools import setup\nsetup()\n"),
+            ("pkg/__init__.py", ""),
+            ("test_pkg.py", ""),
+            ("venv/pyvenv.cfg", ""),
+            ("myenv/pyvenv.cfg", ""),
+            ("myenv/x.py", ""),
+            ("docs/conf.txt", ""),
+        ]);
+        let p = plan("build, test and lint", dir.path());
+        assert_eq!(cmd(&p, "build"), "python3 -m compileall -q pkg setup.py test_pkg.py");
+        assert_eq!(cmd(&p, "test"), "python3 -m pytest");
+        assert_eq!(cmd(&p, "lint"), "ruff check .");
+        let dir = workspace(&[("pyproject.toml", ""), ("pkg/__init__.py", "")]);
+        assert!(says(&err("test", dir.path())).contains("no tests/"));
+    }
+
+    #[test]
+    fn go_and_gradle() {
+        let dir = workspace(&[("go.mod", "module x\n"), ("build.gradle.kts", ""), ("pkg/a/a_test.go", "")]);
         let p = plan("ci", dir.path());
-        assert_eq!(
-            ids(&p),
-            [
-                "go-build",
-                "go-test",
-                "go-lint",
-                "python-build",
-                "python-test",
-                "python-lint",
-                "gradle-build",
-                "gradle-test"
-            ]
-        );
+        assert_eq!(ids(&p), ["go-build", "go-test", "go-lint", "gradle-build", "gradle-test"]);
         assert_eq!(task(&p, "go-lint").args, ["vet", "./..."]);
         assert_eq!(task(&p, "go-test").env.get("GOPROXY").map(String::as_str), Some("off"));
-        assert_eq!(task(&p, "python-test").args, ["-m", "pytest"]);
-        assert_eq!(task(&p, "python-lint").tool.value, "ruff");
         assert_eq!(task(&p, "gradle-build").tool.value, "gradle");
         assert_eq!(task(&p, "gradle-test").args, ["test", "--offline"]);
+        assert!(says(&err("lint", dir.path())).contains("Gradle has no standard lint"));
+        assert_eq!(ids(&plan("lint the Go code", dir.path())), ["lint"]);
+        // No test file: `go test` would test nothing.
+        let dir = workspace(&[("go.mod", "module x\n"), ("main.go", ""), ("vendor/y/y_test.go", "")]);
+        assert!(says(&err("build and test", dir.path())).contains("no *_test.go file"));
+        assert_eq!(ids(&plan("ci", dir.path())), ["build", "lint"]);
 
         let dir = workspace(&[("gradlew", "#!/bin/sh\n"), ("build.gradle", "")]);
         let p = plan("build", dir.path());
@@ -659,14 +1120,40 @@ mod tests {
     }
 
     #[test]
-    fn unknown_intents_are_refused_in_one_line() {
+    fn a_second_run_plans_the_same_after_building() {
+        let dir = workspace(&[
+            ("Makefile", "all: hello\nhello: hello.c\n\tcc -o hello hello.c\ntest: hello\n\t./hello\n"),
+            ("hello.c", ""),
+            (".gitignore", "*.log\n"),
+        ]);
+        let first = crate::plan::to_yaml(&plan("build and test", dir.path()));
+        std::fs::write(dir.path().join("hello"), b"\x7fELF\x02\x01\x01\x00").unwrap();
+        std::fs::write(dir.path().join("hello.o"), b"").unwrap();
+        std::fs::write(dir.path().join("test.log"), b"").unwrap();
+        std::fs::create_dir_all(dir.path().join("runs/x")).unwrap();
+        std::fs::create_dir_all(dir.path().join("reports")).unwrap();
+        std::fs::create_dir_all(dir.path().join(".pytest_cache")).unwrap();
+        assert_eq!(crate::plan::to_yaml(&plan("build and test", dir.path())), first);
+    }
+
+    #[test]
+    fn intents_that_cannot_be_planned_say_what_was_understood_in_one_line() {
         let dir = workspace(&[CARGO]);
-        for intent in ["deploy to production", "build and deploy", "", "   ", "the"] {
+        for (intent, why) in [
+            ("deploy to production", "asks to deploy"),
+            ("build and deploy", "asks to deploy"),
+            ("build without tests", "negates"),
+            ("", "names no step"),
+            ("   ", "names no step"),
+            ("the", "names no step"),
+            ("hello\nworld", "words not understood: hello, world"),
+        ] {
             let e = err(intent, dir.path());
             assert!(matches!(e, PlanError::NotUnderstood { .. }), "{intent:?}: {e}");
-            let msg = e.to_string();
-            assert!(!msg.contains('\n'), "{msg}");
-            assert!(msg.contains("build, test, lint") && msg.contains("LLM planner"), "{msg}");
+            let msg = says(&e);
+            assert!(msg.contains(why), "{msg}");
+            assert!(msg.contains("write e.g. \"build and test\", \"run the tests\", \"lint\""), "{msg}");
+            assert!(msg.contains("LLM planner"), "{msg}");
         }
     }
 
