@@ -141,13 +141,21 @@ fn writing_dot_orchestra_is_blocked_and_reported(b: Backend) {
 
 fn egress_to_a_host_listener_is_blocked_and_reported(b: Backend) {
     let c = case(b, "egress");
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.set_nonblocking(true).unwrap();
-    let port = l.local_addr().unwrap().port().to_string();
-    let o = c.attack(&["connect-ip", "127.0.0.1", &port]);
+    let (l, ip, port) = host_listener();
+    // network: none — any IP socket is a violation.
+    let offline = c.policy("offline", "network:\n  mode: none\n");
+    let o = c.run(&offline, &["./attack", "connect-ip", "127.0.0.1", &port]);
     o.assert_violation("network.none");
     assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
-    assert!(l.accept().is_err(), "the listener on host loopback was reached");
+    // default — the task's own private loopback: the host's is not reached (and
+    // nothing forbidden was tried); a host address is a violation.
+    let o = c.attack(&["connect-ip", "127.0.0.1", &port]);
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    o.assert_ok();
+    let o = c.attack(&["connect-ip", &ip, &port]);
+    o.assert_violation("network.loopback");
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    assert!(l.accept().is_err(), "the host listener was reached");
 }
 
 fn ptrace_is_blocked_and_reported(b: Backend) {
