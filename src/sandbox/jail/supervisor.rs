@@ -471,6 +471,11 @@ fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decisi
     let call = seccomp::syscall_name(n.nr as i64);
     let Some(addr) = mem.bytes(ptr, len) else { return unreadable(&call, "address") };
     let family = u16::from_ne_bytes([addr[0], addr[1]]) as i32;
+    let pathname_unix = family == libc::AF_UNIX && addr.len() > 2 && addr[2] != 0;
+    if plan.network == NetworkMode::Host && !(pathname_unix && !plan.namespaces) {
+        // Host networking: only watched without namespaces, for pathname sockets.
+        return Decision::Continue;
+    }
     match family {
         libc::AF_UNIX if addr.len() > 2 && addr[2] == 0 => {
             let name = String::from_utf8_lossy(&addr[3..]).trim_end_matches('\0').to_string();
@@ -1284,6 +1289,18 @@ mod tests {
         p.readable.clear();
         p.writable.push(d.path().into());
         assert_eq!(decide(&p, &n, &mem, &mut Vec::new()), Decision::Continue);
+        // Host networking without namespaces: IP destinations stay allowed.
+        let mut h = plan();
+        h.namespaces = false;
+        h.network = NetworkMode::Host;
+        h.writable.retain(|w| !d.path().starts_with(w));
+        let ip = [(libc::AF_INET as u16).to_ne_bytes().to_vec(), vec![0, 80, 93, 184, 216, 34, 0, 0, 0, 0, 0, 0, 0, 0]]
+            .concat();
+        let mut hm = HashMap::new();
+        hm.insert(0x4000, ip.clone());
+        let hn = notif(libc::SYS_connect, [3, 0x4000, ip.len() as u64, 0, 0, 0]);
+        assert_eq!(decide(&h, &hn, &FakeMem(hm), &mut Vec::new()), Decision::Continue);
+        assert_eq!(deny_rule(&decide(&h, &n, &mem, &mut Vec::new())), "network.unix_socket");
         // With namespaces only what the jail mounts is reachable: not judged here.
         let mut p = plan();
         p.namespaces = true;
