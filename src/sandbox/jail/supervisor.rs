@@ -472,7 +472,7 @@ fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decisi
     let Some(addr) = mem.bytes(ptr, len) else { return unreadable(&call, "address") };
     let family = u16::from_ne_bytes([addr[0], addr[1]]) as i32;
     let pathname_unix = family == libc::AF_UNIX && addr.len() > 2 && addr[2] != 0;
-    if plan.network == NetworkMode::Host && !(pathname_unix && !plan.namespaces) {
+    if plan.network == NetworkMode::Host && (plan.namespaces || !pathname_unix) {
         // Host networking: only watched without namespaces, for pathname sockets.
         return Decision::Continue;
     }
@@ -536,7 +536,7 @@ fn decide_unix_path(plan: &JailPlan, mem: &dyn Memory, sun_path: &[u8], call: &s
     };
     use std::os::unix::fs::FileTypeExt;
     let is_socket = std::fs::metadata(&p).is_ok_and(|m| m.file_type().is_socket());
-    if !is_socket || write_allowed(plan, &p, false) || plan.readable.iter().any(|r| *r == p) {
+    if !is_socket || write_allowed(plan, &p, false) || plan.readable.contains(&p) {
         return Decision::Continue;
     }
     Decision::Deny {
