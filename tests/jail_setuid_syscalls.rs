@@ -374,3 +374,16 @@ fn unix_socket_namespace_less_in_the_workspace_is_allowed() {
     listener.set_nonblocking(true).unwrap();
     assert!(listener.accept().is_ok(), "the connection did not arrive");
 }
+
+/// A socket the policy lists itself (read_only) is the user's choice: allowed.
+#[test]
+fn unix_socket_namespace_less_listed_socket_is_allowed() {
+    let e = senv();
+    let sock = e.root.join("listed.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let pol = namespace_less(&e, &[&sock], "");
+    let o = run_nsless(&e, &pol, &["./as", "connect", &sock.to_string_lossy()]);
+    o.assert_ok();
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_ok(), "the connection did not arrive");
+}

@@ -520,10 +520,11 @@ fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decisi
 }
 
 /// Without namespaces every pathname unix socket of the host (or container) is
-/// reachable: a mounted docker.sock, the D-Bus system bus. A connect is allowed
-/// to a socket inside the writable roots, or to one the policy lists itself as a
-/// readable path; any other existing socket is `network.unix_socket`. A name
-/// that is not a socket is left to the kernel (ENOENT, ECONNREFUSED).
+/// reachable: a mounted docker.sock, the D-Bus system bus, /dev/log. A connect
+/// is allowed to a socket inside the writable roots, or to one the policy lists
+/// itself as a readable path (or through a symlink it lists); any other existing
+/// socket is `network.unix_socket`. A name that is not a socket is left to the
+/// kernel (ENOENT, ECONNREFUSED).
 fn decide_unix_path(plan: &JailPlan, mem: &dyn Memory, sun_path: &[u8], call: &str) -> Decision {
     let raw = sun_path.split(|b| *b == 0).next().unwrap_or_default();
     if raw.is_empty() {
@@ -536,7 +537,9 @@ fn decide_unix_path(plan: &JailPlan, mem: &dyn Memory, sun_path: &[u8], call: &s
     };
     use std::os::unix::fs::FileTypeExt;
     let is_socket = std::fs::metadata(&p).is_ok_and(|m| m.file_type().is_socket());
-    if !is_socket || write_allowed(plan, &p, false) || plan.readable.contains(&p) {
+    // A listed path may be a symlink to the socket (/dev/log → /run/systemd/journal/dev-log).
+    let listed = plan.readable.iter().any(|r| *r == p || std::fs::canonicalize(r).is_ok_and(|c| c == p));
+    if !is_socket || write_allowed(plan, &p, false) || listed {
         return Decision::Continue;
     }
     Decision::Deny {
@@ -1286,6 +1289,10 @@ mod tests {
         // Listed explicitly, or inside the writable roots: allowed.
         p.readable.push(outside.clone());
         assert_eq!(decide(&p, &n, &mem, &mut Vec::new()), Decision::Continue);
+        let alias = d.path().join("log");
+        std::os::unix::fs::symlink(&outside, &alias).unwrap();
+        p.readable = vec![alias];
+        assert_eq!(decide(&p, &n, &mem, &mut Vec::new()), Decision::Continue, "listed through a symlink");
         p.readable.clear();
         p.writable.push(d.path().into());
         assert_eq!(decide(&p, &n, &mem, &mut Vec::new()), Decision::Continue);
