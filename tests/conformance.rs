@@ -228,6 +228,18 @@ fn the_orchestrators_environment_never_reaches_the_task(b: Backend) {
     assert!(!o.all_output().contains("ORCHESTRA_"), "{}", o.stdout);
 }
 
+/// Issue 15 item 1: a set-uid/set-gid copy of a binary planted in the workspace
+/// (a host user who runs it later gets the task's identity). Denied, reported,
+/// and no file with either bit is left.
+fn setuid_files_are_blocked_and_reported(b: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let c = case(b, "setuid");
+    let o = c.sh("default", "cp ./attack ./t && chmod 6755 ./t; exit 0");
+    let mode = std::fs::metadata(c.e.ws.join("t")).map(|m| m.permissions().mode()).unwrap_or(0);
+    assert_eq!(mode & 0o6000, 0, "{}: a set-ID file was left: {mode:o}\n{}", b.name(), o.all_output());
+    o.assert_violation("fs.setuid");
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod jail { $( #[test] fn $case() { super::$case(super::Backend::Jail) } )* }
@@ -254,6 +266,7 @@ conformance!(
     output_flood_is_cut_and_reported,
     the_wall_clock_timeout_exits_3_and_kills_daemons,
     the_orchestrators_environment_never_reaches_the_task,
+    setuid_files_are_blocked_and_reported,
 );
 
 /// The engine's containers are all gone once orchestra is done, including one

@@ -305,7 +305,7 @@ impl Default for Environment {
 pub enum SyscallClass {
     /// ptrace, process_vm_readv/writev, kcmp.
     Ptrace,
-    /// mount, umount2, pivot_root, chroot, the new mount API.
+    /// mount, umount2, pivot_root, chroot, the new mount API (open_tree, open_tree_attr, …).
     Mount,
     /// unshare, setns, and clone with namespace flags.
     Namespaces,
@@ -321,7 +321,7 @@ pub enum SyscallClass {
     Perf,
     /// init_module, finit_module, delete_module, kexec_load, kexec_file_load.
     KernelModules,
-    /// reboot, swapon, swapoff, acct, quotactl, syslog, vhangup.
+    /// reboot, swapon, swapoff, acct, quotactl(_fd), syslog, vhangup, fanotify_init/mark.
     SystemAdmin,
     /// settimeofday, clock_settime, clock_adjtime, adjtimex.
     SystemTime,
@@ -333,11 +333,20 @@ pub enum SyscallClass {
     DeviceNodes,
     /// ioctl TIOCSTI/TIOCLINUX (typing into the terminal of the caller).
     TtyInjection,
+    /// SysV shared memory, semaphores and message queues, POSIX message queues
+    /// (shmget/shmat/shmctl, semget/semop/semtimedop/semctl, msgget/msgsnd/msgrcv/msgctl,
+    /// mq_open/mq_unlink). Only without namespaces (`jail.namespaces: off`), where
+    /// they reach the objects of every other process; the jail's own IPC namespace
+    /// isolates them otherwise.
+    Ipc,
+    /// modify_ldt, uselib, and personality() beyond PER_LINUX/PER_LINUX32 with
+    /// ADDR_NO_RANDOMIZE/UNAME26 (READ_IMPLIES_EXEC, MMAP_PAGE_ZERO, other domains).
+    LegacyAbi,
 }
 
 impl SyscallClass {
     /// Every class, in a stable order.
-    pub const ALL: [SyscallClass; 15] = [
+    pub const ALL: [SyscallClass; 17] = [
         SyscallClass::Ptrace,
         SyscallClass::Mount,
         SyscallClass::Namespaces,
@@ -353,6 +362,8 @@ impl SyscallClass {
         SyscallClass::FileHandles,
         SyscallClass::DeviceNodes,
         SyscallClass::TtyInjection,
+        SyscallClass::Ipc,
+        SyscallClass::LegacyAbi,
     ];
 
     /// The snake_case name used in policies and rule names.
@@ -373,6 +384,8 @@ impl SyscallClass {
             SyscallClass::FileHandles => "file_handles",
             SyscallClass::DeviceNodes => "device_nodes",
             SyscallClass::TtyInjection => "tty_injection",
+            SyscallClass::Ipc => "ipc",
+            SyscallClass::LegacyAbi => "legacy_abi",
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod jail;
 pub mod probe;
 pub mod reap;
 pub mod report;
+pub mod setid;
 pub mod sys;
 
 use crate::policy::Policy;

@@ -53,8 +53,10 @@ pub fn class_syscalls(class: SyscallClass) -> &'static [&'static str] {
         SyscallClass::SystemTime => &["settimeofday", "clock_settime", "clock_adjtime", "adjtimex"],
         SyscallClass::RawIo => &["iopl", "ioperm"],
         SyscallClass::FileHandles => &["open_by_handle_at", "name_to_handle_at"],
-        // Argument rules below (device modes, ioctl numbers).
-        SyscallClass::DeviceNodes | SyscallClass::TtyInjection => &[],
+        SyscallClass::LegacyAbi => &["modify_ldt", "uselib"],
+        // Argument rules below (device modes, ioctl numbers); SysV IPC stays in
+        // the container's own IPC namespace.
+        SyscallClass::DeviceNodes | SyscallClass::TtyInjection | SyscallClass::Ipc => &[],
     }
 }
 

@@ -207,7 +207,7 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
     let exec = resolve_program(plan)?;
     let ll = landlock_rules::restrict(plan)?;
     rep.send(&Event::Enforced { control: "landlock".into(), detail: ll });
-    let filters = seccomp::build(&plan.denied, plan.network, plan.observe)?;
+    let filters = seccomp::build(plan)?;
     let count = filters.len();
     let mut listener: Option<OwnedFd> = None;
     for (i, f) in filters.iter().enumerate() {

@@ -349,7 +349,8 @@ pub fn compile(
         readable,
         writable,
         writable_files: DEVICES.iter().map(PathBuf::from).collect(),
-        denied: policy.denied_classes(),
+        // With namespaces, SysV/POSIX IPC stays in the jail's own IPC namespace.
+        denied: policy.denied_classes().into_iter().filter(|c| !namespaces || *c != SyscallClass::Ipc).collect(),
         rlimits,
         kill_on_violation: policy.on_violation == crate::policy::OnViolation::Kill,
         hostname: "orchestra".to_string(),
@@ -693,7 +694,8 @@ mod tests {
         let decoys: Vec<_> = plan.decoys.iter().map(|d| d.path.clone()).collect();
         assert!(decoys.contains(&PathBuf::from("/home/u/.ssh")));
         assert!(decoys.contains(&PathBuf::from("/etc/shadow")));
-        assert_eq!(plan.denied.len(), SyscallClass::ALL.len());
+        assert_eq!(plan.denied.len(), SyscallClass::ALL.len() - 1);
+        assert!(!plan.denied.contains(&SyscallClass::Ipc), "the IPC namespace isolates SysV IPC");
         // parents before children
         let depths: Vec<_> = plan.mounts.iter().map(|m| m.dst().components().count()).collect();
         assert!(depths.windows(2).all(|w| w[0] <= w[1]));

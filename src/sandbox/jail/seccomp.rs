@@ -1,19 +1,28 @@
 //! The jail's seccomp filters, built with seccompiler from the plan (pure).
 //!
-//! Three filters are installed, the kernel applying the strictest answer:
+//! Three or four filters are installed, the kernel applying the strictest answer:
 //! 1. `clone3` fails with ENOSYS (its flags live in memory where BPF cannot
 //!    look; libc falls back to `clone`, whose flags are checked below);
-//! 2. x32-ABI syscall numbers kill the process (they would bypass per-number rules);
+//! 2. the *guard*: x32-ABI and foreign-architecture calls kill the process (they
+//!    would bypass per-number rules), and every number that [`TABLE`] does not
+//!    list as implemented fails with ENOSYS — above [`MAX_KNOWN`], in the holes of
+//!    the x86_64 table, and the removed calls. A syscall added by a newer kernel is
+//!    therefore never allowed silently: it is unknown here until the table names
+//!    it and gives it a [`Kind`];
 //! 3. the *watch* filter: every syscall of interest goes to the supervisor as a
 //!    user notification ([`Watch`] says why). Denied classes and forbidden socket
 //!    families are reported and denied; writes and execs are inspected and either
 //!    reported+denied or continued (landlock and the mount tree still enforce).
+//!
+//! Every x86_64 number the running kernel implements has an explicit [`Kind`]
+//! in [`TABLE`] (a unit test compares the table with the kernel's own list).
 //!
 //! seccompiler has no user-notification action, so the watch filter is compiled
 //! with `Trace(0)` as its match action and that return value is rewritten to
 //! `SECCOMP_RET_USER_NOTIF` ([`rewrite_trace_to_notify`]); nothing else in the
 //! program can return `SECCOMP_RET_TRACE`.
 
+use super::plan::JailPlan;
 use crate::policy::{NetworkMode, SyscallClass};
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Op, SeccompCondition as Cond, SeccompFilter,
@@ -57,8 +66,469 @@ pub const FS_IOC_SETFLAGS: u64 = 0x4008_6602;
 /// `FS_IOC_FSSETXATTR` (`_IOW('X', 32, struct fsxattr)`): set extended inode flags.
 pub const FS_IOC_FSSETXATTR: u64 = 0x401c_5820;
 
-/// fchmodat2(2), Linux 6.6 (not yet in every libc crate).
-const SYS_FCHMODAT2: i64 = 452;
+/// x86_64 numbers of system calls newer than the kernel headers of the build
+/// host (linux-libc-dev 6.1) and than most libc crates, with the Linux version
+/// that added each. One place for all of them; [`TABLE`] names every number.
+pub mod nr {
+    /// uretprobe(2), Linux 6.11 (only valid from the kernel's uretprobe trampoline).
+    pub const URETPROBE: i64 = 335;
+    /// uprobe(2), Linux 6.18 (only valid from the kernel's uprobe trampoline).
+    pub const UPROBE: i64 = 336;
+    /// cachestat(2), Linux 6.5.
+    pub const CACHESTAT: i64 = 451;
+    /// fchmodat2(2), Linux 6.6.
+    pub const FCHMODAT2: i64 = 452;
+    /// map_shadow_stack(2), Linux 6.6.
+    pub const MAP_SHADOW_STACK: i64 = 453;
+    /// futex_wake(2), Linux 6.7.
+    pub const FUTEX_WAKE: i64 = 454;
+    /// futex_wait(2), Linux 6.7.
+    pub const FUTEX_WAIT: i64 = 455;
+    /// futex_requeue(2), Linux 6.7.
+    pub const FUTEX_REQUEUE: i64 = 456;
+    /// statmount(2), Linux 6.8.
+    pub const STATMOUNT: i64 = 457;
+    /// listmount(2), Linux 6.8.
+    pub const LISTMOUNT: i64 = 458;
+    /// lsm_get_self_attr(2), Linux 6.8.
+    pub const LSM_GET_SELF_ATTR: i64 = 459;
+    /// lsm_set_self_attr(2), Linux 6.8.
+    pub const LSM_SET_SELF_ATTR: i64 = 460;
+    /// lsm_list_modules(2), Linux 6.8.
+    pub const LSM_LIST_MODULES: i64 = 461;
+    /// mseal(2), Linux 6.10.
+    pub const MSEAL: i64 = 462;
+    /// setxattrat(2), Linux 6.13.
+    pub const SETXATTRAT: i64 = 463;
+    /// getxattrat(2), Linux 6.13.
+    pub const GETXATTRAT: i64 = 464;
+    /// listxattrat(2), Linux 6.13.
+    pub const LISTXATTRAT: i64 = 465;
+    /// removexattrat(2), Linux 6.13.
+    pub const REMOVEXATTRAT: i64 = 466;
+    /// open_tree_attr(2), Linux 6.15.
+    pub const OPEN_TREE_ATTR: i64 = 467;
+    /// file_getattr(2), Linux 6.17.
+    pub const FILE_GETATTR: i64 = 468;
+    /// file_setattr(2), Linux 6.17.
+    pub const FILE_SETATTR: i64 = 469;
+}
+
+/// The highest x86_64 syscall number [`TABLE`] knows (Linux 6.18: file_setattr).
+/// Higher numbers fail with ENOSYS (the guard filter).
+pub const MAX_KNOWN: i64 = nr::FILE_SETATTR;
+
+/// What the filters do with one syscall number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Allowed: the kernel's own checks apply (no capabilities, no_new_privs,
+    /// landlock, the namespaces).
+    Allowed,
+    /// In the watch table ([`watch_of`]): notified to the supervisor under the
+    /// conditions of [`watch_rules`], judged there.
+    Watched,
+    /// Removed from the kernel (ENOSYS there); the guard answers ENOSYS as well.
+    Gone,
+}
+
+use Kind::{Allowed as A, Gone as G, Watched as W};
+
+/// Every x86_64 system call number up to [`MAX_KNOWN`] that has ever been
+/// assigned, with its name and [`Kind`]; the numbers not listed (336..424 less
+/// the uprobe calls) were never assigned and fail with ENOSYS. Allowed calls of
+/// note: `landlock_*` (a task may restrict itself further), `mseal`,
+/// `map_shadow_stack`, `futex_*`, `cachestat`, `lsm_*` (the task's own LSM
+/// attributes), `pidfd_open`/`pidfd_send_signal` (like kill), `process_mrelease`,
+/// `memfd_secret` (its pages cannot be read by the supervisor: a path there is
+/// denied as unreadable), `listmount`/`statmount` (what /proc/self/mountinfo
+/// shows; other mount namespaces need CAP_SYS_ADMIN, which the task lacks),
+/// `getxattrat`/`listxattrat`/`file_getattr` (reads), `uretprobe`/`uprobe` (they
+/// signal the caller unless called from the kernel's own trampoline).
+pub const TABLE: &[(i64, &str, Kind)] = &[
+    (0, "read", A),
+    (1, "write", A),
+    (2, "open", W),
+    (3, "close", A),
+    (4, "stat", A),
+    (5, "fstat", A),
+    (6, "lstat", A),
+    (7, "poll", A),
+    (8, "lseek", A),
+    (9, "mmap", A),
+    (10, "mprotect", A),
+    (11, "munmap", A),
+    (12, "brk", A),
+    (13, "rt_sigaction", A),
+    (14, "rt_sigprocmask", A),
+    (15, "rt_sigreturn", A),
+    (16, "ioctl", W),
+    (17, "pread64", A),
+    (18, "pwrite64", A),
+    (19, "readv", A),
+    (20, "writev", A),
+    (21, "access", A),
+    (22, "pipe", A),
+    (23, "select", A),
+    (24, "sched_yield", A),
+    (25, "mremap", A),
+    (26, "msync", A),
+    (27, "mincore", A),
+    (28, "madvise", A),
+    (29, "shmget", W),
+    (30, "shmat", W),
+    (31, "shmctl", W),
+    (32, "dup", A),
+    (33, "dup2", A),
+    (34, "pause", A),
+    (35, "nanosleep", A),
+    (36, "getitimer", A),
+    (37, "alarm", A),
+    (38, "setitimer", A),
+    (39, "getpid", A),
+    (40, "sendfile", A),
+    (41, "socket", W),
+    (42, "connect", W),
+    (43, "accept", A),
+    (44, "sendto", W),
+    (45, "recvfrom", A),
+    (46, "sendmsg", A),
+    (47, "recvmsg", A),
+    (48, "shutdown", A),
+    (49, "bind", A),
+    (50, "listen", A),
+    (51, "getsockname", A),
+    (52, "getpeername", A),
+    (53, "socketpair", W),
+    (54, "setsockopt", A),
+    (55, "getsockopt", A),
+    (56, "clone", W),
+    (57, "fork", A),
+    (58, "vfork", A),
+    (59, "execve", W),
+    (60, "exit", A),
+    (61, "wait4", A),
+    (62, "kill", A),
+    (63, "uname", A),
+    (64, "semget", W),
+    (65, "semop", W),
+    (66, "semctl", W),
+    (67, "shmdt", A),
+    (68, "msgget", W),
+    (69, "msgsnd", W),
+    (70, "msgrcv", W),
+    (71, "msgctl", W),
+    (72, "fcntl", A),
+    (73, "flock", A),
+    (74, "fsync", A),
+    (75, "fdatasync", A),
+    (76, "truncate", W),
+    (77, "ftruncate", A),
+    (78, "getdents", A),
+    (79, "getcwd", A),
+    (80, "chdir", A),
+    (81, "fchdir", A),
+    (82, "rename", W),
+    (83, "mkdir", W),
+    (84, "rmdir", W),
+    (85, "creat", W),
+    (86, "link", W),
+    (87, "unlink", W),
+    (88, "symlink", W),
+    (89, "readlink", A),
+    (90, "chmod", W),
+    (91, "fchmod", W),
+    (92, "chown", W),
+    (93, "fchown", W),
+    (94, "lchown", W),
+    (95, "umask", A),
+    (96, "gettimeofday", A),
+    (97, "getrlimit", A),
+    (98, "getrusage", A),
+    (99, "sysinfo", A),
+    (100, "times", A),
+    (101, "ptrace", W),
+    (102, "getuid", A),
+    (103, "syslog", W),
+    (104, "getgid", A),
+    (105, "setuid", A),
+    (106, "setgid", A),
+    (107, "geteuid", A),
+    (108, "getegid", A),
+    (109, "setpgid", A),
+    (110, "getppid", A),
+    (111, "getpgrp", A),
+    (112, "setsid", A),
+    (113, "setreuid", A),
+    (114, "setregid", A),
+    (115, "getgroups", A),
+    (116, "setgroups", A),
+    (117, "setresuid", A),
+    (118, "getresuid", A),
+    (119, "setresgid", A),
+    (120, "getresgid", A),
+    (121, "getpgid", A),
+    (122, "setfsuid", A),
+    (123, "setfsgid", A),
+    (124, "getsid", A),
+    (125, "capget", A),
+    (126, "capset", A),
+    (127, "rt_sigpending", A),
+    (128, "rt_sigtimedwait", A),
+    (129, "rt_sigqueueinfo", A),
+    (130, "rt_sigsuspend", A),
+    (131, "sigaltstack", A),
+    (132, "utime", W),
+    (133, "mknod", W),
+    (134, "uselib", W),
+    (135, "personality", W),
+    (136, "ustat", A),
+    (137, "statfs", A),
+    (138, "fstatfs", A),
+    (139, "sysfs", A),
+    (140, "getpriority", A),
+    (141, "setpriority", A),
+    (142, "sched_setparam", A),
+    (143, "sched_getparam", A),
+    (144, "sched_setscheduler", A),
+    (145, "sched_getscheduler", A),
+    (146, "sched_get_priority_max", A),
+    (147, "sched_get_priority_min", A),
+    (148, "sched_rr_get_interval", A),
+    (149, "mlock", A),
+    (150, "munlock", A),
+    (151, "mlockall", A),
+    (152, "munlockall", A),
+    (153, "vhangup", W),
+    (154, "modify_ldt", W),
+    (155, "pivot_root", W),
+    (156, "_sysctl", G),
+    (157, "prctl", A),
+    (158, "arch_prctl", A),
+    (159, "adjtimex", W),
+    (160, "setrlimit", A),
+    (161, "chroot", W),
+    (162, "sync", A),
+    (163, "acct", W),
+    (164, "settimeofday", W),
+    (165, "mount", W),
+    (166, "umount2", W),
+    (167, "swapon", W),
+    (168, "swapoff", W),
+    (169, "reboot", W),
+    (170, "sethostname", A),
+    (171, "setdomainname", A),
+    (172, "iopl", W),
+    (173, "ioperm", W),
+    (174, "create_module", G),
+    (175, "init_module", W),
+    (176, "delete_module", W),
+    (177, "get_kernel_syms", G),
+    (178, "query_module", G),
+    (179, "quotactl", W),
+    (180, "nfsservctl", G),
+    (181, "getpmsg", G),
+    (182, "putpmsg", G),
+    (183, "afs_syscall", G),
+    (184, "tuxcall", G),
+    (185, "security", G),
+    (186, "gettid", A),
+    (187, "readahead", A),
+    (188, "setxattr", W),
+    (189, "lsetxattr", W),
+    (190, "fsetxattr", W),
+    (191, "getxattr", A),
+    (192, "lgetxattr", A),
+    (193, "fgetxattr", A),
+    (194, "listxattr", A),
+    (195, "llistxattr", A),
+    (196, "flistxattr", A),
+    (197, "removexattr", W),
+    (198, "lremovexattr", W),
+    (199, "fremovexattr", W),
+    (200, "tkill", A),
+    (201, "time", A),
+    (202, "futex", A),
+    (203, "sched_setaffinity", A),
+    (204, "sched_getaffinity", A),
+    (205, "set_thread_area", A),
+    (206, "io_setup", A),
+    (207, "io_destroy", A),
+    (208, "io_getevents", A),
+    (209, "io_submit", A),
+    (210, "io_cancel", A),
+    (211, "get_thread_area", A),
+    (212, "lookup_dcookie", G),
+    (213, "epoll_create", A),
+    (214, "epoll_ctl_old", G),
+    (215, "epoll_wait_old", G),
+    (216, "remap_file_pages", A),
+    (217, "getdents64", A),
+    (218, "set_tid_address", A),
+    (219, "restart_syscall", A),
+    (220, "semtimedop", W),
+    (221, "fadvise64", A),
+    (222, "timer_create", A),
+    (223, "timer_settime", A),
+    (224, "timer_gettime", A),
+    (225, "timer_getoverrun", A),
+    (226, "timer_delete", A),
+    (227, "clock_settime", W),
+    (228, "clock_gettime", A),
+    (229, "clock_getres", A),
+    (230, "clock_nanosleep", A),
+    (231, "exit_group", A),
+    (232, "epoll_wait", A),
+    (233, "epoll_ctl", A),
+    (234, "tgkill", A),
+    (235, "utimes", W),
+    (236, "vserver", G),
+    (237, "mbind", A),
+    (238, "set_mempolicy", A),
+    (239, "get_mempolicy", A),
+    (240, "mq_open", W),
+    (241, "mq_unlink", W),
+    (242, "mq_timedsend", A),
+    (243, "mq_timedreceive", A),
+    (244, "mq_notify", A),
+    (245, "mq_getsetattr", A),
+    (246, "kexec_load", W),
+    (247, "waitid", A),
+    (248, "add_key", W),
+    (249, "request_key", W),
+    (250, "keyctl", W),
+    (251, "ioprio_set", A),
+    (252, "ioprio_get", A),
+    (253, "inotify_init", A),
+    (254, "inotify_add_watch", A),
+    (255, "inotify_rm_watch", A),
+    (256, "migrate_pages", A),
+    (257, "openat", W),
+    (258, "mkdirat", W),
+    (259, "mknodat", W),
+    (260, "fchownat", W),
+    (261, "futimesat", W),
+    (262, "newfstatat", A),
+    (263, "unlinkat", W),
+    (264, "renameat", W),
+    (265, "linkat", W),
+    (266, "symlinkat", W),
+    (267, "readlinkat", A),
+    (268, "fchmodat", W),
+    (269, "faccessat", A),
+    (270, "pselect6", A),
+    (271, "ppoll", A),
+    (272, "unshare", W),
+    (273, "set_robust_list", A),
+    (274, "get_robust_list", A),
+    (275, "splice", A),
+    (276, "tee", A),
+    (277, "sync_file_range", A),
+    (278, "vmsplice", A),
+    (279, "move_pages", A),
+    (280, "utimensat", W),
+    (281, "epoll_pwait", A),
+    (282, "signalfd", A),
+    (283, "timerfd_create", A),
+    (284, "eventfd", A),
+    (285, "fallocate", A),
+    (286, "timerfd_settime", A),
+    (287, "timerfd_gettime", A),
+    (288, "accept4", A),
+    (289, "signalfd4", A),
+    (290, "eventfd2", A),
+    (291, "epoll_create1", A),
+    (292, "dup3", A),
+    (293, "pipe2", A),
+    (294, "inotify_init1", A),
+    (295, "preadv", A),
+    (296, "pwritev", A),
+    (297, "rt_tgsigqueueinfo", A),
+    (298, "perf_event_open", W),
+    (299, "recvmmsg", A),
+    (300, "fanotify_init", W),
+    (301, "fanotify_mark", W),
+    (302, "prlimit64", A),
+    (303, "name_to_handle_at", W),
+    (304, "open_by_handle_at", W),
+    (305, "clock_adjtime", W),
+    (306, "syncfs", A),
+    (307, "sendmmsg", A),
+    (308, "setns", W),
+    (309, "getcpu", A),
+    (310, "process_vm_readv", W),
+    (311, "process_vm_writev", W),
+    (312, "kcmp", W),
+    (313, "finit_module", W),
+    (314, "sched_setattr", A),
+    (315, "sched_getattr", A),
+    (316, "renameat2", W),
+    (317, "seccomp", A),
+    (318, "getrandom", A),
+    (319, "memfd_create", A),
+    (320, "kexec_file_load", W),
+    (321, "bpf", W),
+    (322, "execveat", W),
+    (323, "userfaultfd", W),
+    (324, "membarrier", A),
+    (325, "mlock2", A),
+    (326, "copy_file_range", A),
+    (327, "preadv2", A),
+    (328, "pwritev2", A),
+    (329, "pkey_mprotect", A),
+    (330, "pkey_alloc", A),
+    (331, "pkey_free", A),
+    (332, "statx", A),
+    (333, "io_pgetevents", A),
+    (334, "rseq", A),
+    (335, "uretprobe", A),
+    (336, "uprobe", A),
+    (424, "pidfd_send_signal", A),
+    (425, "io_uring_setup", W),
+    (426, "io_uring_enter", W),
+    (427, "io_uring_register", W),
+    (428, "open_tree", W),
+    (429, "move_mount", W),
+    (430, "fsopen", W),
+    (431, "fsconfig", W),
+    (432, "fsmount", W),
+    (433, "fspick", W),
+    (434, "pidfd_open", A),
+    (435, "clone3", A),
+    (436, "close_range", A),
+    (437, "openat2", W),
+    (438, "pidfd_getfd", W),
+    (439, "faccessat2", A),
+    (440, "process_madvise", A),
+    (441, "epoll_pwait2", A),
+    (442, "mount_setattr", W),
+    (443, "quotactl_fd", W),
+    (444, "landlock_create_ruleset", A),
+    (445, "landlock_add_rule", A),
+    (446, "landlock_restrict_self", A),
+    (447, "memfd_secret", A),
+    (448, "process_mrelease", A),
+    (449, "futex_waitv", A),
+    (450, "set_mempolicy_home_node", A),
+    (451, "cachestat", A),
+    (452, "fchmodat2", W),
+    (453, "map_shadow_stack", A),
+    (454, "futex_wake", A),
+    (455, "futex_wait", A),
+    (456, "futex_requeue", A),
+    (457, "statmount", A),
+    (458, "listmount", A),
+    (459, "lsm_get_self_attr", A),
+    (460, "lsm_set_self_attr", A),
+    (461, "lsm_list_modules", A),
+    (462, "mseal", A),
+    (463, "setxattrat", W),
+    (464, "getxattrat", A),
+    (465, "listxattrat", A),
+    (466, "removexattrat", W),
+    (467, "open_tree_attr", W),
+    (468, "file_getattr", A),
+    (469, "file_setattr", W),
+];
 
 const CWD0: &[(Option<usize>, usize)] = &[(None, 0)];
 const CWD1: &[(Option<usize>, usize)] = &[(None, 1)];
@@ -92,6 +562,7 @@ fn syscall_table() -> Vec<(i64, Watch)> {
         (SYS_fspick, Watch::Class(C::Mount)),
         (SYS_move_mount, Watch::Class(C::Mount)),
         (SYS_open_tree, Watch::Class(C::Mount)),
+        (nr::OPEN_TREE_ATTR, Watch::Class(C::Mount)),
         (SYS_mount_setattr, Watch::Class(C::Mount)),
         (SYS_unshare, Watch::Class(C::Namespaces)),
         (SYS_setns, Watch::Class(C::Namespaces)),
@@ -115,17 +586,36 @@ fn syscall_table() -> Vec<(i64, Watch)> {
         (SYS_swapoff, Watch::Class(C::SystemAdmin)),
         (SYS_acct, Watch::Class(C::SystemAdmin)),
         (SYS_quotactl, Watch::Class(C::SystemAdmin)),
+        (SYS_quotactl_fd, Watch::Class(C::SystemAdmin)),
         (SYS_syslog, Watch::Class(C::SystemAdmin)),
         (SYS_vhangup, Watch::Class(C::SystemAdmin)),
+        (SYS_fanotify_init, Watch::Class(C::SystemAdmin)),
+        (SYS_fanotify_mark, Watch::Class(C::SystemAdmin)),
         (SYS_settimeofday, Watch::Class(C::SystemTime)),
         (SYS_clock_settime, Watch::Class(C::SystemTime)),
         (SYS_clock_adjtime, Watch::Class(C::SystemTime)),
         (SYS_adjtimex, Watch::Class(C::SystemTime)),
         (SYS_iopl, Watch::Class(C::RawIo)),
         (SYS_ioperm, Watch::Class(C::RawIo)),
+        (SYS_modify_ldt, Watch::Class(C::LegacyAbi)),
+        (SYS_uselib, Watch::Class(C::LegacyAbi)),
+        (SYS_personality, Watch::Class(C::LegacyAbi)),
         (SYS_open_by_handle_at, Watch::Class(C::FileHandles)),
         (SYS_name_to_handle_at, Watch::Class(C::FileHandles)),
         (SYS_ioctl, Watch::Class(C::TtyInjection)),
+        (SYS_shmget, Watch::Class(C::Ipc)),
+        (SYS_shmat, Watch::Class(C::Ipc)),
+        (SYS_shmctl, Watch::Class(C::Ipc)),
+        (SYS_semget, Watch::Class(C::Ipc)),
+        (SYS_semop, Watch::Class(C::Ipc)),
+        (SYS_semtimedop, Watch::Class(C::Ipc)),
+        (SYS_semctl, Watch::Class(C::Ipc)),
+        (SYS_msgget, Watch::Class(C::Ipc)),
+        (SYS_msgsnd, Watch::Class(C::Ipc)),
+        (SYS_msgrcv, Watch::Class(C::Ipc)),
+        (SYS_msgctl, Watch::Class(C::Ipc)),
+        (SYS_mq_open, Watch::Class(C::Ipc)),
+        (SYS_mq_unlink, Watch::Class(C::Ipc)),
         (SYS_socket, Watch::Socket),
         (SYS_socketpair, Watch::Socket),
         (SYS_connect, Watch::Connect),
@@ -148,6 +638,7 @@ fn syscall_table() -> Vec<(i64, Watch)> {
         (SYS_symlinkat, wr(AT12, false)),
         (SYS_chmod, wr(CWD0, true)),
         (SYS_fchmodat, wr(AT01, true)),
+        (nr::FCHMODAT2, wr(AT01, true)),
         (SYS_chown, wr(CWD0, true)),
         (SYS_lchown, wr(CWD0, false)),
         (SYS_fchownat, wr(AT01, true)),
@@ -155,16 +646,20 @@ fn syscall_table() -> Vec<(i64, Watch)> {
         (SYS_setxattr, wr(CWD0, true)),
         (SYS_lsetxattr, wr(CWD0, false)),
         (SYS_removexattr, wr(CWD0, true)),
+        (SYS_lremovexattr, wr(CWD0, false)),
+        // The *at variants of Linux 6.13/6.17 change attributes (ACLs, inode
+        // flags, project ids) by path: writes like setxattr.
+        (nr::SETXATTRAT, wr(AT01, true)),
+        (nr::REMOVEXATTRAT, wr(AT01, true)),
+        (nr::FILE_SETATTR, wr(AT01, true)),
         (SYS_fchmod, Watch::WriteFd(0)),
         (SYS_fchown, Watch::WriteFd(0)),
         (SYS_fsetxattr, Watch::WriteFd(0)),
         (SYS_fremovexattr, Watch::WriteFd(0)),
-        (SYS_FCHMODAT2, wr(AT01, true)),
         (SYS_utimensat, wr(AT01, true)),
         (SYS_futimesat, wr(AT01, true)),
         (SYS_utime, wr(CWD0, true)),
         (SYS_utimes, wr(CWD0, true)),
-        (SYS_lremovexattr, wr(CWD0, false)),
     ];
     t.push((SYS_link, Watch::Write(PathArgs { targets: CWD1, link_source: Some((None, 0)), follows: false })));
     t.push((SYS_linkat, Watch::Write(PathArgs { targets: AT23, link_source: Some((Some(0), 1)), follows: false })));
@@ -180,6 +675,23 @@ pub fn watch_of(nr: i64) -> Option<Watch> {
     syscall_table().into_iter().find(|(n, _)| *n == nr).map(|(_, w)| w)
 }
 
+/// The syscall's [`Kind`]; `None` for a number the table does not know (the
+/// guard answers ENOSYS).
+pub fn kind_of(nr: i64) -> Option<Kind> {
+    TABLE.iter().find(|(n, _, _)| *n == nr).map(|(_, _, k)| *k)
+}
+
+/// The argument holding `AT_SYMLINK_NOFOLLOW` (and `AT_EMPTY_PATH`) of the
+/// path-writing `*at` calls that take one.
+fn at_flags_arg(nr: i64) -> Option<usize> {
+    match nr {
+        libc::SYS_fchownat | nr::FILE_SETATTR => Some(4),
+        libc::SYS_utimensat | nr::FCHMODAT2 => Some(3),
+        nr::SETXATTRAT | nr::REMOVEXATTRAT => Some(2),
+        _ => None,
+    }
+}
+
 /// Refine a notification whose meaning depends on its arguments.
 pub fn refine(nr: i64, args: &[u64; 6], watch: Watch) -> Watch {
     if nr == libc::SYS_ioctl && matches!(args[1] as u32 as u64, FS_IOC_SETFLAGS | FS_IOC_FSSETXATTR) {
@@ -190,6 +702,11 @@ pub fn refine(nr: i64, args: &[u64; 6], watch: Watch) -> Watch {
     if nr == libc::SYS_utimensat && args[1] == 0 {
         // utimensat(fd, NULL, ...) changes the times of the descriptor's file.
         return Watch::WriteFd(0);
+    }
+    if let (Watch::Write(p), Some(a)) = (watch, at_flags_arg(nr))
+        && args[a] & libc::AT_SYMLINK_NOFOLLOW as u64 != 0
+    {
+        return Watch::Write(PathArgs { follows: false, ..p });
     }
     let mode = match nr {
         libc::SYS_mknod => args[1],
@@ -208,104 +725,16 @@ pub fn refine(nr: i64, args: &[u64; 6], watch: Watch) -> Watch {
 
 /// The syscall's name, for reports.
 pub fn syscall_name(nr: i64) -> String {
-    SYSCALL_NAMES.iter().find(|(n, _)| *n == nr).map(|(_, s)| s.to_string()).unwrap_or_else(|| format!("syscall#{nr}"))
+    TABLE.iter().find(|(n, _, _)| *n == nr).map(|(_, s, _)| s.to_string()).unwrap_or_else(|| format!("syscall#{nr}"))
 }
 
-const SYSCALL_NAMES: &[(i64, &str)] = &[
-    (libc::SYS_ptrace, "ptrace"),
-    (libc::SYS_process_vm_readv, "process_vm_readv"),
-    (libc::SYS_process_vm_writev, "process_vm_writev"),
-    (libc::SYS_kcmp, "kcmp"),
-    (libc::SYS_pidfd_getfd, "pidfd_getfd"),
-    (libc::SYS_mount, "mount"),
-    (libc::SYS_umount2, "umount2"),
-    (libc::SYS_pivot_root, "pivot_root"),
-    (libc::SYS_chroot, "chroot"),
-    (libc::SYS_fsopen, "fsopen"),
-    (libc::SYS_fsconfig, "fsconfig"),
-    (libc::SYS_fsmount, "fsmount"),
-    (libc::SYS_fspick, "fspick"),
-    (libc::SYS_move_mount, "move_mount"),
-    (libc::SYS_open_tree, "open_tree"),
-    (libc::SYS_mount_setattr, "mount_setattr"),
-    (libc::SYS_unshare, "unshare"),
-    (libc::SYS_setns, "setns"),
-    (libc::SYS_clone, "clone"),
-    (libc::SYS_add_key, "add_key"),
-    (libc::SYS_request_key, "request_key"),
-    (libc::SYS_keyctl, "keyctl"),
-    (libc::SYS_bpf, "bpf"),
-    (libc::SYS_io_uring_setup, "io_uring_setup"),
-    (libc::SYS_io_uring_enter, "io_uring_enter"),
-    (libc::SYS_io_uring_register, "io_uring_register"),
-    (libc::SYS_userfaultfd, "userfaultfd"),
-    (libc::SYS_perf_event_open, "perf_event_open"),
-    (libc::SYS_init_module, "init_module"),
-    (libc::SYS_finit_module, "finit_module"),
-    (libc::SYS_delete_module, "delete_module"),
-    (libc::SYS_kexec_load, "kexec_load"),
-    (libc::SYS_kexec_file_load, "kexec_file_load"),
-    (libc::SYS_reboot, "reboot"),
-    (libc::SYS_swapon, "swapon"),
-    (libc::SYS_swapoff, "swapoff"),
-    (libc::SYS_acct, "acct"),
-    (libc::SYS_quotactl, "quotactl"),
-    (libc::SYS_syslog, "syslog"),
-    (libc::SYS_vhangup, "vhangup"),
-    (libc::SYS_settimeofday, "settimeofday"),
-    (libc::SYS_clock_settime, "clock_settime"),
-    (libc::SYS_clock_adjtime, "clock_adjtime"),
-    (libc::SYS_adjtimex, "adjtimex"),
-    (libc::SYS_iopl, "iopl"),
-    (libc::SYS_ioperm, "ioperm"),
-    (libc::SYS_open_by_handle_at, "open_by_handle_at"),
-    (libc::SYS_name_to_handle_at, "name_to_handle_at"),
-    (libc::SYS_ioctl, "ioctl"),
-    (libc::SYS_socket, "socket"),
-    (libc::SYS_socketpair, "socketpair"),
-    (libc::SYS_connect, "connect"),
-    (libc::SYS_sendto, "sendto"),
-    (libc::SYS_execve, "execve"),
-    (libc::SYS_execveat, "execveat"),
-    (libc::SYS_open, "open"),
-    (libc::SYS_creat, "creat"),
-    (libc::SYS_openat, "openat"),
-    (libc::SYS_openat2, "openat2"),
-    (libc::SYS_mkdir, "mkdir"),
-    (libc::SYS_mkdirat, "mkdirat"),
-    (libc::SYS_rmdir, "rmdir"),
-    (libc::SYS_unlink, "unlink"),
-    (libc::SYS_unlinkat, "unlinkat"),
-    (libc::SYS_rename, "rename"),
-    (libc::SYS_renameat, "renameat"),
-    (libc::SYS_renameat2, "renameat2"),
-    (libc::SYS_symlink, "symlink"),
-    (libc::SYS_symlinkat, "symlinkat"),
-    (libc::SYS_link, "link"),
-    (libc::SYS_linkat, "linkat"),
-    (libc::SYS_chmod, "chmod"),
-    (libc::SYS_fchmodat, "fchmodat"),
-    (libc::SYS_chown, "chown"),
-    (libc::SYS_lchown, "lchown"),
-    (libc::SYS_fchownat, "fchownat"),
-    (libc::SYS_truncate, "truncate"),
-    (libc::SYS_setxattr, "setxattr"),
-    (libc::SYS_lsetxattr, "lsetxattr"),
-    (libc::SYS_removexattr, "removexattr"),
-    (libc::SYS_lremovexattr, "lremovexattr"),
-    (libc::SYS_mknod, "mknod"),
-    (libc::SYS_mknodat, "mknodat"),
-    (libc::SYS_fchmod, "fchmod"),
-    (libc::SYS_fchown, "fchown"),
-    (libc::SYS_fsetxattr, "fsetxattr"),
-    (libc::SYS_fremovexattr, "fremovexattr"),
-    (SYS_FCHMODAT2, "fchmodat2"),
-    (libc::SYS_utimensat, "utimensat"),
-    (libc::SYS_futimesat, "futimesat"),
-    (libc::SYS_utime, "utime"),
-    (libc::SYS_utimes, "utimes"),
-    (libc::SYS_clone3, "clone3"),
-];
+/// `personality(2)` arguments that are allowed without a notification: the
+/// query (0xffffffff), PER_LINUX and PER_LINUX32, with ADDR_NO_RANDOMIZE (setarch
+/// -R, debuggers) and UNAME26. Everything else (READ_IMPLIES_EXEC, MMAP_PAGE_ZERO,
+/// ADDR_COMPAT_LAYOUT, other execution domains…) is the `legacy_abi` class: it
+/// weakens the memory protections of the task's own later execs.
+pub const PERSONALITY_ALLOWED: [u64; 9] =
+    [0xffff_ffff, 0x0, 0x8, 0x2_0000, 0x2_0008, 0x4_0000, 0x4_0008, 0x6_0000, 0x6_0008];
 
 /// Namespace flags of clone(2) that the `namespaces` class forbids.
 const CLONE_NS_FLAGS: [u64; 8] = [
@@ -329,9 +758,14 @@ fn rule(conds: Vec<Cond>) -> Result<SeccompRule, seccompiler::BackendError> {
 
 /// The argument conditions under which each watched syscall is notified
 /// (empty rule list: always).
+///
+/// Without namespaces (`namespaces` false) `connect`/`sendto` are watched in
+/// every network mode: a pathname unix socket of the host (a mounted
+/// docker.sock) is judged by its path ([`Watch::Connect`]).
 pub fn watch_rules(
     denied: &[SyscallClass],
     network: NetworkMode,
+    namespaces: bool,
 ) -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let o_write = [libc::O_WRONLY, libc::O_RDWR, libc::O_CREAT, libc::O_TRUNC, libc::O_APPEND];
@@ -351,6 +785,10 @@ pub fn watch_rules(
                 r
             }
             Watch::Class(class) if !denied.contains(&class) => continue,
+            // Only the flags outside PERSONALITY_ALLOWED are notified.
+            Watch::Class(SyscallClass::LegacyAbi) if nr == libc::SYS_personality => {
+                vec![rule(PERSONALITY_ALLOWED.iter().map(|v| c(0, Len::Dword, Op::Ne, *v)).collect::<Result<_, _>>()?)?]
+            }
             Watch::Class(SyscallClass::Namespaces) if nr == libc::SYS_clone => CLONE_NS_FLAGS
                 .iter()
                 .map(|f| rule(vec![c(0, Len::Qword, Op::MaskedEq(*f), *f)?]))
@@ -359,7 +797,7 @@ pub fn watch_rules(
             // from FIFOs and files (a write to inspect), see `refine`.
             Watch::Class(_) => vec![],
             Watch::Socket => socket_rules(network)?,
-            Watch::Connect if network == NetworkMode::Host => continue,
+            Watch::Connect if network == NetworkMode::Host && namespaces => continue,
             // sendto only with an explicit destination (arg 4): the connected case
             // was judged at connect().
             Watch::Connect if nr == libc::SYS_sendto => vec![rule(vec![c(4, Len::Qword, Op::Ne, 0)?])?],
@@ -437,13 +875,14 @@ pub fn rewrite_trace_to_notify(prog: &mut BpfProgram) -> usize {
     n
 }
 
-/// The three filters, in installation order. The last one is the watch filter
-/// (installed with a listener).
+/// The filters for `plan`, in installation order. The last one is the watch
+/// filter (installed with a listener).
 ///
-/// With `observe` false (only for `orchestra bench`'s baseline), the watch filter
-/// denies the same classes and sockets with EPERM and inspects nothing: the same
-/// enforcement, nothing reported.
-pub fn build(denied: &[SyscallClass], network: NetworkMode, observe: bool) -> Result<Vec<BpfProgram>, String> {
+/// With `plan.observe` false (only for `orchestra bench`'s baseline), the watch
+/// filter denies the same classes and sockets with EPERM and inspects nothing:
+/// the same enforcement, nothing reported.
+pub fn build(plan: &JailPlan) -> Result<Vec<BpfProgram>, String> {
+    let (denied, network) = (plan.denied.as_slice(), plan.network);
     let arch = TargetArch::x86_64;
     let err = |e: seccompiler::BackendError| format!("seccomp filter: {e}");
     let mut out = Vec::new();
@@ -454,9 +893,9 @@ pub fn build(denied: &[SyscallClass], network: NetworkMode, observe: bool) -> Re
             .map_err(err)?;
         out.push(BpfProgram::try_from(f).map_err(err)?);
     }
-    out.push(x32_guard());
-    let mut rules = watch_rules(denied, network).map_err(err)?;
-    if !observe {
+    out.push(guard());
+    let mut rules = watch_rules(denied, network, plan.namespaces).map_err(err)?;
+    if !plan.observe {
         rules.retain(|nr, _| matches!(watch_of(*nr), Some(Watch::Class(_)) | Some(Watch::Socket)));
         let f = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
             .map_err(err)?;
@@ -472,23 +911,82 @@ pub fn build(denied: &[SyscallClass], network: NetworkMode, observe: bool) -> Re
     Ok(out)
 }
 
-/// A hand-written filter: kill on any syscall number with the x32 bit set.
-fn x32_guard() -> BpfProgram {
+/// The ranges `lo..=hi` of numbers [`TABLE`] lists as implemented (allowed or
+/// watched), ascending.
+pub fn known_ranges() -> Vec<(u32, u32)> {
+    let mut known: Vec<u32> = TABLE.iter().filter(|(_, _, k)| *k != Kind::Gone).map(|(n, _, _)| *n as u32).collect();
+    known.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for n in known {
+        match out.last_mut() {
+            Some((_, hi)) if *hi + 1 == n => *hi = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out
+}
+
+/// A hand-written filter: kill on a foreign architecture or any syscall number
+/// with the x32 bit set; ENOSYS for every number outside [`known_ranges`]
+/// (unknown to this table: newer than it, never assigned, or removed).
+fn guard() -> BpfProgram {
     const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
     const JGE_K: u16 = 0x35;
+    const JGT_K: u16 = 0x25;
     const RET_K: u16 = 0x06;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
     let ins = |code, jt, jf, k| seccompiler::sock_filter { code, jt, jf, k };
-    vec![
-        ins(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
-        ins(JGE_K, 0, 1, 0x4000_0000),
-        ins(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
-        ins(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
-    ]
+    let ranges = known_ranges();
+    // The checks, then three returns: ENOSYS (reached by falling through past
+    // the last range), ALLOW, KILL.
+    let checks = 4 + 2 * ranges.len();
+    let (enosys, allow, kill) = (checks, checks + 1, checks + 2);
+    // A jump offset from instruction `at` to instruction `dst` (relative to the next one).
+    let to = |at: usize, dst: usize| (dst - at - 1) as u8;
+    let mut p = Vec::with_capacity(checks + 3);
+    p.push(ins(LD_W_ABS, 0, 0, 4)); // seccomp_data.arch
+    p.push(ins(JEQ_K, 0, to(1, kill), AUDIT_ARCH_X86_64));
+    p.push(ins(LD_W_ABS, 0, 0, 0)); // seccomp_data.nr
+    p.push(ins(JGE_K, to(3, kill), 0, 0x4000_0000));
+    for (lo, hi) in ranges {
+        let at = p.len();
+        // Below this range (and above the previous one): unknown.
+        p.push(ins(JGE_K, 0, to(at, enosys), lo));
+        // Within it: known; above it: the next range decides.
+        p.push(ins(JGT_K, 0, to(at + 1, allow), hi));
+    }
+    p.push(ins(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
+    p.push(ins(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
+    p.push(ins(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS));
+    p
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plan(denied: &[SyscallClass], network: NetworkMode, namespaces: bool) -> JailPlan {
+        JailPlan {
+            task: "t".into(),
+            argv: vec!["true".into()],
+            env: vec![],
+            workdir: "/work".into(),
+            namespaces,
+            network,
+            mounts: vec![],
+            decoys: vec![],
+            readable: vec![],
+            writable: vec!["/work".into()],
+            writable_files: vec![],
+            denied: denied.to_vec(),
+            rlimits: Default::default(),
+            kill_on_violation: true,
+            hostname: "x".into(),
+            observe: true,
+            read_only_islands: vec![],
+        }
+    }
 
     #[test]
     fn every_class_has_syscalls_and_names() {
@@ -501,18 +999,285 @@ mod tests {
     }
 
     #[test]
+    fn the_table_is_ordered_unique_and_agrees_with_the_watch_list() {
+        assert!(TABLE.windows(2).all(|w| w[0].0 < w[1].0), "TABLE must be sorted by number, without duplicates");
+        assert_eq!(TABLE.last().map(|t| t.0), Some(MAX_KNOWN));
+        let watched: Vec<i64> = syscall_table().iter().map(|(n, _)| *n).collect();
+        for (n, name, kind) in TABLE {
+            assert_eq!(*kind == Kind::Watched, watched.contains(n), "{name} ({n}): Kind and the watch list disagree");
+        }
+        for n in &watched {
+            assert_eq!(kind_of(*n), Some(Kind::Watched), "watched number {n} missing from TABLE");
+        }
+        let names: std::collections::HashSet<&str> = TABLE.iter().map(|t| t.1).collect();
+        assert_eq!(names.len(), TABLE.len(), "duplicate names");
+    }
+
+    #[test]
+    fn new_syscalls_are_classified() {
+        use SyscallClass as C;
+        assert_eq!(watch_of(nr::OPEN_TREE_ATTR), Some(Watch::Class(C::Mount)));
+        assert_eq!(watch_of(libc::SYS_modify_ldt), Some(Watch::Class(C::LegacyAbi)));
+        assert_eq!(watch_of(libc::SYS_fanotify_init), Some(Watch::Class(C::SystemAdmin)));
+        assert_eq!(watch_of(libc::SYS_quotactl_fd), Some(Watch::Class(C::SystemAdmin)));
+        assert_eq!(watch_of(libc::SYS_shmat), Some(Watch::Class(C::Ipc)));
+        for n in [nr::SETXATTRAT, nr::REMOVEXATTRAT, nr::FILE_SETATTR] {
+            assert!(matches!(watch_of(n), Some(Watch::Write(_))), "{}", syscall_name(n));
+        }
+        for n in [
+            nr::GETXATTRAT,
+            nr::LISTXATTRAT,
+            nr::FILE_GETATTR,
+            nr::MSEAL,
+            nr::LISTMOUNT,
+            nr::STATMOUNT,
+            nr::CACHESTAT,
+            nr::MAP_SHADOW_STACK,
+            nr::FUTEX_WAIT,
+            libc::SYS_landlock_restrict_self,
+            libc::SYS_memfd_secret,
+            libc::SYS_process_mrelease,
+        ] {
+            assert_eq!(kind_of(n), Some(Kind::Allowed), "{}", syscall_name(n));
+        }
+        assert_eq!(kind_of(libc::SYS_kexec_file_load), Some(Kind::Watched));
+        assert_eq!(kind_of(MAX_KNOWN + 1), None);
+        assert_eq!(kind_of(400), None, "never assigned on x86_64");
+        assert_eq!(syscall_name(nr::FILE_SETATTR), "file_setattr");
+    }
+
+    #[test]
+    fn nofollow_flags_of_the_at_calls_are_honoured() {
+        let mut args = [0u64; 6];
+        args[2] = libc::AT_SYMLINK_NOFOLLOW as u64;
+        let w = refine(nr::SETXATTRAT, &args, watch_of(nr::SETXATTRAT).unwrap());
+        assert!(matches!(w, Watch::Write(p) if !p.follows));
+        let w = refine(nr::SETXATTRAT, &[0; 6], watch_of(nr::SETXATTRAT).unwrap());
+        assert!(matches!(w, Watch::Write(p) if p.follows));
+    }
+
+    /// Run classic BPF `prog` on (arch, nr): enough of the instruction set for the guard.
+    fn run_bpf(prog: &[seccompiler::sock_filter], arch: u32, nr: u32) -> u32 {
+        let (mut pc, mut acc) = (0usize, 0u32);
+        loop {
+            let i = &prog[pc];
+            pc += 1;
+            match i.code {
+                0x20 => acc = if i.k == 4 { arch } else { nr },
+                0x15 | 0x35 | 0x25 => {
+                    let t = match i.code {
+                        0x15 => acc == i.k,
+                        0x35 => acc >= i.k,
+                        _ => acc > i.k,
+                    };
+                    pc += if t { i.jt } else { i.jf } as usize;
+                }
+                0x06 => return i.k,
+                other => panic!("unexpected BPF opcode {other:#x}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_guard_allows_exactly_the_known_numbers() {
+        let g = guard();
+        let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        for nr in 0..1024u32 {
+            let want = match kind_of(nr as i64) {
+                Some(Kind::Allowed | Kind::Watched) => libc::SECCOMP_RET_ALLOW,
+                Some(Kind::Gone) | None => enosys,
+            };
+            assert_eq!(run_bpf(&g, 0xc000_003e, nr), want, "{nr} ({})", syscall_name(nr as i64));
+        }
+        assert_eq!(run_bpf(&g, 0xc000_003e, 0x4000_0000 | 1), libc::SECCOMP_RET_KILL_PROCESS, "x32");
+        assert_eq!(run_bpf(&g, 0x4000_0003, 1), libc::SECCOMP_RET_KILL_PROCESS, "i386");
+    }
+
+    /// The running kernel's x86_64 entry points (`__x64_sys_*` in /proc/kallsyms)
+    /// against the table: every name the kernel implements is in TABLE (which gives
+    /// it a Kind), or is an entry point of another ABI that has no x86_64 number.
+    /// Fails when a kernel brings a syscall this table does not know.
+    #[test]
+    fn every_syscall_of_the_running_kernel_is_classified() {
+        let syms =
+            std::fs::read_to_string("/proc/kallsyms").expect("/proc/kallsyms is needed to list the kernel's syscalls");
+        let kernel: std::collections::BTreeSet<&str> = syms
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(2)?.strip_prefix("__x64_sys_"))
+            .filter(|n| !n.contains('.')) // compiler clones: foo.cold
+            .collect();
+        assert!(kernel.len() > 300, "kallsyms lists {} syscalls: names hidden?", kernel.len());
+        // The kernel's name for an x86_64 entry whose table name differs.
+        fn alias(n: &str) -> &str {
+            match n {
+                "umount" => "umount2",
+                "newstat" => "stat",
+                "newfstat" => "fstat",
+                "newlstat" => "lstat",
+                "newuname" => "uname",
+                other => other,
+            }
+        }
+        let table: std::collections::HashMap<&str, Kind> = TABLE.iter().map(|(_, n, k)| (*n, *k)).collect();
+        let mut unknown = Vec::new();
+        for n in &kernel {
+            match table.get(alias(n)) {
+                Some(Kind::Gone) => unknown.push(format!("{n} (marked Gone but implemented)")),
+                Some(_) => {}
+                None if OTHER_ABIS.contains(n) => {}
+                None => unknown.push(n.to_string()),
+            }
+        }
+        assert!(unknown.is_empty(), "syscalls of this kernel that TABLE does not classify: {unknown:?}");
+        // And the other way: what the table says is implemented, the kernel has.
+        let named: std::collections::HashSet<&str> = kernel.iter().map(|n| alias(n)).collect();
+        for (nr, name, kind) in TABLE {
+            if *kind != Kind::Gone {
+                assert!(named.contains(name), "{name} ({nr}) is not implemented by this kernel");
+            }
+        }
+    }
+
+    /// Generic entry points the x86_64 kernel builds for the i386/compat and
+    /// other ABIs; none has an x86_64 number.
+    const OTHER_ABIS: &[&str] = &[
+        "adjtimex_time32",
+        "chown16",
+        "clock_adjtime32",
+        "clock_getres_time32",
+        "clock_gettime32",
+        "clock_nanosleep_time32",
+        "clock_settime32",
+        "fadvise64_64",
+        "fchown16",
+        "fstatfs64",
+        "futex_time32",
+        "futimesat_time32",
+        "getegid16",
+        "geteuid16",
+        "getgid16",
+        "getgroups16",
+        "gethostname",
+        "getresgid16",
+        "getresuid16",
+        "getuid16",
+        "ia32_fadvise64",
+        "ia32_fadvise64_64",
+        "ia32_fallocate",
+        "ia32_ftruncate64",
+        "ia32_pread64",
+        "ia32_pwrite64",
+        "ia32_readahead",
+        "ia32_sync_file_range",
+        "ia32_truncate64",
+        "io_getevents_time32",
+        "io_pgetevents_time32",
+        "ipc",
+        "lchown16",
+        "llseek",
+        "mmap_pgoff",
+        "mq_timedreceive_time32",
+        "mq_timedsend_time32",
+        "nanosleep_time32",
+        "ni_syscall",
+        "nice",
+        "old_getrlimit",
+        "old_msgctl",
+        "old_readdir",
+        "old_semctl",
+        "old_shmctl",
+        "oldumount",
+        "olduname",
+        "pciconfig_iobase",
+        "pciconfig_read",
+        "pciconfig_write",
+        "ppoll_time32",
+        "pselect6_time32",
+        "recv",
+        "recvmmsg_time32",
+        "rt_sigtimedwait_time32",
+        "rtas",
+        "s390_ipc",
+        "s390_pci_mmio_read",
+        "s390_pci_mmio_write",
+        "sched_rr_get_interval_time32",
+        "semtimedop_time32",
+        "send",
+        "sendfile64",
+        "setfsgid16",
+        "setfsuid16",
+        "setgid16",
+        "setgroups16",
+        "setregid16",
+        "setresgid16",
+        "setresuid16",
+        "setreuid16",
+        "setuid16",
+        "sgetmask",
+        "signal",
+        "sigpending",
+        "sigprocmask",
+        "sigsuspend",
+        "socketcall",
+        "spu_create",
+        "spu_run",
+        "ssetmask",
+        "statfs64",
+        "stime",
+        "stime32",
+        "subpage_prot",
+        "sync_file_range2",
+        "time32",
+        "timer_gettime32",
+        "timer_settime32",
+        "timerfd_gettime32",
+        "timerfd_settime32",
+        "utime32",
+        "utimensat_time32",
+        "utimes_time32",
+        "vm86",
+        "vm86old",
+        "waitpid",
+    ];
+
+    /// The kernel headers of the build host (asm/unistd_64.h) agree with the
+    /// table on every number they define. Debian 12's linux-libc-dev is 6.1,
+    /// older than the 6.18 kernel: numbers above 450 are checked against the
+    /// running kernel by `every_syscall_of_the_running_kernel_is_classified` and
+    /// tests/jail_setuid_syscalls.rs (`new_syscall_numbers_exist_in_the_running_kernel`).
+    #[test]
+    fn the_kernel_headers_agree_with_the_table() {
+        let path = ["/usr/include/x86_64-linux-gnu/asm/unistd_64.h", "/usr/include/asm/unistd_64.h"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("asm/unistd_64.h (package linux-libc-dev) is needed");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut count = 0;
+        for l in text.lines() {
+            let mut w = l.split_whitespace();
+            if let (Some("#define"), Some(name), Some(num)) = (w.next(), w.next(), w.next())
+                && let (Some(name), Ok(num)) = (name.strip_prefix("__NR_"), num.parse::<i64>())
+            {
+                assert_eq!(syscall_name(num), name, "number {num}");
+                count += 1;
+            }
+        }
+        assert!(count > 300, "{path}: only {count} numbers");
+    }
+
+    #[test]
     fn io_uring_and_ptrace_are_watched_when_denied() {
-        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::None).unwrap();
+        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::None, true).unwrap();
         assert!(rules.contains_key(&libc::SYS_io_uring_setup));
         assert!(rules.contains_key(&libc::SYS_ptrace));
-        let allowed = watch_rules(&[], NetworkMode::None).unwrap();
+        let allowed = watch_rules(&[], NetworkMode::None, true).unwrap();
         assert!(!allowed.contains_key(&libc::SYS_ptrace));
         assert!(allowed.contains_key(&libc::SYS_socket), "network rules do not depend on classes");
     }
 
     #[test]
     fn filters_compile_and_notify() {
-        let progs = build(&SyscallClass::ALL, NetworkMode::None, true).unwrap();
+        let progs = build(&plan(&SyscallClass::ALL, NetworkMode::None, true)).unwrap();
         assert_eq!(progs.len(), 3);
         let watch = progs.last().unwrap();
         assert!(watch.iter().any(|i| i.k == libc::SECCOMP_RET_USER_NOTIF));
@@ -520,9 +1285,11 @@ mod tests {
     }
 
     #[test]
-    fn host_network_does_not_watch_connect() {
-        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::Host).unwrap();
+    fn host_network_does_not_watch_connect_unless_namespace_less() {
+        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::Host, true).unwrap();
         assert!(!rules.contains_key(&libc::SYS_connect));
         assert!(rules.contains_key(&libc::SYS_socket));
+        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::Host, false).unwrap();
+        assert!(rules.contains_key(&libc::SYS_connect), "a host docker.sock is judged by path");
     }
 }

@@ -95,6 +95,7 @@ impl<'a> Supervisor<'a> {
                 self.check_decoys(rep);
                 self.disk.force_full_scan();
                 self.check_disk(rep);
+                self.sweep_setid(rep);
                 return ev;
             }
             let mut fds: Vec<PollFd> = Vec::with_capacity(3);
@@ -210,6 +211,27 @@ impl<'a> Supervisor<'a> {
         true
     }
 
+    /// A file the task left set-user/group-ID anyway (a race the per-call check
+    /// cannot see) loses those bits, and that is reported: `fs.setuid`.
+    fn sweep_setid(&mut self, rep: &mut super::init::Reporter) {
+        let sweep = crate::sandbox::setid::clear_setid(self.disk.names());
+        for (p, mode) in sweep.cleared {
+            self.report(
+                rep,
+                "fs.setuid".into(),
+                format!("{} was left with mode {mode:04o}; its set-ID bits were cleared", p.display()),
+            );
+        }
+        // A name the sweep could not open without following a link (the tree
+        // changed after the write) is a violation only if it does lead to a set-ID
+        // file: a benign build that turned a directory into a symlink is not one.
+        for (p, why) in sweep.failed {
+            if std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.mode() & (libc::S_ISUID | libc::S_ISGID) != 0) {
+                self.report(rep, "fs.setuid".into(), format!("{}: set-ID bits left in place ({why})", p.display()));
+            }
+        }
+    }
+
     /// Report decoy files whose access time moved (they were read).
     /// Returns true when the task must be killed.
     ///
@@ -309,6 +331,11 @@ impl DiskMeter {
         if self.names.len() < Self::MAX_NAMES && self.names.insert(path.clone()) {
             self.fresh.push(path);
         }
+    }
+
+    /// Every name a write touched.
+    pub fn names(&self) -> impl Iterator<Item = &Path> {
+        self.names.iter().map(PathBuf::as_path)
     }
 
     /// Make the next check a full scan (the task ended).
@@ -558,6 +585,11 @@ fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decisi
     let call = seccomp::syscall_name(n.nr as i64);
     let Some(addr) = mem.bytes(ptr, len) else { return unreadable(&call, "address") };
     let family = u16::from_ne_bytes([addr[0], addr[1]]) as i32;
+    let pathname_unix = family == libc::AF_UNIX && addr.len() > 2 && addr[2] != 0;
+    if plan.network == NetworkMode::Host && (plan.namespaces || !pathname_unix) {
+        // Host networking: only watched without namespaces, for pathname sockets.
+        return Decision::Continue;
+    }
     match family {
         libc::AF_UNIX if addr.len() > 2 && addr[2] == 0 => {
             let name = String::from_utf8_lossy(&addr[3..]).trim_end_matches('\0').to_string();
@@ -567,6 +599,7 @@ fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decisi
                 detail: format!("{call}(@{name}): abstract unix sockets reach outside the jail's files"),
             }
         }
+        libc::AF_UNIX if !plan.namespaces && addr.len() > 2 => decide_unix_path(plan, mem, &addr[2..], &call),
         libc::AF_INET if addr.len() >= 8 => {
             let ip = std::net::Ipv4Addr::new(addr[4], addr[5], addr[6], addr[7]);
             let port = u16::from_be_bytes([addr[2], addr[3]]);
@@ -597,6 +630,98 @@ fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decisi
             }
         }
         _ => Decision::Continue,
+    }
+}
+
+/// Without namespaces every pathname unix socket of the host (or container) is
+/// reachable: a mounted docker.sock, the D-Bus system bus, /dev/log. A connect
+/// is allowed to a socket inside the writable roots, or to one the policy lists
+/// itself as a readable path (or through a symlink it lists); any other existing
+/// socket is `network.unix_socket`. A name that is not a socket is left to the
+/// kernel (ENOENT, ECONNREFUSED).
+fn decide_unix_path(plan: &JailPlan, mem: &dyn Memory, sun_path: &[u8], call: &str) -> Decision {
+    let raw = sun_path.split(|b| *b == 0).next().unwrap_or_default();
+    if raw.is_empty() {
+        return Decision::Continue; // an unnamed address: EINVAL from the kernel
+    }
+    let p = match resolve(mem.pid(), None, raw, true) {
+        Target::Path(p) => p,
+        Target::Object(_) => return Decision::Continue,
+        Target::Unresolvable(why) => return unresolvable(call, &why),
+    };
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::metadata(&p).is_ok_and(|m| m.file_type().is_socket());
+    // A listed path may be a symlink to the socket (/dev/log → /run/systemd/journal/dev-log).
+    let listed = plan.readable.iter().any(|r| *r == p || std::fs::canonicalize(r).is_ok_and(|c| c == p));
+    if !is_socket || write_allowed(plan, &p, false) || listed {
+        return Decision::Continue;
+    }
+    Decision::Deny {
+        errno: libc::EACCES,
+        rule: "network.unix_socket".into(),
+        detail: format!("{call}({}): a unix socket outside the writable roots (no namespaces)", p.display()),
+    }
+}
+
+/// The set-user-ID and set-group-ID bits.
+const SETID_BITS: u32 = libc::S_ISUID | libc::S_ISGID;
+
+/// How a call sets a file's mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ModeChange {
+    /// chmod, fchmod, fchmodat, fchmodat2: the mode of an existing file.
+    Chmod,
+    /// open/openat/openat2/creat that may create (O_CREAT, O_TMPFILE), mknod of
+    /// a regular file: the mode of a new file.
+    Create,
+}
+
+/// The mode a call asks for, and how; `None` for calls that set no mode.
+/// `how` is openat2's `(flags, mode)`.
+fn requested_mode(nr: i64, args: &[u64; 6], how: Option<(u64, u64)>) -> Option<(u32, ModeChange)> {
+    /// `__O_TMPFILE`: O_TMPFILE without its O_DIRECTORY part.
+    const O_TMPFILE_BIT: u64 = 0o20_000_000;
+    let creates = |flags: u64| flags & (libc::O_CREAT as u64 | O_TMPFILE_BIT) != 0;
+    let regular = |mode: u64| {
+        let fmt = mode as u32 & libc::S_IFMT;
+        fmt == 0 || fmt == libc::S_IFREG
+    };
+    let (mode, change) = match nr {
+        libc::SYS_chmod | libc::SYS_fchmod => (args[1], ModeChange::Chmod),
+        libc::SYS_fchmodat | seccomp::nr::FCHMODAT2 => (args[2], ModeChange::Chmod),
+        libc::SYS_creat => (args[1], ModeChange::Create),
+        libc::SYS_open if creates(args[1]) => (args[2], ModeChange::Create),
+        libc::SYS_openat if creates(args[2]) => (args[3], ModeChange::Create),
+        libc::SYS_openat2 => match how {
+            Some((flags, mode)) if creates(flags) => (mode, ModeChange::Create),
+            _ => return None,
+        },
+        libc::SYS_mknod if regular(args[1]) => (args[1], ModeChange::Create),
+        libc::SYS_mknodat if regular(args[2]) => (args[2], ModeChange::Create),
+        _ => return None,
+    };
+    Some((mode as u32 & 0o7777, change))
+}
+
+/// `fs.setuid`: a set-user-ID or set-group-ID bit on a file (a binary any host
+/// user may later run with the task's identity — root's, when orchestra ran as
+/// root). Set-group-ID on a directory is allowed: it only makes new entries
+/// inherit the directory's group. `file` is what the call changes (a path, or
+/// the magic link of a descriptor); for [`ModeChange::Create`] nothing exists yet.
+fn decide_setid(name: &str, mode: u32, change: ModeChange, file: &Path, follow: bool) -> Decision {
+    if mode & SETID_BITS == 0 {
+        return Decision::Continue;
+    }
+    if change == ModeChange::Chmod && mode & libc::S_ISUID == 0 {
+        let meta = if follow { std::fs::metadata(file) } else { std::fs::symlink_metadata(file) };
+        if meta.is_ok_and(|m| m.is_dir()) {
+            return Decision::Continue;
+        }
+    }
+    Decision::Deny {
+        errno: libc::EPERM,
+        rule: "fs.setuid".into(),
+        detail: format!("{name}: mode {mode:04o} would make {} set-user/group-ID", file.display()),
     }
 }
 
@@ -653,6 +778,7 @@ fn decide_write(
         libc::SYS_openat => Some(n.args[2]),
         _ => None,
     };
+    let mut how = None;
     if nr == libc::SYS_openat2 {
         // struct open_how { u64 flags; u64 mode; u64 resolve; } at args[2].
         let Some(b) = mem.bytes(n.args[2], 24) else { return unreadable(name, "open_how") };
@@ -662,6 +788,7 @@ fn decide_write(
         if word(0) & w == 0 {
             return Decision::Continue;
         }
+        how = Some((word(0), word(8)));
         const RESOLVE_IN_ROOT: u64 = 0x10;
         in_root = word(16) & RESOLVE_IN_ROOT != 0;
         open_flags = Some(word(0));
@@ -698,7 +825,9 @@ fn decide_write(
             | libc::SYS_unlinkat
     );
     let pid = mem.pid();
-    let target_of = |(dirfd, arg): (Option<usize>, usize), follow: bool| -> Result<Target, Decision> {
+    // `itself`: an empty path names the descriptor's own file (AT_EMPTY_PATH of
+    // fchownat, fchmodat2, utimensat, setxattrat, file_setattr…), judged like fchown.
+    let target_of = |(dirfd, arg): (Option<usize>, usize), follow: bool, itself: bool| -> Result<Target, Decision> {
         if n.args[arg] == 0 {
             return Ok(Target::Object(PathBuf::new())); // NULL: EFAULT from the kernel
         }
@@ -706,7 +835,16 @@ fn decide_write(
         if raw.is_empty() {
             // AT_EMPTY_PATH: the descriptor itself (an O_TMPFILE file, say), already
             // open; without the flag the kernel answers ENOENT.
-            return Ok(Target::Object(PathBuf::new()));
+            return Ok(match dirfd.map(|d| n.args[d] as i32) {
+                Some(fd) if itself && fd != libc::AT_FDCWD => {
+                    let link = PathBuf::from(format!("/proc/{pid}/fd/{fd}"));
+                    match std::fs::read_link(&link).ok().and_then(|text| link_path(&link, &text)) {
+                        Some(p) => Target::Path(p),
+                        None => Target::Object(link),
+                    }
+                }
+                _ => Target::Object(PathBuf::new()),
+            });
         }
         if raw.len() >= PATH_MAX {
             return Ok(Target::Object(PathBuf::new())); // ENAMETOOLONG from the kernel
@@ -716,7 +854,7 @@ fn decide_write(
     if let Some(src) = args.link_source {
         // linkat follows a final symlink only with AT_SYMLINK_FOLLOW (arg 4).
         let follow = nr == libc::SYS_linkat && n.args[4] & libc::AT_SYMLINK_FOLLOW as u64 != 0;
-        match target_of(src, follow) {
+        match target_of(src, follow, false) {
             Err(d) => return d,
             Ok(Target::Unresolvable(why)) => return unresolvable(name, &why),
             Ok(Target::Path(p)) if !write_allowed(plan, &p, false) => {
@@ -729,33 +867,48 @@ fn decide_write(
             Ok(_) => {}
         }
     }
+    let mode = requested_mode(nr, &n.args, how);
     for t in args.targets {
-        match target_of(*t, args.follows) {
+        let target = match target_of(*t, args.follows, !open_like) {
             Err(d) => return d,
-            Ok(Target::Unresolvable(why)) => return unresolvable(name, &why),
-            Ok(Target::Path(p)) => {
-                if no_op_if_present && std::fs::symlink_metadata(&p).is_ok() {
-                    return Decision::Continue;
-                }
-                if !write_allowed(plan, &p, open_like) {
-                    return Decision::Deny {
-                        errno: libc::EACCES,
-                        rule: "fs.write".into(),
-                        detail: format!("{name}: write to {} outside the writable roots", p.display()),
-                    };
-                }
-                if moves && let Some(island) = island_below(plan, &p) {
-                    // The kernel refuses it too (the island and its parents are mount
-                    // points); reported because it tries to move protected files away.
-                    return Decision::Deny {
-                        errno: libc::EBUSY,
-                        rule: "fs.write".into(),
-                        detail: format!("{name}: {} holds the protected path {}", p.display(), island.display()),
-                    };
-                }
-                written.push(p);
+            Ok(t) => t,
+        };
+        if let Target::Unresolvable(why) = &target {
+            return unresolvable(name, why);
+        }
+        if let Target::Path(p) = &target {
+            if no_op_if_present && std::fs::symlink_metadata(p).is_ok() {
+                return Decision::Continue;
             }
-            Ok(Target::Object(_)) => {}
+            if !write_allowed(plan, p, open_like) {
+                return Decision::Deny {
+                    errno: libc::EACCES,
+                    rule: "fs.write".into(),
+                    detail: format!("{name}: write to {} outside the writable roots", p.display()),
+                };
+            }
+            if moves && let Some(island) = island_below(plan, p) {
+                // The kernel refuses it too (the island and its parents are mount
+                // points); reported because it tries to move protected files away.
+                return Decision::Deny {
+                    errno: libc::EBUSY,
+                    rule: "fs.write".into(),
+                    detail: format!("{name}: {} holds the protected path {}", p.display(), island.display()),
+                };
+            }
+        }
+        // A mode with set-ID bits, on a file in the writable roots or behind a
+        // descriptor (an O_TMPFILE file, say, named later by linkat).
+        if let (Some((mode, change)), Target::Path(file) | Target::Object(file)) = (mode, &target)
+            && (change == ModeChange::Create || !file.as_os_str().is_empty())
+        {
+            let d = decide_setid(name, mode, change, file, args.follows);
+            if d != Decision::Continue {
+                return d;
+            }
+        }
+        if let Target::Path(p) = target {
+            written.push(p);
         }
     }
     Decision::Continue
@@ -780,6 +933,14 @@ fn island_below<'p>(plan: &'p JailPlan, dir: &Path) -> Option<&'p Path> {
 fn decide_write_fd(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &str, arg: usize) -> Decision {
     let link = PathBuf::from(format!("/proc/{}/fd/{}", mem.pid(), n.args[arg] as i32));
     let Ok(text) = std::fs::read_link(&link) else { return Decision::Continue }; // EBADF from the kernel
+    // fchmod: the set-ID bits are judged on whatever file the descriptor holds,
+    // a named one or not (an O_TMPFILE file may be linked into the workspace later).
+    if let Some((mode, change)) = requested_mode(n.nr as i64, &n.args, None) {
+        let d = decide_setid(name, mode, change, &link, true);
+        if d != Decision::Continue {
+            return d;
+        }
+    }
     match link_path(&link, &text) {
         Some(p) if !write_allowed(plan, &p, false) => Decision::Deny {
             errno: libc::EACCES,
@@ -1173,6 +1334,143 @@ mod tests {
         use std::os::fd::AsRawFd;
         let fd = format!("/proc/self/fd/{}", r.as_raw_fd());
         assert!(matches!(walk(me, Path::new("/"), "/".into(), Path::new(&fd), true), Target::Object(_)));
+    }
+
+    fn deny_rule(d: &Decision) -> &str {
+        match d {
+            Decision::Deny { rule, .. } => rule,
+            Decision::Continue => "continue",
+        }
+    }
+
+    #[test]
+    fn setid_modes_are_denied_on_files_and_allowed_setgid_on_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let mut p = plan();
+        p.mounts.push(Mount::Bind { src: d.path().into(), dst: d.path().into(), rw: true });
+        p.writable.push(d.path().into());
+        let file = d.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let mut m = HashMap::new();
+        m.insert(0x1000, file.as_os_str().as_encoded_bytes().to_vec());
+        m.insert(0x2000, d.path().as_os_str().as_encoded_bytes().to_vec());
+        let mem = FakeMem(m);
+        let chmod =
+            |path: u64, mode: u64| decide(&p, &notif(libc::SYS_chmod, [path, mode, 0, 0, 0, 0]), &mem, &mut Vec::new());
+        assert_eq!(deny_rule(&chmod(0x1000, 0o4755)), "fs.setuid");
+        assert_eq!(deny_rule(&chmod(0x1000, 0o2755)), "fs.setuid");
+        assert_eq!(deny_rule(&chmod(0x1000, 0o2644)), "fs.setuid", "setgid without group-exec (mandatory locking)");
+        assert_eq!(chmod(0x1000, 0o755), Decision::Continue);
+        assert_eq!(chmod(0x1000, 0o1777), Decision::Continue, "the sticky bit is not set-ID");
+        assert_eq!(chmod(0x2000, 0o2775), Decision::Continue, "setgid directories are benign");
+        assert_eq!(deny_rule(&chmod(0x2000, 0o4775)), "fs.setuid");
+        let at = libc::AT_FDCWD as u64;
+        let d2 = decide(&p, &notif(seccomp::nr::FCHMODAT2, [at, 0x1000, 0o6755, 0, 0, 0]), &mem, &mut Vec::new());
+        assert_eq!(deny_rule(&d2), "fs.setuid");
+        // Creation with set-ID bits: open(O_CREAT), openat, creat, mknod S_IFREG.
+        let creat = libc::O_CREAT as u64 | libc::O_WRONLY as u64;
+        for (nr, args) in [
+            (libc::SYS_open, [0x1000, creat, 0o4755, 0, 0, 0]),
+            (libc::SYS_openat, [at, 0x1000, creat, 0o2755, 0, 0]),
+            (libc::SYS_creat, [0x1000, 0o4700, 0, 0, 0, 0]),
+            (libc::SYS_mknod, [0x1000, libc::S_IFREG as u64 | 0o4755, 0, 0, 0, 0]),
+            (libc::SYS_mknodat, [at, 0x1000, 0o4755, 0, 0, 0]),
+        ] {
+            let d = decide(&p, &notif(nr, args), &mem, &mut Vec::new());
+            assert_eq!(deny_rule(&d), "fs.setuid", "{}", seccomp::syscall_name(nr));
+        }
+        let d = decide(&p, &notif(libc::SYS_openat, [at, 0x1000, creat, 0o755, 0, 0]), &mem, &mut Vec::new());
+        assert_eq!(d, Decision::Continue);
+        // Without O_CREAT the mode argument means nothing.
+        let d = decide(&p, &notif(libc::SYS_openat, [at, 0x1000, 1, 0o4755, 0, 0]), &mem, &mut Vec::new());
+        assert_eq!(d, Decision::Continue);
+        // Outside the writable roots the write itself is the violation.
+        let mut m = HashMap::new();
+        m.insert(0x3000, b"/etc/passwd".to_vec());
+        let d = decide(&p, &notif(libc::SYS_chmod, [0x3000, 0o4755, 0, 0, 0, 0]), &FakeMem(m), &mut Vec::new());
+        assert_eq!(deny_rule(&d), "fs.write");
+    }
+
+    #[test]
+    fn fchmod_with_setid_bits_is_denied_on_any_file_behind_the_descriptor() {
+        use std::os::fd::AsRawFd;
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let fd = f.as_file().as_raw_fd() as u64;
+        let mem = FakeMem(HashMap::new());
+        let d = decide(&plan(), &notif(libc::SYS_fchmod, [fd, 0o104755, 0, 0, 0, 0]), &mem, &mut Vec::new());
+        assert_eq!(deny_rule(&d), "fs.setuid");
+        let dir = std::fs::File::open(std::env::temp_dir()).unwrap();
+        let dfd = dir.as_raw_fd() as u64;
+        let d = decide(&plan(), &notif(libc::SYS_fchmod, [dfd, 0o2775, 0, 0, 0, 0]), &mem, &mut Vec::new());
+        assert_ne!(deny_rule(&d), "fs.setuid", "setgid on a directory");
+    }
+
+    #[test]
+    fn an_empty_path_with_a_descriptor_is_judged_by_the_descriptors_file() {
+        use std::os::fd::AsRawFd;
+        // setxattrat(fd_of_/etc/passwd, "", AT_EMPTY_PATH, …): a change of /etc/passwd.
+        let f = std::fs::File::open("/etc/passwd").unwrap();
+        let mut m = HashMap::new();
+        m.insert(0x1000, Vec::new());
+        let args = [f.as_raw_fd() as u64, 0x1000, libc::AT_EMPTY_PATH as u64, 0, 0, 0];
+        let d = decide(&plan(), &notif(seccomp::nr::SETXATTRAT, args), &FakeMem(m), &mut Vec::new());
+        assert_eq!(deny_rule(&d), "fs.write", "{d:?}");
+    }
+
+    #[test]
+    fn namespace_less_unix_sockets_are_judged_by_path() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = d.path().join("docker.sock");
+        let _l = std::os::unix::net::UnixListener::bind(&outside).unwrap();
+        let mut p = plan();
+        p.namespaces = false;
+        p.writable.retain(|w| !d.path().starts_with(w)); // the tempdir is under /tmp
+        let sockaddr = |path: &Path| {
+            let mut a = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+            a.extend_from_slice(path.as_os_str().as_encoded_bytes());
+            a.push(0);
+            a
+        };
+        let addr = sockaddr(&outside);
+        let mut m = HashMap::new();
+        m.insert(0x3000, addr.clone());
+        let mem = FakeMem(m);
+        let n = notif(libc::SYS_connect, [3, 0x3000, addr.len() as u64, 0, 0, 0]);
+        assert_eq!(deny_rule(&decide(&p, &n, &mem, &mut Vec::new())), "network.unix_socket");
+        // Listed explicitly, or inside the writable roots: allowed.
+        p.readable.push(outside.clone());
+        assert_eq!(decide(&p, &n, &mem, &mut Vec::new()), Decision::Continue);
+        let alias = d.path().join("log");
+        std::os::unix::fs::symlink(&outside, &alias).unwrap();
+        p.readable = vec![alias];
+        assert_eq!(decide(&p, &n, &mem, &mut Vec::new()), Decision::Continue, "listed through a symlink");
+        p.readable.clear();
+        p.writable.push(d.path().into());
+        assert_eq!(decide(&p, &n, &mem, &mut Vec::new()), Decision::Continue);
+        // Host networking without namespaces: IP destinations stay allowed.
+        let mut h = plan();
+        h.namespaces = false;
+        h.network = NetworkMode::Host;
+        h.writable.retain(|w| !d.path().starts_with(w));
+        let ip = [(libc::AF_INET as u16).to_ne_bytes().to_vec(), vec![0, 80, 93, 184, 216, 34, 0, 0, 0, 0, 0, 0, 0, 0]]
+            .concat();
+        let mut hm = HashMap::new();
+        hm.insert(0x4000, ip.clone());
+        let hn = notif(libc::SYS_connect, [3, 0x4000, ip.len() as u64, 0, 0, 0]);
+        assert_eq!(decide(&h, &hn, &FakeMem(hm), &mut Vec::new()), Decision::Continue);
+        assert_eq!(deny_rule(&decide(&h, &n, &mem, &mut Vec::new())), "network.unix_socket");
+        // With namespaces only what the jail mounts is reachable: not judged here.
+        let mut p = plan();
+        p.namespaces = true;
+        assert_eq!(decide(&p, &n, &mem, &mut Vec::new()), Decision::Continue);
+        // A name that is no socket is the kernel's business (ENOENT).
+        let mut p = plan();
+        p.namespaces = false;
+        let addr = sockaddr(&d.path().join("absent"));
+        let mut m = HashMap::new();
+        m.insert(0x3000, addr.clone());
+        let n = notif(libc::SYS_connect, [3, 0x3000, addr.len() as u64, 0, 0, 0]);
+        assert_eq!(decide(&p, &n, &FakeMem(m), &mut Vec::new()), Decision::Continue);
     }
 
     #[test]
