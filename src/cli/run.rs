@@ -57,6 +57,11 @@ pub struct RunArgs {
     /// ends `awaiting_approval`, exit 2, resumable with the proposed plan).
     #[arg(long)]
     pub approve: bool,
+    /// Replan after a permanent failure even in a CI job (`CI`, `GITHUB_ACTIONS`,
+    /// `GITLAB_CI`), where replanning is off by default. A replan never turns the
+    /// failure it works around into a success unless a person approves it (`--approve`).
+    #[arg(long)]
+    pub replan: bool,
     /// Also write the JUnit report here (the run directory always has `junit.xml`).
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
@@ -92,6 +97,9 @@ pub struct ResumeArgs {
     /// Ask before adopting a replanned plan (see `run --approve`).
     #[arg(long)]
     pub approve: bool,
+    /// Replan even in a CI job (see `run --replan`).
+    #[arg(long)]
+    pub replan: bool,
 }
 
 /// Arguments of `orchestra plan`.
@@ -319,6 +327,7 @@ pub fn run(args: RunArgs) -> Exit {
         policy.as_deref(),
         &cp.settings.workdir,
         args.approve,
+        args.replan,
     );
     let transient = cfg.config.planner.transient_retries;
     let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
@@ -496,9 +505,10 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Err(e) => return super::config_error(e),
     };
     eprintln!("orchestra: resuming run {} with the plan {origin}", run.id);
-    // Tasks added to the plan start pending; tasks removed from it leave the checkpoint.
+    // Tasks added to the plan start pending; tasks removed from it leave the
+    // checkpoint, except failures, which are never erased by a plan change.
     let ids: std::collections::BTreeSet<String> = prepared.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();
-    cp.tasks.retain(|id, _| ids.contains(id));
+    keep_dropped_failures(&mut cp, &ids, args.plan.as_deref());
     for id in &ids {
         cp.tasks.entry(id.clone()).or_insert_with(TaskRecord::pending);
     }
@@ -525,6 +535,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
         cp.settings.policy.as_deref(),
         &cp.settings.workdir,
         args.approve,
+        args.replan,
     );
     let transient = cfg.config.planner.transient_retries;
     let pool = container_pool(&cfg.config);
@@ -545,6 +556,36 @@ pub fn resume(args: ResumeArgs) -> Exit {
     );
     drop(held);
     exit
+}
+
+/// Tasks that a resume's plan no longer has: a failure stays in the record as
+/// `<id>@resume-N`. A failed task that a person chose to drop (`--plan P` on the
+/// command line) becomes `replaced`; one dropped because the original plan
+/// file changed (a task may have rewritten it) stays `failed`, and violations
+/// and timeouts always stand. Other records (skipped, cancelled, pending) go.
+fn keep_dropped_failures(cp: &mut Checkpoint, ids: &std::collections::BTreeSet<String>, chosen: Option<&Path>) {
+    use crate::orchestrator::replan::{is_replaced_key, replaced_key};
+    use checkpoint::TaskState;
+    let session = cp.sessions + 1;
+    let dropped: Vec<String> =
+        cp.tasks.keys().filter(|k| !ids.contains(k.as_str()) && !is_replaced_key(k)).cloned().collect();
+    for id in dropped {
+        let Some(mut rec) = cp.tasks.remove(&id) else { continue };
+        if !matches!(rec.state, TaskState::Failed | TaskState::TimedOut | TaskState::Violation) {
+            continue;
+        }
+        rec.note = Some(match (rec.state, chosen) {
+            (TaskState::Failed, Some(p)) => {
+                rec.state = TaskState::Replaced;
+                format!("taken out of the plan by `orchestra resume --plan {}` (a person's choice)", p.display())
+            }
+            _ => format!(
+                "no longer in the plan of session {session}: this {} stands",
+                if rec.state == TaskState::Failed { "failure" } else { rec.state.as_str() }
+            ),
+        });
+        cp.tasks.insert(replaced_key(&id, "resume", session), rec);
+    }
 }
 
 #[cfg(test)]

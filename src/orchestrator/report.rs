@@ -167,6 +167,36 @@ pub fn build(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -
             outputs: t.outputs.clone(),
         });
     }
+    // Failures a plan change took out of the plan (`<id>@replan-N`): still
+    // listed, so the reports and junit.xml show what happened.
+    for (key, rec) in cp.tasks.iter().filter(|(k, _)| super::replan::is_replaced_key(k)) {
+        *counts.entry(rec.state.as_str().to_string()).or_insert(0) += 1;
+        let id = key.split('@').next().unwrap_or(key);
+        tasks.push(TaskReport {
+            id: key.clone(),
+            intent: None,
+            tool: rec.argv.first().cloned().unwrap_or_default(),
+            argv: rec.argv.clone(),
+            needs: Vec::new(),
+            policy: "-".into(),
+            policy_sha256: String::new(),
+            backend: "-".into(),
+            state: rec.state.as_str().to_string(),
+            attempts: rec.attempts,
+            reused: false,
+            cause: rec.cause.clone(),
+            exit_status: rec.exit_status,
+            signal: rec.signal,
+            wall_ms: rec.wall_ms,
+            peak_memory_bytes: rec.peak_memory_bytes,
+            violations: rec.violations.clone(),
+            enforced: Vec::new(),
+            note: rec.note.clone(),
+            fingerprint: rec.fingerprint.clone(),
+            log: format!("logs/{id}.log"),
+            outputs: Vec::new(),
+        });
+    }
     RunReport {
         version: VERSION,
         run_id: cp.run_id.clone(),
@@ -209,6 +239,7 @@ pub fn summary(cp: &Checkpoint) -> String {
         TaskState::Violation,
         TaskState::Skipped,
         TaskState::Cancelled,
+        TaskState::Replaced,
         TaskState::Pending,
         TaskState::Running,
     ];
@@ -278,6 +309,7 @@ pub fn markdown(r: &RunReport) -> String {
             "violation" => "🛑 violation".to_string(),
             "timed_out" => "⏱️ timed out".to_string(),
             "failed" => "❌ failed".to_string(),
+            "replaced" => "↪️ replaced (approved)".to_string(),
             other => format!("⏭️ {other}"),
         };
         let mut details = Vec::new();

@@ -60,6 +60,10 @@ pub enum TaskState {
     Skipped,
     /// Not run, or stopped, because the run ended first (fail-fast, Ctrl-C, run timeout).
     Cancelled,
+    /// A failure that a person agreed to replace (a replan approved at the
+    /// `--approve` prompt, or `resume --plan`): kept in the record under
+    /// `<id>@replan-N` / `<id>@resume-N`, no longer counted in the exit code.
+    Replaced,
 }
 
 impl TaskState {
@@ -74,6 +78,7 @@ impl TaskState {
             TaskState::Violation => "violation",
             TaskState::Skipped => "skipped",
             TaskState::Cancelled => "cancelled",
+            TaskState::Replaced => "replaced",
         }
     }
 
@@ -125,6 +130,10 @@ pub struct TaskRecord {
     /// The run (session) in which it last succeeded, when reused by a resume.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reused: bool,
+    /// The command that ran, for the record of a failure a plan change took
+    /// out of the plan (`<id>@replan-N`): the plan no longer says it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub argv: Vec<String>,
 }
 
 impl TaskRecord {
@@ -144,6 +153,7 @@ impl TaskRecord {
             violations: Vec::new(),
             note: None,
             reused: false,
+            argv: Vec::new(),
         }
     }
 }
