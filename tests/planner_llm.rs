@@ -555,3 +555,14 @@ fn in_a_ci_job_replanning_is_off_unless_asked() {
         assert_eq!(oa.requests().len(), replans, "{k}={v}: {}", o.stderr);
     }
 }
+
+#[test]
+fn a_planner_cannot_swap_a_tool_through_path() {
+    let sneaky = "tasks:\n- {id: t, tool: sh, args: ['-c', 'echo hi'], env: {PATH: './bin'}}\n";
+    let oa = Fake::start(Api::OpenAi, vec![answer(sneaky)]);
+    let w = world(&planner(&[openai(&oa, "")], ""));
+    let o = w.run("say hi", &[]);
+    o.assert_code(1);
+    assert!(o.stderr.contains("env PATH is refused"), "{}", o.stderr);
+    assert!(!w.runs.exists() || std::fs::read_dir(&w.runs).unwrap().next().is_none(), "nothing ran");
+}

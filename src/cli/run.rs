@@ -229,6 +229,10 @@ pub fn plan_cmd(args: PlanArgs) -> Exit {
     if let Err(e) = cfg.whitelist.check(&dag, &origin) {
         return super::config_error(e);
     }
+    let text = Path::new(&origin).is_file().then(|| std::fs::read_to_string(&origin).ok()).flatten();
+    if let Err(e) = plan::env::check(&dag, &origin, &cfg.config.allow_task_env, text.as_deref()) {
+        return super::config_error(e);
+    }
     print!("{}", plan::to_yaml(&dag.plan));
     Exit::Ok
 }

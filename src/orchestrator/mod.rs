@@ -1,7 +1,10 @@
 //! The orchestrator (L1): executes a validated plan as a DAG of sandboxed tasks.
 //!
 //! Guarantees:
-//! - nothing runs until every task has passed the whitelist, its policy has
+//! - nothing runs until every task has passed the whitelist and the plan-env
+//!   rule (`plan::env`: no variable that changes which code a tool runs), its
+//!   program is resolved on the policy's PATH outside the workspace
+//!   (`plan::program`; that absolute path is what runs), its policy has
 //!   loaded and its sandbox backend can enforce that policy on this host
 //!   ([`prepare`]; exit 1 otherwise);
 //! - every task state change is durable in the checkpoint before the
@@ -94,6 +97,8 @@ pub fn prepare(
     workspace: &Path,
 ) -> Result<Prepared, String> {
     cfg.whitelist.check(&dag, origin).map_err(|e| e.to_string())?;
+    let text = Path::new(origin).is_file().then(|| std::fs::read_to_string(origin).ok()).flatten();
+    crate::plan::env::check(&dag, origin, &cfg.config.allow_task_env, text.as_deref()).map_err(|e| e.to_string())?;
     if let Some(path) = &cfg.path {
         outside_task_reach(path, workspace).map_err(|why| format!("config {}: {why}", path.display()))?;
     }
@@ -101,7 +106,7 @@ pub fn prepare(
     let mut checked: HashMap<String, ()> = HashMap::new();
     for t in &dag.plan.tasks {
         let tool = cfg.whitelist.get(&t.tool.value).ok_or_else(|| format!("task {:?}: unknown tool", t.id()))?;
-        let argv = cfg.whitelist.argv(t).ok_or_else(|| format!("task {:?}: unknown tool", t.id()))?;
+        let mut argv = cfg.whitelist.argv(t).ok_or_else(|| format!("task {:?}: unknown tool", t.id()))?;
         let spec = cli_policy
             .map(str::to_string)
             .or_else(|| t.policy.clone())
@@ -120,6 +125,12 @@ pub fn prepare(
             config::apply_security(sec, &mut policy)
                 .map_err(|e| format!("task {:?}: policy {policy_origin}: {e} (config {})", t.id(), cfg.origin))?;
             effective_policy = Some(policy.to_yaml());
+        }
+        // The program, resolved on the policy's PATH before the plan's env applies.
+        if policy.backend() == crate::policy::SandboxMode::Jail {
+            let resolved = crate::plan::program::resolve(&argv[0], policy_path(&policy).as_deref(), workspace)
+                .map_err(|e| format!("task {:?}: tool {:?}: {e}", t.id(), t.tool.value))?;
+            argv[0] = resolved.argv0();
         }
         if let Some(d) = t.timeout {
             policy.timeouts.wall = Limit::Max(d);
@@ -156,6 +167,22 @@ pub fn prepare(
     }
     let run_timeout = dag.plan.timeout.or(cfg.config.timeout).map(|d| d.0);
     Ok(Prepared { dag, tasks, run_timeout })
+}
+
+/// The `PATH` a task under `policy` starts with (before any plan variable):
+/// the policy's `environment`, else glibc's default search path.
+fn policy_path(policy: &crate::policy::Policy) -> Option<String> {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let host = crate::sandbox::jail::plan::HostFacts {
+        home,
+        env: std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect(),
+        protected: Vec::new(),
+        cgroup_memory: true,
+        cgroup_pids: true,
+        read_only_mounts: Vec::new(),
+    };
+    let env = crate::sandbox::jail::plan::task_env(policy, &host);
+    Some(env.into_iter().find(|(k, _)| k == "PATH").map(|(_, v)| v).unwrap_or_else(|| "/bin:/usr/bin".into()))
 }
 
 /// What a task under `policy` can see of the host: `None` for everything.
