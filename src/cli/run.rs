@@ -291,17 +291,19 @@ pub fn run(args: RunArgs) -> Exit {
         keep_going: args.keep_going,
         audit_dir: super::exec::audit_dir(args.audit_dir.as_deref()),
     };
-    let run = match RunDir::create(&runs) {
+    // Opened once, before any task runs, without following a link below the
+    // workspace; everything in the run directory is then written through it.
+    let run = match runstore::RunsDir::open(&runs, Some(&settings.workdir)).and_then(|r| RunDir::create_in(&r)) {
         Ok(r) => r,
         Err(e) => return super::config_error(e),
     };
-    let _lock = match lock::acquire(&run.path, &run.id) {
+    let _lock = match lock::acquire_in(&run) {
         Ok(l) => l,
         Err(e) => return super::config_error(e),
     };
     let plan_yaml = plan::to_yaml(&prepared.dag.plan);
-    if let Err(e) = runstore::write_atomic(&run.plan(), plan_yaml.as_bytes()) {
-        return super::config_error(format!("{}: {e}", run.plan().display()));
+    if let Err(e) = run.write(Path::new("plan.yaml"), plan_yaml.as_bytes(), true) {
+        return super::config_error(e);
     }
     if let Err(e) = orchestrator::materialize_policies(&mut prepared, &run) {
         return super::config_error(e);
@@ -397,7 +399,7 @@ fn session(
         Ok(l) => l,
         Err(e) => return super::config_error(e),
     };
-    let mut store = match Store::resume(&run.path, cp) {
+    let mut store = match Store::resume_in(&run, cp) {
         Ok(s) => s,
         Err(e) => return super::config_error(e),
     };
@@ -410,6 +412,10 @@ fn session(
     {
         tracing::warn!("{e}");
     }
+    let output_dirs = match orchestrator::guard_outputs(outputs) {
+        Ok(d) => d,
+        Err(e) => return super::config_error(format!("CI outputs: {e}")),
+    };
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => return super::config_error(format!("cannot find the orchestra binary: {e}")),
@@ -420,6 +426,7 @@ fn session(
         run_timeout: timeout.map(|t| t.0),
         transient_retries,
         outputs: outputs.clone(),
+        output_dirs,
         container_pool,
     };
     let mut progress = progress::Progress::new(progress::Mode::detect(json));
@@ -463,7 +470,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Ok(r) => r,
         Err(e) => return super::config_error(e),
     };
-    let held = match lock::acquire(&run.path, &run.id) {
+    let held = match lock::acquire_in(&run) {
         Ok(l) => l,
         Err(e) => return super::config_error(e),
     };
@@ -471,6 +478,18 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Ok(c) => c,
         Err(e) => return super::config_error(e),
     };
+    // The same directory, opened again without following a link below the workspace.
+    let run =
+        match runstore::RunsDir::open(&runs, Some(&cp.settings.workdir)).and_then(|r| RunDir::open_in(&r, &run.id)) {
+            Ok(again) if runstore::at::identity(again.fd()).ok() == runstore::at::identity(run.fd()).ok() => again,
+            Ok(_) => {
+                return super::config_error(format!(
+                    "{}: the run directory changed while it was opened",
+                    run.path.display()
+                ));
+            }
+            Err(e) => return super::config_error(e),
+        };
     if cp.status == RunStatus::Running {
         let who = held.stale_holder.clone().unwrap_or_else(|| "an orchestra process".into());
         eprintln!("orchestra: run {} was left running by {who}, which is gone; resuming it", run.id);
@@ -517,8 +536,8 @@ pub fn resume(args: ResumeArgs) -> Exit {
         cp.tasks.entry(id.clone()).or_insert_with(TaskRecord::pending);
     }
     let plan_yaml = plan::to_yaml(&prepared.dag.plan);
-    if let Err(e) = runstore::write_atomic(&run.plan(), plan_yaml.as_bytes()) {
-        return super::config_error(format!("{}: {e}", run.plan().display()));
+    if let Err(e) = run.write(Path::new("plan.yaml"), plan_yaml.as_bytes(), true) {
+        return super::config_error(e);
     }
     cp.plan_sha256 = sha256_hex(plan_yaml.as_bytes());
     cp.status = RunStatus::Running;

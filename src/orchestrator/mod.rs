@@ -229,13 +229,13 @@ fn outside_task_reach(file: &Path, workspace: &Path) -> Result<(), String> {
 /// Write the policies that the config changed into `<run>/policies/` and point
 /// their tasks there (the run directory is hidden from tasks).
 pub fn materialize_policies(prepared: &mut Prepared, run: &RunDir) -> Result<(), RunStoreError> {
-    let dir = run.path.join("policies");
     for t in &mut prepared.tasks {
         let Some(yaml) = &t.effective_policy else { continue };
-        std::fs::create_dir_all(&dir).map_err(crate::runstore::io_at(&dir))?;
-        let path = dir.join(format!("{}.yaml", t.policy_sha256.trim_start_matches("sha256:")));
-        crate::runstore::write_atomic(&path, yaml.as_bytes()).map_err(crate::runstore::io_at(&path))?;
-        t.policy_spec = path.to_string_lossy().into_owned();
+        run.create_dir(Path::new("policies"))?;
+        let rel = PathBuf::from("policies").join(format!("{}.yaml", t.policy_sha256.trim_start_matches("sha256:")));
+        run.write(&rel, yaml.as_bytes(), true)?;
+        // exec reads it by path and refuses it unless its hash is the one checked here.
+        t.policy_spec = run.path.join(rel).to_string_lossy().into_owned();
     }
     Ok(())
 }
@@ -260,6 +260,9 @@ pub struct Options {
     pub transient_retries: u32,
     /// Where to copy the CI reports (besides the run directory).
     pub outputs: crate::ci::Outputs,
+    /// The directories of those copies as they were before any task ran
+    /// ([`guard_outputs`]); a copy whose directory changed is not written.
+    pub output_dirs: Vec<(PathBuf, (u64, u64))>,
     /// The container pool size for the tasks' exec (config `container_pool`).
     pub container_pool: Option<usize>,
 }
@@ -481,7 +484,7 @@ fn session(
                 // Failures only (never violations or timeouts): transient ones get extra attempts.
                 let mut allowed = plan.retries;
                 if state == TaskState::Failed && stop.is_none() {
-                    let tail = crate::planner::analysis::log_tail(&run.log(&ids[i]), 40);
+                    let tail = crate::planner::analysis::log_tail(&run.via_fd(&run.log_rel(&ids[i])), 40);
                     let a = crate::planner::analysis::analyse(&crate::planner::analysis::Failure {
                         cause: rec.cause.as_deref().unwrap_or("setup_failed"),
                         exit_status: rec.exit_status,
@@ -517,7 +520,8 @@ fn session(
                     && let Err(e) = artifacts::collect(
                         &settings.workdir,
                         &task.outputs,
-                        &run.artifacts().join(&ids[i]),
+                        run,
+                        &Path::new("artifacts").join(&ids[i]),
                         &[opts.runs_dir.clone(), settings.audit_dir.clone(), settings.workdir.join(".orchestra")],
                     )
                 {
@@ -594,9 +598,15 @@ fn finish(
     store.set_status(status, Some(exit.code()))?;
     let wall_ms = started.elapsed().as_millis() as u64;
     let run_report = report::write(run, store.state(), prepared, wall_ms)?;
-    let ci_failed = crate::ci::finish(run, &run_report, &opts.outputs)
-        .map_err(|e| progress.say(&format!("orchestra: error: CI outputs: {e}")))
-        .is_err();
+    // The CI writers take paths: write only where the paths still lead to the
+    // directories opened before the tasks ran (every task has ended by now).
+    let (outputs, mut ci_failed) = checked_outputs(run, &opts.outputs, &opts.output_dirs, progress);
+    ci_failed |= match &outputs {
+        Some(o) => crate::ci::finish(run, &run_report, o)
+            .map_err(|e| progress.say(&format!("orchestra: error: CI outputs: {e}")))
+            .is_err(),
+        None => true,
+    };
     let summary = report::summary(store.state());
     append(
         log,
@@ -606,7 +616,7 @@ fn finish(
     );
     if let Err(e) = log.sync() {
         progress.say(&format!("orchestra: error: audit log: {e}"));
-        return Ok(exit.worst(Exit::Config));
+        return Ok(after_tasks(exit));
     }
     if crate::ci::github::Github::detect().is_some() {
         // Every task's log in a group, fenced against workflow commands, then the annotations.
@@ -623,7 +633,67 @@ fn finish(
         summary: &summary,
     });
     // A run whose CI reports are missing is not ok (as with the audit log above).
-    Ok(if ci_failed { exit.worst(Exit::Config) } else { exit })
+    Ok(if ci_failed { after_tasks(exit) } else { exit })
+}
+
+/// The exit code when something the orchestrator writes after the tasks ran
+/// fails: a run that was otherwise ok exits 1, but a task's failure, timeout
+/// or violation keeps its code (a task must not turn exit 4 into 1 by
+/// sabotaging a report).
+fn after_tasks(exit: Exit) -> Exit {
+    if exit == Exit::Ok { Exit::Config } else { exit }
+}
+
+/// Create the directories of the CI report copies and note what they are,
+/// before any task runs (see [`Options::output_dirs`]).
+pub fn guard_outputs(outputs: &crate::ci::Outputs) -> Result<Vec<(PathBuf, (u64, u64))>, String> {
+    let mut dirs = Vec::new();
+    for p in [&outputs.junit, &outputs.sarif, &outputs.summary].into_iter().flatten() {
+        let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) else { continue };
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        let id = std::fs::File::open(parent)
+            .and_then(|f| crate::runstore::at::identity(&f))
+            .map_err(|e| format!("{}: {e}", parent.display()))?;
+        dirs.push((parent.to_path_buf(), id));
+    }
+    Ok(dirs)
+}
+
+/// The CI outputs that may still be written: `None` when the run directory's
+/// path no longer leads to it; copies whose directory changed are dropped.
+/// The flag says whether anything was refused (each refusal is said).
+fn checked_outputs(
+    run: &RunDir,
+    outputs: &crate::ci::Outputs,
+    dirs: &[(PathBuf, (u64, u64))],
+    progress: &Progress,
+) -> (Option<crate::ci::Outputs>, bool) {
+    if let Err(e) = run.intact() {
+        progress.say(&format!("orchestra: error: not writing junit.xml, violations.sarif or their copies: {e}"));
+        return (None, true);
+    }
+    let mut refused = false;
+    let mut keep = |p: &Option<PathBuf>| -> Option<PathBuf> {
+        let p = p.as_ref()?;
+        let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) else { return Some(p.clone()) };
+        let before = dirs.iter().find(|(d, _)| d == parent).map(|(_, id)| *id);
+        let now = std::fs::File::open(parent).and_then(|f| crate::runstore::at::identity(&f)).ok();
+        if before.is_some() && before == now {
+            return Some(p.clone());
+        }
+        refused = true;
+        progress.say(&format!(
+            "orchestra: error: not writing {}: its directory was moved or replaced while tasks ran",
+            p.display()
+        ));
+        None
+    };
+    let checked = crate::ci::Outputs {
+        junit: keep(&outputs.junit),
+        sarif: keep(&outputs.sarif),
+        summary: keep(&outputs.summary),
+    };
+    (Some(checked), refused)
 }
 
 /// Start one attempt of task `i`.
@@ -660,8 +730,7 @@ fn start(
     // Not forced to disk: after a crash, a task recorded running or pending is run again alike.
     store.note(&ids[i], rec)?;
     if attempt_no > 1 {
-        let log_path = run.log(&ids[i]);
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&log_path) {
+        if let Ok(mut f) = run.append(&run.log_rel(&ids[i])) {
             use std::io::Write;
             let _ = writeln!(f, "--- orchestra: attempt {attempt_no} ---");
         }
@@ -680,8 +749,9 @@ fn start(
         run_id: run.id.clone(),
         // Hidden wherever the task could reach it; elsewhere it is invisible anyway.
         protect: if reachable(&opts.runs_dir, &plan.visible) { vec![opts.runs_dir.clone()] } else { Vec::new() },
-        report: run.task_report(&ids[i]),
-        log: run.log(&ids[i]),
+        run: run.clone(),
+        report: run.task_report_rel(&ids[i]),
+        log: run.log_rel(&ids[i]),
         container_pool: opts.container_pool,
     };
     let tx = tx.clone();
@@ -861,7 +931,7 @@ fn print_failures(progress: &Progress, run: &RunDir, cp: &crate::runstore::check
             continue;
         }
         let path = run.log(id);
-        let text = std::fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let text = run.read(&run.log_rel(id)).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let from = lines.len().saturating_sub(TAIL);
         progress.say(&format!("orchestra: --- last {} lines of {} ---", lines.len() - from, path.display()));

@@ -28,7 +28,7 @@ use crate::audit;
 use crate::plan;
 use crate::planner::analysis::Analysis;
 use crate::runstore::checkpoint::{Store, TaskRecord, TaskState};
-use crate::runstore::{RunDir, RunStoreError, io_at, write_atomic};
+use crate::runstore::{RunDir, RunStoreError};
 use std::collections::BTreeMap;
 
 /// What the orchestrator tells the replanner.
@@ -147,7 +147,7 @@ pub fn attempt(
         failed,
         record: &record,
         analysis,
-        log_tail: crate::planner::analysis::log_tail(&run.log(&ids[failed]), 40),
+        log_tail: crate::planner::analysis::log_tail(&run.via_fd(&run.log_rel(&ids[failed])), 40),
         succeeded: succeeded.clone(),
         number,
     };
@@ -179,12 +179,11 @@ pub fn attempt(
     let diff = plan::diff::diff(&current.dag.plan, new_plan);
     let diff_text = diff.render("plan.yaml", &format!("plans/replan-{number}.yaml"), new_plan);
     let yaml = plan::to_yaml(new_plan);
-    let dir = plans_dir(run);
-    std::fs::create_dir_all(&dir).map_err(io_at(&dir))?;
-    let yaml_path = dir.join(format!("replan-{number}.yaml"));
-    let diff_path = dir.join(format!("replan-{number}.diff"));
-    write_atomic(&yaml_path, yaml.as_bytes()).map_err(io_at(&yaml_path))?;
-    write_atomic(&diff_path, diff_text.as_bytes()).map_err(io_at(&diff_path))?;
+    run.create_dir(std::path::Path::new("plans"))?;
+    let yaml_rel = std::path::PathBuf::from(format!("plans/replan-{number}.yaml"));
+    let yaml_path = run.path.join(&yaml_rel);
+    run.write(&yaml_rel, yaml.as_bytes(), true)?;
+    run.write(std::path::Path::new(&format!("plans/replan-{number}.diff")), diff_text.as_bytes(), true)?;
     let plan_sha256 = sha256_hex(yaml.as_bytes());
     let body = |extra: serde_json::Value| {
         let mut b = serde_json::json!({
@@ -272,7 +271,7 @@ pub fn attempt(
         };
         tasks.insert(t.id().to_string(), rec);
     }
-    write_atomic(&run.plan(), yaml.as_bytes()).map_err(io_at(&run.plan()))?;
+    run.write(std::path::Path::new("plan.yaml"), yaml.as_bytes(), true)?;
     store.replace_plan(plan_sha256.clone(), tasks)?;
     append(log, "plan_replaced", body(serde_json::json!({"approved_by_person": approval == Approval::Yes})), &run.id);
     Ok(Outcome::Adopted(Box::new(proposed.prepared)))
