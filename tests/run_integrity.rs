@@ -49,7 +49,7 @@ fn loader_and_interpreter_variables_in_plan_env_are_refused() {
         let o = w.run_plan(&format!("tasks:\n- {{id: t, tool: sh, args: ['-c', 'true'], env: {{{k}: '{v}'}}}}\n"), &[]);
         o.assert_code(1);
         assert!(
-            o.stderr.contains(&format!("plan.yaml:2:")) && o.stderr.contains(&format!("env {k} is refused")),
+            o.stderr.contains("plan.yaml:2:") && o.stderr.contains(&format!("env {k} is refused")),
             "{k}: {}",
             o.all()
         );

@@ -247,6 +247,9 @@ fn absolutize_policy(spec: &str, base: &Path) -> String {
     if is_path && !p.is_absolute() { base.join(p).to_string_lossy().into_owned() } else { spec.to_string() }
 }
 
+/// A CI copy's directory and its `(st_dev, st_ino)` before any task ran.
+pub type OutputDir = (PathBuf, (u64, u64));
+
 /// How to execute.
 #[derive(Debug)]
 pub struct Options {
@@ -262,7 +265,7 @@ pub struct Options {
     pub outputs: crate::ci::Outputs,
     /// The directories of those copies as they were before any task ran
     /// ([`guard_outputs`]); a copy whose directory changed is not written.
-    pub output_dirs: Vec<(PathBuf, (u64, u64))>,
+    pub output_dirs: Vec<OutputDir>,
     /// The container pool size for the tasks' exec (config `container_pool`).
     pub container_pool: Option<usize>,
 }
@@ -646,7 +649,7 @@ fn after_tasks(exit: Exit) -> Exit {
 
 /// Create the directories of the CI report copies and note what they are,
 /// before any task runs (see [`Options::output_dirs`]).
-pub fn guard_outputs(outputs: &crate::ci::Outputs) -> Result<Vec<(PathBuf, (u64, u64))>, String> {
+pub fn guard_outputs(outputs: &crate::ci::Outputs) -> Result<Vec<OutputDir>, String> {
     let mut dirs = Vec::new();
     for p in [&outputs.junit, &outputs.sarif, &outputs.summary].into_iter().flatten() {
         let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) else { continue };
@@ -665,7 +668,7 @@ pub fn guard_outputs(outputs: &crate::ci::Outputs) -> Result<Vec<(PathBuf, (u64,
 fn checked_outputs(
     run: &RunDir,
     outputs: &crate::ci::Outputs,
-    dirs: &[(PathBuf, (u64, u64))],
+    dirs: &[OutputDir],
     progress: &Progress,
 ) -> (Option<crate::ci::Outputs>, bool) {
     if let Err(e) = run.intact() {
@@ -729,11 +732,11 @@ fn start(
     let attempt_no = rec.attempts;
     // Not forced to disk: after a crash, a task recorded running or pending is run again alike.
     store.note(&ids[i], rec)?;
-    if attempt_no > 1 {
-        if let Ok(mut f) = run.append(&run.log_rel(&ids[i])) {
-            use std::io::Write;
-            let _ = writeln!(f, "--- orchestra: attempt {attempt_no} ---");
-        }
+    if attempt_no > 1
+        && let Ok(mut f) = run.append(&run.log_rel(&ids[i]))
+    {
+        use std::io::Write;
+        let _ = writeln!(f, "--- orchestra: attempt {attempt_no} ---");
     }
     progress.event(&Event::TaskStarted { task: &ids[i], attempt: attempt_no });
     let attempt = worker::Attempt {
