@@ -621,7 +621,8 @@ fn finish(
         progress.say(&format!("orchestra: error: audit log: {e}"));
         return Ok(after_tasks(exit));
     }
-    if crate::ci::github::Github::detect().is_some() {
+    // The GitHub log groups read the logs by path: only while the path leads to the run directory.
+    if crate::ci::github::Github::detect().is_some() && run.intact().is_ok() {
         // Every task's log in a group, fenced against workflow commands, then the annotations.
         crate::ci::github::print(&run_report, run);
     } else if progress.mode() != progress::Mode::Json {
@@ -970,5 +971,9 @@ mod tests {
         assert_eq!(run_exit([Failed, TimedOut].into_iter()), Exit::Timeout);
         assert_eq!(run_exit([TimedOut, Violation, Failed].into_iter()), Exit::Violation);
         assert_eq!(run_exit([Succeeded, Cancelled].into_iter()), Exit::Failed);
+        // A failure a person agreed to replace no longer counts; an unapproved one does.
+        assert_eq!(run_exit([Succeeded, Replaced].into_iter()), Exit::Ok);
+        assert_eq!(after_tasks(Exit::Violation), Exit::Violation, "a sabotaged report never masks exit 4");
+        assert_eq!(after_tasks(Exit::Ok), Exit::Config);
     }
 }
