@@ -65,6 +65,11 @@ pub struct Config {
     /// policy that says otherwise is refused (fail closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<SeedSecurity>,
+    /// Plan `env:` names refused by default (they can change which code a
+    /// whitelisted tool runs, see `src/plan/env.rs`) that this project allows
+    /// knowingly, e.g. `[PYTHONPATH]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_task_env: Vec<String>,
     /// Containers kept ready per configuration for supervised container tasks
     /// (0 to 16; `ORCHESTRA_CONTAINER_POOL` overrides it). Off when absent; see
     /// README "Container pool" and SECURITY.md §10.1.
@@ -228,6 +233,7 @@ impl Default for Config {
             timeout: None,
             outputs: OutputsConfig::default(),
             security: None,
+            allow_task_env: Vec::new(),
             container_pool: None,
         }
     }

@@ -2,6 +2,10 @@
 //! orchestrator's [`Replanner`], the `--approve` gate, `orchestra plan diff`
 //! and `orchestra plan --compare`.
 //!
+//! Replanning is off in CI jobs unless `--replan` is given ([`in_ci`]); when
+//! on, an adopted replan never erases the failure it works around unless a
+//! person approved it (see `orchestrator::replan`).
+//!
 //! The approval gate never hangs: without a terminal on stdin it answers
 //! [`Approval::NoTerminal`], and the run ends with status `awaiting_approval`
 //! (exit 2), resumable with the proposed plan.
@@ -41,8 +45,10 @@ impl std::fmt::Debug for CliReplanner {
 }
 
 impl CliReplanner {
-    /// The replanner for a run, if this run may replan: `planner.max_replans > 0`, and the
-    /// run came from an intent, or `planner.replan_plan_files` is set.
+    /// The replanner for a run, if this run may replan: `planner.max_replans > 0`, the
+    /// run came from an intent (or `planner.replan_plan_files` is set), and it is not
+    /// a CI job ([`in_ci`]) unless `--replan` asked for it.
+    #[allow(clippy::too_many_arguments)]
     pub fn for_run(
         cfg: &config::Loaded,
         intent: Option<&str>,
@@ -50,9 +56,10 @@ impl CliReplanner {
         cli_policy: Option<&str>,
         workspace: &Path,
         approve: bool,
+        replan_flag: bool,
     ) -> Option<CliReplanner> {
         let pc = &cfg.config.planner;
-        if pc.max_replans == 0 || (intent.is_none() && !pc.replan_plan_files) {
+        if pc.max_replans == 0 || (intent.is_none() && !pc.replan_plan_files) || (in_ci() && !replan_flag) {
             return None;
         }
         let intent = intent
@@ -110,10 +117,22 @@ impl Replanner for CliReplanner {
 
     fn approve(&mut self, number: u32, diff: &str) -> Approval {
         if !self.approve {
-            return Approval::Yes;
+            return Approval::NotAsked;
         }
         ask(number, diff, &mut std::io::stdin().lock(), std::io::stdin().is_terminal())
     }
+}
+
+/// Whether this process runs as a CI job (`CI`, `GITHUB_ACTIONS` or
+/// `GITLAB_CI` set to anything but `false`/`0`/empty): replanning is then off
+/// unless `--replan` asks for it, as nobody is there to review a new plan.
+pub fn in_ci() -> bool {
+    ["CI", "GITHUB_ACTIONS", "GITLAB_CI"].iter().any(|k| {
+        std::env::var(k).is_ok_and(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            !v.is_empty() && v != "false" && v != "0"
+        })
+    })
 }
 
 /// The approval gate: `y`/`yes` adopts; anything else, or end of input, declines; no terminal: [`Approval::NoTerminal`].

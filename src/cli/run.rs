@@ -57,6 +57,11 @@ pub struct RunArgs {
     /// ends `awaiting_approval`, exit 2, resumable with the proposed plan).
     #[arg(long)]
     pub approve: bool,
+    /// Replan after a permanent failure even in a CI job (`CI`, `GITHUB_ACTIONS`,
+    /// `GITLAB_CI`), where replanning is off by default. A replan never turns the
+    /// failure it works around into a success unless a person approves it (`--approve`).
+    #[arg(long)]
+    pub replan: bool,
     /// Also write the JUnit report here (the run directory always has `junit.xml`).
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
@@ -92,6 +97,9 @@ pub struct ResumeArgs {
     /// Ask before adopting a replanned plan (see `run --approve`).
     #[arg(long)]
     pub approve: bool,
+    /// Replan even in a CI job (see `run --replan`).
+    #[arg(long)]
+    pub replan: bool,
 }
 
 /// Arguments of `orchestra plan`.
@@ -226,6 +234,10 @@ pub fn plan_cmd(args: PlanArgs) -> Exit {
     if let Err(e) = cfg.whitelist.check(&dag, &origin) {
         return super::config_error(e);
     }
+    let text = Path::new(&origin).is_file().then(|| std::fs::read_to_string(&origin).ok()).flatten();
+    if let Err(e) = plan::env::check(&dag, &origin, &cfg.config.allow_task_env, text.as_deref()) {
+        return super::config_error(e);
+    }
     crate::ci::github::print_quoted_out(&plan::to_yaml(&dag.plan));
     Exit::Ok
 }
@@ -284,17 +296,19 @@ pub fn run(args: RunArgs) -> Exit {
         keep_going: args.keep_going,
         audit_dir: super::exec::audit_dir(args.audit_dir.as_deref()),
     };
-    let run = match RunDir::create(&runs) {
+    // Opened once, before any task runs, without following a link below the
+    // workspace; everything in the run directory is then written through it.
+    let run = match runstore::RunsDir::open(&runs, Some(&settings.workdir)).and_then(|r| RunDir::create_in(&r)) {
         Ok(r) => r,
         Err(e) => return super::config_error(e),
     };
-    let _lock = match lock::acquire(&run.path, &run.id) {
+    let _lock = match lock::acquire_in(&run) {
         Ok(l) => l,
         Err(e) => return super::config_error(e),
     };
     let plan_yaml = plan::to_yaml(&prepared.dag.plan);
-    if let Err(e) = runstore::write_atomic(&run.plan(), plan_yaml.as_bytes()) {
-        return super::config_error(format!("{}: {e}", run.plan().display()));
+    if let Err(e) = run.write(Path::new("plan.yaml"), plan_yaml.as_bytes(), true) {
+        return super::config_error(e);
     }
     if let Err(e) = orchestrator::materialize_policies(&mut prepared, &run) {
         return super::config_error(e);
@@ -324,6 +338,7 @@ pub fn run(args: RunArgs) -> Exit {
         policy.as_deref(),
         &cp.settings.workdir,
         args.approve,
+        args.replan,
     );
     let transient = cfg.config.planner.transient_retries;
     let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
@@ -389,7 +404,7 @@ fn session(
         Ok(l) => l,
         Err(e) => return super::config_error(e),
     };
-    let mut store = match Store::resume(&run.path, cp) {
+    let mut store = match Store::resume_in(&run, cp) {
         Ok(s) => s,
         Err(e) => return super::config_error(e),
     };
@@ -402,6 +417,10 @@ fn session(
     {
         tracing::warn!("{e}");
     }
+    let output_dirs = match orchestrator::guard_outputs(outputs) {
+        Ok(d) => d,
+        Err(e) => return super::config_error(format!("CI outputs: {e}")),
+    };
     let exe = match std::env::current_exe() {
         Ok(e) => e,
         Err(e) => return super::config_error(format!("cannot find the orchestra binary: {e}")),
@@ -412,6 +431,7 @@ fn session(
         run_timeout: timeout.map(|t| t.0),
         transient_retries,
         outputs: outputs.clone(),
+        output_dirs,
         container_pool,
     };
     let mut progress = progress::Progress::new(progress::Mode::detect(json));
@@ -462,7 +482,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Ok(r) => r,
         Err(e) => return super::config_error(e),
     };
-    let held = match lock::acquire(&run.path, &run.id) {
+    let held = match lock::acquire_in(&run) {
         Ok(l) => l,
         Err(e) => return super::config_error(e),
     };
@@ -470,6 +490,18 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Ok(c) => c,
         Err(e) => return super::config_error(e),
     };
+    // The same directory, opened again without following a link below the workspace.
+    let run =
+        match runstore::RunsDir::open(&runs, Some(&cp.settings.workdir)).and_then(|r| RunDir::open_in(&r, &run.id)) {
+            Ok(again) if runstore::at::identity(again.fd()).ok() == runstore::at::identity(run.fd()).ok() => again,
+            Ok(_) => {
+                return super::config_error(format!(
+                    "{}: the run directory changed while it was opened",
+                    run.path.display()
+                ));
+            }
+            Err(e) => return super::config_error(e),
+        };
     if cp.status == RunStatus::Running {
         let who = held.stale_holder.clone().unwrap_or_else(|| "an orchestra process".into());
         eprintln!("orchestra: run {} was left running by {who}, which is gone; resuming it", run.id);
@@ -508,15 +540,16 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Err(e) => return super::config_error(e),
     };
     eprintln!("orchestra: resuming run {} with the plan {origin}", run.id);
-    // Tasks added to the plan start pending; tasks removed from it leave the checkpoint.
+    // Tasks added to the plan start pending; tasks removed from it leave the
+    // checkpoint, except failures, which are never erased by a plan change.
     let ids: std::collections::BTreeSet<String> = prepared.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();
-    cp.tasks.retain(|id, _| ids.contains(id));
+    keep_dropped_failures(&mut cp, &ids, args.plan.as_deref());
     for id in &ids {
         cp.tasks.entry(id.clone()).or_insert_with(TaskRecord::pending);
     }
     let plan_yaml = plan::to_yaml(&prepared.dag.plan);
-    if let Err(e) = runstore::write_atomic(&run.plan(), plan_yaml.as_bytes()) {
-        return super::config_error(format!("{}: {e}", run.plan().display()));
+    if let Err(e) = run.write(Path::new("plan.yaml"), plan_yaml.as_bytes(), true) {
+        return super::config_error(e);
     }
     cp.plan_sha256 = sha256_hex(plan_yaml.as_bytes());
     cp.status = RunStatus::Running;
@@ -537,6 +570,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
         cp.settings.policy.as_deref(),
         &cp.settings.workdir,
         args.approve,
+        args.replan,
     );
     let transient = cfg.config.planner.transient_retries;
     let pool = container_pool(&cfg.config);
@@ -557,6 +591,36 @@ pub fn resume(args: ResumeArgs) -> Exit {
     );
     drop(held);
     exit
+}
+
+/// Tasks that a resume's plan no longer has: a failure stays in the record as
+/// `<id>@resume-N`. A failed task that a person chose to drop (`--plan P` on the
+/// command line) becomes `replaced`; one dropped because the original plan
+/// file changed (a task may have rewritten it) stays `failed`, and violations
+/// and timeouts always stand. Other records (skipped, cancelled, pending) go.
+fn keep_dropped_failures(cp: &mut Checkpoint, ids: &std::collections::BTreeSet<String>, chosen: Option<&Path>) {
+    use crate::orchestrator::replan::{is_replaced_key, replaced_key};
+    use checkpoint::TaskState;
+    let session = cp.sessions + 1;
+    let dropped: Vec<String> =
+        cp.tasks.keys().filter(|k| !ids.contains(k.as_str()) && !is_replaced_key(k)).cloned().collect();
+    for id in dropped {
+        let Some(mut rec) = cp.tasks.remove(&id) else { continue };
+        if !matches!(rec.state, TaskState::Failed | TaskState::TimedOut | TaskState::Violation) {
+            continue;
+        }
+        rec.note = Some(match (rec.state, chosen) {
+            (TaskState::Failed, Some(p)) => {
+                rec.state = TaskState::Replaced;
+                format!("taken out of the plan by `orchestra resume --plan {}` (a person's choice)", p.display())
+            }
+            _ => format!(
+                "no longer in the plan of session {session}: this {} stands",
+                if rec.state == TaskState::Failed { "failure" } else { rec.state.as_str() }
+            ),
+        });
+        cp.tasks.insert(replaced_key(&id, "resume", session), rec);
+    }
 }
 
 #[cfg(test)]

@@ -20,9 +20,16 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
-/// Copy each declared output (relative to `workdir`) into `dest`, refusing
-/// outputs that overlap any of `forbidden` (absolute paths).
-pub fn collect(workdir: &Path, outputs: &[String], dest: &Path, forbidden: &[PathBuf]) -> Result<(), String> {
+/// Copy each declared output (relative to `workdir`) into `dest` (a directory
+/// relative to `run`, written through its descriptor: no link there is ever
+/// followed either), refusing outputs that overlap any of `forbidden` (absolute paths).
+pub fn collect(
+    workdir: &Path,
+    outputs: &[String],
+    run: &crate::runstore::RunDir,
+    dest: &Path,
+    forbidden: &[PathBuf],
+) -> Result<(), String> {
     let root = open_dir_path(workdir).map_err(|e| format!("workspace {}: {e}", workdir.display()))?;
     for out in outputs {
         let rel =
@@ -42,10 +49,10 @@ pub fn collect(workdir: &Path, outputs: &[String], dest: &Path, forbidden: &[Pat
             Err(e) => return Err(format!("declared output {out:?}: {e}")),
         };
         let target = dest.join(&rel);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("artifacts {}: {e}", parent.display()))?;
-        }
-        copy_fd(fd, &target).map_err(|e| format!("copying output {out:?}: {e}"))?;
+        let parent = target.parent().unwrap_or(dest);
+        let into = run.create_dir(parent).map_err(|e| format!("artifacts: {e}"))?;
+        let name = target.file_name().unwrap_or_default();
+        copy_fd(fd, &into, name).map_err(|e| format!("copying output {out:?}: {e}"))?;
     }
     Ok(())
 }
@@ -77,16 +84,17 @@ fn beneath<Fd: AsFd>(dir: Fd, rel: &Path) -> io::Result<OwnedFd> {
     openat2(dir, rel, how()).map_err(io::Error::from)
 }
 
-fn copy_fd(fd: OwnedFd, dst: &Path) -> io::Result<()> {
+/// Copy the open `fd` to `name` in the open directory `into` (see `runstore::at`).
+fn copy_fd(fd: OwnedFd, into: &OwnedFd, name: &std::ffi::OsStr) -> io::Result<()> {
     let st = fstat(&fd).map_err(io::Error::from)?;
     let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
     if kind == SFlag::S_IFREG {
         let mut from = File::from(fd);
-        let mut to = File::create(dst)?;
+        let mut to = crate::runstore::at::create(into, Path::new(name))?;
         io::copy(&mut from, &mut to)?;
         Ok(())
     } else if kind == SFlag::S_IFDIR {
-        std::fs::create_dir_all(dst)?;
+        let sub = crate::runstore::at::create_dir_all(into, Path::new(name))?;
         let dup = fd.try_clone()?;
         let mut dir = nix::dir::Dir::from_fd(dup).map_err(io::Error::from)?;
         let mut names = Vec::new();
@@ -100,7 +108,7 @@ fn copy_fd(fd: OwnedFd, dst: &Path) -> io::Result<()> {
         }
         for name in names {
             match openat2(&fd, Path::new(&name), how()) {
-                Ok(child) => copy_fd(child, &dst.join(&name))?,
+                Ok(child) => copy_fd(child, &sub, &name)?,
                 // A symlink (ELOOP) is not copied; anything that vanished meanwhile is skipped.
                 Err(nix::errno::Errno::ELOOP) | Err(nix::errno::Errno::ENOENT) | Err(nix::errno::Errno::EXDEV) => {}
                 Err(e) => return Err(io::Error::from(e)),
@@ -116,6 +124,22 @@ fn copy_fd(fd: OwnedFd, dst: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run directory in a fresh runs directory, and its path.
+    fn run_dir() -> (tempfile::TempDir, crate::runstore::RunDir) {
+        let d = tempfile::tempdir().unwrap();
+        let run = crate::runstore::RunDir::create(d.path()).unwrap();
+        (d, run)
+    }
+
+    fn collect_to(
+        ws: &Path,
+        outputs: &[String],
+        run: &crate::runstore::RunDir,
+        forbidden: &[PathBuf],
+    ) -> Result<(), String> {
+        collect(ws, outputs, run, Path::new("artifacts/t"), forbidden)
+    }
 
     fn canary() -> (tempfile::TempDir, PathBuf) {
         let d = tempfile::tempdir().unwrap();
@@ -146,45 +170,62 @@ mod tests {
     #[test]
     fn links_are_not_followed_and_missing_outputs_fail() {
         let ws = tempfile::tempdir().unwrap();
-        let dest = tempfile::tempdir().unwrap();
+        let (_runs, run) = run_dir();
+        let dest = run.path.join("artifacts/t");
         let (_keep, secret) = canary();
         std::fs::create_dir(ws.path().join("out")).unwrap();
         std::fs::write(ws.path().join("out/bin"), "binary").unwrap();
         std::os::unix::fs::symlink(&secret, ws.path().join("out/leak")).unwrap();
-        collect(ws.path(), &["out".into()], dest.path(), &[]).unwrap();
-        assert_eq!(std::fs::read_to_string(dest.path().join("out/bin")).unwrap(), "binary");
-        assert!(std::fs::symlink_metadata(dest.path().join("out/leak")).is_err(), "links are not copied");
-        let e = collect(ws.path(), &["nope".into()], dest.path(), &[]).unwrap_err();
+        collect_to(ws.path(), &["out".into()], &run, &[]).unwrap();
+        assert_eq!(std::fs::read_to_string(dest.as_path().join("out/bin")).unwrap(), "binary");
+        assert!(std::fs::symlink_metadata(dest.as_path().join("out/leak")).is_err(), "links are not copied");
+        let e = collect_to(ws.path(), &["nope".into()], &run, &[]).unwrap_err();
         assert!(e.contains("was not produced"), "{e}");
-        assert!(!grep(dest.path(), "CANARY"));
+        assert!(!grep(dest.as_path(), "CANARY"));
     }
 
     #[test]
     fn a_symlinked_parent_is_refused() {
         let ws = tempfile::tempdir().unwrap();
-        let dest = tempfile::tempdir().unwrap();
+        let (_runs, run) = run_dir();
+        let dest = run.path.join("artifacts/t");
         let (keep, _secret) = canary();
         std::os::unix::fs::symlink(keep.path(), ws.path().join("sub")).unwrap();
-        let e = collect(ws.path(), &["sub/secret".into()], dest.path(), &[]).unwrap_err();
+        let e = collect_to(ws.path(), &["sub/secret".into()], &run, &[]).unwrap_err();
         assert!(e.contains("symbolic link"), "{e}");
-        let e = collect(ws.path(), &["sub".into()], dest.path(), &[]).unwrap_err();
+        let e = collect_to(ws.path(), &["sub".into()], &run, &[]).unwrap_err();
         assert!(e.contains("symbolic link"), "{e}");
-        assert!(!grep(dest.path(), "CANARY"));
+        assert!(!grep(dest.as_path(), "CANARY"));
     }
 
     #[test]
     fn fifos_are_skipped_and_own_dirs_refused() {
         let ws = tempfile::tempdir().unwrap();
-        let dest = tempfile::tempdir().unwrap();
+        let (_runs, run) = run_dir();
+        let dest = run.path.join("artifacts/t");
         std::fs::create_dir(ws.path().join("out")).unwrap();
         nix::unistd::mkfifo(&ws.path().join("out/fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
-        collect(ws.path(), &["./out/".into()], dest.path(), &[]).unwrap();
-        assert!(!dest.path().join("out/fifo").exists());
+        collect_to(ws.path(), &["./out/".into()], &run, &[]).unwrap();
+        assert!(!dest.as_path().join("out/fifo").exists());
         let runs = ws.path().join("runs");
         std::fs::create_dir(&runs).unwrap();
         for bad in [".", "runs", "runs/x"] {
-            let e = collect(ws.path(), &[bad.into()], dest.path(), std::slice::from_ref(&runs)).unwrap_err();
+            let e = collect_to(ws.path(), &[bad.into()], &run, std::slice::from_ref(&runs)).unwrap_err();
             assert!(e.contains("overlaps") || e.contains("not a path"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_link_planted_in_the_artifacts_dir_is_not_followed() {
+        let ws = tempfile::tempdir().unwrap();
+        let host = tempfile::tempdir().unwrap();
+        let (_runs, run) = run_dir();
+        std::fs::create_dir(ws.path().join("out")).unwrap();
+        std::fs::write(ws.path().join("out/a"), "artifact").unwrap();
+        // `artifacts/t` replaced by a link to a host directory.
+        std::os::unix::fs::symlink(host.path(), run.path.join("artifacts/t")).unwrap();
+        let e = collect_to(ws.path(), &["out".into()], &run, &[]).unwrap_err();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(std::fs::read_dir(host.path()).unwrap().next().is_none(), "nothing written in the host dir");
     }
 }

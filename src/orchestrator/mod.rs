@@ -1,7 +1,10 @@
 //! The orchestrator (L1): executes a validated plan as a DAG of sandboxed tasks.
 //!
 //! Guarantees:
-//! - nothing runs until every task has passed the whitelist, its policy has
+//! - nothing runs until every task has passed the whitelist and the plan-env
+//!   rule (`plan::env`: no variable that changes which code a tool runs), its
+//!   program is resolved on the policy's PATH outside the workspace
+//!   (`plan::program`; that absolute path is what runs), its policy has
 //!   loaded and its sandbox backend can enforce that policy on this host
 //!   ([`prepare`]; exit 1 otherwise);
 //! - every task state change is durable in the checkpoint before the
@@ -94,6 +97,8 @@ pub fn prepare(
     workspace: &Path,
 ) -> Result<Prepared, String> {
     cfg.whitelist.check(&dag, origin).map_err(|e| e.to_string())?;
+    let text = Path::new(origin).is_file().then(|| std::fs::read_to_string(origin).ok()).flatten();
+    crate::plan::env::check(&dag, origin, &cfg.config.allow_task_env, text.as_deref()).map_err(|e| e.to_string())?;
     if let Some(path) = &cfg.path {
         outside_task_reach(path, workspace).map_err(|why| format!("config {}: {why}", path.display()))?;
     }
@@ -101,7 +106,7 @@ pub fn prepare(
     let mut checked: HashMap<String, ()> = HashMap::new();
     for t in &dag.plan.tasks {
         let tool = cfg.whitelist.get(&t.tool.value).ok_or_else(|| format!("task {:?}: unknown tool", t.id()))?;
-        let argv = cfg.whitelist.argv(t).ok_or_else(|| format!("task {:?}: unknown tool", t.id()))?;
+        let mut argv = cfg.whitelist.argv(t).ok_or_else(|| format!("task {:?}: unknown tool", t.id()))?;
         let spec = cli_policy
             .map(str::to_string)
             .or_else(|| t.policy.clone())
@@ -120,6 +125,12 @@ pub fn prepare(
             config::apply_security(sec, &mut policy)
                 .map_err(|e| format!("task {:?}: policy {policy_origin}: {e} (config {})", t.id(), cfg.origin))?;
             effective_policy = Some(policy.to_yaml());
+        }
+        // The program, resolved on the policy's PATH before the plan's env applies.
+        if policy.backend() == crate::policy::SandboxMode::Jail {
+            let resolved = crate::plan::program::resolve(&argv[0], policy_path(&policy).as_deref(), workspace)
+                .map_err(|e| format!("task {:?}: tool {:?}: {e}", t.id(), t.tool.value))?;
+            argv[0] = resolved.argv0();
         }
         if let Some(d) = t.timeout {
             policy.timeouts.wall = Limit::Max(d);
@@ -156,6 +167,22 @@ pub fn prepare(
     }
     let run_timeout = dag.plan.timeout.or(cfg.config.timeout).map(|d| d.0);
     Ok(Prepared { dag, tasks, run_timeout })
+}
+
+/// The `PATH` a task under `policy` starts with (before any plan variable):
+/// the policy's `environment`, else glibc's default search path.
+fn policy_path(policy: &crate::policy::Policy) -> Option<String> {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let host = crate::sandbox::jail::plan::HostFacts {
+        home,
+        env: std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect(),
+        protected: Vec::new(),
+        cgroup_memory: true,
+        cgroup_pids: true,
+        read_only_mounts: Vec::new(),
+    };
+    let env = crate::sandbox::jail::plan::task_env(policy, &host);
+    Some(env.into_iter().find(|(k, _)| k == "PATH").map(|(_, v)| v).unwrap_or_else(|| "/bin:/usr/bin".into()))
 }
 
 /// What a task under `policy` can see of the host: `None` for everything.
@@ -202,13 +229,13 @@ fn outside_task_reach(file: &Path, workspace: &Path) -> Result<(), String> {
 /// Write the policies that the config changed into `<run>/policies/` and point
 /// their tasks there (the run directory is hidden from tasks).
 pub fn materialize_policies(prepared: &mut Prepared, run: &RunDir) -> Result<(), RunStoreError> {
-    let dir = run.path.join("policies");
     for t in &mut prepared.tasks {
         let Some(yaml) = &t.effective_policy else { continue };
-        std::fs::create_dir_all(&dir).map_err(crate::runstore::io_at(&dir))?;
-        let path = dir.join(format!("{}.yaml", t.policy_sha256.trim_start_matches("sha256:")));
-        crate::runstore::write_atomic(&path, yaml.as_bytes()).map_err(crate::runstore::io_at(&path))?;
-        t.policy_spec = path.to_string_lossy().into_owned();
+        run.create_dir(Path::new("policies"))?;
+        let rel = PathBuf::from("policies").join(format!("{}.yaml", t.policy_sha256.trim_start_matches("sha256:")));
+        run.write(&rel, yaml.as_bytes(), true)?;
+        // exec reads it by path and refuses it unless its hash is the one checked here.
+        t.policy_spec = run.path.join(rel).to_string_lossy().into_owned();
     }
     Ok(())
 }
@@ -219,6 +246,9 @@ fn absolutize_policy(spec: &str, base: &Path) -> String {
     let is_path = p.is_file() || spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml");
     if is_path && !p.is_absolute() { base.join(p).to_string_lossy().into_owned() } else { spec.to_string() }
 }
+
+/// A CI copy's directory and its `(st_dev, st_ino)` before any task ran.
+pub type OutputDir = (PathBuf, (u64, u64));
 
 /// How to execute.
 #[derive(Debug)]
@@ -233,6 +263,9 @@ pub struct Options {
     pub transient_retries: u32,
     /// Where to copy the CI reports (besides the run directory).
     pub outputs: crate::ci::Outputs,
+    /// The directories of those copies as they were before any task ran
+    /// ([`guard_outputs`]); a copy whose directory changed is not written.
+    pub output_dirs: Vec<OutputDir>,
     /// The container pool size for the tasks' exec (config `container_pool`).
     pub container_pool: Option<usize>,
 }
@@ -454,7 +487,7 @@ fn session(
                 // Failures only (never violations or timeouts): transient ones get extra attempts.
                 let mut allowed = plan.retries;
                 if state == TaskState::Failed && stop.is_none() {
-                    let tail = crate::planner::analysis::log_tail(&run.log(&ids[i]), 40);
+                    let tail = crate::planner::analysis::log_tail(&run.via_fd(&run.log_rel(&ids[i])), 40);
                     let a = crate::planner::analysis::analyse(&crate::planner::analysis::Failure {
                         cause: rec.cause.as_deref().unwrap_or("setup_failed"),
                         exit_status: rec.exit_status,
@@ -490,7 +523,8 @@ fn session(
                     && let Err(e) = artifacts::collect(
                         &settings.workdir,
                         &task.outputs,
-                        &run.artifacts().join(&ids[i]),
+                        run,
+                        &Path::new("artifacts").join(&ids[i]),
                         &[opts.runs_dir.clone(), settings.audit_dir.clone(), settings.workdir.join(".orchestra")],
                     )
                 {
@@ -567,9 +601,15 @@ fn finish(
     store.set_status(status, Some(exit.code()))?;
     let wall_ms = started.elapsed().as_millis() as u64;
     let run_report = report::write(run, store.state(), prepared, wall_ms)?;
-    let ci_failed = crate::ci::finish(run, &run_report, &opts.outputs)
-        .map_err(|e| progress.say(&format!("orchestra: error: CI outputs: {e}")))
-        .is_err();
+    // The CI writers take paths: write only where the paths still lead to the
+    // directories opened before the tasks ran (every task has ended by now).
+    let (outputs, mut ci_failed) = checked_outputs(run, &opts.outputs, &opts.output_dirs, progress);
+    ci_failed |= match &outputs {
+        Some(o) => crate::ci::finish(run, &run_report, o)
+            .map_err(|e| progress.say(&format!("orchestra: error: CI outputs: {e}")))
+            .is_err(),
+        None => true,
+    };
     let summary = report::summary(store.state());
     append(
         log,
@@ -579,9 +619,10 @@ fn finish(
     );
     if let Err(e) = log.sync() {
         progress.say(&format!("orchestra: error: audit log: {e}"));
-        return Ok(exit.worst(Exit::Config));
+        return Ok(after_tasks(exit));
     }
-    if crate::ci::github::Github::detect().is_some() {
+    // The GitHub log groups read the logs by path: only while the path leads to the run directory.
+    if crate::ci::github::Github::detect().is_some() && run.intact().is_ok() {
         // Every task's log in a group, fenced against workflow commands, then the annotations.
         crate::ci::github::print(&run_report, run);
     } else if progress.mode() != progress::Mode::Json {
@@ -596,7 +637,67 @@ fn finish(
         summary: &summary,
     });
     // A run whose CI reports are missing is not ok (as with the audit log above).
-    Ok(if ci_failed { exit.worst(Exit::Config) } else { exit })
+    Ok(if ci_failed { after_tasks(exit) } else { exit })
+}
+
+/// The exit code when something the orchestrator writes after the tasks ran
+/// fails: a run that was otherwise ok exits 1, but a task's failure, timeout
+/// or violation keeps its code (a task must not turn exit 4 into 1 by
+/// sabotaging a report).
+fn after_tasks(exit: Exit) -> Exit {
+    if exit == Exit::Ok { Exit::Config } else { exit }
+}
+
+/// Create the directories of the CI report copies and note what they are,
+/// before any task runs (see [`Options::output_dirs`]).
+pub fn guard_outputs(outputs: &crate::ci::Outputs) -> Result<Vec<OutputDir>, String> {
+    let mut dirs = Vec::new();
+    for p in [&outputs.junit, &outputs.sarif, &outputs.summary].into_iter().flatten() {
+        let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) else { continue };
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        let id = std::fs::File::open(parent)
+            .and_then(|f| crate::runstore::at::identity(&f))
+            .map_err(|e| format!("{}: {e}", parent.display()))?;
+        dirs.push((parent.to_path_buf(), id));
+    }
+    Ok(dirs)
+}
+
+/// The CI outputs that may still be written: `None` when the run directory's
+/// path no longer leads to it; copies whose directory changed are dropped.
+/// The flag says whether anything was refused (each refusal is said).
+fn checked_outputs(
+    run: &RunDir,
+    outputs: &crate::ci::Outputs,
+    dirs: &[OutputDir],
+    progress: &Progress,
+) -> (Option<crate::ci::Outputs>, bool) {
+    if let Err(e) = run.intact() {
+        progress.say(&format!("orchestra: error: not writing junit.xml, violations.sarif or their copies: {e}"));
+        return (None, true);
+    }
+    let mut refused = false;
+    let mut keep = |p: &Option<PathBuf>| -> Option<PathBuf> {
+        let p = p.as_ref()?;
+        let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) else { return Some(p.clone()) };
+        let before = dirs.iter().find(|(d, _)| d == parent).map(|(_, id)| *id);
+        let now = std::fs::File::open(parent).and_then(|f| crate::runstore::at::identity(&f)).ok();
+        if before.is_some() && before == now {
+            return Some(p.clone());
+        }
+        refused = true;
+        progress.say(&format!(
+            "orchestra: error: not writing {}: its directory was moved or replaced while tasks ran",
+            p.display()
+        ));
+        None
+    };
+    let checked = crate::ci::Outputs {
+        junit: keep(&outputs.junit),
+        sarif: keep(&outputs.sarif),
+        summary: keep(&outputs.summary),
+    };
+    (Some(checked), refused)
 }
 
 /// Start one attempt of task `i`.
@@ -632,12 +733,11 @@ fn start(
     let attempt_no = rec.attempts;
     // Not forced to disk: after a crash, a task recorded running or pending is run again alike.
     store.note(&ids[i], rec)?;
-    if attempt_no > 1 {
-        let log_path = run.log(&ids[i]);
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&log_path) {
-            use std::io::Write;
-            let _ = writeln!(f, "--- orchestra: attempt {attempt_no} ---");
-        }
+    if attempt_no > 1
+        && let Ok(mut f) = run.append(&run.log_rel(&ids[i]))
+    {
+        use std::io::Write;
+        let _ = writeln!(f, "--- orchestra: attempt {attempt_no} ---");
     }
     progress.event(&Event::TaskStarted { task: &ids[i], attempt: attempt_no });
     let attempt = worker::Attempt {
@@ -653,8 +753,9 @@ fn start(
         run_id: run.id.clone(),
         // Hidden wherever the task could reach it; elsewhere it is invisible anyway.
         protect: if reachable(&opts.runs_dir, &plan.visible) { vec![opts.runs_dir.clone()] } else { Vec::new() },
-        report: run.task_report(&ids[i]),
-        log: run.log(&ids[i]),
+        run: run.clone(),
+        report: run.task_report_rel(&ids[i]),
+        log: run.log_rel(&ids[i]),
         container_pool: opts.container_pool,
     };
     let tx = tx.clone();
@@ -801,7 +902,8 @@ pub fn describe(rec: &TaskRecord) -> String {
 pub fn run_exit(states: impl Iterator<Item = TaskState>) -> Exit {
     states.fold(Exit::Ok, |acc, s| {
         acc.worst(match s {
-            TaskState::Succeeded => Exit::Ok,
+            // A failure a person agreed to replace (see replan.rs).
+            TaskState::Succeeded | TaskState::Replaced => Exit::Ok,
             TaskState::Violation => Exit::Violation,
             TaskState::TimedOut => Exit::Timeout,
             TaskState::Failed | TaskState::Skipped | TaskState::Cancelled | TaskState::Pending | TaskState::Running => {
@@ -833,7 +935,7 @@ fn print_failures(progress: &Progress, run: &RunDir, cp: &crate::runstore::check
             continue;
         }
         let path = run.log(id);
-        let text = std::fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let text = run.read(&run.log_rel(id)).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let from = lines.len().saturating_sub(TAIL);
         progress.say(&format!("orchestra: --- last {} lines of {} ---", lines.len() - from, path.display()));
@@ -869,5 +971,9 @@ mod tests {
         assert_eq!(run_exit([Failed, TimedOut].into_iter()), Exit::Timeout);
         assert_eq!(run_exit([TimedOut, Violation, Failed].into_iter()), Exit::Violation);
         assert_eq!(run_exit([Succeeded, Cancelled].into_iter()), Exit::Failed);
+        // A failure a person agreed to replace no longer counts; an unapproved one does.
+        assert_eq!(run_exit([Succeeded, Replaced].into_iter()), Exit::Ok);
+        assert_eq!(after_tasks(Exit::Violation), Exit::Violation, "a sabotaged report never masks exit 4");
+        assert_eq!(after_tasks(Exit::Ok), Exit::Config);
     }
 }

@@ -8,6 +8,13 @@
 //!   calls transient (its retries were spent: the environment, not the plan,
 //!   is the problem), and at most `max_replans` times per run;
 //! - tasks that succeeded are kept verbatim (same fingerprint, not re-run);
+//! - a replan adds work around a failure but never erases it: every failed
+//!   task of the replaced plan stays in the checkpoint as `<id>@replan-N`,
+//!   still `failed` (exit 2, a failure in `junit.xml` and the reports) unless a
+//!   person approved the replacement at the `--approve` prompt (then
+//!   `replaced`, not counted in the exit code). The planner sees the failed
+//!   task's log, which the task controls: its answer is never trusted to
+//!   decide the verdict;
 //! - the new plan passes exactly the checks of a first plan (schema, ids,
 //!   whitelist, the planner policy rule, every policy loaded and enforceable)
 //!   before it is adopted;
@@ -21,7 +28,7 @@ use crate::audit;
 use crate::plan;
 use crate::planner::analysis::Analysis;
 use crate::runstore::checkpoint::{Store, TaskRecord, TaskState};
-use crate::runstore::{RunDir, RunStoreError, io_at, write_atomic};
+use crate::runstore::{RunDir, RunStoreError};
 use std::collections::BTreeMap;
 
 /// What the orchestrator tells the replanner.
@@ -57,7 +64,10 @@ pub struct Proposed {
 /// The answer of an approval gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Approval {
-    /// Adopt it.
+    /// No person was asked (no `--approve`): adopt it, but the failure it
+    /// works around stands (exit code, reports).
+    NotAsked,
+    /// A person said yes: adopt it; the failure it replaces is recorded as `replaced`.
     Yes,
     /// Do not.
     No,
@@ -71,7 +81,7 @@ pub trait Replanner {
     fn max_replans(&self) -> u32;
     /// Propose and check a plan for the remaining work.
     fn propose(&mut self, req: &Request<'_>) -> Result<Proposed, String>;
-    /// Ask whether to adopt a proposal (its diff shown); `Yes` when no approval is required.
+    /// Ask whether to adopt a proposal (its diff shown); `NotAsked` when nobody is to be asked.
     fn approve(&mut self, number: u32, diff: &str) -> Approval;
 }
 
@@ -137,7 +147,7 @@ pub fn attempt(
         failed,
         record: &record,
         analysis,
-        log_tail: crate::planner::analysis::log_tail(&run.log(&ids[failed]), 40),
+        log_tail: crate::planner::analysis::log_tail(&run.via_fd(&run.log_rel(&ids[failed])), 40),
         succeeded: succeeded.clone(),
         number,
     };
@@ -169,12 +179,11 @@ pub fn attempt(
     let diff = plan::diff::diff(&current.dag.plan, new_plan);
     let diff_text = diff.render("plan.yaml", &format!("plans/replan-{number}.yaml"), new_plan);
     let yaml = plan::to_yaml(new_plan);
-    let dir = plans_dir(run);
-    std::fs::create_dir_all(&dir).map_err(io_at(&dir))?;
-    let yaml_path = dir.join(format!("replan-{number}.yaml"));
-    let diff_path = dir.join(format!("replan-{number}.diff"));
-    write_atomic(&yaml_path, yaml.as_bytes()).map_err(io_at(&yaml_path))?;
-    write_atomic(&diff_path, diff_text.as_bytes()).map_err(io_at(&diff_path))?;
+    run.create_dir(std::path::Path::new("plans"))?;
+    let yaml_rel = std::path::PathBuf::from(format!("plans/replan-{number}.yaml"));
+    let yaml_path = run.path.join(&yaml_rel);
+    run.write(&yaml_rel, yaml.as_bytes(), true)?;
+    run.write(std::path::Path::new(&format!("plans/replan-{number}.diff")), diff_text.as_bytes(), true)?;
     let plan_sha256 = sha256_hex(yaml.as_bytes());
     let body = |extra: serde_json::Value| {
         let mut b = serde_json::json!({
@@ -201,7 +210,7 @@ pub fn attempt(
         replan: number,
         task: &ids[failed],
         outcome: match approval {
-            Approval::Yes => "adopted",
+            Approval::Yes | Approval::NotAsked => "adopted",
             Approval::No => "declined",
             Approval::NoTerminal => "awaiting_approval",
         },
@@ -209,7 +218,7 @@ pub fn attempt(
         detail: &summary,
     });
     match approval {
-        Approval::Yes => {}
+        Approval::Yes | Approval::NotAsked => {}
         Approval::No => {
             append(log, "replan_declined", body(serde_json::json!({})), &run.id);
             let mut rec = record.clone();
@@ -233,7 +242,26 @@ pub fn attempt(
         }
     }
     // Adopt: kept tasks keep their records; every other task of the new plan starts pending.
+    // The failures the new plan works around are never erased: each moves to
+    // `<id>@replan-N`, still failed unless a person approved the replacement.
     let mut tasks = BTreeMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        if states[i] != Some(TaskState::Failed) {
+            continue;
+        }
+        let mut rec = store.state().tasks[id].clone();
+        rec.argv = current.tasks[i].argv.clone();
+        let what = format!("worked around by replan {number} (plans/replan-{number}.yaml)");
+        if approval == Approval::Yes {
+            rec.state = TaskState::Replaced;
+            rec.note = Some(format!("{what}, approved by a person at the --approve prompt"));
+        } else {
+            rec.note = Some(format!(
+                "{what} without a person's approval: this failure stands (run with --approve to review replans)"
+            ));
+        }
+        tasks.insert(replaced_key(id, "replan", number), rec);
+    }
     for t in &new_plan.tasks {
         let old = store.state().tasks.get(t.id()).cloned();
         let rec = match old {
@@ -243,10 +271,21 @@ pub fn attempt(
         };
         tasks.insert(t.id().to_string(), rec);
     }
-    write_atomic(&run.plan(), yaml.as_bytes()).map_err(io_at(&run.plan()))?;
+    run.write(std::path::Path::new("plan.yaml"), yaml.as_bytes(), true)?;
     store.replace_plan(plan_sha256.clone(), tasks)?;
-    append(log, "plan_replaced", body(serde_json::json!({})), &run.id);
+    append(log, "plan_replaced", body(serde_json::json!({"approved_by_person": approval == Approval::Yes})), &run.id);
     Ok(Outcome::Adopted(Box::new(proposed.prepared)))
+}
+
+/// The record key of a failure that a plan change took out of the plan:
+/// `<id>@replan-N` or `<id>@resume-N` (`@` never occurs in a task id).
+pub fn replaced_key(id: &str, by: &str, number: u32) -> String {
+    format!("{id}@{by}-{number}")
+}
+
+/// Whether a record key names such a failure rather than a task of the plan.
+pub fn is_replaced_key(key: &str) -> bool {
+    key.contains('@')
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

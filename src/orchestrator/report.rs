@@ -8,9 +8,10 @@
 
 use super::Prepared;
 use crate::runstore::checkpoint::{Checkpoint, TaskState};
-use crate::runstore::{RunDir, RunStoreError, io_at, write_replace};
+use crate::runstore::{RunDir, RunStoreError};
 use crate::sandbox::report::{Report, Violation};
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 
 /// Report format version.
 pub const VERSION: u32 = 1;
@@ -64,15 +65,16 @@ pub struct ReplanEntry {
 
 /// The replans stored in a run directory, in order.
 fn replans(run: &RunDir) -> Vec<ReplanEntry> {
-    let dir = super::replan::plans_dir(run);
     (1..)
-        .map(|n| (n, dir.join(format!("replan-{n}.yaml")), dir.join(format!("replan-{n}.diff"))))
-        .take_while(|(_, y, _)| y.is_file())
+        .map(|n| (n, PathBuf::from(format!("plans/replan-{n}.yaml")), PathBuf::from(format!("plans/replan-{n}.diff"))))
+        .take_while(|(_, y, _)| run.read(y).is_ok())
         .map(|(n, _, d)| ReplanEntry {
             plan: format!("plans/replan-{n}.yaml"),
             diff: format!("plans/replan-{n}.diff"),
-            summary: std::fs::read_to_string(d)
+            summary: run
+                .read(&d)
                 .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .and_then(|t| t.lines().last().and_then(|l| l.strip_prefix("# ")).map(str::to_string))
                 .unwrap_or_default(),
         })
@@ -137,7 +139,7 @@ pub fn build(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -
         let rec = cp.tasks.get(t.id()).cloned().unwrap_or_else(crate::runstore::checkpoint::TaskRecord::pending);
         *counts.entry(rec.state.as_str().to_string()).or_insert(0) += 1;
         let sandbox: Option<Report> =
-            std::fs::read(run.task_report(t.id())).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            run.read(&run.task_report_rel(t.id())).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let enforced = sandbox
             .as_ref()
             .map(|r| r.enforced.iter().map(|c| format!("{}: {}", c.control, c.detail)).collect())
@@ -167,6 +169,36 @@ pub fn build(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -
             outputs: t.outputs.clone(),
         });
     }
+    // Failures a plan change took out of the plan (`<id>@replan-N`): still
+    // listed, so the reports and junit.xml show what happened.
+    for (key, rec) in cp.tasks.iter().filter(|(k, _)| super::replan::is_replaced_key(k)) {
+        *counts.entry(rec.state.as_str().to_string()).or_insert(0) += 1;
+        let id = key.split('@').next().unwrap_or(key);
+        tasks.push(TaskReport {
+            id: key.clone(),
+            intent: None,
+            tool: rec.argv.first().cloned().unwrap_or_default(),
+            argv: rec.argv.clone(),
+            needs: Vec::new(),
+            policy: "-".into(),
+            policy_sha256: String::new(),
+            backend: "-".into(),
+            state: rec.state.as_str().to_string(),
+            attempts: rec.attempts,
+            reused: false,
+            cause: rec.cause.clone(),
+            exit_status: rec.exit_status,
+            signal: rec.signal,
+            wall_ms: rec.wall_ms,
+            peak_memory_bytes: rec.peak_memory_bytes,
+            violations: rec.violations.clone(),
+            enforced: Vec::new(),
+            note: rec.note.clone(),
+            fingerprint: rec.fingerprint.clone(),
+            log: format!("logs/{id}.log"),
+            outputs: Vec::new(),
+        });
+    }
     RunReport {
         version: VERSION,
         run_id: cp.run_id.clone(),
@@ -193,10 +225,8 @@ pub fn write(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -
     let report = build(run, cp, prepared, wall_ms);
     let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
     json.push(b'\n');
-    let jpath = run.report_json();
-    write_replace(&jpath, &json).map_err(io_at(&jpath))?;
-    let mpath = run.report_md();
-    write_replace(&mpath, markdown(&report).as_bytes()).map_err(io_at(&mpath))?;
+    run.write(Path::new("report.json"), &json, false)?;
+    run.write(Path::new("report.md"), markdown(&report).as_bytes(), false)?;
     Ok(report)
 }
 
@@ -209,6 +239,7 @@ pub fn summary(cp: &Checkpoint) -> String {
         TaskState::Violation,
         TaskState::Skipped,
         TaskState::Cancelled,
+        TaskState::Replaced,
         TaskState::Pending,
         TaskState::Running,
     ];
@@ -278,6 +309,7 @@ pub fn markdown(r: &RunReport) -> String {
             "violation" => "🛑 violation".to_string(),
             "timed_out" => "⏱️ timed out".to_string(),
             "failed" => "❌ failed".to_string(),
+            "replaced" => "↪️ replaced (approved)".to_string(),
             other => format!("⏭️ {other}"),
         };
         let mut details = Vec::new();

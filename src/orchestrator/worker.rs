@@ -42,9 +42,12 @@ pub struct Attempt {
     pub run_id: String,
     /// Paths hidden from the task besides the audit log (the runs directory).
     pub protect: Vec<PathBuf>,
-    /// Where the sandbox writes its report.
+    /// The run directory (opened before any task ran): the log, the report
+    /// and exec's working directory are reached through it, never by path.
+    pub run: crate::runstore::RunDir,
+    /// Where the sandbox writes its report, relative to the run directory.
     pub report: PathBuf,
-    /// The task's log file (appended).
+    /// The task's log file (appended), relative to the run directory.
     pub log: PathBuf,
     /// The container pool size from the project config, handed to exec
     /// through its environment (`None`: exec's own environment decides).
@@ -124,15 +127,15 @@ fn fail(error: String) -> Outcome {
 /// instant just before the spawn (its process time starts there: everything
 /// before is the orchestrator's).
 fn spawn(exe: &PathBuf, a: &Attempt) -> Result<(std::process::Child, std::time::Instant), String> {
-    let log = match std::fs::OpenOptions::new().create(true).append(true).open(&a.log) {
+    let log = match a.run.append(&a.log) {
         Ok(f) => f,
-        Err(e) => return Err(format!("cannot open log {}: {e}", a.log.display())),
+        Err(e) => return Err(format!("cannot open log: {e}")),
     };
     let log2 = match log.try_clone() {
         Ok(f) => f,
         Err(e) => return Err(format!("cannot open log {}: {e}", a.log.display())),
     };
-    let _ = std::fs::remove_file(&a.report);
+    a.run.remove(&a.report).map_err(|e| format!("cannot clear the report: {e}"))?;
     let mut cmd = Command::new(exe);
     cmd.arg("exec")
         .arg("--policy")
@@ -167,7 +170,20 @@ fn spawn(exe: &PathBuf, a: &Attempt) -> Result<(std::process::Child, std::time::
     // The policy file is read again by exec: it must still be the one checked.
     cmd.arg("--expect-policy").arg(&a.policy_sha256);
     cmd.arg("--").args(&a.argv);
-    cmd.current_dir(&a.workdir).stdin(Stdio::null()).stdout(log).stderr(log2);
+    // exec runs in the run directory itself, entered through the descriptor
+    // the orchestrator holds (the child inherits it until it executes), and
+    // writes its report relative to it: a task that renames a parent of the
+    // run directory or swaps in a link cannot redirect the report.
+    {
+        use std::os::fd::AsRawFd;
+        cmd.current_dir(format!("/proc/self/fd/{}", a.run.fd().as_raw_fd()));
+    }
+    if let Some(key) = std::env::var_os("ORCHESTRA_AUDIT_KEY").map(PathBuf::from).filter(|k| k.is_relative())
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        cmd.env("ORCHESTRA_AUDIT_KEY", cwd.join(key));
+    }
+    cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
     tracing::debug!(mono_us = mono_us(), task = %a.task, "worker: spawning");
     let at = std::time::Instant::now();
     cmd.spawn().map(|child| (child, at)).map_err(|e| format!("cannot start {}: {e}", exe.display()))
@@ -184,13 +200,13 @@ fn wait(mut child: std::process::Child, a: &Attempt, spawned_at: std::time::Inst
         }
         Err(e) => return Outcome { process_time, ..fail(format!("waiting for the sandbox: {e}")) },
     };
-    match std::fs::read(&a.report) {
+    match a.run.read(&a.report) {
         Ok(bytes) => match serde_json::from_slice::<Report>(&bytes) {
             Ok(report) => Outcome { report: Some(report), exec_status, error: None, process_time },
             Err(e) => Outcome {
                 report: None,
                 exec_status,
-                error: Some(format!("unreadable sandbox report {}: {e}", a.report.display())),
+                error: Some(format!("unreadable sandbox report {}: {e}", a.run.path.join(&a.report).display())),
                 process_time,
             },
         },
@@ -199,7 +215,7 @@ fn wait(mut child: std::process::Child, a: &Attempt, spawned_at: std::time::Inst
             exec_status,
             error: Some(format!(
                 "the sandbox wrote no report (orchestra exec exited {exec_status}; see {})",
-                a.log.display()
+                a.run.path.join(&a.log).display()
             )),
             process_time,
         },

@@ -7,6 +7,8 @@
 //! came from a file, its `file:line:col`. Nothing runs before this passes.
 
 pub mod diff;
+pub mod env;
+pub mod program;
 pub mod tools;
 
 use crate::policy::HumanDuration;

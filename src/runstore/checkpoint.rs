@@ -24,7 +24,7 @@
 //! acknowledged. Anything else that does not parse is refused with
 //! `file:line:col`; nothing is guessed.
 
-use super::{RunStoreError, io_at, write_atomic};
+use super::{RunStoreError, io_at};
 use crate::sandbox::report::Violation;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -60,6 +60,10 @@ pub enum TaskState {
     Skipped,
     /// Not run, or stopped, because the run ended first (fail-fast, Ctrl-C, run timeout).
     Cancelled,
+    /// A failure that a person agreed to replace (a replan approved at the
+    /// `--approve` prompt, or `resume --plan`): kept in the record under
+    /// `<id>@replan-N` / `<id>@resume-N`, no longer counted in the exit code.
+    Replaced,
 }
 
 impl TaskState {
@@ -74,6 +78,7 @@ impl TaskState {
             TaskState::Violation => "violation",
             TaskState::Skipped => "skipped",
             TaskState::Cancelled => "cancelled",
+            TaskState::Replaced => "replaced",
         }
     }
 
@@ -125,6 +130,10 @@ pub struct TaskRecord {
     /// The run (session) in which it last succeeded, when reused by a resume.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reused: bool,
+    /// The command that ran, for the record of a failure a plan change took
+    /// out of the plan (`<id>@replan-N`): the plan no longer says it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub argv: Vec<String>,
 }
 
 impl TaskRecord {
@@ -144,6 +153,7 @@ impl TaskRecord {
             violations: Vec::new(),
             note: None,
             reused: false,
+            argv: Vec::new(),
         }
     }
 }
@@ -312,6 +322,8 @@ fn strip_position(msg: &str) -> String {
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
+    /// The run directory, opened when the store was (see `runstore::at`).
+    dir_fd: std::os::fd::OwnedFd,
     state: Checkpoint,
     journal: File,
     journal_lines: usize,
@@ -437,12 +449,36 @@ impl Store {
         Store::create(dir, state)
     }
 
+    /// Continue a checkpoint in an opened run directory: every write goes
+    /// through its descriptor, never through a link (`runstore::at`).
+    pub fn resume_in(run: &super::RunDir, state: Checkpoint) -> Result<Store, RunStoreError> {
+        let fd = run.fd().try_clone().map_err(io_at(&run.path))?;
+        let mut store = Store::attach_fd(&run.path, fd, state)?;
+        store.compact()?;
+        Ok(store)
+    }
+
     fn attach(dir: &Path, state: Checkpoint) -> Result<Store, RunStoreError> {
+        let f = File::open(dir).map_err(io_at(dir))?;
+        let fd = super::at::open_dir(&f, Path::new(".")).map_err(io_at(dir))?;
+        Store::attach_fd(dir, fd, state)
+    }
+
+    fn attach_fd(dir: &Path, dir_fd: std::os::fd::OwnedFd, state: Checkpoint) -> Result<Store, RunStoreError> {
         let jpath = dir.join(JOURNAL);
-        let journal = std::fs::OpenOptions::new().create(true).append(true).open(&jpath).map_err(io_at(&jpath))?;
+        let journal = super::at::open_append(&dir_fd, Path::new(JOURNAL)).map_err(io_at(&jpath))?;
         let syncer = Syncer::start(journal.try_clone().map_err(io_at(&jpath))?);
         let threshold = state.tasks.len().max(64);
-        Ok(Store { dir: dir.to_path_buf(), state, journal, journal_lines: 0, threshold, bytes_written: 0, syncer })
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            dir_fd,
+            state,
+            journal,
+            journal_lines: 0,
+            threshold,
+            bytes_written: 0,
+            syncer,
+        })
     }
 
     /// The current state.
@@ -525,7 +561,7 @@ impl Store {
         let mut json = serde_json::to_vec_pretty(&self.state)
             .map_err(|e| RunStoreError::Corrupt(format!("cannot encode checkpoint: {e}")))?;
         json.push(b'\n');
-        write_atomic(&spath, &json).map_err(io_at(&spath))?;
+        super::at::write_replace(&self.dir_fd, Path::new(SNAPSHOT), &json, true).map_err(io_at(&spath))?;
         self.bytes_written += json.len() as u64;
         let jpath = self.dir.join(JOURNAL);
         self.journal.set_len(0).map_err(io_at(&jpath))?;

@@ -1,6 +1,7 @@
 //! The run index (`runs/index.sqlite`): runs and tasks for listing and comparison.
 //!
-//! Guarantees: the index is a cache of the run directories' checkpoints, never
+//! Guarantees: none of the index's files is opened when it is a symbolic link
+//! or anything but a regular file; the index is a cache of the run directories' checkpoints, never
 //! the source of truth: a missing or outdated row is rebuilt from the
 //! checkpoint on read ([`Index::refresh`]), so deleting the database loses
 //! nothing. Writes are single transactions (a crash of orchestra leaves the
@@ -75,6 +76,19 @@ impl Index {
     pub fn open(runs_dir: &Path) -> Result<Index, RunStoreError> {
         std::fs::create_dir_all(runs_dir).map_err(super::io_at(runs_dir))?;
         let path = runs_dir.join(FILE);
+        // SQLite opens by path: none of its files may be a link (a task that
+        // once saw the runs directory could have left one to a host file).
+        let dir = std::fs::File::open(runs_dir).map_err(super::io_at(runs_dir))?;
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let name = format!("{FILE}{suffix}");
+            let kind = super::at::kind(&dir, Path::new(&name)).map_err(super::io_at(&runs_dir.join(&name)))?;
+            if kind.is_some_and(|k| k != nix::sys::stat::SFlag::S_IFREG) {
+                return Err(RunStoreError::Index {
+                    path: runs_dir.join(&name),
+                    message: "not a regular file (a link?); not opened".into(),
+                });
+            }
+        }
         let err = |e: rusqlite::Error| RunStoreError::Index { path: path.clone(), message: e.to_string() };
         match Index::open_once(runs_dir, &path) {
             Err(e)

@@ -25,14 +25,18 @@ pub struct RunLock {
 
 /// Take the lock of the run in `run_dir`, or say who holds it.
 pub fn acquire(run_dir: &Path, run_id: &str) -> Result<RunLock, RunStoreError> {
+    let dir = File::open(run_dir).map_err(io_at(run_dir))?;
+    lock_at(&dir, run_dir, run_id)
+}
+
+/// Take the lock of an opened run directory (never through a link), or say who holds it.
+pub fn acquire_in(run: &super::RunDir) -> Result<RunLock, RunStoreError> {
+    lock_at(run.fd(), &run.path, &run.id)
+}
+
+fn lock_at<Fd: std::os::fd::AsFd>(dir: Fd, run_dir: &Path, run_id: &str) -> Result<RunLock, RunStoreError> {
     let path = run_dir.join(LOCK);
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_at(&path))?;
+    let mut file = super::at::open_rw(dir, Path::new(LOCK)).map_err(io_at(&path))?;
     let mut previous = String::new();
     let _ = file.read_to_string(&mut previous);
     let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
