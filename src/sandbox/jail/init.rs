@@ -85,11 +85,13 @@ impl Reporter {
 fn run(rep: &mut Reporter) -> Result<u8, String> {
     let _ = sys::set_non_dumpable();
     sys::ignore_sigpipe();
-    let plan = rep.read_plan()?;
+    let mut plan = rep.read_plan()?;
     let mut decoys = Vec::new();
     if plan.namespaces {
         let built = super::rootfs::build(&plan).map_err(|e| format!("building the jail root: {e}"))?;
         decoys = built.decoys;
+        // Landlock grants a decoy's path: only where a decoy really covers it.
+        plan.decoys.retain(|d| built.covered.contains(&d.path));
         nix::unistd::sethostname(&plan.hostname).map_err(|e| format!("sethostname: {e}"))?;
         rep.send(&Event::Enforced {
             control: "namespaces".into(),

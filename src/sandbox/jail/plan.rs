@@ -282,11 +282,10 @@ pub fn compile(
     // list cannot keep up with /etc. A policy exposes such an entry (and what lies
     // below it) only by listing that very path.
     let listed: Vec<PathBuf> = fs.read_only.iter().chain(&fs.read_write).map(|p| expand_home(p, home)).collect();
-    let found: Vec<PathBuf> = readable
-        .iter()
-        .filter(|r| SCANNED_ROOTS.iter().any(|s| r.starts_with(s)))
-        .flat_map(|r| host_view.unreadable_below(r))
-        .collect();
+    let mut found: Vec<PathBuf> = Vec::new();
+    for r in readable.iter().filter(|r| SCANNED_ROOTS.iter().any(|s| r.starts_with(s))) {
+        found.extend(host_view.unreadable_below(r).map_err(PlanError::Unenforceable)?);
+    }
     let exposed = |f: &PathBuf| listed.iter().any(|l| f.starts_with(l) && found.contains(l));
     let unreadable: Vec<PathBuf> = found.iter().filter(|f| !exposed(f)).cloned().collect();
     // The orchestrator's own directories (audit log, runs) become empty, unwatched
@@ -422,9 +421,10 @@ pub trait HostView {
     fn files_below(&self, dir: &Path) -> Vec<PathBuf>;
     /// The entries below `root` that users other than the owner and group cannot
     /// read (mode without `o+r`), outermost only: a hidden directory hides its
-    /// contents; `[root]` when `root` itself is such an entry. Bounded; symlinks
-    /// are not followed.
-    fn unreadable_below(&self, root: &Path) -> Vec<PathBuf>;
+    /// contents; `[root]` when `root` itself is such an entry. Symlinks are not
+    /// followed. A tree too large or too deep to examine is an error (fail
+    /// closed: what was not examined could be a secret).
+    fn unreadable_below(&self, root: &Path) -> Result<Vec<PathBuf>, String>;
     /// The entries of directory `dir` that are files or directories (symlinks are
     /// left out: landlock judges the file a link leads to by that file's own rule).
     fn entries(&self, dir: &Path) -> Vec<PathBuf>;
@@ -448,15 +448,15 @@ impl HostView for RealHost {
         entries
     }
 
-    fn unreadable_below(&self, root: &Path) -> Vec<PathBuf> {
+    fn unreadable_below(&self, root: &Path) -> Result<Vec<PathBuf>, String> {
         use std::os::unix::fs::PermissionsExt;
         if std::fs::symlink_metadata(root).is_ok_and(|m| m.permissions().mode() & 0o004 == 0) {
-            return vec![root.to_path_buf()];
+            return Ok(vec![root.to_path_buf()]);
         }
         let mut out = Vec::new();
         let mut budget = MAX_SCANNED;
-        collect_unreadable(root, 0, &mut budget, &mut out);
-        out
+        collect_unreadable(root, 0, &mut budget, &mut out)?;
+        Ok(out)
     }
 
     fn entries(&self, dir: &Path) -> Vec<PathBuf> {
@@ -506,17 +506,21 @@ fn grant_around_hidden(roots: Vec<PathBuf>, hidden: &[PathBuf], view: &dyn HostV
     out
 }
 
-/// At most this many entries are examined below each scanned root (/etc holds
+/// At most this many entries are examined below each scanned root, or the task
+/// is refused (/etc holds
 /// about 1,200 on a Debian host).
-const MAX_SCANNED: usize = 20_000;
+const MAX_SCANNED: usize = 50_000;
 
-fn collect_unreadable(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<PathBuf>) {
+fn collect_unreadable(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<PathBuf>) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    const MAX_DEPTH: usize = 8;
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    const MAX_DEPTH: usize = 32;
+    let Ok(rd) = std::fs::read_dir(dir) else { return Ok(()) };
     for e in rd.flatten() {
         if *budget == 0 {
-            return;
+            return Err(format!(
+                "more than {MAX_SCANNED} entries below a scanned root (at {}): what other users cannot read there cannot be told apart; list the paths the task needs instead",
+                dir.display()
+            ));
         }
         *budget -= 1;
         let Ok(meta) = e.metadata() else { continue };
@@ -524,12 +528,14 @@ fn collect_unreadable(dir: &Path, depth: usize, budget: &mut usize, out: &mut Ve
             continue;
         }
         let path = e.path();
-        if meta.permissions().mode() & 0o004 == 0 {
+        if meta.permissions().mode() & 0o004 == 0 || (meta.is_dir() && depth >= MAX_DEPTH) {
+            // Too deep to examine: hidden whole, like a secret.
             out.push(path);
-        } else if meta.is_dir() && depth < MAX_DEPTH {
-            collect_unreadable(&path, depth + 1, budget, out);
+        } else if meta.is_dir() {
+            collect_unreadable(&path, depth + 1, budget, out)?;
         }
     }
+    Ok(())
 }
 
 fn collect_files(root: &Path, rel: &Path, depth: usize, out: &mut Vec<PathBuf>) {
@@ -616,12 +622,12 @@ mod tests {
                 _ => None,
             }
         }
-        fn unreadable_below(&self, root: &Path) -> Vec<PathBuf> {
-            match root.to_str() {
+        fn unreadable_below(&self, root: &Path) -> Result<Vec<PathBuf>, String> {
+            Ok(match root.to_str() {
                 Some("/etc") => vec!["/etc/shadow-".into(), "/etc/ssl/private".into()],
                 Some("/etc/ssl/private") => vec![root.to_path_buf()],
                 _ => panic!("only roots below /etc are scanned, not {}", root.display()),
-            }
+            })
         }
         fn entries(&self, dir: &Path) -> Vec<PathBuf> {
             let names: &[&str] = match dir.to_str() {

@@ -36,6 +36,10 @@ fn rel(p: &Path) -> &Path {
 pub struct Built {
     /// Decoy files (paths in the new root) to watch.
     pub decoys: Vec<PathBuf>,
+    /// The hidden paths a decoy now covers. A planned decoy whose path vanished
+    /// or changed kind since the plan is left out, and must then get no landlock
+    /// grant either (the grant would be the real path's).
+    pub covered: Vec<PathBuf>,
     /// Whether /proc hides other users' processes (`hidepid=invisible`).
     pub hidepid: bool,
 }
@@ -70,7 +74,7 @@ pub fn build(plan: &JailPlan) -> io::Result<Built> {
     let hidepid = mount_proc(newroot)?;
     pin_islands(plan, newroot)?;
     mount_dev(newroot, old)?;
-    let decoy_files = make_decoys(&plan.decoys, newroot)?;
+    let (decoy_files, covered) = make_decoys(&plan.decoys, newroot)?;
 
     // The root tmpfs itself becomes read-only: nothing outside the planned
     // writable mounts can be created.
@@ -81,7 +85,7 @@ pub fn build(plan: &JailPlan) -> io::Result<Built> {
     nix_ctx(nix::unistd::pivot_root(".", "."), || "pivot_root into new root".into())?;
     nix_ctx(umount2(".", MntFlags::MNT_DETACH), || "detach old root".into())?;
     nix_ctx(nix::unistd::chdir("/"), || "chdir /".into())?;
-    Ok(Built { decoys: decoy_files, hidepid })
+    Ok(Built { decoys: decoy_files, covered, hidepid })
 }
 
 fn ensure_dir(path: &Path) -> io::Result<()> {
@@ -297,9 +301,9 @@ pub const DECOY_ATIME_SECS: u64 = 1;
 /// mount is not read-only (so reads update access times); writes are refused
 /// by landlock, which grants decoys read access only, and reported by the
 /// supervisor as `fs.write`.
-fn make_decoys(decoys: &[Decoy], newroot: &Path) -> io::Result<Vec<PathBuf>> {
+fn make_decoys(decoys: &[Decoy], newroot: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     if decoys.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let store = Path::new("/decoys");
     ensure_dir(store)?;
@@ -308,6 +312,7 @@ fn make_decoys(decoys: &[Decoy], newroot: &Path) -> io::Result<Vec<PathBuf>> {
         || "tmpfs for decoys".into(),
     )?;
     let mut watched = Vec::new();
+    let mut covered = Vec::new();
     for (i, d) in decoys.iter().enumerate() {
         let src = store.join(i.to_string());
         let dst = newroot.join(rel(&d.path));
@@ -315,19 +320,28 @@ fn make_decoys(decoys: &[Decoy], newroot: &Path) -> io::Result<Vec<PathBuf>> {
         if occupied.as_ref().is_some_and(|m| m.is_dir() != d.is_dir) {
             continue; // nothing of that kind to hide there
         }
+        // A path gone since the plan, below a read-only mount, has nothing left
+        // to hide: it is skipped (and gets no grant).
+        let vanished = |e: &io::Error| occupied.is_none() && e.raw_os_error() == Some(libc::EROFS);
         if d.is_dir {
             ensure_dir(&src)?;
             for e in &d.entries {
                 decoy_file(&src.join(e))?;
-                if d.watched {
-                    watched.push(d.path.join(e));
-                }
             }
-            ensure_dir(&dst)?;
+            match ensure_dir(&dst) {
+                Err(e) if vanished(&e) => continue,
+                r => r?,
+            }
+            if d.watched {
+                watched.extend(d.entries.iter().map(|e| d.path.join(e)));
+            }
         } else {
             decoy_file(&src)?;
             if occupied.is_none() {
-                ensure_file(&dst)?;
+                match ensure_file(&dst) {
+                    Err(e) if vanished(&e) => continue,
+                    r => r?,
+                }
             }
             if d.watched {
                 watched.push(d.path.clone());
@@ -340,8 +354,9 @@ fn make_decoys(decoys: &[Decoy], newroot: &Path) -> io::Result<Vec<PathBuf>> {
         ctx(sys::mount_setattr(&dst, mount_attr::NOSUID | mount_attr::NODEV | mount_attr::NOEXEC, true), || {
             format!("restrict decoy {}", d.path.display())
         })?;
+        covered.push(d.path.clone());
     }
-    Ok(watched)
+    Ok((watched, covered))
 }
 
 fn decoy_file(path: &Path) -> io::Result<()> {
