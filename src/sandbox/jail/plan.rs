@@ -507,8 +507,7 @@ fn grant_around_hidden(roots: Vec<PathBuf>, hidden: &[PathBuf], view: &dyn HostV
 }
 
 /// At most this many entries are examined below each scanned root, or the task
-/// is refused (/etc holds
-/// about 1,200 on a Debian host).
+/// is refused (/etc holds about 1,200 on a Debian host).
 const MAX_SCANNED: usize = 50_000;
 
 fn collect_unreadable(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<PathBuf>) -> Result<(), String> {
