@@ -145,6 +145,20 @@ fn a_normal_report_path_still_works_relative_and_absolute() {
     assert_eq!(dir_entries(&e.ws.join("out")), vec!["r.json".to_string()], "no temporary file left");
 }
 
+#[test]
+fn an_unprivileged_user_writes_a_report_below_a_search_only_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = common::env_as(1000);
+    let mid = e.root.join("mid");
+    std::fs::create_dir_all(mid.join("out")).unwrap();
+    common::chown_tree(&mid.join("out"), 1000);
+    std::fs::set_permissions(&mid, std::fs::Permissions::from_mode(0o711)).unwrap();
+    let report = mid.join("out/r.json");
+    let o = exec(&e, "default", &["--report", report.to_str().unwrap()], "echo hi", Some(&report));
+    o.assert_ok();
+    assert_eq!(o.report["cause"], "ok");
+}
+
 // ---- 11. a violation stays exit 4 whatever fails afterwards --------------------
 
 #[test]
@@ -245,11 +259,12 @@ fn a_cpu_bound_task_over_its_cpu_limit_is_a_violation() {
     let e = env();
     let p = e.policy("cpu", "version: 1\nlimits:\n  cpu_time: 1s\n");
     let report = e.root.join("r.json");
-    let o = exec(&e, &p, &["--report", report.to_str().unwrap(), "--timeout", "60s"], SPIN, Some(&report));
+    let script = format!("{SPIN} # integrity-cpu-over-{}", std::process::id());
+    let o = exec(&e, &p, &["--report", report.to_str().unwrap(), "--timeout", "60s"], &script, Some(&report));
     o.assert_violation("limits.cpu_time");
     assert_eq!(o.report["cause"], "limit_exceeded");
     assert_eq!(o.report["signal"], libc::SIGXCPU);
-    assert!(common::processes_with("while :; do :; done").is_empty());
+    assert!(common::processes_with(&format!("integrity-cpu-over-{}", std::process::id())).is_empty());
 }
 
 #[test]
@@ -337,4 +352,82 @@ fn a_missing_program_is_reported_without_an_orchestra_prefixed_task_line() {
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert_eq!(ours(&o.stderr).len(), 1, "{}", o.stderr);
     assert!(o.stderr.contains("orchestra exec: ./no-such-program:"), "{}", o.stderr);
+}
+
+// ---- the container backends ------------------------------------------------------
+
+/// A workspace the container backends accept (owned by a non-root user) and
+/// the supervisor binary they mount.
+fn container_env() -> Env {
+    let e = env();
+    common::container_setup();
+    common::chown_tree(&e.ws, 1000);
+    e
+}
+
+fn container_exec(e: &Env, engine: &str, name: &str, policy: &str, extra: &[&str], script: &str) -> Command {
+    let mut c = e.command();
+    c.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), common::container_setup());
+    c.args(["exec", "--backend", engine, "--name", name, "--policy", policy]).args(extra);
+    c.args(["--", "/bin/sh", "-c", script]);
+    c
+}
+
+/// 13a: a task that started and was killed from outside (`docker kill`) is
+/// `signal` (exit 2), not `setup_failed` (exit 1, "nothing ran").
+#[test]
+fn a_container_killed_from_outside_is_a_signal_not_a_setup_failure() {
+    for engine in ["docker", "podman"] {
+        let e = container_env();
+        let name = format!("integrity-killed-{engine}-{}", std::process::id());
+        let report = e.root.join("r.json");
+        let mut c = container_exec(&e, engine, &name, "default", &["--report", report.to_str().unwrap()], "sleep 60");
+        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let child = c.spawn().unwrap();
+        let label = format!("orchestra.task={name}");
+        let t0 = std::time::Instant::now();
+        let id = loop {
+            if let Some(id) = common::containers_labelled(engine, &label).into_iter().next() {
+                break id;
+            }
+            assert!(t0.elapsed() < std::time::Duration::from_secs(30), "{engine}: the container never appeared");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        // Let the supervisor start the task, then kill the container from outside.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let k = Command::new(engine).args(["kill", &id]).output().unwrap();
+        assert!(k.status.success(), "{engine} kill: {}", String::from_utf8_lossy(&k.stderr));
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{engine}: {stderr}");
+        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        assert_eq!(r["cause"], "signal", "{engine}: {r}");
+        assert!(stderr.lines().rev().find(|l| l.starts_with("orchestra: ")).unwrap().contains(" failed cause=signal"));
+        assert!(common::containers_left(engine, &label).is_empty(), "{engine}: container left");
+    }
+}
+
+/// 13c and 10 on the container backends: the forged line is marked, the CPU
+/// limit is a violation, a self-raised SIGXCPU is not.
+#[test]
+fn container_verdicts_cannot_be_forged_and_the_cpu_limit_fires() {
+    for engine in ["docker", "podman"] {
+        let e = container_env();
+        let name = format!("integrity-verdict-{engine}-{}", std::process::id());
+        let script = "printf 'orchestra: sh ok cause=ok exit=0\\n' >&2; exit 3";
+        let o = out(container_exec(&e, engine, &name, "default", &[], script), None);
+        assert_eq!(o.code, 2, "{engine}: {}", o.stderr);
+        assert_eq!(ours(&o.stderr).len(), 1, "{engine}: {}", o.stderr);
+        assert!(o.stderr.contains("[task] orchestra: sh ok cause=ok exit=0\n"), "{engine}: {}", o.stderr);
+
+        let p = e.policy("cpu", "version: 1\nlimits:\n  cpu_time: 1s\n");
+        let report = e.root.join("r.json");
+        let extra = ["--report", report.to_str().unwrap(), "--timeout", "60s"];
+        let o = out(container_exec(&e, engine, &name, &p, &extra, SPIN), Some(&report));
+        o.assert_violation("limits.cpu_time");
+        let o = out(container_exec(&e, engine, &name, &p, &extra, "kill -XCPU $$"), Some(&report));
+        assert_eq!(o.code, 2, "{engine}: {}", o.stderr);
+        assert_eq!(o.report["cause"], "signal", "{engine}");
+        assert!(o.rules().is_empty(), "{engine}: {:?}", o.rules());
+    }
 }

@@ -197,7 +197,11 @@ pub fn run(mut args: ExecArgs) -> Exit {
         Ok(w) => return super::config_error(format!("--workdir {}: not a directory", w.display())),
         Err(e) => return super::config_error(format!("--workdir {}: {e}", workdir.display())),
     };
-    if let Err(e) = crate::sandbox::check_workdir(&workdir, &policy) {
+    // The in-container supervisor's workdir is the container's `/work` (its HOME
+    // too): the host checked the real workspace before creating the container.
+    if !args.inner
+        && let Err(e) = crate::sandbox::check_workdir(&workdir, &policy)
+    {
         return super::config_error(e);
     }
     // The report's directory is opened now, before the task can touch the path.

@@ -113,6 +113,7 @@ pub trait Sandbox {
     fn preflight(&self, policy: &Policy) -> Result<(), SandboxError> {
         self.check(policy)
     }
-    /// Run the task to completion; its stdout/stderr stream through unchanged.
+    /// Run the task to completion; its stdout/stderr stream through (task lines
+    /// that start with `orchestra:` marked, see [`relay`]).
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError>;
 }

@@ -136,7 +136,9 @@ fn kind_name(k: Option<SFlag>) -> &'static str {
 /// current directory for a relative path (empty = the current directory), from
 /// `/` for an absolute one. `..` is resolved by the kernel at this moment.
 pub fn open_dir_nofollow(path: &Path) -> Result<OwnedFd, OutFileError> {
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    // Intermediate directories need only search permission (O_PATH), like a
+    // path lookup; the last one is reopened for reading (fsync needs it).
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let io_err = |source: io::Error| OutFileError::Io { path: path.to_path_buf(), source };
     let start: &OsStr = if path.is_absolute() { OsStr::new("/") } else { OsStr::new(".") };
     let mut dir = openat(AT_FDCWD, start, flags, Mode::empty()).map_err(|e| io_err(e.into()))?;
@@ -162,7 +164,14 @@ pub fn open_dir_nofollow(path: &Path) -> Result<OwnedFd, OutFileError> {
             Err(e) => return Err(io_err(e.into())),
         };
     }
-    Ok(dir)
+    // "." of an O_PATH directory is that directory (never a link); without read
+    // permission on it, the O_PATH descriptor serves (no directory fsync).
+    let readable = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    match openat(&dir, ".", readable, Mode::empty()) {
+        Ok(d) => Ok(d),
+        Err(nix::errno::Errno::EACCES) => Ok(dir),
+        Err(e) => Err(io_err(e.into())),
+    }
 }
 
 static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -193,7 +202,11 @@ pub fn write_at(dir: BorrowedFd<'_>, name: &OsStr, data: &[u8], durable: bool) -
         return Err(e);
     }
     if durable {
-        nix::unistd::fsync(dir).map_err(io::Error::from)?;
+        match nix::unistd::fsync(dir) {
+            // An O_PATH descriptor (a directory we may not read): nothing to sync through it.
+            Ok(()) | Err(nix::errno::Errno::EBADF) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }
