@@ -280,6 +280,41 @@ fn a_task_ignoring_sigxcpu_is_killed_at_the_hard_limit_and_reported() {
     assert!(enforced.contains("cpu_secs=Some(1) cpu_hard_secs=Some(2)"), "{enforced}");
 }
 
+/// Without CAP_SYS_RESOURCE the hard limit cannot rise above ours: it is
+/// capped there (the soft one with it), and the kill at it is still reported.
+#[test]
+fn a_cpu_limit_above_our_own_hard_limit_is_capped_and_still_reported() {
+    let e = env();
+    let p = e.policy("cpu", "version: 1\nlimits:\n  cpu_time: 30s\n");
+    let report = e.root.join("r.json");
+    let mut c = Command::new("prlimit");
+    c.arg("--cpu=2:2").arg("--").arg(common::orchestra());
+    let inner = e.command();
+    c.current_dir(inner.get_current_dir().unwrap()).env_clear();
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            c.env(k, v);
+        }
+    }
+    c.args([
+        "exec",
+        "--policy",
+        &p,
+        "--report",
+        report.to_str().unwrap(),
+        "--timeout",
+        "60s",
+        "--",
+        "/bin/sh",
+        "-c",
+        SPIN,
+    ]);
+    let o = out(c, Some(&report));
+    o.assert_violation("limits.cpu_time");
+    let enforced = o.report["enforced"].to_string();
+    assert!(enforced.contains("cpu_secs=Some(2) cpu_hard_secs=Some(2)"), "{enforced}");
+}
+
 #[test]
 fn a_cpu_bound_task_under_its_limit_is_ok() {
     let e = env();
