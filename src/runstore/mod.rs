@@ -202,7 +202,16 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
 fn write_in_parent(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().ok_or_else(|| io::Error::other(format!("{}: not a file name", path.display())))?;
-    let dir = std::fs::File::open(dir)?;
+    let dir: std::os::fd::OwnedFd = match std::fs::File::open(dir) {
+        Ok(d) => d.into(),
+        // Search permission only: an O_PATH descriptor still names it (no fsync).
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?,
+        Err(e) => return Err(e),
+    };
     crate::sandbox::outfile::write_at(std::os::fd::AsFd::as_fd(&dir), name, data, durable)
 }
 
