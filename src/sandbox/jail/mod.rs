@@ -541,7 +541,10 @@ fn handle_event(line: &[u8], run: &mut Run) {
         Event::Violation { rule, detail } => run.violation(&rule, detail),
         Event::SetupFailed { error } => run.setup_error = Some(error),
         Event::Exited { code, signal } => run.exited = Some((code, signal)),
-        Event::Usage { cpu_ms } => run.cpu_ms = Some(cpu_ms),
+        Event::Usage { cpu_ms } => {
+            tracing::debug!(cpu_ms, "jail: the task's CPU time");
+            run.cpu_ms = Some(cpu_ms);
+        }
         Event::Started { .. } => {}
     }
 }
