@@ -3,6 +3,7 @@
 use crate::audit;
 use crate::exit::Exit;
 use crate::policy::{HumanDuration, Limit, SandboxMode, load_policy};
+use crate::sandbox::outfile::OutFile;
 use crate::sandbox::{Report, Sandbox, TaskSpec};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -196,6 +197,18 @@ pub fn run(mut args: ExecArgs) -> Exit {
         Ok(w) => return super::config_error(format!("--workdir {}: not a directory", w.display())),
         Err(e) => return super::config_error(format!("--workdir {}: {e}", workdir.display())),
     };
+    // The in-container supervisor's workdir is the container's `/work` (its HOME
+    // too): the host checked the real workspace before creating the container.
+    if !args.inner
+        && let Err(e) = crate::sandbox::check_workdir(&workdir, &policy)
+    {
+        return super::config_error(e);
+    }
+    // The report's directory is opened now, before the task can touch the path.
+    let report_out = match args.report.as_deref().map(OutFile::prepare).transpose() {
+        Ok(o) => o,
+        Err(e) => return super::config_error(format!("--report {e}")),
+    };
     let name = args.name.clone().unwrap_or_else(|| {
         Path::new(&args.command[0]).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
     });
@@ -221,20 +234,11 @@ pub fn run(mut args: ExecArgs) -> Exit {
     if args.inner {
         // The host orchestra records this task and prints its verdict.
         return match backend.run(&task) {
-            Ok(report) => {
-                let json = serde_json::to_string_pretty(&report).unwrap_or_default() + "\n";
-                match args.report.as_deref().map(|p| crate::runstore::write_atomic(p, json.as_bytes())) {
-                    Some(Err(e)) => super::config_error(format!("cannot write report: {e}")),
-                    _ => report.exit(),
-                }
-            }
+            Ok(report) => write_report(&report, report_out.as_ref(), true),
             Err(e) => {
-                if let Some(p) = args.report.as_deref() {
+                if let Some(out) = &report_out {
                     let r = crate::sandbox::report::setup_failed_report(&task, backend.name(), &e.to_string());
-                    let _ = crate::runstore::write_atomic(
-                        p,
-                        (serde_json::to_string_pretty(&r).unwrap_or_default() + "\n").as_bytes(),
-                    );
+                    let _ = out.write((serde_json::to_string_pretty(&r).unwrap_or_default() + "\n").as_bytes(), true);
                 }
                 super::config_error(e)
             }
@@ -270,12 +274,12 @@ pub fn run(mut args: ExecArgs) -> Exit {
     };
     tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: sandbox done");
     if let Err(e) = record_outcome(&mut log, &report, run_id) {
-        // The verdict stands, but a run whose record is not durable is not ok.
+        // The verdict stands, but a run whose record is not durable is not ok:
+        // at least "failed" (never 1: the task ran).
         eprintln!("orchestra: error: audit log {}: {e}", audit_dir.display());
-        eprintln!("{}", report.verdict_line());
-        return report.exit().worst(Exit::Config);
+        return finish(&report, report_out.as_ref(), args.run_parent.is_none()).worst(Exit::Failed);
     }
-    finish(&report, args.report.as_deref(), args.run_parent.is_none())
+    finish(&report, report_out.as_ref(), args.run_parent.is_none())
 }
 
 /// Point stdout and stderr at the host's FIFOs in `dir` (the host holds their
@@ -355,20 +359,27 @@ fn tag(body: serde_json::Value, run_id: Option<&str>) -> serde_json::Value {
     }
 }
 
-fn finish(report: &Report, path: Option<&Path>, durable: bool) -> Exit {
+/// Write the report, then print the verdict: the verdict is the last line,
+/// after any error about the report.
+fn finish(report: &Report, out: Option<&OutFile>, durable: bool) -> Exit {
     tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: finishing");
+    let exit = write_report(report, out, durable);
     eprintln!("{}", report.verdict_line());
-    if let Some(path) = path {
-        let json = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
-        let written = if durable {
-            crate::runstore::write_atomic(path, json.as_bytes())
-        } else {
-            crate::runstore::write_replace(path, json.as_bytes())
-        };
-        if let Err(e) = written {
-            eprintln!("orchestra: error: cannot write report {}: {e}", path.display());
-            return report.exit().worst(Exit::Config);
+    exit
+}
+
+/// Write the report (if asked) and return the exit code. The task ran, so a
+/// write failure never makes it 1 ("nothing was run"): the verdict's code
+/// stands (4 over anything, then 3, then 2), and a task that was ok becomes
+/// "failed" (2) because its report is missing. The error is printed.
+fn write_report(report: &Report, out: Option<&OutFile>, durable: bool) -> Exit {
+    let Some(out) = out else { return report.exit() };
+    let json = serde_json::to_string_pretty(report).unwrap_or_default() + "\n";
+    match out.write(json.as_bytes(), durable) {
+        Ok(()) => report.exit(),
+        Err(e) => {
+            eprintln!("orchestra: error: cannot write report {e}");
+            report.exit().worst(Exit::Failed)
         }
     }
-    report.exit()
 }

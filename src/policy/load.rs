@@ -140,12 +140,104 @@ fn check(p: &Policy, text: &str, origin: &str) -> Result<(), PolicyError> {
             }
         }
     }
+    let homes = invoking_homes();
     for rw in &p.filesystem.read_write {
-        if rw == "/" || rw == "~" {
-            return Err(err("read_write", format!("filesystem.read_write: {rw:?} would expose the whole host")));
+        if let Some(why) = host_exposing_write_root(&expand_home(rw, &homes[0]), &homes) {
+            return Err(err("read_write", format!("filesystem.read_write: {rw:?} {why}")));
         }
     }
     Ok(())
+}
+
+/// Trees in which no task may get a writable root: the system's code and
+/// configuration, everything below them included.
+const SYSTEM_TREES: &[&str] = &[
+    "/etc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/boot",
+    "/dev",
+    "/proc",
+    "/sys",
+    "/var/spool",
+];
+
+/// Directories that may not be writable roots themselves (their children may:
+/// `/home/me/project`, `/var/lib/ci/ws`, `/opt/build`).
+const SYSTEM_ROOTS: &[&str] = &["/", "/root", "/home", "/var", "/var/lib", "/opt", "/run", "/srv", "/mnt", "/media"];
+
+/// Below the home directory: where the user's shell, PATH and keys pick files
+/// up (everything below them included).
+const HOME_TREES: &[&str] = &[".ssh", ".gnupg", ".config", ".local", ".aws", ".kube", ".docker"];
+
+/// The home directories of the invoking user, resolved: `$HOME` first (what
+/// `~` means in a policy), then the account's home from the password database
+/// when it differs. Never empty.
+pub fn invoking_homes() -> Vec<PathBuf> {
+    let resolve = |h: PathBuf| std::fs::canonicalize(&h).unwrap_or(h);
+    let env = std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    let account = nix::unistd::User::from_uid(nix::unistd::geteuid()).ok().flatten().map(|u| u.dir);
+    let mut homes: Vec<PathBuf> = env.into_iter().chain(account).map(resolve).collect();
+    homes.dedup();
+    if homes.is_empty() {
+        homes.push(PathBuf::from("/root"));
+    }
+    homes
+}
+
+/// Why making `path` (absolute; resolved by the caller when it exists) writable
+/// for a task would let the task change the host outside its work: `/`, the
+/// home directory, a system root, anything inside a system tree or a sensitive
+/// home directory (`~/.ssh`, `~/.config`, `~/.local`, …), or an ancestor of any
+/// of them. `None` when it is an ordinary directory. The one rule for the
+/// policy's `read_write` roots and for the task's writable workdir.
+pub fn host_exposing_write_root(path: &Path, homes: &[PathBuf]) -> Option<String> {
+    let path = normalize(path);
+    if path == Path::new("/") {
+        return Some("would expose the whole host".into());
+    }
+    for tree in SYSTEM_TREES {
+        if path.starts_with(tree) {
+            return Some(format!("is inside {tree}, part of the host system"));
+        }
+    }
+    for home in homes.iter().map(|h| normalize(h)) {
+        if home.starts_with(&path) {
+            return Some(format!("would expose the home directory {} (its dotfiles run on the host)", home.display()));
+        }
+        for name in HOME_TREES {
+            let tree = home.join(name);
+            if path.starts_with(&tree) || tree.starts_with(&path) {
+                return Some(format!("would expose {} (read by the user's shell, tools or login)", tree.display()));
+            }
+        }
+    }
+    for root in SYSTEM_ROOTS.iter().chain(SYSTEM_TREES) {
+        if Path::new(root).starts_with(&path) {
+            return Some(format!("would expose the system directory {root}"));
+        }
+    }
+    None
+}
+
+/// `path` without `.` components, `..` applied lexically (for comparison only).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Whether `key:` appears at the given indentation (0 = top level).
@@ -250,6 +342,44 @@ mod tests {
         assert!(parse_policy("filesystem:\n  read_only: [usr]\n", "p").is_err());
         assert!(parse_policy("filesystem:\n  read_write: [/]\n", "p").is_err());
         assert!(parse_policy("filesystem:\n  hidden: [/a/../etc]\n", "p").is_err());
+    }
+
+    #[test]
+    fn host_exposing_roots_are_refused_by_one_rule() {
+        let home = &[PathBuf::from("/home/me")][..];
+        for bad in [
+            "/",
+            "/home",
+            "/home/me",
+            "/home/me/.local/bin",
+            "/home/me/.config",
+            "/home/me/.ssh/x",
+            "/etc",
+            "/etc/systemd/system",
+            "/usr/local/bin",
+            "/var",
+            "/root",
+            "/opt",
+            "/home/me/../me",
+            "/bin",
+        ] {
+            assert!(host_exposing_write_root(Path::new(bad), home).is_some(), "{bad} accepted");
+        }
+        for ok in [
+            "/home/me/project",
+            "/home/me/.cache/x",
+            "/var/lib/ci/ws",
+            "/opt/build",
+            "/tmp",
+            "/tmp/x",
+            "/work/ws",
+            "/root/project",
+        ] {
+            assert_eq!(host_exposing_write_root(Path::new(ok), home), None, "{ok} refused");
+        }
+        assert!(parse_policy("filesystem:\n  read_write: [~/.local/bin]\n", "p").is_err());
+        assert!(parse_policy("filesystem:\n  read_write: [/usr/local]\n", "p").is_err());
+        assert!(parse_policy("filesystem:\n  read_write: [/tmp]\n", "p").is_ok());
     }
 
     #[test]

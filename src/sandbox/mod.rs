@@ -9,12 +9,16 @@
 //! - [`probe`]: what this host can enforce.
 //! - [`reap`]: killing whatever a task left behind.
 //! - [`report`]: the verdict line and JSON report of CONTRACTS.md §3.
+//! - [`outfile`]: files written after a task ran, never through its links.
+//! - [`relay`]: the task's output, with lines that could pass for ours marked.
 
 pub mod cgroup;
 pub mod container;
 pub mod jail;
+pub mod outfile;
 pub mod probe;
 pub mod reap;
+pub mod relay;
 pub mod report;
 pub mod setid;
 pub mod sys;
@@ -63,6 +67,29 @@ pub enum SandboxError {
     /// The backend is not implemented yet.
     #[error("backend {0} is not available in this build")]
     Backend(String),
+    /// A writable workdir that would let the task change the host outside its work.
+    #[error("workdir {path}: a writable workdir {why}; run from a project directory or pass --workdir")]
+    Workdir {
+        /// The effective workdir.
+        path: PathBuf,
+        /// The rule it breaks.
+        why: String,
+    },
+}
+
+/// Refuse a writable workdir that would expose the host (`$HOME`, `/`, `/etc`,
+/// a system root or an ancestor of one): the same rule, one implementation, as
+/// the policy loader's for `filesystem.read_write`
+/// ([`crate::policy::load::host_exposing_write_root`]). A read-only workdir is
+/// not checked.
+pub fn check_workdir(workdir: &std::path::Path, policy: &Policy) -> Result<(), SandboxError> {
+    if policy.filesystem.workdir != crate::policy::WorkdirAccess::ReadWrite {
+        return Ok(());
+    }
+    match crate::policy::load::host_exposing_write_root(workdir, &crate::policy::load::invoking_homes()) {
+        Some(why) => Err(SandboxError::Workdir { path: workdir.to_path_buf(), why }),
+        None => Ok(()),
+    }
 }
 
 /// The backend for a sandbox mode, or why it is not available (exit 1).
@@ -87,6 +114,7 @@ pub trait Sandbox {
     fn preflight(&self, policy: &Policy) -> Result<(), SandboxError> {
         self.check(policy)
     }
-    /// Run the task to completion; its stdout/stderr stream through unchanged.
+    /// Run the task to completion; its stdout/stderr stream through (task lines
+    /// that start with `orchestra:` marked, see [`relay`]).
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError>;
 }

@@ -238,6 +238,8 @@ struct Run {
     interrupted: Option<i32>,
     output_bytes: u64,
     stderr_mid_line: bool,
+    /// Task lines that start like ours are marked (sandbox::relay).
+    guards: [crate::sandbox::relay::LineGuard; 2],
     sample: observe::Sample,
     observed_cgroup: bool,
     setup_error: Option<String>,
@@ -509,6 +511,13 @@ async fn drive_and_remove(
     let state = outcome?;
     if let Err(e) = removed {
         eprintln!("orchestra: warning: could not remove container {id}: {e} (the next run reaps it)");
+    }
+    for (i, guard) in run.guards.iter_mut().enumerate() {
+        let mut rest = Vec::new();
+        guard.finish(&mut rest);
+        if !rest.is_empty() {
+            let _ = if i == 0 { std::io::stdout().write_all(&rest) } else { std::io::stderr().write_all(&rest) };
+        }
     }
     if run.stderr_mid_line {
         let _ = std::io::stderr().write_all(b"\n");
@@ -1014,16 +1023,17 @@ async fn relay_chunk(
         None => n,
     };
     run.output_bytes += n as u64;
-    let chunk = &bytes[..allowed];
+    let mut chunk = Vec::with_capacity(allowed + 16);
+    run.guards[i].feed(&bytes[..allowed], &mut chunk);
     if relay[i] {
         let res = if i == 0 {
             let mut out = std::io::stdout();
-            out.write_all(chunk).and_then(|_| out.flush())
+            out.write_all(&chunk).and_then(|_| out.flush())
         } else {
-            if let Some(&last) = chunk.last() {
+            if let Some(&last) = bytes[..allowed].last() {
                 run.stderr_mid_line = last != b'\n';
             }
-            std::io::stderr().write_all(chunk)
+            std::io::stderr().write_all(&chunk)
         };
         if res.is_err() {
             relay[i] = false;
@@ -1077,6 +1087,7 @@ fn build_report(
     }
     let supervised = policy.container.supervisor == SupervisorMode::Required;
     let (mut exit_status, mut signal) = (None, None);
+    let mut outside = None;
     match (&inner, supervised) {
         (Some(r), true) => {
             exit_status = r.exit_status;
@@ -1102,16 +1113,23 @@ fn build_report(
                     format!("the in-container supervisor ended with status {c} without a report (an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)")
                 });
             }
+            // Started, then gone with neither a report nor a status (`docker kill`
+            // or `rm -f` of an auto-removed container): the task ran and was
+            // killed from outside — a signal (exit 2), not "nothing ran".
+            None if supervised => {
+                signal = Some(libc::SIGKILL);
+                outside = Some("the container was killed from outside (no status, no report from its supervisor)");
+            }
             None => {}
         },
     }
-    if !supervised && let Some(sig) = signal {
-        match sig {
-            libc::SIGSYS => run.violation("seccomp.abi", "killed by SIGSYS: a foreign-architecture system call".into()),
-            libc::SIGXCPU => run.violation("limits.cpu_time", "killed by SIGXCPU at the CPU time limit".into()),
-            libc::SIGXFSZ => run.violation("limits.disk", "killed by SIGXFSZ writing past the file size limit".into()),
-            _ => {}
-        }
+    if !supervised
+        && let Some(sig) = signal
+        // Without the supervisor there is no CPU-time evidence: only what the
+        // signal alone proves (report::signal_violation).
+        && let Some((rule, detail)) = crate::sandbox::report::signal_violation(sig, None)
+    {
+        run.violation(rule, detail);
     }
     let mut note = None;
     if let Some(sig) = run.interrupted {
@@ -1132,7 +1150,7 @@ fn build_report(
             });
             Cause::SetupFailed
         });
-    let mut error = run.setup_error.take().or(note);
+    let mut error = run.setup_error.take().or(note).or(outside.map(String::from));
     if let Some(which) = run.timed_out {
         error = error.or(Some(format!("{which} exceeded")));
     }

@@ -199,8 +199,13 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
     };
     ulimit("nofile", limits.open_files.get());
     ulimit("nproc", Some(facts.nproc));
-    ulimit("cpu", limits.cpu_time.get().map(|d| d.0.as_secs().max(1)));
     ulimit("fsize", limits.disk.get().map(|b| b.0));
+    if let Some(soft) = limits.cpu_time.get().map(|d| d.0.as_secs().max(1)) {
+        // Soft below hard, as in the jail: SIGXCPU first (see jail::plan::cpu_limits).
+        let hard = crate::sandbox::jail::plan::cpu_hard_wanted(soft);
+        let (soft, hard) = (i64::try_from(soft).unwrap_or(i64::MAX), i64::try_from(hard).unwrap_or(i64::MAX));
+        ulimits.push(ResourcesUlimits { name: Some("cpu".into()), soft: Some(soft), hard: Some(hard) });
+    }
     let memory = limits.memory.get().map(|b| i64::try_from(b.0).unwrap_or(i64::MAX));
     let profile = seccomp::profile(policy, facts.supervisor.is_some());
     let host_config = HostConfig {

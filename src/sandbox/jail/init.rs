@@ -141,6 +141,12 @@ fn run(rep: &mut Reporter) -> Result<u8, String> {
             let mut sup =
                 Supervisor::new(&plan, listener, &decoys, task_pid).map_err(|e| format!("supervisor: {e}"))?;
             let status = sup.run(rep);
+            // The CPU time of the task and of the descendants reaped so far: the
+            // host's evidence that a SIGXCPU/SIGKILL came from RLIMIT_CPU.
+            if let Ok(u) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN) {
+                let ms = |t: nix::sys::time::TimeVal| (t.tv_sec() as u64) * 1000 + (t.tv_usec() as u64) / 1000;
+                rep.send(&Event::Usage { cpu_ms: ms(u.user_time()) + ms(u.system_time()) });
+            }
             if !plan.namespaces {
                 crate::sandbox::reap::kill_all_children();
             }
@@ -169,8 +175,9 @@ fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream) -> String {
                 return format!("close descriptors: {e}");
             }
             let err = sys::execve(&path, &argv, &envp);
-            // The control socket is closed now; tell the user on stderr like a shell would.
-            eprintln!("orchestra: {}: {err}", plan.argv[0]);
+            // The control socket is closed now; tell the user on stderr like a shell
+            // would (not as `orchestra:`: the relay marks such task lines).
+            eprintln!("orchestra exec: {}: {err}", plan.argv[0]);
             sys::exit_now(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 });
         }
         Err(e) => e,
@@ -268,7 +275,9 @@ fn apply_rlimits(plan: &JailPlan) -> Result<(), String> {
         Ok(())
     };
     set(Resource::RLIMIT_NOFILE, "NOFILE", r.nofile)?;
-    set(Resource::RLIMIT_CPU, "CPU", r.cpu_secs)?;
+    if let Some((soft, hard)) = r.cpu_secs.map(super::plan::cpu_limits) {
+        setrlimit(Resource::RLIMIT_CPU, soft, hard).map_err(|e| format!("setrlimit CPU={soft}:{hard}: {e}"))?;
+    }
     set(Resource::RLIMIT_FSIZE, "FSIZE", r.fsize)?;
     set(Resource::RLIMIT_AS, "AS", r.address_space)?;
     set(Resource::RLIMIT_NPROC, "NPROC", r.nproc)?;

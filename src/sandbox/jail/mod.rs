@@ -17,6 +17,7 @@ pub mod seccomp;
 pub mod supervisor;
 
 use super::cgroup::TaskCgroup;
+use super::relay::LineGuard;
 use super::report::{Cause, Control, Report, Violation, cause_of, now_rfc3339};
 use super::{Sandbox, SandboxError, TaskSpec, sys};
 use crate::policy::{NamespaceMode, NetworkMode, Policy};
@@ -117,6 +118,8 @@ struct Run {
     timed_out: Option<&'static str>,
     interrupted: Option<i32>,
     output_bytes: u64,
+    /// CPU time the init measured for the task (evidence for limits.cpu_time).
+    cpu_ms: Option<u64>,
     /// The task's stderr ended without a newline: the verdict must start a line.
     stderr_mid_line: bool,
 }
@@ -163,6 +166,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         timed_out: None,
         interrupted: None,
         output_bytes: 0,
+        cpu_ms: None,
         stderr_mid_line: false,
     };
     if support.memory || support.pids {
@@ -172,8 +176,13 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     run.enforced.push(Control {
         control: "rlimits".into(),
         detail: format!(
-            "nofile={:?} cpu_secs={:?} fsize={:?} as={:?} nproc={:?} core=0",
-            r.nofile, r.cpu_secs, r.fsize, r.address_space, r.nproc
+            "nofile={:?} cpu_secs={:?} cpu_hard_secs={:?} fsize={:?} as={:?} nproc={:?} core=0",
+            r.nofile,
+            r.cpu_secs.map(|s| plan::cpu_limits(s).0),
+            r.cpu_secs.map(|s| plan::cpu_limits(s).1),
+            r.fsize,
+            r.address_space,
+            r.nproc
         ),
     });
 
@@ -283,13 +292,16 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
             format!("{} fork(s) refused at the limit of {} processes", events.pids_max, limits.pids.get().unwrap_or(0)),
         );
     }
-    if let Some((_, Some(sig))) = run.exited {
-        if sig == libc::SIGXCPU {
-            run.violation("limits.cpu_time", "killed by SIGXCPU at the CPU time limit".into());
-        } else if sig == libc::SIGSYS {
-            run.violation("seccomp.abi", "killed by seccomp: an x32 or foreign-architecture system call".into());
-        } else if sig == libc::SIGXFSZ {
-            run.violation("limits.disk", "killed by SIGXFSZ writing past the file size limit".into());
+    if let Some((_, Some(sig))) = run.exited
+        // A SIGKILL of ours (timeout, interrupt, a violation) is explained already.
+        && !(sig == libc::SIGKILL && (run.timed_out.is_some() || run.interrupted.is_some() || !run.violations.is_empty()))
+    {
+        let cpu = plan.rlimits.cpu_secs.zip(run.cpu_ms).map(|(soft, used_ms)| {
+            let (soft_secs, hard_secs) = plan::cpu_limits(soft);
+            super::report::CpuEvidence { used_ms, soft_secs, hard_secs }
+        });
+        if let Some((rule, detail)) = super::report::signal_violation(sig, cpu) {
+            run.violation(rule, detail);
         }
     }
     let peak = events.peak_memory.or_else(children_max_rss);
@@ -385,6 +397,9 @@ fn event_loop(
     let mut buf = vec![0u8; 64 * 1024];
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr();
+    // Task lines that start like ours are marked (sandbox::relay).
+    let mut guards = [LineGuard::default(), LineGuard::default()];
+    let mut relayed: Vec<u8> = Vec::with_capacity(buf.len() + 64);
     loop {
         if !child_alive && outputs.iter().all(Option::is_none) && !ctrl_open {
             break;
@@ -447,7 +462,12 @@ fn event_loop(
             }
             let Some(reader) = outputs[i].as_mut() else { continue };
             match reader.read(&mut buf) {
-                Ok(0) | Err(_) => outputs[i] = None,
+                Ok(0) | Err(_) => {
+                    outputs[i] = None;
+                    relayed.clear();
+                    guards[i].finish(&mut relayed);
+                    let _ = if i == 0 { stdout.write_all(&relayed) } else { stderr.write_all(&relayed) };
+                }
                 Ok(n) => {
                     last_output = Instant::now();
                     let allowed = match output_limit {
@@ -455,16 +475,17 @@ fn event_loop(
                         None => n,
                     };
                     run.output_bytes += n as u64;
-                    let chunk = &buf[..allowed];
+                    relayed.clear();
+                    guards[i].feed(&buf[..allowed], &mut relayed);
                     if i == 1
-                        && let Some(&last) = chunk.last()
+                        && let Some(&last) = buf[..allowed].last()
                     {
                         run.stderr_mid_line = last != b'\n';
                     }
                     let written = if i == 0 {
-                        stdout.write_all(chunk).and_then(|_| stdout.flush())
+                        stdout.write_all(&relayed).and_then(|_| stdout.flush())
                     } else {
-                        stderr.write_all(chunk)
+                        stderr.write_all(&relayed)
                     };
                     if written.is_err_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
                         outputs[i] = None;
@@ -502,6 +523,13 @@ fn event_loop(
             drain_deadline = Some(Instant::now() + Duration::from_secs(2));
         }
     }
+    // Whatever a guard still holds (a stream cut off by the drain deadline).
+    relayed.clear();
+    guards[0].finish(&mut relayed);
+    let _ = stdout.write_all(&relayed).and_then(|_| stdout.flush());
+    relayed.clear();
+    guards[1].finish(&mut relayed);
+    let _ = stderr.write_all(&relayed);
 }
 
 fn handle_event(line: &[u8], run: &mut Run) {
@@ -511,6 +539,10 @@ fn handle_event(line: &[u8], run: &mut Run) {
         Event::Violation { rule, detail } => run.violation(&rule, detail),
         Event::SetupFailed { error } => run.setup_error = Some(error),
         Event::Exited { code, signal } => run.exited = Some((code, signal)),
+        Event::Usage { cpu_ms } => {
+            tracing::debug!(cpu_ms, "jail: the task's CPU time");
+            run.cpu_ms = Some(cpu_ms);
+        }
         Event::Started { .. } => {}
     }
 }

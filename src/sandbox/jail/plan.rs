@@ -99,7 +99,7 @@ pub const SCANNED_ROOTS: &[&str] = &["/etc"];
 pub struct Rlimits {
     /// RLIMIT_NOFILE.
     pub nofile: Option<u64>,
-    /// RLIMIT_CPU, seconds.
+    /// RLIMIT_CPU soft limit, seconds (the hard one: [`cpu_limits`]).
     pub cpu_secs: Option<u64>,
     /// RLIMIT_FSIZE, bytes.
     pub fsize: Option<u64>,
@@ -107,6 +107,24 @@ pub struct Rlimits {
     pub address_space: Option<u64>,
     /// RLIMIT_NPROC (only when no pids cgroup bounds the task).
     pub nproc: Option<u64>,
+}
+
+/// RLIMIT_CPU as applied for a policy limit of `soft` seconds: `(soft, hard)`.
+/// The hard limit is 5% (at least 1 s) above, so the task first gets SIGXCPU
+/// at the limit (a violation it may observe) and SIGKILL only if it goes on.
+/// Without CAP_SYS_RESOURCE a hard limit cannot rise above ours: it is capped
+/// there (the soft limit too, if it is above it). The init applies these values
+/// and the host judges the task's end with the same ones.
+pub fn cpu_limits(soft: u64) -> (u64, u64) {
+    let wanted = cpu_hard_wanted(soft);
+    let ours = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CPU).map_or(u64::MAX, |(_, h)| h);
+    let hard = wanted.min(ours);
+    (soft.min(hard), hard)
+}
+
+/// The hard RLIMIT_CPU wanted for a soft one (also the container's ulimit).
+pub fn cpu_hard_wanted(soft: u64) -> u64 {
+    soft.saturating_add((soft / 20).max(1))
 }
 
 /// Everything the in-jail init needs.

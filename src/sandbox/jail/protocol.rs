@@ -32,6 +32,12 @@ pub enum Event {
         /// Why.
         error: String,
     },
+    /// CPU time (user + system) of the task and of its descendants reaped so
+    /// far, sent just before `Exited`.
+    Usage {
+        /// Milliseconds.
+        cpu_ms: u64,
+    },
     /// The task's main process ended.
     Exited {
         /// Exit status if it exited.
