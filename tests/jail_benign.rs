@@ -162,6 +162,25 @@ fn npm_style_interface_listing_is_no_violation_in_any_network_mode() {
 }
 
 #[test]
+fn a_server_on_the_unspecified_address_is_reached_locally_without_a_violation() {
+    let e = env();
+    let script = "import socket\nfor fam, any in ((socket.AF_INET, '0.0.0.0'), (socket.AF_INET6, '::')):\n    s = socket.socket(fam); s.bind((any, 0)); s.listen()\n    c = socket.create_connection((any, s.getsockname()[1])); a, _ = s.accept(); c.send(b'x'); print(a.recv(1))\n";
+    let o = e.run("default", &["python3", "-c", script]);
+    o.assert_ok();
+    assert_eq!(o.stdout, "b'x'\nb'x'\n");
+}
+
+#[test]
+fn touching_a_large_file_that_was_already_there_is_not_disk_use() {
+    let e = env();
+    let f = std::fs::File::create(e.ws.join("prebuilt.bin")).unwrap();
+    nix::fcntl::fallocate(&f, nix::fcntl::FallocateFlags::empty(), 0, 12 << 20).unwrap();
+    let p = e.policy("disk", "limits:\n  disk: 8MiB\n");
+    let o = e.sh(&p, "touch prebuilt.bin; exec 3<>prebuilt.bin; echo small > new.txt");
+    o.assert_ok();
+}
+
+#[test]
 fn a_failing_task_is_failed_not_a_violation() {
     let e = env();
     let o = e.run("default", &["grep", "needle", "/etc/hostname"]);

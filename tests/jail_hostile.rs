@@ -153,6 +153,15 @@ fn a_file_in_etc_that_other_users_cannot_read_is_hidden_and_its_read_reported() 
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("host.key"), "CANARY-ETC-KEY-2c9e\n").unwrap(); // 0644 inside a 0700 directory
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // Readable but not searchable by others (o+r, no o+x): its files are closed to them too.
+    let unsearchable = std::path::PathBuf::from(format!("/etc/orchestra-test-nosearch-{}", std::process::id()));
+    std::fs::create_dir_all(&unsearchable).unwrap();
+    std::fs::write(unsearchable.join("token"), "CANARY-ETC-NOX-5a1b\n").unwrap();
+    std::fs::set_permissions(&unsearchable, std::fs::Permissions::from_mode(0o704)).unwrap();
+    let x = e.sh("default", &format!("cat {}/token", unsearchable.display()));
+    let _ = std::fs::remove_dir_all(&unsearchable);
+    x.assert_violation("fs.hidden");
+    assert!(!x.all_output().contains("CANARY-ETC-NOX"), "{}", x.all_output());
     let f = e.run("default", &["cat", file.to_str().unwrap()]);
     let d = e.sh("default", &format!("cat {}/host.key", dir.display()));
     let deny = e.policy("deny", "on_violation: deny\n");
@@ -165,6 +174,58 @@ fn a_file_in_etc_that_other_users_cannot_read_is_hidden_and_its_read_reported() 
     assert!(!d.all_output().contains("CANARY-ETC-KEY"), "{}", d.all_output());
     other.assert_violation("fs.hidden");
     assert!(!other.stdout.contains("root:"), "a shadow backup leaked: {}", other.stdout);
+}
+
+#[test]
+fn a_dot_orchestra_symlink_left_in_the_workspace_is_refused_before_anything_runs() {
+    // A task of an earlier run could leave `.orchestra` -> any host directory: the
+    // audit log would be written there, a container would mount it.
+    let e = env();
+    let elsewhere = e.root.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::remove_dir_all(e.ws.join(".orchestra")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, e.ws.join(".orchestra")).unwrap();
+    let o = e.sh("default", "echo ran > ran");
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("symbolic link"), "{}", o.stderr);
+    assert!(!e.ws.join("ran").exists(), "the task ran");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "something was written through the link");
+}
+
+#[test]
+fn files_moved_away_with_their_directory_still_count_for_the_disk_limit() {
+    let e = env();
+    let p = e.policy("disk", "limits:\n  disk: 8MiB\n");
+    let script = "mkdir store; for k in 1 2 3 4 5 6; do mkdir w$k; for i in 1 2 3 4 5 6; do head -c 1000000 /dev/zero > w$k/f$i; done; sleep 0.3; mv w$k store/; done";
+    let o = e.sh(&p, script);
+    o.assert_violation("limits.disk");
+    let held: u64 = walk_sizes(&e.ws.join("store"));
+    assert!(held < 36_000_000, "all 36 MB landed: {held}");
+}
+
+fn walk_sizes(d: &std::path::Path) -> u64 {
+    std::fs::read_dir(d)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk_sizes(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_credential_absent_from_a_copy_on_write_cache_is_still_a_decoy() {
+    // ~/.cargo is copy-on-write under build-offline: a credentials.toml the host
+    // writes during the task would show through; a decoy holds the name instead.
+    let e = env();
+    std::fs::create_dir_all(e.home.join(".cargo")).unwrap();
+    let mut c = e.cmd("build-offline", &[], &["sh", "-c", "cat ~/.cargo/credentials.toml; true"]);
+    c.env("HOME", &e.home);
+    let o = e.run_cmd(c);
+    o.assert_violation("fs.hidden");
 }
 
 #[test]

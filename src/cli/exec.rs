@@ -213,6 +213,11 @@ pub fn run(mut args: ExecArgs) -> Exit {
         Path::new(&args.command[0]).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
     });
     let audit_dir = audit_dir(args.audit_dir.as_deref());
+    if !args.inner
+        && let Err(e) = crate::sandbox::check_own_paths(&workdir, &[&audit_dir])
+    {
+        return super::config_error(e);
+    }
     let key_path = audit::default_key_path();
     let task = TaskSpec {
         name,

@@ -75,6 +75,16 @@ pub enum SandboxError {
         /// The rule it breaks.
         why: String,
     },
+    /// One of the orchestrator's own paths (`.orchestra/`, the audit directory)
+    /// passes through a symlink inside the workspace, where a task could have
+    /// planted it to aim the audit log or a container mount anywhere.
+    #[error(
+        "{path} is a symbolic link inside the workspace; orchestra's own directories must be real directories (remove the link)"
+    )]
+    OwnPathLink {
+        /// The link.
+        path: PathBuf,
+    },
 }
 
 /// Refuse a writable workdir that would expose the host (`$HOME`, `/`, `/etc`,
@@ -90,6 +100,29 @@ pub fn check_workdir(workdir: &std::path::Path, policy: &Policy) -> Result<(), S
         Some(why) => Err(SandboxError::Workdir { path: workdir.to_path_buf(), why }),
         None => Ok(()),
     }
+}
+
+/// Refuse `<workdir>/.orchestra` and every one of `own` (the audit directory)
+/// when a component of it that lies inside the workdir is a symlink: a task of an
+/// earlier run could have left one there to aim the audit log (written by this
+/// process) or a container's read-only mount of `.orchestra/` at any host
+/// directory. Components outside the workdir are the user's own layout and may
+/// be links. Absent components are fine (orchestra creates them as directories).
+pub fn check_own_paths(workdir: &std::path::Path, own: &[&std::path::Path]) -> Result<(), SandboxError> {
+    let dot = workdir.join(".orchestra");
+    for path in std::iter::once(dot.as_path()).chain(own.iter().copied()) {
+        let Ok(rel) = path.strip_prefix(workdir) else { continue };
+        let mut at = workdir.to_path_buf();
+        for c in rel.components() {
+            at.push(c);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => return Err(SandboxError::OwnPathLink { path: at }),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The backend for a sandbox mode, or why it is not available (exit 1).

@@ -324,6 +324,14 @@ pub fn compile(
             Some(HostEntry::File) | Some(HostEntry::Symlink(_)) => {
                 decoys.push(Decoy { path, entries: Vec::new(), is_dir: false, watched: true })
             }
+            // Absent now, but inside a copy-on-write cache the host's file could
+            // appear during the task (`cargo login` writing credentials.toml) and
+            // show through the overlay: a decoy holds the name from the start.
+            None if secret
+                && mounts.iter().any(|m| matches!(m, Mount::Overlay { dst, .. } if path.starts_with(dst))) =>
+            {
+                decoys.push(Decoy { path, entries: Vec::new(), is_dir: false, watched: true })
+            }
             None => {}
         }
     }
@@ -333,7 +341,7 @@ pub fn compile(
     let namespaces = policy.jail.namespaces == crate::policy::NamespaceMode::Required;
     if namespaces {
         let secrets: Vec<PathBuf> = decoys.iter().filter(|d| d.watched).map(|d| d.path.clone()).collect();
-        readable = grant_around_hidden(readable, &secrets, host_view);
+        readable = grant_around_hidden(readable, &secrets, host_view)?;
     }
     if !namespaces {
         let dot = workdir.join(".orchestra");
@@ -468,7 +476,11 @@ impl HostView for RealHost {
 
     fn unreadable_below(&self, root: &Path) -> Result<Vec<PathBuf>, String> {
         use std::os::unix::fs::PermissionsExt;
-        if std::fs::symlink_metadata(root).is_ok_and(|m| m.permissions().mode() & 0o004 == 0) {
+        let closed = |m: std::fs::Metadata| {
+            let mode = m.permissions().mode();
+            mode & 0o004 == 0 || (m.is_dir() && mode & 0o001 == 0)
+        };
+        if std::fs::symlink_metadata(root).is_ok_and(closed) {
             return Ok(vec![root.to_path_buf()]);
         }
         let mut out = Vec::new();
@@ -486,9 +498,9 @@ impl HostView for RealHost {
     }
 }
 
-/// At most this many entries are granted one by one around hidden paths; a read
-/// root with more is granted whole (its decoys then rely on their mounts alone).
-const MAX_SPLIT_GRANTS: usize = 4096;
+/// At most this many entries are granted one by one around hidden paths; a task
+/// needing more is refused (exit 1) rather than granted a directory whole.
+const MAX_SPLIT_GRANTS: usize = 20_000;
 
 /// Landlock attaches a rule to an inode, not to a name. A read root with a hidden
 /// path below it is therefore granted entry by entry: read on each entry except
@@ -498,30 +510,44 @@ const MAX_SPLIT_GRANTS: usize = 4096;
 /// the old file is dropped, and the new file's inode has no rule: the task gets
 /// EACCES, never the secret. (Files the host adds to such a directory meanwhile
 /// are unreadable too.)
-fn grant_around_hidden(roots: Vec<PathBuf>, hidden: &[PathBuf], view: &dyn HostView) -> Vec<PathBuf> {
-    fn split(dir: PathBuf, hidden: &[PathBuf], view: &dyn HostView, out: &mut Vec<PathBuf>, budget: &mut usize) {
+fn grant_around_hidden(
+    roots: Vec<PathBuf>,
+    hidden: &[PathBuf],
+    view: &dyn HostView,
+) -> Result<Vec<PathBuf>, PlanError> {
+    fn split(
+        dir: PathBuf,
+        hidden: &[PathBuf],
+        view: &dyn HostView,
+        out: &mut Vec<PathBuf>,
+        budget: &mut usize,
+    ) -> Result<(), PlanError> {
         if !hidden.iter().any(|h| h.starts_with(&dir) && *h != dir) {
             out.push(dir);
-            return;
+            return Ok(());
         }
         let entries = view.entries(&dir);
-        if entries.len() > *budget {
-            out.push(dir);
-            return;
-        }
-        *budget -= entries.len();
+        // Granting the directory whole would grant what the host renames over a
+        // hidden file in it: refuse rather than weaken.
+        *budget = budget.checked_sub(entries.len()).ok_or_else(|| {
+            PlanError::Unenforceable(format!(
+                "more than {MAX_SPLIT_GRANTS} entries around the hidden paths below {}: they cannot be granted one by one; list the paths the task needs instead",
+                dir.display()
+            ))
+        })?;
         for e in entries {
             if !hidden.contains(&e) {
-                split(e, hidden, view, out, budget);
+                split(e, hidden, view, out, budget)?;
             }
         }
+        Ok(())
     }
     let mut out = Vec::new();
     let mut budget = MAX_SPLIT_GRANTS;
     for r in roots {
-        split(r, hidden, view, &mut out, &mut budget);
+        split(r, hidden, view, &mut out, &mut budget)?;
     }
-    out
+    Ok(out)
 }
 
 /// At most this many entries are examined below each scanned root, or the task
@@ -545,7 +571,11 @@ fn collect_unreadable(dir: &Path, depth: usize, budget: &mut usize, out: &mut Ve
             continue;
         }
         let path = e.path();
-        if meta.permissions().mode() & 0o004 == 0 || (meta.is_dir() && depth >= MAX_DEPTH) {
+        let mode = meta.permissions().mode();
+        // A directory other users cannot search (no o+x) hides its entries from
+        // them as surely as one they cannot read.
+        let closed = mode & 0o004 == 0 || (meta.is_dir() && mode & 0o001 == 0);
+        if closed || (meta.is_dir() && depth >= MAX_DEPTH) {
             // Too deep to examine: hidden whole, like a secret.
             out.push(path);
         } else if meta.is_dir() {
