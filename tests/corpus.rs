@@ -175,10 +175,13 @@ fn container_config(engine: &str) -> String {
     )
 }
 
-/// A world for `engine` with the static supervisor the container backends mount.
+/// A world for `engine` with the static supervisor the container backends mount; its
+/// workspace belongs to uid 1000, the containers' task user (the task never runs as root).
 fn container_project(name: &str, engine: &str) -> World {
     let bin = common::container_setup();
-    project(name, &container_config(engine)).with_env("ORCHESTRA_SUPERVISOR_BIN", &bin.display().to_string())
+    let w = project(name, &container_config(engine)).with_env("ORCHESTRA_SUPERVISOR_BIN", &bin.display().to_string());
+    common::chown_tree(&w.ws, 1000);
+    w
 }
 
 /// `--config` of a world.
