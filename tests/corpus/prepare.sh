@@ -21,4 +21,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   exit 1
 fi
 
-cargo fetch --locked --quiet --manifest-path num-rational/tree/Cargo.toml
+# Into ~/.cargo even when CARGO_HOME points elsewhere: the presets mount
+# ~/.cargo/registry (read-only) for the tasks.
+CARGO_HOME="$HOME/.cargo" cargo fetch --locked --quiet --manifest-path num-rational/tree/Cargo.toml
