@@ -18,8 +18,7 @@
 //! audit directories stay in the test's own world.
 
 mod run_support;
-// For `container_setup` (the offline images and the static supervisor).
-#[allow(dead_code)]
+// For `container_setup` (the offline images and the static supervisor) and `chown_tree`.
 mod common;
 
 use run_support::*;

@@ -48,13 +48,17 @@ direct() {
 
 work="$(mktemp -d "$target/corpus-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 export ORCHESTRA_AUDIT_KEY="$work/keys/audit.key"
 "$orchestra" audit keygen >/dev/null 2>&1
 export PATH="/usr/local/bin:/usr/bin:/bin:$HOME/.cargo/bin"
+# No registry is reachable: npm's update check would wait for its timeout on
+# the host side only (the jail has no network and fails fast). CI=true for both.
+export CI=true npm_config_update_notifier=false
 
 now() { date +%s.%N; }
 declare -A d_times o_times d_rc o_rc
-echo "orchestra: $orchestra (policy $policy), $rounds round(s)"
+echo "orchestra: $orchestra (policy $policy), $rounds round(s), load average $(cut -d" " -f1-3 /proc/loadavg) on $(nproc) CPUs"
 printf '%-13s %5s %10s %4s %10s %4s\n' project round direct_s rc orch_s rc
 for ((r = 1; r <= rounds; r++)); do
   for p in "${projects[@]}"; do
@@ -98,3 +102,4 @@ for p in "${projects[@]}"; do
   ratio=$(awk -v a="$dm" -v b="$om" 'BEGIN {print b / a}')
   printf '%-13s %10.2f %10.2f %6.2fx  %s/ %s\n' "$p" "$dm" "$om" "$ratio" "${d_rc[$p]}" "${o_rc[$p]}"
 done
+echo "load average at the end: $(cut -d" " -f1-3 /proc/loadavg) (single rounds are noisy when other work shares the CPUs)"
