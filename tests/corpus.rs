@@ -210,6 +210,18 @@ fn corpus_rust_num_rational_builds_and_tests_under_default() {
     );
 }
 
+// ---- A Cargo workspace: rustc-demangle (its fuzz member has crates.io deps) --
+
+#[test]
+fn corpus_rust_workspace_rustc_demangle_builds_and_tests_under_build_offline() {
+    let w = project("rustc-demangle", "version: 1\n");
+    w.corpus_run("build and test", &["--policy", "build-offline"]).assert_ok().assert_count(
+        "cargo tests passed",
+        57 + 4,
+        cargo_passed,
+    );
+}
+
 // ---- TypeScript: mitt 3.0.1, Debian's tsc, node's test runner --------------
 
 #[test]

@@ -21,7 +21,7 @@ target="${CARGO_TARGET_DIR:-$repo/target}"
 rounds="${1:-3}"
 shift || true
 projects=("$@")
-[ "${#projects[@]}" -gt 0 ] || projects=(num-rational mitt six cachetools jsmn cjson go-uuid)
+[ "${#projects[@]}" -gt 0 ] || projects=(num-rational rustc-demangle mitt six cachetools jsmn cjson go-uuid)
 policy="${POLICY:-build-offline}"
 
 orchestra="${ORCHESTRA:-}"
@@ -38,6 +38,7 @@ direct() {
   case "$1" in
     num-rational) cargo build --offline && cargo test --offline ;;
     mitt) npm run build && npm test ;;
+    rustc-demangle) cargo build --offline && cargo test --offline ;;
     six | cachetools) python3 -m compileall -q . && python3 -m pytest ;;
     jsmn) make && make test ;;
     cjson) make && make test && cmake -S . -B build && cmake --build build && ctest --test-dir build ;;

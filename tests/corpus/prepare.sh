@@ -3,9 +3,10 @@
 # before orchestra builds the corpus offline. Idempotent and quiet once
 # everything is in place; fails loudly when a tool is missing.
 #
-# - num-rational's registry dependencies (pinned by its Cargo.lock) are
-#   fetched into the invoking user's ~/.cargo, where a user's `cargo fetch`
-#   puts them; the tasks then build with `cargo --offline`.
+# - The registry dependencies of num-rational and of the rustc-demangle
+#   workspace (pinned by their Cargo.lock) are fetched into the invoking
+#   user's ~/.cargo, where a user's `cargo fetch` puts them; the tasks then
+#   build with `cargo --offline`.
 # - The toolchains the corpus uses must be on PATH (.ci/run installs the
 #   Debian packages): a missing one is an error here, not a skipped test.
 set -euo pipefail
@@ -23,4 +24,6 @@ fi
 
 # Into ~/.cargo even when CARGO_HOME points elsewhere: the presets mount
 # ~/.cargo/registry (read-only) for the tasks.
-CARGO_HOME="$HOME/.cargo" cargo fetch --locked --quiet --manifest-path num-rational/tree/Cargo.toml
+for project in num-rational rustc-demangle; do
+  CARGO_HOME="$HOME/.cargo" cargo fetch --locked --quiet --manifest-path "$project/tree/Cargo.toml"
+done
