@@ -60,7 +60,7 @@ export CI=true npm_config_update_notifier=false
 now() { date +%s.%N; }
 declare -A d_times o_times d_rc o_rc
 echo "orchestra: $orchestra (policy $policy), $rounds round(s), load average $(cut -d" " -f1-3 /proc/loadavg) on $(nproc) CPUs"
-printf '%-13s %5s %10s %4s %10s %4s\n' project round direct_s rc orch_s rc
+printf '%-15s %5s %10s %4s %10s %4s\n' project round direct_s rc orch_s rc
 for ((r = 1; r <= rounds; r++)); do
   for p in "${projects[@]}"; do
     # Direct, on a fresh copy.
@@ -86,7 +86,7 @@ for ((r = 1; r <= rounds; r++)); do
     t1=$(now)
     ot=$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')
     rm -rf "$ws"
-    printf '%-13s %5d %10.2f %4d %10.2f %4d\n' "$p" "$r" "$dt" "$rc" "$ot" "$orc"
+    printf '%-15s %5d %10.2f %4d %10.2f %4d\n' "$p" "$r" "$dt" "$rc" "$ot" "$orc"
     d_times[$p]+="$dt "
     o_times[$p]+="$ot "
     d_rc[$p]+="$rc "
@@ -96,11 +96,11 @@ done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 echo
-printf '%-13s %10s %10s %7s  %s\n' project direct_s orch_s ratio "exit codes (direct / orchestra)"
+printf '%-15s %10s %10s %7s  %s\n' project direct_s orch_s ratio "exit codes (direct / orchestra)"
 for p in "${projects[@]}"; do
   dm=$(echo "${d_times[$p]}" | median)
   om=$(echo "${o_times[$p]}" | median)
   ratio=$(awk -v a="$dm" -v b="$om" 'BEGIN {print b / a}')
-  printf '%-13s %10.2f %10.2f %6.2fx  %s/ %s\n' "$p" "$dm" "$om" "$ratio" "${d_rc[$p]}" "${o_rc[$p]}"
+  printf '%-15s %10.2f %10.2f %6.2fx  %s/ %s\n' "$p" "$dm" "$om" "$ratio" "${d_rc[$p]}" "${o_rc[$p]}"
 done
 echo "load average at the end: $(cut -d" " -f1-3 /proc/loadavg) (single rounds are noisy when other work shares the CPUs)"
