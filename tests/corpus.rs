@@ -167,10 +167,10 @@ impl World {
     }
 }
 
-/// A config running every task on a container backend with the host's /usr (orchestra-build:1).
+/// A config running every task on a container backend with the host's /usr (orchestra-build:2).
 fn container_config(engine: &str) -> String {
     format!(
-        "version: 1\nsecurity:\n  sandbox_mode: {engine}\n  docker_image: orchestra-build:1\n  docker_volumes: ['/usr:/usr']\n  docker_network: none\n"
+        "version: 1\nsecurity:\n  sandbox_mode: {engine}\n  docker_image: orchestra-build:2\n  docker_volumes: ['/usr:/usr']\n  docker_network: none\n"
     )
 }
 
@@ -359,7 +359,7 @@ fn corpus_go_uuid_builds_and_tests_under_default() {
     w.corpus_run("build and test", &["--policy", "default"]).assert_ok().assert_count("go packages ok", 1, go_ok);
 }
 
-// ---- Container backends (orchestra-build:1 with the host's /usr) -----------
+// ---- Container backends (orchestra-build:2 with the host's /usr) -----------
 
 #[test]
 fn corpus_python_six_builds_and_tests_on_docker() {
