@@ -177,6 +177,37 @@ fn a_file_in_etc_that_other_users_cannot_read_is_hidden_and_its_read_reported() 
 }
 
 #[test]
+fn a_hidden_file_the_host_replaces_by_rename_during_the_task_stays_unreadable() {
+    // `useradd`/`passwd` rewrite /etc/shadow by rename: the kernel drops the decoy
+    // mounted over the old file. The new file's inode has no landlock grant.
+    use std::os::unix::fs::PermissionsExt;
+    let e = env();
+    let secret = std::path::PathBuf::from(format!("/etc/orchestra-test-renamed-{}", std::process::id()));
+    let fresh = secret.with_extension("new");
+    std::fs::write(&secret, "CANARY-OLD-8e21\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let deny = e.policy("deny", "on_violation: deny\n");
+    // The task reads only after the host's rename: no decoy read, no secret.
+    let script = format!("sleep 1.5; cat {} || echo refused", secret.display());
+    let child = e
+        .cmd(&deny, &[], &["sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    std::fs::write(&fresh, "CANARY-NEW-3f90\n").unwrap();
+    std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(&fresh, &secret).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_file(&secret);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains("CANARY-OLD") && !all.contains("CANARY-NEW"), "{all}");
+    assert!(all.contains("refused"), "the read after the rename must fail: {all}");
+    assert_eq!(out.status.code(), Some(0), "no decoy was read, nothing else was tried: {all}");
+}
+
+#[test]
 fn a_dot_orchestra_symlink_left_in_the_workspace_is_refused_before_anything_runs() {
     // A task of an earlier run could leave `.orchestra` -> any host directory: the
     // audit log would be written there, a container would mount it.

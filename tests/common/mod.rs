@@ -3,8 +3,12 @@
 //! runner that returns exit code, output and the parsed JSON report.
 #![allow(dead_code)]
 
+// Also included by run_support; a suite using both (corpus) holds two copies of
+// these few functions, which is harmless.
+#[allow(clippy::duplicate_mod)]
 #[path = "../harness/net.rs"]
 mod net;
+#[allow(unused_imports)] // not every suite that includes this harness uses it
 pub use net::host_listener;
 use std::path::{Path, PathBuf};
 use std::process::Command;

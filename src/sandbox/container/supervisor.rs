@@ -84,6 +84,8 @@ pub fn inner_policy(outer: &Policy, env: &[(String, String)]) -> Policy {
     p.filesystem.read_only = read_only;
     p.filesystem.read_write = read_write;
     p.filesystem.hidden = Vec::new();
+    // The container's caches are whatever its image and volumes hold.
+    p.filesystem.copy_on_write = Vec::new();
     p.filesystem.tmp = TmpMode::None;
     p.environment.passthrough = Vec::new();
     p.environment.set = env.iter().cloned().collect();
