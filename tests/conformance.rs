@@ -293,6 +293,37 @@ fn a_killed_orchestra_leaves_no_container_after_the_next_run() {
     }
 }
 
+/// The deadline lives with the container: after `kill -9` of orchestra, the
+/// in-container supervisor still ends the task soon after `--timeout` (issue 15,
+/// item 7), instead of letting it write the workspace until some later reap.
+#[test]
+fn a_killed_orchestras_container_task_still_ends_at_its_deadline() {
+    for b in [Backend::Docker, Backend::Podman] {
+        let c = case(b, "deadline");
+        let script = "i=0; while :; do i=$((i+1)); echo $i > beat; sleep 0.2; done";
+        let mut cmd =
+            c.e.cmd("default", &["--backend", b.name(), "--name", &c.name, "--timeout", "3s"], &["sh", "-c", script]);
+        cmd.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+        let started = std::time::Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        let beat = c.e.ws.join("beat");
+        while !beat.exists() {
+            assert!(started.elapsed() < Duration::from_secs(20), "{}: the task never started", b.name());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // 3 s of timeout + 2 s of grace, from a start that came before `beat`.
+        std::thread::sleep(Duration::from_secs(3 + 2 + 2).saturating_sub(started.elapsed()));
+        let seen = std::fs::read_to_string(&beat).unwrap_or_default();
+        std::thread::sleep(Duration::from_secs(2));
+        let later = std::fs::read_to_string(&beat).unwrap_or_default();
+        assert_eq!(seen, later, "{}: the task still writes the workspace past its deadline", b.name());
+        // Whatever the engine still lists is reaped by the next run.
+        c.run("default", &["true"]).assert_ok();
+    }
+}
+
 /// A container that exited and was never removed (its orchestra died between
 /// the two) is reaped by the next run on both engines, whatever else is in the
 /// engine's list (Podman lists states the Docker API does not define).

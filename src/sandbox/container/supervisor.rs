@@ -92,10 +92,20 @@ pub fn inner_policy(outer: &Policy, env: &[(String, String)]) -> Policy {
     p.limits.memory = Limit::Unlimited;
     p.limits.pids = Limit::Unlimited;
     p.limits.output = Limit::Unlimited;
-    p.timeouts.wall = Limit::Unlimited;
+    // The host enforces the wall-clock limit; the in-container supervisor holds
+    // the same deadline a little later, so the task still ends on time when the
+    // host orchestra was killed (the jail's task dies with its parent; a
+    // container would otherwise run on until some later orchestra reaps it).
+    p.timeouts.wall = match outer.timeouts.wall {
+        Limit::Max(d) => Limit::Max(crate::policy::HumanDuration(d.0 + INNER_DEADLINE_GRACE)),
+        Limit::Unlimited => Limit::Unlimited,
+    };
     p.timeouts.no_output = Limit::Unlimited;
     p
 }
+
+/// How long after the host's deadline the in-container supervisor ends the task.
+pub const INNER_DEADLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Read the supervisor's report (the file `path`), if it wrote one.
 pub fn read_report(path: &Path) -> Option<Report> {
@@ -130,6 +140,8 @@ mod tests {
         assert_eq!(p.denied_classes(), outer.denied_classes());
         assert_eq!(p.network.mode, outer.network.mode);
         assert_eq!(p.limits.memory, Limit::Unlimited);
+        let wall = |p: &Policy| p.timeouts.wall.get().map(|d| d.0);
+        assert_eq!(wall(&p), wall(&outer).map(|d| d + INNER_DEADLINE_GRACE), "the deadline lives with the container");
         assert_eq!(p.limits.open_files, outer.limits.open_files);
         assert_eq!(p.environment.set.get("PATH").map(String::as_str), Some("/bin"));
     }
