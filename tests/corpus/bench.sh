@@ -39,8 +39,9 @@ direct() {
     num-rational) cargo build --offline && cargo test --offline ;;
     mitt) npm run build && npm test ;;
     rustc-demangle) cargo build --offline && cargo test --offline ;;
-    six | cachetools) python3 -m compileall -q . && python3 -m pytest ;;
-    jsmn) make && make test ;;
+    six) python3 -m compileall -q . && python3 -m pytest ;;
+    cachetools) python3 -m compileall -q src tests && python3 -m pytest -c pyproject.toml -o pythonpath=src ;;
+    jsmn) make test ;;
     cjson) make && make test && cmake -S . -B build && cmake --build build && ctest --test-dir build ;;
     go-uuid) GOPROXY=off GOTOOLCHAIN=local go build ./... && GOPROXY=off GOTOOLCHAIN=local go test ./... ;;
     *) echo "bench: unknown project $1" >&2; return 1 ;;
