@@ -38,7 +38,7 @@ direct() {
   case "$1" in
     num-rational) cargo build --offline && cargo test --offline ;;
     mitt) npm run build && npm test ;;
-    rustc-demangle) cargo build --offline && cargo test --offline ;;
+    rustc-demangle) cargo build --workspace --offline && cargo test --workspace --offline ;;
     six) python3 -m compileall -q . && python3 -m pytest ;;
     cachetools) python3 -m compileall -q src tests && python3 -m pytest -c pyproject.toml -o pythonpath=src ;;
     jsmn) make test ;;
