@@ -413,6 +413,32 @@ fn corpus_typescript_mitt_builds_and_tests_on_docker() {
     );
 }
 
+#[test]
+fn corpus_go_uuid_builds_and_tests_on_docker() {
+    // go test runs its binaries from the container's private /tmp (exec allowed).
+    let w = container_project("go-uuid", "docker");
+    let cfg = config_of(&w);
+    w.corpus_run("build and test", &["--config", &cfg]).assert_ok().assert_count("go packages ok", 1, go_ok);
+}
+
+#[test]
+fn corpus_python_cachetools_src_layout_tests_its_sources_on_podman() {
+    let w = container_project("cachetools", "podman");
+    let cfg = config_of(&w);
+    w.corpus_run("run the tests", &["--config", &cfg]).assert_ok().assert_count("pytest passed", 216, pytest_passed);
+}
+
+#[test]
+fn corpus_c_cjson_cmake_builds_and_tests_on_docker() {
+    let w = container_project("cjson", "docker");
+    let cfg = config_of(&w);
+    w.corpus_run("build and test", &["--config", &cfg]).assert_ok().assert_count(
+        "ctest tests passed",
+        19,
+        ctest_passed,
+    );
+}
+
 // ---- Broken variants, made from copies -------------------------------------
 
 /// six with one failing test appended: the test task fails (exit 2, cause child_exit), no violation.
