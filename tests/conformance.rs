@@ -324,6 +324,36 @@ fn a_killed_orchestras_container_task_still_ends_at_its_deadline() {
     }
 }
 
+/// Two orchestras in different PID namespaces (CI jobs in containers sharing
+/// the host's engine socket): a PID from the other namespace means nothing
+/// here, so its running container is never reaped as an orphan (issue 15, item 6).
+#[test]
+fn a_container_owned_from_another_pid_namespace_is_not_reaped() {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    for b in [Backend::Docker, Backend::Podman] {
+        let c = case(b, "other-pidns");
+        // A PID that does not exist here, in a namespace that is not ours.
+        let owner_label = format!("orchestra.owner={}/{}/1/pid:[1]", boot.trim(), u32::MAX - 2);
+        let task = format!("orchestra.task={}-theirs", c.name);
+        let mut cli = Command::new(b.name());
+        if b == Backend::Podman {
+            cli.args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"]);
+        }
+        let o = cli
+            .args(["run", "-d", "--label", "orchestra.managed=1", "--label", &owner_label, "--label", &task])
+            .args(["--network", "none", "--ulimit", "nproc=4096:4096", "--ulimit", "nofile=1024:1024"])
+            .args(["orchestra-task:1", "sleep", "60"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}: {}", b.name(), String::from_utf8_lossy(&o.stderr));
+        let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        c.run("default", &["true"]).assert_ok(); // a run reaps orphans first
+        let still = !containers_labelled(b.name(), &task).is_empty();
+        let _ = Command::new(b.name()).args(["rm", "-f", &id]).output();
+        assert!(still, "{}: another namespace's running container was reaped", b.name());
+    }
+}
+
 /// A container that exited and was never removed (its orchestra died between
 /// the two) is reaped by the next run on both engines, whatever else is in the
 /// engine's list (Podman lists states the Docker API does not define).

@@ -1,7 +1,8 @@
 //! Ownership labels, removal, and reaping what a killed orchestra left behind.
 //!
 //! Guarantees: every container orchestra creates carries
-//! `orchestra.managed=1` and `orchestra.owner=<boot id>/<pid>/<start time>`;
+//! `orchestra.managed=1` and
+//! `orchestra.owner=<boot id>/<pid>/<start time>/<pid namespace>`;
 //! the backend removes its container on every path out of `run` (forced,
 //! with its anonymous volumes), or leaves that to the engine for a container
 //! created with AutoRemove whose init has exited (labelled
@@ -9,8 +10,11 @@
 //! every managed container whose owner process no longer exists on this
 //! boot — the ones left when orchestra itself was SIGKILLed — except a
 //! stopped AutoRemove one under a minute old, which the engine is removing.
-//! Containers of another live orchestra, or of another host sharing the
-//! engine, are left alone. Pool containers (`orchestra.pool`, made by a
+//! Containers of another live orchestra, of another host sharing the engine,
+//! or of an orchestra in another PID namespace (two CI jobs in containers
+//! sharing the host's engine socket: a PID means nothing across namespaces)
+//! are left alone; the latter end at their deadline anyway, which lives with
+//! the container (the in-container supervisor). Pool containers (`orchestra.pool`, made by a
 //! filler that has exited) follow the pool's rules instead ([`super::pool`]):
 //! kept while ready and young, being filled, or claimed by a live orchestra;
 //! removed otherwise, and only by an orchestra using the same pool directory
@@ -41,20 +45,33 @@ fn start_time(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// `<boot id>/<pid>/<start time>` of this process.
+/// This process's PID namespace (`pid:[4026531836]`), which gives a PID its meaning.
+pub fn pid_namespace() -> String {
+    std::fs::read_link("/proc/self/ns/pid").map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// `<boot id>/<pid>/<start time>/<pid namespace>` of this process.
 pub fn owner_id() -> String {
     let pid = std::process::id();
-    format!("{}/{pid}/{}", boot_id(), start_time(pid).unwrap_or(0))
+    format!("{}/{pid}/{}/{}", boot_id(), start_time(pid).unwrap_or(0), pid_namespace())
 }
 
 /// Whether the owner named by `label` is gone (on this boot). Owners of
-/// another boot id are someone else's (another host) and are never judged dead.
+/// another boot id are someone else's (another host), and owners in another
+/// PID namespace cannot be looked up by PID from here: neither is ever judged
+/// dead. (A label without the namespace, from an older orchestra, is judged
+/// by PID as before.)
 pub fn owner_is_gone(label: &str) -> bool {
     let mut parts = label.split('/');
     let (Some(boot), Some(pid), Some(start)) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
     if boot != boot_id() {
+        return false;
+    }
+    if let Some(ns) = parts.next()
+        && ns != pid_namespace()
+    {
         return false;
     }
     let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else { return false };
@@ -225,6 +242,10 @@ mod tests {
         assert!(owner_is_gone(&dead));
         // Another host's (another boot's) containers are never ours to reap.
         assert!(!owner_is_gone(&format!("other-boot/{}/1", u32::MAX - 1)));
+        // Nor those of another PID namespace, where that PID means another process.
+        assert!(!owner_is_gone(&format!("{}/{}/1/pid:[1]", boot_id(), u32::MAX - 1)));
+        assert!(owner_is_gone(&format!("{}/{}/1/{}", boot_id(), u32::MAX - 1, pid_namespace())));
+        assert!(!owner_is_gone(&owner_id()), "this process, with its namespace, is alive");
         assert!(!owner_is_gone("garbage"));
     }
 }
