@@ -93,6 +93,33 @@ fn a_crate_with_a_registry_dependency_builds_offline_and_the_host_cache_stays_as
 }
 
 #[test]
+fn a_pip_user_install_is_visible_read_only_under_build_offline() {
+    // `pip install --user` puts packages in ~/.local/lib/pythonX.Y/site-packages:
+    // build-offline shows them (read-only); writing there stays a violation.
+    let e = env();
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", "import site; print(site.getusersitepackages())"])
+        .env("HOME", &e.home)
+        .output()
+        .unwrap();
+    let site = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(site.starts_with(&e.home), "{}", site.display());
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("orchestra_user_mod.py"), "ANSWER = 42\n").unwrap();
+    let run = |script: &str| {
+        let mut c = e.cmd("build-offline", &[], &["/usr/bin/python3", "-c", script]);
+        c.env("HOME", &e.home);
+        e.run_cmd(c)
+    };
+    let o = run("import orchestra_user_mod; print(orchestra_user_mod.ANSWER)");
+    o.assert_ok();
+    assert_eq!(o.stdout, "42\n");
+    let o = run(&format!("open('{}/planted.py', 'w')", site.display()));
+    o.assert_violation("fs.write");
+    assert!(!site.join("planted.py").exists());
+}
+
+#[test]
 fn dev_shm_is_a_private_writable_tmpfs() {
     let e = env();
     let o = e.sh("default", "echo shared > /dev/shm/x && cat /dev/shm/x");
