@@ -446,7 +446,9 @@ pub trait HostView {
     /// The files below a hidden directory (bounded), for its decoy.
     fn files_below(&self, dir: &Path) -> Vec<PathBuf>;
     /// The entries below `root` that users other than the owner and group cannot
-    /// read (mode without `o+r`), outermost only: a hidden directory hides its
+    /// read (a file without `o+r`, a directory without `o+r` or `o+x`), outermost
+    /// only, when this process runs as root (another user's task meets the same
+    /// permission bits itself): a hidden directory hides its
     /// contents; `[root]` when `root` itself is such an entry. Symlinks are not
     /// followed. A tree too large or too deep to examine is an error (fail
     /// closed: what was not examined could be a secret).
