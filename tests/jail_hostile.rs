@@ -188,17 +188,25 @@ fn a_hidden_file_the_host_replaces_by_rename_during_the_task_stays_unreadable() 
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let deny = e.policy("deny", "on_violation: deny\n");
     // The task reads only after the host's rename: no decoy read, no secret.
-    let script = format!("sleep 1.5; cat {} || echo refused", secret.display());
+    let go = e.ws.join("go");
+    let script =
+        format!("touch started; while [ ! -e go ]; do sleep 0.05; done; cat {} || echo refused", secret.display());
     let child = e
         .cmd(&deny, &[], &["sh", "-c", &script])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // The rename happens once the task runs (its jail was planned and built).
+    let t0 = std::time::Instant::now();
+    while !e.ws.join("started").exists() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(30), "the task never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     std::fs::write(&fresh, "CANARY-NEW-3f90\n").unwrap();
     std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::rename(&fresh, &secret).unwrap();
+    std::fs::write(&go, "").unwrap();
     let out = child.wait_with_output().unwrap();
     let _ = std::fs::remove_file(&secret);
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
