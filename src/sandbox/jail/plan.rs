@@ -477,17 +477,12 @@ impl HostView for RealHost {
     }
 
     fn unreadable_below(&self, root: &Path) -> Result<Vec<PathBuf>, String> {
-        use std::os::unix::fs::PermissionsExt;
         // Only a task of root's orchestrator holds root's file access (its uid maps
         // to root's); any other task meets the same permission bits as its user.
         if !nix::unistd::geteuid().is_root() {
             return Ok(Vec::new());
         }
-        let closed = |m: std::fs::Metadata| {
-            let mode = m.permissions().mode();
-            mode & 0o004 == 0 || (m.is_dir() && mode & 0o001 == 0)
-        };
-        if std::fs::symlink_metadata(root).is_ok_and(closed) {
+        if std::fs::symlink_metadata(root).is_ok_and(|m| closed_to_others(&m)) {
             return Ok(vec![root.to_path_buf()]);
         }
         let mut out = Vec::new();
@@ -561,8 +556,16 @@ fn grant_around_hidden(
 /// is refused (/etc holds about 1,200 on a Debian host).
 const MAX_SCANNED: usize = 50_000;
 
-fn collect_unreadable(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<PathBuf>) -> Result<(), String> {
+/// Whether users other than the owner and group cannot read it: a file without
+/// `o+r`, a directory without `o+r` or `o+x` (one they cannot search hides its
+/// entries from them as surely as one they cannot list).
+fn closed_to_others(m: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::PermissionsExt;
+    let mode = m.permissions().mode();
+    mode & 0o004 == 0 || (m.is_dir() && mode & 0o001 == 0)
+}
+
+fn collect_unreadable(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<PathBuf>) -> Result<(), String> {
     const MAX_DEPTH: usize = 32;
     let Ok(rd) = std::fs::read_dir(dir) else { return Ok(()) };
     for e in rd.flatten() {
@@ -578,11 +581,7 @@ fn collect_unreadable(dir: &Path, depth: usize, budget: &mut usize, out: &mut Ve
             continue;
         }
         let path = e.path();
-        let mode = meta.permissions().mode();
-        // A directory other users cannot search (no o+x) hides its entries from
-        // them as surely as one they cannot read.
-        let closed = mode & 0o004 == 0 || (meta.is_dir() && mode & 0o001 == 0);
-        if closed || (meta.is_dir() && depth >= MAX_DEPTH) {
+        if closed_to_others(&meta) || (meta.is_dir() && depth >= MAX_DEPTH) {
             // Too deep to examine: hidden whole, like a secret.
             out.push(path);
         } else if meta.is_dir() {

@@ -809,11 +809,6 @@ fn decide_write(
 ) -> Decision {
     let nr = n.nr as i64;
     let mut in_root = false;
-    let mut open_flags = match nr {
-        libc::SYS_open => Some(n.args[1]),
-        libc::SYS_openat => Some(n.args[2]),
-        _ => None,
-    };
     let mut how = None;
     if nr == libc::SYS_openat2 {
         // struct open_how { u64 flags; u64 mode; u64 resolve; } at args[2].
@@ -827,8 +822,12 @@ fn decide_write(
         how = Some((word(0), word(8)));
         const RESOLVE_IN_ROOT: u64 = 0x10;
         in_root = word(16) & RESOLVE_IN_ROOT != 0;
-        open_flags = Some(word(0));
     }
+    let open_flags = match nr {
+        libc::SYS_open => Some(n.args[1]),
+        libc::SYS_openat => Some(n.args[2]),
+        _ => how.map(|(flags, _)| flags),
+    };
     // Calls that change nothing when their target already exists: `mkdir` (EEXIST,
     // as `mkdir -p` and cmake do for every parent) and an open with O_CREAT but
     // no write access (a read, as lock-file helpers do). If the target vanishes
