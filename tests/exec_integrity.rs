@@ -331,7 +331,7 @@ fn signals_a_task_raises_itself_are_failures_not_violations() {
     let e = env();
     let p = e.policy("cpu", "version: 1\nlimits:\n  cpu_time: 5s\n  disk: 1MiB\n");
     let report = e.root.join("r.json");
-    for sig in ["XCPU", "XFSZ", "KILL"] {
+    for sig in ["XCPU", "XFSZ", "KILL", "SYS"] {
         let o = exec(&e, &p, &["--report", report.to_str().unwrap()], &format!("kill -{sig} $$"), Some(&report));
         assert_eq!(o.code, 2, "SIG{sig}: {}", o.stderr);
         assert_eq!(o.report["cause"], "signal", "SIG{sig}");

@@ -6,6 +6,7 @@
 mod common;
 use common::*;
 use std::io::Read;
+use std::path::Path;
 use std::time::Duration;
 
 // ---- network -------------------------------------------------------------
@@ -128,6 +129,48 @@ fn datagram_to_a_host_abstract_socket_is_unreachable_and_reported() {
     o.assert_violation("network.abstract_unix");
     let mut buf = [0u8; 8];
     assert!(sock.recv(&mut buf).is_err(), "a datagram reached the host's abstract socket");
+}
+
+#[test]
+fn sendmsg_to_a_host_abstract_socket_is_unreachable_and_reported_from_the_task_and_its_children() {
+    use std::os::linux::net::SocketAddrExt;
+    for mode in ["sendmsg-abstract", "sendmmsg-abstract", "sendmsg-abstract-child"] {
+        let e = env();
+        let name = format!("orchestra-{mode}-{}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let sock = std::os::unix::net::UnixDatagram::bind_addr(&addr).unwrap();
+        sock.set_nonblocking(true).unwrap();
+        let o = e.attack(&[mode, &name]);
+        o.assert_violation("network.abstract_unix");
+        assert!(!o.stdout.contains("ESCAPED"), "{mode}: {}", o.stdout);
+        let mut buf = [0u8; 8];
+        assert!(sock.recv(&mut buf).is_err(), "{mode}: a datagram reached the host's abstract socket");
+    }
+}
+
+#[test]
+fn a_denied_write_is_reported_even_when_the_process_ends_at_once() {
+    // A thread's open waits on the supervisor while the main thread ends the
+    // process (exit_group, or SIGKILL to itself). Repeated: the loss was a race.
+    for mode in ["race-exit", "race-kill"] {
+        for i in 0..8 {
+            let e = env();
+            let target = format!("/etc/orchestra-{mode}-{}-{i}", std::process::id());
+            let o = e.attack(&[mode, &target]);
+            o.assert_violation("fs.write");
+            assert!(!Path::new(&target).exists(), "{mode} #{i}: {target} was created");
+        }
+    }
+}
+
+#[test]
+fn foreign_abi_calls_in_a_grandchild_are_denied_and_reported() {
+    // x32 and int 0x80 (i386) calls from a process the supervisor never reaps.
+    for mode in ["x32-grandchild", "int80-grandchild"] {
+        let o = env().attack(&[mode]);
+        o.assert_violation("seccomp.abi");
+        assert!(!o.stdout.contains("ESCAPED"), "{mode}: {}", o.stdout);
+    }
 }
 
 #[test]

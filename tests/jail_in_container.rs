@@ -182,3 +182,23 @@ fn the_container_preset_kills_daemons_with_the_task() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(len(), before, "the daemon survived");
 }
+
+/// As root inside a container (no usable pids cgroup, and RLIMIT_NPROC does
+/// not bind uid 0) the supervisor's count holds `limits.pids`: a fork bomb is
+/// killed and reported, and the report says how the limit is held.
+#[test]
+fn the_container_preset_holds_its_pids_limit_as_root() {
+    let e = ws_env();
+    let preset =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/container.yaml"))
+            .expect("policies/container.yaml");
+    let yaml = preset.replace("pids: 512", "pids: 40");
+    assert_ne!(yaml, preset, "container.yaml changed shape");
+    std::fs::write(e.ws.join("pids.yaml"), yaml).unwrap();
+    let r = in_container(&e.ws, &["--policy", "/ws/pids.yaml", "--report", "/ws/r.json", "--", "./attack", "forkbomb"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(verdict(&r).contains("limits.pids"), "{}", r.stderr);
+    assert!(!r.stdout.contains("ESCAPED"), "{}", r.stdout);
+    let report = std::fs::read_to_string(e.ws.join("r.json")).unwrap();
+    assert!(report.contains("the supervisor counts the task's processes"), "{report}");
+}

@@ -387,3 +387,60 @@ fn unix_socket_namespace_less_listed_socket_is_allowed() {
     listener.set_nonblocking(true).unwrap();
     assert!(listener.accept().is_ok(), "the connection did not arrive");
 }
+
+/// The namespace-less race (issue 15 item 8): a thread swaps a workspace
+/// symlink between a workspace file and a file outside every writable root
+/// while the main thread changes attributes through it by path. The supervisor
+/// performs an allowed change itself, on the inode it judged, so the outside
+/// file never changes (mode, owner, times, xattrs, ctime); a path judged
+/// outside is `fs.write`.
+#[test]
+fn attr_namespace_less_path_races_never_reach_a_file_outside_the_roots() {
+    use std::os::unix::fs::MetadataExt;
+    let e = senv();
+    let (ro, f) = outside_file(&e);
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let pol = namespace_less(&e, &[&ro], "");
+    let fs = f.to_string_lossy().into_owned();
+    let stamp = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap();
+        (m.mode(), m.uid(), m.gid(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec())
+    };
+    let before = stamp(&f);
+    for op in ["chmod", "chown", "utimes", "setxattr"] {
+        let o = run_nsless(&e, &pol, &["./as", "attr-race", op, &fs, "20000"]);
+        assert_eq!(stamp(&f), before, "{op}: the file outside the roots changed\n{}", o.all_output());
+        assert!(host(&["getxattr", &fs, "user.race"]).contains("ERR getxattr ENODATA"), "{op}: xattr set");
+        o.assert_violation("fs.write");
+    }
+}
+
+/// The same calls on the task's own files, without namespaces: done by the
+/// supervisor with the task's permissions, and their effect is the kernel's.
+#[test]
+fn attr_namespace_less_changes_in_the_workspace_take_effect() {
+    use std::os::unix::fs::MetadataExt;
+    let e = senv();
+    let pol = namespace_less(&e, &[], "");
+    let mine = e.ws.join("mine");
+    std::fs::write(&mine, "x").unwrap();
+    std::os::unix::fs::symlink("mine", e.ws.join("link")).unwrap();
+    let o = run_nsless(
+        &e,
+        &pol,
+        &["sh", "-c", "chmod 0751 link && touch -m -d @5 link && chown -h 0:0 link && chmod 0640 mine"],
+    );
+    o.assert_ok();
+    let m = std::fs::metadata(&mine).unwrap();
+    assert_eq!((m.mode() & 0o7777, m.mtime()), (0o640, 5), "{}", o.all_output());
+    // The task holds no capability: another user's file stays as it is, and the
+    // kernel's EPERM is an ordinary failure, not a violation.
+    let theirs = e.ws.join("theirs");
+    std::fs::write(&theirs, "x").unwrap();
+    std::os::unix::fs::chown(&theirs, Some(1234), Some(1234)).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = run_nsless(&e, &pol, &["sh", "-c", "chmod 0777 theirs; echo rc=$?"]);
+    o.assert_ok();
+    assert!(o.stdout.contains("rc=1"), "{}", o.all_output());
+    assert_eq!(std::fs::metadata(&theirs).unwrap().mode() & 0o7777, 0o600);
+}

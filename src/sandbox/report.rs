@@ -253,9 +253,9 @@ fn cpu_reached(used_ms: u64, secs: u64) -> bool {
 ///   used reached the hard limit (the kernel's kill at RLIMIT_CPU's maximum);
 /// - SIGXFSZ: never from the signal alone; the supervisor reports
 ///   `limits.disk` when a file the task wrote actually reached the limit;
-/// - SIGSYS: `seccomp.abi` (the only SECCOMP_RET_KILL rule, x32 and foreign
-///   architecture calls; not distinguishable from a self-raised SIGSYS yet,
-///   see SECURITY.md §4).
+/// - SIGSYS: never. No filter kills a supervised task (foreign-ABI calls are
+///   notified and reported as `seccomp.abi` by the supervisor), so a SIGSYS is
+///   one the task raised itself.
 pub fn signal_violation(signal: i32, cpu: Option<CpuEvidence>) -> Option<(&'static str, String)> {
     let reached = |secs: u64| cpu.map(|c| (cpu_reached(c.used_ms, secs), c));
     match signal {
@@ -276,7 +276,6 @@ pub fn signal_violation(signal: i32, cpu: Option<CpuEvidence>) -> Option<(&'stat
             )),
             _ => None,
         },
-        libc::SIGSYS => Some(("seccomp.abi", "killed by seccomp: an x32 or foreign-architecture system call".into())),
         _ => None,
     }
 }
@@ -326,5 +325,6 @@ mod tests {
         assert_eq!(signal_violation(libc::SIGKILL, cpu(2000)), None, "below the hard limit's slack");
         assert_eq!(signal_violation(libc::SIGXFSZ, cpu(9000)), None, "the supervisor judges files");
         assert_eq!(signal_violation(libc::SIGTERM, cpu(9000)), None);
+        assert_eq!(signal_violation(libc::SIGSYS, cpu(9000)), None, "raised by the task: no filter kills");
     }
 }

@@ -390,6 +390,8 @@ pub enum NotifAnswer {
     Continue,
     /// Fail the syscall with this errno.
     Deny(i32),
+    /// The supervisor did the call itself: return this value to the task.
+    Return(i64),
 }
 
 /// Answer a notification. ENOENT means the caller is gone (killed or interrupted).
@@ -398,6 +400,7 @@ pub fn notif_send(fd: &OwnedFd, id: u64, answer: NotifAnswer) -> io::Result<()> 
     match answer {
         NotifAnswer::Continue => resp.flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
         NotifAnswer::Deny(errno) => resp.error = -errno,
+        NotifAnswer::Return(val) => resp.val = val,
     }
     // SAFETY: the ioctl reads one seccomp_notif_resp.
     cvt_int(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) }).map(|_| ())
@@ -617,4 +620,101 @@ pub fn monotonic() -> std::time::Duration {
     // SAFETY: clock_gettime writes one timespec, which lives on this stack frame.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+// ---- Attribute changes on a pinned inode (namespace-less emulation) --------
+
+/// Open `path` as an `O_PATH` descriptor; a final symlink is followed only if
+/// `follow` (otherwise the descriptor names the link itself).
+pub fn open_path(path: &std::path::Path, follow: bool) -> io::Result<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let flags = libc::O_PATH | libc::O_CLOEXEC | if follow { 0 } else { libc::O_NOFOLLOW };
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    let fd = cvt_int(unsafe { libc::open(c.as_ptr(), flags) })?;
+    // SAFETY: open returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `/proc/self/fd/N` for `fd`: a path the kernel resolves to that very inode.
+fn fd_link(fd: &OwnedFd) -> CString {
+    // Digits only: no interior NUL is possible.
+    CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default()
+}
+
+/// Run `f` with this thread's effective capabilities cleared (permitted ones
+/// kept), then restore them: `f`'s system calls meet the same permission checks
+/// as a task that holds no capability. A process without capabilities runs `f`
+/// as is.
+pub fn without_effective_capabilities<T>(f: impl FnOnce() -> T) -> io::Result<T> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut hdr = Header { version: 0x2008_0522, pid: 0 }; // _LINUX_CAPABILITY_VERSION_3
+    let mut saved = [Data::default(); 2];
+    // SAFETY: capget writes two data structs of the v3 layout.
+    cvt(unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut Header, saved.as_mut_ptr()) })?;
+    if saved.iter().all(|d| d.effective == 0) {
+        return Ok(f());
+    }
+    let lowered = saved.map(|d| Data { effective: 0, ..d });
+    // SAFETY: capset reads a header and two data structs of the v3 layout.
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut Header, lowered.as_ptr()) })?;
+    let out = f();
+    // SAFETY: as above; raising back to the saved effective set (within permitted).
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut Header, saved.as_ptr()) })?;
+    Ok(out)
+}
+
+/// chmod of the inode behind an `O_PATH` descriptor.
+pub fn chmod_fd(fd: &OwnedFd, mode: u32) -> io::Result<()> {
+    let p = fd_link(fd);
+    // SAFETY: `p` is a valid C string.
+    cvt_int(unsafe { libc::chmod(p.as_ptr(), mode as libc::mode_t) }).map(|_| ())
+}
+
+/// chown of the inode behind an `O_PATH` descriptor (a symlink itself if it
+/// names one); `u32::MAX` leaves an id unchanged.
+pub fn chown_fd(fd: &OwnedFd, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: the empty C string literal is valid; AT_EMPTY_PATH names the descriptor's file.
+    cvt_int(unsafe { libc::fchownat(fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH) }).map(|_| ())
+}
+
+/// utimensat of the inode behind an `O_PATH` descriptor; `None`: now.
+pub fn utimens_fd(fd: &OwnedFd, times: Option<[libc::timespec; 2]>) -> io::Result<()> {
+    let ptr = times.as_ref().map_or(std::ptr::null(), |t| t.as_ptr());
+    // SAFETY: `ptr` is null or points to two timespecs that outlive the call.
+    cvt_int(unsafe { libc::utimensat(fd.as_raw_fd(), c"".as_ptr(), ptr, libc::AT_EMPTY_PATH) }).map(|_| ())
+}
+
+/// setxattr (`Some(value)`) or removexattr (`None`) of the (non-symlink) inode
+/// behind an `O_PATH` descriptor.
+pub fn xattr_fd(fd: &OwnedFd, name: &std::ffi::CStr, value: Option<(&[u8], i32)>) -> io::Result<()> {
+    let p = fd_link(fd);
+    match value {
+        // SAFETY: valid C strings and a value slice that outlives the call.
+        Some((v, flags)) => {
+            cvt_int(unsafe { libc::setxattr(p.as_ptr(), name.as_ptr(), v.as_ptr().cast(), v.len(), flags) })
+        }
+        // SAFETY: valid C strings.
+        None => cvt_int(unsafe { libc::removexattr(p.as_ptr(), name.as_ptr()) }),
+    }
+    .map(|_| ())
+}
+
+/// file_setattr(2) (Linux 6.17) on the inode behind an `O_PATH` descriptor;
+/// `attr` is the caller's `struct file_attr`, as many bytes as it passed.
+pub fn file_setattr_fd(fd: &OwnedFd, nr: i64, attr: &[u8]) -> io::Result<()> {
+    // SAFETY: `attr` outlives the call and the kernel reads at most attr.len() bytes.
+    cvt(unsafe { libc::syscall(nr, fd.as_raw_fd(), c"".as_ptr(), attr.as_ptr(), attr.len(), libc::AT_EMPTY_PATH) })
+        .map(|_| ())
 }

@@ -25,10 +25,33 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/uio.h>
+#include <pthread.h>
+#include <time.h>
 #include <dirent.h>
 #include <unistd.h>
 #include "report.h"
 
+
+static volatile int race_started;
+
+static void *race_open(void *path) {
+    race_started = 1;
+    report("open for writing while the process exits", open((const char *)path, O_WRONLY | O_CREAT, 0644));
+    return NULL;
+}
+
+static int send_abstract(const char *name, int many) {
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    size_t n = strlen(name);
+    memcpy(a.sun_path + 1, name, n);
+    struct iovec io = { .iov_base = "x", .iov_len = 1 };
+    struct msghdr h = { .msg_name = &a, .msg_namelen = sizeof(sa_family_t) + 1 + n, .msg_iov = &io, .msg_iovlen = 1 };
+    if (!many) return report("sendmsg abstract", sendmsg(s, &h, 0));
+    struct mmsghdr v[2] = { { .msg_hdr = h }, { .msg_hdr = h } };
+    return report("sendmmsg abstract", sendmmsg(s, v, 2, 0));
+}
 
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: attack MODE [ARGS]\n"); return 64; }
@@ -125,6 +148,60 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "perf")) return report("perf_event_open", syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0));
     if (!strcmp(m, "tiocsti")) { char c = 'x'; return report("TIOCSTI", ioctl(0, TIOCSTI, &c)); }
     if (!strcmp(m, "x32")) return report("x32 getpid", syscall(0x40000000 | SYS_getpid));
+    /* The same foreign-ABI calls from a grandchild, whose death the task's own
+     * parent reaps (the supervisor never sees its status). */
+    if (!strcmp(m, "x32-grandchild") || !strcmp(m, "int80-grandchild")) {
+        int x32 = m[0] == 'x';
+        pid_t c = fork();
+        if (c == 0) {
+            pid_t g = fork();
+            if (g == 0) {
+                if (x32) report("x32 getpid in a grandchild", syscall(0x40000000 | SYS_getpid));
+                else {
+                    long r;
+                    /* i386 getpid (20) through int 0x80. */
+                    __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");
+                    report("int 0x80 getpid in a grandchild", r < 0 ? (errno = -r, -1) : r);
+                }
+                _exit(0);
+            }
+            int st;
+            waitpid(g, &st, 0);
+            _exit(0);
+        }
+        int st;
+        waitpid(c, &st, 0);
+        printf("grandchild done\n");
+        return 0;
+    }
+    /* A SIGSYS the task raises itself: a signal, not a seccomp verdict. */
+    if (!strcmp(m, "sigsys-self")) { fflush(stdout); raise(SIGSYS); return 0; }
+    /* A thread opens a file for writing outside the writable roots while the
+     * main thread ends the process at once (exit_group, or a SIGKILL it sends
+     * itself): the attempt must not be lost with the process. */
+    if ((!strcmp(m, "race-exit") || !strcmp(m, "race-kill")) && argc == 3) {
+        pthread_t t;
+        pthread_create(&t, NULL, race_open, argv[2]);
+        while (!race_started) { }
+        /* 50 us: the thread is inside its open (waiting on the supervisor). */
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do clock_gettime(CLOCK_MONOTONIC, &t1);
+        while ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) < 50000);
+        if (m[5] == 'k') kill(getpid(), SIGKILL);
+        _exit(0);
+    }
+    /* sendmsg/sendmmsg to an abstract unix address, from the task or a child. */
+    if ((!strcmp(m, "sendmsg-abstract") || !strcmp(m, "sendmmsg-abstract") || !strcmp(m, "sendmsg-abstract-child")) && argc == 3) {
+        if (strstr(m, "child")) {
+            pid_t c = fork();
+            if (c == 0) { send_abstract(argv[2], 0); _exit(0); }
+            int st;
+            waitpid(c, &st, 0);
+            return 0;
+        }
+        return send_abstract(argv[2], m[4] == 'm');
+    }
     if (!strcmp(m, "kill-init")) {
         long r = kill(1, SIGKILL);
         usleep(100000);

@@ -4,6 +4,8 @@
  * the host themselves. Modes are octal. Exit 0 on OK, 1 on ERR, 100 on usage. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <sys/time.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdint.h>
@@ -37,9 +39,50 @@ static int report(const char *what, long r) {
 
 static mode_t mode_arg(const char *s) { return (mode_t)strtoul(s, NULL, 8); }
 
+/* The namespace-less race: a thread keeps swapping the workspace symlink
+ * "race-link" between a workspace file and a file outside every writable root,
+ * while the main thread changes the link's target's attributes by path. */
+static volatile int racing = 1;
+static const char *race_outside;
+
+static void *swap_link(void *unused) {
+    (void)unused;
+    while (racing) {
+        symlink("race-mine", "race-tmp-in");
+        rename("race-tmp-in", "race-link");
+        symlink(race_outside, "race-tmp-out");
+        rename("race-tmp-out", "race-link");
+    }
+    return NULL;
+}
+
+static int attr_race(const char *op, const char *outside, int rounds) {
+    race_outside = outside;
+    int fd = open("race-mine", O_CREAT | O_WRONLY, 0644);
+    if (fd < 0) return report("create race-mine", -1);
+    close(fd);
+    symlink("race-mine", "race-link");
+    pthread_t t;
+    pthread_create(&t, NULL, swap_link, NULL);
+    int ok = 0;
+    for (int i = 0; i < rounds; i++) {
+        long r = -1;
+        if (!strcmp(op, "chmod")) r = chmod("race-link", 0666);
+        else if (!strcmp(op, "chown")) r = chown("race-link", -1, getgid());
+        else if (!strcmp(op, "utimes")) { struct timeval tv[2] = {{1, 0}, {1, 0}}; r = utimes("race-link", tv); }
+        else if (!strcmp(op, "setxattr")) r = setxattr("race-link", "user.race", "1", 1, 0);
+        if (r == 0) ok++;
+    }
+    racing = 0;
+    pthread_join(t, NULL);
+    printf("RACE %s %d/%d succeeded\n", op, ok, rounds);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return 100;
     const char *m = argv[1];
+    if (!strcmp(m, "attr-race") && argc == 5) return attr_race(argv[2], argv[3], atoi(argv[4]));
     /* ---- set-ID modes: PATH MODE ---- */
     if (argc == 4) {
         const char *p = argv[2];

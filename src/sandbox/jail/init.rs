@@ -218,6 +218,19 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
     rep.send(&Event::Enforced { control: "landlock".into(), detail: ll });
     let filters = seccomp::build(plan)?;
     let count = filters.len();
+    // The courier: a thread started before the seccomp filters (which bind only
+    // the thread that installs them), so its sendmsg(SCM_RIGHTS) of the listener
+    // is not a watched call. It runs only this closure and is joined before exec;
+    // it has every other control (landlock, no capabilities, no_new_privs).
+    let (handover, parcel) = std::sync::mpsc::channel::<Option<std::os::fd::RawFd>>();
+    let courier_sock = sock.try_clone().map_err(|e| format!("courier socket: {e}"))?;
+    let courier = std::thread::spawn(move || -> std::io::Result<()> {
+        match parcel.recv() {
+            Ok(Some(fd)) => sys::send_fd(courier_sock.as_raw_fd(), fd),
+            Ok(None) => (&courier_sock).write_all(b"N"),
+            Err(_) => Ok(()), // setup failed before the hand-over
+        }
+    });
     let mut listener: Option<OwnedFd> = None;
     for (i, f) in filters.iter().enumerate() {
         let wants_listener = plan.observe && i + 1 == count;
@@ -233,17 +246,20 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
         control: "seccomp".into(),
         detail: if plan.observe {
             format!(
-                "{count} filters; denied classes [{classes}] reported through user notification; clone3 -> ENOSYS; x32 ABI killed"
+                "{count} filters; denied classes [{classes}] reported through user notification; clone3 -> ENOSYS; x32 and foreign-ABI calls reported (seccomp.abi)"
             )
         } else {
             format!("{count} filters; denied classes [{classes}] -> EPERM, NOT observed (benchmark baseline)")
         },
     });
     rep.send(&Event::Started { pid: std::process::id() as i32 });
-    match listener {
-        Some(listener) => sys::send_fd(sock.as_raw_fd(), listener.as_raw_fd())
-            .map_err(|e| format!("hand over seccomp listener: {e}"))?,
-        None => (&*sock).write_all(b"N").map_err(|e| format!("hand over: {e}"))?,
+    // The hand-over goes through the courier thread: our own sendmsg would now
+    // be notified to a listener nobody holds yet.
+    let _ = handover.send(listener.as_ref().map(|l| l.as_raw_fd()));
+    match courier.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("hand over seccomp listener: {e}")),
+        Err(_) => return Err("hand over seccomp listener: the courier thread panicked".into()),
     }
     // Wait until the init has finished the jail (read-only /proc) before exec.
     let mut go = [0u8; 1];

@@ -8,6 +8,7 @@
 //! [`seccomp`] and TCP rules in [`landlock_rules`]; syscalls in [`seccomp`];
 //! observation in [`supervisor`]; limits in `sandbox::cgroup` and rlimits in [`init`].
 
+pub mod attrs;
 pub mod init;
 pub mod landlock_rules;
 pub mod plan;
@@ -185,6 +186,16 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
             r.nproc
         ),
     });
+    if let Some(n) = r.nproc {
+        // RLIMIT_NPROC is per user and does not bind uid 0: what holds the
+        // limit is the supervisor's count (see supervisor::check_pids).
+        run.enforced.push(Control {
+            control: "pids".into(),
+            detail: format!(
+                "no pids cgroup: the supervisor counts the task's processes every 50 ms and kills the task at {n} (limits.pids)"
+            ),
+        });
+    }
 
     // Plumbing: control socket (fd 3 in the init), output pipes, a sync pipe.
     let setup = |what: &str, e: std::io::Error| SandboxError::Setup(format!("{what}: {e}"));

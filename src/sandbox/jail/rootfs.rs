@@ -322,7 +322,11 @@ fn make_decoys(decoys: &[Decoy], newroot: &Path) -> io::Result<(Vec<PathBuf>, Ve
         }
         // A path gone since the plan, below a read-only mount, has nothing left
         // to hide: it is skipped (and gets no grant).
-        let vanished = |e: &io::Error| occupied.is_none() && e.raw_os_error() == Some(libc::EROFS);
+        // (`ctx` keeps the error's kind, not its raw number.)
+        let vanished = |e: &io::Error| {
+            occupied.is_none()
+                && (e.kind() == io::ErrorKind::ReadOnlyFilesystem || e.raw_os_error() == Some(libc::EROFS))
+        };
         if d.is_dir {
             ensure_dir(&src)?;
             for e in &d.entries {

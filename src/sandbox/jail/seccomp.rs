@@ -3,8 +3,11 @@
 //! Three or four filters are installed, the kernel applying the strictest answer:
 //! 1. `clone3` fails with ENOSYS (its flags live in memory where BPF cannot
 //!    look; libc falls back to `clone`, whose flags are checked below);
-//! 2. the *guard*: x32-ABI and foreign-architecture calls kill the process (they
-//!    would bypass per-number rules), and every number that [`TABLE`] does not
+//! 2. the *guard*: x32-ABI and foreign-architecture calls are let through to the
+//!    watch filter, which notifies them (the supervisor reports `seccomp.abi`
+//!    and denies them, in whichever process of the task they happen; without a
+//!    supervisor, in `orchestra bench`'s baseline, they kill the process), and
+//!    every number that [`TABLE`] does not
 //!    list as implemented fails with ENOSYS — above [`MAX_KNOWN`], in the holes of
 //!    the x86_64 table, and the removed calls. A syscall added by a newer kernel is
 //!    therefore never allowed silently: it is unknown here until the table names
@@ -47,6 +50,16 @@ pub enum Watch {
     /// A syscall that changes the file behind a descriptor (fchmod, fchown, …):
     /// inspect the path that descriptor refers to. The value is the fd argument.
     WriteFd(usize),
+    /// `sendmsg`/`sendmmsg`: inspect each message's destination address (in
+    /// the `msghdr`, where BPF cannot look) as [`Watch::Connect`] does.
+    SendMsg,
+    /// A call that may end the process while another of its threads waits on a
+    /// notification (`exit_group`, a signal sent to a process or thread): always
+    /// continued. The kernel queues notifications in order and the supervisor
+    /// receives them in that order, so every notification queued before this one
+    /// has been received (and judged) when it arrives; without it, the kernel
+    /// would drop a waiting thread's notification when the process dies.
+    Barrier,
 }
 
 /// Where a writing syscall keeps its path arguments: `(dirfd_arg, path_arg)` pairs,
@@ -138,7 +151,7 @@ use Kind::{Allowed as A, Gone as G, Watched as W};
 /// the uprobe calls) were never assigned and fail with ENOSYS. Allowed calls of
 /// note: `landlock_*` (a task may restrict itself further), `mseal`,
 /// `map_shadow_stack`, `futex_*`, `cachestat`, `lsm_*` (the task's own LSM
-/// attributes), `pidfd_open`/`pidfd_send_signal` (like kill), `process_mrelease`,
+/// attributes), `pidfd_open`, `process_mrelease`,
 /// `memfd_secret` (its pages cannot be read by the supervisor: a path there is
 /// denied as unreadable), `listmount`/`statmount` (what /proc/self/mountinfo
 /// shows; other mount namespaces need CAP_SYS_ADMIN, which the task lacks),
@@ -191,7 +204,7 @@ pub const TABLE: &[(i64, &str, Kind)] = &[
     (43, "accept", A),
     (44, "sendto", W),
     (45, "recvfrom", A),
-    (46, "sendmsg", A),
+    (46, "sendmsg", W),
     (47, "recvmsg", A),
     (48, "shutdown", A),
     (49, "bind", A),
@@ -207,7 +220,7 @@ pub const TABLE: &[(i64, &str, Kind)] = &[
     (59, "execve", W),
     (60, "exit", A),
     (61, "wait4", A),
-    (62, "kill", A),
+    (62, "kill", W),
     (63, "uname", A),
     (64, "semget", W),
     (65, "semop", W),
@@ -274,7 +287,7 @@ pub const TABLE: &[(i64, &str, Kind)] = &[
     (126, "capset", A),
     (127, "rt_sigpending", A),
     (128, "rt_sigtimedwait", A),
-    (129, "rt_sigqueueinfo", A),
+    (129, "rt_sigqueueinfo", W),
     (130, "rt_sigsuspend", A),
     (131, "sigaltstack", A),
     (132, "utime", W),
@@ -345,7 +358,7 @@ pub const TABLE: &[(i64, &str, Kind)] = &[
     (197, "removexattr", W),
     (198, "lremovexattr", W),
     (199, "fremovexattr", W),
-    (200, "tkill", A),
+    (200, "tkill", W),
     (201, "time", A),
     (202, "futex", A),
     (203, "sched_setaffinity", A),
@@ -376,10 +389,10 @@ pub const TABLE: &[(i64, &str, Kind)] = &[
     (228, "clock_gettime", A),
     (229, "clock_getres", A),
     (230, "clock_nanosleep", A),
-    (231, "exit_group", A),
+    (231, "exit_group", W),
     (232, "epoll_wait", A),
     (233, "epoll_ctl", A),
-    (234, "tgkill", A),
+    (234, "tgkill", W),
     (235, "utimes", W),
     (236, "vserver", G),
     (237, "mbind", A),
@@ -442,7 +455,7 @@ pub const TABLE: &[(i64, &str, Kind)] = &[
     (294, "inotify_init1", A),
     (295, "preadv", A),
     (296, "pwritev", A),
-    (297, "rt_tgsigqueueinfo", A),
+    (297, "rt_tgsigqueueinfo", W),
     (298, "perf_event_open", W),
     (299, "recvmmsg", A),
     (300, "fanotify_init", W),
@@ -452,7 +465,7 @@ pub const TABLE: &[(i64, &str, Kind)] = &[
     (304, "open_by_handle_at", W),
     (305, "clock_adjtime", W),
     (306, "syncfs", A),
-    (307, "sendmmsg", A),
+    (307, "sendmmsg", W),
     (308, "setns", W),
     (309, "getcpu", A),
     (310, "process_vm_readv", W),
@@ -482,7 +495,7 @@ pub const TABLE: &[(i64, &str, Kind)] = &[
     (334, "rseq", A),
     (335, "uretprobe", A),
     (336, "uprobe", A),
-    (424, "pidfd_send_signal", A),
+    (424, "pidfd_send_signal", W),
     (425, "io_uring_setup", W),
     (426, "io_uring_enter", W),
     (427, "io_uring_register", W),
@@ -620,6 +633,15 @@ fn syscall_table() -> Vec<(i64, Watch)> {
         (SYS_socketpair, Watch::Socket),
         (SYS_connect, Watch::Connect),
         (SYS_sendto, Watch::Connect),
+        (SYS_sendmsg, Watch::SendMsg),
+        (SYS_sendmmsg, Watch::SendMsg),
+        (SYS_exit_group, Watch::Barrier),
+        (SYS_kill, Watch::Barrier),
+        (SYS_tkill, Watch::Barrier),
+        (SYS_tgkill, Watch::Barrier),
+        (SYS_rt_sigqueueinfo, Watch::Barrier),
+        (SYS_rt_tgsigqueueinfo, Watch::Barrier),
+        (SYS_pidfd_send_signal, Watch::Barrier),
         (SYS_execve, Watch::Exec),
         (SYS_execveat, Watch::Exec),
         (SYS_open, wr(CWD0, true)),
@@ -801,7 +823,9 @@ pub fn watch_rules(
             // sendto only with an explicit destination (arg 4): the connected case
             // was judged at connect().
             Watch::Connect if nr == libc::SYS_sendto => vec![rule(vec![c(4, Len::Qword, Op::Ne, 0)?])?],
-            Watch::Connect | Watch::Exec | Watch::WriteFd(_) => vec![],
+            Watch::SendMsg if network == NetworkMode::Host && namespaces => continue,
+            Watch::Barrier => barrier_rules(nr)?,
+            Watch::Connect | Watch::SendMsg | Watch::Exec | Watch::WriteFd(_) => vec![],
             Watch::Write(_) => {
                 let flags_arg = match nr {
                     libc::SYS_open => Some(1),
@@ -820,6 +844,23 @@ pub fn watch_rules(
         rules.insert(nr, r);
     }
     Ok(rules)
+}
+
+/// Signals that never end a process (0 only probes; SIGCHLD, SIGCONT, SIGURG
+/// and SIGWINCH are ignored by default and cannot be made fatal): sending them
+/// needs no barrier. Go's runtime preempts goroutines with SIGURG, often.
+const HARMLESS_SIGNALS: [u64; 5] =
+    [0, libc::SIGCHLD as u64, libc::SIGCONT as u64, libc::SIGURG as u64, libc::SIGWINCH as u64];
+
+/// When a [`Watch::Barrier`] call is notified: `exit_group` always; a signal
+/// sending call unless its signal is one of [`HARMLESS_SIGNALS`].
+fn barrier_rules(nr: i64) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+    let sig_arg = match nr {
+        libc::SYS_kill | libc::SYS_tkill | libc::SYS_rt_sigqueueinfo | libc::SYS_pidfd_send_signal => 1,
+        libc::SYS_tgkill | libc::SYS_rt_tgsigqueueinfo => 2,
+        _ => return Ok(vec![]),
+    };
+    Ok(vec![rule(HARMLESS_SIGNALS.iter().map(|s| c(sig_arg, Len::Dword, Op::Ne, *s)).collect::<Result<_, _>>()?)?])
 }
 
 /// Socket calls the supervisor is notified of (and denies), by network mode.
@@ -887,13 +928,9 @@ pub fn build(plan: &JailPlan) -> Result<Vec<BpfProgram>, String> {
     let err = |e: seccompiler::BackendError| format!("seccomp filter: {e}");
     let mut out = Vec::new();
     if denied.contains(&SyscallClass::Namespaces) {
-        let mut r = BTreeMap::new();
-        r.insert(libc::SYS_clone3, vec![]);
-        let f = SeccompFilter::new(r, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32), arch)
-            .map_err(err)?;
-        out.push(BpfProgram::try_from(f).map_err(err)?);
+        out.push(clone3_filter());
     }
-    out.push(guard());
+    out.push(guard(plan.observe));
     let mut rules = watch_rules(denied, network, plan.namespaces).map_err(err)?;
     if !plan.observe {
         rules.retain(|nr, _| matches!(watch_of(*nr), Some(Watch::Class(_)) | Some(Watch::Socket)));
@@ -907,8 +944,52 @@ pub fn build(plan: &JailPlan) -> Result<Vec<BpfProgram>, String> {
     if rewrite_trace_to_notify(&mut prog) == 0 {
         return Err("seccomp filter: watch filter has no notification return".into());
     }
-    out.push(prog);
+    out.push(notify_foreign_abi(prog));
     Ok(out)
+}
+
+// Classic BPF opcodes of the hand-written programs.
+const LD_W_ABS: u16 = 0x20;
+const JEQ_K: u16 = 0x15;
+const JGE_K: u16 = 0x35;
+const JGT_K: u16 = 0x25;
+const RET_K: u16 = 0x06;
+/// `AUDIT_ARCH_X86_64`, the only architecture the filters' numbers mean.
+pub const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+/// The x32 ABI's bit in a syscall number.
+pub const X32_BIT: u32 = 0x4000_0000;
+
+fn ins(code: u16, jt: u8, jf: u8, k: u32) -> seccompiler::sock_filter {
+    seccompiler::sock_filter { code, jt, jf, k }
+}
+
+/// `clone3` fails with ENOSYS (x86_64 only: a foreign-architecture call goes on
+/// to the watch filter, which reports it).
+fn clone3_filter() -> BpfProgram {
+    vec![
+        ins(LD_W_ABS, 0, 0, 4), // seccomp_data.arch
+        ins(JEQ_K, 0, 3, AUDIT_ARCH_X86_64),
+        ins(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
+        ins(JEQ_K, 0, 1, libc::SYS_clone3 as u32),
+        ins(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+        ins(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ]
+}
+
+/// Prefix the watch filter `prog` with: a foreign architecture or an x32
+/// number is notified (the supervisor reports `seccomp.abi` and denies it).
+/// The program's own checks follow unchanged (its jumps are relative).
+fn notify_foreign_abi(prog: BpfProgram) -> BpfProgram {
+    let mut p = vec![
+        ins(LD_W_ABS, 0, 0, 4), // seccomp_data.arch
+        ins(JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
+        ins(RET_K, 0, 0, libc::SECCOMP_RET_USER_NOTIF),
+        ins(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
+        ins(JGE_K, 0, 1, X32_BIT),
+        ins(RET_K, 0, 0, libc::SECCOMP_RET_USER_NOTIF),
+    ];
+    p.extend(prog);
+    p
 }
 
 /// The ranges `lo..=hi` of numbers [`TABLE`] lists as implemented (allowed or
@@ -926,29 +1007,25 @@ pub fn known_ranges() -> Vec<(u32, u32)> {
     out
 }
 
-/// A hand-written filter: kill on a foreign architecture or any syscall number
-/// with the x32 bit set; ENOSYS for every number outside [`known_ranges`]
-/// (unknown to this table: newer than it, never assigned, or removed).
-fn guard() -> BpfProgram {
-    const LD_W_ABS: u16 = 0x20;
-    const JEQ_K: u16 = 0x15;
-    const JGE_K: u16 = 0x35;
-    const JGT_K: u16 = 0x25;
-    const RET_K: u16 = 0x06;
-    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-    let ins = |code, jt, jf, k| seccompiler::sock_filter { code, jt, jf, k };
+/// A hand-written filter: ENOSYS for every number outside [`known_ranges`]
+/// (unknown to this table: newer than it, never assigned, or removed). A
+/// foreign architecture or a number with the x32 bit set is left to the watch
+/// filter, which notifies it (`observed`); without a supervisor it kills the
+/// process. (ERRNO or KILL here would take precedence over the notification.)
+fn guard(observed: bool) -> BpfProgram {
     let ranges = known_ranges();
     // The checks, then three returns: ENOSYS (reached by falling through past
-    // the last range), ALLOW, KILL.
+    // the last range), ALLOW, and the foreign-ABI answer.
     let checks = 4 + 2 * ranges.len();
     let (enosys, allow, kill) = (checks, checks + 1, checks + 2);
+    let foreign = if observed { libc::SECCOMP_RET_ALLOW } else { libc::SECCOMP_RET_KILL_PROCESS };
     // A jump offset from instruction `at` to instruction `dst` (relative to the next one).
     let to = |at: usize, dst: usize| (dst - at - 1) as u8;
     let mut p = Vec::with_capacity(checks + 3);
     p.push(ins(LD_W_ABS, 0, 0, 4)); // seccomp_data.arch
     p.push(ins(JEQ_K, 0, to(1, kill), AUDIT_ARCH_X86_64));
     p.push(ins(LD_W_ABS, 0, 0, 0)); // seccomp_data.nr
-    p.push(ins(JGE_K, to(3, kill), 0, 0x4000_0000));
+    p.push(ins(JGE_K, to(3, kill), 0, X32_BIT));
     for (lo, hi) in ranges {
         let at = p.len();
         // Below this range (and above the previous one): unknown.
@@ -958,7 +1035,7 @@ fn guard() -> BpfProgram {
     }
     p.push(ins(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
     p.push(ins(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
-    p.push(ins(RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS));
+    p.push(ins(RET_K, 0, 0, foreign));
     p
 }
 
@@ -1080,7 +1157,7 @@ mod tests {
 
     #[test]
     fn the_guard_allows_exactly_the_known_numbers() {
-        let g = guard();
+        let g = guard(true);
         let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
         for nr in 0..1024u32 {
             let want = match kind_of(nr as i64) {
@@ -1089,8 +1166,25 @@ mod tests {
             };
             assert_eq!(run_bpf(&g, 0xc000_003e, nr), want, "{nr} ({})", syscall_name(nr as i64));
         }
-        assert_eq!(run_bpf(&g, 0xc000_003e, 0x4000_0000 | 1), libc::SECCOMP_RET_KILL_PROCESS, "x32");
-        assert_eq!(run_bpf(&g, 0x4000_0003, 1), libc::SECCOMP_RET_KILL_PROCESS, "i386");
+        // Left to the watch filter (which notifies them); killed without a supervisor.
+        assert_eq!(run_bpf(&g, 0xc000_003e, 0x4000_0000 | 1), libc::SECCOMP_RET_ALLOW, "x32");
+        assert_eq!(run_bpf(&g, 0x4000_0003, 1), libc::SECCOMP_RET_ALLOW, "i386");
+        let unobserved = guard(false);
+        assert_eq!(run_bpf(&unobserved, 0xc000_003e, 0x4000_0000 | 1), libc::SECCOMP_RET_KILL_PROCESS, "x32");
+        assert_eq!(run_bpf(&unobserved, 0x4000_0003, 1), libc::SECCOMP_RET_KILL_PROCESS, "i386");
+    }
+
+    #[test]
+    fn foreign_abi_calls_are_notified_and_clone3_is_enosys_on_x86_64_only() {
+        let watch = notify_foreign_abi(vec![ins(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW)]);
+        assert_eq!(run_bpf(&watch, AUDIT_ARCH_X86_64, X32_BIT | 39), libc::SECCOMP_RET_USER_NOTIF, "x32 getpid");
+        assert_eq!(run_bpf(&watch, 0x4000_0003, 20), libc::SECCOMP_RET_USER_NOTIF, "i386 getpid");
+        assert_eq!(run_bpf(&watch, AUDIT_ARCH_X86_64, 39), libc::SECCOMP_RET_ALLOW, "x86_64 getpid");
+        let c3 = clone3_filter();
+        let nr3 = libc::SYS_clone3 as u32;
+        assert_eq!(run_bpf(&c3, AUDIT_ARCH_X86_64, nr3), libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+        assert_eq!(run_bpf(&c3, AUDIT_ARCH_X86_64, 56), libc::SECCOMP_RET_ALLOW, "clone");
+        assert_eq!(run_bpf(&c3, 0x4000_0003, nr3), libc::SECCOMP_RET_ALLOW, "left to the watch filter");
     }
 
     /// The running kernel's x86_64 entry points (`__x64_sys_*` in /proc/kallsyms)

@@ -92,6 +92,7 @@ impl<'a> Supervisor<'a> {
     pub fn run(&mut self, rep: &mut super::init::Reporter) -> Event {
         loop {
             if let Some(ev) = self.reap() {
+                self.drain_notifications(rep);
                 self.check_decoys(rep);
                 self.disk.force_full_scan();
                 self.check_disk(rep);
@@ -170,27 +171,26 @@ impl<'a> Supervisor<'a> {
     }
 
     fn sample_pids(&self) -> bool {
-        self.plan.namespaces && self.plan.rlimits.nproc.is_some() && !self.pids_reported
+        self.plan.rlimits.nproc.is_some() && !self.pids_reported
     }
 
-    /// With RLIMIT_NPROC (no pids cgroup), a task tree that holds as many processes
-    /// as its limit has had forks refused: count them in our pid namespace.
+    /// Without a pids cgroup, `limits.pids` rests on RLIMIT_NPROC, which the
+    /// kernel does not apply to uid 0 (nor, as a per-user count, to the task
+    /// alone): the task's processes are counted every 50 ms, and a task that
+    /// holds as many as its limit is reported and killed. With namespaces they
+    /// are the processes of our pid namespace; without, our descendants (we are
+    /// their subreaper).
     fn check_pids(&mut self, rep: &mut super::init::Reporter) -> bool {
         if !self.sample_pids() {
             return false;
         }
         let Some(limit) = self.plan.rlimits.nproc else { return false };
-        let Ok(rd) = std::fs::read_dir("/proc") else { return false };
-        let me = std::process::id().to_string();
-        let count = rd
-            .flatten()
-            .filter(|e| e.file_name().to_str().is_some_and(|n| n != me && n.bytes().all(|b| b.is_ascii_digit())))
-            .count() as u64;
+        let count = if self.plan.namespaces { processes_in_namespace() } else { descendants_of(std::process::id()) };
         if count < limit {
             return false;
         }
         self.pids_reported = true;
-        self.report(rep, "limits.pids".into(), format!("the task holds {count} processes, its limit (RLIMIT_NPROC)"));
+        self.report(rep, "limits.pids".into(), format!("the task holds {count} processes, its limit is {limit}"));
         true
     }
 
@@ -263,6 +263,26 @@ impl<'a> Supervisor<'a> {
         !read.is_empty() && self.plan.kill_on_violation
     }
 
+    /// Judge every notification already queued (the task has ended; what other
+    /// processes of the task asked before that is still part of the verdict).
+    /// Bounded: processes that outlive the task cannot keep the verdict waiting.
+    fn drain_notifications(&mut self, rep: &mut super::init::Reporter) {
+        const MAX_DRAINED: usize = 4096;
+        for _ in 0..MAX_DRAINED {
+            let pending = self.listener.as_ref().is_some_and(|l| {
+                let mut fds = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
+                poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+                    && fds[0]
+                        .revents()
+                        .is_some_and(|r| r.contains(PollFlags::POLLIN) && !r.contains(PollFlags::POLLHUP))
+            });
+            if !pending {
+                return;
+            }
+            self.handle_notification(rep);
+        }
+    }
+
     /// Returns true when the task must be killed.
     fn handle_notification(&mut self, rep: &mut super::init::Reporter) -> bool {
         let Some(listener) = self.listener.take() else { return false };
@@ -278,7 +298,20 @@ impl<'a> Supervisor<'a> {
         };
         let mem = TaskMem::new(n.pid, listener, n.id);
         let mut touched = Vec::new();
-        let decision = decide(self.plan, &n, &mem, &mut touched);
+        let mut decision = decide(self.plan, &n, &mem, &mut touched);
+        // Namespace-less: an allowed path-based attribute change is done here, on
+        // the inode judged (nothing read-only would stop a swapped path).
+        let mut performed = None;
+        if decision == Decision::Continue
+            && !self.plan.namespaces
+            && super::attrs::performs(n.nr as i64)
+            && let Some(target) = touched.first()
+        {
+            match super::attrs::perform(self.plan, &n, &mem, target) {
+                super::attrs::Outcome::Done(r) => performed = Some(r),
+                super::attrs::Outcome::Violation(d) => decision = d,
+            }
+        }
         if decision == Decision::Continue {
             let nr = n.nr as i64;
             if matches!(nr, libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2)
@@ -291,9 +324,11 @@ impl<'a> Supervisor<'a> {
             }
         }
 
-        let answer = match &decision {
-            Decision::Continue => NotifAnswer::Continue,
-            Decision::Deny { errno, .. } => NotifAnswer::Deny(*errno),
+        let answer = match (&decision, performed) {
+            (Decision::Continue, None) => NotifAnswer::Continue,
+            (Decision::Continue, Some(Ok(v))) => NotifAnswer::Return(v),
+            (Decision::Continue, Some(Err(errno))) => NotifAnswer::Deny(errno),
+            (Decision::Deny { errno, .. }, _) => NotifAnswer::Deny(*errno),
         };
         let _ = sys::notif_send(listener, n.id, answer);
         if let Decision::Deny { rule, detail, .. } = decision {
@@ -303,6 +338,41 @@ impl<'a> Supervisor<'a> {
         }
         false
     }
+}
+
+/// The processes of our pid namespace, less ourselves.
+fn processes_in_namespace() -> u64 {
+    let Ok(rd) = std::fs::read_dir("/proc") else { return 0 };
+    let me = std::process::id().to_string();
+    rd.flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n != me && n.bytes().all(|b| b.is_ascii_digit())))
+        .count() as u64
+}
+
+/// How many processes descend from `root` (parent links read from /proc).
+fn descendants_of(root: u32) -> u64 {
+    let Ok(rd) = std::fs::read_dir("/proc") else { return 0 };
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = std::collections::HashMap::new();
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if let Some(ppid) = std::fs::read_to_string(e.path().join("stat")).ok().as_deref().and_then(parent_in_stat) {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let (mut count, mut todo) = (0u64, vec![root]);
+    while let Some(p) = todo.pop() {
+        if let Some(c) = children.get(&p) {
+            count += c.len() as u64;
+            todo.extend(c);
+        }
+    }
+    count
+}
+
+/// The parent pid in a `/proc/PID/stat` line (the field after the state, which
+/// follows the command name's last `)`).
+fn parent_in_stat(stat: &str) -> Option<u32> {
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Meters the disk space held by the files a task wrote (`limits.disk`).
@@ -528,6 +598,15 @@ pub fn can_read_memory_of(task: i32) -> bool {
 /// Decide on one notification (the policy logic, apart from the I/O loop).
 /// `written` receives the paths a continued write touches (for `limits.disk`).
 pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut Vec<PathBuf>) -> Decision {
+    if n.arch != seccomp::AUDIT_ARCH_X86_64 || n.nr as u32 & seccomp::X32_BIT != 0 {
+        // Only the watch filter's foreign-ABI prefix sends these.
+        let abi = if n.arch == seccomp::AUDIT_ARCH_X86_64 { "x32" } else { "a 32-bit (or foreign)" };
+        return Decision::Deny {
+            errno: libc::ENOSYS,
+            rule: "seccomp.abi".into(),
+            detail: format!("system call {} through {abi} ABI (arch {:#x})", n.nr as u32 & !seccomp::X32_BIT, n.arch),
+        };
+    }
     let nr = n.nr as i64;
     let name = seccomp::syscall_name(nr);
     let Some(watch) = seccomp::watch_of(nr) else { return Decision::Continue };
@@ -549,6 +628,8 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut
             detail: format!("{name}({}, {})", family_name(n.args[0]), type_name(n.args[1])),
         },
         Watch::Connect => decide_connect(plan, n, mem),
+        Watch::SendMsg => decide_sendmsg(plan, n, mem),
+        Watch::Barrier => Decision::Continue,
         Watch::Exec => decide_exec(n, mem, nr),
         Watch::Write(args) => decide_write(plan, n, mem, &name, args, written),
         Watch::WriteFd(arg) => decide_write_fd(plan, n, mem, &name, arg),
@@ -611,12 +692,51 @@ fn type_name(t: u64) -> String {
 fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decision {
     // connect(fd, addr, len) or sendto(fd, buf, n, flags, addr, len).
     let (ptr, len) = if n.nr as i64 == libc::SYS_sendto { (n.args[4], n.args[5]) } else { (n.args[1], n.args[2]) };
+    decide_address(plan, mem, &seccomp::syscall_name(n.nr as i64), ptr, len)
+}
+
+/// `sendmsg(fd, msg, flags)` / `sendmmsg(fd, msgvec, vlen, flags)`: each
+/// message's `msg_name` is judged as a `connect` to it would be. A message
+/// without a name goes where the socket is connected (judged at `connect`).
+fn decide_sendmsg(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decision {
+    /// `struct msghdr` is 56 bytes; `struct mmsghdr` adds a u32 and padding.
+    const MSGHDR: u64 = 56;
+    const MMSGHDR: u64 = 64;
+    /// The kernel's own cap on sendmmsg's vlen (UIO_MAXIOV).
+    const MAX_VLEN: u64 = 1024;
+    let call = seccomp::syscall_name(n.nr as i64);
+    let (base, count, stride) = if n.nr as i64 == libc::SYS_sendmmsg {
+        (n.args[1], (n.args[2] & 0xffff_ffff).min(MAX_VLEN), MMSGHDR)
+    } else {
+        (n.args[1], 1, MSGHDR)
+    };
+    if base == 0 {
+        return Decision::Continue; // EFAULT from the kernel
+    }
+    for i in 0..count {
+        let Some(hdr) = mem.bytes(base.wrapping_add(i * stride), 12) else {
+            return unreadable(&call, "message header");
+        };
+        let name = u64::from_ne_bytes(hdr[0..8].try_into().unwrap_or_default());
+        let len = u32::from_ne_bytes(hdr[8..12].try_into().unwrap_or_default()) as u64;
+        if name == 0 || len == 0 {
+            continue;
+        }
+        let d = decide_address(plan, mem, &call, name, len);
+        if d != Decision::Continue {
+            return d;
+        }
+    }
+    Decision::Continue
+}
+
+/// Judge a destination socket address at `ptr` (`len` bytes) in the task's memory.
+fn decide_address(plan: &JailPlan, mem: &dyn Memory, call: &str, ptr: u64, len: u64) -> Decision {
     let len = (len as usize).min(128);
     if len < 2 || ptr == 0 {
         return Decision::Continue; // the kernel refuses it (EINVAL/EFAULT)
     }
-    let call = seccomp::syscall_name(n.nr as i64);
-    let Some(addr) = mem.bytes(ptr, len) else { return unreadable(&call, "address") };
+    let Some(addr) = mem.bytes(ptr, len) else { return unreadable(call, "address") };
     let family = u16::from_ne_bytes([addr[0], addr[1]]) as i32;
     let pathname_unix = family == libc::AF_UNIX && addr.len() > 2 && addr[2] != 0;
     if plan.network == NetworkMode::Host && (plan.namespaces || !pathname_unix) {
@@ -632,7 +752,7 @@ fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decisi
                 detail: format!("{call}(@{name}): abstract unix sockets reach outside the jail's files"),
             }
         }
-        libc::AF_UNIX if !plan.namespaces && addr.len() > 2 => decide_unix_path(plan, mem, &addr[2..], &call),
+        libc::AF_UNIX if !plan.namespaces && addr.len() > 2 => decide_unix_path(plan, mem, &addr[2..], call),
         libc::AF_INET if addr.len() >= 8 => {
             let ip = std::net::Ipv4Addr::new(addr[4], addr[5], addr[6], addr[7]);
             let port = u16::from_be_bytes([addr[2], addr[3]]);
@@ -1222,7 +1342,35 @@ mod tests {
     }
 
     fn notif(nr: i64, args: [u64; 6]) -> Notification {
-        Notification { id: 1, pid: std::process::id(), nr: nr as i32, arch: 0, args }
+        Notification { id: 1, pid: std::process::id(), nr: nr as i32, arch: seccomp::AUDIT_ARCH_X86_64, args }
+    }
+
+    #[test]
+    fn a_parent_pid_is_read_after_the_command_name() {
+        assert_eq!(parent_in_stat("42 (a) b) c) S 7 42 42 0"), Some(7));
+        assert_eq!(parent_in_stat("garbage"), None);
+        assert!(descendants_of(1) > 0, "pid 1 has descendants (this test among them)");
+    }
+
+    #[test]
+    fn foreign_abi_calls_are_denied_and_barriers_continue() {
+        let p = plan();
+        let mut w = Vec::new();
+        let x32 = Notification { nr: (seccomp::X32_BIT | 39) as i32, ..notif(0, [0; 6]) };
+        let i386 = Notification { arch: 0x4000_0003, ..notif(20, [0; 6]) };
+        for n in [x32, i386] {
+            let d = decide(&p, &n, &FakeMem(HashMap::new()), &mut w);
+            assert!(
+                matches!(d, Decision::Deny { errno: libc::ENOSYS, ref rule, .. } if rule == "seccomp.abi"),
+                "{d:?}"
+            );
+        }
+        for nr in [libc::SYS_exit_group, libc::SYS_kill, libc::SYS_tgkill] {
+            assert_eq!(
+                decide(&p, &notif(nr, [0, 9, 9, 0, 0, 0]), &FakeMem(HashMap::new()), &mut w),
+                Decision::Continue
+            );
+        }
     }
 
     #[test]
@@ -1307,6 +1455,29 @@ mod tests {
         m.insert(0x2000, b"/work/x".to_vec());
         let d = decide(&plan(), &notif(libc::SYS_link, [0x1000, 0x2000, 0, 0, 0, 0]), &FakeMem(m), &mut Vec::new());
         assert!(matches!(d, Decision::Deny { ref rule, .. } if rule == "fs.hardlink"), "{d:?}");
+    }
+
+    #[test]
+    fn sendmsg_is_judged_by_each_messages_destination() {
+        let mut addr = vec![libc::AF_UNIX as u8, 0, 0];
+        addr.extend_from_slice(b"bus");
+        let hdr = |name: u64, len: u32| [name.to_ne_bytes().to_vec(), len.to_ne_bytes().to_vec()].concat();
+        let mut m = HashMap::new();
+        m.insert(0x3000, addr.clone());
+        m.insert(0x5000, hdr(0x3000, addr.len() as u32));
+        m.insert(0x6000, hdr(0, 0)); // no name: the connected destination
+        m.insert(0x6040, hdr(0x3000, addr.len() as u32));
+        let mem = FakeMem(m);
+        let mut w = Vec::new();
+        let d = decide(&plan(), &notif(libc::SYS_sendmsg, [3, 0x5000, 0, 0, 0, 0]), &mem, &mut w);
+        assert!(matches!(d, Decision::Deny { ref rule, .. } if rule == "network.abstract_unix"), "{d:?}");
+        let d = decide(&plan(), &notif(libc::SYS_sendmsg, [3, 0x6000, 0, 0, 0, 0]), &mem, &mut w);
+        assert_eq!(d, Decision::Continue);
+        // The second of two messages names the abstract socket.
+        let d = decide(&plan(), &notif(libc::SYS_sendmmsg, [3, 0x6000, 2, 0, 0, 0]), &mem, &mut w);
+        assert!(matches!(d, Decision::Deny { ref rule, .. } if rule == "network.abstract_unix"), "{d:?}");
+        let d = decide(&plan(), &notif(libc::SYS_sendmmsg, [3, 0x6000, 1, 0, 0, 0]), &mem, &mut w);
+        assert_eq!(d, Decision::Continue);
     }
 
     #[test]
