@@ -200,5 +200,5 @@ fn the_container_preset_holds_its_pids_limit_as_root() {
     assert!(verdict(&r).contains("limits.pids"), "{}", r.stderr);
     assert!(!r.stdout.contains("ESCAPED"), "{}", r.stdout);
     let report = std::fs::read_to_string(e.ws.join("r.json")).unwrap();
-    assert!(report.contains("the supervisor counts the task's processes"), "{report}");
+    assert!(report.contains("the supervisor counts the task's processes and threads"), "{report}");
 }

@@ -713,8 +713,11 @@ pub fn xattr_fd(fd: &OwnedFd, name: &std::ffi::CStr, value: Option<(&[u8], i32)>
 
 /// file_setattr(2) (Linux 6.17) on the inode behind an `O_PATH` descriptor;
 /// `attr` is the caller's `struct file_attr`, as many bytes as it passed.
+/// Through the descriptor's `/proc/self/fd` link: the call refuses an `O_PATH`
+/// descriptor itself (EBADF).
 pub fn file_setattr_fd(fd: &OwnedFd, nr: i64, attr: &[u8]) -> io::Result<()> {
-    // SAFETY: `attr` outlives the call and the kernel reads at most attr.len() bytes.
-    cvt(unsafe { libc::syscall(nr, fd.as_raw_fd(), c"".as_ptr(), attr.as_ptr(), attr.len(), libc::AT_EMPTY_PATH) })
-        .map(|_| ())
+    let p = fd_link(fd);
+    // SAFETY: `p` is a valid C string; `attr` outlives the call and the kernel
+    // reads at most attr.len() bytes.
+    cvt(unsafe { libc::syscall(nr, libc::AT_FDCWD, p.as_ptr(), attr.as_ptr(), attr.len(), 0) }).map(|_| ())
 }

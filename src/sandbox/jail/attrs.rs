@@ -152,6 +152,9 @@ pub fn perform(plan: &JailPlan, n: &Notification, mem: &dyn Memory, target: &Pat
                 return Outcome::Done(Err(libc::E2BIG));
             }
             let Some(attr) = mem.bytes(args[2], size as usize) else { return Outcome::Done(Err(libc::EFAULT)) };
+            if is_symlink {
+                return Outcome::Done(Err(libc::EOPNOTSUPP)); // a symlink has no inode flags to set
+            }
             sys::without_effective_capabilities(|| sys::file_setattr_fd(&fd, nr, &attr))
         }
         _ => return Outcome::Done(Err(libc::ENOSYS)),

@@ -192,7 +192,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         run.enforced.push(Control {
             control: "pids".into(),
             detail: format!(
-                "no pids cgroup: the supervisor counts the task's processes every 50 ms and kills the task at {n} (limits.pids)"
+                "no pids cgroup: the supervisor counts the task's processes and threads every 50 ms and kills the task at {n} (limits.pids)"
             ),
         });
     }

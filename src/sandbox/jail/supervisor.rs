@@ -176,7 +176,8 @@ impl<'a> Supervisor<'a> {
 
     /// Without a pids cgroup, `limits.pids` rests on RLIMIT_NPROC, which the
     /// kernel does not apply to uid 0 (nor, as a per-user count, to the task
-    /// alone): the task's processes are counted every 50 ms, and a task that
+    /// alone): the task's threads (what a pids cgroup counts) are counted
+    /// every 50 ms, and a task that
     /// holds as many as its limit is reported and killed. With namespaces they
     /// are the processes of our pid namespace; without, our descendants (we are
     /// their subreaper).
@@ -190,7 +191,11 @@ impl<'a> Supervisor<'a> {
             return false;
         }
         self.pids_reported = true;
-        self.report(rep, "limits.pids".into(), format!("the task holds {count} processes, its limit is {limit}"));
+        self.report(
+            rep,
+            "limits.pids".into(),
+            format!("the task holds {count} processes and threads, its limit is {limit}"),
+        );
         true
     }
 
@@ -299,6 +304,17 @@ impl<'a> Supervisor<'a> {
         let mem = TaskMem::new(n.pid, listener, n.id);
         let mut touched = Vec::new();
         let mut decision = decide(self.plan, &n, &mem, &mut touched);
+        // A caller that died while we judged it (a SIGPIPE, a fault, its process
+        // ending) leaves memory and descriptors we cannot read: that is no
+        // evidence of anything, and its call never runs. Only the judgements
+        // that rest on what we could not read are dropped; a path judged
+        // outside the roots is still the attempt it was.
+        if let Decision::Deny { rule, .. } = &decision
+            && (rule == UNREADABLE_RULE || rule == UNRESOLVABLE_RULE)
+            && !mem.still_valid()
+        {
+            return false;
+        }
         // Namespace-less: an allowed path-based attribute change is done here, on
         // the inode judged (nothing read-only would stop a swapped path).
         let mut performed = None;
@@ -340,39 +356,47 @@ impl<'a> Supervisor<'a> {
     }
 }
 
-/// The processes of our pid namespace, less ourselves.
-fn processes_in_namespace() -> u64 {
-    let Ok(rd) = std::fs::read_dir("/proc") else { return 0 };
-    let me = std::process::id().to_string();
+/// Every process of /proc (but ourselves) with its parent and thread count.
+fn process_table() -> Vec<(u32, u32, u64)> {
+    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let me = std::process::id();
     rd.flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(|n| n != me && n.bytes().all(|b| b.is_ascii_digit())))
-        .count() as u64
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok().filter(|p| *p != me)?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let (ppid, threads) = stat_fields(&stat)?;
+            Some((pid, ppid, threads))
+        })
+        .collect()
 }
 
-/// How many processes descend from `root` (parent links read from /proc).
+/// The threads of our pid namespace, less ours (what a pids cgroup counts:
+/// every thread is a task).
+fn processes_in_namespace() -> u64 {
+    process_table().iter().map(|(_, _, t)| t).sum()
+}
+
+/// The threads of every process that descends from `root`.
 fn descendants_of(root: u32) -> u64 {
-    let Ok(rd) = std::fs::read_dir("/proc") else { return 0 };
-    let mut children: std::collections::HashMap<u32, Vec<u32>> = std::collections::HashMap::new();
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        if let Some(ppid) = std::fs::read_to_string(e.path().join("stat")).ok().as_deref().and_then(parent_in_stat) {
-            children.entry(ppid).or_default().push(pid);
-        }
+    let mut children: std::collections::HashMap<u32, Vec<(u32, u64)>> = std::collections::HashMap::new();
+    for (pid, ppid, threads) in process_table() {
+        children.entry(ppid).or_default().push((pid, threads));
     }
     let (mut count, mut todo) = (0u64, vec![root]);
     while let Some(p) = todo.pop() {
-        if let Some(c) = children.get(&p) {
-            count += c.len() as u64;
-            todo.extend(c);
+        for (c, threads) in children.get(&p).into_iter().flatten() {
+            count += threads;
+            todo.push(*c);
         }
     }
     count
 }
 
-/// The parent pid in a `/proc/PID/stat` line (the field after the state, which
-/// follows the command name's last `)`).
-fn parent_in_stat(stat: &str) -> Option<u32> {
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+/// The parent pid and the thread count in a `/proc/PID/stat` line (fields 4
+/// and 20, counted after the command name's last `)`).
+fn stat_fields(stat: &str) -> Option<(u32, u64)> {
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((rest.get(1)?.parse().ok()?, rest.get(17)?.parse::<u64>().ok()?.max(1)))
 }
 
 /// Meters the disk space held by the files a task wrote (`limits.disk`).
@@ -638,10 +662,15 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut
 
 /// A pointer argument the supervisor cannot read (a write-only mapping,
 /// `memfd_secret`, …): the call is denied rather than let through unjudged.
+/// The rule for a pointer argument the supervisor cannot read.
+const UNREADABLE_RULE: &str = "syscall.unreadable_argument";
+/// The rule for a path the supervisor cannot resolve.
+const UNRESOLVABLE_RULE: &str = "fs.unresolvable_path";
+
 fn unreadable(name: &str, what: &str) -> Decision {
     Decision::Deny {
         errno: libc::EACCES,
-        rule: "syscall.unreadable_argument".into(),
+        rule: UNREADABLE_RULE.into(),
         detail: format!("{name}: its {what} lies in memory the supervisor cannot read"),
     }
 }
@@ -651,7 +680,7 @@ fn unreadable(name: &str, what: &str) -> Decision {
 fn unresolvable(name: &str, why: &str) -> Decision {
     Decision::Deny {
         errno: libc::EACCES,
-        rule: "fs.unresolvable_path".into(),
+        rule: UNRESOLVABLE_RULE.into(),
         detail: format!("{name}: the path cannot be resolved ({why})"),
     }
 }
@@ -1346,9 +1375,10 @@ mod tests {
     }
 
     #[test]
-    fn a_parent_pid_is_read_after_the_command_name() {
-        assert_eq!(parent_in_stat("42 (a) b) c) S 7 42 42 0"), Some(7));
-        assert_eq!(parent_in_stat("garbage"), None);
+    fn a_parent_pid_and_thread_count_are_read_after_the_command_name() {
+        let stat = "42 (a) b) c) S 7 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 13 0 1 2";
+        assert_eq!(stat_fields(stat), Some((7, 13)));
+        assert_eq!(stat_fields("garbage"), None);
         assert!(descendants_of(1) > 0, "pid 1 has descendants (this test among them)");
     }
 
