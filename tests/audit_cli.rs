@@ -1,6 +1,9 @@
 //! `orchestra audit ...` end to end: keys, show, checkpoint export, rotation,
 //! exit codes, and the writer's locking and recovery seen from outside.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod audit_support;
 
 use assert_cmd::Command;

@@ -6,6 +6,9 @@
 //! Regenerate the vectors with
 //! `ORCHESTRA_REGEN_VECTORS=1 cargo test --test audit_vectors regenerate`.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod audit_support;
 
 use audit_support::*;

@@ -8,6 +8,9 @@
 //! (`.ci/run` starts it); a missing engine fails them loudly. After every
 //! container case no container of that task may be left behind.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::*;
 use std::process::Command;

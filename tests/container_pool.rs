@@ -5,6 +5,9 @@
 //! container whose orchestra was killed is reaped; a drained pool leaves
 //! nothing behind. Each test has its own pool directory.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -17,6 +17,9 @@
 //! `~/.cargo`, `~/.rustup`), as a user's runs do; the audit key, runs and
 //! audit directories stay in the test's own world.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod run_support;
 // For `container_setup` (the offline images and the static supervisor) and `chown_tree`.
 mod common;

@@ -7,6 +7,9 @@
 //!   leads to a file of the repository, and every `#anchor` into a markdown
 //!   file to one of its headings (GitHub's anchor rules).
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;

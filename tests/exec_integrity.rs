@@ -6,6 +6,9 @@
 //! Each attack asserts the effect on the host, the exit code and the rule;
 //! each benign case asserts exit 0 (or the honest failure) and no violation.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Env, Out, env};

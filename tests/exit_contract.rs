@@ -3,6 +3,9 @@
 //! 4 violation; precedence 1 > 4 > 3 > 2 > 0. Each case also checks an effect
 //! (what ran, what the reports say), not only the code.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod ci_support;
 use ci_support::*;
 

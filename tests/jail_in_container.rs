@@ -7,6 +7,9 @@
 //! merged-/usr symlinks; the host's /usr is mounted read-only and orchestra
 //! itself is bind-mounted. Docker is required: these tests fail when it is missing.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::*;
 use std::process::Command;

@@ -5,6 +5,9 @@
 //! exposed a bug describes the bug as found; the code has been fixed since, and the
 //! test stays as its regression test.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

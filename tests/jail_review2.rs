@@ -6,6 +6,9 @@
 //! problem describes it as found; the code has been fixed since, and the test
 //! stays as its regression test.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::*;
 use std::os::unix::fs::FileTypeExt;

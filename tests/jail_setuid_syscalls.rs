@@ -7,6 +7,9 @@
 //! memory, a listener), the exit code and the rule; every benign one exit 0 and
 //! no violation. The suite runs as root (a root task owns root's files).
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::*;
 use std::os::unix::fs::PermissionsExt;

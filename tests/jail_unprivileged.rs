@@ -2,6 +2,9 @@
 //! only through user namespaces, no cgroup delegation (limits via rlimits).
 //! The suite runs as root and drops to `nobody` with setpriv for each task.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 use common::*;
 

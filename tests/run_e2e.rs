@@ -2,6 +2,9 @@
 //! the real jail, asserting effects (files the tasks wrote, processes left,
 //! the checkpoint, the reports, the audit log), not only exit codes.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod run_support;
 use run_support::*;
 use std::collections::BTreeMap;

@@ -5,6 +5,9 @@
 //! and asserts the effect (a marker file that must not exist, a host
 //! directory that must stay empty), the exit code and the message.
 
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod run_support;
 use run_support::*;
 use std::os::unix::fs::PermissionsExt;
