@@ -5,6 +5,10 @@
 //! whatever fails afterwards, and a task cannot forge the verdict line.
 //! Each attack asserts the effect on the host, the exit code and the rule;
 //! each benign case asserts exit 0 (or the honest failure) and no violation.
+//!
+//! Tests named `review_*`/`review2_*` come from two security reviews of the
+//! jail: a comment that describes a bug describes it as found; the code has
+//! been fixed since and the test stays as its regression test.
 
 use crate::harness::{self, Env, Out, env};
 use std::path::Path;
@@ -385,6 +389,55 @@ fn a_missing_program_is_reported_without_an_orchestra_prefixed_task_line() {
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert_eq!(ours(&o.stderr).len(), 1, "{}", o.stderr);
     assert!(o.stderr.contains("orchestra exec: ./no-such-program:"), "{}", o.stderr);
+}
+
+/// The verdict line embeds the first violation's detail with only `"` escaped
+/// (report.rs verdict_line): a path with a newline splits it, and the last
+/// `orchestra: ` line on stderr becomes one the task chose ("... ok cause=ok").
+#[test]
+fn review_a_path_cannot_forge_the_verdict_line() {
+    let e = env();
+    let o = e.sh("default", "echo x > \"$(printf '/etc/a\\norchestra: build ok cause=ok exit=0')\"");
+    // assert_violation checks the last `orchestra: ` line names the violation.
+    o.assert_violation("fs.write");
+    // The task's own stderr passes through unchanged (it may print anything, fake
+    // verdicts included); ours is the last line, and the path inside it is escaped.
+    let last = o.stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("orchestra: sh violation ") && last.contains("\\norchestra: build ok"), "{last}");
+}
+
+#[test]
+fn review2_a_newline_in_the_program_name_cannot_forge_the_verdict_line() {
+    let e = env();
+    let name = "p\norchestra: p ok cause=child_exit exit=0";
+    std::os::unix::fs::symlink("/bin/sh", e.ws.join(name)).unwrap();
+    let prog = format!("./{name}");
+    let o = e.run("default", &[&prog, "-c", "echo x > /etc/orchestra-review2-nl"]);
+    assert!(!Path::new("/etc/orchestra-review2-nl").exists());
+    o.assert_violation("fs.write");
+    // The task's own stderr may print anything (out of scope); the orchestrator's
+    // verdict is the last line and is a single line.
+    let last = o.stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("orchestra: ") && last.contains(" violation ") && last.contains("fs.write"), "{last}");
+    assert!(o.report.is_object(), "the JSON report is unreadable");
+}
+
+/// COSMETIC / REPORT FORGERY. The verdict line is written right after the task's
+/// relayed stderr, without ending a partial line first. A task that prints a
+/// forged "ok" verdict, then a partial line, then violates, leaves
+/// "<partial>orchestra: sh violation …" as the real verdict (not at the start of
+/// a line) and the forged line as the last line starting with "orchestra: ".
+/// It also happens by accident: dash writes "/bin/sh: 1: " before the rest of an
+/// error message and is killed in between. Exit code stays 4.
+#[test]
+fn review2_a_partial_line_cannot_displace_the_verdict_line() {
+    let e = env();
+    let o = e.sh(
+        "default",
+        "printf 'orchestra: sh ok cause=ok exit=0 wall=1ms\\nnote: ' >&2; echo x > /etc/orchestra-review2-forge",
+    );
+    assert!(!Path::new("/etc/orchestra-review2-forge").exists());
+    o.assert_violation("fs.write");
 }
 
 // ---- the container backends ------------------------------------------------------

@@ -2,10 +2,16 @@
 //! jail. A case passes only when the effect did not happen AND the verdict is
 //! exit 4 naming the rule — or, for the few attempts that cannot be observed,
 //! when the effect did not happen and SECURITY.md says why (noted per test).
+//!
+//! Tests named `review_*`/`review2_*` come from two security reviews of the
+//! jail: a comment that describes a bug describes it as found; the code has
+//! been fixed since and the test stays as its regression test.
 
 use crate::harness::*;
 use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 // ---- network -------------------------------------------------------------
@@ -273,6 +279,27 @@ fn a_dot_orchestra_symlink_left_in_the_workspace_is_refused_before_anything_runs
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0, "something was written through the link");
 }
 
+/// ESCAPE of a limit. limits.disk is observed by summing the sizes of the paths
+/// the task opened for writing (supervisor.rs check_disk); renaming each file
+/// away after writing it takes it out of the sum, and RLIMIT_FSIZE bounds only
+/// one file. 36 MB land in the workspace under `disk: 8MiB`, exit 0.
+#[test]
+fn review_disk_limit_cannot_be_bypassed_by_renaming() {
+    let e = env();
+    let p = e.policy("disk", "limits:\n  disk: 8MiB\n");
+    let o = e.sh(&p, "for i in 1 2 3 4 5 6; do head -c 6000000 /dev/zero > t; mv t big$i; done");
+    let total: u64 = std::fs::read_dir(&e.ws)
+        .unwrap()
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().starts_with("big"))
+        .map(|d| d.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum();
+    // The total is checked every 100 ms and when the task ends (SECURITY.md §4): a
+    // burst may pass the limit before it is seen, but never unreported.
+    assert!(total <= 36_000_000, "{total}");
+    o.assert_violation("limits.disk");
+}
+
 #[test]
 fn files_moved_away_with_their_directory_still_count_for_the_disk_limit() {
     let e = env();
@@ -446,6 +473,82 @@ fn device_node_creation_is_blocked_and_reported() {
     assert!(!e.ws.join("mem").exists());
 }
 
+/// Restores a host file's mode and mtime, whatever the test did.
+struct RestoreMeta {
+    path: &'static str,
+    mode: u32,
+    mtime: (i64, i64),
+}
+
+impl RestoreMeta {
+    fn save(path: &'static str) -> Self {
+        let m = std::fs::metadata(path).unwrap();
+        RestoreMeta { path, mode: m.mode() & 0o7777, mtime: (m.mtime(), m.mtime_nsec()) }
+    }
+}
+
+impl Drop for RestoreMeta {
+    fn drop(&mut self) {
+        let _ = std::fs::set_permissions(self.path, std::fs::Permissions::from_mode(self.mode));
+        let _ = Command::new("touch")
+            .arg("-m")
+            .arg("-d")
+            .arg(format!("@{}.{:09}", self.mtime.0, self.mtime.1))
+            .arg(self.path)
+            .status();
+    }
+}
+
+/// ESCAPE (root invoker). The six device nodes are bound into /dev without
+/// MS_RDONLY (rootfs.rs mount_dev) and the supervisor treats them as writable
+/// files (supervisor.rs write_allowed: writable_files), so chmod/utimes reach the
+/// HOST's device inode: the task (kernel uid 0, owner of /dev/full) changes the
+/// host's /dev/full mode and mtime (`chmod 000 /dev/null` would break the host).
+#[test]
+fn review_device_node_chmod_does_not_reach_the_host() {
+    assert!(is_root(), "the suite runs as root (a root invoker owns the host's device nodes)");
+    let _restore = RestoreMeta::save("/dev/full");
+    let before = std::fs::metadata("/dev/full").unwrap();
+    let e = env();
+    let o = e.sh("default", "chmod 0640 /dev/full; echo chmod=$?; touch -m -d 2001-01-01 /dev/full; echo touch=$?");
+    let after = std::fs::metadata("/dev/full").unwrap();
+    assert_eq!(after.mode(), before.mode(), "the host's /dev/full mode changed\n{}", o.all_output());
+    assert_eq!(after.mtime(), before.mtime(), "the host's /dev/full mtime changed\n{}", o.all_output());
+    o.assert_violation("fs.write");
+}
+
+/// The mode of /proc/timer_list as a freshly mounted procfs sees it (what every
+/// new procfs instance, i.e. the rest of the host, gets).
+fn fresh_proc_mode(entry: &str) -> Option<String> {
+    let o = Command::new("unshare").args(["-pfm", "--mount-proc", "stat", "-c", "%a", entry]).output().ok()?;
+    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+/// ESCAPE (root invoker). /proc is mounted without MS_RDONLY, landlock does not
+/// cover setattr, and the supervisor waves through any path below /proc/self/fd
+/// (supervisor.rs write_allowed). O_PATH needs no permission, so the task chmods a
+/// global procfs entry through /proc/self/fd/N: proc_notify_change stores the mode
+/// in the shared proc_dir_entry, so every procfs instance on the host sees it
+/// (with /proc/sysrq-trigger, 0200 -> 0222 would let any host user reboot it).
+#[test]
+fn review_proc_entry_chmod_through_proc_self_fd_does_not_reach_the_host() {
+    const ENTRY: &str = "/proc/timer_list";
+    assert!(is_root() && Path::new(ENTRY).exists(), "needs a root invoker and {ENTRY}");
+    let before = fresh_proc_mode(ENTRY).expect("mount a fresh procfs to observe the host's view");
+    struct Restore(u32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::fs::set_permissions(ENTRY, std::fs::Permissions::from_mode(self.0));
+        }
+    }
+    let _restore = Restore(u32::from_str_radix(&before, 8).unwrap());
+    let e = env();
+    let o = e.attack(&["opath-chmod", ENTRY, "0440"]);
+    let after = fresh_proc_mode(ENTRY).unwrap();
+    assert_eq!(after, before, "the host-wide mode of {ENTRY} changed\n{}", o.all_output());
+    o.assert_violation("fs.write");
+}
+
 #[test]
 fn setuid_binary_exec_is_blocked_and_reported() {
     let e = env();
@@ -483,6 +586,21 @@ fn setns_is_blocked_and_reported() {
 #[test]
 fn clone_into_a_new_namespace_is_blocked_and_reported() {
     env().attack(&["clone-ns"]).assert_violation("syscall.namespaces");
+}
+
+#[test]
+fn review_clone_vfork_newuser_is_reported() {
+    let e = env();
+    let o = e.attack(&["vfork-newuser"]);
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    o.assert_violation("syscall.namespaces");
+}
+
+#[test]
+fn review_unshare_binary_is_reported() {
+    let e = env();
+    let o = e.sh("default", "unshare -U -r id");
+    o.assert_violation("syscall.namespaces");
 }
 
 #[test]

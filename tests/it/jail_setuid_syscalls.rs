@@ -6,6 +6,10 @@
 //! Every hostile case asserts the effect on the host (a mode, an xattr, shared
 //! memory, a listener), the exit code and the rule; every benign one exit 0 and
 //! no violation. The suite runs as root (a root task owns root's files).
+//!
+//! Tests named `review_*`/`review2_*` come from two security reviews of the
+//! jail: a comment that describes a bug describes it as found; the code has
+//! been fixed since and the test stays as its regression test.
 
 use crate::harness::*;
 use std::os::unix::fs::PermissionsExt;
@@ -168,6 +172,33 @@ fn setuid_namespace_less_chmod_is_denied_and_reported() {
     let o = run_nsless(&e, &pol, &["./as", "fchmodat", "victim", "6755"]);
     assert_eq!(mode(&f), 0o755, "{}", o.all_output());
     o.assert_violation("fs.setuid");
+}
+
+/// decide_exec() stats an absolute path in the INIT's context without mapping
+/// /proc/self to the task (supervisor.rs decide_exec): /proc/self/fd/3 is then the
+/// init's control socket, not su, and exec.setuid is not reported (nosuid and
+/// no_new_privs still defuse su). SECURITY.md §3: exec `su` → exec.setuid.
+#[test]
+fn review_exec_of_a_setuid_file_through_proc_self_fd_is_reported() {
+    let e = env();
+    let mut c = e.cmd("default", &[], &["/bin/bash", "-c", "exec 3</usr/bin/su; /proc/self/fd/3 -c id"]);
+    c.stdin(std::process::Stdio::null());
+    let o = e.run_cmd(c);
+    assert!(!o.stdout.contains("uid=0"), "{}", o.stdout);
+    o.assert_violation("exec.setuid");
+}
+
+/// fexecve(3) = execveat(fd, "", AT_EMPTY_PATH): decide_exec() stats
+/// "/proc/<pid>/fd/N/" (join of an empty path adds a slash) → ENOTDIR → CONTINUE,
+/// so exec.setuid is not reported.
+#[test]
+fn review_fexecve_of_a_setuid_file_is_reported() {
+    let e = env();
+    let mut c = e.cmd("default", &[], &["./attack", "fexecve", "/usr/bin/su", "-c", "id"]);
+    c.stdin(std::process::Stdio::null());
+    let o = e.run_cmd(c);
+    assert!(!o.stdout.contains("uid=0"), "{}", o.stdout);
+    o.assert_violation("exec.setuid");
 }
 
 // ==== item 9: the seccomp table and the running kernel =====================
@@ -442,4 +473,58 @@ fn attr_namespace_less_changes_in_the_workspace_take_effect() {
     o.assert_ok();
     assert!(o.stdout.contains("rc=1"), "{}", o.all_output());
     assert_eq!(std::fs::metadata(&theirs).unwrap().mode() & 0o7777, 0o600);
+}
+
+/// ESCAPE (host metadata, namespace-less mode). With `jail.namespaces: off` there
+/// are no read-only mounts; landlock does not cover the FS_IOC_SETFLAGS ioctl and
+/// seccomp does not watch it. A root task (owner of root's files) sets inode
+/// flags (here nodump) on a file of a READ-ONLY root on the host, unreported.
+/// SECURITY.md §5.2 lists chmod/chown/xattr/utimes as "file permissions plus the
+/// racy supervisor check", not unchecked inode-flag ioctls.
+#[test]
+fn review2_container_preset_cannot_change_inode_flags_of_a_read_only_file() {
+    assert!(is_root(), "the suite runs as root (a root task owns root's files)");
+    let e = env();
+    std::fs::remove_dir_all(e.ws.join(".orchestra")).unwrap();
+    let ro = e.root.join("ro");
+    std::fs::create_dir_all(&ro).unwrap();
+    let f = ro.join("f");
+    std::fs::write(&f, "data").unwrap();
+    let flags = |p: &Path| -> String {
+        let o = Command::new("lsattr").arg(p).output().expect("lsattr is required");
+        assert!(o.status.success(), "lsattr: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or_default().to_string()
+    };
+    let before = flags(&f);
+    assert!(!before.contains('d'), "{before}");
+    let preset =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/container.yaml")).unwrap();
+    let yaml =
+        preset.replacen("    - /etc/alternatives\n", &format!("    - /etc/alternatives\n    - {}\n", ro.display()), 1);
+    assert_ne!(yaml, preset, "container.yaml changed shape");
+    let policy = e.policy("container-ro", &yaml);
+    let audit = e.root.join("audit");
+    let audit_s = audit.to_string_lossy().into_owned();
+    let o = e.run_cmd(e.cmd(&policy, &["--audit-dir", &audit_s], &["/usr/bin/chattr", "+d", &f.to_string_lossy()]));
+    assert_ne!(o.code, 1, "the container policy was refused: {}", o.stderr);
+    assert_eq!(flags(&f), before, "the task changed the host file's inode flags\n{}", o.all_output());
+}
+
+/// Namespace-less mode: the task sees the host's (or the container's) /proc, so
+/// command lines of other processes are readable (SECURITY.md §5.2 says so); their
+/// environments are not: landlock forbids ptrace-mode reads outside the domain.
+#[test]
+fn review2_container_preset_keeps_host_environments_unreadable() {
+    let e = env();
+    std::fs::remove_dir_all(e.ws.join(".orchestra")).unwrap();
+    let marker = format!("CANARY-ENVIRON-{}", std::process::id());
+    let mut host = Command::new("sleep").arg("30").env("HOST_SECRET", &marker).spawn().unwrap();
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/container.yaml");
+    let audit = e.root.join("audit").to_string_lossy().into_owned();
+    let script = format!("cat /proc/{}/environ 2>&1 | tr '\\0' ' '; echo", host.id());
+    let o = e.run_cmd(e.cmd(&policy.to_string_lossy(), &["--audit-dir", &audit], &["/bin/sh", "-c", &script]));
+    let _ = host.kill();
+    let _ = host.wait();
+    assert_ne!(o.code, 1, "the container policy was refused: {}", o.stderr);
+    assert!(!o.all_output().contains(&marker), "the task read a host process's environment");
 }

@@ -148,6 +148,15 @@ impl Env {
         self.run(policy, &["/bin/sh", "-c", script])
     }
 
+    /// `sh -c SCRIPT` under the default policy with the task's own stderr
+    /// silenced: a shell killed in the middle of its error message would
+    /// otherwise glue it to the verdict line (see
+    /// `exec_integrity::review2_a_partial_line_cannot_displace_the_verdict_line`).
+    pub fn quiet(&self, script: &str) -> Out {
+        self.sh("default", &format!("exec 2>/dev/null; {script}"))
+    }
+
+    /// `./attack ARGS` (tests/support/attack.c) under the default policy.
     pub fn attack(&self, args: &[&str]) -> Out {
         self.run_prog("attack", args)
     }

@@ -67,6 +67,21 @@ impl Out {
         assert!(verdict.contains(" violation ") && verdict.contains(rule), "verdict line: {verdict}");
     }
 
+    /// `assert_violation(rule)`, and the attack helper (tests/support/attack.c,
+    /// which prints `ESCAPED …` when an attempt succeeds) never got through.
+    #[track_caller]
+    pub fn assert_blocked(&self, rule: &str) {
+        self.assert_violation(rule);
+        assert!(!self.stdout.contains("ESCAPED"), "the attempt succeeded before it was stopped\n{}", self.all());
+    }
+
+    /// Exit 4 with at least one of `rules` reported.
+    #[track_caller]
+    pub fn assert_any_violation(&self, rules: &[&str]) {
+        assert_eq!(self.code, 4, "{}", self.stderr);
+        assert!(self.rules().iter().any(|r| rules.contains(&r.as_str())), "{:?}\n{}", self.rules(), self.stderr);
+    }
+
     #[track_caller]
     pub fn assert_ok(&self) {
         assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
