@@ -158,27 +158,27 @@ fn egress_to_a_host_listener_is_blocked_and_reported(b: Backend) {
 }
 
 fn ptrace_is_blocked_and_reported(b: Backend) {
-    case(b, "ptrace").attack(&["ptrace"]).assert_violation("syscall.ptrace");
+    case(b, "ptrace").attack(&["ptrace"]).assert_blocked("syscall.ptrace");
 }
 
 fn mount_is_blocked_and_reported(b: Backend) {
-    case(b, "mount").attack(&["mount"]).assert_violation("syscall.mount");
+    case(b, "mount").attack(&["mount"]).assert_blocked("syscall.mount");
 }
 
 fn unshare_is_blocked_and_reported(b: Backend) {
-    case(b, "unshare").attack(&["unshare"]).assert_violation("syscall.namespaces");
+    case(b, "unshare").attack(&["unshare"]).assert_blocked("syscall.namespaces");
 }
 
 fn bpf_is_blocked_and_reported(b: Backend) {
-    case(b, "bpf").attack(&["bpf"]).assert_violation("syscall.bpf");
+    case(b, "bpf").attack(&["bpf"]).assert_blocked("syscall.bpf");
 }
 
 fn io_uring_is_blocked_and_reported(b: Backend) {
-    case(b, "uring").attack(&["io_uring"]).assert_violation("syscall.io_uring");
+    case(b, "uring").attack(&["io_uring"]).assert_blocked("syscall.io_uring");
 }
 
 fn keyring_is_blocked_and_reported(b: Backend) {
-    case(b, "keyctl").attack(&["keyctl"]).assert_violation("syscall.keyring");
+    case(b, "keyctl").attack(&["keyctl"]).assert_blocked("syscall.keyring");
 }
 
 fn memory_hog_is_stopped_and_reported(b: Backend) {

@@ -274,9 +274,11 @@ fn a_task_ignoring_sigxcpu_is_killed_at_the_hard_limit_and_reported() {
     let e = env();
     let p = e.policy("cpu", "version: 1\nlimits:\n  cpu_time: 1s\n");
     let report = e.root.join("r.json");
-    let script = format!("trap '' XCPU; {SPIN}");
+    let marker = format!("integrity-cpu-hard-{}", std::process::id());
+    let script = format!("trap '' XCPU; {SPIN} # {marker}");
     let o = exec(&e, &p, &["--report", report.to_str().unwrap(), "--timeout", "60s"], &script, Some(&report));
     o.assert_violation("limits.cpu_time");
+    assert!(harness::processes_with(&marker).is_empty(), "the spinning task survived");
     assert_eq!(o.report["signal"], libc::SIGKILL);
     let enforced = o.report["enforced"].to_string();
     assert!(enforced.contains("cpu_secs=Some(1) cpu_hard_secs=Some(2)"), "{enforced}");
@@ -289,6 +291,8 @@ fn a_cpu_limit_above_our_own_hard_limit_is_capped_and_still_reported() {
     let e = env();
     let p = e.policy("cpu", "version: 1\nlimits:\n  cpu_time: 30s\n");
     let report = e.root.join("r.json");
+    let marker = format!("integrity-cpu-capped-{}", std::process::id());
+    let script = format!("{SPIN} # {marker}");
     let mut c = Command::new("prlimit");
     c.arg("--cpu=2:2").arg("--").arg(harness::orchestra());
     let inner = e.command();
@@ -309,10 +313,11 @@ fn a_cpu_limit_above_our_own_hard_limit_is_capped_and_still_reported() {
         "--",
         "/bin/sh",
         "-c",
-        SPIN,
+        &script,
     ]);
     let o = out(c, Some(&report));
     o.assert_violation("limits.cpu_time");
+    assert!(harness::processes_with(&marker).is_empty(), "the spinning task survived");
     let enforced = o.report["enforced"].to_string();
     assert!(enforced.contains("cpu_secs=Some(2) cpu_hard_secs=Some(2)"), "{enforced}");
 }
@@ -511,6 +516,8 @@ fn container_verdicts_cannot_be_forged_and_the_cpu_limit_fires() {
         let extra = ["--report", report.to_str().unwrap(), "--timeout", "60s"];
         let o = out(container_exec(&e, engine, &name, &p, &extra, SPIN), Some(&report));
         o.assert_violation("limits.cpu_time");
+        let left = harness::containers_left(engine, &format!("orchestra.task={name}"));
+        assert!(left.is_empty(), "{engine}: the spinning task's container is still there: {left:?}");
         let o = out(container_exec(&e, engine, &name, &p, &extra, "kill -XCPU $$"), Some(&report));
         assert_eq!(o.code, 2, "{engine}: {}", o.stderr);
         assert_eq!(o.report["cause"], "signal", "{engine}");

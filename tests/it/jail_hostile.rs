@@ -58,7 +58,7 @@ fn egress_to_a_host_address_under_the_default_preset_is_blocked_and_reported() {
 #[test]
 fn dns_lookup_is_blocked_and_reported() {
     let e = env();
-    e.run(&offline(&e), &["./attack", "dns"]).assert_violation("network.none");
+    e.run(&offline(&e), &["./attack", "dns"]).assert_blocked("network.none");
 }
 
 #[test]
@@ -68,29 +68,30 @@ fn getent_hosts_through_libc_is_reported() {
     assert_ne!(o.code, 0);
     // glibc asks the resolver over an AF_INET socket: network.none
     o.assert_violation("network.none");
+    // getent prints one line per address it resolved: none.
+    assert_eq!(o.stdout, "", "the name was resolved");
 }
 
 #[test]
 fn raw_socket_is_blocked_and_reported() {
     let e = env();
-    e.run(&offline(&e), &["./attack", "raw"]).assert_violation("network.none");
-    e.attack(&["raw"]).assert_violation("network.loopback");
+    e.run(&offline(&e), &["./attack", "raw"]).assert_blocked("network.none");
+    e.attack(&["raw"]).assert_blocked("network.loopback");
 }
 
 #[test]
 fn packet_socket_is_blocked_and_reported() {
     let e = env();
-    e.run(&offline(&e), &["./attack", "packet"]).assert_violation("network.none");
-    e.attack(&["packet"]).assert_violation("network.loopback");
+    e.run(&offline(&e), &["./attack", "packet"]).assert_blocked("network.none");
+    e.attack(&["packet"]).assert_blocked("network.loopback");
 }
 
 #[test]
 fn netlink_other_than_route_is_blocked_and_reported() {
     let e = env();
     let o = e.run(&offline(&e), &["./attack", "netlink-diag"]);
-    o.assert_violation("network.none");
-    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
-    e.attack(&["netlink-diag"]).assert_violation("network.loopback");
+    o.assert_blocked("network.none");
+    e.attack(&["netlink-diag"]).assert_blocked("network.loopback");
 }
 
 #[test]
@@ -183,7 +184,14 @@ fn udp_off_loopback_is_reported_in_loopback_mode() {
     let e = env();
     let p = e.policy("lo", "network:\n  mode: loopback\n");
     let o = e.run(&p, &["./attack", "udp-send", "192.0.2.7", "53"]);
-    o.assert_violation("network.loopback");
+    o.assert_blocked("network.loopback");
+    // The same to an address of this host, where a socket listens: nothing arrives.
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    sock.set_nonblocking(true).unwrap();
+    let port = sock.local_addr().unwrap().port().to_string();
+    let o = e.run(&p, &["./attack", "udp-send", &host_ip(), &port]);
+    o.assert_blocked("network.loopback");
+    assert!(sock.recv(&mut [0u8; 8]).is_err(), "a datagram reached the host");
 }
 
 // ---- filesystem ----------------------------------------------------------
@@ -287,16 +295,25 @@ fn a_dot_orchestra_symlink_left_in_the_workspace_is_refused_before_anything_runs
 fn review_disk_limit_cannot_be_bypassed_by_renaming() {
     let e = env();
     let p = e.policy("disk", "limits:\n  disk: 8MiB\n");
+    let landed = || -> u64 {
+        std::fs::read_dir(&e.ws)
+            .unwrap()
+            .flatten()
+            .filter(|d| d.file_name().to_string_lossy().starts_with("big"))
+            .map(|d| d.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    };
+    // The total is checked every 100 ms and when the task ends (SECURITY.md §4).
+    // Paced like a build, the task is stopped before all 36 MB land.
+    let o = e.sh(&p, "for i in 1 2 3 4 5 6; do head -c 6000000 /dev/zero > t; mv t big$i; sleep 0.3; done");
+    let total = landed();
+    assert!(total < 36_000_000, "all of it landed: {total}");
+    o.assert_violation("limits.disk");
+    // In one burst the limit may be passed before a check sees it, never unreported.
+    for i in 1..=6 {
+        let _ = std::fs::remove_file(e.ws.join(format!("big{i}")));
+    }
     let o = e.sh(&p, "for i in 1 2 3 4 5 6; do head -c 6000000 /dev/zero > t; mv t big$i; done");
-    let total: u64 = std::fs::read_dir(&e.ws)
-        .unwrap()
-        .flatten()
-        .filter(|d| d.file_name().to_string_lossy().starts_with("big"))
-        .map(|d| d.metadata().map(|m| m.len()).unwrap_or(0))
-        .sum();
-    // The total is checked every 100 ms and when the task ends (SECURITY.md §4): a
-    // burst may pass the limit before it is seen, but never unreported.
-    assert!(total <= 36_000_000, "{total}");
     o.assert_violation("limits.disk");
 }
 
@@ -328,11 +345,21 @@ fn walk_sizes(d: &std::path::Path) -> u64 {
 fn a_credential_absent_from_a_copy_on_write_cache_is_still_a_decoy() {
     // ~/.cargo is copy-on-write under build-offline: a credentials.toml the host
     // writes during the task would show through; a decoy holds the name instead.
+    // The host writes one once the task runs; the task reads it after that.
     let e = env();
+    let creds = e.home.join(".cargo/credentials.toml");
     std::fs::create_dir_all(e.home.join(".cargo")).unwrap();
-    let mut c = e.cmd("build-offline", &[], &["sh", "-c", "cat ~/.cargo/credentials.toml; true"]);
-    c.env("HOME", &e.home);
-    let o = e.run_cmd(c);
+    let ws = e.ws.clone();
+    let host = std::thread::spawn(move || {
+        let started = wait_until(Duration::from_secs(30), || ws.join("started").exists());
+        std::fs::write(&creds, "[registry]\ntoken = \"CANARY-CARGO-TOKEN-4b7e\"\n").unwrap();
+        std::fs::write(ws.join("go"), "").unwrap();
+        started
+    });
+    let script = "touch started; while [ ! -e go ]; do sleep 0.05; done; cat ~/.cargo/credentials.toml; true";
+    let o = e.run_cmd(e.cmd("build-offline", &["--timeout", "60s"], &["sh", "-c", script]));
+    assert!(host.join().unwrap(), "the task never started\n{}", o.all());
+    assert!(!o.all_output().contains("CANARY-CARGO-TOKEN"), "the host's credentials leaked\n{}", o.all());
     o.assert_violation("fs.hidden");
 }
 
@@ -461,8 +488,9 @@ fn proc_sys_write_is_blocked_and_reported() {
 #[test]
 fn cgroup_write_is_blocked_and_reported() {
     let e = env();
-    let o = e.sh("default", "echo $$ > /sys/fs/cgroup/cgroup.procs");
-    o.assert_violation("fs.write");
+    let o = e.sh("default", "echo $$ > /sys/fs/cgroup/cgroup.procs && echo ESCAPED into the root cgroup");
+    // The shell was never moved: the write failed or the task died first.
+    o.assert_blocked("fs.write");
 }
 
 #[test]
@@ -553,6 +581,7 @@ fn review_proc_entry_chmod_through_proc_self_fd_does_not_reach_the_host() {
 fn setuid_binary_exec_is_blocked_and_reported() {
     let e = env();
     let o = e.run("default", &["/usr/bin/su", "-c", "id"]);
+    assert!(!o.stdout.contains("uid=0"), "su ran a command as root: {}", o.stdout);
     o.assert_violation("exec.setuid");
 }
 
@@ -560,84 +589,81 @@ fn setuid_binary_exec_is_blocked_and_reported() {
 
 #[test]
 fn ptrace_is_blocked_and_reported() {
-    env().attack(&["ptrace"]).assert_violation("syscall.ptrace");
+    env().attack(&["ptrace"]).assert_blocked("syscall.ptrace");
 }
 
 #[test]
 fn mount_is_blocked_and_reported() {
-    env().attack(&["mount"]).assert_violation("syscall.mount");
+    env().attack(&["mount"]).assert_blocked("syscall.mount");
 }
 
 #[test]
 fn chroot_is_blocked_and_reported() {
-    env().attack(&["chroot"]).assert_violation("syscall.mount");
+    env().attack(&["chroot"]).assert_blocked("syscall.mount");
 }
 
 #[test]
 fn unshare_is_blocked_and_reported() {
-    env().attack(&["unshare"]).assert_violation("syscall.namespaces");
+    env().attack(&["unshare"]).assert_blocked("syscall.namespaces");
 }
 
 #[test]
 fn setns_is_blocked_and_reported() {
-    env().attack(&["setns"]).assert_violation("syscall.namespaces");
+    env().attack(&["setns"]).assert_blocked("syscall.namespaces");
 }
 
 #[test]
 fn clone_into_a_new_namespace_is_blocked_and_reported() {
-    env().attack(&["clone-ns"]).assert_violation("syscall.namespaces");
+    env().attack(&["clone-ns"]).assert_blocked("syscall.namespaces");
 }
 
 #[test]
 fn review_clone_vfork_newuser_is_reported() {
     let e = env();
-    let o = e.attack(&["vfork-newuser"]);
-    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
-    o.assert_violation("syscall.namespaces");
+    e.attack(&["vfork-newuser"]).assert_blocked("syscall.namespaces");
 }
 
 #[test]
 fn review_unshare_binary_is_reported() {
     let e = env();
     let o = e.sh("default", "unshare -U -r id");
+    assert!(!o.stdout.contains("uid=0"), "the task became root of a new user namespace: {}", o.stdout);
     o.assert_violation("syscall.namespaces");
 }
 
 #[test]
 fn io_uring_is_blocked_and_reported() {
-    env().attack(&["io_uring"]).assert_violation("syscall.io_uring");
+    env().attack(&["io_uring"]).assert_blocked("syscall.io_uring");
 }
 
 #[test]
 fn bpf_is_blocked_and_reported() {
-    env().attack(&["bpf"]).assert_violation("syscall.bpf");
+    env().attack(&["bpf"]).assert_blocked("syscall.bpf");
 }
 
 #[test]
 fn keyring_is_blocked_and_reported() {
-    env().attack(&["keyctl"]).assert_violation("syscall.keyring");
+    env().attack(&["keyctl"]).assert_blocked("syscall.keyring");
 }
 
 #[test]
 fn userfaultfd_is_blocked_and_reported() {
-    env().attack(&["userfaultfd"]).assert_violation("syscall.userfaultfd");
+    env().attack(&["userfaultfd"]).assert_blocked("syscall.userfaultfd");
 }
 
 #[test]
 fn perf_event_open_is_blocked_and_reported() {
-    env().attack(&["perf"]).assert_violation("syscall.perf");
+    env().attack(&["perf"]).assert_blocked("syscall.perf");
 }
 
 #[test]
 fn terminal_injection_is_blocked_and_reported() {
-    env().attack(&["tiocsti"]).assert_violation("syscall.tty_injection");
+    env().attack(&["tiocsti"]).assert_blocked("syscall.tty_injection");
 }
 
 #[test]
 fn x32_syscalls_kill_the_task_and_are_reported() {
-    let o = env().attack(&["x32"]);
-    o.assert_violation("seccomp.abi");
-    assert!(!o.stdout.contains("ESCAPED"));
+    env().attack(&["x32"]).assert_blocked("seccomp.abi");
 }
 
 #[test]
@@ -647,7 +673,7 @@ fn the_jail_init_cannot_be_killed_or_traced() {
     let o = e.run("default", &["./attack", "kill-init"]);
     assert!(o.stdout.contains("blocked kill pid 1"), "{}", o.stdout);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    env().attack(&["ptrace-init"]).assert_violation("syscall.ptrace");
+    env().attack(&["ptrace-init"]).assert_blocked("syscall.ptrace");
 }
 
 // ---- secrets and descriptors ---------------------------------------------

@@ -112,6 +112,7 @@ fn the_container_preset_runs_benign_work() {
 fn the_container_preset_reports_network_attempts() {
     let e = ws_env();
     let r = in_container(&e.ws, &["--policy", "container", "--", "./attack", "connect-ip", "10.255.255.1", "80"]);
+    assert!(!r.stdout.contains("ESCAPED"), "{}", r.stdout);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(verdict(&r).contains("network.none"), "{}", r.stderr);
 }
@@ -119,7 +120,9 @@ fn the_container_preset_reports_network_attempts() {
 #[test]
 fn the_container_preset_reports_writes_outside_the_workspace() {
     let e = ws_env();
-    let r = in_container(&e.ws, &["--policy", "container", "--", "/bin/sh", "-c", "echo x > /root/evil"]);
+    let script = "echo x > /root/evil && echo ESCAPED wrote /root/evil";
+    let r = in_container(&e.ws, &["--policy", "container", "--", "/bin/sh", "-c", script]);
+    assert!(!r.stdout.contains("ESCAPED"), "{}", r.stdout);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(verdict(&r).contains("fs.write"), "{}", r.stderr);
 }
@@ -128,6 +131,7 @@ fn the_container_preset_reports_writes_outside_the_workspace() {
 fn the_container_preset_reports_denied_syscalls() {
     let e = ws_env();
     let r = in_container(&e.ws, &["--policy", "container", "--", "./attack", "ptrace"]);
+    assert!(!r.stdout.contains("ESCAPED"), "{}", r.stdout);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(verdict(&r).contains("syscall.ptrace"), "{}", r.stderr);
 }

@@ -214,6 +214,9 @@ fn review2_a_symlink_chain_ending_outside_is_reported() {
 fn review2_a_non_utf8_name_outside_is_reported() {
     let e = env();
     let o = e.quiet("echo x > \"/etc/orchestra-review2-$(printf '\\377\\376')\"");
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::OsStr::from_bytes(b"/etc/orchestra-review2-\xff\xfe");
+    assert!(!Path::new(name).exists(), "the file was created");
     o.assert_violation("fs.write");
     assert!(o.report.is_object(), "the JSON report is unreadable");
 }

@@ -236,6 +236,7 @@ fn new_syscall_numbers_exist_in_the_running_kernel() {
 fn modify_ldt_is_denied_as_legacy_abi() {
     let e = senv();
     let o = run_as(&e, &["modify_ldt"]);
+    assert!(!o.stdout.contains("OK modify_ldt"), "{}", o.stdout);
     o.assert_violation("syscall.legacy_abi");
 }
 
@@ -244,6 +245,7 @@ fn modify_ldt_is_denied_as_legacy_abi() {
 fn personality_read_implies_exec_is_denied() {
     let e = senv();
     let o = run_as(&e, &["personality", "0x0400000"]);
+    assert!(!o.stdout.contains("OK personality"), "{}", o.stdout);
     o.assert_violation("syscall.legacy_abi");
 }
 
@@ -259,13 +261,17 @@ fn personality_without_randomization_is_allowed() {
 #[test]
 fn open_tree_attr_is_denied_as_mount() {
     let e = senv();
-    run_as(&e, &["open_tree_attr"]).assert_violation("syscall.mount");
+    let o = run_as(&e, &["open_tree_attr"]);
+    assert!(!o.stdout.contains("OK open_tree_attr"), "{}", o.stdout);
+    o.assert_violation("syscall.mount");
 }
 
 #[test]
 fn fanotify_init_is_denied_as_system_admin() {
     let e = senv();
-    run_as(&e, &["fanotify_init"]).assert_violation("syscall.system_admin");
+    let o = run_as(&e, &["fanotify_init"]);
+    assert!(!o.stdout.contains("OK fanotify_init"), "{}", o.stdout);
+    o.assert_violation("syscall.system_admin");
 }
 
 // ==== item 8: namespace-less mode ==========================================

@@ -34,9 +34,9 @@ fn unprivileged_network_egress_is_reported() {
     let e = env_as(NOBODY);
     let (l, ip, port) = host_listener();
     // `default` gives a private loopback: the host is reached only by its address.
-    e.run("default", &["./attack", "connect-ip", &ip, &port]).assert_violation("network.loopback");
+    e.run("default", &["./attack", "connect-ip", &ip, &port]).assert_blocked("network.loopback");
     let offline = e.policy("offline", "network:\n  mode: none\n");
-    e.run(&offline, &["./attack", "connect-ip", "127.0.0.1", &port]).assert_violation("network.none");
+    e.run(&offline, &["./attack", "connect-ip", "127.0.0.1", &port]).assert_blocked("network.none");
     assert!(l.accept().is_err(), "the host listener was reached");
 }
 
@@ -58,7 +58,7 @@ fn unprivileged_canary_read_is_reported() {
 
 #[test]
 fn unprivileged_ptrace_is_reported() {
-    env_as(NOBODY).run("default", &["./attack", "ptrace"]).assert_violation("syscall.ptrace");
+    env_as(NOBODY).run("default", &["./attack", "ptrace"]).assert_blocked("syscall.ptrace");
 }
 
 #[test]
