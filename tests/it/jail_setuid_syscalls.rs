@@ -281,7 +281,11 @@ struct HostShm(String);
 
 impl HostShm {
     fn new(text: &str) -> HostShm {
-        let key = format!("{:#x}", 0x5e_c000 + (std::process::id() & 0xfff));
+        // One key per segment: two tests of this process run at once, and each
+        // removes its segment when it ends.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xf;
+        let key = format!("{:#x}", 0x5e_c000 + ((std::process::id() & 0xff) << 4) + n);
         let _ = host(&["shm_rm", &key]);
         let out = host(&["shm_create", &key, text]);
         assert!(out.contains("OK shm_create"), "{out}");
