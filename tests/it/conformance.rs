@@ -125,7 +125,7 @@ fn a_failing_task_is_failed_not_a_violation(b: Backend) {
 
 fn writing_outside_the_workspace_is_blocked_and_reported(b: Backend) {
     let c = case(b, "etc");
-    let marker = format!("/etc/orchestra-conf-{}", std::process::id());
+    let marker = format!("/etc/orchestra-conf-{}-{}", b.name(), std::process::id());
     let o = c.sh("default", &format!("echo pwned > {marker}"));
     o.assert_violation("fs.write");
     assert!(!std::path::Path::new(&marker).exists());
