@@ -3,8 +3,8 @@
 //! vector's expected verdict, and with each other on logs the real binary
 //! wrote.
 //!
-//! Regenerate the vectors with
-//! `ORCHESTRA_REGEN_VECTORS=1 cargo test --test audit_vectors regenerate`.
+//! Regenerate the vectors (after an intentional format change) with
+//! `ORCHESTRA_REGEN_VECTORS=1 cargo test --test it audit_vectors::vectors_are_reproducible`.
 
 use crate::harness::audit::*;
 use serde_json::{Value, json};
@@ -42,11 +42,8 @@ fn build_all(root: &Path) -> TestResult {
     Ok(())
 }
 
-#[test]
+/// Replace the committed vectors with what the current writer produces.
 fn regenerate() -> TestResult {
-    if std::env::var_os("ORCHESTRA_REGEN_VECTORS").is_none() {
-        return Ok(());
-    }
     let root = vectors_dir();
     for e in std::fs::read_dir(&root)? {
         let e = e?;
@@ -78,16 +75,23 @@ fn files(dir: &Path) -> Result<Files, Box<dyn std::error::Error>> {
 
 /// The committed vectors are exactly what the current writer produces: the
 /// format did not drift without the vectors (and FORMAT.md) changing too.
+/// With `ORCHESTRA_REGEN_VECTORS` set it rewrites them first, then checks the
+/// same (a writer that is not deterministic still fails).
 #[test]
 fn vectors_are_reproducible() -> TestResult {
+    if std::env::var_os("ORCHESTRA_REGEN_VECTORS").is_some() {
+        regenerate()?;
+    }
     let tmp = tempfile::tempdir()?;
     build_all(tmp.path())?;
     let committed = files(&vectors_dir())?.into_iter().filter(|(p, _)| p.components().count() > 1).collect::<Vec<_>>();
     let fresh = files(tmp.path())?;
     let names = |v: &[(PathBuf, Vec<u8>)]| v.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&committed), names(&fresh), "vector files differ; regenerate (see module docs)");
+    const REGEN: &str = "if the format change is intended, regenerate with ORCHESTRA_REGEN_VECTORS=1 \
+                         cargo test --test it audit_vectors::vectors_are_reproducible and update FORMAT.md";
+    assert_eq!(names(&committed), names(&fresh), "the vector files differ; {REGEN}");
     for ((p, a), (_, b)) in committed.iter().zip(&fresh) {
-        assert!(a == b, "vector file {} differs from what the writer produces now", p.display());
+        assert!(a == b, "vector file {} differs from what the writer produces now; {REGEN}", p.display());
     }
     Ok(())
 }
