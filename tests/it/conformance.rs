@@ -292,9 +292,10 @@ fn a_killed_orchestra_leaves_no_container_after_the_next_run() {
     }
 }
 
-/// The deadline lives with the container: after `kill -9` of orchestra, the
-/// in-container supervisor still ends the task soon after `--timeout` (issue 15,
-/// item 7), instead of letting it write the workspace until some later reap.
+/// The deadline lives with the container: with orchestra unable to act (stopped,
+/// then `kill -9`), the in-container supervisor still ends the task soon after
+/// `--timeout` (issue 15, item 7), instead of letting it write the workspace
+/// until some later reap.
 #[test]
 fn a_killed_orchestras_container_task_still_ends_at_its_deadline() {
     for b in [Backend::Docker, Backend::Podman] {
@@ -310,8 +311,12 @@ fn a_killed_orchestras_container_task_still_ends_at_its_deadline() {
             assert!(started.elapsed() < Duration::from_secs(20), "{}: the task never started", b.name());
             std::thread::sleep(Duration::from_millis(50));
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        // Orchestra is stopped, not yet killed: it can no longer end the task, and
+        // its container is not an orphan for the other orchestras of this suite,
+        // which run at the same time and would reap a dead owner's container
+        // before its deadline.
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
         // The task beats every 0.2 s until the in-container deadline (3 s + 2 s of
         // grace from the supervisor's start, which a loaded engine may delay): it
         // must fall silent, long before it would without one (the script never ends).
@@ -328,6 +333,8 @@ fn a_killed_orchestras_container_task_still_ends_at_its_deadline() {
             }
         }
         assert!(started.elapsed() > Duration::from_secs(3), "{}: it stopped before its deadline", b.name());
+        child.kill().unwrap();
+        child.wait().unwrap();
         // Whatever the engine still lists is reaped by the next run.
         c.run("default", &["true"]).assert_ok();
     }
