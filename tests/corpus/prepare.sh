@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Corpus preparation, on the host (with network): what tests/corpus.rs needs
+# Corpus preparation, on the host (with network): what tests/it/corpus.rs needs
 # before orchestra builds the corpus offline. Idempotent and quiet once
 # everything is in place; fails loudly when a tool is missing.
 #

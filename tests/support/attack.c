@@ -1,34 +1,38 @@
-/* A hostile build step: each mode tries one way out of the sandbox.
- * Built by the test harness with the system gcc; never part of the product.
+/* A hostile build step: each mode tries one way out of the sandbox (the
+ * network, the filesystem through the paths the supervisor must judge, the
+ * kernel's interfaces, resources). Built by the test harness with the system
+ * gcc (static for the container backends); never part of the product.
  * Prints "ESCAPED ..." when an attempt succeeded, "blocked ..." otherwise,
  * and exits 0 either way (the verdict must come from orchestra, not from us). */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
 #include <linux/netlink.h>
+#include <linux/openat2.h>
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/uio.h>
 #include <pthread.h>
 #include <time.h>
-#include <dirent.h>
 #include <unistd.h>
 #include "report.h"
 
@@ -246,6 +250,143 @@ int main(int argc, char **argv) {
         int fd = open(argv[2], O_RDONLY);
         if (fd < 0) return report("open for fchmod", -1);
         return report("fchmod 0777", fchmod(fd, 0777));
+    }
+    /* ---- paths: magic links, flags, rename and open variants ---- */
+    if (!strcmp(m, "openat2-write") && argc == 3) {
+        struct open_how how = { .flags = O_WRONLY | O_CREAT, .mode = 0644,
+                                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+        return report("openat2 write", syscall(SYS_openat2, AT_FDCWD, argv[2], &how, sizeof how));
+    }
+    if (!strcmp(m, "rename-exchange") && argc == 4)
+        return report("renameat2 RENAME_EXCHANGE",
+                      syscall(SYS_renameat2, AT_FDCWD, argv[2], AT_FDCWD, argv[3], RENAME_EXCHANGE));
+    if (!strcmp(m, "vfork-newuser")) {
+        long r = syscall(SYS_clone, CLONE_NEWUSER | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0);
+        if (r == 0) _exit(0);
+        if (r > 0) waitpid(r, 0, 0);
+        return report("clone(CLONE_NEWUSER|CLONE_VFORK)", r);
+    }
+    if (!strcmp(m, "opath-chmod") && argc == 4) {
+        /* O_PATH needs no permission on the file; the magic link then reaches it. */
+        int fd = open(argv[2], O_PATH);
+        if (fd < 0) return report("open O_PATH", -1);
+        char p[64];
+        snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+        return report("chmod through /proc/self/fd", chmod(p, strtol(argv[3], 0, 8)));
+    }
+    if (!strcmp(m, "decoy-reset") && argc == 3) {
+        int fd = open(argv[2], O_RDONLY);
+        if (fd < 0) return report("open decoy", -1);
+        char buf[64];
+        long n = read(fd, buf, sizeof buf);
+        printf("read %ld bytes\n", n);
+        char p[64];
+        snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+        struct timespec ts[2] = { { .tv_sec = 1 }, { .tv_nsec = UTIME_OMIT } };
+        long r = utimensat(AT_FDCWD, p, ts, 0);
+        report("reset the decoy's access time", r);
+        sleep(1); /* let the supervisor's periodic check look */
+        return 0;
+    }
+    if (!strcmp(m, "memfd-fchmod")) {
+        int fd = memfd_create("scratch", 0);
+        if (fd < 0) return report("memfd_create", -1);
+        long r = fchmod(fd, 0700);
+        if (r < 0) printf("fchmod memfd failed: %s\n", strerror(errno));
+        else printf("fchmod memfd ok\n");
+        return 0;
+    }
+    if (!strcmp(m, "flood") && argc == 4) {
+        int n = atoi(argv[2]);
+        for (int i = 0; i < n; i++) {
+            int fd = open("flood.tmp", O_WRONLY | O_CREAT, 0644);
+            if (fd >= 0) close(fd);
+        }
+        return report("write after the flood", open(argv[3], O_WRONLY | O_CREAT, 0644));
+    }
+    /* ---- exec through a descriptor ---- */
+    if (!strcmp(m, "fexecve") && argc >= 3) {
+        /* execveat(fd, "", AT_EMPTY_PATH): what fexecve(3) does */
+        int fd = open(argv[2], O_RDONLY);
+        if (fd < 0) return report("open for fexecve", -1);
+        extern char **environ;
+        long r = syscall(SYS_execveat, fd, "", &argv[2], environ, AT_EMPTY_PATH);
+        return report("execveat AT_EMPTY_PATH", r);
+    }
+    /* ---- arguments in memory the supervisor cannot read ---- */
+    if (!strcmp(m, "wo-open") && argc == 3) {
+        /* The path lives in a write-only mapping: the task's own kernel reads it
+         * (x86 pages are readable), process_vm_readv (GUP without FOLL_FORCE) cannot. */
+        char *p = mmap(0, 4096, PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return report("mmap", -1);
+        strcpy(p, argv[2]);
+        return report("open for write from a write-only mapping", open(p, O_WRONLY | O_CREAT, 0644));
+    }
+    if (!strcmp(m, "wo-exec") && argc >= 3) {
+        char *p = mmap(0, 4096, PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return report("mmap", -1);
+        strcpy(p, argv[2]);
+        extern char **environ;
+        return report("execve from a write-only mapping", execve(p, &argv[2], environ));
+    }
+    if (!strcmp(m, "secret-open") && argc == 3) {
+        int fd = syscall(447 /* memfd_secret */, 0);
+        if (fd < 0) return report("memfd_secret", -1);
+        if (ftruncate(fd, 4096) < 0) return report("ftruncate secret", -1);
+        char *p = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) return report("mmap secret", -1);
+        strcpy(p, argv[2]);
+        return report("open for write from secret memory", open(p, O_WRONLY | O_CREAT, 0644));
+    }
+    if (!strcmp(m, "wo-abstract") && argc == 3) {
+        struct sockaddr_un *a = mmap(0, 4096, PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (a == MAP_FAILED) return report("mmap", -1);
+        a->sun_family = AF_UNIX;
+        size_t n = strlen(argv[2]);
+        a->sun_path[0] = 0;
+        memcpy(a->sun_path + 1, argv[2], n);
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        return report("connect abstract from a write-only mapping",
+                      connect(s, (struct sockaddr *)a, sizeof(sa_family_t) + 1 + n));
+    }
+    /* ---- O_TMPFILE, AT_EMPTY_PATH, RESOLVE_IN_ROOT, RENAME_WHITEOUT ---- */
+    if (!strcmp(m, "tmpfile") && argc == 3) {
+        /* An unnamed file in a read-only directory. */
+        int fd = open(argv[2], O_TMPFILE | O_RDWR, 0600);
+        if (fd >= 0) { printf("ESCAPED tmpfile in %s\n", argv[2]); return 0; }
+        printf("blocked tmpfile in %s: %s\n", argv[2], strerror(errno));
+        return 0;
+    }
+    if (!strcmp(m, "linkat_tmpfile") && argc == 4) {
+        /* O_TMPFILE in argv[2], then give it the name argv[3] via AT_EMPTY_PATH. */
+        int fd = open(argv[2], O_TMPFILE | O_RDWR, 0600);
+        if (fd < 0) return report("open O_TMPFILE", -1);
+        if (write(fd, "x", 1) != 1) return report("write the tmpfile", -1);
+        if (linkat(fd, "", AT_FDCWD, argv[3], AT_EMPTY_PATH) == 0) {
+            printf("ESCAPED linked %s\n", argv[3]);
+            return 0;
+        }
+        return report("linkat AT_EMPTY_PATH", -1);
+    }
+    if (!strcmp(m, "in_root") && argc == 4) {
+        /* openat2 RESOLVE_IN_ROOT: "/name" relative to the directory argv[2]. */
+        int d = open(argv[2], O_PATH | O_DIRECTORY);
+        if (d < 0) { printf("failed to open %s: %s\n", argv[2], strerror(errno)); return 0; }
+        struct open_how how = {.flags = O_CREAT | O_WRONLY, .mode = 0600, .resolve = RESOLVE_IN_ROOT};
+        long fd = syscall(SYS_openat2, d, argv[3], &how, sizeof how);
+        if (fd < 0) { printf("openat2 RESOLVE_IN_ROOT failed: %s\n", strerror(errno)); return 0; }
+        printf("OK created\n");
+        return 0;
+    }
+    if (!strcmp(m, "whiteout") && argc == 4) {
+        /* renameat2 RENAME_WHITEOUT leaves a 0/0 character device at argv[2]. */
+        if (syscall(SYS_renameat2, AT_FDCWD, argv[2], AT_FDCWD, argv[3], 4 /* RENAME_WHITEOUT */) != 0) {
+            printf("renameat2 RENAME_WHITEOUT failed: %s\n", strerror(errno));
+            return 0;
+        }
+        struct stat st;
+        if (lstat(argv[2], &st) == 0 && S_ISCHR(st.st_mode)) printf("ESCAPED char device %s\n", argv[2]);
+        return 0;
     }
     fprintf(stderr, "unknown mode %s\n", m);
     return 64;

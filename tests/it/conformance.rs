@@ -1,0 +1,632 @@
+//! One conformance suite for every backend: the same hostile and benign cases
+//! run against `jail`, `docker` and `podman`, with the same expected verdicts,
+//! asserting the effect (the write did not happen, the listener was never
+//! reached) as well as the verdict. Where a backend cannot observe something,
+//! the case says so and SECURITY.md §10 has the row.
+//!
+//! Container cases need the Docker engine and Podman's API service
+//! (`.ci/run` starts it); a missing engine fails them loudly. After every
+//! container case no container of that task may be left behind.
+
+use crate::harness::*;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backend {
+    Jail,
+    Docker,
+    Podman,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Jail => "jail",
+            Backend::Docker => "docker",
+            Backend::Podman => "podman",
+        }
+    }
+    fn container(self) -> bool {
+        self != Backend::Jail
+    }
+}
+
+fn attack_static() -> &'static std::path::Path {
+    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| compile_c_static("attack"))
+}
+
+/// One case's world: the workspace (owned by a non-root user for containers,
+/// whose task never runs as root) with the static attack helper in it.
+struct Case {
+    e: Env,
+    b: Backend,
+    name: String,
+}
+
+fn case(b: Backend, name: &str) -> Case {
+    let e = env();
+    std::fs::copy(attack_static(), e.ws.join("attack")).unwrap();
+    if b.container() {
+        container_setup();
+        chown_tree(&e.ws, 1000);
+    }
+    let name = format!("conf-{name}-{}-{}", b.name(), std::process::id());
+    Case { e, b, name }
+}
+
+impl Case {
+    fn run_with(&self, policy: &str, extra: &[&str], argv: &[&str]) -> Out {
+        let mut args = vec!["--backend", self.b.name(), "--name", &self.name];
+        args.extend_from_slice(extra);
+        let mut c = self.e.cmd(policy, &args, argv);
+        if self.b.container() {
+            c.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+        }
+        let o = self.e.run_cmd(c);
+        if self.b.container() {
+            let left = containers_left(self.b.name(), &format!("orchestra.task={}", self.name));
+            assert!(left.is_empty(), "{} left containers behind: {left:?}", self.b.name());
+        }
+        o
+    }
+    fn run(&self, policy: &str, argv: &[&str]) -> Out {
+        self.run_with(policy, &[], argv)
+    }
+    fn sh(&self, policy: &str, script: &str) -> Out {
+        self.run(policy, &["/bin/sh", "-c", script])
+    }
+    fn attack(&self, args: &[&str]) -> Out {
+        let mut argv = vec!["./attack"];
+        argv.extend_from_slice(args);
+        self.run("default", &argv)
+    }
+    fn policy(&self, name: &str, yaml: &str) -> String {
+        self.e.policy(name, yaml)
+    }
+}
+
+// ---- the cases -------------------------------------------------------------
+
+fn benign_script_runs_and_writes_the_workspace(b: Backend) {
+    let c = case(b, "benign");
+    let o =
+        c.sh("default", "set -e; for i in 1 2 3; do echo line$i; done | sort -r > out.txt; cat out.txt; echo err >&2");
+    o.assert_ok();
+    assert_eq!(o.stdout, "line3\nline2\nline1\n");
+    assert!(o.stderr.starts_with("err\n"), "{}", o.stderr);
+    assert_eq!(std::fs::read_to_string(c.e.ws.join("out.txt")).unwrap(), "line3\nline2\nline1\n");
+    assert_eq!(o.report["backend"], b.name());
+}
+
+/// Every byte a task writes reaches orchestra's own output, in order, even when
+/// it exits the moment it is done (the containers' output is read up to the
+/// init's exit, not up to the engine closing a stream).
+fn output_is_relayed_whole_and_in_order(b: Backend) {
+    let c = case(b, "whole");
+    let o = c.sh("default", "yes 0123456789abcdef | head -c 3145728; echo; echo END; echo tail-of-stderr >&2");
+    o.assert_ok();
+    let expected: String = "0123456789abcdef\n".repeat(3145728 / 17 + 1)[..3145728].to_string() + "\nEND\n";
+    assert_eq!(o.stdout.len(), expected.len(), "stdout was cut or padded");
+    assert!(o.stdout == expected, "stdout differs from what the task wrote");
+    assert!(o.stderr.starts_with("tail-of-stderr\n"), "{}", o.stderr);
+    assert_eq!(o.report["output_bytes"], expected.len() + "tail-of-stderr\n".len());
+}
+
+fn a_failing_task_is_failed_not_a_violation(b: Backend) {
+    let c = case(b, "fail");
+    let o = c.sh("default", "exit 3");
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert_eq!(o.report["cause"], "child_exit");
+    assert_eq!(o.report["exit_status"], 3);
+}
+
+fn writing_outside_the_workspace_is_blocked_and_reported(b: Backend) {
+    let c = case(b, "etc");
+    let marker = format!("/etc/orchestra-conf-{}-{}", b.name(), std::process::id());
+    let o = c.sh("default", &format!("echo pwned > {marker}"));
+    o.assert_violation("fs.write");
+    assert!(!std::path::Path::new(&marker).exists());
+}
+
+fn writing_dot_orchestra_is_blocked_and_reported(b: Backend) {
+    let c = case(b, "dot");
+    let o = c.sh("default", "echo forged > .orchestra/planted");
+    o.assert_violation("fs.write");
+    assert!(!c.e.ws.join(".orchestra/planted").exists());
+}
+
+fn egress_to_a_host_listener_is_blocked_and_reported(b: Backend) {
+    let c = case(b, "egress");
+    let (l, ip, port) = host_listener();
+    // network: none — any IP socket is a violation.
+    let offline = c.policy("offline", "network:\n  mode: none\n");
+    let o = c.run(&offline, &["./attack", "connect-ip", "127.0.0.1", &port]);
+    o.assert_violation("network.none");
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    // default — the task's own private loopback: the host's is not reached (and
+    // nothing forbidden was tried); a host address is a violation.
+    let o = c.attack(&["connect-ip", "127.0.0.1", &port]);
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    o.assert_ok();
+    let o = c.attack(&["connect-ip", &ip, &port]);
+    o.assert_violation("network.loopback");
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    assert!(l.accept().is_err(), "the host listener was reached");
+}
+
+fn ptrace_is_blocked_and_reported(b: Backend) {
+    case(b, "ptrace").attack(&["ptrace"]).assert_blocked("syscall.ptrace");
+}
+
+fn mount_is_blocked_and_reported(b: Backend) {
+    case(b, "mount").attack(&["mount"]).assert_blocked("syscall.mount");
+}
+
+fn unshare_is_blocked_and_reported(b: Backend) {
+    case(b, "unshare").attack(&["unshare"]).assert_blocked("syscall.namespaces");
+}
+
+fn bpf_is_blocked_and_reported(b: Backend) {
+    case(b, "bpf").attack(&["bpf"]).assert_blocked("syscall.bpf");
+}
+
+fn io_uring_is_blocked_and_reported(b: Backend) {
+    case(b, "uring").attack(&["io_uring"]).assert_blocked("syscall.io_uring");
+}
+
+fn keyring_is_blocked_and_reported(b: Backend) {
+    case(b, "keyctl").attack(&["keyctl"]).assert_blocked("syscall.keyring");
+}
+
+fn memory_hog_is_stopped_and_reported(b: Backend) {
+    let c = case(b, "mem");
+    let p = c.policy("mem", "limits:\n  memory: 128MiB\n");
+    let o = c.run(&p, &["./attack", "memhog", "2048"]);
+    o.assert_violation("limits.memory");
+    assert!(!o.stdout.contains("ESCAPED"));
+}
+
+fn fork_bomb_is_stopped_and_reported(b: Backend) {
+    let c = case(b, "pids");
+    let p = c.policy("pids", "limits:\n  pids: 64\ntimeouts:\n  wall: 30s\n");
+    let o = c.run(&p, &["./attack", "forkbomb"]);
+    o.assert_violation("limits.pids");
+    assert!(!o.stdout.contains("ESCAPED"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(processes_with(&format!("{}/attack", c.e.ws.display())).is_empty());
+}
+
+fn output_flood_is_cut_and_reported(b: Backend) {
+    let c = case(b, "flood");
+    let p = c.policy("out", "limits:\n  output: 1MiB\n");
+    let o = c.run(&p, &["yes", "flood"]);
+    o.assert_violation("limits.output");
+    assert!(o.stdout.len() <= 1 << 20, "relayed {} bytes", o.stdout.len());
+}
+
+fn the_wall_clock_timeout_exits_3_and_kills_daemons(b: Backend) {
+    let c = case(b, "timeout");
+    let script = "(setsid sh -c 'while :; do echo tick >> daemon.log; sleep 0.05; done' &); sleep 60";
+    let o = c.run_with("default", &["--timeout", "1500ms"], &["/bin/sh", "-c", script]);
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert_eq!(o.report["cause"], "timeout");
+    let len = || std::fs::metadata(c.e.ws.join("daemon.log")).map(|m| m.len()).unwrap_or(0);
+    let before = len();
+    assert!(before > 0, "the daemon never ran");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(len(), before, "the daemon survived the task");
+}
+
+fn the_orchestrators_environment_never_reaches_the_task(b: Backend) {
+    let c = case(b, "env");
+    let o = c.sh("default", "env; cat /proc/1/environ 2>&1; true");
+    assert!(!o.all_output().contains(ENV_CANARY), "{}", o.stdout);
+    assert!(!o.all_output().contains("ORCHESTRA_"), "{}", o.stdout);
+}
+
+/// Issue 15 item 1: a set-uid/set-gid copy of a binary planted in the workspace
+/// (a host user who runs it later gets the task's identity). Denied, reported,
+/// and no file with either bit is left.
+fn setuid_files_are_blocked_and_reported(b: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let c = case(b, "setuid");
+    let o = c.sh("default", "cp ./attack ./t && chmod 6755 ./t; exit 0");
+    let mode = std::fs::metadata(c.e.ws.join("t")).map(|m| m.permissions().mode()).unwrap_or(0);
+    assert_eq!(mode & 0o6000, 0, "{}: a set-ID file was left: {mode:o}\n{}", b.name(), o.all_output());
+    o.assert_violation("fs.setuid");
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod jail { $( #[test] fn $case() { super::$case(super::Backend::Jail) } )* }
+        mod docker { $( #[test] fn $case() { super::$case(super::Backend::Docker) } )* }
+        mod podman { $( #[test] fn $case() { super::$case(super::Backend::Podman) } )* }
+    };
+}
+
+conformance!(
+    benign_script_runs_and_writes_the_workspace,
+    output_is_relayed_whole_and_in_order,
+    a_failing_task_is_failed_not_a_violation,
+    writing_outside_the_workspace_is_blocked_and_reported,
+    writing_dot_orchestra_is_blocked_and_reported,
+    egress_to_a_host_listener_is_blocked_and_reported,
+    ptrace_is_blocked_and_reported,
+    mount_is_blocked_and_reported,
+    unshare_is_blocked_and_reported,
+    bpf_is_blocked_and_reported,
+    io_uring_is_blocked_and_reported,
+    keyring_is_blocked_and_reported,
+    memory_hog_is_stopped_and_reported,
+    fork_bomb_is_stopped_and_reported,
+    output_flood_is_cut_and_reported,
+    the_wall_clock_timeout_exits_3_and_kills_daemons,
+    the_orchestrators_environment_never_reaches_the_task,
+    setuid_files_are_blocked_and_reported,
+);
+
+/// The engine's containers are all gone once orchestra is done, including one
+/// whose orchestra was SIGKILLed mid-task: the next run reaps it.
+#[test]
+fn a_killed_orchestra_leaves_no_container_after_the_next_run() {
+    for b in [Backend::Docker, Backend::Podman] {
+        let c = case(b, "killed");
+        let mut cmd = c.e.cmd("default", &["--backend", b.name(), "--name", &c.name], &["sleep", "60"]);
+        cmd.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+        let mut child = cmd.spawn().unwrap();
+        let label = format!("orchestra.task={}", c.name);
+        let t0 = std::time::Instant::now();
+        while containers_labelled(b.name(), &label).is_empty() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "{}: the container never appeared", b.name());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!containers_labelled(b.name(), &label).is_empty(), "SIGKILL should leave it for the reaper");
+        let o = c.run("default", &["true"]);
+        o.assert_ok();
+        assert!(containers_left(b.name(), &label).is_empty(), "{}: the orphan was not reaped", b.name());
+    }
+}
+
+/// The deadline lives with the container: with orchestra unable to act (stopped,
+/// then `kill -9`), the in-container supervisor still ends the task soon after
+/// `--timeout` (issue 15, item 7), instead of letting it write the workspace
+/// until some later reap.
+#[test]
+fn a_killed_orchestras_container_task_still_ends_at_its_deadline() {
+    for b in [Backend::Docker, Backend::Podman] {
+        let c = case(b, "deadline");
+        let script = "i=0; while :; do i=$((i+1)); echo $i > beat; sleep 0.2; done";
+        let mut cmd =
+            c.e.cmd("default", &["--backend", b.name(), "--name", &c.name, "--timeout", "3s"], &["sh", "-c", script]);
+        cmd.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+        let started = std::time::Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        let beat = c.e.ws.join("beat");
+        while !beat.exists() {
+            assert!(started.elapsed() < Duration::from_secs(20), "{}: the task never started", b.name());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Orchestra is stopped, not yet killed: it can no longer end the task, and
+        // its container is not an orphan for the other orchestras of this suite,
+        // which run at the same time and would reap a dead owner's container
+        // before its deadline.
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+        // The task beats every 0.2 s until the in-container deadline (3 s + 2 s of
+        // grace from the supervisor's start, which a loaded engine may delay): it
+        // must fall silent, long before it would without one (the script never ends).
+        let mut last = std::fs::read_to_string(&beat).unwrap_or_default();
+        let mut quiet_since = std::time::Instant::now();
+        while quiet_since.elapsed() < Duration::from_millis(1500) {
+            let late = started.elapsed() > Duration::from_secs(30);
+            assert!(!late, "{}: the task still writes the workspace long past its deadline", b.name());
+            std::thread::sleep(Duration::from_millis(250));
+            let now = std::fs::read_to_string(&beat).unwrap_or_default();
+            if now != last {
+                last = now;
+                quiet_since = std::time::Instant::now();
+            }
+        }
+        assert!(started.elapsed() > Duration::from_secs(3), "{}: it stopped before its deadline", b.name());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Whatever the engine still lists is reaped by the next run.
+        c.run("default", &["true"]).assert_ok();
+    }
+}
+
+/// Two orchestras in different PID namespaces (CI jobs in containers sharing
+/// the host's engine socket): a PID from the other namespace means nothing
+/// here, so its running container is never reaped as an orphan (issue 15, item 6).
+#[test]
+fn a_container_owned_from_another_pid_namespace_is_not_reaped() {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    for b in [Backend::Docker, Backend::Podman] {
+        let c = case(b, "other-pidns");
+        // A PID that does not exist here, in a namespace that is not ours.
+        let owner_label = format!("orchestra.owner={}/{}/1/pid:[1]", boot.trim(), u32::MAX - 2);
+        let task = format!("orchestra.task={}-theirs", c.name);
+        let mut cli = Command::new(b.name());
+        if b == Backend::Podman {
+            cli.args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"]);
+        }
+        let o = cli
+            .args(["run", "-d", "--label", "orchestra.managed=1", "--label", &owner_label, "--label", &task])
+            .args(["--network", "none", "--ulimit", "nproc=4096:4096", "--ulimit", "nofile=1024:1024"])
+            .args(["orchestra-task:1", "sleep", "60"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}: {}", b.name(), String::from_utf8_lossy(&o.stderr));
+        let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        c.run("default", &["true"]).assert_ok(); // a run reaps orphans first
+        let still = !containers_labelled(b.name(), &task).is_empty();
+        let _ = Command::new(b.name()).args(["rm", "-f", &id]).output();
+        assert!(still, "{}: another namespace's running container was reaped", b.name());
+    }
+}
+
+/// A container that exited and was never removed (its orchestra died between
+/// the two) is reaped by the next run on both engines, whatever else is in the
+/// engine's list (Podman lists states the Docker API does not define).
+#[test]
+fn an_exited_orphan_is_reaped_by_the_next_run() {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    for b in [Backend::Docker, Backend::Podman] {
+        let c = case(b, "exited-orphan");
+        // The owner is alive while the container is made (other tests' runs,
+        // in parallel, must not reap it before it is seen), then dies.
+        let mut owner = Command::new("sleep").arg("60").spawn().unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", owner.id())).unwrap();
+        let start = stat.rsplit_once(") ").unwrap().1.split_whitespace().nth(19).unwrap().to_string();
+        let owner_label = format!("orchestra.owner={}/{}/{start}", boot.trim(), owner.id());
+        let mut cli = Command::new(b.name());
+        if b == Backend::Podman {
+            cli.args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"]);
+        }
+        let task = format!("orchestra.task={}", c.name);
+        let o = cli
+            .args(["run", "--label", "orchestra.managed=1", "--label", &owner_label, "--label", &task])
+            .args(["--network", "none", "--ulimit", "nproc=4096:4096", "--ulimit", "nofile=1024:1024"])
+            .args(["orchestra-task:1", "true"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}: {}", b.name(), String::from_utf8_lossy(&o.stderr));
+        assert!(!containers_labelled(b.name(), &task).is_empty(), "the exited container exists");
+        owner.kill().unwrap();
+        owner.wait().unwrap();
+        let o = c.run("default", &["true"]);
+        o.assert_ok();
+        assert!(containers_left(b.name(), &task).is_empty(), "{}: the exited orphan was not reaped", b.name());
+    }
+}
+
+#[test]
+fn no_engine_is_a_clear_exit_1() {
+    let e = env();
+    let mut c = e.cmd("default", &["--backend", "docker"], &["true"]);
+    c.env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let o = e.run_cmd(c);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("no engine answered"), "{}", o.stderr);
+    assert!(o.stderr.contains("/nonexistent/docker.sock"), "the message names the address: {}", o.stderr);
+}
+
+#[test]
+fn a_root_owned_workspace_fails_closed_for_containers() {
+    let e = env();
+    let mut c = e.cmd("default", &["--backend", "docker"], &["touch", "ran"]);
+    c.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+    let o = e.run_cmd(c);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("not writable by the container's task user"), "{}", o.stderr);
+    assert!(!e.ws.join("ran").exists());
+}
+
+#[test]
+fn an_unenforceable_container_policy_fails_closed() {
+    let e = env();
+    chown_tree(&e.ws, 1000);
+    let p = e.policy("hostnet", "network:\n  mode: host\n");
+    let o = e.run_cmd(e.cmd(&p, &["--backend", "docker"], &["touch", "ran"]));
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("network.mode: host"), "{}", o.stderr);
+    let p = e.policy("sock", "container:\n  volumes: ['/var/run/docker.sock:/var/run/docker.sock']\n");
+    let o = e.run_cmd(e.cmd(&p, &["--backend", "docker"], &["touch", "ran"]));
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("engine's socket"), "{}", o.stderr);
+    assert!(!e.ws.join("ran").exists());
+}
+
+#[test]
+fn an_image_pin_that_does_not_match_fails_closed() {
+    let e = env();
+    chown_tree(&e.ws, 1000);
+    container_setup();
+    let p = e.policy("pin", &format!("container:\n  image_id: sha256:{}\n", "0".repeat(64)));
+    let mut c = e.cmd(&p, &["--backend", "docker"], &["touch", "ran"]);
+    c.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+    let o = e.run_cmd(c);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("pins"), "{}", o.stderr);
+    assert!(!e.ws.join("ran").exists());
+}
+
+#[test]
+fn without_the_supervisor_denials_are_enforced_but_not_observed() {
+    // SECURITY.md §10: container.supervisor: off leaves only the engine's
+    // seccomp profile; ptrace fails with EPERM and nothing is reported.
+    let c = case(Backend::Docker, "nosup");
+    let p = c.policy("nosup", "container:\n  supervisor: off\n");
+    let o = c.run(&p, &["./attack", "ptrace"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("blocked"), "{}", o.stdout);
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    assert!(o.report["opt_outs"].to_string().contains("container.supervisor: off"));
+}
+
+#[test]
+fn the_container_runs_hardened() {
+    let c = case(Backend::Docker, "hardened");
+    let p = c.policy("nosup", "container:\n  supervisor: off\n");
+    let o = c.sh(
+        &p,
+        "id -u; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; touch /rootfs-write 2>&1; true",
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.starts_with("1000\n"), "{}", o.stdout);
+    assert!(o.stdout.contains("CapEff:\t0000000000000000"), "{}", o.stdout);
+    assert!(o.stdout.contains("CapBnd:\t0000000000000000"), "{}", o.stdout);
+    assert!(o.stdout.contains("NoNewPrivs:\t1"), "{}", o.stdout);
+    assert!(o.stdout.contains("Seccomp:\t2"), "{}", o.stdout);
+    assert!(o.stdout.contains("Read-only file system"), "{}", o.stdout);
+}
+
+#[test]
+fn the_engine_socket_is_not_visible_in_the_container() {
+    let c = case(Backend::Docker, "sock");
+    let o = c.sh("default", "ls -d /var/run/docker.sock /run/docker.sock /run/podman 2>&1; true");
+    o.assert_ok();
+    assert_eq!(o.stdout.matches("No such file or directory").count(), 3, "{}", o.stdout);
+}
+
+/// `orchestra run` drives the container backends like the jail: each task in
+/// its own container (none left), files flow through the workspace from one
+/// task to the next, a violation in a later task is observed and ends the run
+/// with exit 4, and a plan whose policy needs an absent engine is refused
+/// before anything runs.
+#[test]
+fn a_plan_runs_each_task_in_its_own_container() {
+    for b in [Backend::Docker, Backend::Podman] {
+        let e = env();
+        container_setup();
+        chown_tree(&e.ws, 1000);
+        let id = |t: &str| format!("{t}-{}-{}", b.name(), std::process::id());
+        let (a, v) = (id("write"), id("net"));
+        let policy = e.policy(&format!("run-{}", b.name()), &format!("version: 1\nsandbox_mode: {}\n", b.name()));
+        let config = e.policy("run-config", "tools:\n  sh: {program: /bin/sh, shell: true, args: ['-c', '.*']}\n");
+        let plan = e.root.join(format!("plan-{}.yaml", b.name()));
+        std::fs::write(
+            &plan,
+            format!(
+                "tasks:\n- {{id: {a}, tool: sh, args: ['-c', 'echo from-{a} > handoff.txt']}}\n\
+                 - {{id: {v}, tool: sh, args: ['-c', 'cat handoff.txt; ./attack connect-ip 127.0.0.1 9'], needs: [{a}]}}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::copy(attack_static(), e.ws.join("attack")).unwrap();
+        chown_tree(&e.ws, 1000);
+        let runs = e.root.join(format!("runs-{}", b.name()));
+        let run = |extra: &[(&str, &str)]| {
+            let mut c = e.command();
+            c.env("CI", "true")
+                .env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup())
+                .args(["run"])
+                .arg(&plan)
+                .arg("--config")
+                .arg(&config)
+                .arg("--policy")
+                .arg(&policy)
+                .arg("--runs-dir")
+                .arg(&runs);
+            for (k, val) in extra {
+                c.env(k, val);
+            }
+            c.output().expect("orchestra run")
+        };
+        let o = run(&[]);
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(4), "{}: {stderr}", b.name());
+        let run_dir = std::fs::read_dir(&runs).unwrap().flatten().map(|d| d.path()).find(|p| p.is_dir()).unwrap();
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+        let tasks = report["tasks"].as_array().unwrap();
+        assert_eq!(tasks[0]["state"], "succeeded", "{report:#}");
+        assert_eq!(tasks[0]["backend"], b.name(), "{report:#}");
+        assert_eq!(tasks[1]["state"], "violation", "{report:#}");
+        assert!(tasks[1]["violations"].to_string().contains("network."), "{report:#}");
+        let log = std::fs::read_to_string(run_dir.join(format!("logs/{v}.log"))).unwrap();
+        assert!(log.contains(&format!("from-{a}")), "the second container saw the first one's file: {log}");
+        for t in [&a, &v] {
+            let left = containers_left(b.name(), &format!("orchestra.task={t}"));
+            assert!(left.is_empty(), "{}: {t} left containers behind: {left:?}", b.name());
+        }
+        // No engine: refused before anything runs, no run directory.
+        std::fs::remove_dir_all(&runs).unwrap();
+        let host = if b == Backend::Docker { "DOCKER_HOST" } else { "CONTAINER_HOST" };
+        let o = run(&[(host, "unix:///nonexistent/engine.sock")]);
+        assert_eq!(o.status.code(), Some(1), "{}: {}", b.name(), String::from_utf8_lossy(&o.stderr));
+        assert!(!runs.exists(), "nothing may be created when the engine is missing");
+    }
+}
+
+/// A containerized task of a run whose runs directory lies inside the
+/// workspace cannot see or edit the run's state (it is covered by an empty
+/// read-only tmpfs; `.orchestra/` is mounted read-only): the checkpoint and the
+/// other task's log are unchanged and a canary in the run directory does not
+/// leak.
+#[test]
+fn a_containerized_task_cannot_touch_the_run_directory() {
+    for b in [Backend::Docker, Backend::Podman] {
+        let e = env();
+        container_setup();
+        let policy = e.policy(&format!("runs-{}", b.name()), &format!("version: 1\nsandbox_mode: {}\n", b.name()));
+        let config = e.policy("runs-config", "tools:\n  sh: {program: /bin/sh, shell: true, args: ['-c', '.*']}\n");
+        let plan = e.root.join(format!("plan-runs-{}.yaml", b.name()));
+        let first = format!("first-{}-{}", b.name(), std::process::id());
+        let evil = format!("evil-{}-{}", b.name(), std::process::id());
+        let script = "ls -R runs > seen.txt 2>&1; cat runs/*/logs/*.log >> seen.txt 2>&1; \
+                      for f in runs/*/checkpoint.json runs/*/checkpoint.journal; do echo pwned > $f; done 2>/dev/null; \
+                      rm -rf runs 2>/dev/null; mkdir -p runs/x 2>/dev/null; true";
+        std::fs::write(
+            &plan,
+            format!(
+                "tasks:\n- {{id: {first}, tool: sh, args: ['-c', 'echo CANARY-LOG-{first}']}}\n\
+                 - {{id: {evil}, tool: sh, args: ['-c', '{script}'], needs: [{first}]}}\n"
+            ),
+        )
+        .unwrap();
+        chown_tree(&e.ws, 1000);
+        let o = e
+            .command()
+            .env("CI", "true")
+            .env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup())
+            .arg("run")
+            .arg(&plan)
+            .arg("--config")
+            .arg(&config)
+            .arg("--policy")
+            .arg(&policy)
+            .output()
+            .expect("orchestra run");
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        let runs = e.ws.join("runs");
+        let run_dir = std::fs::read_dir(&runs)
+            .unwrap()
+            .flatten()
+            .map(|d| d.path())
+            .find(|p| p.is_dir() && p.join("checkpoint.json").is_file())
+            .unwrap_or_else(|| panic!("{}: no run directory: {stderr}", b.name()));
+        let cp = std::fs::read_to_string(run_dir.join("checkpoint.json")).unwrap();
+        assert!(cp.contains("\"run_id\""), "{}: checkpoint overwritten: {cp}", b.name());
+        let journal = std::fs::read_to_string(run_dir.join("checkpoint.journal")).unwrap_or_default();
+        assert!(!journal.contains("pwned"), "{}: journal overwritten", b.name());
+        let log = std::fs::read_to_string(run_dir.join(format!("logs/{first}.log"))).unwrap();
+        assert!(
+            log.contains(&format!("CANARY-LOG-{first}")),
+            "{}: the first task's log was lost: {log}\n{stderr}",
+            b.name()
+        );
+        let seen = std::fs::read_to_string(e.ws.join("seen.txt")).unwrap_or_default();
+        assert!(!seen.contains("CANARY-LOG"), "{}: the task read another task's log: {seen}", b.name());
+        assert!(!runs.join("x").exists(), "{}: the task wrote into runs/", b.name());
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(report["tasks"][0]["state"], "succeeded", "{}: {report:#}", b.name());
+        assert_eq!(o.status.code(), Some(0), "{}: {stderr}", b.name());
+    }
+}

@@ -1,0 +1,211 @@
+//! The jail tests' world: a workspace with planted canaries, a fake home with
+//! its own audit key, the attack helper compiled from tests/support/attack.c,
+//! and `orchestra exec` runs that return exit code, output and the parsed
+//! JSON report.
+
+use super::out::{Out, orchestra};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub const SSH_CANARY: &str = "CANARY-SSH-KEY-5f1e2d";
+pub const ENV_CANARY: &str = "CANARY-ENV-TOKEN-93ab7c";
+
+pub struct Env {
+    pub _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub ws: PathBuf,
+    pub home: PathBuf,
+    pub key: PathBuf,
+    /// Run orchestra as this unprivileged uid (via setpriv) instead of ourselves.
+    pub run_as: Option<u32>,
+}
+
+fn tmp_base() -> PathBuf {
+    // Not under /tmp: the jail mounts a private /tmp, and the tests want the
+    // workspace to be an ordinary host directory.
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("jail-tests");
+    std::fs::create_dir_all(&base).expect("create test base dir");
+    base
+}
+
+/// Compile `tests/support/<name>.c` with the system gcc into the test base
+/// directory (once per call site: callers keep the result in a `OnceLock`).
+pub fn compile_c(name: &str) -> PathBuf {
+    let out = tmp_base().join(format!("{name}-{}", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/support/{name}.c"));
+    let st = Command::new("gcc").args(["-O1", "-o"]).arg(&out).arg(&src).status().expect("gcc is required");
+    assert!(st.success(), "compiling {name}.c failed");
+    out
+}
+
+/// The attack helper, compiled once per test binary.
+pub fn attack_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| compile_c("attack"))
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+pub fn env() -> Env {
+    let dir = tempfile::Builder::new().prefix("t").tempdir_in(tmp_base()).expect("tempdir");
+    let root = dir.path().to_path_buf();
+    let ws = root.join("ws");
+    let home = root.join("home");
+    std::fs::create_dir_all(ws.join(".orchestra/audit")).unwrap();
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/id_rsa"), SSH_CANARY).unwrap();
+    std::fs::write(home.join(".bashrc"), "# original bashrc\n").unwrap();
+    let key = home.join("keys/audit.key");
+    let st = Command::new(orchestra())
+        .args(["audit", "keygen"])
+        .env("ORCHESTRA_AUDIT_KEY", &key)
+        .output()
+        .expect("orchestra audit keygen");
+    assert!(st.status.success(), "keygen: {}", String::from_utf8_lossy(&st.stderr));
+    std::fs::copy(attack_bin(), ws.join("attack")).unwrap();
+    Env { _dir: dir, root, ws, home, key, run_as: None }
+}
+
+impl Env {
+    /// The private signing key's file content (a secret the task must never see).
+    pub fn key_secret(&self) -> String {
+        std::fs::read_to_string(&self.key).expect("read the key file")
+    }
+
+    /// Verify the audit log of this workspace with the trusted public key.
+    pub fn verify_audit(&self) -> std::process::Output {
+        let mut pub_key = self.key.clone().into_os_string();
+        pub_key.push(".pub");
+        Command::new(orchestra())
+            .arg("audit")
+            .arg("verify")
+            .arg(self.ws.join(".orchestra/audit"))
+            .arg("--trusted-key")
+            .arg(pub_key)
+            .arg("--json")
+            .output()
+            .expect("audit verify")
+    }
+
+    /// `orchestra` (as `run_as`, if set) in the workspace with a clean
+    /// environment: PATH, a private HOME and audit key, and the canary variable.
+    pub fn command(&self) -> Command {
+        let mut c = match self.run_as {
+            Some(uid) => {
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={uid}")).arg(format!("--regid={uid}")).arg("--clear-groups").arg(orchestra());
+                c
+            }
+            None => Command::new(orchestra()),
+        };
+        c.current_dir(&self.ws)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", &self.home)
+            .env("SECRET_TOKEN", ENV_CANARY)
+            .env("ORCHESTRA_AUDIT_KEY", &self.key);
+        c
+    }
+
+    /// `orchestra exec --policy POLICY --report ROOT/report.json EXTRA -- ARGV`.
+    pub fn cmd(&self, policy: &str, extra: &[&str], argv: &[&str]) -> Command {
+        let mut c = self.command();
+        c.arg("exec")
+            .arg("--policy")
+            .arg(policy)
+            .arg("--report")
+            .arg(self.root.join("report.json"))
+            .args(extra)
+            .arg("--")
+            .args(argv);
+        c
+    }
+
+    pub fn run_cmd(&self, mut c: Command) -> Out {
+        let _ = std::fs::remove_file(self.root.join("report.json"));
+        let o = c.output().expect("run orchestra");
+        let report = std::fs::read_to_string(self.root.join("report.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(serde_json::Value::Null);
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            report,
+        }
+    }
+
+    pub fn run(&self, policy: &str, argv: &[&str]) -> Out {
+        self.run_cmd(self.cmd(policy, &[], argv))
+    }
+
+    pub fn sh(&self, policy: &str, script: &str) -> Out {
+        self.run(policy, &["/bin/sh", "-c", script])
+    }
+
+    /// `sh -c SCRIPT` under the default policy with the task's own stderr
+    /// silenced: a shell killed in the middle of its error message would
+    /// otherwise glue it to the verdict line (see
+    /// `exec_integrity::review2_a_partial_line_cannot_displace_the_verdict_line`).
+    pub fn quiet(&self, script: &str) -> Out {
+        self.sh("default", &format!("exec 2>/dev/null; {script}"))
+    }
+
+    /// `./attack ARGS` (tests/support/attack.c) under the default policy.
+    pub fn attack(&self, args: &[&str]) -> Out {
+        self.run_prog("attack", args)
+    }
+
+    /// Run `./PROG ARGS` (a program in the workspace) under the default policy.
+    pub fn run_prog(&self, prog: &str, args: &[&str]) -> Out {
+        let prog = format!("./{prog}");
+        let mut argv = vec![prog.as_str()];
+        argv.extend_from_slice(args);
+        self.run("default", &argv)
+    }
+
+    /// Copy `bin` into the workspace as `name`.
+    pub fn with_prog(self, bin: &Path, name: &str) -> Env {
+        std::fs::copy(bin, self.ws.join(name)).expect("copy a test program into the workspace");
+        self
+    }
+
+    /// Write a policy file derived from the default preset with `extra` YAML appended
+    /// (top-level keys replace the preset's).
+    pub fn policy(&self, name: &str, yaml: &str) -> String {
+        let path = self.root.join(format!("{name}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+}
+
+/// An environment whose files belong to `uid`, running orchestra as that uid.
+pub fn env_as(uid: u32) -> Env {
+    let mut e = env();
+    chown_tree(&e.root, uid);
+    e.run_as = Some(uid);
+    e
+}
+
+pub fn chown_tree(p: &Path, uid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(uid)).expect("chown (the tests run as root)");
+    if p.is_dir() && !p.is_symlink() {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            chown_tree(&e.path(), uid);
+        }
+    }
+}
+
+/// Compile `tests/support/<name>.c` statically (it then runs in any image).
+pub fn compile_c_static(name: &str) -> PathBuf {
+    let out = tmp_base().join(format!("{name}-static-{}", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/support/{name}.c"));
+    let st = Command::new("gcc").args(["-O1", "-static", "-o"]).arg(&out).arg(&src).status().expect("gcc is required");
+    assert!(st.success(), "compiling {name}.c statically failed (libc6-dev provides libc.a)");
+    out
+}

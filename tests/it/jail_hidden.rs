@@ -1,0 +1,109 @@
+//! Hidden paths and their decoys: a hidden file's content never reaches the
+//! task, whatever path leads to it (a symlink, a hard link, `/proc/self/root`),
+//! a read of a decoy is reported however the task tries to cover it (resetting
+//! its access time, moving its parent away), a hidden file inside the
+//! workspace cannot be moved out from under its decoy for a later run, and the
+//! jail's init shows nothing of itself in /proc.
+//!
+//! Each test asserts that the secret is not in the task's output (nor linked
+//! where the task could read it later) and, for an attempt, exit 4 and the
+//! rule (`fs.hidden` for a read). A comment
+//! that describes a bug describes it as a security review found it; the code
+//! has been fixed since and the test stays as its regression test.
+
+use crate::harness::*;
+
+/// A policy hiding a secret inside the read-write workspace, at depth >= 2.
+fn hide_in_workspace(e: &Env) -> String {
+    std::fs::create_dir_all(e.ws.join("config")).unwrap();
+    std::fs::write(e.ws.join("config/creds"), SSH_CANARY).unwrap();
+    let yaml = format!(
+        "filesystem:\n  read_only: [/usr, /bin, /sbin, /lib, /lib64, /lib32, /etc]\n  hidden: [~/.ssh, {}]\n  workdir: read_write\n  tmp: private\n",
+        e.ws.join("config/creds").display()
+    );
+    e.policy("hide-ws", &yaml)
+}
+
+/// ESCAPE across runs. A decoy is a bind mount on the hidden file's dentry; the
+/// task may rename the hidden file's PARENT directory (only the mountpoint itself
+/// is EBUSY), which renames the real directory on the host. The next run's plan
+/// finds the hidden path absent, places no decoy, and the task reads the secret.
+/// Nothing is reported in either run.
+#[test]
+fn review_a_hidden_file_in_the_workspace_cannot_be_moved_out_from_under_its_decoy() {
+    let e = env();
+    let p = hide_in_workspace(&e);
+    let first = e.sh(&p, "mv config moved");
+    let second = e.sh(&p, "cat moved/creds config/creds 2>/dev/null; true");
+    assert!(
+        !second.all_output().contains(SSH_CANARY),
+        "the hidden secret leaked in the second run\nfirst: {}\nsecond: {}",
+        first.stderr,
+        second.all_output()
+    );
+    first.assert_violation("fs.write");
+}
+
+/// Decoys live on a writable tmpfs owned by the task's kernel uid, landlock does
+/// not cover utimes, and utimensat("/proc/self/fd/N") is waved through: the task
+/// reads the decoy and puts its access time back before the 500 ms check, so the
+/// read is never reported. (SECURITY.md §5.3 lists O_NOATIME and bare opens as
+/// unobserved, not this; here a plain read() is hidden.)
+#[test]
+fn review_decoy_read_cannot_be_hidden_by_resetting_its_atime() {
+    let e = env();
+    let decoy = e.home.join(".ssh/id_rsa");
+    let o = e.run("default", &["./attack", "decoy-reset", decoy.to_str().unwrap()]);
+    assert!(!o.all_output().contains(SSH_CANARY));
+    o.assert_violation("fs.hidden");
+}
+
+/// check_decoys() stats the decoy by PATH; moving the hidden file's parent away
+/// right after reading makes the path vanish, so the read is never reported.
+#[test]
+fn review_a_decoy_read_cannot_be_hidden_by_moving_its_parent() {
+    let e = env();
+    let p = hide_in_workspace(&e);
+    let o = e.sh(&p, "cat config/creds; mv config moved");
+    assert!(!o.all_output().contains(SSH_CANARY));
+    o.assert_violation("fs.hidden");
+}
+
+#[test]
+fn review_reading_the_decoy_of_the_signing_key_through_proc_self_root_is_reported() {
+    let e = env();
+    let o = e.sh("default", &format!("cat /proc/self/root{}", e.key.display()));
+    assert!(!o.all_output().contains(e.key_secret().trim()));
+    o.assert_violation("fs.hidden");
+}
+
+#[test]
+fn review2_hard_link_of_a_decoy_into_the_workspace_is_reported() {
+    let e = env();
+    let o = e.quiet(&format!("ln {} ./kl", e.home.join(".ssh/id_rsa").display()));
+    assert!(!e.ws.join("kl").exists());
+    o.assert_violation("fs.hardlink");
+}
+
+#[test]
+fn review2_reading_a_decoy_through_a_workspace_symlink_is_reported() {
+    let e = env();
+    let o = e.quiet(&format!("ln -s {} ./sl && cat ./sl", e.home.join(".ssh/id_rsa").display()));
+    assert!(!o.all_output().contains(SSH_CANARY));
+    o.assert_violation("fs.hidden");
+}
+
+/// The init is visible at /proc/1 (hidepid cannot exempt it: the task's group maps
+/// to the only group the jail has, which hidepid's gid= would have to name), but
+/// nothing of it beyond its name and state can be read (SECURITY.md §3).
+#[test]
+fn review_the_init_reveals_nothing_in_proc() {
+    let e = env();
+    let o = e.sh(
+        "default",
+        "cat /proc/1/environ && echo ENV-READ; cat /proc/1/fd/3 </dev/null && echo FD-OPENED; cat /proc/1/maps && echo MAPS-READ; true",
+    );
+    for leak in ["ENV-READ", "FD-OPENED", "MAPS-READ", ENV_CANARY] {
+        assert!(!o.all_output().contains(leak), "{leak}: {}", o.all_output());
+    }
+}

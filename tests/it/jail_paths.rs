@@ -1,0 +1,328 @@
+//! The supervisor judges the path the kernel uses: magic links
+//! (`/proc/self/fd`, `/proc/<pid>/cwd` and `root`, `/dev/fd`), `..` after a
+//! symlink, symlink chains, unusual working directories, and the open, link
+//! and rename variants that name a file without an ordinary path (`O_TMPFILE`,
+//! `AT_EMPTY_PATH`, `RESOLVE_IN_ROOT`, `RENAME_EXCHANGE`, `RENAME_WHITEOUT`).
+//! Legitimate build steps that look alike are not violations.
+//!
+//! Each attack asserts the effect (the file outside or in `.orchestra/` is
+//! unchanged or absent), exit 4 and the rule. A comment that describes a bug
+//! describes it as a security review found it; the code has been fixed since
+//! and the test stays as its regression test.
+
+use crate::harness::*;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+// ---- magic links and working directories -------------------------------------
+
+/// write_allowed() returns true for any path below /proc/<pid>/fd or /dev/fd, so
+/// re-opening a read-only descriptor for writing is never reported (EROFS, exit 0).
+/// SECURITY.md §3: "write /etc/* → fs.write, from the supervisor".
+#[test]
+fn review_write_through_a_reopened_descriptor_is_reported() {
+    let e = env();
+    let before = std::fs::read("/etc/passwd").unwrap();
+    let o = e.sh("default", "exec 3</etc/passwd; echo 'evil::0:0::/:/bin/sh' >> /proc/self/fd/3");
+    assert_eq!(std::fs::read("/etc/passwd").unwrap(), before);
+    o.assert_violation("fs.write");
+}
+
+/// Same hole for chmod/chown/utimes/xattr: `chmod /proc/self/fd/N`.
+/// SECURITY.md §3: fchmod/... on a read-only path → fs.write.
+#[test]
+fn review_chmod_through_proc_self_fd_is_reported() {
+    let e = env();
+    let before = std::fs::metadata("/etc/passwd").unwrap().mode();
+    let o = e.sh("default", "exec 3</etc/passwd; chmod 0777 /proc/self/fd/3");
+    assert_eq!(std::fs::metadata("/etc/passwd").unwrap().mode(), before);
+    o.assert_violation("fs.write");
+}
+
+/// resolve() normalises `..` lexically BEFORE following symlinks
+/// (supervisor.rs normalise), unlike the kernel: `l/../lib/x` with l -> /usr/bin
+/// is judged as <ws>/lib/x (allowed) while the kernel writes /usr/lib/x.
+/// SECURITY.md §2.6: "symlinks are resolved as the kernel would".
+#[test]
+fn review_dotdot_after_a_symlink_is_resolved_like_the_kernel() {
+    let e = env();
+    let target = Path::new("/usr/lib/orchestra-review-dotdot");
+    let o = e.sh("default", "ln -s /usr/bin l && mkdir lib && echo x > l/../lib/orchestra-review-dotdot");
+    assert!(!target.exists());
+    o.assert_violation("fs.write");
+}
+
+/// A cwd deeper than PATH_MAX makes the supervisor's canonicalize()/readlink fail;
+/// it then judges the lexical path (inside the workspace) and lets the write
+/// through unreported, though `l` points at /etc (EROFS from the kernel).
+#[test]
+fn review_write_through_a_symlink_from_a_deep_cwd_is_reported() {
+    let e = env();
+    let script = "n=$(printf 'd%.0s' $(seq 200)); for i in $(seq 22); do mkdir $n && cd $n || exit 9; done; \
+                  ln -s /etc l; echo x > l/orchestra-review-deep";
+    let o = e.run("default", &["/bin/bash", "-c", script]);
+    assert!(!Path::new("/etc/orchestra-review-deep").exists());
+    // Beyond PATH_MAX the cwd cannot be read back: the first write there is denied
+    // and reported as unresolvable, before the symlink trick is even reached.
+    o.assert_any_violation(&["fs.unresolvable_path", "fs.write"]);
+}
+
+/// linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N (a file outside): the link source
+/// is below /proc/<pid>/fd, so write_allowed() says yes; EXDEV, not reported.
+/// SECURITY.md §3: hard link to a file outside → fs.hardlink.
+#[test]
+fn review_hardlink_through_proc_self_fd_is_reported() {
+    let e = env();
+    let o = e.sh("default", "exec 3</etc/passwd; ln -L /proc/self/fd/3 hl");
+    assert!(!e.ws.join("hl").exists());
+    o.assert_violation("fs.hardlink");
+}
+
+#[test]
+fn review_openat2_write_outside_is_reported() {
+    let e = env();
+    let o = e.attack(&["openat2-write", "/etc/orchestra-review-openat2"]);
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    assert!(!Path::new("/etc/orchestra-review-openat2").exists());
+    o.assert_violation("fs.write");
+}
+
+#[test]
+fn review_rename_exchange_with_dot_orchestra_is_reported() {
+    let e = env();
+    std::fs::write(e.ws.join(".orchestra/policy.yaml"), "version: 1\n").unwrap();
+    std::fs::write(e.ws.join("mine.yaml"), "network: {mode: host}\n").unwrap();
+    let o = e.attack(&["rename-exchange", "mine.yaml", ".orchestra/policy.yaml"]);
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    assert_eq!(std::fs::read_to_string(e.ws.join(".orchestra/policy.yaml")).unwrap(), "version: 1\n");
+    o.assert_violation("fs.write");
+}
+
+#[test]
+fn review_write_via_proc_self_root_is_reported() {
+    let e = env();
+    let o = e.sh("default", "echo x > /proc/self/root/etc/orchestra-review-root");
+    assert!(!Path::new("/etc/orchestra-review-root").exists());
+    o.assert_violation("fs.write");
+}
+
+#[test]
+fn review_write_via_proc_self_cwd_into_dot_orchestra_is_reported() {
+    let e = env();
+    let o = e.sh("default", "echo forged > /proc/self/cwd/.orchestra/audit/x");
+    assert!(!e.ws.join(".orchestra/audit/x").exists());
+    o.assert_violation("fs.write");
+}
+
+#[test]
+fn review_truncate_of_a_read_only_file_is_reported() {
+    let e = env();
+    let before = std::fs::read("/etc/passwd").unwrap();
+    let o = e.sh("default", "truncate -s 0 /etc/passwd");
+    assert_eq!(std::fs::read("/etc/passwd").unwrap(), before);
+    o.assert_violation("fs.write");
+}
+
+#[test]
+fn review_chmod_of_dot_orchestra_is_reported() {
+    let e = env();
+    let before = std::fs::metadata(e.ws.join(".orchestra")).unwrap().mode();
+    let o = e.sh("default", "chmod 0777 .orchestra");
+    assert_eq!(std::fs::metadata(e.ws.join(".orchestra")).unwrap().mode(), before);
+    o.assert_violation("fs.write");
+}
+
+/// UNREPORTED. supervisor.rs `resolve` takes the readlink text of the cwd (or
+/// dirfd) and `is_filesystem_path` rejects any text ending in " (deleted)", so a
+/// task whose cwd is a workspace directory NAMED "d (deleted)" gets every
+/// relative write answered CONTINUE: `touch ../.orchestra/x` fails in the kernel
+/// (EROFS) but no `fs.write` is reported, exit 2 instead of 4.
+#[test]
+fn review2_write_from_a_cwd_named_deleted_is_reported() {
+    let e = env();
+    let o = e.quiet("mkdir 'd (deleted)' && cd 'd (deleted)' && echo forged > ../.orchestra/x");
+    assert!(!e.ws.join(".orchestra/x").exists());
+    o.assert_violation("fs.write");
+}
+
+/// UNREPORTED. Same root cause with a really removed cwd: `..` still leads to the
+/// live parent in the kernel, but the supervisor sees "… (deleted)" and answers
+/// CONTINUE without walking the path.
+#[test]
+fn review2_write_from_a_removed_cwd_is_reported() {
+    let e = env();
+    let o = e.quiet("mkdir d && cd d && rmdir ../d && echo forged > ../.orchestra/y");
+    assert!(!e.ws.join(".orchestra/y").exists());
+    // From a removed directory the path cannot be shown as a name: denied and
+    // reported as unresolvable rather than guessed.
+    assert_eq!(o.code, 4, "{}", o.stderr);
+    assert!(o.rules().iter().any(|r| r == "fs.unresolvable_path" || r == "fs.write"), "{:?}", o.rules());
+}
+
+#[test]
+fn review2_write_through_the_cwd_of_another_jailed_process_is_reported() {
+    let e = env();
+    let o = e.quiet("(cd .orchestra && sleep 2) & sleep 0.5; echo forged > /proc/$!/cwd/z; wait");
+    assert!(!e.ws.join(".orchestra/z").exists());
+    o.assert_violation("fs.write");
+}
+
+#[test]
+fn review2_write_through_the_root_of_another_jailed_process_is_reported() {
+    let e = env();
+    let o = e.quiet("sleep 2 & sleep 0.3; echo x > /proc/$!/root/etc/orchestra-review2-root; wait");
+    assert!(!Path::new("/etc/orchestra-review2-root").exists());
+    o.assert_violation("fs.write");
+}
+
+#[test]
+fn review2_write_through_dev_fd_of_a_directory_is_reported() {
+    let e = env();
+    let o = e.quiet("exec 3<.orchestra; echo forged > /dev/fd/3/w");
+    assert!(!e.ws.join(".orchestra/w").exists());
+    o.assert_violation("fs.write");
+}
+
+#[test]
+fn review2_write_through_proc_thread_self_is_reported() {
+    let e = env();
+    let o = e.quiet("echo forged > /proc/thread-self/cwd/.orchestra/v");
+    assert!(!e.ws.join(".orchestra/v").exists());
+    o.assert_violation("fs.write");
+}
+
+#[test]
+fn review2_write_through_a_dirfd_of_a_renamed_directory_is_reported() {
+    let e = env();
+    // fd 3 is opened on `d`, which is then renamed; `..` from it is the workspace.
+    let o = e.quiet("mkdir d && exec 3<d && mv d e && cd /proc/self/fd/3 && echo forged > ../.orchestra/r");
+    assert!(!e.ws.join(".orchestra/r").exists());
+    o.assert_violation("fs.write");
+}
+
+#[test]
+fn review2_a_symlink_chain_ending_outside_is_reported() {
+    let e = env();
+    let mut script = String::from("ln -s /etc/orchestra-review2-chain l0; prev=l0; ");
+    script.push_str("for i in $(seq 1 30); do ln -s $prev l$i; prev=l$i; done; echo x > l30");
+    let o = e.quiet(&script);
+    assert!(!Path::new("/etc/orchestra-review2-chain").exists());
+    o.assert_violation("fs.write");
+}
+
+#[test]
+fn review2_a_non_utf8_name_outside_is_reported() {
+    let e = env();
+    let o = e.quiet("echo x > \"/etc/orchestra-review2-$(printf '\\377\\376')\"");
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::OsStr::from_bytes(b"/etc/orchestra-review2-\xff\xfe");
+    assert!(!Path::new(name).exists(), "the file was created");
+    o.assert_violation("fs.write");
+    assert!(o.report.is_object(), "the JSON report is unreadable");
+}
+
+// ---- O_TMPFILE, AT_EMPTY_PATH and rename flags ---------------------------------
+
+#[test]
+fn review2_o_tmpfile_in_a_read_only_directory_is_reported() {
+    let e = env();
+    let o = e.attack(&["tmpfile", "/etc"]);
+    o.assert_blocked("fs.write");
+}
+
+#[test]
+fn review2_o_tmpfile_in_dot_orchestra_is_reported() {
+    let e = env();
+    let o = e.attack(&["tmpfile", ".orchestra/audit"]);
+    o.assert_blocked("fs.write");
+}
+
+#[test]
+fn review2_linkat_empty_path_of_a_tmpfile_outside_is_reported() {
+    let e = env();
+    let o = e.attack(&["linkat_tmpfile", ".", "/etc/orchestra-review2-link"]);
+    assert!(!Path::new("/etc/orchestra-review2-link").exists());
+    o.assert_blocked("fs.write");
+}
+
+#[test]
+fn review2_linkat_empty_path_of_a_tmpfile_into_dot_orchestra_is_reported() {
+    let e = env();
+    let o = e.attack(&["linkat_tmpfile", ".", ".orchestra/audit/forged"]);
+    assert!(!e.ws.join(".orchestra/audit/forged").exists());
+    o.assert_blocked("fs.write");
+}
+
+/// UNREPORTED. renameat2(RENAME_WHITEOUT) leaves a 0/0 character device in the
+/// workspace (the kernel exempts whiteouts from CAP_MKNOD); the supervisor sees
+/// only a rename inside the workspace. SECURITY.md §2.6: mknod of a char device
+/// is `syscall.device_nodes`.
+#[test]
+fn review2_rename_whiteout_does_not_create_a_device_node() {
+    let e = env();
+    std::fs::write(e.ws.join("wf"), "x").unwrap();
+    let o = e.attack(&["whiteout", "wf", "wf2"]);
+    let made_dev = std::fs::symlink_metadata(e.ws.join("wf")).is_ok_and(|m| m.file_type().is_char_device());
+    assert!(!made_dev || o.rules().iter().any(|r| r == "syscall.device_nodes"), "{}", o.all_output());
+    assert!(!o.stdout.contains("ESCAPED"), "{}", o.all_output());
+}
+
+// ---- what builds do is not a violation -----------------------------------------
+
+#[test]
+fn review2_a_chain_of_forty_symlinks_in_the_workspace_is_followed() {
+    let e = env();
+    let mut script = String::from("set -e; : > target; prev=target; ");
+    script.push_str("for i in $(seq 1 40); do ln -s $prev l$i; prev=l$i; done; echo ok > l40; cat target");
+    // stderr kept: a failure here once showed only `exit=2` (a failed redirection).
+    let o = e.sh("default", &script);
+    o.assert_ok();
+    assert!(o.stdout.contains("ok"), "{}", o.all_output());
+}
+
+/// COSMETIC / DOC-MISMATCH. A symlink loop in the workspace: the kernel answers
+/// ELOOP, the supervisor reports `fs.unresolvable_path` and (on_violation: kill)
+/// kills the task. SECURITY.md §2.6 names only a cwd beyond PATH_MAX and a
+/// vanished descriptor as unresolvable.
+#[test]
+fn review2_a_symlink_loop_in_the_workspace_is_not_a_violation() {
+    let e = env();
+    let o = e.quiet("ln -s a b && ln -s b a && touch a; echo done");
+    assert!(o.rules().is_empty(), "{:?}\n{}", o.rules(), o.stderr);
+    assert!(o.stdout.contains("done"), "{}", o.all_output());
+}
+
+/// COSMETIC (false positive). openat2 with RESOLVE_IN_ROOT resolves "/x" below
+/// the dirfd (here the workspace's `sub/`); the supervisor resolves it from the
+/// real root, denies a legitimate write as `fs.write` and kills the task.
+#[test]
+fn review2_openat2_resolve_in_root_inside_the_workspace_is_allowed() {
+    let e = env();
+    std::fs::create_dir_all(e.ws.join("sub")).unwrap();
+    let o = e.attack(&["in_root", "sub", "/x"]);
+    o.assert_ok();
+    assert!(e.ws.join("sub/x").exists());
+}
+
+/// COSMETIC (false positive, misleading rule). A path argument longer than
+/// PATH_MAX: the kernel answers ENAMETOOLONG, but `cstr` (supervisor.rs) gives
+/// up after 4096 bytes and the supervisor reports `syscall.unreadable_argument`
+/// ("its path lies in memory the supervisor cannot read") and kills the task.
+#[test]
+fn review2_a_path_longer_than_path_max_is_not_a_violation() {
+    let e = env();
+    let o = e.quiet("touch $(printf 'a%.0s' $(seq 5000)); echo done");
+    assert!(o.rules().is_empty(), "{:?}\n{}", o.rules(), o.stderr);
+    assert!(o.stdout.contains("done"), "{}", o.all_output());
+}
+
+/// False positive: fchmod of a memfd resolves to "/memfd:scratch (deleted)",
+/// which no mount covers, so it is denied and reported as fs.write (and the
+/// task killed) although it touches no file.
+#[test]
+fn review_fchmod_of_a_memfd_is_not_a_violation() {
+    let e = env();
+    let o = e.attack(&["memfd-fchmod"]);
+    assert!(o.stdout.contains("fchmod memfd ok"), "{}\n{}", o.stdout, o.stderr);
+    o.assert_ok();
+}

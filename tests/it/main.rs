@@ -1,0 +1,30 @@
+//! Orchestra's integration tests: one binary, one harness ([`harness`]), one
+//! module per subject. Run a subject with `cargo test --test it jail_hostile::`.
+
+// Tests may unwrap and expect: a panic is the failure report (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod audit_cli;
+mod audit_tamper;
+mod audit_vectors;
+mod ci_outputs;
+mod conformance;
+mod container_pool;
+mod corpus;
+mod docs_reference;
+mod exec_audit;
+mod exec_integrity;
+mod exit_contract;
+mod jail_benign;
+mod jail_hidden;
+mod jail_hostile;
+mod jail_in_container;
+mod jail_paths;
+mod jail_setuid_syscalls;
+mod jail_syscall_args;
+mod jail_unprivileged;
+mod planner_llm;
+mod run_e2e;
+mod run_integrity;
