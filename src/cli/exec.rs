@@ -242,7 +242,7 @@ pub fn run(mut args: ExecArgs) -> Exit {
             Ok(report) => write_report(&report, report_out.as_ref(), true),
             Err(e) => {
                 if let Some(out) = &report_out {
-                    let r = crate::sandbox::report::setup_failed_report(&task, backend.name(), &e.to_string());
+                    let r = crate::sandbox::outcome::setup_failed(&task, task.policy.backend(), &e.to_string());
                     let _ = out.write((serde_json::to_string_pretty(&r).unwrap_or_default() + "\n").as_bytes(), true);
                 }
                 super::config_error(e)

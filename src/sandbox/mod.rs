@@ -9,12 +9,15 @@
 //! - [`probe`]: what this host can enforce.
 //! - [`reap`]: killing whatever a task left behind.
 //! - [`report`]: the verdict line and JSON report of CONTRACTS.md §3.
+//! - [`outcome`]: what a backend observed, and the one place that turns it
+//!   into the report (cause, exit code, signal rules, opt-outs).
 //! - [`outfile`]: files written after a task ran, never through its links.
 //! - [`relay`]: the task's output, with lines that could pass for ours marked.
 
 pub mod cgroup;
 pub mod container;
 pub mod jail;
+pub mod outcome;
 pub mod outfile;
 pub mod probe;
 pub mod reap;

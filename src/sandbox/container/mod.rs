@@ -23,7 +23,8 @@ pub mod seccomp;
 pub mod spec;
 pub mod supervisor;
 
-use super::report::{Cause, Control, Report, Violation, cause_of, now_rfc3339};
+use super::outcome::{self, Observed, Oom, Outcome, Signals, TimeoutKind};
+use super::report::{Cause, Control, Report, Violation, now_rfc3339};
 use super::{Sandbox, SandboxError, TaskSpec};
 use crate::policy::{OnViolation, Policy, SandboxMode, SupervisorMode, WorkdirAccess};
 use bollard::Docker;
@@ -216,25 +217,12 @@ fn task_user(workdir: &Path) -> (u32, u32) {
     }
 }
 
-fn opt_outs(p: &Policy) -> Vec<String> {
-    let mut v = Vec::new();
-    for c in &p.syscalls.allow {
-        v.push(format!("syscalls.allow: {}", c.as_str()));
-    }
-    v.extend(p.network_opt_out());
-    if p.container.supervisor == SupervisorMode::Off {
-        v.push("container.supervisor: off (denials enforced by the engine, not observed)".into());
-    }
-    v.extend(p.unlimited_opt_outs());
-    v
-}
-
 /// Everything the run accumulates.
 #[derive(Default)]
 struct Run {
     enforced: Vec<Control>,
     violations: Vec<Violation>,
-    timed_out: Option<&'static str>,
+    timed_out: Option<TimeoutKind>,
     interrupted: Option<i32>,
     output_bytes: u64,
     stderr_mid_line: bool,
@@ -243,11 +231,13 @@ struct Run {
     sample: observe::Sample,
     observed_cgroup: bool,
     setup_error: Option<String>,
+    /// What explains the end besides the task's status (an engine error after our own kill).
+    note: Option<String>,
 }
 
 impl Run {
     fn violation(&mut self, rule: &str, detail: String) {
-        self.violations.push(Violation { rule: rule.into(), detail, at: now_rfc3339() });
+        self.violations.push(Violation::now(rule, detail));
     }
 }
 
@@ -893,12 +883,12 @@ async fn drive(
                 drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
             },
             _ = tokio::time::sleep_until(deadline), if !killed && wall.is_some() => {
-                run.timed_out = Some("timeouts.wall");
+                run.timed_out = Some(TimeoutKind::Wall);
                 killed = true;
                 kill(api, id).await;
             },
             _ = tokio::time::sleep_until(quiet), if !killed && no_output.is_some() => {
-                run.timed_out = Some("timeouts.no_output");
+                run.timed_out = Some(TimeoutKind::NoOutput);
                 killed = true;
                 kill(api, id).await;
             },
@@ -994,7 +984,10 @@ async fn drive(
     };
     let state = info.state.unwrap_or_default();
     if let Some(err) = state.error.filter(|e| !e.is_empty()) {
-        run.setup_error = Some(format!("the engine could not run the task: {err}"));
+        let err = format!("the engine could not run the task: {err}");
+        // After our own kill (a timeout, an interrupt, a limit) an engine error
+        // is the kill's doing, not a setup that failed before the task ran.
+        if killed { run.note = Some(err) } else { run.setup_error = Some(err) }
     }
     Ok(EndState {
         exit_code: libpod_code.or(state.exit_code),
@@ -1049,6 +1042,8 @@ async fn relay_chunk(
     }
 }
 
+/// The container's part of the report: the engine's and the supervisor's
+/// evidence, merged into an [`Outcome`] for [`outcome::build`].
 #[allow(clippy::too_many_arguments)]
 fn build_report(
     task: &TaskSpec,
@@ -1062,120 +1057,68 @@ fn build_report(
     started_at: String,
 ) -> Report {
     let policy = &task.policy;
-    let limits = &policy.limits;
     run.enforced
         .insert(0, Control { control: "engine".into(), detail: format!("{} at {}", engine.version, engine.address) });
     run.enforced.insert(1, Control { control: "image".into(), detail: format!("{image}@{image_id}") });
-    if end.oom_killed || run.sample.oom_kills > 0 {
-        run.violation(
-            "limits.memory",
-            format!(
-                "out of memory: the engine reports OOMKilled at the {} limit",
-                limits.memory.get().map(|b| b.to_string()).unwrap_or_else(|| "unlimited".into())
-            ),
-        );
-    }
-    if run.sample.pids_max > 0 {
-        run.violation(
-            "limits.pids",
-            format!(
-                "{} fork(s) refused at the limit of {} processes",
-                run.sample.pids_max,
-                limits.pids.get().unwrap_or(0)
-            ),
-        );
-    }
     let supervised = policy.container.supervisor == SupervisorMode::Required;
-    let (mut exit_status, mut signal) = (None, None);
-    let mut outside = None;
+    let mut o = Outcome {
+        started_at,
+        // With the supervisor, the task's signal was judged inside (with its CPU
+        // time); without, only what the signal alone proves.
+        signals: if supervised { Signals::Judged } else { Signals::Judge(None) },
+        setup_error: run.setup_error,
+        no_status: if supervised {
+            // Its own messages went to streams nobody reads (the output is the FIFOs').
+            "the in-container supervisor ended without a report (crashed, or killed from outside; an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)".into()
+        } else {
+            "the container ended without the task's status".into()
+        },
+        note: run.note,
+        timed_out: run.timed_out,
+        interrupted: run.interrupted,
+        oom: Oom { kills: run.sample.oom_kills, engine_reported: end.oom_killed },
+        pids_refused: run.sample.pids_max,
+        output_bytes: run.output_bytes,
+        peak_memory_bytes: run.sample.peak_memory.or(inner.as_ref().and_then(|r| r.peak_memory_bytes)),
+        observed: Observed { denials: true, cgroup: run.observed_cgroup },
+        ..Outcome::default()
+    };
     match (&inner, supervised) {
         (Some(r), true) => {
-            exit_status = r.exit_status;
-            signal = r.signal;
-            for v in &r.violations {
-                run.violations.push(v.clone());
-            }
+            o.exit_status = r.exit_status;
+            o.signal = r.signal;
+            run.violations.extend(r.violations.iter().cloned());
             for c in &r.enforced {
                 run.enforced.push(Control { control: format!("supervisor.{}", c.control), detail: c.detail.clone() });
             }
             if r.cause == Cause::SetupFailed {
-                run.setup_error
+                o.setup_error
                     .get_or_insert_with(|| r.error.clone().unwrap_or_else(|| "supervisor setup failed".into()));
             }
         }
         _ => match end.exit_code {
-            Some(c) if c > 128 && !supervised => signal = Some((c - 128) as i32),
-            Some(c) if !supervised => exit_status = Some(c as i32),
-            // The supervisor died before reporting (killed by us, or by the OOM killer).
-            Some(c) if c > 128 => signal = Some((c - 128) as i32),
+            Some(c) if c > 128 => o.signal = Some((c - 128) as i32),
+            Some(c) if !supervised => o.exit_status = Some(c as i32),
+            // The supervisor's own status, not the task's: the task's is unknown.
             Some(c) => {
-                run.setup_error.get_or_insert_with(|| {
-                    format!("the in-container supervisor ended with status {c} without a report (an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)")
-                });
+                o.no_status = format!(
+                    "the in-container supervisor ended with status {c} without a report (an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)"
+                );
             }
             // Started, then gone with neither a report nor a status (`docker kill`
             // or `rm -f` of an auto-removed container): the task ran and was
             // killed from outside — a signal (exit 2), not "nothing ran".
             None if supervised => {
-                signal = Some(libc::SIGKILL);
-                outside = Some("the container was killed from outside (no status, no report from its supervisor)");
+                o.signal = Some(libc::SIGKILL);
+                o.note.get_or_insert_with(|| {
+                    "the container was killed from outside (no status, no report from its supervisor)".into()
+                });
             }
             None => {}
         },
     }
-    if !supervised
-        && let Some(sig) = signal
-        // Without the supervisor there is no CPU-time evidence: only what the
-        // signal alone proves (report::signal_violation).
-        && let Some((rule, detail)) = crate::sandbox::report::signal_violation(sig, None)
-    {
-        run.violation(rule, detail);
-    }
-    let mut note = None;
-    if let Some(sig) = run.interrupted {
-        exit_status = None;
-        signal = Some(sig);
-        note = Some(format!("orchestra was interrupted by signal {sig} and killed the container"));
-    }
-    let setup_failed = run.setup_error.is_some() && run.violations.is_empty() && run.timed_out.is_none();
-    let cause =
-        cause_of(setup_failed, &run.violations, run.timed_out.is_some(), exit_status, signal).unwrap_or_else(|| {
-            run.setup_error.get_or_insert_with(|| {
-                if supervised {
-                    // Its own messages went to streams nobody reads (the output is the FIFOs').
-                    "the in-container supervisor ended without a report (crashed, or killed from outside; an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)".into()
-                } else {
-                    "the container ended without the task's status".into()
-                }
-            });
-            Cause::SetupFailed
-        });
-    let mut error = run.setup_error.take().or(note).or(outside.map(String::from));
-    if let Some(which) = run.timed_out {
-        error = error.or(Some(format!("{which} exceeded")));
-    }
-    let mut opt = opt_outs(policy);
-    if !run.observed_cgroup {
-        opt.push("observation: pids events and peak memory not observed (engine cgroup not readable from here)".into());
-    }
-    Report {
-        version: 1,
-        task: task.name.clone(),
-        argv: task.argv.clone(),
-        backend: engine.kind.as_str().into(),
-        policy: task.policy_origin.clone(),
-        policy_sha256: policy.hash(),
-        enforced: run.enforced,
-        opt_outs: opt,
-        cause,
-        verdict: cause.verdict(),
-        exit_status,
-        signal,
-        wall_ms: start.elapsed().as_millis() as u64,
-        peak_memory_bytes: run.sample.peak_memory.or(inner.as_ref().and_then(|r| r.peak_memory_bytes)),
-        output_bytes: run.output_bytes,
-        violations: run.violations,
-        error: if cause == Cause::Ok { None } else { error },
-        started_at,
-    }
+    o.enforced = run.enforced;
+    o.violations = run.violations;
+    o.wall_ms = start.elapsed().as_millis() as u64;
+    outcome::build(task, engine.kind, o)
 }
