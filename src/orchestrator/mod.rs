@@ -141,14 +141,8 @@ pub fn prepare(
         let backend = crate::sandbox::backend_for(policy.backend()).map_err(|e| format!("task {:?}: {e}", t.id()))?;
         let hash = policy.hash();
         if !checked.contains_key(&hash) {
-            // The container backends' check_host also connects to the engine.
-            if policy.backend() == crate::policy::SandboxMode::Jail {
-                backend.preflight(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
-            } else {
-                backend.check(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
-                crate::sandbox::container::check_host(policy.backend(), &policy, workspace)
-                    .map_err(|e| format!("task {:?}: {e}", t.id()))?;
-            }
+            // A container backend's preflight also asks its engine.
+            backend.preflight(&policy, workspace).map_err(|e| format!("task {:?}: {e}", t.id()))?;
             checked.insert(hash.clone(), ());
         }
         tasks.push(TaskPlan {

@@ -48,48 +48,99 @@ impl Sandbox for Container {
         self.kind.as_str()
     }
 
-    fn check(&self, policy: &Policy) -> Result<(), SandboxError> {
-        // Engine-independent checks; the engine is asked in `run`.
-        let facts = spec::Facts {
-            workdir: PathBuf::from("/"),
-            dot_orchestra: false,
-            hidden: Vec::new(),
-            podman: self.kind == SandboxMode::Podman,
-            user: (1000, 1000),
-            cmd: vec!["true".into()],
-            env: Vec::new(),
-            supervisor: None,
-            engine_socket: None,
-            labels: Default::default(),
-            seccomp_file: None,
-            nproc: 4096,
-            auto_remove: false,
-        };
-        spec::create_body(policy, &facts)
-            .map(|_| ())
-            .map_err(|e| SandboxError::Unenforceable { control: "container".into(), reason: e.0 })
-    }
-
-    fn preflight(&self, policy: &Policy) -> Result<(), SandboxError> {
-        self.check(policy)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SandboxError::Setup(format!("tokio runtime: {e}")))?;
-        let engine = rt.block_on(engine::connect(self.kind)).map(|_| ());
+    fn preflight(&self, policy: &Policy, workdir: &Path) -> Result<(), SandboxError> {
+        check(self.kind, policy)?;
+        super::check_workdir(workdir, policy)?;
+        pool_size()?;
+        let rt = runtime()?;
+        let ready = rt.block_on(async {
+            let engine = engine::connect(self.kind).await?;
+            check_engine(policy, &engine)?;
+            let inspected = engine.api.inspect_image(policy.container_image()).await;
+            image_id(policy, &engine, inspected).map(|_| ())
+        });
         rt.shutdown_background();
-        engine
+        ready?;
+        check_workspace(policy, workdir)?;
+        supervisor_bin(policy).map(|_| ())
     }
 
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError> {
-        self.check(&task.policy)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SandboxError::Setup(format!("tokio runtime: {e}")))?;
+        check(self.kind, &task.policy)?;
+        let rt = runtime()?;
         let result = rt.block_on(run_task(self.kind, task));
         rt.shutdown_background();
         result
+    }
+}
+
+/// The engine-independent part: the policy compiles into a container
+/// configuration (the engine is asked in `preflight` and `run`).
+fn check(kind: SandboxMode, policy: &Policy) -> Result<(), SandboxError> {
+    let facts = spec::Facts {
+        workdir: PathBuf::from("/"),
+        dot_orchestra: false,
+        hidden: Vec::new(),
+        podman: kind == SandboxMode::Podman,
+        user: (1000, 1000),
+        cmd: vec!["true".into()],
+        env: Vec::new(),
+        supervisor: None,
+        engine_socket: None,
+        labels: Default::default(),
+        seccomp_file: None,
+        nproc: 4096,
+        auto_remove: false,
+    };
+    spec::create_body(policy, &facts).map(|_| ()).map_err(|e| unenforceable("container", e.0))
+}
+
+/// The current-thread runtime the engine API is driven on.
+fn runtime() -> Result<tokio::runtime::Runtime, SandboxError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SandboxError::Setup(format!("tokio runtime: {e}")))
+}
+
+/// The container pool's size (`ORCHESTRA_CONTAINER_POOL`); a typo is an error.
+fn pool_size() -> Result<usize, SandboxError> {
+    pool::size().map_err(|e| unenforceable("container pool", e))
+}
+
+/// The static orchestra to mount as the in-container supervisor, when the
+/// policy requires one.
+fn supervisor_bin(policy: &Policy) -> Result<Option<PathBuf>, SandboxError> {
+    match policy.container.supervisor {
+        SupervisorMode::Required => {
+            supervisor::locate().map(Some).map_err(|e| unenforceable("container.supervisor", e))
+        }
+        SupervisorMode::Off => Ok(None),
+    }
+}
+
+/// The id of the policy's image, from the engine's answer to inspecting it:
+/// the image must be there, and be the one the policy pins, if it pins one.
+fn image_id(
+    policy: &Policy,
+    engine: &engine::Engine,
+    inspected: Result<bollard::models::ImageInspect, bollard::errors::Error>,
+) -> Result<String, SandboxError> {
+    let image = policy.container_image();
+    let id = match inspected {
+        Ok(i) => i.id.unwrap_or_default(),
+        Err(e) => {
+            return Err(unenforceable(
+                "container image",
+                format!("{image} is not in {} ({e}); build it offline with images/build.sh", engine.version),
+            ));
+        }
+    };
+    match &policy.container.image_id {
+        Some(pin) if pin != &id => {
+            Err(unenforceable("container image", format!("{image} is {id}, but the policy pins {pin}")))
+        }
+        _ => Ok(id),
     }
 }
 
@@ -109,45 +160,6 @@ fn host_has_swap() -> bool {
 }
 
 /// The controls the policy needs that this engine says it cannot apply.
-/// Ask the engine, before anything runs, what `run` would ask it first: that it
-/// answers, can enforce the policy's controls, and holds the (pinned) image;
-/// and that the workspace is writable by the task user and the in-container
-/// supervisor binary exists when the policy requires it.
-/// `orchestra run` calls this for every container policy of a plan, so that an
-/// engine that is missing is exit 1 with nothing run, as for `exec`.
-pub fn check_host(kind: SandboxMode, policy: &Policy, workdir: &Path) -> Result<(), SandboxError> {
-    pool::size().map_err(|e| unenforceable("container pool", e))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| SandboxError::Setup(format!("tokio runtime: {e}")))?;
-    rt.block_on(async {
-        let engine = engine::connect(kind).await?;
-        check_engine(policy, &engine)?;
-        let image = policy.container_image();
-        let id = match engine.api.inspect_image(image).await {
-            Ok(i) => i.id.unwrap_or_default(),
-            Err(e) => {
-                return Err(unenforceable(
-                    "container image",
-                    format!("{image} is not in {} ({e}); build it offline with images/build.sh", engine.version),
-                ));
-            }
-        };
-        match &policy.container.image_id {
-            Some(pin) if pin != &id => {
-                Err(unenforceable("container image", format!("{image} is {id}, but the policy pins {pin}")))
-            }
-            _ => Ok(()),
-        }
-    })?;
-    check_workspace(policy, workdir)?;
-    if policy.container.supervisor == SupervisorMode::Required {
-        supervisor::locate().map_err(|e| unenforceable("container.supervisor", e))?;
-    }
-    Ok(())
-}
-
 fn check_engine(policy: &Policy, e: &engine::Engine) -> Result<(), SandboxError> {
     let c = &e.caps;
     let l = &policy.limits;
@@ -248,7 +260,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     let start = Instant::now();
     let supervised = policy.container.supervisor == SupervisorMode::Required;
     // Checked whatever the mode (a typo is an error even where it has no use).
-    let pool_size = pool::size().map_err(|e| unenforceable("container pool", e))?;
+    let pool_size = pool_size()?;
     let pool_size = if supervised { pool_size } else { 0 };
     let engine = engine::connect(kind).await?;
     check_engine(policy, &engine)?;
@@ -271,20 +283,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     };
     let (_, inspected) = tokio::join!(reap, api.inspect_image(image));
     tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: orphans reaped, image inspected");
-    let image_id = match inspected {
-        Ok(i) => i.id.unwrap_or_default(),
-        Err(e) => {
-            return Err(unenforceable(
-                "container image",
-                format!("{image} is not in {} ({e}); build it offline with images/build.sh", engine.version),
-            ));
-        }
-    };
-    if let Some(pin) = &policy.container.image_id
-        && pin != &image_id
-    {
-        return Err(unenforceable("container image", format!("{image} is {image_id}, but the policy pins {pin}")));
-    }
+    let image_id = image_id(policy, &engine, inspected)?;
 
     let user = task_user(&task.workdir);
     let workdir_rw = policy.filesystem.workdir == WorkdirAccess::ReadWrite;
@@ -339,10 +338,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         auto_remove: supervised,
     };
     let inner = supervised.then(|| supervisor::inner_policy(policy, &task_env));
-    let bin = match supervised {
-        true => Some(supervisor::locate().map_err(|e| unenforceable("container.supervisor", e))?),
-        false => None,
-    };
+    let bin = supervisor_bin(policy)?;
 
     // A pre-created container, when the pool is on and one of this exact
     // configuration is ready; the pool is topped up either way.

@@ -42,37 +42,43 @@ impl Sandbox for Jail {
         "jail"
     }
 
-    fn check(&self, policy: &Policy) -> Result<(), SandboxError> {
-        // Cheap syscalls only: creating the namespaces is tried for real by `run`,
-        // whose failure is reported the same way (fail closed, exit 1).
-        let need = |ok: bool, control: &str, reason: String| {
-            if ok { Ok(()) } else { Err(SandboxError::Unenforceable { control: control.into(), reason }) }
-        };
-        let abi = sys::landlock_abi();
-        need(
-            abi >= landlock_rules::MIN_ABI,
-            "landlock",
-            format!(
-                "this kernel reports landlock ABI {abi} (need >= {}); enable landlock (lsm=...,landlock) or use the docker backend",
-                landlock_rules::MIN_ABI
-            ),
-        )?;
-        need(
-            sys::seccomp_user_notif_available(),
-            "seccomp",
-            "seccomp user notification is unavailable (kernel >= 5.5 needed)".into(),
-        )?;
-        if policy.jail.cgroups == crate::policy::CgroupMode::Required {
-            let p = super::probe::probe_jail();
-            need(p.cgroups_usable, "cgroups", "no writable cgroup with the memory and pids controllers".into())?;
-        }
-        Ok(())
+    fn preflight(&self, policy: &Policy, workdir: &std::path::Path) -> Result<(), SandboxError> {
+        check(policy)?;
+        super::check_workdir(workdir, policy)
     }
 
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError> {
-        self.check(&task.policy)?;
+        check(&task.policy)?;
         run_jail(task)
     }
+}
+
+/// What this host must offer for `policy` (fail closed).
+fn check(policy: &Policy) -> Result<(), SandboxError> {
+    // Cheap syscalls only: creating the namespaces is tried for real by `run`,
+    // whose failure is reported the same way (fail closed, exit 1).
+    let need = |ok: bool, control: &str, reason: String| {
+        if ok { Ok(()) } else { Err(SandboxError::Unenforceable { control: control.into(), reason }) }
+    };
+    let abi = sys::landlock_abi();
+    need(
+        abi >= landlock_rules::MIN_ABI,
+        "landlock",
+        format!(
+            "this kernel reports landlock ABI {abi} (need >= {}); enable landlock (lsm=...,landlock) or use the docker backend",
+            landlock_rules::MIN_ABI
+        ),
+    )?;
+    need(
+        sys::seccomp_user_notif_available(),
+        "seccomp",
+        "seccomp user notification is unavailable (kernel >= 5.5 needed)".into(),
+    )?;
+    if policy.jail.cgroups == crate::policy::CgroupMode::Required {
+        let p = super::probe::probe_jail();
+        need(p.cgroups_usable, "cgroups", "no writable cgroup with the memory and pids controllers".into())?;
+    }
+    Ok(())
 }
 
 fn host_facts(task: &TaskSpec, cg_mem: bool, cg_pids: bool) -> HostFacts {
