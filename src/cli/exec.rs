@@ -113,7 +113,7 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
     Ok((k.to_string(), v.to_string()))
 }
 
-fn parse_duration(s: &str) -> Result<HumanDuration, String> {
+fn parse_duration(s: &str) -> Result<HumanDuration, crate::policy::units::UnitError> {
     HumanDuration::parse(s)
 }
 

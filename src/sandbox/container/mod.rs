@@ -144,8 +144,8 @@ fn image_id(
     }
 }
 
-fn unenforceable(control: &str, reason: impl Into<String>) -> SandboxError {
-    SandboxError::Unenforceable { control: control.into(), reason: reason.into() }
+fn unenforceable(control: &str, reason: impl std::fmt::Display) -> SandboxError {
+    SandboxError::Unenforceable { control: control.into(), reason: reason.to_string() }
 }
 
 fn host_has_swap() -> bool {
