@@ -298,7 +298,7 @@ pub fn load(explicit: Option<&Path>, workspace: &Path) -> Result<Loaded, Located
         let max = crate::sandbox::container::pool::MAX;
         return Err(LocatedError::new(&origin, None, format!("container_pool: {n} is more than {max}")));
     }
-    config.planner.check().map_err(|e| LocatedError::new(&origin, None, e))?;
+    config.planner.check().map_err(|e| LocatedError::new(&origin, None, e.to_string()))?;
     if let Some(sec) = &config.security {
         // The same checks a policy's own block gets, before any task is considered.
         apply_security(sec, &mut security_probe(sec)).map_err(|e| LocatedError::new(&origin, None, e.to_string()))?;
