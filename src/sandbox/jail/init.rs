@@ -80,8 +80,8 @@ pub enum SetupError {
     #[error(transparent)]
     Landlock(#[from] landlock_rules::LandlockError),
     /// The seccomp filters.
-    #[error("{0}")]
-    Seccomp(String),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::FilterError),
 }
 
 /// `map_err` for one setup step: `step: reason`.
@@ -273,7 +273,7 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
     let exec = resolve_program(plan)?;
     let ll = landlock_rules::restrict(plan)?;
     rep.send(&Event::Enforced { control: "landlock".into(), detail: ll });
-    let filters = seccomp::build(plan).map_err(SetupError::Seccomp)?;
+    let filters = seccomp::build(plan)?;
     let count = filters.len();
     // The courier: a thread started before the seccomp filters (which bind only
     // the thread that installs them), so its sendmsg(SCM_RIGHTS) of the listener
