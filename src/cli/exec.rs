@@ -374,7 +374,10 @@ fn requested_controls(task: &TaskSpec) -> Vec<String> {
 /// make them durable before the exit code is returned.
 fn record_outcome(log: &mut audit::AuditLog, report: &Report, run_id: Option<&str>) -> Result<(), audit::AuditError> {
     for v in &report.violations {
-        log.append(audit::events::VIOLATION, tag(audit::events::violation(&report.task, &v.rule, &v.detail), run_id))?;
+        log.append(
+            audit::events::VIOLATION,
+            tag(audit::events::violation(&report.task, &v.rule.to_string(), &v.detail), run_id),
+        )?;
     }
     let enforced: Vec<String> = report.enforced.iter().map(|c| format!("{}: {}", c.control, c.detail)).collect();
     log.append(

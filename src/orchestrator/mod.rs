@@ -948,14 +948,9 @@ pub fn describe(rec: &TaskRecord) -> String {
     if let Some(s) = rec.signal {
         parts.push(format!("signal={s}"));
     }
-    let mut rules: Vec<&str> = Vec::new();
-    for v in &rec.violations {
-        if !rules.contains(&v.rule.as_str()) {
-            rules.push(&v.rule);
-        }
-    }
+    let rules = crate::sandbox::report::distinct_rules(&rec.violations);
     if !rules.is_empty() {
-        parts.push(format!("rules={}", rules.join(",")));
+        parts.push(format!("rules={}", crate::sandbox::report::join_rules(&rules, ",")));
     }
     if let Some(n) = &rec.note {
         parts.push(n.clone());

@@ -9,6 +9,7 @@
 //! - [`probe`]: what this host can enforce.
 //! - [`reap`]: killing whatever a task left behind.
 //! - [`report`]: the verdict line and JSON report of CONTRACTS.md §3.
+//! - [`rule`]: the rules violations name (`fs.write`, `network.none`, …).
 //! - [`outcome`]: what a backend observed, and the one place that turns it
 //!   into the report (cause, exit code, signal rules, opt-outs).
 //! - [`outfile`]: files written after a task ran, never through its links.
@@ -23,6 +24,7 @@ pub mod probe;
 pub mod reap;
 pub mod relay;
 pub mod report;
+pub mod rule;
 pub mod setid;
 pub mod sys;
 
@@ -30,6 +32,7 @@ use crate::policy::Policy;
 use std::path::{Path, PathBuf};
 
 pub use report::{Cause, Control, Report, Verdict, Violation};
+pub use rule::Rule;
 
 /// One task to run.
 #[derive(Debug, Clone)]

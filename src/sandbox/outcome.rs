@@ -28,6 +28,7 @@
 
 use super::TaskSpec;
 use super::report::{Cause, Control, Report, Violation, now_rfc3339};
+use super::rule::Rule;
 use crate::policy::{NamespaceMode, Policy, SandboxMode, SupervisorMode};
 
 /// Which timeout fired (the backend killed the task for it).
@@ -170,18 +171,18 @@ pub fn build(task: &TaskSpec, backend: SandboxMode, o: Outcome) -> Report {
     let limit_text = limits.memory.get().map(|b| b.to_string()).unwrap_or_else(|| "unlimited".into());
     if o.oom.engine_reported {
         violations.push(Violation::now(
-            "limits.memory",
+            Rule::LimitsMemory,
             format!("out of memory: the engine reports OOMKilled at the {limit_text} limit"),
         ));
     } else if o.oom.kills > 0 {
         violations.push(Violation::now(
-            "limits.memory",
+            Rule::LimitsMemory,
             format!("out of memory: {} process(es) killed at the {limit_text} limit", o.oom.kills),
         ));
     }
     if o.pids_refused > 0 {
         violations.push(Violation::now(
-            "limits.pids",
+            Rule::LimitsPids,
             format!("{} fork(s) refused at the limit of {} processes", o.pids_refused, limits.pids.get().unwrap_or(0)),
         ));
     }
@@ -202,7 +203,7 @@ pub fn build(task: &TaskSpec, backend: SandboxMode, o: Outcome) -> Report {
         interrupted_note = Some(format!("orchestra was interrupted by signal {sig} and killed the task"));
     }
     let mut setup_error = o.setup_error;
-    let cause = if violations.iter().any(|v| !v.rule.starts_with("limits.")) {
+    let cause = if violations.iter().any(|v| !v.rule.is_limit()) {
         Cause::PolicyDenied
     } else if !violations.is_empty() {
         Cause::LimitExceeded
@@ -311,19 +312,19 @@ fn cpu_reached(used_ms: u64, secs: u64) -> bool {
 /// - SIGSYS: never. No filter kills a supervised task (foreign-ABI calls are
 ///   notified and reported as `seccomp.abi` by the supervisor), so a SIGSYS is
 ///   one the task raised itself.
-pub fn signal_violation(signal: i32, cpu: Option<CpuEvidence>) -> Option<(&'static str, String)> {
+pub fn signal_violation(signal: i32, cpu: Option<CpuEvidence>) -> Option<(Rule, String)> {
     let reached = |secs: u64| cpu.map(|c| (cpu_reached(c.used_ms, secs), c));
     match signal {
         libc::SIGXCPU => match cpu.and_then(|c| reached(c.soft_secs)) {
             Some((true, c)) => Some((
-                "limits.cpu_time",
+                Rule::LimitsCpuTime,
                 format!("killed by SIGXCPU at the CPU time limit ({} ms used, limit {} s)", c.used_ms, c.soft_secs),
             )),
             _ => None,
         },
         libc::SIGKILL => match cpu.and_then(|c| reached(c.hard_secs)) {
             Some((true, c)) => Some((
-                "limits.cpu_time",
+                Rule::LimitsCpuTime,
                 format!(
                     "killed at the hard CPU time limit after ignoring SIGXCPU ({} ms used, limit {} s, hard {} s)",
                     c.used_ms, c.soft_secs, c.hard_secs
@@ -366,7 +367,7 @@ mod tests {
     }
 
     fn denial() -> Violation {
-        Violation::now("fs.write", "/etc/passwd".into())
+        Violation::now(Rule::FsWrite, "/etc/passwd".into())
     }
 
     #[test]
@@ -411,7 +412,7 @@ mod tests {
             &default_task(),
             SandboxMode::Docker,
             Outcome {
-                violations: vec![denial(), Violation::now("limits.output", "output exceeded 1KiB".into())],
+                violations: vec![denial(), Violation::now(Rule::LimitsOutput, "output exceeded 1KiB".into())],
                 setup_error: Some("x".into()),
                 timed_out: Some(TimeoutKind::Wall),
                 interrupted: Some(libc::SIGINT),
@@ -426,7 +427,7 @@ mod tests {
             Outcome { timed_out: Some(TimeoutKind::Wall), pids_refused: 3, ..exited(1) },
         );
         assert_eq!((r.cause, r.exit()), (Cause::LimitExceeded, Exit::Violation));
-        assert_eq!(r.violations.iter().map(|v| v.rule.as_str()).collect::<Vec<_>>(), ["limits.pids"]);
+        assert_eq!(r.violations.iter().map(|v| v.rule).collect::<Vec<_>>(), [Rule::LimitsPids]);
     }
 
     #[test]
@@ -478,20 +479,20 @@ mod tests {
     fn the_signal_to_rule_mapping_needs_evidence_and_a_judge() {
         let t = default_task();
         let cpu = |used_ms| Signals::Judge(Some(CpuEvidence { used_ms, soft_secs: 2, hard_secs: 3 }));
-        let rules = |o: Outcome| -> Vec<String> {
+        let rules = |o: Outcome| -> Vec<Rule> {
             build(&t, SandboxMode::Jail, o).violations.into_iter().map(|v| v.rule).collect()
         };
-        assert_eq!(rules(Outcome { signals: cpu(3000), ..killed(libc::SIGKILL) }), ["limits.cpu_time"]);
+        assert_eq!(rules(Outcome { signals: cpu(3000), ..killed(libc::SIGKILL) }), [Rule::LimitsCpuTime]);
         assert!(rules(Outcome { signals: cpu(100), ..killed(libc::SIGKILL) }).is_empty());
         assert!(rules(killed(libc::SIGSYS)).is_empty(), "raised by the task: no filter kills");
-        assert_eq!(rules(Outcome { signals: cpu(2500), ..killed(libc::SIGXCPU) }), ["limits.cpu_time"]);
+        assert_eq!(rules(Outcome { signals: cpu(2500), ..killed(libc::SIGXCPU) }), [Rule::LimitsCpuTime]);
         assert!(rules(Outcome { signals: Signals::Judged, ..killed(libc::SIGXCPU) }).is_empty(), "judged inside");
         // An OOM kill is limits.memory, and its SIGKILL is not also the CPU limit.
         let oom =
             Outcome { oom: Oom { kills: 2, engine_reported: false }, signals: cpu(3000), ..killed(libc::SIGKILL) };
-        assert_eq!(rules(oom), ["limits.memory"]);
+        assert_eq!(rules(oom), [Rule::LimitsMemory]);
         let r = build(&t, SandboxMode::Docker, Outcome { oom: Oom { kills: 0, engine_reported: true }, ..exited(137) });
-        assert_eq!((r.cause, r.violations[0].rule.as_str()), (Cause::LimitExceeded, "limits.memory"));
+        assert_eq!((r.cause, r.violations[0].rule), (Cause::LimitExceeded, Rule::LimitsMemory));
         assert!(r.violations[0].detail.contains("engine reports OOMKilled"));
     }
 
@@ -524,13 +525,13 @@ mod tests {
     #[test]
     fn a_limit_signal_is_a_violation_only_with_evidence() {
         let cpu = |used_ms| Some(CpuEvidence { used_ms, soft_secs: 2, hard_secs: 3 });
-        assert_eq!(signal_violation(libc::SIGXCPU, cpu(2010)).map(|v| v.0), Some("limits.cpu_time"));
-        assert_eq!(signal_violation(libc::SIGXCPU, cpu(1500)).map(|v| v.0), Some("limits.cpu_time"), "tick slack");
+        assert_eq!(signal_violation(libc::SIGXCPU, cpu(2010)).map(|v| v.0), Some(Rule::LimitsCpuTime));
+        assert_eq!(signal_violation(libc::SIGXCPU, cpu(1500)).map(|v| v.0), Some(Rule::LimitsCpuTime), "tick slack");
         assert_eq!(signal_violation(libc::SIGXCPU, cpu(1400)), None);
         assert_eq!(signal_violation(libc::SIGXCPU, cpu(3)), None, "raised by the task itself");
         assert_eq!(signal_violation(libc::SIGXCPU, None), None, "no CPU limit, no usage");
-        assert_eq!(signal_violation(libc::SIGKILL, cpu(3000)).map(|v| v.0), Some("limits.cpu_time"));
-        assert_eq!(signal_violation(libc::SIGKILL, cpu(2250)).map(|v| v.0), Some("limits.cpu_time"));
+        assert_eq!(signal_violation(libc::SIGKILL, cpu(3000)).map(|v| v.0), Some(Rule::LimitsCpuTime));
+        assert_eq!(signal_violation(libc::SIGKILL, cpu(2250)).map(|v| v.0), Some(Rule::LimitsCpuTime));
         assert_eq!(signal_violation(libc::SIGKILL, cpu(2000)), None, "below the hard limit's slack");
         assert_eq!(signal_violation(libc::SIGXFSZ, cpu(9000)), None, "the supervisor judges files");
         assert_eq!(signal_violation(libc::SIGTERM, cpu(9000)), None);

@@ -70,7 +70,7 @@ impl Cause {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     /// The rule that fired, e.g. `network.none`, `fs.write`, `limits.memory`.
-    pub rule: String,
+    pub rule: super::Rule,
     /// What the task tried.
     pub detail: String,
     /// When (RFC 3339, UTC, milliseconds).
@@ -79,8 +79,8 @@ pub struct Violation {
 
 impl Violation {
     /// A violation observed now.
-    pub fn now(rule: &str, detail: String) -> Violation {
-        Violation { rule: rule.into(), detail, at: now_rfc3339() }
+    pub fn now(rule: super::Rule, detail: String) -> Violation {
+        Violation { rule, detail, at: now_rfc3339() }
     }
 }
 
@@ -155,16 +155,9 @@ impl Report {
         if let Some(sig) = self.signal {
             s.push_str(&format!(" signal={sig}"));
         }
-        let mut rules: Vec<&str> = self.violations.iter().map(|v| v.rule.as_str()).collect();
-        rules.dedup();
+        let rules = distinct_rules(&self.violations);
         if !rules.is_empty() {
-            let mut uniq: Vec<&str> = Vec::new();
-            for r in rules {
-                if !uniq.contains(&r) {
-                    uniq.push(r);
-                }
-            }
-            s.push_str(&format!(" rules={}", uniq.join(",")));
+            s.push_str(&format!(" rules={}", join_rules(&rules, ",")));
             if let Some(v) = self.violations.first() {
                 // Quoted and escaped: a task-chosen path must not break the line.
                 s.push_str(&format!(" first={:?}", v.detail));
@@ -176,6 +169,22 @@ impl Report {
         s.push_str(&format!(" wall={}ms", self.wall_ms));
         s
     }
+}
+
+/// The rules of `violations`, each once, in the order first seen.
+pub fn distinct_rules(violations: &[Violation]) -> Vec<super::Rule> {
+    let mut rules = Vec::new();
+    for v in violations {
+        if !rules.contains(&v.rule) {
+            rules.push(v.rule);
+        }
+    }
+    rules
+}
+
+/// Rule names joined by `sep`.
+pub fn join_rules(rules: &[super::Rule], sep: &str) -> String {
+    rules.iter().map(ToString::to_string).collect::<Vec<_>>().join(sep)
 }
 
 /// The snake_case name of a cause.

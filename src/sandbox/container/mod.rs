@@ -25,6 +25,7 @@ pub mod supervisor;
 
 use super::outcome::{self, Observed, Oom, Outcome, Signals, TimeoutKind};
 use super::report::{Cause, Control, Report, Violation, now_rfc3339};
+use super::rule::Rule;
 use super::{Sandbox, SandboxError, TaskSpec};
 use crate::policy::{OnViolation, Policy, SandboxMode, SupervisorMode, WorkdirAccess};
 use bollard::Docker;
@@ -248,7 +249,7 @@ struct Run {
 }
 
 impl Run {
-    fn violation(&mut self, rule: &str, detail: String) {
+    fn violation(&mut self, rule: Rule, detail: String) {
         self.violations.push(Violation::now(rule, detail));
     }
 }
@@ -1032,7 +1033,7 @@ async fn relay_chunk(
         *killed = true;
         kill(api, id).await;
         run.violation(
-            "limits.output",
+            Rule::LimitsOutput,
             format!("output exceeded {}", crate::policy::ByteSize(output_limit.unwrap_or(0))),
         );
     }

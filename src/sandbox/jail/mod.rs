@@ -21,6 +21,7 @@ use super::cgroup::TaskCgroup;
 use super::outcome::{self, CpuEvidence, Observed, Oom, Outcome, Signals, TimeoutKind};
 use super::relay::LineGuard;
 use super::report::{Control, Report, Violation, now_rfc3339};
+use super::rule::Rule;
 use super::{Sandbox, SandboxError, TaskSpec, sys};
 use crate::policy::{NamespaceMode, NetworkMode, Policy, SandboxMode};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -120,7 +121,7 @@ struct Run {
 }
 
 impl Run {
-    fn violation(&mut self, rule: &str, detail: String) {
+    fn violation(&mut self, rule: Rule, detail: String) {
         self.violations.push(Violation::now(rule, detail));
     }
 }
@@ -448,7 +449,7 @@ fn event_loop(
                     if allowed < n && !killed {
                         killed = true;
                         let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
-                        run.violation("limits.output", format!("output exceeded {}", fmt_limit_bytes(output_limit)));
+                        run.violation(Rule::LimitsOutput, format!("output exceeded {}", fmt_limit_bytes(output_limit)));
                     }
                 }
             }
@@ -491,7 +492,7 @@ fn handle_event(line: &[u8], run: &mut Run) {
     let Ok(ev) = serde_json::from_slice::<Event>(line) else { return };
     match ev {
         Event::Enforced { control, detail } => run.enforced.push(Control { control, detail }),
-        Event::Violation { rule, detail } => run.violation(&rule, detail),
+        Event::Violation { rule, detail } => run.violation(rule, detail),
         Event::SetupFailed { error } => run.setup_error = Some(error),
         Event::Exited { code, signal } => run.exited = Some((code, signal)),
         Event::Usage { cpu_ms } => {
