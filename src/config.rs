@@ -129,7 +129,7 @@ pub fn env_flags() -> Result<(Option<String>, Option<HumanDuration>), LocatedErr
     let timeout = match env_value("ORCHESTRA_TIMEOUT")? {
         Some(v) => Some(
             HumanDuration::parse(&v)
-                .map_err(|e| LocatedError::new("environment variable ORCHESTRA_TIMEOUT", None, e))?,
+                .map_err(|e| LocatedError::new("environment variable ORCHESTRA_TIMEOUT", None, e.to_string()))?,
         ),
         None => None,
     };
@@ -160,26 +160,51 @@ pub fn apply_env(config: &mut Config) -> Result<(), LocatedError> {
     Ok(())
 }
 
+/// Why the config's `security:` block cannot apply to a policy.
+#[derive(Debug, thiserror::Error)]
+pub enum SecurityError {
+    /// The two name different sandbox modes.
+    #[error("the config's security.sandbox_mode contradicts the policy's")]
+    SandboxMode,
+    /// The two name different images or networks.
+    #[error("the config's security block contradicts the policy's")]
+    Contradicts,
+    /// A Docker network other than `none` and `host`.
+    #[error("security.docker_network {0:?} is not supported (use none or host)")]
+    Network(String),
+    /// The network the config names is not the policy's.
+    #[error("the config's security.docker_network ({network}) contradicts the policy's network.mode ({mode})")]
+    NetworkMode {
+        /// The config's `docker_network`.
+        network: String,
+        /// The policy's `network.mode`.
+        mode: &'static str,
+    },
+    /// Container settings for a jail policy.
+    #[error("security.docker_image/docker_volumes apply to sandbox_mode docker or podman, not jail")]
+    NotJail,
+    /// A volume that does not parse.
+    #[error("security.docker_volumes: {}", .0.0)]
+    Volume(crate::sandbox::container::spec::SpecError),
+}
+
 /// Apply the config's `security:` block to a task's policy. Fails closed when
 /// the policy's own `security:` block, or its network mode, says otherwise.
-pub fn apply_security(sec: &SeedSecurity, policy: &mut Policy) -> Result<(), String> {
+pub fn apply_security(sec: &SeedSecurity, policy: &mut Policy) -> Result<(), SecurityError> {
     if let Some(own) = &policy.security {
         let clash = |a: &Option<String>, b: &Option<String>| a.is_some() && b.is_some() && a != b;
         if own.sandbox_mode.is_some() && sec.sandbox_mode.is_some() && own.sandbox_mode != sec.sandbox_mode {
-            return Err("the config's security.sandbox_mode contradicts the policy's".into());
+            return Err(SecurityError::SandboxMode);
         }
         if clash(&own.docker_image, &sec.docker_image) || clash(&own.docker_network, &sec.docker_network) {
-            return Err("the config's security block contradicts the policy's".into());
+            return Err(SecurityError::Contradicts);
         }
     }
     if let Some(net) = &sec.docker_network {
         match policy.network.mode.admitted_by_docker_network(net) {
-            None => return Err(format!("security.docker_network {net:?} is not supported (use none or host)")),
+            None => return Err(SecurityError::Network(net.clone())),
             Some(false) => {
-                return Err(format!(
-                    "the config's security.docker_network ({net}) contradicts the policy's network.mode ({})",
-                    policy.network.mode.as_str()
-                ));
+                return Err(SecurityError::NetworkMode { network: net.clone(), mode: policy.network.mode.as_str() });
             }
             Some(true) => {}
         }
@@ -206,10 +231,10 @@ pub fn apply_security(sec: &SeedSecurity, policy: &mut Policy) -> Result<(), Str
         }
     }
     if policy.backend() == SandboxMode::Jail && (merged.docker_image.is_some() || !merged.docker_volumes.is_empty()) {
-        return Err("security.docker_image/docker_volumes apply to sandbox_mode docker or podman, not jail".into());
+        return Err(SecurityError::NotJail);
     }
     for v in &merged.docker_volumes {
-        crate::sandbox::container::spec::parse_volume(v).map_err(|e| format!("security.docker_volumes: {}", e.0))?;
+        crate::sandbox::container::spec::parse_volume(v).map_err(SecurityError::Volume)?;
     }
     policy.security = Some(merged);
     Ok(())
@@ -273,10 +298,10 @@ pub fn load(explicit: Option<&Path>, workspace: &Path) -> Result<Loaded, Located
         let max = crate::sandbox::container::pool::MAX;
         return Err(LocatedError::new(&origin, None, format!("container_pool: {n} is more than {max}")));
     }
-    config.planner.check().map_err(|e| LocatedError::new(&origin, None, e))?;
+    config.planner.check().map_err(|e| LocatedError::new(&origin, None, e.to_string()))?;
     if let Some(sec) = &config.security {
         // The same checks a policy's own block gets, before any task is considered.
-        apply_security(sec, &mut security_probe(sec)).map_err(|e| LocatedError::new(&origin, None, e))?;
+        apply_security(sec, &mut security_probe(sec)).map_err(|e| LocatedError::new(&origin, None, e.to_string()))?;
     }
     apply_env(&mut config)?;
     let mut specs = if config.builtin_tools { Whitelist::builtin()? } else { BTreeMap::new() };

@@ -63,8 +63,7 @@ pub fn run(dir: &Path, records: u64) -> Result<BenchReport, AuditError> {
         kind: "task_output".into(),
         body: record::canonical_json(
             &json!({"run_id": "20261124T143025Z-7f3a", "task": "build", "i": 1u64, "line": filler, "stream": "stdout"}),
-        )
-        .map_err(AuditError::InvalidRecord)?,
+        )?,
     }
     .encode();
 

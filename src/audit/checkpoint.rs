@@ -96,40 +96,93 @@ fn canonical_b64(s: &str) -> Option<Vec<u8>> {
     (B64.encode(&raw) == s).then_some(raw)
 }
 
+/// Why a checkpoint note does not parse, or does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoteError {
+    /// A `\r` anywhere.
+    #[error("note contains a carriage return")]
+    CarriageReturn,
+    /// No blank line between the body and the signatures.
+    #[error("note has no blank line before its signatures")]
+    NoBlankLine,
+    /// Not the four body lines.
+    #[error("checkpoint body has {0} lines, expected 4")]
+    BodyLines(usize),
+    /// The origin line.
+    #[error("bad origin line {0:?}")]
+    Origin(String),
+    /// The size line.
+    #[error("bad size line")]
+    Size,
+    /// The head hash line.
+    #[error("bad head hash line")]
+    Head,
+    /// The head hash's length.
+    #[error("head hash is not 32 bytes")]
+    HeadLength,
+    /// The time line.
+    #[error("bad time line")]
+    Time,
+    /// No signature lines.
+    #[error("note has no signature lines")]
+    NoSignatures,
+    /// A signature line without its em dash.
+    #[error("signature line does not start with an em dash")]
+    EmDash,
+    /// A signature line without name and signature.
+    #[error("bad signature line")]
+    SignatureLine,
+    /// A signature line's key name.
+    #[error("bad key name in signature line")]
+    SignatureName,
+    /// A signature that is not canonical base64.
+    #[error("signature is not canonical base64")]
+    SignatureBase64,
+    /// A signature of the wrong length.
+    #[error("signature is not 4 + 64 bytes")]
+    SignatureLength,
+    /// No signature by this key (its id).
+    #[error("no signature by key {0}")]
+    NotSigned(String),
+    /// The signature by this key (its id) does not verify.
+    #[error("signature by key {0} does not verify")]
+    BadSignature(String),
+}
+
 impl SignedCheckpoint {
     /// Parse a note strictly (FORMAT.md §7.2).
-    pub fn parse(text: &str) -> Result<SignedCheckpoint, String> {
+    pub fn parse(text: &str) -> Result<SignedCheckpoint, NoteError> {
         if text.contains('\r') {
-            return Err("note contains a carriage return".into());
+            return Err(NoteError::CarriageReturn);
         }
-        let split = text.find("\n\n").ok_or("note has no blank line before its signatures")?;
+        let split = text.find("\n\n").ok_or(NoteError::NoBlankLine)?;
         let body = &text[..split + 1];
         let sigs = &text[split + 2..];
         let lines: Vec<&str> = body[..body.len() - 1].split('\n').collect();
         let [origin, size, head, time] = lines[..] else {
-            return Err(format!("checkpoint body has {} lines, expected 4", lines.len()));
+            return Err(NoteError::BodyLines(lines.len()));
         };
         let log_id = origin
             .strip_prefix(ORIGIN_PREFIX)
             .and_then(unhex::<16>)
-            .ok_or_else(|| format!("bad origin line {origin:?}"))?;
-        let size = parse_decimal(size).ok_or("bad size line")?;
-        let head_raw = canonical_b64(head).ok_or("bad head hash line")?;
-        let head: Hash = head_raw.try_into().map_err(|_| "head hash is not 32 bytes".to_string())?;
-        let time_us = time.strip_prefix("time ").and_then(parse_decimal).ok_or("bad time line")?;
+            .ok_or_else(|| NoteError::Origin(origin.to_string()))?;
+        let size = parse_decimal(size).ok_or(NoteError::Size)?;
+        let head_raw = canonical_b64(head).ok_or(NoteError::Head)?;
+        let head: Hash = head_raw.try_into().map_err(|_| NoteError::HeadLength)?;
+        let time_us = time.strip_prefix("time ").and_then(parse_decimal).ok_or(NoteError::Time)?;
         if sigs.is_empty() || !sigs.ends_with('\n') {
-            return Err("note has no signature lines".into());
+            return Err(NoteError::NoSignatures);
         }
         let mut signatures = Vec::new();
         for line in sigs[..sigs.len() - 1].split('\n') {
-            let rest = line.strip_prefix("\u{2014} ").ok_or("signature line does not start with an em dash")?;
-            let (name, b) = rest.split_once(' ').ok_or("bad signature line")?;
+            let rest = line.strip_prefix("\u{2014} ").ok_or(NoteError::EmDash)?;
+            let (name, b) = rest.split_once(' ').ok_or(NoteError::SignatureLine)?;
             if name.is_empty() || name.contains('+') {
-                return Err("bad key name in signature line".into());
+                return Err(NoteError::SignatureName);
             }
-            let raw = canonical_b64(b).ok_or("signature is not canonical base64")?;
+            let raw = canonical_b64(b).ok_or(NoteError::SignatureBase64)?;
             if raw.len() != 68 {
-                return Err("signature is not 4 + 64 bytes".into());
+                return Err(NoteError::SignatureLength);
             }
             let mut id = [0u8; 4];
             id.copy_from_slice(&raw[..4]);
@@ -146,16 +199,14 @@ impl SignedCheckpoint {
     }
 
     /// Verify the signature by `key` (matched by name and key id), strictly.
-    pub fn verify(&self, key: &VerifierKey) -> Result<(), String> {
+    pub fn verify(&self, key: &VerifierKey) -> Result<(), NoteError> {
         let s = self
             .signatures
             .iter()
             .find(|s| s.name == key.name && s.id == key.id)
-            .ok_or_else(|| format!("no signature by key {}", key.id_hex()))?;
+            .ok_or_else(|| NoteError::NotSigned(key.id_hex()))?;
         let sig = Signature::from_bytes(&s.sig);
-        key.key
-            .verify_strict(self.body.as_bytes(), &sig)
-            .map_err(|_| format!("signature by key {} does not verify", key.id_hex()))
+        key.key.verify_strict(self.body.as_bytes(), &sig).map_err(|_| NoteError::BadSignature(key.id_hex()))
     }
 
     /// Key id of the first signature line, if any.

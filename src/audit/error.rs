@@ -57,6 +57,9 @@ pub enum AuditError {
     /// A record the caller asked to append is not acceptable.
     #[error("invalid audit record: {0}")]
     InvalidRecord(String),
+    /// A record body has no canonical encoding.
+    #[error("invalid audit record: {0}")]
+    Body(#[from] super::record::RecordError),
     /// A checkpoint note could not be parsed.
     #[error("invalid checkpoint: {0}")]
     InvalidCheckpoint(String),

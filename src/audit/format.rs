@@ -96,24 +96,41 @@ impl SegmentHeader {
     }
 
     /// Decode a header; `Err` says why it is invalid.
-    pub fn decode(buf: &[u8]) -> Result<SegmentHeader, String> {
+    pub fn decode(buf: &[u8]) -> Result<SegmentHeader, HeaderError> {
         if buf.len() < HEADER_LEN {
-            return Err(format!("segment header truncated ({} of {HEADER_LEN} bytes)", buf.len()));
+            return Err(HeaderError::Truncated(buf.len()));
         }
         if buf[..8] != SEGMENT_MAGIC {
-            return Err("bad segment magic".into());
+            return Err(HeaderError::Magic);
         }
         let version = be32(&buf[8..12]);
         if version != FORMAT_VERSION {
-            return Err(format!("unsupported format version {version}"));
+            return Err(HeaderError::Version(version));
         }
         if crc32(&buf[..36]) != be32(&buf[36..40]) {
-            return Err("segment header CRC mismatch".into());
+            return Err(HeaderError::Crc);
         }
         let mut log_id = [0u8; 16];
         log_id.copy_from_slice(&buf[12..28]);
         Ok(SegmentHeader { log_id, first_seq: be64(&buf[28..36]) })
     }
+}
+
+/// Why a segment header is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    /// Fewer than [`HEADER_LEN`] bytes.
+    #[error("segment header truncated ({0} of {HEADER_LEN} bytes)")]
+    Truncated(usize),
+    /// Not the segment magic.
+    #[error("bad segment magic")]
+    Magic,
+    /// A format version this build does not read.
+    #[error("unsupported format version {0}")]
+    Version(u32),
+    /// The header's CRC does not match.
+    #[error("segment header CRC mismatch")]
+    Crc,
 }
 
 pub(crate) fn be32(b: &[u8]) -> u32 {

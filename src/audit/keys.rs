@@ -55,36 +55,71 @@ impl VerifierKey {
     }
 
     /// Parse the `<name>+<keyid>+<base64>` encoding and check its key id.
-    pub fn parse(s: &str) -> Result<VerifierKey, String> {
+    pub fn parse(s: &str) -> Result<VerifierKey, KeyParseError> {
         let s = s.trim_end_matches('\n');
         let mut parts = s.splitn(3, '+');
         let (Some(name), Some(idh), Some(b), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err("expected <name>+<keyid>+<base64 key>".into());
+            return Err(KeyParseError::PublicLayout);
         };
         valid_name(name)?;
-        let raw = B64.decode(b).map_err(|_| "key is not valid base64".to_string())?;
+        let raw = B64.decode(b).map_err(|_| KeyParseError::PublicBase64)?;
         if raw.len() != 33 || raw[0] != ALG_ED25519 {
-            return Err("not an ed25519 public key".into());
+            return Err(KeyParseError::NotPublic);
         }
         let mut pk = [0u8; 32];
         pk.copy_from_slice(&raw[1..]);
-        let key = VerifyingKey::from_bytes(&pk).map_err(|_| "invalid ed25519 public key".to_string())?;
+        let key = VerifyingKey::from_bytes(&pk).map_err(|_| KeyParseError::InvalidPublic)?;
         if key.is_weak() {
-            return Err("weak (small-order) ed25519 public key".into());
+            return Err(KeyParseError::Weak);
         }
         let id = key_id(name, &pk);
         if idh != hex(&id) {
-            return Err("key id does not match the key".into());
+            return Err(KeyParseError::KeyId);
         }
         Ok(VerifierKey { name: name.to_string(), id, key })
     }
 }
 
-fn valid_name(name: &str) -> Result<(), String> {
+fn valid_name(name: &str) -> Result<(), KeyParseError> {
     if name.is_empty() || name.chars().any(|c| c == '+' || c.is_whitespace() || c.is_control()) {
-        return Err(format!("invalid key name {name:?}"));
+        return Err(KeyParseError::Name(name.to_string()));
     }
     Ok(())
+}
+
+/// Why a key encoding does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyParseError {
+    /// A public key not in `<name>+<keyid>+<base64>` form.
+    #[error("expected <name>+<keyid>+<base64 key>")]
+    PublicLayout,
+    /// A private key not in `PRIVATE+KEY+<name>+<keyid>+<base64>` form.
+    #[error("expected PRIVATE+KEY+<name>+<keyid>+<base64>")]
+    PrivateLayout,
+    /// A key name with `+`, white space or control characters, or empty.
+    #[error("invalid key name {0:?}")]
+    Name(String),
+    /// The public key is not base64.
+    #[error("key is not valid base64")]
+    PublicBase64,
+    /// The private key is not base64.
+    #[error("private key is not valid base64")]
+    PrivateBase64,
+    /// Not an ed25519 public key's bytes.
+    #[error("not an ed25519 public key")]
+    NotPublic,
+    /// Not an ed25519 private key's bytes.
+    #[error("not an ed25519 private key")]
+    NotPrivate,
+    /// Not a point on the curve.
+    #[error("invalid ed25519 public key")]
+    InvalidPublic,
+    /// A small-order key.
+    #[error("weak (small-order) ed25519 public key")]
+    Weak,
+    /// The key id is not the key's.
+    #[error("key id does not match the key")]
+    KeyId,
 }
 
 /// A private signing key with its name.
@@ -129,23 +164,23 @@ impl AuditKey {
     }
 
     /// Parse the private key encoding.
-    pub fn parse_private(s: &str) -> Result<AuditKey, String> {
+    pub fn parse_private(s: &str) -> Result<AuditKey, KeyParseError> {
         let s = s.trim_end_matches('\n');
-        let rest = s.strip_prefix("PRIVATE+KEY+").ok_or("expected PRIVATE+KEY+<name>+<keyid>+<base64>")?;
+        let rest = s.strip_prefix("PRIVATE+KEY+").ok_or(KeyParseError::PrivateLayout)?;
         let mut parts = rest.splitn(3, '+');
         let (Some(name), Some(idh), Some(b), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err("expected PRIVATE+KEY+<name>+<keyid>+<base64>".into());
+            return Err(KeyParseError::PrivateLayout);
         };
         valid_name(name)?;
-        let raw = B64.decode(b).map_err(|_| "private key is not valid base64".to_string())?;
+        let raw = B64.decode(b).map_err(|_| KeyParseError::PrivateBase64)?;
         if raw.len() != 33 || raw[0] != ALG_ED25519 {
-            return Err("not an ed25519 private key".into());
+            return Err(KeyParseError::NotPrivate);
         }
         let mut seed = [0u8; 32];
         seed.copy_from_slice(&raw[1..]);
         let k = AuditKey { name: name.to_string(), signing: SigningKey::from_bytes(&seed) };
         if k.verifier().id_hex() != idh {
-            return Err("key id does not match the key".into());
+            return Err(KeyParseError::KeyId);
         }
         Ok(k)
     }
@@ -243,7 +278,7 @@ pub fn load_key(path: &Path) -> Result<AuditKey, AuditError> {
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| AuditError::KeyFile { path: path.to_path_buf(), reason: e.to_string() })?;
-    AuditKey::parse_private(&text).map_err(|reason| AuditError::KeyFile { path: path.to_path_buf(), reason })
+    AuditKey::parse_private(&text).map_err(|e| AuditError::KeyFile { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// Load the key at `path`, creating it (and `<path>.pub`) if it does not exist.

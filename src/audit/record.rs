@@ -26,6 +26,59 @@ pub const KIND_RECOVERY: &str = "recovery";
 /// Kinds only the log itself writes; [`crate::audit::AuditLog::append`] refuses them.
 pub const RESERVED_KINDS: &[&str] = &[KIND_LOG_OPENED, KIND_KEY_ROTATION, KIND_RECOVERY];
 
+/// Why a payload is not a valid record, or a value has no canonical body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// Shorter than the fixed part of the layout.
+    #[error("record payload too short")]
+    TooShort,
+    /// Shorter than its kind length says.
+    #[error("record payload too short for its kind")]
+    TooShortForKind,
+    /// The body length field disagrees with the payload.
+    #[error("record body length does not match the payload")]
+    BodyLength,
+    /// The kind is not UTF-8.
+    #[error("kind is not UTF-8")]
+    KindNotUtf8,
+    /// The kind is not `[a-z0-9_]{1,64}`.
+    #[error("invalid kind {0:?}")]
+    InvalidKind(String),
+    /// The body is not UTF-8.
+    #[error("body is not UTF-8")]
+    BodyNotUtf8,
+    /// The body is not JSON at all.
+    #[error("body is not JSON: {0}")]
+    BodyNotJson(String),
+    /// The body is JSON but not an object.
+    #[error("body is not a JSON object")]
+    NotAnObject,
+    /// The body is not in canonical form.
+    #[error("body is not in canonical JSON form")]
+    NotCanonical,
+    /// Bytes follow the canonical object.
+    #[error("body is not in canonical JSON form (trailing bytes)")]
+    TrailingBytes,
+    /// Object keys out of order or repeated.
+    #[error("body keys are not sorted and unique")]
+    KeysNotSorted,
+    /// A body nests deeper than [`MAX_DEPTH`].
+    #[error("body nests deeper than {MAX_DEPTH}")]
+    BodyTooDeep,
+    /// A value to encode nests deeper than [`MAX_DEPTH`].
+    #[error("nests deeper than {MAX_DEPTH}")]
+    TooDeep,
+    /// A body holds a number that is not an integer.
+    #[error("non-integer number (audit bodies carry integers only)")]
+    NonInteger,
+    /// A value to encode holds a number that is not an integer.
+    #[error("non-integer number {0} (audit bodies carry integers only; use e.g. milliseconds)")]
+    NonIntegerValue(String),
+    /// An integer outside [-2^63, 2^64 - 1].
+    #[error("integer out of range")]
+    OutOfRange,
+}
+
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -76,7 +129,7 @@ impl Record {
     }
 
     /// Decode and validate a payload: layout, kind, and canonical JSON object body.
-    pub fn decode(p: &[u8]) -> Result<Record, String> {
+    pub fn decode(p: &[u8]) -> Result<Record, RecordError> {
         let r = RecordRef::decode(p)?;
         Ok(Record { seq: r.seq, time_us: r.time_us, prev: r.prev, kind: r.kind.to_string(), body: r.body.to_vec() })
     }
@@ -104,11 +157,11 @@ pub struct RecordRef<'a> {
 
 impl<'a> RecordRef<'a> {
     /// Decode and validate a payload: layout, kind, and canonical JSON object body.
-    pub fn decode(p: &'a [u8]) -> Result<RecordRef<'a>, String> {
+    pub fn decode(p: &'a [u8]) -> Result<RecordRef<'a>, RecordError> {
         let (seq, time_us, prev, kind, body) = split(p)?;
-        let kind = std::str::from_utf8(kind).map_err(|_| "kind is not UTF-8".to_string())?;
+        let kind = std::str::from_utf8(kind).map_err(|_| RecordError::KindNotUtf8)?;
         if !valid_kind(kind) {
-            return Err(format!("invalid kind {kind:?}"));
+            return Err(RecordError::InvalidKind(kind.to_string()));
         }
         check_canonical(body)?;
         Ok(RecordRef { seq, time_us, prev, kind, body })
@@ -130,9 +183,9 @@ pub fn record_hash(payload: &[u8]) -> Hash {
 
 type Parts<'a> = (u64, u64, Hash, &'a [u8], &'a [u8]);
 
-fn split(p: &[u8]) -> Result<Parts<'_>, String> {
+fn split(p: &[u8]) -> Result<Parts<'_>, RecordError> {
     if p.len() < 53 {
-        return Err("record payload too short".into());
+        return Err(RecordError::TooShort);
     }
     let seq = super::format::be64(&p[0..8]);
     let time_us = super::format::be64(&p[8..16]);
@@ -141,12 +194,12 @@ fn split(p: &[u8]) -> Result<Parts<'_>, String> {
     let klen = p[48] as usize;
     let kend = 49 + klen;
     if p.len() < kend + 4 {
-        return Err("record payload too short for its kind".into());
+        return Err(RecordError::TooShortForKind);
     }
     let kind = &p[49..kend];
     let blen = super::format::be32(&p[kend..kend + 4]) as usize;
     if p.len() != kend + 4 + blen {
-        return Err("record body length does not match the payload".into());
+        return Err(RecordError::BodyLength);
     }
     Ok((seq, time_us, prev, kind, &p[kend + 4..]))
 }
@@ -154,15 +207,15 @@ fn split(p: &[u8]) -> Result<Parts<'_>, String> {
 /// Encode a JSON value canonically (FORMAT.md §6): object members sorted by
 /// the UTF-8 bytes of their keys, no whitespace, integers only, strings
 /// escaped as serde_json/Python `json` do with non-ASCII left as UTF-8.
-pub fn canonical_json(v: &Value) -> Result<Vec<u8>, String> {
+pub fn canonical_json(v: &Value) -> Result<Vec<u8>, RecordError> {
     let mut out = Vec::with_capacity(256);
     write_canonical(v, &mut out, 0)?;
     Ok(out)
 }
 
-fn write_canonical(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+fn write_canonical(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), RecordError> {
     if depth > MAX_DEPTH {
-        return Err(format!("nests deeper than {MAX_DEPTH}"));
+        return Err(RecordError::TooDeep);
     }
     match v {
         Value::Null => out.extend_from_slice(b"null"),
@@ -174,9 +227,7 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>, depth: usize) -> Result<(), Str
             } else if let Some(i) = n.as_i64() {
                 out.extend_from_slice(i.to_string().as_bytes());
             } else {
-                return Err(format!(
-                    "non-integer number {n} (audit bodies carry integers only; use e.g. milliseconds)"
-                ));
+                return Err(RecordError::NonIntegerValue(n.to_string()));
             }
         }
         Value::String(s) => write_string(s, out),
@@ -239,17 +290,17 @@ pub const MAX_DEPTH: usize = 64;
 /// Check that `body` is the canonical encoding of a JSON object (FORMAT.md
 /// §6), in one pass without building a value: exactly the bytes
 /// [`canonical_json`] produces are accepted.
-pub fn check_canonical(body: &[u8]) -> Result<(), String> {
+pub fn check_canonical(body: &[u8]) -> Result<(), RecordError> {
     if std::str::from_utf8(body).is_err() {
-        return Err("body is not UTF-8".into());
+        return Err(RecordError::BodyNotUtf8);
     }
     if body.first() != Some(&b'{') {
-        return Err("body is not a JSON object".into());
+        return Err(RecordError::NotAnObject);
     }
     let mut c = Canon { b: body, i: 0 };
     c.value(0)?;
     if c.i != body.len() {
-        return Err("body is not in canonical JSON form (trailing bytes)".into());
+        return Err(RecordError::TrailingBytes);
     }
     Ok(())
 }
@@ -259,25 +310,25 @@ struct Canon<'a> {
     i: usize,
 }
 
-const NOT_CANONICAL: &str = "body is not in canonical JSON form";
+const NOT_CANONICAL: RecordError = RecordError::NotCanonical;
 
 impl Canon<'_> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
-    fn lit(&mut self, s: &[u8]) -> Result<(), String> {
+    fn lit(&mut self, s: &[u8]) -> Result<(), RecordError> {
         if self.b[self.i..].starts_with(s) {
             self.i += s.len();
             Ok(())
         } else {
-            Err(NOT_CANONICAL.into())
+            Err(NOT_CANONICAL)
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<(), String> {
+    fn value(&mut self, depth: usize) -> Result<(), RecordError> {
         if depth > MAX_DEPTH {
-            return Err(format!("body nests deeper than {MAX_DEPTH}"));
+            return Err(RecordError::BodyTooDeep);
         }
         match self.peek() {
             Some(b'n') => self.lit(b"null"),
@@ -299,7 +350,7 @@ impl Canon<'_> {
                             self.i += 1;
                             return Ok(());
                         }
-                        _ => return Err(NOT_CANONICAL.into()),
+                        _ => return Err(NOT_CANONICAL),
                     }
                 }
             }
@@ -313,11 +364,11 @@ impl Canon<'_> {
                 loop {
                     let mut key = Vec::new();
                     if self.peek() != Some(b'"') {
-                        return Err(NOT_CANONICAL.into());
+                        return Err(NOT_CANONICAL);
                     }
                     self.string(Some(&mut key))?;
                     if prev.as_ref().is_some_and(|p| *p >= key) {
-                        return Err("body keys are not sorted and unique".into());
+                        return Err(RecordError::KeysNotSorted);
                     }
                     prev = Some(key);
                     self.lit(b":")?;
@@ -328,15 +379,15 @@ impl Canon<'_> {
                             self.i += 1;
                             return Ok(());
                         }
-                        _ => return Err(NOT_CANONICAL.into()),
+                        _ => return Err(NOT_CANONICAL),
                     }
                 }
             }
-            _ => Err(NOT_CANONICAL.into()),
+            _ => Err(NOT_CANONICAL),
         }
     }
 
-    fn number(&mut self) -> Result<(), String> {
+    fn number(&mut self) -> Result<(), RecordError> {
         let neg = self.peek() == Some(b'-');
         if neg {
             self.i += 1;
@@ -347,26 +398,26 @@ impl Canon<'_> {
         }
         let digits = &self.b[start..self.i];
         if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || neg)) {
-            return Err(NOT_CANONICAL.into());
+            return Err(NOT_CANONICAL);
         }
         if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
-            return Err("non-integer number (audit bodies carry integers only)".into());
+            return Err(RecordError::NonInteger);
         }
         // Range: [-2^63, 2^64 - 1].
-        let text = std::str::from_utf8(digits).map_err(|_| NOT_CANONICAL.to_string())?;
+        let text = std::str::from_utf8(digits).map_err(|_| NOT_CANONICAL)?;
         let ok = if neg { text.parse::<u64>().is_ok_and(|m| m <= 1 << 63) } else { text.parse::<u64>().is_ok() };
-        if ok { Ok(()) } else { Err("integer out of range".into()) }
+        if ok { Ok(()) } else { Err(RecordError::OutOfRange) }
     }
 
     /// A canonical string; with `out`, also its decoded bytes.
-    fn string(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<(), String> {
+    fn string(&mut self, mut out: Option<&mut Vec<u8>>) -> Result<(), RecordError> {
         self.i += 1;
         loop {
             let c = self.peek().ok_or(NOT_CANONICAL)?;
             self.i += 1;
             let decoded = match c {
                 b'"' => return Ok(()),
-                0..=0x1f => return Err(NOT_CANONICAL.into()),
+                0..=0x1f => return Err(NOT_CANONICAL),
                 b'\\' => {
                     let e = self.peek().ok_or(NOT_CANONICAL)?;
                     self.i += 1;
@@ -388,15 +439,15 @@ impl Canon<'_> {
                             };
                             let (Some(0), Some(0), Some(hi), Some(lo)) = (hex(h[0]), hex(h[1]), hex(h[2]), hex(h[3]))
                             else {
-                                return Err(NOT_CANONICAL.into());
+                                return Err(NOT_CANONICAL);
                             };
                             let v = hi << 4 | lo;
                             if v >= 0x20 || matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
-                                return Err(NOT_CANONICAL.into());
+                                return Err(NOT_CANONICAL);
                             }
                             v
                         }
-                        _ => return Err(NOT_CANONICAL.into()),
+                        _ => return Err(NOT_CANONICAL),
                     }
                 }
                 other => other,
@@ -409,14 +460,14 @@ impl Canon<'_> {
 }
 
 /// The reference check: parse and re-encode (slower; used in tests).
-pub fn check_canonical_slow(body: &[u8]) -> Result<(), String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+pub fn check_canonical_slow(body: &[u8]) -> Result<(), RecordError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| RecordError::BodyNotJson(e.to_string()))?;
     if !v.is_object() {
-        return Err("body is not a JSON object".into());
+        return Err(RecordError::NotAnObject);
     }
     let again = canonical_json(&v)?;
     if again != body {
-        return Err("body is not in canonical JSON form".into());
+        return Err(RecordError::NotCanonical);
     }
     Ok(())
 }

@@ -157,8 +157,23 @@ struct Verifier<'o> {
     since_head: Option<Hash>,
 }
 
-fn fail(code: &'static str, segment: &str, offset: usize, seq: Option<u64>, reason: impl Into<String>) -> Failure {
-    Failure { code, segment: Some(segment.to_string()), offset: Some(offset as u64), seq, reason: reason.into() }
+/// Why the first record does not open the log.
+#[derive(Debug, thiserror::Error)]
+enum GenesisError {
+    #[error("the first record is {0:?}, not log_opened")]
+    FirstKind(String),
+    #[error("log_opened has no format 1")]
+    Format,
+    #[error("log_opened names another log id than the segment header")]
+    LogId,
+    #[error("log_opened has no key")]
+    NoKey,
+    #[error("log_opened key: {0}")]
+    Key(super::keys::KeyParseError),
+}
+
+fn fail(code: &'static str, segment: &str, offset: usize, seq: Option<u64>, reason: impl ToString) -> Failure {
+    Failure { code, segment: Some(segment.to_string()), offset: Some(offset as u64), seq, reason: reason.to_string() }
 }
 
 /// Verify the log in `dir`.
@@ -336,7 +351,7 @@ impl Verifier<'_> {
             return Err(here(code, "prev does not match the hash of the preceding record (or the genesis value): a record was changed, removed or inserted".into()));
         }
         if r.seq == 0 {
-            self.genesis(&r).map_err(|e| here("genesis", e))?;
+            self.genesis(&r).map_err(|e| here("genesis", e.to_string()))?;
         } else if r.kind == KIND_LOG_OPENED {
             return Err(here("genesis", "log_opened record after the start of the log".into()));
         }
@@ -373,20 +388,20 @@ impl Verifier<'_> {
         Ok((r, hash))
     }
 
-    fn genesis(&mut self, r: &RecordRef<'_>) -> Result<(), String> {
+    fn genesis(&mut self, r: &RecordRef<'_>) -> Result<(), GenesisError> {
         if r.kind != KIND_LOG_OPENED {
-            return Err(format!("the first record is {:?}, not log_opened", r.kind));
+            return Err(GenesisError::FirstKind(r.kind.to_string()));
         }
         let body = r.body_json();
         if body.get("format").and_then(Value::as_u64) != Some(1) {
-            return Err("log_opened has no format 1".into());
+            return Err(GenesisError::Format);
         }
         let id = self.log_id.map(|i| hex(&i));
         if body.get("log_id").and_then(Value::as_str) != id.as_deref() {
-            return Err("log_opened names another log id than the segment header".into());
+            return Err(GenesisError::LogId);
         }
-        let key = body.get("key").and_then(Value::as_str).ok_or("log_opened has no key")?;
-        let key = VerifierKey::parse(key).map_err(|e| format!("log_opened key: {e}"))?;
+        let key = body.get("key").and_then(Value::as_str).ok_or(GenesisError::NoKey)?;
+        let key = VerifierKey::parse(key).map_err(GenesisError::Key)?;
         self.push_key(key, 0);
         Ok(())
     }
@@ -407,7 +422,7 @@ impl Verifier<'_> {
         let here = |code, seq, why: String| fail(code, seg, at, seq, why);
         let text = std::str::from_utf8(payload)
             .map_err(|_| here("checkpoint_encoding", None, "checkpoint is not UTF-8".into()))?;
-        let c = SignedCheckpoint::parse(text).map_err(|e| here("checkpoint_encoding", None, e))?;
+        let c = SignedCheckpoint::parse(text).map_err(|e| here("checkpoint_encoding", None, e.to_string()))?;
         let size = c.checkpoint.size;
         if Some(c.checkpoint.log_id) != self.log_id {
             return Err(here("checkpoint_encoding", Some(size), "checkpoint names another log".into()));
@@ -455,7 +470,7 @@ impl Verifier<'_> {
             })?;
             self.push_key(new, rseq + 1);
         } else {
-            c.verify(key).map_err(|e| here("checkpoint_signature", Some(size), e))?;
+            c.verify(key).map_err(|e| here("checkpoint_signature", Some(size), e.to_string()))?;
         }
         let epoch = &mut self.report.keys[signer];
         epoch.checkpoints += 1;

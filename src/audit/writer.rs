@@ -102,6 +102,33 @@ enum ScanEnd {
     },
 }
 
+/// Why the frames of a segment do not form the chain the writer continues.
+#[derive(Debug, thiserror::Error)]
+enum ChainError {
+    #[error("{reason} at offset {at}")]
+    Frame { reason: String, at: usize },
+    #[error("key rotation record without its checkpoint")]
+    RotationWithoutCheckpoint,
+    #[error(transparent)]
+    Record(#[from] super::record::RecordError),
+    #[error("record at offset {at} has sequence {seq}, expected {expected}")]
+    Sequence { at: usize, seq: u64, expected: u64 },
+    #[error("record {0} does not chain to its predecessor")]
+    Chain(u64),
+    #[error("key rotation record not followed by its checkpoint")]
+    RotationNotFollowed,
+    #[error("record {seq} has no valid {field}")]
+    NoKey { seq: u64, field: &'static str },
+    #[error("checkpoint is not UTF-8")]
+    CheckpointUtf8,
+    #[error(transparent)]
+    Note(#[from] super::checkpoint::NoteError),
+    #[error("checkpoint names another log")]
+    OtherLog,
+    #[error("checkpoint for size {0} does not match the chain")]
+    CheckpointSize(u64),
+}
+
 /// The writer's view of the chain while scanning frames.
 #[derive(Clone)]
 struct Tip {
@@ -118,7 +145,7 @@ struct Tip {
 
 impl Tip {
     /// Scan frames of `buf` from `start`; offsets are relative to `buf`.
-    fn scan(&mut self, buf: &[u8], start: usize, is_last: bool) -> Result<ScanEnd, String> {
+    fn scan(&mut self, buf: &[u8], start: usize, is_last: bool) -> Result<ScanEnd, ChainError> {
         let mut at = start;
         while at < buf.len() {
             match read_frame(buf, at) {
@@ -136,7 +163,7 @@ impl Tip {
                         let at = self.unwind_pending().unwrap_or(at);
                         return Ok(ScanEnd::Cut { at, reason: "torn write", detail: reason });
                     }
-                    return Err(format!("{reason} at offset {at}"));
+                    return Err(ChainError::Frame { reason, at });
                 }
             }
         }
@@ -148,7 +175,7 @@ impl Tip {
                     detail: "key rotation record without its checkpoint".into(),
                 });
             }
-            return Err("key rotation record without its checkpoint".into());
+            return Err(ChainError::RotationWithoutCheckpoint);
         }
         Ok(ScanEnd::Clean)
     }
@@ -162,16 +189,16 @@ impl Tip {
         Some(at)
     }
 
-    fn record(&mut self, payload: &[u8], at: usize) -> Result<(), String> {
+    fn record(&mut self, payload: &[u8], at: usize) -> Result<(), ChainError> {
         let r = Record::decode(payload)?;
         if r.seq != self.next_seq {
-            return Err(format!("record at offset {at} has sequence {}, expected {}", r.seq, self.next_seq));
+            return Err(ChainError::Sequence { at, seq: r.seq, expected: self.next_seq });
         }
         if self.head.is_some_and(|h| h != r.prev) {
-            return Err(format!("record {} does not chain to its predecessor", r.seq));
+            return Err(ChainError::Chain(r.seq));
         }
         if self.pending.is_some() {
-            return Err("key rotation record not followed by its checkpoint".into());
+            return Err(ChainError::RotationNotFollowed);
         }
         if r.kind == KIND_LOG_OPENED || r.kind == KIND_KEY_ROTATION {
             let body = r.body_json();
@@ -180,7 +207,7 @@ impl Tip {
                 .get(field)
                 .and_then(Value::as_str)
                 .and_then(|s| VerifierKey::parse(s).ok())
-                .ok_or_else(|| format!("record {} has no valid {field}", r.seq))?;
+                .ok_or(ChainError::NoKey { seq: r.seq, field })?;
             if r.kind == KIND_LOG_OPENED {
                 self.key_id = Some(k.id);
             } else {
@@ -192,14 +219,14 @@ impl Tip {
         Ok(())
     }
 
-    fn checkpoint(&mut self, payload: &[u8]) -> Result<(), String> {
-        let text = std::str::from_utf8(payload).map_err(|_| "checkpoint is not UTF-8".to_string())?;
+    fn checkpoint(&mut self, payload: &[u8]) -> Result<(), ChainError> {
+        let text = std::str::from_utf8(payload).map_err(|_| ChainError::CheckpointUtf8)?;
         let c = SignedCheckpoint::parse(text)?;
         if c.checkpoint.log_id != self.log_id {
-            return Err("checkpoint names another log".into());
+            return Err(ChainError::OtherLog);
         }
         if c.checkpoint.size != self.next_seq || self.head.is_some_and(|h| h != c.checkpoint.head) {
-            return Err(format!("checkpoint for size {} does not match the chain", c.checkpoint.size));
+            return Err(ChainError::CheckpointSize(c.checkpoint.size));
         }
         self.head = Some(c.checkpoint.head);
         self.key_id = match self.pending.take() {
@@ -435,7 +462,7 @@ impl AuditLog {
         self.locked(|l| {
             l.sync_tip()?;
             let body = json!({"new_key": new_key.verifier().encode(), "old_key": l.key.verifier().encode()});
-            let body = canonical_json(&body).map_err(AuditError::InvalidRecord)?;
+            let body = canonical_json(&body)?;
             let rec = Record { seq: l.next_seq, time_us: l.now(), prev: l.head, kind: KIND_KEY_ROTATION.into(), body };
             let payload = rec.encode();
             let head = record_hash(&payload);
@@ -597,7 +624,7 @@ impl AuditLog {
     }
 
     fn write_record(&mut self, kind: &str, body: Value) -> Result<u64, AuditError> {
-        let body = canonical_json(&body).map_err(AuditError::InvalidRecord)?;
+        let body = canonical_json(&body)?;
         let rec = Record { seq: self.next_seq, time_us: self.now(), prev: self.head, kind: kind.to_string(), body };
         let payload = rec.encode();
         if payload.len() > MAX_PAYLOAD {

@@ -79,14 +79,8 @@ pub fn annotation(level: &str, title: &str, file: Option<&str>, line: Option<u64
     format!("::{level} {}::{}", props.join(","), escape_data(message))
 }
 
-fn rules_of(t: &TaskReport) -> Vec<&str> {
-    let mut rules: Vec<&str> = Vec::new();
-    for v in &t.violations {
-        if !rules.contains(&v.rule.as_str()) {
-            rules.push(&v.rule);
-        }
-    }
-    rules
+fn rules_of(t: &TaskReport) -> Vec<String> {
+    crate::sandbox::report::distinct_rules(&t.violations).iter().map(ToString::to_string).collect()
 }
 
 /// The annotation lines for a run, errors first, within GitHub's per-step limits.

@@ -122,13 +122,8 @@ pub fn message(t: &TaskReport) -> String {
     let mut parts = Vec::new();
     match t.state.as_str() {
         "violation" => {
-            let mut rules: Vec<&str> = Vec::new();
-            for v in &t.violations {
-                if !rules.contains(&v.rule.as_str()) {
-                    rules.push(&v.rule);
-                }
-            }
-            parts.push(format!("policy violation: {}", rules.join(", ")));
+            let rules = crate::sandbox::report::distinct_rules(&t.violations);
+            parts.push(format!("policy violation: {}", crate::sandbox::report::join_rules(&rules, ", ")));
         }
         "timed_out" => parts.push("timed out".to_string()),
         "failed" => parts.push("failed".to_string()),

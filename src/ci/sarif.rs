@@ -20,7 +20,7 @@
 use super::text::clip;
 use super::{CiError, Source};
 use crate::orchestrator::report::RunReport;
-use crate::policy::SyscallClass;
+use crate::sandbox::Rule;
 use serde_sarif::sarif;
 use sha2::Digest;
 use std::collections::BTreeMap;
@@ -34,33 +34,10 @@ pub const MAX_BYTES: usize = 8 * 1024 * 1024;
 /// Bytes of one violation detail kept in a result message.
 const DETAIL_BYTES: usize = 1024;
 
-/// Rules orchestra reports, with what each means.
+/// Rules orchestra reports, with what each means: every [`Rule`], whether or
+/// not this run saw it (one list per tool, stable indexes).
 fn catalogue() -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = [
-        ("fs.write", "A write outside the policy's writable roots"),
-        ("fs.hidden", "An attempt to open a path the policy hides (credentials and the like)"),
-        ("fs.hardlink", "A hard link to a file outside the writable roots"),
-        ("fs.unresolvable_path", "A path argument the supervisor could not resolve (denied, fail closed)"),
-        ("network.none", "Network access under a policy that allows none"),
-        ("network.loopback", "Network access beyond loopback under a loopback-only policy"),
-        ("network.abstract_unix", "A connection to an abstract Unix socket (a way out of the network namespace)"),
-        ("exec.setuid", "Execution of a set-user-ID or set-group-ID program"),
-        ("syscall.unreadable_argument", "A system call whose argument the supervisor could not read (denied)"),
-        ("seccomp.abi", "A system call through a foreign ABI (x32 or 32-bit)"),
-        ("limits.memory", "The task exceeded its memory limit"),
-        ("limits.pids", "The task exceeded its process limit"),
-        ("limits.output", "The task exceeded its output limit"),
-        ("limits.disk", "The task exceeded its disk limit"),
-        ("limits.cpu_time", "The task exceeded its CPU time limit"),
-        ("report.truncated", "More violations than a report keeps"),
-    ]
-    .into_iter()
-    .map(|(a, b)| (a.to_string(), b.to_string()))
-    .collect();
-    for c in SyscallClass::ALL {
-        v.push((format!("syscall.{}", c.as_str()), format!("A denied system call of the class {}", c.as_str())));
-    }
-    v
+    Rule::all().into_iter().map(|r| (r.to_string(), r.description())).collect()
 }
 
 /// A stable fingerprint of one violation: task, rule and detail (not the time).
@@ -75,14 +52,7 @@ fn fingerprint(task: &str, rule: &str, detail: &str) -> String {
 
 /// Render the SARIF log for a run.
 pub fn render(report: &RunReport, source: &Source) -> Result<String, CiError> {
-    let mut rules = catalogue();
-    for t in &report.tasks {
-        for v in &t.violations {
-            if !rules.iter().any(|(id, _)| *id == v.rule) {
-                rules.push((v.rule.clone(), format!("Policy rule {}", v.rule)));
-            }
-        }
-    }
+    let rules = catalogue();
     let index: BTreeMap<String, i64> = rules.iter().enumerate().map(|(i, (id, _))| (id.clone(), i as i64)).collect();
     let descriptors: Vec<sarif::ReportingDescriptor> = rules
         .iter()
@@ -143,17 +113,17 @@ pub fn render(report: &RunReport, source: &Source) -> Result<String, CiError> {
             props.insert("policy_sha256".to_string(), serde_json::json!(t.policy_sha256));
             props.insert("run_id".to_string(), serde_json::json!(report.run_id));
             let mut fp = BTreeMap::new();
-            fp.insert("orchestraViolation/v1".to_string(), fingerprint(&t.id, &v.rule, &v.detail));
+            fp.insert("orchestraViolation/v1".to_string(), fingerprint(&t.id, &v.rule.to_string(), &v.detail));
             let mut result = sarif::Result::builder()
                 .message(sarif::Message::builder().text(text.as_str()).build())
-                .rule_id(v.rule.as_str())
+                .rule_id(v.rule.to_string())
                 .level(sarif::ResultLevel::Error)
                 .kind(sarif::ResultKind::Fail)
                 .locations(vec![location])
                 .partial_fingerprints(fp)
                 .properties(sarif::PropertyBag::builder().additional_properties(props).build())
                 .build();
-            if let Some(i) = index.get(&v.rule) {
+            if let Some(i) = index.get(&v.rule.to_string()) {
                 result.rule_index = Some(*i);
             }
             bytes += text.len() + 512;

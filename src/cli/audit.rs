@@ -121,20 +121,39 @@ fn log_dir(dir: Option<PathBuf>) -> PathBuf {
     dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
 }
 
-fn read_trusted(path: &Path) -> Result<VerifierKey, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("--trusted-key {}: {e}", path.display()))?;
-    if text.starts_with("PRIVATE+KEY+") {
-        return Err(format!(
-            "--trusted-key {} is a private key; pass the public key file (`.pub`) and keep the private key secret",
-            path.display()
-        ));
-    }
-    VerifierKey::parse(text.trim()).map_err(|e| format!("--trusted-key {}: {e}", path.display()))
+/// Why an argument of `orchestra audit` cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum ArgError {
+    #[error("{flag} {}: {source}", path.display())]
+    Read { flag: &'static str, path: PathBuf, source: std::io::Error },
+    #[error(
+        "--trusted-key {} is a private key; pass the public key file (`.pub`) and keep the private key secret",
+        .0.display()
+    )]
+    PrivateKey(PathBuf),
+    #[error("--trusted-key {}: {error}", path.display())]
+    TrustedKey { path: PathBuf, error: crate::audit::keys::KeyParseError },
+    #[error("--since-checkpoint {}: {error}", path.display())]
+    Checkpoint { path: PathBuf, error: crate::audit::checkpoint::NoteError },
+    #[error(transparent)]
+    Clock(#[from] std::time::SystemTimeError),
+    #[error("--since {0:?}: want an RFC 3339 time or a duration such as 2h")]
+    Since(String),
 }
 
-fn read_checkpoint(path: &Path) -> Result<SignedCheckpoint, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("--since-checkpoint {}: {e}", path.display()))?;
-    SignedCheckpoint::parse(&text).map_err(|e| format!("--since-checkpoint {}: {e}", path.display()))
+fn read_trusted(path: &Path) -> Result<VerifierKey, ArgError> {
+    let read = |source| ArgError::Read { flag: "--trusted-key", path: path.to_path_buf(), source };
+    let text = std::fs::read_to_string(path).map_err(read)?;
+    if text.starts_with("PRIVATE+KEY+") {
+        return Err(ArgError::PrivateKey(path.to_path_buf()));
+    }
+    VerifierKey::parse(text.trim()).map_err(|error| ArgError::TrustedKey { path: path.to_path_buf(), error })
+}
+
+fn read_checkpoint(path: &Path) -> Result<SignedCheckpoint, ArgError> {
+    let read = |source| ArgError::Read { flag: "--since-checkpoint", path: path.to_path_buf(), source };
+    let text = std::fs::read_to_string(path).map_err(read)?;
+    SignedCheckpoint::parse(&text).map_err(|error| ArgError::Checkpoint { path: path.to_path_buf(), error })
 }
 
 fn verify(dir: &Path, trusted: Option<&Path>, since: Option<&Path>, json: bool) -> Exit {
@@ -236,12 +255,11 @@ fn print_report(dir: &Path, r: &VerifyReport, trusted: Option<&Path>) {
     }
 }
 
-fn parse_since(s: &str) -> Result<u64, String> {
+fn parse_since(s: &str) -> Result<u64, ArgError> {
     if let Ok(t) = humantime::parse_rfc3339_weak(s) {
-        return t.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).map_err(|e| e.to_string());
+        return Ok(t.duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64)?);
     }
-    let d: Duration = humantime::parse_duration(s)
-        .map_err(|_| format!("--since {s:?}: want an RFC 3339 time or a duration such as 2h"))?;
+    let d: Duration = humantime::parse_duration(s).map_err(|_| ArgError::Since(s.to_string()))?;
     let t = SystemTime::now().checked_sub(d).unwrap_or(UNIX_EPOCH);
     Ok(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64))
 }

@@ -74,27 +74,44 @@ fn orchestra(exe: &Path, dir: &Path) -> Command {
     c
 }
 
+/// Why the run benchmark could not measure.
+#[derive(Debug, thiserror::Error)]
+enum BenchError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] crate::runstore::RunStoreError),
+    #[error(transparent)]
+    Policy(#[from] crate::yaml::LocatedError),
+    #[error("{what}: {source}")]
+    Command { what: String, source: std::io::Error },
+    #[error("{what} failed: {status}")]
+    Failed { what: String, status: std::process::ExitStatus },
+    #[error("{0}: no run_finished event with sandboxes_ms")]
+    NoEvent(String),
+}
+
 /// Run `orchestra run --json`: its wall time (ms, measured here) and the
 /// `sandboxes_ms` its `run_finished` event reports.
-fn timed_run(mut cmd: Command, what: &str) -> Result<(f64, f64), String> {
+fn timed_run(mut cmd: Command, what: &str) -> Result<(f64, f64), BenchError> {
     cmd.stdout(Stdio::piped());
     let t = Instant::now();
-    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+    let out = cmd.output().map_err(|source| BenchError::Command { what: what.to_string(), source })?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     if !out.status.success() {
-        return Err(format!("{what} failed: {}", out.status));
+        return Err(BenchError::Failed { what: what.to_string(), status: out.status });
     }
     let sandboxes = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["event"] == "run_finished")
         .and_then(|v| v["sandboxes_ms"].as_f64())
-        .ok_or_else(|| format!("{what}: no run_finished event with sandboxes_ms"))?;
+        .ok_or_else(|| BenchError::NoEvent(what.to_string()))?;
     Ok((ms, sandboxes))
 }
 
-fn checkpoint_figure(n: usize) -> Result<CheckpointFigure, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+fn checkpoint_figure(n: usize) -> Result<CheckpointFigure, BenchError> {
+    let dir = tempfile::tempdir()?;
     let cp = Checkpoint {
         version: VERSION,
         run_id: "20261125T000000Z-0000".into(),
@@ -116,15 +133,15 @@ fn checkpoint_figure(n: usize) -> Result<CheckpointFigure, String> {
         tasks: (0..n).map(|i| (format!("task-{i:05}"), TaskRecord::pending())).collect(),
     };
     let t = Instant::now();
-    let mut store = Store::create(dir.path(), cp).map_err(|e| e.to_string())?;
+    let mut store = Store::create(dir.path(), cp)?;
     for i in 0..n {
         let id = format!("task-{i:05}");
         let running = TaskRecord { state: TaskState::Running, attempts: 1, ..TaskRecord::pending() };
-        store.update(&id, running).map_err(|e| e.to_string())?;
+        store.update(&id, running)?;
         let done = TaskRecord { state: TaskState::Succeeded, attempts: 1, wall_ms: 5, ..TaskRecord::pending() };
-        store.update(&id, done).map_err(|e| e.to_string())?;
+        store.update(&id, done)?;
     }
-    store.set_status(RunStatus::Succeeded, Some(0)).map_err(|e| e.to_string())?;
+    store.set_status(RunStatus::Succeeded, Some(0))?;
     Ok(CheckpointFigure {
         tasks: n,
         us_per_task: t.elapsed().as_secs_f64() * 1e6 / n as f64,
@@ -135,8 +152,8 @@ fn checkpoint_figure(n: usize) -> Result<CheckpointFigure, String> {
 /// How much longer an `orchestra exec -- true` takes when started as `run`
 /// starts it (its flags, its log file) than a plain one, in ms per task:
 /// `n` pairs, alternating one by one, the order swapped every pair.
-fn exec_as_run_extra(exe: &Path, dir: &Path, n: usize) -> Result<f64, String> {
-    let (policy, _) = crate::policy::load_policy("default").map_err(|e| e.to_string())?;
+fn exec_as_run_extra(exe: &Path, dir: &Path, n: usize) -> Result<f64, BenchError> {
+    let (policy, _) = crate::policy::load_policy("default")?;
     let hash = format!("sha256:{}", policy.hash());
     let log = dir.join("as-run.log");
     let report = dir.join("as-run-report.json");
@@ -151,9 +168,8 @@ fn exec_as_run_extra(exe: &Path, dir: &Path, n: usize) -> Result<f64, String> {
                 // part of run's own time): a report renamed over an old one costs
                 // ext4 a data flush (auto_da_alloc).
                 let _ = std::fs::remove_file(&report);
-                let out =
-                    std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| e.to_string())?;
-                let err = out.try_clone().map_err(|e| e.to_string())?;
+                let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+                let err = out.try_clone()?;
                 c.args(["--policy", "default", "--name", "t", "--run-id", "20261125T000000Z-0000"])
                     .arg("--report")
                     .arg(&report)
@@ -163,10 +179,10 @@ fn exec_as_run_extra(exe: &Path, dir: &Path, n: usize) -> Result<f64, String> {
             }
             c.args(["--", "true"]);
             let t = Instant::now();
-            let status = c.status().map_err(|e| e.to_string())?;
+            let status = c.status()?;
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             if !status.success() {
-                return Err(format!("orchestra exec -- true failed: {status}"));
+                return Err(BenchError::Failed { what: "orchestra exec -- true".into(), status });
             }
             if variant == 1 { as_run += ms } else { plain += ms }
         }
@@ -178,10 +194,10 @@ fn exec_as_run_extra(exe: &Path, dir: &Path, n: usize) -> Result<f64, String> {
 /// load change on the machine hits all of them alike.
 const ROUNDS: usize = 10;
 
-fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    std::fs::create_dir(dir.path().join("ws")).map_err(|e| e.to_string())?;
+fn measure(n: usize, quiet: bool) -> Result<Figures, BenchError> {
+    let exe = std::env::current_exe()?;
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir(dir.path().join("ws"))?;
     // Each subject gets its own audit log, so none pays for a log the others grew.
     let audit = |name: &str| dir.path().join(format!("audit-{name}"));
     let runs = dir.path().join("runs");
@@ -189,7 +205,7 @@ fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
     let per_round = n / rounds;
     let n = per_round * rounds;
     for (name, chain) in [("chain.yaml", true), ("fanout.yaml", false)] {
-        std::fs::write(dir.path().join(name), plan(per_round, chain)).map_err(|e| e.to_string())?;
+        std::fs::write(dir.path().join(name), plan(per_round, chain))?;
     }
     let say = |s: &str| {
         if !quiet {
@@ -213,9 +229,9 @@ fn measure(n: usize, quiet: bool) -> Result<Figures, String> {
                     for _ in 0..per_round {
                         let mut c = orchestra(&exe, dir.path());
                         c.arg("exec").arg("--audit-dir").arg(audit("exec")).args(["--", "true"]);
-                        let status = c.status().map_err(|e| e.to_string())?;
+                        let status = c.status()?;
                         if !status.success() {
-                            return Err(format!("orchestra exec -- true failed: {status}"));
+                            return Err(BenchError::Failed { what: "orchestra exec -- true".into(), status });
                         }
                     }
                     t.elapsed().as_secs_f64() * 1000.0

@@ -89,31 +89,72 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+/// Why an argument of `orchestra exec` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecArgError {
+    /// `--inner-task` cannot be read.
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    /// `--inner-task` is not the JSON expected.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// `--inner-task` has no program.
+    #[error("empty argv")]
+    EmptyArgv,
+    /// `--env` without `=`.
+    #[error("{0:?}: expected NAME=VALUE")]
+    EnvForm(String),
+    /// `--env` naming a variable a task may not receive.
+    #[error("{0:?}: not a variable a task may receive")]
+    EnvName(String),
+}
+
+/// Why the audit log cannot be opened (nothing runs without it).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenLogError {
+    /// The signing key.
+    #[error("audit key {}: {error}", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        error: audit::AuditError,
+    },
+    /// The log.
+    #[error("audit log {}: {error}", dir.display())]
+    Log {
+        /// The log directory.
+        dir: PathBuf,
+        /// Why.
+        error: audit::AuditError,
+    },
+}
+
 /// The task a pool container runs: its name and a non-empty argv.
-fn read_inner_task(path: &Path) -> Result<(String, Vec<String>), String> {
+fn read_inner_task(path: &Path) -> Result<(String, Vec<String>), ExecArgError> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct InnerTask {
         name: String,
         argv: Vec<String>,
     }
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let t: InnerTask = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(path)?;
+    let t: InnerTask = serde_json::from_str(&text)?;
     if t.argv.is_empty() {
-        return Err("empty argv".into());
+        return Err(ExecArgError::EmptyArgv);
     }
     Ok((t.name, t.argv))
 }
 
-fn parse_env(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected NAME=VALUE"))?;
+fn parse_env(s: &str) -> Result<(String, String), ExecArgError> {
+    let (k, v) = s.split_once('=').ok_or_else(|| ExecArgError::EnvForm(s.to_string()))?;
     if k.is_empty() || k.contains('\0') || v.contains('\0') || k.starts_with("ORCHESTRA_") {
-        return Err(format!("{k:?}: not a variable a task may receive"));
+        return Err(ExecArgError::EnvName(k.to_string()));
     }
     Ok((k.to_string(), v.to_string()))
 }
 
-fn parse_duration(s: &str) -> Result<HumanDuration, String> {
+fn parse_duration(s: &str) -> Result<HumanDuration, crate::policy::units::UnitError> {
     HumanDuration::parse(s)
 }
 
@@ -242,7 +283,7 @@ pub fn run(mut args: ExecArgs) -> Exit {
             Ok(report) => write_report(&report, report_out.as_ref(), true),
             Err(e) => {
                 if let Some(out) = &report_out {
-                    let r = crate::sandbox::report::setup_failed_report(&task, backend.name(), &e.to_string());
+                    let r = crate::sandbox::outcome::setup_failed(&task, task.policy.backend(), &e.to_string());
                     let _ = out.write((serde_json::to_string_pretty(&r).unwrap_or_default() + "\n").as_bytes(), true);
                 }
                 super::config_error(e)
@@ -309,13 +350,13 @@ fn redirect_output(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Open the audit log in `dir` with the key at `key_path` (created on first use, with a notice).
-pub fn open_audit_log(dir: &Path, key_path: &Path) -> Result<audit::AuditLog, String> {
-    let (key, created) =
-        audit::load_or_create_key(key_path).map_err(|e| format!("audit key {}: {e}", key_path.display()))?;
+pub fn open_audit_log(dir: &Path, key_path: &Path) -> Result<audit::AuditLog, OpenLogError> {
+    let (key, created) = audit::load_or_create_key(key_path)
+        .map_err(|error| OpenLogError::Key { path: key_path.to_path_buf(), error })?;
     if created {
         eprintln!("{}", audit::created_notice(key_path, &key));
     }
-    audit::AuditLog::open(dir, &key).map_err(|e| format!("audit log {}: {e}", dir.display()))
+    audit::AuditLog::open(dir, &key).map_err(|error| OpenLogError::Log { dir: dir.to_path_buf(), error })
 }
 
 /// The controls the policy asks for (the report lists those actually enforced).
@@ -333,7 +374,10 @@ fn requested_controls(task: &TaskSpec) -> Vec<String> {
 /// make them durable before the exit code is returned.
 fn record_outcome(log: &mut audit::AuditLog, report: &Report, run_id: Option<&str>) -> Result<(), audit::AuditError> {
     for v in &report.violations {
-        log.append(audit::events::VIOLATION, tag(audit::events::violation(&report.task, &v.rule, &v.detail), run_id))?;
+        log.append(
+            audit::events::VIOLATION,
+            tag(audit::events::violation(&report.task, &v.rule.to_string(), &v.detail), run_id),
+        )?;
     }
     let enforced: Vec<String> = report.enforced.iter().map(|c| format!("{}: {}", c.control, c.detail)).collect();
     log.append(

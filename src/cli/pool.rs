@@ -112,7 +112,7 @@ fn status(json: bool) -> Exit {
         let size = match &size {
             Ok(0) => format!("off ({} unset or 0)", pool::ENV),
             Ok(n) => format!("{n} per configuration"),
-            Err(e) => e.clone(),
+            Err(e) => e.to_string(),
         };
         println!("pool {}: {size}", root.display());
         let mut rows: Vec<_> = by_config.into_iter().collect();

@@ -11,7 +11,7 @@
 //! (exit 2), resumable with the proposed plan.
 
 use crate::config;
-use crate::orchestrator::replan::{Approval, Proposed, Replanner, Request};
+use crate::orchestrator::replan::{Approval, ProposeError, Proposed, Replanner, Request};
 use crate::orchestrator::{self};
 use crate::plan::{self, Plan};
 use crate::planner::Chain;
@@ -84,7 +84,7 @@ impl Replanner for CliReplanner {
         self.cfg.config.planner.max_replans
     }
 
-    fn propose(&mut self, req: &Request<'_>) -> Result<Proposed, String> {
+    fn propose(&mut self, req: &Request<'_>) -> Result<Proposed, ProposeError> {
         let plan = &req.prepared.dag.plan;
         let failed = &plan.tasks[req.failed];
         let kept: Vec<plan::Task> = req.succeeded.iter().map(|&i| plan.tasks[i].clone()).collect();
@@ -101,7 +101,7 @@ impl Replanner for CliReplanner {
             },
         };
         let replan = Replan { context, kept, base: plan.clone() };
-        let proposal = self.chain.propose(&self.intent, &self.workspace, Some(&replan)).map_err(|e| e.to_string())?;
+        let proposal = self.chain.propose(&self.intent, &self.workspace, Some(&replan))?;
         let attempts = serde_json::to_value(&proposal.attempts).unwrap_or_default();
         let prepared = orchestrator::prepare(
             proposal.dag,
@@ -111,7 +111,7 @@ impl Replanner for CliReplanner {
             &self.base_dir,
             &self.workspace,
         )
-        .map_err(|e| format!("{} planner's plan refused: {e}", proposal.backend))?;
+        .map_err(|error| ProposeError::Refused { backend: proposal.backend.clone(), error: Box::new(error) })?;
         Ok(Proposed { prepared, backend: proposal.backend, attempts })
     }
 
@@ -151,29 +151,51 @@ pub fn ask(number: u32, diff: &str, input: &mut dyn BufRead, terminal: bool) -> 
     }
 }
 
+/// Why `orchestra plan diff` cannot compare.
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    /// A plan that does not load.
+    #[error(transparent)]
+    Plan(#[from] crate::yaml::LocatedError),
+    /// A run without its plan.
+    #[error("no run {id} in {} (or it has no plan.yaml)", runs.display())]
+    NoRun {
+        /// The run id.
+        id: String,
+        /// The runs directory.
+        runs: PathBuf,
+    },
+    /// Neither a file nor a run id.
+    #[error("{0}: neither a plan file nor a run id")]
+    Neither(String),
+    /// The diff as JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
 /// A plan from a run id (its `plan.yaml`) or a plan file.
-fn load_side(spec: &str, runs: &Path) -> Result<(Plan, String), String> {
+fn load_side(spec: &str, runs: &Path) -> Result<(Plan, String), DiffError> {
     let p = Path::new(spec);
     if p.is_file() {
-        return plan::load(p).map(|pl| (pl, spec.to_string())).map_err(|e| e.to_string());
+        return Ok((plan::load(p)?, spec.to_string()));
     }
     if crate::runstore::is_run_id(spec) {
         let path = runs.join(spec).join("plan.yaml");
         if path.is_file() {
-            return plan::load(&path).map(|pl| (pl, format!("{spec}/plan.yaml"))).map_err(|e| e.to_string());
+            return Ok((plan::load(&path)?, format!("{spec}/plan.yaml")));
         }
-        return Err(format!("no run {spec} in {} (or it has no plan.yaml)", runs.display()));
+        return Err(DiffError::NoRun { id: spec.to_string(), runs: runs.to_path_buf() });
     }
-    Err(format!("{spec}: neither a plan file nor a run id"))
+    Err(DiffError::Neither(spec.to_string()))
 }
 
 /// `orchestra plan diff A B`: exit 0 whether or not they differ, 1 if either cannot be read.
-pub fn diff_cmd(a: &str, b: &str, runs: &Path, json: bool) -> Result<String, String> {
+pub fn diff_cmd(a: &str, b: &str, runs: &Path, json: bool) -> Result<String, DiffError> {
     let (pa, na) = load_side(a, runs)?;
     let (pb, nb) = load_side(b, runs)?;
     let d = plan::diff::diff(&pa, &pb);
     if json {
-        return serde_json::to_string_pretty(&d).map(|s| s + "\n").map_err(|e| e.to_string());
+        return Ok(serde_json::to_string_pretty(&d)? + "\n");
     }
     Ok(d.render(&na, &nb, &pb))
 }
@@ -192,7 +214,7 @@ pub fn compare_cmd(cfg: &config::Loaded, intent: &str, ws: &Path) -> (String, bo
             }
         }
     }
-    let cell = |r: &Result<plan::Dag, String>, id: &str| -> String {
+    let cell = |r: &Result<plan::Dag, crate::planner::chain::Refusal>, id: &str| -> String {
         match r {
             Err(_) => "(no plan)".into(),
             Ok(d) => d

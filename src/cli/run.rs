@@ -140,12 +140,29 @@ fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() { p.to_path_buf() } else { cwd().join(p) }
 }
 
-fn workspace(flag: Option<&Path>) -> Result<PathBuf, String> {
+/// Why `orchestra run` or `plan` cannot start.
+#[derive(Debug, thiserror::Error)]
+enum RunArgError {
+    #[error("--workdir {}: not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("--workdir {}: {source}", path.display())]
+    Workdir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Plan(#[from] crate::yaml::LocatedError),
+    #[error("planner {backend}: {outcome}")]
+    Planner { backend: String, outcome: String },
+    #[error(transparent)]
+    Chain(crate::planner::chain::ChainError),
+    #[error("{flag} {}: is a directory (give a file path)", path.display())]
+    OutputIsDirectory { flag: &'static str, path: PathBuf },
+}
+
+fn workspace(flag: Option<&Path>) -> Result<PathBuf, RunArgError> {
     let w = flag.map(absolute).unwrap_or_else(cwd);
     match std::fs::canonicalize(&w) {
         Ok(c) if c.is_dir() => Ok(c),
-        Ok(c) => Err(format!("--workdir {}: not a directory", c.display())),
-        Err(e) => Err(format!("--workdir {}: {e}", w.display())),
+        Ok(c) => Err(RunArgError::NotADirectory(c)),
+        Err(source) => Err(RunArgError::Workdir { path: w, source }),
     }
 }
 
@@ -155,19 +172,19 @@ fn is_plan_file(target: &str) -> bool {
 }
 
 /// The plan for a target: a file, or the planner chain's answer for an intent. Returns the DAG and its origin.
-fn make_plan(target: &str, ws: &Path, cfg: &config::Loaded) -> Result<(Dag, String, Source), String> {
+fn make_plan(target: &str, ws: &Path, cfg: &config::Loaded) -> Result<(Dag, String, Source), RunArgError> {
     if is_plan_file(target) {
         let path = absolute(Path::new(target));
-        let plan = plan::load(&path).map_err(|e| e.to_string())?;
-        let dag = plan::validate(plan, target).map_err(|e| e.to_string())?;
+        let plan = plan::load(&path)?;
+        let dag = plan::validate(plan, target)?;
         return Ok((dag, target.to_string(), Source { plan_file: Some(path), intent: None }));
     }
     // The configured backends in order, the offline planner last. Their plans go
     // through exactly the checks a file would, plus the planner policy rule.
     let chain = crate::planner::Chain::from_config(&cfg.config.planner, &cfg.whitelist);
     let proposal = chain.propose(target, ws, None).map_err(|e| match e.attempts.as_slice() {
-        [only] => format!("planner {}: {}", only.backend, only.outcome),
-        _ => e.to_string(),
+        [only] => RunArgError::Planner { backend: only.backend.clone(), outcome: only.outcome.clone() },
+        _ => RunArgError::Chain(e),
     })?;
     for a in &proposal.attempts[..proposal.attempts.len().saturating_sub(1)] {
         crate::ci::github::eprint_quoted(&format!("orchestra: planner {}: {}", a.backend, a.outcome));
@@ -348,7 +365,7 @@ pub fn run(args: RunArgs) -> Exit {
 
 /// The CI report copies: flags, else the config (with its `ORCHESTRA_*` overrides).
 /// A path that is an existing directory is refused before anything runs.
-fn ci_outputs(args: &RunArgs, cfg: &config::Config) -> Result<crate::ci::Outputs, String> {
+fn ci_outputs(args: &RunArgs, cfg: &config::Config) -> Result<crate::ci::Outputs, RunArgError> {
     outputs_from(cfg, args.junit.as_deref(), args.sarif.as_deref(), args.summary.as_deref())
 }
 
@@ -357,11 +374,11 @@ fn outputs_from(
     junit: Option<&Path>,
     sarif: Option<&Path>,
     summary: Option<&Path>,
-) -> Result<crate::ci::Outputs, String> {
-    let pick = |flag: Option<&Path>, conf: &Option<PathBuf>, name: &str| -> Result<Option<PathBuf>, String> {
+) -> Result<crate::ci::Outputs, RunArgError> {
+    let pick = |flag: Option<&Path>, conf: &Option<PathBuf>, name: &'static str| {
         let p = flag.map(Path::to_path_buf).or_else(|| conf.clone()).map(|p| absolute(&p));
         match p {
-            Some(p) if p.is_dir() => Err(format!("{name} {}: is a directory (give a file path)", p.display())),
+            Some(path) if path.is_dir() => Err(RunArgError::OutputIsDirectory { flag: name, path }),
             other => Ok(other),
         }
     };

@@ -50,21 +50,30 @@ fn runs_dir(flag: Option<PathBuf>) -> PathBuf {
     super::run::runs_dir(flag.as_deref(), cfg.as_ref().map(|c| &c.config))
 }
 
-fn open(dir: &std::path::Path) -> Result<Index, String> {
+/// Why runs cannot be shown.
+#[derive(Debug, thiserror::Error)]
+enum RunsError {
+    #[error("no runs directory at {} (see --runs-dir)", .0.display())]
+    NoRunsDir(PathBuf),
+    #[error(transparent)]
+    Store(#[from] crate::runstore::RunStoreError),
+}
+
+fn open(dir: &std::path::Path) -> Result<Index, RunsError> {
     // A read-only command must not create a runs directory where there is none.
     if !dir.is_dir() {
-        return Err(format!("no runs directory at {} (see --runs-dir)", dir.display()));
+        return Err(RunsError::NoRunsDir(dir.to_path_buf()));
     }
-    let mut ix = Index::open(dir).map_err(|e| e.to_string())?;
-    ix.refresh().map_err(|e| e.to_string())?;
+    let mut ix = Index::open(dir)?;
+    ix.refresh()?;
     Ok(ix)
 }
 
-fn tasks_of(ix: &Index, dir: &std::path::Path, id: &str) -> Result<Vec<TaskRow>, String> {
-    RunDir::open(dir, id).map_err(|e| e.to_string())?;
+fn tasks_of(ix: &Index, dir: &std::path::Path, id: &str) -> Result<Vec<TaskRow>, RunsError> {
+    RunDir::open(dir, id)?;
     // Read the checkpoint itself too, so a corrupted one is reported rather than shown stale.
-    checkpoint::load(&dir.join(id)).map_err(|e| e.to_string())?;
-    ix.tasks(id).map_err(|e| e.to_string())
+    checkpoint::load(&dir.join(id))?;
+    Ok(ix.tasks(id)?)
 }
 
 /// Run `orchestra runs ...`.
@@ -75,7 +84,7 @@ pub fn run(cmd: RunsCommand) -> Exit {
     match cmd {
         RunsCommand::List { runs_dir: d, json } => {
             let dir = runs_dir(d);
-            let rows = match open(&dir).and_then(|ix| ix.runs().map_err(|e| e.to_string())) {
+            let rows = match open(&dir).and_then(|ix| Ok(ix.runs()?)) {
                 Ok(r) => r,
                 Err(e) => return super::config_error(e),
             };
@@ -90,7 +99,7 @@ pub fn run(cmd: RunsCommand) -> Exit {
             let dir = runs_dir(d);
             let result = open(&dir).and_then(|ix| {
                 let tasks = tasks_of(&ix, &dir, &run_id)?;
-                let row = ix.runs().map_err(|e| e.to_string())?.into_iter().find(|r| r.run_id == run_id);
+                let row = ix.runs()?.into_iter().find(|r| r.run_id == run_id);
                 Ok((row, tasks))
             });
             let (row, tasks) = match result {

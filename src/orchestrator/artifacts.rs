@@ -20,6 +20,55 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
+/// Why declared outputs were not (all) copied.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// The workspace cannot be opened.
+    #[error("workspace {}: {source}", path.display())]
+    Workspace {
+        /// The workspace.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// An output path that leaves the workspace.
+    #[error("declared output {0:?} is not a path inside the workspace")]
+    NotInside(String),
+    /// An output overlapping the orchestrator's own directories.
+    #[error("declared output {output:?} overlaps the orchestrator's own {}", own.display())]
+    Overlaps {
+        /// The output as declared.
+        output: String,
+        /// The orchestrator's path.
+        own: PathBuf,
+    },
+    /// The task did not produce it.
+    #[error("declared output {0:?} was not produced")]
+    Missing(String),
+    /// It goes through a symbolic link.
+    #[error("declared output {0:?} goes through a symbolic link; not copied")]
+    Link(String),
+    /// It cannot be opened.
+    #[error("declared output {output:?}: {source}")]
+    Open {
+        /// The output as declared.
+        output: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The destination in the run directory.
+    #[error("artifacts: {0}")]
+    Destination(crate::runstore::RunStoreError),
+    /// Copying failed.
+    #[error("copying output {output:?}: {source}")]
+    Copy {
+        /// The output as declared.
+        output: String,
+        /// Why.
+        source: io::Error,
+    },
+}
+
 /// Copy each declared output (relative to `workdir`) into `dest` (a directory
 /// relative to `run`, written through its descriptor: no link there is ever
 /// followed either), refusing outputs that overlap any of `forbidden` (absolute paths).
@@ -29,30 +78,28 @@ pub fn collect(
     run: &crate::runstore::RunDir,
     dest: &Path,
     forbidden: &[PathBuf],
-) -> Result<(), String> {
-    let root = open_dir_path(workdir).map_err(|e| format!("workspace {}: {e}", workdir.display()))?;
+) -> Result<(), ArtifactError> {
+    let root =
+        open_dir_path(workdir).map_err(|source| ArtifactError::Workspace { path: workdir.to_path_buf(), source })?;
     for out in outputs {
-        let rel =
-            normalize(out).ok_or_else(|| format!("declared output {out:?} is not a path inside the workspace"))?;
+        let rel = normalize(out).ok_or_else(|| ArtifactError::NotInside(out.clone()))?;
         let abs = workdir.join(&rel);
         if let Some(f) = forbidden.iter().find(|f| abs.starts_with(f) || f.starts_with(&abs)) {
-            return Err(format!("declared output {out:?} overlaps the orchestrator's own {}", f.display()));
+            return Err(ArtifactError::Overlaps { output: out.clone(), own: f.clone() });
         }
         let fd = match beneath(&root, &rel) {
             Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                return Err(format!("declared output {out:?} was not produced"));
-            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Err(ArtifactError::Missing(out.clone())),
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::EXDEV) => {
-                return Err(format!("declared output {out:?} goes through a symbolic link; not copied"));
+                return Err(ArtifactError::Link(out.clone()));
             }
-            Err(e) => return Err(format!("declared output {out:?}: {e}")),
+            Err(source) => return Err(ArtifactError::Open { output: out.clone(), source }),
         };
         let target = dest.join(&rel);
         let parent = target.parent().unwrap_or(dest);
-        let into = run.create_dir(parent).map_err(|e| format!("artifacts: {e}"))?;
+        let into = run.create_dir(parent).map_err(ArtifactError::Destination)?;
         let name = target.file_name().unwrap_or_default();
-        copy_fd(fd, &into, name).map_err(|e| format!("copying output {out:?}: {e}"))?;
+        copy_fd(fd, &into, name).map_err(|source| ArtifactError::Copy { output: out.clone(), source })?;
     }
     Ok(())
 }
@@ -137,7 +184,7 @@ mod tests {
         outputs: &[String],
         run: &crate::runstore::RunDir,
         forbidden: &[PathBuf],
-    ) -> Result<(), String> {
+    ) -> Result<(), ArtifactError> {
         collect(ws, outputs, run, Path::new("artifacts/t"), forbidden)
     }
 
@@ -179,7 +226,7 @@ mod tests {
         collect_to(ws.path(), &["out".into()], &run, &[]).unwrap();
         assert_eq!(std::fs::read_to_string(dest.as_path().join("out/bin")).unwrap(), "binary");
         assert!(std::fs::symlink_metadata(dest.as_path().join("out/leak")).is_err(), "links are not copied");
-        let e = collect_to(ws.path(), &["nope".into()], &run, &[]).unwrap_err();
+        let e = collect_to(ws.path(), &["nope".into()], &run, &[]).unwrap_err().to_string();
         assert!(e.contains("was not produced"), "{e}");
         assert!(!grep(dest.as_path(), "CANARY"));
     }
@@ -191,9 +238,9 @@ mod tests {
         let dest = run.path.join("artifacts/t");
         let (keep, _secret) = canary();
         std::os::unix::fs::symlink(keep.path(), ws.path().join("sub")).unwrap();
-        let e = collect_to(ws.path(), &["sub/secret".into()], &run, &[]).unwrap_err();
+        let e = collect_to(ws.path(), &["sub/secret".into()], &run, &[]).unwrap_err().to_string();
         assert!(e.contains("symbolic link"), "{e}");
-        let e = collect_to(ws.path(), &["sub".into()], &run, &[]).unwrap_err();
+        let e = collect_to(ws.path(), &["sub".into()], &run, &[]).unwrap_err().to_string();
         assert!(e.contains("symbolic link"), "{e}");
         assert!(!grep(dest.as_path(), "CANARY"));
     }
@@ -210,7 +257,7 @@ mod tests {
         let runs = ws.path().join("runs");
         std::fs::create_dir(&runs).unwrap();
         for bad in [".", "runs", "runs/x"] {
-            let e = collect_to(ws.path(), &[bad.into()], &run, std::slice::from_ref(&runs)).unwrap_err();
+            let e = collect_to(ws.path(), &[bad.into()], &run, std::slice::from_ref(&runs)).unwrap_err().to_string();
             assert!(e.contains("overlaps") || e.contains("not a path"), "{bad}: {e}");
         }
     }
@@ -224,7 +271,7 @@ mod tests {
         std::fs::write(ws.path().join("out/a"), "artifact").unwrap();
         // `artifacts/t` replaced by a link to a host directory.
         std::os::unix::fs::symlink(host.path(), run.path.join("artifacts/t")).unwrap();
-        let e = collect_to(ws.path(), &["out".into()], &run, &[]).unwrap_err();
+        let e = collect_to(ws.path(), &["out".into()], &run, &[]).unwrap_err().to_string();
         assert!(e.contains("symbolic link"), "{e}");
         assert!(std::fs::read_dir(host.path()).unwrap().next().is_none(), "nothing written in the host dir");
     }

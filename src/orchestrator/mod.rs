@@ -83,6 +83,78 @@ pub struct Prepared {
     pub run_timeout: Option<Duration>,
 }
 
+/// Why a plan cannot run (exit 1, nothing ran). One line.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The plan breaks the whitelist or the environment rules.
+    #[error(transparent)]
+    Plan(#[from] crate::yaml::LocatedError),
+    /// The config file lies where tasks can write.
+    #[error("config {}: {reason}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: InTaskReach,
+    },
+    /// One task cannot run.
+    #[error("task {task:?}: {problem}")]
+    Task {
+        /// The task id.
+        task: String,
+        /// Why.
+        problem: TaskProblem,
+    },
+}
+
+/// Why one task of a plan cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskProblem {
+    /// Its tool is not whitelisted.
+    #[error("unknown tool")]
+    UnknownTool,
+    /// Its policy file lies where tasks can write.
+    #[error("policy {spec}: {reason}")]
+    PolicyReach {
+        /// The policy as given.
+        spec: String,
+        /// Why it is refused.
+        reason: InTaskReach,
+    },
+    /// Its policy does not load.
+    #[error("policy {0}")]
+    Policy(crate::policy::load::PolicyError),
+    /// The config's `security:` block cannot apply to its policy.
+    #[error("policy {origin}: {error} (config {config})")]
+    Security {
+        /// The policy's origin.
+        origin: String,
+        /// Why.
+        error: config::SecurityError,
+        /// The config's origin.
+        config: String,
+    },
+    /// Its program cannot be resolved.
+    #[error("tool {tool:?}: {error}")]
+    Program {
+        /// The tool.
+        tool: String,
+        /// Why.
+        error: crate::plan::program::ProgramError,
+    },
+    /// Its sandbox cannot run it here (preflight).
+    #[error(transparent)]
+    Sandbox(crate::sandbox::SandboxError),
+}
+
+/// A policy or config file in the workspace, outside its `.orchestra/`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "lies in the workspace {}, which tasks can write; keep policies and configs in .orchestra/ or outside the workspace",
+    .0.display()
+)]
+pub struct InTaskReach(pub PathBuf);
+
 /// Resolve and check everything before anything runs. Errors are one line, exit 1.
 ///
 /// Policy precedence: `cli_policy`, then the task's, the tool's, the plan's,
@@ -95,18 +167,19 @@ pub fn prepare(
     cli_policy: Option<&str>,
     base_dir: &Path,
     workspace: &Path,
-) -> Result<Prepared, String> {
-    cfg.whitelist.check(&dag, origin).map_err(|e| e.to_string())?;
+) -> Result<Prepared, PrepareError> {
+    cfg.whitelist.check(&dag, origin)?;
     let text = Path::new(origin).is_file().then(|| std::fs::read_to_string(origin).ok()).flatten();
-    crate::plan::env::check(&dag, origin, &cfg.config.allow_task_env, text.as_deref()).map_err(|e| e.to_string())?;
+    crate::plan::env::check(&dag, origin, &cfg.config.allow_task_env, text.as_deref())?;
     if let Some(path) = &cfg.path {
-        outside_task_reach(path, workspace).map_err(|why| format!("config {}: {why}", path.display()))?;
+        outside_task_reach(path, workspace).map_err(|reason| PrepareError::Config { path: path.clone(), reason })?;
     }
     let mut tasks = Vec::with_capacity(dag.plan.tasks.len());
     let mut checked: HashMap<String, ()> = HashMap::new();
     for t in &dag.plan.tasks {
-        let tool = cfg.whitelist.get(&t.tool.value).ok_or_else(|| format!("task {:?}: unknown tool", t.id()))?;
-        let mut argv = cfg.whitelist.argv(t).ok_or_else(|| format!("task {:?}: unknown tool", t.id()))?;
+        let task_err = |problem| PrepareError::Task { task: t.id().to_string(), problem };
+        let tool = cfg.whitelist.get(&t.tool.value).ok_or_else(|| task_err(TaskProblem::UnknownTool))?;
+        let mut argv = cfg.whitelist.argv(t).ok_or_else(|| task_err(TaskProblem::UnknownTool))?;
         let spec = cli_policy
             .map(str::to_string)
             .or_else(|| t.policy.clone())
@@ -117,19 +190,20 @@ pub fn prepare(
         let spec = absolutize_policy(&spec, base_dir);
         if Path::new(&spec).is_absolute() {
             outside_task_reach(Path::new(&spec), workspace)
-                .map_err(|why| format!("task {:?}: policy {spec}: {why}", t.id()))?;
+                .map_err(|reason| task_err(TaskProblem::PolicyReach { spec: spec.clone(), reason }))?;
         }
-        let (mut policy, policy_origin) = load_policy(&spec).map_err(|e| format!("task {:?}: policy {e}", t.id()))?;
+        let (mut policy, policy_origin) = load_policy(&spec).map_err(|e| task_err(TaskProblem::Policy(e)))?;
         let mut effective_policy = None;
         if let Some(sec) = &cfg.config.security {
-            config::apply_security(sec, &mut policy)
-                .map_err(|e| format!("task {:?}: policy {policy_origin}: {e} (config {})", t.id(), cfg.origin))?;
+            config::apply_security(sec, &mut policy).map_err(|error| {
+                task_err(TaskProblem::Security { origin: policy_origin.clone(), error, config: cfg.origin.clone() })
+            })?;
             effective_policy = Some(policy.to_yaml());
         }
         // The program, resolved on the policy's PATH before the plan's env applies.
         if policy.backend() == crate::policy::SandboxMode::Jail {
             let resolved = crate::plan::program::resolve(&argv[0], policy_path(&policy).as_deref(), workspace)
-                .map_err(|e| format!("task {:?}: tool {:?}: {e}", t.id(), t.tool.value))?;
+                .map_err(|error| task_err(TaskProblem::Program { tool: t.tool.value.clone(), error }))?;
             argv[0] = resolved.argv0();
         }
         if let Some(d) = t.timeout {
@@ -138,17 +212,11 @@ pub fn prepare(
         for (k, v) in &t.env {
             policy.environment.set.insert(k.clone(), v.clone());
         }
-        let backend = crate::sandbox::backend_for(policy.backend()).map_err(|e| format!("task {:?}: {e}", t.id()))?;
+        let backend = crate::sandbox::backend_for(policy.backend()).map_err(|e| task_err(TaskProblem::Sandbox(e)))?;
         let hash = policy.hash();
         if !checked.contains_key(&hash) {
-            // The container backends' check_host also connects to the engine.
-            if policy.backend() == crate::policy::SandboxMode::Jail {
-                backend.preflight(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
-            } else {
-                backend.check(&policy).map_err(|e| format!("task {:?}: {e}", t.id()))?;
-                crate::sandbox::container::check_host(policy.backend(), &policy, workspace)
-                    .map_err(|e| format!("task {:?}: {e}", t.id()))?;
-            }
+            // A container backend's preflight also asks its engine.
+            backend.preflight(&policy, workspace).map_err(|e| task_err(TaskProblem::Sandbox(e)))?;
             checked.insert(hash.clone(), ());
         }
         tasks.push(TaskPlan {
@@ -215,13 +283,10 @@ fn reachable(dir: &Path, visible: &Option<Vec<PathBuf>>) -> bool {
 /// Policy and config files must not lie where tasks can write: in the
 /// workspace, outside its `.orchestra/` (which tasks never see writable). A
 /// task could otherwise loosen the policy of a later task or of a resume.
-fn outside_task_reach(file: &Path, workspace: &Path) -> Result<(), String> {
+fn outside_task_reach(file: &Path, workspace: &Path) -> Result<(), InTaskReach> {
     let real = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     if real.starts_with(workspace) && !real.starts_with(workspace.join(".orchestra")) {
-        return Err(format!(
-            "lies in the workspace {}, which tasks can write; keep policies and configs in .orchestra/ or outside the workspace",
-            workspace.display()
-        ));
+        return Err(InTaskReach(workspace.to_path_buf()));
     }
     Ok(())
 }
@@ -529,7 +594,7 @@ fn session(
                     )
                 {
                     rec.state = TaskState::Failed;
-                    rec.note = Some(e);
+                    rec.note = Some(e.to_string());
                 }
                 let final_state = rec.state;
                 let detail = describe(&rec);
@@ -650,14 +715,14 @@ fn after_tasks(exit: Exit) -> Exit {
 
 /// Create the directories of the CI report copies and note what they are,
 /// before any task runs (see [`Options::output_dirs`]).
-pub fn guard_outputs(outputs: &crate::ci::Outputs) -> Result<Vec<OutputDir>, String> {
+pub fn guard_outputs(outputs: &crate::ci::Outputs) -> Result<Vec<OutputDir>, RunStoreError> {
     let mut dirs = Vec::new();
     for p in [&outputs.junit, &outputs.sarif, &outputs.summary].into_iter().flatten() {
         let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) else { continue };
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(crate::runstore::io_at(parent))?;
         let id = std::fs::File::open(parent)
             .and_then(|f| crate::runstore::at::identity(&f))
-            .map_err(|e| format!("{}: {e}", parent.display()))?;
+            .map_err(crate::runstore::io_at(parent))?;
         dirs.push((parent.to_path_buf(), id));
     }
     Ok(dirs)
@@ -883,14 +948,9 @@ pub fn describe(rec: &TaskRecord) -> String {
     if let Some(s) = rec.signal {
         parts.push(format!("signal={s}"));
     }
-    let mut rules: Vec<&str> = Vec::new();
-    for v in &rec.violations {
-        if !rules.contains(&v.rule.as_str()) {
-            rules.push(&v.rule);
-        }
-    }
+    let rules = crate::sandbox::report::distinct_rules(&rec.violations);
     if !rules.is_empty() {
-        parts.push(format!("rules={}", rules.join(",")));
+        parts.push(format!("rules={}", crate::sandbox::report::join_rules(&rules, ",")));
     }
     if let Some(n) = &rec.note {
         parts.push(n.clone());

@@ -75,12 +75,28 @@ pub enum Approval {
     NoTerminal,
 }
 
+/// Why no plan was proposed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    /// No planner produced an acceptable plan.
+    #[error(transparent)]
+    Planner(#[from] crate::planner::chain::ChainError),
+    /// The plan proposed fails the checks every plan must pass.
+    #[error("{backend} planner's plan refused: {error}")]
+    Refused {
+        /// The planner backend.
+        backend: String,
+        /// Why.
+        error: Box<super::PrepareError>,
+    },
+}
+
 /// The L2 side of replanning, provided by the caller (the CLI wires the planner chain in).
 pub trait Replanner {
     /// At most this many replans per run.
     fn max_replans(&self) -> u32;
     /// Propose and check a plan for the remaining work.
-    fn propose(&mut self, req: &Request<'_>) -> Result<Proposed, String>;
+    fn propose(&mut self, req: &Request<'_>) -> Result<Proposed, ProposeError>;
     /// Ask whether to adopt a proposal (its diff shown); `NotAsked` when nobody is to be asked.
     fn approve(&mut self, number: u32, diff: &str) -> Approval;
 }
@@ -158,6 +174,7 @@ pub fn attempt(
     let proposed = match replanner.propose(&req) {
         Ok(p) => p,
         Err(e) => {
+            let e = e.to_string();
             progress.say(&format!("orchestra: replan {number} failed: {e}"));
             progress.event(&super::progress::Event::Replan {
                 replan: number,

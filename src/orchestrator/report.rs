@@ -347,7 +347,14 @@ pub fn markdown(r: &RunReport) -> String {
         let _ = writeln!(md, "| task | rule | what | when |");
         let _ = writeln!(md, "|---|---|---|---|");
         for (task, v) in violations {
-            let _ = writeln!(md, "| `{}` | `{}` | {} | {} |", cell(task), cell(&v.rule), cell(&v.detail), cell(&v.at));
+            let _ = writeln!(
+                md,
+                "| `{}` | `{}` | {} | {} |",
+                cell(task),
+                cell(&v.rule.to_string()),
+                cell(&v.detail),
+                cell(&v.at)
+            );
         }
     }
     let _ = writeln!(md, "\n## Commands and enforced controls\n");

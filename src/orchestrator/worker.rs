@@ -114,7 +114,7 @@ where
             tracing::debug!(mono_us = mono_us(), task = %attempt.task, "worker: spawned");
             std::thread::spawn(move || done(wait(child, &attempt, spawned_at)));
         }
-        Err(error) => done(fail(error)),
+        Err(error) => done(fail(error.to_string())),
     }
     handle
 }
@@ -123,19 +123,26 @@ fn fail(error: String) -> Outcome {
     Outcome { report: None, exec_status: -1, error: Some(error), process_time: std::time::Duration::ZERO }
 }
 
+/// Why an attempt could not be started.
+#[derive(Debug, thiserror::Error)]
+enum SpawnError {
+    #[error("cannot open log: {0}")]
+    Log(crate::runstore::RunStoreError),
+    #[error("cannot open log {}: {source}", path.display())]
+    LogClone { path: PathBuf, source: std::io::Error },
+    #[error("cannot clear the report: {0}")]
+    Report(crate::runstore::RunStoreError),
+    #[error("cannot start {}: {source}", exe.display())]
+    Start { exe: PathBuf, source: std::io::Error },
+}
+
 /// Open the log, build the command, spawn it. Returns the child and the
 /// instant just before the spawn (its process time starts there: everything
 /// before is the orchestrator's).
-fn spawn(exe: &PathBuf, a: &Attempt) -> Result<(std::process::Child, std::time::Instant), String> {
-    let log = match a.run.append(&a.log) {
-        Ok(f) => f,
-        Err(e) => return Err(format!("cannot open log: {e}")),
-    };
-    let log2 = match log.try_clone() {
-        Ok(f) => f,
-        Err(e) => return Err(format!("cannot open log {}: {e}", a.log.display())),
-    };
-    a.run.remove(&a.report).map_err(|e| format!("cannot clear the report: {e}"))?;
+fn spawn(exe: &PathBuf, a: &Attempt) -> Result<(std::process::Child, std::time::Instant), SpawnError> {
+    let log = a.run.append(&a.log).map_err(SpawnError::Log)?;
+    let log2 = log.try_clone().map_err(|source| SpawnError::LogClone { path: a.log.clone(), source })?;
+    a.run.remove(&a.report).map_err(SpawnError::Report)?;
     let mut cmd = Command::new(exe);
     cmd.arg("exec")
         .arg("--policy")
@@ -186,7 +193,7 @@ fn spawn(exe: &PathBuf, a: &Attempt) -> Result<(std::process::Child, std::time::
     cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
     tracing::debug!(mono_us = mono_us(), task = %a.task, "worker: spawning");
     let at = std::time::Instant::now();
-    cmd.spawn().map(|child| (child, at)).map_err(|e| format!("cannot start {}: {e}", exe.display()))
+    cmd.spawn().map(|child| (child, at)).map_err(|source| SpawnError::Start { exe: exe.clone(), source })
 }
 
 fn wait(mut child: std::process::Child, a: &Attempt, spawned_at: std::time::Instant) -> Outcome {

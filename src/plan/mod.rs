@@ -324,9 +324,8 @@ pub fn schema() -> String {
 mod tests {
     use super::*;
 
-    fn dag(text: &str) -> Result<Dag, String> {
-        let plan = parse(text, "p.yaml").map_err(|e| e.to_string())?;
-        validate(plan, "p.yaml").map_err(|e| e.to_string())
+    fn dag(text: &str) -> Result<Dag, LocatedError> {
+        validate(parse(text, "p.yaml")?, "p.yaml")
     }
 
     #[test]
@@ -342,37 +341,61 @@ mod tests {
 
     #[test]
     fn duplicates_unknown_needs_and_cycles_are_located() {
-        let e = dag("tasks:\n- id: a\n  tool: t\n- id: a\n  tool: t\n").unwrap_err();
+        let e = dag("tasks:\n- id: a\n  tool: t\n- id: a\n  tool: t\n").unwrap_err().to_string();
         assert!(e.starts_with("p.yaml:4:7: duplicate task id \"a\" (first defined at line 2"), "{e}");
-        let e = dag("tasks:\n- id: a\n  tool: t\n  needs: [zz]\n").unwrap_err();
+        let e = dag("tasks:\n- id: a\n  tool: t\n  needs: [zz]\n").unwrap_err().to_string();
         assert!(e.starts_with("p.yaml:4:11: task \"a\" needs unknown task \"zz\""), "{e}");
         let e = dag("tasks:\n- {id: a, tool: t, needs: [c]}\n- {id: b, tool: t, needs: [a]}\n- {id: c, tool: t, needs: [b]}\n- {id: x, tool: t}\n")
-            .unwrap_err();
+            .unwrap_err().to_string();
         assert!(e.starts_with("p.yaml:2:") && e.contains("dependency cycle between tasks a, b, c"), "{e}");
-        let e = dag("tasks:\n- {id: a, tool: t, needs: [a]}\n").unwrap_err();
+        let e = dag("tasks:\n- {id: a, tool: t, needs: [a]}\n").unwrap_err().to_string();
         assert!(e.contains("needs itself"), "{e}");
     }
 
     #[test]
     fn ids_and_paths_cannot_escape() {
         for bad in ["../x", "a/b", ".hidden", "", "a b"] {
-            let e = dag(&format!("tasks:\n- {{id: '{bad}', tool: t}}\n")).unwrap_err();
+            let e = dag(&format!("tasks:\n- {{id: '{bad}', tool: t}}\n")).unwrap_err().to_string();
             assert!(e.contains("task id"), "{bad}: {e}");
         }
-        assert!(dag("tasks:\n- {id: a, tool: t, outputs: [../etc]}\n").unwrap_err().contains("must not contain .."));
-        assert!(dag("tasks:\n- {id: a, tool: t, inputs: [/etc/passwd]}\n").unwrap_err().contains("relative"));
-        assert!(dag("tasks:\n- {id: a, tool: t, inputs: [.orchestra/audit]}\n").unwrap_err().contains(".orchestra"));
-        assert!(dag("tasks:\n- {id: a, tool: t, outputs: [./.orchestra/x]}\n").unwrap_err().contains(".orchestra"));
-        assert!(dag("tasks:\n- {id: a, tool: t, outputs: ['.']}\n").unwrap_err().contains("workspace itself"));
-        assert!(dag("tasks:\n- {id: a, tool: t, env: {ORCHESTRA_AUDIT_KEY: x}}\n").unwrap_err().contains("ORCHESTRA_"));
+        assert!(
+            dag("tasks:\n- {id: a, tool: t, outputs: [../etc]}\n")
+                .unwrap_err()
+                .to_string()
+                .contains("must not contain ..")
+        );
+        assert!(
+            dag("tasks:\n- {id: a, tool: t, inputs: [/etc/passwd]}\n").unwrap_err().to_string().contains("relative")
+        );
+        assert!(
+            dag("tasks:\n- {id: a, tool: t, inputs: [.orchestra/audit]}\n")
+                .unwrap_err()
+                .to_string()
+                .contains(".orchestra")
+        );
+        assert!(
+            dag("tasks:\n- {id: a, tool: t, outputs: [./.orchestra/x]}\n")
+                .unwrap_err()
+                .to_string()
+                .contains(".orchestra")
+        );
+        assert!(
+            dag("tasks:\n- {id: a, tool: t, outputs: ['.']}\n").unwrap_err().to_string().contains("workspace itself")
+        );
+        assert!(
+            dag("tasks:\n- {id: a, tool: t, env: {ORCHESTRA_AUDIT_KEY: x}}\n")
+                .unwrap_err()
+                .to_string()
+                .contains("ORCHESTRA_")
+        );
     }
 
     #[test]
     fn unknown_fields_and_versions_are_refused() {
-        let e = dag("tasks:\n- id: a\n  tool: t\n  need: [b]\n").unwrap_err();
+        let e = dag("tasks:\n- id: a\n  tool: t\n  need: [b]\n").unwrap_err().to_string();
         assert!(e.starts_with("p.yaml:4:3:") && e.contains("need"), "{e}");
-        assert!(dag("version: 2\ntasks:\n- {id: a, tool: t}\n").unwrap_err().contains("version 2"));
-        assert!(dag("tasks: []\n").unwrap_err().contains("no tasks"));
+        assert!(dag("version: 2\ntasks:\n- {id: a, tool: t}\n").unwrap_err().to_string().contains("version 2"));
+        assert!(dag("tasks: []\n").unwrap_err().to_string().contains("no tasks"));
     }
 
     #[test]

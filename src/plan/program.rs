@@ -42,8 +42,41 @@ impl Resolved {
     }
 }
 
+/// Why a program cannot be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProgramError {
+    /// The program is a file tasks can write.
+    #[error(
+        "program {} is the workspace file {}, which tasks can write; a workspace script must be named by a relative path (e.g. ./gradlew) in the whitelist",
+        program.display(),
+        file.display()
+    )]
+    InWorkspace {
+        /// The program as named or found.
+        program: PathBuf,
+        /// The file it is (symlinks resolved).
+        file: PathBuf,
+    },
+    /// Found through a `PATH` entry, and refused.
+    #[error("{error} (found through the policy's PATH entry {entry})")]
+    OnPath {
+        /// Why it is refused.
+        error: Box<ProgramError>,
+        /// The `PATH` entry.
+        entry: String,
+    },
+    /// Not on the `PATH`.
+    #[error("program {program:?} is not on the policy's PATH ({path})")]
+    NotFound {
+        /// The program.
+        program: String,
+        /// The `PATH` searched.
+        path: String,
+    },
+}
+
 /// Resolve `program` on `path_var` (the policy's `PATH`) for a task in `workspace`.
-pub fn resolve(program: &str, path_var: Option<&str>, workspace: &Path) -> Result<Resolved, String> {
+pub fn resolve(program: &str, path_var: Option<&str>, workspace: &Path) -> Result<Resolved, ProgramError> {
     if program.contains('/') {
         let p = Path::new(program);
         if !p.is_absolute() {
@@ -64,22 +97,19 @@ pub fn resolve(program: &str, path_var: Option<&str>, workspace: &Path) -> Resul
         if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
             continue;
         }
-        outside(&candidate, workspace).map_err(|e| format!("{e} (found through the policy's PATH entry {dir})"))?;
+        outside(&candidate, workspace)
+            .map_err(|e| ProgramError::OnPath { error: Box::new(e), entry: dir.to_string() })?;
         return Ok(Resolved::Host(candidate));
     }
-    Err(format!("program {program:?} is not on the policy's PATH ({path_var})"))
+    Err(ProgramError::NotFound { program: program.to_string(), path: path_var.to_string() })
 }
 
 /// Refuse a program file inside the workspace (symlinks resolved).
-fn outside(p: &Path, workspace: &Path) -> Result<(), String> {
+fn outside(p: &Path, workspace: &Path) -> Result<(), ProgramError> {
     let real = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let ws = std::fs::canonicalize(workspace).unwrap_or_else(|_| workspace.to_path_buf());
     if real.starts_with(&ws) {
-        return Err(format!(
-            "program {} is the workspace file {}, which tasks can write; a workspace script must be named by a relative path (e.g. ./gradlew) in the whitelist",
-            p.display(),
-            real.display()
-        ));
+        return Err(ProgramError::InWorkspace { program: p.to_path_buf(), file: real });
     }
     Ok(())
 }
@@ -99,12 +129,12 @@ mod tests {
         let sys = std::fs::canonicalize("/usr/bin/true").unwrap();
         let r = resolve("true", Some("/usr/bin:/bin"), ws.path()).unwrap();
         assert!(matches!(&r, Resolved::Host(p) if std::fs::canonicalize(p).unwrap() == sys), "{r:?}");
-        let e = resolve("true", Some(&format!("{}:/usr/bin", bin.display())), ws.path()).unwrap_err();
+        let e = resolve("true", Some(&format!("{}:/usr/bin", bin.display())), ws.path()).unwrap_err().to_string();
         assert!(e.contains("is the workspace file") && e.contains("PATH entry"), "{e}");
         // Relative and empty entries are the workspace: skipped.
         let r = resolve("true", Some("bin::.:/usr/bin"), ws.path()).unwrap();
         assert!(matches!(r, Resolved::Host(_)));
-        let e = resolve("no-such-tool-xyz", Some("/usr/bin"), ws.path()).unwrap_err();
+        let e = resolve("no-such-tool-xyz", Some("/usr/bin"), ws.path()).unwrap_err().to_string();
         assert!(e.contains("not on the policy's PATH"), "{e}");
         assert_eq!(resolve("./gradlew", None, ws.path()).unwrap(), Resolved::Workspace("./gradlew".into()));
         assert!(resolve(&fake.to_string_lossy(), None, ws.path()).is_err());

@@ -20,6 +20,45 @@ pub const BUILTIN: &str = include_str!("../../policies/tools.yaml");
 /// Program names treated as shells (they must be declared `shell: true`).
 const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "ash", "busybox", "fish", "csh", "tcsh"];
 
+/// Why a task is not allowed by the whitelist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WhitelistError {
+    /// The tool is not whitelisted.
+    #[error("task {task:?} uses tool {tool:?}, which is not in the whitelist (allowed: {known})")]
+    UnknownTool {
+        /// The task id.
+        task: String,
+        /// The tool.
+        tool: String,
+        /// The whitelisted tools, comma-separated.
+        known: String,
+    },
+    /// The first argument is not one of the tool's subcommands.
+    #[error("task {task:?}: tool {tool:?} allows only the subcommands {allowed} (got {got})")]
+    Subcommand {
+        /// The task id.
+        task: String,
+        /// The tool.
+        tool: String,
+        /// The allowed subcommands, comma-separated.
+        allowed: String,
+        /// What the task gave (quoted), or `none`.
+        got: String,
+    },
+    /// An argument no pattern admits.
+    #[error("task {task:?}: argument {arg:?} is not allowed for tool {tool:?} (patterns: {patterns})")]
+    Argument {
+        /// The task id.
+        task: String,
+        /// The argument.
+        arg: String,
+        /// The tool.
+        tool: String,
+        /// The patterns, `|`-separated, or `none`.
+        patterns: String,
+    },
+}
+
 /// One whitelisted tool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -112,39 +151,36 @@ impl Whitelist {
     }
 
     /// Check one task against the whitelist.
-    pub fn check_task(&self, task: &Task) -> Result<(), String> {
+    pub fn check_task(&self, task: &Task) -> Result<(), WhitelistError> {
         let Some(tool) = self.tools.get(&task.tool.value) else {
-            let known: Vec<&str> = self.tools.keys().map(String::as_str).collect();
-            return Err(format!(
-                "task {:?} uses tool {:?}, which is not in the whitelist (allowed: {})",
-                task.id(),
-                task.tool.value,
-                known.join(", ")
-            ));
+            return Err(WhitelistError::UnknownTool {
+                task: task.id().to_string(),
+                tool: task.tool.value.clone(),
+                known: self.tools.keys().cloned().collect::<Vec<_>>().join(", "),
+            });
         };
         let mut rest = task.args.as_slice();
         if !tool.spec.subcommands.is_empty() {
             match rest.first() {
                 Some(first) if tool.spec.subcommands.iter().any(|s| s == first) => rest = &rest[1..],
                 other => {
-                    return Err(format!(
-                        "task {:?}: tool {:?} allows only the subcommands {} (got {})",
-                        task.id(),
-                        task.tool.value,
-                        tool.spec.subcommands.join(", "),
-                        other.map(|s| format!("{s:?}")).unwrap_or_else(|| "none".into())
-                    ));
+                    return Err(WhitelistError::Subcommand {
+                        task: task.id().to_string(),
+                        tool: task.tool.value.clone(),
+                        allowed: tool.spec.subcommands.join(", "),
+                        got: other.map(|s| format!("{s:?}")).unwrap_or_else(|| "none".into()),
+                    });
                 }
             }
         }
         for a in rest {
             if !tool.args.iter().any(|re| re.is_match(a)) {
-                return Err(format!(
-                    "task {:?}: argument {a:?} is not allowed for tool {:?} (patterns: {})",
-                    task.id(),
-                    task.tool.value,
-                    if tool.spec.args.is_empty() { "none".to_string() } else { tool.spec.args.join(" | ") }
-                ));
+                return Err(WhitelistError::Argument {
+                    task: task.id().to_string(),
+                    arg: a.clone(),
+                    tool: task.tool.value.clone(),
+                    patterns: if tool.spec.args.is_empty() { "none".to_string() } else { tool.spec.args.join(" | ") },
+                });
             }
         }
         Ok(())
@@ -153,7 +189,7 @@ impl Whitelist {
     /// Check every task of a plan; the first refusal names the task and its position.
     pub fn check(&self, dag: &Dag, origin: &str) -> Result<(), LocatedError> {
         for t in &dag.plan.tasks {
-            self.check_task(t).map_err(|m| LocatedError::new(origin, position(&t.tool.referenced), m))?;
+            self.check_task(t).map_err(|m| LocatedError::new(origin, position(&t.tool.referenced), m.to_string()))?;
         }
         Ok(())
     }

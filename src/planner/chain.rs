@@ -52,6 +52,83 @@ pub struct ChainError {
     pub attempts: Vec<Attempt>,
 }
 
+/// Why one backend's plan was passed over (every text in it already redacted).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The backend gave no answer.
+    #[error("{0}")]
+    Backend(String),
+    /// Its plan was refused, and asking for a repair got no answer.
+    #[error("refused ({refused}), then on repair: {error}")]
+    RepairFailed {
+        /// Why the first plan was refused.
+        refused: String,
+        /// The backend's error.
+        error: String,
+    },
+    /// Its plan was refused, and so was the repaired one.
+    #[error("refused ({first}), and again after repair ({second})")]
+    RefusedTwice {
+        /// Why the first plan was refused.
+        first: String,
+        /// Why the repaired plan was refused.
+        second: String,
+    },
+    /// Replanning asked of the offline planner.
+    #[error("the offline planner does not replan around failures")]
+    OfflineReplan,
+    /// The offline planner found no plan.
+    #[error(transparent)]
+    Offline(#[from] super::PlanError),
+    /// The plan fails a check.
+    #[error(transparent)]
+    Check(#[from] CheckError),
+}
+
+/// Why a planner-made plan fails the checks every such plan passes.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CheckError {
+    /// The plan names a policy planners may not choose.
+    #[error("{origin}: policy {policy:?} is not one a planner may choose ({allowed})")]
+    Policy {
+        /// The plan's origin.
+        origin: String,
+        /// The policy named.
+        policy: String,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// A task names a policy planners may not choose.
+    #[error("{origin}: task {task:?}: policy {policy:?} is not one a planner may choose ({allowed})")]
+    TaskPolicy {
+        /// The plan's origin.
+        origin: String,
+        /// The task id.
+        task: String,
+        /// The policy named.
+        policy: String,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// A replan reuses the id of a task kept as it is.
+    #[error("{origin}: task {task:?} already succeeded and is kept as it is; use a new id")]
+    Kept {
+        /// The plan's origin.
+        origin: String,
+        /// The task id.
+        task: String,
+    },
+    /// A replan without tasks.
+    #[error("{origin}: the replan has no tasks for the remaining work")]
+    NoTasks {
+        /// The plan's origin.
+        origin: String,
+    },
+    /// The plan does not parse, validate or pass the whitelist.
+    #[error(transparent)]
+    Plan(#[from] crate::yaml::LocatedError),
+}
+
 fn summary(attempts: &[Attempt]) -> String {
     attempts.iter().map(|a| format!("{}: {}", a.backend, a.outcome)).collect::<Vec<_>>().join("; ")
 }
@@ -161,7 +238,7 @@ impl Chain {
                     attempts.push(Attempt { backend: b.name().to_string(), outcome });
                     return Ok(Proposal { dag, backend: b.name().to_string(), origin: origin(b.name()), attempts });
                 }
-                Err(why) => attempts.push(Attempt { backend: b.name().to_string(), outcome: why }),
+                Err(why) => attempts.push(Attempt { backend: b.name().to_string(), outcome: why.to_string() }),
             }
         }
         match self.offline(intent, workspace, replan) {
@@ -170,15 +247,15 @@ impl Chain {
                 Ok(Proposal { dag, backend: "offline".into(), origin: origin("offline"), attempts })
             }
             Err(why) => {
-                attempts.push(Attempt { backend: "offline".into(), outcome: why });
+                attempts.push(Attempt { backend: "offline".into(), outcome: why.to_string() });
                 Err(ChainError { attempts })
             }
         }
     }
 
     /// Ask every backend (no fallback): for `orchestra plan --compare`.
-    pub fn compare(&self, intent: &str, workspace: &Path) -> Vec<(String, Result<Dag, String>)> {
-        let mut out: Vec<(String, Result<Dag, String>)> = self
+    pub fn compare(&self, intent: &str, workspace: &Path) -> Vec<(String, Result<Dag, Refusal>)> {
+        let mut out: Vec<(String, Result<Dag, Refusal>)> = self
             .backends
             .iter()
             .map(|b| (b.name().to_string(), self.ask(b.as_ref(), intent, workspace, None).map(|(d, _)| d)))
@@ -194,7 +271,7 @@ impl Chain {
         intent: &str,
         workspace: &Path,
         replan: Option<&Replan>,
-    ) -> Result<(Dag, String), String> {
+    ) -> Result<(Dag, String), Refusal> {
         let red = match replan {
             // Plan env values may be secrets: none of them leaves in a prompt.
             Some(r) => self
@@ -211,77 +288,74 @@ impl Chain {
             }],
         };
         let org = origin(b.name());
-        let answer = b.complete(&conv).map_err(|e| red.redact(&e.to_string()))?;
+        let answer = b.complete(&conv).map_err(|e| Refusal::Backend(red.redact(&e.to_string())))?;
         let errors = match self.accept(&answer, &org, intent, replan) {
             Ok(dag) => return Ok((dag, "ok".into())),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         };
         tracing::info!("planner {}: answer refused ({errors}); asking once more", b.name());
         conv.messages.push(Message { role: Role::Assistant, content: red.redact(&answer) });
         conv.messages.push(Message { role: Role::User, content: red.redact(&prompt::repair_prompt(&errors)) });
-        let answer = b.complete(&conv).map_err(|e| {
-            format!("refused ({}), then on repair: {}", red.redact(&errors), red.redact(&e.to_string()))
-        })?;
+        let answer = b
+            .complete(&conv)
+            .map_err(|e| Refusal::RepairFailed { refused: red.redact(&errors), error: red.redact(&e.to_string()) })?;
         match self.accept(&answer, &org, intent, replan) {
             Ok(dag) => Ok((dag, "repaired".into())),
-            Err(e2) => Err(format!("refused ({}), and again after repair ({})", red.redact(&errors), red.redact(&e2))),
+            Err(e2) => Err(Refusal::RefusedTwice { first: red.redact(&errors), second: red.redact(&e2.to_string()) }),
         }
     }
 
-    fn offline(&self, intent: &str, workspace: &Path, replan: Option<&Replan>) -> Result<Dag, String> {
+    fn offline(&self, intent: &str, workspace: &Path, replan: Option<&Replan>) -> Result<Dag, Refusal> {
         if replan.is_some() {
-            return Err("the offline planner does not replan around failures".into());
+            return Err(Refusal::OfflineReplan);
         }
-        let plan = OfflinePlanner.plan(intent, workspace).map_err(|e| e.to_string())?;
-        self.check(plan, &origin("offline"), None)
+        let plan = OfflinePlanner.plan(intent, workspace)?;
+        Ok(self.check(plan, &origin("offline"), None)?)
     }
 
     /// Parse and check an answer.
-    fn accept(&self, answer: &str, origin: &str, intent: &str, replan: Option<&Replan>) -> Result<Dag, String> {
+    fn accept(&self, answer: &str, origin: &str, intent: &str, replan: Option<&Replan>) -> Result<Dag, CheckError> {
         let text = prompt::extract_plan_text(answer);
-        let mut plan = plan::parse(text, origin).map_err(|e| e.to_string())?;
+        let mut plan = plan::parse(text, origin)?;
         plan.intent = Some(intent.to_string());
         self.check(plan, origin, replan)
     }
 
     /// The checks every planner-made plan passes (a plan file gets the same, less the policy rule).
-    fn check(&self, mut plan: Plan, origin: &str, replan: Option<&Replan>) -> Result<Dag, String> {
+    fn check(&self, mut plan: Plan, origin: &str, replan: Option<&Replan>) -> Result<Dag, CheckError> {
         let allowed = |p: &Option<String>| p.as_ref().is_none_or(|p| self.allowed_policies.contains(p));
         if !allowed(&plan.policy) {
-            return Err(format!(
-                "{origin}: policy {:?} is not one a planner may choose ({})",
-                plan.policy.as_deref().unwrap_or(""),
-                allowed_text(&self.allowed_policies)
-            ));
+            return Err(CheckError::Policy {
+                origin: origin.to_string(),
+                policy: plan.policy.clone().unwrap_or_default(),
+                allowed: allowed_text(&self.allowed_policies),
+            });
         }
         for t in &plan.tasks {
             if !allowed(&t.policy) {
-                return Err(format!(
-                    "{origin}: task {:?}: policy {:?} is not one a planner may choose ({})",
-                    t.id(),
-                    t.policy.as_deref().unwrap_or(""),
-                    allowed_text(&self.allowed_policies)
-                ));
+                return Err(CheckError::TaskPolicy {
+                    origin: origin.to_string(),
+                    task: t.id().to_string(),
+                    policy: t.policy.clone().unwrap_or_default(),
+                    allowed: allowed_text(&self.allowed_policies),
+                });
             }
         }
         if let Some(r) = replan {
             for t in &plan.tasks {
                 if r.kept.iter().any(|k| k.id() == t.id()) {
-                    return Err(format!(
-                        "{origin}: task {:?} already succeeded and is kept as it is; use a new id",
-                        t.id()
-                    ));
+                    return Err(CheckError::Kept { origin: origin.to_string(), task: t.id().to_string() });
                 }
             }
             if plan.tasks.is_empty() {
-                return Err(format!("{origin}: the replan has no tasks for the remaining work"));
+                return Err(CheckError::NoTasks { origin: origin.to_string() });
             }
             let mut tasks = r.kept.clone();
             tasks.append(&mut plan.tasks);
             plan = Plan { tasks, ..r.base.clone() };
         }
-        let dag = plan::validate(plan, origin).map_err(|e| e.to_string())?;
-        self.whitelist.check(&dag, origin).map_err(|e| e.to_string())?;
+        let dag = plan::validate(plan, origin)?;
+        self.whitelist.check(&dag, origin)?;
         Ok(dag)
     }
 }

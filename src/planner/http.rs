@@ -85,13 +85,22 @@ pub fn post_json(
     }
 }
 
+/// Why an answer's body was not read.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("reading the answer: {0}")]
+    Read(std::io::Error),
+    #[error("the answer is larger than {MAX_ANSWER} bytes")]
+    TooLarge,
+}
+
 /// The body as text, refusing more than [`MAX_ANSWER`] bytes.
-fn read_capped(resp: reqwest::blocking::Response) -> Result<String, String> {
+fn read_capped(resp: reqwest::blocking::Response) -> Result<String, BodyError> {
     use std::io::Read;
     let mut buf = Vec::new();
-    resp.take(MAX_ANSWER + 1).read_to_end(&mut buf).map_err(|e| format!("reading the answer: {e}"))?;
+    resp.take(MAX_ANSWER + 1).read_to_end(&mut buf).map_err(BodyError::Read)?;
     if buf.len() as u64 > MAX_ANSWER {
-        return Err(format!("the answer is larger than {MAX_ANSWER} bytes"));
+        return Err(BodyError::TooLarge);
     }
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }

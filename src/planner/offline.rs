@@ -330,8 +330,13 @@ fn cargo(ls: &Listing) -> Result<Project, PlanError> {
     Ok(p)
 }
 
+/// A package.json whose `scripts` is not an object.
+#[derive(Debug, thiserror::Error)]
+#[error("\"scripts\" is not an object")]
+struct ScriptsNotObject;
+
 /// Script names of a package.json object.
-fn scripts(top: &serde_json::Map<String, serde_json::Value>) -> Result<BTreeSet<String>, String> {
+fn scripts(top: &serde_json::Map<String, serde_json::Value>) -> Result<BTreeSet<String>, ScriptsNotObject> {
     match top.get("scripts") {
         None => Ok(BTreeSet::new()),
         Some(serde_json::Value::Object(s)) => Ok(s
@@ -340,7 +345,7 @@ fn scripts(top: &serde_json::Map<String, serde_json::Value>) -> Result<BTreeSet<
             .filter(|(k, v)| !(k.as_str() == "test" && v.as_str().is_some_and(|v| v.contains("no test specified"))))
             .map(|(k, _)| k.clone())
             .collect()),
-        Some(_) => Err("\"scripts\" is not an object".into()),
+        Some(_) => Err(ScriptsNotObject),
     }
 }
 
@@ -394,12 +399,12 @@ fn node(ls: &mut Listing) -> Result<Project, PlanError> {
     let (root, members, member_scripts) = if ls.has("package.json") {
         let path = ls.root.join("package.json");
         let top = package_json(&path)?;
-        let root = scripts(&top).map_err(|why| PlanError::Manifest { path: path.clone(), why })?;
+        let root = scripts(&top).map_err(|e| PlanError::Manifest { path: path.clone(), why: e.to_string() })?;
         let members = npm_members(&ls.root, &top);
         let mut all = BTreeSet::new();
         for m in &members {
             let path = ls.root.join(m).join("package.json");
-            all.extend(scripts(&package_json(&path)?).map_err(|why| PlanError::Manifest { path, why })?);
+            all.extend(scripts(&package_json(&path)?).map_err(|e| PlanError::Manifest { path, why: e.to_string() })?);
         }
         (Some(root), members, all)
     } else {

@@ -161,15 +161,37 @@ impl BackendConfig {
     }
 }
 
+/// A planner section that serde accepts but that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlannerConfigError {
+    /// A base URL of another scheme.
+    #[error("planner base_url {0:?} must start with http:// or https://")]
+    Url(String),
+    /// An empty model name (the backend: `openai`, `anthropic`).
+    #[error("planner backend {0}: model must not be empty")]
+    Model(&'static str),
+    /// A command backend without a program.
+    #[error("planner backend command: argv must name a program")]
+    Argv,
+    /// An `api_key_env` that is not a variable name.
+    #[error("planner backend {backend}: api_key_env {var:?} is not a variable name")]
+    KeyVariable {
+        /// The backend's name.
+        backend: String,
+        /// The value given.
+        var: String,
+    },
+}
+
 impl PlannerConfig {
     /// Check what serde cannot: non-empty argv and URLs, sane names.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), PlannerConfigError> {
         for b in &self.backends {
             match b {
                 BackendConfig::Openai { base_url, model, .. } => {
                     check_url(base_url)?;
                     if model.is_empty() {
-                        return Err("planner backend openai: model must not be empty".into());
+                        return Err(PlannerConfigError::Model("openai"));
                     }
                 }
                 BackendConfig::Anthropic { base_url, model, .. } => {
@@ -177,12 +199,12 @@ impl PlannerConfig {
                         check_url(u)?;
                     }
                     if model.is_empty() {
-                        return Err("planner backend anthropic: model must not be empty".into());
+                        return Err(PlannerConfigError::Model("anthropic"));
                     }
                 }
                 BackendConfig::Command { argv, .. } => {
                     if argv.first().is_none_or(|p| p.is_empty()) {
-                        return Err("planner backend command: argv must name a program".into());
+                        return Err(PlannerConfigError::Argv);
                     }
                 }
                 BackendConfig::Offline => {}
@@ -190,18 +212,18 @@ impl PlannerConfig {
             if let Some(k) = b.api_key_env()
                 && (k.is_empty() || k.contains('='))
             {
-                return Err(format!("planner backend {}: api_key_env {k:?} is not a variable name", b.name()));
+                return Err(PlannerConfigError::KeyVariable { backend: b.name().to_string(), var: k.to_string() });
             }
         }
         Ok(())
     }
 }
 
-fn check_url(u: &str) -> Result<(), String> {
+fn check_url(u: &str) -> Result<(), PlannerConfigError> {
     if u.starts_with("http://") || u.starts_with("https://") {
         Ok(())
     } else {
-        Err(format!("planner base_url {u:?} must start with http:// or https://"))
+        Err(PlannerConfigError::Url(u.to_string()))
     }
 }
 
@@ -209,11 +231,11 @@ fn check_url(u: &str) -> Result<(), String> {
 mod tests {
     use crate::config;
 
-    fn load(yaml: &str) -> Result<config::Loaded, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    fn load(yaml: &str) -> Result<config::Loaded, crate::yaml::LocatedError> {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let p = dir.path().join("c.yaml");
-        std::fs::write(&p, yaml).map_err(|e| e.to_string())?;
-        config::load(Some(&p), dir.path()).map_err(|e| e.to_string())
+        std::fs::write(&p, yaml).unwrap_or_else(|e| panic!("{e}"));
+        config::load(Some(&p), dir.path())
     }
 
     #[test]
@@ -231,13 +253,15 @@ mod tests {
         assert_eq!(b[1].api_key_env().as_deref(), Some("ANTHROPIC_API_KEY"));
         assert_eq!(b[2].name(), "agent");
         let e = load("planner:\n  backends:\n  - {kind: openai, base_url: 'http://x', model: m, api_key: sk-123}\n")
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("api_key"), "a key in the config is refused: {e}");
-        let e = load("planner:\n  backends:\n  - {kind: gemini, model: m}\n").unwrap_err();
+        let e = load("planner:\n  backends:\n  - {kind: gemini, model: m}\n").unwrap_err().to_string();
         assert!(e.contains("gemini"), "{e}");
-        let e = load("planner:\n  backends:\n  - {kind: openai, base_url: 'ftp://x', model: m}\n").unwrap_err();
+        let e =
+            load("planner:\n  backends:\n  - {kind: openai, base_url: 'ftp://x', model: m}\n").unwrap_err().to_string();
         assert!(e.contains("http://"), "{e}");
-        let e = load("planner:\n  backends:\n  - {kind: command, argv: []}\n").unwrap_err();
+        let e = load("planner:\n  backends:\n  - {kind: command, argv: []}\n").unwrap_err().to_string();
         assert!(e.contains("argv"), "{e}");
         assert!(load("planner:\n  max_replan: 1\n").is_err());
     }

@@ -6,17 +6,44 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use std::fmt;
 use std::time::Duration;
 
+/// Why a size or a duration does not parse.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UnitError {
+    /// Not a number (with a unit).
+    #[error("invalid size {0:?}: expected e.g. 512MiB")]
+    Size(String),
+    /// A unit that is not one of ours.
+    #[error("invalid size unit {unit:?} in {text:?} (use B, KiB, MiB, GiB, TiB, K, M, G, T)")]
+    SizeUnit {
+        /// The unit.
+        unit: String,
+        /// The whole size.
+        text: String,
+    },
+    /// More bytes than fit in 64 bits.
+    #[error("size {0:?} overflows")]
+    SizeOverflow(String),
+    /// Not a humantime duration.
+    #[error("invalid duration {text:?}: {error} (use e.g. 20s, 5m, 1h30m)")]
+    Duration {
+        /// The text.
+        text: String,
+        /// Why.
+        error: humantime::DurationError,
+    },
+}
+
 /// A number of bytes, written as an integer or with a unit (`K`, `KiB`, `M`, `MiB`, `G`, `GiB`, `T`, `TiB`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub u64);
 
 impl ByteSize {
     /// Parse `"512MiB"`, `"2G"`, `"1048576"`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, UnitError> {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected e.g. 512MiB"))?;
+        let n: u64 = num.parse().map_err(|_| UnitError::Size(s.to_string()))?;
         let mult: u64 = match unit.trim() {
             "" | "B" => 1,
             "K" | "KB" | "k" | "kB" => 1000,
@@ -28,10 +55,10 @@ impl ByteSize {
             "T" | "TB" => 1000u64.pow(4),
             "TiB" => 1 << 40,
             other => {
-                return Err(format!("invalid size unit {other:?} in {s:?} (use B, KiB, MiB, GiB, TiB, K, M, G, T)"));
+                return Err(UnitError::SizeUnit { unit: other.to_string(), text: s.to_string() });
             }
         };
-        n.checked_mul(mult).map(ByteSize).ok_or_else(|| format!("size {s:?} overflows"))
+        n.checked_mul(mult).map(ByteSize).ok_or_else(|| UnitError::SizeOverflow(s.to_string()))
     }
 }
 
@@ -96,10 +123,10 @@ pub struct HumanDuration(pub Duration);
 
 impl HumanDuration {
     /// Parse a humantime string.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, UnitError> {
         humantime::parse_duration(s.trim())
             .map(HumanDuration)
-            .map_err(|e| format!("invalid duration {s:?}: {e} (use e.g. 20s, 5m, 1h30m)"))
+            .map_err(|error| UnitError::Duration { text: s.to_string(), error })
     }
 }
 

@@ -161,8 +161,7 @@ impl Index {
         {
             let mut stmt = tx.prepare("INSERT INTO tasks VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)").map_err(&err)?;
             for (id, t) in &cp.tasks {
-                let mut rules: Vec<&str> = t.violations.iter().map(|v| v.rule.as_str()).collect();
-                rules.dedup();
+                let rules = crate::sandbox::report::distinct_rules(&t.violations);
                 stmt.execute(params![
                     cp.run_id,
                     id,
@@ -172,7 +171,7 @@ impl Index {
                     t.exit_status,
                     t.wall_ms as i64,
                     t.fingerprint,
-                    rules.join(","),
+                    crate::sandbox::report::join_rules(&rules, ","),
                 ])
                 .map_err(&err)?;
             }

@@ -65,6 +65,12 @@ pub enum RunStoreError {
         /// The lock file.
         lock: PathBuf,
     },
+    /// The run directory's path no longer leads to the directory the run opened.
+    #[error(
+        "the run directory {} was moved or replaced while tasks ran (a parent of it lies where tasks can write); its files stay in the directory the run opened",
+        .0.display()
+    )]
+    Moved(PathBuf),
     /// The run index.
     #[error("run index {path}: {message}")]
     Index {
@@ -247,14 +253,11 @@ impl RunDir {
 
     /// Whether [`RunDir::path`] still leads to this directory (no parent of it
     /// was renamed or replaced by a link): checked before anything writes by path.
-    pub fn intact(&self) -> Result<(), String> {
+    pub fn intact(&self) -> Result<(), RunStoreError> {
         let now = std::fs::File::open(&self.path).and_then(|f| at::identity(&f));
         match (now, at::identity(self.fd())) {
             (Ok(a), Ok(b)) if a == b => Ok(()),
-            _ => Err(format!(
-                "the run directory {} was moved or replaced while tasks ran (a parent of it lies where tasks can write); its files stay in the directory the run opened",
-                self.path.display()
-            )),
+            _ => Err(RunStoreError::Moved(self.path.clone())),
         }
     }
 

@@ -9,24 +9,30 @@
 //! - [`probe`]: what this host can enforce.
 //! - [`reap`]: killing whatever a task left behind.
 //! - [`report`]: the verdict line and JSON report of CONTRACTS.md §3.
+//! - [`rule`]: the rules violations name (`fs.write`, `network.none`, …).
+//! - [`outcome`]: what a backend observed, and the one place that turns it
+//!   into the report (cause, exit code, signal rules, opt-outs).
 //! - [`outfile`]: files written after a task ran, never through its links.
 //! - [`relay`]: the task's output, with lines that could pass for ours marked.
 
 pub mod cgroup;
 pub mod container;
 pub mod jail;
+pub mod outcome;
 pub mod outfile;
 pub mod probe;
 pub mod reap;
 pub mod relay;
 pub mod report;
+pub mod rule;
 pub mod setid;
 pub mod sys;
 
 use crate::policy::Policy;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use report::{Cause, Control, Report, Verdict, Violation};
+pub use rule::Rule;
 
 /// One task to run.
 #[derive(Debug, Clone)]
@@ -92,7 +98,7 @@ pub enum SandboxError {
 /// the policy loader's for `filesystem.read_write`
 /// ([`crate::policy::load::host_exposing_write_root`]). A read-only workdir is
 /// not checked.
-pub fn check_workdir(workdir: &std::path::Path, policy: &Policy) -> Result<(), SandboxError> {
+pub fn check_workdir(workdir: &Path, policy: &Policy) -> Result<(), SandboxError> {
     if policy.filesystem.workdir != crate::policy::WorkdirAccess::ReadWrite {
         return Ok(());
     }
@@ -108,7 +114,7 @@ pub fn check_workdir(workdir: &std::path::Path, policy: &Policy) -> Result<(), S
 /// process) or a container's read-only mount of `.orchestra/` at any host
 /// directory. Components outside the workdir are the user's own layout and may
 /// be links. Absent components are fine (orchestra creates them as directories).
-pub fn check_own_paths(workdir: &std::path::Path, own: &[&std::path::Path]) -> Result<(), SandboxError> {
+pub fn check_own_paths(workdir: &Path, own: &[&Path]) -> Result<(), SandboxError> {
     let dot = workdir.join(".orchestra");
     for path in std::iter::once(dot.as_path()).chain(own.iter().copied()) {
         let Ok(rel) = path.strip_prefix(workdir) else { continue };
@@ -139,14 +145,14 @@ pub fn backend_for(mode: crate::policy::SandboxMode) -> Result<Box<dyn Sandbox>,
 pub trait Sandbox {
     /// Backend name for reports.
     fn name(&self) -> &'static str;
-    /// Check that every control the policy requires can be enforced here,
-    /// before anything runs (fail closed).
-    fn check(&self, policy: &Policy) -> Result<(), SandboxError>;
-    /// [`Sandbox::check`], plus anything that needs the outside world (an
-    /// engine answering): what `orchestra run` asks before any task starts.
-    fn preflight(&self, policy: &Policy) -> Result<(), SandboxError> {
-        self.check(policy)
-    }
+    /// The one pre-run check: everything that must hold before a task under
+    /// `policy` may run in `workdir` on this backend — the controls the policy
+    /// requires can be enforced here, the workdir rule ([`check_workdir`]),
+    /// and for the container backends the engine answering, the (pinned)
+    /// image, the workspace's owner and the supervisor binary. Fails closed
+    /// (exit 1, nothing run). `orchestra run` calls it once per policy before
+    /// any task starts; [`Sandbox::run`] applies the same checks itself.
+    fn preflight(&self, policy: &Policy, workdir: &Path) -> Result<(), SandboxError>;
     /// Run the task to completion; its stdout/stderr stream through (task lines
     /// that start with `orchestra:` marked, see [`relay`]).
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError>;

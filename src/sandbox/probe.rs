@@ -51,7 +51,7 @@ pub fn probe_jail() -> JailProbe {
     let seccomp_notify = super::sys::seccomp_user_notif_available();
     let (user_namespaces, userns_error) = match try_namespaces() {
         Ok(()) => (true, None),
-        Err(e) => (false, Some(explain_userns_failure(&e))),
+        Err(e) => (false, Some(explain_userns_failure(&e.to_string()))),
     };
     let (v2, m1, p1) = super::cgroup::probe();
     let cgroups = match (&v2, &m1, &p1) {
@@ -97,9 +97,14 @@ fn is_writable_dir(d: &Path) -> bool {
     nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
+/// Creating the jail's namespaces failed.
+#[derive(Debug, thiserror::Error)]
+#[error("clone3: {0}")]
+struct NamespaceError(std::io::Error);
+
 /// Try creating the jail's namespaces in a throwaway child.
-fn try_namespaces() -> Result<(), String> {
-    let exe = std::ffi::CString::new("/bin/true").map_err(|e| e.to_string())?;
+fn try_namespaces() -> Result<(), NamespaceError> {
+    let exe = c"/bin/true".to_owned();
     let exec = super::sys::ChildExec {
         run: super::sys::ChildRun::Exec(exe.clone(), vec![exe], vec![]),
         dup2: vec![],
@@ -112,7 +117,7 @@ fn try_namespaces() -> Result<(), String> {
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWCGROUP) as u64;
-    let child = super::sys::spawn_in_namespaces(flags, &exec).map_err(|e| format!("clone3: {e}"))?;
+    let child = super::sys::spawn_in_namespaces(flags, &exec).map_err(NamespaceError)?;
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
     Ok(())
 }

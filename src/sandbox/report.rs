@@ -1,4 +1,6 @@
-//! The per-task verdict and report (CONTRACTS.md §3).
+//! The per-task verdict and report (CONTRACTS.md §3): the types, the verdict
+//! line, and the exit code of a cause. The one place that decides the cause
+//! from what a backend observed is [`super::outcome`].
 //!
 //! The verdict follows only from the cause: a task that merely exits non-zero
 //! is `failed` (exit 2), never a violation; a violation is exit 4 whatever the
@@ -68,11 +70,18 @@ impl Cause {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     /// The rule that fired, e.g. `network.none`, `fs.write`, `limits.memory`.
-    pub rule: String,
+    pub rule: super::Rule,
     /// What the task tried.
     pub detail: String,
     /// When (RFC 3339, UTC, milliseconds).
     pub at: String,
+}
+
+impl Violation {
+    /// A violation observed now.
+    pub fn now(rule: super::Rule, detail: String) -> Violation {
+        Violation { rule, detail, at: now_rfc3339() }
+    }
 }
 
 /// One control that was actually put in place (attested by the process that applied it).
@@ -146,16 +155,9 @@ impl Report {
         if let Some(sig) = self.signal {
             s.push_str(&format!(" signal={sig}"));
         }
-        let mut rules: Vec<&str> = self.violations.iter().map(|v| v.rule.as_str()).collect();
-        rules.dedup();
+        let rules = distinct_rules(&self.violations);
         if !rules.is_empty() {
-            let mut uniq: Vec<&str> = Vec::new();
-            for r in rules {
-                if !uniq.contains(&r) {
-                    uniq.push(r);
-                }
-            }
-            s.push_str(&format!(" rules={}", uniq.join(",")));
+            s.push_str(&format!(" rules={}", join_rules(&rules, ",")));
             if let Some(v) = self.violations.first() {
                 // Quoted and escaped: a task-chosen path must not break the line.
                 s.push_str(&format!(" first={:?}", v.detail));
@@ -169,115 +171,20 @@ impl Report {
     }
 }
 
-/// A report for a task that never ran because its sandbox could not be set up.
-pub fn setup_failed_report(task: &super::TaskSpec, backend: &str, error: &str) -> Report {
-    Report {
-        version: 1,
-        task: task.name.clone(),
-        argv: task.argv.clone(),
-        backend: backend.into(),
-        policy: task.policy_origin.clone(),
-        policy_sha256: task.policy.hash(),
-        enforced: Vec::new(),
-        opt_outs: Vec::new(),
-        cause: Cause::SetupFailed,
-        verdict: Cause::SetupFailed.verdict(),
-        exit_status: None,
-        signal: None,
-        wall_ms: 0,
-        peak_memory_bytes: None,
-        output_bytes: 0,
-        violations: Vec::new(),
-        error: Some(error.to_string()),
-        started_at: now_rfc3339(),
-    }
-}
-
-/// The cause from what a backend observed, in order of precedence: a setup
-/// failure (when `setup_failed`: nothing ran), a policy violation, an exceeded
-/// limit, a timeout, then the task's own exit. `None` when the task's status
-/// is unknown (the caller records why: that is a setup failure too).
-pub fn cause_of(
-    setup_failed: bool,
-    violations: &[Violation],
-    timed_out: bool,
-    exit_status: Option<i32>,
-    signal: Option<i32>,
-) -> Option<Cause> {
-    Some(if setup_failed {
-        Cause::SetupFailed
-    } else if violations.iter().any(|v| !v.rule.starts_with("limits.")) {
-        Cause::PolicyDenied
-    } else if !violations.is_empty() {
-        Cause::LimitExceeded
-    } else if timed_out {
-        Cause::Timeout
-    } else {
-        match (exit_status, signal) {
-            (Some(0), None) => Cause::Ok,
-            (Some(_), _) => Cause::ChildExit,
-            (None, Some(_)) => Cause::Signal,
-            (None, None) => return None,
+/// The rules of `violations`, each once, in the order first seen.
+pub fn distinct_rules(violations: &[Violation]) -> Vec<super::Rule> {
+    let mut rules = Vec::new();
+    for v in violations {
+        if !rules.contains(&v.rule) {
+            rules.push(v.rule);
         }
-    })
-}
-
-/// What is known about the CPU time limit when a task ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CpuEvidence {
-    /// CPU time used by the task (and the descendants reaped before it ended), ms.
-    pub used_ms: u64,
-    /// RLIMIT_CPU soft limit (SIGXCPU), seconds.
-    pub soft_secs: u64,
-    /// RLIMIT_CPU hard limit (SIGKILL), seconds.
-    pub hard_secs: u64,
-}
-
-/// Whether `used_ms` reached a limit of `secs`, with the accounting slack the
-/// kernel's check needs: RLIMIT_CPU fires on tick-sampled user+system time,
-/// which under contention runs well ahead of the precise time rusage reports
-/// (1603 to 1892 ms measured at a 2 s kill on this 2-core VM, 950 ms at a 1 s
-/// SIGXCPU). Slack: a quarter of the limit, at least 250 ms.
-fn cpu_reached(used_ms: u64, secs: u64) -> bool {
-    let limit_ms = secs.saturating_mul(1000);
-    used_ms.saturating_add((limit_ms / 4).max(250)) >= limit_ms
-}
-
-/// The limit violation a task's death by `signal` proves, if any. The exit
-/// status alone cannot tell a signal the kernel sent for a limit from one the
-/// task raised itself, so a violation is reported only when the evidence
-/// supports it (otherwise the task merely died of a signal: exit 2):
-///
-/// - SIGXCPU: only if the CPU time used reached the soft limit;
-/// - SIGKILL (not ours: no timeout, no other violation): only if the CPU time
-///   used reached the hard limit (the kernel's kill at RLIMIT_CPU's maximum);
-/// - SIGXFSZ: never from the signal alone; the supervisor reports
-///   `limits.disk` when a file the task wrote actually reached the limit;
-/// - SIGSYS: never. No filter kills a supervised task (foreign-ABI calls are
-///   notified and reported as `seccomp.abi` by the supervisor), so a SIGSYS is
-///   one the task raised itself.
-pub fn signal_violation(signal: i32, cpu: Option<CpuEvidence>) -> Option<(&'static str, String)> {
-    let reached = |secs: u64| cpu.map(|c| (cpu_reached(c.used_ms, secs), c));
-    match signal {
-        libc::SIGXCPU => match cpu.and_then(|c| reached(c.soft_secs)) {
-            Some((true, c)) => Some((
-                "limits.cpu_time",
-                format!("killed by SIGXCPU at the CPU time limit ({} ms used, limit {} s)", c.used_ms, c.soft_secs),
-            )),
-            _ => None,
-        },
-        libc::SIGKILL => match cpu.and_then(|c| reached(c.hard_secs)) {
-            Some((true, c)) => Some((
-                "limits.cpu_time",
-                format!(
-                    "killed at the hard CPU time limit after ignoring SIGXCPU ({} ms used, limit {} s, hard {} s)",
-                    c.used_ms, c.soft_secs, c.hard_secs
-                ),
-            )),
-            _ => None,
-        },
-        _ => None,
     }
+    rules
+}
+
+/// Rule names joined by `sep`.
+pub fn join_rules(rules: &[super::Rule], sep: &str) -> String {
+    rules.iter().map(ToString::to_string).collect::<Vec<_>>().join(sep)
 }
 
 /// The snake_case name of a cause.
@@ -310,21 +217,5 @@ mod tests {
         assert_eq!(Cause::LimitExceeded.exit(), Exit::Violation);
         assert_eq!(Cause::Timeout.exit(), Exit::Timeout);
         assert_eq!(Cause::SetupFailed.exit(), Exit::Config);
-    }
-
-    #[test]
-    fn a_limit_signal_is_a_violation_only_with_evidence() {
-        let cpu = |used_ms| Some(CpuEvidence { used_ms, soft_secs: 2, hard_secs: 3 });
-        assert_eq!(signal_violation(libc::SIGXCPU, cpu(2010)).map(|v| v.0), Some("limits.cpu_time"));
-        assert_eq!(signal_violation(libc::SIGXCPU, cpu(1500)).map(|v| v.0), Some("limits.cpu_time"), "tick slack");
-        assert_eq!(signal_violation(libc::SIGXCPU, cpu(1400)), None);
-        assert_eq!(signal_violation(libc::SIGXCPU, cpu(3)), None, "raised by the task itself");
-        assert_eq!(signal_violation(libc::SIGXCPU, None), None, "no CPU limit, no usage");
-        assert_eq!(signal_violation(libc::SIGKILL, cpu(3000)).map(|v| v.0), Some("limits.cpu_time"));
-        assert_eq!(signal_violation(libc::SIGKILL, cpu(2250)).map(|v| v.0), Some("limits.cpu_time"));
-        assert_eq!(signal_violation(libc::SIGKILL, cpu(2000)), None, "below the hard limit's slack");
-        assert_eq!(signal_violation(libc::SIGXFSZ, cpu(9000)), None, "the supervisor judges files");
-        assert_eq!(signal_violation(libc::SIGTERM, cpu(9000)), None);
-        assert_eq!(signal_violation(libc::SIGSYS, cpu(9000)), None, "raised by the task: no filter kills");
     }
 }

@@ -82,13 +82,97 @@ pub fn candidates(kind: SandboxMode) -> Vec<String> {
     v
 }
 
-fn connect_one(address: &str) -> Result<Docker, String> {
+/// Why a request to an engine failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The API client's error.
+    #[error(transparent)]
+    Client(#[from] bollard::errors::Error),
+    /// An engine address of another scheme.
+    #[error("unsupported address (use unix:// or tcp://)")]
+    Address,
+    /// A raw request (`METHOD /path`) failed.
+    #[error("{request}: {problem}")]
+    Request {
+        /// `METHOD /path`.
+        request: String,
+        /// What went wrong.
+        problem: RequestProblem,
+    },
+    /// Not a container id.
+    #[error("{0:?}: not a container id")]
+    NotAnId(String),
+    /// Initialising a container failed.
+    #[error("initialising {id}: {error}")]
+    Init {
+        /// The container.
+        id: String,
+        /// Why.
+        error: Box<EngineError>,
+    },
+    /// The engine refused to initialise a container.
+    #[error("initialising {id}: HTTP {status} {body}")]
+    InitStatus {
+        /// The container.
+        id: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the answer.
+        body: String,
+    },
+    /// Waiting for a container failed.
+    #[error("waiting for {id}: HTTP {status} {body}")]
+    Wait {
+        /// The container.
+        id: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the answer.
+        body: String,
+    },
+}
+
+/// What went wrong with a raw request.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestProblem {
+    /// No answer in time (seconds).
+    #[error("no answer in {0} s")]
+    Timeout(u64),
+    /// The socket failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// No end of the HTTP header.
+    #[error("no HTTP header")]
+    NoHeader,
+    /// No status code.
+    #[error("no HTTP status")]
+    NoStatus,
+    /// A chunked (or other) transfer encoding.
+    #[error("a transfer encoding was used in answer to HTTP/1.0")]
+    TransferEncoding,
+    /// Fewer bytes than the Content-Length.
+    #[error("answer cut at {got} of {want} bytes")]
+    Cut {
+        /// Bytes received.
+        got: usize,
+        /// Bytes announced.
+        want: usize,
+    },
+    /// A Content-Length that is not a number.
+    #[error("bad Content-Length")]
+    ContentLength,
+    /// More than the limit, without a length.
+    #[error("answer larger than {0} bytes")]
+    TooLarge(u64),
+}
+
+fn connect_one(address: &str) -> Result<Docker, EngineError> {
     if let Some(path) = address.strip_prefix("unix://") {
-        Docker::connect_with_unix(path, REQUEST_TIMEOUT, &API_VERSION).map_err(|e| e.to_string())
+        Ok(Docker::connect_with_unix(path, REQUEST_TIMEOUT, &API_VERSION)?)
     } else if address.starts_with("tcp://") || address.starts_with("http://") {
-        Docker::connect_with_http(address, REQUEST_TIMEOUT, &API_VERSION).map_err(|e| e.to_string())
+        Ok(Docker::connect_with_http(address, REQUEST_TIMEOUT, &API_VERSION)?)
     } else {
-        Err("unsupported address (use unix:// or tcp://)".into())
+        Err(EngineError::Address)
     }
 }
 
@@ -182,8 +266,9 @@ pub async fn raw_request(
     path: &str,
     limit: u64,
     timeout: Option<std::time::Duration>,
-) -> Result<(u16, Vec<u8>), String> {
+) -> Result<(u16, Vec<u8>), EngineError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fail = |problem| EngineError::Request { request: format!("{method} {path}"), problem };
     let request = async {
         let mut stream = tokio::net::UnixStream::connect(socket).await?;
         let head = format!("{method} {path} HTTP/1.0\r\nHost: d\r\nContent-Length: 0\r\n\r\n");
@@ -195,16 +280,15 @@ pub async fn raw_request(
     let timeout = timeout.unwrap_or(std::time::Duration::from_secs(REQUEST_TIMEOUT));
     let answer = tokio::time::timeout(timeout, request)
         .await
-        .map_err(|_| format!("{method} {path}: no answer in {} s", timeout.as_secs()))?
-        .map_err(|e| format!("{method} {path}: {e}"))?;
-    let split =
-        answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("{method} {path}: no HTTP header"))?;
+        .map_err(|_| fail(RequestProblem::Timeout(timeout.as_secs())))?
+        .map_err(|e| fail(RequestProblem::Io(e)))?;
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| fail(RequestProblem::NoHeader))?;
     let head = String::from_utf8_lossy(&answer[..split]);
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("{method} {path}: no HTTP status"))?;
+        .ok_or_else(|| fail(RequestProblem::NoStatus))?;
     let header = |name: &str| {
         head.lines().skip(1).find_map(|l| {
             let (k, v) = l.split_once(':')?;
@@ -212,14 +296,14 @@ pub async fn raw_request(
         })
     };
     if header("Transfer-Encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity")) {
-        return Err(format!("{method} {path}: a transfer encoding was used in answer to HTTP/1.0"));
+        return Err(fail(RequestProblem::TransferEncoding));
     }
     let mut body = answer[split + 4..].to_vec();
     match header("Content-Length").map(|v| v.parse::<usize>()) {
         Some(Ok(n)) if n <= body.len() => body.truncate(n),
-        Some(Ok(n)) => return Err(format!("{method} {path}: answer cut at {} of {n} bytes", body.len())),
-        Some(Err(_)) => return Err(format!("{method} {path}: bad Content-Length")),
-        None if body.len() as u64 > limit => return Err(format!("{method} {path}: answer larger than {limit} bytes")),
+        Some(Ok(n)) => return Err(fail(RequestProblem::Cut { got: body.len(), want: n })),
+        Some(Err(_)) => return Err(fail(RequestProblem::ContentLength)),
+        None if body.len() as u64 > limit => return Err(fail(RequestProblem::TooLarge(limit))),
         None => {}
     }
     Ok((status, body))
@@ -228,19 +312,23 @@ pub async fn raw_request(
 /// Initialise a created Podman container (`POST /libpod/containers/{id}/init`:
 /// the runtime sets up its namespaces, mounts and cgroup, and its process
 /// waits for `start`), a libpod endpoint the Docker-compatible client lacks.
-pub async fn libpod_init(socket: &std::path::Path, id: &str) -> Result<(), String> {
+pub async fn libpod_init(socket: &std::path::Path, id: &str) -> Result<(), EngineError> {
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("{id:?}: not a container id"));
+        return Err(EngineError::NotAnId(id.to_string()));
     }
     let (status, body) = raw_request(socket, "POST", &format!("/v4.0.0/libpod/containers/{id}/init"), 64 * 1024, None)
         .await
-        .map_err(|e| format!("initialising {id}: {e}"))?;
+        .map_err(|e| EngineError::Init { id: id.to_string(), error: Box::new(e) })?;
     // 204: initialised; 304: it already was.
     if status == 204 || status == 304 {
         Ok(())
     } else {
         let body = String::from_utf8_lossy(&body);
-        Err(format!("initialising {id}: HTTP {status} {}", body.trim().chars().take(300).collect::<String>()))
+        Err(EngineError::InitStatus {
+            id: id.to_string(),
+            status,
+            body: body.trim().chars().take(300).collect::<String>(),
+        })
     }
 }
 
@@ -248,9 +336,9 @@ pub async fn libpod_init(socket: &std::path::Path, id: &str) -> Result<(), Strin
 /// status (libpod's wait, condition `stopped`, polled every 5 ms by the
 /// service): Podman records `exited` only after its clean-up, 100–400 ms
 /// later, which is when the Docker-compatible wait and inspect answer.
-pub async fn libpod_wait_stopped(socket: &std::path::Path, id: &str) -> Result<i64, String> {
+pub async fn libpod_wait_stopped(socket: &std::path::Path, id: &str) -> Result<i64, EngineError> {
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("{id:?}: not a container id"));
+        return Err(EngineError::NotAnId(id.to_string()));
     }
     let path = format!("/v4.0.0/libpod/containers/{id}/wait?condition=stopped&condition=exited&interval=5ms");
     // As long as the task runs: its own timeouts are enforced by the caller.
@@ -259,7 +347,11 @@ pub async fn libpod_wait_stopped(socket: &std::path::Path, id: &str) -> Result<i
     let text = String::from_utf8_lossy(&body);
     match (status, text.trim().parse::<i64>()) {
         (200, Ok(code)) => Ok(code),
-        _ => Err(format!("waiting for {id}: HTTP {status} {}", text.trim().chars().take(300).collect::<String>())),
+        _ => Err(EngineError::Wait {
+            id: id.to_string(),
+            status,
+            body: text.trim().chars().take(300).collect::<String>(),
+        }),
     }
 }
 

@@ -119,7 +119,20 @@ struct Listed {
 /// client; Podman's is read leniently from the socket, because it reports
 /// states the Docker API does not define (`stopped`, on the way to `exited`)
 /// and the client rejects a whole answer that holds one.
-async fn list_managed(engine: &super::engine::Engine) -> Result<Vec<Listed>, String> {
+/// Why the managed containers could not be listed.
+#[derive(Debug, thiserror::Error)]
+enum ListError {
+    #[error(transparent)]
+    Engine(#[from] super::engine::EngineError),
+    #[error("listing containers: HTTP {0}")]
+    Status(u16),
+    #[error("listing containers: {0}")]
+    Parse(serde_json::Error),
+    #[error(transparent)]
+    Client(#[from] bollard::errors::Error),
+}
+
+async fn list_managed(engine: &super::engine::Engine) -> Result<Vec<Listed>, ListError> {
     if engine.kind == crate::policy::SandboxMode::Podman
         && let Some(socket) = &engine.socket
     {
@@ -127,13 +140,13 @@ async fn list_managed(engine: &super::engine::Engine) -> Result<Vec<Listed>, Str
         let path = "/v1.41/containers/json?all=1&filters=%7B%22label%22%3A%5B%22orchestra.managed%3D1%22%5D%7D";
         let (status, body) = super::engine::raw_request(socket, "GET", path, 64 << 20, None).await?;
         if status != 200 {
-            return Err(format!("listing containers: HTTP {status}"));
+            return Err(ListError::Status(status));
         }
-        return parse_list(&body).map_err(|e| format!("listing containers: {e}"));
+        return parse_list(&body).map_err(ListError::Parse);
     }
     let filters = HashMap::from([("label".to_string(), vec![format!("{MANAGED}=1")])]);
     let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
-    let found = engine.api.list_containers(Some(opts)).await.map_err(|e| e.to_string())?;
+    let found = engine.api.list_containers(Some(opts)).await?;
     Ok(found
         .into_iter()
         .map(|c| Listed {

@@ -23,7 +23,9 @@ pub mod seccomp;
 pub mod spec;
 pub mod supervisor;
 
-use super::report::{Cause, Control, Report, Violation, cause_of, now_rfc3339};
+use super::outcome::{self, Observed, Oom, Outcome, Signals, TimeoutKind};
+use super::report::{Cause, Control, Report, Violation, now_rfc3339};
+use super::rule::Rule;
 use super::{Sandbox, SandboxError, TaskSpec};
 use crate::policy::{OnViolation, Policy, SandboxMode, SupervisorMode, WorkdirAccess};
 use bollard::Docker;
@@ -47,53 +49,104 @@ impl Sandbox for Container {
         self.kind.as_str()
     }
 
-    fn check(&self, policy: &Policy) -> Result<(), SandboxError> {
-        // Engine-independent checks; the engine is asked in `run`.
-        let facts = spec::Facts {
-            workdir: PathBuf::from("/"),
-            dot_orchestra: false,
-            hidden: Vec::new(),
-            podman: self.kind == SandboxMode::Podman,
-            user: (1000, 1000),
-            cmd: vec!["true".into()],
-            env: Vec::new(),
-            supervisor: None,
-            engine_socket: None,
-            labels: Default::default(),
-            seccomp_file: None,
-            nproc: 4096,
-            auto_remove: false,
-        };
-        spec::create_body(policy, &facts)
-            .map(|_| ())
-            .map_err(|e| SandboxError::Unenforceable { control: "container".into(), reason: e.0 })
-    }
-
-    fn preflight(&self, policy: &Policy) -> Result<(), SandboxError> {
-        self.check(policy)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SandboxError::Setup(format!("tokio runtime: {e}")))?;
-        let engine = rt.block_on(engine::connect(self.kind)).map(|_| ());
+    fn preflight(&self, policy: &Policy, workdir: &Path) -> Result<(), SandboxError> {
+        check(self.kind, policy)?;
+        super::check_workdir(workdir, policy)?;
+        pool_size()?;
+        let rt = runtime()?;
+        let ready = rt.block_on(async {
+            let engine = engine::connect(self.kind).await?;
+            check_engine(policy, &engine)?;
+            let inspected = engine.api.inspect_image(policy.container_image()).await;
+            image_id(policy, &engine, inspected).map(|_| ())
+        });
         rt.shutdown_background();
-        engine
+        ready?;
+        check_workspace(policy, workdir)?;
+        supervisor_bin(policy).map(|_| ())
     }
 
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError> {
-        self.check(&task.policy)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SandboxError::Setup(format!("tokio runtime: {e}")))?;
+        check(self.kind, &task.policy)?;
+        let rt = runtime()?;
         let result = rt.block_on(run_task(self.kind, task));
         rt.shutdown_background();
         result
     }
 }
 
-fn unenforceable(control: &str, reason: impl Into<String>) -> SandboxError {
-    SandboxError::Unenforceable { control: control.into(), reason: reason.into() }
+/// The engine-independent part: the policy compiles into a container
+/// configuration (the engine is asked in `preflight` and `run`).
+fn check(kind: SandboxMode, policy: &Policy) -> Result<(), SandboxError> {
+    let facts = spec::Facts {
+        workdir: PathBuf::from("/"),
+        dot_orchestra: false,
+        hidden: Vec::new(),
+        podman: kind == SandboxMode::Podman,
+        user: (1000, 1000),
+        cmd: vec!["true".into()],
+        env: Vec::new(),
+        supervisor: None,
+        engine_socket: None,
+        labels: Default::default(),
+        seccomp_file: None,
+        nproc: 4096,
+        auto_remove: false,
+    };
+    spec::create_body(policy, &facts).map(|_| ()).map_err(|e| unenforceable("container", e.0))
+}
+
+/// The current-thread runtime the engine API is driven on.
+fn runtime() -> Result<tokio::runtime::Runtime, SandboxError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SandboxError::Setup(format!("tokio runtime: {e}")))
+}
+
+/// The container pool's size (`ORCHESTRA_CONTAINER_POOL`); a typo is an error.
+fn pool_size() -> Result<usize, SandboxError> {
+    pool::size().map_err(|e| unenforceable("container pool", e))
+}
+
+/// The static orchestra to mount as the in-container supervisor, when the
+/// policy requires one.
+fn supervisor_bin(policy: &Policy) -> Result<Option<PathBuf>, SandboxError> {
+    match policy.container.supervisor {
+        SupervisorMode::Required => {
+            supervisor::locate().map(Some).map_err(|e| unenforceable("container.supervisor", e))
+        }
+        SupervisorMode::Off => Ok(None),
+    }
+}
+
+/// The id of the policy's image, from the engine's answer to inspecting it:
+/// the image must be there, and be the one the policy pins, if it pins one.
+fn image_id(
+    policy: &Policy,
+    engine: &engine::Engine,
+    inspected: Result<bollard::models::ImageInspect, bollard::errors::Error>,
+) -> Result<String, SandboxError> {
+    let image = policy.container_image();
+    let id = match inspected {
+        Ok(i) => i.id.unwrap_or_default(),
+        Err(e) => {
+            return Err(unenforceable(
+                "container image",
+                format!("{image} is not in {} ({e}); build it offline with images/build.sh", engine.version),
+            ));
+        }
+    };
+    match &policy.container.image_id {
+        Some(pin) if pin != &id => {
+            Err(unenforceable("container image", format!("{image} is {id}, but the policy pins {pin}")))
+        }
+        _ => Ok(id),
+    }
+}
+
+fn unenforceable(control: &str, reason: impl std::fmt::Display) -> SandboxError {
+    SandboxError::Unenforceable { control: control.into(), reason: reason.to_string() }
 }
 
 fn host_has_swap() -> bool {
@@ -108,45 +161,6 @@ fn host_has_swap() -> bool {
 }
 
 /// The controls the policy needs that this engine says it cannot apply.
-/// Ask the engine, before anything runs, what `run` would ask it first: that it
-/// answers, can enforce the policy's controls, and holds the (pinned) image;
-/// and that the workspace is writable by the task user and the in-container
-/// supervisor binary exists when the policy requires it.
-/// `orchestra run` calls this for every container policy of a plan, so that an
-/// engine that is missing is exit 1 with nothing run, as for `exec`.
-pub fn check_host(kind: SandboxMode, policy: &Policy, workdir: &Path) -> Result<(), SandboxError> {
-    pool::size().map_err(|e| unenforceable("container pool", e))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| SandboxError::Setup(format!("tokio runtime: {e}")))?;
-    rt.block_on(async {
-        let engine = engine::connect(kind).await?;
-        check_engine(policy, &engine)?;
-        let image = policy.container_image();
-        let id = match engine.api.inspect_image(image).await {
-            Ok(i) => i.id.unwrap_or_default(),
-            Err(e) => {
-                return Err(unenforceable(
-                    "container image",
-                    format!("{image} is not in {} ({e}); build it offline with images/build.sh", engine.version),
-                ));
-            }
-        };
-        match &policy.container.image_id {
-            Some(pin) if pin != &id => {
-                Err(unenforceable("container image", format!("{image} is {id}, but the policy pins {pin}")))
-            }
-            _ => Ok(()),
-        }
-    })?;
-    check_workspace(policy, workdir)?;
-    if policy.container.supervisor == SupervisorMode::Required {
-        supervisor::locate().map_err(|e| unenforceable("container.supervisor", e))?;
-    }
-    Ok(())
-}
-
 fn check_engine(policy: &Policy, e: &engine::Engine) -> Result<(), SandboxError> {
     let c = &e.caps;
     let l = &policy.limits;
@@ -216,25 +230,12 @@ fn task_user(workdir: &Path) -> (u32, u32) {
     }
 }
 
-fn opt_outs(p: &Policy) -> Vec<String> {
-    let mut v = Vec::new();
-    for c in &p.syscalls.allow {
-        v.push(format!("syscalls.allow: {}", c.as_str()));
-    }
-    v.extend(p.network_opt_out());
-    if p.container.supervisor == SupervisorMode::Off {
-        v.push("container.supervisor: off (denials enforced by the engine, not observed)".into());
-    }
-    v.extend(p.unlimited_opt_outs());
-    v
-}
-
 /// Everything the run accumulates.
 #[derive(Default)]
 struct Run {
     enforced: Vec<Control>,
     violations: Vec<Violation>,
-    timed_out: Option<&'static str>,
+    timed_out: Option<TimeoutKind>,
     interrupted: Option<i32>,
     output_bytes: u64,
     stderr_mid_line: bool,
@@ -243,11 +244,13 @@ struct Run {
     sample: observe::Sample,
     observed_cgroup: bool,
     setup_error: Option<String>,
+    /// What explains the end besides the task's status (an engine error after our own kill).
+    note: Option<String>,
 }
 
 impl Run {
-    fn violation(&mut self, rule: &str, detail: String) {
-        self.violations.push(Violation { rule: rule.into(), detail, at: now_rfc3339() });
+    fn violation(&mut self, rule: Rule, detail: String) {
+        self.violations.push(Violation::now(rule, detail));
     }
 }
 
@@ -258,7 +261,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     let start = Instant::now();
     let supervised = policy.container.supervisor == SupervisorMode::Required;
     // Checked whatever the mode (a typo is an error even where it has no use).
-    let pool_size = pool::size().map_err(|e| unenforceable("container pool", e))?;
+    let pool_size = pool_size()?;
     let pool_size = if supervised { pool_size } else { 0 };
     let engine = engine::connect(kind).await?;
     check_engine(policy, &engine)?;
@@ -281,20 +284,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     };
     let (_, inspected) = tokio::join!(reap, api.inspect_image(image));
     tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, "container: orphans reaped, image inspected");
-    let image_id = match inspected {
-        Ok(i) => i.id.unwrap_or_default(),
-        Err(e) => {
-            return Err(unenforceable(
-                "container image",
-                format!("{image} is not in {} ({e}); build it offline with images/build.sh", engine.version),
-            ));
-        }
-    };
-    if let Some(pin) = &policy.container.image_id
-        && pin != &image_id
-    {
-        return Err(unenforceable("container image", format!("{image} is {image_id}, but the policy pins {pin}")));
-    }
+    let image_id = image_id(policy, &engine, inspected)?;
 
     let user = task_user(&task.workdir);
     let workdir_rw = policy.filesystem.workdir == WorkdirAccess::ReadWrite;
@@ -349,10 +339,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         auto_remove: supervised,
     };
     let inner = supervised.then(|| supervisor::inner_policy(policy, &task_env));
-    let bin = match supervised {
-        true => Some(supervisor::locate().map_err(|e| unenforceable("container.supervisor", e))?),
-        false => None,
-    };
+    let bin = supervisor_bin(policy)?;
 
     // A pre-created container, when the pool is on and one of this exact
     // configuration is ready; the pool is topped up either way.
@@ -893,12 +880,12 @@ async fn drive(
                 drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
             },
             _ = tokio::time::sleep_until(deadline), if !killed && wall.is_some() => {
-                run.timed_out = Some("timeouts.wall");
+                run.timed_out = Some(TimeoutKind::Wall);
                 killed = true;
                 kill(api, id).await;
             },
             _ = tokio::time::sleep_until(quiet), if !killed && no_output.is_some() => {
-                run.timed_out = Some("timeouts.no_output");
+                run.timed_out = Some(TimeoutKind::NoOutput);
                 killed = true;
                 kill(api, id).await;
             },
@@ -994,7 +981,10 @@ async fn drive(
     };
     let state = info.state.unwrap_or_default();
     if let Some(err) = state.error.filter(|e| !e.is_empty()) {
-        run.setup_error = Some(format!("the engine could not run the task: {err}"));
+        let err = format!("the engine could not run the task: {err}");
+        // After our own kill (a timeout, an interrupt, a limit) an engine error
+        // is the kill's doing, not a setup that failed before the task ran.
+        if killed { run.note = Some(err) } else { run.setup_error = Some(err) }
     }
     Ok(EndState {
         exit_code: libpod_code.or(state.exit_code),
@@ -1043,12 +1033,14 @@ async fn relay_chunk(
         *killed = true;
         kill(api, id).await;
         run.violation(
-            "limits.output",
+            Rule::LimitsOutput,
             format!("output exceeded {}", crate::policy::ByteSize(output_limit.unwrap_or(0))),
         );
     }
 }
 
+/// The container's part of the report: the engine's and the supervisor's
+/// evidence, merged into an [`Outcome`] for [`outcome::build`].
 #[allow(clippy::too_many_arguments)]
 fn build_report(
     task: &TaskSpec,
@@ -1062,120 +1054,68 @@ fn build_report(
     started_at: String,
 ) -> Report {
     let policy = &task.policy;
-    let limits = &policy.limits;
     run.enforced
         .insert(0, Control { control: "engine".into(), detail: format!("{} at {}", engine.version, engine.address) });
     run.enforced.insert(1, Control { control: "image".into(), detail: format!("{image}@{image_id}") });
-    if end.oom_killed || run.sample.oom_kills > 0 {
-        run.violation(
-            "limits.memory",
-            format!(
-                "out of memory: the engine reports OOMKilled at the {} limit",
-                limits.memory.get().map(|b| b.to_string()).unwrap_or_else(|| "unlimited".into())
-            ),
-        );
-    }
-    if run.sample.pids_max > 0 {
-        run.violation(
-            "limits.pids",
-            format!(
-                "{} fork(s) refused at the limit of {} processes",
-                run.sample.pids_max,
-                limits.pids.get().unwrap_or(0)
-            ),
-        );
-    }
     let supervised = policy.container.supervisor == SupervisorMode::Required;
-    let (mut exit_status, mut signal) = (None, None);
-    let mut outside = None;
+    let mut o = Outcome {
+        started_at,
+        // With the supervisor, the task's signal was judged inside (with its CPU
+        // time); without, only what the signal alone proves.
+        signals: if supervised { Signals::Judged } else { Signals::Judge(None) },
+        setup_error: run.setup_error,
+        no_status: if supervised {
+            // Its own messages went to streams nobody reads (the output is the FIFOs').
+            "the in-container supervisor ended without a report (crashed, or killed from outside; an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)".into()
+        } else {
+            "the container ended without the task's status".into()
+        },
+        note: run.note,
+        timed_out: run.timed_out,
+        interrupted: run.interrupted,
+        oom: Oom { kills: run.sample.oom_kills, engine_reported: end.oom_killed },
+        pids_refused: run.sample.pids_max,
+        output_bytes: run.output_bytes,
+        peak_memory_bytes: run.sample.peak_memory.or(inner.as_ref().and_then(|r| r.peak_memory_bytes)),
+        observed: Observed { denials: true, cgroup: run.observed_cgroup },
+        ..Outcome::default()
+    };
     match (&inner, supervised) {
         (Some(r), true) => {
-            exit_status = r.exit_status;
-            signal = r.signal;
-            for v in &r.violations {
-                run.violations.push(v.clone());
-            }
+            o.exit_status = r.exit_status;
+            o.signal = r.signal;
+            run.violations.extend(r.violations.iter().cloned());
             for c in &r.enforced {
                 run.enforced.push(Control { control: format!("supervisor.{}", c.control), detail: c.detail.clone() });
             }
             if r.cause == Cause::SetupFailed {
-                run.setup_error
+                o.setup_error
                     .get_or_insert_with(|| r.error.clone().unwrap_or_else(|| "supervisor setup failed".into()));
             }
         }
         _ => match end.exit_code {
-            Some(c) if c > 128 && !supervised => signal = Some((c - 128) as i32),
-            Some(c) if !supervised => exit_status = Some(c as i32),
-            // The supervisor died before reporting (killed by us, or by the OOM killer).
-            Some(c) if c > 128 => signal = Some((c - 128) as i32),
+            Some(c) if c > 128 => o.signal = Some((c - 128) as i32),
+            Some(c) if !supervised => o.exit_status = Some(c as i32),
+            // The supervisor's own status, not the task's: the task's is unknown.
             Some(c) => {
-                run.setup_error.get_or_insert_with(|| {
-                    format!("the in-container supervisor ended with status {c} without a report (an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)")
-                });
+                o.no_status = format!(
+                    "the in-container supervisor ended with status {c} without a report (an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)"
+                );
             }
             // Started, then gone with neither a report nor a status (`docker kill`
             // or `rm -f` of an auto-removed container): the task ran and was
             // killed from outside — a signal (exit 2), not "nothing ran".
             None if supervised => {
-                signal = Some(libc::SIGKILL);
-                outside = Some("the container was killed from outside (no status, no report from its supervisor)");
+                o.signal = Some(libc::SIGKILL);
+                o.note.get_or_insert_with(|| {
+                    "the container was killed from outside (no status, no report from its supervisor)".into()
+                });
             }
             None => {}
         },
     }
-    if !supervised
-        && let Some(sig) = signal
-        // Without the supervisor there is no CPU-time evidence: only what the
-        // signal alone proves (report::signal_violation).
-        && let Some((rule, detail)) = crate::sandbox::report::signal_violation(sig, None)
-    {
-        run.violation(rule, detail);
-    }
-    let mut note = None;
-    if let Some(sig) = run.interrupted {
-        exit_status = None;
-        signal = Some(sig);
-        note = Some(format!("orchestra was interrupted by signal {sig} and killed the container"));
-    }
-    let setup_failed = run.setup_error.is_some() && run.violations.is_empty() && run.timed_out.is_none();
-    let cause =
-        cause_of(setup_failed, &run.violations, run.timed_out.is_some(), exit_status, signal).unwrap_or_else(|| {
-            run.setup_error.get_or_insert_with(|| {
-                if supervised {
-                    // Its own messages went to streams nobody reads (the output is the FIFOs').
-                    "the in-container supervisor ended without a report (crashed, or killed from outside; an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)".into()
-                } else {
-                    "the container ended without the task's status".into()
-                }
-            });
-            Cause::SetupFailed
-        });
-    let mut error = run.setup_error.take().or(note).or(outside.map(String::from));
-    if let Some(which) = run.timed_out {
-        error = error.or(Some(format!("{which} exceeded")));
-    }
-    let mut opt = opt_outs(policy);
-    if !run.observed_cgroup {
-        opt.push("observation: pids events and peak memory not observed (engine cgroup not readable from here)".into());
-    }
-    Report {
-        version: 1,
-        task: task.name.clone(),
-        argv: task.argv.clone(),
-        backend: engine.kind.as_str().into(),
-        policy: task.policy_origin.clone(),
-        policy_sha256: policy.hash(),
-        enforced: run.enforced,
-        opt_outs: opt,
-        cause,
-        verdict: cause.verdict(),
-        exit_status,
-        signal,
-        wall_ms: start.elapsed().as_millis() as u64,
-        peak_memory_bytes: run.sample.peak_memory.or(inner.as_ref().and_then(|r| r.peak_memory_bytes)),
-        output_bytes: run.output_bytes,
-        violations: run.violations,
-        error: if cause == Cause::Ok { None } else { error },
-        started_at,
-    }
+    o.enforced = run.enforced;
+    o.violations = run.violations;
+    o.wall_ms = start.elapsed().as_millis() as u64;
+    outcome::build(task, engine.kind, o)
 }

@@ -69,23 +69,77 @@ pub const SLOT_PLACEHOLDER: &str = "/@orchestra-pool-slot@";
 
 /// The pool size from the environment. Unset or empty: 0. Anything else that
 /// is not a number from 0 to [`MAX`] is an error (exit 1), never ignored.
-pub fn size() -> Result<usize, String> {
+pub fn size() -> Result<usize, SizeError> {
     match std::env::var(ENV) {
         Err(std::env::VarError::NotPresent) => Ok(0),
         Ok(v) => parse_size(&v),
-        Err(e) => Err(format!("{ENV}: {e}")),
+        Err(e) => Err(SizeError::Env(e)),
     }
 }
 
-fn parse_size(v: &str) -> Result<usize, String> {
+/// Why the pool size cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    /// Not Unicode.
+    #[error("{ENV}: {0}")]
+    Env(std::env::VarError),
+    /// Not a number from 0 to [`MAX`].
+    #[error("{ENV}={0:?}: expected a number of containers from 0 to {MAX}")]
+    Value(String),
+}
+
+fn parse_size(v: &str) -> Result<usize, SizeError> {
     if v.trim().is_empty() {
         return Ok(0);
     }
     match v.trim().parse::<usize>() {
         Ok(n) if n <= MAX => Ok(n),
-        _ => Err(format!("{ENV}={v:?}: expected a number of containers from 0 to {MAX}")),
+        _ => Err(SizeError::Value(v.to_string())),
     }
 }
+
+/// Why a filler could not make a slot's container.
+#[derive(Debug, thiserror::Error)]
+pub enum FillError {
+    /// Not a slot name.
+    #[error("{0:?}: not a slot name")]
+    Slot(String),
+    /// No order for the slot.
+    #[error("no order for slot {0}")]
+    NoOrder(String),
+    /// A file of the pool.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// An order that does not decode.
+    #[error(transparent)]
+    Order(#[from] serde_json::Error),
+    /// An engine other than docker and podman.
+    #[error("unknown engine {0:?}")]
+    Engine(String),
+    /// The engine is not there.
+    #[error(transparent)]
+    Connect(#[from] crate::sandbox::SandboxError),
+    /// Creating the container failed.
+    #[error("creating a pool container: {0}")]
+    Create(bollard::errors::Error),
+    /// A remote Podman.
+    #[error("a remote Podman cannot be pre-initialised")]
+    RemotePodman,
+    /// Initialising it failed.
+    #[error(transparent)]
+    Init(#[from] engine::EngineError),
+    /// A drain came while it was made.
+    #[error("the pool was drained while this container was made")]
+    DrainedMaking,
+    /// A drain came while it was published.
+    #[error("the pool was drained while this container was published")]
+    DrainedPublishing,
+}
+
+/// The fingerprint of a configuration could not be computed.
+#[derive(Debug, thiserror::Error)]
+#[error("fingerprint: {0}")]
+pub struct FingerprintError(#[from] serde_json::Error);
 
 /// The environment variable naming another pool directory.
 pub const DIR_ENV: &str = "ORCHESTRA_CONTAINER_POOL_DIR";
@@ -463,19 +517,17 @@ impl Pool {
 
     /// The filler's work for one slot: create (Podman: and initialise) the
     /// container, then publish its ready token. On failure nothing is left.
-    pub async fn fill(&self, slot: &str) -> Result<(), String> {
+    pub async fn fill(&self, slot: &str) -> Result<(), FillError> {
         if !valid_slot(slot) {
-            return Err(format!("{slot:?}: not a slot name"));
+            return Err(FillError::Slot(slot.to_string()));
         }
         let fill = self
             .orders()
             .into_iter()
             .find(|o| o.slot == slot)
             .map(|o| o.path)
-            .ok_or_else(|| format!("no order for slot {slot}"))?;
-        let order: FillOrder = std::fs::read(&fill)
-            .map_err(|e| e.to_string())
-            .and_then(|d| serde_json::from_slice(&d).map_err(|e| e.to_string()))?;
+            .ok_or_else(|| FillError::NoOrder(slot.to_string()))?;
+        let order: FillOrder = serde_json::from_slice(&std::fs::read(&fill)?)?;
         let ordered_at = std::fs::symlink_metadata(&fill).map(|m| m.mtime()).unwrap_or(0);
         // Fresh again: the reaper and the sweep judge a fill by its marker's age,
         // and a filler makes its slots one after another.
@@ -490,23 +542,23 @@ impl Pool {
         done
     }
 
-    async fn fill_one(&self, slot: &str, order: &FillOrder, ordered_at: i64) -> Result<(), String> {
+    async fn fill_one(&self, slot: &str, order: &FillOrder, ordered_at: i64) -> Result<(), FillError> {
         let kind = match order.engine.as_str() {
             "docker" => SandboxMode::Docker,
             "podman" => SandboxMode::Podman,
-            other => return Err(format!("unknown engine {other:?}")),
+            other => return Err(FillError::Engine(other.to_string())),
         };
-        let body: ContainerCreateBody = serde_json::from_value(order.body.clone()).map_err(|e| e.to_string())?;
-        let engine = engine::connect_to(kind, &order.address).await.map_err(|e| e.to_string())?;
+        let body: ContainerCreateBody = serde_json::from_value(order.body.clone())?;
+        let engine = engine::connect_to(kind, &order.address).await?;
         let created = engine
             .api
             .create_container(None::<bollard::query_parameters::CreateContainerOptions>, body)
             .await
-            .map_err(|e| format!("creating a pool container: {e}"))?;
+            .map_err(FillError::Create)?;
         let id = created.id;
         let published = async {
             if kind == SandboxMode::Podman {
-                let socket = engine.socket.as_deref().ok_or("a remote Podman cannot be pre-initialised")?;
+                let socket = engine.socket.as_deref().ok_or(FillError::RemotePodman)?;
                 engine::libpod_init(socket, &id).await?;
             }
             // Drained since the order: what was ordered before is not wanted.
@@ -515,23 +567,23 @@ impl Pool {
                     >= ordered_at
             };
             if drained() {
-                return Err("the pool was drained while this container was made".to_string());
+                return Err(FillError::DrainedMaking);
             }
             let dir = self.ready_dir(&order.fingerprint);
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             }
             // Written beside, then renamed in: a claimer never reads half a token.
             let tmp = self.root.join("fill").join(format!("token.{slot}"));
-            write_new(&tmp, format!("{id}\n").as_bytes()).map_err(|e| e.to_string())?;
-            std::fs::rename(&tmp, dir.join(slot)).map_err(|e| e.to_string())?;
+            write_new(&tmp, format!("{id}\n").as_bytes())?;
+            std::fs::rename(&tmp, dir.join(slot))?;
             // A drain that read `ready/` just before the rename missed it: take
             // it back (unless a task already claimed it, which is fine).
             if drained() && std::fs::rename(dir.join(slot), &tmp).is_ok() {
                 let _ = std::fs::remove_file(&tmp);
-                return Err("the pool was drained while this container was published".to_string());
+                return Err(FillError::DrainedPublishing);
             }
             Ok(())
         }
@@ -679,14 +731,14 @@ pub fn fingerprint(
     files: &[(&str, &[u8])],
     image_id: &str,
     engine_address: &str,
-) -> Result<String, String> {
+) -> Result<String, FingerprintError> {
     let mut body = template.clone();
     body.labels = None;
     let mut h = Sha256::new();
     // Canonical JSON: the body holds hash maps (tmpfs), whose order differs
     // from one process to the next.
-    let value = serde_json::to_value(&body).map_err(|e| format!("fingerprint: {e}"))?;
-    h.update(serde_json::to_vec(&canonical_json(value)).map_err(|e| format!("fingerprint: {e}"))?);
+    let value = serde_json::to_value(&body)?;
+    h.update(serde_json::to_vec(&canonical_json(value))?);
     // The slot's files the engine reads (Podman's seccomp profile), by content.
     for (name, data) in files {
         h.update(b"\0");
@@ -916,7 +968,7 @@ mod tests {
         assert_eq!(parse_size("3"), Ok(3));
         assert_eq!(parse_size(" "), Ok(0));
         for bad in ["-1", "lots", "99", "2x"] {
-            assert!(parse_size(bad).unwrap_err().contains(ENV), "{bad}");
+            assert!(parse_size(bad).unwrap_err().to_string().contains(ENV), "{bad}");
         }
     }
 }

@@ -41,22 +41,37 @@ pub fn is_static_elf(path: &Path) -> bool {
     !table.chunks(phentsize as usize).any(|ph| ph[..4] == 3u32.to_le_bytes())
 }
 
+/// Why no supervisor binary can be mounted.
+#[derive(Debug, thiserror::Error)]
+pub enum LocateError {
+    /// This executable's path is unknown.
+    #[error("cannot find this executable: {0}")]
+    Exe(std::io::Error),
+    /// The candidate does not resolve.
+    #[error("{}: {source}", path.display())]
+    Path {
+        /// The candidate.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The candidate is not static.
+    #[error(
+        "{} is not a statically linked orchestra; build one with images/build.sh and set {BIN_ENV} to it, or opt out with container.supervisor: off",
+        .0.display()
+    )]
+    NotStatic(PathBuf),
+}
+
 /// The static orchestra to mount: `$ORCHESTRA_SUPERVISOR_BIN`, else this
 /// executable if it is static. Errors say how to get one.
-pub fn locate() -> Result<PathBuf, String> {
+pub fn locate() -> Result<PathBuf, LocateError> {
     let candidate = match std::env::var_os(BIN_ENV) {
         Some(p) => PathBuf::from(p),
-        None => std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?,
+        None => std::env::current_exe().map_err(LocateError::Exe)?,
     };
-    let path = std::fs::canonicalize(&candidate).map_err(|e| format!("{}: {e}", candidate.display()))?;
-    if is_static_elf(&path) {
-        Ok(path)
-    } else {
-        Err(format!(
-            "{} is not a statically linked orchestra; build one with images/build.sh and set {BIN_ENV} to it, or opt out with container.supervisor: off",
-            path.display()
-        ))
-    }
+    let path = std::fs::canonicalize(&candidate).map_err(|source| LocateError::Path { path: candidate, source })?;
+    if is_static_elf(&path) { Ok(path) } else { Err(LocateError::NotStatic(path)) }
 }
 
 /// The policy the supervisor applies inside the container. Paths are the

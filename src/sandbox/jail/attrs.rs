@@ -87,7 +87,7 @@ pub fn perform(plan: &JailPlan, n: &Notification, mem: &dyn Memory, target: &Pat
     if !write_allowed(plan, &pinned, false) {
         return Outcome::Violation(Decision::Deny {
             errno: libc::EACCES,
-            rule: "fs.write".into(),
+            rule: crate::sandbox::rule::Rule::FsWrite,
             detail: format!(
                 "{name}: {} outside the writable roots (the path changed after it was judged: {})",
                 pinned.display(),
@@ -102,7 +102,7 @@ pub fn perform(plan: &JailPlan, n: &Notification, mem: &dyn Memory, target: &Pat
             if mode & (libc::S_ISUID | libc::S_ISGID) != 0 && (mode & libc::S_ISUID != 0 || !is_dir) {
                 return Outcome::Violation(Decision::Deny {
                     errno: libc::EPERM,
-                    rule: "fs.setuid".into(),
+                    rule: crate::sandbox::rule::Rule::FsSetuid,
                     detail: format!("{name}: mode {mode:04o} would make {} set-user/group-ID", pinned.display()),
                 });
             }

@@ -30,6 +30,65 @@ pub const CTRL_FD: i32 = 3;
 /// Exit code of the init when setup failed (the host side also gets a `SetupFailed` event).
 pub const SETUP_FAILED: u8 = 125;
 
+/// Why the jail could not be set up or the task not started: sent to the host
+/// side as [`Event::SetupFailed`] (the task never ran).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The host side closed the control socket early.
+    #[error("the host side closed the control socket before sending the {0}")]
+    HostClosed(&'static str),
+    /// Reading a message of the host side failed.
+    #[error("read {what}: {source}")]
+    Read {
+        /// The message.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The plan does not decode.
+    #[error("decode plan: {0}")]
+    DecodePlan(serde_json::Error),
+    /// A message other than the one expected.
+    #[error("unexpected control message {0:?}")]
+    Unexpected(String),
+    /// One step of the setup failed.
+    #[error("{step}: {source}")]
+    Step {
+        /// The step, e.g. `sethostname`.
+        step: String,
+        /// The system's reason.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The supervisor could not observe the task.
+    #[error(
+        "the supervisor cannot read the task's memory (process_vm_readv and /proc/PID/mem both refused); violations could not be observed"
+    )]
+    MemoryUnreadable,
+    /// Dropping capabilities left some.
+    #[error("capabilities still present after dropping them")]
+    CapabilitiesRemain,
+    /// The thread handing the seccomp listener over panicked.
+    #[error("hand over seccomp listener: the courier thread panicked")]
+    CourierPanicked,
+    /// The init never released the task.
+    #[error("the init did not release the task")]
+    NotReleased,
+    /// An argument, variable or path with a NUL byte.
+    #[error("{0:?} contains a NUL byte")]
+    Nul(String),
+    /// The landlock domain.
+    #[error(transparent)]
+    Landlock(#[from] landlock_rules::LandlockError),
+    /// The seccomp filters.
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::FilterError),
+}
+
+/// `map_err` for one setup step: `step: reason`.
+fn step<E: Into<Box<dyn std::error::Error + Send + Sync>>>(step: impl Into<String>) -> impl FnOnce(E) -> SetupError {
+    move |e| SetupError::Step { step: step.into(), source: e.into() }
+}
+
 /// The init's entry point, in the cloned child (no re-exec); returns its exit code.
 pub fn main() -> i32 {
     let _ = sys::close_from(CTRL_FD as u32 + 1);
@@ -40,7 +99,7 @@ pub fn main() -> i32 {
     match run(&mut reporter) {
         Ok(code) => code as i32,
         Err(e) => {
-            reporter.send(&Event::SetupFailed { error: e });
+            reporter.send(&Event::SetupFailed { error: e.to_string() });
             SETUP_FAILED as i32
         }
     }
@@ -58,41 +117,41 @@ impl Reporter {
     pub fn send(&mut self, ev: &Event) {
         let _ = self.sock.write_all(ev.to_line().as_bytes());
     }
-    fn read_line(&mut self, what: &str) -> Result<String, String> {
+    fn read_line(&mut self, what: &'static str) -> Result<String, SetupError> {
         let mut line = String::new();
         match self.reader.read_line(&mut line) {
-            Ok(0) => Err(format!("the host side closed the control socket before sending the {what}")),
+            Ok(0) => Err(SetupError::HostClosed(what)),
             Ok(_) => Ok(line),
-            Err(e) => Err(format!("read {what}: {e}")),
+            Err(source) => Err(SetupError::Read { what, source }),
         }
     }
 
-    fn read_plan(&mut self) -> Result<JailPlan, String> {
+    fn read_plan(&mut self) -> Result<JailPlan, SetupError> {
         let line = self.read_line("plan")?;
-        serde_json::from_str(&line).map_err(|e| format!("decode plan: {e}"))
+        serde_json::from_str(&line).map_err(SetupError::DecodePlan)
     }
 
     /// Wait until the host side has put us in the task's cgroups: only then may
     /// the task be forked (it inherits them).
-    fn wait_go(&mut self) -> Result<(), String> {
+    fn wait_go(&mut self) -> Result<(), SetupError> {
         match self.read_line("go")?.trim() {
             "go" => Ok(()),
-            other => Err(format!("unexpected control message {other:?}")),
+            other => Err(SetupError::Unexpected(other.to_string())),
         }
     }
 }
 
-fn run(rep: &mut Reporter) -> Result<u8, String> {
+fn run(rep: &mut Reporter) -> Result<u8, SetupError> {
     let _ = sys::set_non_dumpable();
     sys::ignore_sigpipe();
     let mut plan = rep.read_plan()?;
     let mut decoys = Vec::new();
     if plan.namespaces {
-        let built = super::rootfs::build(&plan).map_err(|e| format!("building the jail root: {e}"))?;
+        let built = super::rootfs::build(&plan).map_err(step("building the jail root"))?;
         decoys = built.decoys;
         // Landlock grants a decoy's path: only where a decoy really covers it.
         plan.decoys.retain(|d| built.covered.contains(&d.path));
-        nix::unistd::sethostname(&plan.hostname).map_err(|e| format!("sethostname: {e}"))?;
+        nix::unistd::sethostname(&plan.hostname).map_err(step("sethostname"))?;
         rep.send(&Event::Enforced {
             control: "namespaces".into(),
             detail: format!(
@@ -101,19 +160,19 @@ fn run(rep: &mut Reporter) -> Result<u8, String> {
             ),
         });
         if plan.network == crate::policy::NetworkMode::Loopback {
-            sys::loopback_up().map_err(|e| format!("bring up lo: {e}"))?;
+            sys::loopback_up().map_err(step("bring up lo"))?;
         }
         rep.send(&Event::Enforced { control: "network".into(), detail: network_detail(&plan) });
     } else {
-        sys::set_child_subreaper().map_err(|e| format!("subreaper: {e}"))?;
+        sys::set_child_subreaper().map_err(step("subreaper"))?;
     }
-    let (task_sock, init_sock) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+    let (task_sock, init_sock) = UnixStream::pair().map_err(step("socketpair"))?;
     rep.wait_go()?;
-    match sys::fork().map_err(|e| format!("fork: {e}"))? {
+    match sys::fork().map_err(step("fork"))? {
         None => {
             drop(init_sock);
             let err = task_main(&plan, rep, task_sock);
-            rep.send(&Event::SetupFailed { error: err });
+            rep.send(&Event::SetupFailed { error: err.to_string() });
             sys::exit_now(SETUP_FAILED as i32);
         }
         Some(task_pid) => {
@@ -125,7 +184,7 @@ fn run(rep: &mut Reporter) -> Result<u8, String> {
                 // Without the task's memory no path could be judged: fail closed
                 // rather than let every write through unreported.
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(task_pid), nix::sys::signal::Signal::SIGKILL);
-                return Err("the supervisor cannot read the task's memory (process_vm_readv and /proc/PID/mem both refused); violations could not be observed".into());
+                return Err(SetupError::MemoryUnreadable);
             }
             if plan.namespaces {
                 // The task has written its own id maps: /proc can be read-only now,
@@ -134,12 +193,10 @@ fn run(rep: &mut Reporter) -> Result<u8, String> {
                     | sys::mount_attr::NOSUID
                     | sys::mount_attr::NODEV
                     | sys::mount_attr::NOEXEC;
-                sys::mount_setattr(Path::new("/proc"), attrs, false)
-                    .map_err(|e| format!("make /proc read-only: {e}"))?;
+                sys::mount_setattr(Path::new("/proc"), attrs, false).map_err(step("make /proc read-only"))?;
             }
             let _ = (&init_sock).write_all(b"R");
-            let mut sup =
-                Supervisor::new(&plan, listener, &decoys, task_pid).map_err(|e| format!("supervisor: {e}"))?;
+            let mut sup = Supervisor::new(&plan, listener, &decoys, task_pid).map_err(step("supervisor"))?;
             let status = sup.run(rep);
             // The CPU time of the task and of the descendants reaped so far: the
             // host's evidence that a SIGXCPU/SIGKILL came from RLIMIT_CPU.
@@ -166,13 +223,13 @@ fn network_detail(plan: &JailPlan) -> String {
 
 /// The task's side of the fork: apply every control, then exec. Returns only
 /// with an error message (the caller reports it and exits).
-fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream) -> String {
+fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream) -> SetupError {
     match task_setup(plan, rep, &sock) {
         Ok((path, argv, envp)) => {
             drop(sock);
             // Everything but stdio goes, the control socket included.
             if let Err(e) = sys::close_from(3) {
-                return format!("close descriptors: {e}");
+                return step("close descriptors")(e);
             }
             let err = sys::execve(&path, &argv, &envp);
             // The control socket is closed now; tell the user on stderr like a shell
@@ -186,24 +243,24 @@ fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream) -> String {
 
 type ExecParts = (CString, Vec<CString>, Vec<CString>);
 
-fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<ExecParts, String> {
-    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<ExecParts, SetupError> {
+    nix::unistd::setsid().map_err(step("setsid"))?;
     // Forked from the non-dumpable init, whose memory was created outside the
     // jail's user namespace: our /proc/self files would belong to the host's root,
     // and neither our own id maps nor the supervisor's reads of our memory (see
     // supervisor::can_read_memory_of) would be allowed. Exec would make us
     // dumpable anyway; we only do it earlier.
-    sys::set_dumpable().map_err(|e| format!("dumpable: {e}"))?;
-    sys::set_parent_death_signal(libc::SIGKILL).map_err(|e| format!("pdeathsig: {e}"))?;
+    sys::set_dumpable().map_err(step("dumpable"))?;
+    sys::set_parent_death_signal(libc::SIGKILL).map_err(step("pdeathsig"))?;
     if plan.namespaces {
-        enter_task_userns().map_err(|e| format!("task user namespace: {e}"))?;
+        enter_task_userns().map_err(step("task user namespace"))?;
     }
-    nix::unistd::chdir(&plan.workdir).map_err(|e| format!("chdir {}: {e}", plan.workdir.display()))?;
+    nix::unistd::chdir(&plan.workdir).map_err(step(format!("chdir {}", plan.workdir.display())))?;
     apply_rlimits(plan)?;
-    sys::drop_all_capabilities().map_err(|e| format!("drop capabilities: {e}"))?;
-    sys::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))?;
+    sys::drop_all_capabilities().map_err(step("drop capabilities"))?;
+    sys::set_no_new_privs().map_err(step("no_new_privs"))?;
     if sys::has_any_capability() {
-        return Err("capabilities still present after dropping them".into());
+        return Err(SetupError::CapabilitiesRemain);
     }
     rep.send(&Event::Enforced {
         control: "privileges".into(),
@@ -223,7 +280,7 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
     // is not a watched call. It runs only this closure and is joined before exec;
     // it has every other control (landlock, no capabilities, no_new_privs).
     let (handover, parcel) = std::sync::mpsc::channel::<Option<std::os::fd::RawFd>>();
-    let courier_sock = sock.try_clone().map_err(|e| format!("courier socket: {e}"))?;
+    let courier_sock = sock.try_clone().map_err(step("courier socket"))?;
     let courier = std::thread::spawn(move || -> std::io::Result<()> {
         match parcel.recv() {
             Ok(Some(fd)) => sys::send_fd(courier_sock.as_raw_fd(), fd),
@@ -236,7 +293,7 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
         let wants_listener = plan.observe && i + 1 == count;
         let prog: Vec<libc::sock_filter> =
             f.iter().map(|i| libc::sock_filter { code: i.code, jt: i.jt, jf: i.jf, k: i.k }).collect();
-        let l = sys::install_seccomp(&prog, wants_listener).map_err(|e| format!("install seccomp filter {i}: {e}"))?;
+        let l = sys::install_seccomp(&prog, wants_listener).map_err(step(format!("install seccomp filter {i}")))?;
         if wants_listener {
             listener = l;
         }
@@ -258,14 +315,14 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
     let _ = handover.send(listener.as_ref().map(|l| l.as_raw_fd()));
     match courier.join() {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(format!("hand over seccomp listener: {e}")),
-        Err(_) => return Err("hand over seccomp listener: the courier thread panicked".into()),
+        Ok(Err(e)) => return Err(step("hand over seccomp listener")(e)),
+        Err(_) => return Err(SetupError::CourierPanicked),
     }
     // Wait until the init has finished the jail (read-only /proc) before exec.
     let mut go = [0u8; 1];
     match (&*sock).read(&mut go) {
         Ok(1) if go[0] == b'R' => {}
-        _ => return Err("the init did not release the task".into()),
+        _ => return Err(SetupError::NotReleased),
     }
     sys::reset_signals();
     Ok(exec)
@@ -281,18 +338,18 @@ fn enter_task_userns() -> std::io::Result<()> {
     Ok(())
 }
 
-fn apply_rlimits(plan: &JailPlan) -> Result<(), String> {
+fn apply_rlimits(plan: &JailPlan) -> Result<(), SetupError> {
     use nix::sys::resource::{Resource, setrlimit};
     let r = &plan.rlimits;
-    let set = |res: Resource, name: &str, v: Option<u64>| -> Result<(), String> {
+    let set = |res: Resource, name: &str, v: Option<u64>| -> Result<(), SetupError> {
         if let Some(v) = v {
-            setrlimit(res, v, v).map_err(|e| format!("setrlimit {name}={v}: {e}"))?;
+            setrlimit(res, v, v).map_err(step(format!("setrlimit {name}={v}")))?;
         }
         Ok(())
     };
     set(Resource::RLIMIT_NOFILE, "NOFILE", r.nofile)?;
     if let Some((soft, hard)) = r.cpu_secs.map(super::plan::cpu_limits) {
-        setrlimit(Resource::RLIMIT_CPU, soft, hard).map_err(|e| format!("setrlimit CPU={soft}:{hard}: {e}"))?;
+        setrlimit(Resource::RLIMIT_CPU, soft, hard).map_err(step(format!("setrlimit CPU={soft}:{hard}")))?;
     }
     set(Resource::RLIMIT_FSIZE, "FSIZE", r.fsize)?;
     set(Resource::RLIMIT_AS, "AS", r.address_space)?;
@@ -301,12 +358,12 @@ fn apply_rlimits(plan: &JailPlan) -> Result<(), String> {
     Ok(())
 }
 
-fn cstring(s: &str) -> Result<CString, String> {
-    CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"))
+fn cstring(s: &str) -> Result<CString, SetupError> {
+    CString::new(s).map_err(|_| SetupError::Nul(s.to_string()))
 }
 
 /// Resolve argv\[0\] against the task's PATH (as a shell would) and build exec arguments.
-fn resolve_program(plan: &JailPlan) -> Result<ExecParts, String> {
+fn resolve_program(plan: &JailPlan) -> Result<ExecParts, SetupError> {
     let prog = &plan.argv[0];
     let path = if prog.contains('/') {
         PathBuf::from(prog)

@@ -18,14 +18,27 @@ use std::path::PathBuf;
 /// cross-directory renames and links impossible to restrict).
 pub const MIN_ABI: i32 = 2;
 
+/// Why the landlock domain could not be put in place (fail closed).
+#[derive(Debug, thiserror::Error)]
+pub enum LandlockError {
+    /// The host's ABI is too old.
+    #[error("landlock ABI {0} is below the required {MIN_ABI}")]
+    Abi(i32),
+    /// Building or applying the ruleset failed.
+    #[error("landlock: {0}")]
+    Ruleset(#[from] landlock::RulesetError),
+    /// The kernel applied less than asked.
+    #[error("landlock ruleset not fully enforced ({0:?})")]
+    Partial(RulesetStatus),
+}
+
 /// Restrict the calling process. Returns the attestation detail.
-pub fn restrict(plan: &JailPlan) -> Result<String, String> {
+pub fn restrict(plan: &JailPlan) -> Result<String, LandlockError> {
     let host_abi = crate::sandbox::sys::landlock_abi();
     if host_abi < MIN_ABI {
-        return Err(format!("landlock ABI {host_abi} is below the required {MIN_ABI}"));
+        return Err(LandlockError::Abi(host_abi));
     }
     let abi = ABI::from(host_abi);
-    let err = |e: landlock::RulesetError| format!("landlock: {e}");
     let mut readable: Vec<PathBuf> = plan.readable.clone();
     readable.push(PathBuf::from("/proc"));
     if plan.namespaces {
@@ -41,10 +54,10 @@ pub fn restrict(plan: &JailPlan) -> Result<String, String> {
         }
     }
     let mut ruleset = Ruleset::default().set_compatibility(CompatLevel::HardRequirement);
-    ruleset = ruleset.handle_access(AccessFs::from_all(abi)).map_err(err)?;
+    ruleset = ruleset.handle_access(AccessFs::from_all(abi))?;
     let deny_tcp = plan.network == NetworkMode::None && host_abi >= 4;
     if deny_tcp {
-        ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp).map_err(err)?;
+        ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)?;
     }
     // Signals never leave the task's domain; abstract unix sockets neither, unless
     // the policy grants the host's network (where they are part of it).
@@ -52,26 +65,20 @@ pub fn restrict(plan: &JailPlan) -> Result<String, String> {
     let scope_abstract = scoped && plan.network != NetworkMode::Host;
     if scoped {
         let scopes = if scope_abstract { Scope::AbstractUnixSocket | Scope::Signal } else { Scope::Signal.into() };
-        ruleset = ruleset.scope(scopes).map_err(err)?;
+        ruleset = ruleset.scope(scopes)?;
     }
     let read = AccessFs::from_read(abi);
     let status = ruleset
-        .create()
-        .map_err(err)?
-        .add_rules(path_beneath_rules(&readable, read))
-        .map_err(err)?
-        .add_rules(path_beneath_rules(&plan.writable, AccessFs::from_all(abi)))
-        .map_err(err)?
-        .add_rules(path_beneath_rules(&plan.writable_files, AccessFs::from_file(abi)))
-        .map_err(err)?
+        .create()?
+        .add_rules(path_beneath_rules(&readable, read))?
+        .add_rules(path_beneath_rules(&plan.writable, AccessFs::from_all(abi)))?
+        .add_rules(path_beneath_rules(&plan.writable_files, AccessFs::from_file(abi)))?
         // Directory names are not secrets (hidden files are decoys): listing is allowed
         // everywhere, reading file contents only below the readable roots.
-        .add_rules(path_beneath_rules(["/"], AccessFs::ReadDir))
-        .map_err(err)?
-        .restrict_self()
-        .map_err(err)?;
+        .add_rules(path_beneath_rules(["/"], AccessFs::ReadDir))?
+        .restrict_self()?;
     if status.ruleset != RulesetStatus::FullyEnforced {
-        return Err(format!("landlock ruleset not fully enforced ({:?})", status.ruleset));
+        return Err(LandlockError::Partial(status.ruleset));
     }
     Ok(format!(
         "abi {host_abi}, fully enforced: read {} roots, write {} roots{}{}",

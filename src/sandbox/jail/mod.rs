@@ -1,7 +1,7 @@
 //! The jail backend, host side: compile the plan, check the host can enforce
 //! it (fail closed), start the in-jail init in new namespaces, relay output,
-//! enforce timeouts and output limits, collect the init's events, and build
-//! the report.
+//! enforce timeouts and output limits, collect the init's events, and hand
+//! what it observed to [`super::outcome::build`] for the report.
 //!
 //! Where things are denied: the mount tree and decoys in [`rootfs`]; the network
 //! by the empty network namespace (here) plus socket-family rules in
@@ -18,10 +18,12 @@ pub mod seccomp;
 pub mod supervisor;
 
 use super::cgroup::TaskCgroup;
+use super::outcome::{self, CpuEvidence, Observed, Oom, Outcome, Signals, TimeoutKind};
 use super::relay::LineGuard;
-use super::report::{Cause, Control, Report, Violation, cause_of, now_rfc3339};
+use super::report::{Control, Report, Violation, now_rfc3339};
+use super::rule::Rule;
 use super::{Sandbox, SandboxError, TaskSpec, sys};
-use crate::policy::{NamespaceMode, NetworkMode, Policy};
+use crate::policy::{NamespaceMode, NetworkMode, Policy, SandboxMode};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -41,37 +43,43 @@ impl Sandbox for Jail {
         "jail"
     }
 
-    fn check(&self, policy: &Policy) -> Result<(), SandboxError> {
-        // Cheap syscalls only: creating the namespaces is tried for real by `run`,
-        // whose failure is reported the same way (fail closed, exit 1).
-        let need = |ok: bool, control: &str, reason: String| {
-            if ok { Ok(()) } else { Err(SandboxError::Unenforceable { control: control.into(), reason }) }
-        };
-        let abi = sys::landlock_abi();
-        need(
-            abi >= landlock_rules::MIN_ABI,
-            "landlock",
-            format!(
-                "this kernel reports landlock ABI {abi} (need >= {}); enable landlock (lsm=...,landlock) or use the docker backend",
-                landlock_rules::MIN_ABI
-            ),
-        )?;
-        need(
-            sys::seccomp_user_notif_available(),
-            "seccomp",
-            "seccomp user notification is unavailable (kernel >= 5.5 needed)".into(),
-        )?;
-        if policy.jail.cgroups == crate::policy::CgroupMode::Required {
-            let p = super::probe::probe_jail();
-            need(p.cgroups_usable, "cgroups", "no writable cgroup with the memory and pids controllers".into())?;
-        }
-        Ok(())
+    fn preflight(&self, policy: &Policy, workdir: &std::path::Path) -> Result<(), SandboxError> {
+        check(policy)?;
+        super::check_workdir(workdir, policy)
     }
 
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError> {
-        self.check(&task.policy)?;
+        check(&task.policy)?;
         run_jail(task)
     }
+}
+
+/// What this host must offer for `policy` (fail closed).
+fn check(policy: &Policy) -> Result<(), SandboxError> {
+    // Cheap syscalls only: creating the namespaces is tried for real by `run`,
+    // whose failure is reported the same way (fail closed, exit 1).
+    let need = |ok: bool, control: &str, reason: String| {
+        if ok { Ok(()) } else { Err(SandboxError::Unenforceable { control: control.into(), reason }) }
+    };
+    let abi = sys::landlock_abi();
+    need(
+        abi >= landlock_rules::MIN_ABI,
+        "landlock",
+        format!(
+            "this kernel reports landlock ABI {abi} (need >= {}); enable landlock (lsm=...,landlock) or use the docker backend",
+            landlock_rules::MIN_ABI
+        ),
+    )?;
+    need(
+        sys::seccomp_user_notif_available(),
+        "seccomp",
+        "seccomp user notification is unavailable (kernel >= 5.5 needed)".into(),
+    )?;
+    if policy.jail.cgroups == crate::policy::CgroupMode::Required {
+        let p = super::probe::probe_jail();
+        need(p.cgroups_usable, "cgroups", "no writable cgroup with the memory and pids controllers".into())?;
+    }
+    Ok(())
 }
 
 fn host_facts(task: &TaskSpec, cg_mem: bool, cg_pids: bool) -> HostFacts {
@@ -97,26 +105,13 @@ fn is_read_only_mount(p: &std::path::Path) -> bool {
     nix::sys::statvfs::statvfs(p).is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
 }
 
-fn opt_outs(p: &Policy) -> Vec<String> {
-    let mut v = Vec::new();
-    for c in &p.syscalls.allow {
-        v.push(format!("syscalls.allow: {}", c.as_str()));
-    }
-    v.extend(p.network_opt_out());
-    if p.jail.namespaces == NamespaceMode::Off {
-        v.push("jail.namespaces: off".into());
-    }
-    v.extend(p.unlimited_opt_outs());
-    v
-}
-
 /// Everything the event loop accumulates.
 struct Run {
     enforced: Vec<Control>,
     violations: Vec<Violation>,
     exited: Option<(Option<i32>, Option<i32>)>,
     setup_error: Option<String>,
-    timed_out: Option<&'static str>,
+    timed_out: Option<TimeoutKind>,
     interrupted: Option<i32>,
     output_bytes: u64,
     /// CPU time the init measured for the task (evidence for limits.cpu_time).
@@ -126,8 +121,8 @@ struct Run {
 }
 
 impl Run {
-    fn violation(&mut self, rule: &str, detail: String) {
-        self.violations.push(Violation { rule: rule.into(), detail, at: now_rfc3339() });
+    fn violation(&mut self, rule: Rule, detail: String) {
+        self.violations.push(Violation::now(rule, detail));
     }
 }
 
@@ -286,82 +281,32 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     let events = cg.events();
     drop(cg);
 
-    let limits = &policy.limits;
-    if events.oom_kills > 0 {
-        run.violation(
-            "limits.memory",
-            format!(
-                "out of memory: {} process(es) killed at the {} limit",
-                events.oom_kills,
-                fmt_limit_bytes(limits.memory.get().map(|b| b.0))
-            ),
-        );
-    }
-    if events.pids_max > 0 {
-        run.violation(
-            "limits.pids",
-            format!("{} fork(s) refused at the limit of {} processes", events.pids_max, limits.pids.get().unwrap_or(0)),
-        );
-    }
-    if let Some((_, Some(sig))) = run.exited
-        // A SIGKILL of ours (timeout, interrupt, a violation) is explained already.
-        && !(sig == libc::SIGKILL && (run.timed_out.is_some() || run.interrupted.is_some() || !run.violations.is_empty()))
-    {
-        let cpu = plan.rlimits.cpu_secs.zip(run.cpu_ms).map(|(soft, used_ms)| {
-            let (soft_secs, hard_secs) = plan::cpu_limits(soft);
-            super::report::CpuEvidence { used_ms, soft_secs, hard_secs }
-        });
-        if let Some((rule, detail)) = super::report::signal_violation(sig, cpu) {
-            run.violation(rule, detail);
-        }
-    }
-    let peak = events.peak_memory.or_else(children_max_rss);
-    let mut interrupted_note = None;
-    if let Some(sig) = run.interrupted {
-        // We killed the jail because we were interrupted: report the interrupt as
-        // the signal that ended the task (a task failure, exit 2).
-        run.exited = Some((None, Some(sig)));
-        interrupted_note = Some(format!("orchestra was interrupted by signal {sig} and killed the task"));
-    }
+    let cpu = plan.rlimits.cpu_secs.zip(run.cpu_ms).map(|(soft, used_ms)| {
+        let (soft_secs, hard_secs) = plan::cpu_limits(soft);
+        CpuEvidence { used_ms, soft_secs, hard_secs }
+    });
     let (exit_status, signal) = run.exited.unwrap_or((None, None));
-    // A setup failure (in the init or in the task before exec) means the task never
-    // ran: fail closed with exit 1, whatever status the failed setup exited with.
-    let setup_failed = run.setup_error.is_some() && run.violations.is_empty();
-    let cause =
-        cause_of(setup_failed, &run.violations, run.timed_out.is_some(), exit_status, signal).unwrap_or_else(|| {
-            run.setup_error.get_or_insert_with(|| "the jail ended without reporting the task's status".into());
-            Cause::SetupFailed
-        });
-    let mut error = run.setup_error.take().or(interrupted_note);
-    if let Some(which) = run.timed_out {
-        error = error.or(Some(format!("{which} exceeded")));
-    }
-    Ok(Report {
-        version: 1,
-        task: task.name.clone(),
-        argv: task.argv.clone(),
-        backend: "jail".into(),
-        policy: task.policy_origin.clone(),
-        policy_sha256: policy.hash(),
+    let outcome = Outcome {
+        started_at,
+        wall_ms: start.elapsed().as_millis() as u64,
         enforced: run.enforced,
-        opt_outs: {
-            let mut o = opt_outs(policy);
-            if !task.observe {
-                o.push("observation: off (benchmark baseline; denials are not reported)".into());
-            }
-            o
-        },
-        cause,
-        verdict: cause.verdict(),
+        violations: run.violations,
         exit_status,
         signal,
-        wall_ms: start.elapsed().as_millis() as u64,
-        peak_memory_bytes: peak,
+        signals: Signals::Judge(cpu),
+        // A setup failure (in the init or in the task before exec): the task never ran.
+        setup_error: run.setup_error,
+        no_status: "the jail ended without reporting the task's status".into(),
+        note: None,
+        timed_out: run.timed_out,
+        interrupted: run.interrupted,
+        oom: Oom { kills: events.oom_kills, engine_reported: false },
+        pids_refused: events.pids_max,
         output_bytes: run.output_bytes,
-        violations: run.violations,
-        error: if cause == Cause::Ok { None } else { error },
-        started_at,
-    })
+        peak_memory_bytes: events.peak_memory.or_else(children_max_rss),
+        observed: Observed { denials: task.observe, cgroup: true },
+    };
+    Ok(outcome::build(task, SandboxMode::Jail, outcome))
 }
 
 fn fmt_limit_bytes(b: Option<u64>) -> String {
@@ -424,7 +369,7 @@ fn event_loop(
             if let Some(w) = wall {
                 let left = w.saturating_sub(now - start);
                 if left.is_zero() {
-                    run.timed_out = Some("timeouts.wall");
+                    run.timed_out = Some(TimeoutKind::Wall);
                     killed = true;
                     let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
                     continue;
@@ -434,7 +379,7 @@ fn event_loop(
             if let Some(n) = no_output {
                 let left = n.saturating_sub(now - last_output);
                 if left.is_zero() {
-                    run.timed_out = Some("timeouts.no_output");
+                    run.timed_out = Some(TimeoutKind::NoOutput);
                     killed = true;
                     let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
                     continue;
@@ -504,7 +449,7 @@ fn event_loop(
                     if allowed < n && !killed {
                         killed = true;
                         let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
-                        run.violation("limits.output", format!("output exceeded {}", fmt_limit_bytes(output_limit)));
+                        run.violation(Rule::LimitsOutput, format!("output exceeded {}", fmt_limit_bytes(output_limit)));
                     }
                 }
             }
@@ -547,7 +492,7 @@ fn handle_event(line: &[u8], run: &mut Run) {
     let Ok(ev) = serde_json::from_slice::<Event>(line) else { return };
     match ev {
         Event::Enforced { control, detail } => run.enforced.push(Control { control, detail }),
-        Event::Violation { rule, detail } => run.violation(&rule, detail),
+        Event::Violation { rule, detail } => run.violation(rule, detail),
         Event::SetupFailed { error } => run.setup_error = Some(error),
         Event::Exited { code, signal } => run.exited = Some((code, signal)),
         Event::Usage { cpu_ms } => {

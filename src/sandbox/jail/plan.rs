@@ -206,6 +206,9 @@ pub enum PlanError {
     /// A control cannot be enforced in this mode.
     #[error("{0}")]
     Unenforceable(String),
+    /// A tree too large to examine for what other users cannot read.
+    #[error(transparent)]
+    Scan(#[from] ScanError),
 }
 
 /// Compile `policy` for running `argv` in `workdir`.
@@ -302,7 +305,7 @@ pub fn compile(
     let listed: Vec<PathBuf> = fs.read_only.iter().chain(&fs.read_write).map(|p| expand_home(p, home)).collect();
     let mut found: Vec<PathBuf> = Vec::new();
     for r in readable.iter().filter(|r| SCANNED_ROOTS.iter().any(|s| r.starts_with(s))) {
-        found.extend(host_view.unreadable_below(r).map_err(PlanError::Unenforceable)?);
+        found.extend(host_view.unreadable_below(r)?);
     }
     let exposed = |f: &PathBuf| listed.iter().any(|l| f.starts_with(l) && found.contains(l));
     let unreadable: Vec<PathBuf> = found.iter().filter(|f| !exposed(f)).cloned().collect();
@@ -439,6 +442,17 @@ pub enum HostEntry {
     Symlink(PathBuf),
 }
 
+/// Why a tree could not be examined for what other users cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    /// More entries than [`MAX_SCANNED`] (the directory reached).
+    #[error(
+        "more than {MAX_SCANNED} entries below a scanned root (at {}): what other users cannot read there cannot be told apart; list the paths the task needs instead",
+        .0.display()
+    )]
+    TooMany(PathBuf),
+}
+
 /// The plan's only window on the host filesystem (a fake one in tests).
 pub trait HostView {
     /// What `path` is, without following a final symlink; `None` if absent.
@@ -452,7 +466,7 @@ pub trait HostView {
     /// contents; `[root]` when `root` itself is such an entry. Symlinks are not
     /// followed. A tree too large or too deep to examine is an error (fail
     /// closed: what was not examined could be a secret).
-    fn unreadable_below(&self, root: &Path) -> Result<Vec<PathBuf>, String>;
+    fn unreadable_below(&self, root: &Path) -> Result<Vec<PathBuf>, ScanError>;
     /// The entries of directory `dir` that are files or directories (symlinks are
     /// left out: landlock judges the file a link leads to by that file's own rule).
     fn entries(&self, dir: &Path) -> Vec<PathBuf>;
@@ -476,7 +490,7 @@ impl HostView for RealHost {
         entries
     }
 
-    fn unreadable_below(&self, root: &Path) -> Result<Vec<PathBuf>, String> {
+    fn unreadable_below(&self, root: &Path) -> Result<Vec<PathBuf>, ScanError> {
         // Only a task of root's orchestrator holds root's file access (its uid maps
         // to root's); any other task meets the same permission bits as its user.
         if !nix::unistd::geteuid().is_root() {
@@ -565,15 +579,12 @@ fn closed_to_others(m: &std::fs::Metadata) -> bool {
     mode & 0o004 == 0 || (m.is_dir() && mode & 0o001 == 0)
 }
 
-fn collect_unreadable(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<PathBuf>) -> Result<(), String> {
+fn collect_unreadable(dir: &Path, depth: usize, budget: &mut usize, out: &mut Vec<PathBuf>) -> Result<(), ScanError> {
     const MAX_DEPTH: usize = 32;
     let Ok(rd) = std::fs::read_dir(dir) else { return Ok(()) };
     for e in rd.flatten() {
         if *budget == 0 {
-            return Err(format!(
-                "more than {MAX_SCANNED} entries below a scanned root (at {}): what other users cannot read there cannot be told apart; list the paths the task needs instead",
-                dir.display()
-            ));
+            return Err(ScanError::TooMany(dir.to_path_buf()));
         }
         *budget -= 1;
         let Ok(meta) = e.metadata() else { continue };
@@ -675,7 +686,7 @@ mod tests {
                 _ => None,
             }
         }
-        fn unreadable_below(&self, root: &Path) -> Result<Vec<PathBuf>, String> {
+        fn unreadable_below(&self, root: &Path) -> Result<Vec<PathBuf>, ScanError> {
             Ok(match root.to_str() {
                 Some("/etc") => vec!["/etc/shadow-".into(), "/etc/ssl/private".into()],
                 Some("/etc/ssl/private") => vec![root.to_path_buf()],

@@ -916,33 +916,42 @@ pub fn rewrite_trace_to_notify(prog: &mut BpfProgram) -> usize {
     n
 }
 
+/// Why the seccomp filters could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    /// seccompiler refused the rules.
+    #[error("seccomp filter: {0}")]
+    Backend(#[from] seccompiler::BackendError),
+    /// The compiled watch filter notifies nothing.
+    #[error("seccomp filter: watch filter has no notification return")]
+    NoNotification,
+}
+
 /// The filters for `plan`, in installation order. The last one is the watch
 /// filter (installed with a listener).
 ///
 /// With `plan.observe` false (only for `orchestra bench`'s baseline), the watch
 /// filter denies the same classes and sockets with EPERM and inspects nothing:
 /// the same enforcement, nothing reported.
-pub fn build(plan: &JailPlan) -> Result<Vec<BpfProgram>, String> {
+pub fn build(plan: &JailPlan) -> Result<Vec<BpfProgram>, FilterError> {
     let (denied, network) = (plan.denied.as_slice(), plan.network);
     let arch = TargetArch::x86_64;
-    let err = |e: seccompiler::BackendError| format!("seccomp filter: {e}");
     let mut out = Vec::new();
     if denied.contains(&SyscallClass::Namespaces) {
         out.push(clone3_filter());
     }
     out.push(guard(plan.observe));
-    let mut rules = watch_rules(denied, network, plan.namespaces).map_err(err)?;
+    let mut rules = watch_rules(denied, network, plan.namespaces)?;
     if !plan.observe {
         rules.retain(|nr, _| matches!(watch_of(*nr), Some(Watch::Class(_)) | Some(Watch::Socket)));
-        let f = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
-            .map_err(err)?;
-        out.push(BpfProgram::try_from(f).map_err(err)?);
+        let f = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)?;
+        out.push(BpfProgram::try_from(f)?);
         return Ok(out);
     }
-    let f = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Trace(0), arch).map_err(err)?;
-    let mut prog = BpfProgram::try_from(f).map_err(err)?;
+    let f = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Trace(0), arch)?;
+    let mut prog = BpfProgram::try_from(f)?;
     if rewrite_trace_to_notify(&mut prog) == 0 {
-        return Err("seccomp filter: watch filter has no notification return".into());
+        return Err(FilterError::NoNotification);
     }
     out.push(notify_foreign_abi(prog));
     Ok(out)

@@ -14,6 +14,7 @@ use super::plan::{JailPlan, Mount};
 use super::protocol::Event;
 use super::seccomp::{self, PathArgs, Watch};
 use crate::policy::NetworkMode;
+use crate::sandbox::rule::Rule;
 use crate::sandbox::sys::{self, NotifAnswer, Notification};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -38,7 +39,7 @@ pub enum Decision {
         /// errno returned to the task.
         errno: i32,
         /// Rule name.
-        rule: String,
+        rule: Rule,
         /// What was attempted.
         detail: String,
     },
@@ -158,13 +159,13 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    fn report(&mut self, rep: &mut super::init::Reporter, rule: String, detail: String) {
+    fn report(&mut self, rep: &mut super::init::Reporter, rule: Rule, detail: String) {
         self.reported += 1;
         if self.reported <= MAX_REPORTED {
             rep.send(&Event::Violation { rule, detail });
         } else if self.reported == MAX_REPORTED + 1 {
             rep.send(&Event::Violation {
-                rule: "report.truncated".into(),
+                rule: Rule::ReportTruncated,
                 detail: format!("more than {MAX_REPORTED} violations; further ones are not listed"),
             });
         }
@@ -193,7 +194,7 @@ impl<'a> Supervisor<'a> {
         self.pids_reported = true;
         self.report(
             rep,
-            "limits.pids".into(),
+            Rule::LimitsPids,
             format!("the task holds {count} processes and threads, its limit is {limit}"),
         );
         true
@@ -210,7 +211,7 @@ impl<'a> Supervisor<'a> {
         self.disk_reported = true;
         self.report(
             rep,
-            "limits.disk".into(),
+            Rule::LimitsDisk,
             format!("files written by the task hold {total} bytes on disk, the limit is {limit}"),
         );
         true
@@ -223,7 +224,7 @@ impl<'a> Supervisor<'a> {
         for (p, mode) in sweep.cleared {
             self.report(
                 rep,
-                "fs.setuid".into(),
+                Rule::FsSetuid,
                 format!("{} was left with mode {mode:04o}; its set-ID bits were cleared", p.display()),
             );
         }
@@ -232,7 +233,7 @@ impl<'a> Supervisor<'a> {
         // file: a benign build that turned a directory into a symlink is not one.
         for (p, why) in sweep.failed {
             if std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.mode() & (libc::S_ISUID | libc::S_ISGID) != 0) {
-                self.report(rep, "fs.setuid".into(), format!("{}: set-ID bits left in place ({why})", p.display()));
+                self.report(rep, Rule::FsSetuid, format!("{}: set-ID bits left in place ({why})", p.display()));
             }
         }
     }
@@ -261,7 +262,7 @@ impl<'a> Supervisor<'a> {
         for path in &read {
             self.report(
                 rep,
-                "fs.hidden".into(),
+                Rule::FsHidden,
                 format!("read {} (a hidden path; the task saw an empty decoy)", path.display()),
             );
         }
@@ -310,7 +311,7 @@ impl<'a> Supervisor<'a> {
         // that rest on what we could not read are dropped; a path judged
         // outside the roots is still the attempt it was.
         if let Decision::Deny { rule, .. } = &decision
-            && (rule == UNREADABLE_RULE || rule == UNRESOLVABLE_RULE)
+            && (*rule == UNREADABLE_RULE || *rule == UNRESOLVABLE_RULE)
             && !mem.still_valid()
         {
             return false;
@@ -627,7 +628,7 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut
         let abi = if n.arch == seccomp::AUDIT_ARCH_X86_64 { "x32" } else { "a 32-bit (or foreign)" };
         return Decision::Deny {
             errno: libc::ENOSYS,
-            rule: "seccomp.abi".into(),
+            rule: Rule::SeccompAbi,
             detail: format!("system call {} through {abi} ABI (arch {:#x})", n.nr as u32 & !seccomp::X32_BIT, n.arch),
         };
     }
@@ -642,13 +643,13 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut
             }
             Decision::Deny {
                 errno: libc::EPERM,
-                rule: format!("syscall.{}", class.as_str()),
+                rule: Rule::Syscall(class),
                 detail: format!("{name}() is denied by the policy"),
             }
         }
         Watch::Socket => Decision::Deny {
             errno: libc::EACCES,
-            rule: format!("network.{}", network_name(plan.network)),
+            rule: Rule::Network(plan.network),
             detail: format!("{name}({}, {})", family_name(n.args[0]), type_name(n.args[1])),
         },
         Watch::Connect => decide_connect(plan, n, mem),
@@ -663,14 +664,14 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut
 /// A pointer argument the supervisor cannot read (a write-only mapping,
 /// `memfd_secret`, …): the call is denied rather than let through unjudged.
 /// The rule for a pointer argument the supervisor cannot read.
-const UNREADABLE_RULE: &str = "syscall.unreadable_argument";
+const UNREADABLE_RULE: Rule = Rule::SyscallUnreadableArgument;
 /// The rule for a path the supervisor cannot resolve.
-const UNRESOLVABLE_RULE: &str = "fs.unresolvable_path";
+const UNRESOLVABLE_RULE: Rule = Rule::FsUnresolvablePath;
 
 fn unreadable(name: &str, what: &str) -> Decision {
     Decision::Deny {
         errno: libc::EACCES,
-        rule: UNREADABLE_RULE.into(),
+        rule: UNREADABLE_RULE,
         detail: format!("{name}: its {what} lies in memory the supervisor cannot read"),
     }
 }
@@ -680,16 +681,8 @@ fn unreadable(name: &str, what: &str) -> Decision {
 fn unresolvable(name: &str, why: &str) -> Decision {
     Decision::Deny {
         errno: libc::EACCES,
-        rule: UNRESOLVABLE_RULE.into(),
+        rule: UNRESOLVABLE_RULE,
         detail: format!("{name}: the path cannot be resolved ({why})"),
-    }
-}
-
-fn network_name(m: NetworkMode) -> &'static str {
-    match m {
-        NetworkMode::None => "none",
-        NetworkMode::Loopback => "loopback",
-        NetworkMode::Host => "host",
     }
 }
 
@@ -777,7 +770,7 @@ fn decide_address(plan: &JailPlan, mem: &dyn Memory, call: &str, ptr: u64, len: 
             let name = String::from_utf8_lossy(&addr[3..]).trim_end_matches('\0').to_string();
             Decision::Deny {
                 errno: libc::EACCES,
-                rule: "network.abstract_unix".into(),
+                rule: Rule::NetworkAbstractUnix,
                 detail: format!("{call}(@{name}): abstract unix sockets reach outside the jail's files"),
             }
         }
@@ -791,7 +784,7 @@ fn decide_address(plan: &JailPlan, mem: &dyn Memory, call: &str, ptr: u64, len: 
             } else {
                 Decision::Deny {
                     errno: libc::ENETUNREACH,
-                    rule: format!("network.{}", network_name(plan.network)),
+                    rule: Rule::Network(plan.network),
                     detail: format!("{call}({ip}:{port})"),
                 }
             }
@@ -809,7 +802,7 @@ fn decide_address(plan: &JailPlan, mem: &dyn Memory, call: &str, ptr: u64, len: 
             } else {
                 Decision::Deny {
                     errno: libc::ENETUNREACH,
-                    rule: format!("network.{}", network_name(plan.network)),
+                    rule: Rule::Network(plan.network),
                     detail: format!("{call}([{ip}]:{port})"),
                 }
             }
@@ -843,7 +836,7 @@ fn decide_unix_path(plan: &JailPlan, mem: &dyn Memory, sun_path: &[u8], call: &s
     }
     Decision::Deny {
         errno: libc::EACCES,
-        rule: "network.unix_socket".into(),
+        rule: Rule::NetworkUnixSocket,
         detail: format!("{call}({}): a unix socket outside the writable roots (no namespaces)", p.display()),
     }
 }
@@ -905,7 +898,7 @@ fn decide_setid(name: &str, mode: u32, change: ModeChange, file: &Path, follow: 
     }
     Decision::Deny {
         errno: libc::EPERM,
-        rule: "fs.setuid".into(),
+        rule: Rule::FsSetuid,
         detail: format!("{name}: mode {mode:04o} would make {} set-user/group-ID", file.display()),
     }
 }
@@ -938,7 +931,7 @@ fn decide_exec(n: &Notification, mem: &dyn Memory, nr: i64) -> Decision {
     match std::fs::metadata(&file) {
         Ok(m) if m.mode() & (libc::S_ISUID | libc::S_ISGID) != 0 => Decision::Deny {
             errno: libc::EPERM,
-            rule: "exec.setuid".into(),
+            rule: Rule::ExecSetuid,
             detail: format!(
                 "exec of set-user/group-ID file {}",
                 Path::new(std::ffi::OsStr::from_bytes(&raw)).display()
@@ -992,7 +985,7 @@ fn decide_write(
         // A whiteout is a 0/0 character device left in place of the source.
         return Decision::Deny {
             errno: libc::EPERM,
-            rule: "syscall.device_nodes".into(),
+            rule: Rule::Syscall(crate::policy::SyscallClass::DeviceNodes),
             detail: format!("{name} with RENAME_WHITEOUT creates a character device"),
         };
     }
@@ -1044,7 +1037,7 @@ fn decide_write(
             Ok(Target::Path(p)) if !write_allowed(plan, &p, false) => {
                 return Decision::Deny {
                     errno: libc::EACCES,
-                    rule: "fs.hardlink".into(),
+                    rule: Rule::FsHardlink,
                     detail: format!("{name}: hard link to {} outside the writable roots", p.display()),
                 };
             }
@@ -1067,7 +1060,7 @@ fn decide_write(
             if !write_allowed(plan, p, open_like) {
                 return Decision::Deny {
                     errno: libc::EACCES,
-                    rule: "fs.write".into(),
+                    rule: Rule::FsWrite,
                     detail: format!("{name}: write to {} outside the writable roots", p.display()),
                 };
             }
@@ -1076,7 +1069,7 @@ fn decide_write(
                 // points); reported because it tries to move protected files away.
                 return Decision::Deny {
                     errno: libc::EBUSY,
-                    rule: "fs.write".into(),
+                    rule: Rule::FsWrite,
                     detail: format!("{name}: {} holds the protected path {}", p.display(), island.display()),
                 };
             }
@@ -1128,7 +1121,7 @@ fn decide_write_fd(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &s
     match link_path(&link, &text) {
         Some(p) if !write_allowed(plan, &p, false) => Decision::Deny {
             errno: libc::EACCES,
-            rule: "fs.write".into(),
+            rule: Rule::FsWrite,
             detail: format!("{name}: change of {} outside the writable roots", p.display()),
         },
         _ => Decision::Continue, // a pipe, socket, memfd or removed file
@@ -1391,7 +1384,7 @@ mod tests {
         for n in [x32, i386] {
             let d = decide(&p, &n, &FakeMem(HashMap::new()), &mut w);
             assert!(
-                matches!(d, Decision::Deny { errno: libc::ENOSYS, ref rule, .. } if rule == "seccomp.abi"),
+                matches!(d, Decision::Deny { errno: libc::ENOSYS, ref rule, .. } if Some(*rule) == Rule::parse("seccomp.abi")),
                 "{d:?}"
             );
         }
@@ -1406,7 +1399,7 @@ mod tests {
     #[test]
     fn denied_class_is_reported_with_its_rule() {
         let d = decide(&plan(), &notif(libc::SYS_ptrace, [0; 6]), &FakeMem(HashMap::new()), &mut Vec::new());
-        assert!(matches!(d, Decision::Deny { ref rule, .. } if rule == "syscall.ptrace"), "{d:?}");
+        assert!(matches!(d, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("syscall.ptrace")), "{d:?}");
     }
 
     #[test]
@@ -1418,7 +1411,7 @@ mod tests {
             &mut Vec::new(),
         );
         assert!(
-            matches!(d, Decision::Deny { ref rule, ref detail, .. } if rule == "network.none" && detail.contains("AF_INET"))
+            matches!(d, Decision::Deny { ref rule, ref detail, .. } if Some(*rule) == Rule::parse("network.none") && detail.contains("AF_INET"))
         );
     }
 
@@ -1434,7 +1427,7 @@ mod tests {
             &mem,
             &mut Vec::new(),
         );
-        assert!(matches!(bad, Decision::Deny { ref rule, .. } if rule == "fs.write"), "{bad:?}");
+        assert!(matches!(bad, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("fs.write")), "{bad:?}");
         let ok = decide(
             &plan(),
             &notif(libc::SYS_openat, [libc::AT_FDCWD as u64, 0x2000, 1, 0, 0, 0]),
@@ -1456,7 +1449,7 @@ mod tests {
         assert_eq!(d(libc::SYS_mkdir, [0x1000, 0o755, 0, 0, 0, 0]), Decision::Continue, "mkdir -p of /etc");
         assert_eq!(d(libc::SYS_mkdirat, [at, 0x1000, 0o755, 0, 0, 0]), Decision::Continue);
         assert!(
-            matches!(d(libc::SYS_mkdir, [0x2000, 0o755, 0, 0, 0, 0]), Decision::Deny { ref rule, .. } if rule == "fs.write")
+            matches!(d(libc::SYS_mkdir, [0x2000, 0o755, 0, 0, 0, 0]), Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("fs.write"))
         );
         let creat_read = libc::O_CREAT as u64;
         assert_eq!(d(libc::SYS_openat, [at, 0x3000, creat_read, 0o644, 0, 0]), Decision::Continue);
@@ -1484,7 +1477,7 @@ mod tests {
         m.insert(0x1000, b"/etc/shadow".to_vec());
         m.insert(0x2000, b"/work/x".to_vec());
         let d = decide(&plan(), &notif(libc::SYS_link, [0x1000, 0x2000, 0, 0, 0, 0]), &FakeMem(m), &mut Vec::new());
-        assert!(matches!(d, Decision::Deny { ref rule, .. } if rule == "fs.hardlink"), "{d:?}");
+        assert!(matches!(d, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("fs.hardlink")), "{d:?}");
     }
 
     #[test]
@@ -1500,12 +1493,18 @@ mod tests {
         let mem = FakeMem(m);
         let mut w = Vec::new();
         let d = decide(&plan(), &notif(libc::SYS_sendmsg, [3, 0x5000, 0, 0, 0, 0]), &mem, &mut w);
-        assert!(matches!(d, Decision::Deny { ref rule, .. } if rule == "network.abstract_unix"), "{d:?}");
+        assert!(
+            matches!(d, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("network.abstract_unix")),
+            "{d:?}"
+        );
         let d = decide(&plan(), &notif(libc::SYS_sendmsg, [3, 0x6000, 0, 0, 0, 0]), &mem, &mut w);
         assert_eq!(d, Decision::Continue);
         // The second of two messages names the abstract socket.
         let d = decide(&plan(), &notif(libc::SYS_sendmmsg, [3, 0x6000, 2, 0, 0, 0]), &mem, &mut w);
-        assert!(matches!(d, Decision::Deny { ref rule, .. } if rule == "network.abstract_unix"), "{d:?}");
+        assert!(
+            matches!(d, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("network.abstract_unix")),
+            "{d:?}"
+        );
         let d = decide(&plan(), &notif(libc::SYS_sendmmsg, [3, 0x6000, 1, 0, 0, 0]), &mem, &mut w);
         assert_eq!(d, Decision::Continue);
     }
@@ -1523,7 +1522,7 @@ mod tests {
             &mut Vec::new(),
         );
         assert!(
-            matches!(d, Decision::Deny { ref rule, ref detail, .. } if rule == "network.abstract_unix" && detail.contains("@secret-listener"))
+            matches!(d, Decision::Deny { ref rule, ref detail, .. } if Some(*rule) == Rule::parse("network.abstract_unix") && detail.contains("@secret-listener"))
         );
     }
 
@@ -1544,7 +1543,7 @@ mod tests {
             &FakeMem(HashMap::new()),
             &mut Vec::new(),
         );
-        assert!(matches!(d, Decision::Deny { ref rule, .. } if rule == "syscall.device_nodes"));
+        assert!(matches!(d, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("syscall.device_nodes")));
     }
 
     #[test]
@@ -1572,10 +1571,10 @@ mod tests {
         assert!(matches!(walk(me, Path::new("/"), "/".into(), Path::new(&fd), true), Target::Object(_)));
     }
 
-    fn deny_rule(d: &Decision) -> &str {
+    fn deny_rule(d: &Decision) -> String {
         match d {
-            Decision::Deny { rule, .. } => rule,
-            Decision::Continue => "continue",
+            Decision::Deny { rule, .. } => rule.to_string(),
+            Decision::Continue => "continue".into(),
         }
     }
 
