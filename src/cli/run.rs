@@ -5,9 +5,10 @@
 //! task's policy and whether this host can enforce it. A refusal is one line
 //! and exit 1, and nothing was run or written.
 
+use super::progress;
 use crate::config;
 use crate::exit::Exit;
-use crate::orchestrator::{self, Prepared, progress};
+use crate::orchestrator::{self, Prepared};
 use crate::plan::{self, Dag};
 use crate::policy::HumanDuration;
 use crate::runstore::checkpoint::{self, Checkpoint, RunStatus, Settings, Source, Store, TaskRecord};
@@ -417,7 +418,7 @@ fn session(
     {
         tracing::warn!("{e}");
     }
-    let output_dirs = match orchestrator::guard_outputs(outputs) {
+    let output_dirs = match crate::ci::guard_outputs(outputs) {
         Ok(d) => d,
         Err(e) => return super::config_error(format!("CI outputs: {e}")),
     };
@@ -430,13 +431,14 @@ fn session(
         runs_dir: runs.to_path_buf(),
         run_timeout: timeout.map(|t| t.0),
         transient_retries,
-        outputs: outputs.clone(),
-        output_dirs,
         container_pool,
     };
+    // The CI writers first: a report they cannot write is said before the run's last lines.
+    let mut ci = crate::ci::Writer::new(outputs.clone(), output_dirs);
     let mut progress = progress::Progress::new(progress::Mode::detect(json));
     tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: executing");
-    let result = orchestrator::execute(prepared, &run, &mut store, &mut log, &mut progress, &opts, replanner);
+    let observers: Vec<&mut dyn orchestrator::events::Observer> = vec![&mut ci, &mut progress];
+    let result = orchestrator::execute(prepared, &run, &mut store, &mut log, observers, &opts, replanner);
     crate::ci::github::end_fence();
     let exit = match result {
         Ok(x) => x,
