@@ -14,6 +14,7 @@
 //! tasks (time and bytes per task).
 
 use crate::exit::Exit;
+use crate::orchestrator::exec_protocol::RunFlags;
 use crate::runstore::checkpoint::{Checkpoint, RunStatus, Settings, Source, Store, TaskRecord, TaskState, VERSION};
 use serde::Serialize;
 use std::path::Path;
@@ -140,7 +141,7 @@ fn exec_as_run_extra(exe: &Path, dir: &Path, n: usize) -> Result<f64, String> {
     let hash = format!("sha256:{}", policy.hash());
     let log = dir.join("as-run.log");
     let report = dir.join("as-run-report.json");
-    let me = std::process::id().to_string();
+    let me = std::process::id();
     let (mut plain, mut as_run) = (0.0, 0.0);
     for k in 0..n {
         for variant in [k % 2, 1 - k % 2] {
@@ -154,10 +155,11 @@ fn exec_as_run_extra(exe: &Path, dir: &Path, n: usize) -> Result<f64, String> {
                 let out =
                     std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| e.to_string())?;
                 let err = out.try_clone().map_err(|e| e.to_string())?;
+                let flags = RunFlags { protect: Vec::new(), run_parent: Some(me), expect_policy: Some(hash.clone()) };
                 c.args(["--policy", "default", "--name", "t", "--run-id", "20261125T000000Z-0000"])
                     .arg("--report")
                     .arg(&report)
-                    .args(["--run-parent", &me, "--expect-policy", &hash])
+                    .args(flags.to_args())
                     .stdout(out)
                     .stderr(err);
             }

@@ -249,7 +249,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// `orchestra run`.
 pub fn run(args: RunArgs) -> Exit {
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: start");
+    tracing::debug!(mono_us = crate::orchestrator::exec_protocol::mono_us(), "run: start");
     let ws = match workspace(args.workdir.as_deref()) {
         Ok(w) => w,
         Err(e) => return super::config_error(e),
@@ -279,7 +279,7 @@ pub fn run(args: RunArgs) -> Exit {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: prepared");
+    tracing::debug!(mono_us = crate::orchestrator::exec_protocol::mono_us(), "run: prepared");
     if args.dry_run {
         print_dry_run(&prepared);
         return Exit::Ok;
@@ -436,7 +436,7 @@ fn session(
     // The CI writers first: a report they cannot write is said before the run's last lines.
     let mut ci = crate::ci::Writer::new(outputs.clone(), output_dirs);
     let mut progress = progress::Progress::new(progress::Mode::detect(json));
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: executing");
+    tracing::debug!(mono_us = crate::orchestrator::exec_protocol::mono_us(), "run: executing");
     let observers: Vec<&mut dyn orchestrator::events::Observer> = vec![&mut ci, &mut progress];
     let result = orchestrator::execute(prepared, &run, &mut store, &mut log, observers, &opts, replanner);
     crate::ci::github::end_fence();
@@ -455,7 +455,7 @@ fn session(
     if !json {
         eprintln!("orchestra: report: {}", run.report_md().display());
     }
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: done");
+    tracing::debug!(mono_us = crate::orchestrator::exec_protocol::mono_us(), "run: done");
     exit
 }
 

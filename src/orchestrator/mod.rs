@@ -26,6 +26,7 @@
 pub mod artifacts;
 pub mod audit_writer;
 pub mod events;
+pub mod exec_protocol;
 pub mod replan;
 pub mod report;
 pub mod scheduler;
@@ -337,7 +338,7 @@ pub fn execute<'a>(
         }
     };
     let prepared = current.as_ref().unwrap_or(prepared);
-    tracing::debug!(mono_us = worker::mono_us(), "run: tasks over");
+    tracing::debug!(mono_us = exec_protocol::mono_us(), "run: tasks over");
     finish(prepared, run, store, bus, end.stop, awaiting, started, refused, sandboxes)
 }
 
@@ -478,7 +479,7 @@ fn session(
             Some(Msg::Finished(i, outcome)) => {
                 running.remove(&i);
                 sandboxes += outcome.process_time;
-                if outcome.report.is_none() && outcome.exec_status == i32::from(Exit::Config.code()) {
+                if outcome.refused() {
                     refused.push(ids[i].clone());
                 }
                 let task = &dag.plan.tasks[i];
@@ -533,7 +534,7 @@ fn session(
                     last_failure = Some(ids[i].clone());
                 }
                 store.update(&ids[i], rec.clone())?;
-                tracing::debug!(mono_us = worker::mono_us(), task = %ids[i], "scheduler: outcome recorded");
+                tracing::debug!(mono_us = exec_protocol::mono_us(), task = %ids[i], "scheduler: outcome recorded");
                 bus.emit(&Event::TaskFinished {
                     task: &ids[i],
                     state: final_state,
@@ -663,7 +664,7 @@ fn start(
         let _ = writeln!(f, "--- orchestra: attempt {attempt_no} ---");
     }
     bus.emit(&Event::TaskStarted { task: &ids[i], attempt: attempt_no });
-    let attempt = worker::Attempt {
+    let attempt = exec_protocol::Attempt {
         task: ids[i].clone(),
         number: attempt_no,
         argv: plan.argv.clone(),
