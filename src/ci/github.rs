@@ -326,7 +326,7 @@ pub fn print_groups(out: &mut impl Write, report: &RunReport, run: &RunDir, toke
     for t in &report.tasks {
         let Ok(bytes) = std::fs::read(run.path.join(&t.log)) else { continue };
         let text = String::from_utf8_lossy(&bytes);
-        let wall = crate::orchestrator::progress::fmt_ms(t.wall_ms);
+        let wall = crate::orchestrator::report::fmt_ms(t.wall_ms);
         writeln!(out, "::group::orchestra: {} {} ({wall})", t.id, t.state)?;
         let tail = suffix(&text, GROUP_LOG_BYTES);
         let cut = if tail.len() < text.len() {

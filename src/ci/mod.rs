@@ -14,13 +14,20 @@
 //!   workflow commands through orchestra's output;
 //! - size limits of the consumers are respected: the step summary stays under
 //!   GitHub's 1 MiB, annotations within 10 errors + 10 warnings per step,
-//!   SARIF under 25,000 results and 10 MB per run (what is left out is said so).
+//!   SARIF under 25,000 results and 10 MB per run (what is left out is said so);
+//! - the copies are written only where their paths still lead to the
+//!   directories noted before any task ran ([`guard_outputs`]), and nothing
+//!   is written once the run directory's path no longer leads to it.
+//!
+//! The CI writers observe the run ([`Writer`] is an
+//! [`crate::orchestrator::events::Observer`]): the orchestrator does not know them.
 
 pub mod github;
 pub mod junit;
 pub mod sarif;
 pub mod text;
 
+use crate::orchestrator::events::{Event, Observer, Problem};
 use crate::orchestrator::report::RunReport;
 use crate::runstore::{RunDir, write_replace};
 use std::path::{Path, PathBuf};
@@ -182,4 +189,80 @@ pub fn finish(run: &RunDir, report: &RunReport, outputs: &Outputs) -> Result<(),
         github::append_summary(&path, &md, &run.report_md())?;
     }
     Ok(())
+}
+
+/// A CI copy's directory and its `(st_dev, st_ino)` before any task ran.
+pub type OutputDir = (PathBuf, (u64, u64));
+
+/// Create the directories of the CI report copies and note what they are,
+/// before any task runs (see [`Writer`]).
+pub fn guard_outputs(outputs: &Outputs) -> Result<Vec<OutputDir>, String> {
+    let mut dirs = Vec::new();
+    for p in [&outputs.junit, &outputs.sarif, &outputs.summary].into_iter().flatten() {
+        let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) else { continue };
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        let id = std::fs::File::open(parent)
+            .and_then(|f| crate::runstore::at::identity(&f))
+            .map_err(|e| format!("{}: {e}", parent.display()))?;
+        dirs.push((parent.to_path_buf(), id));
+    }
+    Ok(dirs)
+}
+
+/// The CI outputs that may still be written: `None` when the run directory's
+/// path no longer leads to it; copies whose directory changed are dropped.
+/// Each refusal is a line in `problems`.
+fn checked_outputs(run: &RunDir, outputs: &Outputs, dirs: &[OutputDir], problems: &mut Vec<String>) -> Option<Outputs> {
+    if let Err(e) = run.intact() {
+        problems.push(format!("orchestra: error: not writing junit.xml, violations.sarif or their copies: {e}"));
+        return None;
+    }
+    let mut keep = |p: &Option<PathBuf>| -> Option<PathBuf> {
+        let p = p.as_ref()?;
+        let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) else { return Some(p.clone()) };
+        let before = dirs.iter().find(|(d, _)| d == parent).map(|(_, id)| *id);
+        let now = std::fs::File::open(parent).and_then(|f| crate::runstore::at::identity(&f)).ok();
+        if before.is_some() && before == now {
+            return Some(p.clone());
+        }
+        problems.push(format!(
+            "orchestra: error: not writing {}: its directory was moved or replaced while tasks ran",
+            p.display()
+        ));
+        None
+    };
+    Some(Outputs { junit: keep(&outputs.junit), sarif: keep(&outputs.sarif), summary: keep(&outputs.summary) })
+}
+
+/// The CI writers as an observer of a run: when the run's report is written
+/// ([`Event::ReportWritten`]), `junit.xml`, `violations.sarif`, their copies
+/// and the GitHub step summary follow from it ([`finish`]). A report that
+/// could not be written is a [`Problem`] (the run is then not ok).
+#[derive(Debug, Clone)]
+pub struct Writer {
+    outputs: Outputs,
+    dirs: Vec<OutputDir>,
+}
+
+impl Writer {
+    /// Writers for `outputs`, whose directories were noted by [`guard_outputs`]
+    /// before any task ran.
+    pub fn new(outputs: Outputs, dirs: Vec<OutputDir>) -> Writer {
+        Writer { outputs, dirs }
+    }
+}
+
+impl Observer for Writer {
+    fn event(&mut self, event: &Event<'_>) -> Result<(), Problem> {
+        let Event::ReportWritten { run, report } = event else { return Ok(()) };
+        // The writers take paths: write only where the paths still lead to the
+        // directories opened before the tasks ran (every task has ended by now).
+        let mut problems = Vec::new();
+        if let Some(o) = checked_outputs(run, &self.outputs, &self.dirs, &mut problems)
+            && let Err(e) = finish(run, report, &o)
+        {
+            problems.push(format!("orchestra: error: CI outputs: {e}"));
+        }
+        if problems.is_empty() { Ok(()) } else { Err(Problem(problems)) }
+    }
 }

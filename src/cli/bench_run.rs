@@ -1,5 +1,5 @@
 //! `orchestra bench --orchestration`: what the scheduler adds per task, and
-//! whether checkpointing scales linearly.
+//! whether checkpointing and the end of a run scale linearly.
 //!
 //! Side by side in one process, in rounds whose order rotates: sequential
 //! `orchestra exec -- true` (the sandbox start on its own), then `orchestra
@@ -11,9 +11,11 @@
 //! its tasks' `exec` processes, which `run_finished` reports), and what an
 //! `exec` started the way `run` starts it costs over a plain one (alternating
 //! pairs). Checkpointing is measured in-process for 100, 1,000 and 10,000
-//! tasks (time and bytes per task).
+//! tasks (time and bytes per task), and the end of a run (its reports, the CI
+//! reports and the runs index, in `run`'s order) for 1,000 and 5,000 tasks.
 
 use crate::exit::Exit;
+use crate::orchestrator::exec_protocol::RunFlags;
 use crate::runstore::checkpoint::{Checkpoint, RunStatus, Settings, Source, Store, TaskRecord, TaskState, VERSION};
 use serde::Serialize;
 use std::path::Path;
@@ -42,6 +44,21 @@ struct Figures {
     /// measured in alternating pairs.
     exec_as_run_starts_it_ms_per_task: f64,
     checkpoint: Vec<CheckpointFigure>,
+    /// The end of a run at [`REPORT_TASKS`] (median of [`REPORT_ROUNDS`] each).
+    report: Vec<ReportFigure>,
+}
+
+/// Plan sizes the end of a run is measured at (the issue's: 5,000 took 16×
+/// as long as 1,000 when the tasks' plan lines were searched one by one).
+const REPORT_TASKS: [usize; 2] = [1000, 5000];
+/// Rounds per size, alternating.
+const REPORT_ROUNDS: usize = 3;
+
+/// The end of a run (reports, CI reports, index) for this many tasks.
+#[derive(Debug, Serialize)]
+struct ReportFigure {
+    tasks: usize,
+    ms: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,6 +106,15 @@ enum BenchError {
     Failed { what: String, status: std::process::ExitStatus },
     #[error("{0}: no run_finished event with sandboxes_ms")]
     NoEvent(String),
+    #[error("the report measurement: {0}")]
+    Report(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl BenchError {
+    /// A step of the in-process report measurement failed.
+    fn report(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        BenchError::Report(e.into())
+    }
 }
 
 /// Run `orchestra run --json`: its wall time (ms, measured here) and the
@@ -149,6 +175,115 @@ fn checkpoint_figure(n: usize) -> Result<CheckpointFigure, BenchError> {
     })
 }
 
+/// What the end of a run costs for `n` tasks that succeeded, in-process and
+/// in `run`'s order: the checkpoint's final state, `report.json` and
+/// `report.md` (from every task's sandbox report, `sandbox_report`), then
+/// `junit.xml` and `violations.sarif` (whose locations are the tasks' lines
+/// in the plan file), then the runs index.
+fn report_figure(n: usize, sandbox_report: &[u8]) -> Result<ReportFigure, BenchError> {
+    use crate::orchestrator::{Prepared, TaskPlan};
+    let dir = tempfile::tempdir().map_err(BenchError::report)?;
+    let plan_file = dir.path().join("plan.yaml");
+    std::fs::write(&plan_file, plan(n, true)).map_err(BenchError::report)?;
+    let origin = plan_file.display().to_string();
+    let dag =
+        crate::plan::load(&plan_file).and_then(|p| crate::plan::validate(p, &origin)).map_err(BenchError::report)?;
+    let task = TaskPlan {
+        argv: vec!["/usr/bin/true".into()],
+        policy_spec: "default".into(),
+        policy_origin: "preset:default".into(),
+        policy_sha256: "sha256:00".into(),
+        backend: "jail".into(),
+        env: Default::default(),
+        timeout: None,
+        retries: 0,
+        backoff: std::time::Duration::ZERO,
+        effective_policy: None,
+        visible: None,
+    };
+    let prepared = Prepared { tasks: vec![task; n], dag, run_timeout: None };
+    let runs = dir.path().join("runs");
+    let run = crate::runstore::RunsDir::open(&runs, None)
+        .and_then(|r| crate::runstore::RunDir::create_in(&r))
+        .map_err(BenchError::report)?;
+    let ids: Vec<String> = prepared.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();
+    let done = TaskRecord {
+        state: TaskState::Succeeded,
+        attempts: 1,
+        cause: Some("ok".into()),
+        exit_status: Some(0),
+        wall_ms: 5,
+        fingerprint: Some(format!("sha256:{}", "0".repeat(64))),
+        ..TaskRecord::pending()
+    };
+    let cp = Checkpoint {
+        version: VERSION,
+        run_id: run.id.clone(),
+        plan_sha256: String::new(),
+        source: Source { plan_file: Some(plan_file.clone()), intent: None },
+        settings: Settings {
+            workdir: dir.path().to_path_buf(),
+            config: None,
+            policy: None,
+            concurrency: 1,
+            keep_going: false,
+            audit_dir: dir.path().join("audit"),
+        },
+        status: RunStatus::Running,
+        exit_code: None,
+        created_at: String::new(),
+        session_started_at: String::new(),
+        sessions: 1,
+        tasks: ids.iter().map(|id| (id.clone(), done.clone())).collect(),
+    };
+    run.create_dir(Path::new("reports")).map_err(BenchError::report)?;
+    for id in &ids {
+        run.write(&run.task_report_rel(id), sandbox_report, false).map_err(BenchError::report)?;
+    }
+    let mut store = Store::create(&run.path, cp).map_err(BenchError::report)?;
+    let t = Instant::now();
+    store.set_status(RunStatus::Succeeded, Some(0)).map_err(BenchError::report)?;
+    let report = crate::orchestrator::report::write(&run, store.state(), &prepared, 1).map_err(BenchError::report)?;
+    // As ci::finish, without a GitHub step summary (not the bench's to append to).
+    let md = crate::orchestrator::report::markdown(&report);
+    crate::ci::write_reports(&run, &report, &md, &crate::ci::Outputs::default()).map_err(BenchError::report)?;
+    let mut index = crate::runstore::index::Index::open(&runs).map_err(BenchError::report)?;
+    index.upsert(store.state()).map_err(BenchError::report)?;
+    Ok(ReportFigure { tasks: n, ms: t.elapsed().as_secs_f64() * 1000.0 })
+}
+
+/// The sandbox report of one `orchestra exec -- true` (what every task of
+/// [`report_figure`]'s run gets).
+fn sample_report(exe: &Path, dir: &Path) -> Result<Vec<u8>, BenchError> {
+    let path = dir.join("sample-report.json");
+    let mut c = orchestra(exe, dir);
+    c.arg("exec").arg("--audit-dir").arg(dir.join("audit-sample")).arg("--report").arg(&path).args(["--", "true"]);
+    let what = "orchestra exec --report -- true";
+    let status = c.status().map_err(|source| BenchError::Command { what: what.into(), source })?;
+    if !status.success() {
+        return Err(BenchError::Failed { what: what.into(), status });
+    }
+    std::fs::read(&path).map_err(|source| BenchError::Command { what: path.display().to_string(), source })
+}
+
+/// The median time of `REPORT_ROUNDS` rounds for each of `REPORT_TASKS`, sizes alternating.
+fn report_figures(sample: &[u8]) -> Result<Vec<ReportFigure>, BenchError> {
+    let mut ms: Vec<Vec<f64>> = vec![Vec::new(); REPORT_TASKS.len()];
+    for _ in 0..REPORT_ROUNDS {
+        for (k, &n) in REPORT_TASKS.iter().enumerate() {
+            ms[k].push(report_figure(n, sample)?.ms);
+        }
+    }
+    Ok(REPORT_TASKS
+        .iter()
+        .zip(ms)
+        .map(|(&tasks, mut v)| {
+            v.sort_by(f64::total_cmp);
+            ReportFigure { tasks, ms: v[v.len() / 2] }
+        })
+        .collect())
+}
+
 /// How much longer an `orchestra exec -- true` takes when started as `run`
 /// starts it (its flags, its log file) than a plain one, in ms per task:
 /// `n` pairs, alternating one by one, the order swapped every pair.
@@ -157,7 +292,7 @@ fn exec_as_run_extra(exe: &Path, dir: &Path, n: usize) -> Result<f64, BenchError
     let hash = format!("sha256:{}", policy.hash());
     let log = dir.join("as-run.log");
     let report = dir.join("as-run-report.json");
-    let me = std::process::id().to_string();
+    let me = std::process::id();
     let (mut plain, mut as_run) = (0.0, 0.0);
     for k in 0..n {
         for variant in [k % 2, 1 - k % 2] {
@@ -170,10 +305,11 @@ fn exec_as_run_extra(exe: &Path, dir: &Path, n: usize) -> Result<f64, BenchError
                 let _ = std::fs::remove_file(&report);
                 let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
                 let err = out.try_clone()?;
+                let flags = RunFlags { protect: Vec::new(), run_parent: Some(me), expect_policy: Some(hash.clone()) };
                 c.args(["--policy", "default", "--name", "t", "--run-id", "20261125T000000Z-0000"])
                     .arg("--report")
                     .arg(&report)
-                    .args(["--run-parent", &me, "--expect-policy", &hash])
+                    .args(flags.to_args())
                     .stdout(out)
                     .stderr(err);
             }
@@ -261,6 +397,8 @@ fn measure(n: usize, quiet: bool) -> Result<Figures, BenchError> {
     };
     say("checkpoint: 100, 1000, 10000 tasks...");
     let checkpoint = [100, 1000, 10_000].into_iter().map(checkpoint_figure).collect::<Result<Vec<_>, _>>()?;
+    say(&format!("the end of a run (reports, CI reports, index): {REPORT_TASKS:?} tasks, {REPORT_ROUNDS} rounds..."));
+    let report = report_figures(&sample_report(&exe, dir.path())?)?;
     Ok(Figures {
         tasks: n,
         exec_sequential_ms: exec_ms,
@@ -275,6 +413,7 @@ fn measure(n: usize, quiet: bool) -> Result<Figures, BenchError> {
         orchestrator_fanout_ms_per_task: inside[1] / n as f64,
         exec_as_run_starts_it_ms_per_task: as_run,
         checkpoint,
+        report,
     })
 }
 
@@ -344,6 +483,20 @@ pub fn run(n: usize, json: bool) -> Exit {
             b.tasks,
             a.tasks,
             b.bytes_per_task / a.bytes_per_task
+        );
+    }
+    println!("the end of a run: report.json/.md, junit.xml, violations.sarif (located in the plan), runs index:");
+    for r in &f.report {
+        println!("  {:>6} tasks: {:>8.1} ms {:>8.1} us/task", r.tasks, r.ms, r.ms * 1000.0 / r.tasks as f64);
+    }
+    if let (Some(a), Some(b)) = (f.report.first(), f.report.last()) {
+        println!(
+            "  time at {} vs {} tasks: ratio {:.2} for {:.0}x the tasks; per task {:.2} (1.0 = linear)",
+            b.tasks,
+            a.tasks,
+            b.ms / a.ms,
+            b.tasks as f64 / a.tasks as f64,
+            (b.ms / b.tasks as f64) / (a.ms / a.tasks as f64)
         );
     }
     Exit::Ok

@@ -2,6 +2,7 @@
 
 use crate::audit;
 use crate::exit::Exit;
+use crate::orchestrator::exec_protocol::{self, RunFlags, mono_us};
 use crate::policy::{HumanDuration, Limit, SandboxMode, load_policy};
 use crate::sandbox::outfile::OutFile;
 use crate::sandbox::{Report, Sandbox, TaskSpec};
@@ -18,11 +19,6 @@ pub enum Backend {
     /// a hardened Podman container, through its Docker-compatible API
     Podman,
 }
-
-/// With `--run-parent`, variables named `ORCHESTRA_TASK_ENV_<NAME>` in exec's
-/// own environment set `<NAME>` in the task's (how `orchestra run` passes a
-/// plan's `env` without putting values on a command line).
-pub const TASK_ENV_PREFIX: &str = "ORCHESTRA_TASK_ENV_";
 
 /// Arguments of `orchestra exec`.
 #[derive(Debug, Args)]
@@ -55,18 +51,9 @@ pub struct ExecArgs {
     /// Record the task under this run id in the audit log (set by `orchestra run`).
     #[arg(long, value_name = "RUN_ID")]
     pub run_id: Option<String>,
-    /// Hide this path from the task like the audit log (set by `orchestra run` for its runs directory).
-    #[arg(long, hide = true)]
-    pub protect: Vec<PathBuf>,
-    /// Set by `orchestra run`: die with that process (its pid), and write the
-    /// report without fsync (the run's checkpoint is the durable record).
-    #[arg(long, hide = true, value_name = "PID")]
-    pub run_parent: Option<u32>,
-    /// Refuse to run unless the effective policy has this hash (`sha256:…`),
-    /// set by `orchestra run` so that a policy file changed after the run
-    /// checked it is never used.
-    #[arg(long, hide = true, value_name = "SHA256")]
-    pub expect_policy: Option<String>,
+    /// The hidden flags `orchestra run` starts exec with (see `orchestrator::exec_protocol`).
+    #[command(flatten)]
+    pub run: RunFlags,
     /// Benchmark baseline only: deny without observing (nothing is reported).
     #[arg(long, hide = true)]
     pub bench_unobserved: bool,
@@ -170,7 +157,7 @@ pub fn audit_dir(flag: Option<&Path>) -> PathBuf {
 
 /// Run `orchestra exec`.
 pub fn run(mut args: ExecArgs) -> Exit {
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: start");
+    tracing::debug!(mono_us = mono_us(), "exec: start");
     if let Some(dir) = &args.inner_output
         && let Err(e) = redirect_output(dir)
     {
@@ -185,7 +172,7 @@ pub fn run(mut args: ExecArgs) -> Exit {
             Err(e) => return super::config_error(format!("--inner-task {}: {e}", path.display())),
         }
     }
-    if let Some(parent) = args.run_parent
+    if let Some(parent) = args.run.run_parent
         && let Err(e) = crate::sandbox::sys::die_with_parent(parent)
     {
         return super::config_error(format!("--run-parent {parent}: {e}"));
@@ -210,18 +197,10 @@ pub fn run(mut args: ExecArgs) -> Exit {
     for (k, v) in &args.env {
         policy.environment.set.insert(k.clone(), v.clone());
     }
-    if args.run_parent.is_some() {
-        for (k, v) in std::env::vars_os() {
-            if let (Some(k), Some(v)) = (k.to_str(), v.to_str())
-                && let Some(name) = k.strip_prefix(TASK_ENV_PREFIX)
-                && !name.is_empty()
-                && !name.starts_with("ORCHESTRA_")
-            {
-                policy.environment.set.insert(name.to_string(), v.to_string());
-            }
-        }
+    if args.run.under_run() {
+        policy.environment.set.extend(exec_protocol::task_env(std::env::vars_os()));
     }
-    if let Some(expected) = &args.expect_policy {
+    if let Some(expected) = &args.run.expect_policy {
         let found = format!("sha256:{}", policy.hash());
         if &found != expected {
             return super::config_error(format!(
@@ -269,7 +248,7 @@ pub fn run(mut args: ExecArgs) -> Exit {
         protected: if args.inner {
             Vec::new()
         } else {
-            [audit_dir.clone(), key_path.clone()].into_iter().chain(args.protect.iter().cloned()).collect()
+            [audit_dir.clone(), key_path.clone()].into_iter().chain(args.run.protect.iter().cloned()).collect()
         },
         observe: !args.bench_unobserved,
     };
@@ -295,7 +274,7 @@ pub fn run(mut args: ExecArgs) -> Exit {
         Ok(l) => l,
         Err(e) => return super::config_error(e),
     };
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: audit log open");
+    tracing::debug!(mono_us = mono_us(), "exec: audit log open");
     let started = audit::events::task_started(
         &task.name,
         &task.argv,
@@ -307,9 +286,9 @@ pub fn run(mut args: ExecArgs) -> Exit {
     if let Err(e) = log.append(audit::events::TASK_STARTED, tag(started, run_id)) {
         return super::config_error(format!("audit log {}: {e}", audit_dir.display()));
     }
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: task_started appended");
+    tracing::debug!(mono_us = mono_us(), "exec: task_started appended");
     // Under GitHub Actions the task's output is fenced as `run` fences its logs (until the verdict line).
-    let _fence = args.run_parent.is_none().then(crate::ci::github::fence_output);
+    let _fence = (!args.run.under_run()).then(crate::ci::github::fence_output);
     let report = match backend.run(&task) {
         Ok(r) => r,
         Err(e) => {
@@ -318,14 +297,14 @@ pub fn run(mut args: ExecArgs) -> Exit {
             return super::config_error(e);
         }
     };
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: sandbox done");
+    tracing::debug!(mono_us = mono_us(), "exec: sandbox done");
     if let Err(e) = record_outcome(&mut log, &report, run_id) {
         // The verdict stands, but a run whose record is not durable is not ok:
         // at least "failed" (never 1: the task ran).
         eprintln!("orchestra: error: audit log {}: {e}", audit_dir.display());
-        return finish(&report, report_out.as_ref(), args.run_parent.is_none()).worst(Exit::Failed);
+        return finish(&report, report_out.as_ref(), !args.run.under_run()).worst(Exit::Failed);
     }
-    finish(&report, report_out.as_ref(), args.run_parent.is_none())
+    finish(&report, report_out.as_ref(), !args.run.under_run())
 }
 
 /// Point stdout and stderr at the host's FIFOs in `dir` (the host holds their
@@ -411,7 +390,7 @@ fn tag(body: serde_json::Value, run_id: Option<&str>) -> serde_json::Value {
 /// Write the report, then print the verdict: the verdict is the last line,
 /// after any error about the report.
 fn finish(report: &Report, out: Option<&OutFile>, durable: bool) -> Exit {
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "exec: finishing");
+    tracing::debug!(mono_us = mono_us(), "exec: finishing");
     let exit = write_report(report, out, durable);
     eprintln!("{}", report.verdict_line());
     exit
@@ -430,5 +409,35 @@ fn write_report(report: &Report, out: Option<&OutFile>, durable: bool) -> Exit {
             eprintln!("orchestra: error: cannot write report {e}");
             report.exit().worst(Exit::Failed)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::orchestrator::exec_protocol::{RunFlags, command, tests::attempt};
+    use clap::Parser;
+    use std::ffi::OsString;
+
+    #[test]
+    fn exec_parses_the_command_run_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = attempt(dir.path());
+        let cmd = command(std::path::Path::new("/usr/bin/orchestra"), &a, 7);
+        let argv = std::iter::once(OsString::from("orchestra")).chain(cmd.get_args().map(OsString::from));
+        let crate::cli::Command::Exec(e) = crate::cli::Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not exec")
+        };
+        let want =
+            RunFlags { protect: a.protect.clone(), run_parent: Some(7), expect_policy: Some(a.policy_sha256.clone()) };
+        assert_eq!(e.run, want);
+        assert_eq!(e.policy, a.policy);
+        assert_eq!((e.name.as_deref(), e.run_id.as_deref()), (Some("build"), Some(a.run_id.as_str())));
+        assert_eq!(
+            (e.workdir.as_deref(), e.audit_dir.as_deref()),
+            (Some(a.workdir.as_path()), Some(a.audit_dir.as_path()))
+        );
+        assert_eq!(e.report.as_deref(), Some(a.report.as_path()));
+        assert_eq!(e.timeout.map(|t| t.to_string()), a.timeout);
+        assert_eq!(e.command, a.argv);
     }
 }

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod policy;
 pub mod pool;
 pub mod probe;
+pub mod progress;
 pub mod replan;
 pub mod run;
 pub mod runs;

@@ -4,7 +4,7 @@
 
 use crate::exit::Exit;
 use crate::policy::SandboxMode;
-use crate::sandbox::container::{engine, lifecycle, pool};
+use crate::sandbox::container::{engine, lifecycle, pool, reap};
 use clap::Subcommand;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -77,7 +77,7 @@ async fn fill(engine: &str, address: &str, root: PathBuf, slots: Vec<String>) ->
     if p.reap_turn() {
         match engine::connect_to(kind, address).await {
             Ok(e) => {
-                lifecycle::reap_orphans(&e, &root).await;
+                reap::orphans(&e, &root).await;
                 p.sweep();
             }
             Err(e) => tracing::warn!("pool {}: reaping: {e}", root.display()),
@@ -155,7 +155,7 @@ async fn drain() -> Exit {
             let _ = lifecycle::remove(&e.api, id).await;
         }
         // Any other unclaimed container of this pool (expired, or its token lost).
-        reaped += lifecycle::reap_orphans(&e, &root).await;
+        reaped += reap::orphans(&e, &root).await;
     }
     eprintln!("orchestra: pool {}: {} ready container(s) removed, {reaped} more reaped", root.display(), ids.len());
     Exit::Ok

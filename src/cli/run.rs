@@ -5,9 +5,10 @@
 //! task's policy and whether this host can enforce it. A refusal is one line
 //! and exit 1, and nothing was run or written.
 
+use super::progress;
 use crate::config;
 use crate::exit::Exit;
-use crate::orchestrator::{self, Prepared, progress};
+use crate::orchestrator::{self, Prepared};
 use crate::plan::{self, Dag};
 use crate::policy::HumanDuration;
 use crate::runstore::checkpoint::{self, Checkpoint, RunStatus, Settings, Source, Store, TaskRecord};
@@ -265,7 +266,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 /// `orchestra run`.
 pub fn run(args: RunArgs) -> Exit {
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: start");
+    tracing::debug!(mono_us = crate::orchestrator::exec_protocol::mono_us(), "run: start");
     let ws = match workspace(args.workdir.as_deref()) {
         Ok(w) => w,
         Err(e) => return super::config_error(e),
@@ -295,7 +296,7 @@ pub fn run(args: RunArgs) -> Exit {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: prepared");
+    tracing::debug!(mono_us = crate::orchestrator::exec_protocol::mono_us(), "run: prepared");
     if args.dry_run {
         print_dry_run(&prepared);
         return Exit::Ok;
@@ -434,7 +435,7 @@ fn session(
     {
         tracing::warn!("{e}");
     }
-    let output_dirs = match orchestrator::guard_outputs(outputs) {
+    let output_dirs = match crate::ci::guard_outputs(outputs) {
         Ok(d) => d,
         Err(e) => return super::config_error(format!("CI outputs: {e}")),
     };
@@ -447,13 +448,14 @@ fn session(
         runs_dir: runs.to_path_buf(),
         run_timeout: timeout.map(|t| t.0),
         transient_retries,
-        outputs: outputs.clone(),
-        output_dirs,
         container_pool,
     };
+    // The CI writers first: a report they cannot write is said before the run's last lines.
+    let mut ci = crate::ci::Writer::new(outputs.clone(), output_dirs);
     let mut progress = progress::Progress::new(progress::Mode::detect(json));
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: executing");
-    let result = orchestrator::execute(prepared, &run, &mut store, &mut log, &mut progress, &opts, replanner);
+    tracing::debug!(mono_us = crate::orchestrator::exec_protocol::mono_us(), "run: executing");
+    let observers: Vec<&mut dyn orchestrator::events::Observer> = vec![&mut ci, &mut progress];
+    let result = orchestrator::execute(prepared, &run, &mut store, &mut log, observers, &opts, replanner);
     crate::ci::github::end_fence();
     let exit = match result {
         Ok(x) => x,
@@ -470,7 +472,7 @@ fn session(
     if !json {
         eprintln!("orchestra: report: {}", run.report_md().display());
     }
-    tracing::debug!(mono_us = crate::orchestrator::worker::mono_us(), "run: done");
+    tracing::debug!(mono_us = crate::orchestrator::exec_protocol::mono_us(), "run: done");
     exit
 }
 

@@ -130,7 +130,7 @@ pub fn run(cmd: RunsCommand) -> Exit {
                         "{:<24} {:<10} {:>8} {:>4}  {}",
                         t.task_id,
                         t.state,
-                        crate::orchestrator::progress::fmt_ms(t.wall_ms),
+                        crate::orchestrator::report::fmt_ms(t.wall_ms),
                         t.attempts,
                         details.join(" ")
                     );
@@ -170,7 +170,7 @@ pub fn run(cmd: RunsCommand) -> Exit {
                     let (x, y) = (find(&ta, id), find(&tb, id));
                     let show = |t: &Option<TaskRow>| {
                         t.as_ref()
-                            .map(|t| format!("{} {}", t.state, crate::orchestrator::progress::fmt_ms(t.wall_ms)))
+                            .map(|t| format!("{} {}", t.state, crate::orchestrator::report::fmt_ms(t.wall_ms)))
                             .unwrap_or_else(|| "-".into())
                     };
                     let change = match (&x, &y) {

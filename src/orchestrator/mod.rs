@@ -14,10 +14,19 @@
 //!   cleans up), mark unfinished tasks cancelled and leave a resumable run;
 //! - the run's exit code is the worst of its tasks' (violation 4 > timeout 3 >
 //!   failure 2 > ok 0), per CONTRACTS.md §2; 1 when a task's sandbox refused
-//!   to start (as `exec` exits 1 then) or a CI report could not be written.
+//!   to start (as `exec` exits 1 then) or an observer (a CI report) failed.
+//!
+//! Layers: [`prepare`] checks, the session loop below schedules
+//! ([`scheduler`] decides what may start, [`worker`] runs one attempt as an
+//! `orchestra exec` child), and everything the run shows or records besides
+//! its checkpoint and run directory goes out as [`events`] to observers: the
+//! [`audit_writer`], which the orchestrator installs itself, and whatever the
+//! caller installs (the CLI's progress view and the CI writers).
 
 pub mod artifacts;
-pub mod progress;
+pub mod audit_writer;
+pub mod events;
+pub mod exec_protocol;
 pub mod replan;
 pub mod report;
 pub mod scheduler;
@@ -31,7 +40,7 @@ use crate::policy::{HumanDuration, Limit, load_policy};
 use crate::runstore::checkpoint::{RunStatus, Store, TaskRecord, TaskState};
 use crate::runstore::{RunDir, RunStoreError, fingerprint};
 use crate::sandbox::report::{Cause, now_rfc3339};
-use progress::{Event, Progress};
+use events::{Bus, Event, Observer};
 use scheduler::Scheduler;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -312,9 +321,6 @@ fn absolutize_policy(spec: &str, base: &Path) -> String {
     if is_path && !p.is_absolute() { base.join(p).to_string_lossy().into_owned() } else { spec.to_string() }
 }
 
-/// A CI copy's directory and its `(st_dev, st_ino)` before any task ran.
-pub type OutputDir = (PathBuf, (u64, u64));
-
 /// How to execute.
 #[derive(Debug)]
 pub struct Options {
@@ -326,11 +332,6 @@ pub struct Options {
     pub run_timeout: Option<Duration>,
     /// Extra attempts for a failure the analysis calls transient (`planner.transient_retries`).
     pub transient_retries: u32,
-    /// Where to copy the CI reports (besides the run directory).
-    pub outputs: crate::ci::Outputs,
-    /// The directories of those copies as they were before any task ran
-    /// ([`guard_outputs`]); a copy whose directory changed is not written.
-    pub output_dirs: Vec<OutputDir>,
     /// The container pool size for the tasks' exec (config `container_pool`).
     pub container_pool: Option<usize>,
 }
@@ -354,15 +355,20 @@ enum Stop {
 /// With a `replanner`, a session that ends with a permanent failure may be
 /// followed by a replan ([`replan`]) and a session of the new plan, up to the
 /// replanner's bound; the run's exit code is that of the last plan's tasks.
-pub fn execute(
+///
+/// The run's events go to the audit writer (records in `log`), then to
+/// `observers` in order.
+pub fn execute<'a>(
     prepared: &Prepared,
     run: &RunDir,
     store: &mut Store,
-    log: &mut audit::AuditLog,
-    progress: &mut Progress,
+    log: &'a mut audit::AuditLog,
+    observers: Vec<&'a mut dyn Observer>,
     opts: &Options,
     mut replanner: Option<&mut dyn replan::Replanner>,
 ) -> Result<Exit, RunStoreError> {
+    let mut bus = Bus::new(log, &run.id, observers);
+    let bus = &mut bus;
     let started = Instant::now();
     let mut current: Option<Prepared> = None;
     // Proposals already made in this run (an earlier session's) count against the bound.
@@ -374,14 +380,14 @@ pub fn execute(
     let mut sandboxes = Duration::ZERO;
     let end = loop {
         let now = current.as_ref().unwrap_or(prepared);
-        let mut end = session(now, run, store, log, progress, opts, started)?;
+        let mut end = session(now, run, store, bus, opts, started)?;
         refused.append(&mut end.refused);
         sandboxes += end.sandboxes;
         let Some(r) = replanner.as_deref_mut() else { break end };
         if end.stop.is_some() {
             break end;
         }
-        match replan::attempt(now, r, replans, &end.analyses, run, store, log, progress)? {
+        match replan::attempt(now, r, replans, &end.analyses, run, store, bus)? {
             replan::Outcome::Adopted(next) => {
                 replans += 1;
                 let mut next = *next;
@@ -397,8 +403,8 @@ pub fn execute(
         }
     };
     let prepared = current.as_ref().unwrap_or(prepared);
-    tracing::debug!(mono_us = worker::mono_us(), "run: tasks over");
-    finish(prepared, run, store, log, progress, opts, end.stop, awaiting, started, refused, sandboxes)
+    tracing::debug!(mono_us = exec_protocol::mono_us(), "run: tasks over");
+    finish(prepared, run, store, bus, end.stop, awaiting, started, refused, sandboxes)
 }
 
 /// How a session ended.
@@ -417,8 +423,7 @@ fn session(
     prepared: &Prepared,
     run: &RunDir,
     store: &mut Store,
-    log: &mut audit::AuditLog,
-    progress: &mut Progress,
+    bus: &mut Bus<'_>,
     opts: &Options,
     started: Instant,
 ) -> Result<SessionEnd, RunStoreError> {
@@ -455,11 +460,9 @@ fn session(
         }
     }
     let to_run = initial.iter().filter(|s| **s == TaskState::Pending).count();
-    crate::ci::github::fence_progress();
-    progress.event(&Event::RunStarted { run_id: &run.id, tasks: n, to_run, concurrency: settings.concurrency });
+    bus.emit(&Event::RunStarted { run_id: &run.id, tasks: n, to_run, concurrency: settings.concurrency });
     for i in (0..n).filter(|&i| initial[i] == TaskState::Succeeded) {
-        progress.event(&Event::TaskReused { task: &ids[i] });
-        append(log, "task_reused", serde_json::json!({"task": ids[i]}), &run.id);
+        bus.emit(&Event::TaskReused { task: &ids[i] });
     }
 
     let mut sched =
@@ -493,7 +496,7 @@ fn session(
     loop {
         // Start what may start.
         while let Some(i) = sched.next_task() {
-            start(prepared, run, store, progress, opts, &settings, i, &ids, &tx, &mut running)?;
+            start(prepared, run, store, bus, opts, &settings, i, &ids, &tx, &mut running)?;
         }
         if sched.is_done() {
             break;
@@ -519,29 +522,29 @@ fn session(
                 let now = Instant::now();
                 if deadline.is_some_and(|d| d <= now) && stop.is_none() {
                     stop = Some(Stop::RunTimeout);
-                    progress.say("orchestra: the run's timeout expired: stopping its tasks");
-                    halt(&mut sched, &running, &mut retry_at, store, log, progress, &ids, &run.id, "run timeout")?;
+                    bus.say("orchestra: the run's timeout expired: stopping its tasks");
+                    halt(&mut sched, &running, &mut retry_at, store, bus, &ids, "run timeout")?;
                     continue;
                 }
                 let due: Vec<usize> = retry_at.iter().filter(|(_, t)| **t <= now).map(|(i, _)| *i).collect();
                 for i in due {
                     retry_at.remove(&i);
                     sched.resume_retry(i);
-                    start(prepared, run, store, progress, opts, &settings, i, &ids, &tx, &mut running)?;
+                    start(prepared, run, store, bus, opts, &settings, i, &ids, &tx, &mut running)?;
                 }
             }
             Some(Msg::Signal(sig)) => {
                 if stop.is_none() {
                     stop = Some(Stop::Interrupted(sig));
-                    progress.say(&format!("orchestra: interrupted by signal {sig}: stopping the running tasks"));
+                    bus.say(&format!("orchestra: interrupted by signal {sig}: stopping the running tasks"));
                     let why = format!("interrupted by signal {sig}");
-                    halt(&mut sched, &running, &mut retry_at, store, log, progress, &ids, &run.id, &why)?;
+                    halt(&mut sched, &running, &mut retry_at, store, bus, &ids, &why)?;
                 }
             }
             Some(Msg::Finished(i, outcome)) => {
                 running.remove(&i);
                 sandboxes += outcome.process_time;
-                if outcome.report.is_none() && outcome.exec_status == i32::from(Exit::Config.code()) {
+                if outcome.refused() {
                     refused.push(ids[i].clone());
                 }
                 let task = &dag.plan.tasks[i];
@@ -571,13 +574,7 @@ fn session(
                 if state == TaskState::Failed && stop.is_none() && rec.attempts <= allowed && !sched.is_stopping() {
                     let delay = plan.backoff.saturating_mul(1u32 << (rec.attempts - 1).min(16));
                     let detail = describe(&rec);
-                    progress.event(&Event::TaskRetry { task: &ids[i], attempt: rec.attempts, delay, detail: &detail });
-                    append(
-                        log,
-                        "task_retry",
-                        serde_json::json!({"task": ids[i], "attempt": rec.attempts, "delay_ms": delay.as_millis() as u64, "detail": detail}),
-                        &run.id,
-                    );
+                    bus.emit(&Event::TaskRetry { task: &ids[i], attempt: rec.attempts, delay, detail: &detail });
                     rec.state = TaskState::Running;
                     store.update(&ids[i], rec)?;
                     sched.wait_for_retry(i);
@@ -602,17 +599,18 @@ fn session(
                     last_failure = Some(ids[i].clone());
                 }
                 store.update(&ids[i], rec.clone())?;
-                tracing::debug!(mono_us = worker::mono_us(), task = %ids[i], "scheduler: outcome recorded");
-                progress.event(&Event::TaskFinished {
+                tracing::debug!(mono_us = exec_protocol::mono_us(), task = %ids[i], "scheduler: outcome recorded");
+                bus.emit(&Event::TaskFinished {
                     task: &ids[i],
                     state: final_state,
                     wall_ms: rec.wall_ms,
                     detail: &detail,
+                    record: &rec,
                 });
                 let skipped = sched.finish(i, final_state);
                 for s in skipped {
                     let note = format!("needs {} which did not succeed", ids[i]);
-                    mark(store, log, progress, &ids[s], TaskState::Skipped, &note, &run.id)?;
+                    mark(store, bus, &ids[s], TaskState::Skipped, &note)?;
                 }
             }
         }
@@ -627,7 +625,7 @@ fn session(
         },
     };
     for i in sched.unstarted() {
-        mark(store, log, progress, &ids[i], TaskState::Cancelled, &why, &run.id)?;
+        mark(store, bus, &ids[i], TaskState::Cancelled, &why)?;
     }
     Ok(SessionEnd { stop, analyses, refused, sandboxes })
 }
@@ -638,20 +636,17 @@ fn finish(
     prepared: &Prepared,
     run: &RunDir,
     store: &mut Store,
-    log: &mut audit::AuditLog,
-    progress: &mut Progress,
-    opts: &Options,
+    bus: &mut Bus<'_>,
     stop: Option<Stop>,
     awaiting_approval: bool,
     started: Instant,
     mut refused: Vec<String>,
     sandboxes: Duration,
 ) -> Result<Exit, RunStoreError> {
-    let ids: Vec<String> = prepared.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();
     let mut exit = run_exit(store.state().tasks.values().map(|r| r.state));
     if !refused.is_empty() {
         refused.dedup();
-        progress.say(&format!(
+        bus.say(&format!(
             "orchestra: error: the sandbox of {} refused to start (a control this host cannot enforce; see the log): exit 1",
             refused.join(", ")
         ));
@@ -666,43 +661,24 @@ fn finish(
     store.set_status(status, Some(exit.code()))?;
     let wall_ms = started.elapsed().as_millis() as u64;
     let run_report = report::write(run, store.state(), prepared, wall_ms)?;
-    // The CI writers take paths: write only where the paths still lead to the
-    // directories opened before the tasks ran (every task has ended by now).
-    let (outputs, mut ci_failed) = checked_outputs(run, &opts.outputs, &opts.output_dirs, progress);
-    ci_failed |= match &outputs {
-        Some(o) => crate::ci::finish(run, &run_report, o)
-            .map_err(|e| progress.say(&format!("orchestra: error: CI outputs: {e}")))
-            .is_err(),
-        None => true,
-    };
+    // The CI writers derive their reports from it.
+    bus.emit(&Event::ReportWritten { run, report: &run_report });
     let summary = report::summary(store.state());
-    append(
-        log,
-        "run_ended",
-        serde_json::json!({"status": status.as_str(), "exit_code": exit.code(), "summary": summary, "wall_ms": wall_ms}),
-        &run.id,
-    );
-    if let Err(e) = log.sync() {
-        progress.say(&format!("orchestra: error: audit log: {e}"));
-        return Ok(after_tasks(exit));
-    }
-    // The GitHub log groups read the logs by path: only while the path leads to the run directory.
-    if crate::ci::github::Github::detect().is_some() && run.intact().is_ok() {
-        // Every task's log in a group, fenced against workflow commands, then the annotations.
-        crate::ci::github::print(&run_report, run);
-    } else if progress.mode() != progress::Mode::Json {
-        print_failures(progress, run, store.state(), &ids);
-    }
-    progress.event(&Event::RunFinished {
-        run_id: &run.id,
+    let end = Event::RunFinished {
+        run,
+        report: &run_report,
         status: status.as_str(),
         exit_code: exit.code(),
         wall_ms,
         sandboxes_ms: sandboxes.as_millis() as u64,
         summary: &summary,
-    });
+    };
+    if let Err(e) = bus.finish(&end) {
+        bus.say(&format!("orchestra: error: audit log: {e}"));
+        return Ok(after_tasks(exit));
+    }
     // A run whose CI reports are missing is not ok (as with the audit log above).
-    Ok(if ci_failed { after_tasks(exit) } else { exit })
+    Ok(if bus.failed() { after_tasks(exit) } else { exit })
 }
 
 /// The exit code when something the orchestrator writes after the tasks ran
@@ -713,65 +689,13 @@ fn after_tasks(exit: Exit) -> Exit {
     if exit == Exit::Ok { Exit::Config } else { exit }
 }
 
-/// Create the directories of the CI report copies and note what they are,
-/// before any task runs (see [`Options::output_dirs`]).
-pub fn guard_outputs(outputs: &crate::ci::Outputs) -> Result<Vec<OutputDir>, RunStoreError> {
-    let mut dirs = Vec::new();
-    for p in [&outputs.junit, &outputs.sarif, &outputs.summary].into_iter().flatten() {
-        let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) else { continue };
-        std::fs::create_dir_all(parent).map_err(crate::runstore::io_at(parent))?;
-        let id = std::fs::File::open(parent)
-            .and_then(|f| crate::runstore::at::identity(&f))
-            .map_err(crate::runstore::io_at(parent))?;
-        dirs.push((parent.to_path_buf(), id));
-    }
-    Ok(dirs)
-}
-
-/// The CI outputs that may still be written: `None` when the run directory's
-/// path no longer leads to it; copies whose directory changed are dropped.
-/// The flag says whether anything was refused (each refusal is said).
-fn checked_outputs(
-    run: &RunDir,
-    outputs: &crate::ci::Outputs,
-    dirs: &[OutputDir],
-    progress: &Progress,
-) -> (Option<crate::ci::Outputs>, bool) {
-    if let Err(e) = run.intact() {
-        progress.say(&format!("orchestra: error: not writing junit.xml, violations.sarif or their copies: {e}"));
-        return (None, true);
-    }
-    let mut refused = false;
-    let mut keep = |p: &Option<PathBuf>| -> Option<PathBuf> {
-        let p = p.as_ref()?;
-        let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) else { return Some(p.clone()) };
-        let before = dirs.iter().find(|(d, _)| d == parent).map(|(_, id)| *id);
-        let now = std::fs::File::open(parent).and_then(|f| crate::runstore::at::identity(&f)).ok();
-        if before.is_some() && before == now {
-            return Some(p.clone());
-        }
-        refused = true;
-        progress.say(&format!(
-            "orchestra: error: not writing {}: its directory was moved or replaced while tasks ran",
-            p.display()
-        ));
-        None
-    };
-    let checked = crate::ci::Outputs {
-        junit: keep(&outputs.junit),
-        sarif: keep(&outputs.sarif),
-        summary: keep(&outputs.summary),
-    };
-    (Some(checked), refused)
-}
-
 /// Start one attempt of task `i`.
 #[allow(clippy::too_many_arguments)]
 fn start(
     prepared: &Prepared,
     run: &RunDir,
     store: &mut Store,
-    progress: &mut Progress,
+    bus: &mut Bus<'_>,
     opts: &Options,
     settings: &crate::runstore::checkpoint::Settings,
     i: usize,
@@ -804,8 +728,8 @@ fn start(
         use std::io::Write;
         let _ = writeln!(f, "--- orchestra: attempt {attempt_no} ---");
     }
-    progress.event(&Event::TaskStarted { task: &ids[i], attempt: attempt_no });
-    let attempt = worker::Attempt {
+    bus.emit(&Event::TaskStarted { task: &ids[i], attempt: attempt_no });
+    let attempt = exec_protocol::Attempt {
         task: ids[i].clone(),
         number: attempt_no,
         argv: plan.argv.clone(),
@@ -832,16 +756,13 @@ fn start(
 }
 
 /// Stop everything: no more starts, running sandboxes asked to end, retries given up.
-#[allow(clippy::too_many_arguments)]
 fn halt(
     sched: &mut Scheduler,
     running: &HashMap<usize, worker::Handle>,
     retry_at: &mut BTreeMap<usize, Instant>,
     store: &mut Store,
-    log: &mut audit::AuditLog,
-    progress: &mut Progress,
+    bus: &mut Bus<'_>,
     ids: &[String],
-    run_id: &str,
     why: &str,
 ) -> Result<(), RunStoreError> {
     sched.stop();
@@ -856,42 +777,24 @@ fn halt(
         rec.note = Some(format!("retry not attempted: {why}"));
         rec.ended_at = Some(now_rfc3339());
         store.update(&ids[i], rec)?;
-        append(log, "task_cancelled", serde_json::json!({"task": ids[i], "reason": why}), run_id);
-        progress.event(&Event::TaskFinished { task: &ids[i], state, wall_ms: 0, detail: why });
+        bus.emit(&Event::TaskNotRun { task: &ids[i], state, reason: why });
         for s in sched.abandon_retry(i, state) {
             let note = format!("needs {} which did not succeed", ids[i]);
-            mark(store, log, progress, &ids[s], TaskState::Skipped, &note, run_id)?;
+            mark(store, bus, &ids[s], TaskState::Skipped, &note)?;
         }
     }
     Ok(())
 }
 
 /// Record a task that will not run (skipped or cancelled).
-fn mark(
-    store: &mut Store,
-    log: &mut audit::AuditLog,
-    progress: &mut Progress,
-    id: &str,
-    state: TaskState,
-    note: &str,
-    run_id: &str,
-) -> Result<(), RunStoreError> {
+fn mark(store: &mut Store, bus: &mut Bus<'_>, id: &str, state: TaskState, note: &str) -> Result<(), RunStoreError> {
     let mut rec = store.state().tasks.get(id).cloned().unwrap_or_else(TaskRecord::pending);
     rec.state = state;
     rec.note = Some(note.to_string());
     rec.ended_at = Some(now_rfc3339());
     store.update(id, rec)?;
-    let kind = if state == TaskState::Skipped { "task_skipped" } else { "task_cancelled" };
-    append(log, kind, serde_json::json!({"task": id, "reason": note}), run_id);
-    progress.event(&Event::TaskFinished { task: id, state, wall_ms: 0, detail: note });
+    bus.emit(&Event::TaskNotRun { task: id, state, reason: note });
     Ok(())
-}
-
-/// Append a run-level record to the audit log; a failure is reported when the log is synced.
-fn append(log: &mut audit::AuditLog, kind: &str, body: serde_json::Value, run_id: &str) {
-    if let Err(e) = log.append(kind, audit::events::with_run_id(body, run_id)) {
-        tracing::error!("audit log: {e}");
-    }
 }
 
 /// The task's state from its attempt's outcome, given why the run is stopping (if it is).
@@ -984,25 +887,6 @@ pub fn task_fingerprint(prepared: &Prepared, i: usize, workdir: &Path) -> std::i
         workdir,
         paths: &t.inputs,
     })
-}
-
-/// In CI and plain output, show the end of each failed task's log: that is what people look for.
-fn print_failures(progress: &Progress, run: &RunDir, cp: &crate::runstore::checkpoint::Checkpoint, ids: &[String]) {
-    const TAIL: usize = 20;
-    for id in ids {
-        let Some(rec) = cp.tasks.get(id) else { continue };
-        if !matches!(rec.state, TaskState::Failed | TaskState::TimedOut | TaskState::Violation) {
-            continue;
-        }
-        let path = run.log(id);
-        let text = run.read(&run.log_rel(id)).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let from = lines.len().saturating_sub(TAIL);
-        progress.say(&format!("orchestra: --- last {} lines of {} ---", lines.len() - from, path.display()));
-        for l in &lines[from..] {
-            progress.say(&format!("  | {l}"));
-        }
-    }
 }
 
 #[cfg(test)]

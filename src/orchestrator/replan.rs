@@ -23,8 +23,8 @@
 //!   (`plan_replaced`, `replan_declined`, `replan_awaiting_approval`,
 //!   `replan_failed`), with the diff summary and the backends asked.
 
-use super::{Prepared, append};
-use crate::audit;
+use super::Prepared;
+use super::events::{Bus, Event, ReplanOutcome};
 use crate::plan;
 use crate::planner::analysis::Analysis;
 use crate::runstore::checkpoint::{Store, TaskRecord, TaskState};
@@ -118,7 +118,10 @@ pub fn plans_dir(run: &RunDir) -> std::path::PathBuf {
 }
 
 /// Try one replan after a session ended. `analyses` holds the analysis of each failed task.
-#[allow(clippy::too_many_arguments)]
+///
+/// What happens is told on `bus`: lines for people, and one
+/// [`Event::Replan`] once the outcome is recorded in the checkpoint (the
+/// audit writer records it with its evidence).
 pub fn attempt(
     current: &Prepared,
     replanner: &mut dyn Replanner,
@@ -126,8 +129,7 @@ pub fn attempt(
     analyses: &BTreeMap<usize, Analysis>,
     run: &RunDir,
     store: &mut Store,
-    log: &mut audit::AuditLog,
-    progress: &mut super::Progress,
+    bus: &mut Bus<'_>,
 ) -> Result<Outcome, RunStoreError> {
     let ids: Vec<String> = current.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();
     let state_of = |store: &Store, i: usize| store.state().tasks.get(&ids[i]).map(|r| r.state);
@@ -147,7 +149,7 @@ pub fn attempt(
     let number = done + 1;
     if number > replanner.max_replans() {
         if replanner.max_replans() > 0 {
-            progress.say(&format!(
+            bus.say(&format!(
                 "orchestra: task {} failed ({}); not replanning: the run already used its {} replan(s) (planner.max_replans)",
                 ids[failed],
                 analysis.reason,
@@ -167,7 +169,7 @@ pub fn attempt(
         succeeded: succeeded.clone(),
         number,
     };
-    progress.say(&format!(
+    bus.say(&format!(
         "orchestra: task {} failed permanently ({}); asking the planner for the remaining work (replan {number})",
         ids[failed], analysis.reason
     ));
@@ -175,20 +177,17 @@ pub fn attempt(
         Ok(p) => p,
         Err(e) => {
             let e = e.to_string();
-            progress.say(&format!("orchestra: replan {number} failed: {e}"));
-            progress.event(&super::progress::Event::Replan {
+            bus.say(&format!("orchestra: replan {number} failed: {e}"));
+            let evidence =
+                serde_json::json!({"replan": number, "failed_task": ids[failed], "analysis": analysis, "error": e});
+            bus.emit(&Event::Replan {
                 replan: number,
                 task: &ids[failed],
-                outcome: "failed",
+                outcome: ReplanOutcome::Failed,
                 backend: "",
                 detail: &e,
+                evidence: &evidence,
             });
-            append(
-                log,
-                "replan_failed",
-                serde_json::json!({"replan": number, "failed_task": ids[failed], "analysis": analysis, "error": e}),
-                &run.id,
-            );
             return Ok(Outcome::Ended);
         }
     };
@@ -217,44 +216,43 @@ pub fn attempt(
         }
         b
     };
-    progress.say(&format!("orchestra: replan {number} by {}: {}", proposed.backend, diff.summary()));
+    bus.say(&format!("orchestra: replan {number} by {}: {}", proposed.backend, diff.summary()));
     for line in diff_text.lines() {
-        progress.say(&format!("  {line}"));
+        bus.say(&format!("  {line}"));
     }
     let approval = replanner.approve(number, &diff_text);
     let summary = diff.summary();
-    progress.event(&super::progress::Event::Replan {
-        replan: number,
-        task: &ids[failed],
-        outcome: match approval {
-            Approval::Yes | Approval::NotAsked => "adopted",
-            Approval::No => "declined",
-            Approval::NoTerminal => "awaiting_approval",
-        },
-        backend: &proposed.backend,
-        detail: &summary,
-    });
+    let decided = |bus: &mut Bus<'_>, outcome: ReplanOutcome, evidence: serde_json::Value| {
+        bus.emit(&Event::Replan {
+            replan: number,
+            task: &ids[failed],
+            outcome,
+            backend: &proposed.backend,
+            detail: &summary,
+            evidence: &evidence,
+        })
+    };
     match approval {
         Approval::Yes | Approval::NotAsked => {}
         Approval::No => {
-            append(log, "replan_declined", body(serde_json::json!({})), &run.id);
             let mut rec = record.clone();
             rec.note = Some(format!("replan {number} (plans/replan-{number}.yaml) was declined"));
             store.update(&ids[failed], rec)?;
+            decided(bus, ReplanOutcome::Declined, body(serde_json::json!({})));
             return Ok(Outcome::Ended);
         }
         Approval::NoTerminal => {
-            append(log, "replan_awaiting_approval", body(serde_json::json!({})), &run.id);
             let note = format!(
                 "replan {number} awaits approval (--approve, no terminal): review plans/replan-{number}.diff, then \
                  `orchestra resume {} --plan {}` adopts it",
                 run.id,
                 yaml_path.display()
             );
-            progress.say(&format!("orchestra: {note}"));
             let mut rec = record.clone();
-            rec.note = Some(note);
+            rec.note = Some(note.clone());
             store.update(&ids[failed], rec)?;
+            decided(bus, ReplanOutcome::AwaitingApproval, body(serde_json::json!({})));
+            bus.say(&format!("orchestra: {note}"));
             return Ok(Outcome::AwaitingApproval);
         }
     }
@@ -290,7 +288,7 @@ pub fn attempt(
     }
     run.write(std::path::Path::new("plan.yaml"), yaml.as_bytes(), true)?;
     store.replace_plan(plan_sha256.clone(), tasks)?;
-    append(log, "plan_replaced", body(serde_json::json!({"approved_by_person": approval == Approval::Yes})), &run.id);
+    decided(bus, ReplanOutcome::Adopted, body(serde_json::json!({"approved_by_person": approval == Approval::Yes})));
     Ok(Outcome::Adopted(Box::new(proposed.prepared)))
 }
 

@@ -253,6 +253,17 @@ pub fn summary(cp: &Checkpoint) -> String {
     if parts.is_empty() { "no tasks".into() } else { parts.join(", ") }
 }
 
+/// Milliseconds for people: `850ms`, `12.3s`, `4m05s`.
+pub fn fmt_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
 /// Escape text for a Markdown table cell: no table break, no code span, no
 /// HTML, no link (task-chosen text lands here, and in CI step summaries).
 fn cell(s: &str) -> String {
@@ -288,7 +299,7 @@ pub fn markdown(r: &RunReport) -> String {
         md,
         "- **Exit code:** {} · **wall time:** {} · **sessions:** {} · **concurrency:** {}",
         r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
-        super::progress::fmt_ms(r.wall_ms),
+        fmt_ms(r.wall_ms),
         r.sessions,
         r.concurrency
     );
@@ -334,7 +345,7 @@ pub fn markdown(r: &RunReport) -> String {
             "| `{}` | {} | {} | {} | {} | {} |",
             cell(&t.id),
             state,
-            if t.wall_ms > 0 { super::progress::fmt_ms(t.wall_ms) } else { "-".into() },
+            if t.wall_ms > 0 { fmt_ms(t.wall_ms) } else { "-".into() },
             t.attempts,
             cell(&t.policy),
             cell(&details.join("; "))

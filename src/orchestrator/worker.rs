@@ -8,51 +8,16 @@
 //! tied to the scheduler's thread that spawned it), and [`Handle::stop`]
 //! signals it through a pidfd, so a recycled pid is never signalled. The
 //! outcome comes from the sandbox's own JSON report; a missing or unreadable
-//! report is a failed attempt, never a success.
+//! report is a failed attempt, never a success. How the child is started and
+//! answers is [`exec_protocol`]'s.
 
+use super::exec_protocol::{self, Attempt, mono_us};
 use crate::sandbox::report::{Cause, Report};
 use crate::sandbox::sys;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-
-/// Everything `orchestra exec` needs for one attempt.
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    /// Task id (the sandbox's task name).
-    pub task: String,
-    /// 1-based attempt number.
-    pub number: u32,
-    /// Program and arguments.
-    pub argv: Vec<String>,
-    /// Policy file or preset.
-    pub policy: String,
-    /// The effective policy's hash as checked before the run (exec refuses another).
-    pub policy_sha256: String,
-    /// Extra environment.
-    pub env: Vec<(String, String)>,
-    /// Wall-clock timeout override.
-    pub timeout: Option<String>,
-    /// Workspace.
-    pub workdir: PathBuf,
-    /// Audit log directory.
-    pub audit_dir: PathBuf,
-    /// Run id (tags the audit records).
-    pub run_id: String,
-    /// Paths hidden from the task besides the audit log (the runs directory).
-    pub protect: Vec<PathBuf>,
-    /// The run directory (opened before any task ran): the log, the report
-    /// and exec's working directory are reached through it, never by path.
-    pub run: crate::runstore::RunDir,
-    /// Where the sandbox writes its report, relative to the run directory.
-    pub report: PathBuf,
-    /// The task's log file (appended), relative to the run directory.
-    pub log: PathBuf,
-    /// The container pool size from the project config, handed to exec
-    /// through its environment (`None`: exec's own environment decides).
-    pub container_pool: Option<usize>,
-}
 
 /// How an attempt ended.
 #[derive(Debug, Clone)]
@@ -71,6 +36,11 @@ impl Outcome {
     /// The cause, `setup_failed` when there is no report.
     pub fn cause(&self) -> Cause {
         self.report.as_ref().map_or(Cause::SetupFailed, |r| r.cause)
+    }
+
+    /// Whether the sandbox refused to start (see [`exec_protocol::refused`]).
+    pub fn refused(&self) -> bool {
+        exec_protocol::refused(self.report.as_ref(), self.exec_status)
     }
 }
 
@@ -139,61 +109,15 @@ enum SpawnError {
 /// Open the log, build the command, spawn it. Returns the child and the
 /// instant just before the spawn (its process time starts there: everything
 /// before is the orchestrator's).
-fn spawn(exe: &PathBuf, a: &Attempt) -> Result<(std::process::Child, std::time::Instant), SpawnError> {
+fn spawn(exe: &Path, a: &Attempt) -> Result<(std::process::Child, std::time::Instant), SpawnError> {
     let log = a.run.append(&a.log).map_err(SpawnError::Log)?;
     let log2 = log.try_clone().map_err(|source| SpawnError::LogClone { path: a.log.clone(), source })?;
     a.run.remove(&a.report).map_err(SpawnError::Report)?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("exec")
-        .arg("--policy")
-        .arg(&a.policy)
-        .arg("--workdir")
-        .arg(&a.workdir)
-        .arg("--audit-dir")
-        .arg(&a.audit_dir)
-        .arg("--report")
-        .arg(&a.report)
-        .arg("--name")
-        .arg(&a.task)
-        .arg("--run-id")
-        .arg(&a.run_id);
-    if let Some(t) = &a.timeout {
-        cmd.arg("--timeout").arg(t);
-    }
-    // Through the environment, not argv: other local users can read a
-    // process's command line, not its environment.
-    for (k, v) in &a.env {
-        cmd.env(format!("{}{k}", crate::cli::exec::TASK_ENV_PREFIX), v);
-    }
-    for p in &a.protect {
-        cmd.arg("--protect").arg(p);
-    }
-    if let Some(n) = a.container_pool {
-        cmd.env(crate::sandbox::container::pool::ENV, n.to_string());
-    }
-    // Armed by the child itself, so that std can spawn with vfork semantics
-    // (a pre_exec hook would force a full fork of this multi-threaded process).
-    cmd.arg("--run-parent").arg(std::process::id().to_string());
-    // The policy file is read again by exec: it must still be the one checked.
-    cmd.arg("--expect-policy").arg(&a.policy_sha256);
-    cmd.arg("--").args(&a.argv);
-    // exec runs in the run directory itself, entered through the descriptor
-    // the orchestrator holds (the child inherits it until it executes), and
-    // writes its report relative to it: a task that renames a parent of the
-    // run directory or swaps in a link cannot redirect the report.
-    {
-        use std::os::fd::AsRawFd;
-        cmd.current_dir(format!("/proc/self/fd/{}", a.run.fd().as_raw_fd()));
-    }
-    if let Some(key) = std::env::var_os("ORCHESTRA_AUDIT_KEY").map(PathBuf::from).filter(|k| k.is_relative())
-        && let Ok(cwd) = std::env::current_dir()
-    {
-        cmd.env("ORCHESTRA_AUDIT_KEY", cwd.join(key));
-    }
+    let mut cmd = exec_protocol::command(exe, a, std::process::id());
     cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
     tracing::debug!(mono_us = mono_us(), task = %a.task, "worker: spawning");
     let at = std::time::Instant::now();
-    cmd.spawn().map(|child| (child, at)).map_err(|source| SpawnError::Start { exe: exe.clone(), source })
+    cmd.spawn().map(|child| (child, at)).map_err(|source| SpawnError::Start { exe: exe.to_path_buf(), source })
 }
 
 fn wait(mut child: std::process::Child, a: &Attempt, spawned_at: std::time::Instant) -> Outcome {
@@ -207,30 +131,8 @@ fn wait(mut child: std::process::Child, a: &Attempt, spawned_at: std::time::Inst
         }
         Err(e) => return Outcome { process_time, ..fail(format!("waiting for the sandbox: {e}")) },
     };
-    match a.run.read(&a.report) {
-        Ok(bytes) => match serde_json::from_slice::<Report>(&bytes) {
-            Ok(report) => Outcome { report: Some(report), exec_status, error: None, process_time },
-            Err(e) => Outcome {
-                report: None,
-                exec_status,
-                error: Some(format!("unreadable sandbox report {}: {e}", a.run.path.join(&a.report).display())),
-                process_time,
-            },
-        },
-        Err(_) => Outcome {
-            report: None,
-            exec_status,
-            error: Some(format!(
-                "the sandbox wrote no report (orchestra exec exited {exec_status}; see {})",
-                a.run.path.join(&a.log).display()
-            )),
-            process_time,
-        },
+    match exec_protocol::read_report(a, exec_status) {
+        Ok(report) => Outcome { report: Some(report), exec_status, error: None, process_time },
+        Err(error) => Outcome { report: None, exec_status, error: Some(error.to_string()), process_time },
     }
-}
-
-/// CLOCK_MONOTONIC in microseconds: comparable across processes (for tracing
-/// where a task's time goes between the orchestrator and its sandbox).
-pub fn mono_us() -> u64 {
-    sys::monotonic().as_micros() as u64
 }

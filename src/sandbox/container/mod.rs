@@ -4,7 +4,7 @@
 //!
 //! [`run_task`] owns the order of steps, each failing the whole:
 //! connect ([`engine`]) → check what the engine can enforce (fail closed) →
-//! reap orphans ([`lifecycle`]) → check the image (and its pinned id) → compile
+//! reap orphans ([`reap`]) → check the image (and its pinned id) → compile
 //! the configuration ([`spec`], [`seccomp`], [`supervisor`]) → create, or with
 //! the pool on claim a ready container of that exact configuration and order
 //! its replacement ([`pool`]) → verify the engine applied the hardening
@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod observe;
 pub mod output;
 pub mod pool;
+pub mod reap;
 pub mod seccomp;
 pub mod spec;
 pub mod supervisor;
@@ -279,7 +280,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     };
     let reap = async {
         if pool.is_none() {
-            lifecycle::reap_orphans(&engine, &pool_root).await;
+            reap::orphans(&engine, &pool_root).await;
         }
     };
     let (_, inspected) = tokio::join!(reap, api.inspect_image(image));
@@ -361,7 +362,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
                     tracing::warn!("container pool {}: cannot order containers: {e}", p.root().display());
                     // No filler will reap: reap here, when it is due.
                     if p.reap_turn() {
-                        lifecycle::reap_orphans(&engine, &pool_root).await;
+                        reap::orphans(&engine, &pool_root).await;
                     }
                 }
                 claim.map(|c| (c, fp))

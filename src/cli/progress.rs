@@ -1,10 +1,19 @@
 //! What a run shows while it runs: a live view on a terminal, plain lines in
-//! CI or when piped, or a JSON event stream for programs (`--json`).
+//! CI or when piped, or a JSON event stream for programs (`--json`). It is an
+//! [`Observer`] of the run's events, installed by `orchestra run` and
+//! `orchestra resume`.
 //!
 //! Guarantees: the JSON stream is one object per line on stdout and nothing
 //! else goes to stdout; human output goes to stderr; colours and the live view
 //! appear only on a terminal, never under `CI=true` or with `NO_COLOR` set.
+//! Under GitHub Actions the run's lines are fenced against workflow commands
+//! from its start, and the run ends with every task's log in a group and the
+//! annotations; elsewhere (and not `--json`) it ends with the end of each
+//! failed task's log.
 
+use crate::orchestrator::events::{Event, Observer, Problem};
+use crate::orchestrator::report::{RunReport, fmt_ms};
+use crate::runstore::RunDir;
 use crate::runstore::checkpoint::TaskState;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -37,86 +46,6 @@ impl Mode {
     }
 }
 
-/// A run event.
-#[derive(Debug, Clone)]
-pub enum Event<'a> {
-    /// The run starts (or resumes).
-    RunStarted {
-        /// Run id.
-        run_id: &'a str,
-        /// Tasks in the plan.
-        tasks: usize,
-        /// Tasks that will run in this session.
-        to_run: usize,
-        /// Concurrency.
-        concurrency: usize,
-    },
-    /// A task was kept from an earlier session (same fingerprint, succeeded).
-    TaskReused {
-        /// Task id.
-        task: &'a str,
-    },
-    /// An attempt starts.
-    TaskStarted {
-        /// Task id.
-        task: &'a str,
-        /// Attempt number (1-based).
-        attempt: u32,
-    },
-    /// An attempt failed and will be retried.
-    TaskRetry {
-        /// Task id.
-        task: &'a str,
-        /// The attempt that failed.
-        attempt: u32,
-        /// Delay before the next attempt.
-        delay: Duration,
-        /// What happened.
-        detail: &'a str,
-    },
-    /// A task reached a final state.
-    TaskFinished {
-        /// Task id.
-        task: &'a str,
-        /// Final state.
-        state: TaskState,
-        /// Wall time, ms.
-        wall_ms: u64,
-        /// Cause, exit status, rules, or why skipped.
-        detail: &'a str,
-    },
-    /// A replan was proposed (`outcome`: `adopted`, `declined`, `awaiting_approval`, `failed`).
-    /// People see it through [`Progress::say`]; only `--json` gets the event.
-    Replan {
-        /// 1 for the run's first replan.
-        replan: u32,
-        /// The task whose failure caused it.
-        task: &'a str,
-        /// What became of it.
-        outcome: &'a str,
-        /// The backend that proposed it (empty if none could).
-        backend: &'a str,
-        /// The diff summary, or the error.
-        detail: &'a str,
-    },
-    /// The run ended.
-    RunFinished {
-        /// Run id.
-        run_id: &'a str,
-        /// Run status.
-        status: &'a str,
-        /// Exit code.
-        exit_code: u8,
-        /// Wall time, ms.
-        wall_ms: u64,
-        /// The tasks' `orchestra exec` processes, spawn to exit, summed (ms):
-        /// at `-j 1` the rest of `wall_ms` is the orchestrator's own time.
-        sandboxes_ms: u64,
-        /// Human summary, e.g. `3 succeeded, 1 failed, 2 skipped`.
-        summary: &'a str,
-    },
-}
-
 /// Shows events.
 pub struct Progress {
     mode: Mode,
@@ -128,6 +57,30 @@ pub struct Progress {
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Progress").field("mode", &self.mode).finish()
+    }
+}
+
+impl Observer for Progress {
+    fn event(&mut self, e: &Event<'_>) -> Result<(), Problem> {
+        match e {
+            Event::Message { line } => self.say(line),
+            Event::RunStarted { .. } => {
+                crate::ci::github::fence_progress();
+                self.show(e);
+            }
+            Event::RunFinished { run, report, .. } => {
+                // The GitHub log groups read the logs by path: only while the path leads to the run directory.
+                if crate::ci::github::Github::detect().is_some() && run.intact().is_ok() {
+                    // Every task's log in a group, fenced against workflow commands, then the annotations.
+                    crate::ci::github::print(report, run);
+                } else if self.mode != Mode::Json {
+                    self.print_failures(run, report);
+                }
+                self.show(e);
+            }
+            _ => self.show(e),
+        }
+        Ok(())
     }
 }
 
@@ -154,7 +107,7 @@ impl Progress {
     }
 
     /// Show one event.
-    pub fn event(&mut self, e: &Event<'_>) {
+    fn show(&mut self, e: &Event<'_>) {
         match self.mode {
             Mode::Json => json_line(e),
             Mode::Plain => {
@@ -166,8 +119,26 @@ impl Progress {
         }
     }
 
+    /// In CI and plain output, show the end of each failed task's log: that is what people look for.
+    fn print_failures(&self, run: &RunDir, report: &RunReport) {
+        const TAIL: usize = 20;
+        // The tasks of the plan (not the failures a plan change took out of it), in plan order.
+        let tasks = report.tasks.iter().filter(|t| !crate::orchestrator::replan::is_replaced_key(&t.id));
+        for t in tasks.filter(|t| matches!(t.state.as_str(), "failed" | "timed_out" | "violation")) {
+            let path = run.log(&t.id);
+            let text =
+                run.read(&run.log_rel(&t.id)).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.len().saturating_sub(TAIL);
+            self.say(&format!("orchestra: --- last {} lines of {} ---", lines.len() - from, path.display()));
+            for l in &lines[from..] {
+                self.say(&format!("  | {l}"));
+            }
+        }
+    }
+
     fn live(&mut self, e: &Event<'_>) {
-        let color = crate::cli::use_color();
+        let color = super::use_color();
         match e {
             Event::RunStarted { to_run, .. } => {
                 let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
@@ -201,16 +172,20 @@ impl Progress {
                     old.finish_and_clear();
                 }
             }
-            Event::TaskRetry { task, .. } | Event::TaskFinished { task, .. } => {
+            Event::TaskRetry { task, .. } | Event::TaskFinished { task, .. } | Event::TaskNotRun { task, .. } => {
                 if let Some(bar) = self.bars.remove(*task) {
                     bar.finish_and_clear();
                     if let Some(m) = &self.multi {
                         m.remove(&bar);
                     }
                 }
-                if matches!(e, Event::TaskFinished { state, .. } if *state != TaskState::Skipped && *state != TaskState::Cancelled)
-                    && let Some(o) = &self.overall
-                {
+                let counted = match e {
+                    Event::TaskFinished { state, .. } | Event::TaskNotRun { state, .. } => {
+                        *state != TaskState::Skipped && *state != TaskState::Cancelled
+                    }
+                    _ => false,
+                };
+                if counted && let Some(o) = &self.overall {
                     o.inc(1);
                 }
                 if let Some(line) = plain_line(e)
@@ -219,7 +194,7 @@ impl Progress {
                     let _ = m.println(line);
                 }
             }
-            Event::TaskReused { .. } | Event::Replan { .. } => {}
+            Event::TaskReused { .. } | Event::Replan { .. } | Event::Message { .. } | Event::ReportWritten { .. } => {}
             Event::RunFinished { .. } => {
                 for (_, bar) in self.bars.drain() {
                     bar.finish_and_clear();
@@ -238,9 +213,25 @@ impl Progress {
     }
 }
 
+/// A task's final state as shown: `(task, state, wall_ms, detail)`.
+fn finished<'a>(e: &Event<'a>) -> Option<(&'a str, TaskState, u64, &'a str)> {
+    match *e {
+        Event::TaskFinished { task, state, wall_ms, detail, .. } => Some((task, state, wall_ms, detail)),
+        // Shown as a task that finished without taking time.
+        Event::TaskNotRun { task, state, reason } => Some((task, state, 0, reason)),
+        _ => None,
+    }
+}
+
 fn plain_line(e: &Event<'_>) -> Option<String> {
+    if let Some((task, state, wall_ms, detail)) = finished(e) {
+        let time = if wall_ms > 0 { format!(" in {}", fmt_ms(wall_ms)) } else { String::new() };
+        let detail = if detail.is_empty() { String::new() } else { format!(" ({detail})") };
+        return Some(format!("orchestra: {task} {}{time}{detail}", state.as_str()));
+    }
     Some(match e {
-        Event::Replan { .. } => return None,
+        Event::Replan { .. } | Event::Message { .. } | Event::ReportWritten { .. } => return None,
+        Event::TaskFinished { .. } | Event::TaskNotRun { .. } => return None,
         Event::RunStarted { run_id, tasks, to_run, concurrency } => {
             let reused = tasks - to_run;
             let extra = if reused > 0 { format!(", {reused} reused") } else { String::new() };
@@ -257,49 +248,37 @@ fn plain_line(e: &Event<'_>) -> Option<String> {
                 humantime::format_duration(*delay)
             )
         }
-        Event::TaskFinished { task, state, wall_ms, detail } => {
-            let time = if *wall_ms > 0 { format!(" in {}", fmt_ms(*wall_ms)) } else { String::new() };
-            let detail = if detail.is_empty() { String::new() } else { format!(" ({detail})") };
-            format!("orchestra: {task} {}{time}{detail}", state.as_str())
-        }
-        Event::RunFinished { run_id, status, exit_code, wall_ms, summary, .. } => {
-            format!("orchestra: run {run_id} {status} in {}: {summary}; exit {exit_code}", fmt_ms(*wall_ms))
+        Event::RunFinished { report, status, exit_code, wall_ms, summary, .. } => {
+            format!("orchestra: run {} {status} in {}: {summary}; exit {exit_code}", report.run_id, fmt_ms(*wall_ms))
         }
     })
 }
 
-/// Milliseconds for people: `850ms`, `12.3s`, `4m05s`.
-pub fn fmt_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else {
-        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
-    }
-}
-
 fn json_line(e: &Event<'_>) {
-    let v = match e {
-        Event::RunStarted { run_id, tasks, to_run, concurrency } => {
-            json!({"event": "run_started", "run_id": run_id, "tasks": tasks, "to_run": to_run, "concurrency": concurrency})
+    let v = if let Some((task, state, wall_ms, detail)) = finished(e) {
+        json!({"event": "task_finished", "task": task, "state": state.as_str(), "wall_ms": wall_ms, "detail": detail})
+    } else {
+        match e {
+            Event::Message { .. } | Event::ReportWritten { .. } => return,
+            Event::TaskFinished { .. } | Event::TaskNotRun { .. } => return,
+            Event::RunStarted { run_id, tasks, to_run, concurrency } => {
+                json!({"event": "run_started", "run_id": run_id, "tasks": tasks, "to_run": to_run, "concurrency": concurrency})
+            }
+            Event::TaskReused { task } => json!({"event": "task_reused", "task": task}),
+            Event::TaskStarted { task, attempt } => json!({"event": "task_started", "task": task, "attempt": attempt}),
+            Event::TaskRetry { task, attempt, delay, detail } => json!({
+                "event": "task_retry", "task": task, "attempt": attempt,
+                "delay_ms": delay.as_millis() as u64, "detail": detail
+            }),
+            Event::Replan { replan, task, outcome, backend, detail, .. } => json!({
+                "event": "replan", "replan": replan, "task": task, "outcome": outcome.as_str(),
+                "backend": backend, "detail": detail
+            }),
+            Event::RunFinished { report, status, exit_code, wall_ms, sandboxes_ms, summary, .. } => json!({
+                "event": "run_finished", "run_id": report.run_id, "status": status, "exit_code": exit_code,
+                "wall_ms": wall_ms, "sandboxes_ms": sandboxes_ms, "summary": summary
+            }),
         }
-        Event::TaskReused { task } => json!({"event": "task_reused", "task": task}),
-        Event::TaskStarted { task, attempt } => json!({"event": "task_started", "task": task, "attempt": attempt}),
-        Event::TaskRetry { task, attempt, delay, detail } => json!({
-            "event": "task_retry", "task": task, "attempt": attempt,
-            "delay_ms": delay.as_millis() as u64, "detail": detail
-        }),
-        Event::TaskFinished { task, state, wall_ms, detail } => json!({
-            "event": "task_finished", "task": task, "state": state.as_str(), "wall_ms": wall_ms, "detail": detail
-        }),
-        Event::Replan { replan, task, outcome, backend, detail } => json!({
-            "event": "replan", "replan": replan, "task": task, "outcome": outcome, "backend": backend, "detail": detail
-        }),
-        Event::RunFinished { run_id, status, exit_code, wall_ms, sandboxes_ms, summary } => json!({
-            "event": "run_finished", "run_id": run_id, "status": status, "exit_code": exit_code,
-            "wall_ms": wall_ms, "sandboxes_ms": sandboxes_ms, "summary": summary
-        }),
     };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{v}");
