@@ -184,8 +184,8 @@ pub enum SecurityError {
     #[error("security.docker_image/docker_volumes apply to sandbox_mode docker or podman, not jail")]
     NotJail,
     /// A volume that does not parse.
-    #[error("security.docker_volumes: {}", .0.0)]
-    Volume(crate::sandbox::container::spec::SpecError),
+    #[error("security.docker_volumes: {0}")]
+    Volume(crate::policy::volume::VolumeError),
 }
 
 /// Apply the config's `security:` block to a task's policy. Fails closed when
@@ -234,7 +234,7 @@ pub fn apply_security(sec: &SeedSecurity, policy: &mut Policy) -> Result<(), Sec
         return Err(SecurityError::NotJail);
     }
     for v in &merged.docker_volumes {
-        crate::sandbox::container::spec::parse_volume(v).map_err(SecurityError::Volume)?;
+        crate::policy::volume::parse_volume(v).map_err(SecurityError::Volume)?;
     }
     policy.security = Some(merged);
     Ok(())

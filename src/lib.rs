@@ -2,26 +2,33 @@
 //! chosen by a declared security policy, with every action in a signed,
 //! hash-chained audit log.
 //!
-//! Where things live:
-//! - [`policy`]: the policy types, presets and strict loading.
-//! - [`sandbox`]: the backends behind one trait; [`sandbox::jail`] is the
-//!   namespaces + landlock + seccomp jail (network is denied in
-//!   `sandbox/jail/netns` and `sandbox/jail/seccomp`), [`sandbox::sys`] is the
-//!   only home of `unsafe`.
-//! - [`audit`]: the append-only signed log (records are signed in `audit`).
-//! - [`cli`]: the command line; [`exit`]: the exit-code contract.
+//! Where things live (a workspace of crates; this one is the orchestrator and
+//! the command line, the others are re-exported under their old names):
+//! - [`policy`] (crate `orchestra-policy`, `policies/`): the policy types,
+//!   presets and strict loading; [`exit`]: the exit-code contract.
+//! - [`sandbox`] (crate `orchestra-sandbox`, `sandbox/`): the backends behind
+//!   one trait; [`sandbox::jail`] is the namespaces + landlock + seccomp jail
+//!   (network is denied by `sandbox/src/jail/plan.rs`'s namespaces and judged
+//!   in `sandbox/src/jail/supervisor.rs`), [`sandbox::sys`] is the only home
+//!   of `unsafe`; its `orchestra-sandbox` binary is the static in-container
+//!   supervisor.
+//! - [`audit`] (crate `orchestra-audit`, `audit/`): the append-only signed log
+//!   (records are chained in `audit/src/writer.rs`, checkpoints signed in
+//!   `audit/src/checkpoint.rs`).
+//! - [`orchestrator`], [`planner`], [`plan`], [`runstore`], [`ci`]: runs.
+//! - [`cli`]: the command line.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
-pub mod audit;
+pub use orchestra_audit as audit;
+pub use orchestra_policy as policy;
+pub use orchestra_policy::{exit, yaml};
+pub use orchestra_sandbox as sandbox;
+
 pub mod ci;
 pub mod cli;
 pub mod config;
-pub mod exit;
 pub mod orchestrator;
 pub mod plan;
 pub mod planner;
-pub mod policy;
 pub mod runstore;
-pub mod sandbox;
-pub mod yaml;

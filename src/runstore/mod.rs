@@ -331,37 +331,7 @@ pub fn list_ids(runs_dir: &Path) -> Result<Vec<String>, RunStoreError> {
     Ok(ids)
 }
 
-/// Replace a file atomically (temp file + rename) without forcing it to disk:
-/// readers never see a half-written file, but a power loss may lose it. For
-/// files that a durable record (the checkpoint) supersedes.
-pub fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
-    write_in_parent(path, data, false)
-}
-
-/// Write a file atomically: temp file in the same directory, fsync, rename, fsync the directory.
-pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    write_in_parent(path, data, true)
-}
-
-/// The parent directory is opened by path (links in it are followed: callers
-/// whose path a task could have changed use [`crate::sandbox::outfile::OutFile`],
-/// opened before the task ran); the file itself goes through
-/// [`crate::sandbox::outfile::write_at`].
-fn write_in_parent(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| io::Error::other(format!("{}: not a file name", path.display())))?;
-    let dir: std::os::fd::OwnedFd = match std::fs::File::open(dir) {
-        Ok(d) => d.into(),
-        // Search permission only: an O_PATH descriptor still names it (no fsync).
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => nix::fcntl::open(
-            dir,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )?,
-        Err(e) => return Err(e),
-    };
-    crate::sandbox::outfile::write_at(std::os::fd::AsFd::as_fd(&dir), name, data, durable)
-}
+pub use crate::sandbox::outfile::{write_atomic, write_replace};
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,9 @@
 //! signed at the next checkpoint, at the latest when [`AuditLog::sync`] returns
 //! or the log is dropped.
 
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
 pub mod bench;
 pub mod checkpoint;
 mod error;

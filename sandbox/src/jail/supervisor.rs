@@ -14,8 +14,8 @@ use super::plan::{JailPlan, Mount};
 use super::protocol::Event;
 use super::seccomp::{self, PathArgs, Watch};
 use crate::policy::NetworkMode;
-use crate::sandbox::rule::Rule;
-use crate::sandbox::sys::{self, NotifAnswer, Notification};
+use crate::rule::Rule;
+use crate::sys::{self, NotifAnswer, Notification};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -220,7 +220,7 @@ impl<'a> Supervisor<'a> {
     /// A file the task left set-user/group-ID anyway (a race the per-call check
     /// cannot see) loses those bits, and that is reported: `fs.setuid`.
     fn sweep_setid(&mut self, rep: &mut super::init::Reporter) {
-        let sweep = crate::sandbox::setid::clear_setid(self.disk.names());
+        let sweep = crate::setid::clear_setid(self.disk.names());
         for (p, mode) in sweep.cleared {
             self.report(
                 rep,

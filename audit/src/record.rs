@@ -23,7 +23,7 @@ pub const KIND_LOG_OPENED: &str = "log_opened";
 pub const KIND_KEY_ROTATION: &str = "key_rotation";
 /// Kind of the record written after a torn tail was cut off.
 pub const KIND_RECOVERY: &str = "recovery";
-/// Kinds only the log itself writes; [`crate::audit::AuditLog::append`] refuses them.
+/// Kinds only the log itself writes; [`crate::AuditLog::append`] refuses them.
 pub const RESERVED_KINDS: &[&str] = &[KIND_LOG_OPENED, KIND_KEY_ROTATION, KIND_RECOVERY];
 
 /// Why a payload is not a valid record, or a value has no canonical body.

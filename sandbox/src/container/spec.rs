@@ -32,42 +32,12 @@ pub const OUT_DIR: &str = "/.orchestra/out";
 #[error("{0}")]
 pub struct SpecError(pub String);
 
-/// One bind mount.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Volume {
-    /// Host path.
-    pub host: PathBuf,
-    /// Path in the container.
-    pub container: PathBuf,
-    /// Writable.
-    pub rw: bool,
-}
+pub use crate::policy::volume::{Volume, VolumeError, parse_volume};
 
-/// Parse `HOST:CONTAINER[:ro|rw]` (read-only unless `:rw`).
-pub fn parse_volume(spec: &str) -> Result<Volume, SpecError> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (host, container, rw) = match parts.as_slice() {
-        [h, c] => (*h, *c, false),
-        [h, c, "ro"] => (*h, *c, false),
-        [h, c, "rw"] => (*h, *c, true),
-        _ => return Err(SpecError(format!("volume {spec:?}: expected HOST:CONTAINER[:ro|rw]"))),
-    };
-    for p in [host, container] {
-        if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
-            return Err(SpecError(format!("volume {spec:?}: {p:?} must be absolute, without ..")));
-        }
+impl From<VolumeError> for SpecError {
+    fn from(e: VolumeError) -> Self {
+        SpecError(e.to_string())
     }
-    let container = PathBuf::from(container);
-    let reserved = ["/", "/proc", "/sys", "/dev", WORKDIR, "/.orchestra"];
-    if reserved.iter().any(|r| container == Path::new(r))
-        || container.starts_with("/.orchestra")
-        || container.starts_with("/proc")
-        || container.starts_with("/sys")
-        || container.starts_with("/dev")
-    {
-        return Err(SpecError(format!("volume {spec:?}: {} is reserved", container.display())));
-    }
-    Ok(Volume { host: PathBuf::from(host), container, rw })
 }
 
 /// Whether mounting `host` would hand the task an engine's API socket: the
@@ -202,7 +172,7 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
     ulimit("fsize", limits.disk.get().map(|b| b.0));
     if let Some(soft) = limits.cpu_time.get().map(|d| d.0.as_secs().max(1)) {
         // Soft below hard, as in the jail: SIGXCPU first (see jail::plan::cpu_limits).
-        let hard = crate::sandbox::jail::plan::cpu_hard_wanted(soft);
+        let hard = crate::jail::plan::cpu_hard_wanted(soft);
         let (soft, hard) = (i64::try_from(soft).unwrap_or(i64::MAX), i64::try_from(hard).unwrap_or(i64::MAX));
         ulimits.push(ResourcesUlimits { name: Some("cpu".into()), soft: Some(soft), hard: Some(hard) });
     }

@@ -17,7 +17,7 @@ use super::plan::JailPlan;
 use super::protocol::Event;
 use super::supervisor::Supervisor;
 use super::{landlock_rules, seccomp};
-use crate::sandbox::sys;
+use crate::sys;
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -205,7 +205,7 @@ fn run(rep: &mut Reporter) -> Result<u8, SetupError> {
                 rep.send(&Event::Usage { cpu_ms: ms(u.user_time()) + ms(u.system_time()) });
             }
             if !plan.namespaces {
-                crate::sandbox::reap::kill_all_children();
+                crate::reap::kill_all_children();
             }
             rep.send(&status);
             Ok(0)

@@ -61,7 +61,7 @@ mod tests {
             violation("t", "network.deny", "connect 1.1.1.1:443"),
             with_run_id(task_ended("t", "signal", None, Some(9), 12), "r1"),
         ] {
-            assert!(crate::audit::record::canonical_json(&b).is_ok());
+            assert!(crate::record::canonical_json(&b).is_ok());
             assert!(b.is_object());
         }
     }

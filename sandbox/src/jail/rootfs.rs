@@ -6,7 +6,7 @@
 //! user namespace). Every step either succeeds or fails the whole setup.
 
 use super::plan::{DEVICES, Decoy, JailPlan, Mount};
-use crate::sandbox::sys::{self, mount_attr};
+use crate::sys::{self, mount_attr};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use std::fs;
 use std::io;

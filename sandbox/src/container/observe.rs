@@ -108,13 +108,13 @@ impl InitExit {
         let Ok(raw) = libc::pid_t::try_from(pid) else { return InitExit::Unknown };
         // No such process may mean another pid namespace (a remote or nested
         // engine), not an exit: only the engine can say then.
-        let Ok(fd) = crate::sandbox::sys::pidfd_open(raw) else { return InitExit::Unknown };
+        let Ok(fd) = crate::sys::pidfd_open(raw) else { return InitExit::Unknown };
         // The pidfd's process is alive after the read, so the read was of it (a
         // pid is reused only once its process is gone); a process in this
         // container's cgroup is the container's.
         let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"));
         let ours = matches!(&cgroup, Ok(text) if !id.is_empty() && text.contains(id));
-        match crate::sandbox::sys::pidfd_send_signal(&fd, 0) {
+        match crate::sys::pidfd_send_signal(&fd, 0) {
             // Exited since: gone if what was read was the container's.
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
                 return if ours { InitExit::Gone } else { InitExit::Unknown };
@@ -123,7 +123,7 @@ impl InitExit {
             Ok(()) if !ours => return InitExit::Unknown,
             Ok(()) => {}
         }
-        match crate::sandbox::sys::async_fd(fd) {
+        match crate::sys::async_fd(fd) {
             Ok(fd) => InitExit::Watching(fd),
             Err(_) => InitExit::Unknown,
         }

@@ -34,7 +34,7 @@ pub enum LandlockError {
 
 /// Restrict the calling process. Returns the attestation detail.
 pub fn restrict(plan: &JailPlan) -> Result<String, LandlockError> {
-    let host_abi = crate::sandbox::sys::landlock_abi();
+    let host_abi = crate::sys::landlock_abi();
     if host_abi < MIN_ABI {
         return Err(LandlockError::Abi(host_abi));
     }

@@ -23,7 +23,7 @@ pub enum Event {
     /// A denied action was observed.
     Violation {
         /// The rule that fired, e.g. `network.none`.
-        rule: crate::sandbox::rule::Rule,
+        rule: crate::rule::Rule,
         /// What the task tried.
         detail: String,
     },

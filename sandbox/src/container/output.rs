@@ -69,7 +69,7 @@ pub fn open_fifos(dir: &Path, user: (u32, u32)) -> std::io::Result<[AsyncFd<File
         if file.metadata()?.uid() != user.0 {
             return Err(std::io::Error::other(format!("{}/{name} is not the task user's", dir.display())));
         }
-        crate::sandbox::sys::async_fd(file)
+        crate::sys::async_fd(file)
     };
     Ok([open("stdout")?, open("stderr")?])
 }

@@ -14,8 +14,14 @@
 //!   into the report (cause, exit code, signal rules, opt-outs).
 //! - [`outfile`]: files written after a task ran, never through its links.
 //! - [`relay`]: the task's output, with lines that could pass for ours marked.
+//!
+//! The `orchestra-sandbox` binary (`src/bin/`) is this crate without the
+//! container backends: the static in-container supervisor.
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
 
 pub mod cgroup;
+#[cfg(feature = "container")]
 pub mod container;
 pub mod jail;
 pub mod outcome;
@@ -27,6 +33,9 @@ pub mod report;
 pub mod rule;
 pub mod setid;
 pub mod sys;
+
+use orchestra_policy as policy;
+use orchestra_policy::exit;
 
 use crate::policy::Policy;
 use std::path::{Path, PathBuf};

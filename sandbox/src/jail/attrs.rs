@@ -25,7 +25,7 @@
 
 use super::supervisor::{Decision, Memory, write_allowed};
 use super::{plan::JailPlan, seccomp};
-use crate::sandbox::sys::{self, Notification};
+use crate::sys::{self, Notification};
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
@@ -87,7 +87,7 @@ pub fn perform(plan: &JailPlan, n: &Notification, mem: &dyn Memory, target: &Pat
     if !write_allowed(plan, &pinned, false) {
         return Outcome::Violation(Decision::Deny {
             errno: libc::EACCES,
-            rule: crate::sandbox::rule::Rule::FsWrite,
+            rule: crate::rule::Rule::FsWrite,
             detail: format!(
                 "{name}: {} outside the writable roots (the path changed after it was judged: {})",
                 pinned.display(),
@@ -102,7 +102,7 @@ pub fn perform(plan: &JailPlan, n: &Notification, mem: &dyn Memory, target: &Pat
             if mode & (libc::S_ISUID | libc::S_ISGID) != 0 && (mode & libc::S_ISUID != 0 || !is_dir) {
                 return Outcome::Violation(Decision::Deny {
                     errno: libc::EPERM,
-                    rule: crate::sandbox::rule::Rule::FsSetuid,
+                    rule: crate::rule::Rule::FsSetuid,
                     detail: format!("{name}: mode {mode:04o} would make {} set-user/group-ID", pinned.display()),
                 });
             }

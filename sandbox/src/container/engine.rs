@@ -11,8 +11,8 @@
 //! API service is started with `podman system service --time=0` (see
 //! images/README.md); orchestra does not start daemons itself.
 
+use crate::SandboxError;
 use crate::policy::SandboxMode;
-use crate::sandbox::SandboxError;
 use bollard::{ClientVersion, Docker};
 
 /// The API version requested: the newest that Docker Engine 20.10 and
@@ -365,7 +365,7 @@ pub async fn libpod_wait_stopped(socket: &std::path::Path, id: &str) -> Result<i
 /// asking the engine.
 pub mod caps_cache {
     use super::EngineCaps;
-    use crate::sandbox::container::lifecycle::boot_id;
+    use crate::container::lifecycle::boot_id;
     use sha2::Digest;
     use std::path::PathBuf;
 
@@ -427,7 +427,7 @@ pub mod caps_cache {
         };
         let Ok(json) = serde_json::to_vec(&entry) else { return };
         if std::fs::create_dir_all(&dir).is_ok() {
-            let _ = crate::runstore::write_replace(&path, &json);
+            let _ = crate::outfile::write_replace(&path, &json);
         }
     }
 }

@@ -118,7 +118,7 @@ pub enum FillError {
     Engine(String),
     /// The engine is not there.
     #[error(transparent)]
-    Connect(#[from] crate::sandbox::SandboxError),
+    Connect(#[from] crate::SandboxError),
     /// Creating the container failed.
     #[error("creating a pool container: {0}")]
     Create(bollard::errors::Error),
@@ -333,7 +333,7 @@ impl Pool {
                 continue;
             }
             let owned = format!("{}\n{}\n", claim.id, super::lifecycle::owner_id());
-            if crate::runstore::write_replace(&claim.token, owned.as_bytes()).is_err() {
+            if crate::outfile::write_replace(&claim.token, owned.as_bytes()).is_err() {
                 self.discard(&claim);
                 continue;
             }

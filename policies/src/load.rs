@@ -99,9 +99,9 @@ fn check(p: &Policy, text: &str, origin: &str) -> Result<(), PolicyError> {
         }
     }
     for v in p.container_volumes() {
-        if let Err(e) = crate::sandbox::container::spec::parse_volume(&v) {
+        if let Err(e) = crate::volume::parse_volume(&v) {
             let key = if p.container.volumes.contains(&v) { "volumes" } else { "docker_volumes" };
-            return Err(err(key, e.0));
+            return Err(err(key, e.to_string()));
         }
     }
     if let Some(id) = &p.container.image_id
@@ -296,7 +296,7 @@ mod tests {
     fn empty_document_is_the_default_policy() {
         let p = parse_policy("{}\n", "p.yaml").unwrap();
         assert_eq!(p, Policy::default());
-        assert_eq!(p.network.mode, crate::policy::NetworkMode::None);
+        assert_eq!(p.network.mode, crate::NetworkMode::None);
         assert!(p.denied_classes().len() == super::super::SyscallClass::ALL.len());
     }
 

@@ -6,10 +6,19 @@
 //! [`SyscallClass`] is denied unless listed in `syscalls.allow`. Unknown fields
 //! are errors ([`load`]). Callers ask the policy questions through methods
 //! instead of matching its fields everywhere.
+//!
+//! This crate also holds what every other crate shares with the policy: the
+//! located YAML errors ([`yaml`]), container volumes ([`volume`]) and the
+//! exit-code contract ([`exit`]).
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
 
+pub mod exit;
 pub mod load;
 pub mod presets;
 pub mod units;
+pub mod volume;
+pub mod yaml;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

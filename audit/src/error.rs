@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Everything that can go wrong while writing or reading the audit log.
 ///
 /// Verification *findings* (a tampered record, a bad signature) are not
-/// errors: they are reported in [`crate::audit::VerifyReport`]. An
+/// errors: they are reported in [`crate::VerifyReport`]. An
 /// `AuditError` means the operation itself could not be carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {

@@ -24,7 +24,7 @@ mod tests {
     fn every_preset_parses() {
         for name in super::names() {
             let text = super::get(name).unwrap();
-            crate::policy::parse_policy(text, name).unwrap_or_else(|e| panic!("{e}"));
+            crate::parse_policy(text, name).unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }

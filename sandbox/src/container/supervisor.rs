@@ -10,7 +10,7 @@
 //! through a file in a host directory the task cannot see (landlock).
 
 use crate::policy::{Limit, NamespaceMode, Policy, TmpMode};
-use crate::sandbox::report::Report;
+use crate::report::Report;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the static orchestra binary.

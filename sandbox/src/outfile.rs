@@ -211,6 +211,38 @@ pub fn write_at(dir: BorrowedFd<'_>, name: &OsStr, data: &[u8], durable: bool) -
     Ok(())
 }
 
+/// Replace a file atomically (temp file + rename) without forcing it to disk:
+/// readers never see a half-written file, but a power loss may lose it. For
+/// files that a durable record (the checkpoint) supersedes.
+pub fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_in_parent(path, data, false)
+}
+
+/// Write a file atomically: temp file in the same directory, fsync, rename, fsync the directory.
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_in_parent(path, data, true)
+}
+
+/// The parent directory is opened by path (links in it are followed: callers
+/// whose path a task could have changed use [`OutFile`],
+/// opened before the task ran); the file itself goes through
+/// [`write_at`].
+fn write_in_parent(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| io::Error::other(format!("{}: not a file name", path.display())))?;
+    let dir: std::os::fd::OwnedFd = match std::fs::File::open(dir) {
+        Ok(d) => d.into(),
+        // Search permission only: an O_PATH descriptor still names it (no fsync).
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => nix::fcntl::open(
+            dir,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?,
+        Err(e) => return Err(e),
+    };
+    write_at(dir.as_fd(), name, data, durable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

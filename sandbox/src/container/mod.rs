@@ -241,7 +241,7 @@ struct Run {
     output_bytes: u64,
     stderr_mid_line: bool,
     /// Task lines that start like ours are marked (sandbox::relay).
-    guards: [crate::sandbox::relay::LineGuard; 2],
+    guards: [crate::relay::LineGuard; 2],
     sample: observe::Sample,
     observed_cgroup: bool,
     setup_error: Option<String>,
@@ -297,7 +297,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     let home = if policy.filesystem.tmp == crate::policy::TmpMode::Private { "/tmp" } else { spec::WORKDIR };
     let host_env: Vec<(String, String)> =
         std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-    let facts_env = crate::sandbox::jail::plan::HostFacts {
+    let facts_env = crate::jail::plan::HostFacts {
         home: PathBuf::from(home),
         env: host_env,
         protected: Vec::new(),
@@ -305,7 +305,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         cgroup_pids: true,
         read_only_mounts: Vec::new(),
     };
-    let task_env = crate::sandbox::jail::plan::task_env(policy, &facts_env);
+    let task_env = crate::jail::plan::task_env(policy, &facts_env);
 
     let seccomp_profile = (kind == SandboxMode::Podman).then(|| seccomp::profile(policy, supervised).to_string());
     if kind == SandboxMode::Podman && engine.socket.is_none() {
