@@ -5,22 +5,16 @@
 # supervisor off, and supervised with the container pool. Prints the means and
 # the ratios.
 #   images/bench.sh [RUNS] [ORCHESTRA]
-# ORCHESTRA defaults to target/release/orchestra if built, and the supervisor to
-# the release static build from `images/build.sh --release` if present (a debug
-# supervisor adds ~100 ms per container: measure what users would run).
+# ORCHESTRA defaults to target/release/orchestra if built; the supervisor is the
+# one it embeds (always built small and optimised), unless ORCHESTRA_SUPERVISOR_BIN
+# names another.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
 default_orch=target/debug/orchestra
 [ -x target/release/orchestra ] && default_orch=target/release/orchestra
 orch=$(realpath "${2:-$default_orch}")
-if [ -z "${ORCHESTRA_SUPERVISOR_BIN:-}" ]; then
-  for kind in release debug; do
-    sup=target/static/x86_64-unknown-linux-gnu/$kind/orchestra
-    if [ -x "$sup" ]; then export ORCHESTRA_SUPERVISOR_BIN=$PWD/$sup; break; fi
-  done
-fi
-echo "bench: $orch, supervisor ${ORCHESTRA_SUPERVISOR_BIN:-none}" >&2
+echo "bench: $orch, supervisor ${ORCHESTRA_SUPERVISOR_BIN:-built in}" >&2
 image=orchestra-task:1
 ws=$(mktemp -d); chown 1000:1000 "$ws"; audit=$(mktemp -d)
 mean_ms() { # command...

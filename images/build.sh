@@ -5,8 +5,6 @@
 #
 #   images/build.sh            build what is missing
 #   images/build.sh --force    rebuild
-#   images/build.sh --release  also build the supervisor optimised (for benchmarks;
-#                              the tests use the debug one)
 #
 # Prints one line per image and engine: `<engine> <name> <image id>`, the id
 # to pin in a policy (`container.image_id`).
@@ -14,11 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 force=false
-release=false
 for arg in "$@"; do
   case $arg in
     --force) force=true ;;
-    --release) release=true ;;
     *) echo "images: unknown argument $arg" >&2; exit 1 ;;
   esac
 done
@@ -103,15 +99,5 @@ for engine in "${engines[@]}"; do
   import "$engine" "$work/build.tar" "$BUILD_IMAGE"
 done
 
-# The in-container supervisor: orchestra itself, statically linked (glibc,
-# crt-static), mounted read-only into every container. A --target build keeps
-# build scripts and proc-macros dynamic.
-target_dir=${CARGO_TARGET_DIR:-target}
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked \
-  --target x86_64-unknown-linux-gnu --target-dir "$target_dir/static" --bin orchestra
-echo "supervisor $target_dir/static/x86_64-unknown-linux-gnu/debug/orchestra"
-if $release; then
-  RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked --release \
-    --target x86_64-unknown-linux-gnu --target-dir "$target_dir/static" --bin orchestra
-  echo "supervisor $target_dir/static/x86_64-unknown-linux-gnu/release/orchestra"
-fi
+# The in-container supervisor is not built here: `cargo build` builds the
+# static orchestra-sandbox (sandbox/build.rs) and orchestra embeds it.

@@ -14,6 +14,7 @@
 //!   into the report (cause, exit code, signal rules, opt-outs).
 //! - [`outfile`]: files written after a task ran, never through its links.
 //! - [`relay`]: the task's output, with lines that could pass for ours marked.
+//! - [`inner`]: the in-container supervisor's command line and entry point.
 //!
 //! The `orchestra-sandbox` binary (`src/bin/`) is this crate without the
 //! container backends: the static in-container supervisor.
@@ -23,6 +24,7 @@
 pub mod cgroup;
 #[cfg(feature = "container")]
 pub mod container;
+pub mod inner;
 pub mod jail;
 pub mod outcome;
 pub mod outfile;
@@ -144,8 +146,16 @@ pub fn check_own_paths(workdir: &Path, own: &[&Path]) -> Result<(), SandboxError
 pub fn backend_for(mode: crate::policy::SandboxMode) -> Result<Box<dyn Sandbox>, SandboxError> {
     match mode {
         crate::policy::SandboxMode::Jail => Ok(Box::new(jail::Jail)),
+        #[cfg(feature = "container")]
         kind @ (crate::policy::SandboxMode::Docker | crate::policy::SandboxMode::Podman) => {
             Ok(Box::new(container::Container { kind }))
+        }
+        #[cfg(not(feature = "container"))]
+        kind @ (crate::policy::SandboxMode::Docker | crate::policy::SandboxMode::Podman) => {
+            Err(SandboxError::Unenforceable {
+                control: format!("sandbox_mode: {kind:?}"),
+                reason: "this is the in-container supervisor, built without the container backends".into(),
+            })
         }
     }
 }

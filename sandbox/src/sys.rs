@@ -596,6 +596,7 @@ pub fn read_process_memory(pid: u32, addr: u64, buf: &mut [u8]) -> io::Result<us
 /// Register an owned descriptor with the current tokio runtime, for
 /// readability (a pidfd: its process has exited; a pipe: data). Must be called
 /// within a runtime.
+#[cfg(feature = "container")]
 pub fn async_fd(fd: impl Into<OwnedFd>) -> io::Result<tokio::io::unix::AsyncFd<std::fs::File>> {
     let file = std::fs::File::from(fd.into());
     // SAFETY: the File owns its descriptor, which stays open and the same for as

@@ -57,37 +57,14 @@ pub struct ExecArgs {
     /// Benchmark baseline only: deny without observing (nothing is reported).
     #[arg(long, hide = true)]
     pub bench_unobserved: bool,
-    /// Internal: run as the in-container supervisor of a host orchestra (the
-    /// container backends). No audit log (the host records the task), no
-    /// verdict line; the report goes to --report for the host to merge.
-    #[arg(long, hide = true)]
-    pub inner: bool,
-    /// Internal, with --inner: send stdout and stderr to the FIFOs `DIR/stdout`
-    /// and `DIR/stderr`, which the host reads (not through the engine).
-    #[arg(long, hide = true, value_name = "DIR", requires = "inner")]
-    pub inner_output: Option<PathBuf>,
-    /// Internal, with --inner: read the task's name and argv from this JSON
-    /// file (`{"name": …, "argv": […]}`), written by the host into a pool
-    /// container made before its task was known.
-    #[arg(long, hide = true, value_name = "FILE", requires = "inner", conflicts_with = "command")]
-    pub inner_task: Option<PathBuf>,
     /// The program and its arguments.
-    #[arg(required_unless_present = "inner_task", last = true, value_name = "PROGRAM")]
+    #[arg(required = true, last = true, value_name = "PROGRAM")]
     pub command: Vec<String>,
 }
 
 /// Why an argument of `orchestra exec` cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecArgError {
-    /// `--inner-task` cannot be read.
-    #[error(transparent)]
-    Read(#[from] std::io::Error),
-    /// `--inner-task` is not the JSON expected.
-    #[error(transparent)]
-    Json(#[from] serde_json::Error),
-    /// `--inner-task` has no program.
-    #[error("empty argv")]
-    EmptyArgv,
     /// `--env` without `=`.
     #[error("{0:?}: expected NAME=VALUE")]
     EnvForm(String),
@@ -117,22 +94,6 @@ pub enum OpenLogError {
     },
 }
 
-/// The task a pool container runs: its name and a non-empty argv.
-fn read_inner_task(path: &Path) -> Result<(String, Vec<String>), ExecArgError> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct InnerTask {
-        name: String,
-        argv: Vec<String>,
-    }
-    let text = std::fs::read_to_string(path)?;
-    let t: InnerTask = serde_json::from_str(&text)?;
-    if t.argv.is_empty() {
-        return Err(ExecArgError::EmptyArgv);
-    }
-    Ok((t.name, t.argv))
-}
-
 fn parse_env(s: &str) -> Result<(String, String), ExecArgError> {
     let (k, v) = s.split_once('=').ok_or_else(|| ExecArgError::EnvForm(s.to_string()))?;
     if k.is_empty() || k.contains('\0') || v.contains('\0') || k.starts_with("ORCHESTRA_") {
@@ -156,22 +117,8 @@ pub fn audit_dir(flag: Option<&Path>) -> PathBuf {
 }
 
 /// Run `orchestra exec`.
-pub fn run(mut args: ExecArgs) -> Exit {
+pub fn run(args: ExecArgs) -> Exit {
     tracing::debug!(mono_us = mono_us(), "exec: start");
-    if let Some(dir) = &args.inner_output
-        && let Err(e) = redirect_output(dir)
-    {
-        return super::config_error(format!("--inner-output {}: {e}", dir.display()));
-    }
-    if let Some(path) = &args.inner_task {
-        match read_inner_task(path) {
-            Ok((name, argv)) => {
-                args.name = Some(name);
-                args.command = argv;
-            }
-            Err(e) => return super::config_error(format!("--inner-task {}: {e}", path.display())),
-        }
-    }
     if let Some(parent) = args.run.run_parent
         && let Err(e) = crate::sandbox::sys::die_with_parent(parent)
     {
@@ -217,11 +164,7 @@ pub fn run(mut args: ExecArgs) -> Exit {
         Ok(w) => return super::config_error(format!("--workdir {}: not a directory", w.display())),
         Err(e) => return super::config_error(format!("--workdir {}: {e}", workdir.display())),
     };
-    // The in-container supervisor's workdir is the container's `/work` (its HOME
-    // too): the host checked the real workspace before creating the container.
-    if !args.inner
-        && let Err(e) = crate::sandbox::check_workdir(&workdir, &policy)
-    {
+    if let Err(e) = crate::sandbox::check_workdir(&workdir, &policy) {
         return super::config_error(e);
     }
     // The report's directory is opened now, before the task can touch the path.
@@ -233,9 +176,7 @@ pub fn run(mut args: ExecArgs) -> Exit {
         Path::new(&args.command[0]).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
     });
     let audit_dir = audit_dir(args.audit_dir.as_deref());
-    if !args.inner
-        && let Err(e) = crate::sandbox::check_own_paths(&workdir, &[&audit_dir])
-    {
+    if let Err(e) = crate::sandbox::check_own_paths(&workdir, &[&audit_dir]) {
         return super::config_error(e);
     }
     let key_path = audit::default_key_path();
@@ -245,30 +186,19 @@ pub fn run(mut args: ExecArgs) -> Exit {
         workdir,
         policy,
         policy_origin: origin,
-        protected: if args.inner {
-            Vec::new()
-        } else {
-            [audit_dir.clone(), key_path.clone()].into_iter().chain(args.run.protect.iter().cloned()).collect()
-        },
+        // The built-in container supervisor's directory too: a jail task that
+        // could replace it would choose a later container task's supervisor.
+        protected: [audit_dir.clone(), key_path.clone()]
+            .into_iter()
+            .chain(crate::sandbox::container::supervisor::state_dir())
+            .chain(args.run.protect.iter().cloned())
+            .collect(),
         observe: !args.bench_unobserved,
     };
     let backend: Box<dyn Sandbox> = match crate::sandbox::backend_for(task.policy.backend()) {
         Ok(b) => b,
         Err(e) => return super::config_error(e),
     };
-    if args.inner {
-        // The host orchestra records this task and prints its verdict.
-        return match backend.run(&task) {
-            Ok(report) => write_report(&report, report_out.as_ref(), true),
-            Err(e) => {
-                if let Some(out) = &report_out {
-                    let r = crate::sandbox::outcome::setup_failed(&task, task.policy.backend(), &e.to_string());
-                    let _ = out.write((serde_json::to_string_pretty(&r).unwrap_or_default() + "\n").as_bytes(), true);
-                }
-                super::config_error(e)
-            }
-        };
-    }
     // Every task lands in the signed log; without a log nothing runs (fail closed).
     let mut log = match open_audit_log(&audit_dir, &key_path) {
         Ok(l) => l,
@@ -305,27 +235,6 @@ pub fn run(mut args: ExecArgs) -> Exit {
         return finish(&report, report_out.as_ref(), !args.run.under_run()).worst(Exit::Failed);
     }
     finish(&report, report_out.as_ref(), !args.run.under_run())
-}
-
-/// Point stdout and stderr at the host's FIFOs in `dir` (the host holds their
-/// read ends open, so opening them for writing does not block). Only FIFOs,
-/// never through a symlink.
-fn redirect_output(dir: &Path) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    for (name, fd) in [("stdout", 1), ("stderr", 2)] {
-        let fifo = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW).open(dir.join(name))?;
-        if !fifo.metadata()?.file_type().is_fifo() {
-            return Err(std::io::Error::other(format!("{name} is not a FIFO")));
-        }
-        if fifo.as_raw_fd() == fd {
-            // The stream was closed and the open took its number: keep it open.
-            let _ = std::os::fd::IntoRawFd::into_raw_fd(fifo);
-            continue;
-        }
-        crate::sandbox::sys::dup_onto_std(&fifo, fd)?;
-    }
-    Ok(())
 }
 
 /// Open the audit log in `dir` with the key at `key_path` (created on first use, with a notice).

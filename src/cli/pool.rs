@@ -1,5 +1,5 @@
 //! `orchestra pool`: look at and empty the pool of pre-created containers
-//! (`ORCHESTRA_CONTAINER_POOL`; `src/sandbox/container/pool.rs`), and the
+//! (`ORCHESTRA_CONTAINER_POOL`; `sandbox/src/container/pool.rs`), and the
 //! hidden `fill` step that a task starts, detached, to top the pool up.
 
 use crate::exit::Exit;

@@ -61,9 +61,9 @@ impl Case {
     fn run_with(&self, policy: &str, extra: &[&str], argv: &[&str]) -> Out {
         let mut args = vec!["--backend", self.b.name(), "--name", &self.name];
         args.extend_from_slice(extra);
-        let mut c = self.e.cmd(policy, &args, argv);
+        let c = self.e.cmd(policy, &args, argv);
         if self.b.container() {
-            c.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+            container_setup();
         }
         let o = self.e.run_cmd(c);
         if self.b.container() {
@@ -275,7 +275,7 @@ fn a_killed_orchestra_leaves_no_container_after_the_next_run() {
     for b in [Backend::Docker, Backend::Podman] {
         let c = case(b, "killed");
         let mut cmd = c.e.cmd("default", &["--backend", b.name(), "--name", &c.name], &["sleep", "60"]);
-        cmd.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+        container_setup();
         let mut child = cmd.spawn().unwrap();
         let label = format!("orchestra.task={}", c.name);
         let t0 = std::time::Instant::now();
@@ -303,7 +303,7 @@ fn a_killed_orchestras_container_task_still_ends_at_its_deadline() {
         let script = "i=0; while :; do i=$((i+1)); echo $i > beat; sleep 0.2; done";
         let mut cmd =
             c.e.cmd("default", &["--backend", b.name(), "--name", &c.name, "--timeout", "3s"], &["sh", "-c", script]);
-        cmd.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+        container_setup();
         let started = std::time::Instant::now();
         let mut child = cmd.spawn().unwrap();
         let beat = c.e.ws.join("beat");
@@ -419,8 +419,8 @@ fn no_engine_is_a_clear_exit_1() {
 #[test]
 fn a_root_owned_workspace_fails_closed_for_containers() {
     let e = env();
-    let mut c = e.cmd("default", &["--backend", "docker"], &["touch", "ran"]);
-    c.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+    let c = e.cmd("default", &["--backend", "docker"], &["touch", "ran"]);
+    container_setup();
     let o = e.run_cmd(c);
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stderr.contains("not writable by the container's task user"), "{}", o.stderr);
@@ -448,11 +448,48 @@ fn an_image_pin_that_does_not_match_fails_closed() {
     chown_tree(&e.ws, 1000);
     container_setup();
     let p = e.policy("pin", &format!("container:\n  image_id: sha256:{}\n", "0".repeat(64)));
-    let mut c = e.cmd(&p, &["--backend", "docker"], &["touch", "ran"]);
-    c.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup());
+    let c = e.cmd(&p, &["--backend", "docker"], &["touch", "ran"]);
     let o = e.run_cmd(c);
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stderr.contains("pins"), "{}", o.stderr);
+    assert!(!e.ws.join("ran").exists());
+}
+
+#[test]
+fn containers_mount_the_built_in_supervisor_and_never_a_planted_one() {
+    // The supervisor orchestra embeds is written below HOME's state directory
+    // for the engine to mount. A file planted under its name (by a task, or an
+    // older orchestra) is compared, replaced and never run.
+    let e = env();
+    chown_tree(&e.ws, 1000);
+    container_setup();
+    let o = e.run_cmd(e.cmd("default", &["--backend", "docker"], &["sh", "-c", "echo ok > ran"]));
+    o.assert_ok();
+    assert!(e.ws.join("ran").exists(), "{}", o.all());
+    let dir = e.home.join(".local/state/orchestra/supervisor");
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|f| f.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let built_in = std::fs::read(&files[0]).unwrap();
+    // A "supervisor" that would run the task unsupervised and leave a mark.
+    std::fs::remove_file(&files[0]).unwrap();
+    std::fs::write(&files[0], "#!/bin/sh\ntouch /work/planted\nexit 0\n").unwrap();
+    std::fs::set_permissions(&files[0], std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+    let o = e.run_cmd(e.cmd("default", &["--backend", "docker"], &["sh", "-c", "echo x > /etc/x"]));
+    o.assert_violation("fs.write");
+    assert!(!e.ws.join("planted").exists(), "the planted supervisor ran\n{}", o.all());
+    assert_eq!(std::fs::read(&files[0]).unwrap(), built_in, "the built-in supervisor was written back");
+}
+
+#[test]
+fn a_supervisor_override_that_is_not_static_fails_closed() {
+    let e = env();
+    chown_tree(&e.ws, 1000);
+    container_setup();
+    let mut c = e.cmd("default", &["--backend", "docker"], &["touch", "ran"]);
+    c.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), "/bin/sh");
+    let o = e.run_cmd(c);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stderr.contains("is not a statically linked binary"), "{}", o.stderr);
     assert!(!e.ws.join("ran").exists());
 }
 
@@ -522,9 +559,9 @@ fn a_plan_runs_each_task_in_its_own_container() {
         chown_tree(&e.ws, 1000);
         let runs = e.root.join(format!("runs-{}", b.name()));
         let run = |extra: &[(&str, &str)]| {
+            container_setup();
             let mut c = e.command();
             c.env("CI", "true")
-                .env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup())
                 .args(["run"])
                 .arg(&plan)
                 .arg("--config")
@@ -591,10 +628,10 @@ fn a_containerized_task_cannot_touch_the_run_directory() {
         )
         .unwrap();
         chown_tree(&e.ws, 1000);
+        container_setup();
         let o = e
             .command()
             .env("CI", "true")
-            .env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), container_setup())
             .arg("run")
             .arg(&plan)
             .arg("--config")

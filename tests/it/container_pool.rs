@@ -28,9 +28,8 @@ fn world(engine: &'static str, size: usize) -> World {
 
 impl World {
     fn with_pool(&self, c: &mut Command) {
-        c.env("ORCHESTRA_SUPERVISOR_BIN", container_setup())
-            .env("ORCHESTRA_CONTAINER_POOL", self.size.to_string())
-            .env("ORCHESTRA_CONTAINER_POOL_DIR", &self.pool_dir);
+        container_setup();
+        c.env("ORCHESTRA_CONTAINER_POOL", self.size.to_string()).env("ORCHESTRA_CONTAINER_POOL_DIR", &self.pool_dir);
     }
 
     fn exec_in(&self, workdir: &Path, policy: &str, argv: &[&str]) -> Out {
@@ -386,7 +385,8 @@ fn a_bad_pool_size_is_exit_1_naming_the_variable() {
     chown_tree(&e.ws, 1000);
     for bad in ["lots", "-1", "999"] {
         let mut c = e.cmd("default", &["--backend", "docker"], &["true"]);
-        c.env("ORCHESTRA_CONTAINER_POOL", bad).env("ORCHESTRA_SUPERVISOR_BIN", container_setup());
+        container_setup();
+        c.env("ORCHESTRA_CONTAINER_POOL", bad);
         let o = e.run_cmd(c);
         assert_eq!(o.code, 1, "{bad}: {}", o.stderr);
         assert!(o.stderr.contains("ORCHESTRA_CONTAINER_POOL"), "{bad}: {}", o.stderr);

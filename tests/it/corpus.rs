@@ -173,8 +173,8 @@ fn container_config(engine: &str) -> String {
 /// A world for `engine` with the static supervisor the container backends mount; its
 /// workspace belongs to uid 1000, the containers' task user (the task never runs as root).
 fn container_project(name: &str, engine: &str) -> World {
-    let bin = container_setup();
-    let w = project(name, &container_config(engine)).with_env("ORCHESTRA_SUPERVISOR_BIN", &bin.display().to_string());
+    container_setup();
+    let w = project(name, &container_config(engine));
     chown_tree(&w.ws, 1000);
     w
 }

@@ -157,7 +157,7 @@ fn every_subcommand_is_in_the_reference() {
     }
     // Internal flags stay out of the reference.
     let exec = &pages.iter().find(|(p, _)| p == &["exec"]).expect("exec").1;
-    for hidden in ["--run-parent", "--inner", "--expect-policy", "--bench-unobserved", "--protect"] {
+    for hidden in ["--run-parent", "--expect-policy", "--bench-unobserved", "--protect"] {
         assert!(!exec.contains(hidden), "{hidden} is internal but shows in `exec --help`");
     }
 }

@@ -458,7 +458,7 @@ fn container_env() -> Env {
 
 fn container_exec(e: &Env, engine: &str, name: &str, policy: &str, extra: &[&str], script: &str) -> Command {
     let mut c = e.command();
-    c.env(concat!("ORCHESTRA_", "SUPERVISOR_BIN"), harness::container_setup());
+    harness::container_setup();
     c.args(["exec", "--backend", engine, "--name", name, "--policy", policy]).args(extra);
     c.args(["--", "/bin/sh", "-c", script]);
     c

@@ -24,6 +24,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod supervisor;
 
+use super::inner::{InnerArgs, InnerTask};
 use super::outcome::{self, Observed, Oom, Outcome, Signals, TimeoutKind};
 use super::report::{Cause, Control, Report, Violation, now_rfc3339};
 use super::rule::Rule;
@@ -457,22 +458,19 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
 /// (a pool container, made before its task is known), the task's name and
 /// argv are read from `task.json` in the supervisor's directory at start.
 fn supervised_cmd(task: Option<&TaskSpec>) -> Vec<String> {
-    let out = spec::OUT_DIR;
-    let mut cmd: Vec<String> = vec![spec::SUPERVISOR_BIN.into(), "exec".into(), "--inner".into()];
-    let report = match task {
-        Some(_) => format!("{out}/report.json"),
-        None => format!("{out}/report/report.json"),
+    let out = Path::new(spec::OUT_DIR);
+    let (report, task) = match task {
+        Some(t) => (out.join("report.json"), InnerTask::Argv { name: t.name.clone(), argv: t.argv.clone() }),
+        None => (out.join("report/report.json"), InnerTask::File(out.join("task.json"))),
     };
-    cmd.extend(["--policy".into(), format!("{out}/policy.yaml"), "--report".into(), report]);
-    cmd.extend(["--workdir".into(), spec::WORKDIR.into(), "--inner-output".into(), out.into()]);
-    match task {
-        Some(task) => {
-            cmd.extend(["--name".into(), task.name.clone(), "--".into()]);
-            cmd.extend(task.argv.iter().cloned());
-        }
-        None => cmd.extend(["--inner-task".into(), format!("{out}/task.json")]),
-    }
-    cmd
+    let args = InnerArgs {
+        policy: out.join("policy.yaml"),
+        report,
+        workdir: spec::WORKDIR.into(),
+        output: out.to_path_buf(),
+        task,
+    };
+    std::iter::once(spec::SUPERVISOR_BIN.to_string()).chain(args.to_args()).collect()
 }
 
 /// Drive the container to its end, then remove it (or leave that to the engine).
@@ -1067,7 +1065,7 @@ fn build_report(
         setup_error: run.setup_error,
         no_status: if supervised {
             // Its own messages went to streams nobody reads (the output is the FIFOs').
-            "the in-container supervisor ended without a report (crashed, or killed from outside; an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)".into()
+            "the in-container supervisor ended without a report (crashed, or killed from outside; an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: unset it to use the one built in)".into()
         } else {
             "the container ended without the task's status".into()
         },
@@ -1100,7 +1098,7 @@ fn build_report(
             // The supervisor's own status, not the task's: the task's is unknown.
             Some(c) => {
                 o.no_status = format!(
-                    "the in-container supervisor ended with status {c} without a report (an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: rebuild it with images/build.sh)"
+                    "the in-container supervisor ended with status {c} without a report (an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: unset it to use the one built in)"
                 );
             }
             // Started, then gone with neither a report nor a status (`docker kill`

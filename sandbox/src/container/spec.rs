@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 /// Where the workspace is mounted in the container.
 pub const WORKDIR: &str = "/work";
 /// Where the supervisor binary is mounted (read-only).
-pub const SUPERVISOR_BIN: &str = "/.orchestra/bin/orchestra";
+pub const SUPERVISOR_BIN: &str = "/.orchestra/bin/orchestra-sandbox";
 /// Where the supervisor's report directory is mounted (host temp dir); it also
 /// holds the FIFOs `stdout` and `stderr` that carry the task's output to the host.
 pub const OUT_DIR: &str = "/.orchestra/out";

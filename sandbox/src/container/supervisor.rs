@@ -1,10 +1,15 @@
-//! The in-container supervisor: orchestra itself, statically linked and
-//! mounted read-only, runs as the container's command and puts the task in
-//! its namespace-less jail (landlock + seccomp user notification + rlimits),
-//! so denials are observed and reported exactly as in the jail backend.
+//! The in-container supervisor: `orchestra-sandbox` (this crate without the
+//! container backends, statically linked, built by `sandbox/build.rs` and
+//! embedded here), mounted read-only, runs as the container's command and puts
+//! the task in its namespace-less jail (landlock + seccomp user notification +
+//! rlimits), so denials are observed and reported exactly as in the jail
+//! backend.
 //!
-//! Guarantees: the binary is used only if it is a static ELF (no program
-//! interpreter: it needs nothing from the image); the inner policy is derived
+//! Guarantees: the embedded binary is mounted from a file whose content was
+//! compared with it just before (written again when it differs: never a
+//! binary a task or an older orchestra left); an `ORCHESTRA_SUPERVISOR_BIN`
+//! is used only if it is a static ELF (no program interpreter: it needs
+//! nothing from the image); the inner policy is derived
 //! from the host policy by one pure function ([`inner_policy`]); the inner
 //! orchestra writes no audit log (the host's records the task) and reports
 //! through a file in a host directory the task cannot see (landlock).
@@ -13,8 +18,14 @@ use crate::policy::{Limit, NamespaceMode, Policy, TmpMode};
 use crate::report::Report;
 use std::path::{Path, PathBuf};
 
-/// Environment variable naming the static orchestra binary.
+/// Environment variable naming a static supervisor binary to use instead of
+/// the embedded one.
 pub const BIN_ENV: &str = "ORCHESTRA_SUPERVISOR_BIN";
+
+/// The static `orchestra-sandbox` built with this crate.
+const EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/orchestra-sandbox"));
+/// A digest of [`EMBEDDED`] computed when it was built (names its file).
+const EMBEDDED_ID: &str = include_str!(concat!(env!("OUT_DIR"), "/orchestra-sandbox.id"));
 
 /// Whether `path` is an ELF executable without a program interpreter (static).
 /// Reads the ELF header and the program headers only (a debug build of
@@ -44,34 +55,103 @@ pub fn is_static_elf(path: &Path) -> bool {
 /// Why no supervisor binary can be mounted.
 #[derive(Debug, thiserror::Error)]
 pub enum LocateError {
-    /// This executable's path is unknown.
-    #[error("cannot find this executable: {0}")]
-    Exe(std::io::Error),
-    /// The candidate does not resolve.
-    #[error("{}: {source}", path.display())]
+    /// `ORCHESTRA_SUPERVISOR_BIN` does not resolve.
+    #[error("{BIN_ENV}={}: {source}", path.display())]
     Path {
         /// The candidate.
         path: PathBuf,
         /// Why.
         source: std::io::Error,
     },
-    /// The candidate is not static.
+    /// `ORCHESTRA_SUPERVISOR_BIN` is not static.
     #[error(
-        "{} is not a statically linked orchestra; build one with images/build.sh and set {BIN_ENV} to it, or opt out with container.supervisor: off",
+        "{BIN_ENV}={} is not a statically linked binary; unset it to use the built-in supervisor, or opt out with container.supervisor: off",
         .0.display()
     )]
     NotStatic(PathBuf),
+    /// Neither `XDG_STATE_HOME` nor `HOME` names a directory.
+    #[error("no directory for the built-in supervisor: set HOME (or XDG_STATE_HOME) to an absolute path")]
+    NoStateDir,
+    /// The built-in supervisor cannot be written.
+    #[error("writing the built-in supervisor to {}: {source}", path.display())]
+    Write {
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// What was written is not what is embedded (something replaced it).
+    #[error("{} does not hold the built-in supervisor after writing it; not mounting it", .0.display())]
+    Changed(PathBuf),
 }
 
-/// The static orchestra to mount: `$ORCHESTRA_SUPERVISOR_BIN`, else this
-/// executable if it is static. Errors say how to get one.
+/// The supervisor to mount: `$ORCHESTRA_SUPERVISOR_BIN` if set (a static
+/// binary), else the embedded one, written to [`state_dir`]. Errors say how
+/// to get one.
 pub fn locate() -> Result<PathBuf, LocateError> {
-    let candidate = match std::env::var_os(BIN_ENV) {
-        Some(p) => PathBuf::from(p),
-        None => std::env::current_exe().map_err(LocateError::Exe)?,
-    };
+    let Some(candidate) = std::env::var_os(BIN_ENV).map(PathBuf::from) else { return built_in() };
     let path = std::fs::canonicalize(&candidate).map_err(|source| LocateError::Path { path: candidate, source })?;
     if is_static_elf(&path) { Ok(path) } else { Err(LocateError::NotStatic(path)) }
+}
+
+/// Where the embedded supervisor is written for the engines to mount:
+/// `$XDG_STATE_HOME/orchestra/supervisor`, else
+/// `~/.local/state/orchestra/supervisor`. Tasks never see it (exec protects it).
+pub fn state_dir() -> Option<PathBuf> {
+    let absolute = |v: &str| std::env::var_os(v).map(PathBuf::from).filter(|p| p.is_absolute());
+    let base = absolute("XDG_STATE_HOME").or_else(|| absolute("HOME").map(|h| h.join(".local").join("state")))?;
+    Some(base.join("orchestra").join("supervisor"))
+}
+
+/// The embedded supervisor as a file: the existing one if it holds exactly
+/// the embedded bytes (owned by us, a regular file nobody else may write),
+/// else written anew (temp file, fsync, rename) and checked again.
+fn built_in() -> Result<PathBuf, LocateError> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = state_dir().ok_or(LocateError::NoStateDir)?;
+    let path = dir.join(format!("orchestra-sandbox-{}", EMBEDDED_ID.trim()));
+    if holds_embedded(&path) {
+        return Ok(path);
+    }
+    let write_err = |source| LocateError::Write { path: path.clone(), source };
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(write_err)?;
+    let tmp = dir.join(format!(".orchestra-sandbox.{}.{}", std::process::id(), EMBEDDED_ID.trim()));
+    let _ = std::fs::remove_file(&tmp);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o555)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(EMBEDDED).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .and_then(|()| std::fs::File::open(&dir).and_then(|d| d.sync_all()));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(write_err(e));
+    }
+    if holds_embedded(&path) { Ok(path) } else { Err(LocateError::Changed(path)) }
+}
+
+/// Whether `path` (not followed if a link) is a regular file of ours that
+/// only we may write, holding exactly the embedded supervisor.
+fn holds_embedded(path: &Path) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let Ok(mut f) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
+    else {
+        return false;
+    };
+    let Ok(meta) = f.metadata() else { return false };
+    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
+        return false;
+    }
+    if meta.len() != EMBEDDED.len() as u64 {
+        return false;
+    }
+    let mut bytes = Vec::with_capacity(EMBEDDED.len());
+    f.read_to_end(&mut bytes).is_ok() && bytes == EMBEDDED
 }
 
 /// The policy the supervisor applies inside the container. Paths are the
@@ -131,6 +211,36 @@ pub fn read_report(path: &Path) -> Option<Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedded_supervisor_is_static_and_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("sup");
+        std::fs::write(&f, EMBEDDED).unwrap();
+        assert!(is_static_elf(&f));
+        assert!(EMBEDDED.len() <= 3 << 20, "orchestra-sandbox is {} bytes (at most 3 MiB)", EMBEDDED.len());
+    }
+
+    #[test]
+    fn a_changed_supervisor_file_is_never_taken_for_the_embedded_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("sup");
+        std::fs::write(&f, EMBEDDED).unwrap();
+        assert!(holds_embedded(&f));
+        let mut changed = EMBEDDED.to_vec();
+        let last = changed.len() - 1;
+        changed[last] ^= 1;
+        std::fs::write(&f, &changed).unwrap();
+        assert!(!holds_embedded(&f), "one byte differs");
+        std::fs::write(&f, EMBEDDED).unwrap();
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+        assert!(!holds_embedded(&f), "writable by others");
+        let link = dir.path().join("link");
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert!(!holds_embedded(&link), "a link is not followed");
+        assert!(holds_embedded(&f));
+    }
 
     #[test]
     fn this_test_binary_is_dynamic() {

@@ -1,19 +1,16 @@
-//! The container backends' prerequisites (offline images, the static
-//! supervisor binary) and the containers an engine still holds.
+//! The container backends' prerequisites (the offline images) and the
+//! containers an engine still holds.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The offline images and the static orchestra the container backends mount
-/// (images/build.sh: idempotent, fast when everything is built). Returns the
-/// static binary. Fails loudly when an engine or the build is missing.
-pub fn container_setup() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().expect("target dir").to_path_buf();
+/// The offline images the container backends run (images/build.sh:
+/// idempotent, fast when everything is built). The supervisor is the one
+/// orchestra embeds. Fails loudly when an engine is missing.
+pub fn container_setup() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
         let o = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/images/build.sh"))
-            .env("CARGO_TARGET_DIR", &target)
             .output()
             .expect("run images/build.sh");
         assert!(
@@ -22,8 +19,7 @@ pub fn container_setup() -> &'static Path {
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         );
-        target.join("static/x86_64-unknown-linux-gnu/debug/orchestra")
-    })
+    });
 }
 
 /// The containers with `label` (`key=value`) still there after the engine has had up to 10 s

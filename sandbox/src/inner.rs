@@ -1,0 +1,319 @@
+//! The in-container supervisor: its command line (built by the container
+//! backends, parsed by the `orchestra-sandbox` binary) and what it does.
+//!
+//! The host orchestra creates a container whose command is the static
+//! `orchestra-sandbox` binary, mounted read-only, with the arguments
+//! [`InnerArgs::to_args`] builds. Inside, [`main`] loads the inner policy,
+//! points stdout and stderr at the host's FIFOs, runs the task in the
+//! namespace-less jail and writes the report where the host reads it.
+//!
+//! Guarantees: [`InnerArgs::parse`] accepts exactly what
+//! [`InnerArgs::to_args`] produces (round-trip tested) and refuses anything
+//! else; the supervisor writes no audit log (the host records the task) and
+//! prints no verdict; when the sandbox cannot be set up it still writes a
+//! `setup_failed` report (exit 1), so the host never has to guess.
+
+use crate::exit::Exit;
+use crate::outfile::OutFile;
+use crate::{Sandbox, TaskSpec};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// What the supervisor runs: the task on its command line, or the one a pool
+/// container reads from a file written after the container was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InnerTask {
+    /// The task's name and argv.
+    Argv {
+        /// Name in the report.
+        name: String,
+        /// Program and arguments (non-empty).
+        argv: Vec<String>,
+    },
+    /// A JSON file `{"name": …, "argv": […]}`.
+    File(PathBuf),
+}
+
+/// The supervisor's command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InnerArgs {
+    /// The inner policy (YAML).
+    pub policy: PathBuf,
+    /// Where the report goes.
+    pub report: PathBuf,
+    /// The task's working directory (the container's workspace).
+    pub workdir: PathBuf,
+    /// The directory holding the FIFOs `stdout` and `stderr` the host reads.
+    pub output: PathBuf,
+    /// The task.
+    pub task: InnerTask,
+}
+
+/// Why the supervisor's command line or its task file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InnerArgError {
+    /// An argument that is not part of the protocol.
+    #[error("unexpected argument {0:?}")]
+    Unexpected(String),
+    /// A flag without its value.
+    #[error("{0} needs a value")]
+    MissingValue(&'static str),
+    /// A flag the protocol requires.
+    #[error("missing {0}")]
+    Missing(&'static str),
+    /// An argument that is not UTF-8.
+    #[error("an argument is not UTF-8")]
+    NotUtf8,
+    /// The task file cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The task file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The task file is not the JSON expected.
+    #[error("{}: {source}", path.display())]
+    Json {
+        /// The task file.
+        path: PathBuf,
+        /// Why.
+        source: serde_json::Error,
+    },
+    /// No program to run.
+    #[error("empty argv")]
+    EmptyArgv,
+}
+
+impl InnerArgs {
+    /// The arguments after the program name.
+    pub fn to_args(&self) -> Vec<String> {
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        let mut a = vec![
+            "--policy".into(),
+            path(&self.policy),
+            "--report".into(),
+            path(&self.report),
+            "--workdir".into(),
+            path(&self.workdir),
+            "--output".into(),
+            path(&self.output),
+        ];
+        match &self.task {
+            InnerTask::Argv { name, argv } => {
+                a.extend(["--name".into(), name.clone(), "--".into()]);
+                a.extend(argv.iter().cloned());
+            }
+            InnerTask::File(f) => a.extend(["--task".into(), path(f)]),
+        }
+        a
+    }
+
+    /// Parse the arguments after the program name.
+    pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<InnerArgs, InnerArgError> {
+        let mut args = args.into_iter().map(|a| a.into_string().map_err(|_| InnerArgError::NotUtf8));
+        let (mut policy, mut report, mut workdir, mut output, mut name, mut file) =
+            (None, None, None, None, None, None);
+        let mut argv = None;
+        while let Some(arg) = args.next() {
+            let arg = arg?;
+            let slot = match arg.as_str() {
+                "--policy" => &mut policy,
+                "--report" => &mut report,
+                "--workdir" => &mut workdir,
+                "--output" => &mut output,
+                "--name" => &mut name,
+                "--task" => &mut file,
+                "--" => {
+                    argv = Some(args.collect::<Result<Vec<String>, _>>()?);
+                    break;
+                }
+                _ => return Err(InnerArgError::Unexpected(arg)),
+            };
+            let flag: &'static str = match arg.as_str() {
+                "--policy" => "--policy",
+                "--report" => "--report",
+                "--workdir" => "--workdir",
+                "--output" => "--output",
+                "--name" => "--name",
+                _ => "--task",
+            };
+            if slot.is_some() {
+                return Err(InnerArgError::Unexpected(arg));
+            }
+            *slot = Some(args.next().ok_or(InnerArgError::MissingValue(flag))??);
+        }
+        let task = match (name, argv, file) {
+            (Some(name), Some(argv), None) if !argv.is_empty() => InnerTask::Argv { name, argv },
+            (Some(_), Some(_), None) => return Err(InnerArgError::EmptyArgv),
+            (None, None, Some(f)) => InnerTask::File(f.into()),
+            (_, _, Some(_)) => return Err(InnerArgError::Unexpected("--task".into())),
+            (None, _, None) => return Err(InnerArgError::Missing("--name")),
+            (Some(_), None, None) => return Err(InnerArgError::Missing("-- PROGRAM")),
+        };
+        Ok(InnerArgs {
+            policy: policy.ok_or(InnerArgError::Missing("--policy"))?.into(),
+            report: report.ok_or(InnerArgError::Missing("--report"))?.into(),
+            workdir: workdir.ok_or(InnerArgError::Missing("--workdir"))?.into(),
+            output: output.ok_or(InnerArgError::Missing("--output"))?.into(),
+            task,
+        })
+    }
+}
+
+/// The task a pool container runs: its name and a non-empty argv.
+fn read_task(path: &Path) -> Result<(String, Vec<String>), InnerArgError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct TaskFile {
+        name: String,
+        argv: Vec<String>,
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| InnerArgError::Read { path: path.into(), source })?;
+    let t: TaskFile =
+        serde_json::from_str(&text).map_err(|source| InnerArgError::Json { path: path.into(), source })?;
+    if t.argv.is_empty() {
+        return Err(InnerArgError::EmptyArgv);
+    }
+    Ok((t.name, t.argv))
+}
+
+/// Point stdout and stderr at the host's FIFOs in `dir` (the host holds their
+/// read ends open, so opening them for writing does not block). Only FIFOs,
+/// never through a symlink.
+fn redirect_output(dir: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    for (name, fd) in [("stdout", 1), ("stderr", 2)] {
+        let fifo = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW).open(dir.join(name))?;
+        if !fifo.metadata()?.file_type().is_fifo() {
+            return Err(std::io::Error::other(format!("{name} is not a FIFO")));
+        }
+        if fifo.as_raw_fd() == fd {
+            // The stream was closed and the open took its number: keep it open.
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(fifo);
+            continue;
+        }
+        crate::sys::dup_onto_std(&fifo, fd)?;
+    }
+    Ok(())
+}
+
+/// Say why nothing ran (one line on stderr, which the host relays) and exit 1.
+fn refuse(msg: impl std::fmt::Display) -> Exit {
+    eprintln!("orchestra-sandbox: error: {msg}");
+    Exit::Config
+}
+
+/// The supervisor: parse `args` (after the program name), run the task, write
+/// the report. Returns the task's exit code as the CONTRACTS define it.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
+    let args = match InnerArgs::parse(args) {
+        Ok(a) => a,
+        Err(e) => return refuse(e),
+    };
+    if let Err(e) = redirect_output(&args.output) {
+        return refuse(format!("{}: {e}", args.output.display()));
+    }
+    let (name, argv) = match &args.task {
+        InnerTask::Argv { name, argv } => (name.clone(), argv.clone()),
+        InnerTask::File(f) => match read_task(f) {
+            Ok(t) => t,
+            Err(e) => return refuse(e),
+        },
+    };
+    let (policy, origin) = match crate::policy::load_policy(&args.policy.to_string_lossy()) {
+        Ok(p) => p,
+        Err(e) => return refuse(e),
+    };
+    let workdir = match std::fs::canonicalize(&args.workdir) {
+        Ok(w) if w.is_dir() => w,
+        Ok(w) => return refuse(format!("{}: not a directory", w.display())),
+        Err(e) => return refuse(format!("{}: {e}", args.workdir.display())),
+    };
+    // The report's directory is opened now, before the task can touch the path.
+    let out = match OutFile::prepare(&args.report) {
+        Ok(o) => o,
+        Err(e) => return refuse(e),
+    };
+    let task = TaskSpec { name, argv, workdir, policy, policy_origin: origin, protected: Vec::new(), observe: true };
+    let backend = crate::jail::Jail;
+    let (report, exit) = match backend.run(&task) {
+        Ok(report) => {
+            let exit = report.exit();
+            (report, exit)
+        }
+        Err(e) => {
+            eprintln!("orchestra-sandbox: error: {e}");
+            (crate::outcome::setup_failed(&task, task.policy.backend(), &e.to_string()), Exit::Config)
+        }
+    };
+    let json = serde_json::to_string_pretty(&report).unwrap_or_default() + "\n";
+    match out.write(json.as_bytes(), true) {
+        Ok(()) => exit,
+        Err(e) => {
+            eprintln!("orchestra-sandbox: error: cannot write report {e}");
+            exit.worst(Exit::Failed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[String]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn the_command_line_parses_back_as_built() {
+        for task in [
+            InnerTask::Argv { name: "build".into(), argv: vec!["sh".into(), "-c".into(), "--policy x".into()] },
+            InnerTask::Argv { name: "".into(), argv: vec!["--".into()] },
+            InnerTask::File("/.orchestra/out/task.json".into()),
+        ] {
+            let a = InnerArgs {
+                policy: "/.orchestra/out/policy.yaml".into(),
+                report: "/.orchestra/out/report.json".into(),
+                workdir: "/work".into(),
+                output: "/.orchestra/out".into(),
+                task,
+            };
+            assert_eq!(InnerArgs::parse(os(&a.to_args())).unwrap(), a);
+        }
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        let base = ["--policy", "p", "--report", "r", "--workdir", "w", "--output", "o"].map(String::from).to_vec();
+        let with = |extra: &[&str]| {
+            let mut v = base.clone();
+            v.extend(extra.iter().map(|s| s.to_string()));
+            InnerArgs::parse(os(&v))
+        };
+        assert!(with(&["--name", "t", "--", "true"]).is_ok());
+        assert!(matches!(with(&["--name", "t", "--"]), Err(InnerArgError::EmptyArgv)));
+        assert!(matches!(with(&["--", "true"]), Err(InnerArgError::Missing("--name"))));
+        assert!(matches!(with(&["--name", "t"]), Err(InnerArgError::Missing("-- PROGRAM"))));
+        assert!(matches!(with(&["--task", "f", "--name", "t", "--", "x"]), Err(InnerArgError::Unexpected(_))));
+        assert!(matches!(with(&["--inner", "--task", "f"]), Err(InnerArgError::Unexpected(_))));
+        assert!(matches!(with(&["--policy", "q", "--task", "f"]), Err(InnerArgError::Unexpected(_))));
+        assert!(matches!(with(&["--task"]), Err(InnerArgError::MissingValue("--task"))));
+        let no_report: Vec<String> =
+            ["--policy", "p", "--workdir", "w", "--output", "o", "--task", "f"].map(String::from).to_vec();
+        assert!(matches!(InnerArgs::parse(os(&no_report)), Err(InnerArgError::Missing("--report"))));
+    }
+
+    #[test]
+    fn a_task_file_needs_a_program_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("task.json");
+        std::fs::write(&f, r#"{"name":"t","argv":["true"]}"#).unwrap();
+        assert_eq!(read_task(&f).unwrap(), ("t".to_string(), vec!["true".to_string()]));
+        std::fs::write(&f, r#"{"name":"t","argv":[]}"#).unwrap();
+        assert!(matches!(read_task(&f), Err(InnerArgError::EmptyArgv)));
+        std::fs::write(&f, r#"{"name":"t","argv":["true"],"env":{}}"#).unwrap();
+        assert!(matches!(read_task(&f), Err(InnerArgError::Json { .. })));
+    }
+}
