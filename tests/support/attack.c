@@ -79,6 +79,14 @@ static void sigpipe_child(int threads) {
     _exit(96); /* not reached: SIGPIPE ended the process */
 }
 
+/* A thread bomb (mode "threadbomb"): idle threads with small stacks (so that
+ * RLIMIT_AS is not what stops them), one per millisecond. */
+static void *idle_thread(void *unused) {
+    (void)unused;
+    for (;;) pause();
+    return NULL;
+}
+
 static int send_abstract(const char *name, int many) {
     int s = socket(AF_UNIX, SOCK_DGRAM, 0);
     struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -277,6 +285,25 @@ int main(int argc, char **argv) {
             if (c < 0) { printf("fork failed after %d: %s\n", i, strerror(errno)); sleep(1); return 0; }
         }
         printf("ESCAPED forked 100000\n");
+        return 0;
+    }
+    /* A single process that spawns N threads: each one counts against
+     * limits.pids as a pids cgroup counts it. Progress every 10 threads. */
+    if (!strcmp(m, "threadbomb") && argc == 3) {
+        int n = atoi(argv[2]);
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setstacksize(&a, 64 * 1024);
+        for (int i = 1; i <= n; i++) {
+            pthread_t t;
+            int e = pthread_create(&t, &a, idle_thread, NULL);
+            if (e) { printf("thread create failed after %d: %s\n", i - 1, strerror(e)); fflush(stdout); sleep(1); return 0; }
+            if (i % 10 == 0) { printf("threads %d\n", i); fflush(stdout); }
+            usleep(1000);
+        }
+        printf("ESCAPED created %d threads\n", n);
+        fflush(stdout);
+        sleep(1);
         return 0;
     }
     /* Benign: ROUNDS children, one after the other, each with THREADS threads
