@@ -196,6 +196,45 @@ fn a_server_on_the_unspecified_address_is_reached_locally_without_a_violation() 
     assert_eq!(o.stdout, "b'x'\nb'x'\n");
 }
 
+/// A writer whose reader went away (`producer | head -1`) dies of SIGPIPE;
+/// here its other threads keep creating workspace files as it dies. The
+/// supervisor may be judging one of their opens at that moment and find its
+/// memory or cwd gone: no evidence of anything (the call never runs), so exit 0
+/// and no violation — in the jail and without namespaces (the `container`
+/// preset). Each run has 50 such deaths and runs are repeated: the false
+/// `syscall.unreadable_argument` / `fs.unresolvable_path` was a race (before
+/// its fix, 8 runs in 10 of this workload reported one).
+#[test]
+fn threads_writing_files_while_their_process_dies_of_sigpipe_are_no_violation() {
+    let e = env();
+    let container = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/container.yaml");
+    let audit = e.root.join("audit").to_string_lossy().into_owned();
+    for namespaces in [true, false] {
+        if !namespaces {
+            // The namespace-less jail refuses a writable .orchestra in the workspace.
+            std::fs::remove_dir_all(e.ws.join(".orchestra")).unwrap();
+        }
+        for i in 0..10 {
+            let argv = ["./attack", "sigpipe-writers", "50", "4"];
+            let o = if namespaces {
+                e.run("default", &argv)
+            } else {
+                e.run_cmd(e.cmd(&container.to_string_lossy(), &["--audit-dir", &audit], &argv))
+            };
+            let what = format!("namespaces: {namespaces}, run {i}");
+            assert!(o.rules().is_empty(), "{what}: {:?}\n{}", o.rules(), o.stderr);
+            assert_eq!(o.code, 0, "{what}: exit code\n{}", o.all());
+            assert!(o.stdout.contains("50/50 children died of SIGPIPE"), "{what}\n{}", o.all());
+            assert_eq!(o.report["cause"], "ok", "{what}");
+        }
+        for t in 0..4 {
+            let f = e.ws.join(format!("sigpipe-{t}.out"));
+            assert!(f.is_file(), "namespaces: {namespaces}: writer {t} created no file");
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+}
+
 #[test]
 fn touching_a_large_file_that_was_already_there_is_not_disk_use() {
     let e = env();

@@ -205,3 +205,34 @@ fn the_container_preset_holds_its_pids_limit_as_root() {
     let report = std::fs::read_to_string(e.ws.join("r.json")).unwrap();
     assert!(report.contains("the supervisor counts the task's processes and threads"), "{report}");
 }
+
+/// The same limit against threads: one process creating 600 threads (one a
+/// millisecond, so the bomb outlasts many 50 ms counts) under `pids: 40` is
+/// killed and reported, as a pids cgroup counts threads. The supervisor's
+/// count was of processes only: this bomb ran to its end, exit 0.
+#[test]
+fn the_container_preset_counts_threads_against_its_pids_limit_as_root() {
+    let e = ws_env();
+    let preset =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/container.yaml"))
+            .expect("policies/container.yaml");
+    let yaml = preset.replace("pids: 512", "pids: 40");
+    assert_ne!(yaml, preset, "container.yaml changed shape");
+    std::fs::write(e.ws.join("pids.yaml"), yaml).unwrap();
+    let r = in_container(
+        &e.ws,
+        &["--policy", "/ws/pids.yaml", "--report", "/ws/r.json", "--", "./attack", "threadbomb", "600"],
+    );
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(verdict(&r).contains("limits.pids"), "{}", r.stderr);
+    // The helper prints `threads N` every 10 threads and `ESCAPED …` after 600.
+    assert!(!r.stdout.contains("ESCAPED"), "{}", r.stdout);
+    assert!(!r.stdout.contains("failed"), "something else stopped the bomb: {}", r.stdout);
+    let created = r.stdout.lines().filter_map(|l| l.strip_prefix("threads ")?.parse::<u32>().ok()).max();
+    assert!(matches!(created, Some(30..600)), "threads created before the kill: {created:?}\n{}", r.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(e.ws.join("r.json")).unwrap()).unwrap();
+    let pids = report["violations"].as_array().unwrap().iter().find(|v| v["rule"] == "limits.pids").cloned();
+    let detail = pids.as_ref().and_then(|v| v["detail"].as_str()).unwrap_or_default();
+    assert!(detail.contains("processes and threads, its limit is 40"), "{report}");
+}

@@ -485,6 +485,47 @@ fn attr_namespace_less_changes_in_the_workspace_take_effect() {
     assert_eq!(std::fs::metadata(&theirs).unwrap().mode() & 0o7777, 0o600);
 }
 
+/// file_setattr (Linux 6.17) on the task's own file, without namespaces: the
+/// supervisor performs it through the pinned descriptor's /proc/self/fd link
+/// (the call refuses an O_PATH descriptor itself: it answered EBADF), so the
+/// task gets what the kernel gives outside any sandbox — here the nodump flag
+/// set. Through a workspace symlink to a file outside the writable roots it
+/// stays `fs.write`, and that file's flags do not change.
+#[test]
+fn attr_namespace_less_file_setattr_in_the_workspace_takes_effect() {
+    let e = senv();
+    let (ro, outside) = outside_file(&e);
+    let pol = namespace_less(&e, &[&ro], "");
+    let lsattr = |p: &Path| {
+        let o = Command::new("lsattr").arg(p).output().expect("lsattr is required");
+        assert!(o.status.success(), "lsattr: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or_default().to_string()
+    };
+    // What the kernel does outside orchestra, on a file of the same filesystem.
+    let control = e.root.join("control");
+    std::fs::write(&control, "x").unwrap();
+    let on_host = host(&["file_setattr", &control.to_string_lossy()]);
+    let mine = e.ws.join("mine");
+    std::fs::write(&mine, "x").unwrap();
+    let before = lsattr(&mine);
+    let o = run_nsless(&e, &pol, &["./as", "file_setattr", "mine"]);
+    assert_eq!(o.stdout, on_host, "the jail's answer differs from the kernel's\n{}", o.all_output());
+    assert_eq!(lsattr(&mine), lsattr(&control), "{}", o.all_output());
+    if on_host.contains("OK file_setattr") {
+        assert!(!before.contains('d') && lsattr(&mine).contains('d'), "nodump not set: {}", lsattr(&mine));
+        o.assert_ok();
+    } else {
+        // A filesystem without inode flags: the kernel's errno, an ordinary failure.
+        assert_eq!((o.code, o.rules()), (2, vec![]), "{}", o.all_output());
+    }
+    // A workspace symlink to the outside file: the inode judged lies outside.
+    std::os::unix::fs::symlink(&outside, e.ws.join("out-link")).unwrap();
+    let outside_before = lsattr(&outside);
+    let o = run_nsless(&e, &pol, &["./as", "file_setattr", "out-link"]);
+    assert_eq!(lsattr(&outside), outside_before, "the outside file's inode flags changed\n{}", o.all_output());
+    o.assert_violation("fs.write");
+}
+
 /// ESCAPE (host metadata, namespace-less mode). With `jail.namespaces: off` there
 /// are no read-only mounts; landlock does not cover the FS_IOC_SETFLAGS ioctl and
 /// seccomp does not watch it. A root task (owner of root's files) sets inode

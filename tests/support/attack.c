@@ -3,7 +3,9 @@
  * kernel's interfaces, resources). Built by the test harness with the system
  * gcc (static for the container backends); never part of the product.
  * Prints "ESCAPED ..." when an attempt succeeded, "blocked ..." otherwise,
- * and exits 0 either way (the verdict must come from orchestra, not from us). */
+ * and exits 0 either way (the verdict must come from orchestra, not from us).
+ * A mode marked "Benign" is ordinary work that races the supervisor; it says
+ * what it did and exits 1 when that was not what it meant to do. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -17,6 +19,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +45,45 @@ static volatile int race_started;
 static void *race_open(void *path) {
     race_started = 1;
     report("open for writing while the process exits", open((const char *)path, O_WRONLY | O_CREAT, 0644));
+    return NULL;
+}
+
+/* Benign work racing its own end (mode "sigpipe-writers"): threads keep
+ * creating files in the workspace while their process dies of SIGPIPE. */
+static int sp_opens;
+
+static void *sp_writer(void *arg) {
+    char name[32];
+    snprintf(name, sizeof name, "sigpipe-%d.out", (int)(intptr_t)arg);
+    for (;;) {
+        int fd = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) close(fd);
+        __atomic_fetch_add(&sp_opens, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+/* One child: THREADS writers, then a write to a pipe nobody reads. */
+static void sigpipe_child(int threads) {
+    signal(SIGPIPE, SIG_DFL);
+    int p[2];
+    if (pipe(p) < 0) _exit(98);
+    close(p[0]);
+    for (int i = 0; i < threads; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, sp_writer, (void *)(intptr_t)i)) _exit(97);
+    }
+    /* Every writer is busy opening (its calls go to the supervisor). */
+    while (__atomic_load_n(&sp_opens, __ATOMIC_RELAXED) < 8 * threads) sched_yield();
+    if (write(p[1], "x", 1) < 0) { }
+    _exit(96); /* not reached: SIGPIPE ended the process */
+}
+
+/* A thread bomb (mode "threadbomb"): idle threads with small stacks (so that
+ * RLIMIT_AS is not what stops them), one per millisecond. */
+static void *idle_thread(void *unused) {
+    (void)unused;
+    for (;;) pause();
     return NULL;
 }
 
@@ -244,6 +286,41 @@ int main(int argc, char **argv) {
         }
         printf("ESCAPED forked 100000\n");
         return 0;
+    }
+    /* A single process that spawns N threads: each one counts against
+     * limits.pids as a pids cgroup counts it. Progress every 10 threads. */
+    if (!strcmp(m, "threadbomb") && argc == 3) {
+        int n = atoi(argv[2]);
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setstacksize(&a, 64 * 1024);
+        for (int i = 1; i <= n; i++) {
+            pthread_t t;
+            int e = pthread_create(&t, &a, idle_thread, NULL);
+            if (e) { printf("thread create failed after %d: %s\n", i - 1, strerror(e)); fflush(stdout); sleep(1); return 0; }
+            if (i % 10 == 0) { printf("threads %d\n", i); fflush(stdout); }
+            usleep(1000);
+        }
+        printf("ESCAPED created %d threads\n", n);
+        fflush(stdout);
+        sleep(1);
+        return 0;
+    }
+    /* Benign: ROUNDS children, one after the other, each with THREADS threads
+     * creating workspace files when it dies of SIGPIPE. Exits 0 when every
+     * child died of SIGPIPE. */
+    if (!strcmp(m, "sigpipe-writers") && argc == 4) {
+        int rounds = atoi(argv[2]), threads = atoi(argv[3]), died = 0;
+        for (int r = 0; r < rounds; r++) {
+            pid_t c = fork();
+            if (c < 0) return report("fork", -1);
+            if (c == 0) sigpipe_child(threads);
+            int st = 0;
+            if (waitpid(c, &st, 0) == c && WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE) died++;
+            else printf("child %d ended with status %#x\n", r, st);
+        }
+        printf("%d/%d children died of SIGPIPE\n", died, rounds);
+        return died == rounds ? 0 : 1;
     }
     if (!strcmp(m, "chroot")) return report("chroot", chroot("/tmp"));
     if (!strcmp(m, "fchmod") && argc == 3) {
