@@ -54,13 +54,21 @@ pub fn render(report: &RunReport, run: &RunDir) -> Result<String, CiError> {
         suite.add_property(Property::new("plan", xml_safe(p)));
     }
     for t in &report.tasks {
-        let log = std::fs::read(run.path.join(&t.log)).map(|b| String::from_utf8_lossy(&b).into_owned());
-        suite.add_test_case(test_case(t, log.ok().as_deref()));
+        suite.add_test_case(test_case(t, log_of(t, run).as_deref()));
     }
     let mut r = Report::new("orchestra");
     r.set_time(Duration::from_millis(report.wall_ms));
     r.add_test_suite(suite);
     r.to_string().map_err(|e| CiError::Render { what: "junit.xml", message: e.to_string() })
+}
+
+/// The log of a task that did not succeed, for its `<system-out>` (a
+/// succeeded task's log is not shown, so not read).
+fn log_of(t: &TaskReport, run: &RunDir) -> Option<String> {
+    if t.state == "succeeded" {
+        return None;
+    }
+    std::fs::read(run.path.join(&t.log)).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 /// The `type` attribute for a task state (`None` for success).

@@ -106,12 +106,9 @@ impl Source {
         };
         let mut lines = std::collections::BTreeMap::new();
         if is_plan {
+            // One pass over the plan for all tasks (not one search per task).
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            for t in &report.tasks {
-                if let Some(n) = text::line_of_task(&text, &t.id) {
-                    lines.insert(t.id.clone(), n);
-                }
-            }
+            lines = text::lines_of_tasks(&text, report.tasks.iter().map(|t| t.id.as_str()));
         }
         let file = Some(relative_to_root(&path, workdir));
         Source { file, lines }
