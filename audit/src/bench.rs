@@ -48,7 +48,7 @@ pub fn run(dir: &Path, records: u64) -> Result<BenchReport, AuditError> {
     let t = Instant::now();
     for i in 0..records {
         log.append(
-            "task_output",
+            crate::Kind::TaskOutput,
             json!({"run_id": "20261124T143025Z-7f3a", "task": "build", "i": i, "line": filler, "stream": "stdout"}),
         )?;
     }

@@ -1,4 +1,5 @@
-//! Bodies of the records `orchestra exec` writes (FORMAT.md §5.3).
+//! Bodies of the records `orchestra exec` writes (FORMAT.md §5.3); their
+//! kinds are [`super::Kind`]s.
 //!
 //! The writer takes any kind and JSON object; these helpers only keep the
 //! field names in one place. Times are integers (`wall_ms`): audit bodies
@@ -6,25 +7,18 @@
 
 use serde_json::{Value, json};
 
-/// A task was started under a policy.
-pub const TASK_STARTED: &str = "task_started";
-/// A task attempted something its policy denies, or exceeded a limit.
-pub const VIOLATION: &str = "violation";
-/// A task ended.
-pub const TASK_ENDED: &str = "task_ended";
-
-/// Body of [`TASK_STARTED`]: task name, argv, effective policy hash, backend,
+/// Body of [`super::Kind::TaskStarted`]: task name, argv, effective policy hash, backend,
 /// and the controls actually enforced.
 pub fn task_started(task: &str, argv: &[String], policy_hash: &str, backend: &str, controls: &[String]) -> Value {
     json!({"task": task, "argv": argv, "policy_hash": policy_hash, "backend": backend, "controls": controls})
 }
 
-/// Body of [`VIOLATION`]: the rule that fired and what happened.
+/// Body of [`super::Kind::Violation`]: the rule that fired and what happened.
 pub fn violation(task: &str, rule: &str, detail: &str) -> Value {
     json!({"task": task, "rule": rule, "detail": detail})
 }
 
-/// Body of [`TASK_ENDED`]: the cause (`ok`, `child_exit`, `signal`, `timeout`,
+/// Body of [`super::Kind::TaskEnded`]: the cause (`ok`, `child_exit`, `signal`, `timeout`,
 /// `policy_denied`, `limit_exceeded`, `setup_failed`), the exit status or
 /// signal if any, and the wall time in milliseconds.
 pub fn task_ended(task: &str, cause: &str, exit_status: Option<i32>, signal: Option<i32>, wall_ms: u64) -> Value {

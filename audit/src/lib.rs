@@ -34,12 +34,14 @@ mod error;
 pub mod events;
 pub mod format;
 pub mod keys;
+pub mod kind;
 pub mod record;
 pub mod verify;
 pub mod writer;
 
 pub use error::AuditError;
 pub use keys::{AuditKey, VerifierKey, created_notice, default_key_path, load_key, load_or_create_key};
+pub use kind::Kind;
 pub use verify::{VerifyOptions, VerifyReport, verify_dir};
 pub use writer::{AuditLog, OpenOptions};
 

@@ -17,15 +17,6 @@ pub const RECORD_DOMAIN: &[u8] = b"orchestra.audit/v1 record\0";
 /// Domain-separation prefix of the genesis value.
 pub const GENESIS_DOMAIN: &[u8] = b"orchestra.audit/v1 genesis\0";
 
-/// Kind of the first record of every log.
-pub const KIND_LOG_OPENED: &str = "log_opened";
-/// Kind of a key rotation record.
-pub const KIND_KEY_ROTATION: &str = "key_rotation";
-/// Kind of the record written after a torn tail was cut off.
-pub const KIND_RECOVERY: &str = "recovery";
-/// Kinds only the log itself writes; [`crate::AuditLog::append`] refuses them.
-pub const RESERVED_KINDS: &[&str] = &[KIND_LOG_OPENED, KIND_KEY_ROTATION, KIND_RECOVERY];
-
 /// Why a payload is not a valid record, or a value has no canonical body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {

@@ -13,7 +13,8 @@ use super::AuditError;
 use super::checkpoint::SignedCheckpoint;
 use super::format::{self, FRAME_RECORD, FrameStream, HEADER_LEN, SegmentHeader, Streamed};
 use super::keys::{VerifierKey, hex};
-use super::record::{self, Hash, KIND_KEY_ROTATION, KIND_LOG_OPENED, KIND_RECOVERY, RecordRef, record_hash};
+use super::kind::Kind;
+use super::record::{self, Hash, RecordRef, record_hash};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
@@ -352,10 +353,10 @@ impl Verifier<'_> {
         }
         if r.seq == 0 {
             self.genesis(&r).map_err(|e| here("genesis", e.to_string()))?;
-        } else if r.kind == KIND_LOG_OPENED {
+        } else if r.kind == Kind::LogOpened.as_str() {
             return Err(here("genesis", "log_opened record after the start of the log".into()));
         }
-        if r.kind == KIND_KEY_ROTATION {
+        if r.kind == Kind::KeyRotation.as_str() {
             let body = r.body_json();
             let cur = &self.keys[self.current];
             if body.get("old_key").and_then(Value::as_str) != Some(cur.encode().as_str()) {
@@ -370,7 +371,7 @@ impl Verifier<'_> {
                 .ok_or_else(|| here("rotation", "rotation has no new_key".into()))
                 .and_then(|s| VerifierKey::parse(s).map_err(|e| here("rotation", format!("new_key: {e}"))))?;
             self.pending = Some((new, r.seq));
-        } else if r.kind == KIND_RECOVERY {
+        } else if r.kind == Kind::Recovery.as_str() {
             self.report.recoveries += 1;
             self.report.warnings.push(format!(
                 "record {} says the writer recovered the log from damage: {}",
@@ -389,7 +390,7 @@ impl Verifier<'_> {
     }
 
     fn genesis(&mut self, r: &RecordRef<'_>) -> Result<(), GenesisError> {
-        if r.kind != KIND_LOG_OPENED {
+        if r.kind != Kind::LogOpened.as_str() {
             return Err(GenesisError::FirstKind(r.kind.to_string()));
         }
         let body = r.body_json();

@@ -16,9 +16,8 @@ use super::format::{
     segment_name,
 };
 use super::keys::{AuditKey, VerifierKey, hex};
-use super::record::{
-    self, Hash, KIND_KEY_ROTATION, KIND_LOG_OPENED, KIND_RECOVERY, Record, canonical_json, record_hash,
-};
+use super::kind::Kind;
+use super::record::{self, Hash, Record, canonical_json, record_hash};
 use serde_json::{Value, json};
 use std::fs::File;
 use std::io::Write as _;
@@ -200,15 +199,16 @@ impl Tip {
         if self.pending.is_some() {
             return Err(ChainError::RotationNotFollowed);
         }
-        if r.kind == KIND_LOG_OPENED || r.kind == KIND_KEY_ROTATION {
+        let kind = Kind::parse(&r.kind);
+        if kind == Some(Kind::LogOpened) || kind == Some(Kind::KeyRotation) {
             let body = r.body_json();
-            let field = if r.kind == KIND_LOG_OPENED { "key" } else { "new_key" };
+            let field = if kind == Some(Kind::LogOpened) { "key" } else { "new_key" };
             let k = body
                 .get(field)
                 .and_then(Value::as_str)
                 .and_then(|s| VerifierKey::parse(s).ok())
                 .ok_or(ChainError::NoKey { seq: r.seq, field })?;
-            if r.kind == KIND_LOG_OPENED {
+            if kind == Some(Kind::LogOpened) {
                 self.key_id = Some(k.id);
             } else {
                 self.pending = Some((k.id, at, r.prev));
@@ -413,7 +413,7 @@ impl AuditLog {
             recoveries_written: 0,
         };
         let body = json!({"format": 1, "key": key.verifier().encode(), "log_id": hex(&log_id)});
-        log.write_record(KIND_LOG_OPENED, body)?;
+        log.write_record(Kind::LogOpened.as_str(), body)?;
         log.checkpoint_locked()?;
         sync_dir(dir)?;
         Ok(log)
@@ -421,14 +421,16 @@ impl AuditLog {
 
     /// Append a record; returns its sequence number.
     ///
-    /// `kind` must match `[a-z0-9_]{1,64}` and not be one the log reserves
-    /// (`log_opened`, `key_rotation`, `recovery`); `body` must be a JSON
-    /// object whose numbers are integers (floats are refused: say `wall_ms`).
-    pub fn append(&mut self, kind: &str, body: Value) -> Result<u64, AuditError> {
+    /// `kind` (orchestra's own are the [`Kind`]s) must match `[a-z0-9_]{1,64}`
+    /// and not be one the log reserves (`log_opened`, `key_rotation`,
+    /// `recovery`); `body` must be a JSON object whose numbers are integers
+    /// (floats are refused: say `wall_ms`).
+    pub fn append(&mut self, kind: impl AsRef<str>, body: Value) -> Result<u64, AuditError> {
+        let kind = kind.as_ref();
         if !record::valid_kind(kind) {
             return Err(AuditError::InvalidRecord(format!("invalid kind {kind:?} (want [a-z0-9_]{{1,64}})")));
         }
-        if record::RESERVED_KINDS.contains(&kind) {
+        if Kind::parse(kind).is_some_and(Kind::is_reserved) {
             return Err(AuditError::InvalidRecord(format!("kind {kind:?} is reserved for the log itself")));
         }
         if !body.is_object() {
@@ -463,7 +465,13 @@ impl AuditLog {
             l.sync_tip()?;
             let body = json!({"new_key": new_key.verifier().encode(), "old_key": l.key.verifier().encode()});
             let body = canonical_json(&body)?;
-            let rec = Record { seq: l.next_seq, time_us: l.now(), prev: l.head, kind: KIND_KEY_ROTATION.into(), body };
+            let rec = Record {
+                seq: l.next_seq,
+                time_us: l.now(),
+                prev: l.head,
+                kind: Kind::KeyRotation.as_str().into(),
+                body,
+            };
             let payload = rec.encode();
             let head = record_hash(&payload);
             let cp = Checkpoint { log_id: l.log_id, size: rec.seq + 1, head, time_us: rec.time_us };
@@ -617,7 +625,7 @@ impl AuditLog {
         while self.recoveries_written < self.recoveries.len() {
             let r = self.recoveries[self.recoveries_written].clone();
             tracing::warn!(target: "orchestra::audit", "recovered the audit log in {}: {r}", self.dir.display());
-            self.write_record(KIND_RECOVERY, r)?;
+            self.write_record(Kind::Recovery.as_str(), r)?;
             self.recoveries_written += 1;
         }
         self.checkpoint_locked()

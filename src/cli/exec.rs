@@ -213,7 +213,7 @@ pub fn run(args: ExecArgs) -> Exit {
         &requested_controls(&task),
     );
     let run_id = args.run_id.as_deref();
-    if let Err(e) = log.append(audit::events::TASK_STARTED, tag(started, run_id)) {
+    if let Err(e) = log.append(audit::Kind::TaskStarted, tag(started, run_id)) {
         return super::config_error(format!("audit log {}: {e}", audit_dir.display()));
     }
     tracing::debug!(mono_us = mono_us(), "exec: task_started appended");
@@ -223,7 +223,7 @@ pub fn run(args: ExecArgs) -> Exit {
         Ok(r) => r,
         Err(e) => {
             let body = serde_json::json!({"task": task.name, "error": e.to_string()});
-            let _ = log.append("task_refused", tag(body, run_id)).and_then(|_| log.sync());
+            let _ = log.append(audit::Kind::TaskRefused, tag(body, run_id)).and_then(|_| log.sync());
             return super::config_error(e);
         }
     };
@@ -263,17 +263,17 @@ fn requested_controls(task: &TaskSpec) -> Vec<String> {
 fn record_outcome(log: &mut audit::AuditLog, report: &Report, run_id: Option<&str>) -> Result<(), audit::AuditError> {
     for v in &report.violations {
         log.append(
-            audit::events::VIOLATION,
+            audit::Kind::Violation,
             tag(audit::events::violation(&report.task, &v.rule.to_string(), &v.detail), run_id),
         )?;
     }
     let enforced: Vec<String> = report.enforced.iter().map(|c| format!("{}: {}", c.control, c.detail)).collect();
     log.append(
-        "task_attested",
+        audit::Kind::TaskAttested,
         tag(serde_json::json!({"task": report.task, "enforced": enforced, "opt_outs": report.opt_outs}), run_id),
     )?;
     log.append(
-        audit::events::TASK_ENDED,
+        audit::Kind::TaskEnded,
         tag(
             audit::events::task_ended(
                 &report.task,

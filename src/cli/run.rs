@@ -361,7 +361,20 @@ pub fn run(args: RunArgs) -> Exit {
     let transient = cfg.config.planner.transient_retries;
     let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
     let pool = container_pool(&cfg.config);
-    session(run, cp, &prepared, "run_started", body, args.json, timeout, &runs, &outputs, transient, pool, replanner)
+    session(
+        run,
+        cp,
+        &prepared,
+        crate::audit::Kind::RunStarted,
+        body,
+        args.json,
+        timeout,
+        &runs,
+        &outputs,
+        transient,
+        pool,
+        replanner,
+    )
 }
 
 /// The CI report copies: flags, else the config (with its `ORCHESTRA_*` overrides).
@@ -407,7 +420,7 @@ fn session(
     run: RunDir,
     cp: Checkpoint,
     prepared: &Prepared,
-    kind: &str,
+    kind: crate::audit::Kind,
     body: serde_json::Value,
     json: bool,
     timeout: Option<HumanDuration>,
@@ -598,7 +611,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
         run,
         cp,
         &prepared,
-        "run_resumed",
+        crate::audit::Kind::RunResumed,
         body,
         args.json,
         timeout,

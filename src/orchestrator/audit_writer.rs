@@ -7,28 +7,17 @@
 //! which the [`super::events::Bus`] calls before anyone sees the run's end.
 
 use super::events::{Event, Observer, Problem, ReplanOutcome};
-use crate::audit::{AuditError, AuditLog};
+use crate::audit::{AuditError, AuditLog, Kind};
 use crate::runstore::checkpoint::TaskState;
 use serde_json::{Value, json};
 
-/// A task kept from an earlier session.
-pub const TASK_REUSED: &str = "task_reused";
-/// An attempt failed and the task will be retried.
-pub const TASK_RETRY: &str = "task_retry";
-/// A task was skipped (something it needs did not succeed).
-pub const TASK_SKIPPED: &str = "task_skipped";
-/// A task was cancelled before it (or its retry) could run.
-pub const TASK_CANCELLED: &str = "task_cancelled";
-/// The run ended.
-pub const RUN_ENDED: &str = "run_ended";
-
 /// The audit record kind of a replan's outcome.
-pub fn replan_kind(outcome: ReplanOutcome) -> &'static str {
+pub fn replan_kind(outcome: ReplanOutcome) -> Kind {
     match outcome {
-        ReplanOutcome::Adopted => "plan_replaced",
-        ReplanOutcome::Declined => "replan_declined",
-        ReplanOutcome::AwaitingApproval => "replan_awaiting_approval",
-        ReplanOutcome::Failed => "replan_failed",
+        ReplanOutcome::Adopted => Kind::PlanReplaced,
+        ReplanOutcome::Declined => Kind::ReplanDeclined,
+        ReplanOutcome::AwaitingApproval => Kind::ReplanAwaitingApproval,
+        ReplanOutcome::Failed => Kind::ReplanFailed,
     }
 }
 
@@ -46,21 +35,22 @@ impl<'a> AuditWriter<'a> {
     }
 
     /// The record an event makes, if any.
-    fn record_of(event: &Event<'_>) -> Option<(&'static str, Value)> {
+    fn record_of(event: &Event<'_>) -> Option<(Kind, Value)> {
         Some(match event {
-            Event::TaskReused { task } => (TASK_REUSED, json!({"task": task})),
+            Event::TaskReused { task } => (Kind::TaskReused, json!({"task": task})),
             Event::TaskRetry { task, attempt, delay, detail } => (
-                TASK_RETRY,
+                Kind::TaskRetry,
                 json!({"task": task, "attempt": attempt, "delay_ms": delay.as_millis() as u64, "detail": detail}),
             ),
             Event::TaskNotRun { task, state, reason } => {
-                let kind = if *state == TaskState::Skipped { TASK_SKIPPED } else { TASK_CANCELLED };
+                let kind = if *state == TaskState::Skipped { Kind::TaskSkipped } else { Kind::TaskCancelled };
                 (kind, json!({"task": task, "reason": reason}))
             }
             Event::Replan { outcome, evidence, .. } => (replan_kind(*outcome), (*evidence).clone()),
-            Event::RunFinished { status, exit_code, summary, wall_ms, .. } => {
-                (RUN_ENDED, json!({"status": status, "exit_code": exit_code, "summary": summary, "wall_ms": wall_ms}))
-            }
+            Event::RunFinished { status, exit_code, summary, wall_ms, .. } => (
+                Kind::RunEnded,
+                json!({"status": status, "exit_code": exit_code, "summary": summary, "wall_ms": wall_ms}),
+            ),
             // Recorded by the sandbox (task_started, violation, task_ended) or not evidence.
             Event::RunStarted { .. }
             | Event::TaskStarted { .. }
