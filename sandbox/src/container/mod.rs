@@ -10,10 +10,12 @@
 //! its replacement ([`pool`]) → verify the engine applied the hardening
 //! (attest) → attach (unsupervised) → start → relay output, enforce timeouts
 //! and the output limit, watch the init and the cgroup ([`observe`]) → the
-//! exit status (the supervisor's report, else the engine's) → merge the
+//! exit status (the supervisor's report, else the engine's), these last steps
+//! a state machine and its driver (the private `drive` module) → merge the
 //! supervisor's report → remove the container (or leave it to the engine,
 //! AutoRemove), on every path.
 
+mod drive;
 pub mod engine;
 pub mod lifecycle;
 pub mod observe;
@@ -29,15 +31,13 @@ use super::outcome::{self, Observed, Oom, Outcome, Signals, TimeoutKind};
 use super::report::{Cause, Control, Report, Violation, now_rfc3339};
 use super::rule::Rule;
 use super::{Sandbox, SandboxError, TaskSpec};
-use crate::policy::{OnViolation, Policy, SandboxMode, SupervisorMode, WorkdirAccess};
+use crate::policy::{Policy, SandboxMode, SupervisorMode, WorkdirAccess};
 use bollard::Docker;
 use bollard::models::ContainerInspectResponse;
-use bollard::query_parameters::{AttachContainerOptions, KillContainerOptions};
-use futures_util::StreamExt;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A container backend: Docker or Podman.
 #[derive(Debug, Clone, Copy)]
@@ -485,7 +485,7 @@ async fn drive_and_remove(
     let api = &engine.api;
     let mut run = Run::default();
     let t0 = Instant::now();
-    let outcome = drive(engine, id, task, &mut run, inner_report, fifos, inspected).await;
+    let outcome = drive::drive(engine, id, task, &mut run, inner_report, fifos, inspected).await;
     tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: task over");
     // A container whose init has exited and that the engine removes itself
     // (AutoRemove) is not waited for: nothing of the task is left in it.
@@ -600,16 +600,14 @@ async fn run_claimed(
 const POOL_SLOT_ERROR: &str = "pool slot";
 
 /// What the engine says about the ended container.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct EndState {
+    /// The exit status (the supervisor's, when supervised), if known.
     exit_code: Option<i64>,
+    /// The engine says the kernel OOM-killed it.
     oom_killed: bool,
     /// The init has exited and the engine removes the container (AutoRemove).
     engine_removes: bool,
-}
-
-async fn kill(api: &Docker, id: &str) {
-    let _ = api.kill_container(id, Some(KillContainerOptions { signal: "SIGKILL".into() })).await;
 }
 
 /// Check that the engine applied the hardening it was asked for (Podman's
@@ -698,344 +696,6 @@ fn drops_every_capability(drop: &[String], add: Option<&[String]>) -> bool {
     ];
     let has = |name: &str| drop.iter().any(|c| c.trim_start_matches("CAP_").eq_ignore_ascii_case(name));
     add.is_none_or(|a| a.is_empty()) && (has("ALL") || DEFAULTS.iter().all(|d| has(d)))
-}
-
-/// `inner_report`: where the supervisor writes its report (supervised mode).
-/// It writes it just before it exits, so once the output has closed and the
-/// report is there, the task is over: the container is removed (forcibly)
-/// without waiting for the engine to notice, which Podman's API service takes
-/// hundreds of milliseconds to do. The task's status comes from that report.
-async fn drive(
-    engine: &engine::Engine,
-    id: &str,
-    task: &TaskSpec,
-    run: &mut Run,
-    inner_report: Option<&Path>,
-    fifos: Option<[tokio::io::unix::AsyncFd<std::fs::File>; 2]>,
-    inspected: Option<ContainerInspectResponse>,
-) -> Result<EndState, SandboxError> {
-    let policy = &task.policy;
-    let api = &engine.api;
-    let t0 = Instant::now();
-    let step = |what: &str| tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: {what}");
-    // Unsupervised on a local Podman, the exit status comes from libpod's wait
-    // (`stopped`), not from its late `exited` state.
-    let libpod = match (engine.kind, &engine.socket, inner_report) {
-        (SandboxMode::Podman, Some(socket), None) => Some(socket.clone()),
-        _ => None,
-    };
-    // A pre-initialised container (the pool, on Podman) already has its init
-    // process, waiting for `start`: watched from before it runs, so that even a
-    // task of a few milliseconds cannot end before it is watched.
-    let early_pid = inspected.as_ref().and_then(|i| i.state.as_ref()?.pid).filter(|p| *p > 0);
-    let early = early_pid
-        .map(|p| (observe::CgroupWatch::open(p), observe::InitExit::open(p, id)))
-        .filter(|(_, init)| init.known());
-    let (enforced, auto_remove) = attest(api, id, task, inspected).await?;
-    run.enforced = enforced;
-    step("attested");
-    let mut output = match fifos {
-        Some(f) => output::Output::Fifos(f),
-        None => {
-            let attach = AttachContainerOptions { stream: true, stdout: true, stderr: true, ..Default::default() };
-            let stream = api
-                .attach_container(id, Some(attach))
-                .await
-                .map_err(|e| SandboxError::Setup(format!("attaching to the container: {e}")))?
-                .output;
-            step("attached");
-            output::Output::Attach(stream)
-        }
-    };
-    api.start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
-        .await
-        .map_err(|e| SandboxError::Setup(format!("starting the container: {e}")))?;
-    step("started");
-    let (watch, init) = match early {
-        Some(early) => early,
-        None => {
-            let init_pid = api
-                .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
-                .await
-                .ok()
-                .and_then(|i| i.state?.pid)
-                .filter(|p| *p > 0);
-            let watch = init_pid.and_then(observe::CgroupWatch::open);
-            (watch, init_pid.map_or(observe::InitExit::Unknown, |p| observe::InitExit::open(p, id)))
-        }
-    };
-    let mut init_gone = false;
-    run.observed_cgroup = watch.is_some();
-    step("cgroup found");
-    let mut wait = api.wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
-    let mut libpod_wait = std::pin::pin!(async {
-        match &libpod {
-            Some(socket) => engine::libpod_wait_stopped(socket, id).await,
-            None => std::future::pending().await,
-        }
-    });
-    let mut libpod_live = libpod.is_some();
-    let mut libpod_code: Option<i64> = None;
-
-    let wall = policy.wall_timeout().map(|d| tokio::time::Instant::now() + d);
-    let no_output = policy.timeouts.no_output.get().map(|d| d.0);
-    let output_limit = policy.limits.output.get().map(|b| b.0);
-    let kill_on_violation = policy.on_violation == OnViolation::Kill;
-    let mut last_output = tokio::time::Instant::now();
-    // Often enough to read the counters before the engine removes the cgroup.
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    let far = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut sigs = [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()]
-        .map(|k| signal(k).map_err(|e| SandboxError::Setup(format!("signal handler: {e}"))));
-    for s in &sigs {
-        if let Err(e) = s {
-            return Err(SandboxError::Setup(e.to_string()));
-        }
-    }
-    let mut killed = false;
-    let mut exited = false;
-    let mut output_open = true;
-    let mut relay = [true, true];
-    let mut drain_deadline: Option<tokio::time::Instant> = None;
-    loop {
-        // FIFO output is complete once the init is gone or the engine says the
-        // container ended: every writer is dead, what the FIFOs hold is the rest.
-        if output_open && output.is_fifos() && (init_gone || exited) {
-            for (i, bytes) in output.drain() {
-                relay_chunk(api, id, run, &mut relay, output_limit, &mut killed, i, &bytes).await;
-            }
-            output_open = false;
-        }
-        if exited && !output_open {
-            break;
-        }
-        // Killed, with only libpod's wait to say when it ended: bound the wait.
-        if killed && libpod_live && drain_deadline.is_none() {
-            drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(10));
-        }
-        let deadline = if killed { far } else { wall.unwrap_or(far) };
-        let quiet = match (killed, no_output) {
-            (false, Some(n)) => last_output + n,
-            _ => far,
-        };
-        let drain = drain_deadline.unwrap_or(far);
-        let [s0, s1, s2] = &mut sigs;
-        let (Ok(s0), Ok(s1), Ok(s2)) = (s0, s1, s2) else { break };
-        tokio::select! {
-            item = output.next(), if output_open => match item {
-                Some((i, bytes)) => {
-                    last_output = tokio::time::Instant::now();
-                    relay_chunk(api, id, run, &mut relay, output_limit, &mut killed, i, &bytes).await;
-                }
-                None => {
-                    output_open = false;
-                    step("output closed");
-                    // The supervisor reports just before it exits: usually done by now.
-                    if !init.known() && inner_report.is_some_and(Path::exists) {
-                        exited = true;
-                    }
-                }
-            },
-            // The kernel says the init (the supervisor) has exited; it reported
-            // first. Without a report the engine's state has the exit status.
-            _ = init.exited(), if !init_gone => {
-                init_gone = true;
-                step("init exited");
-                // Read the cgroup's counters before the engine removes it (an OOM
-                // kill of a supervisor that could not report shows only there).
-                if let Some(w) = &watch {
-                    run.sample = run.sample.max(w.sample());
-                }
-                // The attach stream and the engine's state (unsupervised) follow
-                // soon after; bound the wait should the engine never close it.
-                drain_deadline.get_or_insert(tokio::time::Instant::now() + Duration::from_secs(10));
-                // Reported, or killed by us (the cause is ours: a limit, a
-                // timeout, an interrupt): nothing more to learn from the engine.
-                if !exited && (killed || inner_report.is_some_and(Path::exists)) {
-                    exited = true;
-                    drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
-                }
-            },
-            // With the init watched, the kernel says when it ended: no need to
-            // hold a wait request open in the engine.
-            code = &mut libpod_wait, if libpod_live && !exited => {
-                libpod_live = false;
-                match code {
-                    Ok(c) => {
-                        libpod_code = Some(c);
-                        exited = true;
-                        step("libpod wait answered");
-                        drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
-                    }
-                    // Asked the usual way below.
-                    Err(e) => tracing::debug!("container: libpod wait: {e}"),
-                }
-            },
-            res = wait.next(), if !exited && !init.known() && !libpod_live => {
-                // A non-zero exit arrives as an error carrying the code; inspect tells the truth below.
-                let _ = res;
-                exited = true;
-                drain_deadline = Some(tokio::time::Instant::now() + Duration::from_secs(2));
-            },
-            _ = tokio::time::sleep_until(deadline), if !killed && wall.is_some() => {
-                run.timed_out = Some(TimeoutKind::Wall);
-                killed = true;
-                kill(api, id).await;
-            },
-            _ = tokio::time::sleep_until(quiet), if !killed && no_output.is_some() => {
-                run.timed_out = Some(TimeoutKind::NoOutput);
-                killed = true;
-                kill(api, id).await;
-            },
-            _ = tokio::time::sleep_until(drain), if drain_deadline.is_some() => break,
-            // The output closed: the task has almost surely exited. Podman's wait
-            // endpoint polls slowly (hundreds of ms), so ask the state directly.
-            // Supervised with the init unknown (it exited before it could be
-            // watched: a task of a few ms), the output never closes by itself:
-            // the supervisor's report, written just before it exits, says so.
-            // Every 5 ms for the first second, every 50 ms after (a long task).
-            _ = tokio::time::sleep(Duration::from_millis(if t0.elapsed() < Duration::from_secs(1) { 5 } else { 50 })),
-                if !exited && (init_gone || !init.known()) && (!output_open || output.is_fifos()) => {
-                if !init.known() && inner_report.is_some_and(Path::exists) {
-                    exited = true;
-                    step("supervisor report seen");
-                    continue;
-                }
-                if output_open || libpod_live {
-                    continue;
-                }
-                let state = match api
-                    .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
-                    .await
-                {
-                    Ok(i) => i.state,
-                    // Gone (the engine removed it: AutoRemove): it has ended, and
-                    // what is known of how stands.
-                    Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
-                        exited = true;
-                        continue;
-                    }
-                    // Caught mid-transition (Podman's `stopped`, which bollard does
-                    // not know) or a transient error: ask again.
-                    Err(_) => None,
-                };
-                if state.is_some_and(|st| st.running == Some(false) && st.status != Some(bollard::models::ContainerStateStatusEnum::CREATED)) {
-                    exited = true;
-                }
-            },
-            _ = tick.tick(), if watch.is_some() && !exited => {
-                if let Some(w) = &watch {
-                    run.sample = run.sample.max(w.sample());
-                    if run.sample.pids_max > 0 && kill_on_violation && !killed {
-                        killed = true;
-                        kill(api, id).await;
-                    }
-                }
-            },
-            _ = s0.recv(), if !killed => { run.interrupted = Some(libc::SIGINT); killed = true; kill(api, id).await; },
-            _ = s1.recv(), if !killed => { run.interrupted = Some(libc::SIGTERM); killed = true; kill(api, id).await; },
-            _ = s2.recv(), if !killed => { run.interrupted = Some(libc::SIGHUP); killed = true; kill(api, id).await; },
-        }
-    }
-    if let Some(w) = &watch {
-        run.sample = run.sample.max(w.sample());
-    }
-    if !exited {
-        kill(api, id).await;
-        if init.known() {
-            init.exited().await;
-            init_gone = true;
-        } else if libpod_live {
-            libpod_code =
-                tokio::time::timeout(Duration::from_secs(10), &mut libpod_wait).await.ok().and_then(Result::ok);
-        } else {
-            let _ = wait.next().await;
-        }
-    }
-    let engine_removes = auto_remove && init_gone;
-    // Podman's libpod wait gave the status; its inspect would wait on the
-    // clean-up, and it never sets OOMKilled: the cgroup counters say it, when
-    // they were watched (otherwise inspect, for its state and error).
-    if let Some(code) = libpod_code
-        && watch.is_some()
-    {
-        return Ok(EndState { exit_code: Some(code), oom_killed: false, engine_removes });
-    }
-    let reported = inner_report.is_some_and(Path::exists);
-    // The supervisor's report has the status, the cgroup the OOM kills: the
-    // engine has nothing to add.
-    if reported && watch.is_some() {
-        return Ok(EndState { exit_code: None, oom_killed: false, engine_removes });
-    }
-    let info = match api.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await {
-        Ok(i) => i,
-        // Caught mid-transition (Podman reports a `stopped` state bollard does not
-        // know), or already removed (AutoRemove): the supervisor's report, our
-        // own kill, or libpod's wait says how the task ended.
-        Err(_) if reported || auto_remove || libpod_code.is_some() => {
-            return Ok(EndState { exit_code: libpod_code, oom_killed: false, engine_removes });
-        }
-        Err(e) => return Err(SandboxError::Setup(format!("inspecting the ended container: {e}"))),
-    };
-    let state = info.state.unwrap_or_default();
-    if let Some(err) = state.error.filter(|e| !e.is_empty()) {
-        let err = format!("the engine could not run the task: {err}");
-        // After our own kill (a timeout, an interrupt, a limit) an engine error
-        // is the kill's doing, not a setup that failed before the task ran.
-        if killed { run.note = Some(err) } else { run.setup_error = Some(err) }
-    }
-    Ok(EndState {
-        exit_code: libpod_code.or(state.exit_code),
-        oom_killed: state.oom_killed.unwrap_or(false),
-        engine_removes,
-    })
-}
-
-/// Relay one chunk of the task's output (stream `i`: 0 stdout, 1 stderr) to
-/// ours, cut at the output limit (then the container is killed and the
-/// violation recorded). `relay[i]` turns false once our own stream fails.
-#[allow(clippy::too_many_arguments)]
-async fn relay_chunk(
-    api: &Docker,
-    id: &str,
-    run: &mut Run,
-    relay: &mut [bool; 2],
-    output_limit: Option<u64>,
-    killed: &mut bool,
-    i: usize,
-    bytes: &[u8],
-) {
-    let n = bytes.len();
-    let allowed = match output_limit {
-        Some(lim) => (lim.saturating_sub(run.output_bytes) as usize).min(n),
-        None => n,
-    };
-    run.output_bytes += n as u64;
-    let mut chunk = Vec::with_capacity(allowed + 16);
-    run.guards[i].feed(&bytes[..allowed], &mut chunk);
-    if relay[i] {
-        let res = if i == 0 {
-            let mut out = std::io::stdout();
-            out.write_all(&chunk).and_then(|_| out.flush())
-        } else {
-            if let Some(&last) = bytes[..allowed].last() {
-                run.stderr_mid_line = last != b'\n';
-            }
-            std::io::stderr().write_all(&chunk)
-        };
-        if res.is_err() {
-            relay[i] = false;
-        }
-    }
-    if allowed < n && !*killed {
-        *killed = true;
-        kill(api, id).await;
-        run.violation(
-            Rule::LimitsOutput,
-            format!("output exceeded {}", crate::policy::ByteSize(output_limit.unwrap_or(0))),
-        );
-    }
 }
 
 /// The container's part of the report: the engine's and the supervisor's
