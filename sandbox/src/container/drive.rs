@@ -685,9 +685,10 @@ fn inspection(answer: Result<ContainerInspectResponse, bollard::errors::Error>) 
     }
 }
 
-/// Log `container: {what}` with the milliseconds since `t0` (debug).
+/// Log `container: {what}` with the milliseconds since `t0` (debug, under
+/// the backend's target).
 fn trace(t0: Instant, what: &str) {
-    tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: {what}");
+    tracing::debug!(target: super::TRACE_TARGET, ms = t0.elapsed().as_secs_f64() * 1e3, "container: {what}");
 }
 
 /// SIGKILL the container, whatever the engine answers.
@@ -899,7 +900,7 @@ where
                 code = &mut self.libpod_wait, if w.libpod => match code {
                     Ok(c) => (Event::LibpodExited(c), None),
                     Err(e) => {
-                        tracing::debug!("container: libpod wait: {e}");
+                        tracing::debug!(target: super::TRACE_TARGET, "container: libpod wait: {e}");
                         (Event::LibpodFailed, None)
                     }
                 },

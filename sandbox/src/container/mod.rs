@@ -39,6 +39,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The tracing target of the backend's debug lines, the `drive` module's included
+/// (this module's path, as they have always been logged).
+const TRACE_TARGET: &str = module_path!();
+
 /// A container backend: Docker or Podman.
 #[derive(Debug, Clone, Copy)]
 pub struct Container {
