@@ -420,9 +420,9 @@ impl Machine {
         Waits {
             output: open,
             init: self.init == Init::Alive,
+            libpod: libpod && !exited,
             // With the init watched, the kernel says when it ended: no need to
             // hold a wait request open in the engine.
-            libpod: libpod && !exited,
             engine_wait: !exited && self.init == Init::Unknown && !libpod,
             wall: self.facts.wall.filter(|_| !killed),
             quiet: self.facts.no_output.filter(|_| !killed).map(|n| self.last_output + n),
