@@ -9,7 +9,7 @@
 //! - [`sandbox`] (crate `orchestra-sandbox`, `sandbox/`): the backends behind
 //!   one trait; [`sandbox::jail`] is the namespaces + landlock + seccomp jail
 //!   (network is denied by `sandbox/src/jail/plan.rs`'s namespaces and judged
-//!   in `sandbox/src/jail/supervisor.rs`), [`sandbox::sys`] is the only home
+//!   in `sandbox/src/jail/decide.rs`), [`sandbox::sys`] is the only home
 //!   of `unsafe`; its `orchestra-sandbox` binary is the static in-container
 //!   supervisor.
 //! - [`audit`] (crate `orchestra-audit`, `audit/`): the append-only signed log
