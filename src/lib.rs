@@ -8,13 +8,13 @@
 //!   presets and strict loading; [`exit`]: the exit-code contract.
 //! - [`sandbox`] (crate `orchestra-sandbox`, `sandbox/`): the backends behind
 //!   one trait; [`sandbox::jail`] is the namespaces + landlock + seccomp jail
-//!   (network is denied by `sandbox/src/jail/plan.rs`'s namespaces and judged
-//!   in `sandbox/src/jail/decide.rs`), [`sandbox::sys`] is the only home
+//!   (network is denied by the empty network namespace of
+//!   `sandbox/src/jail/mod.rs` and judged in `sandbox/src/jail/decide.rs`), [`sandbox::sys`] is the only home
 //!   of `unsafe`; its `orchestra-sandbox` binary is the static in-container
 //!   supervisor.
 //! - [`audit`] (crate `orchestra-audit`, `audit/`): the append-only signed log
-//!   (records are chained in `audit/src/writer.rs`, checkpoints signed in
-//!   `audit/src/checkpoint.rs`).
+//!   (records are hashed and chained in `audit/src/record.rs` and appended by
+//!   `audit/src/writer.rs`; checkpoints are signed in `audit/src/checkpoint.rs`).
 //! - [`orchestrator`], [`planner`], [`plan`], [`runstore`], [`ci`]: runs.
 //! - [`cli`]: the command line.
 #![deny(missing_docs)]
