@@ -346,7 +346,7 @@ fn write_report(report: &Report, out: Option<&OutFile>, durable: bool) -> Exit {
 
 #[cfg(test)]
 mod tests {
-    use crate::orchestrator::exec_protocol::{RunFlags, command, tests::attempt};
+    use crate::orchestrator::exec_protocol::{RunFlags, command, sample_attempt};
 
     #[test]
     fn the_audit_directory_is_compared_as_the_kernel_resolves_it() {
@@ -365,7 +365,7 @@ mod tests {
     #[test]
     fn exec_parses_the_command_run_builds() {
         let dir = tempfile::tempdir().unwrap();
-        let a = attempt(dir.path());
+        let a = sample_attempt(dir.path()).unwrap();
         let cmd = command(std::path::Path::new("/usr/bin/orchestra"), &a, 7);
         let argv = std::iter::once(OsString::from("orchestra")).chain(cmd.get_args().map(OsString::from));
         let crate::cli::Command::Exec(e) = crate::cli::Cli::try_parse_from(argv).unwrap().command else {
