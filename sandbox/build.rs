@@ -4,10 +4,16 @@
 //! profile, without the container backends), and leave it in `OUT_DIR` for
 //! `container::supervisor` to embed.
 //!
-//! A nested cargo with its own target directory below `OUT_DIR` (so it never
-//! waits for the outer build's lock), the same workspace and lock file, and
-//! the outer build's jobserver. Wrappers the outer build runs rustc through
-//! (clippy, sccache) are not passed on: this step needs the real binary.
+//! A nested cargo, offline (the outer build fetched everything it needs), with
+//! the same workspace and lock file, the outer build's jobserver, and a target
+//! directory of its own beside the outer profile's (`target/debug/
+//! orchestra-sandbox-static`: never the outer build's lock, and shared by the
+//! build, test and clippy runs of one profile). `RUSTC_WRAPPER` and
+//! `RUSTC_WORKSPACE_WRAPPER` (clippy, sccache) are not passed on, since this
+//! step needs the real binary; a wrapper set in a cargo config file still
+//! applies. The outer `RUSTFLAGS` are replaced by `crt-static` alone.
+
+#![deny(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,6 +24,7 @@ fn main() {
     println!("cargo:rerun-if-changed=../policies");
     println!("cargo:rerun-if-changed=../Cargo.lock");
     println!("cargo:rerun-if-changed=../Cargo.toml");
+    println!("cargo:rerun-if-changed=Cargo.toml");
     if std::env::var_os("CARGO_FEATURE_CONTAINER").is_none() {
         return;
     }
@@ -29,7 +36,13 @@ fn main() {
     let out = PathBuf::from(var("OUT_DIR"));
     let target = var("TARGET");
     let manifest = PathBuf::from(var("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    let target_dir = out.join("static");
+    // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.
+    let target_dir = match out.ancestors().nth(3) {
+        Some(profile) if out.ancestors().nth(2).is_some_and(|b| b.ends_with("build")) => {
+            profile.join("orchestra-sandbox-static")
+        }
+        _ => out.join("static"),
+    };
     let mut cargo = Command::new(var("CARGO"));
     // What cargo set for this script must not reach the nested build's own run
     // of it (CARGO_FEATURE_CONTAINER there would recurse without end).
@@ -42,8 +55,9 @@ fn main() {
         .arg("build")
         .arg("--manifest-path")
         .arg(&manifest)
-        .args(["--package", "orchestra-sandbox", "--bin", "orchestra-sandbox", "--no-default-features"])
-        .args(["--profile", "sandbox", "--quiet"])
+        .args(["--package", "orchestra-sandbox", "--bin", "orchestra-sandbox"])
+        .args(["--no-default-features", "--features", "supervisor-bin"])
+        .args(["--profile", "sandbox", "--quiet", "--offline"])
         .arg("--target")
         .arg(&target)
         .arg("--target-dir")
@@ -55,6 +69,7 @@ fn main() {
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_BUILD_BUILD_DIR")
         .status()
         .unwrap_or_else(|e| panic!("running cargo to build the static orchestra-sandbox: {e}"));
     assert!(status.success(), "building the static orchestra-sandbox failed: {status}");

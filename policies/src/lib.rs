@@ -559,8 +559,8 @@ pub struct ContainerOptions {
     /// CPUs the container may use (a fraction is allowed; `unlimited` for none).
     #[serde(default = "default_cpus")]
     pub cpus: Limit<f64>,
-    /// `required` (default): orchestra runs as the container's supervisor (a
-    /// statically linked orchestra mounted read-only), so denials are observed
+    /// `required` (default): the container's command is orchestra's supervisor
+    /// (the static `orchestra-sandbox`, mounted read-only), so denials are observed
     /// and reported like in the jail. `off`: the engine's controls only; denials
     /// are enforced but not observed (an explicit opt-out, reported).
     #[serde(default)]

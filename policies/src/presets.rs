@@ -2,10 +2,10 @@
 //! `--policy strict` works from any directory.
 
 const PRESETS: &[(&str, &str)] = &[
-    ("default", include_str!("../../policies/default.yaml")),
-    ("strict", include_str!("../../policies/strict.yaml")),
-    ("build-offline", include_str!("../../policies/build-offline.yaml")),
-    ("container", include_str!("../../policies/container.yaml")),
+    ("default", include_str!("../default.yaml")),
+    ("strict", include_str!("../strict.yaml")),
+    ("build-offline", include_str!("../build-offline.yaml")),
+    ("container", include_str!("../container.yaml")),
 ];
 
 /// The YAML text of a preset.

@@ -183,7 +183,7 @@ fn verify(dir: &Path, trusted: Option<&Path>, since: Option<&Path>, json: bool) 
     }
     if json {
         match serde_json::to_string_pretty(&report) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}"),
             Err(e) => return super::config_error(e),
         }
     } else {
@@ -248,7 +248,7 @@ fn print_report(dir: &Path, r: &VerifyReport, trusted: Option<&Path>) {
     {
         out.push_str(&format!("  extends the exported checkpoint of {n} records\n"));
     }
-    print!("{out}");
+    out!("{out}");
     let _ = std::io::stdout().flush();
     for w in &r.warnings {
         eprintln!("orchestra: warning: {w}");
@@ -274,8 +274,8 @@ fn show(dir: &Path, run: Option<String>, kind: Option<String>, since: Option<&st
         Ok(s) => s,
         Err(e) => return super::config_error(e),
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Lines are gathered and handed to stdout 64 KiB at a time.
+    let mut out = String::new();
     let mut print = |s: &SeenRecord<'_>| {
         let r = &s.record;
         if kind.as_deref().is_some_and(|k| k != r.kind) || since_us.is_some_and(|t| r.time_us < t) {
@@ -296,11 +296,15 @@ fn show(dir: &Path, run: Option<String>, kind: Option<String>, since: Option<&st
         } else {
             format!("{:>8} {} {:<14} {}", r.seq, time_text(r.time_us), r.kind, String::from_utf8_lossy(r.body))
         };
-        let _ = writeln!(out, "{line}");
+        out.push_str(&line);
+        out.push('\n');
+        if out.len() >= 64 << 10 {
+            out!("{out}");
+            out.clear();
+        }
     };
     let report = verify_dir_with(dir, &VerifyOptions::default(), &mut print);
-    let _ = out.flush();
-    drop(out);
+    out!("{out}");
     match report {
         Err(e) => super::config_error(e),
         Ok(r) => match r.first_error {
@@ -329,9 +333,9 @@ fn keygen(path: &Path, force: bool) -> Exit {
     }
     let v = key.verifier();
     let pubp = keys::public_path(path);
-    println!("wrote audit signing key {} to {} (mode 0600)", v.id_hex(), path.display());
-    println!("public key ({}):\n  {}", pubp.display(), v.encode());
-    println!(
+    outln!("wrote audit signing key {} to {} (mode 0600)", v.id_hex(), path.display());
+    outln!("public key ({}):\n  {}", pubp.display(), v.encode());
+    outln!(
         "give reviewers the public key to pin; they verify with `orchestra audit verify --trusted-key {}`",
         pubp.display()
     );
@@ -373,15 +377,15 @@ fn rotate(dir: &Path, path: &Path) -> Exit {
     let _ = std::fs::remove_file(&next);
     let _ = std::fs::remove_file(keys::public_path(&next));
     let (o, n) = (old.verifier(), new.verifier());
-    println!(
+    outln!(
         "rotated the audit key of {}: {} -> {} (rotation record {seq}, signed by {})",
         dir.display(),
         o.id_hex(),
         n.id_hex(),
         o.id_hex()
     );
-    println!("new public key ({}):\n  {}", keys::public_path(path).display(), n.encode());
-    println!("reviewers who pinned {} can keep it: the rotation is signed by it", o.id_hex());
+    outln!("new public key ({}):\n  {}", keys::public_path(path).display(), n.encode());
+    outln!("reviewers who pinned {} can keep it: the rotation is signed by it", o.id_hex());
     Exit::Ok
 }
 
@@ -418,14 +422,14 @@ fn checkpoint(dir: &Path, export: &Path, key_path: &Path) -> Exit {
     if let Err(e) = std::fs::write(export, &c.note) {
         return super::config_error(format!("{}: {e}", export.display()));
     }
-    println!(
+    outln!(
         "exported the checkpoint of {} records (head {}, key {}) to {}",
         c.size,
         &c.head[..16],
         c.key_id,
         export.display()
     );
-    println!(
+    outln!(
         "later: orchestra audit verify {} --since-checkpoint {} --trusted-key <pinned .pub>",
         dir.display(),
         export.display()
@@ -447,28 +451,28 @@ fn run_bench(records: u64, dir: Option<PathBuf>, json_out: bool) -> Exit {
         Err(e) => return super::config_error(e),
     };
     if json_out {
-        println!("{}", json!(r));
+        outln!("{}", json!(r));
         return Exit::Ok;
     }
-    println!(
+    outln!(
         "audit bench in {} ({} records of {} bytes, checkpoint + fsync every 1000)",
         tmp.path().display(),
         r.records,
         r.record_bytes
     );
-    println!("  append              {:>12.0} records/s", r.append_per_s);
-    println!("  verify              {:>12.0} records/s", r.verify_per_s);
-    println!("  raw sha256          {:>12.0} hashes/s ({}-byte messages)", r.sha256_per_s, r.record_bytes);
-    println!("  raw ed25519 sign    {:>12.0} signatures/s", r.ed25519_sign_per_s);
-    println!("  raw ed25519 verify  {:>12.0} verifications/s", r.ed25519_verify_per_s);
-    println!(
+    outln!("  append              {:>12.0} records/s", r.append_per_s);
+    outln!("  verify              {:>12.0} records/s", r.verify_per_s);
+    outln!("  raw sha256          {:>12.0} hashes/s ({}-byte messages)", r.sha256_per_s, r.record_bytes);
+    outln!("  raw ed25519 sign    {:>12.0} signatures/s", r.ed25519_sign_per_s);
+    outln!("  raw ed25519 verify  {:>12.0} verifications/s", r.ed25519_verify_per_s);
+    outln!(
         "  ratios: append/sha256 {:.3}, verify/sha256 {:.3}, append/ed25519-sign {:.1}, verify/ed25519-verify {:.1}",
         r.append_per_s / r.sha256_per_s,
         r.verify_per_s / r.sha256_per_s,
         r.append_per_s / r.ed25519_sign_per_s,
         r.verify_per_s / r.ed25519_verify_per_s
     );
-    println!(
+    outln!(
         "  targets: append >= 100000/s {}, verify >= 500000/s {}",
         if r.append_per_s >= 100_000.0 { "met" } else { "MISSED" },
         if r.verify_per_s >= 500_000.0 { "met" } else { "MISSED" }

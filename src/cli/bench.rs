@@ -633,18 +633,23 @@ fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
 fn print_table(r: &BenchReport) {
     let h = &r.host;
     let verdict = |met: bool| if met { "met" } else { "MISSED" };
-    println!("orchestra bench  {}  ({} CPUs, kernel {}, {})", h.date, h.cpus, h.kernel, h.bwrap_version);
-    println!("{}; {} untimed warm-up run per subject", h.schedule, h.warmup_runs);
+    outln!("orchestra bench  {}  ({} CPUs, kernel {}, {})", h.date, h.cpus, h.kernel, h.bwrap_version);
+    outln!("{}; {} untimed warm-up run per subject", h.schedule, h.warmup_runs);
     let table = |title: &str, figs: &[SubjectFigures]| {
-        println!();
-        println!("{title}");
-        println!(
+        outln!();
+        outln!("{title}");
+        outln!(
             "  {:<11} {:>5} {:>11} {:>11} {:>11} {:>11}",
-            "subject", "runs", "median ms", "p90 ms", "min ms", "max ms"
+            "subject",
+            "runs",
+            "median ms",
+            "p90 ms",
+            "min ms",
+            "max ms"
         );
         for f in figs {
             let s = &f.stats;
-            println!(
+            outln!(
                 "  {:<11} {:>5} {:>11.2} {:>11.2} {:>11.2} {:>11.2}",
                 f.subject.label(),
                 s.runs,
@@ -657,37 +662,44 @@ fn print_table(r: &BenchReport) {
     };
     let s = &r.start;
     table(&Workload::Start.title(), &s.subjects);
-    println!(
+    outln!(
         "  orchestra/bwrap {:.2} (target <= {:.2}: {})",
         s.ratio_orchestra_bwrap,
         s.target_ratio_orchestra_bwrap,
         verdict(s.meets_target)
     );
-    println!(
+    outln!(
         "  orchestra/unobserved {:.2}, orchestra/plain {:.1}, bwrap/plain {:.1}  (ratios of medians)",
-        s.ratio_orchestra_unobserved, s.ratio_orchestra_plain, s.ratio_bwrap_plain
+        s.ratio_orchestra_unobserved,
+        s.ratio_orchestra_plain,
+        s.ratio_bwrap_plain
     );
     let l = &r.process_loop;
     table(&Workload::Loop.title(), &l.subjects);
-    println!(
+    outln!(
         "  observation overhead (orchestra/unobserved - 1): {:+.1}% (target <= {:.0}%: {}); of the fastest runs {:+.1}%",
         l.observation_overhead_pct,
         l.target_observation_overhead_pct,
         verdict(l.meets_target),
         l.observation_overhead_pct_of_min
     );
-    println!(
+    outln!(
         "  orchestra/bwrap {:.3}, unobserved/bwrap {:.3}, orchestra/plain sh {:.3}, bwrap/plain sh {:.3}  (ratios of medians)",
-        l.ratio_orchestra_bwrap, l.ratio_unobserved_bwrap, l.ratio_orchestra_plain, l.ratio_bwrap_plain
+        l.ratio_orchestra_bwrap,
+        l.ratio_unobserved_bwrap,
+        l.ratio_orchestra_plain,
+        l.ratio_bwrap_plain
     );
-    println!(
+    outln!(
         "  extra per started process: {:.0} us vs unobserved, {:.0} us vs bwrap, {:.0} us vs plain sh",
-        l.extra_us_per_process_vs_unobserved, l.extra_us_per_process_vs_bwrap, l.extra_us_per_process_vs_plain
+        l.extra_us_per_process_vs_unobserved,
+        l.extra_us_per_process_vs_bwrap,
+        l.extra_us_per_process_vs_plain
     );
-    println!("  {}", l.note);
+    outln!("  {}", l.note);
     let fl = &r.files;
     table(&Workload::Files.title(), &fl.subjects);
-    println!(
+    outln!(
         "  orchestra/plain {:.2} (target <= {:.2}: {}); orchestra/unobserved {:.2}, orchestra/bwrap {:.2}  (ratios of medians)",
         fl.ratio_orchestra_plain,
         fl.target_ratio_orchestra_plain,
@@ -695,10 +707,10 @@ fn print_table(r: &BenchReport) {
         fl.ratio_orchestra_unobserved,
         fl.ratio_orchestra_bwrap
     );
-    println!();
-    println!("commands:");
+    outln!();
+    outln!("commands:");
     for f in s.subjects.iter().chain(&l.subjects).chain(&fl.subjects) {
-        println!("  {}", f.command);
+        outln!("  {}", f.command);
     }
 }
 
@@ -710,7 +722,7 @@ pub fn run(args: BenchArgs) -> Exit {
     match bench(&args) {
         Ok(report) if args.json => match serde_json::to_string_pretty(&report) {
             Ok(s) => {
-                println!("{s}");
+                outln!("{s}");
                 Exit::Ok
             }
             Err(e) => super::config_error(format!("cannot encode the report: {e}")),

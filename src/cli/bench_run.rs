@@ -427,11 +427,11 @@ pub fn run(n: usize, json: bool) -> Exit {
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
         return Exit::Ok;
     }
-    println!("orchestration overhead, {} no-op tasks in the jail (target: <= 1 ms per task)", f.tasks);
-    println!(
+    outln!("orchestration overhead, {} no-op tasks in the jail (target: <= 1 ms per task)", f.tasks);
+    outln!(
         "  {:<44} {:>10.0} ms  ({:.2} ms/task)",
         "sequential `orchestra exec -- true`",
         f.exec_sequential_ms,
@@ -451,46 +451,48 @@ pub fn run(n: usize, json: bool) -> Exit {
             f.median_round_overhead_fanout_ms_per_task,
         ),
     ] {
-        println!(
+        outln!(
             "  {label:<44} {ms:>10.0} ms  (overhead {over:+.2} ms/task; median of {} rounds {median:+.2})",
             f.rounds
         );
     }
-    println!("where the overhead is, measured directly:");
-    println!(
+    outln!("where the overhead is, measured directly:");
+    outln!(
         "  {:<44} {:>+10.2} ms/task chain, {:+.2} fan-out",
         "`run`'s own time (wall - its exec processes)",
         f.orchestrator_chain_ms_per_task,
         f.orchestrator_fanout_ms_per_task
     );
-    println!(
+    outln!(
         "  {:<44} {:>+10.2} ms/task ({} alternating pairs)",
-        "an exec started as `run` starts it, vs plain", f.exec_as_run_starts_it_ms_per_task, f.tasks
+        "an exec started as `run` starts it, vs plain",
+        f.exec_as_run_starts_it_ms_per_task,
+        f.tasks
     );
-    println!(
+    outln!(
         "  {:<44} {:>+10.2} ms/task chain, {:+.2} fan-out",
         "sum (what `run` adds per task)",
         f.orchestrator_chain_ms_per_task + f.exec_as_run_starts_it_ms_per_task,
         f.orchestrator_fanout_ms_per_task + f.exec_as_run_starts_it_ms_per_task
     );
-    println!("checkpoint writes (snapshot + journal; fdatasync on the syncer thread), two state changes per task:");
+    outln!("checkpoint writes (snapshot + journal; fdatasync on the syncer thread), two state changes per task:");
     for c in &f.checkpoint {
-        println!("  {:>6} tasks: {:>8.1} us/task {:>8.0} bytes/task", c.tasks, c.us_per_task, c.bytes_per_task);
+        outln!("  {:>6} tasks: {:>8.1} us/task {:>8.0} bytes/task", c.tasks, c.us_per_task, c.bytes_per_task);
     }
     if let (Some(a), Some(b)) = (f.checkpoint.first(), f.checkpoint.last()) {
-        println!(
+        outln!(
             "  bytes per task at {} vs {} tasks: ratio {:.2} (1.0 = linear)",
             b.tasks,
             a.tasks,
             b.bytes_per_task / a.bytes_per_task
         );
     }
-    println!("the end of a run: report.json/.md, junit.xml, violations.sarif (located in the plan), runs index:");
+    outln!("the end of a run: report.json/.md, junit.xml, violations.sarif (located in the plan), runs index:");
     for r in &f.report {
-        println!("  {:>6} tasks: {:>8.1} ms {:>8.1} us/task", r.tasks, r.ms, r.ms * 1000.0 / r.tasks as f64);
+        outln!("  {:>6} tasks: {:>8.1} ms {:>8.1} us/task", r.tasks, r.ms, r.ms * 1000.0 / r.tasks as f64);
     }
     if let (Some(a), Some(b)) = (f.report.first(), f.report.last()) {
-        println!(
+        outln!(
             "  time at {} vs {} tasks: ratio {:.2} for {:.0}x the tasks; per task {:.2} (1.0 = linear)",
             b.tasks,
             a.tasks,

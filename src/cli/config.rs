@@ -27,7 +27,7 @@ pub enum ConfigCommand {
 pub fn run(cmd: ConfigCommand) -> Exit {
     match cmd {
         ConfigCommand::Schema => {
-            println!("{}", serde_json::to_string_pretty(&config::json_schema()).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&config::json_schema()).unwrap_or_default());
             Exit::Ok
         }
         ConfigCommand::Check { file, workdir } => {
@@ -61,7 +61,7 @@ pub fn run(cmd: ConfigCommand) -> Exit {
             }
             let c = &loaded.config;
             // Config values are quoted: fenced under GitHub Actions.
-            crate::ci::github::print_quoted_out(&format!(
+            super::print_quoted_out(&format!(
                 "{}: ok ({} tools, default policy {}, concurrency {}, runs_dir {}{})",
                 loaded.origin,
                 loaded.whitelist.iter().count(),

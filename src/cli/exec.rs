@@ -106,13 +106,36 @@ fn parse_duration(s: &str) -> Result<HumanDuration, crate::policy::units::UnitEr
     HumanDuration::parse(s)
 }
 
-/// The audit directory: the flag, else `.orchestra/audit` below the current directory.
+/// The audit directory: the flag, else `.orchestra/audit` below the current
+/// directory; absolute, with the part that exists resolved as the kernel
+/// resolves it (links and `..`), so that the paths compared with the policy's
+/// roots are the real ones.
 pub fn audit_dir(flag: Option<&Path>) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    match flag {
+    let dir = match flag {
         Some(p) if p.is_absolute() => p.to_path_buf(),
         Some(p) => cwd.join(p),
         None => cwd.join(".orchestra").join("audit"),
+    };
+    resolve_existing(&dir)
+}
+
+/// `path` with its longest existing prefix canonicalised and the rest kept
+/// as written (a missing directory's `..` fails later, as the kernel's would).
+fn resolve_existing(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut prefix = path;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(prefix) {
+            return rest.iter().rev().fold(real, |p, c| p.join(c));
+        }
+        match (prefix.parent(), prefix.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                prefix = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
     }
 }
 
@@ -323,14 +346,26 @@ fn write_report(report: &Report, out: Option<&OutFile>, durable: bool) -> Exit {
 
 #[cfg(test)]
 mod tests {
-    use crate::orchestrator::exec_protocol::{RunFlags, command, tests::attempt};
+    use crate::orchestrator::exec_protocol::{RunFlags, command, sample_attempt};
+
+    #[test]
+    fn the_audit_directory_is_compared_as_the_kernel_resolves_it() {
+        let d = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir_all(real.join("ws/sub")).unwrap();
+        std::os::unix::fs::symlink(real.join("ws/sub"), real.join("link")).unwrap();
+        let p = super::resolve_existing(&real.join("ws/sub/../../audit/x"));
+        assert_eq!(p, real.join("audit/x"));
+        assert_eq!(super::resolve_existing(&real.join("link/../a")), real.join("ws/a"), "a link, then ..");
+        assert_eq!(super::resolve_existing(&real.join("ws/new/deeper")), real.join("ws/new/deeper"));
+    }
     use clap::Parser;
     use std::ffi::OsString;
 
     #[test]
     fn exec_parses_the_command_run_builds() {
         let dir = tempfile::tempdir().unwrap();
-        let a = attempt(dir.path());
+        let a = sample_attempt(dir.path()).unwrap();
         let cmd = command(std::path::Path::new("/usr/bin/orchestra"), &a, 7);
         let argv = std::iter::once(OsString::from("orchestra")).chain(cmd.get_args().map(OsString::from));
         let crate::cli::Command::Exec(e) = crate::cli::Cli::try_parse_from(argv).unwrap().command else {

@@ -3,11 +3,23 @@
 //! Parsing has no side effects; each subcommand module resolves its arguments
 //! and returns an [`Exit`]. Clap's usage errors exit 1, `--help`/`--version` 0.
 
+/// `print!` to orchestra's own stdout, without panicking ([`output`]).
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::output::write(format_args!($($arg)*), false) };
+}
+
+/// `println!` to orchestra's own stdout, without panicking ([`output`]).
+macro_rules! outln {
+    () => { $crate::cli::output::write(format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::cli::output::write(format_args!($($arg)*), true) };
+}
+
 pub mod audit;
 pub mod bench;
 pub mod bench_run;
 pub mod config;
 pub mod exec;
+pub mod output;
 pub mod policy;
 pub mod pool;
 pub mod probe;
@@ -124,7 +136,8 @@ pub fn main() -> std::process::ExitCode {
             return code.into();
         }
     };
-    run(cli).into()
+    let tasks_ran = matches!(cli.command, Command::Exec(_) | Command::Run(_) | Command::Resume(_));
+    output::finish(run(cli), tasks_ran).into()
 }
 
 fn init_tracing() {
@@ -144,6 +157,12 @@ pub fn use_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
 }
 
+/// Print `text` on stdout so that no CI runner reads a line of it as a
+/// workflow command ([`crate::ci::github::quoted_for_stdout`]).
+pub fn print_quoted_out(text: &str) {
+    out!("{}", String::from_utf8_lossy(&crate::ci::github::quoted_for_stdout(text)));
+}
+
 /// Dispatch a parsed command line.
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
@@ -160,7 +179,10 @@ pub fn run(cli: Cli) -> Exit {
         Command::Bench(args) => bench::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "orchestra", &mut std::io::stdout());
+            // Into memory first: the generator panics on a write error.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "orchestra", &mut script);
+            out!("{}", String::from_utf8_lossy(&script));
             Exit::Ok
         }
         Command::Man { out_dir } => match write_man_pages(&out_dir) {

@@ -31,7 +31,7 @@ pub fn run(cmd: PolicyCommand) -> Exit {
     match cmd {
         PolicyCommand::Check { policy } => match load_policy(&policy) {
             Ok((p, origin)) => {
-                crate::ci::github::print_quoted_out(&format!(
+                super::print_quoted_out(&format!(
                     "{origin}: ok (policy {} sha256:{})",
                     p.name.as_deref().unwrap_or("unnamed"),
                     p.hash()
@@ -44,18 +44,18 @@ pub fn run(cmd: PolicyCommand) -> Exit {
             Ok((p, origin)) => {
                 if json {
                     let v = serde_json::json!({"origin": origin, "sha256": p.hash(), "policy": p});
-                    println!("{}", crate::ci::github::json_pretty(&v));
+                    outln!("{}", crate::ci::github::json_pretty(&v));
                 } else {
                     // Policy values are quoted config: fenced under GitHub Actions when piped to the runner.
                     let text = format!("# effective policy from {origin}\n# sha256:{}\n{}", p.hash(), p.to_yaml());
-                    crate::ci::github::print_quoted_out(&text);
+                    super::print_quoted_out(&text);
                 }
                 Exit::Ok
             }
             Err(e) => super::config_error(e),
         },
         PolicyCommand::Schema => {
-            println!("{}", serde_json::to_string_pretty(&Policy::json_schema()).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&Policy::json_schema()).unwrap_or_default());
             Exit::Ok
         }
         PolicyCommand::List => {
@@ -64,7 +64,7 @@ pub fn run(cmd: PolicyCommand) -> Exit {
                     .and_then(|t| crate::policy::parse_policy(t, name).ok())
                     .and_then(|p| p.description)
                     .unwrap_or_default();
-                println!("{name:<16} {desc}");
+                outln!("{name:<16} {desc}");
             }
             Exit::Ok
         }

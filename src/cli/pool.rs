@@ -107,21 +107,21 @@ fn status(json: bool) -> Exit {
             "size": size.as_ref().ok(),
             "ready": ready.iter().map(|(fp, slot, id)| serde_json::json!({"configuration": fp, "slot": slot, "container": id})).collect::<Vec<_>>(),
         });
-        println!("{v}");
+        outln!("{v}");
     } else {
         let size = match &size {
             Ok(0) => format!("off ({} unset or 0)", pool::ENV),
             Ok(n) => format!("{n} per configuration"),
             Err(e) => e.to_string(),
         };
-        println!("pool {}: {size}", root.display());
+        outln!("pool {}: {size}", root.display());
         let mut rows: Vec<_> = by_config.into_iter().collect();
         rows.sort();
         for (fp, n) in rows {
-            println!("  configuration {fp}: {n} ready");
+            outln!("  configuration {fp}: {n} ready");
         }
         if ready.is_empty() {
-            println!("  no ready containers");
+            outln!("  no ready containers");
         }
     }
     Exit::Ok

@@ -6,20 +6,20 @@ use crate::exit::Exit;
 pub fn run(json: bool) -> Exit {
     let p = crate::sandbox::probe::probe();
     if json {
-        println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
         return Exit::Ok;
     }
     let yes = |b: bool| if b { "yes" } else { "NO" };
     let j = &p.jail;
-    println!("kernel            {}", p.kernel);
-    println!("uid               {}", p.uid);
-    println!("in a container    {}", yes(p.in_container));
-    println!(
+    outln!("kernel            {}", p.kernel);
+    outln!("uid               {}", p.uid);
+    outln!("in a container    {}", yes(p.in_container));
+    outln!(
         "landlock          {}",
         if j.landlock_abi > 0 { format!("ABI {}", j.landlock_abi) } else { "NO (not enabled in this kernel)".into() }
     );
-    println!("seccomp notify    {}", yes(j.seccomp_notify));
-    println!(
+    outln!("seccomp notify    {}", yes(j.seccomp_notify));
+    outln!(
         "namespaces        {}",
         if j.user_namespaces {
             "yes (user, mount, pid, net, ipc, uts, cgroup)".to_string()
@@ -27,15 +27,15 @@ pub fn run(json: bool) -> Exit {
             format!("NO: {}", j.userns_error.as_deref().unwrap_or(""))
         }
     );
-    println!("cgroups           {}{}", j.cgroups, if j.cgroups_usable { "" } else { " (not writable)" });
+    outln!("cgroups           {}{}", j.cgroups, if j.cgroups_usable { "" } else { " (not writable)" });
     let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(" ") };
-    println!("  v2 controllers  {}", list(&j.cgroup_v2_controllers));
-    println!("  v1 controllers  {}", list(&j.cgroup_v1_controllers));
-    println!("MAC               {}", p.mac);
-    println!("docker engine     {}", yes(p.docker));
-    println!("podman service    {}", yes(p.podman));
+    outln!("  v2 controllers  {}", list(&j.cgroup_v2_controllers));
+    outln!("  v1 controllers  {}", list(&j.cgroup_v1_controllers));
+    outln!("MAC               {}", p.mac);
+    outln!("docker engine     {}", yes(p.docker));
+    outln!("podman service    {}", yes(p.podman));
     let jail_ok = j.landlock_abi >= crate::sandbox::jail::landlock_rules::MIN_ABI && j.seccomp_notify;
-    println!(
+    outln!(
         "jail backend      {}",
         match (jail_ok, j.user_namespaces) {
             (true, true) => "full jail available",

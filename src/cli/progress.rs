@@ -18,7 +18,7 @@ use crate::runstore::checkpoint::TaskState;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::Duration;
 
 /// How progress is shown.
@@ -280,7 +280,5 @@ fn json_line(e: &Event<'_>) {
             }),
         }
     };
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
-    let _ = out.flush();
+    outln!("{v}");
 }

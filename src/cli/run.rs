@@ -207,7 +207,7 @@ fn default_concurrency() -> usize {
 /// `orchestra plan`.
 pub fn plan_cmd(args: PlanArgs) -> Exit {
     if args.schema {
-        print!("{}", plan::schema());
+        out!("{}", plan::schema());
         return Exit::Ok;
     }
     let Some(target) = args.target.as_deref() else { return super::config_error("an intent or plan file is required") };
@@ -227,11 +227,11 @@ pub fn plan_cmd(args: PlanArgs) -> Exit {
         return match super::replan::diff_cmd(a, b, &runs, args.json) {
             // JSON stays JSON (not fenced), with no command in it.
             Ok(text) if args.json => {
-                print!("{}", crate::ci::github::json_safe(&text));
+                out!("{}", crate::ci::github::json_safe(&text));
                 Exit::Ok
             }
             Ok(text) => {
-                crate::ci::github::print_quoted_out(&text);
+                super::print_quoted_out(&text);
                 Exit::Ok
             }
             Err(e) => super::config_error(e),
@@ -242,7 +242,7 @@ pub fn plan_cmd(args: PlanArgs) -> Exit {
     }
     if args.compare {
         let (text, any) = super::replan::compare_cmd(&cfg, target, &ws);
-        crate::ci::github::print_quoted_out(&text);
+        super::print_quoted_out(&text);
         return if any { Exit::Ok } else { Exit::Config };
     }
     let (dag, origin, _) = match make_plan(target, &ws, &cfg) {
@@ -256,7 +256,7 @@ pub fn plan_cmd(args: PlanArgs) -> Exit {
     if let Err(e) = plan::env::check(&dag, &origin, &cfg.config.allow_task_env, text.as_deref()) {
         return super::config_error(e);
     }
-    crate::ci::github::print_quoted_out(&plan::to_yaml(&dag.plan));
+    super::print_quoted_out(&plan::to_yaml(&dag.plan));
     Exit::Ok
 }
 
@@ -503,7 +503,7 @@ fn print_dry_run(p: &Prepared) {
             tp.backend
         ));
     }
-    crate::ci::github::print_quoted_out(&text);
+    super::print_quoted_out(&text);
 }
 
 /// `orchestra resume`.

@@ -89,7 +89,7 @@ pub fn run(cmd: RunsCommand) -> Exit {
                 Err(e) => return super::config_error(e),
             };
             if json {
-                println!("{}", crate::ci::github::json_pretty(&rows));
+                outln!("{}", crate::ci::github::json_pretty(&rows));
             } else {
                 print_runs(&rows);
             }
@@ -108,13 +108,13 @@ pub fn run(cmd: RunsCommand) -> Exit {
             };
             if json {
                 let v = serde_json::json!({"run": row, "tasks": tasks});
-                println!("{}", crate::ci::github::json_pretty(&v));
+                outln!("{}", crate::ci::github::json_pretty(&v));
             } else {
                 if let Some(r) = &row {
                     print_runs(std::slice::from_ref(r));
-                    println!();
+                    outln!();
                 }
-                println!("{:<24} {:<10} {:>8} {:>4}  details", "TASK", "STATE", "TIME", "TRY");
+                outln!("{:<24} {:<10} {:>8} {:>4}  details", "TASK", "STATE", "TIME", "TRY");
                 for t in &tasks {
                     let mut details = Vec::new();
                     if let Some(c) = t.cause.as_deref().filter(|c| *c != "ok") {
@@ -126,7 +126,7 @@ pub fn run(cmd: RunsCommand) -> Exit {
                     if !t.rules.is_empty() {
                         details.push(format!("rules={}", t.rules));
                     }
-                    println!(
+                    outln!(
                         "{:<24} {:<10} {:>8} {:>4}  {}",
                         t.task_id,
                         t.state,
@@ -135,7 +135,7 @@ pub fn run(cmd: RunsCommand) -> Exit {
                         details.join(" ")
                     );
                 }
-                println!("\nreport: {}", dir.join(&run_id).join("report.md").display());
+                outln!("\nreport: {}", dir.join(&run_id).join("report.md").display());
             }
             Exit::Ok
         }
@@ -163,9 +163,9 @@ pub fn run(cmd: RunsCommand) -> Exit {
                 })
                 .collect();
             if json {
-                println!("{}", crate::ci::github::json_pretty(&rows));
+                outln!("{}", crate::ci::github::json_pretty(&rows));
             } else {
-                println!("{:<24} {:<22} {:<22} change", "TASK", a, b);
+                outln!("{:<24} {:<22} {:<22} change", "TASK", a, b);
                 for id in &ids {
                     let (x, y) = (find(&ta, id), find(&tb, id));
                     let show = |t: &Option<TaskRow>| {
@@ -182,7 +182,7 @@ pub fn run(cmd: RunsCommand) -> Exit {
                         (Some(_), None) => "removed".into(),
                         _ => String::new(),
                     };
-                    println!("{:<24} {:<22} {:<22} {}", id, show(&x), show(&y), change);
+                    outln!("{:<24} {:<22} {:<22} {}", id, show(&x), show(&y), change);
                 }
             }
             Exit::Ok
@@ -191,9 +191,9 @@ pub fn run(cmd: RunsCommand) -> Exit {
 }
 
 fn print_runs(rows: &[RunRow]) {
-    println!("{:<22} {:<12} {:>4} {:>6} {:>6} {:>7}  source", "RUN", "STATUS", "EXIT", "TASKS", "OK", "NOT OK");
+    outln!("{:<22} {:<12} {:>4} {:>6} {:>6} {:>7}  source", "RUN", "STATUS", "EXIT", "TASKS", "OK", "NOT OK");
     for r in rows {
-        println!(
+        outln!(
             "{:<22} {:<12} {:>4} {:>6} {:>6} {:>7}  {}",
             r.run_id,
             r.status,

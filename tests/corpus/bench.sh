@@ -33,7 +33,7 @@ fi
 [ -x "${orchestra:-}" ] || { echo "bench: build orchestra first (cargo build --release)" >&2; exit 1; }
 
 # The planner's commands for "build and test", per project (kept in step with
-# src/planner/offline.rs; `orchestra plan "build and test" --workdir DIR` shows them).
+# orchestrator/src/planner/offline.rs; `orchestra plan "build and test" --workdir DIR` shows them).
 direct() {
   case "$1" in
     num-rational) cargo build --offline && cargo test --offline ;;

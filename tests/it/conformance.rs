@@ -481,6 +481,21 @@ fn containers_mount_the_built_in_supervisor_and_never_a_planted_one() {
 }
 
 #[test]
+fn a_volume_over_the_supervisor_directory_fails_closed() {
+    // A task that could write there would choose a later container's supervisor.
+    let e = env();
+    chown_tree(&e.ws, 1000);
+    container_setup();
+    let state = e.home.join(".local/state");
+    std::fs::create_dir_all(&state).unwrap();
+    let p = e.policy("vol", &format!("container:\n  volumes: [\"{}:/state:rw\"]\n", state.display()));
+    let o = e.run_cmd(e.cmd(&p, &["--backend", "docker"], &["touch", "ran"]));
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stderr.contains("supervisor directory"), "{}", o.stderr);
+    assert!(!e.ws.join("ran").exists());
+}
+
+#[test]
 fn a_supervisor_override_that_is_not_static_fails_closed() {
     let e = env();
     chown_tree(&e.ws, 1000);

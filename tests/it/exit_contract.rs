@@ -242,3 +242,82 @@ fn run_a_control_refused_only_at_sandbox_setup_is_1() {
     let junit = w.read(&w.only_run_dir().join("junit.xml"));
     assert!(junit.contains("<property name=\"exit_code\" value=\"1\"/>"), "{junit}");
 }
+
+// ---- orchestra's own stdout ---------------------------------------------------
+
+/// Commands that print, run in a workspace with an audit log: (argv, exit code
+/// when stdout is fine).
+fn printing_commands(e: &Env) -> Vec<(Vec<String>, i32)> {
+    let audit = e.ws.join(".orchestra/audit").display().to_string();
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    vec![
+        (s(&["sandbox", "probe"]), 0),
+        (s(&["sandbox", "probe", "--json"]), 0),
+        (s(&["policy", "show", "default"]), 0),
+        (s(&["policy", "schema"]), 0),
+        (s(&["policy", "list"]), 0),
+        (s(&["config", "schema"]), 0),
+        (s(&["completions", "bash"]), 0),
+        (s(&["audit", "show", &audit]), 0),
+        (s(&["audit", "show", "--json", &audit]), 0),
+        (s(&["audit", "verify", &audit, "--json"]), 0),
+    ]
+}
+
+#[test]
+fn a_full_disk_under_stdout_is_one_line_and_exit_1_for_every_printing_command() {
+    let e = env();
+    e.run_cmd(e.cmd("default", &[], &["true"])).assert_ok();
+    for (argv, _) in printing_commands(&e) {
+        let mut c = e.command();
+        c.args(&argv).stdout(std::fs::File::create("/dev/full").unwrap());
+        let o = c.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{argv:?}: {err}");
+        let said: Vec<&str> = err.lines().filter(|l| l.contains("writing to standard output")).collect();
+        assert_eq!(said.len(), 1, "{argv:?}: {err}");
+        assert!(!err.contains("panicked"), "{argv:?}: {err}");
+    }
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly_with_the_usual_exit_code() {
+    let e = env();
+    e.run_cmd(e.cmd("default", &[], &["true"])).assert_ok();
+    for (argv, code) in printing_commands(&e) {
+        let mut c = e.command();
+        c.args(&argv).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        // The reader closes before (or while) the command prints.
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{argv:?}: {err}");
+        assert!(!err.contains("panicked") && !err.contains("writing to standard output"), "{argv:?}: {err}");
+    }
+}
+
+#[test]
+fn run_json_keeps_its_exit_code_when_the_reader_goes_away_or_the_disk_is_full() {
+    // `orchestra run --json | head -1` must still exit 4 for a violation, and a
+    // full disk under stdout must not turn it into anything lower.
+    for full in [false, true] {
+        let w = World::ci();
+        let mut c = w.run_cmd(&plan(&[sh("a", OK, ""), sh("b", VIOLATE, ", needs: [a]")]), &["--json"]);
+        if full {
+            c.stdout(std::fs::File::create("/dev/full").unwrap());
+        } else {
+            c.stdout(std::process::Stdio::piped());
+        }
+        c.stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(4), "full={full}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.contains("writing to standard output"), full, "{err}");
+        assert_eq!(states(&w).get("b").map(String::as_str), Some("violation"));
+        assert!(w.ws.join("ok.txt").exists(), "task a ran to its end");
+    }
+}

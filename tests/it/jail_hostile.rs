@@ -288,7 +288,7 @@ fn a_dot_orchestra_symlink_left_in_the_workspace_is_refused_before_anything_runs
 }
 
 /// ESCAPE of a limit. limits.disk is observed by summing the sizes of the paths
-/// the task opened for writing (supervisor.rs check_disk); renaming each file
+/// the task opened for writing (jail/disk.rs); renaming each file
 /// away after writing it takes it out of the sum, and RLIMIT_FSIZE bounds only
 /// one file. 36 MB land in the workspace under `disk: 8MiB`, exit 0.
 #[test]
@@ -529,7 +529,7 @@ impl Drop for RestoreMeta {
 
 /// ESCAPE (root invoker). The six device nodes are bound into /dev without
 /// MS_RDONLY (rootfs.rs mount_dev) and the supervisor treats them as writable
-/// files (supervisor.rs write_allowed: writable_files), so chmod/utimes reach the
+/// files (jail/decide.rs write_allowed: writable_files), so chmod/utimes reach the
 /// HOST's device inode: the task (kernel uid 0, owner of /dev/full) changes the
 /// host's /dev/full mode and mtime (`chmod 000 /dev/null` would break the host).
 #[test]
@@ -554,7 +554,7 @@ fn fresh_proc_mode(entry: &str) -> Option<String> {
 
 /// ESCAPE (root invoker). /proc is mounted without MS_RDONLY, landlock does not
 /// cover setattr, and the supervisor waves through any path below /proc/self/fd
-/// (supervisor.rs write_allowed). O_PATH needs no permission, so the task chmods a
+/// (jail/decide.rs write_allowed). O_PATH needs no permission, so the task chmods a
 /// global procfs entry through /proc/self/fd/N: proc_notify_change stores the mode
 /// in the shared proc_dir_entry, so every procfs instance on the host sees it
 /// (with /proc/sysrq-trigger, 0200 -> 0222 would let any host user reboot it).

@@ -40,7 +40,7 @@ fn review_chmod_through_proc_self_fd_is_reported() {
 }
 
 /// resolve() normalises `..` lexically BEFORE following symlinks
-/// (supervisor.rs normalise), unlike the kernel: `l/../lib/x` with l -> /usr/bin
+/// (jail/resolve.rs), unlike the kernel: `l/../lib/x` with l -> /usr/bin
 /// is judged as <ws>/lib/x (allowed) while the kernel writes /usr/lib/x.
 /// SECURITY.md §2.6: "symlinks are resolved as the kernel would".
 #[test]
@@ -132,7 +132,7 @@ fn review_chmod_of_dot_orchestra_is_reported() {
     o.assert_violation("fs.write");
 }
 
-/// UNREPORTED. supervisor.rs `resolve` takes the readlink text of the cwd (or
+/// UNREPORTED. jail/resolve.rs `resolve` takes the readlink text of the cwd (or
 /// dirfd) and `is_filesystem_path` rejects any text ending in " (deleted)", so a
 /// task whose cwd is a workspace directory NAMED "d (deleted)" gets every
 /// relative write answered CONTINUE: `touch ../.orchestra/x` fails in the kernel
@@ -305,7 +305,7 @@ fn review2_openat2_resolve_in_root_inside_the_workspace_is_allowed() {
 }
 
 /// COSMETIC (false positive, misleading rule). A path argument longer than
-/// PATH_MAX: the kernel answers ENAMETOOLONG, but `cstr` (supervisor.rs) gives
+/// PATH_MAX: the kernel answers ENAMETOOLONG, but `cstr` (jail/memory.rs) gives
 /// up after 4096 bytes and the supervisor reports `syscall.unreadable_argument`
 /// ("its path lies in memory the supervisor cannot read") and kills the task.
 #[test]

@@ -175,7 +175,7 @@ fn setuid_namespace_less_chmod_is_denied_and_reported() {
 }
 
 /// decide_exec() stats an absolute path in the INIT's context without mapping
-/// /proc/self to the task (supervisor.rs decide_exec): /proc/self/fd/3 is then the
+/// /proc/self to the task (jail/decide.rs decide_exec): /proc/self/fd/3 is then the
 /// init's control socket, not su, and exec.setuid is not reported (nosuid and
 /// no_new_privs still defuse su). SECURITY.md §3: exec `su` → exec.setuid.
 #[test]

@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// The supervisor reads path arguments with process_vm_readv (GUP without
 /// FOLL_FORCE) and falls back to /proc/PID/mem only on EPERM/ENOSYS
-/// (supervisor.rs TaskMem::read_at). A path in a PROT_WRITE-only mapping is
+/// (jail/memory.rs TaskMem::read_at). A path in a PROT_WRITE-only mapping is
 /// readable by the task's own kernel (x86) but EFAULTs for the supervisor, and an
 /// unreadable path is CONTINUEd silently (decide_write: `let Some(p) = .. else {
 /// continue }`). Deterministic, not a race: every path-based report is lost.

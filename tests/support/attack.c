@@ -41,8 +41,10 @@
 
 
 static volatile int race_started;
+static volatile pid_t race_tid;
 
 static void *race_open(void *path) {
+    race_tid = (pid_t)syscall(SYS_gettid);
     race_started = 1;
     report("open for writing while the process exits", open((const char *)path, O_WRONLY | O_CREAT, 0644));
     return NULL;
@@ -229,11 +231,19 @@ int main(int argc, char **argv) {
         pthread_t t;
         pthread_create(&t, NULL, race_open, argv[2]);
         while (!race_started) { }
-        /* 50 us: the thread is inside its open (waiting on the supervisor). */
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        do clock_gettime(CLOCK_MONOTONIC, &t1);
-        while ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) < 50000);
+        /* Until the thread is blocked inside its open (waiting on the
+         * supervisor): /proc/self/task/TID/syscall then starts with the call's
+         * number (2 open, 257 openat); at most 2 s, so a loaded machine cannot
+         * end the process before the call was made. */
+        char sc[64];
+        snprintf(sc, sizeof sc, "/proc/self/task/%d/syscall", (int)race_tid);
+        for (int i = 0; i < 20000; i++) {
+            char b[32] = {0};
+            int fd = open(sc, O_RDONLY);
+            if (fd >= 0) { (void)read(fd, b, sizeof b - 1); close(fd); }
+            if (!strncmp(b, "257 ", 4) || !strncmp(b, "2 ", 2)) break;
+            usleep(100);
+        }
         if (m[5] == 'k') kill(getpid(), SIGKILL);
         _exit(0);
     }

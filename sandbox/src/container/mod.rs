@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod observe;
 pub mod output;
 pub mod pool;
+pub mod private_dir;
 pub mod reap;
 pub mod seccomp;
 pub mod spec;
@@ -115,7 +116,7 @@ fn pool_size() -> Result<usize, SandboxError> {
     pool::size().map_err(|e| unenforceable("container pool", e))
 }
 
-/// The static orchestra to mount as the in-container supervisor, when the
+/// The static supervisor binary to mount in the container, when the
 /// policy requires one.
 fn supervisor_bin(policy: &Policy) -> Result<Option<PathBuf>, SandboxError> {
     match policy.container.supervisor {
@@ -702,6 +703,20 @@ fn drops_every_capability(drop: &[String], add: Option<&[String]>) -> bool {
     add.is_none_or(|a| a.is_empty()) && (has("ALL") || DEFAULTS.iter().all(|d| has(d)))
 }
 
+/// What to say about `ORCHESTRA_SUPERVISOR_BIN` when the supervisor ended
+/// without a report: only when one is set (another version refuses the
+/// protocol's arguments).
+fn override_hint() -> String {
+    match std::env::var_os(supervisor::BIN_ENV) {
+        Some(v) => format!(
+            "; {}={} may be from another orchestra version: unset it to use the built-in one",
+            supervisor::BIN_ENV,
+            std::path::Path::new(&v).display()
+        ),
+        None => String::new(),
+    }
+}
+
 /// The container's part of the report: the engine's and the supervisor's
 /// evidence, merged into an [`Outcome`] for [`outcome::build`].
 #[allow(clippy::too_many_arguments)]
@@ -729,7 +744,10 @@ fn build_report(
         setup_error: run.setup_error,
         no_status: if supervised {
             // Its own messages went to streams nobody reads (the output is the FIFOs').
-            "the in-container supervisor ended without a report (crashed, or killed from outside; an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: unset it to use the one built in)".into()
+            format!(
+                "the in-container supervisor ended without a report (crashed, or killed from outside{})",
+                override_hint()
+            )
         } else {
             "the container ended without the task's status".into()
         },
@@ -761,9 +779,8 @@ fn build_report(
             Some(c) if !supervised => o.exit_status = Some(c as i32),
             // The supervisor's own status, not the task's: the task's is unknown.
             Some(c) => {
-                o.no_status = format!(
-                    "the in-container supervisor ended with status {c} without a report (an ORCHESTRA_SUPERVISOR_BIN from another orchestra version refuses its arguments: unset it to use the one built in)"
-                );
+                o.no_status =
+                    format!("the in-container supervisor ended with status {c} without a report{}", override_hint());
             }
             // Started, then gone with neither a report nor a status (`docker kill`
             // or `rm -f` of an auto-removed container): the task ran and was

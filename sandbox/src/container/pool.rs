@@ -252,40 +252,7 @@ impl Pool {
     /// directory owned by us with no access for others; its path must need no
     /// escaping in JSON (it goes into create bodies).
     pub fn open(root: &Path) -> std::io::Result<Pool> {
-        let text = root.to_str().ok_or_else(|| io_other(format!("{}: not UTF-8", root.display())))?;
-        if !root.is_absolute() || text.chars().any(|c| c == '"' || c == '\\' || c.is_control() || c == ':') {
-            return Err(io_other(format!("{text}: the pool directory needs a plain absolute path")));
-        }
-        if let Some(parent) = root.parent() {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
-        }
-        match std::fs::DirBuilder::new().mode(0o700).create(root) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
-        }
-        let me = nix::unistd::geteuid().as_raw();
-        let m = std::fs::symlink_metadata(root)?;
-        if !m.is_dir() || m.uid() != me || m.mode() & 0o077 != 0 {
-            return Err(io_other(format!(
-                "{text}: the pool directory must be a directory owned by uid {me} with mode 0700"
-            )));
-        }
-        // Nobody else may be able to swap it, or a parent, for another directory:
-        // every ancestor is root's or ours, and writable by no one else (a
-        // sticky directory such as /tmp only lets its owner rename entries).
-        for dir in root.ancestors().skip(1) {
-            let m = std::fs::symlink_metadata(dir)?;
-            let shared_write = m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
-            if !m.is_dir() || (m.uid() != 0 && m.uid() != me) || shared_write {
-                return Err(io_other(format!(
-                    "{text}: {} could be replaced by another user (owned by uid {}, mode {:o}); choose a private directory",
-                    dir.display(),
-                    m.uid(),
-                    m.mode() & 0o7777
-                )));
-            }
-        }
+        super::private_dir::ensure(root, "the pool directory")?;
         for sub in ["slots", "ready", "claimed", "fill"] {
             match std::fs::DirBuilder::new().mode(0o700).create(root.join(sub)) {
                 Ok(()) => {}

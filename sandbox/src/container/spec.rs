@@ -141,6 +141,16 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
                 )));
             }
         }
+        // The built-in supervisor's directory: a task that could write there
+        // would choose the supervisor of a later container.
+        if let Some(state) = super::supervisor::state_dir()
+            && (state.starts_with(&v.host) || v.host.starts_with(&state))
+        {
+            return Err(SpecError(format!(
+                "volume {spec:?} would expose orchestra's supervisor directory {}",
+                state.display()
+            )));
+        }
         binds.push(format!("{}:{}:{}", v.host.display(), v.container.display(), rw_flag(v.rw)));
     }
     if let Some((bin, out)) = &facts.supervisor {

@@ -10,8 +10,8 @@
 //! binary a task or an older orchestra left); an `ORCHESTRA_SUPERVISOR_BIN`
 //! is used only if it is a static ELF (no program interpreter: it needs
 //! nothing from the image); the inner policy is derived
-//! from the host policy by one pure function ([`inner_policy`]); the inner
-//! orchestra writes no audit log (the host's records the task) and reports
+//! from the host policy by one pure function ([`inner_policy`]); the
+//! supervisor writes no audit log (the host's records the task) and reports
 //! through a file in a host directory the task cannot see (landlock).
 
 use crate::policy::{Limit, NamespaceMode, Policy, TmpMode};
@@ -104,47 +104,42 @@ pub fn state_dir() -> Option<PathBuf> {
 }
 
 /// The embedded supervisor as a file: the existing one if it holds exactly
-/// the embedded bytes (owned by us, a regular file nobody else may write),
-/// else written anew (temp file, fsync, rename) and checked again.
+/// the embedded bytes, else written anew (a fresh temp file, fsync, rename)
+/// and checked again. The directory must be one only we control
+/// ([`super::private_dir`]): nobody else can swap the file after the check.
 fn built_in() -> Result<PathBuf, LocateError> {
     use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let dir = state_dir().ok_or(LocateError::NoStateDir)?;
     let path = dir.join(format!("orchestra-sandbox-{}", EMBEDDED_ID.trim()));
+    let write_err = |source| LocateError::Write { path: path.clone(), source };
+    super::private_dir::ensure(&dir, "the built-in supervisor").map_err(write_err)?;
     if holds_embedded(&path) {
         return Ok(path);
     }
-    let write_err = |source| LocateError::Write { path: path.clone(), source };
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(write_err)?;
-    let tmp = dir.join(format!(".orchestra-sandbox.{}.{}", std::process::id(), EMBEDDED_ID.trim()));
-    let _ = std::fs::remove_file(&tmp);
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o555)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(EMBEDDED).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .and_then(|()| std::fs::File::open(&dir).and_then(|d| d.sync_all()));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(write_err(e));
-    }
+    let mut tmp = tempfile::Builder::new().prefix(".orchestra-sandbox.").tempfile_in(&dir).map_err(write_err)?;
+    // The exact mode whatever the umask: the container's task user runs it.
+    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o555))
+        .and_then(|()| tmp.write_all(EMBEDDED))
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(write_err)?;
+    tmp.persist(&path).map_err(|e| write_err(e.error))?;
+    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(write_err)?;
     if holds_embedded(&path) { Ok(path) } else { Err(LocateError::Changed(path)) }
 }
 
-/// Whether `path` (not followed if a link) is a regular file of ours that
-/// only we may write, holding exactly the embedded supervisor.
+/// Whether `path` (not followed if a link, not waited on if a FIFO) is a
+/// regular file of ours with mode 0555 and one name, holding exactly the
+/// embedded supervisor.
 fn holds_embedded(path: &Path) -> bool {
     use std::io::Read;
     use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    let Ok(mut f) = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
-    else {
+    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let Ok(mut f) = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(path) else {
         return false;
     };
     let Ok(meta) = f.metadata() else { return false };
-    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o022 != 0 {
+    let ours = meta.uid() == nix::unistd::geteuid().as_raw();
+    if !meta.is_file() || !ours || meta.mode() & 0o7777 != 0o555 || meta.nlink() != 1 {
         return false;
     }
     if meta.len() != EMBEDDED.len() as u64 {
@@ -226,6 +221,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("sup");
         std::fs::write(&f, EMBEDDED).unwrap();
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
         assert!(holds_embedded(&f));
         let mut changed = EMBEDDED.to_vec();
         let last = changed.len() - 1;
@@ -240,6 +236,15 @@ mod tests {
         std::os::unix::fs::symlink(&f, &link).unwrap();
         assert!(!holds_embedded(&link), "a link is not followed");
         assert!(holds_embedded(&f));
+        let other_name = dir.path().join("hard");
+        std::fs::hard_link(&f, &other_name).unwrap();
+        assert!(!holds_embedded(&f), "a second name could change it later");
+        std::fs::remove_file(&other_name).unwrap();
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o500)).unwrap();
+        assert!(!holds_embedded(&f), "not runnable by the container's task user");
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o555)).unwrap();
+        assert!(!holds_embedded(&fifo), "a FIFO is refused, not waited on");
     }
 
     #[test]

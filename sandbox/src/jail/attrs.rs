@@ -23,7 +23,8 @@
 //! Guarantee: after a `Continue` judgement, no path lookup by the kernel on the
 //! task's behalf happens for these calls; what changes is the inode judged.
 
-use super::supervisor::{Decision, Memory, write_allowed};
+use super::decide::{Decision, write_allowed};
+use super::memory::Memory;
 use super::{plan::JailPlan, seccomp};
 use crate::sys::{self, Notification};
 use std::ffi::CString;

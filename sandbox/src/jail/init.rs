@@ -180,7 +180,7 @@ fn run(rep: &mut Reporter) -> Result<u8, SetupError> {
             // The task's hand-over: its seccomp listener (None when observation is
             // off); an error when it failed before (it reported why).
             let listener = sys::recv_fd(init_sock.as_raw_fd()).unwrap_or(None);
-            if listener.is_some() && !super::supervisor::can_read_memory_of(task_pid) {
+            if listener.is_some() && !super::memory::can_read_memory_of(task_pid) {
                 // Without the task's memory no path could be judged: fail closed
                 // rather than let every write through unreported.
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(task_pid), nix::sys::signal::Signal::SIGKILL);

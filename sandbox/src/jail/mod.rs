@@ -6,13 +6,18 @@
 //! Where things are denied: the mount tree and decoys in [`rootfs`]; the network
 //! by the empty network namespace (here) plus socket-family rules in
 //! [`seccomp`] and TCP rules in [`landlock_rules`]; syscalls in [`seccomp`];
-//! observation in [`supervisor`]; limits in `sandbox::cgroup` and rlimits in [`init`].
+//! what is judged in [`decide`] (each notification) and observed by
+//! [`supervisor`]; limits in `sandbox::cgroup` and rlimits in [`init`].
 
 pub mod attrs;
+pub mod decide;
+pub mod disk;
 pub mod init;
 pub mod landlock_rules;
+pub mod memory;
 pub mod plan;
 pub mod protocol;
+pub mod resolve;
 pub mod rootfs;
 pub mod seccomp;
 pub mod supervisor;

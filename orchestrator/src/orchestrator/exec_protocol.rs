@@ -216,8 +216,33 @@ pub fn mono_us() -> u64 {
     crate::sandbox::sys::monotonic().as_micros() as u64
 }
 
+/// An attempt of task `build` in a new run below `dir`, every field set: for
+/// the tests of both sides of the protocol (run builds, exec parses).
+#[doc(hidden)]
+pub fn sample_attempt(dir: &Path) -> Result<Attempt, crate::runstore::RunStoreError> {
+    let runs = crate::runstore::RunsDir::open(dir, None)?;
+    let run = RunDir::create_in(&runs)?;
+    Ok(Attempt {
+        task: "build".into(),
+        number: 1,
+        argv: vec!["/usr/bin/make".into(), "-j2".into()],
+        policy: "default".into(),
+        policy_sha256: "sha256:ab".into(),
+        env: vec![("SECRET_TOKEN".into(), "hunter2".into())],
+        timeout: Some("5s".into()),
+        workdir: "/ws".into(),
+        audit_dir: "/ws/.orchestra/audit".into(),
+        run_id: run.id.clone(),
+        protect: vec![dir.to_path_buf()],
+        report: run.task_report_rel("build"),
+        log: run.log_rel("build"),
+        run,
+        container_pool: Some(2),
+    })
+}
+
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use clap::Parser;
 
@@ -242,33 +267,10 @@ pub(crate) mod tests {
         }
     }
 
-    /// An attempt of task `build` in a new run below `dir`.
-    pub(crate) fn attempt(dir: &Path) -> Attempt {
-        let runs = crate::runstore::RunsDir::open(dir, None).unwrap();
-        let run = RunDir::create_in(&runs).unwrap();
-        Attempt {
-            task: "build".into(),
-            number: 1,
-            argv: vec!["/usr/bin/make".into(), "-j2".into()],
-            policy: "default".into(),
-            policy_sha256: "sha256:ab".into(),
-            env: vec![("SECRET_TOKEN".into(), "hunter2".into())],
-            timeout: Some("5s".into()),
-            workdir: "/ws".into(),
-            audit_dir: "/ws/.orchestra/audit".into(),
-            run_id: run.id.clone(),
-            protect: vec![dir.to_path_buf()],
-            report: run.task_report_rel("build"),
-            log: run.log_rel("build"),
-            run,
-            container_pool: Some(2),
-        }
-    }
-
     #[test]
     fn an_attempt_is_started_in_the_run_directory_with_its_variables_off_the_command_line() {
         let dir = tempfile::tempdir().unwrap();
-        let a = attempt(dir.path());
+        let a = sample_attempt(dir.path()).unwrap();
         let cmd = command(Path::new("/usr/bin/orchestra"), &a, 7);
         let args: Vec<String> = cmd.get_args().map(|s| s.to_string_lossy().into_owned()).collect();
         assert!(!args.iter().any(|s| s.contains("hunter2")), "{args:?}");

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The built-in whitelist (`policies/tools.yaml`), used unless the config opts out.
-pub const BUILTIN: &str = include_str!("../../policies/tools.yaml");
+pub const BUILTIN: &str = include_str!("../../../policies/tools.yaml");
 
 /// Program names treated as shells (they must be declared `shell: true`).
 const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "ash", "busybox", "fish", "csh", "tcsh"];

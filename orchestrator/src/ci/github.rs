@@ -264,16 +264,18 @@ pub fn eprint_quoted(text: &str) {
     };
 }
 
-/// [`print_quoted`] on stdout (as it is when stdout is a file or a device, so
-/// `orchestra plan "…" > plan.yaml` writes only the plan).
-pub fn print_quoted_out(text: &str) {
+/// `text` as [`print_quoted`] writes it for stdout (plain when stdout is a
+/// file or a device, so `orchestra plan "…" > plan.yaml` writes only the plan),
+/// for the caller to print.
+pub fn quoted_for_stdout(text: &str) -> Vec<u8> {
     use std::os::fd::AsFd;
-    let mut out = std::io::stdout().lock();
+    let mut out = Vec::new();
     let _ = if reaches_runner(std::io::stdout().as_fd()) {
         print_quoted(&mut out, text)
     } else {
         print_plain(&mut out, text)
     };
+    out
 }
 
 /// Pretty JSON that no runner reads as a workflow command, for `--json`

@@ -51,7 +51,7 @@ pub struct Config {
     /// Tools added to (or replacing) the built-in whitelist.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tools: BTreeMap<String, ToolSpec>,
-    /// Planner backends (L2) and replanning bounds (see `src/planner/settings.rs`).
+    /// Planner backends (L2) and replanning bounds (see `orchestrator/src/planner/settings.rs`).
     #[serde(default)]
     pub planner: crate::planner::settings::PlannerConfig,
     /// Wall-clock limit for a whole run, when the plan sets none (`--timeout` overrides both).
@@ -66,7 +66,7 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<SeedSecurity>,
     /// Plan `env:` names refused by default (they can change which code a
-    /// whitelisted tool runs, see `src/plan/env.rs`) that this project allows
+    /// whitelisted tool runs, see `orchestrator/src/plan/env.rs`) that this project allows
     /// knowingly, e.g. `[PYTHONPATH]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_task_env: Vec<String>,

@@ -400,7 +400,7 @@ mod tests {
 
     #[test]
     fn committed_schema_and_examples_are_current() {
-        let root = env!("CARGO_MANIFEST_DIR");
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let committed = std::fs::read_to_string(format!("{root}/plans/schema.json")).unwrap();
         assert_eq!(schema(), committed, "regenerate with: orchestra plan --schema > plans/schema.json");
         for entry in std::fs::read_dir(format!("{root}/plans/examples")).unwrap() {

@@ -1,0 +1,975 @@
+//! What the supervisor answers to one notification: pure functions of the
+//! jail plan, the notification and the task's memory (behind [`Memory`], so
+//! every rule is unit-tested with a fake one), plus path resolution through
+//! `/proc` ([`super::resolve`]).
+//!
+//! A call is *denied and reported* when it belongs to a denied class, uses a
+//! forbidden socket family, connects or sends to an abstract unix socket (or
+//! off loopback), execs a setuid/setgid file, sets setuid/setgid bits, or
+//! writes outside the writable roots; an argument the supervisor cannot read
+//! or resolve is denied with its own rule. Everything else continues.
+
+use super::memory::Memory;
+use super::plan::{JailPlan, Mount};
+use super::resolve::{PATH_MAX, Target, link_path, resolve, resolve_in};
+use super::seccomp::{self, PathArgs, Watch};
+use crate::policy::NetworkMode;
+use crate::rule::Rule;
+use crate::sys::Notification;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// A decision on one notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Let the kernel handle it.
+    Continue,
+    /// Deny with errno and report `rule`.
+    Deny {
+        /// errno returned to the task.
+        errno: i32,
+        /// Rule name.
+        rule: Rule,
+        /// What was attempted.
+        detail: String,
+    },
+}
+
+/// Decide on one notification (the policy logic, apart from the I/O loop).
+/// `written` receives the paths a continued write touches (for `limits.disk`).
+pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut Vec<PathBuf>) -> Decision {
+    if n.arch != seccomp::AUDIT_ARCH_X86_64 || n.nr as u32 & seccomp::X32_BIT != 0 {
+        // Only the watch filter's foreign-ABI prefix sends these.
+        let abi = if n.arch == seccomp::AUDIT_ARCH_X86_64 { "x32" } else { "a 32-bit (or foreign)" };
+        return Decision::Deny {
+            errno: libc::ENOSYS,
+            rule: Rule::SeccompAbi,
+            detail: format!("system call {} through {abi} ABI (arch {:#x})", n.nr as u32 & !seccomp::X32_BIT, n.arch),
+        };
+    }
+    let nr = n.nr as i64;
+    let name = seccomp::syscall_name(nr);
+    let Some(watch) = seccomp::watch_of(nr) else { return Decision::Continue };
+    let watch = seccomp::refine(nr, &n.args, watch);
+    match watch {
+        Watch::Class(class) => {
+            if !plan.denied.contains(&class) {
+                return Decision::Continue;
+            }
+            Decision::Deny {
+                errno: libc::EPERM,
+                rule: Rule::Syscall(class),
+                detail: format!("{name}() is denied by the policy"),
+            }
+        }
+        Watch::Socket => Decision::Deny {
+            errno: libc::EACCES,
+            rule: Rule::Network(plan.network),
+            detail: format!("{name}({}, {})", family_name(n.args[0]), type_name(n.args[1])),
+        },
+        Watch::Connect => decide_connect(plan, n, mem),
+        Watch::SendMsg => decide_sendmsg(plan, n, mem),
+        Watch::Barrier => Decision::Continue,
+        Watch::Exec => decide_exec(n, mem, nr),
+        Watch::Write(args) => decide_write(plan, n, mem, &name, args, written),
+        Watch::WriteFd(arg) => decide_write_fd(plan, n, mem, &name, arg),
+    }
+}
+
+/// A pointer argument the supervisor cannot read (a write-only mapping,
+/// `memfd_secret`, …): the call is denied rather than let through unjudged.
+/// The rule for a pointer argument the supervisor cannot read.
+pub(super) const UNREADABLE_RULE: Rule = Rule::SyscallUnreadableArgument;
+
+/// The rule for a path the supervisor cannot resolve.
+pub(super) const UNRESOLVABLE_RULE: Rule = Rule::FsUnresolvablePath;
+
+fn unreadable(name: &str, what: &str) -> Decision {
+    Decision::Deny {
+        errno: libc::EACCES,
+        rule: UNREADABLE_RULE,
+        detail: format!("{name}: its {what} lies in memory the supervisor cannot read"),
+    }
+}
+
+/// A path that cannot be resolved as the kernel would (too long, a symlink loop
+/// the kernel would refuse anyway, a vanished descriptor): denied, not guessed.
+fn unresolvable(name: &str, why: &str) -> Decision {
+    Decision::Deny {
+        errno: libc::EACCES,
+        rule: UNRESOLVABLE_RULE,
+        detail: format!("{name}: the path cannot be resolved ({why})"),
+    }
+}
+
+fn family_name(f: u64) -> String {
+    match f as i32 {
+        libc::AF_UNIX => "AF_UNIX".into(),
+        libc::AF_INET => "AF_INET".into(),
+        libc::AF_INET6 => "AF_INET6".into(),
+        libc::AF_NETLINK => "AF_NETLINK".into(),
+        libc::AF_PACKET => "AF_PACKET".into(),
+        libc::AF_BLUETOOTH => "AF_BLUETOOTH".into(),
+        libc::AF_ALG => "AF_ALG".into(),
+        libc::AF_VSOCK => "AF_VSOCK".into(),
+        libc::AF_KEY => "AF_KEY".into(),
+        other => format!("family {other}"),
+    }
+}
+
+fn type_name(t: u64) -> String {
+    match (t & 0xf) as i32 {
+        libc::SOCK_STREAM => "SOCK_STREAM".into(),
+        libc::SOCK_DGRAM => "SOCK_DGRAM".into(),
+        libc::SOCK_RAW => "SOCK_RAW".into(),
+        libc::SOCK_SEQPACKET => "SOCK_SEQPACKET".into(),
+        other => format!("type {other}"),
+    }
+}
+
+fn decide_connect(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decision {
+    // connect(fd, addr, len) or sendto(fd, buf, n, flags, addr, len).
+    let (ptr, len) = if n.nr as i64 == libc::SYS_sendto { (n.args[4], n.args[5]) } else { (n.args[1], n.args[2]) };
+    decide_address(plan, mem, &seccomp::syscall_name(n.nr as i64), ptr, len)
+}
+
+/// `sendmsg(fd, msg, flags)` / `sendmmsg(fd, msgvec, vlen, flags)`: each
+/// message's `msg_name` is judged as a `connect` to it would be. A message
+/// without a name goes where the socket is connected (judged at `connect`).
+fn decide_sendmsg(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decision {
+    /// `struct msghdr` is 56 bytes; `struct mmsghdr` adds a u32 and padding.
+    const MSGHDR: u64 = 56;
+    const MMSGHDR: u64 = 64;
+    /// The kernel's own cap on sendmmsg's vlen (UIO_MAXIOV).
+    const MAX_VLEN: u64 = 1024;
+    let call = seccomp::syscall_name(n.nr as i64);
+    let (base, count, stride) = if n.nr as i64 == libc::SYS_sendmmsg {
+        (n.args[1], (n.args[2] & 0xffff_ffff).min(MAX_VLEN), MMSGHDR)
+    } else {
+        (n.args[1], 1, MSGHDR)
+    };
+    if base == 0 {
+        return Decision::Continue; // EFAULT from the kernel
+    }
+    for i in 0..count {
+        let Some(hdr) = mem.bytes(base.wrapping_add(i * stride), 12) else {
+            return unreadable(&call, "message header");
+        };
+        let name = u64::from_ne_bytes(hdr[0..8].try_into().unwrap_or_default());
+        let len = u32::from_ne_bytes(hdr[8..12].try_into().unwrap_or_default()) as u64;
+        if name == 0 || len == 0 {
+            continue;
+        }
+        let d = decide_address(plan, mem, &call, name, len);
+        if d != Decision::Continue {
+            return d;
+        }
+    }
+    Decision::Continue
+}
+
+/// Judge a destination socket address at `ptr` (`len` bytes) in the task's memory.
+fn decide_address(plan: &JailPlan, mem: &dyn Memory, call: &str, ptr: u64, len: u64) -> Decision {
+    let len = (len as usize).min(128);
+    if len < 2 || ptr == 0 {
+        return Decision::Continue; // the kernel refuses it (EINVAL/EFAULT)
+    }
+    let Some(addr) = mem.bytes(ptr, len) else { return unreadable(call, "address") };
+    let family = u16::from_ne_bytes([addr[0], addr[1]]) as i32;
+    let pathname_unix = family == libc::AF_UNIX && addr.len() > 2 && addr[2] != 0;
+    if plan.network == NetworkMode::Host && (plan.namespaces || !pathname_unix) {
+        // Host networking: only watched without namespaces, for pathname sockets.
+        return Decision::Continue;
+    }
+    match family {
+        libc::AF_UNIX if addr.len() > 2 && addr[2] == 0 => {
+            let name = String::from_utf8_lossy(&addr[3..]).trim_end_matches('\0').to_string();
+            Decision::Deny {
+                errno: libc::EACCES,
+                rule: Rule::NetworkAbstractUnix,
+                detail: format!("{call}(@{name}): abstract unix sockets reach outside the jail's files"),
+            }
+        }
+        libc::AF_UNIX if !plan.namespaces && addr.len() > 2 => decide_unix_path(plan, mem, &addr[2..], call),
+        libc::AF_INET if addr.len() >= 8 => {
+            let ip = std::net::Ipv4Addr::new(addr[4], addr[5], addr[6], addr[7]);
+            let port = u16::from_be_bytes([addr[2], addr[3]]);
+            // 0.0.0.0 reaches the local host, as 127.0.0.1 does.
+            if (ip.is_loopback() || ip.is_unspecified()) && plan.network == NetworkMode::Loopback {
+                Decision::Continue
+            } else {
+                Decision::Deny {
+                    errno: libc::ENETUNREACH,
+                    rule: Rule::Network(plan.network),
+                    detail: format!("{call}({ip}:{port})"),
+                }
+            }
+        }
+        libc::AF_INET6 if addr.len() >= 24 => {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(&addr[8..24]);
+            let ip = std::net::Ipv6Addr::from(o);
+            let port = u16::from_be_bytes([addr[2], addr[3]]);
+            let loop_ = ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.to_ipv4_mapped().is_some_and(|v| v.is_loopback() || v.is_unspecified());
+            if loop_ && plan.network == NetworkMode::Loopback {
+                Decision::Continue
+            } else {
+                Decision::Deny {
+                    errno: libc::ENETUNREACH,
+                    rule: Rule::Network(plan.network),
+                    detail: format!("{call}([{ip}]:{port})"),
+                }
+            }
+        }
+        _ => Decision::Continue,
+    }
+}
+
+/// Without namespaces every pathname unix socket of the host (or container) is
+/// reachable: a mounted docker.sock, the D-Bus system bus, /dev/log. A connect
+/// is allowed to a socket inside the writable roots, or to one the policy lists
+/// itself as a readable path (or through a symlink it lists); any other existing
+/// socket is `network.unix_socket`. A name that is not a socket is left to the
+/// kernel (ENOENT, ECONNREFUSED).
+fn decide_unix_path(plan: &JailPlan, mem: &dyn Memory, sun_path: &[u8], call: &str) -> Decision {
+    let raw = sun_path.split(|b| *b == 0).next().unwrap_or_default();
+    if raw.is_empty() {
+        return Decision::Continue; // an unnamed address: EINVAL from the kernel
+    }
+    let p = match resolve(mem.pid(), None, raw, true) {
+        Target::Path(p) => p,
+        Target::Object(_) => return Decision::Continue,
+        Target::Unresolvable(why) => return unresolvable(call, &why),
+    };
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = std::fs::metadata(&p).is_ok_and(|m| m.file_type().is_socket());
+    // A listed path may be a symlink to the socket (/dev/log → /run/systemd/journal/dev-log).
+    let listed = plan.readable.iter().any(|r| *r == p || std::fs::canonicalize(r).is_ok_and(|c| c == p));
+    if !is_socket || write_allowed(plan, &p, false) || listed {
+        return Decision::Continue;
+    }
+    Decision::Deny {
+        errno: libc::EACCES,
+        rule: Rule::NetworkUnixSocket,
+        detail: format!("{call}({}): a unix socket outside the writable roots (no namespaces)", p.display()),
+    }
+}
+
+/// The set-user-ID and set-group-ID bits.
+const SETID_BITS: u32 = libc::S_ISUID | libc::S_ISGID;
+
+/// How a call sets a file's mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ModeChange {
+    /// chmod, fchmod, fchmodat, fchmodat2: the mode of an existing file.
+    Chmod,
+    /// open/openat/openat2/creat that may create (O_CREAT, O_TMPFILE), mknod of
+    /// a regular file: the mode of a new file.
+    Create,
+}
+
+/// The mode a call asks for, and how; `None` for calls that set no mode.
+/// `how` is openat2's `(flags, mode)`.
+fn requested_mode(nr: i64, args: &[u64; 6], how: Option<(u64, u64)>) -> Option<(u32, ModeChange)> {
+    /// `__O_TMPFILE`: O_TMPFILE without its O_DIRECTORY part.
+    const O_TMPFILE_BIT: u64 = 0o20_000_000;
+    let creates = |flags: u64| flags & (libc::O_CREAT as u64 | O_TMPFILE_BIT) != 0;
+    let regular = |mode: u64| {
+        let fmt = mode as u32 & libc::S_IFMT;
+        fmt == 0 || fmt == libc::S_IFREG
+    };
+    let (mode, change) = match nr {
+        libc::SYS_chmod | libc::SYS_fchmod => (args[1], ModeChange::Chmod),
+        libc::SYS_fchmodat | seccomp::nr::FCHMODAT2 => (args[2], ModeChange::Chmod),
+        libc::SYS_creat => (args[1], ModeChange::Create),
+        libc::SYS_open if creates(args[1]) => (args[2], ModeChange::Create),
+        libc::SYS_openat if creates(args[2]) => (args[3], ModeChange::Create),
+        libc::SYS_openat2 => match how {
+            Some((flags, mode)) if creates(flags) => (mode, ModeChange::Create),
+            _ => return None,
+        },
+        libc::SYS_mknod if regular(args[1]) => (args[1], ModeChange::Create),
+        libc::SYS_mknodat if regular(args[2]) => (args[2], ModeChange::Create),
+        _ => return None,
+    };
+    Some((mode as u32 & 0o7777, change))
+}
+
+/// `fs.setuid`: a set-user-ID or set-group-ID bit on a file (a binary any host
+/// user may later run with the task's identity — root's, when orchestra ran as
+/// root). Set-group-ID on a directory is allowed: it only makes new entries
+/// inherit the directory's group. `file` is what the call changes (a path, or
+/// the magic link of a descriptor); for [`ModeChange::Create`] nothing exists yet.
+fn decide_setid(name: &str, mode: u32, change: ModeChange, file: &Path, follow: bool) -> Decision {
+    if mode & SETID_BITS == 0 {
+        return Decision::Continue;
+    }
+    if change == ModeChange::Chmod && mode & libc::S_ISUID == 0 {
+        let meta = if follow { std::fs::metadata(file) } else { std::fs::symlink_metadata(file) };
+        if meta.is_ok_and(|m| m.is_dir()) {
+            return Decision::Continue;
+        }
+    }
+    Decision::Deny {
+        errno: libc::EPERM,
+        rule: Rule::FsSetuid,
+        detail: format!("{name}: mode {mode:04o} would make {} set-user/group-ID", file.display()),
+    }
+}
+
+fn decide_exec(n: &Notification, mem: &dyn Memory, nr: i64) -> Decision {
+    use std::os::unix::ffi::OsStrExt;
+    let (dirfd, path_arg) = if nr == libc::SYS_execveat { (Some(n.args[0]), 1) } else { (None, 0) };
+    let name = seccomp::syscall_name(nr);
+    if n.args[path_arg] == 0 {
+        return Decision::Continue; // EFAULT from the kernel
+    }
+    let Some(raw) = mem.cstr(n.args[path_arg]) else { return unreadable(&name, "path") };
+    if raw.len() >= PATH_MAX {
+        return Decision::Continue; // ENAMETOOLONG from the kernel
+    }
+    let pid = mem.pid();
+    // What the kernel will execute: fexecve's empty path is the descriptor itself;
+    // otherwise the resolved path, or the magic link a descriptor path stops at.
+    let file = if raw.is_empty() {
+        match dirfd {
+            Some(fd) => PathBuf::from(format!("/proc/{pid}/fd/{}", fd as i32)),
+            None => return Decision::Continue, // ENOENT from the kernel
+        }
+    } else {
+        match resolve(pid, dirfd, &raw, true) {
+            Target::Path(p) | Target::Object(p) => p,
+            Target::Unresolvable(why) => return unresolvable(&name, &why),
+        }
+    };
+    match std::fs::metadata(&file) {
+        Ok(m) if m.mode() & (libc::S_ISUID | libc::S_ISGID) != 0 => Decision::Deny {
+            errno: libc::EPERM,
+            rule: Rule::ExecSetuid,
+            detail: format!(
+                "exec of set-user/group-ID file {}",
+                Path::new(std::ffi::OsStr::from_bytes(&raw)).display()
+            ),
+        },
+        _ => Decision::Continue,
+    }
+}
+
+fn decide_write(
+    plan: &JailPlan,
+    n: &Notification,
+    mem: &dyn Memory,
+    name: &str,
+    args: PathArgs,
+    written: &mut Vec<PathBuf>,
+) -> Decision {
+    let nr = n.nr as i64;
+    let mut in_root = false;
+    let mut how = None;
+    if nr == libc::SYS_openat2 {
+        // struct open_how { u64 flags; u64 mode; u64 resolve; } at args[2].
+        let Some(b) = mem.bytes(n.args[2], 24) else { return unreadable(name, "open_how") };
+        let word =
+            |i: usize| u64::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]]);
+        let w = (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND) as u64;
+        if word(0) & w == 0 {
+            return Decision::Continue;
+        }
+        how = Some((word(0), word(8)));
+        const RESOLVE_IN_ROOT: u64 = 0x10;
+        in_root = word(16) & RESOLVE_IN_ROOT != 0;
+    }
+    let open_flags = match nr {
+        libc::SYS_open => Some(n.args[1]),
+        libc::SYS_openat => Some(n.args[2]),
+        _ => how.map(|(flags, _)| flags),
+    };
+    // Calls that change nothing when their target already exists: `mkdir` (EEXIST,
+    // as `mkdir -p` and cmake do for every parent) and an open with O_CREAT but
+    // no write access (a read, as lock-file helpers do). If the target vanishes
+    // before the kernel acts, landlock and the mounts still refuse the write.
+    let access = (libc::O_WRONLY | libc::O_RDWR | libc::O_TRUNC) as u64;
+    let no_op_if_present =
+        matches!(nr, libc::SYS_mkdir | libc::SYS_mkdirat) || open_flags.is_some_and(|f| f & access == 0);
+    const RENAME_WHITEOUT: u64 = 1 << 2;
+    if nr == libc::SYS_renameat2
+        && n.args[4] & RENAME_WHITEOUT != 0
+        && plan.denied.contains(&crate::policy::SyscallClass::DeviceNodes)
+    {
+        // A whiteout is a 0/0 character device left in place of the source.
+        return Decision::Deny {
+            errno: libc::EPERM,
+            rule: Rule::Syscall(crate::policy::SyscallClass::DeviceNodes),
+            detail: format!("{name} with RENAME_WHITEOUT creates a character device"),
+        };
+    }
+    // Device nodes may be opened for writing, never chmod'ed, renamed or linked.
+    let open_like = matches!(nr, libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat);
+    // Calls that move or remove what a path names (and so everything below it).
+    let moves = matches!(
+        nr,
+        libc::SYS_rename
+            | libc::SYS_renameat
+            | libc::SYS_renameat2
+            | libc::SYS_rmdir
+            | libc::SYS_unlink
+            | libc::SYS_unlinkat
+    );
+    let pid = mem.pid();
+    // `itself`: an empty path names the descriptor's own file (AT_EMPTY_PATH of
+    // fchownat, fchmodat2, utimensat, setxattrat, file_setattr…), judged like fchown.
+    let target_of = |(dirfd, arg): (Option<usize>, usize), follow: bool, itself: bool| -> Result<Target, Decision> {
+        if n.args[arg] == 0 {
+            return Ok(Target::Object(PathBuf::new())); // NULL: EFAULT from the kernel
+        }
+        let raw = mem.cstr(n.args[arg]).ok_or_else(|| unreadable(name, "path"))?;
+        if raw.is_empty() {
+            // AT_EMPTY_PATH: the descriptor itself (an O_TMPFILE file, say), already
+            // open; without the flag the kernel answers ENOENT.
+            return Ok(match dirfd.map(|d| n.args[d] as i32) {
+                Some(fd) if itself && fd != libc::AT_FDCWD => {
+                    let link = PathBuf::from(format!("/proc/{pid}/fd/{fd}"));
+                    match std::fs::read_link(&link).ok().and_then(|text| link_path(&link, &text)) {
+                        Some(p) => Target::Path(p),
+                        None => Target::Object(link),
+                    }
+                }
+                _ => Target::Object(PathBuf::new()),
+            });
+        }
+        if raw.len() >= PATH_MAX {
+            return Ok(Target::Object(PathBuf::new())); // ENAMETOOLONG from the kernel
+        }
+        Ok(resolve_in(pid, dirfd.map(|d| n.args[d]), &raw, follow, in_root))
+    };
+    if let Some(src) = args.link_source {
+        // linkat follows a final symlink only with AT_SYMLINK_FOLLOW (arg 4).
+        let follow = nr == libc::SYS_linkat && n.args[4] & libc::AT_SYMLINK_FOLLOW as u64 != 0;
+        match target_of(src, follow, false) {
+            Err(d) => return d,
+            Ok(Target::Unresolvable(why)) => return unresolvable(name, &why),
+            Ok(Target::Path(p)) if !write_allowed(plan, &p, false) => {
+                return Decision::Deny {
+                    errno: libc::EACCES,
+                    rule: Rule::FsHardlink,
+                    detail: format!("{name}: hard link to {} outside the writable roots", p.display()),
+                };
+            }
+            Ok(_) => {}
+        }
+    }
+    let mode = requested_mode(nr, &n.args, how);
+    for t in args.targets {
+        let target = match target_of(*t, args.follows, !open_like) {
+            Err(d) => return d,
+            Ok(t) => t,
+        };
+        if let Target::Unresolvable(why) = &target {
+            return unresolvable(name, why);
+        }
+        if let Target::Path(p) = &target {
+            if no_op_if_present && std::fs::symlink_metadata(p).is_ok() {
+                return Decision::Continue;
+            }
+            if !write_allowed(plan, p, open_like) {
+                return Decision::Deny {
+                    errno: libc::EACCES,
+                    rule: Rule::FsWrite,
+                    detail: format!("{name}: write to {} outside the writable roots", p.display()),
+                };
+            }
+            if moves && let Some(island) = island_below(plan, p) {
+                // The kernel refuses it too (the island and its parents are mount
+                // points); reported because it tries to move protected files away.
+                return Decision::Deny {
+                    errno: libc::EBUSY,
+                    rule: Rule::FsWrite,
+                    detail: format!("{name}: {} holds the protected path {}", p.display(), island.display()),
+                };
+            }
+        }
+        // A mode with set-ID bits, on a file in the writable roots or behind a
+        // descriptor (an O_TMPFILE file, say, named later by linkat).
+        if let (Some((mode, change)), Target::Path(file) | Target::Object(file)) = (mode, &target)
+            && (change == ModeChange::Create || !file.as_os_str().is_empty())
+        {
+            let d = decide_setid(name, mode, change, file, args.follows);
+            if d != Decision::Continue {
+                return d;
+            }
+        }
+        if let Target::Path(p) = target {
+            written.push(p);
+        }
+    }
+    Decision::Continue
+}
+
+/// A read-only island (decoy, read-only bind) at or below `dir`, if any.
+fn island_below<'p>(plan: &'p JailPlan, dir: &Path) -> Option<&'p Path> {
+    if !plan.namespaces {
+        return None;
+    }
+    plan.decoys
+        .iter()
+        .map(|d| d.path.as_path())
+        .chain(plan.mounts.iter().filter_map(|m| match m {
+            Mount::Bind { rw: false, dst, .. } => Some(dst.as_path()),
+            _ => None,
+        }))
+        .find(|island| island.starts_with(dir))
+}
+
+/// fchmod, fchown, f*xattr, futimens: judge the file the descriptor refers to.
+fn decide_write_fd(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &str, arg: usize) -> Decision {
+    let link = PathBuf::from(format!("/proc/{}/fd/{}", mem.pid(), n.args[arg] as i32));
+    let Ok(text) = std::fs::read_link(&link) else { return Decision::Continue }; // EBADF from the kernel
+    // fchmod: the set-ID bits are judged on whatever file the descriptor holds,
+    // a named one or not (an O_TMPFILE file may be linked into the workspace later).
+    if let Some((mode, change)) = requested_mode(n.nr as i64, &n.args, None) {
+        let d = decide_setid(name, mode, change, &link, true);
+        if d != Decision::Continue {
+            return d;
+        }
+    }
+    match link_path(&link, &text) {
+        Some(p) if !write_allowed(plan, &p, false) => Decision::Deny {
+            errno: libc::EACCES,
+            rule: Rule::FsWrite,
+            detail: format!("{name}: change of {} outside the writable roots", p.display()),
+        },
+        _ => Decision::Continue, // a pipe, socket, memfd or removed file
+    }
+}
+
+/// Whether `path` (absolute, resolved) may be written. `open_like` is true for
+/// opens, the only writes allowed on the device nodes of `writable_files`.
+///
+/// In the namespaced jail the most specific mount covering the path decides
+/// (a read-only `.orchestra/` inside the read-write workspace, a read-write
+/// workspace inside a read-only home, decoys); without namespaces only the
+/// writable roots exist.
+pub fn write_allowed(plan: &JailPlan, path: &Path, open_like: bool) -> bool {
+    if open_like && plan.writable_files.iter().any(|f| path == f) {
+        return true;
+    }
+    if !plan.namespaces {
+        return plan.writable.iter().any(|w| path.starts_with(w))
+            && !plan.read_only_islands.iter().any(|r| path.starts_with(r));
+    }
+    let mut best: Option<(usize, bool)> = None;
+    let mut consider = |dst: &Path, rw: bool| {
+        if path.starts_with(dst) {
+            let depth = dst.components().count();
+            if best.is_none_or(|(d, _)| depth >= d) {
+                best = Some((depth, rw));
+            }
+        }
+    };
+    for m in &plan.mounts {
+        match m {
+            Mount::Bind { dst, rw, .. } => consider(dst, *rw),
+            Mount::Tmpfs { dst, .. } | Mount::Overlay { dst, .. } => consider(dst, true),
+            Mount::Dir { dst } | Mount::Symlink { dst, .. } => consider(dst, false),
+        }
+    }
+    consider(Path::new("/dev/shm"), plan.writable.iter().any(|w| w == Path::new("/dev/shm")));
+    for d in &plan.decoys {
+        consider(&d.path, false);
+    }
+    best.is_some_and(|(_, rw)| rw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jail::resolve::walk;
+    use crate::policy::SyscallClass;
+    use std::collections::HashMap;
+
+    struct FakeMem(HashMap<u64, Vec<u8>>);
+
+    impl Memory for FakeMem {
+        fn cstr(&self, addr: u64) -> Option<Vec<u8>> {
+            self.0.get(&addr).cloned()
+        }
+        fn bytes(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
+            self.0.get(&addr).map(|v| v[..len.min(v.len())].to_vec())
+        }
+        fn pid(&self) -> u32 {
+            std::process::id()
+        }
+    }
+
+    fn plan() -> JailPlan {
+        JailPlan {
+            task: "t".into(),
+            argv: vec!["true".into()],
+            env: vec![],
+            workdir: "/work".into(),
+            namespaces: true,
+            network: NetworkMode::None,
+            mounts: vec![
+                Mount::Bind { src: "/work".into(), dst: "/work".into(), rw: true },
+                Mount::Bind { src: "/work/.orchestra".into(), dst: "/work/.orchestra".into(), rw: false },
+                Mount::Tmpfs { dst: "/tmp".into(), size: None },
+            ],
+            decoys: vec![],
+            readable: vec![],
+            writable: vec!["/work".into(), "/tmp".into()],
+            writable_files: vec!["/dev/null".into()],
+            denied: SyscallClass::ALL.to_vec(),
+            rlimits: Default::default(),
+            kill_on_violation: true,
+            hostname: "x".into(),
+            observe: true,
+            read_only_islands: vec![],
+        }
+    }
+
+    fn notif(nr: i64, args: [u64; 6]) -> Notification {
+        Notification { id: 1, pid: std::process::id(), nr: nr as i32, arch: seccomp::AUDIT_ARCH_X86_64, args }
+    }
+
+    #[test]
+    fn foreign_abi_calls_are_denied_and_barriers_continue() {
+        let p = plan();
+        let mut w = Vec::new();
+        let x32 = Notification { nr: (seccomp::X32_BIT | 39) as i32, ..notif(0, [0; 6]) };
+        let i386 = Notification { arch: 0x4000_0003, ..notif(20, [0; 6]) };
+        for n in [x32, i386] {
+            let d = decide(&p, &n, &FakeMem(HashMap::new()), &mut w);
+            assert!(
+                matches!(d, Decision::Deny { errno: libc::ENOSYS, ref rule, .. } if Some(*rule) == Rule::parse("seccomp.abi")),
+                "{d:?}"
+            );
+        }
+        for nr in [libc::SYS_exit_group, libc::SYS_kill, libc::SYS_tgkill] {
+            assert_eq!(
+                decide(&p, &notif(nr, [0, 9, 9, 0, 0, 0]), &FakeMem(HashMap::new()), &mut w),
+                Decision::Continue
+            );
+        }
+    }
+
+    #[test]
+    fn denied_class_is_reported_with_its_rule() {
+        let d = decide(&plan(), &notif(libc::SYS_ptrace, [0; 6]), &FakeMem(HashMap::new()), &mut Vec::new());
+        assert!(matches!(d, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("syscall.ptrace")), "{d:?}");
+    }
+
+    #[test]
+    fn inet_socket_is_a_network_violation() {
+        let d = decide(
+            &plan(),
+            &notif(libc::SYS_socket, [libc::AF_INET as u64, 1, 0, 0, 0, 0]),
+            &FakeMem(HashMap::new()),
+            &mut Vec::new(),
+        );
+        assert!(
+            matches!(d, Decision::Deny { ref rule, ref detail, .. } if Some(*rule) == Rule::parse("network.none") && detail.contains("AF_INET"))
+        );
+    }
+
+    #[test]
+    fn writes_are_judged_by_path() {
+        let mut m = HashMap::new();
+        m.insert(0x1000, b"/etc/passwd".to_vec());
+        m.insert(0x2000, b"/tmp/x/../ok".to_vec());
+        let mem = FakeMem(m);
+        let bad = decide(
+            &plan(),
+            &notif(libc::SYS_openat, [libc::AT_FDCWD as u64, 0x1000, 1, 0, 0, 0]),
+            &mem,
+            &mut Vec::new(),
+        );
+        assert!(matches!(bad, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("fs.write")), "{bad:?}");
+        let ok = decide(
+            &plan(),
+            &notif(libc::SYS_openat, [libc::AT_FDCWD as u64, 0x2000, 1, 0, 0, 0]),
+            &mem,
+            &mut Vec::new(),
+        );
+        assert_eq!(ok, Decision::Continue);
+    }
+
+    #[test]
+    fn mkdir_of_an_existing_directory_and_a_read_with_o_creat_change_nothing() {
+        let mut m = HashMap::new();
+        m.insert(0x1000, b"/etc".to_vec());
+        m.insert(0x2000, b"/etc/orchestra-no-such-dir".to_vec());
+        m.insert(0x3000, b"/etc/passwd".to_vec());
+        let mem = FakeMem(m);
+        let d = |nr: i64, args: [u64; 6]| decide(&plan(), &notif(nr, args), &mem, &mut Vec::new());
+        let at = libc::AT_FDCWD as u64;
+        assert_eq!(d(libc::SYS_mkdir, [0x1000, 0o755, 0, 0, 0, 0]), Decision::Continue, "mkdir -p of /etc");
+        assert_eq!(d(libc::SYS_mkdirat, [at, 0x1000, 0o755, 0, 0, 0]), Decision::Continue);
+        assert!(
+            matches!(d(libc::SYS_mkdir, [0x2000, 0o755, 0, 0, 0, 0]), Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("fs.write"))
+        );
+        let creat_read = libc::O_CREAT as u64;
+        assert_eq!(d(libc::SYS_openat, [at, 0x3000, creat_read, 0o644, 0, 0]), Decision::Continue);
+        let creat_write = (libc::O_CREAT | libc::O_RDWR) as u64;
+        assert!(matches!(d(libc::SYS_openat, [at, 0x3000, creat_write, 0o644, 0, 0]), Decision::Deny { .. }));
+        assert!(matches!(d(libc::SYS_openat, [at, 0x2000, creat_read, 0o644, 0, 0]), Decision::Deny { .. }));
+    }
+
+    #[test]
+    fn the_most_specific_mount_decides() {
+        let mut p = plan();
+        assert!(write_allowed(&p, Path::new("/work/src/main.rs"), true));
+        assert!(!write_allowed(&p, Path::new("/work/.orchestra/audit/x"), true));
+        assert!(!write_allowed(&p, Path::new("/etc/passwd"), true));
+        // a read-write workspace inside a read-only home
+        p.mounts.push(Mount::Bind { src: "/home/u".into(), dst: "/home/u".into(), rw: false });
+        p.mounts.push(Mount::Bind { src: "/home/u/ws".into(), dst: "/home/u/ws".into(), rw: true });
+        assert!(write_allowed(&p, Path::new("/home/u/ws/out"), true));
+        assert!(!write_allowed(&p, Path::new("/home/u/.bashrc"), true));
+    }
+
+    #[test]
+    fn hard_link_source_outside_is_denied() {
+        let mut m = HashMap::new();
+        m.insert(0x1000, b"/etc/shadow".to_vec());
+        m.insert(0x2000, b"/work/x".to_vec());
+        let d = decide(&plan(), &notif(libc::SYS_link, [0x1000, 0x2000, 0, 0, 0, 0]), &FakeMem(m), &mut Vec::new());
+        assert!(matches!(d, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("fs.hardlink")), "{d:?}");
+    }
+
+    #[test]
+    fn sendmsg_is_judged_by_each_messages_destination() {
+        let mut addr = vec![libc::AF_UNIX as u8, 0, 0];
+        addr.extend_from_slice(b"bus");
+        let hdr = |name: u64, len: u32| [name.to_ne_bytes().to_vec(), len.to_ne_bytes().to_vec()].concat();
+        let mut m = HashMap::new();
+        m.insert(0x3000, addr.clone());
+        m.insert(0x5000, hdr(0x3000, addr.len() as u32));
+        m.insert(0x6000, hdr(0, 0)); // no name: the connected destination
+        m.insert(0x6040, hdr(0x3000, addr.len() as u32));
+        let mem = FakeMem(m);
+        let mut w = Vec::new();
+        let d = decide(&plan(), &notif(libc::SYS_sendmsg, [3, 0x5000, 0, 0, 0, 0]), &mem, &mut w);
+        assert!(
+            matches!(d, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("network.abstract_unix")),
+            "{d:?}"
+        );
+        let d = decide(&plan(), &notif(libc::SYS_sendmsg, [3, 0x6000, 0, 0, 0, 0]), &mem, &mut w);
+        assert_eq!(d, Decision::Continue);
+        // The second of two messages names the abstract socket.
+        let d = decide(&plan(), &notif(libc::SYS_sendmmsg, [3, 0x6000, 2, 0, 0, 0]), &mem, &mut w);
+        assert!(
+            matches!(d, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("network.abstract_unix")),
+            "{d:?}"
+        );
+        let d = decide(&plan(), &notif(libc::SYS_sendmmsg, [3, 0x6000, 1, 0, 0, 0]), &mem, &mut w);
+        assert_eq!(d, Decision::Continue);
+    }
+
+    #[test]
+    fn abstract_unix_connect_is_denied() {
+        let mut addr = vec![libc::AF_UNIX as u8, 0, 0];
+        addr.extend_from_slice(b"secret-listener");
+        let mut m = HashMap::new();
+        m.insert(0x3000, addr.clone());
+        let d = decide(
+            &plan(),
+            &notif(libc::SYS_connect, [3, 0x3000, addr.len() as u64, 0, 0, 0]),
+            &FakeMem(m),
+            &mut Vec::new(),
+        );
+        assert!(
+            matches!(d, Decision::Deny { ref rule, ref detail, .. } if Some(*rule) == Rule::parse("network.abstract_unix") && detail.contains("@secret-listener"))
+        );
+    }
+
+    #[test]
+    fn fifo_mknod_is_a_write_not_a_device() {
+        let mut m = HashMap::new();
+        m.insert(0x1000, b"/work/fifo".to_vec());
+        let d = decide(
+            &plan(),
+            &notif(libc::SYS_mknod, [0x1000, libc::S_IFIFO as u64 | 0o644, 0, 0, 0, 0]),
+            &FakeMem(m),
+            &mut Vec::new(),
+        );
+        assert_eq!(d, Decision::Continue);
+        let d = decide(
+            &plan(),
+            &notif(libc::SYS_mknod, [0x1000, libc::S_IFBLK as u64 | 0o644, 0, 0, 0, 0]),
+            &FakeMem(HashMap::new()),
+            &mut Vec::new(),
+        );
+        assert!(matches!(d, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("syscall.device_nodes")));
+    }
+
+    #[test]
+    fn paths_resolve_like_the_kernel() {
+        let me = std::process::id();
+        // /proc/self is the task (here: us), and .. applies after following a symlink.
+        assert_eq!(
+            walk(me, Path::new("/"), "/".into(), Path::new("/proc/self"), false),
+            Target::Path(format!("/proc/{me}").into())
+        );
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/usr/bin", d.path().join("l")).unwrap();
+        assert_eq!(
+            walk(me, Path::new("/"), d.path().into(), Path::new("l/../lib/x"), true),
+            Target::Path(PathBuf::from("/usr/lib/x"))
+        );
+        assert_eq!(
+            walk(me, Path::new("/"), "/".into(), Path::new("/a/../../b/./c"), true),
+            Target::Path("/b/c".into())
+        );
+        // A pipe behind a descriptor is an object, not a path.
+        let (r, _w) = std::io::pipe().unwrap();
+        use std::os::fd::AsRawFd;
+        let fd = format!("/proc/self/fd/{}", r.as_raw_fd());
+        assert!(matches!(walk(me, Path::new("/"), "/".into(), Path::new(&fd), true), Target::Object(_)));
+    }
+
+    fn deny_rule(d: &Decision) -> String {
+        match d {
+            Decision::Deny { rule, .. } => rule.to_string(),
+            Decision::Continue => "continue".into(),
+        }
+    }
+
+    #[test]
+    fn setid_modes_are_denied_on_files_and_allowed_setgid_on_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let mut p = plan();
+        p.mounts.push(Mount::Bind { src: d.path().into(), dst: d.path().into(), rw: true });
+        p.writable.push(d.path().into());
+        let file = d.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let mut m = HashMap::new();
+        m.insert(0x1000, file.as_os_str().as_encoded_bytes().to_vec());
+        m.insert(0x2000, d.path().as_os_str().as_encoded_bytes().to_vec());
+        let mem = FakeMem(m);
+        let chmod =
+            |path: u64, mode: u64| decide(&p, &notif(libc::SYS_chmod, [path, mode, 0, 0, 0, 0]), &mem, &mut Vec::new());
+        assert_eq!(deny_rule(&chmod(0x1000, 0o4755)), "fs.setuid");
+        assert_eq!(deny_rule(&chmod(0x1000, 0o2755)), "fs.setuid");
+        assert_eq!(deny_rule(&chmod(0x1000, 0o2644)), "fs.setuid", "setgid without group-exec (mandatory locking)");
+        assert_eq!(chmod(0x1000, 0o755), Decision::Continue);
+        assert_eq!(chmod(0x1000, 0o1777), Decision::Continue, "the sticky bit is not set-ID");
+        assert_eq!(chmod(0x2000, 0o2775), Decision::Continue, "setgid directories are benign");
+        assert_eq!(deny_rule(&chmod(0x2000, 0o4775)), "fs.setuid");
+        let at = libc::AT_FDCWD as u64;
+        let d2 = decide(&p, &notif(seccomp::nr::FCHMODAT2, [at, 0x1000, 0o6755, 0, 0, 0]), &mem, &mut Vec::new());
+        assert_eq!(deny_rule(&d2), "fs.setuid");
+        // Creation with set-ID bits: open(O_CREAT), openat, creat, mknod S_IFREG.
+        let creat = libc::O_CREAT as u64 | libc::O_WRONLY as u64;
+        for (nr, args) in [
+            (libc::SYS_open, [0x1000, creat, 0o4755, 0, 0, 0]),
+            (libc::SYS_openat, [at, 0x1000, creat, 0o2755, 0, 0]),
+            (libc::SYS_creat, [0x1000, 0o4700, 0, 0, 0, 0]),
+            (libc::SYS_mknod, [0x1000, libc::S_IFREG as u64 | 0o4755, 0, 0, 0, 0]),
+            (libc::SYS_mknodat, [at, 0x1000, 0o4755, 0, 0, 0]),
+        ] {
+            let d = decide(&p, &notif(nr, args), &mem, &mut Vec::new());
+            assert_eq!(deny_rule(&d), "fs.setuid", "{}", seccomp::syscall_name(nr));
+        }
+        let d = decide(&p, &notif(libc::SYS_openat, [at, 0x1000, creat, 0o755, 0, 0]), &mem, &mut Vec::new());
+        assert_eq!(d, Decision::Continue);
+        // Without O_CREAT the mode argument means nothing.
+        let d = decide(&p, &notif(libc::SYS_openat, [at, 0x1000, 1, 0o4755, 0, 0]), &mem, &mut Vec::new());
+        assert_eq!(d, Decision::Continue);
+        // Outside the writable roots the write itself is the violation.
+        let mut m = HashMap::new();
+        m.insert(0x3000, b"/etc/passwd".to_vec());
+        let d = decide(&p, &notif(libc::SYS_chmod, [0x3000, 0o4755, 0, 0, 0, 0]), &FakeMem(m), &mut Vec::new());
+        assert_eq!(deny_rule(&d), "fs.write");
+    }
+
+    #[test]
+    fn fchmod_with_setid_bits_is_denied_on_any_file_behind_the_descriptor() {
+        use std::os::fd::AsRawFd;
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let fd = f.as_file().as_raw_fd() as u64;
+        let mem = FakeMem(HashMap::new());
+        let d = decide(&plan(), &notif(libc::SYS_fchmod, [fd, 0o104755, 0, 0, 0, 0]), &mem, &mut Vec::new());
+        assert_eq!(deny_rule(&d), "fs.setuid");
+        let dir = std::fs::File::open(std::env::temp_dir()).unwrap();
+        let dfd = dir.as_raw_fd() as u64;
+        let d = decide(&plan(), &notif(libc::SYS_fchmod, [dfd, 0o2775, 0, 0, 0, 0]), &mem, &mut Vec::new());
+        assert_ne!(deny_rule(&d), "fs.setuid", "setgid on a directory");
+    }
+
+    #[test]
+    fn an_empty_path_with_a_descriptor_is_judged_by_the_descriptors_file() {
+        use std::os::fd::AsRawFd;
+        // setxattrat(fd_of_/etc/passwd, "", AT_EMPTY_PATH, …): a change of /etc/passwd.
+        let f = std::fs::File::open("/etc/passwd").unwrap();
+        let mut m = HashMap::new();
+        m.insert(0x1000, Vec::new());
+        let args = [f.as_raw_fd() as u64, 0x1000, libc::AT_EMPTY_PATH as u64, 0, 0, 0];
+        let d = decide(&plan(), &notif(seccomp::nr::SETXATTRAT, args), &FakeMem(m), &mut Vec::new());
+        assert_eq!(deny_rule(&d), "fs.write", "{d:?}");
+    }
+
+    #[test]
+    fn namespace_less_unix_sockets_are_judged_by_path() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = d.path().join("docker.sock");
+        let _l = std::os::unix::net::UnixListener::bind(&outside).unwrap();
+        let mut p = plan();
+        p.namespaces = false;
+        p.writable.retain(|w| !d.path().starts_with(w)); // the tempdir is under /tmp
+        let sockaddr = |path: &Path| {
+            let mut a = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+            a.extend_from_slice(path.as_os_str().as_encoded_bytes());
+            a.push(0);
+            a
+        };
+        let addr = sockaddr(&outside);
+        let mut m = HashMap::new();
+        m.insert(0x3000, addr.clone());
+        let mem = FakeMem(m);
+        let n = notif(libc::SYS_connect, [3, 0x3000, addr.len() as u64, 0, 0, 0]);
+        assert_eq!(deny_rule(&decide(&p, &n, &mem, &mut Vec::new())), "network.unix_socket");
+        // Listed explicitly, or inside the writable roots: allowed.
+        p.readable.push(outside.clone());
+        assert_eq!(decide(&p, &n, &mem, &mut Vec::new()), Decision::Continue);
+        let alias = d.path().join("log");
+        std::os::unix::fs::symlink(&outside, &alias).unwrap();
+        p.readable = vec![alias];
+        assert_eq!(decide(&p, &n, &mem, &mut Vec::new()), Decision::Continue, "listed through a symlink");
+        p.readable.clear();
+        p.writable.push(d.path().into());
+        assert_eq!(decide(&p, &n, &mem, &mut Vec::new()), Decision::Continue);
+        // Host networking without namespaces: IP destinations stay allowed.
+        let mut h = plan();
+        h.namespaces = false;
+        h.network = NetworkMode::Host;
+        h.writable.retain(|w| !d.path().starts_with(w));
+        let ip = [(libc::AF_INET as u16).to_ne_bytes().to_vec(), vec![0, 80, 93, 184, 216, 34, 0, 0, 0, 0, 0, 0, 0, 0]]
+            .concat();
+        let mut hm = HashMap::new();
+        hm.insert(0x4000, ip.clone());
+        let hn = notif(libc::SYS_connect, [3, 0x4000, ip.len() as u64, 0, 0, 0]);
+        assert_eq!(decide(&h, &hn, &FakeMem(hm), &mut Vec::new()), Decision::Continue);
+        assert_eq!(deny_rule(&decide(&h, &n, &mem, &mut Vec::new())), "network.unix_socket");
+        // With namespaces only what the jail mounts is reachable: not judged here.
+        let mut p = plan();
+        p.namespaces = true;
+        assert_eq!(decide(&p, &n, &mem, &mut Vec::new()), Decision::Continue);
+        // A name that is no socket is the kernel's business (ENOENT).
+        let mut p = plan();
+        p.namespaces = false;
+        let addr = sockaddr(&d.path().join("absent"));
+        let mut m = HashMap::new();
+        m.insert(0x3000, addr.clone());
+        let n = notif(libc::SYS_connect, [3, 0x3000, addr.len() as u64, 0, 0, 0]);
+        assert_eq!(decide(&p, &n, &FakeMem(m), &mut Vec::new()), Decision::Continue);
+    }
+
+    #[test]
+    fn device_nodes_may_be_opened_but_not_changed() {
+        let p = plan();
+        assert!(write_allowed(&p, Path::new("/dev/null"), true));
+        assert!(!write_allowed(&p, Path::new("/dev/null"), false));
+    }
+}

@@ -1,0 +1,164 @@
+//! Resolving a path argument as the kernel would for the task: relative to
+//! its working directory or a descriptor, through `/proc/<pid>/root`, link by
+//! link, without following a final link unless the call would.
+//!
+//! Guarantees: the result names the file the call would reach, or says why it
+//! cannot be known ([`Target`]); it never resolves outside the task's root.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+/// Paths of this many bytes or more (NUL included) are refused by the kernel.
+pub const PATH_MAX: usize = 4096;
+
+/// Where a path argument leads, resolved as the kernel would for the task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A path in the jail's tree.
+    Path(PathBuf),
+    /// Something without a path (a pipe, socket, memfd or deleted file), reached
+    /// through the given magic link; or nothing at all (a NULL pointer).
+    Object(PathBuf),
+    /// Could not be resolved; the reason.
+    Unresolvable(String),
+}
+
+/// Resolve a path argument of task `pid` the way the kernel will: relative to
+/// its cwd or `dirfd`, one component at a time, following symlinks (the final
+/// one only with `follow`), `..` after a symlink going up from its target, and
+/// `/proc/self` meaning the task. Magic links (`/proc/PID/fd/N`, `cwd`, `root`)
+/// are followed to the file they stand for, or end in [`Target::Object`].
+pub fn resolve(pid: u32, dirfd: Option<u64>, raw: &[u8], follow: bool) -> Target {
+    resolve_in(pid, dirfd, raw, follow, false)
+}
+
+/// [`resolve`], optionally with `dirfd` as the root (`openat2` `RESOLVE_IN_ROOT`).
+pub fn resolve_in(pid: u32, dirfd: Option<u64>, raw: &[u8], follow: bool, in_root: bool) -> Target {
+    use std::os::unix::ffi::OsStrExt;
+    let p = Path::new(std::ffi::OsStr::from_bytes(raw));
+    let base = || -> Result<PathBuf, Target> {
+        let link = PathBuf::from(match dirfd.map(|d| d as i32) {
+            None | Some(libc::AT_FDCWD) => format!("/proc/{pid}/cwd"),
+            Some(fd) => format!("/proc/{pid}/fd/{fd}"),
+        });
+        match std::fs::read_link(&link) {
+            Ok(text) => match link_path(&link, &text) {
+                Some(dir) => Ok(dir),
+                // A removed directory: `..` from it still reaches its live parent
+                // in the kernel, which a text cannot show.
+                None if text.is_absolute() => {
+                    Err(Target::Unresolvable(format!("{}: the directory was removed", link.display())))
+                }
+                None => Err(Target::Object(link)),
+            },
+            Err(e) => Err(Target::Unresolvable(format!("{}: {e}", link.display()))),
+        }
+    };
+    if in_root {
+        return match base() {
+            Ok(root) => walk(pid, &root, root.clone(), p, follow),
+            Err(t) => t,
+        };
+    }
+    let start = if p.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        match base() {
+            Ok(d) => d,
+            Err(t) => return t,
+        }
+    };
+    walk(pid, Path::new("/"), start, p, follow)
+}
+
+/// The path a magic link's text names, when it names one: not a pipe, socket
+/// or anonymous inode, not a memfd, and — for a text ending in " (deleted)" —
+/// only if a file by that very name is the one behind the link (a directory may
+/// be called "x (deleted)"; a removed one has no name left).
+pub(super) fn link_path(link: &Path, text: &Path) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    if !text.is_absolute() || text.as_os_str().as_bytes().starts_with(b"/memfd:") {
+        return None;
+    }
+    if !text.as_os_str().as_bytes().ends_with(b" (deleted)") {
+        return Some(text.to_path_buf());
+    }
+    let same = match (std::fs::metadata(text), std::fs::metadata(link)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    same.then(|| text.to_path_buf())
+}
+
+pub(super) fn walk(pid: u32, root: &Path, start: PathBuf, path: &Path, follow: bool) -> Target {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    /// The kernel's own limit (MAXSYMLINKS): past it the call fails with ELOOP.
+    const MAX_LINKS: usize = 40;
+    // Names and `..`, in order (the root and `.` carry no step).
+    let steps = |p: &Path| -> Vec<OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(s) => Some(s.to_os_string()),
+                Component::ParentDir => Some(OsString::from("..")),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut cur = if path.is_absolute() { root.to_path_buf() } else { start };
+    let mut queue: VecDeque<OsString> = steps(path).into();
+    let mut links = 0;
+    while let Some(c) = queue.pop_front() {
+        if c == ".." {
+            if cur != root {
+                cur.pop();
+            }
+            continue;
+        }
+        let mut cand = cur.join(&c);
+        // /proc/self names the reader: for us, the task.
+        if cand == Path::new("/proc/self") || cand == Path::new("/proc/thread-self") {
+            cand = PathBuf::from(format!("/proc/{pid}"));
+        }
+        let last = queue.is_empty();
+        if last && !follow {
+            return Target::Path(cand);
+        }
+        let is_link = std::fs::symlink_metadata(&cand).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            cur = cand;
+            continue;
+        }
+        links += 1;
+        if links > MAX_LINKS {
+            return Target::Object(PathBuf::new()); // ELOOP from the kernel
+        }
+        let target = match std::fs::read_link(&cand) {
+            Ok(t) => t,
+            Err(e) => return Target::Unresolvable(format!("{}: {e}", cand.display())),
+        };
+        if cand.starts_with("/proc") && link_path(&cand, &target).is_none() && !is_plain_symlink(&cand) {
+            // A magic link to a pipe, socket, anonymous inode, memfd or deleted file.
+            return if last || target.is_absolute() {
+                Target::Object(cand)
+            } else {
+                Target::Unresolvable(format!("{} is not a directory", cand.display()))
+            };
+        }
+        if target.is_absolute() {
+            cur = root.to_path_buf();
+        }
+        for step in steps(&target).into_iter().rev() {
+            queue.push_front(step);
+        }
+    }
+    Target::Path(cur)
+}
+
+/// Whether a /proc symlink is an ordinary one (`/proc/self`, `/proc/mounts`)
+/// rather than a magic link (`fd/N`, `cwd`, `root`, `exe`, `ns/*`).
+fn is_plain_symlink(p: &Path) -> bool {
+    let magic = ["fd", "cwd", "root", "exe", "ns", "map_files"];
+    !p.ancestors().any(|a| a.file_name().is_some_and(|n| magic.iter().any(|m| n == *m)))
+        && !matches!(p.file_name().and_then(|n| n.to_str()), Some("cwd" | "root" | "exe"))
+}
