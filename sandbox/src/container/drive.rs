@@ -303,8 +303,10 @@ pub(super) struct Waits {
     pub quiet: Option<Instant>,
     /// The end of the bounded wait for the end or the rest of the output.
     pub rest: Option<Instant>,
-    /// Look again whether it ended after this long.
-    pub poll: Option<Duration>,
+    /// Look again whether it ended at this instant (one poll every 5 ms in
+    /// the first second, every 50 ms after, counted from the last poll: a
+    /// deadline, not a sleep that every other wake-up would start again).
+    pub poll: Option<Instant>,
     /// Sample the cgroup ([`TICK`]).
     pub tick: bool,
     /// Our SIGINT, SIGTERM and SIGHUP.
@@ -330,9 +332,8 @@ pub(super) enum DriveError {
     /// Starting it failed.
     #[error("starting the container: {0}")]
     Start(bollard::errors::Error),
-    /// Our signal handlers could not be installed. (The message repeats the
-    /// `sandbox setup failed: ` prefix, as it always has.)
-    #[error("sandbox setup failed: signal handler: {0}")]
+    /// Our signal handlers could not be installed.
+    #[error("signal handler: {0}")]
     Signals(std::io::Error),
     /// The engine's state at the end was needed and could not be had.
     #[error("inspecting the ended container: {0}")]
@@ -357,6 +358,8 @@ pub(super) struct Machine {
     rest_by: Option<Instant>,
     /// When the last chunk arrived (or the start).
     last_output: Instant,
+    /// When the engine was last polled (or the start).
+    last_poll: Instant,
     /// Bytes of output seen, relayed or not.
     output_bytes: u64,
 }
@@ -372,6 +375,7 @@ impl Machine {
             output: Flow::Open,
             rest_by: None,
             last_output: now,
+            last_poll: now,
             output_bytes: 0,
         }
     }
@@ -434,7 +438,7 @@ impl Machine {
             // by itself: the supervisor's report, written just before it
             // exits, says so.
             poll: (!exited && self.init != Init::Alive && (!open || self.facts.fifos))
-                .then(|| Duration::from_millis(every)),
+                .then(|| self.last_poll + Duration::from_millis(every)),
             tick: self.facts.watched && !exited,
             signals: !killed,
         }
@@ -500,6 +504,7 @@ impl Machine {
             Event::QuietDeadline => self.stop(Stop::NoOutput, acts),
             Event::RestDeadline => self.give_up(acts),
             Event::Poll { reported } => {
+                self.last_poll = now;
                 if self.init == Init::Unknown && reported {
                     self.exit();
                     acts.push(Action::Trace("supervisor report seen"));
@@ -908,7 +913,7 @@ where
                 _ = tokio::time::sleep_until(w.wall.unwrap_or(far)), if w.wall.is_some() => (Event::WallDeadline, None),
                 _ = tokio::time::sleep_until(w.quiet.unwrap_or(far)), if w.quiet.is_some() => (Event::QuietDeadline, None),
                 _ = tokio::time::sleep_until(w.rest.unwrap_or(far)), if w.rest.is_some() => (Event::RestDeadline, None),
-                _ = tokio::time::sleep(w.poll.unwrap_or_default()), if w.poll.is_some() => {
+                _ = tokio::time::sleep_until(w.poll.unwrap_or(far)), if w.poll.is_some() => {
                     (Event::Poll { reported: reported(inner_report) }, None)
                 },
                 _ = self.tick.tick(), if w.tick => (Event::Tick { pids_refused: self.sample() }, None),
@@ -1095,9 +1100,10 @@ mod tests {
         assert_eq!(m.step(Event::OutputClosed { reported: false }, t + ms(3)), [Action::Trace("output closed")]);
         assert_eq!(m.phase, Phase::Running);
         let w = m.waits(t + ms(3));
-        assert_eq!(w.poll, Some(ms(5)));
+        assert_eq!(w.poll, Some(t + ms(5)));
         assert!(!w.output && w.engine_wait);
         assert_eq!(m.step(Event::Poll { reported: false }, t + ms(8)), [Action::Inspect]);
+        assert_eq!(m.waits(t + ms(9)).poll, Some(t + ms(13)), "counted from the last poll");
         assert!(m.step(Event::Inspected(Inspection::Unsettled), t + ms(9)).is_empty());
         assert!(m.live());
         assert_eq!(m.step(Event::Poll { reported: false }, t + ms(14)), [Action::Inspect]);
@@ -1275,14 +1281,33 @@ mod tests {
     }
 
     #[test]
+    fn a_long_tasks_poll_is_a_deadline_that_other_wake_ups_do_not_postpone() {
+        // Unsupervised on Docker, after the first second: the 20 ms cgroup tick
+        // and the output wake the driver often; each used to start a fresh
+        // 50 ms sleep, so the poll never came and only the 10 s bound ended it.
+        let t = Instant::now();
+        let mut m = Machine::new(attach(t), t);
+        m.step(Event::OutputClosed { reported: false }, t + ms(1500));
+        let at = t + ms(1500);
+        assert_eq!(m.step(Event::Poll { reported: false }, at), [Action::Inspect]);
+        assert!(m.step(Event::Inspected(Inspection::Unsettled), at + ms(1)).is_empty());
+        for woke in [20, 40, 49] {
+            assert_eq!(m.waits(at + ms(woke)).poll, Some(at + ms(50)), "woken at +{woke} ms");
+        }
+        assert_eq!(m.step(Event::Poll { reported: false }, at + ms(50)), [Action::Inspect]);
+        assert_eq!(m.step(Event::Inspected(Inspection::Ended), at + ms(51)), [Action::Sample]);
+        assert!(!m.live());
+    }
+
+    #[test]
     fn supervised_with_the_init_unknown_the_report_says_it_ended() {
         let t = Instant::now();
         let mut m = Machine::new(Facts { init_known: false, ..supervised(t) }, t);
         let w = m.waits(t);
         // The FIFOs never close by themselves: polled from the start.
         assert!(w.output && w.engine_wait && !w.init);
-        assert_eq!(w.poll, Some(ms(5)));
-        assert_eq!(m.waits(t + secs(2)).poll, Some(ms(50)));
+        assert_eq!(w.poll, Some(t + ms(5)));
+        assert_eq!(m.waits(t + secs(2)).poll, Some(t + ms(50)));
         // No report yet, output still open: the engine is not asked.
         assert!(m.step(Event::Poll { reported: false }, t).is_empty());
         assert_eq!(m.step(Event::Poll { reported: true }, t), [Action::Trace("supervisor report seen")]);
@@ -1471,9 +1496,9 @@ mod tests {
     }
 
     #[test]
-    fn signal_handler_failures_keep_their_message() {
+    fn signal_handler_failures_say_it_once() {
         let e = SandboxError::from(DriveError::Signals(std::io::Error::other("x")));
-        assert_eq!(e.to_string(), "sandbox setup failed: sandbox setup failed: signal handler: x");
+        assert_eq!(e.to_string(), "sandbox setup failed: signal handler: x");
         let e = SandboxError::from(DriveError::InspectEnded(engine_error(500)));
         assert!(e.to_string().starts_with("sandbox setup failed: inspecting the ended container: "), "{e}");
     }
