@@ -428,8 +428,10 @@ impl Machine {
             // With the init watched, the kernel says when it ended: no need to
             // hold a wait request open in the engine.
             engine_wait: !exited && self.init == Init::Unknown && !libpod,
-            wall: self.facts.wall.filter(|_| !killed),
-            quiet: self.facts.no_output.filter(|_| !killed).map(|n| self.last_output + n),
+            // The task's time ends when it does: reading the rest of its output
+            // afterwards is ours, and no deadline may turn its end into a timeout.
+            wall: self.facts.wall.filter(|_| !killed && !exited),
+            quiet: self.facts.no_output.filter(|_| !killed && !exited).map(|n| self.last_output + n),
             rest: self.rest_by,
             // The output closed: the task has almost surely exited. Podman's
             // wait endpoint polls slowly (hundreds of ms), so ask the state
@@ -1204,12 +1206,15 @@ mod tests {
     }
 
     #[test]
-    fn deadlines_and_signals_still_hold_after_the_end_until_the_output_is_over() {
+    fn after_the_end_signals_still_hold_but_no_deadline_turns_it_into_a_timeout() {
         let t = Instant::now();
-        let mut m = Machine::new(Facts { wall: Some(t + secs(1)), ..attach(t) }, t);
+        let facts = Facts { wall: Some(t + secs(1)), no_output: Some(secs(1)), ..attach(t) };
+        let mut m = Machine::new(facts, t);
+        assert!(m.waits(t).wall.is_some() && m.waits(t).quiet.is_some());
         m.step(Event::WaitAnswered, t);
         let w = m.waits(t);
-        assert!(w.signals && w.wall.is_some() && !w.tick && w.poll.is_none());
+        assert!(w.signals && w.wall.is_none() && w.quiet.is_none() && !w.tick && w.poll.is_none());
+        assert!(w.rest.is_some(), "the rest of the output is still read, for at most a while");
         assert_eq!(m.step(Event::Signal(libc::SIGTERM), t), [Action::Stop(Stop::Signal(libc::SIGTERM))]);
         assert_eq!(m.phase, Phase::Exited { killed: Some(Stop::Signal(libc::SIGTERM)) });
         m.step(Event::OutputClosed { reported: false }, t);
