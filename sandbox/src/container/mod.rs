@@ -787,9 +787,15 @@ fn build_report(
             // killed from outside — a signal (exit 2), not "nothing ran".
             None if supervised => {
                 o.signal = Some(libc::SIGKILL);
-                o.note.get_or_insert_with(|| {
-                    "the container was killed from outside (no status, no report from its supervisor)".into()
-                });
+                // After our own kill (a timeout, a signal to us, a limit), Podman
+                // may have removed the container before it could be asked: the
+                // cause is known, nothing came from outside.
+                let ours = o.timed_out.is_some() || o.interrupted.is_some() || !run.violations.is_empty();
+                if !ours {
+                    o.note.get_or_insert_with(|| {
+                        "the container was killed from outside (no status, no report from its supervisor)".into()
+                    });
+                }
             }
             None => {}
         },
