@@ -213,6 +213,8 @@ fn the_wall_clock_timeout_exits_3_and_kills_daemons(b: Backend) {
     let o = c.run_with("default", &["--timeout", "1500ms"], &["/bin/sh", "-c", script]);
     assert_eq!(o.code, 3, "{}", o.stderr);
     assert_eq!(o.report["cause"], "timeout");
+    // Our kill, on every backend (Podman may remove the container before it is asked).
+    assert_eq!(o.report["error"], "timeouts.wall exceeded", "{}", o.report);
     let len = || std::fs::metadata(c.e.ws.join("daemon.log")).map(|m| m.len()).unwrap_or(0);
     let before = len();
     assert!(before > 0, "the daemon never ran");
