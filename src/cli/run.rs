@@ -288,6 +288,10 @@ pub fn run(args: RunArgs) -> Exit {
         Ok(o) => o,
         Err(e) => return super::config_error(e),
     };
+    // Before a run exists: a copy that could only replace a link or a device.
+    if let Err(e) = crate::ci::guard_outputs(&outputs) {
+        return super::config_error(format!("CI outputs: {e}"));
+    }
     let (dag, origin, source) = match make_plan(&args.target, &ws, &cfg) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
@@ -567,6 +571,9 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Ok(o) => o,
         Err(e) => return super::config_error(e),
     };
+    if let Err(e) = crate::ci::guard_outputs(&outputs) {
+        return super::config_error(format!("CI outputs: {e}"));
+    }
     let timeout = match config::env_flags() {
         Ok((_, env_timeout)) => args.timeout.or(env_timeout),
         Err(e) => return super::config_error(e),

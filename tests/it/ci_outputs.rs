@@ -823,3 +823,23 @@ fn the_seeds_typescript_workflow_command_builds_and_tests_a_typescript_project()
     let log = w.read(&runs[0].join("logs/test.log"));
     assert!(log.contains("# pass 2") && log.contains("# fail 0"), "the tests really ran: {log}");
 }
+
+#[test]
+fn a_ci_copy_that_names_a_link_or_a_device_is_refused_before_anything_runs() {
+    // Replacing it would swap the user's link (or /dev/null) for a plain file.
+    let w = World::ci();
+    let target = w.ws.join("kept.xml");
+    std::fs::write(&target, "kept\n").unwrap();
+    std::os::unix::fs::symlink(&target, w.ws.join("link.xml")).unwrap();
+    let plan = plan(&[sh("a", "echo ran > ran.txt", "")]);
+    for (flag, path) in [("--junit", w.ws.join("link.xml")), ("--sarif", "/dev/null".into())] {
+        let o = w.run_plan(&plan, &[flag, &path.display().to_string()]);
+        o.assert_code(1);
+        assert!(o.stderr.contains("give a new path or a regular file"), "{}", o.stderr);
+        assert!(!w.ws.join("ran.txt").exists(), "a task ran\n{}", o.all());
+    }
+    assert!(std::fs::symlink_metadata(w.ws.join("link.xml")).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept\n");
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(&std::fs::metadata("/dev/null").unwrap().file_type()));
+    assert!(!w.runs.exists() || std::fs::read_dir(&w.runs).unwrap().next().is_none(), "a run was created");
+}
