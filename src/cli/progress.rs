@@ -30,18 +30,39 @@ pub enum Mode {
     Plain,
     /// JSON lines on stdout.
     Json,
+    /// Only the run's last line (and messages for people) on stderr.
+    Quiet,
+}
+
+/// `--progress`: how a run shows itself on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Choice {
+    /// A live view on a terminal; plain lines in CI (`CI` set), when stderr is
+    /// not a terminal, or with `NO_COLOR` set.
+    #[default]
+    Auto,
+    /// The live view.
+    Live,
+    /// One line per event.
+    Plain,
+    /// Only the run's last line, errors and the end of failed tasks' logs.
+    None,
 }
 
 impl Mode {
-    /// Pick the mode: `--json`, else live on a terminal outside CI, else plain.
-    pub fn detect(json: bool) -> Mode {
-        if json {
-            Mode::Json
-        } else if std::io::stderr().is_terminal() && std::env::var_os("CI").is_none_or(|v| v.is_empty() || v == "false")
-        {
-            Mode::Live
-        } else {
-            Mode::Plain
+    /// Pick the mode: `--json`, else what `--progress` says; `auto` is live on
+    /// a terminal outside CI and without `NO_COLOR`, else plain.
+    pub fn choose(json: bool, choice: Choice) -> Mode {
+        let set = |v: &str| std::env::var_os(v).is_some_and(|v| !v.is_empty());
+        match choice {
+            _ if json => Mode::Json,
+            Choice::Live => Mode::Live,
+            Choice::Plain => Mode::Plain,
+            Choice::None => Mode::Quiet,
+            Choice::Auto => {
+                let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+                if std::io::stderr().is_terminal() && !ci && !set("NO_COLOR") { Mode::Live } else { Mode::Plain }
+            }
         }
     }
 }
@@ -116,6 +137,13 @@ impl Progress {
                 }
             }
             Mode::Live => self.live(e),
+            Mode::Quiet => {
+                if let Event::RunFinished { .. } = e
+                    && let Some(line) = plain_line(e)
+                {
+                    eprintln!("{line}");
+                }
+            }
         }
     }
 

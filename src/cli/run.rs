@@ -54,6 +54,11 @@ pub struct RunArgs {
     /// Print JSON events on stdout (one per line) instead of progress.
     #[arg(long)]
     pub json: bool,
+    /// How the run shows its progress on stderr: `auto` (a live view on a
+    /// terminal; plain lines in CI, when piped or with NO_COLOR), `live`,
+    /// `plain` (a line per event) or `none` (the last line and errors only).
+    #[arg(long, value_enum, default_value_t = super::progress::Choice::Auto, conflicts_with = "json")]
+    pub progress: super::progress::Choice,
     /// Ask before adopting a replanned plan (y/N on a terminal; without one the run
     /// ends `awaiting_approval`, exit 2, resumable with the proposed plan).
     #[arg(long)]
@@ -95,6 +100,11 @@ pub struct ResumeArgs {
     /// Print JSON events on stdout (one per line) instead of progress.
     #[arg(long)]
     pub json: bool,
+    /// How the run shows its progress on stderr: `auto` (a live view on a
+    /// terminal; plain lines in CI, when piped or with NO_COLOR), `live`,
+    /// `plain` (a line per event) or `none` (the last line and errors only).
+    #[arg(long, value_enum, default_value_t = super::progress::Choice::Auto, conflicts_with = "json")]
+    pub progress: super::progress::Choice,
     /// Ask before adopting a replanned plan (see `run --approve`).
     #[arg(long)]
     pub approve: bool,
@@ -371,7 +381,7 @@ pub fn run(args: RunArgs) -> Exit {
         &prepared,
         crate::audit::Kind::RunStarted,
         body,
-        args.json,
+        progress::Mode::choose(args.json, args.progress),
         timeout,
         &runs,
         &outputs,
@@ -426,7 +436,7 @@ fn session(
     prepared: &Prepared,
     kind: crate::audit::Kind,
     body: serde_json::Value,
-    json: bool,
+    mode: progress::Mode,
     timeout: Option<HumanDuration>,
     runs: &Path,
     outputs: &crate::ci::Outputs,
@@ -469,7 +479,8 @@ fn session(
     };
     // The CI writers first: a report they cannot write is said before the run's last lines.
     let mut ci = crate::ci::Writer::new(outputs.clone(), output_dirs);
-    let mut progress = progress::Progress::new(progress::Mode::detect(json));
+    let json = mode == progress::Mode::Json;
+    let mut progress = progress::Progress::new(mode);
     tracing::debug!(mono_us = crate::orchestrator::exec_protocol::mono_us(), "run: executing");
     let observers: Vec<&mut dyn orchestrator::events::Observer> = vec![&mut ci, &mut progress];
     let result = orchestrator::execute(prepared, &run, &mut store, &mut log, observers, &opts, replanner);
@@ -620,7 +631,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
         &prepared,
         crate::audit::Kind::RunResumed,
         body,
-        args.json,
+        progress::Mode::choose(args.json, args.progress),
         timeout,
         &runs,
         &outputs,

@@ -881,3 +881,20 @@ fn ctrl_c_to_the_process_group_interrupts_without_retrying() {
     assert_eq!(state(&r, "b"), "cancelled");
     assert!(survivors("sleep 30.0606", Duration::from_secs(2)).is_empty());
 }
+
+#[test]
+fn progress_none_shows_only_the_last_line_and_plain_a_line_per_event() {
+    let w = World::ci();
+    let plan = plan(&[sh("a", &[], "echo fine", ""), sh("b", &["a"], "true", "")]);
+    let o = w.run_plan(&plan, &["--progress", "none"]);
+    o.assert_code(0);
+    assert!(!o.stderr.contains("a started") && !o.stderr.contains("a succeeded"), "{}", o.stderr);
+    let last = o.stderr.lines().filter(|l| l.contains("succeeded in")).collect::<Vec<_>>();
+    assert_eq!(last.len(), 1, "the run's last line only\n{}", o.stderr);
+    assert!(last[0].contains("exit 0"), "{}", o.stderr);
+    let o = w.run_plan(&plan, &["--progress", "plain"]);
+    o.assert_code(0);
+    assert!(o.stderr.contains("a started") && o.stderr.contains("b succeeded"), "{}", o.stderr);
+    let o = w.run_plan(&plan, &["--progress", "live", "--json"]);
+    o.assert_code(1);
+}
