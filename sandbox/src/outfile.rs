@@ -95,7 +95,7 @@ impl OutFile {
                         component: path.display().to_string(),
                     });
                 }
-                other => return Err(OutFileError::NotRegular { path: path.to_path_buf(), kind: kind_name(other) }),
+                _ => return Err(OutFileError::NotRegular { path: path.to_path_buf(), kind: kind_name(st.st_mode) }),
             },
             Err(nix::errno::Errno::ENOENT) => {}
             Err(e) => return Err(OutFileError::Io { path: path.to_path_buf(), source: e.into() }),
@@ -117,11 +117,16 @@ impl OutFile {
 }
 
 fn kind(st: &FileStat) -> Option<SFlag> {
-    Some(SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())).filter(|k| !k.is_empty())
+    kind_of_mode(st.st_mode)
 }
 
-fn kind_name(k: Option<SFlag>) -> &'static str {
-    match k {
+fn kind_of_mode(mode: u32) -> Option<SFlag> {
+    Some(SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits())).filter(|k| !k.is_empty())
+}
+
+/// What a file that is not a regular file is, from its `st_mode`, for messages.
+pub fn kind_name(mode: u32) -> &'static str {
+    match kind_of_mode(mode) {
         Some(SFlag::S_IFDIR) => "a directory",
         Some(SFlag::S_IFIFO) => "a FIFO",
         Some(SFlag::S_IFCHR) => "a character device",

@@ -166,6 +166,9 @@ enum RunArgError {
     Chain(crate::planner::chain::ChainError),
     #[error("{flag} {}: is a directory (give a file path)", path.display())]
     OutputIsDirectory { flag: &'static str, path: PathBuf },
+    /// The copy would replace a link, FIFO or device with a plain file.
+    #[error("{flag} {}: is {kind}; give a new path or a regular file", path.display())]
+    OutputNotRegular { flag: &'static str, path: PathBuf, kind: &'static str },
 }
 
 fn workspace(flag: Option<&Path>) -> Result<PathBuf, RunArgError> {
@@ -298,10 +301,6 @@ pub fn run(args: RunArgs) -> Exit {
         Ok(o) => o,
         Err(e) => return super::config_error(e),
     };
-    // Before a run exists: a copy that could only replace a link or a device.
-    if let Err(e) = crate::ci::guard_outputs(&outputs) {
-        return super::config_error(format!("CI outputs: {e}"));
-    }
     let (dag, origin, source) = match make_plan(&args.target, &ws, &cfg) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
@@ -392,7 +391,9 @@ pub fn run(args: RunArgs) -> Exit {
 }
 
 /// The CI report copies: flags, else the config (with its `ORCHESTRA_*` overrides).
-/// A path that is an existing directory is refused before anything runs.
+/// A path that names anything but a regular file (a directory, a link, a
+/// FIFO, a device) is refused before anything runs: the copy replaces the
+/// file, which would swap the link or device for a plain one.
 fn ci_outputs(args: &RunArgs, cfg: &config::Config) -> Result<crate::ci::Outputs, RunArgError> {
     outputs_from(cfg, args.junit.as_deref(), args.sarif.as_deref(), args.summary.as_deref())
 }
@@ -407,7 +408,14 @@ fn outputs_from(
         let p = flag.map(Path::to_path_buf).or_else(|| conf.clone()).map(|p| absolute(&p));
         match p {
             Some(path) if path.is_dir() => Err(RunArgError::OutputIsDirectory { flag: name, path }),
-            other => Ok(other),
+            Some(path) => match std::fs::symlink_metadata(&path) {
+                Ok(m) if !m.is_file() => {
+                    let kind = crate::sandbox::outfile::kind_name(std::os::unix::fs::MetadataExt::mode(&m));
+                    Err(RunArgError::OutputNotRegular { flag: name, path, kind })
+                }
+                _ => Ok(Some(path)),
+            },
+            None => Ok(None),
         }
     };
     Ok(crate::ci::Outputs {
@@ -582,9 +590,6 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Ok(o) => o,
         Err(e) => return super::config_error(e),
     };
-    if let Err(e) = crate::ci::guard_outputs(&outputs) {
-        return super::config_error(format!("CI outputs: {e}"));
-    }
     let timeout = match config::env_flags() {
         Ok((_, env_timeout)) => args.timeout.or(env_timeout),
         Err(e) => return super::config_error(e),

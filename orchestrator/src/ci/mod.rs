@@ -191,61 +191,23 @@ pub fn finish(run: &RunDir, report: &RunReport, outputs: &Outputs) -> Result<(),
 /// A CI copy's directory and its `(st_dev, st_ino)` before any task ran.
 pub type OutputDir = (PathBuf, (u64, u64));
 
-/// Why a CI report copy cannot be written where asked (found before any task runs).
+/// Why a CI report copy's directory cannot be prepared (before any task runs).
 #[derive(Debug, thiserror::Error)]
-pub enum GuardError {
-    /// A copy's directory cannot be created or opened.
-    #[error("{}: {source}", dir.display())]
-    Dir {
-        /// The directory.
-        dir: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The target exists and is not a regular file: the copy would replace
-    /// the link, FIFO or device with a plain file, not write through it.
-    #[error("{} is {kind}; give a new path or a regular file", path.display())]
-    NotRegular {
-        /// The copy's path.
-        path: PathBuf,
-        /// What it is.
-        kind: &'static str,
-    },
-}
-
-/// What a file that is not a regular file is, for messages.
-fn kind_of(t: std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    }
+#[error("{}: {source}", dir.display())]
+pub struct GuardError {
+    /// The directory.
+    dir: PathBuf,
+    /// Why.
+    source: std::io::Error,
 }
 
 /// Create the directories of the CI report copies and note what they are,
-/// before any task runs (see [`Writer`]); refuse a copy whose path names
-/// something other than a regular file (it would be replaced, not written).
+/// before any task runs (see [`Writer`]).
 pub fn guard_outputs(outputs: &Outputs) -> Result<Vec<OutputDir>, GuardError> {
     let mut dirs = Vec::new();
     for p in [&outputs.junit, &outputs.sarif, &outputs.summary].into_iter().flatten() {
-        if let Ok(m) = std::fs::symlink_metadata(p)
-            && !m.file_type().is_file()
-        {
-            return Err(GuardError::NotRegular { path: p.clone(), kind: kind_of(m.file_type()) });
-        }
         let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) else { continue };
-        let dir_err = |source| GuardError::Dir { dir: parent.to_path_buf(), source };
+        let dir_err = |source| GuardError { dir: parent.to_path_buf(), source };
         std::fs::create_dir_all(parent).map_err(dir_err)?;
         let id = std::fs::File::open(parent).and_then(|f| crate::runstore::at::identity(&f)).map_err(dir_err)?;
         dirs.push((parent.to_path_buf(), id));
