@@ -23,17 +23,7 @@ fn exec(e: &Env, policy: &str, extra: &[&str], script: &str, report: Option<&Pat
 }
 
 fn out(mut c: Command, report: Option<&Path>) -> Out {
-    let o = c.output().expect("run orchestra");
-    let report = report
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or(serde_json::Value::Null);
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        report,
-    }
+    Out::with_report(c.output().expect("run orchestra"), report)
 }
 
 /// The lines of `s` that start with `orchestra:` (only Orchestra's own may).

@@ -127,17 +127,7 @@ impl Env {
 
     pub fn run_cmd(&self, mut c: Command) -> Out {
         let _ = std::fs::remove_file(self.root.join("report.json"));
-        let o = c.output().expect("run orchestra");
-        let report = std::fs::read_to_string(self.root.join("report.json"))
-            .ok()
-            .and_then(|s| serde_json::from_str(&s).ok())
-            .unwrap_or(serde_json::Value::Null);
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-            report,
-        }
+        Out::with_report(c.output().expect("run orchestra"), Some(&self.root.join("report.json")))
     }
 
     pub fn run(&self, policy: &str, argv: &[&str]) -> Out {

@@ -29,6 +29,15 @@ impl Out {
         }
     }
 
+    /// Capture a finished process with the report it wrote at `report`, if any.
+    pub fn with_report(o: std::process::Output, report: Option<&std::path::Path>) -> Out {
+        let report = report
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(serde_json::Value::Null);
+        Out { report, ..Out::from(o) }
+    }
+
     /// Both streams, labelled, for messages.
     pub fn all(&self) -> String {
         format!("--- stdout:\n{}\n--- stderr:\n{}", self.stdout, self.stderr)
