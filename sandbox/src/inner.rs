@@ -117,26 +117,18 @@ impl InnerArgs {
         let mut argv = None;
         while let Some(arg) = args.next() {
             let arg = arg?;
-            let slot = match arg.as_str() {
-                "--policy" => &mut policy,
-                "--report" => &mut report,
-                "--workdir" => &mut workdir,
-                "--output" => &mut output,
-                "--name" => &mut name,
-                "--task" => &mut file,
+            let (slot, flag) = match arg.as_str() {
+                "--policy" => (&mut policy, "--policy"),
+                "--report" => (&mut report, "--report"),
+                "--workdir" => (&mut workdir, "--workdir"),
+                "--output" => (&mut output, "--output"),
+                "--name" => (&mut name, "--name"),
+                "--task" => (&mut file, "--task"),
                 "--" => {
                     argv = Some(args.collect::<Result<Vec<String>, _>>()?);
                     break;
                 }
                 _ => return Err(InnerArgError::Unexpected(arg)),
-            };
-            let flag: &'static str = match arg.as_str() {
-                "--policy" => "--policy",
-                "--report" => "--report",
-                "--workdir" => "--workdir",
-                "--output" => "--output",
-                "--name" => "--name",
-                _ => "--task",
             };
             if slot.is_some() {
                 return Err(InnerArgError::Unexpected(arg));
