@@ -269,12 +269,21 @@ fn review2_rename_whiteout_does_not_create_a_device_node() {
 
 // ---- what builds do is not a violation -----------------------------------------
 
+/// A long chain of relative symlinks in the workspace is followed like the
+/// kernel follows it, with no violation. Twenty, not forty: forty is the
+/// kernel's exact MAXSYMLINKS edge, and when an RCU path walk falls back to a
+/// ref-walk (a concurrent mount anywhere, as parallel jails make) the retry
+/// keeps the links already counted, so the kernel itself answers ELOOP for a
+/// 40-link chain about once in 100-200 parallel runs (measured 2026-12-04,
+/// inside and never outside the jail's mount activity). Twenty survive one
+/// retry. The supervisor's own 40-link limit is covered by
+/// `jail::decide::tests::paths_resolve_like_the_kernel`.
 #[test]
-fn review2_a_chain_of_forty_symlinks_in_the_workspace_is_followed() {
+fn review2_a_long_chain_of_symlinks_in_the_workspace_is_followed() {
     let e = env();
     let mut script = String::from("set -e; : > target; prev=target; ");
-    script.push_str("for i in $(seq 1 40); do ln -s $prev l$i; prev=l$i; done; echo ok > l40; cat target");
-    // stderr kept: a failure here once showed only `exit=2` (a failed redirection).
+    script.push_str("for i in $(seq 1 20); do ln -s $prev l$i; prev=l$i; done; echo ok > l20; cat target");
+    // stderr kept: a failure shows the shell's reason, not only `exit=2`.
     let o = e.sh("default", &script);
     o.assert_ok();
     assert!(o.stdout.contains("ok"), "{}", o.all_output());

@@ -827,6 +827,19 @@ mod tests {
         use std::os::fd::AsRawFd;
         let fd = format!("/proc/self/fd/{}", r.as_raw_fd());
         assert!(matches!(walk(me, Path::new("/"), "/".into(), Path::new(&fd), true), Target::Object(_)));
+        // Forty links are followed (the kernel's MAXSYMLINKS); the forty-first is
+        // the kernel's ELOOP, an object with no path, never a judged file.
+        std::fs::write(d.path().join("target"), "").unwrap();
+        let mut prev = String::from("target");
+        for i in 1..=41 {
+            std::os::unix::fs::symlink(&prev, d.path().join(format!("c{i}"))).unwrap();
+            prev = format!("c{i}");
+        }
+        assert_eq!(
+            walk(me, Path::new("/"), d.path().into(), Path::new("c40"), true),
+            Target::Path(d.path().join("target"))
+        );
+        assert_eq!(walk(me, Path::new("/"), d.path().into(), Path::new("c41"), true), Target::Object(PathBuf::new()));
     }
 
     fn deny_rule(d: &Decision) -> String {
