@@ -28,7 +28,7 @@ use super::relay::LineGuard;
 use super::report::{Control, Report, Violation, now_rfc3339};
 use super::rule::Rule;
 use super::{Sandbox, SandboxError, TaskSpec, sys};
-use crate::policy::{NamespaceMode, NetworkMode, Policy, SandboxMode};
+use crate::policy::{NamespaceMode, NetworkMode, Policy, SandboxMode, load::expand_home};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -37,6 +37,7 @@ use protocol::Event;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The jail backend.
@@ -90,10 +91,21 @@ fn check(policy: &Policy) -> Result<(), SandboxError> {
 fn host_facts(task: &TaskSpec, cg_mem: bool, cg_pids: bool) -> HostFacts {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(|| "/root".into());
     let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-    // `.orchestra/` (and protected paths) that some outer layer already mounted
-    // read-only, as the container backends do: the kernel keeps them read-only.
+    // `.orchestra/`, protected paths and the policy's read-only paths that some
+    // outer layer already mounted read-only, as the container backends do (a
+    // `:ro` volume inside the workspace's tree): the kernel keeps them
+    // read-only, and a write below them is a violation, not a plain EROFS.
+    // A read-only path that holds a writable root (a read-only home around the
+    // workspace, `/data:ro` around `/data/out:rw`) is no island: the writable
+    // root inside it stays writable, as its own mount keeps it.
+    let fs = &task.policy.filesystem;
+    let writable: Vec<PathBuf> =
+        std::iter::once(task.workdir.clone()).chain(fs.read_write.iter().map(|p| expand_home(p, &home))).collect();
+    let policy_read_only =
+        fs.read_only.iter().map(|p| expand_home(p, &home)).filter(|p| !writable.iter().any(|w| w.starts_with(p)));
     let read_only_mounts = std::iter::once(task.workdir.join(".orchestra"))
         .chain(task.protected.iter().cloned())
+        .chain(policy_read_only)
         .filter(|p| is_read_only_mount(p) && !is_read_only_mount(&task.workdir))
         .collect();
     HostFacts {
