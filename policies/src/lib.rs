@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod derive;
 pub mod exit;
 pub mod load;
 pub mod presets;

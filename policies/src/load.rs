@@ -53,6 +53,13 @@ pub fn parse_policy(text: &str, origin: &str) -> Result<Policy, PolicyError> {
     Ok(policy)
 }
 
+/// The loader's checks for a policy that has no text of its own (one derived
+/// from a loaded policy by command-line flags): the same refusals, without
+/// positions.
+pub(crate) fn check_derived(p: &Policy, origin: &str) -> Result<(), PolicyError> {
+    check(p, "", origin)
+}
+
 /// Semantic checks the types cannot express. Each error points at the offending key.
 fn check(p: &Policy, text: &str, origin: &str) -> Result<(), PolicyError> {
     let err = |key: &str, message: String| PolicyError {

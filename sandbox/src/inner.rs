@@ -228,7 +228,16 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
         Ok(o) => o,
         Err(e) => return refuse(e),
     };
-    let task = TaskSpec { name, argv, workdir, policy, policy_origin: origin, protected: Vec::new(), observe: true };
+    let task = TaskSpec {
+        name,
+        argv,
+        workdir,
+        policy,
+        policy_origin: origin,
+        derivation: None,
+        protected: Vec::new(),
+        observe: true,
+    };
     let backend = crate::jail::Jail;
     let (report, exit) = match backend.run(&task) {
         Ok(report) => {

@@ -58,6 +58,8 @@ pub struct TaskSpec {
     pub policy: Policy,
     /// Where the policy came from (file or `preset:NAME`).
     pub policy_origin: String,
+    /// The command-line flags that changed the loaded policy, if any.
+    pub derivation: Option<orchestra_policy::derive::Derivation>,
     /// Paths the task must never see (audit log, signing key).
     pub protected: Vec<PathBuf>,
     /// Observe and report denials (always true, except for the benchmark baseline).

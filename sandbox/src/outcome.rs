@@ -239,6 +239,7 @@ pub fn build(task: &TaskSpec, backend: SandboxMode, o: Outcome) -> Report {
         backend: backend.as_str().into(),
         policy: task.policy_origin.clone(),
         policy_sha256: policy.hash(),
+        policy_derivation: task.derivation.clone(),
         enforced: o.enforced,
         opt_outs: opt_outs(policy, backend, o.observed),
         cause,
@@ -349,6 +350,7 @@ mod tests {
             workdir: "/w".into(),
             policy,
             policy_origin: "preset:test".into(),
+            derivation: None,
             protected: Vec::new(),
             observe: true,
         }

@@ -108,6 +108,10 @@ pub struct Report {
     pub policy: String,
     /// SHA-256 of the effective policy's canonical JSON.
     pub policy_sha256: String,
+    /// When command-line flags changed the loaded policy: its hash before them
+    /// and the flags (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_derivation: Option<orchestra_policy::derive::Derivation>,
     /// Controls actually enforced.
     pub enforced: Vec<Control>,
     /// Controls the policy explicitly opted out of.

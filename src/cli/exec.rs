@@ -3,7 +3,8 @@
 use crate::audit;
 use crate::exit::Exit;
 use crate::orchestrator::exec_protocol::{self, RunFlags, mono_us};
-use crate::policy::{HumanDuration, Limit, SandboxMode, load_policy};
+use crate::policy::derive::{Derivation, Override, derive};
+use crate::policy::{ByteSize, HumanDuration, Limit, NetworkMode, Policy, SandboxMode, load_policy};
 use crate::sandbox::outfile::OutFile;
 use crate::sandbox::{Report, Sandbox, TaskSpec};
 use clap::{Args, ValueEnum};
@@ -48,6 +49,22 @@ pub struct ExecArgs {
     /// Set a variable in the task's environment, after the policy's (repeatable).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// Override the policy's network mode: `none`, `loopback` (a private
+    /// loopback only) or `host` (an opt-out, reported).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub network: Option<Network>,
+    /// Make a host path visible read-only at the same place (repeatable; must
+    /// exist; a volume `PATH:PATH:ro` on the container backends).
+    #[arg(long = "ro", value_name = "PATH")]
+    pub read_only: Vec<PathBuf>,
+    /// Make a host path writable at the same place (repeatable; must exist; the
+    /// same refusals as `filesystem.read_write`, e.g. never `/etc` or `~`; a
+    /// volume `PATH:PATH:rw` on the container backends).
+    #[arg(long = "rw", value_name = "PATH")]
+    pub read_write: Vec<PathBuf>,
+    /// Override the memory limit of the task tree (`512MiB`, `2G`, `unlimited`).
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
+    pub memory: Option<Limit<ByteSize>>,
     /// Record the task under this run id in the audit log (set by `orchestra run`).
     #[arg(long, value_name = "RUN_ID")]
     pub run_id: Option<String>,
@@ -60,6 +77,17 @@ pub struct ExecArgs {
     /// The program and its arguments.
     #[arg(required = true, last = true, value_name = "PROGRAM")]
     pub command: Vec<String>,
+}
+
+/// Network modes selectable on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Network {
+    /// no network at all
+    None,
+    /// a private loopback interface only
+    Loopback,
+    /// the host's network (an opt-out of network isolation)
+    Host,
 }
 
 /// Why an argument of `orchestra exec` cannot be used.
@@ -100,6 +128,10 @@ fn parse_env(s: &str) -> Result<(String, String), ExecArgError> {
         return Err(ExecArgError::EnvName(k.to_string()));
     }
     Ok((k.to_string(), v.to_string()))
+}
+
+fn parse_memory(s: &str) -> Result<Limit<ByteSize>, crate::policy::units::UnitError> {
+    if s == "unlimited" { Ok(Limit::Unlimited) } else { ByteSize::parse(s).map(Limit::Max) }
 }
 
 fn parse_duration(s: &str) -> Result<HumanDuration, crate::policy::units::UnitError> {
@@ -147,26 +179,11 @@ pub fn run(args: ExecArgs) -> Exit {
     {
         return super::config_error(format!("--run-parent {parent}: {e}"));
     }
-    let (mut policy, origin) = match load_policy(&args.policy) {
+    let (policy, origin, derivation) = match effective_policy(&args) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
-    if let Some(b) = args.backend {
-        policy.sandbox_mode = match b {
-            Backend::Jail => SandboxMode::Jail,
-            Backend::Docker => SandboxMode::Docker,
-            Backend::Podman => SandboxMode::Podman,
-        };
-        if let Some(sec) = policy.security.as_mut() {
-            sec.sandbox_mode = None;
-        }
-    }
-    if let Some(t) = args.timeout {
-        policy.timeouts.wall = Limit::Max(t);
-    }
-    for (k, v) in &args.env {
-        policy.environment.set.insert(k.clone(), v.clone());
-    }
+    let mut policy = policy;
     if args.run.under_run() {
         policy.environment.set.extend(exec_protocol::task_env(std::env::vars_os()));
     }
@@ -209,6 +226,7 @@ pub fn run(args: ExecArgs) -> Exit {
         workdir,
         policy,
         policy_origin: origin,
+        derivation,
         // The built-in container supervisor's directory too: a jail task that
         // could replace it would choose a later container task's supervisor.
         protected: [audit_dir.clone(), key_path.clone()]
@@ -258,6 +276,35 @@ pub fn run(args: ExecArgs) -> Exit {
         return finish(&report, report_out.as_ref(), !args.run.under_run()).worst(Exit::Failed);
     }
     finish(&report, report_out.as_ref(), !args.run.under_run())
+}
+
+/// The policy `args` names, changed by its one-off flags (recorded as a
+/// derivation), and where it came from.
+fn effective_policy(args: &ExecArgs) -> Result<(Policy, String, Option<Derivation>), crate::policy::PolicyError> {
+    let (base, origin) = load_policy(&args.policy)?;
+    let mut flags = Vec::new();
+    flags.extend(args.backend.map(|b| {
+        Override::Backend(match b {
+            Backend::Jail => SandboxMode::Jail,
+            Backend::Docker => SandboxMode::Docker,
+            Backend::Podman => SandboxMode::Podman,
+        })
+    }));
+    flags.extend(args.network.map(|n| {
+        Override::Network(match n {
+            Network::None => NetworkMode::None,
+            Network::Loopback => NetworkMode::Loopback,
+            Network::Host => NetworkMode::Host,
+        })
+    }));
+    flags.extend(args.read_only.iter().cloned().map(Override::ReadOnly));
+    flags.extend(args.read_write.iter().cloned().map(Override::ReadWrite));
+    flags.extend(args.memory.map(Override::Memory));
+    flags.extend(args.timeout.map(Override::Timeout));
+    flags.extend(args.env.iter().map(|(k, v)| Override::Env(k.clone(), v.clone())));
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let (policy, derivation) = derive(base, &origin, &flags, &cwd)?;
+    Ok((policy, origin, derivation))
 }
 
 /// Open the audit log in `dir` with the key at `key_path` (created on first use, with a notice).

@@ -241,6 +241,30 @@ fn setuid_files_are_blocked_and_reported(b: Backend) {
     o.assert_violation("fs.setuid");
 }
 
+/// `exec --ro DIR --rw DIR` on every backend (volumes on the containers): the
+/// read-only directory is seen and not written, the writable one is written,
+/// and the report records both flags.
+fn one_off_path_flags_take_effect(b: Backend) {
+    let c = case(b, "flags");
+    let (ro, rw) = (c.e.root.join("ro-data"), c.e.root.join("rw-out"));
+    std::fs::create_dir_all(&ro).unwrap();
+    std::fs::create_dir_all(&rw).unwrap();
+    std::fs::write(ro.join("in.txt"), "input\n").unwrap();
+    if b.container() {
+        chown_tree(&rw, 1000);
+    }
+    let (ro_s, rw_s) = (ro.to_str().unwrap(), rw.to_str().unwrap());
+    let flags = ["--ro", ro_s, "--rw", rw_s];
+    let o = c.run_with("default", &flags, &["/bin/sh", "-c", &format!("cat {ro_s}/in.txt > {rw_s}/out.txt")]);
+    o.assert_ok();
+    assert_eq!(std::fs::read_to_string(rw.join("out.txt")).unwrap(), "input\n");
+    let recorded = o.report["policy_derivation"]["overrides"].to_string();
+    assert!(recorded.contains(&format!("--ro {ro_s}")) && recorded.contains(&format!("--rw {rw_s}")), "{recorded}");
+    let w = c.run_with("default", &flags, &["/bin/sh", "-c", &format!("echo evil > {ro_s}/in.txt")]);
+    assert_eq!(std::fs::read_to_string(ro.join("in.txt")).unwrap(), "input\n", "{}", w.all());
+    w.assert_violation("fs.write");
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod jail { $( #[test] fn $case() { super::$case(super::Backend::Jail) } )* }
@@ -250,6 +274,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    one_off_path_flags_take_effect,
     benign_script_runs_and_writes_the_workspace,
     output_is_relayed_whole_and_in_order,
     a_failing_task_is_failed_not_a_violation,

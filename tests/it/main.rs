@@ -15,6 +15,7 @@ mod container_pool;
 mod corpus;
 mod docs_reference;
 mod exec_audit;
+mod exec_flags;
 mod exec_integrity;
 mod exit_contract;
 mod jail_benign;
