@@ -237,6 +237,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
         derivation: None,
         protected: Vec::new(),
         observe: true,
+        tty: false,
     };
     let backend = crate::jail::Jail;
     let (report, exit) = match backend.run(&task) {

@@ -35,6 +35,7 @@ pub mod report;
 pub mod rule;
 pub mod setid;
 pub mod sys;
+pub mod tty;
 
 use orchestra_policy as policy;
 use orchestra_policy::exit;
@@ -64,6 +65,8 @@ pub struct TaskSpec {
     pub protected: Vec<PathBuf>,
     /// Observe and report denials (always true, except for the benchmark baseline).
     pub observe: bool,
+    /// Give the task a pseudo-terminal of its own (`exec --tty`; jail only).
+    pub tty: bool,
 }
 
 /// Why a task could not be run. All of these exit 1: nothing ran.

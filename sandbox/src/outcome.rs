@@ -353,6 +353,7 @@ mod tests {
             derivation: None,
             protected: Vec::new(),
             observe: true,
+            tty: false,
         }
     }
 

@@ -722,3 +722,20 @@ pub fn file_setattr_fd(fd: &OwnedFd, nr: i64, attr: &[u8]) -> io::Result<()> {
     // reads at most attr.len() bytes.
     cvt(unsafe { libc::syscall(nr, libc::AT_FDCWD, p.as_ptr(), attr.as_ptr(), attr.len(), 0) }).map(|_| ())
 }
+
+/// The window size of the terminal on `fd`, if it is one (`TIOCGWINSZ`).
+pub fn window_size(fd: RawFd) -> Option<libc::winsize> {
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` to the pointer, which
+    // points to a live, properly aligned value of that type.
+    let r = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws as *mut libc::winsize) };
+    (r == 0).then_some(ws)
+}
+
+/// Make the terminal on `fd` the calling process's controlling terminal
+/// (`TIOCSCTTY`; the caller must be a session leader without one).
+pub fn set_controlling_tty(fd: RawFd) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal a terminal
+    // that is another session's); no memory is passed.
+    cvt_int(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0 as libc::c_int) }).map(drop)
+}

@@ -65,6 +65,16 @@ pub struct ExecArgs {
     /// Override the memory limit of the task tree (`512MiB`, `2G`, `unlimited`).
     #[arg(long, value_name = "SIZE", value_parser = parse_memory)]
     pub memory: Option<Limit<ByteSize>>,
+    /// Give the task a pseudo-terminal of its own (an interactive shell, a
+    /// program that wants a terminal). The caller's terminal is relayed to it in
+    /// raw mode and restored afterwards; the task cannot reach the caller's
+    /// terminal itself (TIOCSTI stays denied). Jail only.
+    #[arg(long, short = 't')]
+    pub tty: bool,
+    /// Pass stdin to the task. The jail always does; accepted so that `-it`
+    /// works as it does with docker.
+    #[arg(long, short = 'i')]
+    pub interactive: bool,
     /// Record the task under this run id in the audit log (set by `orchestra run`).
     #[arg(long, value_name = "RUN_ID")]
     pub run_id: Option<String>,
@@ -235,7 +245,14 @@ pub fn run(args: ExecArgs) -> Exit {
             .chain(args.run.protect.iter().cloned())
             .collect(),
         observe: !args.bench_unobserved,
+        tty: args.tty,
     };
+    if task.tty && task.policy.backend() != SandboxMode::Jail {
+        return super::config_error(format!(
+            "--tty: the {} backend gives no terminal (its task's stdin is empty); use the jail",
+            task.policy.backend().as_str()
+        ));
+    }
     let backend: Box<dyn Sandbox> = match crate::sandbox::backend_for(task.policy.backend()) {
         Ok(b) => b,
         Err(e) => return super::config_error(e),

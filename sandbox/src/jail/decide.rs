@@ -626,6 +626,7 @@ mod tests {
             hostname: "x".into(),
             observe: true,
             read_only_islands: vec![],
+            tty: false,
         }
     }
 

@@ -245,6 +245,10 @@ type ExecParts = (CString, Vec<CString>, Vec<CString>);
 
 fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<ExecParts, SetupError> {
     nix::unistd::setsid().map_err(step("setsid"))?;
+    if plan.tty {
+        // Our stdin is the pseudo-terminal orchestra opened for this task.
+        sys::set_controlling_tty(0).map_err(step("controlling terminal"))?;
+    }
     // Forked from the non-dumpable init, whose memory was created outside the
     // jail's user namespace: our /proc/self files would belong to the host's root,
     // and neither our own id maps nor the supervisor's reads of our memory (see

@@ -34,8 +34,9 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use plan::{HostFacts, JailPlan};
 use protocol::Event;
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -170,6 +171,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     let facts = host_facts(task, support.memory, support.pids);
     let mut plan: JailPlan = plan::compile(policy, &task.name, &task.argv, &task.workdir, &facts, &plan::RealHost)?;
     plan.observe = task.observe;
+    plan.tty = task.tty;
 
     let mut run = Run {
         enforced: Vec::new(),
@@ -215,13 +217,20 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     let (out_r, out_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
     let (err_r, err_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
     let (sync_r, mut sync_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
+    // The caller's terminal settings come back whatever the task does to them;
+    // with --tty the task gets a pseudo-terminal of its own instead.
+    let terminal = crate::tty::TerminalGuard::save();
+    let pty = if task.tty { Some(crate::tty::Pty::open().map_err(|e| setup("pseudo-terminal", e))?) } else { None };
+    let dup2 = match &pty {
+        Some(p) => {
+            let s = p.slave.as_raw_fd();
+            vec![(ctrl_child.as_raw_fd(), init::CTRL_FD), (s, 0), (s, 1), (s, 2)]
+        }
+        None => vec![(ctrl_child.as_raw_fd(), init::CTRL_FD), (out_w.as_raw_fd(), 1), (err_w.as_raw_fd(), 2)],
+    };
     // The init is this process, cloned into the new namespaces (no re-exec: the
     // host side is single-threaded here), running `init::main`.
-    let exec = sys::ChildExec {
-        run: sys::ChildRun::Call(init::main),
-        dup2: vec![(ctrl_child.as_raw_fd(), init::CTRL_FD), (out_w.as_raw_fd(), 1), (err_w.as_raw_fd(), 2)],
-        wait_fd: sync_r.as_raw_fd(),
-    };
+    let exec = sys::ChildExec { run: sys::ChildRun::Call(init::main), dup2, wait_fd: sync_r.as_raw_fd() };
     let mut flags: u64 = 0;
     if plan.namespaces {
         flags = (libc::CLONE_NEWUSER
@@ -285,7 +294,24 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         kill(&child);
     }
 
-    event_loop(task, &child, &sigfd, &mut ctrl, [Some(out_r), Some(err_r)], &mut run, start);
+    let (outputs, input) = match pty {
+        Some(p) => {
+            drop(p.slave);
+            terminal.make_raw();
+            let input = p.master.try_clone().map_err(|e| setup("pseudo-terminal", e));
+            let input = match input {
+                Ok(i) => i,
+                Err(e) => {
+                    kill(&child);
+                    return Err(e);
+                }
+            };
+            ([Some(p.master), None], Some(input))
+        }
+        None => ([Some(File::from(OwnedFd::from(out_r))), Some(File::from(OwnedFd::from(err_r)))], None),
+    };
+    event_loop(task, &child, &sigfd, &mut ctrl, outputs, input, &mut run, start);
+    drop(terminal);
     if run.stderr_mid_line {
         // Our verdict line follows; it must not be glued to the task's last words.
         let _ = std::io::stderr().write_all(b"\n");
@@ -352,9 +378,12 @@ fn event_loop(
     child: &sys::Spawned,
     sigfd: &SignalFd,
     ctrl: &mut UnixStream,
-    // The task's stdout and stderr; an entry becomes None at EOF, or when our own
-    // stream is gone (closing our end gives the task the SIGPIPE it would get).
-    mut outputs: [Option<std::io::PipeReader>; 2],
+    // The task's stdout and stderr (with --tty: the pseudo-terminal's master,
+    // and no stderr); an entry becomes None at EOF, or when our own stream is
+    // gone (closing our end gives the task the SIGPIPE it would get).
+    mut outputs: [Option<File>; 2],
+    // With --tty: the master again, where our stdin is relayed to the task.
+    mut input: Option<File>,
     run: &mut Run,
     start: Instant,
 ) {
@@ -404,8 +433,8 @@ fn event_loop(
                 timeout = timeout.min(left);
             }
         }
-        let mut fds = Vec::with_capacity(5);
-        let mut slot = [usize::MAX; 5];
+        let mut fds = Vec::with_capacity(6);
+        let mut slot = [usize::MAX; 6];
         for (k, out) in outputs.iter().enumerate() {
             if let Some(r) = out {
                 slot[k] = fds.len();
@@ -424,10 +453,15 @@ fn event_loop(
             slot[4] = fds.len();
             fds.push(PollFd::new(sigfd.as_fd(), PollFlags::POLLIN));
         }
+        let stdin = std::io::stdin();
+        if input.is_some() && child_alive {
+            slot[5] = fds.len();
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
         let ms = timeout.as_millis().clamp(1, 60_000) as u16;
         let _ = poll(&mut fds, PollTimeout::from(ms));
         let ready: Vec<bool> =
-            (0..5).map(|i| slot[i] != usize::MAX && fds[slot[i]].revents().is_some_and(|r| !r.is_empty())).collect();
+            (0..6).map(|i| slot[i] != usize::MAX && fds[slot[i]].revents().is_some_and(|r| !r.is_empty())).collect();
         drop(fds);
         for i in 0..2 {
             if !ready[i] {
@@ -489,6 +523,17 @@ fn event_loop(
             run.interrupted = Some(info.ssi_signo as i32);
             killed = true;
             let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+        }
+        if ready[5]
+            && let Some(master) = input.as_mut()
+        {
+            // Keys for the task's terminal. At the end of our stdin the task's
+            // terminal gets its end-of-file character, as a typed ^D would.
+            let n = std::io::stdin().lock().read(&mut buf).unwrap_or(0);
+            let data: &[u8] = if n == 0 { &[0x04] } else { &buf[..n] };
+            if master.write_all(data).is_err() || n == 0 {
+                input = None;
+            }
         }
         if ready[3] {
             child_alive = false;

@@ -169,6 +169,10 @@ pub struct JailPlan {
     /// [`HostFacts::read_only_mounts`]): writes below them are violations.
     #[serde(default)]
     pub read_only_islands: Vec<PathBuf>,
+    /// The task's stdin, stdout and stderr are a pseudo-terminal (`exec
+    /// --tty`), which the task makes its controlling terminal.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// Facts about the host and the invocation that the plan depends on.
@@ -384,6 +388,7 @@ pub fn compile(
         hostname: "orchestra".to_string(),
         observe: true,
         read_only_islands: if namespaces { Vec::new() } else { host.read_only_mounts.clone() },
+        tty: false,
     })
 }
 
