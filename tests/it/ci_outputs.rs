@@ -500,19 +500,6 @@ fn under_github_with_json_stdout_stays_json_and_commands_go_to_stderr() {
     assert!(std::fs::read_to_string(&summary).unwrap().contains("| `f` | ❌ failed"));
 }
 
-/// Copy a directory tree (regular files and directories only).
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let ft = e.file_type().unwrap();
-        if ft.is_dir() {
-            copy_tree(&e.path(), &to.join(e.file_name()));
-        } else if ft.is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 #[test]
 fn the_github_workflows_run_step_leaves_every_file_it_uploads() {
     // Run the workflow's own "Build and test" command in a copy of the

@@ -28,5 +28,6 @@ mod jail_setuid_syscalls;
 mod jail_syscall_args;
 mod jail_unprivileged;
 mod planner_llm;
+mod readme;
 mod run_e2e;
 mod run_integrity;

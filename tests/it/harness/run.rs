@@ -210,3 +210,16 @@ pub fn sh(id: &str, script: &str, extra: &str) -> String {
 pub fn plan(tasks: &[String]) -> String {
     format!("tasks:\n{}", tasks.concat())
 }
+
+/// Copy a directory tree (regular files and directories only).
+pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let ft = e.file_type().unwrap();
+        if ft.is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else if ft.is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
