@@ -25,6 +25,7 @@ mod jail_paths;
 mod jail_setuid_syscalls;
 mod jail_syscall_args;
 mod jail_unprivileged;
+mod plan_graph;
 mod planner_llm;
 mod run_e2e;
 mod run_integrity;
