@@ -11,6 +11,7 @@ mod audit_tamper;
 mod audit_vectors;
 mod ci_outputs;
 mod conformance;
+mod container_engine;
 mod container_pool;
 mod corpus;
 mod docs_reference;
