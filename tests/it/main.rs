@@ -28,5 +28,6 @@ mod jail_syscall_args;
 mod jail_unprivileged;
 mod plan_graph;
 mod planner_llm;
+mod planner_offline;
 mod run_e2e;
 mod run_integrity;
