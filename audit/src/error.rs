@@ -28,15 +28,16 @@ pub enum AuditError {
     },
     /// `keygen` would overwrite an existing key.
     #[error(
-        "key file {path} already exists; pass --force to overwrite it (a log signed by the old key then needs `orchestra audit rotate` instead)"
+        "key file {path} already exists; to give a log a new key, run `orchestra audit rotate` (the hand-over is signed by this key); --force discards this key, and a log signed by it can then no longer be extended"
     )]
     KeyExists {
         /// The existing key file.
         path: PathBuf,
     },
-    /// The log is signed by a different key than the one configured.
+    /// The log is signed by a different key than the one configured. Only the
+    /// log's own key extends it, rotations included (they are signed by it).
     #[error(
-        "the audit log in {dir} is signed by key {log_key}, but the configured key is {our_key}; point ORCHESTRA_AUDIT_KEY at the log's key, or rotate keys with `orchestra audit rotate`"
+        "the audit log in {dir} is signed by key {log_key}, but the configured key is {our_key}; point ORCHESTRA_AUDIT_KEY (or `audit rotate --key`) at the file of key {log_key}: appending and rotating both need it; if that key is lost (`audit keygen --force` replaces it), this log cannot be extended: move {dir} aside (`orchestra audit verify` still checks it) and a new log starts there"
     )]
     KeyMismatch {
         /// The log directory.

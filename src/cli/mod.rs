@@ -72,6 +72,7 @@ pub enum Command {
     Resume(run::ResumeArgs),
     /// Print the plan that `run` would execute for an intent (YAML); run nothing.
     ///
+    /// `--graph [dot|mermaid]` prints its DAG instead (Graphviz or a Mermaid flowchart).
     /// `--compare` asks every configured planner backend and shows their plans
     /// side by side; `orchestra plan diff A B` compares two plans (run ids or
     /// plan files): tasks and edges added, removed and changed.

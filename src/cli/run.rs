@@ -141,6 +141,30 @@ pub struct PlanArgs {
     /// Print the plan format's JSON schema instead.
     #[arg(long)]
     pub schema: bool,
+    /// Print the plan's DAG instead of YAML: Graphviz `dot` (the default) or a
+    /// Mermaid `flowchart`. Nodes are tasks (id and tool), an edge `A -> B` says
+    /// B needs A. Give the intent first (`plan "build and test" --graph`) or the
+    /// format with `=` (`plan --graph=mermaid "build and test"`).
+    #[arg(
+        long,
+        value_name = "dot|mermaid",
+        value_parser = graph_format,
+        num_args = 0..=1,
+        default_missing_value = "dot",
+        conflicts_with_all = ["compare", "schema", "json"]
+    )]
+    pub graph: Option<plan::graph::GraphFormat>,
+}
+
+/// A `--graph` value that is not a format: most likely the intent, after a bare `--graph`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "not a graph format (dot or mermaid); to draw an intent's plan, put the intent first: orchestra plan \"INTENT\" --graph"
+)]
+struct NotAGraphFormat;
+
+fn graph_format(value: &str) -> Result<plan::graph::GraphFormat, NotAGraphFormat> {
+    clap::ValueEnum::from_str(value, false).map_err(|_| NotAGraphFormat)
 }
 
 fn cwd() -> PathBuf {
@@ -233,6 +257,9 @@ pub fn plan_cmd(args: PlanArgs) -> Exit {
         Err(e) => return super::config_error(e),
     };
     if target == "diff" && !args.more.is_empty() {
+        if args.graph.is_some() {
+            return super::config_error("--graph draws one plan; `plan diff` compares two");
+        }
         let [a, b] = args.more.as_slice() else {
             return super::config_error("usage: orchestra plan diff RUN_A|PLAN_A RUN_B|PLAN_B");
         };
@@ -269,7 +296,10 @@ pub fn plan_cmd(args: PlanArgs) -> Exit {
     if let Err(e) = plan::env::check(&dag, &origin, &cfg.config.allow_task_env, text.as_deref()) {
         return super::config_error(e);
     }
-    super::print_quoted_out(&plan::to_yaml(&dag.plan));
+    match args.graph {
+        Some(format) => super::print_quoted_out(&plan::graph::render(&dag, format)),
+        None => super::print_quoted_out(&plan::to_yaml(&dag.plan)),
+    }
     Exit::Ok
 }
 

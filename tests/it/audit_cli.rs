@@ -137,6 +137,62 @@ fn exported_checkpoint_detects_later_truncation() -> TestResult {
 }
 
 #[test]
+fn keygen_refusing_to_overwrite_points_at_rotate_and_says_what_force_costs() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    cmd(tmp.path()).args(["audit", "keygen"]).assert().success();
+    let out = cmd(tmp.path()).args(["audit", "keygen"]).output()?;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr)?;
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("to give a log a new key, run `orchestra audit rotate`"), "{stderr}");
+    assert!(
+        stderr.contains("--force discards this key, and a log signed by it can then no longer be extended"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+/// After `keygen --force` the log's key is gone: `audit rotate` (which must be
+/// signed by that key) cannot help, and its message must not send the user back
+/// to `audit rotate`. What it says instead is checked to work: the log's own
+/// key rotates it, and a log moved aside still verifies while a new one starts.
+#[test]
+fn rotate_after_keygen_force_names_the_logs_key_and_not_rotate() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    cmd(tmp.path()).args(["audit", "keygen"]).assert().success();
+    let key = tmp.path().join("keys/audit.key");
+    std::fs::copy(&key, tmp.path().join("keys/old.key"))?;
+    let old = load_key(&key)?;
+    let dir = tmp.path().join(".orchestra/audit");
+    AuditLog::open(&dir, &old)?.append("task_started", json!({"task": "a"}))?;
+    cmd(tmp.path()).args(["audit", "keygen", "--force"]).assert().success();
+    let new = load_key(&key)?;
+    let out = cmd(tmp.path()).args(["audit", "rotate"]).output()?;
+    assert_eq!(out.status.code(), Some(1), "rotate with a key the log does not know");
+    let stderr = String::from_utf8(out.stderr)?;
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let (old_id, new_id) = (old.verifier().id_hex(), new.verifier().id_hex());
+    for says in [
+        format!("is signed by key {old_id}, but the configured key is {new_id}"),
+        format!("point ORCHESTRA_AUDIT_KEY (or `audit rotate --key`) at the file of key {old_id}"),
+        "if that key is lost (`audit keygen --force` replaces it), this log cannot be extended".to_string(),
+        "move".to_string(),
+    ] {
+        assert!(stderr.contains(&says), "missing {says:?} in {stderr}");
+    }
+    assert!(!stderr.contains("rotate keys with"), "the hint sends the user back to rotate: {stderr}");
+    // The log's own key does rotate it (the rotation writes the new key into that file).
+    cmd(tmp.path()).args(["audit", "rotate", "--key", "keys/old.key"]).assert().success();
+    cmd(tmp.path()).args(["audit", "verify"]).assert().success();
+    // Without that key: moved aside, the log still verifies, and a new one starts.
+    std::fs::rename(&dir, tmp.path().join("old-audit"))?;
+    cmd(tmp.path()).args(["audit", "verify", "old-audit"]).assert().success();
+    AuditLog::open(&dir, &new)?.append("task_started", json!({"task": "b"}))?;
+    cmd(tmp.path()).args(["audit", "verify"]).assert().success();
+    Ok(())
+}
+
+#[test]
 fn rotate_keeps_the_old_pin_valid_and_the_writer_follows() -> TestResult {
     let tmp = tempfile::tempdir()?;
     cmd(tmp.path()).args(["audit", "keygen"]).assert().success();

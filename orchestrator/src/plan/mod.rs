@@ -8,6 +8,7 @@
 
 pub mod diff;
 pub mod env;
+pub mod graph;
 pub mod program;
 pub mod tools;
 

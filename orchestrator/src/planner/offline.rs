@@ -23,8 +23,9 @@
 //!   does not have is refused (a Rust workspace is not silently tested as the
 //!   "TypeScript project" a pipeline asked for); other unknown words are
 //!   passed over and logged;
-//! - the same workspace and intent always give the same plan, and build
-//!   outputs are never inputs ([`listing`]), so a second run plans the same.
+//! - the same workspace and intent always give the same plan, build outputs
+//!   are never inputs, and a lockfile the build writes (Cargo.lock) is an input
+//!   from the first plan on ([`listing`]), so a second run plans the same.
 
 mod intent;
 mod listing;
@@ -291,8 +292,10 @@ fn has_table(text: &str, name: &str) -> bool {
     text.lines().any(|l| l.trim().strip_prefix('[').and_then(|r| r.strip_suffix(']')).is_some_and(|t| t.trim() == name))
 }
 
-fn cargo(ls: &Listing) -> Result<Project, PlanError> {
+fn cargo(ls: &mut Listing) -> Result<Project, PlanError> {
     let text = ls.text("Cargo.toml")?;
+    // `cargo build` writes Cargo.lock when there is none, and reads it from then on.
+    ls.input_to_be("Cargo.lock");
     let workspace = has_table(&text, "workspace");
     let (all, what) = if workspace { (&["--workspace"][..], "every workspace member") } else { (&[][..], "the crate") };
     let with = |head: &[&'static str], tail: &[&'static str]| -> Vec<&'static str> {
@@ -845,6 +848,13 @@ mod tests {
         assert_eq!(task(&p, "test").args, ["test", "--offline"]);
         assert_eq!(needs(&p, "test"), ["build"]);
         assert_eq!(task(&p, "test").inputs, ["Cargo.lock", "Cargo.toml", "src"]);
+        // Before the first build wrote Cargo.lock, the plan already lists it.
+        std::fs::remove_file(dir.path().join("Cargo.lock")).unwrap();
+        let first = plan("Build and test", dir.path());
+        assert_eq!(crate::plan::to_yaml(&first), crate::plan::to_yaml(&p));
+        // A library that .gitignores its lockfile keeps it out either way.
+        std::fs::write(dir.path().join(".gitignore"), "/target\nCargo.lock\n").unwrap();
+        assert_eq!(task(&plan("Build and test", dir.path()), "build").inputs, ["Cargo.toml", "src"]);
         assert!(task(&p, "build").intent.as_deref().is_some_and(|i| i.contains("crate")));
         assert_eq!((p.name.as_deref(), p.intent.as_deref()), (Some("build-and-test"), Some("Build and test")));
         assert_eq!(OfflinePlanner.name(), "offline");

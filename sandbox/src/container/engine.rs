@@ -3,7 +3,10 @@
 //! Guarantees: the engine is driven only through its HTTP API (bollard), never
 //! a CLI; discovery follows a fixed, documented order; when no engine answers,
 //! the caller gets one [`SandboxError::Unenforceable`] naming every address
-//! tried and how to start the engine (exit 1, nothing ran).
+//! tried, why each failed (no socket, nothing listening, permission denied,
+//! or the client's error) and the remedy that fits: start the engine, or —
+//! for a socket this user may not use — a permission or a rootless engine,
+//! never "start the daemon" (exit 1, nothing ran).
 //!
 //! Order: Docker — `$DOCKER_HOST` alone when set, else `/var/run/docker.sock`,
 //! `$XDG_RUNTIME_DIR/docker.sock`. Podman — `$CONTAINER_HOST` alone when set,
@@ -14,6 +17,7 @@
 use crate::SandboxError;
 use crate::policy::SandboxMode;
 use bollard::{ClientVersion, Docker};
+use std::path::Path;
 
 /// The API version requested: the newest that Docker Engine 20.10 and
 /// Podman 4's compatibility API both serve, and that has every field we set.
@@ -197,12 +201,17 @@ pub async fn connect_to(kind: SandboxMode, address: &str) -> Result<Engine, Sand
 }
 
 async fn connect_among(kind: SandboxMode, addresses: Vec<String>) -> Result<Engine, SandboxError> {
-    let mut tried = Vec::new();
+    let mut tried: Vec<Unanswered> = Vec::new();
     for address in addresses {
         let api = match connect_one(&address) {
             Ok(a) => a,
             Err(e) => {
-                tried.push(format!("{address} ({e})"));
+                // The client's own error, not the wrapper (whose source skips it).
+                let e: &(dyn std::error::Error + 'static) = match &e {
+                    EngineError::Client(c) => c,
+                    other => other,
+                };
+                tried.push(Unanswered::new(address, e));
                 continue;
             }
         };
@@ -218,7 +227,7 @@ async fn connect_among(kind: SandboxMode, addresses: Vec<String>) -> Result<Engi
                     return Ok(Engine { api, kind, address, socket, version, caps });
                 }
                 Err(e) => {
-                    tried.push(format!("{address} ({e})"));
+                    tried.push(Unanswered::new(address, &e));
                     continue;
                 }
             }
@@ -241,19 +250,144 @@ async fn connect_among(kind: SandboxMode, addresses: Vec<String>) -> Result<Engi
                 let version = format!("{name} {version}");
                 return Ok(Engine { api, kind, address, socket, version, caps });
             }
-            Err(e) => tried.push(format!("{address} ({e})")),
+            Err(e) => tried.push(Unanswered::new(address, &e)),
         }
     }
-    let how = match kind {
-        SandboxMode::Podman => {
-            "start Podman's API service (`podman system service --time=0 unix:///run/podman/podman.sock &`) or set CONTAINER_HOST"
+    Err(SandboxError::Unenforceable { control: format!("{} engine", kind.as_str()), reason: unanswered(kind, &tried) })
+}
+
+/// Why an engine address did not answer, as far as the socket tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unreachable {
+    /// No socket at the path (the engine is not running, or the path is wrong).
+    Missing,
+    /// A socket file that nothing listens on (the engine stopped).
+    Refused,
+    /// The socket is there, and this user may not connect to it.
+    Denied,
+    /// Anything else: the client's error says what.
+    Other,
+}
+
+impl Unreachable {
+    /// The kind of the first I/O error in `e`'s source chain (the client wraps
+    /// the socket's error in its own); bollard's own missing-socket error too.
+    fn of(e: &(dyn std::error::Error + 'static)) -> Unreachable {
+        let mut next = Some(e);
+        while let Some(err) = next {
+            if let Some(bollard::errors::Error::SocketNotFoundError(_)) = err.downcast_ref::<bollard::errors::Error>() {
+                return Unreachable::Missing;
+            }
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                return match io.kind() {
+                    std::io::ErrorKind::NotFound => Unreachable::Missing,
+                    std::io::ErrorKind::ConnectionRefused => Unreachable::Refused,
+                    std::io::ErrorKind::PermissionDenied => Unreachable::Denied,
+                    _ => Unreachable::Other,
+                };
+            }
+            next = err.source();
         }
-        _ => "start the Docker daemon or set DOCKER_HOST",
+        Unreachable::Other
+    }
+}
+
+/// One address that did not answer.
+struct Unanswered {
+    address: String,
+    why: Unreachable,
+    /// The client's error, for [`Unreachable::Other`].
+    error: String,
+}
+
+impl Unanswered {
+    fn new(address: String, e: &(dyn std::error::Error + 'static)) -> Unanswered {
+        Unanswered { address, why: Unreachable::of(e), error: e.to_string() }
+    }
+
+    /// The local socket path, if the address is one.
+    fn socket(&self) -> Option<&str> {
+        self.address.strip_prefix("unix://")
+    }
+}
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.why, self.socket()) {
+            (Unreachable::Missing, Some(path)) => write!(f, "{} (no socket at {path})", self.address),
+            (Unreachable::Refused, _) => write!(f, "{} (nothing listens there)", self.address),
+            (Unreachable::Denied, Some(path)) => {
+                write!(f, "{} (permission denied: {})", self.address, socket_access(Path::new(path)))
+            }
+            _ => write!(f, "{} ({})", self.address, self.error),
+        }
+    }
+}
+
+/// Who owns a socket, in words: `owned by root:docker, mode 0660`.
+fn socket_access(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else { return "its owner and mode cannot be read".to_string() };
+    let user = nix::unistd::User::from_uid(m.uid().into()).ok().flatten().map(|u| u.name);
+    let group = nix::unistd::Group::from_gid(m.gid().into()).ok().flatten().map(|g| g.name);
+    format!(
+        "owned by {}:{}, mode {:04o}",
+        user.unwrap_or_else(|| m.uid().to_string()),
+        group.unwrap_or_else(|| m.gid().to_string()),
+        m.mode() & 0o7777
+    )
+}
+
+/// The group through which users are given an engine socket: its group, when
+/// the group may write to it and is not root's.
+fn socket_group(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    if m.gid() == 0 || m.mode() & 0o020 == 0 {
+        return None;
+    }
+    let name = nix::unistd::Group::from_gid(m.gid().into()).ok().flatten().map(|g| g.name);
+    Some(name.unwrap_or_else(|| m.gid().to_string()))
+}
+
+/// The one-line reason no engine answered: every address and why, then the
+/// remedy that fits. A socket this user may not use is a permission to ask
+/// for (or a rootless engine to run), not a daemon to start.
+fn unanswered(kind: SandboxMode, tried: &[Unanswered]) -> String {
+    let list = tried.iter().map(Unanswered::to_string).collect::<Vec<_>>().join(", ");
+    // (engine, its variable, how to start it, the rootless remedy, where that one's socket is found)
+    let (engine, var, start, rootless, own_socket) = match kind {
+        SandboxMode::Podman => (
+            "Podman",
+            "CONTAINER_HOST",
+            "start Podman's API service (`podman system service --time=0 unix:///run/podman/podman.sock &`)",
+            "run Podman's API service as this user (`podman system service --time=0 &`)",
+            "podman/podman.sock",
+        ),
+        SandboxMode::Docker | SandboxMode::Jail => (
+            "Docker",
+            "DOCKER_HOST",
+            "start the Docker daemon",
+            "run a rootless Docker engine as this user",
+            "docker.sock",
+        ),
     };
-    Err(SandboxError::Unenforceable {
-        control: format!("{} engine", kind.as_str()),
-        reason: format!("no engine answered at {}; {how}", tried.join(", ")),
-    })
+    let denied = tried.iter().find(|t| t.why == Unreachable::Denied).and_then(Unanswered::socket);
+    let how = match denied {
+        Some(path) => {
+            let grant = match socket_group(Path::new(path)) {
+                Some(g) => format!("add this user to group {g} (`sudo usermod -aG {g} \"$USER\"`, then log in again)"),
+                None => format!("run orchestra as a user who may use {path}"),
+            };
+            format!(
+                "this user (uid {}) may not use the {engine} socket {path}: {grant}, or {rootless}, \
+                 whose socket $XDG_RUNTIME_DIR/{own_socket} is found when {var} is unset",
+                nix::unistd::geteuid()
+            )
+        }
+        None => format!("{start} or set {var}"),
+    };
+    format!("no engine answered at {list}; {how}")
 }
 
 /// One plain HTTP/1.0 request (no chunked answer, the server closes) on a

@@ -8,7 +8,9 @@
 //! entries' names and kinds *as sources*: build outputs (compiled binaries
 //! and objects, well-known output directories, what the top-level
 //! `.gitignore` ignores, compiled TypeScript next to its source) are never
-//! inputs, so a run that builds does not change the next run's plan.
+//! inputs, and a file the build writes once and then reads (a lockfile,
+//! [`Listing::input_to_be`]) is an input before it exists, so a run that
+//! builds does not change the next run's plan.
 
 use crate::planner::PlanError;
 use std::collections::BTreeSet;
@@ -57,6 +59,8 @@ pub struct Listing {
     pub dirs: BTreeSet<String>,
     /// Entries that are task inputs, sorted.
     pub inputs: Vec<String>,
+    /// The top-level `.gitignore`.
+    ignore: Ignore,
 }
 
 impl Listing {
@@ -79,6 +83,33 @@ impl Listing {
     pub fn not_inputs(&mut self, names: &[String]) {
         self.inputs.retain(|i| !names.contains(i));
     }
+
+    /// Make the top-level file `name` an input before it exists: a file the
+    /// tasks write on the first run and read on every later one (Cargo.lock),
+    /// so the plan does not change once it is there. The same rules as for
+    /// present entries apply (a `.gitignore`d lockfile stays out); absent, it
+    /// is fingerprinted as absent.
+    pub fn input_to_be(&mut self, name: &str) {
+        if self.files.contains(name) || self.dirs.contains(name) {
+            return; // judged by what it is
+        }
+        if is_input(name, false, false, &self.ignore) && !self.inputs.iter().any(|i| i == name) {
+            self.inputs.push(name.to_string());
+            self.inputs.sort();
+        }
+    }
+}
+
+/// Whether a top-level entry is a task input: not hidden (but for
+/// [`HIDDEN_INPUTS`]), and not a build output — a well-known output name or
+/// suffix, what the `.gitignore` ignores, or (`compiled`) an object file.
+fn is_input(name: &str, is_dir: bool, compiled: bool, ignore: &Ignore) -> bool {
+    let hidden = name.starts_with('.') && !HIDDEN_INPUTS.contains(&name);
+    let output = NOT_INPUTS.contains(&name)
+        || OUTPUT_SUFFIXES.iter().any(|s| name.ends_with(s))
+        || ignore.ignores(name, is_dir)
+        || compiled;
+    !hidden && !output
 }
 
 /// List the workspace's top level.
@@ -106,13 +137,9 @@ pub fn list(workspace: &Path) -> Result<Listing, PlanError> {
     let ignore = Ignore::parse(&String::from_utf8_lossy(ignore.as_deref().unwrap_or_default()));
     let mut inputs = Vec::new();
     for name in names {
-        let hidden = name.starts_with('.') && !HIDDEN_INPUTS.contains(&name.as_str());
         let is_dir = dirs.contains(&name);
-        let output = NOT_INPUTS.contains(&name.as_str())
-            || OUTPUT_SUFFIXES.iter().any(|s| name.ends_with(s))
-            || ignore.ignores(&name, is_dir)
-            || (files.contains(&name) && compiled(&workspace.join(&name)));
-        if !hidden && !output {
+        let compiled = files.contains(&name) && compiled(&workspace.join(&name));
+        if is_input(&name, is_dir, compiled, &ignore) {
             inputs.push(name);
         }
     }
@@ -122,7 +149,7 @@ pub fn list(workspace: &Path) -> Result<Listing, PlanError> {
         ts.iter().flat_map(|s| [format!("{s}.js"), format!("{s}.js.map"), format!("{s}.d.ts")]).collect();
     inputs.retain(|i| !emitted.contains(i));
     inputs.sort();
-    Ok(Listing { root: workspace.to_path_buf(), files, dirs, inputs })
+    Ok(Listing { root: workspace.to_path_buf(), files, dirs, inputs, ignore })
 }
 
 /// Whether a file starts like a compiled object: ELF, or an `ar` archive.
@@ -146,6 +173,7 @@ pub fn read_small(path: &Path) -> Result<Vec<u8>, PlanError> {
 
 /// The top-level `.gitignore` patterns that can match a top-level name
 /// (`name`, `/name`, `name/`, `*` and `?` globs, `!` negations; the last match wins).
+#[derive(Debug)]
 struct Ignore {
     rules: Vec<(bool, bool, String)>,
 }
@@ -231,5 +259,19 @@ mod tests {
         let l = list(dir.path()).unwrap();
         assert_eq!(l.inputs, ["hello.c", "index.ts", "tool.js"]);
         assert!(l.has("hello") && l.has_dir("CMakeFiles"));
+    }
+
+    #[test]
+    fn a_file_to_be_written_is_an_input_unless_ignored_or_an_output() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.c"), "").unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "Alpha.lock\n").unwrap();
+        let mut l = list(dir.path()).unwrap();
+        l.input_to_be("Cargo.lock");
+        l.input_to_be("Alpha.lock");
+        l.input_to_be("x.o");
+        l.input_to_be(".hidden");
+        l.input_to_be("Cargo.lock");
+        assert_eq!(l.inputs, ["Cargo.lock", "a.c"]);
     }
 }
