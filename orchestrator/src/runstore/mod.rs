@@ -236,6 +236,11 @@ impl RunDir {
         at::create(self.fd(), rel).map_err(io_at(&self.path.join(rel)))
     }
 
+    /// Open `rel` for reading (a regular file, never through a link).
+    pub fn open_read(&self, rel: &Path) -> Result<std::fs::File, RunStoreError> {
+        at::open_read(self.fd(), rel).map_err(io_at(&self.path.join(rel)))
+    }
+
     /// Read `rel`.
     pub fn read(&self, rel: &Path) -> Result<Vec<u8>, RunStoreError> {
         at::read(self.fd(), rel).map_err(io_at(&self.path.join(rel)))
