@@ -21,6 +21,8 @@ pub mod checkpoint;
 pub mod fingerprint;
 pub mod index;
 pub mod lock;
+pub mod prune;
+pub mod tree;
 
 use std::io;
 use std::os::fd::OwnedFd;
