@@ -19,6 +19,7 @@ pub mod bench;
 pub mod bench_run;
 pub mod config;
 pub mod exec;
+pub mod logs;
 pub mod output;
 pub mod policy;
 pub mod pool;
@@ -27,6 +28,7 @@ pub mod progress;
 pub mod replan;
 pub mod run;
 pub mod runs;
+pub mod terminal;
 
 use crate::exit::Exit;
 use clap::{CommandFactory, Parser, Subcommand};
@@ -79,6 +81,13 @@ pub enum Command {
     /// List, show and compare runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// Print a run's task logs; `--follow` keeps printing while the run is in progress.
+    ///
+    /// Example: `orchestra logs 20261124T143025Z-7f3a test -f`. Without a task,
+    /// every task's log in plan order, each under `==> TASK <==`. On a
+    /// terminal, control characters from the log are shown escaped (`--raw`
+    /// prints them as they are); into a pipe or a file the bytes are unchanged.
+    Logs(logs::LogsArgs),
     /// Validate or display policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -171,6 +180,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Resume(args) => run::resume(args),
         Command::Plan(args) => run::plan_cmd(args),
         Command::Runs(cmd) => runs::run(cmd),
+        Command::Logs(args) => logs::run(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Config(cmd) => config::run(cmd),
         Command::Sandbox(SandboxCommand::Probe { json }) => probe::run(json),

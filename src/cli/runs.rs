@@ -1,10 +1,13 @@
-//! `orchestra runs list|show|compare`: the run index for people and programs.
+//! `orchestra runs list|show|compare`: the run index for people and
+//! programs. [`open_run`] is the one way a command names a run (`runs show`,
+//! `runs compare`, `logs`).
 
 use crate::exit::Exit;
+use crate::runstore::checkpoint::Checkpoint;
 use crate::runstore::index::{Index, RunRow, TaskRow};
 use crate::runstore::{RunDir, checkpoint};
 use clap::Subcommand;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `orchestra runs ...`
 #[derive(Debug, Subcommand)]
@@ -44,7 +47,8 @@ pub enum RunsCommand {
     },
 }
 
-fn runs_dir(flag: Option<PathBuf>) -> PathBuf {
+/// The runs directory: the flag, else the config's, else `runs`.
+pub(crate) fn runs_dir(flag: Option<PathBuf>) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let cfg = crate::config::load(None, &cwd).ok();
     super::run::runs_dir(flag.as_deref(), cfg.as_ref().map(|c| &c.config))
@@ -52,7 +56,7 @@ fn runs_dir(flag: Option<PathBuf>) -> PathBuf {
 
 /// Why runs cannot be shown.
 #[derive(Debug, thiserror::Error)]
-enum RunsError {
+pub(crate) enum RunsError {
     #[error("no runs directory at {} (see --runs-dir)", .0.display())]
     NoRunsDir(PathBuf),
     #[error(transparent)]
@@ -69,10 +73,21 @@ fn open(dir: &std::path::Path) -> Result<Index, RunsError> {
     Ok(ix)
 }
 
-fn tasks_of(ix: &Index, dir: &std::path::Path, id: &str) -> Result<Vec<TaskRow>, RunsError> {
-    RunDir::open(dir, id)?;
-    // Read the checkpoint itself too, so a corrupted one is reported rather than shown stale.
-    checkpoint::load(&dir.join(id))?;
+/// Open the run `id` of the runs directory `dir` and read its checkpoint (a
+/// corrupted one is reported rather than shown stale): the one resolution of
+/// a run named on the command line.
+pub(crate) fn open_run(dir: &Path, id: &str) -> Result<(RunDir, Checkpoint), RunsError> {
+    // A read-only command must not create a runs directory where there is none.
+    if !dir.is_dir() {
+        return Err(RunsError::NoRunsDir(dir.to_path_buf()));
+    }
+    let run = RunDir::open(dir, id)?;
+    let cp = checkpoint::load_in(&run)?;
+    Ok((run, cp))
+}
+
+fn tasks_of(ix: &Index, dir: &Path, id: &str) -> Result<Vec<TaskRow>, RunsError> {
+    open_run(dir, id)?;
     Ok(ix.tasks(id)?)
 }
 
