@@ -25,6 +25,7 @@ pub mod policy;
 pub mod pool;
 pub mod probe;
 pub mod progress;
+pub mod prune;
 pub mod replan;
 pub mod run;
 pub mod runs;
@@ -78,7 +79,7 @@ pub enum Command {
     /// side by side; `orchestra plan diff A B` compares two plans (run ids or
     /// plan files): tasks and edges added, removed and changed.
     Plan(run::PlanArgs),
-    /// List, show and compare runs.
+    /// List, show, compare and prune runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
     /// Print a run's task logs; `--follow` keeps printing while the run is in progress.

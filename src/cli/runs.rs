@@ -1,8 +1,9 @@
-//! `orchestra runs list|show|compare`: the run index for people and
+//! `orchestra runs list|show|compare|prune`: the run index for people and
 //! programs. [`open_run`] is the one way a command names a run (`runs show`,
 //! `runs compare`, `logs`).
 
 use crate::exit::Exit;
+use crate::policy::units::HumanDuration;
 use crate::runstore::checkpoint::Checkpoint;
 use crate::runstore::index::{Index, RunRow, TaskRow};
 use crate::runstore::{RunDir, checkpoint};
@@ -38,6 +39,29 @@ pub enum RunsCommand {
         a: String,
         /// The later run.
         b: String,
+        /// Runs directory.
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove old run directories and their index rows.
+    ///
+    /// Needs --older-than, --keep or both; with both, a run goes when it is
+    /// older than DURATION and not among the newest N. Never removes a run in
+    /// progress (its lock is held), the audit log, or anything a symbolic link
+    /// in the runs directory points at.
+    Prune {
+        /// Remove runs whose last session (start or latest resume) began longer ago (`30d`, `12h`).
+        #[arg(long, value_name = "DURATION", value_parser = HumanDuration::parse)]
+        older_than: Option<HumanDuration>,
+        /// Keep the newest N runs (by creation).
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+        /// Say what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Runs directory.
         #[arg(long)]
         runs_dir: Option<PathBuf>,
@@ -93,10 +117,17 @@ fn tasks_of(ix: &Index, dir: &Path, id: &str) -> Result<Vec<TaskRow>, RunsError>
 
 /// Run `orchestra runs ...`.
 pub fn run(cmd: RunsCommand) -> Exit {
-    let (RunsCommand::List { json, .. } | RunsCommand::Show { json, .. } | RunsCommand::Compare { json, .. }) = &cmd;
+    let (RunsCommand::List { json, .. }
+    | RunsCommand::Show { json, .. }
+    | RunsCommand::Compare { json, .. }
+    | RunsCommand::Prune { json, .. }) = &cmd;
     // The tables quote plan text (an intent is a run's `source`): fenced under GitHub Actions.
     let _fence = (!*json).then(crate::ci::github::fence_output);
     match cmd {
+        RunsCommand::Prune { older_than, keep, dry_run, runs_dir: d, json } => {
+            let rule = crate::runstore::prune::Rule { older_than: older_than.map(|d| d.0), keep };
+            super::prune::run(runs_dir(d), rule, dry_run, json)
+        }
         RunsCommand::List { runs_dir: d, json } => {
             let dir = runs_dir(d);
             let rows = match open(&dir).and_then(|ix| Ok(ix.runs()?)) {
