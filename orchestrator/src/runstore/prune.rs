@@ -47,7 +47,7 @@ pub const TOMBSTONE: &str = ".pruning-";
 pub struct Rule {
     /// Remove runs whose last session started longer ago than this.
     pub older_than: Option<Duration>,
-    /// Keep the newest this many runs (by creation, the run id's order).
+    /// Keep the newest this many runs (by creation time).
     pub keep: Option<usize>,
 }
 
@@ -147,6 +147,8 @@ pub enum PruneError {
 struct Found {
     id: String,
     status: String,
+    /// Creation (the checkpoint's, to the millisecond; else the run id's, to the second).
+    created: SystemTime,
     started: SystemTime,
     audit_dir: Option<PathBuf>,
 }
@@ -185,7 +187,7 @@ pub fn prune(runs_dir: &Path, opts: &Options) -> Result<Outcome, PruneError> {
             }
         }
     }
-    found.sort_by(|a, b| b.id.cmp(&a.id));
+    found.sort_by(|a, b| (b.created, &b.id).cmp(&(a.created, &a.id)));
     let candidates: Vec<Candidate> =
         found.iter().map(|f| Candidate { run_id: f.id.clone(), started: f.started }).collect();
     let chosen = select(&candidates, opts.rule, opts.now);
@@ -264,21 +266,20 @@ fn scan(runs: &OwnedFd, runs_dir: &Path, skipped: &mut Vec<Skipped>) -> Result<(
             continue;
         };
         let id_time = id_time(name);
-        let (status, started, audit_dir) = match checkpoint::load_in(&run) {
+        let (status, created, started, audit_dir) = match checkpoint::load_in(&run) {
             Ok(cp) => {
                 let status = if cp.status == RunStatus::Running && !lock::is_held_in(&run) {
                     "abandoned".to_string()
                 } else {
                     cp.status.as_str().to_string()
                 };
-                let started = humantime::parse_rfc3339_weak(&cp.session_started_at)
-                    .or_else(|_| humantime::parse_rfc3339_weak(&cp.created_at))
-                    .unwrap_or(id_time);
-                (status, started, Some(cp.settings.audit_dir))
+                let created = humantime::parse_rfc3339_weak(&cp.created_at).unwrap_or(id_time);
+                let started = humantime::parse_rfc3339_weak(&cp.session_started_at).unwrap_or(created);
+                (status, created, started, Some(cp.settings.audit_dir))
             }
-            Err(_) => ("unreadable".to_string(), id_time, None),
+            Err(_) => ("unreadable".to_string(), id_time, id_time, None),
         };
-        found.push(Found { id: name.clone(), status, started, audit_dir });
+        found.push(Found { id: name.clone(), status, created, started, audit_dir });
     }
     Ok((found, names))
 }
