@@ -9,9 +9,11 @@
 //! never opened, listed or removed. The walk never leaves the filesystem of
 //! the tree's root: a mount point below it is refused, as
 //! `rm --one-file-system` would. An entry whose identity (device, inode) is
-//! one of the [`Guard`]'s protected ones (the audit log, its key) is refused;
-//! [`check`] walks the whole tree first without removing anything, so a tree
-//! that holds one is left whole.
+//! one of the [`Guard`]'s protected ones (the audit log, its key) is refused,
+//! and so is an audit log segment wherever it lies (a file named like one,
+//! `<20 digits>.seg`, that starts with the segment magic), even one no run
+//! recorded; [`check`] walks the whole tree first without removing anything,
+//! so a tree that holds one is left whole.
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
@@ -46,7 +48,7 @@ pub enum TreeError {
     #[error("{}: a mount point (another filesystem); not removed", .0.display())]
     MountPoint(PathBuf),
     /// A protected entry in the tree.
-    #[error("{}: is the audit log or its key (or holds them); not removed", .0.display())]
+    #[error("{}: is or holds an audit log or its signing key; not removed", .0.display())]
     Protected(PathBuf),
 }
 
@@ -86,10 +88,11 @@ fn walk(dir: &OwnedFd, path: &Path, guard: &Guard, remove: bool) -> Result<(), T
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(TreeError::Io { path: child, source: e.into() }),
         };
-        if guard.protected.contains(&(st.st_dev, st.st_ino)) {
+        let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        if guard.protected.contains(&(st.st_dev, st.st_ino)) || (kind == SFlag::S_IFREG && is_segment(dir, &name)) {
             return Err(TreeError::Protected(child));
         }
-        if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR {
+        if kind == SFlag::S_IFDIR {
             // A directory swapped for a link since the fstatat is refused here (ELOOP), not followed.
             let sub = super::at::open_dir(dir, Path::new(&name)).map_err(io_err(&child))?;
             walk(&sub, &child, guard, remove)?;
@@ -101,6 +104,18 @@ fn walk(dir: &OwnedFd, path: &Path, guard: &Guard, remove: bool) -> Result<(), T
         }
     }
     Ok(())
+}
+
+/// Whether `name` in `dir` is an audit log segment: named like one, and
+/// starting with the segment magic.
+fn is_segment(dir: &OwnedFd, name: &OsStr) -> bool {
+    use std::io::Read;
+    let b = name.as_encoded_bytes();
+    let named = b.len() == 24 && b.ends_with(b".seg") && b[..20].iter().all(u8::is_ascii_digit);
+    let mut magic = [0u8; 8];
+    named
+        && super::at::open_read(dir, Path::new(name)).and_then(|mut f| f.read_exact(&mut magic)).is_ok()
+        && magic == crate::audit::format::SEGMENT_MAGIC
 }
 
 fn unlink(dir: &OwnedFd, name: &OsStr, how: UnlinkatFlags, path: &Path) -> Result<(), TreeError> {
@@ -180,5 +195,14 @@ mod tests {
         let e = remove(&open(root.path()), OsStr::new("t"), &t, &g).unwrap_err();
         assert!(matches!(e, TreeError::Protected(_)), "{e}");
         assert!(t.join("first").is_file() && t.join("x/audit/segment").is_file(), "nothing removed");
+        // A segment nobody named is recognised by its name and magic; a look-alike is not.
+        let g = guard_for(root.path(), &[]);
+        std::fs::write(t.join("x/audit/segment"), "records").unwrap();
+        std::fs::write(t.join("x/audit/00000000000000000001.seg"), b"ORCHAUDT\x00\x00\x00\x01").unwrap();
+        let e = remove(&open(root.path()), OsStr::new("t"), &t, &g).unwrap_err();
+        assert!(matches!(e, TreeError::Protected(_)), "{e}");
+        std::fs::write(t.join("x/audit/00000000000000000001.seg"), b"not a segment").unwrap();
+        remove(&open(root.path()), OsStr::new("t"), &t, &g).unwrap();
+        assert!(!t.exists());
     }
 }
