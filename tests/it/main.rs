@@ -28,3 +28,4 @@ mod jail_unprivileged;
 mod planner_llm;
 mod run_e2e;
 mod run_integrity;
+mod runs_cli;
