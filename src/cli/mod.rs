@@ -19,14 +19,17 @@ pub mod bench;
 pub mod bench_run;
 pub mod config;
 pub mod exec;
+pub mod logs;
 pub mod output;
 pub mod policy;
 pub mod pool;
 pub mod probe;
 pub mod progress;
+pub mod prune;
 pub mod replan;
 pub mod run;
 pub mod runs;
+pub mod terminal;
 
 use crate::exit::Exit;
 use clap::{CommandFactory, Parser, Subcommand};
@@ -77,9 +80,16 @@ pub enum Command {
     /// side by side; `orchestra plan diff A B` compares two plans (run ids or
     /// plan files): tasks and edges added, removed and changed.
     Plan(run::PlanArgs),
-    /// List, show and compare runs.
+    /// List, show, compare and prune runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// Print a run's task logs; `--follow` keeps printing while the run is in progress.
+    ///
+    /// Example: `orchestra logs 20261124T143025Z-7f3a test -f`. Without a task,
+    /// every task's log in plan order, each under `==> TASK <==`. On a
+    /// terminal, control characters from the log are shown escaped (`--raw`
+    /// prints them as they are); into a pipe or a file the bytes are unchanged.
+    Logs(logs::LogsArgs),
     /// Validate or display policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -172,6 +182,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Resume(args) => run::resume(args),
         Command::Plan(args) => run::plan_cmd(args),
         Command::Runs(cmd) => runs::run(cmd),
+        Command::Logs(args) => logs::run(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Config(cmd) => config::run(cmd),
         Command::Sandbox(SandboxCommand::Probe { json }) => probe::run(json),

@@ -32,6 +32,32 @@ pub fn write(args: std::fmt::Arguments<'_>, newline: bool) {
     }
 }
 
+/// Write `bytes` as they are (a task's log, `orchestra logs`), as [`write`] writes text.
+pub fn write_bytes(bytes: &[u8]) {
+    if STOPPED.load(Ordering::Relaxed) || bytes.is_empty() {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().write_all(bytes) {
+        stop(e);
+    }
+}
+
+/// Push what is buffered to the reader now (a follower's last, partial line).
+pub fn flush() {
+    if STOPPED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().flush() {
+        stop(e);
+    }
+}
+
+/// Whether stdout is no longer written (its reader left, or it failed): a
+/// command that would go on printing for a while (`logs --follow`) stops.
+pub fn stopped() -> bool {
+    STOPPED.load(Ordering::Relaxed)
+}
+
 fn stop(e: std::io::Error) {
     STOPPED.store(true, Ordering::Relaxed);
     if e.kind() != std::io::ErrorKind::BrokenPipe

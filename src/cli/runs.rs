@@ -1,10 +1,14 @@
-//! `orchestra runs list|show|compare`: the run index for people and programs.
+//! `orchestra runs list|show|compare|prune`: the run index for people and
+//! programs. [`open_run`] is the one way a command names a run (`runs show`,
+//! `runs compare`, `logs`).
 
 use crate::exit::Exit;
+use crate::policy::units::HumanDuration;
+use crate::runstore::checkpoint::Checkpoint;
 use crate::runstore::index::{Index, RunRow, TaskRow};
 use crate::runstore::{RunDir, checkpoint};
 use clap::Subcommand;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `orchestra runs ...`
 #[derive(Debug, Subcommand)]
@@ -42,9 +46,33 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove old run directories and their index rows.
+    ///
+    /// Needs --older-than, --keep or both; with both, a run goes when it is
+    /// older than DURATION and not among the newest N. Never removes a run in
+    /// progress (its lock is held), the audit log, or anything a symbolic link
+    /// in the runs directory points at.
+    Prune {
+        /// Remove runs whose last session (start or latest resume) began longer ago (`30d`, `12h`).
+        #[arg(long, value_name = "DURATION", value_parser = HumanDuration::parse)]
+        older_than: Option<HumanDuration>,
+        /// Keep the newest N runs (by creation).
+        #[arg(long, value_name = "N")]
+        keep: Option<usize>,
+        /// Say what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Runs directory.
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-fn runs_dir(flag: Option<PathBuf>) -> PathBuf {
+/// The runs directory: the flag, else the config's, else `runs`.
+pub(crate) fn runs_dir(flag: Option<PathBuf>) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let cfg = crate::config::load(None, &cwd).ok();
     super::run::runs_dir(flag.as_deref(), cfg.as_ref().map(|c| &c.config))
@@ -52,7 +80,7 @@ fn runs_dir(flag: Option<PathBuf>) -> PathBuf {
 
 /// Why runs cannot be shown.
 #[derive(Debug, thiserror::Error)]
-enum RunsError {
+pub(crate) enum RunsError {
     #[error("no runs directory at {} (see --runs-dir)", .0.display())]
     NoRunsDir(PathBuf),
     #[error(transparent)]
@@ -69,19 +97,37 @@ fn open(dir: &std::path::Path) -> Result<Index, RunsError> {
     Ok(ix)
 }
 
-fn tasks_of(ix: &Index, dir: &std::path::Path, id: &str) -> Result<Vec<TaskRow>, RunsError> {
-    RunDir::open(dir, id)?;
-    // Read the checkpoint itself too, so a corrupted one is reported rather than shown stale.
-    checkpoint::load(&dir.join(id))?;
+/// Open the run `id` of the runs directory `dir` and read its checkpoint (a
+/// corrupted one is reported rather than shown stale): the one resolution of
+/// a run named on the command line.
+pub(crate) fn open_run(dir: &Path, id: &str) -> Result<(RunDir, Checkpoint), RunsError> {
+    // A read-only command must not create a runs directory where there is none.
+    if !dir.is_dir() {
+        return Err(RunsError::NoRunsDir(dir.to_path_buf()));
+    }
+    let run = RunDir::open(dir, id)?;
+    let cp = checkpoint::load_in(&run)?;
+    Ok((run, cp))
+}
+
+fn tasks_of(ix: &Index, dir: &Path, id: &str) -> Result<Vec<TaskRow>, RunsError> {
+    open_run(dir, id)?;
     Ok(ix.tasks(id)?)
 }
 
 /// Run `orchestra runs ...`.
 pub fn run(cmd: RunsCommand) -> Exit {
-    let (RunsCommand::List { json, .. } | RunsCommand::Show { json, .. } | RunsCommand::Compare { json, .. }) = &cmd;
+    let (RunsCommand::List { json, .. }
+    | RunsCommand::Show { json, .. }
+    | RunsCommand::Compare { json, .. }
+    | RunsCommand::Prune { json, .. }) = &cmd;
     // The tables quote plan text (an intent is a run's `source`): fenced under GitHub Actions.
     let _fence = (!*json).then(crate::ci::github::fence_output);
     match cmd {
+        RunsCommand::Prune { older_than, keep, dry_run, runs_dir: d, json } => {
+            let rule = crate::runstore::prune::Rule { older_than: older_than.map(|d| d.0), keep };
+            super::prune::run(runs_dir(d), rule, dry_run, json)
+        }
         RunsCommand::List { runs_dir: d, json } => {
             let dir = runs_dir(d);
             let rows = match open(&dir).and_then(|ix| Ok(ix.runs()?)) {

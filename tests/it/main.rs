@@ -34,3 +34,4 @@ mod planner_offline;
 mod readme;
 mod run_e2e;
 mod run_integrity;
+mod runs_cli;

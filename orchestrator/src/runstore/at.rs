@@ -132,12 +132,18 @@ pub fn create<Fd: AsFd>(dir: Fd, rel: &Path) -> io::Result<File> {
     Ok(file)
 }
 
-/// Read `rel` below `dir` (a regular file only).
-pub fn read<Fd: AsFd>(dir: Fd, rel: &Path) -> io::Result<Vec<u8>> {
+/// Open `rel` below `dir` for reading (a regular file only).
+pub fn open_read<Fd: AsFd>(dir: Fd, rel: &Path) -> io::Result<File> {
     let rel = plain(rel)?;
-    let mut file =
+    let file =
         File::from(openat2(dir, &rel, how(OFlag::O_RDONLY | OFlag::O_NONBLOCK, 0)).map_err(|e| explain(e, &rel))?);
     regular(&file, &rel)?;
+    Ok(file)
+}
+
+/// Read `rel` below `dir` (a regular file only).
+pub fn read<Fd: AsFd>(dir: Fd, rel: &Path) -> io::Result<Vec<u8>> {
+    let mut file = open_read(dir, rel)?;
     let mut buf = Vec::new();
     file.read_to_end(&mut buf)?;
     Ok(buf)

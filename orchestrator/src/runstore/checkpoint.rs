@@ -260,8 +260,30 @@ struct JournalLine {
 /// Read a run's checkpoint: the snapshot with the journal replayed over it.
 pub fn load(run_dir: &Path) -> Result<Checkpoint, RunStoreError> {
     let snap_path = run_dir.join(SNAPSHOT);
-    let text = std::fs::read_to_string(&snap_path).map_err(io_at(&snap_path))?;
-    let mut cp: Checkpoint = serde_json::from_str(&text).map_err(|e| {
+    let text = std::fs::read(&snap_path).map_err(io_at(&snap_path))?;
+    let journal_path = run_dir.join(JOURNAL);
+    let journal = match std::fs::read(&journal_path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(RunStoreError::Io { path: journal_path, source: e }),
+    };
+    parse(&snap_path, &text, &journal_path, &journal)
+}
+
+/// [`load`] from an opened run directory: both files are read relative to its
+/// descriptor, never through a link.
+pub fn load_in(run: &super::RunDir) -> Result<Checkpoint, RunStoreError> {
+    let text = run.read(Path::new(SNAPSHOT))?;
+    let journal = match super::at::kind(run.fd(), Path::new(JOURNAL)) {
+        Ok(None) => Vec::new(),
+        _ => run.read(Path::new(JOURNAL))?,
+    };
+    parse(&run.path.join(SNAPSHOT), &text, &run.path.join(JOURNAL), &journal)
+}
+
+/// The snapshot `text` with the `journal` replayed over it (paths for messages).
+fn parse(snap_path: &Path, text: &[u8], journal_path: &Path, journal: &[u8]) -> Result<Checkpoint, RunStoreError> {
+    let mut cp: Checkpoint = serde_json::from_slice(text).map_err(|e| {
         RunStoreError::Corrupt(format!(
             "{}:{}:{}: corrupted checkpoint: {}",
             snap_path.display(),
@@ -277,12 +299,6 @@ pub fn load(run_dir: &Path) -> Result<Checkpoint, RunStoreError> {
             cp.version
         )));
     }
-    let journal_path = run_dir.join(JOURNAL);
-    let journal = match std::fs::read(&journal_path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(RunStoreError::Io { path: journal_path, source: e }),
-    };
     let complete = journal.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     for (n, line) in journal[..complete].split(|&b| b == b'\n').enumerate() {
         if line.is_empty() {

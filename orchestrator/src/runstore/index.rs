@@ -179,8 +179,21 @@ impl Index {
         tx.commit().map_err(&err)
     }
 
+    /// Forget a run (its row and its tasks' rows, one transaction): called
+    /// before its directory is removed, so the index never names a removed run.
+    pub fn remove(&mut self, run_id: &str) -> Result<(), RunStoreError> {
+        let path = self.path.clone();
+        let err = move |e: rusqlite::Error| RunStoreError::Index { path: path.clone(), message: e.to_string() };
+        let tx = self.conn.transaction().map_err(&err)?;
+        tx.execute("DELETE FROM tasks WHERE run_id = ?1", params![run_id]).map_err(&err)?;
+        tx.execute("DELETE FROM runs WHERE run_id = ?1", params![run_id]).map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
     /// Bring the index up to date with the run directories: add missing runs,
-    /// re-read runs that were still running.
+    /// re-read runs that were still running, and forget runs whose directory
+    /// is gone (removed by hand, or by a prune that raced a refresh or lost
+    /// its last transaction to a power loss).
     pub fn refresh(&mut self) -> Result<(), RunStoreError> {
         let known: std::collections::HashMap<String, String> = {
             let mut stmt = self.conn.prepare("SELECT run_id, status FROM runs").map_err(self.err())?;
@@ -188,7 +201,11 @@ impl Index {
                 stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(self.err())?;
             rows.collect::<Result<_, _>>().map_err(self.err())?
         };
-        for id in list_ids(&self.runs_dir)? {
+        let present = list_ids(&self.runs_dir)?;
+        for gone in known.keys().filter(|id| present.binary_search(id).is_err()) {
+            self.remove(gone)?;
+        }
+        for id in present {
             if known.get(&id).is_some_and(|s| s != "running") {
                 continue;
             }
@@ -272,5 +289,27 @@ mod tests {
         drop(ix);
         // Opened again as a valid, empty database.
         Index::open(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_removed_run_leaves_the_index_and_a_vanished_one_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = crate::runstore::prune::tests::fake_run(dir.path(), "20200101T000000Z-aaaa");
+        let b = crate::runstore::prune::tests::fake_run(dir.path(), "20200102T000000Z-bbbb");
+        let mut ix = Index::open(dir.path()).unwrap();
+        ix.refresh().unwrap();
+        assert_eq!(ix.runs().unwrap().len(), 2);
+        ix.remove("20200101T000000Z-aaaa").unwrap();
+        assert_eq!(ix.runs().unwrap().len(), 1);
+        assert!(ix.tasks("20200101T000000Z-aaaa").unwrap().is_empty());
+        // Its directory still there: a refresh brings it back (the index is a cache).
+        ix.refresh().unwrap();
+        assert_eq!(ix.runs().unwrap().len(), 2);
+        // A directory gone without the index being told: the next refresh forgets it.
+        std::fs::remove_dir_all(&a).unwrap();
+        ix.refresh().unwrap();
+        let ids: Vec<String> = ix.runs().unwrap().into_iter().map(|r| r.run_id).collect();
+        assert_eq!(ids, ["20200102T000000Z-bbbb"]);
+        drop(b);
     }
 }

@@ -65,6 +65,18 @@ pub fn is_held(run_dir: &Path) -> bool {
     }
 }
 
+/// [`is_held`] for an opened run directory: the lock file is opened relative
+/// to its descriptor, never through a link. Taking the shared lock to look is
+/// instantaneous, but a `resume` that tries the run in that instant is told
+/// it is busy: callers look seldom (a follower, every few hundred ms).
+pub fn is_held_in(run: &super::RunDir) -> bool {
+    let Ok(file) = super::at::open_read(run.fd(), Path::new(LOCK)) else { return false };
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Ok(_) => false,
+        Err((_, errno)) => errno == nix::errno::Errno::EWOULDBLOCK,
+    }
+}
+
 impl Drop for RunLock {
     /// A clean release empties the file, so only a holder that died leaves its pid behind.
     fn drop(&mut self) {

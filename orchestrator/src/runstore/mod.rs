@@ -21,6 +21,8 @@ pub mod checkpoint;
 pub mod fingerprint;
 pub mod index;
 pub mod lock;
+pub mod prune;
+pub mod tree;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -234,6 +236,11 @@ impl RunDir {
     /// Create `rel` anew for writing.
     pub fn create_file(&self, rel: &Path) -> Result<std::fs::File, RunStoreError> {
         at::create(self.fd(), rel).map_err(io_at(&self.path.join(rel)))
+    }
+
+    /// Open `rel` for reading (a regular file, never through a link).
+    pub fn open_read(&self, rel: &Path) -> Result<std::fs::File, RunStoreError> {
+        at::open_read(self.fd(), rel).map_err(io_at(&self.path.join(rel)))
     }
 
     /// Read `rel`.
