@@ -215,7 +215,7 @@ fn check_workspace(policy: &Policy, workdir: &Path) -> Result<(), SandboxError> 
         return Err(unenforceable(
             "workspace",
             format!(
-                "{} is owned by uid {} and not writable by the container's task user {}:{} (the task never runs as root); chown it to a non-root user or run orchestra as that user",
+                "{} is owned by uid {} and not writable by the container's task user {}:{} (the task never runs as root); give the checkout to a non-root user (`chown -R 1000:1000 DIR`; the jail then runs its tasks as that user too) or run orchestra as that user",
                 workdir.display(),
                 m.uid(),
                 user.0,

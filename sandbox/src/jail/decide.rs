@@ -627,6 +627,7 @@ mod tests {
             observe: true,
             read_only_islands: vec![],
             tty: false,
+            task_host_ids: None,
         }
     }
 

@@ -257,7 +257,7 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
     sys::set_dumpable().map_err(step("dumpable"))?;
     sys::set_parent_death_signal(libc::SIGKILL).map_err(step("pdeathsig"))?;
     if plan.namespaces {
-        enter_task_userns().map_err(step("task user namespace"))?;
+        enter_task_userns(plan.task_host_ids).map_err(step("task user namespace"))?;
     }
     nix::unistd::chdir(&plan.workdir).map_err(step(format!("chdir {}", plan.workdir.display())))?;
     apply_rlimits(plan)?;
@@ -334,11 +334,24 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
 
 /// Enter a nested user namespace where the task is uid/gid 1000 with no
 /// capability over the init's namespace (so it can neither signal nor trace it).
-fn enter_task_userns() -> std::io::Result<()> {
+/// The task's own user namespace: it is uid and gid 1000, which stand for
+/// the init's root (the invoking user) or, with `ids`, for the checkout
+/// owner's ids that the host side mapped into the init's namespace.
+fn enter_task_userns(ids: Option<(u32, u32)>) -> std::io::Result<()> {
+    let (uid, gid) = ids.unwrap_or((0, 0));
+    if ids.is_some() {
+        // Become those ids here first: a process may map only its own ids
+        // into a namespace it creates. Changing ids clears the dumpable flag,
+        // which the supervisor's reads of our memory need (see task_setup).
+        use nix::unistd::{Gid, Uid, setresgid, setresuid};
+        setresgid(Gid::from_raw(gid), Gid::from_raw(gid), Gid::from_raw(gid))?;
+        setresuid(Uid::from_raw(uid), Uid::from_raw(uid), Uid::from_raw(uid))?;
+        sys::set_dumpable()?;
+    }
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)?;
     std::fs::write("/proc/self/setgroups", "deny")?;
-    std::fs::write("/proc/self/uid_map", "1000 0 1")?;
-    std::fs::write("/proc/self/gid_map", "1000 0 1")?;
+    std::fs::write("/proc/self/uid_map", format!("1000 {uid} 1"))?;
+    std::fs::write("/proc/self/gid_map", format!("1000 {gid} 1"))?;
     Ok(())
 }
 

@@ -172,6 +172,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     let mut plan: JailPlan = plan::compile(policy, &task.name, &task.argv, &task.workdir, &facts, &plan::RealHost)?;
     plan.observe = task.observe;
     plan.tty = task.tty;
+    plan.task_host_ids = if plan.namespaces { checkout_owner(&task.workdir) } else { None };
 
     let mut run = Run {
         enforced: Vec::new(),
@@ -264,7 +265,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
     };
     if plan.namespaces
-        && let Err(e) = write_id_maps(child.pid)
+        && let Err(e) = write_id_maps(child.pid, plan.task_host_ids)
     {
         kill(&child);
         return Err(SandboxError::Unenforceable {
@@ -356,12 +357,29 @@ fn fmt_limit_bytes(b: Option<u64>) -> String {
     b.map(|b| crate::policy::ByteSize(b).to_string()).unwrap_or_else(|| "unlimited".into())
 }
 
-fn write_id_maps(pid: i32) -> std::io::Result<()> {
+/// The owner of `workdir` when orchestra runs as root and the directory
+/// belongs to another user: the task runs as that user (its files stay the
+/// checkout owner's, and a checkout given to a user works on every backend).
+fn checkout_owner(workdir: &std::path::Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let m = std::fs::metadata(workdir).ok()?;
+    (m.uid() != 0).then(|| (m.uid(), if m.gid() == 0 { m.uid() } else { m.gid() }))
+}
+
+/// The init's user namespace: its root is us; with `task` (we are host root),
+/// the task's host ids are mapped too, at the same numbers, for the task's own
+/// namespace to map its uid 1000 onto (init.rs `enter_task_userns`).
+fn write_id_maps(pid: i32, task: Option<(u32, u32)>) -> std::io::Result<()> {
     let uid = nix::unistd::geteuid();
     let gid = nix::unistd::getegid();
-    std::fs::write(format!("/proc/{pid}/uid_map"), format!("0 {uid} 1"))?;
+    let extra = |id: Option<u32>| id.map(|i| format!("\n{i} {i} 1")).unwrap_or_default();
+    std::fs::write(format!("/proc/{pid}/uid_map"), format!("0 {uid} 1{}", extra(task.map(|t| t.0))))?;
     std::fs::write(format!("/proc/{pid}/setgroups"), "deny")?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), format!("0 {gid} 1"))?;
+    let gid_extra = extra(task.map(|t| t.1).filter(|g| *g != gid.as_raw()));
+    std::fs::write(format!("/proc/{pid}/gid_map"), format!("0 {gid} 1{gid_extra}"))?;
     Ok(())
 }
 

@@ -173,6 +173,12 @@ pub struct JailPlan {
     /// --tty`), which the task makes its controlling terminal.
     #[serde(default)]
     pub tty: bool,
+    /// The host uid and gid the task runs as when orchestra runs as root and
+    /// the working directory belongs to another user (the task then writes
+    /// as the checkout's owner, as the container backends do); `None`: the
+    /// task is the invoking user.
+    #[serde(default)]
+    pub task_host_ids: Option<(u32, u32)>,
 }
 
 /// Facts about the host and the invocation that the plan depends on.
@@ -389,6 +395,7 @@ pub fn compile(
         observe: true,
         read_only_islands: if namespaces { Vec::new() } else { host.read_only_mounts.clone() },
         tty: false,
+        task_host_ids: None,
     })
 }
 

@@ -1072,6 +1072,7 @@ mod tests {
             observe: true,
             read_only_islands: vec![],
             tty: false,
+            task_host_ids: None,
         }
     }
 
