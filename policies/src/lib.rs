@@ -161,6 +161,45 @@ pub struct Filesystem {
     /// `/tmp` in the task: a private tmpfs (`private`, default) or absent (`none`).
     #[serde(default)]
     pub tmp: TmpMode,
+    /// More paths, relative to the working directory, that stay read-only
+    /// although the working directory is writable (besides the built-in list:
+    /// `.git/hooks`, `.git/config`, `.git/info`, `.github/workflows`,
+    /// `.gitlab-ci.yml`). Changing, creating, removing, renaming or replacing
+    /// one — or a directory that holds one — is a violation (`fs.protected`).
+    #[serde(default)]
+    pub protected: Vec<String>,
+    /// Entries of the built-in protected list this policy gives up (an
+    /// opt-out, reported): e.g. `[.git/config]` for a build that runs
+    /// `git config`. Only entries of the built-in list may be named.
+    #[serde(default)]
+    pub unprotected: Vec<String>,
+}
+
+/// The paths of a working directory that stay read-only although it is
+/// writable, unless a policy lists them under `filesystem.unprotected`: where
+/// a build step could plant what a later, less isolated step runs (git hooks
+/// and config, CI workflows).
+pub const DEFAULT_PROTECTED: [&str; 5] =
+    [".git/hooks", ".git/config", ".git/info", ".github/workflows", ".gitlab-ci.yml"];
+
+impl Filesystem {
+    /// The protected paths below `workdir`: the built-in list minus
+    /// `unprotected`, then `protected`, in that order, without duplicates.
+    pub fn protected_in(&self, workdir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out: Vec<std::path::PathBuf> = Vec::new();
+        let listed = DEFAULT_PROTECTED
+            .iter()
+            .filter(|p| !self.unprotected.iter().any(|u| u.trim_end_matches('/') == **p))
+            .map(|p| p.to_string())
+            .chain(self.protected.iter().map(|p| p.trim_end_matches('/').to_string()));
+        for rel in listed {
+            let p = workdir.join(rel);
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        out
+    }
 }
 
 fn default_read_only() -> Vec<String> {
@@ -200,6 +239,8 @@ impl Default for Filesystem {
             hidden: default_hidden(),
             workdir: WorkdirAccess::default(),
             tmp: TmpMode::default(),
+            protected: Vec::new(),
+            unprotected: Vec::new(),
         }
     }
 }

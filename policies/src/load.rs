@@ -147,6 +147,30 @@ fn check(p: &Policy, text: &str, origin: &str) -> Result<(), PolicyError> {
             }
         }
     }
+    for (key, list) in [("protected", &p.filesystem.protected), ("unprotected", &p.filesystem.unprotected)] {
+        for rel in list {
+            let bad = rel.is_empty() || rel.starts_with('/') || rel.starts_with('~') || rel.contains('\0');
+            if bad || rel.split('/').any(|c| c == ".." || c == ".") {
+                return Err(err(
+                    key,
+                    format!(
+                        "filesystem.{key}: {rel:?} must be a path relative to the working directory, without . or .."
+                    ),
+                ));
+            }
+        }
+    }
+    for rel in &p.filesystem.unprotected {
+        if !super::DEFAULT_PROTECTED.contains(&rel.trim_end_matches('/')) {
+            return Err(err(
+                "unprotected",
+                format!(
+                    "filesystem.unprotected: {rel:?} is not a built-in protected path ({})",
+                    super::DEFAULT_PROTECTED.join(", ")
+                ),
+            ));
+        }
+    }
     let homes = invoking_homes();
     for rw in &p.filesystem.read_write {
         if let Some(why) = host_exposing_write_root(&expand_home(rw, &homes[0]), &homes) {

@@ -268,6 +268,9 @@ pub fn opt_outs(p: &Policy, backend: SandboxMode, observed: Observed) -> Vec<Str
         v.push(format!("syscalls.allow: {}", c.as_str()));
     }
     v.extend(p.network_opt_out());
+    for u in &p.filesystem.unprotected {
+        v.push(format!("filesystem.unprotected: {u}"));
+    }
     match backend {
         SandboxMode::Jail => {
             if p.jail.namespaces == NamespaceMode::Off {

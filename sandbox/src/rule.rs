@@ -22,6 +22,9 @@ pub enum Rule {
     FsSetuid,
     /// `fs.unresolvable_path`: a path the supervisor could not resolve.
     FsUnresolvablePath,
+    /// `fs.protected`: a change to a protected path inside the writable
+    /// workspace (git hooks and config, CI workflows).
+    FsProtected,
     /// `network.<mode>`: network access beyond the policy's mode.
     Network(NetworkMode),
     /// `network.abstract_unix`: a connection to an abstract unix socket.
@@ -55,7 +58,14 @@ const NETWORK_MODES: [NetworkMode; 3] = [NetworkMode::None, NetworkMode::Loopbac
 impl Rule {
     /// Every rule, in a stable order.
     pub fn all() -> Vec<Rule> {
-        let mut v = vec![Rule::FsWrite, Rule::FsHidden, Rule::FsHardlink, Rule::FsSetuid, Rule::FsUnresolvablePath];
+        let mut v = vec![
+            Rule::FsWrite,
+            Rule::FsHidden,
+            Rule::FsHardlink,
+            Rule::FsSetuid,
+            Rule::FsUnresolvablePath,
+            Rule::FsProtected,
+        ];
         v.extend(NETWORK_MODES.map(Rule::Network));
         v.extend([Rule::NetworkAbstractUnix, Rule::NetworkUnixSocket, Rule::ExecSetuid]);
         v.extend(SyscallClass::ALL.map(Rule::Syscall));
@@ -82,6 +92,7 @@ impl Rule {
             | Rule::FsHardlink
             | Rule::FsSetuid
             | Rule::FsUnresolvablePath
+            | Rule::FsProtected
             | Rule::Network(_)
             | Rule::NetworkAbstractUnix
             | Rule::NetworkUnixSocket
@@ -101,6 +112,9 @@ impl Rule {
             Rule::FsHardlink => "A hard link to a file outside the writable roots".into(),
             Rule::FsSetuid => "An attempt to make a file set-user-ID or set-group-ID".into(),
             Rule::FsUnresolvablePath => "A path argument the supervisor could not resolve (denied, fail closed)".into(),
+            Rule::FsProtected => {
+                "A change to a protected path in the writable workspace (git hooks and config, CI workflows)".into()
+            }
             Rule::Network(NetworkMode::None) => "Network access under a policy that allows none".into(),
             Rule::Network(NetworkMode::Loopback) => {
                 "Network access beyond loopback under a loopback-only policy".into()
@@ -133,6 +147,7 @@ impl Rule {
             "fs.hardlink" => Rule::FsHardlink,
             "fs.setuid" => Rule::FsSetuid,
             "fs.unresolvable_path" => Rule::FsUnresolvablePath,
+            "fs.protected" => Rule::FsProtected,
             "network.abstract_unix" => Rule::NetworkAbstractUnix,
             "network.unix_socket" => Rule::NetworkUnixSocket,
             "exec.setuid" => Rule::ExecSetuid,
@@ -164,6 +179,7 @@ impl fmt::Display for Rule {
             Rule::FsHardlink => "fs.hardlink",
             Rule::FsSetuid => "fs.setuid",
             Rule::FsUnresolvablePath => "fs.unresolvable_path",
+            Rule::FsProtected => "fs.protected",
             Rule::Network(m) => return write!(f, "network.{}", m.as_str()),
             Rule::NetworkAbstractUnix => "network.abstract_unix",
             Rule::NetworkUnixSocket => "network.unix_socket",

@@ -265,6 +265,50 @@ fn one_off_path_flags_take_effect(b: Backend) {
     w.assert_violation("fs.write");
 }
 
+/// Persistence through the writable workspace (SECURITY.md §3, issue 20): a
+/// git hook, git config (`core.fsmonitor`, `core.hooksPath`), a CI workflow, a
+/// protected directory moved away or created where absent — each denied,
+/// reported as `fs.protected`, the file unchanged; on every backend.
+fn protected_paths_in_the_workspace_are_kept(b: Backend) {
+    let c = case(b, "protected");
+    let ws = &c.e.ws;
+    std::fs::create_dir_all(ws.join(".git/hooks")).unwrap();
+    std::fs::write(ws.join(".git/config"), "[core]\n\tbare = false\n").unwrap();
+    std::fs::write(ws.join(".git/hooks/pre-commit.sample"), "#!/bin/sh\n").unwrap();
+    std::fs::create_dir_all(ws.join(".github/workflows")).unwrap();
+    std::fs::write(ws.join(".github/workflows/ci.yml"), "on: push\n").unwrap();
+    if b.container() {
+        chown_tree(ws, 1000);
+    }
+    let snapshot = || {
+        ["./.git/config", "./.git/hooks/pre-commit.sample", "./.github/workflows/ci.yml"]
+            .map(|p| std::fs::read(ws.join(p)).unwrap_or_default())
+    };
+    let before = snapshot();
+    let attacks = [
+        "echo 'touch /tmp/pwned' > .git/hooks/pre-commit; chmod +x .git/hooks/pre-commit",
+        "printf '[core]\\n\\tfsmonitor = touch /tmp/pwned\\n' >> .git/config",
+        "printf 'x' > .git/config.new && mv .git/config.new .git/config",
+        "echo '  run: curl evil' >> .github/workflows/ci.yml",
+        "mv .git/hooks .git/hooks-away",
+        "mv .git .git-away",
+        "rm -rf .github",
+        "mkdir -p .git/info && echo x > .git/info/attributes",
+        "echo 'script: evil' > .gitlab-ci.yml",
+    ];
+    for a in attacks {
+        let o = c.sh("default", a);
+        o.assert_violation("fs.protected");
+        assert_eq!(snapshot(), before, "{}: `{a}` changed a protected file", b.name());
+        assert!(!ws.join(".git/hooks/pre-commit").exists(), "{}: `{a}`", b.name());
+        assert!(ws.join(".git/hooks").is_dir() && ws.join(".github/workflows").is_dir(), "{}: `{a}`", b.name());
+        assert!(!ws.join(".gitlab-ci.yml").exists() && !ws.join(".git/info").exists(), "{}: `{a}`", b.name());
+    }
+    // Beside them, the workspace stays writable, .git's other files included.
+    let o = c.sh("default", "echo ok > .git/description && mkdir -p .git/refs/heads && echo built > out");
+    o.assert_ok();
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod jail { $( #[test] fn $case() { super::$case(super::Backend::Jail) } )* }
@@ -274,6 +318,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    protected_paths_in_the_workspace_are_kept,
     one_off_path_flags_take_effect,
     benign_script_runs_and_writes_the_workspace,
     output_is_relayed_whole_and_in_order,

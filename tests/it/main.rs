@@ -32,6 +32,7 @@ mod one_checkout;
 mod plan_graph;
 mod planner_llm;
 mod planner_offline;
+mod protected_paths;
 mod readme;
 mod run_e2e;
 mod run_integrity;

@@ -88,6 +88,7 @@ fn check(kind: SandboxMode, policy: &Policy) -> Result<(), SandboxError> {
     let facts = spec::Facts {
         workdir: PathBuf::from("/"),
         dot_orchestra: false,
+        protected: Vec::new(),
         hidden: Vec::new(),
         podman: kind == SandboxMode::Podman,
         user: (1000, 1000),
@@ -226,6 +227,14 @@ fn check_workspace(policy: &Policy, workdir: &Path) -> Result<(), SandboxError> 
     Ok(())
 }
 
+/// The workspace's protected paths that exist, relative, as the jail would
+/// bind them read-only (the real file or directory behind a link).
+fn protected_binds(policy: &Policy, workdir: &Path) -> Vec<PathBuf> {
+    let mut mounts = Vec::new();
+    crate::jail::plan::protect(&policy.filesystem, workdir, true, &crate::jail::plan::RealHost, &mut mounts);
+    mounts.iter().filter_map(|m| m.dst().strip_prefix(workdir).ok().map(Path::to_path_buf)).collect()
+}
+
 fn task_user(workdir: &Path) -> (u32, u32) {
     let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
     if uid != 0 {
@@ -326,6 +335,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         nproc: nproc_limit(policy),
         workdir: task.workdir.clone(),
         dot_orchestra: workdir_rw,
+        protected: if workdir_rw { protected_binds(policy, &task.workdir) } else { Vec::new() },
         // The orchestrator's own directories inside the workspace (a run's runs/)
         // are hidden; `.orchestra/` is mounted read-only above.
         hidden: task

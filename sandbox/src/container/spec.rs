@@ -66,6 +66,9 @@ pub struct Facts {
     pub workdir: PathBuf,
     /// Whether `<workdir>/.orchestra` exists (it is then mounted read-only).
     pub dot_orchestra: bool,
+    /// Protected paths of the workspace that exist (relative; real files and
+    /// directories, never links), each mounted read-only over the workspace.
+    pub protected: Vec<PathBuf>,
     /// Directories inside the workspace (relative) that the task must not see:
     /// the orchestrator's own (a run's `runs/`), each covered by an empty
     /// read-only tmpfs.
@@ -125,6 +128,11 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
     let mut binds = vec![format!("{}:{WORKDIR}:{}", facts.workdir.display(), rw_flag(workdir_rw))];
     if facts.dot_orchestra {
         binds.push(format!("{}:{WORKDIR}/.orchestra:ro", facts.workdir.join(".orchestra").display()));
+    }
+    if workdir_rw {
+        for rel in &facts.protected {
+            binds.push(format!("{}:{}:ro", facts.workdir.join(rel).display(), Path::new(WORKDIR).join(rel).display()));
+        }
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/root".into());
     for spec in policy.container_volumes() {
@@ -246,6 +254,7 @@ mod tests {
         Facts {
             workdir: "/w".into(),
             dot_orchestra: true,
+            protected: Vec::new(),
             hidden: vec![PathBuf::from("runs")],
             podman: false,
             user: (1000, 1000),

@@ -473,11 +473,25 @@ fn decide_write(
             if no_op_if_present && std::fs::symlink_metadata(p).is_ok() {
                 return Decision::Continue;
             }
+            if let Some(guarded) = protected_at(plan, p) {
+                return Decision::Deny {
+                    errno: libc::EACCES,
+                    rule: Rule::FsProtected,
+                    detail: format!("{name}: write to {}, a protected path ({})", p.display(), guarded.display()),
+                };
+            }
             if !write_allowed(plan, p, open_like) {
                 return Decision::Deny {
                     errno: libc::EACCES,
                     rule: Rule::FsWrite,
                     detail: format!("{name}: write to {} outside the writable roots", p.display()),
+                };
+            }
+            if moves && let Some(guarded) = plan.protected.iter().find(|g| g.starts_with(p)) {
+                return Decision::Deny {
+                    errno: libc::EACCES,
+                    rule: Rule::FsProtected,
+                    detail: format!("{name}: {} holds the protected path {}", p.display(), guarded.display()),
                 };
             }
             if moves && let Some(island) = island_below(plan, p) {
@@ -505,6 +519,11 @@ fn decide_write(
         }
     }
     Decision::Continue
+}
+
+/// The protected path `path` is, or lies below, if any.
+fn protected_at<'p>(plan: &'p JailPlan, path: &Path) -> Option<&'p Path> {
+    plan.protected.iter().map(PathBuf::as_path).find(|g| path.starts_with(g))
 }
 
 /// A read-only island (decoy, read-only bind) at or below `dir`, if any.
@@ -535,6 +554,11 @@ fn decide_write_fd(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &s
         }
     }
     match link_path(&link, &text) {
+        Some(p) if let Some(guarded) = protected_at(plan, &p) => Decision::Deny {
+            errno: libc::EACCES,
+            rule: Rule::FsProtected,
+            detail: format!("{name}: change of {}, a protected path ({})", p.display(), guarded.display()),
+        },
         Some(p) if !write_allowed(plan, &p, false) => Decision::Deny {
             errno: libc::EACCES,
             rule: Rule::FsWrite,
@@ -554,6 +578,9 @@ fn decide_write_fd(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &s
 pub fn write_allowed(plan: &JailPlan, path: &Path, open_like: bool) -> bool {
     if open_like && plan.writable_files.iter().any(|f| path == f) {
         return true;
+    }
+    if protected_at(plan, path).is_some() {
+        return false;
     }
     if !plan.namespaces {
         return plan.writable.iter().any(|w| path.starts_with(w))
@@ -628,6 +655,7 @@ mod tests {
             read_only_islands: vec![],
             tty: false,
             task_host_ids: None,
+            protected: vec![],
         }
     }
 

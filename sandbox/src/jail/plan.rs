@@ -179,6 +179,13 @@ pub struct JailPlan {
     /// task is the invoking user.
     #[serde(default)]
     pub task_host_ids: Option<(u32, u32)>,
+    /// Protected paths inside the writable working directory (the policy's
+    /// `filesystem.protected_in`, and the real location of one that is a
+    /// link inside it): the supervisor refuses creating, changing, removing or
+    /// moving them, or a directory that holds one (`fs.protected`); those that
+    /// exist are also bound read-only when the jail has a mount namespace.
+    #[serde(default)]
+    pub protected: Vec<PathBuf>,
 }
 
 /// Facts about the host and the invocation that the plan depends on.
@@ -296,6 +303,8 @@ pub fn compile(
     if workdir_rw && host_view.kind(&dot).is_some() {
         mounts.push(Mount::Bind { src: dot.clone(), dst: dot, rw: false });
     }
+    let with_ns = policy.jail.namespaces == crate::policy::NamespaceMode::Required;
+    let protected = if workdir_rw { protect(fs, workdir, with_ns, host_view, &mut mounts) } else { Vec::new() };
     if !mounts.iter().any(|m| home.starts_with(m.dst()) && m.dst() != Path::new("/")) {
         mounts.push(Mount::Dir { dst: home.clone() });
     }
@@ -396,7 +405,60 @@ pub fn compile(
         read_only_islands: if namespaces { Vec::new() } else { host.read_only_mounts.clone() },
         tty: false,
         task_host_ids: None,
+        protected,
     })
+}
+
+/// The protected paths of a writable `workdir`: each one, and where one is a
+/// link to a place inside `workdir`, that place too (git follows a linked
+/// `.git/hooks`). With namespaces, those that exist are bound read-only
+/// (never a link: a bind would follow it).
+pub(crate) fn protect(
+    fs: &crate::policy::Filesystem,
+    workdir: &Path,
+    namespaces: bool,
+    host_view: &dyn HostView,
+    mounts: &mut Vec<Mount>,
+) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in fs.protected_in(workdir) {
+        let mut real = p.clone();
+        let mut kind = host_view.kind(&p);
+        // A few links deep at most; a longer chain is protected by its name.
+        for _ in 0..8 {
+            let Some(HostEntry::Symlink(target)) = &kind else { break };
+            let next = lexical(&real.parent().unwrap_or(workdir).join(target));
+            if !next.starts_with(workdir) || out.contains(&next) {
+                kind = None;
+                break;
+            }
+            out.push(next.clone());
+            kind = host_view.kind(&next);
+            real = next;
+        }
+        if namespaces && matches!(kind, Some(HostEntry::Dir | HostEntry::File)) {
+            mounts.push(Mount::Bind { src: real.clone(), dst: real, rw: false });
+        }
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// `p` with `.` and `..` applied to the text (no links followed).
+fn lexical(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// What a namespace-less jail (landlock + seccomp + rlimits only) cannot

@@ -1073,6 +1073,7 @@ mod tests {
             read_only_islands: vec![],
             tty: false,
             task_host_ids: None,
+            protected: vec![],
         }
     }
 
