@@ -97,6 +97,15 @@ pub enum SandboxError {
         /// The rule it breaks.
         why: String,
     },
+    /// A writable root (`filesystem.read_write`, `--rw`) that would expose the
+    /// home of the user the task runs as.
+    #[error("writable root {path}: {why}")]
+    WriteRoot {
+        /// The root, expanded.
+        path: PathBuf,
+        /// The rule it breaks.
+        why: String,
+    },
     /// One of the orchestrator's own paths (`.orchestra/`, the audit directory)
     /// passes through a symlink inside the workspace, where a task could have
     /// planted it to aim the audit log or a container mount anywhere.
@@ -115,13 +124,40 @@ pub enum SandboxError {
 /// ([`crate::policy::load::host_exposing_write_root`]). A read-only workdir is
 /// not checked.
 pub fn check_workdir(workdir: &Path, policy: &Policy) -> Result<(), SandboxError> {
-    if policy.filesystem.workdir != crate::policy::WorkdirAccess::ReadWrite {
-        return Ok(());
+    let mut homes = crate::policy::load::invoking_homes();
+    // Run as root in a directory another user owns, the task writes as that
+    // user (jail and containers alike): that user's home counts too, for the
+    // workdir and for every writable root.
+    if let Some(home) = owner_home(workdir) {
+        homes.push(home);
     }
-    match crate::policy::load::host_exposing_write_root(workdir, &crate::policy::load::invoking_homes()) {
-        Some(why) => Err(SandboxError::Workdir { path: workdir.to_path_buf(), why }),
-        None => Ok(()),
+    if policy.filesystem.workdir == crate::policy::WorkdirAccess::ReadWrite
+        && let Some(why) = crate::policy::load::host_exposing_write_root(workdir, &homes)
+    {
+        return Err(SandboxError::Workdir { path: workdir.to_path_buf(), why });
     }
+    for rw in &policy.filesystem.read_write {
+        let path = crate::policy::load::expand_home(rw, &homes[0]);
+        if let Some(why) = crate::policy::load::host_exposing_write_root(&path, &homes) {
+            return Err(SandboxError::WriteRoot { path, why });
+        }
+    }
+    Ok(())
+}
+
+/// The home directory (resolved) of the owner of `workdir`, when orchestra
+/// runs as root and that owner is another user — the user a task then runs as.
+pub fn owner_home(workdir: &Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let uid = std::fs::metadata(workdir).ok()?.uid();
+    if uid == 0 {
+        return None;
+    }
+    let dir = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok().flatten()?.dir;
+    Some(std::fs::canonicalize(&dir).unwrap_or(dir))
 }
 
 /// Refuse `<workdir>/.orchestra` and every one of `own` (the audit directory)

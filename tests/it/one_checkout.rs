@@ -63,3 +63,62 @@ fn the_checkout_owners_other_files_stay_out_of_reach() {
     caps.assert_ok();
     assert!(caps.stdout.lines().all(|l| l.ends_with("0000000000000000")), "{}", caps.stdout);
 }
+
+/// A user with a home directory of their own (created once: `useradd`), for
+/// the checks that a task running as a checkout's owner cannot write that
+/// owner's home.
+fn user_with_home() -> (u32, std::path::PathBuf) {
+    const NAME: &str = "orchestra-it-home";
+    let lookup = || {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+        passwd.lines().find(|l| l.starts_with(&format!("{NAME}:"))).map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f[2].parse::<u32>().unwrap(), std::path::PathBuf::from(f[5]))
+        })
+    };
+    if lookup().is_none() {
+        let home = format!("/home/{NAME}");
+        let st = std::process::Command::new("useradd")
+            .args(["--create-home", "--home-dir", &home, "--shell", "/bin/sh", NAME])
+            .status()
+            .expect("useradd is required");
+        assert!(st.success() || lookup().is_some(), "useradd {NAME} failed");
+    }
+    let (uid, home) = lookup().expect("the test user exists");
+    std::fs::create_dir_all(&home).unwrap();
+    chown_tree(&home, uid);
+    (uid, home)
+}
+
+#[test]
+fn a_checkout_owners_home_and_dotfiles_stay_out_of_reach() {
+    let e = env();
+    let (uid, home) = user_with_home();
+    let bashrc = home.join(".bashrc");
+    std::fs::write(&bashrc, "# theirs\n").unwrap();
+    std::os::unix::fs::lchown(&bashrc, Some(uid), Some(uid)).unwrap();
+    let project = home.join("project");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::create_dir_all(&project).unwrap();
+    chown_tree(&home, uid);
+    let audit = e.root.join("audit");
+    let run = |dir: &std::path::Path, extra: &[&str], script: &str| {
+        let mut c = e.command();
+        c.current_dir(dir).arg("exec").arg("--audit-dir").arg(&audit).args(extra).args(["--", "/bin/sh", "-c", script]);
+        Out::from(c.output().unwrap())
+    };
+    // Their home as the workdir: refused before anything runs.
+    let o = run(&home, &[], "echo evil >> .bashrc; mkdir -p .ssh; echo key > .ssh/authorized_keys");
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stderr.contains("home directory"), "{}", o.stderr);
+    // A project in it: runs, but --rw of their ~/.ssh is refused.
+    let ssh = home.join(".ssh");
+    let o = run(&project, &["--rw", ssh.to_str().unwrap()], "echo key > ../.ssh/authorized_keys");
+    assert_eq!(o.code, 1, "{}", o.all());
+    let o = run(&project, &[], "echo built > out; echo evil >> ../.bashrc");
+    assert_eq!(o.code, 4, "{}", o.all());
+    assert_eq!(std::fs::read_to_string(&bashrc).unwrap(), "# theirs\n");
+    assert!(!ssh.join("authorized_keys").exists());
+    assert_eq!(std::fs::read_to_string(project.join("out")).unwrap(), "built\n");
+    let _ = std::fs::remove_dir_all(&project);
+}
