@@ -69,14 +69,16 @@ pub struct Derivation {
     pub overrides: Vec<String>,
 }
 
-/// Apply `overrides` to `base` (loaded from `origin`) and check the result as
-/// the loader checks a file. No overrides: the policy unchanged and no
-/// derivation. Relative paths are taken from `cwd`.
+/// Apply `overrides` to `base` (loaded from `origin`) for a task in
+/// `workdir`, and check the result as the loader checks a file. No
+/// overrides: the policy unchanged and no derivation. Relative paths are taken
+/// from `cwd`.
 pub fn derive(
     base: Policy,
     origin: &str,
     overrides: &[Override],
     cwd: &Path,
+    workdir: &Path,
 ) -> Result<(Policy, Option<Derivation>), PolicyError> {
     if overrides.is_empty() {
         return Ok((base, None));
@@ -86,7 +88,7 @@ pub fn derive(
     // The backend first: the filesystem flags depend on it.
     let mut applied = Vec::with_capacity(overrides.len());
     for o in overrides.iter().filter(|o| matches!(o, Override::Backend(_))) {
-        apply(&mut p, o, origin)?;
+        apply(&mut p, o, origin, workdir)?;
         applied.push(o.describe());
     }
     for o in overrides.iter().filter(|o| !matches!(o, Override::Backend(_))) {
@@ -97,7 +99,7 @@ pub fn derive(
             Override::ReadWrite(path) => Override::ReadWrite(existing(cwd, path, "--rw", origin)?),
             other => other.clone(),
         };
-        apply(&mut p, &o, origin)?;
+        apply(&mut p, &o, origin, workdir)?;
         applied.push(o.describe());
     }
     super::load::check_derived(&p, &derived_origin(origin))?;
@@ -120,7 +122,7 @@ fn existing(cwd: &Path, path: &Path, flag: &str, origin: &str) -> Result<PathBuf
     std::fs::canonicalize(cwd.join(path)).map_err(|e| flag_error(origin, format!("{flag} {}: {e}", path.display())))
 }
 
-fn apply(p: &mut Policy, o: &Override, origin: &str) -> Result<(), PolicyError> {
+fn apply(p: &mut Policy, o: &Override, origin: &str, workdir: &Path) -> Result<(), PolicyError> {
     let text = |path: &Path| -> Result<String, PolicyError> {
         path.to_str()
             .map(str::to_string)
@@ -160,7 +162,26 @@ fn apply(p: &mut Policy, o: &Override, origin: &str) -> Result<(), PolicyError> 
                     list.push(path);
                 }
             } else {
-                p.container.volumes.push(format!("{path}:{path}:{}", if rw { "rw" } else { "ro" }));
+                // The container sees the workspace at /work: a path inside it is
+                // mounted at its place there; one outside at its own path,
+                // which must not fall under /work (the engine would make
+                // mount points inside the workspace).
+                let work = Path::new(crate::volume::CONTAINER_WORKDIR);
+                let inside = match Path::new(&path).strip_prefix(workdir) {
+                    Ok(rel) => work.join(rel),
+                    Err(_) if Path::new(&path).starts_with(work) => {
+                        return Err(flag_error(
+                            origin,
+                            format!(
+                                "{} {path}: on the container backends a path outside the workspace is mounted at its own place, and {path} lies under {}, where the workspace is",
+                                if rw { "--rw" } else { "--ro" },
+                                work.display()
+                            ),
+                        ));
+                    }
+                    Err(_) => PathBuf::from(&path),
+                };
+                p.container.volumes.push(format!("{path}:{}:{}", inside.display(), if rw { "rw" } else { "ro" }));
             }
         }
         Override::Memory(limit) => p.limits.memory = *limit,
@@ -182,7 +203,7 @@ mod tests {
 
     #[test]
     fn no_flags_no_derivation() {
-        let (p, d) = derive(preset("default"), "preset:default", &[], Path::new("/")).unwrap();
+        let (p, d) = derive(preset("default"), "preset:default", &[], Path::new("/"), Path::new("/w")).unwrap();
         assert_eq!(p, preset("default"));
         assert!(d.is_none());
     }
@@ -199,7 +220,7 @@ mod tests {
             Override::Memory(Limit::Max(ByteSize(1 << 30))),
             Override::Env("TOKEN".into(), "s3cret".into()),
         ];
-        let (p, der) = derive(base.clone(), "preset:default", &flags, d.path()).unwrap();
+        let (p, der) = derive(base.clone(), "preset:default", &flags, d.path(), Path::new("/w")).unwrap();
         let der = der.unwrap();
         assert_eq!(der.base_sha256, format!("sha256:{}", base.hash()));
         assert_ne!(p.hash(), base.hash());
@@ -216,29 +237,55 @@ mod tests {
     fn a_flag_cannot_grant_what_a_file_could_not() {
         let home = crate::load::invoking_homes()[0].clone();
         for path in ["/etc", "/", "/usr/lib"] {
-            let e = derive(preset("default"), "preset:default", &[Override::ReadWrite(path.into())], Path::new("/"));
+            let e = derive(
+                preset("default"),
+                "preset:default",
+                &[Override::ReadWrite(path.into())],
+                Path::new("/"),
+                Path::new("/w"),
+            );
             assert!(e.is_err(), "--rw {path} was accepted");
         }
         if home.join(".ssh").exists() {
-            let e = derive(preset("default"), "x", &[Override::ReadWrite(home.join(".ssh"))], Path::new("/"));
+            let e = derive(
+                preset("default"),
+                "x",
+                &[Override::ReadWrite(home.join(".ssh"))],
+                Path::new("/"),
+                Path::new("/w"),
+            );
             assert!(e.is_err());
         }
         // `..` and links are resolved first: the check sees the real directory.
-        let e =
-            derive(preset("default"), "x", &[Override::ReadWrite("/usr/../etc".into())], Path::new("/")).unwrap_err();
+        let e = derive(
+            preset("default"),
+            "x",
+            &[Override::ReadWrite("/usr/../etc".into())],
+            Path::new("/"),
+            Path::new("/w"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("\"/etc\""), "{e}");
         let d = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc", d.path().join("conf")).unwrap();
-        assert!(derive(preset("default"), "x", &[Override::ReadWrite("conf".into())], d.path()).is_err());
-        let e =
-            derive(preset("default"), "x", &[Override::ReadOnly("/no/such/dir".into())], Path::new("/")).unwrap_err();
+        assert!(
+            derive(preset("default"), "x", &[Override::ReadWrite("conf".into())], d.path(), Path::new("/w")).is_err()
+        );
+        let e = derive(
+            preset("default"),
+            "x",
+            &[Override::ReadOnly("/no/such/dir".into())],
+            Path::new("/"),
+            Path::new("/w"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("--ro /no/such/dir"), "{e}");
     }
 
     #[test]
     fn on_a_container_backend_paths_become_volumes() {
         let flags = [Override::Backend(SandboxMode::Docker), Override::ReadOnly("/usr/share".into())];
-        let (p, _) = derive(preset("default"), "preset:default", &flags, Path::new("/")).unwrap();
+        let (p, _) = derive(preset("default"), "preset:default", &flags, Path::new("/"), Path::new("/w")).unwrap();
         assert!(p.filesystem.read_write.is_empty());
         assert_eq!(p.container.volumes, vec!["/usr/share:/usr/share:ro".to_string()]);
         let e = derive(
@@ -246,6 +293,7 @@ mod tests {
             "preset:default",
             &[Override::Backend(SandboxMode::Docker), Override::ReadWrite("/etc".into())],
             Path::new("/"),
+            Path::new("/w"),
         );
         assert!(e.is_err());
     }

@@ -23,6 +23,9 @@ pub struct Volume {
     pub rw: bool,
 }
 
+/// Where the container backends mount the workspace.
+pub const CONTAINER_WORKDIR: &str = "/work";
+
 /// Parse `HOST:CONTAINER[:ro|rw]` (read-only unless `:rw`).
 pub fn parse_volume(spec: &str) -> Result<Volume, VolumeError> {
     let parts: Vec<&str> = spec.split(':').collect();

@@ -189,7 +189,16 @@ pub fn run(args: ExecArgs) -> Exit {
     {
         return super::config_error(format!("--run-parent {parent}: {e}"));
     }
-    let (policy, origin, derivation) = match effective_policy(&args) {
+    let workdir = match args.workdir.clone().map(Ok).unwrap_or_else(std::env::current_dir) {
+        Ok(w) => w,
+        Err(e) => return super::config_error(format!("current directory: {e}")),
+    };
+    let workdir = match std::fs::canonicalize(&workdir) {
+        Ok(w) if w.is_dir() => w,
+        Ok(w) => return super::config_error(format!("--workdir {}: not a directory", w.display())),
+        Err(e) => return super::config_error(format!("--workdir {}: {e}", workdir.display())),
+    };
+    let (policy, origin, derivation) = match effective_policy(&args, &workdir) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
@@ -205,15 +214,6 @@ pub fn run(args: ExecArgs) -> Exit {
             ));
         }
     }
-    let workdir = match args.workdir.clone().map(Ok).unwrap_or_else(std::env::current_dir) {
-        Ok(w) => w,
-        Err(e) => return super::config_error(format!("current directory: {e}")),
-    };
-    let workdir = match std::fs::canonicalize(&workdir) {
-        Ok(w) if w.is_dir() => w,
-        Ok(w) => return super::config_error(format!("--workdir {}: not a directory", w.display())),
-        Err(e) => return super::config_error(format!("--workdir {}: {e}", workdir.display())),
-    };
     if let Err(e) = crate::sandbox::check_workdir(&workdir, &policy) {
         return super::config_error(e);
     }
@@ -247,6 +247,19 @@ pub fn run(args: ExecArgs) -> Exit {
         observe: !args.bench_unobserved,
         tty: args.tty,
     };
+    // A one-off flag never names orchestra's own files: the grant would not
+    // apply (they stay hidden) and the report would claim it did.
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    for (flag, path) in args.read_only.iter().map(|p| ("--ro", p)).chain(args.read_write.iter().map(|p| ("--rw", p))) {
+        let real = std::fs::canonicalize(cwd.join(path)).unwrap_or_else(|_| cwd.join(path));
+        if let Some(own) = task.protected.iter().find(|o| real.starts_with(o)) {
+            return super::config_error(format!(
+                "{flag} {}: would expose orchestra's own {} (the audit log, its key or the supervisor)",
+                path.display(),
+                own.display()
+            ));
+        }
+    }
     if task.tty && task.policy.backend() != SandboxMode::Jail {
         return super::config_error(format!(
             "--tty: the {} backend gives no terminal (its task's stdin is empty); use the jail",
@@ -297,7 +310,10 @@ pub fn run(args: ExecArgs) -> Exit {
 
 /// The policy `args` names, changed by its one-off flags (recorded as a
 /// derivation), and where it came from.
-fn effective_policy(args: &ExecArgs) -> Result<(Policy, String, Option<Derivation>), crate::policy::PolicyError> {
+fn effective_policy(
+    args: &ExecArgs,
+    workdir: &Path,
+) -> Result<(Policy, String, Option<Derivation>), crate::policy::PolicyError> {
     let (base, origin) = load_policy(&args.policy)?;
     let mut flags = Vec::new();
     flags.extend(args.backend.map(|b| {
@@ -320,7 +336,7 @@ fn effective_policy(args: &ExecArgs) -> Result<(Policy, String, Option<Derivatio
     flags.extend(args.timeout.map(Override::Timeout));
     flags.extend(args.env.iter().map(|(k, v)| Override::Env(k.clone(), v.clone())));
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let (policy, derivation) = derive(base, &origin, &flags, &cwd)?;
+    let (policy, derivation) = derive(base, &origin, &flags, &cwd, workdir)?;
     Ok((policy, origin, derivation))
 }
 

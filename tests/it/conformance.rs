@@ -246,7 +246,9 @@ fn setuid_files_are_blocked_and_reported(b: Backend) {
 /// and the report records both flags.
 fn one_off_path_flags_take_effect(b: Backend) {
     let c = case(b, "flags");
-    let (ro, rw) = (c.e.root.join("ro-data"), c.e.root.join("rw-out"));
+    // Outside the workspace and outside /work, where the containers keep it.
+    let outside = tempfile::Builder::new().prefix("orchestra-it-flags-").tempdir_in("/var/tmp").unwrap();
+    let (ro, rw) = (outside.path().join("ro-data"), outside.path().join("rw-out"));
     std::fs::create_dir_all(&ro).unwrap();
     std::fs::create_dir_all(&rw).unwrap();
     std::fs::write(ro.join("in.txt"), "input\n").unwrap();
@@ -263,6 +265,16 @@ fn one_off_path_flags_take_effect(b: Backend) {
     let w = c.run_with("default", &flags, &["/bin/sh", "-c", &format!("echo evil > {ro_s}/in.txt")]);
     assert_eq!(std::fs::read_to_string(ro.join("in.txt")).unwrap(), "input\n", "{}", w.all());
     w.assert_violation("fs.write");
+    // A read-only directory inside the workspace: the container sees it at its
+    // place below /work, read-only (review F5).
+    std::fs::create_dir_all(c.e.ws.join("data")).unwrap();
+    std::fs::write(c.e.ws.join("data/kept"), "kept\n").unwrap();
+    if b.container() {
+        chown_tree(&c.e.ws.join("data"), 1000);
+    }
+    let w = c.run_with("default", &["--ro", "data"], &["/bin/sh", "-c", "echo evil > data/kept"]);
+    w.assert_violation("fs.write");
+    assert_eq!(std::fs::read_to_string(c.e.ws.join("data/kept")).unwrap(), "kept\n");
 }
 
 /// Persistence through the writable workspace (SECURITY.md §3, issue 20): a

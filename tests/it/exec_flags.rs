@@ -119,3 +119,62 @@ fn env_values_are_never_recorded_only_their_names() {
     assert!(!report.contains("tok-5ec2e7"), "{report}");
     assert_eq!(derivation(&o).1, ["--env API_TOKEN=…"]);
 }
+
+#[test]
+fn a_flag_naming_orchestras_own_files_is_refused() {
+    let e = env();
+    let key = e.key.to_str().unwrap().to_string();
+    for flags in [vec!["--rw", ".orchestra/audit"], vec!["--ro", key.as_str()]] {
+        let o = e.run_cmd(e.cmd("default", &flags, &["/bin/sh", "-c", "touch ran"]));
+        assert_eq!(o.code, 1, "{flags:?}: {}", o.all());
+        assert!(o.stderr.contains("orchestra's own"), "{flags:?}: {}", o.stderr);
+        assert!(!e.ws.join("ran").exists());
+    }
+}
+
+/// Review F1: on the container backends a volume (from a flag or a policy)
+/// over the directory of the signing key or over the audit log is refused —
+/// the jail hides them behind decoys; a container would show them.
+#[test]
+fn a_container_volume_over_the_key_or_the_audit_log_is_refused() {
+    let e = env();
+    container_setup();
+    chown_tree(&e.ws, 1000);
+    let keys = e.key.parent().unwrap().display().to_string();
+    let audit = e.policy("vol", &format!("container:\n  volumes: [\"{}/.orchestra:/a:rw\"]\n", e.ws.display()));
+    let key = e.policy("key", &format!("container:\n  volumes: [\"{keys}:/k:ro\"]\n"));
+    for b in ["docker", "podman"] {
+        for (p, script) in [(&audit, ": > /a/audit/x"), (&key, "cat /k/audit.key")] {
+            let o = e.run_cmd(e.cmd(p, &["--backend", b], &["/bin/sh", "-c", script]));
+            assert_eq!(o.code, 1, "{b}: {}", o.all());
+            assert!(o.stderr.contains("orchestra's own"), "{b}: {}", o.stderr);
+            assert!(!o.all_output().contains("PRIVATE"), "{b}: {}", o.all());
+        }
+    }
+    assert!(e.verify_audit().status.success());
+}
+
+/// Review F6: in a container, a read-only volume that holds a writable one:
+/// writes to the read-only part are `fs.write`, writes to the writable part
+/// succeed (the most specific mount decides).
+#[test]
+fn a_read_only_volume_holding_a_writable_one_is_judged_by_the_most_specific() {
+    let e = env();
+    container_setup();
+    std::fs::create_dir_all(e.ws.join("data/out")).unwrap();
+    std::fs::write(e.ws.join("data/kept"), "kept\n").unwrap();
+    chown_tree(&e.ws, 1000);
+    let ws = e.ws.display();
+    let p = e.policy(
+        "nested",
+        &format!("container:\n  volumes: [\"{ws}/data:/work/data:ro\", \"{ws}/data/out:/work/data/out:rw\"]\n"),
+    );
+    for b in ["docker", "podman"] {
+        let o = e.run_cmd(e.cmd(&p, &["--backend", b], &["/bin/sh", "-c", &format!("echo {b} > data/out/made")]));
+        o.assert_ok();
+        assert_eq!(std::fs::read_to_string(e.ws.join("data/out/made")).unwrap(), format!("{b}\n"));
+        let o = e.run_cmd(e.cmd(&p, &["--backend", b], &["/bin/sh", "-c", "echo evil > data/kept"]));
+        o.assert_violation("fs.write");
+        assert_eq!(std::fs::read_to_string(e.ws.join("data/kept")).unwrap(), "kept\n");
+    }
+}

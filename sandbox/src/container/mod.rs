@@ -88,6 +88,7 @@ fn check(kind: SandboxMode, policy: &Policy) -> Result<(), SandboxError> {
     let facts = spec::Facts {
         workdir: PathBuf::from("/"),
         dot_orchestra: false,
+        own: Vec::new(),
         protected: Vec::new(),
         hidden: Vec::new(),
         podman: kind == SandboxMode::Podman,
@@ -335,6 +336,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         nproc: nproc_limit(policy),
         workdir: task.workdir.clone(),
         dot_orchestra: workdir_rw,
+        own: task.protected.clone(),
         protected: if workdir_rw { protected_binds(policy, &task.workdir) } else { Vec::new() },
         // The orchestrator's own directories inside the workspace (a run's runs/)
         // are hidden; `.orchestra/` is mounted read-only above.

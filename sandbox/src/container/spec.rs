@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Where the workspace is mounted in the container.
-pub const WORKDIR: &str = "/work";
+pub const WORKDIR: &str = crate::policy::volume::CONTAINER_WORKDIR;
 /// Where the supervisor binary is mounted (read-only).
 pub const SUPERVISOR_BIN: &str = "/.orchestra/bin/orchestra-sandbox";
 /// Where the supervisor's report directory is mounted (host temp dir); it also
@@ -66,6 +66,9 @@ pub struct Facts {
     pub workdir: PathBuf,
     /// Whether `<workdir>/.orchestra` exists (it is then mounted read-only).
     pub dot_orchestra: bool,
+    /// Orchestra's own paths (the audit directory, the signing key, a run's
+    /// directory): a volume that would expose one is refused.
+    pub own: Vec<PathBuf>,
     /// Protected paths of the workspace that exist (relative; real files and
     /// directories, never links), each mounted read-only over the workspace.
     pub protected: Vec<PathBuf>,
@@ -137,12 +140,21 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/root".into());
     for spec in policy.container_volumes() {
         let v = parse_volume(&spec)?;
+        // Compared as written and as resolved: a link must not lead around a refusal.
+        let real = std::fs::canonicalize(&v.host).unwrap_or_else(|_| v.host.clone());
+        let overlaps = |p: &Path| [&v.host, &real].iter().any(|h| p.starts_with(h) || h.starts_with(p));
+        if let Some(own) = facts.own.iter().find(|p| overlaps(p)) {
+            return Err(SpecError(format!(
+                "volume {spec:?} would expose orchestra's own {} (the audit log, its key or a run's state)",
+                own.display()
+            )));
+        }
         if exposes_engine_socket(&v.host, facts.engine_socket.as_deref()) {
             return Err(SpecError(format!("volume {spec:?} would expose the container engine's socket")));
         }
         for h in &policy.filesystem.hidden {
             let hidden = crate::policy::load::expand_home(h, &home);
-            if hidden.starts_with(&v.host) || v.host.starts_with(&hidden) {
+            if overlaps(&hidden) {
                 return Err(SpecError(format!(
                     "volume {spec:?} would expose the hidden path {} (filesystem.hidden)",
                     hidden.display()
@@ -152,7 +164,7 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
         // The built-in supervisor's directory: a task that could write there
         // would choose the supervisor of a later container.
         if let Some(state) = super::supervisor::state_dir()
-            && (state.starts_with(&v.host) || v.host.starts_with(&state))
+            && overlaps(&state)
         {
             return Err(SpecError(format!(
                 "volume {spec:?} would expose orchestra's supervisor directory {}",
@@ -254,6 +266,7 @@ mod tests {
         Facts {
             workdir: "/w".into(),
             dot_orchestra: true,
+            own: Vec::new(),
             protected: Vec::new(),
             hidden: vec![PathBuf::from("runs")],
             podman: false,

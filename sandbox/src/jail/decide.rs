@@ -583,8 +583,15 @@ pub fn write_allowed(plan: &JailPlan, path: &Path, open_like: bool) -> bool {
         return false;
     }
     if !plan.namespaces {
-        return plan.writable.iter().any(|w| path.starts_with(w))
-            && !plan.read_only_islands.iter().any(|r| path.starts_with(r));
+        // The most specific root decides: a read-only island inside a writable
+        // root, a writable volume inside that island again.
+        let depth = |p: &PathBuf| p.components().count();
+        let w = plan.writable.iter().filter(|w| path.starts_with(w)).map(depth).max();
+        let r = plan.read_only_islands.iter().filter(|r| path.starts_with(r)).map(depth).max();
+        return match (w, r) {
+            (Some(w), Some(r)) => w > r,
+            (w, _) => w.is_some(),
+        };
     }
     let mut best: Option<(usize, bool)> = None;
     let mut consider = |dst: &Path, rw: bool| {

@@ -38,7 +38,6 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The jail backend.
@@ -96,14 +95,10 @@ fn host_facts(task: &TaskSpec, cg_mem: bool, cg_pids: bool) -> HostFacts {
     // outer layer already mounted read-only, as the container backends do (a
     // `:ro` volume inside the workspace's tree): the kernel keeps them
     // read-only, and a write below them is a violation, not a plain EROFS.
-    // A read-only path that holds a writable root (a read-only home around the
-    // workspace, `/data:ro` around `/data/out:rw`) is no island: the writable
-    // root inside it stays writable, as its own mount keeps it.
-    let fs = &task.policy.filesystem;
-    let writable: Vec<PathBuf> =
-        std::iter::once(task.workdir.clone()).chain(fs.read_write.iter().map(|p| expand_home(p, &home))).collect();
-    let policy_read_only =
-        fs.read_only.iter().map(|p| expand_home(p, &home)).filter(|p| !writable.iter().any(|w| w.starts_with(p)));
+    // A writable root inside one of them (the workspace in a read-only home,
+    // `/data/out:rw` in `/data:ro`) stays writable: the most specific root
+    // decides (decide::write_allowed).
+    let policy_read_only = task.policy.filesystem.read_only.iter().map(|p| expand_home(p, &home));
     let read_only_mounts = std::iter::once(task.workdir.join(".orchestra"))
         .chain(task.protected.iter().cloned())
         .chain(policy_read_only)
