@@ -382,7 +382,8 @@ pub enum SyscallClass {
     FileHandles,
     /// mknod/mknodat of character or block devices.
     DeviceNodes,
-    /// ioctl TIOCSTI/TIOCLINUX (typing into the terminal of the caller).
+    /// ioctl TIOCSTI/TIOCLINUX (typing into the terminal of the caller), TCXONC
+    /// and TIOCEXCL (stopping its output, taking it exclusively).
     TtyInjection,
     /// SysV shared memory, semaphores and message queues, POSIX message queues
     /// (shmget/shmat/shmctl, semget/semop/semtimedop/semctl, msgget/msgsnd/msgrcv/msgctl,

@@ -60,6 +60,25 @@ impl LineGuard {
     }
 }
 
+/// Before the verdict line: a line feed on stderr when the task left a line
+/// unfinished on stderr (`mid_line[1]`), or on stdout (`mid_line[0]`) while
+/// stdout and stderr are the same file (`2>&1`, one terminal) — so the
+/// verdict always starts a line of its own.
+pub fn end_task_lines(mid_line: [bool; 2]) {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    let same = || {
+        let id = |s: nix::sys::stat::FileStat| (s.st_dev, s.st_ino);
+        match (nix::sys::stat::fstat(std::io::stdout().as_fd()), nix::sys::stat::fstat(std::io::stderr().as_fd())) {
+            (Ok(a), Ok(b)) => id(a) == id(b),
+            _ => false,
+        }
+    };
+    if mid_line[1] || (mid_line[0] && same()) {
+        let _ = std::io::stderr().write_all(b"\n");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,8 +48,12 @@ impl TerminalGuard {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         if let Some(t) = &self.saved {
-            // TCSADRAIN: the task's last output is shown with the settings it was written for.
-            let _ = termios::tcsetattr(std::io::stdin().as_fd(), SetArg::TCSADRAIN, t);
+            let stdin = std::io::stdin();
+            // Output a task stopped is resumed first (the seccomp filter denies
+            // stopping it; a keyboard ^S may have); TCSANOW: nothing here waits
+            // for a terminal that does not drain.
+            let _ = termios::tcflow(stdin.as_fd(), termios::FlowArg::TCOON);
+            let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, t);
         }
     }
 }

@@ -404,7 +404,10 @@ fn tag(body: serde_json::Value, run_id: Option<&str>) -> serde_json::Value {
 fn finish(report: &Report, out: Option<&OutFile>, durable: bool) -> Exit {
     tracing::debug!(mono_us = mono_us(), "exec: finishing");
     let exit = write_report(report, out, durable);
-    eprintln!("{}", report.verdict_line());
+    // On a terminal, whatever attributes the task left (concealed, colours)
+    // are reset first: the verdict is shown as written.
+    let reset = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { "\x1b[0m" } else { "" };
+    eprintln!("{reset}{}", report.verdict_line());
     exit
 }
 

@@ -154,13 +154,18 @@ impl Progress {
         let tasks = report.tasks.iter().filter(|t| !crate::orchestrator::replan::is_replaced_key(&t.id));
         for t in tasks.filter(|t| matches!(t.state.as_str(), "failed" | "timed_out" | "violation")) {
             let path = run.log(&t.id);
-            let text =
-                run.read(&run.log_rel(&t.id)).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
+            let bytes = run.read(&run.log_rel(&t.id)).unwrap_or_default();
+            let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+            let lines = if lines.last().is_some_and(|l| l.is_empty()) { &lines[..lines.len() - 1] } else { &lines[..] };
             let from = lines.len().saturating_sub(TAIL);
             self.say(&format!("orchestra: --- last {} lines of {} ---", lines.len() - from, path.display()));
+            // The task wrote these: on a terminal, nothing in them may act as a
+            // control (hide our summary, draw a forged one).
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
             for l in &lines[from..] {
-                self.say(&format!("  | {l}"));
+                let l = l.strip_suffix(b"\r").unwrap_or(l);
+                let shown = if tty { super::terminal::neutralised(l) } else { String::from_utf8_lossy(l).into_owned() };
+                self.say(&format!("  | {shown}"));
             }
         }
     }

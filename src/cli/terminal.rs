@@ -15,6 +15,15 @@
 //! passes through unchanged. Input may arrive in pieces split anywhere: a
 //! sequence cut by a piece boundary is judged whole once the rest arrives.
 
+/// `text` neutralised whole (one line of a log, say).
+pub fn neutralised(text: &[u8]) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    let mut n = Neutraliser::default();
+    n.push(text, &mut out);
+    n.finish(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Neutralises a stream of untrusted bytes for a terminal (see the module doc).
 #[derive(Debug, Default)]
 pub struct Neutraliser {

@@ -98,3 +98,72 @@ fn the_callers_terminal_settings_come_back_whatever_the_task_did() {
         assert!(lines.contains(&"echo") && lines.contains(&"icanon"), "{args:?}: {s}");
     }
 }
+
+/// Review F3: a task that stops the caller's terminal output (`tcflow
+/// TCOOFF`) or takes the terminal exclusively would leave orchestra blocked
+/// writing its verdict; both are `syscall.tty_injection`, and orchestra ends.
+#[test]
+fn stopping_or_seizing_the_callers_terminal_is_a_violation_and_orchestra_ends() {
+    let e = env();
+    for (what, code) in [
+        ("tcflow", "import termios,time; termios.tcflow(0, termios.TCOOFF); time.sleep(30)"),
+        ("excl", "import fcntl,termios,time; fcntl.ioctl(0, termios.TIOCEXCL); time.sleep(30)"),
+    ] {
+        let cmd = format!(
+            "{} exec --timeout 10s -- /usr/bin/python3 -c '{code}' </dev/tty; echo AFTER-$?",
+            orchestra().display()
+        );
+        let mut c = Command::new("timeout");
+        c.args(["20", "script", "-qec", &cmd, "/dev/null"]).current_dir(&e.ws).stdin(Stdio::null());
+        c.env_clear().envs(e.command().get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
+        let t0 = std::time::Instant::now();
+        let o = c.output().expect("timeout and script are required");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("AFTER-4"), "{what}: {out}");
+        assert!(out.contains("rules=syscall.tty_injection"), "{what}: {out}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(15), "{what}: took {:?}", t0.elapsed());
+    }
+}
+
+/// `c` (program, arguments, environment, directory) run on a terminal that
+/// `script` gives it; what the terminal received.
+fn on_a_terminal(c: &Command) -> String {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+    let line = std::iter::once(quote(c.get_program())).chain(c.get_args().map(quote)).collect::<Vec<_>>().join(" ");
+    let mut s = Command::new("script");
+    s.args(["-qec", &line, "/dev/null"]).stdin(Stdio::null());
+    if let Some(d) = c.get_current_dir() {
+        s.current_dir(d);
+    }
+    s.env_clear().envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
+    String::from_utf8_lossy(&s.output().expect("script is required").stdout).into_owned()
+}
+
+/// Review F4: a task that leaves the terminal's text concealed (or coloured)
+/// cannot hide the verdict, and a task's unfinished stdout line into the same
+/// file does not swallow the verdict's start.
+#[test]
+fn the_verdict_is_shown_plainly_on_its_own_line() {
+    let e = env();
+    let shown = on_a_terminal(&e.cmd("default", &[], &["/bin/sh", "-c", "printf '\\033[8m'; cat /etc/shadow"]));
+    assert!(shown.contains("\x1b[0morchestra: sh violation"), "{shown:?}");
+    let log = e.root.join("both.log");
+    let f = std::fs::File::create(&log).unwrap();
+    let mut c = e.cmd("default", &[], &["/bin/sh", "-c", "printf unfinished"]);
+    c.stdout(f.try_clone().unwrap()).stderr(f);
+    assert!(c.status().unwrap().success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.starts_with("unfinished\norchestra: sh ok"), "{text:?}");
+}
+
+/// Review F4: the end of a failed task's log that `orchestra run` shows is the
+/// task's writing: on a terminal its escape sequences are shown, not obeyed.
+#[test]
+fn a_failed_tasks_log_tail_cannot_draw_on_the_terminal() {
+    let w = World::new();
+    let plan = plan(&[sh("evil", "printf \"\\033[2J\\033[8mhidden\\n\"; exit 3", "")]);
+    let shown = on_a_terminal(&w.run_cmd(&plan, &["--progress", "plain"]));
+    assert!(shown.contains("--- last"), "{shown:?}");
+    assert!(!shown.contains("\x1b[2J") && !shown.contains("\x1b[8m"), "{shown:?}");
+    assert!(shown.contains("\\u{1b}[2J") || shown.contains("\\x1b[2J") || shown.contains("\\e[2J"), "{shown:?}");
+}

@@ -1016,13 +1016,13 @@ where
         let mut chunk = Vec::with_capacity(bytes.len() + 16);
         self.run.guards[i].feed(bytes, &mut chunk);
         if self.relay[i] {
+            if let Some(&last) = bytes.last() {
+                self.run.mid_line[i] = last != b'\n';
+            }
             let res = if i == 0 {
                 let mut out = std::io::stdout();
                 out.write_all(&chunk).and_then(|_| out.flush())
             } else {
-                if let Some(&last) = bytes.last() {
-                    self.run.stderr_mid_line = last != b'\n';
-                }
                 std::io::stderr().write_all(&chunk)
             };
             if res.is_err() {

@@ -255,7 +255,7 @@ struct Run {
     timed_out: Option<TimeoutKind>,
     interrupted: Option<i32>,
     output_bytes: u64,
-    stderr_mid_line: bool,
+    mid_line: [bool; 2],
     /// Task lines that start like ours are marked (sandbox::relay).
     guards: [crate::relay::LineGuard; 2],
     sample: observe::Sample,
@@ -522,9 +522,7 @@ async fn drive_and_remove(
             let _ = if i == 0 { std::io::stdout().write_all(&rest) } else { std::io::stderr().write_all(&rest) };
         }
     }
-    if run.stderr_mid_line {
-        let _ = std::io::stderr().write_all(b"\n");
-    }
+    crate::relay::end_task_lines(run.mid_line);
     Ok((run, state))
 }
 

@@ -130,7 +130,7 @@ struct Run {
     /// CPU time the init measured for the task (evidence for limits.cpu_time).
     cpu_ms: Option<u64>,
     /// The task's stderr ended without a newline: the verdict must start a line.
-    stderr_mid_line: bool,
+    mid_line: [bool; 2],
 }
 
 impl Run {
@@ -178,7 +178,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         interrupted: None,
         output_bytes: 0,
         cpu_ms: None,
-        stderr_mid_line: false,
+        mid_line: [false; 2],
     };
     if support.memory || support.pids {
         run.enforced.push(Control { control: "cgroup".into(), detail: cg.describe() });
@@ -308,10 +308,8 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     };
     event_loop(task, &child, &sigfd, &mut ctrl, outputs, input, &mut run, start);
     drop(terminal);
-    if run.stderr_mid_line {
-        // Our verdict line follows; it must not be glued to the task's last words.
-        let _ = std::io::stderr().write_all(b"\n");
-    }
+    // Our verdict line follows; it must not be glued to the task's last words.
+    crate::relay::end_task_lines(run.mid_line);
 
     // The init is gone; so is everything in its pid namespace. Reap it, then
     // anything that escaped to us as subreaper (namespace-less mode).
@@ -497,10 +495,8 @@ fn event_loop(
                     run.output_bytes += n as u64;
                     relayed.clear();
                     guards[i].feed(&buf[..allowed], &mut relayed);
-                    if i == 1
-                        && let Some(&last) = buf[..allowed].last()
-                    {
-                        run.stderr_mid_line = last != b'\n';
+                    if let Some(&last) = buf[..allowed].last() {
+                        run.mid_line[i] = last != b'\n';
                     }
                     let written = if i == 0 {
                         stdout.write_all(&relayed).and_then(|_| stdout.flush())

@@ -803,6 +803,11 @@ pub fn watch_rules(
                 if denied.contains(&SyscallClass::TtyInjection) {
                     r.push(rule(vec![c(1, Len::Dword, Op::Eq, libc::TIOCSTI)?])?);
                     r.push(rule(vec![c(1, Len::Dword, Op::Eq, libc::TIOCLINUX)?])?);
+                    // Stopping the terminal's output (tcflow TCOOFF) or taking it
+                    // exclusively would leave orchestra, and the caller, unable to
+                    // write to it after the task (review F3).
+                    r.push(rule(vec![c(1, Len::Dword, Op::Eq, libc::TCXONC)?])?);
+                    r.push(rule(vec![c(1, Len::Dword, Op::Eq, libc::TIOCEXCL)?])?);
                 }
                 r
             }
