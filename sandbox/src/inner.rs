@@ -193,7 +193,7 @@ fn redirect_output(dir: &Path) -> std::io::Result<()> {
 
 /// Say why nothing ran (one line on stderr, which the host relays) and exit 1.
 fn refuse(msg: impl std::fmt::Display) -> Exit {
-    eprintln!("orchestra-sandbox: error: {msg}");
+    crate::say!("orchestra-sandbox: error: {msg}");
     Exit::Config
 }
 
@@ -246,7 +246,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
             (report, exit)
         }
         Err(e) => {
-            eprintln!("orchestra-sandbox: error: {e}");
+            crate::say!("orchestra-sandbox: error: {e}");
             (crate::outcome::setup_failed(&task, task.policy.backend(), &e.to_string()), Exit::Config)
         }
     };
@@ -254,7 +254,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
     match out.write(json.as_bytes(), true) {
         Ok(()) => exit,
         Err(e) => {
-            eprintln!("orchestra-sandbox: error: cannot write report {e}");
+            crate::say!("orchestra-sandbox: error: cannot write report {e}");
             exit.worst(Exit::Failed)
         }
     }

@@ -21,6 +21,17 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+/// `eprintln!` that never panics: a line orchestra cannot write to stderr (a
+/// full disk, a closed pipe) is dropped, and the exit code still tells the
+/// outcome (CONTRACTS.md: exit codes stay 0–4 whatever happens to the streams).
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = ::std::writeln!(::std::io::stderr(), $($t)*);
+    }};
+}
+
 pub mod cgroup;
 #[cfg(feature = "container")]
 pub mod container;

@@ -251,7 +251,7 @@ fn print_report(dir: &Path, r: &VerifyReport, trusted: Option<&Path>) {
     out!("{out}");
     let _ = std::io::stdout().flush();
     for w in &r.warnings {
-        eprintln!("orchestra: warning: {w}");
+        crate::sandbox::say!("orchestra: warning: {w}");
     }
 }
 
@@ -310,7 +310,7 @@ fn show(dir: &Path, run: Option<String>, kind: Option<String>, since: Option<&st
         Ok(r) => match r.first_error {
             None => Exit::Ok,
             Some(f) => {
-                eprintln!(
+                crate::sandbox::say!(
                     "orchestra: audit log damaged at {} offset {}: {} [{}]; run `orchestra audit verify`",
                     f.segment.as_deref().unwrap_or("?"),
                     f.offset.unwrap_or(0),
@@ -399,7 +399,7 @@ fn checkpoint(dir: &Path, export: &Path, key_path: &Path) -> Exit {
         match load_key(key_path).and_then(|k| AuditLog::open(dir, &k)).and_then(|mut l| l.sync()) {
             Ok(()) => {}
             Err(e @ (AuditError::KeyMismatch { .. } | AuditError::KeyFile { .. })) => {
-                eprintln!("orchestra: warning: not signing a fresh checkpoint: {e}");
+                crate::sandbox::say!("orchestra: warning: not signing a fresh checkpoint: {e}");
             }
             Err(e) => return super::config_error(e),
         }
@@ -409,14 +409,15 @@ fn checkpoint(dir: &Path, export: &Path, key_path: &Path) -> Exit {
         Err(e) => return super::config_error(e),
     };
     if let Some(f) = &report.first_error {
-        eprintln!(
+        crate::sandbox::say!(
             "orchestra: error: the audit log fails verification ({}: {}); not exporting a checkpoint of it",
-            f.code, f.reason
+            f.code,
+            f.reason
         );
         return Exit::Violation;
     }
     let Some(c) = report.last_checkpoint else {
-        eprintln!("orchestra: error: the audit log has no checkpoint yet");
+        crate::sandbox::say!("orchestra: error: the audit log has no checkpoint yet");
         return Exit::Violation;
     };
     if let Err(e) = std::fs::write(export, &c.note) {

@@ -512,11 +512,14 @@ fn measure(setup: &Setup, workload: Workload, rounds: u32, quiet: bool) -> Resul
             samples[i].push(setup.time_once(Subject::ALL[i], workload)?);
         }
         if !quiet {
-            eprint!("\r  {}: round {}/{rounds}", workload_key(workload), round + 1);
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("\r  {}: round {}/{rounds}", workload_key(workload), round + 1),
+            );
         }
     }
     if !quiet {
-        eprintln!();
+        crate::sandbox::say!();
     }
     Ok(samples)
 }
@@ -561,7 +564,7 @@ fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
     let start_runs = args.runs.unwrap_or(DEFAULT_START_RUNS);
     let loop_runs = args.runs.unwrap_or(DEFAULT_LOOP_RUNS);
     if !args.json {
-        eprintln!(
+        crate::sandbox::say!(
             "orchestra bench: {start_runs} start-up rounds, {loop_runs} loop rounds, {} file-heavy rounds (orchestra, unobserved, bwrap, plain each)",
             args.runs.unwrap_or(DEFAULT_FILES_RUNS)
         );
@@ -732,7 +735,7 @@ pub fn run(args: BenchArgs) -> Exit {
             Exit::Ok
         }
         Err(e) => {
-            eprintln!("orchestra: error: bench: {e}");
+            crate::sandbox::say!("orchestra: error: bench: {e}");
             e.exit()
         }
     }

@@ -345,7 +345,7 @@ fn measure(n: usize, quiet: bool) -> Result<Figures, BenchError> {
     }
     let say = |s: &str| {
         if !quiet {
-            eprintln!("orchestra bench: {s}");
+            crate::sandbox::say!("orchestra bench: {s}");
         }
     };
     // Per round: [exec, chain, fan-out] in ms. The order rotates every round,
@@ -422,7 +422,7 @@ pub fn run(n: usize, json: bool) -> Exit {
     let f = match measure(n, json) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("orchestra: error: bench: {e}");
+            crate::sandbox::say!("orchestra: error: bench: {e}");
             return Exit::Config;
         }
     };

@@ -302,7 +302,7 @@ pub fn run(args: ExecArgs) -> Exit {
     if let Err(e) = record_outcome(&mut log, &report, run_id) {
         // The verdict stands, but a run whose record is not durable is not ok:
         // at least "failed" (never 1: the task ran).
-        eprintln!("orchestra: error: audit log {}: {e}", audit_dir.display());
+        crate::sandbox::say!("orchestra: error: audit log {}: {e}", audit_dir.display());
         return finish(&report, report_out.as_ref(), !args.run.under_run()).worst(Exit::Failed);
     }
     finish(&report, report_out.as_ref(), !args.run.under_run())
@@ -345,7 +345,7 @@ pub fn open_audit_log(dir: &Path, key_path: &Path) -> Result<audit::AuditLog, Op
     let (key, created) = audit::load_or_create_key(key_path)
         .map_err(|error| OpenLogError::Key { path: key_path.to_path_buf(), error })?;
     if created {
-        eprintln!("{}", audit::created_notice(key_path, &key));
+        crate::sandbox::say!("{}", audit::created_notice(key_path, &key));
     }
     audit::AuditLog::open(dir, &key).map_err(|error| OpenLogError::Log { dir: dir.to_path_buf(), error })
 }
@@ -407,7 +407,7 @@ fn finish(report: &Report, out: Option<&OutFile>, durable: bool) -> Exit {
     // On a terminal, whatever attributes the task left (concealed, colours)
     // are reset first: the verdict is shown as written.
     let reset = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { "\x1b[0m" } else { "" };
-    eprintln!("{reset}{}", report.verdict_line());
+    crate::sandbox::say!("{reset}{}", report.verdict_line());
     exit
 }
 
@@ -421,7 +421,7 @@ fn write_report(report: &Report, out: Option<&OutFile>, durable: bool) -> Exit {
     match out.write(json.as_bytes(), durable) {
         Ok(()) => report.exit(),
         Err(e) => {
-            eprintln!("orchestra: error: cannot write report {e}");
+            crate::sandbox::say!("orchestra: error: cannot write report {e}");
             report.exit().worst(Exit::Failed)
         }
     }

@@ -116,7 +116,7 @@ pub fn run(args: LogsArgs) -> Exit {
     }
     printer.finish();
     if chosen.is_some() && logs.iter().all(|l| l.file.is_none()) && !super::output::stopped() {
-        eprintln!("orchestra: task {} of run {} has no log (it has not started)", logs_task(&logs), run.id);
+        crate::sandbox::say!("orchestra: task {} of run {} has no log (it has not started)", logs_task(&logs), run.id);
     }
     Exit::Ok
 }
@@ -167,7 +167,10 @@ impl Log {
         }
         let Some(file) = self.file.as_mut() else { return };
         if file.metadata().is_ok_and(|m| m.len() < self.offset) {
-            eprintln!("orchestra: the log of task {} was truncated; reading it again from its start", self.task);
+            crate::sandbox::say!(
+                "orchestra: the log of task {} was truncated; reading it again from its start",
+                self.task
+            );
             self.offset = 0;
             let _ = file.rewind();
         }
@@ -185,7 +188,7 @@ impl Log {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    eprintln!("orchestra: reading the log of task {}: {e}", self.task);
+                    crate::sandbox::say!("orchestra: reading the log of task {}: {e}", self.task);
                     return;
                 }
             }

@@ -199,11 +199,11 @@ pub fn run(cli: Cli) -> Exit {
         }
         Command::Man { out_dir } => match write_man_pages(&out_dir) {
             Ok(n) => {
-                eprintln!("orchestra: wrote {n} man pages to {}", out_dir.display());
+                crate::sandbox::say!("orchestra: wrote {n} man pages to {}", out_dir.display());
                 Exit::Ok
             }
             Err(e) => {
-                eprintln!("orchestra: cannot write man pages to {}: {e}", out_dir.display());
+                crate::sandbox::say!("orchestra: cannot write man pages to {}: {e}", out_dir.display());
                 Exit::Config
             }
         },

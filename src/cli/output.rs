@@ -78,7 +78,7 @@ pub fn finish(exit: Exit, tasks_ran: bool) -> Exit {
     let failed = FAILED.lock().ok().and_then(|f| f.clone());
     match failed {
         Some(e) => {
-            eprintln!("orchestra: error: writing to standard output: {e}");
+            crate::sandbox::say!("orchestra: error: writing to standard output: {e}");
             match exit {
                 Exit::Ok if tasks_ran => Exit::Failed,
                 Exit::Ok => Exit::Config,

@@ -130,7 +130,7 @@ fn status(json: bool) -> Exit {
 async fn drain() -> Exit {
     let root = pool::default_root();
     if !root.exists() {
-        eprintln!("orchestra: pool {}: nothing to drain", root.display());
+        crate::sandbox::say!("orchestra: pool {}: nothing to drain", root.display());
         return Exit::Ok;
     }
     let p = match pool::Pool::open(&root) {
@@ -140,7 +140,11 @@ async fn drain() -> Exit {
     // Fills in flight finish first (bounded), so that what they make is drained too.
     let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
     if p.filling() > 0 {
-        eprintln!("orchestra: pool {}: waiting for {} fill(s) in flight (at most 30 s)", root.display(), p.filling());
+        crate::sandbox::say!(
+            "orchestra: pool {}: waiting for {} fill(s) in flight (at most 30 s)",
+            root.display(),
+            p.filling()
+        );
     }
     while p.filling() > 0 && std::time::Instant::now() < until {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -157,6 +161,10 @@ async fn drain() -> Exit {
         // Any other unclaimed container of this pool (expired, or its token lost).
         reaped += reap::orphans(&e, &root).await;
     }
-    eprintln!("orchestra: pool {}: {} ready container(s) removed, {reaped} more reaped", root.display(), ids.len());
+    crate::sandbox::say!(
+        "orchestra: pool {}: {} ready container(s) removed, {reaped} more reaped",
+        root.display(),
+        ids.len()
+    );
     Exit::Ok
 }

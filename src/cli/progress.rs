@@ -123,7 +123,7 @@ impl Progress {
                 let _ = m.println(line);
             }
             (None, Mode::Json) => {}
-            (None, _) => eprintln!("{line}"),
+            (None, _) => crate::sandbox::say!("{line}"),
         }
     }
 
@@ -133,7 +133,7 @@ impl Progress {
             Mode::Json => json_line(e),
             Mode::Plain => {
                 if let Some(line) = plain_line(e) {
-                    eprintln!("{line}");
+                    crate::sandbox::say!("{line}");
                 }
             }
             Mode::Live => self.live(e),
@@ -141,7 +141,7 @@ impl Progress {
                 if let Event::RunFinished { .. } = e
                     && let Some(line) = plain_line(e)
                 {
-                    eprintln!("{line}");
+                    crate::sandbox::say!("{line}");
                 }
             }
         }
@@ -239,7 +239,7 @@ impl Progress {
                     let _ = m.clear();
                 }
                 if let Some(line) = plain_line(e) {
-                    eprintln!("{line}");
+                    crate::sandbox::say!("{line}");
                 }
             }
         }

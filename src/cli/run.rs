@@ -536,7 +536,7 @@ fn session(
         tracing::warn!("{e}");
     }
     if !json {
-        eprintln!("orchestra: report: {}", run.report_md().display());
+        crate::sandbox::say!("orchestra: report: {}", run.report_md().display());
     }
     tracing::debug!(mono_us = crate::orchestrator::exec_protocol::mono_us(), "run: done");
     exit
@@ -589,7 +589,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
         };
     if cp.status == RunStatus::Running {
         let who = held.stale_holder.clone().unwrap_or_else(|| "an orchestra process".into());
-        eprintln!("orchestra: run {} was left running by {who}, which is gone; resuming it", run.id);
+        crate::sandbox::say!("orchestra: run {} was left running by {who}, which is gone; resuming it", run.id);
     }
     if args.concurrency == Some(0) {
         return super::config_error("--concurrency must be at least 1");
@@ -624,7 +624,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
         Ok((_, env_timeout)) => args.timeout.or(env_timeout),
         Err(e) => return super::config_error(e),
     };
-    eprintln!("orchestra: resuming run {} with the plan {origin}", run.id);
+    crate::sandbox::say!("orchestra: resuming run {} with the plan {origin}", run.id);
     // Tasks added to the plan start pending; tasks removed from it leave the
     // checkpoint, except failures, which are never erased by a plan change.
     let ids: std::collections::BTreeSet<String> = prepared.dag.plan.tasks.iter().map(|t| t.id().to_string()).collect();

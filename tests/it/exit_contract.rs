@@ -321,3 +321,33 @@ fn run_json_keeps_its_exit_code_when_the_reader_goes_away_or_the_disk_is_full() 
         assert!(w.ws.join("ok.txt").exists(), "task a ran to its end");
     }
 }
+
+/// A full disk or a closed pipe under stderr (where the verdict, notices and
+/// errors go) never changes an exit code: the line is lost, the code stays.
+#[test]
+fn stderr_that_cannot_be_written_keeps_every_exit_code() {
+    let e = env();
+    let cases: [(&[&str], i32); 5] = [
+        (&["exec", "--", "true"], 0),
+        (&["exec", "--", "sh", "-c", "exit 3"], 2),
+        (&["exec", "--", "sh", "-c", "echo x > /etc/orchestra-stderr-test"], 4),
+        (&["exec", "--timeout", "1s", "--", "sleep", "5"], 3),
+        (&["policy", "show", "no-such-policy"], 1),
+    ];
+    for (argv, code) in cases {
+        for full in [true, false] {
+            let mut c = e.command();
+            c.args(argv).stdout(std::process::Stdio::null());
+            if full {
+                c.stderr(std::fs::File::create("/dev/full").unwrap());
+            } else {
+                c.stderr(std::process::Stdio::piped());
+            }
+            let mut child = c.spawn().unwrap();
+            drop(child.stderr.take());
+            let st = child.wait().unwrap();
+            assert_eq!(st.code(), Some(code), "{argv:?} full={full}");
+        }
+    }
+    assert!(!std::path::Path::new("/etc/orchestra-stderr-test").exists());
+}

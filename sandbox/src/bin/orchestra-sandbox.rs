@@ -12,7 +12,7 @@ fn main() -> std::process::ExitCode {
     // Built with panic = "abort": without this hook a panic would end the
     // supervisor with SIGABRT, which the host would take for the task's.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("orchestra-sandbox: internal error: {info}");
+        orchestra_sandbox::say!("orchestra-sandbox: internal error: {info}");
         std::process::exit(INTERNAL_ERROR);
     }));
     std::process::ExitCode::from(orchestra_sandbox::inner::main(std::env::args_os().skip(1)).code())

@@ -513,7 +513,7 @@ async fn drive_and_remove(
     tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: removed");
     let state = outcome?;
     if let Err(e) = removed {
-        eprintln!("orchestra: warning: could not remove container {id}: {e} (the next run reaps it)");
+        crate::say!("orchestra: warning: could not remove container {id}: {e} (the next run reaps it)");
     }
     for (i, guard) in run.guards.iter_mut().enumerate() {
         let mut rest = Vec::new();

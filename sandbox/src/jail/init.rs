@@ -234,7 +234,7 @@ fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream) -> SetupErro
             let err = sys::execve(&path, &argv, &envp);
             // The control socket is closed now; tell the user on stderr like a shell
             // would (not as `orchestra:`: the relay marks such task lines).
-            eprintln!("orchestra exec: {}: {err}", plan.argv[0]);
+            crate::say!("orchestra exec: {}: {err}", plan.argv[0]);
             sys::exit_now(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 });
         }
         Err(e) => e,
