@@ -231,10 +231,14 @@ fn make_plan(target: &str, ws: &Path, cfg: &config::Loaded) -> Result<(Dag, Stri
 }
 
 /// The runs directory: the flag, else the config's, else `runs` (relative paths to the working directory).
+/// The existing part is resolved as the kernel would (`../runs` from inside the
+/// workspace is the directory beside it, not a path "in" the workspace).
 pub(crate) fn runs_dir(flag: Option<&Path>, cfg: Option<&config::Config>) -> PathBuf {
-    flag.map(absolute)
+    let given = flag
+        .map(absolute)
         .or_else(|| cfg.and_then(|c| c.runs_dir.as_deref()).map(absolute))
-        .unwrap_or_else(|| cwd().join(runstore::DEFAULT_RUNS_DIR))
+        .unwrap_or_else(|| cwd().join(runstore::DEFAULT_RUNS_DIR));
+    super::exec::resolve_existing(&given)
 }
 
 fn default_concurrency() -> usize {

@@ -898,3 +898,23 @@ fn progress_none_shows_only_the_last_line_and_plain_a_line_per_event() {
     let o = w.run_plan(&plan, &["--progress", "live", "--json"]);
     o.assert_code(1);
 }
+
+#[test]
+fn a_runs_directory_given_as_dotdot_from_the_workspace_lies_beside_it() {
+    let w = World::new();
+    w.write("plan.yaml", &plan(&[sh("a", &[], "echo hi", "")]));
+    let beside = w.root.join("runs-beside");
+    let o = Out::from(
+        w.command()
+            .args(["run", "plan.yaml", "--config"])
+            .arg(&w.config)
+            .args(["--runs-dir", "../runs-beside", "--audit-dir"])
+            .arg(&w.audit)
+            .output()
+            .unwrap(),
+    );
+    o.assert_code(0);
+    assert_eq!(World::run_ids_in(&beside).len(), 1, "{}", o.all());
+    let runs = Out::from(w.command().args(["runs", "list", "--runs-dir", "../runs-beside"]).output().unwrap());
+    runs.assert_code(0);
+}
