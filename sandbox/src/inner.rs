@@ -236,6 +236,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
         policy_origin: origin,
         derivation: None,
         protected: Vec::new(),
+        in_use: Vec::new(),
         observe: true,
         tty: false,
     };

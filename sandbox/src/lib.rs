@@ -74,6 +74,10 @@ pub struct TaskSpec {
     pub derivation: Option<orchestra_policy::derive::Derivation>,
     /// Paths the task must never see (audit log, signing key).
     pub protected: Vec<PathBuf>,
+    /// Files in use that the task must not change although they lie in its
+    /// writable workspace (the policy file it runs under): protected paths
+    /// like the policy's own (`fs.protected`).
+    pub in_use: Vec<PathBuf>,
     /// Observe and report denials (always true, except for the benchmark baseline).
     pub observe: bool,
     /// Give the task a pseudo-terminal of its own (`exec --tty`; jail only).

@@ -355,6 +355,7 @@ mod tests {
             policy_origin: "preset:test".into(),
             derivation: None,
             protected: Vec::new(),
+            in_use: Vec::new(),
             observe: true,
             tty: false,
         }

@@ -244,6 +244,7 @@ pub fn run(args: ExecArgs) -> Exit {
             .chain(crate::sandbox::container::supervisor::state_dir())
             .chain(args.run.protect.iter().cloned())
             .collect(),
+        in_use: policy_file(&args.policy).into_iter().collect(),
         observe: !args.bench_unobserved,
         tty: args.tty,
     };
@@ -338,6 +339,13 @@ fn effective_policy(
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let (policy, derivation) = derive(base, &origin, &flags, &cwd, workdir)?;
     Ok((policy, origin, derivation))
+}
+
+/// The policy file `spec` names (resolved), when it names a file rather than
+/// a preset: a task must not rewrite the policy it runs under.
+fn policy_file(spec: &str) -> Option<PathBuf> {
+    let p = Path::new(spec);
+    p.is_file().then(|| std::fs::canonicalize(p).ok()).flatten()
 }
 
 /// Open the audit log in `dir` with the key at `key_path` (created on first use, with a notice).

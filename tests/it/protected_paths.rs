@@ -111,3 +111,16 @@ fn protected_adds_paths_and_wrong_entries_are_refused_with_a_position() {
         assert!(!e.ws.join("ran").exists());
     }
 }
+
+#[test]
+fn the_policy_file_a_task_runs_under_is_protected_when_it_lies_in_the_workspace() {
+    let e = env();
+    let text = "filesystem:\n  tmp: private\n";
+    std::fs::write(e.ws.join("policy.yaml"), text).unwrap();
+    let o = e.sh("policy.yaml", "echo 'network: {mode: host}' >> policy.yaml");
+    o.assert_violation("fs.protected");
+    assert_eq!(std::fs::read_to_string(e.ws.join("policy.yaml")).unwrap(), text);
+    let o = e.sh("policy.yaml", "mv policy.yaml p2 && echo x > policy.yaml");
+    o.assert_violation("fs.protected");
+    assert_eq!(std::fs::read_to_string(e.ws.join("policy.yaml")).unwrap(), text);
+}

@@ -257,6 +257,7 @@ fn policy_path(policy: &crate::policy::Policy) -> Option<String> {
         cgroup_memory: true,
         cgroup_pids: true,
         read_only_mounts: Vec::new(),
+        in_use: Vec::new(),
     };
     let env = crate::sandbox::jail::plan::task_env(policy, &host);
     Some(env.into_iter().find(|(k, _)| k == "PATH").map(|(_, v)| v).unwrap_or_else(|| "/bin:/usr/bin".into()))

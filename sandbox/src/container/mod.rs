@@ -230,9 +230,9 @@ fn check_workspace(policy: &Policy, workdir: &Path) -> Result<(), SandboxError> 
 
 /// The workspace's protected paths that exist, relative, as the jail would
 /// bind them read-only (the real file or directory behind a link).
-fn protected_binds(policy: &Policy, workdir: &Path) -> Vec<PathBuf> {
+fn protected_binds(policy: &Policy, workdir: &Path, in_use: &[PathBuf]) -> Vec<PathBuf> {
     let mut mounts = Vec::new();
-    crate::jail::plan::protect(&policy.filesystem, workdir, true, &crate::jail::plan::RealHost, &mut mounts);
+    crate::jail::plan::protect(&policy.filesystem, workdir, in_use, true, &crate::jail::plan::RealHost, &mut mounts);
     mounts.iter().filter_map(|m| m.dst().strip_prefix(workdir).ok().map(Path::to_path_buf)).collect()
 }
 
@@ -320,6 +320,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         cgroup_memory: true,
         cgroup_pids: true,
         read_only_mounts: Vec::new(),
+        in_use: Vec::new(),
     };
     let task_env = crate::jail::plan::task_env(policy, &facts_env);
 
@@ -337,7 +338,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         workdir: task.workdir.clone(),
         dot_orchestra: workdir_rw,
         own: task.protected.clone(),
-        protected: if workdir_rw { protected_binds(policy, &task.workdir) } else { Vec::new() },
+        protected: if workdir_rw { protected_binds(policy, &task.workdir, &task.in_use) } else { Vec::new() },
         // The orchestrator's own directories inside the workspace (a run's runs/)
         // are hidden; `.orchestra/` is mounted read-only above.
         hidden: task

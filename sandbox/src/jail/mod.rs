@@ -111,6 +111,7 @@ fn host_facts(task: &TaskSpec, cg_mem: bool, cg_pids: bool) -> HostFacts {
         cgroup_memory: cg_mem,
         cgroup_pids: cg_pids,
         read_only_mounts,
+        in_use: task.in_use.clone(),
     }
 }
 

@@ -206,6 +206,9 @@ pub struct HostFacts {
     /// did not make (a container engine's read-only bind of `.orchestra/`):
     /// a namespace-less jail accepts them and reports writes there.
     pub read_only_mounts: Vec<PathBuf>,
+    /// Files in use inside the workspace (the policy file): protected paths
+    /// besides the policy's.
+    pub in_use: Vec<PathBuf>,
 }
 
 /// Device nodes bound into the jail's /dev.
@@ -304,7 +307,8 @@ pub fn compile(
         mounts.push(Mount::Bind { src: dot.clone(), dst: dot, rw: false });
     }
     let with_ns = policy.jail.namespaces == crate::policy::NamespaceMode::Required;
-    let protected = if workdir_rw { protect(fs, workdir, with_ns, host_view, &mut mounts) } else { Vec::new() };
+    let protected =
+        if workdir_rw { protect(fs, workdir, &host.in_use, with_ns, host_view, &mut mounts) } else { Vec::new() };
     if !mounts.iter().any(|m| home.starts_with(m.dst()) && m.dst() != Path::new("/")) {
         mounts.push(Mount::Dir { dst: home.clone() });
     }
@@ -416,12 +420,14 @@ pub fn compile(
 pub(crate) fn protect(
     fs: &crate::policy::Filesystem,
     workdir: &Path,
+    in_use: &[PathBuf],
     namespaces: bool,
     host_view: &dyn HostView,
     mounts: &mut Vec<Mount>,
 ) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for p in fs.protected_in(workdir) {
+    let in_workdir = in_use.iter().filter(|p| p.starts_with(workdir) && p.as_path() != workdir).cloned();
+    for p in fs.protected_in(workdir).into_iter().chain(in_workdir) {
         let mut real = p.clone();
         let mut kind = host_view.kind(&p);
         // A few links deep at most; a longer chain is protected by its name.
@@ -746,6 +752,7 @@ mod tests {
             cgroup_memory: false,
             cgroup_pids: false,
             read_only_mounts: vec![],
+            in_use: vec![],
         }
     }
 
