@@ -187,6 +187,17 @@ impl WorkspaceChanges {
         WorkspaceChanges { skipped: Some(reason.into()), took_ms: millis(took), ..WorkspaceChanges::default() }
     }
 
+    /// The counts alone (for run reports and CI outputs).
+    pub fn counts(&self) -> ChangeCounts {
+        ChangeCounts {
+            skipped: self.skipped.clone(),
+            added: self.added,
+            modified: self.modified,
+            deleted: self.deleted,
+            truncated: self.truncated,
+        }
+    }
+
     /// All changes, listed or not.
     pub fn total(&self) -> u64 {
         self.added.entries + self.modified.entries + self.deleted.entries
@@ -214,6 +225,33 @@ impl WorkspaceChanges {
             s.push_str(&format!("; first {} listed", self.entries.len()));
         }
         s
+    }
+}
+
+/// The counts of a [`WorkspaceChanges`], without the list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeCounts {
+    /// Why there is no diff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// Entries added.
+    pub added: Tally,
+    /// Entries modified.
+    pub modified: Tally,
+    /// Entries deleted.
+    pub deleted: Tally,
+    /// Whether the task's report lists only some of them.
+    pub truncated: bool,
+}
+
+impl ChangeCounts {
+    /// `3 added, 1 modified, 1 deleted`, `no changes` or `not computed`.
+    pub fn brief(&self) -> String {
+        if self.skipped.is_some() {
+            return "not computed".into();
+        }
+        let (a, m, d) = (self.added.entries, self.modified.entries, self.deleted.entries);
+        if a + m + d == 0 { "no changes".into() } else { format!("{a} added, {m} modified, {d} deleted") }
     }
 }
 
