@@ -281,10 +281,10 @@ fn print_changes(task: &str, c: Option<&WorkspaceChanges>) {
         if let Some(t) = &e.target {
             what.push_str(&format!(" -> {}", t.escape_debug()));
         }
-        if let Some(m) = &e.old_mode {
-            if e.change != crate::sandbox::changes::ChangeKind::Deleted {
-                what.push_str(&format!(" (mode {m} -> {})", e.mode.as_deref().unwrap_or("?")));
-            }
+        if let Some(m) = &e.old_mode
+            && e.change != crate::sandbox::changes::ChangeKind::Deleted
+        {
+            what.push_str(&format!(" (mode {m} -> {})", e.mode.as_deref().unwrap_or("?")));
         }
         if let Some(h) = &e.sha256 {
             what.push_str(&format!("  sha256:{h}"));
@@ -294,7 +294,11 @@ fn print_changes(task: &str, c: Option<&WorkspaceChanges>) {
         outln!("  {:<9} {:<8} {:>10}  {}", e.change.as_str(), kind_name(e.kind), size, what);
     }
     if c.truncated {
-        outln!("  … {} more, counted above (the report lists the first {})", c.total() - c.entries.len() as u64, c.max_listed);
+        outln!(
+            "  … {} more, counted above (the report lists the first {})",
+            c.total() - c.entries.len() as u64,
+            c.max_listed
+        );
     }
     if !c.unreadable.is_empty() {
         outln!("  not compared (unreadable): {}", c.unreadable.join(", ").escape_debug());

@@ -43,7 +43,9 @@ pub fn before(task: &TaskSpec) -> Before {
 /// What changed since `before`.
 pub fn after(before: Before) -> WorkspaceChanges {
     match before {
-        Before::Off => WorkspaceChanges::skipped("turned off by the policy (report.workspace_diff: false)", Duration::ZERO),
+        Before::Off => {
+            WorkspaceChanges::skipped("turned off by the policy (report.workspace_diff: false)", Duration::ZERO)
+        }
         Before::Taken(s) => s.compare(),
         Before::Failed(why, took) => WorkspaceChanges::skipped(why, took),
     }

@@ -100,7 +100,10 @@ fn assert_scripted(c: &Value) {
     assert_eq!((link["kind"].as_str(), link["target"].as_str()), (Some("symlink"), Some("/etc/passwd")));
     assert!(link["sha256"].is_null(), "a link is never followed to be hashed: {link:#}");
     let swap = entry(c, "swap");
-    assert_eq!((swap["kind"].as_str(), swap["old_kind"].as_str(), swap["target"].as_str()), (Some("symlink"), Some("file"), Some("edit")));
+    assert_eq!(
+        (swap["kind"].as_str(), swap["old_kind"].as_str(), swap["target"].as_str()),
+        (Some("symlink"), Some("file"), Some("edit"))
+    );
     assert!(listed(c).iter().all(|(_, p)| !p.starts_with(".orchestra")), "{c:#}");
 }
 
@@ -156,7 +159,14 @@ fn a_hundred_thousand_changes_are_counted_and_the_list_is_cut() {
     assert_eq!(c["max_listed"], 1000);
     let l = listed(c);
     assert_eq!(l.len(), 1000);
-    assert_eq!((&l[0], &l[1], &l[2]), (&pairs(&[("deleted", "big")])[0], &pairs(&[("deleted", "big/f000000")])[0], &pairs(&[("deleted", "big/f000001")])[0]));
+    assert_eq!(
+        (&l[0], &l[1], &l[2]),
+        (
+            &pairs(&[("deleted", "big")])[0],
+            &pairs(&[("deleted", "big/f000000")])[0],
+            &pairs(&[("deleted", "big/f000001")])[0]
+        )
+    );
     // Only the listed files are hashed, so a rename of 100k files stays cheap.
     assert!(took < Duration::from_secs(30), "{took:?}");
     let rec = audit_record(&e.ws.join(".orchestra/audit"));
@@ -185,7 +195,10 @@ fn hostile_entries_neither_hang_the_diff_nor_lead_it_outside_the_workspace() {
     assert_eq!(entry(c, "dev/null")["target"], "/dev/zero");
     assert_eq!(entry(c, "dev/zero")["sha256"], "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881");
     let d = entry(c, "d");
-    assert_eq!((d["change"].as_str(), d["kind"].as_str(), d["old_kind"].as_str()), (Some("modified"), Some("symlink"), Some("dir")));
+    assert_eq!(
+        (d["change"].as_str(), d["kind"].as_str(), d["old_kind"].as_str()),
+        (Some("modified"), Some("symlink"), Some("dir"))
+    );
     assert_eq!(entry(c, "d/inside")["change"], "deleted");
     // Nothing behind a link was walked: the workspace has about 20 entries.
     let walked = c["walked"].as_u64().unwrap();
@@ -226,9 +239,8 @@ fn runs_show_changes_prints_each_tasks_changes_and_the_ci_outputs_count_them() {
     let o = w.run_plan(&p, &["--junit", "junit.xml"]);
     o.assert_code(0);
     let id = w.only_run();
-    let show = Out::from(
-        w.command().args(["runs", "show", &id, "--changes", "--runs-dir"]).arg(&w.runs).output().unwrap(),
-    );
+    let show =
+        Out::from(w.command().args(["runs", "show", &id, "--changes", "--runs-dir"]).arg(&w.runs).output().unwrap());
     show.assert_code(0);
     let text = &show.stdout;
     assert!(text.contains("make: 2 added, 0 modified, 0 deleted (3 B added, 0 B modified, 0 B deleted)"), "{text}");
@@ -247,6 +259,8 @@ fn runs_show_changes_prints_each_tasks_changes_and_the_ci_outputs_count_them() {
     assert_eq!(make["workspace_changes"]["added"]["entries"], 2);
     let md = fs::read_to_string(w.run_dir(&id).join("report.md")).unwrap();
     assert!(md.contains("workspace: 2 added, 0 modified, 0 deleted"), "{md}");
-    let junit = fs::read_to_string(w.ws.join("junit.xml")).or_else(|_| fs::read_to_string(w.run_dir(&id).join("junit.xml"))).unwrap();
+    let junit = fs::read_to_string(w.ws.join("junit.xml"))
+        .or_else(|_| fs::read_to_string(w.run_dir(&id).join("junit.xml")))
+        .unwrap();
     assert!(junit.contains(r#"name="workspace_changes" value="0 added, 0 modified, 1 deleted""#), "{junit}");
 }

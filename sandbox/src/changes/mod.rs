@@ -39,6 +39,7 @@ mod hash;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use walk::{Bounds, Entry, Visitor, WalkError};
@@ -308,19 +309,19 @@ pub struct Snapshot {
     root: PathBuf,
     exclude: HashSet<PathBuf>,
     settings: Settings,
-    entries: HashMap<PathBuf, Meta>,
+    entries: HashMap<Vec<u8>, Meta>,
     unreadable: Vec<PathBuf>,
     took: Duration,
 }
 
 struct Before<'a> {
-    entries: &'a mut HashMap<PathBuf, Meta>,
+    entries: &'a mut HashMap<Vec<u8>, Meta>,
     unreadable: &'a mut Vec<PathBuf>,
 }
 
 impl Visitor for Before<'_> {
     fn entry(&mut self, e: Entry<'_>) {
-        self.entries.insert(e.rel.to_path_buf(), e.meta);
+        self.entries.insert(e.rel.as_os_str().as_bytes().to_vec(), e.meta);
     }
     fn unreadable(&mut self, rel: &Path) {
         self.unreadable.push(rel.to_path_buf());
@@ -379,6 +380,7 @@ impl Snapshot {
         let mut gone: Vec<(PathBuf, Meta)> = self
             .entries
             .into_iter()
+            .map(|(p, m)| (PathBuf::from(std::ffi::OsString::from_vec(p)), m))
             .filter(|(p, _)| !unreadable_after.iter().any(|u| p.starts_with(u) && p != u))
             .inspect(|(_, m)| {
                 deleted.entries += 1;
@@ -427,7 +429,7 @@ fn merge(a: Vec<(PathBuf, Change)>, b: impl Iterator<Item = Change>, max: usize)
 }
 
 struct After<'a> {
-    before: &'a mut HashMap<PathBuf, Meta>,
+    before: &'a mut HashMap<Vec<u8>, Meta>,
     listed: Vec<(PathBuf, Change)>,
     added: Tally,
     modified: Tally,
@@ -439,7 +441,7 @@ struct After<'a> {
 
 impl Visitor for After<'_> {
     fn entry(&mut self, e: Entry<'_>) {
-        let old = self.before.remove(e.rel);
+        let old = self.before.remove(e.rel.as_os_str().as_bytes());
         let change = match old {
             None => ChangeKind::Added,
             Some(old) if differs(&old, &e.meta) => ChangeKind::Modified,

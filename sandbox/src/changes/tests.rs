@@ -52,7 +52,10 @@ fn a_scripted_change_set_is_reported_exactly() {
     assert_eq!((edit.size, edit.old_size), (Some(5), Some(3)));
     assert!(edit.sha256.is_some());
     let link = find(&c, "link");
-    assert_eq!((link.kind, link.target.as_deref(), link.sha256.as_deref()), (EntryKind::Symlink, Some("/etc/passwd"), None));
+    assert_eq!(
+        (link.kind, link.target.as_deref(), link.sha256.as_deref()),
+        (EntryKind::Symlink, Some("/etc/passwd"), None)
+    );
     let perm = find(&c, "perm");
     assert_eq!((perm.mode.as_deref(), perm.old_mode.is_some()), (Some("0600"), true));
 }
@@ -161,4 +164,35 @@ fn fifty_thousand_files_ten_changed_timing() {
         let c = s.compare();
         eprintln!("before {t1:?} after {:?} changes {}", t.elapsed(), c.total());
     }
+}
+
+#[test]
+fn a_directory_swapped_for_a_link_during_the_walk_never_leads_outside() {
+    // A racer (a concurrent task of the same run) swaps `d` between a
+    // directory and a link to / while the after-walk runs.
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path().to_path_buf();
+    fs::create_dir(r.join("d")).unwrap();
+    for i in 0..200 {
+        fs::write(r.join(format!("d/f{i}")), "x").unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let racer = {
+        let (r, stop) = (r.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = fs::rename(r.join("d"), r.join("d.real"));
+                let _ = symlink("/", r.join("d"));
+                let _ = fs::remove_file(r.join("d"));
+                let _ = fs::rename(r.join("d.real"), r.join("d"));
+            }
+        })
+    };
+    for _ in 0..50 {
+        let c = snap(&r).compare();
+        assert!(c.walked <= 203, "walked {} entries: a link was followed", c.walked);
+        assert!(c.entries.iter().all(|e| !e.path.starts_with("d/etc") && !e.path.starts_with("d/proc")), "{c:#?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    racer.join().unwrap();
 }

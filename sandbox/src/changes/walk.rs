@@ -86,6 +86,9 @@ pub trait Visitor {
 /// Walk `root`, skipping the relative paths in `exclude` (and what is below
 /// them); returns the number of entries examined.
 pub fn walk(root: &Path, exclude: &HashSet<PathBuf>, bounds: Bounds, v: &mut dyn Visitor) -> Result<u64, WalkError> {
+    // Compared as bytes: hashing a `Path` goes component by component.
+    let exclude: HashSet<&[u8]> = exclude.iter().map(|p| p.as_os_str().as_bytes()).collect();
+    let exclude = &exclude;
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
     let fd = nix::fcntl::open(root, flags, Mode::empty())
         .map_err(|errno| WalkError::Root { root: root.to_path_buf(), errno })?;
@@ -98,7 +101,7 @@ pub fn walk(root: &Path, exclude: &HashSet<PathBuf>, bounds: Bounds, v: &mut dyn
 }
 
 struct Walk<'a> {
-    exclude: &'a HashSet<PathBuf>,
+    exclude: &'a HashSet<&'a [u8]>,
     bounds: Bounds,
     deadline: Instant,
     dev: u64,
@@ -147,7 +150,7 @@ impl Walk<'_> {
                 Err(_) => continue,
             };
             rel.push(OsStr::from_bytes(name.to_bytes()));
-            if self.exclude.contains(rel.as_path()) {
+            if self.exclude.contains(rel.as_os_str().as_bytes()) {
                 rel.pop();
                 continue;
             }
