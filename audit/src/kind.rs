@@ -26,6 +26,8 @@ pub enum Kind {
     Violation,
     /// `exec`: the controls attested and the opt-outs of a task.
     TaskAttested,
+    /// `exec`: what a task changed in its workspace.
+    WorkspaceChanged,
     /// `exec`: a task ended.
     TaskEnded,
     /// `run`: a run started.
@@ -56,7 +58,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::LogOpened,
         Kind::KeyRotation,
         Kind::Recovery,
@@ -64,6 +66,7 @@ impl Kind {
         Kind::TaskRefused,
         Kind::Violation,
         Kind::TaskAttested,
+        Kind::WorkspaceChanged,
         Kind::TaskEnded,
         Kind::RunStarted,
         Kind::RunResumed,
@@ -89,6 +92,7 @@ impl Kind {
             Kind::TaskRefused => "task_refused",
             Kind::Violation => "violation",
             Kind::TaskAttested => "task_attested",
+            Kind::WorkspaceChanged => "workspace_changed",
             Kind::TaskEnded => "task_ended",
             Kind::RunStarted => "run_started",
             Kind::RunResumed => "run_resumed",
@@ -118,6 +122,7 @@ impl Kind {
             | Kind::TaskRefused
             | Kind::Violation
             | Kind::TaskAttested
+            | Kind::WorkspaceChanged
             | Kind::TaskEnded
             | Kind::RunStarted
             | Kind::RunResumed

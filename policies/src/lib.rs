@@ -80,6 +80,39 @@ pub struct Policy {
     /// The seed configuration's `security:` block, accepted as written there.
     #[serde(default)]
     pub security: Option<SeedSecurity>,
+    /// What the task's report carries beyond the verdict.
+    #[serde(default, skip_serializing_if = "ReportOptions::is_default")]
+    pub report: ReportOptions,
+}
+
+/// What the task's report carries beyond the verdict. Left out of the
+/// canonical JSON while it is the default, so that policies written before it
+/// keep their hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportOptions {
+    /// `true` (default): list what the task added, modified and deleted in its
+    /// working directory (sizes, SHA-256), bounded (docs/exec.md). `false`: no
+    /// walk of the workspace; the report says the diff was turned off.
+    #[serde(default = "default_true")]
+    pub workspace_diff: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions { workspace_diff: true }
+    }
+}
+
+impl ReportOptions {
+    /// Whether these are the defaults.
+    pub fn is_default(&self) -> bool {
+        *self == ReportOptions::default()
+    }
 }
 
 fn default_version() -> u32 {
@@ -103,6 +136,7 @@ impl Default for Policy {
             jail: JailOptions::default(),
             container: ContainerOptions::default(),
             security: None,
+            report: ReportOptions::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //!   hardened, with the same supervisor running inside.
 //! - [`sys`]: the syscall layer, the only place with `unsafe`.
 //! - [`cgroup`]: per-task memory/pids cgroups and their event counters.
+//! - [`changes`]: what a task changed in its workspace (the report's diff).
 //! - [`probe`]: what this host can enforce.
 //! - [`reap`]: killing whatever a task left behind.
 //! - [`report`]: the verdict line and JSON report of CONTRACTS.md §3.
@@ -33,6 +34,7 @@ macro_rules! say {
 }
 
 pub mod cgroup;
+pub mod changes;
 #[cfg(feature = "container")]
 pub mod container;
 pub mod inner;

@@ -252,6 +252,7 @@ pub fn build(task: &TaskSpec, backend: SandboxMode, o: Outcome) -> Report {
         violations,
         error,
         started_at: o.started_at,
+        workspace_changes: None,
     }
 }
 

@@ -136,6 +136,10 @@ pub struct Report {
     pub error: Option<String>,
     /// Start time (RFC 3339).
     pub started_at: String,
+    /// What the task changed in its working directory (`orchestra exec` adds
+    /// it after the backend ran; `skipped` in it says why there is no diff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_changes: Option<crate::changes::WorkspaceChanges>,
 }
 
 impl Report {

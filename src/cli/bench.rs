@@ -24,6 +24,13 @@
 //!   written is metered for `limits.disk`. Each run writes a fresh directory,
 //!   removed untimed after it.
 //!
+//! And one comparison of orchestra with itself:
+//! * **diff**: the workspace diff (issue 20) on a workspace of
+//!   [`DIFF_TREE_FILES`] files of which the task changes 10 — `orchestra exec
+//!   --policy default` (diff on) against the same with a policy that sets
+//!   `report.workspace_diff: false` (diff off), interleaved the same way. The
+//!   diff's cost is the difference of the medians.
+//!
 //! The bench fails (exit 1) when `bwrap` is missing rather than skipping the
 //! comparison, and exits 2 when a measured command fails.
 
@@ -33,7 +40,7 @@ use serde::Serialize;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,6 +60,12 @@ const DEFAULT_FILES_RUNS: u32 = 3;
 const FILES_TARGET_RATIO: f64 = 1.5;
 /// Target for the observation overhead, in percent of the unobserved jail.
 const OBSERVATION_TARGET_PCT: f64 = 5.0;
+/// Files in the workspace of the diff workload.
+const DIFF_TREE_FILES: u32 = 50_000;
+/// Timed diff runs per subject when `--runs` is not given.
+const DEFAULT_DIFF_RUNS: u32 = 10;
+/// Target for what the workspace diff adds to a task, ms (medians).
+const DIFF_TARGET_MS: f64 = 150.0;
 /// What the unobserved baseline is (and is not).
 const UNOBSERVED_BASELINE: &str = "baseline 'unobserved' = orchestra exec --bench-unobserved: the same jail and \
      policy; seccomp denies the same classes with EPERM instead of notifying the supervisor";
@@ -70,6 +83,10 @@ pub struct BenchArgs {
     /// sequential `orchestra exec`, and checkpoint scaling.
     #[arg(long)]
     pub orchestration: bool,
+    /// Measure only the workspace diff: the same task with the diff on and off
+    /// on a 50,000-file workspace.
+    #[arg(long, conflicts_with = "orchestration")]
+    pub workspace_diff: bool,
     /// Tasks per plan for --orchestration.
     #[arg(long, default_value_t = 1000, requires = "orchestration", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub tasks: u32,
@@ -471,6 +488,8 @@ struct BenchReport {
     host: HostInfo,
     /// Jail start.
     start: StartReport,
+    /// The workspace diff, on against off.
+    workspace_diff: DiffReport,
     /// Observation overhead.
     process_loop: LoopReport,
     /// File-heavy work.
@@ -494,6 +513,116 @@ struct FilesReport {
     target_ratio_orchestra_plain: f64,
     /// Whether the target is met.
     meets_target: bool,
+}
+
+/// Figures for the workspace diff: the same task with the diff on and off.
+#[derive(Debug, Clone, Serialize)]
+struct DiffReport {
+    /// Files in the workspace.
+    files: u32,
+    /// Files the task changes.
+    changed: u32,
+    /// Diff on: `orchestra exec --policy default`.
+    on: Stats,
+    /// Diff off: a policy with `report.workspace_diff: false`.
+    off: Stats,
+    /// Median on - median off, ms: what the diff adds to the task.
+    added_ms: f64,
+    /// The same from the fastest runs.
+    added_ms_of_min: f64,
+    /// What the diff reported it took (both walks and hashing), median, ms.
+    reported_took_ms: f64,
+    /// The target for `added_ms` (at most).
+    target_added_ms: f64,
+    /// Whether the target is met.
+    meets_target: bool,
+    /// The two commands.
+    commands: [String; 2],
+}
+
+/// Time the diff workload: a tree of [`DIFF_TREE_FILES`] files, 10 of them
+/// changed per run, with the diff on and off in interleaved rounds.
+fn measure_diff(setup: &Setup, rounds: u32, quiet: bool) -> Result<DiffReport, BenchError> {
+    let setup_err = |what: &str, e: std::io::Error| BenchError::Setup(format!("{what}: {e}"));
+    let root = setup.workdir.with_file_name("diff");
+    let ws = root.join("ws");
+    for d in 0..DIFF_TREE_FILES / 1000 {
+        let dir = ws.join(format!("d{d}"));
+        std::fs::create_dir_all(&dir).map_err(|e| setup_err("diff workspace", e))?;
+        for f in 0..1000 {
+            std::fs::write(dir.join(format!("f{f}")), b"x").map_err(|e| setup_err("diff workspace", e))?;
+        }
+    }
+    let off_policy = root.join("diff-off.yaml");
+    std::fs::write(&off_policy, "report:\n  workspace_diff: false\n").map_err(|e| setup_err("diff policy", e))?;
+    let script = "for i in 0 1 2 3 4 5 6 7 8 9; do echo x >> d$i/f$i; done";
+    let report = root.join("report.json");
+    let argv = |policy: &Path| -> Vec<OsString> {
+        let mut v: Vec<OsString> = vec![setup.exe.clone().into(), "exec".into(), "--policy".into(), policy.into()];
+        v.extend(["--workdir".into(), ws.clone().into(), "--audit-dir".into(), setup.audit_dir.clone().into()]);
+        v.extend(["--report".into(), report.clone().into(), "--".into(), "/bin/sh".into(), "-c".into(), script.into()]);
+        v
+    };
+    let subjects = [argv(Path::new("default")), argv(&off_policy)];
+    let mut samples: [Vec<Duration>; 2] = Default::default();
+    let mut took = Vec::new();
+    // One untimed warm-up of each, then interleaved rounds in rotating order.
+    for round in 0..=rounds as usize {
+        for k in 0..2 {
+            let i = (round + k) % 2;
+            let d = run_argv(&subjects[i], &ws, if i == 0 { Subject::Orchestra } else { Subject::Unobserved })?;
+            if round > 0 {
+                samples[i].push(d);
+                if i == 0 {
+                    let r: serde_json::Value =
+                        std::fs::read(&report).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+                    took.push(Duration::from_millis(r["workspace_changes"]["took_ms"].as_u64().unwrap_or(0)));
+                }
+            }
+        }
+        if !quiet {
+            eprint!("\r  diff: round {round}/{rounds}");
+        }
+    }
+    if !quiet {
+        eprintln!();
+    }
+    let none = || BenchError::Setup("no samples were taken".into());
+    let (on, off) = (Stats::of(&samples[0]).ok_or_else(none)?, Stats::of(&samples[1]).ok_or_else(none)?);
+    let added = on.median_ms - off.median_ms;
+    Ok(DiffReport {
+        files: DIFF_TREE_FILES,
+        changed: 10,
+        added_ms: added,
+        added_ms_of_min: on.min_ms - off.min_ms,
+        reported_took_ms: Stats::of(&took).map_or(f64::NAN, |s| s.median_ms),
+        target_added_ms: DIFF_TARGET_MS,
+        meets_target: added <= DIFF_TARGET_MS,
+        commands: [shell_words(&subjects[0]), shell_words(&subjects[1])],
+        on,
+        off,
+    })
+}
+
+/// Run `argv` once in `dir`; its wall time (a failure is `subject`'s).
+fn run_argv(argv: &[OsString], dir: &Path, subject: Subject) -> Result<Duration, BenchError> {
+    let fail = |detail: String| BenchError::Run { subject, command: shell_words(argv), detail };
+    let (program, args) = argv.split_first().ok_or_else(|| fail("empty command".into()))?;
+    let t = Instant::now();
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ORCHESTRA_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| fail(format!("cannot start: {e}")))?;
+    let elapsed = t.elapsed();
+    if !out.status.success() {
+        return Err(fail(format!("{}; stderr: {}", out.status, String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(elapsed)
 }
 
 /// Timed samples per subject, in [`Subject::ALL`] order.
@@ -574,6 +703,7 @@ fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
     let start_samples = measure(&setup, Workload::Start, start_runs, quiet)?;
     let loop_samples = measure(&setup, Workload::Loop, loop_runs, quiet)?;
     let files_samples = measure(&setup, Workload::Files, args.runs.unwrap_or(DEFAULT_FILES_RUNS), quiet)?;
+    let workspace_diff = measure_diff(&setup, args.runs.unwrap_or(DEFAULT_DIFF_RUNS), quiet)?;
 
     let sf = figures(&setup, Workload::Start, &start_samples)?;
     let m = |figs: &[SubjectFigures], s: Subject| median(figs, s);
@@ -630,7 +760,7 @@ fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
         warmup_runs: 1,
         schedule: "interleaved rounds, subject order rotated each round",
     };
-    Ok(BenchReport { host, start, process_loop, files })
+    Ok(BenchReport { host, start, workspace_diff, process_loop, files })
 }
 
 fn print_table(r: &BenchReport) {
@@ -710,17 +840,65 @@ fn print_table(r: &BenchReport) {
         fl.ratio_orchestra_unobserved,
         fl.ratio_orchestra_bwrap
     );
+    print_diff(&r.workspace_diff);
     outln!();
     outln!("commands:");
     for f in s.subjects.iter().chain(&l.subjects).chain(&fl.subjects) {
         outln!("  {}", f.command);
     }
+    for c in &r.workspace_diff.commands {
+        outln!("  {c}");
+    }
+}
+
+/// The workspace diff's table.
+fn print_diff(d: &DiffReport) {
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    outln!();
+    outln!("Workspace diff: {} files, {} changed by the task (diff on vs off)", d.files, d.changed);
+    outln!("  {:<11} {:>5} {:>11} {:>11} {:>11} {:>11}", "subject", "runs", "median ms", "p90 ms", "min ms", "max ms");
+    for (label, s) in [("diff on", &d.on), ("diff off", &d.off)] {
+        outln!(
+            "  {:<11} {:>5} {:>11.2} {:>11.2} {:>11.2} {:>11.2}",
+            label,
+            s.runs,
+            s.median_ms,
+            s.p90_ms,
+            s.min_ms,
+            s.max_ms
+        );
+    }
+    outln!(
+        "  added by the diff: {:+.1} ms (target <= {:.0} ms: {}); of the fastest runs {:+.1} ms; the diff reports {:.0} ms",
+        d.added_ms,
+        d.target_added_ms,
+        verdict(d.meets_target),
+        d.added_ms_of_min,
+        d.reported_took_ms
+    );
 }
 
 /// Run the benchmarks.
 pub fn run(args: BenchArgs) -> Exit {
     if args.orchestration {
         return super::bench_run::run(args.tasks as usize, args.json);
+    }
+    if args.workspace_diff {
+        let quiet = args.json || !std::io::stderr().is_terminal();
+        return match Setup::new().and_then(|s| measure_diff(&s, args.runs.unwrap_or(DEFAULT_DIFF_RUNS), quiet)) {
+            Ok(d) if args.json => {
+                outln!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+                Exit::Ok
+            }
+            Ok(d) => {
+                print_diff(&d);
+                Exit::Ok
+            }
+            Err(e) => {
+                eprintln!("orchestra: error: bench: {e}");
+                e.exit()
+            }
+        };
     }
     match bench(&args) {
         Ok(report) if args.json => match serde_json::to_string_pretty(&report) {

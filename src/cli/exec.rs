@@ -291,7 +291,10 @@ pub fn run(args: ExecArgs) -> Exit {
     tracing::debug!(mono_us = mono_us(), "exec: task_started appended");
     // Under GitHub Actions the task's output is fenced as `run` fences its logs (until the verdict line).
     let _fence = (!args.run.under_run()).then(crate::ci::github::fence_output);
-    let report = match backend.run(&task) {
+    // The workspace's metadata now, compared after the task (issue 20).
+    let before = super::workspace_diff::before(&task);
+    tracing::debug!(mono_us = mono_us(), "exec: workspace snapshot taken");
+    let mut report = match backend.run(&task) {
         Ok(r) => r,
         Err(e) => {
             let body = serde_json::json!({"task": task.name, "error": e.to_string()});
@@ -300,6 +303,8 @@ pub fn run(args: ExecArgs) -> Exit {
         }
     };
     tracing::debug!(mono_us = mono_us(), "exec: sandbox done");
+    report.workspace_changes = Some(super::workspace_diff::after(before));
+    tracing::debug!(mono_us = mono_us(), "exec: workspace compared");
     if let Err(e) = record_outcome(&mut log, &report, run_id) {
         // The verdict stands, but a run whose record is not durable is not ok:
         // at least "failed" (never 1: the task ran).
@@ -383,6 +388,12 @@ fn record_outcome(log: &mut audit::AuditLog, report: &Report, run_id: Option<&st
         audit::Kind::TaskAttested,
         tag(serde_json::json!({"task": report.task, "enforced": enforced, "opt_outs": report.opt_outs}), run_id),
     )?;
+    if let Some(changes) = &report.workspace_changes {
+        log.append(
+            audit::Kind::WorkspaceChanged,
+            tag(super::workspace_diff::audit_body(&report.task, changes), run_id),
+        )?;
+    }
     log.append(
         audit::Kind::TaskEnded,
         tag(

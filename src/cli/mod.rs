@@ -30,6 +30,7 @@ pub mod replan;
 pub mod run;
 pub mod runs;
 pub mod terminal;
+pub mod workspace_diff;
 
 use crate::exit::Exit;
 use clap::{CommandFactory, Parser, Subcommand};

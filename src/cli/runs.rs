@@ -7,6 +7,7 @@ use crate::policy::units::HumanDuration;
 use crate::runstore::checkpoint::Checkpoint;
 use crate::runstore::index::{Index, RunRow, TaskRow};
 use crate::runstore::{RunDir, checkpoint};
+use crate::sandbox::changes::WorkspaceChanges;
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,10 @@ pub enum RunsCommand {
         /// Runs directory.
         #[arg(long)]
         runs_dir: Option<PathBuf>,
+        /// Also print what each task changed in the workspace (from its report
+        /// in `reports/`: added, modified, deleted entries with sizes and SHA-256).
+        #[arg(long)]
+        changes: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -141,7 +146,7 @@ pub fn run(cmd: RunsCommand) -> Exit {
             }
             Exit::Ok
         }
-        RunsCommand::Show { run_id, runs_dir: d, json } => {
+        RunsCommand::Show { run_id, runs_dir: d, changes, json } => {
             let dir = runs_dir(d);
             let result = open(&dir).and_then(|ix| {
                 let tasks = tasks_of(&ix, &dir, &run_id)?;
@@ -152,8 +157,14 @@ pub fn run(cmd: RunsCommand) -> Exit {
                 Ok(x) => x,
                 Err(e) => return super::config_error(e),
             };
+            let changes = if changes { Some(task_changes(&dir, &run_id, &tasks)) } else { None };
             if json {
-                let v = serde_json::json!({"run": row, "tasks": tasks});
+                let mut v = serde_json::json!({"run": row, "tasks": tasks});
+                if let (Some(c), Some(o)) = (&changes, v.as_object_mut()) {
+                    let map: serde_json::Map<String, serde_json::Value> =
+                        c.iter().map(|(t, w)| (t.clone(), serde_json::json!(w))).collect();
+                    o.insert("changes".into(), map.into());
+                }
                 outln!("{}", crate::ci::github::json_pretty(&v));
             } else {
                 if let Some(r) = &row {
@@ -180,6 +191,9 @@ pub fn run(cmd: RunsCommand) -> Exit {
                         t.attempts,
                         details.join(" ")
                     );
+                }
+                for (task, c) in changes.iter().flatten() {
+                    print_changes(task, c.as_ref());
                 }
                 outln!("\nreport: {}", dir.join(&run_id).join("report.md").display());
             }
@@ -233,6 +247,75 @@ pub fn run(cmd: RunsCommand) -> Exit {
             }
             Exit::Ok
         }
+    }
+}
+
+/// Each task's workspace changes, from its report in `reports/` (`None`
+/// when the task has no report, or its report has no diff).
+fn task_changes(dir: &Path, run_id: &str, tasks: &[TaskRow]) -> Vec<(String, Option<WorkspaceChanges>)> {
+    let run = RunDir::open(dir, run_id).ok();
+    tasks
+        .iter()
+        .map(|t| {
+            let c = run
+                .as_ref()
+                .and_then(|r| r.read(&r.task_report_rel(&t.task_id)).ok())
+                .and_then(|b| serde_json::from_slice::<crate::sandbox::Report>(&b).ok())
+                .and_then(|r| r.workspace_changes);
+            (t.task_id.clone(), c)
+        })
+        .collect()
+}
+
+/// One task's changes for people: the summary, then one line per listed change.
+fn print_changes(task: &str, c: Option<&WorkspaceChanges>) {
+    outln!();
+    let Some(c) = c else {
+        outln!("{}: no workspace diff in its report", task.escape_debug());
+        return;
+    };
+    outln!("{}: {}", task.escape_debug(), c.summary());
+    for e in &c.entries {
+        let size = e.size.or(e.old_size).map(|n| format!("{n} B")).unwrap_or_default();
+        let mut what = e.path.escape_debug().to_string();
+        if let Some(t) = &e.target {
+            what.push_str(&format!(" -> {}", t.escape_debug()));
+        }
+        if let Some(m) = &e.old_mode
+            && e.change != crate::sandbox::changes::ChangeKind::Deleted
+        {
+            what.push_str(&format!(" (mode {m} -> {})", e.mode.as_deref().unwrap_or("?")));
+        }
+        if let Some(h) = &e.sha256 {
+            what.push_str(&format!("  sha256:{h}"));
+        } else if let Some(u) = &e.unhashed {
+            what.push_str(&format!("  (not hashed: {u})"));
+        }
+        outln!("  {:<9} {:<8} {:>10}  {}", e.change.as_str(), kind_name(e.kind), size, what);
+    }
+    if c.truncated {
+        outln!(
+            "  … {} more, counted above (the report lists the first {})",
+            c.total() - c.entries.len() as u64,
+            c.max_listed
+        );
+    }
+    if !c.unreadable.is_empty() {
+        outln!("  not compared (unreadable): {}", c.unreadable.join(", ").escape_debug());
+    }
+}
+
+fn kind_name(k: crate::sandbox::changes::EntryKind) -> &'static str {
+    use crate::sandbox::changes::EntryKind as K;
+    match k {
+        K::File => "file",
+        K::Dir => "dir",
+        K::Symlink => "symlink",
+        K::Fifo => "fifo",
+        K::Socket => "socket",
+        K::CharDevice => "chardev",
+        K::BlockDevice => "blockdev",
+        K::Other => "other",
     }
 }
 

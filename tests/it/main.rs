@@ -37,3 +37,4 @@ mod readme;
 mod run_e2e;
 mod run_integrity;
 mod runs_cli;
+mod workspace_diff;

@@ -114,6 +114,9 @@ fn test_case(t: &TaskReport, log: Option<&str>) -> TestCase {
     tc.add_property(Property::new("policy_sha256", t.policy_sha256.as_str()));
     tc.add_property(Property::new("backend", t.backend.as_str()));
     tc.add_property(Property::new("attempts", t.attempts.to_string()));
+    if let Some(c) = &t.workspace_changes {
+        tc.add_property(Property::new("workspace_changes", c.brief()));
+    }
     if t.state != "succeeded"
         && let Some(log) = log
         && !log.is_empty()

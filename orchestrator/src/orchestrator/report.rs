@@ -128,6 +128,10 @@ pub struct TaskReport {
     pub log: String,
     /// Declared outputs, copied under `artifacts/<id>/`.
     pub outputs: Vec<String>,
+    /// What the last attempt changed in the workspace, counted (the list is
+    /// in `reports/<id>.json`; `orchestra runs show RUN --changes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workspace_changes: Option<crate::sandbox::changes::ChangeCounts>,
 }
 
 /// Build the report from the checkpoint and the sandbox reports.
@@ -167,6 +171,7 @@ pub fn build(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -
             fingerprint: rec.fingerprint.clone(),
             log: format!("logs/{}.log", t.id()),
             outputs: t.outputs.clone(),
+            workspace_changes: sandbox.as_ref().and_then(|r| r.workspace_changes.as_ref()).map(|c| c.counts()),
         });
     }
     // Failures a plan change took out of the plan (`<id>@replan-N`): still
@@ -197,6 +202,7 @@ pub fn build(run: &RunDir, cp: &Checkpoint, prepared: &Prepared, wall_ms: u64) -
             fingerprint: rec.fingerprint.clone(),
             log: format!("logs/{id}.log"),
             outputs: Vec::new(),
+            workspace_changes: None,
         });
     }
     RunReport {
@@ -339,6 +345,9 @@ pub fn markdown(r: &RunReport) -> String {
         }
         if let Some(n) = &t.note {
             details.push(n.clone());
+        }
+        if let Some(c) = &t.workspace_changes {
+            details.push(format!("workspace: {}", c.brief()));
         }
         let _ = writeln!(
             md,
