@@ -581,11 +581,11 @@ fn measure_diff(setup: &Setup, rounds: u32, quiet: bool) -> Result<DiffReport, B
             }
         }
         if !quiet {
-            eprint!("\r  diff: round {round}/{rounds}");
+            let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("\r  diff: round {round}/{rounds}"));
         }
     }
     if !quiet {
-        eprintln!();
+        crate::sandbox::say!();
     }
     let none = || BenchError::Setup("no samples were taken".into());
     let (on, off) = (Stats::of(&samples[0]).ok_or_else(none)?, Stats::of(&samples[1]).ok_or_else(none)?);
@@ -895,7 +895,7 @@ pub fn run(args: BenchArgs) -> Exit {
                 Exit::Ok
             }
             Err(e) => {
-                eprintln!("orchestra: error: bench: {e}");
+                crate::sandbox::say!("orchestra: error: bench: {e}");
                 e.exit()
             }
         };

@@ -143,30 +143,6 @@ fn protected_paths_inside_the_workspace_are_left_out() {
 }
 
 #[test]
-#[ignore = "timing, run by hand: cargo test --release -p orchestra-sandbox -- --ignored fifty_thousand"]
-fn fifty_thousand_files_ten_changed_timing() {
-    let d = tempfile::tempdir().unwrap();
-    let r = d.path();
-    for i in 0..50 {
-        fs::create_dir(r.join(format!("d{i}"))).unwrap();
-        for j in 0..1000 {
-            fs::write(r.join(format!("d{i}/f{j}")), "x").unwrap();
-        }
-    }
-    for _ in 0..3 {
-        let t = std::time::Instant::now();
-        let s = snap(r);
-        let t1 = t.elapsed();
-        for i in 0..10 {
-            fs::write(r.join(format!("d{i}/f{i}")), "changed").unwrap();
-        }
-        let t = std::time::Instant::now();
-        let c = s.compare();
-        eprintln!("before {t1:?} after {:?} changes {}", t.elapsed(), c.total());
-    }
-}
-
-#[test]
 fn a_directory_swapped_for_a_link_during_the_walk_never_leads_outside() {
     // A racer (a concurrent task of the same run) swaps `d` between a
     // directory and a link to / while the after-walk runs.
