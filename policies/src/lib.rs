@@ -196,10 +196,10 @@ pub struct Filesystem {
     #[serde(default)]
     pub tmp: TmpMode,
     /// More paths, relative to the working directory, that stay read-only
-    /// although the working directory is writable (besides the built-in list:
-    /// `.git/hooks`, `.git/config`, `.git/info`, `.github/workflows`,
-    /// `.gitlab-ci.yml`). Changing, creating, removing, renaming or replacing
-    /// one — or a directory that holds one — is a violation (`fs.protected`).
+    /// although the working directory is writable (besides the built-in list
+    /// `DEFAULT_PROTECTED`: git's hooks and config, CI workflows). Changing,
+    /// creating, removing or replacing one, or renaming a directory that holds
+    /// one, is a violation (`fs.protected`).
     #[serde(default)]
     pub protected: Vec<String>,
     /// Entries of the built-in protected list this policy gives up (an
@@ -213,8 +213,22 @@ pub struct Filesystem {
 /// writable, unless a policy lists them under `filesystem.unprotected`: where
 /// a build step could plant what a later, less isolated step runs (git hooks
 /// and config, CI workflows).
-pub const DEFAULT_PROTECTED: [&str; 5] =
-    [".git/hooks", ".git/config", ".git/info", ".github/workflows", ".gitlab-ci.yml"];
+///
+/// Of `.git/info` only what changes how git treats files: `git gc` and
+/// `git sparse-checkout` write the rest. Besides these, the jail protects what
+/// git reads code from in the repository as found (submodules, linked
+/// worktrees, `commondir`, hooks behind links, `core.hooksPath` and included
+/// configs): `orchestra_sandbox::jail::protect`.
+pub const DEFAULT_PROTECTED: [&str; 8] = [
+    ".git/hooks",
+    ".git/config",
+    ".git/commondir",
+    ".git/config.worktree",
+    ".git/info/attributes",
+    ".git/info/exclude",
+    ".github/workflows",
+    ".gitlab-ci.yml",
+];
 
 impl Filesystem {
     /// The protected paths below `workdir`: the built-in list minus

@@ -314,7 +314,11 @@ fn protected_paths_in_the_workspace_are_kept(b: Backend) {
         assert_eq!(snapshot(), before, "{}: `{a}` changed a protected file", b.name());
         assert!(!ws.join(".git/hooks/pre-commit").exists(), "{}: `{a}`", b.name());
         assert!(ws.join(".git/hooks").is_dir() && ws.join(".github/workflows").is_dir(), "{}: `{a}`", b.name());
-        assert!(!ws.join(".gitlab-ci.yml").exists() && !ws.join(".git/info").exists(), "{}: `{a}`", b.name());
+        assert!(
+            !ws.join(".gitlab-ci.yml").exists() && !ws.join(".git/info/attributes").exists(),
+            "{}: `{a}`",
+            b.name()
+        );
     }
     // Beside them, the workspace stays writable, .git's other files included.
     let o = c.sh("default", "echo ok > .git/description && mkdir -p .git/refs/heads && echo built > out");

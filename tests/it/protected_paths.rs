@@ -124,3 +124,100 @@ fn the_policy_file_a_task_runs_under_is_protected_when_it_lies_in_the_workspace(
     o.assert_violation("fs.protected");
     assert_eq!(std::fs::read_to_string(e.ws.join("policy.yaml")).unwrap(), text);
 }
+
+/// The host's next `git status` and `git commit` in `e`'s workspace; whether
+/// anything planted ran (it would touch `marker`).
+fn host_git_runs_nothing(e: &Env, marker: &Path) {
+    let _ = git(&e.ws, &["status"]);
+    std::fs::write(e.ws.join("README"), "changed on the host\n").unwrap();
+    let _ = git(&e.ws, &["commit", "-qam", "host"]);
+    assert!(!marker.exists(), "a planted command ran at the host's git");
+}
+
+/// Review of the protected paths, F1/F4: what git reads code from besides
+/// `.git/config` and `.git/hooks` — a `commondir` redirect, a submodule's
+/// config, a `gitdir:` pointer, a hook behind a link, `core.hooksPath`, an
+/// included config — cannot be planted either.
+#[test]
+fn what_git_reads_code_from_elsewhere_cannot_be_planted() {
+    let cases: [(&str, &str); 6] = [
+        (
+            "",
+            "mkdir -p .git/c/hooks && cp -r .git/objects .git/refs .git/HEAD .git/c/ && cp .git/config .git/c/config && printf '[core]\\n\\tfsmonitor = \"touch MARK; false\"\\n' >> .git/c/config && echo c > .git/commondir",
+        ),
+        (
+            "mkdir -p .git/modules/sub && printf '[core]\\n' > .git/modules/sub/config",
+            "printf '[core]\\n\\tfsmonitor = \"touch MARK; false\"\\n' >> .git/modules/sub/config",
+        ),
+        (
+            "mkdir -p scripts && printf '#!/bin/sh\\n' > scripts/pre-commit && chmod +x scripts/pre-commit && ln -s ../../scripts/pre-commit .git/hooks/pre-commit",
+            "printf 'touch MARK\\n' >> scripts/pre-commit",
+        ),
+        (
+            "git config core.hooksPath .husky && mkdir -p .husky",
+            "printf '#!/bin/sh\\ntouch MARK\\n' > .husky/pre-commit && chmod +x .husky/pre-commit",
+        ),
+        (
+            "git config include.path ../.gitconfig-shared && printf '[user]\\n' > .gitconfig-shared",
+            "printf '[core]\\n\\tfsmonitor = \"touch MARK; false\"\\n' >> .gitconfig-shared",
+        ),
+        (
+            "",
+            "mkdir -p .evil && cp -r .git/objects .git/refs .git/HEAD .evil/ && cp .git/config .evil/ && printf '[core]\\n\\tfsmonitor = \"touch MARK; false\"\\n' >> .evil/config && mv .git .git-away && echo 'gitdir: .evil' > .git",
+        ),
+    ];
+    for (setup, plant) in cases {
+        let e = repo_env();
+        let marker = e.root.join("planted-ran");
+        if !setup.is_empty() {
+            let st = Command::new("sh").args(["-c", setup]).current_dir(&e.ws).status().unwrap();
+            assert!(st.success(), "{setup}");
+        }
+        let o = e.sh("default", &plant.replace("MARK", &marker.display().to_string()));
+        o.assert_violation("fs.protected");
+        host_git_runs_nothing(&e, &marker);
+    }
+}
+
+/// F3: `.git` as a link to a directory in the workspace is protected where it
+/// points, and such a checkout runs in the jail.
+#[test]
+fn a_git_directory_behind_a_link_is_protected_where_it_is() {
+    let e = repo_env();
+    std::fs::rename(e.ws.join(".git"), e.ws.join("realgit")).unwrap();
+    std::os::unix::fs::symlink("realgit", e.ws.join(".git")).unwrap();
+    e.sh("default", &format!("{GIT} status --short >/dev/null")).assert_ok();
+    let marker = e.root.join("planted-ran");
+    let o = e.sh(
+        "default",
+        &format!("printf '[core]\\n\\tfsmonitor = \"touch {}; false\"\\n' >> realgit/config", marker.display()),
+    );
+    o.assert_violation("fs.protected");
+    e.sh("default", "mv realgit old").assert_violation("fs.protected");
+    host_git_runs_nothing(&e, &marker);
+}
+
+/// F5: a protected file with another hard link in the workspace would be
+/// writable through it: refused before anything runs.
+#[test]
+fn a_protected_file_with_another_hard_link_is_refused() {
+    let e = repo_env();
+    std::fs::hard_link(e.ws.join(".git/config"), e.ws.join("cfg-copy")).unwrap();
+    let o = e.sh("default", "touch ran");
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stderr.contains("hard links"), "{}", o.stderr);
+    assert!(!e.ws.join("ran").exists());
+}
+
+/// F6: git commands a build runs are not called attacks.
+#[test]
+fn stash_gc_repack_and_worktrees_are_no_violation() {
+    let e = repo_env();
+    let script = format!(
+        "set -e; echo x >> README; {GIT} stash -q; {GIT} stash pop -q; {GIT} gc -q; {GIT} repack -a -d -q; \
+         {GIT} worktree add -q wt-side; {GIT} worktree remove wt-side; {GIT} rev-parse HEAD >/dev/null"
+    );
+    let o = e.sh("default", &script);
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+}

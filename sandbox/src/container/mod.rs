@@ -230,10 +230,11 @@ fn check_workspace(policy: &Policy, workdir: &Path) -> Result<(), SandboxError> 
 
 /// The workspace's protected paths that exist, relative, as the jail would
 /// bind them read-only (the real file or directory behind a link).
-fn protected_binds(policy: &Policy, workdir: &Path, in_use: &[PathBuf]) -> Vec<PathBuf> {
+fn protected_binds(policy: &Policy, workdir: &Path, in_use: &[PathBuf]) -> Result<Vec<PathBuf>, SandboxError> {
     let mut mounts = Vec::new();
-    crate::jail::plan::protect(&policy.filesystem, workdir, in_use, true, &crate::jail::plan::RealHost, &mut mounts);
-    mounts.iter().filter_map(|m| m.dst().strip_prefix(workdir).ok().map(Path::to_path_buf)).collect()
+    crate::jail::protect::protect(&policy.filesystem, workdir, in_use, true, &mut mounts)
+        .map_err(|e| unenforceable("protected paths", e.to_string()))?;
+    Ok(mounts.iter().filter_map(|m| m.dst().strip_prefix(workdir).ok().map(Path::to_path_buf)).collect())
 }
 
 fn task_user(workdir: &Path) -> (u32, u32) {
@@ -338,7 +339,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         workdir: task.workdir.clone(),
         dot_orchestra: workdir_rw,
         own: task.protected.clone(),
-        protected: if workdir_rw { protected_binds(policy, &task.workdir, &task.in_use) } else { Vec::new() },
+        protected: if workdir_rw { protected_binds(policy, &task.workdir, &task.in_use)? } else { Vec::new() },
         // The orchestrator's own directories inside the workspace (a run's runs/)
         // are hidden; `.orchestra/` is mounted read-only above.
         hidden: task

@@ -407,16 +407,8 @@ fn decide_write(
     }
     // Device nodes may be opened for writing, never chmod'ed, renamed or linked.
     let open_like = matches!(nr, libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat);
-    // Calls that move or remove what a path names (and so everything below it).
-    let moves = matches!(
-        nr,
-        libc::SYS_rename
-            | libc::SYS_renameat
-            | libc::SYS_renameat2
-            | libc::SYS_rmdir
-            | libc::SYS_unlink
-            | libc::SYS_unlinkat
-    );
+    // Calls that move what a path names, and so everything below it.
+    let renames = matches!(nr, libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2);
     let pid = mem.pid();
     // `itself`: an empty path names the descriptor's own file (AT_EMPTY_PATH of
     // fchownat, fchmodat2, utimensat, setxattrat, file_setattr…), judged like fchown.
@@ -487,14 +479,16 @@ fn decide_write(
                     detail: format!("{name}: write to {} outside the writable roots", p.display()),
                 };
             }
-            if moves && let Some(guarded) = plan.protected.iter().find(|g| g.starts_with(p)) {
+            // Moving a directory that holds a protected path moves it away; an
+            // rmdir of one cannot succeed (it is not empty) and is left to the kernel.
+            if renames && let Some(guarded) = plan.protected.iter().find(|g| g.starts_with(p)) {
                 return Decision::Deny {
                     errno: libc::EACCES,
                     rule: Rule::FsProtected,
                     detail: format!("{name}: {} holds the protected path {}", p.display(), guarded.display()),
                 };
             }
-            if moves && let Some(island) = island_below(plan, p) {
+            if renames && let Some(island) = island_below(plan, p) {
                 // The kernel refuses it too (the island and its parents are mount
                 // points); reported because it tries to move protected files away.
                 return Decision::Deny {

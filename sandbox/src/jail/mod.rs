@@ -16,6 +16,7 @@ pub mod init;
 pub mod landlock_rules;
 pub mod memory;
 pub mod plan;
+pub mod protect;
 pub mod protocol;
 pub mod resolve;
 pub mod rootfs;

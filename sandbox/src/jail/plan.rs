@@ -308,7 +308,7 @@ pub fn compile(
     }
     let with_ns = policy.jail.namespaces == crate::policy::NamespaceMode::Required;
     let protected =
-        if workdir_rw { protect(fs, workdir, &host.in_use, with_ns, host_view, &mut mounts) } else { Vec::new() };
+        if workdir_rw { super::protect::protect(fs, workdir, &host.in_use, with_ns, &mut mounts)? } else { Vec::new() };
     if !mounts.iter().any(|m| home.starts_with(m.dst()) && m.dst() != Path::new("/")) {
         mounts.push(Mount::Dir { dst: home.clone() });
     }
@@ -411,60 +411,6 @@ pub fn compile(
         task_host_ids: None,
         protected,
     })
-}
-
-/// The protected paths of a writable `workdir`: each one, and where one is a
-/// link to a place inside `workdir`, that place too (git follows a linked
-/// `.git/hooks`). With namespaces, those that exist are bound read-only
-/// (never a link: a bind would follow it).
-pub(crate) fn protect(
-    fs: &crate::policy::Filesystem,
-    workdir: &Path,
-    in_use: &[PathBuf],
-    namespaces: bool,
-    host_view: &dyn HostView,
-    mounts: &mut Vec<Mount>,
-) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let in_workdir = in_use.iter().filter(|p| p.starts_with(workdir) && p.as_path() != workdir).cloned();
-    for p in fs.protected_in(workdir).into_iter().chain(in_workdir) {
-        let mut real = p.clone();
-        let mut kind = host_view.kind(&p);
-        // A few links deep at most; a longer chain is protected by its name.
-        for _ in 0..8 {
-            let Some(HostEntry::Symlink(target)) = &kind else { break };
-            let next = lexical(&real.parent().unwrap_or(workdir).join(target));
-            if !next.starts_with(workdir) || out.contains(&next) {
-                kind = None;
-                break;
-            }
-            out.push(next.clone());
-            kind = host_view.kind(&next);
-            real = next;
-        }
-        if namespaces && matches!(kind, Some(HostEntry::Dir | HostEntry::File)) {
-            mounts.push(Mount::Bind { src: real.clone(), dst: real, rw: false });
-        }
-        if !out.contains(&p) {
-            out.push(p);
-        }
-    }
-    out
-}
-
-/// `p` with `.` and `..` applied to the text (no links followed).
-fn lexical(p: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
 }
 
 /// What a namespace-less jail (landlock + seccomp + rlimits only) cannot

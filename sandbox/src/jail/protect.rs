@@ -1,0 +1,212 @@
+//! Which paths of a writable workspace are protected, and which of them get
+//! a read-only bind.
+//!
+//! Guarantees, for a workspace `W`:
+//! - every path of the policy's list (`Filesystem::protected_in`) and every
+//!   file in use (the policy file) is protected by its name;
+//! - each is also protected where it really is: the longest existing part of
+//!   its path resolved (a `.git` that is a link to `W/realgit` protects
+//!   `W/realgit/hooks`), when that lies in `W`;
+//! - what git reads code from besides those is protected too, found in the
+//!   repository as it is before the task: a `.git` that is a file (a linked
+//!   worktree's or submodule's `gitdir:` pointer), the `commondir`,
+//!   `config.worktree`, `config` and `hooks` of every submodule under
+//!   `.git/modules` and of every linked worktree under `.git/worktrees`, the
+//!   targets of links inside a hooks directory, and the files and directories
+//!   `.git/config` names with `core.hooksPath`, `include.path` or
+//!   `includeIf.*.path`, when they lie in `W`;
+//! - a protected file with more than one hard link is refused (fail closed):
+//!   the task could write it through another name the bind does not cover;
+//! - the protected paths that exist are returned for read-only binds (real
+//!   files and directories, never links: a bind would follow one).
+
+use super::plan::{Mount, PlanError};
+use crate::policy::Filesystem;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+/// The protected paths of `workdir` (names and real places), pushing a
+/// read-only bind for each that exists onto `mounts` when `namespaces`.
+pub(crate) fn protect(
+    fs: &Filesystem,
+    workdir: &Path,
+    in_use: &[PathBuf],
+    namespaces: bool,
+    mounts: &mut Vec<Mount>,
+) -> Result<Vec<PathBuf>, PlanError> {
+    let mut wanted: Vec<PathBuf> = fs.protected_in(workdir);
+    wanted.extend(in_use.iter().filter(|p| p.starts_with(workdir) && p.as_path() != workdir).cloned());
+    wanted.extend(git_code_paths(workdir));
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut bound: Vec<PathBuf> = Vec::new();
+    let dot_git = workdir.join(".git");
+    for p in wanted {
+        // The `.git` entry stands for itself (a pointer or a link that must not
+        // be replaced); what it leads to is protected part by part.
+        let real = if p == dot_git { p.clone() } else { resolve(&p) };
+        for q in [&p, &real] {
+            if q.starts_with(workdir) && q.as_path() != workdir && !out.contains(q) {
+                out.push(q.clone());
+            }
+        }
+        if !real.starts_with(workdir) || real.as_path() == workdir || bound.contains(&real) {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(&real) else { continue };
+        if meta.is_file() && meta.nlink() > 1 {
+            return Err(PlanError::Unenforceable(format!(
+                "{} is protected but has {} hard links; a task could change it through another name (remove the extra links)",
+                real.display(),
+                meta.nlink()
+            )));
+        }
+        if namespaces && (meta.is_file() || meta.is_dir()) {
+            mounts.push(Mount::Bind { src: real.clone(), dst: real.clone(), rw: false });
+            bound.push(real);
+        }
+    }
+    Ok(out)
+}
+
+/// `p` as the kernel would reach it: its longest existing part resolved
+/// (links and `..`), the rest appended as written.
+fn resolve(p: &Path) -> PathBuf {
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    let mut at = p;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(at) {
+            return rest.iter().rev().fold(real, |acc, c| acc.join(c));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return p.to_path_buf(),
+        }
+    }
+}
+
+/// The paths besides the policy's list from which git would run code, found
+/// in the repository at `workdir` (see the module doc).
+fn git_code_paths(workdir: &Path) -> Vec<PathBuf> {
+    let dot_git = workdir.join(".git");
+    let mut v = Vec::new();
+    let Ok(meta) = std::fs::symlink_metadata(&dot_git) else { return v };
+    if !meta.is_dir() {
+        // A `gitdir:` pointer file, or a link: the pointer itself.
+        v.push(dot_git.clone());
+    }
+    let git = resolve(&dot_git);
+    let mut dirs = vec![git.clone()];
+    for sub in ["modules", "worktrees"] {
+        dirs.extend(subdirs(&git.join(sub), 3));
+    }
+    for d in &dirs {
+        // The repository's own config and hooks are in the policy's list
+        // (where `unprotected` may give them up); its submodules' and
+        // worktrees' are here.
+        if *d != git {
+            for name in ["config", "hooks", "commondir", "config.worktree", "gitdir"] {
+                v.push(d.join(name));
+            }
+        }
+        for hook in links_in(&d.join("hooks")) {
+            v.push(hook);
+        }
+        if let Ok(text) = std::fs::read_to_string(d.join("config")) {
+            v.extend(config_paths(&text, d, workdir));
+        }
+    }
+    v
+}
+
+/// The directories below `dir` (submodules nest: `modules/a/modules/b`), up
+/// to `depth` levels of `modules`/`worktrees`.
+fn subdirs(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if depth == 0 {
+        return v;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return v };
+    for e in entries.flatten().take(1000) {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let d = e.path();
+            v.extend(subdirs(&d.join("modules"), depth - 1));
+            v.push(d);
+        }
+    }
+    v
+}
+
+/// Where the links inside a hooks directory lead.
+fn links_in(hooks: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(hooks) else { return Vec::new() };
+    entries
+        .flatten()
+        .take(1000)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+        .map(|e| resolve(&e.path()))
+        .collect()
+}
+
+/// The paths a git config names with `core.hooksPath`, `include.path` and
+/// `includeIf.*.path` (relative ones: hooksPath from the worktree, includes
+/// from the config's directory). A reading good enough for what git writes;
+/// an unusual spelling is missed, not misread as something else.
+fn config_paths(text: &str, git_dir: &Path, workdir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(s) = line.strip_prefix('[') {
+            section = s.split(']').next().unwrap_or_default().trim().to_ascii_lowercase();
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else { continue };
+        let key = key.trim().to_ascii_lowercase();
+        let value = value.split(['#', ';']).next().unwrap_or_default().trim().trim_matches('"');
+        if value.is_empty() {
+            continue;
+        }
+        let base = match (section.as_str(), key.as_str()) {
+            ("core", "hookspath") => workdir,
+            (s, "path") if s == "include" || s.starts_with("includeif") => git_dir,
+            _ => continue,
+        };
+        let p = Path::new(value);
+        if p.components().any(|c| matches!(c, Component::Prefix(_))) || value.starts_with('~') {
+            continue;
+        }
+        v.push(resolve(&base.join(p)));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks_path_and_includes_are_read_from_the_config() {
+        let w = Path::new("/w");
+        let text = "[core]\n\tbare = false\n\thooksPath = .husky\n[include]\n\tpath = ../shared.cfg ; note\n[includeIf \"gitdir:/w/\"]\n\tpath = \"x.cfg\"\n[user]\n\tpath = nothing\n";
+        let v = config_paths(text, &w.join(".git"), w);
+        assert_eq!(v, [w.join(".husky"), w.join(".git/../shared.cfg"), w.join(".git/x.cfg")].map(|p| resolve(&p)));
+    }
+
+    #[test]
+    fn a_linked_git_directory_is_protected_where_it_is_and_hard_links_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let w = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir_all(w.join("realgit/hooks")).unwrap();
+        std::fs::write(w.join("realgit/config"), "[core]\n").unwrap();
+        std::os::unix::fs::symlink("realgit", w.join(".git")).unwrap();
+        let mut mounts = Vec::new();
+        let p = protect(&Filesystem::default(), &w, &[], true, &mut mounts).unwrap();
+        assert!(p.contains(&w.join("realgit/hooks")) && p.contains(&w.join(".git")), "{p:?}");
+        assert!(mounts.iter().any(|m| m.dst() == w.join("realgit/config")));
+        std::fs::hard_link(w.join("realgit/config"), w.join("cfg-copy")).unwrap();
+        assert!(protect(&Filesystem::default(), &w, &[], true, &mut Vec::new()).is_err());
+    }
+}
