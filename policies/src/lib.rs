@@ -200,12 +200,12 @@ pub struct Filesystem {
     /// `DEFAULT_PROTECTED`: git's hooks and config, CI workflows). Changing,
     /// creating, removing or replacing one, or renaming a directory that holds
     /// one, is a violation (`fs.protected`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protected: Vec<String>,
     /// Entries of the built-in protected list this policy gives up (an
     /// opt-out, reported): e.g. `[.git/config]` for a build that runs
     /// `git config`. Only entries of the built-in list may be named.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unprotected: Vec<String>,
 }
 

@@ -74,7 +74,7 @@ pub fn apparmor_profile(policy: &Policy, workdir: &Path) -> Result<String, MacEr
     p.push_str("  # The image, the workspace and the volumes are readable; programs run from them.\n");
     p.push_str("  / r,\n  /** rmix,\n");
     if rw_work {
-        let _ = writeln!(p, "  {} rw,\n  {} rwlk,", quoted(&format!("{work}/"))?, quoted(&format!("{work}/"))?.replace("/\"", "/\"**").replace("\"**", "**\"").replace("/**\"\"", "/**\""));
+        let _ = writeln!(p, "  {} rw,\n  {} rwlk,", quoted(&format!("{work}/"))?, glob_below(&work)?);
     }
     if policy.filesystem.tmp == TmpMode::Private {
         p.push_str("  /tmp/ rw,\n  /tmp/** rwlk,\n");
@@ -97,7 +97,9 @@ pub fn apparmor_profile(policy: &Policy, workdir: &Path) -> Result<String, MacEr
             let _ = writeln!(p, "  deny {} wl,\n  deny {} wl,", quoted(&s)?, glob_below(&s)?);
         }
     }
-    p.push_str("  deny @{PROC}/sys/** w,\n  deny @{PROC}/sysrq-trigger rw,\n  deny @{PROC}/kcore r,\n  deny /sys/** w,\n");
+    p.push_str(
+        "  deny @{PROC}/sys/** w,\n  deny @{PROC}/sysrq-trigger rw,\n  deny @{PROC}/kcore r,\n  deny /sys/** w,\n",
+    );
     p.push_str("\n  # Sockets: unix always; IP only for a loopback policy (the container has no other interface).\n");
     p.push_str("  network unix,\n");
     if policy.network_mode() != NetworkMode::None {
@@ -122,6 +124,33 @@ fn glob_below(dir: &str) -> Result<String, MacError> {
 /// SELinux (the engines ignore nothing here otherwise: the options are not sent).
 pub fn selinux_label_opts() -> Vec<String> {
     vec!["label=type:container_t".to_string()]
+}
+
+/// The engine security options for a container task under `policy`: the
+/// AppArmor profile where the kernel has AppArmor and the profile is loaded,
+/// the SELinux label where SELinux runs; nothing otherwise. Also what to say
+/// in the report about it.
+pub fn security_opts(policy: &Policy) -> (Vec<String>, Option<String>) {
+    let mut opts = Vec::new();
+    let mut said = Vec::new();
+    if apparmor_enabled() {
+        let name = profile_name(policy);
+        let loaded = std::fs::read_to_string("/sys/kernel/security/apparmor/profiles")
+            .is_ok_and(|t| t.lines().any(|l| l.split(' ').next() == Some(name.as_str())));
+        if loaded {
+            opts.push(format!("apparmor={name}"));
+            said.push(format!("AppArmor profile {name}"));
+        } else {
+            said.push(format!(
+                "AppArmor: the engine's default profile ({name} is not loaded: `orchestra policy apparmor POLICY | sudo apparmor_parser -r`)"
+            ));
+        }
+    }
+    if selinux_enabled() {
+        opts.extend(selinux_label_opts());
+        said.push("SELinux label container_t".to_string());
+    }
+    (opts, (!said.is_empty()).then(|| said.join("; ")))
 }
 
 /// Whether the host's kernel enforces AppArmor.

@@ -20,6 +20,13 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the AppArmor profile for container tasks under a policy (load it
+    /// with `sudo apparmor_parser -r`; used where the host's kernel has
+    /// AppArmor and the profile is loaded).
+    Apparmor {
+        /// A policy file or preset name.
+        policy: String,
+    },
     /// Print the JSON Schema of policy files.
     Schema,
     /// List the built-in presets.
@@ -52,6 +59,19 @@ pub fn run(cmd: PolicyCommand) -> Exit {
                 }
                 Exit::Ok
             }
+            Err(e) => super::config_error(e),
+        },
+        PolicyCommand::Apparmor { policy } => match load_policy(&policy) {
+            Ok((p, _)) => match crate::sandbox::mac::apparmor_profile(
+                &p,
+                std::path::Path::new(crate::policy::volume::CONTAINER_WORKDIR),
+            ) {
+                Ok(text) => {
+                    out!("{text}");
+                    Exit::Ok
+                }
+                Err(e) => super::config_error(format!("{policy}: {e}")),
+            },
             Err(e) => super::config_error(e),
         },
         PolicyCommand::Schema => {

@@ -28,6 +28,7 @@ mod jail_paths;
 mod jail_setuid_syscalls;
 mod jail_syscall_args;
 mod jail_unprivileged;
+mod mac_profiles;
 mod one_checkout;
 mod plan_graph;
 mod planner_llm;

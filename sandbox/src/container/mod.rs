@@ -88,6 +88,7 @@ fn check(kind: SandboxMode, policy: &Policy) -> Result<(), SandboxError> {
     let facts = spec::Facts {
         workdir: PathBuf::from("/"),
         dot_orchestra: false,
+        mac: Vec::new(),
         own: Vec::new(),
         protected: Vec::new(),
         hidden: Vec::new(),
@@ -338,6 +339,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         nproc: nproc_limit(policy),
         workdir: task.workdir.clone(),
         dot_orchestra: workdir_rw,
+        mac: crate::mac::security_opts(policy).0,
         own: task.protected.clone(),
         protected: if workdir_rw { protected_binds(policy, &task.workdir, &task.in_use)? } else { Vec::new() },
         // The orchestrator's own directories inside the workspace (a run's runs/)
@@ -689,6 +691,12 @@ async fn attest(
             h.memory, h.memory_swap, h.pids_limit, h.nano_cpus
         ),
     });
+    // Mandatory access control, as the engine applied it (or why not).
+    let (wanted, said) = crate::mac::security_opts(&task.policy);
+    if let Some(missing) = wanted.iter().find(|w| !sec.contains(w)) {
+        return Err(unenforceable("mac", format!("the engine did not apply {missing}")));
+    }
+    enforced.extend(said.map(|detail| Control { control: "mac".into(), detail }));
     Ok((enforced, h.auto_remove == Some(true)))
 }
 

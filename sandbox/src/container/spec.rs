@@ -66,6 +66,9 @@ pub struct Facts {
     pub workdir: PathBuf,
     /// Whether `<workdir>/.orchestra` exists (it is then mounted read-only).
     pub dot_orchestra: bool,
+    /// Mandatory access control options for the engine (`apparmor=…`,
+    /// `label=…`; empty where the host has neither: `crate::mac`).
+    pub mac: Vec<String>,
     /// Orchestra's own paths (the audit directory, the signing key, a run's
     /// directory): a volume that would expose one is refused.
     pub own: Vec<PathBuf>,
@@ -214,13 +217,18 @@ pub fn create_body(policy: &Policy, facts: &Facts) -> Result<ContainerCreateBody
         readonly_rootfs: Some(true),
         cap_drop: Some(vec!["ALL".into()]),
         cap_add: Some(Vec::new()),
-        security_opt: Some(vec![
-            "no-new-privileges".into(),
-            match &facts.seccomp_file {
-                Some(path) => format!("seccomp={}", path.display()),
-                None => format!("seccomp={profile}"),
-            },
-        ]),
+        security_opt: Some(
+            [
+                "no-new-privileges".to_string(),
+                match &facts.seccomp_file {
+                    Some(path) => format!("seccomp={}", path.display()),
+                    None => format!("seccomp={profile}"),
+                },
+            ]
+            .into_iter()
+            .chain(facts.mac.iter().cloned())
+            .collect(),
+        ),
         privileged: Some(false),
         network_mode: Some("none".into()),
         ipc_mode: Some("private".into()),
@@ -266,6 +274,7 @@ mod tests {
         Facts {
             workdir: "/w".into(),
             dot_orchestra: true,
+            mac: Vec::new(),
             own: Vec::new(),
             protected: Vec::new(),
             hidden: vec![PathBuf::from("runs")],
