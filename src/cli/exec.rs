@@ -164,7 +164,7 @@ pub fn audit_dir(flag: Option<&Path>) -> PathBuf {
 
 /// `path` with its longest existing prefix canonicalised and the rest kept
 /// as written (a missing directory's `..` fails later, as the kernel's would).
-pub(crate) fn resolve_existing(path: &Path) -> PathBuf {
+fn resolve_existing(path: &Path) -> PathBuf {
     let mut rest = Vec::new();
     let mut prefix = path;
     loop {

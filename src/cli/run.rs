@@ -231,14 +231,25 @@ fn make_plan(target: &str, ws: &Path, cfg: &config::Loaded) -> Result<(Dag, Stri
 }
 
 /// The runs directory: the flag, else the config's, else `runs` (relative paths to the working directory).
-/// The existing part is resolved as the kernel would (`../runs` from inside the
-/// workspace is the directory beside it, not a path "in" the workspace).
+/// `..` is applied to the text (`../runs` from inside the workspace is the
+/// directory beside it); links are not resolved here: one inside the workspace
+/// is refused when the directory is opened (a task may have left it).
 pub(crate) fn runs_dir(flag: Option<&Path>, cfg: Option<&config::Config>) -> PathBuf {
     let given = flag
         .map(absolute)
         .or_else(|| cfg.and_then(|c| c.runs_dir.as_deref()).map(absolute))
         .unwrap_or_else(|| cwd().join(runstore::DEFAULT_RUNS_DIR));
-    super::exec::resolve_existing(&given)
+    let mut out = PathBuf::from("/");
+    for c in given.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn default_concurrency() -> usize {

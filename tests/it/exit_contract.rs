@@ -254,6 +254,7 @@ fn printing_commands(e: &Env) -> Vec<(Vec<String>, i32)> {
         (s(&["sandbox", "probe"]), 0),
         (s(&["sandbox", "probe", "--json"]), 0),
         (s(&["policy", "show", "default"]), 0),
+        (s(&["policy", "apparmor", "default"]), 0),
         (s(&["policy", "schema"]), 0),
         (s(&["policy", "list"]), 0),
         (s(&["config", "schema"]), 0),
