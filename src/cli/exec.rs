@@ -159,26 +159,7 @@ pub fn audit_dir(flag: Option<&Path>) -> PathBuf {
         Some(p) => cwd.join(p),
         None => cwd.join(".orchestra").join("audit"),
     };
-    resolve_existing(&dir)
-}
-
-/// `path` with its longest existing prefix canonicalised and the rest kept
-/// as written (a missing directory's `..` fails later, as the kernel's would).
-fn resolve_existing(path: &Path) -> PathBuf {
-    let mut rest = Vec::new();
-    let mut prefix = path;
-    loop {
-        if let Ok(real) = std::fs::canonicalize(prefix) {
-            return rest.iter().rev().fold(real, |p, c| p.join(c));
-        }
-        match (prefix.parent(), prefix.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                prefix = parent;
-            }
-            _ => return path.to_path_buf(),
-        }
-    }
+    crate::sandbox::jail::resolve::existing_prefix(&dir)
 }
 
 /// Run `orchestra exec`.
@@ -456,10 +437,17 @@ mod tests {
         let real = std::fs::canonicalize(d.path()).unwrap();
         std::fs::create_dir_all(real.join("ws/sub")).unwrap();
         std::os::unix::fs::symlink(real.join("ws/sub"), real.join("link")).unwrap();
-        let p = super::resolve_existing(&real.join("ws/sub/../../audit/x"));
+        let p = crate::sandbox::jail::resolve::existing_prefix(&real.join("ws/sub/../../audit/x"));
         assert_eq!(p, real.join("audit/x"));
-        assert_eq!(super::resolve_existing(&real.join("link/../a")), real.join("ws/a"), "a link, then ..");
-        assert_eq!(super::resolve_existing(&real.join("ws/new/deeper")), real.join("ws/new/deeper"));
+        assert_eq!(
+            crate::sandbox::jail::resolve::existing_prefix(&real.join("link/../a")),
+            real.join("ws/a"),
+            "a link, then .."
+        );
+        assert_eq!(
+            crate::sandbox::jail::resolve::existing_prefix(&real.join("ws/new/deeper")),
+            real.join("ws/new/deeper")
+        );
     }
     use clap::Parser;
     use std::ffi::OsString;

@@ -21,6 +21,7 @@
 //!   files and directories, never links: a bind would follow one).
 
 use super::plan::{Mount, PlanError};
+use super::resolve::existing_prefix as resolve;
 use crate::policy::Filesystem;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -66,25 +67,6 @@ pub(crate) fn protect(
         }
     }
     Ok(out)
-}
-
-/// `p` as the kernel would reach it: its longest existing part resolved
-/// (links and `..`), the rest appended as written.
-fn resolve(p: &Path) -> PathBuf {
-    let mut rest: Vec<std::ffi::OsString> = Vec::new();
-    let mut at = p;
-    loop {
-        if let Ok(real) = std::fs::canonicalize(at) {
-            return rest.iter().rev().fold(real, |acc, c| acc.join(c));
-        }
-        match (at.parent(), at.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                at = parent;
-            }
-            _ => return p.to_path_buf(),
-        }
-    }
 }
 
 /// The paths besides the policy's list from which git would run code, found

@@ -162,3 +162,23 @@ fn is_plain_symlink(p: &Path) -> bool {
     !p.ancestors().any(|a| a.file_name().is_some_and(|n| magic.iter().any(|m| n == *m)))
         && !matches!(p.file_name().and_then(|n| n.to_str()), Some("cwd" | "root" | "exe"))
 }
+
+/// `path` as the kernel would reach it: its longest existing part resolved
+/// (links and `..`), the rest appended as written (a missing directory's `..`
+/// fails later, as the kernel's would).
+pub fn existing_prefix(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut prefix = path;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(prefix) {
+            return rest.iter().rev().fold(real, |p: PathBuf, c| p.join(c));
+        }
+        match (prefix.parent(), prefix.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                prefix = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
