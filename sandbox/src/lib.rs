@@ -39,6 +39,7 @@ pub mod changes;
 pub mod container;
 pub mod inner;
 pub mod jail;
+pub mod learn;
 pub mod mac;
 pub mod outcome;
 pub mod outfile;

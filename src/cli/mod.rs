@@ -19,6 +19,7 @@ pub mod bench;
 pub mod bench_run;
 pub mod config;
 pub mod exec;
+pub mod learn;
 pub mod logs;
 pub mod output;
 pub mod policy;

@@ -27,6 +27,10 @@ pub enum PolicyCommand {
         /// A policy file or preset name.
         policy: String,
     },
+    /// Learn a policy: run a command under a base policy with denials that do
+    /// not kill it, widen the policy by what was denied until nothing new is,
+    /// check it, and print it with each widening explained.
+    Learn(super::learn::LearnArgs),
     /// Print the JSON Schema of policy files.
     Schema,
     /// List the built-in presets.
@@ -74,6 +78,7 @@ pub fn run(cmd: PolicyCommand) -> Exit {
             },
             Err(e) => super::config_error(e),
         },
+        PolicyCommand::Learn(args) => super::learn::run(args),
         PolicyCommand::Schema => {
             outln!("{}", serde_json::to_string_pretty(&Policy::json_schema()).unwrap_or_default());
             Exit::Ok

@@ -33,6 +33,7 @@ mod one_checkout;
 mod plan_graph;
 mod planner_llm;
 mod planner_offline;
+mod policy_learn;
 mod protected_paths;
 mod readme;
 mod run_e2e;

@@ -1,0 +1,176 @@
+//! Learning a policy from what a task was denied (`orchestra policy learn`).
+//!
+//! Guarantees:
+//! - a violation becomes at most one [`Widening`], read from its rule and,
+//!   for `fs.write` and `fs.hidden`, from the path its detail names (the
+//!   details are written in `jail::decide` and `jail::supervisor`; the tests
+//!   here pin their shapes);
+//! - a widening never grants what a policy file could not: a writable root
+//!   goes through the loader's host-exposing check, and what cannot be
+//!   learned (a protected path, set-ID bits, a device node, an unresolvable
+//!   path…) is returned as such, never silently dropped;
+//! - each applied widening comes with the line that explains it (which
+//!   observation needed it), for the learned file's comments.
+
+use crate::policy::{Limit, NetworkMode, Policy, SyscallClass, TmpMode, WorkdirAccess};
+use crate::{Rule, Violation};
+use std::path::{Path, PathBuf};
+
+/// One change a learned policy makes to its base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Widening {
+    /// Make this directory writable (`filesystem.read_write`).
+    Write(PathBuf),
+    /// Stop hiding this path.
+    Unhide(PathBuf),
+    /// Allow this network mode.
+    Network(NetworkMode),
+    /// Allow this syscall class.
+    Syscall(SyscallClass),
+    /// Lift this limit (`limits.<name>: unlimited`).
+    Limit(&'static str),
+}
+
+/// What a violation asks for: a widening, or why it cannot be learned.
+pub fn widening(v: &Violation) -> Result<Widening, String> {
+    match v.rule {
+        Rule::FsWrite => {
+            let path = between(&v.detail, &["write to ", "change of "], " outside")
+                .ok_or_else(|| format!("{}: no path in {:?}", v.rule, v.detail))?;
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or(path);
+            Ok(Widening::Write(dir))
+        }
+        Rule::FsHidden => between(&v.detail, &["read "], " (a hidden path")
+            .map(Widening::Unhide)
+            .ok_or_else(|| format!("{}: no path in {:?}", v.rule, v.detail)),
+        Rule::Network(NetworkMode::None) => Ok(Widening::Network(NetworkMode::Loopback)),
+        Rule::Network(NetworkMode::Loopback) => Ok(Widening::Network(NetworkMode::Host)),
+        Rule::Syscall(c) => Ok(Widening::Syscall(c)),
+        Rule::LimitsMemory => Ok(Widening::Limit("memory")),
+        Rule::LimitsPids => Ok(Widening::Limit("pids")),
+        Rule::LimitsOutput => Ok(Widening::Limit("output")),
+        Rule::LimitsDisk => Ok(Widening::Limit("disk")),
+        Rule::LimitsCpuTime => Ok(Widening::Limit("cpu_time")),
+        other => Err(format!("{other} is never learned ({})", v.detail)),
+    }
+}
+
+/// The path in `detail` after one of `starts` and before `end`.
+fn between(detail: &str, starts: &[&str], end: &str) -> Option<PathBuf> {
+    starts.iter().find_map(|s| {
+        let from = detail.find(s)? + s.len();
+        let rest = &detail[from..];
+        let to = rest.find(end)?;
+        let p = PathBuf::from(&rest[..to]);
+        p.is_absolute().then_some(p)
+    })
+}
+
+/// Apply `w` to `policy` for a task in `workdir` (the user's `~` is
+/// `homes[0]`): the explanation for the learned file, or why it cannot be
+/// applied. A write below a read-only workdir makes the workdir writable, and
+/// one below `/tmp` without a `/tmp` gives the task a private one — never the
+/// host's.
+pub fn apply(policy: &mut Policy, w: &Widening, homes: &[PathBuf], workdir: &Path) -> Result<String, String> {
+    let fs = &mut policy.filesystem;
+    match w {
+        Widening::Write(dir) if dir.starts_with(workdir) && fs.workdir == WorkdirAccess::ReadOnly => {
+            fs.workdir = WorkdirAccess::ReadWrite;
+            Ok("filesystem.workdir: read_write".to_string())
+        }
+        Widening::Write(dir) if dir.starts_with("/tmp") && fs.tmp == TmpMode::None => {
+            fs.tmp = TmpMode::Private;
+            Ok("filesystem.tmp: private (a private /tmp, never the host's)".to_string())
+        }
+        Widening::Write(dir) => {
+            if let Some(why) = crate::policy::load::host_exposing_write_root(dir, homes) {
+                return Err(format!("a write below {} cannot be allowed: it {why}", dir.display()));
+            }
+            let text = dir.to_string_lossy().into_owned();
+            if !fs.read_write.contains(&text) {
+                fs.read_write.push(text);
+            }
+            Ok(format!("filesystem.read_write += {}", dir.display()))
+        }
+        Widening::Unhide(path) => {
+            let home = homes.first().cloned().unwrap_or_else(|| PathBuf::from("/root"));
+            let before = fs.hidden.len();
+            fs.hidden.retain(|h| !path.starts_with(crate::policy::load::expand_home(h, &home)));
+            if fs.hidden.len() < before {
+                return Ok(format!("filesystem.hidden -= the entry covering {}", path.display()));
+            }
+            // Hidden because other users cannot read it: exposed only by naming it.
+            let text = path.to_string_lossy().into_owned();
+            if !fs.read_only.contains(&text) {
+                fs.read_only.push(text);
+            }
+            Ok(format!(
+                "filesystem.read_only += {} (unreadable to other users, so hidden unless named)",
+                path.display()
+            ))
+        }
+        Widening::Network(mode) => {
+            policy.network.mode = *mode;
+            Ok(format!("network.mode: {}", mode.as_str()))
+        }
+        Widening::Syscall(c) => {
+            if !policy.syscalls.allow.contains(c) {
+                policy.syscalls.allow.push(*c);
+            }
+            Ok(format!("syscalls.allow += {}", c.as_str()))
+        }
+        Widening::Limit(name) => {
+            let l = &mut policy.limits;
+            match *name {
+                "memory" => l.memory = Limit::Unlimited,
+                "pids" => l.pids = Limit::Unlimited,
+                "output" => l.output = Limit::Unlimited,
+                "disk" => l.disk = Limit::Unlimited,
+                _ => l.cpu_time = Limit::Unlimited,
+            }
+            Ok(format!("limits.{name}: unlimited"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(rule: &str, detail: &str) -> Violation {
+        Violation::now(Rule::parse(rule).unwrap(), detail.to_string())
+    }
+
+    #[test]
+    fn the_details_the_supervisor_writes_name_their_paths() {
+        // The shapes of jail::decide's and jail::supervisor's details.
+        let w = v("fs.write", "openat: write to /srv/out/app outside the writable roots");
+        assert_eq!(widening(&w), Ok(Widening::Write("/srv/out".into())));
+        let w = v("fs.write", "fchmod: change of /srv/out/app outside the writable roots");
+        assert_eq!(widening(&w), Ok(Widening::Write("/srv/out".into())));
+        let h = v("fs.hidden", "read /etc/ssl/private/k.pem (a hidden path; the task saw an empty decoy)");
+        assert_eq!(widening(&h), Ok(Widening::Unhide("/etc/ssl/private/k.pem".into())));
+        assert_eq!(widening(&v("network.none", "connect")), Ok(Widening::Network(NetworkMode::Loopback)));
+        assert!(
+            widening(&v("fs.protected", "openat: write to /w/.git/hooks/x, a protected path (/w/.git/hooks)")).is_err()
+        );
+        assert!(widening(&v("fs.setuid", "chmod 4755")).is_err());
+    }
+
+    #[test]
+    fn a_widening_never_grants_what_a_file_could_not() {
+        let (mut p, _) = crate::policy::load_policy("default").unwrap();
+        let homes = vec![PathBuf::from("/home/u")];
+        let w = Path::new("/w");
+        assert!(apply(&mut p, &Widening::Write("/etc".into()), &homes, w).is_err());
+        assert!(apply(&mut p, &Widening::Write("/home/u/.ssh".into()), &homes, w).is_err());
+        assert!(apply(&mut p, &Widening::Write("/home/u".into()), &homes, w).is_err());
+        assert!(apply(&mut p, &Widening::Write("/srv/out".into()), &homes, w).is_ok());
+        assert!(p.filesystem.read_write.contains(&"/srv/out".to_string()));
+        // strict: no /tmp and a read-only workdir.
+        let (mut s, _) = crate::policy::load_policy("strict").unwrap();
+        apply(&mut s, &Widening::Write("/tmp".into()), &homes, w).unwrap();
+        assert_eq!(s.filesystem.tmp, TmpMode::Private);
+        assert!(!s.filesystem.read_write.iter().any(|r| r == "/tmp"), "never the host's /tmp");
+    }
+}
