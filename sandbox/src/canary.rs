@@ -5,7 +5,7 @@
 //! Guarantees:
 //! - [`Canaries::generate`] draws every value from the operating system's
 //!   random source (a failure is an error, never a weaker value); two tasks
-//!   never share a value but by chance (≥ 206 random bits each).
+//!   never share a value but by chance (≥ 200 random bits each).
 //! - A canary variable is planted only under a name the policy neither passes
 //!   through nor sets ([`Canaries::generate`]), so a variable the task was
 //!   meant to see is never replaced.
