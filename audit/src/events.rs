@@ -13,6 +13,20 @@ pub fn task_started(task: &str, argv: &[String], policy_hash: &str, backend: &st
     json!({"task": task, "argv": argv, "policy_hash": policy_hash, "backend": backend, "controls": controls})
 }
 
+/// Add the canary secrets planted for a task to its `task_started` body:
+/// `canaries: [{source, sha256}]`, the SHA-256 of each value (never the
+/// value). Nothing is added when none were planted.
+pub fn with_canaries(mut body: Value, digests: &[(String, String)]) -> Value {
+    if digests.is_empty() {
+        return body;
+    }
+    let list: Vec<Value> = digests.iter().map(|(source, sha)| json!({"source": source, "sha256": sha})).collect();
+    if let Some(o) = body.as_object_mut() {
+        o.insert("canaries".into(), list.into());
+    }
+    body
+}
+
 /// Body of [`super::Kind::Violation`]: the rule that fired and what happened.
 pub fn violation(task: &str, rule: &str, detail: &str) -> Value {
     json!({"task": task, "rule": rule, "detail": detail})

@@ -83,6 +83,22 @@ pub struct Policy {
     /// What the task's report carries beyond the verdict.
     #[serde(default, skip_serializing_if = "ReportOptions::is_default")]
     pub report: ReportOptions,
+    /// `true` (default): the jail plants canary secrets for each task — fake
+    /// cloud credentials in `~/.aws/credentials`, a fake SSH key
+    /// `~/.ssh/id_ed25519`, fake tokens in well-known variables the policy
+    /// neither passes nor sets (`AWS_SECRET_ACCESS_KEY`, `GITHUB_TOKEN`,
+    /// `NPM_TOKEN`) — unique per task; reading one is `canary.read`, and one
+    /// in the task's output or in a payload it sends is `canary.leak`.
+    /// `false`: none are planted (a task that needs those paths or prints its
+    /// whole environment). Left out of the canonical JSON while `true`, so
+    /// that policies written before it keep their hash. The container
+    /// backends plant none (docs/policies.md).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub canaries: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// What the task's report carries beyond the verdict. Left out of the
@@ -137,6 +153,7 @@ impl Default for Policy {
             container: ContainerOptions::default(),
             security: None,
             report: ReportOptions::default(),
+            canaries: true,
         }
     }
 }

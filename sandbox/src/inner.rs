@@ -239,6 +239,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
         in_use: Vec::new(),
         observe: true,
         tty: false,
+        // The in-container supervisor plants none (docs/policies.md).
+        canaries: None,
     };
     let backend = crate::jail::Jail;
     let (report, exit) = match backend.run(&task) {

@@ -5,6 +5,7 @@
 //! - [`container`]: Docker and Podman containers through the engine API,
 //!   hardened, with the same supervisor running inside.
 //! - [`sys`]: the syscall layer, the only place with `unsafe`.
+//! - [`canary`]: canary secrets planted per task, and finding them again.
 //! - [`cgroup`]: per-task memory/pids cgroups and their event counters.
 //! - [`changes`]: what a task changed in its workspace (the report's diff).
 //! - [`probe`]: what this host can enforce.
@@ -33,6 +34,7 @@ macro_rules! say {
     }};
 }
 
+pub mod canary;
 pub mod cgroup;
 pub mod changes;
 #[cfg(feature = "container")]
@@ -86,6 +88,9 @@ pub struct TaskSpec {
     pub observe: bool,
     /// Give the task a pseudo-terminal of its own (`exec --tty`; jail only).
     pub tty: bool,
+    /// Canary secrets to plant (the jail; `None`: the policy turned them off,
+    /// or a backend that plants none).
+    pub canaries: Option<canary::Canaries>,
 }
 
 /// Why a task could not be run. All of these exit 1: nothing ran.

@@ -277,6 +277,9 @@ pub fn opt_outs(p: &Policy, backend: SandboxMode, observed: Observed) -> Vec<Str
             if p.jail.namespaces == NamespaceMode::Off {
                 v.push("jail.namespaces: off".into());
             }
+            if !p.canaries {
+                v.push("canaries: off".into());
+            }
         }
         SandboxMode::Docker | SandboxMode::Podman => {
             if p.container.supervisor == SupervisorMode::Off {
@@ -359,6 +362,7 @@ mod tests {
             in_use: Vec::new(),
             observe: true,
             tty: false,
+            canaries: None,
         }
     }
 

@@ -25,6 +25,10 @@ pub enum Rule {
     /// `fs.protected`: a change to a protected path inside the writable
     /// workspace (git hooks and config, CI workflows).
     FsProtected,
+    /// `canary.read`: reading a canary secret planted for the task.
+    CanaryRead,
+    /// `canary.leak`: a canary secret in the task's output or in a payload it sent.
+    CanaryLeak,
     /// `network.<mode>`: network access beyond the policy's mode.
     Network(NetworkMode),
     /// `network.abstract_unix`: a connection to an abstract unix socket.
@@ -65,6 +69,8 @@ impl Rule {
             Rule::FsSetuid,
             Rule::FsUnresolvablePath,
             Rule::FsProtected,
+            Rule::CanaryRead,
+            Rule::CanaryLeak,
         ];
         v.extend(NETWORK_MODES.map(Rule::Network));
         v.extend([Rule::NetworkAbstractUnix, Rule::NetworkUnixSocket, Rule::ExecSetuid]);
@@ -93,6 +99,8 @@ impl Rule {
             | Rule::FsSetuid
             | Rule::FsUnresolvablePath
             | Rule::FsProtected
+            | Rule::CanaryRead
+            | Rule::CanaryLeak
             | Rule::Network(_)
             | Rule::NetworkAbstractUnix
             | Rule::NetworkUnixSocket
@@ -114,6 +122,10 @@ impl Rule {
             Rule::FsUnresolvablePath => "A path argument the supervisor could not resolve (denied, fail closed)".into(),
             Rule::FsProtected => {
                 "A change to a protected path in the writable workspace (git hooks and config, CI workflows)".into()
+            }
+            Rule::CanaryRead => "A read of a canary secret (a fake credential planted for the task)".into(),
+            Rule::CanaryLeak => {
+                "A canary secret in the task's output or in a network payload it sent (replaced, not sent)".into()
             }
             Rule::Network(NetworkMode::None) => "Network access under a policy that allows none".into(),
             Rule::Network(NetworkMode::Loopback) => {
@@ -148,6 +160,8 @@ impl Rule {
             "fs.setuid" => Rule::FsSetuid,
             "fs.unresolvable_path" => Rule::FsUnresolvablePath,
             "fs.protected" => Rule::FsProtected,
+            "canary.read" => Rule::CanaryRead,
+            "canary.leak" => Rule::CanaryLeak,
             "network.abstract_unix" => Rule::NetworkAbstractUnix,
             "network.unix_socket" => Rule::NetworkUnixSocket,
             "exec.setuid" => Rule::ExecSetuid,
@@ -180,6 +194,8 @@ impl fmt::Display for Rule {
             Rule::FsSetuid => "fs.setuid",
             Rule::FsUnresolvablePath => "fs.unresolvable_path",
             Rule::FsProtected => "fs.protected",
+            Rule::CanaryRead => "canary.read",
+            Rule::CanaryLeak => "canary.leak",
             Rule::Network(m) => return write!(f, "network.{}", m.as_str()),
             Rule::NetworkAbstractUnix => "network.abstract_unix",
             Rule::NetworkUnixSocket => "network.unix_socket",

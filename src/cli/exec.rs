@@ -211,7 +211,7 @@ pub fn run(args: ExecArgs) -> Exit {
         return super::config_error(e);
     }
     let key_path = audit::default_key_path();
-    let task = TaskSpec {
+    let mut task = TaskSpec {
         name,
         argv: args.command.clone(),
         workdir,
@@ -228,6 +228,7 @@ pub fn run(args: ExecArgs) -> Exit {
         in_use: policy_file(&args.policy).into_iter().collect(),
         observe: !args.bench_unobserved,
         tty: args.tty,
+        canaries: None,
     };
     // A one-off flag never names orchestra's own files: the grant would not
     // apply (they stay hidden) and the report would claim it did.
@@ -258,6 +259,13 @@ pub fn run(args: ExecArgs) -> Exit {
         Err(e) => return super::config_error(e),
     };
     tracing::debug!(mono_us = mono_us(), "exec: audit log open");
+    // Canary secrets, fresh for this task (the jail only; docs/policies.md).
+    if task.policy.canaries && task.policy.backend() == SandboxMode::Jail {
+        match crate::sandbox::canary::Canaries::generate(&task.policy) {
+            Ok(c) => task.canaries = Some(c),
+            Err(e) => return super::config_error(e),
+        }
+    }
     let started = audit::events::task_started(
         &task.name,
         &task.argv,
@@ -265,6 +273,9 @@ pub fn run(args: ExecArgs) -> Exit {
         backend.name(),
         &requested_controls(&task),
     );
+    // Only the values' SHA-256 digests are recorded, never the values.
+    let digests = task.canaries.as_ref().map(|c| c.digests()).unwrap_or_default();
+    let started = audit::events::with_canaries(started, &digests);
     let run_id = args.run_id.as_deref();
     if let Err(e) = log.append(audit::Kind::TaskStarted, tag(started, run_id)) {
         return super::config_error(format!("audit log {}: {e}", audit_dir.display()));

@@ -9,6 +9,7 @@ mod harness;
 mod audit_cli;
 mod audit_tamper;
 mod audit_vectors;
+mod canaries;
 mod ci_outputs;
 mod conformance;
 mod container_engine;

@@ -115,7 +115,19 @@ pub struct Reporter {
 impl Reporter {
     /// Send one event (best effort: the host side may already be gone).
     pub fn send(&mut self, ev: &Event) {
-        let _ = self.sock.write_all(ev.to_line().as_bytes());
+        // write(2), not std's send(2): the task reports its setup after its
+        // seccomp filters are in place, where every sendto is watched when
+        // canaries are planted, and nobody holds the listener yet.
+        let line = ev.to_line();
+        let mut rest = line.as_bytes();
+        while !rest.is_empty() {
+            match nix::unistd::write(&self.sock, rest) {
+                Ok(0) => break,
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
     }
     fn read_line(&mut self, what: &'static str) -> Result<String, SetupError> {
         let mut line = String::new();

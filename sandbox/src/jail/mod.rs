@@ -7,7 +7,9 @@
 //! by the empty network namespace (here) plus socket-family rules in
 //! [`seccomp`] and TCP rules in [`landlock_rules`]; syscalls in [`seccomp`];
 //! what is judged in [`decide`] (each notification) and observed by
-//! [`supervisor`]; limits in `sandbox::cgroup` and rlimits in [`init`].
+//! [`supervisor`]; limits in `sandbox::cgroup` and rlimits in [`init`];
+//! canary secrets planted by [`plant`], found in sent payloads by
+//! [`payload`] and in the task's output here (`sandbox::canary::Scrubber`).
 
 pub mod attrs;
 pub mod decide;
@@ -15,7 +17,9 @@ pub mod disk;
 pub mod init;
 pub mod landlock_rules;
 pub mod memory;
+pub mod payload;
 pub mod plan;
+pub mod plant;
 pub mod protect;
 pub mod protocol;
 pub mod resolve;
@@ -23,6 +27,7 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod supervisor;
 
+use super::canary::Scrubber;
 use super::cgroup::TaskCgroup;
 use super::outcome::{self, CpuEvidence, Observed, Oom, Outcome, Signals, TimeoutKind};
 use super::relay::LineGuard;
@@ -170,6 +175,10 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     plan.observe = task.observe;
     plan.tty = task.tty;
     plan.task_host_ids = if plan.namespaces { checkout_owner(&task.workdir) } else { None };
+    let planted = match &task.canaries {
+        Some(c) => plant::plant(&mut plan, c, &facts.home),
+        None => Vec::new(),
+    };
 
     let mut run = Run {
         enforced: Vec::new(),
@@ -184,6 +193,15 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     };
     if support.memory || support.pids {
         run.enforced.push(Control { control: "cgroup".into(), detail: cg.describe() });
+    }
+    if !planted.is_empty() {
+        run.enforced.push(Control {
+            control: "canaries".into(),
+            detail: format!(
+                "planted {} (values unique to this task, SHA-256 in the audit log); a read is canary.read, a value in the output (replaced by [canary]) or in a sendto/sendmsg payload (not sent) is canary.leak",
+                planted.join(", ")
+            ),
+        });
     }
     let r = &plan.rlimits;
     run.enforced.push(Control {
@@ -308,7 +326,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         }
         None => ([Some(File::from(OwnedFd::from(out_r))), Some(File::from(OwnedFd::from(err_r)))], None),
     };
-    event_loop(task, &child, &sigfd, &mut ctrl, outputs, input, &mut run, start);
+    event_loop(task, &plan.canaries, &child, &sigfd, &mut ctrl, outputs, input, &mut run, start);
     drop(terminal);
     // Our verdict line follows; it must not be glued to the task's last words.
     crate::relay::end_task_lines(run.mid_line);
@@ -388,6 +406,8 @@ fn children_max_rss() -> Option<u64> {
 #[allow(clippy::too_many_arguments)]
 fn event_loop(
     task: &TaskSpec,
+    // The canary values planted: replaced in the output, each a violation.
+    canaries: &[crate::canary::Token],
     child: &sys::Spawned,
     sigfd: &SignalFd,
     ctrl: &mut UnixStream,
@@ -414,6 +434,10 @@ fn event_loop(
     let mut stderr = std::io::stderr();
     // Task lines that start like ours are marked (sandbox::relay).
     let mut guards = [LineGuard::default(), LineGuard::default()];
+    let mut scrubbers = [Scrubber::new(canaries), Scrubber::new(canaries)];
+    let mut scrubbed: Vec<u8> = Vec::with_capacity(buf.len() + 64);
+    // Each canary is reported once per stream.
+    let mut leaked: Vec<(usize, String)> = Vec::new();
     let mut relayed: Vec<u8> = Vec::with_capacity(buf.len() + 64);
     loop {
         if !child_alive && outputs.iter().all(Option::is_none) && !ctrl_open {
@@ -485,6 +509,9 @@ fn event_loop(
                 Ok(0) | Err(_) => {
                     outputs[i] = None;
                     relayed.clear();
+                    scrubbed.clear();
+                    scrubbers[i].finish(&mut scrubbed);
+                    guards[i].feed(&scrubbed, &mut relayed);
                     guards[i].finish(&mut relayed);
                     let _ = if i == 0 { stdout.write_all(&relayed) } else { stderr.write_all(&relayed) };
                 }
@@ -496,7 +523,26 @@ fn event_loop(
                     };
                     run.output_bytes += n as u64;
                     relayed.clear();
-                    guards[i].feed(&buf[..allowed], &mut relayed);
+                    scrubbed.clear();
+                    let found = scrubbers[i].feed(&buf[..allowed], &mut scrubbed);
+                    guards[i].feed(&scrubbed, &mut relayed);
+                    for source in found {
+                        if leaked.contains(&(i, source.clone())) {
+                            continue;
+                        }
+                        let stream = if i == 0 { "stdout" } else { "stderr" };
+                        run.violation(
+                            Rule::CanaryLeak,
+                            format!(
+                                "the task wrote the canary planted as {source} to its {stream} (replaced by [canary])"
+                            ),
+                        );
+                        leaked.push((i, source));
+                        if policy.on_violation == crate::policy::OnViolation::Kill && !killed {
+                            killed = true;
+                            let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+                        }
+                    }
                     if let Some(&last) = buf[..allowed].last() {
                         run.mid_line[i] = last != b'\n';
                     }
@@ -552,13 +598,16 @@ fn event_loop(
             drain_deadline = Some(Instant::now() + Duration::from_secs(2));
         }
     }
-    // Whatever a guard still holds (a stream cut off by the drain deadline).
-    relayed.clear();
-    guards[0].finish(&mut relayed);
-    let _ = stdout.write_all(&relayed).and_then(|_| stdout.flush());
-    relayed.clear();
-    guards[1].finish(&mut relayed);
-    let _ = stderr.write_all(&relayed);
+    // Whatever a scrubber or guard still holds (a stream cut off by the drain deadline).
+    for (i, (scrubber, guard)) in scrubbers.iter_mut().zip(guards.iter_mut()).enumerate() {
+        relayed.clear();
+        scrubbed.clear();
+        scrubber.finish(&mut scrubbed);
+        guard.feed(&scrubbed, &mut relayed);
+        guard.finish(&mut relayed);
+        let _ =
+            if i == 0 { stdout.write_all(&relayed).and_then(|_| stdout.flush()) } else { stderr.write_all(&relayed) };
+    }
 }
 
 fn handle_event(line: &[u8], run: &mut Run) {

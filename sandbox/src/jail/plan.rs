@@ -81,6 +81,11 @@ pub struct Decoy {
     /// holds nothing to steal, and a recursive read of the workspace is no attack.
     #[serde(default = "watched_default")]
     pub watched: bool,
+    /// A canary file's content (a file decoy only): the decoy holds it instead
+    /// of nothing, and reading it is `canary.read` rather than `fs.hidden`
+    /// ([`super::plant`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<String>,
 }
 
 fn watched_default() -> bool {
@@ -186,6 +191,10 @@ pub struct JailPlan {
     /// exist are also bound read-only when the jail has a mount namespace.
     #[serde(default)]
     pub protected: Vec<PathBuf>,
+    /// The canary values planted for this task ([`super::plant`]): a payload
+    /// the task sends with one of them is `canary.leak`, and not sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub canaries: Vec<crate::canary::Token>,
 }
 
 /// Facts about the host and the invocation that the plan depends on.
@@ -344,11 +353,13 @@ pub fn compile(
         match host_view.kind(&path) {
             Some(HostEntry::Dir) if secret => {
                 let entries = host_view.files_below(&path);
-                decoys.push(Decoy { path, entries, is_dir: true, watched: true })
+                decoys.push(Decoy { path, entries, is_dir: true, watched: true, canary: None })
             }
-            Some(HostEntry::Dir) => decoys.push(Decoy { path, entries: Vec::new(), is_dir: true, watched: false }),
+            Some(HostEntry::Dir) => {
+                decoys.push(Decoy { path, entries: Vec::new(), is_dir: true, watched: false, canary: None })
+            }
             Some(HostEntry::File) | Some(HostEntry::Symlink(_)) => {
-                decoys.push(Decoy { path, entries: Vec::new(), is_dir: false, watched: true })
+                decoys.push(Decoy { path, entries: Vec::new(), is_dir: false, watched: true, canary: None })
             }
             // Absent now, but inside a copy-on-write cache the host's file could
             // appear during the task (`cargo login` writing credentials.toml) and
@@ -356,7 +367,7 @@ pub fn compile(
             None if secret
                 && mounts.iter().any(|m| matches!(m, Mount::Overlay { dst, .. } if path.starts_with(dst))) =>
             {
-                decoys.push(Decoy { path, entries: Vec::new(), is_dir: false, watched: true })
+                decoys.push(Decoy { path, entries: Vec::new(), is_dir: false, watched: true, canary: None })
             }
             None => {}
         }
@@ -410,6 +421,7 @@ pub fn compile(
         tty: false,
         task_host_ids: None,
         protected,
+        canaries: Vec::new(),
     })
 }
 

@@ -314,59 +314,75 @@ fn make_decoys(decoys: &[Decoy], newroot: &Path) -> io::Result<(Vec<PathBuf>, Ve
     let mut watched = Vec::new();
     let mut covered = Vec::new();
     for (i, d) in decoys.iter().enumerate() {
-        let src = store.join(i.to_string());
-        let dst = newroot.join(rel(&d.path));
-        let occupied = fs::symlink_metadata(&dst).ok();
-        if occupied.as_ref().is_some_and(|m| m.is_dir() != d.is_dir) {
-            continue; // nothing of that kind to hide there
+        match make_decoy(i, d, store, newroot, &mut watched) {
+            Ok(true) => covered.push(d.path.clone()),
+            Ok(false) => {}
+            // A canary is bait, not a control: one that cannot be placed (its
+            // parent on the host is a file) is left out, and gets no grant.
+            Err(_) if d.canary.is_some() => {}
+            Err(e) => return Err(e),
         }
-        // A path gone since the plan, below a read-only mount, has nothing left
-        // to hide: it is skipped (and gets no grant).
-        // (`ctx` keeps the error's kind, not its raw number.)
-        let vanished = |e: &io::Error| {
-            occupied.is_none()
-                && (e.kind() == io::ErrorKind::ReadOnlyFilesystem || e.raw_os_error() == Some(libc::EROFS))
-        };
-        if d.is_dir {
-            ensure_dir(&src)?;
-            for e in &d.entries {
-                decoy_file(&src.join(e))?;
-            }
-            match ensure_dir(&dst) {
-                Err(e) if vanished(&e) => continue,
-                r => r?,
-            }
-            if d.watched {
-                watched.extend(d.entries.iter().map(|e| d.path.join(e)));
-            }
-        } else {
-            decoy_file(&src)?;
-            if occupied.is_none() {
-                match ensure_file(&dst) {
-                    Err(e) if vanished(&e) => continue,
-                    r => r?,
-                }
-            }
-            if d.watched {
-                watched.push(d.path.clone());
-            }
-        }
-        let none: Option<&str> = None;
-        nix_ctx(mount(Some(&src), &dst, none, MsFlags::MS_BIND | MsFlags::MS_REC, none), || {
-            format!("bind decoy over {}", d.path.display())
-        })?;
-        ctx(sys::mount_setattr(&dst, mount_attr::NOSUID | mount_attr::NODEV | mount_attr::NOEXEC, true), || {
-            format!("restrict decoy {}", d.path.display())
-        })?;
-        covered.push(d.path.clone());
     }
     Ok((watched, covered))
 }
 
-fn decoy_file(path: &Path) -> io::Result<()> {
+/// Place decoy number `i`; false when there is nothing to hide there.
+fn make_decoy(i: usize, d: &Decoy, store: &Path, newroot: &Path, watched: &mut Vec<PathBuf>) -> io::Result<bool> {
+    let src = store.join(i.to_string());
+    let dst = newroot.join(rel(&d.path));
+    let occupied = fs::symlink_metadata(&dst).ok();
+    if occupied.as_ref().is_some_and(|m| m.is_dir() != d.is_dir) {
+        return Ok(false); // nothing of that kind to hide there
+    }
+    // A path gone since the plan, below a read-only mount, has nothing left
+    // to hide: it is skipped (and gets no grant).
+    // (`ctx` keeps the error's kind, not its raw number.)
+    let vanished = |e: &io::Error| {
+        occupied.is_none() && (e.kind() == io::ErrorKind::ReadOnlyFilesystem || e.raw_os_error() == Some(libc::EROFS))
+    };
+    if d.is_dir {
+        ensure_dir(&src)?;
+        for e in &d.entries {
+            decoy_file(&src.join(e), None)?;
+        }
+        match ensure_dir(&dst) {
+            Err(e) if vanished(&e) => return Ok(false),
+            r => r?,
+        }
+    } else {
+        decoy_file(&src, d.canary.as_deref())?;
+        if occupied.is_none() {
+            match ensure_file(&dst) {
+                Err(e) if vanished(&e) => return Ok(false),
+                r => r?,
+            }
+        }
+    }
+    let none: Option<&str> = None;
+    nix_ctx(mount(Some(&src), &dst, none, MsFlags::MS_BIND | MsFlags::MS_REC, none), || {
+        format!("bind decoy over {}", d.path.display())
+    })?;
+    ctx(sys::mount_setattr(&dst, mount_attr::NOSUID | mount_attr::NODEV | mount_attr::NOEXEC, true), || {
+        format!("restrict decoy {}", d.path.display())
+    })?;
+    if d.watched && d.is_dir {
+        watched.extend(d.entries.iter().map(|e| d.path.join(e)));
+    } else if d.watched {
+        watched.push(d.path.clone());
+    }
+    Ok(true)
+}
+
+/// An empty decoy file, or a canary holding `content`, with the access time
+/// that tells a read ([`DECOY_ATIME_SECS`]).
+fn decoy_file(path: &Path, content: Option<&str>) -> io::Result<()> {
     ensure_file(path)?;
     let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(DECOY_ATIME_SECS);
     let f = ctx(fs::File::options().write(true).open(path), || format!("open decoy {}", path.display()))?;
+    if let Some(c) = content {
+        use std::io::Write;
+        ctx((&f).write_all(c.as_bytes()), || format!("write canary {}", path.display()))?;
+    }
     ctx(f.set_times(fs::FileTimes::new().set_accessed(old).set_modified(old)), || {
         format!("set decoy times {}", path.display())
     })

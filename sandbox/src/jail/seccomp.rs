@@ -784,10 +784,16 @@ fn rule(conds: Vec<Cond>) -> Result<SeccompRule, seccompiler::BackendError> {
 /// Without namespaces (`namespaces` false) `connect`/`sendto` are watched in
 /// every network mode: a pathname unix socket of the host (a mounted
 /// docker.sock) is judged by its path ([`Watch::Connect`]).
+///
+/// With `payloads` (canaries planted) every `sendto`, `sendmsg` and
+/// `sendmmsg` is watched, in every network mode, for its payload
+/// (`canary.leak`); `write` to a socket is not (BPF cannot tell a socket from
+/// a file, and every write would be notified).
 pub fn watch_rules(
     denied: &[SyscallClass],
     network: NetworkMode,
     namespaces: bool,
+    payloads: bool,
 ) -> Result<BTreeMap<i64, Vec<SeccompRule>>, seccompiler::BackendError> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let o_write = [libc::O_WRONLY, libc::O_RDWR, libc::O_CREAT, libc::O_TRUNC, libc::O_APPEND];
@@ -824,11 +830,12 @@ pub fn watch_rules(
             // from FIFOs and files (a write to inspect), see `refine`.
             Watch::Class(_) => vec![],
             Watch::Socket => socket_rules(network)?,
+            Watch::Connect if payloads && nr == libc::SYS_sendto => vec![],
             Watch::Connect if network == NetworkMode::Host && namespaces => continue,
             // sendto only with an explicit destination (arg 4): the connected case
             // was judged at connect().
             Watch::Connect if nr == libc::SYS_sendto => vec![rule(vec![c(4, Len::Qword, Op::Ne, 0)?])?],
-            Watch::SendMsg if network == NetworkMode::Host && namespaces => continue,
+            Watch::SendMsg if network == NetworkMode::Host && namespaces && !payloads => continue,
             Watch::Barrier => barrier_rules(nr)?,
             Watch::Connect | Watch::SendMsg | Watch::Exec | Watch::WriteFd(_) => vec![],
             Watch::Write(_) => {
@@ -946,7 +953,7 @@ pub fn build(plan: &JailPlan) -> Result<Vec<BpfProgram>, FilterError> {
         out.push(clone3_filter());
     }
     out.push(guard(plan.observe));
-    let mut rules = watch_rules(denied, network, plan.namespaces)?;
+    let mut rules = watch_rules(denied, network, plan.namespaces, !plan.canaries.is_empty())?;
     if !plan.observe {
         rules.retain(|nr, _| matches!(watch_of(*nr), Some(Watch::Class(_)) | Some(Watch::Socket)));
         let f = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)?;
@@ -1079,6 +1086,7 @@ mod tests {
             tty: false,
             task_host_ids: None,
             protected: vec![],
+            canaries: vec![],
         }
     }
 
@@ -1378,10 +1386,10 @@ mod tests {
 
     #[test]
     fn io_uring_and_ptrace_are_watched_when_denied() {
-        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::None, true).unwrap();
+        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::None, true, false).unwrap();
         assert!(rules.contains_key(&libc::SYS_io_uring_setup));
         assert!(rules.contains_key(&libc::SYS_ptrace));
-        let allowed = watch_rules(&[], NetworkMode::None, true).unwrap();
+        let allowed = watch_rules(&[], NetworkMode::None, true, false).unwrap();
         assert!(!allowed.contains_key(&libc::SYS_ptrace));
         assert!(allowed.contains_key(&libc::SYS_socket), "network rules do not depend on classes");
     }
@@ -1397,10 +1405,21 @@ mod tests {
 
     #[test]
     fn host_network_does_not_watch_connect_unless_namespace_less() {
-        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::Host, true).unwrap();
+        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::Host, true, false).unwrap();
         assert!(!rules.contains_key(&libc::SYS_connect));
         assert!(rules.contains_key(&libc::SYS_socket));
-        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::Host, false).unwrap();
+        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::Host, false, false).unwrap();
         assert!(rules.contains_key(&libc::SYS_connect), "a host docker.sock is judged by path");
+    }
+
+    #[test]
+    fn with_canaries_every_send_is_watched_for_its_payload() {
+        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::Host, true, true).unwrap();
+        assert!(!rules.contains_key(&libc::SYS_connect));
+        for nr in [libc::SYS_sendto, libc::SYS_sendmsg, libc::SYS_sendmmsg] {
+            assert_eq!(rules.get(&nr).map(Vec::len), Some(0), "{nr} notified unconditionally");
+        }
+        let rules = watch_rules(&SyscallClass::ALL, NetworkMode::Loopback, true, false).unwrap();
+        assert_eq!(rules.get(&libc::SYS_sendto).map(Vec::len), Some(1), "without canaries: only with an address");
     }
 }

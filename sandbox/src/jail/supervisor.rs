@@ -219,7 +219,8 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Report decoy files whose access time moved (they were read).
+    /// Report decoy files whose access time moved (they were read): `fs.hidden`,
+    /// or `canary.read` for a canary file.
     /// Returns true when the task must be killed.
     ///
     /// Each decoy is judged by its own inode. When the host replaces a hidden file
@@ -241,11 +242,16 @@ impl<'a> Supervisor<'a> {
             _ => false,
         });
         for path in &read {
-            self.report(
-                rep,
-                Rule::FsHidden,
-                format!("read {} (a hidden path; the task saw an empty decoy)", path.display()),
-            );
+            let canary = self.plan.decoys.iter().any(|d| d.path == *path && d.canary.is_some());
+            let (rule, detail) = if canary {
+                (
+                    Rule::CanaryRead,
+                    format!("read {} (a canary: a fake credential planted for this task)", path.display()),
+                )
+            } else {
+                (Rule::FsHidden, format!("read {} (a hidden path; the task saw an empty decoy)", path.display()))
+            };
+            self.report(rep, rule, detail);
         }
         !read.is_empty() && self.plan.kill_on_violation
     }
