@@ -10,7 +10,10 @@
 //!   target text, read with `readlinkat`. A FIFO, socket or device is reported
 //!   by its `lstat` alone. Files are hashed through `openat(O_NOFOLLOW |
 //!   O_NONBLOCK)` relative to their directory's descriptor and only when
-//!   `fstat` of the opened descriptor shows the same regular file the walk saw.
+//!   `fstat` of the opened descriptor shows the same regular file the walk saw;
+//!   that directory is opened again from the root's descriptor one component
+//!   at a time (`O_DIRECTORY | O_NOFOLLOW`, each on the root's filesystem), so
+//!   a directory swapped for a link since the walk is not hashed through.
 //! - **Only what changed is hashed**, and only what is listed: the first
 //!   [`Settings::max_listed`] changes in path order. A file over
 //!   [`Settings::hash_max_file`] bytes, or past the total of
@@ -23,6 +26,10 @@
 //!   ([`WorkspaceChanges::skipped`]). At most `max_listed` changes are listed;
 //!   the counts and byte totals always cover all of them, and
 //!   [`WorkspaceChanges::truncated`] says when the list is cut.
+//! - **Cost**: two metadata walks (each on up to [`Settings::threads`]
+//!   threads, by subtrees, with the same result as one thread), compared in
+//!   one pass in path order; nothing is allocated per entry but its place in
+//!   one listing.
 //! - A modification is any difference in kind, size, mtime, ctime, inode or
 //!   mode; a directory counts as modified only when its kind or mode changed
 //!   (its contents are compared entry by entry).
@@ -38,11 +45,12 @@ pub mod walk;
 mod hash;
 
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use walk::{Bounds, Entry, Visitor, WalkError};
+use walk::{Bounds, Listing, WalkError};
 
 /// Changes listed in a report, at most.
 pub const MAX_LISTED: usize = 1000;
@@ -267,17 +275,22 @@ pub struct Settings {
     pub hash_max_file: u64,
     /// Bytes hashed in all, at most.
     pub hash_max_total: u64,
+    /// Threads each walk may use (its subtrees are shared among them; the
+    /// result is the same with any number).
+    pub threads: usize,
 }
 
 impl Default for Settings {
     /// 500,000 entries, 256 levels and 10 s per walk; 1000 changes listed;
-    /// files up to 64 MiB hashed, 256 MiB in all.
+    /// files up to 64 MiB hashed, 256 MiB in all; as many threads as there
+    /// are CPUs, up to 4.
     fn default() -> Settings {
         Settings {
             bounds: Bounds { max_entries: 500_000, max_depth: 256, budget: Duration::from_secs(10) },
             max_listed: MAX_LISTED,
             hash_max_file: 64 << 20,
             hash_max_total: 256 << 20,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
 }
@@ -309,91 +322,106 @@ pub struct Snapshot {
     root: PathBuf,
     exclude: HashSet<PathBuf>,
     settings: Settings,
-    entries: HashMap<Vec<u8>, Meta>,
-    unreadable: Vec<PathBuf>,
+    listing: Listing,
     took: Duration,
-}
-
-struct Before<'a> {
-    entries: &'a mut HashMap<Vec<u8>, Meta>,
-    unreadable: &'a mut Vec<PathBuf>,
-}
-
-impl Visitor for Before<'_> {
-    fn entry(&mut self, e: Entry<'_>) {
-        self.entries.insert(e.rel.as_os_str().as_bytes().to_vec(), e.meta);
-    }
-    fn unreadable(&mut self, rel: &Path) {
-        self.unreadable.push(rel.to_path_buf());
-    }
 }
 
 impl Snapshot {
     /// Walk `root` (leaving out `exclude`) within `settings`' bounds.
     pub fn take(root: &Path, exclude: HashSet<PathBuf>, settings: Settings) -> Result<Snapshot, ChangesError> {
         let t = Instant::now();
-        let mut entries = HashMap::new();
-        let mut unreadable = Vec::new();
-        walk::walk(root, &exclude, settings.bounds, &mut Before { entries: &mut entries, unreadable: &mut unreadable })
-            .map_err(ChangesError::Before)?;
-        Ok(Snapshot { root: root.to_path_buf(), exclude, settings, entries, unreadable, took: t.elapsed() })
+        let walked = walk::walk(root, &exclude, settings.bounds, settings.threads).map_err(ChangesError::Before)?;
+        Ok(Snapshot { root: root.to_path_buf(), exclude, settings, listing: walked.listing, took: t.elapsed() })
     }
 
     /// Entries recorded.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.listing.len()
     }
 
     /// Whether nothing was recorded (an empty workspace).
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.listing.is_empty()
     }
 
     /// Walk the workspace again and report what changed (a walk bound crossed
     /// now makes the result skipped, with the reason).
-    pub fn compare(mut self) -> WorkspaceChanges {
+    ///
+    /// Both listings are in walk order, so they are compared in one pass, in
+    /// path order; then the first `max_listed` changes are described (hashed,
+    /// links read) through directory descriptors opened again from the root,
+    /// component by component, never following a link.
+    pub fn compare(self) -> WorkspaceChanges {
         let t = Instant::now();
         let s = self.settings;
-        let mut after = After {
-            before: &mut self.entries,
-            listed: Vec::new(),
-            added: Tally::default(),
-            modified: Tally::default(),
-            max_listed: s.max_listed,
-            hash_left: s.hash_max_total,
-            hash_max_file: s.hash_max_file,
-            unreadable: Vec::new(),
-        };
-        let walked = match walk::walk(&self.root, &self.exclude, s.bounds, &mut after) {
-            Ok(n) => n,
+        let walked = match walk::walk(&self.root, &self.exclude, s.bounds, s.threads) {
+            Ok(w) => w,
             Err(e) => return WorkspaceChanges::skipped(format!("after the task: {e}"), self.took + t.elapsed()),
         };
-        let (listed, added, modified, mut unreadable) = (after.listed, after.added, after.modified, after.unreadable);
+        let (before, after) = (&self.listing, &walked.listing);
         // Unreadable after: what it held is unknown (not deleted). Unreadable
         // before and readable after: its contents show as added, which they
         // are as far as can be told; it is listed all the same.
-        let unreadable_after = unreadable.clone();
-        unreadable.extend(self.unreadable);
-        unreadable.sort();
-        unreadable.dedup();
-        let mut deleted = Tally::default();
-        let mut gone: Vec<(PathBuf, Meta)> = self
-            .entries
-            .into_iter()
-            .map(|(p, m)| (PathBuf::from(std::ffi::OsString::from_vec(p)), m))
-            .filter(|(p, _)| !unreadable_after.iter().any(|u| p.starts_with(u) && p != u))
-            .inspect(|(_, m)| {
-                deleted.entries += 1;
-                if m.kind == EntryKind::File {
-                    deleted.bytes += m.size;
+        let hidden = |p: &[u8]| after.unreadable().iter().any(|u| below(p, u));
+        let (mut added, mut modified, mut deleted) = (Tally::default(), Tally::default(), Tally::default());
+        let mut listed: Vec<Found> = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        loop {
+            let step = match (after.get(i), before.get(j)) {
+                (Some((pa, _)), Some((pb, _))) => walk::path_cmp(pa, pb),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => break,
+            };
+            let found = match step {
+                std::cmp::Ordering::Less => {
+                    i += 1;
+                    Some(Found::New(i - 1, ChangeKind::Added, None))
                 }
+                std::cmp::Ordering::Equal => {
+                    let (old, new) = (before.get(j).map(|b| b.1), after.get(i).map(|a| a.1));
+                    (i, j) = (i + 1, j + 1);
+                    match (old, new) {
+                        (Some(o), Some(n)) if differs(&o, &n) => Some(Found::New(i - 1, ChangeKind::Modified, Some(o))),
+                        _ => None,
+                    }
+                }
+                std::cmp::Ordering::Greater => {
+                    j += 1;
+                    before.get(j - 1).filter(|(p, _)| !hidden(p)).map(|_| Found::Gone(j - 1))
+                }
+            };
+            let Some(found) = found else { continue };
+            let (tally, meta) = match found {
+                Found::New(k, c, _) => {
+                    (if c == ChangeKind::Added { &mut added } else { &mut modified }, after.get(k).map(|a| a.1))
+                }
+                Found::Gone(k) => (&mut deleted, before.get(k).map(|b| b.1)),
+            };
+            tally.entries += 1;
+            if let Some(m) = meta.filter(|m| m.kind == EntryKind::File) {
+                tally.bytes += m.size;
+            }
+            if listed.len() < s.max_listed {
+                listed.push(found);
+            }
+        }
+        let mut describe = Describe {
+            dirs: Reopen { root: walked.root.as_fd(), dev: walked.dev, open: Vec::new() },
+            hash_left: s.hash_max_total,
+            hash_max_file: s.hash_max_file,
+        };
+        let entries: Vec<Change> = listed
+            .into_iter()
+            .filter_map(|f| match f {
+                Found::New(k, c, old) => after.get(k).map(|(p, m)| describe.change(p, m, c, old)),
+                Found::Gone(k) => before.get(k).map(|(p, m)| deleted_change(p, m)),
             })
             .collect();
-        gone.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        gone.truncate(s.max_listed);
-        let gone = gone.into_iter().map(|(p, m)| deleted_change(&p, m));
-        let mut entries = merge(listed, gone, s.max_listed);
-        entries.truncate(s.max_listed);
+        let mut unreadable: Vec<&[u8]> =
+            after.unreadable().iter().chain(before.unreadable()).map(|u| u.as_slice()).collect();
+        unreadable.sort_by(|a, b| walk::path_cmp(a, b));
+        unreadable.dedup();
         let total = added.entries + modified.entries + deleted.entries;
         WorkspaceChanges {
             skipped: None,
@@ -403,70 +431,67 @@ impl Snapshot {
             truncated: (entries.len() as u64) < total,
             entries,
             max_listed: s.max_listed,
-            unreadable: unreadable.iter().map(|p| text(p.as_os_str().as_encoded_bytes())).collect(),
-            walked,
+            unreadable: unreadable.into_iter().map(text).collect(),
+            walked: after.seen(),
             took_ms: millis(self.took + t.elapsed()),
         }
     }
 }
 
-/// Two lists sorted by path, merged (the first `max` only).
-fn merge(a: Vec<(PathBuf, Change)>, b: impl Iterator<Item = Change>, max: usize) -> Vec<Change> {
-    let b: Vec<Change> = b.collect();
-    let mut out = Vec::with_capacity(max.min(a.len() + b.len()));
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-    while out.len() < max {
-        let take_a = match (a.peek(), b.peek()) {
-            (Some((pa, _)), Some(cb)) => pa.as_path() <= Path::new(&cb.path),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let next = if take_a { a.next().map(|(_, c)| c) } else { b.next() };
-        out.extend(next);
-    }
-    out
+/// Whether `p` lies below the directory `dir` (every path lies below the root, `""`).
+fn below(p: &[u8], dir: &[u8]) -> bool {
+    dir.is_empty() && !p.is_empty() || p.len() > dir.len() && p.starts_with(dir) && p.get(dir.len()) == Some(&b'/')
 }
 
-struct After<'a> {
-    before: &'a mut HashMap<Vec<u8>, Meta>,
-    listed: Vec<(PathBuf, Change)>,
-    added: Tally,
-    modified: Tally,
-    max_listed: usize,
+/// A change found by the comparison, by its index in a listing.
+enum Found {
+    /// In the listing after the task: added or modified (with what it was).
+    New(usize, ChangeKind, Option<Meta>),
+    /// Only in the listing before.
+    Gone(usize),
+}
+
+/// The directories of the last entry described, open from the root (entries
+/// come in path order, so neighbours share them).
+struct Reopen<'a> {
+    root: BorrowedFd<'a>,
+    dev: u64,
+    open: Vec<(Vec<u8>, OwnedFd)>,
+}
+
+impl Reopen<'_> {
+    /// The directory `rel` (`""`: the root), opened one component at a time
+    /// with `O_NOFOLLOW | O_DIRECTORY`, each on the root's filesystem; `None`
+    /// when one is gone, replaced or unreadable.
+    fn dir(&mut self, rel: &[u8]) -> Option<BorrowedFd<'_>> {
+        let want: Vec<&[u8]> = if rel.is_empty() { Vec::new() } else { rel.split(|&b| b == b'/').collect() };
+        let same = self.open.iter().zip(&want).take_while(|((have, _), w)| have.as_slice() == **w).count();
+        self.open.truncate(same);
+        for name in want.get(same..).unwrap_or_default() {
+            let parent = self.open.last().map_or(self.root, |(_, fd)| fd.as_fd());
+            let c = CString::new(*name).ok()?;
+            let fd = nix::fcntl::openat(parent, c.as_c_str(), walk::dir_flags(), nix::sys::stat::Mode::empty()).ok()?;
+            let st = nix::sys::stat::fstat(&fd).ok()?;
+            if st.st_dev != self.dev || st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+                return None;
+            }
+            self.open.push((name.to_vec(), fd));
+        }
+        Some(self.open.last().map_or(self.root, |(_, fd)| fd.as_fd()))
+    }
+}
+
+/// Describes the listed changes, in path order (the hashing budget is spent in that order).
+struct Describe<'a> {
+    dirs: Reopen<'a>,
     hash_left: u64,
     hash_max_file: u64,
-    unreadable: Vec<PathBuf>,
 }
 
-impl Visitor for After<'_> {
-    fn entry(&mut self, e: Entry<'_>) {
-        let old = self.before.remove(e.rel.as_os_str().as_bytes());
-        let change = match old {
-            None => ChangeKind::Added,
-            Some(old) if differs(&old, &e.meta) => ChangeKind::Modified,
-            Some(_) => return,
-        };
-        let tally = if change == ChangeKind::Added { &mut self.added } else { &mut self.modified };
-        tally.entries += 1;
-        if e.meta.kind == EntryKind::File {
-            tally.bytes += e.meta.size;
-        }
-        if self.listed.len() < self.max_listed {
-            let c = self.describe(&e, change, old);
-            self.listed.push((e.rel.to_path_buf(), c));
-        }
-    }
-    fn unreadable(&mut self, rel: &Path) {
-        self.unreadable.push(rel.to_path_buf());
-    }
-}
-
-impl After<'_> {
-    fn describe(&mut self, e: &Entry<'_>, change: ChangeKind, old: Option<Meta>) -> Change {
-        let m = e.meta;
+impl Describe<'_> {
+    fn change(&mut self, rel: &[u8], m: Meta, change: ChangeKind, old: Option<Meta>) -> Change {
         let mut c = Change {
-            path: text(e.rel.as_os_str().as_encoded_bytes()),
+            path: text(rel),
             change,
             kind: m.kind,
             old_kind: old.filter(|o| o.kind != m.kind).map(|o| o.kind),
@@ -478,6 +503,11 @@ impl After<'_> {
             unhashed: None,
             target: None,
         };
+        let (parent, name) = match rel.iter().rposition(|&b| b == b'/') {
+            Some(k) => (rel.get(..k).unwrap_or_default(), rel.get(k + 1..).unwrap_or_default()),
+            None => (&[][..], rel),
+        };
+        let name = CString::new(name).ok();
         match m.kind {
             EntryKind::File if m.size > self.hash_max_file => {
                 c.unhashed = Some(format!("larger than {} bytes", self.hash_max_file));
@@ -485,18 +515,26 @@ impl After<'_> {
             EntryKind::File if m.size > self.hash_left => {
                 c.unhashed = Some("the hashing budget of this diff is used up".into());
             }
-            EntryKind::File => match hash::sha256_at(e.dir, e.name, &m, self.hash_max_file) {
-                Ok((hex, n)) => {
-                    self.hash_left = self.hash_left.saturating_sub(n);
-                    c.sha256 = Some(hex);
+            EntryKind::File => {
+                let max = self.hash_max_file;
+                let hashed = match (self.dirs.dir(parent), &name) {
+                    (Some(dir), Some(name)) => hash::sha256_at(dir, name, &m, max),
+                    _ => Err(hash::Unhashed::Replaced),
+                };
+                match hashed {
+                    Ok((hex, n)) => {
+                        self.hash_left = self.hash_left.saturating_sub(n);
+                        c.sha256 = Some(hex);
+                    }
+                    Err(why) => c.unhashed = Some(why.to_string()),
                 }
-                Err(why) => c.unhashed = Some(why.to_string()),
-            },
+            }
             EntryKind::Symlink => {
-                c.target = nix::fcntl::readlinkat(e.dir, e.name)
-                    .ok()
-                    .map(|t| text(t.as_encoded_bytes()))
-                    .or_else(|| Some("(unreadable)".into()));
+                let target = match (self.dirs.dir(parent), &name) {
+                    (Some(dir), Some(name)) => nix::fcntl::readlinkat(dir, name.as_c_str()).ok(),
+                    _ => None,
+                };
+                c.target = Some(target.map_or_else(|| "(unreadable)".into(), |t| text(t.as_encoded_bytes())));
             }
             EntryKind::Dir
             | EntryKind::Fifo
@@ -525,9 +563,9 @@ fn differs(old: &Meta, new: &Meta) -> bool {
     }
 }
 
-fn deleted_change(p: &Path, m: Meta) -> Change {
+fn deleted_change(p: &[u8], m: Meta) -> Change {
     Change {
-        path: text(p.as_os_str().as_encoded_bytes()),
+        path: text(p),
         change: ChangeKind::Deleted,
         kind: m.kind,
         old_kind: None,

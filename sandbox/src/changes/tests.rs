@@ -172,3 +172,140 @@ fn a_directory_swapped_for_a_link_during_the_walk_never_leads_outside() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     racer.join().unwrap();
 }
+
+/// A small deterministic generator (no `rand` in the tree).
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// A random tree below `r`: names chosen so that bytewise and path order
+/// differ (`a`, `a-b`, `a.b`, `a/…`), links, empty and deep directories.
+fn random_tree(r: &Path, g: &mut XorShift, dir: &Path, depth: usize) {
+    const NAMES: [&str; 8] = ["a", "a-b", "a.b", "ab", "b", "z", "\u{e9}", "0"];
+    for i in 0..2 + g.below(12) {
+        let name =
+            format!("{}{}", NAMES[g.below(8) as usize], if g.below(2) == 0 { String::new() } else { i.to_string() });
+        let p = dir.join(&name);
+        if p.symlink_metadata().is_ok() {
+            continue;
+        }
+        match g.below(10) {
+            0..=2 if depth < 5 => {
+                fs::create_dir(&p).unwrap();
+                random_tree(r, g, &p, depth + 1);
+            }
+            3 => symlink(r, &p).unwrap(),
+            _ => fs::write(&p, "x".repeat(g.below(5) as usize)).unwrap(),
+        }
+    }
+}
+
+fn listing_of(r: &Path, threads: usize) -> Vec<(Vec<u8>, Meta)> {
+    let w = walk::walk(r, &exclusions(r, &[]), Settings::default().bounds, threads).unwrap();
+    w.listing.iter().map(|(p, m)| (p.to_vec(), m)).collect()
+}
+
+#[test]
+fn a_parallel_walk_lists_what_a_sequential_one_does_in_path_order() {
+    use std::os::unix::ffi::OsStrExt;
+    for seed in 1..=12u64 {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        let mut g = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        random_tree(r, &mut g, r, 0);
+        if seed % 3 == 0 {
+            // A narrow top: one directory holding everything.
+            let all = tempfile::tempdir().unwrap();
+            fs::rename(r, all.path().join("only")).unwrap();
+            fs::create_dir(r).unwrap();
+            fs::rename(all.path().join("only"), r.join("only")).unwrap();
+        }
+        let one = listing_of(r, 1);
+        assert!(!one.is_empty());
+        let mut sorted: Vec<&[u8]> = one.iter().map(|(p, _)| p.as_slice()).collect();
+        sorted.sort_by(|a, b| Path::new(std::ffi::OsStr::from_bytes(a)).cmp(Path::new(std::ffi::OsStr::from_bytes(b))));
+        assert!(one.iter().map(|(p, _)| p.as_slice()).eq(sorted), "seed {seed}: not in path order");
+        for threads in [2, 3, 8] {
+            assert_eq!(listing_of(r, threads), one, "seed {seed}, {threads} threads");
+        }
+        // And the same diff, after the same changes, whatever the threads.
+        let take =
+            |threads| Snapshot::take(r, exclusions(r, &[]), Settings { threads, ..Settings::default() }).unwrap();
+        let (s1, s2) = (take(1), take(2));
+        let mut files: Vec<_> = one.iter().filter(|(_, m)| m.kind == EntryKind::File).collect();
+        files.truncate(5);
+        for (p, _) in &files {
+            fs::write(r.join(std::ffi::OsStr::from_bytes(p)), "changed").unwrap();
+        }
+        fs::create_dir_all(r.join("new/deeper")).unwrap();
+        fs::write(r.join("new/deeper/f"), "abc").unwrap();
+        let (c1, c2) = (s1.compare(), s2.compare());
+        assert_eq!(c1.skipped, None);
+        assert_eq!((c1.entries.clone(), c1.added, c1.modified), (c2.entries.clone(), c2.added, c2.modified));
+        assert_eq!(c1.modified.entries, files.len() as u64, "seed {seed}: {c1:#?}");
+        assert!(c1.entries.iter().filter(|e| e.kind == EntryKind::File).all(|e| e.sha256.is_some()), "{c1:#?}");
+    }
+}
+
+#[test]
+fn path_order_is_the_order_of_paths() {
+    let mut g = XorShift(7);
+    let alphabet = [b'a', b'-', b'.', b'/', b'z', 0xc3, b'0'];
+    for _ in 0..5000 {
+        let mut draw = || -> Vec<u8> {
+            let mut v: Vec<u8> = (0..1 + g.below(6)).map(|_| alphabet[g.below(7) as usize]).collect();
+            // Valid relative paths: no empty component.
+            v.dedup_by(|a, b| *a == b'/' && *b == b'/');
+            while v.first() == Some(&b'/') || v.last() == Some(&b'/') {
+                if v.first() == Some(&b'/') {
+                    v.remove(0);
+                } else {
+                    v.pop();
+                }
+            }
+            // Nor `.` or `..` (never a name a walk lists).
+            let v: Vec<&[u8]> = v
+                .split(|&x| x == b'/')
+                .map(|c| if c == b"." || c == b".." || c.is_empty() { b"a" } else { c })
+                .collect();
+            v.join(&b'/')
+        };
+        let (a, b) = (draw(), draw());
+        use std::os::unix::ffi::OsStrExt;
+        let (pa, pb) = (Path::new(std::ffi::OsStr::from_bytes(&a)), Path::new(std::ffi::OsStr::from_bytes(&b)));
+        assert_eq!(walk::path_cmp(&a, &b), pa.cmp(pb), "{pa:?} vs {pb:?}");
+    }
+}
+
+#[test]
+fn a_directory_unreadable_after_hides_its_contents_and_changes_are_hashed_in_place() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    fs::create_dir_all(r.join("locked/in")).unwrap();
+    fs::write(r.join("locked/in/f"), "1").unwrap();
+    fs::create_dir_all(r.join("x/y/z")).unwrap();
+    fs::write(r.join("x/y/z/f"), "1").unwrap();
+    let s = snap(r);
+    fs::write(r.join("x/y/z/f"), "abc").unwrap();
+    fs::write(r.join("x/y/g"), "abc").unwrap();
+    fs::set_permissions(r.join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
+    let c = s.compare();
+    fs::set_permissions(r.join("locked"), fs::Permissions::from_mode(0o755)).unwrap();
+    if nix::unistd::geteuid().is_root() {
+        // root reads it all the same: only the mode changed.
+        assert_eq!(c.total(), 3, "{c:#?}");
+    } else {
+        assert_eq!(c.unreadable, ["locked"]);
+        assert_eq!(c.deleted.entries, 0, "{c:#?}");
+    }
+    let sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    assert_eq!(find(&c, "x/y/g").sha256.as_deref(), Some(sha));
+    assert_eq!(find(&c, "x/y/z/f").sha256.as_deref(), Some(sha));
+}

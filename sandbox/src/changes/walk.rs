@@ -1,4 +1,5 @@
-//! One bounded walk of a workspace through directory descriptors.
+//! One bounded walk of a workspace through directory descriptors, into a
+//! [`Listing`] of every entry's metadata in walk order.
 //!
 //! Guarantees to its callers:
 //! - **No link is ever followed.** Every entry is examined with
@@ -9,25 +10,34 @@
 //!   runs cannot lead it outside the workspace.
 //! - **Nothing but directories is opened**, and those with `O_NONBLOCK`: a FIFO,
 //!   socket or device is only `lstat`ed, so the walk cannot hang on one.
-//! - **Bounded**: at most [`Bounds::max_entries`] entries, [`Bounds::max_depth`]
-//!   levels (and so at most that many descriptors open at once) and a deadline;
-//!   crossing a bound ends the walk with an error naming it.
-//! - **Deterministic order**: depth first, names sorted bytewise in each
-//!   directory, which is the order of [`Path`]'s `Ord` (component by component).
+//! - **Bounded**: at most [`Bounds::max_entries`] entries (checked every 64
+//!   entries per thread while it runs, and exactly at its end),
+//!   [`Bounds::max_depth`] levels (and so at most that many descriptors open
+//!   at once per thread) and a deadline; crossing a bound ends the walk with an
+//!   error naming it.
+//! - **Deterministic order**, whatever the number of threads: depth first,
+//!   names sorted bytewise in each directory, which is the order of [`Path`]'s
+//!   `Ord` (component by component) and of [`path_cmp`].
+//! - **Parallel by subtrees**: the top of the tree (a few levels, until there
+//!   are enough subdirectories) is walked first on the calling thread; the
+//!   subtrees below it are then walked by up to `threads` threads (scoped, so
+//!   none outlives the walk) and their listings put back in walk order.
 //! - Other filesystems mounted below the root are listed but not entered.
 //! - An entry that vanishes between listing and `lstat` (a race) is skipped; a
-//!   directory that cannot be opened is reported to the visitor as unreadable.
+//!   directory that cannot be opened or listed is recorded as unreadable.
 
 use super::{EntryKind, Meta};
 use nix::dir::Dir;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
+use std::cmp::Ordering;
 use std::collections::HashSet;
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{self, AtomicBool, AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant};
 
 /// How far one walk may go.
@@ -61,117 +71,450 @@ pub enum WalkError {
     /// The deadline passed.
     #[error("walking the workspace took longer than {} ms", .0.as_millis())]
     TooSlow(Duration),
+    /// A thread of the walk stopped because another one crossed a bound
+    /// (never the error of a whole walk, unless a thread failed).
+    #[error("a thread of the walk stopped")]
+    Stopped,
 }
 
-/// One entry as the visitor sees it.
-pub struct Entry<'a> {
-    /// Its path relative to the root.
-    pub rel: &'a Path,
-    /// What `lstat` said.
-    pub meta: Meta,
-    /// Its directory (for `openat`/`readlinkat` relative to it).
-    pub dir: BorrowedFd<'a>,
-    /// Its name in that directory.
-    pub name: &'a CStr,
+/// One entry of a [`Listing`]: where its path is in the listing's buffer.
+#[derive(Debug, Clone, Copy)]
+struct Rec {
+    start: usize,
+    len: usize,
+    meta: Meta,
 }
 
-/// What the visitor is told.
-pub trait Visitor {
-    /// An entry (any kind), before a directory's contents.
-    fn entry(&mut self, e: Entry<'_>);
-    /// A directory that could not be opened (its contents are unknown).
-    fn unreadable(&mut self, rel: &Path);
+/// What a walk found: every entry's path (relative to the root, as bytes)
+/// and metadata in walk order, all paths in one buffer.
+#[derive(Debug, Default)]
+pub struct Listing {
+    paths: Vec<u8>,
+    recs: Vec<Rec>,
+    unreadable: Vec<Vec<u8>>,
+    seen: u64,
+}
+
+impl Listing {
+    /// Entries recorded.
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// The `i`th entry in walk order: its relative path and metadata.
+    pub fn get(&self, i: usize) -> Option<(&[u8], Meta)> {
+        let r = self.recs.get(i)?;
+        Some((self.paths.get(r.start..r.start + r.len).unwrap_or_default(), r.meta))
+    }
+
+    /// All entries in walk order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Meta)> + '_ {
+        (0..self.recs.len()).filter_map(|i| self.get(i))
+    }
+
+    /// The directories that could not be opened or listed (their contents unknown).
+    pub fn unreadable(&self) -> &[Vec<u8>] {
+        &self.unreadable
+    }
+
+    /// Entries examined (including those left out and those gone before their `lstat`).
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    fn push(&mut self, rel: &[u8], meta: Meta) {
+        self.recs.push(Rec { start: self.paths.len(), len: rel.len(), meta });
+        self.paths.extend_from_slice(rel);
+    }
+
+    fn append(&mut self, other: Listing) {
+        let base = self.paths.len();
+        self.paths.extend_from_slice(&other.paths);
+        self.recs.extend(other.recs.into_iter().map(|r| Rec { start: r.start + base, ..r }));
+        self.unreadable.extend(other.unreadable);
+    }
+}
+
+/// A finished walk: its listing, and the root it walked, still open (to
+/// reach the entries again relative to it).
+pub struct Walked {
+    /// What was found.
+    pub listing: Listing,
+    /// The root's descriptor.
+    pub root: OwnedFd,
+    /// The root's filesystem (`st_dev`).
+    pub dev: u64,
+}
+
+/// Walk order of two relative paths: component by component, names bytewise
+/// (`/` sorts before any byte a name can hold). The same as [`Path`]'s `Ord`.
+pub fn path_cmp(a: &[u8], b: &[u8]) -> Ordering {
+    let key = |x: u8| (x != b'/', x);
+    match a.iter().zip(b).find(|(x, y)| x != y) {
+        Some((&x, &y)) => key(x).cmp(&key(y)),
+        None => a.len().cmp(&b.len()),
+    }
+}
+
+/// The flags every directory is opened with.
+pub(crate) fn dir_flags() -> OFlag {
+    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK
 }
 
 /// Walk `root`, skipping the relative paths in `exclude` (and what is below
-/// them); returns the number of entries examined.
-pub fn walk(root: &Path, exclude: &HashSet<PathBuf>, bounds: Bounds, v: &mut dyn Visitor) -> Result<u64, WalkError> {
-    // Compared as bytes: hashing a `Path` goes component by component.
-    let exclude: HashSet<&[u8]> = exclude.iter().map(|p| p.as_os_str().as_bytes()).collect();
-    let exclude = &exclude;
+/// them), on up to `threads` threads.
+pub fn walk(root: &Path, exclude: &HashSet<PathBuf>, bounds: Bounds, threads: usize) -> Result<Walked, WalkError> {
+    // Compared as bytes, in a sorted list (a handful of paths; hashing each
+    // entry's path would cost more).
+    let mut exclude: Vec<&[u8]> = exclude.iter().map(|p| p.as_os_str().as_bytes()).collect();
+    exclude.sort_unstable();
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
     let fd = nix::fcntl::open(root, flags, Mode::empty())
         .map_err(|errno| WalkError::Root { root: root.to_path_buf(), errno })?;
     let st = fstat(&fd).map_err(|errno| WalkError::Root { root: root.to_path_buf(), errno })?;
-    let deadline = Instant::now() + bounds.budget;
-    let mut w = Walk { exclude, bounds, deadline, dev: st.st_dev, seen: 0, v };
-    let mut rel = PathBuf::new();
-    w.dir(fd, &mut rel, 0)?;
-    Ok(w.seen)
-}
-
-struct Walk<'a> {
-    exclude: &'a HashSet<&'a [u8]>,
-    bounds: Bounds,
-    deadline: Instant,
-    dev: u64,
-    seen: u64,
-    v: &'a mut dyn Visitor,
-}
-
-impl Walk<'_> {
-    fn dir(&mut self, fd: OwnedFd, rel: &mut PathBuf, depth: usize) -> Result<(), WalkError> {
-        let mut d = match Dir::from_fd(fd) {
-            Ok(d) => d,
-            Err(_) => {
-                self.v.unreadable(rel);
-                return Ok(());
+    let (seen, stop) = (AtomicU64::new(0), AtomicBool::new(false));
+    let ctx = Ctx {
+        exclude: &exclude,
+        bounds,
+        deadline: Instant::now() + bounds.budget,
+        dev: st.st_dev,
+        seen: &seen,
+        stop: &stop,
+    };
+    let threads = threads.max(1);
+    let mut n = 0;
+    let mut fds = Vec::new();
+    let top = fd.try_clone().map_err(|e| WalkError::Root {
+        root: root.to_path_buf(),
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EMFILE)),
+    })?;
+    let mut parts = ctx.expand(top, Vec::new(), 0, &mut fds, &mut n)?;
+    // Split a few levels further while there are too few subtrees to share.
+    for _ in 1..SPLIT_LEVELS {
+        let jobs = parts.iter().filter(|p| matches!(p, Part::Job(_))).count();
+        if threads == 1 || jobs == 0 || jobs >= threads * JOBS_PER_THREAD {
+            break;
+        }
+        let mut next = Vec::with_capacity(parts.len() + jobs * 2);
+        for p in parts {
+            match p {
+                Part::Done(l) => next.push(Part::Done(l)),
+                Part::Job(j) => {
+                    let mut l = Listing::default();
+                    let parent = fds.get(j.parent).map(|f: &OwnedFd| f.as_fd());
+                    match parent.map(|p| ctx.open_child(p, &j.name, &j.rel, j.depth, &mut l)).transpose()?.flatten() {
+                        Some(child) => {
+                            next.push(Part::Done(l));
+                            next.extend(ctx.expand(child, j.rel, j.depth, &mut fds, &mut n)?);
+                        }
+                        None => next.push(Part::Done(l)),
+                    }
+                }
             }
-        };
-        let mut names: Vec<CString> = Vec::new();
+        }
+        parts = next;
+    }
+    ctx.tally(&mut n)?;
+    let jobs: Vec<(usize, &Job)> =
+        parts.iter().enumerate().filter_map(|(i, p)| if let Part::Job(j) = p { Some((i, j)) } else { None }).collect();
+    let mut done = ctx.run(&jobs, &fds, threads);
+    done.sort_by_key(|(i, _)| *i);
+    // The first error in walk order that is not a thread stopped by another's.
+    if let Some(e) =
+        done.iter_mut().filter_map(|(_, r)| r.as_mut().err()).min_by_key(|e| matches!(e, WalkError::Stopped))
+    {
+        return Err(std::mem::replace(e, WalkError::Stopped));
+    }
+    let mut done = done.into_iter().peekable();
+    let mut listing = Listing::default();
+    for (i, p) in parts.into_iter().enumerate() {
+        match p {
+            Part::Done(l) => listing.append(l),
+            Part::Job(_) => match done.next_if(|(k, _)| *k == i) {
+                Some((_, r)) => listing.append(r?),
+                // A thread that failed took the job with it.
+                None => return Err(WalkError::Stopped),
+            },
+        }
+    }
+    listing.seen = seen.load(atomic::Ordering::Relaxed);
+    if listing.seen > bounds.max_entries {
+        return Err(WalkError::TooMany(bounds.max_entries));
+    }
+    Ok(Walked { listing, root: fd, dev: st.st_dev })
+}
+
+/// Subtrees per thread the top is split into (when it has that many), so
+/// that one large subtree does not leave the other threads idle for long.
+const JOBS_PER_THREAD: usize = 4;
+
+/// Levels of the top split at most.
+const SPLIT_LEVELS: usize = 3;
+
+/// Entries a thread examines between looks at the shared count and the clock.
+const BATCH: u64 = 64;
+
+/// A piece of the walk, in walk order.
+enum Part {
+    /// Entries already listed.
+    Done(Listing),
+    /// A subtree still to walk.
+    Job(Job),
+}
+
+/// A directory to walk, named relative to an open one.
+struct Job {
+    /// Its parent's descriptor, as an index into the walk's open directories.
+    parent: usize,
+    name: CString,
+    rel: Vec<u8>,
+    depth: usize,
+}
+
+/// The names in one directory, sorted bytewise, in one buffer (each followed
+/// by its NUL).
+struct Names {
+    buf: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Names {
+    /// Read `d`; whether the listing was cut short.
+    fn read(d: &mut Dir) -> (Names, bool) {
+        let mut names = Names { buf: Vec::new(), spans: Vec::new() };
         let mut failed = false;
         for e in d.iter() {
             match e {
                 Ok(e) => {
-                    let n = e.file_name();
-                    if n != c"." && n != c".." {
-                        names.push(n.to_owned());
+                    let n = e.file_name().to_bytes_with_nul();
+                    if n != b".\0" && n != b"..\0" {
+                        names.spans.push((names.buf.len(), n.len()));
+                        names.buf.extend_from_slice(n);
                     }
                 }
                 Err(_) => failed = true,
             }
         }
+        let buf = &names.buf;
+        names.spans.sort_unstable_by(|a, b| buf.get(a.0..a.0 + a.1).cmp(&buf.get(b.0..b.0 + b.1)));
+        (names, failed)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &CStr> + '_ {
+        self.spans.iter().filter_map(|&(s, l)| CStr::from_bytes_with_nul(self.buf.get(s..s + l)?).ok())
+    }
+}
+
+/// What every thread of one walk shares.
+struct Ctx<'a> {
+    exclude: &'a [&'a [u8]],
+    bounds: Bounds,
+    deadline: Instant,
+    dev: u64,
+    seen: &'a AtomicU64,
+    /// Set when a thread stopped on a bound: the others stop too.
+    stop: &'a AtomicBool,
+}
+
+impl Ctx<'_> {
+    /// Add a thread's `n` entries to the count; an error when a bound is crossed.
+    fn tally(&self, n: &mut u64) -> Result<(), WalkError> {
+        let total = self.seen.fetch_add(*n, atomic::Ordering::Relaxed) + *n;
+        *n = 0;
+        let e = if total > self.bounds.max_entries {
+            WalkError::TooMany(self.bounds.max_entries)
+        } else if Instant::now() > self.deadline {
+            WalkError::TooSlow(self.bounds.budget)
+        } else if self.stop.load(atomic::Ordering::Relaxed) {
+            // Another thread failed; its error is the walk's.
+            WalkError::Stopped
+        } else {
+            return Ok(());
+        };
+        self.stop.store(true, atomic::Ordering::Relaxed);
+        Err(e)
+    }
+
+    /// `lstat` of `name` in `dir`, its path appended to `rel`: its metadata and
+    /// whether to enter it, or `None` (gone, or left out).
+    fn examine(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        rel: &mut Vec<u8>,
+        n: &mut u64,
+    ) -> Result<Option<(Meta, bool)>, WalkError> {
+        *n += 1;
+        if *n >= BATCH {
+            self.tally(n)?;
+        }
+        let st = match fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            // Gone since the listing (a race), or not examinable: not there.
+            Err(_) => return Ok(None),
+        };
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(name.to_bytes());
+        if self.exclude.binary_search(&rel.as_slice()).is_ok() {
+            return Ok(None);
+        }
+        let meta = meta_of(&st);
+        Ok(Some((meta, meta.kind == EntryKind::Dir && st.st_dev == self.dev)))
+    }
+
+    /// Open the directory `name` in `parent` (at `rel`, `depth` levels down);
+    /// `None` when it is gone or not a directory any more, or cannot be
+    /// opened (then recorded in `out` as unreadable).
+    fn open_child(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &CStr,
+        rel: &[u8],
+        depth: usize,
+        out: &mut Listing,
+    ) -> Result<Option<OwnedFd>, WalkError> {
+        if depth > self.bounds.max_depth {
+            return Err(WalkError::TooDeep(self.bounds.max_depth));
+        }
+        match openat(parent, name, dir_flags(), Mode::empty()) {
+            Ok(fd) => Ok(Some(fd)),
+            // Replaced by something else since the lstat: not entered.
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => Ok(None),
+            Err(_) => {
+                out.unreadable.push(rel.to_vec());
+                Ok(None)
+            }
+        }
+    }
+
+    /// List the directory `fd` (at `rel`, `depth` levels down) one level: its
+    /// entries, and each subdirectory to enter as a [`Job`] after its entry.
+    fn expand(
+        &self,
+        fd: OwnedFd,
+        mut rel: Vec<u8>,
+        depth: usize,
+        fds: &mut Vec<OwnedFd>,
+        n: &mut u64,
+    ) -> Result<Vec<Part>, WalkError> {
+        let mut cur = Listing::default();
+        let Some(mut d) = fd.try_clone().ok().and_then(|f| Dir::from_fd(f).ok()) else {
+            cur.unreadable.push(rel);
+            return Ok(vec![Part::Done(cur)]);
+        };
+        let (names, failed) = Names::read(&mut d);
         if failed {
             // A listing cut short: what is missing is unknown, not deleted.
-            self.v.unreadable(rel);
+            cur.unreadable.push(rel.clone());
         }
-        names.sort_unstable();
-        for name in &names {
-            self.seen += 1;
-            if self.seen > self.bounds.max_entries {
-                return Err(WalkError::TooMany(self.bounds.max_entries));
-            }
-            if self.seen.is_multiple_of(64) && Instant::now() > self.deadline {
-                return Err(WalkError::TooSlow(self.bounds.budget));
-            }
-            let st = match fstatat(d.as_fd(), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
-                Ok(st) => st,
-                // Gone since the listing (a race), or not examinable: not there.
-                Err(_) => continue,
-            };
-            rel.push(OsStr::from_bytes(name.to_bytes()));
-            if self.exclude.contains(rel.as_os_str().as_bytes()) {
-                rel.pop();
-                continue;
-            }
-            let meta = meta_of(&st);
-            self.v.entry(Entry { rel, meta, dir: d.as_fd(), name });
-            if meta.kind == EntryKind::Dir && st.st_dev == self.dev {
-                if depth + 1 > self.bounds.max_depth {
-                    return Err(WalkError::TooDeep(self.bounds.max_depth));
-                }
-                let flags =
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
-                match openat(d.as_fd(), name.as_c_str(), flags, Mode::empty()) {
-                    Ok(child) => self.dir(child, rel, depth + 1)?,
-                    // Replaced by something else since the lstat: not entered.
-                    Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => {}
-                    Err(_) => self.v.unreadable(rel),
+        drop(d);
+        let parent = fds.len();
+        fds.push(fd);
+        let mut parts = Vec::new();
+        let dir = fds.get(parent).map(|f| f.as_fd());
+        let Some(dir) = dir else { return Ok(vec![Part::Done(cur)]) };
+        for name in names.iter() {
+            let base = rel.len();
+            if let Some((meta, enter)) = self.examine(dir, name, &mut rel, n)? {
+                cur.push(&rel, meta);
+                if enter {
+                    parts.push(Part::Done(std::mem::take(&mut cur)));
+                    parts.push(Part::Job(Job { parent, name: name.to_owned(), rel: rel.clone(), depth: depth + 1 }));
                 }
             }
-            rel.pop();
+            rel.truncate(base);
+        }
+        parts.push(Part::Done(cur));
+        Ok(parts)
+    }
+
+    /// Walk the whole subtree of the directory `fd` (at `rel`, `depth` levels
+    /// down) into `out`.
+    fn subtree(
+        &self,
+        fd: OwnedFd,
+        rel: &mut Vec<u8>,
+        depth: usize,
+        out: &mut Listing,
+        n: &mut u64,
+    ) -> Result<(), WalkError> {
+        let mut d = match Dir::from_fd(fd) {
+            Ok(d) => d,
+            Err(_) => {
+                out.unreadable.push(rel.clone());
+                return Ok(());
+            }
+        };
+        let (names, failed) = Names::read(&mut d);
+        if failed {
+            out.unreadable.push(rel.clone());
+        }
+        for name in names.iter() {
+            let base = rel.len();
+            if let Some((meta, enter)) = self.examine(d.as_fd(), name, rel, n)? {
+                out.push(rel, meta);
+                if enter && let Some(child) = self.open_child(d.as_fd(), name, rel, depth + 1, out)? {
+                    self.subtree(child, rel, depth + 1, out, n)?;
+                }
+            }
+            rel.truncate(base);
         }
         Ok(())
+    }
+
+    /// One job, whole.
+    fn job(&self, j: &Job, fds: &[OwnedFd], n: &mut u64) -> Result<Listing, WalkError> {
+        let mut out = Listing::default();
+        let Some(parent) = fds.get(j.parent) else { return Ok(out) };
+        if let Some(fd) = self.open_child(parent.as_fd(), &j.name, &j.rel, j.depth, &mut out)? {
+            let mut rel = j.rel.clone();
+            self.subtree(fd, &mut rel, j.depth, &mut out, n)?;
+        }
+        Ok(out)
+    }
+
+    /// The jobs, on up to `threads` threads (this one among them), each with
+    /// its index in `jobs`' first field.
+    fn run(&self, jobs: &[(usize, &Job)], fds: &[OwnedFd], threads: usize) -> Vec<(usize, Result<Listing, WalkError>)> {
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut out = Vec::new();
+            let mut n = 0;
+            loop {
+                let k = next.fetch_add(1, atomic::Ordering::Relaxed);
+                let Some(&(i, j)) = jobs.get(k) else { break };
+                let r = self.job(j, fds, &mut n);
+                out.push((i, r));
+            }
+            if let Err(e) = self.tally(&mut n)
+                && let Some(last) = out.last_mut()
+                && last.1.is_ok()
+            {
+                last.1 = Err(e);
+            }
+            out
+        };
+        let helpers = threads.min(jobs.len()).saturating_sub(1);
+        std::thread::scope(|s| {
+            let handles: Vec<_> =
+                (0..helpers).filter_map(|_| std::thread::Builder::new().spawn_scoped(s, work).ok()).collect();
+            let mut all = work();
+            for h in handles {
+                match h.join() {
+                    Ok(mut r) => all.append(&mut r),
+                    // A helper that panicked: its jobs have no result (the walk fails).
+                    Err(_) => self.stop.store(true, atomic::Ordering::Relaxed),
+                }
+            }
+            all
+        })
     }
 }
 
