@@ -35,7 +35,7 @@ pub enum Widening {
 pub fn widening(v: &Violation) -> Result<Widening, String> {
     match v.rule {
         Rule::FsWrite => {
-            let path = between(&v.detail, &["write to ", "change of "], " outside")
+            let path = between(&v.detail, &["write to ", "change of "], " outside the writable roots")
                 .ok_or_else(|| format!("{}: no path in {:?}", v.rule, v.detail))?;
             let dir = path.parent().map(Path::to_path_buf).unwrap_or(path);
             Ok(Widening::Write(dir))
@@ -55,12 +55,14 @@ pub fn widening(v: &Violation) -> Result<Widening, String> {
     }
 }
 
-/// The path in `detail` after one of `starts` and before `end`.
+/// The path in `detail` after the first of `starts` and before the last
+/// `end` (a file name may itself contain either text; the detail's own words
+/// come first and last).
 fn between(detail: &str, starts: &[&str], end: &str) -> Option<PathBuf> {
     starts.iter().find_map(|s| {
         let from = detail.find(s)? + s.len();
         let rest = &detail[from..];
-        let to = rest.find(end)?;
+        let to = rest.rfind(end)?;
         let p = PathBuf::from(&rest[..to]);
         p.is_absolute().then_some(p)
     })
@@ -155,6 +157,9 @@ mod tests {
             widening(&v("fs.protected", "openat: write to /w/.git/hooks/x, a protected path (/w/.git/hooks)")).is_err()
         );
         assert!(widening(&v("fs.setuid", "chmod 4755")).is_err());
+        // A name that holds the detail's own words is read whole.
+        let w = v("fs.write", "openat: write to /srv/a outside the writable roots/b outside the writable roots");
+        assert_eq!(widening(&w), Ok(Widening::Write("/srv/a outside the writable roots".into())));
     }
 
     #[test]
