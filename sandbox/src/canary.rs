@@ -174,6 +174,32 @@ pub fn find<'t>(tokens: &'t [Token], payload: &[u8]) -> Option<&'t Token> {
     tokens.iter().find(|t| !t.value.is_empty() && payload.windows(t.value.len()).any(|w| w == t.value.as_bytes()))
 }
 
+/// Violation details quote what the task named (a path, an address): a
+/// watched value there is replaced by [`REPLACEMENT`], so it reaches neither
+/// the report, the audit log nor the verdict line, and each value so named is
+/// a `canary.leak` of its own (a file named after a token is a way out too).
+pub fn scrub_details(violations: &mut Vec<crate::Violation>, tokens: &[Token]) {
+    let replacement = String::from_utf8_lossy(REPLACEMENT).into_owned();
+    let mut named: Vec<&Token> = Vec::new();
+    for v in violations.iter_mut() {
+        for t in tokens {
+            if t.value.is_empty() || !v.detail.contains(&t.value) {
+                continue;
+            }
+            v.detail = v.detail.replace(&t.value, &replacement);
+            if !named.contains(&t) {
+                named.push(t);
+            }
+        }
+    }
+    for t in named {
+        violations.push(crate::Violation::now(
+            crate::Rule::CanaryLeak,
+            format!("a denied call named the canary planted as {} (replaced by [canary])", t.source),
+        ));
+    }
+}
+
 /// One output stream with every watched value replaced by [`REPLACEMENT`].
 #[derive(Debug, Clone, Default)]
 pub struct Scrubber {

@@ -2,7 +2,7 @@
 //!
 //! Guarantees:
 //! - a violation becomes at most one [`Widening`], read from its rule and,
-//!   for `fs.write` and `fs.hidden`, from the path its detail names (the
+//!   for `fs.write`, from the path its detail names (the
 //!   details are written in `jail::decide` and `jail::supervisor`; the tests
 //!   here pin their shapes);
 //! - a widening never grants what a policy file could not: a writable root
@@ -12,7 +12,7 @@
 //! - each applied widening comes with the line that explains it (which
 //!   observation needed it), for the learned file's comments.
 
-use crate::policy::{Limit, NetworkMode, Policy, SyscallClass, TmpMode, WorkdirAccess};
+use crate::policy::{Limit, NetworkMode, Policy, TmpMode, WorkdirAccess};
 use crate::{Rule, Violation};
 use std::path::{Path, PathBuf};
 
@@ -21,12 +21,8 @@ use std::path::{Path, PathBuf};
 pub enum Widening {
     /// Make this directory writable (`filesystem.read_write`).
     Write(PathBuf),
-    /// Stop hiding this path.
-    Unhide(PathBuf),
-    /// Allow this network mode.
+    /// Allow this network mode (only `loopback` is ever learned).
     Network(NetworkMode),
-    /// Allow this syscall class.
-    Syscall(SyscallClass),
     /// Lift this limit (`limits.<name>: unlimited`).
     Limit(&'static str),
 }
@@ -40,12 +36,20 @@ pub fn widening(v: &Violation) -> Result<Widening, String> {
             let dir = path.parent().map(Path::to_path_buf).unwrap_or(path);
             Ok(Widening::Write(dir))
         }
-        Rule::FsHidden => between(&v.detail, &["read "], " (a hidden path")
-            .map(Widening::Unhide)
-            .ok_or_else(|| format!("{}: no path in {:?}", v.rule, v.detail)),
+        // Hidden paths hold secrets; the host's network and the denied syscall
+        // classes are opt-outs of isolation. None is ever learned: a person
+        // who wants one writes it into the policy (the run says which).
+        Rule::FsHidden => Err(format!(
+            "{} is never learned: hidden paths hold secrets; list the path under read_only yourself if the task must read it ({})",
+            v.rule, v.detail
+        )),
         Rule::Network(NetworkMode::None) => Ok(Widening::Network(NetworkMode::Loopback)),
-        Rule::Network(NetworkMode::Loopback) => Ok(Widening::Network(NetworkMode::Host)),
-        Rule::Syscall(c) => Ok(Widening::Syscall(c)),
+        Rule::Network(_) => {
+            Err(format!("{} is never learned: network.mode host is an opt-out to write yourself", v.rule))
+        }
+        Rule::Syscall(c) => {
+            Err(format!("{} is never learned: syscalls.allow [{}] is an opt-out to write yourself", v.rule, c.as_str()))
+        }
         Rule::LimitsMemory => Ok(Widening::Limit("memory")),
         Rule::LimitsPids => Ok(Widening::Limit("pids")),
         Rule::LimitsOutput => Ok(Widening::Limit("output")),
@@ -94,32 +98,9 @@ pub fn apply(policy: &mut Policy, w: &Widening, homes: &[PathBuf], workdir: &Pat
             }
             Ok(format!("filesystem.read_write += {}", dir.display()))
         }
-        Widening::Unhide(path) => {
-            let home = homes.first().cloned().unwrap_or_else(|| PathBuf::from("/root"));
-            let before = fs.hidden.len();
-            fs.hidden.retain(|h| !path.starts_with(crate::policy::load::expand_home(h, &home)));
-            if fs.hidden.len() < before {
-                return Ok(format!("filesystem.hidden -= the entry covering {}", path.display()));
-            }
-            // Hidden because other users cannot read it: exposed only by naming it.
-            let text = path.to_string_lossy().into_owned();
-            if !fs.read_only.contains(&text) {
-                fs.read_only.push(text);
-            }
-            Ok(format!(
-                "filesystem.read_only += {} (unreadable to other users, so hidden unless named)",
-                path.display()
-            ))
-        }
         Widening::Network(mode) => {
             policy.network.mode = *mode;
             Ok(format!("network.mode: {}", mode.as_str()))
-        }
-        Widening::Syscall(c) => {
-            if !policy.syscalls.allow.contains(c) {
-                policy.syscalls.allow.push(*c);
-            }
-            Ok(format!("syscalls.allow += {}", c.as_str()))
         }
         Widening::Limit(name) => {
             let l = &mut policy.limits;
@@ -150,8 +131,10 @@ mod tests {
         assert_eq!(widening(&w), Ok(Widening::Write("/srv/out".into())));
         let w = v("fs.write", "fchmod: change of /srv/out/app outside the writable roots");
         assert_eq!(widening(&w), Ok(Widening::Write("/srv/out".into())));
-        let h = v("fs.hidden", "read /etc/ssl/private/k.pem (a hidden path; the task saw an empty decoy)");
-        assert_eq!(widening(&h), Ok(Widening::Unhide("/etc/ssl/private/k.pem".into())));
+        let h = v("fs.hidden", "read /home/u/.ssh/id_rsa (a hidden path; the task saw an empty decoy)");
+        assert!(widening(&h).is_err(), "a secret is never learned");
+        assert!(widening(&v("syscall.bpf", "bpf")).is_err());
+        assert!(widening(&v("network.loopback", "connect 10.0.0.1")).is_err());
         assert_eq!(widening(&v("network.none", "connect")), Ok(Widening::Network(NetworkMode::Loopback)));
         assert!(
             widening(&v("fs.protected", "openat: write to /w/.git/hooks/x, a protected path (/w/.git/hooks)")).is_err()

@@ -37,8 +37,12 @@ pub struct Probe {
     pub jail: JailProbe,
     /// Docker engine socket answering.
     pub docker: bool,
+    /// Why the Docker socket does not answer (empty when it does).
+    pub docker_detail: String,
     /// Podman socket answering.
     pub podman: bool,
+    /// Why the Podman socket does not answer (empty when it does).
+    pub podman_detail: String,
     /// Whether we seem to run inside a container.
     pub in_container: bool,
     /// Mandatory access control (AppArmor/SELinux) presence.
@@ -150,15 +154,24 @@ pub fn in_container() -> bool {
         || std::fs::read_to_string("/proc/1/cgroup").is_ok_and(|s| s.contains("docker") || s.contains("libpod"))
 }
 
-fn socket_answers(path: &str) -> bool {
+/// Whether the engine socket at `path` answers a ping, or why not (in words
+/// a user can act on: missing, nothing listening, permission denied).
+pub fn socket_state(path: &str) -> Result<(), String> {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::os::unix::net::UnixStream::connect(path) else { return false };
+    let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("no socket at {path}"),
+        std::io::ErrorKind::ConnectionRefused => format!("nothing listens on {path}"),
+        std::io::ErrorKind::PermissionDenied => format!("permission denied on {path}"),
+        _ => format!("{path}: {e}"),
+    })?;
     let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
-        return false;
-    }
+    s.write_all(b"GET /_ping HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| format!("{path}: {e}"))?;
     let mut buf = [0u8; 64];
-    s.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"HTTP/1."))
+    match s.read(&mut buf) {
+        Ok(n) if buf[..n].starts_with(b"HTTP/1.") => Ok(()),
+        Ok(_) => Err(format!("{path} does not answer like an engine")),
+        Err(e) => Err(format!("{path}: {e}")),
+    }
 }
 
 /// Probe everything.
@@ -179,12 +192,15 @@ pub fn probe() -> Probe {
     } else {
         "none (no AppArmor or SELinux on this host)".to_string()
     };
+    let (docker, podman) = (socket_state(&docker_sock), socket_state(&podman_sock));
     Probe {
         kernel: nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
         uid: nix::unistd::geteuid().as_raw(),
         jail: probe_jail(),
-        docker: socket_answers(&docker_sock),
-        podman: socket_answers(&podman_sock),
+        docker: docker.is_ok(),
+        docker_detail: docker.err().unwrap_or_default(),
+        podman: podman.is_ok(),
+        podman_detail: podman.err().unwrap_or_default(),
         in_container: in_container(),
         mac,
     }

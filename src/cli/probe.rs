@@ -32,8 +32,9 @@ pub fn run(json: bool) -> Exit {
     outln!("  v2 controllers  {}", list(&j.cgroup_v2_controllers));
     outln!("  v1 controllers  {}", list(&j.cgroup_v1_controllers));
     outln!("MAC               {}", p.mac);
-    outln!("docker engine     {}", yes(p.docker));
-    outln!("podman service    {}", yes(p.podman));
+    let engine = |ok: bool, why: &str| if ok { yes(true).to_string() } else { format!("{} ({why})", yes(false)) };
+    outln!("docker engine     {}", engine(p.docker, &p.docker_detail));
+    outln!("podman service    {}", engine(p.podman, &p.podman_detail));
     let jail_ok = j.landlock_abi >= crate::sandbox::jail::landlock_rules::MIN_ABI && j.seccomp_notify;
     outln!(
         "jail backend      {}",

@@ -214,3 +214,21 @@ fn a_variable_the_policy_sets_is_never_replaced_by_a_canary() {
     o.assert_code(0);
     assert!(o.stdout.contains("t=mine"), "{}", o.all());
 }
+
+/// Review F2: a denied call whose path carries a canary (`touch /etc/$TOKEN`)
+/// is `canary.leak` too, and the value reaches neither the verdict line, the
+/// report nor the audit log.
+#[test]
+fn a_canary_in_a_denied_path_is_a_leak_and_named_nowhere() {
+    let e = env();
+    let o = e.sh("default", "printf %s \"$GITHUB_TOKEN\" > tok; touch /etc/$GITHUB_TOKEN 2>/dev/null; exit 0");
+    assert_eq!(o.code, 4, "{}", o.all());
+    assert!(o.rules().iter().any(|r| r == "canary.leak"), "{:?}", o.rules());
+    let tok = planted(&e, "tok");
+    assert!(!o.all_output().contains(&tok), "{}", o.all());
+    assert!(!o.report.to_string().contains(&tok));
+    for f in std::fs::read_dir(e.ws.join(".orchestra/audit")).unwrap().flatten() {
+        let bytes = std::fs::read(f.path()).unwrap_or_default();
+        assert!(!bytes.windows(tok.len()).any(|w| w == tok.as_bytes()), "{} holds the value", f.path().display());
+    }
+}

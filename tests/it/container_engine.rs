@@ -101,3 +101,18 @@ fn engine_socket_missing_or_dead_says_start_the_engine() {
     let o = exec(&e, "podman", "CONTAINER_HOST", &format!("unix://{dead}"));
     refused(&o, &["(nothing listens there)", "start Podman's API service"], &["permission"]);
 }
+
+#[test]
+fn sandbox_probe_says_why_an_engine_does_not_answer() {
+    let e = env();
+    let mut c = e.command();
+    c.args(["sandbox", "probe"]).env("DOCKER_HOST", "unix:///nonexistent/orchestra-probe.sock");
+    let o = Out::from(c.output().unwrap());
+    o.assert_code(0);
+    assert!(o.stdout.contains("docker engine     NO (no socket at /nonexistent/orchestra-probe.sock)"), "{}", o.stdout);
+    let mut c = e.command();
+    c.args(["sandbox", "probe", "--json"]).env("DOCKER_HOST", "unix:///nonexistent/orchestra-probe.sock");
+    let v: serde_json::Value = serde_json::from_slice(&c.output().unwrap().stdout).unwrap();
+    assert_eq!(v["docker"], false);
+    assert!(v["docker_detail"].as_str().unwrap().contains("no socket"), "{v}");
+}

@@ -87,3 +87,18 @@ fn what_no_policy_file_could_grant_is_not_learned_and_the_check_says_so() {
     assert!(!text.contains("# widened:"), "{text}");
     assert!(!Path::new(&marker).exists());
 }
+
+/// Review F1/F5: a hidden path (a secret), the host's network and a denied
+/// syscall class are never learned, whatever the command asks for.
+#[test]
+fn secrets_and_isolation_opt_outs_are_never_learned() {
+    let e = env();
+    let learned = e.root.join("learned.yaml");
+    let o =
+        learn(&e, &e.ws, "default", &learned, &["/bin/sh", "-c", "cat ~/.ssh/id_rsa > /dev/null; ./attack bpf; true"]);
+    assert_eq!(o.code, 4, "{}", o.all());
+    let text = std::fs::read_to_string(&learned).unwrap();
+    assert!(!text.contains("# widened:"), "{text}");
+    assert!(text.contains("fs.hidden is never learned") && text.contains("syscall.bpf is never learned"), "{text}");
+    assert!(text.contains("- ~/.ssh") || text.contains("~/.ssh"), "the hidden entry stays: {text}");
+}

@@ -328,6 +328,7 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     };
     event_loop(task, &plan.canaries, &child, &sigfd, &mut ctrl, outputs, input, &mut run, start);
     drop(terminal);
+    crate::canary::scrub_details(&mut run.violations, &plan.canaries);
     // Our verdict line follows; it must not be glued to the task's last words.
     crate::relay::end_task_lines(run.mid_line);
 
