@@ -200,6 +200,52 @@ pub fn scrub_details(violations: &mut Vec<crate::Violation>, tokens: &[Token]) {
     }
 }
 
+/// The canaries the task wrote into files of the workspace: `(source, path)`
+/// for each value found in an added or modified regular file the diff
+/// listed. Bounded: files up to 16 MiB, 64 MiB in all; a final link is never
+/// followed. What is found is a `canary.leak` (an artifact carrying a secret).
+pub fn in_written_files(
+    workdir: &std::path::Path,
+    c: &crate::changes::WorkspaceChanges,
+    tokens: &[Token],
+) -> Vec<(String, String)> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    const PER_FILE: u64 = 16 << 20;
+    let mut budget: u64 = 64 << 20;
+    let mut found = Vec::new();
+    if tokens.is_empty() {
+        return found;
+    }
+    for e in &c.entries {
+        let written = matches!(e.change, crate::changes::ChangeKind::Added | crate::changes::ChangeKind::Modified);
+        if !written || e.kind != crate::changes::EntryKind::File || budget == 0 {
+            continue;
+        }
+        let path = workdir.join(&e.path);
+        let Ok(f) =
+            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(&path)
+        else {
+            continue;
+        };
+        if !f.metadata().is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        let take = PER_FILE.min(budget);
+        if f.take(take).read_to_end(&mut bytes).is_err() {
+            continue;
+        }
+        budget = budget.saturating_sub(bytes.len() as u64);
+        for t in tokens.iter().filter(|t| !t.value.is_empty()) {
+            if bytes.windows(t.value.len()).any(|w| w == t.value.as_bytes()) {
+                found.push((t.source.clone(), e.path.clone()));
+            }
+        }
+    }
+    found
+}
+
 /// One output stream with every watched value replaced by [`REPLACEMENT`].
 #[derive(Debug, Clone, Default)]
 pub struct Scrubber {

@@ -256,6 +256,18 @@ pub fn build(task: &TaskSpec, backend: SandboxMode, o: Outcome) -> Report {
     }
 }
 
+/// A violation found after the task ended (a canary in a file it wrote),
+/// recorded like the others: the cause becomes `policy_denied` (a denial
+/// outranks a failure, a timeout and a limit) — unless the task never ran.
+pub fn add_violation(report: &mut Report, v: Violation) {
+    if report.cause == Cause::SetupFailed {
+        return;
+    }
+    report.violations.push(v);
+    report.cause = Cause::PolicyDenied;
+    report.verdict = report.cause.verdict();
+}
+
 /// The report of a task whose sandbox could not be set up: it never ran.
 pub fn setup_failed(task: &TaskSpec, backend: SandboxMode, error: &str) -> Report {
     build(task, backend, Outcome { setup_error: Some(error.to_string()), ..Outcome::default() })

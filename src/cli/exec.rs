@@ -295,7 +295,19 @@ pub fn run(args: ExecArgs) -> Exit {
         }
     };
     tracing::debug!(mono_us = mono_us(), "exec: sandbox done");
-    report.workspace_changes = Some(super::workspace_diff::after(before));
+    let changes = super::workspace_diff::after(before);
+    // A canary in a file the task wrote is a leak too (an artifact carrying it out).
+    let tokens = task.canaries.as_ref().map(|c| c.tokens.as_slice()).unwrap_or_default();
+    for (source, path) in crate::sandbox::canary::in_written_files(&task.workdir, &changes, tokens) {
+        crate::sandbox::outcome::add_violation(
+            &mut report,
+            crate::sandbox::Violation::now(
+                crate::sandbox::Rule::CanaryLeak,
+                format!("the task wrote the canary planted as {source} into {path}"),
+            ),
+        );
+    }
+    report.workspace_changes = Some(changes);
     tracing::debug!(mono_us = mono_us(), "exec: workspace compared");
     if let Err(e) = record_outcome(&mut log, &report, run_id) {
         // The verdict stands, but a run whose record is not durable is not ok:

@@ -232,3 +232,17 @@ fn a_canary_in_a_denied_path_is_a_leak_and_named_nowhere() {
         assert!(!bytes.windows(tok.len()).any(|w| w == tok.as_bytes()), "{} holds the value", f.path().display());
     }
 }
+
+/// A canary written into a file of the workspace (an artifact a later step
+/// would upload) is `canary.leak`, found by scanning what the task wrote.
+#[test]
+fn a_canary_written_into_a_workspace_file_is_a_leak() {
+    let e = env();
+    let o = e.sh("default", "mkdir -p dist && printf 'token=%s\\n' \"$NPM_TOKEN\" > dist/config.txt; echo built");
+    assert_eq!(o.code, 4, "{}", o.all());
+    assert!(o.rules().iter().any(|r| r == "canary.leak"), "{:?}", o.rules());
+    let detail = o.report["violations"].to_string();
+    assert!(detail.contains("$NPM_TOKEN") && detail.contains("dist/config.txt"), "{detail}");
+    // A build that writes no canary stays ok.
+    e.sh("default", "mkdir -p dist && echo plain > dist/other.txt").assert_ok();
+}
