@@ -638,31 +638,15 @@ mod tests {
 
     fn plan() -> JailPlan {
         JailPlan {
-            task: "t".into(),
-            argv: vec!["true".into()],
-            env: vec![],
-            workdir: "/work".into(),
-            namespaces: true,
-            network: NetworkMode::None,
             mounts: vec![
                 Mount::Bind { src: "/work".into(), dst: "/work".into(), rw: true },
                 Mount::Bind { src: "/work/.orchestra".into(), dst: "/work/.orchestra".into(), rw: false },
                 Mount::Tmpfs { dst: "/tmp".into(), size: None },
             ],
-            decoys: vec![],
-            readable: vec![],
             writable: vec!["/work".into(), "/tmp".into()],
             writable_files: vec!["/dev/null".into()],
             denied: SyscallClass::ALL.to_vec(),
-            rlimits: Default::default(),
-            kill_on_violation: true,
-            hostname: "x".into(),
-            observe: true,
-            read_only_islands: vec![],
-            tty: false,
-            task_host_ids: None,
-            protected: vec![],
-            canaries: vec![],
+            ..JailPlan::for_tests()
         }
     }
 

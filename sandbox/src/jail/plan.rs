@@ -694,6 +694,38 @@ pub fn task_env(policy: &Policy, host: &HostFacts) -> Vec<(String, String)> {
     out
 }
 
+/// A plan for unit tests elsewhere in the jail: task `t` running `true` in
+/// `/work`, with namespaces, no network, nothing mounted, allowed or denied;
+/// tests set what they exercise with struct update syntax.
+#[cfg(test)]
+impl JailPlan {
+    pub(crate) fn for_tests() -> JailPlan {
+        JailPlan {
+            task: "t".into(),
+            argv: vec!["true".into()],
+            env: vec![],
+            workdir: "/work".into(),
+            namespaces: true,
+            network: NetworkMode::None,
+            mounts: vec![],
+            decoys: vec![],
+            readable: vec![],
+            writable: vec![],
+            writable_files: vec![],
+            denied: vec![],
+            rlimits: Default::default(),
+            kill_on_violation: true,
+            hostname: "x".into(),
+            observe: true,
+            read_only_islands: vec![],
+            tty: false,
+            task_host_ids: None,
+            protected: vec![],
+            canaries: vec![],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

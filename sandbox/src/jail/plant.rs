@@ -75,27 +75,11 @@ mod tests {
 
     fn plan(decoys: Vec<Decoy>, mounts: Vec<Mount>) -> JailPlan {
         JailPlan {
-            task: "t".into(),
-            argv: vec!["true".into()],
             env: vec![("GITHUB_TOKEN".into(), "from-the-policy".into()), ("HOME".into(), "/home/u".into())],
-            workdir: "/work".into(),
-            namespaces: true,
             network: NetworkMode::Loopback,
             mounts,
             decoys,
-            readable: vec![],
-            writable: vec![],
-            writable_files: vec![],
-            denied: vec![],
-            rlimits: Default::default(),
-            kill_on_violation: true,
-            hostname: "h".into(),
-            observe: true,
-            read_only_islands: vec![],
-            tty: false,
-            task_host_ids: None,
-            protected: vec![],
-            canaries: vec![],
+            ..JailPlan::for_tests()
         }
     }
 

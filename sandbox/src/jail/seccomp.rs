@@ -1066,27 +1066,11 @@ mod tests {
 
     fn plan(denied: &[SyscallClass], network: NetworkMode, namespaces: bool) -> JailPlan {
         JailPlan {
-            task: "t".into(),
-            argv: vec!["true".into()],
-            env: vec![],
-            workdir: "/work".into(),
             namespaces,
             network,
-            mounts: vec![],
-            decoys: vec![],
-            readable: vec![],
             writable: vec!["/work".into()],
-            writable_files: vec![],
             denied: denied.to_vec(),
-            rlimits: Default::default(),
-            kill_on_violation: true,
-            hostname: "x".into(),
-            observe: true,
-            read_only_islands: vec![],
-            tty: false,
-            task_host_ids: None,
-            protected: vec![],
-            canaries: vec![],
+            ..JailPlan::for_tests()
         }
     }
 
