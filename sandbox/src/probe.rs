@@ -154,15 +154,63 @@ pub fn in_container() -> bool {
         || std::fs::read_to_string("/proc/1/cgroup").is_ok_and(|s| s.contains("docker") || s.contains("libpod"))
 }
 
-/// Whether the engine socket at `path` answers a ping, or why not (in words
-/// a user can act on: missing, nothing listening, permission denied).
+/// Why an engine socket did not answer, as far as the socket tells (the one
+/// reading for `sandbox probe` and the container backends' errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// No socket at the path (the engine is not running, or the path is wrong).
+    Missing,
+    /// A socket file that nothing listens on (the engine stopped).
+    Refused,
+    /// The socket is there, and this user may not connect to it.
+    Denied,
+    /// Anything else: the error says what.
+    Other,
+}
+
+impl Unreachable {
+    /// From the kind of the socket's error.
+    pub fn of_kind(kind: std::io::ErrorKind) -> Unreachable {
+        match kind {
+            std::io::ErrorKind::NotFound => Unreachable::Missing,
+            std::io::ErrorKind::ConnectionRefused => Unreachable::Refused,
+            std::io::ErrorKind::PermissionDenied => Unreachable::Denied,
+            _ => Unreachable::Other,
+        }
+    }
+
+    /// In words a user can act on, for the socket at `path` (if the address
+    /// is one); `None` when only the error itself can say.
+    pub fn words(self, path: Option<&Path>) -> Option<String> {
+        match (self, path) {
+            (Unreachable::Missing, Some(p)) => Some(format!("no socket at {}", p.display())),
+            (Unreachable::Refused, _) => Some("nothing listens there".to_string()),
+            (Unreachable::Denied, Some(p)) => Some(format!("permission denied: {}", socket_access(p))),
+            _ => None,
+        }
+    }
+}
+
+/// Who owns a socket, in words: `owned by root:docker, mode 0660`.
+pub fn socket_access(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else { return "its owner and mode cannot be read".to_string() };
+    let user = nix::unistd::User::from_uid(m.uid().into()).ok().flatten().map(|u| u.name);
+    let group = nix::unistd::Group::from_gid(m.gid().into()).ok().flatten().map(|g| g.name);
+    format!(
+        "owned by {}:{}, mode {:04o}",
+        user.unwrap_or_else(|| m.uid().to_string()),
+        group.unwrap_or_else(|| m.gid().to_string()),
+        m.mode() & 0o7777
+    )
+}
+
+/// Whether the engine socket at `path` answers a ping, or why not
+/// ([`Unreachable::words`]).
 pub fn socket_state(path: &str) -> Result<(), String> {
     use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("no socket at {path}"),
-        std::io::ErrorKind::ConnectionRefused => format!("nothing listens on {path}"),
-        std::io::ErrorKind::PermissionDenied => format!("permission denied on {path}"),
-        _ => format!("{path}: {e}"),
+    let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Unreachable::of_kind(e.kind()).words(Some(Path::new(path))).unwrap_or_else(|| format!("{path}: {e}"))
     })?;
     let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
     s.write_all(b"GET /_ping HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| format!("{path}: {e}"))?;

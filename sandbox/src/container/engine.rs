@@ -16,6 +16,7 @@
 
 use crate::SandboxError;
 use crate::policy::SandboxMode;
+use crate::probe::Unreachable;
 use bollard::{ClientVersion, Docker};
 use std::path::Path;
 
@@ -256,40 +257,21 @@ async fn connect_among(kind: SandboxMode, addresses: Vec<String>) -> Result<Engi
     Err(SandboxError::Unenforceable { control: format!("{} engine", kind.as_str()), reason: unanswered(kind, &tried) })
 }
 
-/// Why an engine address did not answer, as far as the socket tells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unreachable {
-    /// No socket at the path (the engine is not running, or the path is wrong).
-    Missing,
-    /// A socket file that nothing listens on (the engine stopped).
-    Refused,
-    /// The socket is there, and this user may not connect to it.
-    Denied,
-    /// Anything else: the client's error says what.
-    Other,
-}
-
-impl Unreachable {
-    /// The kind of the first I/O error in `e`'s source chain (the client wraps
-    /// the socket's error in its own); bollard's own missing-socket error too.
-    fn of(e: &(dyn std::error::Error + 'static)) -> Unreachable {
-        let mut next = Some(e);
-        while let Some(err) = next {
-            if let Some(bollard::errors::Error::SocketNotFoundError(_)) = err.downcast_ref::<bollard::errors::Error>() {
-                return Unreachable::Missing;
-            }
-            if let Some(io) = err.downcast_ref::<std::io::Error>() {
-                return match io.kind() {
-                    std::io::ErrorKind::NotFound => Unreachable::Missing,
-                    std::io::ErrorKind::ConnectionRefused => Unreachable::Refused,
-                    std::io::ErrorKind::PermissionDenied => Unreachable::Denied,
-                    _ => Unreachable::Other,
-                };
-            }
-            next = err.source();
+/// Why an address did not answer: the kind of the first I/O error in `e`'s
+/// source chain (the client wraps the socket's error in its own), or
+/// bollard's own missing-socket error.
+fn unreachable_of(e: &(dyn std::error::Error + 'static)) -> Unreachable {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(bollard::errors::Error::SocketNotFoundError(_)) = err.downcast_ref::<bollard::errors::Error>() {
+            return Unreachable::Missing;
         }
-        Unreachable::Other
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return Unreachable::of_kind(io.kind());
+        }
+        next = err.source();
     }
+    Unreachable::Other
 }
 
 /// One address that did not answer.
@@ -302,7 +284,7 @@ struct Unanswered {
 
 impl Unanswered {
     fn new(address: String, e: &(dyn std::error::Error + 'static)) -> Unanswered {
-        Unanswered { address, why: Unreachable::of(e), error: e.to_string() }
+        Unanswered { address, why: unreachable_of(e), error: e.to_string() }
     }
 
     /// The local socket path, if the address is one.
@@ -313,29 +295,11 @@ impl Unanswered {
 
 impl std::fmt::Display for Unanswered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.why, self.socket()) {
-            (Unreachable::Missing, Some(path)) => write!(f, "{} (no socket at {path})", self.address),
-            (Unreachable::Refused, _) => write!(f, "{} (nothing listens there)", self.address),
-            (Unreachable::Denied, Some(path)) => {
-                write!(f, "{} (permission denied: {})", self.address, socket_access(Path::new(path)))
-            }
-            _ => write!(f, "{} ({})", self.address, self.error),
+        match self.why.words(self.socket().map(Path::new)) {
+            Some(words) => write!(f, "{} ({words})", self.address),
+            None => write!(f, "{} ({})", self.address, self.error),
         }
     }
-}
-
-/// Who owns a socket, in words: `owned by root:docker, mode 0660`.
-fn socket_access(path: &Path) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(m) = std::fs::metadata(path) else { return "its owner and mode cannot be read".to_string() };
-    let user = nix::unistd::User::from_uid(m.uid().into()).ok().flatten().map(|u| u.name);
-    let group = nix::unistd::Group::from_gid(m.gid().into()).ok().flatten().map(|g| g.name);
-    format!(
-        "owned by {}:{}, mode {:04o}",
-        user.unwrap_or_else(|| m.uid().to_string()),
-        group.unwrap_or_else(|| m.gid().to_string()),
-        m.mode() & 0o7777
-    )
 }
 
 /// The group through which users are given an engine socket: its group, when
