@@ -256,8 +256,9 @@ pub fn host_exposing_write_root(path: &Path, homes: &[PathBuf]) -> Option<String
     None
 }
 
-/// `path` without `.` components, `..` applied lexically (for comparison only).
-fn normalize(path: &Path) -> PathBuf {
+/// `path` (absolute) without `.` components, `..` applied to the text, no
+/// link followed.
+pub fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in path.components() {
         match c {

@@ -239,17 +239,7 @@ pub(crate) fn runs_dir(flag: Option<&Path>, cfg: Option<&config::Config>) -> Pat
         .map(absolute)
         .or_else(|| cfg.and_then(|c| c.runs_dir.as_deref()).map(absolute))
         .unwrap_or_else(|| cwd().join(runstore::DEFAULT_RUNS_DIR));
-    let mut out = PathBuf::from("/");
-    for c in given.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
+    crate::policy::load::normalize(&given)
 }
 
 fn default_concurrency() -> usize {
