@@ -69,17 +69,30 @@ pub struct Derivation {
     pub overrides: Vec<String>,
 }
 
-/// Apply `overrides` to `base` (loaded from `origin`) for a task in
-/// `workdir`, and check the result as the loader checks a file. No
-/// overrides: the policy unchanged and no derivation. Relative paths are taken
-/// from `cwd`.
+/// Where a derived policy applies: relative flag paths are taken from `cwd`,
+/// the task runs in `workdir`, and no flag may name one of `own` (orchestra's
+/// audit log, key, supervisor: the grant would not apply, they stay hidden,
+/// and the report would claim it did).
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    /// The current directory.
+    pub cwd: &'a Path,
+    /// The task's working directory.
+    pub workdir: &'a Path,
+    /// Orchestra's own paths.
+    pub own: &'a [PathBuf],
+}
+
+/// Apply `overrides` to `base` (loaded from `origin`) for a task at `at`, and
+/// check the result as the loader checks a file. No overrides: the policy
+/// unchanged and no derivation.
 pub fn derive(
     base: Policy,
     origin: &str,
     overrides: &[Override],
-    cwd: &Path,
-    workdir: &Path,
+    at: Place<'_>,
 ) -> Result<(Policy, Option<Derivation>), PolicyError> {
+    let (cwd, workdir) = (at.cwd, at.workdir);
     if overrides.is_empty() {
         return Ok((base, None));
     }
@@ -95,8 +108,8 @@ pub fn derive(
         // Paths are recorded as resolved against `cwd`: a relative path in a
         // report would mean nothing later.
         let o = match o {
-            Override::ReadOnly(path) => Override::ReadOnly(existing(cwd, path, "--ro", origin)?),
-            Override::ReadWrite(path) => Override::ReadWrite(existing(cwd, path, "--rw", origin)?),
+            Override::ReadOnly(path) => Override::ReadOnly(existing(cwd, path, "--ro", origin, at.own)?),
+            Override::ReadWrite(path) => Override::ReadWrite(existing(cwd, path, "--rw", origin, at.own)?),
             other => other.clone(),
         };
         apply(&mut p, &o, origin, workdir)?;
@@ -116,10 +129,22 @@ fn flag_error(origin: &str, message: String) -> PolicyError {
 }
 
 /// `path` resolved against `cwd` as the kernel resolves it (links and `..`
-/// followed): it must exist (a flag is a request), and the checks and the
-/// report see the real directory, never a link's name for it.
-fn existing(cwd: &Path, path: &Path, flag: &str, origin: &str) -> Result<PathBuf, PolicyError> {
-    std::fs::canonicalize(cwd.join(path)).map_err(|e| flag_error(origin, format!("{flag} {}: {e}", path.display())))
+/// followed): it must exist (a flag is a request) and lie outside `own`, and
+/// the checks and the report see the real directory, never a link's name for it.
+fn existing(cwd: &Path, path: &Path, flag: &str, origin: &str, own: &[PathBuf]) -> Result<PathBuf, PolicyError> {
+    let real = std::fs::canonicalize(cwd.join(path))
+        .map_err(|e| flag_error(origin, format!("{flag} {}: {e}", path.display())))?;
+    match own.iter().find(|o| real.starts_with(o)) {
+        Some(o) => Err(flag_error(
+            origin,
+            format!(
+                "{flag} {}: would expose orchestra's own {} (the audit log, its key or the supervisor)",
+                path.display(),
+                o.display()
+            ),
+        )),
+        None => Ok(real),
+    }
 }
 
 fn apply(p: &mut Policy, o: &Override, origin: &str, workdir: &Path) -> Result<(), PolicyError> {
@@ -197,13 +222,17 @@ fn apply(p: &mut Policy, o: &Override, origin: &str, workdir: &Path) -> Result<(
 mod tests {
     use super::*;
 
+    fn at(cwd: &Path) -> Place<'_> {
+        Place { cwd, workdir: Path::new("/w"), own: &[] }
+    }
+
     fn preset(name: &str) -> Policy {
         crate::load_policy(name).unwrap().0
     }
 
     #[test]
     fn no_flags_no_derivation() {
-        let (p, d) = derive(preset("default"), "preset:default", &[], Path::new("/"), Path::new("/w")).unwrap();
+        let (p, d) = derive(preset("default"), "preset:default", &[], at(Path::new("/"))).unwrap();
         assert_eq!(p, preset("default"));
         assert!(d.is_none());
     }
@@ -220,7 +249,7 @@ mod tests {
             Override::Memory(Limit::Max(ByteSize(1 << 30))),
             Override::Env("TOKEN".into(), "s3cret".into()),
         ];
-        let (p, der) = derive(base.clone(), "preset:default", &flags, d.path(), Path::new("/w")).unwrap();
+        let (p, der) = derive(base.clone(), "preset:default", &flags, at(d.path())).unwrap();
         let der = der.unwrap();
         assert_eq!(der.base_sha256, format!("sha256:{}", base.hash()));
         assert_ne!(p.hash(), base.hash());
@@ -237,63 +266,47 @@ mod tests {
     fn a_flag_cannot_grant_what_a_file_could_not() {
         let home = crate::load::invoking_homes()[0].clone();
         for path in ["/etc", "/", "/usr/lib"] {
-            let e = derive(
-                preset("default"),
-                "preset:default",
-                &[Override::ReadWrite(path.into())],
-                Path::new("/"),
-                Path::new("/w"),
-            );
+            let e =
+                derive(preset("default"), "preset:default", &[Override::ReadWrite(path.into())], at(Path::new("/")));
             assert!(e.is_err(), "--rw {path} was accepted");
         }
         if home.join(".ssh").exists() {
-            let e = derive(
-                preset("default"),
-                "x",
-                &[Override::ReadWrite(home.join(".ssh"))],
-                Path::new("/"),
-                Path::new("/w"),
-            );
+            let e = derive(preset("default"), "x", &[Override::ReadWrite(home.join(".ssh"))], at(Path::new("/")));
             assert!(e.is_err());
         }
         // `..` and links are resolved first: the check sees the real directory.
-        let e = derive(
-            preset("default"),
-            "x",
-            &[Override::ReadWrite("/usr/../etc".into())],
-            Path::new("/"),
-            Path::new("/w"),
-        )
-        .unwrap_err();
+        let e = derive(preset("default"), "x", &[Override::ReadWrite("/usr/../etc".into())], at(Path::new("/")))
+            .unwrap_err();
         assert!(e.to_string().contains("\"/etc\""), "{e}");
         let d = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc", d.path().join("conf")).unwrap();
-        assert!(
-            derive(preset("default"), "x", &[Override::ReadWrite("conf".into())], d.path(), Path::new("/w")).is_err()
-        );
-        let e = derive(
-            preset("default"),
-            "x",
-            &[Override::ReadOnly("/no/such/dir".into())],
-            Path::new("/"),
-            Path::new("/w"),
-        )
-        .unwrap_err();
+        assert!(derive(preset("default"), "x", &[Override::ReadWrite("conf".into())], at(d.path())).is_err());
+        let e = derive(preset("default"), "x", &[Override::ReadOnly("/no/such/dir".into())], at(Path::new("/")))
+            .unwrap_err();
         assert!(e.to_string().contains("--ro /no/such/dir"), "{e}");
+    }
+
+    #[test]
+    fn a_flag_naming_orchestras_own_files_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let own = [d.path().join("audit")];
+        std::fs::create_dir_all(&own[0]).unwrap();
+        let place = Place { cwd: d.path(), workdir: Path::new("/w"), own: &own };
+        let e = derive(preset("default"), "x", &[Override::ReadWrite("audit".into())], place).unwrap_err();
+        assert!(e.to_string().contains("orchestra's own"), "{e}");
     }
 
     #[test]
     fn on_a_container_backend_paths_become_volumes() {
         let flags = [Override::Backend(SandboxMode::Docker), Override::ReadOnly("/usr/share".into())];
-        let (p, _) = derive(preset("default"), "preset:default", &flags, Path::new("/"), Path::new("/w")).unwrap();
+        let (p, _) = derive(preset("default"), "preset:default", &flags, at(Path::new("/"))).unwrap();
         assert!(p.filesystem.read_write.is_empty());
         assert_eq!(p.container.volumes, vec!["/usr/share:/usr/share:ro".to_string()]);
         let e = derive(
             preset("default"),
             "preset:default",
             &[Override::Backend(SandboxMode::Docker), Override::ReadWrite("/etc".into())],
-            Path::new("/"),
-            Path::new("/w"),
+            at(Path::new("/")),
         );
         assert!(e.is_err());
     }

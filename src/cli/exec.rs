@@ -3,7 +3,7 @@
 use crate::audit;
 use crate::exit::Exit;
 use crate::orchestrator::exec_protocol::{self, RunFlags, mono_us};
-use crate::policy::derive::{Derivation, Override, derive};
+use crate::policy::derive::{Derivation, Override, Place, derive};
 use crate::policy::{ByteSize, HumanDuration, Limit, NetworkMode, Policy, SandboxMode, load_policy};
 use crate::sandbox::outfile::OutFile;
 use crate::sandbox::{Report, Sandbox, TaskSpec};
@@ -179,7 +179,17 @@ pub fn run(args: ExecArgs) -> Exit {
         Ok(w) => return super::config_error(format!("--workdir {}: not a directory", w.display())),
         Err(e) => return super::config_error(format!("--workdir {}: {e}", workdir.display())),
     };
-    let (policy, origin, derivation) = match effective_policy(&args, &workdir) {
+    let audit_dir = audit_dir(args.audit_dir.as_deref());
+    let key_path = audit::default_key_path();
+    // What a task must never see: the audit log and its key, and the built-in
+    // container supervisor's directory (a jail task that could replace it would
+    // choose a later container task's supervisor).
+    let own: Vec<PathBuf> = [audit_dir.clone(), key_path.clone()]
+        .into_iter()
+        .chain(crate::sandbox::container::supervisor::state_dir())
+        .chain(args.run.protect.iter().cloned())
+        .collect();
+    let (policy, origin, derivation) = match effective_policy(&args, &workdir, &own) {
         Ok(p) => p,
         Err(e) => return super::config_error(e),
     };
@@ -206,11 +216,9 @@ pub fn run(args: ExecArgs) -> Exit {
     let name = args.name.clone().unwrap_or_else(|| {
         Path::new(&args.command[0]).file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
     });
-    let audit_dir = audit_dir(args.audit_dir.as_deref());
     if let Err(e) = crate::sandbox::check_own_paths(&workdir, &[&audit_dir]) {
         return super::config_error(e);
     }
-    let key_path = audit::default_key_path();
     let mut task = TaskSpec {
         name,
         argv: args.command.clone(),
@@ -218,31 +226,12 @@ pub fn run(args: ExecArgs) -> Exit {
         policy,
         policy_origin: origin,
         derivation,
-        // The built-in container supervisor's directory too: a jail task that
-        // could replace it would choose a later container task's supervisor.
-        protected: [audit_dir.clone(), key_path.clone()]
-            .into_iter()
-            .chain(crate::sandbox::container::supervisor::state_dir())
-            .chain(args.run.protect.iter().cloned())
-            .collect(),
+        protected: own,
         in_use: policy_file(&args.policy).into_iter().collect(),
         observe: !args.bench_unobserved,
         tty: args.tty,
         canaries: None,
     };
-    // A one-off flag never names orchestra's own files: the grant would not
-    // apply (they stay hidden) and the report would claim it did.
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    for (flag, path) in args.read_only.iter().map(|p| ("--ro", p)).chain(args.read_write.iter().map(|p| ("--rw", p))) {
-        let real = std::fs::canonicalize(cwd.join(path)).unwrap_or_else(|_| cwd.join(path));
-        if let Some(own) = task.protected.iter().find(|o| real.starts_with(o)) {
-            return super::config_error(format!(
-                "{flag} {}: would expose orchestra's own {} (the audit log, its key or the supervisor)",
-                path.display(),
-                own.display()
-            ));
-        }
-    }
     if task.tty && task.policy.backend() != SandboxMode::Jail {
         return super::config_error(format!(
             "--tty: the {} backend gives no terminal (its task's stdin is empty); use the jail",
@@ -319,10 +308,11 @@ pub fn run(args: ExecArgs) -> Exit {
 }
 
 /// The policy `args` names, changed by its one-off flags (recorded as a
-/// derivation), and where it came from.
+/// derivation; none may name one of `own`), and where it came from.
 fn effective_policy(
     args: &ExecArgs,
     workdir: &Path,
+    own: &[PathBuf],
 ) -> Result<(Policy, String, Option<Derivation>), crate::policy::PolicyError> {
     let (base, origin) = load_policy(&args.policy)?;
     let mut flags = Vec::new();
@@ -346,7 +336,7 @@ fn effective_policy(
     flags.extend(args.timeout.map(Override::Timeout));
     flags.extend(args.env.iter().map(|(k, v)| Override::Env(k.clone(), v.clone())));
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let (policy, derivation) = derive(base, &origin, &flags, &cwd, workdir)?;
+    let (policy, derivation) = derive(base, &origin, &flags, Place { cwd: &cwd, workdir, own })?;
     Ok((policy, origin, derivation))
 }
 
