@@ -28,7 +28,7 @@ pub enum AuditError {
     },
     /// `keygen` would overwrite an existing key.
     #[error(
-        "key file {path} already exists; to give a log a new key, run `orchestra audit rotate` (the hand-over is signed by this key); --force discards this key, and a log signed by it can then no longer be extended"
+        "key file {path} already exists; to give a log a new key, run `orchestra audit rotate` (the hand-over is signed by this key); --force makes a new default key for new logs, and this one stays in the key ring for the logs it signs"
     )]
     KeyExists {
         /// The existing key file.
@@ -46,6 +46,20 @@ pub enum AuditError {
         log_key: String,
         /// Key id of the key we were given.
         our_key: String,
+    },
+    /// The log is signed by a key that neither the default key file nor the
+    /// key ring holds.
+    #[error(
+        "the audit log is signed by key {id}, which is neither the default key ({}) nor in the key ring {}; restore {}/{id}.key (mode 0600) from a backup of the ring; if that key is lost, this log cannot be extended: move the log aside (`orchestra audit verify` still checks it) and a new log starts there",
+        default.display(), ring.display(), ring.display()
+    )]
+    KeyNotInRing {
+        /// Key id (8 hex digits) in force in the log.
+        id: String,
+        /// The ring directory.
+        ring: PathBuf,
+        /// The default key file.
+        default: PathBuf,
     },
     /// The log is damaged in a way the writer must not paper over.
     #[error("the audit log in {dir} is damaged: {reason}; run `orchestra audit verify {dir}` for details")]

@@ -10,8 +10,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 /// The key name used in notes and key strings.
@@ -185,49 +183,20 @@ impl AuditKey {
         Ok(k)
     }
 
-    /// Write the private key (mode 0600) and `<path>.pub`. Refuses to replace
-    /// an existing private key unless `force`.
+    /// Write the private key (mode 0600) and `<path>.pub`, each all or nothing
+    /// (temporary file, fsync, rename). Refuses to replace an existing private
+    /// key unless `force` (callers keep the old one in the [`crate::keyring`] first).
     pub fn write(&self, path: &Path, force: bool) -> Result<(), AuditError> {
+        use crate::keyring::{Replace, write_file};
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| AuditError::io(parent, e))?;
         }
         if !force && path.exists() {
             return Err(AuditError::KeyExists { path: path.to_path_buf() });
         }
-        // Write a temporary file beside it, then move it into place: never a
-        // half-written key, and without `force` never over an existing one
-        // (a hard link fails if the name exists, even in a race).
-        let tmp = sibling(path, &format!(".tmp.{}", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| AuditError::io(&tmp, e))?;
-        let written = f
-            .write_all(format!("{}\n", self.encode_private()).as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| AuditError::io(&tmp, e));
-        drop(f);
-        let placed = written.and_then(|()| {
-            if force {
-                std::fs::rename(&tmp, path).map_err(|e| AuditError::io(path, e))
-            } else {
-                std::fs::hard_link(&tmp, path).map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::AlreadyExists {
-                        AuditError::KeyExists { path: path.to_path_buf() }
-                    } else {
-                        AuditError::io(path, e)
-                    }
-                })
-            }
-        });
-        let _ = std::fs::remove_file(&tmp);
-        placed?;
-        let pubp = public_path(path);
-        std::fs::write(&pubp, format!("{}\n", self.verifier().encode())).map_err(|e| AuditError::io(&pubp, e))?;
-        Ok(())
+        let replace = if force { Replace::Yes } else { Replace::No };
+        write_file(path, format!("{}\n", self.encode_private()).as_bytes(), 0o600, replace)?;
+        write_file(&public_path(path), format!("{}\n", self.verifier().encode()).as_bytes(), 0o644, Replace::Yes)
     }
 }
 

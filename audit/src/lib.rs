@@ -13,6 +13,7 @@
 //! - [`format`]: segment files, frame framing (length + CRC, torn-write rules).
 //! - [`record`]: the record encoding, canonical JSON bodies, record hashes.
 //! - [`keys`]: key files, key ids, the default key location.
+//! - [`keyring`]: which private key extends which log; keys are never lost.
 //! - [`checkpoint`]: the signed checkpoint note (encode, parse, sign, verify).
 //! - [`writer`]: [`AuditLog`], the locked appender with torn-tail recovery.
 //! - [`verify`]: the verifier and its evidence report.
@@ -33,6 +34,7 @@ pub mod checkpoint;
 mod error;
 pub mod events;
 pub mod format;
+pub mod keyring;
 pub mod keys;
 pub mod kind;
 pub mod record;
@@ -40,6 +42,7 @@ pub mod verify;
 pub mod writer;
 
 pub use error::AuditError;
+pub use keyring::KeyRing;
 pub use keys::{AuditKey, VerifierKey, created_notice, default_key_path, load_key, load_or_create_key};
 pub use kind::Kind;
 pub use verify::{VerifyOptions, VerifyReport, verify_dir};

@@ -15,6 +15,7 @@ use super::format::{
     self, FRAME_CHECKPOINT, FRAME_RECORD, FrameRead, HEADER_LEN, MAX_PAYLOAD, SegmentHeader, encode_frame, read_frame,
     segment_name,
 };
+use super::keyring::KeyRing;
 use super::keys::{AuditKey, VerifierKey, hex};
 use super::kind::Kind;
 use super::record::{self, Hash, Record, canonical_json, record_hash};
@@ -63,6 +64,9 @@ pub struct AuditLog {
     dir: PathBuf,
     lock: Option<File>,
     key: AuditKey,
+    /// Where keys come from when the key in force changes (another process
+    /// rotated the log); `None` for a log opened with one fixed key.
+    ring: Option<KeyRing>,
     key_id: [u8; 4],
     opts: OpenOptions,
     log_id: [u8; 16],
@@ -87,6 +91,42 @@ impl std::fmt::Debug for AuditLog {
             .field("next_seq", &self.next_seq)
             .field("key_id", &hex(&self.key_id))
             .finish()
+    }
+}
+
+/// Which key signs: one given key, or whichever key of a ring is in force.
+enum Signer<'a> {
+    Key(&'a AuditKey),
+    Ring(&'a KeyRing),
+}
+
+impl Signer<'_> {
+    /// The key a new log starts with.
+    fn for_new_log(&self) -> Result<AuditKey, AuditError> {
+        match self {
+            Signer::Key(k) => Ok((*k).clone()),
+            Signer::Ring(r) => r.default_key().map(|(k, _)| k),
+        }
+    }
+
+    /// The private key of `id`, the key in force in the log in `dir`.
+    fn for_id(&self, id: [u8; 4], dir: &Path) -> Result<AuditKey, AuditError> {
+        match self {
+            Signer::Key(k) if k.verifier().id == id => Ok((*k).clone()),
+            Signer::Key(k) => Err(AuditError::KeyMismatch {
+                dir: dir.to_path_buf(),
+                log_key: hex(&id),
+                our_key: k.verifier().id_hex(),
+            }),
+            Signer::Ring(r) => r.get(id),
+        }
+    }
+
+    fn ring(&self) -> Option<KeyRing> {
+        match self {
+            Signer::Key(_) => None,
+            Signer::Ring(r) => Some((*r).clone()),
+        }
     }
 }
 
@@ -262,6 +302,24 @@ impl AuditLog {
 
     /// [`AuditLog::open`] with explicit tunables.
     pub fn open_with(dir: &Path, key: &AuditKey, opts: OpenOptions) -> Result<AuditLog, AuditError> {
+        Self::open_signed(dir, Signer::Key(key), opts)
+    }
+
+    /// Open (or create) the log in `dir`, signing with the key of `ring` that
+    /// is in force in it (a new log starts with the ring's default key). When
+    /// another process rotates the log, the writer follows with the ring's copy
+    /// of the new key; [`AuditLog::rotate_key`] keeps the new key in the ring
+    /// before the log names it.
+    pub fn open_ring(dir: &Path, ring: &KeyRing) -> Result<AuditLog, AuditError> {
+        Self::open_signed(dir, Signer::Ring(ring), OpenOptions::default())
+    }
+
+    /// [`AuditLog::open_ring`] with explicit tunables.
+    pub fn open_ring_with(dir: &Path, ring: &KeyRing, opts: OpenOptions) -> Result<AuditLog, AuditError> {
+        Self::open_signed(dir, Signer::Ring(ring), opts)
+    }
+
+    fn open_signed(dir: &Path, signer: Signer<'_>, opts: OpenOptions) -> Result<AuditLog, AuditError> {
         std::fs::create_dir_all(dir).map_err(|e| AuditError::io(dir, e))?;
         let lock_path = dir.join("lock");
         let lock = std::fs::OpenOptions::new()
@@ -273,10 +331,11 @@ impl AuditLog {
             .open(&lock_path)
             .map_err(|e| AuditError::io(&lock_path, e))?;
         let guard = LockGuard::take(lock, &lock_path)?;
-        let result = Self::open_locked(dir, key, opts);
+        let result = Self::open_locked(dir, &signer, opts);
         let lock = guard.release(&lock_path)?;
         let mut log = result?;
         log.lock = Some(lock);
+        log.ring = signer.ring();
         // The first append checkpoints at once: a caller's first record is
         // durable and signed without waiting for the next one.
         log.last_cp_at = None;
@@ -286,7 +345,7 @@ impl AuditLog {
         Ok(log)
     }
 
-    fn open_locked(dir: &Path, key: &AuditKey, opts: OpenOptions) -> Result<AuditLog, AuditError> {
+    fn open_locked(dir: &Path, signer: &Signer<'_>, opts: OpenOptions) -> Result<AuditLog, AuditError> {
         let corrupt = |reason: String| AuditError::Corrupt { dir: dir.to_path_buf(), reason };
         let mut segs = format::list_segments(dir)?;
         let mut recoveries = Vec::new();
@@ -303,7 +362,7 @@ impl AuditLog {
             segs.pop();
         }
         let Some(last) = segs.last().cloned() else {
-            return Self::create(dir, key, opts);
+            return Self::create(dir, &signer.for_new_log()?, opts);
         };
         let buf = std::fs::read(&last.path).map_err(|e| AuditError::io(&last.path, e))?;
         let header = SegmentHeader::decode(&buf).map_err(|e| corrupt(format!("{}: {e}", last.name)))?;
@@ -353,17 +412,15 @@ impl AuditLog {
             tip.last_cp_text = tip.last_cp_text.or(t.last_cp_text);
         }
         let head = tip.head.ok_or_else(|| corrupt("no record found".into()))?;
-        let ours = key.verifier().id;
         let theirs = tip.key_id.ok_or_else(|| corrupt("cannot tell which key signs the log".into()))?;
-        if theirs != ours {
-            return Err(AuditError::KeyMismatch { dir: dir.to_path_buf(), log_key: hex(&theirs), our_key: hex(&ours) });
-        }
+        let key = signer.for_id(theirs, dir)?;
         let seg = open_append(&last.path)?;
         Ok(AuditLog {
             dir: dir.to_path_buf(),
             lock: None,
             key: key.clone(),
-            key_id: ours,
+            ring: None,
+            key_id: theirs,
             opts,
             log_id: header.log_id,
             seg,
@@ -397,6 +454,7 @@ impl AuditLog {
             dir: dir.to_path_buf(),
             lock: None,
             key: key.clone(),
+            ring: None,
             key_id: key.verifier().id,
             opts,
             log_id,
@@ -460,9 +518,17 @@ impl AuditLog {
     /// Rotate to `new_key`: append a `key_rotation` record naming it, a
     /// checkpoint over that record signed by the current key, and the same
     /// checkpoint signed by `new_key`, in one write; then sign with `new_key`.
+    ///
+    /// With a log opened from a [`KeyRing`], `new_key` is kept in the ring,
+    /// durably, before the rotation record is written, and the key it replaces
+    /// stays there: a crash at any point leaves the log with a key to extend it.
     pub fn rotate_key(&mut self, new_key: &AuditKey) -> Result<u64, AuditError> {
         self.locked(|l| {
             l.sync_tip()?;
+            if let Some(ring) = &l.ring {
+                ring.keep(&l.key)?;
+                ring.keep(new_key)?;
+            }
             let body = json!({"new_key": new_key.verifier().encode(), "old_key": l.key.verifier().encode()});
             let body = canonical_json(&body)?;
             let rec = Record {
@@ -495,6 +561,11 @@ impl AuditLog {
             l.key_id = new_key.verifier().id;
             Ok(rec.seq)
         })
+    }
+
+    /// The public key in force (that signs the next checkpoint).
+    pub fn key_in_force(&self) -> VerifierKey {
+        self.key.verifier()
     }
 
     /// The log directory.
@@ -585,11 +656,16 @@ impl AuditLog {
                 self.last_cp_size = tip.last_cp_size;
                 self.last_cp_text = tip.last_cp_text;
                 if let Some(k) = tip.key_id.filter(|k| *k != self.key_id) {
-                    return Err(AuditError::KeyMismatch {
-                        dir: self.dir.clone(),
-                        log_key: hex(&k),
-                        our_key: hex(&self.key_id),
-                    });
+                    // Another process rotated the log: follow with the ring's copy.
+                    let Some(ring) = &self.ring else {
+                        return Err(AuditError::KeyMismatch {
+                            dir: self.dir.clone(),
+                            log_key: hex(&k),
+                            our_key: hex(&self.key_id),
+                        });
+                    };
+                    self.key = ring.get(k)?;
+                    self.key_id = k;
                 }
             }
             if self.offset >= self.opts.segment_max_bytes {

@@ -6,7 +6,7 @@
 use crate::audit::checkpoint::SignedCheckpoint;
 use crate::audit::keys::{self, AuditKey, VerifierKey, hex};
 use crate::audit::verify::{SeenRecord, VerifyReport, verify_dir_with};
-use crate::audit::{AuditError, AuditLog, DEFAULT_DIR, VerifyOptions, bench, default_key_path, load_key, verify_dir};
+use crate::audit::{AuditError, AuditLog, DEFAULT_DIR, KeyRing, VerifyOptions, bench, default_key_path, verify_dir};
 use crate::exit::Exit;
 use clap::Subcommand;
 use serde_json::json;
@@ -328,7 +328,11 @@ fn keygen(path: &Path, force: bool) -> Exit {
         Ok(k) => k,
         Err(e) => return super::config_error(e),
     };
-    if let Err(e) = key.write(path, force) {
+    let ring = KeyRing::at(path);
+    // With --force the key it replaces stays in the ring: the logs it signs
+    // still extend and rotate with it.
+    let written = if force && path.exists() { ring.set_default(&key) } else { key.write(path, false) };
+    if let Err(e) = written.and_then(|()| ring.keep(&key)) {
         return super::config_error(e);
     }
     let v = key.verifier();
@@ -342,41 +346,37 @@ fn keygen(path: &Path, force: bool) -> Exit {
     Exit::Ok
 }
 
+/// Rotate the key of the log in `dir`. Crash-safe at every instruction: the
+/// new key is in the ring (fsynced) before the log names it, the old key stays
+/// there, and the default key file is replaced last by a rename.
 fn rotate(dir: &Path, path: &Path) -> Exit {
     match crate::audit::format::list_segments(dir) {
         Ok(s) if !s.is_empty() => {}
         Ok(_) => return super::config_error(format!("no audit log in {}", dir.display())),
         Err(e) => return super::config_error(e),
     }
-    let old = match load_key(path) {
-        Ok(k) => k,
-        Err(e) => return super::config_error(e),
-    };
+    let ring = KeyRing::at(path);
     let new = match AuditKey::generate() {
         Ok(k) => k,
         Err(e) => return super::config_error(e),
     };
-    // Keep the new key on disk before the log names it, so a crash cannot lose it.
-    let mut next = path.as_os_str().to_os_string();
-    next.push(".next");
-    let next = PathBuf::from(next);
-    if let Err(e) = new.write(&next, true) {
-        return super::config_error(e);
-    }
-    let seq = match AuditLog::open(dir, &old).and_then(|mut log| {
+    let (old, seq) = match AuditLog::open_ring(dir, &ring).and_then(|mut log| {
+        let old = log.key_in_force();
         let seq = log.rotate_key(&new)?;
         log.sync()?;
-        Ok(seq)
+        Ok((old, seq))
     }) {
         Ok(s) => s,
         Err(e) => return super::config_error(e),
     };
-    if let Err(e) = new.write(path, true) {
-        return super::config_error(format!("{e}; the new key is in {}", next.display()));
+    if let Err(e) = ring.set_default(&new) {
+        return super::config_error(format!(
+            "{e}; the log was rotated and its new key {} is in {}",
+            new.verifier().id_hex(),
+            ring.path_of(new.verifier().id).display()
+        ));
     }
-    let _ = std::fs::remove_file(&next);
-    let _ = std::fs::remove_file(keys::public_path(&next));
-    let (o, n) = (old.verifier(), new.verifier());
+    let (o, n) = (old, new.verifier());
     outln!(
         "rotated the audit key of {}: {} -> {} (rotation record {seq}, signed by {})",
         dir.display(),
@@ -386,6 +386,11 @@ fn rotate(dir: &Path, path: &Path) -> Exit {
     );
     outln!("new public key ({}):\n  {}", keys::public_path(path).display(), n.encode());
     outln!("reviewers who pinned {} can keep it: the rotation is signed by it", o.id_hex());
+    outln!(
+        "key {} stays in the key ring {} for the other logs it signs (rotate each with `orchestra audit rotate DIR`)",
+        o.id_hex(),
+        ring.dir().display()
+    );
     Exit::Ok
 }
 
@@ -396,9 +401,9 @@ fn checkpoint(dir: &Path, export: &Path, key_path: &Path) -> Exit {
         Err(e) => return super::config_error(e),
     }
     if key_path.exists() {
-        match load_key(key_path).and_then(|k| AuditLog::open(dir, &k)).and_then(|mut l| l.sync()) {
+        match AuditLog::open_ring(dir, &KeyRing::at(key_path)).and_then(|mut l| l.sync()) {
             Ok(()) => {}
-            Err(e @ (AuditError::KeyMismatch { .. } | AuditError::KeyFile { .. })) => {
+            Err(e @ (AuditError::KeyNotInRing { .. } | AuditError::KeyFile { .. })) => {
                 crate::sandbox::say!("orchestra: warning: not signing a fresh checkpoint: {e}");
             }
             Err(e) => return super::config_error(e),

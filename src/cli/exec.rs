@@ -184,7 +184,8 @@ pub fn run(args: ExecArgs) -> Exit {
     // What a task must never see: the audit log and its key, and the built-in
     // container supervisor's directory (a jail task that could replace it would
     // choose a later container task's supervisor).
-    let own: Vec<PathBuf> = [audit_dir.clone(), key_path.clone()]
+    let ring = audit::KeyRing::at(&key_path);
+    let own: Vec<PathBuf> = [audit_dir.clone(), key_path.clone(), ring.dir().to_path_buf()]
         .into_iter()
         .chain(crate::sandbox::container::supervisor::state_dir())
         .chain(args.run.protect.iter().cloned())
@@ -347,14 +348,17 @@ fn policy_file(spec: &str) -> Option<PathBuf> {
     p.is_file().then(|| std::fs::canonicalize(p).ok()).flatten()
 }
 
-/// Open the audit log in `dir` with the key at `key_path` (created on first use, with a notice).
+/// Open the audit log in `dir`, signing with the key in force in it from the
+/// key ring of `key_path` (the default key, created on first use with a notice,
+/// starts a new log).
 pub fn open_audit_log(dir: &Path, key_path: &Path) -> Result<audit::AuditLog, OpenLogError> {
-    let (key, created) = audit::load_or_create_key(key_path)
-        .map_err(|error| OpenLogError::Key { path: key_path.to_path_buf(), error })?;
+    let ring = audit::KeyRing::at(key_path);
+    let (key, created) =
+        ring.default_key().map_err(|error| OpenLogError::Key { path: key_path.to_path_buf(), error })?;
     if created {
         crate::sandbox::say!("{}", audit::created_notice(key_path, &key));
     }
-    audit::AuditLog::open(dir, &key).map_err(|error| OpenLogError::Log { dir: dir.to_path_buf(), error })
+    audit::AuditLog::open_ring(dir, &ring).map_err(|error| OpenLogError::Log { dir: dir.to_path_buf(), error })
 }
 
 /// The controls the policy asks for (the report lists those actually enforced).

@@ -26,7 +26,12 @@ pub fn run(runs_dir: PathBuf, rule: Rule, dry_run: bool, json: bool) -> Exit {
     let opts = Options {
         rule,
         dry_run,
-        protect: vec![super::exec::audit_dir(None), key, PathBuf::from(pub_key)],
+        protect: vec![
+            super::exec::audit_dir(None),
+            crate::audit::KeyRing::at(&key).dir().to_path_buf(),
+            key,
+            PathBuf::from(pub_key),
+        ],
         now: SystemTime::now(),
     };
     let out = match prune::prune(&runs_dir, &opts) {

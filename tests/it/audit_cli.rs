@@ -146,47 +146,46 @@ fn keygen_refusing_to_overwrite_points_at_rotate_and_says_what_force_costs() -> 
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("to give a log a new key, run `orchestra audit rotate`"), "{stderr}");
     assert!(
-        stderr.contains("--force discards this key, and a log signed by it can then no longer be extended"),
+        stderr.contains(
+            "--force makes a new default key for new logs, and this one stays in the key ring for the logs it signs"
+        ),
         "{stderr}"
     );
     Ok(())
 }
 
-/// After `keygen --force` the log's key is gone: `audit rotate` (which must be
-/// signed by that key) cannot help, and its message must not send the user back
-/// to `audit rotate`. What it says instead is checked to work: the log's own
-/// key rotates it, and a log moved aside still verifies while a new one starts.
+/// After `keygen --force` the log's key is still in the key ring: `audit
+/// rotate` finds it there, the old pin still verifies, and only a key deleted
+/// from the ring by hand leaves a log that cannot be extended; then the one-line
+/// message names the key and where to restore it, and moving the log aside works.
 #[test]
-fn rotate_after_keygen_force_names_the_logs_key_and_not_rotate() -> TestResult {
+fn rotate_after_keygen_force_uses_the_rings_copy_of_the_logs_key() -> TestResult {
     let tmp = tempfile::tempdir()?;
     cmd(tmp.path()).args(["audit", "keygen"]).assert().success();
+    std::fs::copy(tmp.path().join("keys/audit.key.pub"), tmp.path().join("old.pub"))?;
     let key = tmp.path().join("keys/audit.key");
-    std::fs::copy(&key, tmp.path().join("keys/old.key"))?;
     let old = load_key(&key)?;
     let dir = tmp.path().join(".orchestra/audit");
     AuditLog::open(&dir, &old)?.append("task_started", json!({"task": "a"}))?;
     cmd(tmp.path()).args(["audit", "keygen", "--force"]).assert().success();
-    let new = load_key(&key)?;
+    cmd(tmp.path()).args(["audit", "rotate"]).assert().success();
+    cmd(tmp.path()).args(["audit", "verify", "--trusted-key", "old.pub"]).assert().success();
+    // Delete the key in force from the ring (and make another default).
+    let in_force = load_key(&key)?;
+    cmd(tmp.path()).args(["audit", "keygen", "--force"]).assert().success();
+    let id = in_force.verifier().id_hex();
+    std::fs::remove_file(tmp.path().join(format!("keys/audit.key.ring/{id}.key")))?;
     let out = cmd(tmp.path()).args(["audit", "rotate"]).output()?;
-    assert_eq!(out.status.code(), Some(1), "rotate with a key the log does not know");
+    assert_eq!(out.status.code(), Some(1), "rotate without the log's key");
     let stderr = String::from_utf8(out.stderr)?;
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    let (old_id, new_id) = (old.verifier().id_hex(), new.verifier().id_hex());
-    for says in [
-        format!("is signed by key {old_id}, but the configured key is {new_id}"),
-        format!("point ORCHESTRA_AUDIT_KEY (or `audit rotate --key`) at the file of key {old_id}"),
-        "if that key is lost (`audit keygen --force` replaces it), this log cannot be extended".to_string(),
-        "move".to_string(),
-    ] {
+    for says in [format!("signed by key {id}"), format!("audit.key.ring/{id}.key"), "move the log aside".to_string()] {
         assert!(stderr.contains(&says), "missing {says:?} in {stderr}");
     }
-    assert!(!stderr.contains("rotate keys with"), "the hint sends the user back to rotate: {stderr}");
-    // The log's own key does rotate it (the rotation writes the new key into that file).
-    cmd(tmp.path()).args(["audit", "rotate", "--key", "keys/old.key"]).assert().success();
-    cmd(tmp.path()).args(["audit", "verify"]).assert().success();
-    // Without that key: moved aside, the log still verifies, and a new one starts.
+    // Moved aside, the log still verifies, and a new one starts.
     std::fs::rename(&dir, tmp.path().join("old-audit"))?;
-    cmd(tmp.path()).args(["audit", "verify", "old-audit"]).assert().success();
+    cmd(tmp.path()).args(["audit", "verify", "old-audit", "--trusted-key", "old.pub"]).assert().success();
+    let new = load_key(&key)?;
     AuditLog::open(&dir, &new)?.append("task_started", json!({"task": "b"}))?;
     cmd(tmp.path()).args(["audit", "verify"]).assert().success();
     Ok(())
