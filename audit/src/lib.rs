@@ -48,5 +48,11 @@ pub use kind::Kind;
 pub use verify::{VerifyOptions, VerifyReport, verify_dir};
 pub use writer::{AuditLog, OpenOptions};
 
+/// Disk space a writer reserves ([`AuditLog::reserve`]) before it runs a
+/// task: the task's later records (violations, attestation, workspace diff,
+/// end, checkpoints) must not meet a full disk. 1 MiB holds a workspace diff
+/// (at most 100 entries) and thousands of violation records.
+pub const TASK_RESERVE_BYTES: u64 = 1 << 20;
+
 /// The default audit log directory, relative to the working directory.
 pub const DEFAULT_DIR: &str = ".orchestra/audit";

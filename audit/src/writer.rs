@@ -81,6 +81,9 @@ pub struct AuditLog {
     dirty: bool,
     recoveries: Vec<Value>,
     recoveries_written: usize,
+    /// The current segment has disk space allocated up to here
+    /// ([`AuditLog::reserve`]); no new segment is started below it.
+    reserved_to: u64,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -434,10 +437,23 @@ impl AuditLog {
             dirty: false,
             recoveries,
             recoveries_written: 0,
+            reserved_to: 0,
         })
     }
 
+    /// Create the log: its first segment with `log_opened` and a checkpoint.
+    /// All or nothing: if any step fails (a full disk), the segment file is
+    /// removed again, so no empty or torn log is left behind.
     fn create(dir: &Path, key: &AuditKey, opts: OpenOptions) -> Result<AuditLog, AuditError> {
+        let path = dir.join(segment_name(0));
+        let created = Self::create_first_segment(dir, key, opts);
+        if created.is_err() && path.exists() {
+            let _ = std::fs::remove_file(&path);
+        }
+        created
+    }
+
+    fn create_first_segment(dir: &Path, key: &AuditKey, opts: OpenOptions) -> Result<AuditLog, AuditError> {
         let log_id = match opts.log_id {
             Some(id) => id,
             None => {
@@ -469,6 +485,7 @@ impl AuditLog {
             dirty: true,
             recoveries: Vec::new(),
             recoveries_written: 0,
+            reserved_to: 0,
         };
         let body = json!({"format": 1, "key": key.verifier().encode(), "log_id": hex(&log_id)});
         log.write_record(Kind::LogOpened.as_str(), body)?;
@@ -513,6 +530,35 @@ impl AuditLog {
     /// Make everything appended so far durable and signed (a checkpoint + fsync).
     pub fn sync(&mut self) -> Result<(), AuditError> {
         self.checkpoint()
+    }
+
+    /// Allocate disk space for at least `bytes` more bytes of this log before
+    /// they are needed, so that records written later (a task's violations and
+    /// end, after it ran) do not fail for a full disk. The space is allocated
+    /// in the current segment beyond its end (`fallocate` with
+    /// `FALLOC_FL_KEEP_SIZE`: the file's size and content do not change), a
+    /// new segment is started first if the current one is full, and no new
+    /// segment is started inside the reservation. Fails (and nothing should
+    /// run) when the space is not there; a filesystem without `fallocate`
+    /// (`EOPNOTSUPP`) is accepted without a reservation. Concurrent writers
+    /// share the space: the guarantee holds for one writer at a time.
+    pub fn reserve(&mut self, bytes: u64) -> Result<(), AuditError> {
+        self.locked(|l| {
+            l.sync_tip()?;
+            if l.offset >= l.opts.segment_max_bytes && l.offset >= l.reserved_to {
+                l.start_segment()?;
+            }
+            let path = l.dir.join(&l.seg_name);
+            let (offset, len) = (l.offset as i64, bytes.min(i64::MAX as u64) as i64);
+            match nix::fcntl::fallocate(&l.seg, nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE, offset, len) {
+                Ok(()) => {
+                    l.reserved_to = l.offset + bytes;
+                    Ok(())
+                }
+                Err(nix::errno::Errno::EOPNOTSUPP) => Ok(()),
+                Err(e) => Err(AuditError::io(&path, std::io::Error::from(e))),
+            }
+        })
     }
 
     /// Rotate to `new_key`: append a `key_rotation` record naming it, a
@@ -686,6 +732,7 @@ impl AuditLog {
                     self.seg = f;
                     self.seg_name = name;
                     self.offset = HEADER_LEN as u64;
+                    self.reserved_to = 0;
                     continue;
                 }
             }
@@ -748,12 +795,20 @@ impl AuditLog {
 
     /// Write whole frames with one `O_APPEND` write, starting a new segment first if
     /// the current one is full.
+    ///
+    /// A write that fails part-way (a full disk) is cut off again, so the
+    /// segment never holds a partial frame that a later append would bury in
+    /// the middle of the log.
     fn write_frames(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
-        if self.offset >= self.opts.segment_max_bytes {
+        if self.offset >= self.opts.segment_max_bytes && self.offset >= self.reserved_to {
             self.start_segment()?;
         }
         let path = self.dir.join(&self.seg_name);
-        self.seg.write_all(bytes).map_err(|e| AuditError::io(&path, e))?;
+        if let Err(e) = self.seg.write_all(bytes) {
+            // Bytes of this write may have landed: remove them.
+            let _ = self.seg.set_len(self.offset);
+            return Err(AuditError::io(&path, e));
+        }
         self.offset += bytes.len() as u64;
         self.dirty = true;
         Ok(())
@@ -775,6 +830,7 @@ impl AuditLog {
         self.seg = f;
         self.seg_name = name;
         self.offset = bytes.len() as u64;
+        self.reserved_to = 0;
         self.last_cp_size = cp.size;
         self.last_cp_text = Some(text);
         self.dirty = false;

@@ -246,9 +246,18 @@ pub fn run(args: ExecArgs) -> Exit {
     // Every task lands in the signed log; without a log nothing runs (fail closed).
     let mut log = match open_audit_log(&audit_dir, &key_path) {
         Ok(l) => l,
-        Err(e) => return super::config_error(e),
+        Err(e) => return super::config_error(format!("{e}; nothing ran")),
     };
     tracing::debug!(mono_us = mono_us(), "exec: audit log open");
+    // Space for the records the task's end writes, before it can run: a full
+    // disk refuses the task now (nothing ran) instead of losing its verdict.
+    if let Err(e) = log.reserve(audit::TASK_RESERVE_BYTES) {
+        return super::config_error(format!(
+            "audit log {}: cannot reserve {} KiB for the task's records: {e}; nothing ran",
+            audit_dir.display(),
+            audit::TASK_RESERVE_BYTES >> 10
+        ));
+    }
     // Canary secrets, fresh for this task (the jail only; docs/policies.md).
     if task.policy.canaries && task.policy.backend() == SandboxMode::Jail {
         match crate::sandbox::canary::Canaries::generate(&task.policy) {
@@ -268,7 +277,7 @@ pub fn run(args: ExecArgs) -> Exit {
     let started = audit::events::with_canaries(started, &digests);
     let run_id = args.run_id.as_deref();
     if let Err(e) = log.append(audit::Kind::TaskStarted, tag(started, run_id)) {
-        return super::config_error(format!("audit log {}: {e}", audit_dir.display()));
+        return super::config_error(format!("audit log {}: {e}; nothing ran", audit_dir.display()));
     }
     tracing::debug!(mono_us = mono_us(), "exec: task_started appended");
     // Under GitHub Actions the task's output is fenced as `run` fences its logs (until the verdict line).

@@ -490,8 +490,15 @@ fn session(
     let key_path = crate::audit::default_key_path();
     let mut log = match super::exec::open_audit_log(&cp.settings.audit_dir, &key_path) {
         Ok(l) => l,
-        Err(e) => return super::config_error(e),
+        Err(e) => return super::config_error(format!("{e}; nothing ran")),
     };
+    // Space for the run's own records (its end above all) before any task runs.
+    if let Err(e) = log.reserve(crate::audit::TASK_RESERVE_BYTES) {
+        return super::config_error(format!(
+            "audit log {}: cannot reserve space for the run's records: {e}; nothing ran",
+            cp.settings.audit_dir.display()
+        ));
+    }
     let mut store = match Store::resume_in(&run, cp) {
         Ok(s) => s,
         Err(e) => return super::config_error(e),

@@ -1,0 +1,225 @@
+//! A full disk under the audit log (issue 17, defect 3). Either the task does
+//! not run (exit 1, the workspace untouched, the log intact) or it runs and its
+//! verdict stands (exit 4 for a violation) with every record of it in the log,
+//! never "nothing ran" after something ran. Tested on a real tmpfs filled to
+//! each page around the reservation's size, and with `write(2)` failing with
+//! ENOSPC at each of the writer's writes in turn (a filesystem that cannot
+//! reserve space, or one another writer filled).
+
+use crate::harness::out::Out;
+use crate::harness::world::World;
+use std::path::Path;
+
+const PAGE: u64 = 4096;
+
+/// A task that marks the workspace, then writes outside it (`fs.write`).
+fn hostile_task(w: &World) -> Vec<String> {
+    let outside = w.root.join("outside.txt");
+    vec!["sh".into(), "-c".into(), format!("echo ran > marker; echo x > '{}'", outside.display())]
+}
+
+fn exec_into(w: &World, log: &Path) -> Out {
+    let mut args: Vec<String> = vec!["exec".into(), "--audit-dir".into(), log.display().to_string(), "--".into()];
+    args.extend(hostile_task(w));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    w.orchestra(&args)
+}
+
+/// Whether the log has a segment (a refused first exec leaves none).
+fn exists(log: &Path) -> bool {
+    std::fs::read_dir(log)
+        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".seg")))
+        .unwrap_or(false)
+}
+
+fn count(w: &World, log: &Path, kind: &str) -> usize {
+    if !exists(log) {
+        return 0;
+    }
+    let o = w.orchestra(&["audit", "show", &log.display().to_string(), "--kind", kind, "--json"]);
+    assert_eq!(o.code, 0, "show: {}", o.all());
+    o.stdout.lines().count()
+}
+
+/// Free pages of the filesystem at `dir`.
+fn free_pages(dir: &Path) -> u64 {
+    let s = nix::sys::statvfs::statvfs(dir).expect("statvfs");
+    s.blocks_available() * s.fragment_size() / PAGE
+}
+
+/// Fill the filesystem at `dir` until exactly `leave` pages are free.
+fn fill(dir: &Path, leave: u64) {
+    let filler = dir.join("filler");
+    let _ = std::fs::remove_file(&filler);
+    let free = free_pages(dir);
+    assert!(free >= leave, "only {free} pages free");
+    let f = std::fs::File::create(&filler).expect("filler");
+    if free > leave {
+        nix::fcntl::fallocate(&f, nix::fcntl::FallocateFlags::empty(), 0, ((free - leave) * PAGE) as i64)
+            .expect("fallocate");
+    }
+    assert_eq!(free_pages(dir), leave, "could not leave {leave} pages free");
+}
+
+/// Check one exec's outcome both ways; returns whether the task ran.
+fn judge(w: &World, log: &Path, o: &Out, ran_before: usize, case: &str) -> bool {
+    let marker = w.ws.join("marker");
+    let ran = marker.exists();
+    let started = count(w, log, "task_started");
+    match o.code {
+        1 => {
+            assert!(!ran, "{case}: exit 1 (nothing ran) but the task ran: {}", o.all());
+            assert!(o.stderr.contains("nothing ran"), "{case}: {}", o.all());
+            assert_eq!(started, ran_before, "{case}: a refused task has a task_started record");
+        }
+        4 => {
+            assert!(ran, "{case}: exit 4 but the marker is missing");
+            assert_eq!(started, ran_before + 1, "{case}: task_started missing");
+            assert_eq!(count(w, log, "violation"), ran_before + 1, "{case}: the violation record is missing");
+            assert_eq!(count(w, log, "task_ended"), ran_before + 1, "{case}: task_ended missing");
+        }
+        c => panic!("{case}: exit {c}: {}", o.all()),
+    }
+    if !exists(log) {
+        assert_eq!(o.code, 1, "{case}: no log but exit {}", o.code);
+        return ran;
+    }
+    let v = w.orchestra(&[
+        "audit",
+        "verify",
+        &log.display().to_string(),
+        "--trusted-key",
+        &format!("{}.pub", w.key.display()),
+    ]);
+    assert_eq!(v.code, 0, "{case}: the log does not verify: {}", v.all());
+    let _ = std::fs::remove_file(&marker);
+    let _ = std::fs::remove_file(w.root.join("outside.txt"));
+    ran
+}
+
+/// A tmpfs of `bytes` mounted at `dir` (unmounted on drop).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, bytes: u64) -> Tmpfs {
+        std::fs::create_dir_all(dir).expect("mount point");
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount");
+        assert!(st.success(), "mounting a tmpfs needs root (the test suite runs as root)");
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_either_refuses_the_task_or_keeps_every_record_of_it() {
+    let w = World::create("audit-full-disk", "fd", "");
+    let reserve = orchestra::audit::TASK_RESERVE_BYTES / PAGE;
+    let mut outcomes = (0, 0);
+    // A fresh log (its creation and the first reservation need the space) and
+    // a log with earlier tasks (the reservation slides forward a little).
+    for leave in (0..4).chain(reserve - 2..reserve + 6) {
+        let fs = Tmpfs::mount(&w.root.join(format!("fresh{leave}")), 4 << 20);
+        fill(&fs.0, leave);
+        let log = fs.0.join("log");
+        let o = exec_into(&w, &log);
+        let ran = judge(&w, &log, &o, 0, &format!("fresh log, {leave} pages free"));
+        if ran { outcomes.1 += 1 } else { outcomes.0 += 1 }
+    }
+    let fs = Tmpfs::mount(&w.root.join("used"), 4 << 20);
+    let log = fs.0.join("log");
+    let mut ran_before = 0;
+    for leave in [4, 3, 2, 1, 0, 0] {
+        fill(&fs.0, leave);
+        let o = exec_into(&w, &log);
+        if judge(&w, &log, &o, ran_before, &format!("log of {ran_before} tasks, {leave} pages free")) {
+            ran_before += 1;
+            outcomes.1 += 1;
+        } else {
+            outcomes.0 += 1;
+        }
+    }
+    assert!(
+        outcomes.0 > 0 && outcomes.1 > 0,
+        "refused {}, ran {}: the sweep missed the boundary",
+        outcomes.0,
+        outcomes.1
+    );
+}
+
+#[test]
+fn enospc_at_each_write_of_the_writer_never_turns_a_task_that_ran_into_nothing_ran() {
+    let strace = "/usr/bin/strace";
+    assert!(Path::new(strace).exists(), "strace is required (Debian package strace)");
+    let w = World::create("audit-full-disk", "enospc", "");
+    let log = w.root.join("log");
+    let o = w.orchestra(&["exec", "--audit-dir", &log.display().to_string(), "--", "true"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let seg = log.join("00000000000000000000.seg");
+    let pin = format!("{}.pub", w.key.display());
+    let (mut refused, mut ran) = (0, 0);
+    let mut past_the_last_write = false;
+    for n in 1..40 {
+        let before = std::fs::read(&seg).expect("segment");
+        // Only the orchestra process (not the sandbox's) and only its writes to the segment.
+        let mut c = w.command();
+        let prog = c.get_program().to_os_string();
+        c = {
+            let mut s = std::process::Command::new(strace);
+            s.args(["-o", "/dev/null", "-P"]).arg(&seg);
+            s.args(["-e", "trace=write", "-e", &format!("inject=write:error=ENOSPC:when={n}")]).arg(prog);
+            s.current_dir(&w.ws).env_clear();
+            for (k, v) in c.get_envs() {
+                if let Some(v) = v {
+                    s.env(k, v);
+                }
+            }
+            s.stdin(std::process::Stdio::null());
+            s
+        };
+        c.args(["exec", "--audit-dir", &log.display().to_string(), "--"]).args(hostile_task(&w));
+        let o = w.run_with(c);
+        let case = format!("ENOSPC at write {n}");
+        let marker = w.ws.join("marker");
+        match o.code {
+            1 => {
+                assert!(!marker.exists(), "{case}: exit 1 (nothing ran) but the task ran: {}", o.all());
+                assert!(o.stderr.contains("nothing ran"), "{case}: {}", o.all());
+                refused += 1;
+            }
+            4 => {
+                assert!(marker.exists(), "{case}: exit 4 but the task did not run");
+                if o.stderr.contains("No space left on device") {
+                    ran += 1;
+                } else {
+                    // The exec makes fewer than n writes: every one was tried.
+                    past_the_last_write = true;
+                }
+            }
+            c => panic!("{case}: exit {c}: {}", o.all()),
+        }
+        let _ = std::fs::remove_file(&marker);
+        let _ = std::fs::remove_file(w.root.join("outside.txt"));
+        let after = std::fs::read(&seg).expect("segment");
+        assert!(after.starts_with(&before), "{case}: the segment was rewritten");
+        // The next writer goes on, and the log verifies: a failed write left no partial frame.
+        let o = w.orchestra(&["exec", "--audit-dir", &log.display().to_string(), "--", "true"]);
+        assert_eq!(o.code, 0, "{case}: the next exec: {}", o.all());
+        let v = w.orchestra(&["audit", "verify", &log.display().to_string(), "--trusted-key", &pin]);
+        assert_eq!(v.code, 0, "{case}: the log does not verify: {}", v.all());
+        assert!(!v.all().contains("recovered"), "{case}: a torn frame had to be recovered: {}", v.all());
+        if past_the_last_write {
+            break;
+        }
+    }
+    assert!(past_the_last_write, "the exec still failed at write 39");
+    assert!(refused > 0 && ran > 0, "refused {refused}, ran after a failed write {ran}");
+}
