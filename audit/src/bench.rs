@@ -33,6 +33,86 @@ pub struct BenchReport {
     pub ed25519_sign_per_s: f64,
     /// Raw ed25519 `verify_strict` per second.
     pub ed25519_verify_per_s: f64,
+    /// Merkle proofs over a large tree, when asked for.
+    pub merkle: Option<MerkleBench>,
+}
+
+/// Merkle proof figures: a subtree store ([`crate::tiles`]) of `leaves` leaf
+/// hashes, and the time to produce proofs from it (median and worst of
+/// `samples` random queries, each verified).
+#[derive(Debug, Clone, Serialize)]
+pub struct MerkleBench {
+    /// Leaves in the tree.
+    pub leaves: u64,
+    /// Leaves added to the store per second (leaf hash + store append).
+    pub build_per_s: f64,
+    /// Queries measured per kind.
+    pub samples: u64,
+    /// Inclusion proof generation, median microseconds.
+    pub inclusion_median_us: f64,
+    /// Inclusion proof generation, slowest microseconds.
+    pub inclusion_max_us: f64,
+    /// Consistency proof generation, median microseconds.
+    pub consistency_median_us: f64,
+    /// Consistency proof generation, slowest microseconds.
+    pub consistency_max_us: f64,
+}
+
+/// Build a store of `leaves` leaves in `dir` and time proofs from it.
+pub fn merkle(dir: &Path, leaves: u64, samples: u64) -> Result<MerkleBench, AuditError> {
+    use crate::merkle::{consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency, verify_inclusion};
+    let corrupt = |reason: String| AuditError::Corrupt { dir: dir.to_path_buf(), reason };
+    let tiles_err = |e: crate::tiles::TilesError| corrupt(e.to_string());
+    let mut t = crate::tiles::Tiles::open(dir).map_err(tiles_err)?;
+    let leaf = |i: u64| leaf_hash(&i.to_be_bytes());
+    let start = Instant::now();
+    for i in 0..leaves {
+        t.push(leaf(i)).map_err(tiles_err)?;
+    }
+    let build_per_s = rate(leaves, start.elapsed());
+    // Deterministic pseudo-random queries (xorshift), so runs compare.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |below: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % below.max(1)
+    };
+    let (mut inc, mut con) = (Vec::new(), Vec::new());
+    for _ in 0..samples {
+        let n = 1 + next(leaves);
+        let m = next(n);
+        let head = root(&t, n).map_err(tiles_err)?;
+        let q = Instant::now();
+        let p = inclusion_proof(&t, m, n).map_err(tiles_err)?.unwrap_or_default();
+        inc.push(q.elapsed().as_secs_f64() * 1e6);
+        if !verify_inclusion(&leaf(m), m, n, &p, &head) {
+            return Err(corrupt(format!("inclusion proof of {m} in {n} does not verify")));
+        }
+        let old = 1 + next(n);
+        let old_head = root(&t, old).map_err(tiles_err)?;
+        let q = Instant::now();
+        let c = consistency_proof(&t, old, n).map_err(tiles_err)?.unwrap_or_default();
+        con.push(q.elapsed().as_secs_f64() * 1e6);
+        if !verify_consistency(old, n, &old_head, &head, &c) {
+            return Err(corrupt(format!("consistency proof {old} -> {n} does not verify")));
+        }
+    }
+    let stat = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v.get(v.len() / 2).copied().unwrap_or(0.0), v.last().copied().unwrap_or(0.0))
+    };
+    let (im, ix) = stat(&mut inc);
+    let (cm, cx) = stat(&mut con);
+    Ok(MerkleBench {
+        leaves,
+        build_per_s,
+        samples,
+        inclusion_median_us: im,
+        inclusion_max_us: ix,
+        consistency_median_us: cm,
+        consistency_max_us: cx,
+    })
 }
 
 fn rate(n: u64, d: Duration) -> f64 {
@@ -109,5 +189,6 @@ pub fn run(dir: &Path, records: u64) -> Result<BenchReport, AuditError> {
         sha256_per_s: sha,
         ed25519_sign_per_s: sign,
         ed25519_verify_per_s: ver,
+        merkle: None,
     })
 }

@@ -14,6 +14,8 @@
 //! - [`record`]: the record encoding, canonical JSON bodies, record hashes.
 //! - [`keys`]: key files, key ids, the default key location.
 //! - [`keyring`]: which private key extends which log; keys are never lost.
+//! - [`merkle`]: RFC 6962 tree heads, inclusion and consistency proofs.
+//! - [`tiles`]: the stored subtree hashes that make heads and proofs cheap.
 //! - [`checkpoint`]: the signed checkpoint note (encode, parse, sign, verify).
 //! - [`writer`]: [`AuditLog`], the locked appender with torn-tail recovery.
 //! - [`verify`]: the verifier and its evidence report.
@@ -37,7 +39,9 @@ pub mod format;
 pub mod keyring;
 pub mod keys;
 pub mod kind;
+pub mod merkle;
 pub mod record;
+pub mod tiles;
 pub mod verify;
 pub mod writer;
 

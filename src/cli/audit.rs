@@ -92,6 +92,11 @@ pub enum AuditCommand {
         /// Records to append.
         #[arg(long, default_value_t = 200_000)]
         records: u64,
+        /// Also build a Merkle subtree store of N leaves and time inclusion and
+        /// consistency proofs from it (the targets are for 10,000,000: about
+        /// 330 MB of scratch space).
+        #[arg(long, value_name = "N")]
+        merkle_leaves: Option<u64>,
         /// Scratch directory to write in (default: a temporary directory).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
@@ -113,7 +118,7 @@ pub fn run(cmd: AuditCommand) -> Exit {
         AuditCommand::Checkpoint { dir, export, key } => {
             checkpoint(&log_dir(dir), &export, &key.unwrap_or_else(default_key_path))
         }
-        AuditCommand::Bench { records, dir, json } => run_bench(records, dir, json),
+        AuditCommand::Bench { records, merkle_leaves, dir, json } => run_bench(records, merkle_leaves, dir, json),
     }
 }
 
@@ -443,7 +448,7 @@ fn checkpoint(dir: &Path, export: &Path, key_path: &Path) -> Exit {
     Exit::Ok
 }
 
-fn run_bench(records: u64, dir: Option<PathBuf>, json_out: bool) -> Exit {
+fn run_bench(records: u64, merkle_leaves: Option<u64>, dir: Option<PathBuf>, json_out: bool) -> Exit {
     let tmp = match &dir {
         Some(d) => tempfile::Builder::new().prefix("orchestra-audit-bench").tempdir_in(d),
         None => tempfile::Builder::new().prefix("orchestra-audit-bench").tempdir(),
@@ -452,10 +457,16 @@ fn run_bench(records: u64, dir: Option<PathBuf>, json_out: bool) -> Exit {
         Ok(t) => t,
         Err(e) => return super::config_error(format!("cannot create a scratch directory: {e}")),
     };
-    let r = match bench::run(tmp.path(), records.max(1)) {
+    let mut r = match bench::run(&tmp.path().join("log"), records.max(1)) {
         Ok(r) => r,
         Err(e) => return super::config_error(e),
     };
+    if let Some(n) = merkle_leaves {
+        match bench::merkle(&tmp.path().join("merkle"), n.max(1), 1000) {
+            Ok(m) => r.merkle = Some(m),
+            Err(e) => return super::config_error(e),
+        }
+    }
     if json_out {
         outln!("{}", json!(r));
         return Exit::Ok;
@@ -483,5 +494,26 @@ fn run_bench(records: u64, dir: Option<PathBuf>, json_out: bool) -> Exit {
         if r.append_per_s >= 100_000.0 { "met" } else { "MISSED" },
         if r.verify_per_s >= 500_000.0 { "met" } else { "MISSED" }
     );
+    if let Some(m) = &r.merkle {
+        outln!("  merkle store        {:>12.0} leaves/s ({} leaves)", m.build_per_s, m.leaves);
+        outln!(
+            "  inclusion proof     {:>12.1} us median, {:.1} us slowest of {}",
+            m.inclusion_median_us,
+            m.inclusion_max_us,
+            m.samples
+        );
+        outln!(
+            "  consistency proof   {:>12.1} us median, {:.1} us slowest of {}",
+            m.consistency_median_us,
+            m.consistency_max_us,
+            m.samples
+        );
+        let scale = if m.leaves >= 10_000_000 { "" } else { " (at fewer than 10,000,000 leaves)" };
+        outln!(
+            "  targets{scale}: inclusion <= 1 ms {}, consistency <= 10 ms {}",
+            if m.inclusion_max_us <= 1000.0 { "met" } else { "MISSED" },
+            if m.consistency_max_us <= 10_000.0 { "met" } else { "MISSED" }
+        );
+    }
     Exit::Ok
 }

@@ -333,11 +333,18 @@ fn checkpoint_export_needs_an_existing_log() -> TestResult {
 #[test]
 fn bench_runs_and_reports_rates() -> TestResult {
     let tmp = tempfile::tempdir()?;
-    let out = cmd(tmp.path()).args(["audit", "bench", "--records", "3000", "--json", "--dir", "."]).output()?;
+    let out = cmd(tmp.path())
+        .args(["audit", "bench", "--records", "3000", "--merkle-leaves", "5000", "--json", "--dir", "."])
+        .output()?;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout)?;
     for k in ["append_per_s", "verify_per_s", "sha256_per_s", "ed25519_sign_per_s", "ed25519_verify_per_s"] {
         assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "{k} in {v}");
+    }
+    // Every one of the 1000 proofs was checked by the bench itself (it fails otherwise).
+    assert_eq!(v["merkle"]["leaves"], 5000, "{v}");
+    for k in ["build_per_s", "inclusion_median_us", "consistency_median_us"] {
+        assert!(v["merkle"][k].as_f64().is_some_and(|x| x > 0.0), "{k} in {v}");
     }
     Ok(())
 }
