@@ -17,6 +17,12 @@
 //!   the two renames is rewritten on the next use;
 //! - temporary files of a killed writer are removed by the next write in the
 //!   same directory (their process id is no longer alive).
+//!
+//! **Forward-secure epochs** are the one exception to "nothing is removed": a
+//! key made for one log's epoch ([`EpochKey`], `<id>.epoch` beside `<id>.key`)
+//! belongs to that log alone, so once the log has durably rotated past it, its
+//! private key is destroyed ([`KeyRing::destroy_epoch_key`]). Its `.epoch` file
+//! stays, saying when it was destroyed.
 
 use crate::AuditError;
 use crate::keys::{AuditKey, hex, load_key, public_path};
@@ -154,6 +160,87 @@ impl KeyRing {
             .collect();
         ids.sort();
         Ok(ids)
+    }
+}
+
+/// What makes a key a forward-secure epoch key: it belongs to one log and
+/// signs it for at most one epoch, then the log rotates to the next epoch key
+/// and this one's private key is destroyed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpochKey {
+    /// The log (32 hex digits) the key belongs to.
+    pub log_id: String,
+    /// Epoch length in seconds.
+    pub epoch_s: u64,
+    /// When the key was made (microseconds since the epoch).
+    pub created_us: u64,
+    /// The epoch key it replaced (8 hex digits), destroyed once this one is in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// When its private key was destroyed (microseconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroyed_us: Option<u64>,
+}
+
+impl EpochKey {
+    /// Whether the epoch is over at `now_us`.
+    pub fn expired(&self, now_us: u64) -> bool {
+        now_us.saturating_sub(self.created_us) >= self.epoch_s.saturating_mul(1_000_000)
+    }
+}
+
+impl KeyRing {
+    /// Where the ring keeps the epoch facts of key `id`.
+    pub fn epoch_path(&self, id: [u8; 4]) -> PathBuf {
+        self.dir.join(format!("{}.epoch", hex(&id)))
+    }
+
+    /// The epoch facts of key `id`, if it is a forward-secure epoch key.
+    pub fn epoch_of(&self, id: [u8; 4]) -> Result<Option<EpochKey>, AuditError> {
+        let path = self.epoch_path(id);
+        match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| AuditError::KeyFile { path, reason: format!("not an epoch record: {e}") }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(AuditError::io(&path, e)),
+        }
+    }
+
+    /// Keep `key` as the epoch key `epoch` describes: its facts first, then
+    /// the key, both fsynced (a crash leaves at worst facts without a key,
+    /// which nothing uses).
+    pub fn keep_epoch_key(&self, key: &AuditKey, epoch: &EpochKey) -> Result<(), AuditError> {
+        make_private_dir(&self.dir)?;
+        let id = key.verifier().id;
+        let text = serde_json::to_vec(epoch).map_err(|e| AuditError::InvalidRecord(e.to_string()))?;
+        write_file(&self.epoch_path(id), &text, 0o600, Replace::Yes)?;
+        self.keep(key)
+    }
+
+    /// Destroy the private key of epoch key `id` (only an epoch key: a shared
+    /// key may sign other logs) and record when. The caller has made the
+    /// rotation past it durable. Removing a missing key is not an error.
+    pub fn destroy_epoch_key(&self, id: [u8; 4], now_us: u64) -> Result<(), AuditError> {
+        let Some(mut e) = self.epoch_of(id)? else {
+            return Err(AuditError::KeyFile {
+                path: self.path_of(id),
+                reason: "not a forward-secure epoch key; refusing to destroy it".into(),
+            });
+        };
+        let path = self.path_of(id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir)?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(AuditError::io(&path, err)),
+        }
+        if e.destroyed_us.is_none() {
+            e.destroyed_us = Some(now_us);
+            let text = serde_json::to_vec(&e).map_err(|err| AuditError::InvalidRecord(err.to_string()))?;
+            write_file(&self.epoch_path(id), &text, 0o600, Replace::Yes)?;
+        }
+        Ok(())
     }
 }
 
