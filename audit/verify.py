@@ -267,7 +267,8 @@ class Verifier:
         self.segments = 0
 
     def run(self, d):
-        names = sorted(n for n in os.listdir(d) if SEG_RE.match(n))
+        # A number over 2^64-1 is not a segment name (FORMAT.md §1): ignored.
+        names = sorted(n for n in os.listdir(d) if SEG_RE.match(n) and int(n[:20]) < 2**64)
         if not names:
             raise Fail("empty", "no segment files")
         for i, name in enumerate(names):

@@ -209,9 +209,7 @@ impl SignedCheckpoint {
         }
         for s in lines {
             let sig = Signature::from_bytes(&s.sig);
-            key.key
-                .verify_strict(self.body.as_bytes(), &sig)
-                .map_err(|_| NoteError::BadSignature(key.id_hex()))?;
+            key.key.verify_strict(self.body.as_bytes(), &sig).map_err(|_| NoteError::BadSignature(key.id_hex()))?;
         }
         Ok(())
     }
