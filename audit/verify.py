@@ -16,6 +16,7 @@ import json
 import os
 import re
 import sys
+import unicodedata
 import zlib
 
 try:
@@ -94,12 +95,14 @@ class Key:
         if len(parts) != 3:
             raise ValueError("expected <name>+<keyid>+<base64 key>")
         name, idh, b = parts
-        if not name or any(c == "+" or c.isspace() for c in name):
+        if not name or any(c == "+" or c.isspace() or unicodedata.category(c) == "Cc" for c in name):
             raise ValueError("invalid key name")
         raw = b64_canonical(b)
         if raw is None or len(raw) != 33 or raw[0] != 1:
             raise ValueError("not an ed25519 public key")
         pk = raw[1:]
+        if int.from_bytes(pk, "little") & ((1 << 255) - 1) >= 2**255 - 19:
+            raise ValueError("non-canonical public key encoding")
         if small_order(pk):
             raise ValueError("small-order public key")
         kid = sha256(name.encode(), b"\n", b"\x01", pk)[:4]
@@ -163,10 +166,9 @@ class Note:
         self.text = text
 
     def verified_by(self, key):
-        for name, kid, sig in self.sigs:
-            if name == key.name and kid == key.id:
-                return key.verify(sig, self.body)
-        return False
+        """At least one signature line by `key` (name and key id), and every such line verifies (§7.1)."""
+        mine = [sig for name, kid, sig in self.sigs if name == key.name and kid == key.id]
+        return bool(mine) and all(key.verify(sig, self.body) for sig in mine)
 
 
 def canonical(v):
@@ -265,7 +267,8 @@ class Verifier:
         self.segments = 0
 
     def run(self, d):
-        names = sorted(n for n in os.listdir(d) if SEG_RE.match(n))
+        # A number over 2^64-1 is not a segment name (FORMAT.md §1): ignored.
+        names = sorted(n for n in os.listdir(d) if SEG_RE.match(n) and int(n[:20]) < 2**64)
         if not names:
             raise Fail("empty", "no segment files")
         for i, name in enumerate(names):
@@ -390,8 +393,9 @@ class Verifier:
         if note.size != self.next_seq:
             raise bad("checkpoint_size", "size %d after %d records" % (note.size, self.next_seq), note.size)
         if note.head != self.head:
-            if self.last_cp is not None and self.last_cp[0] == note.size and self.last_cp[1] != note.head:
-                raise bad("equivocation", "two heads for one size", note.size)
+            signed = any(note.verified_by(k) for k in self.keys)
+            if signed and self.last_cp is not None and self.last_cp[0] == note.size and self.last_cp[1] != note.head:
+                raise bad("equivocation", "a key of this log signed two heads for one size", note.size)
             raise bad("checkpoint_head", "head does not match the chain", note.size)
         signer = self.current
         if self.pending is not None:

@@ -198,15 +198,20 @@ impl SignedCheckpoint {
         })
     }
 
-    /// Verify the signature by `key` (matched by name and key id), strictly.
+    /// Verify the signatures by `key` (the lines matching its name and key
+    /// id), strictly: there is at least one, and every one verifies
+    /// (FORMAT.md §7.1; a line that fails rejects the note, as C2SP
+    /// signed-note recommends).
     pub fn verify(&self, key: &VerifierKey) -> Result<(), NoteError> {
-        let s = self
-            .signatures
-            .iter()
-            .find(|s| s.name == key.name && s.id == key.id)
-            .ok_or_else(|| NoteError::NotSigned(key.id_hex()))?;
-        let sig = Signature::from_bytes(&s.sig);
-        key.key.verify_strict(self.body.as_bytes(), &sig).map_err(|_| NoteError::BadSignature(key.id_hex()))
+        let mut lines = self.signatures.iter().filter(|s| s.name == key.name && s.id == key.id).peekable();
+        if lines.peek().is_none() {
+            return Err(NoteError::NotSigned(key.id_hex()));
+        }
+        for s in lines {
+            let sig = Signature::from_bytes(&s.sig);
+            key.key.verify_strict(self.body.as_bytes(), &sig).map_err(|_| NoteError::BadSignature(key.id_hex()))?;
+        }
+        Ok(())
     }
 
     /// Key id of the first signature line, if any.

@@ -66,6 +66,11 @@ impl VerifierKey {
         }
         let mut pk = [0u8; 32];
         pk.copy_from_slice(&raw[1..]);
+        // RFC 8032 §5.1.3: a y coordinate of p or more is not an encoding (FORMAT.md §1).
+        let y_at_least_p = pk[0] >= 0xed && pk[1..31].iter().all(|&b| b == 0xff) && pk[31] & 0x7f == 0x7f;
+        if y_at_least_p {
+            return Err(KeyParseError::InvalidPublic);
+        }
         let key = VerifyingKey::from_bytes(&pk).map_err(|_| KeyParseError::InvalidPublic)?;
         if key.is_weak() {
             return Err(KeyParseError::Weak);

@@ -189,4 +189,63 @@ mod tests {
             assert!(Kind::parse(l).is_some(), "FORMAT.md §5.3 lists {l}, which orchestra does not write");
         }
     }
+
+    /// Every member of the bodies this crate builds (at any depth) is named
+    /// in FORMAT.md §5.3, with the invocation's context and CI fields.
+    #[test]
+    fn format_md_names_every_body_member() {
+        use crate::events;
+        use serde_json::{Value, json};
+        let spec = include_str!("../FORMAT.md");
+        let start = spec.find("### 5.3 Kinds").unwrap_or(0);
+        let end = spec[start..].find("\n## ").map_or(spec.len(), |e| start + e);
+        let section = &spec[start..end];
+        let argv: Vec<String> = ["x", "--token", "t0k3n-value"].iter().map(|s| s.to_string()).collect();
+        let started = events::with_canaries(
+            events::task_started("t", &argv, "sha256:00", "jail", &["landlock".into()]),
+            &[("$GITHUB_TOKEN".into(), "sha256:00".into())],
+        );
+        let ci = crate::invocation::ci_from(|k| {
+            [
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_RUN_ID", "1"),
+                ("GITHUB_RUN_ATTEMPT", "1"),
+                ("GITHUB_JOB", "j"),
+                ("GITHUB_REPOSITORY", "o/r"),
+                ("GITHUB_WORKFLOW", "w"),
+            ]
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+        });
+        let gitlab = crate::invocation::ci_from(|k| {
+            [("GITLAB_CI", "true"), ("CI_JOB_ID", "1"), ("CI_PIPELINE_ID", "1"), ("CI_PROJECT_PATH", "p")]
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        });
+        let bodies = [
+            events::stamp(started, Some("r")),
+            events::stamp(events::violation("t", "fs.write", "d"), None),
+            events::stamp(events::task_ended("t", "signal", Some(1), Some(9), 1), None),
+            json!({"ci": ci, "gitlab": gitlab}),
+        ];
+        fn keys(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    for (k, x) in m {
+                        out.push(k.clone());
+                        keys(x, out);
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(|x| keys(x, out)),
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        bodies.iter().for_each(|b| keys(b, &mut all));
+        for k in all.iter().filter(|k| *k != "gitlab") {
+            assert!(section.contains(&format!("`{k}`")), "FORMAT.md §5.3 does not name the body member {k}");
+        }
+    }
 }

@@ -20,6 +20,9 @@
 //! - [`writer`]: [`AuditLog`], the locked appender with torn-tail recovery.
 //! - [`verify`]: the verifier and its evidence report.
 //! - [`events`]: the bodies `orchestra exec` writes (`task_started`, ...).
+//! - `private`: the log directory is 0700 and its segments 0600.
+//! - [`redact`]: the secret redaction rules records and the planner share.
+//! - [`invocation`]: who wrote a record (invocation id, host, user, CI job).
 //! - [`bench`]: throughput measurement behind `orchestra audit bench`.
 //!
 //! Guarantees to callers: [`AuditLog::append`] returns only after the record
@@ -36,11 +39,14 @@ pub mod checkpoint;
 mod error;
 pub mod events;
 pub mod format;
+pub mod invocation;
 pub mod keyring;
 pub mod keys;
 pub mod kind;
 pub mod merkle;
+mod private;
 pub mod record;
+pub mod redact;
 pub mod tiles;
 pub mod verify;
 pub mod writer;

@@ -442,11 +442,16 @@ impl Verifier<'_> {
             ));
         }
         if c.checkpoint.head != self.head {
-            if self.last_cp.is_some_and(|(s, h)| s == size && h != c.checkpoint.head) {
+            // Equivocation is a proof that the log's key signed two histories:
+            // only a note this log's keys validly signed is one (FORMAT.md §10.3).
+            let signer = self.keys.iter().find(|k| c.verify(k).is_ok());
+            if let Some(k) = signer
+                && self.last_cp.is_some_and(|(s, h)| s == size && h != c.checkpoint.head)
+            {
                 return Err(here(
                     "equivocation",
                     Some(size),
-                    format!("two checkpoints for size {size} with different heads"),
+                    format!("key {} signed two checkpoints for size {size} with different heads", k.id_hex()),
                 ));
             }
             return Err(here(

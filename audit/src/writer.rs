@@ -323,7 +323,8 @@ impl AuditLog {
     }
 
     fn open_signed(dir: &Path, signer: Signer<'_>, opts: OpenOptions) -> Result<AuditLog, AuditError> {
-        std::fs::create_dir_all(dir).map_err(|e| AuditError::io(dir, e))?;
+        // Private to its owner: records carry command lines (FORMAT.md §9).
+        super::private::prepare_dir(dir)?;
         let lock_path = dir.join("lock");
         let lock = std::fs::OpenOptions::new()
             .read(true)
@@ -869,7 +870,7 @@ fn create_segment_file(path: &Path) -> Result<File, AuditError> {
         .read(true)
         .append(true)
         .create_new(true)
-        .mode(0o644)
+        .mode(super::private::FILE_MODE)
         .open(path)
         .map_err(|e| AuditError::io(path, e))
 }

@@ -218,7 +218,7 @@ pub fn backend_for(mode: crate::policy::SandboxMode) -> Result<Box<dyn Sandbox>,
         #[cfg(not(feature = "container"))]
         kind @ (crate::policy::SandboxMode::Docker | crate::policy::SandboxMode::Podman) => {
             Err(SandboxError::Unenforceable {
-                control: format!("sandbox_mode: {kind:?}"),
+                control: format!("sandbox_mode: {}", kind.as_str()),
                 reason: "this is the in-container supervisor, built without the container backends".into(),
             })
         }

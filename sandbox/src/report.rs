@@ -195,6 +195,12 @@ pub fn join_rules(rules: &[super::Rule], sep: &str) -> String {
     rules.iter().map(ToString::to_string).collect::<Vec<_>>().join(sep)
 }
 
+/// An optional value as report and audit text: the value, or `unset`
+/// (never Rust's `Some(..)`/`None`).
+pub fn or_unset<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "unset".to_string(), |x| x.to_string())
+}
+
 /// The snake_case name of a cause.
 pub fn cause_name(c: Cause) -> &'static str {
     match c {

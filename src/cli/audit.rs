@@ -44,6 +44,10 @@ pub enum AuditCommand {
         /// Only records whose body has this `run_id`.
         #[arg(long, value_name = "ID")]
         run: Option<String>,
+        /// Only records of this invocation (the `invocation` id every record
+        /// an `orchestra` process writes carries).
+        #[arg(long, value_name = "ID")]
+        invocation: Option<String>,
         /// Only records of this kind (e.g. `violation`).
         #[arg(long, value_name = "K")]
         kind: Option<String>,
@@ -112,7 +116,10 @@ pub fn run(cmd: AuditCommand) -> Exit {
         AuditCommand::Verify { dir, trusted_key, since_checkpoint, json } => {
             verify(&log_dir(dir), trusted_key.as_deref(), since_checkpoint.as_deref(), json)
         }
-        AuditCommand::Show { dir, run, kind, since, json } => show(&log_dir(dir), run, kind, since.as_deref(), json),
+        AuditCommand::Show { dir, run, invocation, kind, since, json } => {
+            let only = Only { run, invocation, kind };
+            show(&log_dir(dir), &only, since.as_deref(), json)
+        }
         AuditCommand::Keygen { force, key } => keygen(&key.unwrap_or_else(default_key_path), force),
         AuditCommand::Rotate { dir, key } => rotate(&log_dir(dir), &key.unwrap_or_else(default_key_path)),
         AuditCommand::Checkpoint { dir, export, key } => {
@@ -274,7 +281,14 @@ fn time_text(us: u64) -> String {
     humantime::format_rfc3339_micros(t).to_string()
 }
 
-fn show(dir: &Path, run: Option<String>, kind: Option<String>, since: Option<&str>, json: bool) -> Exit {
+/// The filters of `audit show` that compare a record's kind or a body field.
+struct Only {
+    run: Option<String>,
+    invocation: Option<String>,
+    kind: Option<String>,
+}
+
+fn show(dir: &Path, only: &Only, since: Option<&str>, json: bool) -> Exit {
     let since_us = match since.map(parse_since).transpose() {
         Ok(s) => s,
         Err(e) => return super::config_error(e),
@@ -283,13 +297,14 @@ fn show(dir: &Path, run: Option<String>, kind: Option<String>, since: Option<&st
     let mut out = String::new();
     let mut print = |s: &SeenRecord<'_>| {
         let r = &s.record;
-        if kind.as_deref().is_some_and(|k| k != r.kind) || since_us.is_some_and(|t| r.time_us < t) {
+        if only.kind.as_deref().is_some_and(|k| k != r.kind) || since_us.is_some_and(|t| r.time_us < t) {
             return;
         }
         let body = r.body_json();
-        if let Some(id) = &run
-            && body.get("run_id").and_then(|v| v.as_str()) != Some(id.as_str())
-        {
+        let differs = |field: &str, want: &Option<String>| {
+            want.as_ref().is_some_and(|w| body.get(field).and_then(|v| v.as_str()) != Some(w.as_str()))
+        };
+        if differs("run_id", &only.run) || differs("invocation", &only.invocation) {
             return;
         }
         let line = if json {

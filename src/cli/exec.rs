@@ -417,12 +417,10 @@ fn record_outcome(log: &mut audit::AuditLog, report: &Report, run_id: Option<&st
     log.sync()
 }
 
-/// Tag an audit body with the run it belongs to, if any.
+/// Make an audit body ready to append: redacted, tagged with this
+/// invocation and the run it belongs to, if any.
 fn tag(body: serde_json::Value, run_id: Option<&str>) -> serde_json::Value {
-    match run_id {
-        Some(r) => audit::events::with_run_id(body, r),
-        None => body,
-    }
+    audit::events::stamp(body, run_id)
 }
 
 /// Write the report, then print the verdict: the verdict is the last line,

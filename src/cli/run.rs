@@ -503,7 +503,8 @@ fn session(
         Ok(s) => s,
         Err(e) => return super::config_error(e),
     };
-    if let Err(e) = log.append(kind, crate::audit::events::with_run_id(body, &run.id)).and_then(|_| log.sync()) {
+    let body = crate::audit::events::stamp(crate::audit::events::with_context(body), Some(&run.id));
+    if let Err(e) = log.append(kind, body).and_then(|_| log.sync()) {
         return super::config_error(format!("audit log {}: {e}", store.state().settings.audit_dir.display()));
     }
     let mut index = Index::open(runs).map_err(|e| tracing::warn!("{e}")).ok();

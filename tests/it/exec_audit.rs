@@ -93,3 +93,87 @@ fn sigterm_kills_the_task_reports_and_records_it() {
     let ended = recs.iter().rev().find(|r| r["kind"] == "task_ended").expect("task_ended recorded");
     assert!(ended["body"].to_string().contains("\"signal\":15"), "{ended}");
 }
+
+/// Issue 17 item 6: secrets on a real command line reach no segment byte,
+/// the log is private to its owner (an existing 0755 directory is
+/// tightened), and `audit show` shows the redaction.
+#[test]
+fn command_line_secrets_reach_no_segment_and_the_log_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let e = env();
+    let dir = e.ws.join(".orchestra/audit");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    let argv = ["/bin/echo", "--password", "hunter2", "https://u:s3cret@example.invalid/x", &format!("GH={token}")];
+    e.run("default", &argv).assert_ok();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&dir), 0o700, "the log directory is private");
+    let mut segments = 0;
+    for ent in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".seg") {
+            continue;
+        }
+        segments += 1;
+        assert_eq!(mode(&ent.path()), 0o600, "{name}");
+        let bytes = std::fs::read(ent.path()).unwrap();
+        for secret in ["hunter2", "s3cret", token] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} in {name}");
+        }
+    }
+    assert!(segments > 0);
+    let recs = records(&e);
+    let started = recs.iter().find(|r| r["kind"] == "task_started").unwrap();
+    assert_eq!(
+        started["body"]["argv"],
+        serde_json::json!([
+            "/bin/echo",
+            "--password",
+            "[REDACTED]",
+            "https://u:[REDACTED]@example.invalid/x",
+            "GH=[REDACTED]"
+        ])
+    );
+    assert_eq!(started["body"]["argv_redacted"], 3);
+    let text = Command::new(orchestra()).args(["audit", "show"]).arg(&dir).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("--password\",\"[REDACTED]\"") && !text.contains("hunter2"), "{text}");
+}
+
+/// Issue 17 item 6: every record an exec writes carries its invocation id
+/// (a new one per process); its `task_started` says host, user and CI job;
+/// `audit show --invocation ID` lists one exec's records.
+#[test]
+fn records_of_one_exec_share_an_invocation_with_host_user_and_ci() {
+    let e = env();
+    for _ in 0..2 {
+        let mut c = e.cmd("default", &[], &["true"]);
+        c.env("GITHUB_ACTIONS", "true").env("GITHUB_RUN_ID", "4242").env("GITHUB_JOB", "build");
+        e.run_cmd(c).assert_ok();
+    }
+    let recs = records(&e);
+    let ours: Vec<&serde_json::Value> = recs
+        .iter()
+        .filter(|r| !["log_opened", "recovery", "key_rotation"].contains(&r["kind"].as_str().unwrap()))
+        .collect();
+    let ids: Vec<&str> = ours.iter().map(|r| r["body"]["invocation"].as_str().expect("invocation")).collect();
+    assert!(ids.iter().all(|i| i.len() == 32 && i.bytes().all(|b| b.is_ascii_hexdigit())), "{ids:?}");
+    let first = ids[0];
+    let n_first = ids.iter().filter(|i| **i == first).count();
+    assert!(n_first >= 3 && n_first < ids.len(), "two execs, two invocations: {ids:?}");
+    let started = ours.iter().find(|r| r["kind"] == "task_started").unwrap();
+    let b = &started["body"];
+    assert_eq!(b["user"]["uid"], nix::unistd::getuid().as_raw());
+    assert!(b["host"].is_string(), "{b}");
+    assert_eq!(b["ci"], serde_json::json!({"provider": "github_actions", "run_id": "4242", "job": "build"}));
+    let o = Command::new(orchestra())
+        .args(["audit", "show", "--json", "--invocation", first])
+        .arg(e.ws.join(".orchestra/audit"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let shown: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(shown.len(), n_first);
+    assert!(shown.iter().all(|r| r["body"]["invocation"] == first));
+}

@@ -2,7 +2,8 @@
 //! audit records (FORMAT.md §5.3). Each attempt's own records (`task_started`,
 //! violations, `task_ended`) are written by its sandbox (`orchestra exec`).
 //!
-//! Guarantees: every record carries the run's id; a record that cannot be
+//! Guarantees: every record carries the run's id and this process's
+//! invocation id, with its strings redacted ([`crate::audit::events::stamp`]); a record that cannot be
 //! appended is logged and the failure surfaces at [`AuditWriter::sync`],
 //! which the [`super::events::Bus`] calls before anyone sees the run's end.
 
@@ -64,7 +65,7 @@ impl<'a> AuditWriter<'a> {
     /// reported by [`AuditWriter::sync`].
     pub fn record(&mut self, event: &Event<'_>) {
         let Some((kind, body)) = Self::record_of(event) else { return };
-        if let Err(e) = self.log.append(kind, crate::audit::events::with_run_id(body, &self.run_id)) {
+        if let Err(e) = self.log.append(kind, crate::audit::events::stamp(body, Some(&self.run_id))) {
             tracing::error!("audit log: {e}");
         }
     }

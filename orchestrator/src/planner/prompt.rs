@@ -9,123 +9,10 @@
 //! entries — never file contents, never environment values.
 
 use crate::plan::tools::Whitelist;
-use regex::Regex;
 use std::path::Path;
 
-/// What replaces a secret.
-pub const REDACTED: &str = "[REDACTED]";
-
-/// Shortest environment value treated as a possible secret.
-const MIN_SECRET_LEN: usize = 8;
-
-/// Environment variables whose values are not secrets (and are often short
-/// words or paths that would otherwise mangle the prompt).
-const NOT_SECRET: &[&str] = &[
-    "PATH",
-    "HOME",
-    "PWD",
-    "OLDPWD",
-    "SHELL",
-    "USER",
-    "LOGNAME",
-    "LANG",
-    "LANGUAGE",
-    "TERM",
-    "TMPDIR",
-    "HOSTNAME",
-    "CI",
-    "SHLVL",
-    "_",
-    "COLORTERM",
-    "TZ",
-    "EDITOR",
-    "PAGER",
-    "DISPLAY",
-    "CARGO_TARGET_DIR",
-    "RUST_BACKTRACE",
-    "RUST_LOG",
-    "NO_COLOR",
-];
-
-/// Names that mark a secret whatever the length of its value.
-const SECRET_NAMES: &[&str] =
-    &["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "COOKIE", "SESSION", "PRIVATE"];
-
-/// Shapes of well-known credentials.
-const SECRET_PATTERNS: &[&str] = &[
-    r"sk-[A-Za-z0-9_\-]{16,}",
-    r"gh[pousr]_[A-Za-z0-9]{20,}",
-    r"github_pat_[A-Za-z0-9_]{20,}",
-    r"AKIA[0-9A-Z]{16}",
-    r"xox[abposr]-[A-Za-z0-9\-]{10,}",
-    r"(?i)bearer\s+[A-Za-z0-9._~+/\-]{12,}=*",
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
-];
-
-/// Removes secrets from text before it leaves the process or is stored.
-#[derive(Debug, Clone)]
-pub struct Redactor {
-    secrets: Vec<String>,
-    patterns: Vec<Regex>,
-}
-
-impl Redactor {
-    /// A redactor for these exact secret values (plus the credential shapes).
-    pub fn new(mut secrets: Vec<String>) -> Redactor {
-        // Shorter values would redact ordinary words.
-        secrets.retain(|s| s.trim().len() >= 4);
-        // Longest first, so a secret that contains another is removed whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
-        let patterns = SECRET_PATTERNS.iter().filter_map(|p| Regex::new(p).ok()).collect();
-        Redactor { secrets, patterns }
-    }
-
-    /// A redactor for this process's environment: the values of `key_envs`
-    /// (the configured API-key variables) and every other environment value
-    /// that could be a secret (a secret-sounding name, or any value of at least
-    /// 8 characters outside a short list of well-known harmless variables).
-    pub fn from_env(key_envs: &[String]) -> Redactor {
-        let mut secrets = Vec::new();
-        for (k, v) in std::env::vars_os() {
-            let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else { continue };
-            let upper = k.to_ascii_uppercase();
-            let named = key_envs.iter().any(|e| e == k) || SECRET_NAMES.iter().any(|s| upper.contains(s));
-            // Absolute paths (CARGO_HOME=/root/.cargo) are not secrets and appear in prompts legitimately.
-            let path = v.starts_with('/') && !v.contains(char::is_whitespace);
-            let long = v.len() >= MIN_SECRET_LEN && !path && !NOT_SECRET.contains(&k) && !k.starts_with("LC_");
-            if (named && v.len() >= 4) || long {
-                secrets.push(v.to_string());
-            }
-        }
-        Redactor::new(secrets)
-    }
-
-    /// Add more secret values (e.g. a plan's `env` values).
-    pub fn with(mut self, more: impl IntoIterator<Item = String>) -> Redactor {
-        let mut all = std::mem::take(&mut self.secrets);
-        all.extend(more);
-        let fresh = Redactor::new(all);
-        self.secrets = fresh.secrets;
-        self
-    }
-
-    /// `text` with every secret replaced by [`REDACTED`].
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for re in &self.patterns {
-            if re.is_match(&out) {
-                out = re.replace_all(&out, REDACTED).into_owned();
-            }
-        }
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), REDACTED);
-            }
-        }
-        out
-    }
-}
+/// The redaction rules are shared with the audit log's records.
+pub use orchestra_audit::redact::{REDACTED, Redactor};
 
 /// Who says a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -332,27 +219,6 @@ pub fn extract_plan_text(answer: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_and_credential_shapes_are_redacted() {
-        let r = Redactor::new(vec!["hunter2-very-secret".into(), "abc".into()]);
-        assert_eq!(r.redact("abc"), "abc", "too short to be treated as a secret");
-        let t = r.redact("key=hunter2-very-secret and sk-ABCDEFGHIJKLMNOPQRSTUV, ghp_abcdefghijklmnopqrstuvwx");
-        assert_eq!(t, format!("key={REDACTED} and {REDACTED}, {REDACTED}"));
-        let pem = "x\n-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\ny";
-        assert_eq!(r.redact(pem), format!("x\n{REDACTED}\ny"));
-        assert_eq!(r.redact("Authorization: Bearer abcdefghijklmnop"), format!("Authorization: {REDACTED}"));
-    }
-
-    #[test]
-    fn environment_values_are_redacted_but_harmless_names_kept() {
-        let r = Redactor::new(vec![]).with(["token-value-123".to_string()]);
-        assert_eq!(r.redact("a token-value-123 b"), format!("a {REDACTED} b"));
-        let from_env = Redactor::from_env(&["SOME_KEY_VAR".to_string()]);
-        if let Ok(path) = std::env::var("PATH") {
-            assert_eq!(from_env.redact(&path), path, "PATH is not a secret");
-        }
-    }
 
     #[test]
     fn fenced_blocks_are_extracted() {

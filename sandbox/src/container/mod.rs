@@ -652,20 +652,24 @@ async fn attest(
     let caps = h.cap_drop.clone().unwrap_or_default();
     let checks: [(&str, bool, String); 8] = [
         ("read-only root", h.readonly_rootfs == Some(true), "ReadonlyRootfs".into()),
-        ("capabilities", drops_every_capability(&caps, h.cap_add.as_deref()), format!("CapDrop={caps:?}")),
+        ("capabilities", drops_every_capability(&caps, h.cap_add.as_deref()), format!("CapDrop={}", caps.join(","))),
         ("privileges", h.privileged != Some(true), "Privileged".into()),
-        ("network", h.network_mode.as_deref() == Some("none"), format!("NetworkMode={:?}", h.network_mode)),
+        (
+            "network",
+            h.network_mode.as_deref() == Some("none"),
+            format!("NetworkMode={}", crate::report::or_unset(h.network_mode.as_deref())),
+        ),
         ("no_new_privs", sec.iter().any(|s| s.starts_with("no-new-privileges")), "SecurityOpt".into()),
         ("seccomp", sec.iter().any(|s| s.starts_with("seccomp")), "SecurityOpt seccomp".into()),
         (
             "limits.memory",
             l.memory.get().is_none_or(|m| h.memory == Some(m.0 as i64)),
-            format!("Memory={:?}", h.memory),
+            format!("Memory={}", crate::report::or_unset(h.memory)),
         ),
         (
             "limits.pids",
             l.pids.get().is_none_or(|p| h.pids_limit == Some(p as i64)),
-            format!("PidsLimit={:?}", h.pids_limit),
+            format!("PidsLimit={}", crate::report::or_unset(h.pids_limit)),
         ),
     ];
     for (control, ok, what) in &checks {
@@ -687,8 +691,11 @@ async fn attest(
     enforced.push(Control {
         control: "cgroup".into(),
         detail: format!(
-            "Memory={:?} MemorySwap={:?} PidsLimit={:?} NanoCpus={:?}",
-            h.memory, h.memory_swap, h.pids_limit, h.nano_cpus
+            "Memory={} MemorySwap={} PidsLimit={} NanoCpus={}",
+            crate::report::or_unset(h.memory),
+            crate::report::or_unset(h.memory_swap),
+            crate::report::or_unset(h.pids_limit),
+            crate::report::or_unset(h.nano_cpus)
         ),
     });
     // Mandatory access control, as the engine applied it (or why not).

@@ -28,8 +28,17 @@ pub enum LandlockError {
     #[error("landlock: {0}")]
     Ruleset(#[from] landlock::RulesetError),
     /// The kernel applied less than asked.
-    #[error("landlock ruleset not fully enforced ({0:?})")]
+    #[error("landlock ruleset not fully enforced ({})", status_text(.0))]
     Partial(RulesetStatus),
+}
+
+/// Stable words for a ruleset status (this text reaches audit records).
+fn status_text(s: &RulesetStatus) -> &'static str {
+    match s {
+        RulesetStatus::FullyEnforced => "fully enforced",
+        RulesetStatus::PartiallyEnforced => "partially enforced",
+        RulesetStatus::NotEnforced => "not enforced",
+    }
 }
 
 /// Restrict the calling process. Returns the attestation detail.

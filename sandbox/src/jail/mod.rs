@@ -206,14 +206,15 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     let r = &plan.rlimits;
     run.enforced.push(Control {
         control: "rlimits".into(),
+        // Audit text: a number, or `unset` (FORMAT.md §5.3, task_attested).
         detail: format!(
-            "nofile={:?} cpu_secs={:?} cpu_hard_secs={:?} fsize={:?} as={:?} nproc={:?} core=0",
-            r.nofile,
-            r.cpu_secs.map(|s| plan::cpu_limits(s).0),
-            r.cpu_secs.map(|s| plan::cpu_limits(s).1),
-            r.fsize,
-            r.address_space,
-            r.nproc
+            "nofile={} cpu_secs={} cpu_hard_secs={} fsize={} as={} nproc={} core=0",
+            crate::report::or_unset(r.nofile),
+            crate::report::or_unset(r.cpu_secs.map(|s| plan::cpu_limits(s).0)),
+            crate::report::or_unset(r.cpu_secs.map(|s| plan::cpu_limits(s).1)),
+            crate::report::or_unset(r.fsize),
+            crate::report::or_unset(r.address_space),
+            crate::report::or_unset(r.nproc)
         ),
     });
     if let Some(n) = r.nproc {

@@ -32,6 +32,16 @@ pub fn successor() -> AuditKey {
     AuditKey::from_seed([3; 32])
 }
 
+/// A key (seed 25..25) whose key string's base64 contains `+`.
+pub fn plus_key() -> AuditKey {
+    AuditKey::from_seed([25; 32])
+}
+
+fn b64(raw: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
 pub fn log_id() -> [u8; 16] {
     core::array::from_fn(|i| i as u8)
 }
@@ -533,6 +543,82 @@ pub fn cases() -> Vec<(&'static str, Build)> {
                 "two validly signed checkpoints for one size with different heads",
                 Some("equivocation"),
             ))
+        }),
+        ("tamper-equivocation-other-key", |d| {
+            edit_log(d, |segs| {
+                let (i, j) = checkpoint_positions(segs)[1];
+                let c = SignedCheckpoint::parse(&String::from_utf8(segs[i].frames[j].payload.clone())?)?;
+                let mut other = c.checkpoint.clone();
+                other.head = [0xCD; 32];
+                segs[i]
+                    .frames
+                    .insert(j + 1, Frame { ty: FRAME_CHECKPOINT, payload: other.sign(&attacker()).into_bytes() });
+                Ok(())
+            })?;
+            Ok(case(
+                "tamper-equivocation-other-key",
+                "a second checkpoint for one size with another head, signed by a key that is not the log's: no proof of equivocation",
+                Some("checkpoint_head"),
+            ))
+        }),
+        ("tamper-equivocation-garbage-signature", |d| {
+            edit_log(d, |segs| {
+                let (i, j) = checkpoint_positions(segs)[1];
+                let c = SignedCheckpoint::parse(&String::from_utf8(segs[i].frames[j].payload.clone())?)?;
+                let mut other = c.checkpoint.clone();
+                other.head = [0xCD; 32];
+                let mut raw = owner().verifier().id.to_vec();
+                raw.extend_from_slice(&[0x5A; 64]);
+                let note = format!("{}\n\u{2014} orchestra-audit {}\n", other.body(), b64(&raw));
+                segs[i].frames.insert(j + 1, Frame { ty: FRAME_CHECKPOINT, payload: note.into_bytes() });
+                Ok(())
+            })?;
+            Ok(case(
+                "tamper-equivocation-garbage-signature",
+                "a second checkpoint for one size with another head and a garbage signature under the owner's key id: no proof of equivocation",
+                Some("checkpoint_head"),
+            ))
+        }),
+        ("tamper-two-signature-lines-one-bad", |d| {
+            edit_log(d, |segs| {
+                let (i, j) = checkpoint_positions(segs)[1];
+                let t = String::from_utf8(segs[i].frames[j].payload.clone())?;
+                let mut raw = owner().verifier().id.to_vec();
+                raw.extend_from_slice(&[0x5A; 64]);
+                segs[i].frames[j].payload = format!("{t}\u{2014} orchestra-audit {}\n", b64(&raw)).into_bytes();
+                Ok(())
+            })?;
+            Ok(case(
+                "tamper-two-signature-lines-one-bad",
+                "a checkpoint with a valid signature line and a second, bad one for the same key: every line of the key must verify",
+                Some("checkpoint_signature"),
+            ))
+        }),
+        ("valid-foreign-signature-line", |d| {
+            edit_log(d, |segs| {
+                let (i, j) = checkpoint_positions(segs)[1];
+                let t = String::from_utf8(segs[i].frames[j].payload.clone())?;
+                let c = SignedCheckpoint::parse(&t)?;
+                let other = c.checkpoint.sign(&attacker());
+                let line = other.rsplit_once("\n\n").map(|(_, l)| l.to_string()).ok_or("no signature line")?;
+                segs[i].frames[j].payload = format!("{t}{line}").into_bytes();
+                Ok(())
+            })?;
+            Ok(case(
+                "valid-foreign-signature-line",
+                "a checkpoint with an extra signature line by a key that is not the log's (same name, other key id): ignored",
+                None,
+            ))
+        }),
+        ("valid-key-with-plus", |d| {
+            write_log(d, &plus_key(), 12, 64 << 20)?;
+            let mut c = case(
+                "valid-key-with-plus",
+                "a log whose key string's base64 contains '+' (split the key string on its first two '+' only)",
+                None,
+            );
+            c.trusted = Some(plus_key());
+            Ok(c)
         }),
         ("tamper-rotation-not-signed-by-old", |d| {
             write_log(d, &owner(), 6, 64 << 20)?;
