@@ -610,6 +610,52 @@ impl AuditLog {
         })
     }
 
+    /// Forward-secure epochs: when the key in force is an epoch key of the
+    /// ring ([`super::keyring::EpochKey`]) whose epoch is over, rotate to a
+    /// fresh epoch key of the same length and destroy the old private key
+    /// once the rotation is durable; and destroy a predecessor a crash left
+    /// behind. Returns the rotation record's sequence if it rotated. A log
+    /// opened with one fixed key, or whose key is not an epoch key, is left
+    /// alone.
+    pub fn evolve(&mut self) -> Result<Option<u64>, AuditError> {
+        let Some(ring) = self.ring.clone() else { return Ok(None) };
+        let now = self.now();
+        let Some(current) = ring.epoch_of(self.key_id)? else { return Ok(None) };
+        let previous = current.previous.as_deref().and_then(super::keys::unhex::<4>);
+        if let Some(p) = previous
+            && ring.path_of(p).exists()
+        {
+            ring.destroy_epoch_key(p, now)?;
+        }
+        if !current.expired(now) {
+            return Ok(None);
+        }
+        let old = self.key_id;
+        let seq = self.start_epoch(&ring, current.epoch_s)?;
+        ring.destroy_epoch_key(old, self.now())?;
+        Ok(Some(seq))
+    }
+
+    /// Rotate to a fresh epoch key of `epoch_s` seconds, kept in `ring` first
+    /// (it names the key it replaces as its predecessor only when that one is
+    /// an epoch key too: a shared key is never destroyed). The rotation is
+    /// durable when this returns.
+    pub fn start_epoch(&mut self, ring: &KeyRing, epoch_s: u64) -> Result<u64, AuditError> {
+        let new = AuditKey::generate()?;
+        let previous = ring.epoch_of(self.key_id)?.map(|_| hex(&self.key_id));
+        let facts = super::keyring::EpochKey {
+            log_id: hex(&self.log_id),
+            epoch_s,
+            created_us: self.now(),
+            previous,
+            destroyed_us: None,
+        };
+        ring.keep_epoch_key(&new, &facts)?;
+        let seq = self.rotate_key(&new)?;
+        self.sync()?;
+        Ok(seq)
+    }
+
     /// The public key in force (that signs the next checkpoint).
     pub fn key_in_force(&self) -> VerifierKey {
         self.key.verifier()

@@ -69,12 +69,19 @@ pub enum AuditCommand {
         key: Option<PathBuf>,
     },
     /// Replace the signing key; the rotation is a record signed by the old key.
+    ///
+    /// With `--forward-secure EPOCH` the log gets a key of its own that every
+    /// writer replaces when the epoch is over, destroying the old private key:
+    /// whoever steals the key in force cannot re-sign earlier epochs.
     Rotate {
         /// Log directory (default `.orchestra/audit`).
         dir: Option<PathBuf>,
         /// Key file (default `$ORCHESTRA_AUDIT_KEY`, else `~/.config/orchestra/audit.key`).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
+        /// Forward-secure epochs of this length (humantime: 1h, 1d; at least 1s).
+        #[arg(long, value_name = "EPOCH", value_parser = parse_epoch)]
+        forward_secure: Option<u64>,
     },
     /// Write the latest signed checkpoint to a file for a reviewer to keep.
     ///
@@ -121,11 +128,22 @@ pub fn run(cmd: AuditCommand) -> Exit {
             show(&log_dir(dir), &only, since.as_deref(), json)
         }
         AuditCommand::Keygen { force, key } => keygen(&key.unwrap_or_else(default_key_path), force),
-        AuditCommand::Rotate { dir, key } => rotate(&log_dir(dir), &key.unwrap_or_else(default_key_path)),
+        AuditCommand::Rotate { dir, key, forward_secure } => {
+            rotate(&log_dir(dir), &key.unwrap_or_else(default_key_path), forward_secure)
+        }
         AuditCommand::Checkpoint { dir, export, key } => {
             checkpoint(&log_dir(dir), &export, &key.unwrap_or_else(default_key_path))
         }
         AuditCommand::Bench { records, merkle_leaves, dir, json } => run_bench(records, merkle_leaves, dir, json),
+    }
+}
+
+/// `--forward-secure EPOCH`: whole seconds, at least one.
+fn parse_epoch(s: &str) -> Result<u64, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (want e.g. 1h, 30m, 1d)"))?;
+    match d.as_secs() {
+        0 => Err("an epoch is at least 1s".into()),
+        n => Ok(n),
     }
 }
 
@@ -369,13 +387,16 @@ fn keygen(path: &Path, force: bool) -> Exit {
 /// Rotate the key of the log in `dir`. Crash-safe at every instruction: the
 /// new key is in the ring (fsynced) before the log names it, the old key stays
 /// there, and the default key file is replaced last by a rename.
-fn rotate(dir: &Path, path: &Path) -> Exit {
+fn rotate(dir: &Path, path: &Path, forward_secure: Option<u64>) -> Exit {
     match crate::audit::format::list_segments(dir) {
         Ok(s) if !s.is_empty() => {}
         Ok(_) => return super::config_error(format!("no audit log in {}", dir.display())),
         Err(e) => return super::config_error(e),
     }
     let ring = KeyRing::at(path);
+    if let Some(epoch) = forward_secure {
+        return rotate_forward_secure(dir, &ring, epoch);
+    }
     let new = match AuditKey::generate() {
         Ok(k) => k,
         Err(e) => return super::config_error(e),
@@ -384,6 +405,10 @@ fn rotate(dir: &Path, path: &Path) -> Exit {
         let old = log.key_in_force();
         let seq = log.rotate_key(&new)?;
         log.sync()?;
+        // A forward-secure log leaving its epochs: its last epoch key goes too.
+        if ring.epoch_of(old.id)?.is_some() {
+            ring.destroy_epoch_key(old.id, now_us())?;
+        }
         Ok((old, seq))
     }) {
         Ok(s) => s,
@@ -410,6 +435,49 @@ fn rotate(dir: &Path, path: &Path) -> Exit {
         "key {} stays in the key ring {} for the other logs it signs (rotate each with `orchestra audit rotate DIR`)",
         o.id_hex(),
         ring.dir().display()
+    );
+    Exit::Ok
+}
+
+fn now_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Give the log in `dir` a forward-secure epoch key of its own.
+fn rotate_forward_secure(dir: &Path, ring: &KeyRing, epoch: u64) -> Exit {
+    let done = AuditLog::open_ring(dir, ring).and_then(|mut log| {
+        let old = log.key_in_force();
+        let old_epoch = ring.epoch_of(old.id)?;
+        let seq = log.start_epoch(ring, epoch)?;
+        if old_epoch.is_some() {
+            ring.destroy_epoch_key(old.id, now_us())?;
+        }
+        Ok((old, old_epoch.is_some(), log.key_in_force(), seq))
+    });
+    let (old, was_epoch, new, seq) = match done {
+        Ok(d) => d,
+        Err(e) => return super::config_error(e),
+    };
+    outln!(
+        "rotated the audit key of {}: {} -> {} (rotation record {seq}, signed by {}); forward-secure epochs of {}",
+        dir.display(),
+        old.id_hex(),
+        new.id_hex(),
+        old.id_hex(),
+        humantime::format_duration(Duration::from_secs(epoch))
+    );
+    if was_epoch {
+        outln!("the private key of epoch key {} was destroyed", old.id_hex());
+    } else {
+        outln!(
+            "key {} is shared (the default key, or another log's) and stays in the key ring {}; the records it signed are not forward-secure",
+            old.id_hex(),
+            ring.dir().display()
+        );
+    }
+    outln!(
+        "every writer now replaces the key when its epoch is over and destroys the old private key; reviewers keep pinning {}",
+        old.id_hex()
     );
     Exit::Ok
 }

@@ -249,6 +249,13 @@ pub fn run(args: ExecArgs) -> Exit {
         Err(e) => return super::config_error(format!("{e}; nothing ran")),
     };
     tracing::debug!(mono_us = mono_us(), "exec: audit log open");
+    // Forward-secure logs move to the next epoch's key before the task.
+    if let Err(e) = log.evolve() {
+        return super::config_error(format!(
+            "audit log {}: cannot move to the next forward-secure epoch key: {e}; nothing ran",
+            audit_dir.display()
+        ));
+    }
     // Space for the records the task's end writes, before it can run: a full
     // disk refuses the task now (nothing ran) instead of losing its verdict.
     if let Err(e) = log.reserve(audit::TASK_RESERVE_BYTES) {

@@ -492,6 +492,12 @@ fn session(
         Ok(l) => l,
         Err(e) => return super::config_error(format!("{e}; nothing ran")),
     };
+    if let Err(e) = log.evolve() {
+        return super::config_error(format!(
+            "audit log {}: cannot move to the next forward-secure epoch key: {e}; nothing ran",
+            cp.settings.audit_dir.display()
+        ));
+    }
     // Space for the run's own records (its end above all) before any task runs.
     if let Err(e) = log.reserve(crate::audit::TASK_RESERVE_BYTES) {
         return super::config_error(format!(

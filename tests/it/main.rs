@@ -7,6 +7,7 @@
 mod harness;
 
 mod audit_cli;
+mod audit_forward_secure;
 mod audit_full_disk;
 mod audit_keys;
 mod audit_tamper;
