@@ -23,6 +23,7 @@
 //! - `private`: the log directory is 0700 and its segments 0600.
 //! - [`redact`]: the secret redaction rules records and the planner share.
 //! - [`invocation`]: who wrote a record (invocation id, host, user, CI job).
+//! - [`anchor`]: copies of signed checkpoints kept off the host (truncation, rollback, gaps).
 //! - [`bench`]: throughput measurement behind `orchestra audit bench`.
 //!
 //! Guarantees to callers: [`AuditLog::append`] returns only after the record
@@ -34,6 +35,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod anchor;
 pub mod bench;
 pub mod checkpoint;
 mod error;
