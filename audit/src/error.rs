@@ -55,6 +55,22 @@ pub enum AuditError {
         /// What was found.
         reason: String,
     },
+    /// The writer found the log damaged at a place (FORMAT.md §9.2); it does
+    /// not extend a damaged chain but continues in a linked log
+    /// (`<dir>/continued/`). Seen by callers only if that fails too.
+    #[error("the audit log in {dir} is damaged at {segment} offset {offset}: {reason}")]
+    Damaged {
+        /// The log directory.
+        dir: PathBuf,
+        /// The segment file holding the damage.
+        segment: String,
+        /// Byte offset of the first bad frame (or 0 for a bad header).
+        offset: u64,
+        /// What was found.
+        reason: String,
+        /// The text of the last checkpoint the writer read before the damage.
+        last_checkpoint: Option<String>,
+    },
     /// A record the caller asked to append is not acceptable.
     #[error("invalid audit record: {0}")]
     InvalidRecord(String),

@@ -154,7 +154,7 @@ proptest! {
         let mut m = buf.clone();
         m[i] ^= x;
         std::fs::write(tmp.path().join(format::segment_name(0)), &m).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let opts = VerifyOptions { trusted_key: Some(owner().verifier()), since: None };
+        let opts = VerifyOptions { trusted_key: Some(owner().verifier()), ..VerifyOptions::default() };
         let r = verify_dir(tmp.path(), &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let frames = payload_offsets(&buf);
         let last_frame = frames.last().map_or(buf.len(), |f| f.0);
@@ -183,7 +183,7 @@ proptest! {
             k -= e - s;
         }
         std::fs::write(tmp.path().join(format::segment_name(0)), &m).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let opts = VerifyOptions { trusted_key: Some(owner().verifier()), since: None };
+        let opts = VerifyOptions { trusted_key: Some(owner().verifier()), ..VerifyOptions::default() };
         let r = verify_dir(tmp.path(), &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(!r.ok(), "payload mutation accepted: {r:?}");
     }
