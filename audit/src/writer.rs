@@ -899,8 +899,8 @@ impl AuditLog {
             // start with a checkpoint signing the orphans before this record.
             self.write_here(&frames.bytes)?;
             self.commit(frames);
-            self.recoveries.push(o);
-            self.recoveries_written = self.recoveries.len().min(self.recoveries_written + 1);
+            self.recoveries.insert(self.recoveries_written, o);
+            self.recoveries_written += 1;
         }
         if self.recoveries_written >= self.recoveries.len() {
             return Ok(());

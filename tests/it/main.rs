@@ -7,6 +7,7 @@
 mod harness;
 
 mod audit_cli;
+mod audit_tail;
 mod audit_tamper;
 mod audit_vectors;
 mod canaries;
