@@ -39,7 +39,7 @@ pub mod record;
 pub mod verify;
 pub mod writer;
 
-pub use error::AuditError;
+pub use error::{AuditError, Damage};
 pub use keys::{AuditKey, VerifierKey, created_notice, default_key_path, load_key, load_or_create_key};
 pub use kind::Kind;
 pub use verify::{VerifyOptions, VerifyReport, verify_dir};

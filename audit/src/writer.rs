@@ -25,6 +25,7 @@
 
 use super::AuditError;
 use super::checkpoint::{Checkpoint, SignedCheckpoint};
+use super::error::Damage;
 use super::format::{
     self, FRAME_CHECKPOINT, FRAME_RECORD, FrameRead, HEADER_LEN, MAX_PAYLOAD, SegmentHeader, encode_frame, read_frame,
     segment_name,
@@ -148,7 +149,7 @@ enum ChainError {
 
 /// Where scanning found damage: the frame's offset in the scanned buffer.
 #[derive(Debug)]
-struct Damage {
+struct ScanDamage {
     at: usize,
     error: ChainError,
 }
@@ -187,14 +188,14 @@ impl Tip {
     }
 
     /// Scan frames of `buf` from `start`; offsets are relative to `buf`.
-    fn scan(&mut self, buf: &[u8], start: usize, is_last: bool) -> Result<ScanEnd, Damage> {
+    fn scan(&mut self, buf: &[u8], start: usize, is_last: bool) -> Result<ScanEnd, ScanDamage> {
         let mut at = start;
         while at < buf.len() {
             match read_frame(buf, at) {
                 FrameRead::Frame { ty, payload_start, payload_end, next } => {
                     let payload = &buf[payload_start..payload_end];
                     let r = if ty == FRAME_RECORD { self.record(payload, at) } else { self.checkpoint(payload) };
-                    r.map_err(|error| Damage { at, error })?;
+                    r.map_err(|error| ScanDamage { at, error })?;
                     at = next;
                 }
                 FrameRead::Bad { reason, reaches_eof } => {
@@ -202,7 +203,7 @@ impl Tip {
                         let at = self.unwind_pending().unwrap_or(at);
                         return Ok(ScanEnd::Cut { at, reason: "torn write", detail: reason });
                     }
-                    return Err(Damage { at, error: ChainError::Frame(reason) });
+                    return Err(ScanDamage { at, error: ChainError::Frame(reason) });
                 }
             }
         }
@@ -214,7 +215,7 @@ impl Tip {
                     detail: "key rotation record without its checkpoint".into(),
                 });
             }
-            return Err(Damage { at: p, error: ChainError::RotationWithoutCheckpoint });
+            return Err(ScanDamage { at: p, error: ChainError::RotationWithoutCheckpoint });
         }
         Ok(ScanEnd::Clean)
     }
@@ -429,7 +430,8 @@ impl AuditLog {
                     log.last_cp_at = None;
                     return Ok(log);
                 }
-                Err(AuditError::Damaged { dir: d, segment, offset, reason, last_checkpoint }) => {
+                Err(AuditError::Damaged(d)) => {
+                    let Damage { dir: d, segment, offset, reason, last_checkpoint } = *d;
                     tracing::warn!(
                         target: "orchestra::audit",
                         "the audit log in {} is damaged at {segment} offset {offset} ({reason}); continuing in {}",
@@ -445,14 +447,15 @@ impl AuditLog {
     }
 
     fn open_locked(dir: &Path, key: &AuditKey, opts: OpenOptions, note: Option<Value>) -> Result<AuditLog, AuditError> {
-        let damaged =
-            |segment: &str, offset: u64, reason: String, last_checkpoint: Option<String>| AuditError::Damaged {
+        let damaged = |segment: &str, offset: u64, reason: String, last_checkpoint: Option<String>| {
+            AuditError::Damaged(Box::new(Damage {
                 dir: dir.to_path_buf(),
                 segment: segment.to_string(),
                 offset,
                 reason,
                 last_checkpoint,
-            };
+            }))
+        };
         let mut segs = format::list_segments(dir)?;
         let mut recoveries = Vec::new();
         // A last segment whose header never made it to disk is a torn creation.
@@ -745,7 +748,8 @@ impl AuditLog {
     /// to the log that continues it (FORMAT.md §9.2) and do `f` there.
     fn locked_or_continue<T>(&mut self, f: impl Fn(&mut Self) -> Result<T, AuditError>) -> Result<T, AuditError> {
         match self.locked(&f) {
-            Err(AuditError::Damaged { dir, segment, offset, reason, last_checkpoint }) => {
+            Err(AuditError::Damaged(d)) => {
+                let Damage { dir, segment, offset, reason, last_checkpoint } = *d;
                 tracing::warn!(
                     target: "orchestra::audit",
                     "the audit log in {} is damaged at {segment} offset {offset} ({reason}); continuing in {}",
@@ -819,12 +823,14 @@ impl AuditLog {
                 tip.key_id = Some(self.key_id);
                 tip.last_cp_size = self.last_cp_size;
                 tip.last_cp_text = self.last_cp_text.clone();
-                let end = tip.scan(&buf, 0, true).map_err(|d| AuditError::Damaged {
-                    dir: self.dir.clone(),
-                    segment: self.seg_name.clone(),
-                    offset: self.offset + d.at as u64,
-                    reason: d.error.to_string(),
-                    last_checkpoint: tip.last_cp_text.clone(),
+                let end = tip.scan(&buf, 0, true).map_err(|d| {
+                    AuditError::Damaged(Box::new(Damage {
+                        dir: self.dir.clone(),
+                        segment: self.seg_name.clone(),
+                        offset: self.offset + d.at as u64,
+                        reason: d.error.to_string(),
+                        last_checkpoint: tip.last_cp_text.clone(),
+                    }))
                 })?;
                 let mut new_len = len;
                 if let ScanEnd::Cut { at, reason, detail } = end {
@@ -861,21 +867,23 @@ impl AuditLog {
                     let f = open_append(&next)?;
                     let mut hb = [0u8; HEADER_LEN];
                     f.read_exact_at(&mut hb, 0).map_err(|e| AuditError::io(&next, e))?;
-                    let h = SegmentHeader::decode(&hb).map_err(|e| AuditError::Damaged {
-                        dir: self.dir.clone(),
-                        segment: name.clone(),
-                        offset: 0,
-                        reason: e.to_string(),
-                        last_checkpoint: self.last_cp_text.clone(),
+                    let h = SegmentHeader::decode(&hb).map_err(|e| {
+                        AuditError::Damaged(Box::new(Damage {
+                            dir: self.dir.clone(),
+                            segment: name.clone(),
+                            offset: 0,
+                            reason: e.to_string(),
+                            last_checkpoint: self.last_cp_text.clone(),
+                        }))
                     })?;
                     if h.log_id != self.log_id || h.first_seq != self.next_seq {
-                        return Err(AuditError::Damaged {
+                        return Err(AuditError::Damaged(Box::new(Damage {
                             dir: self.dir.clone(),
                             segment: name,
                             offset: 0,
                             reason: "its header does not continue the log".into(),
                             last_checkpoint: self.last_cp_text.clone(),
-                        });
+                        })));
                     }
                     self.seg = f;
                     self.seg_name = name;
@@ -936,7 +944,7 @@ impl AuditLog {
             encode_frame(FRAME_RECORD, &payload, &mut out.bytes);
             out.head = record_hash(&payload);
             out.next_seq += 1;
-            if (out.next_seq - first) % every == 0 || i + 1 == records.len() {
+            if (out.next_seq - first).is_multiple_of(every) || i + 1 == records.len() {
                 let cp = Checkpoint { log_id: self.log_id, size: out.next_seq, head: out.head, time_us: self.now() };
                 let text = cp.sign(&self.key);
                 encode_frame(FRAME_CHECKPOINT, text.as_bytes(), &mut out.bytes);
