@@ -4,7 +4,13 @@
 Written from FORMAT.md alone; it shares no code with src/. Needs Python 3.9+
 and the `cryptography` package (`pip install cryptography`).
 
-usage: verify.py [--trusted-key FILE] [--since-checkpoint FILE] [--json] DIR
+usage: verify.py [--trusted-key FILE [--allow-unsigned-tail]] [--since-checkpoint FILE] [--json] DIR
+
+With a trusted key, records after the last checkpoint signed by it (or a key
+rotated in after it) fail as `unsigned_tail` unless --allow-unsigned-tail
+(FORMAT.md §10.2). Records an "unsigned tail" recovery record adopted are
+listed as not authenticated. A log continued in DIR/continued/ (§9.2) is
+verified too, and DIR fails (`continued`) even if it passes itself.
 
 Exit status: 0 the log passes, 4 a check failed, 1 usage error.
 """
@@ -249,8 +255,9 @@ def is_torn_tail(buf, at):
 
 
 class Verifier:
-    def __init__(self, trusted=None, since=None):
-        self.trusted, self.since = trusted, since
+    def __init__(self, trusted=None, since=None, allow_unsigned_tail=False):
+        self.trusted, self.since, self.allow_unsigned_tail = trusted, since, allow_unsigned_tail
+        self.adopted = []  # [(first_seq, records, recovery_seq)]
         self.log_id = None
         self.next_seq = 0
         self.head = None
@@ -368,6 +375,11 @@ class Verifier:
             self.pending = (new, seq)
         elif kind == "recovery":
             self.recoveries += 1
+            if body.get("reason") == "unsigned tail":
+                first, n = body.get("first_seq"), body.get("records")
+                if type(first) is not int or type(n) is not int or not (0 <= first <= seq) or seq - first != n or n == 0:
+                    raise bad("recovery", "an unsigned-tail recovery must name the records right before it", seq)
+                self.adopted.append((first, n, seq))
         self.head = sha256(RECORD_DOMAIN, p)
         self.next_seq += 1
         if self.since is not None and self.since.size == self.next_seq:
@@ -428,8 +440,49 @@ class Verifier:
             auth = max(self.max_size[idx:] or [0])
             if auth == 0:
                 raise Fail("untrusted_key", "no checkpoint signed by the trusted key")
+            self.auth = auth
+            if self.next_seq > auth and not self.allow_unsigned_tail:
+                raise Fail("unsigned_tail", "%d record(s) after the last trusted checkpoint" % (self.next_seq - auth), seq=auth)
             return auth
         return 0
+
+
+def verify_dir(d, trusted, since, allow_unsigned_tail):
+    v = Verifier(trusted, since, allow_unsigned_tail)
+    err, auth = None, 0
+    try:
+        v.run(d)
+        auth = v.finish()
+    except Fail as e:
+        err = e
+        auth = getattr(v, "auth", 0)
+    cont = os.path.join(d, "continued")
+    continued = None
+    if os.path.isdir(cont) and any(SEG_RE.match(n) for n in os.listdir(cont)):
+        c, _ = verify_dir(cont, trusted, None, allow_unsigned_tail)
+        c.pop("_verifier")
+        continued = c
+        if err is None:
+            err = Fail("continued", "a writer found this log damaged and continued it in continued/")
+    out = {
+        "verdict": "fail" if err else "ok",
+        "records": v.next_seq,
+        "checkpoints": v.checkpoints,
+        "unsigned_tail": v.next_seq - v.last_size,
+        "torn_tail": v.torn is not None,
+        "recoveries": v.recoveries,
+        "authenticated_records": auth if (not err or err.code in ("unsigned_tail", "continued")) else 0,
+        "adopted": [{"first_seq": f, "records": n, "recovery_seq": r} for f, n, r in v.adopted],
+        "keys": [k.id.hex() for k in v.keys],
+        "code": err.code if err else None,
+        "segment": err.segment if err else None,
+        "offset": err.offset if err else None,
+        "seq": err.seq if err else None,
+        "reason": err.reason if err else None,
+        "continued": continued,
+        "_verifier": v,
+    }
+    return out, err
 
 
 def main(argv=None):
@@ -437,6 +490,7 @@ def main(argv=None):
     ap.add_argument("dir")
     ap.add_argument("--trusted-key")
     ap.add_argument("--since-checkpoint")
+    ap.add_argument("--allow-unsigned-tail", action="store_true")
     ap.add_argument("--json", action="store_true")
     try:
         a = ap.parse_args(argv)
@@ -451,28 +505,8 @@ def main(argv=None):
     if not os.path.isdir(a.dir):
         sys.stderr.write("verify.py: %s: no such log directory\n" % a.dir)
         return 1
-    v = Verifier(trusted, since)
-    err, auth = None, 0
-    try:
-        v.run(a.dir)
-        auth = v.finish()
-    except Fail as e:
-        err = e
-    out = {
-        "verdict": "fail" if err else "ok",
-        "records": v.next_seq,
-        "checkpoints": v.checkpoints,
-        "unsigned_tail": v.next_seq - v.last_size,
-        "torn_tail": v.torn is not None,
-        "recoveries": v.recoveries,
-        "authenticated_records": auth if not err else 0,
-        "keys": [k.id.hex() for k in v.keys],
-        "code": err.code if err else None,
-        "segment": err.segment if err else None,
-        "offset": err.offset if err else None,
-        "seq": err.seq if err else None,
-        "reason": err.reason if err else None,
-    }
+    out, err = verify_dir(a.dir, trusted, since, a.allow_unsigned_tail)
+    v = out.pop("_verifier")
     if a.json:
         print(json.dumps(out, sort_keys=True))
     else:
@@ -483,9 +517,11 @@ def main(argv=None):
             if trusted is None:
                 print("UNAUTHENTICATED: no --trusted-key; this proves nothing about who wrote the log")
             else:
-                print("authenticated by %s: %d records" % (trusted.id.hex(), auth))
+                print("authenticated by %s: %d records" % (trusted.id.hex(), out["authenticated_records"]))
             if v.torn:
                 print("torn tail: %s offset %d, %d bytes (ignored)" % v.torn)
+        for f, n, r in v.adopted:
+            print("records %d..%d adopted unsigned by record %d: not authenticated" % (f, f + n, r))
     return 4 if err else 0
 
 

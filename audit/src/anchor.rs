@@ -120,12 +120,8 @@ impl Anchor {
         }
         let tmp = dir.join(format!(".{:020}.note.tmp.{}", c.checkpoint.size, std::process::id()));
         let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o444)
-            .open(&tmp)
-            .map_err(|e| io(&tmp, e))?;
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o444).open(&tmp).map_err(|e| io(&tmp, e))?;
         let written = f.write_all(note.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| io(&tmp, e));
         drop(f);
         let linked = written.and_then(|()| match std::fs::hard_link(&tmp, &path) {

@@ -69,6 +69,11 @@ pub enum AuditError {
         /// What was found.
         reason: String,
     },
+    /// The writer found the log damaged at a place (FORMAT.md §9.2); it does
+    /// not extend a damaged chain but continues in a linked log
+    /// (`<dir>/continued/`). Seen by callers only if that fails too.
+    #[error("{0}")]
+    Damaged(Box<Damage>),
     /// A record the caller asked to append is not acceptable.
     #[error("invalid audit record: {0}")]
     InvalidRecord(String),
@@ -81,6 +86,22 @@ pub enum AuditError {
     /// The random number generator failed.
     #[error("cannot get random bytes: {0}")]
     Random(String),
+}
+
+/// Where and how a log is damaged ([`AuditError::Damaged`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the audit log in {} is damaged at {segment} offset {offset}: {reason}", dir.display())]
+pub struct Damage {
+    /// The log directory.
+    pub dir: PathBuf,
+    /// The segment file holding the damage.
+    pub segment: String,
+    /// Byte offset of the first bad frame (0 for a bad header or segment seam).
+    pub offset: u64,
+    /// What was found.
+    pub reason: String,
+    /// The text of the last checkpoint the writer read intact before the damage.
+    pub last_checkpoint: Option<String>,
 }
 
 impl AuditError {

@@ -16,8 +16,10 @@ pub enum Kind {
     LogOpened,
     /// A signing key was replaced (reserved).
     KeyRotation,
-    /// The writer cut a torn tail off (reserved).
+    /// The writer cut a torn tail off, or adopted an unsigned one (reserved).
     Recovery,
+    /// Record 1 of a log that continues a damaged one (reserved).
+    LogContinued,
     /// `exec`: a task was started under a policy.
     TaskStarted,
     /// `exec`: a task was not run (its sandbox could not be set up).
@@ -58,10 +60,11 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::LogOpened,
         Kind::KeyRotation,
         Kind::Recovery,
+        Kind::LogContinued,
         Kind::TaskStarted,
         Kind::TaskRefused,
         Kind::Violation,
@@ -88,6 +91,7 @@ impl Kind {
             Kind::LogOpened => "log_opened",
             Kind::KeyRotation => "key_rotation",
             Kind::Recovery => "recovery",
+            Kind::LogContinued => "log_continued",
             Kind::TaskStarted => "task_started",
             Kind::TaskRefused => "task_refused",
             Kind::Violation => "violation",
@@ -117,7 +121,7 @@ impl Kind {
     /// Whether only the log itself writes this kind (callers cannot append it).
     pub fn is_reserved(self) -> bool {
         match self {
-            Kind::LogOpened | Kind::KeyRotation | Kind::Recovery => true,
+            Kind::LogOpened | Kind::KeyRotation | Kind::Recovery | Kind::LogContinued => true,
             Kind::TaskStarted
             | Kind::TaskRefused
             | Kind::Violation
@@ -167,7 +171,7 @@ mod tests {
         }
         assert_eq!(Kind::parse("Bad Kind"), None);
         let reserved: Vec<&str> = Kind::ALL.into_iter().filter(|k| k.is_reserved()).map(Kind::as_str).collect();
-        assert_eq!(reserved, ["log_opened", "key_rotation", "recovery"]);
+        assert_eq!(reserved, ["log_opened", "key_rotation", "recovery", "log_continued"]);
     }
 
     /// FORMAT.md §5.3 lists every kind orchestra writes, and no other.

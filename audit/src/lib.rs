@@ -53,7 +53,7 @@ pub mod tiles;
 pub mod verify;
 pub mod writer;
 
-pub use error::AuditError;
+pub use error::{AuditError, Damage};
 pub use keyring::KeyRing;
 pub use keys::{AuditKey, VerifierKey, created_notice, default_key_path, load_key, load_or_create_key};
 pub use kind::Kind;

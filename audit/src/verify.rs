@@ -8,13 +8,23 @@
 //! old key), the trusted key, and an exported checkpoint the log must extend.
 //! Findings are returned in a [`VerifyReport`]; `Err` only means the log
 //! could not be read at all.
+//!
+//! Beyond the first failure it keeps reading (FORMAT.md §10.5): one damaged
+//! byte must not hide later records, so what follows the damage is re-read
+//! with its chain re-anchored and reported in [`AfterDamage`], and a log
+//! that continues a damaged one (`<dir>/continued/`) is verified too. With a
+//! trusted key, records no trusted checkpoint signs fail (`unsigned_tail`)
+//! unless [`VerifyOptions::allow_unsigned_tail`]; records a later writer
+//! adopted unsigned (`recovery` `"unsigned tail"`) are listed in
+//! [`VerifyReport::adopted`].
 
 use super::AuditError;
 use super::checkpoint::SignedCheckpoint;
-use super::format::{self, FRAME_RECORD, FrameStream, HEADER_LEN, SegmentHeader, Streamed};
+use super::format::{self, FRAME_RECORD, FrameRead, FrameStream, HEADER_LEN, SegmentHeader, Streamed, read_frame};
 use super::keys::{VerifierKey, hex};
 use super::kind::Kind;
 use super::record::{self, Hash, RecordRef, record_hash};
+use super::writer::CONTINUED;
 use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
@@ -28,6 +38,47 @@ pub struct VerifyOptions {
     /// A checkpoint exported earlier: the log must extend it (no truncation,
     /// no rollback, no fork).
     pub since: Option<SignedCheckpoint>,
+    /// With a trusted key, accept records after the last trusted checkpoint
+    /// (a writer is live, or crashed and no writer ran since): reported, not
+    /// a failure.
+    pub allow_unsigned_tail: bool,
+}
+
+/// Records a later writer found unsigned and adopted with a `recovery`
+/// record (`"unsigned tail"`): signed over, but not by the writer that wrote
+/// them, so not authenticated (FORMAT.md §10.2).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Adopted {
+    /// First adopted record.
+    pub first_seq: u64,
+    /// How many (`first_seq..first_seq + records`).
+    pub records: u64,
+    /// Sequence number of the `recovery` record that adopted them.
+    pub recovery_seq: u64,
+}
+
+/// What follows the first failure (FORMAT.md §10.5): read on so that damage
+/// hides nothing, but none of it is authenticated through the chain from the
+/// start of the log.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AfterDamage {
+    /// Records read after the failure.
+    pub records: u64,
+    /// Checkpoints after it that match the re-anchored chain and carry a valid
+    /// signature by a key of the log.
+    pub checkpoints: u64,
+    /// Records after the failure that such a checkpoint covers through an
+    /// unbroken chain (the key signed them; only their link to what comes
+    /// before the damage is lost).
+    pub signed_records: u64,
+    /// Sequence numbers of the first and last record read after the failure.
+    pub first_seq: Option<u64>,
+    /// See `first_seq`.
+    pub last_seq: Option<u64>,
+    /// Further failures after the first one (at most 20 listed).
+    pub more_failures: Vec<Failure>,
+    /// How many further failures in all.
+    pub more_failures_total: u64,
 }
 
 /// The first check that failed.
@@ -119,10 +170,17 @@ pub struct VerifyReport {
     pub authenticated_records: u64,
     /// Size of the exported checkpoint the log was checked against.
     pub since_checkpoint: Option<u64>,
+    /// Records a later writer adopted unsigned (not authenticated).
+    pub adopted: Vec<Adopted>,
     /// Things a reviewer should know that are not failures.
     pub warnings: Vec<String>,
     /// The first failed check.
     pub first_error: Option<Failure>,
+    /// What follows the first failure, if any.
+    pub after_damage: Option<AfterDamage>,
+    /// The log that continues this one in `continued/` (a writer found this
+    /// one damaged), verified on its own.
+    pub continued: Option<Box<VerifyReport>>,
 }
 
 impl VerifyReport {
@@ -143,10 +201,68 @@ pub struct SeenRecord<'a> {
     pub segment: &'a str,
     /// Frame offset in the segment.
     pub offset: u64,
+    /// The log directory it is in (the verified one, or a `continued/` below it).
+    pub log: &'a Path,
+    /// Read after the first failure (FORMAT.md §10.5).
+    pub after_damage: bool,
+}
+
+impl SeenRecord<'_> {
+    /// Whether the record is authenticated according to `report` (the report
+    /// of the log it is in): before any damage, covered by the checkpoints
+    /// that count (the trusted chain's with a trusted key, else any valid
+    /// one), and not adopted unsigned.
+    pub fn status(&self, report: &VerifyReport) -> RecordStatus {
+        let seq = self.record.seq;
+        if self.after_damage {
+            return RecordStatus::AfterDamage;
+        }
+        if report.adopted.iter().any(|a| seq >= a.first_seq && seq < a.first_seq + a.records) {
+            return RecordStatus::Adopted;
+        }
+        let covered = if report.trusted_key.is_some() {
+            report.authenticated_records
+        } else {
+            report.last_checkpoint.as_ref().map_or(0, |c| c.size)
+        };
+        if seq < covered { RecordStatus::Signed } else { RecordStatus::Unsigned }
+    }
+}
+
+/// How far a record is authenticated (`audit show`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordStatus {
+    /// Covered by a checkpoint that counts (see [`SeenRecord::status`]).
+    Signed,
+    /// After the last such checkpoint: nobody vouches for it yet.
+    Unsigned,
+    /// Found unsigned by a later writer, which adopted it (FORMAT.md §10.2).
+    Adopted,
+    /// After the first failure: not authenticated through the chain.
+    AfterDamage,
+}
+
+impl RecordStatus {
+    /// Whether the record counts as authenticated.
+    pub fn authenticated(self) -> bool {
+        self == RecordStatus::Signed
+    }
+
+    /// The status as shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordStatus::Signed => "signed",
+            RecordStatus::Unsigned => "unsigned",
+            RecordStatus::Adopted => "adopted",
+            RecordStatus::AfterDamage => "after_damage",
+        }
+    }
 }
 
 struct Verifier<'o> {
     opts: &'o VerifyOptions,
+    dir: &'o Path,
     report: VerifyReport,
     log_id: Option<[u8; 16]>,
     next_seq: u64,
@@ -173,6 +289,24 @@ enum GenesisError {
     Key(super::keys::KeyParseError),
 }
 
+/// The records a `recovery` record adopts (FORMAT.md §9.1): those from its
+/// `first_seq` up to it. `Err` if it says `"unsigned tail"` but does not say
+/// which records in a way that fits.
+fn adoption(r: &RecordRef<'_>) -> Result<Option<Adopted>, String> {
+    let body = r.body_json();
+    if body.get("reason").and_then(Value::as_str) != Some("unsigned tail") {
+        return Ok(None);
+    }
+    let first = body.get("first_seq").and_then(Value::as_u64);
+    let n = body.get("records").and_then(Value::as_u64);
+    match (first, n) {
+        (Some(f), Some(n)) if f <= r.seq && r.seq - f == n && n > 0 => {
+            Ok(Some(Adopted { first_seq: f, records: n, recovery_seq: r.seq }))
+        }
+        _ => Err("an \"unsigned tail\" recovery must name the records right before it (first_seq, records)".into()),
+    }
+}
+
 fn fail(code: &'static str, segment: &str, offset: usize, seq: Option<u64>, reason: impl ToString) -> Failure {
     Failure { code, segment: Some(segment.to_string()), offset: Some(offset as u64), seq, reason: reason.to_string() }
 }
@@ -183,7 +317,8 @@ pub fn verify_dir(dir: &Path, opts: &VerifyOptions) -> Result<VerifyReport, Audi
 }
 
 /// Verify the log in `dir`, calling `on_record` for every record that passed
-/// its checks, in order.
+/// its checks, in order, then for every record read after the first failure
+/// (flagged), then for the records of a continuation log.
 pub fn verify_dir_with(
     dir: &Path,
     opts: &VerifyOptions,
@@ -195,6 +330,7 @@ pub fn verify_dir_with(
     let segs = format::list_segments(dir)?;
     let mut v = Verifier {
         opts,
+        dir,
         report: VerifyReport {
             verdict: "ok",
             log_id: None,
@@ -210,8 +346,11 @@ pub fn verify_dir_with(
             trusted_key: opts.trusted_key.as_ref().map(VerifierKey::id_hex),
             authenticated_records: 0,
             since_checkpoint: opts.since.as_ref().map(|s| s.checkpoint.size),
+            adopted: Vec::new(),
             warnings: Vec::new(),
             first_error: None,
+            after_damage: None,
+            continued: None,
         },
         log_id: None,
         next_seq: 0,
@@ -223,12 +362,31 @@ pub fn verify_dir_with(
         since_head: None,
     };
     let result = v.run(&segs, on_record);
-    if let Err(f) = result {
+    if let Err((f, seg, resume)) = result {
         v.report.first_error = Some(f);
+        v.after_damage(&segs, seg, resume, on_record);
     } else if let Err(f) = v.finish() {
         v.report.first_error = Some(f);
     }
     let mut report = v.report;
+    let next = dir.join(CONTINUED);
+    if !format::list_segments(&next).unwrap_or_default().is_empty() {
+        let sub = VerifyOptions { since: None, ..opts.clone() };
+        let c = verify_dir_with(&next, &sub, on_record)?;
+        if report.first_error.is_none() {
+            report.first_error = Some(Failure {
+                code: "continued",
+                segment: None,
+                offset: None,
+                seq: None,
+                reason: format!(
+                    "a writer found this log damaged and continued it in {}: the damage was there (it may have been undone since)",
+                    next.display()
+                ),
+            });
+        }
+        report.continued = Some(Box::new(c));
+    }
     if report.first_error.is_some() {
         report.verdict = "fail";
     }
@@ -236,20 +394,30 @@ pub fn verify_dir_with(
 }
 
 impl Verifier<'_> {
-    fn run(&mut self, segs: &[format::SegmentFile], on_record: &mut dyn FnMut(&SeenRecord<'_>)) -> Result<(), Failure> {
+    fn run(
+        &mut self,
+        segs: &[format::SegmentFile],
+        on_record: &mut dyn FnMut(&SeenRecord<'_>),
+    ) -> Result<(), (Failure, usize, u64)> {
         if segs.is_empty() {
-            return Err(Failure {
-                code: "empty",
-                segment: None,
-                offset: None,
-                seq: None,
-                reason: "no segment files: the log is empty or was deleted".into(),
-            });
+            return Err((
+                Failure {
+                    code: "empty",
+                    segment: None,
+                    offset: None,
+                    seq: None,
+                    reason: "no segment files: the log is empty or was deleted".into(),
+                },
+                0,
+                0,
+            ));
         }
         for (i, seg) in segs.iter().enumerate() {
+            // A bad header: read on from the next segment; a bad frame: from the next byte.
+            let next_seg = |f: Failure| (f, i + 1, 0);
             let is_last = i + 1 == segs.len();
             let (mut stream, header) =
-                FrameStream::open(&seg.path).map_err(|e| fail("io", &seg.name, 0, None, e.to_string()))?;
+                FrameStream::open(&seg.path).map_err(|e| next_seg(fail("io", &seg.name, 0, None, e.to_string())))?;
             self.report.segments += 1;
             if is_last && i > 0 && header.len() < HEADER_LEN {
                 self.report.torn_tail = Some(TornTail {
@@ -260,7 +428,8 @@ impl Verifier<'_> {
                 });
                 break;
             }
-            let h = SegmentHeader::decode(&header).map_err(|e| fail("segment_header", &seg.name, 0, None, e))?;
+            let h =
+                SegmentHeader::decode(&header).map_err(|e| next_seg(fail("segment_header", &seg.name, 0, None, e)))?;
             match self.log_id {
                 None => {
                     self.log_id = Some(h.log_id);
@@ -268,44 +437,60 @@ impl Verifier<'_> {
                     self.head = record::genesis(&h.log_id);
                 }
                 Some(id) if id != h.log_id => {
-                    return Err(fail("log_id_mismatch", &seg.name, 0, None, "segment belongs to another log"));
+                    return Err(next_seg(fail(
+                        "log_id_mismatch",
+                        &seg.name,
+                        0,
+                        None,
+                        "segment belongs to another log",
+                    )));
                 }
                 Some(_) => {}
             }
             if h.first_seq != seg.first_seq {
-                return Err(fail(
-                    "segment_name",
-                    &seg.name,
-                    0,
-                    None,
-                    format!("header says first sequence {}", h.first_seq),
+                return Err((
+                    fail("segment_name", &seg.name, 0, None, format!("header says first sequence {}", h.first_seq)),
+                    i,
+                    HEADER_LEN as u64,
                 ));
             }
             if h.first_seq != self.next_seq {
-                return Err(fail(
-                    "segment_gap",
-                    &seg.name,
-                    0,
-                    Some(self.next_seq),
-                    format!(
-                        "segment starts at sequence {}, expected {}: a segment was removed or inserted",
-                        h.first_seq, self.next_seq
+                return Err((
+                    fail(
+                        "segment_gap",
+                        &seg.name,
+                        0,
+                        Some(self.next_seq),
+                        format!(
+                            "segment starts at sequence {}, expected {}: a segment was removed or inserted",
+                            h.first_seq, self.next_seq
+                        ),
                     ),
+                    i,
+                    HEADER_LEN as u64,
                 ));
             }
             // One frame in memory at a time (constant memory in the log's length).
             loop {
-                let step = stream.next_frame().map_err(|e| fail("io", &seg.name, 0, None, e.to_string()))?;
+                let step = stream.next_frame().map_err(|e| next_seg(fail("io", &seg.name, 0, None, e.to_string())))?;
                 match step {
                     Streamed::End => break,
                     Streamed::Frame { ty, at } => {
+                        let resume = |f: Failure| (f, i, at + 1);
                         let at = at as usize;
                         let payload = stream.payload();
                         if ty == FRAME_RECORD {
-                            let (r, hash) = self.record(payload, &seg.name, at)?;
-                            on_record(&SeenRecord { record: r, hash, segment: &seg.name, offset: at as u64 });
+                            let (r, hash) = self.record(payload, &seg.name, at).map_err(resume)?;
+                            on_record(&SeenRecord {
+                                record: r,
+                                hash,
+                                segment: &seg.name,
+                                offset: at as u64,
+                                log: self.dir,
+                                after_damage: false,
+                            });
                         } else {
-                            self.checkpoint(payload, &seg.name, at)?;
+                            self.checkpoint(payload, &seg.name, at).map_err(resume)?;
                         }
                     }
                     Streamed::Bad { at, reason, reaches_eof, torn } => {
@@ -318,12 +503,160 @@ impl Verifier<'_> {
                             });
                             break;
                         }
-                        return Err(fail("frame", &seg.name, at as usize, Some(self.next_seq), reason));
+                        return Err((fail("frame", &seg.name, at as usize, Some(self.next_seq), reason), i, at + 1));
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Read on after the first failure (FORMAT.md §10.5): from `resume`, find
+    /// the next valid frame and take the chain from there (re-anchored at the
+    /// first record found, and again after every further break), checking
+    /// each later checkpoint against it and against the log's keys.
+    fn after_damage(
+        &mut self,
+        segs: &[format::SegmentFile],
+        seg: usize,
+        resume: u64,
+        on_record: &mut dyn FnMut(&SeenRecord<'_>),
+    ) {
+        let mut ad = AfterDamage::default();
+        let mut head: Option<Hash> = None;
+        let mut next_seq: Option<u64> = None;
+        let mut since_cp = 0u64;
+        let mut pending: Option<VerifierKey> = None;
+        let note = |ad: &mut AfterDamage, f: Failure| {
+            ad.more_failures_total += 1;
+            if ad.more_failures.len() < 20 {
+                ad.more_failures.push(f);
+            }
+        };
+        for (i, s) in segs.iter().enumerate().skip(seg) {
+            let buf = match std::fs::read(&s.path) {
+                Ok(b) => b,
+                Err(e) => {
+                    note(&mut ad, fail("io", &s.name, 0, None, e.to_string()));
+                    continue;
+                }
+            };
+            let mut at = if i == seg { resume as usize } else { HEADER_LEN };
+            if i != seg {
+                self.report.segments += 1;
+                match SegmentHeader::decode(&buf) {
+                    Ok(h) if Some(h.log_id) == self.log_id => {}
+                    Ok(_) => note(&mut ad, fail("log_id_mismatch", &s.name, 0, None, "segment belongs to another log")),
+                    Err(e) => note(&mut ad, fail("segment_header", &s.name, 0, None, e)),
+                }
+            }
+            let is_last = i + 1 == segs.len();
+            let mut resyncing = i == seg;
+            while at < buf.len() {
+                let (ty, payload, next) = match read_frame(&buf, at) {
+                    FrameRead::Frame { ty, payload_start, payload_end, next } => {
+                        (ty, &buf[payload_start..payload_end], next)
+                    }
+                    FrameRead::Bad { reason, reaches_eof } => {
+                        if is_last && reaches_eof && format::is_torn_tail(&buf, at) {
+                            break;
+                        }
+                        if !resyncing {
+                            note(&mut ad, fail("frame", &s.name, at, next_seq, reason));
+                            resyncing = true;
+                        }
+                        at += 1;
+                        continue;
+                    }
+                };
+                resyncing = false;
+                if ty == FRAME_RECORD {
+                    let r = match RecordRef::decode(payload) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            note(&mut ad, fail("record_encoding", &s.name, at, next_seq, e));
+                            at = next;
+                            continue;
+                        }
+                    };
+                    if head.is_some_and(|h| h != r.prev) || next_seq.is_some_and(|n| n != r.seq) {
+                        note(&mut ad, fail("chain", &s.name, at, Some(r.seq), "the chain breaks again here"));
+                        since_cp = 0;
+                    }
+                    if r.kind == Kind::KeyRotation.as_str() {
+                        pending = r
+                            .body_json()
+                            .get("new_key")
+                            .and_then(Value::as_str)
+                            .and_then(|k| VerifierKey::parse(k).ok());
+                    } else if r.kind == Kind::Recovery.as_str()
+                        && let Ok(Some(a)) = adoption(&r)
+                    {
+                        self.report.adopted.push(a);
+                    }
+                    let hash = record_hash(payload);
+                    head = Some(hash);
+                    next_seq = Some(r.seq + 1);
+                    ad.first_seq.get_or_insert(r.seq);
+                    ad.last_seq = Some(r.seq);
+                    ad.records += 1;
+                    since_cp += 1;
+                    on_record(&SeenRecord {
+                        record: r,
+                        hash,
+                        segment: &s.name,
+                        offset: at as u64,
+                        log: self.dir,
+                        after_damage: true,
+                    });
+                } else {
+                    let c = std::str::from_utf8(payload).ok().and_then(|t| SignedCheckpoint::parse(t).ok());
+                    let matches = c.as_ref().is_some_and(|c| {
+                        Some(c.checkpoint.log_id) == self.log_id
+                            && Some(c.checkpoint.size) == next_seq
+                            && Some(c.checkpoint.head) == head
+                    });
+                    let signer = c
+                        .as_ref()
+                        .filter(|_| matches)
+                        .and_then(|c| self.keys.iter().chain(pending.iter()).find(|k| c.verify(k).is_ok()).cloned());
+                    match signer {
+                        Some(_) => {
+                            // Right after a rotation the old key signs; the new one is in force after.
+                            if let Some(p) = pending.take() {
+                                self.keys.push(p);
+                            }
+                            ad.checkpoints += 1;
+                            ad.signed_records += since_cp;
+                            since_cp = 0;
+                        }
+                        None if head.is_some() => {
+                            note(
+                                &mut ad,
+                                fail(
+                                    "checkpoint_signature",
+                                    &s.name,
+                                    at,
+                                    next_seq,
+                                    "checkpoint after the damage does not match the chain or a key of the log",
+                                ),
+                            );
+                        }
+                        None => {}
+                    }
+                }
+                at = next;
+            }
+        }
+        self.report.warnings.push(format!(
+            "after the failure: {} record(s) read (sequence {}..{}), {} covered by a later valid checkpoint; {} further failure(s)",
+            ad.records,
+            ad.first_seq.map_or("-".into(), |s| s.to_string()),
+            ad.last_seq.map_or("-".into(), |s| s.to_string()),
+            ad.signed_records,
+            ad.more_failures_total
+        ));
+        self.report.after_damage = Some(ad);
     }
 
     fn record<'b>(&mut self, payload: &'b [u8], seg: &str, at: usize) -> Result<(RecordRef<'b>, Hash), Failure> {
@@ -372,6 +705,15 @@ impl Verifier<'_> {
                 .and_then(|s| VerifierKey::parse(s).map_err(|e| here("rotation", format!("new_key: {e}"))))?;
             self.pending = Some((new, r.seq));
         } else if r.kind == Kind::Recovery.as_str() {
+            if let Some(a) = adoption(&r).map_err(|why| here("recovery", why))? {
+                self.report.warnings.push(format!(
+                    "records {}..{} were found unsigned by a later writer and adopted by record {} (a writer crashed, or they were appended without the key): they are not authenticated",
+                    a.first_seq,
+                    a.first_seq + a.records,
+                    a.recovery_seq
+                ));
+                self.report.adopted.push(a);
+            }
             self.report.recoveries += 1;
             self.report.warnings.push(format!(
                 "record {} says the writer recovered the log from damage: {}",
@@ -570,6 +912,19 @@ impl Verifier<'_> {
                 ));
             }
             self.report.authenticated_records = auth;
+            let tail = self.report.records - auth;
+            if tail > 0 && !self.opts.allow_unsigned_tail {
+                return Err(Failure {
+                    code: "unsigned_tail",
+                    segment: None,
+                    offset: None,
+                    seq: Some(auth),
+                    reason: format!(
+                        "{tail} record(s) (sequence {auth}..{}) follow the last checkpoint signed by the trusted key or its successors: nobody vouches for them (appended without the key, or a writer crashed and none ran since; --allow-unsigned-tail accepts that, e.g. while a writer is live)",
+                        self.report.records - 1
+                    ),
+                });
+            }
         }
         Ok(())
     }

@@ -4,13 +4,28 @@
 //! catches up with whatever another process appended since (so concurrent
 //! `orchestra` processes extend one chain and never fork it), then writes
 //! whole frames with single `O_APPEND` writes. A torn tail left by a crash is
-//! cut off and a `recovery` record says so. Checkpoints are signed and
-//! fsynced every [`OpenOptions::checkpoint_every`] records, when the last one
-//! is older than [`OpenOptions::checkpoint_interval`], on [`AuditLog::sync`],
-//! and on drop.
+//! cut off and a `recovery` record says so.
+//!
+//! Guarantees (FORMAT.md §9):
+//! - **No unsigned record is left behind by a live writer**: every append
+//!   writes its record(s) and a checkpoint signing them in one write, before
+//!   the lock is released. So records a writer finds after the last
+//!   checkpoint were left by a crash or appended by someone without the key;
+//!   the writer *adopts* them with a `recovery` record (`"unsigned tail"`)
+//!   naming them, then signs, so verifiers mark them unauthenticated forever.
+//! - Checkpoints are fsynced every [`OpenOptions::checkpoint_every`] records,
+//!   when the last fsync is older than [`OpenOptions::checkpoint_interval`],
+//!   at the first append, on [`AuditLog::sync`], and on drop.
+//! - **A damaged log is never extended**: opening scans the last segment,
+//!   checks its first checkpoint against the end of the previous segment and
+//!   verifies its last checkpoint's signature; on damage (there, or found
+//!   while catching up) the writer continues in a new log in
+//!   `<dir>/continued/` whose record 1 (`log_continued`) says where the
+//!   damage is and which checkpoint was the last good one.
 
 use super::AuditError;
 use super::checkpoint::{Checkpoint, SignedCheckpoint};
+use super::error::Damage;
 use super::format::{
     self, FRAME_CHECKPOINT, FRAME_RECORD, FrameRead, HEADER_LEN, MAX_PAYLOAD, SegmentHeader, encode_frame, read_frame,
     segment_name,
@@ -81,6 +96,10 @@ pub struct AuditLog {
     dirty: bool,
     recoveries: Vec<Value>,
     recoveries_written: usize,
+    /// An unsigned tail to adopt before anything else is written.
+    orphan: Option<Value>,
+    /// Records covered by the last fsynced checkpoint.
+    synced_size: u64,
     /// The current segment has disk space allocated up to here
     /// ([`AuditLog::reserve`]); no new segment is started below it.
     reserved_to: u64,
@@ -147,14 +166,14 @@ enum ScanEnd {
 /// Why the frames of a segment do not form the chain the writer continues.
 #[derive(Debug, thiserror::Error)]
 enum ChainError {
-    #[error("{reason} at offset {at}")]
-    Frame { reason: String, at: usize },
+    #[error("{0}")]
+    Frame(String),
     #[error("key rotation record without its checkpoint")]
     RotationWithoutCheckpoint,
     #[error(transparent)]
     Record(#[from] super::record::RecordError),
-    #[error("record at offset {at} has sequence {seq}, expected {expected}")]
-    Sequence { at: usize, seq: u64, expected: u64 },
+    #[error("record has sequence {seq}, expected {expected}")]
+    Sequence { seq: u64, expected: u64 },
     #[error("record {0} does not chain to its predecessor")]
     Chain(u64),
     #[error("key rotation record not followed by its checkpoint")]
@@ -171,6 +190,13 @@ enum ChainError {
     CheckpointSize(u64),
 }
 
+/// Where scanning found damage: the frame's offset in the scanned buffer.
+#[derive(Debug)]
+struct ScanDamage {
+    at: usize,
+    error: ChainError,
+}
+
 /// The writer's view of the chain while scanning frames.
 #[derive(Clone)]
 struct Tip {
@@ -183,21 +209,36 @@ struct Tip {
     last_cp_size: u64,
     last_cp_text: Option<String>,
     log_id: [u8; 16],
+    /// Offset of the first record after the last checkpoint (an unsigned tail).
+    tail_at: Option<usize>,
+    /// The first checkpoint scanned: (size, head).
+    first_cp: Option<(u64, Hash)>,
 }
 
 impl Tip {
+    fn new(next_seq: u64, log_id: [u8; 16]) -> Tip {
+        Tip {
+            next_seq,
+            head: None,
+            key_id: None,
+            pending: None,
+            last_cp_size: 0,
+            last_cp_text: None,
+            log_id,
+            tail_at: None,
+            first_cp: None,
+        }
+    }
+
     /// Scan frames of `buf` from `start`; offsets are relative to `buf`.
-    fn scan(&mut self, buf: &[u8], start: usize, is_last: bool) -> Result<ScanEnd, ChainError> {
+    fn scan(&mut self, buf: &[u8], start: usize, is_last: bool) -> Result<ScanEnd, ScanDamage> {
         let mut at = start;
         while at < buf.len() {
             match read_frame(buf, at) {
                 FrameRead::Frame { ty, payload_start, payload_end, next } => {
                     let payload = &buf[payload_start..payload_end];
-                    if ty == FRAME_RECORD {
-                        self.record(payload, at)?;
-                    } else {
-                        self.checkpoint(payload)?;
-                    }
+                    let r = if ty == FRAME_RECORD { self.record(payload, at) } else { self.checkpoint(payload) };
+                    r.map_err(|error| ScanDamage { at, error })?;
                     at = next;
                 }
                 FrameRead::Bad { reason, reaches_eof } => {
@@ -205,7 +246,7 @@ impl Tip {
                         let at = self.unwind_pending().unwrap_or(at);
                         return Ok(ScanEnd::Cut { at, reason: "torn write", detail: reason });
                     }
-                    return Err(ChainError::Frame { reason, at });
+                    return Err(ScanDamage { at, error: ChainError::Frame(reason) });
                 }
             }
         }
@@ -217,7 +258,7 @@ impl Tip {
                     detail: "key rotation record without its checkpoint".into(),
                 });
             }
-            return Err(ChainError::RotationWithoutCheckpoint);
+            return Err(ScanDamage { at: p, error: ChainError::RotationWithoutCheckpoint });
         }
         Ok(ScanEnd::Clean)
     }
@@ -228,13 +269,16 @@ impl Tip {
         let (_, at, head) = self.pending.take()?;
         self.next_seq -= 1;
         self.head = Some(head);
+        if self.next_seq == self.last_cp_size {
+            self.tail_at = None;
+        }
         Some(at)
     }
 
     fn record(&mut self, payload: &[u8], at: usize) -> Result<(), ChainError> {
         let r = Record::decode(payload)?;
         if r.seq != self.next_seq {
-            return Err(ChainError::Sequence { at, seq: r.seq, expected: self.next_seq });
+            return Err(ChainError::Sequence { seq: r.seq, expected: self.next_seq });
         }
         if self.head.is_some_and(|h| h != r.prev) {
             return Err(ChainError::Chain(r.seq));
@@ -259,6 +303,7 @@ impl Tip {
         }
         self.head = Some(record_hash(payload));
         self.next_seq += 1;
+        self.tail_at.get_or_insert(at);
         Ok(())
     }
 
@@ -272,14 +317,101 @@ impl Tip {
             return Err(ChainError::CheckpointSize(c.checkpoint.size));
         }
         self.head = Some(c.checkpoint.head);
+        self.first_cp.get_or_insert((c.checkpoint.size, c.checkpoint.head));
         self.key_id = match self.pending.take() {
             Some((new, _, _)) => Some(new),
             None => c.first_signer().or(self.key_id),
         };
         self.last_cp_size = c.checkpoint.size;
         self.last_cp_text = Some(c.text);
+        self.tail_at = None;
         Ok(())
     }
+
+    /// The `recovery` body adopting the records after the last checkpoint, if
+    /// any: nobody signed them (a writer crashed, or they were appended
+    /// without the key), so they are named before anything signs over them.
+    fn orphans(&self, segment: &str, base: u64) -> Option<Value> {
+        let n = self.next_seq.checked_sub(self.last_cp_size).filter(|n| *n > 0)?;
+        Some(json!({
+            "reason": "unsigned tail", "segment": segment,
+            "offset": base + self.tail_at.unwrap_or(0) as u64, "discarded_bytes": 0,
+            "first_seq": self.last_cp_size, "records": n,
+        }))
+    }
+}
+
+/// The end of the segment before the last, read back to its final frame: it
+/// must reach exactly where the last segment's first checkpoint starts (a
+/// checkpoint of that size and head, or a record whose hash is that head).
+fn check_boundary(prev: &format::SegmentFile, log_id: &[u8; 16], size: u64, head: &Hash) -> Result<(), String> {
+    const WINDOW: u64 = 64 << 10;
+    let f = File::open(&prev.path).map_err(|e| e.to_string())?;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    let mut hb = [0u8; HEADER_LEN];
+    f.read_exact_at(&mut hb, 0).map_err(|e| format!("header: {e}"))?;
+    let h = SegmentHeader::decode(&hb).map_err(|e| e.to_string())?;
+    if h.log_id != *log_id || h.first_seq != prev.first_seq || h.first_seq >= size {
+        return Err("its header does not belong before the last segment".into());
+    }
+    let from = len.saturating_sub(WINDOW).max(HEADER_LEN as u64);
+    let mut buf = vec![0u8; (len - from) as usize];
+    f.read_exact_at(&mut buf, from).map_err(|e| e.to_string())?;
+    // The final frame: the last offset whose frame ends exactly at the end.
+    let last =
+        (0..buf.len().saturating_sub(format::FRAME_OVERHEAD - 1)).rev().find_map(|p| match read_frame(&buf, p) {
+            FrameRead::Frame { ty, payload_start, payload_end, next } if next == buf.len() => {
+                Some((ty, payload_start, payload_end))
+            }
+            _ => None,
+        });
+    let Some((ty, a, b)) = last else {
+        return Err("it does not end with a whole frame".into());
+    };
+    let payload = &buf[a..b];
+    let ok = if ty == FRAME_RECORD {
+        Record::decode(payload).is_ok_and(|r| r.seq + 1 == size) && record_hash(payload) == *head
+    } else {
+        std::str::from_utf8(payload)
+            .ok()
+            .and_then(|t| SignedCheckpoint::parse(t).ok())
+            .is_some_and(|c| c.checkpoint.size == size && c.checkpoint.head == *head && c.checkpoint.log_id == *log_id)
+    };
+    if ok { Ok(()) } else { Err(format!("its last frame does not end the chain at {size} records")) }
+}
+
+/// The subdirectory holding the log that continues a damaged one (FORMAT.md §9.2).
+pub const CONTINUED: &str = "continued";
+
+/// Frames encoded by [`AuditLog::encode_signed`] and the chain state after them.
+struct Encoded {
+    bytes: Vec<u8>,
+    next_seq: u64,
+    head: Hash,
+    last_cp: Option<(u64, String)>,
+}
+
+/// The body of the `log_continued` record that opens the continuation of a
+/// damaged log (FORMAT.md §5.3, §9.2).
+fn continuation_note(dir: &Path, segment: &str, offset: u64, reason: &str, last_checkpoint: Option<&str>) -> Value {
+    let last = last_checkpoint.and_then(|t| SignedCheckpoint::parse(t).ok());
+    json!({
+        "damaged_log": "..",
+        "damaged_log_id": list_log_id(dir).map(|id| hex(&id)),
+        "segment": segment,
+        "offset": offset,
+        "reason": reason,
+        "last_good_checkpoint": last.map(|c| json!({"size": c.checkpoint.size, "head": hex(&c.checkpoint.head), "note": c.text})),
+    })
+}
+
+/// The log id in the first segment header of `dir` that has a readable one.
+fn list_log_id(dir: &Path) -> Option<[u8; 16]> {
+    format::list_segments(dir).ok()?.iter().find_map(|s| {
+        let mut hb = [0u8; HEADER_LEN];
+        File::open(&s.path).ok()?.read_exact_at(&mut hb, 0).ok()?;
+        SegmentHeader::decode(&hb).ok().map(|h| h.log_id)
+    })
 }
 
 fn now_us() -> u64 {
@@ -304,15 +436,20 @@ impl AuditLog {
     }
 
     /// [`AuditLog::open`] with explicit tunables.
+    ///
+    /// If the log is damaged (FORMAT.md §9.2), the log that continues it in
+    /// `<dir>/continued/` is opened instead, created if need be with a
+    /// `log_continued` record naming the damage; [`AuditLog::dir`] says where.
     pub fn open_with(dir: &Path, key: &AuditKey, opts: OpenOptions) -> Result<AuditLog, AuditError> {
         Self::open_signed(dir, Signer::Key(key), opts)
     }
 
     /// Open (or create) the log in `dir`, signing with the key of `ring` that
-    /// is in force in it (a new log starts with the ring's default key). When
-    /// another process rotates the log, the writer follows with the ring's copy
-    /// of the new key; [`AuditLog::rotate_key`] keeps the new key in the ring
-    /// before the log names it.
+    /// is in force in it (a new log, or the continuation of a damaged one,
+    /// starts with the ring's default key). When another process rotates the
+    /// log, the writer follows with the ring's copy of the new key;
+    /// [`AuditLog::rotate_key`] keeps the new key in the ring before the log
+    /// names it.
     pub fn open_ring(dir: &Path, ring: &KeyRing) -> Result<AuditLog, AuditError> {
         Self::open_signed(dir, Signer::Ring(ring), OpenOptions::default())
     }
@@ -323,34 +460,71 @@ impl AuditLog {
     }
 
     fn open_signed(dir: &Path, signer: Signer<'_>, opts: OpenOptions) -> Result<AuditLog, AuditError> {
-        // Private to its owner: records carry command lines (FORMAT.md §9).
-        super::private::prepare_dir(dir)?;
-        let lock_path = dir.join("lock");
-        let lock = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|e| AuditError::io(&lock_path, e))?;
-        let guard = LockGuard::take(lock, &lock_path)?;
-        let result = Self::open_locked(dir, &signer, opts);
-        let lock = guard.release(&lock_path)?;
-        let mut log = result?;
-        log.lock = Some(lock);
-        log.ring = signer.ring();
-        // The first append checkpoints at once: a caller's first record is
-        // durable and signed without waiting for the next one.
-        log.last_cp_at = None;
-        if !log.recoveries.is_empty() {
-            log.locked(|l| l.write_recoveries())?;
+        let mut dir = dir.to_path_buf();
+        let mut note: Option<Value> = None;
+        loop {
+            let next = dir.join(CONTINUED);
+            // Once a log was continued, writers always write to the continuation.
+            if next.join(segment_name(0)).exists() {
+                dir = next;
+                continue;
+            }
+            // Private to its owner: records carry command lines (FORMAT.md §9).
+            super::private::prepare_dir(&dir)?;
+            let lock_path = dir.join("lock");
+            let lock = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&lock_path)
+                .map_err(|e| AuditError::io(&lock_path, e))?;
+            let guard = LockGuard::take(lock, &lock_path)?;
+            // Everything found on open is recorded before the lock is released.
+            let result = Self::open_locked(&dir, &signer, opts.clone(), note.take())
+                .and_then(|mut log| log.write_recoveries().map(|()| log));
+            let lock = guard.release(&lock_path)?;
+            match result {
+                Ok(mut log) => {
+                    log.lock = Some(lock);
+                    log.ring = signer.ring();
+                    // The first append fsyncs at once: a caller's first record is
+                    // durable without waiting for the next one.
+                    log.last_cp_at = None;
+                    return Ok(log);
+                }
+                Err(AuditError::Damaged(d)) => {
+                    let Damage { dir: d, segment, offset, reason, last_checkpoint } = *d;
+                    tracing::warn!(
+                        target: "orchestra::audit",
+                        "the audit log in {} is damaged at {segment} offset {offset} ({reason}); continuing in {}",
+                        d.display(),
+                        next.display()
+                    );
+                    note = Some(continuation_note(&d, &segment, offset, &reason, last_checkpoint.as_deref()));
+                    dir = next;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ok(log)
     }
 
-    fn open_locked(dir: &Path, signer: &Signer<'_>, opts: OpenOptions) -> Result<AuditLog, AuditError> {
-        let corrupt = |reason: String| AuditError::Corrupt { dir: dir.to_path_buf(), reason };
+    fn open_locked(
+        dir: &Path,
+        signer: &Signer<'_>,
+        opts: OpenOptions,
+        note: Option<Value>,
+    ) -> Result<AuditLog, AuditError> {
+        let damaged = |segment: &str, offset: u64, reason: String, last_checkpoint: Option<String>| {
+            AuditError::Damaged(Box::new(Damage {
+                dir: dir.to_path_buf(),
+                segment: segment.to_string(),
+                offset,
+                reason,
+                last_checkpoint,
+            }))
+        };
         let mut segs = format::list_segments(dir)?;
         let mut recoveries = Vec::new();
         // A last segment whose header never made it to disk is a torn creation.
@@ -366,23 +540,29 @@ impl AuditLog {
             segs.pop();
         }
         let Some(last) = segs.last().cloned() else {
-            return Self::create(dir, &signer.for_new_log()?, opts);
+            return Self::create(dir, &signer.for_new_log()?, opts, note);
         };
         let buf = std::fs::read(&last.path).map_err(|e| AuditError::io(&last.path, e))?;
-        let header = SegmentHeader::decode(&buf).map_err(|e| corrupt(format!("{}: {e}", last.name)))?;
+        let header = SegmentHeader::decode(&buf).map_err(|e| damaged(&last.name, 0, e.to_string(), None))?;
         if header.first_seq != last.first_seq {
-            return Err(corrupt(format!("{}: header says first sequence {}", last.name, header.first_seq)));
+            return Err(damaged(&last.name, 0, format!("header says first sequence {}", header.first_seq), None));
         }
-        let mut tip = Tip {
-            next_seq: header.first_seq,
-            head: None,
-            key_id: None,
-            pending: None,
-            last_cp_size: 0,
-            last_cp_text: None,
-            log_id: header.log_id,
-        };
-        let end = tip.scan(&buf, HEADER_LEN, true).map_err(|e| corrupt(format!("{}: {e}", last.name)))?;
+        let mut tip = Tip::new(header.first_seq, header.log_id);
+        let end = tip
+            .scan(&buf, HEADER_LEN, true)
+            .map_err(|d| damaged(&last.name, d.at as u64, d.error.to_string(), tip.last_cp_text.clone()))?;
+        // A later segment starts with a checkpoint of the chain so far, which the
+        // previous segment must end with: a cheap check that nothing before the
+        // last segment was cut, replaced or extended (FORMAT.md §9.2).
+        if segs.len() > 1 {
+            let at = HEADER_LEN as u64;
+            let Some((size, head)) = tip.first_cp.filter(|(size, _)| *size == header.first_seq) else {
+                return Err(damaged(&last.name, at, "the segment does not start with a checkpoint".into(), None));
+            };
+            let prev = &segs[segs.len() - 2];
+            check_boundary(prev, &header.log_id, size, &head)
+                .map_err(|why| damaged(&prev.name, 0, format!("{why} ({} starts there)", last.name), None))?;
+        }
         let mut offset = buf.len() as u64;
         if let ScanEnd::Cut { at, reason, detail } = end {
             let f =
@@ -394,30 +574,40 @@ impl AuditLog {
             }));
             offset = at as u64;
         }
-        // What the last segment does not say (head, key) comes from earlier ones.
+        let orphan = tip.orphans(&last.name, 0);
+        // What the last segment does not say (head, key) comes from earlier ones:
+        // only for a first segment whose only record is torn off.
         let mut i = segs.len() - 1;
         while (tip.head.is_none() || tip.key_id.is_none()) && i > 0 {
             i -= 1;
             let s = &segs[i];
             let b = std::fs::read(&s.path).map_err(|e| AuditError::io(&s.path, e))?;
-            let h = SegmentHeader::decode(&b).map_err(|e| corrupt(format!("{}: {e}", s.name)))?;
-            let mut t = Tip {
-                next_seq: h.first_seq,
-                head: None,
-                key_id: None,
-                pending: None,
-                last_cp_size: 0,
-                last_cp_text: None,
-                log_id: h.log_id,
-            };
-            t.scan(&b, HEADER_LEN, false).map_err(|e| corrupt(format!("{}: {e}", s.name)))?;
+            let h = SegmentHeader::decode(&b).map_err(|e| damaged(&s.name, 0, e.to_string(), None))?;
+            let mut t = Tip::new(h.first_seq, h.log_id);
+            t.scan(&b, HEADER_LEN, false).map_err(|d| damaged(&s.name, d.at as u64, d.error.to_string(), None))?;
             tip.head = tip.head.or(t.head);
             tip.key_id = tip.key_id.or(t.key_id);
             tip.last_cp_text = tip.last_cp_text.or(t.last_cp_text);
         }
-        let head = tip.head.ok_or_else(|| corrupt("no record found".into()))?;
-        let theirs = tip.key_id.ok_or_else(|| corrupt("cannot tell which key signs the log".into()))?;
+        let head = tip.head.ok_or_else(|| damaged(&last.name, HEADER_LEN as u64, "no record found".into(), None))?;
+        let theirs = tip.key_id.ok_or_else(|| AuditError::Corrupt {
+            dir: dir.to_path_buf(),
+            reason: "cannot tell which key signs the log".into(),
+        })?;
         let key = signer.for_id(theirs, dir)?;
+        // The last checkpoint is signed by the key in force (ours): one
+        // signature check makes the whole scanned chain authentic, so a
+        // rewritten segment (chain and CRCs recomputed) is damage too.
+        if let Some(text) = &tip.last_cp_text
+            && let Err(e) = SignedCheckpoint::parse(text).and_then(|c| c.verify(&key.verifier()))
+        {
+            return Err(damaged(
+                &last.name,
+                0,
+                format!("its last checkpoint does not verify: {e}"),
+                tip.last_cp_text.clone(),
+            ));
+        }
         let seg = open_append(&last.path)?;
         Ok(AuditLog {
             dir: dir.to_path_buf(),
@@ -438,23 +628,30 @@ impl AuditLog {
             dirty: false,
             recoveries,
             recoveries_written: 0,
+            orphan,
+            synced_size: tip.last_cp_size,
             reserved_to: 0,
         })
     }
 
-    /// Create the log: its first segment with `log_opened` and a checkpoint.
-    /// All or nothing: if any step fails (a full disk), the segment file is
-    /// removed again, so no empty or torn log is left behind.
-    fn create(dir: &Path, key: &AuditKey, opts: OpenOptions) -> Result<AuditLog, AuditError> {
+    /// Create a log: `log_opened`, then (for a continuation) `log_continued`,
+    /// then a checkpoint. All or nothing: if any step fails (a full disk), the
+    /// segment file is removed again, so no empty or torn log is left behind.
+    fn create(dir: &Path, key: &AuditKey, opts: OpenOptions, note: Option<Value>) -> Result<AuditLog, AuditError> {
         let path = dir.join(segment_name(0));
-        let created = Self::create_first_segment(dir, key, opts);
+        let created = Self::create_first_segment(dir, key, opts, note);
         if created.is_err() && path.exists() {
             let _ = std::fs::remove_file(&path);
         }
         created
     }
 
-    fn create_first_segment(dir: &Path, key: &AuditKey, opts: OpenOptions) -> Result<AuditLog, AuditError> {
+    fn create_first_segment(
+        dir: &Path,
+        key: &AuditKey,
+        opts: OpenOptions,
+        note: Option<Value>,
+    ) -> Result<AuditLog, AuditError> {
         let log_id = match opts.log_id {
             Some(id) => id,
             None => {
@@ -486,10 +683,14 @@ impl AuditLog {
             dirty: true,
             recoveries: Vec::new(),
             recoveries_written: 0,
+            orphan: None,
+            synced_size: 0,
             reserved_to: 0,
         };
         let body = json!({"format": 1, "key": key.verifier().encode(), "log_id": hex(&log_id)});
-        log.write_record(Kind::LogOpened.as_str(), body)?;
+        let mut records = vec![(Kind::LogOpened.as_str().to_string(), body)];
+        records.extend(note.map(|n| (Kind::LogContinued.as_str().to_string(), n)));
+        log.write_signed(&records)?;
         log.checkpoint_locked()?;
         sync_dir(dir)?;
         Ok(log)
@@ -499,30 +700,43 @@ impl AuditLog {
     ///
     /// `kind` (orchestra's own are the [`Kind`]s) must match `[a-z0-9_]{1,64}`
     /// and not be one the log reserves (`log_opened`, `key_rotation`,
-    /// `recovery`); `body` must be a JSON object whose numbers are integers
-    /// (floats are refused: say `wall_ms`).
+    /// `recovery`, `log_continued`); `body` must be a JSON object whose
+    /// numbers are integers (floats are refused: say `wall_ms`). The record
+    /// and a checkpoint signing it are written together, so the record is
+    /// signed when this returns (durable at the next fsync, see [`OpenOptions`]).
     pub fn append(&mut self, kind: impl AsRef<str>, body: Value) -> Result<u64, AuditError> {
-        let kind = kind.as_ref();
-        if !record::valid_kind(kind) {
-            return Err(AuditError::InvalidRecord(format!("invalid kind {kind:?} (want [a-z0-9_]{{1,64}})")));
+        let first = self.append_batch([(kind.as_ref().to_string(), body)])?;
+        Ok(first)
+    }
+
+    /// Append several records under one lock hold, with one checkpoint (and one
+    /// every [`OpenOptions::checkpoint_every`] records); returns the sequence
+    /// number of the first. For producers of many records (a benchmark, output
+    /// streams): signing once per batch instead of once per record.
+    pub fn append_batch(&mut self, records: impl IntoIterator<Item = (String, Value)>) -> Result<u64, AuditError> {
+        let records: Vec<(String, Value)> = records.into_iter().collect();
+        for (kind, body) in &records {
+            if !record::valid_kind(kind) {
+                return Err(AuditError::InvalidRecord(format!("invalid kind {kind:?} (want [a-z0-9_]{{1,64}})")));
+            }
+            if Kind::parse(kind).is_some_and(Kind::is_reserved) {
+                return Err(AuditError::InvalidRecord(format!("kind {kind:?} is reserved for the log itself")));
+            }
+            if !body.is_object() {
+                return Err(AuditError::InvalidRecord("body must be a JSON object".into()));
+            }
         }
-        if Kind::parse(kind).is_some_and(Kind::is_reserved) {
-            return Err(AuditError::InvalidRecord(format!("kind {kind:?} is reserved for the log itself")));
-        }
-        if !body.is_object() {
-            return Err(AuditError::InvalidRecord("body must be a JSON object".into()));
-        }
-        self.locked(|l| {
+        self.locked_or_continue(|l| {
             l.sync_tip()?;
-            let seq = l.write_record(kind, body)?;
-            l.maybe_checkpoint()?;
+            let seq = l.write_signed(&records)?;
+            l.maybe_fsync()?;
             Ok(seq)
         })
     }
 
     /// Write a signed checkpoint covering every record so far and fsync.
     pub fn checkpoint(&mut self) -> Result<(), AuditError> {
-        self.locked(|l| {
+        self.locked_or_continue(|l| {
             l.sync_tip()?;
             l.checkpoint_locked()
         })
@@ -601,6 +815,7 @@ impl AuditLog {
             l.head = head;
             l.seg.sync_data().map_err(|e| AuditError::io(l.dir.join(&l.seg_name), e))?;
             l.dirty = false;
+            l.synced_size = cp.size;
             l.last_cp_size = cp.size;
             l.last_cp_at = Some(Instant::now());
             l.last_cp_text = Some(text_new);
@@ -703,8 +918,78 @@ impl AuditLog {
         r
     }
 
+    /// [`AuditLog::locked`], but if catching up finds the log damaged, switch
+    /// to the log that continues it (FORMAT.md §9.2) and do `f` there.
+    fn locked_or_continue<T>(&mut self, f: impl Fn(&mut Self) -> Result<T, AuditError>) -> Result<T, AuditError> {
+        match self.locked(&f) {
+            Err(AuditError::Damaged(d)) => {
+                let Damage { dir, segment, offset, reason, last_checkpoint } = *d;
+                tracing::warn!(
+                    target: "orchestra::audit",
+                    "the audit log in {} is damaged at {segment} offset {offset} ({reason}); continuing in {}",
+                    dir.display(),
+                    dir.join(CONTINUED).display()
+                );
+                let note = continuation_note(&dir, &segment, offset, &reason, last_checkpoint.as_deref());
+                let ring = self.ring.clone();
+                let signer = match &ring {
+                    Some(r) => Signer::Ring(r),
+                    None => Signer::Key(&self.key),
+                };
+                let next = Self::open_continuation(&dir.join(CONTINUED), signer, self.opts.clone(), note)?;
+                let mut old = std::mem::replace(self, next);
+                // The damaged log gets nothing more, not even a final checkpoint.
+                old.last_cp_size = old.next_seq;
+                old.dirty = false;
+                drop(old);
+                self.locked(&f)
+            }
+            r => r,
+        }
+    }
+
+    /// Open the continuation of a damaged log (creating it with `note` as its
+    /// `log_continued` record if nobody did yet).
+    fn open_continuation(
+        dir: &Path,
+        signer: Signer<'_>,
+        opts: OpenOptions,
+        note: Value,
+    ) -> Result<AuditLog, AuditError> {
+        if dir.join(segment_name(0)).exists() {
+            return Self::open_signed(dir, signer, opts);
+        }
+        super::private::prepare_dir(dir)?;
+        let lock_path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| AuditError::io(&lock_path, e))?;
+        let guard = LockGuard::take(lock, &lock_path)?;
+        let result = if format::list_segments(dir)?.is_empty() {
+            Some(signer.for_new_log().and_then(|key| Self::create(dir, &key, opts.clone(), Some(note))))
+        } else {
+            None
+        };
+        let lock = guard.release(&lock_path)?;
+        match result {
+            Some(r) => {
+                let mut log = r?;
+                log.lock = Some(lock);
+                log.ring = signer.ring();
+                Ok(log)
+            }
+            None => Self::open_signed(dir, signer, opts),
+        }
+    }
+
     /// Catch up with frames other processes appended, recover their torn
-    /// tails, and follow segment rotations. Called with the lock held.
+    /// tails, adopt an unsigned tail, and follow segment rotations. Called
+    /// with the lock held.
     fn sync_tip(&mut self) -> Result<(), AuditError> {
         loop {
             let path = self.dir.join(&self.seg_name);
@@ -718,18 +1003,19 @@ impl AuditLog {
             if len > self.offset {
                 let mut buf = vec![0u8; (len - self.offset) as usize];
                 self.seg.read_exact_at(&mut buf, self.offset).map_err(|e| AuditError::io(&path, e))?;
-                let mut tip = Tip {
-                    next_seq: self.next_seq,
-                    head: Some(self.head),
-                    key_id: Some(self.key_id),
-                    pending: None,
-                    last_cp_size: self.last_cp_size,
-                    last_cp_text: self.last_cp_text.take(),
-                    log_id: self.log_id,
-                };
-                let end = tip.scan(&buf, 0, true).map_err(|e| AuditError::Corrupt {
-                    dir: self.dir.clone(),
-                    reason: format!("{}: {e}", self.seg_name),
+                let mut tip = Tip::new(self.next_seq, self.log_id);
+                tip.head = Some(self.head);
+                tip.key_id = Some(self.key_id);
+                tip.last_cp_size = self.last_cp_size;
+                tip.last_cp_text = self.last_cp_text.clone();
+                let end = tip.scan(&buf, 0, true).map_err(|d| {
+                    AuditError::Damaged(Box::new(Damage {
+                        dir: self.dir.clone(),
+                        segment: self.seg_name.clone(),
+                        offset: self.offset + d.at as u64,
+                        reason: d.error.to_string(),
+                        last_checkpoint: tip.last_cp_text.clone(),
+                    }))
                 })?;
                 let mut new_len = len;
                 if let ScanEnd::Cut { at, reason, detail } = end {
@@ -742,6 +1028,9 @@ impl AuditLog {
                         "reason": reason, "detail": detail, "segment": self.seg_name,
                         "offset": new_len, "discarded_bytes": len - new_len,
                     }));
+                }
+                if let Some(o) = tip.orphans(&self.seg_name, self.offset) {
+                    self.orphan = Some(o);
                 }
                 self.offset = new_len;
                 self.next_seq = tip.next_seq;
@@ -768,13 +1057,23 @@ impl AuditLog {
                     let f = open_append(&next)?;
                     let mut hb = [0u8; HEADER_LEN];
                     f.read_exact_at(&mut hb, 0).map_err(|e| AuditError::io(&next, e))?;
-                    let h = SegmentHeader::decode(&hb)
-                        .map_err(|e| AuditError::Corrupt { dir: self.dir.clone(), reason: format!("{name}: {e}") })?;
-                    if h.log_id != self.log_id || h.first_seq != self.next_seq {
-                        return Err(AuditError::Corrupt {
+                    let h = SegmentHeader::decode(&hb).map_err(|e| {
+                        AuditError::Damaged(Box::new(Damage {
                             dir: self.dir.clone(),
-                            reason: format!("{name}: header does not continue the log"),
-                        });
+                            segment: name.clone(),
+                            offset: 0,
+                            reason: e.to_string(),
+                            last_checkpoint: self.last_cp_text.clone(),
+                        }))
+                    })?;
+                    if h.log_id != self.log_id || h.first_seq != self.next_seq {
+                        return Err(AuditError::Damaged(Box::new(Damage {
+                            dir: self.dir.clone(),
+                            segment: name,
+                            offset: 0,
+                            reason: "its header does not continue the log".into(),
+                            last_checkpoint: self.last_cp_text.clone(),
+                        })));
                     }
                     self.seg = f;
                     self.seg_name = name;
@@ -788,36 +1087,95 @@ impl AuditLog {
         self.write_recoveries()
     }
 
+    /// Write what opening or catching up found: first the adoption of an
+    /// unsigned tail (so it names exactly the records nobody signed, before
+    /// any checkpoint covers them), then the other recoveries, then a checkpoint.
     fn write_recoveries(&mut self) -> Result<(), AuditError> {
-        if self.recoveries_written == self.recoveries.len() {
-            return Ok(());
-        }
-        while self.recoveries_written < self.recoveries.len() {
-            let r = self.recoveries[self.recoveries_written].clone();
-            tracing::warn!(target: "orchestra::audit", "recovered the audit log in {}: {r}", self.dir.display());
-            self.write_record(Kind::Recovery.as_str(), r)?;
+        if let Some(o) = self.orphan.take() {
+            tracing::warn!(target: "orchestra::audit", "adopting unsigned records in the audit log in {}: {o}", self.dir.display());
+            let frames = self.encode_signed(&[(Kind::Recovery.as_str().to_string(), o.clone())])?;
+            // Into the current segment even if it is full: a new segment would
+            // start with a checkpoint signing the orphans before this record.
+            self.write_here(&frames.bytes)?;
+            self.commit(frames);
+            self.recoveries.insert(self.recoveries_written, o);
             self.recoveries_written += 1;
         }
+        if self.recoveries_written >= self.recoveries.len() {
+            return Ok(());
+        }
+        let pending: Vec<(String, Value)> = self.recoveries[self.recoveries_written..]
+            .iter()
+            .map(|r| (Kind::Recovery.as_str().to_string(), r.clone()))
+            .collect();
+        for (_, r) in &pending {
+            tracing::warn!(target: "orchestra::audit", "recovered the audit log in {}: {r}", self.dir.display());
+        }
+        self.write_signed(&pending)?;
+        self.recoveries_written = self.recoveries.len();
         self.checkpoint_locked()
     }
 
-    fn write_record(&mut self, kind: &str, body: Value) -> Result<u64, AuditError> {
-        let body = canonical_json(&body)?;
-        let rec = Record { seq: self.next_seq, time_us: self.now(), prev: self.head, kind: kind.to_string(), body };
-        let payload = rec.encode();
-        if payload.len() > MAX_PAYLOAD {
-            return Err(AuditError::InvalidRecord(format!("record of {} bytes exceeds the maximum", payload.len())));
+    /// Encode `records` continuing the chain, with a checkpoint after every
+    /// `checkpoint_every` of them and after the last; nothing is written.
+    fn encode_signed(&self, records: &[(String, Value)]) -> Result<Encoded, AuditError> {
+        let mut out = Encoded { bytes: Vec::new(), next_seq: self.next_seq, head: self.head, last_cp: None };
+        let every = self.opts.checkpoint_every.max(1);
+        let first = self.next_seq;
+        for (i, (kind, body)) in records.iter().enumerate() {
+            let body = canonical_json(body)?;
+            let rec = Record { seq: out.next_seq, time_us: self.now(), prev: out.head, kind: kind.clone(), body };
+            let payload = rec.encode();
+            if payload.len() > MAX_PAYLOAD {
+                return Err(AuditError::InvalidRecord(format!(
+                    "record of {} bytes exceeds the maximum",
+                    payload.len()
+                )));
+            }
+            encode_frame(FRAME_RECORD, &payload, &mut out.bytes);
+            out.head = record_hash(&payload);
+            out.next_seq += 1;
+            if (out.next_seq - first).is_multiple_of(every) || i + 1 == records.len() {
+                let cp = Checkpoint { log_id: self.log_id, size: out.next_seq, head: out.head, time_us: self.now() };
+                let text = cp.sign(&self.key);
+                encode_frame(FRAME_CHECKPOINT, text.as_bytes(), &mut out.bytes);
+                out.last_cp = Some((cp.size, text));
+            }
         }
-        let mut frame = Vec::with_capacity(payload.len() + 9);
-        encode_frame(FRAME_RECORD, &payload, &mut frame);
-        self.write_frames(&frame)?;
-        self.head = record_hash(&payload);
-        self.next_seq += 1;
-        Ok(rec.seq)
+        Ok(out)
     }
 
-    fn maybe_checkpoint(&mut self) -> Result<(), AuditError> {
-        let due_count = self.next_seq - self.last_cp_size >= self.opts.checkpoint_every;
+    /// Take the state of written frames.
+    fn commit(&mut self, e: Encoded) {
+        self.next_seq = e.next_seq;
+        self.head = e.head;
+        if let Some((size, text)) = e.last_cp {
+            self.last_cp_size = size;
+            self.last_cp_text = Some(text);
+        }
+    }
+
+    /// Write `records` and the checkpoints signing them in one write; returns
+    /// the sequence number of the first.
+    fn write_signed(&mut self, records: &[(String, Value)]) -> Result<u64, AuditError> {
+        let first = self.next_seq;
+        if records.is_empty() {
+            return Ok(first);
+        }
+        if self.offset >= self.opts.segment_max_bytes {
+            // The new segment starts with a checkpoint of the chain before these.
+            self.start_segment()?;
+        }
+        let e = self.encode_signed(records)?;
+        self.write_frames(&e.bytes)?;
+        self.commit(e);
+        Ok(first)
+    }
+
+    /// fsync when due: every `checkpoint_every` records, when the last fsync
+    /// is older than `checkpoint_interval`, and at the first append.
+    fn maybe_fsync(&mut self) -> Result<(), AuditError> {
+        let due_count = self.next_seq - self.synced_size >= self.opts.checkpoint_every;
         let due_time = self.last_cp_at.is_none_or(|t| t.elapsed() >= self.opts.checkpoint_interval);
         if due_count || due_time { self.checkpoint_locked() } else { Ok(()) }
     }
@@ -836,20 +1194,26 @@ impl AuditLog {
             self.seg.sync_data().map_err(|e| AuditError::io(self.dir.join(&self.seg_name), e))?;
             self.dirty = false;
         }
+        self.synced_size = self.last_cp_size;
         self.last_cp_at = Some(Instant::now());
         Ok(())
     }
 
     /// Write whole frames with one `O_APPEND` write, starting a new segment first if
     /// the current one is full.
-    ///
-    /// A write that fails part-way (a full disk) is cut off again, so the
-    /// segment never holds a partial frame that a later append would bury in
-    /// the middle of the log.
     fn write_frames(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
         if self.offset >= self.opts.segment_max_bytes && self.offset >= self.reserved_to {
             self.start_segment()?;
         }
+        self.write_here(bytes)
+    }
+
+    /// Write whole frames to the current segment with one `O_APPEND` write.
+    ///
+    /// A write that fails part-way (a full disk) is cut off again, so the
+    /// segment never holds a partial frame that a later append would bury in
+    /// the middle of the log.
+    fn write_here(&mut self, bytes: &[u8]) -> Result<(), AuditError> {
         let path = self.dir.join(&self.seg_name);
         if let Err(e) = self.seg.write_all(bytes) {
             // Bytes of this write may have landed: remove them.

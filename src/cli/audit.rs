@@ -5,7 +5,7 @@
 
 use crate::audit::checkpoint::SignedCheckpoint;
 use crate::audit::keys::{self, AuditKey, VerifierKey, hex};
-use crate::audit::verify::{SeenRecord, VerifyReport, verify_dir_with};
+use crate::audit::verify::{RecordStatus, SeenRecord, VerifyReport, verify_dir_with};
 use crate::audit::{AuditError, AuditLog, DEFAULT_DIR, KeyRing, VerifyOptions, bench, default_key_path, verify_dir};
 use crate::exit::Exit;
 use clap::Subcommand;
@@ -22,7 +22,11 @@ pub enum AuditCommand {
     /// Checks framing, the hash chain, every checkpoint signature and every
     /// key rotation. Without `--trusted-key` a passing log proves only that it
     /// is self-consistent, not who wrote it. Without `--since-checkpoint` a
-    /// log cut short at the end cannot be told from a shorter log.
+    /// log cut short at the end cannot be told from a shorter log. With
+    /// `--trusted-key`, records no trusted checkpoint signs fail
+    /// (`unsigned_tail`) unless `--allow-unsigned-tail`. After a failure the
+    /// rest of the log (and a `continued/` log a writer started because of
+    /// the damage) is still read and reported.
     Verify {
         /// Log directory (default `.orchestra/audit`).
         dir: Option<PathBuf>,
@@ -33,14 +37,30 @@ pub enum AuditCommand {
         /// must extend it, which detects truncation, rollback and forks.
         #[arg(long, value_name = "FILE")]
         since_checkpoint: Option<PathBuf>,
+        /// Accept records after the last trusted checkpoint (reported, not a
+        /// failure): for checking a log while a writer is live, or after a
+        /// crash before the next writer adopted and signed them.
+        #[arg(long, requires = "trusted_key")]
+        allow_unsigned_tail: bool,
         /// Print the evidence as JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Print records (JSON Lines with `--json`, for a SIEM).
+    /// Print records (JSON Lines with `--json`, for a SIEM), each with its status.
+    ///
+    /// A record is authenticated (`signed`) when a checkpoint covers it: with
+    /// `--trusted-key`, one by the trusted key or its successors; without, any
+    /// valid one (self-consistency only). Others are marked: `unsigned` (after
+    /// the last such checkpoint), `adopted` (found unsigned by a later writer),
+    /// `after_damage` (after the first failure, which does not stop the
+    /// listing). Records of a `continued/` log follow. Exit 4 if the log fails
+    /// verification.
     Show {
         /// Log directory (default `.orchestra/audit`).
         dir: Option<PathBuf>,
+        /// The public key file the reviewer pinned (see `verify`).
+        #[arg(long, value_name = "FILE")]
+        trusted_key: Option<PathBuf>,
         /// Only records whose body has this `run_id`.
         #[arg(long, value_name = "ID")]
         run: Option<String>,
@@ -120,12 +140,11 @@ pub enum AuditCommand {
 /// Run an audit subcommand.
 pub fn run(cmd: AuditCommand) -> Exit {
     match cmd {
-        AuditCommand::Verify { dir, trusted_key, since_checkpoint, json } => {
-            verify(&log_dir(dir), trusted_key.as_deref(), since_checkpoint.as_deref(), json)
+        AuditCommand::Verify { dir, trusted_key, since_checkpoint, allow_unsigned_tail, json } => {
+            verify(&log_dir(dir), trusted_key.as_deref(), since_checkpoint.as_deref(), allow_unsigned_tail, json)
         }
-        AuditCommand::Show { dir, run, invocation, kind, since, json } => {
-            let only = Only { run, invocation, kind };
-            show(&log_dir(dir), &only, since.as_deref(), json)
+        AuditCommand::Show { dir, trusted_key, run, invocation, kind, since, json } => {
+            show(&log_dir(dir), trusted_key.as_deref(), ShowFilter { run, invocation, kind, since }, json)
         }
         AuditCommand::Keygen { force, key } => keygen(&key.unwrap_or_else(default_key_path), force),
         AuditCommand::Rotate { dir, key, forward_secure } => {
@@ -186,7 +205,7 @@ fn read_checkpoint(path: &Path) -> Result<SignedCheckpoint, ArgError> {
     SignedCheckpoint::parse(&text).map_err(|error| ArgError::Checkpoint { path: path.to_path_buf(), error })
 }
 
-fn verify(dir: &Path, trusted: Option<&Path>, since: Option<&Path>, json: bool) -> Exit {
+fn verify(dir: &Path, trusted: Option<&Path>, since: Option<&Path>, allow_unsigned_tail: bool, json: bool) -> Exit {
     let trusted_key = match trusted.map(read_trusted).transpose() {
         Ok(k) => k,
         Err(e) => return super::config_error(e),
@@ -195,7 +214,7 @@ fn verify(dir: &Path, trusted: Option<&Path>, since: Option<&Path>, json: bool) 
         Ok(c) => c,
         Err(e) => return super::config_error(e),
     };
-    let opts = VerifyOptions { trusted_key, since: since_cp };
+    let opts = VerifyOptions { trusted_key, since: since_cp, allow_unsigned_tail };
     let mut report = match verify_dir(dir, &opts) {
         Ok(r) => r,
         Err(e) => return super::config_error(e),
@@ -278,10 +297,36 @@ fn print_report(dir: &Path, r: &VerifyReport, trusted: Option<&Path>) {
     {
         out.push_str(&format!("  extends the exported checkpoint of {n} records\n"));
     }
+    if r.unsigned_tail > 0 {
+        out.push_str(&format!("  {} record(s) after the last checkpoint: UNSIGNED\n", r.unsigned_tail));
+    }
+    for a in &r.adopted {
+        out.push_str(&format!(
+            "  records {}..{} ADOPTED unsigned by record {}: not authenticated\n",
+            a.first_seq,
+            a.first_seq + a.records,
+            a.recovery_seq
+        ));
+    }
+    if let Some(a) = &r.after_damage {
+        out.push_str(&format!(
+            "  after the failure: {} record(s) (sequence {}..{}), {} covered by a later valid checkpoint, {} further failure(s)\n",
+            a.records,
+            a.first_seq.map_or("-".into(), |s| s.to_string()),
+            a.last_seq.map_or("-".into(), |s| s.to_string()),
+            a.signed_records,
+            a.more_failures_total
+        ));
+    }
     out!("{out}");
     let _ = std::io::stdout().flush();
     for w in &r.warnings {
         crate::sandbox::say!("orchestra: warning: {w}");
+    }
+    if let Some(c) = &r.continued {
+        let sub = dir.join(crate::audit::writer::CONTINUED);
+        outln!("continued in {} (a writer found the log above damaged):", sub.display());
+        print_report(&sub, c, trusted);
     }
 }
 
@@ -299,40 +344,85 @@ fn time_text(us: u64) -> String {
     humantime::format_rfc3339_micros(t).to_string()
 }
 
-/// The filters of `audit show` that compare a record's kind or a body field.
-struct Only {
+/// Which records `show` prints.
+struct ShowFilter {
     run: Option<String>,
     invocation: Option<String>,
     kind: Option<String>,
+    since: Option<String>,
 }
 
-fn show(dir: &Path, only: &Only, since: Option<&str>, json: bool) -> Exit {
-    let since_us = match since.map(parse_since).transpose() {
+/// The report of the log a record is in: `top`, or the `continued/` one below it.
+fn report_for<'r>(top: &'r VerifyReport, top_dir: &Path, log: &Path) -> &'r VerifyReport {
+    let mut r = top;
+    let mut d = top_dir.to_path_buf();
+    while d != log {
+        match &r.continued {
+            Some(c) => {
+                r = c;
+                d = d.join(crate::audit::writer::CONTINUED);
+            }
+            None => break,
+        }
+    }
+    r
+}
+
+fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, json: bool) -> Exit {
+    let since_us = match filter.since.as_deref().map(parse_since).transpose() {
         Ok(s) => s,
+        Err(e) => return super::config_error(e),
+    };
+    let trusted_key = match trusted.map(read_trusted).transpose() {
+        Ok(k) => k,
+        Err(e) => return super::config_error(e),
+    };
+    // What counts as authenticated is known only at the end of the log: a
+    // first pass verifies, the second prints each record with its status.
+    let opts = VerifyOptions { trusted_key, since: None, allow_unsigned_tail: true };
+    let first = match verify_dir(dir, &opts) {
+        Ok(r) => r,
         Err(e) => return super::config_error(e),
     };
     // Lines are gathered and handed to stdout 64 KiB at a time.
     let mut out = String::new();
     let mut print = |s: &SeenRecord<'_>| {
         let r = &s.record;
-        if only.kind.as_deref().is_some_and(|k| k != r.kind) || since_us.is_some_and(|t| r.time_us < t) {
+        if filter.kind.as_deref().is_some_and(|k| k != r.kind) || since_us.is_some_and(|t| r.time_us < t) {
             return;
         }
         let body = r.body_json();
         let differs = |field: &str, want: &Option<String>| {
             want.as_ref().is_some_and(|w| body.get(field).and_then(|v| v.as_str()) != Some(w.as_str()))
         };
-        if differs("run_id", &only.run) || differs("invocation", &only.invocation) {
+        if differs("run_id", &filter.run) || differs("invocation", &filter.invocation) {
             return;
         }
+        let status = s.status(report_for(&first, dir, s.log));
+        let log = s.log.strip_prefix(dir).map(|p| p.display().to_string()).unwrap_or_default();
         let line = if json {
-            json!({
+            let mut v = json!({
                 "seq": r.seq, "time": time_text(r.time_us), "time_us": r.time_us, "kind": r.kind,
                 "body": body, "hash": hex(&s.hash), "prev": hex(&r.prev), "segment": s.segment, "offset": s.offset,
-            })
-            .to_string()
+                "status": status.as_str(), "authenticated": status.authenticated(),
+            });
+            if !log.is_empty() {
+                v["log"] = json!(log);
+            }
+            v.to_string()
         } else {
-            format!("{:>8} {} {:<14} {}", r.seq, time_text(r.time_us), r.kind, String::from_utf8_lossy(r.body))
+            let mark = match status {
+                RecordStatus::Signed => String::new(),
+                other => format!(" [{}]", other.as_str().to_uppercase()),
+            };
+            let log = if log.is_empty() { String::new() } else { format!("{log}/ ") };
+            format!(
+                "{log}{:>8} {} {:<14} {}{mark}",
+                r.seq,
+                time_text(r.time_us),
+                r.kind,
+                String::from_utf8_lossy(r.body)
+            )
         };
         out.push_str(&line);
         out.push('\n');
@@ -341,15 +431,22 @@ fn show(dir: &Path, only: &Only, since: Option<&str>, json: bool) -> Exit {
             out.clear();
         }
     };
-    let report = verify_dir_with(dir, &VerifyOptions::default(), &mut print);
+    let report = verify_dir_with(dir, &opts, &mut print);
     out!("{out}");
     match report {
         Err(e) => super::config_error(e),
         Ok(r) => match r.first_error {
-            None => Exit::Ok,
+            None => {
+                if r.unsigned_tail > 0 || !r.adopted.is_empty() {
+                    crate::sandbox::say!(
+                        "orchestra: warning: records marked UNSIGNED or ADOPTED are not authenticated; see `orchestra audit verify`"
+                    );
+                }
+                Exit::Ok
+            }
             Some(f) => {
                 crate::sandbox::say!(
-                    "orchestra: audit log damaged at {} offset {}: {} [{}]; run `orchestra audit verify`",
+                    "orchestra: audit log damaged at {} offset {}: {} [{}]; records after it are marked AFTER_DAMAGE; run `orchestra audit verify`",
                     f.segment.as_deref().unwrap_or("?"),
                     f.offset.unwrap_or(0),
                     f.reason,

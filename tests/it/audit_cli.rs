@@ -275,14 +275,19 @@ fn writer_cuts_a_torn_tail_and_records_it() -> TestResult {
 }
 
 #[test]
-fn writer_refuses_damage_it_must_not_paper_over() -> TestResult {
+fn writer_does_not_extend_damage_but_continues_in_a_linked_log() -> TestResult {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("log");
     std::fs::create_dir_all(&dir)?;
     let (_, build) = cases().into_iter().find(|(n, _)| *n == "tamper-flip-body-byte").ok_or("case")?;
     build(&dir)?;
-    let err = AuditLog::open(&dir, &owner()).err().ok_or("opened a damaged log")?;
-    assert!(err.to_string().contains("damaged"), "{err}");
+    let seg = dir.join(orchestra::audit::format::segment_name(0));
+    let damaged = std::fs::read(&seg)?;
+    let mut log = AuditLog::open(&dir, &owner())?;
+    log.append("violation", json!({"task": "t", "rule": "fs.write", "detail": "/etc/evil"}))?;
+    assert_eq!(log.dir(), dir.join("continued"));
+    drop(log);
+    assert_eq!(std::fs::read(&seg)?, damaged, "the damaged segment is kept as it was");
     Ok(())
 }
 
@@ -369,8 +374,9 @@ fn writer_cuts_an_incomplete_key_rotation() -> TestResult {
     let _ = record_hash(&r.encode());
     let t = tmp.path().join("t.pub");
     std::fs::write(&t, owner().verifier().encode())?;
+    // Unsigned (FORMAT.md §10.2): a failure with a trusted key until a writer cuts it.
     let v = verify_rust(&dir, Some(&t), None)?;
-    check("dangling rotation", "orchestra", &v, "ok", None, false);
+    check("dangling rotation", "orchestra", &v, "fail", Some("unsigned_tail"), false);
     let log = AuditLog::open(&dir, &owner())?;
     assert_eq!(log.recoveries()[0]["reason"], "incomplete key rotation");
     drop(log);

@@ -46,7 +46,9 @@ tamper_tests! {
     valid_rotated_trust_new => "valid-rotated-trust-new",
     torn_final_write_is_recovered_not_flagged => "valid-torn-tail",
     writer_recovers_torn_tail_with_a_record => "valid-recovered",
-    unsigned_tail_is_reported_not_flagged => "valid-unsigned-tail",
+    unsigned_tail_without_trusted_key_is_reported_not_flagged => "valid-unsigned-tail-untrusted",
+    forged_unsigned_tail_fails_with_trusted_key => "tamper-unsigned-tail",
+    adopted_tail_passes_and_is_listed => "valid-adopted-tail",
     truncation_without_checkpoint_is_undetectable => "valid-truncated-no-checkpoint",
     flip_one_body_byte => "tamper-flip-body-byte",
     edit_body_fix_crc => "tamper-edit-body-fix-crc",
@@ -159,7 +161,7 @@ proptest! {
         let mut m = buf.clone();
         m[i] ^= x;
         std::fs::write(tmp.path().join(format::segment_name(0)), &m).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let opts = VerifyOptions { trusted_key: Some(owner().verifier()), since: None };
+        let opts = VerifyOptions { trusted_key: Some(owner().verifier()), ..VerifyOptions::default() };
         let r = verify_dir(tmp.path(), &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let frames = payload_offsets(&buf);
         let last_frame = frames.last().map_or(buf.len(), |f| f.0);
@@ -188,7 +190,7 @@ proptest! {
             k -= e - s;
         }
         std::fs::write(tmp.path().join(format::segment_name(0)), &m).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let opts = VerifyOptions { trusted_key: Some(owner().verifier()), since: None };
+        let opts = VerifyOptions { trusted_key: Some(owner().verifier()), ..VerifyOptions::default() };
         let r = verify_dir(tmp.path(), &opts).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(!r.ok(), "payload mutation accepted: {r:?}");
     }

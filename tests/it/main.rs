@@ -10,6 +10,7 @@ mod audit_cli;
 mod audit_forward_secure;
 mod audit_full_disk;
 mod audit_keys;
+mod audit_tail;
 mod audit_tamper;
 mod audit_vectors;
 mod canaries;

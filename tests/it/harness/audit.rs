@@ -77,12 +77,18 @@ pub fn exec_record(i: u64) -> (&'static str, Value) {
     }
 }
 
-/// Write a deterministic log of `n` records (plus `log_opened`) with `key`.
+/// Write a deterministic log of `n` records (plus `log_opened`) with `key`,
+/// appended in batches of 4 (each closed by a checkpoint).
 pub fn write_log(dir: &Path, key: &AuditKey, n: u64, segment_max: u64) -> Result<(), Box<dyn std::error::Error>> {
     let mut log = AuditLog::open_with(dir, key, det_opts(segment_max))?;
-    for i in 0..n {
-        let (k, b) = exec_record(i);
-        log.append(k, b)?;
+    let mut i = 0;
+    while i < n {
+        let end = (i + 4).min(n);
+        log.append_batch((i..end).map(|i| {
+            let (k, b) = exec_record(i);
+            (k.to_string(), b)
+        }))?;
+        i = end;
     }
     log.sync()?;
     Ok(())
@@ -316,16 +322,59 @@ pub fn cases() -> Vec<(&'static str, Build)> {
             write_log(d, &owner(), 2, 64 << 20)?;
             Ok(case("valid-recovered", "a torn tail cut off by the writer, with a recovery record", None))
         }),
-        ("valid-unsigned-tail", |d| {
-            let mut log = AuditLog::open_with(d, &owner(), det_opts(64 << 20))?;
-            for i in 0..6 {
-                let (k, b) = exec_record(i);
-                log.append(k, b)?;
-            }
-            std::mem::forget(log); // a crash: no final checkpoint
+        ("valid-unsigned-tail-untrusted", |d| {
+            edit_log(d, |segs| {
+                segs[0].frames.pop(); // the final checkpoint never landed (a crash)
+                Ok(())
+            })?;
+            let mut c = case(
+                "valid-unsigned-tail-untrusted",
+                "records after the last checkpoint, no trusted key: reported, not a failure",
+                None,
+            );
+            c.trusted = None;
+            Ok(c)
+        }),
+        ("tamper-unsigned-tail", |d| {
+            edit_log(d, |segs| {
+                let cps = checkpoint_positions(segs);
+                let (_, j) = cps[cps.len() - 2];
+                // Cut after a checkpoint, append a forged record (chain recomputed, no key needed).
+                segs[0].frames.truncate(j + 1);
+                let last = segs[0].frames.iter().rev().find(|f| f.ty == FRAME_RECORD).map(decode).ok_or("record")?;
+                let prev = segs[0]
+                    .frames
+                    .iter()
+                    .rev()
+                    .find(|f| f.ty == FRAME_RECORD)
+                    .map(|f| record::record_hash(&f.payload))
+                    .ok_or("record")?;
+                let body = json!({"task": "task2", "cause": "ok", "exit_status": 0, "wall_ms": 1, "run_id": "20261124T143025Z-7f3a"});
+                let forged = Record {
+                    seq: last.seq + 1,
+                    time_us: FIXED_TIME,
+                    prev,
+                    kind: "task_ended".into(),
+                    body: record::canonical_json(&body)?,
+                };
+                segs[0].frames.push(Frame { ty: FRAME_RECORD, payload: forged.encode() });
+                Ok(())
+            })?;
             Ok(case(
-                "valid-unsigned-tail",
-                "records after the last checkpoint (writer crashed): reported, not a failure",
+                "tamper-unsigned-tail",
+                "cut after a checkpoint and a forged unsigned record appended: with a trusted key, unsigned_tail",
+                Some("unsigned_tail"),
+            ))
+        }),
+        ("valid-adopted-tail", |d| {
+            edit_log(d, |segs| {
+                segs[0].frames.pop();
+                Ok(())
+            })?;
+            write_log(d, &owner(), 2, 64 << 20)?;
+            Ok(case(
+                "valid-adopted-tail",
+                "an unsigned tail adopted by the next writer (recovery \"unsigned tail\"): passes, the records are listed as adopted",
                 None,
             ))
         }),
