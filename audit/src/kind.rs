@@ -54,13 +54,16 @@ pub enum Kind {
     ReplanAwaitingApproval,
     /// `run`: the plan was replaced by a new one.
     PlanReplaced,
+    /// `audit anchor`: a signed statement that the log is alive, so an idle
+    /// log's anchors still receive fresh checkpoints.
+    Heartbeat,
     /// `audit bench`: a synthetic output line (benchmark logs only).
     TaskOutput,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 23] = [
         Kind::LogOpened,
         Kind::KeyRotation,
         Kind::Recovery,
@@ -82,6 +85,7 @@ impl Kind {
         Kind::ReplanDeclined,
         Kind::ReplanAwaitingApproval,
         Kind::PlanReplaced,
+        Kind::Heartbeat,
         Kind::TaskOutput,
     ];
 
@@ -109,6 +113,7 @@ impl Kind {
             Kind::ReplanDeclined => "replan_declined",
             Kind::ReplanAwaitingApproval => "replan_awaiting_approval",
             Kind::PlanReplaced => "plan_replaced",
+            Kind::Heartbeat => "heartbeat",
             Kind::TaskOutput => "task_output",
         }
     }
@@ -139,6 +144,7 @@ impl Kind {
             | Kind::ReplanDeclined
             | Kind::ReplanAwaitingApproval
             | Kind::PlanReplaced
+            | Kind::Heartbeat
             | Kind::TaskOutput => false,
         }
     }

@@ -3,6 +3,7 @@
 //! Exit codes: 0 when the command did what it says (for `verify`: the log is
 //! intact), 4 when verification fails, 1 for usage and configuration errors.
 
+use crate::audit::anchor::Anchor;
 use crate::audit::checkpoint::SignedCheckpoint;
 use crate::audit::keys::{self, AuditKey, VerifierKey, hex};
 use crate::audit::verify::{RecordStatus, SeenRecord, VerifyReport, verify_dir_with};
@@ -42,6 +43,17 @@ pub enum AuditCommand {
         /// crash before the next writer adopted and signed them.
         #[arg(long, requires = "trusted_key")]
         allow_unsigned_tail: bool,
+        /// An anchor the log's checkpoints are pushed to (`file:///dir`,
+        /// repeatable): the log must extend the largest checkpoint anchored
+        /// there (truncation, rollback and forks are detected from the anchor
+        /// alone), and there must be one.
+        #[arg(long, value_name = "URL")]
+        anchor: Vec<String>,
+        /// With `--anchor`: fail (`anchor_stale`) when the newest anchored
+        /// checkpoint was signed longer ago than this (humantime: 15m, 1h): a
+        /// writer or heartbeat that stopped anchoring shows.
+        #[arg(long, value_name = "AGE", requires = "anchor", value_parser = humantime::parse_duration)]
+        max_age: Option<Duration>,
         /// Print the evidence as JSON.
         #[arg(long)]
         json: bool,
@@ -118,6 +130,23 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
     },
+    /// Push the log's latest checkpoint to anchors (after a `heartbeat`
+    /// record, so an idle log still gets a fresh one); with `--every`, again
+    /// and again (run it as a service: a stopped heartbeat shows as
+    /// `verify --anchor --max-age`).
+    Anchor {
+        /// Log directory (default `.orchestra/audit`).
+        dir: Option<PathBuf>,
+        /// Anchor URL (`file:///dir`; repeatable; default `$ORCHESTRA_AUDIT_ANCHOR`).
+        #[arg(long, value_name = "URL")]
+        to: Vec<String>,
+        /// Repeat every AGE (humantime: 5m) until interrupted.
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        every: Option<Duration>,
+        /// Key file (default `$ORCHESTRA_AUDIT_KEY`, else `~/.config/orchestra/audit.key`).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
     /// Measure append and verify throughput next to raw SHA-256 and ed25519.
     Bench {
         /// Records to append.
@@ -140,8 +169,19 @@ pub enum AuditCommand {
 /// Run an audit subcommand.
 pub fn run(cmd: AuditCommand) -> Exit {
     match cmd {
-        AuditCommand::Verify { dir, trusted_key, since_checkpoint, allow_unsigned_tail, json } => {
-            verify(&log_dir(dir), trusted_key.as_deref(), since_checkpoint.as_deref(), allow_unsigned_tail, json)
+        AuditCommand::Verify { dir, trusted_key, since_checkpoint, allow_unsigned_tail, anchor, max_age, json } => {
+            let anchors = Anchors { urls: anchor, max_age };
+            verify(
+                &log_dir(dir),
+                trusted_key.as_deref(),
+                since_checkpoint.as_deref(),
+                allow_unsigned_tail,
+                &anchors,
+                json,
+            )
+        }
+        AuditCommand::Anchor { dir, to, every, key } => {
+            anchor(&log_dir(dir), &to, every, &key.unwrap_or_else(default_key_path))
         }
         AuditCommand::Show { dir, trusted_key, run, invocation, kind, since, json } => {
             show(&log_dir(dir), trusted_key.as_deref(), ShowFilter { run, invocation, kind, since }, json)
@@ -205,27 +245,57 @@ fn read_checkpoint(path: &Path) -> Result<SignedCheckpoint, ArgError> {
     SignedCheckpoint::parse(&text).map_err(|error| ArgError::Checkpoint { path: path.to_path_buf(), error })
 }
 
-fn verify(dir: &Path, trusted: Option<&Path>, since: Option<&Path>, allow_unsigned_tail: bool, json: bool) -> Exit {
+/// `audit verify --anchor ... [--max-age]`.
+struct Anchors {
+    urls: Vec<String>,
+    max_age: Option<Duration>,
+}
+
+fn verify(
+    dir: &Path,
+    trusted: Option<&Path>,
+    since: Option<&Path>,
+    allow_unsigned_tail: bool,
+    anchors: &Anchors,
+    json: bool,
+) -> Exit {
     let trusted_key = match trusted.map(read_trusted).transpose() {
         Ok(k) => k,
         Err(e) => return super::config_error(e),
     };
-    let since_cp = match since.map(read_checkpoint).transpose() {
+    let mut since_cp = match since.map(read_checkpoint).transpose() {
         Ok(c) => c,
         Err(e) => return super::config_error(e),
     };
+    let parsed: Result<Vec<_>, _> = anchors.urls.iter().map(|u| Anchor::parse(u)).collect();
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => return super::config_error(format!("--anchor {e}")),
+    };
+    // The largest anchored checkpoint is what the log must extend (with an
+    // exported one too, the larger of the two).
+    let found = super::anchor::log_id(dir).ok().map(|id| super::anchor::anchored(&parsed, &id));
+    let latest = found.as_ref().and_then(|f| f.latest.clone());
+    if let Some((_, c)) = &latest
+        && since_cp.as_ref().is_none_or(|s| c.checkpoint.size > s.checkpoint.size)
+    {
+        since_cp = Some(c.clone());
+    }
     let opts = VerifyOptions { trusted_key, since: since_cp, allow_unsigned_tail };
     let mut report = match verify_dir(dir, &opts) {
         Ok(r) => r,
         Err(e) => return super::config_error(e),
     };
+    if !parsed.is_empty() {
+        judge_anchors(&mut report, &parsed, found.as_ref(), latest.as_ref(), anchors.max_age);
+    }
     if opts.trusted_key.is_none() {
         report.warnings.insert(
             0,
             "UNAUTHENTICATED: no --trusted-key was given, so this proves only that the log is self-consistent and NOTHING about who wrote it; anyone can write a consistent log under their own key".into(),
         );
     }
-    if opts.since.is_none() {
+    if opts.since.is_none() && parsed.is_empty() {
         report.warnings.push(
             "truncation of the tail (records and checkpoints removed from the end, or a rollback to an older copy) cannot be detected without an exported checkpoint; keep one with `orchestra audit checkpoint --export FILE` and pass it with --since-checkpoint".into(),
         );
@@ -534,6 +604,87 @@ fn rotate(dir: &Path, path: &Path, forward_secure: Option<u64>) -> Exit {
         ring.dir().display()
     );
     Exit::Ok
+}
+
+/// What the anchors say about the log: nothing anchored (`anchor_empty`) or
+/// the newest anchored checkpoint too old (`anchor_stale`) fails, unusable
+/// anchored files are warnings; the log's extension of the newest one was
+/// checked as `--since-checkpoint`.
+fn judge_anchors(
+    report: &mut VerifyReport,
+    anchors: &[Anchor],
+    found: Option<&super::anchor::Anchored>,
+    latest: Option<&(String, SignedCheckpoint)>,
+    max_age: Option<Duration>,
+) {
+    use crate::audit::verify::Failure;
+    let fail = |code: &'static str, reason: String| Failure { code, segment: None, offset: None, seq: None, reason };
+    let urls: Vec<String> = anchors.iter().map(Anchor::url).collect();
+    if let Some(f) = found {
+        report.warnings.extend(f.problems.iter().map(|p| format!("anchor: {p}")));
+    }
+    let Some((url, c)) = latest else {
+        if report.first_error.is_none() {
+            report.first_error =
+                Some(fail("anchor_empty", format!("no checkpoint of this log is anchored at {}", urls.join(", "))));
+        }
+        return;
+    };
+    let age = super::anchor::age(c, SystemTime::now());
+    report.warnings.push(format!(
+        "anchored: {} note(s); the newest covers {} records, signed {} ago, at {url}",
+        found.map_or(0, |f| f.notes),
+        c.checkpoint.size,
+        humantime::format_duration(Duration::from_secs(age.as_secs()))
+    ));
+    if let Some(max) = max_age
+        && age > max
+        && report.first_error.is_none()
+    {
+        report.first_error = Some(fail(
+            "anchor_stale",
+            format!(
+                "the newest anchored checkpoint was signed {} ago, more than --max-age {}: no writer or heartbeat has anchored since",
+                humantime::format_duration(Duration::from_secs(age.as_secs())),
+                humantime::format_duration(max)
+            ),
+        ));
+    }
+}
+
+/// `orchestra audit anchor`.
+fn anchor(dir: &Path, to: &[String], every: Option<Duration>, key_path: &Path) -> Exit {
+    let anchors = if to.is_empty() {
+        super::anchor::from_env()
+    } else {
+        Anchor::parse_list(&to.join(","))
+            .map_err(|source| super::anchor::AnchorCliError::Config { what: "--to".into(), source })
+    };
+    let anchors = match anchors {
+        Ok(a) if !a.is_empty() => a,
+        Ok(_) => return super::config_error(format!("no anchor: pass --to URL or set {}", super::anchor::ENV)),
+        Err(e) => return super::config_error(e),
+    };
+    match crate::audit::format::list_segments(dir) {
+        Ok(s) if !s.is_empty() => {}
+        Ok(_) => return super::config_error(format!("no audit log in {}", dir.display())),
+        Err(e) => return super::config_error(e),
+    }
+    let ring = KeyRing::at(key_path);
+    loop {
+        match super::anchor::heartbeat(dir, &ring, &anchors) {
+            Ok((size, new)) => outln!(
+                "anchored the checkpoint of {size} records of {} at {} ({new} new)",
+                dir.display(),
+                anchors.iter().map(Anchor::url).collect::<Vec<_>>().join(", ")
+            ),
+            Err(e) => return super::config_error(e),
+        }
+        match every {
+            Some(d) => std::thread::sleep(d),
+            None => return Exit::Ok,
+        }
+    }
 }
 
 fn now_us() -> u64 {

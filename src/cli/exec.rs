@@ -243,6 +243,11 @@ pub fn run(args: ExecArgs) -> Exit {
         Ok(b) => b,
         Err(e) => return super::config_error(e),
     };
+    // Anchors named in the environment must be usable before anything runs.
+    let anchors = match super::anchor::from_env() {
+        Ok(a) => a,
+        Err(e) => return super::config_error(format!("{e}; nothing ran")),
+    };
     // Every task lands in the signed log; without a log nothing runs (fail closed).
     let mut log = match open_audit_log(&audit_dir, &key_path) {
         Ok(l) => l,
@@ -320,6 +325,10 @@ pub fn run(args: ExecArgs) -> Exit {
         // at least "failed" (never 1: the task ran).
         crate::sandbox::say!("orchestra: error: audit log {}: {e}", audit_dir.display());
         return finish(&report, report_out.as_ref(), !args.run.under_run()).worst(Exit::Failed);
+    }
+    // The closing checkpoint goes to the anchors (a failure is said; the log is intact).
+    for w in super::anchor::push_latest(&log, &anchors) {
+        crate::sandbox::say!("orchestra: warning: {w}");
     }
     finish(&report, report_out.as_ref(), !args.run.under_run())
 }

@@ -14,6 +14,7 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::cli::output::write(format_args!($($arg)*), true) };
 }
 
+pub mod anchor;
 pub mod audit;
 pub mod bench;
 pub mod bench_run;

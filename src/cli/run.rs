@@ -488,6 +488,10 @@ fn session(
     replanner: Option<&mut dyn crate::orchestrator::replan::Replanner>,
 ) -> Exit {
     let key_path = crate::audit::default_key_path();
+    let anchors = match super::anchor::from_env() {
+        Ok(a) => a,
+        Err(e) => return super::config_error(format!("{e}; nothing ran")),
+    };
     let mut log = match super::exec::open_audit_log(&cp.settings.audit_dir, &key_path) {
         Ok(l) => l,
         Err(e) => return super::config_error(format!("{e}; nothing ran")),
@@ -553,6 +557,13 @@ fn session(
         && let Err(e) = ix.upsert(store.state())
     {
         tracing::warn!("{e}");
+    }
+    // The run's closing checkpoint goes to the anchors (a failure is said; the log is intact).
+    if !anchors.is_empty() {
+        let _ = log.sync();
+        for w in super::anchor::push_latest(&log, &anchors) {
+            crate::sandbox::say!("orchestra: warning: {w}");
+        }
     }
     if !json {
         crate::sandbox::say!("orchestra: report: {}", run.report_md().display());
