@@ -90,6 +90,10 @@ pub enum AuditCommand {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+        /// Keep printing records as writers append them (every half second,
+        /// until interrupted).
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Create the signing key (refuses to overwrite one without `--force`).
     Keygen {
@@ -183,8 +187,8 @@ pub fn run(cmd: AuditCommand) -> Exit {
         AuditCommand::Anchor { dir, to, every, key } => {
             anchor(&log_dir(dir), &to, every, &key.unwrap_or_else(default_key_path))
         }
-        AuditCommand::Show { dir, trusted_key, run, invocation, kind, since, json } => {
-            show(&log_dir(dir), trusted_key.as_deref(), ShowFilter { run, invocation, kind, since }, json)
+        AuditCommand::Show { dir, trusted_key, run, invocation, kind, since, json, follow } => {
+            show(&log_dir(dir), trusted_key.as_deref(), ShowFilter { run, invocation, kind, since }, json, follow)
         }
         AuditCommand::Keygen { force, key } => keygen(&key.unwrap_or_else(default_key_path), force),
         AuditCommand::Rotate { dir, key, forward_secure } => {
@@ -438,7 +442,7 @@ fn report_for<'r>(top: &'r VerifyReport, top_dir: &Path, log: &Path) -> &'r Veri
     r
 }
 
-fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, json: bool) -> Exit {
+fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, json: bool, follow: bool) -> Exit {
     let since_us = match filter.since.as_deref().map(parse_since).transpose() {
         Ok(s) => s,
         Err(e) => return super::config_error(e),
@@ -447,10 +451,55 @@ fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, json: bool) -> E
         Ok(k) => k,
         Err(e) => return super::config_error(e),
     };
+    let opts = VerifyOptions { trusted_key, since: None, allow_unsigned_tail: true };
+    // With --follow: the next sequence to print, per log (the log and its
+    // continuation), and the segments' sizes when last read.
+    let mut next: std::collections::HashMap<PathBuf, u64> = std::collections::HashMap::new();
+    let mut seen_sizes = Vec::new();
+    loop {
+        let exit = show_pass(dir, &opts, &filter, since_us, json, &mut next);
+        if !follow || exit == Exit::Config {
+            return exit;
+        }
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let sizes = segment_sizes(dir);
+            if sizes != seen_sizes {
+                seen_sizes = sizes;
+                break;
+            }
+        }
+    }
+}
+
+/// Every segment file's size in `dir` and the logs continuing it (what
+/// `show --follow` watches).
+fn segment_sizes(dir: &Path) -> Vec<u64> {
+    let mut v = Vec::new();
+    let mut d = dir.to_path_buf();
+    while let Ok(segs) = crate::audit::format::list_segments(&d) {
+        if segs.is_empty() {
+            break;
+        }
+        v.extend(segs.iter().map(|s| std::fs::metadata(&s.path).map_or(0, |m| m.len())));
+        d = d.join(crate::audit::writer::CONTINUED);
+    }
+    v
+}
+
+/// One pass of `audit show`: print the records from `next` on (per log) and
+/// advance it.
+fn show_pass(
+    dir: &Path,
+    opts: &VerifyOptions,
+    filter: &ShowFilter,
+    since_us: Option<u64>,
+    json: bool,
+    next: &mut std::collections::HashMap<PathBuf, u64>,
+) -> Exit {
     // What counts as authenticated is known only at the end of the log: a
     // first pass verifies, the second prints each record with its status.
-    let opts = VerifyOptions { trusted_key, since: None, allow_unsigned_tail: true };
-    let first = match verify_dir(dir, &opts) {
+    let first = match verify_dir(dir, opts) {
         Ok(r) => r,
         Err(e) => return super::config_error(e),
     };
@@ -458,6 +507,11 @@ fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, json: bool) -> E
     let mut out = String::new();
     let mut print = |s: &SeenRecord<'_>| {
         let r = &s.record;
+        let from = next.entry(s.log.to_path_buf()).or_insert(0);
+        if r.seq < *from {
+            return;
+        }
+        *from = r.seq + 1;
         if filter.kind.as_deref().is_some_and(|k| k != r.kind) || since_us.is_some_and(|t| r.time_us < t) {
             return;
         }
@@ -501,7 +555,7 @@ fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, json: bool) -> E
             out.clear();
         }
     };
-    let report = verify_dir_with(dir, &opts, &mut print);
+    let report = verify_dir_with(dir, opts, &mut print);
     out!("{out}");
     match report {
         Err(e) => super::config_error(e),

@@ -407,3 +407,39 @@ fn reopening_a_multi_segment_log_continues_the_chain() -> TestResult {
     check("reopen", "verify.py", &p, "ok", None, false);
     Ok(())
 }
+
+/// `audit show --follow` prints what writers append after it started.
+#[test]
+fn show_follow_prints_records_appended_later() -> TestResult {
+    use std::io::BufRead as _;
+    use std::time::Duration;
+    let tmp = tempfile::tempdir()?;
+    let t = tmp.path();
+    cmd(t).args(["audit", "keygen"]).assert().success();
+    cmd(t).args(["exec", "--audit-dir", "log", "--", "true"]).assert().success();
+    let mut child = std::process::Command::new(bin())
+        .current_dir(t)
+        .env("ORCHESTRA_AUDIT_KEY", t.join("keys/audit.key"))
+        .args(["audit", "show", "log", "--follow", "--json", "--kind", "task_started"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10))?;
+    assert!(first.contains("\"true\""), "{first}");
+    cmd(t).args(["exec", "--audit-dir", "log", "--name", "later", "--", "true"]).assert().success();
+    let second = rx.recv_timeout(Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    let second = second?;
+    assert!(second.contains("\"later\""), "{second}");
+    assert!(rx.recv_timeout(Duration::from_millis(100)).is_err(), "a record was printed twice");
+    Ok(())
+}
