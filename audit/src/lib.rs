@@ -23,6 +23,7 @@
 //! - `private`: the log directory is 0700 and its segments 0600.
 //! - [`redact`]: the secret redaction rules records and the planner share.
 //! - [`invocation`]: who wrote a record (invocation id, host, user, CI job).
+//! - [`ocsf`]: OCSF events from records, for a SIEM.
 //! - [`anchor`]: copies of signed checkpoints kept off the host (truncation, rollback, gaps).
 //! - [`bench`]: throughput measurement behind `orchestra audit bench`.
 //!
@@ -46,6 +47,7 @@ pub mod keyring;
 pub mod keys;
 pub mod kind;
 pub mod merkle;
+pub mod ocsf;
 mod private;
 pub mod record;
 pub mod redact;

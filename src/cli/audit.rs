@@ -94,6 +94,11 @@ pub enum AuditCommand {
         /// until interrupted).
         #[arg(long, short = 'f')]
         follow: bool,
+        /// One OCSF event per line (schema 1.8.0: violations as Detection
+        /// Findings, task starts and ends as Process Activity, the rest as
+        /// Base Events, each with the record under `unmapped`).
+        #[arg(long, conflicts_with = "json")]
+        ocsf: bool,
     },
     /// Create the signing key (refuses to overwrite one without `--force`).
     Keygen {
@@ -187,8 +192,15 @@ pub fn run(cmd: AuditCommand) -> Exit {
         AuditCommand::Anchor { dir, to, every, key } => {
             anchor(&log_dir(dir), &to, every, &key.unwrap_or_else(default_key_path))
         }
-        AuditCommand::Show { dir, trusted_key, run, invocation, kind, since, json, follow } => {
-            show(&log_dir(dir), trusted_key.as_deref(), ShowFilter { run, invocation, kind, since }, json, follow)
+        AuditCommand::Show { dir, trusted_key, run, invocation, kind, since, json, follow, ocsf } => {
+            let format = if ocsf {
+                ShowFormat::Ocsf
+            } else if json {
+                ShowFormat::Json
+            } else {
+                ShowFormat::Text
+            };
+            show(&log_dir(dir), trusted_key.as_deref(), ShowFilter { run, invocation, kind, since }, format, follow)
         }
         AuditCommand::Keygen { force, key } => keygen(&key.unwrap_or_else(default_key_path), force),
         AuditCommand::Rotate { dir, key, forward_secure } => {
@@ -442,7 +454,15 @@ fn report_for<'r>(top: &'r VerifyReport, top_dir: &Path, log: &Path) -> &'r Veri
     r
 }
 
-fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, json: bool, follow: bool) -> Exit {
+/// How `audit show` prints a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ShowFormat {
+    Text,
+    Json,
+    Ocsf,
+}
+
+fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, format: ShowFormat, follow: bool) -> Exit {
     let since_us = match filter.since.as_deref().map(parse_since).transpose() {
         Ok(s) => s,
         Err(e) => return super::config_error(e),
@@ -457,7 +477,7 @@ fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, json: bool, foll
     let mut next: std::collections::HashMap<PathBuf, u64> = std::collections::HashMap::new();
     let mut seen_sizes = Vec::new();
     loop {
-        let exit = show_pass(dir, &opts, &filter, since_us, json, &mut next);
+        let exit = show_pass(dir, &opts, &filter, since_us, format, &mut next);
         if !follow || exit == Exit::Config {
             return exit;
         }
@@ -494,7 +514,7 @@ fn show_pass(
     opts: &VerifyOptions,
     filter: &ShowFilter,
     since_us: Option<u64>,
-    json: bool,
+    format: ShowFormat,
     next: &mut std::collections::HashMap<PathBuf, u64>,
 ) -> Exit {
     // What counts as authenticated is known only at the end of the log: a
@@ -522,9 +542,22 @@ fn show_pass(
         if differs("run_id", &filter.run) || differs("invocation", &filter.invocation) {
             return;
         }
-        let status = s.status(report_for(&first, dir, s.log));
+        let of_log = report_for(&first, dir, s.log);
+        let status = s.status(of_log);
         let log = s.log.strip_prefix(dir).map(|p| p.display().to_string()).unwrap_or_default();
-        let line = if json {
+        let line = if format == ShowFormat::Ocsf {
+            let view = crate::audit::ocsf::RecordView {
+                log_id: of_log.log_id.as_deref().unwrap_or(""),
+                seq: r.seq,
+                hash: &hex(&s.hash),
+                time_us: r.time_us,
+                kind: &r.kind,
+                body: &body,
+                status: status.as_str(),
+                authenticated: status.authenticated(),
+            };
+            crate::audit::ocsf::event(&view, env!("CARGO_PKG_VERSION")).to_string()
+        } else if format == ShowFormat::Json {
             let mut v = json!({
                 "seq": r.seq, "time": time_text(r.time_us), "time_us": r.time_us, "kind": r.kind,
                 "body": body, "hash": hex(&s.hash), "prev": hex(&r.prev), "segment": s.segment, "offset": s.offset,

@@ -11,6 +11,7 @@ mod audit_cli;
 mod audit_forward_secure;
 mod audit_full_disk;
 mod audit_keys;
+mod audit_ocsf;
 mod audit_tail;
 mod audit_tamper;
 mod audit_vectors;
