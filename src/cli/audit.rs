@@ -551,7 +551,7 @@ fn show_pass(
                 seq: r.seq,
                 hash: &hex(&s.hash),
                 time_us: r.time_us,
-                kind: &r.kind,
+                kind: r.kind,
                 body: &body,
                 status: status.as_str(),
                 authenticated: status.authenticated(),
