@@ -440,10 +440,15 @@ class Verifier:
             auth = max(self.max_size[idx:] or [0])
             if auth == 0:
                 raise Fail("untrusted_key", "no checkpoint signed by the trusted key")
-            self.auth = auth
+            # Adopted records are covered by checkpoints but nobody vouches for them.
+            adopted = sum(max(0, min(f + n, auth) - min(f, auth)) for f, n, _ in self.adopted)
+            self.auth = auth - adopted
             if self.next_seq > auth and not self.allow_unsigned_tail:
                 raise Fail("unsigned_tail", "%d record(s) after the last trusted checkpoint" % (self.next_seq - auth), seq=auth)
-            return auth
+            if self.adopted and not self.allow_unsigned_tail:
+                f, n, r = self.adopted[0]
+                raise Fail("adopted", "records %d..=%d were adopted unsigned by record %d" % (f, f + n - 1, r), seq=f)
+            return self.auth
         return 0
 
 
@@ -471,7 +476,7 @@ def verify_dir(d, trusted, since, allow_unsigned_tail):
         "unsigned_tail": v.next_seq - v.last_size,
         "torn_tail": v.torn is not None,
         "recoveries": v.recoveries,
-        "authenticated_records": auth if (not err or err.code in ("unsigned_tail", "continued")) else 0,
+        "authenticated_records": auth if (not err or err.code in ("unsigned_tail", "adopted", "continued")) else 0,
         "adopted": [{"first_seq": f, "records": n, "recovery_seq": r} for f, n, r in v.adopted],
         "keys": [k.id.hex() for k in v.keys],
         "code": err.code if err else None,
@@ -521,7 +526,7 @@ def main(argv=None):
             if v.torn:
                 print("torn tail: %s offset %d, %d bytes (ignored)" % v.torn)
         for f, n, r in v.adopted:
-            print("records %d..%d adopted unsigned by record %d: not authenticated" % (f, f + n, r))
+            print("records %d..=%d adopted unsigned by record %d: not authenticated" % (f, f + n - 1, r))
     return 4 if err else 0
 
 

@@ -69,6 +69,9 @@ impl KeyRing {
     /// whether it was created now. The key is kept in the ring and a stale or
     /// missing `.pub` is rewritten.
     pub fn default_key(&self) -> Result<(AuditKey, bool), AuditError> {
+        // Creating it is replacing what a running task's decoy covers: not
+        // while a task runs ([`KeyRing::in_use`]).
+        let _no_task_runs = if self.default.exists() { None } else { self.exclusive(true)? };
         let (key, created) = crate::keys::load_or_create_key(&self.default)?;
         self.keep(&key)?;
         repair_public(&self.default, &key)?;
@@ -105,9 +108,23 @@ impl KeyRing {
     /// Put `key` in the ring durably. A no-op when it is there already; an
     /// error if another key sits under its id (never overwritten).
     pub fn keep(&self, key: &AuditKey) -> Result<(), AuditError> {
+        self.keep_once(key, true)
+    }
+
+    fn keep_once(&self, key: &AuditKey, retry: bool) -> Result<(), AuditError> {
         let v = key.verifier();
         let path = self.path_of(v.id);
-        if path.exists() {
+        // Never through a link: the ring holds regular files only.
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if !m.file_type().is_file() => {
+                return Err(AuditError::KeyFile {
+                    path,
+                    reason: "not a regular file (a link or directory in the key ring); remove it".into(),
+                });
+            }
+            Ok(_) | Err(_) => {}
+        }
+        if std::fs::symlink_metadata(&path).is_ok() {
             let there = load_key(&path)?;
             if there.verifier() != v {
                 return Err(AuditError::KeyFile {
@@ -119,15 +136,19 @@ impl KeyRing {
         }
         make_private_dir(&self.dir)?;
         match write_file(&path, format!("{}\n", key.encode_private()).as_bytes(), 0o600, Replace::No) {
-            // Another process kept it first: check it is the same key.
-            Err(AuditError::KeyExists { .. }) => self.keep(key),
+            // Another process kept it first: check it is the same key (once).
+            Err(AuditError::KeyExists { .. }) if retry => self.keep_once(key, false),
             other => other,
         }
     }
 
     /// Make `key` the default key (for new logs): it is kept in the ring first,
     /// and so is the key it replaces, so no log loses the key it needs.
+    ///
+    /// Takes the ring's lock exclusively first: it waits until no task runs
+    /// (see [`KeyRing::in_use`]).
     pub fn set_default(&self, key: &AuditKey) -> Result<(), AuditError> {
+        let _no_task_runs = self.exclusive(true)?;
         self.keep(key)?;
         // The key it replaces, whatever its file's mode (a key others could
         // read is still the key its logs need).
@@ -146,6 +167,43 @@ impl KeyRing {
         )
     }
 
+    /// Hold the keys in use: a shared lock (`<ring>/lock`) that every `exec`
+    /// holds while its task runs. Replacing the default key file takes the
+    /// lock exclusively ([`KeyRing::exclusive`]), so the file is never renamed
+    /// over while a task runs: a jail hides the key by mounting a decoy on
+    /// its path, and a file renamed over that path on the host would show
+    /// through.
+    pub fn in_use(&self) -> Result<KeysLock, AuditError> {
+        let path = self.dir.join("lock");
+        self.lock(nix::fcntl::FlockArg::LockShared)?
+            .ok_or_else(|| AuditError::io(&path, std::io::Error::from(std::io::ErrorKind::WouldBlock)))
+    }
+
+    /// The exclusive lock [`KeyRing::set_default`] and key creation take;
+    /// `None` with `wait == false` when tasks hold the keys in use.
+    pub fn exclusive(&self, wait: bool) -> Result<Option<KeysLock>, AuditError> {
+        let arg = if wait { nix::fcntl::FlockArg::LockExclusive } else { nix::fcntl::FlockArg::LockExclusiveNonblock };
+        self.lock(arg)
+    }
+
+    fn lock(&self, arg: nix::fcntl::FlockArg) -> Result<Option<KeysLock>, AuditError> {
+        make_private_dir(&self.dir)?;
+        let path = self.dir.join("lock");
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| AuditError::io(&path, e))?;
+        match nix::fcntl::Flock::lock(f, arg) {
+            Ok(l) => Ok(Some(KeysLock(l))),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, e)) => Err(AuditError::io(&path, std::io::Error::from(e))),
+        }
+    }
+
     /// The ids of the keys in the ring, sorted.
     pub fn ids(&self) -> Result<Vec<String>, AuditError> {
         let entries = match std::fs::read_dir(&self.dir) {
@@ -160,6 +218,17 @@ impl KeyRing {
             .collect();
         ids.sort();
         Ok(ids)
+    }
+}
+
+/// A lock on the key ring, released when dropped.
+#[derive(Debug)]
+pub struct KeysLock(nix::fcntl::Flock<std::fs::File>);
+
+impl KeysLock {
+    /// The locked file.
+    pub fn file(&self) -> &std::fs::File {
+        &self.0
     }
 }
 
@@ -242,6 +311,11 @@ impl KeyRing {
         }
         Ok(())
     }
+}
+
+/// Write the public key `key` to `path` (all or nothing, mode 0644).
+pub fn write_public(path: &Path, key: &crate::keys::VerifierKey) -> Result<(), AuditError> {
+    write_file(path, format!("{}\n", key.encode()).as_bytes(), 0o644, Replace::Yes)
 }
 
 /// Rewrite `<default>.pub` when it is missing or names another key.
@@ -380,6 +454,18 @@ mod tests {
         assert_eq!(k.verifier(), k2.verifier());
         assert_eq!(std::fs::read_to_string(public_path(ring.default_path()))?, format!("{}\n", k.verifier().encode()));
         assert!(!stray.exists(), "stray temporary left");
+        Ok(())
+    }
+
+    #[test]
+    fn a_link_in_the_ring_is_refused_not_followed() -> R {
+        let d = tempfile::tempdir()?;
+        let ring = KeyRing::at(&d.path().join("audit.key"));
+        let k = AuditKey::from_seed([5; 32]);
+        std::fs::create_dir_all(ring.dir())?;
+        std::os::unix::fs::symlink("/nonexistent/x", ring.path_of(k.verifier().id))?;
+        let e = ring.keep(&k).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains("not a regular file"), "{e}");
         Ok(())
     }
 

@@ -168,6 +168,9 @@ pub struct VerifyReport {
     pub trusted_key: Option<String>,
     /// Records covered by a checkpoint whose signature chains to the trusted key.
     pub authenticated_records: u64,
+    /// With a trusted key: records `0..n` are covered by the largest
+    /// checkpoint of the trusted key or its successors (adopted ones included).
+    pub trusted_coverage: u64,
     /// Size of the exported checkpoint the log was checked against.
     pub since_checkpoint: Option<u64>,
     /// Records a later writer adopted unsigned (not authenticated).
@@ -221,7 +224,7 @@ impl SeenRecord<'_> {
             return RecordStatus::Adopted;
         }
         let covered = if report.trusted_key.is_some() {
-            report.authenticated_records
+            report.trusted_coverage
         } else {
             report.last_checkpoint.as_ref().map_or(0, |c| c.size)
         };
@@ -345,6 +348,7 @@ pub fn verify_dir_with(
             recoveries: 0,
             trusted_key: opts.trusted_key.as_ref().map(VerifierKey::id_hex),
             authenticated_records: 0,
+            trusted_coverage: 0,
             since_checkpoint: opts.since.as_ref().map(|s| s.checkpoint.size),
             adopted: Vec::new(),
             warnings: Vec::new(),
@@ -707,9 +711,9 @@ impl Verifier<'_> {
         } else if r.kind == Kind::Recovery.as_str() {
             if let Some(a) = adoption(&r).map_err(|why| here("recovery", why))? {
                 self.report.warnings.push(format!(
-                    "records {}..{} were found unsigned by a later writer and adopted by record {} (a writer crashed, or they were appended without the key): they are not authenticated",
+                    "records {}..={} were found unsigned by a later writer and adopted by record {} (a writer crashed, or they were appended without the key): they are not authenticated",
                     a.first_seq,
-                    a.first_seq + a.records,
+                    a.first_seq + a.records - 1,
                     a.recovery_seq
                 ));
                 self.report.adopted.push(a);
@@ -911,7 +915,17 @@ impl Verifier<'_> {
                     format!("no checkpoint is signed by the trusted key {} or its successors", t.id_hex()),
                 ));
             }
-            self.report.authenticated_records = auth;
+            // Adopted records are covered by checkpoints but nobody vouches
+            // for them: they are not authenticated (FORMAT.md §10.2).
+            let adopted: u64 = self
+                .report
+                .adopted
+                .iter()
+                .map(|a| a.first_seq.min(auth)..(a.first_seq + a.records).min(auth))
+                .map(|r| r.end - r.start)
+                .sum();
+            self.report.authenticated_records = auth - adopted;
+            self.report.trusted_coverage = auth;
             let tail = self.report.records - auth;
             if tail > 0 && !self.opts.allow_unsigned_tail {
                 return Err(Failure {
@@ -922,6 +936,20 @@ impl Verifier<'_> {
                     reason: format!(
                         "{tail} record(s) (sequence {auth}..{}) follow the last checkpoint signed by the trusted key or its successors: nobody vouches for them (appended without the key, or a writer crashed and none ran since; --allow-unsigned-tail accepts that, e.g. while a writer is live)",
                         self.report.records - 1
+                    ),
+                });
+            }
+            if let Some(a) = self.report.adopted.first().filter(|_| !self.opts.allow_unsigned_tail) {
+                return Err(Failure {
+                    code: "adopted",
+                    segment: None,
+                    offset: None,
+                    seq: Some(a.first_seq),
+                    reason: format!(
+                        "records {}..={} were found unsigned and adopted by record {}: no trusted key vouches for them (appended without the key, or by a writer that crashed between a record and its checkpoint); --allow-unsigned-tail accepts that",
+                        a.first_seq,
+                        a.first_seq + a.records - 1,
+                        a.recovery_seq
                     ),
                 });
             }

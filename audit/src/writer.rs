@@ -320,7 +320,9 @@ impl Tip {
         self.first_cp.get_or_insert((c.checkpoint.size, c.checkpoint.head));
         self.key_id = match self.pending.take() {
             Some((new, _, _)) => Some(new),
-            None => c.first_signer().or(self.key_id),
+            // The chain says which key is in force; a checkpoint's own claim
+            // counts only where the chain is not known (a segment read alone).
+            None => self.key_id.or(c.first_signer()),
         };
         self.last_cp_size = c.checkpoint.size;
         self.last_cp_text = Some(c.text);
@@ -594,7 +596,20 @@ impl AuditLog {
             dir: dir.to_path_buf(),
             reason: "cannot tell which key signs the log".into(),
         })?;
-        let key = signer.for_id(theirs, dir)?;
+        let key = match signer.for_id(theirs, dir) {
+            // A key no record of the log ever named is a forged claim (e.g. an
+            // appended checkpoint), not a lost key: damage, and writers go on
+            // in the continuation instead of refusing every task forever.
+            Err(AuditError::KeyNotInRing { id, .. }) if !log_names_key(&segs, theirs) => {
+                return Err(damaged(
+                    &last.name,
+                    0,
+                    format!("its checkpoints claim key {id}, which no log_opened or key_rotation record names"),
+                    tip.last_cp_text.clone(),
+                ));
+            }
+            r => r?,
+        };
         // The last checkpoint is signed by the key in force (ours): one
         // signature check makes the whole scanned chain authentic, so a
         // rewritten segment (chain and CRCs recomputed) is damage too.
@@ -784,8 +799,24 @@ impl AuditLog {
     /// durably, before the rotation record is written, and the key it replaces
     /// stays there: a crash at any point leaves the log with a key to extend it.
     pub fn rotate_key(&mut self, new_key: &AuditKey) -> Result<u64, AuditError> {
+        self.rotate_key_replacing(new_key).map(|(seq, _)| seq)
+    }
+
+    /// [`AuditLog::rotate_key`], also returning the id of the key it replaced:
+    /// the key in force once the writer caught up with others under the lock,
+    /// which is not always the one in force when the caller looked.
+    pub fn rotate_key_replacing(&mut self, new_key: &AuditKey) -> Result<(u64, [u8; 4]), AuditError> {
         self.locked(|l| {
             l.sync_tip()?;
+            l.rotate_locked(new_key)
+        })
+    }
+
+    /// Rotate with the lock held and the tip caught up.
+    fn rotate_locked(&mut self, new_key: &AuditKey) -> Result<(u64, [u8; 4]), AuditError> {
+        let l = self;
+        {
+            let replaced = l.key_id;
             if let Some(ring) = &l.ring {
                 ring.keep(&l.key)?;
                 ring.keep(new_key)?;
@@ -821,41 +852,52 @@ impl AuditLog {
             l.last_cp_text = Some(text_new);
             l.key = new_key.clone();
             l.key_id = new_key.verifier().id;
-            Ok(rec.seq)
-        })
+            Ok((rec.seq, replaced))
+        }
     }
 
     /// Forward-secure epochs: when the key in force is an epoch key of the
     /// ring ([`super::keyring::EpochKey`]) whose epoch is over, rotate to a
     /// fresh epoch key of the same length and destroy the old private key
     /// once the rotation is durable; and destroy a predecessor a crash left
-    /// behind. Returns the rotation record's sequence if it rotated. A log
-    /// opened with one fixed key, or whose key is not an epoch key, is left
-    /// alone.
+    /// behind. Decided and done under the log's lock after catching up, so
+    /// concurrent writers rotate once per epoch and each destroys exactly the
+    /// key it replaced. Returns the rotation record's sequence if it rotated.
+    /// A log opened with one fixed key, or whose key is not an epoch key, is
+    /// left alone.
     pub fn evolve(&mut self) -> Result<Option<u64>, AuditError> {
         let Some(ring) = self.ring.clone() else { return Ok(None) };
-        let now = self.now();
-        let Some(current) = ring.epoch_of(self.key_id)? else { return Ok(None) };
-        let previous = current.previous.as_deref().and_then(super::keys::unhex::<4>);
-        if let Some(p) = previous
-            && ring.path_of(p).exists()
-        {
-            ring.destroy_epoch_key(p, now)?;
-        }
-        if !current.expired(now) {
-            return Ok(None);
-        }
-        let old = self.key_id;
-        let seq = self.start_epoch(&ring, current.epoch_s)?;
-        ring.destroy_epoch_key(old, self.now())?;
-        Ok(Some(seq))
+        self.locked(|l| {
+            l.sync_tip()?;
+            let now = l.now();
+            let Some(current) = ring.epoch_of(l.key_id)? else { return Ok(None) };
+            let previous = current.previous.as_deref().and_then(super::keys::unhex::<4>);
+            if let Some(p) = previous
+                && ring.path_of(p).exists()
+            {
+                ring.destroy_epoch_key(p, now)?;
+            }
+            if !current.expired(now) {
+                return Ok(None);
+            }
+            let (seq, replaced) = l.epoch_locked(&ring, current.epoch_s)?;
+            ring.destroy_epoch_key(replaced, l.now())?;
+            Ok(Some(seq))
+        })
     }
 
     /// Rotate to a fresh epoch key of `epoch_s` seconds, kept in `ring` first
     /// (it names the key it replaces as its predecessor only when that one is
     /// an epoch key too: a shared key is never destroyed). The rotation is
-    /// durable when this returns.
-    pub fn start_epoch(&mut self, ring: &KeyRing, epoch_s: u64) -> Result<u64, AuditError> {
+    /// durable when this returns; returns its sequence and the replaced key's id.
+    pub fn start_epoch(&mut self, ring: &KeyRing, epoch_s: u64) -> Result<(u64, [u8; 4]), AuditError> {
+        self.locked(|l| {
+            l.sync_tip()?;
+            l.epoch_locked(ring, epoch_s)
+        })
+    }
+
+    fn epoch_locked(&mut self, ring: &KeyRing, epoch_s: u64) -> Result<(u64, [u8; 4]), AuditError> {
         let new = AuditKey::generate()?;
         let previous = ring.epoch_of(self.key_id)?.map(|_| hex(&self.key_id));
         let facts = super::keyring::EpochKey {
@@ -866,9 +908,7 @@ impl AuditLog {
             destroyed_us: None,
         };
         ring.keep_epoch_key(&new, &facts)?;
-        let seq = self.rotate_key(&new)?;
-        self.sync()?;
-        Ok(seq)
+        self.rotate_locked(&new)
     }
 
     /// The public key in force (that signs the next checkpoint).
@@ -1032,6 +1072,7 @@ impl AuditLog {
                 if let Some(o) = tip.orphans(&self.seg_name, self.offset) {
                     self.orphan = Some(o);
                 }
+                let (read_from, last_good) = (self.offset, self.last_cp_text.clone());
                 self.offset = new_len;
                 self.next_seq = tip.next_seq;
                 self.head = tip.head.unwrap_or(self.head);
@@ -1046,8 +1087,36 @@ impl AuditLog {
                             our_key: hex(&self.key_id),
                         });
                     };
-                    self.key = ring.get(k)?;
+                    // A rotation to a key the ring does not hold was not made
+                    // by a writer of this user: damage, not a lost key.
+                    self.key = ring.get(k).map_err(|e| match e {
+                        AuditError::KeyNotInRing { id, .. } => AuditError::Damaged(Box::new(Damage {
+                            dir: self.dir.clone(),
+                            segment: self.seg_name.clone(),
+                            offset: read_from,
+                            reason: format!(
+                                "another writer rotated the log to key {id}, which the key ring does not hold"
+                            ),
+                            last_checkpoint: last_good.clone(),
+                        })),
+                        other => other,
+                    })?;
                     self.key_id = k;
+                }
+                // What others appended is checked as on open: the newest
+                // checkpoint read must verify under the key in force, or the
+                // catch-up found damage, which is never extended.
+                if self.last_cp_text != last_good
+                    && let Some(text) = &self.last_cp_text
+                    && let Err(e) = SignedCheckpoint::parse(text).and_then(|c| c.verify(&self.key.verifier()))
+                {
+                    return Err(AuditError::Damaged(Box::new(Damage {
+                        dir: self.dir.clone(),
+                        segment: self.seg_name.clone(),
+                        offset: read_from,
+                        reason: format!("a checkpoint appended by another writer does not verify: {e}"),
+                        last_checkpoint: last_good,
+                    })));
                 }
             }
             if self.offset >= self.opts.segment_max_bytes {
@@ -1272,6 +1341,35 @@ impl LockGuard {
     fn release(self, path: &Path) -> Result<File, AuditError> {
         self.0.unlock().map_err(|(_, errno)| AuditError::io(path, std::io::Error::from(errno)))
     }
+}
+
+/// Whether a `log_opened` or `key_rotation` record anywhere in `segs` names
+/// the key with id `id` (when a segment cannot be read, assume it does: the
+/// caller then reports the key as missing rather than the log as damaged).
+fn log_names_key(segs: &[format::SegmentFile], id: [u8; 4]) -> bool {
+    for s in segs {
+        let Ok(buf) = std::fs::read(&s.path) else { return true };
+        let mut at = HEADER_LEN;
+        while at < buf.len() {
+            let FrameRead::Frame { ty, payload_start, payload_end, next } = read_frame(&buf, at) else { break };
+            if ty == FRAME_RECORD
+                && let Ok(r) = Record::decode(&buf[payload_start..payload_end])
+                && matches!(Kind::parse(&r.kind), Some(Kind::LogOpened | Kind::KeyRotation))
+            {
+                let body = r.body_json();
+                let named = ["key", "new_key", "old_key"]
+                    .iter()
+                    .filter_map(|f| body.get(*f).and_then(Value::as_str))
+                    .filter_map(|k| VerifierKey::parse(k).ok())
+                    .any(|k| k.id == id);
+                if named {
+                    return true;
+                }
+            }
+            at = next;
+        }
+    }
+    false
 }
 
 /// Create a new segment file for appending; it must not exist yet.

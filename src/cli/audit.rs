@@ -621,9 +621,14 @@ fn keygen(path: &Path, force: bool) -> Exit {
         Err(e) => return super::config_error(e),
     };
     let ring = KeyRing::at(path);
+    wait_for_tasks(&ring);
     // With --force the key it replaces stays in the ring: the logs it signs
-    // still extend and rotate with it.
-    let written = if force && path.exists() { ring.set_default(&key) } else { key.write(path, false) };
+    // still extend and rotate with it. Neither happens while a task runs.
+    let written = if force && path.exists() {
+        ring.set_default(&key)
+    } else {
+        ring.exclusive(true).and_then(|_no_task_runs| key.write(path, false))
+    };
     if let Err(e) = written.and_then(|()| ring.keep(&key)) {
         return super::config_error(e);
     }
@@ -636,6 +641,16 @@ fn keygen(path: &Path, force: bool) -> Exit {
         pubp.display()
     );
     Exit::Ok
+}
+
+/// Say so when replacing the default key must wait for running tasks.
+fn wait_for_tasks(ring: &KeyRing) {
+    if let Ok(None) = ring.exclusive(false) {
+        crate::sandbox::say!(
+            "orchestra: waiting for the running tasks to end before replacing the default key ({} is in use)",
+            ring.default_path().display()
+        );
+    }
 }
 
 /// Rotate the key of the log in `dir`. Crash-safe at every instruction: the
@@ -656,18 +671,19 @@ fn rotate(dir: &Path, path: &Path, forward_secure: Option<u64>) -> Exit {
         Err(e) => return super::config_error(e),
     };
     let (old, seq) = match AuditLog::open_ring(dir, &ring).and_then(|mut log| {
-        let old = log.key_in_force();
-        let seq = log.rotate_key(&new)?;
+        // The key actually replaced: another writer may rotate first.
+        let (seq, replaced) = log.rotate_key_replacing(&new)?;
         log.sync()?;
         // A forward-secure log leaving its epochs: its last epoch key goes too.
-        if ring.epoch_of(old.id)?.is_some() {
-            ring.destroy_epoch_key(old.id, now_us())?;
+        if ring.epoch_of(replaced)?.is_some() {
+            ring.destroy_epoch_key(replaced, now_us())?;
         }
-        Ok((old, seq))
+        Ok((hex(&replaced), seq))
     }) {
         Ok(s) => s,
         Err(e) => return super::config_error(e),
     };
+    wait_for_tasks(&ring);
     if let Err(e) = ring.set_default(&new) {
         return super::config_error(format!(
             "{e}; the log was rotated and its new key {} is in {}",
@@ -676,20 +692,17 @@ fn rotate(dir: &Path, path: &Path, forward_secure: Option<u64>) -> Exit {
         ));
     }
     let (o, n) = (old, new.verifier());
-    outln!(
-        "rotated the audit key of {}: {} -> {} (rotation record {seq}, signed by {})",
-        dir.display(),
-        o.id_hex(),
-        n.id_hex(),
-        o.id_hex()
-    );
+    outln!("rotated the audit key of {}: {o} -> {} (rotation record {seq}, signed by {o})", dir.display(), n.id_hex(),);
     outln!("new public key ({}):\n  {}", keys::public_path(path).display(), n.encode());
-    outln!("reviewers who pinned {} can keep it: the rotation is signed by it", o.id_hex());
-    outln!(
-        "key {} stays in the key ring {} for the other logs it signs (rotate each with `orchestra audit rotate DIR`)",
-        o.id_hex(),
-        ring.dir().display()
-    );
+    outln!("reviewers who pinned {o} can keep it: the rotation is signed by it");
+    if ring.path_of(keys::unhex::<4>(&o).unwrap_or_default()).exists() {
+        outln!(
+            "key {o} stays in the key ring {} for the other logs it signs (rotate each with `orchestra audit rotate DIR`)",
+            ring.dir().display()
+        );
+    } else {
+        outln!("the private key of epoch key {o} was destroyed");
+    }
     Exit::Ok
 }
 
@@ -781,38 +794,37 @@ fn now_us() -> u64 {
 /// Give the log in `dir` a forward-secure epoch key of its own.
 fn rotate_forward_secure(dir: &Path, ring: &KeyRing, epoch: u64) -> Exit {
     let done = AuditLog::open_ring(dir, ring).and_then(|mut log| {
-        let old = log.key_in_force();
-        let old_epoch = ring.epoch_of(old.id)?;
-        let seq = log.start_epoch(ring, epoch)?;
-        if old_epoch.is_some() {
-            ring.destroy_epoch_key(old.id, now_us())?;
+        let (seq, replaced) = log.start_epoch(ring, epoch)?;
+        let was_epoch = ring.epoch_of(replaced)?.is_some();
+        if was_epoch {
+            ring.destroy_epoch_key(replaced, now_us())?;
         }
-        Ok((old, old_epoch.is_some(), log.key_in_force(), seq))
+        Ok((hex(&replaced), was_epoch, log.key_in_force(), seq))
     });
     let (old, was_epoch, new, seq) = match done {
         Ok(d) => d,
         Err(e) => return super::config_error(e),
     };
     outln!(
-        "rotated the audit key of {}: {} -> {} (rotation record {seq}, signed by {}); forward-secure epochs of {}",
+        "rotated the audit key of {}: {old} -> {} (rotation record {seq}, signed by {old}); forward-secure epochs of {}",
         dir.display(),
-        old.id_hex(),
         new.id_hex(),
-        old.id_hex(),
         humantime::format_duration(Duration::from_secs(epoch))
     );
+    outln!("every writer now replaces the key when its epoch is over and destroys the old private key");
     if was_epoch {
-        outln!("the private key of epoch key {} was destroyed", old.id_hex());
-    } else {
-        outln!(
-            "key {} is shared (the default key, or another log's) and stays in the key ring {}; the records it signed are not forward-secure",
-            old.id_hex(),
-            ring.dir().display()
-        );
+        outln!("the private key of epoch key {old} was destroyed; reviewers keep the epoch key they pinned");
+        return Exit::Ok;
     }
+    // The shared key stays on disk: whoever steals it can fork the log at this
+    // rotation. Reviewers pin the first epoch key, which is destroyed after its epoch.
+    let pin = ring.dir().join(format!("{}.pub", new.id_hex()));
+    if let Err(e) = crate::audit::keyring::write_public(&pin, &new) {
+        return super::config_error(e);
+    }
+    outln!("reviewers pin the first epoch key {} ({}):\n  {}", new.id_hex(), pin.display(), new.encode());
     outln!(
-        "every writer now replaces the key when its epoch is over and destroys the old private key; reviewers keep pinning {}",
-        old.id_hex()
+        "key {old} is shared (the default key, or another log's) and stays on disk: a pin on {old} does not protect the epochs, because whoever steals {old} can fork the log at this rotation"
     );
     Exit::Ok
 }
@@ -821,6 +833,19 @@ fn checkpoint(dir: &Path, export: &Path, key_path: &Path) -> Exit {
     match crate::audit::format::list_segments(dir) {
         Ok(s) if !s.is_empty() => {}
         Ok(_) => return super::config_error(format!("no audit log in {}", dir.display())),
+        Err(e) => return super::config_error(e),
+    }
+    // Signing a fresh checkpoint would adopt records nobody signed: a
+    // reviewer's export must not launder them (found by an outside review).
+    match verify_dir(dir, &VerifyOptions { trusted_key: None, since: None, allow_unsigned_tail: true }) {
+        Ok(r) if r.unsigned_tail > 0 => {
+            crate::sandbox::say!(
+                "orchestra: error: the audit log ends with {} record(s) no checkpoint signs; not signing over them (see `orchestra audit show` and `verify`)",
+                r.unsigned_tail
+            );
+            return Exit::Violation;
+        }
+        Ok(_) => {}
         Err(e) => return super::config_error(e),
     }
     if key_path.exists() {

@@ -254,6 +254,13 @@ pub fn run(args: ExecArgs) -> Exit {
         Err(e) => return super::config_error(format!("{e}; nothing ran")),
     };
     tracing::debug!(mono_us = mono_us(), "exec: audit log open");
+    // The signing keys stay as they are while the task runs: a rotation that
+    // renamed a new key file over the path the jail's decoy covers would show
+    // the new key to the task. `audit rotate` and `keygen` wait for this lock.
+    let _keys_in_use = match ring.in_use() {
+        Ok(l) => l,
+        Err(e) => return super::config_error(format!("audit key ring {}: {e}; nothing ran", ring.dir().display())),
+    };
     // Forward-secure logs move to the next epoch's key before the task.
     if let Err(e) = log.evolve() {
         return super::config_error(format!(

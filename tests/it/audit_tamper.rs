@@ -48,7 +48,7 @@ tamper_tests! {
     writer_recovers_torn_tail_with_a_record => "valid-recovered",
     unsigned_tail_without_trusted_key_is_reported_not_flagged => "valid-unsigned-tail-untrusted",
     forged_unsigned_tail_fails_with_trusted_key => "tamper-unsigned-tail",
-    adopted_tail_passes_and_is_listed => "valid-adopted-tail",
+    adopted_tail_fails_with_trusted_key => "tamper-adopted-tail",
     truncation_without_checkpoint_is_undetectable => "valid-truncated-no-checkpoint",
     flip_one_body_byte => "tamper-flip-body-byte",
     edit_body_fix_crc => "tamper-edit-body-fix-crc",

@@ -366,16 +366,16 @@ pub fn cases() -> Vec<(&'static str, Build)> {
                 Some("unsigned_tail"),
             ))
         }),
-        ("valid-adopted-tail", |d| {
+        ("tamper-adopted-tail", |d| {
             edit_log(d, |segs| {
                 segs[0].frames.pop();
                 Ok(())
             })?;
             write_log(d, &owner(), 2, 64 << 20)?;
             Ok(case(
-                "valid-adopted-tail",
-                "an unsigned tail adopted by the next writer (recovery \"unsigned tail\"): passes, the records are listed as adopted",
-                None,
+                "tamper-adopted-tail",
+                "an unsigned tail adopted by the next writer (recovery \"unsigned tail\"): with a trusted key, adopted (the records are listed, never authenticated)",
+                Some("adopted"),
             ))
         }),
         ("valid-truncated-no-checkpoint", |d| {
