@@ -38,6 +38,7 @@
 
 pub mod anchor;
 pub mod bench;
+pub mod bound;
 pub mod checkpoint;
 mod error;
 pub mod events;

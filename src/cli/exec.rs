@@ -398,38 +398,38 @@ fn requested_controls(task: &TaskSpec) -> Vec<String> {
 }
 
 /// Append the violations, the attested controls and the end of the task, then
-/// make them durable before the exit code is returned.
+/// make them durable before the exit code is returned. Each body is bounded
+/// after redaction (`audit::bound`, FORMAT.md §5.3 "Bounds"): whatever the
+/// task names its files or makes its violations say, these records fit in the
+/// space reserved before it ran.
 fn record_outcome(log: &mut audit::AuditLog, report: &Report, run_id: Option<&str>) -> Result<(), audit::AuditError> {
-    for v in &report.violations {
-        log.append(
-            audit::Kind::Violation,
-            tag(audit::events::violation(&report.task, &v.rule.to_string(), &v.detail), run_id),
-        )?;
+    let rules: Vec<String> = report.violations.iter().map(|v| v.rule.to_string()).collect();
+    let all = rules.iter().zip(&report.violations).map(|(r, v)| (r.as_str(), v.detail.as_str()));
+    for body in audit::bound::violations(&report.task, all) {
+        log.append(audit::Kind::Violation, audit::bound::end_record(tag(body, run_id)))?;
     }
     let enforced: Vec<String> = report.enforced.iter().map(|c| format!("{}: {}", c.control, c.detail)).collect();
     log.append(
         audit::Kind::TaskAttested,
-        tag(serde_json::json!({"task": report.task, "enforced": enforced, "opt_outs": report.opt_outs}), run_id),
+        audit::bound::end_record(tag(
+            serde_json::json!({"task": report.task, "enforced": enforced, "opt_outs": report.opt_outs}),
+            run_id,
+        )),
     )?;
     if let Some(changes) = &report.workspace_changes {
         log.append(
             audit::Kind::WorkspaceChanged,
-            tag(super::workspace_diff::audit_body(&report.task, changes), run_id),
+            audit::bound::workspace_changed(tag(super::workspace_diff::audit_body(&report.task, changes), run_id)),
         )?;
     }
-    log.append(
-        audit::Kind::TaskEnded,
-        tag(
-            audit::events::task_ended(
-                &report.task,
-                crate::sandbox::report::cause_name(report.cause),
-                report.exit_status,
-                report.signal,
-                report.wall_ms,
-            ),
-            run_id,
-        ),
-    )?;
+    let ended = audit::events::task_ended(
+        &report.task,
+        crate::sandbox::report::cause_name(report.cause),
+        report.exit_status,
+        report.signal,
+        report.wall_ms,
+    );
+    log.append(audit::Kind::TaskEnded, audit::bound::end_record(tag(ended, run_id)))?;
     log.sync()
 }
 
