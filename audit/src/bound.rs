@@ -37,6 +37,8 @@ pub const MAX_WORKSPACE_BODY: usize = 64 << 10;
 /// Most bytes one exec's end records take in a segment, frames and
 /// checkpoints included (the measured worst case is below it; see the test).
 pub const END_RECORDS_WORST_CASE: u64 = 512 << 10;
+// The worst case stays at most half the reservation.
+const _: () = assert!(END_RECORDS_WORST_CASE * 2 <= crate::TASK_RESERVE_BYTES);
 
 /// The rule of the record that stands for the violations not recorded one by one.
 pub const OMITTED_RULE: &str = "report.truncated";

