@@ -162,6 +162,10 @@ pub fn audit_dir(flag: Option<&Path>) -> PathBuf {
     crate::sandbox::jail::resolve::existing_prefix(&dir)
 }
 
+/// Bytes beside a `task_started` body in the segment: its frame, its record
+/// header and the checkpoint signing it, with room to spare.
+const STARTED_FRAMING: u64 = 4096;
+
 /// Run `orchestra exec`.
 pub fn run(args: ExecArgs) -> Exit {
     tracing::debug!(mono_us = mono_us(), "exec: start");
@@ -261,15 +265,6 @@ pub fn run(args: ExecArgs) -> Exit {
             audit_dir.display()
         ));
     }
-    // Space for the records the task's end writes, before it can run: a full
-    // disk refuses the task now (nothing ran) instead of losing its verdict.
-    if let Err(e) = log.reserve(audit::TASK_RESERVE_BYTES) {
-        return super::config_error(format!(
-            "audit log {}: cannot reserve {} KiB for the task's records: {e}; nothing ran",
-            audit_dir.display(),
-            audit::TASK_RESERVE_BYTES >> 10
-        ));
-    }
     // Canary secrets, fresh for this task (the jail only; docs/policies.md).
     if task.policy.canaries && task.policy.backend() == SandboxMode::Jail {
         match crate::sandbox::canary::Canaries::generate(&task.policy) {
@@ -288,7 +283,21 @@ pub fn run(args: ExecArgs) -> Exit {
     let digests = task.canaries.as_ref().map(|c| c.digests()).unwrap_or_default();
     let started = audit::events::with_canaries(started, &digests);
     let run_id = args.run_id.as_deref();
-    if let Err(e) = log.append(audit::Kind::TaskStarted, tag(started, run_id)) {
+    let started = tag(started, run_id);
+    // Space for `task_started` (its size is the invoker's command line) and
+    // the records the task's end writes (bounded: audit::bound), before the
+    // task can run: a full disk refuses the task now (nothing ran) instead of
+    // losing its verdict.
+    let started_len = audit::record::canonical_json(&started).map_or(0, |b| b.len() as u64);
+    let reserve = audit::TASK_RESERVE_BYTES + started_len + STARTED_FRAMING;
+    if let Err(e) = log.reserve(reserve) {
+        return super::config_error(format!(
+            "audit log {}: cannot reserve {} KiB for the task's records: {e}; nothing ran",
+            audit_dir.display(),
+            reserve.div_ceil(1024)
+        ));
+    }
+    if let Err(e) = log.append(audit::Kind::TaskStarted, started) {
         return super::config_error(format!("audit log {}: {e}; nothing ran", audit_dir.display()));
     }
     tracing::debug!(mono_us = mono_us(), "exec: task_started appended");

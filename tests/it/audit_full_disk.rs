@@ -284,3 +284,32 @@ fn a_task_that_inflates_its_end_records_on_a_full_disk_cannot_erase_them() {
         assert_eq!(v.code, 0, "{case}: the log does not verify: {}", v.all());
     }
 }
+
+/// The reservation is on top of `task_started`: a command line longer than
+/// the reservation (the invoker's, recorded before the task) does not use up
+/// the space of the end records a task that fills the disk needs.
+#[test]
+fn a_long_command_line_does_not_use_up_the_reservation() {
+    let w = World::create("audit-full-disk", "longargv", "");
+    let fs = Tmpfs::mount(&w.root.join("argv"), 16 << 20);
+    let (ws, log) = (fs.0.join("ws"), fs.0.join("log"));
+    std::fs::create_dir_all(&ws).expect("workspace");
+    let (wsd, logd) = (ws.display().to_string(), log.display().to_string());
+    let filler = "a".repeat(1000);
+    let mut args: Vec<&str> = vec!["exec", "--workdir", &wsd, "--audit-dir", &logd, "--", "sh", "-c"];
+    args.push("dd if=/dev/zero of=fill bs=64k; exit 0");
+    args.push("sh");
+    args.extend(std::iter::repeat_n(filler.as_str(), 1200));
+    let o = w.orchestra(&args);
+    assert!(o.stderr.contains("No space left on device"), "the disk was not filled: {}", o.all());
+    assert_eq!(o.code, 0, "{}", o.all());
+    let show = w.orchestra(&["audit", "show", &logd, "--json"]);
+    assert_eq!(show.code, 0, "show: {}", show.all());
+    let recs: Vec<serde_json::Value> = show.stdout.lines().map(|l| serde_json::from_str(l).expect("record")).collect();
+    let started = recs.iter().find(|r| r["kind"] == "task_started").expect("task_started");
+    assert_eq!(started["body"]["argv"].as_array().map(Vec::len), Some(1204));
+    let ended = recs.last().expect("records");
+    assert_eq!((&ended["kind"], &ended["body"]["cause"]), (&"task_ended".into(), &"ok".into()), "{ended}");
+    let v = w.orchestra(&["audit", "verify", &logd, "--trusted-key", &format!("{}.pub", w.key.display())]);
+    assert_eq!(v.code, 0, "the log does not verify: {}", v.all());
+}
