@@ -234,11 +234,16 @@ mod tests {
                 .find(|(n, _)| *n == k)
                 .map(|(_, v)| v.to_string())
         });
+        let long = "x".repeat(crate::bound::MAX_TEXT);
         let bodies = [
             events::stamp(started, Some("r")),
             events::stamp(events::violation("t", "fs.write", "d"), None),
             events::stamp(events::task_ended("t", "signal", Some(1), Some(9), 1), None),
             json!({"ci": ci, "gitlab": gitlab}),
+            crate::bound::end_record(events::stamp(events::violation(&long, "fs.write", &long), Some(&long))),
+            crate::bound::end_record(json!({"enforced": [long.clone()], "opt_outs": [long.clone()]})),
+            crate::bound::workspace_changed(json!({"truncated": false, "entries": [
+                {"path": long.clone(), "target": long.clone(), "unhashed": long.clone()}]})),
         ];
         fn keys(v: &Value, out: &mut Vec<String>) {
             match v {

@@ -38,6 +38,7 @@
 
 pub mod anchor;
 pub mod bench;
+pub mod bound;
 pub mod checkpoint;
 mod error;
 pub mod events;
@@ -64,8 +65,9 @@ pub use writer::{AuditLog, OpenOptions};
 
 /// Disk space a writer reserves ([`AuditLog::reserve`]) before it runs a
 /// task: the task's later records (violations, attestation, workspace diff,
-/// end, checkpoints) must not meet a full disk. 1 MiB holds a workspace diff
-/// (at most 100 entries) and thousands of violation records.
+/// end, checkpoints) must not meet a full disk. Those records are bounded
+/// ([`bound`]): at most [`bound::END_RECORDS_WORST_CASE`], half of this.
+/// `orchestra exec` reserves this much more than its `task_started` record.
 pub const TASK_RESERVE_BYTES: u64 = 1 << 20;
 
 /// The default audit log directory, relative to the working directory.

@@ -1231,8 +1231,9 @@ impl AuditLog {
         if records.is_empty() {
             return Ok(first);
         }
-        if self.offset >= self.opts.segment_max_bytes {
-            // The new segment starts with a checkpoint of the chain before these.
+        if self.offset >= self.opts.segment_max_bytes && self.offset >= self.reserved_to {
+            // The new segment starts with a checkpoint of the chain before these
+            // (never inside a reservation: its space is in this segment).
             self.start_segment()?;
         }
         let e = self.encode_signed(records)?;

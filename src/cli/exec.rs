@@ -162,6 +162,10 @@ pub fn audit_dir(flag: Option<&Path>) -> PathBuf {
     crate::sandbox::jail::resolve::existing_prefix(&dir)
 }
 
+/// Bytes beside a `task_started` body in the segment: its frame, its record
+/// header and the checkpoint signing it, with room to spare.
+const STARTED_FRAMING: u64 = 4096;
+
 /// Run `orchestra exec`.
 pub fn run(args: ExecArgs) -> Exit {
     tracing::debug!(mono_us = mono_us(), "exec: start");
@@ -268,15 +272,6 @@ pub fn run(args: ExecArgs) -> Exit {
             audit_dir.display()
         ));
     }
-    // Space for the records the task's end writes, before it can run: a full
-    // disk refuses the task now (nothing ran) instead of losing its verdict.
-    if let Err(e) = log.reserve(audit::TASK_RESERVE_BYTES) {
-        return super::config_error(format!(
-            "audit log {}: cannot reserve {} KiB for the task's records: {e}; nothing ran",
-            audit_dir.display(),
-            audit::TASK_RESERVE_BYTES >> 10
-        ));
-    }
     // Canary secrets, fresh for this task (the jail only; docs/policies.md).
     if task.policy.canaries && task.policy.backend() == SandboxMode::Jail {
         match crate::sandbox::canary::Canaries::generate(&task.policy) {
@@ -295,7 +290,21 @@ pub fn run(args: ExecArgs) -> Exit {
     let digests = task.canaries.as_ref().map(|c| c.digests()).unwrap_or_default();
     let started = audit::events::with_canaries(started, &digests);
     let run_id = args.run_id.as_deref();
-    if let Err(e) = log.append(audit::Kind::TaskStarted, tag(started, run_id)) {
+    let started = tag(started, run_id);
+    // Space for `task_started` (its size is the invoker's command line) and
+    // the records the task's end writes (bounded: audit::bound), before the
+    // task can run: a full disk refuses the task now (nothing ran) instead of
+    // losing its verdict.
+    let started_len = audit::record::canonical_json(&started).map_or(0, |b| b.len() as u64);
+    let reserve = audit::TASK_RESERVE_BYTES + started_len + STARTED_FRAMING;
+    if let Err(e) = log.reserve(reserve) {
+        return super::config_error(format!(
+            "audit log {}: cannot reserve {} KiB for the task's records: {e}; nothing ran",
+            audit_dir.display(),
+            reserve.div_ceil(1024)
+        ));
+    }
+    if let Err(e) = log.append(audit::Kind::TaskStarted, started) {
         return super::config_error(format!("audit log {}: {e}; nothing ran", audit_dir.display()));
     }
     tracing::debug!(mono_us = mono_us(), "exec: task_started appended");
@@ -405,38 +414,38 @@ fn requested_controls(task: &TaskSpec) -> Vec<String> {
 }
 
 /// Append the violations, the attested controls and the end of the task, then
-/// make them durable before the exit code is returned.
+/// make them durable before the exit code is returned. Each body is bounded
+/// after redaction (`audit::bound`, FORMAT.md §5.3 "Bounds"): whatever the
+/// task names its files or makes its violations say, these records fit in the
+/// space reserved before it ran.
 fn record_outcome(log: &mut audit::AuditLog, report: &Report, run_id: Option<&str>) -> Result<(), audit::AuditError> {
-    for v in &report.violations {
-        log.append(
-            audit::Kind::Violation,
-            tag(audit::events::violation(&report.task, &v.rule.to_string(), &v.detail), run_id),
-        )?;
+    let rules: Vec<String> = report.violations.iter().map(|v| v.rule.to_string()).collect();
+    let all = rules.iter().zip(&report.violations).map(|(r, v)| (r.as_str(), v.detail.as_str()));
+    for body in audit::bound::violations(&report.task, all) {
+        log.append(audit::Kind::Violation, audit::bound::end_record(tag(body, run_id)))?;
     }
     let enforced: Vec<String> = report.enforced.iter().map(|c| format!("{}: {}", c.control, c.detail)).collect();
     log.append(
         audit::Kind::TaskAttested,
-        tag(serde_json::json!({"task": report.task, "enforced": enforced, "opt_outs": report.opt_outs}), run_id),
+        audit::bound::end_record(tag(
+            serde_json::json!({"task": report.task, "enforced": enforced, "opt_outs": report.opt_outs}),
+            run_id,
+        )),
     )?;
     if let Some(changes) = &report.workspace_changes {
         log.append(
             audit::Kind::WorkspaceChanged,
-            tag(super::workspace_diff::audit_body(&report.task, changes), run_id),
+            audit::bound::workspace_changed(tag(super::workspace_diff::audit_body(&report.task, changes), run_id)),
         )?;
     }
-    log.append(
-        audit::Kind::TaskEnded,
-        tag(
-            audit::events::task_ended(
-                &report.task,
-                crate::sandbox::report::cause_name(report.cause),
-                report.exit_status,
-                report.signal,
-                report.wall_ms,
-            ),
-            run_id,
-        ),
-    )?;
+    let ended = audit::events::task_ended(
+        &report.task,
+        crate::sandbox::report::cause_name(report.cause),
+        report.exit_status,
+        report.signal,
+        report.wall_ms,
+    );
+    log.append(audit::Kind::TaskEnded, audit::bound::end_record(tag(ended, run_id)))?;
     log.sync()
 }
 

@@ -51,7 +51,11 @@ pub fn after(before: Before) -> WorkspaceChanges {
     }
 }
 
-/// The body of the `workspace_changed` audit record (FORMAT.md §5.3).
+/// The body of the `workspace_changed` audit record (FORMAT.md §5.3), before
+/// redaction and bounding: the caller passes it through `audit::events::stamp`
+/// and then `audit::bound::workspace_changed`, which cuts long paths and
+/// targets and stops the list at the body's bound. The report's listing is
+/// not affected.
 pub fn audit_body(task: &str, c: &WorkspaceChanges) -> serde_json::Value {
     let mut v = serde_json::json!({"task": task});
     let Some(o) = v.as_object_mut() else { return v };

@@ -223,3 +223,93 @@ fn enospc_at_each_write_of_the_writer_never_turns_a_task_that_ran_into_nothing_r
     assert!(past_the_last_write, "the exec still failed at write 39");
     assert!(refused > 0 && ran > 0, "refused {refused}, ran after a failed write {ran}");
 }
+
+/// The review's attack (issue 17 follow-up, defect A): a task on a full disk
+/// inflates its own end records so that they overflow the reservation. It
+/// creates 100 symbolic links whose names and 4000-byte targets are `\x01`
+/// bytes (six bytes each once JSON-escaped), fills the disk the log shares,
+/// and exits with `status`. The end records are bounded (FORMAT.md §5.3
+/// "Bounds"), so every one is written into the reservation: `task_ended` is
+/// there with the task's own status, the log verifies, and the exit code is
+/// the verdict's.
+fn inflating_task(status: i32) -> String {
+    format!(
+        r#"i=0; while [ $i -lt 100 ]; do
+  n=$(printf '%03d' $i); t=$(head -c 4000 /dev/zero | tr '\0' '\001')
+  ln -s "$t" "$(head -c 200 /dev/zero | tr '\0' '\001')$n"; i=$((i+1)); done
+dd if=/dev/zero of=fill bs=64k; exit {status}"#
+    )
+}
+
+#[test]
+fn a_task_that_inflates_its_end_records_on_a_full_disk_cannot_erase_them() {
+    let w = World::create("audit-full-disk", "inflate", "");
+    for (status, want_exit, cause) in [(0, 0, "ok"), (3, 2, "child_exit")] {
+        let fs = Tmpfs::mount(&w.root.join(format!("inflate{status}")), 16 << 20);
+        let (ws, log) = (fs.0.join("ws"), fs.0.join("log"));
+        std::fs::create_dir_all(&ws).expect("workspace");
+        let task = inflating_task(status);
+        let (wsd, logd) = (ws.display().to_string(), log.display().to_string());
+        let o = w.orchestra(&["exec", "--workdir", &wsd, "--audit-dir", &logd, "--", "sh", "-c", &task]);
+        let case = format!("task exiting {status}");
+        // The attack did what the review says: 100 links, a full disk.
+        let links = std::fs::read_dir(&ws).expect("ws").flatten().filter(|e| e.path().is_symlink()).count();
+        assert_eq!(links, 100, "{case}: the task did not make its links: {}", o.all());
+        // dd stops only at a full disk (and says so); the fill holds what was free.
+        let fill = std::fs::metadata(ws.join("fill")).map(|m| m.len()).unwrap_or(0);
+        assert!(o.stderr.contains("No space left on device") && fill > 8 << 20, "{case}: disk not filled: {}", o.all());
+        assert_eq!(o.code, want_exit, "{case}: {}", o.all());
+        assert!(!o.stderr.contains("audit log"), "{case}: an audit error: {}", o.all());
+        let show = w.orchestra(&["audit", "show", &logd, "--json"]);
+        assert_eq!(show.code, 0, "{case}: show: {}", show.all());
+        let recs: Vec<serde_json::Value> =
+            show.stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON record")).collect();
+        let kinds: Vec<&str> = recs.iter().filter_map(|r| r["kind"].as_str()).collect();
+        let tail = &kinds[kinds.len().saturating_sub(4)..];
+        assert_eq!(tail, ["task_started", "task_attested", "workspace_changed", "task_ended"], "{case}: {kinds:?}");
+        let changed = &recs[recs.len() - 2]["body"];
+        let ended = &recs[recs.len() - 1]["body"];
+        assert_eq!(ended["cause"], cause, "{case}: {ended}");
+        assert_eq!(ended["exit_status"], status, "{case}: {ended}");
+        // The diff counts every link and the file, lists fewer, each string cut and marked.
+        assert_eq!(changed["added"]["entries"], 101, "{case}: {changed}");
+        assert_eq!(changed["truncated"], true, "{case}");
+        let entries = changed["entries"].as_array().expect("entries");
+        assert!(!entries.is_empty() && entries.len() < 100, "{case}: {} entries listed", entries.len());
+        let link = entries.iter().find(|e| e["kind"] == "symlink").expect("a link listed");
+        assert_eq!((&link["path_truncated"], &link["target_truncated"]), (&true.into(), &true.into()), "{link}");
+        let size = orchestra::audit::record::canonical_json(changed).expect("canonical").len();
+        assert!(size <= orchestra::audit::bound::MAX_WORKSPACE_BODY, "{case}: workspace_changed is {size} bytes");
+        let v = w.orchestra(&["audit", "verify", &logd, "--trusted-key", &format!("{}.pub", w.key.display())]);
+        assert_eq!(v.code, 0, "{case}: the log does not verify: {}", v.all());
+    }
+}
+
+/// The reservation is on top of `task_started`: a command line longer than
+/// the reservation (the invoker's, recorded before the task) does not use up
+/// the space of the end records a task that fills the disk needs.
+#[test]
+fn a_long_command_line_does_not_use_up_the_reservation() {
+    let w = World::create("audit-full-disk", "longargv", "");
+    let fs = Tmpfs::mount(&w.root.join("argv"), 16 << 20);
+    let (ws, log) = (fs.0.join("ws"), fs.0.join("log"));
+    std::fs::create_dir_all(&ws).expect("workspace");
+    let (wsd, logd) = (ws.display().to_string(), log.display().to_string());
+    let filler = "a".repeat(1000);
+    let mut args: Vec<&str> = vec!["exec", "--workdir", &wsd, "--audit-dir", &logd, "--", "sh", "-c"];
+    args.push("dd if=/dev/zero of=fill bs=64k; exit 0");
+    args.push("sh");
+    args.extend(std::iter::repeat_n(filler.as_str(), 1200));
+    let o = w.orchestra(&args);
+    assert!(o.stderr.contains("No space left on device"), "the disk was not filled: {}", o.all());
+    assert_eq!(o.code, 0, "{}", o.all());
+    let show = w.orchestra(&["audit", "show", &logd, "--json"]);
+    assert_eq!(show.code, 0, "show: {}", show.all());
+    let recs: Vec<serde_json::Value> = show.stdout.lines().map(|l| serde_json::from_str(l).expect("record")).collect();
+    let started = recs.iter().find(|r| r["kind"] == "task_started").expect("task_started");
+    assert_eq!(started["body"]["argv"].as_array().map(Vec::len), Some(1204));
+    let ended = recs.last().expect("records");
+    assert_eq!((&ended["kind"], &ended["body"]["cause"]), (&"task_ended".into(), &"ok".into()), "{ended}");
+    let v = w.orchestra(&["audit", "verify", &logd, "--trusted-key", &format!("{}.pub", w.key.display())]);
+    assert_eq!(v.code, 0, "the log does not verify: {}", v.all());
+}

@@ -140,6 +140,71 @@ fn command_line_secrets_reach_no_segment_and_the_log_is_private() {
     assert!(text.contains("--password\",\"[REDACTED]\"") && !text.contains("hunter2"), "{text}");
 }
 
+/// The review's redaction gaps (defect B): every secret it passed on one
+/// `orchestra exec ... -- true <args>` command line is in no segment, and the
+/// arguments that only look like secrets are recorded as given.
+#[test]
+fn the_reviews_command_line_secrets_reach_no_segment() {
+    let e = env();
+    let dir = e.ws.join(".orchestra/audit");
+    let env_secret = "/Sx9-env-valued-secret";
+    let secrets = [
+        ("--user=alice:PASSa1", "--user=alice:[REDACTED]"),
+        ("-ualice:PASSb2", "-ualice:[REDACTED]"),
+        ("Authorization: Basic QkFTSUNjMw==", "Authorization: Basic [REDACTED]"),
+        ("X-Api-Key: APIKEYd4", "X-Api-Key: [REDACTED]"),
+        ("password: YAMLe5", "password: [REDACTED]"),
+        (r#"{"password":"JSONf6"}"#, r#"{"password":"[REDACTED]"}"#),
+        ("https://u:ab/SLASHg7@host/x", "https://u:[REDACTED]@host/x"),
+        ("https://u:p@ATh8@host", "https://u:[REDACTED]@host"),
+        ("DB_PASSWORD=/DBPWi9-x", "DB_PASSWORD=[REDACTED]"),
+        ("MYSQL_PWD=MYSQLj10", "MYSQL_PWD=[REDACTED]"),
+        ("SENTRY_DSN=https://DSNk11@o1.example/1", "SENTRY_DSN=[REDACTED]"),
+        (env_secret, "[REDACTED]"),
+    ];
+    let kept = ["--user=alice", "mkdir", "-p", "Authorization", "/home/u/PWD/x", "$PWD"];
+    let mut argv: Vec<&str> = vec!["true"];
+    argv.extend(secrets.iter().map(|(a, _)| *a));
+    argv.extend(kept);
+    let mut c = e.cmd("default", &[], &argv);
+    c.env("DB_PASSWORD", env_secret);
+    e.run_cmd(c).assert_ok();
+    let needles = [
+        "PASSa1",
+        "PASSb2",
+        "QkFTSUNjMw",
+        "APIKEYd4",
+        "YAMLe5",
+        "JSONf6",
+        "SLASHg7",
+        "ATh8",
+        "DBPWi9",
+        "MYSQLj10",
+        "DSNk11",
+        "env-valued-secret",
+    ];
+    let mut segments = 0;
+    for ent in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".seg") {
+            continue;
+        }
+        segments += 1;
+        let bytes = std::fs::read(ent.path()).unwrap();
+        for secret in needles {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "{secret} in {name}");
+        }
+    }
+    assert!(segments > 0);
+    let recs = records(&e);
+    let started = recs.iter().find(|r| r["kind"] == "task_started").unwrap();
+    let mut want: Vec<&str> = vec!["true"];
+    want.extend(secrets.iter().map(|(_, r)| *r));
+    want.extend(kept);
+    assert_eq!(started["body"]["argv"], serde_json::json!(want));
+    assert_eq!(started["body"]["argv_redacted"], secrets.len());
+}
+
 /// Issue 17 item 6: every record an exec writes carries its invocation id
 /// (a new one per process); its `task_started` says host, user and CI job;
 /// `audit show --invocation ID` lists one exec's records.

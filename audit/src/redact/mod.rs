@@ -5,16 +5,26 @@
 //! - text shaped like a well-known credential ([`SECRET_PATTERNS`]: OpenAI
 //!   `sk-…`, GitHub `ghp_…`/`github_pat_…`, GitLab `glpat-…`, Slack `xox?-…`,
 //!   AWS `AKIA…`/`ASIA…`, `Bearer …`, PEM private keys);
-//! - the password of a URL's user info (`https://user:[REDACTED]@host`);
+//! - the password of a URL's user info, `/` and `@` in it included
+//!   (`https://user:[REDACTED]@host`, [`url`]);
+//! - the password of `-u`/`--user USER:PASS` in every spelling (`-uU:P`,
+//!   `--user=U:P`), header and YAML fields (`Authorization: Basic …` keeps
+//!   its scheme, `X-Api-Key: …`, `password: …`) and JSON members
+//!   (`"password":"…"`) whose name sounds secret ([`fields`]);
 //! - the value of an assignment whose name sounds secret ([`is_secret_name`]):
-//!   `AWS_SECRET_ACCESS_KEY=…`, `--token=…`, `?api_key=…`;
+//!   `AWS_SECRET_ACCESS_KEY=…`, `--token=…`, `?api_key=…`, `MYSQL_PWD=…`,
+//!   `SENTRY_DSN=…`;
 //! - every exact secret value it was given (at least 4 characters).
 //!
 //! [`Redactor::redact_argv`] applies the same rules to each argument and
 //! also the argument after a secret-sounding flag (`--password VALUE`,
 //! `-token VALUE`) and the password of `-u`/`--user USER:PASSWORD`; it says how
 //! many arguments it changed. Redaction is best effort over known shapes: an
-//! unlabelled secret (`mysql -phunter2`) is not recognised.
+//! unlabelled secret (`mysql -phunter2`, `-P VALUE`, `token VALUE`) is not
+//! recognised.
+
+mod fields;
+mod url;
 
 use regex::{Captures, Regex};
 use std::sync::OnceLock;
@@ -55,7 +65,8 @@ const NOT_SECRET: &[&str] = &[
 ];
 
 /// Words of a name that mark it secret when a word equals one of them.
-const SECRET_WORDS: &[&str] = &["KEY", "PASS", "AUTH", "COOKIE", "SESSION", "PRIVATE", "PAT"];
+/// (`PWD` marks `MYSQL_PWD`, not the variable named exactly `PWD`: see [`is_secret_name`].)
+const SECRET_WORDS: &[&str] = &["KEY", "PASS", "PWD", "AUTH", "COOKIE", "SESSION", "PRIVATE", "PAT"];
 
 /// Words of a name that mark it secret when a word ends with one of them
 /// (`GHTOKEN`, `APIKEY`, `DB_PASSWORD`).
@@ -71,6 +82,7 @@ const SECRET_SUFFIXES: &[&str] = &[
     "CREDENTIALS",
     "APIKEY",
     "AUTHORIZATION",
+    "DSN",
 ];
 
 /// Shapes of well-known credentials.
@@ -87,10 +99,15 @@ pub const SECRET_PATTERNS: &[&str] = &[
 
 /// Whether a variable, flag or parameter name marks its value as a secret:
 /// one of its words (split at anything but ASCII letters and digits, compared
-/// without case) is `KEY`, `PASS`, `AUTH`, `COOKIE`, `SESSION`, `PRIVATE` or
-/// `PAT`, or ends with `TOKEN`, `SECRET`, `PASSWORD`, `PASSWD`,
-/// `PASSPHRASE`, `CREDENTIAL(S)`, `APIKEY` or `AUTHORIZATION`.
+/// without case) is `KEY`, `PASS`, `PWD`, `AUTH`, `COOKIE`, `SESSION`,
+/// `PRIVATE` or `PAT`, or ends with `TOKEN`, `SECRET`, `PASSWORD`, `PASSWD`,
+/// `PASSPHRASE`, `CREDENTIAL(S)`, `APIKEY`, `AUTHORIZATION` or `DSN`. The
+/// name `PWD` alone (the shell's working directory, any case, any leading
+/// dashes) is not secret.
 pub fn is_secret_name(name: &str) -> bool {
+    if name.trim_start_matches('-').eq_ignore_ascii_case("PWD") {
+        return false;
+    }
     name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).any(|w| {
         let w = w.to_ascii_uppercase();
         SECRET_WORDS.contains(&w.as_str()) || SECRET_SUFFIXES.iter().any(|s| w.ends_with(s))
@@ -99,7 +116,6 @@ pub fn is_secret_name(name: &str) -> bool {
 
 struct Rules {
     patterns: Vec<Regex>,
-    url_userinfo: Option<Regex>,
     assignment: Option<Regex>,
 }
 
@@ -108,9 +124,14 @@ fn rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
     RULES.get_or_init(|| Rules {
         patterns: SECRET_PATTERNS.iter().filter_map(|p| Regex::new(p).ok()).collect(),
-        url_userinfo: Regex::new(r"\b([A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*):([^/\s@]+)@").ok(),
         assignment: Regex::new(r"([A-Za-z0-9_.\-]+)=([^\s&;,]+)").ok(),
     })
+}
+
+/// Whether `v` is an absolute path to something that exists on this host
+/// (not followed if a link).
+fn is_existing_path(v: &str) -> bool {
+    v.starts_with('/') && !v.contains(char::is_whitespace) && std::fs::symlink_metadata(v).is_ok()
 }
 
 /// Removes secrets from text before it leaves the process or is stored.
@@ -151,8 +172,11 @@ impl Redactor {
         for (k, v) in std::env::vars_os() {
             let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else { continue };
             let named = key_envs.iter().any(|e| e == k) || (is_secret_name(k) && !NOT_SECRET.contains(&k));
-            // Absolute paths (CARGO_HOME=/root/.cargo) are not secrets and appear in text legitimately.
-            let path = v.starts_with('/') && !v.contains(char::is_whitespace);
+            // A path that exists here (SSH_AUTH_SOCK=/tmp/ssh-…/agent.1,
+            // GOOGLE_APPLICATION_CREDENTIALS=/etc/gcp.json, CARGO_HOME=/root/.cargo)
+            // names where a secret is, and appears in text legitimately. A value
+            // that merely starts with `/` (DB_PASSWORD=/Sx9-…) is no such path.
+            let path = is_existing_path(v);
             let long =
                 long_values && v.len() >= MIN_SECRET_LEN && !path && !NOT_SECRET.contains(&k) && !k.starts_with("LC_");
             if (named && v.len() >= 4 && !path) || long {
@@ -178,11 +202,10 @@ impl Redactor {
                 out = re.replace_all(&out, REDACTED).into_owned();
             }
         }
-        if let Some(re) = &r.url_userinfo
-            && re.is_match(&out)
-        {
-            out = re.replace_all(&out, format!("${{1}}:{REDACTED}@").as_str()).into_owned();
+        if out.contains("://") {
+            out = url::redact(&out);
         }
+        out = fields::redact(&out);
         if let Some(re) = &r.assignment
             && out.contains('=')
         {
@@ -217,7 +240,10 @@ impl Redactor {
         for (i, a) in argv.iter().enumerate() {
             let red = match after {
                 Some("-u" | "--user") => match a.split_once(':') {
-                    Some((user, pass)) if !pass.is_empty() => format!("{}:{REDACTED}", self.redact(user)),
+                    // `-u https://host/` is a URL (kept but for its own password).
+                    Some((user, pass)) if !pass.is_empty() && !pass.starts_with("//") => {
+                        format!("{}:{REDACTED}", self.redact(user))
+                    }
                     _ => self.redact(a),
                 },
                 Some(_) => REDACTED.to_string(),
@@ -230,7 +256,9 @@ impl Redactor {
             after = None;
             if i > 0 && a.starts_with('-') && !a.contains('=') && a != "-" && a != "--" {
                 let name = a.trim_start_matches('-');
-                if a == "-u" || a == "--user" || is_secret_name(name) {
+                // Only a flag name (`-uU:P` with its value attached is not one).
+                let flag = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+                if a == "-u" || a == "--user" || (flag && is_secret_name(name)) {
                     after = Some(a.as_str());
                 }
             }
@@ -240,102 +268,4 @@ impl Redactor {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn argv(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn every_rule_compiles() {
-        assert_eq!(rules().patterns.len(), SECRET_PATTERNS.len());
-        assert!(rules().url_userinfo.as_ref().is_some_and(|r| r.is_match("https://u:p@h")));
-        assert!(rules().assignment.as_ref().is_some_and(|r| r.is_match("A=b")));
-    }
-
-    #[test]
-    fn secrets_and_credential_shapes_are_redacted() {
-        let r = Redactor::new(vec!["hunter2-very-secret".into(), "abc".into()]);
-        assert_eq!(r.redact("abc"), "abc", "too short to be treated as a secret");
-        let t = r.redact("key=hunter2-very-secret and sk-ABCDEFGHIJKLMNOPQRSTUV, ghp_abcdefghijklmnopqrstuvwx");
-        assert_eq!(t, format!("key={REDACTED} and {REDACTED}, {REDACTED}"));
-        let pem = "x\n-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\ny";
-        assert_eq!(r.redact(pem), format!("x\n{REDACTED}\ny"));
-        assert_eq!(r.redact("Authorization: Bearer abcdefghijklmnop"), format!("Authorization: {REDACTED}"));
-        for shape in [
-            "glpat-abcdefghij0123456789",
-            "xoxb-1234567890-abcdef",
-            "AKIAIOSFODNN7EXAMPLE",
-            "github_pat_11ABCDEFG0123456789_abcdefghij",
-        ] {
-            assert_eq!(r.redact(&format!("x {shape} y")), format!("x {REDACTED} y"), "{shape}");
-        }
-    }
-
-    #[test]
-    fn assignments_and_url_passwords_are_redacted() {
-        let r = Redactor::default();
-        assert_eq!(r.redact("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI"), format!("AWS_SECRET_ACCESS_KEY={REDACTED}"));
-        assert_eq!(r.redact("--token=abc"), format!("--token={REDACTED}"));
-        assert_eq!(r.redact("https://u:s3cret@host/x"), format!("https://u:{REDACTED}@host/x"));
-        assert_eq!(r.redact("https://h/p?api_key=zz&page=2"), format!("https://h/p?api_key={REDACTED}&page=2"));
-        // Names that only contain a secret word inside another word stay.
-        for keep in ["--author=me", "monkey=banana", "--jobs=4", "https://host/path", "PWD=x"] {
-            assert_eq!(r.redact(keep), keep);
-        }
-    }
-
-    #[test]
-    fn argv_values_after_secret_flags_are_redacted_and_counted() {
-        let r = Redactor::default();
-        let (out, n) = r.redact_argv(&argv(&[
-            "deploy",
-            "--password",
-            "hunter2",
-            "--url",
-            "https://u:s3cret@host",
-            "-u",
-            "bob:pw",
-            "--verbose",
-            "x",
-        ]));
-        assert_eq!(
-            out,
-            argv(&[
-                "deploy",
-                "--password",
-                REDACTED,
-                "--url",
-                &format!("https://u:{REDACTED}@host"),
-                "-u",
-                &format!("bob:{REDACTED}"),
-                "--verbose",
-                "x"
-            ])
-        );
-        assert_eq!(n, 3);
-        let (out, n) = r.redact_argv(&argv(&["make", "-j", "4", "test"]));
-        assert_eq!((out, n), (argv(&["make", "-j", "4", "test"]), 0));
-    }
-
-    #[test]
-    fn secret_names() {
-        for n in ["GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "db-password", "API_KEY", "apikey", "x.auth", "NPM_TOKEN"] {
-            assert!(is_secret_name(n), "{n}");
-        }
-        for n in ["author", "MONKEY", "PATH", "keyboard", "jobs", "GITHUB_REPOSITORY"] {
-            assert!(!is_secret_name(n), "{n}");
-        }
-    }
-
-    #[test]
-    fn environment_values_are_redacted_but_harmless_names_kept() {
-        let r = Redactor::new(vec![]).with(["token-value-123".to_string()]);
-        assert_eq!(r.redact("a token-value-123 b"), format!("a {REDACTED} b"));
-        let from_env = Redactor::from_env(&["SOME_KEY_VAR".to_string()]);
-        if let Ok(path) = std::env::var("PATH") {
-            assert_eq!(from_env.redact(&path), path, "PATH is not a secret");
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,112 @@
+//! Labelled secrets in text, besides `NAME=VALUE` assignments: the password
+//! of `-u`/`--user USER:PASS` in all its spellings, header and YAML fields
+//! (`Secret-Name: value`), and JSON members (`"password":"v"`).
+//!
+//! Guarantees, for a name [`super::is_secret_name`] accepts:
+//! - `-u USER:PASS`, `-uUSER:PASS`, `--user USER:PASS`, `--user=USER:PASS`
+//!   (after the start of the text, whitespace or a quote) become
+//!   `USER:[REDACTED]`; a value without `:` (`--user=alice`) and a URL
+//!   (`-u https://host/`: the part after `:` starts with `//`) are kept;
+//! - `Name: value` (whitespace after the colon; none needed when the name has a
+//!   `-`, as HTTP headers do) loses its first word or its quoted value; for a
+//!   name ending in `authorization`, `Authorization: <scheme> <credentials>`
+//!   keeps the scheme and loses the credentials. The name must follow the
+//!   start of the text, whitespace, a quote or `{[(,;`, so a path such as
+//!   `/x/credentials: denied` is not a field;
+//! - `"name": "value"` and `"name": value` (a JSON member) lose the value.
+
+use super::{REDACTED, is_secret_name};
+use regex::{Captures, Regex};
+use std::sync::OnceLock;
+
+struct Rules {
+    user: Regex,
+    header: Regex,
+    json: Regex,
+}
+
+fn rules() -> Option<&'static Rules> {
+    static R: OnceLock<Option<Rules>> = OnceLock::new();
+    R.get_or_init(|| {
+        Some(Rules {
+            user: Regex::new(r#"(^|[\s"'])(-u[ \t]*|--user(?:=|[ \t]+))([^\s:"'=]+):([^\s"']+)"#).ok()?,
+            header: Regex::new(
+                r#"(^|[\s"'{\[(,;])([A-Za-z][A-Za-z0-9_.\-]*):([ \t]*)(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^\s,;}"']+)(?:([ \t]+)([^\s,;}"':]+))?)"#,
+            )
+            .ok()?,
+            json: Regex::new(r#""([^"\\]+)"(\s*:\s*)(?:"((?:[^"\\]|\\.)*)"|([^\s,}\]"]+))"#).ok()?,
+        })
+    })
+    .as_ref()
+}
+
+/// Whether the compiled rules are there (`every_rule_compiles`).
+#[cfg(test)]
+pub(super) fn compiles() -> bool {
+    rules().is_some()
+}
+
+/// `text` with the labelled secrets above replaced by [`REDACTED`].
+pub(super) fn redact(text: &str) -> String {
+    let Some(r) = rules() else { return text.to_string() };
+    let mut out = text.to_string();
+    if out.contains("-u") {
+        out = r.user.replace_all(&out, user).into_owned();
+    }
+    if out.contains('"') {
+        out = r.json.replace_all(&out, json).into_owned();
+    }
+    if out.contains(':') {
+        out = r.header.replace_all(&out, header).into_owned();
+    }
+    out
+}
+
+fn user(c: &Captures<'_>) -> String {
+    let pass = &c[4];
+    if pass == REDACTED || pass.starts_with("//") {
+        return c[0].to_string();
+    }
+    format!("{}{}{}:{REDACTED}", &c[1], &c[2], &c[3])
+}
+
+fn json(c: &Captures<'_>) -> String {
+    let value = c.get(3).or(c.get(4)).map_or("", |m| m.as_str());
+    if !is_secret_name(&c[1]) || value == REDACTED || value.is_empty() {
+        return c[0].to_string();
+    }
+    let quoted = c.get(3).is_some();
+    let q = if quoted { "\"" } else { "" };
+    format!("\"{}\"{}{q}{REDACTED}{q}", &c[1], &c[2])
+}
+
+fn header(c: &Captures<'_>) -> String {
+    let (lead, name, space) = (&c[1], &c[2], &c[3]);
+    if !is_secret_name(name) || (space.is_empty() && !name.contains('-')) {
+        return c[0].to_string();
+    }
+    let keep = c[0].to_string();
+    if let Some(v) = c.get(4).or(c.get(5)) {
+        if v.as_str() == REDACTED || v.as_str().is_empty() {
+            return keep;
+        }
+        let q = if c.get(4).is_some() { "\"" } else { "'" };
+        return format!("{lead}{name}:{space}{q}{REDACTED}{q}");
+    }
+    let Some(first) = c.get(6) else { return keep };
+    match (c.get(7), c.get(8)) {
+        (Some(gap), Some(second)) if name.to_ascii_uppercase().ends_with("AUTHORIZATION") => {
+            if second.as_str() == REDACTED {
+                return keep;
+            }
+            format!("{lead}{name}:{space}{}{}{REDACTED}", first.as_str(), gap.as_str())
+        }
+        (gap, second) => {
+            if first.as_str() == REDACTED || first.as_str().starts_with(REDACTED) {
+                return keep;
+            }
+            let tail = format!("{}{}", gap.map_or("", |m| m.as_str()), second.map_or("", |m| m.as_str()));
+            format!("{lead}{name}:{space}{REDACTED}{tail}")
+        }
+    }
+}
