@@ -46,7 +46,9 @@ fn tighten(dir: &Path) -> Result<(), AuditError> {
     if meta.mode() & 0o077 == 0 {
         return Ok(());
     }
-    if meta.uid() != me {
+    // Root may tighten a directory another user owns (a checkout's owner
+    // keeps full access to it); anyone else cannot, and is told.
+    if meta.uid() != me && me != 0 {
         tracing::warn!(
             "audit log directory {} is owned by uid {} and readable by others (mode {:o}); not ours to tighten",
             dir.display(),
@@ -60,7 +62,7 @@ fn tighten(dir: &Path) -> Result<(), AuditError> {
         let e = e.map_err(|e| AuditError::io(dir, e))?;
         let path = e.path();
         let m = std::fs::symlink_metadata(&path).map_err(|e| AuditError::io(&path, e))?;
-        if m.is_file() && m.uid() == me && m.mode() & 0o077 != 0 {
+        if m.is_file() && (m.uid() == me || me == 0) && m.mode() & 0o077 != 0 {
             set_mode(&path, FILE_MODE)?;
         }
     }
