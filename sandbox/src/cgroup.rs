@@ -181,6 +181,24 @@ impl TaskCgroup {
         Ok(())
     }
 
+    /// [`TaskCgroup::add`] on a thread of its own, for a caller with other
+    /// work to do meanwhile: joining a v1 cgroup waits for an RCU grace period
+    /// (5–25 ms on a busy host). [`Joining::wait`] tells how it ended; the
+    /// thread is joined at the latest when the [`Joining`] is dropped.
+    pub fn add_in_background(&self, pid: i32) -> Joining {
+        let files: Vec<PathBuf> =
+            [&self.v2, &self.v1_memory, &self.v1_pids].into_iter().flatten().map(|d| d.join("cgroup.procs")).collect();
+        if files.is_empty() {
+            return Joining(None);
+        }
+        Joining(Some(std::thread::spawn(move || {
+            for f in files {
+                fs::write(f, pid.to_string())?;
+            }
+            Ok(())
+        })))
+    }
+
     /// Read the event counters.
     pub fn events(&self) -> CgroupEvents {
         let mut ev = CgroupEvents::default();
@@ -223,6 +241,29 @@ impl TaskCgroup {
                 }
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
+        }
+    }
+}
+
+/// A process being moved into a task's cgroups ([`TaskCgroup::add_in_background`]).
+#[derive(Debug)]
+pub struct Joining(Option<std::thread::JoinHandle<std::io::Result<()>>>);
+
+impl Joining {
+    /// Wait until the process is in every cgroup, or why it is not.
+    pub fn wait(mut self) -> std::io::Result<()> {
+        match self.0.take().map(|t| t.join()) {
+            None => Ok(()),
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(std::io::Error::other("the thread joining the cgroup panicked")),
+        }
+    }
+}
+
+impl Drop for Joining {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            let _ = t.join();
         }
     }
 }

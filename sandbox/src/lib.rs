@@ -110,6 +110,10 @@ pub enum SandboxError {
     /// Setting up the sandbox failed before the task ran.
     #[error("sandbox setup failed: {0}")]
     Setup(String),
+    /// The caller's release hook failed (its record of the task's start
+    /// could not be written): the task was not started.
+    #[error("{0}")]
+    Release(ReleaseError),
     /// The backend is not implemented yet.
     #[error("backend {0} is not available in this build")]
     Backend(String),
@@ -240,4 +244,21 @@ pub trait Sandbox {
     /// Run the task to completion; its stdout/stderr stream through (task lines
     /// that start with `orchestra:` marked, see [`relay`]).
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError>;
+    /// [`Sandbox::run`], calling `release` exactly once before the task can run
+    /// anything of its own, or not at all when the set-up fails first. The
+    /// caller makes the task's start durable there (`orchestra exec` appends
+    /// and fsyncs `task_started`); an error from it ends the run before the
+    /// task starts ([`SandboxError::Release`], nothing ran). The jail calls it
+    /// once its init exists and builds the jail's root, so the two overlap;
+    /// this default calls it before anything else.
+    fn run_released(&self, task: &TaskSpec, release: &mut Release<'_>) -> Result<Report, SandboxError> {
+        release().map_err(SandboxError::Release)?;
+        self.run(task)
+    }
 }
+
+/// Why the caller's release hook refused to let the task start.
+pub type ReleaseError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The caller's hook of [`Sandbox::run_released`].
+pub type Release<'a> = dyn FnMut() -> Result<(), ReleaseError> + 'a;

@@ -87,6 +87,10 @@ pub struct BenchArgs {
     /// on a 50,000-file workspace.
     #[arg(long, conflicts_with = "orchestration")]
     pub workspace_diff: bool,
+    /// Measure only the jail start-up (`/bin/true` under orchestra, its
+    /// unobserved twin, bwrap and plain; 30 rounds unless --runs).
+    #[arg(long, conflicts_with_all = ["orchestration", "workspace_diff"])]
+    pub start: bool,
     /// Tasks per plan for --orchestration.
     #[arg(long, default_value_t = 1000, requires = "orchestration", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub tasks: u32,
@@ -688,6 +692,60 @@ fn min(figs: &[SubjectFigures], subject: Subject) -> f64 {
     stats_of(figs, subject).map_or(f64::NAN, |s| s.min_ms)
 }
 
+/// The start-up workload, `runs` interleaved rounds.
+fn measure_start(setup: &Setup, runs: u32, quiet: bool) -> Result<StartReport, BenchError> {
+    let samples = measure(setup, Workload::Start, runs, quiet)?;
+    let sf = figures(setup, Workload::Start, &samples)?;
+    let m = |s: Subject| median(&sf, s);
+    let (so, su, sb, sp) = (m(Subject::Orchestra), m(Subject::Unobserved), m(Subject::Bwrap), m(Subject::Plain));
+    Ok(StartReport {
+        ratio_orchestra_bwrap: so / sb,
+        ratio_orchestra_unobserved: so / su,
+        ratio_orchestra_plain: so / sp,
+        ratio_bwrap_plain: sb / sp,
+        target_ratio_orchestra_bwrap: START_TARGET_RATIO,
+        meets_target: so / sb <= START_TARGET_RATIO,
+        subjects: sf,
+    })
+}
+
+/// The start-up table and its ratios.
+fn print_start(s: &StartReport) {
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    print_subjects(&Workload::Start.title(), &s.subjects);
+    outln!(
+        "  orchestra/bwrap {:.2} (target <= {:.2}: {})",
+        s.ratio_orchestra_bwrap,
+        s.target_ratio_orchestra_bwrap,
+        verdict(s.meets_target)
+    );
+    outln!(
+        "  orchestra/unobserved {:.2}, orchestra/plain {:.1}, bwrap/plain {:.1}  (ratios of medians)",
+        s.ratio_orchestra_unobserved,
+        s.ratio_orchestra_plain,
+        s.ratio_bwrap_plain
+    );
+}
+
+/// One workload's table of subjects.
+fn print_subjects(title: &str, figs: &[SubjectFigures]) {
+    outln!();
+    outln!("{title}");
+    outln!("  {:<11} {:>5} {:>11} {:>11} {:>11} {:>11}", "subject", "runs", "median ms", "p90 ms", "min ms", "max ms");
+    for f in figs {
+        let s = &f.stats;
+        outln!(
+            "  {:<11} {:>5} {:>11.2} {:>11.2} {:>11.2} {:>11.2}",
+            f.subject.label(),
+            s.runs,
+            s.median_ms,
+            s.p90_ms,
+            s.min_ms,
+            s.max_ms
+        );
+    }
+}
+
 fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
     let setup = Setup::new()?;
     let start_runs = args.runs.unwrap_or(DEFAULT_START_RUNS);
@@ -700,24 +758,11 @@ fn bench(args: &BenchArgs) -> Result<BenchReport, BenchError> {
     }
     // A progress counter only where a human watches it.
     let quiet = args.json || !std::io::stderr().is_terminal();
-    let start_samples = measure(&setup, Workload::Start, start_runs, quiet)?;
+    let start = measure_start(&setup, start_runs, quiet)?;
     let loop_samples = measure(&setup, Workload::Loop, loop_runs, quiet)?;
     let files_samples = measure(&setup, Workload::Files, args.runs.unwrap_or(DEFAULT_FILES_RUNS), quiet)?;
     let workspace_diff = measure_diff(&setup, args.runs.unwrap_or(DEFAULT_DIFF_RUNS), quiet)?;
-
-    let sf = figures(&setup, Workload::Start, &start_samples)?;
     let m = |figs: &[SubjectFigures], s: Subject| median(figs, s);
-    let (so, su, sb, sp) =
-        (m(&sf, Subject::Orchestra), m(&sf, Subject::Unobserved), m(&sf, Subject::Bwrap), m(&sf, Subject::Plain));
-    let start = StartReport {
-        ratio_orchestra_bwrap: so / sb,
-        ratio_orchestra_unobserved: so / su,
-        ratio_orchestra_plain: so / sp,
-        ratio_bwrap_plain: sb / sp,
-        target_ratio_orchestra_bwrap: START_TARGET_RATIO,
-        meets_target: so / sb <= START_TARGET_RATIO,
-        subjects: sf,
-    };
     let lf = figures(&setup, Workload::Loop, &loop_samples)?;
     let (lo, lu, lb, lp) =
         (m(&lf, Subject::Orchestra), m(&lf, Subject::Unobserved), m(&lf, Subject::Bwrap), m(&lf, Subject::Plain));
@@ -768,47 +813,10 @@ fn print_table(r: &BenchReport) {
     let verdict = |met: bool| if met { "met" } else { "MISSED" };
     outln!("orchestra bench  {}  ({} CPUs, kernel {}, {})", h.date, h.cpus, h.kernel, h.bwrap_version);
     outln!("{}; {} untimed warm-up run per subject", h.schedule, h.warmup_runs);
-    let table = |title: &str, figs: &[SubjectFigures]| {
-        outln!();
-        outln!("{title}");
-        outln!(
-            "  {:<11} {:>5} {:>11} {:>11} {:>11} {:>11}",
-            "subject",
-            "runs",
-            "median ms",
-            "p90 ms",
-            "min ms",
-            "max ms"
-        );
-        for f in figs {
-            let s = &f.stats;
-            outln!(
-                "  {:<11} {:>5} {:>11.2} {:>11.2} {:>11.2} {:>11.2}",
-                f.subject.label(),
-                s.runs,
-                s.median_ms,
-                s.p90_ms,
-                s.min_ms,
-                s.max_ms
-            );
-        }
-    };
     let s = &r.start;
-    table(&Workload::Start.title(), &s.subjects);
-    outln!(
-        "  orchestra/bwrap {:.2} (target <= {:.2}: {})",
-        s.ratio_orchestra_bwrap,
-        s.target_ratio_orchestra_bwrap,
-        verdict(s.meets_target)
-    );
-    outln!(
-        "  orchestra/unobserved {:.2}, orchestra/plain {:.1}, bwrap/plain {:.1}  (ratios of medians)",
-        s.ratio_orchestra_unobserved,
-        s.ratio_orchestra_plain,
-        s.ratio_bwrap_plain
-    );
+    print_start(s);
     let l = &r.process_loop;
-    table(&Workload::Loop.title(), &l.subjects);
+    print_subjects(&Workload::Loop.title(), &l.subjects);
     outln!(
         "  observation overhead (orchestra/unobserved - 1): {:+.1}% (target <= {:.0}%: {}); of the fastest runs {:+.1}%",
         l.observation_overhead_pct,
@@ -831,7 +839,7 @@ fn print_table(r: &BenchReport) {
     );
     outln!("  {}", l.note);
     let fl = &r.files;
-    table(&Workload::Files.title(), &fl.subjects);
+    print_subjects(&Workload::Files.title(), &fl.subjects);
     outln!(
         "  orchestra/plain {:.2} (target <= {:.2}: {}); orchestra/unobserved {:.2}, orchestra/bwrap {:.2}  (ratios of medians)",
         fl.ratio_orchestra_plain,
@@ -882,6 +890,30 @@ fn print_diff(d: &DiffReport) {
 pub fn run(args: BenchArgs) -> Exit {
     if args.orchestration {
         return super::bench_run::run(args.tasks as usize, args.json);
+    }
+    if args.start {
+        let quiet = args.json || !std::io::stderr().is_terminal();
+        let runs = args.runs.unwrap_or(DEFAULT_START_RUNS);
+        return match Setup::new().and_then(|s| Ok((measure_start(&s, runs, quiet)?, s))) {
+            Ok((r, _)) if args.json => {
+                outln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                Exit::Ok
+            }
+            Ok((r, setup)) => {
+                outln!("orchestra bench --start  {}  ({})", crate::sandbox::report::now_rfc3339(), setup.bwrap_version);
+                print_start(&r);
+                outln!();
+                outln!("commands:");
+                for f in &r.subjects {
+                    outln!("  {}", f.command);
+                }
+                Exit::Ok
+            }
+            Err(e) => {
+                crate::sandbox::say!("orchestra: error: bench: {e}");
+                e.exit()
+            }
+        };
     }
     if args.workspace_diff {
         let quiet = args.json || !std::io::stderr().is_terminal();

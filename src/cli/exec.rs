@@ -6,7 +6,7 @@ use crate::orchestrator::exec_protocol::{self, RunFlags, mono_us};
 use crate::policy::derive::{Derivation, Override, Place, derive};
 use crate::policy::{ByteSize, HumanDuration, Limit, NetworkMode, Policy, SandboxMode, load_policy};
 use crate::sandbox::outfile::OutFile;
-use crate::sandbox::{Report, Sandbox, TaskSpec};
+use crate::sandbox::{Report, Sandbox, SandboxError, TaskSpec};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 
@@ -288,9 +288,8 @@ pub fn run(args: ExecArgs) -> Exit {
     );
     // Only the values' SHA-256 digests are recorded, never the values.
     let digests = task.canaries.as_ref().map(|c| c.digests()).unwrap_or_default();
-    let started = audit::events::with_canaries(started, &digests);
     let run_id = args.run_id.as_deref();
-    let started = tag(started, run_id);
+    let started = tag(audit::events::with_canaries(started, &digests), run_id);
     // Space for `task_started` (its size is the invoker's command line) and
     // the records the task's end writes (bounded: audit::bound), before the
     // task can run: a full disk refuses the task now (nothing ran) instead of
@@ -304,20 +303,38 @@ pub fn run(args: ExecArgs) -> Exit {
             reserve.div_ceil(1024)
         ));
     }
-    if let Err(e) = log.append(audit::Kind::TaskStarted, started) {
-        return super::config_error(format!("audit log {}: {e}; nothing ran", audit_dir.display()));
-    }
-    tracing::debug!(mono_us = mono_us(), "exec: task_started appended");
+    let mut started = Some(started);
     // Under GitHub Actions the task's output is fenced as `run` fences its logs (until the verdict line).
     let _fence = (!args.run.under_run()).then(crate::ci::github::fence_output);
     // The workspace's metadata now, compared after the task (issue 20).
     let before = super::workspace_diff::before(&task);
     tracing::debug!(mono_us = mono_us(), "exec: workspace snapshot taken");
-    let mut report = match backend.run(&task) {
+    // `task_started` is appended and made durable (the log's first append
+    // checkpoints and fsyncs) in the backend's release hook: after the
+    // sandbox's set-up has begun, before the task can run anything (the jail
+    // overlaps the fsync with building its root; SECURITY.md §5).
+    let outcome = backend.run_released(&task, &mut || {
+        let body = started.take().ok_or("task_started was already appended")?;
+        log.append(audit::Kind::TaskStarted, body)?;
+        tracing::debug!(mono_us = mono_us(), "exec: task_started appended");
+        Ok(())
+    });
+    let mut report = match outcome {
         Ok(r) => r,
+        Err(SandboxError::Release(e)) => {
+            return super::config_error(format!("audit log {}: {e}; nothing ran", audit_dir.display()));
+        }
         Err(e) => {
+            // The set-up failed before the release: the task is recorded as
+            // started and refused, as when nothing was overlapped.
             let body = serde_json::json!({"task": task.name, "error": e.to_string()});
-            let _ = log.append(audit::Kind::TaskRefused, tag(body, run_id)).and_then(|_| log.sync());
+            let recorded = match started.take() {
+                Some(s) => log.append(audit::Kind::TaskStarted, s).map(|_| ()),
+                None => Ok(()),
+            };
+            let _ = recorded
+                .and_then(|()| log.append(audit::Kind::TaskRefused, tag(body, run_id)))
+                .and_then(|_| log.sync());
             return super::config_error(e);
         }
     };

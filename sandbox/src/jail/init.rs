@@ -179,16 +179,20 @@ fn run(rep: &mut Reporter) -> Result<u8, SetupError> {
         sys::set_child_subreaper().map_err(step("subreaper"))?;
     }
     let (task_sock, init_sock) = UnixStream::pair().map_err(step("socketpair"))?;
+    // The task's landlock domain and seccomp filters are built now, while the
+    // host side may still wait for the cgroup join; the task puts them in
+    // force itself, in the same order as ever (after dropping privileges).
+    let controls = TaskControls { landlock: landlock_rules::prepare(&plan)?, filters: seccomp::build(&plan)? };
     rep.wait_go()?;
     match sys::fork().map_err(step("fork"))? {
         None => {
             drop(init_sock);
-            let err = task_main(&plan, rep, task_sock);
+            let err = task_main(&plan, rep, task_sock, controls);
             rep.send(&Event::SetupFailed { error: err.to_string() });
             sys::exit_now(SETUP_FAILED as i32);
         }
         Some(task_pid) => {
-            drop(task_sock);
+            drop((task_sock, controls));
             // The task's hand-over: its seccomp listener (None when observation is
             // off); an error when it failed before (it reported why).
             let listener = sys::recv_fd(init_sock.as_raw_fd()).unwrap_or(None);
@@ -233,10 +237,18 @@ fn network_detail(plan: &JailPlan) -> String {
     }
 }
 
+/// The controls the init builds for the task before forking it.
+struct TaskControls {
+    /// The landlock domain, every rule added.
+    landlock: landlock_rules::Prepared,
+    /// The seccomp filters, in installation order.
+    filters: Vec<seccompiler::BpfProgram>,
+}
+
 /// The task's side of the fork: apply every control, then exec. Returns only
 /// with an error message (the caller reports it and exits).
-fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream) -> SetupError {
-    match task_setup(plan, rep, &sock) {
+fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream, controls: TaskControls) -> SetupError {
+    match task_setup(plan, rep, &sock, controls) {
         Ok((path, argv, envp)) => {
             drop(sock);
             // Everything but stdio goes, the control socket included.
@@ -255,7 +267,12 @@ fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream) -> SetupErro
 
 type ExecParts = (CString, Vec<CString>, Vec<CString>);
 
-fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<ExecParts, SetupError> {
+fn task_setup(
+    plan: &JailPlan,
+    rep: &mut Reporter,
+    sock: &UnixStream,
+    controls: TaskControls,
+) -> Result<ExecParts, SetupError> {
     nix::unistd::setsid().map_err(step("setsid"))?;
     if plan.tty {
         // Our stdin is the pseudo-terminal orchestra opened for this task.
@@ -287,9 +304,9 @@ fn task_setup(plan: &JailPlan, rep: &mut Reporter, sock: &UnixStream) -> Result<
         ),
     });
     let exec = resolve_program(plan)?;
-    let ll = landlock_rules::restrict(plan)?;
+    let ll = controls.landlock.restrict_self()?;
     rep.send(&Event::Enforced { control: "landlock".into(), detail: ll });
-    let filters = seccomp::build(plan)?;
+    let filters = controls.filters;
     let count = filters.len();
     // The courier: a thread started before the seccomp filters (which bind only
     // the thread that installs them), so its sendmsg(SCM_RIGHTS) of the listener

@@ -41,8 +41,31 @@ fn status_text(s: &RulesetStatus) -> &'static str {
     }
 }
 
-/// Restrict the calling process. Returns the attestation detail.
-pub fn restrict(plan: &JailPlan) -> Result<String, LandlockError> {
+/// The task's landlock domain, built (every rule added) but not yet in force:
+/// the init builds it before the task is forked, while the jail's other
+/// set-up (the cgroup join) is still under way; the task puts it in force
+/// with [`Prepared::restrict_self`] after dropping its privileges. A rule
+/// names an inode, opened here in the jail's final root, which the task
+/// shares: the inodes are those the task would open itself.
+pub struct Prepared {
+    ruleset: landlock::RulesetCreated,
+    detail: String,
+}
+
+impl Prepared {
+    /// Put the domain in force on the calling process (all or nothing).
+    /// Returns the attestation detail.
+    pub fn restrict_self(self) -> Result<String, LandlockError> {
+        let status = self.ruleset.restrict_self()?;
+        if status.ruleset != RulesetStatus::FullyEnforced {
+            return Err(LandlockError::Partial(status.ruleset));
+        }
+        Ok(self.detail)
+    }
+}
+
+/// Build the task's domain (see [`Prepared`]).
+pub fn prepare(plan: &JailPlan) -> Result<Prepared, LandlockError> {
     let host_abi = crate::sys::landlock_abi();
     if host_abi < MIN_ABI {
         return Err(LandlockError::Abi(host_abi));
@@ -77,19 +100,15 @@ pub fn restrict(plan: &JailPlan) -> Result<String, LandlockError> {
         ruleset = ruleset.scope(scopes)?;
     }
     let read = AccessFs::from_read(abi);
-    let status = ruleset
+    let ruleset = ruleset
         .create()?
         .add_rules(path_beneath_rules(&readable, read))?
         .add_rules(path_beneath_rules(&plan.writable, AccessFs::from_all(abi)))?
         .add_rules(path_beneath_rules(&plan.writable_files, AccessFs::from_file(abi)))?
         // Directory names are not secrets (hidden files are decoys): listing is allowed
         // everywhere, reading file contents only below the readable roots.
-        .add_rules(path_beneath_rules(["/"], AccessFs::ReadDir))?
-        .restrict_self()?;
-    if status.ruleset != RulesetStatus::FullyEnforced {
-        return Err(LandlockError::Partial(status.ruleset));
-    }
-    Ok(format!(
+        .add_rules(path_beneath_rules(["/"], AccessFs::ReadDir))?;
+    let detail = format!(
         "abi {host_abi}, fully enforced: read {} roots, write {} roots{}{}",
         readable.len(),
         plan.writable.len(),
@@ -99,5 +118,6 @@ pub fn restrict(plan: &JailPlan) -> Result<String, LandlockError> {
             (true, false) => ", signals scoped",
             _ => "",
         },
-    ))
+    );
+    Ok(Prepared { ruleset, detail })
 }

@@ -62,7 +62,12 @@ impl Sandbox for Jail {
 
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError> {
         check(&task.policy)?;
-        run_jail(task)
+        run_jail(task, &mut || Ok(()))
+    }
+
+    fn run_released(&self, task: &TaskSpec, release: &mut super::Release<'_>) -> Result<Report, SandboxError> {
+        check(&task.policy)?;
+        run_jail(task, release)
     }
 }
 
@@ -146,7 +151,7 @@ impl Run {
     }
 }
 
-fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
+fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>) -> Result<Report, SandboxError> {
     let policy = &task.policy;
     let started_at = now_rfc3339();
     let start = Instant::now();
@@ -170,15 +175,112 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
             return Err(SandboxError::Setup(format!("creating {}: {e}", dot.display())));
         }
     }
-    let facts = host_facts(task, support.memory, support.pids);
-    let mut plan: JailPlan = plan::compile(policy, &task.name, &task.argv, &task.workdir, &facts, &plan::RealHost)?;
-    plan.observe = task.observe;
-    plan.tty = task.tty;
-    plan.task_host_ids = if plan.namespaces { checkout_owner(&task.workdir) } else { None };
-    let planted = match &task.canaries {
-        Some(c) => plant::plant(&mut plan, c, &facts.home),
-        None => Vec::new(),
+    phase("cgroup created");
+    // The init is cloned before the plan is compiled: joining the cgroup (an
+    // RCU grace period on v1), compiling the plan (the scan of /etc), building
+    // the root in the init and the caller's release overlap; the task is forked
+    // only after `go`, once all of them are done.
+    let namespaces = policy.jail.namespaces == NamespaceMode::Required;
+    let task_host_ids = if namespaces { checkout_owner(&task.workdir) } else { None };
+
+    // Plumbing: control socket (fd 3 in the init), output pipes, a sync pipe.
+    let setup = |what: &str, e: std::io::Error| SandboxError::Setup(format!("{what}: {e}"));
+    let (mut ctrl, ctrl_child) = UnixStream::pair().map_err(|e| setup("socketpair", e))?;
+    let (out_r, out_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
+    let (err_r, err_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
+    let (sync_r, mut sync_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
+    // The caller's terminal settings come back whatever the task does to them;
+    // with --tty the task gets a pseudo-terminal of its own instead.
+    let terminal = crate::tty::TerminalGuard::save();
+    let pty = if task.tty { Some(crate::tty::Pty::open().map_err(|e| setup("pseudo-terminal", e))?) } else { None };
+    let dup2 = match &pty {
+        Some(p) => {
+            let s = p.slave.as_raw_fd();
+            vec![(ctrl_child.as_raw_fd(), init::CTRL_FD), (s, 0), (s, 1), (s, 2)]
+        }
+        None => vec![(ctrl_child.as_raw_fd(), init::CTRL_FD), (out_w.as_raw_fd(), 1), (err_w.as_raw_fd(), 2)],
     };
+    // The init is this process, cloned into the new namespaces (no re-exec: the
+    // host side is single-threaded here), running `init::main`.
+    let exec = sys::ChildExec { run: sys::ChildRun::Call(init::main), dup2, wait_fd: sync_r.as_raw_fd() };
+    let mut flags: u64 = 0;
+    if namespaces {
+        flags = (libc::CLONE_NEWUSER
+            | libc::CLONE_NEWNS
+            | libc::CLONE_NEWPID
+            | libc::CLONE_NEWIPC
+            | libc::CLONE_NEWUTS
+            | libc::CLONE_NEWCGROUP) as u64;
+        if policy.network.mode != NetworkMode::Host {
+            flags |= libc::CLONE_NEWNET as u64;
+        }
+    }
+    // Orphans of the task reparent to us, so we can always kill what is left.
+    let _ = sys::set_child_subreaper();
+    // Ctrl-C, SIGTERM and SIGHUP end the task through the event loop (kill the
+    // jail, report, record) instead of killing us mid-way. The task itself
+    // starts with an empty signal mask (init.rs resets it). Threads started
+    // from here on (the cgroup join) inherit the mask.
+    let mut interrupts = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        interrupts.add(sig);
+    }
+    let _ = interrupts.thread_block();
+    let sigfd = SignalFd::with_flags(&interrupts, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| SandboxError::Setup(format!("signalfd: {e}")))?;
+    let child = sys::spawn_in_namespaces(flags, &exec).map_err(|e| SandboxError::Unenforceable {
+        control: "namespaces".into(),
+        reason: super::probe::explain_userns_failure(&format!("creating namespaces: {e}")),
+    })?;
+    drop((ctrl_child, out_w, err_w, sync_r));
+    phase("init cloned");
+    // Killed on every early return: the init waits for the plan, then for
+    // `go`, and never forks the task without both.
+    struct KillOnDrop<'a>(Option<&'a sys::Spawned>);
+    impl Drop for KillOnDrop<'_> {
+        fn drop(&mut self) {
+            if let Some(c) = self.0 {
+                let _ = sys::pidfd_send_signal(&c.pidfd, libc::SIGKILL);
+            }
+        }
+    }
+    let mut guard = KillOnDrop(Some(&child));
+    let kill = |child: &sys::Spawned| {
+        let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+    };
+    let joining = (support.memory || support.pids).then(|| cg.add_in_background(child.pid));
+    if namespaces && let Err(e) = write_id_maps(child.pid, task_host_ids) {
+        return Err(SandboxError::Unenforceable {
+            control: "namespaces".into(),
+            reason: super::probe::explain_userns_failure(&format!("writing the user namespace id maps: {e}")),
+        });
+    }
+    // Our own /proc entries (environ, mem) become root-only: a task that shares our
+    // pid namespace (namespace-less mode) cannot read the orchestrator's environment.
+    // Only now: the child inherits the flag, and its id maps had to be writable.
+    let _ = sys::set_non_dumpable();
+
+    // The plan is compiled and sent on a thread of its own while the caller's
+    // release (the durable `task_started` record: an fsync) runs here.
+    let (compiled, released) = std::thread::scope(|s| {
+        let compiling = s.spawn(|| -> Result<(JailPlan, Vec<String>), SandboxError> {
+            let (plan, planted) = compile_plan(task, support, task_host_ids)?;
+            phase("plan compiled");
+            let line = serde_json::to_string(&plan).map_err(|e| SandboxError::Setup(format!("plan: {e}")))? + "\n";
+            if sync_w.write_all(b"G").is_err() || ctrl.write_all(line.as_bytes()).is_err() {
+                kill(&child);
+                // Fall through: the exit status and any event tell what happened.
+            }
+            Ok((plan, planted))
+        });
+        let released = release();
+        phase("released");
+        (compiling.join(), released)
+    });
+    drop(sync_w);
+    let (plan, planted) =
+        compiled.map_err(|_| SandboxError::Setup("compiling the plan: the thread panicked".into()))??;
+    released.map_err(SandboxError::Release)?;
 
     let mut run = Run {
         enforced: Vec::new(),
@@ -228,85 +330,14 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         });
     }
 
-    // Plumbing: control socket (fd 3 in the init), output pipes, a sync pipe.
-    let setup = |what: &str, e: std::io::Error| SandboxError::Setup(format!("{what}: {e}"));
-    let (mut ctrl, ctrl_child) = UnixStream::pair().map_err(|e| setup("socketpair", e))?;
-    let (out_r, out_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
-    let (err_r, err_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
-    let (sync_r, mut sync_w) = std::io::pipe().map_err(|e| setup("pipe", e))?;
-    // The caller's terminal settings come back whatever the task does to them;
-    // with --tty the task gets a pseudo-terminal of its own instead.
-    let terminal = crate::tty::TerminalGuard::save();
-    let pty = if task.tty { Some(crate::tty::Pty::open().map_err(|e| setup("pseudo-terminal", e))?) } else { None };
-    let dup2 = match &pty {
-        Some(p) => {
-            let s = p.slave.as_raw_fd();
-            vec![(ctrl_child.as_raw_fd(), init::CTRL_FD), (s, 0), (s, 1), (s, 2)]
-        }
-        None => vec![(ctrl_child.as_raw_fd(), init::CTRL_FD), (out_w.as_raw_fd(), 1), (err_w.as_raw_fd(), 2)],
-    };
-    // The init is this process, cloned into the new namespaces (no re-exec: the
-    // host side is single-threaded here), running `init::main`.
-    let exec = sys::ChildExec { run: sys::ChildRun::Call(init::main), dup2, wait_fd: sync_r.as_raw_fd() };
-    let mut flags: u64 = 0;
-    if plan.namespaces {
-        flags = (libc::CLONE_NEWUSER
-            | libc::CLONE_NEWNS
-            | libc::CLONE_NEWPID
-            | libc::CLONE_NEWIPC
-            | libc::CLONE_NEWUTS
-            | libc::CLONE_NEWCGROUP) as u64;
-        if plan.network != NetworkMode::Host {
-            flags |= libc::CLONE_NEWNET as u64;
-        }
-    }
-    // Orphans of the task reparent to us, so we can always kill what is left.
-    let _ = sys::set_child_subreaper();
-    // Ctrl-C, SIGTERM and SIGHUP end the task through the event loop (kill the
-    // jail, report, record) instead of killing us mid-way. The task itself
-    // starts with an empty signal mask (init.rs resets it).
-    let mut interrupts = SigSet::empty();
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
-        interrupts.add(sig);
-    }
-    let _ = interrupts.thread_block();
-    let sigfd = SignalFd::with_flags(&interrupts, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(|e| SandboxError::Setup(format!("signalfd: {e}")))?;
-    let child = sys::spawn_in_namespaces(flags, &exec).map_err(|e| SandboxError::Unenforceable {
-        control: "namespaces".into(),
-        reason: super::probe::explain_userns_failure(&format!("creating namespaces: {e}")),
-    })?;
-    drop((ctrl_child, out_w, err_w, sync_r));
-    let kill = |child: &sys::Spawned| {
-        let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
-    };
-    if plan.namespaces
-        && let Err(e) = write_id_maps(child.pid, plan.task_host_ids)
+    // The init forks the task only after `go`: the task starts in the cgroups.
+    if let Some(j) = joining
+        && let Err(e) = j.wait()
     {
-        kill(&child);
-        return Err(SandboxError::Unenforceable {
-            control: "namespaces".into(),
-            reason: super::probe::explain_userns_failure(&format!("writing the user namespace id maps: {e}")),
-        });
-    }
-    // Our own /proc entries (environ, mem) become root-only: a task that shares our
-    // pid namespace (namespace-less mode) cannot read the orchestrator's environment.
-    // Only now: the child inherits the flag, and its id maps had to be writable.
-    let _ = sys::set_non_dumpable();
-    let plan_line = serde_json::to_string(&plan).map_err(|e| SandboxError::Setup(format!("plan: {e}")))? + "\n";
-    if sync_w.write_all(b"G").is_err() || ctrl.write_all(plan_line.as_bytes()).is_err() {
-        kill(&child);
-        // Fall through: the exit status and any event tell what happened.
-    }
-    drop(sync_w);
-    // Joining a cgroup can take milliseconds (v1 waits for an RCU grace period);
-    // the init builds the jail's root meanwhile, and forks the task only after `go`.
-    if (support.memory || support.pids)
-        && let Err(e) = cg.add(child.pid)
-    {
-        kill(&child);
         return Err(SandboxError::Setup(format!("joining cgroup: {e}")));
     }
+    phase("init in the cgroup");
+    guard.0 = None;
     if ctrl.write_all(b"go\n").is_err() {
         kill(&child);
     }
@@ -337,8 +368,10 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
     // anything that escaped to us as subreaper (namespace-less mode).
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
     super::reap::kill_all_children();
+    phase("jail ended");
     let events = cg.events();
     drop(cg);
+    phase("cgroup removed");
 
     let cpu = plan.rlimits.cpu_secs.zip(run.cpu_ms).map(|(soft, used_ms)| {
         let (soft_secs, hard_secs) = plan::cpu_limits(soft);
@@ -366,6 +399,25 @@ fn run_jail(task: &TaskSpec) -> Result<Report, SandboxError> {
         observed: Observed { denials: task.observe, cgroup: true },
     };
     Ok(outcome::build(task, SandboxMode::Jail, outcome))
+}
+
+/// The plan for `task` (the scan of /etc included), with the canaries planted
+/// in it and the names of what was planted.
+fn compile_plan(
+    task: &TaskSpec,
+    support: super::cgroup::CgroupSupport,
+    task_host_ids: Option<(u32, u32)>,
+) -> Result<(JailPlan, Vec<String>), SandboxError> {
+    let facts = host_facts(task, support.memory, support.pids);
+    let mut plan = plan::compile(&task.policy, &task.name, &task.argv, &task.workdir, &facts, &plan::RealHost)?;
+    plan.observe = task.observe;
+    plan.tty = task.tty;
+    plan.task_host_ids = task_host_ids;
+    let planted = match &task.canaries {
+        Some(c) => plant::plant(&mut plan, c, &facts.home),
+        None => Vec::new(),
+    };
+    Ok((plan, planted))
 }
 
 fn fmt_limit_bytes(b: Option<u64>) -> String {
@@ -612,8 +664,25 @@ fn event_loop(
     }
 }
 
+/// A debug line with the monotonic time of a step of the jail's start and
+/// end (`ORCHESTRA_LOG=debug`; `exec` logs its own phases the same way).
+fn phase(what: &str) {
+    tracing::debug!(mono_us = sys::monotonic().as_micros() as u64, "jail: {what}");
+}
+
 fn handle_event(line: &[u8], run: &mut Run) {
     let Ok(ev) = serde_json::from_slice::<Event>(line) else { return };
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let what = match &ev {
+            Event::Enforced { control, .. } => control.as_str(),
+            Event::Violation { .. } => "violation",
+            Event::SetupFailed { .. } => "setup failed",
+            Event::Exited { .. } => "exited",
+            Event::Usage { .. } => "usage",
+            Event::Started { .. } => "task started",
+        };
+        phase(&format!("event {what}"));
+    }
     match ev {
         Event::Enforced { control, detail } => run.enforced.push(Control { control, detail }),
         Event::Violation { rule, detail } => run.violation(rule, detail),
