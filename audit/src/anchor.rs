@@ -2,12 +2,14 @@
 //! so that a verifier detects truncation and rollback from them alone, and a
 //! silent gap (no new checkpoint for too long) shows (SECURITY.md §8).
 //!
-//! An anchor is named by a URL. Implemented: a directory (`file:///path` or an
+//! An anchor is named by a URL: an S3-compatible bucket (`s3://BUCKET/PREFIX?...`,
+//! [`s3`]), or a directory (`file:///path` or an
 //! absolute path), meant to be on another machine (a network mount the host
 //! can create files in but not change: the anchor itself never replaces or
 //! removes a file). Layout: `<anchor>/<log id hex>/<size, 20 digits>.note`, one
 //! checkpoint note per size, created once (mode 0444) by a hard link from a
-//! complete, fsynced temporary file.
+//! complete, fsynced temporary file. An S3 anchor uses the same layout for its
+//! object keys below its prefix (see [`s3`] for how it creates them once).
 //!
 //! Guarantees: [`Anchor::push`] never changes an existing note; a different
 //! note for a size already anchored is refused ([`AnchorError::Conflict`]: two
@@ -21,19 +23,42 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
+pub mod s3;
+pub use s3::S3Anchor;
+
 /// Where checkpoints are anchored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Anchor {
     /// A directory (ideally on another machine).
     Dir(PathBuf),
+    /// Objects in an S3-compatible bucket.
+    S3(S3Anchor),
 }
 
 /// Why an anchor cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum AnchorError {
     /// Not an anchor URL this version knows.
-    #[error("anchor {0:?}: want file:///absolute/path or an absolute directory")]
+    #[error(
+        "anchor {0:?}: want s3://BUCKET[/PREFIX][?endpoint=URL&region=R&lock=MODE&retain=DAYS], file:///absolute/path or an absolute directory"
+    )]
     Url(String),
+    /// The S3 server refused or failed a request.
+    #[error("anchor {url}: {reason}")]
+    S3 {
+        /// The anchor.
+        url: String,
+        /// What failed, with the server's error code.
+        reason: String,
+    },
+    /// The S3 server could not be reached (no answer at all).
+    #[error("anchor {url}: unreachable: {reason}")]
+    Unreachable {
+        /// The anchor.
+        url: String,
+        /// The transport error.
+        reason: String,
+    },
     /// A file operation failed.
     #[error("anchor {}: {source}", path.display())]
     Io {
@@ -84,6 +109,9 @@ pub struct BadNote {
 impl Anchor {
     /// Parse an anchor URL.
     pub fn parse(url: &str) -> Result<Anchor, AnchorError> {
+        if let Some(s3) = S3Anchor::parse(url) {
+            return s3.map(Anchor::S3);
+        }
         let path = url.strip_prefix("file://").unwrap_or(url);
         if path.is_empty() || !Path::new(path).is_absolute() || url.contains("://") && !url.starts_with("file://") {
             return Err(AnchorError::Url(url.to_string()));
@@ -100,19 +128,17 @@ impl Anchor {
     pub fn url(&self) -> String {
         match self {
             Anchor::Dir(p) => format!("file://{}", p.display()),
-        }
-    }
-
-    fn log_dir(&self, log_id: &[u8; 16]) -> PathBuf {
-        match self {
-            Anchor::Dir(p) => p.join(hex(log_id)),
+            Anchor::S3(s) => s.url(),
         }
     }
 
     /// Anchor the signed checkpoint `note`.
     pub fn push(&self, note: &str) -> Result<Pushed, AnchorError> {
         let c = SignedCheckpoint::parse(note)?;
-        let dir = self.log_dir(&c.checkpoint.log_id);
+        let dir = match self {
+            Anchor::Dir(p) => p.join(hex(&c.checkpoint.log_id)),
+            Anchor::S3(s) => return push_s3(s, note, &c),
+        };
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
         let path = dir.join(format!("{:020}.note", c.checkpoint.size));
         if let Some(p) = self.same_or_conflict(&path, note, c.checkpoint.size)? {
@@ -146,14 +172,7 @@ impl Anchor {
     /// `None` if it does not exist.
     fn same_or_conflict(&self, path: &Path, note: &str, size: u64) -> Result<Option<Pushed>, AnchorError> {
         match std::fs::read(path) {
-            Ok(b) if b == note.as_bytes() => Ok(Some(Pushed::Already)),
-            Ok(b) => match SignedCheckpoint::parse(&String::from_utf8_lossy(&b)) {
-                // The same head signed again later (another time line): not a fork.
-                Ok(there) if there.checkpoint.head == SignedCheckpoint::parse(note)?.checkpoint.head => {
-                    Ok(Some(Pushed::Already))
-                }
-                _ => Err(AnchorError::Conflict { path: path.to_path_buf(), size }),
-            },
+            Ok(b) => same_or_conflict(path, &b, note, size).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(path, e)),
         }
@@ -162,7 +181,10 @@ impl Anchor {
     /// Every note anchored for `log_id`, by size, and the files that are not
     /// usable notes of that log.
     pub fn notes(&self, log_id: &[u8; 16]) -> Result<(Vec<SignedCheckpoint>, Vec<BadNote>), AnchorError> {
-        let dir = self.log_dir(log_id);
+        let dir = match self {
+            Anchor::Dir(p) => p.join(hex(log_id)),
+            Anchor::S3(s) => return notes_s3(s, log_id),
+        };
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
@@ -180,15 +202,79 @@ impl Anchor {
                     continue;
                 }
             };
-            match SignedCheckpoint::parse(&text) {
-                Ok(c) if c.checkpoint.log_id == *log_id && c.checkpoint.size == size => good.push(c),
-                Ok(_) => bad.push(BadNote { path, reason: "names another log or size than its file name".into() }),
-                Err(err) => bad.push(BadNote { path, reason: err.to_string() }),
-            }
+            judge_note(&text, log_id, size, path, &mut good, &mut bad);
         }
         good.sort_by_key(|c| c.checkpoint.size);
         Ok((good, bad))
     }
+}
+
+/// `Already` if `there` (the bytes anchored at `path`) is `note` or the same
+/// head signed again later (another time line: not a fork), else a conflict.
+fn same_or_conflict(path: &Path, there: &[u8], note: &str, size: u64) -> Result<Pushed, AnchorError> {
+    if there == note.as_bytes() {
+        return Ok(Pushed::Already);
+    }
+    match SignedCheckpoint::parse(&String::from_utf8_lossy(there)) {
+        Ok(t) if t.checkpoint.head == SignedCheckpoint::parse(note)?.checkpoint.head => Ok(Pushed::Already),
+        _ => Err(AnchorError::Conflict { path: path.to_path_buf(), size }),
+    }
+}
+
+/// Sort one anchored note into the usable and the unusable.
+fn judge_note(
+    text: &str,
+    log_id: &[u8; 16],
+    size: u64,
+    path: PathBuf,
+    good: &mut Vec<SignedCheckpoint>,
+    bad: &mut Vec<BadNote>,
+) {
+    match SignedCheckpoint::parse(text) {
+        Ok(c) if c.checkpoint.log_id == *log_id && c.checkpoint.size == size => good.push(c),
+        Ok(_) => bad.push(BadNote { path, reason: "names another log or size than its file name".into() }),
+        Err(err) => bad.push(BadNote { path, reason: err.to_string() }),
+    }
+}
+
+/// Read, conditional put, read back (the guarantees are in [`s3`]).
+fn push_s3(s: &S3Anchor, note: &str, c: &SignedCheckpoint) -> Result<Pushed, AnchorError> {
+    let key = format!("{}{:020}.note", s.log_prefix(&hex(&c.checkpoint.log_id)), c.checkpoint.size);
+    let shown = PathBuf::from(s.object_url(&key));
+    let size = c.checkpoint.size;
+    if let Some(there) = s.get(&key)? {
+        return same_or_conflict(&shown, &there, note, size);
+    }
+    let wrote = s.put_new(&key, note.as_bytes())?;
+    // Read back: a server that ignored If-None-Match, or a writer that won a
+    // race, shows here.
+    match s.get(&key)? {
+        Some(there) => match same_or_conflict(&shown, &there, note, size)? {
+            Pushed::Already if wrote && there == note.as_bytes() => Ok(Pushed::New),
+            p => Ok(p),
+        },
+        None => Err(AnchorError::S3 { url: s.url(), reason: format!("{key}: written, then not found") }),
+    }
+}
+
+/// Every note under the log's prefix in the bucket.
+fn notes_s3(s: &S3Anchor, log_id: &[u8; 16]) -> Result<(Vec<SignedCheckpoint>, Vec<BadNote>), AnchorError> {
+    let prefix = s.log_prefix(&hex(log_id));
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for key in s.list(&prefix)? {
+        let Some(size) =
+            key.strip_prefix(&prefix).and_then(|n| n.strip_suffix(".note")).and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let path = PathBuf::from(s.object_url(&key));
+        match s.get(&key)? {
+            Some(b) => judge_note(&String::from_utf8_lossy(&b), log_id, size, path, &mut good, &mut bad),
+            None => bad.push(BadNote { path, reason: "listed but not found".into() }),
+        }
+    }
+    good.sort_by_key(|c| c.checkpoint.size);
+    Ok((good, bad))
 }
 
 #[cfg(test)]
@@ -222,7 +308,8 @@ mod tests {
     #[test]
     fn only_absolute_directories_are_anchors() {
         assert!(Anchor::parse("relative/dir").is_err());
-        assert!(Anchor::parse("s3://bucket").is_err());
+        assert!(matches!(Anchor::parse("s3://bucket"), Ok(Anchor::S3(_))));
+        assert!(Anchor::parse("http://bucket").is_err());
         assert!(Anchor::parse("").is_err());
         assert_eq!(Anchor::parse("/x").ok(), Some(Anchor::Dir("/x".into())));
         assert_eq!(Anchor::parse_list("/a, file:///b").map(|v| v.len()).ok(), Some(2));
