@@ -257,20 +257,51 @@ fn push_s3(s: &S3Anchor, note: &str, c: &SignedCheckpoint) -> Result<Pushed, Anc
     }
 }
 
-/// Every note under the log's prefix in the bucket.
+/// Every note under the log's prefix in the bucket. In a bucket with object
+/// lock (versioned), every version is read: the first version of a key is its
+/// note; a later version or a delete marker (what a host with write access can
+/// add, never remove under COMPLIANCE) is reported and never trusted.
 fn notes_s3(s: &S3Anchor, log_id: &[u8; 16]) -> Result<(Vec<SignedCheckpoint>, Vec<BadNote>), AnchorError> {
     let prefix = s.log_prefix(&hex(log_id));
+    let size_of =
+        |key: &str| key.strip_prefix(&prefix).and_then(|n| n.strip_suffix(".note")).and_then(|n| n.parse::<u64>().ok());
     let (mut good, mut bad) = (Vec::new(), Vec::new());
-    for key in s.list(&prefix)? {
-        let Some(size) =
-            key.strip_prefix(&prefix).and_then(|n| n.strip_suffix(".note")).and_then(|n| n.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        let path = PathBuf::from(s.object_url(&key));
-        match s.get(&key)? {
-            Some(b) => judge_note(&String::from_utf8_lossy(&b), log_id, size, path, &mut good, &mut bad),
-            None => bad.push(BadNote { path, reason: "listed but not found".into() }),
+    if s.object_lock_enabled()? {
+        let mut versions = s.list_versions(&prefix)?;
+        // Newest first per key in the listing: the original is the last one.
+        versions.reverse();
+        let mut seen = std::collections::HashSet::new();
+        for v in versions {
+            let Some(size) = size_of(&v.key) else { continue };
+            let path = PathBuf::from(format!("{} (version {})", s.object_url(&v.key), v.version_id));
+            if v.delete_marker {
+                bad.push(BadNote {
+                    path,
+                    reason: "a delete marker hides this note (the locked note is still read)".into(),
+                });
+                continue;
+            }
+            if !seen.insert(v.key.clone()) {
+                bad.push(BadNote {
+                    path,
+                    reason: "a later version of an anchored note (the note was overwritten; the first version is used)"
+                        .into(),
+                });
+                continue;
+            }
+            match s.get_version(&v.key, &v.version_id)? {
+                Some(b) => judge_note(&String::from_utf8_lossy(&b), log_id, size, path, &mut good, &mut bad),
+                None => bad.push(BadNote { path, reason: "listed but not found".into() }),
+            }
+        }
+    } else {
+        for key in s.list(&prefix)? {
+            let Some(size) = size_of(&key) else { continue };
+            let path = PathBuf::from(s.object_url(&key));
+            match s.get(&key)? {
+                Some(b) => judge_note(&String::from_utf8_lossy(&b), log_id, size, path, &mut good, &mut bad),
+                None => bad.push(BadNote { path, reason: "listed but not found".into() }),
+            }
         }
     }
     good.sort_by_key(|c| c.checkpoint.size);

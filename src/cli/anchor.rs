@@ -99,8 +99,10 @@ pub struct Anchored {
     pub latest: Option<(String, SignedCheckpoint)>,
     /// Notes counted, over all anchors.
     pub notes: usize,
-    /// Unusable files and unreadable anchors, one line each.
+    /// Unusable files, one line each.
     pub problems: Vec<String>,
+    /// Anchors that could not be read at all (unreachable, refused), one line each.
+    pub unreadable: Vec<String>,
 }
 
 /// Read every anchor's notes for `log_id`.
@@ -118,7 +120,7 @@ pub fn anchored(anchors: &[Anchor], log_id: &[u8; 16]) -> Anchored {
                     }
                 }
             }
-            Err(e) => out.problems.push(format!("{}: {e}", a.url())),
+            Err(e) => out.unreadable.push(e.to_string()),
         }
     }
     out

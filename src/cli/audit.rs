@@ -275,6 +275,12 @@ fn verify(
     // The largest anchored checkpoint is what the log must extend (with an
     // exported one too, the larger of the two).
     let found = super::anchor::log_id(dir).ok().map(|id| super::anchor::anchored(&parsed, &id));
+    // An anchor that cannot be read says nothing about the log (a network,
+    // server or credentials problem): not a verdict (4) but an unusable
+    // setting (1), and never a pass.
+    if let Some(u) = found.as_ref().and_then(|f| f.unreadable.first()) {
+        return super::config_error(format!("{u}; the log was not verified against it"));
+    }
     let latest = found.as_ref().and_then(|f| f.latest.clone());
     if let Some((_, c)) = &latest
         && since_cp.as_ref().is_none_or(|s| c.checkpoint.size > s.checkpoint.size)

@@ -110,3 +110,77 @@ fn a_second_head_for_an_anchored_size_is_refused_and_the_first_is_kept() {
     assert_eq!(good[0].checkpoint.head[0], 1, "the first note is kept");
     drop(w);
 }
+
+#[test]
+fn an_unreachable_s3_anchor_is_a_warning_for_exec_and_exit_1_for_verify() {
+    let w = World::create("audit-anchor-s3", "down", "");
+    // A loopback port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let url = format!("s3://notes?endpoint=http://127.0.0.1:{port}");
+    let w = w
+        .with_env("ORCHESTRA_AUDIT_ANCHOR", &url)
+        .with_env("AWS_ACCESS_KEY_ID", "k")
+        .with_env("AWS_SECRET_ACCESS_KEY", "s");
+    let made = w.ws.join("made");
+    let o = exec(&w, "echo ran > made");
+    assert_eq!(o.code, 0, "the verdict is the task's: {}", o.all());
+    assert_eq!(std::fs::read_to_string(&made).expect("the task ran"), "ran\n");
+    let warned: Vec<&str> = o.stderr.lines().filter(|l| l.contains("cannot anchor")).collect();
+    assert_eq!(warned.len(), 1, "{}", o.all());
+    assert!(warned[0].contains("warning") && warned[0].contains("unreachable"), "{}", warned[0]);
+
+    let (code, _, all) = verify(&w, &url, &[]);
+    assert_eq!(code, 1, "{all}");
+    let errors: Vec<&str> = all.lines().filter(|l| l.contains("orchestra: error")).collect();
+    assert_eq!(errors.len(), 1, "{all}");
+    assert!(errors[0].contains("unreachable") && errors[0].contains("not verified"), "{}", errors[0]);
+}
+
+#[test]
+fn a_note_in_a_locked_bucket_has_a_compliance_retention_and_survives_delete_and_overwrite() {
+    let (w, s3) = world("lock");
+    s3.create_bucket("locked", true);
+    s3.create_bucket("plain", false);
+    let locked = s3.anchor("locked", "&retain=2");
+    assert!(locked.object_lock_enabled().expect("ask the bucket"), "SeaweedFS reports object lock enabled");
+    assert!(!s3.anchor("plain", "").object_lock_enabled().expect("ask the bucket"));
+    assert_eq!(Anchor::S3(locked.clone()).push(&note(5, 1)).expect("push"), Pushed::New);
+    let key = "anchors/09090909090909090909090909090909/00000000000000000005.note";
+    let head = locked.request("GET", key, &[("retention", "")], &[], b"").expect("get retention");
+    let body = String::from_utf8_lossy(&head.body).into_owned();
+    assert_eq!(head.status, 200, "{body}");
+    assert!(body.contains("<Mode>COMPLIANCE</Mode>"), "{body}");
+    assert!(body.contains("<RetainUntilDate>"), "{body}");
+
+    // lock=compliance on a bucket without object lock is refused, not ignored.
+    let strict = Anchor::S3(s3.anchor("plain", "&lock=compliance"));
+    let r = strict.push(&note(5, 1));
+    assert!(matches!(&r, Err(AnchorError::S3 { reason, .. }) if reason.contains("no object lock")), "{r:?}");
+
+    // What SeaweedFS enforces (observed): a DELETE without a version adds a
+    // delete marker (as S3 does: the note leaves the plain listing), a DELETE
+    // of the locked version is refused (403), an overwrite adds a version.
+    // The anchor reads every version of a locked bucket: the note stays.
+    let del = locked.request("DELETE", key, &[], &[], b"").expect("delete");
+    assert_eq!(del.status, 204, "{}", String::from_utf8_lossy(&del.body));
+    let over = locked.request("PUT", key, &[], &[], note(5, 7).as_bytes()).expect("overwrite");
+    assert_eq!(over.status, 200, "{}", String::from_utf8_lossy(&over.body));
+    let listing = locked.request("GET", "", &[("versions", ""), ("prefix", "anchors/")], &[], b"").expect("versions");
+    let listing = String::from_utf8_lossy(&listing.body).into_owned();
+    let ids: Vec<&str> = listing.split("<VersionId>").skip(1).filter_map(|x| x.split('<').next()).collect();
+    assert_eq!(ids.len(), 3, "note, delete marker, overwrite: {listing}");
+    let original = ids[2];
+    let refused = locked.request("DELETE", key, &[("versionId", original)], &[], b"").expect("delete version");
+    assert_eq!(
+        refused.status,
+        403,
+        "COMPLIANCE retention refuses the delete: {}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    let (good, bad) = Anchor::S3(locked.clone()).notes(&[9; 16]).expect("list");
+    assert_eq!(good.iter().map(|c| (c.checkpoint.size, c.checkpoint.head[0])).collect::<Vec<_>>(), vec![(5, 1)]);
+    assert_eq!(bad.len(), 2, "the marker and the overwrite are reported: {bad:?}");
+    assert!(bad.iter().any(|b| b.reason.contains("delete marker")), "{bad:?}");
+    assert!(bad.iter().any(|b| b.reason.contains("overwritten")), "{bad:?}");
+    drop(w);
+}

@@ -383,6 +383,58 @@ impl S3Anchor {
         }
     }
 
+    /// Every version and delete marker under `prefix` (newest first per key).
+    pub(super) fn list_versions(&self, prefix: &str) -> Result<Vec<Version>, AnchorError> {
+        let (mut out, mut marker) = (Vec::new(), None::<(String, String)>);
+        loop {
+            let mut q = vec![("versions", ""), ("prefix", prefix)];
+            if let Some((k, v)) = &marker {
+                q.push(("key-marker", k.as_str()));
+                q.push(("version-id-marker", v.as_str()));
+            }
+            let a = self.request("GET", "", &q, &[], b"")?;
+            if a.status != 200 {
+                return Err(self.err(&format!("list versions {prefix}"), &a));
+            }
+            let body = String::from_utf8_lossy(&a.body).into_owned();
+            // Versions and markers keep their order in the answer.
+            let mut rest = body.as_str();
+            loop {
+                let (v, m) = (rest.find("<Version>"), rest.find("<DeleteMarker>"));
+                let (at, close, deleted) = match (v, m) {
+                    (Some(v), Some(m)) if m < v => (m, "</DeleteMarker>", true),
+                    (Some(v), _) => (v, "</Version>", false),
+                    (None, Some(m)) => (m, "</DeleteMarker>", true),
+                    (None, None) => break,
+                };
+                let Some(end) = rest[at..].find(close) else { break };
+                let item = &rest[at..at + end];
+                out.push(Version {
+                    key: unxml(&tag(item, "Key").unwrap_or_default()),
+                    version_id: unxml(&tag(item, "VersionId").unwrap_or_default()),
+                    delete_marker: deleted,
+                });
+                rest = &rest[at + end..];
+            }
+            marker = match (tag(&body, "IsTruncated").as_deref(), tag(&body, "NextKeyMarker")) {
+                (Some("true"), Some(k)) => {
+                    Some((unxml(&k), unxml(&tag(&body, "NextVersionIdMarker").unwrap_or_default())))
+                }
+                _ => return Ok(out),
+            };
+        }
+    }
+
+    /// One version of an object.
+    pub(super) fn get_version(&self, key: &str, version_id: &str) -> Result<Option<Vec<u8>>, AnchorError> {
+        let a = self.request("GET", key, &[("versionId", version_id)], &[], b"")?;
+        match a.status {
+            200 => Ok(Some(a.body)),
+            404 => Ok(None),
+            _ => Err(self.err(&format!("GET {key} version {version_id}"), &a)),
+        }
+    }
+
     /// Every key under `prefix`.
     pub(super) fn list(&self, prefix: &str) -> Result<Vec<String>, AnchorError> {
         let (mut keys, mut token) = (Vec::new(), None::<String>);
@@ -403,6 +455,14 @@ impl S3Anchor {
             };
         }
     }
+}
+
+/// One entry of a version listing.
+#[derive(Debug, Clone)]
+pub(super) struct Version {
+    pub key: String,
+    pub version_id: String,
+    pub delete_marker: bool,
 }
 
 /// The error and its causes on one line.
