@@ -43,10 +43,11 @@ pub enum AuditCommand {
         /// crash before the next writer adopted and signed them.
         #[arg(long, requires = "trusted_key")]
         allow_unsigned_tail: bool,
-        /// An anchor the log's checkpoints are pushed to (`file:///dir`,
-        /// repeatable): the log must extend the largest checkpoint anchored
-        /// there (truncation, rollback and forks are detected from the anchor
-        /// alone), and there must be one.
+        /// An anchor the log's checkpoints are pushed to (`file:///dir` or
+        /// `s3://BUCKET/PREFIX?endpoint=URL&region=R`, repeatable): the log
+        /// must extend the largest checkpoint anchored there (truncation,
+        /// rollback and forks are detected from the anchor alone), and there
+        /// must be one. An anchor that cannot be read is exit 1.
         #[arg(long, value_name = "URL")]
         anchor: Vec<String>,
         /// With `--anchor`: fail (`anchor_stale`) when the newest anchored
@@ -137,7 +138,8 @@ pub enum AuditCommand {
     Anchor {
         /// Log directory (default `.orchestra/audit`).
         dir: Option<PathBuf>,
-        /// Anchor URL (`file:///dir`; repeatable; default `$ORCHESTRA_AUDIT_ANCHOR`).
+        /// Anchor URL (`file:///dir` or `s3://BUCKET/PREFIX?endpoint=URL&region=R&lock=MODE&retain=DAYS`;
+        /// repeatable; default `$ORCHESTRA_AUDIT_ANCHOR`).
         #[arg(long, value_name = "URL")]
         to: Vec<String>,
         /// Repeat every AGE (humantime: 5m) until interrupted.
