@@ -15,7 +15,7 @@
 //! note for a size already anchored is refused ([`AnchorError::Conflict`]: two
 //! signed heads for one size is evidence of a fork, kept as it is);
 //! [`Anchor::latest`] returns the largest anchored size whose note parses and
-//! names the log, and reports notes that do not.
+//! names the log, and reports notes that do not ([`Anchor::notes`]: all of them).
 
 use crate::checkpoint::SignedCheckpoint;
 use crate::keys::hex;
@@ -178,6 +178,18 @@ impl Anchor {
         }
     }
 
+    /// The largest usable note anchored for `log_id` (what `verify --anchor`
+    /// needs: for S3 it reads notes from the largest size down, not all).
+    pub fn latest(&self, log_id: &[u8; 16]) -> Result<Latest, AnchorError> {
+        match self {
+            Anchor::S3(s) => latest_s3(s, log_id),
+            Anchor::Dir(_) => {
+                let (mut good, bad) = self.notes(log_id)?;
+                Ok(Latest { count: good.len(), note: good.pop(), bad })
+            }
+        }
+    }
+
     /// Every note anchored for `log_id`, by size, and the files that are not
     /// usable notes of that log.
     pub fn notes(&self, log_id: &[u8; 16]) -> Result<(Vec<SignedCheckpoint>, Vec<BadNote>), AnchorError> {
@@ -257,15 +269,23 @@ fn push_s3(s: &S3Anchor, note: &str, c: &SignedCheckpoint) -> Result<Pushed, Anc
     }
 }
 
-/// Every note under the log's prefix in the bucket. In a bucket with object
-/// lock (versioned), every version is read: the first version of a key is its
+/// A note the bucket lists: its size, key and (in a locked bucket) version.
+struct Listed {
+    size: u64,
+    key: String,
+    version: Option<String>,
+}
+
+/// The notes under the log's prefix in the bucket, by size, and what the
+/// listing alone shows is not a note. In a bucket with object lock
+/// (versioned) every version is listed: the first version of a key is its
 /// note; a later version or a delete marker (what a host with write access can
 /// add, never remove under COMPLIANCE) is reported and never trusted.
-fn notes_s3(s: &S3Anchor, log_id: &[u8; 16]) -> Result<(Vec<SignedCheckpoint>, Vec<BadNote>), AnchorError> {
+fn list_s3(s: &S3Anchor, log_id: &[u8; 16]) -> Result<(Vec<Listed>, Vec<BadNote>), AnchorError> {
     let prefix = s.log_prefix(&hex(log_id));
     let size_of =
         |key: &str| key.strip_prefix(&prefix).and_then(|n| n.strip_suffix(".note")).and_then(|n| n.parse::<u64>().ok());
-    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    let (mut listed, mut bad) = (Vec::new(), Vec::new());
     if s.object_lock_enabled()? {
         let mut versions = s.list_versions(&prefix)?;
         // Newest first per key in the listing: the original is the last one.
@@ -279,33 +299,79 @@ fn notes_s3(s: &S3Anchor, log_id: &[u8; 16]) -> Result<(Vec<SignedCheckpoint>, V
                     path,
                     reason: "a delete marker hides this note (the locked note is still read)".into(),
                 });
-                continue;
-            }
-            if !seen.insert(v.key.clone()) {
+            } else if !seen.insert(v.key.clone()) {
                 bad.push(BadNote {
                     path,
                     reason: "a later version of an anchored note (the note was overwritten; the first version is used)"
                         .into(),
                 });
-                continue;
-            }
-            match s.get_version(&v.key, &v.version_id)? {
-                Some(b) => judge_note(&String::from_utf8_lossy(&b), log_id, size, path, &mut good, &mut bad),
-                None => bad.push(BadNote { path, reason: "listed but not found".into() }),
+            } else {
+                listed.push(Listed { size, key: v.key, version: Some(v.version_id) });
             }
         }
     } else {
         for key in s.list(&prefix)? {
-            let Some(size) = size_of(&key) else { continue };
-            let path = PathBuf::from(s.object_url(&key));
-            match s.get(&key)? {
-                Some(b) => judge_note(&String::from_utf8_lossy(&b), log_id, size, path, &mut good, &mut bad),
-                None => bad.push(BadNote { path, reason: "listed but not found".into() }),
+            if let Some(size) = size_of(&key) {
+                listed.push(Listed { size, key, version: None });
             }
         }
     }
-    good.sort_by_key(|c| c.checkpoint.size);
+    listed.sort_by_key(|l| l.size);
+    Ok((listed, bad))
+}
+
+/// Read one listed note into the usable or the unusable.
+fn read_s3(
+    s: &S3Anchor,
+    l: &Listed,
+    log_id: &[u8; 16],
+    good: &mut Vec<SignedCheckpoint>,
+    bad: &mut Vec<BadNote>,
+) -> Result<(), AnchorError> {
+    let (body, path) = match &l.version {
+        Some(v) => (s.get_version(&l.key, v)?, PathBuf::from(format!("{} (version {v})", s.object_url(&l.key)))),
+        None => (s.get(&l.key)?, PathBuf::from(s.object_url(&l.key))),
+    };
+    match body {
+        Some(b) => judge_note(&String::from_utf8_lossy(&b), log_id, l.size, path, good, bad),
+        None => bad.push(BadNote { path, reason: "listed but not found".into() }),
+    }
+    Ok(())
+}
+
+/// Every note in the bucket (one GET per note).
+fn notes_s3(s: &S3Anchor, log_id: &[u8; 16]) -> Result<(Vec<SignedCheckpoint>, Vec<BadNote>), AnchorError> {
+    let (listed, mut bad) = list_s3(s, log_id)?;
+    let mut good = Vec::new();
+    for l in &listed {
+        read_s3(s, l, log_id, &mut good, &mut bad)?;
+    }
     Ok((good, bad))
+}
+
+/// The usable note with the largest size: read from the largest down until
+/// one is usable (the smaller ones are counted, not read).
+fn latest_s3(s: &S3Anchor, log_id: &[u8; 16]) -> Result<Latest, AnchorError> {
+    let (listed, mut bad) = list_s3(s, log_id)?;
+    let mut good = Vec::new();
+    for l in listed.iter().rev() {
+        read_s3(s, l, log_id, &mut good, &mut bad)?;
+        if !good.is_empty() {
+            break;
+        }
+    }
+    Ok(Latest { note: good.pop(), count: listed.len(), bad })
+}
+
+/// The newest usable anchored note of a log.
+#[derive(Debug)]
+pub struct Latest {
+    /// The usable note with the largest size.
+    pub note: Option<SignedCheckpoint>,
+    /// Notes anchored for the log (for S3: listed, not all read).
+    pub count: usize,
+    /// Unusable notes met on the way, and what the listing shows is not a note.
+    pub bad: Vec<BadNote>,
 }
 
 #[cfg(test)]

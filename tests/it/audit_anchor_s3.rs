@@ -55,9 +55,13 @@ fn an_exec_anchors_in_s3_and_verify_catches_a_cut_replaced_or_stale_log() {
     assert_eq!(exec(&w, "true").code, 0);
     let seg = w.root.join("log/00000000000000000000.seg");
     let after_first = std::fs::metadata(&seg).expect("segment").len();
-    let o = exec(&w, "echo more");
+    // The anchor's credentials never reach the task (a secret-looking
+    // variable is at most a canary there).
+    let o = exec(&w, "env | grep -c orchestra-test > seen-count || true");
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(!o.stderr.contains("warning"), "{}", o.all());
+    let seen = std::fs::read_to_string(w.ws.join("seen-count")).expect("the task ran");
+    assert_eq!(seen, "0\n", "the anchor's credentials reached the task");
 
     // Both closing checkpoints are objects in the bucket, under the log's id.
     let id = orchestra::cli::anchor::log_id(&w.root.join("log")).expect("log id");
@@ -78,6 +82,12 @@ fn an_exec_anchors_in_s3_and_verify_catches_a_cut_replaced_or_stale_log() {
     std::thread::sleep(Duration::from_millis(1300));
     let (code, failure, all) = verify(&w, &url, &["--max-age", "1s"]);
     assert_eq!((code, failure.as_str()), (4, "anchor_stale"), "{all}");
+    // A heartbeat anchors a fresh checkpoint in the bucket.
+    let o = w.orchestra(&["audit", "anchor", &log(&w), "--to", &url]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("(1 new)"), "{}", o.all());
+    let (code, failure, all) = verify(&w, &url, &["--max-age", "1m"]);
+    assert_eq!((code, failure.as_str()), (0, ""), "{all}");
 
     // A replaced log: none of it is anchored.
     std::fs::remove_dir_all(w.root.join("log")).expect("remove log");
@@ -183,4 +193,34 @@ fn a_note_in_a_locked_bucket_has_a_compliance_retention_and_survives_delete_and_
     assert!(bad.iter().any(|b| b.reason.contains("delete marker")), "{bad:?}");
     assert!(bad.iter().any(|b| b.reason.contains("overwritten")), "{bad:?}");
     drop(w);
+}
+
+#[test]
+fn in_a_locked_bucket_a_hidden_newest_note_still_catches_a_cut_log() {
+    let (w, s3) = world("hide");
+    s3.create_bucket("locked", true);
+    let url = s3.url("locked", "");
+    let w = w.with_env("ORCHESTRA_AUDIT_ANCHOR", &url);
+    assert_eq!(exec(&w, "true").code, 0);
+    let seg = w.root.join("log/00000000000000000000.seg");
+    let after_first = std::fs::metadata(&seg).expect("segment").len();
+    let o = exec(&w, "echo second");
+    assert_eq!(o.code, 0, "{}", o.all());
+
+    // The host (same credentials) cuts the log back to the first exec and
+    // hides the newest note: a delete marker, then a DELETE of the version.
+    let id = orchestra::cli::anchor::log_id(&w.root.join("log")).expect("log id");
+    let a = s3.anchor("locked", "");
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let listing = a.request("GET", "", &[("list-type", "2"), ("prefix", "anchors/")], &[], b"").expect("list");
+    let listing = String::from_utf8_lossy(&listing.body).into_owned();
+    let newest = listing.split("<Key>").skip(1).filter_map(|k| k.split('<').next()).max().expect("a key").to_string();
+    assert!(newest.contains(&hex), "{listing}");
+    assert_eq!(a.request("DELETE", &newest, &[], &[], b"").expect("delete").status, 204);
+    let keep = std::fs::read(&seg).expect("segment");
+    std::fs::write(&seg, &keep[..after_first as usize]).expect("truncate");
+
+    let (code, failure, all) = verify(&w, &url, &[]);
+    assert_eq!((code, failure.as_str()), (4, "since_checkpoint"), "{all}");
+    assert!(all.contains("delete marker"), "the hiding is reported: {all}");
 }
