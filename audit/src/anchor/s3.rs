@@ -19,6 +19,13 @@
 //! loser's read-back sees the other note and reports the conflict, but the
 //! bucket keeps only the last note unless it is versioned (object lock implies
 //! versioning, which keeps both).
+//!
+//! Why a small signer and not `object_store` (Apache Arrow, feature `aws`):
+//! that crate does create-once puts (`PutMode::Create`) but, as of 0.13, sets
+//! no object lock headers on a put and lists no object versions, both of
+//! which this anchor needs, and it is async; the signed requests here go
+//! through the `reqwest` the CLI already carries, with `hmac` as the only new
+//! crate.
 
 use super::AnchorError;
 use hmac::{Hmac, Mac as _};
