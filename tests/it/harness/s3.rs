@@ -20,14 +20,13 @@ pub struct Seaweed {
     pub endpoint: String,
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    l.local_addr().expect("local addr").port()
-}
-
 impl Seaweed {
     /// Start a server whose data lives under `dir`; waits until it answers S3.
+    /// Starts are serialised: a port picked free stays free until this
+    /// server has bound it (no two servers of parallel tests share a port).
     pub fn start(dir: &Path) -> Seaweed {
+        static STARTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = STARTING.lock().unwrap_or_else(|p| p.into_inner());
         let data = dir.join("seaweed");
         std::fs::create_dir_all(&data).expect("seaweed dir");
         let config = dir.join("s3.json");
@@ -37,6 +36,11 @@ impl Seaweed {
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]
         }]});
         std::fs::write(&config, identities.to_string()).expect("s3 config");
+        // Held open together: the ports of one server differ.
+        let held: Vec<std::net::TcpListener> =
+            (0..11).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback")).collect();
+        let mut ports = held.iter().map(|l| l.local_addr().expect("local addr").port());
+        let mut free_port = move || ports.next().expect("a held port");
         let s3 = free_port();
         let mut c = Command::new("weed");
         c.arg("server").arg("-s3").arg("-ip=127.0.0.1").arg("-ip.bind=127.0.0.1");
@@ -57,6 +61,7 @@ impl Seaweed {
             c.arg(format!("-{flag}={}", free_port()));
         }
         c.arg(format!("-s3.port={s3}"));
+        drop(held);
         let log = std::fs::File::create(dir.join("seaweed.log")).expect("seaweed log");
         c.stdin(Stdio::null()).stdout(log.try_clone().expect("log")).stderr(log);
         let child = match c.spawn() {
