@@ -99,26 +99,28 @@ pub struct Anchored {
     pub latest: Option<(String, SignedCheckpoint)>,
     /// Notes counted, over all anchors.
     pub notes: usize,
-    /// Unusable files and unreadable anchors, one line each.
+    /// Unusable files, one line each.
     pub problems: Vec<String>,
+    /// Anchors that could not be read at all (unreachable, refused), one line each.
+    pub unreadable: Vec<String>,
 }
 
 /// Read every anchor's notes for `log_id`.
 pub fn anchored(anchors: &[Anchor], log_id: &[u8; 16]) -> Anchored {
     let mut out = Anchored::default();
     for a in anchors {
-        match a.notes(log_id) {
-            Ok((good, bad)) => {
-                out.notes += good.len();
-                out.problems.extend(bad.into_iter().map(|b| format!("{}: {}", b.path.display(), b.reason)));
-                if let Some(c) = good.into_iter().last() {
+        match a.latest(log_id) {
+            Ok(l) => {
+                out.notes += l.count;
+                out.problems.extend(l.bad.into_iter().map(|b| format!("{}: {}", b.path.display(), b.reason)));
+                if let Some(c) = l.note {
                     let bigger = out.latest.as_ref().is_none_or(|(_, l)| c.checkpoint.size > l.checkpoint.size);
                     if bigger {
                         out.latest = Some((a.url(), c));
                     }
                 }
             }
-            Err(e) => out.problems.push(format!("{}: {e}", a.url())),
+            Err(e) => out.unreadable.push(e.to_string()),
         }
     }
     out

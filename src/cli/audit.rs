@@ -43,10 +43,11 @@ pub enum AuditCommand {
         /// crash before the next writer adopted and signed them.
         #[arg(long, requires = "trusted_key")]
         allow_unsigned_tail: bool,
-        /// An anchor the log's checkpoints are pushed to (`file:///dir`,
-        /// repeatable): the log must extend the largest checkpoint anchored
-        /// there (truncation, rollback and forks are detected from the anchor
-        /// alone), and there must be one.
+        /// An anchor the log's checkpoints are pushed to (`file:///dir` or
+        /// `s3://BUCKET/PREFIX?endpoint=URL&region=R`, repeatable): the log
+        /// must extend the largest checkpoint anchored there (truncation,
+        /// rollback and forks are detected from the anchor alone), and there
+        /// must be one. An anchor that cannot be read is exit 1.
         #[arg(long, value_name = "URL")]
         anchor: Vec<String>,
         /// With `--anchor`: fail (`anchor_stale`) when the newest anchored
@@ -146,7 +147,8 @@ pub enum AuditCommand {
     Anchor {
         /// Log directory (default `.orchestra/audit`).
         dir: Option<PathBuf>,
-        /// Anchor URL (`file:///dir`; repeatable; default `$ORCHESTRA_AUDIT_ANCHOR`).
+        /// Anchor URL (`file:///dir` or `s3://BUCKET/PREFIX?endpoint=URL&region=R&lock=MODE&retain=DAYS`;
+        /// repeatable; default `$ORCHESTRA_AUDIT_ANCHOR`).
         #[arg(long, value_name = "URL")]
         to: Vec<String>,
         /// Repeat every AGE (humantime: 5m) until interrupted.
@@ -291,6 +293,12 @@ fn verify(
     // The largest anchored checkpoint is what the log must extend (with an
     // exported one too, the larger of the two).
     let found = super::anchor::log_id(dir).ok().map(|id| super::anchor::anchored(&parsed, &id));
+    // An anchor that cannot be read says nothing about the log (a network,
+    // server or credentials problem): not a verdict (4) but an unusable
+    // setting (1), and never a pass.
+    if let Some(u) = found.as_ref().and_then(|f| f.unreadable.first()) {
+        return super::config_error(format!("{u}; the log was not verified against it"));
+    }
     let latest = found.as_ref().and_then(|f| f.latest.clone());
     if let Some((_, c)) = &latest
         && since_cp.as_ref().is_none_or(|s| c.checkpoint.size > s.checkpoint.size)

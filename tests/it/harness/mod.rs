@@ -20,6 +20,7 @@ pub mod net;
 pub mod out;
 pub mod process;
 pub mod run;
+pub mod s3;
 pub mod world;
 
 pub use containers::*;
