@@ -471,18 +471,7 @@ impl AuditLog {
                 dir = next;
                 continue;
             }
-            // Private to its owner: records carry command lines (FORMAT.md §9).
-            super::private::prepare_dir(&dir)?;
-            let lock_path = dir.join("lock");
-            let lock = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&lock_path)
-                .map_err(|e| AuditError::io(&lock_path, e))?;
-            let guard = LockGuard::take(lock, &lock_path)?;
+            let (guard, lock_path) = LockGuard::open(&dir)?;
             // Everything found on open is recorded before the lock is released.
             let result = Self::open_locked(&dir, &signer, opts.clone(), note.take())
                 .and_then(|mut log| log.write_recoveries().map(|()| log));
@@ -999,17 +988,7 @@ impl AuditLog {
         if dir.join(segment_name(0)).exists() {
             return Self::open_signed(dir, signer, opts);
         }
-        super::private::prepare_dir(dir)?;
-        let lock_path = dir.join("lock");
-        let lock = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|e| AuditError::io(&lock_path, e))?;
-        let guard = LockGuard::take(lock, &lock_path)?;
+        let (guard, lock_path) = LockGuard::open(dir)?;
         let result = if format::list_segments(dir)?.is_empty() {
             Some(signer.for_new_log().and_then(|key| Self::create(dir, &key, opts.clone(), Some(note))))
         } else {
@@ -1333,6 +1312,23 @@ impl Drop for AuditLog {
 struct LockGuard(nix::fcntl::Flock<File>);
 
 impl LockGuard {
+    /// Prepare the log directory `dir` (private to its owner: records carry
+    /// command lines, FORMAT.md §9) and take the writers' exclusive lock on
+    /// `dir/lock`. Returns the guard and the lock file's path.
+    fn open(dir: &Path) -> Result<(LockGuard, PathBuf), AuditError> {
+        super::private::prepare_dir(dir)?;
+        let lock_path = dir.join("lock");
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| AuditError::io(&lock_path, e))?;
+        Ok((LockGuard::take(lock, &lock_path)?, lock_path))
+    }
+
     fn take(file: File, path: &Path) -> Result<LockGuard, AuditError> {
         nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
             .map(LockGuard)
