@@ -369,7 +369,22 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>) -> Result<Report,
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
     super::reap::kill_all_children();
     phase("jail ended");
-    let events = cg.events();
+    let (exit_status, signal) = run.exited.unwrap_or((None, None));
+    let mut events = cg.events();
+    // The kernel's OOM killer sends SIGKILL before it counts the kill
+    // (`__oom_kill_process`): a SIGKILL we did not send, with no OOM kill
+    // counted yet, is read again for up to 100 ms before it is judged
+    // (seen under load: a memory hog reported as a plain signal).
+    let ours = run.timed_out.is_some() || run.interrupted.is_some() || !run.violations.is_empty();
+    if signal == Some(libc::SIGKILL) && events.oom_kills == 0 && !ours {
+        for _ in 0..20 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            events = cg.events();
+            if events.oom_kills > 0 {
+                break;
+            }
+        }
+    }
     drop(cg);
     phase("cgroup removed");
 
@@ -377,7 +392,6 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>) -> Result<Report,
         let (soft_secs, hard_secs) = plan::cpu_limits(soft);
         CpuEvidence { used_ms, soft_secs, hard_secs }
     });
-    let (exit_status, signal) = run.exited.unwrap_or((None, None));
     let outcome = Outcome {
         started_at,
         wall_ms: start.elapsed().as_millis() as u64,
