@@ -115,16 +115,13 @@ impl KeyRing {
         let v = key.verifier();
         let path = self.path_of(v.id);
         // Never through a link: the ring holds regular files only.
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if !m.file_type().is_file() => {
+        if let Ok(m) = std::fs::symlink_metadata(&path) {
+            if !m.file_type().is_file() {
                 return Err(AuditError::KeyFile {
                     path,
                     reason: "not a regular file (a link or directory in the key ring); remove it".into(),
                 });
             }
-            Ok(_) | Err(_) => {}
-        }
-        if std::fs::symlink_metadata(&path).is_ok() {
             let there = load_key(&path)?;
             if there.verifier() != v {
                 return Err(AuditError::KeyFile {

@@ -76,15 +76,18 @@ struct RightEdge {
 }
 
 impl RightEdge {
+    /// The frontier of `n` leaves, each node with where it starts.
     fn of<S: Subtrees>(s: &S, n: u64) -> Result<RightEdge, S::Error> {
-        let mut nodes = Vec::new();
         let mut start = 0u64;
-        for h in (0..64u32).rev() {
-            if n & (1 << h) != 0 {
-                nodes.push((start, s.perfect(h, start >> h)?));
+        let nodes = Frontier::at(s, n)?
+            .nodes
+            .into_iter()
+            .map(|(h, hash)| {
+                let at = start;
                 start += 1 << h;
-            }
-        }
+                (at, hash)
+            })
+            .collect();
         Ok(RightEdge { n, nodes })
     }
 

@@ -394,24 +394,8 @@ fn print_report(dir: &Path, r: &VerifyReport, trusted: Option<&Path>) {
     if r.unsigned_tail > 0 {
         out.push_str(&format!("  {} record(s) after the last checkpoint: UNSIGNED\n", r.unsigned_tail));
     }
-    for a in &r.adopted {
-        out.push_str(&format!(
-            "  records {}..{} ADOPTED unsigned by record {}: not authenticated\n",
-            a.first_seq,
-            a.first_seq + a.records,
-            a.recovery_seq
-        ));
-    }
-    if let Some(a) = &r.after_damage {
-        out.push_str(&format!(
-            "  after the failure: {} record(s) (sequence {}..{}), {} covered by a later valid checkpoint, {} further failure(s)\n",
-            a.records,
-            a.first_seq.map_or("-".into(), |s| s.to_string()),
-            a.last_seq.map_or("-".into(), |s| s.to_string()),
-            a.signed_records,
-            a.more_failures_total
-        ));
-    }
+    // Adopted records and what follows a failure are in the report's
+    // warnings (printed below), which the verifier words once for both outputs.
     out!("{out}");
     let _ = std::io::stdout().flush();
     for w in &r.warnings {

@@ -15,16 +15,17 @@ fn world(name: &str) -> (World, String) {
     (w, url)
 }
 
-fn log(w: &World) -> String {
+/// The log directory of a world (shared with `audit_anchor_s3`).
+pub(crate) fn log(w: &World) -> String {
     w.root.join("log").display().to_string()
 }
 
-fn exec(w: &World, cmd: &str) -> Out {
+pub(crate) fn exec(w: &World, cmd: &str) -> Out {
     w.orchestra(&["exec", "--audit-dir", &log(w), "--", "sh", "-c", cmd])
 }
 
-/// `audit verify --anchor URL --trusted-key PIN --json [extra]`: (exit, failure code).
-fn verify(w: &World, url: &str, extra: &[&str]) -> (i32, String, String) {
+/// `audit verify --anchor URL --trusted-key PIN --json [extra]`: (exit, failure code, all output).
+pub(crate) fn verify(w: &World, url: &str, extra: &[&str]) -> (i32, String, String) {
     let (pin, l) = (format!("{}.pub", w.key.display()), log(w));
     let mut args = vec!["audit", "verify", &l, "--trusted-key", &pin, "--anchor", url, "--json"];
     args.extend_from_slice(extra);

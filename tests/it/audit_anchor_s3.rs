@@ -5,7 +5,7 @@
 //! a warning for exec and exit 1 for verify; what object lock the server
 //! enforces is observed, not assumed.
 
-use crate::harness::out::Out;
+use crate::audit_anchor::{exec, log, verify};
 use crate::harness::s3::Seaweed;
 use crate::harness::world::World;
 use orchestra::audit::anchor::{Anchor, AnchorError, Pushed};
@@ -21,25 +21,6 @@ fn world(name: &str) -> (World, Seaweed) {
         w = w.with_env(k, v);
     }
     (w, s3)
-}
-
-fn log(w: &World) -> String {
-    w.root.join("log").display().to_string()
-}
-
-fn exec(w: &World, cmd: &str) -> Out {
-    w.orchestra(&["exec", "--audit-dir", &log(w), "--", "sh", "-c", cmd])
-}
-
-/// `audit verify --anchor URL --trusted-key PIN --json [extra]`: (exit, failure code, all output).
-fn verify(w: &World, url: &str, extra: &[&str]) -> (i32, String, String) {
-    let (pin, l) = (format!("{}.pub", w.key.display()), log(w));
-    let mut args = vec!["audit", "verify", &l, "--trusted-key", &pin, "--anchor", url, "--json"];
-    args.extend_from_slice(extra);
-    let o = w.orchestra(&args);
-    let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_default();
-    let code = v["first_error"]["code"].as_str().unwrap_or("").to_string();
-    (o.code, code, o.all())
 }
 
 fn note(size: u64, head: u8) -> String {
