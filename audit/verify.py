@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
-"""Independent verifier for Orchestra audit logs (audit/FORMAT.md, version 1).
+"""Independent verifier for Orchestra audit logs (audit/FORMAT.md, versions 1 and 2).
 
 Written from FORMAT.md alone; it shares no code with src/. Needs Python 3.9+
 and the `cryptography` package (`pip install cryptography`).
 
 usage: verify.py [--trusted-key FILE [--allow-unsigned-tail]] [--since-checkpoint FILE] [--json] DIR
+       verify.py --trusted-key FILE --inclusion-proof FILE [--json]
+       verify.py --trusted-key FILE --consistency-proof FILE --old-checkpoint FILE [--json]
+
+The proofs are what `orchestra audit prove` prints (FORMAT.md §7.5): an
+inclusion proof (C2SP tlog-proof, carrying the record) shows one record is in
+the log a signed checkpoint commits to; a consistency proof shows the log of a
+newer signed checkpoint extends the one of an older checkpoint the reviewer
+kept, without reading the records between.
 
 With a trusted key, records after the last checkpoint signed by it (or a key
 rotated in after it) fail as `unsigned_tail` unless --allow-unsigned-tail
@@ -38,6 +46,8 @@ MAX_PAYLOAD = 1 << 24
 RECORD_DOMAIN = b"orchestra.audit/v1 record\x00"
 GENESIS_DOMAIN = b"orchestra.audit/v1 genesis\x00"
 ORIGIN_PREFIX = "orchestra.audit/v1/"
+ORIGIN_PREFIX_V2 = "orchestra.audit/v2/"
+KEY_NAME = "orchestra-audit"
 SEG_RE = re.compile(r"^[0-9]{20}\.seg$")
 KIND_RE = re.compile(rb"^[a-z0-9_]{1,64}$")
 EM_DASH = "\u2014"
@@ -136,22 +146,32 @@ class Note:
             raise ValueError("no blank line")
         body, sigs = text[: i + 1], text[i + 2 :]
         lines = body[:-1].split("\n")
-        if len(lines) != 4:
-            raise ValueError("body is not 4 lines")
-        origin, size, head, tline = lines
-        if not origin.startswith(ORIGIN_PREFIX) or not re.fullmatch(r"[0-9a-f]{32}", origin[len(ORIGIN_PREFIX) :]):
+        origin = lines[0]
+        self.version = 2 if origin.startswith(ORIGIN_PREFIX_V2) else 1 if origin.startswith(ORIGIN_PREFIX) else None
+        if self.version is None or not re.fullmatch(r"[0-9a-f]{32}", origin[len(ORIGIN_PREFIX) :]):
             raise ValueError("bad origin")
+        if len(lines) != 3 + self.version:
+            raise ValueError("body is not %d lines" % (3 + self.version))
+        self.origin = origin
         self.log_id = bytes.fromhex(origin[len(ORIGIN_PREFIX) :])
-        self.size = decimal(size)
+        self.size = decimal(lines[1])
         if self.size is None:
             raise ValueError("bad size")
-        h = b64_canonical(head)
+        h = b64_canonical(lines[2])
         if h is None or len(h) != 32:
-            raise ValueError("bad head")
-        self.head = h
+            raise ValueError("bad hash")
+        tline = lines[3]
         if not tline.startswith("time ") or decimal(tline[5:]) is None:
             raise ValueError("bad time line")
         self.time = decimal(tline[5:])
+        self.root = None
+        if self.version == 2:
+            self.root = h
+            hl = lines[4]
+            h = b64_canonical(hl[5:]) if hl.startswith("head ") else None
+            if h is None or len(h) != 32:
+                raise ValueError("bad head line")
+        self.head = h
         if not sigs or not sigs.endswith("\n"):
             raise ValueError("no signatures")
         self.sigs = []
@@ -172,9 +192,97 @@ class Note:
         self.text = text
 
     def verified_by(self, key):
-        """At least one signature line by `key` (name and key id), and every such line verifies (§7.1)."""
-        mine = [sig for name, kid, sig in self.sigs if name == key.name and kid == key.id]
-        return bool(mine) and all(key.verify(sig, self.body) for sig in mine)
+        """At least one signature line by `key` (name and key id), and every such line verifies (§7.1);
+        in format 2 also under the origin as the key name (its key id computed with that name)."""
+        names = [(key.name, key.id)]
+        if self.version == 2:
+            names.append((self.origin, sha256(self.origin.encode(), b"\n", b"\x01", key.pk)[:4]))
+        for n, i in names:
+            mine = [sig for name, kid, sig in self.sigs if name == n and kid == i]
+            if not mine or not all(key.verify(sig, self.body) for sig in mine):
+                return False
+        return True
+
+
+def leaf_hash(data):
+    return sha256(b"\x00", data)
+
+
+def node_hash(left, right):
+    return sha256(b"\x01", left, right)
+
+
+class Tree:
+    """The right edge of an RFC 6962 tree: (height, hash) of its perfect subtrees, largest first."""
+
+    def __init__(self):
+        self.nodes = []
+
+    def push(self, leaf):
+        node = (0, leaf)
+        while self.nodes and self.nodes[-1][0] == node[0]:
+            h, left = self.nodes.pop()
+            node = (h + 1, node_hash(left, node[1]))
+        self.nodes.append(node)
+
+    def root(self):
+        if not self.nodes:
+            return sha256(b"")
+        acc = self.nodes[-1][1]
+        for _, h in reversed(self.nodes[:-1]):
+            acc = node_hash(h, acc)
+        return acc
+
+
+def verify_inclusion(leaf, index, size, proof, root):
+    """RFC 9162 section 2.1.3.2."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(m, n, old_root, new_root, proof):
+    """RFC 9162 section 2.1.4.2 (m > 0)."""
+    if m == n:
+        return not proof and old_root == new_root
+    if m == 0 or m > n or not proof:
+        return False
+    if m & (m - 1) == 0:
+        proof = [old_root] + list(proof)
+    fn, sn = m - 1, n - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn & 1 == 0 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return fr == old_root and sr == new_root and sn == 0
 
 
 def canonical(v):
@@ -272,6 +380,9 @@ class Verifier:
         self.torn = None
         self.recoveries = 0
         self.segments = 0
+        self.version = None
+        self.tree = None
+        self.since_root = None
 
     def run(self, d):
         # A number over 2^64-1 is not a segment name (FORMAT.md §1): ignored.
@@ -305,13 +416,16 @@ class Verifier:
     def header(self, buf, name):
         if len(buf) < HEADER_LEN or buf[:8] != MAGIC:
             raise Fail("segment_header", "bad segment header", name, 0)
-        if int.from_bytes(buf[8:12], "big") != 1:
-            raise Fail("segment_header", "unsupported version", name, 0)
+        version = int.from_bytes(buf[8:12], "big")
+        if version not in (1, 2) or (self.version is not None and version != self.version):
+            raise Fail("segment_header", "unsupported or inconsistent version", name, 0)
         if zlib.crc32(buf[:36]) != int.from_bytes(buf[36:40], "big"):
             raise Fail("segment_header", "header CRC mismatch", name, 0)
         log_id, first = buf[12:28], int.from_bytes(buf[28:36], "big")
         if self.log_id is None:
             self.log_id = log_id
+            self.version = version
+            self.tree = Tree() if version == 2 else None
             self.head = sha256(GENESIS_DOMAIN, log_id)
         elif log_id != self.log_id:
             raise Fail("log_id_mismatch", "segment of another log", name, 0)
@@ -351,7 +465,7 @@ class Verifier:
         if seq == 0:
             if kind != "log_opened":
                 raise bad("genesis", "first record is not log_opened", seq)
-            if body.get("format") != 1 or type(body.get("format")) is not int or body.get("log_id") != self.log_id.hex():
+            if body.get("format") != self.version or type(body.get("format")) is not int or body.get("log_id") != self.log_id.hex():
                 raise bad("genesis", "log_opened format/log_id", seq)
             try:
                 key = Key(body["key"]) if isinstance(body.get("key"), str) else None
@@ -381,9 +495,12 @@ class Verifier:
                     raise bad("recovery", "an unsigned-tail recovery must name the records right before it", seq)
                 self.adopted.append((first, n, seq))
         self.head = sha256(RECORD_DOMAIN, p)
+        if self.tree is not None:
+            self.tree.push(leaf_hash(p))
         self.next_seq += 1
         if self.since is not None and self.since.size == self.next_seq:
             self.since_head = self.head
+            self.since_root = self.tree.root() if self.tree is not None else None
 
     def push_key(self, key):
         self.keys.append(key)
@@ -400,6 +517,8 @@ class Verifier:
             raise bad("checkpoint_encoding", str(e))
         if note.log_id != self.log_id:
             raise bad("checkpoint_encoding", "checkpoint of another log", note.size)
+        if note.version != self.version:
+            raise bad("checkpoint_encoding", "checkpoint of format %d in a log of format %d" % (note.version, self.version), note.size)
         if not self.keys or note.size == 0:
             raise bad("checkpoint_size", "checkpoint before the first record", note.size)
         if note.size != self.next_seq:
@@ -409,6 +528,8 @@ class Verifier:
             if signed and self.last_cp is not None and self.last_cp[0] == note.size and self.last_cp[1] != note.head:
                 raise bad("equivocation", "a key of this log signed two heads for one size", note.size)
             raise bad("checkpoint_head", "head does not match the chain", note.size)
+        if note.root is not None and note.root != self.tree.root():
+            raise bad("checkpoint_root", "root does not match the Merkle tree of the records", note.size)
         signer = self.current
         if self.pending is not None:
             if not note.verified_by(self.keys[signer]):
@@ -431,7 +552,7 @@ class Verifier:
                 raise Fail("since_checkpoint", "exported checkpoint not signed by a key of this log")
             if self.since_head is None:
                 raise Fail("since_checkpoint", "log has %d records, checkpoint covers %d: truncated or rolled back" % (self.next_seq, s.size))
-            if self.since_head != s.head:
+            if self.since_head != s.head or (s.root is not None and s.root != self.since_root):
                 raise Fail("equivocation", "different head for size %d" % s.size)
         if self.trusted is not None:
             idx = next((i for i, k in enumerate(self.keys) if k.pk == self.trusted.pk), None)
@@ -490,9 +611,107 @@ def verify_dir(d, trusted, since, allow_unsigned_tail):
     return out, err
 
 
+def b64_hash(line):
+    h = b64_canonical(line)
+    if h is None or len(h) != 32:
+        raise ValueError("a proof line is not a canonical base64 hash")
+    return h
+
+
+def split_proof(text):
+    i = text.find("\n\n")
+    if i < 0:
+        raise ValueError("no blank line before the checkpoint")
+    return text[:i].split("\n"), Note(text[i + 2 :])
+
+
+def check_note(note, key):
+    if note.version != 2:
+        raise Fail("proof", "the checkpoint is of format 1: it commits to no Merkle tree")
+    if not note.verified_by(key):
+        raise Fail("proof_signature", "the checkpoint is not signed by the trusted key (under its name and the origin)")
+
+
+def check_inclusion(text, key):
+    """A C2SP tlog-proof holding the record in its `extra` line (FORMAT.md section 7.5). Returns (seq, kind, body)."""
+    lines, note = split_proof(text)
+    if len(lines) < 3 or lines[0] != "c2sp.org/tlog-proof@v1" or not lines[1].startswith("extra ") or not lines[2].startswith("index "):
+        raise ValueError("not a c2sp.org/tlog-proof@v1 with extra and index lines")
+    payload = b64_canonical(lines[1][6:])
+    index = decimal(lines[2][6:])
+    if payload is None or index is None:
+        raise ValueError("bad extra or index line")
+    path = [b64_hash(x) for x in lines[3:]]
+    check_note(note, key)
+    if len(payload) < 53:
+        raise Fail("proof", "the record does not decode")
+    seq, k = int.from_bytes(payload[0:8], "big"), payload[48]
+    kind = payload[49 : 49 + k].decode("ascii", "replace")
+    try:
+        body = parse_body(payload[53 + k :])
+    except ValueError:
+        raise Fail("proof", "the record's body does not decode")
+    if seq != index:
+        raise Fail("proof", "the record's sequence number is not the proof's index")
+    if not verify_inclusion(leaf_hash(payload), index, note.size, path, note.root):
+        raise Fail("proof", "the inclusion path does not lead to the checkpoint's root")
+    return seq, kind, body, note
+
+
+def check_consistency(text, old, key):
+    """`old N`, the consistency path, the newer checkpoint; `old` is the older checkpoint the reviewer kept."""
+    lines, note = split_proof(text)
+    if not lines or not lines[0].startswith("old ") or decimal(lines[0][4:]) is None:
+        raise ValueError("no `old N` line")
+    size = decimal(lines[0][4:])
+    path = [b64_hash(x) for x in lines[1:]]
+    check_note(note, key)
+    check_note(old, key)
+    if old.log_id != note.log_id:
+        raise Fail("proof", "the two checkpoints are of different logs")
+    if old.size != size:
+        raise Fail("proof", "the older checkpoint covers %d records, the proof starts at %d" % (old.size, size))
+    if not verify_consistency(old.size, note.size, old.root, note.root, path):
+        raise Fail("proof", "the newer tree does not extend the older one: rewritten, truncated or forked")
+    return note
+
+
+def main_proof(a, trusted):
+    if trusted is None:
+        sys.stderr.write("verify.py: a proof is checked against --trusted-key\n")
+        return 1
+    try:
+        text = open(a.inclusion_proof or a.consistency_proof, encoding="utf-8").read()
+        old = Note(open(a.old_checkpoint, encoding="utf-8").read()) if a.consistency_proof else None
+        if a.inclusion_proof:
+            seq, kind, body, note = check_inclusion(text, trusted)
+            out = {"verdict": "ok", "proof": "inclusion", "seq": seq, "kind": kind, "body": body, "size": note.size, "log_id": note.log_id.hex()}
+        else:
+            note = check_consistency(text, old, trusted)
+            out = {"verdict": "ok", "proof": "consistency", "old_size": old.size, "size": note.size, "log_id": note.log_id.hex()}
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        sys.stderr.write("verify.py: %s\n" % e)
+        return 1
+    except Fail as e:
+        out = {"verdict": "fail", "code": e.code, "reason": e.reason}
+    if a.json:
+        print(json.dumps(out, sort_keys=True))
+    elif out["verdict"] == "fail":
+        print("FAIL [%s] %s" % (out["code"], out["reason"]))
+    elif out["proof"] == "inclusion":
+        print("OK: record %d (%s) is in log %s of %d records, signed by %s" % (out["seq"], out["kind"], out["log_id"], out["size"], trusted.id.hex()))
+        print(json.dumps(out["body"], sort_keys=True))
+    else:
+        print("OK: log %s of %d records extends the one of %d records, both signed by %s" % (out["log_id"], out["size"], out["old_size"], trusted.id.hex()))
+    return 0 if out["verdict"] == "ok" else 4
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Verify an Orchestra audit log (FORMAT.md v1).")
-    ap.add_argument("dir")
+    ap = argparse.ArgumentParser(description="Verify an Orchestra audit log (FORMAT.md v1, v2) or a proof over one.")
+    ap.add_argument("dir", nargs="?")
+    ap.add_argument("--inclusion-proof")
+    ap.add_argument("--consistency-proof")
+    ap.add_argument("--old-checkpoint")
     ap.add_argument("--trusted-key")
     ap.add_argument("--since-checkpoint")
     ap.add_argument("--allow-unsigned-tail", action="store_true")
@@ -507,7 +726,12 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         sys.stderr.write("verify.py: %s\n" % e)
         return 1
-    if not os.path.isdir(a.dir):
+    if a.inclusion_proof or a.consistency_proof:
+        if a.dir or (a.inclusion_proof and a.consistency_proof) or (a.consistency_proof and not a.old_checkpoint):
+            sys.stderr.write("verify.py: give one proof and no log directory (a consistency proof needs --old-checkpoint)\n")
+            return 1
+        return main_proof(a, trusted)
+    if not a.dir or not os.path.isdir(a.dir):
         sys.stderr.write("verify.py: %s: no such log directory\n" % a.dir)
         return 1
     out, err = verify_dir(a.dir, trusted, since, a.allow_unsigned_tail)

@@ -383,7 +383,7 @@ mod tests {
     type R = Result<(), Box<dyn std::error::Error>>;
 
     fn note(size: u64, head: u8, time_us: u64) -> String {
-        Checkpoint { log_id: [7; 16], size, head: [head; 32], time_us }.sign(&AuditKey::from_seed([1; 32]))
+        Checkpoint { log_id: [7; 16], size, head: [head; 32], time_us, root: None }.sign(&AuditKey::from_seed([1; 32]))
     }
 
     #[test]

@@ -1,28 +1,43 @@
 //! Signed checkpoints (FORMAT.md §7): a C2SP `tlog-checkpoint` body inside a
 //! C2SP `signed-note`, signed with ed25519.
 //!
-//! ```text
-//! orchestra.audit/v1/<log id, 32 hex>
-//! <size: number of records covered, decimal>
-//! <base64 of the hash of record size-1>
-//! time <microseconds since the Unix epoch>
+//! Format 2 (new logs):
 //!
-//! — orchestra-audit <base64(key id (4) || ed25519 signature (64))>
+//! ```text
+//! orchestra.audit/v2/<log id, 32 hex>
+//! <size: number of records covered, decimal>
+//! <base64 of the RFC 6962 Merkle root over the payloads of records 0..size>
+//! time <microseconds since the Unix epoch>
+//! head <base64 of the hash of record size-1>
+//!
+//! — orchestra.audit/v2/<log id> <base64(note key id (4) || ed25519 signature (64))>
+//! — orchestra-audit <base64(key id (4) || the same signature)>
 //! ```
 //!
-//! The signature covers the body (the four lines, each with its newline).
-//! The origin line is the domain separator: a key used for Orchestra audit
-//! logs signs nothing else, and every message it signs starts with
-//! `orchestra.audit/v1/`.
+//! The first signature line names the key after the origin, as C2SP
+//! `tlog-checkpoint` asks, so that third-party tools (witnesses, note
+//! verifiers) check it with the key string `orchestra audit key --note`
+//! prints; the second names it as the log's records do (`orchestra-audit`),
+//! which is how Orchestra finds the key in its ring. Both carry the same
+//! signature over the same body (ed25519 is deterministic). Format 1 (logs
+//! created before) has four body lines, the chain head as the third line and
+//! only the `orchestra-audit` line.
+//!
+//! The signature covers the body (its lines, each with its newline). The
+//! origin line is the domain separator: a key used for Orchestra audit logs
+//! signs nothing else, and every message it signs starts with
+//! `orchestra.audit/`.
 
-use super::keys::{AuditKey, VerifierKey, hex, unhex};
+use super::keys::{AuditKey, KEY_NAME, VerifierKey, hex, key_id, unhex};
 use super::record::Hash;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signature, Signer as _};
 
-/// Prefix of the origin line.
-pub const ORIGIN_PREFIX: &str = "orchestra.audit/v1/";
+/// Prefix of the origin line of format 1.
+pub const ORIGIN_PREFIX_V1: &str = "orchestra.audit/v1/";
+/// Prefix of the origin line of format 2.
+pub const ORIGIN_PREFIX: &str = "orchestra.audit/v2/";
 
 /// The signed content of a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,29 +50,78 @@ pub struct Checkpoint {
     pub head: Hash,
     /// Time of signing, microseconds since the Unix epoch.
     pub time_us: u64,
+    /// Format 2: the RFC 6962 Merkle root over the payloads of records
+    /// `0..size`. `None` for a format-1 checkpoint.
+    pub root: Option<Hash>,
 }
 
 impl Checkpoint {
-    /// The origin line's text for a log id.
+    /// The origin line's text for a log id (format 2).
     pub fn origin(log_id: &[u8; 16]) -> String {
         format!("{ORIGIN_PREFIX}{}", hex(log_id))
     }
 
+    /// This checkpoint's origin line.
+    pub fn origin_line(&self) -> String {
+        match self.root {
+            Some(_) => Self::origin(&self.log_id),
+            None => format!("{ORIGIN_PREFIX_V1}{}", hex(&self.log_id)),
+        }
+    }
+
+    /// The format version this checkpoint belongs to.
+    pub fn version(&self) -> u32 {
+        if self.root.is_some() { 2 } else { 1 }
+    }
+
+    /// The C2SP `tlog-checkpoint` root hash line's value: the Merkle root
+    /// (format 2) or the chain head (format 1).
+    pub fn tree_hash(&self) -> Hash {
+        self.root.unwrap_or(self.head)
+    }
+
     /// The note body: the signed message.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\ntime {}\n", Self::origin(&self.log_id), self.size, B64.encode(self.head), self.time_us)
+        match self.root {
+            Some(root) => format!(
+                "{}\n{}\n{}\ntime {}\nhead {}\n",
+                self.origin_line(),
+                self.size,
+                B64.encode(root),
+                self.time_us,
+                B64.encode(self.head)
+            ),
+            None => {
+                format!("{}\n{}\n{}\ntime {}\n", self.origin_line(), self.size, B64.encode(self.head), self.time_us)
+            }
+        }
     }
 
     /// The complete signed note.
     pub fn sign(&self, key: &AuditKey) -> String {
         let body = self.body();
-        let sig = key.signing.sign(body.as_bytes());
+        let sig = key.signing.sign(body.as_bytes()).to_bytes();
         let v = key.verifier();
-        let mut raw = Vec::with_capacity(68);
-        raw.extend_from_slice(&v.id);
-        raw.extend_from_slice(&sig.to_bytes());
-        format!("{body}\n\u{2014} {} {}\n", v.name, B64.encode(raw))
+        let line = |name: &str, id: &[u8; 4]| {
+            let mut raw = Vec::with_capacity(68);
+            raw.extend_from_slice(id);
+            raw.extend_from_slice(&sig);
+            format!("\u{2014} {name} {}\n", B64.encode(raw))
+        };
+        let mut out = format!("{body}\n");
+        if self.root.is_some() {
+            let origin = self.origin_line();
+            out.push_str(&line(&origin, &note_key(&v, &origin).id));
+        }
+        out.push_str(&line(&v.name, &v.id));
+        out
     }
+}
+
+/// The C2SP note verifier key of `key` under the name `origin` (format 2's
+/// first signature line): same public key, the key id computed with that name.
+pub fn note_key(key: &VerifierKey, origin: &str) -> VerifierKey {
+    VerifierKey { name: origin.to_string(), id: key_id(origin, key.key.as_bytes()), key: key.key }
 }
 
 /// One signature line of a note.
@@ -105,20 +169,20 @@ pub enum NoteError {
     /// No blank line between the body and the signatures.
     #[error("note has no blank line before its signatures")]
     NoBlankLine,
-    /// Not the four body lines.
-    #[error("checkpoint body has {0} lines, expected 4")]
-    BodyLines(usize),
+    /// Not the body lines of its format (4 in format 1, 5 in format 2).
+    #[error("checkpoint body has {0} lines, expected {1}")]
+    BodyLines(usize, usize),
     /// The origin line.
     #[error("bad origin line {0:?}")]
     Origin(String),
     /// The size line.
     #[error("bad size line")]
     Size,
-    /// The head hash line.
-    #[error("bad head hash line")]
+    /// A hash line (root or head).
+    #[error("bad hash line")]
     Head,
-    /// The head hash's length.
-    #[error("head hash is not 32 bytes")]
+    /// A hash's length.
+    #[error("hash is not 32 bytes")]
     HeadLength,
     /// The time line.
     #[error("bad time line")]
@@ -159,17 +223,29 @@ impl SignedCheckpoint {
         let body = &text[..split + 1];
         let sigs = &text[split + 2..];
         let lines: Vec<&str> = body[..body.len() - 1].split('\n').collect();
-        let [origin, size, head, time] = lines[..] else {
-            return Err(NoteError::BodyLines(lines.len()));
+        let origin = lines.first().copied().unwrap_or_default();
+        let (v2, id) = match (origin.strip_prefix(ORIGIN_PREFIX), origin.strip_prefix(ORIGIN_PREFIX_V1)) {
+            (Some(id), _) => (true, id),
+            (None, Some(id)) => (false, id),
+            (None, None) => return Err(NoteError::Origin(origin.to_string())),
         };
-        let log_id = origin
-            .strip_prefix(ORIGIN_PREFIX)
-            .and_then(unhex::<16>)
-            .ok_or_else(|| NoteError::Origin(origin.to_string()))?;
-        let size = parse_decimal(size).ok_or(NoteError::Size)?;
-        let head_raw = canonical_b64(head).ok_or(NoteError::Head)?;
-        let head: Hash = head_raw.try_into().map_err(|_| NoteError::HeadLength)?;
-        let time_us = time.strip_prefix("time ").and_then(parse_decimal).ok_or(NoteError::Time)?;
+        let log_id = unhex::<16>(id).ok_or_else(|| NoteError::Origin(origin.to_string()))?;
+        let want = if v2 { 5 } else { 4 };
+        if lines.len() != want {
+            return Err(NoteError::BodyLines(lines.len(), want));
+        }
+        let size = parse_decimal(lines[1]).ok_or(NoteError::Size)?;
+        let hash = |line: &str| -> Result<Hash, NoteError> {
+            canonical_b64(line).ok_or(NoteError::Head)?.try_into().map_err(|_| NoteError::HeadLength)
+        };
+        let third = hash(lines[2])?;
+        let time_us = lines[3].strip_prefix("time ").and_then(parse_decimal).ok_or(NoteError::Time)?;
+        let (head, root) = if v2 {
+            let head = lines[4].strip_prefix("head ").ok_or(NoteError::Head).and_then(hash)?;
+            (head, Some(third))
+        } else {
+            (third, None)
+        };
         if sigs.is_empty() || !sigs.ends_with('\n') {
             return Err(NoteError::NoSignatures);
         }
@@ -191,7 +267,7 @@ impl SignedCheckpoint {
             signatures.push(NoteSignature { name: name.to_string(), id, sig });
         }
         Ok(SignedCheckpoint {
-            checkpoint: Checkpoint { log_id, size, head, time_us },
+            checkpoint: Checkpoint { log_id, size, head, time_us, root },
             body: body.to_string(),
             text: text.to_string(),
             signatures,
@@ -202,21 +278,37 @@ impl SignedCheckpoint {
     /// id), strictly: there is at least one, and every one verifies
     /// (FORMAT.md §7.1; a line that fails rejects the note, as C2SP
     /// signed-note recommends).
+    ///
+    /// A format-2 note must be signed by `key` under both of its names: the
+    /// origin (what third-party tools check) and `key`'s own (FORMAT.md §7.1),
+    /// so that Orchestra and those tools never disagree about a note.
     pub fn verify(&self, key: &VerifierKey) -> Result<(), NoteError> {
-        let mut lines = self.signatures.iter().filter(|s| s.name == key.name && s.id == key.id).peekable();
-        if lines.peek().is_none() {
-            return Err(NoteError::NotSigned(key.id_hex()));
-        }
-        for s in lines {
-            let sig = Signature::from_bytes(&s.sig);
-            key.key.verify_strict(self.body.as_bytes(), &sig).map_err(|_| NoteError::BadSignature(key.id_hex()))?;
+        self.verify_as(key, &key.id_hex())?;
+        if self.checkpoint.root.is_some() {
+            self.verify_as(&note_key(key, &self.checkpoint.origin_line()), &key.id_hex())?;
         }
         Ok(())
     }
 
-    /// Key id of the first signature line, if any.
+    /// Verify the lines of one (name, key id) strictly; errors name `shown`.
+    pub fn verify_as(&self, key: &VerifierKey, shown: &str) -> Result<(), NoteError> {
+        let mut lines = self.signatures.iter().filter(|s| s.name == key.name && s.id == key.id).peekable();
+        if lines.peek().is_none() {
+            return Err(NoteError::NotSigned(shown.to_string()));
+        }
+        for s in lines {
+            let sig = Signature::from_bytes(&s.sig);
+            key.key
+                .verify_strict(self.body.as_bytes(), &sig)
+                .map_err(|_| NoteError::BadSignature(shown.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Key id of the first signature line under Orchestra's key name, if any
+    /// (the id the key ring knows the key by).
     pub fn first_signer(&self) -> Option<[u8; 4]> {
-        self.signatures.first().map(|s| s.id)
+        self.signatures.iter().find(|s| s.name == KEY_NAME).map(|s| s.id)
     }
 }
 
@@ -227,7 +319,7 @@ mod tests {
     #[test]
     fn sign_parse_verify() {
         let k = AuditKey::from_seed([1; 32]);
-        let c = Checkpoint { log_id: [2; 16], size: 10, head: [3; 32], time_us: 5 };
+        let c = Checkpoint { log_id: [2; 16], size: 10, head: [3; 32], time_us: 5, root: None };
         let text = c.sign(&k);
         let p = SignedCheckpoint::parse(&text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(p.checkpoint, c);
@@ -236,5 +328,27 @@ mod tests {
         let forged = text.replacen("\n10\n", "\n11\n", 1);
         let p = SignedCheckpoint::parse(&forged).unwrap_or_else(|e| panic!("{e}"));
         assert!(p.verify(&k.verifier()).is_err());
+    }
+
+    #[test]
+    fn a_format_2_note_is_signed_under_the_origin_and_the_key_name() {
+        let k = AuditKey::from_seed([1; 32]);
+        let c = Checkpoint { log_id: [2; 16], size: 10, head: [3; 32], time_us: 5, root: Some([9; 32]) };
+        let text = c.sign(&k);
+        let p = SignedCheckpoint::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.checkpoint, c);
+        assert_eq!(p.signatures.len(), 2);
+        assert_eq!(p.signatures[0].name, Checkpoint::origin(&[2; 16]));
+        assert_eq!(p.first_signer(), Some(k.verifier().id));
+        assert!(p.verify(&k.verifier()).is_ok());
+        // Either line alone is not enough.
+        let (body, sigs) = text.split_once("\n\n").unwrap_or_default();
+        for keep in sigs.lines() {
+            let one = format!("{body}\n\n{keep}\n");
+            let p = SignedCheckpoint::parse(&one).unwrap_or_else(|e| panic!("{e}"));
+            assert!(p.verify(&k.verifier()).is_err(), "{one}");
+        }
+        assert!(text.starts_with("orchestra.audit/v2/02020202020202020202020202020202\n10\n"));
+        assert!(text.contains("\ntime 5\nhead AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=\n\n"));
     }
 }

@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 
 /// The segment file magic.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"ORCHAUDT";
-/// The format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version new logs are written in.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this code reads (and extends: a log keeps the
+/// version it was created with, FORMAT.md §12).
+pub const OLDEST_VERSION: u32 = 1;
 /// Size of the segment header in bytes.
 pub const HEADER_LEN: usize = 40;
 /// Frame type of a record.
@@ -76,6 +79,8 @@ pub fn crc32(data: &[u8]) -> u32 {
 /// A segment header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentHeader {
+    /// Format version (1 or 2; every segment of a log has its log's).
+    pub version: u32,
     /// The log this segment belongs to.
     pub log_id: [u8; 16],
     /// Sequence number of the first record in the segment.
@@ -87,7 +92,7 @@ impl SegmentHeader {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         out[..8].copy_from_slice(&SEGMENT_MAGIC);
-        out[8..12].copy_from_slice(&FORMAT_VERSION.to_be_bytes());
+        out[8..12].copy_from_slice(&self.version.to_be_bytes());
         out[12..28].copy_from_slice(&self.log_id);
         out[28..36].copy_from_slice(&self.first_seq.to_be_bytes());
         let crc = crc32(&out[..36]);
@@ -104,7 +109,7 @@ impl SegmentHeader {
             return Err(HeaderError::Magic);
         }
         let version = be32(&buf[8..12]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(HeaderError::Version(version));
         }
         if crc32(&buf[..36]) != be32(&buf[36..40]) {
@@ -112,7 +117,7 @@ impl SegmentHeader {
         }
         let mut log_id = [0u8; 16];
         log_id.copy_from_slice(&buf[12..28]);
-        Ok(SegmentHeader { log_id, first_seq: be64(&buf[28..36]) })
+        Ok(SegmentHeader { version, log_id, first_seq: be64(&buf[28..36]) })
     }
 }
 
@@ -390,7 +395,7 @@ mod tests {
 
     #[test]
     fn header_roundtrip_and_damage() {
-        let h = SegmentHeader { log_id: [7; 16], first_seq: 42 };
+        let h = SegmentHeader { version: FORMAT_VERSION, log_id: [7; 16], first_seq: 42 };
         let b = h.encode();
         assert_eq!(SegmentHeader::decode(&b), Ok(h));
         let mut bad = b;

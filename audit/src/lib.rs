@@ -50,9 +50,11 @@ pub mod kind;
 pub mod merkle;
 pub mod ocsf;
 mod private;
+pub mod prove;
 pub mod record;
 pub mod redact;
 pub mod tiles;
+pub mod tree;
 pub mod verify;
 pub mod writer;
 

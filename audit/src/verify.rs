@@ -23,6 +23,7 @@ use super::checkpoint::SignedCheckpoint;
 use super::format::{self, FRAME_RECORD, FrameRead, FrameStream, HEADER_LEN, SegmentHeader, Streamed, read_frame};
 use super::keys::{VerifierKey, hex};
 use super::kind::Kind;
+use super::merkle::{Frontier, leaf_hash};
 use super::record::{self, Hash, RecordRef, record_hash};
 use super::writer::CONTINUED;
 use serde::Serialize;
@@ -118,6 +119,8 @@ pub struct CheckpointInfo {
     pub size: u64,
     /// Head hash (hex).
     pub head: String,
+    /// Format 2: the Merkle tree root (hex).
+    pub root: Option<String>,
     /// Signing time, microseconds since the epoch.
     pub time_us: u64,
     /// Signer key id.
@@ -146,6 +149,8 @@ pub struct VerifyReport {
     pub verdict: &'static str,
     /// The log's id.
     pub log_id: Option<String>,
+    /// The log's format version (0 when no segment header was read).
+    pub format: u32,
     /// Segment files read.
     pub segments: u64,
     /// Records verified.
@@ -275,6 +280,12 @@ struct Verifier<'o> {
     pending: Option<(VerifierKey, u64)>,
     last_cp: Option<(u64, Hash)>,
     since_head: Option<Hash>,
+    /// Format 2: the Merkle tree root at the exported checkpoint's size.
+    since_root: Option<Hash>,
+    /// The log's format version (its first segment's).
+    version: u32,
+    /// Format 2: the Merkle frontier over the records verified so far.
+    frontier: Option<Frontier>,
 }
 
 /// Why the first record does not open the log.
@@ -282,8 +293,8 @@ struct Verifier<'o> {
 enum GenesisError {
     #[error("the first record is {0:?}, not log_opened")]
     FirstKind(String),
-    #[error("log_opened has no format 1")]
-    Format,
+    #[error("log_opened does not name the segments' format {0}")]
+    Format(u32),
     #[error("log_opened names another log id than the segment header")]
     LogId,
     #[error("log_opened has no key")]
@@ -337,6 +348,7 @@ pub fn verify_dir_with(
         report: VerifyReport {
             verdict: "ok",
             log_id: None,
+            format: 0,
             segments: 0,
             records: 0,
             checkpoints: 0,
@@ -364,6 +376,9 @@ pub fn verify_dir_with(
         pending: None,
         last_cp: None,
         since_head: None,
+        since_root: None,
+        version: 0,
+        frontier: None,
     };
     let result = v.run(&segs, on_record);
     if let Err((f, seg, resume)) = result {
@@ -438,7 +453,10 @@ impl Verifier<'_> {
                 None => {
                     self.log_id = Some(h.log_id);
                     self.report.log_id = Some(hex(&h.log_id));
+                    self.report.format = h.version;
                     self.head = record::genesis(&h.log_id);
+                    self.version = h.version;
+                    self.frontier = (h.version >= 2).then(Frontier::new);
                 }
                 Some(id) if id != h.log_id => {
                     return Err(next_seg(fail(
@@ -450,6 +468,15 @@ impl Verifier<'_> {
                     )));
                 }
                 Some(_) => {}
+            }
+            if h.version != self.version {
+                return Err(next_seg(fail(
+                    "segment_header",
+                    &seg.name,
+                    0,
+                    None,
+                    format!("segment of format {} in a log of format {}", h.version, self.version),
+                )));
             }
             if h.first_seq != seg.first_seq {
                 return Err((
@@ -727,10 +754,14 @@ impl Verifier<'_> {
         }
         let hash = record_hash(payload);
         self.head = hash;
+        if let Some(f) = &mut self.frontier {
+            f.push(leaf_hash(payload));
+        }
         self.next_seq += 1;
         self.report.records += 1;
         if self.opts.since.as_ref().is_some_and(|s| s.checkpoint.size == self.next_seq) {
             self.since_head = Some(hash);
+            self.since_root = self.frontier.as_ref().map(Frontier::root);
         }
         Ok((r, hash))
     }
@@ -740,8 +771,8 @@ impl Verifier<'_> {
             return Err(GenesisError::FirstKind(r.kind.to_string()));
         }
         let body = r.body_json();
-        if body.get("format").and_then(Value::as_u64) != Some(1) {
-            return Err(GenesisError::Format);
+        if body.get("format").and_then(Value::as_u64) != Some(u64::from(self.version)) {
+            return Err(GenesisError::Format(self.version));
         }
         let id = self.log_id.map(|i| hex(&i));
         if body.get("log_id").and_then(Value::as_str) != id.as_deref() {
@@ -773,6 +804,13 @@ impl Verifier<'_> {
         let size = c.checkpoint.size;
         if Some(c.checkpoint.log_id) != self.log_id {
             return Err(here("checkpoint_encoding", Some(size), "checkpoint names another log".into()));
+        }
+        if c.checkpoint.version() != self.version {
+            return Err(here(
+                "checkpoint_encoding",
+                Some(size),
+                format!("checkpoint of format {} in a log of format {}", c.checkpoint.version(), self.version),
+            ));
         }
         if self.keys.is_empty() || size == 0 {
             return Err(here("checkpoint_size", Some(size), "checkpoint before the first record".into()));
@@ -806,6 +844,15 @@ impl Verifier<'_> {
                 "checkpoint head does not match the hash chain: a record was changed".into(),
             ));
         }
+        if let (Some(root), Some(f)) = (c.checkpoint.root, &self.frontier)
+            && root != f.root()
+        {
+            return Err(here(
+                "checkpoint_root",
+                Some(size),
+                "checkpoint root does not match the Merkle tree of the records (its head does): the signer committed to other records".into(),
+            ));
+        }
         let signer = self.current;
         let key = &self.keys[signer];
         if let Some((new, rseq)) = self.pending.take() {
@@ -832,6 +879,7 @@ impl Verifier<'_> {
         self.report.last_checkpoint = Some(CheckpointInfo {
             size,
             head: hex(&c.checkpoint.head),
+            root: c.checkpoint.root.map(|r| hex(&r)),
             time_us: c.checkpoint.time_us,
             key_id: epoch.key_id.clone(),
             note: c.text,
@@ -888,7 +936,10 @@ impl Verifier<'_> {
                         ),
                     ));
                 }
-                Some(h) if h != since.checkpoint.head => {
+                Some(h)
+                    if h != since.checkpoint.head
+                        || (since.checkpoint.root.is_some() && since.checkpoint.root != self.since_root) =>
+                {
                     return Err(none(
                         "equivocation",
                         format!(

@@ -33,7 +33,9 @@ use super::format::{
 use super::keyring::KeyRing;
 use super::keys::{AuditKey, VerifierKey, hex};
 use super::kind::Kind;
+use super::merkle::{Frontier, leaf_hash};
 use super::record::{self, Hash, Record, canonical_json, record_hash};
+use super::tree;
 use serde_json::{Value, json};
 use std::fs::File;
 use std::io::Write as _;
@@ -57,6 +59,9 @@ pub struct OpenOptions {
     pub clock: Option<fn() -> u64>,
     /// Log id to use when creating a new log (tests and vectors only).
     pub log_id: Option<[u8; 16]>,
+    /// Format version of a log created by this open ([`format::FORMAT_VERSION`];
+    /// 1 for tests and vectors of the older format). An existing log keeps its own.
+    pub format: u32,
 }
 
 impl Default for OpenOptions {
@@ -67,6 +72,7 @@ impl Default for OpenOptions {
             checkpoint_interval: Duration::from_secs(1),
             clock: None,
             log_id: None,
+            format: format::FORMAT_VERSION,
         }
     }
 }
@@ -90,6 +96,10 @@ pub struct AuditLog {
     offset: u64,
     next_seq: u64,
     head: Hash,
+    /// Format version of this log (of its segments).
+    version: u32,
+    /// Format 2: the Merkle frontier over records `0..next_seq`.
+    frontier: Option<Frontier>,
     last_cp_size: u64,
     last_cp_at: Option<Instant>,
     last_cp_text: Option<String>,
@@ -188,6 +198,10 @@ enum ChainError {
     OtherLog,
     #[error("checkpoint for size {0} does not match the chain")]
     CheckpointSize(u64),
+    #[error("checkpoint for size {0} does not match the Merkle tree of the records")]
+    CheckpointRoot(u64),
+    #[error("checkpoint of format {0} in a log of format {1}")]
+    CheckpointVersion(u32, u32),
 }
 
 /// Where scanning found damage: the frame's offset in the scanned buffer.
@@ -204,8 +218,14 @@ struct Tip {
     head: Option<Hash>,
     key_id: Option<[u8; 4]>,
     /// A rotation waiting for its checkpoint: (new key id, frame offset,
-    /// chain head before it).
-    pending: Option<([u8; 4], usize, Hash)>,
+    /// chain head and frontier before it).
+    pending: Option<([u8; 4], usize, Hash, Option<Frontier>)>,
+    /// The log's format version.
+    version: u32,
+    /// Format 2, when the tree before the scanned frames is known: the
+    /// frontier, extended by every record scanned and checked against every
+    /// checkpoint's root.
+    frontier: Option<Frontier>,
     last_cp_size: u64,
     last_cp_text: Option<String>,
     log_id: [u8; 16],
@@ -216,12 +236,14 @@ struct Tip {
 }
 
 impl Tip {
-    fn new(next_seq: u64, log_id: [u8; 16]) -> Tip {
+    fn new(next_seq: u64, log_id: [u8; 16], version: u32, frontier: Option<Frontier>) -> Tip {
         Tip {
             next_seq,
             head: None,
             key_id: None,
             pending: None,
+            version,
+            frontier,
             last_cp_size: 0,
             last_cp_text: None,
             log_id,
@@ -266,9 +288,10 @@ impl Tip {
     /// Forget a rotation that has no checkpoint: the chain goes back to just
     /// before it. Returns where its frame starts.
     fn unwind_pending(&mut self) -> Option<usize> {
-        let (_, at, head) = self.pending.take()?;
+        let (_, at, head, frontier) = self.pending.take()?;
         self.next_seq -= 1;
         self.head = Some(head);
+        self.frontier = frontier;
         if self.next_seq == self.last_cp_size {
             self.tail_at = None;
         }
@@ -298,8 +321,11 @@ impl Tip {
             if kind == Some(Kind::LogOpened) {
                 self.key_id = Some(k.id);
             } else {
-                self.pending = Some((k.id, at, r.prev));
+                self.pending = Some((k.id, at, r.prev, self.frontier.clone()));
             }
+        }
+        if let Some(f) = &mut self.frontier {
+            f.push(leaf_hash(payload));
         }
         self.head = Some(record_hash(payload));
         self.next_seq += 1;
@@ -316,10 +342,18 @@ impl Tip {
         if c.checkpoint.size != self.next_seq || self.head.is_some_and(|h| h != c.checkpoint.head) {
             return Err(ChainError::CheckpointSize(c.checkpoint.size));
         }
+        if c.checkpoint.version() != self.version {
+            return Err(ChainError::CheckpointVersion(c.checkpoint.version(), self.version));
+        }
+        if let (Some(root), Some(f)) = (c.checkpoint.root, &self.frontier)
+            && root != f.root()
+        {
+            return Err(ChainError::CheckpointRoot(c.checkpoint.size));
+        }
         self.head = Some(c.checkpoint.head);
         self.first_cp.get_or_insert((c.checkpoint.size, c.checkpoint.head));
         self.key_id = match self.pending.take() {
-            Some((new, _, _)) => Some(new),
+            Some((new, _, _, _)) => Some(new),
             // The chain says which key is in force; a checkpoint's own claim
             // counts only where the chain is not known (a segment read alone).
             None => self.key_id.or(c.first_signer()),
@@ -387,6 +421,7 @@ pub const CONTINUED: &str = "continued";
 
 /// Frames encoded by [`AuditLog::encode_signed`] and the chain state after them.
 struct Encoded {
+    frontier: Option<Frontier>,
     bytes: Vec<u8>,
     next_seq: u64,
     head: Hash,
@@ -538,10 +573,22 @@ impl AuditLog {
         if header.first_seq != last.first_seq {
             return Err(damaged(&last.name, 0, format!("header says first sequence {}", header.first_seq), None));
         }
-        let mut tip = Tip::new(header.first_seq, header.log_id);
-        let end = tip
-            .scan(&buf, HEADER_LEN, true)
-            .map_err(|d| damaged(&last.name, d.at as u64, d.error.to_string(), tip.last_cp_text.clone()))?;
+        // Format 2: the tree before this segment comes from the tile store,
+        // checked by every checkpoint of the segment; a store that disagrees is
+        // rebuilt from the records once before that counts as damage.
+        let frontier = |rebuild| -> Result<Option<Frontier>, AuditError> {
+            if header.version < 2 {
+                return Ok(None);
+            }
+            tree::frontier_at(dir, &segs[..segs.len() - 1], header.first_seq, rebuild).map(Some)
+        };
+        let mut tip = Tip::new(header.first_seq, header.log_id, header.version, frontier(false)?);
+        let mut end = tip.scan(&buf, HEADER_LEN, true);
+        if let Err(ScanDamage { error: ChainError::CheckpointRoot(_), .. }) = &end {
+            tip = Tip::new(header.first_seq, header.log_id, header.version, frontier(true)?);
+            end = tip.scan(&buf, HEADER_LEN, true);
+        }
+        let end = end.map_err(|d| damaged(&last.name, d.at as u64, d.error.to_string(), tip.last_cp_text.clone()))?;
         // A later segment starts with a checkpoint of the chain so far, which the
         // previous segment must end with: a cheap check that nothing before the
         // last segment was cut, replaced or extended (FORMAT.md §9.2).
@@ -574,7 +621,7 @@ impl AuditLog {
             let s = &segs[i];
             let b = std::fs::read(&s.path).map_err(|e| AuditError::io(&s.path, e))?;
             let h = SegmentHeader::decode(&b).map_err(|e| damaged(&s.name, 0, e.to_string(), None))?;
-            let mut t = Tip::new(h.first_seq, h.log_id);
+            let mut t = Tip::new(h.first_seq, h.log_id, h.version, None);
             t.scan(&b, HEADER_LEN, false).map_err(|d| damaged(&s.name, d.at as u64, d.error.to_string(), None))?;
             tip.head = tip.head.or(t.head);
             tip.key_id = tip.key_id.or(t.key_id);
@@ -626,6 +673,8 @@ impl AuditLog {
             offset,
             next_seq: tip.next_seq,
             head,
+            version: header.version,
+            frontier: tip.frontier,
             last_cp_size: tip.last_cp_size,
             last_cp_at: None,
             last_cp_text: tip.last_cp_text,
@@ -667,7 +716,8 @@ impl AuditLog {
         let name = segment_name(0);
         let path = dir.join(&name);
         let mut f = create_segment_file(&path)?;
-        f.write_all(&SegmentHeader { log_id, first_seq: 0 }.encode()).map_err(|e| AuditError::io(&path, e))?;
+        let version = opts.format.clamp(format::OLDEST_VERSION, format::FORMAT_VERSION);
+        f.write_all(&SegmentHeader { version, log_id, first_seq: 0 }.encode()).map_err(|e| AuditError::io(&path, e))?;
         let mut log = AuditLog {
             dir: dir.to_path_buf(),
             lock: None,
@@ -681,6 +731,8 @@ impl AuditLog {
             offset: HEADER_LEN as u64,
             next_seq: 0,
             head: record::genesis(&log_id),
+            version,
+            frontier: (version >= 2).then(Frontier::new),
             last_cp_size: 0,
             last_cp_at: None,
             last_cp_text: None,
@@ -691,7 +743,7 @@ impl AuditLog {
             synced_size: 0,
             reserved_to: 0,
         };
-        let body = json!({"format": 1, "key": key.verifier().encode(), "log_id": hex(&log_id)});
+        let body = json!({"format": version, "key": key.verifier().encode(), "log_id": hex(&log_id)});
         let mut records = vec![(Kind::LogOpened.as_str().to_string(), body)];
         records.extend(note.map(|n| (Kind::LogContinued.as_str().to_string(), n)));
         log.write_signed(&records)?;
@@ -821,7 +873,11 @@ impl AuditLog {
             };
             let payload = rec.encode();
             let head = record_hash(&payload);
-            let cp = Checkpoint { log_id: l.log_id, size: rec.seq + 1, head, time_us: rec.time_us };
+            let mut frontier = l.frontier.clone();
+            if let Some(f) = &mut frontier {
+                f.push(leaf_hash(&payload));
+            }
+            let cp = l.checkpoint_of(rec.seq + 1, head, frontier.as_ref(), rec.time_us);
             let text = cp.sign(&l.key);
             // The same checkpoint signed by the new key, so a reviewer who pins
             // the new key has something to check at once.
@@ -833,6 +889,7 @@ impl AuditLog {
             l.write_frames(&frames)?;
             l.next_seq += 1;
             l.head = head;
+            l.frontier = frontier;
             l.seg.sync_data().map_err(|e| AuditError::io(l.dir.join(&l.seg_name), e))?;
             l.dirty = false;
             l.synced_size = cp.size;
@@ -931,6 +988,12 @@ impl AuditLog {
         &self.recoveries
     }
 
+    /// The checkpoint over records `0..size` whose last hash is `head`, with
+    /// the tree's root in a format-2 log (`frontier` over the same records).
+    fn checkpoint_of(&self, size: u64, head: Hash, frontier: Option<&Frontier>, time_us: u64) -> Checkpoint {
+        Checkpoint { log_id: self.log_id, size, head, time_us, root: frontier.map(Frontier::root) }
+    }
+
     fn now(&self) -> u64 {
         self.opts.clock.map_or_else(now_us, |c| c())
     }
@@ -1022,7 +1085,7 @@ impl AuditLog {
             if len > self.offset {
                 let mut buf = vec![0u8; (len - self.offset) as usize];
                 self.seg.read_exact_at(&mut buf, self.offset).map_err(|e| AuditError::io(&path, e))?;
-                let mut tip = Tip::new(self.next_seq, self.log_id);
+                let mut tip = Tip::new(self.next_seq, self.log_id, self.version, self.frontier.clone());
                 tip.head = Some(self.head);
                 tip.key_id = Some(self.key_id);
                 tip.last_cp_size = self.last_cp_size;
@@ -1055,6 +1118,7 @@ impl AuditLog {
                 self.offset = new_len;
                 self.next_seq = tip.next_seq;
                 self.head = tip.head.unwrap_or(self.head);
+                self.frontier = tip.frontier;
                 self.last_cp_size = tip.last_cp_size;
                 self.last_cp_text = tip.last_cp_text;
                 if let Some(k) = tip.key_id.filter(|k| *k != self.key_id) {
@@ -1167,7 +1231,13 @@ impl AuditLog {
     /// Encode `records` continuing the chain, with a checkpoint after every
     /// `checkpoint_every` of them and after the last; nothing is written.
     fn encode_signed(&self, records: &[(String, Value)]) -> Result<Encoded, AuditError> {
-        let mut out = Encoded { bytes: Vec::new(), next_seq: self.next_seq, head: self.head, last_cp: None };
+        let mut out = Encoded {
+            bytes: Vec::new(),
+            next_seq: self.next_seq,
+            head: self.head,
+            last_cp: None,
+            frontier: self.frontier.clone(),
+        };
         let every = self.opts.checkpoint_every.max(1);
         let first = self.next_seq;
         for (i, (kind, body)) in records.iter().enumerate() {
@@ -1182,9 +1252,12 @@ impl AuditLog {
             }
             encode_frame(FRAME_RECORD, &payload, &mut out.bytes);
             out.head = record_hash(&payload);
+            if let Some(f) = &mut out.frontier {
+                f.push(leaf_hash(&payload));
+            }
             out.next_seq += 1;
             if (out.next_seq - first).is_multiple_of(every) || i + 1 == records.len() {
-                let cp = Checkpoint { log_id: self.log_id, size: out.next_seq, head: out.head, time_us: self.now() };
+                let cp = self.checkpoint_of(out.next_seq, out.head, out.frontier.as_ref(), self.now());
                 let text = cp.sign(&self.key);
                 encode_frame(FRAME_CHECKPOINT, text.as_bytes(), &mut out.bytes);
                 out.last_cp = Some((cp.size, text));
@@ -1197,6 +1270,7 @@ impl AuditLog {
     fn commit(&mut self, e: Encoded) {
         self.next_seq = e.next_seq;
         self.head = e.head;
+        self.frontier = e.frontier;
         if let Some((size, text)) = e.last_cp {
             self.last_cp_size = size;
             self.last_cp_text = Some(text);
@@ -1231,7 +1305,7 @@ impl AuditLog {
 
     fn checkpoint_locked(&mut self) -> Result<(), AuditError> {
         if self.next_seq > self.last_cp_size {
-            let cp = Checkpoint { log_id: self.log_id, size: self.next_seq, head: self.head, time_us: self.now() };
+            let cp = self.checkpoint_of(self.next_seq, self.head, self.frontier.as_ref(), self.now());
             let text = cp.sign(&self.key);
             let mut frame = Vec::with_capacity(text.len() + 9);
             encode_frame(FRAME_CHECKPOINT, text.as_bytes(), &mut frame);
@@ -1281,9 +1355,10 @@ impl AuditLog {
         let name = segment_name(self.next_seq);
         let path = self.dir.join(&name);
         let mut f = create_segment_file(&path)?;
-        let cp = Checkpoint { log_id: self.log_id, size: self.next_seq, head: self.head, time_us: self.now() };
+        let cp = self.checkpoint_of(self.next_seq, self.head, self.frontier.as_ref(), self.now());
         let text = cp.sign(&self.key);
-        let mut bytes = SegmentHeader { log_id: self.log_id, first_seq: self.next_seq }.encode().to_vec();
+        let mut bytes =
+            SegmentHeader { version: self.version, log_id: self.log_id, first_seq: self.next_seq }.encode().to_vec();
         encode_frame(FRAME_CHECKPOINT, text.as_bytes(), &mut bytes);
         f.write_all(&bytes).and_then(|()| f.sync_data()).map_err(|e| AuditError::io(&path, e))?;
         sync_dir(&self.dir)?;
@@ -1378,4 +1453,13 @@ fn create_segment_file(path: &Path) -> Result<File, AuditError> {
         .mode(super::private::FILE_MODE)
         .open(path)
         .map_err(|e| AuditError::io(path, e))
+}
+
+/// Run `f` holding the writers' lock of the log in `dir` (for readers that
+/// update derived data beside the log, such as the Merkle tile store).
+pub(crate) fn with_log_lock<T>(dir: &Path, f: impl FnOnce() -> Result<T, AuditError>) -> Result<T, AuditError> {
+    let (guard, path) = LockGuard::open(dir)?;
+    let out = f();
+    guard.release(&path)?;
+    out
 }

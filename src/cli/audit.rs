@@ -158,6 +158,11 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
     },
+    /// Prove to a third party that a record is in the log, or that the log
+    /// extends an older checkpoint (format-2 logs; checked by
+    /// `audit/verify.py` or any C2SP tlog tool, without the log).
+    #[command(subcommand)]
+    Prove(super::prove::ProveCommand),
     /// Measure append and verify throughput next to raw SHA-256 and ed25519.
     Bench {
         /// Records to append.
@@ -211,6 +216,7 @@ pub fn run(cmd: AuditCommand) -> Exit {
         AuditCommand::Checkpoint { dir, export, key } => {
             checkpoint(&log_dir(dir), &export, &key.unwrap_or_else(default_key_path))
         }
+        AuditCommand::Prove(p) => super::prove::run(p),
         AuditCommand::Bench { records, merkle_leaves, dir, json } => run_bench(records, merkle_leaves, dir, json),
     }
 }

@@ -27,6 +27,7 @@ pub mod policy;
 pub mod pool;
 pub mod probe;
 pub mod progress;
+pub mod prove;
 pub mod prune;
 pub mod replan;
 pub mod run;

@@ -24,7 +24,8 @@ fn world(name: &str) -> (World, Seaweed) {
 }
 
 fn note(size: u64, head: u8) -> String {
-    Checkpoint { log_id: [9; 16], size, head: [head; 32], time_us: 1 }.sign(&AuditKey::from_seed([2; 32]))
+    Checkpoint { log_id: [9; 16], size, head: [head; 32], time_us: 1, root: Some([head; 32]) }
+        .sign(&AuditKey::from_seed([2; 32]))
 }
 
 #[test]

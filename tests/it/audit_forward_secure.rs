@@ -3,12 +3,9 @@
 //! the epoch is over and destroys the old private key, so a thief of the key in
 //! force cannot re-sign an earlier epoch. Tested on logs the real binary wrote.
 
-use crate::harness::audit::{Seg, decode, load, store};
+use crate::harness::audit::{decode, load, resign_all, store};
 use crate::harness::world::World;
-use orchestra::audit::checkpoint::{Checkpoint, SignedCheckpoint};
-use orchestra::audit::format::{FRAME_CHECKPOINT, FRAME_RECORD};
-use orchestra::audit::keys::AuditKey;
-use orchestra::audit::record;
+use orchestra::audit::format::FRAME_RECORD;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -59,28 +56,6 @@ fn all_bytes(dir: &Path) -> Vec<u8> {
         }
     }
     out
-}
-
-/// Recompute the chain after an edit and re-sign every checkpoint with `key`.
-fn resign_all(segs: &mut [Seg], key: &AuditKey) {
-    let log_id: [u8; 16] = segs[0].header[12..28].try_into().expect("log id");
-    let mut head = record::genesis(&log_id);
-    let mut n = 0u64;
-    for s in segs.iter_mut() {
-        for f in s.frames.iter_mut() {
-            if f.ty == FRAME_RECORD {
-                let mut r = decode(f);
-                r.prev = head;
-                f.payload = r.encode();
-                head = record::record_hash(&f.payload);
-                n += 1;
-            } else if f.ty == FRAME_CHECKPOINT {
-                let text = String::from_utf8_lossy(&f.payload).to_string();
-                let time_us = SignedCheckpoint::parse(&text).map(|c| c.checkpoint.time_us).unwrap_or(1);
-                f.payload = Checkpoint { log_id, size: n, head, time_us }.sign(key).into_bytes();
-            }
-        }
-    }
 }
 
 #[test]

@@ -42,6 +42,9 @@ macro_rules! tamper_tests {
 tamper_tests! {
     valid_basic => "valid-basic",
     valid_multisegment => "valid-multisegment",
+    a_format_1_log_still_verifies => "valid-format-1",
+    format_1_edit_body_and_recompute_hashes => "tamper-format-1-edit-body-rechain",
+    a_checkpoint_root_over_other_records => "tamper-checkpoint-root",
     valid_rotated => "valid-rotated",
     valid_rotated_trust_new => "valid-rotated-trust-new",
     torn_final_write_is_recovered_not_flagged => "valid-torn-tail",

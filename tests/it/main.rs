@@ -13,6 +13,7 @@ mod audit_forward_secure;
 mod audit_full_disk;
 mod audit_keys;
 mod audit_ocsf;
+mod audit_prove;
 mod audit_tail;
 mod audit_tamper;
 mod audit_vectors;

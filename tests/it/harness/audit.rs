@@ -5,7 +5,8 @@
 use orchestra::audit::checkpoint::{Checkpoint, SignedCheckpoint};
 use orchestra::audit::format::{self, FRAME_CHECKPOINT, FRAME_RECORD, FrameRead, HEADER_LEN};
 use orchestra::audit::keys::AuditKey;
-use orchestra::audit::record::{self, Record};
+use orchestra::audit::merkle::{Frontier, leaf_hash};
+use orchestra::audit::record::{self, Hash, Record};
 use orchestra::audit::{AuditLog, OpenOptions};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -54,7 +55,27 @@ pub fn det_opts(segment_max: u64) -> OpenOptions {
         checkpoint_interval: Duration::from_secs(1 << 30),
         clock: Some(fixed_clock),
         log_id: Some(log_id()),
+        format: format::FORMAT_VERSION,
     }
+}
+
+/// The Merkle frontier over every record frame of `segs`.
+pub fn tree_of(segs: &[Seg]) -> Frontier {
+    let mut t = Frontier::new();
+    for f in segs.iter().flat_map(|s| s.frames.iter()).filter(|f| f.ty == FRAME_RECORD) {
+        t.push(leaf_hash(&f.payload));
+    }
+    t
+}
+
+/// A checkpoint over `size` records ending in `head` (and, in a format-2
+/// log, whose tree is `tree`), signed by `key`, in the format of `old` (the
+/// checkpoint frame it replaces) and with its time.
+pub fn recheckpoint(old: &[u8], log_id: [u8; 16], size: u64, head: Hash, tree: &Frontier, key: &AuditKey) -> Vec<u8> {
+    let old = SignedCheckpoint::parse(&String::from_utf8_lossy(old)).ok();
+    let time_us = old.as_ref().map_or(FIXED_TIME, |c| c.checkpoint.time_us);
+    let v2 = old.as_ref().is_none_or(|c| c.checkpoint.root.is_some());
+    Checkpoint { log_id, size, head, time_us, root: v2.then(|| tree.root()) }.sign(key).into_bytes()
 }
 
 /// The i-th record an `orchestra exec` would write.
@@ -80,7 +101,12 @@ pub fn exec_record(i: u64) -> (&'static str, Value) {
 /// Write a deterministic log of `n` records (plus `log_opened`) with `key`,
 /// appended in batches of 4 (each closed by a checkpoint).
 pub fn write_log(dir: &Path, key: &AuditKey, n: u64, segment_max: u64) -> Result<(), Box<dyn std::error::Error>> {
-    let mut log = AuditLog::open_with(dir, key, det_opts(segment_max))?;
+    write_log_with(dir, key, n, det_opts(segment_max))
+}
+
+/// [`write_log`] with explicit options (e.g. an older format).
+pub fn write_log_with(dir: &Path, key: &AuditKey, n: u64, opts: OpenOptions) -> Result<(), Box<dyn std::error::Error>> {
+    let mut log = AuditLog::open_with(dir, key, opts)?;
     let mut i = 0;
     while i < n {
         let end = (i + 4).min(n);
@@ -180,6 +206,7 @@ pub fn decode(f: &Frame) -> Record {
 pub fn rechain(segs: &mut [Seg], resign: Option<&AuditKey>, renumber: bool) {
     let mut head = record::genesis(&log_id());
     let mut n = 0u64;
+    let mut tree = Frontier::new();
     for s in segs.iter_mut() {
         let mut h = s.header.clone();
         if renumber {
@@ -197,11 +224,10 @@ pub fn rechain(segs: &mut [Seg], resign: Option<&AuditKey>, renumber: bool) {
                 }
                 f.payload = r.encode();
                 head = record::record_hash(&f.payload);
+                tree.push(leaf_hash(&f.payload));
                 n += 1;
             } else if let Some(k) = resign {
-                let text = String::from_utf8_lossy(&f.payload).to_string();
-                let time_us = SignedCheckpoint::parse(&text).map(|c| c.checkpoint.time_us).unwrap_or(FIXED_TIME);
-                f.payload = Checkpoint { log_id: log_id(), size: n, head, time_us }.sign(k).into_bytes();
+                f.payload = recheckpoint(&f.payload, log_id(), n, head, &tree, k);
             }
         }
     }
@@ -273,6 +299,46 @@ pub fn cases() -> Vec<(&'static str, Build)> {
         ("valid-multisegment", |d| {
             write_log(d, &owner(), 30, 2000)?;
             Ok(case("valid-multisegment", "a clean log over several small segments", None))
+        }),
+        ("valid-format-1", |d| {
+            write_log_with(d, &owner(), 30, OpenOptions { format: 1, ..det_opts(2000) })?;
+            Ok(case(
+                "valid-format-1",
+                "a clean log of format 1 (checkpoints sign the chain head) over several segments",
+                None,
+            ))
+        }),
+        ("tamper-format-1-edit-body-rechain", |d| {
+            write_log_with(d, &owner(), 12, OpenOptions { format: 1, ..det_opts(64 << 20) })?;
+            let mut segs = load(d)?;
+            let (i, j) = record_positions(&segs)[2];
+            let f = &mut segs[i].frames[j];
+            let pos = find(&f.payload, b"1.1.1.1").ok_or("no body")?;
+            f.payload[pos] = b'9';
+            rechain(&mut segs, None, false);
+            store(d, &segs)?;
+            Ok(case(
+                "tamper-format-1-edit-body-rechain",
+                "format 1: a body edited and the chain recomputed, the checkpoints left as they were",
+                Some("checkpoint_head"),
+            ))
+        }),
+        ("tamper-checkpoint-root", |d| {
+            // The key in force signs a checkpoint whose head is right but whose
+            // root commits to other records: only the Merkle check sees it.
+            write_log(d, &owner(), 6, 64 << 20)?;
+            let mut segs = load(d)?;
+            let n = segs.len() - 1;
+            let j = segs[n].frames.iter().rposition(|f| f.ty == FRAME_CHECKPOINT).ok_or("no checkpoint")?;
+            let c = SignedCheckpoint::parse(&String::from_utf8_lossy(&segs[n].frames[j].payload))?.checkpoint;
+            let forged = Checkpoint { root: Some([7; 32]), ..c };
+            segs[n].frames[j].payload = forged.sign(&owner()).into_bytes();
+            store(d, &segs)?;
+            Ok(case(
+                "tamper-checkpoint-root",
+                "the last checkpoint re-signed by the owner's key with the right head and a wrong Merkle root",
+                Some("checkpoint_root"),
+            ))
         }),
         ("valid-rotated", |d| {
             let mut log = AuditLog::open_with(d, &owner(), det_opts(64 << 20))?;
@@ -684,11 +750,14 @@ pub fn cases() -> Vec<(&'static str, Build)> {
                 body: record::canonical_json(&body).map_err(|e| e.to_string())?,
             };
             let payload = r.encode();
+            let mut tree = tree_of(&segs);
+            tree.push(leaf_hash(&payload));
             let cp = Checkpoint {
                 log_id: log_id(),
                 size: r.seq + 1,
                 head: record::record_hash(&payload),
                 time_us: FIXED_TIME,
+                root: Some(tree.root()),
             };
             let n = segs.len() - 1;
             segs[n].frames.push(Frame { ty: FRAME_RECORD, payload });
@@ -716,7 +785,7 @@ pub fn cases() -> Vec<(&'static str, Build)> {
         ("tamper-first-record-other-key", |d| {
             edit_log(d, |segs| {
                 let mut r = decode(&segs[0].frames[0]);
-                let body = json!({"format": 1, "key": attacker().verifier().encode(), "log_id": orchestra::audit::keys::hex(&log_id())});
+                let body = json!({"format": format::FORMAT_VERSION, "key": attacker().verifier().encode(), "log_id": orchestra::audit::keys::hex(&log_id())});
                 r.body = record::canonical_json(&body).map_err(|e| e.to_string())?;
                 segs[0].frames[0].payload = r.encode();
                 rechain(segs, Some(&attacker()), false);
@@ -941,4 +1010,26 @@ pub fn check(case_name: &str, who: &str, v: &Verdict, verdict: &str, code: Optio
     assert_eq!(v.code.as_deref(), code, "{case_name}: {who} code ({v:?})");
     assert_eq!(v.exit, if verdict == "ok" { 0 } else { 4 }, "{case_name}: {who} exit status");
     assert_eq!(v.torn, torn, "{case_name}: {who} torn tail");
+}
+
+/// Recompute the chain after an edit and re-sign every checkpoint with `key`.
+pub fn resign_all(segs: &mut [Seg], key: &AuditKey) {
+    let log_id: [u8; 16] = segs[0].header[12..28].try_into().unwrap_or_default();
+    let mut head = record::genesis(&log_id);
+    let mut n = 0u64;
+    let mut tree = Frontier::new();
+    for s in segs.iter_mut() {
+        for f in s.frames.iter_mut() {
+            if f.ty == FRAME_RECORD {
+                let mut r = decode(f);
+                r.prev = head;
+                f.payload = r.encode();
+                head = record::record_hash(&f.payload);
+                tree.push(leaf_hash(&f.payload));
+                n += 1;
+            } else if f.ty == FRAME_CHECKPOINT {
+                f.payload = recheckpoint(&f.payload, log_id, n, head, &tree, key);
+            }
+        }
+    }
 }
