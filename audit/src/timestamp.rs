@@ -19,7 +19,7 @@
 //! signed) by one of them that is a CA valid at `genTime`. `genTime` is
 //! reported; the TSA's clock is what it says.
 
-use cms::cert::x509::Certificate;
+pub use cms::cert::x509::Certificate;
 use cms::cert::x509::ext::pkix::{BasicConstraints, ExtendedKeyUsage, SubjectKeyIdentifier};
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
@@ -31,6 +31,7 @@ use sha2::{Digest as _, Sha256, Sha384, Sha512};
 use spki::AlgorithmIdentifierOwned;
 use x509_tsp::{MessageImprint, TimeStampReq, TimeStampResp, TspVersion, TstInfo};
 
+pub mod client;
 pub mod store;
 
 /// `id-ct-TSTInfo` (RFC 3161 §2.4.2).

@@ -55,6 +55,13 @@ pub enum AuditCommand {
         /// writer or heartbeat that stopped anchoring shows.
         #[arg(long, value_name = "AGE", requires = "anchor", value_parser = humantime::parse_duration)]
         max_age: Option<Duration>,
+        /// PEM certificate(s) of the TSA or of the CA that issued it: every
+        /// RFC 3161 timestamp stored beside the segments must verify under it
+        /// and be of a checkpoint the log holds (`timestamp_bad`), and there
+        /// must be one (`timestamp_missing`). The latest is reported with its
+        /// genTime.
+        #[arg(long, value_name = "PEM")]
+        tsa_cert: Option<PathBuf>,
         /// Print the evidence as JSON.
         #[arg(long)]
         json: bool,
@@ -158,6 +165,17 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
     },
+    /// Timestamp the log's latest checkpoint at an RFC 3161 TSA and store
+    /// the reply beside the segments (`timestamps/`); `verify --tsa-cert`
+    /// checks it. Writers do this after each exec and run when
+    /// `ORCHESTRA_AUDIT_TSA` names a TSA.
+    Timestamp {
+        /// Log directory (default `.orchestra/audit`).
+        dir: Option<PathBuf>,
+        /// The TSA's URL (http:// or https://; default `$ORCHESTRA_AUDIT_TSA`).
+        #[arg(long, value_name = "URL")]
+        tsa: Option<String>,
+    },
     /// Measure append and verify throughput next to raw SHA-256 and ed25519.
     Bench {
         /// Records to append.
@@ -180,7 +198,16 @@ pub enum AuditCommand {
 /// Run an audit subcommand.
 pub fn run(cmd: AuditCommand) -> Exit {
     match cmd {
-        AuditCommand::Verify { dir, trusted_key, since_checkpoint, allow_unsigned_tail, anchor, max_age, json } => {
+        AuditCommand::Verify {
+            dir,
+            trusted_key,
+            since_checkpoint,
+            allow_unsigned_tail,
+            anchor,
+            max_age,
+            tsa_cert,
+            json,
+        } => {
             let anchors = Anchors { urls: anchor, max_age };
             verify(
                 &log_dir(dir),
@@ -188,9 +215,11 @@ pub fn run(cmd: AuditCommand) -> Exit {
                 since_checkpoint.as_deref(),
                 allow_unsigned_tail,
                 &anchors,
+                tsa_cert.as_deref(),
                 json,
             )
         }
+        AuditCommand::Timestamp { dir, tsa } => timestamp(&log_dir(dir), tsa),
         AuditCommand::Anchor { dir, to, every, key } => {
             anchor(&log_dir(dir), &to, every, &key.unwrap_or_else(default_key_path))
         }
@@ -275,8 +304,19 @@ fn verify(
     since: Option<&Path>,
     allow_unsigned_tail: bool,
     anchors: &Anchors,
+    tsa_cert: Option<&Path>,
     json: bool,
 ) -> Exit {
+    let tsa_trusted = match tsa_cert.map(|p| {
+        std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| crate::audit::timestamp::load_trusted(&pem).map_err(|e| e.to_string()))
+            .map_err(|e| format!("--tsa-cert {}: {e}", p.display()))
+    }) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => return super::config_error(e),
+    };
     let trusted_key = match trusted.map(read_trusted).transpose() {
         Ok(k) => k,
         Err(e) => return super::config_error(e),
@@ -324,8 +364,20 @@ fn verify(
             "truncation of the tail (records and checkpoints removed from the end, or a rollback to an older copy) cannot be detected without an exported checkpoint; keep one with `orchestra audit checkpoint --export FILE` and pass it with --since-checkpoint".into(),
         );
     }
+    let timestamps = match tsa_trusted.map(|t| super::timestamp::judge(&mut report, dir, &t)).transpose() {
+        Ok(t) => t,
+        Err(e) => return super::config_error(e),
+    };
     if json {
-        match serde_json::to_string_pretty(&report) {
+        // The timestamps' summary is added to the report's object (additive).
+        let mut v = match serde_json::to_value(&report) {
+            Ok(v) => v,
+            Err(e) => return super::config_error(e),
+        };
+        if let Some(t) = timestamps {
+            v["timestamps"] = t;
+        }
+        match serde_json::to_string_pretty(&v) {
             Ok(s) => outln!("{s}"),
             Err(e) => return super::config_error(e),
         }
@@ -776,6 +828,44 @@ fn anchor(dir: &Path, to: &[String], every: Option<Duration>, key_path: &Path) -
             Some(d) => std::thread::sleep(d),
             None => return Exit::Ok,
         }
+    }
+}
+
+/// `orchestra audit timestamp`.
+fn timestamp(dir: &Path, tsa: Option<String>) -> Exit {
+    let url = match tsa {
+        Some(u) => u,
+        None => match super::timestamp::from_env() {
+            Ok(Some(u)) => u,
+            Ok(None) => {
+                return super::config_error(format!("no TSA: pass --tsa URL or set {}", super::timestamp::ENV));
+            }
+            Err(e) => return super::config_error(format!("{}: {e}", super::timestamp::ENV)),
+        },
+    };
+    if let Err(e) = crate::audit::timestamp::client::check_url(&url) {
+        return super::config_error(e);
+    }
+    let report = match verify_dir(dir, &VerifyOptions { trusted_key: None, since: None, allow_unsigned_tail: true }) {
+        Ok(r) => r,
+        Err(e) => return super::config_error(e),
+    };
+    let Some(c) = report.last_checkpoint else {
+        return super::config_error(format!("the audit log in {} has no checkpoint to timestamp", dir.display()));
+    };
+    match crate::audit::timestamp::client::stamp(dir, c.size, &c.note, &url) {
+        Ok((path, info)) => {
+            outln!(
+                "timestamped the checkpoint of {} records of {}: genTime {} by TSA {} ({})",
+                c.size,
+                dir.display(),
+                info.gen_time,
+                info.tsa_subject.as_deref().unwrap_or("?"),
+                path.display()
+            );
+            Exit::Ok
+        }
+        Err(e) => super::config_error(e),
     }
 }
 
