@@ -519,9 +519,13 @@ fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, format: ShowForm
     // With --follow: the next sequence to print, per log (the log and its
     // continuation), and the segments' sizes when last read.
     let mut next: std::collections::HashMap<PathBuf, u64> = std::collections::HashMap::new();
+    let mut extras = ShownExtras::default();
     let mut seen_sizes = Vec::new();
     loop {
         let exit = show_pass(dir, &opts, &filter, since_us, format, &mut next);
+        if format == ShowFormat::Json && exit != Exit::Config {
+            show_extras(dir, &filter, since_us, &mut extras);
+        }
         if !follow || exit == Exit::Config {
             return exit;
         }
@@ -534,6 +538,89 @@ fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, format: ShowForm
             }
         }
     }
+}
+
+/// What `show --json` printed besides records: checkpoints per log, and
+/// timestamp files.
+#[derive(Default)]
+struct ShownExtras {
+    checkpoints: std::collections::HashMap<PathBuf, usize>,
+    timestamps: std::collections::HashSet<String>,
+}
+
+/// `show --json`, after the records: one line per checkpoint frame (of the
+/// log and its continuations) and per stored timestamp not printed yet
+/// (`"type": "checkpoint"` / `"timestamp"`; records are `"type": "record"`).
+/// Only without `--run`/`--invocation`, and with `--kind` only for that type.
+fn show_extras(dir: &Path, filter: &ShowFilter, since_us: Option<u64>, shown: &mut ShownExtras) {
+    if filter.run.is_some() || filter.invocation.is_some() {
+        return;
+    }
+    let wants = |k: &str| filter.kind.as_deref().is_none_or(|f| f == k);
+    let mut out = String::new();
+    let mut d = dir.to_path_buf();
+    while let Ok(segs) = crate::audit::format::list_segments(&d) {
+        if segs.is_empty() {
+            break;
+        }
+        let log = d.strip_prefix(dir).map(|p| p.display().to_string()).unwrap_or_default();
+        let keys: Vec<VerifierKey> = verify_dir(&d, &VerifyOptions { allow_unsigned_tail: true, ..Default::default() })
+            .map(|r| r.keys.iter().filter_map(|k| VerifierKey::parse(&k.key).ok()).collect())
+            .unwrap_or_default();
+        let mut n = 0usize;
+        let done = shown.checkpoints.entry(d.clone()).or_insert(0);
+        for seg in &segs {
+            let Ok((mut stream, _)) = crate::audit::format::FrameStream::open(&seg.path) else { break };
+            while let Ok(crate::audit::format::Streamed::Frame { ty, at }) = stream.next_frame() {
+                if ty != crate::audit::format::FRAME_CHECKPOINT {
+                    continue;
+                }
+                n += 1;
+                if n <= *done || !wants("checkpoint") {
+                    continue;
+                }
+                let text = String::from_utf8_lossy(stream.payload()).into_owned();
+                let mut v = json!({"type": "checkpoint", "segment": seg.name, "offset": at, "note": text});
+                match SignedCheckpoint::parse(&text) {
+                    Ok(c) => {
+                        if since_us.is_some_and(|t| c.checkpoint.time_us < t) {
+                            continue;
+                        }
+                        let verified_by = keys.iter().find(|k| c.verify(k).is_ok()).map(VerifierKey::id_hex);
+                        v["size"] = json!(c.checkpoint.size);
+                        v["head"] = json!(hex(&c.checkpoint.head));
+                        v["time"] = json!(time_text(c.checkpoint.time_us));
+                        v["time_us"] = json!(c.checkpoint.time_us);
+                        v["signatures"] = c
+                            .signatures
+                            .iter()
+                            .map(|s| json!({"name": s.name, "key_id": hex(&s.id)}))
+                            .collect::<Vec<_>>()
+                            .into();
+                        v["verified_by"] = json!(verified_by);
+                    }
+                    Err(e) => v["error"] = json!(e.to_string()),
+                }
+                if !log.is_empty() {
+                    v["log"] = json!(log);
+                }
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+        }
+        *done = n;
+        d = d.join(crate::audit::writer::CONTINUED);
+    }
+    if wants("timestamp") {
+        for v in super::timestamp::show_lines(dir) {
+            let file = v["file"].as_str().unwrap_or_default().to_string();
+            if shown.timestamps.insert(file) {
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+        }
+    }
+    out!("{out}");
 }
 
 /// Every segment file's size in `dir` and the logs continuing it (what
@@ -603,7 +690,7 @@ fn show_pass(
             crate::audit::ocsf::event(&view, env!("CARGO_PKG_VERSION")).to_string()
         } else if format == ShowFormat::Json {
             let mut v = json!({
-                "seq": r.seq, "time": time_text(r.time_us), "time_us": r.time_us, "kind": r.kind,
+                "type": "record", "seq": r.seq, "time": time_text(r.time_us), "time_us": r.time_us, "kind": r.kind,
                 "body": body, "hash": hex(&s.hash), "prev": hex(&r.prev), "segment": s.segment, "offset": s.offset,
                 "status": status.as_str(), "authenticated": status.authenticated(),
             });

@@ -48,8 +48,11 @@ pub fn stamp_latest(log: &AuditLog, url: Option<&str>) -> Option<String> {
 pub fn checkpoint_notes(dir: &Path) -> Result<HashSet<[u8; 32]>, AuditError> {
     let mut out = HashSet::new();
     for seg in format::list_segments(dir)? {
-        let (mut s, _) = format::FrameStream::open(&seg.path).map_err(|e| AuditError::Io { path: seg.path.clone(), source: e })?;
-        while let format::Streamed::Frame { ty, .. } = s.next_frame().map_err(|e| AuditError::Io { path: seg.path.clone(), source: e })? {
+        let (mut s, _) =
+            format::FrameStream::open(&seg.path).map_err(|e| AuditError::Io { path: seg.path.clone(), source: e })?;
+        while let format::Streamed::Frame { ty, .. } =
+            s.next_frame().map_err(|e| AuditError::Io { path: seg.path.clone(), source: e })?
+        {
             if ty == format::FRAME_CHECKPOINT {
                 out.insert(timestamp::imprint(s.payload()));
             }
@@ -92,7 +95,9 @@ pub fn judge(
         };
         match verdict {
             Ok(i) => {
-                entries.push(json!({"file": name, "size": s.size, "ok": true, "gen_time": i.gen_time, "tsa": i.tsa_subject}));
+                entries.push(
+                    json!({"file": name, "size": s.size, "ok": true, "gen_time": i.gen_time, "tsa": i.tsa_subject}),
+                );
                 good.push((s.size, i));
             }
             Err(why) => {
@@ -152,7 +157,8 @@ pub fn show_lines(dir: &Path) -> Vec<Value> {
                     v["serial"] = json!(i.serial);
                     v["imprint"] = json!(i.imprint);
                     v["note_matches"] = json!(
-                        s.name_matches && s.note.as_ref().is_some_and(|n| hex32(&timestamp::imprint(n.as_bytes())) == i.imprint)
+                        s.name_matches
+                            && s.note.as_ref().is_some_and(|n| hex32(&timestamp::imprint(n.as_bytes())) == i.imprint)
                     );
                 }
                 Err(e) => v["error"] = json!(e.to_string()),

@@ -15,6 +15,7 @@ mod audit_keys;
 mod audit_ocsf;
 mod audit_tail;
 mod audit_tamper;
+mod audit_timestamp;
 mod audit_vectors;
 mod canaries;
 mod ci_outputs;
