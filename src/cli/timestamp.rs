@@ -77,7 +77,7 @@ pub fn judge(
 ) -> Result<Value, AuditError> {
     let (stored, odd) = store::list(dir).map_err(|e| AuditError::Io { path: e.path, source: e.source })?;
     let notes = checkpoint_notes(dir)?;
-    let mut bad: Vec<String> = odd.iter().map(|o| format!("{o}")).collect();
+    let mut bad: Vec<String> = odd;
     let mut good: Vec<(u64, timestamp::TokenInfo)> = Vec::new();
     let mut entries = Vec::new();
     for s in &stored {
