@@ -98,6 +98,12 @@ pub enum AuditCommand {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+        /// With `--json`: also one line per checkpoint (size, head, time,
+        /// signature lines, the log key that verified it) and per stored RFC
+        /// 3161 timestamp (genTime, TSA), after the records (`"type"`:
+        /// `"record"`, `"checkpoint"`, `"timestamp"`).
+        #[arg(long, requires = "json")]
+        checkpoints: bool,
         /// Keep printing records as writers append them (every half second,
         /// until interrupted).
         #[arg(long, short = 'f')]
@@ -223,7 +229,7 @@ pub fn run(cmd: AuditCommand) -> Exit {
         AuditCommand::Anchor { dir, to, every, key } => {
             anchor(&log_dir(dir), &to, every, &key.unwrap_or_else(default_key_path))
         }
-        AuditCommand::Show { dir, trusted_key, run, invocation, kind, since, json, follow, ocsf } => {
+        AuditCommand::Show { dir, trusted_key, run, invocation, kind, since, json, checkpoints, follow, ocsf } => {
             let format = if ocsf {
                 ShowFormat::Ocsf
             } else if json {
@@ -231,7 +237,8 @@ pub fn run(cmd: AuditCommand) -> Exit {
             } else {
                 ShowFormat::Text
             };
-            show(&log_dir(dir), trusted_key.as_deref(), ShowFilter { run, invocation, kind, since }, format, follow)
+            let filter = ShowFilter { run, invocation, kind, since, checkpoints };
+            show(&log_dir(dir), trusted_key.as_deref(), filter, format, follow)
         }
         AuditCommand::Keygen { force, key } => keygen(&key.unwrap_or_else(default_key_path), force),
         AuditCommand::Rotate { dir, key, forward_secure } => {
@@ -480,6 +487,8 @@ struct ShowFilter {
     invocation: Option<String>,
     kind: Option<String>,
     since: Option<String>,
+    /// `--checkpoints`: checkpoint and timestamp lines too.
+    checkpoints: bool,
 }
 
 /// The report of the log a record is in: `top`, or the `continued/` one below it.
@@ -523,7 +532,7 @@ fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, format: ShowForm
     let mut seen_sizes = Vec::new();
     loop {
         let exit = show_pass(dir, &opts, &filter, since_us, format, &mut next);
-        if format == ShowFormat::Json && exit != Exit::Config {
+        if format == ShowFormat::Json && filter.checkpoints && exit != Exit::Config {
             show_extras(dir, &filter, since_us, &mut extras);
         }
         if !follow || exit == Exit::Config {

@@ -251,9 +251,9 @@ fn tokens_verify(section: &'static str, subject: &str) {
     let o = w.orchestra(&["audit", "verify", &log(&w), "--trusted-key", &pin, "--tsa-cert", &p.path("ca.pem")]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(o.stderr.contains("timestamped: 2 checkpoint(s)"), "{}", o.all());
-    // `show --json`: records, then checkpoints (which key verified each)
+    // `show --json --checkpoints`: records, then checkpoints (which key verified each)
     // and the stored timestamps, one object per line.
-    let o = w.orchestra(&["audit", "show", &log(&w), "--json"]);
+    let o = w.orchestra(&["audit", "show", &log(&w), "--json", "--checkpoints"]);
     assert_eq!(o.code, 0, "{}", o.all());
     let lines: Vec<serde_json::Value> =
         o.stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
