@@ -55,6 +55,13 @@ pub enum AuditCommand {
         /// writer or heartbeat that stopped anchoring shows.
         #[arg(long, value_name = "AGE", requires = "anchor", value_parser = humantime::parse_duration)]
         max_age: Option<Duration>,
+        /// PEM certificate(s) of the TSA or of the CA that issued it: every
+        /// RFC 3161 timestamp stored beside the segments must verify under it
+        /// and be of a checkpoint the log holds (`timestamp_bad`), and there
+        /// must be one (`timestamp_missing`). The latest is reported with its
+        /// genTime.
+        #[arg(long, value_name = "PEM")]
+        tsa_cert: Option<PathBuf>,
         /// Print the evidence as JSON.
         #[arg(long)]
         json: bool,
@@ -91,6 +98,12 @@ pub enum AuditCommand {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+        /// With `--json`: also one line per checkpoint (size, head, time,
+        /// signature lines, the log key that verified it) and per stored RFC
+        /// 3161 timestamp (genTime, TSA), after the records (`"type"`:
+        /// `"record"`, `"checkpoint"`, `"timestamp"`).
+        #[arg(long, requires = "json")]
+        checkpoints: bool,
         /// Keep printing records as writers append them (every half second,
         /// until interrupted).
         #[arg(long, short = 'f')]
@@ -163,6 +176,17 @@ pub enum AuditCommand {
     /// `audit/verify.py` or any C2SP tlog tool, without the log).
     #[command(subcommand)]
     Prove(super::prove::ProveCommand),
+    /// Timestamp the log's latest checkpoint at an RFC 3161 TSA and store
+    /// the reply beside the segments (`timestamps/`); `verify --tsa-cert`
+    /// checks it. Writers do this after each exec and run when
+    /// `ORCHESTRA_AUDIT_TSA` names a TSA.
+    Timestamp {
+        /// Log directory (default `.orchestra/audit`).
+        dir: Option<PathBuf>,
+        /// The TSA's URL (http:// or https://; default `$ORCHESTRA_AUDIT_TSA`).
+        #[arg(long, value_name = "URL")]
+        tsa: Option<String>,
+    },
     /// Measure append and verify throughput next to raw SHA-256 and ed25519.
     Bench {
         /// Records to append.
@@ -185,7 +209,16 @@ pub enum AuditCommand {
 /// Run an audit subcommand.
 pub fn run(cmd: AuditCommand) -> Exit {
     match cmd {
-        AuditCommand::Verify { dir, trusted_key, since_checkpoint, allow_unsigned_tail, anchor, max_age, json } => {
+        AuditCommand::Verify {
+            dir,
+            trusted_key,
+            since_checkpoint,
+            allow_unsigned_tail,
+            anchor,
+            max_age,
+            tsa_cert,
+            json,
+        } => {
             let anchors = Anchors { urls: anchor, max_age };
             verify(
                 &log_dir(dir),
@@ -193,13 +226,15 @@ pub fn run(cmd: AuditCommand) -> Exit {
                 since_checkpoint.as_deref(),
                 allow_unsigned_tail,
                 &anchors,
+                tsa_cert.as_deref(),
                 json,
             )
         }
+        AuditCommand::Timestamp { dir, tsa } => timestamp(&log_dir(dir), tsa),
         AuditCommand::Anchor { dir, to, every, key } => {
             anchor(&log_dir(dir), &to, every, &key.unwrap_or_else(default_key_path))
         }
-        AuditCommand::Show { dir, trusted_key, run, invocation, kind, since, json, follow, ocsf } => {
+        AuditCommand::Show { dir, trusted_key, run, invocation, kind, since, json, checkpoints, follow, ocsf } => {
             let format = if ocsf {
                 ShowFormat::Ocsf
             } else if json {
@@ -207,7 +242,8 @@ pub fn run(cmd: AuditCommand) -> Exit {
             } else {
                 ShowFormat::Text
             };
-            show(&log_dir(dir), trusted_key.as_deref(), ShowFilter { run, invocation, kind, since }, format, follow)
+            let filter = ShowFilter { run, invocation, kind, since, checkpoints };
+            show(&log_dir(dir), trusted_key.as_deref(), filter, format, follow)
         }
         AuditCommand::Keygen { force, key } => keygen(&key.unwrap_or_else(default_key_path), force),
         AuditCommand::Rotate { dir, key, forward_secure } => {
@@ -281,8 +317,19 @@ fn verify(
     since: Option<&Path>,
     allow_unsigned_tail: bool,
     anchors: &Anchors,
+    tsa_cert: Option<&Path>,
     json: bool,
 ) -> Exit {
+    let tsa_trusted = match tsa_cert.map(|p| {
+        std::fs::read(p)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| crate::audit::timestamp::load_trusted(&pem).map_err(|e| e.to_string()))
+            .map_err(|e| format!("--tsa-cert {}: {e}", p.display()))
+    }) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => return super::config_error(e),
+    };
     let trusted_key = match trusted.map(read_trusted).transpose() {
         Ok(k) => k,
         Err(e) => return super::config_error(e),
@@ -330,8 +377,20 @@ fn verify(
             "truncation of the tail (records and checkpoints removed from the end, or a rollback to an older copy) cannot be detected without an exported checkpoint; keep one with `orchestra audit checkpoint --export FILE` and pass it with --since-checkpoint".into(),
         );
     }
+    let timestamps = match tsa_trusted.map(|t| super::timestamp::judge(&mut report, dir, &t)).transpose() {
+        Ok(t) => t,
+        Err(e) => return super::config_error(e),
+    };
     if json {
-        match serde_json::to_string_pretty(&report) {
+        // The timestamps' summary is added to the report's object (additive).
+        let mut v = match serde_json::to_value(&report) {
+            Ok(v) => v,
+            Err(e) => return super::config_error(e),
+        };
+        if let Some(t) = timestamps {
+            v["timestamps"] = t;
+        }
+        match serde_json::to_string_pretty(&v) {
             Ok(s) => outln!("{s}"),
             Err(e) => return super::config_error(e),
         }
@@ -434,6 +493,8 @@ struct ShowFilter {
     invocation: Option<String>,
     kind: Option<String>,
     since: Option<String>,
+    /// `--checkpoints`: checkpoint and timestamp lines too.
+    checkpoints: bool,
 }
 
 /// The report of the log a record is in: `top`, or the `continued/` one below it.
@@ -473,9 +534,13 @@ fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, format: ShowForm
     // With --follow: the next sequence to print, per log (the log and its
     // continuation), and the segments' sizes when last read.
     let mut next: std::collections::HashMap<PathBuf, u64> = std::collections::HashMap::new();
+    let mut extras = ShownExtras::default();
     let mut seen_sizes = Vec::new();
     loop {
         let exit = show_pass(dir, &opts, &filter, since_us, format, &mut next);
+        if format == ShowFormat::Json && filter.checkpoints && exit != Exit::Config {
+            show_extras(dir, &filter, since_us, &mut extras);
+        }
         if !follow || exit == Exit::Config {
             return exit;
         }
@@ -488,6 +553,91 @@ fn show(dir: &Path, trusted: Option<&Path>, filter: ShowFilter, format: ShowForm
             }
         }
     }
+}
+
+/// What `show --json` printed besides records: checkpoints per log, and
+/// timestamp files.
+#[derive(Default)]
+struct ShownExtras {
+    checkpoints: std::collections::HashMap<PathBuf, usize>,
+    timestamps: std::collections::HashSet<String>,
+}
+
+/// `show --json`, after the records: one line per checkpoint frame (of the
+/// log and its continuations) and per stored timestamp not printed yet
+/// (`"type": "checkpoint"` / `"timestamp"`; records are `"type": "record"`).
+/// Only without `--run`/`--invocation`, and with `--kind` only for that type.
+fn show_extras(dir: &Path, filter: &ShowFilter, since_us: Option<u64>, shown: &mut ShownExtras) {
+    if filter.run.is_some() || filter.invocation.is_some() {
+        return;
+    }
+    let wants = |k: &str| filter.kind.as_deref().is_none_or(|f| f == k);
+    let mut out = String::new();
+    let mut d = dir.to_path_buf();
+    while let Ok(segs) = crate::audit::format::list_segments(&d) {
+        if segs.is_empty() {
+            break;
+        }
+        let log = d.strip_prefix(dir).map(|p| p.display().to_string()).unwrap_or_default();
+        let keys: Vec<VerifierKey> = verify_dir(&d, &VerifyOptions { allow_unsigned_tail: true, ..Default::default() })
+            .map(|r| r.keys.iter().filter_map(|k| VerifierKey::parse(&k.key).ok()).collect())
+            .unwrap_or_default();
+        let mut n = 0usize;
+        let done = shown.checkpoints.entry(d.clone()).or_insert(0);
+        for seg in &segs {
+            let Ok((mut stream, _)) = crate::audit::format::FrameStream::open(&seg.path) else { break };
+            while let Ok(crate::audit::format::Streamed::Frame { ty, at }) = stream.next_frame() {
+                if ty != crate::audit::format::FRAME_CHECKPOINT {
+                    continue;
+                }
+                n += 1;
+                if n <= *done || !wants("checkpoint") {
+                    continue;
+                }
+                let text = String::from_utf8_lossy(stream.payload()).into_owned();
+                let mut v = json!({"type": "checkpoint", "segment": seg.name, "offset": at, "note": text});
+                match SignedCheckpoint::parse(&text) {
+                    Ok(c) => {
+                        if since_us.is_some_and(|t| c.checkpoint.time_us < t) {
+                            continue;
+                        }
+                        let verified_by = keys.iter().find(|k| c.verify(k).is_ok()).map(VerifierKey::id_hex);
+                        v["size"] = json!(c.checkpoint.size);
+                        v["head"] = json!(hex(&c.checkpoint.head));
+                        v["root"] = json!(c.checkpoint.root.map(|r| hex(&r)));
+                        v["format"] = json!(c.checkpoint.version());
+                        v["time"] = json!(time_text(c.checkpoint.time_us));
+                        v["time_us"] = json!(c.checkpoint.time_us);
+                        v["signatures"] = c
+                            .signatures
+                            .iter()
+                            .map(|s| json!({"name": s.name, "key_id": hex(&s.id)}))
+                            .collect::<Vec<_>>()
+                            .into();
+                        v["verified_by"] = json!(verified_by);
+                    }
+                    Err(e) => v["error"] = json!(e.to_string()),
+                }
+                if !log.is_empty() {
+                    v["log"] = json!(log);
+                }
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+        }
+        *done = n;
+        d = d.join(crate::audit::writer::CONTINUED);
+    }
+    if wants("timestamp") {
+        for v in super::timestamp::show_lines(dir) {
+            let file = v["file"].as_str().unwrap_or_default().to_string();
+            if shown.timestamps.insert(file) {
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+        }
+    }
+    out!("{out}");
 }
 
 /// Every segment file's size in `dir` and the logs continuing it (what
@@ -557,7 +707,7 @@ fn show_pass(
             crate::audit::ocsf::event(&view, env!("CARGO_PKG_VERSION")).to_string()
         } else if format == ShowFormat::Json {
             let mut v = json!({
-                "seq": r.seq, "time": time_text(r.time_us), "time_us": r.time_us, "kind": r.kind,
+                "type": "record", "seq": r.seq, "time": time_text(r.time_us), "time_us": r.time_us, "kind": r.kind,
                 "body": body, "hash": hex(&s.hash), "prev": hex(&r.prev), "segment": s.segment, "offset": s.offset,
                 "status": status.as_str(), "authenticated": status.authenticated(),
             });
@@ -782,6 +932,44 @@ fn anchor(dir: &Path, to: &[String], every: Option<Duration>, key_path: &Path) -
             Some(d) => std::thread::sleep(d),
             None => return Exit::Ok,
         }
+    }
+}
+
+/// `orchestra audit timestamp`.
+fn timestamp(dir: &Path, tsa: Option<String>) -> Exit {
+    let url = match tsa {
+        Some(u) => u,
+        None => match super::timestamp::from_env() {
+            Ok(Some(u)) => u,
+            Ok(None) => {
+                return super::config_error(format!("no TSA: pass --tsa URL or set {}", super::timestamp::ENV));
+            }
+            Err(e) => return super::config_error(format!("{}: {e}", super::timestamp::ENV)),
+        },
+    };
+    if let Err(e) = crate::audit::timestamp::client::check_url(&url) {
+        return super::config_error(e);
+    }
+    let report = match verify_dir(dir, &VerifyOptions { trusted_key: None, since: None, allow_unsigned_tail: true }) {
+        Ok(r) => r,
+        Err(e) => return super::config_error(e),
+    };
+    let Some(c) = report.last_checkpoint else {
+        return super::config_error(format!("the audit log in {} has no checkpoint to timestamp", dir.display()));
+    };
+    match crate::audit::timestamp::client::stamp(dir, c.size, &c.note, &url) {
+        Ok((path, info)) => {
+            outln!(
+                "timestamped the checkpoint of {} records of {}: genTime {} by TSA {} ({})",
+                c.size,
+                dir.display(),
+                info.gen_time,
+                info.tsa_subject.as_deref().unwrap_or("?"),
+                path.display()
+            );
+            Exit::Ok
+        }
+        Err(e) => super::config_error(e),
     }
 }
 

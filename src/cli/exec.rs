@@ -252,6 +252,10 @@ pub fn run(args: ExecArgs) -> Exit {
         Ok(a) => a,
         Err(e) => return super::config_error(format!("{e}; nothing ran")),
     };
+    let tsa = match super::timestamp::from_env() {
+        Ok(t) => t,
+        Err(e) => return super::config_error(format!("{}: {e}; nothing ran", super::timestamp::ENV)),
+    };
     // Every task lands in the signed log; without a log nothing runs (fail closed).
     let mut log = match open_audit_log(&audit_dir, &key_path) {
         Ok(l) => l,
@@ -361,6 +365,10 @@ pub fn run(args: ExecArgs) -> Exit {
     }
     // The closing checkpoint goes to the anchors (a failure is said; the log is intact).
     for w in super::anchor::push_latest(&log, &anchors) {
+        crate::sandbox::say!("orchestra: warning: {w}");
+    }
+    // And to the TSA (a failure is said; the verdict stands).
+    if let Some(w) = super::timestamp::stamp_latest(&log, tsa.as_deref()) {
         crate::sandbox::say!("orchestra: warning: {w}");
     }
     finish(&report, report_out.as_ref(), !args.run.under_run())

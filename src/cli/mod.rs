@@ -33,6 +33,7 @@ pub mod replan;
 pub mod run;
 pub mod runs;
 pub mod terminal;
+pub mod timestamp;
 pub mod workspace_diff;
 
 use crate::exit::Exit;

@@ -492,6 +492,10 @@ fn session(
         Ok(a) => a,
         Err(e) => return super::config_error(format!("{e}; nothing ran")),
     };
+    let tsa = match super::timestamp::from_env() {
+        Ok(t) => t,
+        Err(e) => return super::config_error(format!("{}: {e}; nothing ran", super::timestamp::ENV)),
+    };
     let mut log = match super::exec::open_audit_log(&cp.settings.audit_dir, &key_path) {
         Ok(l) => l,
         Err(e) => return super::config_error(format!("{e}; nothing ran")),
@@ -559,9 +563,13 @@ fn session(
         tracing::warn!("{e}");
     }
     // The run's closing checkpoint goes to the anchors (a failure is said; the log is intact).
-    if !anchors.is_empty() {
+    if !anchors.is_empty() || tsa.is_some() {
         let _ = log.sync();
         for w in super::anchor::push_latest(&log, &anchors) {
+            crate::sandbox::say!("orchestra: warning: {w}");
+        }
+        // And to the TSA (a failure is said; the verdict stands).
+        if let Some(w) = super::timestamp::stamp_latest(&log, tsa.as_deref()) {
             crate::sandbox::say!("orchestra: warning: {w}");
         }
     }

@@ -16,6 +16,7 @@ mod audit_ocsf;
 mod audit_prove;
 mod audit_tail;
 mod audit_tamper;
+mod audit_timestamp;
 mod audit_vectors;
 mod canaries;
 mod ci_outputs;
