@@ -25,6 +25,7 @@
 //! - [`invocation`]: who wrote a record (invocation id, host, user, CI job).
 //! - [`ocsf`]: OCSF events from records, for a SIEM.
 //! - [`anchor`]: copies of signed checkpoints kept off the host (truncation, rollback, gaps).
+//! - [`witness`]: C2SP witnesses: cosignatures, the `tlog-witness` server core and client.
 //! - [`bench`]: throughput measurement behind `orchestra audit bench`.
 //!
 //! Guarantees to callers: [`AuditLog::append`] returns only after the record
@@ -54,6 +55,7 @@ pub mod record;
 pub mod redact;
 pub mod tiles;
 pub mod verify;
+pub mod witness;
 pub mod writer;
 
 pub use error::{AuditError, Damage};
