@@ -55,6 +55,17 @@ pub enum AuditCommand {
         /// writer or heartbeat that stopped anchoring shows.
         #[arg(long, value_name = "AGE", requires = "anchor", value_parser = humantime::parse_duration)]
         max_age: Option<Duration>,
+        /// A witness's public key (`<name>+<key id>+<base64>`, or a file
+        /// holding it; repeatable): the latest cosigned checkpoint kept in
+        /// `<dir>/cosigned/` must carry its valid cosignature, be signed by a
+        /// key of the log, and its size and Merkle root must be the log's
+        /// (`witness_missing`, `witness_bad`, `witness_inconsistent`).
+        #[arg(long, value_name = "KEY")]
+        witness_key: Vec<String>,
+        /// With `--witness-key`: how many of the witnesses must have cosigned
+        /// (default: all given).
+        #[arg(long, value_name = "N", requires = "witness_key")]
+        witness_quorum: Option<usize>,
         /// Print the evidence as JSON.
         #[arg(long)]
         json: bool,
@@ -158,6 +169,10 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
     },
+    /// C2SP witnesses: run one (`serve`), make its key (`keygen`), get a log's
+    /// checkpoint cosigned (`push`).
+    #[command(subcommand)]
+    Witness(super::witness::WitnessCommand),
     /// Measure append and verify throughput next to raw SHA-256 and ed25519.
     Bench {
         /// Records to append.
@@ -180,17 +195,30 @@ pub enum AuditCommand {
 /// Run an audit subcommand.
 pub fn run(cmd: AuditCommand) -> Exit {
     match cmd {
-        AuditCommand::Verify { dir, trusted_key, since_checkpoint, allow_unsigned_tail, anchor, max_age, json } => {
+        AuditCommand::Verify {
+            dir,
+            trusted_key,
+            since_checkpoint,
+            allow_unsigned_tail,
+            anchor,
+            max_age,
+            witness_key,
+            witness_quorum,
+            json,
+        } => {
             let anchors = Anchors { urls: anchor, max_age };
+            let witnesses = super::witness::WitnessCheck { keys: witness_key, quorum: witness_quorum };
             verify(
                 &log_dir(dir),
                 trusted_key.as_deref(),
                 since_checkpoint.as_deref(),
                 allow_unsigned_tail,
                 &anchors,
+                &witnesses,
                 json,
             )
         }
+        AuditCommand::Witness(cmd) => super::witness::run(cmd),
         AuditCommand::Anchor { dir, to, every, key } => {
             anchor(&log_dir(dir), &to, every, &key.unwrap_or_else(default_key_path))
         }
@@ -275,9 +303,14 @@ fn verify(
     since: Option<&Path>,
     allow_unsigned_tail: bool,
     anchors: &Anchors,
+    witnesses: &super::witness::WitnessCheck,
     json: bool,
 ) -> Exit {
     let trusted_key = match trusted.map(read_trusted).transpose() {
+        Ok(k) => k,
+        Err(e) => return super::config_error(e),
+    };
+    let witness_keys = match witnesses.parse() {
         Ok(k) => k,
         Err(e) => return super::config_error(e),
     };
@@ -312,6 +345,9 @@ fn verify(
     };
     if !parsed.is_empty() {
         judge_anchors(&mut report, &parsed, found.as_ref(), latest.as_ref(), anchors.max_age);
+    }
+    if !witness_keys.is_empty() {
+        super::witness::judge(&mut report, dir, &witness_keys, witnesses.quorum);
     }
     if opts.trusted_key.is_none() {
         report.warnings.insert(

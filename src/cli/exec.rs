@@ -363,6 +363,10 @@ pub fn run(args: ExecArgs) -> Exit {
     for w in super::anchor::push_latest(&log, &anchors) {
         crate::sandbox::say!("orchestra: warning: {w}");
     }
+    // And to the witnesses, for their cosignatures (likewise only warned about).
+    for w in super::witness::push_latest(&log, &super::witness::from_env()) {
+        crate::sandbox::say!("orchestra: warning: {w}");
+    }
     finish(&report, report_out.as_ref(), !args.run.under_run())
 }
 

@@ -32,6 +32,7 @@ pub mod replan;
 pub mod run;
 pub mod runs;
 pub mod terminal;
+pub mod witness;
 pub mod workspace_diff;
 
 use crate::exit::Exit;

@@ -7,6 +7,7 @@
 //! - [`cosig`]: witness keys and `cosignature/v1` (sign, verify).
 //! - [`request`]: the `add-checkpoint` request body.
 //! - [`server`]: the witness without HTTP: its checks, its crash-safe state.
+//! - [`store`]: cosigned notes kept beside the log (`<log>/cosigned/`).
 //! - [`client`]: submitting a checkpoint, with one retry on `409 Conflict`.
 //!
 //! What a valid cosignature guarantees: at its time the witness held a
@@ -21,6 +22,7 @@ pub mod cosig;
 pub mod note;
 pub mod request;
 pub mod server;
+pub mod store;
 
 pub use cosig::{CosigError, WitnessKey, WitnessVerifier};
 pub use note::{Note, TreeHead};
