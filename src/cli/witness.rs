@@ -69,6 +69,13 @@ pub enum WitnessCommand {
         #[arg(long, value_name = "DIR")]
         log: Option<PathBuf>,
     },
+    /// Print the key string a witness needs for this log (`serve --log`): the
+    /// key in force, named after the log's origin.
+    LogKey {
+        /// Log directory (default `.orchestra/audit`).
+        #[arg(long, value_name = "DIR")]
+        log: Option<PathBuf>,
+    },
 }
 
 /// Run a witness subcommand.
@@ -80,6 +87,7 @@ pub fn run(cmd: WitnessCommand) -> Exit {
             let dir = log.unwrap_or_else(|| PathBuf::from(crate::audit::DEFAULT_DIR));
             push_cmd(&dir, &to)
         }
+        WitnessCommand::LogKey { log } => log_key_cmd(&log.unwrap_or_else(|| PathBuf::from(crate::audit::DEFAULT_DIR))),
     }
 }
 
@@ -249,20 +257,49 @@ fn push_cmd(dir: &Path, to: &[String]) -> Exit {
     let Some(c) = report.last_checkpoint else {
         return super::config_error(WitnessCliError::NoCheckpoint(dir.display().to_string()));
     };
-    let mut failed = false;
+    // A refusal is a verdict on the log (4); a witness out of reach says nothing about it (1).
+    let mut exit = Exit::Ok;
     for u in &urls {
         match push_one(dir, &c.note, u) {
             Ok((lines, kept)) => {
                 outln!("cosigned by {u}: the checkpoint of {} records, kept in {}", c.size, kept.display());
                 out!("{lines}");
             }
+            Err(e @ WitnessCliError::Witness(client::ClientError::Unreachable { .. })) => {
+                exit = exit.worst(super::config_error(e));
+            }
             Err(e) => {
-                crate::sandbox::say!("orchestra: error: {e}");
-                failed = true;
+                crate::sandbox::say!("orchestra: error: {e}; nothing was cosigned");
+                exit = exit.worst(Exit::Violation);
             }
         }
     }
-    if failed { Exit::Violation } else { Exit::Ok }
+    exit
+}
+
+/// `audit witness log-key`: the key string a witness is configured with for
+/// this log (`serve --log`): the log's key in force, named after the origin
+/// of its latest checkpoint.
+fn log_key_cmd(dir: &Path) -> Exit {
+    let report = match verify_dir(dir, &VerifyOptions { trusted_key: None, since: None, allow_unsigned_tail: true }) {
+        Ok(r) => r,
+        Err(e) => return super::config_error(e),
+    };
+    let Some(c) = report.last_checkpoint else {
+        return super::config_error(WitnessCliError::NoCheckpoint(dir.display().to_string()));
+    };
+    let origin = c.note.split('\n').next().unwrap_or_default().to_string();
+    let tree = match MemTree::read(dir) {
+        Ok(t) => t,
+        Err(e) => return super::config_error(e),
+    };
+    let Some(k) = tree.keys.iter().find(|k| k.id_hex() == c.key_id || k.name == origin) else {
+        return super::config_error(format!("the key {} of the latest checkpoint is not named in the log", c.key_id));
+    };
+    let key =
+        VerifierKey { name: origin.clone(), id: crate::audit::keys::key_id(&origin, k.key.as_bytes()), key: k.key };
+    outln!("{}", key.encode());
+    Exit::Ok
 }
 
 fn keygen(name: &str, out: &Path) -> Exit {

@@ -16,6 +16,7 @@ mod audit_ocsf;
 mod audit_tail;
 mod audit_tamper;
 mod audit_vectors;
+mod audit_witness;
 mod canaries;
 mod ci_outputs;
 mod conformance;
