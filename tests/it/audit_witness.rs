@@ -345,3 +345,76 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The protocol against the real server, with checkpoints this test signs
+/// itself (a log key named after its origin, RFC 6962 roots over synthetic
+/// leaves): the client's 409 retry, rollback and fork refusals, and the
+/// cosignature verifying under the witness's public key.
+#[test]
+fn the_client_and_the_server_speak_tlog_witness_over_http() {
+    use orchestra::audit::keys::AuditKey;
+    use orchestra::audit::merkle::{Frontier, Hash, Subtrees, consistency_proof, leaf_hash};
+    use orchestra::audit::witness::{Note, WitnessVerifier, client};
+
+    struct Mem(Vec<Hash>);
+    impl Subtrees for Mem {
+        type Error = std::convert::Infallible;
+        fn perfect(&self, h: u32, i: u64) -> Result<Hash, Self::Error> {
+            let n = 1usize << h;
+            let mut f = Frontier::new();
+            self.0[i as usize * n..(i as usize + 1) * n].iter().for_each(|x| f.push(*x));
+            Ok(f.root())
+        }
+    }
+    let origin = "example.com/synthetic";
+    let mut log_key = AuditKey::from_seed([7; 32]);
+    log_key.name = origin.into();
+    let sign = |leaves: &[Hash]| -> String {
+        use base64::Engine as _;
+        use ed25519_dalek::Signer as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let root = orchestra::audit::merkle::root(&Mem(leaves.to_vec()), leaves.len() as u64).unwrap();
+        let body = format!("{origin}\n{}\n{}\n", leaves.len(), b64.encode(root));
+        let v = log_key.verifier();
+        let mut raw = v.id.to_vec();
+        raw.extend_from_slice(&log_key.signing.sign(body.as_bytes()).to_bytes());
+        format!("{body}\n\u{2014} {} {}\n", v.name, b64.encode(raw))
+    };
+    let leaves: Vec<Hash> = (0..60u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    let forked: Vec<Hash> = (0..60u32).map(|i| leaf_hash(&(i + u32::from(i >= 10)).to_be_bytes())).collect();
+    let prove = |l: &[Hash], n: usize| {
+        let l = l.to_vec();
+        move |old: u64| -> Result<Vec<Hash>, std::convert::Infallible> {
+            Ok(consistency_proof(&Mem(l.clone()), old, n as u64)?.unwrap_or_default())
+        }
+    };
+
+    let w = World::create("audit-witness", "proto", "");
+    let key = witness_key(&w, "w1");
+    let wv = WitnessVerifier::parse(std::fs::read_to_string(pub_of(&key)).unwrap().trim()).unwrap();
+    let state = w.root.join("state");
+    let s = serve(&w, &key, &state, &[&log_key.verifier().encode()]);
+    let mut old = 0;
+    for n in [3usize, 8, 8, 21, 32, 33] {
+        let note = sign(&leaves[..n]);
+        // Always start from 0: the client learns the witness's size from the 409.
+        let p = client::push(&s.url, &note, n as u64, 0, prove(&leaves, n)).unwrap_or_else(|e| panic!("{n}: {e}"));
+        assert_eq!(p.old, old, "size {n}");
+        let cosigned = Note::parse(&format!("{note}{}", p.lines)).unwrap();
+        assert!(wv.verify(&cosigned).is_ok(), "size {n}");
+        old = n as u64;
+    }
+    // Rollback: the witness is ahead of the log.
+    let e = client::push(&s.url, &sign(&leaves[..20]), 20, 0, prove(&leaves, 20)).unwrap_err();
+    assert!(matches!(e, client::ClientError::Rollback { witness: 33, log: 20, .. }), "{e}");
+    // Fork at the same size, and beyond it.
+    let e = client::push(&s.url, &sign(&forked[..33]), 33, 0, prove(&forked, 33)).unwrap_err();
+    assert!(matches!(e, client::ClientError::Refused { status: 409, .. }), "{e}");
+    let e = client::push(&s.url, &sign(&forked[..40]), 40, 0, prove(&forked, 40)).unwrap_err();
+    assert!(matches!(e, client::ClientError::Refused { status: 422, .. }), "{e}");
+    assert_eq!(witness_size(&state), 33);
+    // An unreachable witness is its own error.
+    drop(s);
+    let e = client::push("http://127.0.0.1:9", &sign(&leaves[..40]), 40, 0, prove(&leaves, 40)).unwrap_err();
+    assert!(matches!(e, client::ClientError::Unreachable { .. }), "{e}");
+}
