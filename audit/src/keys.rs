@@ -66,15 +66,7 @@ impl VerifierKey {
         }
         let mut pk = [0u8; 32];
         pk.copy_from_slice(&raw[1..]);
-        // RFC 8032 §5.1.3: a y coordinate of p or more is not an encoding (FORMAT.md §1).
-        let y_at_least_p = pk[0] >= 0xed && pk[1..31].iter().all(|&b| b == 0xff) && pk[31] & 0x7f == 0x7f;
-        if y_at_least_p {
-            return Err(KeyParseError::InvalidPublic);
-        }
-        let key = VerifyingKey::from_bytes(&pk).map_err(|_| KeyParseError::InvalidPublic)?;
-        if key.is_weak() {
-            return Err(KeyParseError::Weak);
-        }
+        let key = public_key(&pk)?;
         let id = key_id(name, &pk);
         if idh != hex(&id) {
             return Err(KeyParseError::KeyId);
@@ -83,7 +75,21 @@ impl VerifierKey {
     }
 }
 
-fn valid_name(name: &str) -> Result<(), KeyParseError> {
+/// An Ed25519 public key that is canonical and not of small order (FORMAT.md §1).
+pub(crate) fn public_key(pk: &[u8; 32]) -> Result<VerifyingKey, KeyParseError> {
+    // RFC 8032 §5.1.3: a y coordinate of p or more is not an encoding (FORMAT.md §1).
+    let y_at_least_p = pk[0] >= 0xed && pk[1..31].iter().all(|&b| b == 0xff) && pk[31] & 0x7f == 0x7f;
+    if y_at_least_p {
+        return Err(KeyParseError::InvalidPublic);
+    }
+    let key = VerifyingKey::from_bytes(pk).map_err(|_| KeyParseError::InvalidPublic)?;
+    if key.is_weak() {
+        return Err(KeyParseError::Weak);
+    }
+    Ok(key)
+}
+
+pub(crate) fn valid_name(name: &str) -> Result<(), KeyParseError> {
     if name.is_empty() || name.chars().any(|c| c == '+' || c.is_whitespace() || c.is_control()) {
         return Err(KeyParseError::Name(name.to_string()));
     }

@@ -26,6 +26,7 @@
 //! - [`ocsf`]: OCSF events from records, for a SIEM.
 //! - [`anchor`]: copies of signed checkpoints kept off the host (truncation, rollback, gaps).
 //! - [`timestamp`]: RFC 3161 trusted timestamps on checkpoint notes.
+//! - [`witness`]: C2SP witnesses: cosignatures, the `tlog-witness` server core and client.
 //! - [`bench`]: throughput measurement behind `orchestra audit bench`.
 //!
 //! Guarantees to callers: [`AuditLog::append`] returns only after the record
@@ -58,6 +59,7 @@ pub mod tiles;
 pub mod timestamp;
 pub mod tree;
 pub mod verify;
+pub mod witness;
 pub mod writer;
 
 pub use error::{AuditError, Damage};

@@ -62,6 +62,17 @@ pub enum AuditCommand {
         /// genTime.
         #[arg(long, value_name = "PEM")]
         tsa_cert: Option<PathBuf>,
+        /// A witness's public key (`<name>+<key id>+<base64>`, or a file
+        /// holding it; repeatable): the latest cosigned checkpoint kept in
+        /// `<dir>/cosigned/` must carry its valid cosignature, be signed by a
+        /// key of the log, and its size and Merkle root must be the log's
+        /// (`witness_missing`, `witness_bad`, `witness_inconsistent`).
+        #[arg(long, value_name = "KEY")]
+        witness_key: Vec<String>,
+        /// With `--witness-key`: how many of the witnesses must have cosigned
+        /// (default: all given).
+        #[arg(long, value_name = "N", requires = "witness_key")]
+        witness_quorum: Option<usize>,
         /// Print the evidence as JSON.
         #[arg(long)]
         json: bool,
@@ -187,6 +198,10 @@ pub enum AuditCommand {
         #[arg(long, value_name = "URL")]
         tsa: Option<String>,
     },
+    /// C2SP witnesses: run one (`serve`), make its key (`keygen`), get a log's
+    /// checkpoint cosigned (`push`).
+    #[command(subcommand)]
+    Witness(super::witness::WitnessCommand),
     /// Measure append and verify throughput next to raw SHA-256 and ed25519.
     Bench {
         /// Records to append.
@@ -217,20 +232,26 @@ pub fn run(cmd: AuditCommand) -> Exit {
             anchor,
             max_age,
             tsa_cert,
+            witness_key,
+            witness_quorum,
             json,
         } => {
-            let anchors = Anchors { urls: anchor, max_age };
+            let outside = Outside {
+                anchors: Anchors { urls: anchor, max_age },
+                tsa_cert,
+                witnesses: super::witness::WitnessCheck { keys: witness_key, quorum: witness_quorum },
+            };
             verify(
                 &log_dir(dir),
                 trusted_key.as_deref(),
                 since_checkpoint.as_deref(),
                 allow_unsigned_tail,
-                &anchors,
-                tsa_cert.as_deref(),
+                &outside,
                 json,
             )
         }
         AuditCommand::Timestamp { dir, tsa } => timestamp(&log_dir(dir), tsa),
+        AuditCommand::Witness(cmd) => super::witness::run(cmd),
         AuditCommand::Anchor { dir, to, every, key } => {
             anchor(&log_dir(dir), &to, every, &key.unwrap_or_else(default_key_path))
         }
@@ -311,16 +332,24 @@ struct Anchors {
     max_age: Option<Duration>,
 }
 
+/// What `audit verify` checks the log against outside it: anchors, RFC 3161
+/// timestamps (`--tsa-cert`), witness cosignatures (`--witness-key`).
+struct Outside {
+    anchors: Anchors,
+    tsa_cert: Option<PathBuf>,
+    witnesses: super::witness::WitnessCheck,
+}
+
 fn verify(
     dir: &Path,
     trusted: Option<&Path>,
     since: Option<&Path>,
     allow_unsigned_tail: bool,
-    anchors: &Anchors,
-    tsa_cert: Option<&Path>,
+    outside: &Outside,
     json: bool,
 ) -> Exit {
-    let tsa_trusted = match tsa_cert.map(|p| {
+    let Outside { anchors, tsa_cert, witnesses } = outside;
+    let tsa_trusted = match tsa_cert.as_deref().map(|p| {
         std::fs::read(p)
             .map_err(|e| e.to_string())
             .and_then(|pem| crate::audit::timestamp::load_trusted(&pem).map_err(|e| e.to_string()))
@@ -331,6 +360,10 @@ fn verify(
         Some(Err(e)) => return super::config_error(e),
     };
     let trusted_key = match trusted.map(read_trusted).transpose() {
+        Ok(k) => k,
+        Err(e) => return super::config_error(e),
+    };
+    let witness_keys = match witnesses.parse() {
         Ok(k) => k,
         Err(e) => return super::config_error(e),
     };
@@ -365,6 +398,9 @@ fn verify(
     };
     if !parsed.is_empty() {
         judge_anchors(&mut report, &parsed, found.as_ref(), latest.as_ref(), anchors.max_age);
+    }
+    if !witness_keys.is_empty() {
+        super::witness::judge(&mut report, dir, &witness_keys, witnesses.quorum);
     }
     if opts.trusted_key.is_none() {
         report.warnings.insert(

@@ -371,6 +371,10 @@ pub fn run(args: ExecArgs) -> Exit {
     if let Some(w) = super::timestamp::stamp_latest(&log, tsa.as_deref()) {
         crate::sandbox::say!("orchestra: warning: {w}");
     }
+    // And to the witnesses, for their cosignatures (likewise only warned about).
+    for w in super::witness::push_latest(&log, &super::witness::from_env()) {
+        crate::sandbox::say!("orchestra: warning: {w}");
+    }
     finish(&report, report_out.as_ref(), !args.run.under_run())
 }
 

@@ -34,6 +34,7 @@ pub mod run;
 pub mod runs;
 pub mod terminal;
 pub mod timestamp;
+pub mod witness;
 pub mod workspace_diff;
 
 use crate::exit::Exit;

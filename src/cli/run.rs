@@ -563,13 +563,17 @@ fn session(
         tracing::warn!("{e}");
     }
     // The run's closing checkpoint goes to the anchors (a failure is said; the log is intact).
-    if !anchors.is_empty() || tsa.is_some() {
+    let witnesses = super::witness::from_env();
+    if !anchors.is_empty() || tsa.is_some() || !witnesses.is_empty() {
         let _ = log.sync();
         for w in super::anchor::push_latest(&log, &anchors) {
             crate::sandbox::say!("orchestra: warning: {w}");
         }
         // And to the TSA (a failure is said; the verdict stands).
         if let Some(w) = super::timestamp::stamp_latest(&log, tsa.as_deref()) {
+            crate::sandbox::say!("orchestra: warning: {w}");
+        }
+        for w in super::witness::push_latest(&log, &witnesses) {
             crate::sandbox::say!("orchestra: warning: {w}");
         }
     }

@@ -18,6 +18,7 @@ mod audit_tail;
 mod audit_tamper;
 mod audit_timestamp;
 mod audit_vectors;
+mod audit_witness;
 mod canaries;
 mod ci_outputs;
 mod conformance;
