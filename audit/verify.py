@@ -383,10 +383,57 @@ class Verifier:
         self.version = None
         self.tree = None
         self.since_root = None
+        self.pruned = None
+        self.prune_recorded = False
+
+    def start_after_prune(self, d):
+        """A pruned log (FORMAT.md section 14): start from the marker's checkpoint, key and tree."""
+        path = os.path.join(d, "pruned")
+        if not os.path.exists(path):
+            return 0
+        try:
+            text = open(path, encoding="utf-8").read()
+            i = text.find("\n\n")
+            if i < 0:
+                raise ValueError("no blank line")
+            lines = text[:i].split("\n")
+            if len(lines) < 3 or lines[0] != "orchestra.audit/pruned" or not lines[1].startswith("size ") or not lines[2].startswith("key "):
+                raise ValueError("not a prune marker")
+            size = decimal(lines[1][5:])
+            if not size:
+                raise ValueError("bad size")
+            key = Key(lines[2][4:])
+            edge = []
+            for l in lines[3:]:
+                h = b64_canonical(l[5:]) if l.startswith("edge ") else None
+                if h is None or len(h) != 32:
+                    raise ValueError("bad edge line")
+                edge.append(h)
+            note = Note(text[i + 2 :])
+        except (UnicodeDecodeError, ValueError) as e:
+            raise Fail("pruned", "prune marker: %s" % e)
+        if note.size != size or not note.verified_by(key):
+            raise Fail("pruned", "the prune marker's checkpoint is not of its size or not signed by its key")
+        tree = None
+        if note.version == 2:
+            heights = [h for h in range(63, -1, -1) if size >> h & 1]
+            if len(heights) != len(edge):
+                raise Fail("pruned", "the prune marker's right edge does not fit its size")
+            tree = Tree()
+            tree.nodes = list(zip(heights, edge))
+            if tree.root() != note.root:
+                raise Fail("pruned", "the prune marker's right edge does not give its checkpoint's root")
+        elif edge:
+            raise Fail("pruned", "a format-1 marker has no edge lines")
+        self.log_id, self.version, self.tree, self.head = note.log_id, note.version, tree, note.head
+        self.next_seq = self.pruned = size
+        self.push_key(key)
+        return size
 
     def run(self, d):
+        start = self.start_after_prune(d)
         # A number over 2^64-1 is not a segment name (FORMAT.md §1): ignored.
-        names = sorted(n for n in os.listdir(d) if SEG_RE.match(n) and int(n[:20]) < 2**64)
+        names = sorted(n for n in os.listdir(d) if SEG_RE.match(n) and start <= int(n[:20]) < 2**64)
         if not names:
             raise Fail("empty", "no segment files")
         for i, name in enumerate(names):
@@ -487,6 +534,12 @@ class Verifier:
             if new is None:
                 raise bad("rotation", "bad new_key", seq)
             self.pending = (new, seq)
+        elif kind == "log_pruned":
+            size = body.get("size")
+            if type(size) is not int or not (0 < size <= seq):
+                raise bad("pruned", "log_pruned does not name a size at or below its own sequence", seq)
+            if size == self.pruned:
+                self.prune_recorded = True
         elif kind == "recovery":
             self.recoveries += 1
             if body.get("reason") == "unsigned tail":
@@ -544,8 +597,12 @@ class Verifier:
         self.last_size = note.size
 
     def finish(self):
+        if self.pruned is not None and not self.prune_recorded:
+            raise Fail("pruned", "records before %d were removed but no log_pruned record names that size" % self.pruned)
         if self.since is not None:
             s = self.since
+            if self.pruned is not None and s.size < self.pruned:
+                raise Fail("since_checkpoint", "the exported checkpoint is older than the prune point")
             if s.log_id != self.log_id:
                 raise Fail("since_checkpoint", "exported checkpoint of another log")
             if not any(s.verified_by(k) for k in self.keys):
@@ -563,7 +620,7 @@ class Verifier:
                 raise Fail("untrusted_key", "no checkpoint signed by the trusted key")
             # Adopted records are covered by checkpoints but nobody vouches for them.
             adopted = sum(max(0, min(f + n, auth) - min(f, auth)) for f, n, _ in self.adopted)
-            self.auth = auth - adopted
+            self.auth = auth - adopted - min(self.pruned or 0, auth - adopted)
             if self.next_seq > auth and not self.allow_unsigned_tail:
                 raise Fail("unsigned_tail", "%d record(s) after the last trusted checkpoint" % (self.next_seq - auth), seq=auth)
             if self.adopted and not self.allow_unsigned_tail:
@@ -592,7 +649,7 @@ def verify_dir(d, trusted, since, allow_unsigned_tail):
             err = Fail("continued", "a writer found this log damaged and continued it in continued/")
     out = {
         "verdict": "fail" if err else "ok",
-        "records": v.next_seq,
+        "records": v.next_seq - (v.pruned or 0),
         "checkpoints": v.checkpoints,
         "unsigned_tail": v.next_seq - v.last_size,
         "torn_tail": v.torn is not None,
@@ -742,7 +799,9 @@ def main(argv=None):
         if err:
             print("FAIL [%s] %s (segment %s, offset %s, seq %s)" % (err.code, err.reason, err.segment, err.offset, err.seq))
         else:
-            print("OK: %d records, %d checkpoints, %d unsigned, keys %s" % (v.next_seq, v.checkpoints, out["unsigned_tail"], ",".join(out["keys"])))
+            if v.pruned:
+                print("pruned: records 0..%d removed (FORMAT.md section 14); verified from the checkpoint of %d records" % (v.pruned - 1, v.pruned))
+            print("OK: %d records, %d checkpoints, %d unsigned, keys %s" % (v.next_seq - (v.pruned or 0), v.checkpoints, out["unsigned_tail"], ",".join(out["keys"])))
             if trusted is None:
                 print("UNAUTHENTICATED: no --trusted-key; this proves nothing about who wrote the log")
             else:

@@ -382,7 +382,7 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32, replace: Replace)
 
 /// Remove `.<name>.tmp.<pid>` files in `dir` whose process is gone (a
 /// writer killed between creating and placing its file).
-fn remove_stray_temporaries(dir: &Path) {
+pub(crate) fn remove_stray_temporaries(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.filter_map(Result::ok) {
         let name = e.file_name();

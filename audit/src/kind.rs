@@ -20,6 +20,8 @@ pub enum Kind {
     Recovery,
     /// Record 1 of a log that continues a damaged one (reserved).
     LogContinued,
+    /// Records before a checkpoint are being removed for retention (reserved).
+    LogPruned,
     /// `exec`: a task was started under a policy.
     TaskStarted,
     /// `exec`: a task was not run (its sandbox could not be set up).
@@ -63,11 +65,12 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 24] = [
         Kind::LogOpened,
         Kind::KeyRotation,
         Kind::Recovery,
         Kind::LogContinued,
+        Kind::LogPruned,
         Kind::TaskStarted,
         Kind::TaskRefused,
         Kind::Violation,
@@ -96,6 +99,7 @@ impl Kind {
             Kind::KeyRotation => "key_rotation",
             Kind::Recovery => "recovery",
             Kind::LogContinued => "log_continued",
+            Kind::LogPruned => "log_pruned",
             Kind::TaskStarted => "task_started",
             Kind::TaskRefused => "task_refused",
             Kind::Violation => "violation",
@@ -126,7 +130,7 @@ impl Kind {
     /// Whether only the log itself writes this kind (callers cannot append it).
     pub fn is_reserved(self) -> bool {
         match self {
-            Kind::LogOpened | Kind::KeyRotation | Kind::Recovery | Kind::LogContinued => true,
+            Kind::LogOpened | Kind::KeyRotation | Kind::Recovery | Kind::LogContinued | Kind::LogPruned => true,
             Kind::TaskStarted
             | Kind::TaskRefused
             | Kind::Violation

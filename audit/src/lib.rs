@@ -53,6 +53,7 @@ pub mod merkle;
 pub mod ocsf;
 mod private;
 pub mod prove;
+pub mod pruned;
 pub mod record;
 pub mod redact;
 pub mod tiles;

@@ -286,6 +286,22 @@ impl Frontier {
         self.size
     }
 
+    /// The heads of the perfect subtrees, largest first (one per set bit of
+    /// the size): what [`Frontier::from_right_edge`] takes back.
+    pub fn right_edge(&self) -> Vec<Hash> {
+        self.nodes.iter().map(|(_, h)| *h).collect()
+    }
+
+    /// The frontier of a tree of `size` leaves from its right edge; `None`
+    /// unless there is exactly one hash per set bit of `size`.
+    pub fn from_right_edge(size: u64, hashes: &[Hash]) -> Option<Frontier> {
+        if hashes.len() != size.count_ones() as usize {
+            return None;
+        }
+        let heights = (0..64u32).rev().filter(|h| size & (1 << h) != 0);
+        Some(Frontier { size, nodes: heights.zip(hashes.iter().copied()).collect() })
+    }
+
     /// Add a leaf by its hash.
     pub fn push(&mut self, leaf: Hash) {
         let mut node = (0u32, leaf);

@@ -12,6 +12,7 @@ use super::AuditError;
 use super::error::Damage;
 use super::format::{self, FRAME_RECORD, HEADER_LEN, SegmentFile, Streamed};
 use super::merkle::{Frontier, leaf_hash};
+use super::pruned;
 use super::record::RecordRef;
 use super::tiles::{Tiles, TilesError};
 use std::path::Path;
@@ -31,6 +32,17 @@ fn tiles_error(dir: &Path, e: TilesError) -> AuditError {
 /// first. Call with the log's lock held.
 pub fn tiles_upto(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool) -> Result<Tiles, AuditError> {
     let tdir = dir.join(TILES);
+    if let Some(m) = pruned::read(dir)?
+        && (rebuild || Tiles::open(&tdir).map(|t| t.size()).unwrap_or(0) < m.size)
+    {
+        return Err(AuditError::Corrupt {
+            dir: dir.to_path_buf(),
+            reason: format!(
+                "records before {} were pruned and the Merkle tile store beside the log does not hold them (or disagrees with the records): no proofs from this log; verify checks it from the prune marker on",
+                m.size
+            ),
+        });
+    }
     if rebuild && tdir.exists() {
         std::fs::remove_dir_all(&tdir).map_err(|e| AuditError::io(&tdir, e))?;
     }
@@ -57,8 +69,23 @@ pub fn tiles_upto(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool) -> Re
     Ok(t)
 }
 
-/// The frontier of records `0..n` ([`tiles_upto`]).
+/// The frontier of records `0..n` ([`tiles_upto`]). In a pruned log whose
+/// store does not hold the pruned records (or with `rebuild`), it continues
+/// from the prune marker's right edge over the records after it, without
+/// the store.
 pub fn frontier_at(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool) -> Result<Frontier, AuditError> {
+    if let Some(m) = pruned::read(dir)?.filter(|m| m.size <= n) {
+        let have = Tiles::open(&dir.join(TILES)).map(|t| t.size()).unwrap_or(0);
+        if rebuild || have < m.size {
+            let corrupt = |reason: String| AuditError::Corrupt { dir: dir.to_path_buf(), reason };
+            let mut f = m
+                .check()
+                .map_err(|e| corrupt(e.to_string()))?
+                .ok_or_else(|| corrupt("a format-1 prune marker in a format-2 log".into()))?;
+            for_each_record(dir, segs, m.size, n, &mut |_, payload| f.push(leaf_hash(payload)))?;
+            return Ok(f);
+        }
+    }
     tiles_upto(dir, segs, n, rebuild)?.frontier().map_err(|e| tiles_error(dir, e))
 }
 

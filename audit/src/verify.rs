@@ -24,6 +24,7 @@ use super::format::{self, FRAME_RECORD, FrameRead, FrameStream, HEADER_LEN, Segm
 use super::keys::{VerifierKey, hex};
 use super::kind::Kind;
 use super::merkle::{Frontier, leaf_hash};
+use super::pruned;
 use super::record::{self, Hash, RecordRef, record_hash};
 use super::writer::CONTINUED;
 use serde::Serialize;
@@ -151,6 +152,8 @@ pub struct VerifyReport {
     pub log_id: Option<String>,
     /// The log's format version (0 when no segment header was read).
     pub format: u32,
+    /// Records `0..n` were pruned; verification started at `n` (FORMAT.md §14).
+    pub pruned: Option<u64>,
     /// Segment files read.
     pub segments: u64,
     /// Records verified.
@@ -286,6 +289,10 @@ struct Verifier<'o> {
     version: u32,
     /// Format 2: the Merkle frontier over the records verified so far.
     frontier: Option<Frontier>,
+    /// The size below which records were pruned (FORMAT.md §14).
+    pruned: Option<u64>,
+    /// Whether a `log_pruned` record names that size.
+    prune_recorded: bool,
 }
 
 /// Why the first record does not open the log.
@@ -341,7 +348,7 @@ pub fn verify_dir_with(
     if !dir.is_dir() {
         return Err(AuditError::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no such log directory")));
     }
-    let segs = format::list_segments(dir)?;
+    let mut segs = format::list_segments(dir)?;
     let mut v = Verifier {
         opts,
         dir,
@@ -349,6 +356,7 @@ pub fn verify_dir_with(
             verdict: "ok",
             log_id: None,
             format: 0,
+            pruned: None,
             segments: 0,
             records: 0,
             checkpoints: 0,
@@ -379,8 +387,13 @@ pub fn verify_dir_with(
         since_root: None,
         version: 0,
         frontier: None,
+        pruned: None,
+        prune_recorded: false,
     };
-    let result = v.run(&segs, on_record);
+    let result = match v.start_after_prune(&mut segs) {
+        Ok(()) => v.run(&segs, on_record),
+        Err(f) => Err((f, segs.len(), 0)),
+    };
     if let Err((f, seg, resume)) = result {
         v.report.first_error = Some(f);
         v.after_damage(&segs, seg, resume, on_record);
@@ -413,6 +426,45 @@ pub fn verify_dir_with(
 }
 
 impl Verifier<'_> {
+    /// A pruned log (FORMAT.md §14): start from the marker's checkpoint, with
+    /// its key in force and its tree, and leave out segments an interrupted
+    /// prune did not remove yet.
+    fn start_after_prune(&mut self, segs: &mut Vec<format::SegmentFile>) -> Result<(), Failure> {
+        let bad = |reason: String| Failure { code: "pruned", segment: None, offset: None, seq: None, reason };
+        let marker = match pruned::read(self.dir) {
+            Ok(None) => return Ok(()),
+            Ok(Some(m)) => m,
+            Err(e) => return Err(bad(e.to_string())),
+        };
+        let frontier = marker.check().map_err(|e| bad(e.to_string()))?;
+        let c = &marker.checkpoint.checkpoint;
+        let before = segs.len();
+        segs.retain(|s| s.first_seq >= marker.size);
+        if segs.len() < before {
+            self.report.warnings.push(format!(
+                "{} segment(s) below the prune point were left by an interrupted `audit prune` and are not read",
+                before - segs.len()
+            ));
+        }
+        self.log_id = Some(c.log_id);
+        self.report.log_id = Some(hex(&c.log_id));
+        self.version = c.version();
+        self.report.format = self.version;
+        self.frontier = frontier;
+        self.head = c.head;
+        self.next_seq = marker.size;
+        self.pruned = Some(marker.size);
+        self.report.pruned = Some(marker.size);
+        self.push_key(marker.key, marker.size);
+        self.report.warnings.push(format!(
+            "records 0..{} were pruned (FORMAT.md §14): this verifies from the checkpoint of {} records onward, signed by {}",
+            marker.size - 1,
+            marker.size,
+            self.keys[self.current].id_hex()
+        ));
+        Ok(())
+    }
+
     fn run(
         &mut self,
         segs: &[format::SegmentFile],
@@ -450,7 +502,7 @@ impl Verifier<'_> {
             let h =
                 SegmentHeader::decode(&header).map_err(|e| next_seg(fail("segment_header", &seg.name, 0, None, e)))?;
             match self.log_id {
-                None => {
+                None if self.pruned.is_none() => {
                     self.log_id = Some(h.log_id);
                     self.report.log_id = Some(hex(&h.log_id));
                     self.report.format = h.version;
@@ -458,6 +510,7 @@ impl Verifier<'_> {
                     self.version = h.version;
                     self.frontier = (h.version >= 2).then(Frontier::new);
                 }
+                None => {}
                 Some(id) if id != h.log_id => {
                     return Err(next_seg(fail(
                         "log_id_mismatch",
@@ -735,6 +788,12 @@ impl Verifier<'_> {
                 .ok_or_else(|| here("rotation", "rotation has no new_key".into()))
                 .and_then(|s| VerifierKey::parse(s).map_err(|e| here("rotation", format!("new_key: {e}"))))?;
             self.pending = Some((new, r.seq));
+        } else if r.kind == Kind::LogPruned.as_str() {
+            let size = r.body_json().get("size").and_then(Value::as_u64);
+            if size.is_none_or(|s| s == 0 || s > r.seq) {
+                return Err(here("pruned", "log_pruned does not name a size at or below its own sequence".into()));
+            }
+            self.prune_recorded |= size == self.pruned;
         } else if r.kind == Kind::Recovery.as_str() {
             if let Some(a) = adoption(&r).map_err(|why| here("recovery", why))? {
                 self.report.warnings.push(format!(
@@ -891,7 +950,7 @@ impl Verifier<'_> {
         let r = &mut self.report;
         r.head = (r.records > 0).then(|| hex(&self.head));
         let signed = r.last_checkpoint.as_ref().map_or(0, |c| c.size);
-        r.unsigned_tail = r.records - signed;
+        r.unsigned_tail = self.next_seq.saturating_sub(signed);
         if let Some((k, s)) = &self.pending {
             r.warnings.push(format!(
                 "the log ends with an incomplete key rotation (record {s}, to key {}) that no checkpoint signs; it is not in force",
@@ -903,7 +962,7 @@ impl Verifier<'_> {
                 "{} record(s) after the last checkpoint (sequence {}..{}) are not covered by any signature",
                 r.unsigned_tail,
                 signed,
-                r.records - 1
+                self.next_seq - 1
             ));
         }
         if let Some(t) = &r.torn_tail {
@@ -913,8 +972,25 @@ impl Verifier<'_> {
             ));
         }
         let none = |code, why: String| Failure { code, segment: None, offset: None, seq: None, reason: why };
+        if let Some(p) = self.pruned.filter(|_| !self.prune_recorded) {
+            return Err(none(
+                "pruned",
+                format!(
+                    "records 0..{} were removed, but no log_pruned record names size {p}: only a writer with the key prunes, and it records that it does",
+                    p - 1
+                ),
+            ));
+        }
         if let Some(since) = &self.opts.since {
             let size = since.checkpoint.size;
+            if let Some(p) = self.pruned.filter(|p| size < *p) {
+                return Err(none(
+                    "since_checkpoint",
+                    format!(
+                        "the exported checkpoint covers {size} records, but records before {p} were pruned: verify the archive against it, and this log from the prune marker on"
+                    ),
+                ));
+            }
             if Some(since.checkpoint.log_id) != self.log_id {
                 return Err(none("since_checkpoint", "the exported checkpoint is for another log".into()));
             }
@@ -931,7 +1007,7 @@ impl Verifier<'_> {
                         "since_checkpoint",
                         format!(
                             "the log has {} records but the exported checkpoint (signed by {}) covers {size}: the log was truncated or rolled back",
-                            self.report.records,
+                            self.next_seq,
                             signer.id_hex()
                         ),
                     ));
@@ -975,9 +1051,9 @@ impl Verifier<'_> {
                 .map(|a| a.first_seq.min(auth)..(a.first_seq + a.records).min(auth))
                 .map(|r| r.end - r.start)
                 .sum();
-            self.report.authenticated_records = auth - adopted;
+            self.report.authenticated_records = auth - adopted - self.pruned.unwrap_or(0).min(auth - adopted);
             self.report.trusted_coverage = auth;
-            let tail = self.report.records - auth;
+            let tail = self.next_seq.saturating_sub(auth);
             if tail > 0 && !self.opts.allow_unsigned_tail {
                 return Err(Failure {
                     code: "unsigned_tail",
@@ -986,7 +1062,7 @@ impl Verifier<'_> {
                     seq: Some(auth),
                     reason: format!(
                         "{tail} record(s) (sequence {auth}..{}) follow the last checkpoint signed by the trusted key or its successors: nobody vouches for them (appended without the key, or a writer crashed and none ran since; --allow-unsigned-tail accepts that, e.g. while a writer is live)",
-                        self.report.records - 1
+                        self.next_seq - 1
                     ),
                 });
             }

@@ -36,6 +36,9 @@ use super::kind::Kind;
 use super::merkle::{Frontier, leaf_hash};
 use super::record::{self, Hash, Record, canonical_json, record_hash};
 use super::tree;
+
+mod prune;
+pub use prune::{Pruned, boundary_before_time};
 use serde_json::{Value, json};
 use std::fs::File;
 use std::io::Write as _;
@@ -636,7 +639,10 @@ impl AuditLog {
             // A key no record of the log ever named is a forged claim (e.g. an
             // appended checkpoint), not a lost key: damage, and writers go on
             // in the continuation instead of refusing every task forever.
-            Err(AuditError::KeyNotInRing { id, .. }) if !log_names_key(&segs, theirs) => {
+            Err(AuditError::KeyNotInRing { id, .. })
+                if !log_names_key(&segs, theirs)
+                    && super::pruned::read(dir).ok().flatten().is_none_or(|m| m.key.id != theirs) =>
+            {
                 return Err(damaged(
                     &last.name,
                     0,

@@ -202,6 +202,32 @@ pub enum AuditCommand {
     /// checkpoint cosigned (`push`).
     #[command(subcommand)]
     Witness(super::witness::WitnessCommand),
+    /// Retention: remove the records before a segment boundary, copied to
+    /// `--archive DIR` first (or `--delete`d). The pruning is recorded in a
+    /// signed `log_pruned` record; `verify` then starts from the checkpoint
+    /// the first remaining segment begins with (the prune marker `pruned`),
+    /// and the archive verifies as a log of its own.
+    Prune {
+        /// Log directory (default `.orchestra/audit`).
+        dir: Option<PathBuf>,
+        /// Remove the records before this sequence number (rounded down to a
+        /// segment boundary).
+        #[arg(long, value_name = "SEQ", required_unless_present = "older_than", conflicts_with = "older_than")]
+        before: Option<u64>,
+        /// Remove the segments whose records are all older than AGE
+        /// (humantime: 90d).
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        older_than: Option<Duration>,
+        /// Copy the removed segments here first (never overwriting a file).
+        #[arg(long, value_name = "DIR", required_unless_present = "delete")]
+        archive: Option<PathBuf>,
+        /// Delete them without a copy.
+        #[arg(long, conflicts_with = "archive")]
+        delete: bool,
+        /// Key file (default `$ORCHESTRA_AUDIT_KEY`, else `~/.config/orchestra/audit.key`).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
     /// Measure append and verify throughput next to raw SHA-256 and ed25519.
     Bench {
         /// Records to append.
@@ -274,6 +300,14 @@ pub fn run(cmd: AuditCommand) -> Exit {
             checkpoint(&log_dir(dir), &export, &key.unwrap_or_else(default_key_path))
         }
         AuditCommand::Prove(p) => super::prove::run(p),
+        AuditCommand::Prune { dir, before, older_than, archive, delete: _, key } => {
+            let before = match (before, older_than) {
+                (Some(s), _) => super::retention::Before::Seq(s),
+                (None, Some(age)) => super::retention::Before::Age(age),
+                (None, None) => return super::config_error("audit prune: give --before SEQ or --older-than AGE"),
+            };
+            super::retention::prune(&log_dir(dir), &key.unwrap_or_else(default_key_path), before, archive.as_deref())
+        }
         AuditCommand::Bench { records, merkle_leaves, dir, json } => run_bench(records, merkle_leaves, dir, json),
     }
 }

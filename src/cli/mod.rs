@@ -30,6 +30,7 @@ pub mod progress;
 pub mod prove;
 pub mod prune;
 pub mod replan;
+pub mod retention;
 pub mod run;
 pub mod runs;
 pub mod terminal;

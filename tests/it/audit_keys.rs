@@ -12,27 +12,27 @@ use crate::harness::audit::*;
 use assert_cmd::Command;
 use std::path::Path;
 
-fn cmd(cwd: &Path) -> Command {
+pub(crate) fn cmd(cwd: &Path) -> Command {
     let mut c = Command::new(bin());
     c.current_dir(cwd).env("ORCHESTRA_AUDIT_KEY", cwd.join("keys/audit.key"));
     c
 }
 
 /// `orchestra exec --audit-dir DIR -- true` in `cwd`.
-fn exec_true(cwd: &Path, log: &str) -> std::process::Output {
+pub(crate) fn exec_true(cwd: &Path, log: &str) -> std::process::Output {
     cmd(cwd).args(["exec", "--audit-dir", log, "--", "true"]).output().expect("run orchestra exec")
 }
 
-fn verify_pinned(cwd: &Path, log: &str, pin: &str) -> std::process::Output {
+pub(crate) fn verify_pinned(cwd: &Path, log: &str, pin: &str) -> std::process::Output {
     cmd(cwd).args(["audit", "verify", log, "--trusted-key", pin]).output().expect("run orchestra audit verify")
 }
 
-fn text(o: &std::process::Output) -> String {
+pub(crate) fn text(o: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// Temporary files (`.<name>.tmp.<pid>`) under `dir`, recursively.
-fn temporaries(dir: &Path) -> Vec<String> {
+pub(crate) fn temporaries(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else { return out };
     for e in entries.flatten() {
@@ -46,13 +46,13 @@ fn temporaries(dir: &Path) -> Vec<String> {
     out
 }
 
-const STRACE: &str = "/usr/bin/strace";
+pub(crate) const STRACE: &str = "/usr/bin/strace";
 
 /// The system calls through which `audit rotate` changes files. (Creating a
 /// file is not among them: a kill there leaves the state a kill at the
 /// previous call leaves, and a kill at the first write into it the state
 /// of a created, empty file.)
-const MUTATING: &str = "write,pwrite64,fsync,fdatasync,rename,renameat,renameat2,link,linkat,unlink,unlinkat,ftruncate,mkdir,mkdirat,fchmod,fchmodat";
+pub(crate) const MUTATING: &str = "write,pwrite64,fsync,fdatasync,rename,renameat,renameat2,link,linkat,unlink,unlinkat,ftruncate,mkdir,mkdirat,fchmod,fchmodat";
 
 #[test]
 fn rotation_killed_at_every_file_changing_syscall_leaves_the_log_usable() -> TestResult {
@@ -117,7 +117,7 @@ fn rotate_killed_at(t: &Path, syscall: &str, n: u32) -> Result<bool, Box<dyn std
     Ok(true)
 }
 
-trait StraceKill {
+pub(crate) trait StraceKill {
     /// Run the command under `strace`, killing it with SIGKILL at the entry of
     /// its `n`-th call of `syscall` (strace counts each system call apart).
     fn strace_kill(&mut self, syscall: &str, n: u32) -> Command;

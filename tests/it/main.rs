@@ -14,6 +14,7 @@ mod audit_full_disk;
 mod audit_keys;
 mod audit_ocsf;
 mod audit_prove;
+mod audit_retention;
 mod audit_tail;
 mod audit_tamper;
 mod audit_timestamp;

@@ -340,6 +340,51 @@ pub fn cases() -> Vec<(&'static str, Build)> {
                 Some("checkpoint_root"),
             ))
         }),
+        ("valid-pruned", |d| {
+            write_log(d, &owner(), 30, 2000)?;
+            let mut log = AuditLog::open_with(d, &owner(), det_opts(2000))?;
+            log.prune(20, None)?.ok_or("nothing pruned")?;
+            drop(log);
+            Ok(case(
+                "valid-pruned",
+                "records before a segment boundary pruned (FORMAT.md §14): the marker, then the remaining segments with a log_pruned record",
+                None,
+            ))
+        }),
+        ("tamper-pruned-unrecorded", |d| {
+            // Segments removed and a marker copied in from a real prune of the
+            // same log, but the log_pruned record that authorises it is not there.
+            write_log(d, &owner(), 30, 2000)?;
+            let twin = d.with_extension("twin");
+            copy_dir(d, &twin)?;
+            let mut log = AuditLog::open_with(&twin, &owner(), det_opts(2000))?;
+            let p = log.prune(20, None)?.ok_or("nothing pruned")?;
+            drop(log);
+            std::fs::copy(twin.join("pruned"), d.join("pruned"))?;
+            std::fs::remove_dir_all(&twin)?;
+            for s in format::list_segments(d)? {
+                if s.first_seq < p.size {
+                    std::fs::remove_file(&s.path)?;
+                }
+            }
+            Ok(case(
+                "tamper-pruned-unrecorded",
+                "early segments removed behind a prune marker that no signed log_pruned record names",
+                Some("pruned"),
+            ))
+        }),
+        ("tamper-pruned-edge", |d| {
+            write_log(d, &owner(), 30, 2000)?;
+            let mut log = AuditLog::open_with(d, &owner(), det_opts(2000))?;
+            log.prune(20, None)?.ok_or("nothing pruned")?;
+            drop(log);
+            let text = std::fs::read_to_string(d.join("pruned"))?;
+            let at = text.find("edge ").ok_or("no edge line")? + 5;
+            let mut b = text.into_bytes();
+            b[at] = if b[at] == b'A' { b'B' } else { b'A' };
+            std::fs::write(d.join("pruned"), b)?;
+            Ok(case("tamper-pruned-edge", "the prune marker's Merkle right edge edited", Some("pruned")))
+        }),
         ("valid-rotated", |d| {
             let mut log = AuditLog::open_with(d, &owner(), det_opts(64 << 20))?;
             for i in 0..5 {
