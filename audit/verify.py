@@ -48,7 +48,7 @@ GENESIS_DOMAIN = b"orchestra.audit/v1 genesis\x00"
 ORIGIN_PREFIX = "orchestra.audit/v1/"
 ORIGIN_PREFIX_V2 = "orchestra.audit/v2/"
 KEY_NAME = "orchestra-audit"
-SEG_RE = re.compile(r"^[0-9]{20}\.seg$")
+SEG_RE = re.compile(r"^[0-9]{20}\.seg\Z")
 KIND_RE = re.compile(rb"^[a-z0-9_]{1,64}$")
 EM_DASH = "\u2014"
 
@@ -392,7 +392,7 @@ class Verifier:
         if not os.path.exists(path):
             return 0
         try:
-            text = open(path, encoding="utf-8").read()
+            text = open(path, encoding="utf-8", newline="").read()
             i = text.find("\n\n")
             if i < 0:
                 raise ValueError("no blank line")
@@ -738,8 +738,8 @@ def main_proof(a, trusted):
         sys.stderr.write("verify.py: a proof is checked against --trusted-key\n")
         return 1
     try:
-        text = open(a.inclusion_proof or a.consistency_proof, encoding="utf-8").read()
-        old = Note(open(a.old_checkpoint, encoding="utf-8").read()) if a.consistency_proof else None
+        text = open(a.inclusion_proof or a.consistency_proof, encoding="utf-8", newline="").read()
+        old = Note(open(a.old_checkpoint, encoding="utf-8", newline="").read()) if a.consistency_proof else None
         if a.inclusion_proof:
             seq, kind, body, note = check_inclusion(text, trusted)
             out = {"verdict": "ok", "proof": "inclusion", "seq": seq, "kind": kind, "body": body, "size": note.size, "log_id": note.log_id.hex()}
@@ -778,8 +778,8 @@ def main(argv=None):
     except SystemExit as e:
         return 0 if e.code == 0 else 1
     try:
-        trusted = Key(open(a.trusted_key, encoding="utf-8").read()) if a.trusted_key else None
-        since = Note(open(a.since_checkpoint, encoding="utf-8").read()) if a.since_checkpoint else None
+        trusted = Key(open(a.trusted_key, encoding="utf-8", newline="").read()) if a.trusted_key else None
+        since = Note(open(a.since_checkpoint, encoding="utf-8", newline="").read()) if a.since_checkpoint else None
     except (OSError, ValueError) as e:
         sys.stderr.write("verify.py: %s\n" % e)
         return 1

@@ -60,6 +60,17 @@ pub enum ProveError {
     /// The records do not produce the checkpoint's root.
     #[error("the records do not match the signed checkpoint of size {0}: run `orchestra audit verify`")]
     Mismatch(u64),
+    /// The record was adopted unsigned (FORMAT.md §9.1): it is in the signed
+    /// tree, but nobody vouches for it, so no proof is made for it.
+    #[error(
+        "record {seq} was found unsigned and adopted by record {recovery} (FORMAT.md §9.1): it is in the signed tree but not authenticated, so no proof is made for it"
+    )]
+    Adopted {
+        /// The record.
+        seq: u64,
+        /// The `recovery` record that adopted it.
+        recovery: u64,
+    },
     /// The proof text is malformed.
     #[error("malformed proof: {0}")]
     Malformed(&'static str),
@@ -237,7 +248,7 @@ pub fn find_checkpoint(segs: &[SegmentFile], size: Option<u64>) -> Result<Signed
 
 /// The tile store of `dir` holding records `0..n`, under the writers' lock.
 fn tiles(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool) -> Result<Tiles, ProveError> {
-    Ok(super::writer::with_log_lock(dir, || tree::tiles_upto(dir, segs, n, rebuild))?)
+    Ok(super::writer::with_log_lock(dir, || tree::tiles_upto(dir, segs, n, rebuild, false))?)
 }
 
 /// Run `make` over an up-to-date store; if what it made does not match the
@@ -288,6 +299,25 @@ pub fn inclusion(dir: &Path, seq: u64, size: Option<u64>) -> Result<InclusionPro
     }
     let mut payload = Vec::new();
     tree::for_each_record(dir, &segs, seq, seq + 1, &mut |_, p| payload = p.to_vec())?;
+    // An adopted record is followed, before any checkpoint covers it, by the
+    // `recovery` record that names it.
+    let mut adopted = None;
+    tree::for_each_record(dir, &segs, seq + 1, n, &mut |s, p| {
+        let Ok(r) = RecordRef::decode(p) else { return };
+        if adopted.is_none() && r.kind == super::Kind::Recovery.as_str() {
+            let b = r.body_json();
+            let first = b.get("first_seq").and_then(serde_json::Value::as_u64);
+            let count = b.get("records").and_then(serde_json::Value::as_u64);
+            if b.get("reason").and_then(serde_json::Value::as_str) == Some("unsigned tail")
+                && first.zip(count).is_some_and(|(f, c)| f <= seq && seq < f.saturating_add(c))
+            {
+                adopted = Some(s);
+            }
+        }
+    })?;
+    if let Some(recovery) = adopted {
+        return Err(ProveError::Adopted { seq, recovery });
+    }
     let path = with_tiles(
         dir,
         &segs,

@@ -27,11 +27,32 @@ fn tiles_error(dir: &Path, e: TilesError) -> AuditError {
     }
 }
 
-/// The store of `dir` holding exactly the leaves of records `0..n` (the
-/// segments `segs` must hold them). With `rebuild`, the store is emptied
-/// first. Call with the log's lock held.
-pub fn tiles_upto(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool) -> Result<Tiles, AuditError> {
+/// The store of `dir` holding at least the leaves of records `0..n` (the
+/// segments `segs` must hold them), exactly those when `cut` (a writer, which
+/// owns the store, drops what lies beyond the log; a prover leaves the store
+/// as it is). With `rebuild`, the store is emptied first. Call with the
+/// log's lock held. A store that is not a directory of regular files, or
+/// whose leaf level is longer than the log, is repaired before it is read:
+/// opening never costs more than the log's own size.
+pub fn tiles_upto(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool, cut: bool) -> Result<Tiles, AuditError> {
     let tdir = dir.join(TILES);
+    let sane = std::fs::symlink_metadata(&tdir).map_or(true, |m| m.is_dir())
+        && std::fs::read_dir(&tdir).map_or(true, |d| d.flatten().all(|e| e.file_type().is_ok_and(|t| t.is_file())));
+    if !sane {
+        let _ = std::fs::remove_file(&tdir);
+        let _ = std::fs::remove_dir_all(&tdir);
+    }
+    let h00 = tdir.join("h00");
+    if let Ok(m) = std::fs::symlink_metadata(&h00)
+        && m.len() > n.saturating_mul(32)
+        && cut
+    {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&h00)
+            .and_then(|f| f.set_len(n * 32))
+            .map_err(|e| AuditError::io(&h00, e))?;
+    }
     if let Some(m) = pruned::read(dir)?
         && (rebuild || Tiles::open(&tdir).map(|t| t.size()).unwrap_or(0) < m.size)
     {
@@ -47,7 +68,8 @@ pub fn tiles_upto(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool) -> Re
         std::fs::remove_dir_all(&tdir).map_err(|e| AuditError::io(&tdir, e))?;
     }
     let mut t = Tiles::open(&tdir).map_err(|e| tiles_error(dir, e))?;
-    if t.size() > n {
+    super::private::prepare_dir(&tdir)?;
+    if cut && t.size() > n {
         t.truncate(n).map_err(|e| tiles_error(dir, e))?;
     }
     let from = t.size();
@@ -60,7 +82,7 @@ pub fn tiles_upto(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool) -> Re
     if let Some(e) = err {
         return Err(tiles_error(dir, e));
     }
-    if t.size() != n {
+    if t.size() < n {
         return Err(AuditError::Corrupt {
             dir: dir.to_path_buf(),
             reason: format!("the segments hold {} records where {n} were expected", t.size()),
@@ -86,7 +108,7 @@ pub fn frontier_at(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool) -> R
             return Ok(f);
         }
     }
-    tiles_upto(dir, segs, n, rebuild)?.frontier().map_err(|e| tiles_error(dir, e))
+    tiles_upto(dir, segs, n, rebuild, true)?.frontier().map_err(|e| tiles_error(dir, e))
 }
 
 /// Call `f(seq, payload)` for the records `from..to`, in order, reading only

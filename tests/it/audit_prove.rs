@@ -183,3 +183,90 @@ fn a_format_1_log_has_no_proofs_and_says_why() {
     assert!(o.stderr.contains("format 1"), "{}", o.stderr);
     assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
 }
+
+/// Outside review: a record appended without the key and adopted by the next
+/// writer is in the signed tree, but `prove` makes no proof of it (it would
+/// read as "signed by" the key).
+#[test]
+fn an_adopted_record_gets_no_proof() {
+    let w = world("adopted");
+    exec(&w, "true");
+    let dir = w.root.join("log");
+    let mut segs = a::load(&dir).expect("log");
+    let s = segs.last_mut().expect("a segment");
+    let (last_i, last) = s
+        .frames
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, f)| f.ty == FRAME_RECORD)
+        .map(|(i, f)| (i, a::decode(f)))
+        .expect("a record");
+    let forged = orchestra::audit::record::Record {
+        seq: last.seq + 1,
+        time_us: last.time_us + 1,
+        prev: orchestra::audit::record::record_hash(&s.frames[last_i].payload),
+        kind: "task_ended".into(),
+        body: orchestra::audit::record::canonical_json(&serde_json::json!({"task": "forged", "cause": "ok"}))
+            .expect("body"),
+    };
+    s.frames.push(a::Frame { ty: FRAME_RECORD, payload: forged.encode() });
+    a::store(&dir, &segs).expect("store");
+    exec(&w, "true"); // adopts it
+    let o = prove(&w, &["inclusion", &forged.seq.to_string()]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stderr.contains("adopted"), "{}", o.stderr);
+    assert!(o.stdout.is_empty());
+    assert_eq!(prove(&w, &["inclusion", &(forged.seq - 1).to_string()]).code, 0);
+}
+
+/// Outside review: a sparse 1 GiB leaf level, or a tile store that is a file,
+/// costs the next writer nothing noticeable, and `prove` for an old
+/// checkpoint does not shrink the shared store.
+#[test]
+fn a_damaged_or_huge_tile_store_does_not_stall_or_break_writers() {
+    let w = world("huge");
+    for _ in 0..3 {
+        exec(&w, "true");
+    }
+    assert_eq!(prove(&w, &["inclusion", "1"]).code, 0);
+    let h00 = w.root.join("log/tiles/h00");
+    let full = std::fs::metadata(&h00).expect("h00").len();
+    assert_eq!(prove(&w, &["inclusion", "0", "--checkpoint", "1"]).code, 0);
+    assert_eq!(std::fs::metadata(&h00).expect("h00").len(), full, "prove cut the shared store");
+    std::fs::OpenOptions::new().write(true).open(&h00).and_then(|f| f.set_len(1 << 30)).expect("grow");
+    let t = std::time::Instant::now();
+    assert_eq!(exec(&w, "true").code, 0);
+    assert!(t.elapsed() < std::time::Duration::from_secs(20), "{:?}", t.elapsed());
+    std::fs::remove_dir_all(w.root.join("log/tiles")).expect("rm");
+    std::fs::write(w.root.join("log/tiles"), "not a directory").expect("file");
+    assert_eq!(exec(&w, "true").code, 0);
+    let o = prove(&w, &["inclusion", "2"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(w.root.join("log/tiles")).expect("tiles").permissions(),
+    );
+    assert_eq!(mode & 0o077, 0, "the tile store is private: {mode:o}");
+}
+
+/// Outside review: verify.py reads proofs and notes byte for byte (a CRLF
+/// copy is refused, as FORMAT.md §7.2 says) and agrees with the Rust
+/// verifier on which files are segments.
+#[test]
+fn the_python_verifier_refuses_crlf_proofs_and_odd_segment_names() {
+    let w = world("crlf");
+    exec(&w, "true");
+    let good = prove(&w, &["inclusion", "1"]).stdout;
+    let p = write(&w, "crlf.proof", &good.replace('\n', "\r\n"));
+    assert_eq!(check(&pin(&w), &["--inclusion-proof", &p]).0, 1);
+    let seg = w.root.join("log/00000000000000000000.seg");
+    std::fs::rename(&seg, w.root.join("log/00000000000000000000.seg\n")).expect("rename");
+    let o = std::process::Command::new(python().expect("python3"))
+        .arg(verify_py_path())
+        .arg(w.root.join("log"))
+        .arg("--json")
+        .output()
+        .expect("verify.py");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    assert_eq!(v["code"], "empty", "{v}");
+}

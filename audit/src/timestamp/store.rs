@@ -13,6 +13,9 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
+/// The largest timestamp or note file read.
+const MAX_FILE: u64 = 1 << 20;
+
 /// The directory below a log that holds its timestamps.
 pub const DIR: &str = "timestamps";
 
@@ -122,8 +125,15 @@ pub fn list(log: &Path) -> Result<(Vec<Stored>, Vec<String>), StoreError> {
             continue;
         };
         let path = dir.join(name);
-        let tsr = std::fs::read(&path).map_err(io(&path))?;
         let note_path = dir.join(format!("{s}.note"));
+        // Only small regular files are read (a FIFO, a device or a huge file
+        // planted here must not hang or exhaust the verifier).
+        let plain = |p: &Path| std::fs::symlink_metadata(p).map_or(true, |m| m.is_file() && m.len() <= MAX_FILE);
+        if !plain(&path) || !plain(&note_path) {
+            odd.push(format!("{}: not a regular file of at most {MAX_FILE} bytes", path.display()));
+            continue;
+        }
+        let tsr = std::fs::read(&path).map_err(io(&path))?;
         let note = match std::fs::read(&note_path) {
             Ok(b) => String::from_utf8(b).ok(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

@@ -253,6 +253,14 @@ impl Witness {
     /// Keep a refused, validly signed request as evidence (best effort: a
     /// failure is logged, the refusal stands).
     fn keep_refused(&self, origin: &str, status: u16, body: &[u8]) {
+        // Evidence, bounded: anyone can replay a public checkpoint at a
+        // witness, so at most MAX_REFUSED requests are kept (the rest are
+        // only logged).
+        let kept = std::fs::read_dir(self.state.join("refused")).map_or(0, |d| d.count());
+        if kept >= MAX_REFUSED {
+            tracing::warn!(target: "orchestra::audit::witness", "{MAX_REFUSED} refused requests kept already; this one ({status}, {origin}) is only logged");
+            return;
+        }
         let h = Sha256::digest(origin.as_bytes());
         let us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
         let path = self.state.join("refused").join(format!("{}-{us}-{status}.req", hex(&h[..16])));
@@ -261,6 +269,9 @@ impl Witness {
         }
     }
 }
+
+/// How many refused requests a witness keeps as evidence.
+pub const MAX_REFUSED: usize = 256;
 
 #[cfg(test)]
 mod tests {
