@@ -186,19 +186,7 @@ impl KeyRing {
     fn lock(&self, arg: nix::fcntl::FlockArg) -> Result<Option<KeysLock>, AuditError> {
         make_private_dir(&self.dir)?;
         let path = self.dir.join("lock");
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| AuditError::io(&path, e))?;
-        match nix::fcntl::Flock::lock(f, arg) {
-            Ok(l) => Ok(Some(KeysLock(l))),
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-            Err((_, e)) => Err(AuditError::io(&path, std::io::Error::from(e))),
-        }
+        Ok(crate::private::lock_file(&path, arg)?.map(KeysLock))
     }
 
     /// The ids of the keys in the ring, sorted.

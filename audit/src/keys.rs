@@ -146,6 +146,33 @@ impl std::fmt::Debug for AuditKey {
     }
 }
 
+/// `PRIVATE+KEY+<name>+<key id hex>+<base64(alg || seed)>` (C2SP signed-note
+/// private keys; `alg` 0x01 for note keys, 0x04 for cosigner keys).
+pub(crate) fn encode_private(name: &str, id_hex: &str, alg: u8, seed: &[u8; 32]) -> String {
+    let mut raw = vec![alg];
+    raw.extend_from_slice(seed);
+    format!("PRIVATE+KEY+{name}+{id_hex}+{}", B64.encode(raw))
+}
+
+/// Split a private key string of algorithm `alg` into name, key id (hex, as
+/// written: the caller checks it against the key) and seed.
+pub(crate) fn parse_private(s: &str, alg: u8) -> Result<(&str, &str, [u8; 32]), KeyParseError> {
+    let s = s.trim_end_matches('\n');
+    let rest = s.strip_prefix("PRIVATE+KEY+").ok_or(KeyParseError::PrivateLayout)?;
+    let mut parts = rest.splitn(3, '+');
+    let (Some(name), Some(idh), Some(b), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(KeyParseError::PrivateLayout);
+    };
+    valid_name(name)?;
+    let raw = B64.decode(b).map_err(|_| KeyParseError::PrivateBase64)?;
+    if raw.len() != 33 || raw[0] != alg {
+        return Err(KeyParseError::NotPrivate);
+    }
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(&raw[1..]);
+    Ok((name, idh, seed))
+}
+
 impl AuditKey {
     /// A fresh random key named [`KEY_NAME`].
     pub fn generate() -> Result<AuditKey, AuditError> {
@@ -167,26 +194,12 @@ impl AuditKey {
 
     /// `PRIVATE+KEY+<name>+<keyid>+<base64(0x01 || seed)>`.
     pub fn encode_private(&self) -> String {
-        let mut raw = vec![ALG_ED25519];
-        raw.extend_from_slice(&self.signing.to_bytes());
-        format!("PRIVATE+KEY+{}+{}+{}", self.name, self.verifier().id_hex(), B64.encode(raw))
+        encode_private(&self.name, &self.verifier().id_hex(), ALG_ED25519, &self.signing.to_bytes())
     }
 
     /// Parse the private key encoding.
     pub fn parse_private(s: &str) -> Result<AuditKey, KeyParseError> {
-        let s = s.trim_end_matches('\n');
-        let rest = s.strip_prefix("PRIVATE+KEY+").ok_or(KeyParseError::PrivateLayout)?;
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(idh), Some(b), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err(KeyParseError::PrivateLayout);
-        };
-        valid_name(name)?;
-        let raw = B64.decode(b).map_err(|_| KeyParseError::PrivateBase64)?;
-        if raw.len() != 33 || raw[0] != ALG_ED25519 {
-            return Err(KeyParseError::NotPrivate);
-        }
-        let mut seed = [0u8; 32];
-        seed.copy_from_slice(&raw[1..]);
+        let (name, idh, seed) = parse_private(s, ALG_ED25519)?;
         let k = AuditKey { name: name.to_string(), signing: SigningKey::from_bytes(&seed) };
         if k.verifier().id_hex() != idh {
             return Err(KeyParseError::KeyId);

@@ -181,7 +181,7 @@ mod tests {
         }
         assert_eq!(Kind::parse("Bad Kind"), None);
         let reserved: Vec<&str> = Kind::ALL.into_iter().filter(|k| k.is_reserved()).map(Kind::as_str).collect();
-        assert_eq!(reserved, ["log_opened", "key_rotation", "recovery", "log_continued"]);
+        assert_eq!(reserved, ["log_opened", "key_rotation", "recovery", "log_continued", "log_pruned"]);
     }
 
     /// FORMAT.md §5.3 lists every kind orchestra writes, and no other.

@@ -74,6 +74,28 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), AuditError> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| AuditError::io(path, e))
 }
 
+/// Open (creating it, mode 0600) the lock file `path` and `flock` it with
+/// `arg`; `None` when a non-blocking lock is held by someone else.
+pub(crate) fn lock_file(
+    path: &Path,
+    arg: nix::fcntl::FlockArg,
+) -> Result<Option<nix::fcntl::Flock<std::fs::File>>, AuditError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| AuditError::io(path, e))?;
+    match nix::fcntl::Flock::lock(f, arg) {
+        Ok(l) => Ok(Some(l)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(AuditError::io(path, std::io::Error::from(e))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -762,7 +762,7 @@ impl AuditLog {
     ///
     /// `kind` (orchestra's own are the [`Kind`]s) must match `[a-z0-9_]{1,64}`
     /// and not be one the log reserves (`log_opened`, `key_rotation`,
-    /// `recovery`, `log_continued`); `body` must be a JSON object whose
+    /// `recovery`, `log_continued`, `log_pruned`); `body` must be a JSON object whose
     /// numbers are integers (floats are refused: say `wall_ms`). The record
     /// and a checkpoint signing it are written together, so the record is
     /// signed when this returns (durable at the next fsync, see [`OpenOptions`]).

@@ -169,26 +169,12 @@ impl WitnessKey {
 
     /// `PRIVATE+KEY+<name>+<key id hex>+<base64(0x04 || seed)>`.
     pub fn encode_private(&self) -> String {
-        let mut raw = vec![COSIGNATURE_V1];
-        raw.extend_from_slice(&self.signing.to_bytes());
-        format!("PRIVATE+KEY+{}+{}+{}", self.name, self.verifier().id_hex(), B64.encode(raw))
+        crate::keys::encode_private(&self.name, &self.verifier().id_hex(), COSIGNATURE_V1, &self.signing.to_bytes())
     }
 
     /// Parse the private key string.
     pub fn parse_private(s: &str) -> Result<WitnessKey, KeyParseError> {
-        let s = s.trim_end_matches('\n');
-        let rest = s.strip_prefix("PRIVATE+KEY+").ok_or(KeyParseError::PrivateLayout)?;
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(idh), Some(b), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-            return Err(KeyParseError::PrivateLayout);
-        };
-        valid_name(name)?;
-        let raw = B64.decode(b).map_err(|_| KeyParseError::PrivateBase64)?;
-        if raw.len() != 33 || raw[0] != COSIGNATURE_V1 {
-            return Err(KeyParseError::NotPrivate);
-        }
-        let mut seed = [0u8; 32];
-        seed.copy_from_slice(&raw[1..]);
+        let (name, idh, seed) = crate::keys::parse_private(s, COSIGNATURE_V1)?;
         let k = WitnessKey::from_seed(name, seed);
         if k.verifier().id_hex() != idh {
             return Err(KeyParseError::KeyId);

@@ -27,7 +27,7 @@ use crate::keyring::{Replace, write_file};
 use crate::keys::{VerifierKey, hex};
 use crate::merkle::{Hash, verify_consistency};
 use sha2::{Digest, Sha256};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 /// A witness: its key, the logs it witnesses, its state directory.
@@ -238,16 +238,8 @@ impl Witness {
 
     fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>, AuditError> {
         let path = self.state.join("lock");
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| AuditError::io(&path, e))?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, errno)| AuditError::io(&path, std::io::Error::from(errno)))
+        crate::private::lock_file(&path, nix::fcntl::FlockArg::LockExclusive)?
+            .ok_or_else(|| AuditError::io(&path, std::io::Error::from(nix::errno::Errno::EWOULDBLOCK)))
     }
 
     /// Keep a refused, validly signed request as evidence (best effort: a

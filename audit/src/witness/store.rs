@@ -12,7 +12,7 @@
 use super::note::Note;
 use crate::AuditError;
 use crate::keyring::{Replace, write_file};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 /// The directory below a log that holds cosigned notes.
@@ -23,17 +23,7 @@ pub const DIR: &str = "cosigned";
 pub fn keep(log: &Path, note: &Note, size: u64, lines: &str) -> Result<PathBuf, AuditError> {
     let dir = log.join(DIR);
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(|e| AuditError::io(&dir, e))?;
-    let lock_path = dir.join("lock");
-    let lock = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&lock_path)
-        .map_err(|e| AuditError::io(&lock_path, e))?;
-    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| AuditError::io(&lock_path, e.into()))?;
+    let _lock = crate::private::lock_file(&dir.join("lock"), nix::fcntl::FlockArg::LockExclusive)?;
     let path = dir.join(format!("{size:020}.note"));
     let mut text = match std::fs::read_to_string(&path) {
         Ok(t) if Note::parse(&t).is_ok_and(|n| n.body == note.body) => t,
