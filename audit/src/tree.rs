@@ -91,11 +91,11 @@ pub fn tiles_upto(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool, cut: 
     Ok(t)
 }
 
-/// The frontier of records `0..n` ([`tiles_upto`]). In a pruned log whose
-/// store does not hold the pruned records (or with `rebuild`), it continues
-/// from the prune marker's right edge over the records after it, without
-/// the store.
-pub fn frontier_at(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool) -> Result<Frontier, AuditError> {
+/// The frontier of records `0..n` ([`tiles_upto`], `cut` as there). In a
+/// pruned log whose store does not hold the pruned records (or with
+/// `rebuild`), it continues from the prune marker's right edge over the
+/// records after it, without the store.
+pub fn frontier_at(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool, cut: bool) -> Result<Frontier, AuditError> {
     if let Some(m) = pruned::read(dir)?.filter(|m| m.size <= n) {
         let have = Tiles::open(&dir.join(TILES)).map(|t| t.size()).unwrap_or(0);
         if rebuild || have < m.size {
@@ -108,7 +108,8 @@ pub fn frontier_at(dir: &Path, segs: &[SegmentFile], n: u64, rebuild: bool) -> R
             return Ok(f);
         }
     }
-    tiles_upto(dir, segs, n, rebuild, true)?.frontier().map_err(|e| tiles_error(dir, e))
+    let t = tiles_upto(dir, segs, n, rebuild, cut)?;
+    Frontier::at(&t, n).map_err(|e| tiles_error(dir, e))
 }
 
 /// Call `f(seq, payload)` for the records `from..to`, in order, reading only

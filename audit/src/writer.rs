@@ -583,7 +583,7 @@ impl AuditLog {
             if header.version < 2 {
                 return Ok(None);
             }
-            tree::frontier_at(dir, &segs[..segs.len() - 1], header.first_seq, rebuild).map(Some)
+            tree::frontier_at(dir, &segs[..segs.len() - 1], header.first_seq, rebuild, true).map(Some)
         };
         let mut tip = Tip::new(header.first_seq, header.log_id, header.version, frontier(false)?);
         let mut end = tip.scan(&buf, HEADER_LEN, true);

@@ -145,9 +145,9 @@ impl AuditLog {
             None => Vec::new(),
             Some(root) => {
                 let below: Vec<SegmentFile> = segs.iter().filter(|s| s.first_seq < size).cloned().collect();
-                let mut f = crate::tree::frontier_at(&dir, &below, size, false)?;
+                let mut f = crate::tree::frontier_at(&dir, &below, size, false, false)?;
                 if f.root() != root {
-                    f = crate::tree::frontier_at(&dir, &below, size, true)?;
+                    f = crate::tree::frontier_at(&dir, &below, size, true, false)?;
                 }
                 if f.root() != root {
                     return Err(corrupt(format!(
