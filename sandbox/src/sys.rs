@@ -55,6 +55,10 @@ pub struct ChildExec {
     /// A descriptor to read one byte from first (the parent writes it once the
     /// child's uid/gid maps are in place), or -1.
     pub wait_fd: RawFd,
+    /// The write end of `wait_fd`'s pipe, or -1. The child closes its own copy
+    /// first, so that the read sees end-of-file, and the child exits, when the
+    /// parent dies before writing.
+    pub wait_peer: RawFd,
 }
 
 /// At most this many `dup2` pairs in a [`ChildExec`].
@@ -70,7 +74,11 @@ pub struct Spawned {
 
 /// Start a child in new namespaces (`flags` are `CLONE_NEW*` bits) that waits on
 /// `exec.wait_fd`, applies `exec.dup2` and runs `exec.run`. The child dies with
-/// SIGKILL if the caller dies first.
+/// SIGKILL if the caller dies first, at any point: `PR_SET_PDEATHSIG` covers a
+/// death after the child armed it, and a pidfd of the caller, polled right
+/// after, covers a death before (`getppid()` cannot tell: in a new pid
+/// namespace it reads 0 whoever the parent is). The child also closes its copy
+/// of `exec.wait_peer`, so that its wait ends at end-of-file then too.
 ///
 /// The caller must be single-threaded (the jail's host side never starts threads
 /// before this point).
@@ -85,7 +93,10 @@ pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> 
         ChildRun::Exec(_, argv, envp) => (pointers(argv), pointers(envp)),
         ChildRun::Call(_) => (Vec::new(), Vec::new()),
     };
-    let parent_pid = std::process::id() as libc::pid_t;
+    // A pidfd of this process (close-on-exec), which the child inherits: it
+    // becomes readable once we have exited.
+    let parent = pidfd_open(std::process::id() as libc::pid_t)?;
+    let parent_fd = parent.as_raw_fd();
     let mut pidfd: libc::c_int = -1;
     let args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
@@ -112,9 +123,18 @@ pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> 
         // Child. Only async-signal-safe calls from here to execve.
         // SAFETY: plain syscalls on integers and on pointers prepared above.
         unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
-            if libc::getppid() != parent_pid && libc::getppid() != 0 {
+            // Armed first: from here on, the parent's death kills us.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
                 libc::_exit(125);
+            }
+            // A parent that died before that is seen here: its pidfd is readable.
+            let mut gone = libc::pollfd { fd: parent_fd, events: libc::POLLIN, revents: 0 };
+            if libc::poll(&mut gone, 1, 0) != 0 {
+                libc::_exit(125);
+            }
+            libc::close(parent_fd);
+            if exec.wait_peer >= 0 {
+                libc::close(exec.wait_peer);
             }
             if exec.wait_fd >= 0 {
                 let mut b = 0u8;
