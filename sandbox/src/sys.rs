@@ -540,8 +540,24 @@ pub mod mount_attr {
     pub const NOEXEC: u64 = 0x8;
 }
 
+/// `AT_RECURSIVE` (mount_setattr, open_tree).
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+
 /// Set attributes on the mount at `path`, and with `recursive` on every mount below it.
 pub fn mount_setattr(path: &std::path::Path, set: u64, recursive: bool) -> io::Result<()> {
+    let c = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let flags = if recursive { AT_RECURSIVE } else { 0 } | libc::AT_SYMLINK_NOFOLLOW as libc::c_uint;
+    mount_setattr_at(libc::AT_FDCWD, &c, flags, set)
+}
+
+/// Set attributes on the mount `tree` (attached or, from [`open_tree_clone`],
+/// detached) and on every mount below it.
+pub fn mount_setattr_fd(tree: &OwnedFd, set: u64) -> io::Result<()> {
+    mount_setattr_at(tree.as_raw_fd(), c"", AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint, set)
+}
+
+fn mount_setattr_at(dirfd: RawFd, path: &std::ffi::CStr, flags: libc::c_uint, set: u64) -> io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -549,20 +565,49 @@ pub fn mount_setattr(path: &std::path::Path, set: u64, recursive: bool) -> io::R
         propagation: u64,
         userns_fd: u64,
     }
-    const AT_RECURSIVE: libc::c_uint = 0x8000;
-    let c = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
     let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: 0, userns_fd: 0 };
-    let flags = if recursive { AT_RECURSIVE } else { 0 } | libc::AT_SYMLINK_NOFOLLOW as libc::c_uint;
-    // SAFETY: `c` and `attr` outlive the call; the kernel reads size_of::<MountAttr>() bytes.
+    // SAFETY: `path` and `attr` outlive the call; the kernel reads size_of::<MountAttr>() bytes.
     cvt(unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            c.as_ptr(),
+            dirfd,
+            path.as_ptr(),
             flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(|_| ())
+}
+
+/// A detached copy of the mount tree at `at` (an `O_PATH` descriptor of a
+/// directory or file), every mount below it included: `open_tree(2)` with
+/// `OPEN_TREE_CLONE | AT_RECURSIVE`. Binding by descriptor mounts exactly the
+/// object the descriptor was opened on, whatever its path names meanwhile.
+pub fn open_tree_clone(at: &OwnedFd) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint;
+    // SAFETY: a valid descriptor and a static empty string; the result is a
+    // new descriptor owned here.
+    let fd = cvt(unsafe { libc::syscall(libc::SYS_open_tree, at.as_raw_fd(), c"".as_ptr(), flags) })?;
+    // SAFETY: open_tree returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Attach the detached mount `tree` ([`open_tree_clone`]) on the directory or
+/// file `onto` (an `O_PATH` descriptor): `move_mount(2)` by descriptors only.
+pub fn move_mount_onto(tree: &OwnedFd, onto: &OwnedFd) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: valid descriptors and static empty strings.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            onto.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )
     })
     .map(|_| ())
