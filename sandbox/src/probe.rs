@@ -113,6 +113,7 @@ fn try_namespaces() -> Result<(), NamespaceError> {
         run: super::sys::ChildRun::Exec(exe.clone(), vec![exe], vec![]),
         dup2: vec![],
         wait_fd: -1,
+        wait_peer: -1,
     };
     let flags = (libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS

@@ -55,6 +55,10 @@ pub struct ChildExec {
     /// A descriptor to read one byte from first (the parent writes it once the
     /// child's uid/gid maps are in place), or -1.
     pub wait_fd: RawFd,
+    /// The write end of `wait_fd`'s pipe, or -1. The child closes its own copy
+    /// first, so that the read sees end-of-file, and the child exits, when the
+    /// parent dies before writing.
+    pub wait_peer: RawFd,
 }
 
 /// At most this many `dup2` pairs in a [`ChildExec`].
@@ -70,7 +74,11 @@ pub struct Spawned {
 
 /// Start a child in new namespaces (`flags` are `CLONE_NEW*` bits) that waits on
 /// `exec.wait_fd`, applies `exec.dup2` and runs `exec.run`. The child dies with
-/// SIGKILL if the caller dies first.
+/// SIGKILL if the caller dies first, at any point: `PR_SET_PDEATHSIG` covers a
+/// death after the child armed it, and a pidfd of the caller, polled right
+/// after, covers a death before (`getppid()` cannot tell: in a new pid
+/// namespace it reads 0 whoever the parent is). The child also closes its copy
+/// of `exec.wait_peer`, so that its wait ends at end-of-file then too.
 ///
 /// The caller must be single-threaded (the jail's host side never starts threads
 /// before this point).
@@ -85,7 +93,10 @@ pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> 
         ChildRun::Exec(_, argv, envp) => (pointers(argv), pointers(envp)),
         ChildRun::Call(_) => (Vec::new(), Vec::new()),
     };
-    let parent_pid = std::process::id() as libc::pid_t;
+    // A pidfd of this process (close-on-exec), which the child inherits: it
+    // becomes readable once we have exited.
+    let parent = pidfd_open(std::process::id() as libc::pid_t)?;
+    let parent_fd = parent.as_raw_fd();
     let mut pidfd: libc::c_int = -1;
     let args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
@@ -112,9 +123,18 @@ pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> 
         // Child. Only async-signal-safe calls from here to execve.
         // SAFETY: plain syscalls on integers and on pointers prepared above.
         unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
-            if libc::getppid() != parent_pid && libc::getppid() != 0 {
+            // Armed first: from here on, the parent's death kills us.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
                 libc::_exit(125);
+            }
+            // A parent that died before that is seen here: its pidfd is readable.
+            let mut gone = libc::pollfd { fd: parent_fd, events: libc::POLLIN, revents: 0 };
+            if libc::poll(&mut gone, 1, 0) != 0 {
+                libc::_exit(125);
+            }
+            libc::close(parent_fd);
+            if exec.wait_peer >= 0 {
+                libc::close(exec.wait_peer);
             }
             if exec.wait_fd >= 0 {
                 let mut b = 0u8;
@@ -520,8 +540,24 @@ pub mod mount_attr {
     pub const NOEXEC: u64 = 0x8;
 }
 
+/// `AT_RECURSIVE` (mount_setattr, open_tree).
+const AT_RECURSIVE: libc::c_uint = 0x8000;
+
 /// Set attributes on the mount at `path`, and with `recursive` on every mount below it.
 pub fn mount_setattr(path: &std::path::Path, set: u64, recursive: bool) -> io::Result<()> {
+    let c = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    let flags = if recursive { AT_RECURSIVE } else { 0 } | libc::AT_SYMLINK_NOFOLLOW as libc::c_uint;
+    mount_setattr_at(libc::AT_FDCWD, &c, flags, set)
+}
+
+/// Set attributes on the mount `tree` (attached or, from [`open_tree_clone`],
+/// detached) and on every mount below it.
+pub fn mount_setattr_fd(tree: &OwnedFd, set: u64) -> io::Result<()> {
+    mount_setattr_at(tree.as_raw_fd(), c"", AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint, set)
+}
+
+fn mount_setattr_at(dirfd: RawFd, path: &std::ffi::CStr, flags: libc::c_uint, set: u64) -> io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -529,20 +565,49 @@ pub fn mount_setattr(path: &std::path::Path, set: u64, recursive: bool) -> io::R
         propagation: u64,
         userns_fd: u64,
     }
-    const AT_RECURSIVE: libc::c_uint = 0x8000;
-    let c = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
     let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: 0, userns_fd: 0 };
-    let flags = if recursive { AT_RECURSIVE } else { 0 } | libc::AT_SYMLINK_NOFOLLOW as libc::c_uint;
-    // SAFETY: `c` and `attr` outlive the call; the kernel reads size_of::<MountAttr>() bytes.
+    // SAFETY: `path` and `attr` outlive the call; the kernel reads size_of::<MountAttr>() bytes.
     cvt(unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
-            c.as_ptr(),
+            dirfd,
+            path.as_ptr(),
             flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(|_| ())
+}
+
+/// A detached copy of the mount tree at `at` (an `O_PATH` descriptor of a
+/// directory or file), every mount below it included: `open_tree(2)` with
+/// `OPEN_TREE_CLONE | AT_RECURSIVE`. Binding by descriptor mounts exactly the
+/// object the descriptor was opened on, whatever its path names meanwhile.
+pub fn open_tree_clone(at: &OwnedFd) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | AT_RECURSIVE | libc::AT_EMPTY_PATH as libc::c_uint;
+    // SAFETY: a valid descriptor and a static empty string; the result is a
+    // new descriptor owned here.
+    let fd = cvt(unsafe { libc::syscall(libc::SYS_open_tree, at.as_raw_fd(), c"".as_ptr(), flags) })?;
+    // SAFETY: open_tree returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Attach the detached mount `tree` ([`open_tree_clone`]) on the directory or
+/// file `onto` (an `O_PATH` descriptor): `move_mount(2)` by descriptors only.
+pub fn move_mount_onto(tree: &OwnedFd, onto: &OwnedFd) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: valid descriptors and static empty strings.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            onto.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )
     })
     .map(|_| ())

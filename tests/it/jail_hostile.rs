@@ -773,6 +773,107 @@ fn a_daemon_does_not_outlive_a_task_that_exits() {
     assert_eq!(len(&e.ws.join("daemon.log")), before, "the daemon survived the task");
 }
 
+// ---- the orchestrator killed ---------------------------------------------
+// SECURITY.md §2.10: PDEATHSIG and a pidfd of `orchestra exec` tie the init to
+// it. Whenever exec dies, the init and the task die too: nothing runs on
+// without a timeout, and no stray copy of exec keeps its descriptors (the
+// key ring's lock, which `audit rotate` waits for).
+
+/// The pid of `pid`'s first child, once it has one.
+fn first_child(pid: u32, limit: Duration) -> Option<u32> {
+    let mut found = None;
+    wait_until(limit, || {
+        found = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|c| c.parse().ok()));
+        found.is_some()
+    });
+    found
+}
+
+/// `orchestra audit rotate` in the workspace ends within `limit` with exit 0:
+/// no stray process holds the key ring's lock.
+#[track_caller]
+fn rotate_completes(e: &Env, limit: Duration) {
+    let mut c = e.command();
+    c.args(["audit", "rotate"]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let (o, took) = wait_child(c.spawn().unwrap(), limit);
+    assert_eq!(o.code, 0, "audit rotate after {took:?}\n{}", o.all());
+}
+
+/// Review 31, finding 2a: with the clone's child slowed down (as a busy host
+/// does), `kill -9` of exec before the plan was sent left the init blocked in
+/// the sync pipe's read forever: `getppid()` reads 0 in a new pid namespace,
+/// so the PDEATHSIG race check never fired, and the child held its own copy
+/// of the pipe's write end. It kept the key ring's lock: `audit rotate` hung.
+#[test]
+fn review31_exec_killed_right_after_the_clone_leaves_no_init() {
+    let e = env();
+    e.sh("default", "true").assert_ok(); // the log exists, for rotate
+    let marker = "review31-early-kill-c4d1";
+    let mut c = e.cmd("default", &[], &["/bin/sh", "-c", &format!("touch SIDE # {marker}")]);
+    c.env("LD_PRELOAD", slowclone_so())
+        .env("SLOWCLONE_CHILD_MS", "1000")
+        .env("SLOWCLONE_PARENT_MS", "300")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut exec = c.spawn().unwrap();
+    let init = first_child(exec.id(), Duration::from_secs(10)).expect("exec never cloned its init");
+    send_signal(&exec, nix::sys::signal::Signal::SIGKILL);
+    let _ = exec.wait();
+    let left = survivors(marker, Duration::from_secs(5));
+    assert!(left.is_empty(), "the init {init} outlived exec: {left:?}");
+    assert!(!e.ws.join("SIDE").exists(), "the task ran after exec died");
+    rotate_completes(&e, Duration::from_secs(20));
+}
+
+/// Review 31, finding 2b: exec killed after it sent `go`, while its slowed
+/// child had not yet armed PDEATHSIG: the task ran on past its timeout, with
+/// orchestra long dead.
+#[test]
+fn review31_exec_killed_after_go_leaves_no_task_running() {
+    let e = env();
+    let marker = "review31-late-kill-9b2e";
+    let script = format!("sleep 3; touch LATE # {marker}");
+    let mut c = e.cmd("default", &["--timeout", "2s"], &["/bin/sh", "-c", &script]);
+    c.env("LD_PRELOAD", slowclone_so())
+        .env("SLOWCLONE_CHILD_MS", "1000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut exec = c.spawn().unwrap();
+    first_child(exec.id(), Duration::from_secs(10)).expect("exec never cloned its init");
+    std::thread::sleep(Duration::from_millis(400));
+    send_signal(&exec, nix::sys::signal::Signal::SIGKILL);
+    let _ = exec.wait();
+    let left = survivors(marker, Duration::from_secs(5));
+    assert!(left.is_empty(), "the jail outlived exec: {left:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!e.ws.join("LATE").exists(), "the task ran on after exec died");
+}
+
+/// Review 31, finding 2 as it happens without any helper (2 in 510 kills):
+/// exec killed at 60 points spread over its first 90 ms. No process of the
+/// jail is left, and the key ring's lock is free.
+#[test]
+fn review31_exec_killed_at_any_point_leaves_nothing_running() {
+    let e = env();
+    e.sh("default", "true").assert_ok(); // the log exists, for rotate
+    let marker = "review31-kill-loop-51fa";
+    for i in 0..60u64 {
+        let script = format!("touch m{i}; sleep 0.3 # {marker}");
+        let mut c = e.cmd("default", &[], &["/bin/sh", "-c", &script]);
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        let mut exec = c.spawn().unwrap();
+        // A fixed spread (7 is prime to 90): every point of the start is hit.
+        std::thread::sleep(Duration::from_millis(i * 7 % 90));
+        send_signal(&exec, nix::sys::signal::Signal::SIGKILL);
+        let _ = exec.wait();
+    }
+    let left = survivors(marker, Duration::from_secs(10));
+    assert!(left.is_empty(), "processes outlived exec: {left:?}");
+    rotate_completes(&e, Duration::from_secs(20));
+}
+
 #[test]
 fn stdin_is_passed_through() {
     let e = env();

@@ -13,6 +13,7 @@
 use crate::harness::*;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
+use std::time::Duration;
 
 // ---- magic links and working directories -------------------------------------
 
@@ -334,4 +335,153 @@ fn review_fchmod_of_a_memfd_is_not_a_violation() {
     let o = e.attack(&["memfd-fchmod"]);
     assert!(o.stdout.contains("fchmod memfd ok"), "{}\n{}", o.stdout, o.stderr);
     o.assert_ok();
+}
+
+// ---- policy paths through symlinks (review 31, finding 1) ---------------------
+
+/// `ln -s / sub` by an earlier, ordinary task (default policy, writable workspace).
+fn plant_root_link(e: &Env) {
+    e.sh("default", "ln -s / sub").assert_ok();
+    assert_eq!(std::fs::read_link(e.ws.join("sub")).unwrap(), Path::new("/"));
+}
+
+/// A policy as the review's: system trees read-only, the workspace read-only,
+/// a private /tmp, no network, and `extra` YAML lines under `filesystem:`.
+fn ro_workspace_policy(e: &Env, name: &str, extra: &str) -> String {
+    e.policy(
+        name,
+        &format!(
+            "version: 1\nname: {name}\nsandbox_mode: jail\nfilesystem:\n  workdir: read_only\n  tmp: private\n{extra}network:\n  mode: none\n"
+        ),
+    )
+}
+
+/// The refusal is one line naming the policy path and the link, exit 1.
+#[track_caller]
+fn assert_refused_through_link(o: &Out, path: &Path, link: &Path) {
+    assert_eq!(o.code, 1, "{}", o.all());
+    let line = o.stderr.lines().find(|l| l.contains("goes through the symlink")).unwrap_or_default();
+    assert!(
+        line.contains(&path.display().to_string()) && line.contains(&format!("symlink {} (-> /)", link.display())),
+        "{}",
+        o.all()
+    );
+}
+
+/// Review 31, 1a: `read_write: [<ws>/sub/tmp]` with `sub -> /` planted by an
+/// earlier task bound the HOST's /tmp over the jail's private /tmp, writable
+/// by mounts, landlock and the supervisor alike: exit 0, no violation.
+#[test]
+fn review31_a_read_write_path_through_a_planted_symlink_is_refused() {
+    let e = env();
+    plant_root_link(&e);
+    let named = e.ws.join("sub/tmp");
+    let extra = format!("  read_only: [/usr, /bin, /sbin, /lib, /lib64, /etc]\n  read_write: [{}]\n", named.display());
+    let policy = ro_workspace_policy(&e, "rw-through-link", &extra);
+    let escaped = Path::new("/tmp").join(format!("orchestra-review31-escaped-{}", std::process::id()));
+    let o = e.sh(&policy, &format!("echo from-task > {}; ls /tmp", escaped.display()));
+    assert!(!escaped.exists(), "the task wrote the host's /tmp\n{}", o.all());
+    assert_refused_through_link(&o, &named, &e.ws.join("sub"));
+    assert!(!o.stdout.contains("bash_jobs") && o.stdout.is_empty(), "the host's /tmp was listed: {}", o.stdout);
+}
+
+/// Review 31, 1c: `read_only: [<ws>/sub/var/lib]` exposed the host's /var/lib
+/// (the supervisor does not judge reads).
+#[test]
+fn review31_a_read_only_path_through_a_planted_symlink_is_refused() {
+    let e = env();
+    plant_root_link(&e);
+    let named = e.ws.join("sub/var/lib");
+    let extra = format!("  read_only: [/usr, /bin, /sbin, /lib, /lib64, /etc, {}]\n", named.display());
+    let policy = ro_workspace_policy(&e, "ro-through-link", &extra);
+    let o = e.sh(&policy, "ls /var/lib; head -c 40 /var/lib/dpkg/status");
+    assert_refused_through_link(&o, &named, &e.ws.join("sub"));
+    assert!(o.stdout.is_empty(), "the task read the host's /var/lib: {}", o.stdout);
+}
+
+/// Review 31, 1b: a host directory the policy names through the planted link,
+/// with a writable workspace: only the supervisor stood, and a two-thread path
+/// race beat it 5/5. Now the policy is refused before anything runs.
+#[test]
+fn review31_a_host_directory_named_through_a_planted_symlink_is_refused() {
+    let e = env();
+    plant_root_link(&e);
+    let victim = e.root.join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    let named = e.ws.join("sub").join(victim.strip_prefix("/").unwrap());
+    let extra = format!("  read_only: [/usr, /bin, /sbin, /lib, /lib64, /etc]\n  read_write: [{}]\n", named.display());
+    let policy = e.policy(
+        "rw-victim",
+        &format!("version: 1\nname: rw-victim\nsandbox_mode: jail\nfilesystem:\n  workdir: read_write\n  tmp: private\n{extra}network:\n  mode: none\n"),
+    );
+    let o = e.sh(&policy, &format!("echo x > {0}/plain; echo x > {1}/via-link", victim.display(), named.display()));
+    assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0, "the host directory was written\n{}", o.all());
+    assert_refused_through_link(&o, &named, &e.ws.join("sub"));
+}
+
+/// The same path swapped between a real directory and the link while jails
+/// start (what a concurrent task in the same workspace could do between the
+/// plan and the init's mounts): whichever the plan and the init meet, the
+/// victim directory is never granted. Each run is refused (exit 1: at the
+/// plan, or in the init that meets a link put there since), runs in the real
+/// directory (exit 0), or has its write outside denied (exit 4) or failed
+/// (exit 2: the jail holds no such directory). Measured over 150 runs
+/// (2026-12-05): 132 refused (some by the init: "a symlink in the path (put
+/// there after the plan was made …)" at the bind source and at the mount
+/// point), 7 ran, 9 exit 4, 2 exit 2; the victim never written.
+#[test]
+fn review31_a_policy_path_swapped_for_a_symlink_while_the_jail_starts_is_never_followed() {
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    let e = env();
+    let victim = e.root.join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    let vrel = victim.strip_prefix("/").unwrap();
+    // `sub` a real tree holding the same path; `alt` the link to /.
+    std::fs::create_dir_all(e.ws.join("sub").join(vrel)).unwrap();
+    std::os::unix::fs::symlink("/", e.ws.join("alt")).unwrap();
+    let named = e.ws.join("sub").join(vrel);
+    let extra = format!("  read_only: [/usr, /bin, /sbin, /lib, /lib64, /etc]\n  read_write: [{}]\n", named.display());
+    let policy = ro_workspace_policy(&e, "swapped", &extra);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut codes = std::collections::BTreeMap::new();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ =
+                    renameat2(AT_FDCWD, &e.ws.join("sub"), AT_FDCWD, &e.ws.join("alt"), RenameFlags::RENAME_EXCHANGE);
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        });
+        for _ in 0..40 {
+            let o = e.sh(&policy, &format!("exec 2>/dev/null; echo x > {}/pwned", named.display()));
+            *codes.entry(o.code).or_insert(0) += 1;
+            assert!(!victim.join("pwned").exists(), "the victim directory was written\n{}", o.all());
+            assert!([0, 1, 2, 4].contains(&o.code), "{}", o.all());
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0, "outcomes {codes:?}");
+}
+
+/// `--rw` is resolved to the real directory before anything else sees it:
+/// through a link in the workspace, the grant, its check and the report name
+/// the directory the link leads to.
+#[test]
+fn review31_the_rw_flag_through_a_link_grants_the_real_directory() {
+    let e = env();
+    let real = e.root.join("out");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, e.ws.join("out-link")).unwrap();
+    let o = e.run_cmd(e.cmd(
+        "default",
+        &["--rw", "out-link"],
+        &["/bin/sh", "-c", &format!("echo built > {}/made", real.display())],
+    ));
+    o.assert_ok();
+    assert_eq!(std::fs::read_to_string(real.join("made")).unwrap(), "built\n");
+    let flags: Vec<String> = o.report["policy_derivation"]["overrides"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    assert!(flags.iter().any(|f| f == &format!("--rw {}", real.display())), "{flags:?}\n{}", o.report);
 }

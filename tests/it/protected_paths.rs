@@ -221,3 +221,31 @@ fn stash_gc_repack_and_worktrees_are_no_violation() {
     o.assert_ok();
     assert!(o.rules().is_empty(), "{:?}", o.rules());
 }
+
+/// Review 31, finding 3: `git init` in a fresh workspace is `fs.protected`
+/// (`mkdir .git/hooks`). Issue 20's rule, kept: a protected path absent at the
+/// start is protected against creation too (SECURITY.md §5.3). The detail says
+/// so and names both ways out: the repository made before the task, or the
+/// opt-out, which git init needs for its hooks, config and info/exclude.
+#[test]
+fn review31_git_init_in_a_fresh_workspace_is_protected_and_says_what_allows_it() {
+    let e = env();
+    let script = format!("{GIT} init -q . && {GIT} commit -q --allow-empty -m x");
+    let o = e.sh("default", &script);
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join(".git/hooks").exists(), "the hooks directory was created");
+    let detail = o.report["violations"][0]["detail"].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains(".git/hooks, a protected path"), "{detail}");
+    assert!(detail.contains("`git init` outside the jail"), "{detail}");
+    assert!(detail.contains("`filesystem.unprotected: [.git/hooks]`"), "{detail}");
+    // Made before the task, the repository is no violation.
+    let _ = std::fs::remove_dir_all(e.ws.join(".git"));
+    assert!(git(&e.ws, &["init", "-q", "."]).status.success());
+    e.sh("default", &format!("{GIT} commit -q --allow-empty -m x")).assert_ok();
+    // Or with the opt-out (reported as such).
+    std::fs::remove_dir_all(e.ws.join(".git")).unwrap();
+    let p = e.policy("git-init", "filesystem:\n  unprotected: [.git/hooks, .git/config, .git/info/exclude]\n");
+    let o = e.sh(&p, &script);
+    o.assert_ok();
+    assert!(e.ws.join(".git/hooks").is_dir());
+}

@@ -474,7 +474,12 @@ fn decide_write(
                 return Decision::Deny {
                     errno: libc::EACCES,
                     rule: Rule::FsProtected,
-                    detail: format!("{name}: write to {}, a protected path ({})", p.display(), guarded.display()),
+                    detail: format!(
+                        "{name}: write to {}, a protected path ({}){}",
+                        p.display(),
+                        guarded.display(),
+                        absent_hint(plan, guarded)
+                    ),
                 };
             }
             if !write_allowed(plan, p, open_like) {
@@ -523,6 +528,27 @@ fn decide_write(
 /// The protected path `path` is, or lies below, if any.
 fn protected_at<'p>(plan: &'p JailPlan, path: &Path) -> Option<&'p Path> {
     plan.protected.iter().map(PathBuf::as_path).find(|g| path.starts_with(g))
+}
+
+/// For a protected path that does not exist (yet): creating it is an attempt
+/// too (SECURITY.md §5.3, `git init` in a fresh workspace); the detail says so
+/// and names what allows it. Empty for one that exists.
+fn absent_hint(plan: &JailPlan, guarded: &Path) -> String {
+    if std::fs::symlink_metadata(guarded).is_ok() {
+        return String::new();
+    }
+    let rel = guarded.strip_prefix(&plan.workdir).ok().and_then(Path::to_str).unwrap_or_default();
+    let before = if rel.starts_with(".git/") {
+        "make the repository before the task (`git init` outside the jail)"
+    } else {
+        "create it before the task"
+    };
+    let knob = if crate::policy::DEFAULT_PROTECTED.contains(&rel) {
+        format!(", or list it in `filesystem.unprotected: [{rel}]`, which lets any task plant it")
+    } else {
+        String::new()
+    };
+    format!("; it is absent, and creating it counts too: {before}{knob}")
 }
 
 /// A read-only island (decoy, read-only bind) at or below `dir`, if any.

@@ -9,8 +9,8 @@
 use super::plan::JailPlan;
 use crate::policy::NetworkMode;
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus,
-    Scope, path_beneath_rules,
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, PathBeneath, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope,
 };
 use std::path::PathBuf;
 
@@ -30,6 +30,45 @@ pub enum LandlockError {
     /// The kernel applied less than asked.
     #[error("landlock ruleset not fully enforced ({})", status_text(.0))]
     Partial(RulesetStatus),
+    /// A rule's path goes through a symlink (never followed: the rule would
+    /// name another object than the mount and the supervisor's check).
+    #[error("landlock rule for {}: a symlink in the path (never followed)", .0.display())]
+    ThroughLink(PathBuf),
+}
+
+/// The rules granting `access` below each of `paths`, each on the inode at
+/// that very path: opened without following a symlink anywhere in it (openat2
+/// `RESOLVE_NO_SYMLINKS`), so the rule, the mount and the supervisor's check
+/// name the same object; with `follow`, symlinks are followed (decoys, placed
+/// by the init itself). A path that does not exist or cannot be reached gets
+/// no rule (nothing granted); one through a symlink is an error. A file gets
+/// only the access rights that apply to files.
+fn rules(
+    paths: &[PathBuf],
+    access: BitFlags<AccessFs>,
+    follow: bool,
+    abi: ABI,
+) -> Result<Vec<PathBeneath<std::os::fd::OwnedFd>>, LandlockError> {
+    use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, openat2};
+    let mut out = Vec::new();
+    for path in paths {
+        let mut how = OpenHow::new().flags(OFlag::O_PATH | OFlag::O_CLOEXEC);
+        if !follow {
+            how = how.resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+        }
+        let fd = match openat2(AT_FDCWD, path.as_path(), how) {
+            Ok(fd) => fd,
+            // A symlink: fail closed rather than grant less than the plan says
+            // without a word.
+            Err(nix::errno::Errno::ELOOP) => return Err(LandlockError::ThroughLink(path.clone())),
+            // Absent or unreachable: no rule, as ever (nothing granted).
+            Err(_) => continue,
+        };
+        let is_file = nix::sys::stat::fstat(&fd).is_ok_and(|st| st.st_mode & libc::S_IFMT != libc::S_IFDIR);
+        let access = if is_file { access & AccessFs::from_file(abi) } else { access };
+        out.push(PathBeneath::new(fd, access));
+    }
+    Ok(out)
 }
 
 /// Stable words for a ruleset status (this text reaches audit records).
@@ -78,13 +117,10 @@ pub fn prepare(plan: &JailPlan) -> Result<Prepared, LandlockError> {
         // is the host's, so only those nodes are granted (as writable_files).
         readable.push(PathBuf::from("/dev"));
     }
-    if plan.namespaces {
-        // Decoys exist only in the jail's own root; without namespaces the path is
-        // the real hidden file and must stay unreadable.
-        for d in &plan.decoys {
-            readable.push(d.path.clone());
-        }
-    }
+    // Decoys exist only in the jail's own root; without namespaces the path is
+    // the real hidden file and must stay unreadable.
+    let decoys: Vec<PathBuf> =
+        if plan.namespaces { plan.decoys.iter().map(|d| d.path.clone()).collect() } else { Vec::new() };
     let mut ruleset = Ruleset::default().set_compatibility(CompatLevel::HardRequirement);
     ruleset = ruleset.handle_access(AccessFs::from_all(abi))?;
     let deny_tcp = plan.network == NetworkMode::None && host_abi >= 4;
@@ -100,17 +136,22 @@ pub fn prepare(plan: &JailPlan) -> Result<Prepared, LandlockError> {
         ruleset = ruleset.scope(scopes)?;
     }
     let read = AccessFs::from_read(abi);
-    let ruleset = ruleset
-        .create()?
-        .add_rules(path_beneath_rules(&readable, read))?
-        .add_rules(path_beneath_rules(&plan.writable, AccessFs::from_all(abi)))?
-        .add_rules(path_beneath_rules(&plan.writable_files, AccessFs::from_file(abi)))?
+    let granted = [
+        rules(&readable, read, false, abi)?,
+        rules(&decoys, read, true, abi)?,
+        rules(&plan.writable, AccessFs::from_all(abi), false, abi)?,
+        rules(&plan.writable_files, AccessFs::from_file(abi), false, abi)?,
         // Directory names are not secrets (hidden files are decoys): listing is allowed
         // everywhere, reading file contents only below the readable roots.
-        .add_rules(path_beneath_rules(["/"], AccessFs::ReadDir))?;
+        rules(&[PathBuf::from("/")], AccessFs::ReadDir.into(), false, abi)?,
+    ];
+    let mut ruleset = ruleset.create()?;
+    for r in granted {
+        ruleset = ruleset.add_rules(r.into_iter().map(Ok::<_, landlock::RulesetError>))?;
+    }
     let detail = format!(
         "abi {host_abi}, fully enforced: read {} roots, write {} roots{}{}",
-        readable.len(),
+        readable.len() + decoys.len(),
         plan.writable.len(),
         if deny_tcp { ", tcp bind/connect denied" } else { "" },
         match (scoped, scope_abstract) {

@@ -202,7 +202,12 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>) -> Result<Report,
     };
     // The init is this process, cloned into the new namespaces (no re-exec: the
     // host side is single-threaded here), running `init::main`.
-    let exec = sys::ChildExec { run: sys::ChildRun::Call(init::main), dup2, wait_fd: sync_r.as_raw_fd() };
+    let exec = sys::ChildExec {
+        run: sys::ChildRun::Call(init::main),
+        dup2,
+        wait_fd: sync_r.as_raw_fd(),
+        wait_peer: sync_w.as_raw_fd(),
+    };
     let mut flags: u64 = 0;
     if namespaces {
         flags = (libc::CLONE_NEWUSER
@@ -234,13 +239,16 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>) -> Result<Report,
     })?;
     drop((ctrl_child, out_w, err_w, sync_r));
     phase("init cloned");
-    // Killed on every early return: the init waits for the plan, then for
-    // `go`, and never forks the task without both.
+    // Killed and reaped on every early return: the init waits for the plan,
+    // then for `go`, and never forks the task without both. Reaped, so that a
+    // long-lived caller collects no zombie per refused set-up (SIGKILL cannot
+    // be caught: the wait ends).
     struct KillOnDrop<'a>(Option<&'a sys::Spawned>);
     impl Drop for KillOnDrop<'_> {
         fn drop(&mut self) {
             if let Some(c) = self.0 {
                 let _ = sys::pidfd_send_signal(&c.pidfd, libc::SIGKILL);
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(c.pid), None);
             }
         }
     }

@@ -239,6 +239,52 @@ pub enum PlanError {
     /// A tree too large to examine for what other users cannot read.
     #[error(transparent)]
     Scan(#[from] ScanError),
+    /// A policy path that goes through a symlink: the mount, its landlock rule
+    /// and the supervisor would all reach the link's target, which the policy
+    /// never named (a link an earlier task could have planted).
+    #[error(
+        "filesystem.{list}: {} goes through the symlink {} (-> {}); a policy path must name a real directory: list the path it leads to, if that is what the task needs",
+        .path.display(), .link.display(), .target.display()
+    )]
+    ThroughLink {
+        /// The policy list (`read_only`, `read_write`, `copy_on_write`).
+        list: &'static str,
+        /// The path as the policy names it (`~` expanded).
+        path: PathBuf,
+        /// The symlink in it.
+        link: PathBuf,
+        /// The symlink's target, as written.
+        target: PathBuf,
+    },
+    /// A policy path that is relative or holds `..`.
+    #[error("filesystem.{list}: {} must be an absolute path without `..`", .path.display())]
+    NotPlain {
+        /// The policy list.
+        list: &'static str,
+        /// The path.
+        path: PathBuf,
+    },
+}
+
+/// Check that policy path `path` of `list` names the object at that very name:
+/// absolute, no `..`, and no symlink in any component but the last (and, unless
+/// `final_link`, not in the last either). The init opens the same path again
+/// without following any symlink (rootfs.rs), so a link put there after this
+/// check fails the set-up instead of redirecting the mount.
+fn plain_path(list: &'static str, path: &Path, final_link: bool, view: &dyn HostView) -> Result<(), PlanError> {
+    use std::path::Component;
+    if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir)) {
+        return Err(PlanError::NotPlain { list, path: path.to_path_buf() });
+    }
+    let through =
+        |link: PathBuf, target: PathBuf| PlanError::ThroughLink { list, path: path.to_path_buf(), link, target };
+    if let Some((link, target)) = view.first_link(path) {
+        return Err(through(link, target));
+    }
+    match view.kind(path) {
+        Some(HostEntry::Symlink(target)) if !final_link => Err(through(path.to_path_buf(), target)),
+        _ => Ok(()),
+    }
 }
 
 /// Compile `policy` for running `argv` in `workdir`.
@@ -265,6 +311,9 @@ pub fn compile(
 
     for p in &fs.read_only {
         let path = expand_home(p, home);
+        // A final symlink is recreated as a link in the jail (`/lib -> usr/lib`):
+        // it leads only to what the jail itself holds.
+        plain_path("read_only", &path, true, host_view)?;
         match host_view.kind(&path) {
             Some(HostEntry::Symlink(target)) => mounts.push(Mount::Symlink { target, dst: path.clone() }),
             Some(_) => {
@@ -276,6 +325,7 @@ pub fn compile(
     }
     for p in &fs.read_write {
         let path = expand_home(p, home);
+        plain_path("read_write", &path, false, host_view)?;
         if host_view.kind(&path).is_some() {
             mounts.push(Mount::Bind { src: path.clone(), dst: path.clone(), rw: true });
             writable.push(path);
@@ -283,6 +333,7 @@ pub fn compile(
     }
     for p in &fs.copy_on_write {
         let path = expand_home(p, home);
+        plain_path("copy_on_write", &path, false, host_view)?;
         match host_view.kind(&path) {
             Some(HostEntry::Dir) => {
                 if path.to_string_lossy().contains([',', ':', '\\']) {
@@ -496,6 +547,9 @@ pub enum ScanError {
 pub trait HostView {
     /// What `path` is, without following a final symlink; `None` if absent.
     fn kind(&self, path: &Path) -> Option<HostEntry>;
+    /// The first component of `path` above its last that is a symlink, and
+    /// the link's target; `None` when every existing one is a real directory.
+    fn first_link(&self, path: &Path) -> Option<(PathBuf, PathBuf)>;
     /// The files below a hidden directory (bounded), for its decoy.
     fn files_below(&self, dir: &Path) -> Vec<PathBuf>;
     /// The entries below `root` that users other than the owner and group cannot
@@ -521,6 +575,23 @@ impl HostView for RealHost {
             return std::fs::read_link(path).ok().map(HostEntry::Symlink);
         }
         Some(if meta.is_dir() { HostEntry::Dir } else { HostEntry::File })
+    }
+
+    fn first_link(&self, path: &Path) -> Option<(PathBuf, PathBuf)> {
+        // Outermost first: each prefix's own parents are already known to be
+        // real directories, so read_link judges only its last component.
+        let mut prefix = PathBuf::new();
+        let mut parts = path.components().peekable();
+        while let Some(c) = parts.next() {
+            prefix.push(c);
+            if parts.peek().is_none() {
+                break;
+            }
+            if let Ok(target) = std::fs::read_link(&prefix) {
+                return Some((prefix, target));
+            }
+        }
+        None
     }
 
     fn files_below(&self, dir: &Path) -> Vec<PathBuf> {
@@ -797,8 +868,13 @@ mod tests {
                 "/usr" | "/etc" | "/bin" | "/work" | "/home/u/.ssh" | "/etc/ssl/private" => Some(HostEntry::Dir),
                 "/work/.orchestra/audit" => Some(HostEntry::Dir),
                 "/etc/shadow" | "/etc/shadow-" => Some(HostEntry::File),
+                "/work/sub" => Some(HostEntry::Symlink("../..".into())),
+                "/work/out" => Some(HostEntry::Symlink("/var/lib".into())),
                 _ => None,
             }
+        }
+        fn first_link(&self, p: &Path) -> Option<(PathBuf, PathBuf)> {
+            p.starts_with("/work/sub/").then(|| ("/work/sub".into(), "../..".into()))
         }
         fn unreadable_below(&self, root: &Path) -> Result<Vec<PathBuf>, ScanError> {
             Ok(match root.to_str() {
@@ -921,6 +997,52 @@ mod tests {
         let plan = compile(&p, "t", &["true".into()], Path::new("/work"), &f, &FakeHost).unwrap();
         assert!(!plan.namespaces);
         assert!(!plan.writable.contains(&PathBuf::from("/tmp")));
+    }
+
+    /// Review 31, finding 1: `<ws>/sub/tmp` with `sub -> ../..` planted by an
+    /// earlier task made the jail bind the host's /tmp read-write.
+    #[test]
+    fn a_policy_path_through_a_symlink_is_refused() {
+        for list in ["read_only", "read_write", "copy_on_write"] {
+            let mut p = Policy::default();
+            let named = vec!["/work/sub/tmp".to_string()];
+            match list {
+                "read_only" => p.filesystem.read_only.extend(named),
+                "read_write" => p.filesystem.read_write = named,
+                _ => p.filesystem.copy_on_write = named,
+            }
+            let e = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost).unwrap_err();
+            assert!(matches!(e, PlanError::ThroughLink { .. }), "{list}: {e:?}");
+            let text = e.to_string();
+            assert!(
+                text.contains(list) && text.contains("/work/sub/tmp") && text.contains("/work/sub (-> ../..)"),
+                "{text}"
+            );
+        }
+        // A final symlink: recreated as a link under read_only, refused under read_write.
+        let mut p = Policy::default();
+        p.filesystem.read_write = vec!["/work/out".into()];
+        let e = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost).unwrap_err();
+        assert!(e.to_string().contains("symlink /work/out (-> /var/lib)"), "{e}");
+        for bad in ["/usr/../etc", "usr"] {
+            let mut p = Policy::default();
+            p.filesystem.read_write = vec![bad.into()];
+            let e = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost).unwrap_err();
+            assert!(matches!(e, PlanError::NotPlain { .. }), "{bad}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn real_host_finds_the_first_symlink_in_a_path() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::os::unix::fs::symlink("a", root.join("l")).unwrap();
+        std::os::unix::fs::symlink("b", root.join("a/m")).unwrap();
+        assert_eq!(RealHost.first_link(&root.join("a/b/c")), None);
+        assert_eq!(RealHost.first_link(&root.join("l")), None, "the last component is judged by kind()");
+        assert_eq!(RealHost.first_link(&root.join("l/m/x")), Some((root.join("l"), "a".into())));
+        assert_eq!(RealHost.first_link(&root.join("a/m/x")), Some((root.join("a/m"), "b".into())));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::sys::{self, mount_attr};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use std::fs;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
@@ -68,8 +69,14 @@ pub fn build(plan: &JailPlan) -> io::Result<Built> {
     let newroot = Path::new("/newroot");
     let old = Path::new("/oldroot");
 
+    // Both trees are reached by descriptor from here on: a planned path is
+    // opened below them one component at a time, no symlink followed.
+    let roots = Roots {
+        new: ctx(sys::open_path(newroot, false), || "open newroot".into())?,
+        old: ctx(sys::open_path(old, false), || "open oldroot".into())?,
+    };
     for m in &plan.mounts {
-        apply_mount(m, newroot, old)?;
+        apply_mount(m, &roots)?;
     }
     let hidepid = mount_proc(newroot)?;
     pin_islands(plan, newroot)?;
@@ -102,60 +109,163 @@ fn ensure_file(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn bind(src: &Path, dst: &Path, rw: bool) -> io::Result<()> {
-    let none: Option<&str> = None;
-    nix_ctx(mount(Some(src), dst, none, MsFlags::MS_BIND | MsFlags::MS_REC, none), || {
-        format!("bind {} on {}", src.display(), dst.display())
-    })?;
-    let mut attrs = mount_attr::NOSUID | mount_attr::NODEV;
-    if !rw {
-        attrs |= mount_attr::RDONLY;
-    }
-    ctx(sys::mount_setattr(dst, attrs, true), || format!("restrict mount {}", dst.display()))
+/// The new root and the host's tree (below the scratch root), open.
+struct Roots {
+    new: OwnedFd,
+    old: OwnedFd,
 }
 
-fn apply_mount(m: &Mount, newroot: &Path, old: &Path) -> io::Result<()> {
-    let dst = newroot.join(rel(m.dst()));
+/// Open `rel` below `root` as an `O_PATH` descriptor (a directory only, with
+/// `dir`), without following any symlink, the last component's included, and
+/// without leaving `root` (openat2 `RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH`).
+fn open_beneath(root: &OwnedFd, rel: &Path, dir: bool) -> nix::Result<OwnedFd> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+    if dir {
+        flags |= OFlag::O_DIRECTORY;
+    }
+    let how = OpenHow::new().flags(flags).resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_BENEATH);
+    openat2(root, rel, how)
+}
+
+/// An error naming planned path `path`; a symlink met on the way (ELOOP, or
+/// EXDEV for a way out of the root) is said as such: the plan refused paths
+/// through symlinks, so one here was put in place since, and is never followed.
+fn path_error(path: &Path, what: &str, e: nix::errno::Errno) -> io::Error {
+    use nix::errno::Errno;
+    match e {
+        Errno::ELOOP | Errno::EXDEV => io::Error::other(format!(
+            "{what} {}: a symlink in the path (put there after the plan was made; never followed)",
+            path.display()
+        )),
+        e => {
+            let e = io::Error::from(e);
+            io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+        }
+    }
+}
+
+/// The directory (or, with `file`, the file) `path` below the new root,
+/// made where missing, every component reached without following a symlink:
+/// the mount point of a planned mount is exactly its planned path, even
+/// where it lies inside a bound workspace a task may have filled with links.
+fn make_beneath(root: &OwnedFd, path: &Path, file: bool) -> io::Result<OwnedFd> {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::{Mode, mkdirat};
+    use std::path::Component;
+    let mut cur = ctx(root.try_clone(), || "dup newroot".into())?;
+    let names: Vec<&std::ffi::OsStr> = rel(path)
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(Ok(n)),
+            Component::RootDir | Component::CurDir => None,
+            _ => Some(Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: `..` in a mount point", path.display()),
+            ))),
+        })
+        .collect::<io::Result<_>>()?;
+    let count = names.len();
+    for (i, name) in names.into_iter().enumerate() {
+        let want_file = file && i + 1 == count;
+        let next = match open_beneath(&cur, Path::new(name), !want_file) {
+            Err(nix::errno::Errno::ENOENT) => {
+                let made = if want_file {
+                    let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+                    openat(&cur, name, flags, Mode::from_bits_truncate(0o644)).map(drop)
+                } else {
+                    mkdirat(&cur, name, Mode::from_bits_truncate(0o755))
+                };
+                match made {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => open_beneath(&cur, Path::new(name), !want_file),
+                    Err(e) => Err(e),
+                }
+            }
+            r => r,
+        };
+        cur = next.map_err(|e| path_error(path, "mount point", e))?;
+    }
+    Ok(cur)
+}
+
+/// Bind the detached mount `tree` on `onto`, with `attrs` on it and every mount below it.
+fn attach(tree: &OwnedFd, onto: &OwnedFd, attrs: u64, dst: &Path) -> io::Result<()> {
+    ctx(sys::mount_setattr_fd(tree, attrs), || format!("restrict mount {}", dst.display()))?;
+    ctx(sys::move_mount_onto(tree, onto), || format!("bind on {}", dst.display()))
+}
+
+/// Attach what is mounted at `scratch` (a mount point of the scratch root)
+/// on `onto` too.
+fn attach_from_scratch(scratch: &Path, onto: &OwnedFd, attrs: u64, dst: &Path) -> io::Result<()> {
+    let at = ctx(sys::open_path(scratch, false), || format!("open {}", scratch.display()))?;
+    let tree = ctx(sys::open_tree_clone(&at), || format!("clone {}", scratch.display()))?;
+    attach(&tree, onto, attrs, dst)
+}
+
+fn apply_mount(m: &Mount, roots: &Roots) -> io::Result<()> {
+    let dst = m.dst();
     match m {
         Mount::Bind { src, rw, .. } => {
-            let src = old.join(rel(src));
-            let is_dir = ctx(fs::metadata(&src), || format!("stat {}", src.display()))?.is_dir();
-            if is_dir {
-                ensure_dir(&dst)?
-            } else {
-                ensure_file(&dst)?
+            // The source is opened once, without following a symlink, and bound
+            // by that descriptor: the mount is the object the plan named.
+            let from = open_beneath(&roots.old, rel(src), false).map_err(|e| path_error(src, "bind source", e))?;
+            let is_dir = ctx(fs::File::from(ctx(from.try_clone(), || "dup".into())?).metadata(), || {
+                format!("stat {}", src.display())
+            })?
+            .is_dir();
+            let onto = make_beneath(&roots.new, dst, !is_dir)?;
+            let tree = ctx(sys::open_tree_clone(&from), || format!("bind {}", src.display()))?;
+            let mut attrs = mount_attr::NOSUID | mount_attr::NODEV;
+            if !rw {
+                attrs |= mount_attr::RDONLY;
             }
-            bind(&src, &dst, *rw)
+            attach(&tree, &onto, attrs, dst)
         }
         Mount::Symlink { target, .. } => {
-            if let Some(parent) = dst.parent() {
-                ensure_dir(parent)?;
-            }
-            ctx(symlink(target, &dst), || format!("symlink {}", dst.display()))
+            let (Some(parent), Some(name)) = (dst.parent(), dst.file_name()) else {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("symlink at {}", dst.display())));
+            };
+            let at = make_beneath(&roots.new, parent, false)?;
+            nix::unistd::symlinkat(target, &at, name).map_err(|e| path_error(dst, "symlink", e))
         }
-        Mount::Overlay { src, size, .. } => overlay(&old.join(rel(src)), &dst, *size),
+        Mount::Overlay { src, size, .. } => {
+            let lower = open_beneath(&roots.old, rel(src), true).map_err(|e| path_error(src, "overlay lower", e))?;
+            let onto = make_beneath(&roots.new, dst, false)?;
+            overlay(&lower, &onto, dst, *size)
+        }
         Mount::Tmpfs { size, .. } => {
-            ensure_dir(&dst)?;
+            let onto = make_beneath(&roots.new, dst, false)?;
+            let at = scratch_dir()?;
             let opts = match size {
                 Some(s) => format!("mode=1777,size={s}"),
                 None => "mode=1777".to_string(),
             };
             nix_ctx(
-                mount(Some("tmpfs"), &dst, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(opts.as_str())),
+                mount(Some("tmpfs"), &at, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(opts.as_str())),
                 || format!("tmpfs on {}", dst.display()),
-            )
+            )?;
+            attach_from_scratch(&at, &onto, mount_attr::NOSUID | mount_attr::NODEV, dst)
         }
-        Mount::Dir { .. } => ensure_dir(&dst),
+        Mount::Dir { .. } => make_beneath(&roots.new, dst, false).map(drop),
     }
 }
 
-/// Mount `lower` (a host directory) at `dst` through an overlay whose upper layer
-/// is a private tmpfs of `size` bytes: writable in the jail, nothing reaches the
-/// host. The layers live on the scratch root, detached with the old root.
-fn overlay(lower: &Path, dst: &Path, size: Option<u64>) -> io::Result<()> {
+/// A fresh directory on the scratch root (detached with it after the pivot).
+fn scratch_dir() -> io::Result<PathBuf> {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let store = Path::new("/overlays").join(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string());
-    ensure_dir(&store)?;
+    let dir = Path::new("/mounts").join(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_string());
+    ensure_dir(&dir)?;
+    Ok(dir)
+}
+
+/// Mount `lower` (a host directory, opened) on `onto` through an overlay whose
+/// upper layer is a private tmpfs of `size` bytes: writable in the jail,
+/// nothing reaches the host. The layers live on the scratch root, detached
+/// with the old root; the lower layer is bound there by descriptor first, so
+/// the overlay's options name a path nobody else can change.
+fn overlay(lower: &OwnedFd, onto: &OwnedFd, dst: &Path, size: Option<u64>) -> io::Result<()> {
+    let store = scratch_dir()?;
     let opts = match size {
         Some(s) => format!("mode=0755,size={s}"),
         None => "mode=0755".to_string(),
@@ -164,13 +274,17 @@ fn overlay(lower: &Path, dst: &Path, size: Option<u64>) -> io::Result<()> {
     nix_ctx(mount(Some("tmpfs"), &store, Some("tmpfs"), flags, Some(opts.as_str())), || {
         format!("tmpfs for the overlay on {}", dst.display())
     })?;
-    let (upper, work) = (store.join("upper"), store.join("work"));
-    ensure_dir(&upper)?;
-    ensure_dir(&work)?;
-    ensure_dir(dst)?;
+    let (upper, work, low, merged) =
+        (store.join("upper"), store.join("work"), store.join("lower"), store.join("merged"));
+    for d in [&upper, &work, &low, &merged] {
+        ensure_dir(d)?;
+    }
+    let low_at = ctx(sys::open_path(&low, false), || "open overlay lower".into())?;
+    let tree = ctx(sys::open_tree_clone(lower), || format!("bind the lower layer of {}", dst.display()))?;
+    attach(&tree, &low_at, mount_attr::NOSUID | mount_attr::NODEV, dst)?;
     // The upper directory takes the lower one's owner and mode, so the task finds
     // the directory it would find on the host.
-    let meta = ctx(fs::metadata(lower), || format!("stat {}", lower.display()))?;
+    let meta = ctx(fs::metadata(&low), || format!("stat the lower layer of {}", dst.display()))?;
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         ctx(std::os::unix::fs::chown(&upper, Some(meta.uid()), Some(meta.gid())), || "chown overlay upper".into())?;
@@ -180,11 +294,11 @@ fn overlay(lower: &Path, dst: &Path, size: Option<u64>) -> io::Result<()> {
     }
     // userxattr: the overlay's own bookkeeping uses user.* xattrs, as a mount in
     // a user namespace must.
-    let data =
-        format!("lowerdir={},upperdir={},workdir={},userxattr", lower.display(), upper.display(), work.display());
-    nix_ctx(mount(Some("overlay"), dst, Some("overlay"), flags, Some(data.as_str())), || {
+    let data = format!("lowerdir={},upperdir={},workdir={},userxattr", low.display(), upper.display(), work.display());
+    nix_ctx(mount(Some("overlay"), &merged, Some("overlay"), flags, Some(data.as_str())), || {
         format!("overlay on {}", dst.display())
-    })
+    })?;
+    attach_from_scratch(&merged, onto, mount_attr::NOSUID | mount_attr::NODEV, dst)
 }
 
 /// Mount a fresh /proc; returns whether `hidepid=invisible` could be applied

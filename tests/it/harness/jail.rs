@@ -199,3 +199,24 @@ pub fn compile_c_static(name: &str) -> PathBuf {
     assert!(st.success(), "compiling {name}.c statically failed (libc6-dev provides libc.a)");
     out
 }
+
+/// Compile `tests/support/<name>.c` as a shared object (an `LD_PRELOAD` helper).
+pub fn compile_c_shared(name: &str) -> PathBuf {
+    let out = tmp_base().join(format!("{name}-{}.so", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/support/{name}.c"));
+    let st = Command::new("gcc")
+        .args(["-O1", "-shared", "-fPIC", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-ldl")
+        .status()
+        .expect("gcc is required");
+    assert!(st.success(), "compiling {name}.c as a shared object failed");
+    out
+}
+
+/// The clone-delaying `LD_PRELOAD` helper (tests/support/slowclone.c), compiled once.
+pub fn slowclone_so() -> &'static Path {
+    static SO: OnceLock<PathBuf> = OnceLock::new();
+    SO.get_or_init(|| compile_c_shared("slowclone"))
+}
