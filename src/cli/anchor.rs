@@ -60,7 +60,7 @@ pub fn push_latest(log: &AuditLog, anchors: &[Anchor]) -> Vec<String> {
 
 /// One heartbeat: a `heartbeat` record, a checkpoint signing it, pushed to
 /// every anchor. Returns the size anchored and how many anchors got it new.
-pub fn heartbeat(dir: &Path, ring: &KeyRing, anchors: &[Anchor]) -> Result<(u64, usize), AnchorCliError> {
+pub fn heartbeat(dir: &Path, ring: &KeyRing, anchors: &[Anchor]) -> Result<Beat, AnchorCliError> {
     let mut log = AuditLog::open_ring(dir, ring)?;
     log.evolve()?;
     let urls: Vec<String> = anchors.iter().map(Anchor::url).collect();
@@ -76,7 +76,24 @@ pub fn heartbeat(dir: &Path, ring: &KeyRing, anchors: &[Anchor]) -> Result<(u64,
             Err(source) => return Err(AnchorCliError::Push { url: a.url(), source }),
         }
     }
-    Ok((size, new))
+    // The same fresh checkpoint goes to the witnesses and the TSA the
+    // environment names, as after an exec (failures are warnings).
+    let mut warnings = super::witness::push_latest(&log, &super::witness::from_env());
+    match super::timestamp::from_env() {
+        Ok(tsa) => warnings.extend(super::timestamp::stamp_latest(&log, tsa.as_deref())),
+        Err(e) => warnings.push(format!("{}: {e}", super::timestamp::ENV)),
+    }
+    Ok(Beat { size, new, warnings })
+}
+
+/// What one heartbeat did.
+pub struct Beat {
+    /// Records the pushed checkpoint covers.
+    pub size: u64,
+    /// Anchors that did not have it yet.
+    pub new: usize,
+    /// Witnesses or a TSA that could not be reached (warnings).
+    pub warnings: Vec<String>,
 }
 
 /// The log id of the log in `dir` (its first segment's header).

@@ -165,9 +165,10 @@ pub enum AuditCommand {
         key: Option<PathBuf>,
     },
     /// Push the log's latest checkpoint to anchors (after a `heartbeat`
-    /// record, so an idle log still gets a fresh one); with `--every`, again
-    /// and again (run it as a service: a stopped heartbeat shows as
-    /// `verify --anchor --max-age`).
+    /// record, so an idle log still gets a fresh one), and to the witnesses
+    /// and the TSA that `ORCHESTRA_AUDIT_WITNESS` / `ORCHESTRA_AUDIT_TSA`
+    /// name; with `--every`, again and again (run it as a service: a stopped
+    /// heartbeat shows as `verify --anchor --max-age`).
     Anchor {
         /// Log directory (default `.orchestra/audit`).
         dir: Option<PathBuf>,
@@ -978,9 +979,17 @@ fn anchor(dir: &Path, to: &[String], every: Option<Duration>, key_path: &Path) -
         Anchor::parse_list(&to.join(","))
             .map_err(|source| super::anchor::AnchorCliError::Config { what: "--to".into(), source })
     };
+    let others = !super::witness::from_env().is_empty() || matches!(super::timestamp::from_env(), Ok(Some(_)));
     let anchors = match anchors {
-        Ok(a) if !a.is_empty() => a,
-        Ok(_) => return super::config_error(format!("no anchor: pass --to URL or set {}", super::anchor::ENV)),
+        Ok(a) if !a.is_empty() || others => a,
+        Ok(_) => {
+            return super::config_error(format!(
+                "no anchor: pass --to URL or set {} (or {} / {})",
+                super::anchor::ENV,
+                super::witness::ENV,
+                super::timestamp::ENV
+            ));
+        }
         Err(e) => return super::config_error(e),
     };
     match crate::audit::format::list_segments(dir) {
@@ -991,11 +1000,18 @@ fn anchor(dir: &Path, to: &[String], every: Option<Duration>, key_path: &Path) -
     let ring = KeyRing::at(key_path);
     loop {
         match super::anchor::heartbeat(dir, &ring, &anchors) {
-            Ok((size, new)) => outln!(
-                "anchored the checkpoint of {size} records of {} at {} ({new} new)",
-                dir.display(),
-                anchors.iter().map(Anchor::url).collect::<Vec<_>>().join(", ")
-            ),
+            Ok(beat) => {
+                outln!(
+                    "anchored the checkpoint of {} records of {} at {} ({} new)",
+                    beat.size,
+                    dir.display(),
+                    anchors.iter().map(Anchor::url).collect::<Vec<_>>().join(", "),
+                    beat.new
+                );
+                for w in beat.warnings {
+                    crate::sandbox::say!("orchestra: warning: {w}");
+                }
+            }
             Err(e) => return super::config_error(e),
         }
         match every {

@@ -421,3 +421,20 @@ fn the_client_and_the_server_speak_tlog_witness_over_http() {
     let e = client::push("http://127.0.0.1:9", &sign(&leaves[..40]), 40, 0, prove(&leaves, 40)).unwrap_err();
     assert!(matches!(e, client::ClientError::Unreachable { .. }), "{e}");
 }
+
+/// The periodic heartbeat (`audit anchor`, issue 17 item 9) gets its fresh
+/// checkpoint cosigned too: an idle log's witness stays current.
+#[test]
+fn the_heartbeat_pushes_to_the_witnesses() {
+    let (w, _key, state, s) = setup("beat");
+    assert_eq!(exec_pushing(&w, &s, &log(&w), "true").code, 0);
+    let before = witness_size(&state);
+    let mut c = w.command();
+    c.env("ORCHESTRA_AUDIT_WITNESS", &s.url).args(["audit", "anchor", &log(&w)]);
+    let o = w.run_with(c);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(!o.stderr.contains("warning"), "{}", o.all());
+    let after = witness_size(&state);
+    assert!(after > before, "the heartbeat's checkpoint was cosigned: {before} -> {after}");
+    assert_eq!(cosigned(&log(&w)).last().copied(), Some(after));
+}
