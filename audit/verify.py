@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import sys
 import unicodedata
 import zlib
@@ -384,13 +385,17 @@ class Verifier:
         self.tree = None
         self.since_root = None
         self.pruned = None
-        self.prune_recorded = False
+        self.prune_point = None  # (head, root) of the marker's checkpoint
+        self.prune_record = None  # seq of the log_pruned record naming it
 
     def start_after_prune(self, d):
         """A pruned log (FORMAT.md section 14): start from the marker's checkpoint, key and tree."""
         path = os.path.join(d, "pruned")
-        if not os.path.exists(path):
+        if not os.path.lexists(path):
             return 0
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 64 << 10:
+            raise Fail("pruned", "the prune marker is not a regular file of at most 64 KiB")
         try:
             text = open(path, encoding="utf-8", newline="").read()
             i = text.find("\n\n")
@@ -427,6 +432,7 @@ class Verifier:
             raise Fail("pruned", "a format-1 marker has no edge lines")
         self.log_id, self.version, self.tree, self.head = note.log_id, note.version, tree, note.head
         self.next_seq = self.pruned = size
+        self.prune_point = (note.head, note.root)
         self.push_key(key)
         return size
 
@@ -538,8 +544,10 @@ class Verifier:
             size = body.get("size")
             if type(size) is not int or not (0 < size <= seq):
                 raise bad("pruned", "log_pruned does not name a size at or below its own sequence", seq)
-            if size == self.pruned:
-                self.prune_recorded = True
+            hx = lambda b: b.hex() if b is not None else None
+            if (size == self.pruned and self.prune_record is None and self.prune_point is not None
+                    and body.get("head") == hx(self.prune_point[0]) and body.get("root") == hx(self.prune_point[1])):
+                self.prune_record = seq
         elif kind == "recovery":
             self.recoveries += 1
             if body.get("reason") == "unsigned tail":
@@ -597,8 +605,6 @@ class Verifier:
         self.last_size = note.size
 
     def finish(self):
-        if self.pruned is not None and not self.prune_recorded:
-            raise Fail("pruned", "records before %d were removed but no log_pruned record names that size" % self.pruned)
         if self.since is not None:
             s = self.since
             if self.pruned is not None and s.size < self.pruned:
@@ -626,8 +632,14 @@ class Verifier:
             if self.adopted and not self.allow_unsigned_tail:
                 f, n, r = self.adopted[0]
                 raise Fail("adopted", "records %d..=%d were adopted unsigned by record %d" % (f, f + n - 1, r), seq=f)
-            return self.auth
-        return 0
+        if self.pruned is not None:
+            # The log_pruned record naming the marker must be signed (by the trusted key or its
+            # successors, when one is given) and not adopted unsigned (FORMAT.md section 14).
+            signed_to = max(self.max_size[idx:] or [0]) if self.trusted is not None else self.last_size
+            r = self.prune_record
+            if r is None or r >= signed_to or any(f <= r < f + n for f, n, _ in self.adopted):
+                raise Fail("pruned", "records before %d were removed without a signed log_pruned record naming the marker" % self.pruned)
+        return self.auth if self.trusted is not None else 0
 
 
 def verify_dir(d, trusted, since, allow_unsigned_tail):

@@ -71,6 +71,14 @@ pub enum ProveError {
         /// The `recovery` record that adopted it.
         recovery: u64,
     },
+    /// The record was pruned (FORMAT.md §14).
+    #[error("record {seq} was pruned (the log starts at record {size}): prove it from the archive")]
+    Pruned {
+        /// The record.
+        seq: u64,
+        /// Where the log starts.
+        size: u64,
+    },
     /// The proof text is malformed.
     #[error("malformed proof: {0}")]
     Malformed(&'static str),
@@ -296,6 +304,9 @@ pub fn inclusion(dir: &Path, seq: u64, size: Option<u64>) -> Result<InclusionPro
     let n = checkpoint.checkpoint.size;
     if seq >= n {
         return Err(ProveError::NotCovered { seq, size: n });
+    }
+    if let Some(m) = super::pruned::read(dir)?.filter(|m| seq < m.size) {
+        return Err(ProveError::Pruned { seq, size: m.size });
     }
     let mut payload = Vec::new();
     tree::for_each_record(dir, &segs, seq, seq + 1, &mut |_, p| payload = p.to_vec())?;

@@ -119,9 +119,20 @@ impl Marker {
     }
 }
 
-/// Read `<dir>/pruned`, if there is one.
+/// Read `<dir>/pruned`, if there is one: only a regular file of at most
+/// 64 KiB (a FIFO, a device or a directory planted there is damage, never a
+/// hang or an allocation without bound).
 pub fn read(dir: &std::path::Path) -> Result<Option<Marker>, super::AuditError> {
     let path = dir.join(FILE);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if !m.is_file() || m.len() > 64 << 10 => {
+            return Err(super::AuditError::Corrupt {
+                dir: dir.to_path_buf(),
+                reason: format!("{} is not a prune marker (not a regular file of at most 64 KiB)", path.display()),
+            });
+        }
+        _ => {}
+    }
     match std::fs::read_to_string(&path) {
         Ok(text) => Marker::parse(&text)
             .map(Some)

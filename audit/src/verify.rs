@@ -291,8 +291,10 @@ struct Verifier<'o> {
     frontier: Option<Frontier>,
     /// The size below which records were pruned (FORMAT.md §14).
     pruned: Option<u64>,
-    /// Whether a `log_pruned` record names that size.
-    prune_recorded: bool,
+    /// The `log_pruned` record naming that size and the marker's checkpoint.
+    prune_record: Option<u64>,
+    /// The marker's checkpoint: (head, root).
+    prune_point: Option<(Hash, Option<Hash>)>,
 }
 
 /// Why the first record does not open the log.
@@ -388,7 +390,8 @@ pub fn verify_dir_with(
         version: 0,
         frontier: None,
         pruned: None,
-        prune_recorded: false,
+        prune_record: None,
+        prune_point: None,
     };
     let result = match v.start_after_prune(&mut segs) {
         Ok(()) => v.run(&segs, on_record),
@@ -454,6 +457,7 @@ impl Verifier<'_> {
         self.head = c.head;
         self.next_seq = marker.size;
         self.pruned = Some(marker.size);
+        self.prune_point = Some((c.head, c.root));
         self.report.pruned = Some(marker.size);
         self.push_key(marker.key, marker.size);
         self.report.warnings.push(format!(
@@ -789,11 +793,18 @@ impl Verifier<'_> {
                 .and_then(|s| VerifierKey::parse(s).map_err(|e| here("rotation", format!("new_key: {e}"))))?;
             self.pending = Some((new, r.seq));
         } else if r.kind == Kind::LogPruned.as_str() {
-            let size = r.body_json().get("size").and_then(Value::as_u64);
+            let body = r.body_json();
+            let size = body.get("size").and_then(Value::as_u64);
             if size.is_none_or(|s| s == 0 || s > r.seq) {
                 return Err(here("pruned", "log_pruned does not name a size at or below its own sequence".into()));
             }
-            self.prune_recorded |= size == self.pruned;
+            let hash = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
+            let names_marker = self
+                .prune_point
+                .is_some_and(|(head, root)| hash("head") == Some(hex(&head)) && hash("root") == root.map(|r| hex(&r)));
+            if size == self.pruned && names_marker && self.prune_record.is_none() {
+                self.prune_record = Some(r.seq);
+            }
         } else if r.kind == Kind::Recovery.as_str() {
             if let Some(a) = adoption(&r).map_err(|why| here("recovery", why))? {
                 self.report.warnings.push(format!(
@@ -972,15 +983,6 @@ impl Verifier<'_> {
             ));
         }
         let none = |code, why: String| Failure { code, segment: None, offset: None, seq: None, reason: why };
-        if let Some(p) = self.pruned.filter(|_| !self.prune_recorded) {
-            return Err(none(
-                "pruned",
-                format!(
-                    "records 0..{} were removed, but no log_pruned record names size {p}: only a writer with the key prunes, and it records that it does",
-                    p - 1
-                ),
-            ));
-        }
         if let Some(since) = &self.opts.since {
             let size = since.checkpoint.size;
             if let Some(p) = self.pruned.filter(|p| size < *p) {
@@ -1079,6 +1081,34 @@ impl Verifier<'_> {
                         a.recovery_seq
                     ),
                 });
+            }
+        }
+        // A pruned log: a log_pruned record naming the marker's checkpoint,
+        // signed by a checkpoint of the log (by the trusted key or its
+        // successors, when one is given) and not adopted unsigned (FORMAT.md §14).
+        if let Some(p) = self.pruned {
+            let signed_to = if self.opts.trusted_key.is_some() {
+                self.report.trusted_coverage
+            } else {
+                self.report.last_checkpoint.as_ref().map_or(0, |c| c.size)
+            };
+            let adopted = |s: u64| self.report.adopted.iter().any(|a| s >= a.first_seq && s < a.first_seq + a.records);
+            match self.prune_record {
+                Some(s) if s < signed_to && !adopted(s) => {}
+                found => {
+                    return Err(none(
+                        "pruned",
+                        format!(
+                            "records 0..{} were removed, but {}: only a writer with the key prunes, and it records that it does",
+                            p - 1,
+                            if found.is_some() {
+                                "the log_pruned record naming the prune marker is not signed (an unsigned tail or adopted)"
+                            } else {
+                                "no log_pruned record names the prune marker's checkpoint"
+                            }
+                        ),
+                    ));
+                }
             }
         }
         Ok(())

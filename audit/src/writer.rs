@@ -639,10 +639,7 @@ impl AuditLog {
             // A key no record of the log ever named is a forged claim (e.g. an
             // appended checkpoint), not a lost key: damage, and writers go on
             // in the continuation instead of refusing every task forever.
-            Err(AuditError::KeyNotInRing { id, .. })
-                if !log_names_key(&segs, theirs)
-                    && super::pruned::read(dir).ok().flatten().is_none_or(|m| m.key.id != theirs) =>
-            {
+            Err(AuditError::KeyNotInRing { id, .. }) if !log_names_key(&segs, theirs) => {
                 return Err(damaged(
                     &last.name,
                     0,

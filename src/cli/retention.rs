@@ -77,6 +77,13 @@ pub fn prune(dir: &Path, key: &Path, before: Before, archive: Option<&Path>) -> 
                 p.size,
                 dir.join(crate::audit::pruned::FILE).display()
             );
+            if let Ok(Some(m)) = crate::audit::pruned::read(dir) {
+                outln!(
+                    "the key in force there is {}: reviewers who pinned an earlier key verify the archive with it, and this log with {}",
+                    m.key.id_hex(),
+                    m.key.encode()
+                );
+            }
             Exit::Ok
         }
         Err(e) => super::config_error(format!("audit prune: {e}")),

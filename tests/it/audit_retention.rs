@@ -169,3 +169,147 @@ fn prune_killed_at_every_file_changing_syscall_leaves_a_log_that_verifies() -> a
     assert!(kills.len() >= 10, "only {} kill points: {kills:?}", kills.len());
     Ok(())
 }
+
+fn records(dir: &Path) -> Vec<orchestra::audit::record::Record> {
+    a::load(dir)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|s| s.frames.clone())
+        .filter(|f| f.ty == orchestra::audit::format::FRAME_RECORD)
+        .map(|f| a::decode(&f))
+        .collect()
+}
+
+/// Outside review 32: a prune that fails (a bad archive) writes nothing to the
+/// log, so no `log_pruned` record is left for someone without the key to
+/// delete records behind; an archive inside the log, or a fresh one after an
+/// earlier prune, is refused before anything is written.
+#[test]
+fn a_prune_that_cannot_archive_writes_nothing() -> a::TestResult {
+    let tmp = tempfile::tempdir()?;
+    let t = tmp.path();
+    template(t)?;
+    std::fs::write(t.join("afile"), "x")?;
+    let before = std::fs::read_dir(t.join("log"))?
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+        .count();
+    let n = records(&t.join("log")).len();
+    for archive in ["afile", "log", "log/continued", "log/sub", "."] {
+        let o = cmd(t).args(["audit", "prune", "log", "--before", "30", "--archive", archive]).output()?;
+        assert_eq!(o.status.code(), Some(1), "{archive}: {}", text(&o));
+        assert_eq!(text(&o).lines().filter(|l| l.contains("error")).count(), 1, "{archive}: {}", text(&o));
+        assert_eq!(records(&t.join("log")).len(), n, "{archive}: a record was written");
+        assert!(!t.join("log/pruned").exists(), "{archive}");
+        assert!(!t.join("log/continued").exists(), "{archive}");
+    }
+    let after = std::fs::read_dir(t.join("log"))?
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
+        .count();
+    assert_eq!(before, after);
+    assert_eq!(verify_json(t, "log", &[]).0, 0);
+    // After a prune, a second one goes to the same archive (which then still
+    // verifies as the log's beginning), never to a fresh one.
+    let o = cmd(t).args(["audit", "prune", "log", "--before", "20", "--archive", "arch"]).output()?;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let n = records(&t.join("log")).len();
+    let o = cmd(t).args(["audit", "prune", "log", "--before", "45", "--archive", "fresh"]).output()?;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("archive into the directory that holds them"), "{}", text(&o));
+    assert_eq!(records(&t.join("log")).len(), n, "a record was written");
+    let o = cmd(t).args(["audit", "prune", "log", "--before", "45", "--archive", "arch"]).output()?;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (code, v) = verify_json(t, "log", &[]);
+    let cut = v["pruned"].as_u64().ok_or("pruned")?;
+    let (code2, arch) = verify_json(t, "arch", &[]);
+    assert_eq!((code, code2, arch["records"].as_u64()), (0, 0, Some(cut)), "{arch}");
+    assert_eq!(python_verify(t, "arch").0, 0, "{}", python_verify(t, "arch").1);
+    Ok(())
+}
+
+/// Outside review 32: a `log_pruned` record appended without the key (an
+/// unsigned tail) does not authorise a marker, even with
+/// `--allow-unsigned-tail` or without a trusted key; nor does a planted FIFO
+/// or directory as the marker hang or crash either verifier.
+#[test]
+fn an_unsigned_log_pruned_record_or_an_odd_marker_authorises_nothing() -> a::TestResult {
+    let tmp = tempfile::tempdir()?;
+    let t = tmp.path();
+    template(t)?;
+    copy(t, "log", "twin")?;
+    let o = cmd(t).args(["audit", "prune", "twin", "--before", "30", "--delete"]).output()?;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let marker = std::fs::read_to_string(t.join("twin/pruned"))?;
+    let m = orchestra::audit::pruned::Marker::parse(&marker)?;
+    // The attacker: the real marker, the segments below it deleted, and a
+    // log_pruned record naming it appended without a checkpoint.
+    std::fs::write(t.join("log/pruned"), &marker)?;
+    for s in orchestra::audit::format::list_segments(&t.join("log"))? {
+        if s.first_seq < m.size {
+            std::fs::remove_file(&s.path)?;
+        }
+    }
+    let mut segs = a::load(&t.join("log"))?;
+    let last_seg = segs.last_mut().ok_or("segments")?;
+    let (i, last) = last_seg
+        .frames
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, f)| f.ty == orchestra::audit::format::FRAME_RECORD)
+        .map(|(i, f)| (i, a::decode(f)))
+        .ok_or("a record")?;
+    let c = &m.checkpoint.checkpoint;
+    let body = serde_json::json!({"size": m.size, "head": orchestra::audit::keys::hex(&c.head),
+        "root": c.root.map(|r| orchestra::audit::keys::hex(&r)), "segments": 1, "archive": null});
+    let rec = orchestra::audit::record::Record {
+        seq: last.seq + 1,
+        time_us: last.time_us + 1,
+        prev: orchestra::audit::record::record_hash(&last_seg.frames[i].payload),
+        kind: "log_pruned".into(),
+        body: orchestra::audit::record::canonical_json(&body)?,
+    };
+    last_seg.frames.push(a::Frame { ty: orchestra::audit::format::FRAME_RECORD, payload: rec.encode() });
+    a::store(&t.join("log"), &segs)?;
+    for extra in [&["--allow-unsigned-tail"][..], &[][..]] {
+        let (code, v) = verify_json(t, "log", extra);
+        assert_eq!(code, 4, "{extra:?}: {v}");
+        assert!(matches!(v["first_error"]["code"].as_str(), Some("pruned") | Some("unsigned_tail")), "{v}");
+    }
+    let o = cmd(t).args(["audit", "verify", "log", "--json"]).output()?;
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    assert_eq!((o.status.code(), v["first_error"]["code"].as_str()), (Some(4), Some("pruned")), "{v}");
+    let (code, out) = python_verify(t, "log");
+    assert_eq!(code, 4, "{out}");
+    let o = std::process::Command::new(python()?)
+        .arg(verify_py_path())
+        .args(["--trusted-key", "pin.pub", "--allow-unsigned-tail", "log"])
+        .current_dir(t)
+        .output()?;
+    assert_eq!(o.status.code(), Some(4), "{}", String::from_utf8_lossy(&o.stdout));
+    // A FIFO or a directory as the marker: both verifiers answer at once.
+    for odd in ["fifo", "dir"] {
+        let _ = std::fs::remove_file(t.join("twin/pruned"));
+        let _ = std::fs::remove_dir(t.join("twin/pruned"));
+        if odd == "fifo" {
+            nix::unistd::mkfifo(&t.join("twin/pruned"), nix::sys::stat::Mode::S_IRWXU)?;
+        } else {
+            std::fs::create_dir(t.join("twin/pruned"))?;
+        }
+        let started = std::time::Instant::now();
+        let (code, v) = verify_json(t, "twin", &[]);
+        assert_eq!((code, v["first_error"]["code"].as_str()), (4, Some("pruned")), "{odd}: {v}");
+        let (code, out) = python_verify(t, "twin");
+        assert_eq!(code, 4, "{odd}: {out}");
+        assert!(!out.contains("Traceback"), "{odd}: {out}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{odd}");
+    }
+    Ok(())
+}
+
+fn copy(t: &Path, from: &str, to: &str) -> a::TestResult {
+    let ok = std::process::Command::new("cp").arg("-a").arg(t.join(from)).arg(t.join(to)).status()?.success();
+    assert!(ok, "cp -a");
+    Ok(())
+}

@@ -80,6 +80,55 @@ fn archive_file(from: &Path, to: &Path) -> Result<(), AuditError> {
     write_file(to, &bytes, 0o600, Replace::No)
 }
 
+/// `archive` can take this log's segments below the cut: it is a directory
+/// (or does not exist yet) outside the log directory and not above it, and it
+/// holds nothing but this log's segments from record 0 on (an earlier prune's
+/// archive, so that it stays one log that verifies, or copies a killed prune
+/// left). A log pruned before (`start > 0`) is archived only into the archive
+/// that holds its first `start` records.
+fn check_archive(dir: &Path, archive: &Path, log_id: [u8; 16], start: u64) -> Result<(), AuditError> {
+    let refuse = |reason: String| AuditError::Corrupt { dir: archive.to_path_buf(), reason };
+    let log = std::fs::canonicalize(dir).map_err(|e| AuditError::io(dir, e))?;
+    let meta = std::fs::metadata(archive);
+    let resolved = match &meta {
+        Ok(m) if m.is_dir() => std::fs::canonicalize(archive).map_err(|e| AuditError::io(archive, e))?,
+        Ok(_) => return Err(refuse("the archive is not a directory".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = archive.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let parent = std::fs::canonicalize(parent).map_err(|e| AuditError::io(parent, e))?;
+            parent.join(archive.file_name().unwrap_or_default())
+        }
+        Err(e) => return Err(AuditError::io(archive, std::io::Error::new(e.kind(), e.to_string()))),
+    };
+    if resolved.starts_with(&log) || log.starts_with(&resolved) {
+        return Err(refuse(format!(
+            "the archive must be outside the log directory {} (and not above it)",
+            log.display()
+        )));
+    }
+    if resolved.join(pruned::FILE).exists() {
+        return Err(refuse("the archive holds a prune marker: it is not an archive of a log's beginning".into()));
+    }
+    let segs = format::list_segments(&resolved).unwrap_or_default();
+    if segs.is_empty() {
+        if start > 0 {
+            return Err(refuse(format!(
+                "records 0..{} were pruned before: archive into the directory that holds them (the archive stays one log that verifies), or --delete",
+                start - 1
+            )));
+        }
+        return Ok(());
+    }
+    let r = verify_dir(&resolved, &VerifyOptions { allow_unsigned_tail: true, ..VerifyOptions::default() })?;
+    if r.log_id != Some(hex(&log_id)) || segs[0].first_seq != 0 || (start > 0 && (!r.ok() || r.records != start)) {
+        return Err(refuse(format!(
+            "the archive holds other segments than this log's first {start} records (another log, or a gap): use an empty directory{}",
+            if start > 0 { " only for a log not pruned before" } else { "" }
+        )));
+    }
+    Ok(())
+}
+
 impl AuditLog {
     /// Remove the records before the last segment boundary at or below
     /// `before` (FORMAT.md §14), copying their segments to `archive` first
@@ -104,16 +153,10 @@ impl AuditLog {
         let mut segs = format::list_segments(&dir)?;
         let old = pruned::read(&dir)?;
         let start = old.as_ref().map_or(0, |m| m.size);
-        // Segments an interrupted prune left below the marker: finish that first.
+        // Segments an interrupted prune left below the marker (their copies,
+        // if it archived, were complete before its record): finish that first.
         let leftovers: Vec<SegmentFile> = segs.iter().filter(|s| s.first_seq < start).cloned().collect();
         if !leftovers.is_empty() {
-            if let Some(a) = archive {
-                crate::private::prepare_dir(a)?;
-                for s in &leftovers {
-                    archive_file(&s.path, &a.join(&s.name))?;
-                }
-                sync_dir(a)?;
-            }
             for s in &leftovers {
                 std::fs::remove_file(&s.path).map_err(|e| AuditError::io(&s.path, e))?;
             }
@@ -168,18 +211,30 @@ impl AuditLog {
             "segments": gone.len(),
             "archive": archive.map(|a| a.display().to_string()),
         });
-        let record_seq = self.write_signed(&[(Kind::LogPruned.as_str().to_string(), body)])?;
-        self.checkpoint_locked()?;
+        // The archive is complete and verifies as the log's first `size`
+        // records before anything says the pruning happened: a prune that
+        // fails here has written nothing to the log.
         if let Some(a) = archive {
+            check_archive(&dir, a, c.log_id, start)?;
             crate::private::prepare_dir(a)?;
             for s in &gone {
                 archive_file(&s.path, &a.join(&s.name))?;
             }
-            if old.is_some() {
-                archive_file(&dir.join(pruned::FILE), &a.join(pruned::FILE))?;
-            }
             sync_dir(a)?;
+            let r = verify_dir(a, &VerifyOptions { allow_unsigned_tail: true, ..VerifyOptions::default() })?;
+            if !r.ok() || r.records != size || r.log_id != Some(hex(&c.log_id)) {
+                return Err(AuditError::Corrupt {
+                    dir: a.to_path_buf(),
+                    reason: format!(
+                        "the archive does not verify as this log's first {size} records ({} records, {}); nothing is pruned",
+                        r.records,
+                        r.first_error.map_or("no failure".to_string(), |f| f.code.to_string())
+                    ),
+                });
+            }
         }
+        let record_seq = self.write_signed(&[(Kind::LogPruned.as_str().to_string(), body)])?;
+        self.checkpoint_locked()?;
         write_file(&dir.join(pruned::FILE), marker.encode().as_bytes(), 0o600, Replace::Yes)?;
         for s in &gone {
             std::fs::remove_file(&s.path).map_err(|e| AuditError::io(&s.path, e))?;
