@@ -1096,6 +1096,8 @@ impl Verifier<'_> {
             match self.prune_record {
                 Some(s) if s < signed_to && !adopted(s) => {}
                 found => {
+                    // Records were removed without authority: nothing here is vouched for.
+                    self.report.authenticated_records = 0;
                     return Err(none(
                         "pruned",
                         format!(
