@@ -19,10 +19,16 @@ pub const ALG_ED25519: u8 = 0x01;
 
 /// Key id of an ed25519 public key under `name`.
 pub fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
+    typed_key_id(name, ALG_ED25519, public)
+}
+
+/// C2SP signed-note key id: `SHA-256(name || "\n" || type byte || public key)[0..4]`
+/// (type 0x01 for note keys, 0x04 for cosigner keys).
+pub fn typed_key_id(name: &str, alg: u8, public: &[u8; 32]) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update(b"\n");
-    h.update([ALG_ED25519]);
+    h.update([alg]);
     h.update(public);
     let d = h.finalize();
     [d[0], d[1], d[2], d[3]]

@@ -1396,15 +1396,10 @@ impl LockGuard {
     fn open(dir: &Path) -> Result<(LockGuard, PathBuf), AuditError> {
         super::private::prepare_dir(dir)?;
         let lock_path = dir.join("lock");
-        let lock = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(|e| AuditError::io(&lock_path, e))?;
-        Ok((LockGuard::take(lock, &lock_path)?, lock_path))
+        // A blocking lock is always granted (or an error).
+        let lock = super::private::lock_file(&lock_path, nix::fcntl::FlockArg::LockExclusive)?
+            .ok_or_else(|| AuditError::io(&lock_path, std::io::Error::from(nix::errno::Errno::EWOULDBLOCK)))?;
+        Ok((LockGuard(lock), lock_path))
     }
 
     fn take(file: File, path: &Path) -> Result<LockGuard, AuditError> {

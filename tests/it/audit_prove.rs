@@ -191,27 +191,8 @@ fn a_format_1_log_has_no_proofs_and_says_why() {
 fn an_adopted_record_gets_no_proof() {
     let w = world("adopted");
     exec(&w, "true");
-    let dir = w.root.join("log");
-    let mut segs = a::load(&dir).expect("log");
-    let s = segs.last_mut().expect("a segment");
-    let (last_i, last) = s
-        .frames
-        .iter()
-        .enumerate()
-        .rev()
-        .find(|(_, f)| f.ty == FRAME_RECORD)
-        .map(|(i, f)| (i, a::decode(f)))
-        .expect("a record");
-    let forged = orchestra::audit::record::Record {
-        seq: last.seq + 1,
-        time_us: last.time_us + 1,
-        prev: orchestra::audit::record::record_hash(&s.frames[last_i].payload),
-        kind: "task_ended".into(),
-        body: orchestra::audit::record::canonical_json(&serde_json::json!({"task": "forged", "cause": "ok"}))
-            .expect("body"),
-    };
-    s.frames.push(a::Frame { ty: FRAME_RECORD, payload: forged.encode() });
-    a::store(&dir, &segs).expect("store");
+    let body = serde_json::json!({"task": "forged", "cause": "ok"});
+    let forged = a::append_unsigned(&w.root.join("log"), "task_ended", &body).expect("append");
     exec(&w, "true"); // adopts it
     let o = prove(&w, &["inclusion", &forged.seq.to_string()]);
     assert_eq!(o.code, 1, "{}", o.all());

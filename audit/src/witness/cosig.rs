@@ -26,7 +26,6 @@ use crate::keys::{KeyParseError, hex, public_key, valid_name};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// Signature type byte of Ed25519 cosignatures in C2SP signed notes.
@@ -34,13 +33,7 @@ pub const COSIGNATURE_V1: u8 = 0x04;
 
 /// Key id of a witness key.
 pub fn cosigner_key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update(b"\n");
-    h.update([COSIGNATURE_V1]);
-    h.update(public);
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
+    crate::keys::typed_key_id(name, COSIGNATURE_V1, public)
 }
 
 /// The message a `cosignature/v1` signs: the header line, the time line, then
@@ -221,6 +214,7 @@ impl WitnessKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     const BODY: &str = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
 

@@ -1078,3 +1078,28 @@ pub fn resign_all(segs: &mut [Seg], key: &AuditKey) {
         }
     }
 }
+
+/// Append a record of `kind` and `body` to the log in `dir` the way someone
+/// without the key would: chained to the last record, no checkpoint after it.
+pub fn append_unsigned(dir: &Path, kind: &str, body: &Value) -> Result<Record, Box<dyn std::error::Error>> {
+    let mut segs = load(dir)?;
+    let s = segs.last_mut().ok_or("no segment")?;
+    let (i, last) = s
+        .frames
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, f)| f.ty == FRAME_RECORD)
+        .map(|(i, f)| (i, decode(f)))
+        .ok_or("no record in the last segment")?;
+    let rec = Record {
+        seq: last.seq + 1,
+        time_us: last.time_us + 1,
+        prev: record::record_hash(&s.frames[i].payload),
+        kind: kind.into(),
+        body: record::canonical_json(body)?,
+    };
+    s.frames.push(Frame { ty: FRAME_RECORD, payload: rec.encode() });
+    store(dir, &segs)?;
+    Ok(rec)
+}
