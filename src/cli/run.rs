@@ -541,6 +541,7 @@ fn session(
         run_timeout: timeout.map(|t| t.0),
         transient_retries,
         container_pool,
+        dispatch: None,
     };
     // The CI writers first: a report they cannot write is said before the run's last lines.
     let mut ci = crate::ci::Writer::new(outputs.clone(), output_dirs);

@@ -25,6 +25,7 @@
 
 pub mod artifacts;
 pub mod audit_writer;
+pub mod dispatch;
 pub mod events;
 pub mod exec_protocol;
 pub mod replan;
@@ -323,7 +324,6 @@ fn absolutize_policy(spec: &str, base: &Path) -> String {
 }
 
 /// How to execute.
-#[derive(Debug)]
 pub struct Options {
     /// The orchestra binary to run `exec` with.
     pub exe: PathBuf,
@@ -335,6 +335,8 @@ pub struct Options {
     pub transient_retries: u32,
     /// The container pool size for the tasks' exec (config `container_pool`).
     pub container_pool: Option<usize>,
+    /// Where attempts run; `None`: here, as `orchestra exec` children of `exe`.
+    pub dispatch: Option<std::sync::Arc<dyn dispatch::Dispatch>>,
 }
 
 /// Messages to the scheduling loop.
@@ -484,7 +486,7 @@ fn session(
         });
     }
     let deadline = opts.run_timeout.or(prepared.run_timeout).map(|d| started + d);
-    let mut running: HashMap<usize, worker::Handle> = HashMap::new();
+    let mut running: HashMap<usize, Box<dyn dispatch::Running>> = HashMap::new();
     let mut retry_at: BTreeMap<usize, Instant> = BTreeMap::new();
     let mut stop: Option<Stop> = None;
     let mut last_failure: Option<String> = None;
@@ -582,7 +584,9 @@ fn session(
                     retry_at.insert(i, Instant::now() + delay);
                     continue;
                 }
+                let collected = opts.dispatch.as_ref().is_some_and(|d| d.collects_outputs());
                 if state == TaskState::Succeeded
+                    && !collected
                     && let Err(e) = artifacts::collect(
                         &settings.workdir,
                         &task.outputs,
@@ -702,7 +706,7 @@ fn start(
     i: usize,
     ids: &[String],
     tx: &mpsc::Sender<Msg>,
-    running: &mut HashMap<usize, worker::Handle>,
+    running: &mut HashMap<usize, Box<dyn dispatch::Running>>,
 ) -> Result<(), RunStoreError> {
     let plan = &prepared.tasks[i];
     let mut rec = store.state().tasks.get(&ids[i]).cloned().unwrap_or_else(TaskRecord::pending);
@@ -749,9 +753,18 @@ fn start(
         container_pool: opts.container_pool,
     };
     let tx = tx.clone();
-    let handle = worker::start(opts.exe.clone(), attempt, move |outcome| {
+    let done: dispatch::Done = Box::new(move |outcome| {
         let _ = tx.send(Msg::Finished(i, Box::new(outcome)));
     });
+    let handle = match &opts.dispatch {
+        Some(d) => d.start(attempt, &prepared.dag.plan.tasks[i], done),
+        None => dispatch::Dispatch::start(
+            &dispatch::Local { exe: opts.exe.clone() },
+            attempt,
+            &prepared.dag.plan.tasks[i],
+            done,
+        ),
+    };
     running.insert(i, handle);
     Ok(())
 }
@@ -759,7 +772,7 @@ fn start(
 /// Stop everything: no more starts, running sandboxes asked to end, retries given up.
 fn halt(
     sched: &mut Scheduler,
-    running: &HashMap<usize, worker::Handle>,
+    running: &HashMap<usize, Box<dyn dispatch::Running>>,
     retry_at: &mut BTreeMap<usize, Instant>,
     store: &mut Store,
     bus: &mut Bus<'_>,
@@ -829,7 +842,7 @@ fn fill_record(rec: &mut TaskRecord, outcome: &worker::Outcome, state: TaskState
             rec.violations = r.violations.clone();
         }
         None => {
-            rec.cause = Some("setup_failed".into());
+            rec.cause = Some(if outcome.lost { "worker_lost" } else { "setup_failed" }.into());
             rec.exit_status = None;
             rec.signal = None;
         }

@@ -30,6 +30,9 @@ pub struct Outcome {
     pub error: Option<String>,
     /// From the spawn of `orchestra exec` to its exit (zero if it never ran).
     pub process_time: std::time::Duration,
+    /// The attempt's worker was lost (a distributed task reclaimed more often
+    /// than allowed, or no worker could serve it): cause `worker_lost`.
+    pub lost: bool,
 }
 
 impl Outcome {
@@ -90,7 +93,7 @@ where
 }
 
 fn fail(error: String) -> Outcome {
-    Outcome { report: None, exec_status: -1, error: Some(error), process_time: std::time::Duration::ZERO }
+    Outcome { report: None, exec_status: -1, error: Some(error), process_time: std::time::Duration::ZERO, lost: false }
 }
 
 /// Why an attempt could not be started.
@@ -132,7 +135,7 @@ fn wait(mut child: std::process::Child, a: &Attempt, spawned_at: std::time::Inst
         Err(e) => return Outcome { process_time, ..fail(format!("waiting for the sandbox: {e}")) },
     };
     match exec_protocol::read_report(a, exec_status) {
-        Ok(report) => Outcome { report: Some(report), exec_status, error: None, process_time },
-        Err(error) => Outcome { report: None, exec_status, error: Some(error.to_string()), process_time },
+        Ok(report) => Outcome { report: Some(report), exec_status, error: None, process_time, lost: false },
+        Err(error) => Outcome { report: None, exec_status, error: Some(error.to_string()), process_time, lost: false },
     }
 }

@@ -95,6 +95,10 @@ pub struct Task {
     /// Workspace files or directories the task produces; copied to the run's `artifacts/<id>/`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<String>,
+    /// Labels a distributed worker must have to run this task (`orchestra worker --labels`);
+    /// ignored by a local run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs_on: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -127,6 +131,7 @@ impl Task {
             policy: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
+            runs_on: Vec::new(),
         }
     }
 
