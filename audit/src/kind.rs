@@ -61,11 +61,19 @@ pub enum Kind {
     Heartbeat,
     /// `audit bench`: a synthetic output line (benchmark logs only).
     TaskOutput,
+    /// `worker`: a task message was refused (unsigned, forged, replayed, expired, misrouted).
+    MessageRefused,
+    /// `worker`: a delivery of a task message ended (its fencing token, what it uploaded).
+    DeliveryEnded,
+    /// `run`: a remote worker's result was accepted (the worker, its key, its token, its log's checkpoint).
+    RemoteResult,
+    /// `run`: a remote worker's result was refused (fenced: a stale token; a duplicate; an untrusted key).
+    ResultRefused,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 24] = [
+    pub const ALL: [Kind; 28] = [
         Kind::LogOpened,
         Kind::KeyRotation,
         Kind::Recovery,
@@ -90,6 +98,10 @@ impl Kind {
         Kind::PlanReplaced,
         Kind::Heartbeat,
         Kind::TaskOutput,
+        Kind::MessageRefused,
+        Kind::DeliveryEnded,
+        Kind::RemoteResult,
+        Kind::ResultRefused,
     ];
 
     /// The kind as written in a record.
@@ -119,6 +131,10 @@ impl Kind {
             Kind::PlanReplaced => "plan_replaced",
             Kind::Heartbeat => "heartbeat",
             Kind::TaskOutput => "task_output",
+            Kind::MessageRefused => "message_refused",
+            Kind::DeliveryEnded => "delivery_ended",
+            Kind::RemoteResult => "remote_result",
+            Kind::ResultRefused => "result_refused",
         }
     }
 
@@ -149,7 +165,11 @@ impl Kind {
             | Kind::ReplanAwaitingApproval
             | Kind::PlanReplaced
             | Kind::Heartbeat
-            | Kind::TaskOutput => false,
+            | Kind::TaskOutput
+            | Kind::MessageRefused
+            | Kind::DeliveryEnded
+            | Kind::RemoteResult
+            | Kind::ResultRefused => false,
         }
     }
 }

@@ -22,5 +22,12 @@
 #![deny(unsafe_code)]
 
 pub use orchestra_orchestrator as orchestrator;
+/// The Redis client the queue uses (for callers that query it).
+pub use redis;
 
+pub mod dispatch;
+pub mod keys;
+pub mod message;
+pub mod queue;
 pub mod storage;
+pub mod worker;

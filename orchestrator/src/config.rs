@@ -75,6 +75,42 @@ pub struct Config {
     /// README "Container pool" and SECURITY.md §10.1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_pool: Option<usize>,
+    /// Distributed runs: the task queue, the storage, the keys (README
+    /// "Distributed runs"). Without it (and without `--queue`) runs are local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<DistributedConfig>,
+}
+
+/// The `distributed:` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DistributedConfig {
+    /// The Redis URL (`redis://HOST:PORT` or `rediss://…`; credentials from
+    /// `ORCHESTRA_REDIS_USERNAME`/`ORCHESTRA_REDIS_PASSWORD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// Where logs, reports and outputs are stored: an absolute directory or
+    /// `s3://BUCKET[/PREFIX]?endpoint=…&region=…` (default: `<runs_dir>/.blobs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+    /// The orchestrator's signing key file (default: `fleet.key` beside the audit key; created on first use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// Public keys (`ed25519:…`) of the workers whose results are accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_workers: Vec<String>,
+    /// A worker silent this long loses its task to another (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<HumanDuration>,
+    /// Deliveries of one attempt before it ends `worker_lost` (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deliveries: Option<u32>,
+    /// How long a task may wait for a worker to take it (default 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unserved: Option<HumanDuration>,
+    /// How long the queue may be unreachable before waiting tasks fail (default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outage: Option<HumanDuration>,
 }
 
 /// Where to copy the CI reports.
@@ -108,6 +144,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("ORCHESTRA_JUNIT", "outputs.junit (like --junit)"),
     ("ORCHESTRA_SARIF", "outputs.sarif (like --sarif)"),
     ("ORCHESTRA_SUMMARY", "outputs.summary (like --summary)"),
+    ("ORCHESTRA_QUEUE", "distributed.queue, the Redis URL of a distributed run (like --queue)"),
 ];
 
 /// The value of an override variable: `None` when unset or empty.
@@ -260,6 +297,7 @@ impl Default for Config {
             security: None,
             allow_task_env: Vec::new(),
             container_pool: None,
+            distributed: None,
         }
     }
 }

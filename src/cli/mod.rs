@@ -20,6 +20,7 @@ pub mod bench;
 pub mod bench_run;
 pub mod config;
 pub mod exec;
+pub mod fleet;
 pub mod learn;
 pub mod logs;
 pub mod output;
@@ -112,6 +113,15 @@ pub enum Command {
     /// Verify, show and manage the signed audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Run tasks from a distributed run's queue (`orchestra run --queue`) in this host's sandboxes.
+    ///
+    /// Example: `orchestra worker --queue redis://10.0.0.5:6379 --key worker.key
+    /// --trust-orchestrator ed25519:… --capacity 2`. SIGTERM drains: running
+    /// tasks finish and are reported, no new one is taken.
+    Worker(fleet::WorkerArgs),
+    /// Worker keys and the fleet's status.
+    #[command(subcommand)]
+    Workers(fleet::WorkersCommand),
     /// Measure start-up and observation overhead against reference sandboxes, side by side.
     Bench(bench::BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -154,7 +164,7 @@ pub fn main() -> std::process::ExitCode {
             return code.into();
         }
     };
-    let tasks_ran = matches!(cli.command, Command::Exec(_) | Command::Run(_) | Command::Resume(_));
+    let tasks_ran = matches!(cli.command, Command::Exec(_) | Command::Run(_) | Command::Resume(_) | Command::Worker(_));
     output::finish(run(cli), tasks_ran).into()
 }
 
@@ -196,6 +206,8 @@ pub fn run(cli: Cli) -> Exit {
         Command::Audit(cmd) => audit::run(cmd),
         Command::Pool(cmd) => pool::run(cmd),
         Command::Bench(args) => bench::run(args),
+        Command::Worker(args) => fleet::worker(args),
+        Command::Workers(cmd) => fleet::workers(cmd),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             // Into memory first: the generator panics on a write error.

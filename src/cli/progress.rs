@@ -227,7 +227,11 @@ impl Progress {
                     let _ = m.println(line);
                 }
             }
-            Event::TaskReused { .. } | Event::Replan { .. } | Event::Message { .. } | Event::ReportWritten { .. } => {}
+            Event::TaskReused { .. }
+            | Event::Replan { .. }
+            | Event::Message { .. }
+            | Event::ReportWritten { .. }
+            | Event::Remote { .. } => {}
             Event::RunFinished { .. } => {
                 for (_, bar) in self.bars.drain() {
                     bar.finish_and_clear();
@@ -263,7 +267,9 @@ fn plain_line(e: &Event<'_>) -> Option<String> {
         return Some(format!("orchestra: {task} {}{time}{detail}", state.as_str()));
     }
     Some(match e {
-        Event::Replan { .. } | Event::Message { .. } | Event::ReportWritten { .. } => return None,
+        Event::Replan { .. } | Event::Message { .. } | Event::ReportWritten { .. } | Event::Remote { .. } => {
+            return None;
+        }
         Event::TaskFinished { .. } | Event::TaskNotRun { .. } => return None,
         Event::RunStarted { run_id, tasks, to_run, concurrency } => {
             let reused = tasks - to_run;
@@ -292,7 +298,7 @@ fn json_line(e: &Event<'_>) {
         json!({"event": "task_finished", "task": task, "state": state.as_str(), "wall_ms": wall_ms, "detail": detail})
     } else {
         match e {
-            Event::Message { .. } | Event::ReportWritten { .. } => return,
+            Event::Message { .. } | Event::ReportWritten { .. } | Event::Remote { .. } => return,
             Event::TaskFinished { .. } | Event::TaskNotRun { .. } => return,
             Event::RunStarted { run_id, tasks, to_run, concurrency } => {
                 json!({"event": "run_started", "run_id": run_id, "tasks": tasks, "to_run": to_run, "concurrency": concurrency})

@@ -77,6 +77,9 @@ pub struct RunArgs {
     /// Also write the Markdown report here (under GitHub Actions, `$GITHUB_STEP_SUMMARY` gets it anyway).
     #[arg(long, value_name = "PATH")]
     pub summary: Option<PathBuf>,
+    /// Distributed execution.
+    #[command(flatten)]
+    pub fleet: super::fleet::QueueArgs,
 }
 
 /// Arguments of `orchestra resume`.
@@ -111,6 +114,9 @@ pub struct ResumeArgs {
     /// Replan even in a CI job (see `run --replan`).
     #[arg(long)]
     pub replan: bool,
+    /// Distributed execution (see `run --queue`).
+    #[command(flatten)]
+    pub fleet: super::fleet::QueueArgs,
 }
 
 /// Arguments of `orchestra plan`.
@@ -351,6 +357,10 @@ pub fn run(args: RunArgs) -> Exit {
     }
     let concurrency = args.concurrency.or(cfg.config.concurrency).unwrap_or_else(default_concurrency);
     let runs = runs_dir(args.runs_dir.as_deref(), Some(&cfg.config));
+    let dispatch = match super::fleet::dispatcher(&args.fleet, &cfg.config, &runs) {
+        Ok(d) => d,
+        Err(e) => return super::config_error(format!("{e}; nothing ran")),
+    };
     let settings = Settings {
         workdir: ws,
         config: args.config.as_deref().map(absolute).or_else(|| {
@@ -422,6 +432,7 @@ pub fn run(args: RunArgs) -> Exit {
         transient,
         pool,
         replanner,
+        dispatch,
     )
 }
 
@@ -486,6 +497,7 @@ fn session(
     transient_retries: u32,
     container_pool: Option<usize>,
     replanner: Option<&mut dyn crate::orchestrator::replan::Replanner>,
+    dispatch: Option<std::sync::Arc<dyn crate::orchestrator::dispatch::Dispatch>>,
 ) -> Exit {
     let key_path = crate::audit::default_key_path();
     let anchors = match super::anchor::from_env() {
@@ -541,7 +553,7 @@ fn session(
         run_timeout: timeout.map(|t| t.0),
         transient_retries,
         container_pool,
-        dispatch: None,
+        dispatch,
     };
     // The CI writers first: a report they cannot write is said before the run's last lines.
     let mut ci = crate::ci::Writer::new(outputs.clone(), output_dirs);
@@ -703,6 +715,10 @@ pub fn resume(args: ResumeArgs) -> Exit {
     let transient = cfg.config.planner.transient_retries;
     let pool = container_pool(&cfg.config);
     let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
+    let dispatch = match super::fleet::dispatcher(&args.fleet, &cfg.config, &runs) {
+        Ok(d) => d,
+        Err(e) => return super::config_error(format!("{e}; nothing ran")),
+    };
     let exit = session(
         run,
         cp,
@@ -716,6 +732,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
         transient,
         pool,
         replanner,
+        dispatch,
     );
     drop(held);
     exit

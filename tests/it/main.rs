@@ -26,6 +26,7 @@ mod conformance;
 mod container_engine;
 mod container_pool;
 mod corpus;
+mod distributed;
 mod docs_reference;
 mod exec_audit;
 mod exec_flags;

@@ -52,6 +52,7 @@ impl<'a> AuditWriter<'a> {
                 Kind::RunEnded,
                 json!({"status": status, "exit_code": exit_code, "summary": summary, "wall_ms": wall_ms}),
             ),
+            Event::Remote { notice } => (notice.kind, notice.body.clone()),
             // Recorded by the sandbox (task_started, violation, task_ended) or not evidence.
             Event::RunStarted { .. }
             | Event::TaskStarted { .. }

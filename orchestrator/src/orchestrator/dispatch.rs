@@ -20,8 +20,24 @@ pub trait Running: Send {
     fn stop(&self);
 }
 
+/// Something a dispatcher wants recorded in the run's audit log (a remote
+/// result accepted, a late or forged one refused).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// The record's kind.
+    pub kind: crate::audit::Kind,
+    /// The record's body (the run's id and invocation are added).
+    pub body: serde_json::Value,
+}
+
+/// Where a dispatcher sends its notices.
+pub type Notify = std::sync::Arc<dyn Fn(Notice) + Send + Sync>;
+
 /// Starts attempts.
 pub trait Dispatch: Send + Sync {
+    /// Where notices go from now on (called when a session starts).
+    fn set_notify(&self, _notify: Notify) {}
+
     /// Start `attempt` of `task`; `done` receives its outcome.
     fn start(&self, attempt: Attempt, task: &crate::plan::Task, done: Done) -> Box<dyn Running>;
 

@@ -130,6 +130,11 @@ pub enum Event<'a> {
         /// asked, the plan stored and its hash, the diff.
         evidence: &'a serde_json::Value,
     },
+    /// A remote worker's result was accepted or refused (distributed runs).
+    Remote {
+        /// What it was.
+        notice: &'a super::dispatch::Notice,
+    },
     /// `report.json` and `report.md` are written (the CI writers derive
     /// their reports from the same [`RunReport`]).
     ReportWritten {

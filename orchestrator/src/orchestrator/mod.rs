@@ -342,6 +342,7 @@ pub struct Options {
 /// Messages to the scheduling loop.
 enum Msg {
     Finished(usize, Box<worker::Outcome>),
+    Notice(dispatch::Notice),
     Signal(i32),
 }
 
@@ -485,6 +486,14 @@ fn session(
             }
         });
     }
+    if let Some(d) = &opts.dispatch {
+        let tx = std::sync::Mutex::new(tx.clone());
+        d.set_notify(std::sync::Arc::new(move |n| {
+            if let Ok(tx) = tx.lock() {
+                let _ = tx.send(Msg::Notice(n));
+            }
+        }));
+    }
     let deadline = opts.run_timeout.or(prepared.run_timeout).map(|d| started + d);
     let mut running: HashMap<usize, Box<dyn dispatch::Running>> = HashMap::new();
     let mut retry_at: BTreeMap<usize, Instant> = BTreeMap::new();
@@ -536,6 +545,7 @@ fn session(
                     start(prepared, run, store, bus, opts, &settings, i, &ids, &tx, &mut running)?;
                 }
             }
+            Some(Msg::Notice(n)) => bus.emit(&Event::Remote { notice: &n }),
             Some(Msg::Signal(sig)) => {
                 if stop.is_none() {
                     stop = Some(Stop::Interrupted(sig));

@@ -14,11 +14,13 @@
 
 pub mod audit;
 pub mod containers;
+pub mod fleet;
 pub mod jail;
 pub mod llm;
 pub mod net;
 pub mod out;
 pub mod process;
+pub mod redis;
 pub mod run;
 pub mod s3;
 pub mod world;

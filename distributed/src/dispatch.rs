@@ -1,0 +1,568 @@
+//! The orchestrator's side of a distributed run: a [`Dispatch`] that puts
+//! each attempt on the queue as a signed task message and turns the workers'
+//! signed events back into the attempt's log, report, outputs and outcome.
+//!
+//! Guarantees:
+//! - an attempt's outcome is delivered once: from the first `finished` event
+//!   whose fencing token is the message's current one (`GET
+//!   orchestra:fence:<id>` when the event is read), signed by a pinned worker
+//!   key; any other result (a stale token: a worker that was partitioned or
+//!   paused past its lease; a second result; an unpinned or forged signer) is
+//!   refused and recorded (`result_refused`);
+//! - the run's `logs/<task>.log` gets the task's output live, and at the end
+//!   exactly the stored log of the delivery whose result counted; the report
+//!   and the declared outputs are fetched from storage and checked against
+//!   their sha256 before the outcome is delivered;
+//! - a task no worker takes within `unserved` fails (cause `worker_lost`)
+//!   and its entry is deleted; a task delivered more often than
+//!   `max_deliveries` fails `worker_lost`; never retried forever;
+//! - Redis unreachable for longer than `outage` fails the attempts waiting
+//!   on it with a clear error (the run stays resumable).
+
+use crate::keys::{PublicKey, SigningKey};
+use crate::message::{Envelope, Kind, MessageError, Output, TaskMessage, WorkerEvent, nonce, now_ms};
+use crate::queue::{self, Queue, QueueError};
+use crate::storage::{Blobs, StorageError};
+use orchestra_orchestrator::audit;
+use orchestra_orchestrator::orchestrator::dispatch::{Dispatch, Done, Notice, Notify, Running};
+use orchestra_orchestrator::orchestrator::exec_protocol::{self, Attempt};
+use orchestra_orchestrator::orchestrator::worker::Outcome;
+use orchestra_orchestrator::runstore::RunDir;
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How a distributed run is set up.
+pub struct Settings {
+    /// The queue.
+    pub queue: Queue,
+    /// The orchestrator's signing key.
+    pub key: SigningKey,
+    /// The worker keys whose results are accepted.
+    pub trusted_workers: Vec<PublicKey>,
+    /// Where workers store blobs (URL).
+    pub storage: String,
+    /// The fleet's lease (sent along; workers reclaim after their own).
+    pub lease: Duration,
+    /// Deliveries before a task is `worker_lost`.
+    pub max_deliveries: u32,
+    /// How long a task may wait for a worker to take it.
+    pub unserved: Duration,
+    /// How long Redis may be unreachable before waiting attempts fail.
+    pub outage: Duration,
+    /// How long a task message stays valid.
+    pub ttl: Duration,
+}
+
+/// Why a distributed run cannot start (exit 1, nothing ran).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The queue.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The storage.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// No worker key is pinned.
+    #[error(
+        "distributed run: no trusted worker key (distributed.trusted_workers or --trust-worker): no result could be accepted"
+    )]
+    NoWorkerKeys,
+}
+
+struct Pending {
+    task: String,
+    attempt: u32,
+    run: RunDir,
+    log: PathBuf,
+    report: PathBuf,
+    done: Option<Done>,
+    stream: String,
+    entry: String,
+    enqueued: Instant,
+    token: u64,
+    worker: Option<String>,
+    /// The log's length when the current delivery started.
+    log_base: u64,
+    /// Bytes of the current delivery's log written so far.
+    written: u64,
+    runs_on: Vec<String>,
+}
+
+struct Inner {
+    settings: Settings,
+    blobs: Blobs,
+    results: String,
+    pending: Mutex<HashMap<String, Pending>>,
+    notify: Mutex<Option<Notify>>,
+    con: Mutex<Option<redis::Connection>>,
+    shutdown: AtomicBool,
+}
+
+/// The remote dispatcher of one run.
+pub struct Remote {
+    inner: Arc<Inner>,
+    reader: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Remote {
+    /// Check the queue and the storage, and start reading run `run_id`'s results.
+    pub fn connect(settings: Settings, run_id: &str) -> Result<Remote, SetupError> {
+        if settings.trusted_workers.is_empty() {
+            return Err(SetupError::NoWorkerKeys);
+        }
+        let con = settings.queue.connect()?;
+        let blobs = Blobs::open(&settings.storage)?;
+        blobs.check()?;
+        let inner = Arc::new(Inner {
+            settings,
+            blobs,
+            results: queue::results_stream(run_id),
+            pending: Mutex::new(HashMap::new()),
+            notify: Mutex::new(None),
+            con: Mutex::new(Some(con)),
+            shutdown: AtomicBool::new(false),
+        });
+        let reader = {
+            let inner = inner.clone();
+            std::thread::spawn(move || read_results(&inner))
+        };
+        Ok(Remote { inner, reader: Mutex::new(Some(reader)) })
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        self.inner.shutdown.store(true, Ordering::SeqCst);
+        if let Some(r) = lock(&self.reader).take() {
+            let _ = r.join();
+        }
+    }
+}
+
+struct RemoteAttempt {
+    inner: Arc<Inner>,
+    msg: String,
+}
+
+impl Running for RemoteAttempt {
+    fn stop(&self) {
+        let inner = &self.inner;
+        let q = &inner.settings.queue;
+        let mut guard = lock(&inner.con);
+        let Some(con) = guard.as_mut() else { return };
+        let _ = q.query::<()>(con, redis::cmd("SET").arg(queue::cancel_key(&self.msg)).arg(1).arg("EX").arg(86400));
+        // Not taken yet: withdraw it, and the attempt ends here.
+        let mut pending = lock(&inner.pending);
+        if let Some(p) = pending.get(&self.msg)
+            && p.worker.is_none()
+        {
+            let _ = q.query::<u64>(con, redis::cmd("XDEL").arg(&p.stream).arg(&p.entry));
+            if let Some(mut p) = pending.remove(&self.msg)
+                && let Some(done) = p.done.take()
+            {
+                done(failed("cancelled before a worker took it".into(), false));
+            }
+        }
+    }
+}
+
+fn failed(error: String, lost: bool) -> Outcome {
+    Outcome { report: None, exec_status: -1, error: Some(error), process_time: Duration::ZERO, lost }
+}
+
+impl Dispatch for Remote {
+    fn set_notify(&self, notify: Notify) {
+        *lock(&self.inner.notify) = Some(notify);
+    }
+
+    fn collects_outputs(&self) -> bool {
+        true
+    }
+
+    fn start(&self, attempt: Attempt, task: &orchestra_orchestrator::plan::Task, done: Done) -> Box<dyn Running> {
+        let inner = &self.inner;
+        let id = nonce();
+        let handle = Box::new(RemoteAttempt { inner: inner.clone(), msg: id.clone() });
+        match enqueue(inner, &attempt, task, &id) {
+            Ok((stream, entry)) => {
+                let log_base =
+                    attempt.run.append(&attempt.log).ok().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+                lock(&inner.pending).insert(
+                    id,
+                    Pending {
+                        task: attempt.task.clone(),
+                        attempt: attempt.number,
+                        run: attempt.run.clone(),
+                        log: attempt.log.clone(),
+                        report: attempt.report.clone(),
+                        done: Some(done),
+                        stream,
+                        entry,
+                        enqueued: Instant::now(),
+                        token: 0,
+                        worker: None,
+                        log_base,
+                        written: 0,
+                        runs_on: task.runs_on.clone(),
+                    },
+                );
+            }
+            Err(e) => done(failed(e.to_string(), false)),
+        }
+        handle
+    }
+}
+
+/// Why an attempt could not be queued.
+#[derive(Debug, thiserror::Error)]
+enum EnqueueError {
+    #[error("policy {spec}: {source}")]
+    Policy { spec: String, source: orchestra_orchestrator::policy::load::PolicyError },
+    #[error("queueing the task: {0}")]
+    Queue(#[from] QueueError),
+    #[error("queueing the task: {0}")]
+    Message(#[from] MessageError),
+    #[error("queueing the task: the queue is unreachable")]
+    NoConnection,
+}
+
+fn enqueue(
+    inner: &Inner,
+    a: &Attempt,
+    task: &orchestra_orchestrator::plan::Task,
+    id: &str,
+) -> Result<(String, String), EnqueueError> {
+    let s = &inner.settings;
+    let (policy, _) = orchestra_orchestrator::policy::load_policy(&a.policy)
+        .map_err(|source| EnqueueError::Policy { spec: a.policy.clone(), source })?;
+    let now = now_ms();
+    let msg = TaskMessage {
+        id: id.to_string(),
+        run_id: a.run_id.clone(),
+        task: a.task.clone(),
+        attempt: a.number,
+        issued_ms: now,
+        expires_ms: now + s.ttl.as_millis() as u64,
+        argv: a.argv.clone(),
+        policy_yaml: policy.to_yaml(),
+        policy_sha256: a.policy_sha256.clone(),
+        env: a.env.iter().cloned().collect(),
+        timeout: a.timeout.clone(),
+        workdir: a.workdir.clone(),
+        outputs: task.outputs.clone(),
+        runs_on: task.runs_on.clone(),
+        results: inner.results.clone(),
+        storage: s.storage.clone(),
+        lease_ms: s.lease.as_millis() as u64,
+        max_deliveries: s.max_deliveries,
+    };
+    let env = Envelope::seal(Kind::Task, &msg, &s.key)?.to_json();
+    let stream = queue::tasks_stream(&task.runs_on);
+    let mut guard = lock(&inner.con);
+    if guard.is_none() {
+        *guard = s.queue.connect().ok();
+    }
+    let con = guard.as_mut().ok_or(EnqueueError::NoConnection)?;
+    let r = s.queue.ensure_group(con, &stream).and_then(|()| {
+        let mut c = redis::cmd("XADD");
+        c.arg(&stream).arg("*").arg("m").arg(&env);
+        s.queue.query::<String>(con, &c)
+    });
+    match r {
+        Ok(entry) => Ok((stream, entry)),
+        Err(e) => {
+            *guard = None;
+            Err(e.into())
+        }
+    }
+}
+
+/// Read the run's result stream until the dispatcher is dropped.
+fn read_results(inner: &Arc<Inner>) {
+    let q = &inner.settings.queue;
+    let mut con: Option<redis::Connection> = None;
+    let mut last = "0-0".to_string();
+    let mut down_since: Option<Instant> = None;
+    while !inner.shutdown.load(Ordering::SeqCst) {
+        watchdog(inner);
+        if con.is_none() {
+            con = q.connect().ok();
+        }
+        let reply = con.as_mut().map(|c| {
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT").arg(200).arg("BLOCK").arg(200).arg("STREAMS").arg(&inner.results).arg(&last);
+            q.query::<Option<redis::streams::StreamReadReply>>(c, &cmd)
+        });
+        match reply {
+            Some(Ok(r)) => {
+                down_since = None;
+                for k in r.map(|r| r.keys).unwrap_or_default() {
+                    for e in k.ids {
+                        last = e.id.clone();
+                        if let Some(raw) = queue::entry_message(&e)
+                            && let Some(c) = con.as_mut()
+                        {
+                            handle(inner, c, &raw);
+                        }
+                    }
+                }
+            }
+            Some(Err(_)) | None => {
+                con = None;
+                let since = *down_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > inner.settings.outage {
+                    let why = format!(
+                        "the queue {} was unreachable for more than {} (resume the run once it is back)",
+                        q.url(),
+                        humantime::format_duration(inner.settings.outage)
+                    );
+                    fail_all(inner, &why);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+/// Fail every waiting attempt.
+fn fail_all(inner: &Inner, why: &str) {
+    let drained: Vec<Pending> = lock(&inner.pending).drain().map(|(_, p)| p).collect();
+    for mut p in drained {
+        if let Some(done) = p.done.take() {
+            done(failed(why.to_string(), false));
+        }
+    }
+}
+
+/// Tasks nobody took within `unserved`: withdraw them, fail them.
+fn watchdog(inner: &Inner) {
+    let limit = inner.settings.unserved;
+    let stale: Vec<String> = lock(&inner.pending)
+        .iter()
+        .filter(|(_, p)| p.worker.is_none() && p.enqueued.elapsed() > limit)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in stale {
+        let Some(mut p) = lock(&inner.pending).remove(&id) else { continue };
+        if let Some(con) = lock(&inner.con).as_mut() {
+            let _ = inner.settings.queue.query::<u64>(con, redis::cmd("XDEL").arg(&p.stream).arg(&p.entry));
+        }
+        let labels = if p.runs_on.is_empty() { String::new() } else { format!(" with labels {}", p.runs_on.join(",")) };
+        let why = format!("worker_lost: no worker{labels} took the task within {}", humantime::format_duration(limit));
+        if let Some(done) = p.done.take() {
+            done(failed(why, true));
+        }
+    }
+}
+
+fn notify(inner: &Inner, kind: audit::Kind, body: serde_json::Value) {
+    if let Some(n) = lock(&inner.notify).as_ref() {
+        n(Notice { kind, body });
+    }
+}
+
+/// One event from the results stream.
+fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) {
+    let (ev, key) = match Envelope::open::<WorkerEvent>(raw, Kind::Event, &inner.settings.trusted_workers) {
+        Ok(x) => x,
+        Err(e) => {
+            let claimed = serde_json::from_slice::<Envelope>(raw).map(|e| e.key).unwrap_or_default();
+            notify(
+                inner,
+                audit::Kind::ResultRefused,
+                serde_json::json!({"task": "", "attempt": 0, "msg": "", "token": 0, "worker": "",
+                    "worker_key": claimed, "reason": e.reason()}),
+            );
+            return;
+        }
+    };
+    match ev {
+        WorkerEvent::Started { msg, token, worker, .. } => {
+            let mut pending = lock(&inner.pending);
+            let Some(p) = pending.get_mut(&msg) else { return };
+            if token <= p.token {
+                return;
+            }
+            if let Ok(mut f) = p.run.append(&p.log) {
+                if let Some(before) = &p.worker {
+                    let _ = writeln!(
+                        f,
+                        "--- orchestra: attempt {} taken over from worker {before} by worker {worker} ---",
+                        p.attempt
+                    );
+                }
+                p.log_base = f.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+            p.token = token;
+            p.worker = Some(worker);
+            p.written = 0;
+        }
+        WorkerEvent::Log { msg, token, offset, data } => {
+            use base64::Engine as _;
+            let mut pending = lock(&inner.pending);
+            let Some(p) = pending.get_mut(&msg) else { return };
+            if token != p.token || offset != p.written {
+                return;
+            }
+            let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else { return };
+            if let Ok(mut f) = p.run.append(&p.log)
+                && f.write_all(&bytes).is_ok()
+            {
+                p.written += bytes.len() as u64;
+            }
+        }
+        WorkerEvent::Lost { msg, deliveries, worker, .. } => {
+            let Some(mut p) = lock(&inner.pending).remove(&msg) else { return };
+            let why = format!(
+                "worker_lost: delivered {deliveries} times (at most {} allowed), last to worker {worker}",
+                inner.settings.max_deliveries
+            );
+            if let Some(done) = p.done.take() {
+                done(failed(why, true));
+            }
+        }
+        WorkerEvent::Finished {
+            msg,
+            task,
+            attempt,
+            token,
+            worker,
+            exec_status,
+            report,
+            error,
+            log,
+            outputs,
+            process_ms,
+            audit,
+        } => {
+            let refused = |reason: &str| {
+                serde_json::json!({"task": task, "attempt": attempt, "msg": msg, "token": token,
+                    "worker": worker, "worker_key": key.to_string(), "reason": reason})
+            };
+            let current: Option<u64> =
+                inner.settings.queue.query(con, redis::cmd("GET").arg(queue::fence_key(&msg))).ok().flatten();
+            if current != Some(token) {
+                notify(inner, audit::Kind::ResultRefused, refused("fenced"));
+                return;
+            }
+            let Some(mut p) = lock(&inner.pending).remove(&msg) else {
+                notify(inner, audit::Kind::ResultRefused, refused("duplicate"));
+                return;
+            };
+            if p.task != task || p.attempt != attempt {
+                notify(inner, audit::Kind::ResultRefused, refused("malformed"));
+                lock(&inner.pending).insert(msg, p);
+                return;
+            }
+            let fetched = fetch(inner, &p, &log, report.as_ref(), &outputs);
+            let outcome = match fetched {
+                Ok(()) => {
+                    let a = attempt_view(&p);
+                    match exec_protocol::read_report(&a, exec_status) {
+                        Ok(r) => Outcome {
+                            report: Some(r),
+                            exec_status,
+                            error: None,
+                            process_time: Duration::from_millis(process_ms),
+                            lost: false,
+                        },
+                        Err(e) => Outcome {
+                            report: None,
+                            exec_status,
+                            error: Some(error.unwrap_or_else(|| e.to_string())),
+                            process_time: Duration::from_millis(process_ms),
+                            lost: false,
+                        },
+                    }
+                }
+                Err(e) => failed(format!("fetching the results of worker {worker}: {e}"), false),
+            };
+            notify(
+                inner,
+                audit::Kind::RemoteResult,
+                serde_json::json!({"task": task, "attempt": attempt, "msg": msg, "token": token,
+                    "worker": worker, "worker_key": key.to_string(), "worker_log": audit}),
+            );
+            if let Some(done) = p.done.take() {
+                done(outcome);
+            }
+        }
+    }
+}
+
+/// A minimal attempt view for reading the report back through the run directory.
+fn attempt_view(p: &Pending) -> Attempt {
+    Attempt {
+        task: p.task.clone(),
+        number: p.attempt,
+        argv: Vec::new(),
+        policy: String::new(),
+        policy_sha256: String::new(),
+        env: Vec::new(),
+        timeout: None,
+        workdir: PathBuf::new(),
+        audit_dir: PathBuf::new(),
+        run_id: p.run.id.clone(),
+        protect: Vec::new(),
+        run: p.run.clone(),
+        report: p.report.clone(),
+        log: p.log.clone(),
+        container_pool: None,
+    }
+}
+
+/// Why stored results could not be fetched.
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("run directory: {0}")]
+    Run(#[from] orchestra_orchestrator::runstore::RunStoreError),
+    #[error("run directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("output path {0:?} is not a plain relative path")]
+    BadPath(String),
+}
+
+/// The biggest report or output fetched into the run directory.
+const MAX_BLOB: u64 = 1 << 30;
+
+/// Put the stored log (replacing what was streamed of this delivery), the
+/// report and the outputs into the run directory.
+fn fetch(
+    inner: &Inner,
+    p: &Pending,
+    log: &crate::storage::Blob,
+    report: Option<&crate::storage::Blob>,
+    outputs: &[Output],
+) -> Result<(), FetchError> {
+    let blobs = &inner.blobs;
+    let bytes = blobs.get_bytes(log, MAX_BLOB)?;
+    let f = p.run.append(&p.log)?;
+    f.set_len(p.log_base)?;
+    let mut f = p.run.append(&p.log)?;
+    f.write_all(&bytes)?;
+    if let Some(r) = report {
+        p.run.write(&p.report, &blobs.get_bytes(r, MAX_BLOB)?, false)?;
+    }
+    for o in outputs {
+        let rel = Path::new(&o.path);
+        if o.path.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(FetchError::BadPath(o.path.clone()));
+        }
+        let dest = Path::new("artifacts").join(&p.task).join(rel);
+        if let Some(parent) = dest.parent() {
+            p.run.create_dir(parent)?;
+        }
+        p.run.write(&dest, &blobs.get_bytes(&o.blob, MAX_BLOB)?, false)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,731 @@
+//! `orchestra worker`: takes task messages from the queue and runs each in
+//! the sandbox its policy names, exactly as `orchestra run` does locally (an
+//! `orchestra exec` child per attempt, through the orchestrator's own
+//! [`worker`](orchestra_orchestrator::orchestrator::worker) module).
+//!
+//! Guarantees:
+//! - a message runs only when it is signed by a pinned orchestrator key, not
+//!   expired, on the stream its labels name, and not a replay (its id first
+//!   seen in this very stream entry); anything else is acknowledged without
+//!   running, recorded in the worker's audit log (`message_refused`) and in
+//!   `orchestra:refused`, and counted in the worker's status;
+//! - the policy the task runs under is the message's, and `exec` refuses it
+//!   unless its hash is the one the orchestrator signed;
+//! - while a task lives its entry is re-claimed every third of the lease, so
+//!   no other worker takes it over; a worker that finds its entry taken by
+//!   another stops its task (its result would be fenced anyway);
+//! - an entry is acknowledged only after the log, the report and the
+//!   declared outputs are stored and the `finished` event is in the results
+//!   stream: an acknowledged task's outputs always exist;
+//! - on [`Control::drain`] (SIGTERM) it takes nothing new and returns once
+//!   its running tasks have ended and been acknowledged.
+
+use crate::keys::{PublicKey, SigningKey};
+use crate::message::{AuditRef, Envelope, Kind, MessageError, Output, TaskMessage, WorkerEvent, now_ms};
+use crate::queue::{self, GROUP, Queue, QueueError};
+use crate::storage::{Blob, Blobs, StorageError};
+use orchestra_orchestrator::audit;
+use orchestra_orchestrator::orchestrator::exec_protocol::Attempt;
+use orchestra_orchestrator::orchestrator::worker as local;
+use orchestra_orchestrator::runstore::{RunDir, RunsDir};
+use std::collections::{HashMap, HashSet};
+use std::io::{Read as _, Seek as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How a worker is set up.
+pub struct Config {
+    /// The queue.
+    pub queue: Queue,
+    /// This worker's name (its consumer name in the group).
+    pub name: String,
+    /// Tasks run at once.
+    pub capacity: usize,
+    /// Its labels.
+    pub labels: Vec<String>,
+    /// Its signing key.
+    pub key: SigningKey,
+    /// The orchestrator keys it accepts task messages from.
+    pub trusted: Vec<PublicKey>,
+    /// Where it keeps its scratch run directories and its replay journal.
+    pub state_dir: PathBuf,
+    /// Its own audit log.
+    pub audit_dir: PathBuf,
+    /// The orchestra binary (`exec` runs from it).
+    pub exe: PathBuf,
+    /// Run every task in this workspace instead of the one its message names.
+    pub workspace: Option<PathBuf>,
+    /// Reclaim entries idle this long (the fleet's lease).
+    pub lease: Duration,
+    /// Storage override: store blobs here instead of where the message says.
+    pub storage: Option<String>,
+}
+
+/// Why a worker stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The queue failed for longer than the worker waits.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// Its state directory is unusable.
+    #[error("worker state {}: {source}", path.display())]
+    State {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Stops a worker from another thread (its signal handler).
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    drain: Arc<AtomicBool>,
+}
+
+impl Control {
+    /// Take no new tasks; return once the running ones are done.
+    pub fn drain(&self) {
+        self.drain.store(true, Ordering::SeqCst);
+    }
+
+    fn draining(&self) -> bool {
+        self.drain.load(Ordering::SeqCst)
+    }
+}
+
+/// A delivery this worker runs.
+struct Running {
+    stream: String,
+    entry: String,
+    msg: String,
+    handle: Option<local::Handle>,
+    lost: bool,
+}
+
+/// What the worker shares between its threads.
+struct Shared {
+    cfg: Config,
+    running: Mutex<HashMap<String, Running>>,
+    refused: AtomicU64,
+    done: AtomicU64,
+    stores: Mutex<HashMap<String, Arc<Blobs>>>,
+    journal: Mutex<HashSet<String>>,
+}
+
+/// Run the worker until `control` drains it (or the queue fails).
+pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
+    let state = cfg.state_dir.clone();
+    let st = |source| WorkerError::State { path: state.clone(), source };
+    std::fs::create_dir_all(state.join("runs")).map_err(st)?;
+    let journal = std::fs::read_to_string(state.join("seen")).unwrap_or_default();
+    let shared = Arc::new(Shared {
+        journal: Mutex::new(journal.lines().map(str::to_string).collect()),
+        cfg,
+        running: Mutex::new(HashMap::new()),
+        refused: AtomicU64::new(0),
+        done: AtomicU64::new(0),
+        stores: Mutex::new(HashMap::new()),
+    });
+    let q = &shared.cfg.queue;
+    let mut con = q.connect()?;
+    let streams = queue::worker_streams(&shared.cfg.labels);
+    for s in &streams {
+        q.ensure_group(&mut con, s)?;
+    }
+    let stop_beat = Arc::new(AtomicBool::new(false));
+    let beat = {
+        let shared = shared.clone();
+        let stop = stop_beat.clone();
+        std::thread::spawn(move || heartbeat(&shared, &stop))
+    };
+    let mut tasks: Vec<std::thread::JoinHandle<()>> = Vec::new();
+    let mut last_reclaim = Instant::now() - shared.cfg.lease;
+    let mut outage: Option<Instant> = None;
+    let result = loop {
+        tasks.retain(|t| !t.is_finished());
+        let busy = lock(&shared.running).len();
+        if control.draining() {
+            if busy == 0 {
+                break Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        if busy >= shared.cfg.capacity {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        let got = take(&shared, &mut con, &streams, &mut last_reclaim);
+        match got {
+            Ok(deliveries) => {
+                outage = None;
+                for d in deliveries {
+                    if let Some(t) = accept(&shared, &mut con, d) {
+                        tasks.push(t);
+                    }
+                }
+            }
+            Err(e) => {
+                // Redis restarting: keep trying for a minute, then give up (the
+                // entries we hold are reclaimed by others after the lease).
+                let since = *outage.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_secs(60) {
+                    break Err(WorkerError::Queue(e));
+                }
+                std::thread::sleep(Duration::from_millis(500));
+                if let Ok(c) = q.connect() {
+                    con = c;
+                    for s in &streams {
+                        let _ = q.ensure_group(&mut con, s);
+                    }
+                }
+            }
+        }
+    };
+    for t in tasks {
+        let _ = t.join();
+    }
+    stop_beat.store(true, Ordering::SeqCst);
+    let _ = beat.join();
+    let _ = unregister(&shared);
+    result
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A delivered entry.
+struct Delivery {
+    stream: String,
+    entry: String,
+    raw: Option<Vec<u8>>,
+    /// Taken over from another worker (its lease expired).
+    reclaimed: bool,
+}
+
+/// Take at most one entry: first one whose lease expired, then a new one.
+fn take(
+    shared: &Shared,
+    con: &mut redis::Connection,
+    streams: &[String],
+    last_reclaim: &mut Instant,
+) -> Result<Vec<Delivery>, QueueError> {
+    let q = &shared.cfg.queue;
+    let lease_ms = shared.cfg.lease.as_millis() as u64;
+    if last_reclaim.elapsed() >= shared.cfg.lease / 4 {
+        *last_reclaim = Instant::now();
+        for s in streams {
+            let mut c = redis::cmd("XAUTOCLAIM");
+            c.arg(s).arg(GROUP).arg(&shared.cfg.name).arg(lease_ms).arg("0-0").arg("COUNT").arg(1);
+            let reply: redis::streams::StreamAutoClaimReply = q.query(con, &c)?;
+            if let Some(e) = reply.claimed.into_iter().next() {
+                return Ok(vec![Delivery {
+                    stream: s.clone(),
+                    raw: queue::entry_message(&e),
+                    entry: e.id,
+                    reclaimed: true,
+                }]);
+            }
+        }
+    }
+    let mut c = redis::cmd("XREADGROUP");
+    c.arg("GROUP").arg(GROUP).arg(&shared.cfg.name).arg("COUNT").arg(1).arg("BLOCK").arg(500).arg("STREAMS");
+    for s in streams {
+        c.arg(s);
+    }
+    for _ in streams {
+        c.arg(">");
+    }
+    let reply: Option<redis::streams::StreamReadReply> = q.query(con, &c)?;
+    let mut out = Vec::new();
+    for k in reply.map(|r| r.keys).unwrap_or_default() {
+        for e in k.ids {
+            out.push(Delivery { stream: k.key.clone(), raw: queue::entry_message(&e), entry: e.id, reclaimed: false });
+        }
+    }
+    Ok(out)
+}
+
+/// Why a delivery is not run.
+#[derive(Debug)]
+struct Refusal {
+    reason: &'static str,
+    detail: String,
+    msg: String,
+}
+
+impl From<MessageError> for Refusal {
+    fn from(e: MessageError) -> Refusal {
+        Refusal { reason: e.reason(), detail: e.to_string(), msg: String::new() }
+    }
+}
+
+/// Check a delivery; start its task (returning its thread) or refuse it.
+fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Option<std::thread::JoinHandle<()>> {
+    let q = &shared.cfg.queue;
+    let msg = match check(shared, con, &d) {
+        Ok(m) => m,
+        Err(r) => {
+            refuse(shared, con, &d, &r);
+            return None;
+        }
+    };
+    // Too many deliveries: the task keeps killing its workers, or they keep dying.
+    if d.reclaimed {
+        let mut c = redis::cmd("XPENDING");
+        c.arg(&d.stream).arg(GROUP).arg(&d.entry).arg(&d.entry).arg(1);
+        let times = q
+            .query::<redis::streams::StreamPendingCountReply>(con, &c)
+            .ok()
+            .and_then(|r| r.ids.first().map(|p| p.times_delivered as u64))
+            .unwrap_or(0);
+        if times > u64::from(msg.max_deliveries) {
+            let ev = WorkerEvent::Lost {
+                msg: msg.id.clone(),
+                task: msg.task.clone(),
+                attempt: msg.attempt,
+                deliveries: times,
+                worker: shared.cfg.name.clone(),
+            };
+            if post(shared, con, &msg.results, &ev).is_ok() {
+                ack(q, con, &d.stream, &d.entry);
+            }
+            return None;
+        }
+    }
+    let token: u64 = match q.query(con, redis::cmd("INCR").arg(queue::fence_key(&msg.id))) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!("{e}");
+            return None;
+        }
+    };
+    let started = WorkerEvent::Started {
+        msg: msg.id.clone(),
+        task: msg.task.clone(),
+        attempt: msg.attempt,
+        token,
+        worker: shared.cfg.name.clone(),
+    };
+    if let Err(e) = post(shared, con, &msg.results, &started) {
+        tracing::warn!("{e}");
+        return None;
+    }
+    lock(&shared.running).insert(
+        msg.id.clone(),
+        Running { stream: d.stream.clone(), entry: d.entry.clone(), msg: msg.id.clone(), handle: None, lost: false },
+    );
+    let shared = shared.clone();
+    Some(std::thread::spawn(move || execute(&shared, &d, &msg, token)))
+}
+
+/// Authenticate a delivery and check it is meant for this worker, now, once.
+fn check(shared: &Shared, con: &mut redis::Connection, d: &Delivery) -> Result<TaskMessage, Refusal> {
+    let raw = d.raw.as_deref().ok_or_else(|| Refusal {
+        reason: "malformed",
+        detail: "no `m` field".into(),
+        msg: String::new(),
+    })?;
+    let (msg, _key) = Envelope::open::<TaskMessage>(raw, Kind::Task, &shared.cfg.trusted)?;
+    let refuse = |reason, detail: String| Refusal { reason, detail, msg: msg.id.clone() };
+    if msg.expires_ms < now_ms() {
+        return Err(refuse("expired", format!("expired {} ms ago", now_ms() - msg.expires_ms)));
+    }
+    if queue::tasks_stream(&msg.runs_on) != d.stream {
+        return Err(refuse("misrouted", format!("labels {:?} in stream {}", msg.runs_on, d.stream)));
+    }
+    if msg.id.len() != 32 || !msg.id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(refuse("malformed", "bad message id".into()));
+    }
+    // A replay: the same message in another entry (here, or already run by this worker).
+    let place = format!("{} {}", d.stream, d.entry);
+    let q = &shared.cfg.queue;
+    let mut set = redis::cmd("SET");
+    set.arg(queue::seen_key(&msg.id)).arg(&place).arg("NX").arg("EX").arg(queue::SEEN_TTL_S);
+    let fresh: Option<String> = q.query(con, &set).map_err(|e| refuse("malformed", e.to_string()))?;
+    if fresh.is_none() {
+        let first: Option<String> = q
+            .query(con, redis::cmd("GET").arg(queue::seen_key(&msg.id)))
+            .map_err(|e| refuse("malformed", e.to_string()))?;
+        if first.as_deref() != Some(place.as_str()) {
+            return Err(refuse("replayed", format!("message first seen as {}", first.unwrap_or_default())));
+        }
+    }
+    let line = format!("{} {place}", msg.id);
+    let mut journal = lock(&shared.journal);
+    if journal.iter().any(|l| l.starts_with(&msg.id) && *l != line) {
+        return Err(refuse("replayed", "this worker ran that message from another entry".into()));
+    }
+    if journal.insert(line.clone())
+        && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(shared.cfg.state_dir.join("seen"))
+    {
+        let _ = writeln!(f, "{line}");
+        let _ = f.sync_data();
+    }
+    Ok(msg)
+}
+
+/// Acknowledge a refused delivery, say why (stream, audit log, status).
+fn refuse(shared: &Shared, con: &mut redis::Connection, d: &Delivery, r: &Refusal) {
+    shared.refused.fetch_add(1, Ordering::SeqCst);
+    tracing::warn!(stream = %d.stream, entry = %d.entry, reason = r.reason, "refused a task message: {}", r.detail);
+    let body = serde_json::json!({
+        "stream": d.stream, "entry": d.entry, "reason": r.reason, "detail": r.detail, "msg": r.msg,
+    });
+    record(shared, audit::Kind::MessageRefused, body.clone());
+    let q = &shared.cfg.queue;
+    let mut c = redis::cmd("XADD");
+    c.arg(queue::REFUSED).arg("MAXLEN").arg("~").arg(1000).arg("*").arg("worker").arg(&shared.cfg.name);
+    c.arg("record").arg(body.to_string());
+    let _ = q.query::<String>(con, &c);
+    ack(q, con, &d.stream, &d.entry);
+}
+
+/// Acknowledge and delete an entry.
+fn ack(q: &Queue, con: &mut redis::Connection, stream: &str, entry: &str) {
+    let _ = q.query::<u64>(con, redis::cmd("XACK").arg(stream).arg(GROUP).arg(entry));
+    let _ = q.query::<u64>(con, redis::cmd("XDEL").arg(stream).arg(entry));
+}
+
+/// Append a record to the worker's own audit log; its state after, if it could.
+fn record(shared: &Shared, kind: audit::Kind, body: serde_json::Value) -> Option<AuditRef> {
+    let ring = audit::KeyRing::at(&audit::default_key_path());
+    let opened = audit::AuditLog::open_ring(&shared.cfg.audit_dir, &ring);
+    let mut log = match opened {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("worker audit log {}: {e}", shared.cfg.audit_dir.display());
+            return None;
+        }
+    };
+    let body = audit::events::stamp(audit::events::with_context(body), None);
+    if let Err(e) = log.append(kind, body).and_then(|_| log.sync()) {
+        tracing::warn!("worker audit log {}: {e}", shared.cfg.audit_dir.display());
+        return None;
+    }
+    Some(AuditRef {
+        log_id: log.log_id().iter().map(|b| format!("{b:02x}")).collect(),
+        size: log.next_seq(),
+        checkpoint: log.latest_checkpoint().map(str::to_string),
+    })
+}
+
+/// Sign and append an event to a results stream (retried for a while: the
+/// event that lets an entry be acknowledged must not be lost to a blip).
+fn post(shared: &Shared, con: &mut redis::Connection, stream: &str, ev: &WorkerEvent) -> Result<(), QueueError> {
+    let env = Envelope::seal(Kind::Event, ev, &shared.cfg.key).map(|e| e.to_json()).unwrap_or_default();
+    let q = &shared.cfg.queue;
+    let mut delay = Duration::from_millis(100);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut c = redis::cmd("XADD");
+        c.arg(stream).arg("*").arg("m").arg(&env);
+        match q.query::<String>(con, &c) {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(2));
+                if let Ok(c) = q.connect() {
+                    *con = c;
+                }
+            }
+        }
+    }
+}
+
+/// The blob store a message names (or the worker's override), opened once.
+fn store(shared: &Shared, url: &str) -> Result<Arc<Blobs>, StorageError> {
+    let url = shared.cfg.storage.as_deref().unwrap_or(url);
+    let mut stores = lock(&shared.stores);
+    if let Some(s) = stores.get(url) {
+        return Ok(s.clone());
+    }
+    let s = Arc::new(Blobs::open(url)?);
+    stores.insert(url.to_string(), s.clone());
+    Ok(s)
+}
+
+/// Run one delivery to its end, upload, post, acknowledge.
+fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64) {
+    let q = &shared.cfg.queue;
+    let mut con = match q.connect() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("{e}");
+            lock(&shared.running).remove(&msg.id);
+            return;
+        }
+    };
+    let outcome = run_task(shared, &mut con, msg, token);
+    let still_ours = lock(&shared.running).get(&msg.id).is_some_and(|r| !r.lost);
+    match outcome {
+        Ok(ev) => {
+            if post(shared, &mut con, &msg.results, &ev).is_ok() && still_ours {
+                ack(q, &mut con, &d.stream, &d.entry);
+            }
+            shared.done.fetch_add(1, Ordering::SeqCst);
+        }
+        // Not acknowledged: after the lease another worker (or this one) runs it again.
+        Err(e) => tracing::warn!(task = %msg.task, "{e}"),
+    }
+    lock(&shared.running).remove(&msg.id);
+}
+
+/// Why a delivery could not be completed (it stays pending, to be reclaimed).
+#[derive(Debug, thiserror::Error)]
+enum TaskError {
+    #[error("scratch run directory: {0}")]
+    Scratch(#[from] orchestra_orchestrator::runstore::RunStoreError),
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("outputs: {0}")]
+    Outputs(String),
+}
+
+fn run_task(
+    shared: &Shared,
+    con: &mut redis::Connection,
+    msg: &TaskMessage,
+    token: u64,
+) -> Result<WorkerEvent, TaskError> {
+    let cfg = &shared.cfg;
+    let blobs = store(shared, &msg.storage)?;
+    let runs = RunsDir::open(&cfg.state_dir.join("runs"), None)?;
+    let run = RunDir::create_in(&runs)?;
+    let scratch = run.path.clone();
+    let result = run_in(shared, con, msg, token, &run, &blobs);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn run_in(
+    shared: &Shared,
+    con: &mut redis::Connection,
+    msg: &TaskMessage,
+    token: u64,
+    run: &RunDir,
+    blobs: &Blobs,
+) -> Result<WorkerEvent, TaskError> {
+    let cfg = &shared.cfg;
+    let policy_rel = Path::new("policy.yaml");
+    run.write(policy_rel, msg.policy_yaml.as_bytes(), true)?;
+    let workdir = cfg.workspace.clone().unwrap_or_else(|| msg.workdir.clone());
+    let attempt = Attempt {
+        task: msg.task.clone(),
+        number: msg.attempt,
+        argv: msg.argv.clone(),
+        policy: run.path.join(policy_rel).to_string_lossy().into_owned(),
+        policy_sha256: msg.policy_sha256.clone(),
+        env: msg.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        timeout: msg.timeout.clone(),
+        workdir: workdir.clone(),
+        audit_dir: cfg.audit_dir.clone(),
+        run_id: msg.run_id.clone(),
+        protect: vec![cfg.state_dir.clone()],
+        run: run.clone(),
+        report: run.task_report_rel(&msg.task),
+        log: run.log_rel(&msg.task),
+        container_pool: None,
+    };
+    let log_path = run.path.join(&attempt.log);
+    let report_path = run.path.join(&attempt.report);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = local::start(cfg.exe.clone(), attempt, move |o| {
+        let _ = tx.send(o);
+    });
+    if let Some(r) = lock(&shared.running).get_mut(&msg.id) {
+        r.handle = Some(handle);
+    }
+    // Stream the log while the task runs.
+    let mut sent = 0u64;
+    let outcome = loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(o) => break o,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                sent = stream_log(shared, con, msg, token, &log_path, sent);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                break local::Outcome {
+                    report: None,
+                    exec_status: -1,
+                    error: Some("the sandbox's waiter vanished".into()),
+                    process_time: Duration::ZERO,
+                    lost: false,
+                };
+            }
+        }
+    };
+    stream_log(shared, con, msg, token, &log_path, sent);
+    let ok = outcome.report.as_ref().is_some_and(|r| r.cause == orchestra_orchestrator::sandbox::report::Cause::Ok);
+    let mut outputs = Vec::new();
+    if ok && !msg.outputs.is_empty() {
+        let dest = Path::new("artifacts");
+        orchestra_orchestrator::orchestrator::artifacts::collect(
+            &workdir,
+            &msg.outputs,
+            run,
+            dest,
+            &[cfg.state_dir.clone(), cfg.audit_dir.clone(), workdir.join(".orchestra")],
+        )
+        .map_err(|e| TaskError::Outputs(e.to_string()))?;
+        for (rel, abs) in files_below(&run.path.join(dest)) {
+            outputs.push(Output { path: rel, blob: blobs.put_file(&abs)? });
+        }
+    }
+    let log = if log_path.exists() { blobs.put_file(&log_path)? } else { blobs.put_bytes(b"")? };
+    let report: Option<Blob> = if report_path.exists() { Some(blobs.put_file(&report_path)?) } else { None };
+    let body = serde_json::json!({
+        "msg": msg.id, "task": msg.task, "attempt": msg.attempt, "token": token,
+        "exec_status": outcome.exec_status, "log_sha256": log.sha256,
+        "report_sha256": report.as_ref().map(|b| b.sha256.clone()), "outputs": outputs.len(),
+    });
+    let audit = record(shared, audit::Kind::DeliveryEnded, body);
+    Ok(WorkerEvent::Finished {
+        msg: msg.id.clone(),
+        task: msg.task.clone(),
+        attempt: msg.attempt,
+        token,
+        worker: cfg.name.clone(),
+        exec_status: outcome.exec_status,
+        report,
+        error: outcome.error,
+        log,
+        outputs,
+        process_ms: outcome.process_time.as_millis() as u64,
+        audit,
+    })
+}
+
+/// Send what the log gained since `sent` (in chunks of at most 32 KiB);
+/// returns the new offset. Live output is best effort: the whole log is
+/// stored at the end and is what the run keeps.
+fn stream_log(
+    shared: &Shared,
+    con: &mut redis::Connection,
+    msg: &TaskMessage,
+    token: u64,
+    path: &Path,
+    mut sent: u64,
+) -> u64 {
+    use base64::Engine as _;
+    let Ok(mut f) = std::fs::File::open(path) else { return sent };
+    if f.seek(std::io::SeekFrom::Start(sent)).is_err() {
+        return sent;
+    }
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) | Err(_) => return sent,
+            Ok(n) => n,
+        };
+        let ev = WorkerEvent::Log {
+            msg: msg.id.clone(),
+            token,
+            offset: sent,
+            data: base64::engine::general_purpose::STANDARD.encode(&buf[..n]),
+        };
+        let env = Envelope::seal(Kind::Event, &ev, &shared.cfg.key).map(|e| e.to_json()).unwrap_or_default();
+        let mut c = redis::cmd("XADD");
+        c.arg(&msg.results).arg("*").arg("m").arg(env);
+        if shared.cfg.queue.query::<String>(con, &c).is_err() {
+            return sent;
+        }
+        sent += n as u64;
+    }
+}
+
+/// Regular files below `root`, as (relative path, absolute path), sorted.
+fn files_below(root: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() => {
+                    if let Ok(rel) = p.strip_prefix(root) {
+                        out.push((rel.to_string_lossy().into_owned(), p.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every third of the lease: keep our entries, obey cancels, notice lost
+/// leases, publish our status.
+fn heartbeat(shared: &Shared, stop: &AtomicBool) {
+    let q = &shared.cfg.queue;
+    let every = (shared.cfg.lease / 3).max(Duration::from_millis(100));
+    let mut con: Option<redis::Connection> = None;
+    while !stop.load(Ordering::SeqCst) {
+        if con.is_none() {
+            con = q.connect().ok();
+        }
+        if let Some(c) = con.as_mut()
+            && beat(shared, c).is_err()
+        {
+            con = None;
+        }
+        let until = Instant::now() + every;
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> {
+    let q = &shared.cfg.queue;
+    let held: Vec<(String, String, String)> = lock(&shared.running)
+        .values()
+        .filter(|r| !r.lost)
+        .map(|r| (r.stream.clone(), r.entry.clone(), r.msg.clone()))
+        .collect();
+    for (stream, entry, msg) in held {
+        // Still ours? (Another worker took it over if we were silent for a lease.)
+        let mut p = redis::cmd("XPENDING");
+        p.arg(&stream).arg(GROUP).arg(&entry).arg(&entry).arg(1).arg(&shared.cfg.name);
+        let mine: redis::streams::StreamPendingCountReply = q.query(con, &p)?;
+        let cancelled: bool = q.query(con, redis::cmd("EXISTS").arg(queue::cancel_key(&msg)))?;
+        if mine.ids.is_empty() || cancelled {
+            let mut running = lock(&shared.running);
+            if let Some(r) = running.get_mut(&msg) {
+                r.lost = mine.ids.is_empty();
+                if let Some(h) = &r.handle {
+                    h.stop();
+                }
+            }
+            continue;
+        }
+        let mut c = redis::cmd("XCLAIM");
+        c.arg(&stream).arg(GROUP).arg(&shared.cfg.name).arg(0).arg(&entry).arg("JUSTID");
+        q.query::<redis::Value>(con, &c)?;
+    }
+    let status = serde_json::json!({
+        "labels": shared.cfg.labels,
+        "capacity": shared.cfg.capacity,
+        "running": lock(&shared.running).len(),
+        "done": shared.done.load(Ordering::SeqCst),
+        "refused": shared.refused.load(Ordering::SeqCst),
+        "key": shared.cfg.key.public().to_string(),
+        "seen_ms": now_ms(),
+        "lease_ms": shared.cfg.lease.as_millis() as u64,
+    });
+    q.query::<()>(con, redis::cmd("HSET").arg(queue::WORKERS).arg(&shared.cfg.name).arg(status.to_string()))
+}
+
+fn unregister(shared: &Shared) -> Result<(), QueueError> {
+    let q = &shared.cfg.queue;
+    let mut con = q.connect()?;
+    q.query::<()>(&mut con, redis::cmd("HDEL").arg(queue::WORKERS).arg(&shared.cfg.name))
+}

@@ -1,0 +1,151 @@
+//! A fleet on this machine for the distributed tests: a real Redis
+//! ([`super::redis`]), an orchestrator key, and `orchestra worker` processes
+//! with their own keys, state directories and audit logs, all under one
+//! [`World`]. Workers are separate processes, so "a node dies" is `kill -9`
+//! and "a node is partitioned" is SIGSTOP. Killed when dropped.
+
+use super::out::Out;
+use super::redis::Redis;
+use super::world::World;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A worker process.
+pub struct Worker {
+    pub child: Child,
+    pub name: String,
+    pub state: PathBuf,
+    pub public: String,
+}
+
+/// Redis, keys, workers.
+pub struct Fleet {
+    pub world: World,
+    pub redis: Redis,
+    pub orch_key: PathBuf,
+    pub orch_public: String,
+    pub workers: Vec<Worker>,
+    /// The fleet's lease (short, so that the tests see reclaims).
+    pub lease: &'static str,
+}
+
+impl Fleet {
+    /// A world whose config whitelists sh, and a Redis; no worker yet.
+    pub fn new(prefix: &str) -> Fleet {
+        Fleet::with_lease(prefix, "2s")
+    }
+
+    /// As [`Fleet::new`] with another lease.
+    pub fn with_lease(prefix: &str, lease: &'static str) -> Fleet {
+        let world = World::create("fleet", prefix, super::run::SH_CONFIG);
+        let redis = Redis::start(&world.root);
+        let orch_key = world.root.join("keys/fleet.key");
+        let o = world.orchestra(&["workers", "keygen", orch_key.to_str().unwrap()]);
+        assert_eq!(o.code, 0, "{}", o.all());
+        let orch_public = o.stdout.trim().to_string();
+        let cfg = format!(
+            "{}\ndistributed:\n  key: {}\n  lease: {lease}\n  unserved: 20s\n  outage: 10s\n",
+            super::run::SH_CONFIG,
+            orch_key.display()
+        );
+        std::fs::write(&world.config, cfg).unwrap();
+        Fleet { world, redis, orch_key, orch_public, workers: Vec::new(), lease }
+    }
+
+    /// Start a worker `name` (key created on first use) with `extra` flags; returns its index.
+    pub fn spawn_worker(&mut self, name: &str, extra: &[&str]) -> usize {
+        let key = self.world.root.join(format!("keys/{name}.key"));
+        let public = if key.exists() {
+            self.workers.iter().find(|w| w.name == name).map(|w| w.public.clone()).unwrap()
+        } else {
+            let o = self.world.orchestra(&["workers", "keygen", key.to_str().unwrap()]);
+            assert_eq!(o.code, 0, "{}", o.all());
+            o.stdout.trim().to_string()
+        };
+        let state = self.world.root.join(format!("workers/{name}"));
+        std::fs::create_dir_all(&state).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(state.with_extension("log")).unwrap();
+        let mut c = self.world.command();
+        c.args(["worker", "--queue", &self.redis.url(), "--name", name, "--key", key.to_str().unwrap()]);
+        c.args(["--trust-orchestrator", &self.orch_public, "--state-dir", state.to_str().unwrap()]);
+        c.args(["--lease", self.lease]);
+        c.args(extra);
+        c.env("ORCHESTRA_LOG", "orchestra_distributed=debug,warn");
+        c.stdout(log.try_clone().unwrap()).stderr(log);
+        let child = c.spawn().expect("orchestra worker");
+        self.workers.push(Worker { child, name: name.into(), state, public });
+        // Registered (its first heartbeat) before the test goes on.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.redis.raw(&["HEXISTS", "orchestra:workers", name]).trim().eq("1") {
+            assert!(Instant::now() < deadline, "worker {name} did not register: {}", self.worker_log(name));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.workers.len() - 1
+    }
+
+    /// A worker's own log (stderr).
+    pub fn worker_log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.world.root.join(format!("workers/{name}.log"))).unwrap_or_default()
+    }
+
+    /// `--trust-worker K` for every worker started so far.
+    pub fn trust_all(&self) -> Vec<String> {
+        self.workers.iter().flat_map(|w| ["--trust-worker".to_string(), w.public.clone()]).collect()
+    }
+
+    /// `orchestra run PLAN --queue URL --trust-worker … EXTRA` in the world.
+    pub fn run_args(&self, plan_yaml: &str, extra: &[&str]) -> Vec<String> {
+        std::fs::write(self.world.ws.join("plan.yaml"), plan_yaml).unwrap();
+        let mut x: Vec<String> = vec!["--queue".into(), self.redis.url()];
+        x.extend(self.trust_all());
+        x.extend(extra.iter().map(|s| s.to_string()));
+        let x: Vec<&str> = x.iter().map(String::as_str).collect();
+        self.world.run_args("plan.yaml", &x)
+    }
+
+    /// Run a plan through the fleet, to its end.
+    pub fn run(&self, plan_yaml: &str, extra: &[&str]) -> Out {
+        let args = self.run_args(plan_yaml, extra);
+        Out::from(self.world.command().args(&args).output().expect("orchestra run"))
+    }
+
+    /// Start a run through the fleet (stdout/stderr piped).
+    pub fn spawn_run(&self, plan_yaml: &str, extra: &[&str]) -> Child {
+        let args = self.run_args(plan_yaml, extra);
+        self.world.command().args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("orchestra run")
+    }
+
+    /// Send `sig` to worker `i`.
+    pub fn signal(&self, i: usize, sig: i32) {
+        // SAFETY-free: kill(2) through libc on a child we own.
+        let pid = self.workers[i].child.id() as i32;
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill {pid} {sig}");
+    }
+
+    /// Wait for worker `i` to exit; its status code.
+    pub fn wait(&mut self, i: usize, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.workers[i].child.try_wait().unwrap() {
+                return s.code();
+            }
+            assert!(Instant::now() < deadline, "worker {} did not exit", self.workers[i].name);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The audit records of worker `i`'s own log.
+    pub fn worker_records(&self, i: usize) -> Vec<serde_json::Value> {
+        self.world.audit_records(&self.workers[i].state.join("audit"))
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            let _ = w.child.kill();
+            let _ = w.child.wait();
+        }
+    }
+}
