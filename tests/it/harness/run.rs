@@ -100,6 +100,8 @@ impl World {
                 rd.flatten()
                     .filter(|e| e.path().is_dir())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
+                    // A distributed run's blob store (`.blobs`) is not a run.
+                    .filter(|n| !n.starts_with('.'))
                     .collect()
             })
             .unwrap_or_default();
