@@ -1,0 +1,605 @@
+//! Distributed runs (issue 18), what a fleet refuses: unsigned, forged,
+//! replayed and misrouted task messages on the queue, results signed by a
+//! worker key the run does not pin, a signed message whose policy is not the
+//! one its hash names, and bad settings before anything starts. Each test
+//! asserts the effect (the task's side effect in the workspace did not
+//! happen, or happened exactly once) and what is recorded (the worker's own
+//! audit log, `orchestra workers status --json`, the `orchestra:refused`
+//! stream, the run's audit log and report), and the exit codes.
+
+use crate::harness::fleet::{Fleet, Worker};
+use crate::harness::{Out, World, plan, sh, state, task};
+use orchestra_distributed::keys::SigningKey;
+use orchestra_distributed::message::{Envelope, Kind, TaskMessage, nonce, now_ms};
+use orchestra_distributed::redis;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Wait for `cond`, at most `within`.
+#[track_caller]
+fn wait_for(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn con(f: &Fleet) -> redis::Connection {
+    redis::Client::open(f.redis.url()).unwrap().get_connection().unwrap()
+}
+
+/// XADD `stream * FIELD VALUE`.
+fn xadd(f: &Fleet, stream: &str, field: &str, value: &str) -> String {
+    redis::cmd("XADD").arg(stream).arg("*").arg(field).arg(value).query(&mut con(f)).unwrap()
+}
+
+/// The entries of a stream: (id, field → value).
+fn xrange(f: &Fleet, stream: &str) -> Vec<(String, std::collections::HashMap<String, String>)> {
+    redis::cmd("XRANGE").arg(stream).arg("-").arg("+").query(&mut con(f)).unwrap()
+}
+
+/// The records of `orchestra:refused`, parsed.
+fn refused_stream(f: &Fleet) -> Vec<Value> {
+    xrange(f, "orchestra:refused")
+        .into_iter()
+        .map(|(_, m)| {
+            assert_eq!(m.get("worker").map(String::as_str), Some("w1"), "{m:?}");
+            serde_json::from_str(&m["record"]).unwrap()
+        })
+        .collect()
+}
+
+/// `orchestra workers status --queue URL --json`: worker statuses and refused records.
+fn status(f: &Fleet) -> (Vec<Value>, Vec<Value>) {
+    let o = f.world.orchestra(&["workers", "status", "--queue", &f.redis.url(), "--json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let lines: Vec<Value> = o.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let workers = lines.iter().filter(|l| l["type"] == "worker").cloned().collect();
+    let refused = lines
+        .iter()
+        .filter(|l| l["type"] == "refused")
+        .map(|l| {
+            assert_eq!(l["worker"], "w1", "{l}");
+            serde_json::from_str(l["record"].as_str().unwrap()).unwrap()
+        })
+        .collect();
+    (workers, refused)
+}
+
+/// Worker `w1`'s `refused` count as its status says.
+fn refused_count(f: &Fleet) -> u64 {
+    status(f).0.iter().find(|w| w["name"] == "w1").and_then(|w| w["status"]["refused"].as_u64()).unwrap_or(0)
+}
+
+/// The bodies of worker 0's `message_refused` audit records.
+fn refused_records(f: &Fleet) -> Vec<Value> {
+    f.worker_records(0).into_iter().filter(|r| r["kind"] == "message_refused").map(|r| r["body"].clone()).collect()
+}
+
+/// Wait until worker w1 counts `n` refusals, then check that the three places
+/// that record refusals each hold exactly `reasons` (in order), and that the
+/// task streams hold nothing (refused entries are acknowledged and deleted).
+#[track_caller]
+fn assert_refused(f: &Fleet, reasons: &[&str]) -> Vec<Value> {
+    let n = reasons.len() as u64;
+    wait_for(&format!("{n} refusals\n{}", f.worker_log("w1")), Duration::from_secs(15), || refused_count(f) >= n);
+    assert_eq!(refused_count(f), n, "{}", f.worker_log("w1"));
+    let audit = refused_records(f);
+    let got: Vec<&str> = audit.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert_eq!(got, reasons, "worker audit log: {audit:#?}");
+    let stream = refused_stream(f);
+    let got: Vec<&str> = stream.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert_eq!(got, reasons, "orchestra:refused: {stream:#?}");
+    // `workers status` shows the latest first.
+    let (_, shown) = status(f);
+    let mut got: Vec<&str> = shown.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    got.reverse();
+    assert_eq!(got, reasons, "workers status: {shown:#?}");
+    for r in &audit {
+        assert_eq!(r["stream"], "orchestra:tasks", "{r}");
+        assert!(r["detail"].as_str().is_some_and(|d| !d.is_empty()), "{r}");
+    }
+    let pending: u64 = redis::cmd("XLEN").arg("orchestra:tasks").query(&mut con(f)).unwrap();
+    assert_eq!(pending, 0, "refused entries are acknowledged and deleted");
+    audit
+}
+
+/// The worker is still alive after what it refused, and drains cleanly on SIGTERM.
+fn assert_worker_survives(f: &mut Fleet) {
+    assert!(f.workers[0].child.try_wait().unwrap().is_none(), "the worker died: {}", f.worker_log("w1"));
+    f.signal(0, libc::SIGTERM);
+    assert_eq!(f.wait(0, Duration::from_secs(15)), Some(0), "{}", f.worker_log("w1"));
+}
+
+/// A plan whose one task appends a line to `effects` in the workspace.
+fn effect_plan() -> String {
+    plan(&[sh("t", "echo ran >> effects", "")])
+}
+
+fn effects(w: &World) -> usize {
+    w.lines("effects").len()
+}
+
+/// Make worker `name`'s key (before the worker exists); its public key.
+fn keygen(f: &Fleet, name: &str) -> String {
+    let key = f.world.root.join(format!("keys/{name}.key"));
+    let o = f.world.orchestra(&["workers", "keygen", key.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    o.stdout.trim().to_string()
+}
+
+/// Start worker `name` whose key [`keygen`] made (as `Fleet::spawn_worker` does).
+fn spawn_worker(f: &mut Fleet, name: &str, public: &str, extra: &[&str]) {
+    let key = f.world.root.join(format!("keys/{name}.key"));
+    let state = f.world.root.join(format!("workers/{name}"));
+    std::fs::create_dir_all(&state).unwrap();
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(state.with_extension("log")).unwrap();
+    let mut c = f.world.command();
+    c.args(["worker", "--queue", &f.redis.url(), "--name", name, "--key", key.to_str().unwrap()]);
+    c.args(["--trust-orchestrator", &f.orch_public, "--state-dir", state.to_str().unwrap()]);
+    c.args(["--lease", f.lease]);
+    c.args(extra);
+    c.env("ORCHESTRA_LOG", "orchestra_distributed=debug,warn");
+    c.stdout(log.try_clone().unwrap()).stderr(log);
+    let child = c.spawn().expect("orchestra worker");
+    f.workers.push(Worker { child, name: name.into(), state, public: public.into() });
+    wait_for(&format!("worker {name} to register"), Duration::from_secs(20), || {
+        f.redis.raw(&["HEXISTS", "orchestra:workers", name]).trim() == "1"
+    });
+}
+
+/// Start `orchestra run` of `plan_yaml` on the fleet's queue, trusting `trusted` worker keys.
+fn spawn_run(f: &Fleet, plan_yaml: &str, trusted: &[&str]) -> std::process::Child {
+    std::fs::write(f.world.ws.join("plan.yaml"), plan_yaml).unwrap();
+    let url = f.redis.url();
+    let mut extra = vec!["--queue", url.as_str()];
+    for k in trusted {
+        extra.extend(["--trust-worker", k]);
+    }
+    let args = f.world.run_args("plan.yaml", &extra);
+    let mut c = f.world.command();
+    c.args(&args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.spawn().expect("orchestra run")
+}
+
+/// The `m` value of the first entry of `orchestra:tasks`, once there is one.
+fn first_task_message(f: &Fleet) -> String {
+    let mut m = String::new();
+    wait_for("a task message in orchestra:tasks", Duration::from_secs(20), || {
+        if let Some((_, e)) = xrange(f, "orchestra:tasks").into_iter().next() {
+            m = e["m"].clone();
+        }
+        !m.is_empty()
+    });
+    m
+}
+
+/// Run the effect plan through the fleet, copying its genuine signed task
+/// message before any worker exists; then start worker w1 (trusted by the
+/// run), which runs it once. Returns the message's `m` value.
+fn run_genuine(f: &mut Fleet) -> String {
+    let public = keygen(f, "w1");
+    let run = spawn_run(f, &effect_plan(), &[&public]);
+    let m = first_task_message(f);
+    spawn_worker(f, "w1", &public, &[]);
+    let o = Out::from(run.wait_with_output().unwrap());
+    assert_eq!(o.code, 0, "{}\n{}", o.all(), f.worker_log("w1"));
+    let report = f.world.report(&f.world.only_run());
+    assert_eq!(state(&report, "t"), "succeeded", "{}", task(&report, "t"));
+    assert_eq!(effects(&f.world), 1, "the genuine message ran once");
+    m
+}
+
+/// An envelope's parts, as JSON.
+fn envelope(m: &str) -> Value {
+    serde_json::from_str(m).unwrap()
+}
+
+/// `m` with its body changed by `edit` (the signature kept).
+fn alter(m: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let mut env = envelope(m);
+    let mut body: Value = serde_json::from_str(env["body"].as_str().unwrap()).unwrap();
+    edit(&mut body);
+    env["body"] = Value::String(body.to_string());
+    env.to_string()
+}
+
+/// The genuine message's body.
+fn body(m: &str) -> TaskMessage {
+    serde_json::from_str(envelope(m)["body"].as_str().unwrap()).unwrap()
+}
+
+/// Sign `msg` as a task message with the key file `key`.
+fn seal(msg: &TaskMessage, key: &Path) -> String {
+    Envelope::seal(Kind::Task, msg, &SigningKey::load(key).unwrap()).unwrap().to_json()
+}
+
+/// A task message as the orchestrator would build it: `sh -c SCRIPT` in the
+/// world's workspace under the genuine message's policy, fresh id, valid now.
+fn like(genuine: &TaskMessage, script: &str, results: &str) -> TaskMessage {
+    let mut m = genuine.clone();
+    m.id = nonce();
+    m.argv = vec!["/bin/sh".into(), "-c".into(), script.into()];
+    m.issued_ms = now_ms();
+    m.expires_ms = now_ms() + 600_000;
+    m.results = results.into();
+    m
+}
+
+/// The run started last (run ids sort by time).
+fn last_run(w: &World) -> String {
+    w.run_ids().pop().expect("a run")
+}
+
+/// Run `plan_yaml` through the fleet, but replace its task message (before
+/// any worker saw it) by `edit`ed copy signed with the orchestrator's own key
+/// (same id, results stream and attempt: the run takes its result). Worker w1
+/// (trusted by the run, its state kept) is started once the message is in place.
+fn run_substituted(f: &mut Fleet, plan_yaml: &str, edit: impl FnOnce(&mut TaskMessage)) -> Out {
+    let key = f.world.root.join("keys/w1.key");
+    let public = if key.exists() { f.workers[0].public.clone() } else { keygen(f, "w1") };
+    // No worker may take the genuine message first: drain a running one.
+    if !f.workers.is_empty() {
+        f.signal(0, libc::SIGTERM);
+        assert_eq!(f.wait(0, Duration::from_secs(15)), Some(0), "{}", f.worker_log("w1"));
+        f.workers.clear();
+    }
+    let run = spawn_run(f, plan_yaml, &[&public]);
+    let m = first_task_message(f);
+    let (entry, _) = xrange(f, "orchestra:tasks").into_iter().next().unwrap();
+    let deleted: u64 = redis::cmd("XDEL").arg("orchestra:tasks").arg(&entry).query(&mut con(f)).unwrap();
+    assert_eq!(deleted, 1, "the genuine entry was still waiting");
+    let mut msg = body(&m);
+    edit(&mut msg);
+    xadd(f, "orchestra:tasks", "m", &seal(&msg, &f.orch_key));
+    spawn_worker(f, "w1", &public, &[]);
+    Out::from(run.wait_with_output().unwrap())
+}
+
+/// A task message body as an attacker without any key would write it: its
+/// task creates `pwned` in the workspace.
+fn unsigned_body(f: &Fleet) -> Value {
+    json!({
+        "id": nonce(), "run_id": "r", "task": "t", "attempt": 1, "issued_ms": now_ms(),
+        "expires_ms": now_ms() + 600_000, "argv": ["/bin/sh", "-c", "touch pwned"],
+        "policy_yaml": "", "policy_sha256": "", "env": {}, "timeout": null,
+        "workdir": f.world.ws, "outputs": [], "runs_on": [], "results": "orchestra:results:x",
+        "storage": f.world.root.join("blobs"), "lease_ms": 2000, "max_deliveries": 3,
+    })
+}
+
+#[test]
+fn unsigned_or_garbage_task_messages_are_refused_and_never_run() {
+    let mut f = Fleet::new("unsigned");
+    f.spawn_worker("w1", &[]);
+    let body = unsigned_body(&f).to_string();
+    // Not JSON; a bare task message (no envelope); an envelope without key or
+    // signature; one naming the trusted orchestrator key with no signature;
+    // one with a signature of the wrong size; an entry without the `m` field.
+    xadd(&f, "orchestra:tasks", "m", "touch pwned");
+    xadd(&f, "orchestra:tasks", "m", &body);
+    xadd(&f, "orchestra:tasks", "m", &json!({"kind": "task", "key": "", "sig": "", "body": body}).to_string());
+    let orch = &f.orch_public;
+    xadd(&f, "orchestra:tasks", "m", &json!({"kind": "task", "key": orch, "sig": "", "body": body}).to_string());
+    xadd(&f, "orchestra:tasks", "m", &json!({"kind": "task", "key": orch, "sig": "AAAA", "body": body}).to_string());
+    xadd(&f, "orchestra:tasks", "cmd", "touch pwned");
+    let refused =
+        assert_refused(&f, &["malformed", "malformed", "untrusted_key", "bad_signature", "bad_signature", "malformed"]);
+    assert_eq!(refused[5]["detail"], "no `m` field", "{:#?}", refused[5]);
+    assert!(!f.world.ws.join("pwned").exists(), "an unsigned message ran");
+    // Nothing reached a results stream.
+    let results: Vec<String> = redis::cmd("KEYS").arg("orchestra:results:*").query(&mut con(&f)).unwrap();
+    assert!(results.is_empty(), "{results:?}");
+    let delivered = f.worker_records(0).iter().filter(|r| r["kind"] == "delivery_ended").count();
+    assert_eq!(delivered, 0);
+    assert_worker_survives(&mut f);
+}
+
+#[test]
+fn a_forged_task_message_is_refused_bad_signature_or_untrusted_key_and_never_run() {
+    let mut f = Fleet::new("forged");
+    let m = run_genuine(&mut f);
+    let genuine = body(&m);
+    let pwn = json!(["/bin/sh", "-c", "touch pwned"]);
+    // The genuine message's argv altered, as is and under a fresh id.
+    let argv = alter(&m, |b| b["argv"] = pwn.clone());
+    let argv_fresh = alter(&m, |b| {
+        b["argv"] = pwn.clone();
+        b["id"] = json!(nonce());
+    });
+    // Its policy altered (the hash it claims kept).
+    let policy = alter(&m, |b| {
+        let p = b["policy_yaml"].as_str().unwrap().to_string();
+        b["policy_yaml"] = json!(format!("{p}\n# weakened\n"));
+    });
+    // Its workspace moved, its expiry extended.
+    let moved = alter(&m, |b| {
+        b["id"] = json!(nonce());
+        b["workdir"] = json!(f.world.home);
+        b["expires_ms"] = json!(u64::MAX);
+    });
+    // A new message signed by a key nobody trusts (made with `workers keygen`),
+    // as is, and claiming to be the orchestrator's.
+    let mallory = keygen(&f, "mallory");
+    let forged = like(&genuine, "touch pwned", &genuine.results);
+    let by_mallory = seal(&forged, &f.world.root.join("keys/mallory.key"));
+    assert_eq!(envelope(&by_mallory)["key"], mallory);
+    let mut claims_orch = envelope(&by_mallory);
+    claims_orch["key"] = json!(f.orch_public);
+    // Signed by a worker's key (trusted for results, never for tasks).
+    let by_worker = seal(&forged, &f.world.root.join("keys/w1.key"));
+    // The orchestrator's signature over the same body as a worker event.
+    let as_event = Envelope::seal(Kind::Event, &forged, &SigningKey::load(&f.orch_key).unwrap()).unwrap().to_json();
+    // Signed by the orchestrator itself, but expired, or on a stream its labels do not name.
+    let orch = f.orch_key.clone();
+    let mut expired = like(&genuine, "touch pwned", &genuine.results);
+    expired.expires_ms = now_ms() - 1000;
+    let mut misrouted = like(&genuine, "touch pwned", &genuine.results);
+    misrouted.runs_on = vec!["gpu".into()];
+    let (expired, misrouted) = (seal(&expired, &orch), seal(&misrouted, &orch));
+    for x in
+        [argv, argv_fresh, policy, moved, by_mallory, claims_orch.to_string(), by_worker, as_event, expired, misrouted]
+    {
+        xadd(&f, "orchestra:tasks", "m", &x);
+    }
+    let refused = assert_refused(
+        &f,
+        &[
+            "bad_signature",
+            "bad_signature",
+            "bad_signature",
+            "bad_signature",
+            "untrusted_key",
+            "bad_signature",
+            "untrusted_key",
+            "wrong_kind",
+            "expired",
+            "misrouted",
+        ],
+    );
+    assert!(refused[4]["detail"].as_str().unwrap().contains(&mallory), "{:#?}", refused[4]);
+    assert!(!f.world.ws.join("pwned").exists(), "a forged message ran");
+    assert!(!f.world.home.join("effects").exists(), "a forged message ran in another directory");
+    assert_eq!(effects(&f.world), 1, "only the genuine message ran");
+    let delivered = f.worker_records(0).iter().filter(|r| r["kind"] == "delivery_ended").count();
+    assert_eq!(delivered, 1, "one delivery: the genuine one");
+    assert_worker_survives(&mut f);
+}
+
+#[test]
+fn a_replayed_task_message_is_refused_and_its_effect_happens_once() {
+    let mut f = Fleet::new("replay");
+    let m = run_genuine(&mut f);
+    let id = body(&m).id;
+    xadd(&f, "orchestra:tasks", "m", &m);
+    let refused = assert_refused(&f, &["replayed"]);
+    assert_eq!(refused[0]["msg"], id.as_str());
+    assert!(refused[0]["detail"].as_str().unwrap().contains("first seen as orchestra:tasks "), "{:#?}", refused[0]);
+    assert_eq!(effects(&f.world), 1, "the replay ran");
+    // Redis' memory of the id erased (by someone who can write to Redis): the
+    // worker's own journal still knows it.
+    let n: u64 = redis::cmd("DEL").arg(format!("orchestra:seen:{id}")).query(&mut con(&f)).unwrap();
+    assert_eq!(n, 1);
+    xadd(&f, "orchestra:tasks", "m", &m);
+    let refused = assert_refused(&f, &["replayed", "replayed"]);
+    assert_eq!(refused[1]["msg"], id.as_str());
+    assert_eq!(effects(&f.world), 1, "the replay ran once Redis forgot the id");
+    let delivered = f.worker_records(0).iter().filter(|r| r["kind"] == "delivery_ended").count();
+    assert_eq!(delivered, 1);
+    assert_worker_survives(&mut f);
+}
+
+#[test]
+fn results_signed_by_a_worker_key_the_run_does_not_pin_are_refused_and_the_task_fails_worker_lost() {
+    let mut f = Fleet::new("untrusted-worker");
+    let cfg = std::fs::read_to_string(&f.world.config).unwrap().replace("unserved: 20s", "unserved: 3s");
+    std::fs::write(&f.world.config, cfg).unwrap();
+    f.spawn_worker("w1", &[]);
+    // The run pins a key no running worker has.
+    let other = keygen(&f, "other");
+    let o = Out::from(spawn_run(&f, &effect_plan(), &[&other]).wait_with_output().unwrap());
+    assert_eq!(o.code, 2, "{}\n{}", o.all(), f.worker_log("w1"));
+    let id = f.world.only_run();
+    let report = f.world.report(&id);
+    let t = task(&report, "t");
+    assert_eq!(state(&report, "t"), "failed", "{t}");
+    assert_eq!(t["cause"], "worker_lost", "{t}");
+    // The worker did take and run it (it trusts the orchestrator): the effect
+    // happened once, but the run took nothing from it.
+    assert_eq!(effects(&f.world), 1);
+    let records = f.world.audit_records(&f.world.audit);
+    let refused: Vec<&Value> = records.iter().filter(|r| r["kind"] == "result_refused").collect();
+    assert!(refused.len() >= 2, "its started and finished events: {records:#?}");
+    for r in &refused {
+        assert_eq!(r["body"]["reason"], "untrusted_key", "{r}");
+        assert_eq!(r["body"]["worker_key"], f.workers[0].public.as_str(), "{r}");
+    }
+    assert!(!records.iter().any(|r| r["kind"] == "remote_result"), "{records:#?}");
+}
+
+/// A 127.0.0.1 port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Exit 1 with one stderr line containing `want`; nothing on stdout.
+#[track_caller]
+fn assert_one_line_error(o: &Out, want: &str) {
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert_eq!(o.stdout, "", "{}", o.all());
+    let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {}", o.all());
+    assert!(lines[0].contains(want), "{want:?} not in {:?}", lines[0]);
+}
+
+#[test]
+fn bad_queue_storage_or_worker_settings_are_one_line_exit_1_and_nothing_starts() {
+    let f = Fleet::new("bad-input");
+    let trusted = keygen(&f, "w1");
+    std::fs::write(f.world.ws.join("plan.yaml"), effect_plan()).unwrap();
+    let port = closed_port();
+    let url = f.redis.url();
+    let s3 = format!("s3://missing-bucket?endpoint=http://127.0.0.1:{port}");
+    let closed = format!("redis://127.0.0.1:{port}");
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (vec!["--queue", "http://x"], "queue http://x: expected redis://".into()),
+        (vec!["--queue", "redis://u@127.0.0.1:1"], "credentials in the URL are refused".into()),
+        (vec!["--queue", &closed], format!("queue {closed}")),
+        (vec!["--queue", &url, "--storage", &s3], "s3://missing-bucket at http://127.0.0.1".into()),
+        (vec!["--queue", &url, "--storage", "relative/dir"], "relative/dir".into()),
+    ];
+    for (flags, want) in &cases {
+        let mut extra = flags.clone();
+        extra.extend(["--trust-worker", &trusted]);
+        let started = Instant::now();
+        let o =
+            f.world.orchestra(&f.world.run_args("plan.yaml", &extra).iter().map(String::as_str).collect::<Vec<_>>());
+        assert_one_line_error(&o, want);
+        assert!(o.stderr.contains("nothing ran"), "{}", o.all());
+        assert!(started.elapsed() < Duration::from_secs(30), "{flags:?} took {:?}", started.elapsed());
+        assert!(f.world.run_ids().is_empty(), "{flags:?} created a run: {:?}", f.world.run_ids());
+        assert_eq!(effects(&f.world), 0, "{flags:?}");
+    }
+    // With credentials the bucket is looked for: its endpoint does not answer.
+    let args = f.world.run_args("plan.yaml", &["--queue", &url, "--storage", &s3, "--trust-worker", &trusted]);
+    let mut c = f.world.command();
+    c.args(&args).env("AWS_ACCESS_KEY_ID", "id").env("AWS_SECRET_ACCESS_KEY", "secret");
+    let started = Instant::now();
+    let o = f.world.run_with(c);
+    assert_one_line_error(&o, &format!("s3://missing-bucket at http://127.0.0.1:{port}"));
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(!o.stderr.contains("secret"), "{}", o.all());
+    assert!(f.world.run_ids().is_empty() && effects(&f.world) == 0);
+    // A run that pins no worker key is refused too.
+    let o = f
+        .world
+        .orchestra(&f.world.run_args("plan.yaml", &["--queue", &url]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_one_line_error(&o, "no trusted worker key");
+    assert!(f.world.run_ids().is_empty());
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con(&f)).unwrap();
+    assert!(keys.is_empty(), "nothing was queued: {keys:?}");
+
+    // `orchestra worker` with a bad key file, a key others can read, capacity 0, a bad label, a bad orchestrator key.
+    use std::os::unix::fs::PermissionsExt as _;
+    let key = f.world.root.join("keys/w1.key");
+    let garbage = f.world.root.join("keys/garbage.key");
+    std::fs::write(&garbage, "not a key\n").unwrap();
+    std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let open = f.world.root.join("keys/open.key");
+    assert_eq!(f.world.orchestra(&["workers", "keygen", open.to_str().unwrap()]).code, 0);
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let missing = f.world.root.join("keys/missing.key");
+    let k = key.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--key", garbage.to_str().unwrap()], "not an orchestra fleet key"),
+        (vec!["--key", open.to_str().unwrap()], "readable by group or others (mode 644)"),
+        (vec!["--key", missing.to_str().unwrap()], "missing.key"),
+        (vec!["--key", k, "--capacity", "0"], "--capacity must be at least 1"),
+        (vec!["--key", k, "--labels", "GPU"], "label \"GPU\""),
+        (vec!["--key", k, "--labels", "a:b"], "label \"a:b\""),
+        (vec!["--key", k, "--name", "no spaces"], "--name"),
+        (vec!["--key", k, "--trust-orchestrator", "ed25519:AAAA"], "ed25519:AAAA"),
+        (vec!["--key", k, "--queue", &closed], &closed),
+    ];
+    for (flags, want) in &cases {
+        let state = f.world.root.join("workers/bad");
+        let mut args = vec!["worker", "--state-dir", state.to_str().unwrap()];
+        if !flags.contains(&"--queue") {
+            args.extend(["--queue", &url]);
+        }
+        if !flags.contains(&"--name") {
+            args.extend(["--name", "bad"]);
+        }
+        if !flags.contains(&"--trust-orchestrator") {
+            args.extend(["--trust-orchestrator", &f.orch_public]);
+        }
+        args.extend(flags);
+        let o = f.world.orchestra(&args);
+        assert_one_line_error(&o, want);
+        assert!(!state.exists(), "{flags:?}: the worker made its state directory");
+        let n: u64 = redis::cmd("HLEN").arg("orchestra:workers").query(&mut con(&f)).unwrap();
+        assert_eq!(n, 0, "{flags:?}: the worker registered");
+    }
+}
+
+#[test]
+fn a_password_in_the_queue_url_is_not_echoed_back() {
+    let f = Fleet::new("bad-url-secret");
+    let trusted = keygen(&f, "w1");
+    std::fs::write(f.world.ws.join("plan.yaml"), effect_plan()).unwrap();
+    let args =
+        f.world.run_args("plan.yaml", &["--queue", "redis://u:s3cretpw@127.0.0.1:1", "--trust-worker", &trusted]);
+    let o = f.world.orchestra(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_one_line_error(&o, "credentials in the URL are refused");
+    assert!(!o.all_output().contains("s3cretpw"), "the password was printed: {}", o.all());
+    assert!(f.world.run_ids().is_empty());
+    let o = f.world.orchestra(&["workers", "status", "--queue", "redis://:s3cretpw@127.0.0.1:1"]);
+    assert_one_line_error(&o, "credentials in the URL are refused");
+    assert!(!o.all_output().contains("s3cretpw"), "the password was printed: {}", o.all());
+}
+
+#[test]
+fn a_signed_message_whose_policy_is_not_the_one_its_hash_names_does_not_run() {
+    let mut f = Fleet::new("policy-hash");
+    // Control: the orchestrator's key over an edited argv (the policy and its
+    // hash intact) runs, and the run takes its result.
+    let o = run_substituted(&mut f, &effect_plan(), |m| {
+        m.argv = vec!["/bin/sh".into(), "-c".into(), "touch control".into()];
+    });
+    assert_eq!(o.code, 0, "{}\n{}", o.all(), f.worker_log("w1"));
+    assert!(f.world.ws.join("control").exists(), "the substituted message ran");
+    assert_eq!(effects(&f.world), 0);
+    // The policy changed, its hash kept: exec refuses to run it.
+    let mut seen_policy = String::new();
+    let o = run_substituted(&mut f, &effect_plan(), |m| {
+        seen_policy = m.policy_yaml.clone();
+        m.argv = vec!["/bin/sh".into(), "-c".into(), "touch pwned".into()];
+        m.policy_yaml = weaken(&m.policy_yaml);
+    });
+    assert!(!f.world.ws.join("pwned").exists(), "a task ran under a policy its hash does not name");
+    // As locally: the sandbox refused to start, exit 1, cause setup_failed.
+    assert_eq!(o.code, 1, "{}\n{}", o.all(), f.worker_log("w1"));
+    let id = last_run(&f.world);
+    let report = f.world.report(&id);
+    let t = task(&report, "t");
+    assert_eq!(state(&report, "t"), "failed", "{t}");
+    assert_eq!(t["cause"], "setup_failed", "{t}");
+    let log = std::fs::read_to_string(f.world.run_dir(&id).join("logs/t.log")).unwrap_or_default();
+    let said = format!("{t}\n{log}");
+    assert!(said.contains("changed after the run checked it"), "the run says why: {said}\n{}", o.all());
+    // The worker's own log records the delivery and exec's refusal.
+    let ended: Vec<Value> =
+        f.worker_records(0).into_iter().filter(|r| r["kind"] == "delivery_ended").map(|r| r["body"].clone()).collect();
+    assert_eq!(ended.len(), 2, "{ended:#?}");
+    assert_eq!(ended[0]["exec_status"], 0, "{ended:#?}");
+    assert_eq!(ended[1]["exec_status"], 1, "{ended:#?}");
+    assert!(ended[1]["report_sha256"].is_null(), "exec wrote no report: {ended:#?}");
+    assert!(!seen_policy.is_empty());
+}
+
+#[test]
+fn a_remote_attempt_that_failed_to_start_points_at_a_log_the_run_has() {
+    let mut f = Fleet::new("remote-note");
+    let o = run_substituted(&mut f, &effect_plan(), |m| m.policy_sha256 = format!("sha256:{}", "0".repeat(64)));
+    assert_eq!(o.code, 1, "{}\n{}", o.all(), f.worker_log("w1"));
+    let id = f.world.only_run();
+    let t = task(&f.world.report(&id), "t").clone();
+    let log = std::fs::read_to_string(f.world.run_dir(&id).join("logs/t.log")).unwrap();
+    assert!(log.contains("changed after the run checked it"), "the run has the worker's log: {log}");
+    // The note names where to look: the run's own log, not a scratch path on
+    // the worker (removed when the delivery ended, and on another machine).
+    let worker_dir = f.workers[0].state.display().to_string();
+    let note = t["note"].as_str().unwrap_or_default();
+    assert!(!note.contains(&worker_dir), "the report points at the worker's scratch directory: {note}");
+    assert!(!o.stderr.contains(&format!("see {worker_dir}")), "{}", o.all());
+}
+
+/// The policy with the host's network instead of a private loopback.
+fn weaken(policy_yaml: &str) -> String {
+    let weaker = policy_yaml.replace("mode: loopback", "mode: host");
+    assert_ne!(weaker, policy_yaml, "the policy names no loopback network:\n{policy_yaml}");
+    weaker
+}
