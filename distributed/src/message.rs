@@ -151,7 +151,11 @@ pub struct TaskMessage {
     pub attempt: u32,
     /// When it was signed (ms since the epoch).
     pub issued_ms: u64,
-    /// Workers refuse it after this (ms since the epoch).
+    /// A worker takes it from the stream for the first time only before this
+    /// (ms since the epoch): it bounds when a captured message can be replayed.
+    pub take_by_ms: u64,
+    /// Workers refuse it after this, even when taking it over from a worker
+    /// that died (ms since the epoch).
     pub expires_ms: u64,
     /// Program (absolute) and arguments.
     pub argv: Vec<String>,

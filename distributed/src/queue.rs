@@ -78,7 +78,7 @@ impl std::fmt::Debug for Queue {
 impl Queue {
     /// Parse `url` (`redis://HOST:PORT[/DB]` or `rediss://…`); nothing is contacted.
     pub fn open(url: &str) -> Result<Queue, QueueError> {
-        let bad = |reason: &str| QueueError::BadUrl { url: url.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| QueueError::BadUrl { url: without_credentials(url), reason: reason.to_string() };
         let rest = url
             .strip_prefix("redis://")
             .or_else(|| url.strip_prefix("rediss://"))
@@ -139,6 +139,20 @@ impl Queue {
             Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
             Err(e) => Err(self.err(e)),
         }
+    }
+}
+
+/// `url` with any `user:password@` replaced by `***@` (errors are printed,
+/// and end up in CI logs).
+pub fn without_credentials(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => url.to_string(),
     }
 }
 
@@ -227,9 +241,14 @@ mod tests {
     fn a_url_with_a_password_or_another_scheme_is_refused() {
         assert!(Queue::open("redis://127.0.0.1:6379").is_ok());
         assert!(Queue::open("rediss://127.0.0.1:6379/2").is_ok());
-        for bad in ["http://x", "redis://:pw@127.0.0.1:1", "redis://u:pw@h:1/0", "redis://"] {
+        for bad in ["http://x", "redis://"] {
             let e = Queue::open(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("queue {bad}: ")), "{e}");
+        }
+        for (bad, shown) in [("redis://:pw@127.0.0.1:1", "redis://***@127.0.0.1:1"), ("redis://u:pw@h:1/0", "redis://***@h:1/0")] {
+            let e = Queue::open(bad).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("queue {shown}: credentials in the URL are refused")), "{e}");
+            assert!(!e.contains("pw"), "{e}");
         }
     }
 }

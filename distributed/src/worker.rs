@@ -332,8 +332,14 @@ fn check(shared: &Shared, con: &mut redis::Connection, d: &Delivery) -> Result<T
     })?;
     let (msg, _key) = Envelope::open::<TaskMessage>(raw, Kind::Task, &shared.cfg.trusted)?;
     let refuse = |reason, detail: String| Refusal { reason, detail, msg: msg.id.clone() };
-    if msg.expires_ms < now_ms() {
-        return Err(refuse("expired", format!("expired {} ms ago", now_ms() - msg.expires_ms)));
+    let now = now_ms();
+    if msg.expires_ms < now {
+        return Err(refuse("expired", format!("expired {} ms ago", now - msg.expires_ms)));
+    }
+    // A first delivery must be timely; a takeover (the same entry, its worker
+    // silent for a lease) may come later, while the task could still be running.
+    if !d.reclaimed && msg.take_by_ms < now {
+        return Err(refuse("expired", format!("first taken {} ms after its take-by time", now - msg.take_by_ms)));
     }
     if queue::tasks_stream(&msg.runs_on) != d.stream {
         return Err(refuse("misrouted", format!("labels {:?} in stream {}", msg.runs_on, d.stream)));

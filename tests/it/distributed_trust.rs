@@ -224,6 +224,7 @@ fn like(genuine: &TaskMessage, script: &str, results: &str) -> TaskMessage {
     m.id = nonce();
     m.argv = vec!["/bin/sh".into(), "-c".into(), script.into()];
     m.issued_ms = now_ms();
+    m.take_by_ms = now_ms() + 600_000;
     m.expires_ms = now_ms() + 600_000;
     m.results = results.into();
     m
@@ -264,7 +265,7 @@ fn run_substituted(f: &mut Fleet, plan_yaml: &str, edit: impl FnOnce(&mut TaskMe
 fn unsigned_body(f: &Fleet) -> Value {
     json!({
         "id": nonce(), "run_id": "r", "task": "t", "attempt": 1, "issued_ms": now_ms(),
-        "expires_ms": now_ms() + 600_000, "argv": ["/bin/sh", "-c", "touch pwned"],
+        "take_by_ms": now_ms() + 600_000, "expires_ms": now_ms() + 600_000, "argv": ["/bin/sh", "-c", "touch pwned"],
         "policy_yaml": "", "policy_sha256": "", "env": {}, "timeout": null,
         "workdir": f.world.ws, "outputs": [], "runs_on": [], "results": "orchestra:results:x",
         "storage": f.world.root.join("blobs"), "lease_ms": 2000, "max_deliveries": 3,
@@ -337,11 +338,24 @@ fn a_forged_task_message_is_refused_bad_signature_or_untrusted_key_and_never_run
     let orch = f.orch_key.clone();
     let mut expired = like(&genuine, "touch pwned", &genuine.results);
     expired.expires_ms = now_ms() - 1000;
+    let mut stale = like(&genuine, "touch pwned", &genuine.results);
+    stale.take_by_ms = now_ms() - 1000;
     let mut misrouted = like(&genuine, "touch pwned", &genuine.results);
     misrouted.runs_on = vec!["gpu".into()];
-    let (expired, misrouted) = (seal(&expired, &orch), seal(&misrouted, &orch));
-    for x in
-        [argv, argv_fresh, policy, moved, by_mallory, claims_orch.to_string(), by_worker, as_event, expired, misrouted]
+    let (expired, stale, misrouted) = (seal(&expired, &orch), seal(&stale, &orch), seal(&misrouted, &orch));
+    for x in [
+        argv,
+        argv_fresh,
+        policy,
+        moved,
+        by_mallory,
+        claims_orch.to_string(),
+        by_worker,
+        as_event,
+        expired,
+        stale,
+        misrouted,
+    ]
     {
         xadd(&f, "orchestra:tasks", "m", &x);
     }
@@ -356,6 +370,7 @@ fn a_forged_task_message_is_refused_bad_signature_or_untrusted_key_and_never_run
             "bad_signature",
             "untrusted_key",
             "wrong_kind",
+            "expired",
             "expired",
             "misrouted",
         ],

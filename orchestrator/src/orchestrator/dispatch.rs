@@ -28,6 +28,8 @@ pub struct Notice {
     pub kind: crate::audit::Kind,
     /// The record's body (the run's id and invocation are added).
     pub body: serde_json::Value,
+    /// A line for people, if this notice needs one (shown once, as a warning).
+    pub say: Option<String>,
 }
 
 /// Where a dispatcher sends its notices.

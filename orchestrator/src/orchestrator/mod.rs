@@ -545,7 +545,12 @@ fn session(
                     start(prepared, run, store, bus, opts, &settings, i, &ids, &tx, &mut running)?;
                 }
             }
-            Some(Msg::Notice(n)) => bus.emit(&Event::Remote { notice: &n }),
+            Some(Msg::Notice(n)) => {
+                if let Some(line) = &n.say {
+                    bus.say(line);
+                }
+                bus.emit(&Event::Remote { notice: &n });
+            }
             Some(Msg::Signal(sig)) => {
                 if stop.is_none() {
                     stop = Some(Stop::Interrupted(sig));
