@@ -86,7 +86,9 @@ fn two_hundred_tasks_on_three_workers_each_run_once() {
     let started = Instant::now();
     let o = f.run(&plan(&tasks), &["-j", "6"]);
     let wall = started.elapsed();
-    eprintln!("200 tasks on 3 workers x 2: {wall:?}");
+    // Measured: 43-50 s on 2 shared cores in a debug build (the same plan
+    // run locally took 71 s there: the sandboxes, not the queue, are the cost).
+    assert!(wall < Duration::from_secs(150), "200 tasks took {wall:?}");
     assert_eq!(o.code, 0, "{}\n{}", o.all(), f.worker_log("w1"));
     let mut got = effects(&f);
     got.sort();
@@ -95,12 +97,13 @@ fn two_hundred_tasks_on_three_workers_each_run_once() {
     let succeeded = report["tasks"].as_array().unwrap().iter().filter(|t| t["state"] == "succeeded").count();
     assert_eq!(succeeded, 200, "{report:#}");
     // Each attempt counted once, from one of the three workers.
-    let remote = records(&f, "remote_result");
+    let all = f.world.audit_records(&f.world.audit);
+    let remote: Vec<&serde_json::Value> = all.iter().filter(|r| r["kind"] == "remote_result").collect();
     assert_eq!(remote.len(), 200);
     let by: std::collections::BTreeSet<String> =
         remote.iter().map(|r| r["body"]["worker"].as_str().unwrap().to_string()).collect();
     assert!(by.len() >= 2, "the work was spread: {by:?}");
-    assert!(records(&f, "result_refused").is_empty());
+    assert!(!all.iter().any(|r| r["kind"] == "result_refused"));
 }
 
 #[test]
@@ -219,9 +222,13 @@ fn redis_gone_ends_the_run_within_the_outage_and_resume_completes_it() {
     let killed = Instant::now();
     let (o, _) = wait_child(child, Duration::from_secs(40));
     let took = killed.elapsed();
-    assert_ne!(o.code, 0, "{}", o.all());
+    assert_eq!(o.code, 2, "{}", o.all());
     assert!(took < Duration::from_secs(10 + 6), "the run ended {took:?} after Redis went (outage 10s)");
-    assert!(o.stderr.contains("unreachable"), "a clear message: {}", o.all());
+    assert!(
+        o.stderr.contains("was unreachable for more than 10s (resume the run once it is back)"),
+        "a clear message: {}",
+        o.all()
+    );
     let id = f.world.only_run();
     assert_ne!(state(&f.world.report(&id), "last"), "succeeded");
     assert_eq!(count(&f, "last"), 0);
