@@ -267,20 +267,35 @@ fn enqueue(
     let env = Envelope::seal(Kind::Task, &msg, &s.key)?.to_json();
     let stream = queue::tasks_stream(&task.runs_on);
     let mut guard = lock(&inner.con);
-    if guard.is_none() {
-        *guard = s.queue.connect().ok();
-    }
-    let con = guard.as_mut().ok_or(EnqueueError::NoConnection)?;
-    let r = s.queue.ensure_group(con, &stream).and_then(|()| {
-        let mut c = redis::cmd("XADD");
-        c.arg(&stream).arg("*").arg("m").arg(&env);
-        s.queue.query::<String>(con, &c)
-    });
-    match r {
-        Ok(entry) => Ok((stream, entry)),
-        Err(e) => {
-            *guard = None;
-            Err(e.into())
+    // A connection broken by a Redis restart fails its next command: reconnect
+    // and retry (for at most `outage`, as the result reader waits). A retried
+    // XADD whose first reply was lost leaves a second entry with the same
+    // message id, which workers refuse as a replay: the task still runs once.
+    let deadline = Instant::now() + s.outage;
+    let mut delay = Duration::ZERO;
+    loop {
+        if guard.is_none() {
+            *guard = s.queue.connect().ok();
+        }
+        let r = guard.as_mut().map(|con| {
+            s.queue.ensure_group(con, &stream).and_then(|()| {
+                let mut c = redis::cmd("XADD");
+                c.arg(&stream).arg("*").arg("m").arg(&env);
+                s.queue.query::<String>(con, &c)
+            })
+        });
+        match r {
+            Some(Ok(entry)) => return Ok((stream, entry)),
+            Some(Err(e)) if Instant::now() >= deadline => {
+                *guard = None;
+                return Err(e.into());
+            }
+            None if Instant::now() >= deadline => return Err(EnqueueError::NoConnection),
+            Some(Err(_)) | None => {
+                *guard = None;
+                std::thread::sleep(delay);
+                delay = (delay * 2).clamp(Duration::from_millis(100), Duration::from_secs(1));
+            }
         }
     }
 }
@@ -304,14 +319,18 @@ fn read_results(inner: &Arc<Inner>) {
         match reply {
             Some(Ok(r)) => {
                 down_since = None;
-                for k in r.map(|r| r.keys).unwrap_or_default() {
+                'read: for k in r.map(|r| r.keys).unwrap_or_default() {
                     for e in k.ids {
-                        last = e.id.clone();
                         if let Some(raw) = queue::entry_message(&e)
                             && let Some(c) = con.as_mut()
+                            && handle(inner, c, &raw).is_err()
                         {
-                            handle(inner, c, &raw);
+                            // The fence could not be read (Redis went away):
+                            // read this event again on a new connection.
+                            con = None;
+                            break 'read;
                         }
+                        last = e.id.clone();
                     }
                 }
             }
@@ -369,8 +388,9 @@ fn notify(inner: &Inner, kind: audit::Kind, body: serde_json::Value) {
     }
 }
 
-/// One event from the results stream.
-fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) {
+/// One event from the results stream. An error: the fencing counter could not
+/// be read, nothing was decided (the event must be handled again).
+fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), QueueError> {
     let (ev, key) = match Envelope::open::<WorkerEvent>(raw, Kind::Event, &inner.settings.trusted_workers) {
         Ok(x) => x,
         Err(e) => {
@@ -381,15 +401,15 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) {
                 serde_json::json!({"task": "", "attempt": 0, "msg": "", "token": 0, "worker": "",
                     "worker_key": claimed, "reason": e.reason()}),
             );
-            return;
+            return Ok(());
         }
     };
     match ev {
         WorkerEvent::Started { msg, token, worker, .. } => {
             let mut pending = lock(&inner.pending);
-            let Some(p) = pending.get_mut(&msg) else { return };
+            let Some(p) = pending.get_mut(&msg) else { return Ok(()) };
             if token <= p.token {
-                return;
+                return Ok(());
             }
             if let Ok(mut f) = p.run.append(&p.log) {
                 if let Some(before) = &p.worker {
@@ -408,11 +428,11 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) {
         WorkerEvent::Log { msg, token, offset, data } => {
             use base64::Engine as _;
             let mut pending = lock(&inner.pending);
-            let Some(p) = pending.get_mut(&msg) else { return };
+            let Some(p) = pending.get_mut(&msg) else { return Ok(()) };
             if token != p.token || offset != p.written {
-                return;
+                return Ok(());
             }
-            let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else { return };
+            let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else { return Ok(()) };
             if let Ok(mut f) = p.run.append(&p.log)
                 && f.write_all(&bytes).is_ok()
             {
@@ -420,7 +440,7 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) {
             }
         }
         WorkerEvent::Lost { msg, deliveries, worker, .. } => {
-            let Some(mut p) = lock(&inner.pending).remove(&msg) else { return };
+            let Some(mut p) = lock(&inner.pending).remove(&msg) else { return Ok(()) };
             let why = format!(
                 "worker_lost: delivered {deliveries} times (at most {} allowed), last to worker {worker}",
                 inner.settings.max_deliveries
@@ -448,19 +468,19 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) {
                     "worker": worker, "worker_key": key.to_string(), "reason": reason})
             };
             let current: Option<u64> =
-                inner.settings.queue.query(con, redis::cmd("GET").arg(queue::fence_key(&msg))).ok().flatten();
+                inner.settings.queue.query(con, redis::cmd("GET").arg(queue::fence_key(&msg)))?;
             if current != Some(token) {
                 notify(inner, audit::Kind::ResultRefused, refused("fenced"));
-                return;
+                return Ok(());
             }
             let Some(mut p) = lock(&inner.pending).remove(&msg) else {
                 notify(inner, audit::Kind::ResultRefused, refused("duplicate"));
-                return;
+                return Ok(());
             };
             if p.task != task || p.attempt != attempt {
                 notify(inner, audit::Kind::ResultRefused, refused("malformed"));
                 lock(&inner.pending).insert(msg, p);
-                return;
+                return Ok(());
             }
             let fetched = fetch(inner, &p, &log, report.as_ref(), &outputs);
             let outcome = match fetched {
@@ -496,6 +516,7 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) {
             }
         }
     }
+    Ok(())
 }
 
 /// A minimal attempt view for reading the report back through the run directory.

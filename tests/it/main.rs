@@ -27,6 +27,7 @@ mod container_engine;
 mod container_pool;
 mod corpus;
 mod distributed;
+mod distributed_faults;
 mod distributed_trust;
 mod docs_reference;
 mod exec_audit;
