@@ -89,6 +89,8 @@ struct Pending {
     log_base: u64,
     /// Bytes of the current delivery's log written so far.
     written: u64,
+    /// When the current delivery last said something (started, output).
+    heard: Instant,
     runs_on: Vec<String>,
 }
 
@@ -100,7 +102,18 @@ struct Inner {
     notify: Mutex<Option<Notify>>,
     con: Mutex<Option<redis::Connection>>,
     shutdown: AtomicBool,
+    /// Events refused because their signer is not pinned: count per claimed key.
+    untrusted: Mutex<HashMap<String, u64>>,
+    /// Refusals recorded so far (each a `result_refused` record, up to [`MAX_REFUSALS`]).
+    refusals: std::sync::atomic::AtomicU64,
 }
+
+/// Refused events recorded one by one in the run's audit log; past this,
+/// only counted (a Redis writer must not be able to flood the log).
+const MAX_REFUSALS: u64 = 100;
+
+/// Live output kept per delivery; past this the log waits for the stored one.
+const MAX_LIVE_LOG: u64 = 256 << 20;
 
 /// The remote dispatcher of one run.
 pub struct Remote {
@@ -129,6 +142,8 @@ impl Remote {
             notify: Mutex::new(None),
             con: Mutex::new(Some(con)),
             shutdown: AtomicBool::new(false),
+            untrusted: Mutex::new(HashMap::new()),
+            refusals: std::sync::atomic::AtomicU64::new(0),
         });
         let reader = {
             let inner = inner.clone();
@@ -143,6 +158,10 @@ impl Drop for Remote {
         self.inner.shutdown.store(true, Ordering::SeqCst);
         if let Some(r) = lock(&self.reader).take() {
             let _ = r.join();
+        }
+        // The session's results (and the task output in them) leave Redis with it.
+        if let Some(con) = lock(&self.inner.con).as_mut() {
+            let _ = self.inner.settings.queue.query::<u64>(con, redis::cmd("DEL").arg(&self.inner.results));
         }
     }
 }
@@ -211,6 +230,7 @@ impl Dispatch for Remote {
                         worker: None,
                         log_base,
                         written: 0,
+                        heard: Instant::now(),
                         runs_on: task.runs_on.clone(),
                     },
                 );
@@ -250,6 +270,7 @@ fn enqueue(
         task: a.task.clone(),
         attempt: a.number,
         issued_ms: now,
+        take_by_ms: now + (s.unserved + s.lease).as_millis() as u64,
         expires_ms: now + s.ttl.as_millis() as u64,
         argv: a.argv.clone(),
         policy_yaml: policy.to_yaml(),
@@ -261,6 +282,7 @@ fn enqueue(
         runs_on: task.runs_on.clone(),
         results: inner.results.clone(),
         storage: s.storage.clone(),
+        protect: a.protect.iter().cloned().chain(crate::storage::local_dir(&s.storage)).collect(),
         lease_ms: s.lease.as_millis() as u64,
         max_deliveries: s.max_deliveries,
     };
@@ -333,6 +355,10 @@ fn read_results(inner: &Arc<Inner>) {
                         last = e.id.clone();
                     }
                 }
+                // What was handled leaves the stream (task output included).
+                if let Some(c) = con.as_mut() {
+                    let _ = q.query::<u64>(c, redis::cmd("XTRIM").arg(&inner.results).arg("MINID").arg(&last));
+                }
             }
             Some(Err(_)) | None => {
                 con = None;
@@ -363,6 +389,7 @@ fn fail_all(inner: &Inner, why: &str) {
 
 /// Tasks nobody took within `unserved`: withdraw them, fail them.
 fn watchdog(inner: &Inner) {
+    abandoned(inner);
     let limit = inner.settings.unserved;
     let stale: Vec<String> = lock(&inner.pending)
         .iter()
@@ -375,7 +402,58 @@ fn watchdog(inner: &Inner) {
             let _ = inner.settings.queue.query::<u64>(con, redis::cmd("XDEL").arg(&p.stream).arg(&p.entry));
         }
         let labels = if p.runs_on.is_empty() { String::new() } else { format!(" with labels {}", p.runs_on.join(",")) };
-        let why = format!("worker_lost: no worker{labels} took the task within {}", humantime::format_duration(limit));
+        let mut why =
+            format!("worker_lost: no worker{labels} took the task within {}", humantime::format_duration(limit));
+        let untrusted: Vec<String> = lock(&inner.untrusted).keys().cloned().collect();
+        if !untrusted.is_empty() {
+            why.push_str(&format!(
+                " (results signed by {} were refused: that key is not trusted)",
+                untrusted.join(", ")
+            ));
+        }
+        if let Some(done) = p.done.take() {
+            done(failed(why, true));
+        }
+    }
+}
+
+/// Tasks whose worker stopped heart-beating (gone from the registry, or
+/// silent for three leases) and that no other worker took over within
+/// `unserved`: fail them `worker_lost` (every worker may be gone).
+fn abandoned(inner: &Inner) {
+    let s = &inner.settings;
+    let quiet: Vec<(String, String)> = lock(&inner.pending)
+        .iter()
+        .filter(|(_, p)| p.heard.elapsed() > s.unserved)
+        .filter_map(|(id, p)| Some((id.clone(), p.worker.clone()?)))
+        .collect();
+    if quiet.is_empty() {
+        return;
+    }
+    let mut guard = lock(&inner.con);
+    let Some(con) = guard.as_mut() else { return };
+    for (id, worker) in quiet {
+        let status: Option<String> = match s.queue.query(con, redis::cmd("HGET").arg(queue::WORKERS).arg(&worker)) {
+            Ok(v) => v,
+            Err(_) => return,
+        };
+        let seen = status
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["seen_ms"].as_u64())
+            .unwrap_or(0);
+        if now_ms().saturating_sub(seen) < 3 * s.lease.as_millis() as u64 {
+            // Alive: a long, quiet task.
+            if let Some(p) = lock(&inner.pending).get_mut(&id) {
+                p.heard = Instant::now() - s.unserved / 2;
+            }
+            continue;
+        }
+        let Some(mut p) = lock(&inner.pending).remove(&id) else { continue };
+        let _ = s.queue.query::<u64>(con, redis::cmd("XDEL").arg(&p.stream).arg(&p.entry));
+        let why = format!(
+            "worker_lost: worker {worker} stopped and no worker took the task over within {}",
+            humantime::format_duration(s.unserved)
+        );
         if let Some(done) = p.done.take() {
             done(failed(why, true));
         }
@@ -383,8 +461,27 @@ fn watchdog(inner: &Inner) {
 }
 
 fn notify(inner: &Inner, kind: audit::Kind, body: serde_json::Value) {
-    if let Some(n) = lock(&inner.notify).as_ref() {
-        n(Notice { kind, body });
+    notify_saying(inner, kind, body, None);
+}
+
+fn notify_saying(inner: &Inner, kind: audit::Kind, body: serde_json::Value, say: Option<String>) {
+    if kind == audit::Kind::ResultRefused {
+        let n = inner.refusals.fetch_add(1, Ordering::SeqCst) + 1;
+        if n > MAX_REFUSALS {
+            return;
+        }
+        if n == MAX_REFUSALS {
+            let line = format!(
+                "orchestra: warning: {MAX_REFUSALS} results refused; further refusals in this session are not recorded one by one"
+            );
+            if let Some(f) = lock(&inner.notify).as_ref() {
+                f(Notice { kind, body, say: Some(line) });
+            }
+            return;
+        }
+    }
+    if let Some(f) = lock(&inner.notify).as_ref() {
+        f(Notice { kind, body, say });
     }
 }
 
@@ -394,22 +491,44 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
     let (ev, key) = match Envelope::open::<WorkerEvent>(raw, Kind::Event, &inner.settings.trusted_workers) {
         Ok(x) => x,
         Err(e) => {
-            let claimed = serde_json::from_slice::<Envelope>(raw).map(|e| e.key).unwrap_or_default();
-            notify(
+            let claimed =
+                serde_json::from_slice::<Envelope>(raw).map(|e| crate::message::shown_key(&e.key)).unwrap_or_default();
+            let first = {
+                let mut u = lock(&inner.untrusted);
+                let n = u.entry(claimed.clone()).or_insert(0);
+                *n += 1;
+                *n == 1
+            };
+            let say = (first && matches!(e, MessageError::Untrusted(_))).then(|| {
+                format!(
+                    "orchestra: warning: refused results signed by {claimed}, a worker key this run does not trust (add it with --trust-worker or distributed.trusted_workers)"
+                )
+            });
+            notify_saying(
                 inner,
                 audit::Kind::ResultRefused,
                 serde_json::json!({"task": "", "attempt": 0, "msg": "", "token": 0, "worker": "",
                     "worker_key": claimed, "reason": e.reason()}),
+                say,
             );
             return Ok(());
         }
     };
     match ev {
-        WorkerEvent::Started { msg, token, worker, .. } => {
+        WorkerEvent::Started { msg, token, worker, nonce, .. } => {
             let mut pending = lock(&inner.pending);
             let Some(p) = pending.get_mut(&msg) else { return Ok(()) };
             if token <= p.token {
                 return Ok(());
+            }
+            // This delivery may run: a signed go-ahead bound to it.
+            let go = crate::message::GoAhead { msg: msg.clone(), token, worker: worker.clone(), nonce: nonce.clone() };
+            if let Ok(env) = Envelope::seal(Kind::Go, &go, &inner.settings.key) {
+                let key = queue::go_key(&msg, &nonce);
+                let mut c = redis::pipe();
+                c.cmd("RPUSH").arg(&key).arg(env.to_json()).ignore().cmd("EXPIRE").arg(&key).arg(300).ignore();
+                c.query::<()>(con)
+                    .map_err(|e| QueueError::Redis { url: inner.settings.queue.url().to_string(), source: e })?;
             }
             if let Ok(mut f) = p.run.append(&p.log) {
                 if let Some(before) = &p.worker {
@@ -424,12 +543,13 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             p.token = token;
             p.worker = Some(worker);
             p.written = 0;
+            p.heard = Instant::now();
         }
         WorkerEvent::Log { msg, token, offset, data } => {
             use base64::Engine as _;
             let mut pending = lock(&inner.pending);
             let Some(p) = pending.get_mut(&msg) else { return Ok(()) };
-            if token != p.token || offset != p.written {
+            if token != p.token || offset != p.written || p.written >= MAX_LIVE_LOG {
                 return Ok(());
             }
             let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else { return Ok(()) };
@@ -437,6 +557,7 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
                 && f.write_all(&bytes).is_ok()
             {
                 p.written += bytes.len() as u64;
+                p.heard = Instant::now();
             }
         }
         WorkerEvent::Lost { msg, deliveries, worker, .. } => {
@@ -497,7 +618,11 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
                         Err(e) => Outcome {
                             report: None,
                             exec_status,
-                            error: Some(error.unwrap_or_else(|| e.to_string())),
+                            // Said against the run's own log (the worker's paths are elsewhere).
+                            error: Some(match error {
+                                Some(w) if !w.contains('/') => format!("{e} (worker {worker}: {w})"),
+                                _ => e.to_string(),
+                            }),
                             process_time: Duration::from_millis(process_ms),
                             lost: false,
                         },

@@ -24,6 +24,20 @@ use std::path::PathBuf;
 
 const DOMAIN: &str = "orchestra-fleet/v1";
 
+/// The largest stream entry either side parses (a task message with its
+/// policy, or a worker event; log chunks are 32 KiB).
+pub const MAX_ENTRY: usize = 1 << 20;
+
+/// A key as shown in refusals: at most 60 characters of it (a claimed "key"
+/// is attacker-chosen text of any size).
+pub fn shown_key(key: &str) -> String {
+    let mut k: String = key.chars().take(60).collect();
+    if k.len() < key.len() {
+        k.push('…');
+    }
+    k
+}
+
 /// What an envelope holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,6 +46,8 @@ pub enum Kind {
     Task,
     /// A [`WorkerEvent`], signed by a worker.
     Event,
+    /// A [`GoAhead`], signed by the orchestrator.
+    Go,
 }
 
 impl Kind {
@@ -39,6 +55,7 @@ impl Kind {
         match self {
             Kind::Task => "task",
             Kind::Event => "event",
+            Kind::Go => "go",
         }
     }
 }
@@ -49,6 +66,9 @@ pub enum MessageError {
     /// Not an envelope at all.
     #[error("not a signed orchestra message: {0}")]
     Malformed(String),
+    /// Larger than any genuine message.
+    #[error("{0} bytes, more than the {MAX_ENTRY} a message may have")]
+    TooLarge(usize),
     /// Another kind than expected.
     #[error("a {got} message where a {want} message was expected")]
     WrongKind {
@@ -73,6 +93,7 @@ impl MessageError {
     pub fn reason(&self) -> &'static str {
         match self {
             MessageError::Malformed(_) => "malformed",
+            MessageError::TooLarge(_) => "too_large",
             MessageError::WrongKind { .. } => "wrong_kind",
             MessageError::Untrusted(_) => "untrusted_key",
             MessageError::BadSignature => "bad_signature",
@@ -120,13 +141,16 @@ impl Envelope {
         kind: Kind,
         trusted: &[PublicKey],
     ) -> Result<(T, PublicKey), MessageError> {
+        if entry.len() > MAX_ENTRY {
+            return Err(MessageError::TooLarge(entry.len()));
+        }
         let env: Envelope = serde_json::from_slice(entry).map_err(|e| MessageError::Malformed(e.to_string()))?;
         if env.kind != kind {
             return Err(MessageError::WrongKind { want: kind.as_str(), got: env.kind.as_str() });
         }
-        let key: PublicKey = env.key.parse().map_err(|_| MessageError::Untrusted(env.key.clone()))?;
+        let key: PublicKey = env.key.parse().map_err(|_| MessageError::Untrusted(shown_key(&env.key)))?;
         if !trusted.contains(&key) {
-            return Err(MessageError::Untrusted(env.key));
+            return Err(MessageError::Untrusted(shown_key(&env.key)));
         }
         let sig = B64.decode(&env.sig).map_err(|_| MessageError::BadSignature)?;
         if !key.verify(&signed_bytes(kind, &env.body), &sig) {
@@ -178,6 +202,10 @@ pub struct TaskMessage {
     pub results: String,
     /// Where blobs go (a storage URL, no credentials).
     pub storage: String,
+    /// Paths the task must not see besides the worker's own (the
+    /// orchestrator's runs directory and blob store, where they exist on the
+    /// worker's host too: a worker on the orchestrator's machine).
+    pub protect: Vec<PathBuf>,
     /// The lease: a worker silent for this long loses the task.
     pub lease_ms: u64,
     /// A task delivered more often than this ends `worker_lost`.
@@ -222,6 +250,8 @@ pub enum WorkerEvent {
         token: u64,
         /// The worker's name.
         worker: String,
+        /// A fresh nonce of this delivery: the go-ahead must name it.
+        nonce: String,
     },
     /// Output of the task (its log), from byte `offset` of this delivery's log.
     Log {
@@ -286,6 +316,22 @@ impl WorkerEvent {
             | WorkerEvent::Lost { msg, .. } => msg,
         }
     }
+}
+
+/// The orchestrator's answer to a `started` event: this delivery may run.
+/// Bound to the message, the delivery's token, the worker and the nonce the
+/// worker chose, so a captured go-ahead is worth nothing for another delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoAhead {
+    /// The task message's id.
+    pub msg: String,
+    /// The delivery's fencing token.
+    pub token: u64,
+    /// The worker.
+    pub worker: String,
+    /// The worker's nonce from its `started` event.
+    pub nonce: String,
 }
 
 /// A fresh 128-bit nonce, hex.

@@ -16,6 +16,11 @@
 //! - Replays: `orchestra:seen:<message id>` holds the stream entry a message
 //!   id was first seen in; the same id in another entry is a replay.
 //! - Results: `orchestra:results:<run id>`, signed worker events.
+//! - Go-ahead: a worker runs a delivery only after the orchestrator answered
+//!   its `started` event with a signed go-ahead naming the message, the token,
+//!   the worker and the worker's nonce, pushed to `orchestra:go:<id>:<nonce>`
+//!   (a message replayed after its run ended, or left over by a run that is
+//!   gone, never gets one).
 //! - Cancel: `orchestra:cancel:<message id>` exists when the orchestrator
 //!   wants the attempt stopped.
 //! - Workers: the hash `orchestra:workers` (name → JSON status), and the
@@ -198,6 +203,11 @@ pub fn seen_key(msg: &str) -> String {
     format!("orchestra:seen:{msg}")
 }
 
+/// Where the orchestrator puts its go-ahead for one delivery.
+pub fn go_key(msg: &str, nonce: &str) -> String {
+    format!("orchestra:go:{msg}:{nonce}")
+}
+
 /// Set when the orchestrator wants the attempt stopped.
 pub fn cancel_key(msg: &str) -> String {
     format!("orchestra:cancel:{msg}")
@@ -245,7 +255,9 @@ mod tests {
             let e = Queue::open(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("queue {bad}: ")), "{e}");
         }
-        for (bad, shown) in [("redis://:pw@127.0.0.1:1", "redis://***@127.0.0.1:1"), ("redis://u:pw@h:1/0", "redis://***@h:1/0")] {
+        for (bad, shown) in
+            [("redis://:pw@127.0.0.1:1", "redis://***@127.0.0.1:1"), ("redis://u:pw@h:1/0", "redis://***@h:1/0")]
+        {
             let e = Queue::open(bad).unwrap_err().to_string();
             assert!(e.starts_with(&format!("queue {shown}: credentials in the URL are refused")), "{e}");
             assert!(!e.contains("pw"), "{e}");

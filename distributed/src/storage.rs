@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Files up to this size are uploaded in one PUT (read once, into memory);
@@ -168,6 +168,15 @@ enum Backend {
 impl fmt::Debug for Blobs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Blobs").field("store", &self.description).finish_non_exhaustive()
+    }
+}
+
+/// The directory a storage URL names, when it names a local one (whether or
+/// not it exists yet).
+pub fn local_dir(url: &str) -> Option<PathBuf> {
+    match location::parse(url).ok()? {
+        Location::Local(dir) => Some(std::fs::canonicalize(&dir).unwrap_or(dir)),
+        Location::S3(_) => None,
     }
 }
 

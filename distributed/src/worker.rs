@@ -61,6 +61,8 @@ pub struct Config {
     pub lease: Duration,
     /// Storage override: store blobs here instead of where the message says.
     pub storage: Option<String>,
+    /// How long to wait for the orchestrator's go-ahead (default [`GO_WAIT`]).
+    pub go_wait: Duration,
 }
 
 /// Why a worker stopped.
@@ -304,12 +306,15 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             return None;
         }
     };
+    let _ = q.query::<()>(con, redis::cmd("EXPIRE").arg(queue::fence_key(&msg.id)).arg(queue::SEEN_TTL_S));
+    let nonce = crate::message::nonce();
     let started = WorkerEvent::Started {
         msg: msg.id.clone(),
         task: msg.task.clone(),
         attempt: msg.attempt,
         token,
         worker: shared.cfg.name.clone(),
+        nonce: nonce.clone(),
     };
     if let Err(e) = post(shared, con, &msg.results, &started) {
         tracing::warn!("{e}");
@@ -320,7 +325,7 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
         Running { stream: d.stream.clone(), entry: d.entry.clone(), msg: msg.id.clone(), handle: None, lost: false },
     );
     let shared = shared.clone();
-    Some(std::thread::spawn(move || execute(&shared, &d, &msg, token)))
+    Some(std::thread::spawn(move || execute(&shared, &d, &msg, token, &nonce)))
 }
 
 /// Authenticate a delivery and check it is meant for this worker, now, once.
@@ -377,12 +382,16 @@ fn check(shared: &Shared, con: &mut redis::Connection, d: &Delivery) -> Result<T
 
 /// Acknowledge a refused delivery, say why (stream, audit log, status).
 fn refuse(shared: &Shared, con: &mut redis::Connection, d: &Delivery, r: &Refusal) {
-    shared.refused.fetch_add(1, Ordering::SeqCst);
-    tracing::warn!(stream = %d.stream, entry = %d.entry, reason = r.reason, "refused a task message: {}", r.detail);
+    let n = shared.refused.fetch_add(1, Ordering::SeqCst) + 1;
     let body = serde_json::json!({
         "stream": d.stream, "entry": d.entry, "reason": r.reason, "detail": r.detail, "msg": r.msg,
     });
-    record(shared, audit::Kind::MessageRefused, body.clone());
+    // Anyone who can write to Redis can make refusals: the first 100 are
+    // recorded one by one, then one in a thousand (the count is in the status).
+    if n <= 100 || n % 1000 == 0 {
+        tracing::warn!(stream = %d.stream, entry = %d.entry, reason = r.reason, refused = n, "refused a task message: {}", r.detail);
+        record(shared, audit::Kind::MessageRefused, body.clone());
+    }
     let q = &shared.cfg.queue;
     let mut c = redis::cmd("XADD");
     c.arg(queue::REFUSED).arg("MAXLEN").arg("~").arg(1000).arg("*").arg("worker").arg(&shared.cfg.name);
@@ -457,7 +466,7 @@ fn store(shared: &Shared, url: &str) -> Result<Arc<Blobs>, StorageError> {
 }
 
 /// Run one delivery to its end, upload, post, acknowledge.
-fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64) {
+fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, nonce: &str) {
     let q = &shared.cfg.queue;
     let mut con = match q.connect() {
         Ok(c) => c,
@@ -467,6 +476,29 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64) {
             return;
         }
     };
+    if !go_ahead(shared, &mut con, msg, token, nonce) {
+        // The run is not waiting for this delivery (it ended, or the message
+        // is a replay): never run it; tell a run that might still listen.
+        let r = Refusal {
+            reason: "no_go_ahead",
+            detail: format!(
+                "no go-ahead from the orchestrator within {}",
+                humantime::format_duration(shared.cfg.go_wait)
+            ),
+            msg: msg.id.clone(),
+        };
+        let lost = WorkerEvent::Lost {
+            msg: msg.id.clone(),
+            task: msg.task.clone(),
+            attempt: msg.attempt,
+            deliveries: token,
+            worker: shared.cfg.name.clone(),
+        };
+        let _ = post(shared, &mut con, &msg.results, &lost);
+        refuse(shared, &mut con, d, &r);
+        lock(&shared.running).remove(&msg.id);
+        return;
+    }
     let outcome = run_task(shared, &mut con, msg, token);
     let still_ours = lock(&shared.running).get(&msg.id).is_some_and(|r| !r.lost);
     match outcome {
@@ -480,6 +512,38 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64) {
         Err(e) => tracing::warn!(task = %msg.task, "{e}"),
     }
     lock(&shared.running).remove(&msg.id);
+}
+
+/// How long a worker waits for the orchestrator's go-ahead, by default.
+pub const GO_WAIT: Duration = Duration::from_secs(60);
+
+/// Wait for the orchestrator's signed go-ahead for this very delivery.
+fn go_ahead(shared: &Shared, con: &mut redis::Connection, msg: &TaskMessage, token: u64, nonce: &str) -> bool {
+    let q = &shared.cfg.queue;
+    let key = queue::go_key(&msg.id, nonce);
+    let deadline = Instant::now() + shared.cfg.go_wait;
+    while Instant::now() < deadline {
+        let wait = deadline.saturating_duration_since(Instant::now()).as_secs_f64().clamp(0.01, 5.0);
+        let got: Option<(String, Vec<u8>)> = match q.query(con, redis::cmd("BLPOP").arg(&key).arg(wait)) {
+            Ok(g) => g,
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(200));
+                match q.connect() {
+                    Ok(c) => *con = c,
+                    Err(_) => continue,
+                }
+                continue;
+            }
+        };
+        let Some((_, raw)) = got else { continue };
+        match Envelope::open::<crate::message::GoAhead>(&raw, Kind::Go, &shared.cfg.trusted) {
+            Ok((g, _)) if g.msg == msg.id && g.token == token && g.worker == shared.cfg.name && g.nonce == nonce => {
+                return true;
+            }
+            Ok(_) | Err(_) => tracing::warn!(task = %msg.task, "a go-ahead that is not for this delivery was ignored"),
+        }
+    }
+    false
 }
 
 /// Why a delivery could not be completed (it stays pending, to be reclaimed).
@@ -532,7 +596,7 @@ fn run_in(
         workdir: workdir.clone(),
         audit_dir: cfg.audit_dir.clone(),
         run_id: msg.run_id.clone(),
-        protect: vec![cfg.state_dir.clone()],
+        protect: protected(cfg, msg),
         run: run.clone(),
         report: run.task_report_rel(&msg.task),
         log: run.log_rel(&msg.task),
@@ -605,6 +669,23 @@ fn run_in(
         process_ms: outcome.process_time.as_millis() as u64,
         audit,
     })
+}
+
+/// What a task must not see: the worker's state directory, the local blob
+/// store it writes unsandboxed, and what the message names (the
+/// orchestrator's runs directory, for a worker on the orchestrator's host).
+fn protected(cfg: &Config, msg: &TaskMessage) -> Vec<PathBuf> {
+    let mut v = vec![cfg.state_dir.clone()];
+    let storage = cfg.storage.as_deref().unwrap_or(&msg.storage);
+    if let Some(dir) = crate::storage::local_dir(storage) {
+        v.push(dir);
+    }
+    for p in &msg.protect {
+        if p.is_absolute() && !v.contains(p) {
+            v.push(p.clone());
+        }
+    }
+    v
 }
 
 /// Send what the log gained since `sent` (in chunks of at most 32 KiB);

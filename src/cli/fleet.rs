@@ -153,6 +153,9 @@ pub struct WorkerArgs {
     /// Store blobs here instead of where each task message says.
     #[arg(long, value_name = "URL")]
     pub storage: Option<String>,
+    /// How long to wait for the orchestrator's go-ahead before refusing a delivery (tests).
+    #[arg(long, hide = true, default_value = "60s", value_parser = crate::policy::HumanDuration::parse)]
+    pub go_wait: crate::policy::HumanDuration,
 }
 
 /// `orchestra workers …`
@@ -266,6 +269,7 @@ fn run_worker(args: WorkerArgs) -> Result<(), WorkerCliError> {
         workspace: args.workspace.clone(),
         lease: args.lease.0,
         storage: args.storage.clone(),
+        go_wait: args.go_wait.0,
     };
     worker::run(cfg, control)?;
     crate::sandbox::say!("orchestra: worker {name} drained");

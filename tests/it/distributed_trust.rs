@@ -355,8 +355,7 @@ fn a_forged_task_message_is_refused_bad_signature_or_untrusted_key_and_never_run
         expired,
         stale,
         misrouted,
-    ]
-    {
+    ] {
         xadd(&f, "orchestra:tasks", "m", &x);
     }
     let refused = assert_refused(
@@ -408,7 +407,7 @@ fn a_replayed_task_message_is_refused_and_its_effect_happens_once() {
 }
 
 #[test]
-fn results_signed_by_a_worker_key_the_run_does_not_pin_are_refused_and_the_task_fails_worker_lost() {
+fn a_worker_key_the_run_does_not_pin_gets_no_go_ahead_its_events_are_refused_and_the_task_fails_worker_lost() {
     let mut f = Fleet::new("untrusted-worker");
     let cfg = std::fs::read_to_string(&f.world.config).unwrap().replace("unserved: 20s", "unserved: 3s");
     std::fs::write(&f.world.config, cfg).unwrap();
@@ -422,12 +421,14 @@ fn results_signed_by_a_worker_key_the_run_does_not_pin_are_refused_and_the_task_
     let t = task(&report, "t");
     assert_eq!(state(&report, "t"), "failed", "{t}");
     assert_eq!(t["cause"], "worker_lost", "{t}");
-    // The worker did take and run it (it trusts the orchestrator): the effect
-    // happened once, but the run took nothing from it.
-    assert_eq!(effects(&f.world), 1);
+    // The worker took it (it trusts the orchestrator) but never ran it: the run
+    // refused its `started` event, so no go-ahead came.
+    assert_eq!(effects(&f.world), 0, "a delivery the run did not accept ran");
+    assert!(t["note"].as_str().unwrap_or("").contains(f.workers[0].public.as_str()), "the note names the key: {t}");
+    assert!(o.stderr.contains("a worker key this run does not trust"), "{}", o.all());
     let records = f.world.audit_records(&f.world.audit);
     let refused: Vec<&Value> = records.iter().filter(|r| r["kind"] == "result_refused").collect();
-    assert!(refused.len() >= 2, "its started and finished events: {records:#?}");
+    assert!(!refused.is_empty(), "its started event: {records:#?}");
     for r in &refused {
         assert_eq!(r["body"]["reason"], "untrusted_key", "{r}");
         assert_eq!(r["body"]["worker_key"], f.workers[0].public.as_str(), "{r}");
@@ -617,4 +618,107 @@ fn weaken(policy_yaml: &str) -> String {
     let weaker = policy_yaml.replace("mode: loopback", "mode: host");
     assert_ne!(weaker, policy_yaml, "the policy names no loopback network:\n{policy_yaml}");
     weaker
+}
+
+/// Review 40, F2: a genuine message replayed after its run ended, on a worker
+/// that never saw it, with Redis' memory of its id erased, gets no go-ahead
+/// (the run that signed it is gone) and never runs.
+#[test]
+fn a_message_replayed_after_its_run_ended_on_a_fresh_worker_never_runs() {
+    let mut f = Fleet::new("replay-fresh");
+    let m = run_genuine(&mut f);
+    let id = body(&m).id;
+    f.signal(0, libc::SIGTERM);
+    assert_eq!(f.wait(0, Duration::from_secs(15)), Some(0));
+    let public = keygen(&f, "w2");
+    spawn_worker(&mut f, "w2", &public, &["--go-wait", "2s"]);
+    let n: u64 = redis::cmd("DEL").arg(format!("orchestra:seen:{id}")).query(&mut con(&f)).unwrap();
+    assert_eq!(n, 1);
+    xadd(&f, "orchestra:tasks", "m", &m);
+    wait_for("the replay to be refused", Duration::from_secs(20), || {
+        f.redis.raw(&["XLEN", "orchestra:refused"]).trim() != "0"
+    });
+    let records = f.world.audit_records(&f.workers[1].state.join("audit"));
+    let r = records.iter().find(|r| r["kind"] == "message_refused").unwrap();
+    assert_eq!(r["body"]["reason"], "no_go_ahead", "{r}");
+    assert_eq!(r["body"]["msg"], id.as_str(), "{r}");
+    assert!(!records.iter().any(|r| r["kind"] == "delivery_ended"), "{records:#?}");
+    assert_eq!(effects(&f.world), 1, "the replay ran");
+    assert!(xrange(&f, "orchestra:tasks").is_empty(), "the replay is acknowledged and deleted");
+}
+
+/// Review 40, F3: whatever a Redis writer puts in a run's result stream, the
+/// run's audit log keeps at most 100 refusals, each with a bounded key.
+#[test]
+fn junk_in_a_result_stream_cannot_flood_the_runs_audit_log() {
+    let mut f = Fleet::new("flood");
+    let public = keygen(&f, "w1");
+    let run = spawn_run(&f, &plan(&[sh("t", "sleep 3; echo ran >> effects", "")]), &[&public]);
+    let m = first_task_message(&f);
+    let results = body(&m).results;
+    let huge =
+        serde_json::json!({"kind": "event", "key": format!("ed25519:{}", "A".repeat(2 << 20)), "sig": "", "body": ""});
+    for _ in 0..3 {
+        xadd(&f, &results, "m", &huge.to_string());
+    }
+    let mut c = con(&f);
+    let mut p = redis::pipe();
+    for i in 0..400 {
+        p.cmd("XADD").arg(&results).arg("*").arg("m").arg(format!("junk {i}")).ignore();
+    }
+    p.query::<()>(&mut c).unwrap();
+    spawn_worker(&mut f, "w1", &public, &[]);
+    let o = Out::from(run.wait_with_output().unwrap());
+    assert_eq!(o.code, 0, "{}\n{}", o.all(), f.worker_log("w1"));
+    assert_eq!(effects(&f.world), 1);
+    let records = f.world.audit_records(&f.world.audit);
+    let refused: Vec<&Value> = records.iter().filter(|r| r["kind"] == "result_refused").collect();
+    assert!(refused.len() <= 100, "{} refusals recorded", refused.len());
+    assert!(refused.len() >= 50, "{} refusals recorded", refused.len());
+    for r in &refused {
+        assert!(r["body"]["worker_key"].as_str().unwrap().chars().count() <= 61, "{}", &r.to_string()[..200]);
+    }
+    let size: u64 = std::fs::read_dir(&f.world.audit).unwrap().flatten().map(|e| e.metadata().unwrap().len()).sum();
+    assert!(size < 2 << 20, "the audit log grew to {size} bytes");
+    assert!(o.stderr.contains("further refusals in this session are not recorded"), "{}", o.all());
+}
+
+/// Review 40, F1: a task on a worker of the orchestrator's own host cannot
+/// reach the runs directory or the blob store in it (they are hidden as for a
+/// local run), so it can neither rewrite other runs nor plant a link that the
+/// worker would follow outside any sandbox.
+#[test]
+fn a_task_on_a_worker_cannot_reach_the_runs_directory_or_the_blob_store() {
+    let mut f = Fleet::new("reach");
+    let public = keygen(&f, "w1");
+    spawn_worker(&mut f, "w1", &public, &[]);
+    let runs = f.world.ws.join("runs");
+    let escape = f.world.root.join("escape");
+    std::fs::create_dir_all(&escape).unwrap();
+    let script = format!(
+        "ls runs > seen.txt 2>&1; echo x > runs/tamper.txt; mkdir -p runs/.blobs/sha256 && ln -s {} runs/.blobs/sha256/aa; mkdir -p out; echo y > out/f",
+        escape.display()
+    );
+    std::fs::write(f.world.ws.join("plan.yaml"), plan(&[sh("t", &script, ", outputs: [out]")])).unwrap();
+    let url = f.redis.url();
+    let o = f.world.orchestra(&[
+        "run",
+        "plan.yaml",
+        "--config",
+        f.world.config.to_str().unwrap(),
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--audit-dir",
+        f.world.audit.to_str().unwrap(),
+        "--queue",
+        &url,
+        "--trust-worker",
+        &public,
+    ]);
+    assert_eq!(o.code, 4, "{}\n{}", o.all(), f.worker_log("w1"));
+    assert!(!runs.join("tamper.txt").exists());
+    assert!(std::fs::symlink_metadata(runs.join(".blobs/sha256/aa")).is_err(), "a link was planted in the blob store");
+    assert_eq!(std::fs::read_dir(&escape).unwrap().count(), 0, "the worker wrote outside the store");
+    let seen = std::fs::read_to_string(f.world.ws.join("seen.txt")).unwrap_or_default();
+    assert!(!seen.contains(".blobs") && !seen.contains("index"), "the task saw the runs directory: {seen}");
 }

@@ -9,6 +9,7 @@
 use super::StorageError;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 /// An open local store.
@@ -30,8 +31,27 @@ impl Dir {
         Ok(Dir { root })
     }
 
-    fn path(&self, key: &str) -> PathBuf {
-        self.root.join(key)
+    /// The object's path, refused when anything between the root and it is
+    /// a symbolic link (the store is written outside any sandbox: a link
+    /// planted in it must not redirect a write or a read).
+    fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
+        let path = self.root.join(key);
+        let mut at = self.root.clone();
+        for c in Path::new(key).components() {
+            at.push(c);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(StorageError::Io {
+                        path: at,
+                        source: std::io::Error::new(ErrorKind::InvalidData, "a symbolic link in the blob store"),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => break,
+                Err(e) => return Err(io(&at)(e)),
+            }
+        }
+        Ok(path)
     }
 
     /// A file can be created in the directory (and is removed again).
@@ -42,8 +62,8 @@ impl Dir {
 
     /// The size of the object at `key`, `None` when there is none.
     pub fn head(&self, key: &str) -> Result<Option<u64>, StorageError> {
-        let path = self.path(key);
-        match std::fs::metadata(&path) {
+        let path = self.path(key)?;
+        match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
             Ok(_) => Err(StorageError::Io {
                 path,
@@ -62,9 +82,11 @@ impl Dir {
         write: impl FnOnce(&mut File) -> Result<(), StorageError>,
     ) -> Result<(), StorageError> {
         use std::os::unix::fs::PermissionsExt;
-        let path = self.path(key);
+        let path = self.path(key)?;
         let dir = path.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        // Created just now: still no link on the way (a racing task cannot reach the store).
+        self.path(key)?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp-")
             .permissions(std::fs::Permissions::from_mode(0o644))
@@ -79,8 +101,8 @@ impl Dir {
     /// `len` bytes of the object at `key` from `start`; `None` when there is
     /// no object, fewer bytes when it is shorter.
     pub fn read_range(&self, key: &str, start: u64, len: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        let path = self.path(key);
-        let mut file = match File::open(&path) {
+        let path = self.path(key)?;
+        let mut file = match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(&path)(e)),
