@@ -91,6 +91,8 @@ struct Pending {
     written: u64,
     /// When the current delivery last said something (started, output).
     heard: Instant,
+    /// From the message's enqueueing to its first `started` event.
+    queued: Option<Duration>,
     runs_on: Vec<String>,
 }
 
@@ -231,6 +233,7 @@ impl Dispatch for Remote {
                         log_base,
                         written: 0,
                         heard: Instant::now(),
+                        queued: None,
                         runs_on: task.runs_on.clone(),
                     },
                 );
@@ -544,6 +547,7 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             p.worker = Some(worker);
             p.written = 0;
             p.heard = Instant::now();
+            p.queued.get_or_insert_with(|| p.enqueued.elapsed());
         }
         WorkerEvent::Log { msg, token, offset, data } => {
             use base64::Engine as _;
@@ -634,7 +638,8 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
                 inner,
                 audit::Kind::RemoteResult,
                 serde_json::json!({"task": task, "attempt": attempt, "msg": msg, "token": token,
-                    "worker": worker, "worker_key": key.to_string(), "worker_log": audit}),
+                    "worker": worker, "worker_key": key.to_string(), "worker_log": audit,
+                    "queued_ms": p.queued.map(|q| q.as_secs_f64() * 1000.0)}),
             );
             if let Some(done) = p.done.take() {
                 done(outcome);
