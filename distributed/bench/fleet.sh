@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Distributed dispatch overhead, side by side in one run: N `true` tasks on 3
-# local workers (capacity 2 each) through a real redis-server, against the same
-# plan with `orchestra run -j 6` locally. Prints wall times and the per-task
-# difference. Usage: distributed/bench/fleet.sh [ORCHESTRA_BINARY] [N]
+# Distributed dispatch, side by side in one run (issue 18's benchmark):
+#   1. N `true` tasks locally with `orchestra run -j 6`;
+#   2. the same plan on 3 local `orchestra worker`s (capacity 2 each) through a
+#      real redis-server;
+#   3. a plan of BIG tasks on the same fleet, for the orchestrator's memory.
+# Prints wall times, the per-task dispatch overhead (fleet minus local), the
+# queue-to-start latency (p50, p95: from queueing a message to its worker's
+# `started` event, as the run's audit log records it) and the orchestrator's
+# peak RSS for N and BIG tasks.
+# Usage: distributed/bench/fleet.sh [ORCHESTRA_BINARY] [N] [BIG]
 set -euo pipefail
 bin=$(realpath "${1:-target/release/orchestra}")
 n=${2:-1000}
+big=${3:-20000}
 root=$(mktemp -d -p "$PWD" .bench-fleet.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$root"' EXIT
 mkdir -p "$root/ws" "$root/home"
@@ -15,8 +22,10 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$root" >/dev/null 2>&1 &
 until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
 orch=$("$bin" workers keygen "$root/keys/fleet.key")
-printf 'tools:\n  "true": {program: /bin/true}\ndistributed:\n  key: %s\n' "$root/keys/fleet.key" > "$root/config.yaml"
-{ echo "tasks:"; for i in $(seq 1 "$n"); do echo "  - {id: t$i, tool: \"true\"}"; done; } > "$root/ws/plan.yaml"
+printf 'tools:\n  "true": {program: /bin/true}\ndistributed:\n  key: %s\n  unserved: 30m\n' "$root/keys/fleet.key" > "$root/config.yaml"
+plan() { { echo "tasks:"; for i in $(seq 1 "$1"); do echo "  - {id: t$i, tool: \"true\"}"; done; } > "$root/ws/$2"; }
+plan "$n" plan.yaml
+plan "$big" big.yaml
 trust=()
 for w in 1 2 3; do
   pub=$("$bin" workers keygen "$root/keys/w$w.key")
@@ -26,17 +35,29 @@ for w in 1 2 3; do
 done
 until [ "$(redis-cli -p "$port" hlen orchestra:workers)" = 3 ]; do sleep 0.05; done
 cd "$root/ws"
-t0=$(date +%s.%N)
-"$bin" run plan.yaml --config "$root/config.yaml" --runs-dir "$root/local" --audit-dir "$root/audit-l" -j 6 --progress none
-t1=$(date +%s.%N)
-"$bin" run plan.yaml --config "$root/config.yaml" --runs-dir "$root/fleet" --audit-dir "$root/audit-f" -j 6 --progress none \
-  --queue "redis://127.0.0.1:$port" "${trust[@]}"
-t2=$(date +%s.%N)
-python3 - "$t0" "$t1" "$t2" "$n" <<'PY'
-import sys
-t0, t1, t2, n = map(float, sys.argv[1:5])
-local, fleet = t1 - t0, t2 - t1
-print(f"{int(n)} tasks   local -j 6: {local:.2f} s ({local/n*1000:.2f} ms/task)   "
-      f"3 workers x 2: {fleet:.2f} s ({fleet/n*1000:.2f} ms/task)   "
-      f"ratio {fleet/local:.2f}   overhead {(fleet-local)/n*1000:+.2f} ms/task")
+# Wall time (s) and peak RSS (KiB) of one command.
+measure() {
+  /usr/bin/time -f '%e %M' -o "$root/time" "$@" >/dev/null 2>"$root/err" || { cat "$root/err" >&2; exit 1; }
+  cat "$root/time"
+}
+common=(--config "$root/config.yaml" -j 6 --progress none)
+read -r local_s local_kb < <(measure "$bin" run plan.yaml "${common[@]}" --runs-dir "$root/local" --audit-dir "$root/audit-l")
+read -r fleet_s fleet_kb < <(measure "$bin" run plan.yaml "${common[@]}" --runs-dir "$root/fleet" --audit-dir "$root/audit-f" \
+  --queue "redis://127.0.0.1:$port" "${trust[@]}")
+read -r big_s big_kb < <(measure "$bin" run big.yaml "${common[@]}" --runs-dir "$root/big" --audit-dir "$root/audit-b" \
+  --queue "redis://127.0.0.1:$port" "${trust[@]}")
+"$bin" audit show "$root/audit-f" --kind remote_result --json > "$root/records.json"
+python3 - "$n" "$big" "$local_s" "$local_kb" "$fleet_s" "$fleet_kb" "$big_s" "$big_kb" "$root/records.json" <<'PY'
+import json, sys
+n, big = int(sys.argv[1]), int(sys.argv[2])
+local_s, local_kb, fleet_s, fleet_kb, big_s, big_kb = map(float, sys.argv[3:9])
+q = sorted(r["body"]["queued_ms"] for r in map(json.loads, open(sys.argv[9]))
+           if r.get("kind") == "remote_result" and r["body"].get("queued_ms") is not None)
+pct = lambda p: q[min(len(q) - 1, int(p * len(q)))] if q else float("nan")
+print(f"local -j 6        {n:>6} tasks  {local_s:8.2f} s  {local_s / n * 1000:7.2f} ms/task  peak RSS {local_kb / 1024:6.1f} MiB")
+print(f"3 workers x 2     {n:>6} tasks  {fleet_s:8.2f} s  {fleet_s / n * 1000:7.2f} ms/task  peak RSS {fleet_kb / 1024:6.1f} MiB")
+print(f"3 workers x 2     {big:>6} tasks  {big_s:8.2f} s  {big_s / big * 1000:7.2f} ms/task  peak RSS {big_kb / 1024:6.1f} MiB")
+print(f"dispatch overhead {(fleet_s - local_s) / n * 1000:+.2f} ms/task (target <= 2)   ratio fleet/local {fleet_s / local_s:.2f}")
+print(f"queue-to-start    p50 {pct(0.5):.2f} ms  p95 {pct(0.95):.2f} ms over {len(q)} tasks (target p50 <= 5)")
+print(f"orchestrator RSS  {big_kb / fleet_kb:.2f}x from {n} to {big} tasks (target flat, within 10 %)")
 PY
