@@ -51,8 +51,8 @@ python3 - "$n" "$big" "$local_s" "$local_kb" "$fleet_s" "$fleet_kb" "$big_s" "$b
 import json, sys
 n, big = int(sys.argv[1]), int(sys.argv[2])
 local_s, local_kb, fleet_s, fleet_kb, big_s, big_kb = map(float, sys.argv[3:9])
-q = sorted(r["body"]["queued_ms"] for r in map(json.loads, open(sys.argv[9]))
-           if r.get("kind") == "remote_result" and r["body"].get("queued_ms") is not None)
+q = sorted(r["body"]["queued_us"] / 1000 for r in map(json.loads, open(sys.argv[9]))
+           if r.get("kind") == "remote_result" and r["body"].get("queued_us") is not None)
 pct = lambda p: q[min(len(q) - 1, int(p * len(q)))] if q else float("nan")
 print(f"local -j 6        {n:>6} tasks  {local_s:8.2f} s  {local_s / n * 1000:7.2f} ms/task  peak RSS {local_kb / 1024:6.1f} MiB")
 print(f"3 workers x 2     {n:>6} tasks  {fleet_s:8.2f} s  {fleet_s / n * 1000:7.2f} ms/task  peak RSS {fleet_kb / 1024:6.1f} MiB")

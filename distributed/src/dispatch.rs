@@ -634,12 +634,24 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
                 }
                 Err(e) => failed(format!("fetching the results of worker {worker}: {e}"), false),
             };
+            // The verdict as the worker's sandbox reported it, in the run's own log too.
+            let (cause, rules) = match &outcome.report {
+                Some(r) => (
+                    orchestra_orchestrator::sandbox::report::cause_name(r.cause).to_string(),
+                    orchestra_orchestrator::sandbox::report::distinct_rules(&r.violations)
+                        .iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>(),
+                ),
+                None => ("setup_failed".to_string(), Vec::new()),
+            };
             notify(
                 inner,
                 audit::Kind::RemoteResult,
                 serde_json::json!({"task": task, "attempt": attempt, "msg": msg, "token": token,
                     "worker": worker, "worker_key": key.to_string(), "worker_log": audit,
-                    "queued_ms": p.queued.map(|q| q.as_secs_f64() * 1000.0)}),
+                    "queued_us": p.queued.map(|q| q.as_micros() as u64),
+                    "cause": cause, "rules": rules}),
             );
             if let Some(done) = p.done.take() {
                 done(outcome);

@@ -69,6 +69,24 @@ fn a_violation_on_a_worker_is_exit_4_with_its_rule_as_locally() {
     assert!(!stolen.contains("s3cr3t"), "the secret was read: {stolen}");
     let sarif = std::fs::read_to_string(f.world.run_dir(&f.world.only_run()).join("violations.sarif")).unwrap();
     assert!(sarif.contains("steal"), "{sarif}");
+    let rules: Vec<String> = task(&report, "steal")["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["rule"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!rules.is_empty());
+    // The run's log states the remote verdict; the worker's log holds the sandbox's own records.
+    let records = f.world.audit_records(&f.world.audit);
+    let kinds: Vec<&serde_json::Value> = records.iter().map(|r| &r["kind"]).collect();
+    let r = records.iter().find(|r| r["kind"] == "remote_result").unwrap_or_else(|| panic!("{kinds:?}\n{}", o.all()));
+    assert_eq!(r["body"]["cause"], "policy_denied", "{r}");
+    assert!(
+        r["body"]["rules"].as_array().unwrap().iter().any(|x| rules.contains(&x.as_str().unwrap().to_string())),
+        "{r}"
+    );
+    let worker = f.worker_records(0);
+    assert!(worker.iter().any(|r| r["kind"] == "violation" && r["body"]["task"] == "steal"), "{worker:#?}");
 }
 
 #[test]
