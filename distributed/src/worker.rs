@@ -388,7 +388,7 @@ fn refuse(shared: &Shared, con: &mut redis::Connection, d: &Delivery, r: &Refusa
     });
     // Anyone who can write to Redis can make refusals: the first 100 are
     // recorded one by one, then one in a thousand (the count is in the status).
-    if n <= 100 || n % 1000 == 0 {
+    if n <= 100 || n.is_multiple_of(1000) {
         tracing::warn!(stream = %d.stream, entry = %d.entry, reason = r.reason, refused = n, "refused a task message: {}", r.detail);
         record(shared, audit::Kind::MessageRefused, body.clone());
     }
