@@ -72,6 +72,16 @@ pub enum QueueError {
         /// The cause.
         source: redis::RedisError,
     },
+    /// A connection could not be made (with a hint at the setting to look at).
+    #[error("queue {url}: {source}{hint}")]
+    Connect {
+        /// The URL (without credentials).
+        url: String,
+        /// The cause.
+        source: redis::RedisError,
+        /// `""`, or ` (what to check)`.
+        hint: &'static str,
+    },
     /// The TLS settings (`ORCHESTRA_REDIS_CA`, `…_CLIENT_CERT`, `…_CLIENT_KEY`) are unusable.
     #[error("queue {url}: {reason}")]
     Tls {
@@ -170,7 +180,11 @@ impl Queue {
 
     /// A new connection (5 s to connect; replies within `read` plus any block time).
     pub fn connect(&self) -> Result<redis::Connection, QueueError> {
-        let mut con = self.client.get_connection_with_timeout(Duration::from_secs(5)).map_err(|e| self.err(e))?;
+        let fail = |source: redis::RedisError| {
+            let hint = connect_hint(&self.url, &source);
+            QueueError::Connect { url: self.url.clone(), source, hint }
+        };
+        let mut con = self.client.get_connection_with_timeout(Duration::from_secs(5)).map_err(fail)?;
         con.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| self.err(e))?;
         con.set_write_timeout(Some(Duration::from_secs(10))).map_err(|e| self.err(e))?;
         if let Some((user, pass)) = &self.auth {
@@ -178,9 +192,9 @@ impl Queue {
             if let Some(u) = user {
                 c.arg(u);
             }
-            c.arg(pass).query::<()>(&mut con).map_err(|e| self.err(e))?;
+            c.arg(pass).query::<()>(&mut con).map_err(fail)?;
         }
-        redis::cmd("PING").query::<()>(&mut con).map_err(|e| self.err(e))?;
+        redis::cmd("PING").query::<()>(&mut con).map_err(fail)?;
         Ok(con)
     }
 
@@ -268,6 +282,27 @@ fn tls_certificates(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<O
         return Ok(None);
     }
     Ok(Some(redis::TlsCertificates { client_tls, root_cert }))
+}
+
+/// What to check when connecting to `url` failed with `e` (`""`: nothing specific).
+fn connect_hint(url: &str, e: &redis::RedisError) -> &'static str {
+    let text = e.to_string().to_ascii_lowercase();
+    match e.code() {
+        Some("NOAUTH") => return " (set ORCHESTRA_REDIS_USERNAME and ORCHESTRA_REDIS_PASSWORD)",
+        Some("WRONGPASS") => return " (check ORCHESTRA_REDIS_USERNAME and ORCHESTRA_REDIS_PASSWORD)",
+        _ => {}
+    }
+    if text.contains("unknownissuer") {
+        " (the server's certificate is not signed by a CA orchestra trusts: set ORCHESTRA_REDIS_CA to its CA's PEM bundle)"
+    } else if text.contains("certificaterequired") {
+        " (the server asks for a client certificate: set ORCHESTRA_REDIS_CLIENT_CERT and ORCHESTRA_REDIS_CLIENT_KEY)"
+    } else if url.starts_with("redis://")
+        && ["connection reset", "broken pipe", "end of file", "unexpected eof"].iter().any(|t| text.contains(t))
+    {
+        " (a TLS port? use rediss://)"
+    } else {
+        ""
+    }
 }
 
 /// `s` on one line (an error is one line on the terminal and in CI logs).
