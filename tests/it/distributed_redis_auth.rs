@@ -137,6 +137,9 @@ fn effects(f: &Fleet) -> Vec<String> {
     std::fs::read_to_string(f.world.ws.join("effects")).unwrap_or_default().lines().map(str::to_string).collect()
 }
 
+/// Changes to a command's environment (`None` removes the variable).
+type Env<'a> = Vec<(&'a str, Option<&'a str>)>;
+
 /// `orchestra run` through the fleet with the world's environment changed by
 /// `env` (`None` removes a variable), and `url` instead of the fleet's.
 fn run_with(f: &Fleet, url: &str, env: &[(&str, Option<&str>)]) -> Out {
@@ -255,7 +258,7 @@ fn an_unreadable_or_invalid_pem_is_one_line_for_run_and_worker_and_nothing_start
     std::fs::write(dir.join("text.pem"), "hello\n").unwrap();
     let (missing, garbage, text) = (s(&dir.join("missing.pem")), s(&dir.join("garbage.pem")), s(&dir.join("text.pem")));
     let (crt, key) = (s(&pki.client_crt), s(&pki.client_key));
-    let cases: Vec<(Vec<(&str, Option<&str>)>, String)> = vec![
+    let cases: Vec<(Env, String)> = vec![
         (vec![("ORCHESTRA_REDIS_CA", Some(&missing))], format!("ORCHESTRA_REDIS_CA={missing}: cannot read it")),
         (vec![("ORCHESTRA_REDIS_CA", Some(&text))], format!("ORCHESTRA_REDIS_CA={text}: no PEM certificate in it")),
         (vec![("ORCHESTRA_REDIS_CA", Some(&garbage))], format!("ORCHESTRA_REDIS_CA={garbage}: ")),
