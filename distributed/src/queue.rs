@@ -29,7 +29,18 @@
 //! Credentials: `ORCHESTRA_REDIS_USERNAME` / `ORCHESTRA_REDIS_PASSWORD` from
 //! the environment (an ACL user), sent with `AUTH` on every connection; a URL
 //! with a password in it is refused (it would show in process listings and
-//! logs). `rediss://` connects over TLS (rustls, the web PKI roots).
+//! logs). Every key orchestra touches starts with `orchestra:`, so an ACL
+//! user limited to `~orchestra:*` (and without `@dangerous`) suffices.
+//!
+//! TLS: `rediss://` connects over TLS (rustls) and always verifies the
+//! server's certificate and host name: against the web PKI roots, or, when
+//! `ORCHESTRA_REDIS_CA` names a PEM bundle, against that bundle only (a
+//! private CA). `ORCHESTRA_REDIS_CLIENT_CERT` + `ORCHESTRA_REDIS_CLIENT_KEY`
+//! (PEM) add a client certificate (mutual TLS). These files are read and
+//! parsed by [`Queue::open`], so an unreadable or invalid one is an error
+//! before anything starts; a TLS variable with a plain `redis://` URL, and a
+//! `#insecure` URL, are refused: there is no fallback to plain TCP or to an
+//! unverified connection.
 
 use std::time::Duration;
 
@@ -61,10 +72,35 @@ pub enum QueueError {
         /// The cause.
         source: redis::RedisError,
     },
+    /// A connection could not be made (with a hint at the setting to look at).
+    #[error("queue {url}: {source}{hint}")]
+    Connect {
+        /// The URL (without credentials).
+        url: String,
+        /// The cause.
+        source: redis::RedisError,
+        /// `""`, or ` (what to check)`.
+        hint: &'static str,
+    },
+    /// The TLS settings (`ORCHESTRA_REDIS_CA`, `…_CLIENT_CERT`, `…_CLIENT_KEY`) are unusable.
+    #[error("queue {url}: {reason}")]
+    Tls {
+        /// The URL (without credentials).
+        url: String,
+        /// Why, naming the variable and its file.
+        reason: String,
+    },
     /// A label is not a label.
     #[error("label {0:?}: labels are 1-32 characters of a-z, 0-9, '-', '_', '.'")]
     BadLabel(String),
 }
+
+/// The PEM bundle of the CAs a `rediss://` server's certificate must chain to.
+pub const ENV_CA: &str = "ORCHESTRA_REDIS_CA";
+/// The client certificate (PEM chain) for mutual TLS.
+pub const ENV_CLIENT_CERT: &str = "ORCHESTRA_REDIS_CLIENT_CERT";
+/// The client certificate's private key (PEM).
+pub const ENV_CLIENT_KEY: &str = "ORCHESTRA_REDIS_CLIENT_KEY";
 
 /// A Redis queue URL with its credentials (from the environment).
 #[derive(Clone)]
@@ -81,14 +117,24 @@ impl std::fmt::Debug for Queue {
 }
 
 impl Queue {
-    /// Parse `url` (`redis://HOST:PORT[/DB]` or `rediss://…`); nothing is contacted.
+    /// Parse `url` (`redis://HOST:PORT[/DB]` or `rediss://…`) and read the
+    /// credentials and TLS files the environment names; nothing is contacted.
     pub fn open(url: &str) -> Result<Queue, QueueError> {
-        let bad = |reason: &str| QueueError::BadUrl { url: without_credentials(url), reason: reason.to_string() };
-        let rest = url
-            .strip_prefix("redis://")
-            .or_else(|| url.strip_prefix("rediss://"))
-            .ok_or_else(|| bad("expected redis://HOST:PORT or rediss://HOST:PORT"))?;
-        let authority = rest.split('/').next().unwrap_or("");
+        Queue::open_with(url, &|k| std::env::var(k).ok())
+    }
+
+    /// As [`Queue::open`], with the environment given by `env`.
+    fn open_with(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Queue, QueueError> {
+        let shown = without_credentials(url);
+        let bad = |reason: &str| QueueError::BadUrl { url: shown.clone(), reason: reason.to_string() };
+        let (tls, rest) = match url.strip_prefix("rediss://") {
+            Some(rest) => (true, rest),
+            None => (
+                false,
+                url.strip_prefix("redis://").ok_or_else(|| bad("expected redis://HOST:PORT or rediss://HOST:PORT"))?,
+            ),
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
         if authority.contains('@') {
             return Err(bad(
                 "credentials in the URL are refused; set ORCHESTRA_REDIS_USERNAME and ORCHESTRA_REDIS_PASSWORD",
@@ -97,9 +143,29 @@ impl Queue {
         if authority.is_empty() {
             return Err(bad("no host"));
         }
-        let client = redis::Client::open(url).map_err(|e| bad(&e.to_string()))?;
-        let password = std::env::var("ORCHESTRA_REDIS_PASSWORD").ok().filter(|p| !p.is_empty());
-        let user = std::env::var("ORCHESTRA_REDIS_USERNAME").ok().filter(|u| !u.is_empty());
+        if rest.contains('#') {
+            return Err(bad("a URL fragment (#insecure) is refused: the server's certificate is always verified"));
+        }
+        let env = |k: &str| env(k).filter(|v| !v.is_empty());
+        let client = if tls {
+            match tls_certificates(url, &env).map_err(|reason| QueueError::Tls { url: shown.clone(), reason })? {
+                Some(certs) => redis::Client::build_with_tls(url, certs)
+                    .map_err(|e| QueueError::Tls { url: shown.clone(), reason: one_line(&e.to_string()) })?,
+                None => redis::Client::open(url).map_err(|e| bad(&e.to_string()))?,
+            }
+        } else {
+            if let Some(var) = [ENV_CA, ENV_CLIENT_CERT, ENV_CLIENT_KEY].into_iter().find(|v| env(v).is_some()) {
+                return Err(QueueError::Tls {
+                    url: shown,
+                    reason: format!(
+                        "{var} is set but the URL is plain redis://; use rediss:// (no fallback to plain TCP)"
+                    ),
+                });
+            }
+            redis::Client::open(url).map_err(|e| bad(&e.to_string()))?
+        };
+        let password = env("ORCHESTRA_REDIS_PASSWORD");
+        let user = env("ORCHESTRA_REDIS_USERNAME");
         Ok(Queue { client, url: url.to_string(), auth: password.map(|p| (user, p)) })
     }
 
@@ -114,7 +180,11 @@ impl Queue {
 
     /// A new connection (5 s to connect; replies within `read` plus any block time).
     pub fn connect(&self) -> Result<redis::Connection, QueueError> {
-        let mut con = self.client.get_connection_with_timeout(Duration::from_secs(5)).map_err(|e| self.err(e))?;
+        let fail = |source: redis::RedisError| {
+            let hint = connect_hint(&self.url, &source);
+            QueueError::Connect { url: self.url.clone(), source, hint }
+        };
+        let mut con = self.client.get_connection_with_timeout(Duration::from_secs(5)).map_err(fail)?;
         con.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| self.err(e))?;
         con.set_write_timeout(Some(Duration::from_secs(10))).map_err(|e| self.err(e))?;
         if let Some((user, pass)) = &self.auth {
@@ -122,9 +192,9 @@ impl Queue {
             if let Some(u) = user {
                 c.arg(u);
             }
-            c.arg(pass).query::<()>(&mut con).map_err(|e| self.err(e))?;
+            c.arg(pass).query::<()>(&mut con).map_err(fail)?;
         }
-        redis::cmd("PING").query::<()>(&mut con).map_err(|e| self.err(e))?;
+        redis::cmd("PING").query::<()>(&mut con).map_err(fail)?;
         Ok(con)
     }
 
@@ -145,6 +215,99 @@ impl Queue {
             Err(e) => Err(self.err(e)),
         }
     }
+}
+
+/// A PEM file the environment names.
+struct Pem {
+    var: &'static str,
+    path: String,
+    bytes: Vec<u8>,
+}
+
+impl Pem {
+    /// The file `var` names, if set; it must be readable and hold a PEM block whose label ends with `label`.
+    fn read(env: &dyn Fn(&str) -> Option<String>, var: &'static str, label: &str) -> Result<Option<Pem>, String> {
+        let Some(path) = env(var) else { return Ok(None) };
+        let bytes = std::fs::read(&path).map_err(|e| format!("{var}={path}: cannot read it: {e}"))?;
+        let marker = format!("{label}-----");
+        let found = String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::trim)
+            .any(|l| l.starts_with("-----BEGIN ") && l.ends_with(&marker));
+        if !found {
+            return Err(format!("{var}={path}: no PEM {} in it", label.to_lowercase()));
+        }
+        Ok(Some(Pem { var, path, bytes }))
+    }
+
+    fn named(&self) -> String {
+        format!("{}={}", self.var, self.path)
+    }
+}
+
+/// The TLS material the environment names, parsed (`None`: none, so the web
+/// PKI roots and no client certificate). The reason names the variable and its file.
+fn tls_certificates(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<redis::TlsCertificates>, String> {
+    let ca = Pem::read(env, ENV_CA, "CERTIFICATE")?;
+    let cert = Pem::read(env, ENV_CLIENT_CERT, "CERTIFICATE")?;
+    // "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY".
+    let key = Pem::read(env, ENV_CLIENT_KEY, "PRIVATE KEY")?;
+    let client = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        (Some(_), None) => return Err(format!("{ENV_CLIENT_CERT} is set without {ENV_CLIENT_KEY}")),
+        (None, Some(_)) => return Err(format!("{ENV_CLIENT_KEY} is set without {ENV_CLIENT_CERT}")),
+    };
+    // Each part parsed on its own first, so that an error names its file.
+    let root_cert = match ca {
+        Some(ca) => {
+            let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(ca.bytes.clone()) };
+            redis::Client::build_with_tls(url, certs)
+                .map_err(|e| format!("{}: {}", ca.named(), one_line(&e.to_string())))?;
+            Some(ca.bytes)
+        }
+        None => None,
+    };
+    let client_tls = match client {
+        Some((c, k)) => {
+            let named = format!("{} / {}", c.named(), k.named());
+            let tls = redis::ClientTlsConfig { client_cert: c.bytes, client_key: k.bytes };
+            let certs = redis::TlsCertificates { client_tls: Some(tls.clone()), root_cert: None };
+            redis::Client::build_with_tls(url, certs).map_err(|e| format!("{named}: {}", one_line(&e.to_string())))?;
+            Some(tls)
+        }
+        None => None,
+    };
+    if root_cert.is_none() && client_tls.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(redis::TlsCertificates { client_tls, root_cert }))
+}
+
+/// What to check when connecting to `url` failed with `e` (`""`: nothing specific).
+fn connect_hint(url: &str, e: &redis::RedisError) -> &'static str {
+    let text = e.to_string().to_ascii_lowercase();
+    match e.code() {
+        Some("NOAUTH") => return " (set ORCHESTRA_REDIS_USERNAME and ORCHESTRA_REDIS_PASSWORD)",
+        Some("WRONGPASS") => return " (check ORCHESTRA_REDIS_USERNAME and ORCHESTRA_REDIS_PASSWORD)",
+        _ => {}
+    }
+    if text.contains("unknownissuer") {
+        " (the server's certificate is not signed by a CA orchestra trusts: set ORCHESTRA_REDIS_CA to its CA's PEM bundle)"
+    } else if text.contains("certificaterequired") {
+        " (the server asks for a client certificate: set ORCHESTRA_REDIS_CLIENT_CERT and ORCHESTRA_REDIS_CLIENT_KEY)"
+    } else if url.starts_with("redis://")
+        && ["connection reset", "broken pipe", "end of file", "unexpected eof"].iter().any(|t| text.contains(t))
+    {
+        " (a TLS port? use rediss://)"
+    } else {
+        ""
+    }
+}
+
+/// `s` on one line (an error is one line on the terminal and in CI logs).
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `url` with any `user:password@` replaced by `***@` (errors are printed,
@@ -262,5 +425,67 @@ mod tests {
             assert!(e.starts_with(&format!("queue {shown}: credentials in the URL are refused")), "{e}");
             assert!(!e.contains("pw"), "{e}");
         }
+    }
+
+    #[test]
+    fn tls_files_are_read_when_the_queue_is_opened_and_a_bad_one_is_one_line_naming_it() {
+        let dir = std::env::temp_dir().join(format!("orchestra-queue-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p.to_string_lossy().into_owned()
+        };
+        let missing = dir.join("missing.pem").to_string_lossy().into_owned();
+        let not_pem = write("not.pem", "hello\n");
+        let bad_b64 = write("bad.pem", "-----BEGIN CERTIFICATE-----\n!!!not base64!!!\n-----END CERTIFICATE-----\n");
+        let key_only = write("key.pem", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+        let open = |url: &str, vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            Queue::open_with(url, &move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        };
+        let tls = "rediss://127.0.0.1:6380";
+        for (url, vars, want) in [
+            (tls, vec![(ENV_CA, missing.as_str())], format!("{ENV_CA}={missing}: cannot read it")),
+            (tls, vec![(ENV_CA, not_pem.as_str())], format!("{ENV_CA}={not_pem}: no PEM certificate in it")),
+            (tls, vec![(ENV_CA, key_only.as_str())], format!("{ENV_CA}={key_only}: no PEM certificate in it")),
+            (tls, vec![(ENV_CA, bad_b64.as_str())], format!("{ENV_CA}={bad_b64}: ")),
+            (
+                tls,
+                vec![(ENV_CLIENT_CERT, bad_b64.as_str())],
+                format!("{ENV_CLIENT_CERT} is set without {ENV_CLIENT_KEY}"),
+            ),
+            (
+                tls,
+                vec![(ENV_CLIENT_KEY, key_only.as_str())],
+                format!("{ENV_CLIENT_KEY} is set without {ENV_CLIENT_CERT}"),
+            ),
+            (
+                tls,
+                vec![(ENV_CLIENT_CERT, bad_b64.as_str()), (ENV_CLIENT_KEY, key_only.as_str())],
+                format!("{ENV_CLIENT_CERT}={bad_b64} / {ENV_CLIENT_KEY}={key_only}: "),
+            ),
+            (
+                "redis://127.0.0.1:6379",
+                vec![(ENV_CA, not_pem.as_str())],
+                format!("{ENV_CA} is set but the URL is plain redis://; use rediss://"),
+            ),
+        ] {
+            let e = open(url, &vars).unwrap_err();
+            assert!(matches!(e, QueueError::Tls { .. }), "{e:?}");
+            let e = e.to_string();
+            assert!(e.starts_with(&format!("queue {url}: {want}")), "{e}\nwant: {want}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        // A fragment could ask redis-rs not to verify: refused.
+        let e = open("rediss://127.0.0.1:6380/#insecure", &[]).unwrap_err().to_string();
+        assert!(e.contains("is refused: the server's certificate is always verified"), "{e}");
+        // Empty variables are unset.
+        assert!(
+            open("redis://127.0.0.1:6379", &[(ENV_CA, ""), ("ORCHESTRA_REDIS_PASSWORD", "")]).unwrap().auth.is_none()
+        );
+        let q = open("redis://127.0.0.1:6379", &[("ORCHESTRA_REDIS_USERNAME", "u"), ("ORCHESTRA_REDIS_PASSWORD", "p")]);
+        assert_eq!(q.unwrap().auth, Some((Some("u".to_string()), "p".to_string())));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,7 +1,9 @@
 //! A real Redis for the distributed tests: `redis-server` (Debian's, installed
 //! by `.ci/run`) on a free loopback port with its data in the test's
 //! directory, AOF on (so a restart keeps the streams), killed when dropped.
-//! A missing `redis-server` fails the test.
+//! A missing `redis-server` fails the test. [`Redis::start_with`] adds server
+//! arguments (a TLS-only port, an ACL file) and the matching `redis-cli`
+//! arguments, so that [`Redis::url`] and [`Redis::cli`] keep working.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,13 +15,39 @@ pub struct Redis {
     dir: PathBuf,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// More `redis-server` arguments (after the defaults, so they win).
+    server_args: Vec<String>,
+    /// More `redis-cli` arguments (`--tls --cacert …`, `--user … --pass …`).
+    cli_args: Vec<String>,
+    /// The port speaks TLS only (`rediss://`).
+    tls: bool,
 }
 
 impl Redis {
     /// Start a server whose data lives in `dir/redis`; waits until it answers.
     pub fn start(dir: &Path) -> Redis {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut r = Redis { child: None, dir: dir.join("redis"), port };
+        let mut r = Redis {
+            child: None,
+            dir: dir.join("redis"),
+            port,
+            server_args: Vec::new(),
+            cli_args: Vec::new(),
+            tls: false,
+        };
+        std::fs::create_dir_all(&r.dir).unwrap();
+        r.spawn();
+        r
+    }
+
+    /// As [`Redis::start`] with `server_args` after the defaults (`{port}` in
+    /// one is replaced by the server's port), `cli_args` for every `redis-cli`,
+    /// and, when `tls`, a TLS-only port (the caller passes `--port 0 --tls-port
+    /// {port}` and the certificates): [`Redis::url`] is then `rediss://`.
+    pub fn start_with(dir: &Path, server_args: &[String], cli_args: &[String], tls: bool) -> Redis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let server_args = server_args.iter().map(|a| a.replace("{port}", &port.to_string())).collect();
+        let mut r = Redis { child: None, dir: dir.join("redis"), port, server_args, cli_args: cli_args.to_vec(), tls };
         std::fs::create_dir_all(&r.dir).unwrap();
         r.spawn();
         r
@@ -31,6 +59,7 @@ impl Redis {
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--dir"])
             .arg(&self.dir)
             .args(["--appendonly", "yes", "--appendfsync", "always", "--save", "", "--protected-mode", "yes"])
+            .args(&self.server_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -46,15 +75,16 @@ impl Redis {
         }
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT` (`rediss://` for a TLS server).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", if self.tls { "rediss" } else { "redis" }, self.port)
     }
 
     /// `redis-cli` against this server; its stdout.
     pub fn cli(&self, args: &[&str]) -> String {
         let o = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--no-raw"])
+            .args(&self.cli_args)
             .args(args)
             .output()
             .expect("redis-cli (package redis-tools)");
@@ -65,6 +95,7 @@ impl Redis {
     pub fn raw(&self, args: &[&str]) -> String {
         let o = Command::new("redis-cli")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--raw"])
+            .args(&self.cli_args)
             .args(args)
             .output()
             .expect("redis-cli");
