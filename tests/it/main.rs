@@ -27,6 +27,7 @@ mod container_engine;
 mod container_pool;
 mod corpus;
 mod distributed;
+mod distributed_ssh;
 mod docs_reference;
 mod exec_audit;
 mod exec_flags;
