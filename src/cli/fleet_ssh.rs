@@ -103,7 +103,8 @@ impl Target {
             return Err(bad("not `user@host[:port]` or `host`".into()));
         }
         let name = entry.name.clone().unwrap_or_else(|| default_name(&dest));
-        if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
             return Err(bad(format!("name {name:?}: 1-64 characters of A-Z, a-z, 0-9, '-', '_', '.'")));
         }
         let raw = entry.remote_dir.clone().unwrap_or_else(|| "~/.orchestra".into());
@@ -119,7 +120,13 @@ impl Target {
         for l in &entry.labels {
             orchestra_distributed::queue::check_label(l).map_err(|e| bad(e.to_string()))?;
         }
-        Ok(Target { entry: entry.clone(), dest, port, name, dir })
+        let mut entry = entry.clone();
+        if let Ok(rest) = entry.ssh_key.strip_prefix("~")
+            && let Some(home) = std::env::var_os("HOME")
+        {
+            entry.ssh_key = PathBuf::from(home).join(rest);
+        }
+        Ok(Target { entry, dest, port, name, dir })
     }
 
     fn err(&self, reason: impl Into<String>) -> SshError {
@@ -241,7 +248,8 @@ pub fn read_keys(path: &Path) -> Result<Vec<(String, PublicKey)>, SshError> {
         }
         let bad = |why: String| SshError::Setting(format!("{}:{}: {why}", path.display(), i + 1));
         let (name, key) = line.split_once(' ').ok_or_else(|| bad("expected `NAME ed25519:…`".into()))?;
-        let key: PublicKey = key.trim().parse().map_err(|e: orchestra_distributed::keys::KeyError| bad(e.to_string()))?;
+        let key: PublicKey =
+            key.trim().parse().map_err(|e: orchestra_distributed::keys::KeyError| bad(e.to_string()))?;
         out.push((name.to_string(), key));
     }
     Ok(out)
@@ -251,7 +259,8 @@ fn write_keys(path: &Path, keys: &[(String, PublicKey)]) -> Result<(), SshError>
     let io = |source| SshError::Io { path: path.to_path_buf(), source };
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    writeln!(tmp, "# worker public keys read over SSH by `orchestra workers up`; `run --queue` trusts them").map_err(io)?;
+    writeln!(tmp, "# worker public keys read over SSH by `orchestra workers up`; `run --queue` trusts them")
+        .map_err(io)?;
     for (n, k) in keys {
         writeln!(tmp, "{n} {k}").map_err(io)?;
     }
@@ -303,6 +312,19 @@ fn run_up(config: Option<&Path>, queue: Option<String>) -> Result<(), SshError> 
             return Err(t.err(format!("ssh_key {}: {source}", t.entry.ssh_key.display())));
         }
     }
+    // Every host first: nothing changes anywhere (nor here) unless all of them answer.
+    let mut probes = Vec::new();
+    for t in &targets {
+        let p = t.probe()?;
+        if p.arch != std::env::consts::ARCH {
+            return Err(t.err(format!(
+                "its machine is {:?}, this orchestra is built for {}",
+                p.arch,
+                std::env::consts::ARCH
+            )));
+        }
+        probes.push(p);
+    }
     let exe = std::env::current_exe().map_err(|source| SshError::Io { path: "orchestra".into(), source })?;
     let sha = sha256_file(&exe)?;
     let d = cfg.config.distributed.clone().unwrap_or_default();
@@ -310,16 +332,11 @@ fn run_up(config: Option<&Path>, queue: Option<String>) -> Result<(), SshError> 
     let created = key_path.symlink_metadata().is_err();
     let fleet_key = SigningKey::load_or_generate(&key_path)?;
     if created {
-        crate::sandbox::say!("orchestra: created the fleet key {} (public key {})", key_path.display(), fleet_key.public());
-    }
-    // Every host first: nothing changes anywhere unless all of them answer.
-    let mut probes = Vec::new();
-    for t in &targets {
-        let p = t.probe()?;
-        if p.arch != std::env::consts::ARCH {
-            return Err(t.err(format!("its machine is {:?}, this orchestra is built for {}", p.arch, std::env::consts::ARCH)));
-        }
-        probes.push(p);
+        crate::sandbox::say!(
+            "orchestra: created the fleet key {} (public key {})",
+            key_path.display(),
+            fleet_key.public()
+        );
     }
     // Nothing that can fail for a reason seen above is left: now act.
     for (t, p) in targets.iter().zip(&probes) {
@@ -418,7 +435,8 @@ pub fn down(config: Option<&Path>, wait: Duration) -> Exit {
         let mut ok = true;
         let mut signalled = Vec::new();
         for t in &targets {
-            match t.run("if alive; then kill -TERM \"$p\" && echo \"pid=$p\"; else rm -f \"$d/worker.pid\"; fi\n", None) {
+            match t.run("if alive; then kill -TERM \"$p\" && echo \"pid=$p\"; else rm -f \"$d/worker.pid\"; fi\n", None)
+            {
                 Ok(out) => match Target::field(&out, "pid") {
                     Some(pid) => signalled.push((t, pid.to_string(), Instant::now())),
                     None => outln!("{}: not running", t.name),
@@ -475,7 +493,8 @@ pub fn host_states(cfg: &Loaded, json: bool) -> Result<(), SshError> {
         let (state, pid) = match t.probe() {
             Ok(Probe { pid: Some(p), .. }) => ("running".to_string(), Some(p)),
             Ok(_) => ("not running".to_string(), None),
-            Err(e) => (format!("unreachable: {e}"), None),
+            Err(SshError::Host { reason, .. }) => (reason, None),
+            Err(e) => (e.to_string(), None),
         };
         if json {
             outln!(

@@ -18,6 +18,12 @@ fn with_workers(f: &Fleet, hosts: &[(String, &std::path::Path, &str)]) {
     std::fs::write(&f.world.config, cfg).unwrap();
 }
 
+/// A timing, shown with `--nocapture`.
+fn note(msg: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
 fn workers(f: &Fleet, args: &[&str]) -> crate::harness::Out {
     let config = f.world.config.display().to_string();
     let mut a: Vec<&str> = vec!["workers"];
@@ -38,7 +44,7 @@ fn workers_up_starts_a_worker_over_ssh_that_runs_a_plan_and_down_drains_it() {
     let up = workers(&f, &["up", "--queue", &url]);
     assert_eq!(up.code, 0, "{}\n{}", up.all(), sshd.exec("cat /root/.orchestra/worker.log").1);
     assert!(up.stdout.contains("ssh1: started") && up.stdout.contains("binary copied"), "{}", up.all());
-    eprintln!("workers up (first, with the copy): {:?}", t0.elapsed());
+    note(&format!("workers up (first, with the copy): {:?}", t0.elapsed()));
     // The binary is there, byte for byte; the worker runs inside the container.
     let local = std::fs::read(crate::harness::orchestra()).unwrap();
     let (_, remote_sha) = sshd.exec("sha256sum /root/.orchestra/bin/orchestra | cut -d' ' -f1");
@@ -53,7 +59,8 @@ fn workers_up_starts_a_worker_over_ssh_that_runs_a_plan_and_down_drains_it() {
     let keys = std::fs::read_to_string(f.world.root.join("workers.keys")).unwrap();
     let line = keys.lines().find(|l| l.starts_with("ssh1 ")).unwrap_or_else(|| panic!("{keys}"));
     let worker_key = line.split_whitespace().nth(1).unwrap().to_string();
-    let (_, remote_pub) = sshd.exec("/root/.orchestra/bin/orchestra workers keygen --reuse /root/.orchestra/worker.key");
+    let (_, remote_pub) =
+        sshd.exec("/root/.orchestra/bin/orchestra workers keygen --reuse /root/.orchestra/worker.key");
     assert_eq!(remote_pub.trim(), worker_key);
 
     // Again: nothing copied, nothing restarted.
@@ -61,14 +68,14 @@ fn workers_up_starts_a_worker_over_ssh_that_runs_a_plan_and_down_drains_it() {
     let again = workers(&f, &["up", "--queue", &url]);
     assert_eq!(again.code, 0, "{}", again.all());
     assert!(again.stdout.contains("already running") && again.stdout.contains("binary up to date"), "{}", again.all());
-    eprintln!("workers up (again, up to date): {:?}", t1.elapsed());
+    note(&format!("workers up (again, up to date): {:?}", t1.elapsed()));
     assert_eq!(sshd.exec("cat /root/.orchestra/worker.pid").1.trim(), pid);
 
     // A plan through the queue: trusted through workers.keys alone (no --trust-worker).
     let tasks: Vec<String> = (0..6).map(|i| sh(&format!("t{i}"), &format!("echo t{i} >> effects"), "")).collect();
     let t2 = std::time::Instant::now();
     let o = f.run(&plan(&tasks), &["-j", "2"]);
-    eprintln!("run of 6 tasks on the ssh worker: {:?}", t2.elapsed());
+    note(&format!("run of 6 tasks on the ssh worker: {:?}", t2.elapsed()));
     assert_eq!(o.code, 0, "{}\n{}", o.all(), sshd.exec("tail -n 40 /root/.orchestra/worker.log").1);
     let mut effects: Vec<String> =
         std::fs::read_to_string(f.world.ws.join("effects")).unwrap().lines().map(str::to_string).collect();
@@ -97,7 +104,7 @@ fn workers_up_starts_a_worker_over_ssh_that_runs_a_plan_and_down_drains_it() {
     let down = workers(&f, &["down"]);
     assert_eq!(down.code, 0, "{}", down.all());
     assert!(down.stdout.contains("ssh1: stopped"), "{}", down.all());
-    eprintln!("workers down: {:?}", t3.elapsed());
+    note(&format!("workers down: {:?}", t3.elapsed()));
     assert_ne!(sshd.exec(&format!("kill -0 {pid}")).0, 0, "the worker still runs");
     assert!(sshd.exec("cat /root/.orchestra/worker.log").1.contains("worker ssh1 drained"));
     let st = workers(&f, &["status"]);

@@ -155,7 +155,8 @@ impl Sshd {
 
     /// `sh -c SCRIPT` in the container (docker exec): (exit code, stdout).
     pub fn exec(&self, script: &str) -> (i32, String) {
-        let o = Command::new("docker").args(["exec", &self.name, "/bin/sh", "-c", script]).output().expect("docker exec");
+        let o =
+            Command::new("docker").args(["exec", &self.name, "/bin/sh", "-c", script]).output().expect("docker exec");
         (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned())
     }
 
