@@ -198,6 +198,10 @@ pub enum WorkersCommand {
         /// The Redis queue the workers use (default: `ORCHESTRA_QUEUE`, else `distributed.queue`).
         #[arg(long, value_name = "URL")]
         queue: Option<String>,
+        /// Reach the queue through the SSH connection: a local `ssh -N -R 127.0.0.1:PORT:<queue host:port>`
+        /// per host (kept running; `workers down` closes it), the workers using `redis://127.0.0.1:PORT`.
+        #[arg(long, value_name = "PORT")]
+        tunnel: Option<u16>,
     },
     /// Stop the workers on the config's hosts: SIGTERM (they drain: running
     /// tasks finish), then wait until each process is gone.
@@ -327,7 +331,7 @@ pub fn workers(cmd: WorkersCommand) -> Exit {
             }
         }
         WorkersCommand::Status { queue, config, json } => super::fleet_ssh::status(config.as_deref(), queue, json),
-        WorkersCommand::Up { config, queue } => super::fleet_ssh::up(config.as_deref(), queue),
+        WorkersCommand::Up { config, queue, tunnel } => super::fleet_ssh::up(config.as_deref(), queue, tunnel),
         WorkersCommand::Down { config, wait } => super::fleet_ssh::down(config.as_deref(), wait.0),
     }
 }

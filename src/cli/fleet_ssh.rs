@@ -15,8 +15,11 @@
 //! - each worker's public key is read back over the authenticated SSH session
 //!   and recorded in `workers.keys` beside the config file (temp + fsync +
 //!   rename); `run --queue` trusts the keys listed there;
-//! - `down` sends SIGTERM (a drain: running tasks finish) and waits until the
-//!   process is gone.
+//! - `up --tunnel PORT` keeps a local `ssh -N -R 127.0.0.1:PORT:<queue>`
+//!   per host (pid files in `workers.tunnels/` beside the config) and gives
+//!   the worker `redis://127.0.0.1:PORT`;
+//! - `down` sends SIGTERM (a drain: running tasks finish), waits until the
+//!   process is gone, then closes the tunnels.
 
 use crate::config::{Loaded, WorkerHost};
 use crate::exit::Exit;
@@ -135,6 +138,11 @@ impl Target {
 
     /// `ssh` with the fixed options, ready for a remote command.
     fn ssh(&self) -> Command {
+        self.ssh_with(&[])
+    }
+
+    /// `ssh` with the fixed options and `extra` ones, then the destination.
+    fn ssh_with(&self, extra: &[String]) -> Command {
         let mut c = Command::new("ssh");
         if let Some(f) = std::env::var_os("ORCHESTRA_SSH_CONFIG").filter(|f| !f.is_empty()) {
             c.arg("-F").arg(f);
@@ -144,6 +152,7 @@ impl Target {
         if let Some(p) = self.port {
             c.arg("-p").arg(p.to_string());
         }
+        c.args(extra);
         c.arg("--").arg(&self.dest);
         c
     }
@@ -292,19 +301,112 @@ fn load(config: Option<&Path>) -> Result<Loaded, SshError> {
 }
 
 /// `orchestra workers up`.
-pub fn up(config: Option<&Path>, queue: Option<String>) -> Exit {
-    match run_up(config, queue) {
+pub fn up(config: Option<&Path>, queue: Option<String>, tunnel: Option<u16>) -> Exit {
+    let mut started = Vec::new();
+    match run_up(config, queue, tunnel, &mut started) {
         Ok(()) => Exit::Ok,
-        Err(e) => super::config_error(format!("{e}; nothing started")),
+        Err(e) if started.is_empty() => super::config_error(format!("{e}; nothing started")),
+        Err(e) => super::config_error(format!("{e}; started before it: {}", started.join(", "))),
     }
 }
 
-fn run_up(config: Option<&Path>, queue: Option<String>) -> Result<(), SshError> {
+/// Where `up --tunnel` keeps its local ssh processes' pid files and logs.
+fn tunnel_dir(keys_path: &Path) -> PathBuf {
+    keys_path.with_file_name("workers.tunnels")
+}
+
+/// The pid in `file` when it is a live `ssh … -R …` process.
+fn live_tunnel(file: &Path) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+    let is_ssh = args.first().is_some_and(|a| a.ends_with(b"ssh")) && args.contains(&b"-R".as_slice());
+    is_ssh.then_some(pid)
+}
+
+/// Start (or keep) the local `ssh -N -R 127.0.0.1:PORT:HOST:PORT` for `t`.
+fn tunnel(t: &Target, dir: &Path, remote_port: u16, redis: &(String, u16)) -> Result<(), SshError> {
+    let io = |path: &Path, source| SshError::Io { path: path.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let pid_file = dir.join(format!("{}.pid", t.name));
+    if let Some(pid) = live_tunnel(&pid_file) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+    }
+    let log_path = dir.join(format!("{}.log", t.name));
+    let log = std::fs::File::create(&log_path).map_err(|e| io(&log_path, e))?;
+    let err = log.try_clone().map_err(|e| io(&log_path, e))?;
+    let forward = format!("127.0.0.1:{remote_port}:{}:{}", redis.0, redis.1);
+    let extra: Vec<String> = ["-N", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=15", "-R", &forward]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut c = t.ssh_with(&extra);
+    c.stdin(Stdio::null()).stdout(log).stderr(err);
+    std::os::unix::process::CommandExt::process_group(&mut c, 0);
+    let mut child = c.spawn().map_err(|e| t.err(format!("cannot run ssh: {e}")))?;
+    // ExitOnForwardFailure: a forward the host refuses ends ssh at once.
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(t.err(format!("the tunnel's ssh exited ({status}): {}", t.explain(status.code(), &text))));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(&pid_file, format!("{}\n", child.id())).map_err(|e| io(&pid_file, e))?;
+    Ok(())
+}
+
+fn stop_tunnels(cfg: &Loaded, targets: &[Target]) {
+    let Some(keys) = keys_file(cfg) else { return };
+    let dir = tunnel_dir(&keys);
+    for t in targets {
+        let file = dir.join(format!("{}.pid", t.name));
+        if let Some(pid) = live_tunnel(&file) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+            outln!("{}: tunnel closed (ssh pid {pid})", t.name);
+        }
+        let _ = std::fs::remove_file(&file);
+    }
+}
+
+fn run_up(
+    config: Option<&Path>,
+    queue: Option<String>,
+    tunnel_port: Option<u16>,
+    started_names: &mut Vec<String>,
+) -> Result<(), SshError> {
     let cfg = load(config)?;
     let targets = targets(&cfg)?;
     let url = queue_url(queue, &cfg)
         .ok_or_else(|| SshError::Setting("no queue: pass --queue, set ORCHESTRA_QUEUE or distributed.queue".into()))?;
     orchestra_distributed::queue::Queue::open(&url).map_err(|e| SshError::Setting(e.to_string()))?;
+    // With --tunnel: the workers dial 127.0.0.1:PORT on their host, which the
+    // local ssh forwards to the queue's host and port.
+    let redis_addr = match tunnel_port {
+        None => None,
+        Some(_) => {
+            let parsed = orchestra_distributed::redis::parse_redis_url(&url)
+                .ok_or_else(|| SshError::Setting(format!("--queue {url:?}: not a Redis URL")))?;
+            if parsed.scheme() != "redis" {
+                return Err(SshError::Setting(
+                    "--tunnel needs a redis:// queue (rediss:// checks the host name)".into(),
+                ));
+            }
+            let host = parsed.host_str().unwrap_or("127.0.0.1").trim_matches(['[', ']']).to_string();
+            Some((host, parsed.port().unwrap_or(6379)))
+        }
+    };
+    let worker_url = match tunnel_port {
+        Some(p) => {
+            let mut u = orchestra_distributed::redis::parse_redis_url(&url)
+                .ok_or_else(|| SshError::Setting(format!("--queue {url:?}: not a Redis URL")))?;
+            u.set_host(Some("127.0.0.1")).map_err(|e| SshError::Setting(format!("--queue: {e}")))?;
+            u.set_port(Some(p)).map_err(|_| SshError::Setting("--queue: cannot set its port".into()))?;
+            u.to_string()
+        }
+        None => url.clone(),
+    };
     let keys_path = keys_file(&cfg).ok_or_else(|| SshError::Setting("workers up needs a config file".into()))?;
     let mut recorded = read_keys(&keys_path)?;
     for t in &targets {
@@ -355,10 +457,13 @@ fn run_up(config: Option<&Path>, queue: Option<String>) -> Result<(), SshError> 
             )?;
             true
         };
+        if let (Some(port), Some(addr)) = (tunnel_port, &redis_addr) {
+            tunnel(t, &tunnel_dir(&keys_path), port, addr)?;
+        }
         let mut args: Vec<String> = vec![
             "worker".into(),
             "--queue".into(),
-            url.clone(),
+            worker_url.clone(),
             "--name".into(),
             t.name.clone(),
             "--capacity".into(),
@@ -414,12 +519,15 @@ fn run_up(config: Option<&Path>, queue: Option<String>) -> Result<(), SshError> 
                 "{}: already running (pid {pid}; `workers down` then `up` to restart it), {copy}, key {public}",
                 t.name
             ),
-            (_, Some(pid)) => outln!(
-                "{}: started on {} (pid {pid}, {copy}, {:.1}s), key {public}",
-                t.name,
-                t.entry.host,
-                started.elapsed().as_secs_f64()
-            ),
+            (_, Some(pid)) => {
+                started_names.push(t.name.clone());
+                outln!(
+                    "{}: started on {} (pid {pid}, {copy}, {:.1}s), key {public}",
+                    t.name,
+                    t.entry.host,
+                    started.elapsed().as_secs_f64()
+                )
+            }
             _ => return Err(t.err("the worker's state is unknown (see worker.log)")),
         }
     }
@@ -471,6 +579,7 @@ pub fn down(config: Option<&Path>, wait: Duration) -> Exit {
                 }
             }
         }
+        stop_tunnels(&cfg, &targets);
         Ok(ok)
     };
     match run() {

@@ -175,3 +175,49 @@ fn unknown_host_keys_wrong_keys_and_unreachable_hosts_start_nothing_anywhere() {
     one_line(&o, "no-such-key");
     nothing_started(&f);
 }
+
+/// Kills the tunnel's local ssh if the test ends before `workers down` did.
+struct TunnelGuard(std::path::PathBuf);
+
+impl Drop for TunnelGuard {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.0) {
+            let _ = std::process::Command::new("kill").arg(pid.trim()).output();
+        }
+    }
+}
+
+#[test]
+fn workers_up_with_a_tunnel_reaches_redis_through_the_ssh_connection() {
+    let mut f = Fleet::new("ssh-tunnel");
+    let sshd = Sshd::start(&f.world.root, &f.world.root);
+    f.world.env.push(("ORCHESTRA_SSH_CONFIG".into(), sshd.ssh_config.display().to_string()));
+    with_workers(&f, &[(sshd.host(), &sshd.client_key, "tun1")]);
+    let url = f.redis.url();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let pid_file = f.world.root.join("workers.tunnels/tun1.pid");
+    let _guard = TunnelGuard(pid_file.clone());
+    let up = workers(&f, &["up", "--queue", &url, "--tunnel", &port]);
+    assert_eq!(up.code, 0, "{}\n{}", up.all(), sshd.exec("cat /root/.orchestra/worker.log").1);
+    // The worker dials the tunnel's end on its host, not Redis' own port.
+    let (_, cmdline) = sshd.exec("tr '\\0' ' ' < /proc/$(cat /root/.orchestra/worker.pid)/cmdline");
+    assert!(cmdline.contains(&format!("redis://127.0.0.1:{port}")), "{cmdline}");
+    let tunnel_pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    let ssh_cmd = std::fs::read_to_string(format!("/proc/{tunnel_pid}/cmdline")).unwrap().replace('\0', " ");
+    assert!(ssh_cmd.contains(&format!("127.0.0.1:{port}:127.0.0.1:{}", f.redis.port)), "{ssh_cmd}");
+    let tasks: Vec<String> = (0..3).map(|i| sh(&format!("t{i}"), &format!("echo t{i} >> effects"), "")).collect();
+    let o = f.run(&plan(&tasks), &[]);
+    assert_eq!(o.code, 0, "{}\n{}", o.all(), sshd.exec("tail -n 40 /root/.orchestra/worker.log").1);
+    assert_eq!(std::fs::read_to_string(f.world.ws.join("effects")).unwrap().lines().count(), 3);
+    let down = workers(&f, &["down"]);
+    assert_eq!(down.code, 0, "{}", down.all());
+    assert!(down.stdout.contains("tun1: stopped") && down.stdout.contains("tunnel closed"), "{}", down.all());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{tunnel_pid}/cmdline")).exists()
+        && !std::fs::read(format!("/proc/{tunnel_pid}/cmdline")).unwrap_or_default().is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "the tunnel's ssh still runs");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!pid_file.exists());
+}
