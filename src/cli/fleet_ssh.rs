@@ -330,7 +330,12 @@ fn tunnel(t: &Target, dir: &Path, remote_port: u16, redis: &(String, u16)) -> Re
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let pid_file = dir.join(format!("{}.pid", t.name));
     if let Some(pid) = live_tunnel(&pid_file) {
+        // The old tunnel frees the remote port before the new one asks for it.
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while live_tunnel(&pid_file).is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     let log_path = dir.join(format!("{}.log", t.name));
     let log = std::fs::File::create(&log_path).map_err(|e| io(&log_path, e))?;

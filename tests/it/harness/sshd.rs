@@ -10,7 +10,8 @@
 //! 127.0.0.1 only; Redis on loopback is reachable as is; sshd, PID 1, reaps
 //! the detached worker), and `--security-opt seccomp=unconfined
 //! --security-opt systempaths=unconfined --cap-add SYS_ADMIN` so that the
-//! jail of the worker inside can create its namespaces as on a host. The
+//! jail of the worker inside can create its namespaces and mount its /proc as
+//! on a host (without systempaths=unconfined the tasks fail). The
 //! directory `share` is bind-mounted at the same path (the tests' workspace
 //! and blob store). Removed when dropped. A missing sshd or Docker fails the test.
 
