@@ -79,6 +79,40 @@ pub struct Config {
     /// "Distributed runs"). Without it (and without `--queue`) runs are local.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distributed: Option<DistributedConfig>,
+    /// Worker hosts `orchestra workers up|status|down` manage over SSH
+    /// (docs/distributed.md "Workers over SSH").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkerHost>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// One entry of the `workers:` list: a host that runs `orchestra worker`,
+/// started over SSH by `orchestra workers up`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerHost {
+    /// `user@host[:port]` or `host` (the system `ssh` resolves it, `~/.ssh/config` included).
+    pub host: String,
+    /// The private key `ssh -i` authenticates with (only this one is offered).
+    pub ssh_key: PathBuf,
+    /// Tasks the worker runs at once (default 1).
+    #[serde(default = "one")]
+    pub capacity: usize,
+    /// The worker's labels (`runs_on:` in plans).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// The worker's name (default: the host part of `host`, `.`/`-`/`_` kept, other characters `-`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The worker's own checkout of the project (`--workspace`); default: the path each run names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<String>,
+    /// Where the binary, the worker's key, state, pid file and log live on the host (default `~/.orchestra`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_dir: Option<String>,
 }
 
 /// The `distributed:` block.
@@ -298,6 +332,7 @@ impl Default for Config {
             allow_task_env: Vec::new(),
             container_pool: None,
             distributed: None,
+            workers: Vec::new(),
         }
     }
 }
@@ -335,6 +370,14 @@ pub fn load(explicit: Option<&Path>, workspace: &Path) -> Result<Loaded, Located
     if let Some(n) = config.container_pool.filter(|n| *n > crate::sandbox::container::pool::MAX) {
         let max = crate::sandbox::container::pool::MAX;
         return Err(LocatedError::new(&origin, None, format!("container_pool: {n} is more than {max}")));
+    }
+    for (i, w) in config.workers.iter().enumerate() {
+        if w.capacity == 0 {
+            return Err(LocatedError::new(&origin, None, format!("workers[{i}].capacity must be at least 1")));
+        }
+        if w.host.trim().is_empty() {
+            return Err(LocatedError::new(&origin, None, format!("workers[{i}].host is empty")));
+        }
     }
     config.planner.check().map_err(|e| LocatedError::new(&origin, None, e.to_string()))?;
     if let Some(sec) = &config.security {
@@ -389,6 +432,25 @@ mod tests {
         let l = load(Some(&p), dir.path()).unwrap();
         assert!(l.whitelist.get("cargo").is_none() && l.whitelist.get("sh").is_some());
         std::fs::write(&p, "concurrency: 0\n").unwrap();
+        assert!(load(Some(&p), dir.path()).is_err());
+    }
+
+    #[test]
+    fn workers_are_strict_and_default_their_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        std::fs::write(&p, "workers:\n  - host: ci@build1:2222\n    ssh_key: /k\n    labels: [docker]\n").unwrap();
+        let l = load(Some(&p), dir.path()).unwrap();
+        assert_eq!(l.config.workers.len(), 1);
+        assert_eq!(l.config.workers[0].capacity, 1);
+        assert_eq!(l.config.workers[0].labels, vec!["docker".to_string()]);
+        std::fs::write(&p, "workers:\n  - host: build1\n    ssh_key: /k\n    capactiy: 2\n").unwrap();
+        let e = load(Some(&p), dir.path()).unwrap_err().to_string();
+        assert!(e.contains("c.yaml:4:5:") && e.contains("capactiy"), "{e}");
+        std::fs::write(&p, "workers:\n  - host: build1\n").unwrap();
+        let e = load(Some(&p), dir.path()).unwrap_err().to_string();
+        assert!(e.contains("ssh_key"), "{e}");
+        std::fs::write(&p, "workers:\n  - {host: b, ssh_key: /k, capacity: 0}\n").unwrap();
         assert!(load(Some(&p), dir.path()).is_err());
     }
 }

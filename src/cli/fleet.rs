@@ -60,14 +60,18 @@ pub enum FleetError {
     /// Setting up the dispatcher.
     #[error(transparent)]
     Setup(#[from] orchestra_distributed::dispatch::SetupError),
+    /// The workers' keys file.
+    #[error(transparent)]
+    WorkersKeys(#[from] super::fleet_ssh::SshError),
 }
 
 /// The dispatcher for a run, when it is distributed (`None`: local).
 pub fn dispatcher(
     args: &QueueArgs,
-    cfg: &crate::config::Config,
+    loaded: &crate::config::Loaded,
     runs: &Path,
 ) -> Result<Option<Arc<dyn crate::orchestrator::dispatch::Dispatch>>, FleetError> {
+    let cfg = &loaded.config;
     let d = cfg.distributed.clone().unwrap_or_default();
     let env_queue = std::env::var("ORCHESTRA_QUEUE").ok().filter(|q| !q.trim().is_empty());
     let Some(url) = args.queue.clone().or(env_queue).or(d.queue.clone()) else { return Ok(None) };
@@ -89,6 +93,12 @@ pub fn dispatcher(
             reason: e.to_string(),
         })?;
         trusted_workers.push(pk);
+    }
+    // The keys `orchestra workers up` read back over SSH from the hosts it started.
+    if let Some(file) = super::fleet_ssh::keys_file(loaded) {
+        for (_, pk) in super::fleet_ssh::read_keys(&file)? {
+            trusted_workers.push(pk);
+        }
     }
     let storage = match args.storage.clone().or(d.storage.clone()) {
         Some(s) => s,
@@ -165,15 +175,46 @@ pub enum WorkersCommand {
     Keygen {
         /// The key file to create (never replaced).
         file: PathBuf,
+        /// When FILE exists already, print its public key instead of failing.
+        #[arg(long)]
+        reuse: bool,
     },
-    /// The workers registered on a queue, and the messages they refused.
+    /// The workers registered on a queue, the messages they refused, and the
+    /// process state on the config's `workers:` hosts (over SSH).
     Status {
-        /// The Redis queue.
+        /// The Redis queue (default: `ORCHESTRA_QUEUE`, else the config's `distributed.queue`).
         #[arg(long, value_name = "URL")]
-        queue: String,
+        queue: Option<String>,
+        /// The config file whose `workers:` hosts to look at (default: `.orchestra/config.yaml`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Start `orchestra worker` on each of the config's `workers:` hosts over SSH
+    /// (copying this binary when its sha256 differs) and record their public keys.
+    Up {
+        /// The config file (default: `.orchestra/config.yaml`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The Redis queue the workers use (default: `ORCHESTRA_QUEUE`, else `distributed.queue`).
+        #[arg(long, value_name = "URL")]
+        queue: Option<String>,
+        /// Reach the queue through the SSH connection: a local `ssh -N -R 127.0.0.1:PORT:<queue host:port>`
+        /// per host (kept running; `workers down` closes it), the workers using `redis://127.0.0.1:PORT`.
+        #[arg(long, value_name = "PORT")]
+        tunnel: Option<u16>,
+    },
+    /// Stop the workers on the config's hosts: SIGTERM (they drain: running
+    /// tasks finish), then wait until each process is gone.
+    Down {
+        /// The config file (default: `.orchestra/config.yaml`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// How long to wait for each worker to drain.
+        #[arg(long, default_value = "10m", value_parser = crate::policy::HumanDuration::parse)]
+        wait: crate::policy::HumanDuration,
     },
 }
 
@@ -279,21 +320,28 @@ fn run_worker(args: WorkerArgs) -> Result<(), WorkerCliError> {
 /// `orchestra workers …`.
 pub fn workers(cmd: WorkersCommand) -> Exit {
     match cmd {
-        WorkersCommand::Keygen { file } => match SigningKey::generate(&file) {
-            Ok(k) => {
-                outln!("{}", k.public());
-                Exit::Ok
+        WorkersCommand::Keygen { file, reuse } => {
+            let key = if reuse && file.symlink_metadata().is_ok() {
+                SigningKey::load(&file)
+            } else {
+                SigningKey::generate(&file)
+            };
+            match key {
+                Ok(k) => {
+                    outln!("{}", k.public());
+                    Exit::Ok
+                }
+                Err(e) => super::config_error(e),
             }
-            Err(e) => super::config_error(e),
-        },
-        WorkersCommand::Status { queue, json } => match status(&queue, json) {
-            Ok(()) => Exit::Ok,
-            Err(e) => super::config_error(e),
-        },
+        }
+        WorkersCommand::Status { queue, config, json } => super::fleet_ssh::status(config.as_deref(), queue, json),
+        WorkersCommand::Up { config, queue, tunnel } => super::fleet_ssh::up(config.as_deref(), queue, tunnel),
+        WorkersCommand::Down { config, wait } => super::fleet_ssh::down(config.as_deref(), wait.0),
     }
 }
 
-fn status(url: &str, json: bool) -> Result<(), orchestra_distributed::queue::QueueError> {
+/// The queue's half of `workers status`: registered workers and refused messages.
+pub fn queue_status(url: &str, json: bool) -> Result<(), orchestra_distributed::queue::QueueError> {
     let q = Queue::open(url)?;
     let mut con = q.connect()?;
     let workers: std::collections::BTreeMap<String, String> =

@@ -29,6 +29,7 @@ mod corpus;
 mod distributed;
 mod distributed_faults;
 mod distributed_redis_auth;
+mod distributed_ssh;
 mod distributed_trust;
 mod docs_reference;
 mod exec_audit;

@@ -23,6 +23,7 @@ pub mod process;
 pub mod redis;
 pub mod run;
 pub mod s3;
+pub mod sshd;
 pub mod world;
 
 pub use containers::*;
