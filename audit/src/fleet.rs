@@ -327,12 +327,19 @@ pub fn index(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, [u8; 16])>, FleetError> {
     Ok(out)
 }
 
+/// A `delivery_ended` record of the worker log: its seq, task and attempt.
+struct Delivery {
+    seq: u64,
+    task: String,
+    attempt: u64,
+}
+
 /// What one pass over a worker log gathered for the notes to check.
 struct Gathered {
     /// At each wanted size: (hash of record `size - 1`, Merkle root of `0..size`).
     at: HashMap<u64, (Hash, Option<Hash>)>,
     /// `delivery_ended` records of wanted messages: (msg, token) → (seq, task, attempt).
-    deliveries: HashMap<(String, u64), Vec<(u64, String, u64)>>,
+    deliveries: HashMap<(String, u64), Vec<Delivery>>,
     /// The prune point, if records below it are gone.
     pruned: Option<u64>,
 }
@@ -390,7 +397,7 @@ fn read_worker_log(dir: &Path, want: &[&RemoteResult], opts: &FleetOptions) -> R
             {
                 let task = body.get("task").and_then(Value::as_str).unwrap_or_default().to_string();
                 let attempt = body.get("attempt").and_then(Value::as_u64).unwrap_or(u64::MAX);
-                g.deliveries.entry((msg.to_string(), token)).or_default().push((r.seq, task, attempt));
+                g.deliveries.entry((msg.to_string(), token)).or_default().push(Delivery { seq: r.seq, task, attempt });
             }
         }
     })?;
@@ -491,8 +498,8 @@ fn check_one(r: &RemoteResult, w: &WorkerLogRef, log: &WorkerLog) -> Result<(), 
         )));
     }
     let delivered = log.gathered.deliveries.get(&(r.msg.clone(), r.token)).is_some_and(|v| {
-        v.iter().any(|(seq, task, attempt)| {
-            *seq < c.size && *task == r.task && *attempt == r.attempt && authenticated(&log.report, &log.dir, *seq)
+        v.iter().any(|d| {
+            d.seq < c.size && d.task == r.task && d.attempt == r.attempt && authenticated(&log.report, &log.dir, d.seq)
         })
     });
     if !delivered {

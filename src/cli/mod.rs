@@ -21,6 +21,7 @@ pub mod bench_run;
 pub mod config;
 pub mod exec;
 pub mod fleet;
+pub mod fleet_verify;
 pub mod learn;
 pub mod logs;
 pub mod output;
