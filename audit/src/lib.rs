@@ -27,6 +27,7 @@
 //! - [`anchor`]: copies of signed checkpoints kept off the host (truncation, rollback, gaps).
 //! - [`timestamp`]: RFC 3161 trusted timestamps on checkpoint notes.
 //! - [`witness`]: C2SP witnesses: cosignatures, the `tlog-witness` server core and client.
+//! - [`fleet`]: a distributed run's `remote_result` records against its workers' logs.
 //! - [`bench`]: throughput measurement behind `orchestra audit bench`.
 //!
 //! Guarantees to callers: [`AuditLog::append`] returns only after the record
@@ -44,6 +45,7 @@ pub mod bound;
 pub mod checkpoint;
 mod error;
 pub mod events;
+pub mod fleet;
 pub mod format;
 pub mod invocation;
 pub mod keyring;

@@ -73,6 +73,25 @@ pub enum AuditCommand {
         /// (default: all given).
         #[arg(long, value_name = "N", requires = "witness_key")]
         witness_quorum: Option<usize>,
+        /// A worker's audit log directory (or its state directory, holding
+        /// `audit/`; repeatable), for a distributed run's log: every
+        /// authenticated `remote_result` record must name a worker log found
+        /// among them by its id (`fleet_missing`) that verifies
+        /// (`fleet_unverified`), and the checkpoint it carries must be signed
+        /// by that log's key in force, be the log's history at that size and
+        /// cover the task's `delivery_ended` record (`fleet_bad`).
+        #[arg(long, value_name = "DIR")]
+        fleet: Vec<PathBuf>,
+        /// With `--fleet`: a worker host's audit public key (a key string, or
+        /// the `.pub` file; repeatable): each worker log must be signed by one
+        /// of them (as `--trusted-key` for a log), not only by the keys it
+        /// declares itself.
+        #[arg(long, value_name = "KEY", requires = "fleet")]
+        fleet_key: Vec<String>,
+        /// With `--fleet`: a `remote_result` that names no worker log fails
+        /// (`fleet_unlinked`) instead of being a warning.
+        #[arg(long, requires = "fleet")]
+        fleet_strict: bool,
         /// Print the evidence as JSON.
         #[arg(long)]
         json: bool,
@@ -261,12 +280,16 @@ pub fn run(cmd: AuditCommand) -> Exit {
             tsa_cert,
             witness_key,
             witness_quorum,
+            fleet,
+            fleet_key,
+            fleet_strict,
             json,
         } => {
             let outside = Outside {
                 anchors: Anchors { urls: anchor, max_age },
                 tsa_cert,
                 witnesses: super::witness::WitnessCheck { keys: witness_key, quorum: witness_quorum },
+                fleet: super::fleet_verify::FleetArgs { dirs: fleet, keys: fleet_key, strict: fleet_strict },
             };
             verify(
                 &log_dir(dir),
@@ -373,6 +396,8 @@ struct Outside {
     anchors: Anchors,
     tsa_cert: Option<PathBuf>,
     witnesses: super::witness::WitnessCheck,
+    /// `--fleet`: the workers' logs behind the run's `remote_result` records.
+    fleet: super::fleet_verify::FleetArgs,
 }
 
 fn verify(
@@ -383,7 +408,10 @@ fn verify(
     outside: &Outside,
     json: bool,
 ) -> Exit {
-    let Outside { anchors, tsa_cert, witnesses } = outside;
+    let Outside { anchors, tsa_cert, witnesses, fleet } = outside;
+    if let Err(e) = fleet.validate() {
+        return super::config_error(e);
+    }
     let tsa_trusted = match tsa_cert.as_deref().map(|p| {
         std::fs::read(p)
             .map_err(|e| e.to_string())
@@ -427,9 +455,16 @@ fn verify(
         since_cp = Some(c.clone());
     }
     let opts = VerifyOptions { trusted_key, since: since_cp, allow_unsigned_tail };
-    let mut report = match verify_dir(dir, &opts) {
-        Ok(r) => r,
-        Err(e) => return super::config_error(e),
+    let (mut report, remote) = if fleet.wanted() {
+        match crate::audit::fleet::verify_collecting(dir, &opts) {
+            Ok(r) => r,
+            Err(e) => return super::config_error(e),
+        }
+    } else {
+        match verify_dir(dir, &opts) {
+            Ok(r) => (r, Vec::new()),
+            Err(e) => return super::config_error(e),
+        }
     };
     if !parsed.is_empty() {
         judge_anchors(&mut report, &parsed, found.as_ref(), latest.as_ref(), anchors.max_age);
@@ -437,6 +472,11 @@ fn verify(
     if !witness_keys.is_empty() {
         super::witness::judge(&mut report, dir, &witness_keys, witnesses.quorum);
     }
+    let fleet_report = match fleet.wanted().then(|| fleet.judge(&mut report, &remote, allow_unsigned_tail)).transpose()
+    {
+        Ok(f) => f,
+        Err(e) => return super::config_error(e),
+    };
     if opts.trusted_key.is_none() {
         report.warnings.insert(
             0,
@@ -452,6 +492,9 @@ fn verify(
         Ok(t) => t,
         Err(e) => return super::config_error(e),
     };
+    if !report.ok() {
+        report.verdict = "fail";
+    }
     if json {
         // The timestamps' summary is added to the report's object (additive).
         let mut v = match serde_json::to_value(&report) {
@@ -461,12 +504,21 @@ fn verify(
         if let Some(t) = timestamps {
             v["timestamps"] = t;
         }
+        if let Some(f) = &fleet_report {
+            v["fleet"] = match serde_json::to_value(f) {
+                Ok(f) => f,
+                Err(e) => return super::config_error(e),
+            };
+        }
         match serde_json::to_string_pretty(&v) {
             Ok(s) => outln!("{s}"),
             Err(e) => return super::config_error(e),
         }
     } else {
         print_report(dir, &report, trusted);
+        if let Some(f) = &fleet_report {
+            out!("{}", super::fleet_verify::summary(f));
+        }
     }
     if report.ok() { Exit::Ok } else { Exit::Violation }
 }

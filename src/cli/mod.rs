@@ -22,6 +22,7 @@ pub mod config;
 pub mod exec;
 pub mod fleet;
 pub mod fleet_ssh;
+pub mod fleet_verify;
 pub mod learn;
 pub mod logs;
 pub mod output;

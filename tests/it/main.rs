@@ -9,6 +9,7 @@ mod harness;
 mod audit_anchor;
 mod audit_anchor_s3;
 mod audit_cli;
+mod audit_fleet;
 mod audit_forward_secure;
 mod audit_full_disk;
 mod audit_keys;
