@@ -785,6 +785,11 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
         let mine: redis::streams::StreamPendingCountReply = q.query(con, &p)?;
         let cancelled: bool = q.query(con, redis::cmd("EXISTS").arg(queue::cancel_key(&msg)))?;
         if mine.ids.is_empty() || cancelled {
+            if mine.ids.is_empty() {
+                tracing::warn!(entry = %entry, msg = %msg, "another worker took this entry over: stopping its task");
+            } else {
+                tracing::info!(entry = %entry, msg = %msg, "the run cancelled this task: stopping it");
+            }
             let mut running = lock(&shared.running);
             if let Some(r) = running.get_mut(&msg) {
                 r.lost = mine.ids.is_empty();

@@ -9,6 +9,8 @@
 //! - [`audit`]: deterministic audit logs, tamper cases and both verifiers (imported explicitly).
 //! - [`process`], [`net`], [`containers`]: what the host sees (processes,
 //!   listeners, containers left behind).
+//! - [`fleet`], [`redis`], [`s3`]: distributed runs; [`rootfs`]: the offline
+//!   skeleton images that [`sshd`] and [`worker_containers`] run host programs in.
 //!
 //! C helpers live in tests/support/ and are compiled by [`jail::compile_c`].
 
@@ -21,9 +23,11 @@ pub mod net;
 pub mod out;
 pub mod process;
 pub mod redis;
+pub mod rootfs;
 pub mod run;
 pub mod s3;
 pub mod sshd;
+pub mod worker_containers;
 pub mod world;
 
 pub use containers::*;

@@ -3,8 +3,8 @@
 //! loopback port, with a host key, a client key and an ssh client config
 //! (known_hosts) all generated in the test's directory.
 //!
-//! The image is built offline (`docker import` of a skeleton rootfs: the
-//! merged-/usr links, `/run/sshd`, a marker file); the host's `/usr` and
+//! The image is built offline ([`super::rootfs`]: a skeleton rootfs with
+//! `/run/sshd` and a marker file); the host's `/usr` and
 //! `/etc` are mounted read-only, so sshd, the shell and orchestra's own
 //! libraries come from the host. `--network host` (sshd listens on
 //! 127.0.0.1 only; Redis on loopback is reachable as is; sshd, PID 1, reaps
@@ -15,49 +15,17 @@
 //! directory `share` is bind-mounted at the same path (the tests' workspace
 //! and blob store). Removed when dropped. A missing sshd or Docker fails the test.
 
+use super::rootfs::{Skeleton, host_like, image};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const IMAGE: &str = "orchestra-sshd-rootfs:1";
 /// A file only the container's root filesystem has.
 pub const MARKER: &str = "/orchestra-sshd-container";
 
-fn image() -> &'static str {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let have = Command::new("docker").args(["image", "inspect", IMAGE]).output().expect("docker CLI is required");
-        if have.status.success() {
-            return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("rootfs");
-        for d in ["usr", "etc", "tmp", "proc", "dev", "sys", "root", "run/sshd", "var/empty", "sshd"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
-        std::fs::set_permissions(root.join("root"), std::fs::Permissions::from_mode(0o700)).unwrap();
-        std::fs::write(root.join(MARKER.trim_start_matches('/')), "inside\n").unwrap();
-        for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")] {
-            std::os::unix::fs::symlink(target, root.join(link)).unwrap();
-        }
-        let tar = dir.path().join("rootfs.tar");
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .args(["--numeric-owner", "--owner=0", "--group=0", "-cf"])
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let st = Command::new("docker").arg("import").arg(&tar).arg(IMAGE).output().unwrap();
-        assert!(st.status.success(), "docker import failed: {}", String::from_utf8_lossy(&st.stderr));
-    });
-    IMAGE
-}
+/// The skeleton image sshd runs in ([`super::rootfs`]).
+const SKELETON: Skeleton =
+    Skeleton { tag: "orchestra-sshd-rootfs:1", marker: MARKER, dirs: &["run/sshd", "var/empty", "sshd"] };
 
 fn keygen(path: &Path) {
     let o = Command::new("ssh-keygen")
@@ -117,17 +85,12 @@ impl Sshd {
         )
         .unwrap();
         let name = format!("orchestra-sshd-{}-{port}", std::process::id());
-        let share = share.display().to_string();
         let o = Command::new("docker")
-            .args(["run", "-d", "--rm", "--name", &name, "--label", "orchestra.test=sshd", "--network", "host"])
-            .args(["--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined"])
-            .args(["--cap-add", "SYS_ADMIN"])
-            .args(["-v", "/usr:/usr:ro", "-v", "/etc:/etc:ro"])
+            .args(["run", "-d", "--rm", "--name", &name, "--label", "orchestra.test=sshd"])
+            .args(host_like(share))
             .arg("-v")
             .arg(format!("{}:/sshd:ro", dir.display()))
-            .arg("-v")
-            .arg(format!("{share}:{share}"))
-            .args([image(), "/usr/sbin/sshd", "-D", "-e", "-f", "/sshd/sshd_config"])
+            .args([image(&SKELETON), "/usr/sbin/sshd", "-D", "-e", "-f", "/sshd/sshd_config"])
             .output()
             .expect("docker run");
         assert!(o.status.success(), "docker run sshd: {}", String::from_utf8_lossy(&o.stderr));
