@@ -294,7 +294,7 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
                 worker: shared.cfg.name.clone(),
             };
             if post(shared, con, &msg.results, &ev).is_ok() {
-                ack(q, con, &d.stream, &d.entry);
+                ack(shared, con, &d.stream, &d.entry);
             }
             return None;
         }
@@ -397,13 +397,28 @@ fn refuse(shared: &Shared, con: &mut redis::Connection, d: &Delivery, r: &Refusa
     c.arg(queue::REFUSED).arg("MAXLEN").arg("~").arg(1000).arg("*").arg("worker").arg(&shared.cfg.name);
     c.arg("record").arg(body.to_string());
     let _ = q.query::<String>(con, &c);
-    ack(q, con, &d.stream, &d.entry);
+    ack(shared, con, &d.stream, &d.entry);
 }
 
-/// Acknowledge and delete an entry.
-fn ack(q: &Queue, con: &mut redis::Connection, stream: &str, entry: &str) {
-    let _ = q.query::<u64>(con, redis::cmd("XACK").arg(stream).arg(GROUP).arg(entry));
-    let _ = q.query::<u64>(con, redis::cmd("XDEL").arg(stream).arg(entry));
+/// `KEYS[1]` stream, `ARGV` group, entry, consumer: acknowledge and delete
+/// the entry only if it is still pending for that consumer; 1 if it was.
+const ACK_IF_MINE: &str = "\
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3])
+if #p == 0 then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1";
+
+/// Acknowledge and delete an entry this worker holds. Checked and done in
+/// one script: a worker that was frozen past its lease, whose task ended
+/// meanwhile, must not acknowledge the entry another worker took over (that
+/// worker would see it gone and stop its task).
+fn ack(shared: &Shared, con: &mut redis::Connection, stream: &str, entry: &str) {
+    let mut c = redis::cmd("EVAL");
+    c.arg(ACK_IF_MINE).arg(1).arg(stream).arg(GROUP).arg(entry).arg(&shared.cfg.name);
+    if let Ok(0) = shared.cfg.queue.query::<i64>(con, &c) {
+        tracing::warn!(entry = %entry, "not acknowledged: another worker holds this entry now");
+    }
 }
 
 /// Append a record to the worker's own audit log; its state after, if it could.
@@ -504,7 +519,7 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, no
     match outcome {
         Ok(ev) => {
             if post(shared, &mut con, &msg.results, &ev).is_ok() && still_ours {
-                ack(q, &mut con, &d.stream, &d.entry);
+                ack(shared, &mut con, &d.stream, &d.entry);
             }
             shared.done.fetch_add(1, Ordering::SeqCst);
         }
@@ -771,6 +786,14 @@ fn heartbeat(shared: &Shared, stop: &AtomicBool) {
     }
 }
 
+/// `KEYS[1]` stream, `ARGV` group, entry, consumer: re-claim the entry (its
+/// idle time reset) only if it is still pending for that consumer; 1 if it was.
+const KEEP_IF_MINE: &str = "\
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1, ARGV[3])
+if #p == 0 then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
+return 1";
+
 fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> {
     let q = &shared.cfg.queue;
     let held: Vec<(String, String, String)> = lock(&shared.running)
@@ -779,29 +802,28 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
         .map(|r| (r.stream.clone(), r.entry.clone(), r.msg.clone()))
         .collect();
     for (stream, entry, msg) in held {
-        // Still ours? (Another worker took it over if we were silent for a lease.)
-        let mut p = redis::cmd("XPENDING");
-        p.arg(&stream).arg(GROUP).arg(&entry).arg(&entry).arg(1).arg(&shared.cfg.name);
-        let mine: redis::streams::StreamPendingCountReply = q.query(con, &p)?;
+        // Still ours? Then keep it (idle time reset). Checked and claimed in
+        // one script, atomically: a worker frozen or delayed between a check
+        // and a claim must not take back an entry another worker took over
+        // meanwhile (the rightful holder would see it gone and stop its task).
+        let mut keep = redis::cmd("EVAL");
+        keep.arg(KEEP_IF_MINE).arg(1).arg(&stream).arg(GROUP).arg(&entry).arg(&shared.cfg.name);
+        let kept: i64 = q.query(con, &keep)?;
         let cancelled: bool = q.query(con, redis::cmd("EXISTS").arg(queue::cancel_key(&msg)))?;
-        if mine.ids.is_empty() || cancelled {
-            if mine.ids.is_empty() {
+        if kept == 0 || cancelled {
+            if kept == 0 {
                 tracing::warn!(entry = %entry, msg = %msg, "another worker took this entry over: stopping its task");
             } else {
-                tracing::info!(entry = %entry, msg = %msg, "the run cancelled this task: stopping it");
+                tracing::debug!(entry = %entry, msg = %msg, "the run cancelled this task: stopping it");
             }
             let mut running = lock(&shared.running);
             if let Some(r) = running.get_mut(&msg) {
-                r.lost = mine.ids.is_empty();
+                r.lost = kept == 0;
                 if let Some(h) = &r.handle {
                     h.stop();
                 }
             }
-            continue;
         }
-        let mut c = redis::cmd("XCLAIM");
-        c.arg(&stream).arg(GROUP).arg(&shared.cfg.name).arg(0).arg(&entry).arg("JUSTID");
-        q.query::<redis::Value>(con, &c)?;
     }
     let status = serde_json::json!({
         "labels": shared.cfg.labels,

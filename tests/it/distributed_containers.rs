@@ -12,6 +12,7 @@
 use crate::harness::fleet::Fleet;
 use crate::harness::worker_containers::{MARKER, WorkerContainer, all_logs, trust};
 use crate::harness::{plan, sh, state, wait_child, wait_until};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// How many lines of `effects` are exactly `line`.
@@ -154,51 +155,92 @@ fn a_killed_worker_container_loses_its_task_to_another_and_the_task_ends_once() 
     assert!(records(&f, "result_refused").is_empty(), "the killed worker sent nothing late");
 }
 
+/// Start a run of one task that sleeps `secs` on two worker containers,
+/// `docker pause` the one that took it, and wait until the other took it
+/// over. The run, the paused worker's name, the other's, and when the first
+/// copy was seen to start.
+fn pause_past_lease(f: &Fleet, ws: &[WorkerContainer], secs: u32) -> (Child, String, String, Instant) {
+    let child = spawn_run(f, ws, &[long("slow", secs)]);
+    expect(f, ws, 30, "the task started", || count(f, "slow start") == 1 && holders(f).len() == 1);
+    let started = Instant::now();
+    let paused = holders(f).remove(0);
+    let other = if paused == "w1" { "w2" } else { "w1" };
+    let p = named(ws, &paused);
+    let t0 = Instant::now();
+    p.docker("pause");
+    assert_eq!(p.status(), "paused");
+    // The other worker takes the entry over once the frozen one was silent for a lease.
+    expect(f, ws, 15, "the other worker took over", || {
+        holders(f) == [other.to_string()] && count(f, "slow start") == 2
+    });
+    note(&format!("taken over {:?} after docker pause", t0.elapsed()));
+    (child, paused, other.to_string(), started)
+}
+
+/// Wait for the run of [`pause_past_lease`] (its worker `paused` thawed by
+/// now) and check it: exit 0, the result of `other` accepted, the late one
+/// of `paused` refused (fenced) and recorded, the takeover in the task log.
+/// The run's id.
+fn expect_fenced(f: &Fleet, ws: &[WorkerContainer], child: Child, paused: &str, other: &str) -> String {
+    let (o, _) = wait_child(child, Duration::from_secs(40));
+    let all = f.world.audit_records(&f.world.audit);
+    let results: Vec<&serde_json::Value> =
+        all.iter().filter(|r| r["kind"] == "remote_result" || r["kind"] == "result_refused").collect();
+    assert_eq!(o.code, 0, "{}\n{}\n{results:#?}", o.all(), all_logs(ws));
+    let id = f.world.only_run();
+    assert_eq!(state(&f.world.report(&id), "slow"), "succeeded");
+    let refused = records(f, "result_refused");
+    assert_eq!(refused.len(), 1, "{refused:#?}\n{}", all_logs(ws));
+    assert_eq!(refused[0]["body"]["reason"], "fenced");
+    assert_eq!(refused[0]["body"]["worker"], paused);
+    assert_eq!(refused[0]["body"]["worker_key"], named(ws, paused).public.as_str());
+    let remote = records(f, "remote_result");
+    assert_eq!(remote.len(), 1, "{remote:#?}");
+    assert_eq!(remote[0]["body"]["worker"], other);
+    assert!(remote[0]["body"]["token"].as_u64() > refused[0]["body"]["token"].as_u64(), "{remote:?} {refused:?}");
+    let log = std::fs::read_to_string(f.world.run_dir(&id).join("logs/slow.log")).unwrap();
+    assert!(log.contains(&format!("taken over from worker {paused} by worker {other}")), "{log}");
+    id
+}
+
 #[test]
 fn a_paused_worker_container_past_its_lease_is_fenced_when_it_wakes() {
     let f = Fleet::new("c-pause");
     let ws = start(&f, 2, &[]);
     // Long enough that the paused copy is still sleeping when it thaws (its
     // clock runs on while it is frozen) and that the run is still alive then.
-    let child = spawn_run(&f, &ws, &[long("slow", 12)]);
-    expect(&f, &ws, 30, "the task started", || count(&f, "slow start") == 1 && holders(&f).len() == 1);
-    let paused = holders(&f).remove(0);
-    let other = if paused == "w1" { "w2" } else { "w1" };
+    let (child, paused, other, _) = pause_past_lease(&f, &ws, 12);
     let p = named(&ws, &paused);
-    let t0 = Instant::now();
-    p.docker("pause");
-    assert_eq!(p.status(), "paused");
-    // The other worker takes the entry over once the frozen one was silent for a lease.
-    expect(&f, &ws, 15, "the other worker took over", || {
-        holders(&f) == [other.to_string()] && count(&f, "slow start") == 2
-    });
-    note(&format!("taken over {:?} after docker pause", t0.elapsed()));
     p.docker("unpause");
-    let (o, _) = wait_child(child, Duration::from_secs(40));
-    let all = f.world.audit_records(&f.world.audit);
-    let results: Vec<&serde_json::Value> =
-        all.iter().filter(|r| r["kind"] == "remote_result" || r["kind"] == "result_refused").collect();
-    assert_eq!(o.code, 0, "{}\n{}\n{results:#?}", o.all(), all_logs(&ws));
-    let id = f.world.only_run();
-    assert_eq!(state(&f.world.report(&id), "slow"), "succeeded");
+    expect_fenced(&f, &ws, child, &paused, &other);
     assert_eq!(count(&f, "slow end"), 1, "the thawed worker stopped its copy: {:?}", f.world.lines("effects"));
-    // Its late result was refused (fenced) and recorded, not merged.
-    let refused = records(&f, "result_refused");
-    assert_eq!(refused.len(), 1, "{refused:#?}\n{}", all_logs(&ws));
-    assert_eq!(refused[0]["body"]["reason"], "fenced");
-    assert_eq!(refused[0]["body"]["worker"], paused.as_str());
-    assert_eq!(refused[0]["body"]["worker_key"], p.public.as_str());
-    let remote = records(&f, "remote_result");
-    assert_eq!(remote.len(), 1, "{remote:#?}");
-    assert_eq!(remote[0]["body"]["worker"], other);
-    assert!(remote[0]["body"]["token"].as_u64() > refused[0]["body"]["token"].as_u64(), "{remote:?} {refused:?}");
-    let log = std::fs::read_to_string(f.world.run_dir(&id).join("logs/slow.log")).unwrap();
-    assert!(log.contains(&format!("taken over from worker {paused} by worker {other}")), "{log}");
     // The thawed worker's delivery ended unsuccessfully (stopped) in its own log, and it lives on.
     let ended: Vec<serde_json::Value> = p.records(&f).into_iter().filter(|r| r["kind"] == "delivery_ended").collect();
     assert_eq!(ended.len(), 1, "{ended:#?}");
     assert_ne!(ended[0]["body"]["exec_status"], 0, "{ended:#?}");
     assert_eq!(p.status(), "running");
+}
+
+#[test]
+fn a_worker_container_whose_task_ended_while_paused_does_not_take_back_the_entry() {
+    let f = Fleet::new("c-frozen");
+    let ws = start(&f, 2, &[]);
+    let (child, paused, other, started) = pause_past_lease(&f, &ws, 4);
+    // The frozen copy's clock runs on: thawed after its sleep ran out, it
+    // ends at once and reports, while the other copy still runs. Its late
+    // result must be refused, and neither its heartbeat nor its
+    // acknowledgement may take the entry from the worker that holds it now
+    // (which would stop the rightful copy and fail the run).
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(started.elapsed()));
+    assert_eq!(count(&f, "slow end"), 0, "the copies are still running or frozen");
+    named(&ws, &paused).docker("unpause");
+    expect_fenced(&f, &ws, child, &paused, &other);
+    // The rightful copy ended. The thawed one may have got to its end too
+    // before its worker stopped it (both wake at once): what a copy did
+    // before its result was fenced stays done; fencing keeps it out of the
+    // run's verdict and records, it cannot undo it.
+    let ends = count(&f, "slow end");
+    assert!((1..=2).contains(&ends), "{:?}", f.world.lines("effects"));
 }
 
 #[test]
