@@ -564,12 +564,17 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
                 p.heard = Instant::now();
             }
         }
-        WorkerEvent::Lost { msg, deliveries, worker, .. } => {
+        WorkerEvent::Lost { msg, deliveries, worker, error, .. } => {
             let Some(mut p) = lock(&inner.pending).remove(&msg) else { return Ok(()) };
-            let why = format!(
+            let mut why = format!(
                 "worker_lost: delivered {deliveries} times (at most {} allowed), last to worker {worker}",
                 inner.settings.max_deliveries
             );
+            if let Some(e) = error {
+                // Worker-chosen text: one bounded line.
+                let e: String = e.chars().filter(|c| !c.is_control()).take(300).collect();
+                why.push_str(&format!("; last error: {e}"));
+            }
             if let Some(done) = p.done.take() {
                 done(failed(why, true));
             }
