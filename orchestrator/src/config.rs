@@ -541,8 +541,11 @@ mod tests {
         assert!(e.contains("ssh_key"), "{e}");
         std::fs::write(&p, "workers:\n  - {host: b, ssh_key: /k, capacity: 0}\n").unwrap();
         assert!(load(Some(&p), dir.path()).is_err());
-        std::fs::write(&p, "workers:\n  - engine: unix:///var/run/docker.sock\n    image: img\n    mounts: [/usr:/usr:ro]\n")
-            .unwrap();
+        std::fs::write(
+            &p,
+            "workers:\n  - engine: unix:///var/run/docker.sock\n    image: img\n    mounts: [/usr:/usr:ro]\n",
+        )
+        .unwrap();
         let l = load(Some(&p), dir.path()).unwrap();
         assert_eq!(l.config.workers[0].engine.as_deref(), Some("unix:///var/run/docker.sock"));
         assert_eq!(l.config.workers[0].mounts, vec!["/usr:/usr:ro".to_string()]);
