@@ -129,29 +129,43 @@ pub struct WorkerHost {
     pub remote_dir: Option<String>,
 }
 
-/// The fields of a `workers:` entry as written, before the checks that
-/// need more than one of them (then [`WorkerHost`]).
+/// One entry of the `workers:` list as written: a host that runs `orchestra
+/// worker`, started over SSH by `orchestra workers up`, or a Docker engine
+/// that runs it in a container. Exactly one of `host` and `engine` (checked,
+/// then [`WorkerHost`]).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkerFields {
+    /// `user@host[:port]` or `host` (the system `ssh` resolves it, `~/.ssh/config` included).
     #[serde(default)]
     host: Option<String>,
+    /// The private key `ssh -i` authenticates with (only this one is offered; SSH hosts only).
     #[serde(default)]
     ssh_key: Option<PathBuf>,
+    /// A Docker engine's API address (`unix:///var/run/docker.sock`, `tcp://HOST:2376`) to run the worker on, in a container.
     #[serde(default)]
     engine: Option<String>,
+    /// The image (present on the engine) whose root filesystem the worker's container has (engines only).
     #[serde(default)]
     image: Option<String>,
+    /// Bind mounts of the container, `HOST:CONTAINER[:ro]` (e.g. `/usr:/usr:ro`; engines only).
     #[serde(default)]
     mounts: Vec<String>,
+    /// Tasks the worker runs at once (default 1).
     #[serde(default = "one")]
     capacity: usize,
+    /// The worker's labels (`runs_on:` in plans).
     #[serde(default)]
     labels: Vec<String>,
+    /// The worker's name (default: the host part of `host`, `.`/`-`/`_` kept, other characters `-`;
+    /// for an engine: `engine-N`, N its place in the list from 1).
     #[serde(default)]
     name: Option<String>,
+    /// The worker's own checkout of the project (`--workspace`); default: the path each run names.
+    /// For an engine: a path on the engine's machine, bind-mounted at the same path.
     #[serde(default)]
     workspace: Option<String>,
+    /// Where the binary, the worker's key, state, pid file and log live on the host (default `~/.orchestra`; SSH hosts only).
     #[serde(default)]
     remote_dir: Option<String>,
 }

@@ -9,9 +9,10 @@
 //!   failing entry is one line and exit 1 with nothing started anywhere;
 //! - each container is labelled `orchestra.worker=<name>`, runs with
 //!   `--network host`, `seccomp=unconfined`, `systempaths=unconfined` and
-//!   `CAP_SYS_ADMIN` (the worker's jail makes its own namespaces inside), an
-//!   init process, the entry's `mounts` and its `workspace` bind-mounted at
-//!   the same path;
+//!   `CAP_SYS_ADMIN` (the worker's jail makes its own namespaces inside),
+//!   the entry's `mounts` and its `workspace` bind-mounted at the same path;
+//!   the worker is the container's PID 1 (no init: the engine's would be
+//!   mounted at `/sbin`, which an image whose `/usr` is mounted may not have);
 //! - the running orchestra binary and a worker key generated here are
 //!   uploaded into the container (`/opt/orchestra/`, the key mode 0600)
 //!   before it starts; the key's public half is recorded in `workers.keys`;
@@ -96,7 +97,7 @@ fn client(address: &str) -> Result<Docker, String> {
     } else {
         return Err("not an engine address (unix:///PATH or tcp://HOST:PORT)".into());
     };
-    r.map_err(|e| e.to_string())
+    r.map_err(|e| format!("the engine does not answer ({})", cause(&e)))
 }
 
 /// The innermost cause of `e`, on one line.
@@ -331,10 +332,12 @@ async fn create(t: &EngineTarget, args: &StartArgs<'_>) -> Result<String, Engine
         labels: Some(HashMap::from([(LABEL.to_string(), t.name.clone())])),
         host_config: Some(HostConfig {
             network_mode: Some("host".into()),
-            security_opt: Some(vec!["seccomp=unconfined".into(), "systempaths=unconfined".into()]),
+            security_opt: Some(vec!["seccomp=unconfined".into()]),
+            // The CLI's `systempaths=unconfined`: nothing of /proc, /sys masked or read-only.
+            masked_paths: Some(Vec::new()),
+            readonly_paths: Some(Vec::new()),
             cap_add: Some(vec!["SYS_ADMIN".into()]),
             binds: Some(binds),
-            init: Some(true),
             ..Default::default()
         }),
         ..Default::default()
