@@ -240,8 +240,12 @@ pub struct StartArgs<'a> {
     pub exe: &'a Path,
 }
 
-/// Create, fill and start one container per target; returns (name, public key, what happened).
-pub fn start(targets: &[EngineTarget], args: &StartArgs<'_>) -> Result<Vec<(String, PublicKey, String)>, EngineError> {
+/// Create, fill and start one container per target (one already running
+/// is left as it is); returns (name, the new worker's public key, what happened).
+pub fn start(
+    targets: &[EngineTarget],
+    args: &StartArgs<'_>,
+) -> Result<Vec<(String, Option<PublicKey>, String)>, EngineError> {
     let rt = runtime()?;
     let mut out = Vec::new();
     let binary = std::fs::read(args.exe).map_err(|e| EngineError::Entry {
@@ -253,7 +257,12 @@ pub fn start(targets: &[EngineTarget], args: &StartArgs<'_>) -> Result<Vec<(Stri
         let began = Instant::now();
         if let Some((id, _)) = rt.block_on(find(t))?.into_iter().find(|(_, s)| s == "running") {
             let short: String = id.chars().take(12).collect();
-            return Err(t.err(format!("container {short} is already running (`workers down` first)")));
+            out.push((
+                t.name.clone(),
+                None,
+                format!("already running (container {short}; `workers down` then `up` to restart it)"),
+            ));
+            continue;
         }
         let dir = tempfile::tempdir().map_err(|e| t.err(format!("temporary directory: {e}")))?;
         let key_path = dir.path().join("worker.key");
@@ -288,7 +297,7 @@ pub fn start(targets: &[EngineTarget], args: &StartArgs<'_>) -> Result<Vec<(Stri
         let short: String = id.chars().take(12).collect();
         out.push((
             t.name.clone(),
-            public,
+            Some(public),
             format!("started in container {short} on {} ({:.1}s)", t.engine, began.elapsed().as_secs_f64()),
         ));
     }

@@ -555,11 +555,16 @@ fn run_up(
             exe: &exe,
         };
         for (name, public, what) in super::fleet_engine::start(&engines, &args)? {
-            recorded.retain(|(n, _)| n != &name);
-            recorded.push((name.clone(), public));
-            write_keys(&keys_path, &recorded)?;
-            started_names.push(name.clone());
-            outln!("{name}: {what}, key {public}");
+            match public {
+                Some(public) => {
+                    recorded.retain(|(n, _)| n != &name);
+                    recorded.push((name.clone(), public));
+                    write_keys(&keys_path, &recorded)?;
+                    started_names.push(name.clone());
+                    outln!("{name}: {what}, key {public}");
+                }
+                None => outln!("{name}: {what}"),
+            }
         }
     }
     outln!("worker keys recorded in {}", keys_path.display());

@@ -136,6 +136,13 @@ fn workers_up_runs_a_worker_in_a_container_on_the_engine_and_down_removes_it() {
     let (_, inside_pub) = exec(id, "/opt/orchestra/orchestra workers keygen --reuse /opt/orchestra/worker.key");
     assert_eq!(inside_pub.trim(), worker_key);
 
+    // Again: left as it is.
+    let again = workers(&f, &["up", "--queue", &url]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(again.stdout.contains(&format!("{name}: already running")), "{}", again.all());
+    assert_eq!(containers(&name), ids);
+    assert_eq!(std::fs::read_to_string(f.world.root.join("workers.keys")).unwrap(), keys);
+
     // A plan through the queue: the effects land in the bind-mounted workspace.
     let tasks: Vec<String> = (0..4).map(|i| sh(&format!("t{i}"), &format!("echo t{i} >> effects"), "")).collect();
     let o = f.run(&plan(&tasks), &["-j", "2"]);
