@@ -188,32 +188,34 @@ async fn find(t: &EngineTarget) -> Result<Vec<(String, String)>, EngineError> {
         .collect())
 }
 
+/// A ustar header (owner root, mtime 0).
+fn header(path: &str, mode: u32, size: u64, kind: u8) -> Result<[u8; 512], String> {
+    let mut h = [0u8; 512];
+    if path.len() >= 100 {
+        return Err(format!("{path}: name too long for the archive"));
+    }
+    h[..path.len()].copy_from_slice(path.as_bytes());
+    let mut put = |at: usize, width: usize, v: u64| {
+        let s = format!("{v:0w$o}\0", w = width - 1);
+        h[at..at + width].copy_from_slice(s.as_bytes());
+    };
+    put(100, 8, u64::from(mode));
+    put(108, 8, 0);
+    put(116, 8, 0);
+    put(124, 12, size);
+    put(136, 12, 0);
+    h[156] = kind;
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    let s = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(s.as_bytes());
+    Ok(h)
+}
+
 /// A ustar archive: `dirs` (mode 0755) then `files` (path, mode, contents).
 fn tar(dirs: &[&str], files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, String> {
-    fn header(path: &str, mode: u32, size: u64, kind: u8) -> Result<[u8; 512], String> {
-        let mut h = [0u8; 512];
-        if path.len() >= 100 {
-            return Err(format!("{path}: name too long for the archive"));
-        }
-        h[..path.len()].copy_from_slice(path.as_bytes());
-        let mut put = |at: usize, width: usize, v: u64| {
-            let s = format!("{v:0w$o}\0", w = width - 1);
-            h[at..at + width].copy_from_slice(s.as_bytes());
-        };
-        put(100, 8, u64::from(mode));
-        put(108, 8, 0);
-        put(116, 8, 0);
-        put(124, 12, size);
-        put(136, 12, 0);
-        h[156] = kind;
-        h[257..263].copy_from_slice(b"ustar\0");
-        h[263..265].copy_from_slice(b"00");
-        h[148..156].copy_from_slice(b"        ");
-        let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
-        let s = format!("{sum:06o}\0 ");
-        h[148..156].copy_from_slice(s.as_bytes());
-        Ok(h)
-    }
     let total: usize = files.iter().map(|f| f.2.len() + 1024).sum::<usize>() + dirs.len() * 512 + 1024;
     let mut out = Vec::with_capacity(total);
     for d in dirs {
@@ -225,6 +227,25 @@ fn tar(dirs: &[&str], files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, String> {
         out.resize(out.len().div_ceil(512) * 512, 0);
     }
     out.resize(out.len() + 1024, 0);
+    Ok(out)
+}
+
+/// The archive of `/opt/orchestra/` with `exe` as its `orchestra` (read
+/// straight into the archive: the binary is not held twice).
+fn binary_archive(exe: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let why = |e: std::io::Error| format!("{}: {e}", exe.display());
+    let f = std::fs::File::open(exe).map_err(why)?;
+    let size = f.metadata().map_err(why)?.len();
+    let mut out = tar(&["opt/", "opt/orchestra/", "opt/orchestra/state/"], &[])?;
+    out.truncate(out.len() - 1024);
+    out.reserve(usize::try_from(size).map_err(|e| e.to_string())? + 2048);
+    out.extend_from_slice(&header("opt/orchestra/orchestra", 0o755, size, b'0')?);
+    let got = f.take(size).read_to_end(&mut out).map_err(why)?;
+    if got as u64 != size {
+        return Err(format!("{}: changed while it was read", exe.display()));
+    }
+    out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
     Ok(out)
 }
 
@@ -248,11 +269,9 @@ pub fn start(
 ) -> Result<Vec<(String, Option<PublicKey>, String)>, EngineError> {
     let rt = runtime()?;
     let mut out = Vec::new();
-    let binary = std::fs::read(args.exe).map_err(|e| EngineError::Entry {
-        engine: String::new(),
-        name: String::new(),
-        reason: format!("{}: {e}", args.exe.display()),
-    })?;
+    let binary: bytes::Bytes = binary_archive(args.exe)
+        .map_err(|reason| EngineError::Entry { engine: String::new(), name: String::new(), reason })?
+        .into();
     for t in targets {
         let began = Instant::now();
         if let Some((id, _)) = rt.block_on(find(t))?.into_iter().find(|(_, s)| s == "running") {
@@ -269,11 +288,7 @@ pub fn start(
         let key = SigningKey::generate(&key_path).map_err(|e| t.err(e))?;
         let key_bytes = std::fs::read(&key_path).map_err(|e| t.err(format!("{}: {e}", key_path.display())))?;
         drop(dir);
-        let archive = tar(
-            &["opt/", "opt/orchestra/", "opt/orchestra/state/"],
-            &[("opt/orchestra/orchestra", 0o755, &binary), ("opt/orchestra/worker.key", 0o600, &key_bytes)],
-        )
-        .map_err(|e| t.err(e))?;
+        let key_archive = tar(&[], &[("opt/orchestra/worker.key", 0o600, &key_bytes)]).map_err(|e| t.err(e))?;
         let public = key.public();
         let id = rt.block_on(async {
             for (old, _) in find(t).await? {
@@ -283,7 +298,8 @@ pub fn start(
             let id = create(t, args).await?;
             let upload = async {
                 let opts = UploadToContainerOptions { path: "/".into(), ..Default::default() };
-                t.api.upload_to_container(&id, Some(opts), bollard::body_full(archive.into())).await?;
+                t.api.upload_to_container(&id, Some(opts.clone()), bollard::body_full(binary.clone())).await?;
+                t.api.upload_to_container(&id, Some(opts), bollard::body_full(key_archive.into())).await?;
                 t.api.start_container(&id, None::<bollard::query_parameters::StartContainerOptions>).await
             };
             if let Err(e) = upload.await {
@@ -499,6 +515,19 @@ mod tests {
         h[148..156].copy_from_slice(b"        ");
         let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
         assert_eq!(std::str::from_utf8(&f[148..154]).unwrap(), format!("{sum:06o}"));
+    }
+
+    #[test]
+    fn the_binary_archive_holds_the_file_after_its_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("bin");
+        std::fs::write(&p, vec![7u8; 1000]).unwrap();
+        let a = binary_archive(&p).unwrap();
+        assert_eq!(a.len(), 3 * 512 + 512 + 1024 + 1024);
+        assert_eq!(&a[3 * 512..3 * 512 + 23], b"opt/orchestra/orchestra");
+        assert_eq!(&a[3 * 512 + 100..3 * 512 + 107], b"0000755");
+        assert!(a[4 * 512..4 * 512 + 1000].iter().all(|b| *b == 7));
+        assert!(a[4 * 512 + 1000..].iter().all(|b| *b == 0));
     }
 
     #[test]
