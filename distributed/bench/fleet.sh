@@ -14,7 +14,7 @@ bin=$(realpath "${1:-target/release/orchestra}")
 n=${2:-1000}
 big=${3:-20000}
 root=$(mktemp -d -p "$PWD" .bench-fleet.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$root"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$root"' EXIT
 mkdir -p "$root/ws" "$root/home"
 export HOME="$root/home" ORCHESTRA_AUDIT_KEY="$root/keys/audit.key" CI=true
 "$bin" audit keygen >/dev/null 2>&1

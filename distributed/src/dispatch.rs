@@ -212,33 +212,42 @@ impl Dispatch for Remote {
         let inner = &self.inner;
         let id = nonce();
         let handle = Box::new(RemoteAttempt { inner: inner.clone(), msg: id.clone() });
+        let log_base = attempt.run.append(&attempt.log).ok().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
+        // Waiting before the message exists: a fast worker's `started` event
+        // may be read before XADD even returns here.
+        lock(&inner.pending).insert(
+            id.clone(),
+            Pending {
+                task: attempt.task.clone(),
+                attempt: attempt.number,
+                run: attempt.run.clone(),
+                log: attempt.log.clone(),
+                report: attempt.report.clone(),
+                done: Some(done),
+                stream: queue::tasks_stream(&task.runs_on),
+                entry: String::new(),
+                enqueued: Instant::now(),
+                token: 0,
+                worker: None,
+                log_base,
+                written: 0,
+                heard: Instant::now(),
+                queued: None,
+                runs_on: task.runs_on.clone(),
+            },
+        );
         match enqueue(inner, &attempt, task, &id) {
-            Ok((stream, entry)) => {
-                let log_base =
-                    attempt.run.append(&attempt.log).ok().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
-                lock(&inner.pending).insert(
-                    id,
-                    Pending {
-                        task: attempt.task.clone(),
-                        attempt: attempt.number,
-                        run: attempt.run.clone(),
-                        log: attempt.log.clone(),
-                        report: attempt.report.clone(),
-                        done: Some(done),
-                        stream,
-                        entry,
-                        enqueued: Instant::now(),
-                        token: 0,
-                        worker: None,
-                        log_base,
-                        written: 0,
-                        heard: Instant::now(),
-                        queued: None,
-                        runs_on: task.runs_on.clone(),
-                    },
-                );
+            Ok((_, entry)) => {
+                if let Some(p) = lock(&inner.pending).get_mut(&id) {
+                    p.entry = entry;
+                }
             }
-            Err(e) => done(failed(e.to_string(), false)),
+            Err(e) => {
+                let waiting = lock(&inner.pending).remove(&id);
+                if let Some(done) = waiting.and_then(|mut p| p.done.take()) {
+                    done(failed(e.to_string(), false));
+                }
+            }
         }
         handle
     }
@@ -564,12 +573,17 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
                 p.heard = Instant::now();
             }
         }
-        WorkerEvent::Lost { msg, deliveries, worker, .. } => {
+        WorkerEvent::Lost { msg, deliveries, worker, error, .. } => {
             let Some(mut p) = lock(&inner.pending).remove(&msg) else { return Ok(()) };
-            let why = format!(
+            let mut why = format!(
                 "worker_lost: delivered {deliveries} times (at most {} allowed), last to worker {worker}",
                 inner.settings.max_deliveries
             );
+            if let Some(e) = error {
+                // Worker-chosen text: one bounded line.
+                let e: String = e.chars().filter(|c| !c.is_control()).take(300).collect();
+                why.push_str(&format!("; last error: {e}"));
+            }
             if let Some(done) = p.done.take() {
                 done(failed(why, true));
             }

@@ -303,6 +303,10 @@ pub enum WorkerEvent {
         deliveries: u64,
         /// The worker that gave up on it.
         worker: String,
+        /// What went wrong on the last delivery, if a worker said (e.g. the
+        /// storage was unreachable, so it could not store the results).
+        #[serde(default)]
+        error: Option<String>,
     },
 }
 
@@ -363,7 +367,14 @@ mod tests {
     fn a_sealed_message_opens_only_with_its_kind_and_a_trusted_key() {
         let k = key();
         let other = key();
-        let ev = WorkerEvent::Lost { msg: "m".into(), task: "t".into(), attempt: 1, deliveries: 4, worker: "w".into() };
+        let ev = WorkerEvent::Lost {
+            msg: "m".into(),
+            task: "t".into(),
+            attempt: 1,
+            deliveries: 4,
+            worker: "w".into(),
+            error: None,
+        };
         let env = Envelope::seal(Kind::Event, &ev, &k).unwrap().to_json();
         let (back, signer) = Envelope::open::<WorkerEvent>(env.as_bytes(), Kind::Event, &[k.public()]).unwrap();
         assert_eq!(back, ev);

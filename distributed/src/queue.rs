@@ -371,6 +371,12 @@ pub fn go_key(msg: &str, nonce: &str) -> String {
     format!("orchestra:go:{msg}:{nonce}")
 }
 
+/// What went wrong on a message's last delivery (said by its worker, read by
+/// the worker that gives up on it).
+pub fn error_key(msg: &str) -> String {
+    format!("orchestra:error:{msg}")
+}
+
 /// Set when the orchestrator wants the attempt stopped.
 pub fn cancel_key(msg: &str) -> String {
     format!("orchestra:cancel:{msg}")

@@ -286,12 +286,14 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             .and_then(|r| r.ids.first().map(|p| p.times_delivered as u64))
             .unwrap_or(0);
         if times > u64::from(msg.max_deliveries) {
+            let error: Option<String> = q.query(con, redis::cmd("GET").arg(queue::error_key(&msg.id))).ok().flatten();
             let ev = WorkerEvent::Lost {
                 msg: msg.id.clone(),
                 task: msg.task.clone(),
                 attempt: msg.attempt,
                 deliveries: times,
                 worker: shared.cfg.name.clone(),
+                error,
             };
             if post(shared, con, &msg.results, &ev).is_ok() {
                 ack(shared, con, &d.stream, &d.entry);
@@ -508,6 +510,7 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, no
             attempt: msg.attempt,
             deliveries: token,
             worker: shared.cfg.name.clone(),
+            error: Some("no go-ahead from the orchestrator".into()),
         };
         let _ = post(shared, &mut con, &msg.results, &lost);
         refuse(shared, &mut con, d, &r);
@@ -524,7 +527,15 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, no
             shared.done.fetch_add(1, Ordering::SeqCst);
         }
         // Not acknowledged: after the lease another worker (or this one) runs it again.
-        Err(e) => tracing::warn!(task = %msg.task, "{e}"),
+        Err(e) => {
+            tracing::warn!(task = %msg.task, "{e}");
+            // Said for whichever worker gives up on the task after the retries.
+            let line = format!("worker {}: {e}", shared.cfg.name);
+            let _ = q.query::<()>(
+                &mut con,
+                redis::cmd("SET").arg(queue::error_key(&msg.id)).arg(line).arg("EX").arg(queue::SEEN_TTL_S),
+            );
+        }
     }
     lock(&shared.running).remove(&msg.id);
 }

@@ -90,29 +90,129 @@ fn one() -> usize {
 }
 
 /// One entry of the `workers:` list: a host that runs `orchestra worker`,
-/// started over SSH by `orchestra workers up`.
+/// started over SSH by `orchestra workers up`, or a Docker engine that runs
+/// it in a container (`engine:`). Exactly one of `host` and `engine`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "WorkerFields")]
 pub struct WorkerHost {
     /// `user@host[:port]` or `host` (the system `ssh` resolves it, `~/.ssh/config` included).
-    pub host: String,
-    /// The private key `ssh -i` authenticates with (only this one is offered).
-    pub ssh_key: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The private key `ssh -i` authenticates with (only this one is offered; SSH hosts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_key: Option<PathBuf>,
+    /// A Docker engine's API address (`unix:///var/run/docker.sock`, `tcp://HOST:2376`) to run the worker on, in a container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// The image (present on the engine) whose root filesystem the worker's container has (engines only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Bind mounts of the container, `HOST:CONTAINER[:ro]` (e.g. `/usr:/usr:ro`; engines only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<String>,
     /// Tasks the worker runs at once (default 1).
     #[serde(default = "one")]
     pub capacity: usize,
     /// The worker's labels (`runs_on:` in plans).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
-    /// The worker's name (default: the host part of `host`, `.`/`-`/`_` kept, other characters `-`).
+    /// The worker's name (default: the host part of `host`, `.`/`-`/`_` kept, other characters `-`;
+    /// for an engine: `engine-N`, N its place in the list from 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The worker's own checkout of the project (`--workspace`); default: the path each run names.
+    /// For an engine: a path on the engine's machine, bind-mounted at the same path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace: Option<String>,
-    /// Where the binary, the worker's key, state, pid file and log live on the host (default `~/.orchestra`).
+    /// Where the binary, the worker's key, state, pid file and log live on the host (default `~/.orchestra`; SSH hosts only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_dir: Option<String>,
+}
+
+/// One entry of the `workers:` list as written: a host that runs `orchestra
+/// worker`, started over SSH by `orchestra workers up`, or a Docker engine
+/// that runs it in a container. Exactly one of `host` and `engine` (checked,
+/// then [`WorkerHost`]).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerFields {
+    /// `user@host[:port]` or `host` (the system `ssh` resolves it, `~/.ssh/config` included).
+    #[serde(default)]
+    host: Option<String>,
+    /// The private key `ssh -i` authenticates with (only this one is offered; SSH hosts only).
+    #[serde(default)]
+    ssh_key: Option<PathBuf>,
+    /// A Docker engine's API address (`unix:///var/run/docker.sock`, `tcp://HOST:2376`) to run the worker on, in a container.
+    #[serde(default)]
+    engine: Option<String>,
+    /// The image (present on the engine) whose root filesystem the worker's container has (engines only).
+    #[serde(default)]
+    image: Option<String>,
+    /// Bind mounts of the container, `HOST:CONTAINER[:ro]` (e.g. `/usr:/usr:ro`; engines only).
+    #[serde(default)]
+    mounts: Vec<String>,
+    /// Tasks the worker runs at once (default 1).
+    #[serde(default = "one")]
+    capacity: usize,
+    /// The worker's labels (`runs_on:` in plans).
+    #[serde(default)]
+    labels: Vec<String>,
+    /// The worker's name (default: the host part of `host`, `.`/`-`/`_` kept, other characters `-`;
+    /// for an engine: `engine-N`, N its place in the list from 1).
+    #[serde(default)]
+    name: Option<String>,
+    /// The worker's own checkout of the project (`--workspace`); default: the path each run names.
+    /// For an engine: a path on the engine's machine, bind-mounted at the same path.
+    #[serde(default)]
+    workspace: Option<String>,
+    /// Where the binary, the worker's key, state, pid file and log live on the host (default `~/.orchestra`; SSH hosts only).
+    #[serde(default)]
+    remote_dir: Option<String>,
+}
+
+/// Why a `workers:` entry is refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct WorkerEntryError(String);
+
+impl TryFrom<WorkerFields> for WorkerHost {
+    type Error = WorkerEntryError;
+
+    fn try_from(f: WorkerFields) -> Result<WorkerHost, WorkerEntryError> {
+        let bad = |m: &str| Err(WorkerEntryError(m.to_string()));
+        match (&f.host, &f.engine) {
+            (Some(_), Some(_)) => return bad("a worker has `host` (SSH) or `engine` (Docker), not both"),
+            (None, None) => return bad("a worker needs `host` (SSH) or `engine` (Docker)"),
+            (Some(_), None) => {
+                if f.ssh_key.is_none() {
+                    return bad("missing field `ssh_key` (an SSH worker needs it)");
+                }
+                if f.image.is_some() || !f.mounts.is_empty() {
+                    return bad("`image` and `mounts` are for `engine:` workers");
+                }
+            }
+            (None, Some(_)) => {
+                if f.image.is_none() {
+                    return bad("missing field `image` (an engine worker needs it)");
+                }
+                if f.ssh_key.is_some() || f.remote_dir.is_some() {
+                    return bad("`ssh_key` and `remote_dir` are for `host:` workers");
+                }
+            }
+        }
+        Ok(WorkerHost {
+            host: f.host,
+            ssh_key: f.ssh_key,
+            engine: f.engine,
+            image: f.image,
+            mounts: f.mounts,
+            capacity: f.capacity,
+            labels: f.labels,
+            name: f.name,
+            workspace: f.workspace,
+            remote_dir: f.remote_dir,
+        })
+    }
 }
 
 /// The `distributed:` block.
@@ -375,8 +475,11 @@ pub fn load(explicit: Option<&Path>, workspace: &Path) -> Result<Loaded, Located
         if w.capacity == 0 {
             return Err(LocatedError::new(&origin, None, format!("workers[{i}].capacity must be at least 1")));
         }
-        if w.host.trim().is_empty() {
+        if w.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
             return Err(LocatedError::new(&origin, None, format!("workers[{i}].host is empty")));
+        }
+        if w.engine.as_deref().is_some_and(|h| h.trim().is_empty()) {
+            return Err(LocatedError::new(&origin, None, format!("workers[{i}].engine is empty")));
         }
     }
     config.planner.check().map_err(|e| LocatedError::new(&origin, None, e.to_string()))?;
@@ -452,5 +555,19 @@ mod tests {
         assert!(e.contains("ssh_key"), "{e}");
         std::fs::write(&p, "workers:\n  - {host: b, ssh_key: /k, capacity: 0}\n").unwrap();
         assert!(load(Some(&p), dir.path()).is_err());
+        std::fs::write(
+            &p,
+            "workers:\n  - engine: unix:///var/run/docker.sock\n    image: img\n    mounts: [/usr:/usr:ro]\n",
+        )
+        .unwrap();
+        let l = load(Some(&p), dir.path()).unwrap();
+        assert_eq!(l.config.workers[0].engine.as_deref(), Some("unix:///var/run/docker.sock"));
+        assert_eq!(l.config.workers[0].mounts, vec!["/usr:/usr:ro".to_string()]);
+        std::fs::write(&p, "version: 1\nworkers:\n  - {host: b, ssh_key: /k, engine: unix:///x, image: i}\n").unwrap();
+        let e = load(Some(&p), dir.path()).unwrap_err().to_string();
+        assert!(e.contains("c.yaml:3:") && e.contains("not both"), "{e}");
+        std::fs::write(&p, "workers:\n  - {engine: unix:///x}\n").unwrap();
+        let e = load(Some(&p), dir.path()).unwrap_err().to_string();
+        assert!(e.contains("c.yaml:2:") && e.contains("image"), "{e}");
     }
 }

@@ -180,7 +180,7 @@ pub enum WorkersCommand {
         reuse: bool,
     },
     /// The workers registered on a queue, the messages they refused, and the
-    /// process state on the config's `workers:` hosts (over SSH).
+    /// process state on the config's `workers:` hosts (over SSH) and engines (their containers).
     Status {
         /// The Redis queue (default: `ORCHESTRA_QUEUE`, else the config's `distributed.queue`).
         #[arg(long, value_name = "URL")]
@@ -193,7 +193,8 @@ pub enum WorkersCommand {
         json: bool,
     },
     /// Start `orchestra worker` on each of the config's `workers:` hosts over SSH
-    /// (copying this binary when its sha256 differs) and record their public keys.
+    /// (copying this binary when its sha256 differs) or in a container on each of
+    /// its Docker engines (`engine:`), and record their public keys.
     Up {
         /// The config file (default: `.orchestra/config.yaml`).
         #[arg(long, value_name = "FILE")]
@@ -206,8 +207,9 @@ pub enum WorkersCommand {
         #[arg(long, value_name = "PORT")]
         tunnel: Option<u16>,
     },
-    /// Stop the workers on the config's hosts: SIGTERM (they drain: running
-    /// tasks finish), then wait until each process is gone.
+    /// Stop the workers on the config's hosts and engines: SIGTERM (they drain:
+    /// running tasks finish), then wait until each process is gone (an engine's
+    /// container is then removed).
     Down {
         /// The config file (default: `.orchestra/config.yaml`).
         #[arg(long, value_name = "FILE")]

@@ -1,5 +1,5 @@
 //! `orchestra workers up|down` and the hosts' half of `workers status`: the
-//! config's `workers:` hosts, reached with the system OpenSSH client (it
+//! config's `workers:` hosts (its `engine:` entries: `fleet_engine`), reached with the system OpenSSH client (it
 //! honours `~/.ssh/config` and `known_hosts`; `ORCHESTRA_SSH_CONFIG` names
 //! another config file, `ssh -F`).
 //!
@@ -47,6 +47,9 @@ pub enum SshError {
         /// Why.
         reason: String,
     },
+    /// An `engine:` worker.
+    #[error(transparent)]
+    Engine(#[from] super::fleet_engine::EngineError),
     /// The fleet key.
     #[error(transparent)]
     Key(#[from] orchestra_distributed::keys::KeyError),
@@ -63,6 +66,10 @@ pub enum SshError {
 /// One `workers:` entry, resolved.
 struct Target {
     entry: WorkerHost,
+    /// The entry's `host`.
+    host: String,
+    /// The entry's `ssh_key`, `~` resolved.
+    ssh_key: PathBuf,
     dest: String,
     port: Option<u16>,
     name: String,
@@ -99,9 +106,9 @@ fn default_name(dest: &str) -> String {
 }
 
 impl Target {
-    fn new(entry: &WorkerHost) -> Result<Target, SshError> {
-        let (dest, port) = parse_host(entry.host.trim());
-        let bad = |reason: String| SshError::Host { host: entry.host.clone(), reason };
+    fn new(entry: &WorkerHost, host: &str) -> Result<Target, SshError> {
+        let (dest, port) = parse_host(host.trim());
+        let bad = |reason: String| SshError::Host { host: host.to_string(), reason };
         if dest.is_empty() || dest.starts_with('-') {
             return Err(bad("not `user@host[:port]` or `host`".into()));
         }
@@ -123,17 +130,17 @@ impl Target {
         for l in &entry.labels {
             orchestra_distributed::queue::check_label(l).map_err(|e| bad(e.to_string()))?;
         }
-        let mut entry = entry.clone();
-        if let Ok(rest) = entry.ssh_key.strip_prefix("~")
+        let mut ssh_key = entry.ssh_key.clone().unwrap_or_default();
+        if let Ok(rest) = ssh_key.strip_prefix("~")
             && let Some(home) = std::env::var_os("HOME")
         {
-            entry.ssh_key = PathBuf::from(home).join(rest);
+            ssh_key = PathBuf::from(home).join(rest);
         }
-        Ok(Target { entry, dest, port, name, dir })
+        Ok(Target { entry: entry.clone(), host: host.to_string(), ssh_key, dest, port, name, dir })
     }
 
     fn err(&self, reason: impl Into<String>) -> SshError {
-        SshError::Host { host: self.entry.host.clone(), reason: reason.into() }
+        SshError::Host { host: self.host.clone(), reason: reason.into() }
     }
 
     /// `ssh` with the fixed options, ready for a remote command.
@@ -148,7 +155,7 @@ impl Target {
             c.arg("-F").arg(f);
         }
         c.args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes"]);
-        c.args(["-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", "-i"]).arg(&self.entry.ssh_key);
+        c.args(["-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", "-i"]).arg(&self.ssh_key);
         if let Some(p) = self.port {
             c.arg("-p").arg(p.to_string());
         }
@@ -194,7 +201,7 @@ impl Target {
             return "host key unknown or changed (refused; check its fingerprint, then add it to known_hosts)".into();
         }
         if stderr.contains("Permission denied") {
-            return format!("ssh_key {} was refused ({last})", self.entry.ssh_key.display());
+            return format!("ssh_key {} was refused ({last})", self.ssh_key.display());
         }
         format!("unreachable ({last})")
     }
@@ -226,7 +233,9 @@ fn targets(cfg: &Loaded) -> Result<Vec<Target>, SshError> {
     }
     let mut out: Vec<Target> = Vec::new();
     for w in &cfg.config.workers {
-        let t = Target::new(w)?;
+        // Engine entries are `fleet_engine`'s.
+        let Some(host) = &w.host else { continue };
+        let t = Target::new(w, host)?;
         if out.iter().any(|o| o.name == t.name) {
             return Err(t.err(format!("worker name {:?} used twice (set `name:`)", t.name)));
         }
@@ -415,8 +424,8 @@ fn run_up(
     let keys_path = keys_file(&cfg).ok_or_else(|| SshError::Setting("workers up needs a config file".into()))?;
     let mut recorded = read_keys(&keys_path)?;
     for t in &targets {
-        if let Err(source) = std::fs::File::open(&t.entry.ssh_key) {
-            return Err(t.err(format!("ssh_key {}: {source}", t.entry.ssh_key.display())));
+        if let Err(source) = std::fs::File::open(&t.ssh_key) {
+            return Err(t.err(format!("ssh_key {}: {source}", t.ssh_key.display())));
         }
     }
     // Every host first: nothing changes anywhere (nor here) unless all of them answer.
@@ -432,6 +441,8 @@ fn run_up(
         }
         probes.push(p);
     }
+    let ssh_names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let engines = super::fleet_engine::check(&cfg, &ssh_names)?;
     let exe = std::env::current_exe().map_err(|source| SshError::Io { path: "orchestra".into(), source })?;
     let sha = sha256_file(&exe)?;
     let d = cfg.config.distributed.clone().unwrap_or_default();
@@ -529,11 +540,31 @@ fn run_up(
                 outln!(
                     "{}: started on {} (pid {pid}, {copy}, {:.1}s), key {public}",
                     t.name,
-                    t.entry.host,
+                    t.host,
                     started.elapsed().as_secs_f64()
                 )
             }
             _ => return Err(t.err("the worker's state is unknown (see worker.log)")),
+        }
+    }
+    if !engines.is_empty() {
+        let args = super::fleet_engine::StartArgs {
+            queue: &url,
+            fleet: fleet_key.public(),
+            lease: d.lease.map(|l| l.0),
+            exe: &exe,
+        };
+        for (name, public, what) in super::fleet_engine::start(&engines, &args)? {
+            match public {
+                Some(public) => {
+                    recorded.retain(|(n, _)| n != &name);
+                    recorded.push((name.clone(), public));
+                    write_keys(&keys_path, &recorded)?;
+                    started_names.push(name.clone());
+                    outln!("{name}: {what}, key {public}");
+                }
+                None => outln!("{name}: {what}"),
+            }
         }
     }
     outln!("worker keys recorded in {}", keys_path.display());
@@ -573,7 +604,7 @@ pub fn down(config: Option<&Path>, wait: Duration) -> Exit {
                 Ok(_) => {
                     crate::sandbox::say!(
                         "orchestra: error: worker host {}: pid {pid} still running after {}s (draining)",
-                        t.entry.host,
+                        t.host,
                         wait.as_secs()
                     );
                     ok = false;
@@ -585,7 +616,9 @@ pub fn down(config: Option<&Path>, wait: Duration) -> Exit {
             }
         }
         stop_tunnels(&cfg, &targets);
-        Ok(ok)
+        let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+        let engines_ok = super::fleet_engine::down(&cfg, &names, wait)?;
+        Ok(ok && engines_ok)
     };
     match run() {
         Ok(true) => Exit::Ok,
@@ -613,13 +646,15 @@ pub fn host_states(cfg: &Loaded, json: bool) -> Result<(), SshError> {
         if json {
             outln!(
                 "{}",
-                serde_json::json!({"type": "host", "name": t.name, "host": t.entry.host, "state": state, "pid": pid})
+                serde_json::json!({"type": "host", "name": t.name, "host": t.host, "state": state, "pid": pid})
             );
         } else {
             let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-            outln!("  {:<24} {:<28} {state}{pid}", t.name, t.entry.host);
+            outln!("  {:<24} {:<28} {state}{pid}", t.name, t.host);
         }
     }
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    super::fleet_engine::states(cfg, &names, json)?;
     Ok(())
 }
 

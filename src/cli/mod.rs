@@ -21,6 +21,7 @@ pub mod bench_run;
 pub mod config;
 pub mod exec;
 pub mod fleet;
+pub mod fleet_engine;
 pub mod fleet_ssh;
 pub mod fleet_verify;
 pub mod learn;

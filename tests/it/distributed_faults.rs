@@ -329,3 +329,38 @@ fn s3_storage_on_seaweedfs_holds_the_outputs_and_the_run_fetches_them() {
     // Nothing went to a local blob store.
     assert!(!f.world.runs.join(".blobs").exists());
 }
+
+#[test]
+fn s3_down_while_a_task_runs_fails_it_worker_lost_with_the_storage_error_and_nothing_is_acknowledged_without_its_outputs()
+ {
+    let mut f = Fleet::new("s3-down");
+    configure(&f, "  max_deliveries: 1\n");
+    let mut s3 = Seaweed::start(&f.world.root);
+    s3.create_bucket("fleet-blobs", false);
+    for (k, v) in s3.env() {
+        f.world.env.push((k.into(), v.into()));
+    }
+    f.spawn_worker("w1", &[]);
+    let storage = format!("s3://fleet-blobs/blobs?endpoint={}&region=us-east-1", s3.endpoint);
+    let product = sh(
+        "product",
+        "echo product start >> effects; sleep 2; mkdir -p out && echo built > out/result.txt; echo product end >> effects",
+        ", outputs: [out]",
+    );
+    let run = f.spawn_run(&plan(&[product]), &["--storage", &storage]);
+    expect(&f, 20, "the task to start", || count(&f, "product start") == 1);
+    s3.kill();
+    let (o, took) = wait_child(run, Duration::from_secs(60));
+    assert_eq!(o.code, 2, "{}\n{}", o.all(), f.worker_log("w1"));
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    let report = f.world.report(&f.world.only_run());
+    let t = task(&report, "product");
+    assert_eq!(t["cause"], "worker_lost", "{t}");
+    let note = t["note"].as_str().unwrap_or("");
+    assert!(note.contains("last error: worker w1") && note.contains("unreachable"), "{note}");
+    // It ran once; its result was never acknowledged as if complete.
+    assert_eq!(count(&f, "product end"), 1);
+    assert!(records(&f, "remote_result").is_empty());
+    assert!(!f.world.run_dir(&f.world.only_run()).join("artifacts/product/out/result.txt").exists());
+    assert!(holders(&f).is_empty(), "the entry is settled (acknowledged by the worker that gave up)");
+}

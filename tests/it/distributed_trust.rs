@@ -7,7 +7,7 @@
 //! audit log, `orchestra workers status --json`, the `orchestra:refused`
 //! stream, the run's audit log and report), and the exit codes.
 
-use crate::harness::fleet::{Fleet, Worker};
+use crate::harness::fleet::Fleet;
 use crate::harness::{Out, World, plan, sh, state, task};
 use orchestra_distributed::keys::SigningKey;
 use orchestra_distributed::message::{Envelope, Kind, TaskMessage, nonce, now_ms};
@@ -131,24 +131,9 @@ fn keygen(f: &Fleet, name: &str) -> String {
     o.stdout.trim().to_string()
 }
 
-/// Start worker `name` whose key [`keygen`] made (as `Fleet::spawn_worker` does).
-fn spawn_worker(f: &mut Fleet, name: &str, public: &str, extra: &[&str]) {
-    let key = f.world.root.join(format!("keys/{name}.key"));
-    let state = f.world.root.join(format!("workers/{name}"));
-    std::fs::create_dir_all(&state).unwrap();
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(state.with_extension("log")).unwrap();
-    let mut c = f.world.command();
-    c.args(["worker", "--queue", &f.redis.url(), "--name", name, "--key", key.to_str().unwrap()]);
-    c.args(["--trust-orchestrator", &f.orch_public, "--state-dir", state.to_str().unwrap()]);
-    c.args(["--lease", f.lease]);
-    c.args(extra);
-    c.env("ORCHESTRA_LOG", "orchestra_distributed=debug,warn");
-    c.stdout(log.try_clone().unwrap()).stderr(log);
-    let child = c.spawn().expect("orchestra worker");
-    f.workers.push(Worker { child, name: name.into(), state, public: public.into() });
-    wait_for(&format!("worker {name} to register"), Duration::from_secs(20), || {
-        f.redis.raw(&["HEXISTS", "orchestra:workers", name]).trim() == "1"
-    });
+/// Start worker `name` whose key [`keygen`] made (its public key `_public`).
+fn spawn_worker(f: &mut Fleet, name: &str, _public: &str, extra: &[&str]) {
+    f.spawn_worker(name, extra);
 }
 
 /// Start `orchestra run` of `plan_yaml` on the fleet's queue, trusting `trusted` worker keys.

@@ -29,6 +29,7 @@ mod container_pool;
 mod corpus;
 mod distributed;
 mod distributed_containers;
+mod distributed_engine;
 mod distributed_faults;
 mod distributed_redis_auth;
 mod distributed_ssh;

@@ -56,13 +56,10 @@ impl Fleet {
     /// Start a worker `name` (key created on first use) with `extra` flags; returns its index.
     pub fn spawn_worker(&mut self, name: &str, extra: &[&str]) -> usize {
         let key = self.world.root.join(format!("keys/{name}.key"));
-        let public = if key.exists() {
-            self.workers.iter().find(|w| w.name == name).map(|w| w.public.clone()).unwrap()
-        } else {
-            let o = self.world.orchestra(&["workers", "keygen", key.to_str().unwrap()]);
-            assert_eq!(o.code, 0, "{}", o.all());
-            o.stdout.trim().to_string()
-        };
+        // Its key: made now, or the one made before (a restarted worker, or a test's keygen).
+        let o = self.world.orchestra(&["workers", "keygen", "--reuse", key.to_str().unwrap()]);
+        assert_eq!(o.code, 0, "{}", o.all());
+        let public = o.stdout.trim().to_string();
         let state = self.world.root.join(format!("workers/{name}"));
         std::fs::create_dir_all(&state).unwrap();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(state.with_extension("log")).unwrap();

@@ -129,6 +129,14 @@ fn log_of(dir: &Path) -> String {
         .join("\n")
 }
 
+impl Seaweed {
+    /// Stop the server now (SIGKILL: the storage goes away mid-run).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Seaweed {
     fn drop(&mut self) {
         let _ = self.child.kill();

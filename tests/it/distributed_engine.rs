@@ -1,0 +1,212 @@
+//! Workers on a Docker engine (issue 18, item 3): a `workers:` entry with
+//! `engine:` runs `orchestra worker` in a container that `orchestra workers
+//! up|status|down` manage through the engine's API, here the local engine
+//! (`unix:///var/run/docker.sock`). The image is built offline (`docker
+//! import` of a skeleton rootfs; the host's `/usr` and `/etc` are mounted
+//! read-only, as in tests/it/harness/sshd.rs). The tests assert what the
+//! container holds, what the run recorded, and that `down` removes it.
+//! A missing Docker fails the tests.
+
+use crate::harness::fleet::Fleet;
+use crate::harness::{plan, sh, state};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const IMAGE: &str = "orchestra-engine-rootfs:1";
+const ENGINE: &str = "unix:///var/run/docker.sock";
+/// A file only the image's root filesystem has.
+const MARKER: &str = "/orchestra-engine-container";
+
+/// The test image: a skeleton root filesystem (imported once).
+fn image() -> &'static str {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let have = Command::new("docker").args(["image", "inspect", IMAGE]).output().expect("docker CLI is required");
+        if have.status.success() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("rootfs");
+        for d in ["usr", "etc", "tmp", "proc", "dev", "sys", "root"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        std::fs::write(root.join(MARKER.trim_start_matches('/')), "inside\n").unwrap();
+        for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")] {
+            std::os::unix::fs::symlink(target, root.join(link)).unwrap();
+        }
+        let tar = dir.path().join("rootfs.tar");
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .args(["--numeric-owner", "--owner=0", "--group=0", "-cf"])
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let o = Command::new("docker").arg("import").arg(&tar).arg(IMAGE).output().unwrap();
+        assert!(o.status.success(), "docker import failed: {}", String::from_utf8_lossy(&o.stderr));
+    });
+    IMAGE
+}
+
+/// The ids of the containers labelled `orchestra.worker=NAME` (any state).
+fn containers(name: &str) -> Vec<String> {
+    let o = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=orchestra.worker={name}")])
+        .output()
+        .expect("docker ps");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()
+}
+
+/// Removes the test's containers, whatever happened.
+struct Cleanup(Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            for id in containers(name) {
+                let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+            }
+        }
+    }
+}
+
+fn exec(id: &str, script: &str) -> (i32, String) {
+    let o = Command::new("docker").args(["exec", id, "/bin/sh", "-c", script]).output().expect("docker exec");
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// An `engine:` entry.
+fn entry(engine: &str, image: &str, name: &str, f: &Fleet) -> String {
+    let root = f.world.root.display();
+    format!(
+        "  - engine: {engine}\n    image: {image}\n    name: {name}\n    capacity: 2\n    workspace: {}\n    mounts: [/usr:/usr:ro, /etc:/etc:ro, {root}:{root}]\n",
+        f.world.ws.display()
+    )
+}
+
+fn with_entries(f: &Fleet, entries: &[String]) {
+    let mut cfg = std::fs::read_to_string(&f.world.config).unwrap();
+    cfg.push_str("workers:\n");
+    for e in entries {
+        cfg.push_str(e);
+    }
+    std::fs::write(&f.world.config, cfg).unwrap();
+}
+
+fn workers(f: &Fleet, args: &[&str]) -> crate::harness::Out {
+    let config = f.world.config.display().to_string();
+    let mut a: Vec<&str> = vec!["workers"];
+    a.extend_from_slice(args);
+    a.extend_from_slice(&["--config", &config]);
+    f.world.orchestra(&a)
+}
+
+#[test]
+fn workers_up_runs_a_worker_in_a_container_on_the_engine_and_down_removes_it() {
+    let f = Fleet::new("engine-up");
+    let name = format!("eng-{}", std::process::id());
+    let _cleanup = Cleanup(vec![name.clone()]);
+    with_entries(&f, &[entry(ENGINE, image(), &name, &f)]);
+    let url = f.redis.url();
+
+    let up = workers(&f, &["up", "--queue", &url]);
+    assert_eq!(up.code, 0, "{}", up.all());
+    assert!(up.stdout.contains(&format!("{name}: started in container")), "{}", up.all());
+    let ids = containers(&name);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let id = &ids[0];
+    // The worker runs in the image's root filesystem, from the uploaded binary.
+    let (code, _) = exec(id, &format!("test -e {MARKER}"));
+    assert_eq!(code, 0, "not the image's root filesystem");
+    let local = std::fs::read(crate::harness::orchestra()).unwrap();
+    let (_, inside) = exec(id, "sha256sum /opt/orchestra/orchestra | cut -d' ' -f1");
+    use sha2::Digest as _;
+    assert_eq!(inside.trim(), format!("{:x}", sha2::Sha256::digest(&local)));
+    assert_eq!(exec(id, "stat -c %a /opt/orchestra/worker.key").1.trim(), "600");
+    assert_eq!(f.redis.raw(&["HEXISTS", "orchestra:workers", &name]).trim(), "1", "not registered");
+    // Its public key is recorded beside the config, and is the container's key.
+    let keys = std::fs::read_to_string(f.world.root.join("workers.keys")).unwrap();
+    let line = keys.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{keys}"));
+    let worker_key = line.split_whitespace().nth(1).unwrap().to_string();
+    let (_, inside_pub) = exec(id, "/opt/orchestra/orchestra workers keygen --reuse /opt/orchestra/worker.key");
+    assert_eq!(inside_pub.trim(), worker_key);
+
+    // Again: left as it is.
+    let again = workers(&f, &["up", "--queue", &url]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(again.stdout.contains(&format!("{name}: already running")), "{}", again.all());
+    assert_eq!(containers(&name), ids);
+    assert_eq!(std::fs::read_to_string(f.world.root.join("workers.keys")).unwrap(), keys);
+
+    // A plan through the queue: the effects land in the bind-mounted workspace.
+    let tasks: Vec<String> = (0..4).map(|i| sh(&format!("t{i}"), &format!("echo t{i} >> effects"), "")).collect();
+    let o = f.run(&plan(&tasks), &["-j", "2"]);
+    let logs = || {
+        let o = Command::new("docker").args(["logs", id]).output().unwrap();
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    assert_eq!(o.code, 0, "{}\n{}", o.all(), logs());
+    let mut effects: Vec<String> =
+        std::fs::read_to_string(f.world.ws.join("effects")).unwrap().lines().map(str::to_string).collect();
+    effects.sort();
+    assert_eq!(effects, (0..4).map(|i| format!("t{i}")).collect::<Vec<_>>());
+    let report = f.world.report(&f.world.only_run());
+    for i in 0..4 {
+        assert_eq!(state(&report, &format!("t{i}")), "succeeded");
+    }
+    let records = f.world.audit_records(&f.world.audit);
+    let remote: Vec<_> = records.iter().filter(|r| r["kind"] == "remote_result").collect();
+    assert_eq!(remote.len(), 4);
+    assert!(remote.iter().all(|r| r["body"]["worker_key"] == worker_key.as_str()), "{remote:#?}");
+
+    let st = workers(&f, &["status"]);
+    assert_eq!(st.code, 0, "{}", st.all());
+    assert!(st.stdout.lines().any(|l| l.contains(&name) && l.contains("running")), "{}", st.all());
+
+    // Down: SIGTERM (the worker drains), then the container is removed.
+    let down = workers(&f, &["down"]);
+    assert_eq!(down.code, 0, "{}", down.all());
+    assert!(down.stdout.contains(&format!("{name}: stopped and removed")), "{}", down.all());
+    assert!(containers(&name).is_empty(), "the container is still there");
+    let st = workers(&f, &["status"]);
+    assert!(st.code == 0 && st.stdout.contains("no container"), "{}", st.all());
+}
+
+#[test]
+fn bad_engine_addresses_unreachable_engines_and_missing_images_start_nothing() {
+    let f = Fleet::new("engine-refused");
+    let good = format!("engok-{}", std::process::id());
+    let _cleanup = Cleanup(vec![good.clone()]);
+    let url = f.redis.url();
+    let base = std::fs::read_to_string(&f.world.config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let absent = format!("unix://{}/no.sock", dir.path().display());
+    for (engine, img, want) in [
+        ("ftp://nowhere", image(), "not an engine address"),
+        (absent.as_str(), image(), "the engine does not answer"),
+        (ENGINE, "orchestra-no-such-image:0", "is not on the engine"),
+    ] {
+        std::fs::write(&f.world.config, &base).unwrap();
+        // A good entry first: it is not started either.
+        with_entries(&f, &[entry(ENGINE, image(), &good, &f), entry(engine, img, "bad", &f)]);
+        let o = workers(&f, &["up", "--queue", &url]);
+        assert_eq!(o.code, 1, "{}", o.all());
+        let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{}", o.all());
+        assert!(lines[0].contains(want) && lines[0].contains("nothing started"), "{}", o.all());
+        assert!(containers(&good).is_empty(), "a container was made");
+        assert!(!f.world.root.join("workers.keys").exists());
+    }
+    // Both `host` and `engine`: the config is refused where the entry is.
+    std::fs::write(&f.world.config, &base).unwrap();
+    with_entries(&f, &["  - {host: b, ssh_key: /k, engine: unix:///x, image: i}\n".to_string()]);
+    let o = workers(&f, &["up", "--queue", &url]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let file = f.world.config.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(o.stderr.contains("not both") && o.stderr.contains(&format!("{file}:")), "{}", o.all());
+}
