@@ -1,55 +1,24 @@
 //! Workers on a Docker engine (issue 18, item 3): a `workers:` entry with
 //! `engine:` runs `orchestra worker` in a container that `orchestra workers
 //! up|status|down` manage through the engine's API, here the local engine
-//! (`unix:///var/run/docker.sock`). The image is built offline (`docker
-//! import` of a skeleton rootfs; the host's `/usr` and `/etc` are mounted
-//! read-only, as in tests/it/harness/sshd.rs). The tests assert what the
+//! (`unix:///var/run/docker.sock`). The image is built offline
+//! (tests/it/harness/rootfs.rs: a skeleton rootfs; the host's `/usr` and
+//! `/etc` are mounted read-only, as in tests/it/harness/sshd.rs). The tests assert what the
 //! container holds, what the run recorded, and that `down` removes it.
 //! A missing Docker fails the tests.
 
 use crate::harness::fleet::Fleet;
+use crate::harness::rootfs::{self, Skeleton};
 use crate::harness::{plan, sh, state};
 use std::process::Command;
-use std::sync::OnceLock;
 
-const IMAGE: &str = "orchestra-engine-rootfs:1";
 const ENGINE: &str = "unix:///var/run/docker.sock";
 /// A file only the image's root filesystem has.
 const MARKER: &str = "/orchestra-engine-container";
 
-/// The test image: a skeleton root filesystem (imported once).
+/// The test image: a skeleton root filesystem ([`crate::harness::rootfs`], imported once).
 fn image() -> &'static str {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
-        let have = Command::new("docker").args(["image", "inspect", IMAGE]).output().expect("docker CLI is required");
-        if have.status.success() {
-            return;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("rootfs");
-        for d in ["usr", "etc", "tmp", "proc", "dev", "sys", "root"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
-        std::fs::write(root.join(MARKER.trim_start_matches('/')), "inside\n").unwrap();
-        for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")] {
-            std::os::unix::fs::symlink(target, root.join(link)).unwrap();
-        }
-        let tar = dir.path().join("rootfs.tar");
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .args(["--numeric-owner", "--owner=0", "--group=0", "-cf"])
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let o = Command::new("docker").arg("import").arg(&tar).arg(IMAGE).output().unwrap();
-        assert!(o.status.success(), "docker import failed: {}", String::from_utf8_lossy(&o.stderr));
-    });
-    IMAGE
+    rootfs::image(&Skeleton { tag: "orchestra-engine-rootfs:1", marker: MARKER, dirs: &[] })
 }
 
 /// The ids of the containers labelled `orchestra.worker=NAME` (any state).
