@@ -115,6 +115,8 @@ struct Shared {
     done: AtomicU64,
     stores: Mutex<HashMap<String, Arc<Blobs>>>,
     journal: Mutex<HashSet<String>>,
+    /// Signalled when a delivery ends (a slot is free: take the next task now).
+    freed: std::sync::Condvar,
 }
 
 /// Run the worker until `control` drains it (or the queue fails).
@@ -125,6 +127,7 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
     let journal = std::fs::read_to_string(state.join("seen")).unwrap_or_default();
     let shared = Arc::new(Shared {
         journal: Mutex::new(journal.lines().map(str::to_string).collect()),
+        freed: std::sync::Condvar::new(),
         cfg,
         running: Mutex::new(HashMap::new()),
         refused: AtomicU64::new(0),
@@ -153,11 +156,11 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
             if busy == 0 {
                 break Ok(());
             }
-            std::thread::sleep(Duration::from_millis(100));
+            wait_freed(&shared, Duration::from_millis(100), |n| n > 0);
             continue;
         }
         if busy >= shared.cfg.capacity {
-            std::thread::sleep(Duration::from_millis(50));
+            wait_freed(&shared, Duration::from_millis(50), |n| n >= shared.cfg.capacity);
             continue;
         }
         let got = take(&shared, &mut con, &streams, &mut last_reclaim);
@@ -515,6 +518,7 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, no
         let _ = post(shared, &mut con, &msg.results, &lost);
         refuse(shared, &mut con, d, &r);
         lock(&shared.running).remove(&msg.id);
+        shared.freed.notify_all();
         return;
     }
     let outcome = run_task(shared, &mut con, msg, token);
@@ -538,6 +542,18 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, no
         }
     }
     lock(&shared.running).remove(&msg.id);
+    shared.freed.notify_all();
+}
+
+/// While `busy(running deliveries)` holds, until a delivery ends, or `at_most`
+/// (checked under the lock the ending delivery takes: no wake-up is missed).
+fn wait_freed(shared: &Shared, at_most: Duration, busy: impl Fn(usize) -> bool) {
+    let running = lock(&shared.running);
+    if busy(running.len())
+        && let Ok((guard, _)) = shared.freed.wait_timeout(running, at_most)
+    {
+        drop(guard);
+    }
 }
 
 /// How long a worker waits for the orchestrator's go-ahead, by default.
