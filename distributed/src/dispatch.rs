@@ -608,7 +608,10 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             };
             let current: Option<u64> =
                 inner.settings.queue.query(con, redis::cmd("GET").arg(queue::fence_key(&msg)))?;
-            if current != Some(token) {
+            // The token must also be the one this orchestrator last gave a
+            // go-ahead for (a Redis that lies about its counter gains nothing).
+            let given = lock(&inner.pending).get(&msg).map(|p| p.token);
+            if current != Some(token) || given.is_some_and(|t| t != token) {
                 notify(inner, audit::Kind::ResultRefused, refused("fenced"));
                 return Ok(());
             }

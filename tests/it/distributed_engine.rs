@@ -7,9 +7,9 @@
 //! container holds, what the run recorded, and that `down` removes it.
 //! A missing Docker fails the tests.
 
-use crate::harness::fleet::Fleet;
+use crate::harness::fleet::{Fleet, effect_tasks};
+use crate::harness::plan;
 use crate::harness::rootfs::{self, Skeleton};
-use crate::harness::{plan, sh, state};
 use std::process::Command;
 
 const ENGINE: &str = "unix:///var/run/docker.sock";
@@ -113,25 +113,13 @@ fn workers_up_runs_a_worker_in_a_container_on_the_engine_and_down_removes_it() {
     assert_eq!(std::fs::read_to_string(f.world.root.join("workers.keys")).unwrap(), keys);
 
     // A plan through the queue: the effects land in the bind-mounted workspace.
-    let tasks: Vec<String> = (0..4).map(|i| sh(&format!("t{i}"), &format!("echo t{i} >> effects"), "")).collect();
-    let o = f.run(&plan(&tasks), &["-j", "2"]);
+    let o = f.run(&plan(&effect_tasks(4)), &["-j", "2"]);
     let logs = || {
         let o = Command::new("docker").args(["logs", id]).output().unwrap();
         format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
     };
     assert_eq!(o.code, 0, "{}\n{}", o.all(), logs());
-    let mut effects: Vec<String> =
-        std::fs::read_to_string(f.world.ws.join("effects")).unwrap().lines().map(str::to_string).collect();
-    effects.sort();
-    assert_eq!(effects, (0..4).map(|i| format!("t{i}")).collect::<Vec<_>>());
-    let report = f.world.report(&f.world.only_run());
-    for i in 0..4 {
-        assert_eq!(state(&report, &format!("t{i}")), "succeeded");
-    }
-    let records = f.world.audit_records(&f.world.audit);
-    let remote: Vec<_> = records.iter().filter(|r| r["kind"] == "remote_result").collect();
-    assert_eq!(remote.len(), 4);
-    assert!(remote.iter().all(|r| r["body"]["worker_key"] == worker_key.as_str()), "{remote:#?}");
+    f.assert_ran_once_by(4, &worker_key);
 
     let st = workers(&f, &["status"]);
     assert_eq!(st.code, 0, "{}", st.all());

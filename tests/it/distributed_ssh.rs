@@ -4,9 +4,9 @@
 //! runs inside the container; the tests assert what happened there (the
 //! binary copied, the process, its own audit log) and in the run.
 
-use crate::harness::fleet::Fleet;
+use crate::harness::fleet::{Fleet, effect_tasks};
 use crate::harness::sshd::{MARKER, Sshd};
-use crate::harness::{plan, sh, state};
+use crate::harness::{plan, sh};
 
 /// The fleet's config plus a `workers:` list of `(host, key, name)`.
 fn with_workers(f: &Fleet, hosts: &[(String, &std::path::Path, &str)]) {
@@ -72,23 +72,11 @@ fn workers_up_starts_a_worker_over_ssh_that_runs_a_plan_and_down_drains_it() {
     assert_eq!(sshd.exec("cat /root/.orchestra/worker.pid").1.trim(), pid);
 
     // A plan through the queue: trusted through workers.keys alone (no --trust-worker).
-    let tasks: Vec<String> = (0..6).map(|i| sh(&format!("t{i}"), &format!("echo t{i} >> effects"), "")).collect();
     let t2 = std::time::Instant::now();
-    let o = f.run(&plan(&tasks), &["-j", "2"]);
+    let o = f.run(&plan(&effect_tasks(6)), &["-j", "2"]);
     note(&format!("run of 6 tasks on the ssh worker: {:?}", t2.elapsed()));
     assert_eq!(o.code, 0, "{}\n{}", o.all(), sshd.exec("tail -n 40 /root/.orchestra/worker.log").1);
-    let mut effects: Vec<String> =
-        std::fs::read_to_string(f.world.ws.join("effects")).unwrap().lines().map(str::to_string).collect();
-    effects.sort();
-    assert_eq!(effects, (0..6).map(|i| format!("t{i}")).collect::<Vec<_>>());
-    let report = f.world.report(&f.world.only_run());
-    for i in 0..6 {
-        assert_eq!(state(&report, &format!("t{i}")), "succeeded");
-    }
-    let records = f.world.audit_records(&f.world.audit);
-    let remote: Vec<_> = records.iter().filter(|r| r["kind"] == "remote_result").collect();
-    assert_eq!(remote.len(), 6);
-    assert!(remote.iter().all(|r| r["body"]["worker_key"] == worker_key.as_str()), "{remote:#?}");
+    f.assert_ran_once_by(6, &worker_key);
     // The worker's own audit log is in the container, with one delivery per task.
     let (_, ended) = sshd.exec(
         "/root/.orchestra/bin/orchestra audit show /root/.orchestra/state/audit --json | grep -c '\"kind\":\"delivery_ended\"'",

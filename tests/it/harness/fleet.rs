@@ -138,6 +138,32 @@ impl Fleet {
     }
 }
 
+/// `n` plan tasks `t0…` that each append their id to `effects`.
+pub fn effect_tasks(n: usize) -> Vec<String> {
+    (0..n).map(|i| super::run::sh(&format!("t{i}"), &format!("echo t{i} >> effects"), "")).collect()
+}
+
+impl Fleet {
+    /// After a run of [`effect_tasks`]`(n)`: each effect happened once, each
+    /// task succeeded, and every `remote_result` names the worker key `key`.
+    #[track_caller]
+    pub fn assert_ran_once_by(&self, n: usize, key: &str) {
+        let mut effects = self.world.lines("effects");
+        effects.sort();
+        let mut want: Vec<String> = (0..n).map(|i| format!("t{i}")).collect();
+        want.sort();
+        assert_eq!(effects, want);
+        let report = self.world.report(&self.world.only_run());
+        for i in 0..n {
+            assert_eq!(super::run::state(&report, &format!("t{i}")), "succeeded");
+        }
+        let records = self.world.audit_records(&self.world.audit);
+        let remote: Vec<_> = records.iter().filter(|r| r["kind"] == "remote_result").collect();
+        assert_eq!(remote.len(), n);
+        assert!(remote.iter().all(|r| r["body"]["worker_key"] == key), "{remote:#?}");
+    }
+}
+
 impl Drop for Fleet {
     fn drop(&mut self) {
         for w in &mut self.workers {
