@@ -108,6 +108,8 @@ struct Inner {
     untrusted: Mutex<HashMap<String, u64>>,
     /// Refusals recorded so far (each a `result_refused` record, up to [`MAX_REFUSALS`]).
     refusals: std::sync::atomic::AtomicU64,
+    /// Effective policies as YAML, by spec and hash.
+    policies: Mutex<HashMap<String, String>>,
 }
 
 /// Refused events recorded one by one in the run's audit log; past this,
@@ -146,6 +148,7 @@ impl Remote {
             shutdown: AtomicBool::new(false),
             untrusted: Mutex::new(HashMap::new()),
             refusals: std::sync::atomic::AtomicU64::new(0),
+            policies: Mutex::new(HashMap::new()),
         });
         let reader = {
             let inner = inner.clone();
@@ -273,8 +276,20 @@ fn enqueue(
     id: &str,
 ) -> Result<(String, String), EnqueueError> {
     let s = &inner.settings;
-    let (policy, _) = orchestra_orchestrator::policy::load_policy(&a.policy)
-        .map_err(|source| EnqueueError::Policy { spec: a.policy.clone(), source })?;
+    // Loaded once per policy and hash in a run (exec on the worker checks the
+    // hash again, so a file changed since is refused there, never used).
+    let cache_key = format!("{}\n{}", a.policy, a.policy_sha256);
+    let cached = lock(&inner.policies).get(&cache_key).cloned();
+    let policy_yaml = match cached {
+        Some(y) => y,
+        None => {
+            let (policy, _) = orchestra_orchestrator::policy::load_policy(&a.policy)
+                .map_err(|source| EnqueueError::Policy { spec: a.policy.clone(), source })?;
+            let y = policy.to_yaml();
+            lock(&inner.policies).insert(cache_key, y.clone());
+            y
+        }
+    };
     let now = now_ms();
     let msg = TaskMessage {
         id: id.to_string(),
@@ -285,7 +300,7 @@ fn enqueue(
         take_by_ms: now + (s.unserved + s.lease).as_millis() as u64,
         expires_ms: now + s.ttl.as_millis() as u64,
         argv: a.argv.clone(),
-        policy_yaml: policy.to_yaml(),
+        policy_yaml,
         policy_sha256: a.policy_sha256.clone(),
         env: a.env.iter().cloned().collect(),
         timeout: a.timeout.clone(),

@@ -28,7 +28,7 @@ use orchestra_orchestrator::audit;
 use orchestra_orchestrator::orchestrator::exec_protocol::Attempt;
 use orchestra_orchestrator::orchestrator::worker as local;
 use orchestra_orchestrator::runstore::{RunDir, RunsDir};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -114,7 +114,8 @@ struct Shared {
     refused: AtomicU64,
     done: AtomicU64,
     stores: Mutex<HashMap<String, Arc<Blobs>>>,
-    journal: Mutex<HashSet<String>>,
+    /// Message id → the stream entry it was taken from (this worker's replay journal).
+    journal: Mutex<HashMap<String, String>>,
     /// Signalled when a delivery ends (a slot is free: take the next task now).
     freed: std::sync::Condvar,
 }
@@ -126,7 +127,13 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
     std::fs::create_dir_all(state.join("runs")).map_err(st)?;
     let journal = std::fs::read_to_string(state.join("seen")).unwrap_or_default();
     let shared = Arc::new(Shared {
-        journal: Mutex::new(journal.lines().map(str::to_string).collect()),
+        journal: Mutex::new(
+            journal
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(id, place)| (id.to_string(), place.to_string()))
+                .collect(),
+        ),
         freed: std::sync::Condvar::new(),
         cfg,
         running: Mutex::new(HashMap::new()),
@@ -371,16 +378,22 @@ fn check(shared: &Shared, con: &mut redis::Connection, d: &Delivery) -> Result<T
             return Err(refuse("replayed", format!("message first seen as {}", first.unwrap_or_default())));
         }
     }
-    let line = format!("{} {place}", msg.id);
     let mut journal = lock(&shared.journal);
-    if journal.iter().any(|l| l.starts_with(&msg.id) && *l != line) {
-        return Err(refuse("replayed", "this worker ran that message from another entry".into()));
-    }
-    if journal.insert(line.clone())
-        && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(shared.cfg.state_dir.join("seen"))
-    {
-        let _ = writeln!(f, "{line}");
-        let _ = f.sync_data();
+    match journal.get(&msg.id) {
+        Some(first) if *first != place => {
+            return Err(refuse("replayed", "this worker ran that message from another entry".into()));
+        }
+        Some(_) => {}
+        None => {
+            // Not fsynced: the go-ahead is what stops a replay; this journal is a
+            // second line for this worker, kept across its restarts.
+            if let Ok(mut f) =
+                std::fs::OpenOptions::new().create(true).append(true).open(shared.cfg.state_dir.join("seen"))
+            {
+                let _ = writeln!(f, "{} {place}", msg.id);
+            }
+            journal.insert(msg.id.clone(), place);
+        }
     }
     Ok(msg)
 }
