@@ -20,6 +20,7 @@
 //!   on it with a clear error (the run stays resumable).
 
 use crate::keys::{PublicKey, SigningKey};
+use crate::lock;
 use crate::message::{Envelope, Kind, MessageError, Output, TaskMessage, WorkerEvent, nonce, now_ms};
 use crate::queue::{self, Queue, QueueError};
 use crate::storage::{Blobs, StorageError};
@@ -123,10 +124,6 @@ const MAX_LIVE_LOG: u64 = 256 << 20;
 pub struct Remote {
     inner: Arc<Inner>,
     reader: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Remote {

@@ -31,3 +31,9 @@ pub mod message;
 pub mod queue;
 pub mod storage;
 pub mod worker;
+
+/// A mutex's guard, even when a thread panicked while holding it (the data
+/// these locks guard stays consistent at every step).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -21,6 +21,7 @@
 //!   its running tasks have ended and been acknowledged.
 
 use crate::keys::{PublicKey, SigningKey};
+use crate::lock;
 use crate::message::{AuditRef, Envelope, Kind, MessageError, Output, TaskMessage, WorkerEvent, now_ms};
 use crate::queue::{self, GROUP, Queue, QueueError};
 use crate::storage::{Blob, Blobs, StorageError};
@@ -204,10 +205,6 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
     let _ = beat.join();
     let _ = unregister(&shared);
     result
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A delivered entry.

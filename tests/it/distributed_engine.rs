@@ -67,14 +67,6 @@ fn with_entries(f: &Fleet, entries: &[String]) {
     std::fs::write(&f.world.config, cfg).unwrap();
 }
 
-fn workers(f: &Fleet, args: &[&str]) -> crate::harness::Out {
-    let config = f.world.config.display().to_string();
-    let mut a: Vec<&str> = vec!["workers"];
-    a.extend_from_slice(args);
-    a.extend_from_slice(&["--config", &config]);
-    f.world.orchestra(&a)
-}
-
 #[test]
 fn workers_up_runs_a_worker_in_a_container_on_the_engine_and_down_removes_it() {
     let f = Fleet::new("engine-up");
@@ -83,7 +75,7 @@ fn workers_up_runs_a_worker_in_a_container_on_the_engine_and_down_removes_it() {
     with_entries(&f, &[entry(ENGINE, image(), &name, &f)]);
     let url = f.redis.url();
 
-    let up = workers(&f, &["up", "--queue", &url]);
+    let up = f.workers(&["up", "--queue", &url]);
     assert_eq!(up.code, 0, "{}", up.all());
     assert!(up.stdout.contains(&format!("{name}: started in container")), "{}", up.all());
     let ids = containers(&name);
@@ -106,7 +98,7 @@ fn workers_up_runs_a_worker_in_a_container_on_the_engine_and_down_removes_it() {
     assert_eq!(inside_pub.trim(), worker_key);
 
     // Again: left as it is.
-    let again = workers(&f, &["up", "--queue", &url]);
+    let again = f.workers(&["up", "--queue", &url]);
     assert_eq!(again.code, 0, "{}", again.all());
     assert!(again.stdout.contains(&format!("{name}: already running")), "{}", again.all());
     assert_eq!(containers(&name), ids);
@@ -121,16 +113,16 @@ fn workers_up_runs_a_worker_in_a_container_on_the_engine_and_down_removes_it() {
     assert_eq!(o.code, 0, "{}\n{}", o.all(), logs());
     f.assert_ran_once_by(4, &worker_key);
 
-    let st = workers(&f, &["status"]);
+    let st = f.workers(&["status"]);
     assert_eq!(st.code, 0, "{}", st.all());
     assert!(st.stdout.lines().any(|l| l.contains(&name) && l.contains("running")), "{}", st.all());
 
     // Down: SIGTERM (the worker drains), then the container is removed.
-    let down = workers(&f, &["down"]);
+    let down = f.workers(&["down"]);
     assert_eq!(down.code, 0, "{}", down.all());
     assert!(down.stdout.contains(&format!("{name}: stopped and removed")), "{}", down.all());
     assert!(containers(&name).is_empty(), "the container is still there");
-    let st = workers(&f, &["status"]);
+    let st = f.workers(&["status"]);
     assert!(st.code == 0 && st.stdout.contains("no container"), "{}", st.all());
 }
 
@@ -151,7 +143,7 @@ fn bad_engine_addresses_unreachable_engines_and_missing_images_start_nothing() {
         std::fs::write(&f.world.config, &base).unwrap();
         // A good entry first: it is not started either.
         with_entries(&f, &[entry(ENGINE, image(), &good, &f), entry(engine, img, "bad", &f)]);
-        let o = workers(&f, &["up", "--queue", &url]);
+        let o = f.workers(&["up", "--queue", &url]);
         assert_eq!(o.code, 1, "{}", o.all());
         let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{}", o.all());
@@ -162,7 +154,7 @@ fn bad_engine_addresses_unreachable_engines_and_missing_images_start_nothing() {
     // Both `host` and `engine`: the config is refused where the entry is.
     std::fs::write(&f.world.config, &base).unwrap();
     with_entries(&f, &["  - {host: b, ssh_key: /k, engine: unix:///x, image: i}\n".to_string()]);
-    let o = workers(&f, &["up", "--queue", &url]);
+    let o = f.workers(&["up", "--queue", &url]);
     assert_eq!(o.code, 1, "{}", o.all());
     let file = f.world.config.file_name().unwrap().to_string_lossy().into_owned();
     assert!(o.stderr.contains("not both") && o.stderr.contains(&format!("{file}:")), "{}", o.all());

@@ -24,14 +24,6 @@ fn note(msg: &str) {
     let _ = writeln!(std::io::stderr(), "{msg}");
 }
 
-fn workers(f: &Fleet, args: &[&str]) -> crate::harness::Out {
-    let config = f.world.config.display().to_string();
-    let mut a: Vec<&str> = vec!["workers"];
-    a.extend_from_slice(args);
-    a.extend_from_slice(&["--config", &config]);
-    f.world.orchestra(&a)
-}
-
 #[test]
 fn workers_up_starts_a_worker_over_ssh_that_runs_a_plan_and_down_drains_it() {
     let mut f = Fleet::new("ssh-up");
@@ -41,7 +33,7 @@ fn workers_up_starts_a_worker_over_ssh_that_runs_a_plan_and_down_drains_it() {
     let url = f.redis.url();
 
     let t0 = std::time::Instant::now();
-    let up = workers(&f, &["up", "--queue", &url]);
+    let up = f.workers(&["up", "--queue", &url]);
     assert_eq!(up.code, 0, "{}\n{}", up.all(), sshd.exec("cat /root/.orchestra/worker.log").1);
     assert!(up.stdout.contains("ssh1: started") && up.stdout.contains("binary copied"), "{}", up.all());
     note(&format!("workers up (first, with the copy): {:?}", t0.elapsed()));
@@ -65,7 +57,7 @@ fn workers_up_starts_a_worker_over_ssh_that_runs_a_plan_and_down_drains_it() {
 
     // Again: nothing copied, nothing restarted.
     let t1 = std::time::Instant::now();
-    let again = workers(&f, &["up", "--queue", &url]);
+    let again = f.workers(&["up", "--queue", &url]);
     assert_eq!(again.code, 0, "{}", again.all());
     assert!(again.stdout.contains("already running") && again.stdout.contains("binary up to date"), "{}", again.all());
     note(&format!("workers up (again, up to date): {:?}", t1.elapsed()));
@@ -83,22 +75,22 @@ fn workers_up_starts_a_worker_over_ssh_that_runs_a_plan_and_down_drains_it() {
     );
     assert_eq!(ended.trim(), "6", "{}", sshd.exec("ls -R /root/.orchestra/state/audit").1);
 
-    let st = workers(&f, &["status", "--queue", &url]);
+    let st = f.workers(&["status", "--queue", &url]);
     assert_eq!(st.code, 0, "{}", st.all());
     assert!(st.stdout.contains(&format!("running (pid {pid})")), "{}", st.all());
 
     // Down: SIGTERM, drained, process gone.
     let t3 = std::time::Instant::now();
-    let down = workers(&f, &["down"]);
+    let down = f.workers(&["down"]);
     assert_eq!(down.code, 0, "{}", down.all());
     assert!(down.stdout.contains("ssh1: stopped"), "{}", down.all());
     note(&format!("workers down: {:?}", t3.elapsed()));
     assert_ne!(sshd.exec(&format!("kill -0 {pid}")).0, 0, "the worker still runs");
     assert!(sshd.exec("cat /root/.orchestra/worker.log").1.contains("worker ssh1 drained"));
-    let st = workers(&f, &["status"]);
+    let st = f.workers(&["status"]);
     assert_eq!(st.code, 0, "{}", st.all());
     assert!(st.stdout.contains("not running"), "{}", st.all());
-    let down = workers(&f, &["down"]);
+    let down = f.workers(&["down"]);
     assert!(down.code == 0 && down.stdout.contains("ssh1: not running"), "{}", down.all());
 }
 
@@ -124,7 +116,7 @@ fn unknown_host_keys_wrong_keys_and_unreachable_hosts_start_nothing_anywhere() {
     // Two hosts, the second's host key unknown (`localhost` is not in known_hosts): neither starts.
     let second = format!("root@localhost:{}", sshd.port);
     with_workers(&f, &[(sshd.host(), &sshd.client_key, "a"), (second.clone(), &sshd.client_key, "b")]);
-    let o = workers(&f, &["up", "--queue", &url]);
+    let o = f.workers(&["up", "--queue", &url]);
     one_line(&o, &format!("worker host {second}: host key unknown or changed"));
     nothing_started(&f);
 
@@ -132,7 +124,7 @@ fn unknown_host_keys_wrong_keys_and_unreachable_hosts_start_nothing_anywhere() {
     std::fs::write(&sshd.known_hosts, "").unwrap();
     std::fs::write(&f.world.config, &base).unwrap();
     with_workers(&f, &[(sshd.host(), &sshd.client_key, "a")]);
-    let o = workers(&f, &["up", "--queue", &url]);
+    let o = f.workers(&["up", "--queue", &url]);
     one_line(&o, "host key unknown or changed");
     assert_eq!(std::fs::read_to_string(&sshd.known_hosts).unwrap(), "", "a host key was added");
     nothing_started(&f);
@@ -142,7 +134,7 @@ fn unknown_host_keys_wrong_keys_and_unreachable_hosts_start_nothing_anywhere() {
     std::fs::write(&f.world.config, &base).unwrap();
     let stranger = sshd.stranger_key();
     with_workers(&f, &[(sshd.host(), &stranger, "a")]);
-    let o = workers(&f, &["up", "--queue", &url]);
+    let o = f.workers(&["up", "--queue", &url]);
     one_line(&o, &format!("ssh_key {} was refused", stranger.display()));
     nothing_started(&f);
 
@@ -151,7 +143,7 @@ fn unknown_host_keys_wrong_keys_and_unreachable_hosts_start_nothing_anywhere() {
     let dead = format!("root@127.0.0.1:{free}");
     std::fs::write(&f.world.config, &base).unwrap();
     with_workers(&f, &[(sshd.host(), &sshd.client_key, "a"), (dead.clone(), &sshd.client_key, "b")]);
-    let o = workers(&f, &["up", "--queue", &url]);
+    let o = f.workers(&["up", "--queue", &url]);
     one_line(&o, &format!("worker host {dead}: unreachable"));
     nothing_started(&f);
 
@@ -159,7 +151,7 @@ fn unknown_host_keys_wrong_keys_and_unreachable_hosts_start_nothing_anywhere() {
     std::fs::write(&f.world.config, &base).unwrap();
     let missing = f.world.root.join("no-such-key");
     with_workers(&f, &[(sshd.host(), &missing, "a")]);
-    let o = workers(&f, &["up", "--queue", &url]);
+    let o = f.workers(&["up", "--queue", &url]);
     one_line(&o, "no-such-key");
     nothing_started(&f);
 }
@@ -185,7 +177,7 @@ fn workers_up_with_a_tunnel_reaches_redis_through_the_ssh_connection() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
     let pid_file = f.world.root.join("workers.tunnels/tun1.pid");
     let _guard = TunnelGuard(pid_file.clone());
-    let up = workers(&f, &["up", "--queue", &url, "--tunnel", &port]);
+    let up = f.workers(&["up", "--queue", &url, "--tunnel", &port]);
     assert_eq!(up.code, 0, "{}\n{}", up.all(), sshd.exec("cat /root/.orchestra/worker.log").1);
     // The worker dials the tunnel's end on its host, not Redis' own port.
     let (_, cmdline) = sshd.exec("tr '\\0' ' ' < /proc/$(cat /root/.orchestra/worker.pid)/cmdline");
@@ -197,7 +189,7 @@ fn workers_up_with_a_tunnel_reaches_redis_through_the_ssh_connection() {
     let o = f.run(&plan(&tasks), &[]);
     assert_eq!(o.code, 0, "{}\n{}", o.all(), sshd.exec("tail -n 40 /root/.orchestra/worker.log").1);
     assert_eq!(std::fs::read_to_string(f.world.ws.join("effects")).unwrap().lines().count(), 3);
-    let down = workers(&f, &["down"]);
+    let down = f.workers(&["down"]);
     assert_eq!(down.code, 0, "{}", down.all());
     assert!(down.stdout.contains("tun1: stopped") && down.stdout.contains("tunnel closed"), "{}", down.all());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -144,6 +144,15 @@ pub fn effect_tasks(n: usize) -> Vec<String> {
 }
 
 impl Fleet {
+    /// `orchestra workers ARGS --config CONFIG` in the world.
+    pub fn workers(&self, args: &[&str]) -> Out {
+        let config = self.world.config.display().to_string();
+        let mut a: Vec<&str> = vec!["workers"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["--config", &config]);
+        self.world.orchestra(&a)
+    }
+
     /// After a run of [`effect_tasks`]`(n)`: each effect happened once, each
     /// task succeeded, and every `remote_result` names the worker key `key`.
     #[track_caller]
