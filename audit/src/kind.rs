@@ -69,11 +69,13 @@ pub enum Kind {
     RemoteResult,
     /// `run`: a remote worker's result was refused (fenced: a stale token; a duplicate; an untrusted key).
     ResultRefused,
+    /// `run`: an operator paused, continued or cancelled the run (`runs control`, the dashboard).
+    RunControl,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 28] = [
+    pub const ALL: [Kind; 29] = [
         Kind::LogOpened,
         Kind::KeyRotation,
         Kind::Recovery,
@@ -102,6 +104,7 @@ impl Kind {
         Kind::DeliveryEnded,
         Kind::RemoteResult,
         Kind::ResultRefused,
+        Kind::RunControl,
     ];
 
     /// The kind as written in a record.
@@ -135,6 +138,7 @@ impl Kind {
             Kind::DeliveryEnded => "delivery_ended",
             Kind::RemoteResult => "remote_result",
             Kind::ResultRefused => "result_refused",
+            Kind::RunControl => "run_control",
         }
     }
 
@@ -169,7 +173,8 @@ impl Kind {
             | Kind::MessageRefused
             | Kind::DeliveryEnded
             | Kind::RemoteResult
-            | Kind::ResultRefused => false,
+            | Kind::ResultRefused
+            | Kind::RunControl => false,
         }
     }
 }

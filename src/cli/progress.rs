@@ -191,7 +191,7 @@ impl Progress {
                 self.multi = Some(multi);
                 self.overall = Some(bar);
             }
-            Event::TaskStarted { task, attempt } => {
+            Event::TaskStarted { task, attempt, .. } => {
                 let Some(multi) = &self.multi else { return };
                 let bar = multi.add(ProgressBar::new_spinner());
                 let tmpl = if color { "  {spinner:.green} {msg} {elapsed}" } else { "  {spinner} {msg} {elapsed}" };
@@ -231,7 +231,8 @@ impl Progress {
             | Event::Replan { .. }
             | Event::Message { .. }
             | Event::ReportWritten { .. }
-            | Event::Remote { .. } => {}
+            | Event::Remote { .. }
+            | Event::Control { .. } => {}
             Event::RunFinished { .. } => {
                 for (_, bar) in self.bars.drain() {
                     bar.finish_and_clear();
@@ -267,7 +268,11 @@ fn plain_line(e: &Event<'_>) -> Option<String> {
         return Some(format!("orchestra: {task} {}{time}{detail}", state.as_str()));
     }
     Some(match e {
-        Event::Replan { .. } | Event::Message { .. } | Event::ReportWritten { .. } | Event::Remote { .. } => {
+        Event::Replan { .. }
+        | Event::Message { .. }
+        | Event::ReportWritten { .. }
+        | Event::Remote { .. }
+        | Event::Control { .. } => {
             return None;
         }
         Event::TaskFinished { .. } | Event::TaskNotRun { .. } => return None,
@@ -277,7 +282,7 @@ fn plain_line(e: &Event<'_>) -> Option<String> {
             format!("orchestra: run {run_id}: {to_run} of {tasks} tasks to run{extra}, concurrency {concurrency}")
         }
         Event::TaskReused { task } => format!("orchestra: {task} reused (succeeded earlier, same fingerprint)"),
-        Event::TaskStarted { task, attempt } if *attempt > 1 => {
+        Event::TaskStarted { task, attempt, .. } if *attempt > 1 => {
             format!("orchestra: {task} started (attempt {attempt})")
         }
         Event::TaskStarted { task, .. } => format!("orchestra: {task} started"),
@@ -304,7 +309,12 @@ fn json_line(e: &Event<'_>) {
                 json!({"event": "run_started", "run_id": run_id, "tasks": tasks, "to_run": to_run, "concurrency": concurrency})
             }
             Event::TaskReused { task } => json!({"event": "task_reused", "task": task}),
-            Event::TaskStarted { task, attempt } => json!({"event": "task_started", "task": task, "attempt": attempt}),
+            Event::TaskStarted { task, attempt, .. } => {
+                json!({"event": "task_started", "task": task, "attempt": attempt})
+            }
+            Event::Control { action, by, request } => {
+                json!({"event": "control", "action": action.as_str(), "by": by, "request": request})
+            }
             Event::TaskRetry { task, attempt, delay, detail } => json!({
                 "event": "task_retry", "task": task, "attempt": attempt,
                 "delay_ms": delay.as_millis() as u64, "detail": detail

@@ -51,6 +51,25 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Pause, continue or cancel a run that another orchestra process drives.
+    ///
+    /// pause: no new task starts (running tasks finish); continue: tasks start
+    /// again; cancel: the run stops as on Ctrl-C and stays resumable. Waits
+    /// until the run has acted on the request (it is then in the run's audit
+    /// log as `run_control`); exit 1 if no process drives the run.
+    Control {
+        /// Run id.
+        run_id: String,
+        /// What to do.
+        #[arg(value_enum)]
+        action: crate::runstore::control::Action,
+        /// Runs directory.
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove old run directories and their index rows.
     ///
     /// Needs --older-than, --keep or both; with both, a run goes when it is
@@ -74,6 +93,75 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How long `runs control` waits for the run to act on a request.
+const CONTROL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `runs control`: write the request, then wait for the run's journal to show it acted.
+fn control(dir: &Path, id: &str, action: crate::runstore::control::Action, json: bool) -> Exit {
+    use crate::runstore::journal::{self, JournalEvent};
+    let run = match open_run(dir, id) {
+        Ok((run, _)) => run,
+        Err(e) => return super::config_error(e),
+    };
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("uid {}", nix::unistd::getuid()), |u| u.name);
+    let c = match crate::runstore::control::request(&run, action, &format!("cli:{user}")) {
+        Ok(c) => c,
+        Err(e) => return super::config_error(e),
+    };
+    let deadline = std::time::Instant::now() + CONTROL_WAIT;
+    let mut offset = 0;
+    let acted = loop {
+        let seen = crate::runstore::at::open_read(run.fd(), Path::new(journal::FILE))
+            .ok()
+            .and_then(|mut f| journal::read_from(&mut f, offset, 1 << 24).ok());
+        if let Some(b) = seen {
+            offset = b.offset;
+            let done = b.entries.iter().find_map(|e| match &e.event {
+                JournalEvent::Control { request, .. } if *request >= c.seq => Some(true),
+                JournalEvent::RunFinished { .. } => Some(false),
+                _ => None,
+            });
+            if let Some(done) = done {
+                break Some(done);
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let verb = match action {
+        crate::runstore::control::Action::Pause => "paused: no new task starts",
+        crate::runstore::control::Action::Continue => "continued",
+        crate::runstore::control::Action::Cancel => "cancelled: its running tasks are being stopped",
+    };
+    match acted {
+        Some(true) => {
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::json!({"run_id": id, "action": action.as_str(), "request": c.seq, "acted": true})
+                );
+            } else {
+                outln!("orchestra: run {id} {verb} (request {})", c.seq);
+            }
+            Exit::Ok
+        }
+        // The run ended first, or already was in that state (nothing to act on).
+        Some(false) | None => {
+            let why = if acted.is_some() {
+                "the run ended before acting on it".to_string()
+            } else {
+                format!("the run did not act on it within {} s (already {}?)", CONTROL_WAIT.as_secs(), action.as_str())
+            };
+            super::config_error(format!("run {id}: request {} ({}): {why}", c.seq, action.as_str()))
+        }
+    }
 }
 
 /// The runs directory: the flag, else the config's, else `runs`.
@@ -125,10 +213,12 @@ pub fn run(cmd: RunsCommand) -> Exit {
     let (RunsCommand::List { json, .. }
     | RunsCommand::Show { json, .. }
     | RunsCommand::Compare { json, .. }
-    | RunsCommand::Prune { json, .. }) = &cmd;
+    | RunsCommand::Prune { json, .. }
+    | RunsCommand::Control { json, .. }) = &cmd;
     // The tables quote plan text (an intent is a run's `source`): fenced under GitHub Actions.
     let _fence = (!*json).then(crate::ci::github::fence_output);
     match cmd {
+        RunsCommand::Control { run_id, action, runs_dir: d, json } => control(&runs_dir(d), &run_id, action, json),
         RunsCommand::Prune { older_than, keep, dry_run, runs_dir: d, json } => {
             let rule = crate::runstore::prune::Rule { older_than: older_than.map(|d| d.0), keep };
             super::prune::run(runs_dir(d), rule, dry_run, json)

@@ -53,6 +53,9 @@ impl<'a> AuditWriter<'a> {
                 json!({"status": status, "exit_code": exit_code, "summary": summary, "wall_ms": wall_ms}),
             ),
             Event::Remote { notice } => (notice.kind, notice.body.clone()),
+            Event::Control { action, by, request } => {
+                (Kind::RunControl, json!({"action": action.as_str(), "by": by, "request": request}))
+            }
             // Recorded by the sandbox (task_started, violation, task_ended) or not evidence.
             Event::RunStarted { .. }
             | Event::TaskStarted { .. }

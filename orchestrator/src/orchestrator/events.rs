@@ -73,6 +73,10 @@ pub enum Event<'a> {
         task: &'a str,
         /// Attempt number (1-based).
         attempt: u32,
+        /// The policy it runs under (preset name or file).
+        policy: &'a str,
+        /// The sandbox backend.
+        backend: &'a str,
     },
     /// An attempt failed and will be retried.
     TaskRetry {
@@ -98,6 +102,9 @@ pub enum Event<'a> {
         detail: &'a str,
         /// The verdict as recorded: cause, exit status or signal, violations, note.
         record: &'a TaskRecord,
+        /// The sandbox's own time, ms: its process time less the task's wall
+        /// time (set-up and tear-down), when both are known.
+        sandbox_ms: Option<u64>,
     },
     /// A task reached a final state without (another) attempt: skipped
     /// because something it needs did not succeed, or cancelled.
@@ -129,6 +136,16 @@ pub enum Event<'a> {
         /// Everything the audit record keeps: the analysis, the backends
         /// asked, the plan stored and its hash, the diff.
         evidence: &'a serde_json::Value,
+    },
+    /// An operator paused, continued or cancelled the run
+    /// ([`crate::runstore::control`]).
+    Control {
+        /// What was asked.
+        action: crate::runstore::control::Action,
+        /// Who asked, as the request says.
+        by: &'a str,
+        /// The request's number (`control.json`'s `seq`).
+        request: u64,
     },
     /// A remote worker's result was accepted or refused (distributed runs).
     Remote {
@@ -294,13 +311,14 @@ mod tests {
         {
             let mut bus = Bus::new(&mut log, "r1", Vec::new());
             bus.emit(&Event::TaskReused { task: "a" });
-            bus.emit(&Event::TaskStarted { task: "b", attempt: 1 });
+            bus.emit(&Event::TaskStarted { task: "b", attempt: 1, policy: "default", backend: "jail" });
             bus.emit(&Event::TaskFinished {
                 task: "b",
                 state: TaskState::Failed,
                 wall_ms: 3,
                 detail: "",
                 record: &rec,
+                sandbox_ms: None,
             });
             bus.emit(&Event::TaskRetry { task: "b", attempt: 1, delay: Duration::from_millis(5), detail: "x" });
             bus.emit(&Event::TaskNotRun { task: "c", state: TaskState::Skipped, reason: "needs b" });

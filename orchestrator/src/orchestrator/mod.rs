@@ -28,6 +28,7 @@ pub mod audit_writer;
 pub mod dispatch;
 pub mod events;
 pub mod exec_protocol;
+pub mod journal_writer;
 pub mod replan;
 pub mod report;
 pub mod scheduler;
@@ -344,6 +345,7 @@ enum Msg {
     Finished(usize, Box<worker::Outcome>),
     Notice(dispatch::Notice),
     Signal(i32),
+    Control(crate::runstore::control::Control),
 }
 
 /// Why the run stopped early.
@@ -351,6 +353,8 @@ enum Msg {
 enum Stop {
     Interrupted(i32),
     RunTimeout,
+    /// An operator cancelled the run (`runs control`, the dashboard).
+    Cancelled,
 }
 
 /// Execute a prepared plan in `run`, continuing from the store's state.
@@ -371,7 +375,15 @@ pub fn execute<'a>(
     opts: &Options,
     mut replanner: Option<&mut dyn replan::Replanner>,
 ) -> Result<Exit, RunStoreError> {
-    let mut bus = Bus::new(log, &run.id, observers);
+    // The journal for watchers in other processes comes first: it sees what
+    // the caller's observers see, whatever they do with it.
+    let mut journal = journal_writer::JournalWriter::open(run);
+    let mut all: Vec<&mut dyn Observer> = Vec::with_capacity(observers.len() + 1);
+    all.push(&mut journal);
+    for o in observers {
+        all.push(o);
+    }
+    let mut bus = Bus::new(&mut *log, &run.id, all);
     let bus = &mut bus;
     let started = Instant::now();
     let mut current: Option<Prepared> = None;
@@ -486,6 +498,32 @@ fn session(
             }
         });
     }
+    // Operator control: a session starts unpaused; a thread polls the control file.
+    if let Err(e) = crate::runstore::control::reset(run) {
+        bus.say(&format!("orchestra: warning: {e}"));
+    }
+    let control_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let tx = tx.clone();
+        let run = run.clone();
+        let done = control_stop.clone();
+        std::thread::spawn(move || {
+            let mut last = None;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(crate::runstore::control::POLL);
+                let now = crate::runstore::control::read(&run);
+                if now.is_some() && now != last {
+                    last = now.clone();
+                    if let Some(c) = now
+                        && tx.send(Msg::Control(c)).is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        });
+    }
+    let mut watcher = crate::runstore::control::Watcher::default();
     if let Some(d) = &opts.dispatch {
         let tx = std::sync::Mutex::new(tx.clone());
         d.set_notify(std::sync::Arc::new(move |n| {
@@ -550,6 +588,30 @@ fn session(
                     bus.say(line);
                 }
                 bus.emit(&Event::Remote { notice: &n });
+            }
+            Some(Msg::Control(c)) => {
+                use crate::runstore::control::Action;
+                if let Some((action, by)) = watcher.changes(&c) {
+                    // Every request is acknowledged (and recorded); only a change is acted on.
+                    bus.emit(&Event::Control { action, by: &by, request: c.seq });
+                    match action {
+                        Action::Pause if !sched.is_paused() && stop.is_none() => {
+                            sched.set_paused(true);
+                            bus.say(&format!("orchestra: paused by {by}: no new task starts"));
+                        }
+                        Action::Continue if sched.is_paused() => {
+                            sched.set_paused(false);
+                            bus.say(&format!("orchestra: continued by {by}"));
+                        }
+                        Action::Cancel if stop.is_none() => {
+                            stop = Some(Stop::Cancelled);
+                            bus.say(&format!("orchestra: cancelled by {by}: stopping the running tasks"));
+                            let why = format!("cancelled by {by}");
+                            halt(&mut sched, &running, &mut retry_at, store, bus, &ids, &why)?;
+                        }
+                        _ => {}
+                    }
+                }
             }
             Some(Msg::Signal(sig)) => {
                 if stop.is_none() {
@@ -620,12 +682,15 @@ fn session(
                 }
                 store.update(&ids[i], rec.clone())?;
                 tracing::debug!(mono_us = exec_protocol::mono_us(), task = %ids[i], "scheduler: outcome recorded");
+                let sandbox_ms = (outcome.process_time > Duration::ZERO && outcome.report.is_some())
+                    .then(|| (outcome.process_time.as_millis() as u64).saturating_sub(rec.wall_ms));
                 bus.emit(&Event::TaskFinished {
                     task: &ids[i],
                     state: final_state,
                     wall_ms: rec.wall_ms,
                     detail: &detail,
                     record: &rec,
+                    sandbox_ms,
                 });
                 let skipped = sched.finish(i, final_state);
                 for s in skipped {
@@ -636,9 +701,11 @@ fn session(
         }
     }
     sig_handle.close();
+    control_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let why = match stop {
         Some(Stop::Interrupted(sig)) => format!("interrupted by signal {sig}"),
         Some(Stop::RunTimeout) => "run timeout".to_string(),
+        Some(Stop::Cancelled) => "cancelled by an operator".to_string(),
         None => match &last_failure {
             Some(f) => format!("stopped after {f} did not succeed (use --keep-going to run independent tasks)"),
             None => "not started".to_string(),
@@ -673,7 +740,7 @@ fn finish(
         exit = exit.worst(Exit::Config);
     }
     let status = match (stop, exit) {
-        (Some(Stop::Interrupted(_)), _) => RunStatus::Interrupted,
+        (Some(Stop::Interrupted(_) | Stop::Cancelled), _) => RunStatus::Interrupted,
         (_, Exit::Ok) => RunStatus::Succeeded,
         _ if awaiting_approval => RunStatus::AwaitingApproval,
         _ => RunStatus::Failed,
@@ -748,7 +815,12 @@ fn start(
         use std::io::Write;
         let _ = writeln!(f, "--- orchestra: attempt {attempt_no} ---");
     }
-    bus.emit(&Event::TaskStarted { task: &ids[i], attempt: attempt_no });
+    bus.emit(&Event::TaskStarted {
+        task: &ids[i],
+        attempt: attempt_no,
+        policy: &plan.policy_origin,
+        backend: &plan.backend,
+    });
     let attempt = exec_protocol::Attempt {
         task: ids[i].clone(),
         number: attempt_no,
@@ -835,6 +907,7 @@ fn classify(outcome: &worker::Outcome, stop: Option<Stop>) -> (TaskState, Option
         _ => match stop {
             Some(Stop::RunTimeout) => (TaskState::TimedOut, Some("stopped by the run's timeout".into())),
             Some(Stop::Interrupted(sig)) => (TaskState::Cancelled, Some(format!("interrupted by signal {sig}"))),
+            Some(Stop::Cancelled) => (TaskState::Cancelled, Some("cancelled by an operator".into())),
             None => match cause {
                 Cause::Timeout => (TaskState::TimedOut, None),
                 _ => (TaskState::Failed, outcome.error.clone()),

@@ -4,7 +4,8 @@
 //! at most `concurrency` tasks run at once; when a task does not succeed,
 //! every task downstream of it is skipped (never started); without
 //! keep-going, the first non-success stops all further starts (running tasks
-//! finish). Ready tasks start in plan order, so runs are reproducible.
+//! finish); while paused nothing starts and the run is not done. Ready tasks
+//! start in plan order, so runs are reproducible.
 
 use crate::runstore::checkpoint::TaskState;
 use std::collections::BTreeSet;
@@ -22,6 +23,7 @@ pub struct Scheduler {
     concurrency: usize,
     keep_going: bool,
     stopping: bool,
+    paused: bool,
 }
 
 impl Scheduler {
@@ -47,12 +49,13 @@ impl Scheduler {
             concurrency: concurrency.max(1),
             keep_going,
             stopping: false,
+            paused: false,
         }
     }
 
     /// The next task to start, if a slot is free and one is ready (marks it running).
     pub fn next_task(&mut self) -> Option<usize> {
-        if self.stopping || self.running >= self.concurrency {
+        if self.stopping || self.paused || self.running >= self.concurrency {
             return None;
         }
         let i = self.ready.pop_first()?;
@@ -122,6 +125,16 @@ impl Scheduler {
     /// Start nothing more (Ctrl-C, run timeout).
     pub fn stop(&mut self) {
         self.stopping = true;
+    }
+
+    /// Pause (no task starts; running ones and decided retries go on) or continue.
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+    }
+
+    /// Whether starts are paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused
     }
 
     /// Whether starts have stopped (a failure without keep-going, Ctrl-C, run timeout).
@@ -219,6 +232,24 @@ mod tests {
         let mut s = Scheduler::new(needs, deps, vec![Succeeded, Pending], 4, false);
         assert_eq!(s.next_task(), Some(1));
         assert_eq!(s.next_task(), None);
+    }
+
+    #[test]
+    fn a_paused_scheduler_starts_nothing_and_is_not_done() {
+        let mut s = diamond(2, false);
+        assert_eq!(s.next_task(), Some(0));
+        s.set_paused(true);
+        assert_eq!(s.next_task(), None, "e is ready but the run is paused");
+        s.finish(0, Succeeded);
+        assert_eq!(s.next_task(), None);
+        assert!(!s.is_done(), "paused with ready tasks: waits for a continue");
+        s.set_paused(false);
+        assert_eq!(s.next_task(), Some(1));
+        // A stop while paused ends the run once nothing runs.
+        s.set_paused(true);
+        s.stop();
+        s.finish(1, Succeeded);
+        assert!(s.is_done());
     }
 
     #[test]

@@ -18,8 +18,10 @@
 
 pub mod at;
 pub mod checkpoint;
+pub mod control;
 pub mod fingerprint;
 pub mod index;
+pub mod journal;
 pub mod lock;
 pub mod prune;
 pub mod tree;
