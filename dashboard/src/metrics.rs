@@ -22,6 +22,9 @@ impl Metrics {
     /// Count one journal entry of run `run_id`.
     pub fn observe(&self, _run_id: &str, _entry: &Entry) {}
 
+    /// Count one audit verification.
+    pub fn audit_verified(&self, _ok: bool) {}
+
     /// The Prometheus text format.
     pub fn encode(&self) -> String {
         String::new()
