@@ -90,6 +90,9 @@ impl Drop for Watching<'_> {
     }
 }
 
+/// The last audit verification: the log directory, its [`dir_stamp`], the status.
+pub type AuditCache = (PathBuf, (u64, i64), api::AuditStatus);
+
 /// The server's shared state.
 #[derive(Debug)]
 pub struct App {
@@ -99,8 +102,8 @@ pub struct App {
     pub access: Arc<guard::Access>,
     /// The metrics.
     pub metrics: metrics::Metrics,
-    /// The last audit verification: (log dir, its stamp, the status).
-    pub audit_cache: Mutex<Option<(PathBuf, (u64, i64), api::AuditStatus)>>,
+    /// The last audit verification.
+    pub audit_cache: Mutex<Option<AuditCache>>,
     /// Open WebSocket feeds.
     pub watchers: Watchers,
     /// Becomes true when the server shuts down (feeds end).
