@@ -22,6 +22,9 @@ impl Metrics {
     /// Count one journal entry of run `run_id`.
     pub fn observe(&self, _run_id: &str, _entry: &Entry) {}
 
+    /// Set the fleet gauges (queue depth, live workers).
+    pub fn set_fleet(&self, _depth: i64, _workers: i64) {}
+
     /// Count one audit verification.
     pub fn audit_verified(&self, _ok: bool) {}
 

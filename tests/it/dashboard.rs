@@ -150,16 +150,16 @@ fn the_live_feed_resumes_after_a_reconnect_without_gaps_or_duplicates() {
     let mut seqs = Vec::new();
     let mut log = String::new();
     let mut offset = 0u64;
-    let take =
-        |m: &serde_json::Value, seqs: &mut Vec<u64>, log: &mut String, offset: &mut u64| match m["type"].as_str() {
-            Some("events") => seqs.extend(m["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap())),
-            Some("log") => {
-                assert_eq!(m["offset"].as_u64().unwrap(), *offset, "log chunks are contiguous");
-                *offset = m["next"].as_u64().unwrap();
-                log.push_str(m["text"].as_str().unwrap());
-            }
-            other => panic!("unexpected message {other:?}: {m}"),
-        };
+    let take = |m: &serde_json::Value, seqs: &mut Vec<u64>, log: &mut String, offset: &mut u64| match m["type"].as_str()
+    {
+        Some("events") => seqs.extend(m["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap())),
+        Some("log") => {
+            assert_eq!(m["offset"].as_u64().unwrap(), *offset, "log chunks are contiguous");
+            *offset = m["next"].as_u64().unwrap();
+            log.push_str(m["text"].as_str().unwrap());
+        }
+        other => panic!("unexpected message {other:?}: {m}"),
+    };
     for m in
         feed.until(Duration::from_secs(20), |m| m["type"] == "log" && m["text"].as_str().unwrap().contains("line-5"))
     {
@@ -469,4 +469,40 @@ fn a_run_damaged_or_deleted_while_watched_is_an_error_and_the_server_stays_up() 
     assert_eq!(d.get(&format!("/api/runs/{id}")).status, 404);
     assert_eq!(d.get("/api/runs").status, 200);
     assert!(d.alive());
+}
+
+#[test]
+fn a_distributed_run_is_watched_through_the_same_journal_and_the_fleet_is_measured() {
+    let mut f = crate::harness::fleet::Fleet::new("dash");
+    std::fs::create_dir_all(&f.world.runs).unwrap();
+    let url = f.redis.url();
+    let d = Dashboard::start(&f.world.runs, &["--queue", &url]);
+    f.spawn_worker("w1", &[]);
+    wait_for(Duration::from_secs(30), "one live worker", || d.get("/api/fleet").json()["fleet"]["workers"] == 1);
+    let tasks: Vec<String> = (0..3).map(|i| format!("{{id: q{i}, tool: sh, args: ['-c', 'echo q{i}']}}")).collect();
+    let tasks: Vec<&str> = tasks.iter().map(String::as_str).collect();
+    let o = f.run(&plan(&tasks), &[]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let id = crate::harness::World::run_ids_in(&f.world.runs).pop().unwrap();
+    // The distributed run's journal is the same stream a local run writes.
+    let events = d.get(&format!("/api/runs/{id}/events?since=0")).json();
+    let kinds: Vec<&str> = events["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "task_finished").count(), 3, "{kinds:?}");
+    assert!(kinds.contains(&"remote"), "remote results are in the journal: {kinds:?}");
+    let log = d.get(&format!("/api/runs/{id}/tasks/q1/log")).json();
+    assert_eq!(log["text"].as_str().unwrap().lines().next(), Some("q1"), "{log}");
+    // Tasks no worker can serve wait in the queue: the depth shows them.
+    let mut run = f.spawn_run(
+        &plan(&[
+            "{id: g0, tool: sh, args: ['-c', 'true'], runs_on: [gpu]}",
+            "{id: g1, tool: sh, args: ['-c', 'true'], runs_on: [gpu]}",
+        ]),
+        &[],
+    );
+    wait_for(Duration::from_secs(30), "two queued tasks in the fleet gauge", || {
+        d.get("/api/fleet").json()["fleet"]["depth"] == 2
+    });
+    let _ = run.kill();
+    let _ = run.wait();
+    assert!(d.get("/metrics").status == 200);
 }
