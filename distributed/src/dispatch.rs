@@ -111,6 +111,10 @@ struct Inner {
     refusals: std::sync::atomic::AtomicU64,
     /// Effective policies as YAML, by spec and hash.
     policies: Mutex<HashMap<String, String>>,
+    /// Task streams whose consumer group exists (created once per
+    /// connection, not once per task; forgotten when the connection breaks,
+    /// since a restarted Redis may have lost them).
+    groups: Mutex<std::collections::HashSet<String>>,
 }
 
 /// Refused events recorded one by one in the run's audit log; past this,
@@ -146,6 +150,7 @@ impl Remote {
             untrusted: Mutex::new(HashMap::new()),
             refusals: std::sync::atomic::AtomicU64::new(0),
             policies: Mutex::new(HashMap::new()),
+            groups: Mutex::new(std::collections::HashSet::new()),
         });
         let reader = {
             let inner = inner.clone();
@@ -323,13 +328,22 @@ fn enqueue(
         if guard.is_none() {
             *guard = s.queue.connect().ok();
         }
+        let known = lock(&inner.groups).contains(&stream);
         let r = guard.as_mut().map(|con| {
-            s.queue.ensure_group(con, &stream).and_then(|()| {
+            let ensured = if known { Ok(()) } else { s.queue.ensure_group(con, &stream) };
+            ensured.and_then(|()| {
                 let mut c = redis::cmd("XADD");
                 c.arg(&stream).arg("*").arg("m").arg(&env);
                 s.queue.query::<String>(con, &c)
             })
         });
+        match &r {
+            Some(Ok(_)) if !known => {
+                lock(&inner.groups).insert(stream.clone());
+            }
+            Some(Err(_)) | None => lock(&inner.groups).clear(),
+            Some(Ok(_)) => {}
+        }
         match r {
             Some(Ok(entry)) => return Ok((stream, entry)),
             Some(Err(e)) if Instant::now() >= deadline => {

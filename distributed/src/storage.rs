@@ -8,7 +8,8 @@
 //!   before it is used in a key (blobs are named by network messages).
 //! - Puts are whole-object: S3 makes a PUT (and a completed multipart upload)
 //!   visible at once; a local store writes a temporary file beside the
-//!   object, fsyncs it, renames it into place and fsyncs the directory. A
+//!   object and renames it into place, and [`Blobs::sync`] makes every put
+//!   before it durable (one `syncfs`; S3 acknowledges only stored objects). A
 //!   file that changes while it is uploaded is refused
 //!   ([`StorageError::Changed`]) before anything becomes visible.
 //! - A put of content already present (a HEAD finds an object of its size)
@@ -275,6 +276,15 @@ impl Blobs {
         }
         tracing::debug!(store = %self.description, %blob, "stored");
         Ok(blob)
+    }
+
+    /// Makes every put before it durable (a local store: one `syncfs` of its
+    /// file system; S3 acknowledged each put once stored).
+    pub fn sync(&self) -> Result<(), StorageError> {
+        match &self.backend {
+            Backend::Local(dir) => dir.sync(),
+            Backend::S3(_) => Ok(()),
+        }
     }
 
     /// Downloads `blob` into `dest` (a temporary file in dest's directory,

@@ -701,6 +701,8 @@ fn run_in(
     }
     let log = if log_path.exists() { blobs.put_file(&log_path)? } else { blobs.put_bytes(b"")? };
     let report: Option<Blob> = if report_path.exists() { Some(blobs.put_file(&report_path)?) } else { None };
+    // Durable before the `finished` event names them (and so before the acknowledgement).
+    blobs.sync()?;
     let body = serde_json::json!({
         "msg": msg.id, "task": msg.task, "attempt": msg.attempt, "token": token,
         "exec_status": outcome.exec_status, "log_sha256": log.sha256,
