@@ -19,6 +19,7 @@ pub mod audit;
 pub mod bench;
 pub mod bench_run;
 pub mod config;
+pub mod dashboard;
 pub mod exec;
 pub mod fleet;
 pub mod fleet_engine;
@@ -125,6 +126,12 @@ pub enum Command {
     /// Worker keys and the fleet's status.
     #[command(subcommand)]
     Workers(fleet::WorkersCommand),
+    /// Serve a web UI and JSON API over the runs: live logs, the DAG, artifacts, comparison, pause.
+    ///
+    /// Example: `orchestra dashboard --operator`, then open http://127.0.0.1:7878/.
+    /// Binds 127.0.0.1 by default; `/metrics` is the Prometheus endpoint. See
+    /// docs/dashboard.md for the API.
+    Dashboard(dashboard::DashboardArgs),
     /// Measure start-up and observation overhead against reference sandboxes, side by side.
     Bench(bench::BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -209,6 +216,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Audit(cmd) => audit::run(cmd),
         Command::Pool(cmd) => pool::run(cmd),
         Command::Bench(args) => bench::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Worker(args) => fleet::worker(args),
         Command::Workers(cmd) => fleet::workers(cmd),
         Command::Completions { shell } => {

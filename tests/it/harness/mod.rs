@@ -12,10 +12,13 @@
 //! - [`fleet`], [`redis`], [`s3`]: distributed runs; [`rootfs`]: the offline
 //!   skeleton images that [`sshd`] and [`worker_containers`] run host programs in.
 //!
+//! - [`dashboard`]: `orchestra dashboard` on a free port, its HTTP API and live feed.
+//!
 //! C helpers live in tests/support/ and are compiled by [`jail::compile_c`].
 
 pub mod audit;
 pub mod containers;
+pub mod dashboard;
 pub mod fleet;
 pub mod jail;
 pub mod llm;

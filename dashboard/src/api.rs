@@ -1,0 +1,546 @@
+//! The JSON API and the page handlers (docs/dashboard.md lists every route;
+//! a test checks the list against the router).
+//!
+//! Guarantees: file system work runs on the blocking pool, never on the
+//! async workers; every error is one JSON object `{"error": …}` with a
+//! status (400 bad name, 404 missing, 409 not running, 500 a damaged run),
+//! and a damaged or deleted run never takes the server down.
+
+use crate::pages;
+use crate::store::{RunFilter, Store, StoreError};
+use crate::{App, journal_seq};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use orchestra_orchestrator::plan::diff::PlanDiff;
+use orchestra_orchestrator::runstore::control::{self, Action, ControlError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// An API error.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// From the store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A control request for a run nobody drives, or a bad action.
+    #[error("{0}")]
+    Conflict(String),
+    /// A bad request.
+    #[error("{0}")]
+    Bad(String),
+    /// A blocking task died.
+    #[error("internal error: {0}")]
+    Join(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+            ApiError::Store(StoreError::BadName(_)) | ApiError::Bad(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Store(_) | ApiError::Join(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, Json(serde_json::json!({"error": self.to_string()}))).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Run `f` on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> ApiResult<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(e) => Err(ApiError::Join(e.to_string())),
+    }
+}
+
+/// The audit status a run page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditStatus {
+    /// The log verified.
+    pub ok: bool,
+    /// Records verified.
+    pub records: u64,
+    /// The key that signed the latest checkpoint (fingerprint: key id).
+    pub key: Option<String>,
+    /// The latest checkpoint's size.
+    pub checkpoint: Option<u64>,
+    /// The first failure, if any.
+    pub error: Option<String>,
+    /// One line for people.
+    pub line: String,
+}
+
+/// Verify the audit log in `dir` (cached by the log's size and mtime).
+pub fn audit_status(app: &App, dir: &std::path::Path) -> AuditStatus {
+    let stamp = crate::dir_stamp(dir);
+    if let Ok(cache) = app.audit_cache.lock()
+        && let Some((d, s, st)) = cache.as_ref()
+        && d == dir
+        && *s == stamp
+    {
+        return st.clone();
+    }
+    let opts = orchestra_audit::VerifyOptions::default();
+    let st = match orchestra_audit::verify::verify_dir(dir, &opts) {
+        Ok(r) => {
+            let ok = r.ok();
+            let key = r.keys.last().map(|k| k.key_id.clone());
+            let checkpoint = r.last_checkpoint.as_ref().map(|c| c.size);
+            let error = r.first_error.as_ref().map(|f| format!("{}: {}", f.code, f.reason));
+            let line = if ok {
+                format!(
+                    "verified: {} records, signed up to record {} by key {}",
+                    r.records,
+                    checkpoint.unwrap_or(0),
+                    key.as_deref().unwrap_or("?")
+                )
+            } else {
+                format!("FAILED after {} records: {}", r.records, error.as_deref().unwrap_or("?"))
+            };
+            AuditStatus { ok, records: r.records, key, checkpoint, error, line }
+        }
+        Err(e) => AuditStatus {
+            ok: false,
+            records: 0,
+            key: None,
+            checkpoint: None,
+            error: Some(e.to_string()),
+            line: format!("cannot verify: {e}"),
+        },
+    };
+    app.metrics.audit_verified(st.ok);
+    if let Ok(mut cache) = app.audit_cache.lock() {
+        *cache = Some((dir.to_path_buf(), stamp, st.clone()));
+    }
+    st
+}
+
+// ---- pages -------------------------------------------------------------------
+
+/// `GET /`
+pub async fn runs_page(State(app): State<Arc<App>>, Query(f): Query<RunFilter>) -> ApiResult<Html<String>> {
+    let store = app.store.clone();
+    let f2 = f.clone();
+    let list = blocking(move || store.runs(&f2)).await?;
+    Ok(Html(pages::runs(&list, f.status.as_deref().unwrap_or(""), f.q.as_deref().unwrap_or(""), &app.csrf())))
+}
+
+/// `GET /runs/{id}`
+pub async fn run_page(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> ApiResult<Html<String>> {
+    let a = app.clone();
+    blocking(move || {
+        let view = a.store.run(&id)?;
+        let since = journal_seq(&view.run);
+        let layout = view.dag.as_ref().map(crate::dag::layout);
+        let audit = Some(audit_status(&a, &view.checkpoint.settings.audit_dir));
+        let extras = pages::RunExtras { since, audit, operator: a.access.operator };
+        Ok(Html(pages::run(&view, layout.as_ref(), &extras, &a.csrf())))
+    })
+    .await
+}
+
+/// `GET /runs/{id}/tasks/{task}`
+pub async fn task_page(
+    State(app): State<Arc<App>>,
+    UrlPath((id, task)): UrlPath<(String, String)>,
+) -> ApiResult<Html<String>> {
+    let a = app.clone();
+    blocking(move || {
+        let view = a.store.run(&id)?;
+        let task = a.store.task_of(&view, &task)?.to_string();
+        // The last 256 KiB; the rest through the raw log.
+        let size = crate::store::read_log(&view.run, &task, u64::MAX, 0)?.size;
+        let start = size.saturating_sub(256 * 1024);
+        let log = crate::store::read_log(&view.run, &task, start, 256 * 1024)?;
+        let since = journal_seq(&view.run);
+        Ok(Html(pages::task(&view, &task, &log, since, &a.csrf())))
+    })
+    .await
+}
+
+/// `GET /runs/{id}/artifacts`
+pub async fn artifacts_page(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> ApiResult<Html<String>> {
+    let a = app.clone();
+    blocking(move || {
+        let run = a.store.open(&id)?;
+        let list = a.store.artifacts(&run)?;
+        Ok(Html(pages::artifacts(&id, &list, &a.csrf())))
+    })
+    .await
+}
+
+/// Two runs to compare.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComparePair {
+    /// The earlier run.
+    pub a: Option<String>,
+    /// The later run.
+    pub b: Option<String>,
+}
+
+/// `GET /compare?a=&b=`
+pub async fn compare_page(State(app): State<Arc<App>>, Query(q): Query<ComparePair>) -> Html<String> {
+    let (a, b) = (q.a.unwrap_or_default(), q.b.unwrap_or_default());
+    if a.is_empty() || b.is_empty() {
+        return Html(pages::compare(&a, &b, None, None, &app.csrf()));
+    }
+    let (store, a2, b2) = (app.store.clone(), a.clone(), b.clone());
+    match blocking(move || comparison(&store, &a2, &b2)).await {
+        Ok(c) => Html(pages::compare(&a, &b, Some(&c), None, &app.csrf())),
+        Err(e) => Html(pages::compare(&a, &b, None, Some(&e.to_string()), &app.csrf())),
+    }
+}
+
+// ---- JSON --------------------------------------------------------------------
+
+/// `GET /api/runs`
+pub async fn runs(State(app): State<Arc<App>>, Query(f): Query<RunFilter>) -> ApiResult<Response> {
+    let store = app.store.clone();
+    Ok(Json(blocking(move || store.runs(&f)).await?).into_response())
+}
+
+/// `GET /api/runs/{id}`
+pub async fn run(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
+    let store = app.store.clone();
+    let v = blocking(move || {
+        let view = store.run(&id)?;
+        let row = store.row(&id)?;
+        let tasks = store.tasks(&id)?;
+        Ok(serde_json::json!({
+            "run": row,
+            "status": view.checkpoint.status.as_str(),
+            "live": view.live,
+            "paused": view.paused,
+            "journal_seq": journal_seq(&view.run),
+            "tasks": tasks,
+        }))
+    })
+    .await?;
+    Ok(Json(v).into_response())
+}
+
+/// `GET /api/runs/{id}/plan`: the DAG, laid out.
+pub async fn plan(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
+    let store = app.store.clone();
+    let v = blocking(move || {
+        let view = store.run(&id)?;
+        let dag = view.dag.as_ref().ok_or_else(|| StoreError::NotFound("the run has no plan.yaml".into()))?;
+        let layout = crate::dag::layout(dag);
+        let states: Vec<&str> = layout
+            .nodes
+            .iter()
+            .map(|n| view.checkpoint.tasks.get(&n.id).map_or("pending", |r| r.state.as_str()))
+            .collect();
+        Ok(serde_json::json!({"layout": layout, "states": states}))
+    })
+    .await?;
+    Ok(Json(v).into_response())
+}
+
+/// A log range request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// First byte (default 0).
+    pub offset: Option<u64>,
+    /// At most this many bytes (default and maximum 1 MiB).
+    pub limit: Option<u64>,
+}
+
+/// `GET /api/runs/{id}/tasks/{task}/log?offset=&limit=`
+pub async fn log(
+    State(app): State<Arc<App>>,
+    UrlPath((id, task)): UrlPath<(String, String)>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Response> {
+    let store = app.store.clone();
+    let r = blocking(move || {
+        let view = store.run(&id)?;
+        let task = store.task_of(&view, &task)?.to_string();
+        crate::store::read_log(&view.run, &task, q.offset.unwrap_or(0), q.limit.unwrap_or(1 << 20))
+    })
+    .await?;
+    Ok(Json(r).into_response())
+}
+
+/// `GET /api/runs/{id}/tasks/{task}/report`
+pub async fn task_report(
+    State(app): State<Arc<App>>,
+    UrlPath((id, task)): UrlPath<(String, String)>,
+) -> ApiResult<Response> {
+    let store = app.store.clone();
+    let v = blocking(move || {
+        let view = store.run(&id)?;
+        let task = store.task_of(&view, &task)?.to_string();
+        store.task_report(&view.run, &task)
+    })
+    .await?;
+    Ok(Json(v).into_response())
+}
+
+/// `GET /api/runs/{id}/report`
+pub async fn run_report(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
+    let store = app.store.clone();
+    let v = blocking(move || {
+        let run = store.open(&id)?;
+        store.run_report(&run)
+    })
+    .await?;
+    Ok(Json(v).into_response())
+}
+
+/// `GET /api/runs/{id}/violations`
+pub async fn violations(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
+    let store = app.store.clone();
+    let v = blocking(move || {
+        let view = store.run(&id)?;
+        let list: Vec<serde_json::Value> = view
+            .checkpoint
+            .tasks
+            .iter()
+            .flat_map(|(t, r)| {
+                r.violations.iter().map(
+                    move |v| serde_json::json!({"task": t, "rule": v.rule.to_string(), "detail": v.detail, "at": v.at}),
+                )
+            })
+            .collect();
+        Ok(serde_json::json!({"violations": list}))
+    })
+    .await?;
+    Ok(Json(v).into_response())
+}
+
+/// `GET /api/runs/{id}/audit`
+pub async fn audit(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
+    let a = app.clone();
+    let v = blocking(move || {
+        let view = a.store.run(&id)?;
+        Ok(audit_status(&a, &view.checkpoint.settings.audit_dir))
+    })
+    .await?;
+    Ok(Json(v).into_response())
+}
+
+/// `GET /api/runs/{id}/artifacts`
+pub async fn artifacts(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
+    let store = app.store.clone();
+    let v = blocking(move || {
+        let run = store.open(&id)?;
+        store.artifacts(&run)
+    })
+    .await?;
+    Ok(Json(serde_json::json!({"artifacts": v})).into_response())
+}
+
+/// `GET /api/runs/{id}/artifacts/{*path}`: the file, as a download.
+pub async fn artifact(
+    State(app): State<Arc<App>>,
+    UrlPath((id, path)): UrlPath<(String, String)>,
+) -> ApiResult<Response> {
+    let store = app.store.clone();
+    let p = path.clone();
+    let (file, size) = blocking(move || {
+        let run = store.open(&id)?;
+        store.artifact(&run, &p)
+    })
+    .await?;
+    let name: String = path
+        .rsplit('/')
+        .next()
+        .unwrap_or("artifact")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' })
+        .collect();
+    let stream = tokio_util_stream(file);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, size.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// A file as a stream of chunks, read on the blocking pool.
+fn tokio_util_stream(
+    file: std::fs::File,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    futures_util::stream::unfold(Some(file), |state| async move {
+        let mut f = state?;
+        let r = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut buf = vec![0u8; 64 * 1024];
+            let n = f.read(&mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>((buf, f))
+        })
+        .await;
+        match r {
+            Ok(Ok((buf, _))) if buf.is_empty() => None,
+            Ok(Ok((buf, f))) => Some((Ok(buf), Some(f))),
+            Ok(Err(e)) => Some((Err(e), None)),
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+        }
+    })
+}
+
+/// Events after a sequence number.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Since {
+    /// The last sequence number seen (0: from the start).
+    pub since: Option<u64>,
+}
+
+/// `GET /api/runs/{id}/events?since=N`: journal entries after N (at most 5,000).
+pub async fn events(
+    State(app): State<Arc<App>>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<Since>,
+) -> ApiResult<Response> {
+    let store = app.store.clone();
+    let v = blocking(move || {
+        let run = store.open(&id)?;
+        let entries = crate::live::entries_after(&run, q.since.unwrap_or(0), 5000)?;
+        Ok(serde_json::json!({"events": entries}))
+    })
+    .await?;
+    Ok(Json(v).into_response())
+}
+
+/// One side of a task comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    /// State.
+    pub state: String,
+    /// Wall time, ms.
+    pub wall_ms: u64,
+}
+
+/// One task compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskChange {
+    /// Task id.
+    pub task: String,
+    /// In the earlier run.
+    pub a: Option<Side>,
+    /// In the later run.
+    pub b: Option<Side>,
+    /// The state differs.
+    pub state_changed: bool,
+    /// `failed -> succeeded`, `+35%`, `new`, `gone` or empty.
+    pub change: String,
+}
+
+/// Two runs compared.
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    /// The plan diff (earlier → later).
+    pub plan: PlanDiff,
+    /// Per task.
+    pub tasks: Vec<TaskChange>,
+}
+
+fn comparison(store: &Store, a: &str, b: &str) -> Result<Comparison, StoreError> {
+    let (va, vb) = (store.run(a)?, store.run(b)?);
+    let plan = match (&va.dag, &vb.dag) {
+        (Some(x), Some(y)) => orchestra_orchestrator::plan::diff::diff(&x.plan, &y.plan),
+        _ => PlanDiff::default(),
+    };
+    let mut ids: Vec<&String> = va.checkpoint.tasks.keys().chain(vb.checkpoint.tasks.keys()).collect();
+    ids.sort();
+    ids.dedup();
+    let side = |v: &crate::store::RunView, t: &str| {
+        v.checkpoint.tasks.get(t).map(|r| Side { state: r.state.as_str().to_string(), wall_ms: r.wall_ms })
+    };
+    let tasks = ids
+        .into_iter()
+        .map(|t| {
+            let (x, y) = (side(&va, t), side(&vb, t));
+            let state_changed = x.as_ref().map(|s| &s.state) != y.as_ref().map(|s| &s.state);
+            let change = match (&x, &y) {
+                (Some(p), Some(q)) if p.state != q.state => format!("{} -> {}", p.state, q.state),
+                (Some(p), Some(q)) if p.wall_ms > 0 => {
+                    let d = (q.wall_ms as i128 - p.wall_ms as i128) * 100 / p.wall_ms as i128;
+                    format!("{d:+}%")
+                }
+                (None, Some(_)) => "new".into(),
+                (Some(_), None) => "gone".into(),
+                _ => String::new(),
+            };
+            TaskChange { task: t.clone(), a: x, b: y, state_changed, change }
+        })
+        .collect();
+    Ok(Comparison { plan, tasks })
+}
+
+/// `GET /api/compare?a=&b=`
+pub async fn compare(State(app): State<Arc<App>>, Query(q): Query<ComparePair>) -> ApiResult<Response> {
+    let (Some(a), Some(b)) = (q.a, q.b) else { return Err(ApiError::Bad("need a= and b= (two run ids)".into())) };
+    let store = app.store.clone();
+    Ok(Json(blocking(move || comparison(&store, &a, &b)).await?).into_response())
+}
+
+/// A control request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlRequest {
+    /// `pause`, `continue` (or `resume`) or `cancel`.
+    pub action: String,
+}
+
+/// `POST /api/runs/{id}/control` (operator, CSRF): pause, continue or cancel.
+pub async fn control(
+    State(app): State<Arc<App>>,
+    UrlPath(id): UrlPath<String>,
+    peer: axum::extract::ConnectInfo<std::net::SocketAddr>,
+    Json(req): Json<ControlRequest>,
+) -> ApiResult<Response> {
+    let Some(action) = Action::parse(&req.action) else {
+        return Err(ApiError::Bad(format!("unknown action {:?} (pause, continue, cancel)", req.action)));
+    };
+    let store = app.store.clone();
+    let by = format!("dashboard:{}", peer.0);
+    let r = tokio::task::spawn_blocking(move || {
+        let run = store.open(&id)?;
+        control::request(&run, action, &by).map_err(|e| match e {
+            ControlError::NotRunning(_) => ApiError::Conflict(e.to_string()),
+            ControlError::Store(s) => ApiError::Store(s.into()),
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Join(e.to_string()))??;
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({"request": r.seq, "action": action.as_str()}))).into_response())
+}
+
+/// `GET /login?token=`: set the access cookie and go to the runs list.
+pub async fn login(
+    State(app): State<Arc<App>>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    match q.get("token") {
+        Some(t) if app.access.token_ok(t) => {
+            let cookie = format!("{}={t}; HttpOnly; SameSite=Strict; Path=/", crate::guard::TOKEN_COOKIE);
+            let mut r = Redirect::to("/").into_response();
+            if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        _ => (StatusCode::UNAUTHORIZED, Html(pages::login_page())).into_response(),
+    }
+}
+
+/// `GET /metrics`
+pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.encode())
+        .into_response()
+}
