@@ -1,5 +1,5 @@
 //! `/metrics`: the Prometheus exposition of what the dashboard sees in the
-//! runs directory (prometheus-client, OpenMetrics text).
+//! runs directory (prometheus-client, the Prometheus text format 0.0.4).
 //!
 //! Interface (the server calls only this):
 //! - [`Metrics::new`] builds the registry with every metric at zero;
@@ -11,7 +11,7 @@
 //! - [`Metrics::run_gone`] (optional) says a run's process died without a `run_finished`;
 //! - [`Metrics::encode`] renders the text, served with [`CONTENT_TYPE`].
 //!
-//! The metrics (counters carry OpenMetrics' `_total` suffix):
+//! The metrics:
 //!
 //! | metric | labels | from |
 //! |---|---|---|
@@ -49,8 +49,9 @@ use prometheus_client::registry::{Registry, Unit};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-/// The media type of [`Metrics::encode`]'s text (OpenMetrics 1.0).
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The media type of [`Metrics::encode`]'s text: the Prometheus text format
+/// 0.0.4, which every scraper and `promtool check metrics` read.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// The label value that stands for everything past a dimension's budget.
 pub const OTHER: &str = "other";
@@ -402,12 +403,12 @@ impl Metrics {
         }
     }
 
-    /// The OpenMetrics text ([`CONTENT_TYPE`]), ending in `# EOF`.
+    /// The Prometheus text ([`CONTENT_TYPE`]).
     pub fn encode(&self) -> String {
         // Hold the lock so that a scrape sees no entry half-counted.
         let _st = self.lock();
         let mut text = String::new();
-        if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+        if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry) {
             // Writing to a String does not fail; a metric's own encoder could.
             tracing::error!("encoding /metrics: {e}");
         }
@@ -542,7 +543,6 @@ mod tests {
     fn a_new_registry_has_its_unlabelled_metrics_and_run_statuses_at_zero() {
         let m = Metrics::new();
         let text = m.encode();
-        assert!(text.ends_with("# EOF\n"), "{text}");
         for name in [
             "orchestra_tasks_running",
             "orchestra_queue_depth",
@@ -561,12 +561,11 @@ mod tests {
         j.started("a", "jail", "default");
         j.finished("a", "violation", 1, &["fs.write"], Some(1));
         let text = m.encode();
-        for family in ["orchestra_tasks", "orchestra_violations", "orchestra_runs"] {
+        for family in ["orchestra_tasks_total", "orchestra_violations_total", "orchestra_runs_total"] {
             assert!(text.contains(&format!("# TYPE {family} counter\n")), "{family} in\n{text}");
         }
         for family in ["orchestra_task_duration_seconds", "orchestra_sandbox_start_seconds"] {
             assert!(text.contains(&format!("# TYPE {family} histogram\n")), "{family} in\n{text}");
-            assert!(text.contains(&format!("# UNIT {family} seconds\n")), "{family} in\n{text}");
         }
     }
 
@@ -605,7 +604,7 @@ mod tests {
 
         let d = "orchestra_task_duration_seconds_bucket";
         assert_eq!(value(&m, d, &[("backend", "jail"), ("le", "0.05")]), Some(1.0));
-        assert_eq!(value(&m, d, &[("backend", "jail"), ("le", "1.0")]), Some(1.0));
+        assert_eq!(value(&m, d, &[("backend", "jail"), ("le", "1")]), Some(1.0));
         assert_eq!(value(&m, d, &[("backend", "jail"), ("le", "2.5")]), Some(2.0));
         assert_eq!(value(&m, d, &[("backend", "jail"), ("le", "+Inf")]), Some(2.0));
         assert_eq!(value(&m, "orchestra_task_duration_seconds_sum", &[("backend", "jail")]), Some(1.54));
