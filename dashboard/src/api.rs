@@ -539,6 +539,12 @@ pub async fn login(
     }
 }
 
+/// `GET /api/fleet`: the distributed queue's last sample (`null` without `--queue`).
+pub async fn fleet(State(app): State<Arc<App>>) -> Response {
+    let s = app.fleet.lock().ok().and_then(|f| *f);
+    Json(serde_json::json!({"fleet": s})).into_response()
+}
+
 /// `GET /metrics`
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.encode())

@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod dag;
+pub mod fleet;
 pub mod follow;
 pub mod guard;
 pub mod live;
@@ -45,6 +46,9 @@ pub enum DashboardError {
         /// The error.
         source: std::io::Error,
     },
+    /// The queue URL is not usable.
+    #[error(transparent)]
+    Queue(#[from] orchestra_distributed::queue::QueueError),
     /// The runtime or the server failed.
     #[error("dashboard: {0}")]
     Serve(std::io::Error),
@@ -61,6 +65,8 @@ pub struct Options {
     pub token: Option<String>,
     /// Allow pause, continue and cancel.
     pub operator: bool,
+    /// A distributed queue to sample for the fleet gauges.
+    pub queue: Option<String>,
 }
 
 /// Counts live WebSocket feeds.
@@ -90,6 +96,9 @@ impl Drop for Watching<'_> {
     }
 }
 
+/// The last audit verification: the log directory, its [`dir_stamp`], the status.
+pub type AuditCache = (PathBuf, (u64, i64), api::AuditStatus);
+
 /// The server's shared state.
 #[derive(Debug)]
 pub struct App {
@@ -99,10 +108,12 @@ pub struct App {
     pub access: Arc<guard::Access>,
     /// The metrics.
     pub metrics: metrics::Metrics,
-    /// The last audit verification: (log dir, its stamp, the status).
-    pub audit_cache: Mutex<Option<(PathBuf, (u64, i64), api::AuditStatus)>>,
+    /// The last audit verification.
+    pub audit_cache: Mutex<Option<AuditCache>>,
     /// Open WebSocket feeds.
     pub watchers: Watchers,
+    /// The fleet's last sample (with `--queue`).
+    pub fleet: Mutex<Option<fleet::FleetSample>>,
     /// Becomes true when the server shuts down (feeds end).
     pub closing: tokio::sync::watch::Receiver<bool>,
 }
@@ -174,6 +185,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/runs/{id}/tasks/{task}/log"),
     ("GET", "/api/runs/{id}/tasks/{task}/report"),
     ("GET", "/api/compare"),
+    ("GET", "/api/fleet"),
     ("POST", "/api/runs/{id}/control"),
 ];
 
@@ -203,6 +215,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/runs/{id}/tasks/{task}/log", get(api::log))
         .route("/api/runs/{id}/tasks/{task}/report", get(api::task_report))
         .route("/api/compare", get(api::compare))
+        .route("/api/fleet", get(api::fleet))
         .route("/api/runs/{id}/control", post(api::control))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(access, guard::guard))
@@ -229,6 +242,8 @@ async fn assets_css() -> impl axum::response::IntoResponse {
 /// once the server accepts connections.
 pub fn serve(opts: Options, ready: impl FnOnce(SocketAddr)) -> Result<(), DashboardError> {
     let access = Arc::new(guard::Access::new(opts.bind, opts.token.as_deref(), opts.operator)?);
+    // A bad queue URL is refused before anything listens.
+    let queue = opts.queue.as_deref().map(orchestra_distributed::queue::Queue::open).transpose()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -246,9 +261,13 @@ pub fn serve(opts: Options, ready: impl FnOnce(SocketAddr)) -> Result<(), Dashbo
             metrics: metrics::Metrics::new(),
             audit_cache: Mutex::new(None),
             watchers: Watchers::default(),
+            fleet: Mutex::new(None),
             closing,
         });
         tokio::spawn(follow::follow(app.clone()));
+        if let Some(q) = queue {
+            tokio::spawn(fleet::watch(app.clone(), q));
+        }
         ready(addr);
         let shutdown = async move {
             use tokio::signal::unix::{SignalKind, signal};

@@ -116,7 +116,7 @@ impl Cursor {
     fn poll(&mut self) -> Result<News, String> {
         self.ticks += 1;
         // Every 40 ticks (a second): is the run directory still there?
-        let gone = self.ticks % 40 == 0 && nix::sys::stat::fstat(self.run.fd()).is_ok_and(|s| s.st_nlink == 0);
+        let gone = self.ticks.is_multiple_of(40) && nix::sys::stat::fstat(self.run.fd()).is_ok_and(|s| s.st_nlink == 0);
         if self.journal.is_none() {
             self.journal = at::open_read(self.run.fd(), Path::new(journal::FILE)).ok();
         }

@@ -25,6 +25,10 @@ pub struct DashboardArgs {
     /// Allow pausing, continuing and cancelling runs (read-only without it).
     #[arg(long)]
     pub operator: bool,
+    /// A distributed run's queue (`redis://…`): `/metrics` then shows its depth
+    /// and live workers. Read only.
+    #[arg(long, env = "ORCHESTRA_QUEUE", value_name = "URL")]
+    pub queue: Option<String>,
 }
 
 /// Why the token cannot be had.
@@ -51,8 +55,13 @@ pub fn run(args: DashboardArgs) -> Exit {
     let runs_dir = super::runs::runs_dir(args.runs_dir.clone());
     let runs_dir = std::path::absolute(&runs_dir).unwrap_or(runs_dir);
     let mode = if args.operator { "operator: pause, continue and cancel allowed" } else { "read-only" };
-    let opts =
-        orchestra_dashboard::Options { bind: args.bind, runs_dir: runs_dir.clone(), token, operator: args.operator };
+    let opts = orchestra_dashboard::Options {
+        bind: args.bind,
+        runs_dir: runs_dir.clone(),
+        token,
+        operator: args.operator,
+        queue: args.queue.clone(),
+    };
     let result = orchestra_dashboard::serve(opts, |addr| {
         crate::sandbox::say!("orchestra: dashboard on http://{addr}/ over {} ({mode})", runs_dir.display());
     });

@@ -27,6 +27,7 @@ mod conformance;
 mod container_engine;
 mod container_pool;
 mod corpus;
+mod dashboard;
 mod dashboard_metrics;
 mod distributed;
 mod distributed_containers;

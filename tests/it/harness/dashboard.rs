@@ -54,14 +54,12 @@ impl Dashboard {
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent {
-                    let _ = tx.send(line.clone());
-                    sent = true;
-                }
-                eprintln!("dashboard: {line}");
+            // The first line names the address; the rest is drained (the pipe must not fill).
+            let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+            if let Some(first) = lines.next() {
+                let _ = tx.send(first);
             }
+            lines.for_each(drop);
         });
         let line = rx.recv_timeout(Duration::from_secs(30)).expect("the dashboard printed nothing in 30 s");
         let addr = line
@@ -110,11 +108,6 @@ impl Dashboard {
             s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         }
         Feed { socket }
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// Whether the process still runs.
