@@ -9,7 +9,7 @@
 use crate::harness::dashboard::Dashboard;
 use crate::harness::prometheus::{JOB, Prometheus, promtool};
 use crate::harness::{World, plan, repo, sh};
-use orchestra_dashboard::metrics::Metrics;
+use orchestra_dashboard::metrics::{CONTENT_TYPE, Metrics};
 use orchestra_orchestrator::runstore::journal::{self, Entry};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -259,6 +259,13 @@ fn prometheus_scrapes_the_tasks_of_real_runs_from_the_dashboard() {
     let w = World::new();
     std::fs::create_dir_all(&w.runs).unwrap();
     let dash = Dashboard::start(&w.runs, &[]);
+    let m = dash.get("/metrics");
+    assert_eq!(m.status, 200, "{}", m.body);
+    assert_eq!(
+        m.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some(CONTENT_TYPE),
+        "/metrics must say what Metrics::encode renders (metrics::CONTENT_TYPE), or Prometheus parses it wrong"
+    );
     let prom = Prometheus::start(&w.root, &dash.addr, &[rules()]);
     let up = prom.wait_for(&format!("up{{job=\"{JOB}\"}}"), 1.0, Duration::from_secs(30));
     assert_eq!(up, Some(1.0), "Prometheus cannot scrape the dashboard: {}\n{}", scrape_error(&prom), prom.log());
