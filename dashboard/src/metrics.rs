@@ -33,8 +33,8 @@
 //!   [`OTHER`]. The tasks counter also caps its label sets ([`MAX_TASK_SETS`]),
 //!   folding the policy of any further set into `other`. A hostile plan
 //!   (a thousand policy files, a million rule names) therefore grows neither
-//!   the registry nor the per-run memory, which holds only the tasks that
-//!   started and have not ended.
+//!   the registry nor the per-run memory, which holds the tasks that started
+//!   and have not ended (and, per run id, the last `seq` seen).
 //! - Once: an entry whose `seq` is not above the last one seen for its run
 //!   is ignored, so a re-read journal counts nothing twice.
 //! - `Send + Sync`: all methods take `&self`; one lock orders the updates.
