@@ -109,6 +109,8 @@ struct Cursor {
     journal_offset: u64,
     last_seq: u64,
     log: Option<(String, u64)>,
+    /// The log, once it exists (opened once, read by offset).
+    log_file: Option<std::fs::File>,
     ticks: u64,
 }
 
@@ -139,10 +141,15 @@ impl Cursor {
         }
         let mut log = None;
         if let Some((task, offset)) = self.log.as_mut() {
-            let r = crate::store::read_log(&self.run, task, *offset, LOG_CHUNK).map_err(|e| e.to_string())?;
-            if r.next > r.offset {
-                log = Some((r.offset, r.next, r.text));
-                *offset = r.next;
+            if self.log_file.is_none() {
+                self.log_file = crate::store::open_log(&self.run, task).map_err(|e| e.to_string())?;
+            }
+            if let Some(f) = self.log_file.as_mut() {
+                let r = crate::store::read_log_from(f, *offset, LOG_CHUNK).map_err(|e| e.to_string())?;
+                if r.next > r.offset {
+                    log = Some((r.offset, r.next, r.text));
+                    *offset = r.next;
+                }
             }
         }
         Ok(News { entries, log, gone })
@@ -151,7 +158,8 @@ impl Cursor {
 
 async fn feed(mut socket: WebSocket, app: Arc<App>, run: RunDir, since: u64, log: Option<(String, u64)>) {
     let task = log.as_ref().map(|(t, _)| t.clone());
-    let mut cursor = Some(Cursor { run, journal: None, journal_offset: 0, last_seq: since, log, ticks: 0 });
+    let mut cursor =
+        Some(Cursor { run, journal: None, journal_offset: 0, last_seq: since, log, log_file: None, ticks: 0 });
     let _watching = app.watchers.enter();
     let mut closing = app.closing.clone();
     loop {

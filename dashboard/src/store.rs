@@ -217,16 +217,26 @@ impl Store {
     }
 }
 
+/// Open a task's log (`None`: it has none yet).
+pub fn open_log(run: &RunDir, task: &str) -> Result<Option<std::fs::File>, StoreError> {
+    match at::open_read(run.fd(), &run.log_rel(task)) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Bytes `offset..offset+limit` of a task's log (`limit` at most 1 MiB).
 pub fn read_log(run: &RunDir, task: &str, offset: u64, limit: u64) -> Result<LogRange, StoreError> {
-    let rel = run.log_rel(task);
-    let mut f = match at::open_read(run.fd(), &rel) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(LogRange { offset, next: offset, size: 0, text: String::new() });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    match open_log(run, task)? {
+        Some(mut f) => read_log_from(&mut f, offset, limit),
+        None => Ok(LogRange { offset, next: offset, size: 0, text: String::new() }),
+    }
+}
+
+/// [`read_log`] from an open log. A trailing incomplete UTF-8 sequence is
+/// held back until the rest of it is written.
+pub fn read_log_from(f: &mut std::fs::File, offset: u64, limit: u64) -> Result<LogRange, StoreError> {
     let size = f.metadata()?.len();
     let start = offset.min(size);
     f.seek(SeekFrom::Start(start))?;
