@@ -13,6 +13,7 @@
 //!   skeleton images that [`sshd`] and [`worker_containers`] run host programs in.
 //!
 //! - [`dashboard`]: `orchestra dashboard` on a free port, its HTTP API and live feed.
+//! - [`prometheus`]: a real Prometheus scraping it, and `promtool`.
 //!
 //! C helpers live in tests/support/ and are compiled by [`jail::compile_c`].
 
@@ -25,6 +26,7 @@ pub mod llm;
 pub mod net;
 pub mod out;
 pub mod process;
+pub mod prometheus;
 pub mod redis;
 pub mod rootfs;
 pub mod run;
