@@ -547,6 +547,5 @@ pub async fn fleet(State(app): State<Arc<App>>) -> Response {
 
 /// `GET /metrics`
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.encode())
-        .into_response()
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], app.metrics.encode()).into_response()
 }
