@@ -83,6 +83,17 @@
       list.appendChild(li);
       while (list.childElementCount > 500) list.removeChild(list.firstChild);
     }
+    const audit = document.getElementById("audit");
+    if (audit) {
+      fetch("/api/runs/" + encodeURIComponent(run) + "/audit", { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (a) {
+          if (!a || typeof a.line !== "string") return;
+          audit.textContent = a.line;
+          setState(audit, a.ok ? "succeeded" : "violation");
+        })
+        .catch(function () {});
+    }
     follow({ run: run }, function (e) {
       switch (e.type) {
         case "task_started": show(e.task, "running"); line(e.task + " started"); break;

@@ -34,6 +34,9 @@ pub enum ApiError {
     /// A blocking task died.
     #[error("internal error: {0}")]
     Join(String),
+    /// Too many of something at once.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl IntoResponse for ApiError {
@@ -42,6 +45,7 @@ impl IntoResponse for ApiError {
             ApiError::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             ApiError::Store(StoreError::BadName(_)) | ApiError::Bad(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Join(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, Json(serde_json::json!({"error": self.to_string()}))).into_response()
@@ -58,67 +62,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> +
     }
 }
 
-/// The audit status a run page shows.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditStatus {
-    /// The log verified.
-    pub ok: bool,
-    /// Records verified.
-    pub records: u64,
-    /// The key that signed the latest checkpoint (fingerprint: key id).
-    pub key: Option<String>,
-    /// The latest checkpoint's size.
-    pub checkpoint: Option<u64>,
-    /// The first failure, if any.
-    pub error: Option<String>,
-    /// One line for people.
-    pub line: String,
-}
-
-/// Verify the audit log in `dir` (cached by the log's size and mtime).
-pub fn audit_status(app: &App, dir: &std::path::Path) -> AuditStatus {
-    let stamp = crate::dir_stamp(dir);
-    if let Ok(cache) = app.audit_cache.lock()
-        && let Some((d, s, st)) = cache.as_ref()
-        && d == dir
-        && *s == stamp
-    {
-        return st.clone();
-    }
-    let opts = orchestra_audit::VerifyOptions::default();
-    let st = match orchestra_audit::verify::verify_dir(dir, &opts) {
-        Ok(r) => {
-            let ok = r.ok();
-            let key = r.keys.last().map(|k| k.key_id.clone());
-            let checkpoint = r.last_checkpoint.as_ref().map(|c| c.size);
-            let error = r.first_error.as_ref().map(|f| format!("{}: {}", f.code, f.reason));
-            let line = if ok {
-                format!(
-                    "verified: {} records, signed up to record {} by key {}",
-                    r.records,
-                    checkpoint.unwrap_or(0),
-                    key.as_deref().unwrap_or("?")
-                )
-            } else {
-                format!("FAILED after {} records: {}", r.records, error.as_deref().unwrap_or("?"))
-            };
-            AuditStatus { ok, records: r.records, key, checkpoint, error, line }
-        }
-        Err(e) => AuditStatus {
-            ok: false,
-            records: 0,
-            key: None,
-            checkpoint: None,
-            error: Some(e.to_string()),
-            line: format!("cannot verify: {e}"),
-        },
-    };
-    app.metrics.audit_verified(st.ok);
-    if let Ok(mut cache) = app.audit_cache.lock() {
-        *cache = Some((dir.to_path_buf(), stamp, st.clone()));
-    }
-    st
-}
+pub use crate::audit_status::AuditStatus;
 
 // ---- pages -------------------------------------------------------------------
 
@@ -134,10 +78,18 @@ pub async fn runs_page(State(app): State<Arc<App>>, Query(f): Query<RunFilter>) 
 pub async fn run_page(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> ApiResult<Html<String>> {
     let a = app.clone();
     blocking(move || {
+        // The feed's starting point is read before the checkpoint: an event
+        // written in between is then sent again (harmless), never missed.
+        let since = journal_seq(&a.store.open(&id)?);
         let view = a.store.run(&id)?;
-        let since = journal_seq(&view.run);
         let layout = view.dag.as_ref().map(crate::dag::layout);
-        let audit = Some(audit_status(&a, &view.checkpoint.settings.audit_dir));
+        // Never verified on a page load: the last result, and a check in the background.
+        let dir = view.checkpoint.settings.audit_dir.clone();
+        let audit = a.audit.cached(&dir);
+        if !a.audit.busy() {
+            let bg = a.clone();
+            std::thread::spawn(move || bg.audit.check(&dir, &bg.metrics));
+        }
         let extras = pages::RunExtras { since, audit, operator: a.access.operator };
         Ok(Html(pages::run(&view, layout.as_ref(), &extras, &a.csrf())))
     })
@@ -151,13 +103,13 @@ pub async fn task_page(
 ) -> ApiResult<Html<String>> {
     let a = app.clone();
     blocking(move || {
+        let since = journal_seq(&a.store.open(&id)?);
         let view = a.store.run(&id)?;
         let task = a.store.task_of(&view, &task)?.to_string();
         // The last 256 KiB; the rest through the raw log.
         let size = crate::store::read_log(&view.run, &task, u64::MAX, 0)?.size;
         let start = size.saturating_sub(256 * 1024);
         let log = crate::store::read_log(&view.run, &task, start, 256 * 1024)?;
-        let since = journal_seq(&view.run);
         Ok(Html(pages::task(&view, &task, &log, since, &a.csrf())))
     })
     .await
@@ -168,8 +120,8 @@ pub async fn artifacts_page(State(app): State<Arc<App>>, UrlPath(id): UrlPath<St
     let a = app.clone();
     blocking(move || {
         let run = a.store.open(&id)?;
-        let list = a.store.artifacts(&run)?;
-        Ok(Html(pages::artifacts(&id, &list, &a.csrf())))
+        let (list, omitted) = a.store.artifacts(&run)?;
+        Ok(Html(pages::artifacts(&id, &list, omitted, &a.csrf())))
     })
     .await
 }
@@ -321,7 +273,7 @@ pub async fn audit(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) ->
     let a = app.clone();
     let v = blocking(move || {
         let view = a.store.run(&id)?;
-        Ok(audit_status(&a, &view.checkpoint.settings.audit_dir))
+        Ok(a.audit.check(&view.checkpoint.settings.audit_dir, &a.metrics))
     })
     .await?;
     Ok(Json(v).into_response())
@@ -330,12 +282,12 @@ pub async fn audit(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) ->
 /// `GET /api/runs/{id}/artifacts`
 pub async fn artifacts(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
     let store = app.store.clone();
-    let v = blocking(move || {
+    let (v, omitted) = blocking(move || {
         let run = store.open(&id)?;
         store.artifacts(&run)
     })
     .await?;
-    Ok(Json(serde_json::json!({"artifacts": v})).into_response())
+    Ok(Json(serde_json::json!({"artifacts": v, "omitted": omitted})).into_response())
 }
 
 /// `GET /api/runs/{id}/artifacts/{*path}`: the file, as a download.
@@ -528,7 +480,8 @@ pub async fn login(
 ) -> Response {
     match q.get("token") {
         Some(t) if app.access.token_ok(t) => {
-            let cookie = format!("{}={t}; HttpOnly; SameSite=Strict; Path=/", crate::guard::TOKEN_COOKIE);
+            let session = app.access.session().unwrap_or_default();
+            let cookie = format!("{}={session}; HttpOnly; SameSite=Strict; Path=/", crate::guard::TOKEN_COOKIE);
             let mut r = Redirect::to("/").into_response();
             if let Ok(v) = header::HeaderValue::from_str(&cookie) {
                 r.headers_mut().insert(header::SET_COOKIE, v);

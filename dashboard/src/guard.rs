@@ -1,11 +1,12 @@
 //! Who may talk to the dashboard, and what every response carries.
 //!
 //! Guarantees:
-//! - a dashboard bound to a non-loopback address starts only with a token
-//!   ([`Access::check_bind`]); with a token set, every request but the
-//!   assets must present it (`Authorization: Bearer`, or the cookie that
-//!   `/login?token=` sets: HttpOnly, SameSite=Strict), compared in constant
-//!   time;
+//! - a dashboard bound to a non-loopback address, or with operator rights,
+//!   starts only with a token ([`Access::new`]; the CLI makes one for a
+//!   loopback operator); with a token set, every request but the assets must
+//!   present it (`Authorization: Bearer`, or the session cookie that
+//!   `/login?token=` sets: a value derived from the token, HttpOnly,
+//!   SameSite=Strict), compared in constant time;
 //! - on loopback without a token, the `Host` header must name a loopback
 //!   address or `localhost` (a DNS-rebinding page cannot reach the API);
 //! - state changes (`POST`) need operator rights (`--operator`), the
@@ -42,6 +43,9 @@ pub enum BindError {
         "refusing to serve on {0} without a token: set ORCHESTRA_DASHBOARD_TOKEN or --token-file (anyone who can reach the address could read every run's logs)"
     )]
     NeedsToken(SocketAddr),
+    /// Operator rights without a token.
+    #[error("--operator needs a token (any local process could control runs otherwise)")]
+    OperatorNeedsToken,
     /// A token too short to resist guessing.
     #[error("the dashboard token must be at least 16 characters")]
     WeakToken,
@@ -54,10 +58,20 @@ pub struct Access {
     pub bind: SocketAddr,
     /// SHA-256 of the access token, if one is required.
     token: Option<[u8; 32]>,
+    /// The session cookie's value (derived from the token, so the cookie is
+    /// never the token itself) and its SHA-256.
+    session: Option<(String, [u8; 32])>,
     /// May pause, continue and cancel runs.
     pub operator: bool,
     /// The CSRF token pages embed (random per server start).
     pub csrf: String,
+}
+
+/// A fresh random token (32 hex digits), `None` if the system has no randomness to give.
+pub fn new_token() -> Option<String> {
+    let mut b = [0u8; 16];
+    getrandom::getrandom(&mut b).ok()?;
+    Some(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 fn digest(s: &str) -> [u8; 32] {
@@ -80,10 +94,28 @@ impl Access {
         if !bind.ip().is_loopback() && token.is_none() {
             return Err(BindError::NeedsToken(bind));
         }
+        // Operator rights over loopback alone would be every local process's,
+        // a task's with host networking included.
+        if operator && token.is_none() {
+            return Err(BindError::OperatorNeedsToken);
+        }
         let mut r = [0u8; 16];
         let _ = getrandom::getrandom(&mut r);
         let csrf = r.iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Access { bind, token: token.map(|t| digest(t.trim())), operator, csrf })
+        let session = token.map(|t| {
+            let v: String = digest(&format!("orchestra-dashboard-session\0{}", t.trim()))
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let d = digest(&v);
+            (v, d)
+        });
+        Ok(Access { bind, token: token.map(|t| digest(t.trim())), session, operator, csrf })
+    }
+
+    /// The session cookie's value (with a token).
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_ref().map(|(v, _)| v.as_str())
     }
 
     /// Whether a token is required.
@@ -103,10 +135,11 @@ impl Access {
         {
             return same(want, &digest(t.trim()));
         }
+        let Some((_, session)) = &self.session else { return false };
         for c in headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
             for part in c.split(';') {
                 if let Some(t) = part.trim().strip_prefix(TOKEN_COOKIE).and_then(|r| r.strip_prefix('='))
-                    && same(want, &digest(t))
+                    && same(session, &digest(t))
                 {
                     return true;
                 }

@@ -16,6 +16,7 @@
 //! run's journal), [`metrics`] (`/metrics`).
 
 pub mod api;
+pub mod audit_status;
 pub mod dag;
 pub mod fleet;
 pub mod follow;
@@ -96,9 +97,6 @@ impl Drop for Watching<'_> {
     }
 }
 
-/// The last audit verification: the log directory, its [`dir_stamp`], the status.
-pub type AuditCache = (PathBuf, (u64, i64), api::AuditStatus);
-
 /// The server's shared state.
 #[derive(Debug)]
 pub struct App {
@@ -108,8 +106,8 @@ pub struct App {
     pub access: Arc<guard::Access>,
     /// The metrics.
     pub metrics: metrics::Metrics,
-    /// The last audit verification.
-    pub audit_cache: Mutex<Option<AuditCache>>,
+    /// The audit log checks (one at a time).
+    pub audit: audit_status::Checker,
     /// Open WebSocket feeds.
     pub watchers: Watchers,
     /// The fleet's last sample (with `--queue`).
@@ -259,7 +257,7 @@ pub fn serve(opts: Options, ready: impl FnOnce(SocketAddr)) -> Result<(), Dashbo
             store: store::Store::new(opts.runs_dir.clone()),
             access,
             metrics: metrics::Metrics::new(),
-            audit_cache: Mutex::new(None),
+            audit: audit_status::Checker::default(),
             watchers: Watchers::default(),
             fleet: Mutex::new(None),
             closing,

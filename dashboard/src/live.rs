@@ -33,6 +33,12 @@ use std::time::Duration;
 /// How often a feed looks for news.
 pub const TICK: Duration = Duration::from_millis(25);
 
+/// Open feeds, at most (more are refused with 503).
+pub const MAX_FEEDS: usize = 1024;
+
+/// The largest message a client may send (it has nothing to say but Close).
+pub const MAX_CLIENT_MESSAGE: usize = 1024;
+
 /// Log bytes per message, at most.
 const LOG_CHUNK: u64 = 64 * 1024;
 
@@ -90,8 +96,13 @@ pub async fn live(
     })
     .await
     .map_err(|e| ApiError::Join(e.to_string()))??;
+    if app.watchers.count() >= MAX_FEEDS {
+        return Err(ApiError::Busy(format!("{MAX_FEEDS} live feeds are open; try again later")));
+    }
     let since = q.since.unwrap_or(0);
     let offset = q.offset.unwrap_or(0);
+    // A client has nothing to say but Close: its frames are kept tiny.
+    let ws = ws.max_message_size(MAX_CLIENT_MESSAGE).max_frame_size(MAX_CLIENT_MESSAGE);
     Ok(ws.on_upgrade(move |socket| feed(socket, app, run, since, task.map(|t| (t, offset)))))
 }
 
@@ -197,12 +208,16 @@ async fn feed(mut socket: WebSocket, app: Arc<App>, run: RunDir, since: u64, log
             let _ = socket.send(text(&m)).await;
             return;
         }
-        tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
-            _ = closing.changed() => return,
-            msg = socket.recv() => match msg {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => {}
+        // Wait for the next tick; what the client sends does not bring it forward.
+        let next = tokio::time::Instant::now() + TICK;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => break,
+                _ = closing.changed() => return,
+                msg = socket.recv() => match msg {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => {}
+                }
             }
         }
     }

@@ -234,13 +234,16 @@ pub fn run(view: &RunView, layout: Option<&Layout>, extras: &RunExtras, csrf: &s
              </tr></thead><tbody>{v}</tbody></table>"
         );
     }
-    if let Some(a) = &extras.audit {
-        let _ = write!(
-            b,
-            "<h2>Audit log</h2><p id=\"audit\" class=\"badge {}\">{}</p>",
-            if a.ok { "s-succeeded" } else { "s-violation" },
-            esc(&a.line)
-        );
+    match &extras.audit {
+        Some(a) => {
+            let _ = write!(
+                b,
+                "<h2>Audit log</h2><p id=\"audit\" class=\"badge {}\">{}</p>",
+                if a.ok { "s-succeeded" } else { "s-violation" },
+                esc(&a.line)
+            );
+        }
+        None => b.push_str("<h2>Audit log</h2><p id=\"audit\" class=\"badge\">checking the audit log…</p>"),
     }
     b.push_str("<h2>Events</h2><ol id=\"events\" class=\"events\"></ol>");
     let attrs = format!("data-page=\"run\" data-run=\"{}\" data-since=\"{}\"", esc(id), extras.since);
@@ -360,8 +363,17 @@ pub fn task(view: &RunView, task: &str, log: &crate::store::LogRange, since: u64
 }
 
 /// The artifact browser of a run.
-pub fn artifacts(run_id: &str, list: &[Artifact], csrf: &str) -> String {
+pub fn artifacts(run_id: &str, list: &[Artifact], omitted: u64, csrf: &str) -> String {
     let mut b = format!("<p><a href=\"/runs/{id}\">run {id}</a></p><h1>Artifacts</h1>", id = esc(run_id));
+    if omitted > 0 {
+        let _ = write!(
+            b,
+            "<p class=\"error\" id=\"omitted\">{omitted} entries not shown: names that are not UTF-8 or hold a \
+             backslash, directories deeper than {}, or files past the first {} (see the run directory itself)</p>",
+            crate::store::MAX_DEPTH,
+            crate::store::MAX_ARTIFACTS
+        );
+    }
     if list.is_empty() {
         b.push_str("<p class=\"muted\">no artifacts</p>");
     }

@@ -195,13 +195,18 @@ impl Store {
         serde_json::from_slice(&bytes).map_err(|e| StoreError::BadName(format!("report.json: {e}")))
     }
 
-    /// Every regular file below `artifacts/` (links and special files are not listed).
-    pub fn artifacts(&self, run: &RunDir) -> Result<Vec<Artifact>, StoreError> {
+    /// The regular files below `artifacts/` (links and special files are not
+    /// listed), with the number of entries left out: names that are not
+    /// UTF-8 (they cannot be named in a URL), deeper than [`MAX_DEPTH`], or
+    /// past [`MAX_ARTIFACTS`]. The page says how many, so nothing is hidden
+    /// silently.
+    pub fn artifacts(&self, run: &RunDir) -> Result<(Vec<Artifact>, u64), StoreError> {
         let mut out = Vec::new();
-        let Ok(root) = at::open_dir(run.fd(), Path::new("artifacts")) else { return Ok(out) };
-        walk(&root, PathBuf::new(), &mut out, 0)?;
+        let mut omitted = 0;
+        let Ok(root) = at::open_dir(run.fd(), Path::new("artifacts")) else { return Ok((out, 0)) };
+        walk(&root, PathBuf::new(), &mut out, &mut omitted, 0)?;
         out.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(out)
+        Ok((out, omitted))
     }
 
     /// Open artifact `rel` (a path below `artifacts/`) for download.
@@ -268,36 +273,47 @@ pub fn artifact_path(rel: &str) -> Result<PathBuf, StoreError> {
     Ok(out)
 }
 
-fn walk(dir: &std::os::fd::OwnedFd, rel: PathBuf, out: &mut Vec<Artifact>, depth: usize) -> Result<(), StoreError> {
+/// Directories below `artifacts/` that are listed, at most.
+pub const MAX_DEPTH: usize = 32;
+/// Files listed, at most.
+pub const MAX_ARTIFACTS: usize = 10_000;
+
+fn walk(
+    dir: &std::os::fd::OwnedFd,
+    rel: PathBuf,
+    out: &mut Vec<Artifact>,
+    omitted: &mut u64,
+    depth: usize,
+) -> Result<(), StoreError> {
     use nix::dir::{Dir, Type};
     use nix::fcntl::OFlag;
     use nix::sys::stat::Mode;
-    if depth > 32 || out.len() > 10_000 {
-        return Ok(());
-    }
     let d = Dir::openat(dir, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW, Mode::empty())
         .map_err(std::io::Error::from)?;
     let mut entries = Vec::new();
     for e in d.into_iter().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name == "." || name == ".." {
+        let raw = e.file_name().to_bytes();
+        if raw == b"." || raw == b".." {
             continue;
         }
-        entries.push((name, e.file_type()));
+        match std::str::from_utf8(raw) {
+            Ok(name) if !name.contains('\\') => entries.push((name.to_string(), e.file_type())),
+            _ => *omitted += 1,
+        }
     }
     for (name, ty) in entries {
         let child = rel.join(&name);
         match ty {
+            Some(Type::Directory) if depth >= MAX_DEPTH => *omitted += 1,
             Some(Type::Directory) => {
                 if let Ok(sub) = at::open_dir(dir, Path::new(&name)) {
-                    walk(&sub, child, out, depth + 1)?;
+                    walk(&sub, child, out, omitted, depth + 1)?;
                 }
             }
+            Some(Type::File) if out.len() >= MAX_ARTIFACTS => *omitted += 1,
             Some(Type::File) => {
-                if let Ok(f) = at::open_read(dir, Path::new(&name))
-                    && let Ok(m) = f.metadata()
-                {
-                    out.push(Artifact { path: child.to_string_lossy().into_owned(), size: m.len() });
+                if let Ok(m) = nix::sys::stat::fstatat(dir, name.as_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+                    out.push(Artifact { path: child.to_string_lossy().into_owned(), size: m.st_size as u64 });
                 }
             }
             _ => {}

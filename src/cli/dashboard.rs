@@ -23,6 +23,8 @@ pub struct DashboardArgs {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// Allow pausing, continuing and cancelling runs (read-only without it).
+    /// Needs a token: without one, a fresh token is made and shown once as a
+    /// sign-in link.
     #[arg(long)]
     pub operator: bool,
     /// A distributed run's queue (`redis://…`): `/metrics` then shows its depth
@@ -52,6 +54,16 @@ pub fn run(args: DashboardArgs) -> Exit {
         Ok(t) => t,
         Err(e) => return super::config_error(e),
     };
+    // A loopback operator without a token gets a fresh one, shown once (as a sign-in link).
+    let made = token.is_none() && args.operator;
+    let token = match token {
+        Some(t) => Some(t),
+        None if args.operator => match orchestra_dashboard::guard::new_token() {
+            Some(t) => Some(t),
+            None => return super::config_error("cannot draw a random token for --operator"),
+        },
+        None => None,
+    };
     let runs_dir = super::runs::runs_dir(args.runs_dir.clone());
     let runs_dir = std::path::absolute(&runs_dir).unwrap_or(runs_dir);
     let mode = if args.operator { "operator: pause, continue and cancel allowed" } else { "read-only" };
@@ -62,8 +74,13 @@ pub fn run(args: DashboardArgs) -> Exit {
         operator: args.operator,
         queue: args.queue.clone(),
     };
-    let result = orchestra_dashboard::serve(opts, |addr| {
-        crate::sandbox::say!("orchestra: dashboard on http://{addr}/ over {} ({mode})", runs_dir.display());
+    let shown = if made { opts.token.clone() } else { None };
+    let result = orchestra_dashboard::serve(opts, |addr| match shown {
+        Some(t) => crate::sandbox::say!(
+            "orchestra: dashboard on http://{addr}/ over {} ({mode}); sign in once at http://{addr}/login?token={t}",
+            runs_dir.display()
+        ),
+        None => crate::sandbox::say!("orchestra: dashboard on http://{addr}/ over {} ({mode})", runs_dir.display()),
     });
     match result {
         Ok(()) => Exit::Ok,

@@ -253,6 +253,12 @@ fn artifact_paths_cannot_leave_the_run_directory() {
     }
     let listed = d.get(&format!("/api/runs/{id}/artifacts")).json();
     assert_eq!(listed["artifacts"], serde_json::json!([{"path": "t/a.txt", "size": 3}]), "links are not listed");
+    assert_eq!(listed["omitted"], 0);
+    // A name no URL can carry is not hidden silently: the page says so.
+    use std::os::unix::ffi::OsStrExt;
+    std::fs::write(arts.join(std::ffi::OsStr::from_bytes(b"bad\xffname")), "hidden?").unwrap();
+    assert_eq!(d.get(&format!("/api/runs/{id}/artifacts")).json()["omitted"], 1);
+    assert!(d.get(&format!("/runs/{id}/artifacts")).body.contains("1 entries not shown"));
 }
 
 #[test]
@@ -365,6 +371,19 @@ fn pause_from_the_dashboard_stops_new_starts_until_continue_and_is_audited() {
     for r in &refused {
         assert_eq!(r.status, 403, "{}", r.body);
     }
+    // Operator rights need the token it showed, even on loopback (a local
+    // process, or a task with host networking, is not the operator).
+    let token = d.token.clone().expect("an operator dashboard shows its token");
+    let anonymous = c
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("x-orchestra-csrf", &csrf)
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    assert_eq!(c.get(format!("{}/api/runs", d.base)).send().unwrap().status().as_u16(), 401);
+    assert_eq!(c.get(format!("{}/api/runs", d.base)).bearer_auth(&token).send().unwrap().status().as_u16(), 200);
     assert!(!w.runs.join(&id).join("control.json").exists(), "a refused request writes nothing");
     let ok =
         d.request(c.post(&url).header("content-type", "application/json").header("x-orchestra-csrf", &csrf).body(body));

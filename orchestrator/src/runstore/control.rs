@@ -89,11 +89,19 @@ pub fn read(run: &RunDir) -> Option<Control> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Ask the process driving `run` to act. Returns the new state.
+/// The lock file that serializes requests (`control.json` is read, changed and replaced under it).
+pub const LOCK: &str = "control.lock";
+
+/// Ask the process driving `run` to act. Returns the new state. Requests
+/// are serialized by an exclusive lock, so concurrent ones (two dashboards,
+/// the CLI) each get their own number and none is lost (a cancel stays set).
 pub fn request(run: &RunDir, action: Action, by: &str) -> Result<Control, ControlError> {
     if !super::lock::is_held_in(run) {
         return Err(ControlError::NotRunning(run.id.clone()));
     }
+    let file = super::at::open_rw(run.fd(), Path::new(LOCK)).map_err(io_at(&run.path.join(LOCK)))?;
+    let _serialized = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| io_at(&run.path.join(LOCK))(e.into()))?;
     let mut c = read(run).unwrap_or_default();
     c.seq += 1;
     c.by = by.chars().filter(|ch| !ch.is_control()).take(128).collect();
@@ -158,6 +166,29 @@ mod tests {
         assert_eq!(read(&run), Some(c));
         reset(&run).unwrap();
         assert_eq!(read(&run), None);
+    }
+
+    #[test]
+    fn concurrent_requests_get_their_own_numbers_and_a_cancel_is_never_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::create(dir.path()).unwrap();
+        let _held = super::super::lock::acquire_in(&run).unwrap();
+        let seqs: Vec<u64> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..16)
+                .map(|i| {
+                    let run = &run;
+                    s.spawn(move || {
+                        let a = if i == 5 { Action::Cancel } else { Action::Continue };
+                        request(run, a, "t").unwrap().seq
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut sorted = seqs.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..=16).collect::<Vec<_>>(), "one number per request");
+        assert!(read(&run).unwrap().cancel, "the cancel survived the continues");
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub struct Dashboard {
     pub base: String,
     /// `127.0.0.1:PORT`
     pub addr: String,
+    /// The token it made and showed (an operator dashboard without one
+    /// given): sent with every request of [`Dashboard::request`] and [`Dashboard::live`].
+    pub token: Option<String>,
 }
 
 /// One HTTP answer.
@@ -68,7 +71,8 @@ impl Dashboard {
             .and_then(|r| r.split('/').next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_string();
-        Dashboard { child, base: format!("http://{addr}"), addr }
+        let token = line.split("login?token=").nth(1).map(|t| t.trim().to_string());
+        Dashboard { child, base: format!("http://{addr}"), addr, token }
     }
 
     /// A client that sends no cookies and follows no redirects.
@@ -85,8 +89,12 @@ impl Dashboard {
         self.request(Dashboard::client().get(format!("{}{path}", self.base)))
     }
 
-    /// Send a request.
+    /// Send a request (with the token it showed, if any).
     pub fn request(&self, r: reqwest::blocking::RequestBuilder) -> Answer {
+        let r = match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        };
         let resp = r.send().expect("dashboard request");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -102,8 +110,12 @@ impl Dashboard {
 
     /// Open the live feed at `path_and_query` (e.g. `/api/runs/ID/live?since=0`).
     pub fn live(&self, path_and_query: &str) -> Feed {
-        let url = format!("ws://{}{path_and_query}", self.addr);
-        let (socket, _) = tungstenite::connect(url.as_str()).expect("websocket");
+        use tungstenite::client::IntoClientRequest;
+        let mut req = format!("ws://{}{path_and_query}", self.addr).into_client_request().unwrap();
+        if let Some(t) = &self.token {
+            req.headers_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        let (socket, _) = tungstenite::connect(req).expect("websocket");
         if let tungstenite::stream::MaybeTlsStream::Plain(s) = socket.get_ref() {
             s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
         }
