@@ -24,6 +24,7 @@ pub mod guard;
 pub mod live;
 pub mod metrics;
 pub mod pages;
+pub mod serve;
 pub mod store;
 
 use axum::Router;
@@ -253,6 +254,7 @@ pub fn serve(opts: Options, ready: impl FnOnce(SocketAddr)) -> Result<(), Dashbo
             .map_err(|source| DashboardError::Listen { addr: opts.bind, source })?;
         let addr = listener.local_addr().map_err(DashboardError::Serve)?;
         let (close_tx, closing) = tokio::sync::watch::channel(false);
+        let stop = closing.clone();
         let app = Arc::new(App {
             store: store::Store::new(opts.runs_dir.clone()),
             access,
@@ -278,9 +280,7 @@ pub fn serve(opts: Options, ready: impl FnOnce(SocketAddr)) -> Result<(), Dashbo
             // Open feeds end, so the server can.
             let _ = close_tx.send(true);
         };
-        axum::serve(listener, router(app).into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(DashboardError::Serve)
+        tokio::spawn(shutdown);
+        serve::serve(listener, router(app), stop).await.map_err(DashboardError::Serve)
     })
 }

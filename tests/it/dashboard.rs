@@ -525,3 +525,32 @@ fn a_distributed_run_is_watched_through_the_same_journal_and_the_fleet_is_measur
     let _ = run.wait();
     assert!(d.get("/metrics").status == 200);
 }
+
+#[test]
+fn slow_clients_are_cut_off_and_cannot_take_every_connection() {
+    use std::io::{Read, Write};
+    let w = World::new();
+    std::fs::create_dir_all(&w.runs).unwrap();
+    let d = Dashboard::start(&w.runs, &[]);
+    // Half-sent requests (a slowloris) hold a connection each, then lose it.
+    let mut slow: Vec<std::net::TcpStream> = (0..200)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&d.addr).unwrap();
+            s.write_all(b"GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    // Meanwhile a whole request is answered.
+    assert_eq!(d.get("/api/runs").status, 200);
+    std::thread::sleep(Duration::from_secs(12));
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 256];
+        // Closed by the server (0 bytes, or an error answer then the close), never left open.
+        let n = s.read(&mut buf).unwrap_or(0);
+        if n > 0 {
+            assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "closed after its answer");
+        }
+    }
+    assert_eq!(d.get("/api/runs").status, 200);
+}
