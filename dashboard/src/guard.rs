@@ -187,7 +187,7 @@ pub fn harden(r: &mut Response) {
 pub async fn guard(State(access): State<Arc<Access>>, req: Request<Body>, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let headers = req.headers().clone();
-    let mut r = if !access.host_ok(&headers) {
+    let r = if !access.host_ok(&headers) {
         refuse(StatusCode::MISDIRECTED_REQUEST, "this dashboard answers only to a loopback host name")
     } else if path == "/login" || path.starts_with("/assets/") {
         next.run(req).await
@@ -214,8 +214,27 @@ pub async fn guard(State(access): State<Arc<Access>>, req: Request<Body>, next: 
     } else {
         next.run(req).await
     };
+    let mut r = as_json_error(r).await;
     harden(&mut r);
     r
+}
+
+/// An error answer that is not JSON (a rejection of the framework's: a bad
+/// query, body or upgrade) becomes `{"error": …}`, as the API promises.
+async fn as_json_error(r: Response) -> Response {
+    let status = r.status();
+    let is_json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return r;
+    }
+    let bytes = axum::body::to_bytes(r.into_body(), 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let msg = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_string() } else { text };
+    (status, axum::Json(serde_json::json!({"error": msg}))).into_response()
 }
 
 #[cfg(test)]

@@ -123,6 +123,8 @@ fn every_route_of_the_reference_answers_on_a_real_run() {
         (format!("/api/runs/{id}/tasks/nope/log"), 404),
         (format!("/api/runs/{id}/artifacts/nope.txt"), 404),
         ("/no/such/page".to_string(), 404),
+        ("/api/runs?bogus=1".to_string(), 400),
+        (format!("/api/runs/{id}/live"), 400),
     ] {
         let a = d.get(&path);
         assert_eq!(a.status, status, "{path}: {}", a.body);
