@@ -388,7 +388,7 @@ pub struct TaskChange {
     pub b: Option<Side>,
     /// The state differs.
     pub state_changed: bool,
-    /// `failed -> succeeded`, `+35%`, `new`, `gone` or empty.
+    /// `failed -> succeeded`, `+35%`, `added`, `removed` or empty (`runstore::compare::change`).
     pub change: String,
 }
 
@@ -418,16 +418,10 @@ fn comparison(store: &Store, a: &str, b: &str) -> Result<Comparison, StoreError>
         .map(|t| {
             let (x, y) = (side(&va, t), side(&vb, t));
             let state_changed = x.as_ref().map(|s| &s.state) != y.as_ref().map(|s| &s.state);
-            let change = match (&x, &y) {
-                (Some(p), Some(q)) if p.state != q.state => format!("{} -> {}", p.state, q.state),
-                (Some(p), Some(q)) if p.wall_ms > 0 => {
-                    let d = (q.wall_ms as i128 - p.wall_ms as i128) * 100 / p.wall_ms as i128;
-                    format!("{d:+}%")
-                }
-                (None, Some(_)) => "new".into(),
-                (Some(_), None) => "gone".into(),
-                _ => String::new(),
-            };
+            let change = orchestra_orchestrator::runstore::compare::change(
+                x.as_ref().map(|s| (s.state.as_str(), s.wall_ms)),
+                y.as_ref().map(|s| (s.state.as_str(), s.wall_ms)),
+            );
             TaskChange { task: t.clone(), a: x, b: y, state_changed, change }
         })
         .collect();

@@ -323,15 +323,10 @@ pub fn run(cmd: RunsCommand) -> Exit {
                             .map(|t| format!("{} {}", t.state, crate::orchestrator::report::fmt_ms(t.wall_ms)))
                             .unwrap_or_else(|| "-".into())
                     };
-                    let change = match (&x, &y) {
-                        (Some(p), Some(q)) if p.state != q.state => format!("{} -> {}", p.state, q.state),
-                        (Some(p), Some(q)) if p.wall_ms > 0 => {
-                            format!("{:+.0}%", (q.wall_ms as f64 - p.wall_ms as f64) * 100.0 / p.wall_ms as f64)
-                        }
-                        (None, Some(_)) => "added".into(),
-                        (Some(_), None) => "removed".into(),
-                        _ => String::new(),
-                    };
+                    let change = crate::runstore::compare::change(
+                        x.as_ref().map(|t| (t.state.as_str(), t.wall_ms)),
+                        y.as_ref().map(|t| (t.state.as_str(), t.wall_ms)),
+                    );
                     outln!("{:<24} {:<22} {:<22} {}", id, show(&x), show(&y), change);
                 }
             }

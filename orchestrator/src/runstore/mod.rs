@@ -18,6 +18,7 @@
 
 pub mod at;
 pub mod checkpoint;
+pub mod compare;
 pub mod control;
 pub mod fingerprint;
 pub mod index;
