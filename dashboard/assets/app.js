@@ -68,7 +68,36 @@
     for (const tr of document.querySelectorAll("tr[data-task]")) rows.set(tr.dataset.task, tr);
     const list = document.getElementById("events");
     const status = document.getElementById("run-status");
+    // The counts by state follow the nodes (each node knows its task's state).
+    const counts = document.getElementById("counts");
+    const known = new Map();
+    for (const [t, g] of nodes) {
+      const s = STATES.find(function (x) { return g.classList.contains("s-" + x); });
+      if (s) known.set(t, s);
+    }
+    function count(state, delta) {
+      if (!counts) return;
+      let span = null;
+      for (const x of counts.children) if (x.dataset.count === state) span = x;
+      if (!span) {
+        span = document.createElement("span");
+        span.className = "badge s-" + state;
+        span.dataset.count = state;
+        span.textContent = state + " 0";
+        counts.appendChild(span);
+        counts.appendChild(document.createTextNode(" "));
+      }
+      const n = Number(span.textContent.split(" ").pop()) + delta;
+      span.textContent = state + " " + n;
+      span.hidden = n <= 0;
+    }
     function show(task, state) {
+      const was = known.get(task);
+      if (was !== undefined && was !== state) {
+        known.set(task, state);
+        count(was, -1);
+        count(state, 1);
+      }
       setState(nodes.get(task), state);
       const tr = rows.get(task);
       if (tr) {
