@@ -28,6 +28,7 @@ mod container_engine;
 mod container_pool;
 mod corpus;
 mod dashboard;
+mod dashboard_browser;
 mod dashboard_metrics;
 mod distributed;
 mod distributed_containers;

@@ -12,12 +12,14 @@
 //! - [`fleet`], [`redis`], [`s3`]: distributed runs; [`rootfs`]: the offline
 //!   skeleton images that [`sshd`] and [`worker_containers`] run host programs in.
 //!
-//! - [`dashboard`]: `orchestra dashboard` on a free port, its HTTP API and live feed.
+//! - [`dashboard`]: `orchestra dashboard` on a free port, its HTTP API and live feed;
+//!   [`browser`]: headless Chromium over WebDriver, to look at it as a person does.
 //! - [`prometheus`]: a real Prometheus scraping it, and `promtool`.
 //!
 //! C helpers live in tests/support/ and are compiled by [`jail::compile_c`].
 
 pub mod audit;
+pub mod browser;
 pub mod containers;
 pub mod dashboard;
 pub mod fleet;
