@@ -228,7 +228,11 @@ fn pause_in_the_page_holds_the_next_task_until_continue() {
     let mut run = LiveRun::start(&w, &plan(&tasks), &[]);
     let d = Dashboard::start(&w.runs, &["--operator"]);
     let b = Browser::start();
+    // An operator dashboard made a token and showed its sign-in link once.
+    let token = d.token.clone().expect("the operator dashboard shows a sign-in link");
+    b.goto(&format!("{}/login?token={token}", d.base));
     b.goto(&format!("{}/runs/{}", d.base, run.id));
+    assert!(b.js("return !!document.getElementById('pause');") == true, "the operator controls are shown");
     wait_node(&b, "t1", "running", Duration::from_secs(30));
     b.click("#pause");
     // The run acknowledges (its journal's control entry reaches the page).
