@@ -212,7 +212,7 @@ fn a_log_line_reaches_the_task_page_within_a_second_of_being_written() {
         .parse()
         .unwrap();
     let latency_ms = seen - written_ns / 1e6;
-    eprintln!("log line to DOM: {latency_ms:.1} ms");
+    println!("log line to DOM: {latency_ms:.1} ms");
     b.screenshot("task-log-live");
     assert!(latency_ms >= 0.0, "seen before written? {latency_ms} ms (clocks)");
     assert!(latency_ms < 1000.0, "the line took {latency_ms:.0} ms to reach the page");
@@ -332,7 +332,7 @@ fn a_five_thousand_task_plan_is_drawn_whole_and_followed_live() {
         "const done = arguments[arguments.length - 1]; \
          requestAnimationFrame(function () { requestAnimationFrame(function () { done(performance.now()); }); });",
     );
-    eprintln!("5,000-task page painted {painted} ms after navigation start ({:?} here)", t.elapsed());
+    println!("5,000-task page painted {painted} ms after navigation start ({:?} here)", t.elapsed());
     let count = "const svg = document.querySelector('svg#dag'); const ids = new Set(); \
                  for (const g of svg.querySelectorAll('g.node[data-task]')) ids.add(g.dataset.task); \
                  return { attr: svg.getAttribute('data-nodes'), distinct: ids.size, \
