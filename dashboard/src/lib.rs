@@ -111,6 +111,8 @@ pub struct App {
     pub audit: audit_status::Checker,
     /// Open WebSocket feeds.
     pub watchers: Watchers,
+    /// Turns for the live feeds' file reads ([`live::CONCURRENT_READS`]).
+    pub reads: tokio::sync::Semaphore,
     /// The fleet's last sample (with `--queue`).
     pub fleet: Mutex<Option<fleet::FleetSample>>,
     /// Becomes true when the server shuts down (feeds end).
@@ -262,6 +264,7 @@ pub fn serve(opts: Options, ready: impl FnOnce(SocketAddr)) -> Result<(), Dashbo
             audit: audit_status::Checker::default(),
             watchers: Watchers::default(),
             fleet: Mutex::new(None),
+            reads: tokio::sync::Semaphore::new(live::CONCURRENT_READS),
             closing,
         });
         tokio::spawn(follow::follow(app.clone()));

@@ -39,6 +39,13 @@ pub const MAX_FEEDS: usize = 1024;
 /// The largest message a client may send (it has nothing to say but Close).
 pub const MAX_CLIENT_MESSAGE: usize = 1024;
 
+/// Journal bytes read per tick, at most: a feed replaying a long history
+/// catches up over a few ticks instead of holding it all at once.
+pub const READ_PER_TICK: usize = 256 * 1024;
+
+/// Feeds reading at the same moment, at most (the rest wait their turn).
+pub const CONCURRENT_READS: usize = 16;
+
 /// Log bytes per message, at most.
 const LOG_CHUNK: u64 = 64 * 1024;
 
@@ -86,13 +93,16 @@ pub async fn live(
 ) -> Result<Response, ApiError> {
     let store = app.store.clone();
     let want = q.log.clone();
-    let (run, task) = tokio::task::spawn_blocking(move || {
-        let view = store.run(&id)?;
-        let task = match want {
-            Some(t) => Some(store.task_of(&view, &t)?.to_string()),
-            None => None,
-        };
-        Ok::<_, StoreError>((view.run, task))
+    let (run, task) = tokio::task::spawn_blocking(move || match want {
+        // A log is named only by a task of the run (its checkpoint says which).
+        Some(t) => {
+            let view = store.run(&id)?;
+            let task = store.task_of(&view, &t)?.to_string();
+            Ok::<_, StoreError>((view.run, Some(task)))
+        }
+        // Events alone need only the directory (hundreds of watchers must
+        // not each parse a 5,000-task checkpoint and plan).
+        None => Ok((store.open(&id)?, None)),
     })
     .await
     .map_err(|e| ApiError::Join(e.to_string()))??;
@@ -140,7 +150,7 @@ impl Cursor {
                 return Err("the run's event journal was truncated".into());
             }
             if size > self.journal_offset {
-                let b = journal::read_from(f, self.journal_offset, 4 << 20).map_err(|e| e.to_string())?;
+                let b = journal::read_from(f, self.journal_offset, READ_PER_TICK).map_err(|e| e.to_string())?;
                 self.journal_offset = b.offset;
                 for e in b.entries {
                     if e.seq > self.last_seq {
@@ -175,11 +185,13 @@ async fn feed(mut socket: WebSocket, app: Arc<App>, run: RunDir, since: u64, log
     let mut closing = app.closing.clone();
     loop {
         let Some(mut c) = cursor.take() else { return };
+        let Ok(turn) = app.reads.acquire().await else { return };
         let polled = tokio::task::spawn_blocking(move || {
             let r = c.poll();
             (c, r)
         })
         .await;
+        drop(turn);
         let Ok((c, result)) = polled else { return };
         cursor = Some(c);
         let news = match result {
@@ -190,9 +202,10 @@ async fn feed(mut socket: WebSocket, app: Arc<App>, run: RunDir, since: u64, log
             }
         };
         if !news.entries.is_empty() {
-            for chunk in news.entries.chunks(2000) {
-                let m = serde_json::json!({"type": "events", "entries": chunk});
-                if socket.send(text(&m)).await.is_err() {
+            for chunk in news.entries.chunks(500) {
+                let Ok(entries) = serde_json::to_string(chunk) else { return };
+                let m = format!("{{\"type\":\"events\",\"entries\":{entries}}}");
+                if socket.send(Message::Text(m.into())).await.is_err() {
                     return;
                 }
             }
