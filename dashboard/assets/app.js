@@ -67,6 +67,14 @@
     const rows = new Map();
     for (const tr of document.querySelectorAll("tr[data-task]")) rows.set(tr.dataset.task, tr);
     const list = document.getElementById("events");
+    // A node opens its task's page (one handler for the whole graph).
+    const svg = document.getElementById("dag");
+    if (svg) {
+      svg.addEventListener("click", function (ev) {
+        const g = ev.target.closest("g.node[data-task]");
+        if (g) location.href = "/runs/" + encodeURIComponent(run) + "/tasks/" + encodeURIComponent(g.dataset.task);
+      });
+    }
     const status = document.getElementById("run-status");
     // The counts by state follow the nodes (each node knows its task's state).
     const counts = document.getElementById("counts");

@@ -186,11 +186,20 @@ pub fn run(view: &RunView, layout: Option<&Layout>, extras: &RunExtras, csrf: &s
         "<h2>Tasks</h2><table class=\"tasks\"><thead><tr><th>task</th><th>state</th><th>time</th><th>try</th>\
          <th>detail</th><th></th></tr></thead><tbody>",
     );
-    let order: Vec<&str> = match &view.dag {
+    let mut order: Vec<&str> = match &view.dag {
         Some(d) => d.plan.tasks.iter().map(|t| t.id()).collect(),
         None => cp.tasks.keys().map(String::as_str).collect(),
     };
-    for t in order.iter().take(2000) {
+    // A long run lists what needs a look first: failures, then running tasks, then the rest.
+    let rank = |t: &str| match cp.tasks.get(t).map(|r| r.state) {
+        Some(TaskState::Failed | TaskState::Violation | TaskState::TimedOut) => 0,
+        Some(TaskState::Running) => 1,
+        _ => 2,
+    };
+    if order.len() > TABLE_ROWS {
+        order.sort_by_key(|t| rank(t));
+    }
+    for t in order.iter().take(TABLE_ROWS) {
         let Some(rec) = cp.tasks.get(*t) else { continue };
         let detail = orchestra_orchestrator::orchestrator::describe(rec);
         let _ = write!(
@@ -209,8 +218,12 @@ pub fn run(view: &RunView, layout: Option<&Layout>, extras: &RunExtras, csrf: &s
         );
     }
     b.push_str("</tbody></table>");
-    if order.len() > 2000 {
-        let _ = write!(b, "<p class=\"muted\">{} more tasks: see the DAG or the API.</p>", order.len() - 2000);
+    if order.len() > TABLE_ROWS {
+        let _ = write!(
+            b,
+            "<p class=\"muted\">{} more tasks (failures and running tasks are listed first): see the DAG or the API.</p>",
+            order.len() - TABLE_ROWS
+        );
     }
     // Violations.
     let mut v = String::new();
@@ -250,11 +263,17 @@ pub fn run(view: &RunView, layout: Option<&Layout>, extras: &RunExtras, csrf: &s
     page(&format!("run {id}"), csrf, &attrs, &b)
 }
 
+/// Graphs up to this many tasks show their ids in the nodes.
+pub const LABELLED: usize = 500;
+
+/// Rows of the task table, at most (the DAG shows every task).
+pub const TABLE_ROWS: usize = 500;
+
 fn svg(b: &mut String, view: &RunView, l: &Layout) {
     let _ = write!(
         b,
         "<h2>Plan <span class=\"muted\">{} tasks, {} layers{}</span></h2><div class=\"dag\">\
-         <svg id=\"dag\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" data-nodes=\"{}\">",
+         <svg id=\"dag\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" data-nodes=\"{}\" data-run=\"{rid}\">",
         l.nodes.len(),
         l.layers,
         if l.edges.is_empty() && l.edge_count > 0 {
@@ -265,6 +284,7 @@ fn svg(b: &mut String, view: &RunView, l: &Layout) {
         l.nodes.len(),
         w = l.width,
         h = l.height,
+        rid = esc(&view.run.id),
     );
     if !l.edges.is_empty() {
         b.push_str("<g class=\"edges\">");
@@ -283,18 +303,17 @@ fn svg(b: &mut String, view: &RunView, l: &Layout) {
         }
         b.push_str("</g>");
     }
+    // Small graphs get labels; a large one keeps one light element group per
+    // task (its tooltip names it), so the browser lays out thousands quickly.
+    let labels = l.nodes.len() <= LABELLED;
     for n in &l.nodes {
         let state = view.checkpoint.tasks.get(&n.id).map_or(TaskState::Pending, |r| r.state);
         let wall = view.checkpoint.tasks.get(&n.id).map_or(0, |r| r.wall_ms);
         let needs: Vec<&str> = n.needs.iter().filter_map(|&j| l.nodes_by_index(j)).map(|m| m.id.as_str()).collect();
-        let label: String = n.id.chars().take(16).collect();
         let _ = write!(
             b,
-            "<a href=\"/runs/{rid}/tasks/{link}\"><g class=\"node {cls}\" data-task=\"{tid}\" transform=\"translate({x},{y})\">\
-             <title>{tid} — {st} {time}{needs}</title><rect width=\"{w}\" height=\"{h}\" rx=\"3\"/>\
-             <text x=\"4\" y=\"13\">{label}</text></g></a>",
-            rid = esc(&view.run.id),
-            link = seg(&n.id),
+            "<g class=\"node {cls}\" data-task=\"{tid}\" transform=\"translate({x},{y})\">\
+             <title>{tid} — {st} {time}{needs}</title><rect width=\"{w}\" height=\"{h}\" rx=\"3\"/>",
             cls = state_class(state.as_str()),
             tid = esc(&n.id),
             st = state.as_str(),
@@ -304,8 +323,12 @@ fn svg(b: &mut String, view: &RunView, l: &Layout) {
             y = n.y,
             w = dag::NODE_W,
             h = dag::NODE_H,
-            label = esc(&label),
         );
+        if labels {
+            let label: String = n.id.chars().take(16).collect();
+            let _ = write!(b, "<text x=\"4\" y=\"13\">{}</text>", esc(&label));
+        }
+        b.push_str("</g>");
     }
     b.push_str("</svg></div>");
 }
