@@ -333,10 +333,11 @@ fn a_loopback_dashboard_refuses_foreign_host_names_and_cross_site_websockets() {
     assert_eq!(ws.status, 403, "{}", ws.body);
 }
 
-/// A chain of three tasks; the first sleeps long enough to pause during it.
-fn chain() -> String {
+/// A chain of three tasks; the first sleeps long enough to pause during it
+/// (`pause` makes its command line unique, to look for it among processes).
+fn chain(pause: &str) -> String {
     plan(&[
-        "{id: one, tool: sh, args: ['-c', 'echo one; sleep 2']}",
+        &format!("{{id: one, tool: sh, args: ['-c', 'echo one; sleep {pause}']}}"),
         "{id: two, tool: sh, args: ['-c', 'echo two'], needs: [one]}",
         "{id: three, tool: sh, args: ['-c', 'echo three'], needs: [two]}",
     ])
@@ -345,7 +346,7 @@ fn chain() -> String {
 #[test]
 fn pause_from_the_dashboard_stops_new_starts_until_continue_and_is_audited() {
     let w = World::new();
-    let run = w.spawn_plan(&chain(), &[]);
+    let run = w.spawn_plan(&chain("2.0117"), &[]);
     let id = wait_run_id(&w);
     let ro = Dashboard::start(&w.runs, &[]);
     let d = Dashboard::start(&w.runs, &["--operator"]);
@@ -430,7 +431,7 @@ fn pause_from_the_dashboard_stops_new_starts_until_continue_and_is_audited() {
 #[test]
 fn cancel_from_the_cli_stops_the_run_and_leaves_it_resumable() {
     let w = World::new();
-    let run = w.spawn_plan(&chain(), &[]);
+    let run = w.spawn_plan(&chain("2.0373"), &[]);
     let id = wait_run_id(&w);
     wait_for(Duration::from_secs(30), "task one to run", || {
         states(&w, &id).get("one").map(String::as_str) == Some("running")
@@ -447,7 +448,7 @@ fn cancel_from_the_cli_stops_the_run_and_leaves_it_resumable() {
         assert!(!w.runs.join(&id).join(format!("logs/{t}.log")).exists(), "{t} never ran");
     }
     assert_ne!(out.status.code(), Some(0));
-    assert!(!process_alive_named("sleep 2"), "no task process left");
+    assert!(!process_alive_named("sleep 2.0373"), "no task process left");
     let o = w.resume(&id, &[]);
     assert_eq!(o.code, 0, "{}", o.all());
     assert!(states(&w, &id).values().all(|s| s == "succeeded"));

@@ -394,9 +394,15 @@ pub fn execute<'a>(
     let mut awaiting = false;
     let mut refused = Vec::new();
     let mut sandboxes = Duration::ZERO;
+    // Operator control: this process starts unpaused; what a request asked
+    // holds across the sessions of a replan.
+    if let Err(e) = crate::runstore::control::reset(run) {
+        bus.say(&format!("orchestra: warning: {e}"));
+    }
+    let mut watcher = crate::runstore::control::Watcher::default();
     let end = loop {
         let now = current.as_ref().unwrap_or(prepared);
-        let mut end = session(now, run, store, bus, opts, started)?;
+        let mut end = session(now, run, store, bus, opts, started, &mut watcher)?;
         refused.append(&mut end.refused);
         sandboxes += end.sandboxes;
         let Some(r) = replanner.as_deref_mut() else { break end };
@@ -442,6 +448,7 @@ fn session(
     bus: &mut Bus<'_>,
     opts: &Options,
     started: Instant,
+    watcher: &mut crate::runstore::control::Watcher,
 ) -> Result<SessionEnd, RunStoreError> {
     let dag = &prepared.dag;
     let n = dag.plan.tasks.len();
@@ -498,10 +505,9 @@ fn session(
             }
         });
     }
-    // Operator control: a session starts unpaused; a thread polls the control file.
-    if let Err(e) = crate::runstore::control::reset(run) {
-        bus.say(&format!("orchestra: warning: {e}"));
-    }
+    // Operator control: a thread polls the control file; a pause asked in an
+    // earlier session of this run (before a replan) still holds.
+    sched.set_paused(watcher.paused());
     let control_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let tx = tx.clone();
@@ -523,7 +529,6 @@ fn session(
             }
         });
     }
-    let mut watcher = crate::runstore::control::Watcher::default();
     if let Some(d) = &opts.dispatch {
         let tx = std::sync::Mutex::new(tx.clone());
         d.set_notify(std::sync::Arc::new(move |n| {

@@ -131,6 +131,11 @@ pub struct Watcher {
 }
 
 impl Watcher {
+    /// Whether the last request seen asked for a pause.
+    pub fn paused(&self) -> bool {
+        self.seen.paused && !self.seen.cancel
+    }
+
     /// The action a new request asks for (`None`: no new request): cancel
     /// when it newly sets cancel, else pause or continue as it says, even
     /// when that is the state already (the run acknowledges every request).
