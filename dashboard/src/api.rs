@@ -80,8 +80,9 @@ pub async fn run_page(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>)
     blocking(move || {
         // The feed's starting point is read before the checkpoint: an event
         // written in between is then sent again (harmless), never missed.
-        let since = journal_seq(&a.store.open(&id)?);
-        let view = a.store.run(&id)?;
+        let run = a.store.open(&id)?;
+        let since = journal_seq(&run);
+        let view = a.store.view(run)?;
         let layout = view.dag.as_ref().map(crate::dag::layout);
         // Never verified on a page load: the last result, and a check in the background.
         let dir = view.checkpoint.settings.audit_dir.clone();
@@ -103,13 +104,18 @@ pub async fn task_page(
 ) -> ApiResult<Html<String>> {
     let a = app.clone();
     blocking(move || {
-        let since = journal_seq(&a.store.open(&id)?);
-        let view = a.store.run(&id)?;
+        let run = a.store.open(&id)?;
+        let since = journal_seq(&run);
+        let view = a.store.view(run)?;
         let task = a.store.task_of(&view, &task)?.to_string();
         // The last 256 KiB; the rest through the raw log.
-        let size = crate::store::read_log(&view.run, &task, u64::MAX, 0)?.size;
-        let start = size.saturating_sub(256 * 1024);
-        let log = crate::store::read_log(&view.run, &task, start, 256 * 1024)?;
+        let log = match crate::store::open_log(&view.run, &task)? {
+            Some(mut f) => {
+                let size = f.metadata()?.len();
+                crate::store::read_log_from(&mut f, size.saturating_sub(256 * 1024), 256 * 1024)?
+            }
+            None => crate::store::LogRange { offset: 0, next: 0, size: 0, text: String::new() },
+        };
         Ok(Html(pages::task(&view, &task, &log, since, &a.csrf())))
     })
     .await
@@ -162,8 +168,7 @@ pub async fn run(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> A
     let store = app.store.clone();
     let v = blocking(move || {
         let view = store.run(&id)?;
-        let row = store.row(&id)?;
-        let tasks = store.tasks(&id)?;
+        let (row, tasks) = store.row_and_tasks(&id)?;
         Ok(serde_json::json!({
             "run": row,
             "status": view.checkpoint.status.as_str(),

@@ -43,6 +43,9 @@ pub enum BindError {
         "refusing to serve on {0} without a token: set ORCHESTRA_DASHBOARD_TOKEN or --token-file (anyone who can reach the address could read every run's logs)"
     )]
     NeedsToken(SocketAddr),
+    /// No randomness for the CSRF token (never a guessable one instead).
+    #[error("the system gave no randomness for the CSRF token")]
+    NoRandomness,
     /// Operator rights without a token.
     #[error("--operator needs a token (any local process could control runs otherwise)")]
     OperatorNeedsToken,
@@ -71,7 +74,11 @@ pub struct Access {
 pub fn new_token() -> Option<String> {
     let mut b = [0u8; 16];
     getrandom::getrandom(&mut b).ok()?;
-    Some(b.iter().map(|x| format!("{x:02x}")).collect())
+    Some(hex(&b))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn digest(s: &str) -> [u8; 32] {
@@ -99,14 +106,9 @@ impl Access {
         if operator && token.is_none() {
             return Err(BindError::OperatorNeedsToken);
         }
-        let mut r = [0u8; 16];
-        let _ = getrandom::getrandom(&mut r);
-        let csrf = r.iter().map(|b| format!("{b:02x}")).collect();
+        let csrf = new_token().ok_or(BindError::NoRandomness)?;
         let session = token.map(|t| {
-            let v: String = digest(&format!("orchestra-dashboard-session\0{}", t.trim()))
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let v = hex(&digest(&format!("orchestra-dashboard-session\0{}", t.trim())));
             let d = digest(&v);
             (v, d)
         });

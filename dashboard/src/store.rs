@@ -148,7 +148,11 @@ impl Store {
 
     /// Run `id` with its checkpoint and plan.
     pub fn run(&self, id: &str) -> Result<RunView, StoreError> {
-        let run = self.open(id)?;
+        self.view(self.open(id)?)
+    }
+
+    /// An opened run with its checkpoint and plan.
+    pub fn view(&self, run: RunDir) -> Result<RunView, StoreError> {
         let checkpoint = checkpoint::load_in(&run)?;
         let dag = match run.read(Path::new("plan.yaml")) {
             Ok(bytes) => {
@@ -163,15 +167,12 @@ impl Store {
         Ok(RunView { run, checkpoint, dag, live, paused })
     }
 
-    /// The tasks of run `id` as the index lists them.
-    pub fn tasks(&self, id: &str) -> Result<Vec<TaskRow>, StoreError> {
-        self.open(id)?;
-        Ok(self.index()?.tasks(id)?)
-    }
-
-    /// The row of run `id`.
-    pub fn row(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
-        Ok(self.index()?.runs()?.into_iter().find(|r| r.run_id == id))
+    /// The row of run `id` and its tasks as the index lists them (one
+    /// opening and refresh of the index).
+    pub fn row_and_tasks(&self, id: &str) -> Result<(Option<RunRow>, Vec<TaskRow>), StoreError> {
+        let ix = self.index()?;
+        let row = ix.runs()?.into_iter().find(|r| r.run_id == id);
+        Ok((row, ix.tasks(id)?))
     }
 
     /// Check that `task` is a task of `view`'s run (its plan or checkpoint).

@@ -8,7 +8,6 @@
 //! is a warning once (the run goes on and its exit code does not change;
 //! the dashboard then shows the checkpoint's states without the live tail).
 
-use super::describe;
 use super::events::{Event, Observer, Problem};
 use crate::runstore::RunDir;
 use crate::runstore::journal::{JournalEvent, Writer};
@@ -51,11 +50,11 @@ impl JournalWriter {
                 delay_ms: delay.as_millis() as u64,
                 detail: detail.to_string(),
             },
-            Event::TaskFinished { task, state, wall_ms, record, sandbox_ms, .. } => JournalEvent::TaskFinished {
+            Event::TaskFinished { task, state, wall_ms, detail, record, sandbox_ms } => JournalEvent::TaskFinished {
                 task: task.to_string(),
                 state: state.as_str().to_string(),
                 wall_ms: *wall_ms,
-                detail: describe(record),
+                detail: detail.to_string(),
                 rules: record.violations.iter().map(|v| v.rule.to_string()).collect(),
                 setup_ms: *sandbox_ms,
             },
