@@ -40,6 +40,7 @@
 //!   listed in [`WorkspaceChanges::unreadable`]; what it held is neither
 //!   counted as deleted nor compared.
 
+pub mod absent;
 pub mod walk;
 
 mod hash;
