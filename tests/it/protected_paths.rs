@@ -249,3 +249,54 @@ fn review31_git_init_in_a_fresh_workspace_is_protected_and_says_what_allows_it()
     o.assert_ok();
     assert!(e.ws.join(".git/hooks").is_dir());
 }
+
+/// SECURITY.md §5.3: where the workspace has no `.git`, a `.git` file
+/// pointing git at a directory the task filled (`gitdir: evil`, with hooks)
+/// passes the supervisor (neither name is protected), but the host's check
+/// after the task resolves `.git/hooks` as git does: exit 4, `fs.protected`,
+/// the pointer removed, and the host's git never takes `evil` for the
+/// repository. The violation is in the verified audit log like any other.
+#[test]
+fn a_gitdir_pointer_planted_where_git_was_absent_is_removed_and_reported() {
+    let e = env();
+    let marker = e.root.join("planted-ran");
+    let plant = format!(
+        "set -e; mkdir -p evil/hooks evil/objects evil/refs/heads && echo 'ref: refs/heads/main' > evil/HEAD \
+         && printf '#!/bin/sh\\ntouch {}\\n' > evil/hooks/pre-commit && chmod +x evil/hooks/pre-commit \
+         && echo 'gitdir: evil' > .git",
+        marker.display()
+    );
+    let o = e.sh("default", &plant);
+    o.assert_violation("fs.protected");
+    assert!(std::fs::symlink_metadata(e.ws.join(".git")).is_err(), "the pointer is left");
+    assert!(e.ws.join("evil/hooks/pre-commit").is_file(), "only the pointer is the offending entry");
+    let git_dir = git(&e.ws, &["rev-parse", "--absolute-git-dir"]);
+    assert!(!String::from_utf8_lossy(&git_dir.stdout).contains("/evil"), "host git uses the planted repository");
+    let detail = o.report["violations"][0]["detail"].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains("a new `gitdir:` pointer") && detail.ends_with("; removed"), "{detail}");
+    // Recorded like every violation: in the signed log, which verifies.
+    assert_eq!(e.verify_audit().status.code(), Some(0));
+    let shown = Command::new(orchestra())
+        .args(["audit", "show", "--json", "--kind", "violation"])
+        .arg(e.ws.join(".orchestra/audit"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("a protected path absent when the task started"));
+}
+
+/// The host's check honours the policy's opt-outs: a path given up with
+/// `filesystem.unprotected` may be created, and stays.
+#[test]
+fn an_unprotected_path_created_by_a_task_is_no_violation_and_stays() {
+    let e = env();
+    let p = e.policy("ci", "filesystem:\n  unprotected: [.gitlab-ci.yml, .github/workflows]\n");
+    let o = e.sh(
+        &p,
+        "mkdir -p .github/workflows && echo 'on: push' > .github/workflows/ci.yml && echo 'test: ok' > .gitlab-ci.yml",
+    );
+    o.assert_ok();
+    assert_eq!(std::fs::read_to_string(e.ws.join(".gitlab-ci.yml")).unwrap(), "test: ok\n");
+    assert!(e.ws.join(".github/workflows/ci.yml").is_file());
+    // The others are still watched.
+    e.sh(&p, "mkdir -p elsewhere/hooks && echo 'gitdir: elsewhere' > .git").assert_violation("fs.protected");
+}
