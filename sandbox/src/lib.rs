@@ -7,7 +7,9 @@
 //! - [`sys`]: the syscall layer, the only place with `unsafe`.
 //! - [`canary`]: canary secrets planted per task, and finding them again.
 //! - [`cgroup`]: per-task memory/pids cgroups and their event counters.
-//! - [`changes`]: what a task changed in its workspace (the report's diff).
+//! - [`changes`]: what a task changed in its workspace (the report's diff),
+//!   and the protected paths absent at its start, judged again after it
+//!   ([`changes::absent`]).
 //! - [`probe`]: what this host can enforce.
 //! - [`reap`]: killing whatever a task left behind.
 //! - [`report`]: the verdict line and JSON report of CONTRACTS.md §3.

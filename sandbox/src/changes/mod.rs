@@ -39,6 +39,9 @@
 //! - A directory that cannot be read after the task (its mode taken away) is
 //!   listed in [`WorkspaceChanges::unreadable`]; what it held is neither
 //!   counted as deleted nor compared.
+//!
+//! Beside the diff, [`absent`] judges the protected paths that were absent
+//! when the task started once it is gone, and removes what was planted there.
 
 pub mod absent;
 pub mod walk;
