@@ -33,6 +33,7 @@
 //! Residual: a host process that reads the workspace *while* the task runs can
 //! still see what was planted before it is removed.
 
+use crate::jail::resolve::steps;
 use crate::rule::Rule;
 use crate::{TaskSpec, Violation};
 use nix::errno::Errno;
@@ -45,7 +46,7 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// Links and pointers followed on one path, at most (the kernel's MAXSYMLINKS).
 const MAX_HOPS: usize = 40;
@@ -115,11 +116,6 @@ impl Watch {
         Watch { root, paths }
     }
 
-    /// Whether no protected path is watched.
-    pub fn is_empty(&self) -> bool {
-        self.paths.is_empty()
-    }
-
     /// Judge the watched paths again, once the task's processes are all gone:
     /// a violation for each the host now reaches (or whose own name is a new
     /// link), its offending entry removed (see the module doc).
@@ -143,8 +139,12 @@ impl Watch {
                     let how = format!("was made {reach} during the task by {} ({})", way.display(), way_text(&way));
                     (way, how)
                 }
-                (Some(end), _) if *end == w.path => (end.clone(), "was created during the task".to_string()),
-                (Some(end), _) => (end.clone(), format!("was created during the task at {}", end.display())),
+                (Some(end), _) if *end == w.path => {
+                    (end.clone(), "was created during the task (past the supervisor)".to_string())
+                }
+                (Some(end), _) => {
+                    (end.clone(), format!("was created during the task at {} (past the supervisor)", end.display()))
+                }
                 (None, _) => continue,
             };
             let fate = match (&root_fd, offender.strip_prefix(&self.root)) {
@@ -164,10 +164,7 @@ impl Watch {
                     offender.display()
                 ),
             };
-            let detail = format!(
-                "{}, a protected path absent when the task started, {how} (past the supervisor){fate}",
-                w.path.display()
-            );
+            let detail = format!("{}, a protected path absent when the task started, {how}{fate}", w.path.display());
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), removed });
         }
         out
@@ -257,17 +254,6 @@ fn trace(root: &Path, path: &Path) -> Trace {
     t
 }
 
-/// The names and `..` of `p`, in order (the root and `.` carry no step).
-fn steps(p: &Path) -> VecDeque<OsString> {
-    p.components()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_os_string()),
-            Component::ParentDir => Some(OsString::from("..")),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The directory a `.git` file points to (`gitdir: <path>`), as written.
 fn gitdir_pointer(file: &Path) -> Option<PathBuf> {
     let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(file).ok()?;
@@ -341,7 +327,7 @@ fn remove_entry(
     if depth >= MAX_DEPTH {
         return Err(Errno::ELOOP);
     }
-    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+    let flags = super::walk::dir_flags();
     let child = match openat(dir, name, flags, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::EACCES) => {

@@ -90,23 +90,25 @@ pub(super) fn link_path(link: &Path, text: &Path) -> Option<PathBuf> {
     same.then(|| text.to_path_buf())
 }
 
+/// The names and `..` of `p`, in order (the root and `.` carry no step): what
+/// a path walk takes one at a time.
+pub(crate) fn steps(p: &Path) -> std::collections::VecDeque<std::ffi::OsString> {
+    p.components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_os_string()),
+            Component::ParentDir => Some(std::ffi::OsString::from("..")),
+            _ => None,
+        })
+        .collect()
+}
+
 pub(super) fn walk(pid: u32, root: &Path, start: PathBuf, path: &Path, follow: bool) -> Target {
     use std::collections::VecDeque;
     use std::ffi::OsString;
     /// The kernel's own limit (MAXSYMLINKS): past it the call fails with ELOOP.
     const MAX_LINKS: usize = 40;
-    // Names and `..`, in order (the root and `.` carry no step).
-    let steps = |p: &Path| -> Vec<OsString> {
-        p.components()
-            .filter_map(|c| match c {
-                Component::Normal(s) => Some(s.to_os_string()),
-                Component::ParentDir => Some(OsString::from("..")),
-                _ => None,
-            })
-            .collect()
-    };
     let mut cur = if path.is_absolute() { root.to_path_buf() } else { start };
-    let mut queue: VecDeque<OsString> = steps(path).into();
+    let mut queue: VecDeque<OsString> = steps(path);
     let mut links = 0;
     while let Some(c) = queue.pop_front() {
         if c == ".." {
