@@ -9,9 +9,14 @@
 //! - A canary variable is planted only under a name the policy neither passes
 //!   through nor sets ([`Canaries::generate`]), so a variable the task was
 //!   meant to see is never replaced.
+//! - [`plants`] is the one answer to whether a task gets canaries, on every
+//!   backend: the jail, and the containers through their in-container
+//!   supervisor (which is the jail's code; the values reach it in a file that
+//!   it removes before the task exists: `crate::inner`).
 //! - Only [`Canaries::digests`] (SHA-256 of each watched value) leave the
 //!   process that planted them; the values themselves go to the jail's init
-//!   over its private control socket and nowhere else.
+//!   over its private control socket (in a container, through the handoff
+//!   above) and nowhere else.
 //! - [`Scrubber`] passes every byte of a stream but the watched values, in
 //!   order, and replaces each occurrence of one by [`REPLACEMENT`] however
 //!   the stream is cut into chunks; it holds back at most the longest value's
@@ -85,6 +90,20 @@ fn random_text(alphabet: &[u8], n: usize) -> Result<String, CanaryError> {
         }
     }
     Ok(out)
+}
+
+/// Whether a task under `policy` gets canaries: the policy asks for them
+/// (`canaries: true`) and its backend has something to plant and watch them
+/// with — the jail, or a container's in-container supervisor
+/// (`container.supervisor: required`). Otherwise none are generated, and the
+/// report says why (`crate::outcome::opt_outs`).
+pub fn plants(policy: &crate::policy::Policy) -> bool {
+    use crate::policy::{SandboxMode, SupervisorMode};
+    policy.canaries
+        && match policy.backend() {
+            SandboxMode::Jail => true,
+            SandboxMode::Docker | SandboxMode::Podman => policy.container.supervisor == SupervisorMode::Required,
+        }
 }
 
 /// Whether the policy passes `name` through or sets it.
