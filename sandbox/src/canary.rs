@@ -308,13 +308,7 @@ impl Scrubber {
         }
         // Hold back the longest tail that could still begin a value.
         let tail = &data[copied..];
-        let keep = (1..tail.len().min(self.longest()).saturating_add(1))
-            .rev()
-            .find(|&k| {
-                let suffix = &tail[tail.len() - k..];
-                self.tokens.iter().any(|t| t.value.len() > k && t.value.as_bytes().starts_with(suffix))
-            })
-            .unwrap_or(0);
+        let keep = could_begin(&self.tokens, tail);
         out.extend_from_slice(&tail[..tail.len() - keep]);
         self.held = tail[tail.len() - keep..].to_vec();
         found
@@ -325,10 +319,21 @@ impl Scrubber {
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         out.append(&mut self.held);
     }
+}
 
-    fn longest(&self) -> usize {
-        self.tokens.iter().map(|t| t.value.len()).max().unwrap_or(0)
-    }
+/// The length of the longest end of `bytes` that could begin one of the
+/// watched values (a proper prefix of one): what a stream must keep to
+/// recognise a value its next bytes complete. At most the longest value's
+/// length minus one.
+pub fn could_begin(tokens: &[Token], bytes: &[u8]) -> usize {
+    let longest = tokens.iter().map(|t| t.value.len()).max().unwrap_or(0);
+    (1..bytes.len().min(longest).saturating_add(1))
+        .rev()
+        .find(|&k| {
+            let suffix = &bytes[bytes.len() - k..];
+            tokens.iter().any(|t| t.value.len() > k && t.value.as_bytes().starts_with(suffix))
+        })
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

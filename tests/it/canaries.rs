@@ -337,9 +337,9 @@ fn started_canaries(e: &Env) -> Vec<serde_json::Value> {
     let text = String::from_utf8_lossy(&show.stdout).into_owned();
     let started = text
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|r| r["kind"] == "task_started")
-        .last()
+        .find(|r| r["kind"] == "task_started")
         .expect("a task_started record");
     started["body"]["canaries"].as_array().cloned().unwrap_or_default()
 }

@@ -573,10 +573,11 @@ async fn drive_and_remove(
     inspected: Option<ContainerInspectResponse>,
 ) -> Result<(Run, EndState), SandboxError> {
     let api = &engine.api;
-    let mut run = Run::default();
-    if let Some(c) = &task.canaries {
-        run.scrubbers = [crate::canary::Scrubber::new(&c.tokens), crate::canary::Scrubber::new(&c.tokens)];
-    }
+    let tokens = task.canaries.as_ref().map(|c| c.tokens.as_slice()).unwrap_or_default();
+    let mut run = Run {
+        scrubbers: [crate::canary::Scrubber::new(tokens), crate::canary::Scrubber::new(tokens)],
+        ..Run::default()
+    };
     let t0 = Instant::now();
     let outcome = drive::drive(engine, id, task, &mut run, inner_report, fifos, inspected).await;
     tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: task over");
@@ -974,8 +975,10 @@ mod tests {
     #[test]
     fn what_the_host_relays_is_scrubbed_and_a_leak_reported_once_per_stream() {
         let tokens = [Token { source: "$GITHUB_TOKEN".into(), value: "ghp_SECRETVALUE".into() }];
-        let mut run = Run::default();
-        run.scrubbers = [crate::canary::Scrubber::new(&tokens), crate::canary::Scrubber::new(&tokens)];
+        let mut run = Run {
+            scrubbers: [crate::canary::Scrubber::new(&tokens), crate::canary::Scrubber::new(&tokens)],
+            ..Run::default()
+        };
         let mut out = Vec::new();
         run.scrub(0, b"a ghp_SECRET", &mut out);
         run.scrub(0, b"VALUE b ghp_SECRETVALUE\n", &mut out);

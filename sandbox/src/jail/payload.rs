@@ -97,17 +97,22 @@ fn unreadable(call: &str) -> Decision {
 /// least recently is forgotten.
 pub const MAX_SOCKETS: usize = 1024;
 
-/// The last bytes sent on each socket, so that a canary value split over
-/// consecutive sends on one socket (`send(tok[:20]); send(tok[20:])`) is
-/// recognised: per socket, at most the longest value's length minus one
-/// byte, for at most [`MAX_SOCKETS`] sockets. A socket is known by its inode,
-/// so a `dup`, another thread or a forked child sending on it continue the
-/// same stream.
+/// What was last sent on each socket that could begin a canary value, so
+/// that a value split over consecutive sends on one socket
+/// (`send(tok[:20]); send(tok[20:])`) is recognised. Per socket it keeps the
+/// longest end of its stream that could begin a value
+/// ([`crate::canary::could_begin`], the output scrubber's rule: at most the
+/// longest value's length minus one byte), for at most [`MAX_SOCKETS`]
+/// sockets. A socket is known by its inode, so a `dup`, another thread or a
+/// forked child sending on it continue the same stream. Cost: one read of a
+/// send's last bytes; the socket is looked up (a `readlink` in `/proc`) only
+/// when some stream holds such an end or this send leaves one.
 #[derive(Debug, Clone, Default)]
 pub struct Tails {
     /// The longest value's length minus one: what could begin a value.
     keep: usize,
-    /// `(socket inode, its last bytes)`, the most recently sent on last.
+    /// `(socket inode, the end of its stream that could begin a value)`,
+    /// never empty, the most recently sent on last.
     sockets: Vec<(u64, Vec<u8>)>,
 }
 
@@ -118,30 +123,50 @@ impl Tails {
         Tails { keep, sockets: Vec::new() }
     }
 
-    /// Judge the send `n` on the socket with inode `socket`, which the
-    /// supervisor lets through otherwise (its own payload holds no value):
-    /// the bytes sent before on that socket joined with this payload's first
-    /// ones must hold no value either. A send that completes one is denied
-    /// (`canary.leak`); one that continues is remembered.
-    pub fn judge(&mut self, plan: &JailPlan, n: &Notification, mem: &dyn Memory, socket: u64) -> Decision {
+    /// Judge the send `n`, which the supervisor lets through otherwise (its
+    /// own payload holds no value), on the socket `socket` names (its inode,
+    /// asked only when needed): what its stream kept joined with this
+    /// payload's first bytes must hold no value either. A send that completes
+    /// one is denied (`canary.leak`, nothing of it is sent); one that
+    /// continues is remembered.
+    pub fn judge(
+        &mut self,
+        plan: &JailPlan,
+        n: &Notification,
+        mem: &dyn Memory,
+        socket: impl FnOnce() -> Option<u64>,
+    ) -> Decision {
         if self.keep == 0 || plan.canaries.is_empty() {
             return Decision::Continue;
         }
         let Some(segments) = segments(n, mem) else { return Decision::Continue };
         let total: usize = segments.iter().map(|(_, len)| *len).fold(0, usize::saturating_add);
-        let (Some(head), Some(last)) = (head(mem, &segments, self.keep), tail(mem, &segments, self.keep)) else {
-            // Judged readable a moment ago: changed under us. Nothing learnt.
+        // Judged readable a moment ago; unreadable now, it changed under us: nothing learnt.
+        let Some(last) = tail(mem, &segments, self.keep) else { return Decision::Continue };
+        let leaves = crate::canary::could_begin(&plan.canaries, &last) > 0;
+        if self.sockets.is_empty() && !leaves {
             return Decision::Continue;
-        };
+        }
+        let Some(socket) = socket() else { return Decision::Continue };
         let before = match self.sockets.iter().position(|(s, _)| *s == socket) {
             Some(i) => self.sockets.remove(i).1,
             None => Vec::new(),
         };
-        let mut joined = before.clone();
-        joined.extend_from_slice(&head);
+        let first = if before.is_empty() || total <= self.keep {
+            // Nothing to join, or the whole payload is `last`.
+            last.clone()
+        } else {
+            match head(mem, &segments, self.keep) {
+                Some(h) => h,
+                None => return Decision::Continue,
+            }
+        };
+        let mut joined = before;
+        joined.extend_from_slice(&first);
         if let Some(t) = crate::canary::find(&plan.canaries, &joined) {
             let call = super::seccomp::syscall_name(n.nr as i64);
-            self.remember(socket, before);
+            joined.truncate(joined.len() - first.len());
+            self.remember(socket, joined);
             return Decision::Deny {
                 errno: libc::EACCES,
                 rule: Rule::CanaryLeak,
@@ -151,21 +176,22 @@ impl Tails {
                 ),
             };
         }
-        let after = if total >= self.keep {
-            last
-        } else {
-            // The whole payload is `head`: it continues what came before.
-            joined[joined.len().saturating_sub(self.keep)..].to_vec()
-        };
-        self.remember(socket, after);
+        // The end of the stream now: this payload's, or (a short one) what it continued.
+        let end = if total >= self.keep { last } else { joined };
+        let k = crate::canary::could_begin(&plan.canaries, &end);
+        self.remember(socket, end[end.len() - k..].to_vec());
         Decision::Continue
     }
 
-    fn remember(&mut self, socket: u64, tail: Vec<u8>) {
+    /// Keep `end` for `socket` (nothing, if it is empty), as the most recent.
+    fn remember(&mut self, socket: u64, end: Vec<u8>) {
+        if end.is_empty() {
+            return;
+        }
         if self.sockets.len() >= MAX_SOCKETS {
             self.sockets.remove(0);
         }
-        self.sockets.push((socket, tail));
+        self.sockets.push((socket, end));
     }
 }
 
@@ -296,10 +322,12 @@ mod tests {
             mem.insert(b, second);
             let mem = Buffers(mem);
             let mut t = Tails::new(&p.canaries);
-            assert_eq!(t.judge(&p, &sendto(a, la), &mem, 7), Decision::Continue, "split {split}");
+            assert_eq!(t.judge(&p, &sendto(a, la), &mem, || Some(7)), Decision::Continue, "split {split}");
             // Another socket's stream is not this one's.
-            assert_eq!(t.judge(&p, &sendto(b, lb), &mem, 8), Decision::Continue, "split {split}");
-            assert_eq!(rule(&t.judge(&p, &sendto(b, lb), &mem, 7)), Some(Rule::CanaryLeak), "split {split}");
+            assert_eq!(t.judge(&p, &sendto(b, lb), &mem, || Some(8)), Decision::Continue, "split {split}");
+            assert_eq!(rule(&t.judge(&p, &sendto(b, lb), &mem, || Some(7))), Some(Rule::CanaryLeak), "split {split}");
+            // Denied, so not sent: the stream still ends where it did.
+            assert_eq!(rule(&t.judge(&p, &sendto(b, lb), &mem, || Some(7))), Some(Rule::CanaryLeak), "split {split}");
         }
     }
 
@@ -324,32 +352,48 @@ mod tests {
         mem.insert(0x6000, iov);
         let mem = Buffers(mem);
         let mut t = Tails::new(&p.canaries);
-        assert_eq!(t.judge(&p, &sendto(0x1000, 8), &mem, 7), Decision::Continue);
-        assert_eq!(t.judge(&p, &sendto(0x2000, 6), &mem, 7), Decision::Continue);
+        assert_eq!(t.judge(&p, &sendto(0x1000, 8), &mem, || Some(7)), Decision::Continue);
+        assert_eq!(t.judge(&p, &sendto(0x2000, 6), &mem, || Some(7)), Decision::Continue);
         let msg = Notification { id: 0, pid: 1, nr: libc::SYS_sendmsg as i32, arch: 0, args: [3, 0x5000, 0, 0, 0, 0] };
-        let d = t.judge(&p, &msg, &mem, 7);
+        let d = t.judge(&p, &msg, &mem, || Some(7));
         assert_eq!(rule(&d), Some(Rule::CanaryLeak), "{d:?}");
         let Decision::Deny { detail, .. } = d else { unreachable!() };
         assert!(detail.contains("sendmsg") && detail.contains("$GITHUB_TOKEN") && !detail.contains("ghp_"), "{detail}");
     }
 
     #[test]
-    fn what_is_kept_is_bounded() {
+    fn what_is_kept_is_bounded_and_only_what_could_begin_a_value() {
         let p = plan();
         let mut mem = HashMap::new();
         mem.insert(0x1000, vec![b'x'; 4096]);
+        let mut ends_with_g = vec![b'x'; 4096];
+        ends_with_g.extend_from_slice(b"gh");
+        mem.insert(0x10000, ends_with_g);
         let mem = Buffers(mem);
         let mut t = Tails::new(&p.canaries);
+        // Nothing that could begin a value, nothing kept: the socket is not even asked.
+        let asked = std::cell::Cell::new(0);
+        for _ in 0..10 {
+            let d = t.judge(&p, &sendto(0x1000, 4096), &mem, || {
+                asked.set(asked.get() + 1);
+                Some(1)
+            });
+            assert_eq!(d, Decision::Continue);
+        }
+        assert_eq!((asked.get(), t.sockets.len()), (0, 0));
         for socket in 0..(MAX_SOCKETS as u64 + 10) {
-            assert_eq!(t.judge(&p, &sendto(0x1000, 4096), &mem, socket), Decision::Continue);
+            assert_eq!(t.judge(&p, &sendto(0x10000, 4098), &mem, || Some(socket)), Decision::Continue);
         }
         assert_eq!(t.sockets.len(), MAX_SOCKETS);
-        assert!(t.sockets.iter().all(|(_, tail)| tail.len() == 19), "the longest value's length minus one");
+        assert!(t.sockets.iter().all(|(_, end)| end == b"gh"), "only the end that could begin a value");
         assert_eq!(t.sockets[0].0, 10, "the least recently used went first");
+        // A send that ends nothing begun forgets the socket's end.
+        assert_eq!(t.judge(&p, &sendto(0x1000, 4096), &mem, || Some(10)), Decision::Continue);
+        assert!(!t.sockets.iter().any(|(s, _)| *s == 10));
         // No canaries: nothing is read or kept.
         let mut none = Tails::new(&[]);
         let empty = JailPlan::for_tests();
-        assert_eq!(none.judge(&empty, &sendto(0x1000, 4096), &mem, 1), Decision::Continue);
+        assert_eq!(none.judge(&empty, &sendto(0x10000, 4098), &mem, || Some(1)), Decision::Continue);
         assert!(none.sockets.is_empty());
     }
 }

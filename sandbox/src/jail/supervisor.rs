@@ -312,9 +312,8 @@ impl<'a> Supervisor<'a> {
         if decision == Decision::Continue
             && !self.plan.canaries.is_empty()
             && matches!(nr, libc::SYS_sendto | libc::SYS_sendmsg | libc::SYS_sendmmsg)
-            && let Some(socket) = super::payload::socket_inode(n.pid, n.args[0])
         {
-            decision = self.tails.judge(self.plan, &n, &mem, socket);
+            decision = self.tails.judge(self.plan, &n, &mem, || super::payload::socket_inode(n.pid, n.args[0]));
         }
         // Namespace-less: an allowed path-based attribute change is done here, on
         // the inode judged (nothing read-only would stop a swapped path).
