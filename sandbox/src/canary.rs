@@ -9,9 +9,14 @@
 //! - A canary variable is planted only under a name the policy neither passes
 //!   through nor sets ([`Canaries::generate`]), so a variable the task was
 //!   meant to see is never replaced.
+//! - [`plants`] is the one answer to whether a task gets canaries, on every
+//!   backend: the jail, and the containers through their in-container
+//!   supervisor (which is the jail's code; the values reach it in a file that
+//!   it removes before the task exists: `crate::inner`).
 //! - Only [`Canaries::digests`] (SHA-256 of each watched value) leave the
 //!   process that planted them; the values themselves go to the jail's init
-//!   over its private control socket and nowhere else.
+//!   over its private control socket (in a container, through the handoff
+//!   above) and nowhere else.
 //! - [`Scrubber`] passes every byte of a stream but the watched values, in
 //!   order, and replaces each occurrence of one by [`REPLACEMENT`] however
 //!   the stream is cut into chunks; it holds back at most the longest value's
@@ -85,6 +90,20 @@ fn random_text(alphabet: &[u8], n: usize) -> Result<String, CanaryError> {
         }
     }
     Ok(out)
+}
+
+/// Whether a task under `policy` gets canaries: the policy asks for them
+/// (`canaries: true`) and its backend has something to plant and watch them
+/// with — the jail, or a container's in-container supervisor
+/// (`container.supervisor: required`). Otherwise none are generated, and the
+/// report says why (`crate::outcome::opt_outs`).
+pub fn plants(policy: &crate::policy::Policy) -> bool {
+    use crate::policy::{SandboxMode, SupervisorMode};
+    policy.canaries
+        && match policy.backend() {
+            SandboxMode::Jail => true,
+            SandboxMode::Docker | SandboxMode::Podman => policy.container.supervisor == SupervisorMode::Required,
+        }
 }
 
 /// Whether the policy passes `name` through or sets it.
@@ -289,13 +308,7 @@ impl Scrubber {
         }
         // Hold back the longest tail that could still begin a value.
         let tail = &data[copied..];
-        let keep = (1..tail.len().min(self.longest()).saturating_add(1))
-            .rev()
-            .find(|&k| {
-                let suffix = &tail[tail.len() - k..];
-                self.tokens.iter().any(|t| t.value.len() > k && t.value.as_bytes().starts_with(suffix))
-            })
-            .unwrap_or(0);
+        let keep = could_begin(&self.tokens, tail);
         out.extend_from_slice(&tail[..tail.len() - keep]);
         self.held = tail[tail.len() - keep..].to_vec();
         found
@@ -306,10 +319,21 @@ impl Scrubber {
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         out.append(&mut self.held);
     }
+}
 
-    fn longest(&self) -> usize {
-        self.tokens.iter().map(|t| t.value.len()).max().unwrap_or(0)
-    }
+/// The length of the longest end of `bytes` that could begin one of the
+/// watched values (a proper prefix of one): what a stream must keep to
+/// recognise a value its next bytes complete. At most the longest value's
+/// length minus one.
+pub fn could_begin(tokens: &[Token], bytes: &[u8]) -> usize {
+    let longest = tokens.iter().map(|t| t.value.len()).max().unwrap_or(0);
+    (1..bytes.len().min(longest).saturating_add(1))
+        .rev()
+        .find(|&k| {
+            let suffix = &bytes[bytes.len() - k..];
+            tokens.iter().any(|t| t.value.len() > k && t.value.as_bytes().starts_with(suffix))
+        })
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

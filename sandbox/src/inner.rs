@@ -12,6 +12,14 @@
 //! else; the supervisor writes no audit log (the host records the task) and
 //! prints no verdict; when the sandbox cannot be set up it still writes a
 //! `setup_failed` report (exit 1), so the host never has to guess.
+//!
+//! Canary secrets are generated on the host (which records their digests and
+//! scans the output and the workspace for them) and handed over in a
+//! [`Handoff`] file that [`take_handoff`] reads and **removes** before the
+//! task exists: never on the command line, never in the supervisor's
+//! environment. The file lies in the supervisor's own directory, which the
+//! task's landlock domain cannot reach; a file that cannot be read whole or
+//! removed fails the setup (nothing runs).
 
 use crate::exit::Exit;
 use crate::outfile::OutFile;
@@ -45,8 +53,62 @@ pub struct InnerArgs {
     pub workdir: PathBuf,
     /// The directory holding the FIFOs `stdout` and `stderr` the host reads.
     pub output: PathBuf,
+    /// The [`Handoff`] file with the task's canaries, if it gets any.
+    pub canaries: Option<PathBuf>,
     /// The task.
     pub task: InnerTask,
+}
+
+/// What the host hands the supervisor for canaries (JSON): the values, and
+/// where the task's home is private to the container, if it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handoff {
+    /// The task's home when it is the container's own and starts empty (its
+    /// `/tmp`): the canary files are planted there. `None`: only variables.
+    pub home: Option<PathBuf>,
+    /// The values, generated on the host.
+    pub canaries: crate::canary::Canaries,
+}
+
+/// At most this many bytes are read from a [`Handoff`] file.
+const MAX_HANDOFF: u64 = 1 << 20;
+
+/// Write `handoff` as the new file `path` (never through a link, never over
+/// a file), mode 0600, owned by `user` (the supervisor, which runs as the
+/// task user, reads and removes it).
+pub fn write_handoff(path: &Path, handoff: &Handoff, user: (u32, u32)) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let json = serde_json::to_vec(handoff).map_err(std::io::Error::other)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    std::os::unix::fs::fchown(&f, Some(user.0), Some(user.1))?;
+    f.write_all(&json)
+}
+
+/// Read the [`Handoff`] file `path` (a regular file, not a link) and remove
+/// it: afterwards no file holds the values.
+pub fn take_handoff(path: &Path) -> Result<Handoff, InnerArgError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let read = |source| InnerArgError::Read { path: path.into(), source };
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(read)?;
+    if !f.metadata().map_err(read)?.is_file() {
+        return Err(read(std::io::Error::other("not a regular file")));
+    }
+    let mut text = Vec::new();
+    f.take(MAX_HANDOFF).read_to_end(&mut text).map_err(read)?;
+    std::fs::remove_file(path).map_err(read)?;
+    serde_json::from_slice(&text).map_err(|source| InnerArgError::Json { path: path.into(), source })
 }
 
 /// Why the supervisor's command line or its task file cannot be used.
@@ -99,6 +161,9 @@ impl InnerArgs {
             "--output".into(),
             path(&self.output),
         ];
+        if let Some(c) = &self.canaries {
+            a.extend(["--canaries".into(), path(c)]);
+        }
         match &self.task {
             InnerTask::Argv { name, argv } => {
                 a.extend(["--name".into(), name.clone(), "--".into()]);
@@ -114,6 +179,7 @@ impl InnerArgs {
         let mut args = args.into_iter().map(|a| a.into_string().map_err(|_| InnerArgError::NotUtf8));
         let (mut policy, mut report, mut workdir, mut output, mut name, mut file) =
             (None, None, None, None, None, None);
+        let mut canaries = None;
         let mut argv = None;
         while let Some(arg) = args.next() {
             let arg = arg?;
@@ -122,6 +188,7 @@ impl InnerArgs {
                 "--report" => (&mut report, "--report"),
                 "--workdir" => (&mut workdir, "--workdir"),
                 "--output" => (&mut output, "--output"),
+                "--canaries" => (&mut canaries, "--canaries"),
                 "--name" => (&mut name, "--name"),
                 "--task" => (&mut file, "--task"),
                 "--" => {
@@ -148,6 +215,7 @@ impl InnerArgs {
             report: report.ok_or(InnerArgError::Missing("--report"))?.into(),
             workdir: workdir.ok_or(InnerArgError::Missing("--workdir"))?.into(),
             output: output.ok_or(InnerArgError::Missing("--output"))?.into(),
+            canaries: canaries.map(PathBuf::from),
             task,
         })
     }
@@ -214,6 +282,11 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
             Err(e) => return refuse(e),
         },
     };
+    // The canaries' file is gone before anything else of the task's is read.
+    let handoff = match args.canaries.as_deref().map(take_handoff).transpose() {
+        Ok(h) => h,
+        Err(e) => return refuse(format!("canaries: {e}")),
+    };
     let (policy, origin) = match crate::policy::load_policy(&args.policy.to_string_lossy()) {
         Ok(p) => p,
         Err(e) => return refuse(e),
@@ -239,8 +312,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
         in_use: Vec::new(),
         observe: true,
         tty: false,
-        // The in-container supervisor plants none (docs/policies.md).
-        canaries: None,
+        canary_home: handoff.as_ref().and_then(|h| h.home.clone()),
+        canaries: handoff.map(|h| h.canaries),
     };
     let backend = crate::jail::Jail;
     let (report, exit) = match backend.run(&task) {
@@ -278,14 +351,17 @@ mod tests {
             InnerTask::Argv { name: "".into(), argv: vec!["--".into()] },
             InnerTask::File("/.orchestra/out/task.json".into()),
         ] {
-            let a = InnerArgs {
-                policy: "/.orchestra/out/policy.yaml".into(),
-                report: "/.orchestra/out/report.json".into(),
-                workdir: "/work".into(),
-                output: "/.orchestra/out".into(),
-                task,
-            };
-            assert_eq!(InnerArgs::parse(os(&a.to_args())).unwrap(), a);
+            for canaries in [None, Some(PathBuf::from("/.orchestra/out/canaries.json"))] {
+                let a = InnerArgs {
+                    policy: "/.orchestra/out/policy.yaml".into(),
+                    report: "/.orchestra/out/report.json".into(),
+                    workdir: "/work".into(),
+                    output: "/.orchestra/out".into(),
+                    canaries,
+                    task: task.clone(),
+                };
+                assert_eq!(InnerArgs::parse(os(&a.to_args())).unwrap(), a);
+            }
         }
     }
 
@@ -305,6 +381,11 @@ mod tests {
         assert!(matches!(with(&["--inner", "--task", "f"]), Err(InnerArgError::Unexpected(_))));
         assert!(matches!(with(&["--policy", "q", "--task", "f"]), Err(InnerArgError::Unexpected(_))));
         assert!(matches!(with(&["--task"]), Err(InnerArgError::MissingValue("--task"))));
+        assert!(matches!(with(&["--canaries"]), Err(InnerArgError::MissingValue("--canaries"))));
+        assert!(matches!(
+            with(&["--canaries", "a", "--canaries", "b", "--task", "f"]),
+            Err(InnerArgError::Unexpected(_))
+        ));
         let no_report: Vec<String> =
             ["--policy", "p", "--workdir", "w", "--output", "o", "--task", "f"].map(String::from).to_vec();
         assert!(matches!(InnerArgs::parse(os(&no_report)), Err(InnerArgError::Missing("--report"))));
@@ -320,5 +401,28 @@ mod tests {
         assert!(matches!(read_task(&f), Err(InnerArgError::EmptyArgv)));
         std::fs::write(&f, r#"{"name":"t","argv":["true"],"env":{}}"#).unwrap();
         assert!(matches!(read_task(&f), Err(InnerArgError::Json { .. })));
+    }
+
+    #[test]
+    fn the_handoff_is_read_once_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("canaries.json");
+        let me = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+        let policy = crate::policy::Policy::default();
+        let h = Handoff { home: Some("/tmp".into()), canaries: crate::canary::Canaries::generate(&policy).unwrap() };
+        write_handoff(&f, &h, me).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(write_handoff(&f, &h, me).is_err(), "never over an existing file");
+        assert_eq!(take_handoff(&f).unwrap(), h);
+        assert!(!f.exists(), "no file holds the values afterwards");
+        assert!(matches!(take_handoff(&f), Err(InnerArgError::Read { .. })), "read once");
+        // A link is never followed; nothing else is accepted.
+        std::fs::write(dir.path().join("real"), serde_json::to_vec(&h).unwrap()).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real"), &f).unwrap();
+        assert!(matches!(take_handoff(&f), Err(InnerArgError::Read { .. })));
+        std::fs::remove_file(&f).unwrap();
+        std::fs::write(&f, r#"{"home":null,"canaries":{"files":[],"env":[],"tokens":[]},"extra":1}"#).unwrap();
+        assert!(matches!(take_handoff(&f), Err(InnerArgError::Json { .. })));
     }
 }

@@ -90,9 +90,14 @@ pub struct TaskSpec {
     pub observe: bool,
     /// Give the task a pseudo-terminal of its own (`exec --tty`; jail only).
     pub tty: bool,
-    /// Canary secrets to plant (the jail; `None`: the policy turned them off,
-    /// or a backend that plants none).
+    /// Canary secrets to plant (`None`: the policy turned them off, or its
+    /// backend has nothing to plant them with: [`canary::plants`]).
     pub canaries: Option<canary::Canaries>,
+    /// A home private to the task's sandbox and empty at its start, where the
+    /// jail plants canary files as real files even without a mount namespace:
+    /// set by the in-container supervisor for a container's own `/tmp`
+    /// ([`jail::plant::Home::Private`]). `None`: the jail's own home.
+    pub canary_home: Option<PathBuf>,
 }
 
 /// Why a task could not be run. All of these exit 1: nothing ran.

@@ -289,15 +289,17 @@ pub fn opt_outs(p: &Policy, backend: SandboxMode, observed: Observed) -> Vec<Str
             if p.jail.namespaces == NamespaceMode::Off {
                 v.push("jail.namespaces: off".into());
             }
-            if !p.canaries {
-                v.push("canaries: off".into());
-            }
         }
         SandboxMode::Docker | SandboxMode::Podman => {
             if p.container.supervisor == SupervisorMode::Off {
                 v.push("container.supervisor: off (denials enforced by the engine, not observed)".into());
             }
         }
+    }
+    if !p.canaries {
+        v.push("canaries: off".into());
+    } else if !crate::canary::plants(p) {
+        v.push("canaries: off (container.supervisor: off: nothing in the container plants or watches them)".into());
     }
     v.extend(p.unlimited_opt_outs());
     if !observed.denials {
@@ -375,6 +377,7 @@ mod tests {
             observe: true,
             tty: false,
             canaries: None,
+            canary_home: None,
         }
     }
 
@@ -535,6 +538,18 @@ mod tests {
         assert!(docker.iter().any(|o| o.starts_with("container.supervisor: off")), "{docker:?}");
         assert!(docker.iter().any(|o| o.starts_with("observation: pids events")));
         assert!(!docker.contains(&"jail.namespaces: off".to_string()));
+        // Canaries: off by the policy on every backend; without the container's
+        // supervisor nothing plants them, and that is said too.
+        p.sandbox_mode = SandboxMode::Docker;
+        assert!(
+            opt_outs(&p, SandboxMode::Docker, Observed::default()).iter().any(|o| o.starts_with("canaries: off ("))
+        );
+        p.container.supervisor = SupervisorMode::Required;
+        assert!(!opt_outs(&p, SandboxMode::Docker, Observed::default()).iter().any(|o| o.starts_with("canaries")));
+        p.canaries = false;
+        for backend in [SandboxMode::Jail, SandboxMode::Docker, SandboxMode::Podman] {
+            assert!(opt_outs(&p, backend, Observed::default()).contains(&"canaries: off".to_string()), "{backend:?}");
+        }
     }
 
     #[test]

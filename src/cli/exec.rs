@@ -236,6 +236,7 @@ pub fn run(args: ExecArgs) -> Exit {
         observe: !args.bench_unobserved,
         tty: args.tty,
         canaries: None,
+        canary_home: None,
     };
     if task.tty && task.policy.backend() != SandboxMode::Jail {
         return super::config_error(format!(
@@ -276,8 +277,9 @@ pub fn run(args: ExecArgs) -> Exit {
             audit_dir.display()
         ));
     }
-    // Canary secrets, fresh for this task (the jail only; docs/policies.md).
-    if task.policy.canaries && task.policy.backend() == SandboxMode::Jail {
+    // Canary secrets, fresh for this task, on every backend that can plant
+    // them (the jail, a supervised container; docs/policies.md).
+    if crate::sandbox::canary::plants(&task.policy) {
         match crate::sandbox::canary::Canaries::generate(&task.policy) {
             Ok(c) => task.canaries = Some(c),
             Err(e) => return super::config_error(e),

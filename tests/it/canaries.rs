@@ -1,13 +1,17 @@
-//! Canary secrets (issue 20 item 3): the jail plants fake credentials unique
-//! to each task — `~/.aws/credentials`, `~/.ssh/id_ed25519`, and
+//! Canary secrets (issue 20 item 3): every backend plants fake credentials
+//! unique to each task — `~/.aws/credentials`, `~/.ssh/id_ed25519`, and
 //! `AWS_SECRET_ACCESS_KEY`, `GITHUB_TOKEN`, `NPM_TOKEN` where the policy
 //! neither passes nor sets them. Reading a canary file is `canary.read`; a
 //! canary value in the task's output (replaced by `[canary]` before it
-//! reaches ours) or in a payload it sends (not sent) is `canary.leak`. The
-//! audit log keeps the values' SHA-256, never the values.
+//! reaches ours) or in a payload it sends (not sent, also when split over
+//! sends on one socket) is `canary.leak`. The audit log keeps the values'
+//! SHA-256, never the values. The jail's cases come first; the containers'
+//! (Docker and Podman, whose in-container supervisor is the jail and plants
+//! the same canaries in the container's home) follow, per engine.
 //!
 //! The values are random per task; a test learns one by having the task
-//! write it into its workspace first (an artifact orchestra does not scan).
+//! write it into its workspace first (itself a `canary.leak`: an artifact
+//! carrying the value).
 
 use crate::harness::*;
 use sha2::{Digest, Sha256};
@@ -246,3 +250,309 @@ fn a_canary_written_into_a_workspace_file_is_a_leak() {
     // A build that writes no canary stays ok.
     e.sh("default", "mkdir -p dist && echo plain > dist/other.txt").assert_ok();
 }
+
+/// A client and a server on the task's loopback: the client sends the canary
+/// in two `send` calls on one connection (`tok[:15]`, then the rest); the
+/// server prints whether the whole value arrived.
+const SPLIT_EXFIL: &str = r#"
+import os, socket, threading, time
+tok = open("tok").read()
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1)
+got = []
+def serve():
+    c, _ = srv.accept(); c.settimeout(2)
+    try:
+        while True:
+            b = c.recv(4096)
+            if not b:
+                break
+            got.append(b)
+    except Exception:
+        pass
+threading.Thread(target=serve, daemon=True).start()
+cli = socket.create_connection(("127.0.0.1", srv.getsockname()[1]))
+try:
+    cli.send(("POST /collect HTTP/1.1\r\n\r\n" + tok[:15]).encode())
+    time.sleep(0.2)
+    cli.send(tok[15:].encode())
+    print("sent", flush=True)
+except OSError as e:
+    print("send refused:", e, flush=True)
+time.sleep(1)
+print("ARRIVED" if tok.encode() in b"".join(got) else "nothing arrived", flush=True)
+"#;
+
+#[test]
+fn a_canary_split_over_two_sends_on_one_socket_does_not_arrive() {
+    let e = env();
+    std::fs::write(e.ws.join("exfil.py"), SPLIT_EXFIL).unwrap();
+    let p = default_with(&e, "deny", |y| y.replace("on_violation: kill", "on_violation: deny"));
+    let o = e.sh(&p, "printf %s \"$NPM_TOKEN\" > tok; exec python3 exfil.py");
+    let tok = planted(&e, "tok");
+    o.assert_violation("canary.leak");
+    assert!(o.stdout.contains("send refused") && o.stdout.contains("nothing arrived"), "{}", o.all());
+    assert!(!o.stdout.contains("ARRIVED"), "{}", o.all());
+    assert!(!o.all_output().contains(&tok), "{}", o.all());
+    let details = o.report["violations"].to_string();
+    assert!(details.contains("completes the canary planted as $NPM_TOKEN"), "{details}");
+}
+
+// ---- The container backends --------------------------------------------------
+
+/// `sh -c SCRIPT` under `policy` on `engine`, in a workspace given to uid 1000
+/// (a container's task never runs as root); no container of it may be left.
+fn contained(e: &Env, engine: &str, case: &str, policy: &str, script: &str) -> Out {
+    container_setup();
+    chown_tree(&e.ws, 1000);
+    let name = format!("canary-{case}-{engine}-{}", std::process::id());
+    let o = e.run_cmd(e.cmd(policy, &["--backend", engine, "--name", &name], &["/bin/sh", "-c", script]));
+    let left = containers_left(engine, &format!("orchestra.task={name}"));
+    assert!(left.is_empty(), "{engine} left containers behind: {left:?}");
+    o
+}
+
+/// A container build's policy: the build image with the host's `/usr` (cc,
+/// python3) read-only, then `extra`.
+fn build_policy(e: &Env, name: &str, extra: &str) -> String {
+    e.policy(name, &format!("version: 1\ncontainer:\n  image: orchestra-build:2\n  volumes: ['/usr:/usr']\n{extra}"))
+}
+
+/// The report's control `supervisor.canaries` (what the in-container supervisor planted).
+fn planted_control(o: &Out) -> Option<String> {
+    o.report["enforced"]
+        .as_array()?
+        .iter()
+        .find(|c| c["control"] == "supervisor.canaries")
+        .map(|c| c["detail"].as_str().unwrap_or_default().to_string())
+}
+
+/// The `canaries` of the last `task_started` record of `e`'s audit log.
+fn started_canaries(e: &Env) -> Vec<serde_json::Value> {
+    let show = std::process::Command::new(orchestra())
+        .args(["audit", "show"])
+        .arg(e.ws.join(".orchestra/audit"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&show.stdout).into_owned();
+    let started = text
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["kind"] == "task_started")
+        .expect("a task_started record");
+    started["body"]["canaries"].as_array().cloned().unwrap_or_default()
+}
+
+/// `value` is in none of: the task's output as orchestra relayed it, the
+/// report, the audit log (as `audit show` prints it and in its raw files);
+/// and the log verifies.
+#[track_caller]
+fn named_nowhere(e: &Env, o: &Out, value: &str) {
+    assert!(!o.all_output().contains(value), "the value reached orchestra's output\n{}", o.all());
+    assert!(!o.report.to_string().contains(value), "the report holds the value");
+    let show = std::process::Command::new(orchestra())
+        .args(["audit", "show"])
+        .arg(e.ws.join(".orchestra/audit"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&show.stdout).contains(value), "audit show prints the value");
+    for f in std::fs::read_dir(e.ws.join(".orchestra/audit")).unwrap().flatten() {
+        let bytes = std::fs::read(f.path()).unwrap_or_default();
+        assert!(!bytes.windows(value.len()).any(|w| w == value.as_bytes()), "{} holds the value", f.path().display());
+    }
+    assert_eq!(e.verify_audit().status.code(), Some(0));
+}
+
+fn container_reading_the_aws_credentials_canary_is_canary_read(engine: &str) {
+    let e = env();
+    let o = contained(
+        &e,
+        engine,
+        "read",
+        "default",
+        "cat ~/.aws/credentials > /dev/null; sleep 5; echo survived > after; echo survived",
+    );
+    o.assert_violation("canary.read");
+    assert_eq!(o.report["backend"], engine);
+    let detail = o.report["violations"].to_string();
+    assert!(detail.contains("/.aws/credentials") && detail.contains("a canary"), "{detail}");
+    assert!(!o.rules().contains(&"fs.hidden".to_string()), "{:?}", o.rules());
+    // The read ended the task (on_violation: kill): it never got further.
+    assert!(!e.ws.join("after").exists() && !o.stdout.contains("survived"), "{}", o.all());
+    let planted = planted_control(&o).unwrap_or_default();
+    assert!(planted.contains("~/.aws/credentials") && planted.contains("~/.ssh/id_ed25519"), "{}", o.report);
+}
+
+fn container_a_canary_variable_printed_is_replaced_and_named_nowhere(engine: &str) {
+    let e = env();
+    let o = contained(
+        &e,
+        engine,
+        "print",
+        "default",
+        "printf %s \"$AWS_SECRET_ACCESS_KEY\" > key; echo \"key=$AWS_SECRET_ACCESS_KEY\"",
+    );
+    let key = planted(&e, "key");
+    o.assert_violation("canary.leak");
+    assert!(o.stdout.contains("key=[canary]"), "{}", o.all());
+    let details = o.report["violations"].to_string();
+    assert!(details.contains("$AWS_SECRET_ACCESS_KEY") && details.contains("stdout"), "{details}");
+    // The file the task wrote carries it too: an artifact leak.
+    assert!(details.contains("into key"), "{details}");
+    named_nowhere(&e, &o, &key);
+    // The audit log has the value's digest, recorded before the task ran.
+    let digests = started_canaries(&e);
+    assert!(
+        digests.iter().any(|c| c["source"] == "$AWS_SECRET_ACCESS_KEY" && c["sha256"] == sha256(&key)),
+        "{digests:?}"
+    );
+}
+
+/// With reads allowed to go on (`on_violation: deny`), the task prints the
+/// canary file: the read is `canary.read`, each value in it `canary.leak`,
+/// replaced in the output, and named nowhere.
+fn container_a_canary_file_printed_is_replaced_and_named_nowhere(engine: &str) {
+    let e = env();
+    let p = e.policy("deny", "version: 1\non_violation: deny\n");
+    let o = contained(&e, engine, "file", &p, "cp ~/.aws/credentials creds; cat ~/.aws/credentials; echo done");
+    o.assert_violation("canary.leak");
+    assert!(o.rules().contains(&"canary.read".to_string()), "{:?}", o.rules());
+    let creds = std::fs::read_to_string(e.ws.join("creds")).unwrap_or_default();
+    let secret = creds
+        .lines()
+        .find_map(|l| l.strip_prefix("aws_secret_access_key = "))
+        .unwrap_or_else(|| panic!("no canary file content: {creds:?}"))
+        .to_string();
+    assert_eq!(secret.len(), 40, "{creds}");
+    assert!(o.stdout.contains("aws_secret_access_key = [canary]\n") && o.stdout.contains("done"), "{}", o.all());
+    named_nowhere(&e, &o, &secret);
+}
+
+fn container_a_canary_split_over_two_sends_does_not_arrive(engine: &str) {
+    let e = env();
+    std::fs::write(e.ws.join("exfil.py"), SPLIT_EXFIL).unwrap();
+    let p = build_policy(&e, "split", "network:\n  mode: loopback\non_violation: deny\n");
+    let o = contained(&e, engine, "split", &p, "printf %s \"$NPM_TOKEN\" > tok; exec python3 exfil.py");
+    let tok = planted(&e, "tok");
+    o.assert_violation("canary.leak");
+    assert!(o.stdout.contains("send refused") && o.stdout.contains("nothing arrived"), "{}", o.all());
+    assert!(!o.stdout.contains("ARRIVED"), "{}", o.all());
+    let details = o.report["violations"].to_string();
+    assert!(details.contains("completes the canary planted as $NPM_TOKEN"), "{details}");
+    named_nowhere(&e, &o, &tok);
+}
+
+fn container_a_benign_build_with_canaries_planted_is_ok(engine: &str) {
+    let e = env();
+    std::fs::write(e.ws.join("hello.c"), "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n")
+        .unwrap();
+    std::fs::write(e.ws.join("sum.py"), "print(sum(range(10)))\n").unwrap();
+    let p = build_policy(&e, "benign", "");
+    let o = contained(
+        &e,
+        engine,
+        "benign",
+        &p,
+        "cc -o hello hello.c && ./hello && python3 sum.py && ls -a ~ ~/.ssh >/dev/null && test -s ~/.aws/credentials && env | grep -c _TOKEN= >/dev/null",
+    );
+    o.assert_ok();
+    assert_eq!(o.stdout, "hello\n45\n", "{}", o.all());
+    assert!(e.ws.join("hello").is_file(), "the build's output is in the workspace");
+    let planted = planted_control(&o).unwrap_or_default();
+    for source in ["~/.aws/credentials", "~/.ssh/id_ed25519", "$GITHUB_TOKEN", "$NPM_TOKEN", "$AWS_SECRET_ACCESS_KEY"] {
+        assert!(planted.contains(source), "{source} not planted: {planted}");
+    }
+    assert_eq!(started_canaries(&e).len(), 7, "every value's digest is in the audit log");
+}
+
+fn container_canaries_false_plants_nothing_and_is_reported_as_an_opt_out(engine: &str) {
+    let e = env();
+    let p = e.policy("nocanary", "version: 1\ncanaries: false\n");
+    let o = contained(
+        &e,
+        engine,
+        "off",
+        &p,
+        "env | sort; test ! -e ~/.aws/credentials && test ! -e ~/.ssh/id_ed25519 && echo no-files",
+    );
+    o.assert_ok();
+    assert!(o.stdout.contains("no-files") && o.stdout.contains("HOME="), "{}", o.all());
+    for name in ["GITHUB_TOKEN", "NPM_TOKEN", "AWS_SECRET_ACCESS_KEY"] {
+        assert!(!o.stdout.contains(name), "{name} planted\n{}", o.all());
+    }
+    assert!(o.report["opt_outs"].as_array().unwrap().iter().any(|x| x == "canaries: off"), "{}", o.report);
+    assert_eq!(planted_control(&o), None, "{}", o.report);
+    assert!(started_canaries(&e).is_empty());
+}
+
+/// `orchestra run` of a plan whose task prints a canary in a container: the
+/// run's log of the task, its report and the audit log hold `[canary]`, never
+/// the value; the run exits 4.
+fn container_a_runs_logs_never_hold_a_canary(engine: &str) {
+    let e = env();
+    container_setup();
+    let policy = e.policy("run", &format!("version: 1\nsandbox_mode: {engine}\n"));
+    let config = e.policy("run-config", "tools:\n  sh: {program: /bin/sh, shell: true, args: ['-c', '.*']}\n");
+    let id = format!("leak-{engine}-{}", std::process::id());
+    let plan = e.root.join("plan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "tasks:\n- {{id: {id}, tool: sh, args: ['-c', 'printf %s \"$GITHUB_TOKEN\" > tok; echo \"token=$GITHUB_TOKEN\"']}}\n"
+        ),
+    )
+    .unwrap();
+    chown_tree(&e.ws, 1000);
+    let runs = e.root.join("runs");
+    let o = e
+        .command()
+        .env("CI", "true")
+        .arg("run")
+        .arg(&plan)
+        .arg("--config")
+        .arg(&config)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--runs-dir")
+        .arg(&runs)
+        .output()
+        .expect("orchestra run");
+    let out = Out::from(o);
+    assert_eq!(out.code, 4, "{}", out.all());
+    let tok = planted(&e, "tok");
+    assert!(!out.all_output().contains(&tok), "{}", out.all());
+    let run_dir = std::fs::read_dir(&runs).unwrap().flatten().map(|d| d.path()).find(|p| p.is_dir()).unwrap();
+    let log = std::fs::read_to_string(run_dir.join(format!("logs/{id}.log"))).unwrap();
+    assert!(log.contains("token=[canary]") && !log.contains(&tok), "{log}");
+    for f in walk(&run_dir).into_iter().filter(|(_, t)| t.is_file()) {
+        let bytes = std::fs::read(&f.0).unwrap_or_default();
+        assert!(!bytes.windows(tok.len()).any(|w| w == tok.as_bytes()), "{} holds the value", f.0.display());
+    }
+    let report = std::fs::read_to_string(run_dir.join("report.json")).unwrap();
+    assert!(report.contains("canary.leak"), "{report}");
+    for f in std::fs::read_dir(e.ws.join(".orchestra/audit")).unwrap().flatten() {
+        let bytes = std::fs::read(f.path()).unwrap_or_default();
+        assert!(!bytes.windows(tok.len()).any(|w| w == tok.as_bytes()), "{} holds the value", f.path().display());
+    }
+    let left = containers_left(engine, &format!("orchestra.task={id}"));
+    assert!(left.is_empty(), "{engine} left containers behind: {left:?}");
+}
+
+macro_rules! per_engine {
+    ($($case:ident),* $(,)?) => {
+        mod docker { $( #[test] fn $case() { super::$case("docker") } )* }
+        mod podman { $( #[test] fn $case() { super::$case("podman") } )* }
+    };
+}
+
+per_engine!(
+    container_reading_the_aws_credentials_canary_is_canary_read,
+    container_a_canary_variable_printed_is_replaced_and_named_nowhere,
+    container_a_canary_file_printed_is_replaced_and_named_nowhere,
+    container_a_canary_split_over_two_sends_does_not_arrive,
+    container_a_benign_build_with_canaries_planted_is_ok,
+    container_canaries_false_plants_nothing_and_is_reported_as_an_opt_out,
+    container_a_runs_logs_never_hold_a_canary,
+);

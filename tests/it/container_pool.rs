@@ -137,6 +137,13 @@ fn pooled_tasks_are_fresh_supervised_and_observed(engine: &'static str) {
     let o = w.exec_in(&w.e.ws, "default", &["./attack", "ptrace"]);
     o.assert_violation("syscall.ptrace");
     assert!(pool_control(&o).is_some());
+    // Its canaries, handed to the claimed container's supervisor, are planted
+    // and scrubbed as in a fresh one.
+    w.wait_ready(2);
+    let o = w.sh("test -s ~/.aws/credentials && echo \"t=$GITHUB_TOKEN\"");
+    o.assert_violation("canary.leak");
+    assert!(pool_control(&o).is_some());
+    assert!(o.stdout.contains("t=[canary]"), "{}", o.all());
 
     let v = w.e.verify_audit();
     assert!(v.status.success(), "audit verify: {}", String::from_utf8_lossy(&v.stdout));

@@ -1011,10 +1011,13 @@ where
     }
 
     /// Relay `bytes` of stream `i` (0 stdout, 1 stderr) to ours, through its
-    /// line guard; a stream of ours that failed is written to no more.
+    /// canary scrubber and line guard; a stream of ours that failed is
+    /// written to no more.
     fn relay(&mut self, i: usize, bytes: &[u8]) {
-        let mut chunk = Vec::with_capacity(bytes.len() + 16);
-        self.run.guards[i].feed(bytes, &mut chunk);
+        let mut scrubbed = Vec::with_capacity(bytes.len() + 16);
+        self.run.scrub(i, bytes, &mut scrubbed);
+        let mut chunk = Vec::with_capacity(scrubbed.len() + 16);
+        self.run.guards[i].feed(&scrubbed, &mut chunk);
         if self.relay[i] {
             if let Some(&last) = bytes.last() {
                 self.run.mid_line[i] = last != b'\n';

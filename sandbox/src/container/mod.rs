@@ -14,6 +14,14 @@
 //! a state machine and its driver (the private `drive` module) → merge the
 //! supervisor's report → remove the container (or leave it to the engine,
 //! AutoRemove), on every path.
+//!
+//! Canary secrets (`crate::canary`) are the jail's, planted by the
+//! in-container supervisor (which is the jail): the host hands it the values
+//! generated for the task in a file it removes before the task starts
+//! (`crate::inner::Handoff`), with the container's `/tmp` as the home where
+//! the files go when the task's `$HOME` lies there. The host scrubs what it
+//! relays too, with the same `Scrubber`, so a value that got past the
+//! supervisor still never reaches orchestra's streams.
 
 mod drive;
 pub mod engine;
@@ -27,7 +35,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod supervisor;
 
-use super::inner::{InnerArgs, InnerTask};
+use super::inner::{Handoff, InnerArgs, InnerTask};
 use super::outcome::{self, Observed, Oom, Outcome, Signals, TimeoutKind};
 use super::report::{Cause, Control, Report, Violation, now_rfc3339};
 use super::rule::Rule;
@@ -265,11 +273,34 @@ struct Run {
     setup_error: Option<String>,
     /// What explains the end besides the task's status (an engine error after our own kill).
     note: Option<String>,
+    /// The task's canary values, replaced in what is relayed (per stream).
+    scrubbers: [crate::canary::Scrubber; 2],
+    /// `(stream, source)` of each canary found by a scrubber: reported once.
+    leaked: Vec<(usize, String)>,
 }
 
 impl Run {
     fn violation(&mut self, rule: Rule, detail: String) {
         self.violations.push(Violation::now(rule, detail));
+    }
+
+    /// Append to `out` what `bytes` of stream `i` (0 stdout, 1 stderr)
+    /// become with every canary value replaced; a value found here got past
+    /// the in-container supervisor, and is a `canary.leak` (once per stream).
+    fn scrub(&mut self, i: usize, bytes: &[u8], out: &mut Vec<u8>) {
+        for source in self.scrubbers[i].feed(bytes, out) {
+            if self.leaked.contains(&(i, source.clone())) {
+                continue;
+            }
+            let stream = if i == 0 { "stdout" } else { "stderr" };
+            self.violation(
+                Rule::CanaryLeak,
+                format!(
+                    "the task wrote the canary planted as {source} to its {stream} (replaced by [canary] on the host)"
+                ),
+            );
+            self.leaked.push((i, source));
+        }
     }
 }
 
@@ -325,6 +356,11 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         in_use: Vec::new(),
     };
     let task_env = crate::jail::plan::task_env(policy, &facts_env);
+    // The task's canaries, for the supervisor to plant (it is the one that can).
+    let handoff = match (&task.canaries, supervised) {
+        (Some(c), true) => Some(Handoff { home: private_home(policy, &task_env), canaries: c.clone() }),
+        _ => None,
+    };
 
     let seccomp_profile = (kind == SandboxMode::Podman).then(|| seccomp::profile(policy, supervised).to_string());
     if kind == SandboxMode::Podman && engine.socket.is_none() {
@@ -368,7 +404,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     // configuration is ready; the pool is topped up either way.
     if let (Some(bin), Some(inner), Some(p)) = (&bin, &inner, &pool) {
         let mut facts = base.clone();
-        facts.cmd = supervised_cmd(None);
+        facts.cmd = supervised_cmd(None, handoff.is_some());
         facts.supervisor = Some((bin.clone(), PathBuf::from(pool::SLOT_PLACEHOLDER)));
         facts.seccomp_file = seccomp_profile.as_ref().map(|_| Path::new(pool::SLOT_PLACEHOLDER).join("seccomp.json"));
         facts.labels = lifecycle::labels("(pool)", true);
@@ -396,7 +432,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         };
         tracing::debug!(ms = start.elapsed().as_secs_f64() * 1e3, claimed = pooled.is_some(), "container: pool");
         if let Some(((claim, info), fp)) = pooled {
-            let result = run_claimed(&engine, task, p, &claim, info, inner, user, &fp).await;
+            let result = run_claimed(&engine, task, p, &claim, info, inner, handoff.as_ref(), user, &fp).await;
             p.discard(&claim);
             match result {
                 // Its inputs could not be written: it was never started, and
@@ -431,6 +467,10 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
             // otherwise swap a name for a symlink between create and chown).
             std::fs::write(dir.path().join("policy.yaml"), inner.to_yaml())
                 .map_err(|e| SandboxError::Setup(format!("supervisor policy: {e}")))?;
+            if let Some(h) = &handoff {
+                super::inner::write_handoff(&dir.path().join(HANDOFF), h, user)
+                    .map_err(|e| SandboxError::Setup(format!("supervisor canaries: {e}")))?;
+            }
             fifos = Some(
                 output::create_fifos(dir.path(), user)
                     .map_err(|e| SandboxError::Setup(format!("supervisor output FIFOs: {e}")))?,
@@ -439,7 +479,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
             chown(&dir.path().join("policy.yaml"))
                 .and_then(|_| chown(dir.path()))
                 .map_err(|e| SandboxError::Setup(format!("supervisor directory: {e}")))?;
-            facts.cmd = supervised_cmd(Some(task));
+            facts.cmd = supervised_cmd(Some(task), handoff.is_some());
             facts.supervisor = Some((bin.clone(), dir.path().to_path_buf()));
             out_dir = Some(dir);
         }
@@ -475,23 +515,52 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     Ok(build_report(task, &engine, image, &image_id, run, state, inner, start, started_at))
 }
 
+/// The name of the canaries' handoff file in the supervisor's directory (a
+/// pool slot: in its `report/`, the one directory there the supervisor may
+/// remove a file from).
+const HANDOFF: &str = "canaries.json";
+
 /// The supervisor's command line. With a task, everything is on it; without
 /// (a pool container, made before its task is known), the task's name and
 /// argv are read from `task.json` in the supervisor's directory at start.
-fn supervised_cmd(task: Option<&TaskSpec>) -> Vec<String> {
+/// `canaries`: the task gets canaries, handed over in [`HANDOFF`].
+fn supervised_cmd(task: Option<&TaskSpec>, canaries: bool) -> Vec<String> {
     let out = Path::new(spec::OUT_DIR);
-    let (report, task) = match task {
-        Some(t) => (out.join("report.json"), InnerTask::Argv { name: t.name.clone(), argv: t.argv.clone() }),
-        None => (out.join("report/report.json"), InnerTask::File(out.join("task.json"))),
+    let (report, handoff, task) = match task {
+        Some(t) => {
+            (out.join("report.json"), out.join(HANDOFF), InnerTask::Argv { name: t.name.clone(), argv: t.argv.clone() })
+        }
+        None => {
+            (out.join("report/report.json"), out.join("report").join(HANDOFF), InnerTask::File(out.join("task.json")))
+        }
     };
     let args = InnerArgs {
         policy: out.join("policy.yaml"),
         report,
         workdir: spec::WORKDIR.into(),
         output: out.to_path_buf(),
+        canaries: canaries.then_some(handoff),
         task,
     };
     std::iter::once(spec::SUPERVISOR_BIN.to_string()).chain(args.to_args()).collect()
+}
+
+/// The task's home, when it is the container's own and starts empty: below
+/// its private `/tmp` (a tmpfs of the engine's), and no volume mounted at,
+/// above or below it. There the supervisor plants the canary files; anywhere
+/// else (`$HOME` in the workspace, a volume) only the variables are planted.
+fn private_home(policy: &Policy, task_env: &[(String, String)]) -> Option<PathBuf> {
+    let home = PathBuf::from(&task_env.iter().find(|(k, _)| k == "HOME")?.1);
+    let in_tmp = policy.filesystem.tmp == crate::policy::TmpMode::Private
+        && home.is_absolute()
+        && home.starts_with("/tmp")
+        && !home.components().any(|c| matches!(c, std::path::Component::ParentDir));
+    let volume_near = policy
+        .container_volumes()
+        .iter()
+        .filter_map(|v| spec::parse_volume(v).ok())
+        .any(|v| v.container.starts_with(&home) || home.starts_with(&v.container));
+    (in_tmp && !volume_near).then_some(home)
 }
 
 /// Drive the container to its end, then remove it (or leave that to the engine).
@@ -504,7 +573,11 @@ async fn drive_and_remove(
     inspected: Option<ContainerInspectResponse>,
 ) -> Result<(Run, EndState), SandboxError> {
     let api = &engine.api;
-    let mut run = Run::default();
+    let tokens = task.canaries.as_ref().map(|c| c.tokens.as_slice()).unwrap_or_default();
+    let mut run = Run {
+        scrubbers: [crate::canary::Scrubber::new(tokens), crate::canary::Scrubber::new(tokens)],
+        ..Run::default()
+    };
     let t0 = Instant::now();
     let outcome = drive::drive(engine, id, task, &mut run, inner_report, fifos, inspected).await;
     tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, "container: task over");
@@ -519,9 +592,12 @@ async fn drive_and_remove(
     if let Err(e) = removed {
         crate::say!("orchestra: warning: could not remove container {id}: {e} (the next run reaps it)");
     }
-    for (i, guard) in run.guards.iter_mut().enumerate() {
-        let mut rest = Vec::new();
-        guard.finish(&mut rest);
+    for i in 0..2 {
+        // What a scrubber held back (it could have begun a value), then the guard's rest.
+        let (mut held, mut rest) = (Vec::new(), Vec::new());
+        run.scrubbers[i].finish(&mut held);
+        run.guards[i].feed(&held, &mut rest);
+        run.guards[i].finish(&mut rest);
         if !rest.is_empty() {
             let _ = if i == 0 { std::io::stdout().write_all(&rest) } else { std::io::stderr().write_all(&rest) };
         }
@@ -579,6 +655,7 @@ async fn run_claimed(
     claim: &pool::Claim,
     info: ContainerInspectResponse,
     inner: &Policy,
+    handoff: Option<&Handoff>,
     user: (u32, u32),
     fp: &str,
 ) -> Result<(Run, EndState, Option<Report>), SandboxError> {
@@ -590,6 +667,11 @@ async fn run_claimed(
         .map_err(|e| setup("policy", e))
         .and_then(|_| {
             pool::write_new(&claim.slot.join("task.json"), job.to_string().as_bytes()).map_err(|e| setup("task", e))
+        })
+        .and_then(|_| match handoff {
+            Some(h) => super::inner::write_handoff(&claim.slot.join("report").join(HANDOFF), h, user)
+                .map_err(|e| setup("canaries", e)),
+            None => Ok(()),
         })
         .and_then(|_| output::open_fifos(&claim.slot, user).map_err(|e| setup("output FIFOs", e)));
     let fifos = match inputs {
@@ -827,8 +909,84 @@ fn build_report(
             None => {}
         },
     }
+    // What a violation quotes of the task never carries a canary (the
+    // supervisor's are scrubbed already; this is the host's own pass).
+    let tokens = task.canaries.as_ref().map(|c| c.tokens.as_slice()).unwrap_or_default();
+    crate::canary::scrub_details(&mut run.violations, tokens);
     o.enforced = run.enforced;
     o.violations = run.violations;
     o.wall_ms = start.elapsed().as_millis() as u64;
     outcome::build(task, engine.kind, o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canary::Token;
+
+    fn env(home: &str) -> Vec<(String, String)> {
+        vec![("HOME".into(), home.into()), ("PATH".into(), "/bin".into())]
+    }
+
+    #[test]
+    fn canary_files_go_only_into_a_home_in_the_containers_own_tmp() {
+        let mut p = Policy::default();
+        p.filesystem.tmp = crate::policy::TmpMode::Private;
+        assert_eq!(private_home(&p, &env("/tmp")), Some(PathBuf::from("/tmp")));
+        assert_eq!(private_home(&p, &env("/tmp/home")), Some(PathBuf::from("/tmp/home")));
+        assert_eq!(private_home(&p, &env(spec::WORKDIR)), None, "the workspace is the host's");
+        assert_eq!(private_home(&p, &env("/tmp/../work")), None);
+        assert_eq!(private_home(&p, &[]), None);
+        p.container.volumes = vec!["/srv/cache:/tmp/.aws:rw".into()];
+        assert_eq!(private_home(&p, &env("/tmp")), None, "a volume below the home is the host's");
+        p.container.volumes = vec!["/srv/cache:/tmp/cache:rw".into()];
+        assert_eq!(private_home(&p, &env("/tmp/cache/home")), None, "a volume above it too");
+        p.container.volumes.clear();
+        p.filesystem.tmp = crate::policy::TmpMode::None;
+        assert_eq!(private_home(&p, &env("/tmp")), None, "the image's /tmp is no private tmpfs");
+    }
+
+    #[test]
+    fn the_supervisor_gets_the_handoff_path_only_with_canaries() {
+        let t = TaskSpec {
+            name: "t".into(),
+            argv: vec!["true".into()],
+            workdir: "/w".into(),
+            policy: Policy::default(),
+            policy_origin: "test".into(),
+            derivation: None,
+            protected: Vec::new(),
+            in_use: Vec::new(),
+            observe: true,
+            tty: false,
+            canaries: None,
+            canary_home: None,
+        };
+        let args = |cmd: Vec<String>| InnerArgs::parse(cmd.into_iter().skip(1).map(Into::into)).unwrap();
+        assert_eq!(args(supervised_cmd(Some(&t), false)).canaries, None);
+        assert_eq!(args(supervised_cmd(Some(&t), true)).canaries, Some(Path::new(spec::OUT_DIR).join(HANDOFF)));
+        // A pool container's: in report/, the one directory of its slot the task user owns.
+        assert_eq!(
+            args(supervised_cmd(None, true)).canaries,
+            Some(Path::new(spec::OUT_DIR).join("report").join(HANDOFF))
+        );
+    }
+
+    #[test]
+    fn what_the_host_relays_is_scrubbed_and_a_leak_reported_once_per_stream() {
+        let tokens = [Token { source: "$GITHUB_TOKEN".into(), value: "ghp_SECRETVALUE".into() }];
+        let mut run = Run {
+            scrubbers: [crate::canary::Scrubber::new(&tokens), crate::canary::Scrubber::new(&tokens)],
+            ..Run::default()
+        };
+        let mut out = Vec::new();
+        run.scrub(0, b"a ghp_SECRET", &mut out);
+        run.scrub(0, b"VALUE b ghp_SECRETVALUE\n", &mut out);
+        run.scrub(1, b"ghp_SECRETVALUE", &mut out);
+        assert_eq!(out, b"a [canary] b [canary]\n[canary]");
+        let rules: Vec<(Rule, bool)> =
+            run.violations.iter().map(|v| (v.rule, v.detail.contains("$GITHUB_TOKEN"))).collect();
+        assert_eq!(rules, [(Rule::CanaryLeak, true), (Rule::CanaryLeak, true)], "once per stream");
+        assert!(!run.violations.iter().any(|v| v.detail.contains("ghp_")));
+    }
 }

@@ -5,7 +5,8 @@
 //!
 //! One function, [`run`], owns the order of the steps, each failing the whole:
 //! read the plan → build the root (mounts, decoys, pivot_root) → hostname and
-//! loopback → fork the task → supervise (seccomp notifications, decoy opens,
+//! loopback (without namespaces: canary files in a private home instead) →
+//! fork the task → supervise (seccomp notifications, decoy opens,
 //! reaping) → report the task's end. When this process exits, the kernel kills
 //! every process left in the namespace, so nothing the task started survives it.
 //!
@@ -157,7 +158,7 @@ fn run(rep: &mut Reporter) -> Result<u8, SetupError> {
     let _ = sys::set_non_dumpable();
     sys::ignore_sigpipe();
     let mut plan = rep.read_plan()?;
-    let mut decoys = Vec::new();
+    let decoys;
     if plan.namespaces {
         let built = super::rootfs::build(&plan).map_err(step("building the jail root"))?;
         decoys = built.decoys;
@@ -177,6 +178,10 @@ fn run(rep: &mut Reporter) -> Result<u8, SetupError> {
         rep.send(&Event::Enforced { control: "network".into(), detail: network_detail(&plan) });
     } else {
         sys::set_child_subreaper().map_err(step("subreaper"))?;
+        // Canary files in a home private to the sandbox (a container's /tmp),
+        // written before the task exists; one not placed is not watched.
+        decoys = super::rootfs::plant_in_place(&plan.decoys);
+        plan.decoys.retain(|d| d.canary.is_none() || decoys.contains(&d.path));
     }
     let (task_sock, init_sock) = UnixStream::pair().map_err(step("socketpair"))?;
     // The task's landlock domain and seccomp filters are built now, while the

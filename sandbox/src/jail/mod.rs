@@ -435,8 +435,12 @@ fn compile_plan(
     plan.observe = task.observe;
     plan.tty = task.tty;
     plan.task_host_ids = task_host_ids;
+    let home = match &task.canary_home {
+        Some(h) => plant::Home::Private(h),
+        None => plant::Home::Jail(&facts.home),
+    };
     let planted = match &task.canaries {
-        Some(c) => plant::plant(&mut plan, c, &facts.home),
+        Some(c) => plant::plant(&mut plan, c, home),
         None => Vec::new(),
     };
     Ok((plan, planted))

@@ -4,6 +4,8 @@
 //!
 //! Runs in the in-jail init (pid 1 of the new pid namespace, uid 0 of the new
 //! user namespace). Every step either succeeds or fails the whole setup.
+//! Without a mount namespace only [`plant_in_place`] is used: canary files
+//! written into a home private to the sandbox.
 
 use super::plan::{DEVICES, Decoy, JailPlan, Mount};
 use crate::sys::{self, mount_attr};
@@ -495,13 +497,54 @@ fn make_decoy(i: usize, d: &Decoy, store: &Path, newroot: &Path, watched: &mut V
 /// that tells a read ([`DECOY_ATIME_SECS`]).
 fn decoy_file(path: &Path, content: Option<&str>) -> io::Result<()> {
     ensure_file(path)?;
-    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(DECOY_ATIME_SECS);
     let f = ctx(fs::File::options().write(true).open(path), || format!("open decoy {}", path.display()))?;
+    fill_decoy(&f, path, content)
+}
+
+/// Write `content` (if any) into the decoy `f` at `path`, then give it the
+/// times that tell a read.
+fn fill_decoy(f: &fs::File, path: &Path, content: Option<&str>) -> io::Result<()> {
     if let Some(c) = content {
         use std::io::Write;
-        ctx((&f).write_all(c.as_bytes()), || format!("write canary {}", path.display()))?;
+        ctx((&*f).write_all(c.as_bytes()), || format!("write canary {}", path.display()))?;
     }
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(DECOY_ATIME_SECS);
     ctx(f.set_times(fs::FileTimes::new().set_accessed(old).set_modified(old)), || {
         format!("set decoy times {}", path.display())
     })
+}
+
+/// Without a mount namespace, in a home private to the sandbox
+/// (`plant::Home::Private`, a container's own `/tmp`): write each canary of
+/// `decoys` (those with content) as a real file at its path, mode 0600 in
+/// directories made 0700, with the access time that tells a read. Never over
+/// anything already there, never through a final link. A canary that cannot
+/// be placed is left out: it is bait, not a control. Returns the files
+/// placed, to watch like any decoy.
+pub fn plant_in_place(decoys: &[Decoy]) -> Vec<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let place = |path: &Path, content: &str| -> io::Result<()> {
+        if let Some(parent) = path.parent() {
+            ctx(fs::DirBuilder::new().recursive(true).mode(0o700).create(parent), || {
+                format!("mkdir {}", parent.display())
+            })?;
+        }
+        let f = ctx(
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(path),
+            || format!("create canary {}", path.display()),
+        )?;
+        fill_decoy(&f, path, Some(content))
+    };
+    decoys
+        .iter()
+        .filter_map(|d| {
+            let content = d.canary.as_deref().filter(|_| !d.is_dir)?;
+            place(&d.path, content).ok().map(|()| d.path.clone())
+        })
+        .collect()
 }

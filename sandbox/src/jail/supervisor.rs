@@ -41,6 +41,8 @@ pub struct Supervisor<'a> {
     disk_reported: bool,
     pids_reported: bool,
     last_periodic: std::time::Instant,
+    /// The last bytes sent on each socket (a canary split over sends).
+    tails: super::payload::Tails,
 }
 
 impl<'a> Supervisor<'a> {
@@ -66,6 +68,7 @@ impl<'a> Supervisor<'a> {
             disk_reported: false,
             pids_reported: false,
             last_periodic: std::time::Instant::now(),
+            tails: super::payload::Tails::new(&plan.canaries),
         })
     }
 
@@ -302,6 +305,15 @@ impl<'a> Supervisor<'a> {
             && !mem.still_valid()
         {
             return false;
+        }
+        // A send judged alone may still complete a canary begun by the sends
+        // before it on the same socket.
+        let nr = n.nr as i64;
+        if decision == Decision::Continue
+            && !self.plan.canaries.is_empty()
+            && matches!(nr, libc::SYS_sendto | libc::SYS_sendmsg | libc::SYS_sendmmsg)
+        {
+            decision = self.tails.judge(self.plan, &n, &mem, || super::payload::socket_inode(n.pid, n.args[0]));
         }
         // Namespace-less: an allowed path-based attribute change is done here, on
         // the inode judged (nothing read-only would stop a swapped path).
