@@ -7,7 +7,9 @@
 # Prints wall times, the per-task dispatch overhead (fleet minus local), the
 # queue-to-start latency (p50, p95: from queueing a message to its worker's
 # `started` event, as the run's audit log records it) and the orchestrator's
-# peak RSS for N and BIG tasks.
+# peak RSS for N and BIG tasks, and where the CPU time of the N-task runs went
+# (per task: the local run with its sandboxes; the fleet's orchestrator,
+# workers with their sandboxes, and Redis).
 # Usage: distributed/bench/fleet.sh [ORCHESTRA_BINARY] [N] [BIG]
 set -euo pipefail
 bin=$(realpath "${1:-target/release/orchestra}")
@@ -20,6 +22,7 @@ export HOME="$root/home" ORCHESTRA_AUDIT_KEY="$root/keys/audit.key" CI=true
 "$bin" audit keygen >/dev/null 2>&1
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$root" >/dev/null 2>&1 &
+pids=("$!")
 until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.05; done
 orch=$("$bin" workers keygen "$root/keys/fleet.key")
 printf 'tools:\n  "true": {program: /bin/true}\ndistributed:\n  key: %s\n  unserved: 30m\n' "$root/keys/fleet.key" > "$root/config.yaml"
@@ -32,22 +35,29 @@ for w in 1 2 3; do
   trust+=(--trust-worker "$pub")
   "$bin" worker --queue "redis://127.0.0.1:$port" --key "$root/keys/w$w.key" --trust-orchestrator "$orch" \
     --name "w$w" --capacity 2 --state-dir "$root/w$w" >"$root/w$w.log" 2>&1 &
+  pids+=("$!")
 done
+# CPU seconds (user + system) of a process, then of its reaped children.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz, ($16 + $17) / hz }' "/proc/$1/stat"; }
+cpus() { for p in "${pids[@]}"; do cpu "$p"; done | paste -sd' '; }
 until [ "$(redis-cli -p "$port" hlen orchestra:workers)" = 3 ]; do sleep 0.05; done
 cd "$root/ws"
-# Wall time (s) and peak RSS (KiB) of one command.
+# Wall time (s), peak RSS (KiB) and CPU time (s, with its children) of one command.
 measure() {
-  /usr/bin/time -f '%e %M' -o "$root/time" "$@" >/dev/null 2>"$root/err" || { cat "$root/err" >&2; exit 1; }
+  /usr/bin/time -f '%e %M %U %S' -o "$root/time" "$@" >/dev/null 2>"$root/err" || { cat "$root/err" >&2; exit 1; }
   cat "$root/time"
 }
 common=(--config "$root/config.yaml" -j 6 --progress none)
-read -r local_s local_kb < <(measure "$bin" run plan.yaml "${common[@]}" --runs-dir "$root/local" --audit-dir "$root/audit-l")
-read -r fleet_s fleet_kb < <(measure "$bin" run plan.yaml "${common[@]}" --runs-dir "$root/fleet" --audit-dir "$root/audit-f" \
+read -r local_s local_kb local_u local_s2 < <(measure "$bin" run plan.yaml "${common[@]}" --runs-dir "$root/local" --audit-dir "$root/audit-l")
+before=$(cpus)
+read -r fleet_s fleet_kb fleet_u fleet_s2 < <(measure "$bin" run plan.yaml "${common[@]}" --runs-dir "$root/fleet" --audit-dir "$root/audit-f" \
   --queue "redis://127.0.0.1:$port" "${trust[@]}")
-read -r big_s big_kb < <(measure "$bin" run big.yaml "${common[@]}" --runs-dir "$root/big" --audit-dir "$root/audit-b" \
+after=$(cpus)
+read -r big_s big_kb _ _ < <(measure "$bin" run big.yaml "${common[@]}" --runs-dir "$root/big" --audit-dir "$root/audit-b" \
   --queue "redis://127.0.0.1:$port" "${trust[@]}")
 "$bin" audit show "$root/audit-f" --kind remote_result --json > "$root/records.json"
-python3 - "$n" "$big" "$local_s" "$local_kb" "$fleet_s" "$fleet_kb" "$big_s" "$big_kb" "$root/records.json" <<'PY'
+python3 - "$n" "$big" "$local_s" "$local_kb" "$fleet_s" "$fleet_kb" "$big_s" "$big_kb" "$root/records.json" \
+  "$local_u $local_s2" "$fleet_u $fleet_s2" "$before" "$after" <<'PY'
 import json, sys
 n, big = int(sys.argv[1]), int(sys.argv[2])
 local_s, local_kb, fleet_s, fleet_kb, big_s, big_kb = map(float, sys.argv[3:9])
@@ -59,5 +69,14 @@ print(f"3 workers x 2     {n:>6} tasks  {fleet_s:8.2f} s  {fleet_s / n * 1000:7.
 print(f"3 workers x 2     {big:>6} tasks  {big_s:8.2f} s  {big_s / big * 1000:7.2f} ms/task  peak RSS {big_kb / 1024:6.1f} MiB")
 print(f"dispatch overhead {(fleet_s - local_s) / n * 1000:+.2f} ms/task (target <= 2)   ratio fleet/local {fleet_s / local_s:.2f}")
 print(f"queue-to-start    p50 {pct(0.5):.2f} ms  p95 {pct(0.95):.2f} ms over {len(q)} tasks (target p50 <= 5)")
+local_cpu = sum(map(float, sys.argv[10].split()))
+orch_cpu = sum(map(float, sys.argv[11].split()))
+b, a = (list(map(float, x.split())) for x in sys.argv[12:14])
+d = [y - x for x, y in zip(b, a)]
+redis_cpu, workers_self, sandboxes = d[0] + d[1], sum(d[2::2]), sum(d[3::2])
+ms = lambda s: s / n * 1000
+print(f"CPU per task      local run {ms(local_cpu):.2f} ms;  fleet: orchestrator {ms(orch_cpu):.2f} + workers {ms(workers_self):.2f}"
+      f" + their sandboxes {ms(sandboxes):.2f} + redis {ms(redis_cpu):.2f}"
+      f" = {ms(orch_cpu + workers_self + sandboxes + redis_cpu):.2f} ms")
 print(f"orchestrator RSS  {big_kb / fleet_kb:.2f}x from {n} to {big} tasks (target flat, within 10 %)")
 PY

@@ -3,10 +3,16 @@
 //! signed events back into the attempt's log, report, outputs and outcome.
 //!
 //! Guarantees:
+//! - a delivery runs only after the orchestrator's signed go-ahead for its
+//!   fencing token (`INCR orchestra:fence:<id>` by the worker); a later
+//!   delivery of the same message (a takeover) gets one only once the
+//!   current delivery has fallen silent (no signed `started`, `log` or
+//!   `alive` event for two thirds of a lease): someone who can write to
+//!   Redis can hand an entry to a second worker, but not start a second copy
+//!   of a live attempt;
 //! - an attempt's outcome is delivered once: from the first `finished` event
-//!   whose fencing token is the message's current one (`GET
-//!   orchestra:fence:<id>` when the event is read), signed by a pinned worker
-//!   key; any other result (a stale token: a worker that was partitioned or
+//!   of the delivery that got the last go-ahead while no later delivery
+//!   waits to take it over, signed by a pinned worker key; any other result (a stale token: a worker that was partitioned or
 //!   paused past its lease; a second result; an unpinned or forged signer) is
 //!   refused and recorded (`result_refused`);
 //! - the run's `logs/<task>.log` gets the task's output live, and at the end
@@ -17,7 +23,13 @@
 //!   and its entry is deleted; a task delivered more often than
 //!   `max_deliveries` fails `worker_lost`; never retried forever;
 //! - Redis unreachable for longer than `outage` fails the attempts waiting
-//!   on it with a clear error (the run stays resumable).
+//!   on it with a clear error (the run stays resumable);
+//! - [`Dispatch::start`] and [`Running::stop`] never wait for Redis: a
+//!   sender thread, on a connection of its own, queues the messages in the
+//!   order the attempts started and sets the cancel keys, so a Redis outage
+//!   does not hold up the scheduler (its pause, cancel, Ctrl-C); an attempt
+//!   stopped before its message was sent is never sent, and one stopped
+//!   before a worker took it ends at once.
 
 use crate::keys::{PublicKey, SigningKey};
 use crate::lock;
@@ -94,6 +106,8 @@ struct Pending {
     heard: Instant,
     /// From the message's enqueueing to its first `started` event.
     queued: Option<Duration>,
+    /// A later delivery that asked to run while the current one was alive.
+    takeover: Option<Delivery>,
     runs_on: Vec<String>,
 }
 
@@ -124,10 +138,25 @@ const MAX_REFUSALS: u64 = 100;
 /// Live output kept per delivery; past this the log waits for the stored one.
 const MAX_LIVE_LOG: u64 = 256 << 20;
 
+/// What the sender thread puts on the queue.
+enum Outgoing {
+    /// A started attempt's task message.
+    Task { attempt: Box<Attempt>, task: Box<orchestra_orchestrator::plan::Task>, id: String },
+    /// A stopped attempt: set its cancel key (its worker stops it, or drops
+    /// it before the go-ahead) and withdraw its entry if no worker took it.
+    Cancel { id: String, withdraw: Option<(String, String)> },
+    /// The dispatcher is dropped: the session's results (and the task output
+    /// in them) leave Redis with it.
+    End,
+}
+
 /// The remote dispatcher of one run.
 pub struct Remote {
     inner: Arc<Inner>,
     reader: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// To the sender thread.
+    outbox: std::sync::mpsc::Sender<Outgoing>,
+    sender: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Remote {
@@ -156,47 +185,67 @@ impl Remote {
             let inner = inner.clone();
             std::thread::spawn(move || read_results(&inner))
         };
-        Ok(Remote { inner, reader: Mutex::new(Some(reader)) })
+        let (outbox, inbox) = std::sync::mpsc::channel();
+        let sender = {
+            let inner = inner.clone();
+            std::thread::spawn(move || send_all(&inner, &inbox))
+        };
+        Ok(Remote { inner, reader: Mutex::new(Some(reader)), outbox, sender: Mutex::new(Some(sender)) })
     }
 }
 
 impl Drop for Remote {
     fn drop(&mut self) {
+        let _ = self.outbox.send(Outgoing::End);
         self.inner.shutdown.store(true, Ordering::SeqCst);
-        if let Some(r) = lock(&self.reader).take() {
-            let _ = r.join();
-        }
-        // The session's results (and the task output in them) leave Redis with it.
-        if let Some(con) = lock(&self.inner.con).as_mut() {
-            let _ = self.inner.settings.queue.query::<u64>(con, redis::cmd("DEL").arg(&self.inner.results));
-        }
+        // Both threads end within moments unless Redis hangs; the run does
+        // not wait for a hung Redis longer than the grace.
+        let deadline = Instant::now() + SENDER_GRACE;
+        join_by(lock(&self.sender).take(), deadline);
+        join_by(lock(&self.reader).take(), deadline);
     }
 }
 
+/// Join `thread` if it ends by `deadline` (otherwise leave it).
+fn join_by(thread: Option<std::thread::JoinHandle<()>>, deadline: Instant) {
+    let Some(t) = thread else { return };
+    while !t.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if t.is_finished() {
+        let _ = t.join();
+    }
+}
+
+/// How long a dropped dispatcher waits for its threads.
+const SENDER_GRACE: Duration = Duration::from_secs(3);
+
 struct RemoteAttempt {
     inner: Arc<Inner>,
+    outbox: std::sync::mpsc::Sender<Outgoing>,
     msg: String,
 }
 
 impl Running for RemoteAttempt {
     fn stop(&self) {
         let inner = &self.inner;
-        let q = &inner.settings.queue;
-        let mut guard = lock(&inner.con);
-        let Some(con) = guard.as_mut() else { return };
-        let _ = q.query::<()>(con, redis::cmd("SET").arg(queue::cancel_key(&self.msg)).arg(1).arg("EX").arg(86400));
-        // Not taken yet: withdraw it, and the attempt ends here.
+        // Not taken yet: the attempt ends here (and its entry is withdrawn).
+        let mut withdraw = None;
         let mut pending = lock(&inner.pending);
-        if let Some(p) = pending.get(&self.msg)
-            && p.worker.is_none()
+        if pending.get(&self.msg).is_some_and(|p| p.worker.is_none())
+            && let Some(mut p) = pending.remove(&self.msg)
         {
-            let _ = q.query::<u64>(con, redis::cmd("XDEL").arg(&p.stream).arg(&p.entry));
-            if let Some(mut p) = pending.remove(&self.msg)
-                && let Some(done) = p.done.take()
-            {
+            drop(pending);
+            if !p.entry.is_empty() {
+                withdraw = Some((p.stream.clone(), p.entry.clone()));
+            }
+            if let Some(done) = p.done.take() {
                 done(failed("cancelled before a worker took it".into(), false));
             }
+        } else {
+            drop(pending);
         }
+        let _ = self.outbox.send(Outgoing::Cancel { id: self.msg.clone(), withdraw });
     }
 }
 
@@ -216,7 +265,7 @@ impl Dispatch for Remote {
     fn start(&self, attempt: Attempt, task: &orchestra_orchestrator::plan::Task, done: Done) -> Box<dyn Running> {
         let inner = &self.inner;
         let id = nonce();
-        let handle = Box::new(RemoteAttempt { inner: inner.clone(), msg: id.clone() });
+        let handle = Box::new(RemoteAttempt { inner: inner.clone(), outbox: self.outbox.clone(), msg: id.clone() });
         let log_base = attempt.run.append(&attempt.log).ok().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
         // Waiting before the message exists: a fast worker's `started` event
         // may be read before XADD even returns here.
@@ -238,23 +287,99 @@ impl Dispatch for Remote {
                 written: 0,
                 heard: Instant::now(),
                 queued: None,
+                takeover: None,
                 runs_on: task.runs_on.clone(),
             },
         );
-        match enqueue(inner, &attempt, task, &id) {
-            Ok((_, entry)) => {
-                if let Some(p) = lock(&inner.pending).get_mut(&id) {
-                    p.entry = entry;
-                }
-            }
-            Err(e) => {
-                let waiting = lock(&inner.pending).remove(&id);
-                if let Some(done) = waiting.and_then(|mut p| p.done.take()) {
-                    done(failed(e.to_string(), false));
-                }
+        let queued = Outgoing::Task { attempt: Box::new(attempt), task: Box::new(task.clone()), id: id.clone() };
+        if self.outbox.send(queued).is_err() {
+            let waiting = lock(&inner.pending).remove(&id);
+            if let Some(done) = waiting.and_then(|mut p| p.done.take()) {
+                done(failed("queueing the task: the dispatcher has stopped".into(), false));
             }
         }
         handle
+    }
+}
+
+/// The sender thread: queue each started attempt's message and each stop,
+/// in order, on a connection of its own, until the dispatcher is dropped
+/// (then only the stops still waiting are sent).
+fn send_all(inner: &Inner, inbox: &std::sync::mpsc::Receiver<Outgoing>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut con: Option<redis::Connection> = None;
+    loop {
+        let next = match inbox.recv_timeout(Duration::from_millis(100)) {
+            Ok(o) => o,
+            Err(RecvTimeoutError::Timeout) if !inner.shutdown.load(Ordering::SeqCst) => continue,
+            Err(RecvTimeoutError::Timeout) => match inbox.try_recv() {
+                Ok(o) => o,
+                Err(_) => return,
+            },
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        match next {
+            Outgoing::Task { attempt, task, id } => send_task(inner, &mut con, &attempt, &task, &id),
+            Outgoing::End => {
+                let q = &inner.settings.queue;
+                if con.is_none() {
+                    con = q.connect().ok();
+                }
+                if let Some(c) = con.as_mut() {
+                    let _ = q.query::<u64>(c, redis::cmd("DEL").arg(&inner.results));
+                }
+                return;
+            }
+            Outgoing::Cancel { id, withdraw } => {
+                let q = &inner.settings.queue;
+                if con.is_none() {
+                    con = q.connect().ok();
+                }
+                let Some(c) = con.as_mut() else { continue };
+                let mut pipe = redis::pipe();
+                pipe.cmd("SET").arg(queue::cancel_key(&id)).arg(1).arg("EX").arg(86400).ignore();
+                if let Some((stream, entry)) = &withdraw {
+                    pipe.cmd("XDEL").arg(stream).arg(entry).ignore();
+                }
+                if q.query_pipe::<()>(c, &pipe).is_err() {
+                    con = None;
+                }
+            }
+        }
+    }
+}
+
+/// Queue one attempt's message (unless it was stopped meanwhile).
+fn send_task(
+    inner: &Inner,
+    con: &mut Option<redis::Connection>,
+    attempt: &Attempt,
+    task: &orchestra_orchestrator::plan::Task,
+    id: &str,
+) {
+    // Stopped (or failed by the watchdog) before it was sent, or the run is
+    // ending: never send it.
+    if inner.shutdown.load(Ordering::SeqCst) || !lock(&inner.pending).contains_key(id) {
+        return;
+    }
+    match enqueue(inner, con, attempt, task, id) {
+        Ok((stream, entry)) => {
+            let mut pending = lock(&inner.pending);
+            if let Some(p) = pending.get_mut(id) {
+                p.entry = entry;
+            } else if let Some(c) = con.as_mut() {
+                // Stopped while it was being sent: take it back (the stop's
+                // cancel key, set next, tells a worker that took it already).
+                drop(pending);
+                let _ = inner.settings.queue.query::<u64>(c, redis::cmd("XDEL").arg(&stream).arg(&entry));
+            }
+        }
+        Err(e) => {
+            let waiting = lock(&inner.pending).remove(id);
+            if let Some(done) = waiting.and_then(|mut p| p.done.take()) {
+                done(failed(e.to_string(), false));
+            }
+        }
     }
 }
 
@@ -273,6 +398,7 @@ enum EnqueueError {
 
 fn enqueue(
     inner: &Inner,
+    con: &mut Option<redis::Connection>,
     a: &Attempt,
     task: &orchestra_orchestrator::plan::Task,
     id: &str,
@@ -317,7 +443,7 @@ fn enqueue(
     };
     let env = Envelope::seal(Kind::Task, &msg, &s.key)?.to_json();
     let stream = queue::tasks_stream(&task.runs_on);
-    let mut guard = lock(&inner.con);
+    let guard = con;
     // A connection broken by a Redis restart fails its next command: reconnect
     // and retry (for at most `outage`, as the result reader waits). A retried
     // XADD whose first reply was lost leaves a second entry with the same
@@ -351,6 +477,7 @@ fn enqueue(
                 return Err(e.into());
             }
             None if Instant::now() >= deadline => return Err(EnqueueError::NoConnection),
+            _ if inner.shutdown.load(Ordering::SeqCst) => return Err(EnqueueError::NoConnection),
             Some(Err(_)) | None => {
                 *guard = None;
                 std::thread::sleep(delay);
@@ -365,6 +492,7 @@ fn read_results(inner: &Arc<Inner>) {
     let q = &inner.settings.queue;
     let mut con: Option<redis::Connection> = None;
     let mut last = "0-0".to_string();
+    let mut trimmed = last.clone();
     let mut down_since: Option<Instant> = None;
     while !inner.shutdown.load(Ordering::SeqCst) {
         watchdog(inner);
@@ -394,7 +522,8 @@ fn read_results(inner: &Arc<Inner>) {
                     }
                 }
                 // What was handled leaves the stream (task output included).
-                if let Some(c) = con.as_mut() {
+                if let Some(c) = con.as_mut().filter(|_| last != trimmed) {
+                    trimmed = last.clone();
                     let _ = q.query::<u64>(c, redis::cmd("XTRIM").arg(&inner.results).arg("MINID").arg(&last));
                 }
             }
@@ -428,6 +557,7 @@ fn fail_all(inner: &Inner, why: &str) {
 /// Tasks nobody took within `unserved`: withdraw them, fail them.
 fn watchdog(inner: &Inner) {
     abandoned(inner);
+    takeovers(inner);
     let limit = inner.settings.unserved;
     let stale: Vec<String> = lock(&inner.pending)
         .iter()
@@ -451,6 +581,32 @@ fn watchdog(inner: &Inner) {
         }
         if let Some(done) = p.done.take() {
             done(failed(why, true));
+        }
+    }
+}
+
+/// Grant the takeovers that waited for a delivery now silent.
+fn takeovers(inner: &Inner) {
+    let mut pending = lock(&inner.pending);
+    let due: Vec<String> = pending
+        .iter()
+        .filter(|(_, p)| p.takeover.is_some() && p.heard.elapsed() >= live_within(inner))
+        .map(|(id, _)| id.clone())
+        .collect();
+    if due.is_empty() {
+        return;
+    }
+    let mut guard = lock(&inner.con);
+    if guard.is_none() {
+        *guard = inner.settings.queue.connect().ok();
+    }
+    let Some(con) = guard.as_mut() else { return };
+    for id in due {
+        let Some(p) = pending.get_mut(&id) else { continue };
+        let Some(d) = p.takeover.take() else { continue };
+        if grant(inner, con, &id, p, d).is_err() {
+            *guard = None;
+            return;
         }
     }
 }
@@ -559,30 +715,32 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             if token <= p.token {
                 return Ok(());
             }
-            // This delivery may run: a signed go-ahead bound to it.
-            let go = crate::message::GoAhead { msg: msg.clone(), token, worker: worker.clone(), nonce: nonce.clone() };
-            if let Ok(env) = Envelope::seal(Kind::Go, &go, &inner.settings.key) {
-                let key = queue::go_key(&msg, &nonce);
-                let mut c = redis::pipe();
-                c.cmd("RPUSH").arg(&key).arg(env.to_json()).ignore().cmd("EXPIRE").arg(&key).arg(300).ignore();
-                c.query::<()>(con)
-                    .map_err(|e| QueueError::Redis { url: inner.settings.queue.url().to_string(), source: e })?;
-            }
-            if let Ok(mut f) = p.run.append(&p.log) {
-                if let Some(before) = &p.worker {
-                    let _ = writeln!(
-                        f,
-                        "--- orchestra: attempt {} taken over from worker {before} by worker {worker} ---",
-                        p.attempt
-                    );
+            let delivery = Delivery { token, worker, nonce };
+            if p.worker.is_some() && p.heard.elapsed() < live_within(inner) {
+                // The current delivery still says it lives: no second copy
+                // starts now. Granted once it falls silent (see `watchdog`).
+                if p.takeover.as_ref().is_none_or(|t| t.token < token) {
+                    if let Ok(mut f) = p.run.append(&p.log) {
+                        let _ = writeln!(
+                            f,
+                            "--- orchestra: worker {} asked to take over attempt {} while worker {} is alive: it waits ---",
+                            delivery.worker,
+                            p.attempt,
+                            p.worker.as_deref().unwrap_or_default()
+                        );
+                    }
+                    p.takeover = Some(delivery);
                 }
-                p.log_base = f.metadata().map(|m| m.len()).unwrap_or(0);
+                return Ok(());
             }
-            p.token = token;
-            p.worker = Some(worker);
-            p.written = 0;
-            p.heard = Instant::now();
-            p.queued.get_or_insert_with(|| p.enqueued.elapsed());
+            grant(inner, con, &msg, p, delivery)?;
+        }
+        WorkerEvent::Alive { msg, token } => {
+            if let Some(p) = lock(&inner.pending).get_mut(&msg)
+                && token == p.token
+            {
+                p.heard = Instant::now();
+            }
         }
         WorkerEvent::Log { msg, token, offset, data } => {
             use base64::Engine as _;
@@ -632,12 +790,17 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
                 serde_json::json!({"task": task, "attempt": attempt, "msg": msg, "token": token,
                     "worker": worker, "worker_key": key.to_string(), "reason": reason})
             };
-            let current: Option<u64> =
-                inner.settings.queue.query(con, redis::cmd("GET").arg(queue::fence_key(&msg)))?;
-            // The token must also be the one this orchestrator last gave a
-            // go-ahead for (a Redis that lies about its counter gains nothing).
-            let given = lock(&inner.pending).get(&msg).map(|p| p.token);
-            if current != Some(token) || given.is_some_and(|t| t != token) {
+            // Only the delivery this orchestrator last gave a go-ahead may
+            // count (a worker runs nothing without its own go-ahead; an older
+            // one that did was taken over since), and only while no later
+            // delivery of the message waits to take it over: that one exists
+            // because this one's entry was reclaimed, and its worker stops
+            // the task as soon as it sees that.
+            let given = lock(&inner.pending).get(&msg).map(|p| (p.token, p.worker.clone(), p.takeover.is_some()));
+            if given
+                .as_ref()
+                .is_some_and(|(t, w, newer)| *t != token || w.as_deref() != Some(worker.as_str()) || *newer)
+            {
                 notify(inner, audit::Kind::ResultRefused, refused("fenced"));
                 return Ok(());
             }
@@ -645,6 +808,7 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
                 notify(inner, audit::Kind::ResultRefused, refused("duplicate"));
                 return Ok(());
             };
+
             if p.task != task || p.attempt != attempt {
                 notify(inner, audit::Kind::ResultRefused, refused("malformed"));
                 lock(&inner.pending).insert(msg, p);
@@ -701,6 +865,54 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             }
         }
     }
+    Ok(())
+}
+
+/// A delivery that asked to run: its fencing token, worker and nonce.
+struct Delivery {
+    token: u64,
+    worker: String,
+    nonce: String,
+}
+
+/// A delivery heard from within this is alive: heartbeats come every third
+/// of a lease, and a worker takes an entry over after a whole lease of silence.
+fn live_within(inner: &Inner) -> Duration {
+    inner.settings.lease * 2 / 3
+}
+
+/// Let `d` run: a signed go-ahead bound to it, and the attempt follows it.
+fn grant(
+    inner: &Inner,
+    con: &mut redis::Connection,
+    msg: &str,
+    p: &mut Pending,
+    d: Delivery,
+) -> Result<(), QueueError> {
+    let Delivery { token, worker, nonce } = d;
+    let go = crate::message::GoAhead { msg: msg.to_string(), token, worker: worker.clone(), nonce: nonce.clone() };
+    if let Ok(env) = Envelope::seal(Kind::Go, &go, &inner.settings.key) {
+        let key = queue::go_key(msg, &nonce);
+        let mut c = redis::pipe();
+        c.cmd("RPUSH").arg(&key).arg(env.to_json()).ignore().cmd("EXPIRE").arg(&key).arg(300).ignore();
+        inner.settings.queue.query_pipe::<()>(con, &c)?;
+    }
+    if let Ok(mut f) = p.run.append(&p.log) {
+        if let Some(before) = &p.worker {
+            let _ = writeln!(
+                f,
+                "--- orchestra: attempt {} taken over from worker {before} by worker {worker} ---",
+                p.attempt
+            );
+        }
+        p.log_base = f.metadata().map(|m| m.len()).unwrap_or(0);
+    }
+    p.token = token;
+    p.worker = Some(worker);
+    p.takeover = None;
+    p.written = 0;
+    p.heard = Instant::now();
+    p.queued.get_or_insert_with(|| p.enqueued.elapsed());
     Ok(())
 }
 

@@ -253,6 +253,16 @@ pub enum WorkerEvent {
         /// A fresh nonce of this delivery: the go-ahead must name it.
         nonce: String,
     },
+    /// The delivery is running (sent with every heartbeat): while these
+    /// come, the orchestrator gives no other delivery of the message a
+    /// go-ahead, so nobody who can write to Redis can start a second copy of
+    /// a live attempt by handing its entry to another worker.
+    Alive {
+        /// The task message's id.
+        msg: String,
+        /// The fencing token of this delivery.
+        token: u64,
+    },
     /// Output of the task (its log), from byte `offset` of this delivery's log.
     Log {
         /// The task message's id.
@@ -315,6 +325,7 @@ impl WorkerEvent {
     pub fn msg(&self) -> &str {
         match self {
             WorkerEvent::Started { msg, .. }
+            | WorkerEvent::Alive { msg, .. }
             | WorkerEvent::Log { msg, .. }
             | WorkerEvent::Finished { msg, .. }
             | WorkerEvent::Lost { msg, .. } => msg,

@@ -207,6 +207,15 @@ impl Queue {
         cmd.query(con).map_err(|e| self.err(e))
     }
 
+    /// Run `pipe` (one round trip) and convert its replies.
+    pub fn query_pipe<T: redis::FromRedisValue>(
+        &self,
+        con: &mut redis::Connection,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, QueueError> {
+        pipe.query(con).map_err(|e| self.err(e))
+    }
+
     /// Create the group on `stream` (and the stream) if absent, reading from its start.
     pub fn ensure_group(&self, con: &mut redis::Connection, stream: &str) -> Result<(), QueueError> {
         match redis::cmd("XGROUP").arg("CREATE").arg(stream).arg(GROUP).arg("0").arg("MKSTREAM").query::<()>(con) {

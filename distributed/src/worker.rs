@@ -104,6 +104,10 @@ struct Running {
     stream: String,
     entry: String,
     msg: String,
+    /// This delivery's fencing token, and the run's results stream (its
+    /// heartbeats go there as `alive` events).
+    token: u64,
+    results: String,
     handle: Option<local::Handle>,
     lost: bool,
 }
@@ -119,6 +123,13 @@ struct Shared {
     journal: Mutex<HashMap<String, String>>,
     /// Signalled when a delivery ends (a slot is free: take the next task now).
     freed: std::sync::Condvar,
+    /// The worker's own audit log, opened at its first record and kept open
+    /// (every append locks the log and catches up with what the task `exec`s
+    /// appended meanwhile); dropped after a failed append, to be opened anew.
+    audit: Mutex<Option<audit::AuditLog>>,
+    /// Redis connections of finished deliveries, for the next ones (at most
+    /// `capacity` kept).
+    idle: Mutex<Vec<redis::Connection>>,
 }
 
 /// Run the worker until `control` drains it (or the queue fails).
@@ -141,6 +152,8 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
         refused: AtomicU64::new(0),
         done: AtomicU64::new(0),
         stores: Mutex::new(HashMap::new()),
+        audit: Mutex::new(None),
+        idle: Mutex::new(Vec::new()),
     });
     let q = &shared.cfg.queue;
     let mut con = q.connect()?;
@@ -308,14 +321,17 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             return None;
         }
     }
-    let token: u64 = match q.query(con, redis::cmd("INCR").arg(queue::fence_key(&msg.id))) {
-        Ok(t) => t,
+    // The fence and its expiry in one round trip.
+    let fence = queue::fence_key(&msg.id);
+    let mut pipe = redis::pipe();
+    pipe.cmd("INCR").arg(&fence).cmd("EXPIRE").arg(&fence).arg(queue::SEEN_TTL_S).ignore();
+    let token: u64 = match q.query_pipe::<(u64,)>(con, &pipe) {
+        Ok((t,)) => t,
         Err(e) => {
             tracing::warn!("{e}");
             return None;
         }
     };
-    let _ = q.query::<()>(con, redis::cmd("EXPIRE").arg(queue::fence_key(&msg.id)).arg(queue::SEEN_TTL_S));
     let nonce = crate::message::nonce();
     let started = WorkerEvent::Started {
         msg: msg.id.clone(),
@@ -331,7 +347,15 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
     }
     lock(&shared.running).insert(
         msg.id.clone(),
-        Running { stream: d.stream.clone(), entry: d.entry.clone(), msg: msg.id.clone(), handle: None, lost: false },
+        Running {
+            stream: d.stream.clone(),
+            entry: d.entry.clone(),
+            msg: msg.id.clone(),
+            token,
+            results: msg.results.clone(),
+            handle: None,
+            lost: false,
+        },
     );
     let shared = shared.clone();
     Some(std::thread::spawn(move || execute(&shared, &d, &msg, token, &nonce)))
@@ -438,18 +462,23 @@ fn ack(shared: &Shared, con: &mut redis::Connection, stream: &str, entry: &str) 
 
 /// Append a record to the worker's own audit log; its state after, if it could.
 fn record(shared: &Shared, kind: audit::Kind, body: serde_json::Value) -> Option<AuditRef> {
-    let ring = audit::KeyRing::at(&audit::default_key_path());
-    let opened = audit::AuditLog::open_ring(&shared.cfg.audit_dir, &ring);
-    let mut log = match opened {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!("worker audit log {}: {e}", shared.cfg.audit_dir.display());
-            return None;
+    let dir = &shared.cfg.audit_dir;
+    let mut slot = lock(&shared.audit);
+    if slot.is_none() {
+        let ring = audit::KeyRing::at(&audit::default_key_path());
+        match audit::AuditLog::open_ring(dir, &ring) {
+            Ok(l) => *slot = Some(l),
+            Err(e) => {
+                tracing::warn!("worker audit log {}: {e}", dir.display());
+                return None;
+            }
         }
-    };
+    }
+    let log = slot.as_mut()?;
     let body = audit::events::stamp(audit::events::with_context(body), None);
     if let Err(e) = log.append(kind, body).and_then(|_| log.sync()) {
-        tracing::warn!("worker audit log {}: {e}", shared.cfg.audit_dir.display());
+        tracing::warn!("worker audit log {}: {e}", dir.display());
+        *slot = None;
         return None;
     }
     Some(AuditRef {
@@ -459,18 +488,23 @@ fn record(shared: &Shared, kind: audit::Kind, body: serde_json::Value) -> Option
     })
 }
 
-/// Sign and append an event to a results stream (retried for a while: the
-/// event that lets an entry be acknowledged must not be lost to a blip).
-fn post(shared: &Shared, con: &mut redis::Connection, stream: &str, ev: &WorkerEvent) -> Result<(), QueueError> {
+/// Sign and append an event to a results stream, once.
+fn send(shared: &Shared, con: &mut redis::Connection, stream: &str, ev: &WorkerEvent) -> Result<(), QueueError> {
     let env = Envelope::seal(Kind::Event, ev, &shared.cfg.key).map(|e| e.to_json()).unwrap_or_default();
+    let mut c = redis::cmd("XADD");
+    c.arg(stream).arg("*").arg("m").arg(&env);
+    shared.cfg.queue.query::<String>(con, &c).map(drop)
+}
+
+/// [`send`], retried for a while: the event that lets an entry be
+/// acknowledged must not be lost to a blip.
+fn post(shared: &Shared, con: &mut redis::Connection, stream: &str, ev: &WorkerEvent) -> Result<(), QueueError> {
     let q = &shared.cfg.queue;
     let mut delay = Duration::from_millis(100);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let mut c = redis::cmd("XADD");
-        c.arg(stream).arg("*").arg("m").arg(&env);
-        match q.query::<String>(con, &c) {
-            Ok(_) => return Ok(()),
+        match send(shared, con, stream, ev) {
+            Ok(()) => return Ok(()),
             Err(e) if Instant::now() >= deadline => return Err(e),
             Err(_) => {
                 std::thread::sleep(delay);
@@ -498,7 +532,8 @@ fn store(shared: &Shared, url: &str) -> Result<Arc<Blobs>, StorageError> {
 /// Run one delivery to its end, upload, post, acknowledge.
 fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, nonce: &str) {
     let q = &shared.cfg.queue;
-    let mut con = match q.connect() {
+    let idle = lock(&shared.idle).pop();
+    let mut con = match idle.map_or_else(|| q.connect(), Ok) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("{e}");
@@ -506,7 +541,33 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, no
             return;
         }
     };
-    if !go_ahead(shared, &mut con, msg, token, nonce) {
+    deliver(shared, d, msg, token, nonce, &mut con);
+    let mut idle = lock(&shared.idle);
+    if idle.len() < shared.cfg.capacity {
+        idle.push(con);
+    }
+}
+
+/// [`execute`] on a connection (kept for the next delivery: every command on
+/// it either completed or replaced it with a fresh one).
+fn deliver(
+    shared: &Arc<Shared>,
+    d: &Delivery,
+    msg: &TaskMessage,
+    token: u64,
+    nonce: &str,
+    con: &mut redis::Connection,
+) {
+    let q = &shared.cfg.queue;
+    let go = go_ahead(shared, con, msg, token, nonce);
+    if go == Go::Cancelled {
+        // The run stopped the attempt before it began: done with, nothing to refuse.
+        ack(shared, con, &d.stream, &d.entry);
+        lock(&shared.running).remove(&msg.id);
+        shared.freed.notify_all();
+        return;
+    }
+    if go == Go::Silent {
         // The run is not waiting for this delivery (it ended, or the message
         // is a replay): never run it; tell a run that might still listen.
         let r = Refusal {
@@ -525,18 +586,18 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, no
             worker: shared.cfg.name.clone(),
             error: Some("no go-ahead from the orchestrator".into()),
         };
-        let _ = post(shared, &mut con, &msg.results, &lost);
-        refuse(shared, &mut con, d, &r);
+        let _ = post(shared, con, &msg.results, &lost);
+        refuse(shared, con, d, &r);
         lock(&shared.running).remove(&msg.id);
         shared.freed.notify_all();
         return;
     }
-    let outcome = run_task(shared, &mut con, msg, token);
+    let outcome = run_task(shared, con, msg, token);
     let still_ours = lock(&shared.running).get(&msg.id).is_some_and(|r| !r.lost);
     match outcome {
         Ok(ev) => {
-            if post(shared, &mut con, &msg.results, &ev).is_ok() && still_ours {
-                ack(shared, &mut con, &d.stream, &d.entry);
+            if post(shared, con, &msg.results, &ev).is_ok() && still_ours {
+                ack(shared, con, &d.stream, &d.entry);
             }
             shared.done.fetch_add(1, Ordering::SeqCst);
         }
@@ -546,7 +607,7 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, no
             // Said for whichever worker gives up on the task after the retries.
             let line = format!("worker {}: {e}", shared.cfg.name);
             let _ = q.query::<()>(
-                &mut con,
+                con,
                 redis::cmd("SET").arg(queue::error_key(&msg.id)).arg(line).arg("EX").arg(queue::SEEN_TTL_S),
             );
         }
@@ -569,13 +630,26 @@ fn wait_freed(shared: &Shared, at_most: Duration, busy: impl Fn(usize) -> bool) 
 /// How long a worker waits for the orchestrator's go-ahead, by default.
 pub const GO_WAIT: Duration = Duration::from_secs(60);
 
+/// What became of the wait for a go-ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Go {
+    /// The orchestrator's signed go-ahead for this very delivery.
+    Ahead,
+    /// The run cancelled the attempt (its cancel key is set).
+    Cancelled,
+    /// Nothing within `go_wait`: the run is not waiting for this delivery.
+    Silent,
+}
+
 /// Wait for the orchestrator's signed go-ahead for this very delivery.
-fn go_ahead(shared: &Shared, con: &mut redis::Connection, msg: &TaskMessage, token: u64, nonce: &str) -> bool {
+fn go_ahead(shared: &Shared, con: &mut redis::Connection, msg: &TaskMessage, token: u64, nonce: &str) -> Go {
     let q = &shared.cfg.queue;
     let key = queue::go_key(&msg.id, nonce);
     let deadline = Instant::now() + shared.cfg.go_wait;
     while Instant::now() < deadline {
-        let wait = deadline.saturating_duration_since(Instant::now()).as_secs_f64().clamp(0.01, 5.0);
+        // Waits of at most a second: a run that stopped the attempt meanwhile
+        // sets its cancel key, and the slot must not stay taken until `go_wait`.
+        let wait = deadline.saturating_duration_since(Instant::now()).as_secs_f64().clamp(0.01, 1.0);
         let got: Option<(String, Vec<u8>)> = match q.query(con, redis::cmd("BLPOP").arg(&key).arg(wait)) {
             Ok(g) => g,
             Err(_) => {
@@ -587,15 +661,21 @@ fn go_ahead(shared: &Shared, con: &mut redis::Connection, msg: &TaskMessage, tok
                 continue;
             }
         };
-        let Some((_, raw)) = got else { continue };
+        let Some((_, raw)) = got else {
+            if let Ok(true) = q.query::<bool>(con, redis::cmd("EXISTS").arg(queue::cancel_key(&msg.id))) {
+                tracing::debug!(task = %msg.task, "the run cancelled this task before its go-ahead");
+                return Go::Cancelled;
+            }
+            continue;
+        };
         match Envelope::open::<crate::message::GoAhead>(&raw, Kind::Go, &shared.cfg.trusted) {
             Ok((g, _)) if g.msg == msg.id && g.token == token && g.worker == shared.cfg.name && g.nonce == nonce => {
-                return true;
+                return Go::Ahead;
             }
             Ok(_) | Err(_) => tracing::warn!(task = %msg.task, "a go-ahead that is not for this delivery was ignored"),
         }
     }
-    false
+    Go::Silent
 }
 
 /// Why a delivery could not be completed (it stays pending, to be reclaimed).
@@ -635,7 +715,8 @@ fn run_in(
 ) -> Result<WorkerEvent, TaskError> {
     let cfg = &shared.cfg;
     let policy_rel = Path::new("policy.yaml");
-    run.write(policy_rel, msg.policy_yaml.as_bytes(), true)?;
+    // A scratch copy (deleted after the task; `exec` checks its hash): not fsynced.
+    run.write(policy_rel, msg.policy_yaml.as_bytes(), false)?;
     let workdir = cfg.workspace.clone().unwrap_or_else(|| msg.workdir.clone());
     let attempt = Attempt {
         task: msg.task.clone(),
@@ -770,10 +851,7 @@ fn stream_log(
             offset: sent,
             data: base64::engine::general_purpose::STANDARD.encode(&buf[..n]),
         };
-        let env = Envelope::seal(Kind::Event, &ev, &shared.cfg.key).map(|e| e.to_json()).unwrap_or_default();
-        let mut c = redis::cmd("XADD");
-        c.arg(&msg.results).arg("*").arg("m").arg(env);
-        if shared.cfg.queue.query::<String>(con, &c).is_err() {
+        if send(shared, con, &msg.results, &ev).is_err() {
             return sent;
         }
         sent += n as u64;
@@ -835,12 +913,12 @@ return 1";
 
 fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> {
     let q = &shared.cfg.queue;
-    let held: Vec<(String, String, String)> = lock(&shared.running)
+    let held: Vec<(String, String, String, u64, String, bool)> = lock(&shared.running)
         .values()
         .filter(|r| !r.lost)
-        .map(|r| (r.stream.clone(), r.entry.clone(), r.msg.clone()))
+        .map(|r| (r.stream.clone(), r.entry.clone(), r.msg.clone(), r.token, r.results.clone(), r.handle.is_some()))
         .collect();
-    for (stream, entry, msg) in held {
+    for (stream, entry, msg, token, results, started) in held {
         // Still ours? Then keep it (idle time reset). Checked and claimed in
         // one script, atomically: a worker frozen or delayed between a check
         // and a claim must not take back an entry another worker took over
@@ -862,6 +940,9 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
                     h.stop();
                 }
             }
+        } else if started {
+            // Signed, so that the orchestrator knows this delivery lives.
+            send(shared, con, &results, &WorkerEvent::Alive { msg, token })?;
         }
     }
     let status = serde_json::json!({

@@ -189,6 +189,41 @@ fn a_task_longer_than_the_lease_on_a_live_worker_runs_once() {
 }
 
 #[test]
+fn a_redis_writer_handing_a_live_attempt_to_another_worker_starts_no_second_copy_beside_it() {
+    let mut f = Fleet::new("handover");
+    f.spawn_worker("w1", &[]);
+    f.spawn_worker("w2", &[]);
+    // A copy that finds another copy running (holding the lock) says so.
+    let script = "exec 9>>solo.lock; flock -n 9 || { echo concurrent >> effects; exit 1; }; \
+                  echo solo start >> effects; sleep 6; echo solo end >> effects";
+    let child = f.spawn_run(&plan(&[sh("solo", script, "")]), &[]);
+    expect(&f, 20, "the task started", || count(&f, "solo start") == 1 && holders(&f).len() == 1);
+    let holder = holders(&f).remove(0);
+    // The attacker (anyone who can write to Redis) makes the live entry look
+    // idle for ten minutes: the other worker reclaims it at once.
+    let pending = f.redis.raw(&["XPENDING", "orchestra:tasks", "workers", "-", "+", "1"]);
+    let entry = pending.lines().next().unwrap().to_string();
+    f.redis.raw(&["XCLAIM", "orchestra:tasks", "workers", &holder, "0", &entry, "IDLE", "600000"]);
+    let (o, _) = wait_child(child, Duration::from_secs(60));
+    assert_eq!(o.code, 0, "{}\n{}\n{}", o.all(), f.worker_log("w1"), f.worker_log("w2"));
+    let got = effects(&f);
+    assert!(!got.iter().any(|l| l == "concurrent"), "two copies ran side by side: {got:?}");
+    assert_eq!(count(&f, "solo end"), 1, "{got:?}");
+    let id = f.world.only_run();
+    let log = std::fs::read_to_string(f.world.run_dir(&id).join("logs/solo.log")).unwrap();
+    assert!(log.contains(&format!("while worker {holder} is alive: it waits")), "{log}");
+    let remote = records(&f, "remote_result");
+    assert_eq!(remote.len(), 1, "{remote:?}");
+    assert_ne!(remote[0]["body"]["worker"], holder.as_str(), "the copy that counted is the one that took over");
+    // The stopped copy's result came back and was refused, on the record.
+    let refused = records(&f, "result_refused");
+    assert!(
+        refused.iter().all(|r| r["body"]["worker"] == holder.as_str() && r["body"]["reason"] == "fenced"),
+        "{refused:#?}"
+    );
+}
+
+#[test]
 fn redis_restarted_mid_run_the_run_completes_each_task_once() {
     let mut f = Fleet::new("restart");
     f.spawn_worker("w1", &["--capacity", "2"]);
@@ -246,6 +281,31 @@ fn redis_gone_ends_the_run_within_the_outage_and_resume_completes_it() {
     assert_eq!(count(&f, "first"), 1, "not run again: {:?}", effects(&f));
     assert_eq!(count(&f, "last"), 1, "{:?}", effects(&f));
     assert!(count(&f, "mid end") >= 1);
+}
+
+#[test]
+fn a_redis_that_holds_every_write_does_not_hold_up_ctrl_c_and_the_task_never_runs() {
+    let mut f = Fleet::new("paused");
+    f.spawn_worker("w1", &[]);
+    expect(&f, 10, "the worker registered", || f.redis.raw(&["HLEN", "orchestra:workers"]).trim() == "1");
+    // Redis answers reads but holds every write (XADD, XGROUP, SET...) for 30 s.
+    f.redis.raw(&["CLIENT", "PAUSE", "30000", "WRITE"]);
+    let child = f.spawn_run(&plan(&[quick("held", "")]), &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = child.id() as i32;
+    // SAFETY-free: kill(2) through libc on a child we own.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let (o, took) = wait_child(child, Duration::from_secs(30));
+    f.redis.raw(&["CLIENT", "UNPAUSE"]);
+    assert!(took < Duration::from_secs(6), "Ctrl-C took {took:?} while Redis held the task message\n{}", o.all());
+    o.assert_code(2);
+    let id = f.world.only_run();
+    let report = f.world.report(&id);
+    assert_eq!(report["status"], "interrupted", "{report:#}");
+    assert_eq!(state(&report, "held"), "cancelled", "{}", task(&report, "held"));
+    // Whatever Redis does with the held message now, the task never runs.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(effects(&f).is_empty(), "{:?}\n{}", effects(&f), f.worker_log("w1"));
 }
 
 #[test]
