@@ -5,6 +5,7 @@ Written from FORMAT.md alone; it shares no code with src/. Needs Python 3.9+
 and the `cryptography` package (`pip install cryptography`).
 
 usage: verify.py [--trusted-key FILE [--allow-unsigned-tail]] [--since-checkpoint FILE] [--json] DIR
+                 [--fleet WORKER_DIR ... [--fleet-key KEY ...] [--fleet-strict]]
        verify.py --trusted-key FILE --inclusion-proof FILE [--json]
        verify.py --trusted-key FILE --consistency-proof FILE --old-checkpoint FILE [--json]
 
@@ -19,6 +20,13 @@ rotated in after it) fail as `unsigned_tail` unless --allow-unsigned-tail
 (FORMAT.md §10.2). Records an "unsigned tail" recovery record adopted are
 listed as not authenticated. A log continued in DIR/continued/ (§9.2) is
 verified too, and DIR fails (`continued`) even if it passes itself.
+
+With --fleet (FORMAT.md section 10.7), every authenticated `remote_result`
+record of a distributed run's log is checked against the worker's own log:
+found among the given directories (fleet_missing), verifying on its own, under
+a --fleet-key when given (fleet_unverified), holding the signed checkpoint the
+record carries as its history and a matching `delivery_ended` (fleet_bad);
+with --fleet-strict a record naming no worker log fails (fleet_unlinked).
 
 Exit status: 0 the log passes, 4 a check failed, 1 usage error.
 """
@@ -387,6 +395,9 @@ class Verifier:
         self.pruned = None
         self.prune_point = None  # (head, root) of the marker's checkpoint
         self.prune_record = None  # seq of the log_pruned record naming it
+        self.on_record = None  # called with (seq, kind, body) for every record read
+        self.marks = {}  # size -> (head, root) after that many records, for the sizes asked for
+        self.key_from = []  # per key: the first checkpoint size it may sign
 
     def start_after_prune(self, d):
         """A pruned log (FORMAT.md section 14): start from the marker's checkpoint, key and tree."""
@@ -559,11 +570,16 @@ class Verifier:
         if self.tree is not None:
             self.tree.push(leaf_hash(p))
         self.next_seq += 1
+        if self.next_seq in self.marks:
+            self.marks[self.next_seq] = (self.head, self.tree.root() if self.tree is not None else None)
+        if self.on_record is not None:
+            self.on_record(seq, kind, body)
         if self.since is not None and self.since.size == self.next_seq:
             self.since_head = self.head
             self.since_root = self.tree.root() if self.tree is not None else None
 
     def push_key(self, key):
+        self.key_from.append(self.next_seq)
         self.keys.append(key)
         self.max_size.append(0)
         self.current = len(self.keys) - 1
@@ -642,8 +658,10 @@ class Verifier:
         return self.auth if self.trusted is not None else 0
 
 
-def verify_dir(d, trusted, since, allow_unsigned_tail):
+def verify_dir(d, trusted, since, allow_unsigned_tail, prepare=None):
     v = Verifier(trusted, since, allow_unsigned_tail)
+    if prepare is not None:
+        prepare(v, d)
     err, auth = None, 0
     try:
         v.run(d)
@@ -654,7 +672,7 @@ def verify_dir(d, trusted, since, allow_unsigned_tail):
     cont = os.path.join(d, "continued")
     continued = None
     if os.path.isdir(cont) and any(SEG_RE.match(n) for n in os.listdir(cont)):
-        c, _ = verify_dir(cont, trusted, None, allow_unsigned_tail)
+        c, _ = verify_dir(cont, trusted, None, allow_unsigned_tail, prepare)
         c.pop("_verifier")
         continued = c
         if err is None:
@@ -678,6 +696,172 @@ def verify_dir(d, trusted, since, allow_unsigned_tail):
         "_verifier": v,
     }
     return out, err
+
+
+# ---- Fleet check (FORMAT.md section 10.7, informative) -----------------------
+
+
+def coverage(v, trusted):
+    """How many records of the log `v` read are signed by a checkpoint that counts (section 10.2)."""
+    if trusted is None:
+        return v.last_size
+    idx = next((i for i, k in enumerate(v.keys) if k.pk == trusted.pk), None)
+    return max(v.max_size[idx:] or [0]) if idx is not None else 0
+
+
+def authenticated(v, trusted, seq):
+    if any(f <= seq < f + n for f, n, _ in v.adopted):
+        return False
+    return seq < coverage(v, trusted)
+
+
+def log_id_of(d):
+    """The log id in the first segment header of `d` (None without one)."""
+    for n in sorted(os.listdir(d)):
+        if SEG_RE.match(n):
+            with open(os.path.join(d, n), "rb") as f:
+                h = f.read(HEADER_LEN)
+            if len(h) == HEADER_LEN and h[:8] == MAGIC:
+                return h[12:28].hex()
+    return None
+
+
+def fleet_logs(dirs):
+    """log id -> directory, over the given directories (a log, or a state directory holding audit/)
+    and the continued/ logs below them. A directory without a log is a usage error."""
+    found = {}
+    for d in dirs:
+        base = d
+        has = lambda x: os.path.isdir(x) and any(SEG_RE.match(n) for n in os.listdir(x))
+        if not has(base):
+            base = os.path.join(d, "audit")
+            if not has(base):
+                raise ValueError("--fleet %s: no audit log there (no segment files in it or in %s/audit)" % (d, d))
+        while has(base):
+            lid = log_id_of(base)
+            if lid is None:
+                raise ValueError("--fleet %s: no segment header there names a log id" % base)
+            found.setdefault(lid, base)
+            base = os.path.join(base, "continued")
+    return found
+
+
+def remote_result(seq, body):
+    """The fields of a remote_result body (FORMAT.md section 5.3), or a reason it is malformed."""
+    s = lambda k: body.get(k) if isinstance(body.get(k), str) else None
+    n = lambda k: body.get(k) if type(body.get(k)) is int and body.get(k) >= 0 else None
+    r = {"seq": seq, "task": s("task") or "", "attempt": n("attempt") or 0, "msg": s("msg") or "",
+         "token": n("token") or 0, "worker": s("worker") or "", "log": None, "malformed": None}
+    missing = [k for k in ("task", "msg", "worker") if s(k) is None] + [k for k in ("attempt", "token") if n(k) is None]
+    if missing:
+        r["malformed"] = "its body lacks %s (or has the wrong type)" % ", ".join(missing)
+    w = body.get("worker_log")
+    if w is not None:
+        ok = isinstance(w, dict) and isinstance(w.get("log_id"), str) and type(w.get("size")) is int \
+            and (w.get("checkpoint") is None or isinstance(w.get("checkpoint"), str))
+        if ok:
+            r["log"] = (w["log_id"], w["size"], w.get("checkpoint"))
+        else:
+            r["malformed"] = "its worker_log is not {log_id, size, checkpoint}"
+    return r
+
+
+def check_worker_log(d, results, keys, allow_unsigned_tail):
+    """Verify the worker log in `d` and check each result that names it; returns (summary, failures)."""
+    sizes = {r["log"][1] for r in results if r["log"][1] > 0}
+    ended = []  # (seq, msg, task, attempt, token)
+
+    def prepare(v, where):
+        if where != d:
+            return
+
+        def seen(seq, kind, body):
+            if kind == "delivery_ended":
+                ended.append((seq, body.get("msg"), body.get("task"), body.get("attempt"), body.get("token")))
+
+        v.marks = {size: None for size in sizes}
+        v.on_record = seen
+
+    plain, _ = verify_dir(d, None, None, allow_unsigned_tail)
+    declared = plain.pop("_verifier").keys
+    trusted = None
+    if keys:
+        trusted = next((k for k in keys if any(k.pk == x.pk for x in declared)), None)
+    out, err = verify_dir(d, trusted, None, allow_unsigned_tail, prepare)
+    v = out.pop("_verifier")
+    summary = {"dir": d, "log_id": v.log_id.hex() if v.log_id else None, "verdict": "fail" if err else "ok",
+               "code": err.code if err else None, "records": v.next_seq, "results": len(results),
+               "trusted_key": trusted.text if trusted else None}
+    fails = []
+
+    def bad(r, code, why):
+        fails.append({"code": code, "seq": r["seq"], "worker": r["worker"], "task": r["task"], "reason": why})
+
+    for r in results:
+        lid, size, cp = r["log"]
+        if keys and trusted is None:
+            bad(r, "fleet_unverified", "none of the --fleet-key keys is a key of worker log %s" % lid)
+            continue
+        if err is not None:
+            bad(r, "fleet_unverified", "worker log %s fails verification: [%s] %s" % (lid, err.code, err.reason))
+            continue
+        if cp is None:
+            bad(r, "fleet_bad", "the result carries no checkpoint of worker log %s" % lid)
+            continue
+        try:
+            note = Note(cp)
+        except ValueError as e:
+            bad(r, "fleet_bad", "its checkpoint does not parse: %s" % e)
+            continue
+        if note.log_id.hex() != lid or note.size != size:
+            bad(r, "fleet_bad", "its checkpoint names another log or size")
+            continue
+        last = len(v.keys) - 1
+        in_force = [k for i, k in enumerate(v.keys) if v.key_from[i] <= size and (i == last or size <= v.key_from[i + 1])]
+        if not any(note.verified_by(k) for k in in_force):
+            bad(r, "fleet_bad", "its checkpoint is not signed by the key of worker log %s in force at %d records" % (lid, size))
+            continue
+        if v.pruned is not None and size <= v.pruned:
+            bad(r, "fleet_bad", "worker log %s is pruned past %d records: check the archive" % (lid, size))
+            continue
+        if v.next_seq < size:
+            bad(r, "fleet_bad", "worker log %s has %d records, the checkpoint %d: truncated or rolled back" % (lid, v.next_seq, size))
+            continue
+        head, root = v.marks.get(size) or (None, None)
+        if head != note.head or (note.root is not None and root != note.root):
+            bad(r, "fleet_bad", "worker log %s at %d records is not what its writer signed: rewritten or forked" % (lid, size))
+            continue
+        match = lambda e: e[0] < size and e[1:] == (r["msg"], r["task"], r["attempt"], r["token"])
+        if not any(match(e) and authenticated(v, trusted, e[0]) for e in ended):
+            bad(r, "fleet_bad", "worker log %s holds no authenticated delivery_ended of message %s token %d" % (lid, r["msg"], r["token"]))
+    return summary, fails
+
+
+def check_fleet(run_records, dirs, keys, strict, allow_unsigned_tail):
+    """The run's authenticated remote_result records against the worker logs (section 10.7)."""
+    logs = fleet_logs(dirs)
+    results = [remote_result(seq, body) for seq, body in run_records]
+    fails, warnings, summaries = [], [], []
+    by_log = {}
+    for r in results:
+        if r["malformed"]:
+            fails.append({"code": "fleet_bad", "seq": r["seq"], "worker": r["worker"], "task": r["task"], "reason": r["malformed"]})
+        elif r["log"] is None:
+            item = {"code": "fleet_unlinked", "seq": r["seq"], "worker": r["worker"], "task": r["task"],
+                    "reason": "the result names no worker log: it rests on the worker's message signature alone"}
+            (fails if strict else warnings).append(item)
+        elif r["log"][0] not in logs:
+            fails.append({"code": "fleet_missing", "seq": r["seq"], "worker": r["worker"], "task": r["task"],
+                          "reason": "no --fleet directory holds worker log %s" % r["log"][0]})
+        else:
+            by_log.setdefault(r["log"][0], []).append(r)
+    for lid, rs in sorted(by_log.items()):
+        summary, f = check_worker_log(logs[lid], rs, keys, allow_unsigned_tail)
+        summaries.append(summary)
+        fails.extend(f)
+    fails.sort(key=lambda x: x["seq"])
+    return {"results": len(results), "confirmed": len(results) - len(fails) - len(warnings),
+            "failures": fails, "warnings": warnings, "logs": summaries}
 
 
 def b64_hash(line):
@@ -785,6 +969,11 @@ def main(argv=None):
     ap.add_argument("--since-checkpoint")
     ap.add_argument("--allow-unsigned-tail", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--fleet", action="append", default=[], metavar="DIR",
+                    help="a worker's audit log (or state directory): check the run's remote_result records against it")
+    ap.add_argument("--fleet-key", action="append", default=[], metavar="KEY",
+                    help="a worker log's public key (string or file): each worker log must be signed by one")
+    ap.add_argument("--fleet-strict", action="store_true", help="a remote_result naming no worker log fails")
     try:
         a = ap.parse_args(argv)
     except SystemExit as e:
@@ -792,8 +981,17 @@ def main(argv=None):
     try:
         trusted = Key(open(a.trusted_key, encoding="utf-8", newline="").read()) if a.trusted_key else None
         since = Note(open(a.since_checkpoint, encoding="utf-8", newline="").read()) if a.since_checkpoint else None
+        fleet_keys = []
+        for k in a.fleet_key:
+            text = open(k, encoding="utf-8", newline="").read() if os.path.isfile(k) else k
+            if text.startswith("PRIVATE+KEY+"):
+                raise ValueError("--fleet-key %s is a private key; pass the worker host's public key" % k)
+            fleet_keys.append(Key(text.strip()))
     except (OSError, ValueError) as e:
         sys.stderr.write("verify.py: %s\n" % e)
+        return 1
+    if (a.fleet_key or a.fleet_strict) and not a.fleet:
+        sys.stderr.write("verify.py: --fleet-key and --fleet-strict go with --fleet\n")
         return 1
     if a.inclusion_proof or a.consistency_proof:
         if a.dir or (a.inclusion_proof and a.consistency_proof) or (a.consistency_proof and not a.old_checkpoint):
@@ -803,8 +1001,30 @@ def main(argv=None):
     if not a.dir or not os.path.isdir(a.dir):
         sys.stderr.write("verify.py: %s: no such log directory\n" % a.dir)
         return 1
-    out, err = verify_dir(a.dir, trusted, since, a.allow_unsigned_tail)
+    seen = []  # (verifier, seq, body) of remote_result records
+
+    def collect(v, where):
+        def on(seq, kind, body):
+            if kind == "remote_result":
+                seen.append((v, seq, body))
+
+        v.on_record = on
+
+    out, err = verify_dir(a.dir, trusted, since, a.allow_unsigned_tail, collect if a.fleet else None)
     v = out.pop("_verifier")
+    fleet = None
+    if a.fleet:
+        run_records = [(seq, body) for w, seq, body in seen if authenticated(w, trusted, seq)]
+        try:
+            fleet = check_fleet(run_records, a.fleet, fleet_keys, a.fleet_strict, a.allow_unsigned_tail)
+        except (OSError, ValueError) as e:
+            sys.stderr.write("verify.py: %s\n" % e)
+            return 1
+        out["fleet"] = fleet
+        if err is None and fleet["failures"]:
+            first = fleet["failures"][0]
+            err = Fail(first["code"], "%s (task %s, worker %s)" % (first["reason"], first["task"], first["worker"]), seq=first["seq"])
+            out.update({"verdict": "fail", "code": err.code, "reason": err.reason, "seq": err.seq, "segment": None, "offset": None})
     if a.json:
         print(json.dumps(out, sort_keys=True))
     else:
@@ -822,6 +1042,12 @@ def main(argv=None):
                 print("torn tail: %s offset %d, %d bytes (ignored)" % v.torn)
         for f, n, r in v.adopted:
             print("records %d..=%d adopted unsigned by record %d: not authenticated" % (f, f + n - 1, r))
+        if fleet is not None:
+            print("fleet: %d remote result(s), %d confirmed by %d worker log(s)" % (fleet["results"], fleet["confirmed"], len(fleet["logs"])))
+            for x in fleet["failures"]:
+                print("  FAIL [%s] record %d, task %s, worker %s: %s" % (x["code"], x["seq"], x["task"], x["worker"], x["reason"]))
+            for x in fleet["warnings"]:
+                print("  warning [%s] record %d, task %s, worker %s: %s" % (x["code"], x["seq"], x["task"], x["worker"], x["reason"]))
     return 4 if err else 0
 
 

@@ -22,6 +22,39 @@ fn copy_log(from: &Path, to: &Path) {
     }
 }
 
+/// `audit/verify.py` (the independent verifier) with the same arguments as
+/// [`verify`]: exit code, parsed output, all text.
+fn verify_py(f: &Fleet, dirs: &[&Path], extra: &[&str]) -> (i32, Value, String) {
+    let key_pub = format!("{}.pub", f.world.key.display());
+    let python = crate::harness::audit::python().expect("python3 with `cryptography` for verify.py");
+    let mut c = std::process::Command::new(python);
+    c.arg(crate::harness::audit::verify_py_path()).arg(&f.world.audit).args(["--trusted-key", &key_pub]);
+    for d in dirs {
+        c.arg("--fleet").arg(d);
+    }
+    let o = Out::from(c.args(extra).arg("--json").output().expect("verify.py"));
+    let v: Value = serde_json::from_str(&o.stdout).unwrap_or(Value::Null);
+    (o.code, v, o.all())
+}
+
+/// Both verifiers on the same logs: the same exit code, verdict and fleet
+/// failures (code and worker, in record order), and the same count confirmed.
+#[track_caller]
+fn verify_both(f: &Fleet, dirs: &[&Path], extra: &[&str]) -> (i32, Value, String) {
+    let (code, v, all) = verify(f, dirs, extra);
+    let (py_code, py, py_all) = verify_py(f, dirs, extra);
+    assert_eq!(py_code, code, "verify.py disagrees on the exit code\n{all}\n--- verify.py:\n{py_all}");
+    if code != 1 {
+        assert_eq!(py["verdict"], v["verdict"], "{all}\n--- verify.py:\n{py_all}");
+        assert_eq!(failures(&py), failures(&v), "{all}\n--- verify.py:\n{py_all}");
+        assert_eq!(py["fleet"]["confirmed"], v["fleet"]["confirmed"], "{all}\n--- verify.py:\n{py_all}");
+        if code == 4 {
+            assert_eq!(py["code"], v["first_error"]["code"], "{all}\n--- verify.py:\n{py_all}");
+        }
+    }
+    (code, v, all)
+}
+
 /// `audit verify RUN_LOG --trusted-key K --fleet DIR… EXTRA --json`: exit code, parsed output, all text.
 fn verify(f: &Fleet, dirs: &[&Path], extra: &[&str]) -> (i32, Value, String) {
     let key_pub = format!("{}.pub", f.world.key.display());
@@ -93,7 +126,7 @@ fn a_run_verifies_against_its_workers_logs_and_each_tampering_has_its_code() {
     let scratch = f.world.root.join("scratch");
 
     // Both worker logs: every remote result is confirmed (exit 0).
-    let (code, v, all) = verify(&f, &[&logs[0], &logs[1]], &["--fleet-key", &key_pub, "--fleet-strict"]);
+    let (code, v, all) = verify_both(&f, &[&logs[0], &logs[1]], &["--fleet-key", &key_pub, "--fleet-strict"]);
     assert_eq!(code, 0, "{all}");
     assert_eq!(v["verdict"], "ok", "{all}");
     assert_eq!((v["fleet"]["results"].as_u64(), v["fleet"]["confirmed"].as_u64()), (Some(4), Some(4)), "{all}");
@@ -119,13 +152,13 @@ fn a_run_verifies_against_its_workers_logs_and_each_tampering_has_its_code() {
     assert!(text.stderr.contains("--fleet-key"), "unpinned worker keys are a warning: {}", text.all());
 
     // A worker log nobody gave: its results are fleet_missing (exit 4), the other worker's confirmed.
-    let (code, v, all) = verify(&f, &[&logs[0]], &[]);
+    let (code, v, all) = verify_both(&f, &[&logs[0]], &[]);
     assert_eq!(code, 4, "{all}");
     assert_eq!(v["first_error"]["code"], "fleet_missing", "{all}");
     assert_eq!(failures(&v), vec![("fleet_missing".into(), "w2".into()); 2], "{all}");
     assert_eq!(v["fleet"]["confirmed"], 2, "{all}");
     // A directory without a log is a usage error, not a verdict.
-    let (code, _, all) = verify(&f, &[&logs[0], &scratch.join("nothing")], &[]);
+    let (code, _, all) = verify_both(&f, &[&logs[0], &scratch.join("nothing")], &[]);
     assert_eq!(code, 1, "{all}");
 
     // Bytes rewritten in a segment of w1's log: that log fails, so do its results.
@@ -137,7 +170,7 @@ fn a_run_verifies_against_its_workers_logs_and_each_tampering_has_its_code() {
     bytes[at + 9] = b'x';
     std::fs::write(&seg, bytes).unwrap();
     assert_eq!(f.world.verify_audit(&damaged).code, 4, "the damaged copy fails on its own");
-    let (code, v, all) = verify(&f, &[&damaged, &logs[1]], &[]);
+    let (code, v, all) = verify_both(&f, &[&damaged, &logs[1]], &[]);
     assert_eq!(code, 4, "{all}");
     assert_eq!(v["first_error"]["code"], "fleet_unverified", "{all}");
     assert_eq!(failures(&v), vec![("fleet_unverified".into(), "w1".into()); 2], "{all}");
@@ -146,7 +179,7 @@ fn a_run_verifies_against_its_workers_logs_and_each_tampering_has_its_code() {
     // w2's log renamed to w1's directory: w1's log is nowhere.
     let swapped = scratch.join("w1-is-w2");
     copy_log(&logs[1], &swapped);
-    let (code, v, all) = verify(&f, &[&swapped, &logs[1]], &[]);
+    let (code, v, all) = verify_both(&f, &[&swapped, &logs[1]], &[]);
     assert_eq!(code, 4, "{all}");
     let codes = failures(&v);
     assert_eq!(codes.len(), 2, "{all}");
@@ -158,7 +191,7 @@ fn a_run_verifies_against_its_workers_logs_and_each_tampering_has_its_code() {
     copy_log(&logs[0], &rolled);
     roll_back_to_first_delivery(&f, &rolled);
     assert_eq!(f.world.verify_audit(&rolled).code, 0, "the rolled back copy verifies on its own");
-    let (code, v, all) = verify(&f, &[&rolled, &logs[1]], &["--fleet-key", &key_pub]);
+    let (code, v, all) = verify_both(&f, &[&rolled, &logs[1]], &["--fleet-key", &key_pub]);
     assert_eq!(code, 4, "{all}");
     assert_eq!(v["first_error"]["code"], "fleet_bad", "{all}");
     assert_eq!(failures(&v), vec![("fleet_bad".into(), "w1".into())], "{all}");
