@@ -567,7 +567,12 @@ fn watchdog(inner: &Inner) {
     for id in stale {
         let Some(mut p) = lock(&inner.pending).remove(&id) else { continue };
         if let Some(con) = lock(&inner.con).as_mut() {
-            let _ = inner.settings.queue.query::<u64>(con, redis::cmd("XDEL").arg(&p.stream).arg(&p.entry));
+            // Withdrawn; a worker that took it but got no go-ahead (an
+            // untrusted key) lets it go at once instead of after `go_wait`.
+            let mut pipe = redis::pipe();
+            pipe.cmd("XDEL").arg(&p.stream).arg(&p.entry).ignore();
+            pipe.cmd("SET").arg(queue::cancel_key(&id)).arg(1).arg("EX").arg(86400).ignore();
+            let _ = inner.settings.queue.query_pipe::<()>(con, &pipe);
         }
         let labels = if p.runs_on.is_empty() { String::new() } else { format!(" with labels {}", p.runs_on.join(",")) };
         let mut why =

@@ -419,6 +419,18 @@ fn a_worker_key_the_run_does_not_pin_gets_no_go_ahead_its_events_are_refused_and
         assert_eq!(r["body"]["worker_key"], f.workers[0].public.as_str(), "{r}");
     }
     assert!(!records.iter().any(|r| r["kind"] == "remote_result"), "{records:#?}");
+    // The run withdrew the attempt: the worker lets the delivery go within
+    // moments (it used to keep the slot for its 60 s go-ahead wait).
+    let running = || {
+        let status = f.redis.raw(&["HGET", "orchestra:workers", "w1"]);
+        serde_json::from_str::<Value>(status.trim()).map(|v| v["running"].as_u64()).ok().flatten()
+    };
+    assert!(
+        crate::harness::wait_until(std::time::Duration::from_secs(5), || running() == Some(0)),
+        "the worker still holds the withdrawn delivery: {:?}\n{}",
+        running(),
+        f.worker_log("w1")
+    );
 }
 
 /// A 127.0.0.1 port nothing listens on.
