@@ -42,9 +42,23 @@ cpu() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz, ($16 + $17) / 
 cpus() { for p in "${pids[@]}"; do cpu "$p"; done | paste -sd' '; }
 until [ "$(redis-cli -p "$port" hlen orchestra:workers)" = 3 ]; do sleep 0.05; done
 cd "$root/ws"
-# Wall time (s), peak RSS (KiB) and CPU time (s, with its children) of one command.
+# Wall time (s), peak RSS (KiB), CPU time of the command itself and of its
+# children (s, user + system; read from its zombie before it is reaped).
 measure() {
-  /usr/bin/time -f '%e %M %U %S' -o "$root/time" "$@" >/dev/null 2>"$root/err" || { cat "$root/err" >&2; exit 1; }
+  python3 - "$@" >"$root/time" 2>"$root/err" <<'PY' || { cat "$root/err" >&2; exit 1; }
+import os, subprocess, sys, time
+t = time.monotonic()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=open(os.environ.get("ERR", "/dev/null"), "w"))
+os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT)
+f = open("/proc/%d/stat" % p.pid).read().rsplit(")", 1)[1].split()
+hz = os.sysconf("SC_CLK_TCK")
+own, kids = (int(f[11]) + int(f[12])) / hz, (int(f[13]) + int(f[14])) / hz
+_, status, ru = os.wait4(p.pid, 0)
+wall = time.monotonic() - t
+if os.waitstatus_to_exitcode(status) != 0:
+    sys.exit("exit %d" % os.waitstatus_to_exitcode(status))
+print(f"{wall:.2f} {ru.ru_maxrss} {own:.2f} {kids:.2f}")
+PY
   cat "$root/time"
 }
 common=(--config "$root/config.yaml" -j 6 --progress none)
@@ -69,14 +83,16 @@ print(f"3 workers x 2     {n:>6} tasks  {fleet_s:8.2f} s  {fleet_s / n * 1000:7.
 print(f"3 workers x 2     {big:>6} tasks  {big_s:8.2f} s  {big_s / big * 1000:7.2f} ms/task  peak RSS {big_kb / 1024:6.1f} MiB")
 print(f"dispatch overhead {(fleet_s - local_s) / n * 1000:+.2f} ms/task (target <= 2)   ratio fleet/local {fleet_s / local_s:.2f}")
 print(f"queue-to-start    p50 {pct(0.5):.2f} ms  p95 {pct(0.95):.2f} ms over {len(q)} tasks (target p50 <= 5)")
-local_cpu = sum(map(float, sys.argv[10].split()))
+local_own, local_kids = map(float, sys.argv[10].split())
+local_cpu = local_own + local_kids
 orch_cpu = sum(map(float, sys.argv[11].split()))
 b, a = (list(map(float, x.split())) for x in sys.argv[12:14])
 d = [y - x for x, y in zip(b, a)]
 redis_cpu, workers_self, sandboxes = d[0] + d[1], sum(d[2::2]), sum(d[3::2])
 ms = lambda s: s / n * 1000
-print(f"CPU per task      local run {ms(local_cpu):.2f} ms;  fleet: orchestrator {ms(orch_cpu):.2f} + workers {ms(workers_self):.2f}"
-      f" + their sandboxes {ms(sandboxes):.2f} + redis {ms(redis_cpu):.2f}"
-      f" = {ms(orch_cpu + workers_self + sandboxes + redis_cpu):.2f} ms")
+print(f"CPU per task      local run {ms(local_cpu):.2f} ms (orchestrator {ms(local_own):.2f} + sandboxes {ms(local_kids):.2f});"
+      f"  fleet {ms(orch_cpu + workers_self + sandboxes + redis_cpu):.2f} ms")
+print(f"                  fleet: orchestrator {ms(orch_cpu):.2f} + workers {ms(workers_self):.2f}"
+      f" + their sandboxes {ms(sandboxes):.2f} + redis {ms(redis_cpu):.2f}")
 print(f"orchestrator RSS  {big_kb / fleet_kb:.2f}x from {n} to {big} tasks (target flat, within 10 %)")
 PY

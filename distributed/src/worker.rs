@@ -130,6 +130,10 @@ struct Shared {
     /// Redis connections of finished deliveries, for the next ones (at most
     /// `capacity` kept).
     idle: Mutex<Vec<redis::Connection>>,
+    /// Scratch run directories emptied after their delivery, for the next
+    /// ones (at most `capacity` kept): creating and removing four
+    /// directories per delivery was a good part of a worker's own CPU time.
+    scratch: Mutex<Vec<RunDir>>,
 }
 
 /// Run the worker until `control` drains it (or the queue fails).
@@ -154,6 +158,7 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
         stores: Mutex::new(HashMap::new()),
         audit: Mutex::new(None),
         idle: Mutex::new(Vec::new()),
+        scratch: Mutex::new(Vec::new()),
     });
     let q = &shared.cfg.queue;
     let mut con = q.connect()?;
@@ -687,6 +692,8 @@ enum TaskError {
     Storage(#[from] StorageError),
     #[error("outputs: {0}")]
     Outputs(String),
+    #[error("policy file {}: {source}", path.display())]
+    Policy { path: PathBuf, source: std::io::Error },
 }
 
 fn run_task(
@@ -697,12 +704,74 @@ fn run_task(
 ) -> Result<WorkerEvent, TaskError> {
     let cfg = &shared.cfg;
     let blobs = store(shared, &msg.storage)?;
-    let runs = RunsDir::open(&cfg.state_dir.join("runs"), None)?;
-    let run = RunDir::create_in(&runs)?;
-    let scratch = run.path.clone();
+    let reused = lock(&shared.scratch).pop();
+    let run = match reused {
+        Some(r) => r,
+        None => RunDir::create_in(&RunsDir::open(&cfg.state_dir.join("runs"), None)?)?,
+    };
     let result = run_in(shared, con, msg, token, &run, &blobs);
-    let _ = std::fs::remove_dir_all(&scratch);
+    // Emptied for the next delivery (nothing of this one may be read as
+    // its); removed instead when that fails or enough are kept.
+    let mut kept = lock(&shared.scratch);
+    if kept.len() < cfg.capacity && empty_scratch(&run.path) {
+        kept.push(run);
+    } else {
+        drop(kept);
+        let _ = std::fs::remove_dir_all(&run.path);
+    }
     result
+}
+
+/// What a scratch run directory holds between deliveries: these, empty.
+const SCRATCH_DIRS: [&str; 3] = ["logs", "reports", "artifacts"];
+
+/// Empty the scratch run directory `dir` back to its three empty
+/// subdirectories; false if anything could not be removed. The directory
+/// lies in the worker's state directory, which no task sees.
+fn empty_scratch(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    let mut ok = true;
+    for e in entries {
+        let Ok(e) = e else { return false };
+        let path = e.path();
+        let keep = e.file_type().is_ok_and(|t| t.is_dir()) && SCRATCH_DIRS.iter().any(|d| e.file_name() == *d);
+        if !keep {
+            ok &= remove_any(&path);
+            continue;
+        }
+        let Ok(inner) = std::fs::read_dir(&path) else { return false };
+        for x in inner {
+            ok &= x.is_ok_and(|x| remove_any(&x.path()));
+        }
+    }
+    ok && SCRATCH_DIRS.iter().all(|d| dir.join(d).is_dir())
+}
+
+/// Remove `path` (a file, a link, or a directory tree; links not followed).
+fn remove_any(path: &Path) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path).is_ok(),
+        Ok(_) => std::fs::remove_file(path).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The effective policy `yaml` as a file in the state directory, named by its
+/// own sha256 (written once; `exec` checks it against the message's hash).
+fn policy_file(shared: &Shared, yaml: &str) -> Result<PathBuf, TaskError> {
+    use sha2::Digest as _;
+    let hex: String = sha2::Sha256::digest(yaml.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let dir = shared.cfg.state_dir.join("policies");
+    let path = dir.join(format!("{hex}.yaml"));
+    if std::fs::read(&path).is_ok_and(|b| b == yaml.as_bytes()) {
+        return Ok(path);
+    }
+    let io = |source| TaskError::Policy { path: path.clone(), source };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+    tmp.write_all(yaml.as_bytes()).map_err(io)?;
+    tmp.persist(&path).map_err(|e| io(e.error))?;
+    Ok(path)
 }
 
 fn run_in(
@@ -714,15 +783,13 @@ fn run_in(
     blobs: &Blobs,
 ) -> Result<WorkerEvent, TaskError> {
     let cfg = &shared.cfg;
-    let policy_rel = Path::new("policy.yaml");
-    // A scratch copy (deleted after the task; `exec` checks its hash): not fsynced.
-    run.write(policy_rel, msg.policy_yaml.as_bytes(), false)?;
+    let policy = policy_file(shared, &msg.policy_yaml)?;
     let workdir = cfg.workspace.clone().unwrap_or_else(|| msg.workdir.clone());
     let attempt = Attempt {
         task: msg.task.clone(),
         number: msg.attempt,
         argv: msg.argv.clone(),
-        policy: run.path.join(policy_rel).to_string_lossy().into_owned(),
+        policy: policy.to_string_lossy().into_owned(),
         policy_sha256: msg.policy_sha256.clone(),
         env: msg.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         timeout: msg.timeout.clone(),
