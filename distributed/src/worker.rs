@@ -903,7 +903,8 @@ fn stream_log(
 ) -> u64 {
     use base64::Engine as _;
     let Ok(mut f) = std::fs::File::open(path) else { return sent };
-    if f.seek(std::io::SeekFrom::Start(sent)).is_err() {
+    // Nothing new (most ticks): no buffer, no read.
+    if !f.metadata().is_ok_and(|m| m.len() > sent) || f.seek(std::io::SeekFrom::Start(sent)).is_err() {
         return sent;
     }
     let mut buf = vec![0u8; 32 * 1024];
