@@ -16,7 +16,8 @@
 //!   it (`orchestra.binary-sha256`, fixed at creation); `up` restarts a
 //!   running worker whose label differs from this binary's sha256: SIGTERM
 //!   (it drains), a bounded wait (`--wait`), then a new container with the
-//!   same worker key (read from the old one over the API, kept here only in a private temporary directory while it is checked);
+//!   same worker key (read from the old one over the API; kept here only
+//!   in a private temporary directory while it is checked);
 //! - each container is labelled `orchestra.worker=<name>`, runs with
 //!   `--network host`, `seccomp=unconfined`, `systempaths=unconfined` and
 //!   `CAP_SYS_ADMIN` (the worker's jail makes its own namespaces inside),
