@@ -127,6 +127,33 @@ pub struct WorkerHost {
     /// Where the binary, the worker's key, state, pid file and log live on the host (default `~/.orchestra`; SSH hosts only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_dir: Option<String>,
+    /// TLS to a `tcp://` engine: the CA its certificate must chain to, and the client
+    /// certificate and key it asks for (engines only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<EngineTls>,
+    /// Talk plain HTTP to a `tcp://` engine, without TLS (refused otherwise; engines only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+}
+
+/// The `tls:` block of an `engine: tcp://…` worker: `dir` (Docker's layout:
+/// `ca.pem`, `cert.pem`, `key.pem` in it), or `ca` with `cert` and `key`
+/// (both or neither).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineTls {
+    /// A directory holding `ca.pem`, `cert.pem` and `key.pem` (e.g. what `DOCKER_CERT_PATH` names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// The PEM bundle of the CAs the engine's certificate must chain to (only these: no system roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// The client certificate (PEM chain) the engine authenticates this orchestra by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
 }
 
 /// One entry of the `workers:` list as written: a host that runs `orchestra
@@ -168,6 +195,13 @@ pub struct WorkerFields {
     /// Where the binary, the worker's key, state, pid file and log live on the host (default `~/.orchestra`; SSH hosts only).
     #[serde(default)]
     remote_dir: Option<String>,
+    /// TLS to a `tcp://` engine: the CA its certificate must chain to, and the client
+    /// certificate and key it asks for (engines only).
+    #[serde(default)]
+    tls: Option<EngineTls>,
+    /// Talk plain HTTP to a `tcp://` engine, without TLS (refused otherwise; engines only).
+    #[serde(default)]
+    insecure: bool,
 }
 
 /// Why a `workers:` entry is refused.
@@ -187,8 +221,8 @@ impl TryFrom<WorkerFields> for WorkerHost {
                 if f.ssh_key.is_none() {
                     return bad("missing field `ssh_key` (an SSH worker needs it)");
                 }
-                if f.image.is_some() || !f.mounts.is_empty() {
-                    return bad("`image` and `mounts` are for `engine:` workers");
+                if f.image.is_some() || !f.mounts.is_empty() || f.tls.is_some() || f.insecure {
+                    return bad("`image`, `mounts`, `tls` and `insecure` are for `engine:` workers");
                 }
             }
             (None, Some(_)) => {
@@ -197,6 +231,19 @@ impl TryFrom<WorkerFields> for WorkerHost {
                 }
                 if f.ssh_key.is_some() || f.remote_dir.is_some() {
                     return bad("`ssh_key` and `remote_dir` are for `host:` workers");
+                }
+                if f.tls.is_some() && f.insecure {
+                    return bad("`tls` and `insecure: true` contradict each other: keep one");
+                }
+                if let Some(t) = &f.tls {
+                    match (&t.dir, &t.ca, &t.cert, &t.key) {
+                        (Some(_), None, None, None)
+                        | (None, Some(_), None, None)
+                        | (None, Some(_), Some(_), Some(_)) => {}
+                        (Some(_), ..) => return bad("`tls`: `dir` or `ca`/`cert`/`key`, not both"),
+                        (None, None, ..) => return bad("`tls` needs `ca` (or `dir`)"),
+                        (None, Some(_), ..) => return bad("`tls`: `cert` and `key` go together"),
+                    }
                 }
             }
         }
@@ -211,6 +258,8 @@ impl TryFrom<WorkerFields> for WorkerHost {
             name: f.name,
             workspace: f.workspace,
             remote_dir: f.remote_dir,
+            tls: f.tls,
+            insecure: f.insecure,
         })
     }
 }
@@ -569,5 +618,33 @@ mod tests {
         std::fs::write(&p, "workers:\n  - {engine: unix:///x}\n").unwrap();
         let e = load(Some(&p), dir.path()).unwrap_err().to_string();
         assert!(e.contains("c.yaml:2:") && e.contains("image"), "{e}");
+    }
+
+    #[test]
+    fn engine_tls_blocks_have_one_shape_and_are_for_engines_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.yaml");
+        let with = |extra: &str| {
+            std::fs::write(&p, format!("workers:\n  - engine: tcp://h:2376\n    image: i\n{extra}")).unwrap();
+            load(Some(&p), dir.path()).map(|l| l.config.workers[0].clone()).map_err(|e| e.to_string())
+        };
+        let w = with("    tls: {ca: /c/ca.pem, cert: /c/cert.pem, key: /c/key.pem}\n").unwrap();
+        assert_eq!(w.tls.unwrap().cert, Some(PathBuf::from("/c/cert.pem")));
+        assert!(with("    tls: {dir: ~/.docker}\n").unwrap().tls.unwrap().dir.is_some());
+        assert!(with("    tls: {ca: /c/ca.pem}\n").is_ok());
+        assert!(with("    insecure: true\n").unwrap().insecure);
+        for (extra, want) in [
+            ("    tls: {ca: /a, passphrase: x}\n", "c.yaml:4:"),
+            ("    tls: {ca: /a, cert: /b}\n", "go together"),
+            ("    tls: {key: /b}\n", "needs `ca`"),
+            ("    tls: {dir: /d, ca: /a}\n", "not both"),
+            ("    tls: {ca: /a}\n    insecure: true\n", "contradict"),
+        ] {
+            let e = with(extra).unwrap_err();
+            assert!(e.contains(want) && e.contains("c.yaml:"), "{extra}: {e}");
+        }
+        std::fs::write(&p, "workers:\n  - {host: b, ssh_key: /k, insecure: true}\n").unwrap();
+        let e = load(Some(&p), dir.path()).unwrap_err().to_string();
+        assert!(e.contains("are for `engine:` workers"), "{e}");
     }
 }

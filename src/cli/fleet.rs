@@ -194,7 +194,8 @@ pub enum WorkersCommand {
     },
     /// Start `orchestra worker` on each of the config's `workers:` hosts over SSH
     /// (copying this binary when its sha256 differs) or in a container on each of
-    /// its Docker engines (`engine:`), and record their public keys.
+    /// its Docker engines (`engine:`), and record their public keys. A worker
+    /// running from another binary is drained and restarted with this one.
     Up {
         /// The config file (default: `.orchestra/config.yaml`).
         #[arg(long, value_name = "FILE")]
@@ -206,6 +207,10 @@ pub enum WorkersCommand {
         /// per host (kept running; `workers down` closes it), the workers using `redis://127.0.0.1:PORT`.
         #[arg(long, value_name = "PORT")]
         tunnel: Option<u16>,
+        /// How long a running worker started from another binary may drain (SIGTERM: its
+        /// running tasks finish) before the new binary replaces it.
+        #[arg(long, default_value = "10m", value_parser = crate::policy::HumanDuration::parse)]
+        wait: crate::policy::HumanDuration,
     },
     /// Stop the workers on the config's hosts and engines: SIGTERM (they drain:
     /// running tasks finish), then wait until each process is gone (an engine's
@@ -286,8 +291,12 @@ fn run_worker(args: WorkerArgs) -> Result<(), WorkerCliError> {
         let control = control.clone();
         let mut signals = signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT])
             .map_err(|e| WorkerCliError::Setting(format!("signals: {e}")))?;
+        let name = name.clone();
         std::thread::spawn(move || {
             if signals.forever().next().is_some() {
+                crate::sandbox::say!(
+                    "orchestra: worker {name} draining: its running tasks finish, it takes no new one"
+                );
                 control.drain();
             }
         });
@@ -337,7 +346,9 @@ pub fn workers(cmd: WorkersCommand) -> Exit {
             }
         }
         WorkersCommand::Status { queue, config, json } => super::fleet_ssh::status(config.as_deref(), queue, json),
-        WorkersCommand::Up { config, queue, tunnel } => super::fleet_ssh::up(config.as_deref(), queue, tunnel),
+        WorkersCommand::Up { config, queue, tunnel, wait } => {
+            super::fleet_ssh::up(config.as_deref(), queue, tunnel, wait.0)
+        }
         WorkersCommand::Down { config, wait } => super::fleet_ssh::down(config.as_deref(), wait.0),
     }
 }

@@ -7,6 +7,17 @@
 //!   engine answers, the image exists there) before any container is
 //!   created; the SSH hosts are checked before that too (`fleet_ssh`), so one
 //!   failing entry is one line and exit 1 with nothing started anywhere;
+//! - a `tcp://` engine is reached over TLS when its entry has `tls:`
+//!   (`fleet_tls`: the entry's CA only, HTTPS only, the files checked before
+//!   any connection); without `tls:` it is refused unless the entry says
+//!   `insecure: true` (plain HTTP to an engine is root on its machine for
+//!   whoever can reach the port);
+//! - each container is labelled with the sha256 of the binary uploaded into
+//!   it (`orchestra.binary-sha256`, fixed at creation); `up` restarts a
+//!   running worker whose label differs from this binary's sha256: SIGTERM
+//!   (it drains), a bounded wait (`--wait`), then a new container with the
+//!   same worker key (read from the old one over the API; kept here only
+//!   in a private temporary directory while it is checked);
 //! - each container is labelled `orchestra.worker=<name>`, runs with
 //!   `--network host`, `seccomp=unconfined`, `systempaths=unconfined` and
 //!   `CAP_SYS_ADMIN` (the worker's jail makes its own namespaces inside),
@@ -25,8 +36,8 @@ use crate::config::{Loaded, WorkerHost};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptions, KillContainerOptions, ListContainersOptions, LogsOptions, RemoveContainerOptions,
-    UploadToContainerOptions,
+    CreateContainerOptions, DownloadFromContainerOptions, KillContainerOptions, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, UploadToContainerOptions,
 };
 use futures_util::StreamExt as _;
 use orchestra_distributed::keys::{PublicKey, SigningKey};
@@ -36,6 +47,8 @@ use std::time::{Duration, Instant};
 
 /// The label every worker container carries (its value: the worker's name).
 pub const LABEL: &str = "orchestra.worker";
+/// The label holding the sha256 of the binary uploaded into the container.
+pub const BINARY_LABEL: &str = "orchestra.binary-sha256";
 /// Where the binary, the key and the state are inside the container.
 const DIR: &str = "/opt/orchestra";
 /// Seconds before an engine request is abandoned.
@@ -87,17 +100,62 @@ fn runtime() -> Result<tokio::runtime::Runtime, EngineError> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(EngineError::Runtime)
 }
 
-/// A client for `address` (no request made yet).
-fn client(address: &str) -> Result<Docker, String> {
+/// Why no client could be made for an entry's engine.
+#[derive(Debug, thiserror::Error)]
+enum ClientError {
+    /// Neither `unix://` nor `tcp://`.
+    #[error("not an engine address (unix:///PATH or tcp://HOST:PORT)")]
+    Scheme,
+    /// `tls:` or `insecure:` on a local socket.
+    #[error("`tls` and `insecure` are for tcp:// engines (unix:// is a local socket)")]
+    NotTcp,
+    /// `tls:` on an `http://` address.
+    #[error("http:// is plain HTTP: write tcp://HOST:PORT with `tls:`")]
+    TlsOnHttp,
+    /// A `tcp://` engine without `tls:` nor `insecure: true`.
+    #[error(
+        "plain HTTP to a tcp:// engine is refused (whoever reaches its port controls the engine): add `tls:` \
+         (ca, cert, key; or dir) or, on a network you trust, `insecure: true`{0}"
+    )]
+    Plain(String),
+    /// The TLS files.
+    #[error(transparent)]
+    Tls(#[from] super::fleet_tls::TlsError),
+    /// bollard refused the address.
+    #[error("the engine does not answer ({0})")]
+    Connect(String),
+}
+
+/// A client for the engine of `w` (no request made yet; the TLS files are read now).
+fn client(address: &str, w: &WorkerHost) -> Result<Docker, ClientError> {
     let v = &orchestra_sandbox::container::engine::API_VERSION;
     let r = if let Some(path) = address.strip_prefix("unix://") {
+        if w.tls.is_some() || w.insecure {
+            return Err(ClientError::NotTcp);
+        }
         Docker::connect_with_unix(path, TIMEOUT, v)
     } else if address.starts_with("tcp://") || address.starts_with("http://") {
-        Docker::connect_with_http(address, TIMEOUT, v)
+        match &w.tls {
+            Some(_) if address.starts_with("http://") => return Err(ClientError::TlsOnHttp),
+            Some(tls) => {
+                let files = super::fleet_tls::Files::of(tls);
+                return Ok(super::fleet_tls::client(address, &files, TIMEOUT, v)?);
+            }
+            None if !w.insecure => {
+                let hint = match std::env::var_os("DOCKER_CERT_PATH").filter(|p| !p.is_empty()) {
+                    Some(p) => {
+                        format!(" (DOCKER_CERT_PATH is set: `tls: {{dir: {}}}` uses its files)", p.to_string_lossy())
+                    }
+                    None => String::new(),
+                };
+                return Err(ClientError::Plain(hint));
+            }
+            None => Docker::connect_with_http(address, TIMEOUT, v),
+        }
     } else {
-        return Err("not an engine address (unix:///PATH or tcp://HOST:PORT)".into());
+        return Err(ClientError::Scheme);
     };
-    r.map_err(|e| format!("the engine does not answer ({})", cause(&e)))
+    r.map_err(|e| ClientError::Connect(cause(&e)))
 }
 
 /// The innermost cause of `e`, on one line.
@@ -147,7 +205,7 @@ fn entries(cfg: &Loaded, taken: &[String]) -> Result<Vec<EngineTarget>, EngineEr
         {
             return Err(bad(format!("workspace {ws:?}: not an absolute path")));
         }
-        let api = client(engine).map_err(bad)?;
+        let api = client(engine, w).map_err(|e| bad(e.to_string()))?;
         let image = w.image.clone().unwrap_or_default();
         out.push(EngineTarget { entry: w.clone(), engine: engine.clone(), name, image, api });
     }
@@ -161,7 +219,7 @@ pub fn check(cfg: &Loaded, taken: &[String]) -> Result<Vec<EngineTarget>, Engine
     let rt = runtime()?;
     for t in &targets {
         rt.block_on(async {
-            t.api.ping().await.map_err(|e| t.err(format!("the engine does not answer ({})", cause(&e))))?;
+            t.api.ping().await.map_err(|e| t.err(unanswered(t, &e)))?;
             match t.api.inspect_image(&t.image).await {
                 Ok(_) => Ok(()),
                 Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
@@ -174,18 +232,166 @@ pub fn check(cfg: &Loaded, taken: &[String]) -> Result<Vec<EngineTarget>, Engine
     Ok(targets)
 }
 
-/// The worker containers of `t` (any state): (id, state).
-async fn find(t: &EngineTarget) -> Result<Vec<(String, String)>, EngineError> {
+/// Why the first request to an engine failed, on one line, with a hint at
+/// the setting to look at when TLS is why.
+fn unanswered(t: &EngineTarget, e: &bollard::errors::Error) -> String {
+    let mut inner: &(dyn std::error::Error + 'static) = e;
+    while let Some(s) = inner.source() {
+        inner = s;
+    }
+    let text = inner.to_string();
+    let with_tls = t.entry.tls.as_ref();
+    let tls_failed = ["certificate", "alert", "TLS", "tls"].iter().any(|w| text.contains(w));
+    match with_tls {
+        Some(files) if tls_failed => {
+            let hint = if text.contains("UnknownIssuer") || text.contains("BadSignature") {
+                " (its certificate is not signed by a CA of tls.ca)"
+            } else if text.contains("not valid for name") {
+                " (its certificate does not name the address's host)"
+            } else if text.contains("CertificateRequired") && files.cert.is_none() && files.dir.is_none() {
+                " (the engine wants a client certificate: set tls.cert and tls.key)"
+            } else if text.contains("alert") {
+                " (the engine refused this client: check tls.cert and tls.key against its CA)"
+            } else {
+                ""
+            };
+            format!("TLS with the engine failed: {text}{hint}")
+        }
+        _ => {
+            let hint = if with_tls.is_none()
+                && ["reset by peer", "connection closed", "message completed", "invalid HTTP"]
+                    .iter()
+                    .any(|w| text.contains(w))
+            {
+                " (a TLS port? then give the entry `tls:`)"
+            } else {
+                ""
+            };
+            format!("the engine does not answer ({}){hint}", cause(e))
+        }
+    }
+}
+
+/// A worker container.
+struct Found {
+    id: String,
+    state: String,
+    /// Its [`BINARY_LABEL`].
+    sha: Option<String>,
+}
+
+impl Found {
+    fn short(&self) -> String {
+        self.id.chars().take(12).collect()
+    }
+}
+
+/// The worker containers of `t` (any state), running ones first.
+async fn find(t: &EngineTarget) -> Result<Vec<Found>, EngineError> {
     let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL}={}", t.name)])]);
     let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
     let list = t.api.list_containers(Some(opts)).await.map_err(|e| t.err(cause(&e)))?;
-    Ok(list
+    let mut out: Vec<Found> = list
         .into_iter()
-        .map(|c| {
-            let state = c.state.map(|s| s.to_string()).unwrap_or_default();
-            (c.id.unwrap_or_default(), state)
+        .map(|c| Found {
+            id: c.id.unwrap_or_default(),
+            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+            sha: c.labels.and_then(|mut l| l.remove(BINARY_LABEL)),
         })
-        .collect())
+        .collect();
+    out.sort_by_key(|c| c.state != "running");
+    Ok(out)
+}
+
+/// The worker key file inside container `id` (read through the engine's
+/// archive API; held in memory, and in a private temporary file while it is
+/// checked) and its public key, if it has a valid one.
+async fn old_key(t: &EngineTarget, id: &str) -> Option<(Vec<u8>, PublicKey)> {
+    let opts = DownloadFromContainerOptions { path: format!("{DIR}/worker.key") };
+    let mut s = t.api.download_from_container(id, Some(opts));
+    let mut archive = Vec::new();
+    while let Some(chunk) = s.next().await {
+        archive.extend_from_slice(&chunk.ok()?);
+        if archive.len() > 64 * 1024 {
+            return None;
+        }
+    }
+    let bytes = untar_first(&archive)?;
+    let dir = tempfile::tempdir().ok()?;
+    let path = dir.path().join("worker.key");
+    {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).ok()?;
+        f.write_all(&bytes).ok()?;
+    }
+    // The key file's own loader decides whether it is one.
+    let public = SigningKey::load(&path).ok()?.public();
+    Some((bytes, public))
+}
+
+/// A new worker key: its file's bytes (made in a temporary directory, then
+/// held in memory only) and its public key.
+fn new_key(t: &EngineTarget) -> Result<(Vec<u8>, PublicKey), EngineError> {
+    let dir = tempfile::tempdir().map_err(|e| t.err(format!("temporary directory: {e}")))?;
+    let key_path = dir.path().join("worker.key");
+    let key = SigningKey::generate(&key_path).map_err(|e| t.err(e))?;
+    let bytes = std::fs::read(&key_path).map_err(|e| t.err(format!("{}: {e}", key_path.display())))?;
+    Ok((bytes, key.public()))
+}
+
+/// The contents of the first regular file of a ustar archive.
+fn untar_first(archive: &[u8]) -> Option<Vec<u8>> {
+    let mut at = 0;
+    while at + 512 <= archive.len() {
+        let h = &archive[at..at + 512];
+        if h.iter().all(|b| *b == 0) {
+            return None;
+        }
+        let size_field = std::str::from_utf8(&h[124..136]).ok()?;
+        let size = u64::from_str_radix(size_field.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok()?;
+        let size = usize::try_from(size).ok()?;
+        let start = at + 512;
+        if matches!(h[156], b'0' | 0) {
+            return archive.get(start..start.checked_add(size)?).map(<[u8]>::to_vec);
+        }
+        at = start + size.div_ceil(512) * 512;
+    }
+    None
+}
+
+/// SIGTERM container `id` (its worker drains), then wait up to `wait` for it
+/// to stop; the seconds it took. Still running then: an error (left alone).
+async fn stop(t: &EngineTarget, id: &str, wait: Duration) -> Result<f64, EngineError> {
+    let began = Instant::now();
+    let short: String = id.chars().take(12).collect();
+    let kill = KillContainerOptions { signal: "SIGTERM".into() };
+    t.api.kill_container(id, Some(kill)).await.map_err(|e| t.err(cause(&e)))?;
+    let deadline = began + wait;
+    loop {
+        let running = t
+            .api
+            .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .map_err(|e| t.err(cause(&e)))?
+            .state
+            .and_then(|s| s.running)
+            .unwrap_or(false);
+        if !running {
+            return Ok(began.elapsed().as_secs_f64());
+        }
+        if Instant::now() > deadline {
+            return Err(
+                t.err(format!("container {short} still running after {}s (draining; left alone)", wait.as_secs()))
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The first 12 hex digits of a sha256 (what the messages show).
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 /// A ustar header (owner root, mtime 0).
@@ -259,10 +465,16 @@ pub struct StartArgs<'a> {
     pub lease: Option<Duration>,
     /// This orchestra.
     pub exe: &'a Path,
+    /// Its sha256 (hex).
+    pub sha: &'a str,
+    /// How long a worker started from another binary may drain before its restart.
+    pub wait: Duration,
 }
 
 /// Create, fill and start one container per target (one already running
-/// is left as it is); returns (name, the new worker's public key, what happened).
+/// from this binary is left as it is, one from another binary drained and
+/// replaced); returns (name, the worker's public key when it was (re)started,
+/// what happened).
 pub fn start(
     targets: &[EngineTarget],
     args: &StartArgs<'_>,
@@ -274,26 +486,39 @@ pub fn start(
         .into();
     for t in targets {
         let began = Instant::now();
-        if let Some((id, _)) = rt.block_on(find(t))?.into_iter().find(|(_, s)| s == "running") {
-            let short: String = id.chars().take(12).collect();
-            out.push((
-                t.name.clone(),
-                None,
-                format!("already running (container {short}; `workers down` then `up` to restart it)"),
-            ));
-            continue;
+        let found = rt.block_on(find(t))?;
+        let mut restart = String::new();
+        if let Some(c) = found.first().filter(|c| c.state == "running") {
+            if c.sha.as_deref() == Some(args.sha) {
+                out.push((
+                    t.name.clone(),
+                    None,
+                    format!("already running (container {}), binary up to date ({})", c.short(), short_sha(args.sha)),
+                ));
+                continue;
+            }
+            let old = c.sha.as_deref().map_or("unknown", short_sha);
+            restart = format!("restarted: binary changed ({old} -> {}; container {}", short_sha(args.sha), c.short());
         }
-        let dir = tempfile::tempdir().map_err(|e| t.err(format!("temporary directory: {e}")))?;
-        let key_path = dir.path().join("worker.key");
-        let key = SigningKey::generate(&key_path).map_err(|e| t.err(e))?;
-        let key_bytes = std::fs::read(&key_path).map_err(|e| t.err(format!("{}: {e}", key_path.display())))?;
-        drop(dir);
+        // The worker keeps its key across a restart (a run under way trusts it).
+        let kept = match found.first() {
+            Some(c) => rt.block_on(old_key(t, &c.id)),
+            None => None,
+        };
+        let same_key = kept.is_some();
+        let (key_bytes, public) = match kept {
+            Some(k) => k,
+            None => new_key(t)?,
+        };
         let key_archive = tar(&[], &[("opt/orchestra/worker.key", 0o600, &key_bytes)]).map_err(|e| t.err(e))?;
-        let public = key.public();
+        if let Some(c) = found.first().filter(|c| c.state == "running") {
+            let secs = rt.block_on(stop(t, &c.id, args.wait))?;
+            restart.push_str(&format!(" drained in {secs:.1}s), "));
+        }
         let id = rt.block_on(async {
-            for (old, _) in find(t).await? {
+            for old in find(t).await? {
                 let opts = RemoveContainerOptions { force: true, v: true, link: false };
-                t.api.remove_container(&old, Some(opts)).await.map_err(|e| t.err(cause(&e)))?;
+                t.api.remove_container(&old.id, Some(opts)).await.map_err(|e| t.err(cause(&e)))?;
             }
             let id = create(t, args).await?;
             let upload = async {
@@ -311,10 +536,20 @@ pub fn start(
             Ok(id)
         })?;
         let short: String = id.chars().take(12).collect();
+        let key_note = match (same_key, restart.is_empty()) {
+            (true, _) => ", same key",
+            (false, false) => ", new key (the old one was unreadable)",
+            (false, true) => "",
+        };
         out.push((
             t.name.clone(),
             Some(public),
-            format!("started in container {short} on {} ({:.1}s)", t.engine, began.elapsed().as_secs_f64()),
+            format!(
+                "{restart}started in container {short} on {} ({:.1}s, binary {}){key_note}",
+                t.engine,
+                began.elapsed().as_secs_f64(),
+                short_sha(args.sha)
+            ),
         ));
     }
     Ok(out)
@@ -354,7 +589,10 @@ async fn create(t: &EngineTarget, args: &StartArgs<'_>) -> Result<String, Engine
     let body = ContainerCreateBody {
         image: Some(t.image.clone()),
         cmd: Some(cmd),
-        labels: Some(HashMap::from([(LABEL.to_string(), t.name.clone())])),
+        labels: Some(HashMap::from([
+            (LABEL.to_string(), t.name.clone()),
+            (BINARY_LABEL.to_string(), args.sha.to_string()),
+        ])),
         host_config: Some(HostConfig {
             network_mode: Some("host".into()),
             security_opt: Some(vec!["seccomp=unconfined".into()]),
@@ -423,41 +661,11 @@ pub fn down(cfg: &Loaded, taken: &[String], wait: Duration) -> Result<bool, Engi
                 outln!("{}: no container", t.name);
                 return Ok(());
             }
-            for (id, state) in found {
-                let short: String = id.chars().take(12).collect();
-                let began = Instant::now();
-                if state == "running" {
-                    let kill = KillContainerOptions { signal: "SIGTERM".into() };
-                    t.api.kill_container(&id, Some(kill)).await.map_err(|e| t.err(cause(&e)))?;
-                    let deadline = began + wait;
-                    loop {
-                        let running = t
-                            .api
-                            .inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>)
-                            .await
-                            .map_err(|e| t.err(cause(&e)))?
-                            .state
-                            .and_then(|s| s.running)
-                            .unwrap_or(false);
-                        if !running {
-                            break;
-                        }
-                        if Instant::now() > deadline {
-                            return Err(t.err(format!(
-                                "container {short} still running after {}s (draining; left alone)",
-                                wait.as_secs()
-                            )));
-                        }
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                }
+            for c in found {
+                let secs = if c.state == "running" { stop(t, &c.id, wait).await? } else { 0.0 };
                 let opts = RemoveContainerOptions { force: false, v: true, link: false };
-                t.api.remove_container(&id, Some(opts)).await.map_err(|e| t.err(cause(&e)))?;
-                outln!(
-                    "{}: stopped and removed container {short} (drained in {:.1}s)",
-                    t.name,
-                    began.elapsed().as_secs_f64()
-                );
+                t.api.remove_container(&c.id, Some(opts)).await.map_err(|e| t.err(cause(&e)))?;
+                outln!("{}: stopped and removed container {} (drained in {secs:.1}s)", t.name, c.short());
             }
             Ok::<(), EngineError>(())
         });
@@ -474,22 +682,23 @@ pub fn states(cfg: &Loaded, taken: &[String], json: bool) -> Result<(), EngineEr
     let targets = entries(cfg, taken)?;
     let rt = runtime()?;
     for t in &targets {
-        let (state, id) = match rt.block_on(find(t)) {
+        let (state, id, sha) = match rt.block_on(find(t)) {
             Ok(found) => match found.into_iter().next() {
-                Some((id, state)) => (state, Some(id.chars().take(12).collect::<String>())),
-                None => ("no container".to_string(), None),
+                Some(c) => (c.state.clone(), Some(c.short()), c.sha),
+                None => ("no container".to_string(), None, None),
             },
-            Err(EngineError::Entry { reason, .. }) => (reason, None),
-            Err(e) => (e.to_string(), None),
+            Err(EngineError::Entry { reason, .. }) => (reason, None, None),
+            Err(e) => (e.to_string(), None, None),
         };
         if json {
             outln!(
                 "{}",
-                serde_json::json!({"type": "host", "name": t.name, "engine": t.engine, "state": state, "container": id})
+                serde_json::json!({"type": "host", "name": t.name, "engine": t.engine, "state": state, "container": id, "binary_sha256": sha})
             );
         } else {
             let id = id.map(|i| format!(" (container {i})")).unwrap_or_default();
-            outln!("  {:<24} {:<28} {state}{id}", t.name, t.engine);
+            let sha = sha.map(|s| format!(", binary {}", short_sha(&s))).unwrap_or_default();
+            outln!("  {:<24} {:<28} {state}{id}{sha}", t.name, t.engine);
         }
     }
     Ok(())
@@ -530,9 +739,46 @@ mod tests {
         assert!(a[4 * 512 + 1000..].iter().all(|b| *b == 0));
     }
 
+    fn entry(engine: &str) -> WorkerHost {
+        WorkerHost {
+            host: None,
+            ssh_key: None,
+            engine: Some(engine.into()),
+            image: Some("i".into()),
+            mounts: Vec::new(),
+            capacity: 1,
+            labels: Vec::new(),
+            name: None,
+            workspace: None,
+            remote_dir: None,
+            tls: None,
+            insecure: false,
+        }
+    }
+
     #[test]
-    fn bad_addresses_are_refused_before_any_request() {
-        assert!(client("ftp://x").is_err());
-        assert!(client("unix:///var/run/docker.sock").is_ok());
+    fn bad_addresses_and_plain_tcp_are_refused_before_any_request() {
+        let e = |a: &str, w: &WorkerHost| client(a, w).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e("ftp://x", &entry("ftp://x")).contains("not an engine address"));
+        assert!(client("unix:///var/run/docker.sock", &entry("unix:///var/run/docker.sock")).is_ok());
+        // tcp:// without tls: is refused, unless insecure: true says so.
+        let mut w = entry("tcp://127.0.0.1:2375");
+        assert!(e("tcp://127.0.0.1:2375", &w).contains("plain HTTP to a tcp:// engine is refused"));
+        w.insecure = true;
+        assert!(client("tcp://127.0.0.1:2375", &w).is_ok());
+        // tls: on a local socket means a mistake.
+        let mut u = entry("unix:///x");
+        u.tls = Some(crate::config::EngineTls { dir: Some("/d".into()), ca: None, cert: None, key: None });
+        assert!(e("unix:///x", &u).contains("for tcp:// engines"));
+    }
+
+    #[test]
+    fn the_first_file_of_an_archive_is_read_back() {
+        let a = tar(&[], &[("worker.key", 0o600, b"k3y")]).unwrap();
+        assert_eq!(untar_first(&a).unwrap(), b"k3y");
+        let a = tar(&["d/"], &[("d/f", 0o644, &[9u8; 700])]).unwrap();
+        assert_eq!(untar_first(&a).unwrap(), vec![9u8; 700]);
+        assert!(untar_first(&[0u8; 1024]).is_none());
+        assert!(untar_first(b"short").is_none());
     }
 }

@@ -12,6 +12,10 @@
 //!   is one line and exit 1 with nothing started anywhere;
 //! - the binary is copied only when its sha256 differs, to a temporary name,
 //!   checked on the host, then renamed over the old one;
+//! - a running worker whose executable (the kernel's view, `/proc/PID/exe`:
+//!   the installed file when device and inode match, else hashed itself) is
+//!   not this binary is restarted by `up`: SIGTERM (it drains: running tasks
+//!   finish), a bounded wait (`--wait`), then the new one; its key stays;
 //! - each worker's public key is read back over the authenticated SSH session
 //!   and recorded in `workers.keys` beside the config file (temp + fsync +
 //!   rename); `run --queue` trusts the keys listed there;
@@ -80,8 +84,12 @@ struct Target {
 /// What the first look at a host found.
 #[derive(Debug, Default)]
 struct Probe {
+    /// The installed binary's sha256.
     sha: Option<String>,
+    /// The running worker's pid.
     pid: Option<u32>,
+    /// The sha256 of the running worker's executable (`None`: unreadable).
+    running_sha: Option<String>,
     arch: String,
 }
 
@@ -210,19 +218,50 @@ impl Target {
         out.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('='))).map(str::trim)
     }
 
-    /// Look at the host without changing anything.
+    /// Look at the host without changing anything. The running worker's
+    /// executable is the installed file when `/proc/PID/exe` has its device
+    /// and inode (an upload renames a new file over it, so a replaced binary
+    /// has another inode); otherwise it is hashed through `/proc/PID/exe`.
     fn probe(&self) -> Result<Probe, SshError> {
         let out = self.run(
             "if [ -f \"$d/bin/orchestra\" ]; then echo \"sha=$(sha256sum \"$d/bin/orchestra\" | cut -d' ' -f1)\"; fi\n\
-             if alive; then echo \"pid=$p\"; fi\n\
+             if alive; then echo \"pid=$p\"\n\
+               e=$(stat -Lc %d:%i \"/proc/$p/exe\" 2>/dev/null); f=$(stat -Lc %d:%i \"$d/bin/orchestra\" 2>/dev/null)\n\
+               if [ -n \"$e\" ] && [ \"$e\" = \"$f\" ]; then echo run=installed\n\
+               else echo \"run=$(sha256sum < \"/proc/$p/exe\" 2>/dev/null | cut -d' ' -f1)\"; fi\n\
+             fi\n\
              echo \"arch=$(uname -m)\"\n",
             None,
         )?;
+        let sha = Target::field(&out, "sha").map(str::to_string);
+        let running_sha = match Target::field(&out, "run") {
+            Some("installed") => sha.clone(),
+            Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => Some(h.to_string()),
+            _ => None,
+        };
         Ok(Probe {
-            sha: Target::field(&out, "sha").map(str::to_string),
+            sha,
             pid: Target::field(&out, "pid").and_then(|p| p.parse().ok()),
+            running_sha,
             arch: Target::field(&out, "arch").unwrap_or_default().to_string(),
         })
+    }
+
+    /// SIGTERM the running worker (it drains); its pid, `None` when none runs.
+    fn signal(&self) -> Result<Option<String>, SshError> {
+        let out =
+            self.run("if alive; then kill -TERM \"$p\" && echo \"pid=$p\"; else rm -f \"$d/worker.pid\"; fi\n", None)?;
+        Ok(Target::field(&out, "pid").map(str::to_string))
+    }
+
+    /// Wait up to `wait` for the signalled worker to exit; whether it did.
+    fn wait_gone(&self, wait: Duration) -> Result<bool, SshError> {
+        let ticks = (wait.as_millis() / 200).max(1);
+        let script = format!(
+            "i=0\nwhile alive; do if [ $i -ge {ticks} ]; then echo still; exit 0; fi; sleep 0.2; i=$((i+1)); done\n\
+             rm -f \"$d/worker.pid\"; echo gone\n"
+        );
+        Ok(self.run(&script, None)?.trim() == "gone")
     }
 }
 
@@ -309,10 +348,11 @@ fn load(config: Option<&Path>) -> Result<Loaded, SshError> {
     crate::config::load(config, &cwd).map_err(|e| SshError::Setting(e.to_string()))
 }
 
-/// `orchestra workers up`.
-pub fn up(config: Option<&Path>, queue: Option<String>, tunnel: Option<u16>) -> Exit {
+/// `orchestra workers up`; `wait`: how long a worker started from another
+/// binary may drain before it is restarted.
+pub fn up(config: Option<&Path>, queue: Option<String>, tunnel: Option<u16>, wait: Duration) -> Exit {
     let mut started = Vec::new();
-    match run_up(config, queue, tunnel, &mut started) {
+    match run_up(config, queue, tunnel, wait, &mut started) {
         Ok(()) => Exit::Ok,
         Err(e) if started.is_empty() => super::config_error(format!("{e}; nothing started")),
         Err(e) => super::config_error(format!("{e}; started before it: {}", started.join(", "))),
@@ -388,6 +428,7 @@ fn run_up(
     config: Option<&Path>,
     queue: Option<String>,
     tunnel_port: Option<u16>,
+    wait: Duration,
     started_names: &mut Vec<String>,
 ) -> Result<(), SshError> {
     let cfg = load(config)?;
@@ -473,6 +514,23 @@ fn run_up(
             )?;
             true
         };
+        // A worker running from another binary drains, then the new one starts.
+        let mut restarted = None;
+        if let Some(pid) = p.pid.filter(|_| p.running_sha.as_deref() != Some(sha.as_str())) {
+            let old = p.running_sha.as_deref().map_or("unknown", super::fleet_engine::short_sha);
+            let since = Instant::now();
+            if t.signal()?.is_some() && !t.wait_gone(wait)? {
+                return Err(t.err(format!(
+                    "pid {pid} (binary {old}) still running after {}s (draining; the new binary starts once it is gone: `workers up` again)",
+                    wait.as_secs()
+                )));
+            }
+            restarted = Some(format!(
+                "restarted: binary changed ({old} -> {}; pid {pid} drained in {:.1}s), ",
+                super::fleet_engine::short_sha(&sha),
+                since.elapsed().as_secs_f64()
+            ));
+        }
         if let (Some(port), Some(addr)) = (tunnel_port, &redis_addr) {
             tunnel(t, &tunnel_dir(&keys_path), port, addr)?;
         }
@@ -530,16 +588,15 @@ fn run_up(
         recorded.push((t.name.clone(), public));
         write_keys(&keys_path, &recorded)?;
         let copy = if copied { "binary copied" } else { "binary up to date" };
+        let short = super::fleet_engine::short_sha(&sha);
         match (Target::field(&out, "running"), Target::field(&out, "started")) {
-            (Some(pid), _) => outln!(
-                "{}: already running (pid {pid}; `workers down` then `up` to restart it), {copy}, key {public}",
-                t.name
-            ),
+            (Some(pid), _) => outln!("{}: already running (pid {pid}), {copy} ({short}), key {public}", t.name),
             (_, Some(pid)) => {
                 started_names.push(t.name.clone());
                 outln!(
-                    "{}: started on {} (pid {pid}, {copy}, {:.1}s), key {public}",
+                    "{}: {}started on {} (pid {pid}, {copy} ({short}), {:.1}s), key {public}",
                     t.name,
+                    restarted.as_deref().unwrap_or(""),
                     t.host,
                     started.elapsed().as_secs_f64()
                 )
@@ -553,6 +610,8 @@ fn run_up(
             fleet: fleet_key.public(),
             lease: d.lease.map(|l| l.0),
             exe: &exe,
+            sha: &sha,
+            wait,
         };
         for (name, public, what) in super::fleet_engine::start(&engines, &args)? {
             match public {
@@ -579,29 +638,21 @@ pub fn down(config: Option<&Path>, wait: Duration) -> Exit {
         let mut ok = true;
         let mut signalled = Vec::new();
         for t in &targets {
-            match t.run("if alive; then kill -TERM \"$p\" && echo \"pid=$p\"; else rm -f \"$d/worker.pid\"; fi\n", None)
-            {
-                Ok(out) => match Target::field(&out, "pid") {
-                    Some(pid) => signalled.push((t, pid.to_string(), Instant::now())),
-                    None => outln!("{}: not running", t.name),
-                },
+            match t.signal() {
+                Ok(Some(pid)) => signalled.push((t, pid, Instant::now())),
+                Ok(None) => outln!("{}: not running", t.name),
                 Err(e) => {
                     crate::sandbox::say!("orchestra: error: {e}");
                     ok = false;
                 }
             }
         }
-        let ticks = (wait.as_millis() / 200).max(1);
         for (t, pid, since) in signalled {
-            let script = format!(
-                "i=0\nwhile alive; do if [ $i -ge {ticks} ]; then echo still; exit 0; fi; sleep 0.2; i=$((i+1)); done\n\
-                 rm -f \"$d/worker.pid\"; echo gone\n"
-            );
-            match t.run(&script, None) {
-                Ok(out) if out.trim() == "gone" => {
+            match t.wait_gone(wait) {
+                Ok(true) => {
                     outln!("{}: stopped (pid {pid} drained in {:.1}s)", t.name, since.elapsed().as_secs_f64())
                 }
-                Ok(_) => {
+                Ok(false) => {
                     crate::sandbox::say!(
                         "orchestra: error: worker host {}: pid {pid} still running after {}s (draining)",
                         t.host,
@@ -637,20 +688,25 @@ pub fn host_states(cfg: &Loaded, json: bool) -> Result<(), SshError> {
         outln!("hosts ({}):", cfg.origin);
     }
     for t in &targets {
-        let (state, pid) = match t.probe() {
-            Ok(Probe { pid: Some(p), .. }) => ("running".to_string(), Some(p)),
-            Ok(_) => ("not running".to_string(), None),
-            Err(SshError::Host { reason, .. }) => (reason, None),
-            Err(e) => (e.to_string(), None),
+        let (state, pid, sha) = match t.probe() {
+            Ok(Probe { pid: Some(p), running_sha, .. }) => ("running".to_string(), Some(p), running_sha),
+            Ok(_) => ("not running".to_string(), None, None),
+            Err(SshError::Host { reason, .. }) => (reason, None, None),
+            Err(e) => (e.to_string(), None, None),
         };
         if json {
             outln!(
                 "{}",
-                serde_json::json!({"type": "host", "name": t.name, "host": t.host, "state": state, "pid": pid})
+                serde_json::json!({"type": "host", "name": t.name, "host": t.host, "state": state, "pid": pid, "binary_sha256": sha})
             );
         } else {
             let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-            outln!("  {:<24} {:<28} {state}{pid}", t.name, t.host);
+            let sha = match (&sha, pid.is_empty()) {
+                (Some(s), _) => format!(", binary {}", super::fleet_engine::short_sha(s)),
+                (None, false) => ", binary unknown".to_string(),
+                (None, true) => String::new(),
+            };
+            outln!("  {:<24} {:<28} {state}{pid}{sha}", t.name, t.host);
         }
     }
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();

@@ -1,90 +1,18 @@
 //! Distributed runs against a Redis that wants TLS or an ACL user (issue 18:
 //! "Redis credentials come from the environment, `rediss://` works"). Each
 //! test starts its own `redis-server` (TLS-only port, certificates made with
-//! `openssl` for 127.0.0.1 by a private CA; or an ACL file), runs a plan
+//! `openssl` for 127.0.0.1 by a private CA, [`crate::harness::pki`]; or an ACL file), runs a plan
 //! through a worker, and asserts the effect in the workspace, the report and
 //! the exit code; a refused setup is one line, exit 1, and nothing started
 //! (no run directory, no effect).
 
 use crate::harness::fleet::Fleet;
 use crate::harness::out::Out;
+use crate::harness::pki::{Pki, pki};
 use crate::harness::redis::Redis;
 use crate::harness::{plan, sh, state, task};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// A private CA, a server certificate for IP 127.0.0.1, a client
-/// certificate, and another CA that signed none of them.
-struct Pki {
-    ca: PathBuf,
-    server_crt: PathBuf,
-    server_key: PathBuf,
-    client_crt: PathBuf,
-    client_key: PathBuf,
-    other_ca: PathBuf,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl").current_dir(dir).args(args).output().unwrap_or_else(|e| {
-        panic!("cannot run `openssl` ({e}): the Redis TLS tests need it to make their certificates")
-    });
-    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-/// Certificates in `dir` (EC P-256, valid two days).
-fn pki(dir: &Path) -> Pki {
-    std::fs::create_dir_all(dir).unwrap();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    for ca in ["ca", "other-ca"] {
-        let (key, crt, subj) = (format!("{ca}.key"), format!("{ca}.crt"), format!("/CN=orchestra test {ca}"));
-        let mut a = vec!["req", "-x509"];
-        a.extend(ec);
-        a.extend(["-keyout", &key, "-out", &crt, "-days", "2", "-subj", &subj]);
-        a.extend(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-        openssl(dir, &a);
-    }
-    for (name, ext) in [
-        ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"),
-        ("client", "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n"),
-    ] {
-        let (key, csr, crt, extf) =
-            (format!("{name}.key"), format!("{name}.csr"), format!("{name}.crt"), format!("{name}.ext"));
-        std::fs::write(dir.join(&extf), ext).unwrap();
-        let subj = if name == "server" { "/CN=127.0.0.1".to_string() } else { "/CN=orchestra".to_string() };
-        let mut a = vec!["req"];
-        a.extend(ec);
-        a.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
-        openssl(dir, &a);
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &crt,
-                "-days",
-                "2",
-                "-extfile",
-                &extf,
-            ],
-        );
-    }
-    Pki {
-        ca: dir.join("ca.crt"),
-        server_crt: dir.join("server.crt"),
-        server_key: dir.join("server.key"),
-        client_crt: dir.join("client.crt"),
-        client_key: dir.join("client.key"),
-        other_ca: dir.join("other-ca.crt"),
-    }
-}
 
 fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()

@@ -2,11 +2,13 @@
 //! `orchestra workers up|status|down` with the system OpenSSH client against
 //! a real sshd in a Docker container (tests/it/harness/sshd.rs). The worker
 //! runs inside the container; the tests assert what happened there (the
-//! binary copied, the process, its own audit log) and in the run.
+//! binary copied, the process, its own audit log) and in the run. `up` after
+//! the binary changed drains the running worker and starts the new binary.
 
-use crate::harness::fleet::{Fleet, effect_tasks};
+use crate::harness::fleet::{Fleet, HELD_T0, changed_binary, effect_tasks};
 use crate::harness::sshd::{MARKER, Sshd};
-use crate::harness::{plan, sh};
+use crate::harness::{plan, sh, wait_child, wait_until};
+use std::time::Duration;
 
 /// The fleet's config plus a `workers:` list of `(host, key, name)`.
 fn with_workers(f: &Fleet, hosts: &[(String, &std::path::Path, &str)]) {
@@ -60,6 +62,7 @@ fn workers_up_starts_a_worker_over_ssh_that_runs_a_plan_and_down_drains_it() {
     let again = f.workers(&["up", "--queue", &url]);
     assert_eq!(again.code, 0, "{}", again.all());
     assert!(again.stdout.contains("already running") && again.stdout.contains("binary up to date"), "{}", again.all());
+    assert!(!again.stdout.contains("restarted"), "{}", again.all());
     note(&format!("workers up (again, up to date): {:?}", t1.elapsed()));
     assert_eq!(sshd.exec("cat /root/.orchestra/worker.pid").1.trim(), pid);
 
@@ -200,4 +203,68 @@ fn workers_up_with_a_tunnel_reaches_redis_through_the_ssh_connection() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(!pid_file.exists());
+}
+
+#[test]
+fn workers_up_restarts_an_ssh_worker_whose_binary_changed_after_its_running_task() {
+    let mut f = Fleet::new("ssh-restart");
+    let sshd = Sshd::start(&f.world.root, &f.world.root);
+    f.world.env.push(("ORCHESTRA_SSH_CONFIG".into(), sshd.ssh_config.display().to_string()));
+    with_workers(&f, &[(sshd.host(), &sshd.client_key, "rs1")]);
+    let url = f.redis.url();
+    let up = f.workers(&["up", "--queue", &url]);
+    assert_eq!(up.code, 0, "{}\n{}", up.all(), sshd.exec("cat /root/.orchestra/worker.log").1);
+    let old_pid = sshd.exec("cat /root/.orchestra/worker.pid").1.trim().to_string();
+    let keys = std::fs::read_to_string(f.world.root.join("workers.keys")).unwrap();
+    let key = keys.lines().find(|l| l.starts_with("rs1 ")).unwrap().split_whitespace().nth(1).unwrap().to_string();
+
+    // An upgrade: the same program, another sha256.
+    let (upgraded, new_sha) = changed_binary(&f.world.root.join("upgraded"));
+    // A run whose first task runs while `up` restarts the worker; the second waits for it.
+    let tasks = [sh("t0", HELD_T0, ""), sh("t1", "echo t1 >> started; echo t1 >> effects", ", needs: [t0]")];
+    let run = f.spawn_run(&plan(&tasks), &[]);
+    assert!(wait_until(Duration::from_secs(60), || f.world.ws.join("started").exists()), "t0 did not start");
+    let t = std::time::Instant::now();
+    let up = f.workers_command(&upgraded, &["up", "--queue", &url]).spawn().unwrap();
+    // The old worker was told to drain while t0 runs: t0 holds it until released.
+    let drained = || sshd.exec("cat /root/.orchestra/worker.log").1.contains("draining: its running tasks finish");
+    assert!(wait_until(Duration::from_secs(120), drained), "the old worker was not told to drain");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(f.world.lines("effects").is_empty(), "t0 ended before its release");
+    std::fs::write(f.world.ws.join("release"), "").unwrap();
+    let (again, _) = wait_child(up, Duration::from_secs(300));
+    note(&format!("workers up (restart, binary changed): {:?}\n{}", t.elapsed(), again.stdout));
+    assert_eq!(again.code, 0, "{}\n{}", again.all(), sshd.exec("tail -n 20 /root/.orchestra/worker.log").1);
+    assert!(again.stdout.contains("rs1: restarted: binary changed ("), "{}", again.all());
+    assert!(again.stdout.contains(&new_sha[..12]) && again.stdout.contains("binary copied"), "{}", again.all());
+    // The old worker drained (t0 finished on it) and is gone; the new one runs the new binary.
+    let (o, _) = wait_child(run, Duration::from_secs(180));
+    assert_eq!(o.code, 0, "{}\n{}", o.all(), sshd.exec("tail -n 40 /root/.orchestra/worker.log").1);
+    assert_eq!(f.world.lines("started"), ["t0", "t1"], "a task started twice");
+    assert_eq!(f.world.lines("effects"), ["t0", "t1"]);
+    let records = f.world.audit_records(&f.world.audit);
+    let remote: Vec<_> = records.iter().filter(|r| r["kind"] == "remote_result").collect();
+    assert_eq!(remote.len(), 2);
+    assert!(remote.iter().all(|r| r["body"]["worker_key"] == key.as_str()), "{remote:#?}");
+    assert!(sshd.exec("cat /root/.orchestra/worker.log").1.contains("worker rs1 drained"));
+    assert_ne!(sshd.exec(&format!("kill -0 {old_pid}")).0, 0, "the old worker still runs");
+    let pid = sshd.exec("cat /root/.orchestra/worker.pid").1.trim().to_string();
+    assert_ne!(pid, old_pid);
+    let (_, running) = sshd.exec(&format!("sha256sum < /proc/{pid}/exe | cut -d' ' -f1"));
+    assert_eq!(running.trim(), new_sha, "the running worker is not the new binary");
+
+    let st = f.workers_with(&upgraded, &["status", "--queue", &url]);
+    assert_eq!(st.code, 0, "{}", st.all());
+    assert!(st.stdout.contains(&format!("running (pid {pid}), binary {}", &new_sha[..12])), "{}", st.all());
+    // Up to date now: left as it is.
+    let third = f.workers_with(&upgraded, &["up", "--queue", &url]);
+    assert_eq!(third.code, 0, "{}", third.all());
+    assert!(
+        third.stdout.contains("rs1: already running") && third.stdout.contains("binary up to date"),
+        "{}",
+        third.all()
+    );
+    assert_eq!(sshd.exec("cat /root/.orchestra/worker.pid").1.trim(), pid);
+    let down = f.workers(&["down"]);
+    assert_eq!(down.code, 0, "{}", down.all());
 }

@@ -138,6 +138,27 @@ impl Fleet {
     }
 }
 
+/// A copy of the orchestra under test with a few bytes appended (an ELF
+/// ignores what follows its sections): another sha256, the same program, as
+/// after an upgrade. Returns its path and its sha256; asserts it runs.
+pub fn changed_binary(dir: &std::path::Path) -> (PathBuf, String) {
+    use sha2::Digest as _;
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("orchestra");
+    let mut bytes = std::fs::read(super::orchestra()).unwrap();
+    bytes.extend_from_slice(b"\norchestra test: an upgraded binary\n");
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let o = std::process::Command::new(&path).arg("--version").output().unwrap();
+    assert!(o.status.success(), "the changed binary does not run: {o:?}");
+    (path, format!("{:x}", sha2::Sha256::digest(&bytes)))
+}
+
+/// The script of a task `t0` that appends `t0` to `started`, waits until the
+/// workspace has a file `release` (at most 150 s), then appends `t0` to
+/// `effects`: a task the test knows to be running.
+pub const HELD_T0: &str = "echo t0 >> started; i=0; while [ ! -e release ] && [ $i -lt 1500 ]; do sleep 0.1; i=$((i+1)); done; echo t0 >> effects";
+
 /// `n` plan tasks `t0…` that each append their id to `effects`.
 pub fn effect_tasks(n: usize) -> Vec<String> {
     (0..n).map(|i| super::run::sh(&format!("t{i}"), &format!("echo t{i} >> effects"), "")).collect()
@@ -151,6 +172,31 @@ impl Fleet {
         a.extend_from_slice(args);
         a.extend_from_slice(&["--config", &config]);
         self.world.orchestra(&a)
+    }
+
+    /// `EXE workers ARGS --config CONFIG` in the world: another orchestra
+    /// binary (see [`changed_binary`]) with the world's environment.
+    pub fn workers_with(&self, exe: &std::path::Path, args: &[&str]) -> Out {
+        Out::from(self.workers_command(exe, args).output().expect("orchestra (changed binary)"))
+    }
+
+    /// The command of [`Fleet::workers_with`], not started (stdout and stderr piped).
+    pub fn workers_command(&self, exe: &std::path::Path, args: &[&str]) -> std::process::Command {
+        let base = self.world.command();
+        let mut c = std::process::Command::new(exe);
+        c.env_clear();
+        for (k, v) in base.get_envs() {
+            if let Some(v) = v {
+                c.env(k, v);
+            }
+        }
+        if let Some(d) = base.get_current_dir() {
+            c.current_dir(d);
+        }
+        let config = self.world.config.display().to_string();
+        c.arg("workers").args(args).args(["--config", &config]);
+        c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c
     }
 
     /// After a run of [`effect_tasks`]`(n)`: each effect happened once, each

@@ -10,7 +10,8 @@
 //! - [`process`], [`net`], [`containers`]: what the host sees (processes,
 //!   listeners, containers left behind).
 //! - [`fleet`], [`redis`], [`s3`]: distributed runs; [`rootfs`]: the offline
-//!   skeleton images that [`sshd`] and [`worker_containers`] run host programs in.
+//!   skeleton images that [`sshd`] and [`worker_containers`] run host programs in;
+//!   [`pki`]: a private CA and certificates; [`docker_tls`]: the engine behind TLS.
 //!
 //! - [`dashboard`]: `orchestra dashboard` on a free port, its HTTP API and live feed;
 //!   [`browser`]: headless Chromium over WebDriver, to look at it as a person does.
@@ -22,11 +23,13 @@ pub mod audit;
 pub mod browser;
 pub mod containers;
 pub mod dashboard;
+pub mod docker_tls;
 pub mod fleet;
 pub mod jail;
 pub mod llm;
 pub mod net;
 pub mod out;
+pub mod pki;
 pub mod process;
 pub mod prometheus;
 pub mod redis;
