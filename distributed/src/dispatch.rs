@@ -108,6 +108,8 @@ struct Pending {
     queued: Option<Duration>,
     /// A later delivery that asked to run while the current one was alive.
     takeover: Option<Delivery>,
+    /// The key the granted delivery's `started` event was signed with.
+    worker_key: Option<String>,
     runs_on: Vec<String>,
 }
 
@@ -129,6 +131,8 @@ struct Inner {
     /// connection, not once per task; forgotten when the connection breaks,
     /// since a restarted Redis may have lost them).
     groups: Mutex<std::collections::HashSet<String>>,
+    /// Since when a write of the watchdog's has failed (none: the last one passed).
+    write_stall: Mutex<Option<Instant>>,
 }
 
 /// Refused events recorded one by one in the run's audit log; past this,
@@ -180,6 +184,7 @@ impl Remote {
             refusals: std::sync::atomic::AtomicU64::new(0),
             policies: Mutex::new(HashMap::new()),
             groups: Mutex::new(std::collections::HashSet::new()),
+            write_stall: Mutex::new(None),
         });
         let reader = {
             let inner = inner.clone();
@@ -288,6 +293,7 @@ impl Dispatch for Remote {
                 heard: Instant::now(),
                 queued: None,
                 takeover: None,
+                worker_key: None,
                 runs_on: task.runs_on.clone(),
             },
         );
@@ -308,7 +314,15 @@ impl Dispatch for Remote {
 fn send_all(inner: &Inner, inbox: &std::sync::mpsc::Receiver<Outgoing>) {
     use std::sync::mpsc::RecvTimeoutError;
     let mut con: Option<redis::Connection> = None;
+    // Cancels not yet set (Redis down or holding writes): kept and tried
+    // again, never dropped, so a cancelled task does not run to its end.
+    let mut cancels: Vec<(String, Option<(String, String)>)> = Vec::new();
+    let mut tried = Instant::now();
     loop {
+        if !cancels.is_empty() && tried.elapsed() >= Duration::from_millis(500) {
+            tried = Instant::now();
+            send_cancels(inner, &mut con, &mut cancels);
+        }
         let next = match inbox.recv_timeout(Duration::from_millis(100)) {
             Ok(o) => o,
             Err(RecvTimeoutError::Timeout) if !inner.shutdown.load(Ordering::SeqCst) => continue,
@@ -321,6 +335,7 @@ fn send_all(inner: &Inner, inbox: &std::sync::mpsc::Receiver<Outgoing>) {
         match next {
             Outgoing::Task { attempt, task, id } => send_task(inner, &mut con, &attempt, &task, &id),
             Outgoing::End => {
+                send_cancels(inner, &mut con, &mut cancels);
                 let q = &inner.settings.queue;
                 if con.is_none() {
                     con = q.connect().ok();
@@ -331,21 +346,40 @@ fn send_all(inner: &Inner, inbox: &std::sync::mpsc::Receiver<Outgoing>) {
                 return;
             }
             Outgoing::Cancel { id, withdraw } => {
-                let q = &inner.settings.queue;
-                if con.is_none() {
-                    con = q.connect().ok();
-                }
-                let Some(c) = con.as_mut() else { continue };
-                let mut pipe = redis::pipe();
-                pipe.cmd("SET").arg(queue::cancel_key(&id)).arg(1).arg("EX").arg(86400).ignore();
-                if let Some((stream, entry)) = &withdraw {
-                    pipe.cmd("XDEL").arg(stream).arg(entry).ignore();
-                }
-                if q.query_pipe::<()>(c, &pipe).is_err() {
-                    con = None;
-                }
+                cancels.push((id, withdraw));
+                tried = Instant::now();
+                send_cancels(inner, &mut con, &mut cancels);
             }
         }
+    }
+}
+
+/// Set the cancel keys (and withdraw the entries) of `cancels`, in one round
+/// trip; what could not be sent stays in `cancels`.
+fn send_cancels(
+    inner: &Inner,
+    con: &mut Option<redis::Connection>,
+    cancels: &mut Vec<(String, Option<(String, String)>)>,
+) {
+    if cancels.is_empty() {
+        return;
+    }
+    let q = &inner.settings.queue;
+    if con.is_none() {
+        *con = q.connect().ok();
+    }
+    let Some(c) = con.as_mut() else { return };
+    let mut pipe = redis::pipe();
+    for (id, withdraw) in cancels.iter() {
+        pipe.cmd("SET").arg(queue::cancel_key(id)).arg(1).arg("EX").arg(86400).ignore();
+        if let Some((stream, entry)) = withdraw {
+            pipe.cmd("XDEL").arg(stream).arg(entry).ignore();
+        }
+    }
+    if q.query_pipe::<()>(c, &pipe).is_ok() {
+        cancels.clear();
+    } else {
+        *con = None;
     }
 }
 
@@ -608,7 +642,8 @@ fn takeovers(inner: &Inner) {
     let Some(con) = guard.as_mut() else { return };
     for id in due {
         let Some(p) = pending.get_mut(&id) else { continue };
-        let Some(d) = p.takeover.take() else { continue };
+        // Kept until granted: a failed go-ahead is tried again next time.
+        let Some(d) = p.takeover.clone() else { continue };
         if grant(inner, con, &id, p, d).is_err() {
             *guard = None;
             return;
@@ -631,6 +666,24 @@ fn abandoned(inner: &Inner) {
     }
     let mut guard = lock(&inner.con);
     let Some(con) = guard.as_mut() else { return };
+    // Silent workers, or a Redis that answers reads but holds writes (their
+    // heartbeats and events wait in it)? Only a write of our own tells.
+    let probe = redis::cmd("SET").arg(format!("{}:probe", inner.results)).arg(1).arg("EX").arg(60).clone();
+    if s.queue.query::<()>(con, &probe).is_err() {
+        *guard = None;
+        drop(guard);
+        let since = *lock(&inner.write_stall).get_or_insert_with(Instant::now);
+        if since.elapsed() > s.outage {
+            let why = format!(
+                "the queue {} took no writes for more than {} (resume the run once it does)",
+                s.queue.url(),
+                humantime::format_duration(s.outage)
+            );
+            fail_all(inner, &why);
+        }
+        return;
+    }
+    *lock(&inner.write_stall) = None;
     for (id, worker) in quiet {
         let status: Option<String> = match s.queue.query(con, redis::cmd("HGET").arg(queue::WORKERS).arg(&worker)) {
             Ok(v) => v,
@@ -720,7 +773,7 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             if token <= p.token {
                 return Ok(());
             }
-            let delivery = Delivery { token, worker, nonce };
+            let delivery = Delivery { token, worker, nonce, key: key.to_string() };
             if p.worker.is_some() && p.heard.elapsed() < live_within(inner) {
                 // The current delivery still says it lives: no second copy
                 // starts now. Granted once it falls silent (see `watchdog`).
@@ -743,6 +796,7 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
         WorkerEvent::Alive { msg, token } => {
             if let Some(p) = lock(&inner.pending).get_mut(&msg)
                 && token == p.token
+                && p.worker_key.as_deref() == Some(key.to_string().as_str())
             {
                 p.heard = Instant::now();
             }
@@ -751,7 +805,12 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             use base64::Engine as _;
             let mut pending = lock(&inner.pending);
             let Some(p) = pending.get_mut(&msg) else { return Ok(()) };
-            if token != p.token || offset != p.written || p.written >= MAX_LIVE_LOG {
+            let signer = key.to_string();
+            if token != p.token
+                || p.worker_key.as_deref() != Some(signer.as_str())
+                || offset != p.written
+                || p.written >= MAX_LIVE_LOG
+            {
                 return Ok(());
             }
             let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else { return Ok(()) };
@@ -763,7 +822,20 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             }
         }
         WorkerEvent::Lost { msg, deliveries, worker, error, .. } => {
-            let Some(mut p) = lock(&inner.pending).remove(&msg) else { return Ok(()) };
+            // A delivery that gave up (too many deliveries, or no go-ahead)
+            // ends the attempt only when no granted delivery is alive: a
+            // replayed or stale `lost` must not end a live attempt (and start
+            // its retry beside it).
+            let mut pending = lock(&inner.pending);
+            let Some(p) = pending.get(&msg) else { return Ok(()) };
+            if p.worker.is_some() && p.heard.elapsed() < live_within(inner) {
+                return Ok(());
+            }
+            let Some(mut p) = pending.remove(&msg) else { return Ok(()) };
+            drop(pending);
+            // Whatever delivery still holds it stops.
+            let cancel = redis::cmd("SET").arg(queue::cancel_key(&msg)).arg(1).arg("EX").arg(86400).clone();
+            let _ = inner.settings.queue.query::<()>(con, &cancel);
             let mut why = format!(
                 "worker_lost: delivered {deliveries} times (at most {} allowed), last to worker {worker}",
                 inner.settings.max_deliveries
@@ -801,11 +873,13 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             // delivery of the message waits to take it over: that one exists
             // because this one's entry was reclaimed, and its worker stops
             // the task as soon as it sees that.
-            let given = lock(&inner.pending).get(&msg).map(|p| (p.token, p.worker.clone(), p.takeover.is_some()));
-            if given
-                .as_ref()
-                .is_some_and(|(t, w, newer)| *t != token || w.as_deref() != Some(worker.as_str()) || *newer)
-            {
+            let signer = key.to_string();
+            let given = lock(&inner.pending)
+                .get(&msg)
+                .map(|p| (p.token, p.worker.clone(), p.worker_key.clone(), p.takeover.is_some()));
+            if given.as_ref().is_some_and(|(t, w, k, newer)| {
+                *t != token || w.as_deref() != Some(worker.as_str()) || k.as_deref() != Some(signer.as_str()) || *newer
+            }) {
                 notify(inner, audit::Kind::ResultRefused, refused("fenced"));
                 return Ok(());
             }
@@ -874,10 +948,14 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
 }
 
 /// A delivery that asked to run: its fencing token, worker and nonce.
+#[derive(Clone)]
 struct Delivery {
     token: u64,
     worker: String,
     nonce: String,
+    /// The key its `started` event was signed with: the delivery's later
+    /// events and its result must carry the same signature.
+    key: String,
 }
 
 /// A delivery heard from within this is alive: heartbeats come every third
@@ -894,7 +972,7 @@ fn grant(
     p: &mut Pending,
     d: Delivery,
 ) -> Result<(), QueueError> {
-    let Delivery { token, worker, nonce } = d;
+    let Delivery { token, worker, nonce, key: signer } = d;
     let go = crate::message::GoAhead { msg: msg.to_string(), token, worker: worker.clone(), nonce: nonce.clone() };
     if let Ok(env) = Envelope::seal(Kind::Go, &go, &inner.settings.key) {
         let key = queue::go_key(msg, &nonce);
@@ -914,6 +992,7 @@ fn grant(
     }
     p.token = token;
     p.worker = Some(worker);
+    p.worker_key = Some(signer);
     p.takeover = None;
     p.written = 0;
     p.heard = Instant::now();

@@ -301,6 +301,13 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             return None;
         }
     };
+    // This worker runs that message already: XAUTOCLAIM handed it its own
+    // entry (idle after a Redis write stall, or made to look idle by someone
+    // who can write to Redis). The running delivery keeps it: no second copy.
+    if lock(&shared.running).contains_key(&msg.id) {
+        tracing::warn!(task = %msg.task, entry = %d.entry, "reclaimed an entry this worker is running: not started twice");
+        return None;
+    }
     // Too many deliveries: the task keeps killing its workers, or they keep dying.
     if d.reclaimed {
         let mut c = redis::cmd("XPENDING");

@@ -224,6 +224,56 @@ fn a_redis_writer_handing_a_live_attempt_to_another_worker_starts_no_second_copy
 }
 
 #[test]
+fn a_worker_handed_back_its_own_live_entry_does_not_start_a_second_copy() {
+    let mut f = Fleet::new("selfclaim");
+    // Two slots: a worker with a free slot reclaims idle entries, its own too.
+    f.spawn_worker("w1", &["--capacity", "2"]);
+    let script = "exec 9>>solo.lock; flock -n 9 || { echo concurrent >> effects; exit 1; }; \
+                  echo solo start >> effects; sleep 5; echo solo end >> effects";
+    let child = f.spawn_run(&plan(&[sh("solo", script, "")]), &[]);
+    expect(&f, 20, "the task started", || count(&f, "solo start") == 1 && holders(&f).len() == 1);
+    let pending = f.redis.raw(&["XPENDING", "orchestra:tasks", "workers", "-", "+", "1"]);
+    let entry = pending.lines().next().unwrap().to_string();
+    // Someone who can write to Redis keeps making the live entry look idle.
+    for _ in 0..12 {
+        f.redis.raw(&["XCLAIM", "orchestra:tasks", "workers", "w1", "0", &entry, "IDLE", "600000", "JUSTID"]);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (o, _) = wait_child(child, Duration::from_secs(60));
+    assert_eq!(o.code, 0, "{}\n{}", o.all(), f.worker_log("w1"));
+    assert_eq!(effects(&f), ["solo start", "solo end"], "{}", f.worker_log("w1"));
+    assert_eq!(records(&f, "remote_result").len(), 1);
+    assert!(f.worker_log("w1").contains("not started twice"), "{}", f.worker_log("w1"));
+}
+
+#[test]
+fn ctrl_c_while_redis_holds_writes_still_stops_the_running_task() {
+    let mut f = Fleet::new("pausecancel");
+    f.spawn_worker("w1", &[]);
+    let child = f.spawn_run(&plan(&[long("slow", 30, "")]), &[]);
+    expect(&f, 20, "the task started", || count(&f, "slow start") == 1);
+    // Writes held for 12 s (longer than a command's 10 s reply timeout): the
+    // cancel must be sent again, not dropped after its first failure.
+    f.redis.raw(&["CLIENT", "PAUSE", "12000", "WRITE"]);
+    let pid = child.id() as i32;
+    // SAFETY-free: kill(2) through libc on a child we own.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let (o, took) = wait_child(child, Duration::from_secs(60));
+    assert!(took < Duration::from_secs(25), "the run waited for the task's end: {took:?}\n{}", o.all());
+    o.assert_code(2);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        count(&f, "slow end"),
+        0,
+        "the cancelled task ran to its end: {:?}\n{}",
+        effects(&f),
+        f.worker_log("w1")
+    );
+    let report = f.world.report(&f.world.only_run());
+    assert_eq!(report["status"], "interrupted", "{report:#}");
+}
+
+#[test]
 fn redis_restarted_mid_run_the_run_completes_each_task_once() {
     let mut f = Fleet::new("restart");
     f.spawn_worker("w1", &["--capacity", "2"]);
