@@ -73,7 +73,7 @@ pub fn label_names(label: &str) -> Vec<&str> {
 /// Whether a label lets its process change to another profile under
 /// `no_new_privs`: only the unconfined one does (or a profile in the
 /// `unconfined` mode).
-fn unconfined(label: &str) -> bool {
+pub fn unconfined(label: &str) -> bool {
     let label = label.trim_end_matches(['\n', '\0']);
     label == "unconfined" || label.ends_with(" (unconfined)")
 }

@@ -286,7 +286,19 @@ pub fn decision(
 /// `change_onexec`): write `exec PROFILE` to its `exec` attribute and read
 /// it back. Returns the attribute file written. An error leaves the exec as
 /// it was (the kernel takes the whole command or none of it).
+///
+/// A thread that is itself confined (a label the kernel gave it since the
+/// host side decided, such as Ubuntu's for unprivileged user namespaces) is
+/// refused here: under `no_new_privs` its exec into another profile would fail.
 pub fn change_onexec(profile: &str) -> std::io::Result<PathBuf> {
+    if let Ok(label) = crate::sys::apparmor_attr_read("current")
+        && !super::decide::unconfined(&label)
+    {
+        return Err(std::io::Error::other(format!(
+            "the task runs confined by the AppArmor label {:?}; under no_new_privs its exec could not enter {profile}",
+            label.trim_end_matches(['\n', '\0'])
+        )));
+    }
     let path = crate::sys::apparmor_attr_write("exec", &format!("exec {profile}"))?;
     match crate::sys::apparmor_attr_read("exec") {
         Ok(label) if !super::decide::label_names(&label).contains(&profile) => Err(std::io::Error::other(format!(
