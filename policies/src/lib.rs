@@ -95,6 +95,57 @@ pub struct Policy {
     /// backends plant none (docs/policies.md).
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub canaries: bool,
+    /// Mandatory access control orchestra applies on top of its own layers
+    /// (AppArmor). Left out of the canonical JSON while it is the default, so
+    /// that policies written before it keep their hash.
+    #[serde(default, skip_serializing_if = "Mac::is_default")]
+    pub mac: Mac,
+}
+
+/// Mandatory access control on top of the backend's own layers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mac {
+    /// orchestra's AppArmor profile for the task, generated from this policy
+    /// (`orchestra policy apparmor [--jail]`) and loaded by an administrator.
+    /// `if_available` (default): the task runs under it where the host's
+    /// kernel has AppArmor and the profile is loaded, and the report says
+    /// why not otherwise. `required`: the same, and a task that cannot run
+    /// under it does not run (exit 1). `off`: no profile of orchestra's (a
+    /// container gets its engine's default profile).
+    #[serde(default)]
+    pub apparmor: AppArmorMode,
+}
+
+impl Mac {
+    /// Whether these are the defaults.
+    pub fn is_default(&self) -> bool {
+        *self == Mac::default()
+    }
+}
+
+/// Whether a task runs under orchestra's AppArmor profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AppArmorMode {
+    /// Never.
+    Off,
+    /// Where the host can: its kernel has AppArmor and the profile is loaded.
+    #[default]
+    IfAvailable,
+    /// Always: a task that cannot run under it does not run (exit 1).
+    Required,
+}
+
+impl AppArmorMode {
+    /// The name used in policies and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppArmorMode::Off => "off",
+            AppArmorMode::IfAvailable => "if_available",
+            AppArmorMode::Required => "required",
+        }
+    }
 }
 
 fn is_true(b: &bool) -> bool {
@@ -154,6 +205,7 @@ impl Default for Policy {
             security: None,
             report: ReportOptions::default(),
             canaries: true,
+            mac: Mac::default(),
         }
     }
 }

@@ -136,6 +136,8 @@ pub struct Outcome {
     pub peak_memory_bytes: Option<u64>,
     /// What could be observed.
     pub observed: Observed,
+    /// Mandatory access control: applied, or why not.
+    pub mac: Option<crate::report::Mac>,
 }
 
 impl Default for Outcome {
@@ -158,6 +160,7 @@ impl Default for Outcome {
             output_bytes: 0,
             peak_memory_bytes: None,
             observed: Observed::default(),
+            mac: None,
         }
     }
 }
@@ -242,6 +245,7 @@ pub fn build(task: &TaskSpec, backend: SandboxMode, o: Outcome) -> Report {
         policy_derivation: task.derivation.clone(),
         enforced: o.enforced,
         opt_outs: opt_outs(policy, backend, o.observed),
+        mac: o.mac,
         cause,
         verdict: cause.verdict(),
         exit_status,

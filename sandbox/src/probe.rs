@@ -47,6 +47,32 @@ pub struct Probe {
     pub in_container: bool,
     /// Mandatory access control (AppArmor/SELinux) presence.
     pub mac: String,
+    /// Whether a jail task can enter orchestra's AppArmor profile at its exec.
+    pub apparmor_exec: AppArmorExecProbe,
+}
+
+/// Whether a jail task can enter an AppArmor profile at its exec here
+/// (`mac.apparmor`, AppArmor's `change_onexec`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AppArmorExecProbe {
+    /// The kernel has AppArmor, enabled.
+    pub enabled: bool,
+    /// A jail task can enter a loaded profile at its exec.
+    pub change_onexec: bool,
+    /// Why not; or, when it can, what it still needs (the profile loaded).
+    pub detail: String,
+}
+
+/// Probe AppArmor's `change_onexec` for jail tasks on `host`.
+pub fn probe_apparmor_exec(host: &dyn crate::mac::decide::AppArmorHost) -> AppArmorExecProbe {
+    match crate::mac::decide::change_onexec_usable(host) {
+        Ok(()) => AppArmorExecProbe {
+            enabled: true,
+            change_onexec: true,
+            detail: "a jail task enters its policy's profile at its exec once an administrator has loaded it (`orchestra policy apparmor --jail POLICY | sudo apparmor_parser -r`)".into(),
+        },
+        Err(why) => AppArmorExecProbe { enabled: host.enabled(), change_onexec: false, detail: why },
+    }
 }
 
 /// Probe the jail's controls (cheap: one short-lived child for namespaces).
@@ -252,5 +278,6 @@ pub fn probe() -> Probe {
         podman_detail: podman.err().unwrap_or_default(),
         in_container: in_container(),
         mac,
+        apparmor_exec: probe_apparmor_exec(&crate::mac::decide::RealHost),
     }
 }

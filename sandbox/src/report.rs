@@ -93,6 +93,52 @@ pub struct Control {
     pub detail: String,
 }
 
+/// Whether orchestra's AppArmor profile applied to the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MacState {
+    /// The task ran under the profile.
+    Applied,
+    /// It did not (`mac.apparmor: if_available`): the report's `detail` says why.
+    NotApplied,
+    /// `mac.apparmor: off`.
+    Off,
+}
+
+impl MacState {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MacState::Applied => "applied",
+            MacState::NotApplied => "not_applied",
+            MacState::Off => "off",
+        }
+    }
+}
+
+/// Mandatory access control of one task: which applied, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mac {
+    /// The policy's `mac.apparmor`.
+    pub mode: crate::policy::AppArmorMode,
+    /// Whether the profile applied.
+    pub apparmor: MacState,
+    /// The profile applied, or the one that was wanted (absent when `off`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// How it was applied, or why not.
+    pub detail: String,
+}
+
+impl Mac {
+    /// The audit log's one-string form (`task_attested.mac`):
+    /// `apparmor <state> (mac.apparmor: <mode>) <profile>: <detail>`.
+    pub fn audit_text(&self) -> String {
+        let profile = self.profile.as_deref().map(|p| format!(" {p}")).unwrap_or_default();
+        format!("apparmor {} (mac.apparmor: {}){profile}: {}", self.apparmor.as_str(), self.mode.as_str(), self.detail)
+    }
+}
+
 /// The JSON report of one task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -116,6 +162,10 @@ pub struct Report {
     pub enforced: Vec<Control>,
     /// Controls the policy explicitly opted out of.
     pub opt_outs: Vec<String>,
+    /// Mandatory access control: whether orchestra's AppArmor profile applied,
+    /// and how or why not (absent where the backend never got that far).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<Mac>,
     /// Why the task ended.
     pub cause: Cause,
     /// The verdict.

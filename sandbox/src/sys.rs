@@ -804,3 +804,37 @@ pub fn set_controlling_tty(fd: RawFd) -> io::Result<()> {
     // that is another session's); no memory is passed.
     cvt_int(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0 as libc::c_int) }).map(drop)
 }
+
+/// The calling thread's AppArmor attribute `attr` (`exec`, `current`):
+/// `/proc/thread-self/attr/apparmor/ATTR`, or, on kernels before 5.8 (no
+/// directory per security module), `/proc/thread-self/attr/ATTR`. Per thread:
+/// `exec` is kept by the thread that writes it, and only its own next
+/// execve enters the profile.
+fn apparmor_attr_path(attr: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new("/proc/thread-self/attr/apparmor");
+    if dir.is_dir() { dir.join(attr) } else { std::path::Path::new("/proc/thread-self/attr").join(attr) }
+}
+
+/// Write `text` to the calling thread's AppArmor attribute `attr` in a single
+/// write(2): the kernel parses each write as one command, so anything short
+/// of the whole text is an error, never half a command. Returns the file
+/// written.
+pub fn apparmor_attr_write(attr: &str, text: &str) -> io::Result<std::path::PathBuf> {
+    use std::io::Write as _;
+    let path = apparmor_attr_path(attr);
+    let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
+    let n = f.write(text.as_bytes())?;
+    if n != text.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("{}: the kernel took {n} of {} bytes", path.display(), text.len()),
+        ));
+    }
+    Ok(path)
+}
+
+/// The calling thread's AppArmor attribute `attr`, as the kernel reads it
+/// (`unconfined`, `NAME (MODE)`, a stack `A//&B (MODE)`).
+pub fn apparmor_attr_read(attr: &str) -> io::Result<String> {
+    std::fs::read_to_string(apparmor_attr_path(attr))
+}

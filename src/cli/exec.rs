@@ -466,13 +466,11 @@ fn record_outcome(log: &mut audit::AuditLog, report: &Report, run_id: Option<&st
         log.append(audit::Kind::Violation, audit::bound::end_record(tag(body, run_id)))?;
     }
     let enforced: Vec<String> = report.enforced.iter().map(|c| format!("{}: {}", c.control, c.detail)).collect();
-    log.append(
-        audit::Kind::TaskAttested,
-        audit::bound::end_record(tag(
-            serde_json::json!({"task": report.task, "enforced": enforced, "opt_outs": report.opt_outs}),
-            run_id,
-        )),
-    )?;
+    let mut attested = serde_json::json!({"task": report.task, "enforced": enforced, "opt_outs": report.opt_outs});
+    if let Some(mac) = &report.mac {
+        attested["mac"] = mac.audit_text().into();
+    }
+    log.append(audit::Kind::TaskAttested, audit::bound::end_record(tag(attested, run_id)))?;
     if let Some(changes) = &report.workspace_changes {
         log.append(
             audit::Kind::WorkspaceChanged,

@@ -20,12 +20,25 @@ pub enum PolicyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Print the AppArmor profile for container tasks under a policy (load it
-    /// with `sudo apparmor_parser -r`; used where the host's kernel has
-    /// AppArmor and the profile is loaded).
+    /// Print the AppArmor profile for container tasks under a policy, or with
+    /// --jail for jail tasks in one workspace (load it with `sudo
+    /// apparmor_parser -r`; used where the host's kernel has AppArmor and the
+    /// profile is loaded, as the policy's `mac.apparmor` says).
     Apparmor {
         /// A policy file or preset name.
         policy: String,
+        /// The profile of jail tasks (entered at the task's exec), which
+        /// depends on the workspace and the home as well as on the policy.
+        #[arg(long)]
+        jail: bool,
+        /// With --jail: the workspace the tasks run in (default: the current
+        /// directory, as `orchestra exec` takes it).
+        #[arg(long, requires = "jail")]
+        workdir: Option<std::path::PathBuf>,
+        /// With --jail: the home `~` stands for in the policy (default:
+        /// $HOME, as `orchestra exec` takes it).
+        #[arg(long, requires = "jail")]
+        home: Option<std::path::PathBuf>,
     },
     /// Learn a policy: run a command under a base policy with denials that do
     /// not kill it, widen the policy by what was denied until nothing new is,
@@ -65,7 +78,31 @@ pub fn run(cmd: PolicyCommand) -> Exit {
             }
             Err(e) => super::config_error(e),
         },
-        PolicyCommand::Apparmor { policy } => match load_policy(&policy) {
+        PolicyCommand::Apparmor { policy, jail: true, workdir, home } => match load_policy(&policy) {
+            Ok((p, _)) => {
+                let workdir = match workdir.map(Ok).unwrap_or_else(std::env::current_dir) {
+                    Ok(w) => w,
+                    Err(e) => return super::config_error(format!("current directory: {e}")),
+                };
+                // Resolved as `orchestra exec` resolves its workdir: the
+                // profile names the path the task sees.
+                let workdir = match std::fs::canonicalize(&workdir) {
+                    Ok(w) => w,
+                    Err(e) => return super::config_error(format!("--workdir {}: {e}", workdir.display())),
+                };
+                let home = home.unwrap_or_else(crate::sandbox::mac::jail::invoking_home);
+                let view = crate::sandbox::mac::jail::JailView { workdir: &workdir, home: &home };
+                match crate::sandbox::mac::jail::jail_profile(&p, &view) {
+                    Ok(profile) => {
+                        out!("{}", profile.text);
+                        Exit::Ok
+                    }
+                    Err(e) => super::config_error(format!("{policy}: {e}")),
+                }
+            }
+            Err(e) => super::config_error(e),
+        },
+        PolicyCommand::Apparmor { policy, .. } => match load_policy(&policy) {
             Ok((p, _)) => match crate::sandbox::mac::apparmor_profile(
                 &p,
                 std::path::Path::new(crate::policy::volume::CONTAINER_WORKDIR),

@@ -32,6 +32,8 @@ pub fn run(json: bool) -> Exit {
     outln!("  v2 controllers  {}", list(&j.cgroup_v2_controllers));
     outln!("  v1 controllers  {}", list(&j.cgroup_v1_controllers));
     outln!("MAC               {}", p.mac);
+    let a = &p.apparmor_exec;
+    outln!("  AppArmor exec   {} ({})", if a.change_onexec { "yes" } else { "NO" }, a.detail);
     let engine = |ok: bool, why: &str| if ok { yes(true).to_string() } else { format!("{} ({why})", yes(false)) };
     outln!("docker engine     {}", engine(p.docker, &p.docker_detail));
     outln!("podman service    {}", engine(p.podman, &p.podman_detail));

@@ -733,8 +733,9 @@ async fn start(
     // task of a few milliseconds cannot end before it is watched.
     let early_pid = inspected.as_ref().and_then(|i| i.state.as_ref()?.pid).filter(|p| *p > 0);
     let early = early_pid.map(|p| (CgroupWatch::open(p), InitExit::open(p, id))).filter(|(_, init)| init.known());
-    let (enforced, auto_remove) = attest(api, id, task, inspected).await?;
+    let (enforced, auto_remove, mac) = attest(api, id, task, inspected).await?;
     run.enforced = enforced;
+    run.mac = Some(mac);
     trace(t0, "attested");
     let output = match fifos {
         Some(f) => output::Output::Fifos(f),

@@ -93,6 +93,9 @@ impl Sandbox for Container {
 /// The engine-independent part: the policy compiles into a container
 /// configuration (the engine is asked in `preflight` and `run`).
 fn check(kind: SandboxMode, policy: &Policy) -> Result<(), SandboxError> {
+    if let crate::mac::decide::Decision::Refuse(why) = crate::mac::container_decision(policy) {
+        return Err(unenforceable("AppArmor", why));
+    }
     let facts = spec::Facts {
         workdir: PathBuf::from("/"),
         dot_orchestra: false,
@@ -277,6 +280,8 @@ struct Run {
     scrubbers: [crate::canary::Scrubber; 2],
     /// `(stream, source)` of each canary found by a scrubber: reported once.
     leaked: Vec<(usize, String)>,
+    /// Mandatory access control, as attested ([`attest`]).
+    mac: Option<crate::report::Mac>,
 }
 
 impl Run {
@@ -375,7 +380,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         nproc: nproc_limit(policy),
         workdir: task.workdir.clone(),
         dot_orchestra: workdir_rw,
-        mac: crate::mac::security_opts(policy).0,
+        mac: crate::mac::security_opts(policy, &crate::mac::container_decision(policy)).0,
         own: task.protected.clone(),
         protected: if workdir_rw { protected_binds(policy, &task.workdir, &task.in_use)? } else { Vec::new() },
         // The orchestrator's own directories inside the workspace (a run's runs/)
@@ -713,14 +718,15 @@ struct EndState {
 
 /// Check that the engine applied the hardening it was asked for (Podman's
 /// compatibility API, for one, may drop fields it does not know). Returns the
-/// attested controls.
+/// attested controls, whether the engine removes the container, and the
+/// report's `mac`.
 /// `inspected`: what the engine already said of the container, if asked just before.
 async fn attest(
     api: &Docker,
     id: &str,
     task: &TaskSpec,
     inspected: Option<ContainerInspectResponse>,
-) -> Result<(Vec<Control>, bool), SandboxError> {
+) -> Result<(Vec<Control>, bool, crate::report::Mac), SandboxError> {
     let info = match inspected {
         Some(info) => info,
         None => api
@@ -781,12 +787,16 @@ async fn attest(
         ),
     });
     // Mandatory access control, as the engine applied it (or why not).
-    let (wanted, said) = crate::mac::security_opts(&task.policy);
+    let decision = crate::mac::container_decision(&task.policy);
+    if let crate::mac::decide::Decision::Refuse(why) = &decision {
+        return Err(unenforceable("AppArmor", why));
+    }
+    let (wanted, said, mac) = crate::mac::security_opts(&task.policy, &decision);
     if let Some(missing) = wanted.iter().find(|w| !sec.contains(w)) {
         return Err(unenforceable("mac", format!("the engine did not apply {missing}")));
     }
     enforced.extend(said.map(|detail| Control { control: "mac".into(), detail }));
-    Ok((enforced, h.auto_remove == Some(true)))
+    Ok((enforced, h.auto_remove == Some(true), mac))
 }
 
 /// Docker keeps `CapDrop: [ALL]`; Podman lists what it dropped from its
@@ -868,6 +878,7 @@ fn build_report(
         output_bytes: run.output_bytes,
         peak_memory_bytes: run.sample.peak_memory.or(inner.as_ref().and_then(|r| r.peak_memory_bytes)),
         observed: Observed { denials: true, cgroup: run.observed_cgroup },
+        mac: run.mac.take(),
         ..Outcome::default()
     };
     match (&inner, supervised) {

@@ -159,6 +159,10 @@ pub fn inner_policy(outer: &Policy, env: &[(String, String)]) -> Policy {
     p.container = Default::default();
     p.jail.namespaces = NamespaceMode::Off;
     p.jail.cgroups = crate::policy::CgroupMode::Auto;
+    // The container runs under its own profile (or the engine's): the task in
+    // it changes to none.
+    p.mac = Default::default();
+    p.mac.apparmor = crate::policy::AppArmorMode::Off;
     let mut read_only: Vec<String> =
         ["/bin", "/sbin", "/usr", "/lib", "/lib64", "/etc"].iter().map(|s| s.to_string()).collect();
     let mut read_write = Vec::new();

@@ -12,7 +12,8 @@
 //!
 //! The task side ([`task_main`]) runs in the forked child: session, nested
 //! user namespace (uid 1000, no capabilities), rlimits, capabilities dropped,
-//! `no_new_privs`, landlock, seccomp; then exec.
+//! `no_new_privs`, the AppArmor profile for its exec (`mac.apparmor`),
+//! landlock, seccomp; then exec.
 
 use super::plan::JailPlan;
 use super::protocol::Event;
@@ -77,6 +78,15 @@ pub enum SetupError {
     /// An argument, variable or path with a NUL byte.
     #[error("{0:?} contains a NUL byte")]
     Nul(String),
+    /// `mac.apparmor: required`, and the kernel refused the task's change to
+    /// the profile at its exec.
+    #[error("mac.apparmor: required, but the kernel refused `exec {profile}` for the task: {source}")]
+    AppArmor {
+        /// The profile.
+        profile: String,
+        /// The kernel's answer.
+        source: std::io::Error,
+    },
     /// The landlock domain.
     #[error(transparent)]
     Landlock(#[from] landlock_rules::LandlockError),
@@ -309,6 +319,7 @@ fn task_setup(
         ),
     });
     let exec = resolve_program(plan)?;
+    enter_profile_on_exec(plan, rep)?;
     let ll = controls.landlock.restrict_self()?;
     rep.send(&Event::Enforced { control: "landlock".into(), detail: ll });
     let filters = controls.filters;
@@ -364,6 +375,36 @@ fn task_setup(
     }
     sys::reset_signals();
     Ok(exec)
+}
+
+/// With a profile in the plan (`mac.apparmor`), make the task's exec enter
+/// it: AppArmor's `change_onexec`, the thread's `exec` attribute written and
+/// read back ([`crate::mac::jail::change_onexec`]). The last step that can
+/// still write to procfs: landlock, next, refuses it, and the init makes
+/// `/proc` read-only before the exec. Nothing between here and the exec runs
+/// a program, so the exec this changes is the task's own.
+///
+/// Refused by the kernel: with `required` the task never runs (a setup
+/// failure, exit 1); otherwise it runs without, and the report says why.
+fn enter_profile_on_exec(plan: &JailPlan, rep: &mut Reporter) -> Result<(), SetupError> {
+    let Some(aa) = &plan.apparmor else { return Ok(()) };
+    match crate::mac::jail::change_onexec(&aa.profile) {
+        Ok(path) => rep.send(&Event::Mac {
+            applied: true,
+            detail: format!(
+                "the task's exec enters the AppArmor profile {} (change_onexec: `exec {}` written to {} and read back)",
+                aa.profile,
+                aa.profile,
+                path.display()
+            ),
+        }),
+        Err(source) if aa.required => return Err(SetupError::AppArmor { profile: aa.profile.clone(), source }),
+        Err(e) => rep.send(&Event::Mac {
+            applied: false,
+            detail: format!("the kernel refused `exec {}` for the task ({e}); it ran without it", aa.profile),
+        }),
+    }
+    Ok(())
 }
 
 /// Enter a nested user namespace where the task is uid/gid 1000 with no
@@ -436,4 +477,50 @@ fn resolve_program(plan: &JailPlan) -> Result<ExecParts, SetupError> {
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jail::plan::AppArmorExec;
+
+    /// A reporter whose events are read back from the other end.
+    fn reporter() -> (Reporter, BufReader<UnixStream>) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let rep = Reporter { sock: ours.try_clone().unwrap(), reader: BufReader::new(ours) };
+        (rep, BufReader::new(theirs))
+    }
+
+    #[test]
+    fn a_profile_the_kernel_refuses_stops_a_required_task_and_is_said_otherwise() {
+        // The kernel here has no AppArmor; where one has, this profile is not
+        // loaded: either way the real write to the thread's attribute fails.
+        let profile = "orchestra-jail-test-never-loaded";
+        let mut plan = JailPlan::for_tests();
+        plan.apparmor = Some(AppArmorExec { profile: profile.into(), required: true });
+        let (mut rep, mut events) = reporter();
+        let err = enter_profile_on_exec(&plan, &mut rep).unwrap_err();
+        assert!(matches!(err, SetupError::AppArmor { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("mac.apparmor: required, but the kernel refused `exec {profile}`")),
+            "{err}"
+        );
+        plan.apparmor = Some(AppArmorExec { profile: profile.into(), required: false });
+        enter_profile_on_exec(&plan, &mut rep).unwrap();
+        let mut line = String::new();
+        events.read_line(&mut line).unwrap();
+        match serde_json::from_str::<Event>(&line).unwrap() {
+            Event::Mac { applied, detail } => {
+                assert!(!applied);
+                assert!(detail.contains(profile) && detail.ends_with("it ran without it"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without a profile in the plan nothing is asked or said.
+        plan.apparmor = None;
+        enter_profile_on_exec(&plan, &mut rep).unwrap();
+        drop(rep);
+        line.clear();
+        assert_eq!(events.read_line(&mut line).unwrap(), 0, "{line}");
+    }
 }

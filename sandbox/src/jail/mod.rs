@@ -56,23 +56,57 @@ impl Sandbox for Jail {
     }
 
     fn preflight(&self, policy: &Policy, workdir: &std::path::Path) -> Result<(), SandboxError> {
-        check(policy)?;
+        check(policy, workdir)?;
         super::check_workdir(workdir, policy)
     }
 
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError> {
-        check(&task.policy)?;
-        run_jail(task, &mut || Ok(()))
+        let mac = check(&task.policy, &task.workdir)?;
+        run_jail(task, &mut || Ok(()), mac)
     }
 
     fn run_released(&self, task: &TaskSpec, release: &mut super::Release<'_>) -> Result<Report, SandboxError> {
-        check(&task.policy)?;
-        run_jail(task, release)
+        let mac = check(&task.policy, &task.workdir)?;
+        run_jail(task, release, mac)
     }
 }
 
-/// What this host must offer for `policy` (fail closed).
-fn check(policy: &Policy) -> Result<(), SandboxError> {
+/// Whether the task enters orchestra's AppArmor profile at its exec, as
+/// decided before it is started ([`crate::mac::jail::decision`]).
+struct JailMac {
+    decision: crate::mac::decide::Decision,
+    profile: Option<String>,
+}
+
+impl JailMac {
+    /// The plan's profile, when the task is to enter one.
+    fn plan(&self, policy: &Policy) -> Option<plan::AppArmorExec> {
+        match (&self.decision, &self.profile) {
+            (crate::mac::decide::Decision::Apply, Some(p)) => Some(plan::AppArmorExec {
+                profile: p.clone(),
+                required: policy.mac.apparmor == crate::policy::AppArmorMode::Required,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The report's `mac` before the task has said anything: for a profile
+    /// it is to enter, that it did not get that far.
+    fn report(&self, policy: &Policy) -> crate::report::Mac {
+        use crate::mac::decide::Decision;
+        use crate::report::MacState;
+        let (apparmor, detail) = match &self.decision {
+            Decision::Off => (MacState::Off, "mac.apparmor: off".to_string()),
+            Decision::NotApplied(why) | Decision::Refuse(why) => (MacState::NotApplied, why.clone()),
+            Decision::Apply => (MacState::NotApplied, "the task's set-up ended before its exec".to_string()),
+        };
+        crate::report::Mac { mode: policy.mac.apparmor, apparmor, profile: self.profile.clone(), detail }
+    }
+}
+
+/// What this host must offer for `policy` in `workdir` (fail closed), and
+/// whether the task enters orchestra's AppArmor profile.
+fn check(policy: &Policy, workdir: &std::path::Path) -> Result<JailMac, SandboxError> {
     // Cheap syscalls only: creating the namespaces is tried for real by `run`,
     // whose failure is reported the same way (fail closed, exit 1).
     let need = |ok: bool, control: &str, reason: String| {
@@ -96,11 +130,17 @@ fn check(policy: &Policy) -> Result<(), SandboxError> {
         let p = super::probe::probe_jail();
         need(p.cgroups_usable, "cgroups", "no writable cgroup with the memory and pids controllers".into())?;
     }
-    Ok(())
+    let home = crate::mac::jail::invoking_home();
+    let view = crate::mac::jail::JailView { workdir, home: &home };
+    let (decision, profile) = crate::mac::jail::decision(policy, &view, &crate::mac::decide::RealHost);
+    if let crate::mac::decide::Decision::Refuse(why) = &decision {
+        return Err(SandboxError::Unenforceable { control: "AppArmor".into(), reason: why.clone() });
+    }
+    Ok(JailMac { decision, profile })
 }
 
 fn host_facts(task: &TaskSpec, cg_mem: bool, cg_pids: bool) -> HostFacts {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_else(|| "/root".into());
+    let home = crate::mac::jail::invoking_home();
     let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
     // `.orchestra/`, protected paths and the policy's read-only paths that some
     // outer layer already mounted read-only, as the container backends do (a
@@ -143,6 +183,8 @@ struct Run {
     cpu_ms: Option<u64>,
     /// The task's stderr ended without a newline: the verdict must start a line.
     mid_line: [bool; 2],
+    /// Mandatory access control, as decided and then as the task said.
+    mac: crate::report::Mac,
 }
 
 impl Run {
@@ -151,7 +193,7 @@ impl Run {
     }
 }
 
-fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>) -> Result<Report, SandboxError> {
+fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>, mac: JailMac) -> Result<Report, SandboxError> {
     let policy = &task.policy;
     let started_at = now_rfc3339();
     let start = Instant::now();
@@ -272,7 +314,8 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>) -> Result<Report,
     // release (the durable `task_started` record: an fsync) runs here.
     let (compiled, released) = std::thread::scope(|s| {
         let compiling = s.spawn(|| -> Result<(JailPlan, Vec<String>), SandboxError> {
-            let (plan, planted) = compile_plan(task, support, task_host_ids)?;
+            let (mut plan, planted) = compile_plan(task, support, task_host_ids)?;
+            plan.apparmor = mac.plan(&task.policy);
             phase("plan compiled");
             let line = serde_json::to_string(&plan).map_err(|e| SandboxError::Setup(format!("plan: {e}")))? + "\n";
             if sync_w.write_all(b"G").is_err() || ctrl.write_all(line.as_bytes()).is_err() {
@@ -300,6 +343,7 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>) -> Result<Report,
         output_bytes: 0,
         cpu_ms: None,
         mid_line: [false; 2],
+        mac: mac.report(&task.policy),
     };
     if support.memory || support.pids {
         run.enforced.push(Control { control: "cgroup".into(), detail: cg.describe() });
@@ -419,6 +463,7 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>) -> Result<Report,
         output_bytes: run.output_bytes,
         peak_memory_bytes: events.peak_memory.or_else(children_max_rss),
         observed: Observed { denials: task.observe, cgroup: true },
+        mac: Some(run.mac),
     };
     Ok(outcome::build(task, SandboxMode::Jail, outcome))
 }
@@ -706,6 +751,7 @@ fn handle_event(line: &[u8], run: &mut Run) {
             Event::Exited { .. } => "exited",
             Event::Usage { .. } => "usage",
             Event::Started { .. } => "task started",
+            Event::Mac { .. } => "mac",
         };
         phase(&format!("event {what}"));
     }
@@ -717,6 +763,14 @@ fn handle_event(line: &[u8], run: &mut Run) {
         Event::Usage { cpu_ms } => {
             tracing::debug!(cpu_ms, "jail: the task's CPU time");
             run.cpu_ms = Some(cpu_ms);
+        }
+        Event::Mac { applied, detail } => {
+            if applied {
+                run.enforced.push(Control { control: "mac".into(), detail: detail.clone() });
+            }
+            run.mac.apparmor =
+                if applied { crate::report::MacState::Applied } else { crate::report::MacState::NotApplied };
+            run.mac.detail = detail;
         }
         Event::Started { .. } => {}
     }

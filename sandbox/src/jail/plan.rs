@@ -196,6 +196,20 @@ pub struct JailPlan {
     /// the task sends with one of them is `canary.leak`, and not sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub canaries: Vec<crate::canary::Token>,
+    /// orchestra's AppArmor profile, which the task enters at its exec
+    /// (`mac.apparmor`, decided on the host side before the plan is sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apparmor: Option<AppArmorExec>,
+}
+
+/// The AppArmor profile a jail task enters at its exec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppArmorExec {
+    /// The profile's name (loaded by an administrator).
+    pub profile: String,
+    /// `mac.apparmor: required`: the task does not run if the kernel refuses
+    /// the change; otherwise it runs without, and the report says why.
+    pub required: bool,
 }
 
 /// Facts about the host and the invocation that the plan depends on.
@@ -474,6 +488,7 @@ pub fn compile(
         task_host_ids: None,
         protected,
         canaries: Vec::new(),
+        apparmor: None,
     })
 }
 
@@ -836,6 +851,7 @@ impl JailPlan {
             task_host_ids: None,
             protected: vec![],
             canaries: vec![],
+            apparmor: None,
         }
     }
 }

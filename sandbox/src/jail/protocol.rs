@@ -15,6 +15,14 @@ pub enum Event {
         /// What exactly, e.g. `abi 7, fully enforced`.
         detail: String,
     },
+    /// Whether the task's exec enters orchestra's AppArmor profile (sent by
+    /// the task once it asked the kernel, only when the plan has a profile).
+    Mac {
+        /// The kernel took the change: the exec enters the profile.
+        applied: bool,
+        /// How, or why not.
+        detail: String,
+    },
     /// The task was about to exec.
     Started {
         /// The task's pid as the host sees it is unknown inside; this is the jail's.

@@ -1,5 +1,6 @@
 //! Mandatory access control from a policy: the AppArmor profile of a
-//! container task, and the SELinux label options.
+//! container task (here), of a jail task ([`jail`]), whether a task runs
+//! under its profile ([`decide`]), and the SELinux label options.
 //!
 //! Guarantees:
 //! - the profile is a function of the policy alone, named by the policy's
@@ -15,12 +16,17 @@
 //!   writable; no mount, `pivot_root`, capability, raw or packet socket, no
 //!   writes to `/proc/sys` or `/sys`; ptrace and signals only within the
 //!   profile (the supervisor reads its task's memory);
-//! - nothing here loads a profile or changes an engine's options: a profile
-//!   takes effect only where the host's kernel has AppArmor and an
-//!   administrator loaded it (`orchestra policy apparmor P | sudo apparmor_parser
-//!   -r`); see SECURITY.md §7.
+//! - nothing here loads a profile: a profile takes effect only where the
+//!   host's kernel has AppArmor and an administrator loaded it
+//!   (`orchestra policy apparmor [--jail] P | sudo apparmor_parser -r`), and
+//!   the policy's `mac.apparmor` says whether a task may run without it
+//!   ([`decide`]); see SECURITY.md §7.
 
-use crate::policy::{NetworkMode, Policy, TmpMode, WorkdirAccess};
+pub mod decide;
+pub mod jail;
+
+use crate::policy::{AppArmorMode, NetworkMode, Policy, TmpMode, WorkdirAccess};
+use crate::report::{Mac, MacState};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -40,7 +46,7 @@ pub fn profile_name(policy: &Policy) -> String {
 }
 
 /// `path` quoted for a profile, pattern characters escaped.
-fn quoted(path: &str) -> Result<String, MacError> {
+pub(crate) fn quoted(path: &str) -> Result<String, MacError> {
     let bad = |why| MacError { path: path.to_string(), why };
     if path.chars().any(char::is_control) {
         return Err(bad("a control character"));
@@ -126,31 +132,58 @@ pub fn selinux_label_opts() -> Vec<String> {
     vec!["label=type:container_t".to_string()]
 }
 
-/// The engine security options for a container task under `policy`: the
-/// AppArmor profile where the kernel has AppArmor and the profile is loaded,
-/// the SELinux label where SELinux runs; nothing otherwise. Also what to say
-/// in the report about it.
-pub fn security_opts(policy: &Policy) -> (Vec<String>, Option<String>) {
+/// Whether a container task under `policy` runs under its AppArmor profile
+/// ([`profile_name`]): the engine applies it, so orchestra's own label does
+/// not matter.
+pub fn container_decision(policy: &Policy) -> decide::Decision {
+    let name = profile_name(policy);
+    let wanted = decide::Wanted {
+        mode: policy.mac.apparmor,
+        profile: &name,
+        load: "orchestra policy apparmor POLICY | sudo apparmor_parser -r",
+        by_task: false,
+    };
+    decide::decide(&wanted, &decide::probe(&decide::RealHost, &wanted))
+}
+
+/// The engine security options for a container task under `policy`, from
+/// `decision` ([`container_decision`]): the AppArmor profile when it applies,
+/// the SELinux label where SELinux runs; nothing otherwise. Also what the
+/// report says about it: the attested control's detail, and its `mac`.
+pub fn security_opts(policy: &Policy, decision: &decide::Decision) -> (Vec<String>, Option<String>, Mac) {
     let mut opts = Vec::new();
     let mut said = Vec::new();
-    if apparmor_enabled() {
-        let name = profile_name(policy);
-        let loaded = std::fs::read_to_string("/sys/kernel/security/apparmor/profiles")
-            .is_ok_and(|t| t.lines().any(|l| l.split(' ').next() == Some(name.as_str())));
-        if loaded {
+    let name = profile_name(policy);
+    let mac = |apparmor, detail: String| Mac {
+        mode: policy.mac.apparmor,
+        apparmor,
+        profile: (policy.mac.apparmor != AppArmorMode::Off).then(|| name.clone()),
+        detail,
+    };
+    let mac = match decision {
+        decide::Decision::Apply => {
             opts.push(format!("apparmor={name}"));
             said.push(format!("AppArmor profile {name}"));
-        } else {
-            said.push(format!(
-                "AppArmor: the engine's default profile ({name} is not loaded: `orchestra policy apparmor POLICY | sudo apparmor_parser -r`)"
-            ));
+            mac(MacState::Applied, format!("the engine runs the container under the AppArmor profile {name}"))
         }
-    }
+        decide::Decision::NotApplied(why) | decide::Decision::Refuse(why) => {
+            if apparmor_enabled() {
+                said.push(format!("AppArmor: the engine's default profile ({why})"));
+            }
+            mac(MacState::NotApplied, why.clone())
+        }
+        decide::Decision::Off => {
+            if apparmor_enabled() {
+                said.push("AppArmor: the engine's default profile (mac.apparmor: off)".to_string());
+            }
+            mac(MacState::Off, "mac.apparmor: off".to_string())
+        }
+    };
     if selinux_enabled() {
         opts.extend(selinux_label_opts());
         said.push("SELinux label container_t".to_string());
     }
-    (opts, (!said.is_empty()).then(|| said.join("; ")))
+    (opts, (!said.is_empty()).then(|| said.join("; ")), mac)
 }
 
 /// Whether the host's kernel enforces AppArmor.
