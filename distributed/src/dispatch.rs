@@ -170,12 +170,13 @@ impl Remote {
             return Err(SetupError::NoWorkerKeys);
         }
         let con = settings.queue.connect()?;
+        let results = queue::results_stream(run_id);
         let blobs = Blobs::open(&settings.storage)?;
         blobs.check()?;
         let inner = Arc::new(Inner {
             settings,
             blobs,
-            results: queue::results_stream(run_id),
+            results,
             pending: Mutex::new(HashMap::new()),
             notify: Mutex::new(None),
             con: Mutex::new(Some(con)),
@@ -490,7 +491,14 @@ fn enqueue(
         }
         let known = lock(&inner.groups).contains(&stream);
         let r = guard.as_mut().map(|con| {
-            let ensured = if known { Ok(()) } else { s.queue.ensure_group(con, &stream) };
+            // The session's results stream too, before any message goes out
+            // on this connection: workers only append to an existing one
+            // (`XADD NOMKSTREAM`).
+            let ensured = if known {
+                Ok(())
+            } else {
+                s.queue.ensure_group(con, &stream).and_then(|()| s.queue.ensure_group(con, &inner.results))
+            };
             ensured.and_then(|()| {
                 let mut c = redis::cmd("XADD");
                 c.arg(&stream).arg("*").arg("m").arg(&env);
@@ -531,7 +539,8 @@ fn read_results(inner: &Arc<Inner>) {
     while !inner.shutdown.load(Ordering::SeqCst) {
         watchdog(inner);
         if con.is_none() {
-            con = q.connect().ok();
+            // A Redis that restarted without its data lost the stream too.
+            con = q.connect().ok().and_then(|mut c| q.ensure_group(&mut c, &inner.results).ok().map(|()| c));
         }
         let reply = con.as_mut().map(|c| {
             let mut cmd = redis::cmd("XREAD");

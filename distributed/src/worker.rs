@@ -503,9 +503,15 @@ fn record(shared: &Shared, kind: audit::Kind, body: serde_json::Value) -> Option
 /// Sign and append an event to a results stream, once.
 fn send(shared: &Shared, con: &mut redis::Connection, stream: &str, ev: &WorkerEvent) -> Result<(), QueueError> {
     let env = Envelope::seal(Kind::Event, ev, &shared.cfg.key).map(|e| e.to_json()).unwrap_or_default();
+    // NOMKSTREAM: a session that ended deleted its results stream; an event
+    // for it (a delivery that outlived its run) must not create it again and
+    // leave task output in Redis. Nobody listens: the event is dropped.
     let mut c = redis::cmd("XADD");
-    c.arg(stream).arg("*").arg("m").arg(&env);
-    shared.cfg.queue.query::<String>(con, &c).map(drop)
+    c.arg(stream).arg("NOMKSTREAM").arg("*").arg("m").arg(&env);
+    if shared.cfg.queue.query::<Option<String>>(con, &c)?.is_none() {
+        tracing::debug!(stream, "the run's results stream is gone: event dropped");
+    }
+    Ok(())
 }
 
 /// [`send`], retried for a while: the event that lets an entry be

@@ -271,6 +271,9 @@ fn ctrl_c_while_redis_holds_writes_still_stops_the_running_task() {
     );
     let report = f.world.report(&f.world.only_run());
     assert_eq!(report["status"], "interrupted", "{report:#}");
+    // The stopped delivery's last events came after the session deleted its
+    // results stream: they did not create it again (task output left in Redis).
+    assert_eq!(f.redis.raw(&["KEYS", "orchestra:results:*"]).trim(), "", "{}", f.worker_log("w1"));
 }
 
 #[test]
