@@ -137,7 +137,7 @@ impl Watch {
     }
 
     /// How many paths are watched as absent, and how many entries are
-    /// snapshotted (for the tests and the benchmark).
+    /// snapshotted.
     pub fn counts(&self) -> (usize, usize) {
         (self.absent.len(), self.kept.entries())
     }
