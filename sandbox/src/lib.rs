@@ -8,8 +8,9 @@
 //! - [`canary`]: canary secrets planted per task, and finding them again.
 //! - [`cgroup`]: per-task memory/pids cgroups and their event counters.
 //! - [`changes`]: what a task changed in its workspace (the report's diff),
-//!   and the protected paths absent at its start, judged again after it
-//!   ([`changes::absent`]).
+//!   and its protected paths, judged again after it: made or made reachable
+//!   where absent, removed; changed where they existed, put back
+//!   ([`changes::protected`]).
 //! - [`probe`]: what this host can enforce.
 //! - [`reap`]: killing whatever a task left behind.
 //! - [`report`]: the verdict line and JSON report of CONTRACTS.md §3.

@@ -314,8 +314,8 @@ pub fn run(args: ExecArgs) -> Exit {
     let _fence = (!args.run.under_run()).then(crate::ci::github::fence_output);
     // The workspace's metadata now, compared after the task (issue 20).
     let before = super::workspace_diff::before(&task);
-    // The protected paths absent now, judged again once the task is gone (SECURITY.md §5.3).
-    let absent = crate::sandbox::changes::absent::Watch::before(&task);
+    // The protected paths as they are now, judged again once the task is gone (SECURITY.md §5.3).
+    let protected = crate::sandbox::changes::protected::Watch::before(&task);
     tracing::debug!(mono_us = mono_us(), "exec: workspace snapshot taken");
     // `task_started` is appended and made durable (the log's first append
     // checkpoints and fsyncs) in the backend's release hook: after the
@@ -347,10 +347,11 @@ pub fn run(args: ExecArgs) -> Exit {
         }
     };
     tracing::debug!(mono_us = mono_us(), "exec: sandbox done");
-    // Whatever raced the supervisor into a protected path that was absent is
-    // removed before the diff, and is a violation like the supervisor's.
-    for planted in absent.after() {
-        if !planted.removed {
+    // Whatever raced the supervisor into a protected path (absent: removed;
+    // there: put back) is undone before the diff, and is a violation like the
+    // supervisor's.
+    for planted in protected.after() {
+        if !planted.undone {
             crate::sandbox::say!("orchestra: warning: {}", planted.violation.detail);
         }
         crate::sandbox::outcome::add_violation(&mut report, planted.violation);

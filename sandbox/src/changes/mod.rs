@@ -40,10 +40,11 @@
 //!   listed in [`WorkspaceChanges::unreadable`]; what it held is neither
 //!   counted as deleted nor compared.
 //!
-//! Beside the diff, [`absent`] judges the protected paths that were absent
-//! when the task started once it is gone, and removes what was planted there.
+//! Beside the diff, [`protected`] judges the protected paths once the task is
+//! gone: what was planted where one was absent is removed, and one that
+//! existed and was changed is put back as it was.
 
-pub mod absent;
+pub mod protected;
 pub mod walk;
 
 mod hash;

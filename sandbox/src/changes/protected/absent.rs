@@ -1,0 +1,71 @@
+//! Protected paths that are absent when a task starts: made reachable during
+//! the task, they are a violation and what made them so is removed.
+//!
+//! Nothing in the kernel pins a name that is not there: the supervisor refuses
+//! a call that would create one, but a call that raced it can. After the task,
+//! each watched path is resolved again as the host will ([`super::trace`]).
+//! One that now reaches an entry, or whose own name is now a new link, is a
+//! violation (`fs.protected`), and the entry that makes it so is removed: the
+//! first link or pointer on the way that was not there at the start, or else
+//! the protected entry itself, recursively ([`super::beneath`]). What cannot
+//! be removed is renamed aside in its directory; failing that it stays, and
+//! the violation's detail says so and where it is.
+//!
+//! Benign work is not flagged: the directories that hold protected paths
+//! (`.git`, `.github`) and their other entries are not protected.
+
+use super::beneath::{Fate, remove_beneath};
+use super::{Id, Planted, trace, way_text};
+use crate::Violation;
+use crate::rule::Rule;
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+
+/// One protected path the host did not reach at the start.
+#[derive(Debug)]
+pub(super) struct Watched {
+    /// The path as protected (under the workspace root).
+    pub(super) path: PathBuf,
+    /// The links and pointers on its way at the start.
+    pub(super) ways: Vec<(PathBuf, Id)>,
+}
+
+/// Judge the paths of `watched` again (below `root`, whose descriptor is
+/// `root_fd`): a violation for each the host now reaches (or whose own name
+/// is a new link), its offending entry removed (see the module doc).
+pub(super) fn after(root: &Path, root_fd: Option<BorrowedFd<'_>>, watched: &[Watched]) -> Vec<Planted> {
+    let mut out = Vec::new();
+    for w in watched {
+        let t = trace(root, &w.path);
+        let new_ways: Vec<&PathBuf> = t.ways.iter().filter(|way| !w.ways.contains(way)).map(|(p, _)| p).collect();
+        let new_way = new_ways.first().map(|p| p.to_path_buf());
+        let named_new = t.named_link.as_ref().is_some_and(|l| new_ways.contains(&l));
+        let (offender, how) = match (&t.end, new_way) {
+            (_, Some(way)) if t.end.is_some() || named_new => {
+                let reach = match &t.end {
+                    Some(end) => format!("to reach {}", end.display()),
+                    None => "a link".to_string(),
+                };
+                let how = format!("was made {reach} during the task by {} ({})", way.display(), way_text(&way));
+                (way, how)
+            }
+            (Some(end), _) if *end == w.path => {
+                (end.clone(), "was created during the task (past the supervisor)".to_string())
+            }
+            (Some(end), _) => {
+                (end.clone(), format!("was created during the task at {} (past the supervisor)", end.display()))
+            }
+            (None, _) => continue,
+        };
+        let fate = match (root_fd, offender.strip_prefix(root)) {
+            (Some(fd), Ok(rel)) if !rel.as_os_str().is_empty() => remove_beneath(fd, rel),
+            (None, _) => Fate::Kept(format!("the workspace {} could not be opened", root.display())),
+            _ => Fate::Kept("it lies outside the workspace".to_string()),
+        };
+        let removed = fate == Fate::Removed;
+        let fate = fate.words(root, &offender);
+        let detail = format!("{}, a protected path absent when the task started, {how}{fate}", w.path.display());
+        out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: removed });
+    }
+    out
+}

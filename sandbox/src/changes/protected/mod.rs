@@ -1,0 +1,249 @@
+//! The protected paths of a writable workspace (SECURITY.md §5.3), judged
+//! again on the host once the task's processes are all gone, the same way for
+//! every backend and mode.
+//!
+//! While the task runs they are kept by read-only binds over those that exist
+//! (the jail's mount namespace, the container engines' volumes) and by the
+//! supervisor's refusal of every change. The supervisor judges a path and
+//! then lets the call continue, so a task that rewrites the path in its memory
+//! between the judgement and the kernel's own lookup can get a change past
+//! it: create a protected path that is absent, and — where no bind pins the
+//! entry (`jail.namespaces: off`, the `container` preset), or by moving the
+//! directory that holds it — change, replace or remove one that exists. This
+//! module makes the outcome right whatever that race did:
+//!
+//! - [`Watch::before`] takes the task's protected paths (the jail's own list,
+//!   [`crate::jail::protect::protect`]: the built-in list minus
+//!   `filesystem.unprotected`, the policy's `filesystem.protected`, the files
+//!   in use, what git reads code from) and resolves each as the host will
+//!   (git, a CI runner: from the workspace root, following links and the top
+//!   `.git` `gitdir:` pointer). Those the host does not reach are watched as
+//!   absent ([`absent`]); for those it reaches, the entries that make the path
+//!   what it is are snapshotted ([`kept`], [`snap`]): the entry reached, with
+//!   everything in it, and the links and pointers on its way. Only a writable
+//!   workspace has protected paths.
+//! - [`Watch::after`] resolves and compares them again. A new link or pointer
+//!   on the way of a path that existed is removed; a snapshotted entry that
+//!   changed (content, mode, type, a hard link added, an entry added, removed
+//!   or renamed inside) is put back as it was; an absent path the host now
+//!   reaches is removed as [`absent`] says. Each is a violation
+//!   (`fs.protected`) whose detail says what changed and what was done.
+//! - Nothing here follows a link or leaves the workspace: every entry is
+//!   reached from the workspace root's descriptor with `openat2(RESOLVE_BENEATH
+//!   | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV)`, everything below by descriptor
+//!   with `O_NOFOLLOW` ([`beneath`]).
+//! - Benign work is not flagged: the directories that hold protected paths
+//!   (`.git`, `.github`) and their other entries are not watched, a path the
+//!   policy gives up is not watched, and touching a protected file without
+//!   changing its content or mode (its times) is no change.
+//!
+//! Residual: a host process that reads the workspace *while* the task runs can
+//! still see what was planted before it is undone; and whatever else changes
+//! a protected path during the task (the user, a concurrent task that may) is
+//! undone and reported the same way.
+
+mod absent;
+mod beneath;
+mod kept;
+mod snap;
+#[cfg(test)]
+mod tests;
+
+use crate::jail::resolve::steps;
+use crate::{TaskSpec, Violation};
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// Links and pointers followed on one path, at most (the kernel's MAXSYMLINKS).
+const MAX_HOPS: usize = 40;
+
+/// An entry's identity: device and inode.
+type Id = (u64, u64);
+
+/// Where the host's resolution of a path went.
+#[derive(Debug, Default)]
+struct Trace {
+    /// The links and `gitdir:` pointers followed, in order (where, identity).
+    ways: Vec<(PathBuf, Id)>,
+    /// The entry reached at the end (no link), if any.
+    end: Option<PathBuf>,
+    /// The protected name's own entry is a link (its place), reached or not.
+    named_link: Option<PathBuf>,
+}
+
+/// The protected paths of one task's workspace, as they were at its start.
+#[derive(Debug, Default)]
+pub struct Watch {
+    /// The workspace root, resolved.
+    root: PathBuf,
+    /// The paths the host did not reach, in the order of the protected list.
+    absent: Vec<absent::Watched>,
+    /// The paths the host reached, and the entries that make them.
+    kept: kept::Kept,
+}
+
+impl Watch {
+    /// The protected paths of `task`'s workspace as they are now; call it
+    /// before the task starts.
+    pub fn before(task: &TaskSpec) -> Watch {
+        let fs = &task.policy.filesystem;
+        if fs.workdir != crate::policy::WorkdirAccess::ReadWrite {
+            return Watch::default();
+        }
+        let Ok(root) = std::fs::canonicalize(&task.workdir) else { return Watch::default() };
+        // A protected file with more than one hard link makes every backend
+        // refuse the task; the plain list is enough for a task that never runs.
+        let listed = crate::jail::protect::protect(fs, &task.workdir, &task.in_use, false, &mut Vec::new())
+            .unwrap_or_else(|_| fs.protected_in(&task.workdir));
+        let paths = listed.iter().filter_map(|p| p.strip_prefix(&task.workdir).ok()).map(|rel| root.join(rel));
+        Watch::of(root.clone(), paths)
+    }
+
+    /// The paths `paths` (below `root`, resolved), as they are now.
+    fn of(root: PathBuf, paths: impl IntoIterator<Item = PathBuf>) -> Watch {
+        let mut absent: Vec<absent::Watched> = Vec::new();
+        let mut reached: Vec<(PathBuf, Trace)> = Vec::new();
+        for path in paths {
+            if path == root || absent.iter().any(|w| w.path == path) || reached.iter().any(|(q, _)| *q == path) {
+                continue;
+            }
+            let t = trace(&root, &path);
+            if t.end.is_none() {
+                absent.push(absent::Watched { path, ways: t.ways });
+            } else {
+                reached.push((path, t));
+            }
+        }
+        let kept = match open_root(&root) {
+            Some(fd) => kept::Kept::before(&root, fd.as_fd(), reached),
+            None => kept::Kept::default(),
+        };
+        Watch { root, absent, kept }
+    }
+
+    /// Judge the watched paths again, once the task's processes are all gone:
+    /// a violation for each protected path the task changed, made or made
+    /// reachable, and that change undone (see the module doc).
+    pub fn after(self) -> Vec<Planted> {
+        let root_fd = open_root(&self.root);
+        let mut out = self.kept.after(&self.root, root_fd.as_ref().map(|f| f.as_fd()));
+        out.extend(absent::after(&self.root, root_fd.as_ref().map(|f| f.as_fd()), &self.absent));
+        out
+    }
+
+    /// How many paths are watched as absent, and how many entries are
+    /// snapshotted.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.absent.len(), self.kept.entries())
+    }
+}
+
+/// A protected path the task changed, made, or made reachable: the violation
+/// (`fs.protected`), and whether that was undone (else the detail says where
+/// what is left is).
+#[derive(Debug)]
+pub struct Planted {
+    /// The violation to report.
+    pub violation: Violation,
+    /// Put back as it was, or removed (not renamed aside, not kept).
+    pub undone: bool,
+}
+
+/// The workspace root's descriptor, every walk's start.
+fn open_root(root: &Path) -> Option<OwnedFd> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(root)
+        .ok()
+        .map(OwnedFd::from)
+}
+
+/// What a way is, for a detail.
+fn way_text(way: &Path) -> String {
+    match std::fs::read_link(way) {
+        Ok(target) => format!("a new symbolic link -> {}", target.display()),
+        Err(_) => "a new `gitdir:` pointer".to_string(),
+    }
+}
+
+/// Resolve `path` (below `root`) as the host will: one component at a time
+/// from `root`, following links (the last one's too) and `root/.git` when it
+/// is a `gitdir:` pointer file, as git does. The paths it records are the
+/// places met, each below directories only (no link in them).
+fn trace(root: &Path, path: &Path) -> Trace {
+    let mut t = Trace::default();
+    let Ok(rel) = path.strip_prefix(root) else { return t };
+    let mut queue: VecDeque<OsString> = steps(rel);
+    let mut cur = root.to_path_buf();
+    let mut hops = 0;
+    // Whether the protected name's own component is still to be met.
+    let mut named_pending = true;
+    while let Some(c) = queue.pop_front() {
+        if c == ".." {
+            cur.pop();
+            continue;
+        }
+        if c == "/" {
+            cur = PathBuf::from("/");
+            continue;
+        }
+        let cand = cur.join(&c);
+        let Ok(meta) = std::fs::symlink_metadata(&cand) else { return t };
+        let last = queue.is_empty();
+        let id = (meta.dev(), meta.ino());
+        let target = if meta.file_type().is_symlink() {
+            std::fs::read_link(&cand).ok()
+        } else if meta.is_file() && !last && cur == root && c == ".git" {
+            gitdir_pointer(&cand).map(|g| root.join(g))
+        } else {
+            None
+        };
+        if last && named_pending {
+            named_pending = false;
+            if meta.file_type().is_symlink() {
+                t.named_link = Some(cand.clone());
+            }
+        }
+        match target {
+            Some(target) => {
+                hops += 1;
+                if hops > MAX_HOPS {
+                    return t;
+                }
+                t.ways.push((cand, id));
+                let mut front = steps(&target);
+                if target.is_absolute() {
+                    front.push_front(OsString::from("/"));
+                }
+                for s in front.into_iter().rev() {
+                    queue.push_front(s);
+                }
+            }
+            None if last => {
+                if !meta.file_type().is_symlink() {
+                    t.end = Some(cand);
+                }
+                return t;
+            }
+            None if meta.is_dir() => cur = cand,
+            None => return t,
+        }
+    }
+    t
+}
+
+/// The directory a `.git` file points to (`gitdir: <path>`), as written.
+fn gitdir_pointer(file: &Path) -> Option<PathBuf> {
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(file).ok()?;
+    let mut text = Vec::new();
+    f.take(4096).read_to_end(&mut text).ok()?;
+    let line = text.split(|b| *b == b'\n').next()?;
+    let dir = line.strip_prefix(b"gitdir:")?.trim_ascii();
+    (!dir.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(dir)))
+}
