@@ -719,3 +719,53 @@ fn a_task_on_a_worker_cannot_reach_the_runs_directory_or_the_blob_store() {
     let seen = std::fs::read_to_string(f.world.ws.join("seen.txt")).unwrap_or_default();
     assert!(!seen.contains(".blobs") && !seen.contains("index"), "the task saw the runs directory: {seen}");
 }
+
+#[test]
+fn a_result_signed_by_another_pinned_worker_under_the_granted_workers_name_does_not_count() {
+    use orchestra_distributed::keys::PublicKey;
+    use orchestra_distributed::message::WorkerEvent;
+    use orchestra_distributed::storage::Blob;
+    let mut f = Fleet::new("wrong-signer");
+    f.spawn_worker("w1", &["--labels", "a"]);
+    f.spawn_worker("w2", &["--labels", "b"]);
+    let script = "echo t start >> effects; sleep 4; echo t end >> effects";
+    let child = f.spawn_run(&plan(&[sh("t", script, ", runs_on: [a]")]), &[]);
+    assert!(
+        crate::harness::wait_until(Duration::from_secs(20), || f.world.lines("effects").contains(&"t start".into())),
+        "the task never started\n{}",
+        f.worker_log("w1")
+    );
+    // The message as Redis holds it, its delivery's token, the run's results stream.
+    let orch: PublicKey = f.orch_public.parse().unwrap();
+    let (_, fields) = xrange(&f, "orchestra:tasks:a").pop().expect("the task's entry");
+    let (msg, _) = Envelope::open::<TaskMessage>(fields["m"].as_bytes(), Kind::Task, &[orch]).unwrap();
+    let token: u64 = redis::cmd("GET").arg(format!("orchestra:fence:{}", msg.id)).query(&mut con(&f)).unwrap();
+    // w2 (pinned too) posts a failing result under w1's name for w1's delivery.
+    let forged = WorkerEvent::Finished {
+        msg: msg.id.clone(),
+        task: "t".into(),
+        attempt: msg.attempt,
+        token,
+        worker: "w1".into(),
+        exec_status: 1,
+        report: None,
+        error: Some("forged".into()),
+        log: Blob::of(b"forged\n"),
+        outputs: Vec::new(),
+        process_ms: 0,
+        audit: None,
+    };
+    let w2 = SigningKey::load(&f.world.root.join("keys/w2.key")).unwrap();
+    xadd(&f, &msg.results, "m", &Envelope::seal(Kind::Event, &forged, &w2).unwrap().to_json());
+    let o = Out::from(child.wait_with_output().unwrap());
+    assert_eq!(o.code, 0, "the genuine result counts\n{}\n{}", o.all(), f.worker_log("w1"));
+    assert_eq!(f.world.lines("effects"), ["t start", "t end"]);
+    let records = f.world.audit_records(&f.world.audit);
+    let refused: Vec<&Value> = records.iter().filter(|r| r["kind"] == "result_refused").collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert_eq!(refused[0]["body"]["reason"], "fenced");
+    assert_eq!(refused[0]["body"]["worker_key"], f.workers[1].public.as_str());
+    let counted: Vec<&Value> = records.iter().filter(|r| r["kind"] == "remote_result").collect();
+    assert_eq!(counted.len(), 1);
+    assert_eq!(counted[0]["body"]["worker_key"], f.workers[0].public.as_str());
+}
