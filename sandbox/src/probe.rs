@@ -71,7 +71,7 @@ pub fn probe_apparmor_exec(host: &dyn crate::mac::decide::AppArmorHost) -> AppAr
             change_onexec: true,
             detail: "a jail task enters its policy's profile at its exec once an administrator has loaded it (`orchestra policy apparmor --jail POLICY | sudo apparmor_parser -r`)".into(),
         },
-        Err(why) => AppArmorExecProbe { enabled: host.enabled(), change_onexec: false, detail: why },
+        Err(why) => AppArmorExecProbe { enabled: host.enabled(), change_onexec: false, detail: why.to_string() },
     }
 }
 

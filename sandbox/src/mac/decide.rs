@@ -17,6 +17,27 @@
 
 use crate::policy::AppArmorMode;
 
+/// Whether a profile is loaded could not be told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{PROFILES} is not readable and the kernel's test of the profile failed: {0}")]
+pub struct LoadedUnknown(pub String);
+
+/// Why a jail task on this host cannot enter a profile at its exec.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unusable {
+    /// No AppArmor in the kernel, or it is disabled.
+    #[error("this host's kernel has no AppArmor (or it is disabled)")]
+    NoAppArmor,
+    /// The thread's attributes cannot be read.
+    #[error("the thread's AppArmor attributes (/proc/thread-self/attr) cannot be read")]
+    Unreadable,
+    /// orchestra runs confined itself (the label).
+    #[error(
+        "orchestra itself runs confined by the AppArmor label {0:?}; under no_new_privs the kernel refuses its task's change to another profile"
+    )]
+    Confined(String),
+}
+
 /// What the host says about AppArmor.
 pub trait AppArmorHost {
     /// Whether the kernel has AppArmor, enabled.
@@ -25,7 +46,7 @@ pub trait AppArmorHost {
     /// `NAME (MODE)`); `None` where it cannot be read.
     fn own_label(&self) -> Option<String>;
     /// Whether `profile` is loaded; an error where that cannot be told.
-    fn loaded(&self, profile: &str) -> Result<bool, String>;
+    fn loaded(&self, profile: &str) -> Result<bool, LoadedUnknown>;
 }
 
 /// The host itself.
@@ -44,7 +65,7 @@ impl AppArmorHost for RealHost {
         crate::sys::apparmor_attr_read("current").ok().map(|s| s.trim_end_matches(['\n', '\0']).to_string())
     }
 
-    fn loaded(&self, profile: &str) -> Result<bool, String> {
+    fn loaded(&self, profile: &str) -> Result<bool, LoadedUnknown> {
         if let Ok(list) = std::fs::read_to_string(PROFILES) {
             return Ok(list.lines().any(|l| label_names(l).contains(&profile)));
         }
@@ -54,7 +75,7 @@ impl AppArmorHost for RealHost {
         match crate::sys::apparmor_attr_write("current", &format!("permprofile {profile}")) {
             Ok(_) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
-            Err(e) => Err(format!("{PROFILES} is not readable and the kernel's test of the profile failed: {e}")),
+            Err(e) => Err(LoadedUnknown(e.to_string())),
         }
     }
 }
@@ -98,7 +119,7 @@ pub struct Facts {
     /// The kernel has AppArmor, enabled.
     pub enabled: bool,
     /// The profile is loaded (an error: cannot be told).
-    pub loaded: Result<bool, String>,
+    pub loaded: Result<bool, LoadedUnknown>,
     /// orchestra's own confinement, when it is not unconfined.
     pub confined_by: Option<String>,
 }
@@ -117,16 +138,13 @@ pub fn probe(host: &dyn AppArmorHost, wanted: &Wanted<'_>) -> Facts {
 /// Whether a jail task on this host could enter a loaded profile at its exec
 /// (`change_onexec` under `no_new_privs`), whatever the profile: `Ok`, or why
 /// not (for `orchestra sandbox probe`).
-pub fn change_onexec_usable(host: &dyn AppArmorHost) -> Result<(), String> {
+pub fn change_onexec_usable(host: &dyn AppArmorHost) -> Result<(), Unusable> {
     if !host.enabled() {
-        return Err("this host's kernel has no AppArmor (or it is disabled)".into());
+        return Err(Unusable::NoAppArmor);
     }
     match host.own_label() {
-        None => Err("the thread's AppArmor attributes (/proc/thread-self/attr) cannot be read".into()),
-        Some(l) if !unconfined(&l) => Err(format!(
-            "orchestra itself runs confined by the AppArmor label {:?}; under no_new_privs the kernel refuses its task's change to another profile",
-            l.trim_end()
-        )),
+        None => Err(Unusable::Unreadable),
+        Some(l) if !unconfined(&l) => Err(Unusable::Confined(l.trim_end().to_string())),
         Some(_) => Ok(()),
     }
 }
@@ -179,7 +197,7 @@ mod tests {
     struct Fake {
         enabled: bool,
         label: Option<&'static str>,
-        loaded: Result<bool, String>,
+        loaded: Result<bool, LoadedUnknown>,
         asked: Cell<u32>,
     }
 
@@ -191,13 +209,13 @@ mod tests {
         fn own_label(&self) -> Option<String> {
             self.label.map(String::from)
         }
-        fn loaded(&self, profile: &str) -> Result<bool, String> {
+        fn loaded(&self, profile: &str) -> Result<bool, LoadedUnknown> {
             assert_eq!(profile, "orchestra-jail-0123456789abcdef");
             self.loaded.clone()
         }
     }
 
-    fn fake(enabled: bool, label: Option<&'static str>, loaded: Result<bool, String>) -> Fake {
+    fn fake(enabled: bool, label: Option<&'static str>, loaded: Result<bool, LoadedUnknown>) -> Fake {
         Fake { enabled, label, loaded, asked: Cell::new(0) }
     }
 
@@ -224,7 +242,7 @@ mod tests {
             // (host, the reason it cannot apply; None: it applies)
             (fake(false, None, Ok(false)), Some("kernel has no AppArmor")),
             (fake(true, Some("unconfined"), Ok(false)), Some("is not loaded (load it: LOAD)")),
-            (fake(true, Some("unconfined"), Err("EIO".into())), Some("cannot tell whether")),
+            (fake(true, Some("unconfined"), Err(LoadedUnknown("EIO".into()))), Some("cannot tell whether")),
             (fake(true, Some("docker-default (enforce)"), Ok(true)), Some("runs confined")),
             (fake(true, Some("orchestra (complain)"), Ok(true)), Some("runs confined")),
             (fake(true, Some("unconfined"), Ok(true)), None),
@@ -260,9 +278,14 @@ mod tests {
 
     #[test]
     fn the_probe_says_whether_change_onexec_could_be_used() {
-        assert!(change_onexec_usable(&fake(false, None, Ok(false))).unwrap_err().contains("no AppArmor"));
-        assert!(change_onexec_usable(&fake(true, None, Ok(false))).unwrap_err().contains("cannot be read"));
-        assert!(change_onexec_usable(&fake(true, Some("x (enforce)"), Ok(true))).unwrap_err().contains("confined"));
+        assert!(change_onexec_usable(&fake(false, None, Ok(false))).unwrap_err().to_string().contains("no AppArmor"));
+        assert!(change_onexec_usable(&fake(true, None, Ok(false))).unwrap_err().to_string().contains("cannot be read"));
+        assert!(
+            change_onexec_usable(&fake(true, Some("x (enforce)"), Ok(true)))
+                .unwrap_err()
+                .to_string()
+                .contains("confined")
+        );
         assert!(change_onexec_usable(&fake(true, Some("unconfined\n"), Ok(false))).is_ok());
     }
 

@@ -422,7 +422,7 @@ mod tests {
         fn own_label(&self) -> Option<String> {
             Some("unconfined".into())
         }
-        fn loaded(&self, _: &str) -> Result<bool, String> {
+        fn loaded(&self, _: &str) -> Result<bool, crate::mac::decide::LoadedUnknown> {
             Ok(true)
         }
     }
