@@ -7,20 +7,13 @@
 //! and one RSA-2048 TSA under the CA, and a rogue TSA under another CA. On
 //! logs the real binary wrote.
 
+use crate::harness::pki::openssl;
 use crate::harness::world::World;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-
-/// `openssl` with arguments in `dir`; a missing `openssl` fails loudly.
-fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl").args(args).current_dir(dir).output().unwrap_or_else(|e| {
-        panic!("`openssl` is required by the timestamp tests (the local TSA is `openssl ts`): {e}")
-    });
-    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-}
 
 const EXTENSIONS: &str = "\
 [req]

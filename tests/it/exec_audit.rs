@@ -4,17 +4,6 @@
 use crate::harness::*;
 use std::process::Command;
 
-fn records(e: &Env) -> Vec<serde_json::Value> {
-    let o = Command::new(orchestra())
-        .args(["audit", "show"])
-        .arg(e.ws.join(".orchestra/audit"))
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
 fn kinds(recs: &[serde_json::Value]) -> Vec<String> {
     recs.iter().filter_map(|r| r["kind"].as_str().map(String::from)).collect()
 }
@@ -32,7 +21,7 @@ fn a_violation_is_in_the_verified_log_before_exit() {
         String::from_utf8_lossy(&v.stdout),
         String::from_utf8_lossy(&v.stderr)
     );
-    let recs = records(&e);
+    let recs = e.audit_records();
     let k = kinds(&recs);
     for want in ["task_started", "violation", "task_attested", "task_ended"] {
         assert!(k.iter().any(|x| x == want), "{want} missing in {k:?}");
@@ -49,7 +38,7 @@ fn every_task_appends_to_one_chain() {
     let e = env();
     e.sh("default", "true").assert_ok();
     e.sh("default", "false");
-    let recs = records(&e);
+    let recs = e.audit_records();
     assert_eq!(kinds(&recs).iter().filter(|k| *k == "task_ended").count(), 2);
     assert_eq!(e.verify_audit().status.code(), Some(0));
 }
@@ -59,7 +48,7 @@ fn a_refused_task_is_logged_too() {
     let e = env();
     let o = e.run_cmd(e.cmd("container", &[], &["true"]));
     assert_eq!(o.code, 1, "{}", o.stderr);
-    assert!(kinds(&records(&e)).iter().any(|k| k == "task_refused"));
+    assert!(kinds(&e.audit_records()).iter().any(|k| k == "task_refused"));
 }
 
 #[test]
@@ -89,7 +78,7 @@ fn sigterm_kills_the_task_reports_and_records_it() {
     let _ = std::fs::remove_file(&marker);
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert!(!marker.exists(), "a process of the task survived the interrupt");
-    let recs = records(&e);
+    let recs = e.audit_records();
     let ended = recs.iter().rev().find(|r| r["kind"] == "task_ended").expect("task_ended recorded");
     assert!(ended["body"].to_string().contains("\"signal\":15"), "{ended}");
 }
@@ -122,7 +111,7 @@ fn command_line_secrets_reach_no_segment_and_the_log_is_private() {
         }
     }
     assert!(segments > 0);
-    let recs = records(&e);
+    let recs = e.audit_records();
     let started = recs.iter().find(|r| r["kind"] == "task_started").unwrap();
     assert_eq!(
         started["body"]["argv"],
@@ -196,7 +185,7 @@ fn the_reviews_command_line_secrets_reach_no_segment() {
         }
     }
     assert!(segments > 0);
-    let recs = records(&e);
+    let recs = e.audit_records();
     let started = recs.iter().find(|r| r["kind"] == "task_started").unwrap();
     let mut want: Vec<&str> = vec!["true"];
     want.extend(secrets.iter().map(|(_, r)| *r));
@@ -216,7 +205,7 @@ fn records_of_one_exec_share_an_invocation_with_host_user_and_ci() {
         c.env("GITHUB_ACTIONS", "true").env("GITHUB_RUN_ID", "4242").env("GITHUB_JOB", "build");
         e.run_cmd(c).assert_ok();
     }
-    let recs = records(&e);
+    let recs = e.audit_records();
     let ours: Vec<&serde_json::Value> = recs
         .iter()
         .filter(|r| !["log_opened", "recovery", "key_rotation"].contains(&r["kind"].as_str().unwrap()))

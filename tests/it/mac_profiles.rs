@@ -93,18 +93,6 @@ fn name_in(profile: &str) -> String {
     line.split(' ').nth(1).unwrap().to_string()
 }
 
-/// The audit records of the workspace's log, as `audit show --json` prints them.
-fn audit_records(e: &Env) -> Vec<serde_json::Value> {
-    let o = Command::new(orchestra())
-        .args(["audit", "show"])
-        .arg(e.ws.join(".orchestra/audit"))
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
 #[test]
 fn the_jail_profile_of_every_shipped_preset_compiles() {
     let e = env();
@@ -214,7 +202,7 @@ fn required_apparmor_refuses_the_task_where_the_profile_cannot_apply() {
         assert!(lines[0].ends_with("this host's kernel has no AppArmor (or it is disabled)"), "{}", lines[0]);
     }
     // The refusal is in the audit log: started, then refused; never attested or ended.
-    let recs = audit_records(&e);
+    let recs = e.audit_records();
     let kinds: Vec<&str> = recs.iter().filter_map(|r| r["kind"].as_str()).collect();
     assert!(kinds.contains(&"task_refused") && !kinds.contains(&"task_ended"), "{kinds:?}");
 }
@@ -238,7 +226,7 @@ fn if_available_runs_the_task_and_says_why_the_profile_did_not_apply() {
         assert!(!o.report["enforced"].to_string().contains("\"mac\""), "nothing attested: {}", o.report);
     }
     // The audit log's attestation says the same.
-    let recs = audit_records(&e);
+    let recs = e.audit_records();
     let attested = recs.iter().rev().find(|r| r["kind"] == "task_attested").expect("task_attested");
     let text = attested["body"]["mac"].as_str().expect("a mac member").to_string();
     assert!(

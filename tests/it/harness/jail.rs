@@ -76,6 +76,18 @@ impl Env {
         std::fs::read_to_string(&self.key).expect("read the key file")
     }
 
+    /// The records of this workspace's audit log, as `audit show --json` prints them.
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        let o = Command::new(orchestra())
+            .args(["audit", "show"])
+            .arg(self.ws.join(".orchestra/audit"))
+            .arg("--json")
+            .output()
+            .expect("audit show");
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
     /// Verify the audit log of this workspace with the trusted public key.
     pub fn verify_audit(&self) -> std::process::Output {
         let mut pub_key = self.key.clone().into_os_string();

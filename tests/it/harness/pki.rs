@@ -17,12 +17,13 @@ pub struct Pki {
     pub other_ca: PathBuf,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// Run `openssl ARGS` in `dir`; a missing `openssl` or a failure fails the test.
+pub fn openssl(dir: &Path, args: &[&str]) {
     let o = Command::new("openssl")
         .current_dir(dir)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run `openssl` ({e}): the TLS tests need it to make their certificates"));
+        .unwrap_or_else(|e| panic!("cannot run `openssl` ({e}): the TLS and timestamp tests need it"));
     assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
