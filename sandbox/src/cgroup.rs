@@ -173,30 +173,20 @@ impl TaskCgroup {
         }
     }
 
-    /// Move `pid` (and so all its future children) into the cgroups.
-    pub fn add(&self, pid: i32) -> std::io::Result<()> {
-        for dir in [&self.v2, &self.v1_memory, &self.v1_pids].into_iter().flatten() {
-            fs::write(dir.join("cgroup.procs"), pid.to_string())?;
+    /// Prepare moving the jail's init (and so all its future children) into
+    /// the cgroups. On v1 hierarchies the init moves itself: [`Join::own`]
+    /// are their `tasks` files, opened here (as the caller), for
+    /// [`crate::sys::ChildExec::join_cgroups`]. A single thread writing itself
+    /// there takes no global lock, where a `cgroup.procs` write of another
+    /// process waits for an RCU grace period (5–25 ms on this kind of host).
+    /// On v2 the caller writes the pid ([`Join::by_caller`]).
+    pub fn prepare_join(&self) -> std::io::Result<Join> {
+        let mut own = Vec::new();
+        for dir in [&self.v1_memory, &self.v1_pids].into_iter().flatten() {
+            let f = fs::OpenOptions::new().write(true).open(dir.join("tasks"))?;
+            own.push(std::os::fd::OwnedFd::from(f));
         }
-        Ok(())
-    }
-
-    /// [`TaskCgroup::add`] on a thread of its own, for a caller with other
-    /// work to do meanwhile: joining a v1 cgroup waits for an RCU grace period
-    /// (5–25 ms on a busy host). [`Joining::wait`] tells how it ended; the
-    /// thread is joined at the latest when the [`Joining`] is dropped.
-    pub fn add_in_background(&self, pid: i32) -> Joining {
-        let files: Vec<PathBuf> =
-            [&self.v2, &self.v1_memory, &self.v1_pids].into_iter().flatten().map(|d| d.join("cgroup.procs")).collect();
-        if files.is_empty() {
-            return Joining(None);
-        }
-        Joining(Some(std::thread::spawn(move || {
-            for f in files {
-                fs::write(f, pid.to_string())?;
-            }
-            Ok(())
-        })))
+        Ok(Join { own, caller_files: self.v2.iter().map(|d| d.join("cgroup.procs")).collect() })
     }
 
     /// Read the event counters.
@@ -245,7 +235,36 @@ impl TaskCgroup {
     }
 }
 
-/// A process being moved into a task's cgroups ([`TaskCgroup::add_in_background`]).
+/// How the init gets into its task's cgroups ([`TaskCgroup::prepare_join`]).
+#[derive(Debug)]
+pub struct Join {
+    /// v1 `tasks` files the init writes itself into; the caller closes its
+    /// copies once the init is cloned (the init closes its own at once).
+    pub own: Vec<std::os::fd::OwnedFd>,
+    /// v2 `cgroup.procs`, written by the caller with the init's pid.
+    caller_files: Vec<PathBuf>,
+}
+
+impl Join {
+    /// Write `pid` into the v2 cgroup on a thread of its own, for a caller
+    /// with other work to do meanwhile (the write waits for an RCU grace
+    /// period). [`Joining::wait`] tells how it ended; the thread is joined at
+    /// the latest when the [`Joining`] is dropped.
+    pub fn by_caller(self, pid: i32) -> Joining {
+        let files = self.caller_files;
+        if files.is_empty() {
+            return Joining(None);
+        }
+        Joining(Some(std::thread::spawn(move || {
+            for f in files {
+                fs::write(f, pid.to_string())?;
+            }
+            Ok(())
+        })))
+    }
+}
+
+/// A process being moved into a task's cgroups by the caller ([`Join::by_caller`]).
 #[derive(Debug)]
 pub struct Joining(Option<std::thread::JoinHandle<std::io::Result<()>>>);
 
@@ -285,6 +304,54 @@ impl Drop for TaskCgroup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::{ChildExec, ChildRun, spawn_in_namespaces};
+    use std::os::fd::AsRawFd;
+
+    /// Start `check` in a child that joins `fds` first; its exit code.
+    fn child_exit(check: fn() -> i32, fds: Vec<i32>) -> i32 {
+        let exec =
+            ChildExec { run: ChildRun::Call(check), dup2: vec![], wait_fd: -1, wait_peer: -1, join_cgroups: fds };
+        let child = spawn_in_namespaces(0, &exec).unwrap();
+        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None).unwrap() {
+            nix::sys::wait::WaitStatus::Exited(_, code) => code,
+            other => panic!("child ended with {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_init_moves_itself_into_the_v1_cgroups() {
+        // This host (and CI) runs as root with v1 memory and pids hierarchies.
+        let name = format!("orchestra-{}-selfjoin-test", std::process::id());
+        let cg = TaskCgroup::create(&name, Some(256 << 20), Some(64));
+        assert!(cg.support().memory && cg.support().pids, "no cgroup could be created: {}", cg.describe());
+        let join = cg.prepare_join().unwrap();
+        assert_eq!(join.own.len(), 2, "one tasks file per v1 hierarchy");
+        fn in_both() -> i32 {
+            if crate::sys::cgroup_join_error().is_some() {
+                return 2;
+            }
+            let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+            let moved = |c: &str| text.lines().any(|l| l.contains(&format!(":{c}:")) && l.ends_with("-selfjoin-test"));
+            if moved("memory") && moved("pids") { 0 } else { 1 }
+        }
+        assert_eq!(child_exit(in_both, join.own.iter().map(|f| f.as_raw_fd()).collect()), 0);
+        // The caller itself stayed where it was.
+        assert!(!fs::read_to_string("/proc/self/cgroup").unwrap().contains("selfjoin-test"));
+    }
+
+    #[test]
+    fn a_child_that_could_not_join_knows_it() {
+        fn refused() -> i32 {
+            match crate::sys::cgroup_join_error() {
+                Some(e) if e.raw_os_error() == Some(libc::EBADF) => 0,
+                Some(_) => 2,
+                None => 1,
+            }
+        }
+        // A pipe's read end cannot be written: the join fails with EBADF.
+        let (r, _w) = std::io::pipe().unwrap();
+        assert_eq!(child_exit(refused, vec![r.as_raw_fd()]), 0);
+    }
 
     #[test]
     fn only_dead_orchestras_cgroups_are_reaped() {

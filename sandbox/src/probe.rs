@@ -140,6 +140,7 @@ fn try_namespaces() -> Result<(), NamespaceError> {
         dup2: vec![],
         wait_fd: -1,
         wait_peer: -1,
+        join_cgroups: vec![],
     };
     let flags = (libc::CLONE_NEWUSER
         | libc::CLONE_NEWNS

@@ -59,6 +59,25 @@ pub struct ChildExec {
     /// first, so that the read sees end-of-file, and the child exits, when the
     /// parent dies before writing.
     pub wait_peer: RawFd,
+    /// cgroup v1 `tasks` files, opened by the caller for writing: the child
+    /// writes `0` (itself) to each, then closes it, before anything else it
+    /// does (see [`cgroup_join_error`]). A thread moving itself takes no
+    /// global lock in the kernel, where a `cgroup.procs` write of another
+    /// process waits for an RCU grace period (5–25 ms).
+    pub join_cgroups: Vec<RawFd>,
+}
+
+/// The first failure of the child's own cgroup join ([`ChildExec::join_cgroups`]),
+/// as an errno; 0 when there was none. Set only in the child, by the child.
+static CGROUP_JOIN_ERRNO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// In the child of [`spawn_in_namespaces`]: why it is not in every cgroup of
+/// [`ChildExec::join_cgroups`], if it is not.
+pub fn cgroup_join_error() -> Option<io::Error> {
+    match CGROUP_JOIN_ERRNO.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => None,
+        e => Some(io::Error::from_raw_os_error(e)),
+    }
 }
 
 /// At most this many `dup2` pairs in a [`ChildExec`].
@@ -135,6 +154,20 @@ pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> 
             libc::close(parent_fd);
             if exec.wait_peer >= 0 {
                 libc::close(exec.wait_peer);
+            }
+            // Into the task's cgroups first: the task, forked later, inherits
+            // them. The descriptors (opened by the caller, as root) go at once.
+            for &fd in &exec.join_cgroups {
+                if libc::write(fd, b"0".as_ptr() as *const libc::c_void, 1) != 1 {
+                    let errno = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+                    let _ = CGROUP_JOIN_ERRNO.compare_exchange(
+                        0,
+                        if errno == 0 { libc::EIO } else { errno },
+                        std::sync::atomic::Ordering::SeqCst,
+                        std::sync::atomic::Ordering::SeqCst,
+                    );
+                }
+                libc::close(fd);
             }
             if exec.wait_fd >= 0 {
                 let mut b = 0u8;

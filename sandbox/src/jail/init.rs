@@ -167,6 +167,11 @@ impl Reporter {
 fn run(rep: &mut Reporter) -> Result<u8, SetupError> {
     let _ = sys::set_non_dumpable();
     sys::ignore_sigpipe();
+    // The clone moved us into the task's v1 cgroups (sys::ChildExec::join_cgroups);
+    // a task outside them would run without its memory and pids limits.
+    if let Some(e) = sys::cgroup_join_error() {
+        return Err(step("joining the task's cgroups")(e));
+    }
     let mut plan = rep.read_plan()?;
     let decoys;
     if plan.namespaces {

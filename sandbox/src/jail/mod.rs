@@ -244,11 +244,18 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>, mac: JailMac) -> 
     };
     // The init is this process, cloned into the new namespaces (no re-exec: the
     // host side is single-threaded here), running `init::main`.
+    // The init moves itself into the v1 cgroups right after the clone (no
+    // grace period for a thread moving itself); v2's are joined below.
+    let join = match support.memory || support.pids {
+        true => Some(cg.prepare_join().map_err(|e| setup("opening the task's cgroups", e))?),
+        false => None,
+    };
     let exec = sys::ChildExec {
         run: sys::ChildRun::Call(init::main),
         dup2,
         wait_fd: sync_r.as_raw_fd(),
         wait_peer: sync_w.as_raw_fd(),
+        join_cgroups: join.iter().flat_map(|j| j.own.iter().map(|f| f.as_raw_fd())).collect(),
     };
     let mut flags: u64 = 0;
     if namespaces {
@@ -298,7 +305,10 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>, mac: JailMac) -> 
     let kill = |child: &sys::Spawned| {
         let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
     };
-    let joining = (support.memory || support.pids).then(|| cg.add_in_background(child.pid));
+    let joining = join.map(|mut j| {
+        j.own.clear(); // the init has its own copies
+        j.by_caller(child.pid)
+    });
     if namespaces && let Err(e) = write_id_maps(child.pid, task_host_ids) {
         return Err(SandboxError::Unenforceable {
             control: "namespaces".into(),
