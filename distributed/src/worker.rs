@@ -134,6 +134,20 @@ struct Shared {
     /// ones (at most `capacity` kept): creating and removing four
     /// directories per delivery was a good part of a worker's own CPU time.
     scratch: Mutex<Vec<RunDir>>,
+    /// The sha256 of the binary that runs the tasks (`cfg.exe`), hex, shown by
+    /// `orchestra workers status`; empty when it could not be read.
+    binary_sha256: String,
+}
+
+/// The sha256 of the file at `path` in hex, or an empty string when it cannot be read.
+fn file_sha256(path: &Path) -> String {
+    use sha2::Digest as _;
+    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
+    let mut h = sha2::Sha256::new();
+    match std::io::copy(&mut f, &mut h) {
+        Ok(_) => h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        Err(_) => String::new(),
+    }
 }
 
 /// Run the worker until `control` drains it (or the queue fails).
@@ -142,6 +156,7 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
     let st = |source| WorkerError::State { path: state.clone(), source };
     std::fs::create_dir_all(state.join("runs")).map_err(st)?;
     let journal = std::fs::read_to_string(state.join("seen")).unwrap_or_default();
+    let binary_sha256 = file_sha256(&cfg.exe);
     let shared = Arc::new(Shared {
         journal: Mutex::new(
             journal
@@ -159,6 +174,7 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
         audit: Mutex::new(None),
         idle: Mutex::new(Vec::new()),
         scratch: Mutex::new(Vec::new()),
+        binary_sha256,
     });
     let q = &shared.cfg.queue;
     let mut con = q.connect()?;
@@ -1035,6 +1051,7 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
         "key": shared.cfg.key.public().to_string(),
         "seen_ms": now_ms(),
         "lease_ms": shared.cfg.lease.as_millis() as u64,
+        "binary_sha256": shared.binary_sha256,
     });
     q.query::<()>(con, redis::cmd("HSET").arg(queue::WORKERS).arg(&shared.cfg.name).arg(status.to_string()))
 }

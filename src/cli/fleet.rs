@@ -376,7 +376,16 @@ pub fn queue_status(url: &str, json: bool) -> Result<(), orchestra_distributed::
         }
         return Ok(());
     }
-    outln!("{:<24} {:>8} {:>8} {:>8} {:>8} {:>10}  labels", "worker", "capacity", "running", "done", "refused", "seen");
+    outln!(
+        "{:<24} {:>8} {:>8} {:>8} {:>8} {:>10}  {:<12}  labels",
+        "worker",
+        "capacity",
+        "running",
+        "done",
+        "refused",
+        "seen",
+        "binary"
+    );
     for (name, s) in &workers {
         let v: serde_json::Value = serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
         let seen = v["seen_ms"].as_u64().map(|t| format!("{}s ago", now.saturating_sub(t) / 1000)).unwrap_or_default();
@@ -384,14 +393,17 @@ pub fn queue_status(url: &str, json: bool) -> Result<(), orchestra_distributed::
             .as_array()
             .map(|a| a.iter().filter_map(|l| l.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
+        // The first 12 hex digits of the binary's sha256, as `workers up` compares them.
+        let binary: String = v["binary_sha256"].as_str().unwrap_or("").chars().take(12).collect();
         outln!(
-            "{:<24} {:>8} {:>8} {:>8} {:>8} {:>10}  {}",
+            "{:<24} {:>8} {:>8} {:>8} {:>8} {:>10}  {:<12}  {}",
             name,
             v["capacity"],
             v["running"],
             v["done"],
             v["refused"],
             seen,
+            if binary.is_empty() { "?" } else { &binary },
             labels.join(",")
         );
     }

@@ -133,7 +133,12 @@ fn rediss_with_a_private_ca_runs_a_plan_through_a_worker_over_tls() {
     assert_eq!(delivered, 1, "{}", f.worker_log("w1"));
     let st = f.world.orchestra(&["workers", "status", "--queue", &f.redis.url()]);
     assert_eq!(st.code, 0, "{}", st.all());
-    assert!(st.stdout.lines().any(|l| l.starts_with("w1 ")), "{}", st.stdout);
+    // Its line names the binary it runs tasks with (as `workers up` compares them).
+    let sum = Command::new("sha256sum").arg(crate::harness::audit::bin()).output().unwrap();
+    let sha = String::from_utf8_lossy(&sum.stdout)[..12].to_string();
+    let line = st.stdout.lines().find(|l| l.starts_with("w1 ")).unwrap_or_else(|| panic!("{}", st.stdout));
+    assert!(line.split_whitespace().any(|w| w == sha), "binary {sha} not in {line:?}");
+    assert!(st.stdout.lines().next().is_some_and(|h| h.contains("binary")), "{}", st.stdout);
 }
 
 #[test]
