@@ -116,3 +116,20 @@ fn sandbox_probe_says_why_an_engine_does_not_answer() {
     assert_eq!(v["docker"], false);
     assert!(v["docker_detail"].as_str().unwrap().contains("no socket"), "{v}");
 }
+
+#[test]
+fn a_tcp_engine_under_docker_tls_verify_is_refused_and_never_spoken_to_in_plain_http() {
+    let e = env();
+    // Anything listening there would receive a plain request if the client fell back.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let mut c = e.cmd("default", &["--backend", "docker"], &["true"]);
+    c.env("DOCKER_HOST", format!("tcp://127.0.0.1:{port}")).env("DOCKER_TLS_VERIFY", "1");
+    let o = e.run_cmd(c);
+    refused(&o, &["DOCKER_TLS_VERIFY is set", "will not fall back to plain HTTP"], &["start the Docker daemon"]);
+    match l.accept() {
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the engine address was connected to: {other:?}"),
+    }
+}

@@ -96,6 +96,12 @@ pub enum EngineError {
     /// An engine address of another scheme.
     #[error("unsupported address (use unix:// or tcp://)")]
     Address,
+    /// `DOCKER_TLS_VERIFY` asks for TLS, which this client does not speak:
+    /// plain HTTP instead would hand the engine to whoever sits on the path.
+    #[error(
+        "DOCKER_TLS_VERIFY is set, but the container backend speaks no TLS to a tcp:// engine and will not fall back to plain HTTP: reach the engine through a unix:// socket (for a remote one, `ssh -L /tmp/docker.sock:/var/run/docker.sock HOST`)"
+    )]
+    TlsUnsupported,
     /// A raw request (`METHOD /path`) failed.
     #[error("{request}: {problem}")]
     Request {
@@ -175,6 +181,10 @@ fn connect_one(address: &str) -> Result<Docker, EngineError> {
     if let Some(path) = address.strip_prefix("unix://") {
         Ok(Docker::connect_with_unix(path, REQUEST_TIMEOUT, &API_VERSION)?)
     } else if address.starts_with("tcp://") || address.starts_with("http://") {
+        // Docker's CLI reads any non-empty value as "verify the engine over TLS".
+        if std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty()) {
+            return Err(EngineError::TlsUnsupported);
+        }
         Ok(Docker::connect_with_http(address, REQUEST_TIMEOUT, &API_VERSION)?)
     } else {
         Err(EngineError::Address)
@@ -206,6 +216,13 @@ async fn connect_among(kind: SandboxMode, addresses: Vec<String>) -> Result<Engi
     for address in addresses {
         let api = match connect_one(&address) {
             Ok(a) => a,
+            // No engine to start: what is missing is a transport this client lacks.
+            Err(e @ EngineError::TlsUnsupported) => {
+                return Err(SandboxError::Unenforceable {
+                    control: format!("{} engine", kind.as_str()),
+                    reason: format!("{address}: {e}"),
+                });
+            }
             Err(e) => {
                 // The client's own error, not the wrapper (whose source skips it).
                 let e: &(dyn std::error::Error + 'static) = match &e {
