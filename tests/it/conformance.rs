@@ -421,6 +421,66 @@ fn a_link_that_makes_an_absent_protected_path_reachable_is_removed(b: Backend) {
     assert_eq!(std::fs::read_to_string(other.join("workflows/ci.yml")).unwrap(), "on: push\n");
 }
 
+/// What git finds at the workspace root cannot be redirected (review 56, F1,
+/// F2): a `.git` pointer however written (a path past a newline, a NUL inside,
+/// a link to a pointer file) where there was no `.git`, and the root itself
+/// made a bare repository beside a `.git` left invalid. Each is exit 4,
+/// `fs.protected`, and the host's git afterwards finds no planted repository.
+fn git_discovery_cannot_be_redirected(b: Backend) {
+    let plant = "mkdir -p \"$D/hooks\" \"$D/objects\" \"$D/refs\" && echo 'ref: refs/heads/main' > \"$D/HEAD\" \
+                 && printf '#!/bin/sh\\necho planted\\n' > \"$D/hooks/pre-commit\" && chmod +x \"$D/hooks/pre-commit\"";
+    for (label, pointer) in [
+        ("newline", "D='.g\nx'; PLANT; printf 'gitdir: .g\\nx\\n' > .git"),
+        ("nul", "D=evil; PLANT; printf 'gitdir: evil\\000junk\\n' > .git"),
+        ("link", "D=evil; PLANT; printf 'gitdir: evil\\n' > ptr && ln -s ptr .git"),
+    ] {
+        let c = case(b, &format!("gitdir-{label}"));
+        let o = c.sh("default", &format!("set -e; {}", pointer.replace("PLANT", plant)));
+        o.assert_violation("fs.protected");
+        assert!(std::fs::symlink_metadata(c.e.ws.join(".git")).is_err(), "{} {label}: .git is left", b.name());
+        assert!(details(&o).contains("git takes it for a pointer"), "{}", details(&o));
+        let found = Command::new("git")
+            .args(["-c", "safe.directory=*", "rev-parse", "--git-dir"])
+            .current_dir(&c.e.ws)
+            .env("GIT_CEILING_DIRECTORIES", c.e.ws.parent().unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            !found.status.success(),
+            "{} {label}: host git found {}",
+            b.name(),
+            String::from_utf8_lossy(&found.stdout)
+        );
+    }
+    let c = existing_case(b, "bare-root");
+    let ws = &c.e.ws;
+    std::fs::create_dir_all(ws.join(".git/objects")).unwrap();
+    std::fs::create_dir_all(ws.join(".git/refs/heads")).unwrap();
+    std::fs::write(ws.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    if b.container() {
+        chown_tree(ws, 1000);
+    }
+    let script = format!(
+        "set -e; cp -r .git/objects .git/refs .; cp .git/HEAD HEAD; mkdir -p hooks; D=.; {}; \
+         printf '[core]\\n\\tbare = false\\n' > config; echo garbage > .git/HEAD",
+        plant.replace("$D", ".")
+    );
+    let o = c.sh("default", &script);
+    o.assert_violation("fs.protected");
+    assert!(details(&o).contains("was made a git repository during the task"), "{}", details(&o));
+    for m in ["HEAD", "objects", "refs"] {
+        assert!(std::fs::symlink_metadata(ws.join(m)).is_err(), "{}: {m} is left", b.name());
+    }
+    // `.git` stays as the task left it (invalid): git finds no repository, rather than the planted one.
+    let found = Command::new("git")
+        .args(["-c", "safe.directory=*", "rev-parse", "--git-dir"])
+        .current_dir(ws)
+        .env("GIT_CEILING_DIRECTORIES", ws.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(!found.status.success(), "{}: host git found {}", b.name(), String::from_utf8_lossy(&found.stdout));
+}
+
 /// Ordinary work beside protected paths that were absent is no violation and
 /// is kept: a `.git` without hooks or config, `.github` without workflows,
 /// files at the top of the workspace.
@@ -714,6 +774,7 @@ conformance!(
     a_protected_path_absent_at_the_start_stays_absent_whatever_the_race,
     a_link_that_makes_an_absent_protected_path_reachable_is_removed,
     work_beside_absent_protected_paths_is_kept,
+    git_discovery_cannot_be_redirected,
     an_existing_protected_path_is_unchanged_whatever_the_race,
     a_protected_path_changed_during_the_task_is_reported_and_restored,
     real_git_work_beside_existing_protected_paths_is_no_violation,

@@ -273,7 +273,11 @@ fn a_gitdir_pointer_planted_where_git_was_absent_is_removed_and_reported() {
     let git_dir = git(&e.ws, &["rev-parse", "--absolute-git-dir"]);
     assert!(!String::from_utf8_lossy(&git_dir.stdout).contains("/evil"), "host git uses the planted repository");
     let detail = o.report["violations"][0]["detail"].as_str().unwrap_or_default().to_string();
-    assert!(detail.contains("a new `gitdir:` pointer") && detail.ends_with("; removed"), "{detail}");
+    assert!(
+        detail.contains("was created during the task as a file: git takes it for a pointer")
+            && detail.ends_with("; removed"),
+        "{detail}"
+    );
     // Recorded like every violation: in the signed log, which verifies.
     assert_eq!(e.verify_audit().status.code(), Some(0));
     let shown = Command::new(orchestra())
@@ -281,7 +285,9 @@ fn a_gitdir_pointer_planted_where_git_was_absent_is_removed_and_reported() {
         .arg(e.ws.join(".orchestra/audit"))
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&shown.stdout).contains("a protected path absent when the task started"));
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("absent when the task started, was created during the task")
+    );
 }
 
 /// The host's check honours the policy's opt-outs: a path given up with

@@ -40,11 +40,14 @@ pub(super) fn after(root: &Path, root_fd: Option<BorrowedFd<'_>>, watched: &[Wat
         let new_ways: Vec<&PathBuf> = t.ways.iter().filter(|way| !w.ways.contains(way)).map(|(p, _)| p).collect();
         let new_way = new_ways.first().map(|p| p.to_path_buf());
         let named_new = t.named_link.as_ref().is_some_and(|l| new_ways.contains(&l));
+        // A new link or pointer on the way is the offender even when it
+        // reaches nothing yet: what it leads to can be made later, outside.
         let (offender, how) = match (&t.end, new_way) {
-            (_, Some(way)) if t.end.is_some() || named_new => {
+            (_, Some(way)) => {
                 let reach = match &t.end {
                     Some(end) => format!("to reach {}", end.display()),
-                    None => "a link".to_string(),
+                    None if named_new => "a link".to_string(),
+                    None => "to lead elsewhere (reaching nothing yet)".to_string(),
                 };
                 let how = format!("was made {reach} during the task by {} ({})", way.display(), way_text(&way));
                 (way, how)

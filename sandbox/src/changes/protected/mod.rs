@@ -44,6 +44,7 @@
 
 mod absent;
 mod beneath;
+mod discovery;
 mod kept;
 mod snap;
 #[cfg(test)]
@@ -85,6 +86,8 @@ pub struct Watch {
     absent: Vec<absent::Watched>,
     /// The paths the host reached, and the entries that make them.
     kept: kept::Kept,
+    /// What git finds at the root besides the protected names.
+    discovery: discovery::Discovery,
 }
 
 impl Watch {
@@ -106,6 +109,8 @@ impl Watch {
 
     /// The paths `paths` (below `root`, resolved), as they are now.
     fn of(root: PathBuf, paths: impl IntoIterator<Item = PathBuf>) -> Watch {
+        let paths: Vec<PathBuf> = paths.into_iter().collect();
+        let discovery = discovery::Discovery::before(&root, &paths);
         let mut absent: Vec<absent::Watched> = Vec::new();
         let mut reached: Vec<(PathBuf, Trace)> = Vec::new();
         for path in paths {
@@ -123,15 +128,17 @@ impl Watch {
             Some(fd) => kept::Kept::before(&root, fd.as_fd(), reached),
             None => kept::Kept::default(),
         };
-        Watch { root, absent, kept }
+        Watch { root, absent, kept, discovery }
     }
 
     /// Judge the watched paths again, once the task's processes are all gone:
     /// a violation for each protected path the task changed, made or made
     /// reachable, and that change undone (see the module doc).
     pub fn after(self) -> Vec<Planted> {
+        // First: a new `.git` pointer goes before the paths are traced through it.
+        let mut out = self.discovery.after(&self.root);
         let root_fd = open_root(&self.root);
-        let mut out = self.kept.after(&self.root, root_fd.as_ref().map(|f| f.as_fd()));
+        out.extend(self.kept.after(&self.root, root_fd.as_ref().map(|f| f.as_fd())));
         out.extend(absent::after(&self.root, root_fd.as_ref().map(|f| f.as_fd()), &self.absent));
         out
     }
@@ -238,12 +245,18 @@ fn trace(root: &Path, path: &Path) -> Trace {
     t
 }
 
-/// The directory a `.git` file points to (`gitdir: <path>`), as written.
+/// The directory a `.git` file points to, read as git reads it
+/// (`read_gitfile_gently`): the whole file, trailing line ends stripped, then
+/// `gitdir: ` (with its one space) and the path up to the first NUL, newlines
+/// inside kept.
 fn gitdir_pointer(file: &Path) -> Option<PathBuf> {
     let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(file).ok()?;
     let mut text = Vec::new();
-    f.take(4096).read_to_end(&mut text).ok()?;
-    let line = text.split(|b| *b == b'\n').next()?;
-    let dir = line.strip_prefix(b"gitdir:")?.trim_ascii();
+    f.take(64 * 1024).read_to_end(&mut text).ok()?;
+    while text.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        text.pop();
+    }
+    let rest = text.strip_prefix(b"gitdir: ")?;
+    let dir = rest.split(|b| *b == 0).next()?;
     (!dir.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(dir)))
 }

@@ -76,8 +76,126 @@ fn a_gitdir_pointer_to_planted_hooks_is_removed() {
     fs::write(w.join(".git"), "gitdir: evil\n").unwrap();
     let v: Vec<Violation> = watch.after().into_iter().map(|p| p.violation).collect();
     assert_eq!(v.len(), 1, "{v:?}");
-    assert!(v[0].detail.contains("`gitdir:` pointer"), "{v:?}");
+    assert!(v[0].detail.contains("was created during the task as a file: git takes it for a pointer"), "{v:?}");
     assert!(!w.join(".git").exists() && w.join("evil/hooks").is_dir());
+}
+
+/// A repository `dir` (below `w`) with a planted hook.
+fn planted_repo(w: &Path, dir: &str) {
+    let d = w.join(dir);
+    fs::create_dir_all(d.join("hooks")).unwrap();
+    fs::create_dir_all(d.join("objects")).unwrap();
+    fs::create_dir_all(d.join("refs")).unwrap();
+    fs::write(d.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    fs::write(d.join("hooks/pre-commit"), "#!/bin/sh\necho planted\n").unwrap();
+}
+
+#[test]
+fn a_new_dot_git_pointer_is_removed_however_it_is_written() {
+    // Review 56, F1: a path past a newline, a NUL inside, a link to a pointer
+    // file, one git rejects: each is removed, whatever it reaches.
+    let cases: [(&str, &[u8]); 4] = [
+        (".g\nx", b"gitdir: .g\nx\n"),
+        ("evil", b"gitdir: evil\0junk\n"),
+        ("evil", b"gitdir:evil\n"),
+        ("evil", b"garbage"),
+    ];
+    for (dir, pointer) in cases {
+        let (_d, w) = ws();
+        let seen = watch(&w, &[".git/hooks", ".git/config"]);
+        planted_repo(&w, dir);
+        fs::write(w.join(".git"), pointer).unwrap();
+        let v = violations(seen);
+        assert_eq!(v.len(), 1, "{pointer:?}: {v:?}");
+        assert!(v[0].rule == Rule::FsProtected && v[0].detail.ends_with("; removed"), "{v:?}");
+        assert!(fs::symlink_metadata(w.join(".git")).is_err(), "{pointer:?}");
+        assert!(w.join(dir).join("hooks/pre-commit").is_file(), "what it pointed to is not touched");
+    }
+    let (_d, w) = ws();
+    let seen = watch(&w, &[".git/hooks"]);
+    planted_repo(&w, "evil");
+    fs::write(w.join("ptr"), "gitdir: evil\n").unwrap();
+    symlink("ptr", w.join(".git")).unwrap();
+    let v = violations(seen);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].detail.contains("as a symbolic link"), "{v:?}");
+    assert!(fs::symlink_metadata(w.join(".git")).is_err() && w.join("ptr").is_file());
+}
+
+#[test]
+fn pointers_are_read_as_git_reads_them() {
+    let (_d, w) = ws();
+    let read = |text: &[u8]| {
+        fs::write(w.join("p"), text).unwrap();
+        gitdir_pointer(&w.join("p"))
+    };
+    assert_eq!(read(b"gitdir: a/b\n"), Some(PathBuf::from("a/b")));
+    assert_eq!(read(b"gitdir: .g\nx\r\n\n"), Some(PathBuf::from(".g\nx")));
+    assert_eq!(read(b"gitdir: evil\0junk\n"), Some(PathBuf::from("evil")));
+    assert_eq!(read(b"gitdir:  sp\n"), Some(PathBuf::from(" sp")));
+    assert_eq!(read(b"gitdir:evil\n"), None);
+    assert_eq!(read(b"gitdir: \n"), None);
+}
+
+#[test]
+fn the_root_made_a_bare_repository_is_a_violation_and_its_markers_are_removed() {
+    // Review 56, F2: `.git` left invalid, the root made a repository with a
+    // hook; git run there would use it.
+    let (_d, w) = ws();
+    repo(&w);
+    fs::create_dir_all(w.join(".git/objects")).unwrap();
+    fs::write(w.join("README"), "x").unwrap();
+    let seen = watch(&w, &PATHS);
+    fs::write(w.join(".git/HEAD"), "garbage").unwrap();
+    planted_repo(&w, ".");
+    fs::write(w.join("config"), "[core]\n\tworktree = .\n").unwrap();
+    let v = violations(seen);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].detail.contains("was made a git repository during the task (HEAD, objects, refs created"), "{v:?}");
+    for m in ["HEAD", "objects", "refs"] {
+        assert!(fs::symlink_metadata(w.join(m)).is_err(), "{m} left");
+    }
+    assert!(w.join("README").is_file() && w.join(".git/hooks/pre-commit").is_file());
+    // Through `commondir` too.
+    let (_d, w) = ws();
+    repo(&w);
+    let seen = watch(&w, &PATHS);
+    fs::write(w.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    fs::write(w.join("commondir"), ".git\n").unwrap();
+    let v = violations(seen);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(fs::symlink_metadata(w.join("HEAD")).is_err() && fs::symlink_metadata(w.join("commondir")).is_err());
+}
+
+#[test]
+fn marker_names_at_the_root_without_a_repository_are_no_violation() {
+    let (_d, w) = ws();
+    repo(&w);
+    let seen = watch(&w, &PATHS);
+    // A project's own `HEAD` file, `refs/` and `objects/` directories, apart.
+    fs::write(w.join("HEAD"), "notes\n").unwrap();
+    fs::create_dir(w.join("refs")).unwrap();
+    assert!(violations(seen).is_empty());
+    let (_d, w) = ws();
+    repo(&w);
+    fs::write(w.join("HEAD"), "notes\n").unwrap();
+    fs::create_dir(w.join("refs")).unwrap();
+    fs::create_dir(w.join("objects")).unwrap();
+    // A root that was already like a repository is not the task's doing.
+    let seen = watch(&w, &PATHS);
+    fs::write(w.join("HEAD"), "more notes\n").unwrap();
+    assert!(violations(seen).is_empty());
+}
+
+#[test]
+fn a_new_link_on_a_protected_way_is_removed_even_when_it_reaches_nothing_yet() {
+    let (_d, w) = ws();
+    let watch = watch(&w, &[".github/workflows"]);
+    symlink("/nonexistent-orchestra-later", w.join(".github")).unwrap();
+    let v = violations(watch);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].detail.contains("to lead elsewhere (reaching nothing yet)"), "{v:?}");
+    assert!(fs::symlink_metadata(w.join(".github")).is_err());
 }
 
 #[test]
