@@ -45,8 +45,10 @@ pub trait AppArmorHost {
     /// This process's own confinement as the kernel reads it (`unconfined`,
     /// `NAME (MODE)`); `None` where it cannot be read.
     fn own_label(&self) -> Option<String>;
-    /// Whether `profile` is loaded; an error where that cannot be told.
-    fn loaded(&self, profile: &str) -> Result<bool, LoadedUnknown>;
+    /// Whether `profile` is loaded, and in which mode as the kernel prints it
+    /// (`enforce`, `kill`, `complain`, …; empty where it cannot be read); an
+    /// error where that cannot be told.
+    fn loaded(&self, profile: &str) -> Result<Option<String>, LoadedUnknown>;
 }
 
 /// The host itself.
@@ -65,16 +67,20 @@ impl AppArmorHost for RealHost {
         crate::sys::apparmor_attr_read("current").ok().map(|s| s.trim_end_matches(['\n', '\0']).to_string())
     }
 
-    fn loaded(&self, profile: &str) -> Result<bool, LoadedUnknown> {
+    fn loaded(&self, profile: &str) -> Result<Option<String>, LoadedUnknown> {
         if let Ok(list) = std::fs::read_to_string(PROFILES) {
-            return Ok(list.lines().any(|l| label_names(l).contains(&profile)));
+            return Ok(list
+                .lines()
+                .find(|l| label_names(l).contains(&profile))
+                .map(|l| label_mode(l).unwrap_or_default().to_string()));
         }
         // Not root: ask the kernel whether this process could change to the
         // profile, without changing anything (`permprofile`, AppArmor's test
         // mode of change_profile). A profile that is not loaded is ENOENT.
+        // The mode is not told: the task's read-back checks it.
         match crate::sys::apparmor_attr_write("current", &format!("permprofile {profile}")) {
-            Ok(_) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Ok(_) => Ok(Some(String::new())),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
             Err(e) => Err(LoadedUnknown(e.to_string())),
         }
     }
@@ -89,6 +95,19 @@ pub fn label_names(label: &str) -> Vec<&str> {
         _ => label,
     };
     names.split("//&").map(|n| n.trim_start_matches(':')).collect()
+}
+
+/// The mode of a label as the kernel prints it (`NAME (MODE)`), if it has one.
+pub fn label_mode(label: &str) -> Option<&str> {
+    let label = label.trim_end_matches(['\n', '\0']);
+    let (_, mode) = label.rsplit_once(" (")?;
+    mode.strip_suffix(')')
+}
+
+/// Whether a profile in `mode` confines: `enforce` and `kill` do; `complain`,
+/// `unconfined` and the rest only log or allow.
+pub fn enforcing(mode: &str) -> bool {
+    mode == "enforce" || mode == "kill"
 }
 
 /// Whether a label lets its process change to another profile under
@@ -118,8 +137,8 @@ pub struct Wanted<'a> {
 pub struct Facts {
     /// The kernel has AppArmor, enabled.
     pub enabled: bool,
-    /// The profile is loaded (an error: cannot be told).
-    pub loaded: Result<bool, LoadedUnknown>,
+    /// The profile is loaded, in this mode (empty: not told); an error: cannot be told.
+    pub loaded: Result<Option<String>, LoadedUnknown>,
     /// orchestra's own confinement, when it is not unconfined.
     pub confined_by: Option<String>,
 }
@@ -127,7 +146,7 @@ pub struct Facts {
 /// Probe the host for `wanted` (nothing at all for `off`; no more than needed
 /// otherwise).
 pub fn probe(host: &dyn AppArmorHost, wanted: &Wanted<'_>) -> Facts {
-    let nothing = Facts { enabled: false, loaded: Ok(false), confined_by: None };
+    let nothing = Facts { enabled: false, loaded: Ok(None), confined_by: None };
     if wanted.mode == AppArmorMode::Off || !host.enabled() {
         return nothing;
     }
@@ -173,8 +192,13 @@ pub fn decide(wanted: &Wanted<'_>, facts: &Facts) -> Decision {
     } else {
         match &facts.loaded {
             Err(e) => Some(format!("cannot tell whether the AppArmor profile {profile} is loaded: {e}")),
-            Ok(false) => Some(format!("the AppArmor profile {profile} is not loaded (load it: {})", wanted.load)),
-            Ok(true) => facts.confined_by.as_ref().map(|l| {
+            Ok(None) => Some(format!("the AppArmor profile {profile} is not loaded (load it: {})", wanted.load)),
+            // A profile that only logs (complain) or allows confines nothing.
+            Ok(Some(mode)) if !mode.is_empty() && !enforcing(mode) => Some(format!(
+                "the AppArmor profile {profile} is loaded in {mode} mode, which enforces nothing (load it in enforce mode: {})",
+                wanted.load
+            )),
+            Ok(Some(_)) => facts.confined_by.as_ref().map(|l| {
                 format!(
                     "orchestra itself runs confined by the AppArmor label {l:?}; under no_new_privs the kernel refuses its task's change to {profile}"
                 )
@@ -197,7 +221,7 @@ mod tests {
     struct Fake {
         enabled: bool,
         label: Option<&'static str>,
-        loaded: Result<bool, LoadedUnknown>,
+        loaded: Result<Option<String>, LoadedUnknown>,
         asked: Cell<u32>,
     }
 
@@ -209,13 +233,15 @@ mod tests {
         fn own_label(&self) -> Option<String> {
             self.label.map(String::from)
         }
-        fn loaded(&self, profile: &str) -> Result<bool, LoadedUnknown> {
+        fn loaded(&self, profile: &str) -> Result<Option<String>, LoadedUnknown> {
             assert_eq!(profile, "orchestra-jail-0123456789abcdef");
             self.loaded.clone()
         }
     }
 
+    /// `loaded`: `Ok(true)` is loaded in enforce mode, `Ok(false)` not loaded.
     fn fake(enabled: bool, label: Option<&'static str>, loaded: Result<bool, LoadedUnknown>) -> Fake {
+        let loaded = loaded.map(|l| l.then(|| "enforce".to_string()));
         Fake { enabled, label, loaded, asked: Cell::new(0) }
     }
 
@@ -267,6 +293,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_profile_loaded_in_complain_mode_is_not_applied_and_required_refuses() {
+        // Review 56, F5: a profile that only logs was counted as loaded.
+        for mode in ["complain", "unconfined", "audit"] {
+            let mut host = fake(true, Some("unconfined"), Ok(true));
+            host.loaded = Ok(Some(mode.to_string()));
+            let Decision::Refuse(r) = run(AppArmorMode::Required, true, &host) else { panic!("{mode}") };
+            assert!(r.contains(&format!("loaded in {mode} mode, which enforces nothing")), "{r}");
+            assert!(matches!(run(AppArmorMode::IfAvailable, true, &host), Decision::NotApplied(_)), "{mode}");
+        }
+        for mode in ["enforce", "kill", ""] {
+            let mut host = fake(true, Some("unconfined"), Ok(true));
+            host.loaded = Ok(Some(mode.to_string()));
+            assert_eq!(run(AppArmorMode::Required, true, &host), Decision::Apply, "{mode:?}");
+        }
+        assert_eq!(label_mode("a//&b (complain)\n"), Some("complain"));
+        assert_eq!(label_mode("unconfined"), None);
     }
 
     #[test]

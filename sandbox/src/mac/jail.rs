@@ -306,6 +306,14 @@ pub fn change_onexec(profile: &str) -> std::io::Result<PathBuf> {
             path.display(),
             label.trim_end()
         ))),
+        // Loaded in a mode that confines nothing (complain): not applied.
+        Ok(label) if super::decide::label_mode(&label).is_some_and(|m| !super::decide::enforcing(m)) => {
+            Err(std::io::Error::other(format!(
+                "{} holds {:?}: the profile is loaded in a mode that enforces nothing",
+                path.display(),
+                label.trim_end_matches(['\n', '\0'])
+            )))
+        }
         // Read back as written, or not readable at all: the write's own
         // success is the kernel's answer.
         _ => Ok(path),
@@ -422,8 +430,8 @@ mod tests {
         fn own_label(&self) -> Option<String> {
             Some("unconfined".into())
         }
-        fn loaded(&self, _: &str) -> Result<bool, crate::mac::decide::LoadedUnknown> {
-            Ok(true)
+        fn loaded(&self, _: &str) -> Result<Option<String>, crate::mac::decide::LoadedUnknown> {
+            Ok(Some("enforce".into()))
         }
     }
 
