@@ -19,45 +19,53 @@ use super::{REDACTED, is_secret_name};
 use regex::{Captures, Regex};
 use std::sync::OnceLock;
 
-struct Rules {
-    user: Regex,
-    header: Regex,
-    json: Regex,
+/// `-u user:password` / `--user user:password`, compiled at its first use.
+fn user_rule() -> Option<&'static Regex> {
+    static R: OnceLock<Option<Regex>> = OnceLock::new();
+    R.get_or_init(|| Regex::new(r#"(^|[\s"'])(-u[ \t]*|--user(?:=|[ \t]+))([^\s:"'=]+):([^\s"']+)"#).ok()).as_ref()
 }
 
-fn rules() -> Option<&'static Rules> {
-    static R: OnceLock<Option<Rules>> = OnceLock::new();
+/// `Name: value` (a header, a YAML field), compiled at its first use.
+fn header_rule() -> Option<&'static Regex> {
+    static R: OnceLock<Option<Regex>> = OnceLock::new();
     R.get_or_init(|| {
-        Some(Rules {
-            user: Regex::new(r#"(^|[\s"'])(-u[ \t]*|--user(?:=|[ \t]+))([^\s:"'=]+):([^\s"']+)"#).ok()?,
-            header: Regex::new(
-                r#"(^|[\s"'{\[(,;])([A-Za-z][A-Za-z0-9_.\-]*):([ \t]*)(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^\s,;}"']+)(?:([ \t]+)([^\s,;}"':]+))?)"#,
-            )
-            .ok()?,
-            json: Regex::new(r#""([^"\\]+)"(\s*:\s*)(?:"((?:[^"\\]|\\.)*)"|([^\s,}\]"]+))"#).ok()?,
-        })
+        Regex::new(
+            r#"(^|[\s"'{\[(,;])([A-Za-z][A-Za-z0-9_.\-]*):([ \t]*)(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^\s,;}"']+)(?:([ \t]+)([^\s,;}"':]+))?)"#,
+        )
+        .ok()
     })
     .as_ref()
+}
+
+/// `"name": value` (JSON), compiled at its first use.
+fn json_rule() -> Option<&'static Regex> {
+    static R: OnceLock<Option<Regex>> = OnceLock::new();
+    R.get_or_init(|| Regex::new(r#""([^"\\]+)"(\s*:\s*)(?:"((?:[^"\\]|\\.)*)"|([^\s,}\]"]+))"#).ok()).as_ref()
 }
 
 /// Whether the compiled rules are there (`every_rule_compiles`).
 #[cfg(test)]
 pub(super) fn compiles() -> bool {
-    rules().is_some()
+    user_rule().is_some() && header_rule().is_some() && json_rule().is_some()
 }
 
 /// `text` with the labelled secrets above replaced by [`REDACTED`].
 pub(super) fn redact(text: &str) -> String {
-    let Some(r) = rules() else { return text.to_string() };
     let mut out = text.to_string();
-    if out.contains("-u") {
-        out = r.user.replace_all(&out, user).into_owned();
+    if out.contains("-u")
+        && let Some(re) = user_rule()
+    {
+        out = re.replace_all(&out, user).into_owned();
     }
-    if out.contains('"') {
-        out = r.json.replace_all(&out, json).into_owned();
+    if out.contains('"')
+        && let Some(re) = json_rule()
+    {
+        out = re.replace_all(&out, json).into_owned();
     }
-    if out.contains(':') {
-        out = r.header.replace_all(&out, header).into_owned();
+    if out.contains(':')
+        && let Some(re) = header_rule()
+    {
+        out = re.replace_all(&out, header).into_owned();
     }
     out
 }

@@ -6,9 +6,10 @@ fn argv(v: &[&str]) -> Vec<String> {
 
 #[test]
 fn every_rule_compiles() {
-    assert_eq!(rules().patterns.len(), SECRET_PATTERNS.len());
+    assert!((0..SECRET_PATTERNS.len()).all(|i| pattern(i).is_some()) && assignment().is_some());
+    assert_eq!(NEEDLES.len(), SECRET_PATTERNS.len());
     assert!(url::compiles() && fields::compiles());
-    assert!(rules().assignment.as_ref().is_some_and(|r| r.is_match("A=b")));
+    assert!(assignment().is_some_and(|r| r.is_match("A=b")));
 }
 
 #[test]
@@ -243,5 +244,27 @@ fn redaction_is_idempotent() {
     ] {
         let once = r.redact(t);
         assert_eq!(r.redact(&once), once, "{t:?}");
+    }
+}
+
+#[test]
+fn every_credential_shape_holds_one_of_its_needles() {
+    // A match without the pattern's needle would be skipped: each sample is
+    // redacted, in any case for the one compared without case.
+    let samples = [
+        "sk-abcdefghijklmnop1234",
+        "ghp_abcdefghijklmnopqrstuv12",
+        "github_pat_abcdefghijklmnopqrstuv",
+        "glpat-abcdefghijklmnopqrstu",
+        "AKIAABCDEFGHIJKLMNOP",
+        "ASIAABCDEFGHIJKLMNOP",
+        "xoxb-1234567890ab",
+        "Authorization: BeArEr abcdefghijklmnop",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+    ];
+    let r = Redactor::new(vec![]);
+    for s in samples {
+        let out = r.redact(&format!("x {s} y"));
+        assert!(out.contains(REDACTED) && !out.contains(&s[s.len() - 8..]), "{s}: {out}");
     }
 }
