@@ -836,8 +836,15 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             // replayed or stale `lost` must not end a live attempt (and start
             // its retry beside it).
             let mut pending = lock(&inner.pending);
-            let Some(p) = pending.get(&msg) else { return Ok(()) };
+            let Some(p) = pending.get_mut(&msg) else { return Ok(()) };
             if p.worker.is_some() && p.heard.elapsed() < live_within(inner) {
+                // The delivery that gave up no longer waits to take it over:
+                // its request must neither fence the live delivery's result
+                // nor be granted once that one ends (its worker runs nothing).
+                let signer = key.to_string();
+                if p.takeover.as_ref().is_some_and(|t| t.worker == worker && t.key == signer) {
+                    p.takeover = None;
+                }
                 return Ok(());
             }
             let Some(mut p) = pending.remove(&msg) else { return Ok(()) };
