@@ -678,6 +678,7 @@ fn abandoned(inner: &Inner) {
     // Silent workers, or a Redis that answers reads but holds writes (their
     // heartbeats and events wait in it)? Only a write of our own tells.
     let probe = redis::cmd("SET").arg(format!("{}:probe", inner.results)).arg(1).arg("EX").arg(60).clone();
+    let sent = Instant::now();
     if s.queue.query::<()>(con, &probe).is_err() {
         *guard = None;
         drop(guard);
@@ -693,6 +694,19 @@ fn abandoned(inner: &Inner) {
         return;
     }
     *lock(&inner.write_stall) = None;
+    if sent.elapsed() > s.lease / 3 {
+        // Our write was held, so were the workers' heartbeats: the registry
+        // is as old as the stall (their writes land after ours). Silence is
+        // counted again from now.
+        drop(guard);
+        let mut pending = lock(&inner.pending);
+        for (id, _) in &quiet {
+            if let Some(p) = pending.get_mut(id) {
+                p.heard = Instant::now();
+            }
+        }
+        return;
+    }
     for (id, worker) in quiet {
         let status: Option<String> = match s.queue.query(con, redis::cmd("HGET").arg(queue::WORKERS).arg(&worker)) {
             Ok(v) => v,
