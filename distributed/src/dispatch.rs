@@ -674,6 +674,11 @@ fn abandoned(inner: &Inner) {
         return;
     }
     let mut guard = lock(&inner.con);
+    if guard.is_none() {
+        // Dropped after a failed probe (or broken by a restart): without a
+        // new one no stall would ever be measured again.
+        *guard = s.queue.connect().ok();
+    }
     let Some(con) = guard.as_mut() else { return };
     // Silent workers, or a Redis that answers reads but holds writes (their
     // heartbeats and events wait in it)? Only a write of our own tells.
@@ -682,7 +687,8 @@ fn abandoned(inner: &Inner) {
     if s.queue.query::<()>(con, &probe).is_err() {
         *guard = None;
         drop(guard);
-        let since = *lock(&inner.write_stall).get_or_insert_with(Instant::now);
+        // Held since it was sent (a held write fails only at the reply timeout).
+        let since = *lock(&inner.write_stall).get_or_insert(sent);
         if since.elapsed() > s.outage {
             let why = format!(
                 "the queue {} took no writes for more than {} (resume the run once it does)",
