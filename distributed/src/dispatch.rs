@@ -674,14 +674,21 @@ fn abandoned(inner: &Inner) {
         return;
     }
     let mut guard = lock(&inner.con);
+    if guard.is_none() {
+        // Dropped after a failed probe (or broken by a restart): without a
+        // new one no stall would ever be measured again.
+        *guard = s.queue.connect().ok();
+    }
     let Some(con) = guard.as_mut() else { return };
     // Silent workers, or a Redis that answers reads but holds writes (their
     // heartbeats and events wait in it)? Only a write of our own tells.
     let probe = redis::cmd("SET").arg(format!("{}:probe", inner.results)).arg(1).arg("EX").arg(60).clone();
+    let sent = Instant::now();
     if s.queue.query::<()>(con, &probe).is_err() {
         *guard = None;
         drop(guard);
-        let since = *lock(&inner.write_stall).get_or_insert_with(Instant::now);
+        // Held since it was sent (a held write fails only at the reply timeout).
+        let since = *lock(&inner.write_stall).get_or_insert(sent);
         if since.elapsed() > s.outage {
             let why = format!(
                 "the queue {} took no writes for more than {} (resume the run once it does)",
@@ -693,6 +700,19 @@ fn abandoned(inner: &Inner) {
         return;
     }
     *lock(&inner.write_stall) = None;
+    if sent.elapsed() > s.lease / 3 {
+        // Our write was held, so were the workers' heartbeats: the registry
+        // is as old as the stall (their writes land after ours). Silence is
+        // counted again from now.
+        drop(guard);
+        let mut pending = lock(&inner.pending);
+        for (id, _) in &quiet {
+            if let Some(p) = pending.get_mut(id) {
+                p.heard = Instant::now();
+            }
+        }
+        return;
+    }
     for (id, worker) in quiet {
         let status: Option<String> = match s.queue.query(con, redis::cmd("HGET").arg(queue::WORKERS).arg(&worker)) {
             Ok(v) => v,
@@ -836,8 +856,15 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             // replayed or stale `lost` must not end a live attempt (and start
             // its retry beside it).
             let mut pending = lock(&inner.pending);
-            let Some(p) = pending.get(&msg) else { return Ok(()) };
+            let Some(p) = pending.get_mut(&msg) else { return Ok(()) };
             if p.worker.is_some() && p.heard.elapsed() < live_within(inner) {
+                // The delivery that gave up no longer waits to take it over:
+                // its request must neither fence the live delivery's result
+                // nor be granted once that one ends (its worker runs nothing).
+                let signer = key.to_string();
+                if p.takeover.as_ref().is_some_and(|t| t.worker == worker && t.key == signer) {
+                    p.takeover = None;
+                }
                 return Ok(());
             }
             let Some(mut p) = pending.remove(&msg) else { return Ok(()) };

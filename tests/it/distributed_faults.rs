@@ -477,3 +477,105 @@ fn s3_down_while_a_task_runs_fails_it_worker_lost_with_the_storage_error_and_not
     assert!(!f.world.run_dir(&f.world.only_run()).join("artifacts/product/out/result.txt").exists());
     assert!(holders(&f).is_empty(), "the entry is settled (acknowledged by the worker that gave up)");
 }
+
+/// Replace `from` (which must be there) by `to` in the fleet's config.
+fn reconfigure(f: &Fleet, from: &str, to: &str) {
+    let cfg = std::fs::read_to_string(&f.world.config).unwrap();
+    assert!(cfg.contains(from), "{from:?} not in the config:\n{cfg}");
+    std::fs::write(&f.world.config, cfg.replace(from, to)).unwrap();
+}
+
+/// Review 60, F5: Redis holding every write (`CLIENT PAUSE … WRITE`) for four
+/// leases and longer than `unserved`, but less than `outage`: no heartbeat or
+/// event of the worker gets through meanwhile, and the registry still shows
+/// its last heartbeat from before the pause when writes resume, yet it is not
+/// taken for dead (the watchdog's own write was held too): the attempt is
+/// neither failed `worker_lost` nor retried, the task runs once, exit 0.
+#[test]
+fn a_write_pause_shorter_than_the_outage_is_not_taken_for_a_dead_worker() {
+    let mut f = Fleet::new("writepause");
+    reconfigure(&f, "unserved: 20s", "unserved: 3s");
+    reconfigure(&f, "outage: 10s", "outage: 30s");
+    f.spawn_worker("w1", &[]);
+    // A retry allowed: an attempt failed `worker_lost` would run again.
+    let child = f.spawn_run(&plan(&[long("slow", 12, ", retries: 1")]), &[]);
+    expect(&f, 20, "the task started", || count(&f, "slow start") == 1 && holders(&f).len() == 1);
+    // 8 s: four 2 s leases, more than `unserved` (3 s), less than `outage`
+    // (30 s) and than a command's 10 s reply timeout.
+    assert_eq!(f.redis.raw(&["CLIENT", "PAUSE", "8000", "WRITE"]).trim(), "OK");
+    let (o, _) = wait_child(child, Duration::from_secs(60));
+    assert_eq!(o.code, 0, "{}\n{}", o.all(), f.worker_log("w1"));
+    assert!(!o.stderr.contains("worker_lost"), "{}", o.all());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(effects(&f), ["slow start", "slow end"], "{}\n{}", o.all(), f.worker_log("w1"));
+    let id = f.world.only_run();
+    let report = f.world.report(&id);
+    let t = task(&report, "slow");
+    assert_eq!(state(&report, "slow"), "succeeded", "{t}");
+    assert_eq!(t["cause"], "ok", "{t}");
+    assert_eq!(t["attempts"], 1, "{t}");
+    assert!(records(&f, "task_retry").is_empty(), "{:#?}", records(&f, "task_retry"));
+    let remote = records(&f, "remote_result");
+    assert_eq!(remote.len(), 1, "{remote:#?}");
+    assert_eq!(remote[0]["body"]["worker"], "w1");
+    assert_eq!(remote[0]["body"]["attempt"], 1);
+    assert!(records(&f, "result_refused").is_empty(), "{:#?}", records(&f, "result_refused"));
+    let delivered = f.worker_records(0).iter().filter(|r| r["kind"] == "delivery_ended").count();
+    assert_eq!(delivered, 1);
+}
+
+/// Review 60, F5: Redis holding every write for longer than `outage` fails
+/// the run as an outage (exit 2, the message naming the queue and the bound)
+/// while the pause lasts, without running anything twice meanwhile; once
+/// Redis takes writes again, `resume` completes the run and does not run
+/// again what had succeeded. `outage` (12 s) is longer than a command's 10 s
+/// reply timeout, as it is by default (60 s): the watchdog's held write fails
+/// only then, and the stall is measured by the writes that follow.
+#[test]
+fn a_write_pause_longer_than_the_outage_fails_the_run_and_resume_completes_it() {
+    let mut f = Fleet::new("writeoutage");
+    reconfigure(&f, "unserved: 20s", "unserved: 2s");
+    reconfigure(&f, "outage: 10s", "outage: 12s");
+    f.spawn_worker("w1", &["--go-wait", "2s"]);
+    f.spawn_worker("w2", &["--go-wait", "2s"]);
+    let tasks = vec![quick("first", ""), long("mid", 3, ", needs: [first]"), quick("last", ", needs: [mid]")];
+    let child = f.spawn_run(&plan(&tasks), &[]);
+    expect(&f, 30, "the middle task started", || count(&f, "mid start") == 1);
+    let pause = Duration::from_secs(45);
+    assert_eq!(f.redis.raw(&["CLIENT", "PAUSE", &pause.as_millis().to_string(), "WRITE"]).trim(), "OK");
+    let paused = Instant::now();
+    let (o, _) = wait_child(child, Duration::from_secs(70));
+    let took = paused.elapsed();
+    f.redis.raw(&["CLIENT", "UNPAUSE"]);
+    assert_eq!(o.code, 2, "{}\n--- w1:\n{}\n--- w2:\n{}", o.all(), f.worker_log("w1"), f.worker_log("w2"));
+    assert!(took + Duration::from_secs(2) < pause, "the run waited the pause out ({took:?} of {pause:?}): {}", o.all());
+    let said = format!("the queue {} took no writes for more than 12s (resume the run once it does)", f.redis.url());
+    assert!(o.stderr.contains(&said), "a clear message: {}", o.all());
+    let id = f.world.only_run();
+    let report = f.world.report(&id);
+    let mid = task(&report, "mid");
+    assert_eq!(state(&report, "mid"), "failed", "{mid}");
+    assert_eq!(mid["cause"], "setup_failed", "{mid}");
+    assert!(mid["note"].as_str().unwrap_or("").contains(&said), "{mid}");
+    assert_eq!(state(&report, "first"), "succeeded");
+    assert_ne!(state(&report, "last"), "succeeded");
+    // Redis takes writes again: nothing of the failed run runs again by itself
+    // (the entry reclaimed after the pause gets no go-ahead).
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(count(&f, "mid start"), 1, "{:?}\n{}\n{}", effects(&f), f.worker_log("w1"), f.worker_log("w2"));
+    assert_eq!(count(&f, "last"), 0);
+    let mut args: Vec<String> = vec!["--queue".into(), f.redis.url()];
+    args.extend(f.trust_all());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = f.world.resume(&id, &args);
+    assert_eq!(r.code, 0, "{}\n{}\n{}", r.all(), f.worker_log("w1"), f.worker_log("w2"));
+    let report = f.world.report(&id);
+    for t in ["first", "mid", "last"] {
+        assert_eq!(state(&report, t), "succeeded", "{t}: {}", task(&report, t));
+    }
+    // `first` not again; `mid` once more (its failed attempt's result never
+    // counted), `last` once.
+    assert_eq!(count(&f, "first"), 1, "{:?}", effects(&f));
+    assert_eq!(count(&f, "mid start"), 2, "{:?}", effects(&f));
+    assert_eq!(count(&f, "last"), 1, "{:?}", effects(&f));
+}

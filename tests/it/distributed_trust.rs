@@ -769,3 +769,98 @@ fn a_result_signed_by_another_pinned_worker_under_the_granted_workers_name_does_
     assert_eq!(counted.len(), 1);
     assert_eq!(counted[0]["body"]["worker_key"], f.workers[0].public.as_str());
 }
+
+/// Review 60, F2: a replay of a live attempt's message (Redis' memory of its
+/// id erased, so the second worker does not refuse it as `replayed` at once)
+/// gets no go-ahead while the attempt's worker lives; the `lost` event its
+/// worker then posts neither ends the attempt nor starts a retry beside it:
+/// the task runs once, its genuine result counts, the run exits 0, and the
+/// refusal is on the record (the worker's audit log, `orchestra:refused`,
+/// `workers status`, the run's log).
+#[test]
+fn a_replay_of_a_live_attempt_posts_lost_and_the_attempt_runs_on_once() {
+    let mut f = Fleet::new("replay-live");
+    let w1 = keygen(&f, "w1");
+    let w2 = keygen(&f, "w2");
+    spawn_worker(&mut f, "w1", &w1, &[]);
+    // A retry allowed: an attempt ended by the replay's `lost` would run again.
+    let script = "echo t start >> effects; sleep 5; echo t end >> effects";
+    let run = spawn_run(&f, &plan(&[sh("t", script, ", retries: 1")]), &[&w1, &w2]);
+    let ran = |f: &Fleet| f.world.lines("effects");
+    wait_for("the task to start", Duration::from_secs(20), || ran(&f).contains(&"t start".into()));
+    // The entry w1 holds, as an attacker reads it from Redis.
+    let (_, fields) = xrange(&f, "orchestra:tasks").pop().expect("the task's entry");
+    let m = fields["m"].clone();
+    let id = body(&m).id;
+    // w2 (pinned by the run too) waits one second for a go-ahead.
+    spawn_worker(&mut f, "w2", &w2, &["--go-wait", "1s"]);
+    let n: u64 = redis::cmd("DEL").arg(format!("orchestra:seen:{id}")).query(&mut con(&f)).unwrap();
+    assert_eq!(n, 1);
+    xadd(&f, "orchestra:tasks", "m", &m);
+    // w2 takes the copy, asks to run it, gets no go-ahead, posts `lost` and refuses it.
+    wait_for(&format!("w2 to give up the replay\n{}", f.worker_log("w2")), Duration::from_secs(20), || {
+        f.redis.raw(&["XLEN", "orchestra:refused"]).trim() != "0"
+    });
+    assert!(
+        !ran(&f).contains(&"t end".into()),
+        "the test is void: the task ended before the replay's `lost` was posted ({:?})",
+        ran(&f)
+    );
+    let mut run = run;
+    if !crate::harness::wait_until(Duration::from_secs(60), || run.try_wait().ok().flatten().is_some()) {
+        let _ = run.kill();
+        let o = Out::from(run.wait_with_output().unwrap());
+        let id = f.world.only_run();
+        let log = std::fs::read_to_string(f.world.run_dir(&id).join("logs/t.log")).unwrap_or_default();
+        let refused: Vec<Value> =
+            f.world.audit_records(&f.world.audit).into_iter().filter(|r| r["kind"] == "result_refused").collect();
+        panic!(
+            "the run did not end within 60 s\n{}\n--- run log:\n{log}\n--- refused: {refused:#?}\n--- w1:\n{}\n--- w2:\n{}",
+            o.all(),
+            f.worker_log("w1"),
+            f.worker_log("w2")
+        );
+    }
+    let o = Out::from(run.wait_with_output().unwrap());
+    assert_eq!(o.code, 0, "{}\n--- w1:\n{}\n--- w2:\n{}", o.all(), f.worker_log("w1"), f.worker_log("w2"));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(ran(&f), ["t start", "t end"], "the task ran once, neither ended early nor retried");
+    let id_run = f.world.only_run();
+    let report = f.world.report(&id_run);
+    let t = task(&report, "t");
+    assert_eq!(state(&report, "t"), "succeeded", "{t}");
+    assert_eq!(t["attempts"], 1, "{t}");
+    // The genuine result counted; nothing was refused on the run's side.
+    let records = f.world.audit_records(&f.world.audit);
+    let counted: Vec<&Value> = records.iter().filter(|r| r["kind"] == "remote_result").collect();
+    assert_eq!(counted.len(), 1, "{records:#?}");
+    assert_eq!(counted[0]["body"]["worker"], "w1");
+    assert_eq!(counted[0]["body"]["worker_key"], w1.as_str());
+    assert!(!records.iter().any(|r| r["kind"] == "result_refused"), "{records:#?}");
+    // The run's log is w1's stored log (what the replay's request wrote in
+    // it meanwhile is replaced by it): nothing was taken over.
+    let log = std::fs::read_to_string(f.world.run_dir(&id_run).join("logs/t.log")).unwrap();
+    assert!(!log.contains("taken over") && !log.contains("take over"), "{log}");
+    // w2 never ran it, and recorded why: its audit log, orchestra:refused, workers status.
+    let w2_records = f.worker_records(1);
+    assert!(!w2_records.iter().any(|r| r["kind"] == "delivery_ended"), "{w2_records:#?}");
+    let refusals: Vec<&Value> = w2_records.iter().filter(|r| r["kind"] == "message_refused").collect();
+    assert_eq!(refusals.len(), 1, "{w2_records:#?}");
+    assert_eq!(refusals[0]["body"]["reason"], "no_go_ahead", "{}", refusals[0]);
+    assert_eq!(refusals[0]["body"]["msg"], id.as_str(), "{}", refusals[0]);
+    let stream = xrange(&f, "orchestra:refused");
+    assert_eq!(stream.len(), 1, "{stream:?}");
+    assert_eq!(stream[0].1["worker"], "w2");
+    let record: Value = serde_json::from_str(&stream[0].1["record"]).unwrap();
+    assert_eq!(record["reason"], "no_go_ahead", "{record}");
+    let o = f.world.orchestra(&["workers", "status", "--queue", &f.redis.url(), "--json"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let lines: Vec<Value> = o.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let w2_status = lines.iter().find(|l| l["type"] == "worker" && l["name"] == "w2").expect("w2 in workers status");
+    assert_eq!(w2_status["status"]["refused"], 1, "{w2_status}");
+    let shown: Vec<&Value> = lines.iter().filter(|l| l["type"] == "refused").collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(shown[0]["worker"], "w2", "{}", shown[0]);
+    // w1's entry was settled by w1; the copy by w2: nothing is left to run.
+    assert!(xrange(&f, "orchestra:tasks").is_empty(), "{:?}", xrange(&f, "orchestra:tasks"));
+}
