@@ -898,6 +898,7 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             outputs,
             process_ms,
             audit,
+            stopped,
         } => {
             let refused = |reason: &str| {
                 serde_json::json!({"task": task, "attempt": attempt, "msg": msg, "token": token,
@@ -905,17 +906,18 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             };
             // Only the delivery this orchestrator last gave a go-ahead may
             // count (a worker runs nothing without its own go-ahead; an older
-            // one that did was taken over since), and only while no later
-            // delivery of the message waits to take it over: that one exists
-            // because this one's entry was reclaimed, and its worker stops
-            // the task as soon as it sees that.
+            // one that did was taken over since), and not a run its worker
+            // stopped because another delivery took its entry over
+            // (`stopped`). A later delivery merely waiting to take it over
+            // does not fence a whole run: that one (a replay, or a reclaim
+            // during a Redis stall) is cancelled below and never runs.
             let signer = key.to_string();
-            let given = lock(&inner.pending)
-                .get(&msg)
-                .map(|p| (p.token, p.worker.clone(), p.worker_key.clone(), p.takeover.is_some()));
-            if given.as_ref().is_some_and(|(t, w, k, newer)| {
-                *t != token || w.as_deref() != Some(worker.as_str()) || k.as_deref() != Some(signer.as_str()) || *newer
-            }) {
+            let given = lock(&inner.pending).get(&msg).map(|p| (p.token, p.worker.clone(), p.worker_key.clone()));
+            if stopped
+                || given.as_ref().is_some_and(|(t, w, k)| {
+                    *t != token || w.as_deref() != Some(worker.as_str()) || k.as_deref() != Some(signer.as_str())
+                })
+            {
                 notify(inner, audit::Kind::ResultRefused, refused("fenced"));
                 return Ok(());
             }
@@ -928,6 +930,13 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
                 notify(inner, audit::Kind::ResultRefused, refused("malformed"));
                 lock(&inner.pending).insert(msg, p);
                 return Ok(());
+            }
+            if let Some(t) = p.takeover.take() {
+                // Its worker waits for a go-ahead that will not come: it
+                // stops waiting at the cancel key (and runs nothing).
+                tracing::debug!(msg = %msg, worker = %t.worker, "the attempt ended: the waiting takeover is cancelled");
+                let cancel = redis::cmd("SET").arg(queue::cancel_key(&msg)).arg(1).arg("EX").arg(86400).clone();
+                let _ = inner.settings.queue.query::<()>(con, &cancel);
             }
             let fetched = fetch(inner, &p, &log, report.as_ref(), &outputs);
             let outcome = match fetched {

@@ -300,6 +300,10 @@ pub enum WorkerEvent {
         process_ms: u64,
         /// The worker's audit log after the task.
         audit: Option<AuditRef>,
+        /// The worker stopped the task because another delivery took its
+        /// entry over: an interrupted run, which never counts (fenced).
+        #[serde(default)]
+        stopped: bool,
     },
     /// The task was delivered more often than allowed: not run again.
     Lost {

@@ -629,7 +629,13 @@ fn deliver(
     let outcome = run_task(shared, con, msg, token);
     let still_ours = lock(&shared.running).get(&msg.id).is_some_and(|r| !r.lost);
     match outcome {
-        Ok(ev) => {
+        Ok(mut ev) => {
+            // Stopped because another delivery took the entry over: said, so
+            // that the orchestrator refuses it (fenced) even while that
+            // delivery still waits for its go-ahead; not acknowledged.
+            if let WorkerEvent::Finished { stopped, .. } = &mut ev {
+                *stopped = !still_ours;
+            }
             if post(shared, con, &msg.results, &ev).is_ok() && still_ours {
                 ack(shared, con, &d.stream, &d.entry);
             }
@@ -899,6 +905,7 @@ fn run_in(
         outputs,
         process_ms: outcome.process_time.as_millis() as u64,
         audit,
+        stopped: false,
     })
 }
 

@@ -203,7 +203,18 @@ fn a_redis_writer_handing_a_live_attempt_to_another_worker_starts_no_second_copy
     // idle for ten minutes: the other worker reclaims it at once.
     let pending = f.redis.raw(&["XPENDING", "orchestra:tasks", "workers", "-", "+", "1"]);
     let entry = pending.lines().next().unwrap().to_string();
-    f.redis.raw(&["XCLAIM", "orchestra:tasks", "workers", &holder, "0", &entry, "IDLE", "600000"]);
+    // Again and again until the other worker has it (the holder's keep-alive
+    // resets the idle time every third of a lease), and only while the holder
+    // still has it, atomically: never handed back to the holder.
+    let idle_if_held = "local p = redis.call('XPENDING', KEYS[1], 'workers', ARGV[1], ARGV[1], 1, ARGV[2]) \
+                        if #p == 1 then redis.call('XCLAIM', KEYS[1], 'workers', ARGV[2], 0, ARGV[1], 'IDLE', 600000, 'JUSTID') end \
+                        return #p";
+    let other = if holder == "w1" { "w2" } else { "w1" };
+    expect(&f, 15, "the other worker reclaimed the entry", || {
+        f.redis.raw(&["EVAL", idle_if_held, "1", "orchestra:tasks", &entry, &holder]);
+        std::thread::sleep(Duration::from_millis(50));
+        holders(&f) == [other.to_string()]
+    });
     let (o, _) = wait_child(child, Duration::from_secs(60));
     assert_eq!(o.code, 0, "{}\n{}\n{}", o.all(), f.worker_log("w1"), f.worker_log("w2"));
     let got = effects(&f);

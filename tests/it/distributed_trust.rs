@@ -754,6 +754,7 @@ fn a_result_signed_by_another_pinned_worker_under_the_granted_workers_name_does_
         outputs: Vec::new(),
         process_ms: 0,
         audit: None,
+        stopped: false,
     };
     let w2 = SigningKey::load(&f.world.root.join("keys/w2.key")).unwrap();
     xadd(&f, &msg.results, "m", &Envelope::seal(Kind::Event, &forged, &w2).unwrap().to_json());
@@ -863,4 +864,50 @@ fn a_replay_of_a_live_attempt_posts_lost_and_the_attempt_runs_on_once() {
     assert_eq!(shown[0]["worker"], "w2", "{}", shown[0]);
     // w1's entry was settled by w1; the copy by w2: nothing is left to run.
     assert!(xrange(&f, "orchestra:tasks").is_empty(), "{:?}", xrange(&f, "orchestra:tasks"));
+}
+
+/// A replay of a live attempt that is still waiting for its go-ahead when the
+/// attempt ends (w2's go-ahead wait longer than the task): the genuine result
+/// counts (it was fenced while a takeover waited, and the replay was then
+/// granted and ran the task a second time), the waiting delivery is
+/// cancelled and runs nothing, the run exits 0 with the task run once.
+#[test]
+fn a_replay_still_waiting_when_the_attempt_ends_never_runs_and_the_result_counts() {
+    let mut f = Fleet::new("replay-waiting");
+    let w1 = keygen(&f, "w1");
+    let w2 = keygen(&f, "w2");
+    spawn_worker(&mut f, "w1", &w1, &[]);
+    let script = "echo t start >> effects; sleep 3; echo t end >> effects";
+    let run = spawn_run(&f, &plan(&[sh("t", script, ", retries: 1")]), &[&w1, &w2]);
+    let ran = |f: &Fleet| f.world.lines("effects");
+    wait_for("the task to start", Duration::from_secs(20), || ran(&f).contains(&"t start".into()));
+    let (_, fields) = xrange(&f, "orchestra:tasks").pop().expect("the task's entry");
+    let m = fields["m"].clone();
+    let id = body(&m).id;
+    // w2 waits far longer than the task lasts.
+    spawn_worker(&mut f, "w2", &w2, &["--go-wait", "60s"]);
+    let n: u64 = redis::cmd("DEL").arg(format!("orchestra:seen:{id}")).query(&mut con(&f)).unwrap();
+    assert_eq!(n, 1);
+    xadd(&f, "orchestra:tasks", "m", &m);
+    let mut run = run;
+    if !crate::harness::wait_until(Duration::from_secs(40), || run.try_wait().ok().flatten().is_some()) {
+        let _ = run.kill();
+        let o = Out::from(run.wait_with_output().unwrap());
+        panic!("the run did not end\n{}\n--- w1:\n{}\n--- w2:\n{}", o.all(), f.worker_log("w1"), f.worker_log("w2"));
+    }
+    let o = Out::from(run.wait_with_output().unwrap());
+    assert_eq!(o.code, 0, "{}\n--- w1:\n{}\n--- w2:\n{}", o.all(), f.worker_log("w1"), f.worker_log("w2"));
+    // Long enough for a granted replay to have started and ended.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(ran(&f), ["t start", "t end"], "the task ran once\n--- w2:\n{}", f.worker_log("w2"));
+    let report = f.world.report(&f.world.only_run());
+    assert_eq!(state(&report, "t"), "succeeded");
+    assert_eq!(task(&report, "t")["attempts"], 1);
+    let records = f.world.audit_records(&f.world.audit);
+    let counted: Vec<&Value> = records.iter().filter(|r| r["kind"] == "remote_result").collect();
+    assert_eq!(counted.len(), 1, "{records:#?}");
+    assert_eq!(counted[0]["body"]["worker"], "w1");
+    assert!(!records.iter().any(|r| r["kind"] == "result_refused"), "{records:#?}");
+    // w2 ran nothing: it was cancelled while it waited, and wrote no record at all.
+    assert!(!f.workers[1].state.join("audit").exists(), "w2 recorded a delivery:\n{}", f.worker_log("w2"));
 }
