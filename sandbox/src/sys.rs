@@ -810,6 +810,25 @@ pub fn xattr_fd(fd: &OwnedFd, name: &std::ffi::CStr, value: Option<(&[u8], i32)>
     .map(|_| ())
 }
 
+/// The extended attribute names of the inode behind a descriptor (an
+/// `O_PATH` one too; not a symbolic link's own), NUL-separated, into `buf`;
+/// how many bytes (ERANGE: `buf` is too small).
+pub fn list_xattrs_fd(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    let p = fd_link(fd);
+    // SAFETY: `p` is a valid C string; the kernel writes at most buf.len() bytes into `buf`.
+    let n = unsafe { libc::listxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+/// The value of the extended attribute `name` of the inode behind a
+/// descriptor (as [`list_xattrs_fd`]), into `buf`; how many bytes.
+pub fn get_xattr_fd(fd: &OwnedFd, name: &std::ffi::CStr, buf: &mut [u8]) -> io::Result<usize> {
+    let p = fd_link(fd);
+    // SAFETY: valid C strings; the kernel writes at most buf.len() bytes into `buf`.
+    let n = unsafe { libc::getxattr(p.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
 /// file_setattr(2) (Linux 6.17) on the inode behind an `O_PATH` descriptor;
 /// `attr` is the caller's `struct file_attr`, as many bytes as it passed.
 /// Through the descriptor's `/proc/self/fd` link: the call refuses an `O_PATH`
