@@ -34,7 +34,7 @@ use crate::{Rule, Violation};
 use nix::fcntl::{OFlag, openat, readlinkat};
 use nix::sys::stat::{Mode, fstat};
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// A regular file's content is read up to this many bytes.
 pub const PER_FILE: u64 = 64 << 20;
@@ -53,6 +53,9 @@ pub struct Judge {
     tokens: Vec<Token>,
     budget: u64,
     buf: Vec<u8>,
+    /// Attribute names and one value, read into memory kept between entries.
+    names: Vec<u8>,
+    value: Vec<u8>,
     found: Vec<Violation>,
     unverifiable: Vec<Vec<u8>>,
     euid: u32,
@@ -66,6 +69,8 @@ impl Judge {
             tokens: tokens.to_vec(),
             budget: TOTAL,
             buf: Vec::new(),
+            names: Vec::new(),
+            value: Vec::new(),
             found: Vec::new(),
             unverifiable: Vec::new(),
             euid: nix::unistd::geteuid().as_raw(),
@@ -116,10 +121,14 @@ impl Judge {
     }
 
     fn entry(&mut self, e: &Inspected<'_>) {
-        let shown = self.shown(e.path);
-        let joined: Vec<u8> = e.path.iter().copied().filter(|b| *b != b'/').collect();
-        if let Some((t, _)) = self.matcher.find(e.path).or_else(|| self.matcher.find(&joined)) {
+        let joined = || -> Vec<u8> { e.path.iter().copied().filter(|b| *b != b'/').collect() };
+        let named = self.matcher.find(e.path).or_else(|| {
+            // A value cut into directory names.
+            if e.path.contains(&b'/') { self.matcher.find(&joined()) } else { None }
+        });
+        if let Some((t, _)) = named {
             let source = t.source.clone();
+            let shown = self.shown(e.path);
             self.leak(format!("the task left {shown} in the workspace: its path holds the canary planted as {source}"));
         }
         let Some(dir) = e.dir else { return };
@@ -128,111 +137,143 @@ impl Judge {
                 let Ok(target) = readlinkat(dir, e.name) else { return };
                 if let Some((t, _)) = self.matcher.find(target.as_encoded_bytes()) {
                     let source = t.source.clone();
+                    let shown = self.shown(e.path);
                     self.leak(format!(
                         "the task left the symbolic link {shown} whose target holds the canary planted as {source}"
                     ));
                 }
             }
-            EntryKind::File | EntryKind::Dir => {
-                let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-                let Ok(pinned) = openat(dir, e.name, flags, Mode::empty()) else { return };
-                let Ok(st) = fstat(&pinned) else { return };
-                let want = if e.meta.kind == EntryKind::File { libc::S_IFREG } else { libc::S_IFDIR };
-                if st.st_ino != e.meta.ino || st.st_mode & libc::S_IFMT != want {
-                    return; // replaced since the walk: not what the task left
-                }
-                self.readable(e, &shown, &pinned, st.st_mode, st.st_uid);
-            }
+            EntryKind::File | EntryKind::Dir => self.file_or_dir(e, dir),
             EntryKind::Fifo | EntryKind::Socket | EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Other => {
             }
         }
     }
 
-    /// Judge the file or directory `pinned` (its attributes; a file's
-    /// content), granting orchestra read permission for the time of it when
-    /// it owns the inode and lacks it.
-    fn readable(&mut self, e: &Inspected<'_>, shown: &str, pinned: &OwnedFd, mode: u32, uid: u32) {
-        let open = || reopen(pinned, e.meta.kind == EntryKind::Dir);
-        let (opened, granted) = match open() {
-            Ok(f) => (f, false),
-            Err(nix::errno::Errno::EACCES) if uid == self.euid && mode & libc::S_IRUSR == 0 => {
-                if crate::sys::chmod_fd(pinned, (mode & 0o7777) | libc::S_IRUSR).is_err() {
-                    return self.cannot_read(e, shown, mode, uid);
-                }
-                match open() {
-                    Ok(f) => (f, true),
-                    Err(_) => {
-                        let _ = crate::sys::chmod_fd(pinned, mode & 0o7777);
-                        return self.cannot_read(e, shown, mode, uid);
-                    }
+    /// Judge a regular file or a directory: its attributes, a file's content.
+    fn file_or_dir(&mut self, e: &Inspected<'_>, dir: BorrowedFd<'_>) {
+        let is_dir = e.meta.kind == EntryKind::Dir;
+        let mut flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+        if is_dir {
+            flags |= OFlag::O_DIRECTORY;
+        }
+        match openat(dir, e.name, flags, Mode::empty()) {
+            Ok(fd) => {
+                if self.same(e, &fd).is_some() {
+                    self.judge_open(e.path, std::fs::File::from(fd), !is_dir);
                 }
             }
-            Err(_) => return self.cannot_read(e, shown, mode, uid),
-        };
-        self.xattrs(e.path, shown, pinned);
-        if e.meta.kind == EntryKind::File {
-            self.content(e.path, shown, opened);
-        }
-        if granted {
-            // Put back the mode the task left.
-            let _ = crate::sys::chmod_fd(pinned, mode & 0o7777);
+            // Replaced since the walk (a link now, or gone): not what the task left.
+            Err(nix::errno::Errno::ELOOP | nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {}
+            Err(nix::errno::Errno::EACCES) => self.through_owner(e, dir),
+            Err(_) => self.cannot_read(e, None),
         }
     }
 
-    fn cannot_read(&mut self, e: &Inspected<'_>, shown: &str, mode: u32, uid: u32) {
+    /// `(mode, uid)` of what `fd` is open on, when it is the entry the walk saw.
+    fn same(&self, e: &Inspected<'_>, fd: &OwnedFd) -> Option<(u32, u32)> {
+        let st = fstat(fd).ok()?;
+        let want = if e.meta.kind == EntryKind::File { libc::S_IFREG } else { libc::S_IFDIR };
+        (st.st_ino == e.meta.ino && st.st_mode & libc::S_IFMT == want).then_some((st.st_mode, st.st_uid))
+    }
+
+    /// An entry orchestra may not open: read it through its owner's rights
+    /// when orchestra is the owner (read permission added to that inode for
+    /// the time of the read, then the mode put back); otherwise unverifiable.
+    fn through_owner(&mut self, e: &Inspected<'_>, dir: BorrowedFd<'_>) {
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let Ok(pinned) = openat(dir, e.name, flags, Mode::empty()) else { return };
+        let Some((mode, uid)) = self.same(e, &pinned) else { return };
+        if uid != self.euid || mode & libc::S_IRUSR != 0 {
+            return self.cannot_read(e, Some((mode, uid)));
+        }
+        if crate::sys::chmod_fd(&pinned, (mode & 0o7777) | libc::S_IRUSR).is_err() {
+            return self.cannot_read(e, Some((mode, uid)));
+        }
+        match reopen(&pinned, e.meta.kind == EntryKind::Dir) {
+            Ok(f) => self.judge_open(e.path, f, e.meta.kind == EntryKind::File),
+            Err(_) => self.cannot_read(e, Some((mode, uid))),
+        }
+        // Put back the mode the task left.
+        let _ = crate::sys::chmod_fd(&pinned, mode & 0o7777);
+    }
+
+    fn judge_open(&mut self, path: &[u8], f: std::fs::File, content: bool) {
+        self.xattrs(path, f.as_fd());
+        if content {
+            self.content(path, f);
+        }
+    }
+
+    fn cannot_read(&mut self, e: &Inspected<'_>, st: Option<(u32, u32)>) {
+        let shown = self.shown(e.path);
         let what = if e.meta.kind == EntryKind::Dir { "directory " } else { "" };
+        let (mode, uid) = st.unwrap_or((e.meta.mode, u32::MAX));
+        let owner = if uid == u32::MAX { String::new() } else { format!("owner uid {uid}, ") };
         self.unverifiable(
             e.path,
             format!(
-                "the task left {what}{shown} unreadable to orchestra (owner uid {uid}, mode {:04o}): it could not be judged for canaries",
+                "the task left {what}{shown} unreadable to orchestra ({owner}mode {:04o}): it could not be judged for canaries",
                 mode & 0o7777
             ),
         );
     }
 
     /// Every extended attribute's name and value.
-    fn xattrs(&mut self, path: &[u8], shown: &str, pinned: &OwnedFd) {
-        let mut list = vec![0u8; XATTR_LIST_MAX];
-        let n = match crate::sys::list_xattrs_fd(pinned, &mut list) {
+    fn xattrs(&mut self, path: &[u8], fd: BorrowedFd<'_>) {
+        let mut list = std::mem::take(&mut self.names);
+        list.resize(XATTR_LIST_MAX, 0);
+        let mut value = std::mem::take(&mut self.value);
+        value.resize(XATTR_SIZE_MAX, 0);
+        self.judge_xattrs(path, fd, &mut list, &mut value);
+        self.names = list;
+        self.value = value;
+    }
+
+    fn judge_xattrs(&mut self, path: &[u8], fd: BorrowedFd<'_>, list: &mut [u8], value: &mut [u8]) {
+        let n = match crate::sys::list_xattrs(fd, list) {
             Ok(n) => n,
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::ENODATA)) => return,
             Err(e) => {
+                let shown = self.shown(path);
                 return self.unverifiable(
                     path,
                     format!("the task left {shown}, whose extended attributes orchestra could not list ({e}): they could not be judged for canaries"),
                 );
             }
         };
-        let mut value = vec![0u8; XATTR_SIZE_MAX];
         for name in list.get(..n).unwrap_or_default().split(|b| *b == 0).filter(|n| !n.is_empty()) {
-            let name_shown = self.shown(name);
             if let Some((t, _)) = self.matcher.find(name) {
                 let source = t.source.clone();
+                let shown = self.shown(path);
                 self.leak(format!(
                     "the task left {shown} with an extended attribute whose name holds the canary planted as {source}"
                 ));
             }
             let Ok(c) = std::ffi::CString::new(name) else { continue };
-            match crate::sys::get_xattr_fd(pinned, &c, &mut value) {
+            match crate::sys::get_xattr(fd, &c, value) {
                 Ok(len) => {
                     if let Some((t, _)) = self.matcher.find(value.get(..len).unwrap_or_default()) {
                         let source = t.source.clone();
+                        let (shown, name_shown) = (self.shown(path), self.shown(name));
                         self.leak(format!(
                             "the task left {shown} with the extended attribute {name_shown} whose value holds the canary planted as {source}"
                         ));
                     }
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENODATA) => {}
-                Err(e) => self.unverifiable(
+                Err(e) => {
+                    let (shown, name_shown) = (self.shown(path), self.shown(name));
+                    self.unverifiable(
                     path,
                     format!("the task left {shown}, whose extended attribute {name_shown} orchestra could not read ({e}): it could not be judged for canaries"),
-                ),
+                    )
+                }
             }
         }
     }
 
     /// The file's content, within the bounds.
-    fn content(&mut self, path: &[u8], shown: &str, file: std::fs::File) {
+    fn content(&mut self, path: &[u8], file: std::fs::File) {
         let take = PER_FILE.min(self.budget);
         if take == 0 {
             return;
@@ -257,15 +298,19 @@ impl Judge {
         match searched {
             Ok(Searched::Found(t, _)) => {
                 let source = t.source.clone();
+                let shown = self.shown(path);
                 self.leak(format!("the task wrote the canary planted as {source} into {shown}"));
             }
             Ok(Searched::Clean(_)) => {}
-            Err(e) => self.unverifiable(
-                path,
-                format!(
-                    "the task left {shown}, which orchestra could not read ({e}): it could not be judged for canaries"
-                ),
-            ),
+            Err(e) => {
+                let shown = self.shown(path);
+                self.unverifiable(
+                    path,
+                    format!(
+                        "the task left {shown}, which orchestra could not read ({e}): it could not be judged for canaries"
+                    ),
+                )
+            }
         }
     }
 }
