@@ -350,16 +350,17 @@ pub fn run(args: ExecArgs) -> Exit {
     // Whatever raced the supervisor into a protected path (absent: removed;
     // there: put back) is undone before the diff, and is a violation like the
     // supervisor's.
+    let tokens = task.canaries.as_ref().map(|c| c.tokens.as_slice()).unwrap_or_default();
     for planted in protected.after() {
         if !planted.undone {
-            crate::sandbox::say!("orchestra: warning: {}", planted.violation.detail);
+            let (detail, _) = crate::sandbox::canary::scrub_text(&planted.violation.detail, tokens);
+            crate::sandbox::say!("orchestra: warning: {detail}");
         }
         crate::sandbox::outcome::add_violation(&mut report, planted.violation);
     }
     // A canary in what the task left in the workspace (a file's content, a
     // name, a link target, an extended attribute) is a leak too: an artifact
     // carrying it out. Judged on every entry the diff finds, listed or not.
-    let tokens = task.canaries.as_ref().map(|c| c.tokens.as_slice()).unwrap_or_default();
     let mut judge = crate::sandbox::canary::workspace::Judge::new(tokens);
     let mut see = |s: crate::sandbox::changes::Seen<'_>| judge.see(s);
     let inspect: Option<&mut dyn FnMut(crate::sandbox::changes::Seen<'_>)> =
