@@ -26,7 +26,9 @@
 //! inode for the read and puts the mode back; when it cannot (another user's
 //! file, not running as root), the entry is `canary.unverifiable`. So is a
 //! directory the task made or changed and left unreadable: what it holds was
-//! not compared.
+//! not compared. So is a workspace whose walk after the task crosses the
+//! diff's bounds (500,000 entries, 256 levels, 10 s) when the walk before did
+//! not: the task made it too large to judge.
 
 use super::{Matcher, Searched, Token, scrub_text};
 use crate::changes::{EntryKind, Inspected, Seen};
@@ -94,6 +96,13 @@ impl Judge {
         }
         match seen {
             Seen::Entry(e) => self.entry(&e),
+            Seen::NotWalked(why) => {
+                let why = scrub_text(why, &self.tokens).0;
+                self.unverifiable(
+                    b"",
+                    format!("the workspace could not be walked after the task ({why}): nothing it left could be judged for canaries"),
+                );
+            }
             Seen::Unreadable(path) => {
                 let shown = self.shown(path);
                 self.unverifiable(

@@ -369,13 +369,20 @@ impl Snapshot {
     /// (all of them, listed or not: [`Seen::Entry`]) and each directory
     /// unreadable after the task that is new, or whose mode or ctime moved,
     /// or that was readable before ([`Seen::Unreadable`]), after the listed
-    /// changes were described. Its time counts in `took_ms`.
+    /// changes were described; or, when the walk after the task crosses a
+    /// bound, that ([`Seen::NotWalked`]). Its time counts in `took_ms`.
     pub fn compare_inspecting(self, mut inspect: Option<&mut dyn FnMut(Seen<'_>)>) -> WorkspaceChanges {
         let t = Instant::now();
         let s = self.settings;
         let walked = match walk::walk(&self.root, &self.exclude, s.bounds, s.threads) {
             Ok(w) => w,
-            Err(e) => return WorkspaceChanges::skipped(format!("after the task: {e}"), self.took + t.elapsed()),
+            Err(e) => {
+                let why = format!("after the task: {e}");
+                if let Some(inspect) = inspect.as_mut() {
+                    inspect(Seen::NotWalked(&why));
+                }
+                return WorkspaceChanges::skipped(why, self.took + t.elapsed());
+            }
         };
         let (before, after) = (&self.listing, &walked.listing);
         // Unreadable after: what it held is unknown (not deleted). Unreadable
@@ -489,6 +496,9 @@ pub enum Seen<'a> {
     /// A directory unreadable after the task, which it made or changed: what
     /// it holds was neither listed nor compared.
     Unreadable(&'a [u8]),
+    /// The walk after the task crossed a bound (the walk before did not):
+    /// nothing the task left was compared. Why.
+    NotWalked(&'a str),
 }
 
 /// An entry the task added or modified.

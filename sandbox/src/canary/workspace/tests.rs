@@ -95,3 +95,22 @@ fn ordinary_names_attributes_and_contents_pass() {
     assert!(found.is_empty(), "{found:#?}");
     assert!(changes.entries.iter().any(|e| e.target.as_deref() == Some("debug/app")), "{changes:?}");
 }
+
+#[test]
+fn a_workspace_the_task_makes_too_large_to_walk_is_unverifiable() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let bounds = crate::changes::walk::Bounds { max_entries: 50, ..Settings::default().bounds };
+    let settings = Settings { bounds, ..Settings::default() };
+    let snap = Snapshot::take(r, exclusions(r, &[]), settings).unwrap();
+    for i in 0..60 {
+        fs::write(r.join(format!("f{i}")), "x").unwrap();
+    }
+    fs::write(r.join("zz"), GH).unwrap();
+    let mut judge = Judge::new(&tokens());
+    let changes = snap.compare_inspecting(Some(&mut |s| judge.see(s)));
+    assert!(changes.skipped.is_some(), "{changes:?}");
+    let found = judge.into_violations();
+    let d = details(&found, Rule::CanaryUnverifiable);
+    assert!(d.iter().any(|x| x.contains("could not be walked after the task")), "{found:#?}");
+}
