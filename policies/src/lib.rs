@@ -88,7 +88,10 @@ pub struct Policy {
     /// `~/.ssh/id_ed25519`, fake tokens in well-known variables the policy
     /// neither passes nor sets (`AWS_SECRET_ACCESS_KEY`, `GITHUB_TOKEN`,
     /// `NPM_TOKEN`) — unique per task; reading one is `canary.read`, and one
-    /// in the task's output or in a payload it sends is `canary.leak`.
+    /// in the task's output, in a payload it sends or in what it leaves in the
+    /// workspace (contents, names, link targets, extended attributes) is
+    /// `canary.leak`; what cannot be judged (a send past 256 MiB, an entry
+    /// orchestra cannot read) is `canary.unverifiable`.
     /// `false`: none are planted (a task that needs those paths or prints its
     /// whole environment). Left out of the canonical JSON while `true`, so
     /// that policies written before it keep their hash. The container

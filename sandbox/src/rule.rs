@@ -29,6 +29,11 @@ pub enum Rule {
     CanaryRead,
     /// `canary.leak`: a canary secret in the task's output or in a payload it sent.
     CanaryLeak,
+    /// `canary.unverifiable`: something that could carry a canary out and
+    /// that orchestra could not judge (a send past the bytes the supervisor
+    /// reads, a file the task left unreadable to orchestra): refused or
+    /// reported, never passed unjudged.
+    CanaryUnverifiable,
     /// `network.<mode>`: network access beyond the policy's mode.
     Network(NetworkMode),
     /// `network.abstract_unix`: a connection to an abstract unix socket.
@@ -71,6 +76,7 @@ impl Rule {
             Rule::FsProtected,
             Rule::CanaryRead,
             Rule::CanaryLeak,
+            Rule::CanaryUnverifiable,
         ];
         v.extend(NETWORK_MODES.map(Rule::Network));
         v.extend([Rule::NetworkAbstractUnix, Rule::NetworkUnixSocket, Rule::ExecSetuid]);
@@ -101,6 +107,7 @@ impl Rule {
             | Rule::FsProtected
             | Rule::CanaryRead
             | Rule::CanaryLeak
+            | Rule::CanaryUnverifiable
             | Rule::Network(_)
             | Rule::NetworkAbstractUnix
             | Rule::NetworkUnixSocket
@@ -125,7 +132,10 @@ impl Rule {
             }
             Rule::CanaryRead => "A read of a canary secret (a fake credential planted for the task)".into(),
             Rule::CanaryLeak => {
-                "A canary secret in the task's output or in a network payload it sent (replaced, not sent)".into()
+                "A canary secret in the task's output, in a network payload it sent (replaced, not sent), or in what it left in the workspace (content, names, link targets, extended attributes)".into()
+            }
+            Rule::CanaryUnverifiable => {
+                "A send or a workspace file that could not be judged for canary secrets (past the bytes read, unreadable): refused or reported, never passed unjudged".into()
             }
             Rule::Network(NetworkMode::None) => "Network access under a policy that allows none".into(),
             Rule::Network(NetworkMode::Loopback) => {
@@ -162,6 +172,7 @@ impl Rule {
             "fs.protected" => Rule::FsProtected,
             "canary.read" => Rule::CanaryRead,
             "canary.leak" => Rule::CanaryLeak,
+            "canary.unverifiable" => Rule::CanaryUnverifiable,
             "network.abstract_unix" => Rule::NetworkAbstractUnix,
             "network.unix_socket" => Rule::NetworkUnixSocket,
             "exec.setuid" => Rule::ExecSetuid,
@@ -196,6 +207,7 @@ impl fmt::Display for Rule {
             Rule::FsProtected => "fs.protected",
             Rule::CanaryRead => "canary.read",
             Rule::CanaryLeak => "canary.leak",
+            Rule::CanaryUnverifiable => "canary.unverifiable",
             Rule::Network(m) => return write!(f, "network.{}", m.as_str()),
             Rule::NetworkAbstractUnix => "network.abstract_unix",
             Rule::NetworkUnixSocket => "network.unix_socket",

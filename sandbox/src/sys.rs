@@ -8,7 +8,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
     if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
@@ -808,6 +808,23 @@ pub fn xattr_fd(fd: &OwnedFd, name: &std::ffi::CStr, value: Option<(&[u8], i32)>
         None => cvt_int(unsafe { libc::removexattr(p.as_ptr(), name.as_ptr()) }),
     }
     .map(|_| ())
+}
+
+/// The extended attribute names of the file open on `fd` (flistxattr),
+/// NUL-separated, into `buf`; how many bytes (ERANGE: `buf` is too small).
+pub fn list_xattrs(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `fd` is open for the call; the kernel writes at most buf.len() bytes into `buf`.
+    let n = unsafe { libc::flistxattr(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+/// The value of the extended attribute `name` of the file open on `fd`
+/// (fgetxattr), into `buf`; how many bytes.
+pub fn get_xattr(fd: BorrowedFd<'_>, name: &std::ffi::CStr, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `fd` is open for the call, `name` a valid C string; the kernel
+    // writes at most buf.len() bytes into `buf`.
+    let n = unsafe { libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
 }
 
 /// file_setattr(2) (Linux 6.17) on the inode behind an `O_PATH` descriptor;

@@ -350,23 +350,35 @@ pub fn run(args: ExecArgs) -> Exit {
     // Whatever raced the supervisor into a protected path (absent: removed;
     // there: put back) is undone before the diff, and is a violation like the
     // supervisor's.
+    let tokens = task.canaries.as_ref().map(|c| c.tokens.as_slice()).unwrap_or_default();
     for planted in protected.after() {
         if !planted.undone {
-            crate::sandbox::say!("orchestra: warning: {}", planted.violation.detail);
+            let (detail, _) = crate::sandbox::canary::scrub_text(&planted.violation.detail, tokens);
+            crate::sandbox::say!("orchestra: warning: {detail}");
         }
         crate::sandbox::outcome::add_violation(&mut report, planted.violation);
     }
-    let changes = super::workspace_diff::after(before);
-    // A canary in a file the task wrote is a leak too (an artifact carrying it out).
-    let tokens = task.canaries.as_ref().map(|c| c.tokens.as_slice()).unwrap_or_default();
-    for (source, path) in crate::sandbox::canary::in_written_files(&task.workdir, &changes, tokens) {
-        crate::sandbox::outcome::add_violation(
-            &mut report,
-            crate::sandbox::Violation::now(
-                crate::sandbox::Rule::CanaryLeak,
-                format!("the task wrote the canary planted as {source} into {path}"),
-            ),
-        );
+    // A canary in what the task left in the workspace (a file's content, a
+    // name, a link target, an extended attribute) is a leak too: an artifact
+    // carrying it out. Judged on every entry the diff finds, listed or not.
+    let mut judge = crate::sandbox::canary::workspace::Judge::new(tokens);
+    let mut see = |s: crate::sandbox::changes::Seen<'_>| judge.see(s);
+    let inspect: Option<&mut dyn FnMut(crate::sandbox::changes::Seen<'_>)> =
+        if tokens.is_empty() { None } else { Some(&mut see) };
+    let mut changes = super::workspace_diff::after(before, inspect);
+    for v in judge.into_violations() {
+        crate::sandbox::outcome::add_violation(&mut report, v);
+    }
+    // Whatever the report and the audit log quote of the task (paths, link
+    // targets, violation details) holds no value: one scrubbing rule for all.
+    crate::sandbox::canary::scrub_changes(&mut changes, tokens);
+    let mut violations = std::mem::take(&mut report.violations);
+    let scrubbed = violations.len();
+    crate::sandbox::canary::scrub_details(&mut violations, tokens);
+    let named = violations.split_off(scrubbed);
+    report.violations = violations;
+    for v in named {
+        crate::sandbox::outcome::add_violation(&mut report, v);
     }
     report.workspace_changes = Some(changes);
     tracing::debug!(mono_us = mono_us(), "exec: workspace compared");

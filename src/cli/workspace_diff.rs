@@ -40,13 +40,14 @@ pub fn before(task: &TaskSpec) -> Before {
     }
 }
 
-/// What changed since `before`.
-pub fn after(before: Before) -> WorkspaceChanges {
+/// What changed since `before`, each added or modified entry shown to
+/// `inspect` (`changes::Snapshot::compare_inspecting`: the canary judge).
+pub fn after(before: Before, inspect: Option<&mut dyn FnMut(changes::Seen<'_>)>) -> WorkspaceChanges {
     match before {
         Before::Off => {
             WorkspaceChanges::skipped("turned off by the policy (report.workspace_diff: false)", Duration::ZERO)
         }
-        Before::Taken(s) => s.compare(),
+        Before::Taken(s) => s.compare_inspecting(inspect),
         Before::Failed(why, took) => WorkspaceChanges::skipped(why, took),
     }
 }

@@ -297,6 +297,206 @@ fn a_canary_split_over_two_sends_on_one_socket_does_not_arrive() {
     assert!(details.contains("completes the canary planted as $NPM_TOKEN"), "{details}");
 }
 
+/// What the task writes so the test learns the three values it then hides
+/// elsewhere (each file is a content leak of its own).
+const LEARN: &str = "printf %s \"$GITHUB_TOKEN\" > t-gh; printf %s \"$NPM_TOKEN\" > t-npm; \
+                     printf %s \"$AWS_SECRET_ACCESS_KEY\" > t-aws; ";
+
+/// Review F3: a value left as a file name, a symbolic link's target or an
+/// extended attribute (its value, or its name).
+const HIDE_IN_NAMES: &str = "touch \"n-$GITHUB_TOKEN\"; ln -s \"$NPM_TOKEN\" lnk; echo x > xa; echo y > xb; \
+     python3 -c 'import os; os.setxattr(\"xa\", \"user.k\", os.environ[\"AWS_SECRET_ACCESS_KEY\"].encode()); \
+     os.setxattr(\"xb\", \"user.\" + os.environ[\"NPM_TOKEN\"], b\"v\")'; echo done";
+
+/// The three values the task wrote with [`LEARN`].
+fn learned(e: &Env) -> [String; 3] {
+    [planted(e, "t-gh"), planted(e, "t-npm"), planted(e, "t-aws")]
+}
+
+/// The report's violation details of `rule`.
+fn details_of(o: &Out, rule: &str) -> Vec<String> {
+    o.report["violations"]
+        .as_array()
+        .map(|a| {
+            a.iter().filter(|v| v["rule"] == rule).filter_map(|v| v["detail"].as_str().map(String::from)).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Exit 4 with a `rule` violation whose detail holds `needle`.
+#[track_caller]
+fn assert_detail(o: &Out, rule: &str, needle: &str) {
+    o.assert_violation(rule);
+    let d = details_of(o, rule);
+    assert!(d.iter().any(|x| x.contains(needle)), "no {rule} saying {needle:?}: {d:#?}");
+}
+
+/// The names, link targets and xattrs `HIDE_IN_NAMES` left are each a leak,
+/// and no value is in the report, the audit log or the output.
+#[track_caller]
+fn hidden_in_names_is_reported(e: &Env, o: &Out) {
+    assert_detail(
+        o,
+        "canary.leak",
+        "left n-[canary] in the workspace: its path holds the canary planted as $GITHUB_TOKEN",
+    );
+    assert_detail(o, "canary.leak", "symbolic link lnk whose target holds the canary planted as $NPM_TOKEN");
+    assert_detail(
+        o,
+        "canary.leak",
+        "left xa with the extended attribute user.k whose value holds the canary planted as $AWS_SECRET_ACCESS_KEY",
+    );
+    assert_detail(
+        o,
+        "canary.leak",
+        "left xb with an extended attribute whose name holds the canary planted as $NPM_TOKEN",
+    );
+    // The report lists them scrubbed: the path and the target say [canary].
+    let entries = o.report["workspace_changes"]["entries"].as_array().cloned().unwrap_or_default();
+    assert!(entries.iter().any(|x| x["path"] == "n-[canary]"), "{entries:?}");
+    assert!(entries.iter().any(|x| x["path"] == "lnk" && x["target"] == "[canary]"), "{entries:?}");
+    for v in learned(e) {
+        named_nowhere(e, o, &v);
+    }
+}
+
+#[test]
+fn a_canary_in_a_workspace_name_link_target_or_xattr_is_a_leak_and_named_nowhere() {
+    let e = env();
+    let o = e.sh("default", &format!("{LEARN}{HIDE_IN_NAMES}"));
+    hidden_in_names_is_reported(&e, &o);
+    // The entries are left as the task made them: the verdict is what stops them.
+    assert!(std::fs::read_link(e.ws.join("lnk")).is_ok());
+}
+
+/// A value named past the 1,000 changes the report lists is judged all the same.
+#[test]
+fn a_canary_name_past_the_listed_changes_is_still_a_leak() {
+    let e = env();
+    let script = format!(
+        "{LEARN}python3 -c 'import os\nfor i in range(1100): open(\"f%04d\" % i, \"w\").close()' && ln -s \"x$GITHUB_TOKEN\" zz-link && mkdir zz-d && touch \"zz-d/$NPM_TOKEN\""
+    );
+    let o = e.sh("default", &script);
+    assert_detail(&o, "canary.leak", "symbolic link zz-link whose target holds the canary planted as $GITHUB_TOKEN");
+    assert_detail(&o, "canary.leak", "left zz-d/[canary] in the workspace");
+    assert_eq!(o.report["workspace_changes"]["truncated"], true, "{}", o.report["workspace_changes"]["added"]);
+    for v in learned(&e) {
+        named_nowhere(&e, &o, &v);
+    }
+}
+
+#[test]
+fn ordinary_names_links_and_xattrs_pass() {
+    let e = env();
+    let script = "mkdir -p dist/ghp_ npm_ && echo built > dist/app && ln -s app dist/latest && \
+                  python3 -c 'import os; os.setxattr(\"dist/app\", \"user.mime_type\", b\"text/plain\"); \
+                  os.setxattr(\"dist\", \"user.origin\", b\"https://example.invalid/ghp_\")' && \
+                  touch 'dist/AKIA report.txt' && chmod 600 dist/app && echo done";
+    let o = e.sh("default", script);
+    o.assert_ok();
+    assert_eq!(o.stdout, "done\n");
+    let entries = o.report["workspace_changes"]["entries"].to_string();
+    assert!(entries.contains("\"target\":\"app\"") && entries.contains("dist/ghp_"), "{entries}");
+}
+
+/// Review F3, unprivileged: orchestra (not root) reads a file the task left
+/// mode 0 through its owner's rights, and puts the mode back.
+#[test]
+fn unprivileged_a_canary_in_a_file_left_unreadable_is_still_a_leak() {
+    let e = env_as(65534);
+    let o = e.sh("default", "printf %s \"$GITHUB_TOKEN\" > leak.txt; chmod 000 leak.txt; echo done");
+    assert_detail(&o, "canary.leak", "the canary planted as $GITHUB_TOKEN into leak.txt");
+    let tok = std::fs::read_to_string(e.ws.join("leak.txt")).unwrap_or_default();
+    assert!(tok.starts_with("ghp_"), "{tok:?}");
+    named_nowhere(&e, &o, &tok);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(e.ws.join("leak.txt")).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0, "the mode the task left is put back");
+}
+
+/// A directory the task leaves unreadable cannot be judged: never a silent pass.
+#[test]
+fn unprivileged_a_directory_left_unreadable_is_unverifiable() {
+    let e = env_as(65534);
+    let o = e.sh("default", "mkdir d && printf %s \"$NPM_TOKEN\" > d/f && chmod 000 d && echo done");
+    assert_detail(&o, "canary.unverifiable", "the task left the directory d unreadable to orchestra");
+    assert_eq!(o.stdout, "done\n");
+    // An ordinary build as the same user passes.
+    e.sh("default", "mkdir -p out && echo x > out/a && chmod 444 out/a").assert_ok();
+}
+
+/// tests/support/canary_send.c, compiled once.
+fn canary_send() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| compile_c("canary_send"))
+}
+
+/// tests/support/canary_send.c, static (for the containers), compiled once.
+fn canary_send_static() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| compile_c_static("canary_send"))
+}
+
+/// `send` (the canary_send program) under `on_violation: deny`, so it goes on
+/// to say what its listener received.
+fn send_in_jail(e: &Env, args: &[&str]) -> Out {
+    std::fs::copy(canary_send(), e.ws.join("canary_send")).unwrap();
+    let p = default_with(e, "deny", |y| y.replace("on_violation: kill", "on_violation: deny"));
+    let mut argv = vec!["./canary_send"];
+    argv.extend_from_slice(args);
+    e.run(&p, &argv)
+}
+
+/// The send was refused (EACCES) and nothing of the value arrived.
+#[track_caller]
+fn not_received(o: &Out) {
+    assert!(o.stdout.contains("send -> -1 (errno 13)"), "{}", o.all());
+    assert!(o.stdout.contains("listener: got 0 bytes; canary absent"), "{}", o.all());
+    assert!(!o.stdout.contains("ARRIVED"), "{}", o.all());
+}
+
+#[test]
+fn a_canary_split_over_the_messages_of_one_sendmmsg_does_not_arrive() {
+    let e = env();
+    let o = send_in_jail(&e, &["mmsg-split"]);
+    assert_detail(
+        &o,
+        "canary.leak",
+        "sendmmsg: the payload holds the canary planted as $GITHUB_TOKEN; it was not sent",
+    );
+    not_received(&o);
+}
+
+#[test]
+fn a_canary_past_the_first_mebibyte_of_one_send_does_not_arrive() {
+    let e = env();
+    let o = send_in_jail(&e, &["past-1mib"]);
+    assert_detail(&o, "canary.leak", "sendto: the payload holds the canary planted as $GITHUB_TOKEN; it was not sent");
+    not_received(&o);
+}
+
+#[test]
+fn a_send_past_the_judged_bound_is_refused_as_unverifiable() {
+    let e = env();
+    let o = send_in_jail(&e, &["over-bound"]);
+    assert_detail(
+        &o,
+        "canary.unverifiable",
+        "a payload of 268435457 bytes in one call is more than the 268435456 bytes",
+    );
+    not_received(&o);
+}
+
+#[test]
+fn a_large_upload_without_a_canary_passes() {
+    let e = env();
+    let o = send_in_jail(&e, &["upload", "64"]);
+    o.assert_ok();
+    assert!(o.stdout.contains("send -> 67108864 (errno 0)"), "{}", o.all());
+    assert!(o.stdout.contains("listener: got 67108864 bytes; canary absent"), "{}", o.all());
+    assert!(o.stdout.contains("sendmmsg -> 2") && o.stdout.contains("listener: 2 datagrams"), "{}", o.all());
+}
+
 // ---- The container backends --------------------------------------------------
 
 /// `sh -c SCRIPT` under `policy` on `engine`, in a workspace given to uid 1000
@@ -540,6 +740,43 @@ fn container_a_runs_logs_never_hold_a_canary(engine: &str) {
     assert!(left.is_empty(), "{engine} left containers behind: {left:?}");
 }
 
+fn container_a_canary_in_a_workspace_name_link_target_or_xattr_is_a_leak(engine: &str) {
+    let e = env();
+    let p = build_policy(&e, "names", "");
+    let o = contained(&e, engine, "names", &p, &format!("{LEARN}{HIDE_IN_NAMES}"));
+    assert!(o.stdout.contains("done"), "{}", o.all());
+    hidden_in_names_is_reported(&e, &o);
+}
+
+/// `canary_send ARGS` in a container on its own loopback, under `on_violation: deny`.
+fn send_contained(e: &Env, engine: &str, case: &str, args: &str) -> Out {
+    std::fs::copy(canary_send_static(), e.ws.join("canary_send")).unwrap();
+    let p = e.policy("send", "version: 1\nnetwork:\n  mode: loopback\non_violation: deny\n");
+    contained(e, engine, case, &p, &format!("./canary_send {args}"))
+}
+
+fn container_a_canary_in_one_sendmmsg_or_past_a_mebibyte_does_not_arrive(engine: &str) {
+    let e = env();
+    let o = send_contained(&e, engine, "mmsg", "mmsg-split");
+    assert_detail(
+        &o,
+        "canary.leak",
+        "sendmmsg: the payload holds the canary planted as $GITHUB_TOKEN; it was not sent",
+    );
+    not_received(&o);
+    let o = send_contained(&e, engine, "past", "past-1mib");
+    assert_detail(&o, "canary.leak", "sendto: the payload holds the canary planted as $GITHUB_TOKEN; it was not sent");
+    not_received(&o);
+}
+
+fn container_a_large_upload_without_a_canary_passes(engine: &str) {
+    let e = env();
+    let o = send_contained(&e, engine, "upload", "upload 64");
+    o.assert_ok();
+    assert!(o.stdout.contains("listener: got 67108864 bytes; canary absent"), "{}", o.all());
+    assert!(o.stdout.contains("listener: 2 datagrams"), "{}", o.all());
+}
+
 macro_rules! per_engine {
     ($($case:ident),* $(,)?) => {
         mod docker { $( #[test] fn $case() { super::$case("docker") } )* }
@@ -555,4 +792,7 @@ per_engine!(
     container_a_benign_build_with_canaries_planted_is_ok,
     container_canaries_false_plants_nothing_and_is_reported_as_an_opt_out,
     container_a_runs_logs_never_hold_a_canary,
+    container_a_canary_in_a_workspace_name_link_target_or_xattr_is_a_leak,
+    container_a_canary_in_one_sendmmsg_or_past_a_mebibyte_does_not_arrive,
+    container_a_large_upload_without_a_canary_passes,
 );

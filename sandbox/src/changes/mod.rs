@@ -39,6 +39,11 @@
 //! - A directory that cannot be read after the task (its mode taken away) is
 //!   listed in [`WorkspaceChanges::unreadable`]; what it held is neither
 //!   counted as deleted nor compared.
+//! - [`Snapshot::compare_inspecting`] shows every added or modified entry
+//!   (listed or not) to an inspector, in path order, with its directory
+//!   opened as for hashing (never through a link), and every directory the
+//!   task left unreadable that it made or changed: what the canary judge
+//!   reads names, link targets, extended attributes and contents from.
 //!
 //! Beside the diff, [`protected`] judges the protected paths once the task is
 //! gone: what was planted where one was absent is removed, and one that
@@ -357,11 +362,27 @@ impl Snapshot {
     /// links read) through directory descriptors opened again from the root,
     /// component by component, never following a link.
     pub fn compare(self) -> WorkspaceChanges {
+        self.compare_inspecting(None)
+    }
+
+    /// [`Snapshot::compare`], showing `inspect` each added or modified entry
+    /// (all of them, listed or not: [`Seen::Entry`]) and each directory
+    /// unreadable after the task that is new, or whose mode or ctime moved,
+    /// or that was readable before ([`Seen::Unreadable`]), after the listed
+    /// changes were described; or, when the walk after the task crosses a
+    /// bound, that ([`Seen::NotWalked`]). Its time counts in `took_ms`.
+    pub fn compare_inspecting(self, mut inspect: Option<&mut dyn FnMut(Seen<'_>)>) -> WorkspaceChanges {
         let t = Instant::now();
         let s = self.settings;
         let walked = match walk::walk(&self.root, &self.exclude, s.bounds, s.threads) {
             Ok(w) => w,
-            Err(e) => return WorkspaceChanges::skipped(format!("after the task: {e}"), self.took + t.elapsed()),
+            Err(e) => {
+                let why = format!("after the task: {e}");
+                if let Some(inspect) = inspect.as_mut() {
+                    inspect(Seen::NotWalked(&why));
+                }
+                return WorkspaceChanges::skipped(why, self.took + t.elapsed());
+            }
         };
         let (before, after) = (&self.listing, &walked.listing);
         // Unreadable after: what it held is unknown (not deleted). Unreadable
@@ -370,6 +391,8 @@ impl Snapshot {
         let hidden = |p: &[u8]| after.unreadable().iter().any(|u| below(p, u));
         let (mut added, mut modified, mut deleted) = (Tally::default(), Tally::default(), Tally::default());
         let mut listed: Vec<Found> = Vec::new();
+        // Every added or modified entry, by its index after, when inspected.
+        let mut new: Vec<(usize, ChangeKind)> = Vec::new();
         let (mut i, mut j) = (0, 0);
         loop {
             let step = match (after.get(i), before.get(j)) {
@@ -397,6 +420,11 @@ impl Snapshot {
                 }
             };
             let Some(found) = found else { continue };
+            if inspect.is_some()
+                && let Found::New(k, c, _) = found
+            {
+                new.push((k, c));
+            }
             let (tally, meta) = match found {
                 Found::New(k, c, _) => {
                     (if c == ChangeKind::Added { &mut added } else { &mut modified }, after.get(k).map(|a| a.1))
@@ -423,6 +451,24 @@ impl Snapshot {
                 Found::Gone(k) => before.get(k).map(|(p, m)| deleted_change(p, m)),
             })
             .collect();
+        if let Some(inspect) = inspect.as_mut() {
+            for (k, change) in new {
+                let Some((rel, meta)) = after.get(k) else { continue };
+                let (parent, name) = split_name(rel);
+                let Ok(name) = CString::new(name) else { continue };
+                let dir = describe.dirs.dir(parent);
+                inspect(Seen::Entry(Inspected { path: rel, change, meta, dir, name: &name }));
+            }
+            for u in after.unreadable() {
+                let now = find(after, u);
+                let then = find(before, u);
+                let untouched = matches!((now, then), (Some(n), Some(b))
+                    if n.mode == b.mode && n.ctime == b.ctime && before.unreadable().contains(u));
+                if !untouched {
+                    inspect(Seen::Unreadable(u));
+                }
+            }
+        }
         let mut unreadable: Vec<&[u8]> =
             after.unreadable().iter().chain(before.unreadable()).map(|u| u.as_slice()).collect();
         unreadable.sort_by(|a, b| walk::path_cmp(a, b));
@@ -441,6 +487,57 @@ impl Snapshot {
             took_ms: millis(self.took + t.elapsed()),
         }
     }
+}
+
+/// What [`Snapshot::compare_inspecting`] shows.
+pub enum Seen<'a> {
+    /// An entry added or modified.
+    Entry(Inspected<'a>),
+    /// A directory unreadable after the task, which it made or changed: what
+    /// it holds was neither listed nor compared.
+    Unreadable(&'a [u8]),
+    /// The walk after the task crossed a bound (the walk before did not):
+    /// nothing the task left was compared. Why.
+    NotWalked(&'a str),
+}
+
+/// An entry the task added or modified.
+pub struct Inspected<'a> {
+    /// Its path relative to the workspace, as bytes.
+    pub path: &'a [u8],
+    /// Added or modified.
+    pub change: ChangeKind,
+    /// What the walk after the task saw.
+    pub meta: Meta,
+    /// Its directory, opened again from the root one component at a time
+    /// (`O_NOFOLLOW | O_DIRECTORY`, each on the root's filesystem); `None`
+    /// when one is gone, replaced or unreadable.
+    pub dir: Option<BorrowedFd<'a>>,
+    /// Its name in that directory.
+    pub name: &'a std::ffi::CStr,
+}
+
+/// `rel`'s directory and name (`""` and `rel` at the top).
+fn split_name(rel: &[u8]) -> (&[u8], &[u8]) {
+    match rel.iter().rposition(|&b| b == b'/') {
+        Some(k) => (rel.get(..k).unwrap_or_default(), rel.get(k + 1..).unwrap_or_default()),
+        None => (&[][..], rel),
+    }
+}
+
+/// The metadata `listing` recorded for `path` (listings are in path order).
+fn find(listing: &Listing, path: &[u8]) -> Option<Meta> {
+    let (mut lo, mut hi) = (0, listing.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let (p, m) = listing.get(mid)?;
+        match walk::path_cmp(p, path) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(m),
+        }
+    }
+    None
 }
 
 /// Whether `p` lies below the directory `dir` (every path lies below the root, `""`).
@@ -508,10 +605,7 @@ impl Describe<'_> {
             unhashed: None,
             target: None,
         };
-        let (parent, name) = match rel.iter().rposition(|&b| b == b'/') {
-            Some(k) => (rel.get(..k).unwrap_or_default(), rel.get(k + 1..).unwrap_or_default()),
-            None => (&[][..], rel),
-        };
+        let (parent, name) = split_name(rel);
         let name = CString::new(name).ok();
         match m.kind {
             EntryKind::File if m.size > self.hash_max_file => {

@@ -15,6 +15,17 @@ pub trait Memory {
     fn cstr(&self, addr: u64) -> Option<Vec<u8>>;
     /// Read `len` bytes at `addr`.
     fn bytes(&self, addr: u64, len: usize) -> Option<Vec<u8>>;
+    /// Fill `buf` from `addr` (all of it, or `false`): a large payload is
+    /// read window by window into one buffer.
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        match self.bytes(addr, buf.len()) {
+            Some(b) if b.len() == buf.len() => {
+                buf.copy_from_slice(&b);
+                true
+            }
+            _ => false,
+        }
+    }
     /// The task's pid.
     fn pid(&self) -> u32;
 }
@@ -85,6 +96,16 @@ impl Memory for TaskMem<'_> {
         let mut buf = vec![0u8; len];
         let n = self.read_at(addr, &mut buf).ok()?;
         (n == len && self.still_valid()).then_some(buf)
+    }
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.read_at(addr.wrapping_add(done as u64), &mut buf[done..]) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => done += n,
+            }
+        }
+        self.still_valid()
     }
     fn pid(&self) -> u32 {
         self.pid

@@ -41,8 +41,9 @@ pub struct Supervisor<'a> {
     disk_reported: bool,
     pids_reported: bool,
     last_periodic: std::time::Instant,
-    /// The last bytes sent on each socket (a canary split over sends).
-    tails: super::payload::Tails,
+    /// The judge of what each send carries, and each socket's stream (a
+    /// canary split over sends).
+    payloads: super::payload::Payloads,
 }
 
 impl<'a> Supervisor<'a> {
@@ -68,7 +69,7 @@ impl<'a> Supervisor<'a> {
             disk_reported: false,
             pids_reported: false,
             last_periodic: std::time::Instant::now(),
-            tails: super::payload::Tails::new(&plan.canaries),
+            payloads: super::payload::Payloads::new(&plan.canaries),
         })
     }
 
@@ -306,14 +307,20 @@ impl<'a> Supervisor<'a> {
         {
             return false;
         }
-        // A send judged alone may still complete a canary begun by the sends
-        // before it on the same socket.
+        // A send to an allowed destination: what it carries, joined to what
+        // its socket sent before, must hold no canary.
         let nr = n.nr as i64;
         if decision == Decision::Continue
             && !self.plan.canaries.is_empty()
             && matches!(nr, libc::SYS_sendto | libc::SYS_sendmsg | libc::SYS_sendmmsg)
         {
-            decision = self.tails.judge(self.plan, &n, &mem, || super::payload::socket_inode(n.pid, n.args[0]));
+            decision = self.payloads.judge(&n, &mem, || super::payload::socket_inode(n.pid, n.args[0]));
+            if let Decision::Deny { rule, .. } = &decision
+                && *rule == UNREADABLE_RULE
+                && !mem.still_valid()
+            {
+                return false;
+            }
         }
         // Namespace-less: an allowed path-based attribute change is done here, on
         // the inode judged (nothing read-only would stop a swapped path).

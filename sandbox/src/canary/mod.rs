@@ -21,6 +21,19 @@
 //!   order, and replaces each occurrence of one by [`REPLACEMENT`] however
 //!   the stream is cut into chunks; it holds back at most the longest value's
 //!   length minus one byte, and only while those bytes could begin a value.
+//! - [`scrub_text`] is the one function that takes the values out of any text
+//!   orchestra writes about what the task did (violation details, the
+//!   workspace diff's paths and link targets: [`scrub_details`],
+//!   [`scrub_changes`]), so a value the task put in a name reaches neither
+//!   the report nor the audit log.
+//! - What the task leaves in its workspace is judged after it by
+//!   [`workspace`]; what it sends, by the supervisor (`jail::payload`); both
+//!   search with [`Matcher`].
+
+mod matcher;
+pub mod workspace;
+
+pub use matcher::{Matcher, Searched};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -190,22 +203,39 @@ pub fn digest(value: &str) -> String {
 
 /// The first watched value in `payload`, if any.
 pub fn find<'t>(tokens: &'t [Token], payload: &[u8]) -> Option<&'t Token> {
-    tokens.iter().find(|t| !t.value.is_empty() && payload.windows(t.value.len()).any(|w| w == t.value.as_bytes()))
+    tokens.iter().find(|t| !t.value.is_empty() && memchr::memmem::find(payload, t.value.as_bytes()).is_some())
+}
+
+/// `text` with every watched value replaced by [`REPLACEMENT`], and the
+/// tokens so replaced (none: `text` unchanged). The one scrubbing rule for
+/// whatever orchestra writes about the task's doings.
+pub fn scrub_text<'t>(text: &str, tokens: &'t [Token]) -> (String, Vec<&'t Token>) {
+    let replacement = String::from_utf8_lossy(REPLACEMENT);
+    let mut out = text.to_string();
+    let mut named = Vec::new();
+    for t in tokens {
+        if !t.value.is_empty() && out.contains(&t.value) {
+            out = out.replace(&t.value, &replacement);
+            named.push(t);
+        }
+    }
+    (out, named)
 }
 
 /// Violation details quote what the task named (a path, an address): a
 /// watched value there is replaced by [`REPLACEMENT`], so it reaches neither
 /// the report, the audit log nor the verdict line, and each value so named is
 /// a `canary.leak` of its own (a file named after a token is a way out too).
+/// Run again over details already scrubbed, it changes and adds nothing.
 pub fn scrub_details(violations: &mut Vec<crate::Violation>, tokens: &[Token]) {
-    let replacement = String::from_utf8_lossy(REPLACEMENT).into_owned();
     let mut named: Vec<&Token> = Vec::new();
     for v in violations.iter_mut() {
-        for t in tokens {
-            if t.value.is_empty() || !v.detail.contains(&t.value) {
-                continue;
-            }
-            v.detail = v.detail.replace(&t.value, &replacement);
+        let (detail, found) = scrub_text(&v.detail, tokens);
+        if found.is_empty() {
+            continue;
+        }
+        v.detail = detail;
+        for t in found {
             if !named.contains(&t) {
                 named.push(t);
             }
@@ -214,55 +244,35 @@ pub fn scrub_details(violations: &mut Vec<crate::Violation>, tokens: &[Token]) {
     for t in named {
         violations.push(crate::Violation::now(
             crate::Rule::CanaryLeak,
-            format!("a denied call named the canary planted as {} (replaced by [canary])", t.source),
+            format!("a violation's detail named the canary planted as {} (replaced by [canary])", t.source),
         ));
     }
 }
 
-/// The canaries the task wrote into files of the workspace: `(source, path)`
-/// for each value found in an added or modified regular file the diff
-/// listed. Bounded: files up to 16 MiB, 64 MiB in all; a final link is never
-/// followed. What is found is a `canary.leak` (an artifact carrying a secret).
-pub fn in_written_files(
-    workdir: &std::path::Path,
-    c: &crate::changes::WorkspaceChanges,
-    tokens: &[Token],
-) -> Vec<(String, String)> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    const PER_FILE: u64 = 16 << 20;
-    let mut budget: u64 = 64 << 20;
-    let mut found = Vec::new();
-    if tokens.is_empty() {
-        return found;
-    }
-    for e in &c.entries {
-        let written = matches!(e.change, crate::changes::ChangeKind::Added | crate::changes::ChangeKind::Modified);
-        if !written || e.kind != crate::changes::EntryKind::File || budget == 0 {
-            continue;
+/// The workspace diff with every watched value taken out of the text it
+/// quotes of the task (paths, link targets, unreadable directories): what
+/// the report lists and the audit log's `workspace_changed` record is built
+/// from. Whether a value there is a leak is [`workspace::judge`]'s to say.
+pub fn scrub_changes(c: &mut crate::changes::WorkspaceChanges, tokens: &[Token]) {
+    let scrub = |s: &mut String| {
+        let (clean, found) = scrub_text(s, tokens);
+        if !found.is_empty() {
+            *s = clean;
         }
-        let path = workdir.join(&e.path);
-        let Ok(f) =
-            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(&path)
-        else {
-            continue;
-        };
-        if !f.metadata().is_ok_and(|m| m.is_file()) {
-            continue;
+    };
+    for e in &mut c.entries {
+        scrub(&mut e.path);
+        if let Some(t) = &mut e.target {
+            scrub(t);
         }
-        let mut bytes = Vec::new();
-        let take = PER_FILE.min(budget);
-        if f.take(take).read_to_end(&mut bytes).is_err() {
-            continue;
-        }
-        budget = budget.saturating_sub(bytes.len() as u64);
-        for t in tokens.iter().filter(|t| !t.value.is_empty()) {
-            if bytes.windows(t.value.len()).any(|w| w == t.value.as_bytes()) {
-                found.push((t.source.clone(), e.path.clone()));
-            }
+        if let Some(u) = &mut e.unhashed {
+            scrub(u);
         }
     }
-    found
+    c.unreadable.iter_mut().for_each(scrub);
+    if let Some(s) = &mut c.skipped {
+        scrub(s);
+    }
 }
 
 /// One output stream with every watched value replaced by [`REPLACEMENT`].

@@ -1,0 +1,116 @@
+use super::*;
+use crate::changes::{Settings, Snapshot, exclusions};
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::path::Path;
+
+const GH: &str = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+const NPM: &str = "npm_0123456789abcdefghijABCDEFGHIJ012345";
+const AWS: &str = "AWS0123456789abcdefghijABCDEFGHIJ0123456";
+
+fn tokens() -> Vec<Token> {
+    [("$GITHUB_TOKEN", GH), ("$NPM_TOKEN", NPM), ("$AWS_SECRET_ACCESS_KEY", AWS)]
+        .iter()
+        .map(|(s, v)| Token { source: s.to_string(), value: v.to_string() })
+        .collect()
+}
+
+fn set_xattr(p: &Path, name: &str, value: &[u8]) {
+    let fd = crate::sys::open_path(p, false).unwrap();
+    let name = std::ffi::CString::new(name).unwrap();
+    crate::sys::xattr_fd(&fd, &name, Some((value, 0))).unwrap();
+}
+
+/// The workspace at `root` changed by `change`, judged (with `max_listed`).
+fn judged(root: &Path, max_listed: usize, change: impl FnOnce()) -> (Vec<Violation>, crate::changes::WorkspaceChanges) {
+    let settings = Settings { max_listed, ..Settings::default() };
+    let snap = Snapshot::take(root, exclusions(root, &[]), settings).unwrap();
+    change();
+    let mut judge = Judge::new(&tokens());
+    let mut changes = snap.compare_inspecting(Some(&mut |s| judge.see(s)));
+    let found = judge.into_violations();
+    crate::canary::scrub_changes(&mut changes, &tokens());
+    (found, changes)
+}
+
+fn details(v: &[Violation], rule: Rule) -> Vec<String> {
+    v.iter().filter(|v| v.rule == rule).map(|v| v.detail.clone()).collect()
+}
+
+#[test]
+fn names_link_targets_attributes_and_contents_are_judged_and_scrubbed() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    // Many ordinary files first: the judged entries lie past the listed ones.
+    let (found, changes) = judged(r, 3, || {
+        for i in 0..10 {
+            fs::write(r.join(format!("0-{i}")), "plain").unwrap();
+        }
+        fs::write(r.join(format!("n-{GH}")), "x").unwrap();
+        symlink(NPM, r.join("lnk")).unwrap();
+        fs::write(r.join("xa"), "x").unwrap();
+        set_xattr(&r.join("xa"), "user.k", AWS.as_bytes());
+        fs::create_dir(r.join("xd")).unwrap();
+        set_xattr(&r.join("xd"), &format!("user.{NPM}"), b"v");
+        fs::create_dir_all(r.join(&GH[..10]).join(&GH[10..20])).unwrap();
+        fs::write(r.join(&GH[..10]).join(&GH[10..20]).join(&GH[20..]), "x").unwrap();
+        let mut big = vec![b'A'; (1 << 20) + 16];
+        big.extend_from_slice(GH.as_bytes());
+        fs::write(r.join("big"), big).unwrap();
+        fs::write(r.join("shut"), AWS).unwrap();
+        fs::set_permissions(r.join("shut"), fs::Permissions::from_mode(0o000)).unwrap();
+    });
+    let leaks = details(&found, Rule::CanaryLeak);
+    let has = |needle: &str| leaks.iter().any(|l| l.contains(needle));
+    assert!(has("left n-[canary] in the workspace: its path holds the canary planted as $GITHUB_TOKEN"), "{leaks:#?}");
+    assert!(has("symbolic link lnk whose target holds the canary planted as $NPM_TOKEN"), "{leaks:#?}");
+    assert!(
+        has("left xa with the extended attribute user.k whose value holds the canary planted as $AWS"),
+        "{leaks:#?}"
+    );
+    assert!(has("left xd with an extended attribute whose name holds the canary planted as $NPM_TOKEN"), "{leaks:#?}");
+    assert!(has(&format!("left {}/{}/{} in the workspace", &GH[..10], &GH[10..20], &GH[20..])), "{leaks:#?}");
+    assert!(has("the canary planted as $GITHUB_TOKEN into big"), "{leaks:#?}");
+    assert!(has("the canary planted as $AWS_SECRET_ACCESS_KEY into shut"), "root reads a mode-0 file: {leaks:#?}");
+    let all = format!("{found:?} {}", serde_json::to_string(&changes).unwrap());
+    for v in [GH, NPM, AWS] {
+        assert!(!all.contains(v), "{v} named: {all}");
+    }
+    assert!(changes.truncated && changes.entries.len() == 3, "{changes:?}");
+    // What the task changed is put back as it left it.
+    assert_eq!(fs::metadata(r.join("shut")).unwrap().permissions().mode() & 0o7777, 0);
+}
+
+#[test]
+fn ordinary_names_attributes_and_contents_pass() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let (found, changes) = judged(r, 1000, || {
+        fs::create_dir_all(r.join("target/debug/.fingerprint")).unwrap();
+        fs::write(r.join("target/debug/app"), vec![7u8; 3 << 20]).unwrap();
+        fs::write(r.join("README ghp_ npm_ AKIA.md"), "ghp_ and npm_ prefixes alone are no canary").unwrap();
+        set_xattr(&r.join("target/debug/app"), "user.mime_type", b"application/octet-stream");
+        symlink("debug/app", r.join("target/app")).unwrap();
+    });
+    assert!(found.is_empty(), "{found:#?}");
+    assert!(changes.entries.iter().any(|e| e.target.as_deref() == Some("debug/app")), "{changes:?}");
+}
+
+#[test]
+fn a_workspace_the_task_makes_too_large_to_walk_is_unverifiable() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let bounds = crate::changes::walk::Bounds { max_entries: 50, ..Settings::default().bounds };
+    let settings = Settings { bounds, ..Settings::default() };
+    let snap = Snapshot::take(r, exclusions(r, &[]), settings).unwrap();
+    for i in 0..60 {
+        fs::write(r.join(format!("f{i}")), "x").unwrap();
+    }
+    fs::write(r.join("zz"), GH).unwrap();
+    let mut judge = Judge::new(&tokens());
+    let changes = snap.compare_inspecting(Some(&mut |s| judge.see(s)));
+    assert!(changes.skipped.is_some(), "{changes:?}");
+    let found = judge.into_violations();
+    let d = details(&found, Rule::CanaryUnverifiable);
+    assert!(d.iter().any(|x| x.contains("could not be walked after the task")), "{found:#?}");
+}
