@@ -83,7 +83,8 @@ pub struct Policy {
     /// What the task's report carries beyond the verdict.
     #[serde(default, skip_serializing_if = "ReportOptions::is_default")]
     pub report: ReportOptions,
-    /// `true` (default): the jail plants canary secrets for each task — fake
+    /// `true` (default): the sandbox (the jail, or its supervisor inside a
+    /// Docker or Podman container) plants canary secrets for each task — fake
     /// cloud credentials in `~/.aws/credentials`, a fake SSH key
     /// `~/.ssh/id_ed25519`, fake tokens in well-known variables the policy
     /// neither passes nor sets (`AWS_SECRET_ACCESS_KEY`, `GITHUB_TOKEN`,
@@ -94,8 +95,7 @@ pub struct Policy {
     /// orchestra cannot read) is `canary.unverifiable`.
     /// `false`: none are planted (a task that needs those paths or prints its
     /// whole environment). Left out of the canonical JSON while `true`, so
-    /// that policies written before it keep their hash. The container
-    /// backends plant none (docs/policies.md).
+    /// that policies written before it keep their hash (docs/policies.md).
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub canaries: bool,
     /// Mandatory access control orchestra applies on top of its own layers

@@ -97,7 +97,7 @@ fn ordinary_names_attributes_and_contents_pass() {
 }
 
 #[test]
-fn a_workspace_the_task_makes_too_large_to_walk_is_unverifiable() {
+fn a_workspace_the_task_makes_too_large_to_walk_is_skipped_not_a_violation() {
     let d = tempfile::tempdir().unwrap();
     let r = d.path();
     let bounds = crate::changes::walk::Bounds { max_entries: 50, ..Settings::default().bounds };
@@ -110,7 +110,7 @@ fn a_workspace_the_task_makes_too_large_to_walk_is_unverifiable() {
     let mut judge = Judge::new(&tokens());
     let changes = snap.compare_inspecting(Some(&mut |s| judge.see(s)));
     assert!(changes.skipped.is_some(), "{changes:?}");
+    // A large build's tree is no sign of a leak: said in the report (skipped), no exit 4.
     let found = judge.into_violations();
-    let d = details(&found, Rule::CanaryUnverifiable);
-    assert!(d.iter().any(|x| x.contains("could not be walked after the task")), "{found:#?}");
+    assert!(found.is_empty(), "{found:#?}");
 }
