@@ -109,7 +109,11 @@ struct Running {
     token: u64,
     results: String,
     handle: Option<local::Handle>,
+    /// Another delivery took the entry over.
     lost: bool,
+    /// ... and this worker's stop reached the task while it still ran: its
+    /// result is an interrupted run (`stopped`), never to count.
+    interrupted: bool,
 }
 
 /// What the worker shares between its threads.
@@ -383,6 +387,7 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             results: msg.results.clone(),
             handle: None,
             lost: false,
+            interrupted: false,
         },
     );
     let shared = shared.clone();
@@ -627,14 +632,17 @@ fn deliver(
         return;
     }
     let outcome = run_task(shared, con, msg, token);
-    let still_ours = lock(&shared.running).get(&msg.id).is_some_and(|r| !r.lost);
+    let (still_ours, interrupted) =
+        lock(&shared.running).get(&msg.id).map_or((false, false), |r| (!r.lost, r.interrupted));
     match outcome {
         Ok(mut ev) => {
-            // Stopped because another delivery took the entry over: said, so
-            // that the orchestrator refuses it (fenced) even while that
-            // delivery still waits for its go-ahead; not acknowledged.
+            // Stopped (interrupted while it ran) because another delivery
+            // took the entry over: said, so that the orchestrator refuses it
+            // (fenced) even while that delivery still waits for its go-ahead.
+            // A run that had ended before the stop is whole and says so. Not
+            // acknowledged either way: the entry is no longer ours.
             if let WorkerEvent::Finished { stopped, .. } = &mut ev {
-                *stopped = !still_ours;
+                *stopped = interrupted;
             }
             if post(shared, con, &msg.results, &ev).is_ok() && still_ours {
                 ack(shared, con, &d.stream, &d.entry);
@@ -1041,7 +1049,8 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
             if let Some(r) = running.get_mut(&msg) {
                 r.lost = kept == 0;
                 if let Some(h) = &r.handle {
-                    h.stop();
+                    let reached = h.stop();
+                    r.interrupted |= r.lost && reached;
                 }
             }
         } else if started {

@@ -5,7 +5,7 @@
  *   past-1mib    one TCP send of 1 MiB + 16 bytes of filler, then the value
  *   upload MIB   one TCP send of MIB MiB of filler (no value), then a
  *                sendmmsg of two plain datagrams: a large benign upload
- *   over-bound   one TCP send of 256 MiB + 1 byte of filler (no value)
+ *   over-bound   one TCP sendmsg of 4 GiB + 64 MiB of filler (65 iovecs over one buffer; no value)
  * Prints "send -> R (errno E) in US us" and "listener: got N bytes; canary
  * ARRIVED|absent". Review F4 (tests/it/canaries.rs). */
 #define _GNU_SOURCE
@@ -92,9 +92,24 @@ int main(int argc, char **argv) {
     m[1].msg_hdr.msg_iovlen = 1;
     t0 = now_us();
     r = sendmmsg(s, m, 2, 0);
+  } else if (strcmp(mode, "over-bound") == 0) {
+    /* 65 iovecs over one 64 MiB buffer: 4 GiB + 64 MiB in one sendmsg. */
+    size_t part = 64u << 20;
+    char *b = malloc(part);
+    memset(b, 'A', part);
+    struct iovec io[65];
+    for (int i = 0; i < 65; i++) {
+      io[i].iov_base = b;
+      io[i].iov_len = part;
+    }
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = io;
+    mh.msg_iovlen = 65;
+    t0 = now_us();
+    r = sendmsg(s, &mh, 0);
   } else {
     size_t fill = strcmp(mode, "past-1mib") == 0 ? (1u << 20) + 16
-                  : strcmp(mode, "over-bound") == 0 ? (256u << 20) + 1
                   : (size_t)atoi(argc > 2 ? argv[2] : "1") << 20;
     int with_value = strcmp(mode, "past-1mib") == 0;
     size_t len = fill + (with_value ? n + 1 : 0);

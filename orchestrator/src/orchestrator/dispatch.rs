@@ -60,7 +60,7 @@ pub struct Local {
 
 impl Running for worker::Handle {
     fn stop(&self) {
-        worker::Handle::stop(self)
+        worker::Handle::stop(self);
     }
 }
 

@@ -14,7 +14,7 @@
 use super::exec_protocol::{self, Attempt, mono_us};
 use crate::sandbox::report::{Cause, Report};
 use crate::sandbox::sys;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -54,13 +54,18 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Ask the sandbox to end the task (SIGTERM: it kills the task, reports, exits).
-    pub fn stop(&self) {
-        if let Ok(guard) = self.pidfd.lock()
-            && let Some(fd) = guard.as_ref()
-        {
-            let _ = sys::pidfd_send_signal(fd, libc::SIGTERM);
+    /// Ask the sandbox to end the task (SIGTERM: it kills the task, reports,
+    /// exits). True when that reached a sandbox still running (its pidfd not
+    /// yet readable): the attempt was interrupted, not complete.
+    pub fn stop(&self) -> bool {
+        let Ok(guard) = self.pidfd.lock() else { return false };
+        let Some(fd) = guard.as_ref() else { return false };
+        // Readable once the process has exited (reaped or not).
+        let mut ended = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        if nix::poll::poll(&mut ended, nix::poll::PollTimeout::ZERO).is_ok_and(|n| n > 0) {
+            return false;
         }
+        sys::pidfd_send_signal(fd, libc::SIGTERM).is_ok()
     }
 }
 

@@ -407,10 +407,18 @@ impl Snapshot {
                     Some(Found::New(i - 1, ChangeKind::Added, None))
                 }
                 std::cmp::Ordering::Equal => {
-                    let (old, new) = (before.get(j).map(|b| b.1), after.get(i).map(|a| a.1));
+                    let (old, now) = (before.get(j).map(|b| b.1), after.get(i).map(|a| a.1));
                     (i, j) = (i + 1, j + 1);
-                    match (old, new) {
+                    match (old, now) {
                         (Some(o), Some(n)) if differs(&o, &n) => Some(Found::New(i - 1, ChangeKind::Modified, Some(o))),
+                        // No change of the workspace (a directory's entries
+                        // are judged one by one), but a new ctime can be new
+                        // extended attributes: the inspector reads them
+                        // (review 59, F5: a canary in an xattr of `src/`).
+                        (Some(o), Some(n)) if inspect.is_some() && n.kind == EntryKind::Dir && o.ctime != n.ctime => {
+                            new.push((i - 1, ChangeKind::Modified));
+                            None
+                        }
                         _ => None,
                     }
                 }

@@ -14,16 +14,18 @@
 //!   ours has to agree with git's. A new `.git` *directory* is judged by its
 //!   protected entries (`.git/hooks`, `.git/config`, `.git/commondir`, …),
 //!   absent at the start ([`super::absent`]);
-//! - the root becoming a git directory that it was not at the start is
-//!   `fs.protected`, and the markers the task made (`HEAD`, `objects`,
-//!   `refs`, `commondir`) are removed: git no longer takes the root for a
-//!   repository. What made `.git` invalid (its `HEAD`, which git itself
+//! - the root becoming a git directory that it was not at the start (a
+//!   `HEAD` git accepts, with `objects` and `refs` or a `commondir`), while
+//!   `.git` is not a repository (else git never looks at the root), is
+//!   `fs.protected`, and the markers the task made or rewrote are removed:
+//!   git no longer takes the root for a repository. What made `.git` invalid (its `HEAD`, which git itself
 //!   writes) is left as the task left it: git then refuses to run there
 //!   instead of running planted code.
 //!
 //! Benign work is not flagged: a root that already was a git directory, a
-//! `.git` directory made during the task without protected entries, and a
-//! root file or directory named like a marker without the rest.
+//! `.git` directory made during the task without protected entries, a root
+//! file or directory named like a marker without the rest, a `HEAD` file git
+//! would not accept (`v1.2`), and anything at the root beside a valid `.git`.
 
 use super::beneath::remove_beneath;
 use super::{Planted, open_root};
@@ -34,8 +36,65 @@ use std::path::{Path, PathBuf};
 /// The entries that make a directory a git directory for git's discovery.
 const MARKERS: [&str; 4] = ["HEAD", "objects", "refs", "commondir"];
 
-/// Which of [`MARKERS`] exist at the root (not following a link at the name).
+/// Which of [`MARKERS`] exist at a directory (not following a link at the name).
 type Markers = [bool; 4];
+
+/// A directory's git-directory state: which markers exist, whether `HEAD`
+/// is one git accepts, and `HEAD`'s bytes (to tell a rewrite).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct RootState {
+    markers: Markers,
+    head_valid: bool,
+    head: Option<Vec<u8>>,
+}
+
+/// The state of directory `dir` (the root, or its `.git`).
+fn state(dir: &Path) -> RootState {
+    let markers = MARKERS.map(|m| std::fs::symlink_metadata(dir.join(m)).is_ok());
+    let head_path = dir.join("HEAD");
+    let (head_valid, head) = match std::fs::symlink_metadata(&head_path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = std::fs::read_link(&head_path).ok();
+            let valid = target.as_ref().is_some_and(|t| t.starts_with("refs/"));
+            (valid, target.map(|t| t.into_os_string().into_encoded_bytes()))
+        }
+        Ok(m) if m.is_file() => {
+            let bytes = read_head(&head_path);
+            (bytes.as_deref().is_some_and(valid_head), bytes)
+        }
+        _ => (false, None),
+    };
+    RootState { markers, head_valid, head }
+}
+
+/// At most 4 KiB of a `HEAD` file, not following a link, never blocking.
+fn read_head(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
+    let mut v = Vec::new();
+    f.take(4096).read_to_end(&mut v).ok()?;
+    Some(v)
+}
+
+/// Whether git takes `text` for a `HEAD` (`validate_headref`): `ref:`, then
+/// blanks, then `refs/…`; or an object name (40 or 64 hex digits).
+pub(super) fn valid_head(text: &[u8]) -> bool {
+    let t = text.trim_ascii_end();
+    if let Some(rest) = t.strip_prefix(b"ref:") {
+        return rest.trim_ascii_start().starts_with(b"refs/");
+    }
+    (t.len() == 40 || t.len() == 64) && t.iter().all(u8::is_ascii_hexdigit)
+}
+
+/// Git takes a directory in this state for a repository
+/// (`is_git_directory`: a valid `HEAD`, and `objects` and `refs`, here or
+/// through `commondir`). A `commondir` that leads nowhere is still counted:
+/// that errs towards a violation, never towards a miss.
+fn is_git_dir(s: &RootState) -> bool {
+    let m = &s.markers;
+    s.head_valid && ((m[1] && m[2]) || m[3])
+}
 
 /// The root's git discovery at the start.
 #[derive(Debug, Default)]
@@ -45,20 +104,8 @@ pub(super) struct Discovery {
     active: bool,
     /// Whether `.git` existed at the root.
     git_before: bool,
-    /// The markers at the root.
-    markers_before: Markers,
-}
-
-fn markers(root: &Path) -> Markers {
-    MARKERS.map(|m| std::fs::symlink_metadata(root.join(m)).is_ok())
-}
-
-/// Git takes a directory with these for a repository (`is_git_directory`:
-/// a `HEAD`, and `objects` and `refs`, here or through `commondir`). Only
-/// the entries' presence is asked: what is present but invalid is still
-/// judged, which errs towards a violation, never towards a miss.
-fn is_git_dir(m: &Markers) -> bool {
-    m[0] && ((m[1] && m[2]) || m[3])
+    /// The root's git-directory state.
+    root_before: RootState,
 }
 
 impl Discovery {
@@ -69,7 +116,7 @@ impl Discovery {
         if !active {
             return Discovery::default();
         }
-        Discovery { active, git_before: std::fs::symlink_metadata(&dot_git).is_ok(), markers_before: markers(root) }
+        Discovery { active, git_before: std::fs::symlink_metadata(&dot_git).is_ok(), root_before: state(root) }
     }
 
     /// Judge the root again (see the module doc): a violation for a new
@@ -109,13 +156,20 @@ impl Discovery {
             );
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone });
         }
-        let now = markers(root);
-        if is_git_dir(&now) && !is_git_dir(&self.markers_before) {
+        // Git falls back to the root only when `.git` is not a repository
+        // (absent, or a directory that is not one; a `.git` file that is not
+        // a pointer is an error, no fallback).
+        let dot_git_is_repo =
+            std::fs::symlink_metadata(&dot_git).is_ok_and(|m| m.is_dir()) && is_git_dir(&state(&dot_git));
+        let now = state(root);
+        if !dot_git_is_repo && is_git_dir(&now) && !is_git_dir(&self.root_before) {
+            let before = &self.root_before;
             let made: Vec<&str> = MARKERS
                 .iter()
-                .zip(now.iter().zip(self.markers_before.iter()))
-                .filter(|(_, (n, b))| **n && !**b)
-                .map(|(m, _)| *m)
+                .enumerate()
+                // `HEAD` rewritten into one git accepts counts as made.
+                .filter(|(i, m)| (now.markers[*i] && !before.markers[*i]) || (**m == "HEAD" && now.head != before.head))
+                .map(|(_, m)| *m)
                 .collect();
             let mut left = Vec::new();
             for m in &made {

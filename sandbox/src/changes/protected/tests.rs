@@ -494,3 +494,56 @@ fn a_read_only_protected_directory_is_restored_with_its_mode() {
     assert!(v[0].detail.contains("evil.yml: added") && v[0].detail.ends_with("; restored"), "{v:?}");
     assert_eq!(tree(&w), before);
 }
+
+#[test]
+fn a_head_rewritten_into_a_valid_one_over_existing_markers_is_a_violation() {
+    // Review 59, F3: no `.git`; the project's top already holds a `HEAD`
+    // file and `objects/`, `refs/`; the task makes `HEAD` one git accepts.
+    let (_d, w) = ws();
+    fs::write(w.join("HEAD"), "notes\n").unwrap();
+    fs::create_dir(w.join("objects")).unwrap();
+    fs::create_dir(w.join("refs")).unwrap();
+    let seen = watch(&w, &[".git/hooks", ".git/config"]);
+    fs::write(w.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+    fs::write(w.join("config"), "[core]\n\tfsmonitor = touch x\n").unwrap();
+    let v = violations(seen);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].detail.contains("was made a git repository during the task (HEAD created"), "{v:?}");
+    assert!(fs::symlink_metadata(w.join("HEAD")).is_err() && w.join("objects").is_dir() && w.join("refs").is_dir());
+}
+
+#[test]
+fn a_build_writing_head_beside_a_valid_git_or_an_invalid_head_is_no_violation() {
+    // Review 59, F4: a checkout whose project keeps `objects/` and `refs/`
+    // at its top; git uses `.git`, never the root, and `v1.2` is no HEAD.
+    for head in ["v1.2\n", "ref: refs/heads/main\n"] {
+        let (_d, w) = ws();
+        repo(&w);
+        fs::create_dir_all(w.join(".git/objects")).unwrap();
+        fs::create_dir(w.join("objects")).unwrap();
+        fs::create_dir(w.join("refs")).unwrap();
+        let seen = watch(&w, &PATHS);
+        fs::write(w.join("HEAD"), head).unwrap();
+        assert!(violations(seen).is_empty(), "{head:?}");
+        assert_eq!(fs::read_to_string(w.join("HEAD")).unwrap(), head);
+    }
+    // Without `.git`, a HEAD git would not accept is no repository either.
+    let (_d, w) = ws();
+    fs::create_dir(w.join("objects")).unwrap();
+    fs::create_dir(w.join("refs")).unwrap();
+    let seen = watch(&w, &[".git/hooks"]);
+    fs::write(w.join("HEAD"), "v1.2\n").unwrap();
+    assert!(violations(seen).is_empty());
+    assert!(w.join("HEAD").is_file());
+}
+
+#[test]
+fn heads_are_read_as_git_validates_them() {
+    use super::discovery::valid_head;
+    for ok in [&b"ref: refs/heads/main\n"[..], b"ref:refs/x", b"ref: \t refs/heads/a", &[b'a'; 40], &[b'0'; 64]] {
+        assert!(valid_head(ok), "{:?}", String::from_utf8_lossy(ok));
+    }
+    for bad in [&b"v1.2"[..], b"ref: heads/main", b"", &[b'a'; 39], &[b'g'; 40], b"notes\n"] {
+        assert!(!valid_head(bad), "{:?}", String::from_utf8_lossy(bad));
+    }
+}
