@@ -771,6 +771,30 @@ fn a_result_signed_by_another_pinned_worker_under_the_granted_workers_name_does_
     assert_eq!(counted[0]["body"]["worker_key"], f.workers[0].public.as_str());
 }
 
+/// A fleet whose worker w1 runs task `t` (`secs` long, one retry allowed: an
+/// attempt wrongly ended would run again) while a second pinned worker, w2
+/// (`--go-wait go_wait`), is handed a replay of its message: the entry w1
+/// holds, read from Redis and added again with Redis' memory of its id
+/// erased, as anyone who can write to Redis could. The fleet, the run, the
+/// message's id and w1's public key.
+fn replay_while_running(name: &str, secs: u32, go_wait: &str) -> (Fleet, std::process::Child, String, String) {
+    let mut f = Fleet::new(name);
+    let w1 = keygen(&f, "w1");
+    let w2 = keygen(&f, "w2");
+    spawn_worker(&mut f, "w1", &w1, &[]);
+    let script = format!("echo t start >> effects; sleep {secs}; echo t end >> effects");
+    let run = spawn_run(&f, &plan(&[sh("t", &script, ", retries: 1")]), &[&w1, &w2]);
+    wait_for("the task to start", Duration::from_secs(20), || f.world.lines("effects").contains(&"t start".into()));
+    let (_, fields) = xrange(&f, "orchestra:tasks").pop().expect("the task's entry");
+    let m = fields["m"].clone();
+    let id = body(&m).id;
+    spawn_worker(&mut f, "w2", &w2, &["--go-wait", go_wait]);
+    let n: u64 = redis::cmd("DEL").arg(format!("orchestra:seen:{id}")).query(&mut con(&f)).unwrap();
+    assert_eq!(n, 1);
+    xadd(&f, "orchestra:tasks", "m", &m);
+    (f, run, id, w1)
+}
+
 /// Review 60, F2: a replay of a live attempt's message (Redis' memory of its
 /// id erased, so the second worker does not refuse it as `replayed` at once)
 /// gets no go-ahead while the attempt's worker lives; the `lost` event its
@@ -780,24 +804,9 @@ fn a_result_signed_by_another_pinned_worker_under_the_granted_workers_name_does_
 /// `workers status`, the run's log).
 #[test]
 fn a_replay_of_a_live_attempt_posts_lost_and_the_attempt_runs_on_once() {
-    let mut f = Fleet::new("replay-live");
-    let w1 = keygen(&f, "w1");
-    let w2 = keygen(&f, "w2");
-    spawn_worker(&mut f, "w1", &w1, &[]);
-    // A retry allowed: an attempt ended by the replay's `lost` would run again.
-    let script = "echo t start >> effects; sleep 5; echo t end >> effects";
-    let run = spawn_run(&f, &plan(&[sh("t", script, ", retries: 1")]), &[&w1, &w2]);
+    // w2 waits one second for a go-ahead.
+    let (mut f, run, id, w1) = replay_while_running("replay-live", 5, "1s");
     let ran = |f: &Fleet| f.world.lines("effects");
-    wait_for("the task to start", Duration::from_secs(20), || ran(&f).contains(&"t start".into()));
-    // The entry w1 holds, as an attacker reads it from Redis.
-    let (_, fields) = xrange(&f, "orchestra:tasks").pop().expect("the task's entry");
-    let m = fields["m"].clone();
-    let id = body(&m).id;
-    // w2 (pinned by the run too) waits one second for a go-ahead.
-    spawn_worker(&mut f, "w2", &w2, &["--go-wait", "1s"]);
-    let n: u64 = redis::cmd("DEL").arg(format!("orchestra:seen:{id}")).query(&mut con(&f)).unwrap();
-    assert_eq!(n, 1);
-    xadd(&f, "orchestra:tasks", "m", &m);
     // w2 takes the copy, asks to run it, gets no go-ahead, posts `lost` and refuses it.
     wait_for(&format!("w2 to give up the replay\n{}", f.worker_log("w2")), Duration::from_secs(20), || {
         f.redis.raw(&["XLEN", "orchestra:refused"]).trim() != "0"
@@ -873,22 +882,9 @@ fn a_replay_of_a_live_attempt_posts_lost_and_the_attempt_runs_on_once() {
 /// cancelled and runs nothing, the run exits 0 with the task run once.
 #[test]
 fn a_replay_still_waiting_when_the_attempt_ends_never_runs_and_the_result_counts() {
-    let mut f = Fleet::new("replay-waiting");
-    let w1 = keygen(&f, "w1");
-    let w2 = keygen(&f, "w2");
-    spawn_worker(&mut f, "w1", &w1, &[]);
-    let script = "echo t start >> effects; sleep 3; echo t end >> effects";
-    let run = spawn_run(&f, &plan(&[sh("t", script, ", retries: 1")]), &[&w1, &w2]);
-    let ran = |f: &Fleet| f.world.lines("effects");
-    wait_for("the task to start", Duration::from_secs(20), || ran(&f).contains(&"t start".into()));
-    let (_, fields) = xrange(&f, "orchestra:tasks").pop().expect("the task's entry");
-    let m = fields["m"].clone();
-    let id = body(&m).id;
     // w2 waits far longer than the task lasts.
-    spawn_worker(&mut f, "w2", &w2, &["--go-wait", "60s"]);
-    let n: u64 = redis::cmd("DEL").arg(format!("orchestra:seen:{id}")).query(&mut con(&f)).unwrap();
-    assert_eq!(n, 1);
-    xadd(&f, "orchestra:tasks", "m", &m);
+    let (f, run, _id, _w1) = replay_while_running("replay-waiting", 3, "60s");
+    let ran = |f: &Fleet| f.world.lines("effects");
     let mut run = run;
     if !crate::harness::wait_until(Duration::from_secs(40), || run.try_wait().ok().flatten().is_some()) {
         let _ = run.kill();
