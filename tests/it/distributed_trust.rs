@@ -805,7 +805,7 @@ fn replay_while_running(name: &str, secs: u32, go_wait: &str) -> (Fleet, std::pr
 #[test]
 fn a_replay_of_a_live_attempt_posts_lost_and_the_attempt_runs_on_once() {
     // w2 waits one second for a go-ahead.
-    let (mut f, run, id, w1) = replay_while_running("replay-live", 5, "1s");
+    let (f, run, id, w1) = replay_while_running("replay-live", 5, "1s");
     let ran = |f: &Fleet| f.world.lines("effects");
     // w2 takes the copy, asks to run it, gets no go-ahead, posts `lost` and refuses it.
     wait_for(&format!("w2 to give up the replay\n{}", f.worker_log("w2")), Duration::from_secs(20), || {
