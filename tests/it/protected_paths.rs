@@ -306,3 +306,75 @@ fn an_unprotected_path_created_by_a_task_is_no_violation_and_stays() {
     // The others are still watched.
     e.sh(&p, "mkdir -p elsewhere/hooks && echo 'gitdir: elsewhere' > .git").assert_violation("fs.protected");
 }
+
+/// Review 59, F1 and F2: the host's `git status` recurses into every gitlink
+/// of the index and runs there with that submodule's own config. A task that
+/// registers a repository it made (with `core.fsmonitor`) as a gitlink, or
+/// redirects an existing submodule's `.git` to a copy with one, is
+/// `fs.protected`, exit 4, and the host's next `git status` runs nothing.
+#[test]
+fn a_submodule_registered_or_redirected_by_a_task_runs_nothing_at_the_host_git_status() {
+    let e = repo_env();
+    let marker = e.root.join("fsmonitor-ran");
+    let m = marker.display();
+    let script = format!(
+        "set -e; mkdir sub && cd sub && {GIT} init -q . && echo x > f && {GIT} add f && {GIT} commit -qm s && \
+         {GIT} config core.fsmonitor 'touch {m}; false #' && cd .. && \
+         {GIT} update-index --add --cacheinfo 160000,$({GIT} -C sub rev-parse HEAD),sub"
+    );
+    let o = e.sh("default", &script);
+    o.assert_violation("fs.protected");
+    let detail = o.report["violations"][0]["detail"].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains("the git directory of submodule sub") && detail.ends_with("; removed"), "{detail}");
+    assert!(std::fs::symlink_metadata(e.ws.join("sub/.git")).is_err() && e.ws.join("sub/f").is_file());
+    let _ = git(&e.ws, &["status"]);
+    assert!(!marker.exists(), "the planted fsmonitor ran at the host's git status");
+
+    // An existing submodule whose `.git` is pointed at a copy with a planted config.
+    let e = repo_env();
+    let up = e.root.join("upstream");
+    std::fs::create_dir_all(&up).unwrap();
+    for args in [&["init", "-q", "."][..], &["commit", "-q", "--allow-empty", "-m", "l"]] {
+        let o = git(&up, args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let add = git(&e.ws, &["-c", "protocol.file.allow=always", "submodule", "-q", "add", up.to_str().unwrap(), "lib"]);
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    assert!(git(&e.ws, &["commit", "-qm", "sub"]).status.success());
+    let script = format!(
+        "set -e; cp -a .git/modules/lib build-cache && {GIT} config --file build-cache/config core.worktree ../lib && \
+         {GIT} config --file build-cache/config core.fsmonitor 'touch {m}; false #' && printf 'gitdir: ../build-cache\\n' > lib/.git"
+    );
+    let o = e.sh("default", &script);
+    o.assert_violation("fs.protected");
+    let detail = o.report["violations"][0]["detail"].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains("the git directory of submodule lib") && detail.contains("put aside as"), "{detail}");
+    assert!(std::fs::symlink_metadata(e.ws.join("lib/.git")).is_err());
+    let _ = git(&e.ws, &["status"]);
+    assert!(!marker.exists(), "the planted fsmonitor ran at the host's git status");
+}
+
+/// Repositories a build makes that no gitlink names, and a submodule it
+/// leaves alone, are no violation: `git init` and `git clone` into
+/// subdirectories (a `pip install -e git+…` clone, test fixtures), `git
+/// worktree add`, and `git status` over an existing submodule.
+#[test]
+fn nested_repositories_no_gitlink_names_and_untouched_submodules_are_no_violation() {
+    let e = repo_env();
+    let up = e.root.join("upstream");
+    std::fs::create_dir_all(&up).unwrap();
+    assert!(git(&up, &["init", "-q", "."]).status.success());
+    assert!(git(&up, &["commit", "-q", "--allow-empty", "-m", "l"]).status.success());
+    let add = git(&e.ws, &["-c", "protocol.file.allow=always", "submodule", "-q", "add", up.to_str().unwrap(), "lib"]);
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    assert!(git(&e.ws, &["commit", "-qm", "sub"]).status.success());
+    let script = format!(
+        "set -e; mkdir -p src && cd src && {GIT} init -q fixture && {GIT} clone -q .. clone1 && cd .. && \
+         {GIT} worktree add -q wt && {GIT} status --short > /dev/null && echo built > out.txt"
+    );
+    let o = e.sh("default", &script);
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    assert!(e.ws.join("src/fixture/.git").is_dir() && e.ws.join("src/clone1/.git").is_dir());
+    assert!(e.ws.join("lib/.git").is_file(), "the submodule is left as it was");
+}

@@ -147,6 +147,24 @@ pub(super) fn remove_beneath(root: BorrowedFd<'_>, rel: &Path) -> Fate {
     }
 }
 
+/// Rename `rel` (below the directory `root`) aside in its own directory,
+/// never following a link and never leaving `root`: for what must stop
+/// working but may hold data (an existing submodule's git directory).
+pub(super) fn aside(root: BorrowedFd<'_>, rel: &Path) -> Fate {
+    let Some((parent, name)) = split(rel) else {
+        return Fate::Kept("not an entry of the workspace".to_string());
+    };
+    let dir = match open_dir(root, parent, false, &mut Vec::new()) {
+        Ok(d) => d,
+        Err(e) => return Fate::Kept(format!("its directory: {}", e.desc())),
+    };
+    let aside = format!("{}.removed-by-orchestra-{}", name.to_string_lossy(), std::process::id());
+    match renameat(dir.as_fd(), name.as_c_str(), dir.as_fd(), aside.as_str()) {
+        Ok(()) => Fate::Aside(parent.join(aside)),
+        Err(e) => Fate::Kept(format!("renaming it aside: {}", e.desc())),
+    }
+}
+
 /// Remove `name` in `dir` (a directory with everything in it), on the
 /// filesystem `dev` only, `depth` levels below the entry first named.
 pub(super) fn remove_entry(

@@ -47,6 +47,7 @@ mod beneath;
 mod discovery;
 mod kept;
 mod snap;
+mod submodules;
 #[cfg(test)]
 mod tests;
 
@@ -88,6 +89,8 @@ pub struct Watch {
     kept: kept::Kept,
     /// What git finds at the root besides the protected names.
     discovery: discovery::Discovery,
+    /// The submodules the host's git recurses into.
+    submodules: submodules::Submodules,
 }
 
 impl Watch {
@@ -111,6 +114,7 @@ impl Watch {
     fn of(root: PathBuf, paths: impl IntoIterator<Item = PathBuf>) -> Watch {
         let paths: Vec<PathBuf> = paths.into_iter().collect();
         let discovery = discovery::Discovery::before(&root, &paths);
+        let submodules = submodules::Submodules::before(&root, paths.contains(&root.join(".git/config")));
         let mut absent: Vec<absent::Watched> = Vec::new();
         let mut reached: Vec<(PathBuf, Trace)> = Vec::new();
         for path in paths {
@@ -128,7 +132,7 @@ impl Watch {
             Some(fd) => kept::Kept::before(&root, fd.as_fd(), reached),
             None => kept::Kept::default(),
         };
-        Watch { root, absent, kept, discovery }
+        Watch { root, absent, kept, discovery, submodules }
     }
 
     /// Judge the watched paths again, once the task's processes are all gone:
@@ -137,6 +141,7 @@ impl Watch {
     pub fn after(self) -> Vec<Planted> {
         // First: a new `.git` pointer goes before the paths are traced through it.
         let mut out = self.discovery.after(&self.root);
+        out.extend(self.submodules.after(&self.root));
         let root_fd = open_root(&self.root);
         out.extend(self.kept.after(&self.root, root_fd.as_ref().map(|f| f.as_fd())));
         out.extend(absent::after(&self.root, root_fd.as_ref().map(|f| f.as_fd()), &self.absent));
