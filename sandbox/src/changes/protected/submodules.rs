@@ -276,3 +276,51 @@ impl Submodules {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.email=t@example.org", "-c", "user.name=t", "-c", "safe.directory=*"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git is required");
+        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    #[test]
+    fn gitlinks_are_read_from_index_versions_2_3_and_4() {
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path();
+        git(w, &["init", "-q", "."]);
+        for f in ["a.txt", "deep/dir/b.txt", "deep/dir/c.txt"] {
+            std::fs::create_dir_all(w.join(f).parent().unwrap()).unwrap();
+            std::fs::write(w.join(f), f).unwrap();
+        }
+        git(w, &["add", "."]);
+        let oid = "0123456789abcdef0123456789abcdef01234567";
+        for p in ["deep/dir/sub", "deep/dir/sub2", "z"] {
+            git(w, &["update-index", "--add", "--cacheinfo", &format!("160000,{oid},{p}")]);
+        }
+        // An entry with the extended flag (intent-to-add) makes index v3.
+        std::fs::write(w.join("later.txt"), "x").unwrap();
+        git(w, &["add", "-N", "later.txt"]);
+        let want: BTreeSet<PathBuf> = ["deep/dir/sub", "deep/dir/sub2", "z"].iter().map(PathBuf::from).collect();
+        for v in ["3", "4", "2"] {
+            if v == "2" {
+                git(w, &["rm", "-q", "--cached", "later.txt"]);
+            }
+            git(w, &["update-index", "--index-version", v]);
+            assert_eq!(gitlinks(&w.join(".git/index"), 20), want, "index version {v}");
+        }
+        // Not an index: nothing.
+        std::fs::write(w.join("junk"), b"DIRC\0\0\0\x04\0\0\0\x09garbage").unwrap();
+        assert!(gitlinks(&w.join("junk"), 20).is_empty());
+        assert!(
+            safe_relative(b"../x").is_none() && safe_relative(b"a//b").is_none() && safe_relative(b"a/b").is_some()
+        );
+    }
+}
