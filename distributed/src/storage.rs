@@ -476,7 +476,8 @@ fn describe_s3(s3: &S3Location) -> String {
     out
 }
 
-fn hash_reader(reader: &mut impl Read) -> std::io::Result<Blob> {
+/// A blob's name and size for what `reader` yields to its end.
+pub(crate) fn hash_reader(reader: &mut impl Read) -> std::io::Result<Blob> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;

@@ -143,15 +143,12 @@ struct Shared {
     binary_sha256: String,
 }
 
-/// The sha256 of the file at `path` in hex, or an empty string when it cannot be read.
+/// The sha256 of the file at `path` in hex (as a blob's), or an empty string
+/// when it cannot be read.
 fn file_sha256(path: &Path) -> String {
-    use sha2::Digest as _;
-    let Ok(mut f) = std::fs::File::open(path) else { return String::new() };
-    let mut h = sha2::Sha256::new();
-    match std::io::copy(&mut f, &mut h) {
-        Ok(_) => h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
-        Err(_) => String::new(),
-    }
+    std::fs::File::open(path)
+        .and_then(|mut f| crate::storage::hash_reader(&mut f))
+        .map_or_else(|_| String::new(), |b| b.sha256)
 }
 
 /// Run the worker until `control` drains it (or the queue fails).
@@ -802,8 +799,7 @@ fn remove_any(path: &Path) -> bool {
 /// The effective policy `yaml` as a file in the state directory, named by its
 /// own sha256 (written once; `exec` checks it against the message's hash).
 fn policy_file(shared: &Shared, yaml: &str) -> Result<PathBuf, TaskError> {
-    use sha2::Digest as _;
-    let hex: String = sha2::Sha256::digest(yaml.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    let hex = Blob::of(yaml.as_bytes()).sha256;
     let dir = shared.cfg.state_dir.join("policies");
     let path = dir.join(format!("{hex}.yaml"));
     if std::fs::read(&path).is_ok_and(|b| b == yaml.as_bytes()) {

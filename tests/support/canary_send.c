@@ -27,6 +27,18 @@ static long long now_us(void) {
   return t.tv_sec * 1000000LL + t.tv_nsec / 1000;
 }
 
+/* One sendmmsg of two messages: a, then b. */
+static int send_two(int s, void *a, size_t la, void *b, size_t lb) {
+  struct iovec io[2] = {{a, la}, {b, lb}};
+  struct mmsghdr m[2];
+  memset(m, 0, sizeof m);
+  m[0].msg_hdr.msg_iov = &io[0];
+  m[0].msg_hdr.msg_iovlen = 1;
+  m[1].msg_hdr.msg_iov = &io[1];
+  m[1].msg_hdr.msg_iovlen = 1;
+  return sendmmsg(s, m, 2, 0);
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
   const char *mode = argv[1];
@@ -83,15 +95,8 @@ int main(int argc, char **argv) {
     char *v = malloc(n + 1);
     memcpy(v, tok, n);
     v[n] = '\n';
-    struct iovec io[2] = {{v, n / 2}, {v + n / 2, n + 1 - n / 2}};
-    struct mmsghdr m[2];
-    memset(m, 0, sizeof m);
-    m[0].msg_hdr.msg_iov = &io[0];
-    m[0].msg_hdr.msg_iovlen = 1;
-    m[1].msg_hdr.msg_iov = &io[1];
-    m[1].msg_hdr.msg_iovlen = 1;
     t0 = now_us();
-    r = sendmmsg(s, m, 2, 0);
+    r = send_two(s, v, n / 2, v + n / 2, n + 1 - n / 2);
   } else if (strcmp(mode, "over-bound") == 0) {
     /* 65 iovecs over one 64 MiB buffer: 4 GiB + 64 MiB in one sendmsg. */
     size_t part = 64u << 20;
@@ -130,14 +135,7 @@ int main(int argc, char **argv) {
     int us = socket(AF_INET, SOCK_DGRAM, 0);
     connect(us, (void *)&u, sizeof u);
     char d1[] = "GET /index HTTP/1.1\r\n", d2[] = "Host: registry\r\n\r\n";
-    struct iovec io[2] = {{d1, sizeof d1 - 1}, {d2, sizeof d2 - 1}};
-    struct mmsghdr m[2];
-    memset(m, 0, sizeof m);
-    m[0].msg_hdr.msg_iov = &io[0];
-    m[0].msg_hdr.msg_iovlen = 1;
-    m[1].msg_hdr.msg_iov = &io[1];
-    m[1].msg_hdr.msg_iovlen = 1;
-    printf("sendmmsg -> %d\n", sendmmsg(us, m, 2, 0));
+    printf("sendmmsg -> %d\n", send_two(us, d1, sizeof d1 - 1, d2, sizeof d2 - 1));
     fflush(stdout);
   }
   close(s);

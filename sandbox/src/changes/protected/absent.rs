@@ -62,7 +62,7 @@ pub(super) fn after(root: &Path, root_fd: Option<BorrowedFd<'_>>, watched: &[Wat
         };
         let fate = match (root_fd, offender.strip_prefix(root)) {
             (Some(fd), Ok(rel)) if !rel.as_os_str().is_empty() => remove_beneath(fd, rel),
-            (None, _) => Fate::Kept(format!("the workspace {} could not be opened", root.display())),
+            (None, _) => super::beneath::unopened(root),
             _ => Fate::Kept("it lies outside the workspace".to_string()),
         };
         let removed = fate == Fate::Removed;

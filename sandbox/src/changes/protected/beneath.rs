@@ -147,6 +147,11 @@ pub(super) fn remove_beneath(root: BorrowedFd<'_>, rel: &Path) -> Fate {
     }
 }
 
+/// What became of an entry when the workspace `root` itself could not be opened.
+pub(super) fn unopened(root: &Path) -> Fate {
+    Fate::Kept(format!("the workspace {} could not be opened", root.display()))
+}
+
 /// Rename `rel` (below the directory `root`) aside in its own directory,
 /// never following a link and never leaving `root`: for what must stop
 /// working but may hold data (an existing submodule's git directory).

@@ -27,10 +27,11 @@
 //! file or directory named like a marker without the rest, a `HEAD` file git
 //! would not accept (`v1.2`), and anything at the root beside a valid `.git`.
 
+use super::Planted;
 use super::beneath::remove_beneath;
-use super::{Planted, open_root};
 use crate::Violation;
 use crate::rule::Rule;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
 /// The entries that make a directory a git directory for git's discovery.
@@ -59,22 +60,12 @@ fn state(dir: &Path) -> RootState {
             (valid, target.map(|t| t.into_os_string().into_encoded_bytes()))
         }
         Ok(m) if m.is_file() => {
-            let bytes = read_head(&head_path);
+            let bytes = super::read_small(&head_path, 4096);
             (bytes.as_deref().is_some_and(valid_head), bytes)
         }
         _ => (false, None),
     };
     RootState { markers, head_valid, head }
-}
-
-/// At most 4 KiB of a `HEAD` file, not following a link, never blocking.
-fn read_head(path: &Path) -> Option<Vec<u8>> {
-    use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
-    let mut v = Vec::new();
-    f.take(4096).read_to_end(&mut v).ok()?;
-    Some(v)
 }
 
 /// Whether git takes `text` for a `HEAD` (`validate_headref`): `ref:`, then
@@ -122,18 +113,14 @@ impl Discovery {
     /// Judge the root again (see the module doc): a violation for a new
     /// `.git` that is not a directory, and one for a root made a git
     /// directory, each with its offending entries removed.
-    pub(super) fn after(&self, root: &Path) -> Vec<Planted> {
+    pub(super) fn after(&self, root: &Path, root_fd: Option<BorrowedFd<'_>>) -> Vec<Planted> {
         let mut out = Vec::new();
         if !self.active {
             return out;
         }
-        let root_fd = open_root(root);
-        let remove = |rel: &str| match &root_fd {
-            Some(fd) => {
-                use std::os::fd::AsFd as _;
-                remove_beneath(fd.as_fd(), Path::new(rel))
-            }
-            None => super::beneath::Fate::Kept(format!("the workspace {} could not be opened", root.display())),
+        let remove = |rel: &str| match root_fd {
+            Some(fd) => remove_beneath(fd, Path::new(rel)),
+            None => super::beneath::unopened(root),
         };
         let dot_git = root.join(".git");
         if !self.git_before

@@ -139,12 +139,13 @@ impl Watch {
     /// a violation for each protected path the task changed, made or made
     /// reachable, and that change undone (see the module doc).
     pub fn after(self) -> Vec<Planted> {
-        // First: a new `.git` pointer goes before the paths are traced through it.
-        let mut out = self.discovery.after(&self.root);
-        out.extend(self.submodules.after(&self.root));
         let root_fd = open_root(&self.root);
-        out.extend(self.kept.after(&self.root, root_fd.as_ref().map(|f| f.as_fd())));
-        out.extend(absent::after(&self.root, root_fd.as_ref().map(|f| f.as_fd()), &self.absent));
+        let fd = root_fd.as_ref().map(|f| f.as_fd());
+        // First: a new `.git` pointer goes before the paths are traced through it.
+        let mut out = self.discovery.after(&self.root, fd);
+        out.extend(self.submodules.after(&self.root, fd));
+        out.extend(self.kept.after(&self.root, fd));
+        out.extend(absent::after(&self.root, fd, &self.absent));
         out
     }
 
@@ -255,13 +256,24 @@ fn trace(root: &Path, path: &Path) -> Trace {
 /// `gitdir: ` (with its one space) and the path up to the first NUL, newlines
 /// inside kept.
 fn gitdir_pointer(file: &Path) -> Option<PathBuf> {
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(file).ok()?;
-    let mut text = Vec::new();
-    f.take(64 * 1024).read_to_end(&mut text).ok()?;
+    let mut text = read_small(file, 64 * 1024)?;
     while text.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         text.pop();
     }
     let rest = text.strip_prefix(b"gitdir: ")?;
     let dir = rest.split(|b| *b == 0).next()?;
     (!dir.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(dir)))
+}
+
+/// At most `max` bytes of the regular file at `path`, not following a link
+/// at the name and never blocking (a fifo); `None` if it is no regular file
+/// or cannot be read.
+fn read_small(path: &Path, max: u64) -> Option<Vec<u8>> {
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut v = Vec::new();
+    f.take(max).read_to_end(&mut v).ok()?;
+    Some(v)
 }

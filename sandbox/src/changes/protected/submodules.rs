@@ -21,13 +21,12 @@
 //! submodules the task does not touch.
 
 use super::beneath::{Fate, remove_beneath};
-use super::{Planted, gitdir_pointer, open_root};
+use super::{Planted, gitdir_pointer, read_small};
 use crate::Violation;
 use crate::rule::Rule;
 use sha2::Digest as _;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read as _;
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 
 /// The index is read up to this size (a larger one is not judged).
@@ -44,7 +43,7 @@ const MAX_HOOKS: usize = 256;
 /// is missing or not an index git reads (git then recurses into nothing).
 pub(super) fn gitlinks(index: &Path, oid_len: usize) -> BTreeSet<PathBuf> {
     let mut out = BTreeSet::new();
-    let Some(data) = read_bounded(index, MAX_INDEX) else { return out };
+    let Some(data) = read_small(index, MAX_INDEX) else { return out };
     let (Some(b"DIRC"), Some(version), Some(count)) = (data.get(0..4), be32(&data, 4), be32(&data, 8)) else {
         return out;
     };
@@ -117,21 +116,9 @@ fn safe_relative(p: &[u8]) -> Option<PathBuf> {
     ok.then(|| PathBuf::from(std::ffi::OsStr::from_bytes(p)))
 }
 
-/// Up to `max` bytes of the file at `path`, not following a link at the
-/// name, never blocking (a fifo); `None` if it cannot be read.
-fn read_bounded(path: &Path, max: u64) -> Option<Vec<u8>> {
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut v = Vec::new();
-    f.take(max).read_to_end(&mut v).ok()?;
-    Some(v)
-}
-
 /// The object name length of the repository whose config is `config`.
 fn oid_len(config: &Path) -> usize {
-    let text = read_bounded(config, MAX_FILE).unwrap_or_default();
+    let text = read_small(config, MAX_FILE).unwrap_or_default();
     let text = String::from_utf8_lossy(&text).to_ascii_lowercase();
     let sha256 = text.lines().any(|l| {
         let l: String = l.chars().filter(|c| !c.is_whitespace()).collect();
@@ -154,7 +141,7 @@ fn fingerprint(root: &Path, rel: &Path) -> Option<[u8; 32]> {
         h.update(target.as_ref().map(|t| t.as_os_str().as_encoded_bytes()).unwrap_or_default());
         target.map(|t| dot_git.parent().map(|p| p.join(&t)).unwrap_or(t))
     } else if meta.is_file() {
-        let bytes = read_bounded(&dot_git, 64 * 1024).unwrap_or_default();
+        let bytes = read_small(&dot_git, 64 * 1024).unwrap_or_default();
         h.update(b"file\0");
         h.update(&bytes);
         gitdir_pointer(&dot_git).map(|g| root.join(rel).join(g))
@@ -167,7 +154,7 @@ fn fingerprint(root: &Path, rel: &Path) -> Option<[u8; 32]> {
     };
     if let Some(gd) = gitdir {
         code_of(&gd, &mut h);
-        if let Some(common) = read_bounded(&gd.join("commondir"), 64 * 1024) {
+        if let Some(common) = read_small(&gd.join("commondir"), 64 * 1024) {
             use std::os::unix::ffi::OsStrExt as _;
             let c = std::ffi::OsStr::from_bytes(common.trim_ascii_end());
             code_of(&gd.join(c), &mut h);
@@ -180,7 +167,7 @@ fn fingerprint(root: &Path, rel: &Path) -> Option<[u8; 32]> {
 fn code_of(gd: &Path, h: &mut sha2::Sha256) {
     for f in ["config", "config.worktree", "commondir"] {
         h.update(f.as_bytes());
-        match read_bounded(&gd.join(f), MAX_FILE) {
+        match read_small(&gd.join(f), MAX_FILE) {
             Some(b) => {
                 h.update((b.len() as u64).to_le_bytes());
                 h.update(&b);
@@ -199,7 +186,7 @@ fn code_of(gd: &Path, h: &mut sha2::Sha256) {
         h.update([0]);
         let mode = std::fs::symlink_metadata(&p).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
         h.update(mode.unwrap_or(0).to_le_bytes());
-        h.update(read_bounded(&p, MAX_FILE).unwrap_or_default());
+        h.update(read_small(&p, MAX_FILE).unwrap_or_default());
     }
 }
 
@@ -227,7 +214,7 @@ impl Submodules {
     }
 
     /// Judge them again (see the module doc).
-    pub(super) fn after(&self, root: &Path) -> Vec<Planted> {
+    pub(super) fn after(&self, root: &Path, root_fd: Option<BorrowedFd<'_>>) -> Vec<Planted> {
         let mut out = Vec::new();
         if !self.active {
             return out;
@@ -235,7 +222,6 @@ impl Submodules {
         let git = root.join(".git");
         let mut links = gitlinks(&git.join("index"), oid_len(&git.join("config")));
         links.extend(self.before.keys().cloned());
-        let root_fd = open_root(root);
         for rel in links {
             let now = fingerprint(root, &rel);
             let then = self.before.get(&rel).copied().flatten();
@@ -243,18 +229,12 @@ impl Submodules {
                 continue;
             }
             let dot_git = rel.join(".git");
-            let fate = match (&root_fd, then.is_none()) {
+            let fate = match (root_fd, then.is_none()) {
                 // The task made it: removed.
-                (Some(fd), true) => {
-                    use std::os::fd::AsFd as _;
-                    remove_beneath(fd.as_fd(), &dot_git)
-                }
+                (Some(fd), true) => remove_beneath(fd, &dot_git),
                 // It was there: put aside (the submodule is left unpopulated).
-                (Some(fd), false) => {
-                    use std::os::fd::AsFd as _;
-                    super::beneath::aside(fd.as_fd(), &dot_git)
-                }
-                (None, _) => Fate::Kept(format!("the workspace {} could not be opened", root.display())),
+                (Some(fd), false) => super::beneath::aside(fd, &dot_git),
+                (None, _) => super::beneath::unopened(root),
             };
             let undone = fate == Fate::Removed;
             let how = if then.is_none() { "was made" } else { "was changed (redirected, or its config or hooks)" };
