@@ -24,6 +24,12 @@
 //!   `max_deliveries` fails `worker_lost`; never retried forever;
 //! - Redis unreachable for longer than `outage` fails the attempts waiting
 //!   on it with a clear error (the run stays resumable);
+//! - a session never starts a task while a delivery of the run's earlier
+//!   session may still run it: [`Remote::fence_earlier`] (by `resume`)
+//!   cancels every delivery the run sent before and waits until each is
+//!   acknowledged or idle for a lease (its worker, unable to keep it, has
+//!   stopped it itself), then withdraws them; deliveries it cannot settle
+//!   within [`FENCE_WAIT_LEASES`] leases refuse the resume (exit 1);
 //! - [`Dispatch::start`] and [`Running::stop`] never wait for Redis: a
 //!   sender thread, on a connection of its own, queues the messages in the
 //!   order the attempts started and sets the cancel keys, so a Redis outage
@@ -84,7 +90,22 @@ pub enum SetupError {
         "distributed run: no trusted worker key (distributed.trusted_workers or --trust-worker): no result could be accepted"
     )]
     NoWorkerKeys,
+    /// Deliveries of the run's earlier session still run after being cancelled.
+    #[error(
+        "{live} task(s) of this run's earlier session still run {} after they were cancelled (their workers keep their queue entries); nothing started: resume again once they have stopped",
+        humantime::format_duration(*waited)
+    )]
+    EarlierSession {
+        /// How many.
+        live: usize,
+        /// How long the resume waited.
+        waited: Duration,
+    },
 }
+
+/// How many leases [`Remote::fence_earlier`] waits, at most, for the earlier
+/// session's deliveries to stop.
+pub const FENCE_WAIT_LEASES: u32 = 3;
 
 struct Pending {
     task: String,
@@ -133,6 +154,11 @@ struct Inner {
     groups: Mutex<std::collections::HashSet<String>>,
     /// Since when a write of the watchdog's has failed (none: the last one passed).
     write_stall: Mutex<Option<Instant>>,
+    /// The runs' [`queue::sent_key`]s this session wrote to.
+    sent: Mutex<std::collections::HashSet<String>>,
+    /// Attempts were failed while their deliveries may still run (an outage):
+    /// the sent keys stay for a resume to fence.
+    unsettled: AtomicBool,
 }
 
 /// Refused events recorded one by one in the run's audit log; past this,
@@ -186,6 +212,8 @@ impl Remote {
             policies: Mutex::new(HashMap::new()),
             groups: Mutex::new(std::collections::HashSet::new()),
             write_stall: Mutex::new(None),
+            sent: Mutex::new(std::collections::HashSet::new()),
+            unsettled: AtomicBool::new(false),
         });
         let reader = {
             let inner = inner.clone();
@@ -197,6 +225,74 @@ impl Remote {
             std::thread::spawn(move || send_all(&inner, &inbox))
         };
         Ok(Remote { inner, reader: Mutex::new(Some(reader)), outbox, sender: Mutex::new(Some(sender)) })
+    }
+}
+
+impl Remote {
+    /// Before a resume starts anything: cancel every delivery that run
+    /// `run_id`'s earlier sessions sent (by its [`queue::sent_key`]), wait
+    /// until each is acknowledged or has been idle for a lease (a worker that
+    /// cannot keep its entry stops its task before a lease is over), and
+    /// withdraw them. `waiting(n)` is called once if it has to wait for `n`.
+    /// Returns how many deliveries the earlier sessions had sent.
+    pub fn fence_earlier(&self, run_id: &str, waiting: &dyn Fn(usize)) -> Result<usize, SetupError> {
+        let s = &self.inner.settings;
+        let q = &s.queue;
+        let mut con = q.connect()?;
+        let key = queue::sent_key(run_id);
+        let sent: HashMap<String, String> = q.query(&mut con, redis::cmd("HGETALL").arg(&key))?;
+        if sent.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        for msg in sent.keys() {
+            pipe.cmd("SET").arg(queue::cancel_key(msg)).arg(1).arg("EX").arg(86400).ignore();
+        }
+        q.query_pipe::<()>(&mut con, &pipe)?;
+        // Stream → its entries of this run.
+        let mut places: HashMap<&str, std::collections::HashSet<&str>> = HashMap::new();
+        for place in sent.values() {
+            if let Some((stream, entry)) = place.split_once(' ') {
+                places.entry(stream).or_default().insert(entry);
+            }
+        }
+        let lease_ms = s.lease.as_millis() as u64;
+        let waited = s.lease * FENCE_WAIT_LEASES;
+        let deadline = Instant::now() + waited;
+        let mut told = false;
+        loop {
+            let mut live = 0;
+            for (stream, entries) in &places {
+                live += q
+                    .held(&mut con, stream)?
+                    .iter()
+                    .filter(|h| entries.contains(h.entry.as_str()) && h.idle_ms < lease_ms)
+                    .count();
+            }
+            if live == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(SetupError::EarlierSession { live, waited });
+            }
+            if !told {
+                told = true;
+                waiting(live);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // Tidying only (a stream a restarted Redis lost has no group to
+        // acknowledge in): the cancel keys already keep these from running.
+        for (stream, entries) in &places {
+            let mut pipe = redis::pipe();
+            for entry in entries {
+                pipe.cmd("XACK").arg(stream).arg(queue::GROUP).arg(entry).ignore();
+                pipe.cmd("XDEL").arg(stream).arg(entry).ignore();
+            }
+            let _ = q.query_pipe::<()>(&mut con, &pipe);
+        }
+        let _ = q.query::<u64>(&mut con, redis::cmd("DEL").arg(&key));
+        Ok(sent.len())
     }
 }
 
@@ -343,6 +439,12 @@ fn send_all(inner: &Inner, inbox: &std::sync::mpsc::Receiver<Outgoing>) {
                 }
                 if let Some(c) = con.as_mut() {
                     let _ = q.query::<u64>(c, redis::cmd("DEL").arg(&inner.results));
+                    // Every delivery settled: nothing for a resume to wait for.
+                    if lock(&inner.pending).is_empty() && !inner.unsettled.load(Ordering::SeqCst) {
+                        for k in lock(&inner.sent).iter() {
+                            let _ = q.query::<u64>(c, redis::cmd("DEL").arg(k));
+                        }
+                    }
                 }
                 return;
             }
@@ -418,6 +520,15 @@ fn send_task(
     }
 }
 
+/// `KEYS[1]` the task stream, `KEYS[2]` the run's sent key; `ARGV` the
+/// message, its id, the key's lifetime in seconds: queue the message and
+/// note where, in one step (a message is never out without its note).
+const ENQUEUE: &str = "\
+local e = redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[2], KEYS[1] .. ' ' .. e)
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return e";
+
 /// Why an attempt could not be queued.
 #[derive(Debug, thiserror::Error)]
 enum EnqueueError {
@@ -478,6 +589,8 @@ fn enqueue(
     };
     let env = Envelope::seal(Kind::Task, &msg, &s.key)?.to_json();
     let stream = queue::tasks_stream(&task.runs_on);
+    let sent_key = queue::sent_key(&a.run_id);
+    lock(&inner.sent).insert(sent_key.clone());
     let guard = con;
     // A connection broken by a Redis restart fails its next command: reconnect
     // and retry (for at most `outage`, as the result reader waits). A retried
@@ -500,8 +613,8 @@ fn enqueue(
                 s.queue.ensure_group(con, &stream).and_then(|()| s.queue.ensure_group(con, &inner.results))
             };
             ensured.and_then(|()| {
-                let mut c = redis::cmd("XADD");
-                c.arg(&stream).arg("*").arg("m").arg(&env);
+                let mut c = redis::cmd("EVAL");
+                c.arg(ENQUEUE).arg(2).arg(&stream).arg(&sent_key).arg(&env).arg(id).arg(s.ttl.as_secs().max(1));
                 s.queue.query::<String>(con, &c)
             })
         });
@@ -590,6 +703,9 @@ fn read_results(inner: &Arc<Inner>) {
 /// Fail every waiting attempt.
 fn fail_all(inner: &Inner, why: &str) {
     let drained: Vec<Pending> = lock(&inner.pending).drain().map(|(_, p)| p).collect();
+    if !drained.is_empty() {
+        inner.unsettled.store(true, Ordering::SeqCst);
+    }
     for mut p in drained {
         if let Some(done) = p.done.take() {
             done(failed(why.to_string(), false));

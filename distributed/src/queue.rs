@@ -226,6 +226,44 @@ impl Queue {
     }
 }
 
+/// An entry a consumer of [`GROUP`] holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The entry's id.
+    pub entry: String,
+    /// The consumer (worker) holding it.
+    pub consumer: String,
+    /// Milliseconds since it was last claimed.
+    pub idle_ms: u64,
+}
+
+impl Queue {
+    /// Every entry of `stream` that a worker holds (delivered, not yet
+    /// acknowledged); none when the stream or its group does not exist.
+    pub fn held(&self, con: &mut redis::Connection, stream: &str) -> Result<Vec<Held>, QueueError> {
+        const PAGE: usize = 1000;
+        let mut out = Vec::new();
+        let mut from = "-".to_string();
+        loop {
+            let mut c = redis::cmd("XPENDING");
+            c.arg(stream).arg(GROUP).arg(&from).arg("+").arg(PAGE);
+            let page: redis::streams::StreamPendingCountReply = match c.query(con) {
+                Ok(p) => p,
+                Err(e) if e.code() == Some("NOGROUP") => return Ok(out),
+                Err(e) => return Err(self.err(e)),
+            };
+            let n = page.ids.len();
+            for p in page.ids {
+                from = format!("({}", p.id);
+                out.push(Held { entry: p.id, consumer: p.consumer, idle_ms: p.last_delivered_ms as u64 });
+            }
+            if n < PAGE {
+                return Ok(out);
+            }
+        }
+    }
+}
+
 /// A PEM file the environment names.
 struct Pem {
     var: &'static str,
@@ -389,6 +427,13 @@ pub fn error_key(msg: &str) -> String {
 /// Set when the orchestrator wants the attempt stopped.
 pub fn cancel_key(msg: &str) -> String {
     format!("orchestra:cancel:{msg}")
+}
+
+/// A run's deliveries that may still run, across its sessions: message id →
+/// `"<stream> <entry>"` (written with each message; what a `resume` stops
+/// and waits for before it starts anything).
+pub fn sent_key(run_id: &str) -> String {
+    format!("orchestra:sent:{run_id}")
 }
 
 /// A run's result stream.

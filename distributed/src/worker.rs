@@ -14,6 +14,12 @@
 //! - while a task lives its entry is re-claimed every third of the lease, so
 //!   no other worker takes it over; a worker that finds its entry taken by
 //!   another stops its task (its result would be fenced anyway);
+//! - a worker that could not re-claim an entry for [`SELF_FENCE`] of the
+//!   lease (Redis unreachable from it, or holding its writes) stops that task
+//!   itself, before any other worker can take the entry over (Redis hands it
+//!   on only after a whole lease idle): two copies of a delivery never run
+//!   side by side, even when a worker is cut off from Redis while its tasks
+//!   go on; the price is that a Redis stall that long restarts the tasks;
 //! - an entry is acknowledged only after the log, the report and the
 //!   declared outputs are stored and the `finished` event is in the results
 //!   stream: an acknowledged task's outputs always exist;
@@ -114,7 +120,40 @@ struct Running {
     /// ... and this worker's stop reached the task while it still ran: its
     /// result is an interrupted run (`stopped`), never to count.
     interrupted: bool,
+    /// When the last claim of the entry that Redis confirmed was sent (the
+    /// read that delivered it, or a keep): Redis hands the entry to another
+    /// worker a lease after it ran that command at the earliest.
+    kept: Instant,
+    /// The delivery is to stop (cancelled, taken over, or its lease lapsed):
+    /// a task started after this is stopped at once.
+    stopping: bool,
 }
+
+impl Running {
+    /// Stop this delivery's task now, or as soon as it starts; `lost`: the
+    /// entry is no longer this worker's (the result must not count).
+    fn stop(&mut self, lost: bool) {
+        self.stopping = true;
+        self.lost |= lost;
+        if let Some(h) = &self.handle {
+            let reached = h.stop();
+            self.interrupted |= self.lost && reached;
+        }
+    }
+
+    /// The task started: kept to be stopped (at once, if that was asked already).
+    fn started(&mut self, handle: local::Handle) {
+        self.handle = Some(handle);
+        if self.stopping {
+            self.stop(false);
+        }
+    }
+}
+
+/// The share of the lease after which a worker whose keeps all failed stops
+/// its task: before the lease ends, so that the task is gone by the time
+/// Redis can hand the entry to another worker.
+pub const SELF_FENCE: (u32, u32) = (5, 6);
 
 /// What the worker shares between its threads.
 struct Shared {
@@ -189,6 +228,13 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
         let stop = stop_beat.clone();
         std::thread::spawn(move || heartbeat(&shared, &stop))
     };
+    // Apart from the heartbeat, which a held Redis command blocks for its
+    // reply timeout: the lease is watched by the clock alone.
+    let guard = {
+        let shared = shared.clone();
+        let stop = stop_beat.clone();
+        std::thread::spawn(move || lease_guard(&shared, &stop))
+    };
     let mut tasks: Vec<std::thread::JoinHandle<()>> = Vec::new();
     let mut last_reclaim = Instant::now() - shared.cfg.lease;
     let mut outage: Option<Instant> = None;
@@ -238,6 +284,7 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
     }
     stop_beat.store(true, Ordering::SeqCst);
     let _ = beat.join();
+    let _ = guard.join();
     let _ = unregister(&shared);
     result
 }
@@ -249,6 +296,8 @@ struct Delivery {
     raw: Option<Vec<u8>>,
     /// Taken over from another worker (its lease expired).
     reclaimed: bool,
+    /// When the command that delivered it was sent.
+    asked: Instant,
 }
 
 /// Take at most one entry: first one whose lease expired, then a new one.
@@ -263,6 +312,7 @@ fn take(
     if last_reclaim.elapsed() >= shared.cfg.lease / 4 {
         *last_reclaim = Instant::now();
         for s in streams {
+            let asked = Instant::now();
             let mut c = redis::cmd("XAUTOCLAIM");
             c.arg(s).arg(GROUP).arg(&shared.cfg.name).arg(lease_ms).arg("0-0").arg("COUNT").arg(1);
             let reply: redis::streams::StreamAutoClaimReply = q.query(con, &c)?;
@@ -272,6 +322,7 @@ fn take(
                     raw: queue::entry_message(&e),
                     entry: e.id,
                     reclaimed: true,
+                    asked,
                 }]);
             }
         }
@@ -284,11 +335,18 @@ fn take(
     for _ in streams {
         c.arg(">");
     }
+    let asked = Instant::now();
     let reply: Option<redis::streams::StreamReadReply> = q.query(con, &c)?;
     let mut out = Vec::new();
     for k in reply.map(|r| r.keys).unwrap_or_default() {
         for e in k.ids {
-            out.push(Delivery { stream: k.key.clone(), raw: queue::entry_message(&e), entry: e.id, reclaimed: false });
+            out.push(Delivery {
+                stream: k.key.clone(),
+                raw: queue::entry_message(&e),
+                entry: e.id,
+                reclaimed: false,
+                asked,
+            });
         }
     }
     Ok(out)
@@ -385,6 +443,8 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             handle: None,
             lost: false,
             interrupted: false,
+            kept: d.asked,
+            stopping: false,
         },
     );
     let shared = shared.clone();
@@ -848,7 +908,7 @@ fn run_in(
         let _ = tx.send(o);
     });
     if let Some(r) = lock(&shared.running).get_mut(&msg.id) {
-        r.handle = Some(handle);
+        r.started(handle);
     }
     // Stream the log while the task runs.
     let mut sent = 0u64;
@@ -1011,6 +1071,25 @@ fn heartbeat(shared: &Shared, stop: &AtomicBool) {
     }
 }
 
+/// Every 50 ms: stop each task whose entry could not be re-claimed for
+/// [`SELF_FENCE`] of the lease (see the module's guarantees).
+fn lease_guard(shared: &Shared, stop: &AtomicBool) {
+    let (num, den) = SELF_FENCE;
+    let limit = shared.cfg.lease * num / den;
+    while !stop.load(Ordering::SeqCst) {
+        for r in lock(&shared.running).values_mut().filter(|r| !r.lost && r.kept.elapsed() >= limit) {
+            tracing::warn!(
+                entry = %r.entry,
+                msg = %r.msg,
+                "the entry could not be re-claimed for {} ms (Redis unreachable or holding writes): stopping its task before another worker can take it over",
+                limit.as_millis()
+            );
+            r.stop(true);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// `KEYS[1]` stream, `ARGV` group, entry, consumer: re-claim the entry (its
 /// idle time reset) only if it is still pending for that consumer; 1 if it was.
 const KEEP_IF_MINE: &str = "\
@@ -1033,7 +1112,13 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
         // meanwhile (the rightful holder would see it gone and stop its task).
         let mut keep = redis::cmd("EVAL");
         keep.arg(KEEP_IF_MINE).arg(1).arg(&stream).arg(GROUP).arg(&entry).arg(&shared.cfg.name);
+        let sent = Instant::now();
         let kept: i64 = q.query(con, &keep)?;
+        if kept == 1
+            && let Some(r) = lock(&shared.running).get_mut(&msg)
+        {
+            r.kept = sent;
+        }
         let cancelled: bool = q.query(con, redis::cmd("EXISTS").arg(queue::cancel_key(&msg)))?;
         if kept == 0 || cancelled {
             if kept == 0 {
@@ -1041,13 +1126,8 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
             } else {
                 tracing::debug!(entry = %entry, msg = %msg, "the run cancelled this task: stopping it");
             }
-            let mut running = lock(&shared.running);
-            if let Some(r) = running.get_mut(&msg) {
-                r.lost = kept == 0;
-                if let Some(h) = &r.handle {
-                    let reached = h.stop();
-                    r.interrupted |= r.lost && reached;
-                }
+            if let Some(r) = lock(&shared.running).get_mut(&msg) {
+                r.stop(kept == 0);
             }
         } else if started {
             // Signed, so that the orchestrator knows this delivery lives.

@@ -65,11 +65,13 @@ pub enum FleetError {
     WorkersKeys(#[from] super::fleet_ssh::SshError),
 }
 
-/// The dispatcher for a run, when it is distributed (`None`: local).
+/// The dispatcher for a run, when it is distributed (`None`: local); for a
+/// resume of run `earlier`, once that run's earlier deliveries have stopped.
 pub fn dispatcher(
     args: &QueueArgs,
     loaded: &crate::config::Loaded,
     runs: &Path,
+    earlier: Option<&str>,
 ) -> Result<Option<Arc<dyn crate::orchestrator::dispatch::Dispatch>>, FleetError> {
     let cfg = &loaded.config;
     let d = cfg.distributed.clone().unwrap_or_default();
@@ -123,6 +125,15 @@ pub fn dispatcher(
         ttl: Duration::from_secs(24 * 3600),
     };
     let remote = Remote::connect(settings, &orchestra_distributed::message::nonce())?;
+    // A resume: what the run's earlier session sent must have stopped first.
+    if let Some(run_id) = earlier {
+        remote.fence_earlier(run_id, &|n| {
+            crate::sandbox::say!(
+                "orchestra: resume: waiting for {n} task(s) of the run's earlier session to stop (cancelled; at most {} leases)",
+                orchestra_distributed::dispatch::FENCE_WAIT_LEASES
+            );
+        })?;
+    }
     Ok(Some(Arc::new(remote)))
 }
 

@@ -357,7 +357,7 @@ pub fn run(args: RunArgs) -> Exit {
     }
     let concurrency = args.concurrency.or(cfg.config.concurrency).unwrap_or_else(default_concurrency);
     let runs = runs_dir(args.runs_dir.as_deref(), Some(&cfg.config));
-    let dispatch = match super::fleet::dispatcher(&args.fleet, &cfg, &runs) {
+    let dispatch = match super::fleet::dispatcher(&args.fleet, &cfg, &runs, None) {
         Ok(d) => d,
         Err(e) => return super::config_error(format!("{e}; nothing ran")),
     };
@@ -715,7 +715,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
     let transient = cfg.config.planner.transient_retries;
     let pool = container_pool(&cfg.config);
     let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
-    let dispatch = match super::fleet::dispatcher(&args.fleet, &cfg, &runs) {
+    let dispatch = match super::fleet::dispatcher(&args.fleet, &cfg, &runs, Some(&run.id)) {
         Ok(d) => d,
         Err(e) => return super::config_error(format!("{e}; nothing ran")),
     };

@@ -26,6 +26,32 @@ fn long(id: &str, secs: u32, extra: &str) -> String {
     sh(id, &format!("echo {id} start >> effects; sleep {secs}; echo {id} end >> effects"), extra)
 }
 
+/// A task that appends `<id> start`, then every 0.2 s for `ticks` times a
+/// line naming this very copy of it to `ticks`, then `<id> end`: the ticks of
+/// two copies that ran side by side interleave.
+fn ticking(id: &str, ticks: u32, extra: &str) -> String {
+    let script = format!(
+        "me=$(cat /proc/sys/kernel/random/uuid); echo {id} start >> effects; i=0; \
+         while [ $i -lt {ticks} ]; do echo $me >> ticks; sleep 0.2; i=$((i+1)); done; echo {id} end >> effects"
+    );
+    sh(id, &script, extra)
+}
+
+/// The copies that wrote to `ticks`, in the order they ran; fails if two
+/// copies' ticks interleave (they ran side by side).
+#[track_caller]
+fn copies_one_after_another(f: &Fleet) -> Vec<String> {
+    let ticks = f.world.lines("ticks");
+    let mut copies: Vec<String> = Vec::new();
+    for t in &ticks {
+        if copies.last() != Some(t) {
+            assert!(!copies.contains(t), "two copies ran side by side: {ticks:?}");
+            copies.push(t.clone());
+        }
+    }
+    copies
+}
+
 /// A quick task that appends its id.
 fn quick(id: &str, extra: &str) -> String {
     sh(id, &format!("echo {id} >> effects"), extra)
@@ -504,15 +530,18 @@ fn reconfigure(f: &Fleet, from: &str, to: &str) {
 /// neither failed `worker_lost` nor retried, the task runs once, exit 0.
 #[test]
 fn a_write_pause_shorter_than_the_outage_is_not_taken_for_a_dead_worker() {
-    let mut f = Fleet::new("writepause");
+    // A lease longer than the pause: a worker that cannot keep its entry for
+    // 5/6 of a lease stops its task (see
+    // `a_write_pause_longer_than_the_lease_restarts_the_task_once_never_beside_itself`).
+    let mut f = Fleet::with_lease("writepause", "12s");
     reconfigure(&f, "unserved: 20s", "unserved: 3s");
     reconfigure(&f, "outage: 10s", "outage: 30s");
     f.spawn_worker("w1", &[]);
     // A retry allowed: an attempt failed `worker_lost` would run again.
     let child = f.spawn_run(&plan(&[long("slow", 12, ", retries: 1")]), &[]);
     expect(&f, 20, "the task started", || count(&f, "slow start") == 1 && holders(&f).len() == 1);
-    // 8 s: four 2 s leases, more than `unserved` (3 s), less than `outage`
-    // (30 s) and than a command's 10 s reply timeout.
+    // 8 s: less than 5/6 of the lease, more than `unserved` (3 s), less than
+    // `outage` (30 s) and than a command's 10 s reply timeout.
     assert_eq!(f.redis.raw(&["CLIENT", "PAUSE", "8000", "WRITE"]).trim(), "OK");
     let (o, _) = wait_child(child, Duration::from_secs(60));
     assert_eq!(o.code, 0, "{}\n{}", o.all(), f.worker_log("w1"));
@@ -589,4 +618,107 @@ fn a_write_pause_longer_than_the_outage_fails_the_run_and_resume_completes_it() 
     assert_eq!(count(&f, "first"), 1, "{:?}", effects(&f));
     assert_eq!(count(&f, "mid start"), 2, "{:?}", effects(&f));
     assert_eq!(count(&f, "last"), 1, "{:?}", effects(&f));
+}
+
+/// A worker cut off from Redis while its task goes on (its ACL user
+/// disabled, its connections killed: a partition of that process alone)
+/// stops the task itself before its lease is over; another worker takes the
+/// entry over after the lease and runs the task to its end, never beside the
+/// first copy (their ticks do not interleave); the run ends exit 0 with the
+/// task's end recorded once.
+#[test]
+fn a_worker_cut_off_from_redis_stops_its_task_before_another_worker_takes_it_over() {
+    let mut f = Fleet::new("cutoff");
+    let cut = f.acl_user("cut");
+    f.spawn_worker_env("w1", &[], &cut);
+    // w2 is trusted from the start but starts only once w1 holds the task.
+    let w2 = f.worker_key("w2");
+    let child = f.spawn_run(&plan(&[ticking("slow", 30, "")]), &["--trust-worker", &w2]);
+    expect(&f, 30, "w1 started the task", || count(&f, "slow start") == 1 && holders(&f) == ["w1"]);
+    f.spawn_worker("w2", &[]);
+    f.cut_off("cut");
+    let (o, _) = wait_child(child, Duration::from_secs(60));
+    assert_eq!(o.code, 0, "{}\n--- w1:\n{}\n--- w2:\n{}", o.all(), f.worker_log("w1"), f.worker_log("w2"));
+    let copies = copies_one_after_another(&f);
+    assert_eq!(copies.len(), 2, "w1's copy, then w2's: {copies:?}");
+    assert_eq!(count(&f, "slow start"), 2, "{:?}", effects(&f));
+    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
+    let report = f.world.report(&f.world.only_run());
+    assert_eq!(state(&report, "slow"), "succeeded", "{}", task(&report, "slow"));
+    let remote = records(&f, "remote_result");
+    assert_eq!(remote.len(), 1, "{remote:#?}");
+    assert_eq!(remote[0]["body"]["worker"], "w2");
+    assert!(f.worker_log("w1").contains("could not be re-claimed"), "{}", f.worker_log("w1"));
+    // w1's copy is gone for good: nothing of it ticks any more.
+    let n = f.world.lines("ticks").len();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(f.world.lines("ticks").len(), n);
+}
+
+/// Redis holding every write for four leases (8 s, lease 2 s; review 60's
+/// F5 pause): the worker cannot keep its entry, so it stops its task itself
+/// before the lease is over (a Redis stall that long costs the task its run,
+/// never two copies at once); once writes resume the same attempt runs again
+/// (not failed `worker_lost`, no retry spent), once, not beside the stopped
+/// copy, whose result is refused; the run ends exit 0.
+#[test]
+fn a_write_pause_longer_than_the_lease_restarts_the_task_once_never_beside_itself() {
+    let mut f = Fleet::new("leasepause");
+    reconfigure(&f, "unserved: 20s", "unserved: 3s");
+    reconfigure(&f, "outage: 10s", "outage: 30s");
+    f.spawn_worker("w1", &[]);
+    let child = f.spawn_run(&plan(&[ticking("slow", 25, ", retries: 1")]), &[]);
+    expect(&f, 30, "the task started", || count(&f, "slow start") == 1 && holders(&f).len() == 1);
+    assert_eq!(f.redis.raw(&["CLIENT", "PAUSE", "8000", "WRITE"]).trim(), "OK");
+    let (o, _) = wait_child(child, Duration::from_secs(60));
+    assert_eq!(o.code, 0, "{}\n{}", o.all(), f.worker_log("w1"));
+    assert!(!o.stderr.contains("worker_lost"), "{}", o.all());
+    assert!(records(&f, "task_retry").is_empty(), "{:#?}", records(&f, "task_retry"));
+    let copies = copies_one_after_another(&f);
+    assert_eq!(copies.len(), 2, "{copies:?}\n{}", f.worker_log("w1"));
+    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
+    let report = f.world.report(&f.world.only_run());
+    assert_eq!(state(&report, "slow"), "succeeded", "{}", task(&report, "slow"));
+    assert_eq!(records(&f, "remote_result").len(), 1);
+    assert!(!records(&f, "result_refused").is_empty(), "the stopped copy's result was not refused");
+}
+
+/// The orchestrator cut off from Redis (its ACL user disabled) while the
+/// worker, which still reaches Redis, runs its task: the run fails as an
+/// outage and the task goes on. `resume` cancels that delivery and waits
+/// for it to stop before it runs the task again: the copies never overlap,
+/// the task's end is recorded once, the resume exits 0.
+#[test]
+fn resume_after_an_outage_stops_the_earlier_sessions_task_before_running_it_again() {
+    let mut f = Fleet::new("resumefence");
+    reconfigure(&f, "outage: 10s", "outage: 3s");
+    f.spawn_worker("w1", &[]);
+    let orch = f.acl_user("orch");
+    f.world.env.extend(orch);
+    let child = f.spawn_run(&plan(&[ticking("slow", 60, "")]), &[]);
+    expect(&f, 30, "the task started", || count(&f, "slow start") == 1);
+    f.cut_off("orch");
+    let (o, _) = wait_child(child, Duration::from_secs(30));
+    assert_eq!(o.code, 2, "{}", o.all());
+    assert!(o.stderr.contains("was unreachable for more than 3s"), "{}", o.all());
+    // The first copy goes on (its worker reaches Redis).
+    let n = f.world.lines("ticks").len();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(f.world.lines("ticks").len() > n, "the first copy stopped by itself: {}", f.worker_log("w1"));
+    f.reconnect("orch");
+    let id = f.world.only_run();
+    let mut args: Vec<String> = vec!["--queue".into(), f.redis.url()];
+    args.extend(f.trust_all());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = f.world.resume(&id, &args);
+    assert_eq!(r.code, 0, "{}\n{}", r.all(), f.worker_log("w1"));
+    assert!(r.stderr.contains("waiting for 1 task(s) of the run's earlier session to stop"), "{}", r.all());
+    let copies = copies_one_after_another(&f);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(count(&f, "slow start"), 2, "{:?}", effects(&f));
+    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
+    let report = f.world.report(&id);
+    assert_eq!(state(&report, "slow"), "succeeded", "{}", task(&report, "slow"));
+    // Nothing of the run is left in Redis for another resume to wait for.
+    assert_eq!(f.redis.raw(&["EXISTS", &format!("orchestra:sent:{id}")]).trim(), "0");
 }

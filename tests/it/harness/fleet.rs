@@ -55,11 +55,42 @@ impl Fleet {
 
     /// Start a worker `name` (key created on first use) with `extra` flags; returns its index.
     pub fn spawn_worker(&mut self, name: &str, extra: &[&str]) -> usize {
+        self.spawn_worker_env(name, extra, &[])
+    }
+
+    /// Worker `name`'s public key (its key file made now, or the one made before).
+    pub fn worker_key(&self, name: &str) -> String {
         let key = self.world.root.join(format!("keys/{name}.key"));
-        // Its key: made now, or the one made before (a restarted worker, or a test's keygen).
         let o = self.world.orchestra(&["workers", "keygen", "--reuse", key.to_str().unwrap()]);
         assert_eq!(o.code, 0, "{}", o.all());
-        let public = o.stdout.trim().to_string();
+        o.stdout.trim().to_string()
+    }
+
+    /// An ACL user `name` (password `name`, every right) in the fleet's
+    /// Redis; returns the environment that makes orchestra log in as it.
+    /// [`Fleet::cut_off`] then takes Redis away from just its clients.
+    pub fn acl_user(&self, name: &str) -> Vec<(String, String)> {
+        let set = self.redis.raw(&["ACL", "SETUSER", name, "on", &format!(">{name}"), "~*", "&*", "+@all"]);
+        assert_eq!(set.trim(), "OK", "ACL SETUSER {name}: {set}");
+        vec![("ORCHESTRA_REDIS_USERNAME".into(), name.into()), ("ORCHESTRA_REDIS_PASSWORD".into(), name.into())]
+    }
+
+    /// Redis unreachable for the clients of ACL user `name` alone (a
+    /// partition of that process): the user disabled, its connections killed.
+    pub fn cut_off(&self, name: &str) {
+        assert_eq!(self.redis.raw(&["ACL", "SETUSER", name, "off"]).trim(), "OK");
+        self.redis.raw(&["CLIENT", "KILL", "USER", name]);
+    }
+
+    /// Undo [`Fleet::cut_off`].
+    pub fn reconnect(&self, name: &str) {
+        assert_eq!(self.redis.raw(&["ACL", "SETUSER", name, "on"]).trim(), "OK");
+    }
+
+    /// [`Fleet::spawn_worker`] with `env` set for the worker alone.
+    pub fn spawn_worker_env(&mut self, name: &str, extra: &[&str], env: &[(String, String)]) -> usize {
+        let key = self.world.root.join(format!("keys/{name}.key"));
+        let public = self.worker_key(name);
         let state = self.world.root.join(format!("workers/{name}"));
         std::fs::create_dir_all(&state).unwrap();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(state.with_extension("log")).unwrap();
@@ -69,6 +100,7 @@ impl Fleet {
         c.args(["--lease", self.lease]);
         c.args(extra);
         c.env("ORCHESTRA_LOG", "orchestra_distributed=debug,warn");
+        c.envs(env.iter().map(|(k, v)| (k, v)));
         c.stdout(log.try_clone().unwrap()).stderr(log);
         let child = c.spawn().expect("orchestra worker");
         self.workers.push(Worker { child, name: name.into(), state, public });
