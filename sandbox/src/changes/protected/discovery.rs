@@ -69,22 +69,46 @@ fn state(dir: &Path) -> RootState {
 }
 
 /// Whether git takes `text` for a `HEAD` (`validate_headref`): `ref:`, then
-/// blanks, then `refs/…`; or an object name (40 or 64 hex digits).
+/// blanks, then `refs/…`; or text that *begins* with an object name (40 hex
+/// digits for SHA-1, which a SHA-256 name also begins with): git parses the
+/// name and ignores whatever follows it (review 61, F10).
 pub(super) fn valid_head(text: &[u8]) -> bool {
-    let t = text.trim_ascii_end();
-    if let Some(rest) = t.strip_prefix(b"ref:") {
+    if let Some(rest) = text.strip_prefix(b"ref:") {
         return rest.trim_ascii_start().starts_with(b"refs/");
     }
-    (t.len() == 40 || t.len() == 64) && t.iter().all(u8::is_ascii_hexdigit)
+    text.get(..40).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
 }
 
-/// Git takes a directory in this state for a repository
-/// (`is_git_directory`: a valid `HEAD`, and `objects` and `refs`, here or
-/// through `commondir`). A `commondir` that leads nowhere is still counted:
-/// that errs towards a violation, never towards a miss.
+/// Git takes the root in this state for a repository (`is_git_directory`:
+/// a valid `HEAD`, and `objects` and `refs`, here or through `commondir`).
+/// Markers are counted when they merely exist, and a `commondir` that leads
+/// nowhere is still counted: that errs towards a violation, never towards a
+/// miss.
 fn is_git_dir(s: &RootState) -> bool {
     let m = &s.markers;
     s.head_valid && ((m[1] && m[2]) || m[3])
+}
+
+/// Whether git surely takes directory `dir` (the root's `.git`) for a
+/// repository, as `is_git_directory` checks it: a valid `HEAD`, and
+/// `objects` and `refs` it can search (`access(X_OK)`: a plain file in their
+/// place does not do, review 61 F11), in `dir` or in the directory its
+/// `commondir` names. Errs towards "not a repository" (the root is then
+/// judged).
+fn surely_git_dir(dir: &Path) -> bool {
+    use nix::unistd::{AccessFlags, access};
+    if !state(dir).head_valid {
+        return false;
+    }
+    let common = match super::read_small(&dir.join("commondir"), 4096) {
+        Some(c) => {
+            use std::os::unix::ffi::OsStrExt as _;
+            dir.join(std::ffi::OsStr::from_bytes(c.trim_ascii_end()))
+        }
+        None if std::fs::symlink_metadata(dir.join("commondir")).is_ok() => return false,
+        None => dir.to_path_buf(),
+    };
+    ["objects", "refs"].iter().all(|m| access(&common.join(m), AccessFlags::X_OK).is_ok())
 }
 
 /// The root's git discovery at the start.
@@ -146,8 +170,7 @@ impl Discovery {
         // Git falls back to the root only when `.git` is not a repository
         // (absent, or a directory that is not one; a `.git` file that is not
         // a pointer is an error, no fallback).
-        let dot_git_is_repo =
-            std::fs::symlink_metadata(&dot_git).is_ok_and(|m| m.is_dir()) && is_git_dir(&state(&dot_git));
+        let dot_git_is_repo = std::fs::symlink_metadata(&dot_git).is_ok_and(|m| m.is_dir()) && surely_git_dir(&dot_git);
         let now = state(root);
         if !dot_git_is_repo && is_git_dir(&now) && !is_git_dir(&self.root_before) {
             let before = &self.root_before;

@@ -540,10 +540,50 @@ fn a_build_writing_head_beside_a_valid_git_or_an_invalid_head_is_no_violation() 
 #[test]
 fn heads_are_read_as_git_validates_them() {
     use super::discovery::valid_head;
-    for ok in [&b"ref: refs/heads/main\n"[..], b"ref:refs/x", b"ref: \t refs/heads/a", &[b'a'; 40], &[b'0'; 64]] {
+    let prefixed = format!("{} x\n", "a".repeat(40));
+    for ok in [
+        &b"ref: refs/heads/main\n"[..],
+        b"ref:refs/x",
+        b"ref: \t refs/heads/a",
+        &[b'a'; 40],
+        &[b'0'; 64],
+        prefixed.as_bytes(),
+    ] {
         assert!(valid_head(ok), "{:?}", String::from_utf8_lossy(ok));
     }
     for bad in [&b"v1.2"[..], b"ref: heads/main", b"", &[b'a'; 39], &[b'g'; 40], b"notes\n"] {
         assert!(!valid_head(bad), "{:?}", String::from_utf8_lossy(bad));
+    }
+}
+
+#[test]
+fn the_root_made_a_repository_behind_a_git_that_git_would_refuse_is_a_violation() {
+    // Review 61, F10: `.git/HEAD` made junk, and a root `HEAD` that is an
+    // object name with more after it (git reads the name, ignores the rest).
+    // F11: `.git/refs` replaced by a plain file (git needs to search it), so
+    // git falls back to the root, where a bare repository was planted.
+    let head = format!("{} x\n", "0".repeat(40));
+    for case in ["F10", "F11"] {
+        let (_d, w) = ws();
+        repo(&w);
+        fs::create_dir_all(w.join(".git/objects")).unwrap();
+        let seen = watch(&w, &PATHS);
+        if case == "F10" {
+            fs::write(w.join(".git/HEAD"), "junk").unwrap();
+            planted_repo(&w, ".");
+            fs::write(w.join("HEAD"), &head).unwrap();
+        } else {
+            fs::remove_dir_all(w.join(".git/refs")).unwrap();
+            fs::write(w.join(".git/refs"), "not a directory").unwrap();
+            fs::set_permissions(w.join(".git/refs"), fs::Permissions::from_mode(0o644)).unwrap();
+            planted_repo(&w, ".");
+        }
+        let v = violations(seen);
+        assert_eq!(v.len(), 1, "{case}: {v:?}");
+        assert_eq!(v[0].rule, Rule::FsProtected);
+        assert!(v[0].detail.contains("was made a git repository during the task"), "{case}: {v:?}");
+        for m in ["HEAD", "objects", "refs"] {
+            assert!(fs::symlink_metadata(w.join(m)).is_err(), "{case}: {m} left");
+        }
     }
 }
