@@ -325,7 +325,7 @@ fn a_submodule_registered_or_redirected_by_a_task_runs_nothing_at_the_host_git_s
     let o = e.sh("default", &script);
     o.assert_violation("fs.protected");
     let detail = o.report["violations"][0]["detail"].as_str().unwrap_or_default().to_string();
-    assert!(detail.contains("the git directory of submodule sub") && detail.ends_with("; removed"), "{detail}");
+    assert!(detail.contains("the git directory of sub (") && detail.ends_with("; removed"), "{detail}");
     assert!(std::fs::symlink_metadata(e.ws.join("sub/.git")).is_err() && e.ws.join("sub/f").is_file());
     let _ = git(&e.ws, &["status"]);
     assert!(!marker.exists(), "the planted fsmonitor ran at the host's git status");
@@ -348,7 +348,7 @@ fn a_submodule_registered_or_redirected_by_a_task_runs_nothing_at_the_host_git_s
     let o = e.sh("default", &script);
     o.assert_violation("fs.protected");
     let detail = o.report["violations"][0]["detail"].as_str().unwrap_or_default().to_string();
-    assert!(detail.contains("the git directory of submodule lib") && detail.contains("put aside as"), "{detail}");
+    assert!(detail.contains("the git directory of lib (") && detail.contains("put aside as"), "{detail}");
     assert!(std::fs::symlink_metadata(e.ws.join("lib/.git")).is_err());
     let _ = git(&e.ws, &["status"]);
     assert!(!marker.exists(), "the planted fsmonitor ran at the host's git status");
@@ -377,4 +377,122 @@ fn nested_repositories_no_gitlink_names_and_untouched_submodules_are_no_violatio
     assert!(o.rules().is_empty(), "{:?}", o.rules());
     assert!(e.ws.join("src/fixture/.git").is_dir() && e.ws.join("src/clone1/.git").is_dir());
     assert!(e.ws.join("lib/.git").is_file(), "the submodule is left as it was");
+}
+
+/// A checkout with a real, absorbed submodule `lib` (its repository in
+/// `.git/modules/lib`), from an upstream beside the workspace.
+fn submodule_env() -> Env {
+    let e = repo_env();
+    let up = e.root.join("upstream");
+    std::fs::create_dir_all(&up).unwrap();
+    assert!(git(&up, &["init", "-q", "."]).status.success());
+    std::fs::write(up.join("lib.txt"), "lib\n").unwrap();
+    assert!(git(&up, &["add", "."]).status.success());
+    assert!(git(&up, &["commit", "-qm", "l"]).status.success());
+    let add = git(&e.ws, &["-c", "protocol.file.allow=always", "submodule", "-q", "add", up.to_str().unwrap(), "lib"]);
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    assert!(git(&e.ws, &["commit", "-qm", "sub"]).status.success());
+    e
+}
+
+/// Review 61: the ways a task made the host's git run its code through
+/// submodules and work trees while orchestra exited 0. Each is now
+/// `fs.protected` (exit 4) and the host's git command afterwards runs
+/// nothing: a gitlink hidden in a split index (F1), in the submodule's own
+/// index (F2), a repository planted in `.git/modules` for `git submodule
+/// update` (F3), an index made a link (F4), a linked work tree's `.git`
+/// redirected (F5), a gitlink past 10,000 dummies (F7), hooks planted where
+/// a submodule's relative `core.hooksPath` points (F8).
+#[test]
+fn submodule_and_work_tree_plants_of_review_61_run_nothing_at_the_host_git() {
+    let repo_with_fsmonitor = |dir: &str, m: &str| {
+        format!(
+            "mkdir -p {dir} && {GIT} -C {dir} init -q . && {GIT} -C {dir} commit -q --allow-empty -m x && \
+             {GIT} -C {dir} config core.fsmonitor 'touch {m}; false #'"
+        )
+    };
+    let hook = |path: &str, m: &str| format!("printf '#!/bin/sh\\ntouch {m}\\n' > {path} && chmod +x {path}");
+    for case in ["F1", "F2", "F3", "F4", "F5", "F7", "F8"] {
+        let e = submodule_env();
+        let marker = e.root.join(format!("{case}-ran"));
+        let m = marker.display().to_string();
+        // What the host user does afterwards.
+        let mut host: Vec<(&str, Vec<&str>)> = vec![(".", vec!["status", "--short"])];
+        let script = match case {
+            "F1" => format!(
+                "{} && {GIT} update-index --add --cacheinfo 160000,$({GIT} -C evil rev-parse HEAD),evil && \
+                 {GIT} update-index --split-index",
+                repo_with_fsmonitor("evil", &m)
+            ),
+            "F2" => format!(
+                "{} && cd lib && {GIT} update-index --add --cacheinfo 160000,$({GIT} -C evil rev-parse HEAD),evil",
+                repo_with_fsmonitor("lib/evil", &m)
+            ),
+            "F3" => {
+                host = vec![(".", vec!["-c", "protocol.file.allow=always", "submodule", "-q", "update", "--init"])];
+                format!(
+                    "{GIT} clone -q --bare .git/modules/lib .git/modules/evil && \
+                     {GIT} -C .git/modules/evil config core.bare false && {} && \
+                     {GIT} config -f .gitmodules submodule.evil.path evil && \
+                     {GIT} config -f .gitmodules submodule.evil.url ../upstream && \
+                     {GIT} update-index --add --cacheinfo 160000,$({GIT} -C lib rev-parse HEAD),evil && {GIT} add .gitmodules",
+                    hook(".git/modules/evil/hooks/post-checkout", &m)
+                )
+            }
+            "F4" => format!(
+                "{} && {GIT} update-index --add --cacheinfo 160000,$({GIT} -C evil rev-parse HEAD),evil && \
+                 mv .git/index .git/index.real && ln -s index.real .git/index",
+                repo_with_fsmonitor("evil", &m)
+            ),
+            "F5" => {
+                assert!(git(&e.ws, &["worktree", "add", "-q", "wt"]).status.success());
+                host = vec![("wt", vec!["status", "--short"])];
+                format!(
+                    "mkdir .cache-x && cp -r .git/objects .git/refs .git/HEAD .cache-x/ && \
+                     printf '[core]\\n\\tfsmonitor = \"touch {m}; false #\"\\n' > .cache-x/config && \
+                     printf 'gitdir: ../.cache-x\\n' > wt/.git"
+                )
+            }
+            "F7" => format!(
+                "{} && oid=$({GIT} -C zz-evil rev-parse HEAD) && i=0; while [ $i -lt 10001 ]; do \
+                 printf '160000 commit %s\\tdummy/%05d\\n' $oid $i; i=$((i+1)); done | {GIT} update-index --index-info && \
+                 {GIT} update-index --add --cacheinfo 160000,$oid,zz-evil",
+                repo_with_fsmonitor("zz-evil", &m)
+            ),
+            "F8" => {
+                assert!(git(&e.ws.join("lib"), &["config", "core.hooksPath", ".husky/_"]).status.success());
+                std::fs::create_dir_all(e.ws.join("lib/.husky/_")).unwrap();
+                host = vec![("lib", vec!["commit", "-q", "--allow-empty", "-m", "host"])];
+                hook("lib/.husky/_/pre-commit", &m)
+            }
+            _ => unreachable!(),
+        };
+        let o = e.sh("default", &format!("set -e; {script}"));
+        o.assert_violation("fs.protected");
+        for (dir, args) in host {
+            let _ = git(&e.ws.join(dir), &args);
+        }
+        assert!(!marker.exists(), "{case}: the planted code ran at the host's git\n{}", o.all());
+    }
+}
+
+/// Benign git work around submodules and work trees stays exit 0: a split
+/// index, index version 4, a work tree added and committed in, a commit in
+/// the submodule and its bump, `submodule foreach`, a submodule removed.
+#[test]
+fn benign_git_work_around_submodules_and_work_trees_is_no_violation() {
+    for script in [
+        format!(
+            "{GIT} update-index --index-version 4 && {GIT} update-index --split-index && {GIT} commit -q --allow-empty -m s"
+        ),
+        format!("{GIT} worktree add -q wt2 && {GIT} -C wt2 commit -q --allow-empty -m w"),
+        format!("{GIT} -C lib commit -q --allow-empty -m insub && {GIT} add lib && {GIT} commit -qm bump"),
+        format!("{GIT} submodule foreach -q true && {GIT} status --short >/dev/null"),
+        format!("{GIT} rm -q -r --cached lib && rm -rf lib && {GIT} commit -qm rmsub"),
+    ] {
+        let e = submodule_env();
+        let o = e.sh("default", &format!("set -e; {script}"));
+        o.assert_ok();
+        assert!(o.rules().is_empty(), "{script}: {:?}", o.rules());
+    }
 }

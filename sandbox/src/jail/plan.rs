@@ -481,7 +481,10 @@ pub fn compile(
         denied: policy.denied_classes().into_iter().filter(|c| !namespaces || *c != SyscallClass::Ipc).collect(),
         rlimits,
         kill_on_violation: policy.on_violation == crate::policy::OnViolation::Kill,
-        hostname: "orchestra".to_string(),
+        // A name every /etc/hosts resolves: tools that look their own host
+        // up (git's ident, Java, Erlang) get an answer without a DNS query,
+        // which the jail's network rules would deny (a false exit 4).
+        hostname: "localhost".to_string(),
         observe: true,
         read_only_islands: if namespaces { Vec::new() } else { host.read_only_mounts.clone() },
         tty: false,
