@@ -131,6 +131,9 @@ struct Pending {
     takeover: Option<Delivery>,
     /// The key the granted delivery's `started` event was signed with.
     worker_key: Option<String>,
+    /// The run stopped the attempt: a result its worker stopped counts (it
+    /// ends the attempt; nothing is to run again).
+    cancelled: bool,
     runs_on: Vec<String>,
 }
 
@@ -345,6 +348,9 @@ impl Running for RemoteAttempt {
                 done(failed("cancelled before a worker took it".into(), false));
             }
         } else {
+            if let Some(p) = pending.get_mut(&self.msg) {
+                p.cancelled = true;
+            }
             drop(pending);
         }
         let _ = self.outbox.send(Outgoing::Cancel { id: self.msg.clone(), withdraw });
@@ -391,6 +397,7 @@ impl Dispatch for Remote {
                 queued: None,
                 takeover: None,
                 worker_key: None,
+                cancelled: false,
                 runs_on: task.runs_on.clone(),
             },
         );
@@ -1024,12 +1031,14 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             // count (a worker runs nothing without its own go-ahead; an older
             // one that did was taken over since), and not a run its worker
             // stopped because another delivery took its entry over
-            // (`stopped`). A later delivery merely waiting to take it over
+            // (`stopped`), unless the run stopped the attempt itself (then
+            // nothing is to run again). A later delivery merely waiting to take it over
             // does not fence a whole run: that one (a replay, or a reclaim
             // during a Redis stall) is cancelled below and never runs.
             let signer = key.to_string();
             let given = lock(&inner.pending).get(&msg).map(|p| (p.token, p.worker.clone(), p.worker_key.clone()));
-            if stopped
+            let cancelled = lock(&inner.pending).get(&msg).is_some_and(|p| p.cancelled);
+            if (stopped && !cancelled)
                 || given.as_ref().is_some_and(|(t, w, k)| {
                     *t != token || w.as_deref() != Some(worker.as_str()) || k.as_deref() != Some(signer.as_str())
                 })
