@@ -496,3 +496,25 @@ fn benign_git_work_around_submodules_and_work_trees_is_no_violation() {
         assert!(o.rules().is_empty(), "{script}: {:?}", o.rules());
     }
 }
+
+/// Review 61, F6: a workspace with no `.git` at the start (a tarball, a CI
+/// artifact); the task makes a repository there without a config (`HEAD`,
+/// `objects`, `refs`, an index) whose gitlink names a repository of its own
+/// with `core.fsmonitor`. `fs.protected`, and the host's `git status` there
+/// runs nothing (the gitlink's `.git` put aside).
+#[test]
+fn a_repository_made_where_there_was_none_with_a_gitlink_runs_nothing_at_the_host_git() {
+    let e = env();
+    let marker = e.root.join("f6-ran");
+    let m = marker.display();
+    let script = format!(
+        "set -e; mkdir evil && {GIT} -C evil init -q . && {GIT} -C evil commit -q --allow-empty -m x && \
+         {GIT} -C evil config core.fsmonitor 'touch {m}; false #' && oid=$({GIT} -C evil rev-parse HEAD) && \
+         {GIT} init -q --bare spare && mkdir .git && cp -r spare/HEAD spare/objects spare/refs .git/ && rm -rf spare && \
+         GIT_DIR=.git GIT_WORK_TREE=. {GIT} update-index --add --cacheinfo 160000,$oid,evil && rm -f .git/config"
+    );
+    let o = e.sh("default", &script);
+    o.assert_violation("fs.protected");
+    let _ = git(&e.ws, &["status", "--short"]);
+    assert!(!marker.exists(), "the planted fsmonitor ran at the host's git status\n{}", o.all());
+}

@@ -71,7 +71,9 @@ fn read_index(index: &Path, oid_len: usize, may_link: bool) -> Result<BTreeSet<P
     let bad = |why: &str| Err(Unreadable(why.to_string()));
     let mut out = BTreeSet::new();
     match std::fs::symlink_metadata(index) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            return Ok(out);
+        }
         Err(e) => return Err(Unreadable(e.to_string())),
         Ok(m) if !m.is_file() => return bad("not a regular file"),
         Ok(m) if m.len() > MAX_INDEX => return bad("larger than 256 MiB"),
@@ -408,9 +410,11 @@ fn module_entries(root: &Path) -> (BTreeSet<PathBuf>, bool) {
 /// The submodules of a workspace at the start.
 #[derive(Debug, Default)]
 pub(super) struct Submodules {
-    /// Whether this judges anything (the root's `.git/config` protected,
-    /// `.git` a directory).
+    /// Whether this judges anything (the root's `.git/config` protected).
     active: bool,
+    /// There was no `.git` directory at the start (nothing was surveyed):
+    /// every place found after is unknown, put aside rather than removed.
+    unsurveyed: bool,
     /// Where git went, and each place's fingerprint.
     before: BTreeMap<PathBuf, Option<[u8; 32]>>,
     /// The indexes read then.
@@ -424,12 +428,17 @@ impl Submodules {
     /// root's `.git/config` is a protected path of the task.
     pub(super) fn before(root: &Path, config_protected: bool) -> Submodules {
         let git = root.join(".git");
-        if !config_protected || !std::fs::symlink_metadata(&git).is_ok_and(|m| m.is_dir()) {
+        if !config_protected {
             return Submodules::default();
+        }
+        if !std::fs::symlink_metadata(&git).is_ok_and(|m| m.is_dir()) {
+            // A repository the task makes here (review 61, F6: `HEAD`,
+            // `objects`, `refs` and an index, no config) is surveyed after.
+            return Submodules { active: true, unsurveyed: true, ..Submodules::default() };
         }
         let s = survey(root);
         let before = s.places.into_iter().chain(s.worktrees).map(|p| (p.clone(), fingerprint(root, &p))).collect();
-        Submodules { active: true, before, indexes: s.indexes, modules: module_entries(root).0 }
+        Submodules { active: true, unsurveyed: false, before, indexes: s.indexes, modules: module_entries(root).0 }
     }
 
     /// Judge them again (see the module doc).
@@ -470,7 +479,7 @@ impl Submodules {
                 continue;
             }
             let dot_git = rel.join(".git");
-            let fate = match (root_fd, then.is_none()) {
+            let fate = match (root_fd, then.is_none() && !self.unsurveyed) {
                 // The task made it: removed.
                 (Some(fd), true) => remove_beneath(fd, &dot_git),
                 // It was there: put aside (the submodule is left unpopulated).
@@ -478,7 +487,13 @@ impl Submodules {
                 (None, _) => super::beneath::unopened(root),
             };
             let undone = fate == Fate::Removed;
-            let how = if then.is_none() { "was made" } else { "was changed (redirected, or its config or hooks)" };
+            let how = if self.unsurveyed {
+                "is named by a gitlink of a repository made"
+            } else if then.is_none() {
+                "was made"
+            } else {
+                "was changed (redirected, or its config or hooks)"
+            };
             let shown = root.join(&dot_git);
             let end = match fate {
                 Fate::Aside(to) => format!(

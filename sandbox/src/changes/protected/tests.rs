@@ -587,3 +587,20 @@ fn the_root_made_a_repository_behind_a_git_that_git_would_refuse_is_a_violation(
         }
     }
 }
+
+#[test]
+fn a_workspace_that_is_a_linked_work_tree_or_has_no_git_is_no_violation_when_left_alone() {
+    // `.git` a pointer file (a linked work tree, a submodule checkout): no
+    // index below it to read, nothing to judge.
+    let (_d, w) = ws();
+    let elsewhere = tempfile::tempdir().unwrap();
+    planted_repo(elsewhere.path(), "gd");
+    fs::write(w.join(".git"), format!("gitdir: {}\n", elsewhere.path().join("gd").display())).unwrap();
+    let seen = watch(&w, &PATHS);
+    fs::write(w.join("built"), "x").unwrap();
+    assert!(violations(seen).is_empty());
+    let (_d, w) = ws();
+    let seen = watch(&w, &PATHS);
+    fs::create_dir_all(w.join("src/nested/.git")).unwrap();
+    assert!(violations(seen).is_empty());
+}
