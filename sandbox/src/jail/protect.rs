@@ -15,6 +15,12 @@
 //!   targets of links inside a hooks directory, and the files and directories
 //!   `.git/config` names with `core.hooksPath`, `include.path` or
 //!   `includeIf.*.path`, when they lie in `W`;
+//! - orchestra's own `W/.orchestra`, when it is absent: where it exists a
+//!   read-only bind keeps it (plan.rs, the container engines' `:ro` volume),
+//!   but orchestra does not make an empty one just for that (it is what `git
+//!   clean -fdx` or `git stash -u` in a task removes), so an absent one is
+//!   protected against creation like any absent protected path (a task could
+//!   plant a `config.yaml` or an audit directory a later run trusts);
 //! - a protected file with more than one hard link is refused (fail closed):
 //!   the task could write it through another name the bind does not cover;
 //! - the protected paths that exist are returned for read-only binds (real
@@ -38,6 +44,10 @@ pub(crate) fn protect(
     let mut wanted: Vec<PathBuf> = fs.protected_in(workdir);
     wanted.extend(in_use.iter().filter(|p| p.starts_with(workdir) && p.as_path() != workdir).cloned());
     wanted.extend(git_code_paths(workdir));
+    let dot = workdir.join(".orchestra");
+    if std::fs::symlink_metadata(&dot).is_err() {
+        wanted.push(dot);
+    }
     let mut out: Vec<PathBuf> = Vec::new();
     let mut bound: Vec<PathBuf> = Vec::new();
     let dot_git = workdir.join(".git");
