@@ -761,6 +761,85 @@ fn an_existing_path_given_up_with_unprotected_keeps_the_tasks_change(b: Backend)
     }
 }
 
+/// Review 61, finding 1: with the audit log outside the workspace orchestra
+/// makes no `.orchestra/` there, so `git stash -u` and `git clean -fdx` in a
+/// task (each removes every untracked directory, an empty one too) do their
+/// job: exit 0, no violation. An absent `.orchestra/` is still protected
+/// against creation, where a later run would trust a planted `config.yaml`:
+/// made plainly or by a racer, it is `fs.protected` and gone afterwards.
+fn git_clean_and_stash_untracked_beside_no_dot_orchestra_are_no_violation(b: Backend) {
+    for &f in flavours(b) {
+        let c = race_case(b, "git-clean");
+        let ws = &c.e.ws;
+        std::fs::remove_dir_all(ws.join(".orchestra")).unwrap();
+        std::fs::remove_dir_all(ws.join(".git")).unwrap();
+        let git = |args: &[&str]| {
+            let o = Command::new("git")
+                .args(["-c", "user.email=t@example.org", "-c", "user.name=t", "-c", "safe.directory=*"])
+                .args(args)
+                .current_dir(ws)
+                .output()
+                .expect("git is required");
+            assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        };
+        git(&["init", "-q", "."]);
+        std::fs::write(ws.join("README"), "hello\n").unwrap();
+        std::fs::write(ws.join(".gitignore"), "build/\n").unwrap();
+        git(&["add", "README", ".gitignore"]);
+        git(&["commit", "-qm", "init"]);
+        if b.container() {
+            chown_tree(ws, 1000);
+        }
+        let yaml =
+            if b.container() { "container:\n  image: orchestra-build:2\n  volumes: ['/usr:/usr']\n" } else { "" };
+        let (policy, mut extra) = c.flavoured(f, "git", yaml);
+        if f == Flavour::Default {
+            extra = vec!["--audit-dir".to_string(), c.e.root.join("audit-elsewhere").display().to_string()];
+        }
+        let policy = (policy, extra);
+        let g = "git -c user.email=t@example.org -c user.name=t -c safe.directory=*";
+        let script = format!(
+            "set -e; export HOME=$PWD; echo u > untracked.txt; mkdir -p build && echo o > build/out.o; \
+             {g} stash -q -u; test ! -e untracked.txt; {g} stash pop -q >/dev/null; test -f untracked.txt; \
+             {g} clean -fdxq; {g} status --porcelain --ignored | wc -l"
+        );
+        let o = c.run_flavoured(f, &policy, &["/bin/sh", "-c", &script]);
+        o.assert_ok();
+        assert!(o.rules().is_empty(), "{} {f:?}: {:?}", b.name(), o.rules());
+        assert_eq!(o.stdout.trim(), "0", "{} {f:?}: something untracked is left", b.name());
+        for gone in ["untracked.txt", "build", "race", "stage-ci", ".orchestra"] {
+            assert!(std::fs::symlink_metadata(ws.join(gone)).is_err(), "{} {f:?}: {gone} is left", b.name());
+        }
+        assert!(git(&["stash", "list"]).is_empty(), "{} {f:?}: the stash was not popped", b.name());
+
+        // Planting it is refused, and what a racer got past the supervisor is removed.
+        std::fs::copy(race_static(), ws.join("race")).unwrap();
+        std::fs::create_dir_all(ws.join("stage-dot")).unwrap();
+        std::fs::write(ws.join("stage-dot/config.yaml"), "version: 1\n").unwrap();
+        if b.container() {
+            chown_tree(ws, 1000);
+        }
+        let o = c.run_flavoured(
+            f,
+            &policy,
+            &["/bin/sh", "-c", "mkdir .orchestra; echo 'version: 1' > .orchestra/config.yaml"],
+        );
+        o.assert_violation("fs.protected");
+        assert!(std::fs::symlink_metadata(ws.join(".orchestra")).is_err(), "{} {f:?}: .orchestra is left", b.name());
+        let deny = c.flavoured(f, "deny", "on_violation: deny\n");
+        let deny = (deny.0, policy.1.clone());
+        let o = c.run_flavoured(f, &deny, &["./race", "stage-dot", ".orchestra"]);
+        o.assert_violation("fs.protected");
+        assert!(
+            std::fs::symlink_metadata(ws.join(".orchestra")).is_err(),
+            "{} {f:?}: raced, .orchestra is left\n{}",
+            b.name(),
+            o.all()
+        );
+    }
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod jail { $( #[test] fn $case() { super::$case(super::Backend::Jail) } )* }
@@ -779,6 +858,7 @@ conformance!(
     a_protected_path_changed_during_the_task_is_reported_and_restored,
     real_git_work_beside_existing_protected_paths_is_no_violation,
     an_existing_path_given_up_with_unprotected_keeps_the_tasks_change,
+    git_clean_and_stash_untracked_beside_no_dot_orchestra_are_no_violation,
     one_off_path_flags_take_effect,
     benign_script_runs_and_writes_the_workspace,
     output_is_relayed_whole_and_in_order,

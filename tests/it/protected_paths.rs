@@ -518,3 +518,65 @@ fn a_repository_made_where_there_was_none_with_a_gitlink_runs_nothing_at_the_hos
     let _ = git(&e.ws, &["status", "--short"]);
     assert!(!marker.exists(), "the planted fsmonitor ran at the host's git status\n{}", o.all());
 }
+
+/// Review 61, finding 2: `git submodule update --init --recursive` on a
+/// populated checkout (a common CI step) rewrites each submodule's
+/// `core.worktree`, i.e. `.git/modules/<name>/config`, nested ones included.
+/// Under the default list that stays `fs.protected` (the file unchanged); a
+/// policy that gives up `.git/config` gives the submodules' configs up with it
+/// (the same trust: both run git's code), so there the update does its job —
+/// exit 0, no violation, the submodules back at the recorded commits — while
+/// their hooks stay protected.
+#[test]
+fn review61_submodule_update_of_a_populated_checkout_needs_only_unprotected_git_config() {
+    let e = repo_env();
+    let ok = |o: std::process::Output| assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = ["-c", "protocol.file.allow=always"];
+    // vendor/lib, itself with a submodule `deep`; both inside the workspace (the task sees nothing else).
+    let (lib, deep) = (e.ws.join("vendor/lib"), e.ws.join("vendor/deep"));
+    for d in [&lib, &deep] {
+        std::fs::create_dir_all(d).unwrap();
+        ok(git(d, &["init", "-q", "."]));
+        ok(git(d, &["commit", "-q", "--allow-empty", "-m", "one"]));
+    }
+    ok(git(&lib, &[&file[..], &["submodule", "-q", "add", deep.to_str().unwrap(), "deep"]].concat()));
+    ok(git(&lib, &["commit", "-qm", "deep"]));
+    ok(git(&e.ws, &[&file[..], &["submodule", "-q", "add", "./vendor/lib", "lib"]].concat()));
+    ok(git(&e.ws, &["commit", "-qm", "lib"]));
+    ok(git(&e.ws, &[&file[..], &["submodule", "-q", "update", "--init", "--recursive"]].concat()));
+    let configs = [e.ws.join(".git/modules/lib/config"), e.ws.join(".git/modules/lib/modules/deep/config")];
+    assert!(configs.iter().all(|c| c.is_file()), "the checkout is not populated");
+    // The submodule is moved off its recorded commit, so the update has work to do.
+    let recorded = String::from_utf8_lossy(&git(&e.ws.join("lib"), &["rev-parse", "HEAD"]).stdout).into_owned();
+    ok(git(&e.ws.join("lib"), &["checkout", "-q", "--detach", "HEAD~1"]));
+    let status = || String::from_utf8_lossy(&git(&e.ws, &["submodule", "status", "--recursive"]).stdout).into_owned();
+    assert!(status().starts_with('+'), "{}", status());
+    let update = format!("{GIT} -c protocol.file.allow=always submodule update --init --recursive");
+
+    // The default list: refused, the config unchanged.
+    let before: Vec<Vec<u8>> = configs.iter().map(|c| std::fs::read(c).unwrap()).collect();
+    let o = e.sh("default", &update);
+    o.assert_violation("fs.protected");
+    let detail = o.report["violations"][0]["detail"].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains(".git/modules/lib/config, a protected path"), "{detail}");
+    assert_eq!(configs.iter().map(|c| std::fs::read(c).unwrap()).collect::<Vec<_>>(), before);
+    // A git killed at its denied rename leaves its lock file (as any killed git does).
+    let _ = std::fs::remove_file(e.ws.join(".git/modules/lib/config.lock"));
+
+    // `unprotected: [.git/config]`: the update does its job.
+    let p = e.policy("submodules", "filesystem:\n  unprotected: [.git/config]\n");
+    let o = e.sh(&p, &update);
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    assert!(o.report["opt_outs"].to_string().contains("filesystem.unprotected: .git/config"), "{}", o.report);
+    let now = status();
+    assert!(now.lines().count() == 2 && now.lines().all(|l| l.starts_with(' ')), "{now}");
+    assert_eq!(String::from_utf8_lossy(&git(&e.ws.join("lib"), &["rev-parse", "HEAD"]).stdout), recorded);
+    for c in &configs {
+        assert!(std::fs::read_to_string(c).unwrap().contains("worktree = "), "{}", c.display());
+    }
+    // The submodules' hooks are still protected.
+    let o = e.sh(&p, "echo 'touch /tmp/x' > .git/modules/lib/hooks/post-checkout");
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join(".git/modules/lib/hooks/post-checkout").exists());
+}

@@ -345,9 +345,11 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
     let workdir_rw = policy.filesystem.workdir == WorkdirAccess::ReadWrite;
     if workdir_rw {
         check_workspace(policy, &task.workdir)?;
-        let dot = task.workdir.join(".orchestra");
-        std::fs::create_dir_all(&dot).map_err(|e| SandboxError::Setup(format!("creating {}: {e}", dot.display())))?;
     }
+    // `.orchestra/` is mounted read-only where it exists; absent, it is not made
+    // but protected against creation (jail::protect), as in the jail.
+    let dot_orchestra =
+        workdir_rw && std::fs::symlink_metadata(task.workdir.join(".orchestra")).is_ok_and(|m| m.is_dir());
     let home = if policy.filesystem.tmp == crate::policy::TmpMode::Private { "/tmp" } else { spec::WORKDIR };
     let host_env: Vec<(String, String)> =
         std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
@@ -379,7 +381,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
         seccomp_file: None,
         nproc: nproc_limit(policy),
         workdir: task.workdir.clone(),
-        dot_orchestra: workdir_rw,
+        dot_orchestra,
         mac: crate::mac::security_opts(policy, &crate::mac::container_decision(policy)).0,
         own: task.protected.clone(),
         protected: if workdir_rw { protected_binds(policy, &task.workdir, &task.in_use)? } else { Vec::new() },

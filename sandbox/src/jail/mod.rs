@@ -207,16 +207,10 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>, mac: JailMac) -> 
             reason: "jail.cgroups: required, but no memory and pids cgroup could be created for this task".into(),
         });
     }
-    if policy.jail.namespaces == NamespaceMode::Required
-        && policy.filesystem.workdir == crate::policy::WorkdirAccess::ReadWrite
-    {
-        // `.orchestra/` inside the workspace is re-bound read-only; it must exist
-        // for that, or the task could create it and plant files there.
-        let dot = task.workdir.join(".orchestra");
-        if let Err(e) = std::fs::create_dir_all(&dot) {
-            return Err(SandboxError::Setup(format!("creating {}: {e}", dot.display())));
-        }
-    }
+    // `.orchestra/` inside the workspace is re-bound read-only where it exists;
+    // absent, it is not made (an empty one is what `git clean -fdx` or `git
+    // stash -u` in the task would remove) but protected against creation like
+    // any absent protected path (protect.rs).
     phase("cgroup created");
     // The init is cloned before the plan is compiled: joining the cgroup (an
     // RCU grace period on v1), compiling the plan (the scan of /etc), building

@@ -14,7 +14,15 @@
 //!   `.git/modules` and of every linked worktree under `.git/worktrees`, the
 //!   targets of links inside a hooks directory, and the files and directories
 //!   `.git/config` names with `core.hooksPath`, `include.path` or
-//!   `includeIf.*.path`, when they lie in `W`;
+//!   `includeIf.*.path`, when they lie in `W`; a submodule's or linked
+//!   worktree's `config` is given up with the root's (`unprotected:
+//!   [.git/config]`): writing either runs git's code alike;
+//! - orchestra's own `W/.orchestra`, when it is absent: where it exists a
+//!   read-only bind keeps it (plan.rs, the container engines' `:ro` volume),
+//!   but orchestra does not make an empty one just for that (it is what `git
+//!   clean -fdx` or `git stash -u` in a task removes), so an absent one is
+//!   protected against creation like any absent protected path (a task could
+//!   plant a `config.yaml` or an audit directory a later run trusts);
 //! - a protected file with more than one hard link is refused (fail closed):
 //!   the task could write it through another name the bind does not cover;
 //! - the protected paths that exist are returned for read-only binds (real
@@ -37,7 +45,11 @@ pub(crate) fn protect(
 ) -> Result<Vec<PathBuf>, PlanError> {
     let mut wanted: Vec<PathBuf> = fs.protected_in(workdir);
     wanted.extend(in_use.iter().filter(|p| p.starts_with(workdir) && p.as_path() != workdir).cloned());
-    wanted.extend(git_code_paths(workdir));
+    wanted.extend(git_code_paths(workdir, fs));
+    let dot = workdir.join(".orchestra");
+    if std::fs::symlink_metadata(&dot).is_err() {
+        wanted.push(dot);
+    }
     let mut out: Vec<PathBuf> = Vec::new();
     let mut bound: Vec<PathBuf> = Vec::new();
     let dot_git = workdir.join(".git");
@@ -71,7 +83,10 @@ pub(crate) fn protect(
 
 /// The paths besides the policy's list from which git would run code, found
 /// in the repository at `workdir` (see the module doc).
-fn git_code_paths(workdir: &Path) -> Vec<PathBuf> {
+fn git_code_paths(workdir: &Path, fs: &Filesystem) -> Vec<PathBuf> {
+    // A policy that accepts writes to the root's config (`git submodule update`
+    // rewrites each submodule's `core.worktree`) accepts them to theirs.
+    let root_config_kept = fs.protected_in(workdir).contains(&workdir.join(".git/config"));
     let dot_git = workdir.join(".git");
     let mut v = Vec::new();
     let Ok(meta) = std::fs::symlink_metadata(&dot_git) else { return v };
@@ -87,10 +102,12 @@ fn git_code_paths(workdir: &Path) -> Vec<PathBuf> {
     for d in &dirs {
         // The repository's own config and hooks are in the policy's list
         // (where `unprotected` may give them up); its submodules' and
-        // worktrees' are here.
+        // worktrees' are here, their config given up with the root's.
         if *d != git {
             for name in ["config", "hooks", "commondir", "config.worktree", "gitdir"] {
-                v.push(d.join(name));
+                if name != "config" || root_config_kept {
+                    v.push(d.join(name));
+                }
             }
         }
         for hook in links_in(&d.join("hooks")) {
@@ -190,5 +207,25 @@ mod tests {
         assert!(mounts.iter().any(|m| m.dst() == w.join("realgit/config")));
         std::fs::hard_link(w.join("realgit/config"), w.join("cfg-copy")).unwrap();
         assert!(protect(&Filesystem::default(), &w, &[], true, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn submodule_configs_go_with_the_root_config_and_an_absent_dot_orchestra_is_protected() {
+        let d = tempfile::tempdir().unwrap();
+        let w = std::fs::canonicalize(d.path()).unwrap();
+        for m in ["a", "a/modules/b"] {
+            std::fs::create_dir_all(w.join(".git/modules").join(m).join("hooks")).unwrap();
+            std::fs::write(w.join(".git/modules").join(m).join("config"), "[core]\n").unwrap();
+        }
+        let configs = [w.join(".git/modules/a/config"), w.join(".git/modules/a/modules/b/config")];
+        let p = protect(&Filesystem::default(), &w, &[], false, &mut Vec::new()).unwrap();
+        assert!(configs.iter().all(|c| p.contains(c)) && p.contains(&w.join(".orchestra")), "{p:?}");
+        let fs = Filesystem { unprotected: vec![".git/config".into()], ..Filesystem::default() };
+        let p = protect(&fs, &w, &[], false, &mut Vec::new()).unwrap();
+        assert!(!p.contains(&w.join(".git/config")) && !configs.iter().any(|c| p.contains(c)), "{p:?}");
+        assert!(p.contains(&w.join(".git/modules/a/hooks")) && p.contains(&w.join(".git/modules/a/commondir")));
+        // Where it exists, `.orchestra/` is the plan's own read-only bind, not a protected path.
+        std::fs::create_dir(w.join(".orchestra")).unwrap();
+        assert!(!protect(&fs, &w, &[], false, &mut Vec::new()).unwrap().contains(&w.join(".orchestra")));
     }
 }
