@@ -580,3 +580,124 @@ fn review61_submodule_update_of_a_populated_checkout_needs_only_unprotected_git_
     o.assert_violation("fs.protected");
     assert!(!e.ws.join(".git/modules/lib/hooks/post-checkout").exists());
 }
+
+/// Review 62: what review 61's fixes still let through. Each is now
+/// `fs.protected` (exit 4) and the host's git afterwards runs nothing: a
+/// gitlink added to a linked work tree's own index (F1), a submodule named
+/// with a slash whose git directory (`.git/modules/libs/foo`) the task
+/// reconfigured (F2), gitlinks past the bound in one index hiding one in
+/// another (F3), a workspace whose `.git` points at a repository inside it
+/// (F5), and a repository made in a directory the checkout tracks (F6).
+#[test]
+fn submodule_and_work_tree_plants_of_review_62_run_nothing_at_the_host_git() {
+    let evil = |dir: &str, m: &str| {
+        format!(
+            "mkdir -p {dir} && {GIT} -C {dir} init -q . && {GIT} -C {dir} commit -q --allow-empty -m x && \
+             {GIT} -C {dir} config core.fsmonitor 'touch {m}; false #'"
+        )
+    };
+    for case in ["F1", "F2", "F3", "F5", "F6"] {
+        let e = submodule_env();
+        let marker = e.root.join(format!("{case}-ran"));
+        let m = marker.display().to_string();
+        let mut host: Vec<(&str, Vec<&str>)> = vec![(".", vec!["status", "--short"])];
+        let up = e.root.join("upstream").display().to_string();
+        let script = match case {
+            "F1" => {
+                assert!(git(&e.ws, &["worktree", "add", "-q", "wt"]).status.success());
+                host = vec![("wt", vec!["status", "--short"])];
+                format!(
+                    "{} && cd wt && {GIT} update-index --add --cacheinfo 160000,$({GIT} -C evil rev-parse HEAD),evil",
+                    evil("wt/evil", &m)
+                )
+            }
+            "F2" => {
+                let add = git(&e.ws, &["-c", "protocol.file.allow=always", "submodule", "-q", "add", &up, "libs/foo"]);
+                assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+                assert!(git(&e.ws, &["commit", "-qm", "foo"]).status.success());
+                host.push((".", vec!["-c", "protocol.file.allow=always", "submodule", "-q", "update"]));
+                format!(
+                    "printf '#!/bin/sh\\ntouch {m}\\n' > .git/modules/libs/foo/hooks/post-checkout; \
+                     chmod +x .git/modules/libs/foo/hooks/post-checkout; \
+                     {GIT} config -f .git/modules/libs/foo/config core.fsmonitor 'touch {m}; false #'; rm -f libs/foo/.git; true"
+                )
+            }
+            "F3" => {
+                let add = git(&e.ws, &["-c", "protocol.file.allow=always", "submodule", "-q", "add", &up, "zz"]);
+                assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+                assert!(git(&e.ws, &["commit", "-qm", "zz"]).status.success());
+                format!(
+                    "o=$({GIT} -C lib rev-parse HEAD); i=0; while [ $i -lt 10000 ]; do printf '160000 commit %s\\tg/%s\\n' $o $i; \
+                     i=$((i+1)); done | {GIT} -C lib update-index --index-info && {} && \
+                     cd zz && {GIT} update-index --add --cacheinfo 160000,$({GIT} -C evil rev-parse HEAD),evil",
+                    evil("zz/evil", &m)
+                )
+            }
+            "F5" => {
+                std::fs::rename(e.ws.join(".git"), e.ws.join(".gitreal")).unwrap();
+                std::fs::write(e.ws.join(".git"), "gitdir: .gitreal\n").unwrap();
+                std::fs::write(e.ws.join("lib/.git"), "gitdir: ../.gitreal/modules/lib\n").unwrap();
+                format!(
+                    "{} && {GIT} update-index --add --cacheinfo 160000,$({GIT} -C evil rev-parse HEAD),evil",
+                    evil("evil", &m)
+                )
+            }
+            "F6" => {
+                std::fs::create_dir_all(e.ws.join("src")).unwrap();
+                std::fs::write(e.ws.join("src/main.c"), "int main;\n").unwrap();
+                assert!(git(&e.ws, &["add", "src"]).status.success());
+                assert!(git(&e.ws, &["commit", "-qm", "src"]).status.success());
+                host = vec![("src", vec!["status", "--short"])];
+                format!("cd src && {GIT} init -q && {GIT} config core.fsmonitor 'touch {m}; false #'")
+            }
+            _ => unreachable!(),
+        };
+        let o = e.sh("default", &format!("set -e; {script}"));
+        o.assert_violation("fs.protected");
+        for (dir, args) in host {
+            let _ = git(&e.ws.join(dir), &args);
+        }
+        assert!(!marker.exists(), "{case}: the planted code ran at the host's git\n{}", o.all());
+    }
+}
+
+/// Review 62's benign cases stay exit 0: a workspace whose `.git` is a link
+/// to the repository beside it (B1), a plain `git submodule update` of a
+/// submodule the host initialised but did not clone (B2: the clone below
+/// `.git/modules` and the submodule's `.git` pointer are what git makes),
+/// and a plain `git init` in a tracked directory.
+#[test]
+fn benign_git_layouts_and_submodule_clones_of_review_62_are_no_violation() {
+    // B1
+    let e = submodule_env();
+    std::fs::rename(e.ws.join(".git"), e.ws.join(".realgit")).unwrap();
+    std::os::unix::fs::symlink(".realgit", e.ws.join(".git")).unwrap();
+    std::fs::write(e.ws.join("lib/.git"), "gitdir: ../.realgit/modules/lib\n").unwrap();
+    let o = e.sh("default", "echo built > out.txt");
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    assert!(e.ws.join("lib/.git").is_file());
+    // B2: the upstream inside the workspace (the jail sees it there).
+    let e = submodule_env();
+    let up = e.ws.join("up.git");
+    let o = Command::new("git").args(["clone", "-q", "--bare"]).arg(e.root.join("upstream")).arg(&up).output().unwrap();
+    assert!(o.status.success());
+    for args in [&["submodule", "deinit", "-q", "-f", "lib"][..], &["submodule", "init", "-q"]] {
+        assert!(git(&e.ws, args).status.success());
+    }
+    std::fs::remove_dir_all(e.ws.join(".git/modules/lib")).unwrap();
+    assert!(git(&e.ws, &["config", "submodule.lib.url", up.to_str().unwrap()]).status.success());
+    let o = e.sh("default", &format!("set -e; {GIT} -c protocol.file.allow=always submodule -q update"));
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    assert!(e.ws.join("lib/lib.txt").is_file() && e.ws.join(".git/modules/lib/HEAD").is_file());
+    // A plain `git init` in a tracked directory.
+    let e = submodule_env();
+    std::fs::create_dir_all(e.ws.join("src")).unwrap();
+    std::fs::write(e.ws.join("src/main.c"), "int main;\n").unwrap();
+    assert!(git(&e.ws, &["add", "src"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "src"]).status.success());
+    let o = e.sh("default", &format!("set -e; {GIT} -C src init -q . && {GIT} -C lib status --short"));
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+}

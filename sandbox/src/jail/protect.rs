@@ -121,21 +121,33 @@ fn git_code_paths(workdir: &Path, fs: &Filesystem) -> Vec<PathBuf> {
 }
 
 /// The directories below `dir` (submodules nest: `modules/a/modules/b`), up
-/// to `depth` levels of `modules`/`worktrees`.
+/// to `depth` levels of `modules`/`worktrees`. A submodule named with a
+/// slash (`libs/foo`, git's default name for a submodule at that path) has
+/// its git directory deeper (`modules/libs/foo`): a directory that is no git
+/// directory (no `HEAD`) is looked into, up to 8 name components (review
+/// 62, F2).
 fn subdirs(dir: &Path, depth: usize) -> Vec<PathBuf> {
     let mut v = Vec::new();
-    if depth == 0 {
-        return v;
+    collect_subdirs(dir, depth, 8, &mut v);
+    v
+}
+
+fn collect_subdirs(dir: &Path, depth: usize, names: usize, v: &mut Vec<PathBuf>) {
+    if depth == 0 || names == 0 {
+        return;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return v };
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten().take(1000) {
         if e.file_type().is_ok_and(|t| t.is_dir()) {
             let d = e.path();
-            v.extend(subdirs(&d.join("modules"), depth - 1));
+            if std::fs::symlink_metadata(d.join("HEAD")).is_ok() {
+                collect_subdirs(&d.join("modules"), depth - 1, 8, v);
+            } else {
+                collect_subdirs(&d, depth, names - 1, v);
+            }
             v.push(d);
         }
     }
-    v
 }
 
 /// Where the links inside a hooks directory lead.

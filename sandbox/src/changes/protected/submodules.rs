@@ -63,11 +63,23 @@ pub(super) struct Unreadable(String);
 /// work tree; `oid_len` is 20 (SHA-1) or 32 (SHA-256). Empty when there is
 /// no index; the gitlinks of the shared index a `link` extension names are
 /// included (all of them: a superset of what git sees).
+#[cfg(test)]
 pub(super) fn gitlinks(index: &Path, oid_len: usize) -> Result<BTreeSet<PathBuf>, Unreadable> {
-    read_index(index, oid_len, true)
+    read_index(index, oid_len, true, &mut None)
 }
 
-fn read_index(index: &Path, oid_len: usize, may_link: bool) -> Result<BTreeSet<PathBuf>, Unreadable> {
+/// At most this many tracked directories are checked for a repository the
+/// task made in one (past it, none are).
+const MAX_TRACKED_DIRS: usize = 200_000;
+
+/// [`gitlinks`], and into `dirs` (when given) the directories that hold
+/// tracked entries (`None` when there are more than [`MAX_TRACKED_DIRS`]).
+fn read_index(
+    index: &Path,
+    oid_len: usize,
+    may_link: bool,
+    dirs: &mut Option<BTreeSet<PathBuf>>,
+) -> Result<BTreeSet<PathBuf>, Unreadable> {
     let bad = |why: &str| Err(Unreadable(why.to_string()));
     let mut out = BTreeSet::new();
     match std::fs::symlink_metadata(index) {
@@ -88,15 +100,20 @@ fn read_index(index: &Path, oid_len: usize, may_link: bool) -> Result<BTreeSet<P
     }
     let mut at = 12usize;
     let mut prev: Vec<u8> = Vec::new();
+    // Where each entry starts (what git's offset table must agree with).
+    let mut starts: Vec<usize> = Vec::new();
     for _ in 0..count {
         let start = at;
+        starts.push(start);
         let Some(mode) = be32(&data, start + 24) else { return bad("truncated") };
         let flags_at = start + 40 + oid_len;
         let Some(flags) = data.get(flags_at..flags_at + 2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
             return bad("truncated");
         };
         let mut name_at = flags_at + 2;
-        if version >= 3 && flags & 0x4000 != 0 {
+        // Git reads the extended flags whenever the bit is set, whatever
+        // the version (review 62, F4).
+        if flags & 0x4000 != 0 {
             name_at += 2;
         }
         let path: Vec<u8>;
@@ -115,16 +132,34 @@ fn read_index(index: &Path, oid_len: usize, may_link: bool) -> Result<BTreeSet<P
             at = start + ((name_at - start + end + 8) & !7);
         }
         if mode & 0o170000 == 0o160000 {
-            // A path git would not check out is a path it recurses into nowhere.
-            if let Some(p) = safe_relative(&path) {
-                out.insert(p);
+            // Git recurses into `evil/`, `./evil`, `d//evil` alike (review
+            // 62, F8): the name as a path, normalised; one that climbs out
+            // of its work tree is not judged (fail closed).
+            match normal_relative(&path) {
+                Some(p) => {
+                    out.insert(p);
+                }
+                None => return bad("a gitlink whose path leaves its work tree"),
             }
             if out.len() > MAX_LINKS {
                 return bad("more than 10,000 gitlinks");
             }
         }
+        if let Some(d) = dirs.as_mut()
+            && let Some(parent) = normal_relative(&path).as_deref().and_then(Path::parent)
+        {
+            for a in parent.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+                if !d.insert(a.to_path_buf()) {
+                    break;
+                }
+            }
+            if d.len() > MAX_TRACKED_DIRS {
+                *dirs = None;
+            }
+        }
         prev = path;
     }
+    let entries_end = at;
     // Extensions up to the trailing checksum: a signature, a size, the data.
     let Some(end) = data.len().checked_sub(oid_len) else { return bad("truncated") };
     while at < end {
@@ -134,6 +169,16 @@ fn read_index(index: &Path, oid_len: usize, may_link: bool) -> Result<BTreeSet<P
         let next = at + 8 + size as usize;
         if next > end {
             return bad("a truncated extension");
+        }
+        let body = data.get(at + 8..next).unwrap_or_default();
+        // Git may load entries from the offset table, and extensions from
+        // the end-of-entries offset, on several threads (review 62, F9):
+        // both must say what the reading in sequence found.
+        if sig == b"EOIE" && be32(body, 0).map(|o| o as usize) != Some(entries_end) {
+            return bad("an end-of-entries offset that is not where the entries end");
+        }
+        if sig == b"IEOT" && !offsets_agree(body, &starts) {
+            return bad("an entry offset table that disagrees with the entries");
         }
         if sig == b"link" {
             if !may_link {
@@ -145,7 +190,7 @@ fn read_index(index: &Path, oid_len: usize, may_link: bool) -> Result<BTreeSet<P
             if std::fs::symlink_metadata(&shared).is_err() {
                 return bad("its shared index is missing");
             }
-            out.extend(read_index(&shared, oid_len, false)?);
+            out.extend(read_index(&shared, oid_len, false, dirs)?);
             if out.len() > MAX_LINKS {
                 return bad("more than 10,000 gitlinks");
             }
@@ -173,11 +218,38 @@ fn varint(b: &[u8]) -> Option<(usize, usize)> {
     Some((val, i + 1))
 }
 
-/// `p` as a relative path without `.`, `..` or empty components.
-fn safe_relative(p: &[u8]) -> Option<PathBuf> {
+/// Whether an `IEOT` extension's blocks (version 1, then offset and count
+/// pairs) start exactly at the entries' `starts` and cover them all.
+fn offsets_agree(body: &[u8], starts: &[usize]) -> bool {
+    if be32(body, 0) != Some(1) {
+        return false;
+    }
+    let mut k = 0usize;
+    let mut at = 4;
+    while at < body.len() {
+        let (Some(offset), Some(nr)) = (be32(body, at), be32(body, at + 4)) else { return false };
+        if starts.get(k) != Some(&(offset as usize)) {
+            return false;
+        }
+        k += nr as usize;
+        at += 8;
+    }
+    k == starts.len()
+}
+
+/// `p` as the relative path git walks: empty and `.` components dropped;
+/// `None` when it is empty or a `..` climbs out.
+fn normal_relative(p: &[u8]) -> Option<PathBuf> {
     use std::os::unix::ffi::OsStrExt as _;
-    let ok = !p.is_empty() && p.split(|b| *b == b'/').all(|c| !c.is_empty() && c != b"." && c != b"..");
-    ok.then(|| PathBuf::from(std::ffi::OsStr::from_bytes(p)))
+    let mut out = PathBuf::new();
+    for c in p.split(|b| *b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => return None,
+            c => out.push(std::ffi::OsStr::from_bytes(c)),
+        }
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
 }
 
 /// The `(section, key, value)` settings of a git config text, lower-cased
@@ -326,17 +398,47 @@ struct Survey {
     /// start: one the task adds is a repository it made, which no gitlink
     /// names).
     worktrees: BTreeSet<PathBuf>,
+    /// The root's git directory, when there is one.
+    gitdir: Option<PathBuf>,
+    /// The directories that hold entries of the root's index.
+    tracked_dirs: BTreeSet<PathBuf>,
     /// Each index read, its identity, and why it could not be read.
     indexes: BTreeMap<PathBuf, (Ident, Option<Unreadable>)>,
 }
 
 fn survey(root: &Path) -> Survey {
-    let git = root.join(".git");
     let mut out = Survey::default();
-    let mut queue = std::collections::VecDeque::from([(git.join("index"), PathBuf::new(), git.join("config"), 0)]);
+    // The root's git directory as git finds it: `.git` itself, or where its
+    // pointer or link leads (review 62, F5 and B1).
+    let Some(git) = gitdir_of(root, Path::new("")) else { return out };
+    let config = git.join("config");
+    let mut queue = std::collections::VecDeque::from([(git.join("index"), PathBuf::new(), config.clone(), 0)]);
+    // Linked work trees inside the workspace, and their own indexes (review
+    // 62, F1: a gitlink added there runs at `cd wt && git status`).
+    if let Ok(rd) = std::fs::read_dir(git.join("worktrees")) {
+        for e in rd.flatten().take(1000) {
+            let Some(text) = read_small(&e.path().join("gitdir"), 64 * 1024) else { continue };
+            use std::os::unix::ffi::OsStrExt as _;
+            let pointer = e.path().join(std::ffi::OsStr::from_bytes(text.trim_ascii_end()));
+            let Some(wt) = pointer.parent() else { continue };
+            if let Ok(rel) = wt.strip_prefix(root)
+                && !rel.as_os_str().is_empty()
+                && rel.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+            {
+                out.worktrees.insert(rel.to_path_buf());
+                queue.push_back((e.path().join("index"), rel.to_path_buf(), config.clone(), 1));
+            }
+        }
+    }
+    out.gitdir = Some(git);
     while let Some((index, prefix, config, depth)) = queue.pop_front() {
         let id = ident(&index);
-        let links = match gitlinks(&index, oid_len(&config)) {
+        let mut dirs = (depth == 0 && prefix.as_os_str().is_empty()).then(BTreeSet::new);
+        let read = read_index(&index, oid_len(&config), true, &mut dirs);
+        if let Some(d) = dirs {
+            out.tracked_dirs = d;
+        }
+        let links = match read {
             Ok(l) => l,
             Err(why) => {
                 out.indexes.insert(index, (id, Some(why)));
@@ -347,9 +449,11 @@ fn survey(root: &Path) -> Survey {
         for l in links {
             let rel = prefix.join(l);
             if out.places.len() >= MAX_LINKS {
-                out.indexes
-                    .insert(index.clone(), (ident(&index), Some(Unreadable("more than 10,000 gitlinks".into()))));
-                return out;
+                // Every index that names more is not judged, the ones still
+                // queued included (review 62, F3): read on, add nothing.
+                let why = Unreadable("more than 10,000 gitlinks in all".into());
+                out.indexes.insert(index.clone(), (ident(&index), Some(why)));
+                break;
             }
             if !out.places.insert(rel.clone()) || depth >= MAX_DEPTH {
                 continue;
@@ -362,49 +466,84 @@ fn survey(root: &Path) -> Survey {
             }
         }
     }
-    // Linked worktrees inside the workspace.
-    if let Ok(rd) = std::fs::read_dir(git.join("worktrees")) {
-        for e in rd.flatten().take(1000) {
-            let Some(text) = read_small(&e.path().join("gitdir"), 64 * 1024) else { continue };
-            use std::os::unix::ffi::OsStrExt as _;
-            let pointer = e.path().join(std::ffi::OsStr::from_bytes(text.trim_ascii_end()));
-            let Some(wt) = pointer.parent() else { continue };
-            if let Ok(rel) = wt.strip_prefix(root)
-                && !rel.as_os_str().is_empty()
-                && rel.components().all(|c| matches!(c, std::path::Component::Normal(_)))
-            {
-                out.worktrees.insert(rel.to_path_buf());
-            }
-        }
-    }
     out
 }
 
-/// The directories and links below `.git/modules` (relative to it), and
-/// whether there were more than [`MAX_MODULE_ENTRIES`].
-fn module_entries(root: &Path) -> (BTreeSet<PathBuf>, bool) {
-    let base = root.join(".git/modules");
+/// Whether `d` is a git directory (`HEAD`, with `objects` and `refs` or a
+/// `commondir`): `logs/HEAD` or `refs/remotes/origin/HEAD` do not make one.
+fn is_git_dir(d: &Path) -> bool {
+    let is_dir = |n: &str| std::fs::symlink_metadata(d.join(n)).is_ok_and(|m| m.is_dir());
+    std::fs::symlink_metadata(d.join("HEAD")).is_ok()
+        && ((is_dir("objects") && is_dir("refs")) || std::fs::symlink_metadata(d.join("commondir")).is_ok())
+}
+
+/// The git directories and links below the `modules` of git directory
+/// `gitdir` and of each of its linked work trees (paths relative to
+/// `gitdir`; a submodule named `libs/foo` lives at `modules/libs/foo`), and
+/// whether there were more entries than [`MAX_MODULE_ENTRIES`].
+fn module_dirs(gitdir: &Path) -> (BTreeSet<PathBuf>, bool) {
+    let mut stack: Vec<(PathBuf, usize)> = vec![(PathBuf::from("modules"), 0)];
+    if let Ok(rd) = std::fs::read_dir(gitdir.join("worktrees")) {
+        for e in rd.flatten().take(1000) {
+            stack.push((Path::new("worktrees").join(e.file_name()).join("modules"), 0));
+        }
+    }
     let mut out = BTreeSet::new();
-    let mut stack = vec![(PathBuf::new(), 0usize)];
-    while let Some((rel, depth)) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(base.join(&rel)) else { continue };
+    let mut seen = 0usize;
+    while let Some((rel, names)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(gitdir.join(&rel)) else { continue };
         for e in rd.flatten() {
-            let Ok(t) = e.file_type() else { continue };
-            if !(t.is_dir() || t.is_symlink()) {
-                continue;
-            }
-            let r = rel.join(e.file_name());
-            if out.len() >= MAX_MODULE_ENTRIES {
+            seen += 1;
+            if seen > MAX_MODULE_ENTRIES {
                 return (out, true);
             }
-            out.insert(r.clone());
-            // `objects` holds most of a module's entries and no git directory.
-            if t.is_dir() && depth < 4 * MAX_DEPTH && e.file_name() != "objects" {
-                stack.push((r, depth + 1));
+            let Ok(t) = e.file_type() else { continue };
+            let r = rel.join(e.file_name());
+            if t.is_symlink() {
+                out.insert(r);
+            } else if t.is_dir() && r.components().count() <= 64 {
+                if is_git_dir(&gitdir.join(&r)) {
+                    stack.push((r.join("modules"), 0));
+                    out.insert(r);
+                } else if names < 8 {
+                    stack.push((r, names + 1));
+                }
             }
         }
     }
     (out, false)
+}
+
+/// Whether the git directory `gd` is what `git clone` (as `git submodule
+/// update` runs it) makes and nothing more: a config of the keys a clone
+/// writes, hooks that are all `*.sample`, no `commondir` or
+/// `config.worktree` (review 62, B2: a build's `git submodule update` of a
+/// submodule the host had initialised).
+fn plain_clone(gd: &Path) -> bool {
+    let Some(config) = read_small(&gd.join("config"), MAX_FILE) else { return false };
+    let keys_ok = settings(&config).iter().all(|(section, key, _)| match section.as_str() {
+        "core" => matches!(
+            key.as_str(),
+            "repositoryformatversion"
+                | "filemode"
+                | "bare"
+                | "logallrefupdates"
+                | "worktree"
+                | "ignorecase"
+                | "precomposeunicode"
+                | "symlinks"
+        ),
+        "remote" => matches!(key.as_str(), "url" | "fetch"),
+        "branch" => matches!(key.as_str(), "remote" | "merge"),
+        "extensions" => key == "objectformat",
+        _ => false,
+    });
+    let absent = |n: &str| std::fs::symlink_metadata(gd.join(n)).is_err();
+    let hooks_ok = match std::fs::read_dir(gd.join("hooks")) {
+        Ok(rd) => rd.flatten().all(|e| e.file_name().to_string_lossy().ends_with(".sample")),
+        Err(_) => absent("hooks"),
+    };
+    keys_ok && hooks_ok && absent("commondir") && absent("config.worktree")
 }
 
 /// The submodules of a workspace at the start.
@@ -419,26 +558,49 @@ pub(super) struct Submodules {
     before: BTreeMap<PathBuf, Option<[u8; 32]>>,
     /// The indexes read then.
     indexes: BTreeMap<PathBuf, (Ident, Option<Unreadable>)>,
-    /// The entries below `.git/modules` then.
+    /// The git directories and links below the root git directory's
+    /// `modules` then, and whether there were too many to list.
     modules: BTreeSet<PathBuf>,
+    modules_full: bool,
+    /// The directories the root's index tracked entries in then, and those
+    /// of them that held a `.git`.
+    tracked_dirs: BTreeSet<PathBuf>,
+    nested: BTreeSet<PathBuf>,
 }
 
 impl Submodules {
     /// The submodules of `root` as they are now; `config_protected`: the
     /// root's `.git/config` is a protected path of the task.
     pub(super) fn before(root: &Path, config_protected: bool) -> Submodules {
-        let git = root.join(".git");
         if !config_protected {
             return Submodules::default();
         }
-        if !std::fs::symlink_metadata(&git).is_ok_and(|m| m.is_dir()) {
+        let gitdir = gitdir_of(root, Path::new("")).filter(|g| g.is_dir());
+        let Some(gitdir) = gitdir else {
             // A repository the task makes here (review 61, F6: `HEAD`,
             // `objects`, `refs` and an index, no config) is surveyed after.
             return Submodules { active: true, unsurveyed: true, ..Submodules::default() };
-        }
+        };
         let s = survey(root);
+        let nested = s
+            .tracked_dirs
+            .iter()
+            .filter(|d| std::fs::symlink_metadata(root.join(d).join(".git")).is_ok())
+            .cloned()
+            .collect();
+        let tracked_dirs = s.tracked_dirs;
         let before = s.places.into_iter().chain(s.worktrees).map(|p| (p.clone(), fingerprint(root, &p))).collect();
-        Submodules { active: true, unsurveyed: false, before, indexes: s.indexes, modules: module_entries(root).0 }
+        let (modules, modules_full) = module_dirs(&gitdir);
+        Submodules {
+            active: true,
+            unsurveyed: false,
+            before,
+            indexes: s.indexes,
+            modules,
+            modules_full,
+            tracked_dirs,
+            nested,
+        }
     }
 
     /// Judge them again (see the module doc).
@@ -472,10 +634,15 @@ impl Submodules {
         }
         let mut places = s.places;
         places.extend(self.before.keys().cloned());
-        for rel in places {
-            let now = fingerprint(root, &rel);
-            let then = self.before.get(&rel).copied().flatten();
+        for rel in &places {
+            let now = fingerprint(root, rel);
+            let then = self.before.get(rel).copied().flatten();
             if now.is_none() || now == then {
+                continue;
+            }
+            // Made by the task, but what `git submodule update` or a plain
+            // `git clone`/`git init` makes (review 62, B2): nothing planted.
+            if then.is_none() && self.harmless_new(root, rel, s.gitdir.as_deref()) {
                 continue;
             }
             let dot_git = rel.join(".git");
@@ -509,45 +676,103 @@ impl Submodules {
             );
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone });
         }
-        out.extend(self.new_modules(root, root_fd));
+        if let Some(gitdir) = &s.gitdir {
+            out.extend(self.new_modules(root, gitdir, root_fd));
+        }
+        out.extend(self.nested_in_tracked(root, &places, root_fd));
         out
     }
 
-    /// Git directories and links the task made below `.git/modules`.
-    fn new_modules(&self, root: &Path, root_fd: Option<BorrowedFd<'_>>) -> Vec<Planted> {
-        let base = root.join(".git/modules");
-        let (now, more) = module_entries(root);
+    /// A repository the task made in a directory the root's index tracked
+    /// entries in (review 62, F6): git run from that directory (a shell
+    /// prompt, `git diff` there) finds it before the root's, and runs its
+    /// hooks and config. `fs.protected` and removed, unless nothing is
+    /// planted in it ([`plain_clone`]: a plain `git init` there).
+    fn nested_in_tracked(
+        &self,
+        root: &Path,
+        places: &BTreeSet<PathBuf>,
+        root_fd: Option<BorrowedFd<'_>>,
+    ) -> Vec<Planted> {
+        let mut out = Vec::new();
+        for d in self.tracked_dirs.iter().filter(|d| !self.nested.contains(*d) && !places.contains(*d)) {
+            let dot_git = d.join(".git");
+            if std::fs::symlink_metadata(root.join(&dot_git)).is_err() {
+                continue;
+            }
+            if gitdir_of(root, d).is_some_and(|gd| plain_clone(&gd)) {
+                continue;
+            }
+            let fate = match root_fd {
+                Some(fd) => remove_beneath(fd, &dot_git),
+                None => super::beneath::unopened(root),
+            };
+            let undone = fate == Fate::Removed;
+            let shown = root.join(&dot_git);
+            let detail = format!(
+                "{}, a repository with hooks or settings made during the task in {}, a directory the workspace's repository tracks: git run from there (a shell prompt, `git diff`) would use it instead{}",
+                shown.display(),
+                d.display(),
+                fate.words(root, &shown)
+            );
+            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone });
+        }
+        out
+    }
+
+    /// Whether the `<rel>/.git` the task made reaches a git directory with
+    /// nothing planted: a plain clone or `git init` ([`plain_clone`]), or a
+    /// submodule's git directory below the root's `modules` that was there
+    /// at the start (its config and hooks were pinned during the task).
+    fn harmless_new(&self, root: &Path, rel: &Path, gitdir: Option<&Path>) -> bool {
+        let Some(gd) = gitdir_of(root, rel) else { return false };
+        if plain_clone(&gd) {
+            return true;
+        }
+        let Some(g) = gitdir else { return false };
+        match (gd.canonicalize(), g.join("modules").canonicalize()) {
+            (Ok(a), Ok(b)) => a.strip_prefix(&b).is_ok_and(|r| self.modules.contains(&Path::new("modules").join(r))),
+            _ => false,
+        }
+    }
+
+    /// Git directories and links the task made below the `modules` of the
+    /// root's git directory `gitdir` (its work trees' too), but for a plain
+    /// clone ([`plain_clone`]).
+    fn new_modules(&self, root: &Path, gitdir: &Path, root_fd: Option<BorrowedFd<'_>>) -> Vec<Planted> {
+        let (now, more) = module_dirs(gitdir);
         let mut removed: Vec<PathBuf> = Vec::new();
         let mut out = Vec::new();
         for rel in now.difference(&self.modules) {
             if removed.iter().any(|r| rel.starts_with(r)) {
                 continue;
             }
-            let abs = base.join(rel);
+            let abs = gitdir.join(rel);
             let is_link = std::fs::symlink_metadata(&abs).is_ok_and(|m| m.file_type().is_symlink());
-            if !is_link && std::fs::symlink_metadata(abs.join("HEAD")).is_err() {
+            if !is_link && plain_clone(&abs) {
                 continue;
             }
-            let fate = match root_fd {
-                Some(fd) => remove_beneath(fd, &Path::new(".git/modules").join(rel)),
-                None => super::beneath::unopened(root),
+            let fate = match (root_fd, abs.strip_prefix(root)) {
+                (Some(fd), Ok(r)) => remove_beneath(fd, r),
+                (Some(_), Err(_)) => Fate::Kept("outside the workspace".to_string()),
+                (None, _) => super::beneath::unopened(root),
             };
             let undone = fate == Fate::Removed;
             if undone {
                 removed.push(rel.clone());
             }
+            let what = if is_link { "link" } else { "git directory with hooks or settings a clone does not make" };
             let detail = format!(
-                "{}, a {} below .git/modules (where `git submodule update` takes a submodule's repository from, hooks and config included), was made during the task{}",
+                "{}, a {what} (where `git submodule update` takes a submodule's repository from), was made during the task{}",
                 abs.display(),
-                if is_link { "link" } else { "git directory" },
                 fate.words(root, &abs)
             );
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone });
         }
-        if more && self.modules.len() < MAX_MODULE_ENTRIES {
+        if more && !self.modules_full {
             let detail = format!(
-                "{} grew past {MAX_MODULE_ENTRIES} directories during the task: what git may take a submodule's repository from there cannot be judged",
-                base.display()
+                "{} grew past {MAX_MODULE_ENTRIES} entries during the task: what git may take a submodule's repository from there cannot be judged",
+                gitdir.join("modules").display()
             );
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
         }
@@ -604,6 +829,32 @@ mod tests {
         git(w, &["update-index", "--no-split-index", "--untracked-cache"]);
         git(w, &["status", "--short"]);
         assert_eq!(gitlinks(&w.join(".git/index"), 20).map(|l| l.len()), Ok(4));
+        // A v2 entry with the extended-flags bit: git reads the two extra
+        // bytes in any version (review 62, F4).
+        std::fs::write(w.join("later.txt"), "x").unwrap();
+        git(w, &["add", "-N", "later.txt"]);
+        git(w, &["update-index", "--index-version", "3"]);
+        let mut v2 = std::fs::read(w.join(".git/index")).unwrap();
+        v2[7] = 2;
+        std::fs::write(w.join("v2x"), &v2).unwrap();
+        assert_eq!(gitlinks(&w.join("v2x"), 20).map(|l| l.len()), Ok(4));
+        git(w, &["rm", "-q", "--cached", "later.txt"]);
+        // An offset table and an end-of-entries offset (written with
+        // threads): read when they agree with the entries, refused when not
+        // (review 62, F9).
+        for f in 0..40 {
+            std::fs::write(w.join(format!("f{f}")), format!("{f}")).unwrap();
+        }
+        let threads =
+            ["-c", "index.recordOffsetTable=true", "-c", "index.recordEndOfIndexEntries=true", "-c", "index.threads=2"];
+        git(w, &[&threads[..], &["add", "--", "f*"]].concat());
+        let data = std::fs::read(w.join(".git/index")).unwrap();
+        let at = data.windows(4).position(|x| x == b"IEOT").expect("git wrote an offset table");
+        assert_eq!(gitlinks(&w.join(".git/index"), 20).map(|l| l.len()), Ok(4));
+        let mut moved = data.clone();
+        moved[at + 8 + 4 + 3] ^= 8;
+        std::fs::write(w.join("ieot"), &moved).unwrap();
+        assert!(gitlinks(&w.join("ieot"), 20).is_err());
         // No index: none. Not an index git reads, a link (F4): unreadable.
         assert_eq!(gitlinks(&w.join("none"), 20), Ok(BTreeSet::new()));
         std::fs::write(w.join("junk"), b"DIRC\0\0\0\x04\0\0\0\x09garbage").unwrap();
@@ -611,7 +862,14 @@ mod tests {
         std::os::unix::fs::symlink(".git/index", w.join("linked")).unwrap();
         assert!(gitlinks(&w.join("linked"), 20).is_err());
         assert!(
-            safe_relative(b"../x").is_none() && safe_relative(b"a//b").is_none() && safe_relative(b"a/b").is_some()
+            normal_relative(b"../x").is_none()
+                && normal_relative(b"a/../../x").is_none()
+                && normal_relative(b"./").is_none()
         );
+        for (name, want) in
+            [(&b"evil/"[..], "evil"), (b"./evil", "evil"), (b"d//evil", "d/evil"), (b"d/./evil", "d/evil")]
+        {
+            assert_eq!(normal_relative(name), Some(PathBuf::from(want)));
+        }
     }
 }
