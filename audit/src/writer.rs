@@ -380,22 +380,39 @@ impl Tip {
     }
 }
 
+/// Why the segment before the last does not end where the last one begins.
+#[derive(Debug, thiserror::Error)]
+enum BoundaryError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("header: {0}")]
+    Header(std::io::Error),
+    #[error("{0}")]
+    Decode(format::HeaderError),
+    #[error("its header does not belong before the last segment")]
+    Foreign,
+    #[error("it does not end with a whole frame")]
+    NoFrame,
+    #[error("its last frame does not end the chain at {0} records")]
+    WrongEnd(u64),
+}
+
 /// The end of the segment before the last, read back to its final frame: it
 /// must reach exactly where the last segment's first checkpoint starts (a
 /// checkpoint of that size and head, or a record whose hash is that head).
-fn check_boundary(prev: &format::SegmentFile, log_id: &[u8; 16], size: u64, head: &Hash) -> Result<(), String> {
+fn check_boundary(prev: &format::SegmentFile, log_id: &[u8; 16], size: u64, head: &Hash) -> Result<(), BoundaryError> {
     const WINDOW: u64 = 64 << 10;
-    let f = File::open(&prev.path).map_err(|e| e.to_string())?;
-    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    let f = File::open(&prev.path)?;
+    let len = f.metadata()?.len();
     let mut hb = [0u8; HEADER_LEN];
-    f.read_exact_at(&mut hb, 0).map_err(|e| format!("header: {e}"))?;
-    let h = SegmentHeader::decode(&hb).map_err(|e| e.to_string())?;
+    f.read_exact_at(&mut hb, 0).map_err(BoundaryError::Header)?;
+    let h = SegmentHeader::decode(&hb).map_err(BoundaryError::Decode)?;
     if h.log_id != *log_id || h.first_seq != prev.first_seq || h.first_seq >= size {
-        return Err("its header does not belong before the last segment".into());
+        return Err(BoundaryError::Foreign);
     }
     let from = len.saturating_sub(WINDOW).max(HEADER_LEN as u64);
     let mut buf = vec![0u8; (len - from) as usize];
-    f.read_exact_at(&mut buf, from).map_err(|e| e.to_string())?;
+    f.read_exact_at(&mut buf, from)?;
     // The final frame: the last offset whose frame ends exactly at the end.
     let last =
         (0..buf.len().saturating_sub(format::FRAME_OVERHEAD - 1)).rev().find_map(|p| match read_frame(&buf, p) {
@@ -405,7 +422,7 @@ fn check_boundary(prev: &format::SegmentFile, log_id: &[u8; 16], size: u64, head
             _ => None,
         });
     let Some((ty, a, b)) = last else {
-        return Err("it does not end with a whole frame".into());
+        return Err(BoundaryError::NoFrame);
     };
     let payload = &buf[a..b];
     let ok = if ty == FRAME_RECORD {
@@ -416,7 +433,7 @@ fn check_boundary(prev: &format::SegmentFile, log_id: &[u8; 16], size: u64, head
             .and_then(|t| SignedCheckpoint::parse(t).ok())
             .is_some_and(|c| c.checkpoint.size == size && c.checkpoint.head == *head && c.checkpoint.log_id == *log_id)
     };
-    if ok { Ok(()) } else { Err(format!("its last frame does not end the chain at {size} records")) }
+    if ok { Ok(()) } else { Err(BoundaryError::WrongEnd(size)) }
 }
 
 /// The subdirectory holding the log that continues a damaged one (FORMAT.md §9.2).

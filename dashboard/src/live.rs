@@ -123,6 +123,17 @@ struct News {
     gone: bool,
 }
 
+/// Why a feed stops (said to the page in an `error` message).
+#[derive(Debug, thiserror::Error)]
+enum FeedError {
+    #[error("the run's event journal was truncated")]
+    Truncated,
+    #[error("{0}")]
+    Journal(#[from] journal::ReadError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
 /// The reading side of one feed (runs on the blocking pool each tick).
 struct Cursor {
     run: RunDir,
@@ -136,7 +147,7 @@ struct Cursor {
 }
 
 impl Cursor {
-    fn poll(&mut self) -> Result<News, String> {
+    fn poll(&mut self) -> Result<News, FeedError> {
         self.ticks += 1;
         // Every 40 ticks (a second): is the run directory still there?
         let gone = self.ticks.is_multiple_of(40) && nix::sys::stat::fstat(self.run.fd()).is_ok_and(|s| s.st_nlink == 0);
@@ -147,10 +158,10 @@ impl Cursor {
         if let Some(f) = self.journal.as_mut() {
             let size = f.metadata().map(|m| m.len()).unwrap_or(0);
             if size < self.journal_offset {
-                return Err("the run's event journal was truncated".into());
+                return Err(FeedError::Truncated);
             }
             if size > self.journal_offset {
-                let b = journal::read_from(f, self.journal_offset, READ_PER_TICK).map_err(|e| e.to_string())?;
+                let b = journal::read_from(f, self.journal_offset, READ_PER_TICK)?;
                 self.journal_offset = b.offset;
                 for e in b.entries {
                     if e.seq > self.last_seq {
@@ -163,10 +174,10 @@ impl Cursor {
         let mut log = None;
         if let Some((task, offset)) = self.log.as_mut() {
             if self.log_file.is_none() {
-                self.log_file = crate::store::open_log(&self.run, task).map_err(|e| e.to_string())?;
+                self.log_file = crate::store::open_log(&self.run, task)?;
             }
             if let Some(f) = self.log_file.as_mut() {
-                let r = crate::store::read_log_from(f, *offset, LOG_CHUNK).map_err(|e| e.to_string())?;
+                let r = crate::store::read_log_from(f, *offset, LOG_CHUNK)?;
                 if r.next > r.offset {
                     log = Some((r.offset, r.next, r.text));
                     *offset = r.next;
@@ -196,7 +207,8 @@ async fn feed(mut socket: WebSocket, app: Arc<App>, run: RunDir, since: u64, log
         cursor = Some(c);
         let news = match result {
             Ok(n) => n,
-            Err(message) => {
+            Err(e) => {
+                let message = e.to_string();
                 let _ = socket.send(text(&serde_json::json!({"type": "error", "message": message}))).await;
                 return;
             }

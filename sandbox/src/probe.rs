@@ -233,20 +233,42 @@ pub fn socket_access(path: &Path) -> String {
     )
 }
 
-/// Whether the engine socket at `path` answers a ping, or why not
-/// ([`Unreachable::words`]).
-pub fn socket_state(path: &str) -> Result<(), String> {
+/// Why an engine socket does not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketState {
+    /// It cannot be reached, in words a user can act on ([`Unreachable::words`]).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The exchange failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The socket.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Something answers, not an engine.
+    #[error("{0} does not answer like an engine")]
+    NotAnEngine(String),
+}
+
+/// Whether the engine socket at `path` answers a ping, or why not.
+pub fn socket_state(path: &str) -> Result<(), SocketState> {
     use std::io::{Read, Write};
+    let io = |source| SocketState::Io { path: path.to_string(), source };
     let mut s = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-        Unreachable::of_kind(e.kind()).words(Some(Path::new(path))).unwrap_or_else(|| format!("{path}: {e}"))
+        match Unreachable::of_kind(e.kind()).words(Some(Path::new(path))) {
+            Some(w) => SocketState::Unreachable(w),
+            None => io(e),
+        }
     })?;
     let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-    s.write_all(b"GET /_ping HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| format!("{path}: {e}"))?;
+    s.write_all(b"GET /_ping HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(io)?;
     let mut buf = [0u8; 64];
     match s.read(&mut buf) {
         Ok(n) if buf[..n].starts_with(b"HTTP/1.") => Ok(()),
-        Ok(_) => Err(format!("{path} does not answer like an engine")),
-        Err(e) => Err(format!("{path}: {e}")),
+        Ok(_) => Err(SocketState::NotAnEngine(path.to_string())),
+        Err(e) => Err(io(e)),
     }
 }
 
@@ -274,9 +296,9 @@ pub fn probe() -> Probe {
         uid: nix::unistd::geteuid().as_raw(),
         jail: probe_jail(),
         docker: docker.is_ok(),
-        docker_detail: docker.err().unwrap_or_default(),
+        docker_detail: docker.err().map(|e| e.to_string()).unwrap_or_default(),
         podman: podman.is_ok(),
-        podman_detail: podman.err().unwrap_or_default(),
+        podman_detail: podman.err().map(|e| e.to_string()).unwrap_or_default(),
         in_container: in_container(),
         mac,
         apparmor_exec: probe_apparmor_exec(&crate::mac::decide::RealHost),

@@ -67,6 +67,9 @@ pub enum EngineError {
         /// Why.
         reason: String,
     },
+    /// The archive of the binary (or a key) could not be made.
+    #[error("worker engine: {0}")]
+    Archive(#[from] ArchiveError),
     /// Two entries with one name.
     #[error("worker name {0:?} used twice (set `name:`)")]
     Duplicate(String),
@@ -170,9 +173,14 @@ fn cause(e: &(dyn std::error::Error + 'static)) -> String {
     text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+/// A worker name that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("name {0:?}: 1-64 characters of A-Z, a-z, 0-9, '-', '_', '.'")]
+struct BadName(String);
+
+fn check_name(name: &str) -> Result<(), BadName> {
     if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-        return Err(format!("name {name:?}: 1-64 characters of A-Z, a-z, 0-9, '-', '_', '.'"));
+        return Err(BadName(name.to_string()));
     }
     Ok(())
 }
@@ -185,7 +193,7 @@ fn entries(cfg: &Loaded, taken: &[String]) -> Result<Vec<EngineTarget>, EngineEr
         let Some(engine) = &w.engine else { continue };
         let name = w.name.clone().unwrap_or_else(|| format!("engine-{}", i + 1));
         let bad = |reason: String| EngineError::Entry { engine: engine.clone(), name: name.clone(), reason };
-        check_name(&name).map_err(bad)?;
+        check_name(&name).map_err(|e| bad(e.to_string()))?;
         if taken.contains(&name) || out.iter().any(|o| o.name == name) {
             return Err(EngineError::Duplicate(name));
         }
@@ -394,11 +402,33 @@ pub fn short_sha(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
+/// Why an archive for a worker container could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// A name past ustar's 99 bytes.
+    #[error("{0}: name too long for the archive")]
+    NameTooLong(String),
+    /// The binary could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The binary.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The binary changed size while it was read.
+    #[error("{}: changed while it was read", .0.display())]
+    Changed(std::path::PathBuf),
+    /// The binary does not fit in memory here.
+    #[error("{}: too large to archive", .0.display())]
+    TooLarge(std::path::PathBuf),
+}
+
 /// A ustar header (owner root, mtime 0).
-fn header(path: &str, mode: u32, size: u64, kind: u8) -> Result<[u8; 512], String> {
+fn header(path: &str, mode: u32, size: u64, kind: u8) -> Result<[u8; 512], ArchiveError> {
     let mut h = [0u8; 512];
     if path.len() >= 100 {
-        return Err(format!("{path}: name too long for the archive"));
+        return Err(ArchiveError::NameTooLong(path.to_string()));
     }
     h[..path.len()].copy_from_slice(path.as_bytes());
     let mut put = |at: usize, width: usize, v: u64| {
@@ -421,7 +451,7 @@ fn header(path: &str, mode: u32, size: u64, kind: u8) -> Result<[u8; 512], Strin
 }
 
 /// A ustar archive: `dirs` (mode 0755) then `files` (path, mode, contents).
-fn tar(dirs: &[&str], files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, String> {
+fn tar(dirs: &[&str], files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, ArchiveError> {
     let total: usize = files.iter().map(|f| f.2.len() + 1024).sum::<usize>() + dirs.len() * 512 + 1024;
     let mut out = Vec::with_capacity(total);
     for d in dirs {
@@ -438,18 +468,18 @@ fn tar(dirs: &[&str], files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, String> {
 
 /// The archive of `/opt/orchestra/` with `exe` as its `orchestra` (read
 /// straight into the archive: the binary is not held twice).
-fn binary_archive(exe: &Path) -> Result<Vec<u8>, String> {
+fn binary_archive(exe: &Path) -> Result<Vec<u8>, ArchiveError> {
     use std::io::Read as _;
-    let why = |e: std::io::Error| format!("{}: {e}", exe.display());
+    let why = |source| ArchiveError::Read { path: exe.to_path_buf(), source };
     let f = std::fs::File::open(exe).map_err(why)?;
     let size = f.metadata().map_err(why)?.len();
     let mut out = tar(&["opt/", "opt/orchestra/", "opt/orchestra/state/"], &[])?;
     out.truncate(out.len() - 1024);
-    out.reserve(usize::try_from(size).map_err(|e| e.to_string())? + 2048);
+    out.reserve(usize::try_from(size).map_err(|_| ArchiveError::TooLarge(exe.to_path_buf()))? + 2048);
     out.extend_from_slice(&header("opt/orchestra/orchestra", 0o755, size, b'0')?);
     let got = f.take(size).read_to_end(&mut out).map_err(why)?;
     if got as u64 != size {
-        return Err(format!("{}: changed while it was read", exe.display()));
+        return Err(ArchiveError::Changed(exe.to_path_buf()));
     }
     out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
     Ok(out)
@@ -481,9 +511,7 @@ pub fn start(
 ) -> Result<Vec<(String, Option<PublicKey>, String)>, EngineError> {
     let rt = runtime()?;
     let mut out = Vec::new();
-    let binary: bytes::Bytes = binary_archive(args.exe)
-        .map_err(|reason| EngineError::Entry { engine: String::new(), name: String::new(), reason })?
-        .into();
+    let binary: bytes::Bytes = binary_archive(args.exe)?.into();
     for t in targets {
         let began = Instant::now();
         let found = rt.block_on(find(t))?;
