@@ -701,3 +701,47 @@ fn benign_git_layouts_and_submodule_clones_of_review_62_are_no_violation() {
     o.assert_ok();
     assert!(o.rules().is_empty(), "{:?}", o.rules());
 }
+
+/// Review 63: a repository accepted as a plain `git init` in a tracked
+/// directory and given a `core.fsmonitor` by the next task (F3); a plain
+/// repository registered as a gitlink whose `core.worktree` leads where a
+/// repository of the task's waits (F4). Both `fs.protected` (exit 4), and
+/// the host's git runs nothing. And a git refused a protected file leaves
+/// no `.lock` behind that would break the host's next git (B1).
+#[test]
+fn plants_of_review_63_run_nothing_and_refused_writes_leave_no_lock() {
+    // F3
+    let e = submodule_env();
+    std::fs::create_dir_all(e.ws.join("src")).unwrap();
+    std::fs::write(e.ws.join("src/main.c"), "int main;\n").unwrap();
+    assert!(git(&e.ws, &["add", "src"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "src"]).status.success());
+    let marker = e.root.join("f3-ran");
+    let m = marker.display();
+    e.sh("default", &format!("{GIT} -C src init -q .")).assert_ok();
+    let o = e.sh("default", &format!("{GIT} -C src config core.fsmonitor 'touch {m}; false #'"));
+    o.assert_violation("fs.protected");
+    let _ = git(&e.ws.join("src"), &["status", "--short"]);
+    assert!(!marker.exists(), "F3: the planted fsmonitor ran\n{}", o.all());
+    // F4
+    let e = submodule_env();
+    let marker = e.root.join("f4-ran");
+    let m = marker.display();
+    let script = format!(
+        "set -e; mkdir -p src2/x && {GIT} -C src2/x init -q . && {GIT} -C src2/x commit -q --allow-empty -m x && \
+         {GIT} -C src2/x config core.fsmonitor 'touch {m}; false #' && oid=$({GIT} -C src2/x rev-parse HEAD) && \
+         mkdir evil && {GIT} -C evil init -q . && {GIT} -C evil commit -q --allow-empty -m e && \
+         {GIT} -C evil update-index --add --cacheinfo 160000,$oid,x && {GIT} -C evil config core.worktree ../../src2 && \
+         {GIT} update-index --add --cacheinfo 160000,$oid,evil"
+    );
+    let o = e.sh("default", &script);
+    o.assert_violation("fs.protected");
+    let _ = git(&e.ws, &["status", "--short"]);
+    assert!(!marker.exists(), "F4: the planted fsmonitor ran\n{}", o.all());
+    // B1: no lock left by a refused config write.
+    let e = submodule_env();
+    let o = e.sh("default", &format!("{GIT} config user.name someone"));
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join(".git/config.lock").exists(), "a stale .git/config.lock was left");
+    assert!(git(&e.ws, &["config", "x.y", "z"]).status.success(), "the host's git config fails after the task");
+}

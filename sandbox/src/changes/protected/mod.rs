@@ -91,6 +91,9 @@ pub struct Watch {
     discovery: discovery::Discovery,
     /// The submodules the host's git recurses into.
     submodules: submodules::Submodules,
+    /// Each protected path's `<path>.lock` (relative to the root), and
+    /// whether it existed at the start.
+    locks: Vec<(PathBuf, bool)>,
 }
 
 impl Watch {
@@ -113,6 +116,18 @@ impl Watch {
     /// The paths `paths` (below `root`, resolved), as they are now.
     fn of(root: PathBuf, paths: impl IntoIterator<Item = PathBuf>) -> Watch {
         let paths: Vec<PathBuf> = paths.into_iter().collect();
+        let locks = paths
+            .iter()
+            .filter_map(|p| p.strip_prefix(&root).ok())
+            .filter(|rel| !rel.as_os_str().is_empty())
+            .map(|rel| {
+                let mut lock = rel.as_os_str().to_owned();
+                lock.push(".lock");
+                let lock = PathBuf::from(lock);
+                let there = std::fs::symlink_metadata(root.join(&lock)).is_ok();
+                (lock, there)
+            })
+            .collect();
         let discovery = discovery::Discovery::before(&root, &paths);
         let submodules = submodules::Submodules::before(&root, paths.contains(&root.join(".git/config")));
         let mut absent: Vec<absent::Watched> = Vec::new();
@@ -132,7 +147,7 @@ impl Watch {
             Some(fd) => kept::Kept::before(&root, fd.as_fd(), reached),
             None => kept::Kept::default(),
         };
-        Watch { root, absent, kept, discovery, submodules }
+        Watch { root, absent, kept, discovery, submodules, locks }
     }
 
     /// Judge the watched paths again, once the task's processes are all gone:
@@ -146,6 +161,16 @@ impl Watch {
         out.extend(self.submodules.after(&self.root, fd));
         out.extend(self.kept.after(&self.root, fd));
         out.extend(absent::after(&self.root, fd, &self.absent));
+        // A git the task ran and that was refused a protected file (or
+        // killed for it) leaves its `<file>.lock`; left there, every later
+        // git on the host fails to write that file (review 63, B1).
+        if let Some(fd) = fd {
+            for (lock, there) in &self.locks {
+                if !there && std::fs::symlink_metadata(self.root.join(lock)).is_ok() {
+                    let _ = beneath::remove_beneath(fd, lock);
+                }
+            }
+        }
         out
     }
 

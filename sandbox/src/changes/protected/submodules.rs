@@ -131,6 +131,13 @@ fn read_index(
             // Padded with 1 to 8 NULs to a multiple of 8 from the entry's start.
             at = start + ((name_at - start + end + 8) & !7);
         }
+        // Git steps over the name by the length the flags give (below
+        // 0xFFF; at it, by the NUL): one that disagrees with the NUL makes
+        // git read other entries than this reader (review 63, F2).
+        let named = usize::from(flags & 0x0FFF);
+        if (named < 0x0FFF && named != path.len()) || (named == 0x0FFF && path.len() < 0x0FFF) {
+            return bad("a name length that disagrees with the name");
+        }
         if mode & 0o170000 == 0o160000 {
             // Git recurses into `evil/`, `./evil`, `d//evil` alike (review
             // 62, F8): the name as a path, normalised; one that climbs out
@@ -261,20 +268,29 @@ fn settings(text: &[u8]) -> Vec<(String, String, String)> {
     let mut section = String::new();
     let mut out = Vec::new();
     for line in text.lines() {
-        let l = line.trim();
+        let mut l = line.trim();
         if let Some(rest) = l.strip_prefix('[') {
-            let name = rest.split([']', ' ', '"', '.']).next().unwrap_or_default();
-            section = name.to_ascii_lowercase();
+            let name = rest.split([']', ' ', '\t', '"', '.']).next().unwrap_or_default();
+            section = name.trim().to_ascii_lowercase();
+            // Git reads a setting written after the header on its line
+            // (`[core] fsmonitor = …`, review 63, F1).
+            let mut quoted = false;
+            let close = rest.char_indices().find(|&(_, c)| {
+                if c == '"' {
+                    quoted = !quoted;
+                }
+                c == ']' && !quoted
+            });
+            l = close.map_or("", |(i, _)| rest.get(i + 1..).unwrap_or_default()).trim();
+        }
+        if l.is_empty() || l.starts_with(['#', ';']) {
             continue;
         }
-        if l.starts_with(['#', ';']) {
-            continue;
-        }
-        if let Some((k, v)) = l.split_once('=') {
-            let v = v.trim();
-            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
-            out.push((section.clone(), k.trim().to_ascii_lowercase(), v.to_string()));
-        }
+        // A key alone is a boolean `true`.
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        let v = v.trim();
+        let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+        out.push((section.clone(), k.trim().to_ascii_lowercase(), v.to_string()));
     }
     out
 }
@@ -514,21 +530,42 @@ fn module_dirs(gitdir: &Path) -> (BTreeSet<PathBuf>, bool) {
     (out, false)
 }
 
+/// Where a git directory's `core.worktree` may lead for it to be plain.
+#[derive(Debug, Clone, Copy)]
+enum WorkTree<'a> {
+    /// Exactly the work tree it is used from (review 63, F4: a worktree
+    /// elsewhere makes git resolve the repository's gitlinks there).
+    Is(&'a Path),
+    /// Somewhere in the workspace (a git directory below `modules` that no
+    /// place uses yet: `git submodule update` sets it again when it does).
+    Within(&'a Path),
+}
+
+impl WorkTree<'_> {
+    fn admits(self, target: &Path) -> bool {
+        let Ok(t) = target.canonicalize() else { return false };
+        match self {
+            WorkTree::Is(w) => w.canonicalize().is_ok_and(|w| w == t),
+            WorkTree::Within(root) => root.canonicalize().is_ok_and(|r| t.starts_with(r)),
+        }
+    }
+}
+
 /// Whether the git directory `gd` is what `git clone` (as `git submodule
 /// update` runs it) makes and nothing more: a config of the keys a clone
 /// writes, hooks that are all `*.sample`, no `commondir` or
 /// `config.worktree` (review 62, B2: a build's `git submodule update` of a
 /// submodule the host had initialised).
-fn plain_clone(gd: &Path) -> bool {
+fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
     let Some(config) = read_small(&gd.join("config"), MAX_FILE) else { return false };
-    let keys_ok = settings(&config).iter().all(|(section, key, _)| match section.as_str() {
+    let keys_ok = settings(&config).iter().all(|(section, key, value)| match section.as_str() {
+        "core" if key == "worktree" => tree.admits(&gd.join(value)),
         "core" => matches!(
             key.as_str(),
             "repositoryformatversion"
                 | "filemode"
                 | "bare"
                 | "logallrefupdates"
-                | "worktree"
                 | "ignorecase"
                 | "precomposeunicode"
                 | "symlinks"
@@ -563,9 +600,9 @@ pub(super) struct Submodules {
     modules: BTreeSet<PathBuf>,
     modules_full: bool,
     /// The directories the root's index tracked entries in then, and those
-    /// of them that held a `.git`.
+    /// of them that held a `.git`, with its fingerprint.
     tracked_dirs: BTreeSet<PathBuf>,
-    nested: BTreeSet<PathBuf>,
+    nested: BTreeMap<PathBuf, Option<[u8; 32]>>,
 }
 
 impl Submodules {
@@ -586,7 +623,7 @@ impl Submodules {
             .tracked_dirs
             .iter()
             .filter(|d| std::fs::symlink_metadata(root.join(d).join(".git")).is_ok())
-            .cloned()
+            .map(|d| (d.clone(), fingerprint(root, d)))
             .collect();
         let tracked_dirs = s.tracked_dirs;
         let before = s.places.into_iter().chain(s.worktrees).map(|p| (p.clone(), fingerprint(root, &p))).collect();
@@ -695,25 +732,34 @@ impl Submodules {
         root_fd: Option<BorrowedFd<'_>>,
     ) -> Vec<Planted> {
         let mut out = Vec::new();
-        for d in self.tracked_dirs.iter().filter(|d| !self.nested.contains(*d) && !places.contains(*d)) {
+        for d in self.tracked_dirs.iter().filter(|d| !places.contains(*d)) {
             let dot_git = d.join(".git");
-            if std::fs::symlink_metadata(root.join(&dot_git)).is_err() {
+            let now = fingerprint(root, d);
+            // One that was there is judged again (review 63, F3: accepted
+            // plain in one task, given code in the next).
+            let then = self.nested.get(d).copied();
+            if now.is_none() || then == Some(now) {
                 continue;
             }
-            if gitdir_of(root, d).is_some_and(|gd| plain_clone(&gd)) {
+            if gitdir_of(root, d).is_some_and(|gd| plain_clone(&gd, WorkTree::Is(&root.join(d)))) {
                 continue;
             }
-            let fate = match root_fd {
-                Some(fd) => remove_beneath(fd, &dot_git),
-                None => super::beneath::unopened(root),
+            let fate = match (root_fd, then.is_none()) {
+                (Some(fd), true) => remove_beneath(fd, &dot_git),
+                (Some(fd), false) => super::beneath::aside(fd, &dot_git),
+                (None, _) => super::beneath::unopened(root),
             };
             let undone = fate == Fate::Removed;
             let shown = root.join(&dot_git);
+            let how = if then.is_none() { "made" } else { "given hooks or settings" };
+            let end = match fate {
+                Fate::Aside(to) => format!("; put aside as {}", root.join(to).display()),
+                other => other.words(root, &shown),
+            };
             let detail = format!(
-                "{}, a repository with hooks or settings made during the task in {}, a directory the workspace's repository tracks: git run from there (a shell prompt, `git diff`) would use it instead{}",
+                "{}, a repository {how} during the task in {}, a directory the workspace's repository tracks: git run from there (a shell prompt, `git diff`) would use it and run its hooks and settings{end}",
                 shown.display(),
                 d.display(),
-                fate.words(root, &shown)
             );
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone });
         }
@@ -726,7 +772,7 @@ impl Submodules {
     /// at the start (its config and hooks were pinned during the task).
     fn harmless_new(&self, root: &Path, rel: &Path, gitdir: Option<&Path>) -> bool {
         let Some(gd) = gitdir_of(root, rel) else { return false };
-        if plain_clone(&gd) {
+        if plain_clone(&gd, WorkTree::Is(&root.join(rel))) {
             return true;
         }
         let Some(g) = gitdir else { return false };
@@ -749,7 +795,7 @@ impl Submodules {
             }
             let abs = gitdir.join(rel);
             let is_link = std::fs::symlink_metadata(&abs).is_ok_and(|m| m.file_type().is_symlink());
-            if !is_link && plain_clone(&abs) {
+            if !is_link && plain_clone(&abs, WorkTree::Within(root)) {
                 continue;
             }
             let fate = match (root_fd, abs.strip_prefix(root)) {
@@ -792,6 +838,15 @@ mod tests {
             .output()
             .expect("git is required");
         assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    #[test]
+    fn settings_are_read_after_a_header_on_its_line_and_keys_alone_count() {
+        // Review 63, F1: git reads `[core] fsmonitor = …` on one line.
+        let s = settings(b"[core] fsmonitor = \"touch x\"\n[remote \"o]x\"] url = u\n[core]\n\tbare\n");
+        assert!(s.contains(&("core".into(), "fsmonitor".into(), "touch x".into())), "{s:?}");
+        assert!(s.contains(&("remote".into(), "url".into(), "u".into())), "{s:?}");
+        assert!(s.contains(&("core".into(), "bare".into(), String::new())), "{s:?}");
     }
 
     #[test]
@@ -855,6 +910,13 @@ mod tests {
         moved[at + 8 + 4 + 3] ^= 8;
         std::fs::write(w.join("ieot"), &moved).unwrap();
         assert!(gitlinks(&w.join("ieot"), 20).is_err());
+        // A name length in the flags that disagrees with the name (review
+        // 63, F2: git would step over other bytes than this reader).
+        let mut data = std::fs::read(w.join(".git/index")).unwrap();
+        let flags_at = 12 + 40 + 20;
+        data[flags_at + 1] = data[flags_at + 1].wrapping_add(8);
+        std::fs::write(w.join("misnamed"), &data).unwrap();
+        assert!(gitlinks(&w.join("misnamed"), 20).is_err());
         // No index: none. Not an index git reads, a link (F4): unreadable.
         assert_eq!(gitlinks(&w.join("none"), 20), Ok(BTreeSet::new()));
         std::fs::write(w.join("junk"), b"DIRC\0\0\0\x04\0\0\0\x09garbage").unwrap();
