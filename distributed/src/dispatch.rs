@@ -162,7 +162,15 @@ struct Inner {
     /// Attempts were failed while their deliveries may still run (an outage):
     /// the sent keys stay for a resume to fence.
     unsettled: AtomicBool,
+    /// The run directory, once a message went out ([`IN_FLIGHT`] made there).
+    marked: Mutex<Option<RunDir>>,
 }
+
+/// A file in the run directory from a session's first message until every
+/// delivery settled: a resume that finds it, and no note of what was sent in
+/// Redis (restarted without its data), waits a lease before it starts
+/// anything (review 64, F2).
+pub const IN_FLIGHT: &str = "remote.inflight";
 
 /// Refused events recorded one by one in the run's audit log; past this,
 /// only counted (a Redis writer must not be able to flood the log).
@@ -217,6 +225,7 @@ impl Remote {
             write_stall: Mutex::new(None),
             sent: Mutex::new(std::collections::HashSet::new()),
             unsettled: AtomicBool::new(false),
+            marked: Mutex::new(None),
         });
         let reader = {
             let inner = inner.clone();
@@ -238,13 +247,21 @@ impl Remote {
     /// cannot keep its entry stops its task before a lease is over), and
     /// withdraw them. `waiting(n)` is called once if it has to wait for `n`.
     /// Returns how many deliveries the earlier sessions had sent.
-    pub fn fence_earlier(&self, run_id: &str, waiting: &dyn Fn(usize)) -> Result<usize, SetupError> {
+    /// `in_flight`: the run directory holds [`IN_FLIGHT`] (an earlier
+    /// session's deliveries were not all settled): with no note of them in
+    /// Redis (restarted without its data), it waits one lease, in which any
+    /// worker still running one stops it (no keep can succeed).
+    pub fn fence_earlier(&self, run_id: &str, in_flight: bool, waiting: &dyn Fn(usize)) -> Result<usize, SetupError> {
         let s = &self.inner.settings;
         let q = &s.queue;
         let mut con = q.connect()?;
         let key = queue::sent_key(run_id);
         let sent: HashMap<String, String> = q.query(&mut con, redis::cmd("HGETALL").arg(&key))?;
         if sent.is_empty() {
+            if in_flight {
+                waiting(0);
+                std::thread::sleep(s.lease);
+            }
             return Ok(0);
         }
         let mut pipe = redis::pipe();
@@ -448,8 +465,12 @@ fn send_all(inner: &Inner, inbox: &std::sync::mpsc::Receiver<Outgoing>) {
                     let _ = q.query::<u64>(c, redis::cmd("DEL").arg(&inner.results));
                     // Every delivery settled: nothing for a resume to wait for.
                     if lock(&inner.pending).is_empty() && !inner.unsettled.load(Ordering::SeqCst) {
+                        let mut gone = true;
                         for k in lock(&inner.sent).iter() {
-                            let _ = q.query::<u64>(c, redis::cmd("DEL").arg(k));
+                            gone &= q.query::<u64>(c, redis::cmd("DEL").arg(k)).is_ok();
+                        }
+                        if gone && let Some(run) = lock(&inner.marked).take() {
+                            let _ = run.remove(Path::new(IN_FLIGHT));
                         }
                     }
                 }
@@ -530,7 +551,15 @@ fn send_task(
 /// `KEYS[1]` the task stream, `KEYS[2]` the run's sent key; `ARGV` the
 /// message, its id, the key's lifetime in seconds: queue the message and
 /// note where, in one step (a message is never out without its note).
+///
+/// A retry whose first reply was lost finds the note and queues nothing
+/// again: the entry that runs is always the one noted (review 64, F4).
 const ENQUEUE: &str = "\
+local noted = redis.call('HGET', KEYS[2], ARGV[2])
+if noted then
+  local sp = string.find(noted, ' ', 1, true)
+  if sp and string.sub(noted, 1, sp - 1) == KEYS[1] then return string.sub(noted, sp + 1) end
+end
 local e = redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[2], KEYS[1] .. ' ' .. e)
 redis.call('EXPIRE', KEYS[2], ARGV[3])
@@ -598,11 +627,17 @@ fn enqueue(
     let stream = queue::tasks_stream(&task.runs_on);
     let sent_key = queue::sent_key(&a.run_id);
     lock(&inner.sent).insert(sent_key.clone());
+    {
+        let mut marked = lock(&inner.marked);
+        if marked.is_none() && a.run.append(Path::new(IN_FLIGHT)).is_ok_and(|f| f.sync_all().is_ok()) {
+            *marked = Some(a.run.clone());
+        }
+    }
     let guard = con;
     // A connection broken by a Redis restart fails its next command: reconnect
-    // and retry (for at most `outage`, as the result reader waits). A retried
-    // XADD whose first reply was lost leaves a second entry with the same
-    // message id, which workers refuse as a replay: the task still runs once.
+    // and retry (for at most `outage`, as the result reader waits). A retry
+    // whose first reply was lost gets the entry noted the first time (see
+    // ENQUEUE), never a second one.
     let deadline = Instant::now() + s.outage;
     let mut delay = Duration::ZERO;
     loop {
@@ -1188,6 +1223,7 @@ fn attempt_view(p: &Pending) -> Attempt {
         report: p.report.clone(),
         log: p.log.clone(),
         container_pool: None,
+        lease: None,
     }
 }
 

@@ -37,6 +37,7 @@ use orchestra_orchestrator::orchestrator::worker as local;
 use orchestra_orchestrator::runstore::{RunDir, RunsDir};
 use std::collections::HashMap;
 use std::io::{Read as _, Seek as _, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -127,6 +128,11 @@ struct Running {
     /// The delivery is to stop (cancelled, taken over, or its lease lapsed):
     /// a task started after this is stopped at once.
     stopping: bool,
+    /// Its lease: the worker's, or the message's when shorter.
+    lease: Duration,
+    /// The FIFO its `exec` watches ([`orchestra_orchestrator::orchestrator::lease`]):
+    /// a byte after each keep Redis confirmed.
+    feed: Option<std::fs::File>,
 }
 
 impl Running {
@@ -148,6 +154,14 @@ impl Running {
             self.stop(false);
         }
     }
+}
+
+/// A delivery's lease: the worker's own, or the message's (the run's) when
+/// that is shorter (review 64, F3: the run takes a silent delivery over
+/// after its own lease).
+fn delivery_lease(cfg: &Config, msg: &TaskMessage) -> Duration {
+    let run = Duration::from_millis(msg.lease_ms);
+    if run.is_zero() { cfg.lease } else { cfg.lease.min(run) }
 }
 
 /// The share of the lease after which a worker whose keeps all failed stops
@@ -445,6 +459,8 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             interrupted: false,
             kept: d.asked,
             stopping: false,
+            lease: delivery_lease(&shared.cfg, &msg),
+            feed: None,
         },
     );
     let shared = shared.clone();
@@ -794,6 +810,8 @@ enum TaskError {
     Outputs(String),
     #[error("policy file {}: {source}", path.display())]
     Policy { path: PathBuf, source: std::io::Error },
+    #[error("lease FIFO {}: {source}", path.display())]
+    Lease { path: PathBuf, source: std::io::Error },
 }
 
 fn run_task(
@@ -821,6 +839,9 @@ fn run_task(
     }
     result
 }
+
+/// The dead-man switch's FIFO in a scratch run directory.
+const LEASE_FIFO: &str = "lease";
 
 /// What a scratch run directory holds between deliveries: these, empty.
 const SCRATCH_DIRS: [&str; 3] = ["logs", "reports", "artifacts"];
@@ -900,7 +921,24 @@ fn run_in(
         report: run.task_report_rel(&msg.task),
         log: run.log_rel(&msg.task),
         container_pool: None,
+        lease: Some((PathBuf::from(LEASE_FIFO), delivery_lease(cfg, msg))),
     };
+    // The dead-man switch exec watches: made in the scratch run directory
+    // (exec's working directory), held open here for reading and writing,
+    // so that it has a writer for as long as this worker lives.
+    let fifo = run.path.join(LEASE_FIFO);
+    let io = |source| TaskError::Lease { path: fifo.clone(), source };
+    let _ = std::fs::remove_file(&fifo);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(|e| io(e.into()))?;
+    let feed = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo)
+        .map_err(io)?;
+    if let Some(r) = lock(&shared.running).get_mut(&msg.id) {
+        r.feed = Some(feed);
+    }
     let log_path = run.path.join(&attempt.log);
     let report_path = run.path.join(&attempt.report);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -1053,9 +1091,11 @@ fn files_below(root: &Path) -> Vec<(String, PathBuf)> {
 /// leases, publish our status.
 fn heartbeat(shared: &Shared, stop: &AtomicBool) {
     let q = &shared.cfg.queue;
-    let every = (shared.cfg.lease / 3).max(Duration::from_millis(100));
     let mut con: Option<redis::Connection> = None;
     while !stop.load(Ordering::SeqCst) {
+        // Every third of the shortest lease held (a message's may be shorter).
+        let shortest = lock(&shared.running).values().map(|r| r.lease).fold(shared.cfg.lease, Duration::min);
+        let every = (shortest / 3).max(Duration::from_millis(100));
         if con.is_none() {
             con = q.connect().ok();
         }
@@ -1075,9 +1115,9 @@ fn heartbeat(shared: &Shared, stop: &AtomicBool) {
 /// [`SELF_FENCE`] of the lease (see the module's guarantees).
 fn lease_guard(shared: &Shared, stop: &AtomicBool) {
     let (num, den) = SELF_FENCE;
-    let limit = shared.cfg.lease * num / den;
     while !stop.load(Ordering::SeqCst) {
-        for r in lock(&shared.running).values_mut().filter(|r| !r.lost && r.kept.elapsed() >= limit) {
+        for r in lock(&shared.running).values_mut().filter(|r| !r.lost && r.kept.elapsed() >= r.lease * num / den) {
+            let limit = r.lease * num / den;
             tracing::warn!(
                 entry = %r.entry,
                 msg = %r.msg,
@@ -1113,11 +1153,20 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
         let mut keep = redis::cmd("EVAL");
         keep.arg(KEEP_IF_MINE).arg(1).arg(&stream).arg(GROUP).arg(&entry).arg(&shared.cfg.name);
         let sent = Instant::now();
-        let kept: i64 = q.query(con, &keep)?;
+        // No such stream or group: Redis lost them (restarted without its
+        // data), and with them the entry: no longer ours (review 64, F2).
+        let kept: i64 = match q.query(con, &keep) {
+            Err(QueueError::Redis { source, .. }) if source.code() == Some("NOGROUP") => 0,
+            other => other?,
+        };
         if kept == 1
             && let Some(r) = lock(&shared.running).get_mut(&msg)
         {
             r.kept = sent;
+            if let Some(mut f) = r.feed.as_ref() {
+                // Non-blocking: a full FIFO is fed enough.
+                let _ = f.write(&[1]);
+            }
         }
         let cancelled: bool = q.query(con, redis::cmd("EXISTS").arg(queue::cancel_key(&msg)))?;
         if kept == 0 || cancelled {

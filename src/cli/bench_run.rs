@@ -305,7 +305,12 @@ fn exec_as_run_extra(exe: &Path, dir: &Path, n: usize) -> Result<f64, BenchError
                 let _ = std::fs::remove_file(&report);
                 let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
                 let err = out.try_clone()?;
-                let flags = RunFlags { protect: Vec::new(), run_parent: Some(me), expect_policy: Some(hash.clone()) };
+                let flags = RunFlags {
+                    protect: Vec::new(),
+                    run_parent: Some(me),
+                    expect_policy: Some(hash.clone()),
+                    ..RunFlags::default()
+                };
                 c.args(["--policy", "default", "--name", "t", "--run-id", "20261125T000000Z-0000"])
                     .arg("--report")
                     .arg(&report)

@@ -174,6 +174,12 @@ pub fn run(args: ExecArgs) -> Exit {
     {
         return super::config_error(format!("--run-parent {parent}: {e}"));
     }
+    // A remote task's dead-man switch, from the first moment.
+    if let (Some(fifo), Some(ms)) = (&args.run.lease_fifo, args.run.lease_ms)
+        && let Err(e) = crate::orchestrator::lease::watch(fifo, std::time::Duration::from_millis(ms))
+    {
+        return super::config_error(e);
+    }
     let workdir = match args.workdir.clone().map(Ok).unwrap_or_else(std::env::current_dir) {
         Ok(w) => w,
         Err(e) => return super::config_error(format!("current directory: {e}")),
@@ -569,8 +575,13 @@ mod tests {
         let crate::cli::Command::Exec(e) = crate::cli::Cli::try_parse_from(argv).unwrap().command else {
             panic!("not exec")
         };
-        let want =
-            RunFlags { protect: a.protect.clone(), run_parent: Some(7), expect_policy: Some(a.policy_sha256.clone()) };
+        let want = RunFlags {
+            protect: a.protect.clone(),
+            run_parent: Some(7),
+            expect_policy: Some(a.policy_sha256.clone()),
+            lease_fifo: None,
+            lease_ms: None,
+        };
         assert_eq!(e.run, want);
         assert_eq!(e.policy, a.policy);
         assert_eq!((e.name.as_deref(), e.run_id.as_deref()), (Some("build"), Some(a.run_id.as_str())));

@@ -71,7 +71,7 @@ pub fn dispatcher(
     args: &QueueArgs,
     loaded: &crate::config::Loaded,
     runs: &Path,
-    earlier: Option<&str>,
+    earlier: Option<(&str, &Path)>,
 ) -> Result<Option<Arc<dyn crate::orchestrator::dispatch::Dispatch>>, FleetError> {
     let cfg = &loaded.config;
     let d = cfg.distributed.clone().unwrap_or_default();
@@ -126,12 +126,19 @@ pub fn dispatcher(
     };
     let remote = Remote::connect(settings, &orchestra_distributed::message::nonce())?;
     // A resume: what the run's earlier session sent must have stopped first.
-    if let Some(run_id) = earlier {
-        remote.fence_earlier(run_id, &|n| {
-            crate::sandbox::say!(
-                "orchestra: resume: waiting for {n} task(s) of the run's earlier session to stop (cancelled; at most {} leases)",
-                orchestra_distributed::dispatch::FENCE_WAIT_LEASES
-            );
+    if let Some((run_id, run_path)) = earlier {
+        let in_flight = run_path.join(orchestra_distributed::dispatch::IN_FLIGHT).exists();
+        remote.fence_earlier(run_id, in_flight, &|n| {
+            if n == 0 {
+                crate::sandbox::say!(
+                    "orchestra: resume: the queue holds no note of what the run's earlier session sent (Redis lost it): waiting one lease for its tasks to stop"
+                );
+            } else {
+                crate::sandbox::say!(
+                    "orchestra: resume: waiting for {n} task(s) of the run's earlier session to stop (cancelled; at most {} leases)",
+                    orchestra_distributed::dispatch::FENCE_WAIT_LEASES
+                );
+            }
         })?;
     }
     Ok(Some(Arc::new(remote)))

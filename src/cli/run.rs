@@ -715,7 +715,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
     let transient = cfg.config.planner.transient_retries;
     let pool = container_pool(&cfg.config);
     let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
-    let dispatch = match super::fleet::dispatcher(&args.fleet, &cfg, &runs, Some(&run.id)) {
+    let dispatch = match super::fleet::dispatcher(&args.fleet, &cfg, &runs, Some((&run.id, &run.path))) {
         Ok(d) => d,
         Err(e) => return super::config_error(format!("{e}; nothing ran")),
     };

@@ -722,3 +722,72 @@ fn resume_after_an_outage_stops_the_earlier_sessions_task_before_running_it_agai
     // Nothing of the run is left in Redis for another resume to wait for.
     assert_eq!(f.redis.raw(&["EXISTS", &format!("orchestra:sent:{id}")]).trim(), "0");
 }
+
+/// Review 64, F1: the worker holding a task frozen (SIGSTOP) while its task,
+/// a process of its own, goes on. The task's `exec` stops it when the worker
+/// stops feeding its lease (two thirds of a lease after the last keep), so
+/// the worker that takes the entry over after the lease never runs beside
+/// it (the copies' ticks do not interleave); once the frozen worker wakes,
+/// its result is refused; the run ends exit 0 with the task's end once.
+#[test]
+fn a_frozen_worker_s_task_stops_itself_before_another_worker_takes_it_over() {
+    let mut f = Fleet::new("frozen");
+    f.spawn_worker("w1", &[]);
+    f.spawn_worker("w2", &[]);
+    let child = f.spawn_run(&plan(&[ticking("slow", 40, "")]), &[]);
+    expect(&f, 30, "the task started", || count(&f, "slow start") == 1 && holders(&f).len() == 1);
+    let held = holders(&f).remove(0);
+    let p = index(&f, &held);
+    f.signal(p, libc::SIGSTOP);
+    expect(&f, 30, "another worker took the task over", || count(&f, "slow start") == 2);
+    std::thread::sleep(Duration::from_secs(3));
+    f.signal(p, libc::SIGCONT);
+    let (o, _) = wait_child(child, Duration::from_secs(60));
+    assert_eq!(o.code, 0, "{}\n--- w1:\n{}\n--- w2:\n{}", o.all(), f.worker_log("w1"), f.worker_log("w2"));
+    let copies = copies_one_after_another(&f);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
+    let report = f.world.report(&f.world.only_run());
+    assert_eq!(state(&report, "slow"), "succeeded", "{}", task(&report, "slow"));
+    let remote = records(&f, "remote_result");
+    assert_eq!(remote.len(), 1, "{remote:#?}");
+    assert_ne!(remote[0]["body"]["worker"], held.as_str());
+}
+
+/// Review 64, F2: the orchestrator killed, then Redis restarted without its
+/// data (no AOF): the note of what the earlier session sent is gone with the
+/// entries. `resume` finds the run's in-flight marker, says so and waits a
+/// lease (the worker, whose keep finds no entry any more, stops its copy at
+/// once) before it runs the task again: the copies never overlap, the
+/// task's end is recorded once, the resume exits 0.
+#[test]
+fn resume_after_redis_lost_its_data_waits_a_lease_before_running_the_task_again() {
+    let mut f = Fleet::new("nodata");
+    let dir = f.world.root.join("redis-nodata");
+    f.redis = crate::harness::redis::Redis::start_with(
+        &dir,
+        &["--appendonly".into(), "no".into(), "--save".into(), "".into()],
+        &[],
+        false,
+    );
+    f.spawn_worker("w1", &[]);
+    let mut child = f.spawn_run(&plan(&[ticking("slow", 50, "")]), &[]);
+    expect(&f, 30, "the task started", || count(&f, "slow start") == 1);
+    let _ = child.kill();
+    let _ = child.wait();
+    let id = f.world.only_run();
+    f.redis.restart();
+    let mut args: Vec<String> = vec!["--queue".into(), f.redis.url()];
+    args.extend(f.trust_all());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = f.world.resume(&id, &args);
+    assert_eq!(r.code, 0, "{}\n{}", r.all(), f.worker_log("w1"));
+    assert!(r.stderr.contains("holds no note of what the run's earlier session sent"), "{}", r.all());
+    let copies = copies_one_after_another(&f);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
+    let report = f.world.report(&id);
+    assert_eq!(state(&report, "slow"), "succeeded", "{}", task(&report, "slow"));
+    // Settled: the marker is gone, a later resume would not wait.
+    assert!(!f.world.runs.join(&id).join("remote.inflight").exists());
+}

@@ -68,6 +68,9 @@ pub struct Attempt {
     /// The container pool size from the project config, handed to exec
     /// through its environment (`None`: exec's own environment decides).
     pub container_pool: Option<usize>,
+    /// A remote task's dead-man switch ([`super::lease`]): the FIFO its
+    /// worker feeds (relative to the run directory) and the lease.
+    pub lease: Option<(PathBuf, std::time::Duration)>,
 }
 
 /// The hidden flags of `orchestra exec` that only `orchestra run` sets.
@@ -85,6 +88,14 @@ pub struct RunFlags {
     /// checked it is never used.
     #[arg(long, hide = true, value_name = "SHA256")]
     pub expect_policy: Option<String>,
+    /// Set by `orchestra worker`: the FIFO it feeds while it holds the
+    /// task's queue entry; the task is stopped when it falls silent
+    /// ([`super::lease`]).
+    #[arg(long, hide = true, value_name = "PATH", requires = "lease_ms")]
+    pub lease_fifo: Option<PathBuf>,
+    /// The lease of `--lease-fifo`, in milliseconds.
+    #[arg(long, hide = true, value_name = "MS", requires = "lease_fifo")]
+    pub lease_ms: Option<u64>,
 }
 
 impl RunFlags {
@@ -102,6 +113,12 @@ impl RunFlags {
         if let Some(h) = &self.expect_policy {
             v.push("--expect-policy".into());
             v.push(h.into());
+        }
+        if let (Some(f), Some(ms)) = (&self.lease_fifo, self.lease_ms) {
+            v.push("--lease-fifo".into());
+            v.push(f.into());
+            v.push("--lease-ms".into());
+            v.push(ms.to_string().into());
         }
         v
     }
@@ -143,8 +160,13 @@ pub fn command(exe: &Path, a: &Attempt, parent: u32) -> Command {
     // vfork semantics (a pre_exec hook would force a full fork of this
     // multi-threaded process); the policy file is read again by exec, and
     // must still be the one checked.
-    let flags =
-        RunFlags { protect: a.protect.clone(), run_parent: Some(parent), expect_policy: Some(a.policy_sha256.clone()) };
+    let flags = RunFlags {
+        protect: a.protect.clone(),
+        run_parent: Some(parent),
+        expect_policy: Some(a.policy_sha256.clone()),
+        lease_fifo: a.lease.as_ref().map(|(f, _)| f.clone()),
+        lease_ms: a.lease.as_ref().map(|(_, d)| d.as_millis() as u64),
+    };
     cmd.args(flags.to_args());
     cmd.arg("--").args(&a.argv);
     // The run directory itself, through the descriptor the orchestrator holds
@@ -238,6 +260,7 @@ pub fn sample_attempt(dir: &Path) -> Result<Attempt, crate::runstore::RunStoreEr
         log: run.log_rel("build"),
         run,
         container_pool: Some(2),
+        lease: None,
     })
 }
 
@@ -260,6 +283,8 @@ mod tests {
                 protect: vec!["/work/runs".into(), "/a b".into()],
                 run_parent: Some(42),
                 expect_policy: Some("sha256:00ff".into()),
+                lease_fifo: Some("lease".into()),
+                lease_ms: Some(30_000),
             },
         ] {
             let parsed = Exec::try_parse_from(std::iter::once(OsString::from("exec")).chain(flags.to_args())).unwrap();

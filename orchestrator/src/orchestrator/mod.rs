@@ -29,6 +29,7 @@ pub mod dispatch;
 pub mod events;
 pub mod exec_protocol;
 pub mod journal_writer;
+pub mod lease;
 pub mod replan;
 pub mod report;
 pub mod scheduler;
@@ -843,6 +844,7 @@ fn start(
         report: run.task_report_rel(&ids[i]),
         log: run.log_rel(&ids[i]),
         container_pool: opts.container_pool,
+        lease: None,
     };
     let tx = tx.clone();
     let done: dispatch::Done = Box::new(move |outcome| {
