@@ -33,6 +33,7 @@ use crate::queue::{self, GROUP, Queue, QueueError};
 use crate::storage::{Blob, Blobs, StorageError};
 use orchestra_orchestrator::audit;
 use orchestra_orchestrator::orchestrator::exec_protocol::Attempt;
+use orchestra_orchestrator::orchestrator::lease;
 use orchestra_orchestrator::orchestrator::worker as local;
 use orchestra_orchestrator::runstore::{RunDir, RunsDir};
 use std::collections::HashMap;
@@ -123,8 +124,10 @@ struct Running {
     interrupted: bool,
     /// When the last claim of the entry that Redis confirmed was sent (the
     /// read that delivered it, or a keep): Redis hands the entry to another
-    /// worker a lease after it ran that command at the earliest.
+    /// worker a lease after it ran that command at the earliest. The same
+    /// moment on `CLOCK_BOOTTIME`, for the task's dead-man switch.
     kept: Instant,
+    kept_boot: Duration,
     /// The delivery is to stop (cancelled, taken over, or its lease lapsed):
     /// a task started after this is stopped at once.
     stopping: bool,
@@ -310,8 +313,9 @@ struct Delivery {
     raw: Option<Vec<u8>>,
     /// Taken over from another worker (its lease expired).
     reclaimed: bool,
-    /// When the command that delivered it was sent.
+    /// When the command that delivered it was sent (and on `CLOCK_BOOTTIME`).
     asked: Instant,
+    asked_boot: Duration,
 }
 
 /// Take at most one entry: first one whose lease expired, then a new one.
@@ -326,7 +330,7 @@ fn take(
     if last_reclaim.elapsed() >= shared.cfg.lease / 4 {
         *last_reclaim = Instant::now();
         for s in streams {
-            let asked = Instant::now();
+            let (asked, asked_boot) = (Instant::now(), lease::boottime());
             let mut c = redis::cmd("XAUTOCLAIM");
             c.arg(s).arg(GROUP).arg(&shared.cfg.name).arg(lease_ms).arg("0-0").arg("COUNT").arg(1);
             let reply: redis::streams::StreamAutoClaimReply = q.query(con, &c)?;
@@ -337,6 +341,7 @@ fn take(
                     entry: e.id,
                     reclaimed: true,
                     asked,
+                    asked_boot,
                 }]);
             }
         }
@@ -349,7 +354,7 @@ fn take(
     for _ in streams {
         c.arg(">");
     }
-    let asked = Instant::now();
+    let (asked, asked_boot) = (Instant::now(), lease::boottime());
     let reply: Option<redis::streams::StreamReadReply> = q.query(con, &c)?;
     let mut out = Vec::new();
     for k in reply.map(|r| r.keys).unwrap_or_default() {
@@ -360,6 +365,7 @@ fn take(
                 entry: e.id,
                 reclaimed: false,
                 asked,
+                asked_boot,
             });
         }
     }
@@ -458,6 +464,7 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             lost: false,
             interrupted: false,
             kept: d.asked,
+            kept_boot: d.asked_boot,
             stopping: false,
             lease: delivery_lease(&shared.cfg, &msg),
             feed: None,
@@ -714,8 +721,11 @@ fn deliver(
             // (fenced) even while that delivery still waits for its go-ahead.
             // A run that had ended before the stop is whole and says so. Not
             // acknowledged either way: the entry is no longer ours.
-            if let WorkerEvent::Finished { stopped, .. } = &mut ev {
-                *stopped = interrupted;
+            // A run that did not end well while the entry was no longer
+            // ours was cut short, by this worker or by the task's own
+            // dead-man switch (which a worker stop no longer reaches).
+            if let WorkerEvent::Finished { stopped, exec_status, .. } = &mut ev {
+                *stopped = interrupted || (!still_ours && *exec_status != 0);
             }
             if post(shared, con, &msg.results, &ev).is_ok() && still_ours {
                 ack(shared, con, &d.stream, &d.entry);
@@ -937,6 +947,8 @@ fn run_in(
         .open(&fifo)
         .map_err(io)?;
     if let Some(r) = lock(&shared.running).get_mut(&msg.id) {
+        // The deadline the delivering read bought, there before exec starts.
+        let _ = (&feed).write(&lease::deadline(r.kept_boot, r.lease));
         r.feed = Some(feed);
     }
     let log_path = run.path.join(&attempt.log);
@@ -1152,7 +1164,7 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
         // meanwhile (the rightful holder would see it gone and stop its task).
         let mut keep = redis::cmd("EVAL");
         keep.arg(KEEP_IF_MINE).arg(1).arg(&stream).arg(GROUP).arg(&entry).arg(&shared.cfg.name);
-        let sent = Instant::now();
+        let (sent, sent_boot) = (Instant::now(), lease::boottime());
         // No such stream or group: Redis lost them (restarted without its
         // data), and with them the entry: no longer ours (review 64, F2).
         let kept: i64 = match q.query(con, &keep) {
@@ -1163,9 +1175,10 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
             && let Some(r) = lock(&shared.running).get_mut(&msg)
         {
             r.kept = sent;
+            r.kept_boot = sent_boot;
             if let Some(mut f) = r.feed.as_ref() {
-                // Non-blocking: a full FIFO is fed enough.
-                let _ = f.write(&[1]);
+                // Non-blocking: a full FIFO has deadlines enough.
+                let _ = f.write(&lease::deadline(sent_boot, r.lease));
             }
         }
         let cancelled: bool = q.query(con, redis::cmd("EXISTS").arg(queue::cancel_key(&msg)))?;

@@ -1,16 +1,20 @@
-//! The dead-man switch of a remote task: `orchestra worker` feeds a FIFO in
-//! the delivery's scratch run directory one byte each time Redis confirms
-//! the worker still holds the task's queue entry; `orchestra exec`, started
-//! with `--lease-fifo` and `--lease-ms`, watches it from its first moment.
+//! The dead-man switch of a remote task: `orchestra worker` writes to a FIFO
+//! in the delivery's scratch run directory, each time Redis confirms the
+//! worker still holds the task's queue entry, the deadline that keep buys:
+//! 5/6 of a lease after the keep was *sent* (Redis reset the entry's idle
+//! time no earlier), as nanoseconds of `CLOCK_BOOTTIME` (8 bytes, little
+//! endian; time asleep counts, as it does for Redis on another machine).
+//! `orchestra exec`, started with `--lease-fifo` and `--lease-ms`, watches it
+//! from its first moment.
 //!
 //! Guarantee: a task whose worker stops feeding it — the worker frozen
 //! (SIGSTOP, a paused cgroup), cut off from Redis, or dead (the FIFO has no
 //! writer left) — is stopped by its own `exec` (SIGTERM to itself: the
-//! sandbox ends the task, reports and exits) two thirds of a lease after the
-//! last byte, measured on `CLOCK_BOOTTIME` (time asleep counts: Redis, on
-//! another machine, counted it too). Redis hands an entry to another worker
-//! only after a whole lease idle, so the copy here is gone before another
-//! can start (review 64, F1).
+//! sandbox ends the task, reports and exits) at the last deadline it was
+//! given, when the worker's own guard would stop it. Redis hands an entry to
+//! another worker only after a whole lease idle, so the copy here is gone
+//! before another can start (review 64, F1). Before the first deadline
+//! arrives, a whole lease from `exec`'s start stands in.
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, pthread_sigmask};
@@ -41,8 +45,16 @@ pub enum LeaseError {
     Start(std::io::Error),
 }
 
-/// The share of the lease after the last byte at which the task is stopped.
-pub const STOP_AFTER: (u32, u32) = (2, 3);
+/// The deadline to write for a keep sent at `sent` (`CLOCK_BOOTTIME`).
+pub fn deadline(sent: Duration, lease: Duration) -> [u8; 8] {
+    let at = sent + lease * 5 / 6;
+    (at.as_nanos() as u64).to_le_bytes()
+}
+
+/// Now, on `CLOCK_BOOTTIME`.
+pub fn boottime() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME).map_or(Duration::ZERO, Duration::from)
+}
 
 /// Start watching `fifo` (see the module doc) on a thread of its own.
 pub fn watch(fifo: &Path, lease: Duration) -> Result<(), LeaseError> {
@@ -59,13 +71,9 @@ pub fn watch(fifo: &Path, lease: Duration) -> Result<(), LeaseError> {
     }
     let timer = TimerFd::new(ClockId::CLOCK_BOOTTIME, TimerFlags::TFD_CLOEXEC)
         .map_err(|e| LeaseError::Start(std::io::Error::from(e)))?;
-    let (num, den) = STOP_AFTER;
-    let limit = lease * num / den;
-    let arm = move |t: &TimerFd| {
-        t.set(Expiration::OneShot(TimeSpec::from_duration(limit)), TimerSetTimeFlags::empty())
-            .map_err(std::io::Error::from)
-    };
-    arm(&timer).map_err(LeaseError::Start)?;
+    timer
+        .set(Expiration::OneShot(TimeSpec::from_duration(lease)), TimerSetTimeFlags::empty())
+        .map_err(|e| LeaseError::Start(std::io::Error::from(e)))?;
     std::thread::Builder::new()
         .name("lease".into())
         .spawn(move || {
@@ -75,7 +83,7 @@ pub fn watch(fifo: &Path, lease: Duration) -> Result<(), LeaseError> {
                 mask.add(s);
             }
             let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
-            let why = run(&f, &timer, arm);
+            let why = run(&f, &timer);
             tracing::warn!("{why}: stopping the task before another worker can take it over");
             let _ = kill(nix::unistd::getpid(), Signal::SIGTERM);
         })
@@ -84,8 +92,9 @@ pub fn watch(fifo: &Path, lease: Duration) -> Result<(), LeaseError> {
 }
 
 /// Wait until the lease lapses or the worker is gone; why.
-fn run(mut f: &std::fs::File, timer: &TimerFd, arm: impl Fn(&TimerFd) -> std::io::Result<()>) -> &'static str {
+fn run(mut f: &std::fs::File, timer: &TimerFd) -> &'static str {
     let mut buf = [0u8; 256];
+    let mut latest = 0u64;
     loop {
         let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN), PollFd::new(timer.as_fd(), PollFlags::POLLIN)];
         if poll(&mut fds, PollTimeout::NONE).is_err() {
@@ -98,8 +107,15 @@ fn run(mut f: &std::fs::File, timer: &TimerFd, arm: impl Fn(&TimerFd) -> std::io
         if ready(0) {
             match f.read(&mut buf) {
                 Ok(0) => return "the worker is gone (its lease FIFO has no writer)",
-                Ok(_) => {
-                    if arm(timer).is_err() {
+                Ok(n) => {
+                    // Writes of 8 bytes are atomic: whole deadlines only.
+                    for d in buf.get(..n - n % 8).unwrap_or_default().chunks_exact(8) {
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(d);
+                        latest = latest.max(u64::from_le_bytes(b));
+                    }
+                    let at = TimeSpec::from_duration(Duration::from_nanos(latest));
+                    if latest > 0 && timer.set(Expiration::OneShot(at), TimerSetTimeFlags::TFD_TIMER_ABSTIME).is_err() {
                         return "the lease timer failed";
                     }
                 }
