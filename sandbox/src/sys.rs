@@ -100,7 +100,10 @@ pub struct Spawned {
 /// of `exec.wait_peer`, so that its wait ends at end-of-file then too.
 ///
 /// The caller must be single-threaded (the jail's host side never starts threads
-/// before this point).
+/// before this point), or its other threads must never hold a lock: the one
+/// exception is a remote task's lease watch
+/// (`orchestra_orchestrator::orchestrator::lease`), which only makes system
+/// calls (poll, read, timerfd_settime, kill).
 pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> {
     if exec.dup2.len() > MAX_DUP2 {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many descriptors to move"));

@@ -83,15 +83,19 @@ pub fn watch(fifo: &Path, lease: Duration) -> Result<(), LeaseError> {
                 mask.add(s);
             }
             let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
-            let why = run(&f, &timer);
-            tracing::warn!("{why}: stopping the task before another worker can take it over");
+            // Nothing but system calls on this thread, ever (no allocation,
+            // no lock, no log line): the jail clones this process while the
+            // thread runs, and the clone must inherit no lock held (the
+            // worker logs why its task stopped).
+            run(&f, &timer);
             let _ = kill(nix::unistd::getpid(), Signal::SIGTERM);
         })
         .map_err(LeaseError::Start)?;
     Ok(())
 }
 
-/// Wait until the lease lapses or the worker is gone; why.
+/// Wait until the lease lapses or the worker is gone; why. Only system
+/// calls (see [`watch`]).
 fn run(mut f: &std::fs::File, timer: &TimerFd) -> &'static str {
     let mut buf = [0u8; 256];
     let mut latest = 0u64;
