@@ -231,10 +231,15 @@ impl Redactor {
             // GOOGLE_APPLICATION_CREDENTIALS=/etc/gcp.json, CARGO_HOME=/root/.cargo)
             // names where a secret is, and appears in text legitimately. A value
             // that merely starts with `/` (DB_PASSWORD=/Sx9-…) is no such path.
-            let path = is_existing_path(v);
-            let long =
-                long_values && v.len() >= MIN_SECRET_LEN && !path && !NOT_SECRET.contains(&k) && !k.starts_with("LC_");
-            if (named && v.len() >= 4 && !path) || long {
+            // (Asked only of a value that could be kept: a `stat` per variable
+            // otherwise.)
+            let path = || is_existing_path(v);
+            let long = long_values
+                && v.len() >= MIN_SECRET_LEN
+                && !NOT_SECRET.contains(&k)
+                && !k.starts_with("LC_")
+                && !path();
+            if (named && v.len() >= 4 && !path()) || long {
                 secrets.push(v.to_string());
             }
         }
