@@ -315,31 +315,24 @@ pub fn run(args: ExecArgs) -> Exit {
     let mut snapshots: Option<Snapshots> = None;
     // The backend's release hook runs after the sandbox's set-up has begun
     // and before the task can run anything; a failure in it ends the set-up
-    // (the jail kills its init: nothing ran). The log is opened (if not yet),
-    // moved to the next forward-secure epoch and given its reservation, and
+    // (the jail kills its init: nothing ran). The workspace and the protected
+    // paths are snapshotted, then the log is opened (if not yet), moved to
+    // the next forward-secure epoch and given its reservation, and
     // `task_started` appended and made durable (the log's first append
-    // checkpoints and fsyncs), on this thread; the workspace and the
-    // protected paths are snapshotted meanwhile on another. The jail overlaps
-    // all of it with compiling its plan and building its root (SECURITY.md §5).
+    // checkpoints and fsyncs). The jail overlaps all of it with compiling its
+    // plan and building its root (SECURITY.md §8). (On a thread of their own
+    // the snapshots made starts slower: one more hand-over under load.)
     let outcome = backend.run_released(&task, &mut || {
-        std::thread::scope(|s| {
-            let taking = s.spawn(|| {
-                let taken = Snapshots {
-                    // The workspace's metadata now, compared after the task (issue 20).
-                    workspace: super::workspace_diff::before(&task),
-                    // The protected paths as they are now, judged again once the
-                    // task is gone (SECURITY.md §5.3).
-                    protected: crate::sandbox::changes::protected::Watch::before(&task),
-                };
-                tracing::debug!(mono_us = mono_us(), "exec: workspace snapshot taken");
-                taken
-            });
-            let logged = start_log(&mut log, &audit_dir, &ring, audit_dir_id, reserve, &mut started);
-            let taken = taking.join().map_err(|_| LogStartError::SnapshotPanicked)?;
-            logged?;
-            snapshots = Some(taken);
-            Ok(())
-        })
+        snapshots = Some(Snapshots {
+            // The workspace's metadata now, compared after the task (issue 20).
+            workspace: super::workspace_diff::before(&task),
+            // The protected paths as they are now, judged again once the task
+            // is gone (SECURITY.md §5.3).
+            protected: crate::sandbox::changes::protected::Watch::before(&task),
+        });
+        tracing::debug!(mono_us = mono_us(), "exec: workspace snapshot taken");
+        start_log(&mut log, &audit_dir, &ring, audit_dir_id, reserve, &mut started)?;
+        Ok(())
     });
     let mut report = match outcome {
         Ok(r) => r,
@@ -585,9 +578,6 @@ enum LogStartError {
     /// The hook was called a second time.
     #[error("task_started was already appended")]
     AppendedTwice,
-    /// The thread taking the snapshots panicked.
-    #[error("the workspace snapshot's thread panicked")]
-    SnapshotPanicked,
 }
 
 /// The controls the policy asks for (the report lists those actually enforced).
