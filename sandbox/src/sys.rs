@@ -738,6 +738,54 @@ pub fn open_path(path: &std::path::Path, follow: bool) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// One entry of a directory read by [`dir_entries`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// Its name (never `.` or `..`).
+    pub name: CString,
+    /// Its `d_type` (`libc::DT_*`; `DT_UNKNOWN` when the filesystem does not say).
+    pub kind: u8,
+}
+
+/// The entries of the directory open as `dir` (read from its current offset
+/// on, as far as `getdents64` can read it): one system call per 32 KiB of
+/// entries, none for `fstat`, `fcntl` or rewinding as `fdopendir` streams make.
+pub fn dir_entries(dir: BorrowedFd<'_>) -> Vec<DirEntry> {
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: getdents64 writes at most `buf.len()` bytes into `buf`,
+        // which lives across the call; the descriptor is borrowed, open.
+        let got = unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
+        let Ok(got) = usize::try_from(got) else { return out };
+        if got == 0 {
+            return out;
+        }
+        parse_dirents(buf.get(..got).unwrap_or_default(), &mut out);
+    }
+}
+
+/// The `linux_dirent64` records in `bytes` (inode u64, offset i64, record
+/// length u16, type u8, NUL-terminated name), `.` and `..` left out.
+fn parse_dirents(bytes: &[u8], out: &mut Vec<DirEntry>) {
+    let mut at = 0;
+    while let Some(rec) = bytes.get(at..) {
+        let Some(len) = rec.get(16..18).map(|l| u16::from_ne_bytes([l[0], l[1]]) as usize) else { return };
+        let (Some(&kind), Some(rest)) = (rec.get(18), rec.get(19..len.max(19))) else { return };
+        if len < 19 {
+            return;
+        }
+        let name = rest.split(|b| *b == 0).next().unwrap_or_default();
+        if name != b"." && name != b".." && !name.is_empty() {
+            // No NUL inside: it was split there.
+            if let Ok(name) = CString::new(name) {
+                out.push(DirEntry { name, kind });
+            }
+        }
+        at += len;
+    }
+}
+
 /// `/proc/self/fd/N` for `fd`: a path the kernel resolves to that very inode.
 fn fd_link(fd: &OwnedFd) -> CString {
     // Digits only: no interior NUL is possible.

@@ -264,25 +264,32 @@ pub fn run(args: ExecArgs) -> Exit {
         Err(e) => return super::config_error(format!("{}: {e}; nothing ran", super::timestamp::ENV)),
     };
     // Every task lands in the signed log; without a log nothing runs (fail closed).
-    let mut log = match open_audit_log(&audit_dir, &key_path) {
-        Ok(l) => l,
-        Err(e) => return super::config_error(format!("{e}; nothing ran")),
-    };
-    tracing::debug!(mono_us = mono_us(), "exec: audit log open");
+    // The signing key is loaded (created on first use, with a notice) before
+    // the sandbox looks at its path: the jail hides what is there when it plans.
+    if let Err(e) = default_key(&ring) {
+        return super::config_error(format!("{e}; nothing ran"));
+    }
+    // Likewise the log directory: one that does not exist yet is created by
+    // opening the log, which then happens now. One that exists is opened in
+    // the sandbox's release hook (below), while the jail compiles its plan and
+    // builds its root; it must still be the same directory then.
+    let audit_dir_id = dir_identity(&audit_dir);
+    let mut log: Option<audit::AuditLog> = None;
+    if audit_dir_id.is_none() {
+        match open_log(&audit_dir, &ring) {
+            Ok(l) => log = Some(l),
+            Err(e) => return super::config_error(format!("{e}; nothing ran")),
+        }
+        tracing::debug!(mono_us = mono_us(), "exec: audit log open");
+    }
     // The signing keys stay as they are while the task runs: a rotation that
     // renamed a new key file over the path the jail's decoy covers would show
-    // the new key to the task. `audit rotate` and `keygen` wait for this lock.
+    // the new key to the task. `audit rotate` and `keygen` wait for this lock,
+    // taken before the sandbox starts.
     let _keys_in_use = match ring.in_use() {
         Ok(l) => l,
         Err(e) => return super::config_error(format!("audit key ring {}: {e}; nothing ran", ring.dir().display())),
     };
-    // Forward-secure logs move to the next epoch's key before the task.
-    if let Err(e) = log.evolve() {
-        return super::config_error(format!(
-            "audit log {}: cannot move to the next forward-secure epoch key: {e}; nothing ran",
-            audit_dir.display()
-        ));
-    }
     // Canary secrets, fresh for this task, on every backend that can plant
     // them (the jail, a supervised container; docs/policies.md).
     if crate::sandbox::canary::plants(&task.policy) {
@@ -304,53 +311,68 @@ pub fn run(args: ExecArgs) -> Exit {
     let started = tag(audit::events::with_canaries(started, &digests), run_id);
     // Space for `task_started` (its size is the invoker's command line) and
     // the records the task's end writes (bounded: audit::bound), before the
-    // task can run: a full disk refuses the task now (nothing ran) instead of
+    // task can run: a full disk refuses the task (nothing ran) instead of
     // losing its verdict.
     let started_len = audit::record::canonical_json(&started).map_or(0, |b| b.len() as u64);
     let reserve = audit::TASK_RESERVE_BYTES + started_len + STARTED_FRAMING;
-    if let Err(e) = log.reserve(reserve) {
-        return super::config_error(format!(
-            "audit log {}: cannot reserve {} KiB for the task's records: {e}; nothing ran",
-            audit_dir.display(),
-            reserve.div_ceil(1024)
-        ));
-    }
     let mut started = Some(started);
     // Under GitHub Actions the task's output is fenced as `run` fences its logs (until the verdict line).
     let _fence = (!args.run.under_run()).then(crate::ci::github::fence_output);
-    // The workspace's metadata now, compared after the task (issue 20).
-    let before = super::workspace_diff::before(&task);
-    // The protected paths as they are now, judged again once the task is gone (SECURITY.md §5.3).
-    let protected = crate::sandbox::changes::protected::Watch::before(&task);
-    tracing::debug!(mono_us = mono_us(), "exec: workspace snapshot taken");
-    // `task_started` is appended and made durable (the log's first append
-    // checkpoints and fsyncs) in the backend's release hook: after the
-    // sandbox's set-up has begun, before the task can run anything (the jail
-    // overlaps the fsync with building its root; SECURITY.md §5).
+    let mut snapshots: Option<Snapshots> = None;
+    // The backend's release hook runs after the sandbox's set-up has begun
+    // and before the task can run anything; a failure in it ends the set-up
+    // (the jail kills its init: nothing ran). The workspace and the protected
+    // paths are snapshotted, then the log is opened (if not yet), moved to
+    // the next forward-secure epoch and given its reservation, and
+    // `task_started` appended and made durable (the log's first append
+    // checkpoints and fsyncs). The jail overlaps all of it with compiling its
+    // plan and building its root (SECURITY.md §8). (On a thread of their own
+    // the snapshots made starts slower: one more hand-over under load.)
     let outcome = backend.run_released(&task, &mut || {
-        let body = started.take().ok_or("task_started was already appended")?;
-        log.append(audit::Kind::TaskStarted, body)?;
-        tracing::debug!(mono_us = mono_us(), "exec: task_started appended");
+        snapshots = Some(Snapshots {
+            // The workspace's metadata now, compared after the task (issue 20).
+            workspace: super::workspace_diff::before(&task),
+            // The protected paths as they are now, judged again once the task
+            // is gone (SECURITY.md §5.3).
+            protected: crate::sandbox::changes::protected::Watch::before(&task),
+        });
+        tracing::debug!(mono_us = mono_us(), "exec: workspace snapshot taken");
+        start_log(&mut log, &audit_dir, &ring, audit_dir_id, reserve, &mut started)?;
         Ok(())
     });
     let mut report = match outcome {
         Ok(r) => r,
         Err(SandboxError::Release(e)) => {
-            return super::config_error(format!("audit log {}: {e}; nothing ran", audit_dir.display()));
+            let said = match e.downcast_ref::<LogStartError>() {
+                Some(e) => e.to_string(),
+                None => format!("audit log {}: {e}", audit_dir.display()),
+            };
+            return super::config_error(format!("{said}; nothing ran"));
         }
         Err(e) => {
             // The set-up failed before the release: the task is recorded as
-            // started and refused, as when nothing was overlapped.
+            // started and refused, as when nothing was overlapped (the log
+            // opened for that if it was not yet).
             let body = serde_json::json!({"task": task.name, "error": e.to_string()});
-            let recorded = match started.take() {
-                Some(s) => log.append(audit::Kind::TaskStarted, s).map(|_| ()),
-                None => Ok(()),
-            };
-            let _ = recorded
-                .and_then(|()| log.append(audit::Kind::TaskRefused, tag(body, run_id)))
-                .and_then(|_| log.sync());
+            if log.is_none() {
+                log = open_log(&audit_dir, &ring).ok();
+            }
+            if let Some(l) = log.as_mut() {
+                let recorded = match started.take() {
+                    Some(s) => l.append(audit::Kind::TaskStarted, s).map(|_| ()),
+                    None => Ok(()),
+                };
+                let _ = recorded
+                    .and_then(|()| l.append(audit::Kind::TaskRefused, tag(body, run_id)))
+                    .and_then(|_| l.sync());
+            }
             return super::config_error(e);
         }
+    };
+    // A backend returns a report only after its release succeeded.
+    let (Some(mut log), Some(Snapshots { workspace: before, protected })) = (log, snapshots) else {
+        crate::sandbox::say!("orchestra: error: the {} backend ran the task without its release", backend.name());
+        return finish(&report, report_out.as_ref(), !args.run.under_run()).worst(Exit::Failed);
     };
     tracing::debug!(mono_us = mono_us(), "exec: sandbox done");
     // Whatever raced the supervisor into a protected path (absent: removed;
@@ -454,12 +476,114 @@ fn policy_file(spec: &str) -> Option<PathBuf> {
 /// starts a new log).
 pub fn open_audit_log(dir: &Path, key_path: &Path) -> Result<audit::AuditLog, OpenLogError> {
     let ring = audit::KeyRing::at(key_path);
-    let (key, created) =
-        ring.default_key().map_err(|error| OpenLogError::Key { path: key_path.to_path_buf(), error })?;
+    default_key(&ring)?;
+    open_log(dir, &ring)
+}
+
+/// Open the audit log in `dir`, signing with the key in force in it from
+/// `ring` (its default key, see [`default_key`], starts a new log).
+fn open_log(dir: &Path, ring: &audit::KeyRing) -> Result<audit::AuditLog, OpenLogError> {
+    audit::AuditLog::open_ring(dir, ring).map_err(|error| OpenLogError::Log { dir: dir.to_path_buf(), error })
+}
+
+/// Make sure `ring` has its default key: loaded, or created now with a notice.
+pub fn default_key(ring: &audit::KeyRing) -> Result<(), OpenLogError> {
+    let path = ring.default_path();
+    let (key, created) = ring.default_key().map_err(|error| OpenLogError::Key { path: path.to_path_buf(), error })?;
     if created {
-        crate::sandbox::say!("{}", audit::created_notice(key_path, &key));
+        crate::sandbox::say!("{}", audit::created_notice(path, &key));
     }
-    audit::AuditLog::open_ring(dir, &ring).map_err(|error| OpenLogError::Log { dir: dir.to_path_buf(), error })
+    Ok(())
+}
+
+/// The device and inode of directory `dir`; `None` when it is not one (yet).
+fn dir_identity(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir).ok().filter(|m| m.is_dir()).map(|m| (m.dev(), m.ino()))
+}
+
+/// The release's part of the log: opened (if it is not yet, and only if its
+/// directory is still `dir_id`), moved to the next forward-secure epoch,
+/// `reserve` bytes reserved, `started` appended and made durable.
+fn start_log(
+    log: &mut Option<audit::AuditLog>,
+    dir: &Path,
+    ring: &audit::KeyRing,
+    dir_id: Option<(u64, u64)>,
+    reserve: u64,
+    started: &mut Option<serde_json::Value>,
+) -> Result<(), LogStartError> {
+    let l = match log {
+        Some(l) => l,
+        None => {
+            let opened = open_log(dir, ring).map_err(LogStartError::Open)?;
+            tracing::debug!(mono_us = mono_us(), "exec: audit log open");
+            if dir_identity(dir) != dir_id {
+                return Err(LogStartError::Replaced(dir.to_path_buf()));
+            }
+            log.insert(opened)
+        }
+    };
+    // Forward-secure logs move to the next epoch's key before the task.
+    l.evolve().map_err(|error| LogStartError::Evolve { dir: dir.to_path_buf(), error })?;
+    l.reserve(reserve).map_err(|error| LogStartError::Reserve {
+        dir: dir.to_path_buf(),
+        kib: reserve.div_ceil(1024),
+        error,
+    })?;
+    let body = started.take().ok_or(LogStartError::AppendedTwice)?;
+    l.append(audit::Kind::TaskStarted, body)
+        .map_err(|error| LogStartError::Append { dir: dir.to_path_buf(), error })?;
+    tracing::debug!(mono_us = mono_us(), "exec: task_started appended");
+    Ok(())
+}
+
+/// What is taken of the workspace before the task, to judge it after.
+struct Snapshots {
+    workspace: super::workspace_diff::Before,
+    protected: crate::sandbox::changes::protected::Watch,
+}
+
+/// Why the audit log could not be made ready for a task in the sandbox's
+/// release hook (the task never ran).
+#[derive(Debug, thiserror::Error)]
+enum LogStartError {
+    /// Opening it.
+    #[error(transparent)]
+    Open(OpenLogError),
+    /// The directory is not the one that was there when the sandbox's set-up
+    /// began (removed or replaced since): what the jail hid is not the log.
+    #[error("audit log {}: the directory was replaced while the task was being set up", .0.display())]
+    Replaced(PathBuf),
+    /// The forward-secure key's next epoch.
+    #[error("audit log {}: cannot move to the next forward-secure epoch key: {error}", dir.display())]
+    Evolve {
+        /// The log directory.
+        dir: PathBuf,
+        /// Why.
+        error: audit::AuditError,
+    },
+    /// Space for the task's records.
+    #[error("audit log {}: cannot reserve {kib} KiB for the task's records: {error}", dir.display())]
+    Reserve {
+        /// The log directory.
+        dir: PathBuf,
+        /// How much was asked for.
+        kib: u64,
+        /// Why.
+        error: audit::AuditError,
+    },
+    /// `task_started`.
+    #[error("audit log {}: {error}", dir.display())]
+    Append {
+        /// The log directory.
+        dir: PathBuf,
+        /// Why.
+        error: audit::AuditError,
+    },
+    /// The hook was called a second time.
+    #[error("task_started was already appended")]
+    AppendedTwice,
 }
 
 /// The controls the policy asks for (the report lists those actually enforced).

@@ -15,7 +15,7 @@
 //!   `/x/credentials: denied` is not a field;
 //! - `"name": "value"` and `"name": value` (a JSON member) lose the value.
 
-use super::{REDACTED, is_secret_name};
+use super::{REDACTED, Rules, is_secret_name};
 use regex::{Captures, Regex};
 use std::sync::OnceLock;
 
@@ -49,8 +49,11 @@ pub(super) fn compiles() -> bool {
     user_rule().is_some() && header_rule().is_some() && json_rule().is_some()
 }
 
-/// `text` with the labelled secrets above replaced by [`REDACTED`].
-pub(super) fn redact(text: &str) -> String {
+/// `text` with the labelled secrets above replaced by [`REDACTED`]; the
+/// JSON and header rules run only where they can change something
+/// ([`Rules::Needed`]).
+pub(super) fn redact(text: &str, rules: Rules) -> String {
+    let all = rules == Rules::All;
     let mut out = text.to_string();
     if out.contains("-u")
         && let Some(re) = user_rule()
@@ -58,16 +61,33 @@ pub(super) fn redact(text: &str) -> String {
         out = re.replace_all(&out, user).into_owned();
     }
     if out.contains('"')
+        && (all || json_names_a_secret(&out))
         && let Some(re) = json_rule()
     {
         out = re.replace_all(&out, json).into_owned();
     }
     if out.contains(':')
+        && (all || super::names_a_secret_before(&out, b':'))
         && let Some(re) = header_rule()
     {
         out = re.replace_all(&out, header).into_owned();
     }
     out
+}
+
+/// Whether some `"name"` followed by `:` (whitespace between allowed) has a
+/// name [`is_secret_name`] accepts: the JSON rule replaces a value only
+/// there. Its name holds no quote, so it is what lies between the `"` before
+/// the `:` and the `"` before that one.
+fn json_names_a_secret(text: &str) -> bool {
+    text.match_indices(':').any(|(colon, _)| {
+        let Some(closed) = text[..colon].trim_end_matches(char::is_whitespace).strip_suffix('"') else {
+            return false;
+        };
+        let Some(open) = closed.rfind('"') else { return false };
+        let name = &closed[open + 1..];
+        !name.is_empty() && !name.contains('\\') && is_secret_name(name)
+    })
 }
 
 fn user(c: &Captures<'_>) -> String {

@@ -121,7 +121,7 @@ pub fn is_secret_name(name: &str) -> bool {
 /// (`/bin/true`) holds none.
 const NEEDLES: [(&[&str], bool); 8] = [
     (&["sk-"], false),
-    (&["gh"], false),
+    (&["ghp_", "gho_", "ghu_", "ghs_", "ghr_"], false),
     (&["github_pat_"], false),
     (&["glpat-"], false),
     (&["AKIA", "ASIA"], false),
@@ -151,6 +151,36 @@ fn pattern(i: usize) -> Option<&'static Regex> {
 fn assignment() -> Option<&'static Regex> {
     static RE: OnceLock<Option<Regex>> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r"([A-Za-z0-9_.\-]+)=([^\s&;,]+)").ok()).as_ref()
+}
+
+/// Which of the rules that replace a labelled value run on a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rules {
+    /// Those that can change it: a text in which no label is a secret name
+    /// ([`names_a_secret_before`], [`fields`]) is left alone without
+    /// compiling or running them (compiling them took ~0.5 ms of every
+    /// `orchestra exec`, whose records all hold a `:` and a `=`).
+    Needed,
+    /// All of them (tests: the same result either way).
+    #[cfg_attr(not(test), allow(dead_code))]
+    All,
+}
+
+/// Whether some `sep` (`=` or `:`) in `text` ends a name that
+/// [`is_secret_name`] accepts, the name being the longest run of
+/// `[A-Za-z0-9_.-]` right before it. The assignment rule (`NAME=value`) and
+/// the header rule (`Name: value`) replace a value only after such a name:
+/// the name they match is always that whole run (nothing in the run can
+/// start a match in its middle, and no earlier match ends inside it), so a
+/// text without one is one they cannot change.
+fn names_a_secret_before(text: &str, sep: u8) -> bool {
+    let bytes = text.as_bytes();
+    let in_name = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+    bytes.iter().enumerate().filter(|(_, b)| **b == sep).any(|(end, _)| {
+        let start = bytes[..end].iter().rposition(|b| !in_name(*b)).map_or(0, |p| p + 1);
+        // Both ends are ASCII bytes: `start..end` is a str boundary.
+        start < end && text.get(start..end).is_some_and(is_secret_name)
+    })
 }
 
 /// Whether `v` is an absolute path to something that exists on this host
@@ -201,10 +231,15 @@ impl Redactor {
             // GOOGLE_APPLICATION_CREDENTIALS=/etc/gcp.json, CARGO_HOME=/root/.cargo)
             // names where a secret is, and appears in text legitimately. A value
             // that merely starts with `/` (DB_PASSWORD=/Sx9-…) is no such path.
-            let path = is_existing_path(v);
-            let long =
-                long_values && v.len() >= MIN_SECRET_LEN && !path && !NOT_SECRET.contains(&k) && !k.starts_with("LC_");
-            if (named && v.len() >= 4 && !path) || long {
+            // (Asked only of a value that could be kept: a `stat` per variable
+            // otherwise.)
+            let path = || is_existing_path(v);
+            let long = long_values
+                && v.len() >= MIN_SECRET_LEN
+                && !NOT_SECRET.contains(&k)
+                && !k.starts_with("LC_")
+                && !path();
+            if (named && v.len() >= 4 && !path()) || long {
                 secrets.push(v.to_string());
             }
         }
@@ -220,6 +255,10 @@ impl Redactor {
 
     /// `text` with every secret replaced by [`REDACTED`].
     pub fn redact(&self, text: &str) -> String {
+        self.redact_with(text, Rules::Needed)
+    }
+
+    fn redact_with(&self, text: &str, rules: Rules) -> String {
         let mut out = text.to_string();
         for (i, (needles, fold)) in NEEDLES.iter().enumerate() {
             if holds(&out, needles, *fold)
@@ -232,8 +271,8 @@ impl Redactor {
         if out.contains("://") {
             out = url::redact(&out);
         }
-        out = fields::redact(&out);
-        if out.contains('=')
+        out = fields::redact(&out, rules);
+        if (rules == Rules::All || names_a_secret_before(&out, b'='))
             && let Some(re) = assignment()
         {
             out = re

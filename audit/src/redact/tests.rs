@@ -254,6 +254,10 @@ fn every_credential_shape_holds_one_of_its_needles() {
     let samples = [
         "sk-abcdefghijklmnop1234",
         "ghp_abcdefghijklmnopqrstuv12",
+        "gho_abcdefghijklmnopqrstuv12",
+        "ghu_abcdefghijklmnopqrstuv12",
+        "ghs_abcdefghijklmnopqrstuv12",
+        "ghr_abcdefghijklmnopqrstuv12",
         "github_pat_abcdefghijklmnopqrstuv",
         "glpat-abcdefghijklmnopqrstu",
         "AKIAABCDEFGHIJKLMNOP",
@@ -267,4 +271,94 @@ fn every_credential_shape_holds_one_of_its_needles() {
         let out = r.redact(&format!("x {s} y"));
         assert!(out.contains(REDACTED) && !out.contains(&s[s.len() - 8..]), "{s}: {out}");
     }
+}
+
+/// Pieces of text around the labels the rules look for: names secret and
+/// not, every separator, quote and lead character, Unicode whitespace.
+const PIECES: &[&str] = &[
+    "password",
+    "token",
+    "KEY",
+    "monkey",
+    "auth",
+    "Authorization",
+    "x-api-key",
+    "api_key",
+    "PWD",
+    "MYSQL_PWD",
+    "path",
+    "user",
+    "-u",
+    "--user",
+    "--user=",
+    "x",
+    "1",
+    "é",
+    " ",
+    "\t",
+    "\n",
+    "\u{a0}",
+    ":",
+    "=",
+    "\"",
+    "'",
+    "{",
+    "}",
+    "[",
+    "]",
+    "(",
+    ",",
+    ";",
+    "\\",
+    "-",
+    "_",
+    ".",
+    "/",
+    "@",
+    "&",
+    "Basic",
+    "Bearer",
+    REDACTED,
+    "\"password\"",
+    "\"token\":",
+    "\"path\"",
+    "\"a\\\\b\"",
+    "\"x-api-key\" :",
+    "password: ",
+    "secret:",
+    "Authorization: Basic x",
+    "--user=a:b",
+    "-u a:b",
+    "api_key=",
+    "nofile=1",
+    "cpu_secs=600",
+    "memory:/sys",
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+    #[test]
+    fn the_rules_skipped_for_a_text_would_not_have_changed_it(
+        picks in proptest::collection::vec(0..PIECES.len(), 0..14)
+    ) {
+        let text: String = picks.iter().map(|&i| PIECES[i]).collect();
+        let r = Redactor::default();
+        proptest::prop_assert_eq!(r.redact(&text), r.redact_with(&text, Rules::All), "{:?}", text);
+    }
+}
+
+#[test]
+fn the_rules_run_where_a_label_is_a_secret_name() {
+    for (text, sep) in [("A_TOKEN=x", b'='), ("a b.password: x", b':'), ("x=1 --api-key=2", b'=')] {
+        assert!(names_a_secret_before(text, sep), "{text}");
+    }
+    for (text, sep) in [("nofile=1024 cpu_secs=600", b'='), ("cgroup: v1 memory:/sys", b':'), ("=x", b'=')] {
+        assert!(!names_a_secret_before(text, sep), "{text}");
+    }
+    // What an exec's own records say is left to no rule.
+    let r = Redactor::default();
+    let detail = "rlimits: nofile=1024 cpu_secs=600 cpu_hard_secs=630 fsize=1073741824 as=unset nproc=unset core=0";
+    assert_eq!(r.redact(detail), detail);
+    let detail = "cgroup: cgroup v1 memory:/sys/fs/cgroup/memory/orchestra-1 (memory.max 2 GiB), pids:/sys/fs/cgroup/pids/orchestra-1 (pids.max 512)";
+    assert_eq!(r.redact(detail), detail);
 }
