@@ -395,6 +395,27 @@ fn submodule_env() -> Env {
     e
 }
 
+/// The script of a repository at `dir` (made) whose `core.fsmonitor`
+/// touches `marker`: what runs at the host's next `git status` there.
+fn fsmonitor_repo(dir: &str, marker: &str) -> String {
+    format!(
+        "mkdir -p {dir} && {GIT} -C {dir} init -q . && {GIT} -C {dir} commit -q --allow-empty -m x && \
+         {GIT} -C {dir} config core.fsmonitor 'touch {marker}; false #'"
+    )
+}
+
+/// Run `script` as a task (default policy): `fs.protected`, exit 4; then
+/// the host's git commands `host` (directory, arguments) run nothing planted.
+#[track_caller]
+fn plant_runs_nothing(e: &Env, case: &str, script: &str, host: &[(&str, Vec<&str>)], marker: &Path) {
+    let o = e.sh("default", &format!("set -e; {script}"));
+    o.assert_violation("fs.protected");
+    for (dir, args) in host {
+        let _ = git(&e.ws.join(dir), args);
+    }
+    assert!(!marker.exists(), "{case}: the planted code ran at the host's git\n{}", o.all());
+}
+
 /// Review 61: the ways a task made the host's git run its code through
 /// submodules and work trees while orchestra exited 0. Each is now
 /// `fs.protected` (exit 4) and the host's git command afterwards runs
@@ -405,12 +426,7 @@ fn submodule_env() -> Env {
 /// a submodule's relative `core.hooksPath` points (F8).
 #[test]
 fn submodule_and_work_tree_plants_of_review_61_run_nothing_at_the_host_git() {
-    let repo_with_fsmonitor = |dir: &str, m: &str| {
-        format!(
-            "mkdir -p {dir} && {GIT} -C {dir} init -q . && {GIT} -C {dir} commit -q --allow-empty -m x && \
-             {GIT} -C {dir} config core.fsmonitor 'touch {m}; false #'"
-        )
-    };
+    let repo_with_fsmonitor = fsmonitor_repo;
     let hook = |path: &str, m: &str| format!("printf '#!/bin/sh\\ntouch {m}\\n' > {path} && chmod +x {path}");
     for case in ["F1", "F2", "F3", "F4", "F5", "F7", "F8"] {
         let e = submodule_env();
@@ -467,12 +483,7 @@ fn submodule_and_work_tree_plants_of_review_61_run_nothing_at_the_host_git() {
             }
             _ => unreachable!(),
         };
-        let o = e.sh("default", &format!("set -e; {script}"));
-        o.assert_violation("fs.protected");
-        for (dir, args) in host {
-            let _ = git(&e.ws.join(dir), &args);
-        }
-        assert!(!marker.exists(), "{case}: the planted code ran at the host's git\n{}", o.all());
+        plant_runs_nothing(&e, case, &script, &host, &marker);
     }
 }
 
@@ -590,12 +601,7 @@ fn review61_submodule_update_of_a_populated_checkout_needs_only_unprotected_git_
 /// (F5), and a repository made in a directory the checkout tracks (F6).
 #[test]
 fn submodule_and_work_tree_plants_of_review_62_run_nothing_at_the_host_git() {
-    let evil = |dir: &str, m: &str| {
-        format!(
-            "mkdir -p {dir} && {GIT} -C {dir} init -q . && {GIT} -C {dir} commit -q --allow-empty -m x && \
-             {GIT} -C {dir} config core.fsmonitor 'touch {m}; false #'"
-        )
-    };
+    let evil = fsmonitor_repo;
     for case in ["F1", "F2", "F3", "F5", "F6"] {
         let e = submodule_env();
         let marker = e.root.join(format!("{case}-ran"));
@@ -652,12 +658,7 @@ fn submodule_and_work_tree_plants_of_review_62_run_nothing_at_the_host_git() {
             }
             _ => unreachable!(),
         };
-        let o = e.sh("default", &format!("set -e; {script}"));
-        o.assert_violation("fs.protected");
-        for (dir, args) in host {
-            let _ = git(&e.ws.join(dir), &args);
-        }
-        assert!(!marker.exists(), "{case}: the planted code ran at the host's git\n{}", o.all());
+        plant_runs_nothing(&e, case, &script, &host, &marker);
     }
 }
 
