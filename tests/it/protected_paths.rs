@@ -746,3 +746,35 @@ fn plants_of_review_63_run_nothing_and_refused_writes_leave_no_lock() {
     assert!(!e.ws.join(".git/config.lock").exists(), "a stale .git/config.lock was left");
     assert!(git(&e.ws, &["config", "x.y", "z"]).status.success(), "the host's git config fails after the task");
 }
+
+/// Review 65: a plain-looking repository registered as a gitlink whose
+/// config hides an `includeIf` behind a `\"` escape in a section header
+/// (F1); a plain repository made in a tracked directory that names a
+/// gitlink of its own, to a repository with `core.fsmonitor` (F2). Both
+/// `fs.protected` (exit 4), and the host's git runs nothing.
+#[test]
+fn plants_of_review_65_run_nothing_at_the_host_git() {
+    for case in ["F1", "F2"] {
+        let e = submodule_env();
+        let marker = e.root.join(format!("{case}-ran"));
+        let m = marker.display().to_string();
+        let mut host: Vec<(&str, Vec<&str>)> = vec![(".", vec!["status", "--short"])];
+        let script = match case {
+            "F1" => format!(
+                "mkdir x && {GIT} -C x init -q . && {GIT} -C x commit -q --allow-empty -m x && \
+                 printf '[remote \"o\"]\\n\\turl = \"a\\\\\"b\"\\n[includeIf \"hasconfig:remote.*.url:*\\\\\"*\"] path = evil.cfg\\n' >> x/.git/config && \
+                 printf '[core]\\n\\tfsmonitor = \"touch {m}; false\"\\n' > x/.git/evil.cfg && {GIT} add x"
+            ),
+            "F2" => {
+                std::fs::create_dir_all(e.ws.join("src")).unwrap();
+                std::fs::write(e.ws.join("src/m.c"), "int m;\n").unwrap();
+                assert!(git(&e.ws, &["add", "src"]).status.success());
+                assert!(git(&e.ws, &["commit", "-qm", "src"]).status.success());
+                host = vec![("src", vec!["status", "--short"])];
+                format!("{GIT} -C src init -q . && {} && cd src && {GIT} add y m.c", fsmonitor_repo("src/y", &m))
+            }
+            _ => unreachable!(),
+        };
+        plant_runs_nothing(&e, case, &script, &host, &marker);
+    }
+}

@@ -102,6 +102,9 @@ fn read_index(
     let mut prev: Vec<u8> = Vec::new();
     // Where each entry starts (what git's offset table must agree with).
     let mut starts: Vec<usize> = Vec::new();
+    // Whether each entry's name stands on its own (index v4: nothing kept of
+    // the previous name), as git's threads read a block's first entry.
+    let mut whole: Vec<bool> = Vec::new();
     for _ in 0..count {
         let start = at;
         starts.push(start);
@@ -120,6 +123,7 @@ fn read_index(
         if version == 4 {
             let Some((strip, used)) = varint(data.get(name_at..).unwrap_or_default()) else { return bad("truncated") };
             let Some(keep) = prev.len().checked_sub(strip) else { return bad("a bad path prefix") };
+            whole.push(keep == 0);
             let rest = data.get(name_at + used..).unwrap_or_default();
             let Some(end) = rest.iter().position(|b| *b == 0) else { return bad("truncated") };
             path = [prev.get(..keep).unwrap_or_default(), rest.get(..end).unwrap_or_default()].concat();
@@ -128,6 +132,7 @@ fn read_index(
             let rest = data.get(name_at..).unwrap_or_default();
             let Some(end) = rest.iter().position(|b| *b == 0) else { return bad("truncated") };
             path = rest.get(..end).unwrap_or_default().to_vec();
+            whole.push(true);
             // Padded with 1 to 8 NULs to a multiple of 8 from the entry's start.
             at = start + ((name_at - start + end + 8) & !7);
         }
@@ -184,7 +189,7 @@ fn read_index(
         if sig == b"EOIE" && be32(body, 0).map(|o| o as usize) != Some(entries_end) {
             return bad("an end-of-entries offset that is not where the entries end");
         }
-        if sig == b"IEOT" && !offsets_agree(body, &starts) {
+        if sig == b"IEOT" && !offsets_agree(body, &starts, &whole) {
             return bad("an entry offset table that disagrees with the entries");
         }
         if sig == b"link" {
@@ -227,7 +232,7 @@ fn varint(b: &[u8]) -> Option<(usize, usize)> {
 
 /// Whether an `IEOT` extension's blocks (version 1, then offset and count
 /// pairs) start exactly at the entries' `starts` and cover them all.
-fn offsets_agree(body: &[u8], starts: &[usize]) -> bool {
+fn offsets_agree(body: &[u8], starts: &[usize], whole: &[bool]) -> bool {
     if be32(body, 0) != Some(1) {
         return false;
     }
@@ -235,7 +240,9 @@ fn offsets_agree(body: &[u8], starts: &[usize]) -> bool {
     let mut at = 4;
     while at < body.len() {
         let (Some(offset), Some(nr)) = (be32(body, at), be32(body, at + 4)) else { return false };
-        if starts.get(k) != Some(&(offset as usize)) {
+        // Git's thread starts a block with no previous name (review 65, F3):
+        // its first name must not lean on the one before.
+        if starts.get(k) != Some(&(offset as usize)) || whole.get(k) != Some(&true) {
             return false;
         }
         k += nr as usize;
@@ -274,9 +281,16 @@ fn settings(text: &[u8]) -> Vec<(String, String, String)> {
             section = name.trim().to_ascii_lowercase();
             // Git reads a setting written after the header on its line
             // (`[core] fsmonitor = …`, review 63, F1).
-            let mut quoted = false;
+            // Inside quotes, `\"` and `\\` are escapes (review 65, F1).
+            let (mut quoted, mut escaped) = (false, false);
             let close = rest.char_indices().find(|&(_, c)| {
-                if c == '"' {
+                if escaped {
+                    escaped = false;
+                    return false;
+                }
+                if quoted && c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
                     quoted = !quoted;
                 }
                 c == ']' && !quoted
@@ -558,6 +572,11 @@ impl WorkTree<'_> {
 /// submodule the host had initialised).
 fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
     let Some(config) = read_small(&gd.join("config"), MAX_FILE) else { return false };
+    // Escapes and continued lines are where a reader can part from git's
+    // (review 65, F1); a clone writes none.
+    if config.contains(&b'\\') {
+        return false;
+    }
     let keys_ok = settings(&config).iter().all(|(section, key, value)| match section.as_str() {
         "core" if key == "worktree" => tree.admits(&gd.join(value)),
         "core" => matches!(
@@ -741,7 +760,14 @@ impl Submodules {
             if now.is_none() || then == Some(now) {
                 continue;
             }
-            if gitdir_of(root, d).is_some_and(|gd| plain_clone(&gd, WorkTree::Is(&root.join(d)))) {
+            // Plain, and naming no gitlinks of its own (review 65, F2: they
+            // would be judged nowhere else).
+            let plain = gitdir_of(root, d).is_some_and(|gd| {
+                plain_clone(&gd, WorkTree::Is(&root.join(d)))
+                    && read_index(&gd.join("index"), oid_len(&gd.join("config")), true, &mut None)
+                        .is_ok_and(|l| l.is_empty())
+            });
+            if plain {
                 continue;
             }
             let fate = match (root_fd, then.is_none()) {
@@ -841,12 +867,24 @@ mod tests {
     }
 
     #[test]
+    fn an_offset_table_block_must_start_at_a_whole_name() {
+        // Review 65, F3: git's thread starts a v4 block with no previous name.
+        let table = [1u32, 100, 2, 300, 1].iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>();
+        assert!(offsets_agree(&table, &[100, 200, 300], &[true, false, true]));
+        assert!(!offsets_agree(&table, &[100, 200, 300], &[true, true, false]));
+        assert!(!offsets_agree(&table, &[100, 200, 301], &[true, true, true]));
+    }
+
+    #[test]
     fn settings_are_read_after_a_header_on_its_line_and_keys_alone_count() {
         // Review 63, F1: git reads `[core] fsmonitor = …` on one line.
         let s = settings(b"[core] fsmonitor = \"touch x\"\n[remote \"o]x\"] url = u\n[core]\n\tbare\n");
         assert!(s.contains(&("core".into(), "fsmonitor".into(), "touch x".into())), "{s:?}");
         assert!(s.contains(&("remote".into(), "url".into(), "u".into())), "{s:?}");
         assert!(s.contains(&("core".into(), "bare".into(), String::new())), "{s:?}");
+        // Review 65, F1: `\"` inside a subsection name is an escape.
+        let s = settings(b"[includeIf \"x:*\\\"*\"] path = evil.cfg\n");
+        assert!(s.contains(&("includeif".into(), "path".into(), "evil.cfg".into())), "{s:?}");
     }
 
     #[test]
