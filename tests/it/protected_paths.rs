@@ -778,3 +778,39 @@ fn plants_of_review_65_run_nothing_at_the_host_git() {
         plant_runs_nothing(&e, case, &script, &host, &marker);
     }
 }
+
+/// Review 66: one plain git directory behind two nested places names a
+/// gitlink below the second, to a repository with `core.fsmonitor` (F1);
+/// a tracked directory untracked by one task, made a repository and
+/// tracked again by the next (F2). `fs.protected` (exit 4), and the host's
+/// git runs nothing.
+#[test]
+fn plants_of_review_66_run_nothing_at_the_host_git() {
+    // F1
+    let e = submodule_env();
+    let marker = e.root.join("f1-ran");
+    let m = marker.display().to_string();
+    let oid = "0123456789abcdef0123456789abcdef01234567";
+    let script = format!(
+        "{GIT} init -q store && {GIT} -C store update-index --add --cacheinfo 160000,{oid},x --cacheinfo 160000,{oid},e && \
+         mkdir -p a/x && echo \"gitdir: $PWD/store/.git\" > a/.git && cp a/.git a/x/.git && \
+         {GIT} update-index --add --cacheinfo 160000,{oid},a && {} && \
+         mkdir -p a/x/e && echo \"gitdir: $PWD/evil/.git\" > a/x/e/.git",
+        fsmonitor_repo("evil", &m)
+    );
+    plant_runs_nothing(&e, "F1", &script, &[(".", vec!["status", "--short"])], &marker);
+    // F2
+    let e = submodule_env();
+    std::fs::create_dir_all(e.ws.join("src")).unwrap();
+    std::fs::write(e.ws.join("src/m.c"), "int m;\n").unwrap();
+    assert!(git(&e.ws, &["add", "src"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "src"]).status.success());
+    let marker = e.root.join("f2-ran");
+    let m = marker.display().to_string();
+    e.sh("default", &format!("{GIT} rm -rq --cached src")).assert_ok();
+    let script = format!(
+        "{GIT} -C src init -q . && {GIT} -C src config core.fsmonitor 'touch {m}; false #' && \
+         {GIT} update-index --add --cacheinfo 100644,$({GIT} rev-parse HEAD:src/m.c),src/m.c"
+    );
+    plant_runs_nothing(&e, "F2", &script, &[("src", vec!["status", "--short"])], &marker);
+}

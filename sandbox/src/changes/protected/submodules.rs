@@ -430,8 +430,10 @@ struct Survey {
     worktrees: BTreeSet<PathBuf>,
     /// The root's git directory, when there is one.
     gitdir: Option<PathBuf>,
-    /// The directories that hold entries of the root's index.
+    /// The directories that hold entries of the root's index, and whether
+    /// there were more than [`MAX_TRACKED_DIRS`].
     tracked_dirs: BTreeSet<PathBuf>,
+    tracked_overflow: bool,
     /// Each index read, its identity, and why it could not be read.
     indexes: BTreeMap<PathBuf, (Ident, Option<Unreadable>)>,
 }
@@ -461,12 +463,20 @@ fn survey(root: &Path) -> Survey {
         }
     }
     out.gitdir = Some(git);
+    // An index is read once per work tree that uses it: one git directory
+    // behind two places names gitlinks below each (review 66, F1).
+    let mut read_for: std::collections::BTreeSet<(PathBuf, PathBuf)> = std::collections::BTreeSet::new();
     while let Some((index, prefix, config, depth)) = queue.pop_front() {
+        if !read_for.insert((index.clone(), prefix.clone())) {
+            continue;
+        }
         let id = ident(&index);
         let mut dirs = (depth == 0 && prefix.as_os_str().is_empty()).then(BTreeSet::new);
         let read = read_index(&index, oid_len(&config), true, &mut dirs);
-        if let Some(d) = dirs {
-            out.tracked_dirs = d;
+        match dirs {
+            Some(d) => out.tracked_dirs = d,
+            None if depth == 0 && prefix.as_os_str().is_empty() => out.tracked_overflow = true,
+            None => {}
         }
         let links = match read {
             Ok(l) => l,
@@ -488,9 +498,7 @@ fn survey(root: &Path) -> Survey {
             if !out.places.insert(rel.clone()) || depth >= MAX_DEPTH {
                 continue;
             }
-            if let Some(gd) = gitdir_of(root, &rel)
-                && !out.indexes.contains_key(&gd.join("index"))
-            {
+            if let Some(gd) = gitdir_of(root, &rel) {
                 let config = gd.join("config");
                 queue.push_back((gd.join("index"), rel, config, depth + 1));
             }
@@ -622,6 +630,7 @@ pub(super) struct Submodules {
     /// of them that held a `.git`, with its fingerprint.
     tracked_dirs: BTreeSet<PathBuf>,
     nested: BTreeMap<PathBuf, Option<[u8; 32]>>,
+    tracked_overflow: bool,
 }
 
 impl Submodules {
@@ -645,6 +654,7 @@ impl Submodules {
             .map(|d| (d.clone(), fingerprint(root, d)))
             .collect();
         let tracked_dirs = s.tracked_dirs;
+        let tracked_overflow = s.tracked_overflow;
         let before = s.places.into_iter().chain(s.worktrees).map(|p| (p.clone(), fingerprint(root, &p))).collect();
         let (modules, modules_full) = module_dirs(&gitdir);
         Submodules {
@@ -656,6 +666,7 @@ impl Submodules {
             modules_full,
             tracked_dirs,
             nested,
+            tracked_overflow,
         }
     }
 
@@ -735,7 +746,16 @@ impl Submodules {
         if let Some(gitdir) = &s.gitdir {
             out.extend(self.new_modules(root, gitdir, root_fd));
         }
-        out.extend(self.nested_in_tracked(root, &places, root_fd));
+        out.extend(self.nested_in_tracked(root, &places, &s.tracked_dirs, root_fd));
+        // Past the bound only since the task (review 66, F3): the task grew
+        // the index to hide a repository among its directories.
+        if s.tracked_overflow && !self.tracked_overflow {
+            let detail = format!(
+                "{}, the workspace's index, names more than {MAX_TRACKED_DIRS} directories since the task: a repository made in one of them cannot be judged",
+                root.join(".git/index").display()
+            );
+            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
+        }
         out
     }
 
@@ -748,10 +768,13 @@ impl Submodules {
         &self,
         root: &Path,
         places: &BTreeSet<PathBuf>,
+        tracked_now: &BTreeSet<PathBuf>,
         root_fd: Option<BorrowedFd<'_>>,
     ) -> Vec<Planted> {
         let mut out = Vec::new();
-        for d in self.tracked_dirs.iter().filter(|d| !places.contains(*d)) {
+        // Tracked at the start or at the end (review 66, F2: untracked in one
+        // task, a repository made there and tracked again in the next).
+        for d in self.tracked_dirs.union(tracked_now).filter(|d| !places.contains(*d)) {
             let dot_git = d.join(".git");
             let now = fingerprint(root, d);
             // One that was there is judged again (review 63, F3: accepted
@@ -770,7 +793,9 @@ impl Submodules {
             if plain {
                 continue;
             }
-            let fate = match (root_fd, then.is_none()) {
+            // Removed only when it surely was not there at the start.
+            let made = then.is_none() && self.tracked_dirs.contains(d);
+            let fate = match (root_fd, made) {
                 (Some(fd), true) => remove_beneath(fd, &dot_git),
                 (Some(fd), false) => super::beneath::aside(fd, &dot_git),
                 (None, _) => super::beneath::unopened(root),
