@@ -610,6 +610,16 @@ fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
     keys_ok && hooks_ok && absent("commondir") && absent("config.worktree")
 }
 
+/// Undo a `.git` (`dot_git`, below the root) the task made (`made`:
+/// removed) or changed (renamed aside: whoever looks finds it, git does not).
+fn undo(root: &Path, root_fd: Option<BorrowedFd<'_>>, dot_git: &Path, made: bool) -> Fate {
+    match (root_fd, made) {
+        (Some(fd), true) => remove_beneath(fd, dot_git),
+        (Some(fd), false) => super::beneath::aside(fd, dot_git),
+        (None, _) => super::beneath::unopened(root),
+    }
+}
+
 /// The submodules of a workspace at the start.
 #[derive(Debug, Default)]
 pub(super) struct Submodules {
@@ -713,13 +723,9 @@ impl Submodules {
                 continue;
             }
             let dot_git = rel.join(".git");
-            let fate = match (root_fd, then.is_none() && !self.unsurveyed) {
-                // The task made it: removed.
-                (Some(fd), true) => remove_beneath(fd, &dot_git),
-                // It was there: put aside (the submodule is left unpopulated).
-                (Some(fd), false) => super::beneath::aside(fd, &dot_git),
-                (None, _) => super::beneath::unopened(root),
-            };
+            // Made by the task: removed; there before: put aside (the
+            // submodule is left unpopulated).
+            let fate = undo(root, root_fd, &dot_git, then.is_none() && !self.unsurveyed);
             let undone = fate == Fate::Removed;
             let how = if self.unsurveyed {
                 "is named by a gitlink of a repository made"
@@ -795,11 +801,7 @@ impl Submodules {
             }
             // Removed only when it surely was not there at the start.
             let made = then.is_none() && self.tracked_dirs.contains(d);
-            let fate = match (root_fd, made) {
-                (Some(fd), true) => remove_beneath(fd, &dot_git),
-                (Some(fd), false) => super::beneath::aside(fd, &dot_git),
-                (None, _) => super::beneath::unopened(root),
-            };
+            let fate = undo(root, root_fd, &dot_git, made);
             let undone = fate == Fate::Removed;
             let shown = root.join(&dot_git);
             let how = if then.is_none() { "made" } else { "given hooks or settings" };
