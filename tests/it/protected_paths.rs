@@ -814,3 +814,26 @@ fn plants_of_review_66_run_nothing_at_the_host_git() {
     );
     plant_runs_nothing(&e, "F2", &script, &[("src", vec!["status", "--short"])], &marker);
 }
+
+/// Review 67: a task makes plain git directories four `modules` levels deep
+/// (past what the jail pins); the next task gives the deepest one a
+/// `core.fsmonitor` and points a new gitlink at it. The second task is
+/// `fs.protected` (exit 4): a module directory is judged by its content, not
+/// trusted as pinned; and the host's git runs nothing.
+#[test]
+fn plants_of_review_67_run_nothing_at_the_host_git() {
+    let e = submodule_env();
+    let marker = e.root.join("f1-ran");
+    let m = marker.display().to_string();
+    let first = format!(
+        "set -e; p=.git/modules/a; for n in a b c d; do [ $n = a ] || p=$p/modules/$n; mkdir -p $(dirname $p); \
+         {GIT} init -q wt$n --separate-git-dir=$p; rm -rf wt$n; done"
+    );
+    e.sh("default", &first).assert_ok();
+    let second = format!(
+        "G=$PWD/.git/modules/a/modules/b/modules/c/modules/d && \
+         printf '[core]\\n\\tfsmonitor = \"touch {m}; false\"\\n' >> $G/config && mkdir x && echo \"gitdir: $G\" > x/.git && \
+         {GIT} update-index --add --cacheinfo 160000,0123456789abcdef0123456789abcdef01234567,x"
+    );
+    plant_runs_nothing(&e, "F1", &second, &[(".", vec!["status", "--short"])], &marker);
+}

@@ -573,6 +573,13 @@ impl WorkTree<'_> {
     }
 }
 
+/// What makes code run in the git directory `gd` (see [`code_of`]).
+fn module_code(gd: &Path) -> [u8; 32] {
+    let mut h = sha2::Sha256::new();
+    code_of(gd, gd, &mut h);
+    h.finalize().into()
+}
+
 /// Whether the git directory `gd` is what `git clone` (as `git submodule
 /// update` runs it) makes and nothing more: a config of the keys a clone
 /// writes, hooks that are all `*.sample`, no `commondir` or
@@ -636,6 +643,10 @@ pub(super) struct Submodules {
     /// `modules` then, and whether there were too many to list.
     modules: BTreeSet<PathBuf>,
     modules_full: bool,
+    /// What makes code run in each of those git directories then: the jail
+    /// pins only some of them (review 67: three levels, 1,000 per
+    /// directory), so each is judged by its content, not trusted as pinned.
+    module_code: BTreeMap<PathBuf, [u8; 32]>,
     /// The directories the root's index tracked entries in then, and those
     /// of them that held a `.git`, with its fingerprint.
     tracked_dirs: BTreeSet<PathBuf>,
@@ -667,6 +678,7 @@ impl Submodules {
         let tracked_overflow = s.tracked_overflow;
         let before = s.places.into_iter().chain(s.worktrees).map(|p| (p.clone(), fingerprint(root, &p))).collect();
         let (modules, modules_full) = module_dirs(&gitdir);
+        let module_code = modules.iter().map(|m| (m.clone(), module_code(&gitdir.join(m)))).collect();
         Submodules {
             active: true,
             unsurveyed: false,
@@ -674,6 +686,7 @@ impl Submodules {
             indexes: s.indexes,
             modules,
             modules_full,
+            module_code,
             tracked_dirs,
             nested,
             tracked_overflow,
@@ -830,7 +843,10 @@ impl Submodules {
         }
         let Some(g) = gitdir else { return false };
         match (gd.canonicalize(), g.join("modules").canonicalize()) {
-            (Ok(a), Ok(b)) => a.strip_prefix(&b).is_ok_and(|r| self.modules.contains(&Path::new("modules").join(r))),
+            (Ok(a), Ok(b)) => a.strip_prefix(&b).is_ok_and(|r| {
+                let m = Path::new("modules").join(r);
+                self.module_code.get(&m) == Some(&module_code(&a))
+            }),
             _ => false,
         }
     }
@@ -842,6 +858,28 @@ impl Submodules {
         let (now, more) = module_dirs(gitdir);
         let mut removed: Vec<PathBuf> = Vec::new();
         let mut out = Vec::new();
+        for (rel, then) in &self.module_code {
+            let abs = gitdir.join(rel);
+            if std::fs::symlink_metadata(&abs).is_err() || module_code(&abs) == *then {
+                continue;
+            }
+            let fate = match (root_fd, abs.strip_prefix(root)) {
+                (Some(fd), Ok(r)) => super::beneath::aside(fd, r),
+                (Some(_), Err(_)) => Fate::Kept("outside the workspace".to_string()),
+                (None, _) => super::beneath::unopened(root),
+            };
+            let end = match fate {
+                Fate::Aside(to) => {
+                    format!("; put aside as {} (`git submodule update` clones it again)", root.join(to).display())
+                }
+                other => other.words(root, &abs),
+            };
+            let detail = format!(
+                "{}, a submodule's git directory, had its config or hooks changed during the task (`git submodule update` would run them){end}",
+                abs.display()
+            );
+            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
+        }
         for rel in now.difference(&self.modules) {
             if removed.iter().any(|r| rel.starts_with(r)) {
                 continue;
