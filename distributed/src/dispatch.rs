@@ -1071,10 +1071,11 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             // does not fence a whole run: that one (a replay, or a reclaim
             // during a Redis stall) is cancelled below and never runs.
             let signer = key.to_string();
-            let given = lock(&inner.pending).get(&msg).map(|p| (p.token, p.worker.clone(), p.worker_key.clone()));
-            let cancelled = lock(&inner.pending).get(&msg).is_some_and(|p| p.cancelled);
+            let given =
+                lock(&inner.pending).get(&msg).map(|p| (p.token, p.worker.clone(), p.worker_key.clone(), p.cancelled));
+            let cancelled = given.as_ref().is_some_and(|g| g.3);
             if (stopped && !cancelled)
-                || given.as_ref().is_some_and(|(t, w, k)| {
+                || given.as_ref().is_some_and(|(t, w, k, _)| {
                     *t != token || w.as_deref() != Some(worker.as_str()) || k.as_deref() != Some(signer.as_str())
                 })
             {

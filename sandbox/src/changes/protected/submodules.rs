@@ -627,6 +627,15 @@ fn undo(root: &Path, root_fd: Option<BorrowedFd<'_>>, dot_git: &Path, made: bool
     }
 }
 
+/// What became of `shown` (below `root`), for a detail: put aside (and
+/// `aside_hint` after the new name), or [`Fate::words`].
+fn fate_words(fate: Fate, root: &Path, shown: &Path, aside_hint: &str) -> String {
+    match fate {
+        Fate::Aside(to) => format!("; put aside as {}{aside_hint}", root.join(to).display()),
+        other => other.words(root, shown),
+    }
+}
+
 /// The submodules of a workspace at the start.
 #[derive(Debug, Default)]
 pub(super) struct Submodules {
@@ -711,10 +720,7 @@ impl Submodules {
                 (None, _) => super::beneath::unopened(root),
             };
             let undone = false;
-            let end = match fate {
-                Fate::Aside(to) => format!("; put aside as {} (git reads no gitlinks there)", root.join(to).display()),
-                other => other.words(root, index),
-            };
+            let end = fate_words(fate, root, index, " (git reads no gitlinks there)");
             let detail = format!(
                 "{}, an index the host's `git status` reads its submodules from, changed during the task into one that cannot be judged ({}){end}",
                 index.display(),
@@ -748,13 +754,12 @@ impl Submodules {
                 "was changed (redirected, or its config or hooks)"
             };
             let shown = root.join(&dot_git);
-            let end = match fate {
-                Fate::Aside(to) => format!(
-                    "; put aside as {} (the submodule is left unpopulated: check it, then `git submodule update`)",
-                    root.join(to).display()
-                ),
-                other => other.words(root, &shown),
-            };
+            let end = fate_words(
+                fate,
+                root,
+                &shown,
+                " (the submodule is left unpopulated: check it, then `git submodule update`)",
+            );
             let detail = format!(
                 "{}, the git directory of {} (a submodule or linked work tree, where the host's `git status` runs), {how} during the task{end}",
                 shown.display(),
@@ -818,10 +823,7 @@ impl Submodules {
             let undone = fate == Fate::Removed;
             let shown = root.join(&dot_git);
             let how = if then.is_none() { "made" } else { "given hooks or settings" };
-            let end = match fate {
-                Fate::Aside(to) => format!("; put aside as {}", root.join(to).display()),
-                other => other.words(root, &shown),
-            };
+            let end = fate_words(fate, root, &shown, "");
             let detail = format!(
                 "{}, a repository {how} during the task in {}, a directory the workspace's repository tracks: git run from there (a shell prompt, `git diff`) would use it and run its hooks and settings{end}",
                 shown.display(),
@@ -868,12 +870,7 @@ impl Submodules {
                 (Some(_), Err(_)) => Fate::Kept("outside the workspace".to_string()),
                 (None, _) => super::beneath::unopened(root),
             };
-            let end = match fate {
-                Fate::Aside(to) => {
-                    format!("; put aside as {} (`git submodule update` clones it again)", root.join(to).display())
-                }
-                other => other.words(root, &abs),
-            };
+            let end = fate_words(fate, root, &abs, " (`git submodule update` clones it again)");
             let detail = format!(
                 "{}, a submodule's git directory, had its config or hooks changed during the task (`git submodule update` would run them){end}",
                 abs.display()
