@@ -837,3 +837,82 @@ fn plants_of_review_67_run_nothing_at_the_host_git() {
     );
     plant_runs_nothing(&e, "F1", &second, &[(".", vec!["status", "--short"])], &marker);
 }
+
+/// Review 68: a module git directory ten name levels down `.git/modules`
+/// (past the walk's old depth) with a gitlink to reuse it (F1); a gitlink
+/// hidden in a tree that a sparse index's directory entry names, which git
+/// expands from `.git/objects` (F2); repositories made in directories a
+/// submodule's index and a linked work tree's index track (F3). Each is
+/// `fs.protected` (exit 4) and the host's git runs nothing.
+#[test]
+fn plants_of_review_68_run_nothing_at_the_host_git() {
+    // F1
+    let e = submodule_env();
+    let marker = e.root.join("f1-ran");
+    let m = marker.display().to_string();
+    let script = format!(
+        "N=a/b/c/d/e/f/g/h/i/evil; G=$PWD/.git/modules/$N; mkdir -p $(dirname $G) && \
+         {GIT} init -q /tmp/src --separate-git-dir=$G && {GIT} -C /tmp/src commit -q --allow-empty -m x && \
+         printf '#!/bin/sh\\ntouch {m}\\n' > $G/hooks/post-checkout && chmod +x $G/hooks/post-checkout && \
+         {GIT} config -f $G/config --unset core.worktree || true; \
+         {GIT} config -f .gitmodules submodule.$N.path evil && {GIT} config -f .gitmodules submodule.$N.url ./nowhere && \
+         {GIT} update-index --add --cacheinfo 160000,$({GIT} --git-dir=$G rev-parse HEAD),evil && {GIT} add .gitmodules"
+    );
+    plant_runs_nothing(&e, "F1", &script, &[(".", vec!["submodule", "update", "--init"])], &marker);
+    // F2
+    let e = submodule_env();
+    let marker = e.root.join("f2-ran");
+    let m = marker.display().to_string();
+    std::fs::write(
+        e.ws.join("patch.py"),
+        "import sys, hashlib\np, old, new = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])\n\
+         d = open(p, 'rb').read()[:-20]\nassert old in d\nd = d.replace(old, new)\n\
+         open(p, 'wb').write(d + hashlib.sha1(d).digest())\n",
+    )
+    .unwrap();
+    let script = format!(
+        "mkdir -p d/evil && {GIT} -C d/evil init -q . && {GIT} -C d/evil commit -q --allow-empty -m x && \
+         {GIT} -C d/evil commit -q --allow-empty -m y && OID=$({GIT} -C d/evil rev-parse HEAD~1) && \
+         {GIT} -C d/evil config core.fsmonitor 'touch {m}; false #' && \
+         echo x > d/x.txt && {GIT} add d/x.txt && BLOB=$({GIT} rev-parse :d/x.txt) && T1=$({GIT} write-tree --prefix=d/) && \
+         T2=$(printf '100644 blob %s\\tx.txt\\n160000 commit %s\\tevil\\n' $BLOB $OID | {GIT} mktree) && \
+         {GIT} config -f .gitmodules submodule.evil.path d/evil && {GIT} config -f .gitmodules submodule.evil.url ./nowhere && \
+         {GIT} add .gitmodules patch.py && {GIT} commit -qm wip && cp -a .git /tmp/g2 && \
+         printf '/*\\n!/*/\\n/lib/\\n' > /tmp/g2/info/sparse-checkout && G2=\"{GIT} --git-dir=/tmp/g2 --work-tree=.\" && \
+         $G2 config core.sparseCheckout true && $G2 config core.sparseCheckoutCone true && $G2 config index.sparse true && \
+         mv d /tmp/dsave && $G2 sparse-checkout reapply && mv /tmp/dsave d && cp /tmp/g2/index .git/index && \
+         python3 patch.py .git/index $T1 $T2 && rm d/x.txt"
+    );
+    plant_runs_nothing(
+        &e,
+        "F2",
+        &script,
+        &[(".", vec!["submodule", "foreach", "git status --short"]), (".", vec!["submodule", "update", "--init"])],
+        &marker,
+    );
+    // F3
+    let e = submodule_env();
+    let up = e.root.join("upstream");
+    std::fs::create_dir_all(up.join("sub")).unwrap();
+    std::fs::write(up.join("sub/f.txt"), "f\n").unwrap();
+    assert!(git(&up, &["add", "."]).status.success());
+    assert!(git(&up, &["commit", "-qm", "s"]).status.success());
+    assert!(git(&e.ws.join("lib"), &["pull", "-q"]).status.success());
+    std::fs::create_dir_all(e.ws.join("src")).unwrap();
+    std::fs::write(e.ws.join("src/m.c"), "int m;\n").unwrap();
+    assert!(git(&e.ws, &["add", "lib", "src"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "bump"]).status.success());
+    assert!(git(&e.ws, &["worktree", "add", "-q", "wt"]).status.success());
+    let marker = e.root.join("f3-ran");
+    let m = marker.display().to_string();
+    let script = format!(
+        "for d in lib/sub wt/src; do {GIT} -C $d init -q . && {GIT} -C $d config core.fsmonitor 'touch {m}; false #'; done"
+    );
+    let o = e.sh("default", &format!("set -e; {script}"));
+    o.assert_violation("fs.protected");
+    for d in ["lib/sub", "wt/src"] {
+        assert!(!e.ws.join(d).join(".git").exists(), "{d}/.git, made in a tracked directory, is left:\n{}", o.all());
+        let _ = git(&e.ws.join(d), &["status", "--short"]);
+    }
+    assert!(!marker.exists(), "F3: the planted code ran at the host's git\n{}", o.all());
+}

@@ -23,11 +23,15 @@
 //!   else renamed aside (a submodule left unpopulated runs nothing);
 //! - an index the task changed that cannot be read as git reads it (not a
 //!   regular file, past the bounds, an unknown version, truncated, a shared
-//!   index missing) is `fs.protected` and put aside: git then recurses into
-//!   nothing there. Unreadable and unchanged (the user's own) is left alone;
+//!   index missing, a sparse index's directory entries) is `fs.protected`
+//!   and put aside: git then recurses into nothing there. Unreadable and
+//!   unchanged (the user's own) is left alone;
 //! - a git directory or link the task made below `.git/modules` (where
-//!   `git submodule update` takes a submodule's repository from) is
-//!   `fs.protected` and removed.
+//!   `git submodule update` takes a submodule's repository from), at any
+//!   depth, is `fs.protected` and removed;
+//! - a repository made (or given code) in a directory that any surveyed
+//!   index tracks entries in is `fs.protected` and removed: git run from
+//!   that directory would use it.
 //!
 //! Benign work is not flagged: a repository in a subdirectory that no
 //! gitlink names (a `pip install -e git+…` clone, a test fixture), and
@@ -142,6 +146,13 @@ fn read_index(
         let named = usize::from(flags & 0x0FFF);
         if (named < 0x0FFF && named != path.len()) || (named == 0x0FFF && path.len() < 0x0FFF) {
             return bad("a name length that disagrees with the name");
+        }
+        // A sparse index's directory entry stands for a tree that git
+        // expands from `.git/objects` (every git without sparse settings
+        // does, on reading it): gitlinks may hide in it (review 68, F2), and
+        // this reader reads no objects.
+        if mode & 0o170000 == 0o040000 {
+            return bad("a sparse directory entry (git expands it from trees, which are not read here)");
         }
         if mode & 0o170000 == 0o160000 {
             // Git recurses into `evil/`, `./evil`, `d//evil` alike (review
@@ -430,8 +441,8 @@ struct Survey {
     worktrees: BTreeSet<PathBuf>,
     /// The root's git directory, when there is one.
     gitdir: Option<PathBuf>,
-    /// The directories that hold entries of the root's index, and whether
-    /// there were more than [`MAX_TRACKED_DIRS`].
+    /// The directories that hold entries of the indexes read (each below
+    /// its work tree), and whether there were more than [`MAX_TRACKED_DIRS`].
     tracked_dirs: BTreeSet<PathBuf>,
     tracked_overflow: bool,
     /// Each index read, its identity, and why it could not be read.
@@ -471,12 +482,24 @@ fn survey(root: &Path) -> Survey {
             continue;
         }
         let id = ident(&index);
-        let mut dirs = (depth == 0 && prefix.as_os_str().is_empty()).then(BTreeSet::new);
+        // Every index's tracked directories, below its work tree: a
+        // submodule's and a linked work tree's as well as the root's
+        // (review 68, F3: a repository made in `lib/sub`, tracked by the
+        // submodule `lib`, ran at `cd lib/sub && git status`).
+        let mut dirs = (!out.tracked_overflow).then(BTreeSet::new);
         let read = read_index(&index, oid_len(&config), true, &mut dirs);
         match dirs {
-            Some(d) => out.tracked_dirs = d,
-            None if depth == 0 && prefix.as_os_str().is_empty() => out.tracked_overflow = true,
-            None => {}
+            Some(d) => {
+                out.tracked_dirs.extend(d.into_iter().map(|d| prefix.join(d)));
+                if out.tracked_dirs.len() > MAX_TRACKED_DIRS {
+                    out.tracked_overflow = true;
+                    out.tracked_dirs.clear();
+                }
+            }
+            None => {
+                out.tracked_overflow = true;
+                out.tracked_dirs.clear();
+            }
         }
         let links = match read {
             Ok(l) => l,
@@ -520,17 +543,26 @@ fn is_git_dir(d: &Path) -> bool {
 /// `gitdir`; a submodule named `libs/foo` lives at `modules/libs/foo`), and
 /// whether there were more entries than [`MAX_MODULE_ENTRIES`].
 fn module_dirs(gitdir: &Path) -> (BTreeSet<PathBuf>, bool) {
-    let mut stack: Vec<(PathBuf, usize)> = vec![(PathBuf::from("modules"), 0)];
+    let mut stack: Vec<PathBuf> = vec![PathBuf::from("modules")];
     if let Ok(rd) = std::fs::read_dir(gitdir.join("worktrees")) {
         for e in rd.flatten().take(1000) {
-            stack.push((Path::new("worktrees").join(e.file_name()).join("modules"), 0));
+            stack.push(Path::new("worktrees").join(e.file_name()).join("modules"));
         }
     }
     let mut out = BTreeSet::new();
     let mut seen = 0usize;
-    while let Some((rel, names)) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(gitdir.join(&rel)) else { continue };
-        for e in rd.flatten() {
+    // No depth bound: a submodule's name may hold any number of `/`, and
+    // git takes `modules/a/b/…/evil` as readily as `modules/evil` (review
+    // 68, F1: one ten levels down was never listed). The entry count bounds
+    // the walk; a directory that cannot be listed counts as too many.
+    while let Some(rel) = stack.pop() {
+        let rd = match std::fs::read_dir(gitdir.join(&rel)) {
+            Ok(rd) => rd,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => continue,
+            Err(_) => return (out, true),
+        };
+        for e in rd {
+            let Ok(e) = e else { return (out, true) };
             seen += 1;
             if seen > MAX_MODULE_ENTRIES {
                 return (out, true);
@@ -539,12 +571,12 @@ fn module_dirs(gitdir: &Path) -> (BTreeSet<PathBuf>, bool) {
             let r = rel.join(e.file_name());
             if t.is_symlink() {
                 out.insert(r);
-            } else if t.is_dir() && r.components().count() <= 64 {
+            } else if t.is_dir() {
                 if is_git_dir(&gitdir.join(&r)) {
-                    stack.push((r.join("modules"), 0));
+                    stack.push(r.join("modules"));
                     out.insert(r);
-                } else if names < 8 {
-                    stack.push((r, names + 1));
+                } else {
+                    stack.push(r);
                 }
             }
         }
@@ -656,8 +688,9 @@ pub(super) struct Submodules {
     /// pins only some of them (review 67: three levels, 1,000 per
     /// directory), so each is judged by its content, not trusted as pinned.
     module_code: BTreeMap<PathBuf, [u8; 32]>,
-    /// The directories the root's index tracked entries in then, and those
-    /// of them that held a `.git`, with its fingerprint.
+    /// The directories the indexes tracked entries in then (the root's, the
+    /// submodules', the linked work trees'), and those of them that held a
+    /// `.git`, with its fingerprint.
     tracked_dirs: BTreeSet<PathBuf>,
     nested: BTreeMap<PathBuf, Option<[u8; 32]>>,
     tracked_overflow: bool,
@@ -775,7 +808,7 @@ impl Submodules {
         // the index to hide a repository among its directories.
         if s.tracked_overflow && !self.tracked_overflow {
             let detail = format!(
-                "{}, the workspace's index, names more than {MAX_TRACKED_DIRS} directories since the task: a repository made in one of them cannot be judged",
+                "{}: the workspace's indexes name more than {MAX_TRACKED_DIRS} directories since the task: a repository made in one of them cannot be judged",
                 root.join(".git/index").display()
             );
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
@@ -783,8 +816,9 @@ impl Submodules {
         out
     }
 
-    /// A repository the task made in a directory the root's index tracked
-    /// entries in (review 62, F6): git run from that directory (a shell
+    /// A repository the task made in a directory an index tracked entries
+    /// in (review 62, F6; a submodule's or linked work tree's index too,
+    /// review 68, F3): git run from that directory (a shell
     /// prompt, `git diff` there) finds it before the root's, and runs its
     /// hooks and config. `fs.protected` and removed, unless nothing is
     /// planted in it ([`plain_clone`]: a plain `git init` there).
@@ -825,7 +859,7 @@ impl Submodules {
             let how = if then.is_none() { "made" } else { "given hooks or settings" };
             let end = fate_words(fate, root, &shown, "");
             let detail = format!(
-                "{}, a repository {how} during the task in {}, a directory the workspace's repository tracks: git run from there (a shell prompt, `git diff`) would use it and run its hooks and settings{end}",
+                "{}, a repository {how} during the task in {}, a directory a repository of the workspace tracks: git run from there (a shell prompt, `git diff`) would use it and run its hooks and settings{end}",
                 shown.display(),
                 d.display(),
             );
