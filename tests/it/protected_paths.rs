@@ -530,16 +530,18 @@ fn a_repository_made_where_there_was_none_with_a_gitlink_runs_nothing_at_the_hos
     assert!(!marker.exists(), "the planted fsmonitor ran at the host's git status\n{}", o.all());
 }
 
-/// Review 61, finding 2: `git submodule update --init --recursive` on a
-/// populated checkout (a common CI step) rewrites each submodule's
-/// `core.worktree`, i.e. `.git/modules/<name>/config`, nested ones included.
-/// Under the default list that stays `fs.protected` (the file unchanged); a
-/// policy that gives up `.git/config` gives the submodules' configs up with it
-/// (the same trust: both run git's code), so there the update does its job —
-/// exit 0, no violation, the submodules back at the recorded commits — while
-/// their hooks stay protected.
+/// Review 61, finding 2 (a false exit 4): `git submodule update --init
+/// --recursive` on a populated checkout (a common CI step) rewrites each
+/// submodule's `.git/modules/<name>/config`, nested ones included, with the
+/// `core.worktree` it already holds. A rename of the same bytes onto a
+/// protected file changes nothing, so under the default list the update does
+/// its job (exit 0, no violation, the configs untouched); a rewrite that
+/// changes a byte stays `fs.protected`. A policy that gives up `.git/config`
+/// gives the submodules' configs up with it (the same trust: both run git's
+/// code), while their hooks stay protected.
 #[test]
-fn review61_submodule_update_of_a_populated_checkout_needs_only_unprotected_git_config() {
+fn submodule_update_of_a_populated_checkout_is_no_violation_and_changes_no_config() {
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
     let e = repo_env();
     let ok = |o: std::process::Output| assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let file = ["-c", "protocol.file.allow=always"];
@@ -564,15 +566,25 @@ fn review61_submodule_update_of_a_populated_checkout_needs_only_unprotected_git_
     assert!(status().starts_with('+'), "{}", status());
     let update = format!("{GIT} -c protocol.file.allow=always submodule update --init --recursive");
 
-    // The default list: refused, the config unchanged.
-    let before: Vec<Vec<u8>> = configs.iter().map(|c| std::fs::read(c).unwrap()).collect();
+    // The default list: git rewrites each submodule's config with the bytes
+    // it holds, which changes nothing: exit 0, no violation, the configs
+    // untouched (same inode), no lock file left, the submodules back at the
+    // recorded commits.
+    let before: Vec<(u64, Vec<u8>)> = configs.iter().map(|c| (inode(c), std::fs::read(c).unwrap())).collect();
     let o = e.sh("default", &update);
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    assert_eq!(configs.iter().map(|c| (inode(c), std::fs::read(c).unwrap())).collect::<Vec<_>>(), before);
+    assert!(configs.iter().all(|c| !c.with_extension("lock").exists()), "a lock file is left");
+    assert_eq!(String::from_utf8_lossy(&git(&e.ws.join("lib"), &["rev-parse", "HEAD"]).stdout), recorded);
+    // A rewrite that changes a byte stays refused, the config unchanged.
+    let o = e.sh(
+        "default",
+        "cp .git/modules/lib/config c.lock && echo '\tfsmonitor = touch /tmp/x' >> c.lock && mv c.lock .git/modules/lib/config",
+    );
     o.assert_violation("fs.protected");
-    let detail = o.report["violations"][0]["detail"].as_str().unwrap_or_default().to_string();
-    assert!(detail.contains(".git/modules/lib/config, a protected path"), "{detail}");
-    assert_eq!(configs.iter().map(|c| std::fs::read(c).unwrap()).collect::<Vec<_>>(), before);
-    // A git killed at its denied rename leaves its lock file (as any killed git does).
-    let _ = std::fs::remove_file(e.ws.join(".git/modules/lib/config.lock"));
+    assert_eq!((inode(&configs[0]), std::fs::read(&configs[0]).unwrap()), before[0]);
+    ok(git(&e.ws.join("lib"), &["checkout", "-q", "--detach", "HEAD~1"]));
 
     // `unprotected: [.git/config]`: the update does its job.
     let p = e.policy("submodules", "filesystem:\n  unprotected: [.git/config]\n");
