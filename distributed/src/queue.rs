@@ -264,6 +264,24 @@ impl Queue {
             }
         }
     }
+
+    /// Every task stream in this Redis (`orchestra:tasks`, `orchestra:tasks:<labels>`).
+    pub fn task_streams(&self, con: &mut redis::Connection) -> Result<Vec<String>, QueueError> {
+        let mut out = Vec::new();
+        let mut cursor = "0".to_string();
+        loop {
+            let mut c = redis::cmd("SCAN");
+            c.arg(&cursor).arg("MATCH").arg("orchestra:tasks*").arg("COUNT").arg(1000).arg("TYPE").arg("stream");
+            let (next, keys): (String, Vec<String>) = self.query(con, &c)?;
+            out.extend(keys.into_iter().filter(|k| k == "orchestra:tasks" || k.starts_with("orchestra:tasks:")));
+            if next == "0" {
+                out.sort_unstable();
+                out.dedup();
+                return Ok(out);
+            }
+            cursor = next;
+        }
+    }
 }
 
 /// Why the TLS material the environment names cannot be used; the text
