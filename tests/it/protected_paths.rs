@@ -928,3 +928,94 @@ fn plants_of_review_68_run_nothing_at_the_host_git() {
     }
     assert!(!marker.exists(), "F3: the planted code ran at the host's git\n{}", o.all());
 }
+
+/// Review 69: a `.git/HEAD` that git refuses but a lenient reading took for
+/// valid, with the root made a repository git falls back to (F3, three
+/// ways); a rebase's todo planted with an `exec` step that the host's `git
+/// rebase --continue` runs (F2). Each is `fs.protected` (exit 4) and the
+/// host's git runs nothing.
+#[test]
+fn plants_of_review_69_run_nothing_at_the_host_git() {
+    for (case, head) in [
+        ("F3 form feed", "printf 'ref:\\f%s\\n' $(git symbolic-ref HEAD) > .git/HEAD"),
+        ("F3 link", "rm .git/HEAD && ln -s refs .git/HEAD"),
+        ("F3 long", "printf 'ref:%300s%s\\n' '' $(git symbolic-ref HEAD) > .git/HEAD"),
+    ] {
+        let e = repo_env();
+        let marker = e.root.join("f3-ran");
+        let m = marker.display();
+        let script = format!(
+            "b=$(git symbolic-ref HEAD) && {head} && printf 'ref: %s\\n' $b > HEAD && mkdir objects refs && \
+             printf '[core]\\n\\tworktree = .\\n\\tfsmonitor = \"touch {m}; false\"\\n' > config"
+        );
+        plant_runs_nothing(&e, case, &script, &[(".", vec!["status", "--short"]), (".", vec!["diff"])], &marker);
+        assert!(!e.ws.join("HEAD").exists(), "{case}: the root's HEAD is left");
+    }
+    // F2
+    let e = repo_env();
+    let marker = e.root.join("f2-ran");
+    let m = marker.display();
+    let script = format!(
+        "g=.git/rebase-merge && mkdir $g && git rev-parse HEAD > $g/orig-head && git rev-parse HEAD > $g/onto && \
+         git symbolic-ref HEAD > $g/head-name && touch $g/interactive && : > $g/done && echo 1 > $g/msgnum && \
+         echo 2 > $g/end && printf 'exec touch {m}\\n' > $g/git-rebase-todo"
+    );
+    plant_runs_nothing(&e, "F2", &script, &[(".", vec!["rebase", "--continue"])], &marker);
+    assert!(!e.ws.join(".git/rebase-merge").exists(), "the rebase state is left where git finds it");
+}
+
+/// Review 69, B1 (a false exit 4 that deleted a clone the user had): a
+/// build's `git add -A` registers an untracked clone that was in the
+/// workspace before the task (its own config, an unpushed commit) as a
+/// gitlink. Its code is the user's own, untouched during the task: exit 0,
+/// no violation, the clone and its commit kept. A rebase run to its end
+/// with `--exec` is no violation either.
+#[test]
+fn a_clone_the_user_had_that_a_build_adds_as_a_gitlink_is_kept_and_no_violation() {
+    let e = repo_env();
+    let x = e.ws.join("tools/x");
+    std::fs::create_dir_all(&x).unwrap();
+    assert!(git(&x, &["init", "-q", "."]).status.success());
+    assert!(git(&x, &["config", "user.email", "me@example.org"]).status.success());
+    std::fs::write(x.join("p.txt"), "precious\n").unwrap();
+    assert!(git(&x, &["add", "."]).status.success());
+    assert!(git(&x, &["commit", "-qm", "unpushed work"]).status.success());
+    let head = git(&x, &["rev-parse", "HEAD"]).stdout;
+    // Older than the task's start by more than the check's margin.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = e.sh("default", &format!("echo v2 > README && {GIT} add -A 2>/dev/null && {GIT} commit -qm build"));
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    assert!(x.join(".git").is_dir(), "the clone's .git is gone:\n{}", o.all());
+    assert_eq!(git(&x, &["rev-parse", "HEAD"]).stdout, head);
+    // The same with code planted in a clone the user had: fs.protected, and
+    // its .git put aside (its commits kept), not removed.
+    let y = e.ws.join("tools/y");
+    std::fs::create_dir_all(&y).unwrap();
+    assert!(git(&y, &["init", "-q", "."]).status.success());
+    assert!(git(&y, &["commit", "-q", "--allow-empty", "-m", "unpushed"]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let marker = e.root.join("y-ran");
+    let o = e.sh(
+        "default",
+        &format!(
+            "{GIT} -C tools/y config core.fsmonitor 'touch {}; false #' && {GIT} add tools/y 2>/dev/null",
+            marker.display()
+        ),
+    );
+    o.assert_violation("fs.protected");
+    assert!(!y.join(".git").exists(), "the planted .git is where git finds it");
+    let aside: Vec<_> = std::fs::read_dir(&y).unwrap().flatten().filter(|d| d.file_name() != "p.txt").collect();
+    assert!(
+        aside.iter().any(|d| d.file_name().to_string_lossy().starts_with(".git.removed-by-orchestra")),
+        "{aside:?}"
+    );
+    let _ = git(&e.ws, &["status", "--short"]);
+    assert!(!marker.exists(), "the planted fsmonitor ran at the host's git status");
+    let o = e.sh(
+        "default",
+        &format!("echo a > a && {GIT} add a && {GIT} commit -qm a && GIT_SEQUENCE_EDITOR=true {GIT} rebase -q -i --exec true HEAD~1"),
+    );
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+}

@@ -46,6 +46,7 @@ mod absent;
 mod beneath;
 mod discovery;
 mod kept;
+mod sequencer;
 mod snap;
 mod submodules;
 #[cfg(test)]

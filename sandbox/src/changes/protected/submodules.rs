@@ -350,8 +350,14 @@ fn gitdir_of(root: &Path, rel: &Path) -> Option<PathBuf> {
 /// reaches and that one's `commondir` (see [`code_of`]). `None`: there is no
 /// `<path>/.git`.
 fn fingerprint(root: &Path, rel: &Path) -> Option<[u8; 32]> {
+    fingerprint_seen(root, rel, &mut Vec::new())
+}
+
+/// [`fingerprint`], pushing onto `seen` every path it looked at.
+fn fingerprint_seen(root: &Path, rel: &Path, seen: &mut Vec<PathBuf>) -> Option<[u8; 32]> {
     let dot_git = root.join(rel).join(".git");
     let meta = std::fs::symlink_metadata(&dot_git).ok()?;
+    seen.push(dot_git.clone());
     let mut h = sha2::Sha256::new();
     if meta.file_type().is_symlink() {
         h.update(b"link\0");
@@ -366,11 +372,11 @@ fn fingerprint(root: &Path, rel: &Path) -> Option<[u8; 32]> {
     }
     let worktree = root.join(rel);
     if let Some(gd) = gitdir_of(root, rel) {
-        code_of(&gd, &worktree, &mut h);
+        code_of(&gd, &worktree, &mut h, seen);
         if let Some(common) = read_small(&gd.join("commondir"), 64 * 1024) {
             use std::os::unix::ffi::OsStrExt as _;
             let c = std::ffi::OsStr::from_bytes(common.trim_ascii_end());
-            code_of(&gd.join(c), &worktree, &mut h);
+            code_of(&gd.join(c), &worktree, &mut h, seen);
         }
     }
     Some(h.finalize().into())
@@ -378,11 +384,14 @@ fn fingerprint(root: &Path, rel: &Path) -> Option<[u8; 32]> {
 
 /// Feed into `h` what makes code run in git directory `gd` with work tree
 /// `worktree`: its `config`, `config.worktree`, `commondir`, the files
-/// their `include.path`s name, its hooks, and a `core.hooksPath`'s.
-fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256) {
+/// their `include.path`s name, its hooks, and a `core.hooksPath`'s; push
+/// onto `seen` each path read (the directories listed included).
+fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256, seen: &mut Vec<PathBuf>) {
+    seen.push(gd.to_path_buf());
     let mut configs = Vec::new();
     for f in ["config", "config.worktree", "commondir"] {
         h.update(f.as_bytes());
+        seen.push(gd.join(f));
         match read_small(&gd.join(f), MAX_FILE) {
             Some(b) => {
                 h.update((b.len() as u64).to_le_bytes());
@@ -399,6 +408,7 @@ fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256) {
         let value = PathBuf::from(value);
         if (section == "include" || section == "includeif") && key == "path" {
             h.update(b"include\0");
+            seen.push(gd.join(&value));
             h.update(read_small(&gd.join(&value), MAX_FILE).unwrap_or_default());
         } else if section == "core" && key == "hookspath" {
             hook_dirs.push(worktree.join(value));
@@ -417,9 +427,34 @@ fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256) {
             let mode = std::fs::symlink_metadata(&p).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
             h.update(mode.unwrap_or(0).to_le_bytes());
             h.update(read_small(&p, MAX_FILE).unwrap_or_default());
+            seen.push(p);
         }
+        seen.push(hooks);
     }
 }
+
+/// Whether every path of `seen` that exists last changed (its ctime, which
+/// no call of the task can set back) more than [`MARGIN`] before `start`:
+/// then the code those paths decide is what was there before the task.
+fn unchanged_since(seen: &[PathBuf], start: std::time::SystemTime) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(before) = start.duration_since(std::time::UNIX_EPOCH + MARGIN) else { return false };
+    let limit = i128::try_from(before.as_nanos()).unwrap_or(i128::MAX);
+    seen.iter().all(|p| match std::fs::symlink_metadata(p) {
+        Ok(m) => i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()) < limit,
+        Err(_) => true,
+    })
+}
+
+/// Whether `path` was made (its birth time, where the file system keeps
+/// one) at or after `start`; `false` when unknown.
+fn born_since(path: &Path, start: std::time::SystemTime) -> bool {
+    std::fs::symlink_metadata(path).and_then(|m| m.created()).is_ok_and(|b| b >= start)
+}
+
+/// How much older than the task's start a ctime must be to count as
+/// before it (the kernel stamps files with a coarse clock).
+const MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What tells a file changed: kind, identity, size, times.
 type Ident = Option<(u32, u64, u64, u64, i64, i64, i64, i64)>;
@@ -608,7 +643,7 @@ impl WorkTree<'_> {
 /// What makes code run in the git directory `gd` (see [`code_of`]).
 fn module_code(gd: &Path) -> [u8; 32] {
     let mut h = sha2::Sha256::new();
-    code_of(gd, gd, &mut h);
+    code_of(gd, gd, &mut h, &mut Vec::new());
     h.finalize().into()
 }
 
@@ -673,6 +708,8 @@ fn fate_words(fate: Fate, root: &Path, shown: &Path, aside_hint: &str) -> String
 pub(super) struct Submodules {
     /// Whether this judges anything (the root's `.git/config` protected).
     active: bool,
+    /// When the survey before the task began.
+    start: Option<std::time::SystemTime>,
     /// There was no `.git` directory at the start (nothing was surveyed):
     /// every place found after is unknown, put aside rather than removed.
     unsurveyed: bool,
@@ -694,6 +731,19 @@ pub(super) struct Submodules {
     tracked_dirs: BTreeSet<PathBuf>,
     nested: BTreeMap<PathBuf, Option<[u8; 32]>>,
     tracked_overflow: bool,
+    /// The sequencer todos of the git directories then ([`super::sequencer`]).
+    todos: BTreeMap<PathBuf, Option<Vec<u8>>>,
+}
+
+/// The root's git directory, its linked work trees' and its submodules'
+/// (those of `modules`, relative to `gitdir`): where sequencer state lives.
+fn git_dirs(gitdir: &Path, modules: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
+    let mut out = vec![gitdir.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(gitdir.join("worktrees")) {
+        out.extend(rd.flatten().take(1000).map(|e| e.path()));
+    }
+    out.extend(modules.iter().map(|m| gitdir.join(m)));
+    out
 }
 
 impl Submodules {
@@ -703,11 +753,12 @@ impl Submodules {
         if !config_protected {
             return Submodules::default();
         }
+        let start = Some(std::time::SystemTime::now());
         let gitdir = gitdir_of(root, Path::new("")).filter(|g| g.is_dir());
         let Some(gitdir) = gitdir else {
             // A repository the task makes here (review 61, F6: `HEAD`,
             // `objects`, `refs` and an index, no config) is surveyed after.
-            return Submodules { active: true, unsurveyed: true, ..Submodules::default() };
+            return Submodules { active: true, start, unsurveyed: true, ..Submodules::default() };
         };
         let s = survey(root);
         let nested = s
@@ -721,8 +772,10 @@ impl Submodules {
         let before = s.places.into_iter().chain(s.worktrees).map(|p| (p.clone(), fingerprint(root, &p))).collect();
         let (modules, modules_full) = module_dirs(&gitdir);
         let module_code = modules.iter().map(|m| (m.clone(), module_code(&gitdir.join(m)))).collect();
+        let todos = super::sequencer::todos(&git_dirs(&gitdir, &modules));
         Submodules {
             active: true,
+            start,
             unsurveyed: false,
             before,
             indexes: s.indexes,
@@ -732,6 +785,7 @@ impl Submodules {
             tracked_dirs,
             nested,
             tracked_overflow,
+            todos,
         }
     }
 
@@ -774,15 +828,26 @@ impl Submodules {
             if then.is_none() && self.harmless_new(root, rel, s.gitdir.as_deref()) {
                 continue;
             }
+            // A repository that was there before the task, untouched since,
+            // and newly named by a gitlink (a build's `git add -A` of an
+            // untracked clone, review 69, B1): the user's own code.
+            if then.is_none() && self.untouched(root, rel) {
+                continue;
+            }
             let dot_git = rel.join(".git");
-            // Made by the task: removed; there before: put aside (the
-            // submodule is left unpopulated).
-            let fate = undo(root, root_fd, &dot_git, then.is_none() && !self.unsurveyed);
+            // Surely made by the task: removed; else put aside (the
+            // submodule is left unpopulated; a clone the user had keeps its
+            // commits, review 69, B1).
+            let made =
+                then.is_none() && !self.unsurveyed && self.start.is_some_and(|t| born_since(&root.join(&dot_git), t));
+            let fate = undo(root, root_fd, &dot_git, made);
             let undone = fate == Fate::Removed;
             let how = if self.unsurveyed {
                 "is named by a gitlink of a repository made"
-            } else if then.is_none() {
+            } else if made {
                 "was made"
+            } else if then.is_none() {
+                "was made, or given hooks or settings,"
             } else {
                 "was changed (redirected, or its config or hooks)"
             };
@@ -802,6 +867,7 @@ impl Submodules {
         }
         if let Some(gitdir) = &s.gitdir {
             out.extend(self.new_modules(root, gitdir, root_fd));
+            out.extend(self.todos_after(root, gitdir, root_fd));
         }
         out.extend(self.nested_in_tracked(root, &places, &s.tracked_dirs, root_fd));
         // Past the bound only since the task (review 66, F3): the task grew
@@ -866,6 +932,41 @@ impl Submodules {
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone });
         }
         out
+    }
+
+    /// Sequencer todos the task made or changed that run commands at the
+    /// host's `git rebase --continue` ([`super::sequencer`]): `fs.protected`,
+    /// their state directory put aside.
+    fn todos_after(&self, root: &Path, gitdir: &Path, root_fd: Option<BorrowedFd<'_>>) -> Vec<Planted> {
+        let (modules, _) = module_dirs(gitdir);
+        let now = super::sequencer::todos(&git_dirs(gitdir, &modules));
+        let mut out = Vec::new();
+        for (todo, bytes) in &now {
+            if self.todos.get(todo) == Some(bytes) || !super::sequencer::runs_commands(bytes.as_deref()) {
+                continue;
+            }
+            let Some(state) = super::sequencer::state_dir(todo) else { continue };
+            let fate = match (root_fd, state.strip_prefix(root)) {
+                (Some(fd), Ok(rel)) => super::beneath::aside(fd, rel),
+                (Some(_), Err(_)) => Fate::Kept("outside the workspace".to_string()),
+                (None, _) => super::beneath::unopened(root),
+            };
+            let end = fate_words(fate, root, state, " (git sees no rebase or cherry-pick in progress)");
+            let detail = format!(
+                "{}, a rebase or cherry-pick's remaining steps, was made or changed during the task and runs commands (`exec`) at the host's `git rebase --continue`{end}",
+                todo.display()
+            );
+            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
+        }
+        out
+    }
+
+    /// Whether `<rel>/.git` and everything that decides its code last
+    /// changed before the task started.
+    fn untouched(&self, root: &Path, rel: &Path) -> bool {
+        let Some(start) = self.start else { return false };
+        let mut seen = Vec::new();
+        fingerprint_seen(root, rel, &mut seen).is_some() && unchanged_since(&seen, start)
     }
 
     /// Whether the `<rel>/.git` the task made reaches a git directory with
