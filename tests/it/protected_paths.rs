@@ -962,6 +962,61 @@ fn plants_of_review_69_run_nothing_at_the_host_git() {
     );
     plant_runs_nothing(&e, "F2", &script, &[(".", vec!["rebase", "--continue"])], &marker);
     assert!(!e.ws.join(".git/rebase-merge").exists(), "the rebase state is left where git finds it");
+    // F1: an untracked repository with code, and a branch whose commit names
+    // it as a gitlink (the index untouched): the host's `git checkout dev`.
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("f1-ran");
+    let script = format!(
+        "{repo} && sub=$({GIT} -C evil rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev &&          {GIT} update-index --add --cacheinfo 160000,$sub,evil && c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) &&          {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx",
+        repo = fsmonitor_repo("evil", &marker.display().to_string())
+    );
+    plant_runs_nothing(
+        &e,
+        "F1",
+        &script,
+        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
+        &marker,
+    );
+    assert!(!e.ws.join("evil/.git").exists(), "F1: the made repository's .git is left");
+    // F4: the same through a submodule's commit that the root's gitlink is
+    // moved to: the host's `git submodule update`, then `git status`.
+    let e = submodule_env();
+    let marker = e.root.join("f4-ran");
+    let script = format!(
+        "cd lib && {repo} && sub=$({GIT} -C evil rev-parse HEAD) && gd=$({GIT} rev-parse --absolute-git-dir) &&          export GIT_INDEX_FILE=$gd/tmpidx && {GIT} read-tree HEAD && {GIT} update-index --add --cacheinfo 160000,$sub,evil &&          c=$({GIT} commit-tree -p HEAD -m bump $({GIT} write-tree)) && rm $gd/tmpidx && unset GIT_INDEX_FILE &&          {GIT} update-ref refs/tags/v2 $c && cd .. && {GIT} update-index --cacheinfo 160000,$c,lib && {GIT} commit -qm bump",
+        repo = fsmonitor_repo("evil", &marker.display().to_string())
+    );
+    plant_runs_nothing(
+        &e,
+        "F4",
+        &script,
+        &[(".", vec!["-c", "protocol.file.allow=always", "submodule", "update"]), (".", vec!["status", "--short"])],
+        &marker,
+    );
+}
+
+/// Repositories a build makes outside any index, with nothing planted, are
+/// no violation: a test fixture's `git init` with a user name, a clone with
+/// its submodules into a subdirectory, a submodule added in a nested
+/// repository, a linked work tree in a tracked directory.
+#[test]
+fn repositories_a_build_makes_with_nothing_planted_are_no_violation() {
+    let e = repo_env();
+    std::fs::create_dir_all(e.ws.join("src")).unwrap();
+    std::fs::write(e.ws.join("src/m.c"), "int m;\n").unwrap();
+    assert!(git(&e.ws, &["add", "src"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "src"]).status.success());
+    let file = "-c protocol.file.allow=always";
+    let script = format!(
+        "mkdir -p fixture/repo && cd fixture/repo && git init -q . && git config user.email t@example.org &&          git config user.name t && git commit -q --allow-empty -m x && cd ../.. &&          mkdir -p t && {GIT} init -q t/B && {GIT} -C t/B commit -q --allow-empty -m b && {GIT} init -q t/A &&          {GIT} -C t/A {file} submodule -q add $PWD/t/B bsub && {GIT} -C t/A commit -qm a &&          {GIT} {file} clone -q --recurse-submodules $PWD/t/A vendor/copy && {GIT} worktree add -q src/wt"
+    );
+    let o = e.sh("default", &script);
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    for d in ["fixture/repo", "t/A", "vendor/copy", "vendor/copy/bsub", "src/wt"] {
+        assert!(e.ws.join(d).join(".git").exists(), "{d}/.git is gone");
+    }
 }
 
 /// Review 69, B1 (a false exit 4 that deleted a clone the user had): a

@@ -448,7 +448,7 @@ fn unchanged_since(seen: &[PathBuf], start: std::time::SystemTime) -> bool {
 
 /// Whether `path` was made (its birth time, where the file system keeps
 /// one) at or after `start`; `false` when unknown.
-fn born_since(path: &Path, start: std::time::SystemTime) -> bool {
+pub(super) fn born_since(path: &Path, start: std::time::SystemTime) -> bool {
     std::fs::symlink_metadata(path).and_then(|m| m.created()).is_ok_and(|b| b >= start)
 }
 
@@ -672,6 +672,11 @@ fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
                 | "symlinks"
         ),
         "remote" => matches!(key.as_str(), "url" | "fetch"),
+        // A test fixture's `git config user.email`: names, no code.
+        "user" => matches!(key.as_str(), "name" | "email"),
+        // What `git submodule add` and `clone --recurse-submodules` write
+        // (never `update`, which may name a command).
+        "submodule" => matches!(key.as_str(), "url" | "active" | "branch"),
         "branch" => matches!(key.as_str(), "remote" | "merge"),
         "extensions" => key == "objectformat",
         _ => false,
@@ -682,6 +687,40 @@ fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
         Err(_) => absent("hooks"),
     };
     keys_ok && hooks_ok && absent("commondir") && absent("config.worktree")
+}
+
+/// Whether the repository at `<root>/<rel>` has nothing planted: a plain
+/// clone's or `git init`'s git directory ([`plain_clone`]) whose index names
+/// no gitlinks (review 65, F2: they would be judged nowhere else).
+pub(super) fn plain(root: &Path, rel: &Path) -> bool {
+    gitdir_of(root, rel).is_some_and(|gd| {
+        plain_clone(&gd, WorkTree::Is(&root.join(rel)))
+            && read_index(&gd.join("index"), oid_len(&gd.join("config")), true, &mut None).is_ok_and(|l| l.is_empty())
+    })
+}
+
+/// Whether `<root>/<rel>/.git` reaches a plain clone's or `git init`'s git
+/// directory ([`plain_clone`]), whatever its index names.
+pub(super) fn plain_git(root: &Path, rel: &Path) -> bool {
+    gitdir_of(root, rel)
+        .is_some_and(|gd| plain_clone(&gd, WorkTree::Is(&root.join(rel))) || own_worktree(root, rel, &gd))
+}
+
+/// Whether `gd` is the git directory of a linked work tree of the root's
+/// repository at `<root>/<rel>` (`git worktree add`): below the root git
+/// directory's `worktrees`, its `commondir` leading back to that directory,
+/// its `gitdir` naming `<rel>/.git`, and no `config.worktree` of its own.
+/// Its code is then the root's (config and hooks, protected).
+fn own_worktree(root: &Path, rel: &Path, gd: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let (Some(git), Ok(gd)) = (gitdir_of(root, Path::new("")), gd.canonicalize()) else { return false };
+    let Ok(git) = git.canonicalize() else { return false };
+    let read =
+        |n: &str| read_small(&gd.join(n), 64 * 1024).map(|b| gd.join(std::ffi::OsStr::from_bytes(b.trim_ascii_end())));
+    gd.parent() == Some(git.join("worktrees").as_path())
+        && read("commondir").and_then(|c| c.canonicalize().ok()) == Some(git)
+        && read("gitdir").and_then(|g| g.canonicalize().ok()) == root.join(rel).join(".git").canonicalize().ok()
+        && std::fs::symlink_metadata(gd.join("config.worktree")).is_err()
 }
 
 /// Undo a `.git` (`dot_git`, below the root) the task made (`made`:
@@ -696,7 +735,7 @@ fn undo(root: &Path, root_fd: Option<BorrowedFd<'_>>, dot_git: &Path, made: bool
 
 /// What became of `shown` (below `root`), for a detail: put aside (and
 /// `aside_hint` after the new name), or [`Fate::words`].
-fn fate_words(fate: Fate, root: &Path, shown: &Path, aside_hint: &str) -> String {
+pub(super) fn fate_words(fate: Fate, root: &Path, shown: &Path, aside_hint: &str) -> String {
     match fate {
         Fate::Aside(to) => format!("; put aside as {}{aside_hint}", root.join(to).display()),
         other => other.words(root, shown),
@@ -907,14 +946,7 @@ impl Submodules {
             if now.is_none() || then == Some(now) {
                 continue;
             }
-            // Plain, and naming no gitlinks of its own (review 65, F2: they
-            // would be judged nowhere else).
-            let plain = gitdir_of(root, d).is_some_and(|gd| {
-                plain_clone(&gd, WorkTree::Is(&root.join(d)))
-                    && read_index(&gd.join("index"), oid_len(&gd.join("config")), true, &mut None)
-                        .is_ok_and(|l| l.is_empty())
-            });
-            if plain {
+            if plain(root, d) {
                 continue;
             }
             // Removed only when it surely was not there at the start.
@@ -959,6 +991,11 @@ impl Submodules {
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
         }
         out
+    }
+
+    /// When the survey before the task began, if this judges anything.
+    pub(super) fn started(&self) -> Option<std::time::SystemTime> {
+        self.start.filter(|_| self.active)
     }
 
     /// Whether `<rel>/.git` and everything that decides its code last
