@@ -968,7 +968,9 @@ fn plants_of_review_69_run_nothing_at_the_host_git() {
     assert!(git(&e.ws, &["branch", "dev"]).status.success());
     let marker = e.root.join("f1-ran");
     let script = format!(
-        "{repo} && sub=$({GIT} -C evil rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev &&          {GIT} update-index --add --cacheinfo 160000,$sub,evil && c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) &&          {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx",
+        "{repo} && sub=$({GIT} -C evil rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev && \
+         {GIT} update-index --add --cacheinfo 160000,$sub,evil && c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && \
+         {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx",
         repo = fsmonitor_repo("evil", &marker.display().to_string())
     );
     plant_runs_nothing(
@@ -984,7 +986,10 @@ fn plants_of_review_69_run_nothing_at_the_host_git() {
     let e = submodule_env();
     let marker = e.root.join("f4-ran");
     let script = format!(
-        "cd lib && {repo} && sub=$({GIT} -C evil rev-parse HEAD) && gd=$({GIT} rev-parse --absolute-git-dir) &&          export GIT_INDEX_FILE=$gd/tmpidx && {GIT} read-tree HEAD && {GIT} update-index --add --cacheinfo 160000,$sub,evil &&          c=$({GIT} commit-tree -p HEAD -m bump $({GIT} write-tree)) && rm $gd/tmpidx && unset GIT_INDEX_FILE &&          {GIT} update-ref refs/tags/v2 $c && cd .. && {GIT} update-index --cacheinfo 160000,$c,lib && {GIT} commit -qm bump",
+        "cd lib && {repo} && sub=$({GIT} -C evil rev-parse HEAD) && gd=$({GIT} rev-parse --absolute-git-dir) && \
+         export GIT_INDEX_FILE=$gd/tmpidx && {GIT} read-tree HEAD && {GIT} update-index --add --cacheinfo 160000,$sub,evil && \
+         c=$({GIT} commit-tree -p HEAD -m bump $({GIT} write-tree)) && rm $gd/tmpidx && unset GIT_INDEX_FILE && \
+         {GIT} update-ref refs/tags/v2 $c && cd .. && {GIT} update-index --cacheinfo 160000,$c,lib && {GIT} commit -qm bump",
         repo = fsmonitor_repo("evil", &marker.display().to_string())
     );
     plant_runs_nothing(
@@ -1009,7 +1014,11 @@ fn repositories_a_build_makes_with_nothing_planted_are_no_violation() {
     assert!(git(&e.ws, &["commit", "-qm", "src"]).status.success());
     let file = "-c protocol.file.allow=always";
     let script = format!(
-        "mkdir -p fixture/repo && cd fixture/repo && git init -q . && git config user.email t@example.org &&          git config user.name t && git commit -q --allow-empty -m x && cd ../.. &&          mkdir -p t && {GIT} init -q t/B && {GIT} -C t/B commit -q --allow-empty -m b && {GIT} init -q t/A &&          {GIT} -C t/A {file} submodule -q add $PWD/t/B bsub && {GIT} -C t/A commit -qm a &&          {GIT} {file} clone -q --recurse-submodules $PWD/t/A vendor/copy && {GIT} worktree add -q src/wt"
+        "mkdir -p fixture/repo && cd fixture/repo && git init -q . && git config user.email t@example.org && \
+         git config user.name t && git commit -q --allow-empty -m x && cd ../.. && \
+         mkdir -p t && {GIT} init -q t/B && {GIT} -C t/B commit -q --allow-empty -m b && {GIT} init -q t/A && \
+         {GIT} -C t/A {file} submodule -q add $PWD/t/B bsub && {GIT} -C t/A commit -qm a && \
+         {GIT} {file} clone -q --recurse-submodules $PWD/t/A vendor/copy && {GIT} worktree add -q src/wt"
     );
     let o = e.sh("default", &script);
     o.assert_ok();
