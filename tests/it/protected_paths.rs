@@ -1001,6 +1001,62 @@ fn plants_of_review_69_run_nothing_at_the_host_git() {
     );
 }
 
+/// Review 70: a repository planted in `runs/` at the root (a directory the
+/// workspace diff leaves out) that a branch's commit names as a gitlink,
+/// for the host's `git checkout` (F1); a rebase todo with an `exec` step
+/// and `.git/HEAD` made a FIFO, which hung orchestra's check after the task
+/// so that the todo was never judged (F2). Each is `fs.protected` (exit 4),
+/// orchestra ends, and the host's git runs nothing.
+#[test]
+fn plants_of_review_70_run_nothing_at_the_host_git() {
+    // F1
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("f1-ran");
+    let script = format!(
+        "{repo} && sub=$({GIT} -C runs/evil rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && \
+         {GIT} read-tree dev && {GIT} update-index --add --cacheinfo 160000,$sub,runs/evil && \
+         c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx",
+        repo = fsmonitor_repo("runs/evil", &marker.display().to_string())
+    );
+    plant_runs_nothing(
+        &e,
+        "F1",
+        &script,
+        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
+        &marker,
+    );
+    assert!(!e.ws.join("runs/evil/.git").exists(), "F1: the planted repository's .git is left");
+    // F2
+    let e = repo_env();
+    let head = std::fs::read(e.ws.join(".git/HEAD")).unwrap();
+    let marker = e.root.join("f2-ran");
+    let m = marker.display();
+    let script = format!(
+        "set -e; g=.git/rebase-merge && mkdir $g && git rev-parse HEAD > $g/orig-head && git rev-parse HEAD > $g/onto && \
+         git symbolic-ref HEAD > $g/head-name && touch $g/interactive && : > $g/done && echo 1 > $g/msgnum && \
+         echo 2 > $g/end && printf 'exec touch {m}\\n' > $g/git-rebase-todo && rm .git/HEAD && mkfifo .git/HEAD"
+    );
+    let mut c = e.cmd("default", &[], &["/bin/sh", "-c", &script]);
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = c.spawn().expect("run orchestra");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let Ok(Ok(output)) = rx.recv_timeout(std::time::Duration::from_secs(120)) else {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        panic!("F2: orchestra did not end within 120 s of a task that made .git/HEAD a FIFO");
+    };
+    let o = crate::harness::Out::with_report(output, Some(&e.root.join("report.json")));
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join(".git/rebase-merge").exists(), "F2: the rebase state is left where git finds it");
+    // The host's user mends HEAD and goes on with the rebase.
+    std::fs::remove_file(e.ws.join(".git/HEAD")).unwrap();
+    std::fs::write(e.ws.join(".git/HEAD"), head).unwrap();
+    let _ = git(&e.ws, &["rebase", "--continue"]);
+    assert!(!marker.exists(), "F2: the planted exec step ran at the host's git\n{}", o.all());
+}
+
 /// Repositories a build makes outside any index, with nothing planted, are
 /// no violation: a test fixture's `git init` with a user name, a clone with
 /// its submodules into a subdirectory, a submodule added in a nested

@@ -94,12 +94,9 @@ pub(super) fn git_accepts_head(path: &Path) -> bool {
             t.len() < READ + 1 && t.starts_with(b"refs/")
         }),
         Ok(_) => {
-            use std::io::Read as _;
-            let Ok(f) = std::fs::File::open(path) else { return false };
-            let mut text = Vec::with_capacity(READ);
-            if f.take(READ as u64).read_to_end(&mut text).is_err() {
-                return false;
-            }
+            // A regular file only, opened without blocking (review 70, F2:
+            // a FIFO in its place hung the check; git hangs there too).
+            let Some(text) = super::read_small(path, READ as u64) else { return false };
             // Git's buffer ends at the first NUL for the string tests.
             let text = text.split(|b| *b == 0).next().unwrap_or_default();
             if let Some(rest) = text.strip_prefix(b"ref:") {

@@ -13,7 +13,10 @@
 //!   lead to repositories judged here or by the survey) is left; any other is `fs.protected`, its `.git` removed when its birth
 //!   time shows the task made it, else put aside;
 //! - it costs no walk of its own: the diff's comparison hands over each
-//!   added entry's path, and nothing is opened for it.
+//!   added entry's path, and nothing is opened for it. Only `runs/` at the
+//!   top, which the diff leaves out, is walked (its directories, at most
+//!   20,000; past that, or unlistable, `fs.protected`) for `.git` entries
+//!   changed since the start (review 70, F1);
 //!
 //! - a walk after the task that crosses the diff's bounds when the walk
 //!   before did not is `fs.protected` (fail closed: growing the workspace
@@ -32,6 +35,28 @@ use std::path::{Path, PathBuf};
 /// At most this many made repositories are judged one by one; past it,
 /// the rest is one violation.
 const MAX_JUDGED: usize = 1000;
+
+/// The directory at the root that the diff leaves out and a task can write.
+const RUNS: &str = "runs";
+
+/// At most this many directories below [`RUNS`] are walked.
+const MAX_RUNS_DIRS: usize = 20_000;
+
+/// Why `runs/` could not be walked whole after the task.
+#[derive(Debug, thiserror::Error)]
+enum RunsUnwalked {
+    /// More than [`MAX_RUNS_DIRS`] directories.
+    #[error("more than {MAX_RUNS_DIRS} directories")]
+    TooMany,
+    /// A directory could not be listed.
+    #[error("{}: {source}", dir.display())]
+    Unlisted {
+        /// The directory, relative to the root.
+        dir: PathBuf,
+        /// What listing it gave.
+        source: std::io::Error,
+    },
+}
 
 /// The repositories the diff shows the task made, to judge after it.
 #[derive(Debug, Default)]
@@ -82,6 +107,42 @@ impl MadeRepos {
         }
     }
 
+    /// Add the `.git` entries below `<root>/runs` (no link followed) whose
+    /// ctime is not older than the task's start; `Err`: past
+    /// [`MAX_RUNS_DIRS`] directories, or one could not be listed.
+    fn runs_dir(&mut self, root: &Path, start: std::time::SystemTime) -> Result<(), RunsUnwalked> {
+        use std::os::unix::fs::MetadataExt as _;
+        let since = start.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64) - 1;
+        let top = root.join(RUNS);
+        if !std::fs::symlink_metadata(&top).is_ok_and(|m| m.is_dir()) {
+            return Ok(());
+        }
+        let mut stack = vec![PathBuf::from(RUNS)];
+        let mut dirs = 0usize;
+        while let Some(rel) = stack.pop() {
+            dirs += 1;
+            if dirs > MAX_RUNS_DIRS {
+                return Err(RunsUnwalked::TooMany);
+            }
+            let unlisted = |source| RunsUnwalked::Unlisted { dir: rel.clone(), source };
+            let rd = std::fs::read_dir(root.join(&rel)).map_err(unlisted)?;
+            for e in rd {
+                let e = e.map_err(unlisted)?;
+                let Ok(t) = e.file_type() else { continue };
+                let child = rel.join(e.file_name());
+                if e.file_name() == ".git" {
+                    let changed = std::fs::symlink_metadata(root.join(&child)).is_ok_and(|m| m.ctime() >= since);
+                    if changed {
+                        self.added(child.as_os_str().as_encoded_bytes());
+                    }
+                } else if t.is_dir() {
+                    stack.push(child);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The diff's walk after the task crossed a bound (`why`) that its walk
     /// before did not: what the task made cannot be told.
     pub fn unwalked(&mut self, why: &str) {
@@ -89,9 +150,19 @@ impl MadeRepos {
     }
 
     /// Judge each repository seen (see the module doc).
-    pub fn judge(self) -> Vec<Planted> {
+    pub fn judge(mut self) -> Vec<Planted> {
         let mut out = Vec::new();
-        let (Some(root), Some(start)) = (self.root, self.start) else { return out };
+        let (Some(root), Some(start)) = (self.root.clone(), self.start) else { return out };
+        // `runs/` at the top is left out of the diff (a run's own directory
+        // may grow there): its `.git` entries changed since the start are
+        // found by a walk of its directories (review 70, F1).
+        if let Err(why) = self.runs_dir(&root, start) {
+            let detail = format!(
+                "{}: {why}: a repository the task made there cannot be judged",
+                root.join(RUNS).display()
+            );
+            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
+        }
         let root_fd = super::open_root(&root);
         let fd = root_fd.as_ref().map(std::os::fd::AsFd::as_fd);
         for rel in &self.places {

@@ -581,6 +581,13 @@ fn a_git_directory_s_head_is_accepted_only_as_git_accepts_it() {
     std::fs::remove_file(&head).unwrap();
     std::os::unix::fs::symlink("refs/heads/main", &head).unwrap();
     assert!(git_accepts_head(&head));
+    // Review 70, F2: a FIFO is no HEAD, and reading it does not block.
+    std::fs::remove_file(&head).unwrap();
+    nix::unistd::mkfifo(&head, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let at = head.clone();
+    std::thread::spawn(move || tx.send(git_accepts_head(&at)));
+    assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(10)), Ok(false), "a FIFO HEAD blocked or was taken");
 }
 
 #[test]
