@@ -1057,6 +1057,84 @@ fn plants_of_review_70_run_nothing_at_the_host_git() {
     assert!(!marker.exists(), "F2: the planted exec step ran at the host's git\n{}", o.all());
 }
 
+/// Review 70, F3: a repository one task made plain (exit 0) is given code by
+/// a later task, which also writes a branch's commit naming it as a
+/// submodule: by its config (a), or by its separate git directory replaced
+/// with a copy the first task had prepared, whose files keep their old
+/// ctimes (b). The later task is `fs.protected` (exit 4) and the host's git
+/// runs nothing. A repository the user had, with settings a clone does not
+/// make, that a build works in with git (status, commit, describe) is left,
+/// no violation (c).
+#[test]
+fn code_given_to_a_repository_an_earlier_task_made_is_fs_protected_and_the_user_s_own_is_left() {
+    let gitlink_on_dev = |dir: &str| {
+        format!(
+            "sub=$({GIT} -C {dir} rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev && \
+             {GIT} update-index --add --cacheinfo 160000,$sub,{dir} && c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && \
+             {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx"
+        )
+    };
+    for case in ["a", "b"] {
+        let e = repo_env();
+        assert!(git(&e.ws, &["branch", "dev"]).status.success());
+        let marker = e.root.join(format!("f3{case}-ran"));
+        let m = marker.display();
+        let first = match case {
+            "a" => {
+                format!("mkdir -p t/evil && {GIT} -C t/evil init -q . && {GIT} -C t/evil commit -q --allow-empty -m x")
+            }
+            _ => format!(
+                "mkdir -p t/evil store && {GIT} init -q --separate-git-dir store/gd t/evil && \
+                 {GIT} -C t/evil commit -q --allow-empty -m x && cp -a store/gd store/gd2 && \
+                 {GIT} --git-dir=store/gd2 config core.fsmonitor 'touch {m}; false #'"
+            ),
+        };
+        let o = e.sh("default", &format!("set -e; {first}"));
+        o.assert_ok();
+        assert!(o.rules().is_empty(), "{case}: {:?}", o.rules());
+        // Older than the next task's start by more than the check's margin.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let second = match case {
+            "a" => {
+                format!("{GIT} -C t/evil config core.fsmonitor 'touch {m}; false #' && {}", gitlink_on_dev("t/evil"))
+            }
+            _ => format!("rm -rf store/gd && mv store/gd2 store/gd && {}", gitlink_on_dev("t/evil")),
+        };
+        plant_runs_nothing(
+            &e,
+            &format!("F3 {case}"),
+            &second,
+            &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
+            &marker,
+        );
+        assert!(!e.ws.join("t/evil/.git").exists(), "F3 {case}: the repository's .git is where git finds it");
+    }
+    // (c)
+    let e = repo_env();
+    let x = e.ws.join("tools/x");
+    std::fs::create_dir_all(&x).unwrap();
+    assert!(git(&x, &["init", "-q", "."]).status.success());
+    for (k, v) in [("pull.rebase", "true"), ("core.editor", "vi"), ("alias.st", "status")] {
+        assert!(git(&x, &["config", k, v]).status.success());
+    }
+    std::fs::write(x.join("p.txt"), "mine\n").unwrap();
+    assert!(git(&x, &["add", "."]).status.success());
+    assert!(git(&x, &["commit", "-qm", "mine"]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = e.sh(
+        "default",
+        &format!(
+            "set -e; cd tools/x && echo more >> p.txt && {GIT} status --short && {GIT} commit -qam build && \
+             {GIT} describe --always --dirty && {GIT} gc -q"
+        ),
+    );
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "(c): {:?}", o.rules());
+    assert!(x.join(".git/config").is_file(), "(c): the user's repository was moved:\n{}", o.all());
+    let log = git(&x, &["log", "--oneline"]);
+    assert_eq!(String::from_utf8_lossy(&log.stdout).lines().count(), 2, "(c): the build's commit is gone");
+}
+
 /// Repositories a build makes outside any index, with nothing planted, are
 /// no violation: a test fixture's `git init` with a user name, a clone with
 /// its submodules into a subdirectory, a submodule added in a nested

@@ -372,16 +372,18 @@ impl Snapshot {
     /// changes were described; or, when the walk after the task crosses a
     /// bound, that ([`Seen::NotWalked`]). Its time counts in `took_ms`.
     pub fn compare_inspecting(self, inspect: Option<&mut dyn FnMut(Seen<'_>)>) -> WorkspaceChanges {
-        self.compare_watching(inspect, &mut |_| {})
+        self.compare_watching(inspect, &mut |_, _| {})
     }
 
-    /// [`Snapshot::compare_inspecting`], also calling `added` with the
-    /// relative path of every entry added (listed or not; nothing is opened
-    /// for it: the repositories a task made, `protected::MadeRepos`).
+    /// [`Snapshot::compare_inspecting`], also calling `watch` with the
+    /// relative path of every entry added or modified (listed or not), and
+    /// of every entry named `.git` that is there after the task unchanged
+    /// ([`Watched`]); nothing is opened for it (the repositories in the
+    /// workspace, `protected::MadeRepos`).
     pub fn compare_watching(
         self,
         mut inspect: Option<&mut dyn FnMut(Seen<'_>)>,
-        added_path: &mut dyn FnMut(&[u8]),
+        watch: &mut dyn FnMut(&[u8], Watched),
     ) -> WorkspaceChanges {
         let t = Instant::now();
         let s = self.settings;
@@ -416,13 +418,19 @@ impl Snapshot {
                 std::cmp::Ordering::Less => {
                     i += 1;
                     if let Some((p, _)) = after.get(i - 1) {
-                        added_path(p);
+                        watch(p, Watched::Added);
                     }
                     Some(Found::New(i - 1, ChangeKind::Added, None))
                 }
                 std::cmp::Ordering::Equal => {
                     let (old, now) = (before.get(j).map(|b| b.1), after.get(i).map(|a| a.1));
                     (i, j) = (i + 1, j + 1);
+                    let changed = matches!((old, now), (Some(o), Some(n)) if differs(&o, &n));
+                    if let Some((p, _)) = after.get(i - 1)
+                        && (changed || split_name(p).1 == b".git")
+                    {
+                        watch(p, if changed { Watched::Modified } else { Watched::Kept });
+                    }
                     match (old, now) {
                         (Some(o), Some(n)) if differs(&o, &n) => Some(Found::New(i - 1, ChangeKind::Modified, Some(o))),
                         // No change of the workspace (a directory's entries
@@ -509,6 +517,19 @@ impl Snapshot {
             took_ms: millis(self.took + t.elapsed()),
         }
     }
+}
+
+/// How an entry [`Snapshot::compare_watching`] shows its watcher came
+/// through the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched {
+    /// Absent before the task.
+    Added,
+    /// There before, with another kind, mode, size, time or inode (a
+    /// directory: another kind or mode).
+    Modified,
+    /// There before and unchanged (shown only for entries named `.git`).
+    Kept,
 }
 
 /// What [`Snapshot::compare_inspecting`] shows.

@@ -1,23 +1,33 @@
-//! Repositories a task made anywhere in the workspace, found by the
-//! workspace diff (review 69, F1 and F4). The survey of
+//! Repositories a task made or changed anywhere in the workspace, found by
+//! the workspace diff (review 69, F1 and F4; review 70). The survey of
 //! [`super::submodules`] judges the places an index names or tracks; a
-//! repository the task made elsewhere (`evil/`, untracked) is named by no
-//! index *yet*: a commit the task wrote can add a gitlink to it, and the
-//! host's `git checkout` or `git submodule update` then makes git recurse
-//! into it. So, while the root's `.git/config` is protected and the diff
-//! ran (`report.workspace_diff`, on by default):
+//! repository elsewhere (`evil/`, untracked) is named by no index *yet*: a
+//! commit the task wrote can add a gitlink to it, and the host's `git
+//! checkout` or `git submodule update` then makes git recurse into it. So,
+//! while the root's `.git/config` is protected and the diff ran
+//! (`report.workspace_diff`, on by default):
 //!
 //! - every `.git` (directory, file or link) the diff found added, below the
 //!   root's own, is judged once the diff is done: a repository with nothing
-//!   planted (a plain `git init` or clone; the gitlinks its index names
-//!   lead to repositories judged here or by the survey) is left; any other is `fs.protected`, its `.git` removed when its birth
-//!   time shows the task made it, else put aside;
+//!   planted (a plain `git init` or clone, or a linked work tree of the
+//!   root's) is left; any other is `fs.protected`, its `.git` removed when
+//!   its birth time shows the task made it, else put aside;
+//! - every other `.git` below the root (there before the task) is judged
+//!   the same way unless its code is as it was: a repository that is not
+//!   plain is `fs.protected` when a file that decides its code (its `.git`
+//!   pointer, `config`, `config.worktree`, `commondir`, the files those
+//!   include, its hooks and their directories) changed during the task,
+//!   by its ctime, which no call of the task sets back, or by the diff (a
+//!   git directory replaced by a renamed one keeps its files' times, not
+//!   their inodes). Git's own writes (index, refs, objects, logs) change
+//!   none of these (review 70, F3: a repository an earlier task made plain
+//!   was given code by a later one, exit 0 both times);
 //! - it costs no walk of its own: the diff's comparison hands over each
-//!   added entry's path, and nothing is opened for it. Only `runs/` at the
-//!   top, which the diff leaves out, is walked (its directories, at most
-//!   20,000; past that, or unlistable, `fs.protected`) for `.git` entries
-//!   changed since the start (review 70, F1);
-//!
+//!   `.git` entry and each added or modified path, and nothing is opened
+//!   for them. Only `runs/` at the top, which the diff leaves out, is
+//!   walked (its directories, at most 20,000; past that, or unlistable,
+//!   `fs.protected`); a repository there that is not plain is judged by
+//!   the ctimes of its git directories too (review 70, F1);
 //! - a walk after the task that crosses the diff's bounds when the walk
 //!   before did not is `fs.protected` (fail closed: growing the workspace
 //!   would otherwise hide every repository made in it).
@@ -28,13 +38,23 @@
 use super::Planted;
 use super::beneath::Fate;
 use crate::Violation;
+use crate::changes::Watched;
 use crate::rule::Rule;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 /// At most this many made repositories are judged one by one; past it,
 /// the rest is one violation.
 const MAX_JUDGED: usize = 1000;
+
+/// At most this many repositories that were there before are judged; past
+/// it, one violation (a workspace of that many nested repositories is not
+/// a build's).
+const MAX_KEPT: usize = 10_000;
+
+/// At most this many changed paths that may decide a repository's code are
+/// kept; past it, every repository that is not plain counts as changed.
+const MAX_CODE_CHANGES: usize = 100_000;
 
 /// The directory at the root that the diff leaves out and a task can write.
 const RUNS: &str = "runs";
@@ -69,6 +89,15 @@ pub struct MadeRepos {
     places: BTreeSet<PathBuf>,
     /// More were seen than [`MAX_JUDGED`].
     overflow: bool,
+    /// Work trees (relative) whose `.git` was there before the task, and
+    /// whether they lie in `runs/` (no diff there).
+    kept: BTreeSet<(PathBuf, bool)>,
+    /// More were seen than [`MAX_KEPT`].
+    kept_overflow: bool,
+    /// The added or modified paths the diff showed that may decide a
+    /// repository's code: `.git`, `config`, `config.worktree`, `commondir`;
+    /// `None` past [`MAX_CODE_CHANGES`].
+    code_changes: Option<HashSet<PathBuf>>,
     /// The diff's walk after the task crossed a bound its walk before did
     /// not: why.
     unwalked: Option<String>,
@@ -82,17 +111,29 @@ impl MadeRepos {
 
     /// Judge repositories made below `root`, for a task started after `start`.
     pub(super) fn new(root: PathBuf, start: std::time::SystemTime) -> MadeRepos {
-        MadeRepos { root: Some(root), start: Some(start), ..MadeRepos::default() }
+        MadeRepos { root: Some(root), start: Some(start), code_changes: Some(HashSet::new()), ..MadeRepos::default() }
     }
 
-    /// The relative path of an entry the diff found added.
-    pub fn added(&mut self, path: &[u8]) {
+    /// An entry the diff showed (see [`crate::changes::Snapshot::compare_watching`]):
+    /// its relative path and how it came through the task.
+    pub fn watched(&mut self, path: &[u8], how: Watched) {
         if self.root.is_none() {
             return;
         }
         use std::os::unix::ffi::OsStrExt as _;
         let path = Path::new(std::ffi::OsStr::from_bytes(path));
-        if path.file_name().is_none_or(|n| n.as_bytes() != b".git") {
+        let Some(name) = path.file_name() else { return };
+        if how != Watched::Kept
+            && matches!(name.as_bytes(), b".git" | b"config" | b"config.worktree" | b"commondir")
+            && let Some(set) = self.code_changes.as_mut()
+        {
+            if set.len() >= MAX_CODE_CHANGES {
+                self.code_changes = None;
+            } else {
+                set.insert(path.to_path_buf());
+            }
+        }
+        if name.as_bytes() != b".git" {
             return;
         }
         let Some(place) = path.parent() else { return };
@@ -100,16 +141,28 @@ impl MadeRepos {
         if place.as_os_str().is_empty() {
             return;
         }
-        if self.places.len() >= MAX_JUDGED {
-            self.overflow = true;
+        self.seen_repo(place, how == Watched::Added, false);
+    }
+
+    /// A repository at `place` (relative), whose `.git` was `added` during
+    /// the task, found `in_runs` or by the diff.
+    fn seen_repo(&mut self, place: &Path, added: bool, in_runs: bool) {
+        if added {
+            if self.places.len() >= MAX_JUDGED {
+                self.overflow = true;
+            } else {
+                self.places.insert(place.to_path_buf());
+            }
+        } else if self.kept.len() >= MAX_KEPT {
+            self.kept_overflow = true;
         } else {
-            self.places.insert(place.to_path_buf());
+            self.kept.insert((place.to_path_buf(), in_runs));
         }
     }
 
-    /// Add the `.git` entries below `<root>/runs` (no link followed) whose
-    /// ctime is not older than the task's start; `Err`: past
-    /// [`MAX_RUNS_DIRS`] directories, or one could not be listed.
+    /// Add the `.git` entries below `<root>/runs` (no link followed): made
+    /// during the task when their ctime is not older than its start;
+    /// `Err`: past [`MAX_RUNS_DIRS`] directories, or one could not be listed.
     fn runs_dir(&mut self, root: &Path, start: std::time::SystemTime) -> Result<(), RunsUnwalked> {
         use std::os::unix::fs::MetadataExt as _;
         let since = start.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64) - 1;
@@ -131,10 +184,8 @@ impl MadeRepos {
                 let Ok(t) = e.file_type() else { continue };
                 let child = rel.join(e.file_name());
                 if e.file_name() == ".git" {
-                    let changed = std::fs::symlink_metadata(root.join(&child)).is_ok_and(|m| m.ctime() >= since);
-                    if changed {
-                        self.added(child.as_os_str().as_encoded_bytes());
-                    }
+                    let made = std::fs::symlink_metadata(root.join(&child)).is_ok_and(|m| m.ctime() >= since);
+                    self.seen_repo(&rel, made, true);
                 } else if t.is_dir() {
                     stack.push(child);
                 }
@@ -157,19 +208,29 @@ impl MadeRepos {
         // may grow there): its `.git` entries changed since the start are
         // found by a walk of its directories (review 70, F1).
         if let Err(why) = self.runs_dir(&root, start) {
-            let detail = format!(
-                "{}: {why}: a repository the task made there cannot be judged",
-                root.join(RUNS).display()
-            );
+            let detail =
+                format!("{}: {why}: a repository the task made there cannot be judged", root.join(RUNS).display());
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
         }
         let root_fd = super::open_root(&root);
         let fd = root_fd.as_ref().map(std::os::fd::AsFd::as_fd);
+        let harmless = |rel: &Path| {
+            std::fs::symlink_metadata(root.join(rel).join(".git")).is_err() || super::submodules::plain_git(&root, rel)
+        };
+        let mut judged: Vec<(&Path, &str)> = Vec::new();
         for rel in &self.places {
-            let dot_git = rel.join(".git");
-            if std::fs::symlink_metadata(root.join(&dot_git)).is_err() || super::submodules::plain_git(&root, rel) {
-                continue;
+            if !harmless(rel) {
+                judged.push((rel, "made during the task"));
             }
+        }
+        let changes = self.code_changes.as_ref();
+        for (rel, in_runs) in &self.kept {
+            if !harmless(rel) && super::submodules::code_changed(&root, rel, start, *in_runs, changes) {
+                judged.push((rel, "there before the task, its code changed during it,"));
+            }
+        }
+        for (rel, when) in judged {
+            let dot_git = rel.join(".git");
             let made = super::submodules::born_since(&root.join(&dot_git), start);
             let fate = match fd {
                 Some(fd) if made => super::beneath::remove_beneath(fd, &dot_git),
@@ -180,11 +241,18 @@ impl MadeRepos {
             let shown = root.join(&dot_git);
             let end = super::submodules::fate_words(fate, &root, &shown, "");
             let detail = format!(
-                "{}, a repository made during the task in {} with hooks or settings a clone does not make: a commit naming it as a submodule makes the host's git run them{end}",
+                "{}, a repository {when} in {} with hooks or settings a clone does not make: a commit naming it as a submodule makes the host's git run them{end}",
                 shown.display(),
                 rel.display()
             );
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone });
+        }
+        if self.kept_overflow {
+            let detail = format!(
+                "{}: more than {MAX_KEPT} repositories in the workspace; those past it were not judged",
+                root.display()
+            );
+            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
         }
         // Fail closed: growing the workspace past the walk's bounds would
         // otherwise hide every repository made in it.
@@ -215,9 +283,19 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut m = MadeRepos::new(d.path().to_path_buf(), std::time::SystemTime::now());
         for p in [&b".git"[..], b"a/.gitignore", b"a/b/.git", b"a/b/.git/config", b"c/.git"] {
-            m.added(p);
+            m.watched(p, Watched::Added);
         }
+        m.watched(b"d/.git", Watched::Kept);
+        m.watched(b"e/.git", Watched::Modified);
+        m.watched(b"e/config", Watched::Modified);
+        m.watched(b"f/config", Watched::Kept);
         assert_eq!(m.places, [PathBuf::from("a/b"), PathBuf::from("c")].into_iter().collect());
+        assert_eq!(m.kept, [(PathBuf::from("d"), false), (PathBuf::from("e"), false)].into_iter().collect());
+        let code: HashSet<PathBuf> = ["a/b/.git", "a/b/.git/config", "c/.git", ".git", "e/.git", "e/config"]
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(m.code_changes.as_ref(), Some(&code));
         // Neither exists now: nothing to judge.
         assert!(MadeRepos { unwalked: None, ..m }.judge().is_empty());
         let mut m = MadeRepos::new(d.path().to_path_buf(), std::time::SystemTime::now());
@@ -227,7 +305,7 @@ mod tests {
         assert_eq!(v[0].violation.rule, Rule::FsProtected);
         assert!(MadeRepos::off().judge().is_empty());
         let mut off = MadeRepos::off();
-        off.added(b"x/.git");
+        off.watched(b"x/.git", Watched::Added);
         assert!(off.places.is_empty());
     }
 }

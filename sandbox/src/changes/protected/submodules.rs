@@ -446,6 +446,57 @@ fn unchanged_since(seen: &[PathBuf], start: std::time::SystemTime) -> bool {
     })
 }
 
+/// Whether what decides the code git runs in `<root>/<rel>` (the paths
+/// [`fingerprint_seen`] reads) changed since `start`: a file among them
+/// whose ctime is not more than [`MARGIN`] older than `start`, and with
+/// `dirs` a directory too (its `.git` and git directories included: git's
+/// own writes change their ctimes, so only where no diff tells more); else,
+/// by `changes` (the diff's added and modified paths, relative; `None`:
+/// unknown, so changed), its `.git`, or a `config`, `config.worktree` or
+/// `commondir` of a git directory of it in the workspace (a git directory
+/// replaced by a renamed one keeps its files' ctimes, not their inodes).
+/// No `.git`: changed.
+pub(super) fn code_changed(
+    root: &Path,
+    rel: &Path,
+    start: std::time::SystemTime,
+    dirs: bool,
+    changes: Option<&std::collections::HashSet<PathBuf>>,
+) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut seen = Vec::new();
+    if fingerprint_seen(root, rel, &mut seen).is_none() {
+        return true;
+    }
+    let dot_git = root.join(rel).join(".git");
+    let gd = gitdir_of(root, rel);
+    let common = gd.as_ref().and_then(|g| {
+        read_small(&g.join("commondir"), 64 * 1024).map(|c| g.join(std::ffi::OsStr::from_bytes(c.trim_ascii_end())))
+    });
+    let git_dirs: Vec<&PathBuf> = [Some(&dot_git), gd.as_ref(), common.as_ref()].into_iter().flatten().collect();
+    if !dirs {
+        seen.retain(|p| !(git_dirs.contains(&p) && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())));
+    }
+    if !unchanged_since(&seen, start) {
+        return true;
+    }
+    if dirs {
+        return false;
+    }
+    let Some(changes) = changes else { return true };
+    if changes.contains(&rel.join(".git")) {
+        return true;
+    }
+    let Ok(base) = root.canonicalize() else { return true };
+    [gd, common].into_iter().flatten().any(|g| {
+        // Outside the workspace, the diff tells nothing: ctimes only.
+        let Some(r) = g.canonicalize().ok().and_then(|c| c.strip_prefix(&base).ok().map(Path::to_path_buf)) else {
+            return false;
+        };
+        ["config", "config.worktree", "commondir"].iter().any(|f| changes.contains(&r.join(f)))
+    })
+}
+
 /// Whether `path` was made (its birth time, where the file system keeps
 /// one) at or after `start`; `false` when unknown.
 pub(super) fn born_since(path: &Path, start: std::time::SystemTime) -> bool {
