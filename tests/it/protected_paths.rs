@@ -416,6 +416,36 @@ fn plant_runs_nothing(e: &Env, case: &str, script: &str, host: &[(&str, Vec<&str
     assert!(!marker.exists(), "{case}: the planted code ran at the host's git\n{}", o.all());
 }
 
+/// The script of a commit on branch `dev` that names the repository at
+/// `dir` as a gitlink, the index untouched (what the host's `git checkout
+/// dev` then makes a submodule).
+fn gitlink_on_dev(dir: &str) -> String {
+    format!(
+        "sub=$({GIT} -C {dir} rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev && \
+         {GIT} update-index --add --cacheinfo 160000,$sub,{dir} && c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && \
+         {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx"
+    )
+}
+
+/// A task makes a repository at `dir` with a planted `core.fsmonitor` and
+/// names it on `dev` ([`gitlink_on_dev`]): `fs.protected`, its `.git` gone,
+/// and the host's `git checkout dev` and `git status` run nothing.
+#[track_caller]
+fn planted_repo_on_dev_runs_nothing(case: &str, dir: &str) {
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join(format!("{}-ran", case.replace(' ', "-")));
+    let script = format!("{} && {}", fsmonitor_repo(dir, &marker.display().to_string()), gitlink_on_dev(dir));
+    plant_runs_nothing(
+        &e,
+        case,
+        &script,
+        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
+        &marker,
+    );
+    assert!(!e.ws.join(dir).join(".git").exists(), "{case}: the planted repository's .git is left");
+}
+
 /// Review 61: the ways a task made the host's git run its code through
 /// submodules and work trees while orchestra exited 0. Each is now
 /// `fs.protected` (exit 4) and the host's git command afterwards runs
@@ -964,23 +994,7 @@ fn plants_of_review_69_run_nothing_at_the_host_git() {
     assert!(!e.ws.join(".git/rebase-merge").exists(), "the rebase state is left where git finds it");
     // F1: an untracked repository with code, and a branch whose commit names
     // it as a gitlink (the index untouched): the host's `git checkout dev`.
-    let e = repo_env();
-    assert!(git(&e.ws, &["branch", "dev"]).status.success());
-    let marker = e.root.join("f1-ran");
-    let script = format!(
-        "{repo} && sub=$({GIT} -C evil rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev && \
-         {GIT} update-index --add --cacheinfo 160000,$sub,evil && c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && \
-         {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx",
-        repo = fsmonitor_repo("evil", &marker.display().to_string())
-    );
-    plant_runs_nothing(
-        &e,
-        "F1",
-        &script,
-        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
-        &marker,
-    );
-    assert!(!e.ws.join("evil/.git").exists(), "F1: the made repository's .git is left");
+    planted_repo_on_dev_runs_nothing("F1", "evil");
     // F4: the same through a submodule's commit that the root's gitlink is
     // moved to: the host's `git submodule update`, then `git status`.
     let e = submodule_env();
@@ -1010,23 +1024,7 @@ fn plants_of_review_69_run_nothing_at_the_host_git() {
 #[test]
 fn plants_of_review_70_run_nothing_at_the_host_git() {
     // F1
-    let e = repo_env();
-    assert!(git(&e.ws, &["branch", "dev"]).status.success());
-    let marker = e.root.join("f1-ran");
-    let script = format!(
-        "{repo} && sub=$({GIT} -C runs/evil rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && \
-         {GIT} read-tree dev && {GIT} update-index --add --cacheinfo 160000,$sub,runs/evil && \
-         c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx",
-        repo = fsmonitor_repo("runs/evil", &marker.display().to_string())
-    );
-    plant_runs_nothing(
-        &e,
-        "F1",
-        &script,
-        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
-        &marker,
-    );
-    assert!(!e.ws.join("runs/evil/.git").exists(), "F1: the planted repository's .git is left");
+    planted_repo_on_dev_runs_nothing("F1", "runs/evil");
     // F2
     let e = repo_env();
     let head = std::fs::read(e.ws.join(".git/HEAD")).unwrap();
@@ -1067,13 +1065,6 @@ fn plants_of_review_70_run_nothing_at_the_host_git() {
 /// no violation (c).
 #[test]
 fn code_given_to_a_repository_an_earlier_task_made_is_fs_protected_and_the_user_s_own_is_left() {
-    let gitlink_on_dev = |dir: &str| {
-        format!(
-            "sub=$({GIT} -C {dir} rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev && \
-             {GIT} update-index --add --cacheinfo 160000,$sub,{dir} && c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && \
-             {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx"
-        )
-    };
     for case in ["a", "b"] {
         let e = repo_env();
         assert!(git(&e.ws, &["branch", "dev"]).status.success());
