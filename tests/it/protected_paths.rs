@@ -1058,8 +1058,8 @@ fn plants_of_review_70_run_nothing_at_the_host_git() {
 /// Review 70, F3: a repository one task made plain (exit 0) is given code by
 /// a later task, which also writes a branch's commit naming it as a
 /// submodule: by its config (a), or by its separate git directory replaced
-/// with a copy the first task had prepared, whose files keep their old
-/// ctimes (b). The later task is `fs.protected` (exit 4) and the host's git
+/// with a copy prepared earlier (on the host here: a task preparing it is
+/// caught itself), whose files keep their old ctimes (b). The later task is `fs.protected` (exit 4) and the host's git
 /// runs nothing. A repository the user had, with settings a clone does not
 /// make, that a build works in with git (status, commit, describe) is left,
 /// no violation (c).
@@ -1080,9 +1080,15 @@ fn code_given_to_a_repository_an_earlier_task_made_is_fs_protected_and_the_user_
                  {GIT} --git-dir=store/gd2 config core.fsmonitor 'touch {m}; false #'"
             ),
         };
-        let o = e.sh("default", &format!("set -e; {first}"));
-        o.assert_ok();
-        assert!(o.rules().is_empty(), "{case}: {:?}", o.rules());
+        if case == "a" {
+            let o = e.sh("default", &format!("set -e; {first}"));
+            o.assert_ok();
+            assert!(o.rules().is_empty(), "{case}: {:?}", o.rules());
+        } else {
+            // A task preparing a git directory with code is fs.protected
+            // itself now (review 71): the copy is prepared on the host.
+            host_sh(&e.ws, &first);
+        }
         // Older than the next task's start by more than the check's margin.
         std::thread::sleep(std::time::Duration::from_millis(300));
         let second = match case {
@@ -1124,6 +1130,135 @@ fn code_given_to_a_repository_an_earlier_task_made_is_fs_protected_and_the_user_
     assert!(x.join(".git/config").is_file(), "(c): the user's repository was moved:\n{}", o.all());
     let log = git(&x, &["log", "--oneline"]);
     assert_eq!(String::from_utf8_lossy(&log.stdout).lines().count(), 2, "(c): the build's commit is gone");
+}
+
+/// `script` run by `sh` on the host in `dir` (what an earlier task left
+/// where nothing judged it, e.g. with the workspace diff turned off).
+#[track_caller]
+fn host_sh(dir: &Path, script: &str) {
+    let o = Command::new("sh").arg("-c").arg(format!("set -e; {script}")).current_dir(dir).output().expect("sh");
+    assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Review 71: what an earlier step prepared (here on the host) is armed by
+/// a task that keeps every time old: a link on the way to a plain
+/// repository's git directory retargeted to a copy with code (F1); a
+/// repository's hooks directory, a link to the workspace, replaced by a
+/// prepared one (F2); a separate git directory's parent, or a `.git`
+/// itself, replaced by a copy whose `config` is a hard link to the
+/// original and whose hooks hold code (F3); a rebase todo with an `exec`
+/// step in a submodule whose `.git` is a directory (F4); a tracked
+/// directory made a git directory, which git run there takes for one
+/// (F5). Each is `fs.protected` (exit 4) and the host's git runs nothing.
+#[test]
+fn plants_of_review_71_run_nothing_at_the_host_git() {
+    let post_checkout = |dir: &str, m: &Path| {
+        format!("printf '#!/bin/sh\\ntouch {}\\n' > {dir}/post-checkout && chmod +x {dir}/post-checkout", m.display())
+    };
+    let gitlink_with_gitmodules = format!(
+        "sub=$({GIT} -C t/evil rev-parse HEAD~1) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev && \
+         printf '[submodule \"t/evil\"]\\n\\tpath = t/evil\\n\\turl = ./t/evil\\n' > gm && b=$({GIT} hash-object -w gm) && rm gm && \
+         {GIT} update-index --add --cacheinfo 100644,$b,.gitmodules --cacheinfo 160000,$sub,t/evil && \
+         c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx"
+    );
+    let host_after = [
+        (".", vec!["checkout", "-q", "dev"]),
+        (".", vec!["-c", "protocol.file.allow=always", "submodule", "-q", "update", "--init"]),
+        (".", vec!["status", "--short"]),
+    ];
+    let two_commits =
+        format!("{GIT} -C t/evil commit -q --allow-empty -m one && {GIT} -C t/evil commit -q --allow-empty -m two");
+    for case in ["F1", "F2", "F3", "F3b"] {
+        let e = repo_env();
+        assert!(git(&e.ws, &["branch", "dev"]).status.success());
+        let marker = e.root.join(format!("{case}-ran"));
+        let m = marker.display();
+        let prepared = match case {
+            "F1" => format!(
+                "mkdir -p storeA t/evil && ln -s storeA lnk && {GIT} init -q --separate-git-dir $PWD/storeA/gd t/evil && \
+                 printf 'gitdir: ../../lnk/gd\\n' > t/evil/.git && {two_commits} && cp -a storeA storeB && \
+                 {GIT} --git-dir=storeB/gd config core.fsmonitor 'touch {m}; false #'"
+            ),
+            "F2" => format!(
+                "mkdir -p t/evil hk hk2 && {GIT} -C t/evil init -q . && mv t/evil/.git/hooks/* hk/ && rmdir t/evil/.git/hooks && \
+                 ln -s ../../../hk t/evil/.git/hooks && {two_commits} && {}",
+                post_checkout("hk2", &marker)
+            ),
+            "F3" => format!(
+                "mkdir -p store t/evil prep && {GIT} init -q --separate-git-dir $PWD/store/gd t/evil && {two_commits} && \
+                 cp -a store/gd prep/gd && rm prep/gd/config && ln store/gd/config prep/gd/config && {}",
+                post_checkout("prep/gd/hooks", &marker)
+            ),
+            _ => format!(
+                "mkdir -p t/evil prep && {GIT} -C t/evil init -q . && {two_commits} && cp -a t/evil/.git prep/gd && \
+                 rm prep/gd/config && ln t/evil/.git/config prep/gd/config && {}",
+                post_checkout("prep/gd/hooks", &marker)
+            ),
+        };
+        host_sh(&e.ws, &prepared);
+        // Older than the task's start by more than any margin.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let arm = match case {
+            "F1" => "ln -sfn storeB lnk",
+            "F2" => "mv hk hk.old && mv hk2 hk",
+            "F3" => "mv store store.old && mv prep store",
+            _ => "mv t/evil/.git old.git && mv prep/gd t/evil/.git",
+        };
+        plant_runs_nothing(&e, case, &format!("{arm} && {gitlink_with_gitmodules}"), &host_after, &marker);
+    }
+    // F4
+    let e = repo_env();
+    let sub = e.ws.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    assert!(git(&sub, &["init", "-q", "."]).status.success());
+    assert!(git(&sub, &["commit", "-q", "--allow-empty", "-m", "one"]).status.success());
+    assert!(git(&sub, &["commit", "-q", "--allow-empty", "-m", "two"]).status.success());
+    assert!(git(&e.ws, &["add", "sub"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "sub"]).status.success());
+    let marker = e.root.join("F4-ran");
+    let script = format!(
+        "cd sub && GIT_SEQUENCE_EDITOR='printf \"break\\nexec touch {}\\n\" >' {GIT} rebase -q -i HEAD~1 2>/dev/null; \
+         grep -q exec .git/rebase-merge/git-rebase-todo",
+        marker.display()
+    );
+    plant_runs_nothing(&e, "F4", &script, &[("sub", vec!["rebase", "--continue"])], &marker);
+    assert!(!sub.join(".git/rebase-merge").exists(), "F4: the rebase state is where git finds it");
+    // F5
+    let e = repo_env();
+    std::fs::create_dir_all(e.ws.join("src")).unwrap();
+    std::fs::write(e.ws.join("src/m.c"), "int m;\n").unwrap();
+    assert!(git(&e.ws, &["add", "src"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "src"]).status.success());
+    let marker = e.root.join("F5-ran");
+    let script = format!(
+        "cd src && mkdir -p objects refs/heads && echo 'ref: refs/heads/main' > HEAD && \
+         printf '[core]\\n\\tbare = false\\n\\tworktree = .\\n\\tfsmonitor = touch {}; false #\\n' > config",
+        marker.display()
+    );
+    plant_runs_nothing(&e, "F5", &script, &[("src", vec!["status", "--short"])], &marker);
+    assert!(!e.ws.join("src/HEAD").exists(), "F5: src is still a git directory");
+    assert!(e.ws.join("src/m.c").exists(), "F5: the tracked file is gone");
+}
+
+/// Git directories a build or a test fixture makes, with nothing planted,
+/// are no violation: a bare repository to push to, a mirror clone, a
+/// fixture with the settings tests set, a work tree of a repository the
+/// build made.
+#[test]
+fn git_directories_builds_make_with_nothing_planted_are_no_violation() {
+    let e = repo_env();
+    let script = format!(
+        "set -e; {GIT} init -q --bare fixtures/remote.git && {GIT} push -q fixtures/remote.git HEAD:refs/heads/main && \
+         {GIT} clone -q --mirror fixtures/remote.git fixtures/mirror.git && \
+         {GIT} init -q t/fx && for kv in 'commit.gpgsign false' 'pull.rebase true' 'gc.auto 0' 'init.defaultBranch main' 'core.autocrlf false'; do \
+         {GIT} -C t/fx config $kv; done && {GIT} -C t/fx commit -q --allow-empty -m x && {GIT} -C t/fx worktree add -q ../fx-wt"
+    );
+    let o = e.sh("default", &script);
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    for d in ["fixtures/remote.git/HEAD", "fixtures/mirror.git/HEAD", "t/fx/.git", "t/fx-wt/.git"] {
+        assert!(e.ws.join(d).exists(), "{d} is gone:\n{}", o.all());
+    }
 }
 
 /// Repositories a build makes outside any index, with nothing planted, are

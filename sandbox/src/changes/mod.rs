@@ -376,10 +376,10 @@ impl Snapshot {
     }
 
     /// [`Snapshot::compare_inspecting`], also calling `watch` with the
-    /// relative path of every entry added or modified (listed or not), and
-    /// of every entry named `.git` that is there after the task unchanged
-    /// ([`Watched`]); nothing is opened for it (the repositories in the
-    /// workspace, `protected::MadeRepos`).
+    /// relative path of every entry added, modified or deleted (listed or
+    /// not), and of every entry named `.git` that is there after the task
+    /// unchanged ([`Watched`]), in walk order; nothing is opened for it
+    /// (the repositories in the workspace, `protected::MadeRepos`).
     pub fn compare_watching(
         self,
         mut inspect: Option<&mut dyn FnMut(Seen<'_>)>,
@@ -446,7 +446,11 @@ impl Snapshot {
                 }
                 std::cmp::Ordering::Greater => {
                     j += 1;
-                    before.get(j - 1).filter(|(p, _)| !hidden(p)).map(|_| Found::Gone(j - 1))
+                    let gone = before.get(j - 1).filter(|(p, _)| !hidden(p));
+                    if let Some((p, _)) = gone {
+                        watch(p, Watched::Deleted);
+                    }
+                    gone.map(|_| Found::Gone(j - 1))
                 }
             };
             let Some(found) = found else { continue };
@@ -528,6 +532,9 @@ pub enum Watched {
     /// There before, with another kind, mode, size, time or inode (a
     /// directory: another kind or mode).
     Modified,
+    /// There before and gone after (not shown below a directory that is
+    /// unreadable after the task).
+    Deleted,
     /// There before and unchanged (shown only for entries named `.git`).
     Kept,
 }

@@ -281,7 +281,7 @@ fn normal_relative(p: &[u8]) -> Option<PathBuf> {
 /// section and key (`include`, `path`; `includeif`, `path`; `core`,
 /// `hookspath`), values unquoted. Simple: enough to find the files and
 /// directories a config makes git read code from.
-fn settings(text: &[u8]) -> Vec<(String, String, String)> {
+pub(super) fn settings(text: &[u8]) -> Vec<(String, String, String)> {
     let text = String::from_utf8_lossy(text);
     let mut section = String::new();
     let mut out = Vec::new();
@@ -343,6 +343,13 @@ fn gitdir_of(root: &Path, rel: &Path) -> Option<PathBuf> {
     } else {
         None
     }
+}
+
+/// A bare-form git directory `<root>/<rel>` (no work tree) with nothing
+/// planted: [`plain_clone`]'s keys and sample hooks.
+pub(super) fn plain_bare(root: &Path, rel: &Path) -> bool {
+    let d = root.join(rel);
+    plain_clone(&d, WorkTree::Is(&d))
 }
 
 /// What decides the code git runs in the work tree `<root>/<rel>`: a digest
@@ -443,57 +450,6 @@ fn unchanged_since(seen: &[PathBuf], start: std::time::SystemTime) -> bool {
     seen.iter().all(|p| match std::fs::symlink_metadata(p) {
         Ok(m) => i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()) < limit,
         Err(_) => true,
-    })
-}
-
-/// Whether what decides the code git runs in `<root>/<rel>` (the paths
-/// [`fingerprint_seen`] reads) changed since `start`: a file among them
-/// whose ctime is not more than [`MARGIN`] older than `start`, and with
-/// `dirs` a directory too (its `.git` and git directories included: git's
-/// own writes change their ctimes, so only where no diff tells more); else,
-/// by `changes` (the diff's added and modified paths, relative; `None`:
-/// unknown, so changed), its `.git`, or a `config`, `config.worktree` or
-/// `commondir` of a git directory of it in the workspace (a git directory
-/// replaced by a renamed one keeps its files' ctimes, not their inodes).
-/// No `.git`: changed.
-pub(super) fn code_changed(
-    root: &Path,
-    rel: &Path,
-    start: std::time::SystemTime,
-    dirs: bool,
-    changes: Option<&std::collections::HashSet<PathBuf>>,
-) -> bool {
-    use std::os::unix::ffi::OsStrExt as _;
-    let mut seen = Vec::new();
-    if fingerprint_seen(root, rel, &mut seen).is_none() {
-        return true;
-    }
-    let dot_git = root.join(rel).join(".git");
-    let gd = gitdir_of(root, rel);
-    let common = gd.as_ref().and_then(|g| {
-        read_small(&g.join("commondir"), 64 * 1024).map(|c| g.join(std::ffi::OsStr::from_bytes(c.trim_ascii_end())))
-    });
-    let git_dirs: Vec<&PathBuf> = [Some(&dot_git), gd.as_ref(), common.as_ref()].into_iter().flatten().collect();
-    if !dirs {
-        seen.retain(|p| !(git_dirs.contains(&p) && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())));
-    }
-    if !unchanged_since(&seen, start) {
-        return true;
-    }
-    if dirs {
-        return false;
-    }
-    let Some(changes) = changes else { return true };
-    if changes.contains(&rel.join(".git")) {
-        return true;
-    }
-    let Ok(base) = root.canonicalize() else { return true };
-    [gd, common].into_iter().flatten().any(|g| {
-        // Outside the workspace, the diff tells nothing: ctimes only.
-        let Some(r) = g.canonicalize().ok().and_then(|c| c.strip_prefix(&base).ok().map(Path::to_path_buf)) else {
-            return false;
-        };
-        ["config", "config.worktree", "commondir"].iter().any(|f| changes.contains(&r.join(f)))
     })
 }
 
@@ -715,6 +671,11 @@ fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
         "core" => matches!(
             key.as_str(),
             "repositoryformatversion"
+                | "autocrlf"
+                | "safecrlf"
+                | "eol"
+                | "quotepath"
+                | "abbrev"
                 | "filemode"
                 | "bare"
                 | "logallrefupdates"
@@ -722,9 +683,21 @@ fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
                 | "precomposeunicode"
                 | "symlinks"
         ),
-        "remote" => matches!(key.as_str(), "url" | "fetch"),
+        "remote" => matches!(key.as_str(), "url" | "fetch" | "mirror"),
         // A test fixture's `git config user.email`: names, no code.
-        "user" => matches!(key.as_str(), "name" | "email"),
+        "user" => matches!(key.as_str(), "name" | "email" | "signingkey"),
+        // What test fixtures set: switches that name no program (signing
+        // runs the host's own gpg, never one the config names).
+        "commit" | "tag" => key == "gpgsign",
+        "pull" => matches!(key.as_str(), "rebase" | "ff"),
+        "merge" => key == "ff",
+        "rebase" => matches!(key.as_str(), "autosquash" | "autostash"),
+        "gc" => matches!(key.as_str(), "auto" | "autodetach" | "autopacklimit"),
+        "init" => key == "defaultbranch",
+        "push" => key == "default",
+        "fetch" => key == "prune",
+        "receive" => matches!(key.as_str(), "denycurrentbranch" | "denynonfastforwards"),
+        "advice" | "color" | "i18n" => true,
         // What `git submodule add` and `clone --recurse-submodules` write
         // (never `update`, which may name a command).
         "submodule" => matches!(key.as_str(), "url" | "active" | "branch"),
@@ -764,14 +737,17 @@ pub(super) fn plain_git(root: &Path, rel: &Path) -> bool {
 /// Its code is then the root's (config and hooks, protected).
 fn own_worktree(root: &Path, rel: &Path, gd: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt as _;
-    let (Some(git), Ok(gd)) = (gitdir_of(root, Path::new("")), gd.canonicalize()) else { return false };
-    let Ok(git) = git.canonicalize() else { return false };
+    let Ok(gd) = gd.canonicalize() else { return false };
     let read =
         |n: &str| read_small(&gd.join(n), 64 * 1024).map(|b| gd.join(std::ffi::OsStr::from_bytes(b.trim_ascii_end())));
-    gd.parent() == Some(git.join("worktrees").as_path())
-        && read("commondir").and_then(|c| c.canonicalize().ok()) == Some(git)
+    let Some(common) = read("commondir").and_then(|c| c.canonicalize().ok()) else { return false };
+    let root_git = gitdir_of(root, Path::new("")).and_then(|g| g.canonicalize().ok());
+    gd.parent() == Some(common.join("worktrees").as_path())
         && read("gitdir").and_then(|g| g.canonicalize().ok()) == root.join(rel).join(".git").canonicalize().ok()
         && std::fs::symlink_metadata(gd.join("config.worktree")).is_err()
+        // The root's repository (protected), or one with nothing planted
+        // (a build's `git worktree add` from a repository it made).
+        && (root_git.as_ref() == Some(&common) || plain_clone(&common, WorkTree::Within(root)))
 }
 
 /// Undo a `.git` (`dot_git`, below the root) the task made (`made`:
