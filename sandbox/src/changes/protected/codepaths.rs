@@ -84,9 +84,11 @@ pub(super) fn resolve(root: &Path, from: &Path, target: &Path, links: &mut Vec<P
     let mut cur = from.to_path_buf();
     let mut todo: Vec<std::ffi::OsString> = Vec::new();
     let outside = |p: &Path| Resolved::Outside(p.to_path_buf());
+    // Git writes absolute `gitdir:` paths as real paths.
+    let real = root.canonicalize().ok();
     let start = |t: &Path, cur: &mut PathBuf, todo: &mut Vec<std::ffi::OsString>| -> bool {
         let rest = if t.is_absolute() {
-            match t.strip_prefix(root) {
+            match t.strip_prefix(root).or_else(|e| real.as_deref().map_or(Err(e), |r| t.strip_prefix(r))) {
                 Ok(r) => {
                     *cur = PathBuf::new();
                     r
@@ -338,6 +340,14 @@ mod tests {
         );
         assert!(matches!(resolve(root, Path::new(""), Path::new("out/x"), &mut Vec::new()), Resolved::Outside(_)));
         assert!(matches!(resolve(root, Path::new("t"), Path::new("../../x"), &mut Vec::new()), Resolved::Outside(_)));
+        // A root reached through a link: git's absolute paths are real ones.
+        let via = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(root, via.path().join("ws")).unwrap();
+        let real = root.canonicalize().unwrap().join("store/gd");
+        assert_eq!(
+            resolve(&via.path().join("ws"), Path::new(""), &real, &mut Vec::new()),
+            Resolved::Inside(PathBuf::from("store/gd"))
+        );
         std::os::unix::fs::symlink("loop", root.join("loop")).unwrap();
         assert!(matches!(resolve(root, Path::new(""), Path::new("loop"), &mut Vec::new()), Resolved::Outside(_)));
     }
