@@ -25,7 +25,7 @@
 //!   `fs.protected` and its state put aside (review 71, F4);
 //! - it costs no walk of its own: the diff's comparison hands over each
 //!   changed path and each `.git`. Only `runs/` at the top, which the diff
-//!   leaves out, is walked (its directories, at most 20,000; past that, or
+//!   leaves out, is walked (its directories, at most 100,000; past that, or
 //!   unlistable, `fs.protected`); a repository there that is not plain is
 //!   `fs.protected` (no diff tells what changed there; review 70, F1);
 //! - a walk after the task that crosses the diff's bounds when the walk
@@ -61,7 +61,7 @@ const MAX_KEPT: usize = 10_000;
 const RUNS: &str = "runs";
 
 /// At most this many directories below [`RUNS`] are walked.
-const MAX_RUNS_DIRS: usize = 20_000;
+const MAX_RUNS_DIRS: usize = 100_000;
 
 /// How much older than the task's start a ctime must be to count as before
 /// it, where only times tell (paths out of the workspace).
