@@ -1240,23 +1240,119 @@ fn plants_of_review_71_run_nothing_at_the_host_git() {
     assert!(e.ws.join("src/m.c").exists(), "F5: the tracked file is gone");
 }
 
+/// Review 72: a tracked directory made a plain bare-form git directory by
+/// one task (left: nothing planted) and given a hook by the next, which
+/// the host's `git commit` there runs (F1); a plain repository whose
+/// `.git/modules/sub` holds a hook, named on `dev` (F2); a `gitdir:` that
+/// climbs above the workspace root and comes back in, its git directory
+/// swapped by a rename (F3). Each is `fs.protected` and the host's git
+/// runs nothing.
+#[test]
+fn plants_of_review_72_run_nothing_at_the_host_git() {
+    let hook =
+        |path: &str, m: &Path| format!("printf '#!/bin/sh\\ntouch {}\\n' > {path} && chmod +x {path}", m.display());
+    // F1
+    let e = repo_env();
+    std::fs::create_dir_all(e.ws.join("docs")).unwrap();
+    std::fs::write(e.ws.join("docs/guide.md"), "guide\n").unwrap();
+    assert!(git(&e.ws, &["add", "docs"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "docs"]).status.success());
+    let o = e.sh(
+        "default",
+        "cd docs && printf 'ref: refs/heads/main\\n' > HEAD && mkdir objects refs && \
+         printf '[core]\\n\\trepositoryformatversion = 0\\n\\tworktree = .\\n' > config",
+    );
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "F1, a plain one: {:?}", o.rules());
+    let marker = e.root.join("F1-ran");
+    std::fs::write(e.ws.join("docs/guide.md"), "guide, edited\n").unwrap();
+    plant_runs_nothing(
+        &e,
+        "F1",
+        &format!("mkdir -p docs/hooks && {}", hook("docs/hooks/pre-commit", &marker)),
+        &[("docs", vec!["commit", "-qam", "edit docs"])],
+        &marker,
+    );
+    assert!(!e.ws.join("docs/HEAD").exists(), "F1: docs is still a git directory");
+    // F2
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("F2-ran");
+    let script = format!(
+        "{GIT} init -q /tmp/s && echo s > /tmp/s/f && {GIT} -C /tmp/s add f && {GIT} -C /tmp/s commit -qm s && \
+         {GIT} init -q X && cd X && echo x > x && {GIT} add x && {GIT} -c protocol.file.allow=always submodule add -q /tmp/s sub && \
+         {GIT} commit -qm x && {GIT} submodule absorbgitdirs 2>/dev/null && {} && rm -rf sub && cd .. && {}",
+        hook(".git/modules/sub/hooks/post-checkout", &marker),
+        gitlink_on_dev("X")
+    );
+    plant_runs_nothing(
+        &e,
+        "F2",
+        &script,
+        &[
+            (".", vec!["checkout", "-q", "dev"]),
+            (".", vec!["-c", "protocol.file.allow=always", "submodule", "-q", "update", "--init", "--recursive"]),
+        ],
+        &marker,
+    );
+    // F3: prepared on the host (a task preparing it is caught itself).
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("F3-ran");
+    let name = e.ws.canonicalize().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+    host_sh(
+        &e.ws,
+        &format!(
+            "{GIT} init -q store && {GIT} init -q --separate-git-dir=$PWD/store/.git/p W && echo w > W/w && \
+             {GIT} -C W add w && {GIT} -C W commit -qm w && printf 'gitdir: ../../{name}/store/.git/p\\n' > W/.git && \
+             cp -a store/.git/p store/.git/y && rm -f store/.git/y/hooks/* && \
+             printf '[core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = \"touch {}; false\"\\n' > store/.git/y/config && {}",
+            marker.display(),
+            gitlink_on_dev("W")
+        ),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    plant_runs_nothing(
+        &e,
+        "F3",
+        "cd store/.git && mv p p.old && mv y p",
+        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
+        &marker,
+    );
+}
+
 /// Git directories a build or a test fixture makes, with nothing planted,
 /// are no violation: a bare repository to push to, a mirror clone, a
 /// fixture with the settings tests set, a work tree of a repository the
-/// build made.
+/// build made, partial, sparse and tagless clones, shared repositories
+/// (false exit 4s reviews 71 and 72 found).
 #[test]
 fn git_directories_builds_make_with_nothing_planted_are_no_violation() {
     let e = repo_env();
     let script = format!(
         "set -e; {GIT} init -q --bare fixtures/remote.git && {GIT} push -q fixtures/remote.git HEAD:refs/heads/main && \
          {GIT} clone -q --mirror fixtures/remote.git fixtures/mirror.git && \
-         {GIT} init -q t/fx && for kv in 'commit.gpgsign false' 'pull.rebase true' 'gc.auto 0' 'init.defaultBranch main' 'core.autocrlf false'; do \
-         {GIT} -C t/fx config $kv; done && {GIT} -C t/fx commit -q --allow-empty -m x && {GIT} -C t/fx worktree add -q ../fx-wt"
+         {GIT} init -q t/fx && for kv in 'commit.gpgsign false' 'pull.rebase true' 'gc.auto 0' 'init.defaultBranch main' \
+         'core.autocrlf false' 'protocol.file.allow always' 'submodule.recurse true' 'core.untrackedCache true' 'index.version 4'; do \
+         {GIT} -C t/fx config $kv; done && {GIT} -C t/fx commit -q --allow-empty -m x && {GIT} -C t/fx worktree add -q ../fx-wt && \
+         {GIT} commit -q --allow-empty -m y && {GIT} clone -q --filter=blob:none file://$PWD vendor/partial && \
+         {GIT} clone -q --sparse file://$PWD vendor/sparse && {GIT} clone -q --no-tags file://$PWD vendor/notags && \
+         {GIT} init -q --shared=group fixtures/shared && {GIT} init -q --bare --shared fixtures/shared.git"
     );
     let o = e.sh("default", &script);
     o.assert_ok();
     assert!(o.rules().is_empty(), "{:?}", o.rules());
-    for d in ["fixtures/remote.git/HEAD", "fixtures/mirror.git/HEAD", "t/fx/.git", "t/fx-wt/.git"] {
+    for d in [
+        "fixtures/remote.git/HEAD",
+        "fixtures/mirror.git/HEAD",
+        "t/fx/.git",
+        "t/fx-wt/.git",
+        "vendor/partial/.git",
+        "vendor/sparse/.git",
+        "vendor/notags/.git",
+        "fixtures/shared/.git",
+        "fixtures/shared.git/HEAD",
+    ] {
         assert!(e.ws.join(d).exists(), "{d} is gone:\n{}", o.all());
     }
 }

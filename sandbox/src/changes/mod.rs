@@ -377,8 +377,8 @@ impl Snapshot {
 
     /// [`Snapshot::compare_inspecting`], also calling `watch` with the
     /// relative path of every entry added, modified or deleted (listed or
-    /// not), and of every entry named `.git` that is there after the task
-    /// unchanged ([`Watched`]), in walk order; nothing is opened for it
+    /// not), and of every entry named `.git` or `HEAD` that is there after
+    /// the task unchanged ([`Watched`]), in walk order; nothing is opened for it
     /// (the repositories in the workspace, `protected::MadeRepos`).
     pub fn compare_watching(
         self,
@@ -427,7 +427,7 @@ impl Snapshot {
                     (i, j) = (i + 1, j + 1);
                     let changed = matches!((old, now), (Some(o), Some(n)) if differs(&o, &n));
                     if let Some((p, _)) = after.get(i - 1)
-                        && (changed || split_name(p).1 == b".git")
+                        && (changed || matches!(split_name(p).1, b".git" | b"HEAD"))
                     {
                         watch(p, if changed { Watched::Modified } else { Watched::Kept });
                     }
@@ -535,7 +535,8 @@ pub enum Watched {
     /// There before and gone after (not shown below a directory that is
     /// unreadable after the task).
     Deleted,
-    /// There before and unchanged (shown only for entries named `.git`).
+    /// There before and unchanged (shown only for entries named `.git` or
+    /// `HEAD`).
     Kept,
 }
 

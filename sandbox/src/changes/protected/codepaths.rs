@@ -78,28 +78,28 @@ pub(super) enum Resolved {
 }
 
 /// Follow `target` from the directory `from` (relative to `root`, itself
-/// reached through no link) one component at a time, pushing onto `links`
-/// the relative path of each link passed.
+/// reached through no link) one component at a time, as the kernel does
+/// (a `..` that climbs above the root and comes back in stays inside:
+/// review 72, F3), pushing onto `links` the relative path of each link
+/// inside the workspace that it passes.
 pub(super) fn resolve(root: &Path, from: &Path, target: &Path, links: &mut Vec<PathBuf>) -> Resolved {
-    let mut cur = from.to_path_buf();
+    // Git writes absolute `gitdir:` paths as real paths; the walk goes by
+    // the real root too.
+    let real = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let inside = |p: &Path| p.strip_prefix(&real).ok().map(Path::to_path_buf);
+    let mut cur = real.join(from);
     let mut todo: Vec<std::ffi::OsString> = Vec::new();
-    let outside = |p: &Path| Resolved::Outside(p.to_path_buf());
-    // Git writes absolute `gitdir:` paths as real paths.
-    let real = root.canonicalize().ok();
-    let start = |t: &Path, cur: &mut PathBuf, todo: &mut Vec<std::ffi::OsString>| -> bool {
-        let rest = if t.is_absolute() {
-            match t.strip_prefix(root).or_else(|e| real.as_deref().map_or(Err(e), |r| t.strip_prefix(r))) {
-                Ok(r) => {
-                    *cur = PathBuf::new();
-                    r
-                }
-                Err(_) => return false,
-            }
-        } else {
-            t
+    // Queue `t`'s components (onto a stack, so reversed); an absolute `t`
+    // starts again at `/` (at the real root when it names the root as given).
+    let queue = |t: &Path, cur: &mut PathBuf, todo: &mut Vec<std::ffi::OsString>| {
+        let t = match t.strip_prefix(root) {
+            Ok(r) if t.is_absolute() => real.join(r),
+            _ => t.to_path_buf(),
         };
-        // Pushed in reverse: `todo` is a stack.
-        let parts: Vec<std::ffi::OsString> = rest
+        if t.is_absolute() {
+            *cur = PathBuf::from("/");
+        }
+        let parts: Vec<std::ffi::OsString> = t
             .components()
             .filter_map(|c| match c {
                 Component::Normal(n) => Some(n.to_os_string()),
@@ -108,33 +108,34 @@ pub(super) fn resolve(root: &Path, from: &Path, target: &Path, links: &mut Vec<P
             })
             .collect();
         todo.extend(parts.into_iter().rev());
-        true
     };
-    if !start(target, &mut cur, &mut todo) {
-        return outside(target);
-    }
+    queue(target, &mut cur, &mut todo);
     let mut hops = 0;
     while let Some(c) = todo.pop() {
         if c == ".." {
-            if !cur.pop() {
-                return outside(&root.join(&cur).join("..").join(target));
-            }
+            cur.pop();
             continue;
         }
         let next = cur.join(&c);
-        match std::fs::symlink_metadata(root.join(&next)) {
+        match std::fs::symlink_metadata(&next) {
             Ok(m) if m.file_type().is_symlink() => {
                 hops += 1;
-                links.push(next.clone());
-                let Ok(t) = std::fs::read_link(root.join(&next)) else { return outside(&root.join(&next)) };
-                if hops > MAX_HOPS || !start(&t, &mut cur, &mut todo) {
-                    return outside(&t);
+                if let Some(rel) = inside(&next) {
+                    links.push(rel);
                 }
+                let Ok(t) = std::fs::read_link(&next) else { return Resolved::Outside(next) };
+                if hops > MAX_HOPS {
+                    return Resolved::Outside(next);
+                }
+                queue(&t, &mut cur, &mut todo);
             }
             _ => cur = next,
         }
     }
-    Resolved::Inside(cur)
+    match inside(&cur) {
+        Some(rel) => Resolved::Inside(rel),
+        None => Resolved::Outside(cur),
+    }
 }
 
 /// The paths that decide the code git runs for the git directory `gd`
@@ -340,6 +341,13 @@ mod tests {
         );
         assert!(matches!(resolve(root, Path::new(""), Path::new("out/x"), &mut Vec::new()), Resolved::Outside(_)));
         assert!(matches!(resolve(root, Path::new("t"), Path::new("../../x"), &mut Vec::new()), Resolved::Outside(_)));
+        // Above the root and back in: inside (review 72, F3).
+        let name = root.canonicalize().unwrap().file_name().unwrap().to_owned();
+        let back = Path::new("../../..").join(&name).join("store/gd");
+        assert_eq!(
+            resolve(root, Path::new("t/evil"), &back, &mut Vec::new()),
+            Resolved::Inside(PathBuf::from("store/gd"))
+        );
         // A root reached through a link: git's absolute paths are real ones.
         let via = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(root, via.path().join("ws")).unwrap();

@@ -141,12 +141,19 @@ impl MadeRepos {
             return;
         }
         let made = how == Watched::Added;
+        // A directory git may take for a git directory by its markers: not
+        // the root's `.git` (surveyed) nor a `.git` (judged as its
+        // repository's), but anywhere else, below a nested repository's
+        // `.git` too (its `modules/*`, review 72, F2). Every `HEAD` is
+        // shown, so one armed in a later task is judged again (F1).
+        let marker_dir = !dir.starts_with(".git") && dir.file_name().is_some_and(|n| n != ".git");
         match (name.as_bytes(), how) {
             (_, Watched::Deleted) => {}
             (b".git", _) => self.note(dir, Seen { made, in_runs: false }, false),
-            (b"HEAD" | b"config" | b"commondir", Watched::Added | Watched::Modified)
+            (b"HEAD", _)
+            | (b"config" | b"commondir", Watched::Added | Watched::Modified)
             | (b"objects" | b"refs", Watched::Added)
-                if !dir.components().any(|c| c.as_os_str() == ".git") =>
+                if marker_dir =>
             {
                 let made = made && name.as_bytes() == b"HEAD";
                 self.note(dir, Seen { made, in_runs: false }, true);
@@ -280,7 +287,8 @@ impl MadeRepos {
                 );
             }
             let plain = if is_bare {
-                super::submodules::plain_bare(&root, rel)
+                let module = rel.components().any(|c| c.as_os_str() == ".git");
+                super::submodules::plain_bare(&root, rel, module)
             } else {
                 super::submodules::plain_git(&root, rel)
             };
@@ -358,6 +366,8 @@ mod tests {
             (b"g/.git", Watched::Deleted),
             (b"g/config", Watched::Kept),
             (b"h/refs", Watched::Modified),
+            (b"i/.git/logs/HEAD", Watched::Kept),
+            (b"i/.git/modules/s/HEAD", Watched::Kept),
         ] {
             m.watched(p, how);
         }
@@ -369,7 +379,10 @@ mod tests {
                 .collect();
         assert_eq!(m.repos, want);
         let want: BTreeMap<PathBuf, Seen> =
-            [("e", seen(false)), ("f", seen(true))].into_iter().map(|(p, s)| (PathBuf::from(p), s)).collect();
+            [("e", seen(false)), ("f", seen(true)), ("i/.git/logs", seen(false)), ("i/.git/modules/s", seen(false))]
+                .into_iter()
+                .map(|(p, s)| (PathBuf::from(p), s))
+                .collect();
         assert_eq!(m.bare, want);
         for (p, changed) in
             [(".git", true), ("a", true), ("e/config", true), ("g", true), ("d", false), ("h/refs", true)]

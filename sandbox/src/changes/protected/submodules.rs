@@ -345,11 +345,26 @@ fn gitdir_of(root: &Path, rel: &Path) -> Option<PathBuf> {
     }
 }
 
-/// A bare-form git directory `<root>/<rel>` (no work tree) with nothing
-/// planted: [`plain_clone`]'s keys and sample hooks.
-pub(super) fn plain_bare(root: &Path, rel: &Path) -> bool {
+/// A git directory `<root>/<rel>` found by its markers (no `.git` leads to
+/// it) with nothing planted: [`plain_clone`]'s keys and sample hooks; its
+/// `core.worktree` may lead only to itself, or (`module`: a git directory
+/// below a nested repository's `.git`) anywhere in the workspace.
+pub(super) fn plain_bare(root: &Path, rel: &Path, module: bool) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
     let d = root.join(rel);
-    plain_clone(&d, WorkTree::Is(&d))
+    // A linked work tree's git directory (`worktrees/<id>`): its code is
+    // its common directory's, and its own `config.worktree` and hooks.
+    if let Some(c) = read_small(&d.join("commondir"), 64 * 1024) {
+        let common = d.join(std::ffi::OsStr::from_bytes(c.trim_ascii_end()));
+        let own = match read_small(&d.join("config.worktree"), MAX_FILE) {
+            Some(text) => plain_settings(&text, &d, WorkTree::Within(root)),
+            None => std::fs::symlink_metadata(d.join("config.worktree")).is_err(),
+        };
+        let hooks = std::fs::read_dir(d.join("hooks"))
+            .map_or(true, |rd| rd.flatten().all(|e| e.file_name().to_string_lossy().ends_with(".sample")));
+        return own && hooks && plain_clone(&common, WorkTree::Within(root));
+    }
+    plain_clone(&d, if module { WorkTree::Within(root) } else { WorkTree::Is(&d) })
 }
 
 /// What decides the code git runs in the work tree `<root>/<rel>`: a digest
@@ -661,12 +676,33 @@ fn module_code(gd: &Path) -> [u8; 32] {
 /// submodule the host had initialised).
 fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
     let Some(config) = read_small(&gd.join("config"), MAX_FILE) else { return false };
+    // A sparse clone's `config.worktree` (`extensions.worktreeConfig`) is
+    // held to the same keys.
+    let worktree_config = match read_small(&gd.join("config.worktree"), MAX_FILE) {
+        Some(c) => Some(c),
+        None if std::fs::symlink_metadata(gd.join("config.worktree")).is_ok() => return false,
+        None => None,
+    };
+    let absent = |n: &str| std::fs::symlink_metadata(gd.join(n)).is_err();
+    let hooks_ok = match std::fs::read_dir(gd.join("hooks")) {
+        Ok(rd) => rd.flatten().all(|e| e.file_name().to_string_lossy().ends_with(".sample")),
+        Err(_) => absent("hooks"),
+    };
+    std::iter::once(&config).chain(worktree_config.as_ref()).all(|c| plain_settings(c, gd, tree))
+        && hooks_ok
+        && absent("commondir")
+}
+
+/// Whether the config text `config` (of git directory `gd`) holds only
+/// settings that name no program: what `git init`, clones (partial,
+/// sparse, mirror, bare, shared, reftable) and test fixtures write.
+fn plain_settings(config: &[u8], gd: &Path, tree: WorkTree<'_>) -> bool {
     // Escapes and continued lines are where a reader can part from git's
     // (review 65, F1); a clone writes none.
     if config.contains(&b'\\') {
         return false;
     }
-    let keys_ok = settings(&config).iter().all(|(section, key, value)| match section.as_str() {
+    settings(config).iter().all(|(section, key, value)| match section.as_str() {
         "core" if key == "worktree" => tree.admits(&gd.join(value)),
         "core" => matches!(
             key.as_str(),
@@ -682,8 +718,12 @@ fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
                 | "ignorecase"
                 | "precomposeunicode"
                 | "symlinks"
+                | "sharedrepository"
+                | "untrackedcache"
+                | "sparsecheckout"
+                | "sparsecheckoutcone"
         ),
-        "remote" => matches!(key.as_str(), "url" | "fetch" | "mirror"),
+        "remote" => matches!(key.as_str(), "url" | "fetch" | "mirror" | "promisor" | "partialclonefilter" | "tagopt"),
         // A test fixture's `git config user.email`: names, no code.
         "user" => matches!(key.as_str(), "name" | "email" | "signingkey"),
         // What test fixtures set: switches that name no program (signing
@@ -697,20 +737,22 @@ fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
         "push" => key == "default",
         "fetch" => key == "prune",
         "receive" => matches!(key.as_str(), "denycurrentbranch" | "denynonfastforwards"),
+        "index" => matches!(key.as_str(), "version" | "sparse"),
+        // `protocol.file.allow`: which transports a fetch may use.
+        "protocol" => key == "allow",
         "advice" | "color" | "i18n" => true,
         // What `git submodule add` and `clone --recurse-submodules` write
         // (never `update`, which may name a command).
-        "submodule" => matches!(key.as_str(), "url" | "active" | "branch"),
+        "submodule" => matches!(key.as_str(), "url" | "active" | "branch" | "recurse"),
         "branch" => matches!(key.as_str(), "remote" | "merge"),
-        "extensions" => key == "objectformat",
+        "extensions" => {
+            matches!(
+                key.as_str(),
+                "objectformat" | "refstorage" | "worktreeconfig" | "partialclone" | "preciousobjects"
+            )
+        }
         _ => false,
-    });
-    let absent = |n: &str| std::fs::symlink_metadata(gd.join(n)).is_err();
-    let hooks_ok = match std::fs::read_dir(gd.join("hooks")) {
-        Ok(rd) => rd.flatten().all(|e| e.file_name().to_string_lossy().ends_with(".sample")),
-        Err(_) => absent("hooks"),
-    };
-    keys_ok && hooks_ok && absent("commondir") && absent("config.worktree")
+    })
 }
 
 /// Whether the repository at `<root>/<rel>` has nothing planted: a plain
