@@ -1139,3 +1139,90 @@ fn a_clone_the_user_had_that_a_build_adds_as_a_gitlink_is_kept_and_no_violation(
     o.assert_ok();
     assert!(o.rules().is_empty(), "{:?}", o.rules());
 }
+
+/// A repository in the workspace with a remote `origin` (branches `main`
+/// and `feat`), fetched: what a clone an agent works in looks like.
+fn remote_env() -> Env {
+    let e = repo_env();
+    let up = e.root.join("up");
+    std::fs::create_dir_all(&up).unwrap();
+    assert!(git(&up, &["init", "-q", "-b", "main", "."]).status.success());
+    assert!(git(&up, &["commit", "-q", "--allow-empty", "-m", "u"]).status.success());
+    assert!(git(&up, &["branch", "feat"]).status.success());
+    assert!(git(&e.ws, &["remote", "add", "origin", up.to_str().unwrap()]).status.success());
+    assert!(git(&e.ws, &["fetch", "-q", "origin"]).status.success());
+    e
+}
+
+/// The host's `git config --get name` in `e`'s workspace.
+fn host_config(e: &Env, name: &str) -> String {
+    String::from_utf8_lossy(&git(&e.ws, &["config", "--get", name]).stdout).trim().to_string()
+}
+
+/// Git's changes of `.git/config` that only name branches' upstreams and
+/// remotes (`git checkout -b x origin/x`, `git branch -u`, `git remote
+/// add`, `git switch -c --track`) are made for the task by the supervisor:
+/// exit 0, no violation, and the host's git sees them.
+#[test]
+fn branch_upstreams_and_new_remotes_written_by_git_are_no_violation_and_stay() {
+    let e = remote_env();
+    for script in [
+        format!("{GIT} checkout -q -b feat origin/feat"),
+        format!("{GIT} branch -q -u origin/main"),
+        format!("{GIT} remote add up2 /some/path"),
+        format!("{GIT} switch -q -c y --track origin/feat"),
+    ] {
+        let o = e.sh("default", &script);
+        o.assert_ok();
+        assert!(o.rules().is_empty(), "`{script}`: {:?}\n{}", o.rules(), o.all());
+        assert!(!e.ws.join(".git/config.lock").exists(), "`{script}` left its lock");
+    }
+    assert_eq!(host_config(&e, "branch.feat.remote"), "origin");
+    assert_eq!(host_config(&e, "branch.feat.merge"), "refs/heads/main", "git branch -u");
+    assert_eq!(host_config(&e, "remote.up2.url"), "/some/path");
+    assert_eq!(host_config(&e, "remote.up2.fetch"), "+refs/heads/*:refs/remotes/up2/*");
+    assert_eq!(host_config(&e, "branch.y.merge"), "refs/heads/feat");
+    let head = git(&e.ws, &["rev-parse", "--abbrev-ref", "HEAD"]);
+    assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), "y");
+}
+
+/// A change of `.git/config` that adds anything but branch upstreams and
+/// remotes' places, written by hand as git writes (`config.lock`, then a
+/// rename), is `fs.protected` (exit 4): the config stays byte for byte as
+/// it was and nothing planted runs at the host's next git.
+#[test]
+fn a_config_change_carrying_anything_else_is_refused_whole_and_runs_nothing() {
+    let cases = [
+        (
+            "fsmonitor",
+            "[branch \"feat\"]\n\tremote = origin\n\tmerge = refs/heads/feat\n[core]\n\tfsmonitor = touch {m}\n",
+        ),
+        ("uploadpack", "[remote \"x\"]\n\turl = /tmp\n\tuploadpack = touch {m}; git-upload-pack\n"),
+        ("ext url", "[remote \"x\"]\n\turl = ext::sh -c touch% {m}\n"),
+        ("include", "[include]\n\tpath = ../attack.cfg\n"),
+        ("continued line", "[branch \"feat\"]\n\tremote = origin \\\n\n[core]\n\tfsmonitor = touch {m}\n"),
+        ("escaped header", "[branch \"a\\\"] [core\"]\n\tfsmonitor = touch {m}\n"),
+        ("deprecated form", "[branch.feat]\n\tremote = origin\n"),
+        ("alias", "[branch \"feat\"]\n\tremote = origin\n[alias]\n\tst = !touch {m}\n"),
+    ];
+    for (case, text) in cases {
+        let e = remote_env();
+        let marker = e.root.join("planted-ran");
+        let m = marker.display().to_string();
+        std::fs::write(e.ws.join("attack"), text.replace("{m}", &m)).unwrap();
+        std::fs::write(e.ws.join("attack.cfg"), format!("[core]\n\tfsmonitor = touch {m}\n")).unwrap();
+        let before = std::fs::read(e.ws.join(".git/config")).unwrap();
+        let o = e.sh(
+            "default",
+            "cp .git/config .git/config.lock && cat attack >> .git/config.lock && \
+             perl -e 'rename q(.git/config.lock), q(.git/config) or die qq($!\\n)'",
+        );
+        o.assert_violation("fs.protected");
+        assert!(o.all().contains("a change of a git config a task may not make"), "{case}: {}", o.all());
+        assert_eq!(std::fs::read(e.ws.join(".git/config")).unwrap(), before, "{case}: .git/config changed");
+        let _ = git(&e.ws, &["status"]);
+        let _ = git(&e.ws, &["fetch", "-q", "--all"]);
+        host_git_runs_nothing(&e, &marker);
+        assert!(!marker.exists(), "{case}: the planted command ran");
+    }
+}

@@ -362,12 +362,27 @@ impl<'a> Supervisor<'a> {
                 },
             };
         }
+        // Git's change of a protected config: made here, with the bytes judged,
+        // when it only names branches' upstreams and remotes.
+        if let Decision::GitConfig { source, target, detail } = &decision {
+            decision = match super::rewrite::change_config(source, target) {
+                Ok(()) => {
+                    let _ = sys::notif_send(listener, n.id, NotifAnswer::Return(0));
+                    return false;
+                }
+                Err(e) => Decision::Deny {
+                    errno: libc::EACCES,
+                    rule: Rule::FsProtected,
+                    detail: format!("{detail} (a change of a git config a task may not make: {e})"),
+                },
+            };
+        }
         let answer = match (&decision, performed) {
             (Decision::Continue, None) => NotifAnswer::Continue,
             (Decision::Continue, Some(Ok(v))) => NotifAnswer::Return(v),
             (Decision::Continue, Some(Err(errno))) => NotifAnswer::Deny(errno),
             (Decision::Deny { errno, .. }, _) => NotifAnswer::Deny(*errno),
-            (Decision::SameBytes { .. }, _) => NotifAnswer::Deny(libc::EACCES),
+            (Decision::SameBytes { .. } | Decision::GitConfig { .. }, _) => NotifAnswer::Deny(libc::EACCES),
         };
         let _ = sys::notif_send(listener, n.id, answer);
         if let Decision::Deny { rule, detail, .. } = decision {
