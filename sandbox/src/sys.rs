@@ -630,21 +630,6 @@ pub fn open_tree_clone(at: &OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// A detached copy of the one mount `at` (an `O_PATH` descriptor of a
-/// directory) lies on, rooted at `at`, without any mount below it:
-/// `open_tree(2)` with `OPEN_TREE_CLONE` and no `AT_RECURSIVE`. A name looked
-/// up through it is the file of that mount itself, never a bind placed over
-/// it (the jail's read-only bind of a protected file).
-pub fn open_tree_clone_alone(at: &OwnedFd) -> io::Result<OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
-    // SAFETY: a valid descriptor and a static empty string; the result is a
-    // new descriptor owned here.
-    let fd = cvt(unsafe { libc::syscall(libc::SYS_open_tree, at.as_raw_fd(), c"".as_ptr(), flags) })?;
-    // SAFETY: open_tree returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
 /// Attach the detached mount `tree` ([`open_tree_clone`]) on the directory or
 /// file `onto` (an `O_PATH` descriptor): `move_mount(2)` by descriptors only.
 pub fn move_mount_onto(tree: &OwnedFd, onto: &OwnedFd) -> io::Result<()> {

@@ -1226,3 +1226,39 @@ fn a_config_change_carrying_anything_else_is_refused_whole_and_runs_nothing() {
         assert!(!marker.exists(), "{case}: the planted command ran");
     }
 }
+
+/// The supervisor replaces a protected config whole, by a rename of a new
+/// file it wrote and synced, never truncating the old one in place (a
+/// supervisor killed mid-write left the user's remotes lost); where the jail
+/// binds the config read-only, it binds the new file again: later git
+/// commands of the same task see the change, and the config stays read-only
+/// to the task.
+#[test]
+fn a_config_change_replaces_the_file_whole_and_the_task_sees_it_read_only() {
+    use std::os::unix::fs::MetadataExt as _;
+    let e = remote_env();
+    let cfg = e.ws.join(".git/config");
+    let before = std::fs::metadata(&cfg).unwrap();
+    let o = e.sh(
+        "default",
+        &format!(
+            "{GIT} checkout -q -b feat origin/feat && {GIT} config --get branch.feat.remote && \
+             {GIT} remote add up2 /some/path && {GIT} config --get branch.feat.merge && \
+             {GIT} config --get remote.up2.url && if test -w .git/config; then echo WRITABLE; fi"
+        ),
+    );
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}\n{}", o.rules(), o.all());
+    assert_eq!(o.stdout.trim(), "origin\nrefs/heads/feat\n/some/path", "{}", o.all());
+    let after = std::fs::metadata(&cfg).unwrap();
+    assert_ne!(after.ino(), before.ino(), "the config was written in place");
+    assert_eq!(after.mode(), before.mode());
+    assert_eq!(host_config(&e, "branch.feat.merge"), "refs/heads/feat");
+    assert_eq!(host_config(&e, "remote.up2.url"), "/some/path");
+    let stray: Vec<_> = std::fs::read_dir(e.ws.join(".git"))
+        .unwrap()
+        .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("config.") || n.contains("orchestra"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}

@@ -26,13 +26,25 @@
 //!   and what is written is the very bytes judged: the task's file is never
 //!   renamed (it could change after the check), it is removed like
 //!   [`drop_source`] does;
-//! - the config is rewritten in place, the same inode (its mode and owner
-//!   kept), truncated, written, then synced: a rename onto
-//!   it is impossible where the jail binds it read-only (`EBUSY` on a mount
-//!   point), so where it is bound the write goes through a detached copy of
-//!   its directory's own mount, which holds no bind; the file written is
-//!   checked to be the file read;
-//! - any failure before the write leaves the config as it was.
+//! - the config is replaced atomically, never written in place: the judged
+//!   bytes go to a new file beside it (created exclusively, with the
+//!   config's permission bits and owner), synced, renamed onto the config,
+//!   and the directory synced; killed at any point, the config on disk is
+//!   the old file or the new one whole (a stray `config.orchestra-new.*`
+//!   file may stay, which git never reads);
+//! - where the jail binds the config read-only, the config is a mount point
+//!   of the jail's namespace (twice: the workspace and its `.git` are both
+//!   bound) and no rename made there replaces it (`EBUSY`); the rename is
+//!   then made by a thread moved to a private copy of the namespace, the
+//!   binds taken off there (never in the jail's), which the kernel lets
+//!   replace the file and which takes the binds on the old file off
+//!   everywhere; the new file is then
+//!   bound read-only again in its place, checked to be the file renamed.
+//!   The task's later reads see the new config, as the host does, and the
+//!   moment between is covered by the supervisor, which answers no other
+//!   call meanwhile, and by the host's check after the task;
+//! - any failure before the rename leaves the config as it was (the new
+//!   file removed).
 
 use std::io::Read as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
@@ -105,16 +117,21 @@ pub enum ConfigChangeError {
     /// The change is not one a task may make.
     #[error(transparent)]
     Refused(#[from] super::gitconfig::Refusal),
-    /// No writable way to the config (its directory's mount not copied).
-    #[error("no writable way to the config: {0}")]
+    /// The jail's read-only bind of the config could not be taken off.
+    #[error("no way to replace the config: {0}")]
     NoWay(std::io::Error),
+    /// The config was changed, but the jail's read-only bind of it could not
+    /// be made again.
+    #[error("the config was changed, but could not be bound read-only again: {0}")]
+    Rebind(std::io::Error),
     /// The file opened for writing is not the file read.
     #[error("the config opened for writing is another file than the one read")]
     Swapped,
     /// Removing the source failed.
     #[error("remove the source: {0}")]
     DropSource(nix::Error),
-    /// Writing the config failed (the old bytes were written back as far as possible).
+    /// Writing the new file or renaming it onto the config failed (the
+    /// config is as it was).
     #[error("write the config: {0}")]
     Write(std::io::Error),
 }
@@ -164,46 +181,180 @@ fn read_small(
 
 /// Make the change of the git config `target` that renaming `source` (its
 /// `.lock`) onto it would make, if [`super::gitconfig::judge`] allows it:
-/// the judged bytes are written into `target` and `source` is removed (see
-/// the module doc).
+/// the judged bytes are written to a new file beside `target`, renamed onto
+/// it, and `source` is removed (see the module doc).
 pub fn change_config(source: &Path, target: &Path) -> Result<(), ConfigChangeError> {
-    let (Some(dir), Some(name), Some(lock)) = (target.parent(), target.file_name(), source.file_name()) else {
+    let (Some(parent), Some(name), Some(lock)) = (target.parent(), target.file_name(), source.file_name()) else {
         return Err(ConfigChangeError::NotItsLock);
     };
     let mut want = name.to_os_string();
     want.push(".lock");
-    if source.parent() != Some(dir) || lock != want {
+    if source.parent() != Some(parent) || lock != want {
         return Err(ConfigChangeError::NotItsLock);
     }
-    let dir = open_dir(dir).map_err(|source| ConfigChangeError::Open { what: "the config's directory", source })?;
+    let dir = open_dir(parent).map_err(|source| ConfigChangeError::Open { what: "the config's directory", source })?;
     let (new, _) = read_small(&dir, lock, "the new config")?;
     let (old, id) = read_small(&dir, name, "the config")?;
     super::gitconfig::judge(&old, &new)?;
-    let wo = nix::fcntl::OFlag::O_WRONLY;
-    let file = match open_in(&dir, name, wo) {
-        Ok(f) => f,
-        // The jail's read-only bind: through the directory's own mount, copied alone.
-        Err(nix::Error::EROFS) => {
-            let tree = crate::sys::open_tree_clone_alone(&dir).map_err(ConfigChangeError::NoWay)?;
-            open_in(&tree, name, wo).map_err(|e| ConfigChangeError::NoWay(e.into()))?
+    let (tmp, made) = write_beside(&dir, name, &new)?;
+    let undo = |e: ConfigChangeError| {
+        let _ = nix::unistd::unlinkat(&dir, tmp.as_os_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+        e
+    };
+    if identity(&dir, name) != Some(id) {
+        return Err(undo(ConfigChangeError::Swapped));
+    }
+    drop_source(source).map_err(|e| undo(ConfigChangeError::DropSource(e)))?;
+    match nix::fcntl::renameat(&dir, tmp.as_os_str(), &dir, name) {
+        Ok(()) => sync_dir(&dir),
+        // The jail's read-only binds of the config: a mount point in this
+        // namespace, which no rename here replaces. Renamed from a namespace
+        // of its own, which takes the binds off everywhere, and bound
+        // read-only again: the task's view is the new file, read-only.
+        Err(nix::Error::EBUSY) => {
+            let renamed =
+                std::thread::scope(|s| s.spawn(|| rename_from_own_namespace(&dir, &tmp, name, target)).join())
+                    .unwrap_or(Err(nix::Error::EIO));
+            match renamed {
+                Ok(()) => {
+                    sync_dir(&dir)?;
+                    bind_read_only(&dir, name, made).map_err(ConfigChangeError::Rebind)
+                }
+                Err(e) => Err(undo(ConfigChangeError::NoWay(e.into()))),
+            }
         }
-        Err(source) => return Err(ConfigChangeError::Open { what: "the config for writing", source }),
-    };
-    let m = file.metadata().map_err(ConfigChangeError::Write)?;
-    if !m.is_file() || (m.dev(), m.ino()) != id {
-        return Err(ConfigChangeError::Swapped);
+        Err(e) => Err(undo(ConfigChangeError::Write(e.into()))),
     }
-    drop_source(source).map_err(ConfigChangeError::DropSource)?;
-    let write = |bytes: &[u8]| -> std::io::Result<()> {
-        file.set_len(0)?;
-        std::os::unix::fs::FileExt::write_all_at(&file, bytes, 0)?;
-        file.sync_all()
-    };
-    if let Err(e) = write(&new) {
-        let _ = write(&old);
-        return Err(ConfigChangeError::Write(e));
+}
+
+/// Rename `tmp` onto `name` in `dir` (the file `target`) from the calling
+/// thread, moved first to a mount namespace of its own (a copy of this one,
+/// made private, so that nothing done in it reaches the jail's), from which
+/// the mounts on `target` are taken off (the nearest mount on its path and
+/// its submounts, until the rename is made): a rename refuses to replace a
+/// mount point of the caller's namespace only (`EBUSY`), and once done
+/// detaches every mount on the replaced file, in every namespace. The
+/// thread should end after.
+fn rename_from_own_namespace(
+    dir: &impl std::os::fd::AsFd,
+    tmp: &std::ffi::OsStr,
+    name: &std::ffi::OsStr,
+    target: &Path,
+) -> nix::Result<()> {
+    use nix::mount::{MntFlags, MsFlags};
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+    nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
+    for _ in 0..16 {
+        match nix::fcntl::renameat(dir, tmp, dir, name) {
+            Err(nix::Error::EBUSY) => {}
+            done => return done,
+        }
+        let mut at = Some(target);
+        while let Some(p) = at {
+            if nix::mount::umount2(p, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW).is_ok() {
+                break;
+            }
+            at = p.parent();
+        }
+        if at.is_none() {
+            break;
+        }
     }
-    Ok(())
+    Err(nix::Error::EBUSY)
+}
+
+/// The (device, inode) of `name` in `dir`, no link followed.
+fn identity(dir: &impl std::os::fd::AsFd, name: &std::ffi::OsStr) -> Option<(u64, u64)> {
+    let st = nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).ok()?;
+    (st.st_mode & libc::S_IFMT == libc::S_IFREG).then_some((st.st_dev, st.st_ino))
+}
+
+/// Write `bytes` to a new file beside `name` in `dir` (created exclusively,
+/// with `name`'s permission bits and owner), synced: its name and (device,
+/// inode).
+fn write_beside(
+    dir: &std::os::fd::OwnedFd,
+    name: &std::ffi::OsStr,
+    bytes: &[u8],
+) -> Result<(std::ffi::OsString, (u64, u64)), ConfigChangeError> {
+    use nix::fcntl::OFlag;
+    use std::io::Write as _;
+    let like = nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(|source| ConfigChangeError::Open { what: "the config", source })?;
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
+    let mode = nix::sys::stat::Mode::from_bits_truncate(like.st_mode & 0o777);
+    let mut last = nix::Error::EEXIST;
+    for attempt in 0..16 {
+        let mut tmp = name.to_os_string();
+        tmp.push(format!(".orchestra-new.{}.{attempt}", std::process::id()));
+        let mut file = match open_new(dir, &tmp, flags, mode) {
+            Ok(f) => f,
+            Err(e @ nix::Error::EEXIST) => {
+                last = e;
+                continue;
+            }
+            Err(source) => return Err(ConfigChangeError::Open { what: "a new file beside the config", source }),
+        };
+        let done = (|| -> std::io::Result<(u64, u64)> {
+            let m = file.metadata()?;
+            if (m.uid(), m.gid()) != (like.st_uid, like.st_gid) {
+                std::os::unix::fs::fchown(&file, Some(like.st_uid), Some(like.st_gid))?;
+            }
+            file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(like.st_mode & 0o7777))?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            Ok((m.dev(), m.ino()))
+        })();
+        return match done {
+            Ok(id) => Ok((tmp, id)),
+            Err(e) => {
+                let _ = nix::unistd::unlinkat(dir, tmp.as_os_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+                Err(ConfigChangeError::Write(e))
+            }
+        };
+    }
+    Err(ConfigChangeError::Open { what: "a new file beside the config", source: last })
+}
+
+/// Create `name` in `dir` with `flags` and `mode`, no link followed, not
+/// leaving `dir`.
+fn open_new(
+    dir: &impl std::os::fd::AsFd,
+    name: &std::ffi::OsStr,
+    flags: nix::fcntl::OFlag,
+    mode: nix::sys::stat::Mode,
+) -> nix::Result<std::fs::File> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+        .mode(mode)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    nix::fcntl::openat2(dir, Path::new(name), how).map(std::fs::File::from)
+}
+
+/// Sync the directory `dir` (an `O_PATH` descriptor): the rename is on disk.
+fn sync_dir(dir: &impl std::os::fd::AsFd) -> Result<(), ConfigChangeError> {
+    let d = open_in(dir, std::ffi::OsStr::new("."), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY)
+        .map_err(|source| ConfigChangeError::Open { what: "the config's directory", source })?;
+    d.sync_all().map_err(ConfigChangeError::Write)
+}
+
+/// Bind the file `name` in `dir` read-only onto itself, as the jail binds a
+/// protected file, when it is the file `id`.
+fn bind_read_only(dir: &impl std::os::fd::AsFd, name: &std::ffi::OsStr, id: (u64, u64)) -> std::io::Result<()> {
+    use crate::sys::mount_attr;
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let at = nix::fcntl::openat2(dir, Path::new(name), how)?;
+    let m = std::fs::File::from(at.try_clone()?).metadata()?;
+    if (m.dev(), m.ino()) != id {
+        return Err(std::io::Error::other("the config is another file than the one renamed"));
+    }
+    let tree = crate::sys::open_tree_clone(&at)?;
+    crate::sys::mount_setattr_fd(&tree, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV)?;
+    crate::sys::move_mount_onto(&tree, &at)
 }
 
 #[cfg(test)]
@@ -235,14 +386,30 @@ mod tests {
         std::os::unix::fs::symlink(&other, &lock).unwrap();
         assert!(matches!(change_config(&lock, &cfg), Err(ConfigChangeError::Open { .. })));
         std::fs::remove_file(&lock).unwrap();
-        // Allowed: the judged bytes, in the same file with its mode; the lock gone.
+        // Allowed: the judged bytes, in a new file renamed onto the config
+        // (the old inode is never truncated: a reader holding it sees it whole),
+        // with its mode; the lock gone, no other file left.
+        let held = std::fs::File::open(&cfg).unwrap();
         let new = format!("{old}[branch \"feat\"]\n\tremote = origin\n\tmerge = refs/heads/feat\n");
         std::fs::write(&lock, &new).unwrap();
         change_config(&lock, &cfg).unwrap();
         assert_eq!(std::fs::read_to_string(&cfg).unwrap(), new);
         let m = std::fs::metadata(&cfg).unwrap();
-        assert_eq!((m.ino(), m.mode() & 0o777), (ino, 0o640));
+        assert_ne!(m.ino(), ino, "written in place");
+        assert_eq!(m.mode() & 0o7777, 0o640);
+        assert_eq!(std::io::read_to_string(held).unwrap(), old, "the old file was changed");
         assert!(!lock.exists());
+        let mut names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["config", "other.lock"]);
+        // A stray new file of an earlier, killed supervisor is no obstacle.
+        let stray = d.path().join(format!("config.orchestra-new.{}.0", std::process::id()));
+        std::fs::write(&stray, "x").unwrap();
+        let newer = format!("{new}[branch \"x\"]\n\tremote = origin\n");
+        std::fs::write(&lock, &newer).unwrap();
+        change_config(&lock, &cfg).unwrap();
+        assert_eq!(std::fs::read_to_string(&cfg).unwrap(), newer);
+        assert_eq!(std::fs::read_to_string(&stray).unwrap(), "x");
     }
 
     #[test]
