@@ -1171,6 +1171,7 @@ fn branch_upstreams_and_new_remotes_written_by_git_are_no_violation_and_stay() {
         format!("{GIT} branch -q -u origin/main"),
         format!("{GIT} remote add up2 /some/path"),
         format!("{GIT} switch -q -c y --track origin/feat"),
+        format!("{GIT} branch -q --track loc master"),
     ] {
         let o = e.sh("default", &script);
         o.assert_ok();
@@ -1182,6 +1183,7 @@ fn branch_upstreams_and_new_remotes_written_by_git_are_no_violation_and_stay() {
     assert_eq!(host_config(&e, "remote.up2.url"), "/some/path");
     assert_eq!(host_config(&e, "remote.up2.fetch"), "+refs/heads/*:refs/remotes/up2/*");
     assert_eq!(host_config(&e, "branch.y.merge"), "refs/heads/feat");
+    assert_eq!(host_config(&e, "branch.loc.remote"), ".", "the repository itself");
     let head = git(&e.ws, &["rev-parse", "--abbrev-ref", "HEAD"]);
     assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), "y");
 }
@@ -1239,6 +1241,9 @@ fn a_config_change_replaces_the_file_whole_and_the_task_sees_it_read_only() {
     let e = remote_env();
     let cfg = e.ws.join(".git/config");
     let before = std::fs::metadata(&cfg).unwrap();
+    // Held open, the old file keeps its inode (no reuse) and shows whether it was written.
+    let held = std::fs::File::open(&cfg).unwrap();
+    let old = std::fs::read(&cfg).unwrap();
     let o = e.sh(
         "default",
         &format!(
@@ -1252,6 +1257,7 @@ fn a_config_change_replaces_the_file_whole_and_the_task_sees_it_read_only() {
     assert_eq!(o.stdout.trim(), "origin\nrefs/heads/feat\n/some/path", "{}", o.all());
     let after = std::fs::metadata(&cfg).unwrap();
     assert_ne!(after.ino(), before.ino(), "the config was written in place");
+    assert_eq!(std::io::read_to_string(held).unwrap().as_bytes(), old, "the old file was written");
     assert_eq!(after.mode(), before.mode());
     assert_eq!(host_config(&e, "branch.feat.merge"), "refs/heads/feat");
     assert_eq!(host_config(&e, "remote.up2.url"), "/some/path");
@@ -1261,4 +1267,62 @@ fn a_config_change_replaces_the_file_whole_and_the_task_sees_it_read_only() {
         .filter(|n| n.starts_with("config.") || n.contains("orchestra"))
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// No task redirects where the host's later `git fetch`, `pull` or `push`
+/// go (around its own network policy): the URLs of a remote the config had
+/// are never changed, added to or removed, and a branch may track only a
+/// remote the config had, never one the task added, even in two steps.
+/// Each is `fs.protected` (exit 4), and the host's config still names the
+/// places it named.
+#[test]
+fn a_task_cannot_redirect_an_existing_remote_or_track_a_remote_it_added() {
+    let cases = [
+        ("set-url", format!("{GIT} remote set-url origin /elsewhere"), "remote.origin.url may not be changed"),
+        (
+            "set-url --add",
+            format!("{GIT} remote set-url --add origin /elsewhere"),
+            "remote.origin.url may not be changed",
+        ),
+        (
+            "pushurl",
+            format!("{GIT} remote set-url --push origin /elsewhere"),
+            "remote.origin.pushurl may not be changed",
+        ),
+        ("remove", format!("{GIT} remote remove origin"), "remote.origin.url may not be changed"),
+        (
+            "track an added remote",
+            format!(
+                "{GIT} remote add evil /elsewhere && {GIT} update-ref refs/remotes/evil/main HEAD && \
+                 {GIT} branch -u evil/main"
+            ),
+            "branch.master.remote: names no remote the config had",
+        ),
+        (
+            "by hand",
+            format!("{GIT} remote add evil /elsewhere && {GIT} config branch.master.remote evil"),
+            "branch.master.remote: names no remote the config had",
+        ),
+        (
+            "a URL",
+            format!("{GIT} config branch.master.remote /elsewhere"),
+            "branch.master.remote: names no remote the config had",
+        ),
+    ];
+    for (case, script, why) in cases {
+        let e = remote_env();
+        let origin = host_config(&e, "remote.origin.url");
+        let before = std::fs::read(e.ws.join(".git/config")).unwrap();
+        let o = e.sh("default", &script);
+        o.assert_violation("fs.protected");
+        assert!(o.all().contains(why), "{case}: {}", o.all());
+        let all = |name: &str| String::from_utf8_lossy(&git(&e.ws, &["config", "--get-all", name]).stdout).into_owned();
+        assert_eq!(all("remote.origin.url").trim(), origin, "{case}");
+        assert_eq!(all("remote.origin.pushurl"), "", "{case}");
+        assert_eq!(all("branch.master.remote"), "", "{case}");
+        if !script.contains("remote add") {
+            assert_eq!(std::fs::read(e.ws.join(".git/config")).unwrap(), before, "{case}: .git/config changed");
+        }
+        assert!(!e.ws.join(".git/config.lock").exists() || case != "set-url", "{case}");
+    }
 }

@@ -15,15 +15,23 @@
 //!   a double quote in a value, the deprecated `[section.subsection]` form,
 //!   text after a header, an `include` or `includeIf` section, a key before
 //!   any section;
-//! - [`judge`] allows a change only when both texts parse, the entries no
-//!   task may change ([`changeable`] is false) are the same in the same
-//!   order, and every entry the new text adds (counted as a multiset) is a
-//!   changeable one with a value [`value_allowed`] accepts. Changeable are
-//!   `branch.<name>.remote|merge|rebase` and
-//!   `remote.<name>.url|pushurl|fetch|push|tagopt`: names of places and
-//!   refs, none of which git runs (URLs naming a transport helper, `::`, or
-//!   an unknown scheme, or starting with `-`, are refused). Entries of those
-//!   keys may also go.
+//! - [`judge`] allows a change of the config a task started with only when
+//!   both texts parse, the entries no task may change ([`changeable`] is
+//!   false) are the same in the same order, and every entry the new text
+//!   adds (counted as a multiset) is a changeable one with a value
+//!   [`value_allowed`] accepts. Changeable are `branch.<name>.remote|merge|rebase`,
+//!   `remote.<name>.fetch|push|tagopt`, and `remote.<name>.url|pushurl`
+//!   only for a remote the task started without (a `git remote add`):
+//!   names of places and refs, none of which git runs (URLs naming a
+//!   transport helper, `::`, or an unknown scheme, or starting with `-`,
+//!   are refused). Entries of those keys may also go;
+//! - no task redirects the host's later `git fetch`, `pull` or `push`: the
+//!   URLs of a remote the config had are never added, changed, reordered or
+//!   removed, and a branch's `remote` may only name a remote the config had
+//!   (or `.`, the repository itself), never a URL or a remote the task
+//!   added, so a branch never tracks a place the task chose. The judge is
+//!   always given the config as it was when the task started: two changes,
+//!   each allowed on its own, never add up to one that is not.
 
 /// One setting of a config file: section and key lower-cased, the
 /// subsection as written; `None` for a bare key (git's boolean `true`).
@@ -97,6 +105,10 @@ pub enum Refusal {
     /// A changeable setting got a value that is not allowed.
     #[error("{0}: a value a task may not set")]
     Value(String),
+    /// A branch's remote names no remote the config had when the task
+    /// started (a URL, or a remote the task added).
+    #[error("{0}: names no remote the config had before the task (a branch may track only those, or .)")]
+    NewRemote(String),
 }
 
 /// The lines of `text` as [`Entry`]s, or why the text is outside the strict
@@ -187,22 +199,34 @@ fn setting(line: &str, n: usize) -> Result<(String, Option<String>), ParseError>
     Ok((key.to_ascii_lowercase(), value))
 }
 
-/// Whether a task may add or remove `e` (its value judged apart).
-pub fn changeable(e: &Entry) -> bool {
-    e.subsection.is_some()
-        && match e.section.as_str() {
-            "branch" => matches!(e.key.as_str(), "remote" | "merge" | "rebase"),
-            "remote" => matches!(e.key.as_str(), "url" | "pushurl" | "fetch" | "push" | "tagopt"),
+/// The names of the remotes `entries` hold settings of (any key).
+pub fn remotes(entries: &[Entry]) -> std::collections::BTreeSet<&str> {
+    entries.iter().filter(|e| e.section == "remote").filter_map(|e| e.subsection.as_deref()).collect()
+}
+
+/// Whether a task may add or remove `e` (its value judged apart), when the
+/// config it started with had the remotes `had`: a remote's URLs only for a
+/// remote it did not have.
+pub fn changeable(e: &Entry, had: &std::collections::BTreeSet<&str>) -> bool {
+    let Some(sub) = e.subsection.as_deref() else { return false };
+    match e.section.as_str() {
+        "branch" => matches!(e.key.as_str(), "remote" | "merge" | "rebase"),
+        "remote" => match e.key.as_str() {
+            "fetch" | "push" | "tagopt" => true,
+            "url" | "pushurl" => !had.contains(sub),
             _ => false,
-        }
+        },
+        _ => false,
+    }
 }
 
 /// Whether a changeable entry's value may be set by a task.
 pub fn value_allowed(e: &Entry) -> bool {
     let Some(v) = e.value.as_deref() else { return false };
     match (e.section.as_str(), e.key.as_str()) {
-        // A branch's remote is a remote's name or a URL.
-        ("branch", "remote") | ("remote", "url" | "pushurl") => url_allowed(v),
+        // A branch's remote is judged by [`judge`]: a remote the config had.
+        ("branch", "remote") => !v.is_empty(),
+        ("remote", "url" | "pushurl") => url_allowed(v),
         ("branch", "merge") | ("remote", "fetch" | "push") => refspec_allowed(v),
         ("branch", "rebase") => matches!(v, "true" | "false" | "merges" | "interactive"),
         ("remote", "tagopt") => matches!(v, "--no-tags" | "--tags"),
@@ -229,12 +253,13 @@ fn refspec_allowed(v: &str) -> bool {
     !v.is_empty() && !v.starts_with('-') && v.chars().all(|c| c.is_ascii_alphanumeric() || "/_.*:+^@-".contains(c))
 }
 
-/// Whether changing a config from `old` to `new` is what a task may do (see
-/// the module doc), or why not.
+/// Whether changing a config from `old` (as it was when the task started)
+/// to `new` is what a task may do (see the module doc), or why not.
 pub fn judge(old: &[u8], new: &[u8]) -> Result<(), Refusal> {
     let old = parse(old).map_err(Refusal::Old)?;
     let new = parse(new).map_err(Refusal::New)?;
-    let fixed = |v: &[Entry]| v.iter().filter(|e| !changeable(e)).cloned().collect::<Vec<_>>();
+    let had = remotes(&old);
+    let fixed = |v: &[Entry]| v.iter().filter(|e| !changeable(e, &had)).cloned().collect::<Vec<_>>();
     let (was, is) = (fixed(&old), fixed(&new));
     if was != is {
         // The first entry where they part: one changed or gone, or one added.
@@ -248,14 +273,19 @@ pub fn judge(old: &[u8], new: &[u8]) -> Result<(), Refusal> {
         return Err(Refusal::Fixed(first.map(Entry::name).unwrap_or_default()));
     }
     // What the new text adds: its changeable entries less the old ones.
-    let mut before: Vec<&Entry> = old.iter().filter(|e| changeable(e)).collect();
-    for e in new.iter().filter(|e| changeable(e)) {
+    let mut before: Vec<&Entry> = old.iter().filter(|e| changeable(e, &had)).collect();
+    for e in new.iter().filter(|e| changeable(e, &had)) {
         match before.iter().position(|b| *b == e) {
             Some(i) => {
                 before.swap_remove(i);
             }
-            None if value_allowed(e) => {}
-            None => return Err(Refusal::Value(e.name())),
+            None if !value_allowed(e) => return Err(Refusal::Value(e.name())),
+            None if (e.section.as_str(), e.key.as_str()) == ("branch", "remote")
+                && !matches!(e.value.as_deref(), Some(v) if v == "." || had.contains(v)) =>
+            {
+                return Err(Refusal::NewRemote(e.name()));
+            }
+            None => {}
         }
     }
     Ok(())
@@ -345,14 +375,22 @@ mod tests {
                 "[remote \"gh\"]\n\turl = https://github.com/o/r.git\n\tpushurl = git@github.com:o/r.git\n\ttagopt = --no-tags\n\tpush = refs/heads/main\n",
             ),
             with("[branch \"x\"]\n\trebase = merges\n"),
-            // git branch --unset-upstream, git remote remove origin
+            // git branch --unset-upstream
             BASE.replace("\tremote = origin\n\tmerge = refs/heads/master\n", ""),
-            BASE.replace("[remote \"origin\"]\n\turl = /tmp/up\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n", ""),
-            // git branch -u up2/master: a value changed
-            BASE.replace("remote = origin", "remote = up2"),
+            // git checkout -b x --track master: the repository itself
+            with("[branch \"x\"]\n\tremote = .\n\tmerge = refs/heads/master\n"),
+            // git remote set-branches origin main: what origin fetches, not where from
+            BASE.replace(
+                "fetch = +refs/heads/*:refs/remotes/origin/*",
+                "fetch = +refs/heads/main:refs/remotes/origin/main",
+            ),
         ] {
             assert_eq!(judge(old, new.as_bytes()), Ok(()), "{new}");
         }
+        // git branch -u up2/master, up2 a remote the config had: a value changed.
+        let old = with("[remote \"up2\"]\n\turl = /p\n");
+        let new = old.replace("remote = origin", "remote = up2");
+        assert_eq!(judge(old.as_bytes(), new.as_bytes()), Ok(()));
         // A host config that already holds a helper URL stays as it is.
         let old = with("[remote \"hg\"]\n\turl = hg::https://x\n");
         assert_eq!(judge(old.as_bytes(), format!("{old}[branch \"b\"]\n\tremote = hg\n").as_bytes()), Ok(()));
@@ -363,6 +401,7 @@ mod tests {
         let old = BASE.as_bytes();
         let fixed = |n: &str| Err(Refusal::Fixed(n.into()));
         let value = |n: &str| Err(Refusal::Value(n.into()));
+        let new_remote = |n: &str| Err(Refusal::NewRemote(n.into()));
         let cases: Vec<(String, Result<(), Refusal>)> = vec![
             (with("[core]\n\tfsmonitor = touch /tmp/m\n"), fixed("core.fsmonitor")),
             (with("[branch \"x\"]\n\tremote = origin\n[core]\n\thooksPath = hooks\n"), fixed("core.hookspath")),
@@ -387,7 +426,32 @@ mod tests {
             (with("[remote \"x\"]\n\turl = evil://h/r\n"), value("remote.x.url")),
             (with("[remote \"x\"]\n\tpushurl = --upload-pack=touch m\n"), value("remote.x.pushurl")),
             (with("[remote \"x\"]\n\turl\n"), value("remote.x.url")),
-            (with("[branch \"x\"]\n\tremote = ext::sh\n"), value("branch.x.remote")),
+            (with("[branch \"x\"]\n\tremote = ext::sh\n"), new_remote("branch.x.remote")),
+            (with("[branch \"x\"]\n\tremote = /elsewhere\n"), new_remote("branch.x.remote")),
+            (with("[branch \"x\"]\n\tremote = https://h/r\n"), new_remote("branch.x.remote")),
+            (with("[branch \"x\"]\n\tremote =\n"), value("branch.x.remote")),
+            // git remote set-url origin /elsewhere, --add, --push; git remote remove origin
+            (BASE.replace("url = /tmp/up", "url = /elsewhere"), fixed("remote.origin.url")),
+            (BASE.replace("\turl = /tmp/up\n", "\turl = /tmp/up\n\turl = /elsewhere\n"), fixed("remote.origin.url")),
+            (BASE.replace("\turl = /tmp/up\n", "\turl = /elsewhere\n\turl = /tmp/up\n"), fixed("remote.origin.url")),
+            (with("[remote \"origin\"]\n\tpushurl = /elsewhere\n"), fixed("remote.origin.pushurl")),
+            (
+                BASE.replace("\turl = /tmp/up\n", "\tpushurl = /elsewhere\n\turl = /tmp/up\n"),
+                fixed("remote.origin.url"),
+            ),
+            (
+                BASE.replace(
+                    "[remote \"origin\"]\n\turl = /tmp/up\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n",
+                    "",
+                ),
+                fixed("remote.origin.url"),
+            ),
+            // git remote add evil X && git branch -u evil/master
+            (
+                BASE.replace("remote = origin", "remote = evil")
+                    + "[remote \"evil\"]\n\turl = /x\n\tfetch = +refs/heads/*:refs/remotes/evil/*\n",
+                new_remote("branch.master.remote"),
+            ),
             (with("[branch \"x\"]\n\trebase = yes\n"), value("branch.x.rebase")),
             (with("[branch \"x\"]\n\tmerge = refs/heads/$(touch m)\n"), value("branch.x.merge")),
             (with("[remote \"x\"]\n\tfetch = -x\n"), value("remote.x.fetch")),
@@ -400,6 +464,16 @@ mod tests {
         for (new, want) in cases {
             assert_eq!(judge(old, new.as_bytes()), want, "{new}");
         }
+        // Two changes, each allowed from the config before it, judged from
+        // the config the task started with: a branch never tracks a remote
+        // the task added.
+        let added = with("[remote \"evil\"]\n\turl = /x\n");
+        let tracked = added.replace("remote = origin", "remote = evil");
+        assert_eq!(judge(old, added.as_bytes()), Ok(()));
+        assert_eq!(judge(added.as_bytes(), tracked.as_bytes()), Ok(()), "evil was had");
+        assert_eq!(judge(old, tracked.as_bytes()), new_remote("branch.master.remote"));
+        // A remote the task added may be pointed elsewhere again.
+        assert_eq!(judge(old, added.replace("/x", "/y").as_bytes()), Ok(()));
         // A current config outside the subset is never judged.
         let odd = with("[alias]\n\tlg = \"log --graph\"\n");
         assert_eq!(judge(odd.as_bytes(), odd.as_bytes()), Err(Refusal::Old(ParseError::Quote(13))));

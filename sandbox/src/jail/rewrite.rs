@@ -22,8 +22,9 @@
 //! - both files are read once, each opened below their directory (opened
 //!   with no link followed) with no link followed, without blocking, and
 //!   only as regular files of at most [`MAX_COMPARED`] bytes;
-//! - the change is made only when [`super::gitconfig::judge`] allows it,
-//!   and what is written is the very bytes judged: the task's file is never
+//! - the change is made only when [`super::gitconfig::judge`] allows it
+//!   from the config as it was when the task started (the first one read,
+//!   kept by the caller), and what is written is the very bytes judged: the task's file is never
 //!   renamed (it could change after the check), it is removed like
 //!   [`drop_source`] does;
 //! - the config is replaced atomically, never written in place: the judged
@@ -48,7 +49,7 @@
 
 use std::io::Read as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Files are compared up to this size (a git config is a few KiB).
 pub const MAX_COMPARED: u64 = 1 << 20;
@@ -180,10 +181,16 @@ fn read_small(
 }
 
 /// Make the change of the git config `target` that renaming `source` (its
-/// `.lock`) onto it would make, if [`super::gitconfig::judge`] allows it:
-/// the judged bytes are written to a new file beside `target`, renamed onto
-/// it, and `source` is removed (see the module doc).
-pub fn change_config(source: &Path, target: &Path) -> Result<(), ConfigChangeError> {
+/// `.lock`) onto it would make, if [`super::gitconfig::judge`] allows it
+/// from the config the task started with (`starts`, by path: the config as
+/// first read here, kept there): the judged bytes are written to a new file
+/// beside `target`, renamed onto it, and `source` is removed (see the
+/// module doc).
+pub fn change_config(
+    source: &Path,
+    target: &Path,
+    starts: &mut std::collections::HashMap<PathBuf, Vec<u8>>,
+) -> Result<(), ConfigChangeError> {
     let (Some(parent), Some(name), Some(lock)) = (target.parent(), target.file_name(), source.file_name()) else {
         return Err(ConfigChangeError::NotItsLock);
     };
@@ -195,7 +202,8 @@ pub fn change_config(source: &Path, target: &Path) -> Result<(), ConfigChangeErr
     let dir = open_dir(parent).map_err(|source| ConfigChangeError::Open { what: "the config's directory", source })?;
     let (new, _) = read_small(&dir, lock, "the new config")?;
     let (old, id) = read_small(&dir, name, "the config")?;
-    super::gitconfig::judge(&old, &new)?;
+    let start = starts.entry(target.to_path_buf()).or_insert(old);
+    super::gitconfig::judge(start, &new)?;
     let (tmp, made) = write_beside(&dir, name, &new)?;
     let undo = |e: ConfigChangeError| {
         let _ = nix::unistd::unlinkat(&dir, tmp.as_os_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
@@ -366,25 +374,26 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let d = tempfile::tempdir().unwrap();
         let (cfg, lock) = (d.path().join("config"), d.path().join("config.lock"));
-        let old = "[core]\n\tbare = false\n";
+        let old = "[core]\n\tbare = false\n[remote \"origin\"]\n\turl = /up\n";
         std::fs::write(&cfg, old).unwrap();
         std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o640)).unwrap();
         let ino = std::fs::metadata(&cfg).unwrap().ino();
+        let mut starts = std::collections::HashMap::new();
         // Refused: the config and the lock stay as they are.
         let hostile = format!("{old}[core]\n\tfsmonitor = touch m\n");
         std::fs::write(&lock, &hostile).unwrap();
-        let e = change_config(&lock, &cfg).unwrap_err();
+        let e = change_config(&lock, &cfg, &mut starts).unwrap_err();
         assert!(matches!(e, ConfigChangeError::Refused(_)), "{e}");
         assert_eq!(std::fs::read_to_string(&cfg).unwrap(), old);
         assert!(lock.exists());
         // Not the config's own lock beside it.
         let other = d.path().join("other.lock");
         std::fs::write(&other, old).unwrap();
-        assert!(matches!(change_config(&other, &cfg), Err(ConfigChangeError::NotItsLock)));
+        assert!(matches!(change_config(&other, &cfg, &mut starts), Err(ConfigChangeError::NotItsLock)));
         // A lock that is a link is not followed.
         std::fs::remove_file(&lock).unwrap();
         std::os::unix::fs::symlink(&other, &lock).unwrap();
-        assert!(matches!(change_config(&lock, &cfg), Err(ConfigChangeError::Open { .. })));
+        assert!(matches!(change_config(&lock, &cfg, &mut starts), Err(ConfigChangeError::Open { .. })));
         std::fs::remove_file(&lock).unwrap();
         // Allowed: the judged bytes, in a new file renamed onto the config
         // (the old inode is never truncated: a reader holding it sees it whole),
@@ -392,7 +401,7 @@ mod tests {
         let held = std::fs::File::open(&cfg).unwrap();
         let new = format!("{old}[branch \"feat\"]\n\tremote = origin\n\tmerge = refs/heads/feat\n");
         std::fs::write(&lock, &new).unwrap();
-        change_config(&lock, &cfg).unwrap();
+        change_config(&lock, &cfg, &mut starts).unwrap();
         assert_eq!(std::fs::read_to_string(&cfg).unwrap(), new);
         let m = std::fs::metadata(&cfg).unwrap();
         assert_ne!(m.ino(), ino, "written in place");
@@ -407,9 +416,18 @@ mod tests {
         std::fs::write(&stray, "x").unwrap();
         let newer = format!("{new}[branch \"x\"]\n\tremote = origin\n");
         std::fs::write(&lock, &newer).unwrap();
-        change_config(&lock, &cfg).unwrap();
+        change_config(&lock, &cfg, &mut starts).unwrap();
         assert_eq!(std::fs::read_to_string(&cfg).unwrap(), newer);
         assert_eq!(std::fs::read_to_string(&stray).unwrap(), "x");
+        // Every change is judged from the config the task started with: a
+        // remote it added is one the config had not, however many changes ago.
+        let added = format!("{newer}[remote \"evil\"]\n\turl = /x\n");
+        std::fs::write(&lock, &added).unwrap();
+        change_config(&lock, &cfg, &mut starts).unwrap();
+        std::fs::write(&lock, format!("{added}[branch \"y\"]\n\tremote = evil\n")).unwrap();
+        let e = change_config(&lock, &cfg, &mut starts).unwrap_err();
+        assert!(matches!(e, ConfigChangeError::Refused(super::super::gitconfig::Refusal::NewRemote(_))), "{e}");
+        assert_eq!(std::fs::read_to_string(&cfg).unwrap(), added);
     }
 
     #[test]

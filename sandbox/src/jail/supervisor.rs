@@ -44,6 +44,9 @@ pub struct Supervisor<'a> {
     /// The judge of what each send carries, and each socket's stream (a
     /// canary split over sends).
     payloads: super::payload::Payloads,
+    /// Each protected git config the task had the supervisor change, as it
+    /// was at the first change: what every later change is judged from.
+    config_starts: std::collections::HashMap<PathBuf, Vec<u8>>,
 }
 
 impl<'a> Supervisor<'a> {
@@ -70,6 +73,7 @@ impl<'a> Supervisor<'a> {
             pids_reported: false,
             last_periodic: std::time::Instant::now(),
             payloads: super::payload::Payloads::new(&plan.canaries),
+            config_starts: std::collections::HashMap::new(),
         })
     }
 
@@ -365,7 +369,7 @@ impl<'a> Supervisor<'a> {
         // Git's change of a protected config: made here, with the bytes judged,
         // when it only names branches' upstreams and remotes.
         if let Decision::GitConfig { source, target, detail } = &decision {
-            decision = match super::rewrite::change_config(source, target) {
+            decision = match super::rewrite::change_config(source, target, &mut self.config_starts) {
                 Ok(()) => {
                     let _ = sys::notif_send(listener, n.id, NotifAnswer::Return(0));
                     return false;
