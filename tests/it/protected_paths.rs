@@ -1326,3 +1326,32 @@ fn a_task_cannot_redirect_an_existing_remote_or_track_a_remote_it_added() {
         assert!(!e.ws.join(".git/config.lock").exists() || case != "set-url", "{case}");
     }
 }
+
+/// A submodule's config changed as the supervisor allows (`git -C lib
+/// checkout -b feat origin/<default>`, `git -C lib remote add`) is no
+/// violation after the task either: the survey of submodules judges a
+/// module config's change as the supervisor does, and leaves the
+/// submodule's `.git` where it is.
+#[test]
+fn a_submodule_config_changed_as_allowed_is_no_violation_and_the_submodule_stays() {
+    let e = submodule_env();
+    let lib = e.ws.join("lib");
+    let up = git(&lib, &["rev-parse", "--abbrev-ref", "origin/HEAD"]);
+    let up = String::from_utf8_lossy(&up.stdout).trim().to_string();
+    assert!(up.starts_with("origin/"), "{up}");
+    let pointer = std::fs::read(lib.join(".git")).unwrap();
+    let o = e.sh(
+        "default",
+        &format!(
+            "{GIT} -C lib checkout -q -b feat {up} && {GIT} -C lib remote add up2 /some/path && {GIT} status --short"
+        ),
+    );
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}\n{}", o.rules(), o.all());
+    assert_eq!(std::fs::read(lib.join(".git")).unwrap(), pointer, "the submodule's .git was put aside");
+    let get = |name: &str| String::from_utf8_lossy(&git(&lib, &["config", "--get", name]).stdout).trim().to_string();
+    assert_eq!(get("branch.feat.remote"), "origin");
+    assert_eq!(get("remote.up2.url"), "/some/path");
+    let head = git(&lib, &["rev-parse", "--abbrev-ref", "HEAD"]);
+    assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), "feat");
+}
