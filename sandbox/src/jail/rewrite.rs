@@ -221,8 +221,12 @@ pub fn change_config(
         // read-only again: the task's view is the new file, read-only.
         Err(nix::Error::EBUSY) => {
             let renamed =
-                std::thread::scope(|s| s.spawn(|| rename_from_own_namespace(&dir, &tmp, name, target)).join())
-                    .unwrap_or(Err(nix::Error::EIO));
+                // A thread that cannot be made (the pids limit reached) is a refusal, not a panic.
+                std::thread::scope(|s| {
+                    std::thread::Builder::new()
+                        .spawn_scoped(s, || rename_from_own_namespace(&dir, &tmp, name, target))
+                        .map_or(Err(nix::Error::EAGAIN), |t| t.join().unwrap_or(Err(nix::Error::EIO)))
+                });
             match renamed {
                 Ok(()) => {
                     sync_dir(&dir)?;
