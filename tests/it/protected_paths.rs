@@ -1439,3 +1439,219 @@ fn a_clone_the_user_had_that_a_build_adds_as_a_gitlink_is_kept_and_no_violation(
     o.assert_ok();
     assert!(o.rules().is_empty(), "{:?}", o.rules());
 }
+
+/// A repository in the workspace with a remote `origin` (branches `main`
+/// and `feat`), fetched: what a clone an agent works in looks like.
+fn remote_env() -> Env {
+    let e = repo_env();
+    let up = e.root.join("up");
+    std::fs::create_dir_all(&up).unwrap();
+    assert!(git(&up, &["init", "-q", "-b", "main", "."]).status.success());
+    assert!(git(&up, &["commit", "-q", "--allow-empty", "-m", "u"]).status.success());
+    assert!(git(&up, &["branch", "feat"]).status.success());
+    assert!(git(&e.ws, &["remote", "add", "origin", up.to_str().unwrap()]).status.success());
+    assert!(git(&e.ws, &["fetch", "-q", "origin"]).status.success());
+    e
+}
+
+/// The host's `git config --get name` in `e`'s workspace.
+fn host_config(e: &Env, name: &str) -> String {
+    String::from_utf8_lossy(&git(&e.ws, &["config", "--get", name]).stdout).trim().to_string()
+}
+
+/// Git's changes of `.git/config` that only name branches' upstreams and
+/// remotes (`git checkout -b x origin/x`, `git branch -u`, `git remote
+/// add`, `git switch -c --track`) are made for the task by the supervisor:
+/// exit 0, no violation, and the host's git sees them.
+#[test]
+fn branch_upstreams_and_new_remotes_written_by_git_are_no_violation_and_stay() {
+    let e = remote_env();
+    for script in [
+        format!("{GIT} checkout -q -b feat origin/feat"),
+        format!("{GIT} branch -q -u origin/main"),
+        format!("{GIT} remote add up2 /some/path"),
+        format!("{GIT} switch -q -c y --track origin/feat"),
+        format!("{GIT} branch -q --track loc master"),
+    ] {
+        let o = e.sh("default", &script);
+        o.assert_ok();
+        assert!(o.rules().is_empty(), "`{script}`: {:?}\n{}", o.rules(), o.all());
+        assert!(!e.ws.join(".git/config.lock").exists(), "`{script}` left its lock");
+    }
+    assert_eq!(host_config(&e, "branch.feat.remote"), "origin");
+    assert_eq!(host_config(&e, "branch.feat.merge"), "refs/heads/main", "git branch -u");
+    assert_eq!(host_config(&e, "remote.up2.url"), "/some/path");
+    assert_eq!(host_config(&e, "remote.up2.fetch"), "+refs/heads/*:refs/remotes/up2/*");
+    assert_eq!(host_config(&e, "branch.y.merge"), "refs/heads/feat");
+    assert_eq!(host_config(&e, "branch.loc.remote"), ".", "the repository itself");
+    let head = git(&e.ws, &["rev-parse", "--abbrev-ref", "HEAD"]);
+    assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), "y");
+}
+
+/// A change of `.git/config` that adds anything but branch upstreams and
+/// remotes' places, written by hand as git writes (`config.lock`, then a
+/// rename), is `fs.protected` (exit 4): the config stays byte for byte as
+/// it was and nothing planted runs at the host's next git.
+#[test]
+fn a_config_change_carrying_anything_else_is_refused_whole_and_runs_nothing() {
+    let cases = [
+        (
+            "fsmonitor",
+            "[branch \"feat\"]\n\tremote = origin\n\tmerge = refs/heads/feat\n[core]\n\tfsmonitor = touch {m}\n",
+        ),
+        ("uploadpack", "[remote \"x\"]\n\turl = /tmp\n\tuploadpack = touch {m}; git-upload-pack\n"),
+        ("ext url", "[remote \"x\"]\n\turl = ext::sh -c touch% {m}\n"),
+        ("include", "[include]\n\tpath = ../attack.cfg\n"),
+        ("continued line", "[branch \"feat\"]\n\tremote = origin \\\n\n[core]\n\tfsmonitor = touch {m}\n"),
+        ("escaped header", "[branch \"a\\\"] [core\"]\n\tfsmonitor = touch {m}\n"),
+        ("deprecated form", "[branch.feat]\n\tremote = origin\n"),
+        ("alias", "[branch \"feat\"]\n\tremote = origin\n[alias]\n\tst = !touch {m}\n"),
+    ];
+    for (case, text) in cases {
+        let e = remote_env();
+        let marker = e.root.join("planted-ran");
+        let m = marker.display().to_string();
+        std::fs::write(e.ws.join("attack"), text.replace("{m}", &m)).unwrap();
+        std::fs::write(e.ws.join("attack.cfg"), format!("[core]\n\tfsmonitor = touch {m}\n")).unwrap();
+        let before = std::fs::read(e.ws.join(".git/config")).unwrap();
+        let o = e.sh(
+            "default",
+            "cp .git/config .git/config.lock && cat attack >> .git/config.lock && \
+             perl -e 'rename q(.git/config.lock), q(.git/config) or die qq($!\\n)'",
+        );
+        o.assert_violation("fs.protected");
+        assert!(o.all().contains("a change of a git config a task may not make"), "{case}: {}", o.all());
+        assert_eq!(std::fs::read(e.ws.join(".git/config")).unwrap(), before, "{case}: .git/config changed");
+        let _ = git(&e.ws, &["status"]);
+        let _ = git(&e.ws, &["fetch", "-q", "--all"]);
+        host_git_runs_nothing(&e, &marker);
+        assert!(!marker.exists(), "{case}: the planted command ran");
+    }
+}
+
+/// The supervisor replaces a protected config whole, by a rename of a new
+/// file it wrote and synced, never truncating the old one in place (a
+/// supervisor killed mid-write left the user's remotes lost); where the jail
+/// binds the config read-only, it binds the new file again: later git
+/// commands of the same task see the change, and the config stays read-only
+/// to the task.
+#[test]
+fn a_config_change_replaces_the_file_whole_and_the_task_sees_it_read_only() {
+    use std::os::unix::fs::MetadataExt as _;
+    let e = remote_env();
+    let cfg = e.ws.join(".git/config");
+    let before = std::fs::metadata(&cfg).unwrap();
+    // Held open, the old file keeps its inode (no reuse) and shows whether it was written.
+    let held = std::fs::File::open(&cfg).unwrap();
+    let old = std::fs::read(&cfg).unwrap();
+    let o = e.sh(
+        "default",
+        &format!(
+            "{GIT} checkout -q -b feat origin/feat && {GIT} config --get branch.feat.remote && \
+             {GIT} remote add up2 /some/path && {GIT} config --get branch.feat.merge && \
+             {GIT} config --get remote.up2.url && if test -w .git/config; then echo WRITABLE; fi"
+        ),
+    );
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}\n{}", o.rules(), o.all());
+    assert_eq!(o.stdout.trim(), "origin\nrefs/heads/feat\n/some/path", "{}", o.all());
+    let after = std::fs::metadata(&cfg).unwrap();
+    assert_ne!(after.ino(), before.ino(), "the config was written in place");
+    assert_eq!(std::io::read_to_string(held).unwrap().as_bytes(), old, "the old file was written");
+    assert_eq!(after.mode(), before.mode());
+    assert_eq!(host_config(&e, "branch.feat.merge"), "refs/heads/feat");
+    assert_eq!(host_config(&e, "remote.up2.url"), "/some/path");
+    let stray: Vec<_> = std::fs::read_dir(e.ws.join(".git"))
+        .unwrap()
+        .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("config.") || n.contains("orchestra"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}
+
+/// No task redirects where the host's later `git fetch`, `pull` or `push`
+/// go (around its own network policy): the URLs of a remote the config had
+/// are never changed, added to or removed, and a branch may track only a
+/// remote the config had, never one the task added, even in two steps.
+/// Each is `fs.protected` (exit 4), and the host's config still names the
+/// places it named.
+#[test]
+fn a_task_cannot_redirect_an_existing_remote_or_track_a_remote_it_added() {
+    let cases = [
+        ("set-url", format!("{GIT} remote set-url origin /elsewhere"), "remote.origin.url may not be changed"),
+        (
+            "set-url --add",
+            format!("{GIT} remote set-url --add origin /elsewhere"),
+            "remote.origin.url may not be changed",
+        ),
+        (
+            "pushurl",
+            format!("{GIT} remote set-url --push origin /elsewhere"),
+            "remote.origin.pushurl may not be changed",
+        ),
+        ("remove", format!("{GIT} remote remove origin"), "remote.origin.url may not be changed"),
+        (
+            "track an added remote",
+            format!(
+                "{GIT} remote add evil /elsewhere && {GIT} update-ref refs/remotes/evil/main HEAD && \
+                 {GIT} branch -u evil/main"
+            ),
+            "branch.master.remote: names no remote the config had",
+        ),
+        (
+            "by hand",
+            format!("{GIT} remote add evil /elsewhere && {GIT} config branch.master.remote evil"),
+            "branch.master.remote: names no remote the config had",
+        ),
+        (
+            "a URL",
+            format!("{GIT} config branch.master.remote /elsewhere"),
+            "branch.master.remote: names no remote the config had",
+        ),
+    ];
+    for (case, script, why) in cases {
+        let e = remote_env();
+        let origin = host_config(&e, "remote.origin.url");
+        let before = std::fs::read(e.ws.join(".git/config")).unwrap();
+        let o = e.sh("default", &script);
+        o.assert_violation("fs.protected");
+        assert!(o.all().contains(why), "{case}: {}", o.all());
+        let all = |name: &str| String::from_utf8_lossy(&git(&e.ws, &["config", "--get-all", name]).stdout).into_owned();
+        assert_eq!(all("remote.origin.url").trim(), origin, "{case}");
+        assert_eq!(all("remote.origin.pushurl"), "", "{case}");
+        assert_eq!(all("branch.master.remote"), "", "{case}");
+        if !script.contains("remote add") {
+            assert_eq!(std::fs::read(e.ws.join(".git/config")).unwrap(), before, "{case}: .git/config changed");
+        }
+        assert!(!e.ws.join(".git/config.lock").exists() || case != "set-url", "{case}");
+    }
+}
+
+/// A submodule's config changed as the supervisor allows (`git -C lib
+/// checkout -b feat origin/<default>`, `git -C lib remote add`) is no
+/// violation after the task either: the survey of submodules judges a
+/// module config's change as the supervisor does, and leaves the
+/// submodule's `.git` where it is.
+#[test]
+fn a_submodule_config_changed_as_allowed_is_no_violation_and_the_submodule_stays() {
+    let e = submodule_env();
+    let lib = e.ws.join("lib");
+    let up = git(&lib, &["rev-parse", "--abbrev-ref", "origin/HEAD"]);
+    let up = String::from_utf8_lossy(&up.stdout).trim().to_string();
+    assert!(up.starts_with("origin/"), "{up}");
+    let pointer = std::fs::read(lib.join(".git")).unwrap();
+    let o = e.sh(
+        "default",
+        &format!(
+            "{GIT} -C lib checkout -q -b feat {up} && {GIT} -C lib remote add up2 /some/path && {GIT} status --short"
+        ),
+    );
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}\n{}", o.rules(), o.all());
+    assert_eq!(std::fs::read(lib.join(".git")).unwrap(), pointer, "the submodule's .git was put aside");
+    let get = |name: &str| String::from_utf8_lossy(&git(&lib, &["config", "--get", name]).stdout).trim().to_string();
+    assert_eq!(get("branch.feat.remote"), "origin");
+    assert_eq!(get("remote.up2.url"), "/some/path");
+    let head = git(&lib, &["rev-parse", "--abbrev-ref", "HEAD"]);
+    assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), "feat");
+}

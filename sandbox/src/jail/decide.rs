@@ -46,6 +46,21 @@ pub enum Decision {
         /// The denial's detail, should the source not be removable.
         detail: String,
     },
+    /// A rename of a git config's `config.lock` onto the protected config
+    /// of the workspace's repository or of one of its submodules, with
+    /// other bytes. The supervisor judges the change
+    /// ([`super::gitconfig::judge`]) and, when it is one a task may make,
+    /// writes the judged bytes itself, removes the source and answers
+    /// success ([`super::rewrite::change_config`]); otherwise it denies the
+    /// call as `fs.protected` with `detail` and the reason.
+    GitConfig {
+        /// The rename's source (the lock file).
+        source: PathBuf,
+        /// The protected config.
+        target: PathBuf,
+        /// The denial's detail, should the change be refused.
+        detail: String,
+    },
 }
 
 /// Decide on one notification (the policy logic, apart from the I/O loop).
@@ -485,12 +500,15 @@ fn decide_write(
                     guarded.display(),
                     absent_hint(plan, guarded)
                 );
-                // Git rewriting a config with what it already holds.
-                if plain_rename
-                    && let Some(src) = source.take()
-                    && super::rewrite::same_bytes(&src, p)
-                {
-                    return Decision::SameBytes { source: src, detail };
+                if plain_rename && let Some(src) = source.take() {
+                    // Git rewriting a config with what it already holds.
+                    if super::rewrite::same_bytes(&src, p) {
+                        return Decision::SameBytes { source: src, detail };
+                    }
+                    // Git changing a repository's config: judged by the supervisor.
+                    if guarded == p.as_path() && repository_config(plan, p) {
+                        return Decision::GitConfig { source: src, target: p.clone(), detail };
+                    }
                 }
                 return Decision::Deny { errno: libc::EACCES, rule: Rule::FsProtected, detail };
             }
@@ -538,6 +556,15 @@ fn decide_write(
         }
     }
     Decision::Continue
+}
+
+/// Whether `path` is the config of the workspace's repository
+/// (`.git/config`) or of a submodule's git directory below `.git/modules`:
+/// files git changes by renaming `config.lock` onto them.
+fn repository_config(plan: &JailPlan, path: &Path) -> bool {
+    let git = plan.workdir.join(".git");
+    path == git.join("config")
+        || (path.starts_with(git.join("modules")) && path.file_name() == Some(std::ffi::OsStr::new("config")))
 }
 
 /// The protected path `path` is, or lies below, if any.
@@ -909,6 +936,7 @@ mod tests {
             Decision::Deny { rule, .. } => rule.to_string(),
             Decision::Continue => "continue".into(),
             Decision::SameBytes { .. } => "same bytes".into(),
+            Decision::GitConfig { .. } => "git config".into(),
         }
     }
 
@@ -939,6 +967,46 @@ mod tests {
         assert_eq!(deny_rule(&rename(0x1000, 2)), "fs.protected", "an exchange");
         let plain = decide(&p, &notif(libc::SYS_rename, [0x1000, 0x3000, 0, 0, 0, 0]), &mem, &mut Vec::new());
         assert!(matches!(plain, Decision::SameBytes { .. }), "{plain:?}");
+    }
+
+    #[test]
+    fn a_rename_of_its_lock_onto_a_repository_config_is_left_to_the_supervisor_and_no_other() {
+        use std::os::unix::ffi::OsStringExt as _;
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path();
+        let mut p = plan();
+        p.workdir = w.into();
+        p.mounts.push(Mount::Bind { src: w.into(), dst: w.into(), rw: true });
+        p.writable.push(w.into());
+        let sub = w.join(".git/modules/lib");
+        std::fs::create_dir_all(&sub).unwrap();
+        for (file, text) in [(".git/config", "[core]\n"), (".git/config.lock", "[core]\n\tbare = false\n")] {
+            std::fs::write(w.join(file), text).unwrap();
+        }
+        std::fs::write(sub.join("config"), "[core]\n").unwrap();
+        std::fs::write(sub.join("config.lock"), "[core]\n\tbare = false\n").unwrap();
+        std::fs::write(w.join(".git/other"), "[core]\n").unwrap();
+        p.protected = vec![w.join(".git/config"), sub.join("config"), w.join(".git/other")];
+        let mut m = HashMap::new();
+        for (at, path) in [
+            (0x1000, w.join(".git/config.lock")),
+            (0x2000, w.join(".git/config")),
+            (0x3000, sub.join("config.lock")),
+            (0x4000, sub.join("config")),
+            (0x5000, w.join(".git/other")),
+        ] {
+            m.insert(at, path.into_os_string().into_vec());
+        }
+        let mem = FakeMem(m);
+        let cwd = libc::AT_FDCWD as u64;
+        let rename = |from: u64, to: u64, flags: u64| {
+            decide(&p, &notif(libc::SYS_renameat2, [cwd, from, cwd, to, flags, 0]), &mem, &mut Vec::new())
+        };
+        assert!(matches!(rename(0x1000, 0x2000, 0), Decision::GitConfig { ref source, ref target, .. }
+                if *source == w.join(".git/config.lock") && *target == w.join(".git/config")));
+        assert!(matches!(rename(0x3000, 0x4000, 0), Decision::GitConfig { .. }), "a submodule's config");
+        assert_eq!(deny_rule(&rename(0x1000, 0x2000, 2)), "fs.protected", "an exchange");
+        assert_eq!(deny_rule(&rename(0x1000, 0x5000, 0)), "fs.protected", "another protected file");
     }
 
     #[test]

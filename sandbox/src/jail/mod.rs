@@ -14,6 +14,7 @@
 pub mod attrs;
 pub mod decide;
 pub mod disk;
+pub mod gitconfig;
 pub mod init;
 pub mod landlock_rules;
 pub mod memory;

@@ -44,6 +44,9 @@ pub struct Supervisor<'a> {
     /// The judge of what each send carries, and each socket's stream (a
     /// canary split over sends).
     payloads: super::payload::Payloads,
+    /// Each protected git config the task had the supervisor change, as it
+    /// was at the first change: what every later change is judged from.
+    config_starts: std::collections::HashMap<PathBuf, Vec<u8>>,
 }
 
 impl<'a> Supervisor<'a> {
@@ -70,6 +73,7 @@ impl<'a> Supervisor<'a> {
             pids_reported: false,
             last_periodic: std::time::Instant::now(),
             payloads: super::payload::Payloads::new(&plan.canaries),
+            config_starts: std::collections::HashMap::new(),
         })
     }
 
@@ -362,12 +366,27 @@ impl<'a> Supervisor<'a> {
                 },
             };
         }
+        // Git's change of a protected config: made here, with the bytes judged,
+        // when it only names branches' upstreams and remotes.
+        if let Decision::GitConfig { source, target, detail } = &decision {
+            decision = match super::rewrite::change_config(source, target, &mut self.config_starts) {
+                Ok(()) => {
+                    let _ = sys::notif_send(listener, n.id, NotifAnswer::Return(0));
+                    return false;
+                }
+                Err(e) => Decision::Deny {
+                    errno: libc::EACCES,
+                    rule: Rule::FsProtected,
+                    detail: format!("{detail} (a change of a git config a task may not make: {e})"),
+                },
+            };
+        }
         let answer = match (&decision, performed) {
             (Decision::Continue, None) => NotifAnswer::Continue,
             (Decision::Continue, Some(Ok(v))) => NotifAnswer::Return(v),
             (Decision::Continue, Some(Err(errno))) => NotifAnswer::Deny(errno),
             (Decision::Deny { errno, .. }, _) => NotifAnswer::Deny(*errno),
-            (Decision::SameBytes { .. }, _) => NotifAnswer::Deny(libc::EACCES),
+            (Decision::SameBytes { .. } | Decision::GitConfig { .. }, _) => NotifAnswer::Deny(libc::EACCES),
         };
         let _ = sys::notif_send(listener, n.id, answer);
         if let Decision::Deny { rule, detail, .. } = decision {

@@ -17,6 +17,11 @@
 //!   `commondir`, the files its config includes, the hooks' names and
 //!   contents, and those of a `core.hooksPath` (relative: from the
 //!   submodule's own work tree);
+//! - a `config` of the root's git directory or of one below its `modules`
+//!   changed only as the supervisor lets a task change it
+//!   ([`crate::jail::gitconfig::judge`] from the config at the start:
+//!   branches' upstreams, remotes added) counts as unchanged in every
+//!   fingerprint (the supervisor made that change itself);
 //! - after it, every place of either survey is fingerprinted again; one that
 //!   differs (made, redirected, its config or hooks changed) is
 //!   `fs.protected`, and its `<path>/.git` is removed when the task made it,
@@ -371,12 +376,12 @@ pub(super) fn plain_bare(root: &Path, rel: &Path, module: bool) -> bool {
 /// of its `.git` (kind, a pointer's bytes) and of the git directory it
 /// reaches and that one's `commondir` (see [`code_of`]). `None`: there is no
 /// `<path>/.git`.
-fn fingerprint(root: &Path, rel: &Path) -> Option<[u8; 32]> {
-    fingerprint_seen(root, rel, &mut Vec::new())
+fn fingerprint(root: &Path, rel: &Path, starts: &Starts) -> Option<[u8; 32]> {
+    fingerprint_seen(root, rel, &mut Vec::new(), starts)
 }
 
 /// [`fingerprint`], pushing onto `seen` every path it looked at.
-fn fingerprint_seen(root: &Path, rel: &Path, seen: &mut Vec<PathBuf>) -> Option<[u8; 32]> {
+fn fingerprint_seen(root: &Path, rel: &Path, seen: &mut Vec<PathBuf>, starts: &Starts) -> Option<[u8; 32]> {
     let dot_git = root.join(rel).join(".git");
     let meta = std::fs::symlink_metadata(&dot_git).ok()?;
     seen.push(dot_git.clone());
@@ -394,27 +399,63 @@ fn fingerprint_seen(root: &Path, rel: &Path, seen: &mut Vec<PathBuf>) -> Option<
     }
     let worktree = root.join(rel);
     if let Some(gd) = gitdir_of(root, rel) {
-        code_of(&gd, &worktree, &mut h, seen);
+        code_of(&gd, &worktree, &mut h, seen, starts);
         if let Some(common) = read_small(&gd.join("commondir"), 64 * 1024) {
             use std::os::unix::ffi::OsStrExt as _;
             let c = std::ffi::OsStr::from_bytes(common.trim_ascii_end());
-            code_of(&gd.join(c), &worktree, &mut h, seen);
+            code_of(&gd.join(c), &worktree, &mut h, seen, starts);
         }
     }
     Some(h.finalize().into())
 }
 
+/// The configs the supervisor may change for a task (the root's
+/// `.git/config`, those of the git directories below its `modules`), by
+/// real path, as they were at the start.
+type Starts = BTreeMap<PathBuf, Vec<u8>>;
+
+/// Those configs of the root git directory `gitdir`, whose `modules` held
+/// the git directories `modules`, as they are now.
+fn config_starts(gitdir: &Path, modules: &BTreeSet<PathBuf>) -> Starts {
+    let dirs = std::iter::once(gitdir.to_path_buf())
+        .chain(modules.iter().filter(|m| m.starts_with("modules")).map(|m| gitdir.join(m)));
+    dirs.filter(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
+        .filter_map(|d| {
+            let config = d.join("config");
+            Some((config.canonicalize().ok()?, read_small(&config, MAX_FILE)?))
+        })
+        .collect()
+}
+
+/// The bytes of the config `config` (of a git directory) as it counts for
+/// its fingerprint: `now`, or, when it is one of `starts` changed since only
+/// as the supervisor lets a task change it ([`crate::jail::gitconfig::judge`]:
+/// branches' upstreams, remotes added; every setting that decides code
+/// unchanged), the bytes it had at the start.
+fn as_judged<'a>(config: &Path, now: &'a [u8], starts: &'a Starts) -> &'a [u8] {
+    match config.canonicalize().ok().and_then(|c| starts.get(&c)) {
+        Some(start) if start.as_slice() != now && crate::jail::gitconfig::judge(start, now).is_ok() => start,
+        _ => now,
+    }
+}
+
 /// Feed into `h` what makes code run in git directory `gd` with work tree
-/// `worktree`: its `config`, `config.worktree`, `commondir`, the files
-/// their `include.path`s name, its hooks, and a `core.hooksPath`'s; push
-/// onto `seen` each path read (the directories listed included).
-fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256, seen: &mut Vec<PathBuf>) {
+/// `worktree`: its `config` (as judged from `starts`: [`as_judged`]),
+/// `config.worktree`, `commondir`, the files their `include.path`s name,
+/// its hooks, and a `core.hooksPath`'s; push onto `seen` each path read
+/// (the directories listed included).
+fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256, seen: &mut Vec<PathBuf>, starts: &Starts) {
     seen.push(gd.to_path_buf());
     let mut configs = Vec::new();
     for f in ["config", "config.worktree", "commondir"] {
         h.update(f.as_bytes());
         seen.push(gd.join(f));
-        match read_small(&gd.join(f), MAX_FILE) {
+        let read = read_small(&gd.join(f), MAX_FILE);
+        let read = match (f, read) {
+            ("config", Some(b)) => Some(as_judged(&gd.join(f), &b, starts).to_vec()),
+            (_, r) => r,
+        };
+        match read {
             Some(b) => {
                 h.update((b.len() as u64).to_le_bytes());
                 h.update(&b);
@@ -663,9 +704,9 @@ impl WorkTree<'_> {
 }
 
 /// What makes code run in the git directory `gd` (see [`code_of`]).
-fn module_code(gd: &Path) -> [u8; 32] {
+fn module_code(gd: &Path, starts: &Starts) -> [u8; 32] {
     let mut h = sha2::Sha256::new();
-    code_of(gd, gd, &mut h, &mut Vec::new());
+    code_of(gd, gd, &mut h, &mut Vec::new(), starts);
     h.finalize().into()
 }
 
@@ -833,6 +874,9 @@ pub(super) struct Submodules {
     /// pins only some of them (review 67: three levels, 1,000 per
     /// directory), so each is judged by its content, not trusted as pinned.
     module_code: BTreeMap<PathBuf, [u8; 32]>,
+    /// The configs the supervisor may change for the task then
+    /// ([`config_starts`]): one changed as it allows counts as unchanged.
+    configs: Starts,
     /// The directories the indexes tracked entries in then (the root's, the
     /// submodules', the linked work trees'), and those of them that held a
     /// `.git`, with its fingerprint.
@@ -873,13 +917,19 @@ impl Submodules {
             .tracked_dirs
             .iter()
             .filter(|d| std::fs::symlink_metadata(root.join(d).join(".git")).is_ok())
-            .map(|d| (d.clone(), fingerprint(root, d)))
+            .map(|d| (d.clone(), fingerprint(root, d, &Starts::new())))
             .collect();
         let tracked_dirs = s.tracked_dirs;
         let tracked_overflow = s.tracked_overflow;
-        let before = s.places.into_iter().chain(s.worktrees).map(|p| (p.clone(), fingerprint(root, &p))).collect();
+        let before = s
+            .places
+            .into_iter()
+            .chain(s.worktrees)
+            .map(|p| (p.clone(), fingerprint(root, &p, &Starts::new())))
+            .collect();
         let (modules, modules_full) = module_dirs(&gitdir);
-        let module_code = modules.iter().map(|m| (m.clone(), module_code(&gitdir.join(m)))).collect();
+        let module_code = modules.iter().map(|m| (m.clone(), module_code(&gitdir.join(m), &Starts::new()))).collect();
+        let configs = config_starts(&gitdir, &modules);
         let todos = super::sequencer::todos(&git_dirs(&gitdir, &modules));
         Submodules {
             active: true,
@@ -890,6 +940,7 @@ impl Submodules {
             modules,
             modules_full,
             module_code,
+            configs,
             tracked_dirs,
             nested,
             tracked_overflow,
@@ -926,7 +977,7 @@ impl Submodules {
         let mut places = s.places;
         places.extend(self.before.keys().cloned());
         for rel in &places {
-            let now = fingerprint(root, rel);
+            let now = fingerprint(root, rel, &self.configs);
             let then = self.before.get(rel).copied().flatten();
             if now.is_none() || now == then {
                 continue;
@@ -1008,7 +1059,7 @@ impl Submodules {
         // task, a repository made there and tracked again in the next).
         for d in self.tracked_dirs.union(tracked_now).filter(|d| !places.contains(*d)) {
             let dot_git = d.join(".git");
-            let now = fingerprint(root, d);
+            let now = fingerprint(root, d, &self.configs);
             // One that was there is judged again (review 63, F3: accepted
             // plain in one task, given code in the next).
             let then = self.nested.get(d).copied();
@@ -1072,7 +1123,7 @@ impl Submodules {
     fn untouched(&self, root: &Path, rel: &Path) -> bool {
         let Some(start) = self.start else { return false };
         let mut seen = Vec::new();
-        fingerprint_seen(root, rel, &mut seen).is_some() && unchanged_since(&seen, start)
+        fingerprint_seen(root, rel, &mut seen, &self.configs).is_some() && unchanged_since(&seen, start)
     }
 
     /// Whether the `<rel>/.git` the task made reaches a git directory with
@@ -1088,7 +1139,7 @@ impl Submodules {
         match (gd.canonicalize(), g.join("modules").canonicalize()) {
             (Ok(a), Ok(b)) => a.strip_prefix(&b).is_ok_and(|r| {
                 let m = Path::new("modules").join(r);
-                self.module_code.get(&m) == Some(&module_code(&a))
+                self.module_code.get(&m) == Some(&module_code(&a, &self.configs))
             }),
             _ => false,
         }
@@ -1103,7 +1154,7 @@ impl Submodules {
         let mut out = Vec::new();
         for (rel, then) in &self.module_code {
             let abs = gitdir.join(rel);
-            if std::fs::symlink_metadata(&abs).is_err() || module_code(&abs) == *then {
+            if std::fs::symlink_metadata(&abs).is_err() || module_code(&abs, &self.configs) == *then {
                 continue;
             }
             let fate = match (root_fd, abs.strip_prefix(root)) {
@@ -1167,6 +1218,38 @@ mod tests {
             .output()
             .expect("git is required");
         assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    #[test]
+    fn a_config_changed_as_the_supervisor_allows_counts_as_it_was_and_no_other() {
+        let d = tempfile::tempdir().unwrap();
+        let gd = d.path().join(".git");
+        std::fs::create_dir_all(gd.join("modules/lib")).unwrap();
+        let start = "[core]\n\tworktree = ../../../lib\n[remote \"origin\"]\n\turl = /up\n";
+        std::fs::write(gd.join("modules/lib/config"), start).unwrap();
+        std::fs::write(gd.join("config"), "[core]\n\tbare = false\n").unwrap();
+        let modules = BTreeSet::from([PathBuf::from("modules/lib")]);
+        let starts = config_starts(&gd, &modules);
+        assert_eq!(starts.len(), 2, "{starts:?}");
+        let config = gd.join("modules/lib/config");
+        let code = |starts: &Starts| module_code(&gd.join("modules/lib"), starts);
+        let then = code(&Starts::new());
+        // git -C lib checkout -b feat origin/feat: the same code.
+        let tracked = format!("{start}[branch \"feat\"]\n\tremote = origin\n\tmerge = refs/heads/feat\n");
+        std::fs::write(&config, &tracked).unwrap();
+        assert_eq!(as_judged(&config, tracked.as_bytes(), &starts), start.as_bytes());
+        assert_eq!(code(&starts), then);
+        assert_ne!(code(&Starts::new()), then, "judged only from the starts");
+        // Anything else: the config as it is, a change.
+        for hostile in [
+            format!("{start}[core]\n\tfsmonitor = touch m\n"),
+            start.replace("url = /up", "url = /elsewhere"),
+            format!("{start}[include]\n\tpath = ../x\n"),
+        ] {
+            std::fs::write(&config, &hostile).unwrap();
+            assert_eq!(as_judged(&config, hostile.as_bytes(), &starts), hostile.as_bytes());
+            assert_ne!(code(&starts), then, "{hostile}");
+        }
     }
 
     #[test]
