@@ -1321,6 +1321,82 @@ fn plants_of_review_72_run_nothing_at_the_host_git() {
     );
 }
 
+/// Review 73: a repository made with `protocol.allow` and an `ext::` URL,
+/// which the host's `git submodule update` fetches from (F1); a rebase
+/// stopped with a merge strategy holding a `/`, which the host's `git
+/// rebase --continue` runs from the work tree (F2); a plain repository's
+/// hooks directory a link into `runs/`, which the diff leaves out, given a
+/// hook by a later task (F3); a nested repository's `rebase-merge` a link
+/// to a todo with an `exec` step (F4). Each is `fs.protected` and the
+/// host's git runs nothing.
+#[test]
+fn plants_of_review_73_run_nothing_at_the_host_git() {
+    // F1
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("F1-ran");
+    let script = format!(
+        "{GIT} init -q sub && {GIT} -C sub commit -q --allow-empty -m s && {GIT} -C sub config protocol.allow always && \
+         {GIT} -C sub config remote.origin.url 'ext::sh -c touch% {}' && \
+         {GIT} -C sub config remote.origin.fetch '+refs/heads/*:refs/remotes/origin/*' && \
+         printf '[submodule \"sub\"]\\n\\tpath = sub\\n\\turl = ./sub\\n' > gm && b=$({GIT} hash-object -w gm) && rm gm && \
+         export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev && {GIT} update-index --add --cacheinfo 100644,$b,.gitmodules && \
+         {GIT} update-index --add --cacheinfo 160000,1111111111111111111111111111111111111111,sub && \
+         c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx",
+        marker.display()
+    );
+    plant_runs_nothing(
+        &e,
+        "F1",
+        &script,
+        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["submodule", "-q", "update", "--init", "--recursive"])],
+        &marker,
+    );
+    // F2
+    let e = repo_env();
+    let marker = e.root.join("F2-ran");
+    let script = format!(
+        "echo a > a && {GIT} add a && {GIT} commit -qm a && echo b > b && {GIT} add b && {GIT} commit -qm b && \
+         GIT_SEQUENCE_EDITOR='sed -i 1s/^pick/edit/' {GIT} rebase -q -i HEAD~2 && {GIT} commit -q --amend -m a2 && \
+         mkdir git-merge-x && printf '#!/bin/sh\\ntouch {}\\nexit 1\\n' > evil && chmod +x evil && \
+         echo 'x/../evil' > .git/rebase-merge/strategy",
+        marker.display()
+    );
+    plant_runs_nothing(&e, "F2", &script, &[(".", vec!["rebase", "--continue"])], &marker);
+    // F3
+    let e = repo_env();
+    let marker = e.root.join("F3-ran");
+    let o = e.sh(
+        "default",
+        &format!(
+            "set -e; {GIT} init -q sub && mkdir -p runs/h && mv sub/.git/hooks/pre-commit.sample runs/h/ && \
+             rm -rf sub/.git/hooks && ln -s ../../runs/h sub/.git/hooks"
+        ),
+    );
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "F3, a plain repository: {:?}", o.rules());
+    plant_runs_nothing(
+        &e,
+        "F3",
+        &format!(
+            "printf '#!/bin/sh\\ntouch {}\\n' > runs/h/pre-commit && chmod +x runs/h/pre-commit",
+            marker.display()
+        ),
+        &[("sub", vec!["commit", "-q", "--allow-empty", "-m", "x"])],
+        &marker,
+    );
+    // F4
+    let e = repo_env();
+    let marker = e.root.join("F4-ran");
+    let script = format!(
+        "{GIT} init -q sub && cd sub && echo a > a && {GIT} add a && {GIT} commit -qm a && echo b > b && {GIT} add b && \
+         {GIT} commit -qm b && GIT_SEQUENCE_EDITOR='sed -i 1s/^pick/edit/' {GIT} rebase -q -i HEAD~1 && \
+         mv .git/rebase-merge ../state && ln -s ../../state .git/rebase-merge && printf 'exec touch {}\\n' > ../state/git-rebase-todo",
+        marker.display()
+    );
+    plant_runs_nothing(&e, "F4", &script, &[("sub", vec!["rebase", "--continue"])], &marker);
+}
+
 /// Git directories a build or a test fixture makes, with nothing planted,
 /// are no violation: a bare repository to push to, a mirror clone, a
 /// fixture with the settings tests set, a work tree of a repository the
@@ -1333,7 +1409,10 @@ fn git_directories_builds_make_with_nothing_planted_are_no_violation() {
         "set -e; {GIT} init -q --bare fixtures/remote.git && {GIT} push -q fixtures/remote.git HEAD:refs/heads/main && \
          {GIT} clone -q --mirror fixtures/remote.git fixtures/mirror.git && \
          {GIT} init -q t/fx && for kv in 'commit.gpgsign false' 'pull.rebase true' 'gc.auto 0' 'init.defaultBranch main' \
-         'core.autocrlf false' 'protocol.file.allow always' 'submodule.recurse true' 'core.untrackedCache true' 'index.version 4'; do \
+         'core.autocrlf false' 'submodule.recurse true' 'core.untrackedCache true' 'index.version 4' \
+         'uploadpack.allowFilter true' 'http.receivepack true' 'merge.conflictStyle diff3' 'rerere.enabled true' \
+         'blame.ignoreRevsFile .git-blame-ignore-revs' 'diff.renames copies' 'remote.origin.url ../up' \
+         'remote.origin.pushurl ../up-push'; do \
          {GIT} -C t/fx config $kv; done && {GIT} -C t/fx commit -q --allow-empty -m x && {GIT} -C t/fx worktree add -q ../fx-wt && \
          {GIT} commit -q --allow-empty -m y && {GIT} clone -q --filter=blob:none file://$PWD vendor/partial && \
          {GIT} clone -q --sparse file://$PWD vendor/sparse && {GIT} clone -q --no-tags file://$PWD vendor/notags && \

@@ -237,7 +237,7 @@ pub fn value_allowed(e: &Entry) -> bool {
 /// A URL or path git reaches with a transport of its own: no helper
 /// (`<helper>::<address>`), no scheme but git's (an unknown one runs
 /// `git-remote-<scheme>`), not read as an option.
-fn url_allowed(v: &str) -> bool {
+pub fn url_allowed(v: &str) -> bool {
     const SCHEMES: [&str; 7] = ["http", "https", "ssh", "git", "file", "git+ssh", "ssh+git"];
     if v.is_empty() || v.starts_with('-') || v.contains("::") {
         return false;

@@ -165,7 +165,7 @@ impl CodePaths {
     /// workspace; by a ctime not older than `since` outside it (or one
     /// that cannot be read).
     pub(super) fn changed(&self, changed: &Changed, since: std::time::SystemTime) -> bool {
-        self.inside.iter().any(|p| changed.touches(p))
+        self.inside.iter().any(|p| changed.touches(p) || unseen(p))
             || self.outside.iter().any(|p| match std::fs::symlink_metadata(p) {
                 Ok(m) => ctime(&m) >= since,
                 Err(e) => e.kind() != std::io::ErrorKind::NotFound,
@@ -253,10 +253,11 @@ pub(super) fn git_dir_of(root: &Path, rel: &Path, links: &mut Vec<PathBuf>) -> O
     }
 }
 
-/// The todos below the git directories of `paths` that hold steps running
-/// commands and that changed during the task (by the diff inside the
-/// workspace, by a ctime not older than `since` outside it): the state
-/// directory of each.
+/// The todos below the git directories of `paths` that run commands
+/// ([`super::sequencer::Todo`]) and whose state changed during the task
+/// (by the diff inside the workspace, the todo's path resolved with every
+/// link on the way, review 73 F4; by a ctime not older than `since`
+/// outside it): the state directory of each, as reached.
 pub(super) fn armed_todos(
     root: &Path,
     paths: &CodePaths,
@@ -269,8 +270,16 @@ pub(super) fn armed_todos(
             let (file, fresh, state) = match g {
                 Resolved::Inside(g) => {
                     let rel = g.join(t);
+                    let mut links = Vec::new();
+                    let fresh = match resolve(root, g, Path::new(t), &mut links) {
+                        Resolved::Inside(p) => {
+                            p.parent().is_some_and(|s| changed.touches(s) || unseen(s))
+                                || links.iter().any(|l| changed.touches(l))
+                        }
+                        Resolved::Outside(_) => true,
+                    };
                     let state = rel.parent().map(|s| Resolved::Inside(s.to_path_buf()));
-                    (root.join(&rel), changed.touches(&rel), state)
+                    (root.join(&rel), fresh, state)
                 }
                 Resolved::Outside(g) => {
                     let p = g.join(t);
@@ -280,8 +289,8 @@ pub(super) fn armed_todos(
                 }
             };
             if fresh
-                && std::fs::symlink_metadata(&file).is_ok()
-                && super::sequencer::runs_commands(super::read_small(&file, super::sequencer::MAX_TODO).as_deref())
+                && std::fs::metadata(&file).is_ok()
+                && super::sequencer::Todo::read(&file).runs_commands()
                 && let Some(state) = state
             {
                 out.push(state);
@@ -289,6 +298,13 @@ pub(super) fn armed_todos(
         }
     }
     out
+}
+
+/// Whether `rel` lies where the workspace diff does not look (`runs/` at
+/// the top): what changed there cannot be told, so it counts as changed
+/// (review 73, F3).
+pub(super) fn unseen(rel: &Path) -> bool {
+    rel.components().next().is_some_and(|c| c.as_os_str() == "runs")
 }
 
 #[cfg(test)]

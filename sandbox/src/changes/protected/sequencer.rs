@@ -5,9 +5,13 @@
 //! `exec` step of the todo (review 69, F2: a task wrote that state with
 //! `exec touch …`). So, while the root's `.git/config` is protected:
 //!
-//! - a todo that the task made or changed and that holds an `exec` (or `x`)
-//!   step is `fs.protected`, and its state directory is put aside: git then
-//!   sees no operation in progress and runs nothing;
+//! - a todo that the task made or changed and that runs commands is
+//!   `fs.protected`, and its state directory is put aside: git then sees no
+//!   operation in progress and runs nothing. A todo runs commands when it
+//!   holds an `exec` (or `x`) step, or when its operation's merge strategy
+//!   (`rebase-merge/strategy`, `sequencer/opts`' `options.strategy`) is not
+//!   one of git's own: git runs `git merge-<strategy>`, a path from the
+//!   work tree when the name holds a `/` (review 73, F2);
 //! - todos without such a step (a rebase stopped at a conflict) and todos
 //!   left as they were are not judged.
 
@@ -20,15 +24,70 @@ pub(super) const TODOS: [&str; 2] = ["rebase-merge/git-rebase-todo", "sequencer/
 /// A todo is read up to this size; a longer one counts as running commands.
 pub(super) const MAX_TODO: u64 = 4 << 20;
 
-/// The todo files below each of `gitdirs`, with their bytes (`None`: too
-/// large or unreadable).
-pub(super) fn todos(gitdirs: &[PathBuf]) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+/// The merge strategies git carries out itself.
+const OWN_STRATEGIES: [&str; 6] = ["ort", "recursive", "resolve", "octopus", "ours", "subtree"];
+
+/// A todo and the strategy its operation merges with, as read (`None`:
+/// too large or unreadable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Todo {
+    /// The todo's bytes.
+    steps: Option<Vec<u8>>,
+    /// The state's strategy file (`rebase-merge/strategy`,
+    /// `sequencer/opts`), if there is one.
+    strategy: Option<Option<Vec<u8>>>,
+}
+
+impl Todo {
+    /// The todo file `todo` and its state directory's strategy.
+    pub(super) fn read(todo: &Path) -> Todo {
+        let strategy = state_dir(todo)
+            .map(strategy_file)
+            .and_then(|f| std::fs::symlink_metadata(&f).is_ok().then(|| super::read_small(&f, MAX_TODO)));
+        Todo { steps: super::read_small(todo, MAX_TODO), strategy }
+    }
+
+    /// Whether git continuing this operation runs commands: an `exec` step,
+    /// a strategy not git's own, or what cannot be read.
+    pub(super) fn runs_commands(&self) -> bool {
+        runs_commands(self.steps.as_deref())
+            || match &self.strategy {
+                None => false,
+                Some(None) => true,
+                Some(Some(text)) => !own_strategy(text),
+            }
+    }
+}
+
+/// The file naming a state directory's merge strategy.
+fn strategy_file(state: &Path) -> PathBuf {
+    if state.file_name().is_some_and(|n| n == "sequencer") { state.join("opts") } else { state.join("strategy") }
+}
+
+/// Whether a strategy file's text (a name, or `sequencer/opts`' config)
+/// names only git's own strategies.
+fn own_strategy(text: &[u8]) -> bool {
+    let named: Vec<String> = if text.trim_ascii_start().starts_with(b"[") {
+        super::submodules::settings(text)
+            .into_iter()
+            .filter(|(s, k, _)| s == "options" && k == "strategy")
+            .map(|(_, _, v)| v)
+            .collect()
+    } else {
+        vec![String::from_utf8_lossy(text).trim().to_string()]
+    };
+    // `settings` drops what it cannot read; a backslash may hide a strategy.
+    !text.contains(&b'\\') && named.iter().all(|n| n.is_empty() || OWN_STRATEGIES.contains(&n.as_str()))
+}
+
+/// The todo files below each of `gitdirs`, with what they hold.
+pub(super) fn todos(gitdirs: &[PathBuf]) -> BTreeMap<PathBuf, Todo> {
     let mut out = BTreeMap::new();
     for gd in gitdirs {
         for t in TODOS {
             let p = gd.join(t);
             if std::fs::symlink_metadata(&p).is_ok() {
-                out.insert(p.clone(), super::read_small(&p, MAX_TODO));
+                out.insert(p.clone(), Todo::read(&p));
             }
         }
     }
@@ -62,5 +121,32 @@ mod tests {
         assert!(runs_commands(None), "unreadable counts");
         assert!(!runs_commands(Some(b"pick 1234 a\n# exec x\nedit 5678 b\nexecute 1\n")));
         assert!(!runs_commands(Some(b"")));
+    }
+
+    #[test]
+    fn a_strategy_not_git_s_own_runs_commands() {
+        let d = tempfile::tempdir().unwrap();
+        for (state, file, text, runs) in [
+            ("rebase-merge", "strategy", &b"ort\n"[..], false),
+            ("rebase-merge", "strategy", b"recursive", false),
+            ("rebase-merge", "strategy", b"x/../evil\n", true),
+            ("rebase-merge", "strategy", b"custom", true),
+            ("sequencer", "opts", b"[options]\n\tstrategy = ort\n", false),
+            ("sequencer", "opts", b"[options]\n\tstrategy = x/../evil\n", true),
+            ("sequencer", "opts", b"[options]\n\tstrategy = \"o\\\nrt\"\n", true),
+        ] {
+            let dir = d.path().join(format!("{state}-{}", runs as u8));
+            let _ = std::fs::remove_dir_all(&dir);
+            let sd = dir.join(state);
+            std::fs::create_dir_all(&sd).unwrap();
+            let todo = sd.join(if state == "sequencer" { "todo" } else { "git-rebase-todo" });
+            std::fs::write(&todo, "pick 1234 a\n").unwrap();
+            std::fs::write(sd.join(file), text).unwrap();
+            assert_eq!(Todo::read(&todo).runs_commands(), runs, "{state}/{file}: {:?}", String::from_utf8_lossy(text));
+        }
+        let todo = d.path().join("plain/rebase-merge/git-rebase-todo");
+        std::fs::create_dir_all(todo.parent().unwrap()).unwrap();
+        std::fs::write(&todo, "pick 1234 a\n").unwrap();
+        assert!(!Todo::read(&todo).runs_commands(), "no strategy file: git's default");
     }
 }

@@ -763,29 +763,45 @@ fn plain_settings(config: &[u8], gd: &Path, tree: WorkTree<'_>) -> bool {
                 | "untrackedcache"
                 | "sparsecheckout"
                 | "sparsecheckoutcone"
+                | "whitespace"
         ),
-        "remote" => matches!(key.as_str(), "url" | "fetch" | "mirror" | "promisor" | "partialclonefilter" | "tagopt"),
+        // A URL is one git reaches itself: no `<helper>::` (`ext::` runs a
+        // command at the host's fetch, review 73 F1), no unknown scheme.
+        "remote" if matches!(key.as_str(), "url" | "pushurl") => crate::jail::gitconfig::url_allowed(value),
+        "remote" => matches!(key.as_str(), "fetch" | "mirror" | "promisor" | "partialclonefilter" | "tagopt"),
         // A test fixture's `git config user.email`: names, no code.
         "user" => matches!(key.as_str(), "name" | "email" | "signingkey"),
         // What test fixtures set: switches that name no program (signing
         // runs the host's own gpg, never one the config names).
         "commit" | "tag" => key == "gpgsign",
         "pull" => matches!(key.as_str(), "rebase" | "ff"),
-        "merge" => key == "ff",
-        "rebase" => matches!(key.as_str(), "autosquash" | "autostash"),
+        "merge" => matches!(key.as_str(), "ff" | "conflictstyle"),
+        "rebase" => matches!(key.as_str(), "autosquash" | "autostash" | "updaterefs"),
+        // `diff.<driver>.command`/`textconv` run programs: only these.
+        "diff" => matches!(key.as_str(), "renames" | "algorithm" | "mnemonicprefix" | "renamelimit"),
         "gc" => matches!(key.as_str(), "auto" | "autodetach" | "autopacklimit"),
         "init" => key == "defaultbranch",
         "push" => key == "default",
         "fetch" => key == "prune",
         "receive" => matches!(key.as_str(), "denycurrentbranch" | "denynonfastforwards"),
         "index" => matches!(key.as_str(), "version" | "sparse"),
-        // `protocol.file.allow`: which transports a fetch may use.
-        "protocol" => key == "allow",
+        // A test server fixture's switches.
+        "uploadpack" => matches!(
+            key.as_str(),
+            "allowfilter" | "allowanysha1inwant" | "allowtipsha1inwant" | "allowreachablesha1inwant"
+        ),
+        "http" => key == "receivepack",
+        "rerere" => matches!(key.as_str(), "enabled" | "autoupdate"),
+        "blame" => matches!(key.as_str(), "ignorerevsfile" | "markignoredlines"),
+        "lfs" => key == "repositoryformatversion",
+        "gpg" => key == "format",
         "advice" | "color" | "i18n" => true,
         // What `git submodule add` and `clone --recurse-submodules` write
         // (never `update`, which may name a command).
-        "submodule" => matches!(key.as_str(), "url" | "active" | "branch" | "recurse"),
-        "branch" => matches!(key.as_str(), "remote" | "merge"),
+        "submodule" if key == "url" => crate::jail::gitconfig::url_allowed(value),
+        "submodule" => matches!(key.as_str(), "active" | "branch" | "recurse"),
+        "branch" if key == "remote" => crate::jail::gitconfig::url_allowed(value),
+        "branch" => matches!(key.as_str(), "merge" | "description"),
         "extensions" => {
             matches!(
                 key.as_str(),
@@ -884,7 +900,7 @@ pub(super) struct Submodules {
     nested: BTreeMap<PathBuf, Option<[u8; 32]>>,
     tracked_overflow: bool,
     /// The sequencer todos of the git directories then ([`super::sequencer`]).
-    todos: BTreeMap<PathBuf, Option<Vec<u8>>>,
+    todos: BTreeMap<PathBuf, super::sequencer::Todo>,
 }
 
 /// The root's git directory, its linked work trees' and its submodules'
@@ -1093,8 +1109,8 @@ impl Submodules {
         let (modules, _) = module_dirs(gitdir);
         let now = super::sequencer::todos(&git_dirs(gitdir, &modules));
         let mut out = Vec::new();
-        for (todo, bytes) in &now {
-            if self.todos.get(todo) == Some(bytes) || !super::sequencer::runs_commands(bytes.as_deref()) {
+        for (todo, state) in &now {
+            if self.todos.get(todo) == Some(state) || !state.runs_commands() {
                 continue;
             }
             let Some(state) = super::sequencer::state_dir(todo) else { continue };
@@ -1105,7 +1121,7 @@ impl Submodules {
             };
             let end = fate_words(fate, root, state, " (git sees no rebase or cherry-pick in progress)");
             let detail = format!(
-                "{}, a rebase or cherry-pick's remaining steps, was made or changed during the task and runs commands (`exec`) at the host's `git rebase --continue`{end}",
+                "{}, a rebase or cherry-pick's remaining steps, was made or changed during the task and runs commands (an `exec` step or a merge strategy not git's own) at the host's `git rebase --continue`{end}",
                 todo.display()
             );
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
