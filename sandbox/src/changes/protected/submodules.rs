@@ -137,10 +137,12 @@ fn read_index(
     // The raw parent of the last entry whose directories were added.
     let mut added_for: Option<Vec<u8>> = None;
     // Where each entry starts (what git's offset table must agree with).
-    let mut starts: Vec<usize> = Vec::new();
+    // An entry takes at least 62 bytes: the count is bounded by the size.
+    let entries = (count as usize).min(data.len() / 62);
+    let mut starts: Vec<usize> = Vec::with_capacity(entries);
     // Whether each entry's name stands on its own (index v4: nothing kept of
     // the previous name), as git's threads read a block's first entry.
-    let mut whole: Vec<bool> = Vec::new();
+    let mut whole: Vec<bool> = Vec::with_capacity(entries);
     for _ in 0..count {
         let start = at;
         starts.push(start);
@@ -478,44 +480,68 @@ fn ident(path: &Path) -> Ident {
     Some((m.mode(), m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()))
 }
 
-/// Whether the directory `rel` of the workspace `root` holds a `.git` entry
-/// (of any kind; a link at the name not followed), as [`fingerprint`] finds
-/// it: looked up from the root's descriptor `root_fd` when there is one
-/// (three lookups for `a/b/.git`, not the root's whole path again for each
-/// of thousands of tracked directories).
-fn has_dot_git(root: &Path, root_fd: Option<BorrowedFd<'_>>, rel: &Path) -> bool {
-    let dot_git = rel.join(".git");
-    match root_fd {
-        Some(fd) => nix::sys::stat::fstatat(fd, &dot_git, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).is_ok(),
-        None => std::fs::symlink_metadata(root.join(dot_git)).is_ok(),
+/// Those of the directories `dirs` (of the workspace `root`, relative to it)
+/// that hold a `.git` entry (of any kind; a link at the name not followed),
+/// as [`fingerprint`] finds it: `<root>/<dir>/.git` resolved as that path
+/// is. Each parent directory is opened once, from the root's descriptor
+/// `root_fd` (following links on the way, as the path does), and
+/// `<name>/.git` is looked up from it: a large checkout has tens of
+/// thousands of tracked directories, each looked up before and after every
+/// task, and the kernel's lookup of each component is what it costs.
+fn look_for_dot_git<'a>(root: &Path, root_fd: Option<BorrowedFd<'_>>, dirs: &[&'a PathBuf]) -> Vec<&'a PathBuf> {
+    use nix::fcntl::{AtFlags, OFlag};
+    use std::os::unix::ffi::OsStrExt as _;
+    let Some(fd) = root_fd else {
+        return dirs.iter().copied().filter(|d| std::fs::symlink_metadata(root.join(d).join(".git")).is_ok()).collect();
+    };
+    let mut open: Option<(&Path, Option<std::os::fd::OwnedFd>)> = None;
+    let mut found = Vec::new();
+    for d in dirs {
+        let parent = d.parent().unwrap_or(Path::new(""));
+        let here = if parent.as_os_str().is_empty() {
+            Some(fd)
+        } else {
+            if open.as_ref().is_none_or(|(p, _)| p.as_os_str() != parent.as_os_str()) {
+                let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+                open = Some((parent, nix::fcntl::openat(fd, parent, flags, nix::sys::stat::Mode::empty()).ok()));
+            }
+            open.as_ref().and_then(|(_, f)| f.as_ref()).map(|f| f.as_fd())
+        };
+        let name = Path::new(d.file_name().unwrap_or_default()).join(".git");
+        // A parent that cannot be opened holds nothing the path reaches.
+        if here.is_some_and(|h| {
+            nix::sys::stat::fstatat(h, name.as_os_str().as_bytes(), AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
+        }) {
+            found.push(*d);
+        }
     }
+    found
 }
 
 /// Below this many tracked directories, [`with_dot_git`] looks on one thread.
 const ONE_THREAD_DIRS: usize = 4096;
 
-/// Those of the directories `dirs` that hold a `.git` ([`has_dot_git`]), in
-/// their order. A large checkout has tens of thousands (one lookup each,
-/// before and after every task): they are looked up on up to four threads.
-fn with_dot_git<'a>(root: &Path, root_fd: Option<BorrowedFd<'_>>, dirs: Vec<&'a PathBuf>) -> Vec<&'a PathBuf> {
+/// [`look_for_dot_git`] over `dirs`, grouped by parent, on up to four
+/// threads past [`ONE_THREAD_DIRS`]; in no particular order.
+fn with_dot_git<'a>(root: &Path, root_fd: Option<BorrowedFd<'_>>, mut dirs: Vec<&'a PathBuf>) -> Vec<&'a PathBuf> {
+    use std::os::unix::ffi::OsStrExt as _;
+    dirs.sort_by_cached_key(|d| d.parent().map(|p| p.as_os_str().as_bytes()));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     if threads < 2 || dirs.len() < ONE_THREAD_DIRS {
-        return dirs.into_iter().filter(|d| has_dot_git(root, root_fd, d)).collect();
+        return look_for_dot_git(root, root_fd, &dirs);
     }
     let share = dirs.len().div_ceil(threads);
-    let look =
-        |part: &[&'a PathBuf]| part.iter().copied().filter(|d| has_dot_git(root, root_fd, d)).collect::<Vec<_>>();
     std::thread::scope(|s| {
         let mut parts = dirs.chunks(share);
         let first = parts.next().unwrap_or_default();
-        let others: Vec<_> = parts.map(|part| s.spawn(move || look(part))).collect();
-        let mut found = look(first);
+        let others: Vec<_> = parts.map(|part| s.spawn(move || look_for_dot_git(root, root_fd, part))).collect();
+        let mut found = look_for_dot_git(root, root_fd, first);
         for o in others {
             // Only a thread that panicked (none can) gives no answer: then
             // every directory is looked at again here.
             match o.join() {
                 Ok(f) => found.extend(f),
-                Err(_) => return dirs.iter().copied().filter(|d| has_dot_git(root, root_fd, d)).collect(),
+                Err(_) => return look_for_dot_git(root, root_fd, &dirs),
             }
         }
         found
@@ -1184,6 +1210,39 @@ mod tests {
         fsmonitor(&w.join("src/x"));
         let v: Vec<String> = before.after(&w, None).into_iter().map(|p| p.violation.detail).collect();
         assert!(v.iter().any(|d| d.contains("the git directory of src/x") && d.contains("was made")), "{v:?}");
+    }
+
+    #[test]
+    fn dot_git_entries_are_found_from_the_root_descriptor_as_by_path_on_threads_too() {
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path().canonicalize().unwrap();
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for i in 0..ONE_THREAD_DIRS + 100 {
+            let rel = PathBuf::from(format!("p{}/q{}", i / 50, i % 50));
+            std::fs::create_dir_all(w.join(&rel)).unwrap();
+            dirs.push(rel);
+        }
+        dirs.extend(["top", "gone/x", "l/q1", "f/x"].map(PathBuf::from));
+        std::fs::create_dir(w.join("top")).unwrap();
+        // A `.git` of each kind, one behind a linked parent, one in a parent
+        // that is a file (nothing there).
+        std::fs::create_dir(w.join("p3/q7/.git")).unwrap();
+        std::fs::write(w.join("p70/q1/.git"), "gitdir: x").unwrap();
+        std::os::unix::fs::symlink("nowhere", w.join("p80/q49/.git")).unwrap();
+        std::fs::create_dir(w.join("top/.git")).unwrap();
+        std::os::unix::fs::symlink("p5", w.join("l")).unwrap();
+        std::fs::create_dir(w.join("p5/q1/.git")).unwrap();
+        std::fs::write(w.join("f"), "").unwrap();
+        let by_path: BTreeSet<&PathBuf> =
+            dirs.iter().filter(|d| std::fs::symlink_metadata(w.join(d).join(".git")).is_ok()).collect();
+        assert_eq!(by_path.len(), 6, "{by_path:?}");
+        let fd = super::super::open_root(&w).unwrap();
+        for (root_fd, n) in [(Some(fd.as_fd()), dirs.len()), (Some(fd.as_fd()), 200), (None, dirs.len())] {
+            let some: Vec<&PathBuf> = dirs.iter().rev().take(n).collect();
+            let want: BTreeSet<&PathBuf> = some.iter().copied().filter(|d| by_path.contains(d)).collect();
+            let found: BTreeSet<&PathBuf> = with_dot_git(&w, root_fd, some).into_iter().collect();
+            assert_eq!(found, want);
+        }
     }
 
     #[test]
