@@ -480,68 +480,46 @@ fn ident(path: &Path) -> Ident {
     Some((m.mode(), m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()))
 }
 
-/// Those of the directories `dirs` (of the workspace `root`, relative to it)
-/// that hold a `.git` entry (of any kind; a link at the name not followed),
-/// as [`fingerprint`] finds it: `<root>/<dir>/.git` resolved as that path
-/// is. Each parent directory is opened once, from the root's descriptor
-/// `root_fd` (following links on the way, as the path does), and
-/// `<name>/.git` is looked up from it: a large checkout has tens of
-/// thousands of tracked directories, each looked up before and after every
-/// task, and the kernel's lookup of each component is what it costs.
-fn look_for_dot_git<'a>(root: &Path, root_fd: Option<BorrowedFd<'_>>, dirs: &[&'a PathBuf]) -> Vec<&'a PathBuf> {
-    use nix::fcntl::{AtFlags, OFlag};
-    use std::os::unix::ffi::OsStrExt as _;
-    let Some(fd) = root_fd else {
-        return dirs.iter().copied().filter(|d| std::fs::symlink_metadata(root.join(d).join(".git")).is_ok()).collect();
-    };
-    let mut open: Option<(&Path, Option<std::os::fd::OwnedFd>)> = None;
-    let mut found = Vec::new();
-    for d in dirs {
-        let parent = d.parent().unwrap_or(Path::new(""));
-        let here = if parent.as_os_str().is_empty() {
-            Some(fd)
-        } else {
-            if open.as_ref().is_none_or(|(p, _)| p.as_os_str() != parent.as_os_str()) {
-                let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-                open = Some((parent, nix::fcntl::openat(fd, parent, flags, nix::sys::stat::Mode::empty()).ok()));
-            }
-            open.as_ref().and_then(|(_, f)| f.as_ref()).map(|f| f.as_fd())
-        };
-        let name = Path::new(d.file_name().unwrap_or_default()).join(".git");
-        // A parent that cannot be opened holds nothing the path reaches.
-        if here.is_some_and(|h| {
-            nix::sys::stat::fstatat(h, name.as_os_str().as_bytes(), AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
-        }) {
-            found.push(*d);
-        }
+/// Whether the directory `rel` of the workspace `root` holds a `.git` entry
+/// (of any kind; a link at the name not followed), as [`fingerprint`] finds
+/// it: `<root>/<rel>/.git`, looked up from the root's descriptor `root_fd`
+/// when there is one (not the root's whole path again for each of thousands
+/// of tracked directories).
+fn has_dot_git(root: &Path, root_fd: Option<BorrowedFd<'_>>, rel: &Path) -> bool {
+    let dot_git = rel.join(".git");
+    match root_fd {
+        Some(fd) => nix::sys::stat::fstatat(fd, &dot_git, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).is_ok(),
+        None => std::fs::symlink_metadata(root.join(dot_git)).is_ok(),
     }
-    found
 }
 
 /// Below this many tracked directories, [`with_dot_git`] looks on one thread.
 const ONE_THREAD_DIRS: usize = 4096;
 
-/// [`look_for_dot_git`] over `dirs`, grouped by parent, on up to four
-/// threads past [`ONE_THREAD_DIRS`]; in no particular order.
-fn with_dot_git<'a>(root: &Path, root_fd: Option<BorrowedFd<'_>>, mut dirs: Vec<&'a PathBuf>) -> Vec<&'a PathBuf> {
-    use std::os::unix::ffi::OsStrExt as _;
-    dirs.sort_by_cached_key(|d| d.parent().map(|p| p.as_os_str().as_bytes()));
+/// Those of the directories `dirs` that hold a `.git` ([`has_dot_git`]), in
+/// no particular order. A large checkout has tens of thousands, each looked
+/// up before and after every task (the kernel's lookups of the directory and
+/// of `.git` in it, mostly cache misses, are what the survey costs): past
+/// [`ONE_THREAD_DIRS`] they are looked up on up to four threads.
+fn with_dot_git<'a>(root: &Path, root_fd: Option<BorrowedFd<'_>>, dirs: Vec<&'a PathBuf>) -> Vec<&'a PathBuf> {
+    let look =
+        |part: &[&'a PathBuf]| part.iter().copied().filter(|d| has_dot_git(root, root_fd, d)).collect::<Vec<_>>();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     if threads < 2 || dirs.len() < ONE_THREAD_DIRS {
-        return look_for_dot_git(root, root_fd, &dirs);
+        return look(&dirs);
     }
     let share = dirs.len().div_ceil(threads);
     std::thread::scope(|s| {
         let mut parts = dirs.chunks(share);
         let first = parts.next().unwrap_or_default();
-        let others: Vec<_> = parts.map(|part| s.spawn(move || look_for_dot_git(root, root_fd, part))).collect();
-        let mut found = look_for_dot_git(root, root_fd, first);
+        let others: Vec<_> = parts.map(|part| s.spawn(move || look(part))).collect();
+        let mut found = look(first);
         for o in others {
             // Only a thread that panicked (none can) gives no answer: then
             // every directory is looked at again here.
             match o.join() {
                 Ok(f) => found.extend(f),
-                Err(_) => return look_for_dot_git(root, root_fd, &dirs),
+                Err(_) => return look(&dirs),
             }
         }
         found
@@ -1213,7 +1191,7 @@ mod tests {
     }
 
     #[test]
-    fn dot_git_entries_are_found_from_the_root_descriptor_as_by_path_on_threads_too() {
+    fn dot_git_entries_are_found_from_the_root_descriptor_as_by_path_with_links_on_threads_too() {
         let d = tempfile::tempdir().unwrap();
         let w = d.path().canonicalize().unwrap();
         let mut dirs: Vec<PathBuf> = Vec::new();
