@@ -312,10 +312,15 @@ enum GenesisError {
     Key(super::keys::KeyParseError),
 }
 
+/// An `"unsigned tail"` recovery record that does not name the records it adopts.
+#[derive(Debug, thiserror::Error)]
+#[error("an \"unsigned tail\" recovery must name the records right before it (first_seq, records)")]
+struct BadAdoption;
+
 /// The records a `recovery` record adopts (FORMAT.md §9.1): those from its
 /// `first_seq` up to it. `Err` if it says `"unsigned tail"` but does not say
 /// which records in a way that fits.
-fn adoption(r: &RecordRef<'_>) -> Result<Option<Adopted>, String> {
+fn adoption(r: &RecordRef<'_>) -> Result<Option<Adopted>, BadAdoption> {
     let body = r.body_json();
     if body.get("reason").and_then(Value::as_str) != Some("unsigned tail") {
         return Ok(None);
@@ -326,7 +331,7 @@ fn adoption(r: &RecordRef<'_>) -> Result<Option<Adopted>, String> {
         (Some(f), Some(n)) if f <= r.seq && r.seq - f == n && n > 0 => {
             Ok(Some(Adopted { first_seq: f, records: n, recovery_seq: r.seq }))
         }
-        _ => Err("an \"unsigned tail\" recovery must name the records right before it (first_seq, records)".into()),
+        _ => Err(BadAdoption),
     }
 }
 
@@ -806,7 +811,7 @@ impl Verifier<'_> {
                 self.prune_record = Some(r.seq);
             }
         } else if r.kind == Kind::Recovery.as_str() {
-            if let Some(a) = adoption(&r).map_err(|why| here("recovery", why))? {
+            if let Some(a) = adoption(&r).map_err(|why| here("recovery", why.to_string()))? {
                 self.report.warnings.push(format!(
                     "records {}..={} were found unsigned by a later writer and adopted by record {} (a writer crashed, or they were appended without the key): they are not authenticated",
                     a.first_seq,

@@ -24,12 +24,10 @@
 //!   `max_deliveries` fails `worker_lost`; never retried forever;
 //! - Redis unreachable for longer than `outage` fails the attempts waiting
 //!   on it with a clear error (the run stays resumable);
-//! - a session never starts a task while a delivery of the run's earlier
-//!   session may still run it: [`Remote::fence_earlier`] (by `resume`)
-//!   cancels every delivery the run sent before and waits until each is
-//!   acknowledged or idle for a lease (its worker, unable to keep it, has
-//!   stopped it itself), then withdraws them; deliveries it cannot settle
-//!   within [`FENCE_WAIT_LEASES`] leases refuse the resume (exit 1);
+//! - every message is noted in the run's [`queue::sent_key`] as it is queued
+//!   (one script), and [`IN_FLIGHT`] is in the run directory from before the
+//!   session's first message until every delivery settled: what
+//!   [`crate::fence`] needs to stop them before a resume starts anything;
 //! - [`Dispatch::start`] and [`Running::stop`] never wait for Redis: a
 //!   sender thread, on a connection of its own, queues the messages in the
 //!   order the attempts started and sets the cancel keys, so a Redis outage
@@ -90,22 +88,7 @@ pub enum SetupError {
         "distributed run: no trusted worker key (distributed.trusted_workers or --trust-worker): no result could be accepted"
     )]
     NoWorkerKeys,
-    /// Deliveries of the run's earlier session still run after being cancelled.
-    #[error(
-        "{live} task(s) of this run's earlier session still run {} after they were cancelled (their workers keep their queue entries); nothing started: resume again once they have stopped",
-        humantime::format_duration(*waited)
-    )]
-    EarlierSession {
-        /// How many.
-        live: usize,
-        /// How long the resume waited.
-        waited: Duration,
-    },
 }
-
-/// How many leases [`Remote::fence_earlier`] waits, at most, for the earlier
-/// session's deliveries to stop.
-pub const FENCE_WAIT_LEASES: u32 = 3;
 
 struct Pending {
     task: String,
@@ -237,82 +220,6 @@ impl Remote {
             std::thread::spawn(move || send_all(&inner, &inbox))
         };
         Ok(Remote { inner, reader: Mutex::new(Some(reader)), outbox, sender: Mutex::new(Some(sender)) })
-    }
-}
-
-impl Remote {
-    /// Before a resume starts anything: cancel every delivery that run
-    /// `run_id`'s earlier sessions sent (by its [`queue::sent_key`]), wait
-    /// until each is acknowledged or has been idle for a lease (a worker that
-    /// cannot keep its entry stops its task before a lease is over), and
-    /// withdraw them. `waiting(n)` is called once if it has to wait for `n`.
-    /// Returns how many deliveries the earlier sessions had sent.
-    /// `in_flight`: the run directory holds [`IN_FLIGHT`] (an earlier
-    /// session's deliveries were not all settled): with no note of them in
-    /// Redis (restarted without its data), it waits one lease, in which any
-    /// worker still running one stops it (no keep can succeed).
-    pub fn fence_earlier(&self, run_id: &str, in_flight: bool, waiting: &dyn Fn(usize)) -> Result<usize, SetupError> {
-        let s = &self.inner.settings;
-        let q = &s.queue;
-        let mut con = q.connect()?;
-        let key = queue::sent_key(run_id);
-        let sent: HashMap<String, String> = q.query(&mut con, redis::cmd("HGETALL").arg(&key))?;
-        if sent.is_empty() {
-            if in_flight {
-                waiting(0);
-                std::thread::sleep(s.lease);
-            }
-            return Ok(0);
-        }
-        let mut pipe = redis::pipe();
-        for msg in sent.keys() {
-            pipe.cmd("SET").arg(queue::cancel_key(msg)).arg(1).arg("EX").arg(86400).ignore();
-        }
-        q.query_pipe::<()>(&mut con, &pipe)?;
-        // Stream → its entries of this run.
-        let mut places: HashMap<&str, std::collections::HashSet<&str>> = HashMap::new();
-        for place in sent.values() {
-            if let Some((stream, entry)) = place.split_once(' ') {
-                places.entry(stream).or_default().insert(entry);
-            }
-        }
-        let lease_ms = s.lease.as_millis() as u64;
-        let waited = s.lease * FENCE_WAIT_LEASES;
-        let deadline = Instant::now() + waited;
-        let mut told = false;
-        loop {
-            let mut live = 0;
-            for (stream, entries) in &places {
-                live += q
-                    .held(&mut con, stream)?
-                    .iter()
-                    .filter(|h| entries.contains(h.entry.as_str()) && h.idle_ms < lease_ms)
-                    .count();
-            }
-            if live == 0 {
-                break;
-            }
-            if Instant::now() >= deadline {
-                return Err(SetupError::EarlierSession { live, waited });
-            }
-            if !told {
-                told = true;
-                waiting(live);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        // Tidying only (a stream a restarted Redis lost has no group to
-        // acknowledge in): the cancel keys already keep these from running.
-        for (stream, entries) in &places {
-            let mut pipe = redis::pipe();
-            for entry in entries {
-                pipe.cmd("XACK").arg(stream).arg(queue::GROUP).arg(entry).ignore();
-                pipe.cmd("XDEL").arg(stream).arg(entry).ignore();
-            }
-            let _ = q.query_pipe::<()>(&mut con, &pipe);
-        }
-        let _ = q.query::<u64>(&mut con, redis::cmd("DEL").arg(&key));
-        Ok(sent.len())
     }
 }
 

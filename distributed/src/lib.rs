@@ -11,6 +11,7 @@
 //! - [`storage`]: content-addressed blobs (sha256) in a local directory or an
 //!   S3-compatible bucket.
 //! - [`dispatch`]: the orchestrator's side (a [`Dispatch`] for the scheduler).
+//! - [`fence`]: what a resume stops, on the earlier session's queue, before it starts anything.
 //! - [`worker`]: `orchestra worker`.
 //!
 //! Delivery is at least once (Redis' consumer groups); the *effect* the run
@@ -26,6 +27,7 @@ pub use orchestra_orchestrator as orchestrator;
 pub use redis;
 
 pub mod dispatch;
+pub mod fence;
 pub mod keys;
 pub mod message;
 pub mod queue;

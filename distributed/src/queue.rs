@@ -148,7 +148,9 @@ impl Queue {
         }
         let env = |k: &str| env(k).filter(|v| !v.is_empty());
         let client = if tls {
-            match tls_certificates(url, &env).map_err(|reason| QueueError::Tls { url: shown.clone(), reason })? {
+            match tls_certificates(url, &env)
+                .map_err(|e| QueueError::Tls { url: shown.clone(), reason: e.to_string() })?
+            {
                 Some(certs) => redis::Client::build_with_tls(url, certs)
                     .map_err(|e| QueueError::Tls { url: shown.clone(), reason: one_line(&e.to_string()) })?,
                 None => redis::Client::open(url).map_err(|e| bad(&e.to_string()))?,
@@ -262,6 +264,38 @@ impl Queue {
             }
         }
     }
+
+    /// Every task stream in this Redis (`orchestra:tasks`, `orchestra:tasks:<labels>`).
+    pub fn task_streams(&self, con: &mut redis::Connection) -> Result<Vec<String>, QueueError> {
+        let mut out = Vec::new();
+        let mut cursor = "0".to_string();
+        loop {
+            let mut c = redis::cmd("SCAN");
+            c.arg(&cursor).arg("MATCH").arg("orchestra:tasks*").arg("COUNT").arg(1000).arg("TYPE").arg("stream");
+            let (next, keys): (String, Vec<String>) = self.query(con, &c)?;
+            out.extend(keys.into_iter().filter(|k| k == "orchestra:tasks" || k.starts_with("orchestra:tasks:")));
+            if next == "0" {
+                out.sort_unstable();
+                out.dedup();
+                return Ok(out);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// Why the TLS material the environment names cannot be used; the text
+/// names the variable and its file.
+#[derive(Debug, thiserror::Error)]
+enum TlsSetupError {
+    #[error("{var}={path}: cannot read it: {source}")]
+    Read { var: &'static str, path: String, source: std::io::Error },
+    #[error("{var}={path}: no PEM {label} in it")]
+    NoPem { var: &'static str, path: String, label: String },
+    #[error("{0} is set without {1}")]
+    HalfPair(&'static str, &'static str),
+    #[error("{named}: {reason}")]
+    Refused { named: String, reason: String },
 }
 
 /// A PEM file the environment names.
@@ -273,16 +307,23 @@ struct Pem {
 
 impl Pem {
     /// The file `var` names, if set; it must be readable and hold a PEM block whose label ends with `label`.
-    fn read(env: &dyn Fn(&str) -> Option<String>, var: &'static str, label: &str) -> Result<Option<Pem>, String> {
+    fn read(
+        env: &dyn Fn(&str) -> Option<String>,
+        var: &'static str,
+        label: &str,
+    ) -> Result<Option<Pem>, TlsSetupError> {
         let Some(path) = env(var) else { return Ok(None) };
-        let bytes = std::fs::read(&path).map_err(|e| format!("{var}={path}: cannot read it: {e}"))?;
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(source) => return Err(TlsSetupError::Read { var, path, source }),
+        };
         let marker = format!("{label}-----");
         let found = String::from_utf8_lossy(&bytes)
             .lines()
             .map(str::trim)
             .any(|l| l.starts_with("-----BEGIN ") && l.ends_with(&marker));
         if !found {
-            return Err(format!("{var}={path}: no PEM {} in it", label.to_lowercase()));
+            return Err(TlsSetupError::NoPem { var, path, label: label.to_lowercase() });
         }
         Ok(Some(Pem { var, path, bytes }))
     }
@@ -294,7 +335,10 @@ impl Pem {
 
 /// The TLS material the environment names, parsed (`None`: none, so the web
 /// PKI roots and no client certificate). The reason names the variable and its file.
-fn tls_certificates(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<redis::TlsCertificates>, String> {
+fn tls_certificates(
+    url: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<redis::TlsCertificates>, TlsSetupError> {
     let ca = Pem::read(env, ENV_CA, "CERTIFICATE")?;
     let cert = Pem::read(env, ENV_CLIENT_CERT, "CERTIFICATE")?;
     // "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY".
@@ -302,15 +346,15 @@ fn tls_certificates(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<O
     let client = match (cert, key) {
         (Some(c), Some(k)) => Some((c, k)),
         (None, None) => None,
-        (Some(_), None) => return Err(format!("{ENV_CLIENT_CERT} is set without {ENV_CLIENT_KEY}")),
-        (None, Some(_)) => return Err(format!("{ENV_CLIENT_KEY} is set without {ENV_CLIENT_CERT}")),
+        (Some(_), None) => return Err(TlsSetupError::HalfPair(ENV_CLIENT_CERT, ENV_CLIENT_KEY)),
+        (None, Some(_)) => return Err(TlsSetupError::HalfPair(ENV_CLIENT_KEY, ENV_CLIENT_CERT)),
     };
     // Each part parsed on its own first, so that an error names its file.
     let root_cert = match ca {
         Some(ca) => {
             let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(ca.bytes.clone()) };
             redis::Client::build_with_tls(url, certs)
-                .map_err(|e| format!("{}: {}", ca.named(), one_line(&e.to_string())))?;
+                .map_err(|e| TlsSetupError::Refused { named: ca.named(), reason: one_line(&e.to_string()) })?;
             Some(ca.bytes)
         }
         None => None,
@@ -320,7 +364,8 @@ fn tls_certificates(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<O
             let named = format!("{} / {}", c.named(), k.named());
             let tls = redis::ClientTlsConfig { client_cert: c.bytes, client_key: k.bytes };
             let certs = redis::TlsCertificates { client_tls: Some(tls.clone()), root_cert: None };
-            redis::Client::build_with_tls(url, certs).map_err(|e| format!("{named}: {}", one_line(&e.to_string())))?;
+            redis::Client::build_with_tls(url, certs)
+                .map_err(|e| TlsSetupError::Refused { named, reason: one_line(&e.to_string()) })?;
             Some(tls)
         }
         None => None,

@@ -27,35 +27,83 @@ pub enum Widening {
     Limit(&'static str),
 }
 
+/// Why a denial is not learned; the text goes into the learned file's
+/// `# not learned:` comments.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotLearned {
+    /// An `fs.write` detail without the path it is expected to name.
+    #[error("{rule}: no path in {detail:?}")]
+    NoPath {
+        /// The violation's rule.
+        rule: Rule,
+        /// Its detail.
+        detail: String,
+    },
+    /// A hidden path: it holds secrets.
+    #[error(
+        "{rule} is never learned: hidden paths hold secrets; list the path under read_only yourself if the task must read it ({detail})"
+    )]
+    Hidden {
+        /// The violation's rule.
+        rule: Rule,
+        /// Its detail.
+        detail: String,
+    },
+    /// The host's network: an opt-out of isolation.
+    #[error("{rule} is never learned: network.mode host is an opt-out to write yourself")]
+    HostNetwork {
+        /// The violation's rule.
+        rule: Rule,
+    },
+    /// A denied syscall class: an opt-out of isolation.
+    #[error("{rule} is never learned: syscalls.allow [{class}] is an opt-out to write yourself")]
+    Syscall {
+        /// The violation's rule.
+        rule: Rule,
+        /// The class's policy name.
+        class: &'static str,
+    },
+    /// Any other rule (protected paths, set-ID bits, devices…).
+    #[error("{rule} is never learned ({detail})")]
+    Never {
+        /// The violation's rule.
+        rule: Rule,
+        /// Its detail.
+        detail: String,
+    },
+    /// A write root that a policy file could not name either.
+    #[error("a write below {} cannot be allowed: it {why}", dir.display())]
+    HostExposing {
+        /// The directory the write asked for.
+        dir: PathBuf,
+        /// What it would expose.
+        why: String,
+    },
+}
+
 /// What a violation asks for: a widening, or why it cannot be learned.
-pub fn widening(v: &Violation) -> Result<Widening, String> {
-    match v.rule {
+pub fn widening(v: &Violation) -> Result<Widening, NotLearned> {
+    let rule = v.rule;
+    match rule {
         Rule::FsWrite => {
             let path = between(&v.detail, &["write to ", "change of "], " outside the writable roots")
-                .ok_or_else(|| format!("{}: no path in {:?}", v.rule, v.detail))?;
+                .ok_or_else(|| NotLearned::NoPath { rule, detail: v.detail.clone() })?;
             let dir = path.parent().map(Path::to_path_buf).unwrap_or(path);
             Ok(Widening::Write(dir))
         }
         // Hidden paths hold secrets; the host's network and the denied syscall
         // classes are opt-outs of isolation. None is ever learned: a person
         // who wants one writes it into the policy (the run says which).
-        Rule::FsHidden => Err(format!(
-            "{} is never learned: hidden paths hold secrets; list the path under read_only yourself if the task must read it ({})",
-            v.rule, v.detail
-        )),
+        Rule::FsHidden => Err(NotLearned::Hidden { rule, detail: v.detail.clone() }),
         Rule::Network(NetworkMode::None) => Ok(Widening::Network(NetworkMode::Loopback)),
-        Rule::Network(_) => {
-            Err(format!("{} is never learned: network.mode host is an opt-out to write yourself", v.rule))
-        }
-        Rule::Syscall(c) => {
-            Err(format!("{} is never learned: syscalls.allow [{}] is an opt-out to write yourself", v.rule, c.as_str()))
-        }
+        Rule::Network(_) => Err(NotLearned::HostNetwork { rule }),
+        Rule::Syscall(c) => Err(NotLearned::Syscall { rule, class: c.as_str() }),
         Rule::LimitsMemory => Ok(Widening::Limit("memory")),
         Rule::LimitsPids => Ok(Widening::Limit("pids")),
         Rule::LimitsOutput => Ok(Widening::Limit("output")),
         Rule::LimitsDisk => Ok(Widening::Limit("disk")),
         Rule::LimitsCpuTime => Ok(Widening::Limit("cpu_time")),
-        other => Err(format!("{other} is never learned ({})", v.detail)),
+        _ => Err(NotLearned::Never { rule, detail: v.detail.clone() }),
     }
 }
 
@@ -77,7 +125,7 @@ fn between(detail: &str, starts: &[&str], end: &str) -> Option<PathBuf> {
 /// applied. A write below a read-only workdir makes the workdir writable, and
 /// one below `/tmp` without a `/tmp` gives the task a private one — never the
 /// host's.
-pub fn apply(policy: &mut Policy, w: &Widening, homes: &[PathBuf], workdir: &Path) -> Result<String, String> {
+pub fn apply(policy: &mut Policy, w: &Widening, homes: &[PathBuf], workdir: &Path) -> Result<String, NotLearned> {
     let fs = &mut policy.filesystem;
     match w {
         Widening::Write(dir) if dir.starts_with(workdir) && fs.workdir == WorkdirAccess::ReadOnly => {
@@ -90,7 +138,7 @@ pub fn apply(policy: &mut Policy, w: &Widening, homes: &[PathBuf], workdir: &Pat
         }
         Widening::Write(dir) => {
             if let Some(why) = crate::policy::load::host_exposing_write_root(dir, homes) {
-                return Err(format!("a write below {} cannot be allowed: it {why}", dir.display()));
+                return Err(NotLearned::HostExposing { dir: dir.clone(), why });
             }
             let text = dir.to_string_lossy().into_owned();
             if !fs.read_write.contains(&text) {

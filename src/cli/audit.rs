@@ -336,11 +336,20 @@ pub fn run(cmd: AuditCommand) -> Exit {
     }
 }
 
+/// Why a `--forward-secure` epoch is refused.
+#[derive(Debug, thiserror::Error)]
+enum EpochError {
+    #[error("{0} (want e.g. 1h, 30m, 1d)")]
+    Syntax(humantime::DurationError),
+    #[error("an epoch is at least 1s")]
+    TooShort,
+}
+
 /// `--forward-secure EPOCH`: whole seconds, at least one.
-fn parse_epoch(s: &str) -> Result<u64, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (want e.g. 1h, 30m, 1d)"))?;
+fn parse_epoch(s: &str) -> Result<u64, EpochError> {
+    let d = humantime::parse_duration(s).map_err(EpochError::Syntax)?;
     match d.as_secs() {
-        0 => Err("an epoch is at least 1s".into()),
+        0 => Err(EpochError::TooShort),
         n => Ok(n),
     }
 }

@@ -157,6 +157,7 @@ fn checkpoint_figure(n: usize) -> Result<CheckpointFigure, BenchError> {
         session_started_at: String::new(),
         sessions: 1,
         tasks: (0..n).map(|i| (format!("task-{i:05}"), TaskRecord::pending())).collect(),
+        distributed: None,
     };
     let t = Instant::now();
     let mut store = Store::create(dir.path(), cp)?;
@@ -235,6 +236,7 @@ fn report_figure(n: usize, sandbox_report: &[u8]) -> Result<ReportFigure, BenchE
         session_started_at: String::new(),
         sessions: 1,
         tasks: ids.iter().map(|id| (id.clone(), done.clone())).collect(),
+        distributed: None,
     };
     run.create_dir(Path::new("reports")).map_err(BenchError::report)?;
     for id in &ids {

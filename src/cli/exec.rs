@@ -379,6 +379,8 @@ pub fn run(args: ExecArgs) -> Exit {
     // there: put back) is undone before the diff, and is a violation like the
     // supervisor's.
     let tokens = task.canaries.as_ref().map(|c| c.tokens.as_slice()).unwrap_or_default();
+    // Repositories the task made where no index points, shown by the diff.
+    let mut made = protected.made_repos();
     for planted in protected.after() {
         if !planted.undone {
             let (detail, _) = crate::sandbox::canary::scrub_text(&planted.violation.detail, tokens);
@@ -393,9 +395,20 @@ pub fn run(args: ExecArgs) -> Exit {
     let mut see = |s: crate::sandbox::changes::Seen<'_>| judge.see(s);
     let inspect: Option<&mut dyn FnMut(crate::sandbox::changes::Seen<'_>)> =
         if tokens.is_empty() { None } else { Some(&mut see) };
-    let mut changes = super::workspace_diff::after(before, inspect);
+    let diffed = matches!(before, super::workspace_diff::Before::Taken(_));
+    let mut changes = super::workspace_diff::after(before, inspect, &mut |p| made.added(p));
+    if diffed && let Some(why) = &changes.skipped {
+        made.unwalked(why);
+    }
     for v in judge.into_violations() {
         crate::sandbox::outcome::add_violation(&mut report, v);
+    }
+    for planted in made.judge() {
+        if !planted.undone {
+            let (detail, _) = crate::sandbox::canary::scrub_text(&planted.violation.detail, tokens);
+            crate::sandbox::say!("orchestra: warning: {detail}");
+        }
+        crate::sandbox::outcome::add_violation(&mut report, planted.violation);
     }
     // Whatever the report and the audit log quote of the task (paths, link
     // targets, violation details) holds no value: one scrubbing rule for all.

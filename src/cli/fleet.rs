@@ -65,20 +65,45 @@ pub enum FleetError {
     WorkersKeys(#[from] super::fleet_ssh::SshError),
 }
 
-/// The dispatcher for a run, when it is distributed (`None`: local); for a
-/// resume of run `earlier`, once that run's earlier deliveries have stopped.
+/// The queue a run or resume uses: `--queue`, else `ORCHESTRA_QUEUE`, else
+/// the config's `distributed.queue` (`None`: it runs locally).
+pub fn queue_url(args: &QueueArgs, loaded: &crate::config::Loaded) -> Option<String> {
+    let env_queue = std::env::var("ORCHESTRA_QUEUE").ok().filter(|q| !q.trim().is_empty());
+    let configured = loaded.config.distributed.as_ref().and_then(|d| d.queue.clone());
+    args.queue.clone().or(env_queue).or(configured)
+}
+
+/// The fleet's lease: the config's `distributed.lease`, else 30 s.
+pub fn lease(loaded: &crate::config::Loaded) -> Duration {
+    loaded.config.distributed.as_ref().and_then(|d| d.lease.as_ref()).map_or(Duration::from_secs(30), |l| l.0)
+}
+
+/// The orchestrator's fleet key file: the config's `distributed.key`, else [`default_fleet_key`].
+pub fn fleet_key_path(loaded: &crate::config::Loaded) -> PathBuf {
+    loaded.config.distributed.as_ref().and_then(|d| d.key.clone()).unwrap_or_else(default_fleet_key)
+}
+
+/// A distributed session's dispatcher, and what its checkpoint records of it.
+pub struct Distributed {
+    /// The dispatcher.
+    pub dispatch: Arc<dyn crate::orchestrator::dispatch::Dispatch>,
+    /// The queue, lease and signing key, for a later resume to stop what it sent.
+    pub note: crate::runstore::checkpoint::Distributed,
+}
+
+/// The dispatcher for a run, when it is distributed (`None`: local). A
+/// resume stops its earlier sessions' deliveries first
+/// ([`super::fleet_fence::before_resume`]).
 pub fn dispatcher(
     args: &QueueArgs,
     loaded: &crate::config::Loaded,
     runs: &Path,
-    earlier: Option<(&str, &Path)>,
-) -> Result<Option<Arc<dyn crate::orchestrator::dispatch::Dispatch>>, FleetError> {
+) -> Result<Option<Distributed>, FleetError> {
     let cfg = &loaded.config;
     let d = cfg.distributed.clone().unwrap_or_default();
-    let env_queue = std::env::var("ORCHESTRA_QUEUE").ok().filter(|q| !q.trim().is_empty());
-    let Some(url) = args.queue.clone().or(env_queue).or(d.queue.clone()) else { return Ok(None) };
+    let Some(url) = queue_url(args, loaded) else { return Ok(None) };
     let queue = Queue::open(&url)?;
-    let key_path = d.key.clone().unwrap_or_else(default_fleet_key);
+    let key_path = fleet_key_path(loaded);
     let created = key_path.symlink_metadata().is_err();
     let key = SigningKey::load_or_generate(&key_path)?;
     if created {
@@ -113,35 +138,24 @@ pub fn dispatcher(
     if max_deliveries == 0 {
         return Err(FleetError::Setting { field: "max_deliveries", reason: "must be at least 1".into() });
     }
+    let note = crate::runstore::checkpoint::Distributed {
+        queue: queue::without_credentials(&url),
+        lease_ms: lease(loaded).as_millis() as u64,
+        signer: key.public().to_string(),
+    };
     let settings = Settings {
         queue,
         key,
         trusted_workers,
         storage,
-        lease: d.lease.map_or(Duration::from_secs(30), |l| l.0),
+        lease: lease(loaded),
         max_deliveries,
         unserved: d.unserved.map_or(Duration::from_secs(300), |l| l.0),
         outage: d.outage.map_or(Duration::from_secs(60), |l| l.0),
         ttl: Duration::from_secs(24 * 3600),
     };
     let remote = Remote::connect(settings, &orchestra_distributed::message::nonce())?;
-    // A resume: what the run's earlier session sent must have stopped first.
-    if let Some((run_id, run_path)) = earlier {
-        let in_flight = run_path.join(orchestra_distributed::dispatch::IN_FLIGHT).exists();
-        remote.fence_earlier(run_id, in_flight, &|n| {
-            if n == 0 {
-                crate::sandbox::say!(
-                    "orchestra: resume: the queue holds no note of what the run's earlier session sent (Redis lost it): waiting one lease for its tasks to stop"
-                );
-            } else {
-                crate::sandbox::say!(
-                    "orchestra: resume: waiting for {n} task(s) of the run's earlier session to stop (cancelled; at most {} leases)",
-                    orchestra_distributed::dispatch::FENCE_WAIT_LEASES
-                );
-            }
-        })?;
-    }
-    Ok(Some(Arc::new(remote)))
+    Ok(Some(Distributed { dispatch: Arc::new(remote), note }))
 }
 
 /// Arguments of `orchestra worker`.

@@ -10,7 +10,7 @@
 
 use crate::exit::Exit;
 use crate::policy::{OnViolation, Policy, load_policy};
-use crate::sandbox::learn::{Widening, apply, widening};
+use crate::sandbox::learn::{NotLearned, Widening, apply, widening};
 use crate::sandbox::outfile::OutFile;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -53,7 +53,7 @@ pub fn run(args: LearnArgs) -> Exit {
     let fresh = learned.clone();
     // The widenings applied, each with its explanation, in order.
     let mut applied: Vec<(Widening, String)> = Vec::new();
-    let mut unlearned: Vec<String> = Vec::new();
+    let mut unlearned: Vec<NotLearned> = Vec::new();
     let mut seen: Vec<Widening> = Vec::new();
     for round in 1..=args.rounds {
         let mut trial = learned.clone();
@@ -125,13 +125,13 @@ pub fn run(args: LearnArgs) -> Exit {
     for line in &why {
         text.push_str(&format!("# widened: {}\n", one_line(line)));
     }
-    for line in &unlearned {
-        text.push_str(&format!("# not learned: {}\n", one_line(line)));
+    for why in &unlearned {
+        text.push_str(&format!("# not learned: {}\n", one_line(&why.to_string())));
     }
     text.push_str(&format!("# check run: {}\n", one_line(&check.verdict_line())));
     text.push_str(&learned.to_yaml());
     let written = match &out {
-        Some(o) => o.write(text.as_bytes(), true).map_err(|e| e.to_string()),
+        Some(o) => o.write(text.as_bytes(), true),
         None => {
             out!("{text}");
             Ok(())
@@ -155,6 +155,23 @@ fn one_line(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
+/// Why a learning round could not run or its report could not be read.
+#[derive(Debug, thiserror::Error)]
+enum RoundError {
+    #[error("{}: {source}", path.display())]
+    WritePolicy { path: PathBuf, source: std::io::Error },
+    #[error("orchestra's own path: {0}")]
+    OwnPath(std::io::Error),
+    #[error("stderr: {0}")]
+    Stderr(std::io::Error),
+    #[error("running exec: {0}")]
+    Spawn(std::io::Error),
+    #[error("round {round}: exec ended with {status} and no report ({source})")]
+    NoReport { round: u32, status: std::process::ExitStatus, source: std::io::Error },
+    #[error("round {round}: the report: {source}")]
+    BadReport { round: u32, source: serde_json::Error },
+}
+
 /// One `orchestra exec` of `command` under `policy`; its report. The task's
 /// output goes to our stderr (stdout is for the learned policy).
 fn exec_round(
@@ -162,13 +179,15 @@ fn exec_round(
     command: &[String],
     scratch: &Path,
     round: u32,
-) -> Result<crate::sandbox::Report, String> {
+) -> Result<crate::sandbox::Report, RoundError> {
     let file = scratch.join(format!("policy-{round}.yaml"));
     let report = scratch.join(format!("report-{round}.json"));
-    std::fs::write(&file, policy.to_yaml()).map_err(|e| format!("{}: {e}", file.display()))?;
-    let exe = std::env::current_exe().map_err(|e| format!("orchestra's own path: {e}"))?;
+    if let Err(source) = std::fs::write(&file, policy.to_yaml()) {
+        return Err(RoundError::WritePolicy { path: file, source });
+    }
+    let exe = std::env::current_exe().map_err(RoundError::OwnPath)?;
     let stderr = std::io::stderr();
-    let to_stderr = std::os::fd::AsFd::as_fd(&stderr).try_clone_to_owned().map_err(|e| format!("stderr: {e}"))?;
+    let to_stderr = std::os::fd::AsFd::as_fd(&stderr).try_clone_to_owned().map_err(RoundError::Stderr)?;
     let status = std::process::Command::new(exe)
         .arg("exec")
         .arg("--policy")
@@ -179,8 +198,7 @@ fn exec_round(
         .args(command)
         .stdout(Stdio::from(to_stderr))
         .status()
-        .map_err(|e| format!("running exec: {e}"))?;
-    let text = std::fs::read_to_string(&report)
-        .map_err(|e| format!("round {round}: exec ended with {status} and no report ({e})"))?;
-    serde_json::from_str(&text).map_err(|e| format!("round {round}: the report: {e}"))
+        .map_err(RoundError::Spawn)?;
+    let text = std::fs::read_to_string(&report).map_err(|source| RoundError::NoReport { round, status, source })?;
+    serde_json::from_str(&text).map_err(|source| RoundError::BadReport { round, source })
 }

@@ -24,6 +24,7 @@ pub mod dashboard;
 pub mod exec;
 pub mod fleet;
 pub mod fleet_engine;
+pub mod fleet_fence;
 pub mod fleet_ssh;
 pub mod fleet_tls;
 pub mod fleet_verify;

@@ -357,7 +357,7 @@ pub fn run(args: RunArgs) -> Exit {
     }
     let concurrency = args.concurrency.or(cfg.config.concurrency).unwrap_or_else(default_concurrency);
     let runs = runs_dir(args.runs_dir.as_deref(), Some(&cfg.config));
-    let dispatch = match super::fleet::dispatcher(&args.fleet, &cfg, &runs, None) {
+    let dispatch = match super::fleet::dispatcher(&args.fleet, &cfg, &runs) {
         Ok(d) => d,
         Err(e) => return super::config_error(format!("{e}; nothing ran")),
     };
@@ -402,6 +402,8 @@ pub fn run(args: RunArgs) -> Exit {
         session_started_at: now,
         sessions: 1,
         tasks: prepared.dag.plan.tasks.iter().map(|t| (t.id().to_string(), TaskRecord::pending())).collect(),
+        // In the checkpoint written before any task message goes out.
+        distributed: dispatch.as_ref().map(|d| d.note.clone()),
     };
     let body = serde_json::json!({
         "plan_sha256": cp.plan_sha256, "source": origin, "intent": cp.source.intent,
@@ -432,7 +434,7 @@ pub fn run(args: RunArgs) -> Exit {
         transient,
         pool,
         replanner,
-        dispatch,
+        dispatch.map(|d| d.dispatch),
     )
 }
 
@@ -715,9 +717,23 @@ pub fn resume(args: ResumeArgs) -> Exit {
     let transient = cfg.config.planner.transient_retries;
     let pool = container_pool(&cfg.config);
     let replanner = replanner.as_mut().map(|r| r as &mut dyn crate::orchestrator::replan::Replanner);
-    let dispatch = match super::fleet::dispatcher(&args.fleet, &cfg, &runs, Some((&run.id, &run.path))) {
+    // What the run's earlier sessions sent to a queue stops first, wherever this one runs.
+    if let Err(e) = super::fleet_fence::before_resume(&args.fleet, &cfg, &run, cp.distributed.as_ref()) {
+        return super::config_error(e);
+    }
+    let dispatch = match super::fleet::dispatcher(&args.fleet, &cfg, &runs) {
         Ok(d) => d,
         Err(e) => return super::config_error(format!("{e}; nothing ran")),
+    };
+    // The checkpoint names this session's queue; a local session keeps the
+    // earlier one's only while its deliveries may still be outstanding.
+    cp.distributed = match &dispatch {
+        Some(d) => Some(d.note.clone()),
+        None => match super::fleet_fence::in_flight(&run) {
+            Ok(true) => cp.distributed.take(),
+            Ok(false) => None,
+            Err(e) => return super::config_error(e),
+        },
     };
     let exit = session(
         run,
@@ -732,7 +748,7 @@ pub fn resume(args: ResumeArgs) -> Exit {
         transient,
         pool,
         replanner,
-        dispatch,
+        dispatch.map(|d| d.dispatch),
     );
     drop(held);
     exit

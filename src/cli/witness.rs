@@ -249,13 +249,56 @@ fn keygen(name: &str, out: &Path) -> Exit {
     Exit::Ok
 }
 
+/// Why a key argument (`--log`, `--witness-key`, `--witness-quorum`) cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyArgError {
+    /// Neither a key string nor a readable file.
+    #[error("{arg}: {source}")]
+    Read {
+        /// The argument as given.
+        arg: String,
+        /// Why it could not be read as a file.
+        source: std::io::Error,
+    },
+    /// The text is not a key of the kind the flag wants.
+    #[error("{flag} {arg}: {reason}")]
+    Parse {
+        /// The flag it was given to.
+        flag: &'static str,
+        /// The argument as given.
+        arg: String,
+        /// Why its text is not such a key.
+        reason: String,
+    },
+    /// A quorum of none, or of more keys than were given.
+    #[error("--witness-quorum {quorum}: want 1 to {keys} (the witness keys given)")]
+    Quorum {
+        /// The quorum asked for.
+        quorum: usize,
+        /// How many witness keys were given.
+        keys: usize,
+    },
+}
+
 /// A key string, or a file holding one.
-fn key_arg(s: &str) -> Result<String, String> {
+fn key_arg(s: &str) -> Result<String, KeyArgError> {
     let p = Path::new(s);
     if s.contains('+') && !p.exists() {
         return Ok(s.to_string());
     }
-    std::fs::read_to_string(p).map(|t| t.trim().to_string()).map_err(|e| format!("{s}: {e}"))
+    std::fs::read_to_string(p)
+        .map(|t| t.trim().to_string())
+        .map_err(|source| KeyArgError::Read { arg: s.to_string(), source })
+}
+
+/// The key `arg` (a key string or a file holding one) for `flag`, parsed by `parse`.
+fn parsed_key<K, E: std::fmt::Display>(
+    flag: &'static str,
+    arg: &str,
+    parse: impl Fn(&str) -> Result<K, E>,
+) -> Result<K, KeyArgError> {
+    let text = key_arg(arg)?;
+    parse(&text).map_err(|e| KeyArgError::Parse { flag, arg: arg.to_string(), reason: e.to_string() })
 }
 
 fn serve(bind: &str, key: &Path, state: &Path, logs: &[String]) -> Exit {
@@ -265,7 +308,7 @@ fn serve(bind: &str, key: &Path, state: &Path, logs: &[String]) -> Exit {
     };
     let mut keys = Vec::new();
     for l in logs {
-        match key_arg(l).and_then(|s| VerifierKey::parse(&s).map_err(|e| format!("--log {l}: {e}"))) {
+        match parsed_key("--log", l, VerifierKey::parse) {
             Ok(k) => keys.push(k),
             Err(e) => return super::config_error(e),
         }
@@ -343,16 +386,16 @@ pub struct WitnessCheck {
 
 impl WitnessCheck {
     /// Parse the keys; `Err` is a usage error.
-    pub fn parse(&self) -> Result<Vec<WitnessVerifier>, String> {
+    pub fn parse(&self) -> Result<Vec<WitnessVerifier>, KeyArgError> {
         let keys: Vec<WitnessVerifier> = self
             .keys
             .iter()
-            .map(|k| key_arg(k).and_then(|s| WitnessVerifier::parse(&s).map_err(|e| format!("--witness-key {k}: {e}"))))
+            .map(|k| parsed_key("--witness-key", k, WitnessVerifier::parse))
             .collect::<Result<_, _>>()?;
         if let Some(q) = self.quorum
             && (q == 0 || q > keys.len())
         {
-            return Err(format!("--witness-quorum {q}: want 1 to {} (the witness keys given)", keys.len()));
+            return Err(KeyArgError::Quorum { quorum: q, keys: keys.len() });
         }
         Ok(keys)
     }

@@ -41,13 +41,18 @@ pub fn before(task: &TaskSpec) -> Before {
 }
 
 /// What changed since `before`, each added or modified entry shown to
-/// `inspect` (`changes::Snapshot::compare_inspecting`: the canary judge).
-pub fn after(before: Before, inspect: Option<&mut dyn FnMut(changes::Seen<'_>)>) -> WorkspaceChanges {
+/// `inspect` (`changes::Snapshot::compare_inspecting`: the canary judge) and
+/// each added entry's path to `added` (the repositories a task made).
+pub fn after(
+    before: Before,
+    inspect: Option<&mut dyn FnMut(changes::Seen<'_>)>,
+    added: &mut dyn FnMut(&[u8]),
+) -> WorkspaceChanges {
     match before {
         Before::Off => {
             WorkspaceChanges::skipped("turned off by the policy (report.workspace_diff: false)", Duration::ZERO)
         }
-        Before::Taken(s) => s.compare_inspecting(inspect),
+        Before::Taken(s) => s.compare_watching(inspect, added),
         Before::Failed(why, took) => WorkspaceChanges::skipped(why, took),
     }
 }

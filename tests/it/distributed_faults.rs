@@ -791,3 +791,213 @@ fn resume_after_redis_lost_its_data_waits_a_lease_before_running_the_task_again(
     // Settled: the marker is gone, a later resume would not wait.
     assert!(!f.world.runs.join(&id).join("remote.inflight").exists());
 }
+
+/// The run's checkpoint snapshot.
+fn checkpoint(f: &Fleet, id: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(f.world.runs.join(id).join("checkpoint.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Start a long task through the fleet, wait until a worker runs it, then
+/// kill the orchestrator (SIGKILL: the worker's copy goes on). Returns the run id.
+fn orphan_a_remote_task(f: &Fleet) -> String {
+    let mut child = f.spawn_run(&plan(&[ticking("slow", 60, "")]), &[]);
+    expect(f, 30, "a worker started the task", || count(f, "slow start") == 1 && holders(f).len() == 1);
+    let _ = child.kill();
+    let _ = child.wait();
+    // The copy goes on without its orchestrator.
+    let n = f.world.lines("ticks").len();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(f.world.lines("ticks").len() > n, "the first copy stopped by itself");
+    f.world.only_run()
+}
+
+/// The one stderr line that says `what`.
+#[track_caller]
+fn line_with<'a>(stderr: &'a str, what: &str) -> &'a str {
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(what)).collect();
+    assert_eq!(lines.len(), 1, "one line saying {what:?}: {stderr}");
+    lines[0]
+}
+
+/// Residual of review 64: a resume without `--queue` of a run that was
+/// distributed. The checkpoint names the run's queue; the resume stops the
+/// earlier session's copy there (cancel, wait) before it runs the task
+/// locally: the copies never overlap, the task's end is recorded once, exit
+/// 0; then nothing of the run is left to stop, and a later local resume
+/// needs no queue at all (Redis gone: still exit 0).
+#[test]
+fn a_local_resume_of_a_distributed_run_stops_the_earlier_sessions_task_on_its_queue_first() {
+    let mut f = Fleet::new("localresume");
+    f.spawn_worker("w1", &[]);
+    let id = orphan_a_remote_task(&f);
+    let note = &checkpoint(&f, &id)["distributed"];
+    assert_eq!(note["queue"], f.redis.url(), "{note}");
+    assert_eq!(note["lease_ms"], 2000, "{note}");
+    assert_eq!(note["signer"], f.orch_public.as_str(), "{note}");
+    let r = f.world.resume(&id, &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.all(), f.worker_log("w1"));
+    let said = format!(
+        "orchestra: resume: the run's earlier session sent tasks to the queue {}: stopping them there before this session runs the rest locally",
+        f.redis.url()
+    );
+    line_with(&r.stderr, &said);
+    line_with(&r.stderr, "waiting for 1 task(s) of the run's earlier session to stop");
+    let copies = copies_one_after_another(&f);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(count(&f, "slow start"), 2, "{:?}", effects(&f));
+    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
+    let report = f.world.report(&id);
+    assert_eq!(state(&report, "slow"), "succeeded", "{}", task(&report, "slow"));
+    // It ran here: no worker's result counted.
+    assert!(records(&f, "remote_result").is_empty(), "{:#?}", records(&f, "remote_result"));
+    // Nothing of the run is left to stop.
+    assert!(!f.world.runs.join(&id).join("remote.inflight").exists());
+    assert!(checkpoint(&f, &id).get("distributed").is_none(), "{}", checkpoint(&f, &id));
+    assert_eq!(f.redis.raw(&["EXISTS", &format!("orchestra:sent:{id}")]).trim(), "0");
+    f.redis.kill();
+    let again = f.world.resume(&id, &[]);
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(!again.stderr.contains("earlier session"), "{}", again.all());
+    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
+}
+
+/// Residual of review 64: a resume on another queue. The earlier session's
+/// copy, on the recorded queue A, is stopped there first; the task then runs
+/// on queue B's worker, never beside the first copy; the checkpoint now
+/// names B, and A holds no note of the run.
+#[test]
+fn a_resume_on_another_queue_stops_the_earlier_sessions_task_on_the_recorded_queue_first() {
+    let mut f = Fleet::new("otherqueue");
+    f.spawn_worker("w1", &[]);
+    let id = orphan_a_remote_task(&f);
+    let b = crate::harness::redis::Redis::start(&f.world.root.join("queue-b"));
+    let a = std::mem::replace(&mut f.redis, b);
+    f.spawn_worker("w2", &[]);
+    let mut args: Vec<String> = vec!["--queue".into(), f.redis.url()];
+    args.extend(f.trust_all());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = f.world.resume(&id, &args);
+    assert_eq!(r.code, 0, "{}\n--- w1:\n{}\n--- w2:\n{}", r.all(), f.worker_log("w1"), f.worker_log("w2"));
+    let said = format!(
+        "orchestra: resume: the run's earlier session sent tasks to the queue {}: stopping them there before this session runs the rest on the queue {}",
+        a.url(),
+        f.redis.url()
+    );
+    line_with(&r.stderr, &said);
+    line_with(&r.stderr, "waiting for 1 task(s) of the run's earlier session to stop");
+    let copies = copies_one_after_another(&f);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
+    let report = f.world.report(&id);
+    assert_eq!(state(&report, "slow"), "succeeded", "{}", task(&report, "slow"));
+    let remote = records(&f, "remote_result");
+    assert_eq!(remote.len(), 1, "{remote:#?}");
+    assert_eq!(remote[0]["body"]["worker"], "w2");
+    assert_eq!(checkpoint(&f, &id)["distributed"]["queue"], f.redis.url());
+    assert_eq!(a.raw(&["EXISTS", &format!("orchestra:sent:{id}")]).trim(), "0");
+}
+
+/// A local resume whose recorded queue cannot be reached refuses: exit 1,
+/// one line naming the queue, the marker and what to do; nothing ran (no
+/// new start, the checkpoint untouched). With the queue back, the same
+/// resume stops what is left there and completes the run.
+#[test]
+fn a_local_resume_whose_recorded_queue_is_unreachable_refuses_and_runs_nothing() {
+    let mut f = Fleet::new("unreachable");
+    f.spawn_worker("w1", &[]);
+    let id = orphan_a_remote_task(&f);
+    let before = checkpoint(&f, &id);
+    f.redis.kill();
+    let r = f.world.resume(&id, &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let marker = f.world.runs.join(&id).join("remote.inflight");
+    let line = line_with(
+        &r.stderr,
+        &format!("orchestra: error: resume: the run's earlier session sent tasks to the queue {}", f.redis.url()),
+    );
+    for want in ["which may still run them", "cannot stop them", "nothing ran", "make that queue reachable"] {
+        assert!(line.contains(want), "{want:?} in {line}");
+    }
+    assert!(
+        line.ends_with(&format!(
+            "delete {} once its workers are known to have stopped the run's tasks",
+            marker.display()
+        )),
+        "{line}"
+    );
+    // Nothing ran: no new start (the worker, cut off, stops its copy itself),
+    // the checkpoint and the marker as they were.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(count(&f, "slow start"), 1, "{:?}", effects(&f));
+    assert_eq!(checkpoint(&f, &id), before);
+    assert!(marker.exists());
+    f.redis.restart();
+    let r = f.world.resume(&id, &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.all(), f.worker_log("w1"));
+    let copies = copies_one_after_another(&f);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
+    assert!(!marker.exists());
+}
+
+/// Residual of review 64: the run's note in Redis expires 24 h after its
+/// last message (here: deleted) while a worker still runs the earlier
+/// session's copy. The resume, finding the marker and no note, looks for the
+/// run's entries the workers hold, cancels that one and waits for it to stop
+/// (and at least a lease) before it queues the task again, which a second,
+/// idle worker would otherwise start at once: the copies never overlap, the
+/// task's end is recorded once, exit 0.
+#[test]
+fn resume_after_the_runs_note_expired_finds_and_stops_the_earlier_sessions_task_before_running_it_again() {
+    let mut f = Fleet::new("noteexpired");
+    f.spawn_worker("w1", &[]);
+    f.spawn_worker("w2", &[]);
+    let id = orphan_a_remote_task(&f);
+    assert_eq!(f.redis.raw(&["DEL", &format!("orchestra:sent:{id}")]).trim(), "1");
+    let mut args: Vec<String> = vec!["--queue".into(), f.redis.url()];
+    args.extend(f.trust_all());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = f.world.resume(&id, &args);
+    assert_eq!(r.code, 0, "{}\n--- w1:\n{}\n--- w2:\n{}", r.all(), f.worker_log("w1"), f.worker_log("w2"));
+    line_with(&r.stderr, "holds no note of what the run's earlier session sent");
+    line_with(&r.stderr, "waiting for 1 task(s) of the run's earlier session to stop");
+    let copies = copies_one_after_another(&f);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(count(&f, "slow start"), 2, "{:?}", effects(&f));
+    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
+    let report = f.world.report(&id);
+    assert_eq!(state(&report, "slow"), "succeeded", "{}", task(&report, "slow"));
+    assert!(!f.world.runs.join(&id).join("remote.inflight").exists());
+}
+
+/// A checkpoint written before it named the queue (an older orchestra):
+/// still resumes with `--queue` (which it fences, as before); without one,
+/// while the marker says deliveries may be outstanding, the resume refuses
+/// (exit 1, one line saying to pass `--queue`) and runs nothing.
+#[test]
+fn an_old_checkpoint_without_its_queue_resumes_with_queue_and_a_local_resume_refuses() {
+    let mut f = Fleet::new("oldcheckpoint");
+    f.spawn_worker("w1", &[]);
+    let id = orphan_a_remote_task(&f);
+    let path = f.world.runs.join(&id).join("checkpoint.json");
+    let mut cp = checkpoint(&f, &id);
+    assert!(cp.as_object_mut().unwrap().remove("distributed").is_some());
+    std::fs::write(&path, serde_json::to_vec_pretty(&cp).unwrap()).unwrap();
+    let r = f.world.resume(&id, &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let line = line_with(&r.stderr, "but its checkpoint does not name the queue");
+    assert!(line.starts_with("orchestra: error: resume: the run's earlier session was distributed"), "{line}");
+    assert!(line.contains("nothing ran: resume with --queue URL of that queue"), "{line}");
+    assert_eq!(count(&f, "slow start"), 1, "{:?}", effects(&f));
+    let mut args: Vec<String> = vec!["--queue".into(), f.redis.url()];
+    args.extend(f.trust_all());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = f.world.resume(&id, &args);
+    assert_eq!(r.code, 0, "{}\n{}", r.all(), f.worker_log("w1"));
+    line_with(&r.stderr, "waiting for 1 task(s) of the run's earlier session to stop");
+    let copies = copies_one_after_another(&f);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
+    assert_eq!(checkpoint(&f, &id)["distributed"]["queue"], f.redis.url());
+}

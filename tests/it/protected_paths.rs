@@ -530,16 +530,18 @@ fn a_repository_made_where_there_was_none_with_a_gitlink_runs_nothing_at_the_hos
     assert!(!marker.exists(), "the planted fsmonitor ran at the host's git status\n{}", o.all());
 }
 
-/// Review 61, finding 2: `git submodule update --init --recursive` on a
-/// populated checkout (a common CI step) rewrites each submodule's
-/// `core.worktree`, i.e. `.git/modules/<name>/config`, nested ones included.
-/// Under the default list that stays `fs.protected` (the file unchanged); a
-/// policy that gives up `.git/config` gives the submodules' configs up with it
-/// (the same trust: both run git's code), so there the update does its job —
-/// exit 0, no violation, the submodules back at the recorded commits — while
-/// their hooks stay protected.
+/// Review 61, finding 2 (a false exit 4): `git submodule update --init
+/// --recursive` on a populated checkout (a common CI step) rewrites each
+/// submodule's `.git/modules/<name>/config`, nested ones included, with the
+/// `core.worktree` it already holds. A rename of the same bytes onto a
+/// protected file changes nothing, so under the default list the update does
+/// its job (exit 0, no violation, the configs untouched); a rewrite that
+/// changes a byte stays `fs.protected`. A policy that gives up `.git/config`
+/// gives the submodules' configs up with it (the same trust: both run git's
+/// code), while their hooks stay protected.
 #[test]
-fn review61_submodule_update_of_a_populated_checkout_needs_only_unprotected_git_config() {
+fn submodule_update_of_a_populated_checkout_is_no_violation_and_changes_no_config() {
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
     let e = repo_env();
     let ok = |o: std::process::Output| assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let file = ["-c", "protocol.file.allow=always"];
@@ -564,15 +566,25 @@ fn review61_submodule_update_of_a_populated_checkout_needs_only_unprotected_git_
     assert!(status().starts_with('+'), "{}", status());
     let update = format!("{GIT} -c protocol.file.allow=always submodule update --init --recursive");
 
-    // The default list: refused, the config unchanged.
-    let before: Vec<Vec<u8>> = configs.iter().map(|c| std::fs::read(c).unwrap()).collect();
+    // The default list: git rewrites each submodule's config with the bytes
+    // it holds, which changes nothing: exit 0, no violation, the configs
+    // untouched (same inode), no lock file left, the submodules back at the
+    // recorded commits.
+    let before: Vec<(u64, Vec<u8>)> = configs.iter().map(|c| (inode(c), std::fs::read(c).unwrap())).collect();
     let o = e.sh("default", &update);
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    assert_eq!(configs.iter().map(|c| (inode(c), std::fs::read(c).unwrap())).collect::<Vec<_>>(), before);
+    assert!(configs.iter().all(|c| !c.with_extension("lock").exists()), "a lock file is left");
+    assert_eq!(String::from_utf8_lossy(&git(&e.ws.join("lib"), &["rev-parse", "HEAD"]).stdout), recorded);
+    // A rewrite that changes a byte stays refused, the config unchanged.
+    let o = e.sh(
+        "default",
+        "cp .git/modules/lib/config c.lock && echo '\tfsmonitor = touch /tmp/x' >> c.lock && mv c.lock .git/modules/lib/config",
+    );
     o.assert_violation("fs.protected");
-    let detail = o.report["violations"][0]["detail"].as_str().unwrap_or_default().to_string();
-    assert!(detail.contains(".git/modules/lib/config, a protected path"), "{detail}");
-    assert_eq!(configs.iter().map(|c| std::fs::read(c).unwrap()).collect::<Vec<_>>(), before);
-    // A git killed at its denied rename leaves its lock file (as any killed git does).
-    let _ = std::fs::remove_file(e.ws.join(".git/modules/lib/config.lock"));
+    assert_eq!((inode(&configs[0]), std::fs::read(&configs[0]).unwrap()), before[0]);
+    ok(git(&e.ws.join("lib"), &["checkout", "-q", "--detach", "HEAD~1"]));
 
     // `unprotected: [.git/config]`: the update does its job.
     let p = e.policy("submodules", "filesystem:\n  unprotected: [.git/config]\n");
@@ -836,4 +848,294 @@ fn plants_of_review_67_run_nothing_at_the_host_git() {
          {GIT} update-index --add --cacheinfo 160000,0123456789abcdef0123456789abcdef01234567,x"
     );
     plant_runs_nothing(&e, "F1", &second, &[(".", vec!["status", "--short"])], &marker);
+}
+
+/// Review 68: a module git directory ten name levels down `.git/modules`
+/// (past the walk's old depth) with a gitlink to reuse it (F1); a gitlink
+/// hidden in a tree that a sparse index's directory entry names, which git
+/// expands from `.git/objects` (F2); repositories made in directories a
+/// submodule's index and a linked work tree's index track (F3). Each is
+/// `fs.protected` (exit 4) and the host's git runs nothing.
+#[test]
+fn plants_of_review_68_run_nothing_at_the_host_git() {
+    // F1
+    let e = submodule_env();
+    let marker = e.root.join("f1-ran");
+    let m = marker.display().to_string();
+    let script = format!(
+        "N=a/b/c/d/e/f/g/h/i/evil; G=$PWD/.git/modules/$N; mkdir -p $(dirname $G) && \
+         {GIT} init -q /tmp/src --separate-git-dir=$G && {GIT} -C /tmp/src commit -q --allow-empty -m x && \
+         printf '#!/bin/sh\\ntouch {m}\\n' > $G/hooks/post-checkout && chmod +x $G/hooks/post-checkout && \
+         {GIT} config -f $G/config --unset core.worktree || true; \
+         {GIT} config -f .gitmodules submodule.$N.path evil && {GIT} config -f .gitmodules submodule.$N.url ./nowhere && \
+         {GIT} update-index --add --cacheinfo 160000,$({GIT} --git-dir=$G rev-parse HEAD),evil && {GIT} add .gitmodules"
+    );
+    plant_runs_nothing(&e, "F1", &script, &[(".", vec!["submodule", "update", "--init"])], &marker);
+    // F2
+    let e = submodule_env();
+    let marker = e.root.join("f2-ran");
+    let m = marker.display().to_string();
+    std::fs::write(
+        e.ws.join("patch.py"),
+        "import sys, hashlib\np, old, new = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])\n\
+         d = open(p, 'rb').read()[:-20]\nassert old in d\nd = d.replace(old, new)\n\
+         open(p, 'wb').write(d + hashlib.sha1(d).digest())\n",
+    )
+    .unwrap();
+    let script = format!(
+        "mkdir -p d/evil && {GIT} -C d/evil init -q . && {GIT} -C d/evil commit -q --allow-empty -m x && \
+         {GIT} -C d/evil commit -q --allow-empty -m y && OID=$({GIT} -C d/evil rev-parse HEAD~1) && \
+         {GIT} -C d/evil config core.fsmonitor 'touch {m}; false #' && \
+         echo x > d/x.txt && {GIT} add d/x.txt && BLOB=$({GIT} rev-parse :d/x.txt) && T1=$({GIT} write-tree --prefix=d/) && \
+         T2=$(printf '100644 blob %s\\tx.txt\\n160000 commit %s\\tevil\\n' $BLOB $OID | {GIT} mktree) && \
+         {GIT} config -f .gitmodules submodule.evil.path d/evil && {GIT} config -f .gitmodules submodule.evil.url ./nowhere && \
+         {GIT} add .gitmodules patch.py && {GIT} commit -qm wip && cp -a .git /tmp/g2 && \
+         printf '/*\\n!/*/\\n/lib/\\n' > /tmp/g2/info/sparse-checkout && G2=\"{GIT} --git-dir=/tmp/g2 --work-tree=.\" && \
+         $G2 config core.sparseCheckout true && $G2 config core.sparseCheckoutCone true && $G2 config index.sparse true && \
+         mv d /tmp/dsave && $G2 sparse-checkout reapply && mv /tmp/dsave d && cp /tmp/g2/index .git/index && \
+         python3 patch.py .git/index $T1 $T2 && rm d/x.txt"
+    );
+    plant_runs_nothing(
+        &e,
+        "F2",
+        &script,
+        &[(".", vec!["submodule", "foreach", "git status --short"]), (".", vec!["submodule", "update", "--init"])],
+        &marker,
+    );
+    // F3
+    let e = submodule_env();
+    let up = e.root.join("upstream");
+    std::fs::create_dir_all(up.join("sub")).unwrap();
+    std::fs::write(up.join("sub/f.txt"), "f\n").unwrap();
+    assert!(git(&up, &["add", "."]).status.success());
+    assert!(git(&up, &["commit", "-qm", "s"]).status.success());
+    assert!(git(&e.ws.join("lib"), &["pull", "-q"]).status.success());
+    std::fs::create_dir_all(e.ws.join("src")).unwrap();
+    std::fs::write(e.ws.join("src/m.c"), "int m;\n").unwrap();
+    assert!(git(&e.ws, &["add", "lib", "src"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "bump"]).status.success());
+    assert!(git(&e.ws, &["worktree", "add", "-q", "wt"]).status.success());
+    let marker = e.root.join("f3-ran");
+    let m = marker.display().to_string();
+    let script = format!(
+        "for d in lib/sub wt/src; do {GIT} -C $d init -q . && {GIT} -C $d config core.fsmonitor 'touch {m}; false #'; done"
+    );
+    let o = e.sh("default", &format!("set -e; {script}"));
+    o.assert_violation("fs.protected");
+    for d in ["lib/sub", "wt/src"] {
+        assert!(!e.ws.join(d).join(".git").exists(), "{d}/.git, made in a tracked directory, is left:\n{}", o.all());
+        let _ = git(&e.ws.join(d), &["status", "--short"]);
+    }
+    assert!(!marker.exists(), "F3: the planted code ran at the host's git\n{}", o.all());
+}
+
+/// Review 69: a `.git/HEAD` that git refuses but a lenient reading took for
+/// valid, with the root made a repository git falls back to (F3, three
+/// ways); a rebase's todo planted with an `exec` step that the host's `git
+/// rebase --continue` runs (F2). Each is `fs.protected` (exit 4) and the
+/// host's git runs nothing.
+#[test]
+fn plants_of_review_69_run_nothing_at_the_host_git() {
+    for (case, head) in [
+        ("F3 form feed", "printf 'ref:\\f%s\\n' $(git symbolic-ref HEAD) > .git/HEAD"),
+        ("F3 link", "rm .git/HEAD && ln -s refs .git/HEAD"),
+        ("F3 long", "printf 'ref:%300s%s\\n' '' $(git symbolic-ref HEAD) > .git/HEAD"),
+    ] {
+        let e = repo_env();
+        let marker = e.root.join("f3-ran");
+        let m = marker.display();
+        let script = format!(
+            "b=$(git symbolic-ref HEAD) && {head} && printf 'ref: %s\\n' $b > HEAD && mkdir objects refs && \
+             printf '[core]\\n\\tworktree = .\\n\\tfsmonitor = \"touch {m}; false\"\\n' > config"
+        );
+        plant_runs_nothing(&e, case, &script, &[(".", vec!["status", "--short"]), (".", vec!["diff"])], &marker);
+        assert!(!e.ws.join("HEAD").exists(), "{case}: the root's HEAD is left");
+    }
+    // F2
+    let e = repo_env();
+    let marker = e.root.join("f2-ran");
+    let m = marker.display();
+    let script = format!(
+        "g=.git/rebase-merge && mkdir $g && git rev-parse HEAD > $g/orig-head && git rev-parse HEAD > $g/onto && \
+         git symbolic-ref HEAD > $g/head-name && touch $g/interactive && : > $g/done && echo 1 > $g/msgnum && \
+         echo 2 > $g/end && printf 'exec touch {m}\\n' > $g/git-rebase-todo"
+    );
+    plant_runs_nothing(&e, "F2", &script, &[(".", vec!["rebase", "--continue"])], &marker);
+    assert!(!e.ws.join(".git/rebase-merge").exists(), "the rebase state is left where git finds it");
+    // F1: an untracked repository with code, and a branch whose commit names
+    // it as a gitlink (the index untouched): the host's `git checkout dev`.
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("f1-ran");
+    let script = format!(
+        "{repo} && sub=$({GIT} -C evil rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev && \
+         {GIT} update-index --add --cacheinfo 160000,$sub,evil && c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && \
+         {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx",
+        repo = fsmonitor_repo("evil", &marker.display().to_string())
+    );
+    plant_runs_nothing(
+        &e,
+        "F1",
+        &script,
+        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
+        &marker,
+    );
+    assert!(!e.ws.join("evil/.git").exists(), "F1: the made repository's .git is left");
+    // F4: the same through a submodule's commit that the root's gitlink is
+    // moved to: the host's `git submodule update`, then `git status`.
+    let e = submodule_env();
+    let marker = e.root.join("f4-ran");
+    let script = format!(
+        "cd lib && {repo} && sub=$({GIT} -C evil rev-parse HEAD) && gd=$({GIT} rev-parse --absolute-git-dir) && \
+         export GIT_INDEX_FILE=$gd/tmpidx && {GIT} read-tree HEAD && {GIT} update-index --add --cacheinfo 160000,$sub,evil && \
+         c=$({GIT} commit-tree -p HEAD -m bump $({GIT} write-tree)) && rm $gd/tmpidx && unset GIT_INDEX_FILE && \
+         {GIT} update-ref refs/tags/v2 $c && cd .. && {GIT} update-index --cacheinfo 160000,$c,lib && {GIT} commit -qm bump",
+        repo = fsmonitor_repo("evil", &marker.display().to_string())
+    );
+    plant_runs_nothing(
+        &e,
+        "F4",
+        &script,
+        &[(".", vec!["-c", "protocol.file.allow=always", "submodule", "update"]), (".", vec!["status", "--short"])],
+        &marker,
+    );
+}
+
+/// Review 70: a repository planted in `runs/` at the root (a directory the
+/// workspace diff leaves out) that a branch's commit names as a gitlink,
+/// for the host's `git checkout` (F1); a rebase todo with an `exec` step
+/// and `.git/HEAD` made a FIFO, which hung orchestra's check after the task
+/// so that the todo was never judged (F2). Each is `fs.protected` (exit 4),
+/// orchestra ends, and the host's git runs nothing.
+#[test]
+fn plants_of_review_70_run_nothing_at_the_host_git() {
+    // F1
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("f1-ran");
+    let script = format!(
+        "{repo} && sub=$({GIT} -C runs/evil rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && \
+         {GIT} read-tree dev && {GIT} update-index --add --cacheinfo 160000,$sub,runs/evil && \
+         c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx",
+        repo = fsmonitor_repo("runs/evil", &marker.display().to_string())
+    );
+    plant_runs_nothing(
+        &e,
+        "F1",
+        &script,
+        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
+        &marker,
+    );
+    assert!(!e.ws.join("runs/evil/.git").exists(), "F1: the planted repository's .git is left");
+    // F2
+    let e = repo_env();
+    let head = std::fs::read(e.ws.join(".git/HEAD")).unwrap();
+    let marker = e.root.join("f2-ran");
+    let m = marker.display();
+    let script = format!(
+        "set -e; g=.git/rebase-merge && mkdir $g && git rev-parse HEAD > $g/orig-head && git rev-parse HEAD > $g/onto && \
+         git symbolic-ref HEAD > $g/head-name && touch $g/interactive && : > $g/done && echo 1 > $g/msgnum && \
+         echo 2 > $g/end && printf 'exec touch {m}\\n' > $g/git-rebase-todo && rm .git/HEAD && mkfifo .git/HEAD"
+    );
+    let mut c = e.cmd("default", &[], &["/bin/sh", "-c", &script]);
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = c.spawn().expect("run orchestra");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let Ok(Ok(output)) = rx.recv_timeout(std::time::Duration::from_secs(120)) else {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        panic!("F2: orchestra did not end within 120 s of a task that made .git/HEAD a FIFO");
+    };
+    let o = crate::harness::Out::with_report(output, Some(&e.root.join("report.json")));
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join(".git/rebase-merge").exists(), "F2: the rebase state is left where git finds it");
+    // The host's user mends HEAD and goes on with the rebase.
+    std::fs::remove_file(e.ws.join(".git/HEAD")).unwrap();
+    std::fs::write(e.ws.join(".git/HEAD"), head).unwrap();
+    let _ = git(&e.ws, &["rebase", "--continue"]);
+    assert!(!marker.exists(), "F2: the planted exec step ran at the host's git\n{}", o.all());
+}
+
+/// Repositories a build makes outside any index, with nothing planted, are
+/// no violation: a test fixture's `git init` with a user name, a clone with
+/// its submodules into a subdirectory, a submodule added in a nested
+/// repository, a linked work tree in a tracked directory.
+#[test]
+fn repositories_a_build_makes_with_nothing_planted_are_no_violation() {
+    let e = repo_env();
+    std::fs::create_dir_all(e.ws.join("src")).unwrap();
+    std::fs::write(e.ws.join("src/m.c"), "int m;\n").unwrap();
+    assert!(git(&e.ws, &["add", "src"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "src"]).status.success());
+    let file = "-c protocol.file.allow=always";
+    let script = format!(
+        "mkdir -p fixture/repo && cd fixture/repo && git init -q . && git config user.email t@example.org && \
+         git config user.name t && git commit -q --allow-empty -m x && cd ../.. && \
+         mkdir -p t && {GIT} init -q t/B && {GIT} -C t/B commit -q --allow-empty -m b && {GIT} init -q t/A && \
+         {GIT} -C t/A {file} submodule -q add $PWD/t/B bsub && {GIT} -C t/A commit -qm a && \
+         {GIT} {file} clone -q --recurse-submodules $PWD/t/A vendor/copy && {GIT} worktree add -q src/wt"
+    );
+    let o = e.sh("default", &script);
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    for d in ["fixture/repo", "t/A", "vendor/copy", "vendor/copy/bsub", "src/wt"] {
+        assert!(e.ws.join(d).join(".git").exists(), "{d}/.git is gone");
+    }
+}
+
+/// Review 69, B1 (a false exit 4 that deleted a clone the user had): a
+/// build's `git add -A` registers an untracked clone that was in the
+/// workspace before the task (its own config, an unpushed commit) as a
+/// gitlink. Its code is the user's own, untouched during the task: exit 0,
+/// no violation, the clone and its commit kept. A rebase run to its end
+/// with `--exec` is no violation either.
+#[test]
+fn a_clone_the_user_had_that_a_build_adds_as_a_gitlink_is_kept_and_no_violation() {
+    let e = repo_env();
+    let x = e.ws.join("tools/x");
+    std::fs::create_dir_all(&x).unwrap();
+    assert!(git(&x, &["init", "-q", "."]).status.success());
+    assert!(git(&x, &["config", "user.email", "me@example.org"]).status.success());
+    std::fs::write(x.join("p.txt"), "precious\n").unwrap();
+    assert!(git(&x, &["add", "."]).status.success());
+    assert!(git(&x, &["commit", "-qm", "unpushed work"]).status.success());
+    let head = git(&x, &["rev-parse", "HEAD"]).stdout;
+    // Older than the task's start by more than the check's margin.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = e.sh("default", &format!("echo v2 > README && {GIT} add -A 2>/dev/null && {GIT} commit -qm build"));
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    assert!(x.join(".git").is_dir(), "the clone's .git is gone:\n{}", o.all());
+    assert_eq!(git(&x, &["rev-parse", "HEAD"]).stdout, head);
+    // The same with code planted in a clone the user had: fs.protected, and
+    // its .git put aside (its commits kept), not removed.
+    let y = e.ws.join("tools/y");
+    std::fs::create_dir_all(&y).unwrap();
+    assert!(git(&y, &["init", "-q", "."]).status.success());
+    assert!(git(&y, &["commit", "-q", "--allow-empty", "-m", "unpushed"]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let marker = e.root.join("y-ran");
+    let o = e.sh(
+        "default",
+        &format!(
+            "{GIT} -C tools/y config core.fsmonitor 'touch {}; false #' && {GIT} add tools/y 2>/dev/null",
+            marker.display()
+        ),
+    );
+    o.assert_violation("fs.protected");
+    assert!(!y.join(".git").exists(), "the planted .git is where git finds it");
+    let aside: Vec<_> = std::fs::read_dir(&y).unwrap().flatten().filter(|d| d.file_name() != "p.txt").collect();
+    assert!(
+        aside.iter().any(|d| d.file_name().to_string_lossy().starts_with(".git.removed-by-orchestra")),
+        "{aside:?}"
+    );
+    let _ = git(&e.ws, &["status", "--short"]);
+    assert!(!marker.exists(), "the planted fsmonitor ran at the host's git status");
+    let o = e.sh(
+        "default",
+        &format!("echo a > a && {GIT} add a && {GIT} commit -qm a && GIT_SEQUENCE_EDITOR=true {GIT} rebase -q -i --exec true HEAD~1"),
+    );
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
 }

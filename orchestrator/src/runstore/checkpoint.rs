@@ -247,6 +247,29 @@ pub struct Checkpoint {
     pub sessions: u32,
     /// Per-task records, by task id.
     pub tasks: BTreeMap<String, TaskRecord>,
+    /// The queue the run's latest distributed session sent its tasks to,
+    /// while what it sent may still run (absent: a local run, or a
+    /// checkpoint written before this field existed). A resume stops those
+    /// deliveries there first, wherever it runs the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distributed: Option<Distributed>,
+}
+
+/// Where a distributed session's tasks went: enough for a later session to
+/// find and stop them (the run's note in that Redis is
+/// `orchestra:sent:<run_id>`; each task message names the run id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Distributed {
+    /// The queue URL (`redis://HOST:PORT[/DB]`, `rediss://…`). Never with
+    /// credentials: a URL carrying them is refused before a run starts; they
+    /// come from the environment of whichever process uses the queue.
+    pub queue: String,
+    /// The session's lease, in milliseconds.
+    pub lease_ms: u64,
+    /// The orchestrator's public key (`ed25519:…`) that signed the session's
+    /// task messages.
+    pub signer: String,
 }
 
 /// One journal line.
@@ -611,6 +634,7 @@ mod tests {
             session_started_at: "2026-11-24T14:30:25Z".into(),
             sessions: 1,
             tasks: (0..n).map(|i| (format!("t{i}"), TaskRecord::pending())).collect(),
+            distributed: None,
         }
     }
 
@@ -632,6 +656,22 @@ mod tests {
         let loaded = load(dir.path()).unwrap();
         assert_eq!(loaded.tasks["t0"].state, TaskState::Succeeded);
         assert_eq!(loaded.tasks["t2"].state, TaskState::Pending);
+    }
+
+    #[test]
+    fn the_distributed_note_is_additive_an_old_checkpoint_without_it_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::create(dir.path(), sample(1)).unwrap();
+        drop(s);
+        // A local run writes no such key: what older orchestras wrote and read.
+        let text = std::fs::read_to_string(dir.path().join(SNAPSHOT)).unwrap();
+        assert!(!text.contains("distributed"), "{text}");
+        assert_eq!(load(dir.path()).unwrap().distributed, None);
+        let note =
+            Distributed { queue: "redis://127.0.0.1:6379/2".into(), lease_ms: 30_000, signer: "ed25519:AAAA".into() };
+        let s = Store::create(dir.path(), Checkpoint { distributed: Some(note.clone()), ..sample(1) }).unwrap();
+        drop(s);
+        assert_eq!(load(dir.path()).unwrap().distributed, Some(note));
     }
 
     #[test]

@@ -371,7 +371,18 @@ impl Snapshot {
     /// or that was readable before ([`Seen::Unreadable`]), after the listed
     /// changes were described; or, when the walk after the task crosses a
     /// bound, that ([`Seen::NotWalked`]). Its time counts in `took_ms`.
-    pub fn compare_inspecting(self, mut inspect: Option<&mut dyn FnMut(Seen<'_>)>) -> WorkspaceChanges {
+    pub fn compare_inspecting(self, inspect: Option<&mut dyn FnMut(Seen<'_>)>) -> WorkspaceChanges {
+        self.compare_watching(inspect, &mut |_| {})
+    }
+
+    /// [`Snapshot::compare_inspecting`], also calling `added` with the
+    /// relative path of every entry added (listed or not; nothing is opened
+    /// for it: the repositories a task made, `protected::MadeRepos`).
+    pub fn compare_watching(
+        self,
+        mut inspect: Option<&mut dyn FnMut(Seen<'_>)>,
+        added_path: &mut dyn FnMut(&[u8]),
+    ) -> WorkspaceChanges {
         let t = Instant::now();
         let s = self.settings;
         let walked = match walk::walk(&self.root, &self.exclude, s.bounds, s.threads) {
@@ -404,6 +415,9 @@ impl Snapshot {
             let found = match step {
                 std::cmp::Ordering::Less => {
                     i += 1;
+                    if let Some((p, _)) = after.get(i - 1) {
+                        added_path(p);
+                    }
                     Some(Found::New(i - 1, ChangeKind::Added, None))
                 }
                 std::cmp::Ordering::Equal => {

@@ -36,6 +36,16 @@ pub enum Decision {
         /// What was attempted.
         detail: String,
     },
+    /// A rename onto a protected file of a file with the same bytes and
+    /// mode ([`super::rewrite`]): nothing to change. The supervisor removes
+    /// the source's name and answers success; if it cannot, it denies the
+    /// call as `fs.protected` with `detail`.
+    SameBytes {
+        /// The rename's source.
+        source: PathBuf,
+        /// The denial's detail, should the source not be removable.
+        detail: String,
+    },
 }
 
 /// Decide on one notification (the policy logic, apart from the I/O loop).
@@ -453,6 +463,9 @@ fn decide_write(
         }
     }
     let mode = requested_mode(nr, &n.args, how);
+    // A plain rename's source (renameat2's flags are its fifth argument).
+    let plain_rename = renames && (nr != libc::SYS_renameat2 || n.args[4] == 0);
+    let mut source: Option<PathBuf> = None;
     for t in args.targets {
         let target = match target_of(*t, args.follows, !open_like) {
             Err(d) => return d,
@@ -466,16 +479,20 @@ fn decide_write(
                 return Decision::Continue;
             }
             if let Some(guarded) = protected_at(plan, p) {
-                return Decision::Deny {
-                    errno: libc::EACCES,
-                    rule: Rule::FsProtected,
-                    detail: format!(
-                        "{name}: write to {}, a protected path ({}){}",
-                        p.display(),
-                        guarded.display(),
-                        absent_hint(plan, guarded)
-                    ),
-                };
+                let detail = format!(
+                    "{name}: write to {}, a protected path ({}){}",
+                    p.display(),
+                    guarded.display(),
+                    absent_hint(plan, guarded)
+                );
+                // Git rewriting a config with what it already holds.
+                if plain_rename
+                    && let Some(src) = source.take()
+                    && super::rewrite::same_bytes(&src, p)
+                {
+                    return Decision::SameBytes { source: src, detail };
+                }
+                return Decision::Deny { errno: libc::EACCES, rule: Rule::FsProtected, detail };
             }
             if !write_allowed(plan, p, open_like) {
                 return Decision::Deny {
@@ -514,6 +531,9 @@ fn decide_write(
             }
         }
         if let Target::Path(p) = target {
+            if plain_rename && source.is_none() && written.is_empty() {
+                source = Some(p.clone());
+            }
             written.push(p);
         }
     }
@@ -888,7 +908,37 @@ mod tests {
         match d {
             Decision::Deny { rule, .. } => rule.to_string(),
             Decision::Continue => "continue".into(),
+            Decision::SameBytes { .. } => "same bytes".into(),
         }
+    }
+
+    #[test]
+    fn a_rename_of_the_same_bytes_onto_a_protected_file_changes_nothing_and_others_are_denied() {
+        use std::os::unix::ffi::OsStringExt as _;
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path();
+        let mut p = plan();
+        p.mounts.push(Mount::Bind { src: w.into(), dst: w.into(), rw: true });
+        p.writable.push(w.into());
+        p.protected.push(w.join("config"));
+        std::fs::write(w.join("config"), "[core]\n\tworktree = ../lib\n").unwrap();
+        std::fs::write(w.join("same.lock"), "[core]\n\tworktree = ../lib\n").unwrap();
+        std::fs::write(w.join("other.lock"), "[core]\n\tfsmonitor = x\n").unwrap();
+        let mut m = HashMap::new();
+        for (at, name) in [(0x1000, "same.lock"), (0x2000, "other.lock"), (0x3000, "config")] {
+            m.insert(at, w.join(name).into_os_string().into_vec());
+        }
+        let mem = FakeMem(m);
+        let rename = |from: u64, flags: u64| {
+            let cwd = libc::AT_FDCWD as u64;
+            decide(&p, &notif(libc::SYS_renameat2, [cwd, from, cwd, 0x3000, flags, 0]), &mem, &mut Vec::new())
+        };
+        assert!(matches!(rename(0x1000, 0), Decision::SameBytes { ref source, .. } if *source == w.join("same.lock")));
+        assert_eq!(deny_rule(&rename(0x2000, 0)), "fs.protected", "other bytes");
+        // RENAME_EXCHANGE would move the protected file away.
+        assert_eq!(deny_rule(&rename(0x1000, 2)), "fs.protected", "an exchange");
+        let plain = decide(&p, &notif(libc::SYS_rename, [0x1000, 0x3000, 0, 0, 0, 0]), &mem, &mut Vec::new());
+        assert!(matches!(plain, Decision::SameBytes { .. }), "{plain:?}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod plant;
 pub mod protect;
 pub mod protocol;
 pub mod resolve;
+pub mod rewrite;
 pub mod rootfs;
 pub mod seccomp;
 pub mod supervisor;

@@ -347,11 +347,27 @@ impl<'a> Supervisor<'a> {
             }
         }
 
+        // Git's rewrite of a protected config with the bytes it holds: the
+        // lock file's name goes, the protected file stays as it is.
+        if let Decision::SameBytes { source, detail } = &decision {
+            decision = match super::rewrite::drop_source(source) {
+                Ok(()) => {
+                    let _ = sys::notif_send(listener, n.id, NotifAnswer::Return(0));
+                    return false;
+                }
+                Err(e) => Decision::Deny {
+                    errno: libc::EACCES,
+                    rule: Rule::FsProtected,
+                    detail: format!("{detail} (the same bytes, but the source could not be removed: {e})"),
+                },
+            };
+        }
         let answer = match (&decision, performed) {
             (Decision::Continue, None) => NotifAnswer::Continue,
             (Decision::Continue, Some(Ok(v))) => NotifAnswer::Return(v),
             (Decision::Continue, Some(Err(errno))) => NotifAnswer::Deny(errno),
             (Decision::Deny { errno, .. }, _) => NotifAnswer::Deny(*errno),
+            (Decision::SameBytes { .. }, _) => NotifAnswer::Deny(libc::EACCES),
         };
         let _ = sys::notif_send(listener, n.id, answer);
         if let Decision::Deny { rule, detail, .. } = decision {

@@ -46,6 +46,8 @@ mod absent;
 mod beneath;
 mod discovery;
 mod kept;
+mod made;
+mod sequencer;
 mod snap;
 mod stamp;
 mod submodules;
@@ -97,7 +99,17 @@ pub struct Watch {
     locks: Vec<(PathBuf, bool)>,
 }
 
+pub use made::MadeRepos;
+
 impl Watch {
+    /// What judges the repositories the workspace diff finds the task made
+    /// ([`MadeRepos`]); take it before [`Watch::after`].
+    pub fn made_repos(&self) -> MadeRepos {
+        match self.submodules.started() {
+            Some(start) => MadeRepos::new(self.root.clone(), start),
+            None => MadeRepos::off(),
+        }
+    }
     /// The protected paths of `task`'s workspace as they are now; call it
     /// before the task starts.
     pub fn before(task: &TaskSpec) -> Watch {

@@ -23,11 +23,15 @@
 //!   else renamed aside (a submodule left unpopulated runs nothing);
 //! - an index the task changed that cannot be read as git reads it (not a
 //!   regular file, past the bounds, an unknown version, truncated, a shared
-//!   index missing) is `fs.protected` and put aside: git then recurses into
-//!   nothing there. Unreadable and unchanged (the user's own) is left alone;
+//!   index missing, a sparse index's directory entries) is `fs.protected`
+//!   and put aside: git then recurses into nothing there. Unreadable and
+//!   unchanged (the user's own) is left alone;
 //! - a git directory or link the task made below `.git/modules` (where
-//!   `git submodule update` takes a submodule's repository from) is
-//!   `fs.protected` and removed.
+//!   `git submodule update` takes a submodule's repository from), at any
+//!   depth, is `fs.protected` and removed;
+//! - a repository made (or given code) in a directory that any surveyed
+//!   index tracks entries in is `fs.protected` and removed: git run from
+//!   that directory would use it.
 //!
 //! The survey after the task reads again only what may have changed: an
 //! index, a hook or an included config read before it is taken as read then
@@ -181,6 +185,13 @@ fn read_index(
         let named = usize::from(flags & 0x0FFF);
         if (named < 0x0FFF && named != path.len()) || (named == 0x0FFF && path.len() < 0x0FFF) {
             return bad("a name length that disagrees with the name");
+        }
+        // A sparse index's directory entry stands for a tree that git
+        // expands from `.git/objects` (every git without sparse settings
+        // does, on reading it): gitlinks may hide in it (review 68, F2), and
+        // this reader reads no objects.
+        if mode & 0o170000 == 0o040000 {
+            return bad("a sparse directory entry (git expands it from trees, which are not read here)");
         }
         if mode & 0o170000 == 0o160000 {
             // Git recurses into `evil/`, `./evil`, `d//evil` alike (review
@@ -399,8 +410,14 @@ fn gitdir_of(root: &Path, rel: &Path) -> Option<PathBuf> {
 /// reaches and that one's `commondir` (see [`code_of`]). `None`: there is no
 /// `<path>/.git`.
 fn fingerprint(root: &Path, rel: &Path, files: &Digests) -> Option<[u8; 32]> {
+    fingerprint_seen(root, rel, files, &mut Vec::new())
+}
+
+/// [`fingerprint`], pushing onto `seen` every path it looked at.
+fn fingerprint_seen(root: &Path, rel: &Path, files: &Digests, seen: &mut Vec<PathBuf>) -> Option<[u8; 32]> {
     let dot_git = root.join(rel).join(".git");
     let meta = std::fs::symlink_metadata(&dot_git).ok()?;
+    seen.push(dot_git.clone());
     let mut h = sha2::Sha256::new();
     if meta.file_type().is_symlink() {
         h.update(b"link\0");
@@ -415,11 +432,11 @@ fn fingerprint(root: &Path, rel: &Path, files: &Digests) -> Option<[u8; 32]> {
     }
     let worktree = root.join(rel);
     if let Some(gd) = gitdir_of(root, rel) {
-        code_of(&gd, &worktree, &mut h, files);
+        code_of(&gd, &worktree, &mut h, files, seen);
         if let Some(common) = read_small(&gd.join("commondir"), 64 * 1024) {
             use std::os::unix::ffi::OsStrExt as _;
             let c = std::ffi::OsStr::from_bytes(common.trim_ascii_end());
-            code_of(&gd.join(c), &worktree, &mut h, files);
+            code_of(&gd.join(c), &worktree, &mut h, files, seen);
         }
     }
     Some(h.finalize().into())
@@ -428,11 +445,14 @@ fn fingerprint(root: &Path, rel: &Path, files: &Digests) -> Option<[u8; 32]> {
 /// Feed into `h` what makes code run in git directory `gd` with work tree
 /// `worktree`: its `config`, `config.worktree`, `commondir`, the files
 /// their `include.path`s name, its hooks, and a `core.hooksPath`'s (the
-/// included files and hooks by their digests in `files`).
-fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256, files: &Digests) {
+/// included files and hooks by their digests in `files`); push onto `seen`
+/// each path read (the directories listed included).
+fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256, files: &Digests, seen: &mut Vec<PathBuf>) {
+    seen.push(gd.to_path_buf());
     let mut configs = Vec::new();
     for f in ["config", "config.worktree", "commondir"] {
         h.update(f.as_bytes());
+        seen.push(gd.join(f));
         match read_small(&gd.join(f), MAX_FILE) {
             Some(b) => {
                 h.update((b.len() as u64).to_le_bytes());
@@ -449,6 +469,7 @@ fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256, files: &Digests) {
         let value = PathBuf::from(value);
         if (section == "include" || section == "includeif") && key == "path" {
             h.update(b"include\0");
+            seen.push(gd.join(&value));
             h.update(files.file(&gd.join(&value)).1);
         } else if section == "core" && key == "hookspath" {
             hook_dirs.push(worktree.join(value));
@@ -467,9 +488,34 @@ fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256, files: &Digests) {
             let (mode, digest) = files.file(&p);
             h.update(mode.to_le_bytes());
             h.update(digest);
+            seen.push(p);
         }
+        seen.push(hooks);
     }
 }
+
+/// Whether every path of `seen` that exists last changed (its ctime, which
+/// no call of the task can set back) more than [`MARGIN`] before `start`:
+/// then the code those paths decide is what was there before the task.
+fn unchanged_since(seen: &[PathBuf], start: std::time::SystemTime) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(before) = start.duration_since(std::time::UNIX_EPOCH + MARGIN) else { return false };
+    let limit = i128::try_from(before.as_nanos()).unwrap_or(i128::MAX);
+    seen.iter().all(|p| match std::fs::symlink_metadata(p) {
+        Ok(m) => i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()) < limit,
+        Err(_) => true,
+    })
+}
+
+/// Whether `path` was made (its birth time, where the file system keeps
+/// one) at or after `start`; `false` when unknown.
+pub(super) fn born_since(path: &Path, start: std::time::SystemTime) -> bool {
+    std::fs::symlink_metadata(path).and_then(|m| m.created()).is_ok_and(|b| b >= start)
+}
+
+/// How much older than the task's start a ctime must be to count as
+/// before it (the kernel stamps files with a coarse clock).
+const MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What tells a file changed: kind, identity, size, times.
 type Ident = Option<(u32, u64, u64, u64, i64, i64, i64, i64)>;
@@ -537,8 +583,9 @@ struct Survey {
     worktrees: BTreeSet<PathBuf>,
     /// The root's git directory, when there is one.
     gitdir: Option<PathBuf>,
-    /// The directories that hold entries of the root's index, and whether
-    /// there were more than [`MAX_TRACKED_DIRS`].
+    /// The directories that hold entries of the indexes read (each below
+    /// its work tree), and whether there were more than [`MAX_TRACKED_DIRS`]
+    /// (the root index's own set, shared, while no other index adds any).
     tracked_dirs: Arc<Dirs>,
     tracked_overflow: bool,
     /// Each index read, its identity, and why it could not be read.
@@ -546,6 +593,27 @@ struct Survey {
     /// The index reads whose files all had a stamp, by index and whether
     /// the tracked directories were collected.
     reads: BTreeMap<(PathBuf, bool), IndexRead>,
+}
+
+impl Survey {
+    /// Add the tracked directories `dirs` of the index of the work tree at
+    /// `prefix`, each below it; past [`MAX_TRACKED_DIRS`] in all, none are
+    /// kept and the survey is past the bound. The root's set is shared, not
+    /// copied, while it is the only one.
+    fn add_tracked(&mut self, prefix: &Path, dirs: &Arc<Dirs>) {
+        if dirs.is_empty() {
+            return;
+        }
+        if self.tracked_dirs.is_empty() && prefix.as_os_str().is_empty() {
+            self.tracked_dirs = Arc::clone(dirs);
+        } else {
+            Arc::make_mut(&mut self.tracked_dirs).extend(dirs.iter().map(|d| prefix.join(d)));
+        }
+        if self.tracked_dirs.len() > MAX_TRACKED_DIRS {
+            self.tracked_overflow = true;
+            self.tracked_dirs = Arc::default();
+        }
+    }
 }
 
 /// What one read of an index found, and the stamps of the files it read.
@@ -615,7 +683,11 @@ fn survey(root: &Path, clock: &Clock, earlier: Option<&BTreeMap<(PathBuf, bool),
             continue;
         }
         let id = ident(&index);
-        let with_dirs = depth == 0 && prefix.as_os_str().is_empty();
+        // Every index's tracked directories, below its work tree: a
+        // submodule's and a linked work tree's as well as the root's
+        // (review 68, F3: a repository made in `lib/sub`, tracked by the
+        // submodule `lib`, ran at `cd lib/sub && git status`).
+        let with_dirs = !out.tracked_overflow;
         let oid = oid_len(&config);
         let key = (index.clone(), with_dirs);
         let read = match earlier.and_then(|e| e.get(&key)).filter(|r| r.holds(oid, clock)) {
@@ -629,8 +701,12 @@ fn survey(root: &Path, clock: &Clock, earlier: Option<&BTreeMap<(PathBuf, bool),
             }
         };
         match &read.dirs {
-            Some(d) if with_dirs => out.tracked_dirs = Arc::clone(d),
-            None if with_dirs => out.tracked_overflow = true,
+            Some(d) if with_dirs => out.add_tracked(&prefix, d),
+            // Past the bound (what was gathered is dropped: none is judged).
+            None if with_dirs => {
+                out.tracked_overflow = true;
+                out.tracked_dirs = Arc::default();
+            }
             _ => {}
         }
         let links = match read.links {
@@ -675,17 +751,26 @@ fn is_git_dir(d: &Path) -> bool {
 /// `gitdir`; a submodule named `libs/foo` lives at `modules/libs/foo`), and
 /// whether there were more entries than [`MAX_MODULE_ENTRIES`].
 fn module_dirs(gitdir: &Path) -> (BTreeSet<PathBuf>, bool) {
-    let mut stack: Vec<(PathBuf, usize)> = vec![(PathBuf::from("modules"), 0)];
+    let mut stack: Vec<PathBuf> = vec![PathBuf::from("modules")];
     if let Ok(rd) = std::fs::read_dir(gitdir.join("worktrees")) {
         for e in rd.flatten().take(1000) {
-            stack.push((Path::new("worktrees").join(e.file_name()).join("modules"), 0));
+            stack.push(Path::new("worktrees").join(e.file_name()).join("modules"));
         }
     }
     let mut out = BTreeSet::new();
     let mut seen = 0usize;
-    while let Some((rel, names)) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(gitdir.join(&rel)) else { continue };
-        for e in rd.flatten() {
+    // No depth bound: a submodule's name may hold any number of `/`, and
+    // git takes `modules/a/b/…/evil` as readily as `modules/evil` (review
+    // 68, F1: one ten levels down was never listed). The entry count bounds
+    // the walk; a directory that cannot be listed counts as too many.
+    while let Some(rel) = stack.pop() {
+        let rd = match std::fs::read_dir(gitdir.join(&rel)) {
+            Ok(rd) => rd,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => continue,
+            Err(_) => return (out, true),
+        };
+        for e in rd {
+            let Ok(e) = e else { return (out, true) };
             seen += 1;
             if seen > MAX_MODULE_ENTRIES {
                 return (out, true);
@@ -694,12 +779,12 @@ fn module_dirs(gitdir: &Path) -> (BTreeSet<PathBuf>, bool) {
             let r = rel.join(e.file_name());
             if t.is_symlink() {
                 out.insert(r);
-            } else if t.is_dir() && r.components().count() <= 64 {
+            } else if t.is_dir() {
                 if is_git_dir(&gitdir.join(&r)) {
-                    stack.push((r.join("modules"), 0));
+                    stack.push(r.join("modules"));
                     out.insert(r);
-                } else if names < 8 {
-                    stack.push((r, names + 1));
+                } else {
+                    stack.push(r);
                 }
             }
         }
@@ -731,7 +816,7 @@ impl WorkTree<'_> {
 /// What makes code run in the git directory `gd` (see [`code_of`]).
 fn module_code(gd: &Path, files: &Digests) -> [u8; 32] {
     let mut h = sha2::Sha256::new();
-    code_of(gd, gd, &mut h, files);
+    code_of(gd, gd, &mut h, files, &mut Vec::new());
     h.finalize().into()
 }
 
@@ -760,6 +845,11 @@ fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
                 | "symlinks"
         ),
         "remote" => matches!(key.as_str(), "url" | "fetch"),
+        // A test fixture's `git config user.email`: names, no code.
+        "user" => matches!(key.as_str(), "name" | "email"),
+        // What `git submodule add` and `clone --recurse-submodules` write
+        // (never `update`, which may name a command).
+        "submodule" => matches!(key.as_str(), "url" | "active" | "branch"),
         "branch" => matches!(key.as_str(), "remote" | "merge"),
         "extensions" => key == "objectformat",
         _ => false,
@@ -770,6 +860,47 @@ fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
         Err(_) => absent("hooks"),
     };
     keys_ok && hooks_ok && absent("commondir") && absent("config.worktree")
+}
+
+/// Whether the repository at `<root>/<rel>` has nothing planted: a plain
+/// clone's or `git init`'s git directory ([`plain_clone`]) whose index names
+/// no gitlinks (review 65, F2: they would be judged nowhere else).
+pub(super) fn plain(root: &Path, rel: &Path) -> bool {
+    gitdir_of(root, rel).is_some_and(|gd| {
+        plain_clone(&gd, WorkTree::Is(&root.join(rel)))
+            && read_index(
+                &gd.join("index"),
+                oid_len(&gd.join("config")),
+                true,
+                &mut None,
+                &mut Notes::new(&Clock::now()),
+            )
+            .is_ok_and(|l| l.is_empty())
+    })
+}
+
+/// Whether `<root>/<rel>/.git` reaches a plain clone's or `git init`'s git
+/// directory ([`plain_clone`]), whatever its index names.
+pub(super) fn plain_git(root: &Path, rel: &Path) -> bool {
+    gitdir_of(root, rel)
+        .is_some_and(|gd| plain_clone(&gd, WorkTree::Is(&root.join(rel))) || own_worktree(root, rel, &gd))
+}
+
+/// Whether `gd` is the git directory of a linked work tree of the root's
+/// repository at `<root>/<rel>` (`git worktree add`): below the root git
+/// directory's `worktrees`, its `commondir` leading back to that directory,
+/// its `gitdir` naming `<rel>/.git`, and no `config.worktree` of its own.
+/// Its code is then the root's (config and hooks, protected).
+fn own_worktree(root: &Path, rel: &Path, gd: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let (Some(git), Ok(gd)) = (gitdir_of(root, Path::new("")), gd.canonicalize()) else { return false };
+    let Ok(git) = git.canonicalize() else { return false };
+    let read =
+        |n: &str| read_small(&gd.join(n), 64 * 1024).map(|b| gd.join(std::ffi::OsStr::from_bytes(b.trim_ascii_end())));
+    gd.parent() == Some(git.join("worktrees").as_path())
+        && read("commondir").and_then(|c| c.canonicalize().ok()) == Some(git)
+        && read("gitdir").and_then(|g| g.canonicalize().ok()) == root.join(rel).join(".git").canonicalize().ok()
+        && std::fs::symlink_metadata(gd.join("config.worktree")).is_err()
 }
 
 /// Undo a `.git` (`dot_git`, below the root) the task made (`made`:
@@ -784,7 +915,7 @@ fn undo(root: &Path, root_fd: Option<BorrowedFd<'_>>, dot_git: &Path, made: bool
 
 /// What became of `shown` (below `root`), for a detail: put aside (and
 /// `aside_hint` after the new name), or [`Fate::words`].
-fn fate_words(fate: Fate, root: &Path, shown: &Path, aside_hint: &str) -> String {
+pub(super) fn fate_words(fate: Fate, root: &Path, shown: &Path, aside_hint: &str) -> String {
     match fate {
         Fate::Aside(to) => format!("; put aside as {}{aside_hint}", root.join(to).display()),
         other => other.words(root, shown),
@@ -796,6 +927,8 @@ fn fate_words(fate: Fate, root: &Path, shown: &Path, aside_hint: &str) -> String
 pub(super) struct Submodules {
     /// Whether this judges anything (the root's `.git/config` protected).
     active: bool,
+    /// When the survey before the task began.
+    start: Option<std::time::SystemTime>,
     /// There was no `.git` directory at the start (nothing was surveyed):
     /// every place found after is unknown, put aside rather than removed.
     unsurveyed: bool,
@@ -811,17 +944,31 @@ pub(super) struct Submodules {
     /// pins only some of them (review 67: three levels, 1,000 per
     /// directory), so each is judged by its content, not trusted as pinned.
     module_code: BTreeMap<PathBuf, [u8; 32]>,
-    /// The directories the root's index tracked entries in then, and those
-    /// of them that held a `.git`, with its fingerprint.
+    /// The directories the indexes tracked entries in then (the root's, the
+    /// submodules', the linked work trees'), and those of them that held a
+    /// `.git`, with its fingerprint.
     tracked_dirs: Arc<Dirs>,
     nested: BTreeMap<PathBuf, Option<[u8; 32]>>,
     tracked_overflow: bool,
+    /// The sequencer todos of the git directories then ([`super::sequencer`]).
+    todos: BTreeMap<PathBuf, Option<Vec<u8>>>,
     /// The index reads of then that may be used again after the task, and
     /// the clock their stamps were taken at.
     reads: BTreeMap<(PathBuf, bool), IndexRead>,
     clock: Option<Clock>,
     /// The files the fingerprints read then, by digest and stamp.
     files: Option<Digests>,
+}
+
+/// The root's git directory, its linked work trees' and its submodules'
+/// (those of `modules`, relative to `gitdir`): where sequencer state lives.
+fn git_dirs(gitdir: &Path, modules: &BTreeSet<PathBuf>) -> Vec<PathBuf> {
+    let mut out = vec![gitdir.to_path_buf()];
+    if let Ok(rd) = std::fs::read_dir(gitdir.join("worktrees")) {
+        out.extend(rd.flatten().take(1000).map(|e| e.path()));
+    }
+    out.extend(modules.iter().map(|m| gitdir.join(m)));
+    out
 }
 
 impl Submodules {
@@ -831,11 +978,12 @@ impl Submodules {
         if !config_protected {
             return Submodules::default();
         }
+        let start = Some(std::time::SystemTime::now());
         let gitdir = gitdir_of(root, Path::new("")).filter(|g| g.is_dir());
         let Some(gitdir) = gitdir else {
             // A repository the task makes here (review 61, F6: `HEAD`,
             // `objects`, `refs` and an index, no config) is surveyed after.
-            return Submodules { active: true, unsurveyed: true, ..Submodules::default() };
+            return Submodules { active: true, start, unsurveyed: true, ..Submodules::default() };
         };
         let clock = Clock::now();
         let files = Digests::new(clock.clone(), MAX_FILE);
@@ -852,8 +1000,10 @@ impl Submodules {
             s.places.into_iter().chain(s.worktrees).map(|p| (p.clone(), fingerprint(root, &p, &files))).collect();
         let (modules, modules_full) = module_dirs(&gitdir);
         let module_code = modules.iter().map(|m| (m.clone(), module_code(&gitdir.join(m), &files))).collect();
+        let todos = super::sequencer::todos(&git_dirs(&gitdir, &modules));
         Submodules {
             active: true,
+            start,
             unsurveyed: false,
             before,
             indexes: s.indexes,
@@ -863,6 +1013,7 @@ impl Submodules {
             tracked_dirs,
             nested,
             tracked_overflow,
+            todos,
             reads: s.reads,
             clock: Some(clock),
             files: Some(files),
@@ -913,15 +1064,26 @@ impl Submodules {
             if then.is_none() && self.harmless_new(root, rel, s.gitdir.as_deref(), &files) {
                 continue;
             }
+            // A repository that was there before the task, untouched since,
+            // and newly named by a gitlink (a build's `git add -A` of an
+            // untracked clone, review 69, B1): the user's own code.
+            if then.is_none() && self.untouched(root, rel, &files) {
+                continue;
+            }
             let dot_git = rel.join(".git");
-            // Made by the task: removed; there before: put aside (the
-            // submodule is left unpopulated).
-            let fate = undo(root, root_fd, &dot_git, then.is_none() && !self.unsurveyed);
+            // Surely made by the task: removed; else put aside (the
+            // submodule is left unpopulated; a clone the user had keeps its
+            // commits, review 69, B1).
+            let made =
+                then.is_none() && !self.unsurveyed && self.start.is_some_and(|t| born_since(&root.join(&dot_git), t));
+            let fate = undo(root, root_fd, &dot_git, made);
             let undone = fate == Fate::Removed;
             let how = if self.unsurveyed {
                 "is named by a gitlink of a repository made"
-            } else if then.is_none() {
+            } else if made {
                 "was made"
+            } else if then.is_none() {
+                "was made, or given hooks or settings,"
             } else {
                 "was changed (redirected, or its config or hooks)"
             };
@@ -941,13 +1103,14 @@ impl Submodules {
         }
         if let Some(gitdir) = &s.gitdir {
             out.extend(self.new_modules(root, gitdir, root_fd, &files));
+            out.extend(self.todos_after(root, gitdir, root_fd));
         }
         out.extend(self.nested_in_tracked(root, &places, &s.tracked_dirs, root_fd, &files));
         // Past the bound only since the task (review 66, F3): the task grew
         // the index to hide a repository among its directories.
         if s.tracked_overflow && !self.tracked_overflow {
             let detail = format!(
-                "{}, the workspace's index, names more than {MAX_TRACKED_DIRS} directories since the task: a repository made in one of them cannot be judged",
+                "{}: the workspace's indexes name more than {MAX_TRACKED_DIRS} directories since the task: a repository made in one of them cannot be judged",
                 root.join(".git/index").display()
             );
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
@@ -955,8 +1118,9 @@ impl Submodules {
         out
     }
 
-    /// A repository the task made in a directory the root's index tracked
-    /// entries in (review 62, F6): git run from that directory (a shell
+    /// A repository the task made in a directory an index tracked entries
+    /// in (review 62, F6; a submodule's or linked work tree's index too,
+    /// review 68, F3): git run from that directory (a shell
     /// prompt, `git diff` there) finds it before the root's, and runs its
     /// hooks and config. `fs.protected` and removed, unless nothing is
     /// planted in it ([`plain_clone`]: a plain `git init` there).
@@ -989,20 +1153,7 @@ impl Submodules {
             if now.is_none() || then == Some(now) {
                 continue;
             }
-            // Plain, and naming no gitlinks of its own (review 65, F2: they
-            // would be judged nowhere else).
-            let plain = gitdir_of(root, d).is_some_and(|gd| {
-                plain_clone(&gd, WorkTree::Is(&root.join(d)))
-                    && read_index(
-                        &gd.join("index"),
-                        oid_len(&gd.join("config")),
-                        true,
-                        &mut None,
-                        &mut Notes::new(&Clock::now()),
-                    )
-                    .is_ok_and(|l| l.is_empty())
-            });
-            if plain {
+            if plain(root, d) {
                 continue;
             }
             // Removed only when it surely was not there at the start.
@@ -1013,13 +1164,53 @@ impl Submodules {
             let how = if then.is_none() { "made" } else { "given hooks or settings" };
             let end = fate_words(fate, root, &shown, "");
             let detail = format!(
-                "{}, a repository {how} during the task in {}, a directory the workspace's repository tracks: git run from there (a shell prompt, `git diff`) would use it and run its hooks and settings{end}",
+                "{}, a repository {how} during the task in {}, a directory a repository of the workspace tracks: git run from there (a shell prompt, `git diff`) would use it and run its hooks and settings{end}",
                 shown.display(),
                 d.display(),
             );
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone });
         }
         out
+    }
+
+    /// Sequencer todos the task made or changed that run commands at the
+    /// host's `git rebase --continue` ([`super::sequencer`]): `fs.protected`,
+    /// their state directory put aside.
+    fn todos_after(&self, root: &Path, gitdir: &Path, root_fd: Option<BorrowedFd<'_>>) -> Vec<Planted> {
+        let (modules, _) = module_dirs(gitdir);
+        let now = super::sequencer::todos(&git_dirs(gitdir, &modules));
+        let mut out = Vec::new();
+        for (todo, bytes) in &now {
+            if self.todos.get(todo) == Some(bytes) || !super::sequencer::runs_commands(bytes.as_deref()) {
+                continue;
+            }
+            let Some(state) = super::sequencer::state_dir(todo) else { continue };
+            let fate = match (root_fd, state.strip_prefix(root)) {
+                (Some(fd), Ok(rel)) => super::beneath::aside(fd, rel),
+                (Some(_), Err(_)) => Fate::Kept("outside the workspace".to_string()),
+                (None, _) => super::beneath::unopened(root),
+            };
+            let end = fate_words(fate, root, state, " (git sees no rebase or cherry-pick in progress)");
+            let detail = format!(
+                "{}, a rebase or cherry-pick's remaining steps, was made or changed during the task and runs commands (`exec`) at the host's `git rebase --continue`{end}",
+                todo.display()
+            );
+            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
+        }
+        out
+    }
+
+    /// When the survey before the task began, if this judges anything.
+    pub(super) fn started(&self) -> Option<std::time::SystemTime> {
+        self.start.filter(|_| self.active)
+    }
+
+    /// Whether `<rel>/.git` and everything that decides its code last
+    /// changed before the task started.
+    fn untouched(&self, root: &Path, rel: &Path, files: &Digests) -> bool {
+        let Some(start) = self.start else { return false };
+        let mut seen = Vec::new();
+        fingerprint_seen(root, rel, files, &mut seen).is_some() && unchanged_since(&seen, start)
     }
 
     /// Whether the `<rel>/.git` the task made reaches a git directory with
@@ -1169,7 +1360,7 @@ mod tests {
         fsmonitor(&w.join("src"));
         rewrite_in_place(&hook, "#!/bin/sh\necho ".len(), b"b");
         let v: Vec<String> = before.after(&w, None).into_iter().map(|p| p.violation.detail).collect();
-        assert!(v.iter().any(|d| d.contains("a directory the workspace's repository tracks")), "{v:?}");
+        assert!(v.iter().any(|d| d.contains("a directory a repository of the workspace tracks")), "{v:?}");
         assert!(v.iter().any(|d| d.contains("had its config or hooks changed")), "{v:?}");
         assert_eq!(v.len(), 2, "{v:?}");
         std::fs::remove_dir_all(w.join("src/.git")).unwrap();

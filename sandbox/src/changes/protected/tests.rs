@@ -557,6 +557,40 @@ fn heads_are_read_as_git_validates_them() {
 }
 
 #[test]
+fn a_git_directory_s_head_is_accepted_only_as_git_accepts_it() {
+    // Review 69, F3: three HEADs the lenient reading took for valid and git refuses.
+    use super::discovery::git_accepts_head;
+    let d = tempfile::tempdir().unwrap();
+    let head = d.path().join("HEAD");
+    let long = format!("ref:{}refs/heads/main", " ".repeat(300));
+    for (text, ok) in [
+        (&b"ref: refs/heads/main\n"[..], true),
+        (b"ref:\t\r\n refs/x", true),
+        (&[b'a'; 40], true),
+        (b"ref:\x0crefs/heads/main", false),
+        (b"ref:\x0brefs/heads/main", false),
+        (long.as_bytes(), false),
+        (b"ref: \0refs/heads/main", false),
+    ] {
+        std::fs::write(&head, text).unwrap();
+        assert_eq!(git_accepts_head(&head), ok, "{:?}", String::from_utf8_lossy(text));
+    }
+    std::fs::remove_file(&head).unwrap();
+    std::os::unix::fs::symlink("refs", &head).unwrap();
+    assert!(!git_accepts_head(&head), "a link to `refs` lacks the five bytes `refs/`");
+    std::fs::remove_file(&head).unwrap();
+    std::os::unix::fs::symlink("refs/heads/main", &head).unwrap();
+    assert!(git_accepts_head(&head));
+    // Review 70, F2: a FIFO is no HEAD, and reading it does not block.
+    std::fs::remove_file(&head).unwrap();
+    nix::unistd::mkfifo(&head, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let at = head.clone();
+    std::thread::spawn(move || tx.send(git_accepts_head(&at)));
+    assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(10)), Ok(false), "a FIFO HEAD blocked or was taken");
+}
+
+#[test]
 fn the_root_made_a_repository_behind_a_git_that_git_would_refuse_is_a_violation() {
     // Review 61, F10: `.git/HEAD` made junk, and a root `HEAD` that is an
     // object name with more after it (git reads the name, ignores the rest).
