@@ -96,6 +96,10 @@ pub struct BenchArgs {
     /// repository with 50 submodules (needs git; 30 rounds unless --runs).
     #[arg(long, conflicts_with_all = ["orchestration", "workspace_diff", "start"])]
     pub git_survey: bool,
+    /// With --git-survey: also time this other orchestra executable (an
+    /// earlier build) in the same interleaved rounds, on the same workspaces.
+    #[arg(long, value_name = "EXE", requires = "git_survey")]
+    pub against: Option<PathBuf>,
     /// Tasks per plan for --orchestration.
     #[arg(long, default_value_t = 1000, requires = "orchestration", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub tasks: u32,
@@ -921,7 +925,8 @@ pub fn run(args: BenchArgs) -> Exit {
         };
     }
     if args.git_survey {
-        return super::bench_survey::run(args.runs.unwrap_or(super::bench_survey::DEFAULT_RUNS), args.json);
+        let runs = args.runs.unwrap_or(super::bench_survey::DEFAULT_RUNS);
+        return super::bench_survey::run(runs, args.json, args.against.as_deref());
     }
     if args.workspace_diff {
         let quiet = args.json || !std::io::stderr().is_terminal();

@@ -9,7 +9,9 @@
 //! `/bin/true` runs in each with the workspace diff off (it walks every file
 //! alike and would hide the survey), after one untimed warm-up of each, in
 //! interleaved rounds whose order rotates. The survey's cost is a
-//! repository's median less the plain directory's. The rounds start once the
+//! repository's median less the plain directory's. With `--against EXE`,
+//! another build's `orchestra` runs the same commands in the same rounds
+//! (the code before a change, side by side with it). The rounds start once the
 //! indexes are older than the survey's settling time (3 s), as they are when
 //! no git command ran just before the task.
 //!
@@ -42,13 +44,11 @@ const TARGET_MS: f64 = 5.0;
 /// what it read before a task only for files changed 3 s before it).
 const SETTLE: Duration = Duration::from_millis(3500);
 
-/// The figures (the `--json` document).
+/// One executable's figures.
 #[derive(Debug, Clone, Serialize)]
-struct SurveyReport {
-    /// Files and directories of each workspace, and the submodules of the third.
-    files: u32,
-    dirs: u32,
-    submodules: u32,
+struct Figures {
+    /// The `orchestra` executable timed.
+    executable: String,
     /// Not a repository.
     plain: Stats,
     /// A repository with every file committed.
@@ -58,11 +58,44 @@ struct SurveyReport {
     /// Median of each repository less the plain directory's, ms.
     added_ms_repository: f64,
     added_ms_with_submodules: f64,
-    /// The target for both (at most), and whether both meet it.
+}
+
+impl Figures {
+    /// The figures of `executable` from its samples, in workspace order.
+    fn of(executable: &Path, samples: &[Vec<Duration>]) -> Result<Figures, BenchError> {
+        let stats = |k: usize| {
+            samples.get(k).and_then(|s| Stats::of(s)).ok_or_else(|| BenchError::Setup("no samples were taken".into()))
+        };
+        let (plain, repository, with_submodules) = (stats(0)?, stats(1)?, stats(2)?);
+        Ok(Figures {
+            executable: executable.display().to_string(),
+            added_ms_repository: repository.median_ms - plain.median_ms,
+            added_ms_with_submodules: with_submodules.median_ms - plain.median_ms,
+            plain,
+            repository,
+            with_submodules,
+        })
+    }
+}
+
+/// The figures (the `--json` document).
+#[derive(Debug, Clone, Serialize)]
+struct SurveyReport {
+    /// Files and directories of each workspace, and the submodules of the third.
+    files: u32,
+    dirs: u32,
+    submodules: u32,
+    /// This executable's.
+    #[serde(flatten)]
+    this: Figures,
+    /// Those of the executable given with `--against`, timed in the same rounds.
+    against: Option<Figures>,
+    /// The target for this executable's two added figures (at most), and
+    /// whether both meet it.
     target_added_ms: f64,
     meets_target: bool,
-    /// The three commands.
-    commands: [String; 3],
+    /// The commands, this executable's first.
+    commands: Vec<String>,
 }
 
 /// Run `git args` in `dir` (no background gc, a fixed identity).
@@ -133,24 +166,37 @@ fn make_workspaces(root: &Path, quiet: bool) -> Result<[PathBuf; 3], BenchError>
     Ok(ws)
 }
 
-/// Time `/bin/true` in each workspace of `ws`, `rounds` interleaved rounds.
-fn measure(exe: &Path, root: &Path, ws: &[PathBuf; 3], rounds: u32, quiet: bool) -> Result<SurveyReport, BenchError> {
+/// Time `/bin/true` in each workspace of `ws`, `rounds` interleaved rounds,
+/// with `exe` and (when given) `against`.
+fn measure(
+    exe: &Path,
+    against: Option<&Path>,
+    root: &Path,
+    ws: &[PathBuf; 3],
+    rounds: u32,
+    quiet: bool,
+) -> Result<SurveyReport, BenchError> {
     let policy = root.join("diff-off.yaml");
     let audit = root.join("audit");
     std::fs::write(&policy, "report:\n  workspace_diff: false\n")
         .map_err(|e| BenchError::Setup(format!("{}: {e}", policy.display())))?;
-    let argv = |w: &Path| -> Vec<OsString> {
+    let argv = |exe: &Path, w: &Path| -> Vec<OsString> {
         let mut v: Vec<OsString> = vec![exe.into(), "exec".into(), "--policy".into(), policy.clone().into()];
         v.extend(["--workdir".into(), w.into(), "--audit-dir".into(), audit.clone().into()]);
         v.extend(["--".into(), "/bin/true".into()]);
         v
     };
-    let subjects = ws.each_ref().map(|w| argv(w));
-    let mut samples: [Vec<Duration>; 3] = Default::default();
+    let exes: Vec<&Path> = std::iter::once(exe).chain(against).collect();
+    // Subject k: executable k / 3 in workspace k % 3.
+    let subjects: Vec<(Vec<OsString>, &Path)> =
+        exes.iter().flat_map(|e| ws.iter().map(|w| (argv(e, w), w.as_path()))).collect();
+    let n = subjects.len();
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); n];
     for round in 0..=rounds as usize {
-        for k in 0..3 {
-            let i = (round + k) % 3;
-            let d = run_argv(&subjects[i], &ws[i], Subject::Orchestra)?;
+        for k in 0..n {
+            let i = (round + k) % n;
+            let (argv, dir) = &subjects[i];
+            let d = run_argv(argv, dir, Subject::Orchestra)?;
             // Round 0 is the untimed warm-up.
             if round > 0 {
                 samples[i].push(d);
@@ -166,34 +212,26 @@ fn measure(exe: &Path, root: &Path, ws: &[PathBuf; 3], rounds: u32, quiet: bool)
     if !quiet {
         crate::sandbox::say!();
     }
-    let none = || BenchError::Setup("no samples were taken".into());
-    let [plain, repository, with_submodules] = samples.each_ref().map(|s| Stats::of(s));
-    let (plain, repository, with_submodules) =
-        (plain.ok_or_else(none)?, repository.ok_or_else(none)?, with_submodules.ok_or_else(none)?);
-    let added_repo = repository.median_ms - plain.median_ms;
-    let added_subs = with_submodules.median_ms - plain.median_ms;
+    let this = Figures::of(exe, &samples[..3])?;
+    let against = match against {
+        Some(a) => Some(Figures::of(a, &samples[3..])?),
+        None => None,
+    };
     Ok(SurveyReport {
         files: FILES,
         dirs: DIRS,
         submodules: SUBMODULES,
-        added_ms_repository: added_repo,
-        added_ms_with_submodules: added_subs,
         target_added_ms: TARGET_MS,
-        meets_target: added_repo <= TARGET_MS && added_subs <= TARGET_MS,
-        commands: subjects.each_ref().map(|a| shell_words(a)),
-        plain,
-        repository,
-        with_submodules,
+        meets_target: this.added_ms_repository <= TARGET_MS && this.added_ms_with_submodules <= TARGET_MS,
+        commands: subjects.iter().map(|(a, _)| shell_words(a)).collect(),
+        this,
+        against,
     })
 }
 
-/// The table.
-fn print(r: &SurveyReport) {
-    outln!(
-        "Git survey: /bin/true in {} files, {} directories, workspace diff off (protected-path check on)",
-        r.files,
-        r.dirs
-    );
+/// One executable's rows.
+fn print_figures(r: &SurveyReport, f: &Figures) {
+    outln!("  {}", f.executable);
     outln!(
         "  {:<22} {:>5} {:>11} {:>11} {:>11} {:>11}",
         "workspace",
@@ -205,7 +243,7 @@ fn print(r: &SurveyReport) {
     );
     let subs = format!("+ {} submodules", r.submodules);
     for (label, s) in
-        [("not a repository", &r.plain), ("repository", &r.repository), (subs.as_str(), &r.with_submodules)]
+        [("not a repository", &f.plain), ("repository", &f.repository), (subs.as_str(), &f.with_submodules)]
     {
         outln!(
             "  {:<22} {:>5} {:>11.2} {:>11.2} {:>11.2} {:>11.2}",
@@ -218,13 +256,27 @@ fn print(r: &SurveyReport) {
         );
     }
     outln!(
-        "  added by the survey: {:+.1} ms, {:+.1} ms with {} submodules (target <= {:.0} ms: {})",
-        r.added_ms_repository,
-        r.added_ms_with_submodules,
-        r.submodules,
-        r.target_added_ms,
-        if r.meets_target { "met" } else { "MISSED" }
+        "  added by the survey: {:+.1} ms, {:+.1} ms with {} submodules",
+        f.added_ms_repository,
+        f.added_ms_with_submodules,
+        r.submodules
     );
+}
+
+/// The table.
+fn print(r: &SurveyReport) {
+    outln!(
+        "Git survey: /bin/true in {} files, {} directories, workspace diff off (protected-path check on)",
+        r.files,
+        r.dirs
+    );
+    print_figures(r, &r.this);
+    outln!("  target <= {:.0} ms for both: {}", r.target_added_ms, if r.meets_target { "met" } else { "MISSED" });
+    if let Some(a) = &r.against {
+        outln!();
+        outln!("against, in the same rounds:");
+        print_figures(r, a);
+    }
     outln!();
     outln!("commands:");
     for c in &r.commands {
@@ -232,8 +284,9 @@ fn print(r: &SurveyReport) {
     }
 }
 
-/// `orchestra bench --git-survey`.
-pub fn run(runs: u32, json: bool) -> Exit {
+/// `orchestra bench --git-survey`; `against`: another orchestra executable
+/// timed in the same rounds.
+pub fn run(runs: u32, json: bool, against: Option<&Path>) -> Exit {
     let quiet = json || !std::io::stderr().is_terminal();
     let result = (|| {
         let exe = std::env::current_exe()
@@ -245,7 +298,7 @@ pub fn run(runs: u32, json: bool) -> Exit {
         let root = std::fs::canonicalize(scratch.path())
             .map_err(|e| BenchError::Setup(format!("{}: {e}", scratch.path().display())))?;
         let ws = make_workspaces(&root, quiet)?;
-        measure(&exe, &root, &ws, runs, quiet)
+        measure(&exe, against, &root, &ws, runs, quiet)
     })();
     match result {
         Ok(r) if json => {
