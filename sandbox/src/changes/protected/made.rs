@@ -157,10 +157,8 @@ impl MadeRepos {
         // may grow there): its `.git` entries changed since the start are
         // found by a walk of its directories (review 70, F1).
         if let Err(why) = self.runs_dir(&root, start) {
-            let detail = format!(
-                "{}: {why}: a repository the task made there cannot be judged",
-                root.join(RUNS).display()
-            );
+            let detail =
+                format!("{}: {why}: a repository the task made there cannot be judged", root.join(RUNS).display());
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
         }
         let root_fd = super::open_root(&root);
