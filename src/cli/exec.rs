@@ -396,7 +396,7 @@ pub fn run(args: ExecArgs) -> Exit {
     let inspect: Option<&mut dyn FnMut(crate::sandbox::changes::Seen<'_>)> =
         if tokens.is_empty() { None } else { Some(&mut see) };
     let diffed = matches!(before, super::workspace_diff::Before::Taken(_));
-    let mut changes = super::workspace_diff::after(before, inspect, &mut |p| made.added(p));
+    let mut changes = super::workspace_diff::after(before, inspect, &mut |p, w| made.watched(p, w));
     if diffed && let Some(why) = &changes.skipped {
         made.unwalked(why);
     }

@@ -42,17 +42,18 @@ pub fn before(task: &TaskSpec) -> Before {
 
 /// What changed since `before`, each added or modified entry shown to
 /// `inspect` (`changes::Snapshot::compare_inspecting`: the canary judge) and
-/// each added entry's path to `added` (the repositories a task made).
+/// to `watch` with each `.git` entry (`changes::Snapshot::compare_watching`:
+/// the repositories in the workspace).
 pub fn after(
     before: Before,
     inspect: Option<&mut dyn FnMut(changes::Seen<'_>)>,
-    added: &mut dyn FnMut(&[u8]),
+    watch: &mut dyn FnMut(&[u8], changes::Watched),
 ) -> WorkspaceChanges {
     match before {
         Before::Off => {
             WorkspaceChanges::skipped("turned off by the policy (report.workspace_diff: false)", Duration::ZERO)
         }
-        Before::Taken(s) => s.compare_watching(inspect, added),
+        Before::Taken(s) => s.compare_watching(inspect, watch),
         Before::Failed(why, took) => WorkspaceChanges::skipped(why, took),
     }
 }

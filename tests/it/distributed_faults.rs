@@ -820,6 +820,20 @@ fn line_with<'a>(stderr: &'a str, what: &str) -> &'a str {
     lines[0]
 }
 
+/// What a resume that stopped the earlier session's copy of `slow` first
+/// shows: its `said` line and the wait on stderr, the two copies one after
+/// the other, one end, the task succeeded.
+#[track_caller]
+fn earlier_copy_stopped_first(f: &Fleet, id: &str, stderr: &str, said: &str) {
+    line_with(stderr, said);
+    line_with(stderr, "waiting for 1 task(s) of the run's earlier session to stop");
+    let copies = copies_one_after_another(f);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert_eq!(count(f, "slow end"), 1, "{:?}", effects(f));
+    let report = f.world.report(id);
+    assert_eq!(state(&report, "slow"), "succeeded", "{}", task(&report, "slow"));
+}
+
 /// Residual of review 64: a resume without `--queue` of a run that was
 /// distributed. The checkpoint names the run's queue; the resume stops the
 /// earlier session's copy there (cancel, wait) before it runs the task
@@ -841,14 +855,8 @@ fn a_local_resume_of_a_distributed_run_stops_the_earlier_sessions_task_on_its_qu
         "orchestra: resume: the run's earlier session sent tasks to the queue {}: stopping them there before this session runs the rest locally",
         f.redis.url()
     );
-    line_with(&r.stderr, &said);
-    line_with(&r.stderr, "waiting for 1 task(s) of the run's earlier session to stop");
-    let copies = copies_one_after_another(&f);
-    assert_eq!(copies.len(), 2, "{copies:?}");
+    earlier_copy_stopped_first(&f, &id, &r.stderr, &said);
     assert_eq!(count(&f, "slow start"), 2, "{:?}", effects(&f));
-    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
-    let report = f.world.report(&id);
-    assert_eq!(state(&report, "slow"), "succeeded", "{}", task(&report, "slow"));
     // It ran here: no worker's result counted.
     assert!(records(&f, "remote_result").is_empty(), "{:#?}", records(&f, "remote_result"));
     // Nothing of the run is left to stop.
@@ -884,13 +892,7 @@ fn a_resume_on_another_queue_stops_the_earlier_sessions_task_on_the_recorded_que
         a.url(),
         f.redis.url()
     );
-    line_with(&r.stderr, &said);
-    line_with(&r.stderr, "waiting for 1 task(s) of the run's earlier session to stop");
-    let copies = copies_one_after_another(&f);
-    assert_eq!(copies.len(), 2, "{copies:?}");
-    assert_eq!(count(&f, "slow end"), 1, "{:?}", effects(&f));
-    let report = f.world.report(&id);
-    assert_eq!(state(&report, "slow"), "succeeded", "{}", task(&report, "slow"));
+    earlier_copy_stopped_first(&f, &id, &r.stderr, &said);
     let remote = records(&f, "remote_result");
     assert_eq!(remote.len(), 1, "{remote:#?}");
     assert_eq!(remote[0]["body"]["worker"], "w2");

@@ -416,6 +416,36 @@ fn plant_runs_nothing(e: &Env, case: &str, script: &str, host: &[(&str, Vec<&str
     assert!(!marker.exists(), "{case}: the planted code ran at the host's git\n{}", o.all());
 }
 
+/// The script of a commit on branch `dev` that names the repository at
+/// `dir` as a gitlink, the index untouched (what the host's `git checkout
+/// dev` then makes a submodule).
+fn gitlink_on_dev(dir: &str) -> String {
+    format!(
+        "sub=$({GIT} -C {dir} rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev && \
+         {GIT} update-index --add --cacheinfo 160000,$sub,{dir} && c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && \
+         {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx"
+    )
+}
+
+/// A task makes a repository at `dir` with a planted `core.fsmonitor` and
+/// names it on `dev` ([`gitlink_on_dev`]): `fs.protected`, its `.git` gone,
+/// and the host's `git checkout dev` and `git status` run nothing.
+#[track_caller]
+fn planted_repo_on_dev_runs_nothing(case: &str, dir: &str) {
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join(format!("{}-ran", case.replace(' ', "-")));
+    let script = format!("{} && {}", fsmonitor_repo(dir, &marker.display().to_string()), gitlink_on_dev(dir));
+    plant_runs_nothing(
+        &e,
+        case,
+        &script,
+        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
+        &marker,
+    );
+    assert!(!e.ws.join(dir).join(".git").exists(), "{case}: the planted repository's .git is left");
+}
+
 /// Review 61: the ways a task made the host's git run its code through
 /// submodules and work trees while orchestra exited 0. Each is now
 /// `fs.protected` (exit 4) and the host's git command afterwards runs
@@ -964,23 +994,7 @@ fn plants_of_review_69_run_nothing_at_the_host_git() {
     assert!(!e.ws.join(".git/rebase-merge").exists(), "the rebase state is left where git finds it");
     // F1: an untracked repository with code, and a branch whose commit names
     // it as a gitlink (the index untouched): the host's `git checkout dev`.
-    let e = repo_env();
-    assert!(git(&e.ws, &["branch", "dev"]).status.success());
-    let marker = e.root.join("f1-ran");
-    let script = format!(
-        "{repo} && sub=$({GIT} -C evil rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev && \
-         {GIT} update-index --add --cacheinfo 160000,$sub,evil && c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && \
-         {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx",
-        repo = fsmonitor_repo("evil", &marker.display().to_string())
-    );
-    plant_runs_nothing(
-        &e,
-        "F1",
-        &script,
-        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
-        &marker,
-    );
-    assert!(!e.ws.join("evil/.git").exists(), "F1: the made repository's .git is left");
+    planted_repo_on_dev_runs_nothing("F1", "evil");
     // F4: the same through a submodule's commit that the root's gitlink is
     // moved to: the host's `git submodule update`, then `git status`.
     let e = submodule_env();
@@ -1010,23 +1024,7 @@ fn plants_of_review_69_run_nothing_at_the_host_git() {
 #[test]
 fn plants_of_review_70_run_nothing_at_the_host_git() {
     // F1
-    let e = repo_env();
-    assert!(git(&e.ws, &["branch", "dev"]).status.success());
-    let marker = e.root.join("f1-ran");
-    let script = format!(
-        "{repo} && sub=$({GIT} -C runs/evil rev-parse HEAD) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && \
-         {GIT} read-tree dev && {GIT} update-index --add --cacheinfo 160000,$sub,runs/evil && \
-         c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx",
-        repo = fsmonitor_repo("runs/evil", &marker.display().to_string())
-    );
-    plant_runs_nothing(
-        &e,
-        "F1",
-        &script,
-        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
-        &marker,
-    );
-    assert!(!e.ws.join("runs/evil/.git").exists(), "F1: the planted repository's .git is left");
+    planted_repo_on_dev_runs_nothing("F1", "runs/evil");
     // F2
     let e = repo_env();
     let head = std::fs::read(e.ws.join(".git/HEAD")).unwrap();
@@ -1055,6 +1053,308 @@ fn plants_of_review_70_run_nothing_at_the_host_git() {
     std::fs::write(e.ws.join(".git/HEAD"), head).unwrap();
     let _ = git(&e.ws, &["rebase", "--continue"]);
     assert!(!marker.exists(), "F2: the planted exec step ran at the host's git\n{}", o.all());
+}
+
+/// Review 70, F3: a repository one task made plain (exit 0) is given code by
+/// a later task, which also writes a branch's commit naming it as a
+/// submodule: by its config (a), or by its separate git directory replaced
+/// with a copy prepared earlier (on the host here: a task preparing it is
+/// caught itself), whose files keep their old ctimes (b). The later task is `fs.protected` (exit 4) and the host's git
+/// runs nothing. A repository the user had, with settings a clone does not
+/// make, that a build works in with git (status, commit, describe) is left,
+/// no violation (c).
+#[test]
+fn code_given_to_a_repository_an_earlier_task_made_is_fs_protected_and_the_user_s_own_is_left() {
+    for case in ["a", "b"] {
+        let e = repo_env();
+        assert!(git(&e.ws, &["branch", "dev"]).status.success());
+        let marker = e.root.join(format!("f3{case}-ran"));
+        let m = marker.display();
+        let first = match case {
+            "a" => {
+                format!("mkdir -p t/evil && {GIT} -C t/evil init -q . && {GIT} -C t/evil commit -q --allow-empty -m x")
+            }
+            _ => format!(
+                "mkdir -p t/evil store && {GIT} init -q --separate-git-dir store/gd t/evil && \
+                 {GIT} -C t/evil commit -q --allow-empty -m x && cp -a store/gd store/gd2 && \
+                 {GIT} --git-dir=store/gd2 config core.fsmonitor 'touch {m}; false #'"
+            ),
+        };
+        if case == "a" {
+            let o = e.sh("default", &format!("set -e; {first}"));
+            o.assert_ok();
+            assert!(o.rules().is_empty(), "{case}: {:?}", o.rules());
+        } else {
+            // A task preparing a git directory with code is fs.protected
+            // itself now (review 71): the copy is prepared on the host.
+            host_sh(&e.ws, &first);
+        }
+        // Older than the next task's start by more than the check's margin.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let second = match case {
+            "a" => {
+                format!("{GIT} -C t/evil config core.fsmonitor 'touch {m}; false #' && {}", gitlink_on_dev("t/evil"))
+            }
+            _ => format!("rm -rf store/gd && mv store/gd2 store/gd && {}", gitlink_on_dev("t/evil")),
+        };
+        plant_runs_nothing(
+            &e,
+            &format!("F3 {case}"),
+            &second,
+            &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
+            &marker,
+        );
+        assert!(!e.ws.join("t/evil/.git").exists(), "F3 {case}: the repository's .git is where git finds it");
+    }
+    // (c)
+    let e = repo_env();
+    let x = e.ws.join("tools/x");
+    std::fs::create_dir_all(&x).unwrap();
+    assert!(git(&x, &["init", "-q", "."]).status.success());
+    for (k, v) in [("pull.rebase", "true"), ("core.editor", "vi"), ("alias.st", "status")] {
+        assert!(git(&x, &["config", k, v]).status.success());
+    }
+    std::fs::write(x.join("p.txt"), "mine\n").unwrap();
+    assert!(git(&x, &["add", "."]).status.success());
+    assert!(git(&x, &["commit", "-qm", "mine"]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = e.sh(
+        "default",
+        &format!(
+            "set -e; cd tools/x && echo more >> p.txt && {GIT} status --short && {GIT} commit -qam build && \
+             {GIT} describe --always --dirty && {GIT} gc -q"
+        ),
+    );
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "(c): {:?}", o.rules());
+    assert!(x.join(".git/config").is_file(), "(c): the user's repository was moved:\n{}", o.all());
+    let log = git(&x, &["log", "--oneline"]);
+    assert_eq!(String::from_utf8_lossy(&log.stdout).lines().count(), 2, "(c): the build's commit is gone");
+}
+
+/// `script` run by `sh` on the host in `dir` (what an earlier task left
+/// where nothing judged it, e.g. with the workspace diff turned off).
+#[track_caller]
+fn host_sh(dir: &Path, script: &str) {
+    let o = Command::new("sh").arg("-c").arg(format!("set -e; {script}")).current_dir(dir).output().expect("sh");
+    assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Review 71: what an earlier step prepared (here on the host) is armed by
+/// a task that keeps every time old: a link on the way to a plain
+/// repository's git directory retargeted to a copy with code (F1); a
+/// repository's hooks directory, a link to the workspace, replaced by a
+/// prepared one (F2); a separate git directory's parent, or a `.git`
+/// itself, replaced by a copy whose `config` is a hard link to the
+/// original and whose hooks hold code (F3); a rebase todo with an `exec`
+/// step in a submodule whose `.git` is a directory (F4); a tracked
+/// directory made a git directory, which git run there takes for one
+/// (F5). Each is `fs.protected` (exit 4) and the host's git runs nothing.
+#[test]
+fn plants_of_review_71_run_nothing_at_the_host_git() {
+    let post_checkout = |dir: &str, m: &Path| {
+        format!("printf '#!/bin/sh\\ntouch {}\\n' > {dir}/post-checkout && chmod +x {dir}/post-checkout", m.display())
+    };
+    let gitlink_with_gitmodules = format!(
+        "sub=$({GIT} -C t/evil rev-parse HEAD~1) && export GIT_INDEX_FILE=$PWD/.git/tmpidx && {GIT} read-tree dev && \
+         printf '[submodule \"t/evil\"]\\n\\tpath = t/evil\\n\\turl = ./t/evil\\n' > gm && b=$({GIT} hash-object -w gm) && rm gm && \
+         {GIT} update-index --add --cacheinfo 100644,$b,.gitmodules --cacheinfo 160000,$sub,t/evil && \
+         c=$({GIT} commit-tree -p dev -m bump $({GIT} write-tree)) && {GIT} update-ref refs/heads/dev $c && rm -f .git/tmpidx"
+    );
+    let host_after = [
+        (".", vec!["checkout", "-q", "dev"]),
+        (".", vec!["-c", "protocol.file.allow=always", "submodule", "-q", "update", "--init"]),
+        (".", vec!["status", "--short"]),
+    ];
+    let two_commits =
+        format!("{GIT} -C t/evil commit -q --allow-empty -m one && {GIT} -C t/evil commit -q --allow-empty -m two");
+    for case in ["F1", "F2", "F3", "F3b"] {
+        let e = repo_env();
+        assert!(git(&e.ws, &["branch", "dev"]).status.success());
+        let marker = e.root.join(format!("{case}-ran"));
+        let m = marker.display();
+        let prepared = match case {
+            "F1" => format!(
+                "mkdir -p storeA t/evil && ln -s storeA lnk && {GIT} init -q --separate-git-dir $PWD/storeA/gd t/evil && \
+                 printf 'gitdir: ../../lnk/gd\\n' > t/evil/.git && {two_commits} && cp -a storeA storeB && \
+                 {GIT} --git-dir=storeB/gd config core.fsmonitor 'touch {m}; false #'"
+            ),
+            "F2" => format!(
+                "mkdir -p t/evil hk hk2 && {GIT} -C t/evil init -q . && mv t/evil/.git/hooks/* hk/ && rmdir t/evil/.git/hooks && \
+                 ln -s ../../../hk t/evil/.git/hooks && {two_commits} && {}",
+                post_checkout("hk2", &marker)
+            ),
+            "F3" => format!(
+                "mkdir -p store t/evil prep && {GIT} init -q --separate-git-dir $PWD/store/gd t/evil && {two_commits} && \
+                 cp -a store/gd prep/gd && rm prep/gd/config && ln store/gd/config prep/gd/config && {}",
+                post_checkout("prep/gd/hooks", &marker)
+            ),
+            _ => format!(
+                "mkdir -p t/evil prep && {GIT} -C t/evil init -q . && {two_commits} && cp -a t/evil/.git prep/gd && \
+                 rm prep/gd/config && ln t/evil/.git/config prep/gd/config && {}",
+                post_checkout("prep/gd/hooks", &marker)
+            ),
+        };
+        host_sh(&e.ws, &prepared);
+        // Older than the task's start by more than any margin.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let arm = match case {
+            "F1" => "ln -sfn storeB lnk",
+            "F2" => "mv hk hk.old && mv hk2 hk",
+            "F3" => "mv store store.old && mv prep store",
+            _ => "mv t/evil/.git old.git && mv prep/gd t/evil/.git",
+        };
+        plant_runs_nothing(&e, case, &format!("{arm} && {gitlink_with_gitmodules}"), &host_after, &marker);
+    }
+    // F4
+    let e = repo_env();
+    let sub = e.ws.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    assert!(git(&sub, &["init", "-q", "."]).status.success());
+    assert!(git(&sub, &["commit", "-q", "--allow-empty", "-m", "one"]).status.success());
+    assert!(git(&sub, &["commit", "-q", "--allow-empty", "-m", "two"]).status.success());
+    assert!(git(&e.ws, &["add", "sub"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "sub"]).status.success());
+    let marker = e.root.join("F4-ran");
+    let script = format!(
+        "cd sub && GIT_SEQUENCE_EDITOR='printf \"break\\nexec touch {}\\n\" >' {GIT} rebase -q -i HEAD~1 2>/dev/null; \
+         grep -q exec .git/rebase-merge/git-rebase-todo",
+        marker.display()
+    );
+    plant_runs_nothing(&e, "F4", &script, &[("sub", vec!["rebase", "--continue"])], &marker);
+    assert!(!sub.join(".git/rebase-merge").exists(), "F4: the rebase state is where git finds it");
+    // F5
+    let e = repo_env();
+    std::fs::create_dir_all(e.ws.join("src")).unwrap();
+    std::fs::write(e.ws.join("src/m.c"), "int m;\n").unwrap();
+    assert!(git(&e.ws, &["add", "src"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "src"]).status.success());
+    let marker = e.root.join("F5-ran");
+    let script = format!(
+        "cd src && mkdir -p objects refs/heads && echo 'ref: refs/heads/main' > HEAD && \
+         printf '[core]\\n\\tbare = false\\n\\tworktree = .\\n\\tfsmonitor = touch {}; false #\\n' > config",
+        marker.display()
+    );
+    plant_runs_nothing(&e, "F5", &script, &[("src", vec!["status", "--short"])], &marker);
+    assert!(!e.ws.join("src/HEAD").exists(), "F5: src is still a git directory");
+    assert!(e.ws.join("src/m.c").exists(), "F5: the tracked file is gone");
+}
+
+/// Review 72: a tracked directory made a plain bare-form git directory by
+/// one task (left: nothing planted) and given a hook by the next, which
+/// the host's `git commit` there runs (F1); a plain repository whose
+/// `.git/modules/sub` holds a hook, named on `dev` (F2); a `gitdir:` that
+/// climbs above the workspace root and comes back in, its git directory
+/// swapped by a rename (F3). Each is `fs.protected` and the host's git
+/// runs nothing.
+#[test]
+fn plants_of_review_72_run_nothing_at_the_host_git() {
+    let hook =
+        |path: &str, m: &Path| format!("printf '#!/bin/sh\\ntouch {}\\n' > {path} && chmod +x {path}", m.display());
+    // F1
+    let e = repo_env();
+    std::fs::create_dir_all(e.ws.join("docs")).unwrap();
+    std::fs::write(e.ws.join("docs/guide.md"), "guide\n").unwrap();
+    assert!(git(&e.ws, &["add", "docs"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "docs"]).status.success());
+    let o = e.sh(
+        "default",
+        "cd docs && printf 'ref: refs/heads/main\\n' > HEAD && mkdir objects refs && \
+         printf '[core]\\n\\trepositoryformatversion = 0\\n\\tworktree = .\\n' > config",
+    );
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "F1, a plain one: {:?}", o.rules());
+    let marker = e.root.join("F1-ran");
+    std::fs::write(e.ws.join("docs/guide.md"), "guide, edited\n").unwrap();
+    plant_runs_nothing(
+        &e,
+        "F1",
+        &format!("mkdir -p docs/hooks && {}", hook("docs/hooks/pre-commit", &marker)),
+        &[("docs", vec!["commit", "-qam", "edit docs"])],
+        &marker,
+    );
+    assert!(!e.ws.join("docs/HEAD").exists(), "F1: docs is still a git directory");
+    // F2
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("F2-ran");
+    let script = format!(
+        "{GIT} init -q /tmp/s && echo s > /tmp/s/f && {GIT} -C /tmp/s add f && {GIT} -C /tmp/s commit -qm s && \
+         {GIT} init -q X && cd X && echo x > x && {GIT} add x && {GIT} -c protocol.file.allow=always submodule add -q /tmp/s sub && \
+         {GIT} commit -qm x && {GIT} submodule absorbgitdirs 2>/dev/null && {} && rm -rf sub && cd .. && {}",
+        hook(".git/modules/sub/hooks/post-checkout", &marker),
+        gitlink_on_dev("X")
+    );
+    plant_runs_nothing(
+        &e,
+        "F2",
+        &script,
+        &[
+            (".", vec!["checkout", "-q", "dev"]),
+            (".", vec!["-c", "protocol.file.allow=always", "submodule", "-q", "update", "--init", "--recursive"]),
+        ],
+        &marker,
+    );
+    // F3: prepared on the host (a task preparing it is caught itself).
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("F3-ran");
+    let name = e.ws.canonicalize().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+    host_sh(
+        &e.ws,
+        &format!(
+            "{GIT} init -q store && {GIT} init -q --separate-git-dir=$PWD/store/.git/p W && echo w > W/w && \
+             {GIT} -C W add w && {GIT} -C W commit -qm w && printf 'gitdir: ../../{name}/store/.git/p\\n' > W/.git && \
+             cp -a store/.git/p store/.git/y && rm -f store/.git/y/hooks/* && \
+             printf '[core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = \"touch {}; false\"\\n' > store/.git/y/config && {}",
+            marker.display(),
+            gitlink_on_dev("W")
+        ),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    plant_runs_nothing(
+        &e,
+        "F3",
+        "cd store/.git && mv p p.old && mv y p",
+        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
+        &marker,
+    );
+}
+
+/// Git directories a build or a test fixture makes, with nothing planted,
+/// are no violation: a bare repository to push to, a mirror clone, a
+/// fixture with the settings tests set, a work tree of a repository the
+/// build made, partial, sparse and tagless clones, shared repositories
+/// (false exit 4s reviews 71 and 72 found).
+#[test]
+fn git_directories_builds_make_with_nothing_planted_are_no_violation() {
+    let e = repo_env();
+    let script = format!(
+        "set -e; {GIT} init -q --bare fixtures/remote.git && {GIT} push -q fixtures/remote.git HEAD:refs/heads/main && \
+         {GIT} clone -q --mirror fixtures/remote.git fixtures/mirror.git && \
+         {GIT} init -q t/fx && for kv in 'commit.gpgsign false' 'pull.rebase true' 'gc.auto 0' 'init.defaultBranch main' \
+         'core.autocrlf false' 'protocol.file.allow always' 'submodule.recurse true' 'core.untrackedCache true' 'index.version 4'; do \
+         {GIT} -C t/fx config $kv; done && {GIT} -C t/fx commit -q --allow-empty -m x && {GIT} -C t/fx worktree add -q ../fx-wt && \
+         {GIT} commit -q --allow-empty -m y && {GIT} clone -q --filter=blob:none file://$PWD vendor/partial && \
+         {GIT} clone -q --sparse file://$PWD vendor/sparse && {GIT} clone -q --no-tags file://$PWD vendor/notags && \
+         {GIT} init -q --shared=group fixtures/shared && {GIT} init -q --bare --shared fixtures/shared.git"
+    );
+    let o = e.sh("default", &script);
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    for d in [
+        "fixtures/remote.git/HEAD",
+        "fixtures/mirror.git/HEAD",
+        "t/fx/.git",
+        "t/fx-wt/.git",
+        "vendor/partial/.git",
+        "vendor/sparse/.git",
+        "vendor/notags/.git",
+        "fixtures/shared/.git",
+        "fixtures/shared.git/HEAD",
+    ] {
+        assert!(e.ws.join(d).exists(), "{d} is gone:\n{}", o.all());
+    }
 }
 
 /// Repositories a build makes outside any index, with nothing planted, are

@@ -372,16 +372,18 @@ impl Snapshot {
     /// changes were described; or, when the walk after the task crosses a
     /// bound, that ([`Seen::NotWalked`]). Its time counts in `took_ms`.
     pub fn compare_inspecting(self, inspect: Option<&mut dyn FnMut(Seen<'_>)>) -> WorkspaceChanges {
-        self.compare_watching(inspect, &mut |_| {})
+        self.compare_watching(inspect, &mut |_, _| {})
     }
 
-    /// [`Snapshot::compare_inspecting`], also calling `added` with the
-    /// relative path of every entry added (listed or not; nothing is opened
-    /// for it: the repositories a task made, `protected::MadeRepos`).
+    /// [`Snapshot::compare_inspecting`], also calling `watch` with the
+    /// relative path of every entry added, modified or deleted (listed or
+    /// not), and of every entry named `.git` or `HEAD` that is there after
+    /// the task unchanged ([`Watched`]), in walk order; nothing is opened for it
+    /// (the repositories in the workspace, `protected::MadeRepos`).
     pub fn compare_watching(
         self,
         mut inspect: Option<&mut dyn FnMut(Seen<'_>)>,
-        added_path: &mut dyn FnMut(&[u8]),
+        watch: &mut dyn FnMut(&[u8], Watched),
     ) -> WorkspaceChanges {
         let t = Instant::now();
         let s = self.settings;
@@ -416,13 +418,19 @@ impl Snapshot {
                 std::cmp::Ordering::Less => {
                     i += 1;
                     if let Some((p, _)) = after.get(i - 1) {
-                        added_path(p);
+                        watch(p, Watched::Added);
                     }
                     Some(Found::New(i - 1, ChangeKind::Added, None))
                 }
                 std::cmp::Ordering::Equal => {
                     let (old, now) = (before.get(j).map(|b| b.1), after.get(i).map(|a| a.1));
                     (i, j) = (i + 1, j + 1);
+                    let changed = matches!((old, now), (Some(o), Some(n)) if differs(&o, &n));
+                    if let Some((p, _)) = after.get(i - 1)
+                        && (changed || matches!(split_name(p).1, b".git" | b"HEAD"))
+                    {
+                        watch(p, if changed { Watched::Modified } else { Watched::Kept });
+                    }
                     match (old, now) {
                         (Some(o), Some(n)) if differs(&o, &n) => Some(Found::New(i - 1, ChangeKind::Modified, Some(o))),
                         // No change of the workspace (a directory's entries
@@ -438,7 +446,11 @@ impl Snapshot {
                 }
                 std::cmp::Ordering::Greater => {
                     j += 1;
-                    before.get(j - 1).filter(|(p, _)| !hidden(p)).map(|_| Found::Gone(j - 1))
+                    let gone = before.get(j - 1).filter(|(p, _)| !hidden(p));
+                    if let Some((p, _)) = gone {
+                        watch(p, Watched::Deleted);
+                    }
+                    gone.map(|_| Found::Gone(j - 1))
                 }
             };
             let Some(found) = found else { continue };
@@ -509,6 +521,23 @@ impl Snapshot {
             took_ms: millis(self.took + t.elapsed()),
         }
     }
+}
+
+/// How an entry [`Snapshot::compare_watching`] shows its watcher came
+/// through the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watched {
+    /// Absent before the task.
+    Added,
+    /// There before, with another kind, mode, size, time or inode (a
+    /// directory: another kind or mode).
+    Modified,
+    /// There before and gone after (not shown below a directory that is
+    /// unreadable after the task).
+    Deleted,
+    /// There before and unchanged (shown only for entries named `.git` or
+    /// `HEAD`).
+    Kept,
 }
 
 /// What [`Snapshot::compare_inspecting`] shows.

@@ -1,46 +1,71 @@
-//! Repositories a task made anywhere in the workspace, found by the
-//! workspace diff (review 69, F1 and F4). The survey of
+//! Repositories a task made or changed anywhere in the workspace, found by
+//! the workspace diff (reviews 69, 70, 71). The survey of
 //! [`super::submodules`] judges the places an index names or tracks; a
-//! repository the task made elsewhere (`evil/`, untracked) is named by no
-//! index *yet*: a commit the task wrote can add a gitlink to it, and the
-//! host's `git checkout` or `git submodule update` then makes git recurse
-//! into it. So, while the root's `.git/config` is protected and the diff
-//! ran (`report.workspace_diff`, on by default):
+//! repository elsewhere (`evil/`, untracked) is named by no index *yet*: a
+//! commit the task wrote can add a gitlink to it, and the host's `git
+//! checkout` or `git submodule update` then makes git recurse into it; and
+//! git run on the host in any directory takes that directory itself for a
+//! repository when it holds `HEAD`, `objects` and `refs` (review 71, F5).
+//! So, while the root's `.git/config` is protected and the diff ran
+//! (`report.workspace_diff`, on by default), once the diff is done:
 //!
-//! - every `.git` (directory, file or link) the diff found added, below the
-//!   root's own, is judged once the diff is done: a repository with nothing
-//!   planted (a plain `git init` or clone; the gitlinks its index names
-//!   lead to repositories judged here or by the survey) is left; any other is `fs.protected`, its `.git` removed when its birth
-//!   time shows the task made it, else put aside;
+//! - every `.git` (directory, file or link) below the root's own, and every
+//!   directory where the task added or changed a `HEAD`, `config` or
+//!   `commondir` or added `objects` or `refs` and that git may take for a
+//!   git directory, is judged. One with nothing planted (a plain `git init`
+//!   or clone, a linked work tree of the root's repository or of a plain
+//!   one, a plain `git init --bare`) is left. Any other is `fs.protected`
+//!   when the task made it, or when a path deciding its code changed during
+//!   the task ([`super::codepaths`]: config, includes, hooks, the links on
+//!   the way to them, by the diff's listing, not by times a rename or a
+//!   hard link keeps old; review 71, F1–F3); its `.git` (or bare `HEAD`)
+//!   is removed when its birth time shows the task made it, else put aside;
+//! - in each of those git directories, plain or not, a rebase or
+//!   cherry-pick todo the task made or changed that runs commands is
+//!   `fs.protected` and its state put aside (review 71, F4);
 //! - it costs no walk of its own: the diff's comparison hands over each
-//!   added entry's path, and nothing is opened for it. Only `runs/` at the
-//!   top, which the diff leaves out, is walked (its directories, at most
-//!   20,000; past that, or unlistable, `fs.protected`) for `.git` entries
-//!   changed since the start (review 70, F1);
-//!
+//!   changed path and each `.git`. Only `runs/` at the top, which the diff
+//!   leaves out, is walked (its directories, at most 100,000; past that, or
+//!   unlistable, `fs.protected`); a repository there that is not plain is
+//!   `fs.protected` (no diff tells what changed there; review 70, F1);
 //! - a walk after the task that crosses the diff's bounds when the walk
 //!   before did not is `fs.protected` (fail closed: growing the workspace
 //!   would otherwise hide every repository made in it).
 //!
-//! With the diff turned off, or a workspace already past its bounds before
-//! the task, nothing here judges; SECURITY.md §5.3 says so.
+//! A repository the user had whose settings a clone does not make, and
+//! whose config a build rewrites, is judged like one the task armed (a
+//! false exit 4; its `.git` is put aside, not removed). With the diff
+//! turned off, or a workspace already past its bounds before the task,
+//! nothing here judges; SECURITY.md §5.3 says so.
 
 use super::Planted;
 use super::beneath::Fate;
+use super::codepaths::{Changed, Resolved, armed_todos, code_paths, git_dir_of};
 use crate::Violation;
+use crate::changes::Watched;
 use crate::rule::Rule;
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
-/// At most this many made repositories are judged one by one; past it,
-/// the rest is one violation.
+/// At most this many made repositories (and as many bare-form directories)
+/// are judged one by one; past it, the rest is one violation.
 const MAX_JUDGED: usize = 1000;
+
+/// At most this many repositories that were there before are judged; past
+/// it, one violation (a workspace of that many nested repositories is not
+/// a build's).
+const MAX_KEPT: usize = 10_000;
 
 /// The directory at the root that the diff leaves out and a task can write.
 const RUNS: &str = "runs";
 
 /// At most this many directories below [`RUNS`] are walked.
-const MAX_RUNS_DIRS: usize = 20_000;
+const MAX_RUNS_DIRS: usize = 100_000;
+
+/// How much older than the task's start a ctime must be to count as before
+/// it, where only times tell (paths out of the workspace).
+const MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Why `runs/` could not be walked whole after the task.
 #[derive(Debug, thiserror::Error)]
@@ -58,19 +83,32 @@ enum RunsUnwalked {
     },
 }
 
-/// The repositories the diff shows the task made, to judge after it.
+/// How a repository came to be judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Seen {
+    /// Its `.git` (or a bare-form directory's `HEAD`) was added during the task.
+    made: bool,
+    /// It lies in `runs/`, where no diff tells what changed.
+    in_runs: bool,
+}
+
+/// The repositories in the workspace, to judge after the task.
 #[derive(Debug, Default)]
 pub struct MadeRepos {
     /// The workspace root; `None`: nothing to judge (`.git/config` given up).
     root: Option<PathBuf>,
     /// When the task's protected paths were snapshotted (before it ran).
     start: Option<std::time::SystemTime>,
-    /// Work trees (relative) whose `.git` was added.
-    places: BTreeSet<PathBuf>,
-    /// More were seen than [`MAX_JUDGED`].
-    overflow: bool,
-    /// The diff's walk after the task crossed a bound its walk before did
-    /// not: why.
+    /// Work trees (relative) with a `.git`.
+    repos: BTreeMap<PathBuf, Seen>,
+    /// Directories (relative) that may have been made git directories.
+    bare: BTreeMap<PathBuf, Seen>,
+    /// More were seen than the bounds.
+    overflow: Option<&'static str>,
+    /// What the diff found added, modified or deleted.
+    changed: Changed,
+    /// The diff's walk after the task crossed a bound (`why`) that its walk
+    /// before did not.
     unwalked: Option<String>,
 }
 
@@ -80,36 +118,74 @@ impl MadeRepos {
         MadeRepos::default()
     }
 
-    /// Judge repositories made below `root`, for a task started after `start`.
+    /// Judge repositories below `root`, for a task started after `start`.
     pub(super) fn new(root: PathBuf, start: std::time::SystemTime) -> MadeRepos {
         MadeRepos { root: Some(root), start: Some(start), ..MadeRepos::default() }
     }
 
-    /// The relative path of an entry the diff found added.
-    pub fn added(&mut self, path: &[u8]) {
+    /// An entry the diff showed (see [`crate::changes::Snapshot::compare_watching`]):
+    /// its relative path and how it came through the task. Calls come in
+    /// the walk's order.
+    pub fn watched(&mut self, path: &[u8], how: Watched) {
         if self.root.is_none() {
             return;
         }
-        use std::os::unix::ffi::OsStrExt as _;
+        if how != Watched::Kept {
+            self.changed.push(path);
+        }
         let path = Path::new(std::ffi::OsStr::from_bytes(path));
-        if path.file_name().is_none_or(|n| n.as_bytes() != b".git") {
+        let (Some(name), Some(dir)) = (path.file_name(), path.parent()) else { return };
+        // The root's own `.git` and the root itself are judged by the
+        // protected names and discovery.
+        if dir.as_os_str().is_empty() {
             return;
         }
-        let Some(place) = path.parent() else { return };
-        // The root's own `.git` is judged by the protected names and discovery.
-        if place.as_os_str().is_empty() {
-            return;
-        }
-        if self.places.len() >= MAX_JUDGED {
-            self.overflow = true;
-        } else {
-            self.places.insert(place.to_path_buf());
+        let made = how == Watched::Added;
+        // A directory git may take for a git directory by its markers: not
+        // the root's `.git` (surveyed) nor a `.git` (judged as its
+        // repository's), but anywhere else, below a nested repository's
+        // `.git` too (its `modules/*`, review 72, F2). Every `HEAD` is
+        // shown, so one armed in a later task is judged again (F1).
+        let marker_dir = !dir.starts_with(".git") && dir.file_name().is_some_and(|n| n != ".git");
+        match (name.as_bytes(), how) {
+            (_, Watched::Deleted) => {}
+            (b".git", _) => self.note(dir, Seen { made, in_runs: false }, false),
+            (b"HEAD", _)
+            | (b"config" | b"commondir", Watched::Added | Watched::Modified)
+            | (b"objects" | b"refs", Watched::Added)
+                if marker_dir =>
+            {
+                let made = made && name.as_bytes() == b"HEAD";
+                self.note(dir, Seen { made, in_runs: false }, true);
+            }
+            _ => {}
         }
     }
 
-    /// Add the `.git` entries below `<root>/runs` (no link followed) whose
-    /// ctime is not older than the task's start; `Err`: past
-    /// [`MAX_RUNS_DIRS`] directories, or one could not be listed.
+    /// Note the repository (or, `bare`, the directory that may be one) at
+    /// `place`.
+    fn note(&mut self, place: &Path, seen: Seen, bare: bool) {
+        let (map, max) = if bare {
+            (&mut self.bare, MAX_JUDGED)
+        } else if seen.made {
+            (&mut self.repos, MAX_KEPT + MAX_JUDGED)
+        } else {
+            (&mut self.repos, MAX_KEPT)
+        };
+        if let Some(s) = map.get_mut(place) {
+            s.made |= seen.made;
+            s.in_runs |= seen.in_runs;
+        } else if map.len() >= max {
+            self.overflow = Some(if bare { "directories made git directories" } else { "repositories" });
+        } else {
+            map.insert(place.to_path_buf(), seen);
+        }
+    }
+
+    /// Note the `.git` entries and the directories holding a `HEAD` below
+    /// `<root>/runs` (no link followed); made during the task when their
+    /// ctime is not older than its start. `Err`: past [`MAX_RUNS_DIRS`]
+    /// directories, or one could not be listed.
     fn runs_dir(&mut self, root: &Path, start: std::time::SystemTime) -> Result<(), RunsUnwalked> {
         use std::os::unix::fs::MetadataExt as _;
         let since = start.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64) - 1;
@@ -130,11 +206,11 @@ impl MadeRepos {
                 let e = e.map_err(unlisted)?;
                 let Ok(t) = e.file_type() else { continue };
                 let child = rel.join(e.file_name());
+                let made = || std::fs::symlink_metadata(root.join(&child)).is_ok_and(|m| m.ctime() >= since);
                 if e.file_name() == ".git" {
-                    let changed = std::fs::symlink_metadata(root.join(&child)).is_ok_and(|m| m.ctime() >= since);
-                    if changed {
-                        self.added(child.as_os_str().as_encoded_bytes());
-                    }
+                    self.note(&rel, Seen { made: made(), in_runs: true }, false);
+                } else if e.file_name() == "HEAD" {
+                    self.note(&rel, Seen { made: made(), in_runs: true }, true);
                 } else if t.is_dir() {
                     stack.push(child);
                 }
@@ -153,9 +229,9 @@ impl MadeRepos {
     pub fn judge(mut self) -> Vec<Planted> {
         let mut out = Vec::new();
         let (Some(root), Some(start)) = (self.root.clone(), self.start) else { return out };
+        let since = start.checked_sub(MARGIN).unwrap_or(start);
         // `runs/` at the top is left out of the diff (a run's own directory
-        // may grow there): its `.git` entries changed since the start are
-        // found by a walk of its directories (review 70, F1).
+        // may grow there): walked here (review 70, F1).
         if let Err(why) = self.runs_dir(&root, start) {
             let detail =
                 format!("{}: {why}: a repository the task made there cannot be judged", root.join(RUNS).display());
@@ -163,45 +239,109 @@ impl MadeRepos {
         }
         let root_fd = super::open_root(&root);
         let fd = root_fd.as_ref().map(std::os::fd::AsFd::as_fd);
-        for rel in &self.places {
-            let dot_git = rel.join(".git");
-            if std::fs::symlink_metadata(root.join(&dot_git)).is_err() || super::submodules::plain_git(&root, rel) {
+        let undo = |rel: &Path, made: bool| match fd {
+            Some(fd) if made => super::beneath::remove_beneath(fd, rel),
+            Some(fd) => super::beneath::aside(fd, rel),
+            None => super::beneath::unopened(&root),
+        };
+        let mut violation = |detail: String, undone: bool| {
+            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone });
+        };
+        let repos = std::mem::take(&mut self.repos);
+        let bare = std::mem::take(&mut self.bare);
+        let judged = repos.iter().map(|(p, s)| (p, *s, false)).chain(bare.iter().map(|(p, s)| (p, *s, true)));
+        for (rel, seen, is_bare) in judged {
+            let mut links = Vec::new();
+            let gd = if is_bare {
+                if !may_be_git_dir(&root.join(rel)) {
+                    continue;
+                }
+                Some(Resolved::Inside(rel.clone()))
+            } else {
+                git_dir_of(&root, rel, &mut links)
+            };
+            // No git directory: git refuses the `.git`, runs nothing.
+            let Some(gd) = gd else { continue };
+            let mut code = code_paths(&root, &gd, (!is_bare).then_some(rel.as_path()));
+            code.inside.extend(links);
+            // A `gitdir:` file's text decides the git directory (a link is
+            // among `links`; a directory's entries are git's own writes).
+            if !is_bare && std::fs::symlink_metadata(root.join(rel).join(".git")).is_ok_and(|m| m.is_file()) {
+                code.inside.push(rel.join(".git"));
+            }
+            // A todo armed with commands, in any git directory, plain or not.
+            for state in armed_todos(&root, &code, &self.changed, since) {
+                let (fate, shown) = match &state {
+                    Resolved::Inside(s) => (undo(s, false), root.join(s)),
+                    Resolved::Outside(s) => (Fate::Kept("out of the workspace".to_string()), s.clone()),
+                };
+                let undone = matches!(fate, Fate::Aside(_) | Fate::Removed);
+                let end = super::submodules::fate_words(fate, &root, &shown, "");
+                violation(
+                    format!(
+                        "{}: a rebase or cherry-pick todo written during the task with steps that run commands, which the host's `git rebase --continue` in {} would run{end}",
+                        shown.display(),
+                        root.join(rel).display()
+                    ),
+                    undone,
+                );
+            }
+            let plain = if is_bare {
+                let module = rel.components().any(|c| c.as_os_str() == ".git");
+                super::submodules::plain_bare(&root, rel, module)
+            } else {
+                super::submodules::plain_git(&root, rel)
+            };
+            if plain || !(seen.made || seen.in_runs || code.changed(&self.changed, since)) {
                 continue;
             }
-            let made = super::submodules::born_since(&root.join(&dot_git), start);
-            let fate = match fd {
-                Some(fd) if made => super::beneath::remove_beneath(fd, &dot_git),
-                Some(fd) => super::beneath::aside(fd, &dot_git),
-                None => super::beneath::unopened(&root),
+            let (entry, what) = if is_bare {
+                (rel.join("HEAD"), "a directory made a git directory (git run in it takes it for one)")
+            } else if seen.made {
+                (rel.join(".git"), "a repository made during the task")
+            } else {
+                (rel.join(".git"), "a repository whose code changed during the task")
             };
-            let undone = fate == Fate::Removed;
-            let shown = root.join(&dot_git);
+            let fate = undo(&entry, super::submodules::born_since(&root.join(&entry), start));
+            let undone = fate == Fate::Removed || (!seen.made && matches!(fate, Fate::Aside(_)));
+            let shown = root.join(&entry);
             let end = super::submodules::fate_words(fate, &root, &shown, "");
-            let detail = format!(
-                "{}, a repository made during the task in {} with hooks or settings a clone does not make: a commit naming it as a submodule makes the host's git run them{end}",
-                shown.display(),
-                rel.display()
+            violation(
+                format!(
+                    "{}, {what} in {}, with hooks or settings a clone does not make: a commit naming it as a submodule, or git run there, makes the host's git run them{end}",
+                    shown.display(),
+                    rel.display()
+                ),
+                undone,
             );
-            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone });
         }
         // Fail closed: growing the workspace past the walk's bounds would
         // otherwise hide every repository made in it.
         if let Some(why) = &self.unwalked {
-            let detail = format!(
-                "{}: the workspace grew past the workspace diff's bounds during the task ({why}): a repository it made where git may recurse cannot be judged",
-                root.display()
+            violation(
+                format!(
+                    "{}: the workspace grew past the workspace diff's bounds during the task ({why}): a repository it made where git may recurse cannot be judged",
+                    root.display()
+                ),
+                false,
             );
-            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
         }
-        if self.overflow {
-            let detail = format!(
-                "{}: the task made more than {MAX_JUDGED} repositories; those past it were not judged",
-                root.display()
+        if let Some(what) = self.overflow {
+            violation(
+                format!("{}: more {what} than can be judged one by one; those past the bound were not", root.display()),
+                false,
             );
-            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
         }
         out
     }
+}
+
+/// Whether git may take directory `d` for a git directory (`HEAD`, and
+/// `objects` and `refs` or a `commondir`, each merely there: errs towards
+/// judging).
+fn may_be_git_dir(d: &Path) -> bool {
+    let there = |n: &str| std::fs::symlink_metadata(d.join(n)).is_ok();
+    there("HEAD") && ((there("objects") && there("refs")) || there("commondir"))
 }
 
 #[cfg(test)]
@@ -209,14 +349,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_added_git_entries_below_the_root_are_judged_and_an_unwalked_diff_fails_closed() {
+    fn git_entries_and_git_directory_markers_below_the_root_are_noted_and_an_unwalked_diff_fails_closed() {
         let d = tempfile::tempdir().unwrap();
         let mut m = MadeRepos::new(d.path().to_path_buf(), std::time::SystemTime::now());
-        for p in [&b".git"[..], b"a/.gitignore", b"a/b/.git", b"a/b/.git/config", b"c/.git"] {
-            m.added(p);
+        for (p, how) in [
+            (&b".git"[..], Watched::Added),
+            (b"HEAD", Watched::Added),
+            (b"a/.gitignore", Watched::Added),
+            (b"a/b/.git", Watched::Added),
+            (b"a/b/.git/HEAD", Watched::Added),
+            (b"c/.git", Watched::Added),
+            (b"d/.git", Watched::Kept),
+            (b"e/.git", Watched::Modified),
+            (b"e/config", Watched::Modified),
+            (b"f/HEAD", Watched::Added),
+            (b"g/.git", Watched::Deleted),
+            (b"g/config", Watched::Kept),
+            (b"h/refs", Watched::Modified),
+            (b"i/.git/logs/HEAD", Watched::Kept),
+            (b"i/.git/modules/s/HEAD", Watched::Kept),
+        ] {
+            m.watched(p, how);
         }
-        assert_eq!(m.places, [PathBuf::from("a/b"), PathBuf::from("c")].into_iter().collect());
-        // Neither exists now: nothing to judge.
+        let seen = |made| Seen { made, in_runs: false };
+        let want: BTreeMap<PathBuf, Seen> =
+            [("a/b", seen(true)), ("c", seen(true)), ("d", seen(false)), ("e", seen(false))]
+                .into_iter()
+                .map(|(p, s)| (PathBuf::from(p), s))
+                .collect();
+        assert_eq!(m.repos, want);
+        let want: BTreeMap<PathBuf, Seen> =
+            [("e", seen(false)), ("f", seen(true)), ("i/.git/logs", seen(false)), ("i/.git/modules/s", seen(false))]
+                .into_iter()
+                .map(|(p, s)| (PathBuf::from(p), s))
+                .collect();
+        assert_eq!(m.bare, want);
+        for (p, changed) in
+            [(".git", true), ("a", true), ("e/config", true), ("g", true), ("d", false), ("h/refs", true)]
+        {
+            assert_eq!(m.changed.touches(Path::new(p)), changed, "{p}");
+        }
+        // None exists now: nothing to judge.
         assert!(MadeRepos { unwalked: None, ..m }.judge().is_empty());
         let mut m = MadeRepos::new(d.path().to_path_buf(), std::time::SystemTime::now());
         m.unwalked("after the task: more than 500000 entries");
@@ -225,7 +398,7 @@ mod tests {
         assert_eq!(v[0].violation.rule, Rule::FsProtected);
         assert!(MadeRepos::off().judge().is_empty());
         let mut off = MadeRepos::off();
-        off.added(b"x/.git");
-        assert!(off.places.is_empty());
+        off.watched(b"x/.git", Watched::Added);
+        assert!(off.repos.is_empty());
     }
 }

@@ -44,6 +44,7 @@
 
 mod absent;
 mod beneath;
+mod codepaths;
 mod discovery;
 mod kept;
 mod made;

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub(super) const TODOS: [&str; 2] = ["rebase-merge/git-rebase-todo", "sequencer/todo"];
 
 /// A todo is read up to this size; a longer one counts as running commands.
-const MAX_TODO: u64 = 4 << 20;
+pub(super) const MAX_TODO: u64 = 4 << 20;
 
 /// The todo files below each of `gitdirs`, with their bytes (`None`: too
 /// large or unreadable).

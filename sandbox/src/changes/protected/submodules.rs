@@ -341,7 +341,7 @@ fn normal_relative(p: &[u8]) -> Option<PathBuf> {
 /// section and key (`include`, `path`; `includeif`, `path`; `core`,
 /// `hookspath`), values unquoted. Simple: enough to find the files and
 /// directories a config makes git read code from.
-fn settings(text: &[u8]) -> Vec<(String, String, String)> {
+pub(super) fn settings(text: &[u8]) -> Vec<(String, String, String)> {
     let text = String::from_utf8_lossy(text);
     let mut section = String::new();
     let mut out = Vec::new();
@@ -403,6 +403,28 @@ fn gitdir_of(root: &Path, rel: &Path) -> Option<PathBuf> {
     } else {
         None
     }
+}
+
+/// A git directory `<root>/<rel>` found by its markers (no `.git` leads to
+/// it) with nothing planted: [`plain_clone`]'s keys and sample hooks; its
+/// `core.worktree` may lead only to itself, or (`module`: a git directory
+/// below a nested repository's `.git`) anywhere in the workspace.
+pub(super) fn plain_bare(root: &Path, rel: &Path, module: bool) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let d = root.join(rel);
+    // A linked work tree's git directory (`worktrees/<id>`): its code is
+    // its common directory's, and its own `config.worktree` and hooks.
+    if let Some(c) = read_small(&d.join("commondir"), 64 * 1024) {
+        let common = d.join(std::ffi::OsStr::from_bytes(c.trim_ascii_end()));
+        let own = match read_small(&d.join("config.worktree"), MAX_FILE) {
+            Some(text) => plain_settings(&text, &d, WorkTree::Within(root)),
+            None => std::fs::symlink_metadata(d.join("config.worktree")).is_err(),
+        };
+        let hooks = std::fs::read_dir(d.join("hooks"))
+            .map_or(true, |rd| rd.flatten().all(|e| e.file_name().to_string_lossy().ends_with(".sample")));
+        return own && hooks && plain_clone(&common, WorkTree::Within(root));
+    }
+    plain_clone(&d, if module { WorkTree::Within(root) } else { WorkTree::Is(&d) })
 }
 
 /// What decides the code git runs in the work tree `<root>/<rel>`: a digest
@@ -827,39 +849,83 @@ fn module_code(gd: &Path, files: &Digests) -> [u8; 32] {
 /// submodule the host had initialised).
 fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
     let Some(config) = read_small(&gd.join("config"), MAX_FILE) else { return false };
+    // A sparse clone's `config.worktree` (`extensions.worktreeConfig`) is
+    // held to the same keys.
+    let worktree_config = match read_small(&gd.join("config.worktree"), MAX_FILE) {
+        Some(c) => Some(c),
+        None if std::fs::symlink_metadata(gd.join("config.worktree")).is_ok() => return false,
+        None => None,
+    };
+    let absent = |n: &str| std::fs::symlink_metadata(gd.join(n)).is_err();
+    let hooks_ok = match std::fs::read_dir(gd.join("hooks")) {
+        Ok(rd) => rd.flatten().all(|e| e.file_name().to_string_lossy().ends_with(".sample")),
+        Err(_) => absent("hooks"),
+    };
+    std::iter::once(&config).chain(worktree_config.as_ref()).all(|c| plain_settings(c, gd, tree))
+        && hooks_ok
+        && absent("commondir")
+}
+
+/// Whether the config text `config` (of git directory `gd`) holds only
+/// settings that name no program: what `git init`, clones (partial,
+/// sparse, mirror, bare, shared, reftable) and test fixtures write.
+fn plain_settings(config: &[u8], gd: &Path, tree: WorkTree<'_>) -> bool {
     // Escapes and continued lines are where a reader can part from git's
     // (review 65, F1); a clone writes none.
     if config.contains(&b'\\') {
         return false;
     }
-    let keys_ok = settings(&config).iter().all(|(section, key, value)| match section.as_str() {
+    settings(config).iter().all(|(section, key, value)| match section.as_str() {
         "core" if key == "worktree" => tree.admits(&gd.join(value)),
         "core" => matches!(
             key.as_str(),
             "repositoryformatversion"
+                | "autocrlf"
+                | "safecrlf"
+                | "eol"
+                | "quotepath"
+                | "abbrev"
                 | "filemode"
                 | "bare"
                 | "logallrefupdates"
                 | "ignorecase"
                 | "precomposeunicode"
                 | "symlinks"
+                | "sharedrepository"
+                | "untrackedcache"
+                | "sparsecheckout"
+                | "sparsecheckoutcone"
         ),
-        "remote" => matches!(key.as_str(), "url" | "fetch"),
+        "remote" => matches!(key.as_str(), "url" | "fetch" | "mirror" | "promisor" | "partialclonefilter" | "tagopt"),
         // A test fixture's `git config user.email`: names, no code.
-        "user" => matches!(key.as_str(), "name" | "email"),
+        "user" => matches!(key.as_str(), "name" | "email" | "signingkey"),
+        // What test fixtures set: switches that name no program (signing
+        // runs the host's own gpg, never one the config names).
+        "commit" | "tag" => key == "gpgsign",
+        "pull" => matches!(key.as_str(), "rebase" | "ff"),
+        "merge" => key == "ff",
+        "rebase" => matches!(key.as_str(), "autosquash" | "autostash"),
+        "gc" => matches!(key.as_str(), "auto" | "autodetach" | "autopacklimit"),
+        "init" => key == "defaultbranch",
+        "push" => key == "default",
+        "fetch" => key == "prune",
+        "receive" => matches!(key.as_str(), "denycurrentbranch" | "denynonfastforwards"),
+        "index" => matches!(key.as_str(), "version" | "sparse"),
+        // `protocol.file.allow`: which transports a fetch may use.
+        "protocol" => key == "allow",
+        "advice" | "color" | "i18n" => true,
         // What `git submodule add` and `clone --recurse-submodules` write
         // (never `update`, which may name a command).
-        "submodule" => matches!(key.as_str(), "url" | "active" | "branch"),
+        "submodule" => matches!(key.as_str(), "url" | "active" | "branch" | "recurse"),
         "branch" => matches!(key.as_str(), "remote" | "merge"),
-        "extensions" => key == "objectformat",
+        "extensions" => {
+            matches!(
+                key.as_str(),
+                "objectformat" | "refstorage" | "worktreeconfig" | "partialclone" | "preciousobjects"
+            )
+        }
         _ => false,
-    });
-    let absent = |n: &str| std::fs::symlink_metadata(gd.join(n)).is_err();
-    let hooks_ok = match std::fs::read_dir(gd.join("hooks")) {
-        Ok(rd) => rd.flatten().all(|e| e.file_name().to_string_lossy().ends_with(".sample")),
-        Err(_) => absent("hooks"),
-    };
-    keys_ok && hooks_ok && absent("commondir") && absent("config.worktree")
+    })
 }
 
 /// Whether the repository at `<root>/<rel>` has nothing planted: a plain
@@ -893,14 +959,17 @@ pub(super) fn plain_git(root: &Path, rel: &Path) -> bool {
 /// Its code is then the root's (config and hooks, protected).
 fn own_worktree(root: &Path, rel: &Path, gd: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt as _;
-    let (Some(git), Ok(gd)) = (gitdir_of(root, Path::new("")), gd.canonicalize()) else { return false };
-    let Ok(git) = git.canonicalize() else { return false };
+    let Ok(gd) = gd.canonicalize() else { return false };
     let read =
         |n: &str| read_small(&gd.join(n), 64 * 1024).map(|b| gd.join(std::ffi::OsStr::from_bytes(b.trim_ascii_end())));
-    gd.parent() == Some(git.join("worktrees").as_path())
-        && read("commondir").and_then(|c| c.canonicalize().ok()) == Some(git)
+    let Some(common) = read("commondir").and_then(|c| c.canonicalize().ok()) else { return false };
+    let root_git = gitdir_of(root, Path::new("")).and_then(|g| g.canonicalize().ok());
+    gd.parent() == Some(common.join("worktrees").as_path())
         && read("gitdir").and_then(|g| g.canonicalize().ok()) == root.join(rel).join(".git").canonicalize().ok()
         && std::fs::symlink_metadata(gd.join("config.worktree")).is_err()
+        // The root's repository (protected), or one with nothing planted
+        // (a build's `git worktree add` from a repository it made).
+        && (root_git.as_ref() == Some(&common) || plain_clone(&common, WorkTree::Within(root)))
 }
 
 /// Undo a `.git` (`dot_git`, below the root) the task made (`made`:
