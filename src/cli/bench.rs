@@ -91,6 +91,15 @@ pub struct BenchArgs {
     /// unobserved twin, bwrap and plain; 30 rounds unless --runs).
     #[arg(long, conflicts_with_all = ["orchestration", "workspace_diff"])]
     pub start: bool,
+    /// Measure only what the protected-path check's git survey adds to a task:
+    /// `/bin/true` in 100,000 files as a plain directory, a repository, and a
+    /// repository with 50 submodules (needs git; 30 rounds unless --runs).
+    #[arg(long, conflicts_with_all = ["orchestration", "workspace_diff", "start"])]
+    pub git_survey: bool,
+    /// With --git-survey: also time this other orchestra executable (an
+    /// earlier build) in the same interleaved rounds, on the same workspaces.
+    #[arg(long, value_name = "EXE", requires = "git_survey")]
+    pub against: Option<PathBuf>,
     /// Tasks per plan for --orchestration.
     #[arg(long, default_value_t = 1000, requires = "orchestration", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub tasks: u32,
@@ -99,7 +108,7 @@ pub struct BenchArgs {
 /// What runs the workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-enum Subject {
+pub(super) enum Subject {
     /// `orchestra exec --policy default` (this executable).
     Orchestra,
     /// The same, with `--bench-unobserved`: no seccomp user notification.
@@ -167,7 +176,7 @@ impl Workload {
 
 /// Why the bench could not produce figures.
 #[derive(Debug)]
-enum BenchError {
+pub(super) enum BenchError {
     /// The environment cannot run the bench (exit 1).
     Setup(String),
     /// A measured command failed (exit 2).
@@ -182,7 +191,7 @@ enum BenchError {
 }
 
 impl BenchError {
-    fn exit(&self) -> Exit {
+    pub(super) fn exit(&self) -> Exit {
         match self {
             BenchError::Setup(_) => Exit::Config,
             BenchError::Run { .. } => Exit::Failed,
@@ -354,7 +363,7 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
 }
 
 /// A command line for messages (not for a shell to run).
-fn shell_words(argv: &[OsString]) -> String {
+pub(super) fn shell_words(argv: &[OsString]) -> String {
     argv.iter()
         .map(|a| {
             let s = a.to_string_lossy();
@@ -366,24 +375,24 @@ fn shell_words(argv: &[OsString]) -> String {
 
 /// Summary of one subject's timed runs, in milliseconds.
 #[derive(Debug, Clone, Serialize)]
-struct Stats {
+pub(super) struct Stats {
     /// Timed runs.
-    runs: usize,
+    pub(super) runs: usize,
     /// Median (mean of the middle two for an even count).
-    median_ms: f64,
+    pub(super) median_ms: f64,
     /// 90th percentile, nearest rank.
-    p90_ms: f64,
+    pub(super) p90_ms: f64,
     /// Fastest run.
-    min_ms: f64,
+    pub(super) min_ms: f64,
     /// Slowest run.
-    max_ms: f64,
+    pub(super) max_ms: f64,
     /// Arithmetic mean.
     mean_ms: f64,
 }
 
 impl Stats {
     /// Summarise `samples`; `None` when there are none.
-    fn of(samples: &[Duration]) -> Option<Stats> {
+    pub(super) fn of(samples: &[Duration]) -> Option<Stats> {
         let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         ms.sort_by(f64::total_cmp);
         let n = ms.len();
@@ -609,7 +618,7 @@ fn measure_diff(setup: &Setup, rounds: u32, quiet: bool) -> Result<DiffReport, B
 }
 
 /// Run `argv` once in `dir`; its wall time (a failure is `subject`'s).
-fn run_argv(argv: &[OsString], dir: &Path, subject: Subject) -> Result<Duration, BenchError> {
+pub(super) fn run_argv(argv: &[OsString], dir: &Path, subject: Subject) -> Result<Duration, BenchError> {
     let fail = |detail: String| BenchError::Run { subject, command: shell_words(argv), detail };
     let (program, args) = argv.split_first().ok_or_else(|| fail("empty command".into()))?;
     let t = Instant::now();
@@ -914,6 +923,10 @@ pub fn run(args: BenchArgs) -> Exit {
                 e.exit()
             }
         };
+    }
+    if args.git_survey {
+        let runs = args.runs.unwrap_or(super::bench_survey::DEFAULT_RUNS);
+        return super::bench_survey::run(runs, args.json, args.against.as_deref());
     }
     if args.workspace_diff {
         let quiet = args.json || !std::io::stderr().is_terminal();

@@ -18,6 +18,7 @@ pub mod anchor;
 pub mod audit;
 pub mod bench;
 pub mod bench_run;
+pub mod bench_survey;
 pub mod config;
 pub mod dashboard;
 pub mod exec;

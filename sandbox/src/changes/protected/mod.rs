@@ -50,6 +50,7 @@ mod kept;
 mod made;
 mod sequencer;
 mod snap;
+mod stamp;
 mod submodules;
 #[cfg(test)]
 mod tests;
@@ -141,8 +142,10 @@ impl Watch {
                 (lock, there)
             })
             .collect();
+        let t = std::time::Instant::now();
         let discovery = discovery::Discovery::before(&root, &paths);
         let submodules = submodules::Submodules::before(&root, paths.contains(&root.join(".git/config")));
+        let survey_us = t.elapsed().as_micros() as u64;
         let mut absent: Vec<absent::Watched> = Vec::new();
         let mut reached: Vec<(PathBuf, Trace)> = Vec::new();
         for path in paths {
@@ -160,6 +163,7 @@ impl Watch {
             Some(fd) => kept::Kept::before(&root, fd.as_fd(), reached),
             None => kept::Kept::default(),
         };
+        tracing::debug!(survey_us, all_us = t.elapsed().as_micros() as u64, "protected paths: before");
         Watch { root, absent, kept, discovery, submodules, locks }
     }
 
@@ -167,11 +171,13 @@ impl Watch {
     /// a violation for each protected path the task changed, made or made
     /// reachable, and that change undone (see the module doc).
     pub fn after(self) -> Vec<Planted> {
+        let t = std::time::Instant::now();
         let root_fd = open_root(&self.root);
         let fd = root_fd.as_ref().map(|f| f.as_fd());
         // First: a new `.git` pointer goes before the paths are traced through it.
         let mut out = self.discovery.after(&self.root, fd);
         out.extend(self.submodules.after(&self.root, fd));
+        let survey_us = t.elapsed().as_micros() as u64;
         out.extend(self.kept.after(&self.root, fd));
         out.extend(absent::after(&self.root, fd, &self.absent));
         // A git the task ran and that was refused a protected file (or
@@ -184,6 +190,7 @@ impl Watch {
                 }
             }
         }
+        tracing::debug!(survey_us, all_us = t.elapsed().as_micros() as u64, "protected paths: after");
         out
     }
 
@@ -305,13 +312,15 @@ fn gitdir_pointer(file: &Path) -> Option<PathBuf> {
 
 /// At most `max` bytes of the regular file at `path`, not following a link
 /// at the name and never blocking (a fifo); `None` if it is no regular file
-/// or cannot be read.
+/// or cannot be read. Read into a buffer of the file's size (an index is
+/// megabytes: no growing and copying as it is read).
 fn read_small(path: &Path, max: u64) -> Option<Vec<u8>> {
     let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
-    if !f.metadata().ok()?.is_file() {
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() {
         return None;
     }
-    let mut v = Vec::new();
+    let mut v = Vec::with_capacity(usize::try_from(meta.len().min(max)).ok()?.saturating_add(1));
     f.take(max).read_to_end(&mut v).ok()?;
     Some(v)
 }

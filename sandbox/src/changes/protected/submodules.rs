@@ -38,18 +38,27 @@
 //!   index tracks entries in is `fs.protected` and removed: git run from
 //!   that directory would use it.
 //!
+//! The survey after the task reads again only what may have changed: an
+//! index, a hook or an included config read before it is taken as read then
+//! while it has the same settled stamp (same inode, size and change time:
+//! nothing a task runs can change a file and keep its ctime; see
+//! [`super::stamp`]). A large checkout's index is megabytes, and each
+//! submodule has a dozen hooks.
+//!
 //! Benign work is not flagged: a repository in a subdirectory that no
 //! gitlink names (a `pip install -e git+…` clone, a test fixture), and
 //! submodules the task does not touch.
 
 use super::beneath::{Fate, remove_beneath};
+use super::stamp::{Clock, Digests, Stamp};
 use super::{Planted, gitdir_pointer, read_small};
 use crate::Violation;
 use crate::rule::Rule;
 use sha2::Digest as _;
-use std::collections::{BTreeMap, BTreeSet};
-use std::os::fd::BorrowedFd;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::os::fd::{AsFd as _, BorrowedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The index is read up to this size.
 const MAX_INDEX: u64 = 256 << 20;
@@ -74,23 +83,47 @@ pub(super) struct Unreadable(String);
 /// included (all of them: a superset of what git sees).
 #[cfg(test)]
 pub(super) fn gitlinks(index: &Path, oid_len: usize) -> Result<BTreeSet<PathBuf>, Unreadable> {
-    read_index(index, oid_len, true, &mut None)
+    read_index(index, oid_len, true, &mut None, &mut Notes::new(&Clock::now()))
 }
 
 /// At most this many tracked directories are checked for a repository the
 /// task made in one (past it, none are).
 const MAX_TRACKED_DIRS: usize = 200_000;
 
+/// Directories of a work tree, relative to it.
+type Dirs = HashSet<PathBuf>;
+
+/// The files an index read read, each with its stamp when it may be trusted
+/// later ([`Stamp::settled`]).
+struct Notes<'a> {
+    clock: &'a Clock,
+    files: Vec<(PathBuf, Option<Stamp>)>,
+}
+
+impl<'a> Notes<'a> {
+    fn new(clock: &'a Clock) -> Notes<'a> {
+        Notes { clock, files: Vec::new() }
+    }
+
+    /// Stamp `file`, about to be read.
+    fn note(&mut self, file: &Path) {
+        self.files.push((file.to_path_buf(), Stamp::settled(file, self.clock)));
+    }
+}
+
 /// [`gitlinks`], and into `dirs` (when given) the directories that hold
-/// tracked entries (`None` when there are more than [`MAX_TRACKED_DIRS`]).
+/// tracked entries (`None` when there are more than [`MAX_TRACKED_DIRS`]);
+/// each file read is noted in `notes` first.
 fn read_index(
     index: &Path,
     oid_len: usize,
     may_link: bool,
-    dirs: &mut Option<BTreeSet<PathBuf>>,
+    dirs: &mut Option<Dirs>,
+    notes: &mut Notes<'_>,
 ) -> Result<BTreeSet<PathBuf>, Unreadable> {
     let bad = |why: &str| Err(Unreadable(why.to_string()));
     let mut out = BTreeSet::new();
+    notes.note(index);
     match std::fs::symlink_metadata(index) {
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
             return Ok(out);
@@ -108,12 +141,17 @@ fn read_index(
         return bad("an index version git 2 does not write");
     }
     let mut at = 12usize;
-    let mut prev: Vec<u8> = Vec::new();
+    // The name of the entry (index v4: the previous one's until it is read).
+    let mut name: Vec<u8> = Vec::new();
+    // The raw parent of the last entry whose directories were added.
+    let mut added_for: Option<Vec<u8>> = None;
     // Where each entry starts (what git's offset table must agree with).
-    let mut starts: Vec<usize> = Vec::new();
+    // An entry takes at least 62 bytes: the count is bounded by the size.
+    let entries = (count as usize).min(data.len() / 62);
+    let mut starts: Vec<usize> = Vec::with_capacity(entries);
     // Whether each entry's name stands on its own (index v4: nothing kept of
     // the previous name), as git's threads read a block's first entry.
-    let mut whole: Vec<bool> = Vec::new();
+    let mut whole: Vec<bool> = Vec::with_capacity(entries);
     for _ in 0..count {
         let start = at;
         starts.push(start);
@@ -128,23 +166,24 @@ fn read_index(
         if flags & 0x4000 != 0 {
             name_at += 2;
         }
-        let path: Vec<u8>;
-        if version == 4 {
+        let path: &[u8] = if version == 4 {
             let Some((strip, used)) = varint(data.get(name_at..).unwrap_or_default()) else { return bad("truncated") };
-            let Some(keep) = prev.len().checked_sub(strip) else { return bad("a bad path prefix") };
+            let Some(keep) = name.len().checked_sub(strip) else { return bad("a bad path prefix") };
             whole.push(keep == 0);
             let rest = data.get(name_at + used..).unwrap_or_default();
-            let Some(end) = rest.iter().position(|b| *b == 0) else { return bad("truncated") };
-            path = [prev.get(..keep).unwrap_or_default(), rest.get(..end).unwrap_or_default()].concat();
+            let Some(end) = memchr::memchr(0, rest) else { return bad("truncated") };
+            name.truncate(keep);
+            name.extend_from_slice(rest.get(..end).unwrap_or_default());
             at = name_at + used + end + 1;
+            &name
         } else {
             let rest = data.get(name_at..).unwrap_or_default();
-            let Some(end) = rest.iter().position(|b| *b == 0) else { return bad("truncated") };
-            path = rest.get(..end).unwrap_or_default().to_vec();
+            let Some(end) = memchr::memchr(0, rest) else { return bad("truncated") };
             whole.push(true);
             // Padded with 1 to 8 NULs to a multiple of 8 from the entry's start.
             at = start + ((name_at - start + end + 8) & !7);
-        }
+            rest.get(..end).unwrap_or_default()
+        };
         // Git steps over the name by the length the flags give (below
         // 0xFFF; at it, by the NUL): one that disagrees with the NUL makes
         // git read other entries than this reader (review 63, F2).
@@ -163,7 +202,7 @@ fn read_index(
             // Git recurses into `evil/`, `./evil`, `d//evil` alike (review
             // 62, F8): the name as a path, normalised; one that climbs out
             // of its work tree is not judged (fail closed).
-            match normal_relative(&path) {
+            match normal_relative(path) {
                 Some(p) => {
                     out.insert(p);
                 }
@@ -173,19 +212,12 @@ fn read_index(
                 return bad("more than 10,000 gitlinks");
             }
         }
-        if let Some(d) = dirs.as_mut()
-            && let Some(parent) = normal_relative(&path).as_deref().and_then(Path::parent)
-        {
-            for a in parent.ancestors().filter(|a| !a.as_os_str().is_empty()) {
-                if !d.insert(a.to_path_buf()) {
-                    break;
-                }
-            }
+        if let Some(d) = dirs.as_mut() {
+            add_dirs(d, path, &mut added_for);
             if d.len() > MAX_TRACKED_DIRS {
                 *dirs = None;
             }
         }
-        prev = path;
     }
     let entries_end = at;
     // Extensions up to the trailing checksum: a signature, a size, the data.
@@ -218,7 +250,7 @@ fn read_index(
             if std::fs::symlink_metadata(&shared).is_err() {
                 return bad("its shared index is missing");
             }
-            out.extend(read_index(&shared, oid_len, false, dirs)?);
+            out.extend(read_index(&shared, oid_len, false, dirs, notes)?);
             if out.len() > MAX_LINKS {
                 return bad("more than 10,000 gitlinks");
             }
@@ -226,6 +258,34 @@ fn read_index(
         at = next;
     }
     Ok(out)
+}
+
+/// Add to `dirs` the directories that hold the entry named `path` (its
+/// parent and theirs, as [`normal_relative`] reads the name). Entries come
+/// in order, ten or so to a directory: when the name's raw parent is the one
+/// `added_for` remembers and its last component is a plain name, its
+/// normalised parent is that one's, already added; the parse and the set
+/// look-ups are done once per directory, not per entry.
+fn add_dirs(dirs: &mut Dirs, path: &[u8], added_for: &mut Option<Vec<u8>>) {
+    let cut = path.iter().rposition(|b| *b == b'/');
+    let (raw_parent, last) = match cut {
+        Some(i) => (path.get(..i).unwrap_or_default(), path.get(i + 1..).unwrap_or_default()),
+        None => (&b""[..], path),
+    };
+    let plain_last = !matches!(last, b"" | b"." | b"..");
+    if plain_last && added_for.as_deref() == Some(raw_parent) {
+        return;
+    }
+    if let Some(parent) = normal_relative(path).as_deref().and_then(Path::parent) {
+        for a in parent.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+            if dirs.contains(a) || !dirs.insert(a.to_path_buf()) {
+                break;
+            }
+        }
+    }
+    // With a plain last name, what was added (or that nothing was: the name
+    // climbs out) depends on the raw parent alone.
+    *added_for = plain_last.then(|| raw_parent.to_vec());
 }
 
 /// A big-endian u32 at `at`.
@@ -376,12 +436,18 @@ pub(super) fn plain_bare(root: &Path, rel: &Path, module: bool) -> bool {
 /// of its `.git` (kind, a pointer's bytes) and of the git directory it
 /// reaches and that one's `commondir` (see [`code_of`]). `None`: there is no
 /// `<path>/.git`.
-fn fingerprint(root: &Path, rel: &Path, starts: &Starts) -> Option<[u8; 32]> {
-    fingerprint_seen(root, rel, &mut Vec::new(), starts)
+fn fingerprint(root: &Path, rel: &Path, files: &Digests, starts: &Starts) -> Option<[u8; 32]> {
+    fingerprint_seen(root, rel, files, &mut Vec::new(), starts)
 }
 
 /// [`fingerprint`], pushing onto `seen` every path it looked at.
-fn fingerprint_seen(root: &Path, rel: &Path, seen: &mut Vec<PathBuf>, starts: &Starts) -> Option<[u8; 32]> {
+fn fingerprint_seen(
+    root: &Path,
+    rel: &Path,
+    files: &Digests,
+    seen: &mut Vec<PathBuf>,
+    starts: &Starts,
+) -> Option<[u8; 32]> {
     let dot_git = root.join(rel).join(".git");
     let meta = std::fs::symlink_metadata(&dot_git).ok()?;
     seen.push(dot_git.clone());
@@ -399,11 +465,11 @@ fn fingerprint_seen(root: &Path, rel: &Path, seen: &mut Vec<PathBuf>, starts: &S
     }
     let worktree = root.join(rel);
     if let Some(gd) = gitdir_of(root, rel) {
-        code_of(&gd, &worktree, &mut h, seen, starts);
+        code_of(&gd, &worktree, &mut h, files, seen, starts);
         if let Some(common) = read_small(&gd.join("commondir"), 64 * 1024) {
             use std::os::unix::ffi::OsStrExt as _;
             let c = std::ffi::OsStr::from_bytes(common.trim_ascii_end());
-            code_of(&gd.join(c), &worktree, &mut h, seen, starts);
+            code_of(&gd.join(c), &worktree, &mut h, files, seen, starts);
         }
     }
     Some(h.finalize().into())
@@ -442,9 +508,17 @@ fn as_judged<'a>(config: &Path, now: &'a [u8], starts: &'a Starts) -> &'a [u8] {
 /// Feed into `h` what makes code run in git directory `gd` with work tree
 /// `worktree`: its `config` (as judged from `starts`: [`as_judged`]),
 /// `config.worktree`, `commondir`, the files their `include.path`s name,
-/// its hooks, and a `core.hooksPath`'s; push onto `seen` each path read
-/// (the directories listed included).
-fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256, seen: &mut Vec<PathBuf>, starts: &Starts) {
+/// its hooks, and a `core.hooksPath`'s (the included files and hooks by
+/// their digests in `files`); push onto `seen` each path read (the
+/// directories listed included).
+fn code_of(
+    gd: &Path,
+    worktree: &Path,
+    h: &mut sha2::Sha256,
+    files: &Digests,
+    seen: &mut Vec<PathBuf>,
+    starts: &Starts,
+) {
     seen.push(gd.to_path_buf());
     let mut configs = Vec::new();
     for f in ["config", "config.worktree", "commondir"] {
@@ -472,7 +546,7 @@ fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256, seen: &mut Vec<Path
         if (section == "include" || section == "includeif") && key == "path" {
             h.update(b"include\0");
             seen.push(gd.join(&value));
-            h.update(read_small(&gd.join(&value), MAX_FILE).unwrap_or_default());
+            h.update(files.file(&gd.join(&value)).1);
         } else if section == "core" && key == "hookspath" {
             hook_dirs.push(worktree.join(value));
         }
@@ -487,9 +561,9 @@ fn code_of(gd: &Path, worktree: &Path, h: &mut sha2::Sha256, seen: &mut Vec<Path
             let p = hooks.join(&n);
             h.update(n.as_encoded_bytes());
             h.update([0]);
-            let mode = std::fs::symlink_metadata(&p).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
-            h.update(mode.unwrap_or(0).to_le_bytes());
-            h.update(read_small(&p, MAX_FILE).unwrap_or_default());
+            let (mode, digest) = files.file(&p);
+            h.update(mode.to_le_bytes());
+            h.update(digest);
             seen.push(p);
         }
         seen.push(hooks);
@@ -528,6 +602,52 @@ fn ident(path: &Path) -> Ident {
     Some((m.mode(), m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()))
 }
 
+/// Whether the directory `rel` of the workspace `root` holds a `.git` entry
+/// (of any kind; a link at the name not followed), as [`fingerprint`] finds
+/// it: `<root>/<rel>/.git`, looked up from the root's descriptor `root_fd`
+/// when there is one (not the root's whole path again for each of thousands
+/// of tracked directories).
+fn has_dot_git(root: &Path, root_fd: Option<BorrowedFd<'_>>, rel: &Path) -> bool {
+    let dot_git = rel.join(".git");
+    match root_fd {
+        Some(fd) => nix::sys::stat::fstatat(fd, &dot_git, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).is_ok(),
+        None => std::fs::symlink_metadata(root.join(dot_git)).is_ok(),
+    }
+}
+
+/// Below this many tracked directories, [`with_dot_git`] looks on one thread.
+const ONE_THREAD_DIRS: usize = 4096;
+
+/// Those of the directories `dirs` that hold a `.git` ([`has_dot_git`]), in
+/// no particular order. A large checkout has tens of thousands, each looked
+/// up before and after every task (the kernel's lookups of the directory and
+/// of `.git` in it, mostly cache misses, are what the survey costs): past
+/// [`ONE_THREAD_DIRS`] they are looked up on up to four threads.
+fn with_dot_git<'a>(root: &Path, root_fd: Option<BorrowedFd<'_>>, dirs: Vec<&'a PathBuf>) -> Vec<&'a PathBuf> {
+    let look =
+        |part: &[&'a PathBuf]| part.iter().copied().filter(|d| has_dot_git(root, root_fd, d)).collect::<Vec<_>>();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads < 2 || dirs.len() < ONE_THREAD_DIRS {
+        return look(&dirs);
+    }
+    let share = dirs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let mut parts = dirs.chunks(share);
+        let first = parts.next().unwrap_or_default();
+        let others: Vec<_> = parts.map(|part| s.spawn(move || look(part))).collect();
+        let mut found = look(first);
+        for o in others {
+            // Only a thread that panicked (none can) gives no answer: then
+            // every directory is looked at again here.
+            match o.join() {
+                Ok(f) => found.extend(f),
+                Err(_) => return look(&dirs),
+            }
+        }
+        found
+    })
+}
+
 /// Where the host's git goes from the root (see the module doc).
 #[derive(Debug, Default)]
 struct Survey {
@@ -540,14 +660,73 @@ struct Survey {
     /// The root's git directory, when there is one.
     gitdir: Option<PathBuf>,
     /// The directories that hold entries of the indexes read (each below
-    /// its work tree), and whether there were more than [`MAX_TRACKED_DIRS`].
-    tracked_dirs: BTreeSet<PathBuf>,
+    /// its work tree), and whether there were more than [`MAX_TRACKED_DIRS`]
+    /// (the root index's own set, shared, while no other index adds any).
+    tracked_dirs: Arc<Dirs>,
     tracked_overflow: bool,
     /// Each index read, its identity, and why it could not be read.
     indexes: BTreeMap<PathBuf, (Ident, Option<Unreadable>)>,
+    /// The index reads whose files all had a stamp, by index and whether
+    /// the tracked directories were collected.
+    reads: BTreeMap<(PathBuf, bool), IndexRead>,
 }
 
-fn survey(root: &Path) -> Survey {
+impl Survey {
+    /// Add the tracked directories `dirs` of the index of the work tree at
+    /// `prefix`, each below it; past [`MAX_TRACKED_DIRS`] in all, none are
+    /// kept and the survey is past the bound. The root's set is shared, not
+    /// copied, while it is the only one.
+    fn add_tracked(&mut self, prefix: &Path, dirs: &Arc<Dirs>) {
+        if dirs.is_empty() {
+            return;
+        }
+        if self.tracked_dirs.is_empty() && prefix.as_os_str().is_empty() {
+            self.tracked_dirs = Arc::clone(dirs);
+        } else {
+            Arc::make_mut(&mut self.tracked_dirs).extend(dirs.iter().map(|d| prefix.join(d)));
+        }
+        if self.tracked_dirs.len() > MAX_TRACKED_DIRS {
+            self.tracked_overflow = true;
+            self.tracked_dirs = Arc::default();
+        }
+    }
+}
+
+/// What one read of an index found, and the stamps of the files it read.
+#[derive(Debug, Clone)]
+struct IndexRead {
+    oid_len: usize,
+    stamps: Vec<(PathBuf, Stamp)>,
+    links: Result<BTreeSet<PathBuf>, Unreadable>,
+    /// The tracked directories, when collected and within the bound.
+    dirs: Option<Arc<Dirs>>,
+}
+
+impl IndexRead {
+    /// Read `index` ([`read_index`]), the tracked directories too when
+    /// `with_dirs`; and whether every file read had a stamp that may be
+    /// trusted after the task (else the read is not kept for it).
+    fn fresh(index: &Path, oid_len: usize, with_dirs: bool, clock: &Clock) -> (IndexRead, bool) {
+        let mut dirs = with_dirs.then(Dirs::new);
+        let mut notes = Notes::new(clock);
+        let links = read_index(index, oid_len, true, &mut dirs, &mut notes);
+        let stamped = notes.files.iter().all(|(_, s)| s.is_some());
+        let stamps = notes.files.into_iter().filter_map(|(p, s)| Some((p, s?))).collect();
+        (IndexRead { oid_len, stamps, links, dirs: dirs.map(Arc::new) }, stamped)
+    }
+
+    /// Whether this read, made before the task, holds now: the same object
+    /// name length, and every file it read still as stamped, so the same
+    /// bytes (see [`super::stamp`]): reading them again would find the same.
+    fn holds(&self, oid_len: usize, clock: &Clock) -> bool {
+        self.oid_len == oid_len && self.stamps.iter().all(|(p, s)| s.still(p, clock))
+    }
+}
+
+/// Survey `root` ([`Survey`]), with the clock the stamps were taken at; an
+/// index read of `earlier` that still holds ([`IndexRead::holds`]) is used
+/// instead of reading the index again.
+fn survey(root: &Path, clock: &Clock, earlier: Option<&BTreeMap<(PathBuf, bool), IndexRead>>) -> Survey {
     let mut out = Survey::default();
     // The root's git directory as git finds it: `.git` itself, or where its
     // pointer or link leads (review 62, F5 and B1).
@@ -584,22 +763,29 @@ fn survey(root: &Path) -> Survey {
         // submodule's and a linked work tree's as well as the root's
         // (review 68, F3: a repository made in `lib/sub`, tracked by the
         // submodule `lib`, ran at `cd lib/sub && git status`).
-        let mut dirs = (!out.tracked_overflow).then(BTreeSet::new);
-        let read = read_index(&index, oid_len(&config), true, &mut dirs);
-        match dirs {
-            Some(d) => {
-                out.tracked_dirs.extend(d.into_iter().map(|d| prefix.join(d)));
-                if out.tracked_dirs.len() > MAX_TRACKED_DIRS {
-                    out.tracked_overflow = true;
-                    out.tracked_dirs.clear();
-                }
-            }
+        let with_dirs = !out.tracked_overflow;
+        let oid = oid_len(&config);
+        let key = (index.clone(), with_dirs);
+        let read = match earlier.and_then(|e| e.get(&key)).filter(|r| r.holds(oid, clock)) {
+            Some(r) => r.clone(),
             None => {
-                out.tracked_overflow = true;
-                out.tracked_dirs.clear();
+                let (r, stamped) = IndexRead::fresh(&index, oid, with_dirs, clock);
+                if stamped {
+                    out.reads.insert(key, r.clone());
+                }
+                r
             }
+        };
+        match &read.dirs {
+            Some(d) if with_dirs => out.add_tracked(&prefix, d),
+            // Past the bound (what was gathered is dropped: none is judged).
+            None if with_dirs => {
+                out.tracked_overflow = true;
+                out.tracked_dirs = Arc::default();
+            }
+            _ => {}
         }
-        let links = match read {
+        let links = match read.links {
             Ok(l) => l,
             Err(why) => {
                 out.indexes.insert(index, (id, Some(why)));
@@ -704,9 +890,9 @@ impl WorkTree<'_> {
 }
 
 /// What makes code run in the git directory `gd` (see [`code_of`]).
-fn module_code(gd: &Path, starts: &Starts) -> [u8; 32] {
+fn module_code(gd: &Path, files: &Digests, starts: &Starts) -> [u8; 32] {
     let mut h = sha2::Sha256::new();
-    code_of(gd, gd, &mut h, &mut Vec::new(), starts);
+    code_of(gd, gd, &mut h, files, &mut Vec::new(), starts);
     h.finalize().into()
 }
 
@@ -818,7 +1004,14 @@ fn plain_settings(config: &[u8], gd: &Path, tree: WorkTree<'_>) -> bool {
 pub(super) fn plain(root: &Path, rel: &Path) -> bool {
     gitdir_of(root, rel).is_some_and(|gd| {
         plain_clone(&gd, WorkTree::Is(&root.join(rel)))
-            && read_index(&gd.join("index"), oid_len(&gd.join("config")), true, &mut None).is_ok_and(|l| l.is_empty())
+            && read_index(
+                &gd.join("index"),
+                oid_len(&gd.join("config")),
+                true,
+                &mut None,
+                &mut Notes::new(&Clock::now()),
+            )
+            .is_ok_and(|l| l.is_empty())
     })
 }
 
@@ -896,11 +1089,17 @@ pub(super) struct Submodules {
     /// The directories the indexes tracked entries in then (the root's, the
     /// submodules', the linked work trees'), and those of them that held a
     /// `.git`, with its fingerprint.
-    tracked_dirs: BTreeSet<PathBuf>,
+    tracked_dirs: Arc<Dirs>,
     nested: BTreeMap<PathBuf, Option<[u8; 32]>>,
     tracked_overflow: bool,
     /// The sequencer todos of the git directories then ([`super::sequencer`]).
     todos: BTreeMap<PathBuf, super::sequencer::Todo>,
+    /// The index reads of then that may be used again after the task, and
+    /// the clock their stamps were taken at.
+    reads: BTreeMap<(PathBuf, bool), IndexRead>,
+    clock: Option<Clock>,
+    /// The files the fingerprints read then, by digest and stamp.
+    files: Option<Digests>,
 }
 
 /// The root's git directory, its linked work trees' and its submodules'
@@ -928,12 +1127,14 @@ impl Submodules {
             // `objects`, `refs` and an index, no config) is surveyed after.
             return Submodules { active: true, start, unsurveyed: true, ..Submodules::default() };
         };
-        let s = survey(root);
-        let nested = s
-            .tracked_dirs
-            .iter()
-            .filter(|d| std::fs::symlink_metadata(root.join(d).join(".git")).is_ok())
-            .map(|d| (d.clone(), fingerprint(root, d, &Starts::new())))
+        let clock = Clock::now();
+        let files = Digests::new(clock.clone(), MAX_FILE);
+        let s = survey(root, &clock, None);
+        let root_fd = super::open_root(root);
+        let fd = root_fd.as_ref().map(|f| f.as_fd());
+        let nested = with_dot_git(root, fd, s.tracked_dirs.iter().collect())
+            .into_iter()
+            .map(|d| (d.clone(), fingerprint(root, d, &files, &Starts::new())))
             .collect();
         let tracked_dirs = s.tracked_dirs;
         let tracked_overflow = s.tracked_overflow;
@@ -941,10 +1142,11 @@ impl Submodules {
             .places
             .into_iter()
             .chain(s.worktrees)
-            .map(|p| (p.clone(), fingerprint(root, &p, &Starts::new())))
+            .map(|p| (p.clone(), fingerprint(root, &p, &files, &Starts::new())))
             .collect();
         let (modules, modules_full) = module_dirs(&gitdir);
-        let module_code = modules.iter().map(|m| (m.clone(), module_code(&gitdir.join(m), &Starts::new()))).collect();
+        let module_code =
+            modules.iter().map(|m| (m.clone(), module_code(&gitdir.join(m), &files, &Starts::new()))).collect();
         let configs = config_starts(&gitdir, &modules);
         let todos = super::sequencer::todos(&git_dirs(&gitdir, &modules));
         Submodules {
@@ -961,6 +1163,9 @@ impl Submodules {
             nested,
             tracked_overflow,
             todos,
+            reads: s.reads,
+            clock: Some(clock),
+            files: Some(files),
         }
     }
 
@@ -970,7 +1175,12 @@ impl Submodules {
         if !self.active {
             return out;
         }
-        let s = survey(root);
+        let clock = self.clock.clone().unwrap_or_else(Clock::now);
+        let files = match &self.files {
+            Some(before) => Digests::after(before),
+            None => Digests::new(clock.clone(), MAX_FILE),
+        };
+        let s = survey(root, &clock, Some(&self.reads));
         for (index, (id, why)) in &s.indexes {
             let Some(why) = why else { continue };
             if self.indexes.get(index).is_some_and(|(then, _)| then == id) {
@@ -993,20 +1203,20 @@ impl Submodules {
         let mut places = s.places;
         places.extend(self.before.keys().cloned());
         for rel in &places {
-            let now = fingerprint(root, rel, &self.configs);
+            let now = fingerprint(root, rel, &files, &self.configs);
             let then = self.before.get(rel).copied().flatten();
             if now.is_none() || now == then {
                 continue;
             }
             // Made by the task, but what `git submodule update` or a plain
             // `git clone`/`git init` makes (review 62, B2): nothing planted.
-            if then.is_none() && self.harmless_new(root, rel, s.gitdir.as_deref()) {
+            if then.is_none() && self.harmless_new(root, rel, s.gitdir.as_deref(), &files) {
                 continue;
             }
             // A repository that was there before the task, untouched since,
             // and newly named by a gitlink (a build's `git add -A` of an
             // untracked clone, review 69, B1): the user's own code.
-            if then.is_none() && self.untouched(root, rel) {
+            if then.is_none() && self.untouched(root, rel, &files) {
                 continue;
             }
             let dot_git = rel.join(".git");
@@ -1041,10 +1251,10 @@ impl Submodules {
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone });
         }
         if let Some(gitdir) = &s.gitdir {
-            out.extend(self.new_modules(root, gitdir, root_fd));
+            out.extend(self.new_modules(root, gitdir, root_fd, &files));
             out.extend(self.todos_after(root, gitdir, root_fd));
         }
-        out.extend(self.nested_in_tracked(root, &places, &s.tracked_dirs, root_fd));
+        out.extend(self.nested_in_tracked(root, &places, &s.tracked_dirs, root_fd, &files));
         // Past the bound only since the task (review 66, F3): the task grew
         // the index to hide a repository among its directories.
         if s.tracked_overflow && !self.tracked_overflow {
@@ -1067,15 +1277,25 @@ impl Submodules {
         &self,
         root: &Path,
         places: &BTreeSet<PathBuf>,
-        tracked_now: &BTreeSet<PathBuf>,
+        tracked_now: &Arc<Dirs>,
         root_fd: Option<BorrowedFd<'_>>,
+        files: &Digests,
     ) -> Vec<Planted> {
         let mut out = Vec::new();
         // Tracked at the start or at the end (review 66, F2: untracked in one
-        // task, a repository made there and tracked again in the next).
-        for d in self.tracked_dirs.union(tracked_now).filter(|d| !places.contains(*d)) {
+        // task, a repository made there and tracked again in the next); the
+        // same set when the index was not changed.
+        let also_now = (!Arc::ptr_eq(&self.tracked_dirs, tracked_now))
+            .then(|| tracked_now.iter().filter(|d| !self.tracked_dirs.contains(*d)));
+        // Those with a `.git` now, in order; undoing one removes or renames
+        // a `.git`, never makes one.
+        let tracked: Vec<&PathBuf> =
+            self.tracked_dirs.iter().chain(also_now.into_iter().flatten()).filter(|d| !places.contains(*d)).collect();
+        let mut with_git = with_dot_git(root, root_fd, tracked);
+        with_git.sort();
+        for d in with_git {
             let dot_git = d.join(".git");
-            let now = fingerprint(root, d, &self.configs);
+            let now = fingerprint(root, d, files, &self.configs);
             // One that was there is judged again (review 63, F3: accepted
             // plain in one task, given code in the next).
             let then = self.nested.get(d).copied();
@@ -1136,17 +1356,17 @@ impl Submodules {
 
     /// Whether `<rel>/.git` and everything that decides its code last
     /// changed before the task started.
-    fn untouched(&self, root: &Path, rel: &Path) -> bool {
+    fn untouched(&self, root: &Path, rel: &Path, files: &Digests) -> bool {
         let Some(start) = self.start else { return false };
         let mut seen = Vec::new();
-        fingerprint_seen(root, rel, &mut seen, &self.configs).is_some() && unchanged_since(&seen, start)
+        fingerprint_seen(root, rel, files, &mut seen, &self.configs).is_some() && unchanged_since(&seen, start)
     }
 
     /// Whether the `<rel>/.git` the task made reaches a git directory with
     /// nothing planted: a plain clone or `git init` ([`plain_clone`]), or a
     /// submodule's git directory below the root's `modules` that was there
     /// at the start (its config and hooks were pinned during the task).
-    fn harmless_new(&self, root: &Path, rel: &Path, gitdir: Option<&Path>) -> bool {
+    fn harmless_new(&self, root: &Path, rel: &Path, gitdir: Option<&Path>, files: &Digests) -> bool {
         let Some(gd) = gitdir_of(root, rel) else { return false };
         if plain_clone(&gd, WorkTree::Is(&root.join(rel))) {
             return true;
@@ -1155,7 +1375,7 @@ impl Submodules {
         match (gd.canonicalize(), g.join("modules").canonicalize()) {
             (Ok(a), Ok(b)) => a.strip_prefix(&b).is_ok_and(|r| {
                 let m = Path::new("modules").join(r);
-                self.module_code.get(&m) == Some(&module_code(&a, &self.configs))
+                self.module_code.get(&m) == Some(&module_code(&a, files, &self.configs))
             }),
             _ => false,
         }
@@ -1164,13 +1384,19 @@ impl Submodules {
     /// Git directories and links the task made below the `modules` of the
     /// root's git directory `gitdir` (its work trees' too), but for a plain
     /// clone ([`plain_clone`]).
-    fn new_modules(&self, root: &Path, gitdir: &Path, root_fd: Option<BorrowedFd<'_>>) -> Vec<Planted> {
+    fn new_modules(
+        &self,
+        root: &Path,
+        gitdir: &Path,
+        root_fd: Option<BorrowedFd<'_>>,
+        files: &Digests,
+    ) -> Vec<Planted> {
         let (now, more) = module_dirs(gitdir);
         let mut removed: Vec<PathBuf> = Vec::new();
         let mut out = Vec::new();
         for (rel, then) in &self.module_code {
             let abs = gitdir.join(rel);
-            if std::fs::symlink_metadata(&abs).is_err() || module_code(&abs, &self.configs) == *then {
+            if std::fs::symlink_metadata(&abs).is_err() || module_code(&abs, files, &self.configs) == *then {
                 continue;
             }
             let fate = match (root_fd, abs.strip_prefix(root)) {
@@ -1236,6 +1462,107 @@ mod tests {
         assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     }
 
+    /// Rewrite `len` bytes of `file` at `at` in place (same size) and put
+    /// its modification time back, as a task can.
+    fn rewrite_in_place(file: &Path, at: usize, bytes: &[u8]) {
+        use std::io::{Seek as _, Write as _};
+        let mtime = std::fs::metadata(file).unwrap().modified().unwrap();
+        let mut f = std::fs::OpenOptions::new().write(true).open(file).unwrap();
+        f.seek(std::io::SeekFrom::Start(at as u64)).unwrap();
+        f.write_all(bytes).unwrap();
+        f.set_modified(mtime).unwrap();
+    }
+
+    #[test]
+    fn files_read_before_are_reused_only_while_unchanged_and_same_size_rewrites_are_still_caught() {
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path().canonicalize().unwrap();
+        git(&w, &["init", "-q", "."]);
+        std::fs::create_dir_all(w.join("src")).unwrap();
+        std::fs::write(w.join("src/x"), "x").unwrap();
+        git(&w, &["add", "."]);
+        git(&w, &["commit", "-qm", "x"]);
+        // A submodule's git directory below `.git/modules`, with a hook.
+        std::fs::create_dir(w.join(".git/modules")).unwrap();
+        git(&w, &["init", "-q", "--separate-git-dir", ".git/modules/m", "wt"]);
+        std::fs::remove_dir_all(w.join("wt")).unwrap();
+        let hook = w.join(".git/modules/m/hooks/post-checkout");
+        std::fs::write(&hook, "#!/bin/sh\necho a\n").unwrap();
+        // Wait until the index and the hook are settled: the reuse is armed.
+        let index = w.join(".git/index");
+        let settled = || [&index, &hook].iter().all(|f| Stamp::settled(f, &Clock::now()).is_some());
+        let start = std::time::Instant::now();
+        while !settled() && start.elapsed() < std::time::Duration::from_secs(8) {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        assert!(settled(), "the temporary directory's file system must keep ctime for this test");
+        let fsmonitor = |dir: &Path| {
+            git(dir, &["init", "-q", "."]);
+            git(dir, &["config", "core.fsmonitor", "touch ran; false #"]);
+        };
+
+        // The index unchanged (its read reused): a repository made in a
+        // tracked directory is judged; a hook rewritten in place, same size,
+        // its time put back, is seen.
+        let before = Submodules::before(&w, true);
+        assert!(before.reads.contains_key(&(w.join(".git/index"), true)), "{:?}", before.reads.keys());
+        fsmonitor(&w.join("src"));
+        rewrite_in_place(&hook, "#!/bin/sh\necho ".len(), b"b");
+        let v: Vec<String> = before.after(&w, None).into_iter().map(|p| p.violation.detail).collect();
+        assert!(v.iter().any(|d| d.contains("a directory a repository of the workspace tracks")), "{v:?}");
+        assert!(v.iter().any(|d| d.contains("had its config or hooks changed")), "{v:?}");
+        assert_eq!(v.len(), 2, "{v:?}");
+        std::fs::remove_dir_all(w.join("src/.git")).unwrap();
+
+        // The index rewritten in place, same size, its time put back: the
+        // entry `src/x` made a gitlink to a repository with code.
+        assert!(Stamp::settled(&index, &Clock::now()).is_some());
+        let before = Submodules::before(&w, true);
+        let data = std::fs::read(&index).unwrap();
+        let name = data.windows(6).position(|b| b == b"src/x\0").unwrap();
+        let size = std::fs::metadata(&index).unwrap().len();
+        rewrite_in_place(&index, name - 62 + 24, &0o160000u32.to_be_bytes());
+        assert_eq!(std::fs::metadata(&index).unwrap().len(), size);
+        std::fs::remove_file(w.join("src/x")).unwrap();
+        std::fs::create_dir(w.join("src/x")).unwrap();
+        fsmonitor(&w.join("src/x"));
+        let v: Vec<String> = before.after(&w, None).into_iter().map(|p| p.violation.detail).collect();
+        assert!(v.iter().any(|d| d.contains("the git directory of src/x") && d.contains("was made")), "{v:?}");
+    }
+
+    #[test]
+    fn dot_git_entries_are_found_from_the_root_descriptor_as_by_path_with_links_on_threads_too() {
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path().canonicalize().unwrap();
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for i in 0..ONE_THREAD_DIRS + 100 {
+            let rel = PathBuf::from(format!("p{}/q{}", i / 50, i % 50));
+            std::fs::create_dir_all(w.join(&rel)).unwrap();
+            dirs.push(rel);
+        }
+        dirs.extend(["top", "gone/x", "l/q1", "f/x"].map(PathBuf::from));
+        std::fs::create_dir(w.join("top")).unwrap();
+        // A `.git` of each kind, one behind a linked parent, one in a parent
+        // that is a file (nothing there).
+        std::fs::create_dir(w.join("p3/q7/.git")).unwrap();
+        std::fs::write(w.join("p70/q1/.git"), "gitdir: x").unwrap();
+        std::os::unix::fs::symlink("nowhere", w.join("p80/q49/.git")).unwrap();
+        std::fs::create_dir(w.join("top/.git")).unwrap();
+        std::os::unix::fs::symlink("p5", w.join("l")).unwrap();
+        std::fs::create_dir(w.join("p5/q1/.git")).unwrap();
+        std::fs::write(w.join("f"), "").unwrap();
+        let by_path: BTreeSet<&PathBuf> =
+            dirs.iter().filter(|d| std::fs::symlink_metadata(w.join(d).join(".git")).is_ok()).collect();
+        assert_eq!(by_path.len(), 6, "{by_path:?}");
+        let fd = super::super::open_root(&w).unwrap();
+        for (root_fd, n) in [(Some(fd.as_fd()), dirs.len()), (Some(fd.as_fd()), 200), (None, dirs.len())] {
+            let some: Vec<&PathBuf> = dirs.iter().rev().take(n).collect();
+            let want: BTreeSet<&PathBuf> = some.iter().copied().filter(|d| by_path.contains(d)).collect();
+            let found: BTreeSet<&PathBuf> = with_dot_git(&w, root_fd, some).into_iter().collect();
+            assert_eq!(found, want);
+        }
+    }
+
     #[test]
     fn a_config_changed_as_the_supervisor_allows_counts_as_it_was_and_no_other() {
         let d = tempfile::tempdir().unwrap();
@@ -1248,7 +1575,8 @@ mod tests {
         let starts = config_starts(&gd, &modules);
         assert_eq!(starts.len(), 2, "{starts:?}");
         let config = gd.join("modules/lib/config");
-        let code = |starts: &Starts| module_code(&gd.join("modules/lib"), starts);
+        let code =
+            |starts: &Starts| module_code(&gd.join("modules/lib"), &Digests::new(Clock::now(), MAX_FILE), starts);
         let then = code(&Starts::new());
         // git -C lib checkout -b feat origin/feat: the same code.
         let tracked = format!("{start}[branch \"feat\"]\n\tremote = origin\n\tmerge = refs/heads/feat\n");
