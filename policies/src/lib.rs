@@ -287,17 +287,23 @@ pub struct Filesystem {
 /// and config, CI workflows).
 ///
 /// Of `.git/info` only what changes how git treats files: `git gc` and
-/// `git sparse-checkout` write the rest. Besides these, the jail protects what
+/// `git sparse-checkout` write the rest. `.git/remotes` (git's legacy remote
+/// files, which it still reads: a bare `git push` goes where they say when
+/// the config names no `origin`, review 74 F2) is written by no git of
+/// today; `.git/branches`, the other legacy place, is made empty by `git
+/// init`, so a file in it is judged after the task instead
+/// (`orchestra_sandbox::changes::protected::made`). Besides these, the jail protects what
 /// git reads code from in the repository as found (submodules, linked
 /// worktrees, `commondir`, hooks behind links, `core.hooksPath` and included
 /// configs): `orchestra_sandbox::jail::protect`.
-pub const DEFAULT_PROTECTED: [&str; 8] = [
+pub const DEFAULT_PROTECTED: [&str; 9] = [
     ".git/hooks",
     ".git/config",
     ".git/commondir",
     ".git/config.worktree",
     ".git/info/attributes",
     ".git/info/exclude",
+    ".git/remotes",
     ".github/workflows",
     ".gitlab-ci.yml",
 ];

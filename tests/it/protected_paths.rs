@@ -1397,6 +1397,71 @@ fn plants_of_review_73_run_nothing_at_the_host_git() {
     plant_runs_nothing(&e, "F4", &script, &[("sub", vec!["rebase", "--continue"])], &marker);
 }
 
+/// Review 74: a remote the task adds to a config with none, which the
+/// host's bare `git fetch`/`push` would pick (F1); a legacy
+/// `.git/remotes/origin`, which git reads as a remote (F2); a bare
+/// repository with a hook made below the root's `.git`, reached by a bare
+/// `git push` through such a file (F3) or through a remote the task added
+/// (F4). Each is `fs.protected`; the config is as it was and the host's
+/// push runs nothing.
+#[test]
+fn plants_of_review_74_run_nothing_at_the_host_git() {
+    let hook = |dir: &str, m: &Path| {
+        format!(
+            "printf '#!/bin/sh\\ntouch {}\\n' > {dir}/hooks/pre-receive && chmod +x {dir}/hooks/pre-receive",
+            m.display()
+        )
+    };
+    // F1
+    let e = repo_env();
+    let config = std::fs::read(e.ws.join(".git/config")).unwrap();
+    let elsewhere = e.root.join("elsewhere.git");
+    assert!(git(&e.root, &["init", "-q", "--bare", elsewhere.to_str().unwrap()]).status.success());
+    let o = e.sh("default", &format!("{GIT} remote add up {}", elsewhere.display()));
+    o.assert_violation("fs.protected");
+    assert_eq!(std::fs::read(e.ws.join(".git/config")).unwrap(), config, "F1: the config changed");
+    for name in ["origin", "up"] {
+        let o = e.sh("default", &format!("{GIT} remote add {name} {}", elsewhere.display()));
+        o.assert_violation("fs.protected");
+    }
+    // With a remote it had, a second one is added (the bare commands keep going where they went).
+    assert!(git(&e.ws, &["remote", "add", "origin", elsewhere.to_str().unwrap()]).status.success());
+    let o = e.sh("default", &format!("{GIT} remote add up {}", elsewhere.display()));
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}", o.rules());
+    let o = e.sh("default", &format!("{GIT} remote add origin2 {} && {GIT} remote remove origin", elsewhere.display()));
+    o.assert_violation("fs.protected");
+    // F2
+    let e = repo_env();
+    let o = e.sh(
+        "default",
+        &format!("mkdir -p .git/remotes && printf 'URL: {}\\nPush: refs/heads/master:refs/heads/stolen\\n' > .git/remotes/origin", elsewhere.display()),
+    );
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join(".git/remotes/origin").exists(), "F2: the legacy remote file is left");
+    let o = e.sh("default", &format!("mkdir -p .git/branches && echo {} > .git/branches/origin", elsewhere.display()));
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join(".git/branches/origin").exists(), "F2: the legacy branches file is left");
+    // F3
+    let e = repo_env();
+    let marker = e.root.join("F3-ran");
+    let script = format!(
+        "{GIT} init -q --bare .git/x.git && {} && mkdir -p .git/remotes && \
+         printf 'URL: %s/.git/x.git\\nPush: refs/heads/master:refs/heads/master\\n' $PWD > .git/remotes/origin",
+        hook(".git/x.git", &marker)
+    );
+    plant_runs_nothing(&e, "F3", &script, &[(".", vec!["push"])], &marker);
+    // F4
+    let e = repo_env();
+    assert!(git(&e.ws, &["remote", "add", "origin", elsewhere.to_str().unwrap()]).status.success());
+    let marker = e.root.join("F4-ran");
+    let script = format!(
+        "{GIT} init -q --bare .git/refs/x.git && {} && {GIT} remote add evil $PWD/.git/refs/x.git",
+        hook(".git/refs/x.git", &marker)
+    );
+    plant_runs_nothing(&e, "F4", &script, &[(".", vec!["push", "evil", "HEAD:refs/heads/x"])], &marker);
+}
+
 /// Git directories a build or a test fixture makes, with nothing planted,
 /// are no violation: a bare repository to push to, a mirror clone, a
 /// fixture with the settings tests set, a work tree of a repository the

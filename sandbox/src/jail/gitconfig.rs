@@ -206,14 +206,17 @@ pub fn remotes(entries: &[Entry]) -> std::collections::BTreeSet<&str> {
 
 /// Whether a task may add or remove `e` (its value judged apart), when the
 /// config it started with had the remotes `had`: a remote's URLs only for a
-/// remote it did not have.
+/// remote it did not have, not named `origin`, beside at least one it had.
 pub fn changeable(e: &Entry, had: &std::collections::BTreeSet<&str>) -> bool {
     let Some(sub) = e.subsection.as_deref() else { return false };
     match e.section.as_str() {
         "branch" => matches!(e.key.as_str(), "remote" | "merge" | "rebase"),
         "remote" => match e.key.as_str() {
             "fetch" | "push" | "tagopt" => true,
-            "url" | "pushurl" => !had.contains(sub),
+            // Never the remote a bare `git fetch`/`push` picks: `origin`,
+            // or the only one (git uses a config's single remote): so a new
+            // remote only beside one the config had (review 74, F1).
+            "url" | "pushurl" => !had.contains(sub) && sub != "origin" && !had.is_empty(),
             _ => false,
         },
         _ => false,

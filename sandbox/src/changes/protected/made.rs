@@ -107,6 +107,9 @@ pub struct MadeRepos {
     overflow: Option<&'static str>,
     /// What the diff found added, modified or deleted.
     changed: Changed,
+    /// Entries added or modified below the root's `.git/branches` (git's
+    /// legacy remote files; review 74, F2).
+    legacy: Vec<PathBuf>,
     /// The diff's walk after the task crossed a bound (`why`) that its walk
     /// before did not.
     unwalked: Option<String>,
@@ -134,6 +137,12 @@ impl MadeRepos {
             self.changed.push(path);
         }
         let path = Path::new(std::ffi::OsStr::from_bytes(path));
+        if matches!(how, Watched::Added | Watched::Modified)
+            && path.starts_with(".git/branches")
+            && self.legacy.len() < MAX_JUDGED
+        {
+            self.legacy.push(path.to_path_buf());
+        }
         let (Some(name), Some(dir)) = (path.file_name(), path.parent()) else { return };
         // The root's own `.git` and the root itself are judged by the
         // protected names and discovery.
@@ -142,11 +151,15 @@ impl MadeRepos {
         }
         let made = how == Watched::Added;
         // A directory git may take for a git directory by its markers: not
-        // the root's `.git` (surveyed) nor a `.git` (judged as its
-        // repository's), but anywhere else, below a nested repository's
-        // `.git` too (its `modules/*`, review 72, F2). Every `HEAD` is
-        // shown, so one armed in a later task is judged again (F1).
-        let marker_dir = !dir.starts_with(".git") && dir.file_name().is_some_and(|n| n != ".git");
+        // a `.git` (judged as its repository's), but anywhere else, below a
+        // nested repository's `.git` too (its `modules/*`, review 72, F2).
+        // Every `HEAD` is shown, so one armed in a later task is judged
+        // again (F1).
+        // Below the root's `.git` too (a bare repository made there is a
+        // push's target, review 74 F3), but for its `modules` and
+        // `worktrees`, which the survey judges.
+        let surveyed = dir == Path::new(".git") || dir.starts_with(".git/modules") || dir.starts_with(".git/worktrees");
+        let marker_dir = !surveyed && dir.file_name().is_some_and(|n| n != ".git");
         match (name.as_bytes(), how) {
             (_, Watched::Deleted) => {}
             (b".git", _) => self.note(dir, Seen { made, in_runs: false }, false),
@@ -247,6 +260,24 @@ impl MadeRepos {
         let mut violation = |detail: String, undone: bool| {
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone });
         };
+        // A legacy remote file: where the host's bare `git fetch`/`push`
+        // goes when the config names no `origin`.
+        for rel in std::mem::take(&mut self.legacy) {
+            let shown = root.join(&rel);
+            if std::fs::symlink_metadata(&shown).is_ok_and(|m| m.is_dir()) || rel == Path::new(".git/branches") {
+                continue;
+            }
+            let fate = undo(&rel, true);
+            let undone = fate == Fate::Removed;
+            let end = super::submodules::fate_words(fate, &root, &shown, "");
+            violation(
+                format!(
+                    "{}, written during the task in git's legacy remote directory: git takes it for a remote, and the host's `git fetch` or `git push` would go where it says{end}",
+                    shown.display()
+                ),
+                undone,
+            );
+        }
         let repos = std::mem::take(&mut self.repos);
         let bare = std::mem::take(&mut self.bare);
         let judged = repos.iter().map(|(p, s)| (p, *s, false)).chain(bare.iter().map(|(p, s)| (p, *s, true)));
@@ -303,7 +334,7 @@ impl MadeRepos {
                 (rel.join(".git"), "a repository whose code changed during the task")
             };
             let fate = undo(&entry, super::submodules::born_since(&root.join(&entry), start));
-            let undone = fate == Fate::Removed || (!seen.made && matches!(fate, Fate::Aside(_)));
+            let undone = matches!(fate, Fate::Removed | Fate::Aside(_));
             let shown = root.join(&entry);
             let end = super::submodules::fate_words(fate, &root, &shown, "");
             violation(
