@@ -1,5 +1,5 @@
 //! Repositories a task made or changed anywhere in the workspace, found by
-//! the workspace diff (reviews 69, 70, 71). The survey of
+//! the workspace diff (reviews 69 to 74). The survey of
 //! [`super::submodules`] judges the places an index names or tracks; a
 //! repository elsewhere (`evil/`, untracked) is named by no index *yet*: a
 //! commit the task wrote can add a gitlink to it, and the host's `git
@@ -10,9 +10,10 @@
 //! (`report.workspace_diff`, on by default), once the diff is done:
 //!
 //! - every `.git` (directory, file or link) below the root's own, and every
-//!   directory where the task added or changed a `HEAD`, `config` or
+//!   directory that holds a `HEAD` or where the task changed a `config` or
 //!   `commondir` or added `objects` or `refs` and that git may take for a
-//!   git directory, is judged. One with nothing planted (a plain `git init`
+//!   git directory (below nested `.git`s and the root's too, but for the
+//!   root's `modules` and `worktrees`, which the survey judges), is judged. One with nothing planted (a plain `git init`
 //!   or clone, a linked work tree of the root's repository or of a plain
 //!   one, a plain `git init --bare`) is left. Any other is `fs.protected`
 //!   when the task made it, or when a path deciding its code changed during
@@ -23,6 +24,9 @@
 //! - in each of those git directories, plain or not, a rebase or
 //!   cherry-pick todo the task made or changed that runs commands is
 //!   `fs.protected` and its state put aside (review 71, F4);
+//! - a file the task wrote below the root's `.git/branches`, git's legacy
+//!   remotes (`git init` makes the directory empty), is `fs.protected` and
+//!   removed (review 74, F2);
 //! - it costs no walk of its own: the diff's comparison hands over each
 //!   changed path and each `.git`. Only `runs/` at the top, which the diff
 //!   leaves out, is walked (its directories, at most 100,000; past that, or
