@@ -391,6 +391,15 @@ pub(super) struct Stats {
 }
 
 impl Stats {
+    /// One table row: `label` (padded to `width`), the run count and the
+    /// median, p90, fastest and slowest runs.
+    pub(super) fn row(&self, label: &str, width: usize) -> String {
+        format!(
+            "  {label:<width$} {:>5} {:>11.2} {:>11.2} {:>11.2} {:>11.2}",
+            self.runs, self.median_ms, self.p90_ms, self.min_ms, self.max_ms
+        )
+    }
+
     /// Summarise `samples`; `None` when there are none.
     pub(super) fn of(samples: &[Duration]) -> Option<Stats> {
         let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
@@ -875,15 +884,7 @@ fn print_diff(d: &DiffReport) {
     outln!("Workspace diff: {} files, {} changed by the task (diff on vs off)", d.files, d.changed);
     outln!("  {:<11} {:>5} {:>11} {:>11} {:>11} {:>11}", "subject", "runs", "median ms", "p90 ms", "min ms", "max ms");
     for (label, s) in [("diff on", &d.on), ("diff off", &d.off)] {
-        outln!(
-            "  {:<11} {:>5} {:>11.2} {:>11.2} {:>11.2} {:>11.2}",
-            label,
-            s.runs,
-            s.median_ms,
-            s.p90_ms,
-            s.min_ms,
-            s.max_ms
-        );
+        outln!("{}", s.row(label, 11));
     }
     outln!(
         "  added by the diff: {:+.1} ms (target <= {:.0} ms: {}); of the fastest runs {:+.1} ms; the diff reports {:.0} ms",

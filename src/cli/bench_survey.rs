@@ -245,15 +245,7 @@ fn print_figures(r: &SurveyReport, f: &Figures) {
     for (label, s) in
         [("not a repository", &f.plain), ("repository", &f.repository), (subs.as_str(), &f.with_submodules)]
     {
-        outln!(
-            "  {:<22} {:>5} {:>11.2} {:>11.2} {:>11.2} {:>11.2}",
-            label,
-            s.runs,
-            s.median_ms,
-            s.p90_ms,
-            s.min_ms,
-            s.max_ms
-        );
+        outln!("{}", s.row(label, 22));
     }
     outln!(
         "  added by the survey: {:+.1} ms, {:+.1} ms with {} submodules",

@@ -351,35 +351,38 @@ impl<'a> Supervisor<'a> {
             }
         }
 
-        // Git's rewrite of a protected config with the bytes it holds: the
-        // lock file's name goes, the protected file stays as it is.
-        if let Decision::SameBytes { source, detail } = &decision {
-            decision = match super::rewrite::drop_source(source) {
+        // A rename git makes onto a protected config that is done here, not
+        // by the kernel: the same bytes (the lock file's name goes, the
+        // protected file stays as it is), or a change that only names
+        // branches' upstreams and remotes (made here with the bytes judged).
+        // Answered as done; refused when that fails.
+        let done_here = match &decision {
+            Decision::SameBytes { source, detail } => Some((
+                super::rewrite::drop_source(source)
+                    .map_err(|e| format!("the same bytes, but the source could not be removed: {e}")),
+                detail.clone(),
+            )),
+            Decision::GitConfig { source, target, detail } => Some((
+                super::rewrite::change_config(source, target, &mut self.config_starts)
+                    .map_err(|e| format!("a change of a git config a task may not make: {e}")),
+                detail.clone(),
+            )),
+            _ => None,
+        };
+        if let Some((result, detail)) = done_here {
+            match result {
                 Ok(()) => {
                     let _ = sys::notif_send(listener, n.id, NotifAnswer::Return(0));
                     return false;
                 }
-                Err(e) => Decision::Deny {
-                    errno: libc::EACCES,
-                    rule: Rule::FsProtected,
-                    detail: format!("{detail} (the same bytes, but the source could not be removed: {e})"),
-                },
-            };
-        }
-        // Git's change of a protected config: made here, with the bytes judged,
-        // when it only names branches' upstreams and remotes.
-        if let Decision::GitConfig { source, target, detail } = &decision {
-            decision = match super::rewrite::change_config(source, target, &mut self.config_starts) {
-                Ok(()) => {
-                    let _ = sys::notif_send(listener, n.id, NotifAnswer::Return(0));
-                    return false;
+                Err(why) => {
+                    decision = Decision::Deny {
+                        errno: libc::EACCES,
+                        rule: Rule::FsProtected,
+                        detail: format!("{detail} ({why})"),
+                    };
                 }
-                Err(e) => Decision::Deny {
-                    errno: libc::EACCES,
-                    rule: Rule::FsProtected,
-                    detail: format!("{detail} (a change of a git config a task may not make: {e})"),
-                },
-            };
+            }
         }
         let answer = match (&decision, performed) {
             (Decision::Continue, None) => NotifAnswer::Continue,
