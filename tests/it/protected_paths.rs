@@ -1462,6 +1462,56 @@ fn plants_of_review_74_run_nothing_at_the_host_git() {
     plant_runs_nothing(&e, "F4", &script, &[(".", vec!["push", "evil", "HEAD:refs/heads/x"])], &marker);
 }
 
+/// Review 75: a second section header on a config line, which git reads
+/// and the plain-config reader did not: `[advice] [core] fsmonitor = …` in
+/// a repository named on `dev` (F1), `[x] [options] strategy = …` in a
+/// cherry-pick's `sequencer/opts` (F2); a rebase's strategy file read as
+/// config because it began with `[` (F3). Each is `fs.protected` and the
+/// host's git runs nothing.
+#[test]
+fn plants_of_review_75_run_nothing_at_the_host_git() {
+    let evil = |m: &Path| format!("printf '#!/bin/sh\\ntouch {}\\n' > evil && chmod +x evil", m.display());
+    // F1
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("F1-ran");
+    let script = format!(
+        "{GIT} init -q evil && {GIT} -C evil commit -q --allow-empty -m x && \
+         printf '[advice] [core] fsmonitor = \"touch {}; false\"\\n' >> evil/.git/config && {}",
+        marker.display(),
+        gitlink_on_dev("evil")
+    );
+    plant_runs_nothing(
+        &e,
+        "F1",
+        &script,
+        &[(".", vec!["checkout", "-q", "dev"]), (".", vec!["status", "--short"])],
+        &marker,
+    );
+    // F2
+    let e = repo_env();
+    let marker = e.root.join("F2-ran");
+    let script = format!(
+        "mkdir git-merge-x && {} && echo a >> README && {GIT} commit -qam c2 && c2=$({GIT} rev-parse HEAD) && \
+         {GIT} reset -q --hard HEAD~1 && h=$({GIT} rev-parse HEAD) && mkdir .git/sequencer && echo $h > .git/sequencer/head && \
+         echo $h > .git/sequencer/abort-safety && printf 'pick %s c2\\npick %s c2\\n' $c2 $c2 > .git/sequencer/todo && \
+         printf '[x] [options] strategy = x/../evil\\n' > .git/sequencer/opts",
+        evil(&marker)
+    );
+    plant_runs_nothing(&e, "F2", &script, &[(".", vec!["cherry-pick", "--continue"])], &marker);
+    // F3
+    let e = repo_env();
+    let marker = e.root.join("F3-ran");
+    let script = format!(
+        "mkdir 'git-merge-[a]' && {} && base=$({GIT} rev-parse HEAD) && echo a >> README && {GIT} commit -qam c1 && \
+         echo b > B && {GIT} add B && {GIT} commit -qm c2 && c2=$({GIT} rev-parse HEAD) && \
+         GIT_SEQUENCE_EDITOR=\"printf 'break\\npick $c2 c2\\n' >\" {GIT} rebase -q -i $base >/dev/null 2>&1; \
+         printf '[a]/../evil\\n' > .git/rebase-merge/strategy",
+        evil(&marker)
+    );
+    plant_runs_nothing(&e, "F3", &script, &[(".", vec!["rebase", "--continue"])], &marker);
+}
+
 /// Git directories a build or a test fixture makes, with nothing planted,
 /// are no violation: a bare repository to push to, a mirror clone, a
 /// fixture with the settings tests set, a work tree of a repository the

@@ -36,6 +36,9 @@ pub(super) struct Todo {
     /// The state's strategy file (`rebase-merge/strategy`,
     /// `sequencer/opts`), if there is one.
     strategy: Option<Option<Vec<u8>>>,
+    /// The strategy is read from `sequencer/opts` (config), not from
+    /// `rebase-merge/strategy` (a name).
+    opts: bool,
 }
 
 impl Todo {
@@ -44,7 +47,8 @@ impl Todo {
         let strategy = state_dir(todo)
             .map(strategy_file)
             .and_then(|f| std::fs::symlink_metadata(&f).is_ok().then(|| super::read_small(&f, MAX_TODO)));
-        Todo { steps: super::read_small(todo, MAX_TODO), strategy }
+        let opts = state_dir(todo).is_some_and(|s| s.file_name().is_some_and(|n| n == "sequencer"));
+        Todo { steps: super::read_small(todo, MAX_TODO), strategy, opts }
     }
 
     /// Whether git continuing this operation runs commands: an `exec` step,
@@ -54,7 +58,7 @@ impl Todo {
             || match &self.strategy {
                 None => false,
                 Some(None) => true,
-                Some(Some(text)) => !own_strategy(text),
+                Some(Some(text)) => !own_strategy(text, self.opts),
             }
     }
 }
@@ -66,18 +70,19 @@ fn strategy_file(state: &Path) -> PathBuf {
 
 /// Whether a strategy file's text (a name, or `sequencer/opts`' config)
 /// names only git's own strategies.
-fn own_strategy(text: &[u8]) -> bool {
-    let named: Vec<String> = if text.trim_ascii_start().starts_with(b"[") {
-        super::submodules::settings(text)
+fn own_strategy(text: &[u8], opts: bool) -> bool {
+    if !opts {
+        // `rebase-merge/strategy`: git reads the whole file as the name
+        // (review 75, F3: text starting with `[` is no config there).
+        return std::str::from_utf8(text).is_ok_and(|t| OWN_STRATEGIES.contains(&t.trim()));
+    }
+    // `sequencer/opts`: config, read only where it is written as git writes
+    // it (review 75, F2: a second header on a line hid the strategy).
+    super::submodules::written_as_git_writes(text)
+        && super::submodules::settings(text)
             .into_iter()
             .filter(|(s, k, _)| s == "options" && k == "strategy")
-            .map(|(_, _, v)| v)
-            .collect()
-    } else {
-        vec![String::from_utf8_lossy(text).trim().to_string()]
-    };
-    // `settings` drops what it cannot read; a backslash may hide a strategy.
-    !text.contains(&b'\\') && named.iter().all(|n| n.is_empty() || OWN_STRATEGIES.contains(&n.as_str()))
+            .all(|(_, _, v)| OWN_STRATEGIES.contains(&v.as_str()))
 }
 
 /// The todo files below each of `gitdirs`, with what they hold.
@@ -134,6 +139,10 @@ mod tests {
             ("sequencer", "opts", b"[options]\n\tstrategy = ort\n", false),
             ("sequencer", "opts", b"[options]\n\tstrategy = x/../evil\n", true),
             ("sequencer", "opts", b"[options]\n\tstrategy = \"o\\\nrt\"\n", true),
+            // Review 75: a second header on a line, a name starting with `[`.
+            ("sequencer", "opts", b"[x] [options] strategy = x/../evil\n", true),
+            ("rebase-merge", "strategy", b"[a]/../evil\n", true),
+            ("rebase-merge", "strategy", b"[options]\nstrategy = ort\n", true),
         ] {
             let dir = d.path().join(format!("{state}-{}", runs as u8));
             let _ = std::fs::remove_dir_all(&dir);

@@ -346,6 +346,40 @@ fn normal_relative(p: &[u8]) -> Option<PathBuf> {
 /// section and key (`include`, `path`; `includeif`, `path`; `core`,
 /// `hookspath`), values unquoted. Simple: enough to find the files and
 /// directories a config makes git read code from.
+/// Whether `text` is config as git itself writes it, where [`settings`]
+/// reads what git reads: each line blank, a comment, a setting (no `[`
+/// before its `=`), or one section header alone (`[name]` or `[name
+/// "sub"]`, the subsection without quotes, backslashes or brackets). Git
+/// also takes several headers on one line and settings after a header
+/// (review 75, F1: `[advice] [core] fsmonitor = …`); such text is not
+/// plain.
+pub(super) fn written_as_git_writes(text: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(text) else { return false };
+    !text.contains('\\')
+        && text.lines().all(|line| {
+            let l = line.trim();
+            if l.is_empty() || l.starts_with(['#', ';']) {
+                return true;
+            }
+            let Some(inner) = l.strip_prefix('[') else {
+                return !l.split('=').next().unwrap_or_default().contains(['[', ']']);
+            };
+            let Some(inner) = inner.strip_suffix(']') else { return false };
+            let (name, sub) = match inner.split_once(' ') {
+                Some((n, s)) => (n, Some(s.trim_start())),
+                None => (inner, None),
+            };
+            let name_ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            let sub_ok = sub.is_none_or(|s| {
+                s.len() >= 2
+                    && s.starts_with('"')
+                    && s.ends_with('"')
+                    && !s[1..s.len() - 1].contains(['"', '\\', '[', ']'])
+            });
+            name_ok && sub_ok
+        })
+}
+
 pub(super) fn settings(text: &[u8]) -> Vec<(String, String, String)> {
     let text = String::from_utf8_lossy(text);
     let mut section = String::new();
@@ -924,9 +958,10 @@ fn plain_clone(gd: &Path, tree: WorkTree<'_>) -> bool {
 /// settings that name no program: what `git init`, clones (partial,
 /// sparse, mirror, bare, shared, reftable) and test fixtures write.
 fn plain_settings(config: &[u8], gd: &Path, tree: WorkTree<'_>) -> bool {
-    // Escapes and continued lines are where a reader can part from git's
-    // (review 65, F1); a clone writes none.
-    if config.contains(&b'\\') {
+    // Escapes, continued lines (review 65, F1) and headers sharing a line
+    // (review 75, F1) are where a reader can part from git's; a clone
+    // writes none.
+    if !written_as_git_writes(config) {
         return false;
     }
     settings(config).iter().all(|(section, key, value)| match section.as_str() {
@@ -1603,6 +1638,29 @@ mod tests {
         assert!(offsets_agree(&table, &[100, 200, 300], &[true, false, true]));
         assert!(!offsets_agree(&table, &[100, 200, 300], &[true, true, false]));
         assert!(!offsets_agree(&table, &[100, 200, 301], &[true, true, true]));
+    }
+
+    #[test]
+    fn config_is_plain_only_as_git_writes_it() {
+        // Review 75, F1: git reads a second header on a line; a plain config has none.
+        for (text, ok) in [
+            (&b"[core]\n\tbare = false\n[remote \"origin\"]\n\turl = /up\n# c\n; c\n"[..], true),
+            (b"[advice] [core] fsmonitor = \"touch m\"\n", false),
+            (b"[advice]\n[core] fsmonitor = x\n", false),
+            (b"[remote \"o]x\"]\n\turl = u\n", false),
+            (b"[core]\n\tx = a\\\n b\n", false),
+            (b"[core\n", false),
+            (b"[a.b]\n\tk = v\n", true),
+        ] {
+            assert_eq!(written_as_git_writes(text), ok, "{:?}", String::from_utf8_lossy(text));
+        }
+        let d = tempfile::tempdir().unwrap();
+        let gd = d.path().join(".git");
+        std::fs::create_dir_all(&gd).unwrap();
+        std::fs::write(gd.join("config"), "[advice] [core] fsmonitor = \"touch m\"\n").unwrap();
+        assert!(!plain_clone(&gd, WorkTree::Is(d.path())));
+        std::fs::write(gd.join("config"), "[advice]\n\tdetachedHead = false\n").unwrap();
+        assert!(plain_clone(&gd, WorkTree::Is(d.path())));
     }
 
     #[test]
