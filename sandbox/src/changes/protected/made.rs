@@ -67,9 +67,9 @@ const RUNS: &str = "runs";
 /// At most this many directories below [`RUNS`] are walked.
 const MAX_RUNS_DIRS: usize = 100_000;
 
-/// How much older than the task's start a ctime must be to count as before
-/// it, where only times tell (paths out of the workspace).
-const MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
+// How much older than the task's start a ctime must be to count as before
+// it, where only times tell (paths out of the workspace): the survey's.
+use super::submodules::MARGIN;
 
 /// Why `runs/` could not be walked whole after the task.
 #[derive(Debug, thiserror::Error)]

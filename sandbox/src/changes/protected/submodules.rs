@@ -625,7 +625,7 @@ pub(super) fn born_since(path: &Path, start: std::time::SystemTime) -> bool {
 
 /// How much older than the task's start a ctime must be to count as
 /// before it (the kernel stamps files with a coarse clock).
-const MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
+pub(super) const MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What tells a file changed: kind, identity, size, times.
 type Ident = Option<(u32, u64, u64, u64, i64, i64, i64, i64)>;
