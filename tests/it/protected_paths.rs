@@ -1140,6 +1140,88 @@ fn host_sh(dir: &Path, script: &str) {
     assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// Review 76, F2: a hooks directory or a program that the host's own git
+/// configuration names relative to the work tree (the user's global
+/// `core.hooksPath = .githooks`, a repository's `[diff "conv"] textconv =
+/// ./tools/conv`) is code the host's git runs from the workspace. A task
+/// writing there is `fs.protected` (exit 4), what it wrote is undone, and
+/// the host's `git commit` / `git diff` run nothing; a repository the task
+/// makes with such hooks in its work tree is judged the same way. A build
+/// that writes elsewhere, or makes a plain repository, is no violation.
+#[test]
+fn code_the_host_s_own_git_config_names_in_the_work_tree_is_protected() {
+    let host_git = |e: &Env, dir: &Path, args: &[&str]| {
+        Command::new("git")
+            .args(["-c", "user.email=t@example.org", "-c", "user.name=t", "-c", "safe.directory=*"])
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", &e.home)
+            .output()
+            .expect("git is required")
+    };
+    let hook = |path: &str, m: &Path| {
+        format!(
+            "mkdir -p $(dirname {path}) && printf '#!/bin/sh\\ntouch {}\\n' > {path} && chmod +x {path}",
+            m.display()
+        )
+    };
+    // (a) The user's global hooks directory, relative: in the workspace.
+    let e = repo_env();
+    std::fs::write(e.home.join(".gitconfig"), "[core]\n\thooksPath = .githooks\n").unwrap();
+    let marker = e.root.join("a-ran");
+    let o = e.sh("default", &hook(".githooks/pre-commit", &marker));
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join(".githooks/pre-commit").exists(), "(a): the planted hook is left\n{}", o.all());
+    let c = host_git(&e, &e.ws, &["commit", "-q", "--allow-empty", "-m", "host"]);
+    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    assert!(!marker.exists(), "(a): the host's git commit ran the task's hook\n{}", o.all());
+    // (b) The repository's own textconv program, relative.
+    let e = repo_env();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    std::fs::write(e.ws.join("tools/conv"), "#!/bin/sh\ncat \"$1\"\n").unwrap();
+    std::fs::set_permissions(e.ws.join("tools/conv"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(e.ws.join(".gitattributes"), "*.bin diff=conv\n").unwrap();
+    std::fs::write(e.ws.join("data.bin"), "one\n").unwrap();
+    assert!(git(&e.ws, &["add", "."]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "conv"]).status.success());
+    assert!(git(&e.ws, &["config", "diff.conv.textconv", "./tools/conv"]).status.success());
+    let before = std::fs::read(e.ws.join("tools/conv")).unwrap();
+    let marker = e.root.join("b-ran");
+    let o = e.sh("default", &format!("echo two >> data.bin && {}", hook("tools/conv", &marker)));
+    o.assert_violation("fs.protected");
+    assert_eq!(std::fs::read(e.ws.join("tools/conv")).unwrap(), before, "(b): the program was changed\n{}", o.all());
+    let _ = host_git(&e, &e.ws, &["diff"]);
+    assert!(!marker.exists(), "(b): the host's git diff ran the task's program\n{}", o.all());
+    // (c) A repository the task makes with hooks where the global setting
+    // points, named on `dev`.
+    let e = repo_env();
+    std::fs::write(e.home.join(".gitconfig"), "[core]\n\thooksPath = .githooks\n").unwrap();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("c-ran");
+    let script = format!(
+        "mkdir -p sub && {GIT} -C sub init -q . && {GIT} -C sub commit -q --allow-empty -m x && {} && {}",
+        hook("sub/.githooks/post-checkout", &marker),
+        gitlink_on_dev("sub")
+    );
+    let o = e.sh("default", &format!("set -e; {script}"));
+    o.assert_violation("fs.protected");
+    for args in [vec!["checkout", "-q", "dev"], vec!["submodule", "update", "--init"]] {
+        let _ = host_git(&e, &e.ws, &args);
+    }
+    let _ = host_git(&e, &e.ws.join("sub"), &["checkout", "-q", "HEAD"]);
+    assert!(!marker.exists(), "(c): the host's git ran the made repository's hook\n{}", o.all());
+    // Benign, with the global setting: a build's output and a plain repository.
+    let e = repo_env();
+    std::fs::write(e.home.join(".gitconfig"), "[core]\n\thooksPath = .githooks\n").unwrap();
+    let o = e.sh(
+        "default",
+        &format!("set -e; echo built > out; mkdir fixture && {GIT} -C fixture init -q . && {GIT} -C fixture commit -q --allow-empty -m x"),
+    );
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "benign: {:?}\n{}", o.rules(), o.all());
+    assert!(e.ws.join("fixture/.git/HEAD").exists() && e.ws.join("out").exists());
+}
+
 /// Review 71: what an earlier step prepared (here on the host) is armed by
 /// a task that keeps every time old: a link on the way to a plain
 /// repository's git directory retargeted to a copy with code (F1); a

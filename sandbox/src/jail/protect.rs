@@ -14,7 +14,10 @@
 //!   `.git/modules` and of every linked worktree under `.git/worktrees`, the
 //!   targets of links inside a hooks directory, and the files and directories
 //!   `.git/config` names with `core.hooksPath`, `include.path` or
-//!   `includeIf.*.path`, when they lie in `W`; a submodule's or linked
+//!   `includeIf.*.path` or as a command's program, when they lie in `W`;
+//!   likewise what the host's own (system, global) git configuration makes
+//!   code in any work tree, and its included files in `W`
+//!   ([`crate::changes::protected::hostconfig`]); a submodule's or linked
 //!   worktree's `config` is given up with the root's (`unprotected:
 //!   [.git/config]`): writing either runs git's code alike;
 //! - orchestra's own `W/.orchestra`, when it is absent: where it exists a
@@ -46,6 +49,12 @@ pub(crate) fn protect(
     let mut wanted: Vec<PathBuf> = fs.protected_in(workdir);
     wanted.extend(in_use.iter().filter(|p| p.starts_with(workdir) && p.as_path() != workdir).cloned());
     wanted.extend(git_code_paths(workdir, fs));
+    // What the host's own git configuration makes code in any work tree
+    // (a relative `core.hooksPath` or program), and an included file of it
+    // that lies in the workspace.
+    let host = crate::changes::protected::hostconfig::host();
+    wanted.extend(host.paths.iter().map(|r| workdir.join(r)));
+    wanted.extend(host.files.iter().filter(|f| f.starts_with(workdir)).cloned());
     let dot = workdir.join(".orchestra");
     if std::fs::symlink_metadata(&dot).is_err() {
         wanted.push(dot);
@@ -161,9 +170,10 @@ fn links_in(hooks: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The paths a git config names with `core.hooksPath`, `include.path` and
-/// `includeIf.*.path` (relative ones: hooksPath from the worktree, includes
-/// from the config's directory). A reading good enough for what git writes;
+/// The paths a git config names with `core.hooksPath`, `include.path`,
+/// `includeIf.*.path` and as a command's program (relative ones: hooks and
+/// programs from the worktree, includes from the config's directory; see
+/// [`crate::changes::protected::hostconfig::program_path`]). A reading good enough for what git writes;
 /// an unusual spelling is missed, not misread as something else.
 fn config_paths(text: &str, git_dir: &Path, workdir: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
@@ -180,10 +190,17 @@ fn config_paths(text: &str, git_dir: &Path, workdir: &Path) -> Vec<PathBuf> {
         if value.is_empty() {
             continue;
         }
-        let base = match (section.as_str(), key.as_str()) {
-            ("core", "hookspath") => workdir,
-            (s, "path") if s == "include" || s.starts_with("includeif") => git_dir,
-            _ => continue,
+        let name = section.split([' ', '\t', '"', '.']).next().unwrap_or_default();
+        let base = match (name, key.as_str()) {
+            ("include" | "includeif", "path") => git_dir,
+            _ => match crate::changes::protected::hostconfig::program_path(name, &key, value) {
+                // A hooks directory or a program, from the work tree.
+                Some(p) => {
+                    v.push(resolve(&workdir.join(p)));
+                    continue;
+                }
+                None => continue,
+            },
         };
         let p = Path::new(value);
         if p.components().any(|c| matches!(c, Component::Prefix(_))) || value.starts_with('~') {

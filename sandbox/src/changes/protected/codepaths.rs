@@ -12,7 +12,9 @@
 //! - [`code_paths`] lists, for a git directory, its `config`,
 //!   `config.worktree`, `commondir`, the files their `include.path`s name,
 //!   its `hooks` and a `core.hooksPath`'s directory (everything below
-//!   them), the same for its `commondir`'s directory, and every link
+//!   them), a command's program in the workspace, what the host's own git
+//!   configuration makes code in the work tree ([`super::hostconfig`]),
+//!   the same for its `commondir`'s directory, and every link
 //!   passed on the way. Git's own writes (index, refs, objects, logs)
 //!   touch none of them. A path that leads out of the workspace is
 //!   returned apart: the diff cannot tell about it (its ctime is the only
@@ -207,9 +209,21 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
                 for (section, key, value) in configs.iter().flat_map(|c| super::submodules::settings(c)) {
                     if (section == "include" || section == "includeif") && key == "path" && !value.starts_with('~') {
                         out.note(resolve(root, g, Path::new(&value), &mut links));
-                    } else if section == "core" && key == "hookspath" && !value.starts_with('~') {
-                        let base = worktree.unwrap_or(g);
-                        out.note(resolve(root, base, Path::new(&value), &mut links));
+                    } else if let Some(p) = super::hostconfig::program_path(&section, &key, &value) {
+                        // A hooks directory or a program, from the work tree
+                        // (review 76, F2: programs too); a program out of the
+                        // workspace is the host's own.
+                        let r = resolve(root, worktree.unwrap_or(g), &p, &mut links);
+                        if key == "hookspath" || matches!(r, Resolved::Inside(_)) {
+                            out.note(r);
+                        }
+                    }
+                }
+                // What the host's own git configuration makes code in any
+                // work tree, found in this one.
+                if let Some(w) = worktree {
+                    for p in super::hostconfig::host().paths.iter().filter(|p| p.is_relative()) {
+                        out.note(resolve(root, w, p, &mut links));
                     }
                 }
             }

@@ -1051,10 +1051,16 @@ pub(super) fn plain(root: &Path, rel: &Path) -> bool {
 }
 
 /// Whether `<root>/<rel>/.git` reaches a plain clone's or `git init`'s git
-/// directory ([`plain_clone`]), whatever its index names.
+/// directory ([`plain_clone`]), whatever its index names, and nothing the
+/// host's own git configuration makes code is in its work tree.
 pub(super) fn plain_git(root: &Path, rel: &Path) -> bool {
-    gitdir_of(root, rel)
-        .is_some_and(|gd| plain_clone(&gd, WorkTree::Is(&root.join(rel))) || own_worktree(root, rel, &gd))
+    // What the host's own git configuration makes code in any work tree
+    // (a relative `core.hooksPath`, a program) is not in this one.
+    let tree = root.join(rel);
+    let mut host = super::hostconfig::host().paths.iter().filter(|p| p.is_relative());
+    host.all(|p| std::fs::symlink_metadata(tree.join(p)).is_err())
+        && gitdir_of(root, rel)
+            .is_some_and(|gd| plain_clone(&gd, WorkTree::Is(&root.join(rel))) || own_worktree(root, rel, &gd))
 }
 
 /// Whether `gd` is the git directory of a linked work tree of the root's
