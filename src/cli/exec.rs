@@ -396,14 +396,20 @@ pub fn run(args: ExecArgs) -> Exit {
     let inspect: Option<&mut dyn FnMut(crate::sandbox::changes::Seen<'_>)> =
         if tokens.is_empty() { None } else { Some(&mut see) };
     let diffed = matches!(before, super::workspace_diff::Before::Taken(_));
-    let mut changes = super::workspace_diff::after(before, inspect, &mut |p, w| made.watched(p, w));
+    // The directories of the user's the task left unlistable stay open to
+    // the supervisor (`u+rx`) until `unlocked` is dropped: the repositories
+    // below them are judged like any other (review 76, F1).
+    let (mut changes, unlocked) = super::workspace_diff::after(before, inspect, &mut |p, w| made.watched(p, w));
     if diffed && let Some(why) = &changes.skipped {
         made.unwalked(why);
     }
     for v in judge.into_violations() {
         crate::sandbox::outcome::add_violation(&mut report, v);
     }
-    for planted in made.judge() {
+    let judged = made.judge();
+    // Their modes put back as the task left them.
+    drop(unlocked);
+    for planted in judged {
         if !planted.undone {
             let (detail, _) = crate::sandbox::canary::scrub_text(&planted.violation.detail, tokens);
             crate::sandbox::say!("orchestra: warning: {detail}");

@@ -435,13 +435,17 @@ fn unprivileged_a_canary_in_a_file_left_unreadable_is_still_a_leak() {
     assert_eq!(mode & 0o7777, 0, "the mode the task left is put back");
 }
 
-/// A directory the task leaves unreadable cannot be judged: never a silent pass.
+/// A directory the task leaves unreadable to its owner is read through the
+/// owner's rights (review 76: `u+rx` while the diff reads it, its mode put
+/// back): a canary in it is a leak, never a silent pass.
 #[test]
-fn unprivileged_a_directory_left_unreadable_is_unverifiable() {
+fn unprivileged_a_canary_in_a_directory_left_unreadable_is_still_a_leak() {
     let e = env_as(65534);
     let o = e.sh("default", "mkdir d && printf %s \"$NPM_TOKEN\" > d/f && chmod 000 d && echo done");
-    assert_detail(&o, "canary.unverifiable", "the task left the directory d unreadable to orchestra");
+    assert_detail(&o, "canary.leak", "into d/f");
     assert_eq!(o.stdout, "done\n");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(e.ws.join("d")).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0, "the mode the task left is put back");
     // An ordinary build as the same user passes.
     e.sh("default", "mkdir -p out && echo x > out/a && chmod 444 out/a").assert_ok();
 }

@@ -1931,3 +1931,162 @@ fn a_submodule_config_changed_as_allowed_is_no_violation_and_the_submodule_stays
     let head = git(&lib, &["rev-parse", "--abbrev-ref", "HEAD"]);
     assert_eq!(String::from_utf8_lossy(&head.stdout).trim(), "feat");
 }
+
+/// A user the tests run the task and the host's git as: only a user meets
+/// the modes of its own directories (root lists any).
+const NOBODY: u32 = 65534;
+
+/// [`repo_env`] whose files belong to [`NOBODY`], orchestra run as it.
+fn repo_env_as_nobody() -> Env {
+    let mut e = repo_env();
+    chown_tree(&e.root, NOBODY);
+    e.run_as = Some(NOBODY);
+    e
+}
+
+/// The host's git as [`NOBODY`] in `dir` (its own home: no config of root's).
+fn git_as_nobody(e: &Env, dir: &Path, args: &[&str]) -> std::process::Output {
+    use std::os::unix::process::CommandExt as _;
+    Command::new("git")
+        .args(["-c", "user.email=h@example.org", "-c", "user.name=h", "-c", "safe.directory=*"])
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", &e.home)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .expect("git is required")
+}
+
+/// The permission bits of `p`.
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// Review 76: a directory the task leaves unlistable to its owner (mode
+/// `0300`; root ignores modes, so this runs as a user) hid the repository
+/// below it from the check, while the host's git, which needs search alone,
+/// used it: made in it and named on `dev` (F1, canaries on and off), made
+/// in a directory an earlier task left unlistable (F1b), a user's clone
+/// whose `.git` an earlier task left unlistable armed in place (F1c); a
+/// directory of another owner's orchestra cannot list but git can search
+/// (F1d). And 11,000 `.git` entries filling the bound before an armed
+/// repository (F3: empty `.git` files are no repositories; directories are
+/// counted, and the one past the bound is disarmed unjudged). Each is
+/// `fs.protected` (exit 4) and the host's git runs nothing.
+#[test]
+fn plants_of_review_76_run_nothing_at_the_host_git() {
+    let on_dev = |e: &Env, marker: &Path| {
+        let _ = git_as_nobody(e, &e.ws, &["checkout", "-q", "dev"]);
+        let _ = git_as_nobody(e, &e.ws, &["status", "--short"]);
+        assert!(!marker.exists(), "the planted code ran at the host's git");
+    };
+    // F1, with canaries (the default) and without.
+    for policy in ["default", "nocanary"] {
+        let e = repo_env_as_nobody();
+        assert!(git(&e.ws, &["branch", "dev"]).status.success());
+        let policy = if policy == "default" { policy.to_string() } else { e.policy(policy, "canaries: false\n") };
+        let marker = e.root.join("F1-ran");
+        chown_tree(&e.root, NOBODY);
+        let script = format!(
+            "set -e; {} && {} && chmod 0300 d",
+            fsmonitor_repo("d/evil", &marker.display().to_string()),
+            gitlink_on_dev("d/evil")
+        );
+        let o = e.sh(&policy, &script);
+        o.assert_violation("fs.protected");
+        on_dev(&e, &marker);
+        assert_eq!(mode_of(&e.ws.join("d")), 0o300, "F1: the mode the task left is put back");
+    }
+    // F1b
+    let e = repo_env_as_nobody();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    chown_tree(&e.root, NOBODY);
+    let marker = e.root.join("F1b-ran");
+    e.sh("default", "mkdir -p d/x && chmod 0300 d").assert_ok();
+    let script = format!(
+        "set -e; cd d/x && {} && cd ../.. && {}",
+        fsmonitor_repo("evil", &marker.display().to_string()),
+        gitlink_on_dev("d/x/evil")
+    );
+    e.sh("default", &script).assert_violation("fs.protected");
+    on_dev(&e, &marker);
+    // F1c
+    let e = repo_env_as_nobody();
+    let clone = e.ws.join("tools/x");
+    std::fs::create_dir_all(&clone).unwrap();
+    assert!(git(&clone, &["init", "-q", "."]).status.success());
+    assert!(git(&clone, &["commit", "-q", "--allow-empty", "-m", "mine"]).status.success());
+    chown_tree(&e.root, NOBODY);
+    let marker = e.root.join("F1c-ran");
+    e.sh("default", "chmod 0300 tools/x/.git").assert_ok();
+    let o = e.sh(
+        "default",
+        &format!("printf '[core]\\n\\tfsmonitor = \"touch {}; false\"\\n' >> tools/x/.git/config", marker.display()),
+    );
+    o.assert_violation("fs.protected");
+    let _ = git_as_nobody(&e, &clone, &["status", "--short"]);
+    assert!(!marker.exists(), "F1c: the planted code ran at the host's git");
+    // F1d: root's directory, searchable by all, listable by none but root.
+    let e = repo_env_as_nobody();
+    let marker = e.root.join("F1d-ran");
+    let theirs = e.ws.join("theirs");
+    std::fs::create_dir_all(theirs.join("evil")).unwrap();
+    assert!(git(&theirs.join("evil"), &["init", "-q", "."]).status.success());
+    assert!(
+        git(&theirs.join("evil"), &["config", "core.fsmonitor", &format!("touch {}; false #", marker.display())])
+            .status
+            .success()
+    );
+    chown_tree(&theirs.join("evil"), NOBODY);
+    std::fs::set_permissions(&theirs, std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
+    let o = e.sh("default", "true");
+    o.assert_violation("fs.protected");
+    assert!(!theirs.exists(), "F1d: the directory orchestra cannot list is left where git reaches below it");
+    let _ = git_as_nobody(&e, &e.ws, &["-C", "theirs/evil", "status", "--short"]);
+    assert!(!marker.exists(), "F1d: the planted code ran at the host's git");
+    // F3: 11,000 `.git` directories (each counted), then the armed repository.
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("F3-ran");
+    let script = format!(
+        "mkdir a && (cd a && i=0; while [ $i -lt 11000 ]; do mkdir -p $i/.git; i=$((i+1)); done) && \
+         for i in 0 1 2 3 4 5 6 7 8 9; do mkdir -p j$i && : > j$i/.git; done && {} && {}",
+        fsmonitor_repo("zzz/evil", &marker.display().to_string()),
+        gitlink_on_dev("zzz/evil")
+    );
+    let o = e.sh("default", &format!("set -e; {script}"));
+    o.assert_violation("fs.protected");
+    let detail = o.report["violations"].to_string();
+    assert!(
+        detail.contains("those past the bound were not judged but disarmed: 1 made during the task removed"),
+        "F3: {}",
+        &detail[detail.len().saturating_sub(2000)..]
+    );
+    assert!(!e.ws.join("zzz/evil/.git").exists(), "F3: the armed repository past the bound is left");
+    on_dev(&e, &marker);
+}
+
+/// A build (as a user) that makes directories it cannot list or that only
+/// it can read, with ordinary files in them, and a plain repository below
+/// one, is no violation, canaries on or off; the modes it left stay.
+#[test]
+fn unlistable_directories_a_build_makes_are_no_violation() {
+    let e = repo_env_as_nobody();
+    let nocanary = e.policy("nocanary", "canaries: false\n");
+    chown_tree(&e.root, NOBODY);
+    let script = format!(
+        "set -e; mkdir -p out/private t/locked g/sub && echo x > out/private/a && chmod 0700 out/private && \
+         echo y > t/locked/f && chmod 0300 t/locked && {GIT} init -q g/sub/repo && \
+         {GIT} -C g/sub/repo commit -q --allow-empty -m x && chmod 0300 g && chmod 0100 g/sub"
+    );
+    e.sh(&nocanary, &script).assert_ok();
+    for (p, m) in [("out/private", 0o700), ("t/locked", 0o300), ("g", 0o300)] {
+        assert_eq!(mode_of(&e.ws.join(p)), m, "{p}: the mode the build left is put back");
+    }
+    // Again, with canaries: what is below is read through the owner's rights.
+    e.sh("default", "set -e; chmod 0300 out/private && echo z > t/locked/g && touch out/private/b").assert_ok();
+    assert_eq!(mode_of(&e.ws.join("out/private")), 0o300);
+    assert_eq!(mode_of(&e.ws.join("g/sub")), 0o100);
+}

@@ -36,9 +36,16 @@
 //! - `.orchestra/` and `runs/` at the top of the workspace, and any protected
 //!   path inside it (the audit log, the run store), are not walked
 //!   ([`exclusions`]). Other filesystems mounted inside are listed, not entered.
-//! - A directory that cannot be read after the task (its mode taken away) is
-//!   listed in [`WorkspaceChanges::unreadable`]; what it held is neither
-//!   counted as deleted nor compared.
+//! - A directory the supervisor owns and may not list or search (the task
+//!   took its mode away) is walked all the same, both times: it is given its
+//!   owner's read and search for the time of the walk, and after the task
+//!   until the caller is done with what is below it (the repositories judged
+//!   there, [`Snapshot::compare_unlocking`]), then its mode is put back
+//!   ([`walk`], review 76 F1). Only a directory that still cannot be read
+//!   after the task (another owner's) is listed in
+//!   [`WorkspaceChanges::unreadable`] and shown to the watcher
+//!   ([`Watched::Unlistable`]); what it held is neither counted as deleted
+//!   nor compared.
 //! - [`Snapshot::compare_inspecting`] shows every added or modified entry
 //!   (listed or not) to an inspector, in path order, with its directory
 //!   opened as for hashing (never through a link), and every directory the
@@ -340,8 +347,11 @@ impl Snapshot {
     /// Walk `root` (leaving out `exclude`) within `settings`' bounds.
     pub fn take(root: &Path, exclude: HashSet<PathBuf>, settings: Settings) -> Result<Snapshot, ChangesError> {
         let t = Instant::now();
-        let walked = walk::walk(root, &exclude, settings.bounds, settings.threads).map_err(ChangesError::Before)?;
-        Ok(Snapshot { root: root.to_path_buf(), exclude, settings, listing: walked.listing, took: t.elapsed() })
+        let walk::Walked { listing, unlocked, .. } =
+            walk::walk(root, &exclude, settings.bounds, settings.threads).map_err(ChangesError::Before)?;
+        // Every directory opened up for the walk gets its mode back before the task runs.
+        drop(unlocked);
+        Ok(Snapshot { root: root.to_path_buf(), exclude, settings, listing, took: t.elapsed() })
     }
 
     /// Entries recorded.
@@ -382,9 +392,22 @@ impl Snapshot {
     /// (the repositories in the workspace, `protected::MadeRepos`).
     pub fn compare_watching(
         self,
-        mut inspect: Option<&mut dyn FnMut(Seen<'_>)>,
+        inspect: Option<&mut dyn FnMut(Seen<'_>)>,
         watch: &mut dyn FnMut(&[u8], Watched),
     ) -> WorkspaceChanges {
+        self.compare_unlocking(inspect, watch).0
+    }
+
+    /// [`Snapshot::compare_watching`], handing back the directories the
+    /// walk after the task opened up to list them (the supervisor's own
+    /// whose mode refused it): they stay open to it, for what the caller
+    /// judges below them, until it drops the [`walk::Unlocked`], which puts
+    /// their modes back.
+    pub fn compare_unlocking(
+        self,
+        mut inspect: Option<&mut dyn FnMut(Seen<'_>)>,
+        watch: &mut dyn FnMut(&[u8], Watched),
+    ) -> (WorkspaceChanges, walk::Unlocked) {
         let t = Instant::now();
         let s = self.settings;
         let walked = match walk::walk(&self.root, &self.exclude, s.bounds, s.threads) {
@@ -394,7 +417,7 @@ impl Snapshot {
                 if let Some(inspect) = inspect.as_mut() {
                     inspect(Seen::NotWalked(&why));
                 }
-                return WorkspaceChanges::skipped(why, self.took + t.elapsed());
+                return (WorkspaceChanges::skipped(why, self.took + t.elapsed()), walk::Unlocked::default());
             }
         };
         let (before, after) = (&self.listing, &walked.listing);
@@ -503,12 +526,16 @@ impl Snapshot {
                 }
             }
         }
+        // What is below these is unknown: the watcher decides (review 76, F1).
+        for u in after.unreadable() {
+            watch(u, Watched::Unlistable);
+        }
         let mut unreadable: Vec<&[u8]> =
             after.unreadable().iter().chain(before.unreadable()).map(|u| u.as_slice()).collect();
         unreadable.sort_by(|a, b| walk::path_cmp(a, b));
         unreadable.dedup();
         let total = added.entries + modified.entries + deleted.entries;
-        WorkspaceChanges {
+        let changes = WorkspaceChanges {
             skipped: None,
             added,
             modified,
@@ -519,7 +546,8 @@ impl Snapshot {
             unreadable: unreadable.into_iter().map(text).collect(),
             walked: after.seen(),
             took_ms: millis(self.took + t.elapsed()),
-        }
+        };
+        (changes, walked.unlocked)
     }
 }
 
@@ -538,6 +566,10 @@ pub enum Watched {
     /// There before and unchanged (shown only for entries named `.git` or
     /// `HEAD`).
     Kept,
+    /// A directory the walk after the task could not list, even opened up
+    /// (not the supervisor's, or its mode would not change): what it holds
+    /// is unknown. Shown after every other entry.
+    Unlistable,
 }
 
 /// What [`Snapshot::compare_inspecting`] shows.

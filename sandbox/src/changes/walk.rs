@@ -25,6 +25,17 @@
 //! - Other filesystems mounted below the root are listed but not entered.
 //! - An entry that vanishes between listing and `lstat` (a race) is skipped; a
 //!   directory that cannot be opened or listed is recorded as unreadable.
+//! - **No blind spot where the walker owns the directory** (review 76, F1):
+//!   a directory it owns and may not list or search (mode `0300`, `0100`,
+//!   `0600`: not visible as root, which ignores modes) is given its owner's
+//!   read and search (`u+rx`, through an `O_PATH` descriptor, its identity
+//!   checked), then walked like any other. Every mode so changed is put back
+//!   when the [`Unlocked`] the walk returns is dropped (its directories found
+//!   again from the root, no link followed, deepest first) — after the
+//!   caller is done reading below them. Its own entry in the listing holds
+//!   the mode the walk found. Killed in between (`kill -9`), the directories
+//!   are left with `u+rx` added: nothing else changes, and only for their
+//!   owner. One the walker does not own (or cannot change) stays unreadable.
 
 use super::{EntryKind, Meta};
 use nix::dir::Dir;
@@ -37,6 +48,7 @@ use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{self, AtomicBool, AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant};
 
@@ -149,6 +161,77 @@ pub struct Walked {
     pub root: OwnedFd,
     /// The root's filesystem (`st_dev`).
     pub dev: u64,
+    /// The directories given their owner's read and search to be walked,
+    /// still open to it until this is dropped.
+    pub unlocked: Unlocked,
+}
+
+/// One directory the walk opened up: where, its mode, its identity.
+#[derive(Debug)]
+struct Unlock {
+    rel: Vec<u8>,
+    mode: u32,
+    dev: u64,
+    ino: u64,
+}
+
+/// The directories a walk gave their owner's read and search (`u+rx`) to
+/// list them; dropping this puts each mode back (see the module doc).
+#[derive(Debug, Default)]
+pub struct Unlocked {
+    /// The walk's root (`None`: nothing may be opened up, as nothing could
+    /// be put back).
+    root: Option<OwnedFd>,
+    dirs: Mutex<Vec<Unlock>>,
+}
+
+impl Unlocked {
+    /// How many directories are opened up.
+    pub fn len(&self) -> usize {
+        self.dirs.lock().map_or_else(|p| p.into_inner().len(), |d| d.len())
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Note `u`, opened up.
+    fn push(&self, u: Unlock) {
+        match self.dirs.lock() {
+            Ok(mut d) => d.push(u),
+            Err(p) => p.into_inner().push(u),
+        }
+    }
+}
+
+impl Drop for Unlocked {
+    /// Put every mode back, deepest first (each is reached from the root
+    /// through directories still open to the walker); one gone, moved or
+    /// replaced since is left as it is.
+    fn drop(&mut self) {
+        let Some(root) = self.root.as_ref() else { return };
+        let dirs = match self.dirs.get_mut() {
+            Ok(d) => std::mem::take(d),
+            Err(p) => std::mem::take(p.into_inner()),
+        };
+        let mut dirs = dirs;
+        dirs.sort_by(|a, b| path_cmp(&b.rel, &a.rel));
+        let how = nix::fcntl::OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+            .resolve(
+                nix::fcntl::ResolveFlag::RESOLVE_BENEATH
+                    | nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS
+                    | nix::fcntl::ResolveFlag::RESOLVE_NO_XDEV,
+            );
+        for u in dirs {
+            let rel = Path::new(std::ffi::OsStr::from_bytes(&u.rel));
+            let Ok(fd) = nix::fcntl::openat2(root.as_fd(), rel, how) else { continue };
+            if fstat(&fd).is_ok_and(|st| (st.st_dev, st.st_ino) == (u.dev, u.ino)) {
+                let _ = crate::sys::chmod_fd(&fd, u.mode);
+            }
+        }
+    }
 }
 
 /// Walk order of two relative paths: component by component, names bytewise
@@ -178,6 +261,9 @@ pub fn walk(root: &Path, exclude: &HashSet<PathBuf>, bounds: Bounds, threads: us
         .map_err(|errno| WalkError::Root { root: root.to_path_buf(), errno })?;
     let st = fstat(&fd).map_err(|errno| WalkError::Root { root: root.to_path_buf(), errno })?;
     let (seen, stop) = (AtomicU64::new(0), AtomicBool::new(false));
+    // Put back on every way out, a failed walk's too.
+    let unlocked = Unlocked { root: fd.try_clone().ok(), dirs: Mutex::new(Vec::new()) };
+    let euid = nix::unistd::geteuid().as_raw();
     let ctx = Ctx {
         exclude: &exclude,
         bounds,
@@ -185,6 +271,8 @@ pub fn walk(root: &Path, exclude: &HashSet<PathBuf>, bounds: Bounds, threads: us
         dev: st.st_dev,
         seen: &seen,
         stop: &stop,
+        euid,
+        unlocked: unlocked.root.is_some().then_some(&unlocked),
     };
     let threads = threads.max(1);
     let mut n = 0;
@@ -207,7 +295,11 @@ pub fn walk(root: &Path, exclude: &HashSet<PathBuf>, bounds: Bounds, threads: us
                 Part::Job(j) => {
                     let mut l = Listing::default();
                     let parent = fds.get(j.parent).map(|f: &OwnedFd| f.as_fd());
-                    match parent.map(|p| ctx.open_child(p, &j.name, &j.rel, j.depth, &mut l)).transpose()?.flatten() {
+                    match parent
+                        .map(|p| ctx.open_child(p, &j.name, &j.rel, j.depth, j.unlock, &mut l))
+                        .transpose()?
+                        .flatten()
+                    {
                         Some(child) => {
                             next.push(Part::Done(l));
                             next.extend(ctx.expand(child, j.rel, j.depth, &mut fds, &mut n)?);
@@ -246,7 +338,7 @@ pub fn walk(root: &Path, exclude: &HashSet<PathBuf>, bounds: Bounds, threads: us
     if listing.seen > bounds.max_entries {
         return Err(WalkError::TooMany(bounds.max_entries));
     }
-    Ok(Walked { listing, root: fd, dev: st.st_dev })
+    Ok(Walked { listing, root: fd, dev: st.st_dev, unlocked })
 }
 
 /// Subtrees per thread the top is split into (when it has that many), so
@@ -274,6 +366,19 @@ struct Job {
     name: CString,
     rel: Vec<u8>,
     depth: usize,
+    /// Ours, and not open to us: opened up before it is entered.
+    unlock: bool,
+}
+
+/// Whether to enter an entry the walk examined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Enter {
+    /// Not a directory, or on another filesystem.
+    No,
+    /// A directory.
+    Yes,
+    /// A directory the walker owns and may not list or search: given `u+rx` first.
+    Unlock,
 }
 
 /// The names in one directory, sorted bytewise, in one buffer (each followed
@@ -319,6 +424,10 @@ struct Ctx<'a> {
     seen: &'a AtomicU64,
     /// Set when a thread stopped on a bound: the others stop too.
     stop: &'a AtomicBool,
+    /// The walker's effective uid.
+    euid: u32,
+    /// Where the directories opened up are noted (`None`: none may be).
+    unlocked: Option<&'a Unlocked>,
 }
 
 impl Ctx<'_> {
@@ -348,7 +457,7 @@ impl Ctx<'_> {
         name: &CStr,
         rel: &mut Vec<u8>,
         n: &mut u64,
-    ) -> Result<Option<(Meta, bool)>, WalkError> {
+    ) -> Result<Option<(Meta, Enter)>, WalkError> {
         *n += 1;
         if *n >= BATCH {
             self.tally(n)?;
@@ -366,32 +475,79 @@ impl Ctx<'_> {
             return Ok(None);
         }
         let meta = meta_of(&st);
-        Ok(Some((meta, meta.kind == EntryKind::Dir && st.st_dev == self.dev)))
+        let enter = if meta.kind != EntryKind::Dir || st.st_dev != self.dev {
+            Enter::No
+        } else if st.st_uid == self.euid && self.euid != 0 && meta.mode & 0o500 != 0o500 {
+            // Root lists and searches any directory: only a user meets its own modes.
+            Enter::Unlock
+        } else {
+            Enter::Yes
+        };
+        Ok(Some((meta, enter)))
     }
 
-    /// Open the directory `name` in `parent` (at `rel`, `depth` levels down);
-    /// `None` when it is gone or not a directory any more, or cannot be
-    /// opened (then recorded in `out` as unreadable).
+    /// Open the directory `name` in `parent` (at `rel`, `depth` levels down;
+    /// `unlock`: open it up first); `None` when it is gone or not a
+    /// directory any more, or cannot be opened (then recorded in `out` as
+    /// unreadable). One that refuses the walker is opened up when it is the
+    /// walker's.
     fn open_child(
         &self,
         parent: BorrowedFd<'_>,
         name: &CStr,
         rel: &[u8],
         depth: usize,
+        unlock: bool,
         out: &mut Listing,
     ) -> Result<Option<OwnedFd>, WalkError> {
         if depth > self.bounds.max_depth {
             return Err(WalkError::TooDeep(self.bounds.max_depth));
         }
-        match openat(parent, name, dir_flags(), Mode::empty()) {
+        let opened =
+            if unlock { self.unlock(parent, name, rel) } else { openat(parent, name, dir_flags(), Mode::empty()) };
+        match opened {
             Ok(fd) => Ok(Some(fd)),
             // Replaced by something else since the lstat: not entered.
             Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => Ok(None),
+            Err(Errno::EACCES) if !unlock => match self.unlock(parent, name, rel) {
+                Ok(fd) => Ok(Some(fd)),
+                Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => Ok(None),
+                Err(_) => {
+                    out.unreadable.push(rel.to_vec());
+                    Ok(None)
+                }
+            },
             Err(_) => {
                 out.unreadable.push(rel.to_vec());
                 Ok(None)
             }
         }
+    }
+
+    /// Give the directory `name` in `parent` (at `rel`) its owner's read
+    /// and search, when the walker is its owner, note it to be put back,
+    /// and open it. `EACCES` when it is not the walker's or its mode cannot
+    /// be changed.
+    fn unlock(&self, parent: BorrowedFd<'_>, name: &CStr, rel: &[u8]) -> Result<OwnedFd, Errno> {
+        let Some(unlocked) = self.unlocked else { return Err(Errno::EACCES) };
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let pinned = openat(parent, name, flags, Mode::empty())?;
+        let st = fstat(&pinned)?;
+        if st.st_uid != self.euid || st.st_dev != self.dev || st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            return Err(Errno::EACCES);
+        }
+        let mode = st.st_mode & 0o7777;
+        if mode & 0o500 != 0o500 {
+            crate::sys::chmod_fd(&pinned, mode | 0o500).map_err(|_| Errno::EACCES)?;
+            // Noted before anything else can fail: it is put back whatever follows.
+            unlocked.push(Unlock { rel: rel.to_vec(), mode, dev: st.st_dev, ino: st.st_ino });
+        }
+        let fd = openat(parent, name, dir_flags(), Mode::empty())?;
+        let now = fstat(&fd)?;
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+            return Err(Errno::ENOENT);
+        }
+        Ok(fd)
     }
 
     /// List the directory `fd` (at `rel`, `depth` levels down) one level: its
@@ -424,9 +580,15 @@ impl Ctx<'_> {
             let base = rel.len();
             if let Some((meta, enter)) = self.examine(dir, name, &mut rel, n)? {
                 cur.push(&rel, meta);
-                if enter {
+                if enter != Enter::No {
                     parts.push(Part::Done(std::mem::take(&mut cur)));
-                    parts.push(Part::Job(Job { parent, name: name.to_owned(), rel: rel.clone(), depth: depth + 1 }));
+                    parts.push(Part::Job(Job {
+                        parent,
+                        name: name.to_owned(),
+                        rel: rel.clone(),
+                        depth: depth + 1,
+                        unlock: enter == Enter::Unlock,
+                    }));
                 }
             }
             rel.truncate(base);
@@ -460,7 +622,10 @@ impl Ctx<'_> {
             let base = rel.len();
             if let Some((meta, enter)) = self.examine(d.as_fd(), name, rel, n)? {
                 out.push(rel, meta);
-                if enter && let Some(child) = self.open_child(d.as_fd(), name, rel, depth + 1, out)? {
+                if enter != Enter::No
+                    && let Some(child) =
+                        self.open_child(d.as_fd(), name, rel, depth + 1, enter == Enter::Unlock, out)?
+                {
                     self.subtree(child, rel, depth + 1, out, n)?;
                 }
             }
@@ -473,7 +638,7 @@ impl Ctx<'_> {
     fn job(&self, j: &Job, fds: &[OwnedFd], n: &mut u64) -> Result<Listing, WalkError> {
         let mut out = Listing::default();
         let Some(parent) = fds.get(j.parent) else { return Ok(out) };
-        if let Some(fd) = self.open_child(parent.as_fd(), &j.name, &j.rel, j.depth, &mut out)? {
+        if let Some(fd) = self.open_child(parent.as_fd(), &j.name, &j.rel, j.depth, j.unlock, &mut out)? {
             let mut rel = j.rel.clone();
             self.subtree(fd, &mut rel, j.depth, &mut out, n)?;
         }

@@ -34,7 +34,20 @@
 //!   `fs.protected` (no diff tells what changed there; review 70, F1);
 //! - a walk after the task that crosses the diff's bounds when the walk
 //!   before did not is `fs.protected` (fail closed: growing the workspace
-//!   would otherwise hide every repository made in it).
+//!   would otherwise hide every repository made in it);
+//! - a `.git` file that leads to no git directory (no `gitdir:` pointer git
+//!   reads, or one to a directory of the workspace git could take for a
+//!   git directory only once it holds a `HEAD`, which is then judged by its
+//!   markers) and a directory that is no git directory by its markers are
+//!   not counted against the bounds ([`MAX_JUDGED`], [`MAX_KEPT`]); past
+//!   them, the rest is not judged but disarmed whole: every `.git` (or
+//!   bare-form `HEAD`) past the bound is removed when the task made it, else
+//!   put aside, and the violation says so (review 76, F3);
+//! - a directory the diff could not list even opened up (another owner's:
+//!   [`crate::changes::Watched::Unlistable`]; the supervisor's own are
+//!   walked with `u+rx` and judged like any other, review 76 F1) that the
+//!   host's git can still search is `fs.protected` and put aside: what is
+//!   below it cannot be judged. One git cannot search either is left.
 //!
 //! A repository the user had whose settings a clone does not make, and
 //! whose config a build rewrites, is judged like one the task armed (a
@@ -109,6 +122,11 @@ pub struct MadeRepos {
     bare: BTreeMap<PathBuf, Seen>,
     /// More were seen than the bounds.
     overflow: Option<&'static str>,
+    /// Those past the bounds (a work tree, or `true`: a bare-form
+    /// directory), in walk order: disarmed unjudged.
+    past: Vec<(PathBuf, bool)>,
+    /// Directories the diff could not list (another owner's).
+    unlistable: Vec<PathBuf>,
     /// What the diff found added, modified or deleted.
     changed: Changed,
     /// Entries added or modified below the root's `.git/branches` (git's
@@ -134,7 +152,9 @@ impl MadeRepos {
     /// its relative path and how it came through the task. Calls come in
     /// the walk's order.
     pub fn watched(&mut self, path: &[u8], how: Watched) {
-        if self.root.is_none() {
+        let Some(root) = self.root.clone() else { return };
+        if how == Watched::Unlistable {
+            self.unlistable.push(PathBuf::from(std::ffi::OsStr::from_bytes(path)));
             return;
         }
         if how != Watched::Kept {
@@ -165,12 +185,14 @@ impl MadeRepos {
         let surveyed = dir == Path::new(".git") || dir.starts_with(".git/modules") || dir.starts_with(".git/worktrees");
         let marker_dir = !surveyed && dir.file_name().is_some_and(|n| n != ".git");
         match (name.as_bytes(), how) {
-            (_, Watched::Deleted) => {}
+            (_, Watched::Deleted | Watched::Unlistable) => {}
+            // Git refuses a `.git` that leads nowhere and runs nothing of it.
+            (b".git", _) if leads_nowhere(&root, dir) => {}
             (b".git", _) => self.note(dir, Seen { made, in_runs: false }, false),
             (b"HEAD", _)
             | (b"config" | b"commondir", Watched::Added | Watched::Modified)
             | (b"objects" | b"refs", Watched::Added)
-                if marker_dir =>
+                if marker_dir && may_be_git_dir(&root.join(dir)) =>
             {
                 let made = made && name.as_bytes() == b"HEAD";
                 self.note(dir, Seen { made, in_runs: false }, true);
@@ -194,6 +216,11 @@ impl MadeRepos {
             s.in_runs |= seen.in_runs;
         } else if map.len() >= max {
             self.overflow = Some(if bare { "directories made git directories" } else { "repositories" });
+            // Disarmed unjudged (review 76, F3); noted once each (a place
+            // shows by several entries in a row).
+            if !self.past.iter().rev().take(8).any(|(p, b)| p == place && *b == bare) {
+                self.past.push((place.to_path_buf(), bare));
+            }
         } else {
             map.insert(place.to_path_buf(), seen);
         }
@@ -362,12 +389,96 @@ impl MadeRepos {
             );
         }
         if let Some(what) = self.overflow {
+            let past = std::mem::take(&mut self.past);
+            let (mut removed, mut aside, mut kept) = (0usize, 0usize, Vec::new());
+            for (rel, is_bare) in past {
+                let entry = if is_bare {
+                    if !may_be_git_dir(&root.join(&rel)) {
+                        continue;
+                    }
+                    rel.join("HEAD")
+                } else {
+                    if git_dir_of(&root, &rel, &mut Vec::new()).is_none() {
+                        continue;
+                    }
+                    rel.join(".git")
+                };
+                match undo(&entry, super::submodules::born_since(&root.join(&entry), start)) {
+                    Fate::Removed => removed += 1,
+                    Fate::Aside(_) => aside += 1,
+                    Fate::Kept(why) => kept.push(format!("{} ({why})", root.join(&entry).display())),
+                }
+            }
+            let left = if kept.is_empty() {
+                String::new()
+            } else {
+                let shown: Vec<&str> = kept.iter().take(5).map(String::as_str).collect();
+                format!(
+                    "; {} could NOT be (remove them before any host step runs git there): {}{}",
+                    kept.len(),
+                    shown.join(", "),
+                    if kept.len() > 5 { ", …" } else { "" }
+                )
+            };
             violation(
-                format!("{}: more {what} than can be judged one by one; those past the bound were not", root.display()),
-                false,
+                format!(
+                    "{}: more {what} than can be judged one by one; those past the bound were not judged but disarmed: {removed} made during the task removed, {aside} renamed aside (`*.removed-by-orchestra-{}`){left}",
+                    root.display(),
+                    std::process::id()
+                ),
+                kept.is_empty(),
+            );
+        }
+        // What is below a directory the diff could not list is unknown;
+        // the host's git reaches below it with search alone (review 76, F1).
+        for rel in std::mem::take(&mut self.unlistable) {
+            let shown = root.join(&rel);
+            let searchable = nix::unistd::faccessat(
+                std::os::fd::AsFd::as_fd(&nix::fcntl::AT_FDCWD),
+                &shown,
+                nix::unistd::AccessFlags::X_OK,
+                nix::fcntl::AtFlags::AT_EACCESS,
+            )
+            .is_ok();
+            if !searchable || rel.as_os_str().is_empty() {
+                continue;
+            }
+            let fate = match fd {
+                Some(fd) => super::beneath::aside(fd, &rel),
+                None => super::beneath::unopened(&root),
+            };
+            let undone = matches!(fate, Fate::Aside(_));
+            let end = super::submodules::fate_words(fate, &root, &shown, "");
+            violation(
+                format!(
+                    "{}: a directory orchestra cannot list (not its owner's to open up) that git can still search: a repository or git directory below it, which git would use, cannot be judged{end}",
+                    shown.display()
+                ),
+                undone,
             );
         }
         out
+    }
+}
+
+/// Whether the `.git` of the work tree `<root>/<rel>` leads to no git
+/// directory: a file that is no `gitdir:` pointer as git reads it, or one
+/// to a directory of the workspace that holds no `HEAD` and that the diff
+/// judges by its markers once it gets one (not named `.git`, not below
+/// the root's `.git`). Git refuses such a `.git` and runs nothing of it.
+fn leads_nowhere(root: &Path, rel: &Path) -> bool {
+    let dot_git = root.join(rel).join(".git");
+    if !std::fs::symlink_metadata(&dot_git).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let Some(target) = super::gitdir_pointer(&dot_git) else { return true };
+    match super::codepaths::resolve(root, rel, &target, &mut Vec::new()) {
+        Resolved::Inside(p) => {
+            std::fs::symlink_metadata(root.join(&p).join("HEAD")).is_err()
+                && !p.starts_with(".git")
+                && p.file_name().is_some_and(|n| n != ".git")
+        }
+        Resolved::Outside(_) => false,
     }
 }
 
@@ -386,6 +497,23 @@ mod tests {
     #[test]
     fn git_entries_and_git_directory_markers_below_the_root_are_noted_and_an_unwalked_diff_fails_closed() {
         let d = tempfile::tempdir().unwrap();
+        // Directories git may take for git directories by their markers
+        // (`i/.git/logs` has a `HEAD` and `refs`, but no `objects`: none).
+        for dir in ["e", "f", "i/.git/modules/s", "h"] {
+            for m in ["objects", "refs"] {
+                std::fs::create_dir_all(d.path().join(dir).join(m)).unwrap();
+            }
+            std::fs::write(d.path().join(dir).join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        }
+        std::fs::remove_file(d.path().join("h/HEAD")).unwrap();
+        std::fs::create_dir_all(d.path().join("i/.git/logs/refs")).unwrap();
+        std::fs::write(d.path().join("i/.git/logs/HEAD"), "").unwrap();
+        // `.git` files that lead to no git directory (review 76, F3).
+        std::fs::create_dir_all(d.path().join("j")).unwrap();
+        std::fs::write(d.path().join("j/.git"), "").unwrap();
+        std::fs::create_dir_all(d.path().join("k")).unwrap();
+        std::fs::create_dir_all(d.path().join("store/objects")).unwrap();
+        std::fs::write(d.path().join("k/.git"), "gitdir: ../store\n").unwrap();
         let mut m = MadeRepos::new(d.path().to_path_buf(), std::time::SystemTime::now());
         for (p, how) in [
             (&b".git"[..], Watched::Added),
@@ -403,8 +531,13 @@ mod tests {
             (b"h/refs", Watched::Modified),
             (b"i/.git/logs/HEAD", Watched::Kept),
             (b"i/.git/modules/s/HEAD", Watched::Kept),
+            (b"j/.git", Watched::Added),
+            (b"k/.git", Watched::Added),
         ] {
             m.watched(p, how);
+        }
+        for dir in ["e", "f", "h", "i", "j", "k", "store"] {
+            std::fs::remove_dir_all(d.path().join(dir)).unwrap();
         }
         let seen = |made| Seen { made, in_runs: false };
         let want: BTreeMap<PathBuf, Seen> =
@@ -413,11 +546,10 @@ mod tests {
                 .map(|(p, s)| (PathBuf::from(p), s))
                 .collect();
         assert_eq!(m.repos, want);
-        let want: BTreeMap<PathBuf, Seen> =
-            [("e", seen(false)), ("f", seen(true)), ("i/.git/logs", seen(false)), ("i/.git/modules/s", seen(false))]
-                .into_iter()
-                .map(|(p, s)| (PathBuf::from(p), s))
-                .collect();
+        let want: BTreeMap<PathBuf, Seen> = [("e", seen(false)), ("f", seen(true)), ("i/.git/modules/s", seen(false))]
+            .into_iter()
+            .map(|(p, s)| (PathBuf::from(p), s))
+            .collect();
         assert_eq!(m.bare, want);
         for (p, changed) in
             [(".git", true), ("a", true), ("e/config", true), ("g", true), ("d", false), ("h/refs", true)]

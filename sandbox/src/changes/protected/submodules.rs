@@ -352,7 +352,10 @@ fn normal_relative(p: &[u8]) -> Option<PathBuf> {
 /// "sub"]`, the subsection without quotes, backslashes or brackets). Git
 /// also takes several headers on one line and settings after a header
 /// (review 75, F1: `[advice] [core] fsmonitor = …`); such text is not
-/// plain.
+/// plain. Nor is a setting holding a quote or a comment (`"`, `#`, `;`):
+/// git drops the quotes inside a value and the comment after it, so
+/// `url = ext:":"sh …` is `ext::sh …` to git (review 76); what a clone
+/// writes holds none.
 pub(super) fn written_as_git_writes(text: &[u8]) -> bool {
     let Ok(text) = std::str::from_utf8(text) else { return false };
     !text.contains('\\')
@@ -362,7 +365,7 @@ pub(super) fn written_as_git_writes(text: &[u8]) -> bool {
                 return true;
             }
             let Some(inner) = l.strip_prefix('[') else {
-                return !l.split('=').next().unwrap_or_default().contains(['[', ']']);
+                return !l.split('=').next().unwrap_or_default().contains(['[', ']']) && !l.contains(['"', '#', ';']);
             };
             let Some(inner) = inner.strip_suffix(']') else { return false };
             let (name, sub) = match inner.split_once(' ') {
@@ -384,7 +387,8 @@ pub(super) fn settings(text: &[u8]) -> Vec<(String, String, String)> {
     let text = String::from_utf8_lossy(text);
     let mut section = String::new();
     let mut out = Vec::new();
-    for line in text.lines() {
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
         let mut l = line.trim();
         if let Some(rest) = l.strip_prefix('[') {
             let name = rest.split([']', ' ', '\t', '"', '.']).next().unwrap_or_default();
@@ -412,9 +416,61 @@ pub(super) fn settings(text: &[u8]) -> Vec<(String, String, String)> {
         }
         // A key alone is a boolean `true`.
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
-        let v = v.trim();
-        let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
-        out.push((section.clone(), k.trim().to_ascii_lowercase(), v.to_string()));
+        let k = k.split(['#', ';']).next().unwrap_or_default();
+        let mut v = v.to_string();
+        // A value continued on the next line (`\` at the end).
+        while continued(&v)
+            && let Some(next) = lines.next()
+        {
+            v.pop();
+            v.push_str(next);
+        }
+        out.push((section.clone(), k.trim().to_ascii_lowercase(), git_value(&v)));
+    }
+    out
+}
+
+/// Whether a value's text ends in a `\` that escapes the line's end.
+fn continued(v: &str) -> bool {
+    v.bytes().rev().take_while(|b| *b == b'\\').count() % 2 == 1
+}
+
+/// A value as git reads it (`parse_value`): whitespace at either end that
+/// is not quoted dropped, quotes removed wherever they are (`"a"b` is
+/// `ab`), a `#` or `;` outside quotes the start of a comment, and `\\`,
+/// `\"`, `\n`, `\t`, `\b` escapes (git refuses any other, and a quote
+/// left open: the config is then no config; what was read so far is
+/// returned).
+fn git_value(raw: &str) -> String {
+    let mut out = String::new();
+    let (mut quoted, mut trim) = (false, None::<usize>);
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_whitespace() && !quoted {
+            if !out.is_empty() {
+                trim.get_or_insert(out.len());
+                out.push(c);
+            }
+            continue;
+        }
+        if !quoted && (c == '#' || c == ';') {
+            break;
+        }
+        trim = None;
+        match c {
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('b') => out.push('\u{8}'),
+                Some(e @ ('\\' | '"')) => out.push(e),
+                _ => break,
+            },
+            '"' => quoted = !quoted,
+            c => out.push(c),
+        }
+    }
+    if let Some(t) = trim {
+        out.truncate(t);
     }
     out
 }
@@ -1679,6 +1735,24 @@ mod tests {
         // Review 65, F1: `\"` inside a subsection name is an escape.
         let s = settings(b"[includeIf \"x:*\\\"*\"] path = evil.cfg\n");
         assert!(s.contains(&("includeif".into(), "path".into(), "evil.cfg".into())), "{s:?}");
+        // Review 76: values as git reads them (quotes anywhere, comments, escapes, continued lines).
+        let s = settings(
+            b"[remote \"o\"]\n\turl = ext:\":\"sh -c x # c\n\tpushurl = \" a;b \" ; c\n[core]\n\thooksPath = h\\\n2 \n\tx = \"a\\\\\\\"\\tb\"\n",
+        );
+        for want in [
+            ("remote", "url", "ext::sh -c x"),
+            ("remote", "pushurl", " a;b "),
+            ("core", "hookspath", "h2"),
+            ("core", "x", "a\\\"\tb"),
+        ] {
+            assert!(s.contains(&(want.0.into(), want.1.into(), want.2.into())), "{want:?} in {s:?}");
+        }
+        // None of them is plain: a quote or a comment in a setting.
+        for text in
+            [&b"[remote \"o\"]\n\turl = ext:\":\"sh\n"[..], b"[core]\n\tbare = false # c\n", b"[user]\n\tname = a;b\n"]
+        {
+            assert!(!written_as_git_writes(text), "{:?}", String::from_utf8_lossy(text));
+        }
     }
 
     #[test]
