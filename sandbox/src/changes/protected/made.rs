@@ -42,7 +42,9 @@
 //!   not counted against the bounds ([`MAX_JUDGED`], [`MAX_KEPT`]); past
 //!   them, the rest is not judged but disarmed whole: every `.git` (or
 //!   bare-form `HEAD`) past the bound is removed when the task made it, else
-//!   put aside, and the violation says so (review 76, F3);
+//!   put aside — but a `.git` directory the workspace had, with nothing at
+//!   or below its work tree changed, which is left — and the violation says
+//!   so (review 76, F3);
 //! - a directory the diff could not list even opened up (another owner's:
 //!   [`crate::changes::Watched::Unlistable`]; the supervisor's own are
 //!   walked with `u+rx` and judged like any other, review 76 F1) that the
@@ -390,7 +392,7 @@ impl MadeRepos {
         }
         if let Some(what) = self.overflow {
             let past = std::mem::take(&mut self.past);
-            let (mut removed, mut aside, mut kept) = (0usize, 0usize, Vec::new());
+            let (mut removed, mut aside, mut kept, mut untouched) = (0usize, 0usize, Vec::new(), 0usize);
             for (rel, is_bare) in past {
                 let entry = if is_bare {
                     if !may_be_git_dir(&root.join(&rel)) {
@@ -403,7 +405,21 @@ impl MadeRepos {
                     }
                     rel.join(".git")
                 };
-                match undo(&entry, super::submodules::born_since(&root.join(&entry), start)) {
+                let made = super::submodules::born_since(&root.join(&entry), start);
+                // A repository the user had, its `.git` a directory, with
+                // nothing at or below its work tree changed (by the diff;
+                // not in `runs/`, which no diff sees): its code is what it
+                // was (a pointer could lead anywhere: disarmed).
+                if !is_bare
+                    && !made
+                    && !rel.starts_with(RUNS)
+                    && !self.changed.touches(&rel)
+                    && std::fs::symlink_metadata(root.join(&entry)).is_ok_and(|m| m.is_dir())
+                {
+                    untouched += 1;
+                    continue;
+                }
+                match undo(&entry, made) {
                     Fate::Removed => removed += 1,
                     Fate::Aside(_) => aside += 1,
                     Fate::Kept(why) => kept.push(format!("{} ({why})", root.join(&entry).display())),
@@ -422,9 +438,14 @@ impl MadeRepos {
             };
             violation(
                 format!(
-                    "{}: more {what} than can be judged one by one; those past the bound were not judged but disarmed: {removed} made during the task removed, {aside} renamed aside (`*.removed-by-orchestra-{}`){left}",
+                    "{}: more {what} than can be judged one by one; those past the bound were not judged but disarmed: {removed} made during the task removed, {aside} renamed aside (`*.removed-by-orchestra-{}`){left}{}",
                     root.display(),
-                    std::process::id()
+                    std::process::id(),
+                    if untouched > 0 {
+                        format!("; {untouched} the workspace had, with nothing in them changed, left")
+                    } else {
+                        String::new()
+                    }
                 ),
                 kept.is_empty(),
             );
