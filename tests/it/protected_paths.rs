@@ -2089,4 +2089,230 @@ fn unlistable_directories_a_build_makes_are_no_violation() {
     e.sh("default", "set -e; chmod 0300 out/private && echo z > t/locked/g && touch out/private/b").assert_ok();
     assert_eq!(mode_of(&e.ws.join("out/private")), 0o300);
     assert_eq!(mode_of(&e.ws.join("g/sub")), 0o100);
+
+/// `script` run by the host's own git in a copy of `e`'s workspace made
+/// now (beside it): what git itself writes, to compare with the task's.
+#[track_caller]
+fn twin(e: &Env, script: &str) -> std::path::PathBuf {
+    let copy = e.root.join("twin");
+    host_sh(&e.root, &format!("rm -rf twin && cp -a {} twin", e.ws.display()));
+    host_sh(&copy, script);
+    copy
+}
+
+/// The bytes of `rel` in the workspace `ws` and in its `copy` are the same.
+#[track_caller]
+fn same_as_git_writes(ws: &Path, copy: &Path, rel: &str) {
+    let read = |d: &Path| std::fs::read(d.join(rel)).unwrap_or_else(|e| panic!("{}: {e}", d.join(rel).display()));
+    assert_eq!(String::from_utf8_lossy(&read(ws)), String::from_utf8_lossy(&read(copy)), "{rel}");
+}
+
+/// The host's `git config -l` of the repository's own settings in `dir`
+/// (its `config`, then its `config.worktree` when git reads one).
+fn config_list(dir: &Path) -> String {
+    let list = |scope: &str| String::from_utf8_lossy(&git(dir, &["config", "-l", scope]).stdout).into_owned();
+    list("--local") + &list("--worktree")
+}
+
+/// A false exit 4: `git push -u` and `git branch -u` of a branch whose
+/// name git quotes or escapes in the config (non-ASCII letters, `#`, `;`,
+/// `,`, `"`) are no violation, and the host's config is what git itself
+/// writes for them.
+#[test]
+fn push_u_of_branch_names_git_quotes_in_its_config_is_no_violation() {
+    let e = remote_env();
+    // A remote the task can push to: a bare repository in the workspace.
+    host_sh(&e.ws, "git init -q --bare pub.git && echo pub.git >> .git/info/exclude");
+    assert!(git(&e.ws, &["remote", "add", "pub", e.ws.join("pub.git").to_str().unwrap()]).status.success());
+    let names = ["naïve", "修正", "a#b", "a,b", "a;b", "q\"uote"];
+    let script = names
+        .iter()
+        .map(|n| {
+            let n = n.replace('"', "\\\"");
+            format!(
+                "{GIT} checkout -q -b \"{n}\" && {GIT} push -q -u pub \"{n}\" && {GIT} branch -q -u origin/main \"{n}\""
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" && ");
+    let copy = twin(&e, &script.replace(&e.ws.join("pub.git").display().to_string(), "pub.git"));
+    let o = e.sh("default", &script);
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}\n{}", o.rules(), o.all());
+    same_as_git_writes(&e.ws, &copy, ".git/config");
+    let list = config_list(&e.ws);
+    assert_eq!(list, config_list(&copy));
+    for n in names {
+        assert!(list.contains(&format!("branch.{n}.remote=origin\n")), "{n}: {list}");
+        assert!(list.contains(&format!("branch.{n}.merge=refs/heads/main\n")), "{n}: {list}");
+    }
+    assert!(
+        String::from_utf8_lossy(&std::fs::read(e.ws.join(".git/config")).unwrap()).contains("[branch \"q\\\"uote\"]")
+    );
+}
+
+/// Neighbours of what `git push -u` writes for such names that smuggle a
+/// setting that names code (a header hidden in an escaped subsection, a
+/// quoted value running over lines, a subsection escape git refuses) are
+/// `fs.protected`: the config stays byte for byte, nothing planted runs.
+#[test]
+fn quoting_tricks_in_branch_sections_are_refused_whole_and_run_nothing() {
+    let cases = [
+        ("escaped quote, then a header", "[branch \"a\\\"]\"] [core]\n\tfsmonitor = touch {m}\n"),
+        ("header in a subsection", "[branch \"x\\\"]\n[core\"]\n\tfsmonitor = touch {m}\n"),
+        ("quote left open", "[branch \"a#b\"]\n\tmerge = \"refs/heads/a#b\n[core]\n\tfsmonitor = touch {m}\"\n"),
+        ("unknown escape", "[branch \"a\\b\"]\n\tremote = origin\n[core]\n\tfsmonitor = touch {m}\n"),
+        ("a branch's code key", "[branch \"a;b\"]\n\tmerge = refs/heads/a;b\n\tfsmonitor = touch {m}\n"),
+        ("escaped newline", "[branch \"naïve\"]\n\tmerge = \"refs/heads/x\\n[core]\\nfsmonitor = touch {m}\"\n"),
+    ];
+    for (case, text) in cases {
+        let e = remote_env();
+        let marker = e.root.join("planted-ran");
+        std::fs::write(e.ws.join("attack"), text.replace("{m}", &marker.display().to_string())).unwrap();
+        let before = std::fs::read(e.ws.join(".git/config")).unwrap();
+        let o = e.sh(
+            "default",
+            "cp .git/config .git/config.lock && cat attack >> .git/config.lock && \
+             perl -e 'rename q(.git/config.lock), q(.git/config) or die qq($!\\n)'",
+        );
+        o.assert_violation("fs.protected");
+        assert!(o.all().contains("a change of a git config a task may not make"), "{case}: {}", o.all());
+        assert_eq!(std::fs::read(e.ws.join(".git/config")).unwrap(), before, "{case}: .git/config changed");
+        host_git_runs_nothing(&e, &marker);
+    }
+}
+
+/// A false exit 4: `git submodule deinit -f lib` of an absorbed submodule
+/// removes its section from `.git/config` and `core.worktree` from its own
+/// config, and empties `lib`: no violation, and what git itself writes.
+#[test]
+fn submodule_deinit_is_no_violation_and_leaves_what_git_writes() {
+    let e = submodule_env();
+    let script = format!("{GIT} submodule deinit -q -f lib");
+    let copy = twin(&e, &script);
+    let o = e.sh("default", &script);
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "{:?}\n{}", o.rules(), o.all());
+    same_as_git_writes(&e.ws, &copy, ".git/config");
+    same_as_git_writes(&e.ws, &copy, ".git/modules/lib/config");
+    assert_eq!(config_list(&e.ws), config_list(&copy));
+    assert!(!config_list(&e.ws).contains("submodule.lib"), "{}", config_list(&e.ws));
+    assert!(e.ws.join(".git/modules/lib/HEAD").exists(), "the submodule's git directory is kept");
+    assert_eq!(std::fs::read_dir(e.ws.join("lib")).unwrap().count(), 0, "lib is emptied");
+    let status = |d: &Path| String::from_utf8_lossy(&git(d, &["status", "--short"]).stdout).into_owned();
+    assert_eq!(status(&e.ws).replace("?? .orchestra/\n", ""), status(&copy));
+}
+
+/// Neighbours of a deinit that also add something — a code-bearing key in
+/// the submodule's section or the root's, a key of its own config — or
+/// drop a root setting are `fs.protected`: the configs stay byte for byte
+/// and nothing planted runs at the host's git.
+#[test]
+fn a_deinit_like_removal_that_adds_anything_is_refused_and_runs_nothing() {
+    let cases = [
+        ("update command", ".git/config", "s|\tactive = true|\tupdate = !touch {m}|"),
+        ("fsmonitor beside", ".git/config", "/^\\[submodule/,$c [core]\\n\\tfsmonitor = touch {m}"),
+        ("a root setting", ".git/config", "/^\\[submodule/,$d; /logallrefupdates/d"),
+        ("module fsmonitor", ".git/modules/lib/config", "s|\tworktree = .*|\tfsmonitor = touch {m}|"),
+    ];
+    for (case, file, sed) in cases {
+        let e = submodule_env();
+        let marker = e.root.join("planted-ran");
+        let sed = sed.replace("{m}", &marker.display().to_string());
+        let (root_before, module_before) = (
+            std::fs::read(e.ws.join(".git/config")).unwrap(),
+            std::fs::read(e.ws.join(".git/modules/lib/config")).unwrap(),
+        );
+        let o = e.sh(
+            "default",
+            &format!("sed '{sed}' {file} > {file}.lock && perl -e 'rename q({file}.lock), q({file}) or die qq($!\\n)'"),
+        );
+        assert_eq!(o.code, 4, "{case}: {}", o.all());
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(".git/config")).unwrap(), root_before, "{case}");
+        assert_eq!(std::fs::read(e.ws.join(".git/modules/lib/config")).unwrap(), module_before, "{case}");
+        let _ = git(&e.ws, &["-c", "protocol.file.allow=always", "submodule", "update", "--init"]);
+        let _ = git(&e.ws.join("lib"), &["status"]);
+        host_git_runs_nothing(&e, &marker);
+    }
+}
+
+/// A false exit 4: `git sparse-checkout set`, `disable` and `init --cone`
+/// turn on `extensions.worktreeConfig` and write `core.sparseCheckout*`
+/// (and `index.sparse = false`) into `.git/config.worktree`: no violation,
+/// the supervisor makes the file, and the configs are what git writes.
+#[test]
+fn sparse_checkout_is_no_violation_and_leaves_what_git_writes() {
+    let e = repo_env();
+    host_sh(&e.ws, &format!("mkdir d1 d2 d3 && touch d1/a d2/b d3/c && {GIT} add . && {GIT} commit -qm dirs"));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for script in [
+        format!("{GIT} sparse-checkout set d1 d2"),
+        format!("{GIT} sparse-checkout disable && {GIT} sparse-checkout init --cone && {GIT} sparse-checkout set d3"),
+    ] {
+        // The jail runs git as another user: the index's stat data differ, so
+        // both refresh it first (git leaves files it takes for changed).
+        let script = format!("{GIT} update-index -q --refresh; {script}");
+        let copy = twin(&e, &script);
+        let o = e.sh("default", &script);
+        o.assert_ok();
+        assert!(o.rules().is_empty(), "`{script}`: {:?}\n{}", o.rules(), o.all());
+        for rel in [".git/config", ".git/config.worktree", ".git/info/sparse-checkout"] {
+            same_as_git_writes(&e.ws, &copy, rel);
+        }
+        assert_eq!(config_list(&e.ws), config_list(&copy));
+        assert!(!e.ws.join(".git/config.worktree.lock").exists());
+    }
+    let list = config_list(&e.ws);
+    assert!(list.contains("extensions.worktreeconfig=true\n") && list.contains("core.sparsecheckout=true\n"), "{list}");
+    assert!(e.ws.join("d3/c").exists() && !e.ws.join("d1").exists(), "the sparse checkout is d3");
+}
+
+/// With `extensions.worktreeConfig` on, `config.worktree` files are config:
+/// a task that turns it on and plants code there — `git config --worktree`,
+/// a write to the file past the lock, a linked work tree's own
+/// `config.worktree` — is `fs.protected`, and nothing planted runs at the
+/// host's git (in the root or the linked work tree).
+#[test]
+fn code_planted_in_a_config_worktree_is_refused_and_runs_nothing() {
+    let cases = [
+        ("git config --worktree", "{GIT} config --worktree core.fsmonitor 'touch {m}; false #'"),
+        (
+            "by hand",
+            "cp .git/config.worktree .git/cw && printf '\\thooksPath = hooks-x\\n\\tfsmonitor = touch {m}\\n' >> .git/cw && \
+             perl -e 'rename q(.git/cw), q(.git/config.worktree) or die qq($!\\n)'",
+        ),
+        ("past the lock", "printf '[core]\\n\\tfsmonitor = touch {m}\\n' >> .git/config.worktree"),
+        (
+            "linked work tree",
+            "{GIT} worktree add -q wt && {GIT} -C wt config --worktree core.fsmonitor 'touch {m}; false #'",
+        ),
+        (
+            "made with code",
+            "printf '[core]\\n\\tfsmonitor = touch {m}\\n' > .git/config.worktree.lock && \
+             perl -e 'rename q(.git/config.worktree.lock), q(.git/config.worktree) or die qq($!\\n)'",
+        ),
+    ];
+    for (case, plant) in cases {
+        let e = repo_env();
+        let marker = e.root.join("planted-ran");
+        let plant = plant.replace("{GIT}", GIT).replace("{m}", &marker.display().to_string());
+        let first = if case == "made with code" {
+            format!("{GIT} config extensions.worktreeConfig true")
+        } else {
+            format!("{GIT} sparse-checkout set --no-cone README .gitignore")
+        };
+        let o = e.sh("default", &format!("{first} && {plant}"));
+        o.assert_violation("fs.protected");
+        let worktree_config = std::fs::read_to_string(e.ws.join(".git/config.worktree")).unwrap_or_default();
+        assert!(
+            !worktree_config.contains("fsmonitor") && !worktree_config.contains("hooksPath"),
+            "{case}: {worktree_config}"
+        );
+        let _ = git(&e.ws, &["status"]);
+        if e.ws.join("wt/.git").exists() {
+            let _ = git(&e.ws.join("wt"), &["status"]);
+        }
+        host_git_runs_nothing(&e, &marker);
+    }
 }

@@ -558,13 +558,14 @@ fn decide_write(
     Decision::Continue
 }
 
-/// Whether `path` is the config of the workspace's repository
-/// (`.git/config`) or of a submodule's git directory below `.git/modules`:
-/// files git changes by renaming `config.lock` onto them.
+/// Whether `path` is the config or `config.worktree` of the workspace's
+/// repository (`.git/config`) or of a submodule's git directory below
+/// `.git/modules`: files git changes by renaming `<name>.lock` onto them.
 fn repository_config(plan: &JailPlan, path: &Path) -> bool {
     let git = plan.workdir.join(".git");
-    path == git.join("config")
-        || (path.starts_with(git.join("modules")) && path.file_name() == Some(std::ffi::OsStr::new("config")))
+    let name = path.file_name().and_then(std::ffi::OsStr::to_str);
+    (path.parent() == Some(git.as_path()) || path.starts_with(git.join("modules")))
+        && matches!(name, Some("config" | "config.worktree"))
 }
 
 /// The protected path `path` is, or lies below, if any.
@@ -986,7 +987,9 @@ mod tests {
         std::fs::write(sub.join("config"), "[core]\n").unwrap();
         std::fs::write(sub.join("config.lock"), "[core]\n\tbare = false\n").unwrap();
         std::fs::write(w.join(".git/other"), "[core]\n").unwrap();
-        p.protected = vec![w.join(".git/config"), sub.join("config"), w.join(".git/other")];
+        std::fs::write(w.join(".git/config.worktree.lock"), "[core]\n").unwrap();
+        p.protected =
+            vec![w.join(".git/config"), sub.join("config"), w.join(".git/other"), w.join(".git/config.worktree")];
         let mut m = HashMap::new();
         for (at, path) in [
             (0x1000, w.join(".git/config.lock")),
@@ -994,6 +997,8 @@ mod tests {
             (0x3000, sub.join("config.lock")),
             (0x4000, sub.join("config")),
             (0x5000, w.join(".git/other")),
+            (0x6000, w.join(".git/config.worktree.lock")),
+            (0x7000, w.join(".git/config.worktree")),
         ] {
             m.insert(at, path.into_os_string().into_vec());
         }
@@ -1005,6 +1010,10 @@ mod tests {
         assert!(matches!(rename(0x1000, 0x2000, 0), Decision::GitConfig { ref source, ref target, .. }
                 if *source == w.join(".git/config.lock") && *target == w.join(".git/config")));
         assert!(matches!(rename(0x3000, 0x4000, 0), Decision::GitConfig { .. }), "a submodule's config");
+        assert!(
+            matches!(rename(0x6000, 0x7000, 0), Decision::GitConfig { ref target, .. } if *target == w.join(".git/config.worktree")),
+            "a config.worktree, absent: judged by the supervisor"
+        );
         assert_eq!(deny_rule(&rename(0x1000, 0x2000, 2)), "fs.protected", "an exchange");
         assert_eq!(deny_rule(&rename(0x1000, 0x5000, 0)), "fs.protected", "another protected file");
     }

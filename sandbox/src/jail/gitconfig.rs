@@ -67,12 +67,16 @@ pub enum ParseError {
     /// A NUL or another control character (a tab aside).
     #[error("line {0}: a control character")]
     Control(usize),
-    /// A backslash: an escape or a continued line.
+    /// A backslash but in the escapes git writes: a continued line, an
+    /// escape git refuses or does not write, one in a comment.
     #[error("line {0}: a backslash")]
     Backslash(usize),
-    /// A double quote in a value.
-    #[error("line {0}: a quoted value")]
+    /// A value's double quote left open.
+    #[error("line {0}: a quote left open")]
     Quote(usize),
+    /// An unquoted tab inside a value (git's versions read it apart).
+    #[error("line {0}: a tab inside a value")]
+    Tab(usize),
     /// A section header outside `[name]` and `[name "subsection"]`.
     #[error("line {0}: a section header of an unusual form")]
     Header(usize),
@@ -125,11 +129,11 @@ pub fn parse(text: &[u8]) -> Result<Vec<Entry>, ParseError> {
         if raw.chars().any(|c| (c.is_control() && c != '\t') || c == '\u{7f}') {
             return Err(ParseError::Control(n));
         }
-        if raw.contains('\\') {
-            return Err(ParseError::Backslash(n));
-        }
         let line = raw.trim_start_matches([' ', '\t']);
         if line.is_empty() || line.starts_with(['#', ';']) {
+            if line.contains('\\') {
+                return Err(ParseError::Backslash(n));
+            }
             continue;
         }
         if let Some(rest) = line.strip_prefix('[') {
@@ -148,7 +152,9 @@ fn name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-'
 }
 
-/// A header's section and subsection; `rest` follows the `[`.
+/// A header's section and subsection; `rest` follows the `[`. A subsection
+/// is read as git reads it, with the escapes git writes in one (`\"` and
+/// `\\`); any other backslash is refused.
 fn header(rest: &str, n: usize) -> Result<(String, Option<String>), ParseError> {
     let end = rest.find(|c: char| !name_char(c)).unwrap_or(rest.len());
     let (name, after) = rest.split_at(end);
@@ -161,13 +167,29 @@ fn header(rest: &str, n: usize) -> Result<(String, Option<String>), ParseError> 
         return Err(ParseError::Deprecated(n));
     } else if after.starts_with([' ', '\t']) {
         let quoted = after.trim_start_matches([' ', '\t']).strip_prefix('"').ok_or(ParseError::Header(n))?;
-        let (sub, a) = quoted.split_once('"').ok_or(ParseError::Header(n))?;
-        (Some(sub.to_string()), a.strip_prefix(']').ok_or(ParseError::Header(n))?)
+        let mut sub = String::new();
+        let mut chars = quoted.char_indices();
+        let close = loop {
+            match chars.next() {
+                None => return Err(ParseError::Header(n)),
+                Some((i, '"')) => break i,
+                Some((_, '\\')) => match chars.next() {
+                    Some((_, c @ ('"' | '\\'))) => sub.push(c),
+                    _ => return Err(ParseError::Backslash(n)),
+                },
+                Some((_, c)) => sub.push(c),
+            }
+        };
+        let a = quoted.get(close + 1..).unwrap_or_default();
+        (Some(sub), a.strip_prefix(']').ok_or(ParseError::Header(n))?)
     } else {
         return Err(ParseError::Header(n));
     };
     if !after.trim_matches([' ', '\t']).is_empty() {
         return Err(ParseError::Header(n));
+    }
+    if after.contains('\\') {
+        return Err(ParseError::Backslash(n));
     }
     let name = name.to_ascii_lowercase();
     if name == "include" || name == "includeif" {
@@ -187,16 +209,69 @@ fn setting(line: &str, n: usize) -> Result<(String, Option<String>), ParseError>
     let value = if after.is_empty() {
         None
     } else if let Some(v) = after.strip_prefix('=') {
-        if v.contains('"') {
-            return Err(ParseError::Quote(n));
-        }
-        // A comment ends the value; spaces around it go, a tab inside is a space.
-        let v = v.split(['#', ';']).next().unwrap_or_default();
-        Some(v.trim_matches([' ', '\t']).replace('\t', " "))
+        Some(value(v, n)?)
+    } else if after.contains('\\') {
+        return Err(ParseError::Backslash(n));
     } else {
         return Err(ParseError::Line(n));
     };
     Ok((key.to_ascii_lowercase(), value))
+}
+
+/// A value (what follows the `=`) as git's `parse_value` reads it: double
+/// quotes toggle a quoted part (where `#`, `;` and spaces are kept), `\"`,
+/// `\\`, `\t`, `\n` and `\b` are escapes, unquoted spaces and tabs go at
+/// either end, a `#` or `;` outside quotes starts a comment. Refused: a
+/// backslash at the line's end (a continued line) or before any other
+/// character (git refuses those too), a backslash in the comment, a quote
+/// left open, and an unquoted tab inside the value (git before 2.46 reads
+/// it as a space, later ones as a tab: no one reading).
+fn value(v: &str, n: usize) -> Result<String, ParseError> {
+    let mut out = String::new();
+    let (mut quote, mut trim_len, mut tabs) = (false, 0usize, Vec::new());
+    let mut chars = v.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if matches!(c, ' ' | '\t') && !quote {
+            if trim_len == 0 {
+                trim_len = out.len();
+            }
+            if !out.is_empty() {
+                if c == '\t' {
+                    tabs.push(out.len());
+                }
+                out.push(c);
+            }
+            continue;
+        }
+        if !quote && matches!(c, '#' | ';') {
+            if v.get(i..).unwrap_or_default().contains('\\') {
+                return Err(ParseError::Backslash(n));
+            }
+            break;
+        }
+        trim_len = 0;
+        match c {
+            '\\' => out.push(match chars.next() {
+                Some((_, 't')) => '\t',
+                Some((_, 'b')) => '\u{8}',
+                Some((_, 'n')) => '\n',
+                Some((_, e @ ('\\' | '"'))) => e,
+                _ => return Err(ParseError::Backslash(n)),
+            }),
+            '"' => quote = !quote,
+            c => out.push(c),
+        }
+    }
+    if quote {
+        return Err(ParseError::Quote(n));
+    }
+    if trim_len > 0 {
+        out.truncate(trim_len);
+    }
+    if tabs.iter().any(|t| *t < out.len()) {
+        return Err(ParseError::Tab(n));
+    }
+    Ok(out)
 }
 
 /// The names of the remotes `entries` hold settings of (any key).
@@ -204,10 +279,40 @@ pub fn remotes(entries: &[Entry]) -> std::collections::BTreeSet<&str> {
     entries.iter().filter(|e| e.section == "remote").filter_map(|e| e.subsection.as_deref()).collect()
 }
 
-/// Whether a task may add or remove `e` (its value judged apart), when the
-/// config it started with had the remotes `had`: a remote's URLs only for a
-/// remote it did not have, not named `origin`, beside at least one it had.
-pub fn changeable(e: &Entry, had: &std::collections::BTreeSet<&str>) -> bool {
+/// Whether `e` is what `git sparse-checkout` (`set`, `init --cone`,
+/// `disable`) writes: switches of which files are checked out, no code.
+/// Only `index.sparse` off: a sparse index is one the host's check does
+/// not read.
+fn sparse(e: &Entry) -> bool {
+    e.subsection.is_none()
+        && matches!(
+            (e.section.as_str(), e.key.as_str()),
+            ("core", "sparsecheckout" | "sparsecheckoutcone") | ("index", "sparse")
+        )
+}
+
+/// Whether `e` is `extensions.worktreeConfig`: with it git reads
+/// `config.worktree` (protected, judged as a config) too.
+fn worktree_extension(e: &Entry) -> bool {
+    e.subsection.is_none() && (e.section.as_str(), e.key.as_str()) == ("extensions", "worktreeconfig")
+}
+
+/// Whether a task may add or remove `e` (its value judged apart) in a
+/// config of `kind`, when the config it started with had the remotes
+/// `had`: a remote's URLs only for a remote it did not have, not named
+/// `origin`, beside at least one it had. In a `config.worktree`, only what
+/// `git sparse-checkout` writes; `extensions.worktreeConfig` only in a
+/// repository's own config (and never removed: [`judge`]).
+pub fn changeable(e: &Entry, had: &std::collections::BTreeSet<&str>, kind: Kind) -> bool {
+    if sparse(e) {
+        return true;
+    }
+    if kind == Kind::Worktree {
+        return false;
+    }
+    if worktree_extension(e) {
+        return kind == Kind::Repository;
+    }
     let Some(sub) = e.subsection.as_deref() else { return false };
     match e.section.as_str() {
         "branch" => matches!(e.key.as_str(), "remote" | "merge" | "rebase"),
@@ -233,6 +338,9 @@ pub fn value_allowed(e: &Entry) -> bool {
         ("branch", "merge") | ("remote", "fetch" | "push") => refspec_allowed(v),
         ("branch", "rebase") => matches!(v, "true" | "false" | "merges" | "interactive"),
         ("remote", "tagopt") => matches!(v, "--no-tags" | "--tags"),
+        ("core", "sparsecheckout" | "sparsecheckoutcone") => matches!(v, "true" | "false"),
+        ("index", "sparse") => v == "false",
+        ("extensions", "worktreeconfig") => v == "true",
         _ => false,
     }
 }
@@ -251,33 +359,96 @@ pub fn url_allowed(v: &str) -> bool {
     }
 }
 
-/// A ref name or refspec: `[A-Za-z0-9/_.*:+^@-]`, not starting with `-`.
+/// A ref name or refspec as git allows one in a branch's name (any
+/// letter, `#`, `,`, `;`, `"`: git quotes and escapes them in the file),
+/// not read as an option: not starting with `-`, no control character, no
+/// space, none of `\ ~ ? [` (git's ref names have none).
 fn refspec_allowed(v: &str) -> bool {
-    !v.is_empty() && !v.starts_with('-') && v.chars().all(|c| c.is_ascii_alphanumeric() || "/_.*:+^@-".contains(c))
+    !v.is_empty()
+        && !v.starts_with('-')
+        && !v.chars().any(|c| c.is_control() || c.is_whitespace() || "\\~?[".contains(c))
+}
+
+/// Whether `a` and `b` are values of one setting.
+fn same_name(a: &Entry, b: &Entry) -> bool {
+    (&a.section, &a.subsection, &a.key) == (&b.section, &b.subsection, &b.key)
+}
+
+/// Whose config a config file is: it decides what a task may remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A repository's own (`.git/config`).
+    Repository,
+    /// A submodule's git directory's, below a `.git/modules`.
+    Module,
+    /// A `config.worktree` (read by git with `extensions.worktreeConfig`).
+    Worktree,
+}
+
+impl Kind {
+    /// The kind of the config at `path`: [`Kind::Worktree`] for a file
+    /// named `config.worktree`, [`Kind::Module`] below a `.git/modules`
+    /// (`.git` then `modules` on its path), else [`Kind::Repository`].
+    pub fn of(path: &std::path::Path) -> Kind {
+        if path.file_name() == Some(std::ffi::OsStr::new("config.worktree")) {
+            return Kind::Worktree;
+        }
+        let mut parts = path.components().map(|c| c.as_os_str());
+        let mut prev = None;
+        for c in parts.by_ref() {
+            if prev == Some(std::ffi::OsStr::new(".git")) && c == "modules" {
+                return Kind::Module;
+            }
+            prev = Some(c);
+        }
+        Kind::Repository
+    }
+}
+
+/// Whether a task may remove `e` (and never add it) from a config of
+/// `kind`: what `git submodule deinit` removes, a submodule's setting
+/// (`submodule.<name>.url`, `active`, the whole section: git then treats
+/// the submodule as not initialized) and, in the submodule's own config,
+/// `core.worktree` (its work tree emptied, git dir unused until `git
+/// submodule update` writes it again). A removal names no code to run.
+/// Never a repository's own `core.worktree`: a relative `core.hooksPath`
+/// or command is read from the work tree, which would move.
+pub fn removable(e: &Entry, kind: Kind) -> bool {
+    (e.section == "submodule" && e.subsection.is_some())
+        || (kind == Kind::Module && e.section == "core" && e.subsection.is_none() && e.key == "worktree")
 }
 
 /// Whether changing a config from `old` (as it was when the task started)
 /// to `new` is what a task may do (see the module doc), or why not.
-pub fn judge(old: &[u8], new: &[u8]) -> Result<(), Refusal> {
+pub fn judge(old: &[u8], new: &[u8], kind: Kind) -> Result<(), Refusal> {
     let old = parse(old).map_err(Refusal::Old)?;
     let new = parse(new).map_err(Refusal::New)?;
     let had = remotes(&old);
-    let fixed = |v: &[Entry]| v.iter().filter(|e| !changeable(e, &had)).cloned().collect::<Vec<_>>();
+    let fixed = |v: &[Entry]| v.iter().filter(|e| !changeable(e, &had, kind)).cloned().collect::<Vec<_>>();
+    // `extensions.worktreeConfig` may come, never go or change.
+    let extension = |v: &[Entry]| v.iter().filter(|e| worktree_extension(e)).cloned().collect::<Vec<_>>();
+    if !extension(&old).is_empty() && extension(&old) != extension(&new) {
+        return Err(Refusal::Fixed("extensions.worktreeconfig".into()));
+    }
     let (was, is) = (fixed(&old), fixed(&new));
-    if was != is {
-        // The first entry where they part: one changed or gone, or one added.
-        let first = was
-            .iter()
-            .zip(&is)
-            .find(|(a, b)| a != b)
-            .map(|(a, _)| a)
-            .or_else(|| was.get(is.len()))
-            .or_else(|| is.get(was.len()));
-        return Err(Refusal::Fixed(first.map(Entry::name).unwrap_or_default()));
+    // `is` must be `was` less removable entries, in the same order (a
+    // greedy match: an entry equal to the next one kept is kept).
+    let mut kept = is.iter().peekable();
+    for e in &was {
+        if kept.peek() == Some(&e) {
+            kept.next();
+        } else if !removable(e, kind) || is.iter().any(|k| same_name(k, e)) {
+            // A removal takes every value of a name (as `--unset-all` and
+            // `--remove-section` do): an earlier value never comes back.
+            return Err(Refusal::Fixed(e.name()));
+        }
+    }
+    if let Some(added) = kept.next() {
+        return Err(Refusal::Fixed(added.name()));
     }
     // What the new text adds: its changeable entries less the old ones.
-    let mut before: Vec<&Entry> = old.iter().filter(|e| changeable(e, &had)).collect();
-    for e in new.iter().filter(|e| changeable(e, &had)) {
+    let mut before: Vec<&Entry> = old.iter().filter(|e| changeable(e, &had, kind)).collect();
+    for e in new.iter().filter(|e| changeable(e, &had, kind)) {
         match before.iter().position(|b| *b == e) {
             Some(i) => {
                 before.swap_remove(i);
@@ -317,7 +488,8 @@ mod tests {
 
     #[test]
     fn entries_are_read_as_git_reads_them() {
-        let text = "; top\n[Core]\n  Bare=false # c\n\tname =  a \t b ;x\n\tflag\n[Remote \"Up Stream\"]\n\tURL = /p\n";
+        let text =
+            "; top\n[Core]\n  Bare=false # c\n\tname =  a   b \t;x\n\tflag\n[Remote \"Up Stream\"]\n\tURL = /p\n";
         assert_eq!(
             parse(text.as_bytes()).unwrap(),
             vec![
@@ -334,16 +506,16 @@ mod tests {
 
     #[test]
     fn anything_unusual_is_an_error() {
-        let cases: [(&[u8], ParseError); 22] = [
+        let cases: [(&[u8], ParseError); 29] = [
             (b"[a]\nk = \xff\n", ParseError::NotUtf8(2)),
             (b"[a]\nk = v\0\n", ParseError::Control(2)),
             (b"[a]\r\nk = v\n", ParseError::Control(1)),
             (b"[a]\nk = v\x0b\n", ParseError::Control(2)),
             (b"[a]\nk = a\\\n b\n", ParseError::Backslash(2)),
-            (b"[a \"x\\\"]\"]\n", ParseError::Backslash(1)),
+            (b"[a \"x\\y\"]\n", ParseError::Backslash(1)),
             (b"# \\\n", ParseError::Backslash(1)),
-            (b"[a]\nk = \"v\"\n", ParseError::Quote(2)),
-            (b"[a]\nk = x \" ; y\"\n", ParseError::Quote(2)),
+            (b"[a]\nk = \"v\n", ParseError::Quote(2)),
+            (b"[a]\nk = x \" ; y\n", ParseError::Quote(2)),
             (b"[a.b]\n", ParseError::Deprecated(1)),
             (b"[branch.x]\n\tremote = o\n", ParseError::Deprecated(1)),
             (b"[a] k = v\n", ParseError::Header(1)),
@@ -357,6 +529,15 @@ mod tests {
             (b"[IncludeIf \"gitdir:/\"]\n\tpath = x\n", ParseError::Include(1)),
             (b"k = v\n", ParseError::NoSection(1)),
             (b"[a]\n1k = v\n", ParseError::Line(2)),
+            // Escapes git refuses, or does not write where they stand.
+            (b"[a]\nk = \\x\n", ParseError::Backslash(2)),
+            (b"[a]\nk = v\\\n", ParseError::Backslash(2)),
+            (b"[a]\nk = v # \\\n", ParseError::Backslash(2)),
+            (b"[a \"b\\\n\"]\n", ParseError::Backslash(1)),
+            (b"[a \"b\"]\\\n", ParseError::Header(1)),
+            (b"[a]\nk \\= v\n", ParseError::Backslash(2)),
+            // An unquoted tab inside a value: git's versions read it apart.
+            (b"[a]\nk = x\ty\n", ParseError::Tab(2)),
         ];
         for (text, want) in cases {
             assert_eq!(parse(text), Err(want.clone()), "{}", String::from_utf8_lossy(text));
@@ -388,15 +569,18 @@ mod tests {
                 "fetch = +refs/heads/main:refs/remotes/origin/main",
             ),
         ] {
-            assert_eq!(judge(old, new.as_bytes()), Ok(()), "{new}");
+            assert_eq!(judge(old, new.as_bytes(), Kind::Repository), Ok(()), "{new}");
         }
         // git branch -u up2/master, up2 a remote the config had: a value changed.
         let old = with("[remote \"up2\"]\n\turl = /p\n");
         let new = old.replace("remote = origin", "remote = up2");
-        assert_eq!(judge(old.as_bytes(), new.as_bytes()), Ok(()));
+        assert_eq!(judge(old.as_bytes(), new.as_bytes(), Kind::Repository), Ok(()));
         // A host config that already holds a helper URL stays as it is.
         let old = with("[remote \"hg\"]\n\turl = hg::https://x\n");
-        assert_eq!(judge(old.as_bytes(), format!("{old}[branch \"b\"]\n\tremote = hg\n").as_bytes()), Ok(()));
+        assert_eq!(
+            judge(old.as_bytes(), format!("{old}[branch \"b\"]\n\tremote = hg\n").as_bytes(), Kind::Repository),
+            Ok(())
+        );
     }
 
     #[test]
@@ -465,27 +649,196 @@ mod tests {
             (with("[branch \"x\"] fsmonitor = m\n"), Err(Refusal::New(ParseError::Header(12)))),
         ];
         for (new, want) in cases {
-            assert_eq!(judge(old, new.as_bytes()), want, "{new}");
+            assert_eq!(judge(old, new.as_bytes(), Kind::Repository), want, "{new}");
         }
         // Two changes, each allowed from the config before it, judged from
         // the config the task started with: a branch never tracks a remote
         // the task added.
         let added = with("[remote \"evil\"]\n\turl = /x\n");
         let tracked = added.replace("remote = origin", "remote = evil");
-        assert_eq!(judge(old, added.as_bytes()), Ok(()));
-        assert_eq!(judge(added.as_bytes(), tracked.as_bytes()), Ok(()), "evil was had");
-        assert_eq!(judge(old, tracked.as_bytes()), new_remote("branch.master.remote"));
+        assert_eq!(judge(old, added.as_bytes(), Kind::Repository), Ok(()));
+        assert_eq!(judge(added.as_bytes(), tracked.as_bytes(), Kind::Repository), Ok(()), "evil was had");
+        assert_eq!(judge(old, tracked.as_bytes(), Kind::Repository), new_remote("branch.master.remote"));
         // A remote the task added may be pointed elsewhere again.
-        assert_eq!(judge(old, added.replace("/x", "/y").as_bytes()), Ok(()));
+        assert_eq!(judge(old, added.replace("/x", "/y").as_bytes(), Kind::Repository), Ok(()));
         // A current config outside the subset is never judged.
-        let odd = with("[alias]\n\tlg = \"log --graph\"\n");
-        assert_eq!(judge(odd.as_bytes(), odd.as_bytes()), Err(Refusal::Old(ParseError::Quote(13))));
+        let odd = with("[alias]\n\tlg = log \\\n\t--graph\n");
+        assert_eq!(
+            judge(odd.as_bytes(), odd.as_bytes(), Kind::Repository),
+            Err(Refusal::Old(ParseError::Backslash(13)))
+        );
         // A subsection is compared as written: `[Remote "X"]` names another remote than x.
         let old = with("[remote \"x\"]\n\tuploadpack = git-upload-pack\n");
         let new = old.replace("[remote \"x\"]", "[remote \"X\"]");
-        assert_eq!(judge(old.as_bytes(), new.as_bytes()), fixed("remote.x.uploadpack"));
+        assert_eq!(judge(old.as_bytes(), new.as_bytes(), Kind::Repository), fixed("remote.x.uploadpack"));
         // Section and key names are compared lower-cased, as git does.
         let new = old.replace("[remote \"x\"]\n\tuploadpack", "[REMOTE \"x\"]\n\tUploadPack");
-        assert_eq!(judge(old.as_bytes(), new.as_bytes()), Ok(()));
+        assert_eq!(judge(old.as_bytes(), new.as_bytes(), Kind::Repository), Ok(()));
+    }
+
+    #[test]
+    fn quotes_and_escapes_are_read_as_git_reads_them() {
+        // What git writes for branch names with `#`, `;`, `"`, and any letter.
+        let text = "[branch \"a#b\"]\n\tmerge = \"refs/heads/a#b\"\n[branch \"a\\\"b\\\\c\"]\n\tmerge = refs/heads/a\\\"b\n\
+            [branch \"naïve 修正\"]\n\tmerge = refs/heads/naïve\n";
+        assert_eq!(
+            parse(text.as_bytes()).unwrap(),
+            vec![
+                e("branch", Some("a#b"), "merge", Some("refs/heads/a#b")),
+                e("branch", Some("a\"b\\c"), "merge", Some("refs/heads/a\"b")),
+                e("branch", Some("naïve 修正"), "merge", Some("refs/heads/naïve")),
+            ]
+        );
+        // A value: quoted parts keep `#`, `;` and spaces; escapes; comments;
+        // spaces kept inside, trimmed at both ends; a tab at either end goes.
+        let cases: [(&str, &str); 12] = [
+            ("\"a#b\" c\\\"d ;z", "a#b c\"d"),
+            ("\" lead\"", " lead"),
+            ("x  \"\" ", "x  "),
+            ("a   b \t", "a   b"),
+            ("\ta b", "a b"),
+            ("\"a\tb\"", "a\tb"),
+            ("a\\tb\\nc\\bd", "a\tb\nc\u{8}d"),
+            ("\\\\", "\\"),
+            ("x;y", "x"),
+            ("\"x;y\"#z", "x;y"),
+            ("", ""),
+            ("\"\"", ""),
+        ];
+        for (v, want) in cases {
+            let text = format!("[a]\n\tk = {v}\n");
+            assert_eq!(parse(text.as_bytes()).unwrap(), vec![e("a", None, "k", Some(want))], "{v}");
+        }
+        // Subsections: only `\"` and `\\` (what git writes); text after is refused.
+        assert_eq!(parse(b"[a \"x\\\"]\"]\n").unwrap(), vec![], "git reads the subsection x\"]");
+        assert_eq!(
+            parse(b"[branch \"a\\\"] [core\"]\n\tfsmonitor = m\n").unwrap(),
+            vec![e("branch", Some("a\"] [core"), "fsmonitor", Some("m"))]
+        );
+        assert_eq!(parse(b"[a \"x\\\"] [core]\n"), Err(ParseError::Header(1)));
+    }
+
+    #[test]
+    fn what_git_push_u_writes_for_any_branch_name_is_allowed_and_tricks_in_names_are_not() {
+        let old = BASE.as_bytes();
+        for name in ["naïve", "修正", "a#b", "a,b", "a;b", "a\"b", "x]y", "a b"] {
+            // `git push -u origin <name>`, as git writes it.
+            let sub = name.replace('\\', "\\\\").replace('"', "\\\"");
+            let mut merge = format!("refs/heads/{name}").replace('\\', "\\\\").replace('"', "\\\"");
+            if name.contains(['#', ';']) {
+                merge = format!("\"{merge}\"");
+            }
+            let new = with(&format!("[branch \"{sub}\"]\n\tremote = origin\n\tmerge = {merge}\n"));
+            let want = if name.contains(' ') { Err(Refusal::Value(format!("branch.{name}.merge"))) } else { Ok(()) };
+            assert_eq!(judge(old, new.as_bytes(), Kind::Repository), want, "{new}");
+        }
+        let fixed = |n: &str| Err(Refusal::Fixed(n.into()));
+        for (new, want) in [
+            // A header hidden in a subsection is a subsection's name: the key is the branch's.
+            (with("[branch \"x\\\"] [core\"]\n\tfsmonitor = touch m\n"), fixed("branch.x\"] [core.fsmonitor")),
+            // A header after an escaped quote: text after a header, refused.
+            (with("[branch \"x\\\"]\"] [core]\n\tfsmonitor = touch m\n"), Err(Refusal::New(ParseError::Header(12)))),
+            // A quoted value that hides a setting: one value, refused as a ref.
+            (
+                with("[branch \"x\"]\n\tmerge = \"refs/heads/x\n[core]\n\tfsmonitor = touch m\"\n"),
+                Err(Refusal::New(ParseError::Quote(13))),
+            ),
+            (
+                with("[branch \"x\"]\n\tmerge = \"refs/heads/x\\n[core]\"\n"),
+                Err(Refusal::Value("branch.x.merge".into())),
+            ),
+            (with("[branch \"x\"]\n\tmerge = refs/heads/x;\n[core]\n\tfsmonitor = m\n"), fixed("core.fsmonitor")),
+            (with("[branch \"x\"]\n\tmerge = refs/heads/~x\n"), Err(Refusal::Value("branch.x.merge".into()))),
+            (with("[branch \"x\"]\n\tmerge = \"-x\"\n"), Err(Refusal::Value("branch.x.merge".into()))),
+        ] {
+            assert_eq!(judge(old, new.as_bytes(), Kind::Repository), want, "{new}");
+        }
+    }
+
+    #[test]
+    fn a_submodule_deinit_may_remove_its_settings_and_nothing_else() {
+        let sub = "[submodule \"lib\"]\n\turl = /up/lib\n\tactive = true\n";
+        let old = with(sub);
+        // `git submodule deinit -f lib`: the section goes; or one key.
+        assert_eq!(judge(old.as_bytes(), BASE.as_bytes(), Kind::Repository), Ok(()));
+        let one = old.replace("\tactive = true\n", "");
+        assert_eq!(judge(old.as_bytes(), one.as_bytes(), Kind::Repository), Ok(()));
+        // The module's own config loses its core.worktree.
+        let module = "[core]\n\tbare = false\n\tworktree = ../../../lib\n[remote \"origin\"]\n\turl = /up/lib\n";
+        let deinit = module.replace("\tworktree = ../../../lib\n", "");
+        assert_eq!(judge(module.as_bytes(), deinit.as_bytes(), Kind::Module), Ok(()));
+        assert_eq!(
+            judge(module.as_bytes(), deinit.as_bytes(), Kind::Repository),
+            Err(Refusal::Fixed("core.worktree".into())),
+            "a repository's own work tree never moves"
+        );
+        assert_eq!(Kind::of(std::path::Path::new("/w/.git/modules/a/modules/b/config")), Kind::Module);
+        assert_eq!(Kind::of(std::path::Path::new(".git/modules/lib/config")), Kind::Module);
+        assert_eq!(Kind::of(std::path::Path::new("/w/.git/config")), Kind::Repository);
+        assert_eq!(Kind::of(std::path::Path::new("/w/modules/.git/config")), Kind::Repository);
+        // A removal that adds, changes or reorders anything else is refused.
+        let fixed = |n: &str| Err(Refusal::Fixed(n.into()));
+        for (new, want) in [
+            (format!("{BASE}[core]\n\tfsmonitor = touch m\n"), fixed("core.fsmonitor")),
+            (format!("{BASE}[submodule \"lib\"]\n\tupdate = !touch m\n"), fixed("submodule.lib.update")),
+            (old.replace("active = true", "update = !touch m"), fixed("submodule.lib.update")),
+            (old.replace("url = /up/lib", "url = /elsewhere"), fixed("submodule.lib.url")),
+            (format!("{sub}{BASE}"), fixed("core.repositoryformatversion")),
+            (BASE.replace("\tbare = false\n", ""), fixed("core.bare")),
+        ] {
+            assert_eq!(judge(old.as_bytes(), new.as_bytes(), Kind::Repository), want, "{new}");
+        }
+        // A removal takes every value of a name: an earlier one never comes back.
+        let two = with("[submodule \"lib\"]\n\tupdate = !touch m\n\tupdate = checkout\n");
+        let last_gone = two.replace("\tupdate = checkout\n", "");
+        assert_eq!(judge(two.as_bytes(), last_gone.as_bytes(), Kind::Repository), fixed("submodule.lib.update"));
+        assert_eq!(judge(two.as_bytes(), BASE.as_bytes(), Kind::Repository), Ok(()));
+        // Nothing removed from a config that had none of them.
+        assert_eq!(judge(BASE.as_bytes(), with(sub).as_bytes(), Kind::Repository), fixed("submodule.lib.url"));
+    }
+
+    #[test]
+    fn what_git_sparse_checkout_writes_is_allowed_and_no_code_beside_it() {
+        let worktree_on = with("[extensions]\n\tworktreeConfig = true\n");
+        assert_eq!(judge(BASE.as_bytes(), worktree_on.as_bytes(), Kind::Repository), Ok(()));
+        let set = "[core]\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n";
+        let disabled = "[core]\n\tsparseCheckout = false\n\tsparseCheckoutCone = false\n[index]\n\tsparse = false\n";
+        for (old, new) in [("", set), (set, disabled), (disabled, set), ("", disabled)] {
+            assert_eq!(judge(old.as_bytes(), new.as_bytes(), Kind::Worktree), Ok(()), "{old} -> {new}");
+        }
+        assert_eq!(judge(BASE.as_bytes(), with(set).as_bytes(), Kind::Repository), Ok(()), "an older git's init");
+        let fixed = |n: &str| Err(Refusal::Fixed(n.into()));
+        for (new, want) in [
+            (format!("{set}\tfsmonitor = touch m\n"), fixed("core.fsmonitor")),
+            (format!("{set}\thooksPath = /tmp/h\n"), fixed("core.hookspath")),
+            (format!("{set}[include]\n\tpath = x\n"), Err(Refusal::New(ParseError::Include(4)))),
+            (format!("{set}[branch \"x\"]\n\tremote = .\n"), fixed("branch.x.remote")),
+            (format!("{set}[extensions]\n\tworktreeConfig = true\n"), fixed("extensions.worktreeconfig")),
+            ("[index]\n\tsparse = true\n".into(), Err(Refusal::Value("index.sparse".into()))),
+            ("[core]\n\tsparseCheckout = yes\n".into(), Err(Refusal::Value("core.sparsecheckout".into()))),
+            ("[core]\n\tworktree = /elsewhere\n".into(), fixed("core.worktree")),
+        ] {
+            assert_eq!(judge(b"", new.as_bytes(), Kind::Worktree), want, "{new}");
+        }
+        // The extension: only `true`, only in a repository's own config, never gone.
+        assert_eq!(
+            judge(BASE.as_bytes(), with("[extensions]\n\tworktreeConfig = false\n").as_bytes(), Kind::Repository),
+            Err(Refusal::Value("extensions.worktreeconfig".into()))
+        );
+        let module = "[core]\n\tbare = false\n";
+        assert_eq!(
+            judge(
+                module.as_bytes(),
+                format!("{module}[extensions]\n\tworktreeConfig = true\n").as_bytes(),
+                Kind::Module
+            ),
+            fixed("extensions.worktreeconfig")
+        );
+        assert_eq!(
+            judge(worktree_on.as_bytes(), BASE.as_bytes(), Kind::Repository),
+            fixed("extensions.worktreeconfig")
+        );
+        assert_eq!(Kind::of(std::path::Path::new("/w/.git/config.worktree")), Kind::Worktree);
+        assert_eq!(Kind::of(std::path::Path::new(".git/modules/lib/config.worktree")), Kind::Worktree);
     }
 }

@@ -200,19 +200,35 @@ pub fn change_config(
         return Err(ConfigChangeError::NotItsLock);
     }
     let dir = open_dir(parent).map_err(|source| ConfigChangeError::Open { what: "the config's directory", source })?;
-    let (new, _) = read_small(&dir, lock, "the new config")?;
-    let (old, id) = read_small(&dir, name, "the config")?;
+    let (new, lock_id) = read_small(&dir, lock, "the new config")?;
+    let kind = super::gitconfig::Kind::of(target);
+    // A `config.worktree` may be made (`git sparse-checkout`): absent, it
+    // reads as empty, and nothing may take its name meanwhile.
+    let (old, id) = match read_small(&dir, name, "the config") {
+        Err(ConfigChangeError::Open { source: nix::Error::ENOENT, .. }) if kind == super::gitconfig::Kind::Worktree => {
+            (Vec::new(), None)
+        }
+        r => r.map(|(b, id)| (b, Some(id)))?,
+    };
     let start = starts.entry(target.to_path_buf()).or_insert(old);
-    super::gitconfig::judge(start, &new)?;
+    super::gitconfig::judge(start, &new, kind)?;
     let (tmp, made) = write_beside(&dir, name, &new)?;
     let undo = |e: ConfigChangeError| {
         let _ = nix::unistd::unlinkat(&dir, tmp.as_os_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
         e
     };
-    if identity(&dir, name) != Some(id) {
+    if identity(&dir, name) != id || (id.is_none() && identity(&dir, lock) != Some(lock_id)) {
         return Err(undo(ConfigChangeError::Swapped));
     }
     drop_source(source).map_err(|e| undo(ConfigChangeError::DropSource(e)))?;
+    if id.is_none() {
+        // Made where there was none: never onto a file that came meanwhile.
+        // No bind of the jail was on it; the supervisor refuses every later
+        // write to it, and the check after the task judges it again.
+        return nix::fcntl::renameat2(&dir, tmp.as_os_str(), &dir, name, nix::fcntl::RenameFlags::RENAME_NOREPLACE)
+            .map_err(|e| undo(ConfigChangeError::Write(e.into())))
+            .and_then(|()| sync_dir(&dir));
+    }
     match nix::fcntl::renameat(&dir, tmp.as_os_str(), &dir, name) {
         Ok(()) => sync_dir(&dir),
         // The jail's read-only binds of the config: a mount point in this
@@ -282,7 +298,8 @@ fn identity(dir: &impl std::os::fd::AsFd, name: &std::ffi::OsStr) -> Option<(u64
 }
 
 /// Write `bytes` to a new file beside `name` in `dir` (created exclusively,
-/// with `name`'s permission bits and owner), synced: its name and (device,
+/// with `name`'s permission bits and owner; when `name` is absent, the
+/// directory's owner and the bits `0o644`), synced: its name and (device,
 /// inode).
 fn write_beside(
     dir: &std::os::fd::OwnedFd,
@@ -291,8 +308,14 @@ fn write_beside(
 ) -> Result<(std::ffi::OsString, (u64, u64)), ConfigChangeError> {
     use nix::fcntl::OFlag;
     use std::io::Write as _;
-    let like = nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-        .map_err(|source| ConfigChangeError::Open { what: "the config", source })?;
+    let like = match nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Err(nix::Error::ENOENT) => nix::sys::stat::fstat(dir).map(|mut d| {
+            d.st_mode = libc::S_IFREG | 0o644;
+            d
+        }),
+        r => r,
+    }
+    .map_err(|source| ConfigChangeError::Open { what: "the config", source })?;
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
     let mode = nix::sys::stat::Mode::from_bits_truncate(like.st_mode & 0o777);
     let mut last = nix::Error::EEXIST;
@@ -461,5 +484,34 @@ mod tests {
         assert!(drop_source(&d.path().join("sub")).is_err(), "not a regular file");
         drop_source(&a).unwrap();
         assert!(!a.exists() && b.exists());
+    }
+
+    #[test]
+    fn a_config_worktree_is_made_where_there_was_none_only_with_what_may_be_in_it() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = tempfile::tempdir().unwrap();
+        let (wt, lock) = (d.path().join("config.worktree"), d.path().join("config.worktree.lock"));
+        let mut starts = std::collections::HashMap::new();
+        std::fs::write(&lock, "[core]\n\tsparseCheckout = true\n\tfsmonitor = touch m\n").unwrap();
+        let e = change_config(&lock, &wt, &mut starts).unwrap_err();
+        assert!(matches!(e, ConfigChangeError::Refused(_)), "{e}");
+        assert!(!wt.exists() && lock.exists());
+        let set = "[core]\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n";
+        std::fs::write(&lock, set).unwrap();
+        std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o4777)).unwrap();
+        change_config(&lock, &wt, &mut starts).unwrap();
+        assert_eq!(std::fs::read_to_string(&wt).unwrap(), set);
+        assert_eq!(std::fs::metadata(&wt).unwrap().mode() & 0o7777, 0o644, "not the lock's bits");
+        assert!(!lock.exists());
+        // Judged from nothing still: the start is kept.
+        std::fs::write(&lock, format!("{set}\thooksPath = /tmp\n")).unwrap();
+        assert!(matches!(change_config(&lock, &wt, &mut starts), Err(ConfigChangeError::Refused(_))));
+        assert_eq!(std::fs::read_to_string(&wt).unwrap(), set);
+        // Only a config.worktree is made; an absent config is not.
+        let cfg = d.path().join("config");
+        std::fs::write(d.path().join("config.lock"), "[core]\n").unwrap();
+        let e = change_config(&d.path().join("config.lock"), &cfg, &mut starts).unwrap_err();
+        assert!(matches!(e, ConfigChangeError::Open { source: nix::Error::ENOENT, .. }), "{e}");
+        assert!(!cfg.exists());
     }
 }

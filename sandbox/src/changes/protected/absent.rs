@@ -11,6 +11,13 @@
 //! be removed is renamed aside in its directory; failing that it stays, and
 //! the violation's detail says so and where it is.
 //!
+//! A `config.worktree` is the exception: the supervisor makes one when its
+//! lock is renamed there with settings a task may write
+//! ([`crate::jail::gitconfig::judge`] from nothing: what `git
+//! sparse-checkout` writes). Reached at the end as that very name (no link
+//! or pointer on the way that was not there), a regular file of one link
+//! that the same judge allows, it stays and is no violation.
+//!
 //! Benign work is not flagged: the directories that hold protected paths
 //! (`.git`, `.github`) and their other entries are not protected.
 
@@ -52,6 +59,8 @@ pub(super) fn after(root: &Path, root_fd: Option<BorrowedFd<'_>>, watched: &[Wat
                 let how = format!("was made {reach} during the task by {} ({})", way.display(), way_text(&way));
                 (way, how)
             }
+            // A `config.worktree` the supervisor made for `git sparse-checkout`.
+            (Some(end), _) if *end == w.path && made_as_allowed(root, root_fd, &w.path) => continue,
             (Some(end), _) if *end == w.path => {
                 (end.clone(), "was created during the task (past the supervisor)".to_string())
             }
@@ -71,4 +80,27 @@ pub(super) fn after(root: &Path, root_fd: Option<BorrowedFd<'_>>, watched: &[Wat
         out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: removed });
     }
     out
+}
+
+/// Whether the protected `path` (below `root`), absent at the start, is a
+/// `config.worktree` of the root's git directory or one below its
+/// `modules` that a task may have made: a regular file of one link, read
+/// below `root_fd` with no link followed, whose settings
+/// [`crate::jail::gitconfig::judge`] allows from nothing.
+fn made_as_allowed(root: &Path, root_fd: Option<BorrowedFd<'_>>, path: &Path) -> bool {
+    use crate::jail::gitconfig::{Kind, judge};
+    use std::os::fd::AsFd as _;
+    let (Some(fd), Ok(rel)) = (root_fd, path.strip_prefix(root)) else { return false };
+    let at_git = rel.parent() == Some(Path::new(".git")) || rel.starts_with(".git/modules");
+    if !at_git || Kind::of(rel) != Kind::Worktree {
+        return false;
+    }
+    let Some((parent, name)) = super::beneath::split(rel) else { return false };
+    let Ok(dir) = super::beneath::open_dir(fd, parent, false, &mut Vec::new()) else { return false };
+    let Ok(st) = super::snap::Stat::at(dir.as_fd(), &name) else { return false };
+    if st.fmt != libc::S_IFREG || st.nlink != 1 {
+        return false;
+    }
+    matches!(super::snap::read(dir.as_fd(), &name, st.id, super::snap::MAX_FILE),
+        Ok(Some(bytes)) if judge(b"", &bytes, Kind::Worktree).is_ok())
 }

@@ -166,21 +166,23 @@ impl Kept {
 }
 
 /// Whether the entry `name` in `dir` is a repository's config (`rel` is
-/// `.git/config`, or a submodule's `config` below `.git/modules`) changed
+/// `.git/config` or `.git/config.worktree`, or a submodule's below
+/// `.git/modules`) changed
 /// only as a task may change one ([`crate::jail::gitconfig::judge`], what
 /// the supervisor's [`crate::jail::rewrite::change_config`] writes): still
 /// a regular file, of the same mode and link count, its content judged
 /// against the kept copy. Then there is nothing to put back.
 fn allowed_config_change(dir: BorrowedFd<'_>, name: &CStr, snap: &Snap, rel: &Path) -> bool {
-    let repo_config = rel == Path::new(".git/config")
-        || (rel.starts_with(".git/modules") && rel.file_name() == Some(OsStr::new("config")));
+    let file = rel.file_name();
+    let repo_config = (rel.parent() == Some(Path::new(".git")) || rel.starts_with(".git/modules"))
+        && (file == Some(OsStr::new("config")) || file == Some(OsStr::new("config.worktree")));
     let Snap::File { st, content: Some(kept) } = snap else { return false };
     let Ok(now) = Stat::at(dir, name) else { return false };
     if !repo_config || now.fmt != libc::S_IFREG || now.mode != st.mode || now.nlink > st.nlink {
         return false;
     }
     matches!(snap::read(dir, name, now.id, snap::MAX_FILE),
-        Ok(Some(bytes)) if crate::jail::gitconfig::judge(&kept.bytes, &bytes).is_ok())
+        Ok(Some(bytes)) if crate::jail::gitconfig::judge(&kept.bytes, &bytes, crate::jail::gitconfig::Kind::of(rel)).is_ok())
 }
 
 /// What comparing one snapshotted entry found and did.

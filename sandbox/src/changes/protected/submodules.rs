@@ -566,9 +566,15 @@ fn fingerprint_seen(
 }
 
 /// The configs the supervisor may change for a task (the root's
-/// `.git/config`, those of the git directories below its `modules`), by
-/// real path, as they were at the start.
-type Starts = BTreeMap<PathBuf, Vec<u8>>;
+/// `.git/config` and `.git/config.worktree`, those of the git directories
+/// below its `modules`), by their directory's real path and their name, as
+/// they were at the start (`None`: a `config.worktree` that was absent).
+type Starts = BTreeMap<PathBuf, Option<Vec<u8>>>;
+
+/// Where `config` (a file of a git directory) is kept in [`Starts`].
+fn start_key(config: &Path) -> Option<PathBuf> {
+    Some(config.parent()?.canonicalize().ok()?.join(config.file_name()?))
+}
 
 /// Those configs of the root git directory `gitdir`, whose `modules` held
 /// the git directories `modules`, as they are now.
@@ -576,21 +582,38 @@ fn config_starts(gitdir: &Path, modules: &BTreeSet<PathBuf>) -> Starts {
     let dirs = std::iter::once(gitdir.to_path_buf())
         .chain(modules.iter().filter(|m| m.starts_with("modules")).map(|m| gitdir.join(m)));
     dirs.filter(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
-        .filter_map(|d| {
+        .flat_map(|d| {
             let config = d.join("config");
-            Some((config.canonicalize().ok()?, read_small(&config, MAX_FILE)?))
+            let worktree = d.join("config.worktree");
+            let absent = std::fs::symlink_metadata(&worktree).is_err();
+            [
+                read_small(&config, MAX_FILE).and_then(|b| Some((start_key(&config)?, Some(b)))),
+                match read_small(&worktree, MAX_FILE) {
+                    Some(b) => start_key(&worktree).map(|k| (k, Some(b))),
+                    None if absent => start_key(&worktree).map(|k| (k, None)),
+                    None => None,
+                },
+            ]
         })
+        .flatten()
         .collect()
 }
 
-/// The bytes of the config `config` (of a git directory) as it counts for
-/// its fingerprint: `now`, or, when it is one of `starts` changed since only
-/// as the supervisor lets a task change it ([`crate::jail::gitconfig::judge`]:
-/// branches' upstreams, remotes added; every setting that decides code
-/// unchanged), the bytes it had at the start.
-fn as_judged<'a>(config: &Path, now: &'a [u8], starts: &'a Starts) -> &'a [u8] {
-    match config.canonicalize().ok().and_then(|c| starts.get(&c)) {
-        Some(start) if start.as_slice() != now && crate::jail::gitconfig::judge(start, now).is_ok() => start,
+/// The bytes of the config `config` (`config` or `config.worktree` of a git
+/// directory; `None`: absent) as it counts for its fingerprint: `now`, or,
+/// when it is one of `starts` changed since only as the supervisor lets a
+/// task change it ([`crate::jail::gitconfig::judge`]: branches' upstreams,
+/// remotes added, what `git sparse-checkout` writes; every setting that
+/// decides code unchanged), the bytes it had at the start (an absent one
+/// made: absent).
+fn as_judged<'a>(config: &Path, now: Option<&'a [u8]>, starts: &'a Starts) -> Option<&'a [u8]> {
+    use crate::jail::gitconfig::{Kind, judge};
+    let Some(now_bytes) = now else { return now };
+    match start_key(config).and_then(|c| starts.get(&c)) {
+        Some(start) if start.as_deref() != now => {
+            let from = start.as_deref().unwrap_or_default();
+            if judge(from, now_bytes, Kind::of(config)).is_ok() { start.as_deref() } else { now }
+        }
         _ => now,
     }
 }
@@ -615,9 +638,9 @@ fn code_of(
         h.update(f.as_bytes());
         seen.push(gd.join(f));
         let read = read_small(&gd.join(f), MAX_FILE);
-        let read = match (f, read) {
-            ("config", Some(b)) => Some(as_judged(&gd.join(f), &b, starts).to_vec()),
-            (_, r) => r,
+        let read = match f {
+            "config" | "config.worktree" => as_judged(&gd.join(f), read.as_deref(), starts).map(<[u8]>::to_vec),
+            _ => read,
         };
         match read {
             Some(b) => {
@@ -1670,7 +1693,7 @@ mod tests {
         std::fs::write(gd.join("config"), "[core]\n\tbare = false\n").unwrap();
         let modules = BTreeSet::from([PathBuf::from("modules/lib")]);
         let starts = config_starts(&gd, &modules);
-        assert_eq!(starts.len(), 2, "{starts:?}");
+        assert_eq!(starts.len(), 4, "two configs, two absent config.worktree: {starts:?}");
         let config = gd.join("modules/lib/config");
         let code =
             |starts: &Starts| module_code(&gd.join("modules/lib"), &Digests::new(Clock::now(), MAX_FILE), starts);
@@ -1678,7 +1701,7 @@ mod tests {
         // git -C lib checkout -b feat origin/feat: the same code.
         let tracked = format!("{start}[branch \"feat\"]\n\tremote = origin\n\tmerge = refs/heads/feat\n");
         std::fs::write(&config, &tracked).unwrap();
-        assert_eq!(as_judged(&config, tracked.as_bytes(), &starts), start.as_bytes());
+        assert_eq!(as_judged(&config, Some(tracked.as_bytes()), &starts), Some(start.as_bytes()));
         assert_eq!(code(&starts), then);
         assert_ne!(code(&Starts::new()), then, "judged only from the starts");
         // Anything else: the config as it is, a change.
@@ -1688,7 +1711,20 @@ mod tests {
             format!("{start}[include]\n\tpath = ../x\n"),
         ] {
             std::fs::write(&config, &hostile).unwrap();
-            assert_eq!(as_judged(&config, hostile.as_bytes(), &starts), hostile.as_bytes());
+            assert_eq!(as_judged(&config, Some(hostile.as_bytes()), &starts), Some(hostile.as_bytes()));
+            assert_ne!(code(&starts), then, "{hostile}");
+        }
+        std::fs::write(&config, start).unwrap();
+        // A config.worktree made by `git sparse-checkout`: as if absent; one
+        // that names code: a change.
+        let wt = gd.join("modules/lib/config.worktree");
+        let sparse = "[core]\n\tsparseCheckout = true\n\tsparseCheckoutCone = true\n";
+        std::fs::write(&wt, sparse).unwrap();
+        assert_eq!(as_judged(&wt, Some(sparse.as_bytes()), &starts), None);
+        assert_eq!(code(&starts), then);
+        for hostile in [format!("{sparse}\tfsmonitor = touch m\n"), "[core]\n\thooksPath = /tmp\n".into()] {
+            std::fs::write(&wt, &hostile).unwrap();
+            assert_eq!(as_judged(&wt, Some(hostile.as_bytes()), &starts), Some(hostile.as_bytes()));
             assert_ne!(code(&starts), then, "{hostile}");
         }
     }
