@@ -1,37 +1,52 @@
 //! A strict reader of git config files, and the judge of a task's change to
-//! a protected one (`.git/config`, a submodule's config): what
-//! `git checkout -b x origin/x`, `git branch -u`, `git remote add` write.
+//! a protected one (`.git/config`, `.git/config.worktree`, a submodule's):
+//! what `git checkout -b x origin/x`, `git branch -u`, `git push -u`, `git
+//! remote add`, `git submodule deinit` and `git sparse-checkout` write.
 //!
 //! Guarantees:
-//! - [`parse`] accepts only a small part of git's config syntax, the part
-//!   git itself writes for ordinary settings, and reads every entry of it as
-//!   git reads it: `[section]` and `[section "subsection"]` headers alone on
-//!   their line (section names of `[A-Za-z0-9-]`, compared lower-cased;
-//!   subsections kept as written, case and all), `key = value` and bare
-//!   `key` lines (keys of `[A-Za-z0-9-]` starting with a letter, lower-cased),
-//!   whole-line and trailing `#`/`;` comments, spaces and tabs. Anything
-//!   else is an error, never a guess: non-UTF-8, a NUL or any other control
-//!   character but the tab, a backslash anywhere (escapes, continued lines),
-//!   a double quote in a value, the deprecated `[section.subsection]` form,
-//!   text after a header, an `include` or `includeIf` section, a key before
-//!   any section;
+//! - [`parse`] accepts only a part of git's config syntax, the part git
+//!   itself writes, and reads every entry of it as git reads it:
+//!   `[section]` and `[section "subsection"]` headers alone on their line
+//!   (section names of `[A-Za-z0-9-]`, compared lower-cased; subsections
+//!   kept as written, case and all, any letter, with the escapes git writes
+//!   there, `\"` and `\\`), `key = value` and bare `key` lines (keys of
+//!   `[A-Za-z0-9-]` starting with a letter, lower-cased), values as git's
+//!   `parse_value` reads them (double-quoted parts, the escapes `\"`, `\\`,
+//!   `\t`, `\n`, `\b`, spaces kept inside and trimmed at the ends),
+//!   whole-line and trailing `#`/`;` comments. Anything else is an error,
+//!   never a guess: non-UTF-8, a NUL or any other control character but the
+//!   tab, a backslash anywhere else (continued lines, an escape git refuses
+//!   or does not write there, one in a comment), a quote left open, an
+//!   unquoted tab inside a value (git before 2.46 reads it as a space, later
+//!   ones as a tab), the deprecated `[section.subsection]` form, text after
+//!   a header, an `include` or `includeIf` section, a key before any section;
 //! - [`judge`] allows a change of the config a task started with only when
 //!   both texts parse, the entries no task may change ([`changeable`] is
-//!   false) are the same in the same order, and every entry the new text
-//!   adds (counted as a multiset) is a changeable one with a value
+//!   false) are the same in the same order but for some [`removable`] ones
+//!   gone (every value of their name), and every entry the new text adds
+//!   (counted as a multiset) is a changeable one with a value
 //!   [`value_allowed`] accepts. Changeable are `branch.<name>.remote|merge|rebase`,
 //!   `remote.<name>.fetch|push|tagopt`, and `remote.<name>.url|pushurl`
 //!   only for a remote the task started without (a `git remote add`):
 //!   names of places and refs, none of which git runs (URLs naming a
 //!   transport helper, `::`, or an unknown scheme, or starting with `-`,
-//!   are refused). Entries of those keys may also go;
+//!   are refused; refs with no control character, space, `\ ~ ? [` or
+//!   leading `-`); and what `git sparse-checkout` writes,
+//!   `core.sparseCheckout`, `core.sparseCheckoutCone` (`true`, `false`),
+//!   `index.sparse` (`false`), `extensions.worktreeConfig` (`true`, in a
+//!   repository's own config only, never removed). Entries of those keys may
+//!   also go. In a `config.worktree` ([`Kind::Worktree`]) only the sparse
+//!   switches are changeable. Removable are what `git submodule deinit`
+//!   removes: `submodule.<name>.*` and, in a submodule's own config,
+//!   `core.worktree`: removals that name no code;
 //! - no task redirects the host's later `git fetch`, `pull` or `push`: the
 //!   URLs of a remote the config had are never added, changed, reordered or
 //!   removed, and a branch's `remote` may only name a remote the config had
 //!   (or `.`, the repository itself), never a URL or a remote the task
 //!   added, so a branch never tracks a place the task chose. The judge is
-//!   always given the config as it was when the task started: two changes,
-//!   each allowed on its own, never add up to one that is not.
+//!   always given the config as it was when the task started (an absent
+//!   `config.worktree`: empty): two changes, each allowed on its own, never
+//!   add up to one that is not.
 
 /// One setting of a config file: section and key lower-cased, the
 /// subsection as written; `None` for a bare key (git's boolean `true`).
@@ -388,20 +403,17 @@ pub enum Kind {
 impl Kind {
     /// The kind of the config at `path`: [`Kind::Worktree`] for a file
     /// named `config.worktree`, [`Kind::Module`] below a `.git/modules`
-    /// (`.git` then `modules` on its path), else [`Kind::Repository`].
+    /// (the last `.git` on its path followed by `modules`), else
+    /// [`Kind::Repository`].
     pub fn of(path: &std::path::Path) -> Kind {
         if path.file_name() == Some(std::ffi::OsStr::new("config.worktree")) {
             return Kind::Worktree;
         }
-        let mut parts = path.components().map(|c| c.as_os_str());
-        let mut prev = None;
-        for c in parts.by_ref() {
-            if prev == Some(std::ffi::OsStr::new(".git")) && c == "modules" {
-                return Kind::Module;
-            }
-            prev = Some(c);
+        let parts: Vec<&std::ffi::OsStr> = path.components().map(|c| c.as_os_str()).collect();
+        match parts.iter().rposition(|c| *c == ".git").and_then(|i| parts.get(i + 1)) {
+            Some(next) if *next == "modules" => Kind::Module,
+            _ => Kind::Repository,
         }
-        Kind::Repository
     }
 }
 
@@ -776,6 +788,7 @@ mod tests {
         assert_eq!(Kind::of(std::path::Path::new(".git/modules/lib/config")), Kind::Module);
         assert_eq!(Kind::of(std::path::Path::new("/w/.git/config")), Kind::Repository);
         assert_eq!(Kind::of(std::path::Path::new("/w/modules/.git/config")), Kind::Repository);
+        assert_eq!(Kind::of(std::path::Path::new("/a/.git/modules/p/ws/.git/config")), Kind::Repository);
         // A removal that adds, changes or reorders anything else is refused.
         let fixed = |n: &str| Err(Refusal::Fixed(n.into()));
         for (new, want) in [

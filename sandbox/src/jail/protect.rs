@@ -13,8 +13,9 @@
 //!   `config.worktree`, `config` and `hooks` of every submodule under
 //!   `.git/modules` and of every linked worktree under `.git/worktrees`, the
 //!   targets of links inside a hooks directory, and the files and directories
-//!   `.git/config` names with `core.hooksPath`, `include.path` or
-//!   `includeIf.*.path` or as a command's program, when they lie in `W`;
+//!   `.git/config` and a `config.worktree` (config to git with
+//!   `extensions.worktreeConfig`) name with `core.hooksPath`, `include.path`
+//!   or `includeIf.*.path` or as a command's program, when they lie in `W`;
 //!   likewise what the host's own (system, global) git configuration makes
 //!   code in any work tree, and its included files in `W`
 //!   ([`crate::changes::protected::hostconfig`]); a submodule's or linked
@@ -122,8 +123,12 @@ fn git_code_paths(workdir: &Path, fs: &Filesystem) -> Vec<PathBuf> {
         for hook in links_in(&d.join("hooks")) {
             v.push(hook);
         }
-        if let Ok(text) = std::fs::read_to_string(d.join("config")) {
-            v.extend(config_paths(&text, d, workdir));
+        // A `config.worktree` is read as config (`extensions.worktreeConfig`,
+        // which `git sparse-checkout` turns on): what it names too.
+        for name in ["config", "config.worktree"] {
+            if let Ok(text) = std::fs::read_to_string(d.join(name)) {
+                v.extend(config_paths(&text, d, workdir));
+            }
         }
     }
     v
@@ -256,5 +261,22 @@ mod tests {
         // Where it exists, `.orchestra/` is the plan's own read-only bind, not a protected path.
         std::fs::create_dir(w.join(".orchestra")).unwrap();
         assert!(!protect(&fs, &w, &[], false, &mut Vec::new()).unwrap().contains(&w.join(".orchestra")));
+    }
+
+    #[test]
+    fn what_a_config_worktree_names_is_protected_like_what_the_config_names() {
+        let d = tempfile::tempdir().unwrap();
+        let w = std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir_all(w.join(".git/hooks")).unwrap();
+        std::fs::create_dir_all(w.join("wt-hooks")).unwrap();
+        std::fs::write(w.join("inc.cfg"), "[core]\n").unwrap();
+        std::fs::write(w.join(".git/config"), "[core]\n[extensions]\n\tworktreeConfig = true\n").unwrap();
+        std::fs::write(
+            w.join(".git/config.worktree"),
+            "[core]\n\thooksPath = wt-hooks\n[include]\n\tpath = ../inc.cfg\n",
+        )
+        .unwrap();
+        let p = protect(&Filesystem::default(), &w, &[], false, &mut Vec::new()).unwrap();
+        assert!(p.contains(&w.join("wt-hooks")) && p.contains(&w.join("inc.cfg")), "{p:?}");
     }
 }

@@ -45,7 +45,14 @@
 //!   moment between is covered by the supervisor, which answers no other
 //!   call meanwhile, and by the host's check after the task;
 //! - any failure before the rename leaves the config as it was (the new
-//!   file removed).
+//!   file removed);
+//! - a `config.worktree` that is absent (`git sparse-checkout` makes one)
+//!   is judged from nothing and made the same way, with the `.git`
+//!   directory's owner and the bits `0o644`, renamed with
+//!   `RENAME_NOREPLACE` (never onto a file that came meanwhile); no bind of
+//!   the jail was on it, none is made: the supervisor refuses every later
+//!   write to it, and the host's check after the task judges it again
+//!   (`changes::protected::absent`). No other absent config is made.
 
 use std::io::Read as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
