@@ -2240,7 +2240,9 @@ fn a_deinit_like_removal_that_adds_anything_is_refused_and_runs_nothing() {
 /// A false exit 4: `git sparse-checkout set`, `disable` and `init --cone`
 /// turn on `extensions.worktreeConfig` and write `core.sparseCheckout*`
 /// (and `index.sparse = false`) into `.git/config.worktree`: no violation,
-/// the supervisor makes the file, and the configs are what git writes.
+/// the supervisor makes the file, and the configs are what git writes; a
+/// `git worktree add` then (which copies them for the new work tree) is no
+/// violation either.
 #[test]
 fn sparse_checkout_is_no_violation_and_leaves_what_git_writes() {
     let e = repo_env();
@@ -2249,6 +2251,8 @@ fn sparse_checkout_is_no_violation_and_leaves_what_git_writes() {
     for script in [
         format!("{GIT} sparse-checkout set d1 d2"),
         format!("{GIT} sparse-checkout disable && {GIT} sparse-checkout init --cone && {GIT} sparse-checkout set d3"),
+        // A linked work tree gets a copy of the sparse settings.
+        format!("{GIT} worktree add -q wt"),
     ] {
         // The jail runs git as another user: the index's stat data differ, so
         // both refresh it first (git leaves files it takes for changed).
@@ -2266,6 +2270,7 @@ fn sparse_checkout_is_no_violation_and_leaves_what_git_writes() {
     let list = config_list(&e.ws);
     assert!(list.contains("extensions.worktreeconfig=true\n") && list.contains("core.sparsecheckout=true\n"), "{list}");
     assert!(e.ws.join("d3/c").exists() && !e.ws.join("d1").exists(), "the sparse checkout is d3");
+    assert!(e.ws.join("wt/.git").exists() && e.ws.join(".git/worktrees/wt/config.worktree").exists());
 }
 
 /// With `extensions.worktreeConfig` on, `config.worktree` files are config:

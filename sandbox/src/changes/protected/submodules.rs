@@ -1142,10 +1142,23 @@ pub(super) fn plain_git(root: &Path, rel: &Path) -> bool {
             .is_some_and(|gd| plain_clone(&gd, WorkTree::Is(&root.join(rel))) || own_worktree(root, rel, &gd))
 }
 
+/// Whether the git directory `gd` has no `config.worktree`, or one with
+/// only what `git sparse-checkout` writes ([`crate::jail::gitconfig::judge`]
+/// from nothing: `git worktree add` copies the main work tree's).
+fn worktree_config_plain(gd: &Path) -> bool {
+    use crate::jail::gitconfig::{Kind, judge};
+    let wt = gd.join("config.worktree");
+    match read_small(&wt, MAX_FILE) {
+        Some(text) => judge(b"", &text, Kind::Worktree).is_ok(),
+        None => std::fs::symlink_metadata(&wt).is_err(),
+    }
+}
+
 /// Whether `gd` is the git directory of a linked work tree of the root's
 /// repository at `<root>/<rel>` (`git worktree add`): below the root git
 /// directory's `worktrees`, its `commondir` leading back to that directory,
-/// its `gitdir` naming `<rel>/.git`, and no `config.worktree` of its own.
+/// its `gitdir` naming `<rel>/.git`, and no `config.worktree` of its own
+/// but the sparse switches [`worktree_config_plain`] allows.
 /// Its code is then the root's (config and hooks, protected).
 fn own_worktree(root: &Path, rel: &Path, gd: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt as _;
@@ -1156,7 +1169,7 @@ fn own_worktree(root: &Path, rel: &Path, gd: &Path) -> bool {
     let root_git = gitdir_of(root, Path::new("")).and_then(|g| g.canonicalize().ok());
     gd.parent() == Some(common.join("worktrees").as_path())
         && read("gitdir").and_then(|g| g.canonicalize().ok()) == root.join(rel).join(".git").canonicalize().ok()
-        && std::fs::symlink_metadata(gd.join("config.worktree")).is_err()
+        && worktree_config_plain(&gd)
         // The root's repository (protected), or one with nothing planted
         // (a build's `git worktree add` from a repository it made).
         && (root_git.as_ref() == Some(&common) || plain_clone(&common, WorkTree::Within(root)))
