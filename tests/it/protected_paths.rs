@@ -2089,6 +2089,7 @@ fn unlistable_directories_a_build_makes_are_no_violation() {
     e.sh("default", "set -e; chmod 0300 out/private && echo z > t/locked/g && touch out/private/b").assert_ok();
     assert_eq!(mode_of(&e.ws.join("out/private")), 0o300);
     assert_eq!(mode_of(&e.ws.join("g/sub")), 0o100);
+}
 
 /// `script` run by the host's own git in a copy of `e`'s workspace made
 /// now (beside it): what git itself writes, to compare with the task's.
