@@ -1210,6 +1210,27 @@ fn code_the_host_s_own_git_config_names_in_the_work_tree_is_protected() {
     }
     let _ = host_git(&e, &e.ws.join("sub"), &["checkout", "-q", "HEAD"]);
     assert!(!marker.exists(), "(c): the host's git ran the made repository's hook\n{}", o.all());
+    // (d) Review 77, B2: a global difftool's command and a textconv run
+    // through an interpreter, each naming a workspace file.
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[difftool \"x\"]\n\tcmd = tools/dt \"$LOCAL\" \"$REMOTE\"\n[diff \"py\"]\n\ttextconv = sh 'tools/conv.sh'\n",
+    )
+    .unwrap();
+    std::fs::write(e.ws.join(".gitattributes"), "README diff=py\n").unwrap();
+    assert!(git(&e.ws, &["add", ".gitattributes"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "attrs"]).status.success());
+    for (i, file) in ["tools/dt", "tools/conv.sh"].into_iter().enumerate() {
+        let marker = e.root.join(format!("d{i}-ran"));
+        let o = e.sh("default", &format!("echo more >> README && {}", hook(file, &marker)));
+        o.assert_violation("fs.protected");
+        assert!(!e.ws.join(file).exists(), "(d): {file} is left\n{}", o.all());
+        std::fs::write(e.ws.join("README"), "changed on the host\n").unwrap();
+        let _ = host_git(&e, &e.ws, &["difftool", "-y", "-t", "x"]);
+        let _ = host_git(&e, &e.ws, &["diff"]);
+        assert!(!marker.exists(), "(d): the host's git ran the task's {file}\n{}", o.all());
+    }
     // Benign, with the global setting: a build's output and a plain repository.
     let e = repo_env();
     std::fs::write(e.home.join(".gitconfig"), "[core]\n\thooksPath = .githooks\n").unwrap();

@@ -178,7 +178,7 @@ fn links_in(hooks: &Path) -> Vec<PathBuf> {
 /// The paths a git config names with `core.hooksPath`, `include.path`,
 /// `includeIf.*.path` and as a command's program (relative ones: hooks and
 /// programs from the worktree, includes from the config's directory; see
-/// [`crate::changes::protected::hostconfig::program_path`]). A reading good enough for what git writes;
+/// [`crate::changes::protected::hostconfig::program_paths`]). A reading good enough for what git writes;
 /// an unusual spelling is missed, not misread as something else.
 fn config_paths(text: &str, git_dir: &Path, workdir: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
@@ -198,14 +198,13 @@ fn config_paths(text: &str, git_dir: &Path, workdir: &Path) -> Vec<PathBuf> {
         let name = section.split([' ', '\t', '"', '.']).next().unwrap_or_default();
         let base = match (name, key.as_str()) {
             ("include" | "includeif", "path") => git_dir,
-            _ => match crate::changes::protected::hostconfig::program_path(name, &key, value) {
-                // A hooks directory or a program, from the work tree.
-                Some(p) => {
+            _ => {
+                // A hooks directory or a program (and its files), from the work tree.
+                for p in crate::changes::protected::hostconfig::program_paths(name, &key, value) {
                     v.push(resolve(&workdir.join(p)));
-                    continue;
                 }
-                None => continue,
-            },
+                continue;
+            }
         };
         let p = Path::new(value);
         if p.components().any(|c| matches!(c, Component::Prefix(_))) || value.starts_with('~') {

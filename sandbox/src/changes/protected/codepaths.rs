@@ -209,13 +209,15 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
                 for (section, key, value) in configs.iter().flat_map(|c| super::submodules::settings(c)) {
                     if (section == "include" || section == "includeif") && key == "path" && !value.starts_with('~') {
                         out.note(resolve(root, g, Path::new(&value), &mut links));
-                    } else if let Some(p) = super::hostconfig::program_path(&section, &key, &value) {
-                        // A hooks directory or a program, from the work tree
-                        // (review 76, F2: programs too); a program out of the
-                        // workspace is the host's own.
-                        let r = resolve(root, worktree.unwrap_or(g), &p, &mut links);
-                        if key == "hookspath" || matches!(r, Resolved::Inside(_)) {
-                            out.note(r);
+                    } else {
+                        // A hooks directory or a program (and its files), from
+                        // the work tree (review 76, F2: programs too); a
+                        // program out of the workspace is the host's own.
+                        for p in super::hostconfig::program_paths(&section, &key, &value) {
+                            let r = resolve(root, worktree.unwrap_or(g), &p, &mut links);
+                            if key == "hookspath" || matches!(r, Resolved::Inside(_)) {
+                                out.note(r);
+                            }
                         }
                     }
                 }

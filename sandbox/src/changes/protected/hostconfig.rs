@@ -6,9 +6,9 @@
 //! repository's config, or the user's global or system one. In a workspace
 //! those are files a task can write, so they are protected like hooks.
 //!
-//! - [`program_path`] answers, for one setting, the path it makes code (a
-//!   hooks directory, or a command's program; relative ones from the work
-//!   tree), if any.
+//! - [`program_paths`] answers, for one setting, the path it makes code (a
+//!   hooks directory, or a command's program and the files it is given;
+//!   relative ones from the work tree).
 //! - [`host`] reads the host's system and global files once per process
 //!   (`GIT_CONFIG_NOSYSTEM`, `GIT_CONFIG_SYSTEM`, `GIT_CONFIG_GLOBAL`,
 //!   `XDG_CONFIG_HOME` and `HOME` as git honours them), following
@@ -19,8 +19,8 @@
 //!
 //! The host's files are the user's own, not a task's: they are read as
 //! git writes them, not adversarially. Residual (SECURITY.md §5.3): a
-//! command that runs a workspace file as an *argument* (`python3
-//! tools/conv.py`) or through shell code is not recognised.
+//! workspace file a command reaches through shell code (`$VAR/x`, a
+//! function, `cd tools && ./x`) is not recognised.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -90,48 +90,104 @@ fn read_files(files: &[PathBuf]) -> HostCode {
                     (None, _) => dir.join(&value),
                 };
                 todo.push((p, depth + 1));
-            } else if let Some(p) = program_path(&section, &key, &value)
-                && !out.paths.contains(&p)
-            {
-                out.paths.push(p);
+            } else {
+                for p in program_paths(&section, &key, &value) {
+                    if !out.paths.contains(&p) {
+                        out.paths.push(p);
+                    }
+                }
             }
         }
     }
     out
 }
 
-/// The path that the setting `section.key = value` (section and key
-/// lowercase, subsection dropped) makes code: its `core.hooksPath`, or the
-/// program of a command setting when it is a path with a `/` in it (a bare
-/// name is looked up in `PATH`). A relative one is from the work tree's top;
-/// `~` paths are left out (never in a workspace a task is given by them).
-pub fn program_path(section: &str, key: &str, value: &str) -> Option<PathBuf> {
+/// The paths that the setting `section.key = value` (section and key
+/// lowercase, subsection dropped) makes code: its `core.hooksPath`, or,
+/// for a setting git runs as a command, every word of it (split as the
+/// shell splits it) that is a path with a `/` in it, the program and the
+/// files it is given alike (`python3 tools/conv.py`); a bare name is
+/// looked up in `PATH`, an option (`-x`) or a word the shell expands (`$`,
+/// `` ` ``, `%` placeholders git fills) is none. A relative path is from
+/// the work tree's top; `~` paths are left out (never in a workspace a task
+/// is given by them).
+pub fn program_paths(section: &str, key: &str, value: &str) -> Vec<PathBuf> {
     let value = value.trim();
     if section == "core" && key == "hookspath" {
-        return path_of(value);
+        return path_of(value).into_iter().collect();
     }
     let command = match (section, key) {
         // A boolean, or the hook's program.
-        ("core", "fsmonitor") if is_bool(value) => return None,
-        ("core", "fsmonitor" | "sshcommand" | "pager" | "editor" | "askpass" | "alternaterefscommand")
+        ("core", "fsmonitor") if is_bool(value) => return Vec::new(),
+        ("core", "fsmonitor" | "sshcommand" | "pager" | "editor" | "askpass" | "alternaterefscommand" | "gitproxy")
         | ("sequence", "editor")
-        | ("gpg", "program")
+        | ("gpg", "program" | "defaultkeycommand")
         | ("credential", "helper")
         | ("filter", "clean" | "smudge" | "process")
         | ("diff", "textconv" | "command" | "external")
         | ("merge", "driver")
+        | ("difftool" | "mergetool" | "browser" | "man" | "guitool", "cmd" | "path")
+        | ("remote", "uploadpack" | "receivepack")
+        | ("trailer", "cmd" | "command")
+        | ("sendemail", "smtpserver" | "sendmailcmd" | "tocmd" | "cccmd" | "headercmd")
+        | ("imap", "tunnel")
+        | ("tar", "command")
+        | ("instaweb", "httpd")
         | ("interactive", "difffilter")
         | ("uploadpack", "packobjectshook")
         | ("pager", _) => value.strip_prefix('!').unwrap_or(value),
-        ("alias", _) => value.strip_prefix('!')?,
-        _ => return None,
+        // Shell commands only with a `!`.
+        ("alias", _) | ("submodule", "update") => match value.strip_prefix('!') {
+            Some(c) => c,
+            None => return Vec::new(),
+        },
+        _ => return Vec::new(),
     };
-    // The first word that is not an assignment (`VAR=x prog …`).
-    let program = command
-        .split_ascii_whitespace()
-        .map(|w| w.trim_matches(['"', '\'']))
-        .find(|w| !w.split_once('=').is_some_and(|(k, _)| !k.is_empty() && !k.contains('/')))?;
-    program.contains('/').then(|| path_of(program)).flatten()
+    shell_words(command)
+        .into_iter()
+        .filter(|w| w.contains('/') && !w.starts_with('-') && !w.contains(['$', '`', '%']))
+        .filter_map(|w| path_of(&w))
+        .collect()
+}
+
+/// `command` split into words as the shell splits it: blanks separate
+/// words; single quotes keep everything; double quotes keep all but `\`
+/// before `"`, `\\`, `$` and `` ` ``; a backslash outside quotes keeps the
+/// next character. Operators (`;`, `|`, `&`, `(`…) end a word too.
+fn shell_words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = command.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' | ';' | '|' | '&' | '(' | ')' | '<' | '>' => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    w.push(q);
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                while let Some(q) = chars.next() {
+                    match q {
+                        '"' => break,
+                        '\\' if chars.peek().is_some_and(|n| matches!(n, '"' | '\\' | '$' | '`')) => {
+                            w.extend(chars.next());
+                        }
+                        q => w.push(q),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
 }
 
 /// `value` as a path (not `~`), if it is one.
@@ -150,20 +206,32 @@ mod tests {
 
     #[test]
     fn relative_hooks_paths_and_programs_are_code_and_the_rest_is_not() {
-        let p = |s: &str, k: &str, v: &str| program_path(s, k, v);
-        assert_eq!(p("core", "hookspath", ".githooks"), Some(PathBuf::from(".githooks")));
-        assert_eq!(p("core", "hookspath", "/etc/hooks"), Some(PathBuf::from("/etc/hooks")));
-        assert_eq!(p("core", "hookspath", "~/hooks"), None);
-        assert_eq!(p("core", "fsmonitor", "true"), None);
-        assert_eq!(p("core", "fsmonitor", "tools/watch --fast"), Some(PathBuf::from("tools/watch")));
-        assert_eq!(p("diff", "textconv", "./bin/conv"), Some(PathBuf::from("./bin/conv")));
-        assert_eq!(p("filter", "clean", "LC_ALL=C \"scripts/clean\" %f"), Some(PathBuf::from("scripts/clean")));
-        assert_eq!(p("alias", "t", "!scripts/t.sh"), Some(PathBuf::from("scripts/t.sh")));
-        assert_eq!(p("alias", "st", "status"), None);
-        assert_eq!(p("core", "pager", "less -R"), None);
-        assert_eq!(p("gpg", "program", "/usr/bin/gpg2"), Some(PathBuf::from("/usr/bin/gpg2")));
-        assert_eq!(p("gpg", "program", "gpg2"), None);
-        assert_eq!(p("user", "name", "a/b"), None);
+        let p = |s: &str, k: &str, v: &str| program_paths(s, k, v);
+        let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(p("core", "hookspath", ".githooks"), v(&[".githooks"]));
+        assert_eq!(p("core", "hookspath", "/etc/hooks"), v(&["/etc/hooks"]));
+        assert_eq!(p("core", "hookspath", "~/hooks"), v(&[]));
+        assert_eq!(p("core", "fsmonitor", "true"), v(&[]));
+        assert_eq!(p("core", "fsmonitor", "tools/watch --fast"), v(&["tools/watch"]));
+        assert_eq!(p("diff", "textconv", "./bin/conv"), v(&["./bin/conv"]));
+        assert_eq!(p("filter", "clean", "LC_ALL=C \"scripts/clean\" %f"), v(&["scripts/clean"]));
+        assert_eq!(p("alias", "t", "!scripts/t.sh"), v(&["scripts/t.sh"]));
+        assert_eq!(p("alias", "st", "status"), v(&[]));
+        assert_eq!(p("core", "pager", "less -R"), v(&[]));
+        assert_eq!(p("gpg", "program", "/usr/bin/gpg2"), v(&["/usr/bin/gpg2"]));
+        assert_eq!(p("gpg", "program", "gpg2"), v(&[]));
+        assert_eq!(p("user", "name", "a/b"), v(&[]));
+        // Review 77, B2: more keys that run programs, arguments, quoting.
+        assert_eq!(p("difftool", "cmd", "tools/dt \"$LOCAL\" \"$REMOTE\""), v(&["tools/dt"]));
+        assert_eq!(p("diff", "textconv", "python3 tools/conv.py --x=1"), v(&["tools/conv.py"]));
+        assert_eq!(p("diff", "textconv", "'my tools/conv' -v"), v(&["my tools/conv"]));
+        assert_eq!(p("diff", "textconv", "my\\ tools/conv"), v(&["my tools/conv"]));
+        assert_eq!(p("remote", "uploadpack", "./up"), v(&["./up"]));
+        assert_eq!(p("submodule", "update", "!./upd.sh"), v(&["./upd.sh"]));
+        assert_eq!(p("submodule", "update", "checkout"), v(&[]));
+        assert_eq!(p("trailer", "cmd", "bin/t;x/y"), v(&["bin/t", "x/y"]));
+        assert_eq!(p("gpg", "defaultkeycommand", "k/cmd"), v(&["k/cmd"]));
+        assert_eq!(p("difftool", "cmd", "$HOME/x/dt"), v(&[]));
     }
 
     #[test]

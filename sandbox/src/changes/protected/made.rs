@@ -42,9 +42,9 @@
 //!   not counted against the bounds ([`MAX_JUDGED`], [`MAX_KEPT`]); past
 //!   them, the rest is not judged but disarmed whole: every `.git` (or
 //!   bare-form `HEAD`) past the bound is removed when the task made it, else
-//!   put aside — but a `.git` directory the workspace had, with nothing at
-//!   or below its work tree changed, which is left — and the violation says
-//!   so (review 76, F3);
+//!   put aside — but a repository the workspace had none of whose code
+//!   paths changed and with no armed todo, which is left — and the
+//!   violation says so (review 76, F3; review 77);
 //! - a directory the diff could not list even opened up (another owner's:
 //!   [`crate::changes::Watched::Unlistable`]; the supervisor's own are
 //!   walked with `u+rx` and judged like any other, review 76 F1) that the
@@ -406,18 +406,25 @@ impl MadeRepos {
                     rel.join(".git")
                 };
                 let made = super::submodules::born_since(&root.join(&entry), start);
-                // A repository the user had, its `.git` a directory, with
-                // nothing at or below its work tree changed (by the diff;
-                // not in `runs/`, which no diff sees): its code is what it
-                // was (a pointer could lead anywhere: disarmed).
-                if !is_bare
-                    && !made
-                    && !rel.starts_with(RUNS)
-                    && !self.changed.touches(&rel)
-                    && std::fs::symlink_metadata(root.join(&entry)).is_ok_and(|m| m.is_dir())
-                {
-                    untouched += 1;
-                    continue;
+                // A repository the user had (not in `runs/`, which no diff
+                // sees) none of whose code paths changed and with no todo
+                // armed: its code is what it was (review 77: by its code
+                // paths, which may lie outside its work tree).
+                if !is_bare && !made && !rel.starts_with(RUNS) {
+                    let mut links = Vec::new();
+                    if let Some(gd) = git_dir_of(&root, &rel, &mut links) {
+                        let mut code = code_paths(&root, &gd, Some(rel.as_path()));
+                        code.inside.extend(links);
+                        if std::fs::symlink_metadata(root.join(&entry)).is_ok_and(|m| m.is_file()) {
+                            code.inside.push(entry.clone());
+                        }
+                        if !code.changed(&self.changed, since)
+                            && armed_todos(&root, &code, &self.changed, since).is_empty()
+                        {
+                            untouched += 1;
+                            continue;
+                        }
+                    }
                 }
                 match undo(&entry, made) {
                     Fate::Removed => removed += 1,
@@ -442,7 +449,7 @@ impl MadeRepos {
                     root.display(),
                     std::process::id(),
                     if untouched > 0 {
-                        format!("; {untouched} the workspace had, with nothing in them changed, left")
+                        format!("; {untouched} the workspace had, their code unchanged, left")
                     } else {
                         String::new()
                     }
