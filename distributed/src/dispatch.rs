@@ -605,13 +605,19 @@ fn read_results(inner: &Arc<Inner>) {
             con = q.connect().ok().and_then(|mut c| q.ensure_group(&mut c, &inner.results).ok().map(|()| c));
         }
         let reply = con.as_mut().map(|c| {
-            let mut cmd = redis::cmd("XREAD");
-            cmd.arg("COUNT").arg(200).arg("BLOCK").arg(200).arg("STREAMS").arg(&inner.results).arg(&last);
-            q.query::<Option<redis::streams::StreamReadReply>>(c, &cmd)
+            // What was handled leaves the stream (task output included), in
+            // the round trip of the next read.
+            let mut pipe = redis::pipe();
+            if last != trimmed {
+                pipe.cmd("XTRIM").arg(&inner.results).arg("MINID").arg(&last).ignore();
+            }
+            pipe.cmd("XREAD").arg("COUNT").arg(200).arg("BLOCK").arg(200).arg("STREAMS").arg(&inner.results).arg(&last);
+            q.query_pipe::<(Option<redis::streams::StreamReadReply>,)>(c, &pipe).map(|(r,)| r)
         });
         match reply {
             Some(Ok(r)) => {
                 down_since = None;
+                trimmed = last.clone();
                 'read: for k in r.map(|r| r.keys).unwrap_or_default() {
                     for e in k.ids {
                         if let Some(raw) = queue::entry_message(&e)
@@ -625,11 +631,6 @@ fn read_results(inner: &Arc<Inner>) {
                         }
                         last = e.id.clone();
                     }
-                }
-                // What was handled leaves the stream (task output included).
-                if let Some(c) = con.as_mut().filter(|_| last != trimmed) {
-                    trimmed = last.clone();
-                    let _ = q.query::<u64>(c, redis::cmd("XTRIM").arg(&inner.results).arg("MINID").arg(&last));
                 }
             }
             Some(Err(_)) | None => {

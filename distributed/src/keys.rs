@@ -77,6 +77,18 @@ impl std::str::FromStr for PublicKey {
 }
 
 impl PublicKey {
+    /// The key of `trusted` that `text` (`ed25519:<base64>`, as
+    /// [`FromStr`](std::str::FromStr) reads it) names, if any: compared as
+    /// bytes, without decoding the curve point again for every message.
+    pub fn find_in<'a>(text: &str, trusted: &'a [PublicKey]) -> Option<&'a PublicKey> {
+        let b64 = text.trim().strip_prefix("ed25519:")?;
+        // Room for any 44-character key; a longer value does not fit (an error).
+        let mut bytes = [0u8; 48];
+        let n = B64.decode_slice(b64, &mut bytes).ok()?;
+        let bytes = bytes.get(..n).filter(|b| b.len() == 32)?;
+        trusted.iter().find(|k| k.0.as_bytes().as_slice() == bytes)
+    }
+
     /// Whether `sig` is this key's signature of `msg`.
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else { return false };
@@ -163,6 +175,29 @@ mod tests {
         assert!(k.public().verify(b"m", &sig));
         assert!(!k.public().verify(b"n", &sig));
         assert!("ed25519:AAAA".parse::<PublicKey>().is_err());
+    }
+
+    #[test]
+    fn a_trusted_key_is_found_by_its_text_as_parsing_would_find_it() {
+        let d = tempfile::tempdir().unwrap();
+        let a = SigningKey::generate(&d.path().join("a")).unwrap().public();
+        let b = SigningKey::generate(&d.path().join("b")).unwrap().public();
+        let c = SigningKey::generate(&d.path().join("c")).unwrap().public();
+        let trusted = [a, b];
+        for (text, want) in [
+            (a.to_string(), Some(a)),
+            (format!(" {b}\n"), Some(b)),
+            (c.to_string(), None),
+            ("ed25519:AAAA".to_string(), None),
+            (format!("{a}AAAA"), None),
+            (a.to_string().replace("ed25519:", ""), None),
+            (String::new(), None),
+        ] {
+            assert_eq!(PublicKey::find_in(&text, &trusted).copied(), want, "{text:?}");
+            // The same answer as parsing the text and looking the key up.
+            let parsed = text.parse::<PublicKey>().ok().filter(|k| trusted.contains(k));
+            assert_eq!(parsed, want, "{text:?}");
+        }
     }
 
     #[test]

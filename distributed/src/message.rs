@@ -148,10 +148,7 @@ impl Envelope {
         if env.kind != kind {
             return Err(MessageError::WrongKind { want: kind.as_str(), got: env.kind.as_str() });
         }
-        let key: PublicKey = env.key.parse().map_err(|_| MessageError::Untrusted(shown_key(&env.key)))?;
-        if !trusted.contains(&key) {
-            return Err(MessageError::Untrusted(shown_key(&env.key)));
-        }
+        let key = *PublicKey::find_in(&env.key, trusted).ok_or_else(|| MessageError::Untrusted(shown_key(&env.key)))?;
         let sig = B64.decode(&env.sig).map_err(|_| MessageError::BadSignature)?;
         if !key.verify(&signed_bytes(kind, &env.body), &sig) {
             return Err(MessageError::BadSignature);

@@ -179,10 +179,17 @@ struct Shared {
     refused: AtomicU64,
     done: AtomicU64,
     stores: Mutex<HashMap<String, Arc<Blobs>>>,
-    /// Message id → the stream entry it was taken from (this worker's replay journal).
-    journal: Mutex<HashMap<String, String>>,
+    /// Message id → the stream entry it was taken from (this worker's replay
+    /// journal), and the journal's file, opened at its first new line and kept open.
+    journal: Mutex<(HashMap<String, String>, Option<std::fs::File>)>,
     /// Signalled when a delivery ends (a slot is free: take the next task now).
     freed: std::sync::Condvar,
+    /// Signalled when a delivery is added (its lease is watched from now)
+    /// and when the worker stops: wakes the lease guard, which otherwise
+    /// sleeps until the next self-fence is due.
+    guard: std::sync::Condvar,
+    /// Signalled when the worker stops (wakes the heartbeat).
+    halt: std::sync::Condvar,
     /// The worker's own audit log, opened at its first record and kept open
     /// (every append locks the log and catches up with what the task `exec`s
     /// appended meanwhile); dropped after a failed append, to be opened anew.
@@ -215,14 +222,17 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
     let journal = std::fs::read_to_string(state.join("seen")).unwrap_or_default();
     let binary_sha256 = file_sha256(&cfg.exe);
     let shared = Arc::new(Shared {
-        journal: Mutex::new(
+        journal: Mutex::new((
             journal
                 .lines()
                 .filter_map(|l| l.split_once(' '))
                 .map(|(id, place)| (id.to_string(), place.to_string()))
                 .collect(),
-        ),
+            None,
+        )),
         freed: std::sync::Condvar::new(),
+        guard: std::sync::Condvar::new(),
+        halt: std::sync::Condvar::new(),
         cfg,
         running: Mutex::new(HashMap::new()),
         refused: AtomicU64::new(0),
@@ -266,7 +276,8 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
             continue;
         }
         if busy >= shared.cfg.capacity {
-            wait_freed(&shared, Duration::from_millis(50), |n| n >= shared.cfg.capacity);
+            // Woken when a delivery ends; the timeout only bounds how late a drain is seen.
+            wait_freed(&shared, Duration::from_millis(200), |n| n >= shared.cfg.capacity);
             continue;
         }
         let got = take(&shared, &mut con, &streams, &mut last_reclaim);
@@ -299,7 +310,13 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
     for t in tasks {
         let _ = t.join();
     }
-    stop_beat.store(true, Ordering::SeqCst);
+    {
+        // Under the lock the sleepers check the flag with: none misses it.
+        let _running = lock(&shared.running);
+        stop_beat.store(true, Ordering::SeqCst);
+        shared.guard.notify_all();
+        shared.halt.notify_all();
+    }
     let _ = beat.join();
     let _ = guard.join();
     let _ = unregister(&shared);
@@ -389,13 +406,23 @@ impl From<MessageError> for Refusal {
 /// Check a delivery; start its task (returning its thread) or refuse it.
 fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Option<std::thread::JoinHandle<()>> {
     let q = &shared.cfg.queue;
-    let msg = match check(shared, con, &d) {
+    let Checked { msg, place } = match check(shared, &d) {
         Ok(m) => m,
         Err(r) => {
             refuse(shared, con, &d, &r);
             return None;
         }
     };
+    // This worker ran that message from another entry: a replay Redis may
+    // have forgotten. Said as Redis remembers it, if it does.
+    if lock(&shared.journal).0.get(&msg.id).is_some_and(|first| *first != place) {
+        let detail = match first_seen(shared, con, &msg.id, &place) {
+            Ok(Some(first)) => format!("message first seen as {first}"),
+            _ => "this worker ran that message from another entry".to_string(),
+        };
+        refuse(shared, con, &d, &Refusal { reason: "replayed", detail, msg: msg.id.clone() });
+        return None;
+    }
     // This worker runs that message already: XAUTOCLAIM handed it its own
     // entry (idle after a Redis write stall, or made to look idle by someone
     // who can write to Redis). The running delivery keeps it: no second copy.
@@ -403,8 +430,25 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
         tracing::warn!(task = %msg.task, entry = %d.entry, "reclaimed an entry this worker is running: not started twice");
         return None;
     }
-    // Too many deliveries: the task keeps killing its workers, or they keep dying.
     if d.reclaimed {
+        // A replay is refused before anything else is said about it.
+        match first_seen(shared, con, &msg.id, &place) {
+            Ok(None) => {}
+            Ok(Some(first)) => {
+                let r = Refusal {
+                    reason: "replayed",
+                    detail: format!("message first seen as {first}"),
+                    msg: msg.id.clone(),
+                };
+                refuse(shared, con, &d, &r);
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                return None;
+            }
+        }
+        // Too many deliveries: the task keeps killing its workers, or they keep dying.
         let mut c = redis::cmd("XPENDING");
         c.arg(&d.stream).arg(GROUP).arg(&d.entry).arg(&d.entry).arg(1);
         let times = q
@@ -428,30 +472,25 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             return None;
         }
     }
-    // The fence and its expiry in one round trip.
-    let fence = queue::fence_key(&msg.id);
-    let mut pipe = redis::pipe();
-    pipe.cmd("INCR").arg(&fence).cmd("EXPIRE").arg(&fence).arg(queue::SEEN_TTL_S).ignore();
-    let token: u64 = match q.query_pipe::<(u64,)>(con, &pipe) {
-        Ok((t,)) => t,
+    // Redis's replay note and the fence, in one round trip.
+    let token = match claim(shared, con, &msg.id, &place) {
+        Ok(Claim::Token(t)) => t,
+        Ok(Claim::Replayed(first)) => {
+            let r =
+                Refusal { reason: "replayed", detail: format!("message first seen as {first}"), msg: msg.id.clone() };
+            refuse(shared, con, &d, &r);
+            return None;
+        }
         Err(e) => {
+            // Not run, not acknowledged: reclaimed after the lease.
             tracing::warn!("{e}");
             return None;
         }
     };
+    journal(shared, &msg.id, &place);
     let nonce = crate::message::nonce();
-    let started = WorkerEvent::Started {
-        msg: msg.id.clone(),
-        task: msg.task.clone(),
-        attempt: msg.attempt,
-        token,
-        worker: shared.cfg.name.clone(),
-        nonce: nonce.clone(),
-    };
-    if let Err(e) = post(shared, con, &msg.results, &started) {
-        tracing::warn!("{e}");
-        return None;
-    }
+    // Its `started` event goes out on the delivery's own connection, in the
+    // round trip that starts waiting for the go-ahead (see `go_ahead`).
     lock(&shared.running).insert(
         msg.id.clone(),
         Running {
@@ -470,12 +509,13 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             feed: None,
         },
     );
+    shared.guard.notify_all();
     let shared = shared.clone();
     Some(std::thread::spawn(move || execute(&shared, &d, &msg, token, &nonce)))
 }
 
 /// Authenticate a delivery and check it is meant for this worker, now, once.
-fn check(shared: &Shared, con: &mut redis::Connection, d: &Delivery) -> Result<TaskMessage, Refusal> {
+fn check(shared: &Shared, d: &Delivery) -> Result<Checked, Refusal> {
     let raw = d.raw.as_deref().ok_or_else(|| Refusal {
         reason: "malformed",
         detail: "no `m` field".into(),
@@ -498,38 +538,98 @@ fn check(shared: &Shared, con: &mut redis::Connection, d: &Delivery) -> Result<T
     if msg.id.len() != 32 || !msg.id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(refuse("malformed", "bad message id".into()));
     }
-    // A replay: the same message in another entry (here, or already run by this worker).
+    // A replay (the same message in another entry) is found by `accept`:
+    // Redis's note is checked (and set) in the script that draws the fencing
+    // token (see `claim`), this worker's own journal before it.
     let place = format!("{} {}", d.stream, d.entry);
+    Ok(Checked { msg, place })
+}
+
+/// A delivery that passed [`check`]: its message, and its place (`"<stream> <entry>"`).
+struct Checked {
+    msg: TaskMessage,
+    place: String,
+}
+
+/// `KEYS[1]` the message's seen key, `KEYS[2]` its fence; `ARGV` the
+/// delivery's place (`"<stream> <entry>"`), the keys' lifetime in seconds.
+/// A replay (the message first seen in another entry) returns `{0, first
+/// place}` and draws nothing; otherwise the seen key is set if absent and the
+/// fence is incremented (its expiry renewed): `{1, token}`. One step, so a
+/// replay never moves the fence.
+const CLAIM: &str = "\
+local fresh = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
+if not fresh then
+  local first = redis.call('GET', KEYS[1])
+  if first ~= ARGV[1] then return {0, first or ''} end
+end
+local t = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return {1, t}";
+
+/// What [`claim`] found.
+enum Claim {
+    /// This delivery's fencing token.
+    Token(u64),
+    /// The message was first seen in another entry (that place).
+    Replayed(String),
+}
+
+/// Check Redis's note of where the message was first seen (set it when
+/// absent) and, unless this is a replay, draw the delivery's fencing token:
+/// one round trip.
+fn claim(shared: &Shared, con: &mut redis::Connection, msg: &str, place: &str) -> Result<Claim, QueueError> {
+    let mut c = redis::cmd("EVAL");
+    c.arg(CLAIM).arg(2).arg(queue::seen_key(msg)).arg(queue::fence_key(msg)).arg(place).arg(queue::SEEN_TTL_S);
+    let q = &shared.cfg.queue;
+    match q.query::<(i64, redis::Value)>(con, &c)? {
+        (1, redis::Value::Int(t)) if t > 0 => Ok(Claim::Token(t as u64)),
+        (0, first) => {
+            Ok(Claim::Replayed(<String as redis::FromRedisValue>::from_redis_value(first).unwrap_or_default()))
+        }
+        _ => Err(QueueError::Redis {
+            url: q.url().to_string(),
+            source: (redis::ErrorKind::UnexpectedReturnType, "unexpected reply to the claim script").into(),
+        }),
+    }
+}
+
+/// Where Redis first saw message `msg` when that is not `place` (a replay);
+/// notes `place` when it saw it nowhere yet.
+fn first_seen(
+    shared: &Shared,
+    con: &mut redis::Connection,
+    msg: &str,
+    place: &str,
+) -> Result<Option<String>, QueueError> {
     let q = &shared.cfg.queue;
     let mut set = redis::cmd("SET");
-    set.arg(queue::seen_key(&msg.id)).arg(&place).arg("NX").arg("EX").arg(queue::SEEN_TTL_S);
-    let fresh: Option<String> = q.query(con, &set).map_err(|e| refuse("malformed", e.to_string()))?;
-    if fresh.is_none() {
-        let first: Option<String> = q
-            .query(con, redis::cmd("GET").arg(queue::seen_key(&msg.id)))
-            .map_err(|e| refuse("malformed", e.to_string()))?;
-        if first.as_deref() != Some(place.as_str()) {
-            return Err(refuse("replayed", format!("message first seen as {}", first.unwrap_or_default())));
-        }
+    set.arg(queue::seen_key(msg)).arg(place).arg("NX").arg("EX").arg(queue::SEEN_TTL_S);
+    if q.query::<Option<String>>(con, &set)?.is_some() {
+        return Ok(None);
     }
+    let first: Option<String> = q.query(con, redis::cmd("GET").arg(queue::seen_key(msg)))?;
+    Ok(if first.as_deref() == Some(place) { None } else { Some(first.unwrap_or_default()) })
+}
+
+/// Note in this worker's replay journal that `msg` was run from `place`.
+fn journal(shared: &Shared, msg: &str, place: &str) {
     let mut journal = lock(&shared.journal);
-    match journal.get(&msg.id) {
-        Some(first) if *first != place => {
-            return Err(refuse("replayed", "this worker ran that message from another entry".into()));
-        }
-        Some(_) => {}
-        None => {
-            // Not fsynced: the go-ahead is what stops a replay; this journal is a
-            // second line for this worker, kept across its restarts.
-            if let Ok(mut f) =
-                std::fs::OpenOptions::new().create(true).append(true).open(shared.cfg.state_dir.join("seen"))
-            {
-                let _ = writeln!(f, "{} {place}", msg.id);
-            }
-            journal.insert(msg.id.clone(), place);
-        }
+    let (seen, file) = &mut *journal;
+    if seen.contains_key(msg) {
+        return;
     }
-    Ok(msg)
+    // Not fsynced: the go-ahead is what stops a replay; this journal is a
+    // second line for this worker, kept across its restarts.
+    if file.is_none() {
+        *file = std::fs::OpenOptions::new().create(true).append(true).open(shared.cfg.state_dir.join("seen")).ok();
+    }
+    if let Some(f) = file.as_mut()
+        && writeln!(f, "{msg} {place}").is_err()
+    {
+        *file = None;
+    }
+    seen.insert(msg.to_string(), place.to_string());
 }
 
 /// Acknowledge a refused delivery, say why (stream, audit log, status).
@@ -601,14 +701,20 @@ fn record(shared: &Shared, kind: audit::Kind, body: serde_json::Value) -> Option
     })
 }
 
+/// The command that appends `ev`, signed, to the results stream `stream`.
+/// NOMKSTREAM: a session that ended deleted its results stream; an event
+/// for it (a delivery that outlived its run) must not create it again and
+/// leave task output in Redis. Nobody listens: the event is dropped.
+fn event_command(shared: &Shared, stream: &str, ev: &WorkerEvent) -> redis::Cmd {
+    let env = Envelope::seal(Kind::Event, ev, &shared.cfg.key).map(|e| e.to_json()).unwrap_or_default();
+    let mut c = redis::cmd("XADD");
+    c.arg(stream).arg("NOMKSTREAM").arg("*").arg("m").arg(env);
+    c
+}
+
 /// Sign and append an event to a results stream, once.
 fn send(shared: &Shared, con: &mut redis::Connection, stream: &str, ev: &WorkerEvent) -> Result<(), QueueError> {
-    let env = Envelope::seal(Kind::Event, ev, &shared.cfg.key).map(|e| e.to_json()).unwrap_or_default();
-    // NOMKSTREAM: a session that ended deleted its results stream; an event
-    // for it (a delivery that outlived its run) must not create it again and
-    // leave task output in Redis. Nobody listens: the event is dropped.
-    let mut c = redis::cmd("XADD");
-    c.arg(stream).arg("NOMKSTREAM").arg("*").arg("m").arg(&env);
+    let c = event_command(shared, stream, ev);
     if shared.cfg.queue.query::<Option<String>>(con, &c)?.is_none() {
         tracing::debug!(stream, "the run's results stream is gone: event dropped");
     }
@@ -624,6 +730,73 @@ fn post(shared: &Shared, con: &mut redis::Connection, stream: &str, ev: &WorkerE
     loop {
         match send(shared, con, stream, ev) {
             Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(2));
+                if let Ok(c) = q.connect() {
+                    *con = c;
+                }
+            }
+        }
+    }
+}
+
+/// `KEYS[1]` the results stream, `KEYS[2]` the task stream; `ARGV` the
+/// signed event, the group, the entry, the consumer, `1` to acknowledge:
+/// append the event (not creating the stream), then, if asked, acknowledge
+/// and delete the entry only if it is still pending for that consumer.
+/// Returns `{appended, acknowledged}` (1 or 0 each; -1: the entry's stream
+/// or group is gone, as after a Redis restart without its data). One step:
+/// the acknowledgement never comes without the event before it (an error in
+/// the append ends the script), and a retry never appends the event twice
+/// because the acknowledgement failed.
+const FINISH: &str = "\
+local id = redis.call('XADD', KEYS[1], 'NOMKSTREAM', '*', 'm', ARGV[1])
+local appended = 0
+if id then appended = 1 end
+if ARGV[5] ~= '1' then return {appended, 0} end
+local p = redis.pcall('XPENDING', KEYS[2], ARGV[2], ARGV[3], ARGV[3], 1, ARGV[4])
+if p.err then return {appended, -1} end
+if #p == 0 then return {appended, 0} end
+redis.call('XACK', KEYS[2], ARGV[2], ARGV[3])
+redis.call('XDEL', KEYS[2], ARGV[3])
+return {appended, 1}";
+
+/// [`post`] the delivery's final event and, with `entry` (its stream and
+/// entry, still this worker's), acknowledge the entry after it, in one round
+/// trip ([`FINISH`]); retried as [`post`] is.
+fn finish(
+    shared: &Shared,
+    con: &mut redis::Connection,
+    stream: &str,
+    ev: &WorkerEvent,
+    entry: Option<(&String, &String)>,
+) -> Result<(), QueueError> {
+    let q = &shared.cfg.queue;
+    let env = Envelope::seal(Kind::Event, ev, &shared.cfg.key).map(|e| e.to_json()).unwrap_or_default();
+    let mut c = redis::cmd("EVAL");
+    c.arg(FINISH).arg(2).arg(stream).arg(entry.map_or("", |e| e.0.as_str())).arg(env).arg(GROUP);
+    c.arg(entry.map_or("", |e| e.1.as_str())).arg(&shared.cfg.name).arg(if entry.is_some() { "1" } else { "0" });
+    let mut delay = Duration::from_millis(100);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match q.query::<(i64, i64)>(con, &c) {
+            Ok((appended, acked)) => {
+                if appended == 0 {
+                    tracing::debug!(stream, "the run's results stream is gone: event dropped");
+                }
+                match (entry, acked) {
+                    (Some((_, entry)), 0) => {
+                        tracing::warn!(entry = %entry, "not acknowledged: another worker holds this entry now");
+                    }
+                    (Some((stream, entry)), -1) => {
+                        tracing::warn!(entry = %entry, stream = %stream, "not acknowledged: the stream or its group is gone");
+                    }
+                    _ => {}
+                }
+                return Ok(());
+            }
             Err(e) if Instant::now() >= deadline => return Err(e),
             Err(_) => {
                 std::thread::sleep(delay);
@@ -657,6 +830,7 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, no
         Err(e) => {
             tracing::warn!("{e}");
             lock(&shared.running).remove(&msg.id);
+            shared.freed.notify_all();
             return;
         }
     };
@@ -679,6 +853,12 @@ fn deliver(
 ) {
     let q = &shared.cfg.queue;
     let go = go_ahead(shared, con, msg, token, nonce);
+    if go == Go::Unsaid {
+        // Not run, not acknowledged: reclaimed after the lease.
+        lock(&shared.running).remove(&msg.id);
+        shared.freed.notify_all();
+        return;
+    }
     if go == Go::Cancelled {
         // The run stopped the attempt before it began: done with, nothing to refuse.
         ack(shared, con, &d.stream, &d.entry);
@@ -727,9 +907,7 @@ fn deliver(
             if let WorkerEvent::Finished { stopped, exec_status, .. } = &mut ev {
                 *stopped = interrupted || (!still_ours && *exec_status != 0);
             }
-            if post(shared, con, &msg.results, &ev).is_ok() && still_ours {
-                ack(shared, con, &d.stream, &d.entry);
-            }
+            let _ = finish(shared, con, &msg.results, &ev, still_ours.then_some((&d.stream, &d.entry)));
             shared.done.fetch_add(1, Ordering::SeqCst);
         }
         // Not acknowledged: after the lease another worker (or this one) runs it again.
@@ -770,26 +948,62 @@ enum Go {
     Cancelled,
     /// Nothing within `go_wait`: the run is not waiting for this delivery.
     Silent,
+    /// The delivery's `started` event could not be sent (Redis unreachable
+    /// for a minute): nothing asked for a go-ahead.
+    Unsaid,
 }
 
-/// Wait for the orchestrator's signed go-ahead for this very delivery.
+/// Say that this delivery started (its signed `started` event, naming its
+/// token and a fresh nonce) and wait for the orchestrator's signed go-ahead
+/// for this very delivery. The event and the first wait go out in one round
+/// trip (Redis runs them in order: the event is in the results stream before
+/// the wait begins).
 fn go_ahead(shared: &Shared, con: &mut redis::Connection, msg: &TaskMessage, token: u64, nonce: &str) -> Go {
     let q = &shared.cfg.queue;
     let key = queue::go_key(&msg.id, nonce);
+    let started = WorkerEvent::Started {
+        msg: msg.id.clone(),
+        task: msg.task.clone(),
+        attempt: msg.attempt,
+        token,
+        worker: shared.cfg.name.clone(),
+        nonce: nonce.to_string(),
+    };
+    let first_wait = shared.cfg.go_wait.as_secs_f64().clamp(0.01, 1.0);
+    let mut pipe = redis::pipe();
+    pipe.add_command(event_command(shared, &msg.results, &started)).ignore();
+    pipe.cmd("BLPOP").arg(&key).arg(first_wait);
+    let mut first: Option<Option<(String, Vec<u8>)>> = match q.query_pipe::<(Option<(String, Vec<u8>)>,)>(con, &pipe) {
+        Ok((g,)) => Some(g),
+        Err(_) => {
+            // Sent or not: said again (a second `started` of the same token
+            // is ignored), with `post`'s retries.
+            if let Err(e) = post(shared, con, &msg.results, &started) {
+                tracing::warn!("{e}");
+                return Go::Unsaid;
+            }
+            None
+        }
+    };
     let deadline = Instant::now() + shared.cfg.go_wait;
     while Instant::now() < deadline {
-        // Waits of at most a second: a run that stopped the attempt meanwhile
-        // sets its cancel key, and the slot must not stay taken until `go_wait`.
-        let wait = deadline.saturating_duration_since(Instant::now()).as_secs_f64().clamp(0.01, 1.0);
-        let got: Option<(String, Vec<u8>)> = match q.query(con, redis::cmd("BLPOP").arg(&key).arg(wait)) {
-            Ok(g) => g,
-            Err(_) => {
-                std::thread::sleep(Duration::from_millis(200));
-                match q.connect() {
-                    Ok(c) => *con = c,
-                    Err(_) => continue,
+        let got = match first.take() {
+            Some(g) => g,
+            None => {
+                // Waits of at most a second: a run that stopped the attempt meanwhile
+                // sets its cancel key, and the slot must not stay taken until `go_wait`.
+                let wait = deadline.saturating_duration_since(Instant::now()).as_secs_f64().clamp(0.01, 1.0);
+                match q.query(con, redis::cmd("BLPOP").arg(&key).arg(wait)) {
+                    Ok(g) => g,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(200));
+                        match q.connect() {
+                            Ok(c) => *con = c,
+                            Err(_) => continue,
+                        }
+                        continue;
+                    }
                 }
-                continue;
             }
         };
         let Some((_, raw)) = got else {
@@ -1117,18 +1331,25 @@ fn heartbeat(shared: &Shared, stop: &AtomicBool) {
             con = None;
         }
         let until = Instant::now() + every;
-        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50));
+        let mut running = lock(&shared.running);
+        while !stop.load(Ordering::SeqCst) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            running = shared.halt.wait_timeout(running, left).map_or_else(|p| p.into_inner().0, |(g, _)| g);
         }
     }
 }
 
-/// Every 50 ms: stop each task whose entry could not be re-claimed for
-/// [`SELF_FENCE`] of the lease (see the module's guarantees).
+/// Stop each task whose entry could not be re-claimed for [`SELF_FENCE`] of
+/// the lease (see the module's guarantees): checked when the next one is
+/// due (and whenever a delivery is added), at most [`GUARD_EVERY`] apart.
 fn lease_guard(shared: &Shared, stop: &AtomicBool) {
     let (num, den) = SELF_FENCE;
+    let mut running = lock(&shared.running);
     while !stop.load(Ordering::SeqCst) {
-        for r in lock(&shared.running).values_mut().filter(|r| !r.lost && r.kept.elapsed() >= r.lease * num / den) {
+        for r in running.values_mut().filter(|r| !r.lost && r.kept.elapsed() >= r.lease * num / den) {
             let limit = r.lease * num / den;
             tracing::warn!(
                 entry = %r.entry,
@@ -1138,9 +1359,21 @@ fn lease_guard(shared: &Shared, stop: &AtomicBool) {
             );
             r.stop(true);
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // Keeps only move a deadline later: waking at the earliest one known
+        // now is never late.
+        let next = running
+            .values()
+            .filter(|r| !r.lost)
+            .map(|r| (r.kept + r.lease * num / den).saturating_duration_since(Instant::now()))
+            .min()
+            .unwrap_or(GUARD_EVERY);
+        let wait = next.clamp(Duration::from_millis(1), GUARD_EVERY);
+        running = shared.guard.wait_timeout(running, wait).map_or_else(|p| p.into_inner().0, |(g, _)| g);
     }
 }
+
+/// The longest the lease guard sleeps.
+const GUARD_EVERY: Duration = Duration::from_secs(1);
 
 /// `KEYS[1]` stream, `ARGV` group, entry, consumer: re-claim the entry (its
 /// idle time reset) only if it is still pending for that consumer; 1 if it was.
