@@ -310,7 +310,7 @@ mod tests {
     /// Start `check` in a child that joins `fds` first; its exit code.
     fn child_exit(check: fn() -> i32, fds: Vec<i32>) -> i32 {
         let exec =
-            ChildExec { run: ChildRun::Call(check), dup2: vec![], wait_fd: -1, wait_peer: -1, join_cgroups: fds };
+            ChildExec { run: ChildRun::Call(&check), dup2: vec![], wait_fd: -1, wait_peer: -1, join_cgroups: fds };
         let child = spawn_in_namespaces(0, &exec).unwrap();
         match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None).unwrap() {
             nix::sys::wait::WaitStatus::Exited(_, code) => code,
