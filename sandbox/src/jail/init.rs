@@ -96,16 +96,27 @@ fn step<E: Into<Box<dyn std::error::Error + Send + Sync>>>(step: impl Into<Strin
     move |e| SetupError::Step { step: step.into(), source: e.into() }
 }
 
+/// When the init forks the task. Either way the task execs only after the
+/// host side's `go` (its durable `task_started`, the cgroup join).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fork {
+    /// Once the root and the landlock domain are built: the init is in the
+    /// task's cgroups already (v1, joined by itself at the clone, or none).
+    Ready,
+    /// At `go`: the host side moves the init into its v2 cgroups meanwhile.
+    AtGo,
+}
+
 /// The init's entry point, in the cloned child (no re-exec): `plan` and the
 /// task's seccomp `filters` are its own copies, compiled by the host side
 /// before the clone. Returns its exit code.
-pub fn main(plan: &JailPlan, filters: &[seccompiler::BpfProgram]) -> i32 {
+pub fn main(plan: &JailPlan, filters: &[seccompiler::BpfProgram], fork: Fork) -> i32 {
     let _ = sys::close_from(CTRL_FD as u32 + 1);
     let Some(ctrl) = sys::take_fd(CTRL_FD) else { return SETUP_FAILED as i32 };
     let ctrl = UnixStream::from(ctrl);
     let Ok(c) = ctrl.try_clone() else { return SETUP_FAILED as i32 };
     let mut reporter = Reporter { sock: ctrl, reader: BufReader::new(c) };
-    match run(&mut reporter, plan, filters) {
+    match run(&mut reporter, plan, filters, fork) {
         Ok(code) => code as i32,
         Err(e) => {
             reporter.send(&Event::SetupFailed { error: e.to_string() });
@@ -147,8 +158,9 @@ impl Reporter {
         }
     }
 
-    /// Wait until the host side has put us in the task's cgroups: only then may
-    /// the task be forked (it inherits them).
+    /// Wait for the host side's `go`: the task's start is durable in the
+    /// audit log and we are in the task's cgroups. Only then may the task
+    /// exec, and be forked where the host side moves us ([`Fork::AtGo`]).
     fn wait_go(&mut self) -> Result<(), SetupError> {
         match self.read_line("go")?.trim() {
             "go" => Ok(()),
@@ -157,7 +169,7 @@ impl Reporter {
     }
 }
 
-fn run(rep: &mut Reporter, plan: &JailPlan, filters: &[seccompiler::BpfProgram]) -> Result<u8, SetupError> {
+fn run(rep: &mut Reporter, plan: &JailPlan, filters: &[seccompiler::BpfProgram], fork: Fork) -> Result<u8, SetupError> {
     let _ = sys::set_non_dumpable();
     sys::ignore_sigpipe();
     // The clone moved us into the task's v1 cgroups (sys::ChildExec::join_cgroups);
@@ -198,7 +210,9 @@ fn run(rep: &mut Reporter, plan: &JailPlan, filters: &[seccompiler::BpfProgram])
     // came built with the plan); the task puts them in force itself, in the
     // same order as ever (after dropping privileges).
     let controls = TaskControls { landlock: landlock_rules::prepare(&plan)?, filters };
-    rep.wait_go()?;
+    if fork == Fork::AtGo {
+        rep.wait_go()?;
+    }
     match sys::fork().map_err(step("fork"))? {
         None => {
             drop(init_sock);
@@ -225,6 +239,12 @@ fn run(rep: &mut Reporter, plan: &JailPlan, filters: &[seccompiler::BpfProgram])
                     | sys::mount_attr::NODEV
                     | sys::mount_attr::NOEXEC;
                 sys::mount_setattr(Path::new("/proc"), attrs, false).map_err(step("make /proc read-only"))?;
+            }
+            // The task has put its controls in force and waits for our byte to
+            // exec: not before the host side's `go`. Should it never come, we
+            // exit and the task dies with our pid namespace.
+            if fork == Fork::Ready {
+                rep.wait_go()?;
             }
             let _ = (&init_sock).write_all(b"R");
             let mut sup = Supervisor::new(&plan, listener, &decoys, task_pid).map_err(step("supervisor"))?;

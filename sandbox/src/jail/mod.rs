@@ -332,7 +332,14 @@ fn run_jail(
         true => Some(cg.prepare_join().map_err(|e| setup("opening the task's cgroups", e))?),
         false => None,
     };
-    let init = || init::main(&plan, &filters);
+    // The init forks the task as soon as it is ready, unless it must wait for
+    // us to move it into its v2 cgroups (then at `go`): the task is born in
+    // them either way. The task execs only after `go`.
+    let fork = match join.as_ref().is_some_and(|j| j.by_caller_needed()) {
+        true => init::Fork::AtGo,
+        false => init::Fork::Ready,
+    };
+    let init = || init::main(&plan, &filters, fork);
     let exec = sys::ChildExec {
         run: sys::ChildRun::Call(&init),
         dup2,
@@ -372,7 +379,8 @@ fn run_jail(
     drop((ctrl_child, out_w, err_w, sync_r));
     phase("init cloned");
     // Killed and reaped on every early return: the init waits for its id
-    // maps, then for `go`, and never forks the task without both. Reaped, so that a
+    // maps, and its task (in its pid namespace, which dies with it) never
+    // execs before `go`. Reaped, so that a
     // long-lived caller collects no zombie per refused set-up (SIGKILL cannot
     // be caught: the wait ends).
     struct KillOnDrop<'a>(Option<&'a sys::Spawned>);
@@ -463,7 +471,8 @@ fn run_jail(
         });
     }
 
-    // The init forks the task only after `go`: the task starts in the cgroups.
+    // The task execs only after `go` (and on v2 is forked only after it: it
+    // starts in the cgroups).
     if let Some(j) = joining
         && let Err(e) = j.wait()
     {
