@@ -246,6 +246,13 @@ pub struct Join {
 }
 
 impl Join {
+    /// Whether the caller has to move the init ([`Join::by_caller`]): until it
+    /// has, a process the init forks is born outside the v2 cgroups. The v1
+    /// ones ([`Join::own`]) the init is in from its first instruction.
+    pub fn by_caller_needed(&self) -> bool {
+        !self.caller_files.is_empty()
+    }
+
     /// Write `pid` into the v2 cgroup on a thread of its own, for a caller
     /// with other work to do meanwhile (the write waits for an RCU grace
     /// period). [`Joining::wait`] tells how it ended; the thread is joined at
@@ -310,7 +317,7 @@ mod tests {
     /// Start `check` in a child that joins `fds` first; its exit code.
     fn child_exit(check: fn() -> i32, fds: Vec<i32>) -> i32 {
         let exec =
-            ChildExec { run: ChildRun::Call(check), dup2: vec![], wait_fd: -1, wait_peer: -1, join_cgroups: fds };
+            ChildExec { run: ChildRun::Call(&check), dup2: vec![], wait_fd: -1, wait_peer: -1, join_cgroups: fds };
         let child = spawn_in_namespaces(0, &exec).unwrap();
         match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None).unwrap() {
             nix::sys::wait::WaitStatus::Exited(_, code) => code,

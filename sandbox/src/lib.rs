@@ -222,7 +222,7 @@ pub fn check_own_paths(workdir: &Path, own: &[&Path]) -> Result<(), SandboxError
 /// The backend for a sandbox mode, or why it is not available (exit 1).
 pub fn backend_for(mode: crate::policy::SandboxMode) -> Result<Box<dyn Sandbox>, SandboxError> {
     match mode {
-        crate::policy::SandboxMode::Jail => Ok(Box::new(jail::Jail)),
+        crate::policy::SandboxMode::Jail => Ok(Box::new(jail::Jail::default())),
         #[cfg(feature = "container")]
         kind @ (crate::policy::SandboxMode::Docker | crate::policy::SandboxMode::Podman) => {
             Ok(Box::new(container::Container { kind }))
@@ -252,6 +252,13 @@ pub trait Sandbox {
     /// Run the task to completion; its stdout/stderr stream through (task lines
     /// that start with `orchestra:` marked, see [`relay`]).
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError>;
+    /// Start what the backend can prepare from `task` alone (the jail
+    /// compiles its plan on a thread), while the caller finishes its own
+    /// set-up; a later [`Sandbox::run_released`] or [`Sandbox::run`] of the
+    /// same task picks it up, one of another task does its own. Call it only
+    /// once whatever the plan depends on is in place (the jail hides what
+    /// exists of [`TaskSpec::protected`] now). Default: nothing.
+    fn plan_ahead(&self, _task: &TaskSpec) {}
     /// [`Sandbox::run`], calling `release` exactly once before the task can run
     /// anything of its own, or not at all when the set-up fails first. The
     /// caller makes the task's start durable there (`orchestra exec` appends

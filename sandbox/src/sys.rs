@@ -36,20 +36,21 @@ struct CloneArgs {
 }
 
 /// What the child of [`spawn_in_namespaces`] becomes.
-pub enum ChildRun {
+pub enum ChildRun<'a> {
     /// Exec a program: absolute path, argv (argv\[0\] included), complete environment.
     Exec(CString, Vec<CString>, Vec<CString>),
     /// Run this function and `_exit` with its result. The caller being
     /// single-threaded, the child may run ordinary code: no lock can be held by
-    /// a thread that did not follow it across the clone.
-    Call(fn() -> i32),
+    /// a thread that did not follow it across the clone. What it borrows is the
+    /// child's own copy, made by the clone.
+    Call(&'a dyn Fn() -> i32),
 }
 
 /// Everything the child of [`spawn_in_namespaces`] needs, prepared before the
 /// clone so that the child allocates nothing before it runs.
-pub struct ChildExec {
+pub struct ChildExec<'a> {
     /// What the child runs.
-    pub run: ChildRun,
+    pub run: ChildRun<'a>,
     /// `(from, to)` pairs applied with dup2 before it runs.
     pub dup2: Vec<(RawFd, RawFd)>,
     /// A descriptor to read one byte from first (the parent writes it once the
@@ -104,7 +105,7 @@ pub struct Spawned {
 /// exception is a remote task's lease watch
 /// (`orchestra_orchestrator::orchestrator::lease`), which only makes system
 /// calls (poll, read, timerfd_settime, kill).
-pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec) -> io::Result<Spawned> {
+pub fn spawn_in_namespaces(flags: u64, exec: &ChildExec<'_>) -> io::Result<Spawned> {
     if exec.dup2.len() > MAX_DUP2 {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "too many descriptors to move"));
     }

@@ -298,6 +298,11 @@ pub fn run(args: ExecArgs) -> Exit {
             Err(e) => return super::config_error(e),
         }
     }
+    // The task is complete, and what the jail hides of our own paths (the key,
+    // the log directory) exists: the jail compiles its plan on a thread from
+    // here, beside the rest of our set-up and its own.
+    backend.plan_ahead(&task);
+    tracing::debug!(mono_us = mono_us(), "exec: plan ahead started");
     let started = audit::events::task_started(
         &task.name,
         &task.argv,

@@ -1,10 +1,12 @@
 //! The in-jail init: the host-side `orchestra` process cloned (without exec)
 //! into new namespaces, as pid 1 of the jail's pid namespace. The clone happens
 //! while the host side is single-threaded (never inside a multithreaded runtime),
-//! and the init closes every descriptor it inherited except its own four.
+//! and the init closes every descriptor it inherited except its own four. Its
+//! plan and the task's seccomp filters, compiled by the host side before the
+//! clone, are in its copy of the host's memory.
 //!
 //! One function, [`run`], owns the order of the steps, each failing the whole:
-//! read the plan → build the root (mounts, decoys, pivot_root) → hostname and
+//! (once the host side has written its id maps) build the root (mounts, decoys, pivot_root) → hostname and
 //! loopback (without namespaces: canary files in a private home instead) →
 //! fork the task → supervise (seccomp notifications, decoy opens,
 //! reaping) → report the task's end. When this process exits, the kernel kills
@@ -15,10 +17,10 @@
 //! `no_new_privs`, the AppArmor profile for its exec (`mac.apparmor`),
 //! landlock, seccomp; then exec.
 
+use super::landlock_rules;
 use super::plan::JailPlan;
 use super::protocol::Event;
 use super::supervisor::Supervisor;
-use super::{landlock_rules, seccomp};
 use crate::sys;
 use std::ffi::CString;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -47,9 +49,6 @@ pub enum SetupError {
         /// Why.
         source: std::io::Error,
     },
-    /// The plan does not decode.
-    #[error("decode plan: {0}")]
-    DecodePlan(serde_json::Error),
     /// A message other than the one expected.
     #[error("unexpected control message {0:?}")]
     Unexpected(String),
@@ -90,9 +89,6 @@ pub enum SetupError {
     /// The landlock domain.
     #[error(transparent)]
     Landlock(#[from] landlock_rules::LandlockError),
-    /// The seccomp filters.
-    #[error(transparent)]
-    Seccomp(#[from] seccomp::FilterError),
 }
 
 /// `map_err` for one setup step: `step: reason`.
@@ -100,14 +96,27 @@ fn step<E: Into<Box<dyn std::error::Error + Send + Sync>>>(step: impl Into<Strin
     move |e| SetupError::Step { step: step.into(), source: e.into() }
 }
 
-/// The init's entry point, in the cloned child (no re-exec); returns its exit code.
-pub fn main() -> i32 {
+/// When the init forks the task. Either way the task execs only after the
+/// host side's `go` (its durable `task_started`, the cgroup join).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fork {
+    /// Once the root and the landlock domain are built: the init is in the
+    /// task's cgroups already (v1, joined by itself at the clone, or none).
+    Ready,
+    /// At `go`: the host side moves the init into its v2 cgroups meanwhile.
+    AtGo,
+}
+
+/// The init's entry point, in the cloned child (no re-exec): `plan` and the
+/// task's seccomp `filters` are its own copies, compiled by the host side
+/// before the clone. Returns its exit code.
+pub fn main(plan: &JailPlan, filters: &[seccompiler::BpfProgram], fork: Fork) -> i32 {
     let _ = sys::close_from(CTRL_FD as u32 + 1);
     let Some(ctrl) = sys::take_fd(CTRL_FD) else { return SETUP_FAILED as i32 };
     let ctrl = UnixStream::from(ctrl);
     let Ok(c) = ctrl.try_clone() else { return SETUP_FAILED as i32 };
     let mut reporter = Reporter { sock: ctrl, reader: BufReader::new(c) };
-    match run(&mut reporter) {
+    match run(&mut reporter, plan, filters, fork) {
         Ok(code) => code as i32,
         Err(e) => {
             reporter.send(&Event::SetupFailed { error: e.to_string() });
@@ -119,7 +128,7 @@ pub fn main() -> i32 {
 /// Sends events to the host side.
 pub struct Reporter {
     sock: UnixStream,
-    /// The host side's messages: the plan, then `go`.
+    /// The host side's message: `go`.
     reader: BufReader<UnixStream>,
 }
 
@@ -149,13 +158,9 @@ impl Reporter {
         }
     }
 
-    fn read_plan(&mut self) -> Result<JailPlan, SetupError> {
-        let line = self.read_line("plan")?;
-        serde_json::from_str(&line).map_err(SetupError::DecodePlan)
-    }
-
-    /// Wait until the host side has put us in the task's cgroups: only then may
-    /// the task be forked (it inherits them).
+    /// Wait for the host side's `go`: the task's start is durable in the
+    /// audit log and we are in the task's cgroups. Only then may the task
+    /// exec, and be forked where the host side moves us ([`Fork::AtGo`]).
     fn wait_go(&mut self) -> Result<(), SetupError> {
         match self.read_line("go")?.trim() {
             "go" => Ok(()),
@@ -164,7 +169,7 @@ impl Reporter {
     }
 }
 
-fn run(rep: &mut Reporter) -> Result<u8, SetupError> {
+fn run(rep: &mut Reporter, plan: &JailPlan, filters: &[seccompiler::BpfProgram], fork: Fork) -> Result<u8, SetupError> {
     let _ = sys::set_non_dumpable();
     sys::ignore_sigpipe();
     // The clone moved us into the task's v1 cgroups (sys::ChildExec::join_cgroups);
@@ -172,7 +177,8 @@ fn run(rep: &mut Reporter) -> Result<u8, SetupError> {
     if let Some(e) = sys::cgroup_join_error() {
         return Err(step("joining the task's cgroups")(e));
     }
-    let mut plan = rep.read_plan()?;
+    // Our copy, changed below (the decoys landlock grants).
+    let mut plan = plan.clone();
     let decoys;
     if plan.namespaces {
         let built = super::rootfs::build(&plan).map_err(step("building the jail root"))?;
@@ -199,11 +205,14 @@ fn run(rep: &mut Reporter) -> Result<u8, SetupError> {
         plan.decoys.retain(|d| d.canary.is_none() || decoys.contains(&d.path));
     }
     let (task_sock, init_sock) = UnixStream::pair().map_err(step("socketpair"))?;
-    // The task's landlock domain and seccomp filters are built now, while the
-    // host side may still wait for the cgroup join; the task puts them in
-    // force itself, in the same order as ever (after dropping privileges).
-    let controls = TaskControls { landlock: landlock_rules::prepare(&plan)?, filters: seccomp::build(&plan)? };
-    rep.wait_go()?;
+    // The task's landlock domain is built now, while the host side may still
+    // wait for the cgroup join or the caller's release (its seccomp filters
+    // came built with the plan); the task puts them in force itself, in the
+    // same order as ever (after dropping privileges).
+    let controls = TaskControls { landlock: landlock_rules::prepare(&plan)?, filters };
+    if fork == Fork::AtGo {
+        rep.wait_go()?;
+    }
     match sys::fork().map_err(step("fork"))? {
         None => {
             drop(init_sock);
@@ -231,6 +240,12 @@ fn run(rep: &mut Reporter) -> Result<u8, SetupError> {
                     | sys::mount_attr::NOEXEC;
                 sys::mount_setattr(Path::new("/proc"), attrs, false).map_err(step("make /proc read-only"))?;
             }
+            // The task has put its controls in force and waits for our byte to
+            // exec: not before the host side's `go`. Should it never come, we
+            // exit and the task dies with our pid namespace.
+            if fork == Fork::Ready {
+                rep.wait_go()?;
+            }
             let _ = (&init_sock).write_all(b"R");
             let mut sup = Supervisor::new(&plan, listener, &decoys, task_pid).map_err(step("supervisor"))?;
             let status = sup.run(rep);
@@ -257,17 +272,17 @@ fn network_detail(plan: &JailPlan) -> String {
     }
 }
 
-/// The controls the init builds for the task before forking it.
-struct TaskControls {
+/// The controls the init has for the task before forking it.
+struct TaskControls<'a> {
     /// The landlock domain, every rule added.
     landlock: landlock_rules::Prepared,
     /// The seccomp filters, in installation order.
-    filters: Vec<seccompiler::BpfProgram>,
+    filters: &'a [seccompiler::BpfProgram],
 }
 
 /// The task's side of the fork: apply every control, then exec. Returns only
 /// with an error message (the caller reports it and exits).
-fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream, controls: TaskControls) -> SetupError {
+fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream, controls: TaskControls<'_>) -> SetupError {
     match task_setup(plan, rep, &sock, controls) {
         Ok((path, argv, envp)) => {
             drop(sock);
@@ -291,7 +306,7 @@ fn task_setup(
     plan: &JailPlan,
     rep: &mut Reporter,
     sock: &UnixStream,
-    controls: TaskControls,
+    controls: TaskControls<'_>,
 ) -> Result<ExecParts, SetupError> {
     nix::unistd::setsid().map_err(step("setsid"))?;
     if plan.tty {

@@ -50,11 +50,77 @@ use std::time::{Duration, Instant};
 
 /// The jail backend.
 #[derive(Debug, Default)]
-pub struct Jail;
+pub struct Jail {
+    /// The plan being compiled for a task ([`Sandbox::plan_ahead`]), which
+    /// the run of that very task picks up.
+    ahead: std::sync::Mutex<Option<Ahead>>,
+}
+
+/// A plan compiled on a thread of its own from the task alone, while the
+/// caller finishes its own set-up. Dropped, it waits for the thread: the
+/// init's clone needs this process single-threaded, so no compiling thread
+/// outlives the run it was for.
+#[derive(Debug)]
+struct Ahead {
+    /// The task it was compiled for: a run of any other compiles its own.
+    task: TaskSpec,
+    compiling: Option<std::thread::JoinHandle<Result<Compiled, SandboxError>>>,
+}
+
+impl Ahead {
+    /// The compiled plan, once the thread is done.
+    fn wait(mut self) -> Result<Compiled, SandboxError> {
+        let panicked = || SandboxError::Setup("compiling the plan: the thread panicked".into());
+        self.compiling.take().ok_or_else(panicked)?.join().unwrap_or_else(|_| Err(panicked()))
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        if let Some(t) = self.compiling.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What is compiled before the init is cloned (the init gets its own copy
+/// with the clone): the plan with its canaries planted, the names of what was
+/// planted, and the task's seccomp filters.
+#[derive(Debug)]
+struct Compiled {
+    plan: JailPlan,
+    planted: Vec<String>,
+    filters: Vec<seccompiler::BpfProgram>,
+}
+
+/// Whether a plan compiled for `a` is the plan for `b`: everything
+/// [`compile`] reads of a task is equal.
+fn same_task(a: &TaskSpec, b: &TaskSpec) -> bool {
+    a.name == b.name
+        && a.argv == b.argv
+        && a.workdir == b.workdir
+        && a.policy == b.policy
+        && a.protected == b.protected
+        && a.in_use == b.in_use
+        && a.observe == b.observe
+        && a.tty == b.tty
+        && a.canaries.as_ref().map(|c| &c.tokens) == b.canaries.as_ref().map(|c| &c.tokens)
+        && a.canary_home == b.canary_home
+}
 
 impl Sandbox for Jail {
     fn name(&self) -> &'static str {
         "jail"
+    }
+
+    fn plan_ahead(&self, task: &TaskSpec) {
+        let owned = task.clone();
+        let compiling = std::thread::Builder::new().name("jail-plan".into()).spawn(move || compile(&owned)).ok();
+        let ahead = Ahead { task: task.clone(), compiling };
+        if let Ok(mut slot) = self.ahead.lock() {
+            // One compiled for an earlier task that never ran is waited for here.
+            *slot = Some(ahead);
+        }
     }
 
     fn preflight(&self, policy: &Policy, workdir: &std::path::Path) -> Result<(), SandboxError> {
@@ -63,13 +129,15 @@ impl Sandbox for Jail {
     }
 
     fn run(&self, task: &TaskSpec) -> Result<Report, SandboxError> {
-        let mac = check(&task.policy, &task.workdir)?;
-        run_jail(task, &mut || Ok(()), mac)
+        self.run_released(task, &mut || Ok(()))
     }
 
     fn run_released(&self, task: &TaskSpec, release: &mut super::Release<'_>) -> Result<Report, SandboxError> {
+        // Taken out first, so that every return below has waited for its
+        // thread (Ahead's drop); one compiled for another task is not used.
+        let ahead = self.ahead.lock().ok().and_then(|mut slot| slot.take()).filter(|a| same_task(&a.task, task));
         let mac = check(&task.policy, &task.workdir)?;
-        run_jail(task, release, mac)
+        run_jail(task, release, mac, ahead)
     }
 }
 
@@ -141,7 +209,9 @@ fn check(policy: &Policy, workdir: &std::path::Path) -> Result<JailMac, SandboxE
     Ok(JailMac { decision, profile })
 }
 
-fn host_facts(task: &TaskSpec, cg_mem: bool, cg_pids: bool) -> HostFacts {
+/// The facts of the host the plan depends on. The cgroups are not among them:
+/// the rlimits they replace are set once the task's cgroup exists.
+fn host_facts(task: &TaskSpec) -> HostFacts {
     let home = crate::mac::jail::invoking_home();
     let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
     // `.orchestra/`, protected paths and the policy's read-only paths that some
@@ -161,8 +231,8 @@ fn host_facts(task: &TaskSpec, cg_mem: bool, cg_pids: bool) -> HostFacts {
         home,
         env,
         protected: task.protected.clone(),
-        cgroup_memory: cg_mem,
-        cgroup_pids: cg_pids,
+        cgroup_memory: false,
+        cgroup_pids: false,
         read_only_mounts,
         in_use: task.in_use.clone(),
     }
@@ -195,7 +265,12 @@ impl Run {
     }
 }
 
-fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>, mac: JailMac) -> Result<Report, SandboxError> {
+fn run_jail(
+    task: &TaskSpec,
+    release: &mut super::Release<'_>,
+    mac: JailMac,
+    ahead: Option<Ahead>,
+) -> Result<Report, SandboxError> {
     let policy = &task.policy;
     let started_at = now_rfc3339();
     let start = Instant::now();
@@ -214,12 +289,23 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>, mac: JailMac) -> 
     // stash -u` in the task would remove) but protected against creation like
     // any absent protected path (protect.rs).
     phase("cgroup created");
-    // The init is cloned before the plan is compiled: joining the cgroup (an
-    // RCU grace period on v1), compiling the plan (the scan of /etc), building
-    // the root in the init and the caller's release overlap; the task is forked
-    // only after `go`, once all of them are done.
+    // The plan (the scan of /etc, the decoys, the grants), the canaries planted
+    // in it and the task's seccomp filters are compiled before the init is
+    // cloned, on a thread started as soon as the task was known
+    // (`Sandbox::plan_ahead`) or here; the init gets them with the clone. The
+    // init is cloned next: joining the cgroup (an RCU grace period on v2),
+    // building the root in the init and the caller's release overlap; the
+    // task is forked only after `go`, once all of them are done.
     let namespaces = policy.jail.namespaces == NamespaceMode::Required;
     let task_host_ids = if namespaces { checkout_owner(&task.workdir) } else { None };
+    let Compiled { mut plan, planted, filters } = match ahead {
+        Some(a) => a.wait()?,
+        None => compile(task)?,
+    };
+    plan.rlimits = plan::Rlimits::of(policy, support.memory, support.pids);
+    plan.task_host_ids = task_host_ids;
+    plan.apparmor = mac.plan(policy);
+    phase("plan compiled");
 
     // Plumbing: control socket (fd 3 in the init), output pipes, a sync pipe.
     let setup = |what: &str, e: std::io::Error| SandboxError::Setup(format!("{what}: {e}"));
@@ -246,8 +332,16 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>, mac: JailMac) -> 
         true => Some(cg.prepare_join().map_err(|e| setup("opening the task's cgroups", e))?),
         false => None,
     };
+    // The init forks the task as soon as it is ready, unless it must wait for
+    // us to move it into its v2 cgroups (then at `go`): the task is born in
+    // them either way. The task execs only after `go`.
+    let fork = match join.as_ref().is_some_and(|j| j.by_caller_needed()) {
+        true => init::Fork::AtGo,
+        false => init::Fork::Ready,
+    };
+    let init = || init::main(&plan, &filters, fork);
     let exec = sys::ChildExec {
-        run: sys::ChildRun::Call(init::main),
+        run: sys::ChildRun::Call(&init),
         dup2,
         wait_fd: sync_r.as_raw_fd(),
         wait_peer: sync_w.as_raw_fd(),
@@ -284,8 +378,9 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>, mac: JailMac) -> 
     })?;
     drop((ctrl_child, out_w, err_w, sync_r));
     phase("init cloned");
-    // Killed and reaped on every early return: the init waits for the plan,
-    // then for `go`, and never forks the task without both. Reaped, so that a
+    // Killed and reaped on every early return: the init waits for its id
+    // maps, and its task (in its pid namespace, which dies with it) never
+    // execs before `go`. Reaped, so that a
     // long-lived caller collects no zombie per refused set-up (SIGKILL cannot
     // be caught: the wait ends).
     struct KillOnDrop<'a>(Option<&'a sys::Spawned>);
@@ -316,28 +411,16 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>, mac: JailMac) -> 
     // Only now: the child inherits the flag, and its id maps had to be writable.
     let _ = sys::set_non_dumpable();
 
-    // The plan is compiled and sent on a thread of its own while the caller's
-    // release (the durable `task_started` record: an fsync) runs here.
-    let (compiled, released) = std::thread::scope(|s| {
-        let compiling = s.spawn(|| -> Result<(JailPlan, Vec<String>), SandboxError> {
-            let (mut plan, planted) = compile_plan(task, support, task_host_ids)?;
-            plan.apparmor = mac.plan(&task.policy);
-            phase("plan compiled");
-            let line = serde_json::to_string(&plan).map_err(|e| SandboxError::Setup(format!("plan: {e}")))? + "\n";
-            if sync_w.write_all(b"G").is_err() || ctrl.write_all(line.as_bytes()).is_err() {
-                kill(&child);
-                // Fall through: the exit status and any event tell what happened.
-            }
-            Ok((plan, planted))
-        });
-        let released = release();
-        phase("released");
-        (compiling.join(), released)
-    });
+    // The init has its plan: it builds the root once its id maps are there,
+    // while the caller's release (the durable `task_started` record: an
+    // fsync) runs here.
+    if sync_w.write_all(b"G").is_err() {
+        kill(&child);
+        // Fall through: the exit status and any event tell what happened.
+    }
     drop(sync_w);
-    let (plan, planted) =
-        compiled.map_err(|_| SandboxError::Setup("compiling the plan: the thread panicked".into()))??;
-    released.map_err(SandboxError::Release)?;
+    release().map_err(SandboxError::Release)?;
+    phase("released");
 
     let mut run = Run {
         enforced: Vec::new(),
@@ -388,7 +471,8 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>, mac: JailMac) -> 
         });
     }
 
-    // The init forks the task only after `go`: the task starts in the cgroups.
+    // The task execs only after `go` (and on v2 is forked only after it: it
+    // starts in the cgroups).
     if let Some(j) = joining
         && let Err(e) = j.wait()
     {
@@ -475,17 +559,15 @@ fn run_jail(task: &TaskSpec, release: &mut super::Release<'_>, mac: JailMac) -> 
 }
 
 /// The plan for `task` (the scan of /etc included), with the canaries planted
-/// in it and the names of what was planted.
-fn compile_plan(
-    task: &TaskSpec,
-    support: super::cgroup::CgroupSupport,
-    task_host_ids: Option<(u32, u32)>,
-) -> Result<(JailPlan, Vec<String>), SandboxError> {
-    let facts = host_facts(task, support.memory, support.pids);
+/// in it, the names of what was planted and the task's seccomp filters. The
+/// rlimits that depend on the task's cgroup, the ids of a checkout's owner and
+/// the AppArmor profile are the caller's to set (none of them changes the
+/// filters).
+fn compile(task: &TaskSpec) -> Result<Compiled, SandboxError> {
+    let facts = host_facts(task);
     let mut plan = plan::compile(&task.policy, &task.name, &task.argv, &task.workdir, &facts, &plan::RealHost)?;
     plan.observe = task.observe;
     plan.tty = task.tty;
-    plan.task_host_ids = task_host_ids;
     let home = match &task.canary_home {
         Some(h) => plant::Home::Private(h),
         None => plant::Home::Jail(&facts.home),
@@ -494,7 +576,8 @@ fn compile_plan(
         Some(c) => plant::plant(&mut plan, c, home),
         None => Vec::new(),
     };
-    Ok((plan, planted))
+    let filters = seccomp::build(&plan).map_err(|e| SandboxError::Setup(e.to_string()))?;
+    Ok(Compiled { plan, planted, filters })
 }
 
 fn fmt_limit_bytes(b: Option<u64>) -> String {
@@ -779,5 +862,77 @@ fn handle_event(line: &[u8], run: &mut Run) {
             run.mac.detail = detail;
         }
         Event::Started { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task() -> TaskSpec {
+        let (policy, _) = crate::policy::load_policy("default").unwrap();
+        TaskSpec {
+            name: "t".into(),
+            argv: vec!["prog".into()],
+            workdir: "/w".into(),
+            policy,
+            policy_origin: "preset:default".into(),
+            derivation: None,
+            protected: vec!["/w/.orchestra/audit".into()],
+            in_use: Vec::new(),
+            observe: true,
+            tty: false,
+            canaries: None,
+            canary_home: None,
+        }
+    }
+
+    #[test]
+    fn a_plan_compiled_ahead_is_used_only_by_the_same_task() {
+        let a = task();
+        assert!(same_task(&a, &a.clone()));
+        // Where the policy came from does not change the plan.
+        let mut same = a.clone();
+        same.policy_origin = "elsewhere".into();
+        assert!(same_task(&a, &same));
+        let changes: [&dyn Fn(&mut TaskSpec); 10] = [
+            &|t| t.name = "u".into(),
+            &|t| t.argv.push("arg".into()),
+            &|t| t.workdir = "/v".into(),
+            &|t| t.policy.network.mode = NetworkMode::Host,
+            &|t| t.protected.push("/home/u/.config/orchestra/keys".into()),
+            &|t| t.in_use.push("/w/policy.yaml".into()),
+            &|t| t.observe = false,
+            &|t| t.tty = true,
+            &|t| t.canaries = Some(crate::canary::Canaries::generate(&t.policy).unwrap()),
+            &|t| t.canary_home = Some("/tmp/home".into()),
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut b = a.clone();
+            change(&mut b);
+            assert!(!same_task(&a, &b), "change {i} went unnoticed");
+            assert!(!same_task(&b, &a), "change {i} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn a_plan_compiled_ahead_for_another_task_is_waited_for_and_dropped() {
+        let jail = Jail::default();
+        let a = task();
+        jail.plan_ahead(&a);
+        let mut b = a.clone();
+        b.argv = vec!["other".into()];
+        // The run of `b` takes the slot out, finds it is not its own and
+        // waits for its thread (Ahead's drop) before anything else.
+        let taken = jail.ahead.lock().unwrap().take();
+        let ahead = taken.filter(|x| same_task(&x.task, &b));
+        assert!(ahead.is_none());
+        assert!(jail.ahead.lock().unwrap().is_none());
+        // One for the same task gives its compiled plan.
+        jail.plan_ahead(&a);
+        let ahead = jail.ahead.lock().unwrap().take().unwrap();
+        let compiled = ahead.wait().unwrap();
+        assert_eq!(compiled.plan.argv, a.argv);
+        assert!(!compiled.filters.is_empty());
     }
 }

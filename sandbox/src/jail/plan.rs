@@ -2,7 +2,8 @@
 //! the task and a few facts about the host to the exact list of mounts, decoys,
 //! landlock roots, rlimits and environment the jail will apply.
 //!
-//! The plan is what the host side sends to the in-jail init; nothing in the
+//! The plan is what the host side hands to the in-jail init (its copy of the
+//! host's memory, made by the clone); nothing in the
 //! init re-reads the policy. Being pure, it is unit-tested without a kernel.
 
 use crate::policy::{NetworkMode, Policy, SyscallClass, TmpMode, WorkdirAccess, load::expand_home};
@@ -114,6 +115,21 @@ pub struct Rlimits {
     pub address_space: Option<u64>,
     /// RLIMIT_NPROC (only when no pids cgroup bounds the task).
     pub nproc: Option<u64>,
+}
+
+impl Rlimits {
+    /// The rlimits for `policy`; the memory and pids limits only where no
+    /// cgroup bounds the task (`cgroup_memory`, `cgroup_pids`).
+    pub fn of(policy: &Policy, cgroup_memory: bool, cgroup_pids: bool) -> Rlimits {
+        let limits = &policy.limits;
+        Rlimits {
+            nofile: limits.open_files.get(),
+            cpu_secs: limits.cpu_time.get().map(|d| d.0.as_secs().max(1)),
+            fsize: limits.disk.get().map(|b| b.0),
+            address_space: if cgroup_memory { None } else { limits.memory.get().map(|b| b.0) },
+            nproc: if cgroup_pids { None } else { limits.pids.get() },
+        }
+    }
 }
 
 /// RLIMIT_CPU as applied for a policy limit of `soft` seconds: `(soft, hard)`.
@@ -457,14 +473,7 @@ pub fn compile(
         writable.retain(|w| (w != Path::new("/tmp") && w != Path::new("/dev/shm")) || listed(w));
     }
 
-    let limits = &policy.limits;
-    let rlimits = Rlimits {
-        nofile: limits.open_files.get(),
-        cpu_secs: limits.cpu_time.get().map(|d| d.0.as_secs().max(1)),
-        fsize: limits.disk.get().map(|b| b.0),
-        address_space: if host.cgroup_memory { None } else { limits.memory.get().map(|b| b.0) },
-        nproc: if host.cgroup_pids { None } else { limits.pids.get() },
-    };
+    let rlimits = Rlimits::of(policy, host.cgroup_memory, host.cgroup_pids);
 
     Ok(JailPlan {
         task: task.to_string(),
