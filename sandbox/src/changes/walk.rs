@@ -36,6 +36,11 @@
 //!   the mode the walk found. Killed in between (`kill -9`), the directories
 //!   are left with `u+rx` added: nothing else changes, and only for their
 //!   owner. One the walker does not own (or cannot change) stays unreadable.
+//!   The root itself is opened up the same way (review 77, A1); a caller
+//!   can open up directories before the walk ([`Unlocked::at`],
+//!   [`Unlocked::open_up`]) and have the walk note its own in the same
+//!   [`Unlocked`] ([`walk_in`]), the listing holding the modes found
+//!   before any was opened up.
 
 use super::{EntryKind, Meta};
 use nix::dir::Dir;

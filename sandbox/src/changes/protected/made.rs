@@ -34,7 +34,10 @@
 //!   `fs.protected` (no diff tells what changed there; review 70, F1);
 //! - a walk after the task that crosses the diff's bounds when the walk
 //!   before did not is `fs.protected` (fail closed: growing the workspace
-//!   would otherwise hide every repository made in it);
+//!   would otherwise hide every repository made in it), and a walk by name
+//!   that ignores those bounds disarms every nested `.git` and bare-form
+//!   `HEAD` unjudged: removed when born during the task, else put aside;
+//!   what it could not list or reach is said (review 77, A1b);
 //! - a `.git` file that leads to no git directory (no `gitdir:` pointer git
 //!   reads, or one to a directory of the workspace git could take for a
 //!   git directory only once it holds a `HEAD`, which is then judged by its
@@ -49,7 +52,14 @@
 //!   [`crate::changes::Watched::Unlistable`]; the supervisor's own are
 //!   walked with `u+rx` and judged like any other, review 76 F1) that the
 //!   host's git can still search is `fs.protected` and put aside: what is
-//!   below it cannot be judged. One git cannot search either is left.
+//!   below it cannot be judged. One git cannot search either is left, and
+//!   so is one that was there before the task, unlistable, with the same
+//!   identity, mode and ctime after it ([`Watched::UnlistableKept`]):
+//!   still `fs.protected`, the detail saying how to fix it (review 77,
+//!   FP-c);
+//! - the directories the supervisor opened up for the checks after the
+//!   task ([`super::Watch::open_up`]) stay open while this judges; `runs/`
+//!   and the walk by name open up the supervisor's own they meet.
 //!
 //! A repository the user had whose settings a clone does not make, and
 //! whose config a build rewrites, is judged like one the task armed (a
