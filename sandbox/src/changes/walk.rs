@@ -259,10 +259,15 @@ impl Unlocked {
     /// followed, not off the root's filesystem), at most `max_dirs`
     /// directories in all and until `deadline`, so that what reads them by
     /// path afterwards sees them whole (review 77, D: the protected paths'
-    /// checks). Returns the directories it could not list.
+    /// checks). Returns the directories it could not list. Run as root
+    /// (which meets no mode), it does nothing.
     pub fn open_up(&self, root: &Path, rels: &[PathBuf], max_dirs: usize, deadline: Instant) -> Vec<PathBuf> {
         use std::os::unix::fs::MetadataExt as _;
         let mut left = Vec::new();
+        // Root meets no mode: nothing to open up, no walk.
+        if nix::unistd::geteuid().is_root() {
+            return left;
+        }
         let Some(dev) = self.root.as_ref().and_then(|r| fstat(r).ok()).map(|s| s.st_dev) else { return left };
         let mut dirs = 0usize;
         for rel in rels {
@@ -302,6 +307,10 @@ impl Unlocked {
                     }
                 };
                 for e in rd.flatten() {
+                    // The entry's type from the listing: only directories are examined.
+                    if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                        continue;
+                    }
                     let Ok(m) = e.metadata() else { continue };
                     if !m.file_type().is_dir() || m.dev() != dev {
                         continue;
