@@ -386,6 +386,12 @@ pub fn run(args: ExecArgs) -> Exit {
     let tokens = task.canaries.as_ref().map(|c| c.tokens.as_slice()).unwrap_or_default();
     // Repositories the task made where no index points, shown by the diff.
     let mut made = protected.made_repos();
+    // The directories of the user's the task left unlistable (the root,
+    // those of the protected paths, `.git` whole, `runs/`; the rest as the
+    // diff meets them) stay open to the supervisor (`u+rx`) until `opened`
+    // is dropped, after every check below: each sees the tree opened up
+    // (reviews 76 F1, 77 A1, A2, D).
+    let opened = protected.open_up(&task.workdir);
     for planted in protected.after() {
         if !planted.undone {
             let (detail, _) = crate::sandbox::canary::scrub_text(&planted.violation.detail, tokens);
@@ -401,19 +407,16 @@ pub fn run(args: ExecArgs) -> Exit {
     let inspect: Option<&mut dyn FnMut(crate::sandbox::changes::Seen<'_>)> =
         if tokens.is_empty() { None } else { Some(&mut see) };
     let diffed = matches!(before, super::workspace_diff::Before::Taken(_));
-    // The directories of the user's the task left unlistable stay open to
-    // the supervisor (`u+rx`) until `unlocked` is dropped: the repositories
-    // below them are judged like any other (review 76, F1).
-    let (mut changes, unlocked) = super::workspace_diff::after(before, inspect, &mut |p, w| made.watched(p, w));
+    let mut changes = super::workspace_diff::after(before, inspect, &mut |p, w| made.watched(p, w), &opened);
     if diffed && let Some(why) = &changes.skipped {
         made.unwalked(why);
     }
     for v in judge.into_violations() {
         crate::sandbox::outcome::add_violation(&mut report, v);
     }
-    let judged = made.judge();
+    let judged = made.judge(&opened);
     // Their modes put back as the task left them.
-    drop(unlocked);
+    drop(opened);
     for planted in judged {
         if !planted.undone {
             let (detail, _) = crate::sandbox::canary::scrub_text(&planted.violation.detail, tokens);

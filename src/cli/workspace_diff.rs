@@ -43,22 +43,21 @@ pub fn before(task: &TaskSpec) -> Before {
 /// What changed since `before`, each added or modified entry shown to
 /// `inspect` (`changes::Snapshot::compare_inspecting`: the canary judge) and
 /// to `watch` with each `.git` entry (`changes::Snapshot::compare_watching`:
-/// the repositories in the workspace); and the directories of the
-/// supervisor's that the walk opened up to list them, open to it until that
-/// is dropped (`changes::Snapshot::compare_unlocking`).
+/// the repositories in the workspace); the directories of the supervisor's
+/// that the walk opens up to list them are noted in `opened`, open to it
+/// until that is dropped (`changes::Snapshot::compare_opened`).
 pub fn after(
     before: Before,
     inspect: Option<&mut dyn FnMut(changes::Seen<'_>)>,
     watch: &mut dyn FnMut(&[u8], changes::Watched),
-) -> (WorkspaceChanges, changes::walk::Unlocked) {
-    let none = changes::walk::Unlocked::default;
+    opened: &changes::walk::Unlocked,
+) -> WorkspaceChanges {
     match before {
-        Before::Off => (
-            WorkspaceChanges::skipped("turned off by the policy (report.workspace_diff: false)", Duration::ZERO),
-            none(),
-        ),
-        Before::Taken(s) => s.compare_unlocking(inspect, watch),
-        Before::Failed(why, took) => (WorkspaceChanges::skipped(why, took), none()),
+        Before::Off => {
+            WorkspaceChanges::skipped("turned off by the policy (report.workspace_diff: false)", Duration::ZERO)
+        }
+        Before::Taken(s) => s.compare_opened(inspect, watch, opened),
+        Before::Failed(why, took) => WorkspaceChanges::skipped(why, took),
     }
 }
 

@@ -2049,20 +2049,16 @@ fn plants_of_review_76_run_nothing_at_the_host_git() {
     o.assert_violation("fs.protected");
     let _ = git_as_nobody(&e, &clone, &["status", "--short"]);
     assert!(!marker.exists(), "F1c: the planted code ran at the host's git");
-    // F1d: root's directory, searchable by all, listable by none but root.
+    // F1d: root's directory, searchable by all, listable by none but root,
+    // that the task writes in (mode 0733): what is below cannot be judged,
+    // and it is put aside. (One the task does not change is left in place:
+    // `a_foreign_unlistable_directory_the_task_leaves_alone_stays_in_place`.)
     let e = repo_env_as_nobody();
     let marker = e.root.join("F1d-ran");
     let theirs = e.ws.join("theirs");
-    std::fs::create_dir_all(theirs.join("evil")).unwrap();
-    assert!(git(&theirs.join("evil"), &["init", "-q", "."]).status.success());
-    assert!(
-        git(&theirs.join("evil"), &["config", "core.fsmonitor", &format!("touch {}; false #", marker.display())])
-            .status
-            .success()
-    );
-    chown_tree(&theirs.join("evil"), NOBODY);
-    std::fs::set_permissions(&theirs, std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
-    let o = e.sh("default", "true");
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::set_permissions(&theirs, std::os::unix::fs::PermissionsExt::from_mode(0o733)).unwrap();
+    let o = e.sh("default", &format!("set -e; {}", fsmonitor_repo("theirs/evil", &marker.display().to_string())));
     o.assert_violation("fs.protected");
     assert!(!theirs.exists(), "F1d: the directory orchestra cannot list is left where git reaches below it");
     let _ = git_as_nobody(&e, &e.ws, &["-C", "theirs/evil", "status", "--short"]);
@@ -2087,6 +2083,123 @@ fn plants_of_review_76_run_nothing_at_the_host_git() {
     );
     assert!(!e.ws.join("zzz/evil/.git").exists(), "F3: the armed repository past the bound is left");
     on_dev(&e, &marker);
+}
+
+/// Review 77: the checks after the task met the workspace before anything
+/// was opened up to the supervisor. A task (as a user) that plants an
+/// armed repository named on `dev` and leaves the workspace root itself
+/// unlistable (A1: `0300`, `0600`), or makes the workspace deeper than the
+/// diff's bound (A1b: the walk by name disarms it), or leaves the directory
+/// in `runs/` that holds it unlistable (A2); a task that appends an `exec`
+/// step to a stopped rebase's todo and leaves `.git`, `.git/worktrees` or
+/// `.git/worktrees/<id>` at `0300` (D). Each is `fs.protected` (exit 4),
+/// the host's git runs nothing, and the modes the task left are put back.
+#[test]
+fn plants_of_review_77_run_nothing_at_the_host_git() {
+    let on_dev = |e: &Env, marker: &Path, case: &str| {
+        let _ = git_as_nobody(e, &e.ws, &["checkout", "-q", "dev"]);
+        let _ = git_as_nobody(e, &e.ws, &["status", "--short"]);
+        assert!(!marker.exists(), "{case}: the planted code ran at the host's git");
+    };
+    let planted = |dir: &str, marker: &Path| {
+        format!("set -e; {} && {}", fsmonitor_repo(dir, &marker.display().to_string()), gitlink_on_dev(dir))
+    };
+    // A1: the root unlistable, the mode left as the task left it.
+    for mode in ["0300", "0600"] {
+        let e = repo_env_as_nobody();
+        assert!(git(&e.ws, &["branch", "dev"]).status.success());
+        chown_tree(&e.root, NOBODY);
+        let marker = e.root.join("A1-ran");
+        let o = e.sh("default", &format!("{} && chmod {mode} .", planted("d/evil", &marker)));
+        o.assert_violation("fs.protected");
+        assert_eq!(format!("0{:o}", mode_of(&e.ws)), mode, "A1: the root's mode the task left is put back");
+        assert!(!e.ws.join("d/evil/.git").exists(), "A1 {mode}: the planted repository is left\n{}", o.all());
+        std::fs::set_permissions(&e.ws, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        on_dev(&e, &marker, "A1");
+    }
+    // A1b: 300 levels below the plant, past the diff's depth bound.
+    let e = repo_env_as_nobody();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    chown_tree(&e.root, NOBODY);
+    let marker = e.root.join("A1b-ran");
+    let o = e.sh(
+        "default",
+        &format!(
+            "{} && mkdir deep && cd deep && i=0; while [ $i -lt 300 ]; do mkdir a && cd a; i=$((i+1)); done",
+            planted("d/evil", &marker)
+        ),
+    );
+    o.assert_violation("fs.protected");
+    assert!(o.all().contains("a walk by name disarmed every nested `.git`"), "A1b: {}", o.all());
+    assert!(o.all().contains("1 made during the task removed"), "A1b: {}", o.all());
+    assert!(!e.ws.join("d/evil/.git").exists(), "A1b: the planted repository is left");
+    on_dev(&e, &marker, "A1b");
+    // A2: the directory in `runs/` that holds the plant unlistable.
+    let e = repo_env_as_nobody();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    chown_tree(&e.root, NOBODY);
+    let marker = e.root.join("A2-ran");
+    let o = e.sh("default", &format!("{} && chmod 0300 runs/x", planted("runs/x/evil", &marker)));
+    o.assert_violation("fs.protected");
+    assert_eq!(mode_of(&e.ws.join("runs/x")), 0o300, "A2: the mode the task left is put back");
+    assert!(!e.ws.join("runs/x/evil/.git").exists(), "A2: the planted repository is left\n{}", o.all());
+    on_dev(&e, &marker, "A2");
+    // D: a stopped rebase, the root's (`.git` at 0300) or an outside linked
+    // work tree's (`.git/worktrees`, `.git/worktrees/feature` at 0300).
+    for dir in [".git", ".git/worktrees", ".git/worktrees/feature"] {
+        let e = repo_env_as_nobody();
+        let linked = dir != ".git";
+        let (work, todo) = if linked {
+            assert!(git(&e.ws, &["worktree", "add", "-q", "../feature"]).status.success());
+            (e.root.join("feature"), ".git/worktrees/feature/rebase-merge/git-rebase-todo")
+        } else {
+            (e.ws.clone(), ".git/rebase-merge/git-rebase-todo")
+        };
+        host_sh(
+            &work,
+            &format!(
+                "for f in a b; do echo $f > $f && {GIT} add $f && {GIT} commit -qm $f; done && \
+                 GIT_SEQUENCE_EDITOR='sed -i 1s/^pick/edit/' {GIT} rebase -q -i HEAD~2 >/dev/null 2>&1"
+            ),
+        );
+        assert!(e.ws.join(todo).exists(), "D: no stopped rebase");
+        chown_tree(&e.root, NOBODY);
+        let marker = e.root.join("D-ran");
+        let o = e.sh("default", &format!("printf 'exec touch {}\\n' >> {todo}; chmod 0300 {dir}", marker.display()));
+        o.assert_violation("fs.protected");
+        let all = o.all();
+        assert!(all.contains("git-rebase-todo"), "D {dir}: the todo is not reported\n{all}");
+        assert!(!all.contains("NOT restored") && !all.contains("could NOT"), "D {dir}: {all}");
+        assert_eq!(mode_of(&e.ws.join(dir)), 0o300, "D {dir}: the mode the task left is put back");
+        let _ = git_as_nobody(&e, &work, &["-c", "core.editor=true", "rebase", "--continue"]);
+        assert!(!marker.exists(), "D {dir}: the planted code ran at the host's git");
+    }
+}
+
+/// Review 77, FP-c: a directory of another owner's (root's, mode `0711`:
+/// searchable, not listable; what a container build leaves) in the
+/// checkout, there before the task, which the task leaves alone: what is
+/// below it cannot be judged (exit 4, `fs.protected`, the detail says how
+/// to fix it), but it stays where it is, unrenamed, run after run.
+#[test]
+fn a_foreign_unlistable_directory_the_task_leaves_alone_stays_in_place() {
+    let e = repo_env_as_nobody();
+    let cache = e.ws.join("cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(cache.join("f"), "x\n").unwrap();
+    std::fs::set_permissions(&cache, std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
+    for run in 0..2 {
+        let o = e.sh("default", "true");
+        o.assert_violation("fs.protected");
+        assert!(o.all().contains("it was left in place"), "run {run}: {}", o.all());
+        assert!(cache.join("f").is_file(), "run {run}: the directory was moved");
+        assert_eq!(mode_of(&cache), 0o711);
+        let aside = std::fs::read_dir(&e.ws)
+            .unwrap()
+            .flatten()
+            .any(|d| d.file_name().to_string_lossy().contains("removed-by-orchestra"));
+        assert!(!aside, "run {run}: something was renamed aside");
+    }
 }
 
 /// A build (as a user) that makes directories it cannot list or that only

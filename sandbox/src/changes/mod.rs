@@ -405,12 +405,34 @@ impl Snapshot {
     /// their modes back.
     pub fn compare_unlocking(
         self,
+        inspect: Option<&mut dyn FnMut(Seen<'_>)>,
+        watch: &mut dyn FnMut(&[u8], Watched),
+    ) -> (WorkspaceChanges, walk::Unlocked) {
+        self.compare_in(inspect, watch, None)
+    }
+
+    /// [`Snapshot::compare_watching`], the directories the walk opens up
+    /// noted in `opened` (taken before, [`walk::Unlocked::at`], with what
+    /// was opened up already), which the caller drops when it is done
+    /// judging below them (review 77, D).
+    pub fn compare_opened(
+        self,
+        inspect: Option<&mut dyn FnMut(Seen<'_>)>,
+        watch: &mut dyn FnMut(&[u8], Watched),
+        opened: &walk::Unlocked,
+    ) -> WorkspaceChanges {
+        self.compare_in(inspect, watch, Some(opened)).0
+    }
+
+    fn compare_in(
+        self,
         mut inspect: Option<&mut dyn FnMut(Seen<'_>)>,
         watch: &mut dyn FnMut(&[u8], Watched),
+        opened: Option<&walk::Unlocked>,
     ) -> (WorkspaceChanges, walk::Unlocked) {
         let t = Instant::now();
         let s = self.settings;
-        let walked = match walk::walk(&self.root, &self.exclude, s.bounds, s.threads) {
+        let walked = match walk::walk_in(&self.root, &self.exclude, s.bounds, s.threads, opened) {
             Ok(w) => w,
             Err(e) => {
                 let why = format!("after the task: {e}");
@@ -526,9 +548,13 @@ impl Snapshot {
                 }
             }
         }
-        // What is below these is unknown: the watcher decides (review 76, F1).
+        // What is below these is unknown: the watcher decides (review 76, F1),
+        // told whether the directory was there, as unlistable, before the
+        // task and is the same now (identity, mode, ctime; review 77, FP-c).
         for u in after.unreadable() {
-            watch(u, Watched::Unlistable);
+            let kept = matches!((find(after, u), find(before, u)), (Some(n), Some(b))
+                if n.ino == b.ino && n.mode == b.mode && n.ctime == b.ctime && before.unreadable().contains(u));
+            watch(u, if kept { Watched::UnlistableKept } else { Watched::Unlistable });
         }
         let mut unreadable: Vec<&[u8]> =
             after.unreadable().iter().chain(before.unreadable()).map(|u| u.as_slice()).collect();
@@ -570,6 +596,9 @@ pub enum Watched {
     /// (not the supervisor's, or its mode would not change): what it holds
     /// is unknown. Shown after every other entry.
     Unlistable,
+    /// An [`Watched::Unlistable`] directory that was there, unlistable,
+    /// before the task, with the same identity, mode and ctime.
+    UnlistableKept,
 }
 
 /// What [`Snapshot::compare_inspecting`] shows.

@@ -36,6 +36,11 @@
 //!   the mode the walk found. Killed in between (`kill -9`), the directories
 //!   are left with `u+rx` added: nothing else changes, and only for their
 //!   owner. One the walker does not own (or cannot change) stays unreadable.
+//!   The root itself is opened up the same way (review 77, A1); a caller
+//!   can open up directories before the walk ([`Unlocked::at`],
+//!   [`Unlocked::open_up`]) and have the walk note its own in the same
+//!   [`Unlocked`] ([`walk_in`]), the listing holding the modes found
+//!   before any was opened up.
 
 use super::{EntryKind, Meta};
 use nix::dir::Dir;
@@ -43,7 +48,7 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -186,6 +191,141 @@ pub struct Unlocked {
 }
 
 impl Unlocked {
+    /// Open up `root` itself when it is the walker's and refuses it (mode
+    /// `0300`, `0100`, `0600`; review 77, A1): the mode is put back on drop,
+    /// like every other directory's noted here. `None` when `root` cannot
+    /// be opened even so (not the walker's, not a directory, gone).
+    pub fn at(root: &Path) -> Option<Unlocked> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+        let dirs = Mutex::new(Vec::new());
+        let pin = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let pinned = nix::fcntl::open(root, pin, Mode::empty()).ok()?;
+        let st = fstat(&pinned).ok()?;
+        let euid = nix::unistd::geteuid().as_raw();
+        let mode = st.st_mode & 0o7777;
+        // Mode `0600` opens (read) but nothing below it can be reached.
+        let opened = st.st_uid == euid && euid != 0 && mode & 0o500 != 0o500;
+        if opened {
+            crate::sys::chmod_fd(&pinned, mode | 0o500).ok()?;
+        }
+        let fd = match nix::fcntl::open(root, flags, Mode::empty()) {
+            Ok(fd) if fstat(&fd).is_ok_and(|n| (n.st_dev, n.st_ino) == (st.st_dev, st.st_ino)) => fd,
+            _ => {
+                if opened {
+                    let _ = crate::sys::chmod_fd(&pinned, mode);
+                }
+                return None;
+            }
+        };
+        if opened && let Ok(mut d) = dirs.lock() {
+            d.push(Unlock { rel: Vec::new(), mode, dev: st.st_dev, ino: st.st_ino });
+        }
+        Some(Unlocked { root: Some(fd), dirs })
+    }
+
+    /// Open up the directory `rel` (relative to the root; the directories
+    /// above it must be searchable) when it is the walker's and refuses it
+    /// read or search: given `u+rx` (its identity checked, no link
+    /// followed, not off the root's filesystem) and noted to be put back.
+    /// `Err` when it is not the walker's, is no directory, or cannot be
+    /// changed; `Ok` when it needed nothing.
+    pub fn open_dir(&self, rel: &Path) -> Result<(), Errno> {
+        let Some(root) = self.root.as_ref() else { return Err(Errno::EACCES) };
+        let how = nix::fcntl::OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+            .resolve(
+                nix::fcntl::ResolveFlag::RESOLVE_BENEATH
+                    | nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS
+                    | nix::fcntl::ResolveFlag::RESOLVE_NO_XDEV,
+            );
+        let pinned = nix::fcntl::openat2(root.as_fd(), rel, how)?;
+        let st = fstat(&pinned)?;
+        let euid = nix::unistd::geteuid().as_raw();
+        if st.st_uid != euid || euid == 0 {
+            return Err(Errno::EACCES);
+        }
+        let mode = st.st_mode & 0o7777;
+        if mode & 0o500 == 0o500 {
+            return Ok(());
+        }
+        crate::sys::chmod_fd(&pinned, mode | 0o500).map_err(|_| Errno::EACCES)?;
+        self.push(Unlock { rel: rel.as_os_str().as_bytes().to_vec(), mode, dev: st.st_dev, ino: st.st_ino });
+        Ok(())
+    }
+
+    /// Open up (see [`Unlocked::open_dir`]) every directory of the
+    /// walker's on the way to each of `rels` (relative to the root) and,
+    /// where one is a directory, below it: a walk by name (no link
+    /// followed, not off the root's filesystem), at most `max_dirs`
+    /// directories in all and until `deadline`, so that what reads them by
+    /// path afterwards sees them whole (review 77, D: the protected paths'
+    /// checks). Returns the directories it could not list. Run as root
+    /// (which meets no mode), it does nothing.
+    pub fn open_up(&self, root: &Path, rels: &[PathBuf], max_dirs: usize, deadline: Instant) -> Vec<PathBuf> {
+        use std::os::unix::fs::MetadataExt as _;
+        let mut left = Vec::new();
+        // Root meets no mode: nothing to open up, no walk.
+        if nix::unistd::geteuid().is_root() {
+            return left;
+        }
+        let Some(dev) = self.root.as_ref().and_then(|r| fstat(r).ok()).map(|s| s.st_dev) else { return left };
+        let mut dirs = 0usize;
+        for rel in rels {
+            // The way down: each directory on it, opened up in turn.
+            let mut way = PathBuf::new();
+            let mut reached = true;
+            for c in rel.components() {
+                way.push(c);
+                match std::fs::symlink_metadata(root.join(&way)) {
+                    Ok(m) if m.file_type().is_dir() && m.dev() == dev => {
+                        if m.mode() & 0o500 != 0o500 {
+                            let _ = self.open_dir(&way);
+                        }
+                    }
+                    _ => {
+                        reached = false;
+                        break;
+                    }
+                }
+            }
+            if !reached {
+                continue;
+            }
+            let mut stack = vec![rel.clone()];
+            while let Some(d) = stack.pop() {
+                dirs += 1;
+                if dirs > max_dirs || Instant::now() > deadline {
+                    left.push(d);
+                    left.append(&mut stack);
+                    return left;
+                }
+                let rd = match std::fs::read_dir(root.join(&d)) {
+                    Ok(rd) => rd,
+                    Err(_) => {
+                        left.push(d);
+                        continue;
+                    }
+                };
+                for e in rd.flatten() {
+                    // The entry's type from the listing: only directories are examined.
+                    if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                        continue;
+                    }
+                    let Ok(m) = e.metadata() else { continue };
+                    if !m.file_type().is_dir() || m.dev() != dev {
+                        continue;
+                    }
+                    let child = d.join(e.file_name());
+                    if m.mode() & 0o500 != 0o500 {
+                        let _ = self.open_dir(&child);
+                    }
+                    stack.push(child);
+                }
+            }
+        }
+        left
+    }
+
     /// How many directories are opened up.
     pub fn len(&self) -> usize {
         self.dirs.lock().map_or_else(|p| p.into_inner().len(), |d| d.len())
@@ -226,6 +366,13 @@ impl Drop for Unlocked {
             );
         for u in dirs {
             let rel = Path::new(std::ffi::OsStr::from_bytes(&u.rel));
+            // The root itself (the last, being the shallowest).
+            if u.rel.is_empty() {
+                if fstat(root).is_ok_and(|st| (st.st_dev, st.st_ino) == (u.dev, u.ino)) {
+                    let _ = crate::sys::chmod_fd(root, u.mode);
+                }
+                continue;
+            }
             let Ok(fd) = nix::fcntl::openat2(root.as_fd(), rel, how) else { continue };
             if fstat(&fd).is_ok_and(|st| (st.st_dev, st.st_ino) == (u.dev, u.ino)) {
                 let _ = crate::sys::chmod_fd(&fd, u.mode);
@@ -252,18 +399,47 @@ pub(crate) fn dir_flags() -> OFlag {
 /// Walk `root`, skipping the relative paths in `exclude` (and what is below
 /// them), on up to `threads` threads.
 pub fn walk(root: &Path, exclude: &HashSet<PathBuf>, bounds: Bounds, threads: usize) -> Result<Walked, WalkError> {
+    walk_in(root, exclude, bounds, threads, None)
+}
+
+/// [`walk`], the directories it opens up noted in `opened` (opened up for
+/// the root, [`Unlocked::at`]) when given, which then also tells the modes
+/// of those opened up before the walk (its listing holds theirs, not
+/// `u+rx`); the [`Walked`]'s own is then empty.
+pub fn walk_in(
+    root: &Path,
+    exclude: &HashSet<PathBuf>,
+    bounds: Bounds,
+    threads: usize,
+    opened: Option<&Unlocked>,
+) -> Result<Walked, WalkError> {
     // Compared as bytes, in a sorted list (a handful of paths; hashing each
     // entry's path would cost more).
     let mut exclude: Vec<&[u8]> = exclude.iter().map(|p| p.as_os_str().as_bytes()).collect();
     exclude.sort_unstable();
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
-    let fd = nix::fcntl::open(root, flags, Mode::empty())
-        .map_err(|errno| WalkError::Root { root: root.to_path_buf(), errno })?;
+    // The root opened up when it refuses the walker (review 77, A1); put
+    // back on every way out, a failed walk's too.
+    let (unlocked, fd) = match opened {
+        Some(_) => (Unlocked::default(), nix::fcntl::open(root, flags, Mode::empty())),
+        None => match Unlocked::at(root) {
+            Some(u) => {
+                let fd = u.root.as_ref().map_or(Err(Errno::EBADF), |f| f.try_clone().map_err(|_| Errno::EMFILE));
+                (u, fd)
+            }
+            None => (Unlocked::default(), nix::fcntl::open(root, flags, Mode::empty())),
+        },
+    };
+    let fd = fd.map_err(|errno| WalkError::Root { root: root.to_path_buf(), errno })?;
     let st = fstat(&fd).map_err(|errno| WalkError::Root { root: root.to_path_buf(), errno })?;
     let (seen, stop) = (AtomicU64::new(0), AtomicBool::new(false));
-    // Put back on every way out, a failed walk's too.
-    let unlocked = Unlocked { root: fd.try_clone().ok(), dirs: Mutex::new(Vec::new()) };
     let euid = nix::unistd::geteuid().as_raw();
+    let noted = opened.unwrap_or(&unlocked);
+    // The modes of the directories opened up before this walk.
+    let pre: HashMap<Vec<u8>, (u64, u32)> = match (opened, opened.map(|o| o.dirs.lock())) {
+        (Some(_), Some(Ok(d))) => d.iter().map(|u| (u.rel.clone(), (u.ino, u.mode))).collect(),
+        _ => HashMap::new(),
+    };
     let ctx = Ctx {
         exclude: &exclude,
         bounds,
@@ -272,7 +448,8 @@ pub fn walk(root: &Path, exclude: &HashSet<PathBuf>, bounds: Bounds, threads: us
         seen: &seen,
         stop: &stop,
         euid,
-        unlocked: unlocked.root.is_some().then_some(&unlocked),
+        unlocked: noted.root.is_some().then_some(noted),
+        pre: &pre,
     };
     let threads = threads.max(1);
     let mut n = 0;
@@ -428,6 +605,8 @@ struct Ctx<'a> {
     euid: u32,
     /// Where the directories opened up are noted (`None`: none may be).
     unlocked: Option<&'a Unlocked>,
+    /// The directories opened up before the walk: identity and mode.
+    pre: &'a HashMap<Vec<u8>, (u64, u32)>,
 }
 
 impl Ctx<'_> {
@@ -474,10 +653,16 @@ impl Ctx<'_> {
         if self.exclude.binary_search(&rel.as_slice()).is_ok() {
             return Ok(None);
         }
-        let meta = meta_of(&st);
+        let mut meta = meta_of(&st);
+        if meta.kind == EntryKind::Dir
+            && let Some(&(ino, mode)) = self.pre.get(rel.as_slice())
+            && ino == meta.ino
+        {
+            meta.mode = mode;
+        }
         let enter = if meta.kind != EntryKind::Dir || st.st_dev != self.dev {
             Enter::No
-        } else if st.st_uid == self.euid && self.euid != 0 && meta.mode & 0o500 != 0o500 {
+        } else if st.st_uid == self.euid && self.euid != 0 && st.st_mode & 0o500 != 0o500 {
             // Root lists and searches any directory: only a user meets its own modes.
             Enter::Unlock
         } else {

@@ -34,7 +34,10 @@
 //!   `fs.protected` (no diff tells what changed there; review 70, F1);
 //! - a walk after the task that crosses the diff's bounds when the walk
 //!   before did not is `fs.protected` (fail closed: growing the workspace
-//!   would otherwise hide every repository made in it);
+//!   would otherwise hide every repository made in it), and a walk by name
+//!   that ignores those bounds disarms every nested `.git` and bare-form
+//!   `HEAD` unjudged: removed when born during the task, else put aside;
+//!   what it could not list or reach is said (review 77, A1b);
 //! - a `.git` file that leads to no git directory (no `gitdir:` pointer git
 //!   reads, or one to a directory of the workspace git could take for a
 //!   git directory only once it holds a `HEAD`, which is then judged by its
@@ -49,7 +52,14 @@
 //!   [`crate::changes::Watched::Unlistable`]; the supervisor's own are
 //!   walked with `u+rx` and judged like any other, review 76 F1) that the
 //!   host's git can still search is `fs.protected` and put aside: what is
-//!   below it cannot be judged. One git cannot search either is left.
+//!   below it cannot be judged. One git cannot search either is left, and
+//!   so is one that was there before the task, unlistable, with the same
+//!   identity, mode and ctime after it ([`Watched::UnlistableKept`]):
+//!   still `fs.protected`, the detail saying how to fix it (review 77,
+//!   FP-c);
+//! - the directories the supervisor opened up for the checks after the
+//!   task ([`super::Watch::open_up`]) stay open while this judges; `runs/`
+//!   and the walk by name open up the supervisor's own they meet.
 //!
 //! A repository the user had whose settings a clone does not make, and
 //! whose config a build rewrites, is judged like one the task armed (a
@@ -62,6 +72,7 @@ use super::beneath::Fate;
 use super::codepaths::{Changed, Resolved, armed_todos, code_paths, git_dir_of};
 use crate::Violation;
 use crate::changes::Watched;
+use crate::changes::walk::Unlocked;
 use crate::rule::Rule;
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt as _;
@@ -77,7 +88,7 @@ const MAX_JUDGED: usize = 1000;
 const MAX_KEPT: usize = 10_000;
 
 /// The directory at the root that the diff leaves out and a task can write.
-const RUNS: &str = "runs";
+pub(super) const RUNS: &str = "runs";
 
 /// At most this many directories below [`RUNS`] are walked.
 const MAX_RUNS_DIRS: usize = 100_000;
@@ -129,6 +140,9 @@ pub struct MadeRepos {
     past: Vec<(PathBuf, bool)>,
     /// Directories the diff could not list (another owner's).
     unlistable: Vec<PathBuf>,
+    /// Those of them there before the task, unlistable and unchanged
+    /// (review 77, FP-c).
+    unlistable_kept: Vec<PathBuf>,
     /// What the diff found added, modified or deleted.
     changed: Changed,
     /// Entries added or modified below the root's `.git/branches` (git's
@@ -159,6 +173,10 @@ impl MadeRepos {
             self.unlistable.push(PathBuf::from(std::ffi::OsStr::from_bytes(path)));
             return;
         }
+        if how == Watched::UnlistableKept {
+            self.unlistable_kept.push(PathBuf::from(std::ffi::OsStr::from_bytes(path)));
+            return;
+        }
         if how != Watched::Kept {
             self.changed.push(path);
         }
@@ -187,7 +205,7 @@ impl MadeRepos {
         let surveyed = dir == Path::new(".git") || dir.starts_with(".git/modules") || dir.starts_with(".git/worktrees");
         let marker_dir = !surveyed && dir.file_name().is_some_and(|n| n != ".git");
         match (name.as_bytes(), how) {
-            (_, Watched::Deleted | Watched::Unlistable) => {}
+            (_, Watched::Deleted | Watched::Unlistable | Watched::UnlistableKept) => {}
             // Git refuses a `.git` that leads nowhere and runs nothing of it.
             (b".git", _) if leads_nowhere(&root, dir) => {}
             (b".git", _) => self.note(dir, Seen { made, in_runs: false }, false),
@@ -232,7 +250,7 @@ impl MadeRepos {
     /// `<root>/runs` (no link followed); made during the task when their
     /// ctime is not older than its start. `Err`: past [`MAX_RUNS_DIRS`]
     /// directories, or one could not be listed.
-    fn runs_dir(&mut self, root: &Path, start: std::time::SystemTime) -> Result<(), RunsUnwalked> {
+    fn runs_dir(&mut self, root: &Path, start: std::time::SystemTime, opened: &Unlocked) -> Result<(), RunsUnwalked> {
         use std::os::unix::fs::MetadataExt as _;
         let since = start.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64) - 1;
         let top = root.join(RUNS);
@@ -247,7 +265,7 @@ impl MadeRepos {
                 return Err(RunsUnwalked::TooMany);
             }
             let unlisted = |source| RunsUnwalked::Unlisted { dir: rel.clone(), source };
-            let rd = std::fs::read_dir(root.join(&rel)).map_err(unlisted)?;
+            let rd = read_dir_opening(root, &rel, opened).map_err(unlisted)?;
             for e in rd {
                 let e = e.map_err(unlisted)?;
                 let Ok(t) = e.file_type() else { continue };
@@ -272,13 +290,15 @@ impl MadeRepos {
     }
 
     /// Judge each repository seen (see the module doc).
-    pub fn judge(mut self) -> Vec<Planted> {
+    /// `opened`: the directories opened up to the supervisor for the checks
+    /// after the task ([`super::Watch::open_up`]), where more are noted.
+    pub fn judge(mut self, opened: &Unlocked) -> Vec<Planted> {
         let mut out = Vec::new();
         let (Some(root), Some(start)) = (self.root.clone(), self.start) else { return out };
         let since = start.checked_sub(MARGIN).unwrap_or(start);
         // `runs/` at the top is left out of the diff (a run's own directory
         // may grow there): walked here (review 70, F1).
-        if let Err(why) = self.runs_dir(&root, start) {
+        if let Err(why) = self.runs_dir(&root, start, opened) {
             let detail =
                 format!("{}: {why}: a repository the task made there cannot be judged", root.join(RUNS).display());
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
@@ -381,13 +401,48 @@ impl MadeRepos {
         }
         // Fail closed: growing the workspace past the walk's bounds would
         // otherwise hide every repository made in it.
+        // Every `.git` and bare-form `HEAD`, found by name, is disarmed
+        // unjudged (review 77, A1b).
         if let Some(why) = &self.unwalked {
+            let named = by_name(&root, opened);
+            let (mut removed, mut aside, mut kept) = (0usize, 0usize, Vec::new());
+            for entry in &named.found {
+                match undo(entry, super::submodules::born_since(&root.join(entry), start)) {
+                    Fate::Removed => removed += 1,
+                    Fate::Aside(_) => aside += 1,
+                    Fate::Kept(why) => kept.push(format!("{} ({why})", root.join(entry).display())),
+                }
+            }
+            let mut left = Vec::new();
+            if !kept.is_empty() {
+                left.push(format!("{} could NOT be disarmed: {}", kept.len(), listed(&kept)));
+            }
+            if !named.unlisted.is_empty() {
+                let shown: Vec<String> = named.unlisted.iter().map(|d| root.join(d).display().to_string()).collect();
+                left.push(format!(
+                    "{} directories could not be listed (not orchestra's to open up), what is below them is unknown: {}",
+                    shown.len(),
+                    listed(&shown)
+                ));
+            }
+            if let Some(stopped) = &named.stopped {
+                left.push(format!("the walk by name stopped ({stopped})"));
+            }
+            let left = if left.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; LEFT (disarm or remove them before any host step runs git in this workspace): {}",
+                    left.join("; ")
+                )
+            };
             violation(
                 format!(
-                    "{}: the workspace grew past the workspace diff's bounds during the task ({why}): a repository it made where git may recurse cannot be judged",
-                    root.display()
+                    "{}: the workspace grew past the workspace diff's bounds during the task ({why}): no repository in it could be judged, so a walk by name disarmed every nested `.git` and bare-form `HEAD` unjudged: {removed} made during the task removed, {aside} renamed aside (`*.removed-by-orchestra-{}`){left}",
+                    root.display(),
+                    std::process::id()
                 ),
-                false,
+                left.is_empty(),
             );
         }
         if let Some(what) = self.overflow {
@@ -457,18 +512,27 @@ impl MadeRepos {
                 kept.is_empty(),
             );
         }
+        // One there before the task, unlistable and unchanged (another
+        // owner's, from a container build): reported, not renamed (review
+        // 77, FP-c).
+        for rel in std::mem::take(&mut self.unlistable_kept) {
+            let shown = root.join(&rel);
+            if !searchable(&shown) || rel.as_os_str().is_empty() {
+                continue;
+            }
+            violation(
+                format!(
+                    "{}: a directory orchestra cannot list (not its owner's to open up) that git can still search, there before the task and unchanged by it: a repository or git directory below it, which git would use, cannot be judged; it was left in place. Make it listable by you (`chown` it to you, or `chmod o+rx` it) or remove it, and this stops",
+                    shown.display()
+                ),
+                false,
+            );
+        }
         // What is below a directory the diff could not list is unknown;
         // the host's git reaches below it with search alone (review 76, F1).
         for rel in std::mem::take(&mut self.unlistable) {
             let shown = root.join(&rel);
-            let searchable = nix::unistd::faccessat(
-                std::os::fd::AsFd::as_fd(&nix::fcntl::AT_FDCWD),
-                &shown,
-                nix::unistd::AccessFlags::X_OK,
-                nix::fcntl::AtFlags::AT_EACCESS,
-            )
-            .is_ok();
-            if !searchable || rel.as_os_str().is_empty() {
+            if !searchable(&shown) || rel.as_os_str().is_empty() {
                 continue;
             }
             let fate = match fd {
@@ -487,6 +551,126 @@ impl MadeRepos {
         }
         out
     }
+}
+
+/// Whether the host's git (this user) can search directory `d`.
+fn searchable(d: &Path) -> bool {
+    nix::unistd::faccessat(
+        std::os::fd::AsFd::as_fd(&nix::fcntl::AT_FDCWD),
+        d,
+        nix::unistd::AccessFlags::X_OK,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    )
+    .is_ok()
+}
+
+/// The first few of `items`, for a detail.
+fn listed(items: &[String]) -> String {
+    let shown: Vec<&str> = items.iter().take(5).map(String::as_str).collect();
+    format!("{}{}", shown.join(", "), if items.len() > 5 { ", …" } else { "" })
+}
+
+/// List `<root>/<rel>`, opening it up first when it is the supervisor's
+/// and refuses it ([`Unlocked::open_dir`]).
+fn read_dir_opening(root: &Path, rel: &Path, opened: &Unlocked) -> std::io::Result<std::fs::ReadDir> {
+    match std::fs::read_dir(root.join(rel)) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && opened.open_dir(rel).is_ok() => {
+            std::fs::read_dir(root.join(rel))
+        }
+        r => r,
+    }
+}
+
+/// Directories [`by_name`] lists, at most.
+const MAX_NAMED_DIRS: usize = 2_000_000;
+
+/// Entries [`by_name`] finds to disarm, at most.
+const MAX_NAMED_FOUND: usize = 100_000;
+
+/// How long [`by_name`] may take.
+const NAMED_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What [`by_name`] found.
+#[derive(Debug, Default)]
+struct Named {
+    /// Every nested `.git` and bare-form `HEAD` (relative), in no order.
+    found: Vec<PathBuf>,
+    /// Directories it could not list, even opened up.
+    unlisted: Vec<PathBuf>,
+    /// Why it stopped before its end, and what it left.
+    stopped: Option<String>,
+}
+
+/// Every `.git` below the root's own and every `HEAD` of a directory git
+/// may take for a git directory, by name (review 77, A1b): a walk that
+/// ignores the diff's bounds (no depth bound: a stack of names, not of
+/// descriptors), follows no link, stays on the root's filesystem, does not
+/// enter a `.git` it found (disarmed whole), the root's `.git/modules` and
+/// `.git/worktrees` (the survey's), `.orchestra` and `runs` (judged apart),
+/// and opens up the supervisor's own unlistable directories. Its own bounds
+/// ([`MAX_NAMED_DIRS`], [`MAX_NAMED_FOUND`], [`NAMED_BUDGET`]) are said
+/// when crossed, with what was left.
+fn by_name(root: &Path, opened: &Unlocked) -> Named {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut named = Named::default();
+    let Ok(dev) = std::fs::symlink_metadata(root).map(|m| m.dev()) else {
+        named.stopped = Some(format!("{} could not be examined", root.display()));
+        return named;
+    };
+    let deadline = std::time::Instant::now() + NAMED_BUDGET;
+    let mut stack = vec![PathBuf::new()];
+    let mut dirs = 0usize;
+    while let Some(d) = stack.pop() {
+        dirs += 1;
+        let stop = if dirs > MAX_NAMED_DIRS {
+            Some(format!("more than {MAX_NAMED_DIRS} directories"))
+        } else if std::time::Instant::now() > deadline {
+            Some(format!("longer than {} s", NAMED_BUDGET.as_secs()))
+        } else if named.found.len() > MAX_NAMED_FOUND {
+            Some(format!("more than {MAX_NAMED_FOUND} repositories"))
+        } else {
+            None
+        };
+        if let Some(stop) = stop {
+            stack.push(d);
+            let shown: Vec<String> = stack.iter().map(|p| root.join(p).display().to_string()).collect();
+            named.stopped = Some(format!("{stop}; {} directories not listed: {}", shown.len(), listed(&shown)));
+            return named;
+        }
+        let Ok(rd) = read_dir_opening(root, &d, opened) else {
+            named.unlisted.push(d);
+            continue;
+        };
+        let top = d.as_os_str().is_empty();
+        let in_root_git = d == Path::new(".git");
+        let gitish = d.starts_with(".git/modules") || d.starts_with(".git/worktrees");
+        let mut cut = false;
+        for e in rd {
+            let Ok(e) = e else {
+                cut = true;
+                continue;
+            };
+            let name = e.file_name();
+            let child = d.join(&name);
+            let Ok(t) = e.file_type() else { continue };
+            if name == ".git" && !top {
+                named.found.push(child);
+                continue;
+            }
+            if name == "HEAD" && !top && !in_root_git && !gitish && may_be_git_dir(&root.join(&d)) {
+                named.found.push(child.clone());
+            }
+            let skipped = (top && (name == ".orchestra" || name == RUNS))
+                || (in_root_git && (name == "modules" || name == "worktrees"));
+            if t.is_dir() && !skipped && e.metadata().is_ok_and(|m| m.dev() == dev) {
+                stack.push(child);
+            }
+        }
+        if cut {
+            named.unlisted.push(d);
+        }
+    }
+    named
 }
 
 /// Whether the `.git` of the work tree `<root>/<rel>` leads to no git
@@ -585,13 +769,13 @@ mod tests {
             assert_eq!(m.changed.touches(Path::new(p)), changed, "{p}");
         }
         // None exists now: nothing to judge.
-        assert!(MadeRepos { unwalked: None, ..m }.judge().is_empty());
+        assert!(MadeRepos { unwalked: None, ..m }.judge(&Unlocked::default()).is_empty());
         let mut m = MadeRepos::new(d.path().to_path_buf(), std::time::SystemTime::now());
         m.unwalked("after the task: more than 500000 entries");
-        let v = m.judge();
+        let v = m.judge(&Unlocked::default());
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].violation.rule, Rule::FsProtected);
-        assert!(MadeRepos::off().judge().is_empty());
+        assert!(MadeRepos::off().judge(&Unlocked::default()).is_empty());
         let mut off = MadeRepos::off();
         off.watched(b"x/.git", Watched::Added);
         assert!(off.repos.is_empty());

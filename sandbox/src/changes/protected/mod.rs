@@ -66,6 +66,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+/// Directories [`Watch::open_up`] lists, at most.
+const OPEN_UP_DIRS: usize = 200_000;
+
+/// How long [`Watch::open_up`] may take.
+const OPEN_UP_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Links and pointers followed on one path, at most (the kernel's MAXSYMLINKS).
 const MAX_HOPS: usize = 40;
 
@@ -99,6 +105,8 @@ pub struct Watch {
     /// Each protected path's `<path>.lock` (relative to the root), and
     /// whether it existed at the start.
     locks: Vec<(PathBuf, bool)>,
+    /// The top directories (relative) that hold the protected paths.
+    tops: Vec<PathBuf>,
 }
 
 pub use made::MadeRepos;
@@ -143,6 +151,13 @@ impl Watch {
                 (lock, there)
             })
             .collect();
+        let mut tops: Vec<PathBuf> = paths
+            .iter()
+            .filter_map(|p| p.strip_prefix(&root).ok()?.components().next())
+            .map(|c| PathBuf::from(c.as_os_str()))
+            .collect();
+        tops.sort();
+        tops.dedup();
         let t = std::time::Instant::now();
         let discovery = discovery::Discovery::before(&root, &paths);
         let submodules = submodules::Submodules::before(&root, paths.contains(&root.join(".git/config")));
@@ -165,7 +180,32 @@ impl Watch {
             None => kept::Kept::default(),
         };
         tracing::debug!(survey_us, all_us = t.elapsed().as_micros() as u64, "protected paths: before");
-        Watch { root, absent, kept, discovery, submodules, locks }
+        Watch { root, absent, kept, discovery, submodules, locks, tops }
+    }
+
+    /// Open up to the supervisor, once the task is gone, its own directories
+    /// that refuse it read or search (`u+rx`, put back when the result is
+    /// dropped; [`crate::changes::walk::Unlocked`]): the workspace root
+    /// `workdir` itself, and every one on the way to and below the top
+    /// directories of the protected paths (`.git` whole) and `runs/`
+    /// (review 77, A1, A2, D). Take it before [`Watch::after`] and hand it
+    /// to the workspace diff and [`MadeRepos::judge`]: every check after the
+    /// task sees the tree opened up. Bounded (directories, time); what it
+    /// could not list stays as it was and reads as unreadable.
+    pub fn open_up(&self, workdir: &Path) -> crate::changes::walk::Unlocked {
+        let Some(opened) = crate::changes::walk::Unlocked::at(workdir) else {
+            return crate::changes::walk::Unlocked::default();
+        };
+        let mut tops = self.tops.clone();
+        if !tops.is_empty() {
+            tops.push(PathBuf::from(made::RUNS));
+        }
+        let deadline = std::time::Instant::now() + OPEN_UP_BUDGET;
+        let left = opened.open_up(workdir, &tops, OPEN_UP_DIRS, deadline);
+        if !left.is_empty() {
+            tracing::debug!(left = left.len(), "protected paths: directories not opened up");
+        }
+        opened
     }
 
     /// Judge the watched paths again, once the task's processes are all gone:
