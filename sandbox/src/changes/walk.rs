@@ -231,13 +231,7 @@ impl Unlocked {
     /// changed; `Ok` when it needed nothing.
     pub fn open_dir(&self, rel: &Path) -> Result<(), Errno> {
         let Some(root) = self.root.as_ref() else { return Err(Errno::EACCES) };
-        let how = nix::fcntl::OpenHow::new()
-            .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
-            .resolve(
-                nix::fcntl::ResolveFlag::RESOLVE_BENEATH
-                    | nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS
-                    | nix::fcntl::ResolveFlag::RESOLVE_NO_XDEV,
-            );
+        let how = dir_beneath();
         let pinned = nix::fcntl::openat2(root.as_fd(), rel, how)?;
         let st = fstat(&pinned)?;
         let euid = nix::unistd::geteuid().as_raw();
@@ -357,13 +351,7 @@ impl Drop for Unlocked {
         };
         let mut dirs = dirs;
         dirs.sort_by(|a, b| path_cmp(&b.rel, &a.rel));
-        let how = nix::fcntl::OpenHow::new()
-            .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
-            .resolve(
-                nix::fcntl::ResolveFlag::RESOLVE_BENEATH
-                    | nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS
-                    | nix::fcntl::ResolveFlag::RESOLVE_NO_XDEV,
-            );
+        let how = dir_beneath();
         for u in dirs {
             let rel = Path::new(std::ffi::OsStr::from_bytes(&u.rel));
             // The root itself (the last, being the shallowest).
@@ -888,4 +876,15 @@ fn meta_of(st: &FileStat) -> Meta {
         ctime: (st.st_ctime, st.st_ctime_nsec),
         ino: st.st_ino,
     }
+}
+
+/// How a directory below the root is opened to be opened up or put back:
+/// a path descriptor, no link followed, not leaving the root or its
+/// filesystem.
+fn dir_beneath() -> nix::fcntl::OpenHow {
+    nix::fcntl::OpenHow::new().flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).resolve(
+        nix::fcntl::ResolveFlag::RESOLVE_BENEATH
+            | nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS
+            | nix::fcntl::ResolveFlag::RESOLVE_NO_XDEV,
+    )
 }
