@@ -79,7 +79,7 @@ fn read_files(files: &[PathBuf]) -> HostCode {
         if depth > MAX_DEPTH || out.files.contains(&file) {
             continue;
         }
-        let Some(text) = super::read_small(&file, MAX_FILE) else { continue };
+        let Some(text) = read_followed(&file) else { continue };
         out.files.push(file.clone());
         let dir = file.parent().unwrap_or(Path::new("/"));
         for (section, key, value) in super::submodules::settings(&text) {
@@ -100,6 +100,21 @@ fn read_files(files: &[PathBuf]) -> HostCode {
         }
     }
     out
+}
+
+/// At most [`MAX_FILE`] bytes of the regular file at `path`, links
+/// followed as git follows them (a dotfile manager links `~/.gitconfig`),
+/// never blocking on a FIFO; `None` if it is no regular file.
+fn read_followed(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut v = Vec::new();
+    f.take(MAX_FILE).read_to_end(&mut v).ok()?;
+    Some(v)
 }
 
 /// The paths that the setting `section.key = value` (section and key
@@ -259,6 +274,9 @@ mod tests {
         .unwrap();
         let h = read_files(std::slice::from_ref(&a));
         assert_eq!(h.paths, [".githooks", "tools/conv"].map(PathBuf::from));
-        assert_eq!(h.files, [a, d.path().join("b.cfg")]);
+        assert_eq!(h.files, [a.clone(), d.path().join("b.cfg")]);
+        // A linked `~/.gitconfig` (a dotfile manager's) is read through its link.
+        std::os::unix::fs::symlink(&a, d.path().join("linked")).unwrap();
+        assert_eq!(read_files(&[d.path().join("linked")]).paths, [".githooks", "tools/conv"].map(PathBuf::from));
     }
 }
