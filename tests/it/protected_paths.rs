@@ -9,12 +9,16 @@ use std::path::Path;
 use std::process::Command;
 
 fn git(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("git")
-        .args(["-c", "user.email=t@example.org", "-c", "user.name=t", "-c", "safe.directory=*"])
+    git_cmd(dir, args).output().expect("git is required")
+}
+
+/// The host's `git ARGS` in `dir`, as [`git`] runs it.
+fn git_cmd(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("git");
+    c.args(["-c", "user.email=t@example.org", "-c", "user.name=t", "-c", "safe.directory=*"])
         .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git is required")
+        .current_dir(dir);
+    c
 }
 
 /// A repository with one commit in the workspace.
@@ -1150,15 +1154,9 @@ fn host_sh(dir: &Path, script: &str) {
 /// that writes elsewhere, or makes a plain repository, is no violation.
 #[test]
 fn code_the_host_s_own_git_config_names_in_the_work_tree_is_protected() {
-    let host_git = |e: &Env, dir: &Path, args: &[&str]| {
-        Command::new("git")
-            .args(["-c", "user.email=t@example.org", "-c", "user.name=t", "-c", "safe.directory=*"])
-            .args(args)
-            .current_dir(dir)
-            .env("HOME", &e.home)
-            .output()
-            .expect("git is required")
-    };
+    // The host user's git, with the global config of the test's home.
+    let host_git =
+        |e: &Env, dir: &Path, args: &[&str]| git_cmd(dir, args).env("HOME", &e.home).output().expect("git is required");
     let hook = |path: &str, m: &Path| {
         format!(
             "mkdir -p $(dirname {path}) && printf '#!/bin/sh\\ntouch {}\\n' > {path} && chmod +x {path}",

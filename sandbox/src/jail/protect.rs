@@ -178,39 +178,25 @@ fn links_in(hooks: &Path) -> Vec<PathBuf> {
 /// The paths a git config names with `core.hooksPath`, `include.path`,
 /// `includeIf.*.path` and as a command's program (relative ones: hooks and
 /// programs from the worktree, includes from the config's directory; see
-/// [`crate::changes::protected::hostconfig::program_paths`]). A reading good enough for what git writes;
-/// an unusual spelling is missed, not misread as something else.
+/// [`crate::changes::protected::hostconfig::program_paths`]), read as the
+/// after-check reads configs ([`crate::changes::protected::settings`]).
 fn config_paths(text: &str, git_dir: &Path, workdir: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
-    let mut section = String::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(s) = line.strip_prefix('[') {
-            section = s.split(']').next().unwrap_or_default().trim().to_ascii_lowercase();
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else { continue };
-        let key = key.trim().to_ascii_lowercase();
-        let value = value.split(['#', ';']).next().unwrap_or_default().trim().trim_matches('"');
+    for (section, key, value) in crate::changes::protected::settings(text.as_bytes()) {
         if value.is_empty() {
             continue;
         }
-        let name = section.split([' ', '\t', '"', '.']).next().unwrap_or_default();
-        let base = match (name, key.as_str()) {
-            ("include" | "includeif", "path") => git_dir,
-            _ => {
-                // A hooks directory or a program (and its files), from the work tree.
-                for p in crate::changes::protected::hostconfig::program_paths(name, &key, value) {
-                    v.push(resolve(&workdir.join(p)));
-                }
-                continue;
+        if (section == "include" || section == "includeif") && key == "path" {
+            let p = Path::new(&value);
+            if !p.components().any(|c| matches!(c, Component::Prefix(_))) && !value.starts_with('~') {
+                v.push(resolve(&git_dir.join(p)));
             }
-        };
-        let p = Path::new(value);
-        if p.components().any(|c| matches!(c, Component::Prefix(_))) || value.starts_with('~') {
             continue;
         }
-        v.push(resolve(&base.join(p)));
+        // A hooks directory or a program (and its files), from the work tree.
+        for p in crate::changes::protected::hostconfig::program_paths(&section, &key, &value) {
+            v.push(resolve(&workdir.join(p)));
+        }
     }
     v
 }

@@ -221,19 +221,20 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
                         }
                     }
                 }
-                // What the host's own git configuration makes code in any
-                // work tree, found in this one.
-                if let Some(w) = worktree {
-                    for p in super::hostconfig::host().paths.iter().filter(|p| p.is_relative()) {
-                        out.note(resolve(root, w, p, &mut links));
-                    }
-                }
             }
             Resolved::Outside(g) => {
                 for f in ["config", "config.worktree", "commondir", "hooks"] {
                     out.outside.push(g.join(f));
                 }
             }
+        }
+    }
+    // What the host's own git configuration makes code in any work tree,
+    // found in this one.
+    if let Some(w) = worktree {
+        for p in super::hostconfig::host().paths.iter().filter(|p| p.is_relative()) {
+            let r = resolve(root, w, p, &mut links);
+            out.note(r);
         }
     }
     out.inside.extend(links);

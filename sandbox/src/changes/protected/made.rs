@@ -335,24 +335,8 @@ impl MadeRepos {
         let bare = std::mem::take(&mut self.bare);
         let judged = repos.iter().map(|(p, s)| (p, *s, false)).chain(bare.iter().map(|(p, s)| (p, *s, true)));
         for (rel, seen, is_bare) in judged {
-            let mut links = Vec::new();
-            let gd = if is_bare {
-                if !may_be_git_dir(&root.join(rel)) {
-                    continue;
-                }
-                Some(Resolved::Inside(rel.clone()))
-            } else {
-                git_dir_of(&root, rel, &mut links)
-            };
             // No git directory: git refuses the `.git`, runs nothing.
-            let Some(gd) = gd else { continue };
-            let mut code = code_paths(&root, &gd, (!is_bare).then_some(rel.as_path()));
-            code.inside.extend(links);
-            // A `gitdir:` file's text decides the git directory (a link is
-            // among `links`; a directory's entries are git's own writes).
-            if !is_bare && std::fs::symlink_metadata(root.join(rel).join(".git")).is_ok_and(|m| m.is_file()) {
-                code.inside.push(rel.join(".git"));
-            }
+            let Some(code) = place_code(&root, rel, is_bare) else { continue };
             // A todo armed with commands, in any git directory, plain or not.
             for state in armed_todos(&root, &code, &self.changed, since) {
                 let (fate, shown) = match &state {
@@ -464,22 +448,18 @@ impl MadeRepos {
                 // A repository the user had (not in `runs/`, which no diff
                 // sees) none of whose code paths changed and with no todo
                 // armed: its code is what it was (review 77: by its code
-                // paths, which may lie outside its work tree).
-                if !is_bare && !made && !rel.starts_with(RUNS) {
-                    let mut links = Vec::new();
-                    if let Some(gd) = git_dir_of(&root, &rel, &mut links) {
-                        let mut code = code_paths(&root, &gd, Some(rel.as_path()));
-                        code.inside.extend(links);
-                        if std::fs::symlink_metadata(root.join(&entry)).is_ok_and(|m| m.is_file()) {
-                            code.inside.push(entry.clone());
-                        }
-                        if !code.changed(&self.changed, since)
+                // paths, which may lie outside its work tree). Only those
+                // are read for it.
+                if !is_bare
+                    && !made
+                    && !rel.starts_with(RUNS)
+                    && place_code(&root, &rel, false).is_some_and(|code| {
+                        !code.changed(&self.changed, since)
                             && armed_todos(&root, &code, &self.changed, since).is_empty()
-                        {
-                            untouched += 1;
-                            continue;
-                        }
-                    }
+                    })
+                {
+                    untouched += 1;
+                    continue;
                 }
                 match undo(&entry, made) {
                     Fate::Removed => removed += 1,
@@ -700,6 +680,30 @@ fn leads_nowhere(root: &Path, rel: &Path) -> bool {
 fn may_be_git_dir(d: &Path) -> bool {
     let there = |n: &str| std::fs::symlink_metadata(d.join(n)).is_ok();
     there("HEAD") && ((there("objects") && there("refs")) || there("commondir"))
+}
+
+/// What decides the code of the place `rel` the judging notes: a work
+/// tree's repository (by its `.git`), or with `bare` a directory that may
+/// be a git directory itself; `None` when it leads to no git directory
+/// (git refuses it and runs nothing). The links passed on the way count,
+/// and so does a `gitdir:` file's text (a directory's entries are git's
+/// own writes).
+fn place_code(root: &Path, rel: &Path, bare: bool) -> Option<super::codepaths::CodePaths> {
+    let mut links = Vec::new();
+    let gd = if bare {
+        if !may_be_git_dir(&root.join(rel)) {
+            return None;
+        }
+        Resolved::Inside(rel.to_path_buf())
+    } else {
+        git_dir_of(root, rel, &mut links)?
+    };
+    let mut code = code_paths(root, &gd, (!bare).then_some(rel));
+    code.inside.extend(links);
+    if !bare && std::fs::symlink_metadata(root.join(rel).join(".git")).is_ok_and(|m| m.is_file()) {
+        code.inside.push(rel.join(".git"));
+    }
+    Some(code)
 }
 
 #[cfg(test)]

@@ -110,6 +110,7 @@ pub struct Watch {
 }
 
 pub use made::MadeRepos;
+pub(crate) use submodules::settings;
 
 impl Watch {
     /// What judges the repositories the workspace diff finds the task made

@@ -383,7 +383,7 @@ pub(super) fn written_as_git_writes(text: &[u8]) -> bool {
         })
 }
 
-pub(super) fn settings(text: &[u8]) -> Vec<(String, String, String)> {
+pub(crate) fn settings(text: &[u8]) -> Vec<(String, String, String)> {
     let text = String::from_utf8_lossy(text);
     let mut section = String::new();
     let mut out = Vec::new();
