@@ -298,7 +298,8 @@ pub struct Settings {
 }
 
 impl Default for Settings {
-    /// 500,000 entries, 256 levels and 10 s per walk; 1000 changes listed;
+    /// 500,000 entries, 256 levels and 10 s per walk (the walk after the
+    /// task: [`walk::Bounds::after_task`]); 1000 changes listed;
     /// files up to 64 MiB hashed, 256 MiB in all; as many threads as there
     /// are CPUs, up to 4.
     fn default() -> Settings {
@@ -432,7 +433,7 @@ impl Snapshot {
     ) -> (WorkspaceChanges, walk::Unlocked) {
         let t = Instant::now();
         let s = self.settings;
-        let walked = match walk::walk_in(&self.root, &self.exclude, s.bounds, s.threads, opened) {
+        let walked = match walk::walk_in(&self.root, &self.exclude, s.bounds.after_task(), s.threads, opened) {
             Ok(w) => w,
             Err(e) => {
                 let why = format!("after the task: {e}");

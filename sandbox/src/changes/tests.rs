@@ -105,6 +105,16 @@ fn a_walk_over_its_bounds_skips_the_diff_and_says_why() {
 }
 
 #[test]
+fn the_walk_after_the_task_has_the_same_counts_and_three_times_the_time() {
+    let b = Settings::default().bounds;
+    let a = b.after_task();
+    assert_eq!((a.max_entries, a.max_depth), (b.max_entries, b.max_depth));
+    assert_eq!(a.budget, Duration::from_secs(30));
+    let huge = walk::Bounds { budget: Duration::MAX, ..b };
+    assert_eq!(huge.after_task().budget, Duration::MAX);
+}
+
+#[test]
 fn fifos_devices_names_and_link_chains_are_listed_never_opened() {
     let d = tempfile::tempdir().unwrap();
     let r = d.path();

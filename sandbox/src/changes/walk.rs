@@ -68,6 +68,26 @@ pub struct Bounds {
     pub budget: Duration,
 }
 
+/// How many times the walk before the task's time the walk after it may
+/// take.
+pub const AFTER_TASK_BUDGET_FACTOR: u32 = 3;
+
+impl Bounds {
+    /// The bounds of the walk after the task: the same entries and levels,
+    /// [`AFTER_TASK_BUDGET_FACTOR`] times the time. A walk after the task
+    /// that stops is not a diff: the repositories the task may have made
+    /// cannot be judged, which fails closed (`fs.protected`, every nested
+    /// repository disarmed, the user's own included:
+    /// `protected::MadeRepos`). What the task adds is bounded by the
+    /// entries and levels, not by the time; the time only guards against
+    /// a slow disk, and a machine loaded by the task or by other jobs must
+    /// not turn a workspace the walk before took 8 s to list into a
+    /// violation.
+    pub fn after_task(self) -> Bounds {
+        Bounds { budget: self.budget.saturating_mul(AFTER_TASK_BUDGET_FACTOR), ..self }
+    }
+}
+
 /// Why a walk stopped before its end.
 #[derive(Debug, thiserror::Error)]
 pub enum WalkError {
