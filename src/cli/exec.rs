@@ -407,9 +407,19 @@ pub fn run(args: ExecArgs) -> Exit {
     let inspect: Option<&mut dyn FnMut(crate::sandbox::changes::Seen<'_>)> =
         if tokens.is_empty() { None } else { Some(&mut see) };
     let diffed = matches!(before, super::workspace_diff::Before::Taken(_));
+    let failed = matches!(before, super::workspace_diff::Before::Failed(..));
     let mut changes = super::workspace_diff::after(before, inspect, &mut |p, w| made.watched(p, w), &opened);
-    if diffed && let Some(why) = &changes.skipped {
-        made.unwalked(why);
+    match &changes.skipped {
+        Some(why) if diffed => made.unwalked(why),
+        // No diff: the repositories are found by name and judged by their
+        // ctimes (review 78, F3).
+        Some(why) if failed => {
+            crate::sandbox::say!(
+                "orchestra: warning: the workspace diff did not run ({why}); what the task changed is not listed, and the workspace's repositories were judged by name and ctime instead"
+            );
+            made.unwalked_before(why);
+        }
+        _ => {}
     }
     for v in judge.into_violations() {
         crate::sandbox::outcome::add_violation(&mut report, v);

@@ -2454,3 +2454,56 @@ fn code_planted_in_a_config_worktree_is_refused_and_runs_nothing() {
         host_git_runs_nothing(&e, &marker);
     }
 }
+
+/// Review 78, F3: a workspace the diff's walk before the task cannot list
+/// (deeper than its 256 levels: what one earlier task can leave) has no
+/// diff, yet its repositories are still judged, found by name and told
+/// changed by their ctimes: one the task made, or a user's whose code the
+/// task changed, is `fs.protected` and disarmed; a user's own, with its own
+/// hook, that the task left alone is no violation and stays.
+#[test]
+fn a_workspace_the_diff_cannot_walk_before_the_task_still_has_its_repositories_judged() {
+    let e = repo_env_as_nobody();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    host_sh(&e.ws, "mkdir deep && cd deep && i=0; while [ $i -lt 300 ]; do mkdir a && cd a; i=$((i+1)); done");
+    // The user's own nested clone, with a hook of theirs.
+    let user_marker = e.root.join("user-hook-ran");
+    host_sh(
+        &e.ws,
+        &format!(
+            "mkdir lib && {GIT} -C lib init -q . && {GIT} -C lib commit -q --allow-empty -m x && \
+             printf '#!/bin/sh\\ntouch {}\\n' > lib/.git/hooks/post-checkout && chmod +x lib/.git/hooks/post-checkout",
+            user_marker.display()
+        ),
+    );
+    chown_tree(&e.root, NOBODY);
+    // The chown set every ctime: let the task start later than the
+    // judge's margin (a coarse clock's tick).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Benign: a build step that writes files and runs git.
+    let o = e.sh(
+        "default",
+        &format!("echo built > out.txt && {GIT} status --short >/dev/null && {GIT} -C lib log -1 >/dev/null"),
+    );
+    o.assert_ok();
+    assert!(o.all().contains("the workspace diff did not run"), "the skipped diff is said: {}", o.all());
+    assert!(e.ws.join("lib/.git/hooks/post-checkout").exists(), "the user's repository is left");
+    // A repository made during the task, named on `dev`.
+    let marker = e.root.join("F3-ran");
+    let o = e.sh(
+        "default",
+        &format!("set -e; {} && {}", fsmonitor_repo("d/evil", &marker.display().to_string()), gitlink_on_dev("d/evil")),
+    );
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join("d/evil/.git").exists(), "F3: the planted repository is left\n{}", o.all());
+    let _ = git_as_nobody(&e, &e.ws, &["checkout", "-q", "dev"]);
+    let _ = git_as_nobody(&e, &e.ws, &["status", "--short"]);
+    assert!(!marker.exists(), "F3: the planted code ran at the host's git");
+    // The user's repository's code changed during the task.
+    let o = e.sh("default", &format!("{GIT} -C lib config core.fsmonitor 'touch {}; false #'", marker.display()));
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join("lib/.git").exists(), "F3: the changed repository is left armed\n{}", o.all());
+    let _ = git_as_nobody(&e, &e.ws.join("lib"), &["status", "--short"]);
+    assert!(!marker.exists(), "F3: the planted code ran at the host's git in lib");
+    assert!(!user_marker.exists(), "the user's own hook never ran");
+}

@@ -38,6 +38,10 @@ const MAX_CHANGED: usize = 2_000_000;
 /// (the kernel's limit is 40).
 const MAX_HOPS: usize = 40;
 
+/// Entries [`Changed::by_ctime`] examines for one path, at most; past it,
+/// the path counts as changed.
+const MAX_CTIME_WALK: usize = 100_000;
+
 /// The paths the workspace diff found added, modified or deleted.
 #[derive(Debug, Default)]
 pub(super) struct Changed {
@@ -45,9 +49,24 @@ pub(super) struct Changed {
     paths: Vec<Vec<u8>>,
     /// More than [`MAX_CHANGED`]: everything counts as changed.
     over: bool,
+    /// No diff (the walk before the task crossed its bounds): a path counts
+    /// as changed by its ctimes instead ([`Changed::by_ctime`]).
+    by_ctime: Option<(PathBuf, std::time::SystemTime)>,
 }
 
 impl Changed {
+    /// Changes told by ctimes, where there is no diff (review 78, F3): a
+    /// path of the workspace `root` changed when it, or anything below it
+    /// (no link followed), has a ctime not older than `since`, or when what
+    /// is below cannot be listed in full ([`MAX_CTIME_WALK`]). A ctime is
+    /// set by the kernel on every write, `chmod`, `link` and `rename` of
+    /// the inode, and no call sets it back; what times cannot show is a
+    /// directory renamed into place whose entries all kept their inodes:
+    /// the judge checks the `.git` entry's own ctime for that.
+    pub(super) fn by_ctime(root: PathBuf, since: std::time::SystemTime) -> Changed {
+        Changed { by_ctime: Some((root, since)), ..Changed::default() }
+    }
+
     /// Note `path` (relative); calls come in walk order.
     pub(super) fn push(&mut self, path: &[u8]) {
         if self.paths.len() >= MAX_CHANGED {
@@ -60,6 +79,9 @@ impl Changed {
 
     /// Whether `rel` or anything below it changed.
     pub(super) fn touches(&self, rel: &Path) -> bool {
+        if let Some((root, since)) = &self.by_ctime {
+            return ctime_touched(&root.join(rel), *since);
+        }
         if self.over {
             return true;
         }
@@ -175,8 +197,41 @@ impl CodePaths {
     }
 }
 
+/// Whether `path` or anything below it (no link followed, at most
+/// [`MAX_CTIME_WALK`] entries) has a ctime not older than `since`; one that
+/// cannot be examined or listed counts as changed, one that is not there
+/// does not.
+fn ctime_touched(path: &Path, since: std::time::SystemTime) -> bool {
+    let m = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) => return e.kind() != std::io::ErrorKind::NotFound,
+    };
+    if ctime(&m) >= since {
+        return true;
+    }
+    if !m.is_dir() {
+        return false;
+    }
+    let (mut stack, mut seen) = (vec![path.to_path_buf()], 0usize);
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { return true };
+        for e in rd {
+            seen += 1;
+            let Ok(e) = e else { return true };
+            let Ok(m) = std::fs::symlink_metadata(e.path()) else { return true };
+            if seen > MAX_CTIME_WALK || ctime(&m) >= since {
+                return true;
+            }
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    false
+}
+
 /// A file's ctime as a time.
-fn ctime(m: &std::fs::Metadata) -> std::time::SystemTime {
+pub(super) fn ctime(m: &std::fs::Metadata) -> std::time::SystemTime {
     use std::os::unix::fs::MetadataExt as _;
     let secs = u64::try_from(m.ctime()).unwrap_or(0);
     let nanos = u32::try_from(m.ctime_nsec()).unwrap_or(0);
@@ -351,6 +406,23 @@ mod tests {
         assert!(!none.touches(Path::new("a")));
         none.over = true;
         assert!(none.touches(Path::new("a")), "past the bound everything counts as changed");
+    }
+
+    #[test]
+    fn without_a_diff_a_change_is_told_by_a_ctime_at_or_below_a_path() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("g/hooks/deep")).unwrap();
+        std::fs::write(root.join("g/config"), "").unwrap();
+        std::fs::write(root.join("g/hooks/deep/x"), "").unwrap();
+        let since = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+        let c = Changed::by_ctime(root.to_path_buf(), since);
+        for p in ["g/config", "g/hooks", "absent"] {
+            assert!(!c.touches(Path::new(p)), "{p}");
+        }
+        let past = Changed::by_ctime(root.to_path_buf(), std::time::UNIX_EPOCH);
+        assert!(past.touches(Path::new("g/hooks")), "a ctime not older than `since`");
+        assert!(!past.touches(Path::new("absent")), "what is not there did not change");
     }
 
     #[test]

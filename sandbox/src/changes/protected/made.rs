@@ -64,8 +64,14 @@
 //! A repository the user had whose settings a clone does not make, and
 //! whose config a build rewrites, is judged like one the task armed (a
 //! false exit 4; its `.git` is put aside, not removed). With the diff
-//! turned off, or a workspace already past its bounds before the task,
-//! nothing here judges; SECURITY.md §5.3 says so.
+//! turned off nothing here judges; SECURITY.md §5.3 says so. With a
+//! workspace already past the diff's bounds before the task (no diff:
+//! [`MadeRepos::unwalked_before`], review 78 F3), the walk by name finds
+//! every nested `.git` and bare-form `HEAD` (and the git directories in a
+//! nested `.git`'s `modules` and `worktrees`), and each is judged as
+//! above, a path counting as changed by its ctimes instead of the diff's
+//! listing ([`Changed::by_ctime`]), a `.git` as made when born during the
+//! task or when its own ctime is new (renamed into place).
 
 use super::Planted;
 use super::beneath::Fate;
@@ -151,6 +157,9 @@ pub struct MadeRepos {
     /// The diff's walk after the task crossed a bound (`why`) that its walk
     /// before did not.
     unwalked: Option<String>,
+    /// The diff's walk before the task crossed a bound (`why`): there is no
+    /// diff, and the repositories found by name are judged by ctimes.
+    before_unwalked: Option<String>,
 }
 
 impl MadeRepos {
@@ -289,6 +298,84 @@ impl MadeRepos {
         self.unwalked = Some(why.to_string());
     }
 
+    /// The diff's walk before the task crossed a bound (`why`), so there is
+    /// no diff (review 78, F3): every nested `.git` and bare-form `HEAD` is
+    /// found by name after the task and judged as the diff's would be, a
+    /// path counting as changed by its ctimes ([`Changed::by_ctime`]).
+    pub fn unwalked_before(&mut self, why: &str) {
+        self.before_unwalked = Some(why.to_string());
+    }
+
+    /// Without a diff: note every repository and bare-form git directory
+    /// [`by_name`] finds (and those below a nested `.git`'s `modules` and
+    /// `worktrees`), made during the task when born since `start` or, for a
+    /// `.git`, when its own ctime is not older than `since` (renamed into
+    /// place); what could not be reached is `fs.protected`.
+    fn find_by_name(
+        &mut self,
+        root: &Path,
+        start: std::time::SystemTime,
+        since: std::time::SystemTime,
+        opened: &Unlocked,
+        why: &str,
+        out: &mut Vec<Planted>,
+    ) {
+        let named = by_name(root, opened);
+        self.changed = Changed::by_ctime(root.to_path_buf(), since);
+        let fresh = |entry: &Path| {
+            super::submodules::born_since(&root.join(entry), start)
+                || std::fs::symlink_metadata(root.join(entry)).map_or(true, |m| super::codepaths::ctime(&m) >= since)
+        };
+        let mut partial = Vec::new();
+        for entry in &named.found {
+            let (Some(dir), Some(name)) = (entry.parent(), entry.file_name()) else { continue };
+            if name == "HEAD" {
+                let made = super::submodules::born_since(&root.join(entry), start);
+                self.note(dir, Seen { made, in_runs: false }, true);
+                continue;
+            }
+            if leads_nowhere(root, dir) {
+                continue;
+            }
+            self.note(dir, Seen { made: fresh(entry), in_runs: false }, false);
+            // Git directories git keeps inside it: a submodule's, a linked
+            // work tree's.
+            for inner in ["modules", "worktrees"] {
+                let (places, whole) = git_dirs_below(root, &entry.join(inner));
+                for place in places {
+                    let made = super::submodules::born_since(&root.join(&place).join("HEAD"), start);
+                    self.note(&place, Seen { made, in_runs: false }, true);
+                }
+                if !whole {
+                    partial.push(root.join(entry).join(inner).display().to_string());
+                }
+            }
+        }
+        let mut left = Vec::new();
+        if !partial.is_empty() {
+            left.push(format!("more than {MAX_INNER_DIRS} directories in {}", listed(&partial)));
+        }
+        if !named.unlisted.is_empty() {
+            let shown: Vec<String> = named.unlisted.iter().map(|d| root.join(d).display().to_string()).collect();
+            left.push(format!(
+                "{} directories could not be listed (not orchestra's to open up): {}",
+                shown.len(),
+                listed(&shown)
+            ));
+        }
+        if let Some(stopped) = &named.stopped {
+            left.push(format!("the walk by name stopped ({stopped})"));
+        }
+        if !left.is_empty() {
+            let detail = format!(
+                "{}: the workspace diff did not run ({why}), and the walk by name that judges its repositories instead could not reach all of them: {}; a repository the task armed there is LEFT (remove it before any host step runs git in this workspace)",
+                root.display(),
+                left.join("; ")
+            );
+            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
+        }
+    }
+
     /// Judge each repository seen (see the module doc).
     /// `opened`: the directories opened up to the supervisor for the checks
     /// after the task ([`super::Watch::open_up`]), where more are noted.
@@ -302,6 +389,9 @@ impl MadeRepos {
             let detail =
                 format!("{}: {why}: a repository the task made there cannot be judged", root.join(RUNS).display());
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
+        }
+        if let Some(why) = self.before_unwalked.take() {
+            self.find_by_name(&root, start, since, opened, &why, &mut out);
         }
         let root_fd = super::open_root(&root);
         let fd = root_fd.as_ref().map(std::os::fd::AsFd::as_fd);
@@ -652,6 +742,37 @@ fn by_name(root: &Path, opened: &Unlocked) -> Named {
     }
     named
 }
+
+/// Directories at or below `rel` (relative to `root`; no link followed, at
+/// most [`MAX_INNER_DIRS`] listed) that git may take for git directories:
+/// the git directories a repository keeps in its `modules` and
+/// `worktrees`; and whether the walk reached its end.
+fn git_dirs_below(root: &Path, rel: &Path) -> (Vec<PathBuf>, bool) {
+    let mut out = Vec::new();
+    let mut stack = vec![rel.to_path_buf()];
+    let mut dirs = 0usize;
+    while let Some(d) = stack.pop() {
+        dirs += 1;
+        if dirs > MAX_INNER_DIRS {
+            return (out, false);
+        }
+        if may_be_git_dir(&root.join(&d)) {
+            out.push(d.clone());
+        }
+        let Ok(rd) = std::fs::read_dir(root.join(&d)) else { continue };
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir())
+                && !matches!(e.file_name().to_str(), Some("objects" | "refs" | "logs"))
+            {
+                stack.push(d.join(e.file_name()));
+            }
+        }
+    }
+    (out, true)
+}
+
+/// Directories [`git_dirs_below`] lists, at most.
+const MAX_INNER_DIRS: usize = 10_000;
 
 /// Whether the `.git` of the work tree `<root>/<rel>` leads to no git
 /// directory: a file that is no `gitdir:` pointer as git reads it, or one
