@@ -2507,3 +2507,192 @@ fn a_workspace_the_diff_cannot_walk_before_the_task_still_has_its_repositories_j
     assert!(!marker.exists(), "F3: the planted code ran at the host's git in lib");
     assert!(!user_marker.exists(), "the user's own hook never ran");
 }
+
+/// Review 78, F4/F4b: what a config *included* by a repository's config
+/// names (`include.path = ../.gitconfig`, a tracked shared config setting
+/// `core.hooksPath = .githooks` and a textconv program) is protected as
+/// what the config names itself: in the root repository (the task's
+/// writes are refused) and in a nested repository the user has (judged
+/// after the task); the included file itself too. Each is `fs.protected`
+/// (exit 4) and the host's git runs nothing. A build in such a
+/// repository, committing through the user's own hook, is no violation.
+#[test]
+fn what_an_included_config_names_is_protected_like_what_the_config_names() {
+    let shared = |dir: &Path| {
+        std::fs::create_dir_all(dir.join(".githooks")).unwrap();
+        std::fs::create_dir_all(dir.join("tools")).unwrap();
+        std::fs::write(
+            dir.join(".gitconfig"),
+            "[core]\n\thooksPath = .githooks\n[diff \"x\"]\n\ttextconv = tools/conv.sh\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join(".githooks/pre-commit"), "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::write(dir.join("tools/conv.sh"), "#!/bin/sh\ncat \"$1\"\n").unwrap();
+        for f in [".githooks/pre-commit", "tools/conv.sh"] {
+            std::fs::set_permissions(dir.join(f), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        }
+        std::fs::write(dir.join(".gitattributes"), "*.dat diff=x\n").unwrap();
+        std::fs::write(dir.join("f.dat"), "a\n").unwrap();
+        assert!(git(dir, &["add", "-A"]).status.success());
+        assert!(git(dir, &["commit", "-qm", "shared"]).status.success());
+        assert!(git(dir, &["config", "include.path", "../.gitconfig"]).status.success());
+    };
+    let plant = |m: &Path, dir: &str| {
+        format!(
+            "printf '#!/bin/sh\\ntouch {m}\\n' > {dir}.githooks/pre-commit; printf '#!/bin/sh\\ntouch {m}\\n' > {dir}tools/conv.sh; echo b > {dir}f.dat",
+            m = m.display()
+        )
+    };
+    // (F4) The root repository: the writes are refused.
+    let e = repo_env();
+    shared(&e.ws);
+    let marker = e.root.join("f4-ran");
+    let o = e.sh("default", &plant(&marker, ""));
+    o.assert_violation("fs.protected");
+    assert_eq!(std::fs::read_to_string(e.ws.join("tools/conv.sh")).unwrap(), "#!/bin/sh\ncat \"$1\"\n", "{}", o.all());
+    let _ = git(&e.ws, &["diff", "f.dat"]);
+    host_git_runs_nothing(&e, &marker);
+    // The included file itself: a task pointing the hooks elsewhere.
+    let e = repo_env();
+    shared(&e.ws);
+    let marker = e.root.join("f4-inc-ran");
+    let o = e.sh(
+        "default",
+        &format!(
+            "mkdir -p evil && printf '#!/bin/sh\\ntouch {}\\n' > evil/pre-commit && chmod +x evil/pre-commit && \
+             printf '[core]\\n\\thooksPath = evil\\n' > .gitconfig",
+            marker.display()
+        ),
+    );
+    o.assert_violation("fs.protected");
+    assert!(std::fs::read_to_string(e.ws.join(".gitconfig")).unwrap().contains(".githooks"), "{}", o.all());
+    host_git_runs_nothing(&e, &marker);
+    // (F4b) A nested repository the user has: judged after the task.
+    let e = repo_env();
+    std::fs::write(e.ws.join(".gitignore"), ".orchestra/\nattack\nvendor/\n").unwrap();
+    assert!(git(&e.ws, &["commit", "-qam", "ignore vendor"]).status.success());
+    let x = e.ws.join("vendor/x");
+    std::fs::create_dir_all(&x).unwrap();
+    assert!(git(&x, &["init", "-q", "."]).status.success());
+    shared(&x);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let marker = e.root.join("f4b-ran");
+    let o = e.sh("default", &plant(&marker, "vendor/x/"));
+    o.assert_violation("fs.protected");
+    let _ = git(&x, &["diff", "f.dat"]);
+    let _ = git(&x, &["commit", "-q", "--allow-empty", "-m", "host"]);
+    assert!(!marker.exists(), "(F4b): the host's git ran the task's code\n{}", o.all());
+    // Benign: a build and a commit (through the user's own hook) there.
+    let e = repo_env();
+    shared(&e.ws);
+    let o = e.sh(
+        "default",
+        &format!("set -e; echo built > out.txt; echo c > f.dat; {GIT} commit -qam build; {GIT} diff HEAD~1 --stat"),
+    );
+    o.assert_ok();
+    assert!(e.ws.join("out.txt").exists());
+}
+
+/// Review 78, F2: a workspace file a command setting names without a `/`
+/// (`textconv = sh conv.sh`, `alias.lint = !sh lint.sh` in the host's
+/// global config, `core.fsmonitor = sh watch.sh` in the repository's) is
+/// protected like one named `./conv.sh`: the task's writes are
+/// `fs.protected` (exit 4) and the host's git runs nothing. Words that are
+/// no such file — git's subcommands (`git-lfs filter-process`), a directory
+/// a build writes to (`!npm run build`), an absent word with no file's name
+/// (`!make test`) — stay free: a build there is no violation.
+#[test]
+fn a_workspace_file_a_command_names_without_a_slash_is_protected() {
+    let host_git =
+        |e: &Env, dir: &Path, args: &[&str]| git_cmd(dir, args).env("HOME", &e.home).output().expect("git is required");
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[diff \"sh\"]\n\ttextconv = sh conv.sh\n[alias]\n\tlint = !sh lint.sh\n",
+    )
+    .unwrap();
+    std::fs::write(e.ws.join("conv.sh"), "cat \"$1\"\n").unwrap();
+    std::fs::write(e.ws.join("lint.sh"), "echo lint ok\n").unwrap();
+    std::fs::write(e.ws.join(".gitattributes"), "*.txt diff=sh\n").unwrap();
+    std::fs::write(e.ws.join("f.txt"), "a\n").unwrap();
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "base"]).status.success());
+    let marker = e.root.join("f2-ran");
+    for file in ["conv.sh", "lint.sh"] {
+        let o = e.sh("default", &format!("echo 'touch {}' > {file}; echo b > f.txt", marker.display()));
+        o.assert_violation("fs.protected");
+        let _ = host_git(&e, &e.ws, &["diff", "f.txt"]);
+        let _ = host_git(&e, &e.ws, &["lint"]);
+        assert!(!marker.exists(), "{file}: the host's git ran the task's file\n{}", o.all());
+    }
+    // The repository's own config, a bare word after an interpreter.
+    let e = repo_env();
+    std::fs::write(e.ws.join("watch.sh"), "exit 1\n").unwrap();
+    assert!(git(&e.ws, &["add", "watch.sh"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "watch"]).status.success());
+    assert!(git(&e.ws, &["config", "core.fsmonitor", "sh watch.sh"]).status.success());
+    let marker = e.root.join("f2-fsmonitor-ran");
+    let o = e.sh("default", &format!("echo 'touch {}; exit 1' > watch.sh", marker.display()));
+    o.assert_violation("fs.protected");
+    host_git_runs_nothing(&e, &marker);
+    // Benign: commands whose words are no workspace files.
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[filter \"lfs\"]\n\tprocess = git-lfs filter-process\n\tclean = git-lfs clean -- %f\n[alias]\n\tb = !npm run build\n\
+         \tt = !make test\n\tl = !git log --oneline lib\n[gpg]\n\tprogram = gpg\n[core]\n\tpager = less -R\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.ws.join("build")).unwrap();
+    let o = e.sh(
+        "default",
+        &format!(
+            "set -e; echo x > build/out.js; mkdir -p test lib && echo t > test/a; echo l > lib/l; \
+             mkdir fixture && {GIT} -C fixture init -q . && {GIT} -C fixture commit -q --allow-empty -m x"
+        ),
+    );
+    o.assert_ok();
+    assert!(e.ws.join("build/out.js").exists() && e.ws.join("fixture/.git/HEAD").exists());
+}
+
+/// Review 78, T8: settings the environment gives git (`GIT_CONFIG_COUNT`
+/// with `GIT_CONFIG_KEY_<n>`/`GIT_CONFIG_VALUE_<n>`, `GIT_CONFIG_PARAMETERS`
+/// as `git -c` hands it down) in orchestra's environment, as in the host's
+/// git after it, are read like the host's config: a task planting the hook
+/// they name is `fs.protected` (exit 4) and the host's git runs nothing; a
+/// build under the same environment is no violation.
+#[test]
+fn settings_the_environment_gives_git_are_read_like_the_host_s_config() {
+    let by_count =
+        [("GIT_CONFIG_COUNT", "1"), ("GIT_CONFIG_KEY_0", "core.hooksPath"), ("GIT_CONFIG_VALUE_0", ".githooks")];
+    let by_params = [("GIT_CONFIG_PARAMETERS", "'core.hookspath'='.githooks'")];
+    for (case, vars) in [("count", &by_count[..]), ("parameters", &by_params[..])] {
+        let e = repo_env();
+        let marker = e.root.join(format!("t8-{case}-ran"));
+        let mut c = e.cmd(
+            "default",
+            &[],
+            &[
+                "/bin/sh",
+                "-c",
+                &format!(
+                    "mkdir -p .githooks && printf '#!/bin/sh\\ntouch {}\\n' > .githooks/pre-commit && chmod +x .githooks/pre-commit",
+                    marker.display()
+                ),
+            ],
+        );
+        c.envs(vars.iter().copied());
+        let o = e.run_cmd(c);
+        o.assert_violation("fs.protected");
+        let h = git_cmd(&e.ws, &["commit", "-q", "--allow-empty", "-m", "host"])
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        assert!(h.status.success(), "{case}: {}", String::from_utf8_lossy(&h.stderr));
+        assert!(!marker.exists(), "{case}: the host's git ran the task's hook\n{}", o.all());
+        // Benign: a build under the same environment.
+        let mut c = e.cmd("default", &[], &["/bin/sh", "-c", "echo built > out.txt"]);
+        c.envs(vars.iter().copied());
+        e.run_cmd(c).assert_ok();
+    }
+}

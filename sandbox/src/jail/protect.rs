@@ -15,7 +15,8 @@
 //!   targets of links inside a hooks directory, and the files and directories
 //!   `.git/config` and a `config.worktree` (config to git with
 //!   `extensions.worktreeConfig`) name with `core.hooksPath`, `include.path`
-//!   or `includeIf.*.path` or as a command's program, when they lie in `W`;
+//!   or `includeIf.*.path` or as a command's program or its words, and what
+//!   the files they include name (review 78, F4), when they lie in `W`;
 //!   likewise what the host's own (system, global) git configuration makes
 //!   code in any work tree, and its included files in `W`
 //!   ([`crate::changes::protected::hostconfig`]); a submodule's or linked
@@ -36,7 +37,7 @@ use super::plan::{Mount, PlanError};
 use super::resolve::existing_prefix as resolve;
 use crate::policy::Filesystem;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// The protected paths of `workdir` (names and real places), pushing a
 /// read-only bind for each that exists onto `mounts` when `namespaces`.
@@ -54,7 +55,8 @@ pub(crate) fn protect(
     // (a relative `core.hooksPath` or program), and an included file of it
     // that lies in the workspace.
     let host = crate::changes::protected::hostconfig::host();
-    wanted.extend(host.paths.iter().map(|r| workdir.join(r)));
+    wanted
+        .extend(host.paths.iter().map(|n| (workdir.join(&n.path), n)).filter(|(p, n)| n.is_code_at(p)).map(|(p, _)| p));
     wanted.extend(host.files.iter().filter(|f| f.starts_with(workdir)).cloned());
     let dot = workdir.join(".orchestra");
     if std::fs::symlink_metadata(&dot).is_err() {
@@ -124,12 +126,9 @@ fn git_code_paths(workdir: &Path, fs: &Filesystem) -> Vec<PathBuf> {
             v.push(hook);
         }
         // A `config.worktree` is read as config (`extensions.worktreeConfig`,
-        // which `git sparse-checkout` turns on): what it names too.
-        for name in ["config", "config.worktree"] {
-            if let Ok(text) = std::fs::read_to_string(d.join(name)) {
-                v.extend(config_paths(&text, d, workdir));
-            }
-        }
+        // which `git sparse-checkout` turns on): what it names too, and what
+        // the files they include name (review 78, F4).
+        v.extend(config_paths(&[d.join("config"), d.join("config.worktree")], workdir));
     }
     v
 }
@@ -175,27 +174,23 @@ fn links_in(hooks: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The paths a git config names with `core.hooksPath`, `include.path`,
-/// `includeIf.*.path` and as a command's program (relative ones: hooks and
-/// programs from the worktree, includes from the config's directory; see
-/// [`crate::changes::protected::hostconfig::program_paths`]), read as the
-/// after-check reads configs ([`crate::changes::protected::settings`]).
-fn config_paths(text: &str, git_dir: &Path, workdir: &Path) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    for (section, key, value) in crate::changes::protected::settings(text.as_bytes()) {
-        if value.is_empty() {
-            continue;
-        }
-        if (section == "include" || section == "includeif") && key == "path" {
-            let p = Path::new(&value);
-            if !p.components().any(|c| matches!(c, Component::Prefix(_))) && !value.starts_with('~') {
-                v.push(resolve(&git_dir.join(p)));
+/// The paths the git configs `files` and the files they include name
+/// with `core.hooksPath`, `include.path`, `includeIf.*.path` and as a
+/// command's program or its words (relative ones: hooks and programs from
+/// the worktree, includes from the including file's directory; see
+/// [`crate::changes::protected::hostconfig`]), read as the after-check
+/// reads configs.
+fn config_paths(files: &[PathBuf], workdir: &Path) -> Vec<PathBuf> {
+    use crate::changes::protected::hostconfig::{program_paths, read_with_includes};
+    let read = read_with_includes(files);
+    let mut v: Vec<PathBuf> = read.included.iter().map(|f| resolve(f)).collect();
+    for (section, key, value) in read.configs.iter().flat_map(|c| c.settings.iter()) {
+        // A hooks directory or a program (and its words), from the work tree.
+        for n in program_paths(section, key, value) {
+            let at = workdir.join(&n.path);
+            if n.is_code_at(&at) {
+                v.push(resolve(&at));
             }
-            continue;
-        }
-        // A hooks directory or a program (and its files), from the work tree.
-        for p in crate::changes::protected::hostconfig::program_paths(&section, &key, &value) {
-            v.push(resolve(&workdir.join(p)));
         }
     }
     v
@@ -207,10 +202,23 @@ mod tests {
 
     #[test]
     fn hooks_path_and_includes_are_read_from_the_config() {
-        let w = Path::new("/w");
+        let d = tempfile::tempdir().unwrap();
+        let w = &std::fs::canonicalize(d.path()).unwrap();
+        std::fs::create_dir(w.join(".git")).unwrap();
         let text = "[core]\n\tbare = false\n\thooksPath = .husky\n[include]\n\tpath = ../shared.cfg ; note\n[includeIf \"gitdir:/w/\"]\n\tpath = \"x.cfg\"\n[user]\n\tpath = nothing\n";
-        let v = config_paths(text, &w.join(".git"), w);
-        assert_eq!(v, [w.join(".husky"), w.join(".git/../shared.cfg"), w.join(".git/x.cfg")].map(|p| resolve(&p)));
+        std::fs::write(w.join(".git/config"), text).unwrap();
+        // Review 78, F4: what an included file names, relative to it.
+        std::fs::write(w.join("shared.cfg"), "[core]\n\thooksPath = .githooks\n[include]\n\tpath = more/y.cfg\n")
+            .unwrap();
+        let v = config_paths(&[w.join(".git/config")], w);
+        let want = [
+            w.join(".git/../shared.cfg"),
+            w.join(".git/x.cfg"),
+            w.join(".git/../more/y.cfg"),
+            w.join(".husky"),
+            w.join(".githooks"),
+        ];
+        assert_eq!(v, want.map(|p| resolve(&p)));
     }
 
     #[test]

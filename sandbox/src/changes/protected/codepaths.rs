@@ -10,9 +10,11 @@
 //!   time, as the kernel does, noting each symbolic link it passes: a
 //!   link retargeted during the task is a change of the link's own path.
 //! - [`code_paths`] lists, for a git directory, its `config`,
-//!   `config.worktree`, `commondir`, the files their `include.path`s name,
+//!   `config.worktree`, `commondir`, the files their `include.path`s name
+//!   (and what those include, read as the host's are: review 78, F4),
 //!   its `hooks` and a `core.hooksPath`'s directory (everything below
-//!   them), a command's program in the workspace, what the host's own git
+//!   them), a command's program and its words in the workspace (a bare
+//!   word where it is no directory), what the host's own git
 //!   configuration makes code in the work tree ([`super::hostconfig`]),
 //!   the same for its `commondir`'s directory, and every link
 //!   passed on the way. Git's own writes (index, refs, objects, logs)
@@ -250,29 +252,30 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
     for g in &dirs {
         match g {
             Resolved::Inside(g) => {
-                let mut configs = Vec::new();
                 for f in ["config", "config.worktree", "commondir", "hooks"] {
                     let r = resolve(root, g, Path::new(f), &mut links);
-                    if f.starts_with("config")
-                        && let Resolved::Inside(p) = &r
-                        && let Some(text) = super::read_small(&root.join(p), 1 << 20)
-                    {
-                        configs.push(text);
-                    }
                     out.note(r);
                 }
-                for (section, key, value) in configs.iter().flat_map(|c| super::submodules::settings(c)) {
-                    if (section == "include" || section == "includeif") && key == "path" && !value.starts_with('~') {
-                        out.note(resolve(root, g, Path::new(&value), &mut links));
-                    } else {
-                        // A hooks directory or a program (and its files), from
-                        // the work tree (review 76, F2: programs too); a
-                        // program out of the workspace is the host's own.
-                        for p in super::hostconfig::program_paths(&section, &key, &value) {
-                            let r = resolve(root, worktree.unwrap_or(g), &p, &mut links);
-                            if key == "hookspath" || matches!(r, Resolved::Inside(_)) {
-                                out.note(r);
-                            }
+                // Its configs and the files they include (review 78, F4: one
+                // reading of includes, the host's), each included file
+                // reached as git names it, from the including file.
+                let starts = [root.join(g).join("config"), root.join(g).join("config.worktree")];
+                let read = super::hostconfig::read_with_includes(&starts);
+                for f in &read.included {
+                    out.note(resolve(root, Path::new(""), f, &mut links));
+                }
+                for (section, key, value) in read.configs.iter().flat_map(|c| c.settings.iter()) {
+                    // A hooks directory or a program (and its words), from
+                    // the work tree (review 76, F2: programs too); a program
+                    // out of the workspace is the host's own.
+                    for n in super::hostconfig::program_paths(section, key, value) {
+                        let r = resolve(root, worktree.unwrap_or(g), &n.path, &mut links);
+                        let code = match &r {
+                            Resolved::Inside(p) => n.is_code_at(&root.join(p)),
+                            Resolved::Outside(_) => key == "hookspath",
+                        };
+                        if code {
+                            out.note(r);
                         }
                     }
                 }
@@ -287,8 +290,13 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
     // What the host's own git configuration makes code in any work tree,
     // found in this one.
     if let Some(w) = worktree {
-        for p in super::hostconfig::host().paths.iter().filter(|p| p.is_relative()) {
-            let r = resolve(root, w, p, &mut links);
+        for n in super::hostconfig::host().paths.iter().filter(|n| n.path.is_relative()) {
+            let r = resolve(root, w, &n.path, &mut links);
+            if let Resolved::Inside(p) = &r
+                && !n.is_code_at(&root.join(p))
+            {
+                continue;
+            }
             out.note(r);
         }
     }

@@ -110,7 +110,6 @@ pub struct Watch {
 }
 
 pub use made::MadeRepos;
-pub(crate) use submodules::settings;
 
 impl Watch {
     /// What judges the repositories the workspace diff finds the task made

@@ -1136,10 +1136,12 @@ pub(super) fn plain_git(root: &Path, rel: &Path) -> bool {
     // What the host's own git configuration makes code in any work tree
     // (a relative `core.hooksPath`, a program) is not in this one.
     let tree = root.join(rel);
-    let mut host = super::hostconfig::host().paths.iter().filter(|p| p.is_relative());
-    host.all(|p| std::fs::symlink_metadata(tree.join(p)).is_err())
-        && gitdir_of(root, rel)
-            .is_some_and(|gd| plain_clone(&gd, WorkTree::Is(&root.join(rel))) || own_worktree(root, rel, &gd))
+    let mut host = super::hostconfig::host().paths.iter().filter(|n| n.path.is_relative());
+    host.all(|n| {
+        let at = tree.join(&n.path);
+        std::fs::symlink_metadata(&at).is_err() || !n.is_code_at(&at)
+    }) && gitdir_of(root, rel)
+        .is_some_and(|gd| plain_clone(&gd, WorkTree::Is(&root.join(rel))) || own_worktree(root, rel, &gd))
 }
 
 /// Whether the git directory `gd` has no `config.worktree`, or one with
