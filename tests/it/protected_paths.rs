@@ -2454,3 +2454,71 @@ fn code_planted_in_a_config_worktree_is_refused_and_runs_nothing() {
         host_git_runs_nothing(&e, &marker);
     }
 }
+
+/// Review 78, F7: a hook of a nested repository that is a symbolic link to
+/// a workspace file (the classic `ln -s ../../scripts/pre-commit
+/// .git/hooks/pre-commit`), in a clone the user has below the root, through
+/// a chain of links, and in a submodule whose `.git` is a directory (not
+/// absorbed): the link's target is the repository's code. A task rewriting
+/// it is `fs.protected` (exit 4), the repository is put aside, and the
+/// host's `git commit` there runs nothing. A task that edits another file
+/// of the clone is no violation.
+#[test]
+fn a_hook_linked_to_a_workspace_file_in_a_nested_repository_is_its_code() {
+    let hook = "#!/bin/sh\nexit 0\n";
+    let clone_with_links = |e: &Env| {
+        host_sh(
+            &e.ws,
+            &format!(
+                "echo vendor/ >> .gitignore && {GIT} commit -qam ign && {GIT} init -q vendor/x && cd vendor/x && \
+                 mkdir scripts && printf '{hook}' > scripts/pre-commit && printf '{hook}' > scripts/real && \
+                 chmod +x scripts/pre-commit scripts/real && ln -s real scripts/step && {GIT} add -A && {GIT} commit -qm v && \
+                 ln -s ../../scripts/pre-commit .git/hooks/pre-commit && ln -s ../../scripts/step .git/hooks/pre-push"
+            ),
+        );
+    };
+    for (case, target) in [("direct", "scripts/pre-commit"), ("chain", "scripts/real")] {
+        let e = repo_env();
+        clone_with_links(&e);
+        let marker = e.root.join(format!("F7-{case}-ran"));
+        // A chain: run at the host's `git push`; check it by running the
+        // hook as git would (the link followed).
+        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > vendor/x/{target}", marker.display()));
+        o.assert_violation("fs.protected");
+        assert!(o.all().contains("vendor/x"), "F7 {case}: {}", o.all());
+        let x = e.ws.join("vendor/x");
+        let _ = git(&x, &["commit", "-q", "--allow-empty", "-m", "next"]);
+        let _ = git(&x, &["hook", "run", "--ignore-missing", "pre-push"]);
+        assert!(!marker.exists(), "F7 {case}: the planted hook ran at the host's git");
+    }
+    // Old-style submodule: `lib/.git` a directory.
+    let e = repo_env();
+    let src = e.root.join("libsrc");
+    std::fs::create_dir_all(&src).unwrap();
+    host_sh(
+        &src,
+        &format!(
+            "{GIT} init -q . && mkdir scripts && printf '{hook}' > scripts/hook && chmod +x scripts/hook && \
+             {GIT} add -A && {GIT} commit -qm l"
+        ),
+    );
+    host_sh(
+        &e.ws,
+        &format!(
+            "{GIT} -c protocol.file.allow=always submodule add -q {} lib && {GIT} commit -qm sub && rm lib/.git && \
+             mv .git/modules/lib lib/.git && git config -f lib/.git/config --unset core.worktree && \
+             ln -s ../../scripts/hook lib/.git/hooks/pre-commit",
+            src.display()
+        ),
+    );
+    let marker = e.root.join("F7-submodule-ran");
+    let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > lib/scripts/hook", marker.display()));
+    o.assert_violation("fs.protected");
+    let _ = git(&e.ws.join("lib"), &["commit", "-q", "--allow-empty", "-m", "next"]);
+    assert!(!marker.exists(), "F7 old-style submodule: the planted hook ran at the host's git");
+    // Benign: another file of the clone.
+    let e = repo_env();
+    clone_with_links(&e);
+    e.sh("default", "echo more >> vendor/x/scripts/notes.txt").assert_ok();
+    assert!(e.ws.join("vendor/x/.git/hooks/pre-commit").exists(), "benign: the clone was put aside");
+}

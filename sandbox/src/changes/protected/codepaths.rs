@@ -14,8 +14,9 @@
 //!   its `hooks` and a `core.hooksPath`'s directory (everything below
 //!   them), a command's program in the workspace, what the host's own git
 //!   configuration makes code in the work tree ([`super::hostconfig`]),
-//!   the same for its `commondir`'s directory, and every link
-//!   passed on the way. Git's own writes (index, refs, objects, logs)
+//!   the same for its `commondir`'s directory, the target of each link
+//!   in a hooks directory (what git runs for that hook, review 78 F7),
+//!   and every link passed on the way. Git's own writes (index, refs, objects, logs)
 //!   touch none of them. A path that leads out of the workspace is
 //!   returned apart: the diff cannot tell about it (its ctime is the only
 //!   witness left).
@@ -189,6 +190,7 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
     let mut out = CodePaths::default();
     let mut links = Vec::new();
     let mut dirs = vec![gd.clone()];
+    let mut hooks = Vec::new();
     if let Some(common) = commondir_of(root, gd, &mut links) {
         dirs.push(common);
     }
@@ -204,6 +206,9 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
                     {
                         configs.push(text);
                     }
+                    if let (true, Resolved::Inside(h)) = (f == "hooks", &r) {
+                        hooks.push(h.clone());
+                    }
                     out.note(r);
                 }
                 for (section, key, value) in configs.iter().flat_map(|c| super::submodules::settings(c)) {
@@ -215,6 +220,9 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
                         // program out of the workspace is the host's own.
                         for p in super::hostconfig::program_paths(&section, &key, &value) {
                             let r = resolve(root, worktree.unwrap_or(g), &p, &mut links);
+                            if let (true, Resolved::Inside(h)) = (key == "hookspath", &r) {
+                                hooks.push(h.clone());
+                            }
                             if key == "hookspath" || matches!(r, Resolved::Inside(_)) {
                                 out.note(r);
                             }
@@ -229,6 +237,12 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
             }
         }
     }
+    // What a hook that is a link runs: its target (review 78, F7).
+    for h in &hooks {
+        for t in hook_targets(root, h, &mut links) {
+            out.inside.push(t);
+        }
+    }
     // What the host's own git configuration makes code in any work tree,
     // found in this one.
     if let Some(w) = worktree {
@@ -240,6 +254,27 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
     out.inside.extend(links);
     out.git_dirs = dirs;
     out
+}
+
+/// Links read in one hooks directory, at most (as the root's).
+const MAX_HOOK_LINKS: usize = 1000;
+
+/// Where each link in the hooks directory `hooks` (relative, reached
+/// through no link) leads inside the workspace, resolved as the kernel
+/// does when git runs the hook (chains of links too; each link passed is
+/// pushed onto `links`): the file git runs (review 78, F7). A target out
+/// of the workspace is the host's own.
+fn hook_targets(root: &Path, hooks: &Path, links: &mut Vec<PathBuf>) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root.join(hooks)) else { return Vec::new() };
+    entries
+        .flatten()
+        .take(MAX_HOOK_LINKS)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+        .filter_map(|e| match resolve(root, hooks, Path::new(&e.file_name()), links) {
+            Resolved::Inside(p) => Some(p),
+            Resolved::Outside(_) => None,
+        })
+        .collect()
 }
 
 /// The directory `gd`'s `commondir` names, if it has one.
