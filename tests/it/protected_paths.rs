@@ -2696,3 +2696,183 @@ fn settings_the_environment_gives_git_are_read_like_the_host_s_config() {
         e.run_cmd(c).assert_ok();
     }
 }
+
+/// Review 78, F7: a hook of a nested repository that is a symbolic link to
+/// a workspace file (the classic `ln -s ../../scripts/pre-commit
+/// .git/hooks/pre-commit`), in a clone the user has below the root, through
+/// a chain of links, and in a submodule whose `.git` is a directory (not
+/// absorbed): the link's target is the repository's code. A task rewriting
+/// it is `fs.protected` (exit 4), the repository is put aside, and the
+/// host's `git commit` there runs nothing. A task that edits another file
+/// of the clone is no violation.
+#[test]
+fn a_hook_linked_to_a_workspace_file_in_a_nested_repository_is_its_code() {
+    let hook = "#!/bin/sh\nexit 0\n";
+    let clone_with_links = |e: &Env| {
+        host_sh(
+            &e.ws,
+            &format!(
+                "echo vendor/ >> .gitignore && {GIT} commit -qam ign && {GIT} init -q vendor/x && cd vendor/x && \
+                 mkdir scripts && printf '{hook}' > scripts/pre-commit && printf '{hook}' > scripts/real && \
+                 chmod +x scripts/pre-commit scripts/real && ln -s real scripts/step && {GIT} add -A && {GIT} commit -qm v && \
+                 ln -s ../../scripts/pre-commit .git/hooks/pre-commit && ln -s ../../scripts/step .git/hooks/pre-push"
+            ),
+        );
+    };
+    for (case, target) in [("direct", "scripts/pre-commit"), ("chain", "scripts/real")] {
+        let e = repo_env();
+        clone_with_links(&e);
+        let marker = e.root.join(format!("F7-{case}-ran"));
+        // A chain: run at the host's `git push`; check it by running the
+        // hook as git would (the link followed).
+        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > vendor/x/{target}", marker.display()));
+        o.assert_violation("fs.protected");
+        assert!(o.all().contains("vendor/x"), "F7 {case}: {}", o.all());
+        let x = e.ws.join("vendor/x");
+        let _ = git(&x, &["commit", "-q", "--allow-empty", "-m", "next"]);
+        let _ = git(&x, &["hook", "run", "--ignore-missing", "pre-push"]);
+        assert!(!marker.exists(), "F7 {case}: the planted hook ran at the host's git");
+    }
+    // Old-style submodule: `lib/.git` a directory.
+    let e = repo_env();
+    let src = e.root.join("libsrc");
+    std::fs::create_dir_all(&src).unwrap();
+    host_sh(
+        &src,
+        &format!(
+            "{GIT} init -q . && mkdir scripts && printf '{hook}' > scripts/hook && chmod +x scripts/hook && \
+             {GIT} add -A && {GIT} commit -qm l"
+        ),
+    );
+    host_sh(
+        &e.ws,
+        &format!(
+            "{GIT} -c protocol.file.allow=always submodule add -q {} lib && {GIT} commit -qm sub && rm lib/.git && \
+             mv .git/modules/lib lib/.git && git config -f lib/.git/config --unset core.worktree && \
+             ln -s ../../scripts/hook lib/.git/hooks/pre-commit",
+            src.display()
+        ),
+    );
+    let marker = e.root.join("F7-submodule-ran");
+    let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > lib/scripts/hook", marker.display()));
+    o.assert_violation("fs.protected");
+    let _ = git(&e.ws.join("lib"), &["commit", "-q", "--allow-empty", "-m", "next"]);
+    assert!(!marker.exists(), "F7 old-style submodule: the planted hook ran at the host's git");
+    // Benign: another file of the clone.
+    let e = repo_env();
+    clone_with_links(&e);
+    e.sh("default", "echo more >> vendor/x/scripts/notes.txt").assert_ok();
+    assert!(e.ws.join("vendor/x/.git/hooks/pre-commit").exists(), "benign: the clone was put aside");
+}
+
+/// Review 78, F1b: `runs/` (which the diff leaves out) was walked by path
+/// and gave up at the first directory it could not list, e.g. one whose
+/// path passes `PATH_MAX` (20 `mkdir`s of 250-character names), leaving a
+/// repository the task armed and named on `dev` unjudged. Walked by
+/// descriptors, it goes on: the plant is disarmed, the deep directory is
+/// renamed aside (`fs.protected`, exit 4), and the host's git runs nothing.
+/// Ordinary nested directories in `runs/` are no violation.
+#[test]
+fn the_runs_walk_goes_on_past_a_path_longer_than_path_max() {
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("F1b-ran");
+    let long = "n".repeat(250);
+    let script = format!(
+        "set -e; {} && {} && mkdir -p runs/p3 && cd runs/p3 && i=0; while [ $i -lt 20 ]; do mkdir {long} && cd {long}; i=$((i+1)); done",
+        fsmonitor_repo("runs/q/evil", &marker.display().to_string()),
+        gitlink_on_dev("runs/q/evil")
+    );
+    let o = e.sh("default", &script);
+    o.assert_violation("fs.protected");
+    let all = o.all();
+    assert!(all.contains("could not reach") && all.contains("renamed to"), "F1b: {all}");
+    assert!(!e.ws.join("runs/q/evil/.git").exists(), "F1b: the planted repository is left\n{all}");
+    assert!(all.contains("a path longer than") && all.contains(".removed-by-orchestra-"), "F1b: {all}");
+    let _ = git(&e.ws, &["checkout", "-q", "dev"]);
+    let _ = git(&e.ws, &["status", "--short"]);
+    assert!(!marker.exists(), "F1b: the planted code ran at the host's git");
+    // Benign: a run's ordinary output.
+    let e = repo_env();
+    e.sh("default", "set -e; mkdir -p runs/r1/out/a/b && echo x > runs/r1/out/a/b/f && mkdir -p runs/r2/logs")
+        .assert_ok();
+}
+
+/// Review 78, F1: the walk by name (the diff's walk after the task past its
+/// bounds) counted `.git` files that lead nowhere and `HEAD`s of
+/// directories git cannot take for git directories towards a bound of
+/// 100,000 finds, and left everything past it armed. Now it disarms as it
+/// finds (no such bound) and leaves those decoys alone: a task that makes
+/// 2,000 of them beside an armed repository named on `dev` and then grows
+/// the workspace 300 levels deep is `fs.protected` (exit 4), only the
+/// plant is disarmed, and the host's git runs nothing.
+#[test]
+fn the_walk_by_name_disarms_as_it_finds_and_leaves_decoys_alone() {
+    let e = repo_env();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    let marker = e.root.join("F1-ran");
+    let script = format!(
+        "set -e; {} && {} && mkdir bulk && cd bulk && i=0; while [ $i -lt 2000 ]; do mkdir $i && : > $i/.git && : > $i/HEAD && \
+         : > $i/objects && : > $i/refs; i=$((i+1)); done; cd .. && mkdir deep && cd deep && \
+         i=0; while [ $i -lt 300 ]; do mkdir a && cd a; i=$((i+1)); done",
+        fsmonitor_repo("q/evil", &marker.display().to_string()),
+        gitlink_on_dev("q/evil")
+    );
+    let o = e.sh("default", &script);
+    o.assert_violation("fs.protected");
+    let all = o.all();
+    assert!(all.contains("a walk by name disarmed every nested `.git`"), "F1: {all}");
+    assert!(all.contains("1 made during the task removed, 0 renamed aside"), "F1: {all}");
+    assert!(!all.contains("LEFT"), "F1: {all}");
+    assert!(!e.ws.join("q/evil/.git").exists(), "F1: the planted repository is left");
+    assert!(e.ws.join("bulk/7/HEAD").exists(), "F1: a decoy was disarmed");
+    let _ = git(&e.ws, &["checkout", "-q", "dev"]);
+    let _ = git(&e.ws, &["status", "--short"]);
+    assert!(!marker.exists(), "F1: the planted code ran at the host's git");
+}
+
+/// Review 78, F8: a directory of another owner's (root's, `0711`: not
+/// listable, searchable) the task leaves unchanged itself but writes below
+/// (a subdirectory of the user's): an armed repository planted there and
+/// named on `dev` was reported "unchanged, left in place". The task changed
+/// the root's git directory, so it is put aside (`fs.protected`, exit 4)
+/// and the host's git runs nothing. One the task writes below without
+/// touching the root's git directory stays (still exit 4), the detail
+/// saying what is below may have been changed.
+#[test]
+fn a_foreign_unlistable_directory_a_task_plants_below_is_put_aside() {
+    let setup = || {
+        let e = repo_env_as_nobody();
+        assert!(git(&e.ws, &["branch", "dev"]).status.success());
+        chown_tree(&e.root, NOBODY);
+        let cache = e.ws.join("cache");
+        std::fs::create_dir_all(cache.join("sub")).unwrap();
+        std::os::unix::fs::chown(cache.join("sub"), Some(NOBODY), Some(NOBODY)).unwrap();
+        std::fs::set_permissions(&cache, std::os::unix::fs::PermissionsExt::from_mode(0o711)).unwrap();
+        e
+    };
+    let e = setup();
+    let marker = e.root.join("F8-ran");
+    let o = e.sh(
+        "default",
+        &format!(
+            "set -e; {} && {}",
+            fsmonitor_repo("cache/sub/evil", &marker.display().to_string()),
+            gitlink_on_dev("cache/sub/evil")
+        ),
+    );
+    o.assert_violation("fs.protected");
+    let all = o.all();
+    assert!(all.contains("may have been changed by the task") && all.contains("put aside as"), "F8: {all}");
+    assert!(!e.ws.join("cache").exists(), "F8: the directory is left where git reaches below it");
+    let _ = git_as_nobody(&e, &e.ws, &["checkout", "-q", "dev"]);
+    let _ = git_as_nobody(&e, &e.ws, &["status", "--short"]);
+    assert!(!marker.exists(), "F8: the planted code ran at the host's git");
+    // Written below, the root's git directory untouched: left, said so.
+    let e = setup();
+    let o = e.sh("default", "echo x > cache/sub/f");
+    o.assert_violation("fs.protected");
+    let all = o.all();
+    assert!(all.contains("may have been changed by the task") && all.contains("it was left in place"), "{all}");
+    assert!(e.ws.join("cache/sub/f").exists(), "the directory was moved");
+}

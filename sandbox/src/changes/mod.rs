@@ -598,7 +598,9 @@ pub enum Watched {
     /// is unknown. Shown after every other entry.
     Unlistable,
     /// An [`Watched::Unlistable`] directory that was there, unlistable,
-    /// before the task, with the same identity, mode and ctime.
+    /// before the task, with the same identity, mode and ctime: the
+    /// directory itself is unchanged, but what is below it may not be (a
+    /// subdirectory the task can write; review 78, F8).
     UnlistableKept,
 }
 

@@ -16,8 +16,9 @@
 //!   them), a command's program and its words in the workspace (a bare
 //!   word where it is no directory), what the host's own git
 //!   configuration makes code in the work tree ([`super::hostconfig`]),
-//!   the same for its `commondir`'s directory, and every link
-//!   passed on the way. Git's own writes (index, refs, objects, logs)
+//!   the same for its `commondir`'s directory, the target of each link
+//!   in a hooks directory (what git runs for that hook, review 78 F7),
+//!   and every link passed on the way. Git's own writes (index, refs, objects, logs)
 //!   touch none of them. A path that leads out of the workspace is
 //!   returned apart: the diff cannot tell about it (its ctime is the only
 //!   witness left).
@@ -246,6 +247,7 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
     let mut out = CodePaths::default();
     let mut links = Vec::new();
     let mut dirs = vec![gd.clone()];
+    let mut hooks = Vec::new();
     if let Some(common) = commondir_of(root, gd, &mut links) {
         dirs.push(common);
     }
@@ -254,6 +256,9 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
             Resolved::Inside(g) => {
                 for f in ["config", "config.worktree", "commondir", "hooks"] {
                     let r = resolve(root, g, Path::new(f), &mut links);
+                    if let (true, Resolved::Inside(h)) = (f == "hooks", &r) {
+                        hooks.push(h.clone());
+                    }
                     out.note(r);
                 }
                 // Its configs and the files they include (review 78, F4: one
@@ -270,6 +275,9 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
                     // out of the workspace is the host's own.
                     for n in super::hostconfig::program_paths(section, key, value) {
                         let r = resolve(root, worktree.unwrap_or(g), &n.path, &mut links);
+                        if let (true, Resolved::Inside(h)) = (key == "hookspath", &r) {
+                            hooks.push(h.clone());
+                        }
                         let code = match &r {
                             Resolved::Inside(p) => n.is_code_at(&root.join(p)),
                             Resolved::Outside(_) => key == "hookspath",
@@ -285,6 +293,12 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
                     out.outside.push(g.join(f));
                 }
             }
+        }
+    }
+    // What a hook that is a link runs: its target (review 78, F7).
+    for h in &hooks {
+        for t in hook_targets(root, h, &mut links) {
+            out.inside.push(t);
         }
     }
     // What the host's own git configuration makes code in any work tree,
@@ -303,6 +317,27 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
     out.inside.extend(links);
     out.git_dirs = dirs;
     out
+}
+
+/// Links read in one hooks directory, at most (as the root's).
+const MAX_HOOK_LINKS: usize = 1000;
+
+/// Where each link in the hooks directory `hooks` (relative, reached
+/// through no link) leads inside the workspace, resolved as the kernel
+/// does when git runs the hook (chains of links too; each link passed is
+/// pushed onto `links`): the file git runs (review 78, F7). A target out
+/// of the workspace is the host's own.
+fn hook_targets(root: &Path, hooks: &Path, links: &mut Vec<PathBuf>) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root.join(hooks)) else { return Vec::new() };
+    entries
+        .flatten()
+        .take(MAX_HOOK_LINKS)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_symlink()))
+        .filter_map(|e| match resolve(root, hooks, Path::new(&e.file_name()), links) {
+            Resolved::Inside(p) => Some(p),
+            Resolved::Outside(_) => None,
+        })
+        .collect()
 }
 
 /// The directory `gd`'s `commondir` names, if it has one.

@@ -29,9 +29,11 @@
 //!   removed (review 74, F2);
 //! - it costs no walk of its own: the diff's comparison hands over each
 //!   changed path and each `.git`. Only `runs/` at the top, which the diff
-//!   leaves out, is walked (its directories, at most 100,000; past that, or
-//!   unlistable, `fs.protected`); a repository there that is not plain is
-//!   `fs.protected` (no diff tells what changed there; review 70, F1);
+//!   leaves out, is walked ([`super::runs`]: by descriptors, never
+//!   stopping at an error; a directory it cannot reach, list, or that lies
+//!   past its bounds is renamed aside and `fs.protected`, review 78 F1b); a
+//!   repository there that is not plain is `fs.protected` (no diff tells
+//!   what changed there; review 70, F1);
 //! - a walk after the task that crosses the diff's bounds when the walk
 //!   before did not is `fs.protected` (fail closed: growing the workspace
 //!   would otherwise hide every repository made in it), and a walk by name
@@ -56,7 +58,9 @@
 //!   so is one that was there before the task, unlistable, with the same
 //!   identity, mode and ctime after it ([`Watched::UnlistableKept`]):
 //!   still `fs.protected`, the detail saying how to fix it (review 77,
-//!   FP-c);
+//!   FP-c) and that what is below may have been changed by the task — but
+//!   put aside when the task changed anything of the root's git directory
+//!   (a commit or the index could name a path below it; review 78, F8);
 //! - the directories the supervisor opened up for the checks after the
 //!   task ([`super::Watch::open_up`]) stay open while this judges; `runs/`
 //!   and the walk by name open up the supervisor's own they meet.
@@ -96,28 +100,9 @@ const MAX_KEPT: usize = 10_000;
 /// The directory at the root that the diff leaves out and a task can write.
 pub(super) const RUNS: &str = "runs";
 
-/// At most this many directories below [`RUNS`] are walked.
-const MAX_RUNS_DIRS: usize = 100_000;
-
 // How much older than the task's start a ctime must be to count as before
 // it, where only times tell (paths out of the workspace): the survey's.
 use super::submodules::MARGIN;
-
-/// Why `runs/` could not be walked whole after the task.
-#[derive(Debug, thiserror::Error)]
-enum RunsUnwalked {
-    /// More than [`MAX_RUNS_DIRS`] directories.
-    #[error("more than {MAX_RUNS_DIRS} directories")]
-    TooMany,
-    /// A directory could not be listed.
-    #[error("{}: {source}", dir.display())]
-    Unlisted {
-        /// The directory, relative to the root.
-        dir: PathBuf,
-        /// What listing it gave.
-        source: std::io::Error,
-    },
-}
 
 /// How a repository came to be judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -256,40 +241,22 @@ impl MadeRepos {
     }
 
     /// Note the `.git` entries and the directories holding a `HEAD` below
-    /// `<root>/runs` (no link followed); made during the task when their
-    /// ctime is not older than its start. `Err`: past [`MAX_RUNS_DIRS`]
-    /// directories, or one could not be listed.
-    fn runs_dir(&mut self, root: &Path, start: std::time::SystemTime, opened: &Unlocked) -> Result<(), RunsUnwalked> {
-        use std::os::unix::fs::MetadataExt as _;
+    /// `<root>/runs` ([`super::runs::walk`]: no link followed, never
+    /// stopping at an error); made during the task when their ctime is not
+    /// older than its start. Returns the directories it could not reach,
+    /// why, and what became of them (renamed aside).
+    fn runs_dir(
+        &mut self,
+        root: &Path,
+        start: std::time::SystemTime,
+        opened: &Unlocked,
+    ) -> Vec<(PathBuf, String, Fate)> {
         let since = start.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64) - 1;
-        let top = root.join(RUNS);
-        if !std::fs::symlink_metadata(&top).is_ok_and(|m| m.is_dir()) {
-            return Ok(());
+        let walked = super::runs::walk(root, since, opened);
+        for (rel, bare, made) in walked.found {
+            self.note(&rel, Seen { made, in_runs: true }, bare);
         }
-        let mut stack = vec![PathBuf::from(RUNS)];
-        let mut dirs = 0usize;
-        while let Some(rel) = stack.pop() {
-            dirs += 1;
-            if dirs > MAX_RUNS_DIRS {
-                return Err(RunsUnwalked::TooMany);
-            }
-            let unlisted = |source| RunsUnwalked::Unlisted { dir: rel.clone(), source };
-            let rd = read_dir_opening(root, &rel, opened).map_err(unlisted)?;
-            for e in rd {
-                let e = e.map_err(unlisted)?;
-                let Ok(t) = e.file_type() else { continue };
-                let child = rel.join(e.file_name());
-                let made = || std::fs::symlink_metadata(root.join(&child)).is_ok_and(|m| m.ctime() >= since);
-                if e.file_name() == ".git" {
-                    self.note(&rel, Seen { made: made(), in_runs: true }, false);
-                } else if e.file_name() == "HEAD" {
-                    self.note(&rel, Seen { made: made(), in_runs: true }, true);
-                } else if t.is_dir() {
-                    stack.push(child);
-                }
-            }
-        }
-        Ok(())
+        walked.unreached
     }
 
     /// The diff's walk after the task crossed a bound (`why`) that its walk
@@ -320,14 +287,15 @@ impl MadeRepos {
         why: &str,
         out: &mut Vec<Planted>,
     ) {
-        let named = by_name(root, opened);
+        let mut found = Vec::new();
+        let named = by_name(root, opened, &mut |entry: &Path| found.push(entry.to_path_buf()));
         self.changed = Changed::by_ctime(root.to_path_buf(), since);
         let fresh = |entry: &Path| {
             super::submodules::born_since(&root.join(entry), start)
                 || std::fs::symlink_metadata(root.join(entry)).map_or(true, |m| super::codepaths::ctime(&m) >= since)
         };
         let mut partial = Vec::new();
-        for entry in &named.found {
+        for entry in &found {
             let (Some(dir), Some(name)) = (entry.parent(), entry.file_name()) else { continue };
             if name == "HEAD" {
                 let made = super::submodules::born_since(&root.join(entry), start);
@@ -385,10 +353,31 @@ impl MadeRepos {
         let since = start.checked_sub(MARGIN).unwrap_or(start);
         // `runs/` at the top is left out of the diff (a run's own directory
         // may grow there): walked here (review 70, F1).
-        if let Err(why) = self.runs_dir(&root, start, opened) {
-            let detail =
-                format!("{}: {why}: a repository the task made there cannot be judged", root.join(RUNS).display());
-            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: false });
+        // What it could not reach is renamed aside: what is below cannot
+        // be judged (review 78, F1b: fail closed, and never stop there).
+        let unreached = self.runs_dir(&root, start, opened);
+        if !unreached.is_empty() {
+            let kept = unreached.iter().filter(|(_, _, f)| matches!(f, Fate::Kept(_))).count();
+            let shown: Vec<String> = unreached
+                .iter()
+                .map(|(rel, why, fate)| match fate {
+                    Fate::Aside(to) => format!("{} ({why}; renamed to {})", short(rel), short(to)),
+                    Fate::Kept(k) => format!("{} ({why}; NOT renamed aside: {k})", short(rel)),
+                    Fate::Removed => format!("{} ({why}; removed)", short(rel)),
+                })
+                .collect();
+            let detail = format!(
+                "{}: {} directories the walk of `runs/` could not reach: a repository the task made below them cannot be judged, so each was renamed aside{}: {}",
+                root.join(RUNS).display(),
+                unreached.len(),
+                if kept > 0 {
+                    format!("; {kept} could NOT be (remove them before any host step runs git in this workspace)")
+                } else {
+                    String::new()
+                },
+                listed(&shown)
+            );
+            out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: kept == 0 });
         }
         if let Some(why) = self.before_unwalked.take() {
             self.find_by_name(&root, start, since, opened, &why, &mut out);
@@ -478,15 +467,16 @@ impl MadeRepos {
         // Every `.git` and bare-form `HEAD`, found by name, is disarmed
         // unjudged (review 77, A1b).
         if let Some(why) = &self.unwalked {
-            let named = by_name(&root, opened);
             let (mut removed, mut aside, mut kept) = (0usize, 0usize, Vec::new());
-            for entry in &named.found {
-                match undo(entry, super::submodules::born_since(&root.join(entry), start)) {
-                    Fate::Removed => removed += 1,
-                    Fate::Aside(_) => aside += 1,
-                    Fate::Kept(why) => kept.push(format!("{} ({why})", root.join(entry).display())),
-                }
-            }
+            // Disarmed as found: no bound on how many (review 78, F1).
+            let named = by_name(&root, opened, &mut |entry: &Path| match undo(
+                entry,
+                super::submodules::born_since(&root.join(entry), start),
+            ) {
+                Fate::Removed => removed += 1,
+                Fate::Aside(_) => aside += 1,
+                Fate::Kept(why) => kept.push(format!("{} ({why})", root.join(entry).display())),
+            });
             let mut left = Vec::new();
             if !kept.is_empty() {
                 left.push(format!("{} could NOT be disarmed: {}", kept.len(), listed(&kept)));
@@ -582,21 +572,45 @@ impl MadeRepos {
                 kept.is_empty(),
             );
         }
-        // One there before the task, unlistable and unchanged (another
-        // owner's, from a container build): reported, not renamed (review
-        // 77, FP-c).
+        // One there before the task, unlistable and itself unchanged
+        // (another owner's, from a container build): what is below may
+        // still have been written by the task (a subdirectory of the
+        // user's; review 78, F8). Left in place (review 77, FP-c) only when
+        // the task changed nothing of the root's git directory, so that no
+        // commit, branch or index of its names a path below it for the
+        // host's git to recurse into; else put aside.
+        let root_git_changed = self.changed.touches(Path::new(".git"))
+            || !std::fs::symlink_metadata(root.join(".git")).is_ok_and(|m| m.is_dir());
         for rel in std::mem::take(&mut self.unlistable_kept) {
             let shown = root.join(&rel);
             if !searchable(&shown) || rel.as_os_str().is_empty() {
                 continue;
             }
-            violation(
-                format!(
-                    "{}: a directory orchestra cannot list (not its owner's to open up) that git can still search, there before the task and unchanged by it: a repository or git directory below it, which git would use, cannot be judged; it was left in place. Make it listable by you (`chown` it to you, or `chmod o+rx` it) or remove it, and this stops",
-                    shown.display()
-                ),
-                false,
+            let head = format!(
+                "{}: a directory orchestra cannot list (not its owner's to open up) that git can still search, there before the task and itself unchanged by it; what is below it may have been changed by the task (a subdirectory writable by you) and cannot be judged: the host's git would run what a repository or git directory there holds when a gitlink names it or git is run in it",
+                shown.display()
             );
+            if root_git_changed {
+                let fate = match fd {
+                    Some(fd) => super::beneath::aside(fd, &rel),
+                    None => super::beneath::unopened(&root),
+                };
+                let undone = matches!(fate, Fate::Aside(_));
+                let end = super::submodules::fate_words(fate, &root, &shown, "");
+                violation(
+                    format!(
+                        "{head}; the task changed the root's git directory (a commit or the index may name a path below it){end}"
+                    ),
+                    undone,
+                );
+            } else {
+                violation(
+                    format!(
+                        "{head}; the task changed nothing of the root's git directory, so it was left in place: do not run git below it before you have looked. Make it listable by you (`chown` it to you, or `chmod o+rx` it) or remove it, and this stops"
+                    ),
+                    false,
+                );
+            }
         }
         // What is below a directory the diff could not list is unknown;
         // the host's git reaches below it with search alone (review 76, F1).
@@ -634,6 +648,18 @@ fn searchable(d: &Path) -> bool {
     .is_ok()
 }
 
+/// A relative path for a detail, its middle left out when it is long.
+fn short(rel: &Path) -> String {
+    let text = rel.to_string_lossy();
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= 240 {
+        return text.into_owned();
+    }
+    let head: String = chars.iter().take(120).collect();
+    let tail: String = chars.iter().skip(chars.len() - 100).collect();
+    format!("{head}…{tail}")
+}
+
 /// The first few of `items`, for a detail.
 fn listed(items: &[String]) -> String {
     let shown: Vec<&str> = items.iter().take(5).map(String::as_str).collect();
@@ -654,33 +680,30 @@ fn read_dir_opening(root: &Path, rel: &Path, opened: &Unlocked) -> std::io::Resu
 /// Directories [`by_name`] lists, at most.
 const MAX_NAMED_DIRS: usize = 2_000_000;
 
-/// Entries [`by_name`] finds to disarm, at most.
-const MAX_NAMED_FOUND: usize = 100_000;
-
 /// How long [`by_name`] may take.
 const NAMED_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// What [`by_name`] found.
+/// What [`by_name`] could not do.
 #[derive(Debug, Default)]
 struct Named {
-    /// Every nested `.git` and bare-form `HEAD` (relative), in no order.
-    found: Vec<PathBuf>,
     /// Directories it could not list, even opened up.
     unlisted: Vec<PathBuf>,
     /// Why it stopped before its end, and what it left.
     stopped: Option<String>,
 }
 
-/// Every `.git` below the root's own and every `HEAD` of a directory git
-/// may take for a git directory, by name (review 77, A1b): a walk that
+/// Every `.git` below the root's own but one that leads nowhere
+/// ([`leads_nowhere`]) and every `HEAD` of a directory git would take for
+/// a git directory ([`git_takes`]), by name (review 77, A1b), each handed
+/// to `disarm` as found (so no bound on how many: review 78, F1): a walk that
 /// ignores the diff's bounds (no depth bound: a stack of names, not of
 /// descriptors), follows no link, stays on the root's filesystem, does not
 /// enter a `.git` it found (disarmed whole), the root's `.git/modules` and
 /// `.git/worktrees` (the survey's), `.orchestra` and `runs` (judged apart),
 /// and opens up the supervisor's own unlistable directories. Its own bounds
-/// ([`MAX_NAMED_DIRS`], [`MAX_NAMED_FOUND`], [`NAMED_BUDGET`]) are said
-/// when crossed, with what was left.
-fn by_name(root: &Path, opened: &Unlocked) -> Named {
+/// ([`MAX_NAMED_DIRS`], [`NAMED_BUDGET`]) are said when crossed, with what
+/// was left.
+fn by_name(root: &Path, opened: &Unlocked, disarm: &mut dyn FnMut(&Path)) -> Named {
     use std::os::unix::fs::MetadataExt as _;
     let mut named = Named::default();
     let Ok(dev) = std::fs::symlink_metadata(root).map(|m| m.dev()) else {
@@ -696,8 +719,6 @@ fn by_name(root: &Path, opened: &Unlocked) -> Named {
             Some(format!("more than {MAX_NAMED_DIRS} directories"))
         } else if std::time::Instant::now() > deadline {
             Some(format!("longer than {} s", NAMED_BUDGET.as_secs()))
-        } else if named.found.len() > MAX_NAMED_FOUND {
-            Some(format!("more than {MAX_NAMED_FOUND} repositories"))
         } else {
             None
         };
@@ -724,11 +745,14 @@ fn by_name(root: &Path, opened: &Unlocked) -> Named {
             let child = d.join(&name);
             let Ok(t) = e.file_type() else { continue };
             if name == ".git" && !top {
-                named.found.push(child);
+                // Git refuses one that leads nowhere, and runs nothing of it.
+                if !leads_nowhere(root, &d) {
+                    disarm(&child);
+                }
                 continue;
             }
-            if name == "HEAD" && !top && !in_root_git && !gitish && may_be_git_dir(&root.join(&d)) {
-                named.found.push(child.clone());
+            if name == "HEAD" && !top && !in_root_git && !gitish && git_takes(&root.join(&d)) {
+                disarm(&child);
             }
             let skipped = (top && (name == ".orchestra" || name == RUNS))
                 || (in_root_git && (name == "modules" || name == "worktrees"));
@@ -801,6 +825,26 @@ fn leads_nowhere(root: &Path, rel: &Path) -> bool {
 fn may_be_git_dir(d: &Path) -> bool {
     let there = |n: &str| std::fs::symlink_metadata(d.join(n)).is_ok();
     there("HEAD") && ((there("objects") && there("refs")) || there("commondir"))
+}
+
+/// Whether git would take directory `d` for a git directory, as its
+/// discovery checks one: a `HEAD` that is a link, or a file naming a ref
+/// (`ref: `) or holding an object name (or unreadable), and `objects` and
+/// `refs` it can search (or a `commondir`, which leads to them). Stricter than
+/// [`may_be_git_dir`]: empty marker files are no git directory.
+fn git_takes(d: &Path) -> bool {
+    let head = d.join("HEAD");
+    let head_ok = match std::fs::symlink_metadata(&head) {
+        Ok(m) if m.file_type().is_symlink() => true,
+        // One it cannot read counts (another user's git may).
+        Ok(m) if m.is_file() => super::read_small(&head, 4096).is_none_or(|t| {
+            let t = t.trim_ascii();
+            t.starts_with(b"ref:") || (t.len() >= 40 && t.iter().all(u8::is_ascii_hexdigit))
+        }),
+        _ => false,
+    };
+    let search = |n: &str| nix::unistd::access(&d.join(n), nix::unistd::AccessFlags::X_OK).is_ok();
+    head_ok && ((search("objects") && search("refs")) || std::fs::symlink_metadata(d.join("commondir")).is_ok())
 }
 
 /// What decides the code of the place `rel` the judging notes: a work
@@ -904,5 +948,28 @@ mod tests {
         let mut off = MadeRepos::off();
         off.watched(b"x/.git", Watched::Added);
         assert!(off.repos.is_empty());
+    }
+
+    #[test]
+    fn git_takes_a_directory_for_a_git_directory_only_as_its_discovery_would() {
+        let d = tempfile::tempdir().unwrap();
+        let make = |name: &str, head: &str, dirs: bool| {
+            let g = d.path().join(name);
+            std::fs::create_dir_all(&g).unwrap();
+            std::fs::write(g.join("HEAD"), head).unwrap();
+            for m in ["objects", "refs"] {
+                if dirs {
+                    std::fs::create_dir_all(g.join(m)).unwrap();
+                } else {
+                    std::fs::write(g.join(m), "").unwrap();
+                }
+            }
+            g
+        };
+        assert!(git_takes(&make("real", "ref: refs/heads/main\n", true)));
+        assert!(git_takes(&make("detached", &"a".repeat(40), true)));
+        assert!(!git_takes(&make("empty-head", "", true)), "an empty HEAD");
+        assert!(!git_takes(&make("files", "ref: refs/heads/main\n", false)), "objects and refs as empty files");
+        assert!(may_be_git_dir(&make("decoy", "", false)), "the diff's judging still errs towards judging");
     }
 }

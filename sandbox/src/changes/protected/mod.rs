@@ -49,6 +49,7 @@ mod discovery;
 pub(crate) mod hostconfig;
 mod kept;
 mod made;
+mod runs;
 mod sequencer;
 mod snap;
 mod stamp;
