@@ -487,8 +487,6 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery, pool: 
     tracing::debug!(mono_us = mono_us(), task = %msg.task, entry = %d.entry, "worker: claimed");
     journal(shared, &msg.id, &place);
     let nonce = crate::message::nonce();
-    // Its `started` event goes out on the delivery's own connection, in the
-    // round trip that starts waiting for the go-ahead (see `go_ahead`).
     lock(&shared.running).insert(
         msg.id.clone(),
         Running {
@@ -508,8 +506,12 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery, pool: 
         },
     );
     shared.guard.notify_all();
+    // Its `started` event goes out here, on this thread (running already),
+    // so that the orchestrator reads it while a delivery thread wakes to
+    // wait for the go-ahead; said again there if this failed (see `go_ahead`).
+    let said = send(shared, con, &msg.results, &started_event(shared, &msg, token, &nonce)).is_ok();
     let shared = shared.clone();
-    pool.submit(move || execute(&shared, &d, &msg, token, &nonce));
+    pool.submit(move || execute(&shared, &d, &msg, token, &nonce, said));
 }
 
 /// Authenticate a delivery and check it is meant for this worker, now, once.
@@ -820,7 +822,7 @@ fn store(shared: &Shared, url: &str) -> Result<Arc<Blobs>, StorageError> {
 }
 
 /// Run one delivery to its end, upload, post, acknowledge.
-fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, nonce: &str) {
+fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, nonce: &str, said: bool) {
     let q = &shared.cfg.queue;
     tracing::debug!(mono_us = mono_us(), task = %msg.task, "worker: delivery thread");
     let idle = lock(&shared.idle).pop();
@@ -833,7 +835,7 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, no
             return;
         }
     };
-    let scratch = deliver(shared, d, msg, token, nonce, &mut con);
+    let scratch = deliver(shared, d, msg, token, nonce, said, &mut con);
     {
         let mut idle = lock(&shared.idle);
         if idle.len() < shared.cfg.capacity {
@@ -842,7 +844,7 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, no
     }
     // Once the slot and the connection are free for the next delivery.
     if let Some(run) = scratch {
-        recycle(shared, run);
+        recycle(&shared.scratch, scratch_kept(&shared.cfg), run);
     }
 }
 
@@ -855,10 +857,11 @@ fn deliver(
     msg: &TaskMessage,
     token: u64,
     nonce: &str,
+    said: bool,
     con: &mut redis::Connection,
 ) -> Option<RunDir> {
     let q = &shared.cfg.queue;
-    let go = go_ahead(shared, con, msg, token, nonce);
+    let go = go_ahead(shared, con, msg, token, nonce, said);
     if go == Go::Unsaid {
         // Not run, not acknowledged: reclaimed after the lease.
         lock(&shared.running).remove(&msg.id);
@@ -963,38 +966,54 @@ enum Go {
     Unsaid,
 }
 
-/// Say that this delivery started (its signed `started` event, naming its
-/// token and a fresh nonce) and wait for the orchestrator's signed go-ahead
-/// for this very delivery. The event and the first wait go out in one round
-/// trip (Redis runs them in order: the event is in the results stream before
-/// the wait begins).
-fn go_ahead(shared: &Shared, con: &mut redis::Connection, msg: &TaskMessage, token: u64, nonce: &str) -> Go {
-    let q = &shared.cfg.queue;
-    let key = queue::go_key(&msg.id, nonce);
-    let started = WorkerEvent::Started {
+/// The `started` event of a delivery: its token and a fresh nonce, which the
+/// orchestrator's go-ahead for this very delivery names.
+fn started_event(shared: &Shared, msg: &TaskMessage, token: u64, nonce: &str) -> WorkerEvent {
+    WorkerEvent::Started {
         msg: msg.id.clone(),
         task: msg.task.clone(),
         attempt: msg.attempt,
         token,
         worker: shared.cfg.name.clone(),
         nonce: nonce.to_string(),
-    };
+    }
+}
+
+/// Wait for the orchestrator's signed go-ahead for this very delivery, once
+/// its signed `started` event is out: `said` (sent by the thread that took
+/// the delivery), or sent here in the round trip of the first wait (Redis
+/// runs them in order: the event is in the results stream before the wait
+/// begins).
+fn go_ahead(
+    shared: &Shared,
+    con: &mut redis::Connection,
+    msg: &TaskMessage,
+    token: u64,
+    nonce: &str,
+    said: bool,
+) -> Go {
+    let q = &shared.cfg.queue;
+    let key = queue::go_key(&msg.id, nonce);
     let first_wait = shared.cfg.go_wait.as_secs_f64().clamp(0.01, 1.0);
-    let mut pipe = redis::pipe();
-    pipe.add_command(event_command(shared, &msg.results, &started)).ignore();
-    pipe.cmd("BLPOP").arg(&key).arg(first_wait);
-    let mut first: Option<Option<(String, Vec<u8>)>> = match q.query_pipe::<(Option<(String, Vec<u8>)>,)>(con, &pipe) {
-        Ok((g,)) => Some(g),
-        Err(_) => {
-            // Sent or not: said again (a second `started` of the same token
-            // is ignored), with `post`'s retries.
-            if let Err(e) = post(shared, con, &msg.results, &started) {
-                tracing::warn!("{e}");
-                return Go::Unsaid;
+    let mut first: Option<Option<(String, Vec<u8>)>> = None;
+    if !said {
+        let started = started_event(shared, msg, token, nonce);
+        let mut pipe = redis::pipe();
+        pipe.add_command(event_command(shared, &msg.results, &started)).ignore();
+        pipe.cmd("BLPOP").arg(&key).arg(first_wait);
+        first = match q.query_pipe::<(Option<(String, Vec<u8>)>,)>(con, &pipe) {
+            Ok((g,)) => Some(g),
+            Err(_) => {
+                // Sent or not: said again (a second `started` of the same token
+                // is ignored), with `post`'s retries.
+                if let Err(e) = post(shared, con, &msg.results, &started) {
+                    tracing::warn!("{e}");
+                    return Go::Unsaid;
+                }
+                None
             }
-            None
-        }
-    };
+        };
+    }
     let deadline = Instant::now() + shared.cfg.go_wait;
     while Instant::now() < deadline {
         let got = match first.take() {
@@ -1082,14 +1101,14 @@ fn scratch_kept(cfg: &Config) -> usize {
 }
 
 /// Empty a delivery's scratch run directory for the next delivery (nothing
-/// of this one may be read as its) and keep it; removed instead when that
-/// fails or enough are kept. Called after the delivery freed its slot: the
-/// file removals (each a synchronous discard on some disks) are off the
-/// critical path. A directory is in the pool only once emptied.
-fn recycle(shared: &Shared, run: RunDir) {
-    if lock(&shared.scratch).len() < scratch_kept(&shared.cfg) && empty_scratch(&run.path) {
-        let mut kept = lock(&shared.scratch);
-        if kept.len() < scratch_kept(&shared.cfg) {
+/// of this one may be read as its) and keep it in `kept`; removed instead
+/// when that fails or `limit` are kept. Called after the delivery freed its
+/// slot: the file removals (each a synchronous discard on some disks) are
+/// off the critical path. A directory is in `kept` only once emptied.
+fn recycle(kept: &Mutex<Vec<RunDir>>, limit: usize, run: RunDir) {
+    if lock(kept).len() < limit && empty_scratch(&run.path) {
+        let mut kept = lock(kept);
+        if kept.len() < limit {
             kept.push(run);
             return;
         }
@@ -1472,4 +1491,51 @@ fn unregister(shared: &Shared) -> Result<(), QueueError> {
     let q = &shared.cfg.queue;
     let mut con = q.connect()?;
     q.query::<()>(&mut con, redis::cmd("HDEL").arg(queue::WORKERS).arg(&shared.cfg.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch run directory as a delivery leaves it: a log, a report, the
+    /// lease FIFO, an artifact below a directory.
+    fn used_scratch(runs: &RunsDir) -> RunDir {
+        let run = RunDir::create_in(runs).unwrap();
+        for d in SCRATCH_DIRS {
+            std::fs::create_dir_all(run.path.join(d)).unwrap();
+        }
+        std::fs::write(run.path.join("logs/t1.log"), "output").unwrap();
+        std::fs::write(run.path.join("reports/t1.json"), "{}").unwrap();
+        std::fs::create_dir_all(run.path.join("artifacts/t1/sub")).unwrap();
+        std::fs::write(run.path.join("artifacts/t1/sub/out.bin"), "x").unwrap();
+        nix::unistd::mkfifo(&run.path.join(LEASE_FIFO), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        run
+    }
+
+    #[test]
+    fn a_recycled_scratch_directory_is_kept_only_emptied_and_only_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = RunsDir::open(dir.path(), None).unwrap();
+        let kept = Mutex::new(Vec::new());
+        let first = used_scratch(&runs);
+        let first_path = first.path.clone();
+        recycle(&kept, 1, first);
+        assert_eq!(lock(&kept).len(), 1);
+        let mut left: Vec<String> = std::fs::read_dir(&first_path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["artifacts", "logs", "reports"], "only the three directories are left");
+        for d in SCRATCH_DIRS {
+            assert_eq!(std::fs::read_dir(first_path.join(d)).unwrap().count(), 0, "{d} is empty");
+        }
+        // The pool is full: the next one is removed, not kept.
+        let second = used_scratch(&runs);
+        let second_path = second.path.clone();
+        recycle(&kept, 1, second);
+        assert_eq!(lock(&kept).len(), 1);
+        assert!(!second_path.exists(), "a directory beyond the limit is removed");
+        assert!(first_path.is_dir());
+    }
 }
