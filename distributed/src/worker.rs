@@ -1233,7 +1233,7 @@ fn run_in(
             }
             task.wait()
         }
-        Err(failed) => failed,
+        Err(failed) => *failed,
     };
     stream_log(shared, con, msg, token, &log_path, sent);
     let ok = outcome.report.as_ref().is_some_and(|r| r.cause == orchestra_orchestrator::sandbox::report::Cause::Ok);

@@ -87,7 +87,7 @@ where
             handle
         }
         Err(outcome) => {
-            done(outcome);
+            done(*outcome);
             Handle { pidfd: Arc::new(Mutex::new(None)) }
         }
     }
@@ -110,8 +110,8 @@ pub struct Spawned {
 impl Spawned {
     /// Spawn `attempt`'s `orchestra exec`; the failed outcome when it could
     /// not be started.
-    pub fn new(exe: &Path, attempt: Attempt) -> Result<Spawned, Outcome> {
-        let (child, spawned_at) = spawn(exe, &attempt).map_err(|e| fail(e.to_string()))?;
+    pub fn new(exe: &Path, attempt: Attempt) -> Result<Spawned, Box<Outcome>> {
+        let (child, spawned_at) = spawn(exe, &attempt).map_err(|e| Box::new(fail(e.to_string())))?;
         // The child is not reaped before wait(), so its pid cannot be recycled yet.
         let pidfd = sys::pidfd_open(child.id() as libc::pid_t).ok();
         let own = pidfd.as_ref().and_then(|f| f.try_clone().ok());
