@@ -42,7 +42,7 @@ use crate::queue::{self, Queue, QueueError};
 use crate::storage::{Blobs, StorageError};
 use orchestra_orchestrator::audit;
 use orchestra_orchestrator::orchestrator::dispatch::{Dispatch, Done, Notice, Notify, Running};
-use orchestra_orchestrator::orchestrator::exec_protocol::{self, Attempt};
+use orchestra_orchestrator::orchestrator::exec_protocol::{self, Attempt, mono_us};
 use orchestra_orchestrator::orchestrator::worker::Outcome;
 use orchestra_orchestrator::runstore::RunDir;
 use std::collections::HashMap;
@@ -297,6 +297,7 @@ impl Dispatch for Remote {
     fn start(&self, attempt: Attempt, task: &orchestra_orchestrator::plan::Task, done: Done) -> Box<dyn Running> {
         let inner = &self.inner;
         let id = nonce();
+        tracing::debug!(mono_us = mono_us(), task = %attempt.task, "dispatch: start");
         let handle = Box::new(RemoteAttempt { inner: inner.clone(), outbox: self.outbox.clone(), msg: id.clone() });
         let log_base = attempt.run.append(&attempt.log).ok().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
         // Waiting before the message exists: a fast worker's `started` event
@@ -436,6 +437,7 @@ fn send_task(
     }
     match enqueue(inner, con, attempt, task, id) {
         Ok((stream, entry)) => {
+            tracing::debug!(mono_us = mono_us(), task = %attempt.task, "dispatch: queued");
             let mut pending = lock(&inner.pending);
             if let Some(p) = pending.get_mut(id) {
                 p.entry = entry;
@@ -862,7 +864,8 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
         }
     };
     match ev {
-        WorkerEvent::Started { msg, token, worker, nonce, .. } => {
+        WorkerEvent::Started { msg, token, worker, nonce, task, .. } => {
+            tracing::debug!(mono_us = mono_us(), task = %task, "dispatch: started read");
             let mut pending = lock(&inner.pending);
             let Some(p) = pending.get_mut(&msg) else { return Ok(()) };
             if token <= p.token {
@@ -966,6 +969,7 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
             audit,
             stopped,
         } => {
+            tracing::debug!(mono_us = mono_us(), task = %task, "dispatch: finished read");
             let refused = |reason: &str| {
                 serde_json::json!({"task": task, "attempt": attempt, "msg": msg, "token": token,
                     "worker": worker, "worker_key": key.to_string(), "reason": reason})
@@ -1053,6 +1057,7 @@ fn handle(inner: &Inner, con: &mut redis::Connection, raw: &[u8]) -> Result<(), 
                     "queued_us": p.queued.map(|q| q.as_micros() as u64),
                     "cause": cause, "rules": rules}),
             );
+            tracing::debug!(mono_us = mono_us(), task = %task, "dispatch: outcome delivered");
             if let Some(done) = p.done.take() {
                 done(outcome);
             }
@@ -1093,6 +1098,7 @@ fn grant(
         let mut c = redis::pipe();
         c.cmd("RPUSH").arg(&key).arg(env.to_json()).ignore().cmd("EXPIRE").arg(&key).arg(300).ignore();
         inner.settings.queue.query_pipe::<()>(con, &c)?;
+        tracing::debug!(mono_us = mono_us(), task = %p.task, "dispatch: go-ahead sent");
     }
     if let Ok(mut f) = p.run.append(&p.log) {
         if let Some(before) = &p.worker {

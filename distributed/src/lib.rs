@@ -30,6 +30,7 @@ pub mod dispatch;
 pub mod fence;
 pub mod keys;
 pub mod message;
+pub(crate) mod pool;
 pub mod queue;
 pub mod storage;
 pub mod worker;

@@ -32,7 +32,7 @@ use crate::message::{AuditRef, Envelope, Kind, MessageError, Output, TaskMessage
 use crate::queue::{self, GROUP, Queue, QueueError};
 use crate::storage::{Blob, Blobs, StorageError};
 use orchestra_orchestrator::audit;
-use orchestra_orchestrator::orchestrator::exec_protocol::Attempt;
+use orchestra_orchestrator::orchestrator::exec_protocol::{Attempt, mono_us};
 use orchestra_orchestrator::orchestrator::lease;
 use orchestra_orchestrator::orchestrator::worker as local;
 use orchestra_orchestrator::runstore::{RunDir, RunsDir};
@@ -262,11 +262,11 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
         let stop = stop_beat.clone();
         std::thread::spawn(move || lease_guard(&shared, &stop))
     };
-    let mut tasks: Vec<std::thread::JoinHandle<()>> = Vec::new();
+    // Delivery threads, kept between deliveries.
+    let mut pool = crate::pool::Pool::new();
     let mut last_reclaim = Instant::now() - shared.cfg.lease;
     let mut outage: Option<Instant> = None;
     let result = loop {
-        tasks.retain(|t| !t.is_finished());
         let busy = lock(&shared.running).len();
         if control.draining() {
             if busy == 0 {
@@ -285,9 +285,7 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
             Ok(deliveries) => {
                 outage = None;
                 for d in deliveries {
-                    if let Some(t) = accept(&shared, &mut con, d) {
-                        tasks.push(t);
-                    }
+                    accept(&shared, &mut con, d, &mut pool);
                 }
             }
             Err(e) => {
@@ -307,9 +305,7 @@ pub fn run(cfg: Config, control: Control) -> Result<(), WorkerError> {
             }
         }
     };
-    for t in tasks {
-        let _ = t.join();
-    }
+    pool.join();
     {
         // Under the lock the sleepers check the flag with: none misses it.
         let _running = lock(&shared.running);
@@ -403,14 +399,15 @@ impl From<MessageError> for Refusal {
     }
 }
 
-/// Check a delivery; start its task (returning its thread) or refuse it.
-fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Option<std::thread::JoinHandle<()>> {
+/// Check a delivery; start its task (on a delivery thread of `pool`) or refuse it.
+fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery, pool: &mut crate::pool::Pool) {
     let q = &shared.cfg.queue;
+    tracing::debug!(mono_us = mono_us(), entry = %d.entry, "worker: delivered");
     let Checked { msg, place } = match check(shared, &d) {
         Ok(m) => m,
         Err(r) => {
             refuse(shared, con, &d, &r);
-            return None;
+            return;
         }
     };
     // This worker ran that message from another entry: a replay Redis may
@@ -421,14 +418,14 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             _ => "this worker ran that message from another entry".to_string(),
         };
         refuse(shared, con, &d, &Refusal { reason: "replayed", detail, msg: msg.id.clone() });
-        return None;
+        return;
     }
     // This worker runs that message already: XAUTOCLAIM handed it its own
     // entry (idle after a Redis write stall, or made to look idle by someone
     // who can write to Redis). The running delivery keeps it: no second copy.
     if lock(&shared.running).contains_key(&msg.id) {
         tracing::warn!(task = %msg.task, entry = %d.entry, "reclaimed an entry this worker is running: not started twice");
-        return None;
+        return;
     }
     if d.reclaimed {
         // A replay is refused before anything else is said about it.
@@ -441,11 +438,11 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
                     msg: msg.id.clone(),
                 };
                 refuse(shared, con, &d, &r);
-                return None;
+                return;
             }
             Err(e) => {
                 tracing::warn!("{e}");
-                return None;
+                return;
             }
         }
         // Too many deliveries: the task keeps killing its workers, or they keep dying.
@@ -469,7 +466,7 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             if post(shared, con, &msg.results, &ev).is_ok() {
                 ack(shared, con, &d.stream, &d.entry);
             }
-            return None;
+            return;
         }
     }
     // Redis's replay note and the fence, in one round trip.
@@ -479,18 +476,17 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
             let r =
                 Refusal { reason: "replayed", detail: format!("message first seen as {first}"), msg: msg.id.clone() };
             refuse(shared, con, &d, &r);
-            return None;
+            return;
         }
         Err(e) => {
             // Not run, not acknowledged: reclaimed after the lease.
             tracing::warn!("{e}");
-            return None;
+            return;
         }
     };
+    tracing::debug!(mono_us = mono_us(), task = %msg.task, entry = %d.entry, "worker: claimed");
     journal(shared, &msg.id, &place);
     let nonce = crate::message::nonce();
-    // Its `started` event goes out on the delivery's own connection, in the
-    // round trip that starts waiting for the go-ahead (see `go_ahead`).
     lock(&shared.running).insert(
         msg.id.clone(),
         Running {
@@ -510,8 +506,12 @@ fn accept(shared: &Arc<Shared>, con: &mut redis::Connection, d: Delivery) -> Opt
         },
     );
     shared.guard.notify_all();
+    // Its `started` event goes out here, on this thread (running already),
+    // so that the orchestrator reads it while a delivery thread wakes to
+    // wait for the go-ahead; said again there if this failed (see `go_ahead`).
+    let said = send(shared, con, &msg.results, &started_event(shared, &msg, token, &nonce)).is_ok();
     let shared = shared.clone();
-    Some(std::thread::spawn(move || execute(&shared, &d, &msg, token, &nonce)))
+    pool.submit(move || execute(&shared, &d, &msg, token, &nonce, said));
 }
 
 /// Authenticate a delivery and check it is meant for this worker, now, once.
@@ -822,8 +822,9 @@ fn store(shared: &Shared, url: &str) -> Result<Arc<Blobs>, StorageError> {
 }
 
 /// Run one delivery to its end, upload, post, acknowledge.
-fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, nonce: &str) {
+fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, nonce: &str, said: bool) {
     let q = &shared.cfg.queue;
+    tracing::debug!(mono_us = mono_us(), task = %msg.task, "worker: delivery thread");
     let idle = lock(&shared.idle).pop();
     let mut con = match idle.map_or_else(|| q.connect(), Ok) {
         Ok(c) => c,
@@ -834,37 +835,45 @@ fn execute(shared: &Arc<Shared>, d: &Delivery, msg: &TaskMessage, token: u64, no
             return;
         }
     };
-    deliver(shared, d, msg, token, nonce, &mut con);
-    let mut idle = lock(&shared.idle);
-    if idle.len() < shared.cfg.capacity {
-        idle.push(con);
+    let scratch = deliver(shared, d, msg, token, nonce, said, &mut con);
+    {
+        let mut idle = lock(&shared.idle);
+        if idle.len() < shared.cfg.capacity {
+            idle.push(con);
+        }
+    }
+    // Once the slot and the connection are free for the next delivery.
+    if let Some(run) = scratch {
+        recycle(&shared.scratch, scratch_kept(&shared.cfg), run);
     }
 }
 
 /// [`execute`] on a connection (kept for the next delivery: every command on
-/// it either completed or replaced it with a fresh one).
+/// it either completed or replaced it with a fresh one); returns the scratch
+/// run directory the task ran in, to be emptied once the slot is free.
 fn deliver(
     shared: &Arc<Shared>,
     d: &Delivery,
     msg: &TaskMessage,
     token: u64,
     nonce: &str,
+    said: bool,
     con: &mut redis::Connection,
-) {
+) -> Option<RunDir> {
     let q = &shared.cfg.queue;
-    let go = go_ahead(shared, con, msg, token, nonce);
+    let go = go_ahead(shared, con, msg, token, nonce, said);
     if go == Go::Unsaid {
         // Not run, not acknowledged: reclaimed after the lease.
         lock(&shared.running).remove(&msg.id);
         shared.freed.notify_all();
-        return;
+        return None;
     }
     if go == Go::Cancelled {
         // The run stopped the attempt before it began: done with, nothing to refuse.
         ack(shared, con, &d.stream, &d.entry);
         lock(&shared.running).remove(&msg.id);
         shared.freed.notify_all();
-        return;
+        return None;
     }
     if go == Go::Silent {
         // The run is not waiting for this delivery (it ended, or the message
@@ -889,9 +898,10 @@ fn deliver(
         refuse(shared, con, d, &r);
         lock(&shared.running).remove(&msg.id);
         shared.freed.notify_all();
-        return;
+        return None;
     }
-    let outcome = run_task(shared, con, msg, token);
+    tracing::debug!(mono_us = mono_us(), task = %msg.task, "worker: go-ahead");
+    let (outcome, scratch) = run_task(shared, con, msg, token);
     let (still_ours, interrupted) =
         lock(&shared.running).get(&msg.id).map_or((false, false), |r| (!r.lost, r.interrupted));
     match outcome {
@@ -908,6 +918,7 @@ fn deliver(
                 *stopped = interrupted || (!still_ours && *exec_status != 0);
             }
             let _ = finish(shared, con, &msg.results, &ev, still_ours.then_some((&d.stream, &d.entry)));
+            tracing::debug!(mono_us = mono_us(), task = %msg.task, "worker: finished and acknowledged");
             shared.done.fetch_add(1, Ordering::SeqCst);
         }
         // Not acknowledged: after the lease another worker (or this one) runs it again.
@@ -923,6 +934,8 @@ fn deliver(
     }
     lock(&shared.running).remove(&msg.id);
     shared.freed.notify_all();
+    tracing::debug!(mono_us = mono_us(), task = %msg.task, "worker: slot freed");
+    scratch
 }
 
 /// While `busy(running deliveries)` holds, until a delivery ends, or `at_most`
@@ -953,38 +966,54 @@ enum Go {
     Unsaid,
 }
 
-/// Say that this delivery started (its signed `started` event, naming its
-/// token and a fresh nonce) and wait for the orchestrator's signed go-ahead
-/// for this very delivery. The event and the first wait go out in one round
-/// trip (Redis runs them in order: the event is in the results stream before
-/// the wait begins).
-fn go_ahead(shared: &Shared, con: &mut redis::Connection, msg: &TaskMessage, token: u64, nonce: &str) -> Go {
-    let q = &shared.cfg.queue;
-    let key = queue::go_key(&msg.id, nonce);
-    let started = WorkerEvent::Started {
+/// The `started` event of a delivery: its token and a fresh nonce, which the
+/// orchestrator's go-ahead for this very delivery names.
+fn started_event(shared: &Shared, msg: &TaskMessage, token: u64, nonce: &str) -> WorkerEvent {
+    WorkerEvent::Started {
         msg: msg.id.clone(),
         task: msg.task.clone(),
         attempt: msg.attempt,
         token,
         worker: shared.cfg.name.clone(),
         nonce: nonce.to_string(),
-    };
+    }
+}
+
+/// Wait for the orchestrator's signed go-ahead for this very delivery, once
+/// its signed `started` event is out: `said` (sent by the thread that took
+/// the delivery), or sent here in the round trip of the first wait (Redis
+/// runs them in order: the event is in the results stream before the wait
+/// begins).
+fn go_ahead(
+    shared: &Shared,
+    con: &mut redis::Connection,
+    msg: &TaskMessage,
+    token: u64,
+    nonce: &str,
+    said: bool,
+) -> Go {
+    let q = &shared.cfg.queue;
+    let key = queue::go_key(&msg.id, nonce);
     let first_wait = shared.cfg.go_wait.as_secs_f64().clamp(0.01, 1.0);
-    let mut pipe = redis::pipe();
-    pipe.add_command(event_command(shared, &msg.results, &started)).ignore();
-    pipe.cmd("BLPOP").arg(&key).arg(first_wait);
-    let mut first: Option<Option<(String, Vec<u8>)>> = match q.query_pipe::<(Option<(String, Vec<u8>)>,)>(con, &pipe) {
-        Ok((g,)) => Some(g),
-        Err(_) => {
-            // Sent or not: said again (a second `started` of the same token
-            // is ignored), with `post`'s retries.
-            if let Err(e) = post(shared, con, &msg.results, &started) {
-                tracing::warn!("{e}");
-                return Go::Unsaid;
+    let mut first: Option<Option<(String, Vec<u8>)>> = None;
+    if !said {
+        let started = started_event(shared, msg, token, nonce);
+        let mut pipe = redis::pipe();
+        pipe.add_command(event_command(shared, &msg.results, &started)).ignore();
+        pipe.cmd("BLPOP").arg(&key).arg(first_wait);
+        first = match q.query_pipe::<(Option<(String, Vec<u8>)>,)>(con, &pipe) {
+            Ok((g,)) => Some(g),
+            Err(_) => {
+                // Sent or not: said again (a second `started` of the same token
+                // is ignored), with `post`'s retries.
+                if let Err(e) = post(shared, con, &msg.results, &started) {
+                    tracing::warn!("{e}");
+                    return Go::Unsaid;
+                }
+                None
             }
-            None
-        }
-    };
+        };
+    }
     let deadline = Instant::now() + shared.cfg.go_wait;
     while Instant::now() < deadline {
         let got = match first.take() {
@@ -1038,30 +1067,53 @@ enum TaskError {
     Lease { path: PathBuf, source: std::io::Error },
 }
 
+/// Run the delivery's task in a scratch run directory (an emptied one
+/// kept from an earlier delivery, or a new one), store its results; the
+/// directory comes back with the result, for [`recycle`] once the delivery
+/// is done with (its emptying is off the critical path).
 fn run_task(
     shared: &Shared,
     con: &mut redis::Connection,
     msg: &TaskMessage,
     token: u64,
-) -> Result<WorkerEvent, TaskError> {
+) -> (Result<WorkerEvent, TaskError>, Option<RunDir>) {
     let cfg = &shared.cfg;
-    let blobs = store(shared, &msg.storage)?;
+    let blobs = match store(shared, &msg.storage) {
+        Ok(b) => b,
+        Err(e) => return (Err(e.into()), None),
+    };
     let reused = lock(&shared.scratch).pop();
-    let run = match reused {
-        Some(r) => r,
-        None => RunDir::create_in(&RunsDir::open(&cfg.state_dir.join("runs"), None)?)?,
+    let run = match reused
+        .map_or_else(|| RunsDir::open(&cfg.state_dir.join("runs"), None).and_then(|d| RunDir::create_in(&d)), Ok)
+    {
+        Ok(r) => r,
+        Err(e) => return (Err(e.into()), None),
     };
     let result = run_in(shared, con, msg, token, &run, &blobs);
-    // Emptied for the next delivery (nothing of this one may be read as
-    // its); removed instead when that fails or enough are kept.
-    let mut kept = lock(&shared.scratch);
-    if kept.len() < cfg.capacity && empty_scratch(&run.path) {
-        kept.push(run);
-    } else {
-        drop(kept);
-        let _ = std::fs::remove_dir_all(&run.path);
+    tracing::debug!(mono_us = mono_us(), task = %msg.task, "worker: run ended");
+    (result, Some(run))
+}
+
+/// Scratch run directories kept emptied, at most: each of `capacity`
+/// deliveries may hold one while as many wait to be emptied.
+fn scratch_kept(cfg: &Config) -> usize {
+    cfg.capacity.saturating_mul(2)
+}
+
+/// Empty a delivery's scratch run directory for the next delivery (nothing
+/// of this one may be read as its) and keep it in `kept`; removed instead
+/// when that fails or `limit` are kept. Called after the delivery freed its
+/// slot: the file removals (each a synchronous discard on some disks) are
+/// off the critical path. A directory is in `kept` only once emptied.
+fn recycle(kept: &Mutex<Vec<RunDir>>, limit: usize, run: RunDir) {
+    if lock(kept).len() < limit && empty_scratch(&run.path) {
+        let mut kept = lock(kept);
+        if kept.len() < limit {
+            kept.push(run);
+            return;
+        }
     }
-    result
+    let _ = std::fs::remove_dir_all(&run.path);
 }
 
 /// The dead-man switch's FIFO in a scratch run directory.
@@ -1167,31 +1219,21 @@ fn run_in(
     }
     let log_path = run.path.join(&attempt.log);
     let report_path = run.path.join(&attempt.report);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = local::start(cfg.exe.clone(), attempt, move |o| {
-        let _ = tx.send(o);
-    });
-    if let Some(r) = lock(&shared.running).get_mut(&msg.id) {
-        r.started(handle);
-    }
-    // Stream the log while the task runs.
+    // Spawned and waited for on this delivery thread (no waiter thread):
+    // the pool keeps it alive past the task, as its parent-death signal needs.
     let mut sent = 0u64;
-    let outcome = loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(o) => break o,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+    let outcome = match local::Spawned::new(&cfg.exe, attempt) {
+        Ok(task) => {
+            if let Some(r) = lock(&shared.running).get_mut(&msg.id) {
+                r.started(task.handle());
+            }
+            // Stream the log while the task runs.
+            while !task.ended_within(Duration::from_millis(100)) {
                 sent = stream_log(shared, con, msg, token, &log_path, sent);
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                break local::Outcome {
-                    report: None,
-                    exec_status: -1,
-                    error: Some("the sandbox's waiter vanished".into()),
-                    process_time: Duration::ZERO,
-                    lost: false,
-                };
-            }
+            task.wait()
         }
+        Err(failed) => *failed,
     };
     stream_log(shared, con, msg, token, &log_path, sent);
     let ok = outcome.report.as_ref().is_some_and(|r| r.cause == orchestra_orchestrator::sandbox::report::Cause::Ok);
@@ -1214,12 +1256,14 @@ fn run_in(
     let report: Option<Blob> = if report_path.exists() { Some(blobs.put_file(&report_path)?) } else { None };
     // Durable before the `finished` event names them (and so before the acknowledgement).
     blobs.sync()?;
+    tracing::debug!(mono_us = mono_us(), task = %msg.task, "worker: blobs stored");
     let body = serde_json::json!({
         "msg": msg.id, "task": msg.task, "attempt": msg.attempt, "token": token,
         "exec_status": outcome.exec_status, "log_sha256": log.sha256,
         "report_sha256": report.as_ref().map(|b| b.sha256.clone()), "outputs": outputs.len(),
     });
     let audit = record(shared, audit::Kind::DeliveryEnded, body);
+    tracing::debug!(mono_us = mono_us(), task = %msg.task, "worker: delivery recorded");
     Ok(WorkerEvent::Finished {
         msg: msg.id.clone(),
         task: msg.task.clone(),
@@ -1447,4 +1491,51 @@ fn unregister(shared: &Shared) -> Result<(), QueueError> {
     let q = &shared.cfg.queue;
     let mut con = q.connect()?;
     q.query::<()>(&mut con, redis::cmd("HDEL").arg(queue::WORKERS).arg(&shared.cfg.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch run directory as a delivery leaves it: a log, a report, the
+    /// lease FIFO, an artifact below a directory.
+    fn used_scratch(runs: &RunsDir) -> RunDir {
+        let run = RunDir::create_in(runs).unwrap();
+        for d in SCRATCH_DIRS {
+            std::fs::create_dir_all(run.path.join(d)).unwrap();
+        }
+        std::fs::write(run.path.join("logs/t1.log"), "output").unwrap();
+        std::fs::write(run.path.join("reports/t1.json"), "{}").unwrap();
+        std::fs::create_dir_all(run.path.join("artifacts/t1/sub")).unwrap();
+        std::fs::write(run.path.join("artifacts/t1/sub/out.bin"), "x").unwrap();
+        nix::unistd::mkfifo(&run.path.join(LEASE_FIFO), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        run
+    }
+
+    #[test]
+    fn a_recycled_scratch_directory_is_kept_only_emptied_and_only_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = RunsDir::open(dir.path(), None).unwrap();
+        let kept = Mutex::new(Vec::new());
+        let first = used_scratch(&runs);
+        let first_path = first.path.clone();
+        recycle(&kept, 1, first);
+        assert_eq!(lock(&kept).len(), 1);
+        let mut left: Vec<String> = std::fs::read_dir(&first_path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["artifacts", "logs", "reports"], "only the three directories are left");
+        for d in SCRATCH_DIRS {
+            assert_eq!(std::fs::read_dir(first_path.join(d)).unwrap().count(), 0, "{d} is empty");
+        }
+        // The pool is full: the next one is removed, not kept.
+        let second = used_scratch(&runs);
+        let second_path = second.path.clone();
+        recycle(&kept, 1, second);
+        assert_eq!(lock(&kept).len(), 1);
+        assert!(!second_path.exists(), "a directory beyond the limit is removed");
+        assert!(first_path.is_dir());
+    }
 }

@@ -80,21 +80,84 @@ pub fn start<F>(exe: PathBuf, attempt: Attempt, done: F) -> Handle
 where
     F: FnOnce(Outcome) + Send + 'static,
 {
-    let handle = Handle { pidfd: Arc::new(Mutex::new(None)) };
-    match spawn(&exe, &attempt) {
-        Ok((child, spawned_at)) => {
-            // The child is not reaped before wait(), so its pid cannot be recycled yet.
-            if let Ok(fd) = sys::pidfd_open(child.id() as libc::pid_t)
-                && let Ok(mut slot) = handle.pidfd.lock()
-            {
-                *slot = Some(fd);
-            }
-            tracing::debug!(mono_us = mono_us(), task = %attempt.task, "worker: spawned");
-            std::thread::spawn(move || done(wait(child, &attempt, spawned_at)));
+    match Spawned::new(&exe, attempt) {
+        Ok(s) => {
+            let handle = s.handle();
+            std::thread::spawn(move || done(s.wait()));
+            handle
         }
-        Err(error) => done(fail(error.to_string())),
+        Err(outcome) => {
+            done(*outcome);
+            Handle { pidfd: Arc::new(Mutex::new(None)) }
+        }
     }
-    handle
+}
+
+/// An attempt spawned on the caller's thread and waited for there too (no
+/// waiter thread): for a caller that has a thread per attempt already (a
+/// distributed worker's delivery). Its parent-death signal is tied to that
+/// thread, which must outlive the attempt (it does: it waits for it).
+#[derive(Debug)]
+pub struct Spawned {
+    child: std::process::Child,
+    attempt: Attempt,
+    spawned_at: std::time::Instant,
+    handle: Handle,
+    /// A copy of the handle's pidfd, polled for the end without its lock.
+    pidfd: Option<OwnedFd>,
+}
+
+impl Spawned {
+    /// Spawn `attempt`'s `orchestra exec`; the failed outcome when it could
+    /// not be started.
+    pub fn new(exe: &Path, attempt: Attempt) -> Result<Spawned, Box<Outcome>> {
+        let (child, spawned_at) = spawn(exe, &attempt).map_err(|e| Box::new(fail(e.to_string())))?;
+        // The child is not reaped before wait(), so its pid cannot be recycled yet.
+        let pidfd = sys::pidfd_open(child.id() as libc::pid_t).ok();
+        let own = pidfd.as_ref().and_then(|f| f.try_clone().ok());
+        let handle = Handle { pidfd: Arc::new(Mutex::new(pidfd)) };
+        tracing::debug!(mono_us = mono_us(), task = %attempt.task, "worker: spawned");
+        Ok(Spawned { child, attempt, spawned_at, handle, pidfd: own })
+    }
+
+    /// What stops it.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Whether it ended within `timeout` (then [`Spawned::wait`] returns at
+    /// once). Without a pidfd, asked of the child without reaping it.
+    pub fn ended_within(&self, timeout: std::time::Duration) -> bool {
+        match &self.pidfd {
+            Some(fd) => {
+                let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+                let mut ended = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+                nix::poll::poll(&mut ended, nix::poll::PollTimeout::from(ms)).is_ok_and(|n| n > 0)
+            }
+            None => {
+                use nix::sys::wait::{Id, WaitPidFlag, WaitStatus};
+                let pid = nix::unistd::Pid::from_raw(self.child.id() as libc::pid_t);
+                let deadline = std::time::Instant::now() + timeout;
+                loop {
+                    // Not reaped (WNOWAIT): `wait` still gets its status.
+                    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+                    if !matches!(nix::sys::wait::waitid(Id::Pid(pid), flags), Ok(WaitStatus::StillAlive)) {
+                        return true;
+                    }
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    std::thread::sleep(left.min(std::time::Duration::from_millis(10)));
+                }
+            }
+        }
+    }
+
+    /// Wait for it to end: its outcome.
+    pub fn wait(self) -> Outcome {
+        wait(self.child, &self.attempt, self.spawned_at)
+    }
 }
 
 fn fail(error: String) -> Outcome {
@@ -142,5 +205,57 @@ fn wait(mut child: std::process::Child, a: &Attempt, spawned_at: std::time::Inst
     match exec_protocol::read_report(a, exec_status) {
         Ok(report) => Outcome { report: Some(report), exec_status, error: None, process_time, lost: false },
         Err(error) => Outcome { report: None, exec_status, error: Some(error.to_string()), process_time, lost: false },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::time::Duration;
+
+    /// An executable script standing in for `orchestra exec` (it ignores exec's arguments).
+    fn script(dir: &Path, body: &str) -> PathBuf {
+        let path = dir.join("fake-exec");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_spawned_attempt_is_waited_for_on_the_callers_thread_and_stopped_by_its_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = exec_protocol::sample_attempt(dir.path()).unwrap();
+        let exe = script(dir.path(), "exec sleep 30");
+        let task = Spawned::new(&exe, a).unwrap();
+        assert!(!task.ended_within(Duration::from_millis(50)), "a running attempt has not ended");
+        assert!(task.handle().stop(), "the stop reached a running sandbox");
+        assert!(task.ended_within(Duration::from_secs(10)), "the stopped attempt ended");
+        let outcome = task.wait();
+        assert_eq!(outcome.exec_status, -libc::SIGTERM);
+        assert!(outcome.report.is_none(), "no report: a failed attempt, never a success");
+        assert!(outcome.error.is_some());
+    }
+
+    #[test]
+    fn a_spawned_attempt_that_ended_is_seen_ended_and_its_handle_no_longer_reaches_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = exec_protocol::sample_attempt(dir.path()).unwrap();
+        let exe = script(dir.path(), "exit 3");
+        let task = Spawned::new(&exe, a).unwrap();
+        assert!(task.ended_within(Duration::from_secs(10)));
+        assert!(!task.handle().stop(), "an ended sandbox is not signalled");
+        let outcome = task.wait();
+        assert_eq!(outcome.exec_status, 3);
+        assert!(outcome.report.is_none());
+    }
+
+    #[test]
+    fn an_attempt_that_cannot_be_spawned_is_a_failed_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = exec_protocol::sample_attempt(dir.path()).unwrap();
+        let outcome = Spawned::new(&dir.path().join("absent"), a).unwrap_err();
+        assert_eq!(outcome.exec_status, -1);
+        assert!(outcome.error.as_deref().is_some_and(|e| e.contains("cannot start")));
     }
 }
