@@ -2505,6 +2505,31 @@ fn a_workspace_the_diff_cannot_walk_before_the_task_still_has_its_repositories_j
     assert!(!e.ws.join("lib/.git").exists(), "F3: the changed repository is left armed\n{}", o.all());
     let _ = git_as_nobody(&e, &e.ws.join("lib"), &["status", "--short"]);
     assert!(!marker.exists(), "F3: the planted code ran at the host's git in lib");
+    // A git directory prepared in one task (no `HEAD` yet: git takes it for
+    // none, nothing to judge) and renamed into place in the next: its
+    // entries keep their old ctimes, its own moves. (The `.git` put aside
+    // just now is a git directory too, renamed at the end of the last
+    // task: wait past the judge's margin.)
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = e.sh(
+        "default",
+        &format!(
+            "mkdir -p stash/g/objects stash/g/refs/heads && printf '[core]\n\tfsmonitor = touch {}; false #\n' > stash/g/config",
+            marker.display()
+        ),
+    );
+    o.assert_ok();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = e.sh("default", "echo 'ref: refs/heads/main' > stash/g/HEAD && mkdir lib2 && mv stash/g lib2/.git");
+    o.assert_violation("fs.protected");
+    assert!(
+        !e.ws.join("lib2/.git").exists(),
+        "F3: the git directory renamed into place is left
+{}",
+        o.all()
+    );
+    let _ = git_as_nobody(&e, &e.ws.join("lib2"), &["status", "--short"]);
+    assert!(!marker.exists(), "F3: the planted code ran at the host's git in lib2");
     assert!(!user_marker.exists(), "the user's own hook never ran");
 }
 

@@ -275,9 +275,10 @@ impl MadeRepos {
 
     /// Without a diff: note every repository and bare-form git directory
     /// [`by_name`] finds (and those below a nested `.git`'s `modules` and
-    /// `worktrees`), made during the task when born since `start` or, for a
-    /// `.git`, when its own ctime is not older than `since` (renamed into
-    /// place); what could not be reached is `fs.protected`.
+    /// `worktrees`), made during the task when born since `start` or when
+    /// its own ctime (a `.git`'s; a git directory's or its `HEAD`'s) is not
+    /// older than `since` (renamed into place); what could not be reached
+    /// is `fs.protected`.
     fn find_by_name(
         &mut self,
         root: &Path,
@@ -290,6 +291,8 @@ impl MadeRepos {
         let mut found = Vec::new();
         let named = by_name(root, opened, &mut |entry: &Path| found.push(entry.to_path_buf()));
         self.changed = Changed::by_ctime(root.to_path_buf(), since);
+        // Born during the task, or renamed into place (its own ctime moves,
+        // not its entries').
         let fresh = |entry: &Path| {
             super::submodules::born_since(&root.join(entry), start)
                 || std::fs::symlink_metadata(root.join(entry)).map_or(true, |m| super::codepaths::ctime(&m) >= since)
@@ -298,8 +301,7 @@ impl MadeRepos {
         for entry in &found {
             let (Some(dir), Some(name)) = (entry.parent(), entry.file_name()) else { continue };
             if name == "HEAD" {
-                let made = super::submodules::born_since(&root.join(entry), start);
-                self.note(dir, Seen { made, in_runs: false }, true);
+                self.note(dir, Seen { made: fresh(entry) || fresh(dir), in_runs: false }, true);
                 continue;
             }
             if leads_nowhere(root, dir) {
@@ -311,7 +313,7 @@ impl MadeRepos {
             for inner in ["modules", "worktrees"] {
                 let (places, whole) = git_dirs_below(root, &entry.join(inner));
                 for place in places {
-                    let made = super::submodules::born_since(&root.join(&place).join("HEAD"), start);
+                    let made = fresh(&place.join("HEAD")) || fresh(&place);
                     self.note(&place, Seen { made, in_runs: false }, true);
                 }
                 if !whole {
@@ -767,8 +769,8 @@ fn by_name(root: &Path, opened: &Unlocked, disarm: &mut dyn FnMut(&Path)) -> Nam
     named
 }
 
-/// Directories at or below `rel` (relative to `root`; no link followed, at
-/// most [`MAX_INNER_DIRS`] listed) that git may take for git directories:
+/// Directories at or below `rel` (relative to `root`; no link followed below
+/// it, at most [`MAX_INNER_DIRS`] listed) that git may take for git directories:
 /// the git directories a repository keeps in its `modules` and
 /// `worktrees`; and whether the walk reached its end.
 fn git_dirs_below(root: &Path, rel: &Path) -> (Vec<PathBuf>, bool) {
