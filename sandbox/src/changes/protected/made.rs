@@ -304,9 +304,7 @@ impl MadeRepos {
                 self.note(dir, Seen { made: fresh(entry) || fresh(dir), in_runs: false }, true);
                 continue;
             }
-            if leads_nowhere(root, dir) {
-                continue;
-            }
+            // (`by_name` hands over no `.git` that leads nowhere.)
             self.note(dir, Seen { made: fresh(entry), in_runs: false }, false);
             // Git directories git keeps inside it: a submodule's, a linked
             // work tree's.
@@ -325,17 +323,7 @@ impl MadeRepos {
         if !partial.is_empty() {
             left.push(format!("more than {MAX_INNER_DIRS} directories in {}", listed(&partial)));
         }
-        if !named.unlisted.is_empty() {
-            let shown: Vec<String> = named.unlisted.iter().map(|d| root.join(d).display().to_string()).collect();
-            left.push(format!(
-                "{} directories could not be listed (not orchestra's to open up): {}",
-                shown.len(),
-                listed(&shown)
-            ));
-        }
-        if let Some(stopped) = &named.stopped {
-            left.push(format!("the walk by name stopped ({stopped})"));
-        }
+        left.extend(named.left(root));
         if !left.is_empty() {
             let detail = format!(
                 "{}: the workspace diff did not run ({why}), and the walk by name that judges its repositories instead could not reach all of them: {}; a repository the task armed there is LEFT (remove it before any host step runs git in this workspace)",
@@ -483,17 +471,7 @@ impl MadeRepos {
             if !kept.is_empty() {
                 left.push(format!("{} could NOT be disarmed: {}", kept.len(), listed(&kept)));
             }
-            if !named.unlisted.is_empty() {
-                let shown: Vec<String> = named.unlisted.iter().map(|d| root.join(d).display().to_string()).collect();
-                left.push(format!(
-                    "{} directories could not be listed (not orchestra's to open up), what is below them is unknown: {}",
-                    shown.len(),
-                    listed(&shown)
-                ));
-            }
-            if let Some(stopped) = &named.stopped {
-                left.push(format!("the walk by name stopped ({stopped})"));
-            }
+            left.extend(named.left(&root));
             let left = if left.is_empty() {
                 String::new()
             } else {
@@ -692,6 +670,26 @@ struct Named {
     unlisted: Vec<PathBuf>,
     /// Why it stopped before its end, and what it left.
     stopped: Option<String>,
+}
+
+impl Named {
+    /// What the walk left unjudged below `root`, one phrase each: the
+    /// directories it could not list, and where it stopped.
+    fn left(&self, root: &Path) -> Vec<String> {
+        let mut left = Vec::new();
+        if !self.unlisted.is_empty() {
+            let shown: Vec<String> = self.unlisted.iter().map(|d| root.join(d).display().to_string()).collect();
+            left.push(format!(
+                "{} directories could not be listed (not orchestra's to open up), what is below them is unknown: {}",
+                shown.len(),
+                listed(&shown)
+            ));
+        }
+        if let Some(stopped) = &self.stopped {
+            left.push(format!("the walk by name stopped ({stopped})"));
+        }
+        left
+    }
 }
 
 /// Every `.git` below the root's own but one that leads nowhere
