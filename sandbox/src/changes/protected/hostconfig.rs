@@ -323,7 +323,7 @@ fn read_followed(path: &Path) -> Option<Vec<u8>> {
 /// The paths that the setting `section.key = value` (section and key
 /// lowercase, subsection dropped) makes code: its `core.hooksPath`
 /// ([`Kind::HooksDir`]), or, for a setting git runs as a command, what
-/// each command in it names ([`command_paths`]): its program when it has
+/// each command in it names (`command_paths`): its program when it has
 /// a `/` (a bare name is looked up in `PATH`) and every word given to a
 /// program (split as the shell splits it): with a `/` it is a
 /// [`Kind::Path`] (`python3 tools/conv.py`); without one a [`Kind::Bare`]
