@@ -2680,6 +2680,101 @@ fn a_workspace_file_a_command_names_without_a_slash_is_protected() {
     assert!(e.ws.join("build/out.js").exists() && e.ws.join("fixture/.git/HEAD").exists());
 }
 
+/// Review 79, F3, F4: a script a shell's `-c` string names (`!sh -c
+/// 'tools/lint.sh --quick'`, `bash -lc`, through `env -S`), a file an
+/// option's value names (`--rcfile=…`-style `--opt=path`), and the files of
+/// a module `python3 -m tools.conv` runs (`tools/conv.py`, the package's
+/// `tools/__init__.py`, and `tools/conv/__init__.py`/`__main__.py` absent)
+/// are protected: the task's writes are `fs.protected` (exit 4), the files
+/// stay as they were and the host's `git lint`/`git diff` run nothing.
+#[test]
+fn a_script_a_shell_string_or_a_python_module_names_is_protected() {
+    let host_git =
+        |e: &Env, args: &[&str]| git_cmd(&e.ws, args).env("HOME", &e.home).output().expect("git is required");
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tlint = !sh -c 'tools/lint.sh --quick'\n\tchk = !env -S \"bash -lc 'tools/chk.sh'\"\n\
+         \tfmt = !sh tools/fmt.sh --config=tools/fmt.cfg\n[diff \"hex\"]\n\ttextconv = python3 -m tools.conv\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    for f in ["lint.sh", "chk.sh", "fmt.sh"] {
+        std::fs::write(e.ws.join("tools").join(f), "echo ok\n").unwrap();
+    }
+    std::fs::write(e.ws.join("tools/fmt.cfg"), ": config\n").unwrap();
+    std::fs::write(e.ws.join("tools/__init__.py"), "").unwrap();
+    let conv = "import sys\nprint('hex:' + open(sys.argv[1], 'rb').read().hex())\n";
+    std::fs::write(e.ws.join("tools/conv.py"), conv).unwrap();
+    std::fs::write(e.ws.join(".gitattributes"), "*.bin diff=hex\n").unwrap();
+    std::fs::write(e.ws.join("x.bin"), "a").unwrap();
+    for f in ["tools/lint.sh", "tools/chk.sh", "tools/fmt.sh"] {
+        let mut p = std::fs::metadata(e.ws.join(f)).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut p, 0o755);
+        std::fs::set_permissions(e.ws.join(f), p).unwrap();
+    }
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    // The host's textconv really runs the module (python3 is required).
+    std::fs::write(e.ws.join("x.bin"), "b").unwrap();
+    let d = host_git(&e, &["diff", "x.bin"]);
+    assert!(String::from_utf8_lossy(&d.stdout).contains("+hex:62"), "python3 -m tools.conv is required: {d:?}");
+    assert!(git(&e.ws, &["checkout", "x.bin"]).status.success());
+    let marker = e.root.join("r79-ran");
+    let touch = format!("touch {}", marker.display());
+    let py = format!("import pathlib; pathlib.Path('{}').touch()", marker.display());
+    let cases = [
+        ("tools/lint.sh", format!("printf '%s\\n' '{touch}' > tools/lint.sh")),
+        ("tools/chk.sh", format!("printf '%s\\n' '{touch}' > tools/chk.sh")),
+        ("tools/fmt.cfg", format!("printf '%s\\n' '{touch}' > tools/fmt.cfg")),
+        ("tools/conv.py", format!("printf \"%s\" \"{py}\" > tools/conv.py")),
+        ("tools/__init__.py", format!("printf \"%s\" \"{py}\" > tools/__init__.py")),
+        ("tools/conv/__init__.py", format!("mkdir -p tools/conv; printf \"%s\" \"{py}\" > tools/conv/__init__.py")),
+    ];
+    for (file, plant) in &cases {
+        let before = std::fs::read(e.ws.join(file)).ok();
+        let o = e.sh("default", &format!("{plant}; echo b > x.bin"));
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(file)).ok(), before, "{file}: the task's write stayed\n{}", o.all());
+        for args in [&["lint"][..], &["chk"], &["fmt"], &["diff", "x.bin"]] {
+            let _ = host_git(&e, args);
+        }
+        assert!(!marker.exists(), "{file}: the host's git ran the task's code\n{}", o.all());
+        assert!(git(&e.ws, &["checkout", "x.bin"]).status.success());
+    }
+}
+
+/// Review 79, F5: a directory a command in the host's global config names
+/// with a `/` (`!python3 -m pytest tests/`, `!npx eslint src/`, `!make -C
+/// lib/c`) is no code: a build writing below it (a generated source,
+/// snapshots, bytecode) is no violation (exit 0) and its files are written.
+#[test]
+fn a_directory_a_command_names_with_a_slash_is_no_code() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tt = !python3 -m pytest tests/\n\tlint = !npx eslint src/\n\tm = !make -C lib/c\n",
+    )
+    .unwrap();
+    for d in ["src", "tests", "lib/c"] {
+        std::fs::create_dir_all(e.ws.join(d)).unwrap();
+    }
+    std::fs::write(e.ws.join("src/a.c"), "int x;\n").unwrap();
+    std::fs::write(e.ws.join("tests/test_a.py"), "def test_a():\n    assert True\n").unwrap();
+    std::fs::write(e.ws.join("lib/c/Makefile"), "all:\n").unwrap();
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "src"]).status.success());
+    let o = e.sh(
+        "default",
+        "set -e; echo 'int y;' > src/gen.c; mkdir -p tests/__snapshots__ tests/__pycache__; \
+         echo snap > tests/__snapshots__/a.snap; echo pyc > tests/__pycache__/x.pyc; echo o > lib/c/out.o",
+    );
+    o.assert_ok();
+    for f in ["src/gen.c", "tests/__snapshots__/a.snap", "tests/__pycache__/x.pyc", "lib/c/out.o"] {
+        assert!(e.ws.join(f).exists(), "{f} not written\n{}", o.all());
+    }
+}
+
 /// Review 78, T8: settings the environment gives git (`GIT_CONFIG_COUNT`
 /// with `GIT_CONFIG_KEY_<n>`/`GIT_CONFIG_VALUE_<n>`, `GIT_CONFIG_PARAMETERS`
 /// as `git -c` hands it down) in orchestra's environment, as in the host's

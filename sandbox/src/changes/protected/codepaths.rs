@@ -13,8 +13,8 @@
 //!   `config.worktree`, `commondir`, the files their `include.path`s name
 //!   (and what those include, read as the host's are: review 78, F4),
 //!   its `hooks` and a `core.hooksPath`'s directory (everything below
-//!   them), a command's program and its words in the workspace (a bare
-//!   word where it is no directory), what the host's own git
+//!   them), a command's program and its words in the workspace (a
+//!   word where it is no directory: review 79, F5), what the host's own git
 //!   configuration makes code in the work tree ([`super::hostconfig`]),
 //!   the same for its `commondir`'s directory, the target of each link
 //!   in a hooks directory (what git runs for that hook, review 78 F7),

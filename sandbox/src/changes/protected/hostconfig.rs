@@ -7,9 +7,11 @@
 //! those are files a task can write, so they are protected like hooks.
 //!
 //! - [`program_paths`] answers, for one setting, the paths it makes code (a
-//!   hooks directory, or a command's program and the words it is given;
-//!   relative ones from the work tree; a word without a `/` is a
-//!   [`Named::bare`] path, code only where it is no directory).
+//!   hooks directory, or a command's program and the words it is given,
+//!   through `sh -c`, `env -S` and `python -m` too; relative ones from the
+//!   work tree; a command's word is code only where it is no directory,
+//!   and one without a `/` ([`Kind::Bare`]), absent, only when it is named
+//!   like a file).
 //! - [`read_with_includes`] is the one reading of a config's includes, for
 //!   the host's files and a repository's alike (review 78, F4):
 //!   `include.path` and every `includeIf.*.path` whatever its condition (a
@@ -26,7 +28,9 @@
 //! The host's files are the user's own, not a task's: they are read as
 //! git writes them, not adversarially. Residual (SECURITY.md §5.3): a
 //! workspace file a command reaches through shell code (`$VAR/x`, a
-//! function, `cd tools && ./x`) is not recognised.
+//! function, `cd tools && ./x`), through a directory it names
+//! (`pytest tests/`), or through Python's own search (`PYTHONPATH`, `-c`
+//! code, a module's imports, its `__pycache__`) is not recognised.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -46,25 +50,38 @@ const MAX_FILES: usize = 256;
 pub struct Named {
     /// The path as the setting names it.
     pub path: PathBuf,
-    /// A command's argument without a `/` (`python3 conv.py`): code only
-    /// where it is no directory ([`Named::is_code_at`]).
-    pub bare: bool,
+    /// What kind of word named it ([`Named::is_code_at`]).
+    pub kind: Kind,
+}
+
+/// What kind of word named a [`Named`] path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A hooks directory (`core.hooksPath`): code, whatever is there.
+    HooksDir,
+    /// A command's program or a word given to it, with a `/`
+    /// (`tools/conv.py`), or a file of a module `python -m` runs.
+    Path,
+    /// A word given to a program, without a `/` (`python3 conv.py`).
+    Bare,
 }
 
 impl Named {
-    /// Whether the path, found at `at`, is code: always, unless it is a
-    /// bare argument (review 78, F2), which is code where it is a file (or
-    /// anything but a directory), or, absent, when it is named like a file
-    /// (`conv.py`). A bare word naming a directory (`npm run build`, `make
-    /// -C src`) or an absent word without a dot (`make test`) is none: a
-    /// build writes there, and reading it as code would make it exit 4.
+    /// Whether the path, found at `at`, is code. A hooks directory always
+    /// is. A command's word is none where it is a directory (review 79,
+    /// F5: `!python3 -m pytest tests/x`, `!make -C src/lib`: a build
+    /// writes there, reading it as code would make it exit 4, and git
+    /// cannot run a directory as a program); a word with a `/` is code
+    /// anywhere else, absent too. A bare word (review 78, F2) is code where
+    /// it is anything but a directory, or, absent, when it is named like a
+    /// file (`conv.py`): an absent word without a dot (`make test`) is
+    /// none.
     pub fn is_code_at(&self, at: &Path) -> bool {
-        if !self.bare {
-            return true;
-        }
-        match std::fs::metadata(at) {
-            Ok(m) => !m.is_dir(),
-            Err(_) => self.path.to_str().is_some_and(|w| w.trim_start_matches('.').contains('.')),
+        match (self.kind, std::fs::metadata(at)) {
+            (Kind::HooksDir, _) => true,
+            (_, Ok(m)) => !m.is_dir(),
+            (Kind::Path, Err(_)) => true,
+            (Kind::Bare, Err(_)) => self.path.to_str().is_some_and(|w| w.trim_start_matches('.').contains('.')),
         }
     }
 }
@@ -304,22 +321,26 @@ fn read_followed(path: &Path) -> Option<Vec<u8>> {
 }
 
 /// The paths that the setting `section.key = value` (section and key
-/// lowercase, subsection dropped) makes code: its `core.hooksPath`, or,
-/// for a setting git runs as a command, the program of each command in it
-/// when it has a `/` (a bare name is looked up in `PATH`) and every word
-/// given to a program (split as the shell splits it): with a `/` it is a
-/// path (`python3 tools/conv.py`); without one it is a [`Named::bare`]
+/// lowercase, subsection dropped) makes code: its `core.hooksPath`
+/// ([`Kind::HooksDir`]), or, for a setting git runs as a command, what
+/// each command in it names (`command_paths`): its program when it has
+/// a `/` (a bare name is looked up in `PATH`) and every word given to a
+/// program (split as the shell splits it): with a `/` it is a
+/// [`Kind::Path`] (`python3 tools/conv.py`); without one a [`Kind::Bare`]
 /// path (`python3 conv.py`, `!sh lint.sh`: review 78, F2), except after
 /// `git` or a `git-*` program (subcommands, not files: `git lfs
-/// filter-process`). An option (`-x`), an assignment before the program
-/// (`LC_ALL=C`), `.`/`..`, or a word the shell expands (`$`, `` ` ``, `%`
-/// placeholders git fills) is none. A relative path is from the work
-/// tree's top; `~` paths are left out (never in a workspace a task is
-/// given by them).
+/// filter-process`). The value of an assignment (`CC=tools/cc`, before the
+/// program or given to it) and of an option (`--config=lint.cfg`) is such
+/// a word; a shell's `-c` string and `env -S`'s are command lines in turn,
+/// and `python3 -m a.b` names the module's files (review 79, F3, F4). An
+/// option (`-x`), `.`/`..`, a word ending in `/` (a directory: review 79,
+/// F5), or a word the shell expands (`$`, `` ` ``, `%` placeholders git
+/// fills) is none. A relative path is from the work tree's top; `~` paths
+/// are left out (never in a workspace a task is given by them).
 pub fn program_paths(section: &str, key: &str, value: &str) -> Vec<Named> {
     let value = value.trim();
     if section == "core" && key == "hookspath" {
-        return path_of(value).map(|path| Named { path, bare: false }).into_iter().collect();
+        return path_of(value).map(|path| Named { path, kind: Kind::HooksDir }).into_iter().collect();
     }
     let command = match (section, key) {
         // A boolean, or the hook's program.
@@ -349,67 +370,277 @@ pub fn program_paths(section: &str, key: &str, value: &str) -> Vec<Named> {
         _ => return Vec::new(),
     };
     let mut out = Vec::new();
-    // Per command: whether its program is git's (its words are no files).
-    let mut git_program = false;
-    for (w, role) in shell_words(command) {
-        if w.starts_with('-') || w.contains(['$', '`', '%']) || w == "." || w == ".." {
-            continue;
-        }
-        let bare = !w.contains('/');
-        match role {
-            Role::Program => {
-                let name = w.rsplit('/').next().unwrap_or(&w);
-                git_program = name == "git" || name.starts_with("git-");
-                if bare {
-                    continue;
-                }
-            }
-            Role::Argument if bare && git_program => continue,
-            Role::Argument => {}
-        }
-        if let Some(path) = path_of(&w) {
-            out.push(Named { path, bare });
-        }
-    }
+    command_line_paths(command, 0, &mut out);
     out
 }
 
-/// Where a word stands in its command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    /// The command's program.
-    Program,
-    /// Given to the program (or a redirection's file).
-    Argument,
+/// Command lines read inside a command line (`sh -c '…'`, `env -S '…'`),
+/// at most this deep.
+const MAX_NESTING: usize = 4;
+
+/// Push onto `out` what each command of the command line `line` names
+/// ([`command_paths`]); `depth`: how deep `line` is nested.
+fn command_line_paths(line: &str, depth: usize, out: &mut Vec<Named>) {
+    for c in shell_words(line) {
+        for a in &c.assigned {
+            argument_path(a, false, out);
+        }
+        if let Some((program, args)) = c.words.split_first() {
+            command_paths(program, args, depth, out);
+        }
+    }
 }
 
-/// `command` split into words as the shell splits it, each with its
-/// [`Role`]: blanks separate words; single quotes keep everything; double
-/// quotes keep all but `\` before `"`, `\\`, `$` and `` ` ``; a backslash
-/// outside quotes keeps the next character. Operators (`;`, `|`, `&`,
-/// `(`…) end a word too, and all but redirections (`<`, `>`) start a new
-/// command. Reserved words (`{`, `if`, `then`…) and assignments
-/// (`NAME=value`) before a program are left out.
-fn shell_words(command: &str) -> Vec<(String, Role)> {
-    let mut words = Vec::new();
+/// Push onto `out` what the command `program args…` names: its program
+/// (with a `/`), and each word given to it ([`argument_path`]), read as
+/// the program reads them for `env` ([`env_paths`]), a shell
+/// ([`shell_paths`]) and Python ([`python_paths`]).
+fn command_paths(program: &str, args: &[String], depth: usize, out: &mut Vec<Named>) {
+    word_path(program, Word::Program, out);
+    let name = program.rsplit('/').next().unwrap_or(program);
+    let rest = match name {
+        "env" => return env_paths(args, depth, out),
+        n if is_shell(n) => shell_paths(args, depth, out),
+        n if is_python(n) => python_paths(args, out),
+        _ => args,
+    };
+    let git = name == "git" || name.starts_with("git-");
+    for a in rest {
+        argument_path(a, git, out);
+    }
+}
+
+/// Where a word stands in its command, for [`word_path`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Word {
+    /// The command's program: a path only with a `/`.
+    Program,
+    /// Given to a program.
+    Argument,
+    /// Given to `git` or a `git-*` program: a path only with a `/`.
+    GitArgument,
+}
+
+/// Push onto `out` the path the argument `a` names: the value of an
+/// option (`--config=lint.cfg`) or an assignment (`CC=tools/cc`), or the
+/// word itself; `git`: given to git (see [`Word::GitArgument`]).
+fn argument_path(a: &str, git: bool, out: &mut Vec<Named>) {
+    let word = match a.split_once('=') {
+        Some((_, value)) if a.starts_with('-') || is_assignment(a) => value,
+        _ if a.starts_with('-') => return,
+        _ => a,
+    };
+    word_path(word, if git { Word::GitArgument } else { Word::Argument }, out);
+}
+
+/// Push onto `out` the path the word `w` names as `role`: none for an
+/// option, `.`/`..`, a word ending in `/`, or one the shell or git
+/// expands; a [`Kind::Bare`] one only as a [`Word::Argument`].
+fn word_path(w: &str, role: Word, out: &mut Vec<Named>) {
+    if w.is_empty() || w.starts_with('-') || w.contains(['$', '`', '%']) || w == "." || w == ".." || w.ends_with('/') {
+        return;
+    }
+    let bare = !w.contains('/');
+    if bare && role != Word::Argument {
+        return;
+    }
+    if let Some(path) = path_of(w) {
+        out.push(Named { path, kind: if bare { Kind::Bare } else { Kind::Path } });
+    }
+}
+
+/// Push onto `out` what `env args…` names: the values of its assignments,
+/// `-S`'s string split into words that `env` reads before the rest
+/// (nested, at most [`MAX_NESTING`] deep), and the command it runs.
+fn env_paths(args: &[String], depth: usize, out: &mut Vec<Named>) {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        i += 1;
+        let split = match a.as_str() {
+            "-S" | "--split-string" => {
+                i += 1;
+                args.get(i - 1).map(String::as_str)
+            }
+            _ => a.strip_prefix("--split-string=").or_else(|| a.strip_prefix("-S")),
+        };
+        if let Some(s) = split {
+            if depth < MAX_NESTING {
+                let mut words: Vec<String> =
+                    shell_words(s).into_iter().flat_map(|c| c.assigned.into_iter().chain(c.words)).collect();
+                words.extend(args.iter().skip(i).cloned());
+                env_paths(&words, depth + 1, out);
+            }
+            return;
+        }
+        match a.as_str() {
+            "--" => break,
+            // They take a word: a variable's name, a directory.
+            "-u" | "--unset" | "-C" | "--chdir" => i += 1,
+            _ if a.starts_with('-') => {}
+            _ if is_assignment(a) => argument_path(a, false, out),
+            _ => return command_paths(a, &args[i..], depth, out),
+        }
+    }
+    if let Some((program, rest)) = args.get(i..).and_then(<[String]>::split_first) {
+        command_paths(program, rest, depth, out);
+    }
+}
+
+/// Whether `name` is a shell's that reads a `-c` string as a command line.
+fn is_shell(name: &str) -> bool {
+    matches!(name, "sh" | "bash" | "dash" | "zsh" | "ksh" | "mksh" | "ash")
+}
+
+/// Push onto `out` what a shell's options name (`--rcfile`'s file) and,
+/// with `c` among them (`-c`, `-lc`, `-ec`), what its first other word
+/// names as a command line (nested, at most [`MAX_NESTING`] deep);
+/// return the words left to judge as any command's (a script and its
+/// arguments, or `-c`'s `$0` and arguments).
+fn shell_paths<'a>(args: &'a [String], depth: usize, out: &mut Vec<Named>) -> &'a [String] {
+    let mut string = false;
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        i += 1;
+        if a == "--" || a == "-" {
+            break;
+        }
+        if a == "--rcfile" || a == "--init-file" {
+            if let Some(f) = args.get(i) {
+                word_path(f, Word::Argument, out);
+            }
+            i += 1;
+            continue;
+        }
+        let Some(flags) = a.strip_prefix('-').or_else(|| a.strip_prefix('+')) else {
+            i -= 1;
+            break;
+        };
+        if flags.starts_with('-') {
+            continue;
+        }
+        string |= a.starts_with('-') && flags.contains('c');
+        // `-o name`, `-O name` take a word.
+        if flags.ends_with(['o', 'O']) {
+            i += 1;
+        }
+    }
+    let rest = args.get(i..).unwrap_or(&[]);
+    match rest.split_first() {
+        Some((line, after)) if string => {
+            if depth < MAX_NESTING {
+                command_line_paths(line, depth + 1, out);
+            }
+            after
+        }
+        _ => rest,
+    }
+}
+
+/// Whether `name` is a Python interpreter's (`python`, `python3`,
+/// `python3.12`, `pypy3`).
+fn is_python(name: &str) -> bool {
+    name.strip_prefix("python")
+        .or_else(|| name.strip_prefix("pypy"))
+        .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+/// Push onto `out` the files of the module `-m` names ([`module_paths`]);
+/// return the words left to judge as any command's (a script and its
+/// arguments, or the module's). Code given with `-c` is not read
+/// (SECURITY.md §5.3).
+fn python_paths<'a>(args: &'a [String], out: &mut Vec<Named>) -> &'a [String] {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        i += 1;
+        if a == "--" || a == "-" {
+            break;
+        }
+        let Some(flags) = a.strip_prefix('-') else {
+            i -= 1;
+            break;
+        };
+        if flags.starts_with('-') {
+            continue;
+        }
+        // A cluster (`-Bm mod`, `-mmod`): an option that takes a word takes
+        // the rest of the cluster, or else the next word.
+        for (j, f) in flags.char_indices() {
+            if !matches!(f, 'm' | 'c' | 'W' | 'X') {
+                continue;
+            }
+            let attached = &flags[j + f.len_utf8()..];
+            let value = if attached.is_empty() {
+                i += 1;
+                args.get(i - 1).map(String::as_str)
+            } else {
+                Some(attached)
+            };
+            match (f, value) {
+                ('m', Some(module)) => {
+                    module_paths(module, out);
+                    return args.get(i..).unwrap_or(&[]);
+                }
+                ('m' | 'c', _) => return args.get(i..).unwrap_or(&[]),
+                _ => break,
+            }
+        }
+    }
+    args.get(i..).unwrap_or(&[])
+}
+
+/// Push onto `out` the files `python -m module` finds the module as from
+/// the work tree (the first entry of its search path): `a.b` is
+/// `a/b.py`, `a/b/__main__.py` or `a/b/__init__.py`, and the package
+/// `a` above it runs `a/__init__.py` (review 79, F4). A name with
+/// anything but letters, digits and `_` between its dots names none.
+fn module_paths(module: &str, out: &mut Vec<Named>) {
+    let parts: Vec<&str> = module.split('.').collect();
+    if parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_')) {
+        return;
+    }
+    let mut files: Vec<String> = (1..parts.len()).map(|n| format!("{}/__init__.py", parts[..n].join("/"))).collect();
+    let full = parts.join("/");
+    files.extend([format!("{full}.py"), format!("{full}/__main__.py"), format!("{full}/__init__.py")]);
+    out.extend(files.into_iter().map(|f| Named { path: PathBuf::from(f), kind: Kind::Path }));
+}
+
+/// One simple command of a command line, as the shell splits it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Command {
+    /// Its assignments before the program (`NAME=value`).
+    assigned: Vec<String>,
+    /// Its program and the words given to it (a redirection's file too).
+    words: Vec<String>,
+}
+
+/// `command` split into simple commands as the shell splits it: blanks
+/// separate words; single quotes keep everything; double quotes keep all
+/// but `\` before `"`, `\\`, `$` and `` ` ``; a backslash outside quotes
+/// keeps the next character. Operators (`;`, `|`, `&`, `(`…) end a word
+/// too, and all but redirections (`<`, `>`) start a new command. Reserved
+/// words (`{`, `if`, `then`…) before a program are left out; assignments
+/// before it (`NAME=value`) are kept apart. The one splitting of words:
+/// a nested command line (`sh -c '…'`) is split by it again.
+fn shell_words(command: &str) -> Vec<Command> {
+    let mut commands = vec![Command::default()];
     let mut word: Option<String> = None;
-    let mut program_next = true;
-    let end = |word: &mut Option<String>, program_next: &mut bool, words: &mut Vec<(String, Role)>| {
-        let Some(w) = word.take() else { return };
-        if !*program_next {
-            words.push((w, Role::Argument));
-        } else if !is_reserved(&w) && !is_assignment(&w) {
-            words.push((w, Role::Program));
-            *program_next = false;
+    let end = |word: &mut Option<String>, commands: &mut Vec<Command>| {
+        let (Some(w), Some(c)) = (word.take(), commands.last_mut()) else { return };
+        if !c.words.is_empty() {
+            c.words.push(w);
+        } else if is_assignment(&w) {
+            c.assigned.push(w);
+        } else if !is_reserved(&w) {
+            c.words.push(w);
         }
     };
     let mut chars = command.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            ' ' | '\t' | '\n' | '<' | '>' => end(&mut word, &mut program_next, &mut words),
+            ' ' | '\t' | '\n' | '<' | '>' => end(&mut word, &mut commands),
             ';' | '|' | '&' | '(' | ')' => {
-                end(&mut word, &mut program_next, &mut words);
-                program_next = true;
+                end(&mut word, &mut commands);
+                commands.push(Command::default());
             }
             '\'' => {
                 let w = word.get_or_insert_with(String::new);
@@ -436,8 +667,9 @@ fn shell_words(command: &str) -> Vec<(String, Role)> {
             c => word.get_or_insert_with(String::new).push(c),
         }
     }
-    end(&mut word, &mut program_next, &mut words);
-    words
+    end(&mut word, &mut commands);
+    commands.retain(|c| !c.words.is_empty() || !c.assigned.is_empty());
+    commands
 }
 
 /// Whether the shell reads `w` before a program as a reserved word.
@@ -445,7 +677,7 @@ fn is_reserved(w: &str) -> bool {
     matches!(w, "{" | "}" | "!" | "if" | "then" | "else" | "elif" | "fi" | "do" | "done" | "while" | "until" | "time")
 }
 
-/// Whether `w` is an assignment (`NAME=value`) before a program.
+/// Whether `w` is an assignment (`NAME=value`).
 fn is_assignment(w: &str) -> bool {
     w.split_once('=').is_some_and(|(n, _)| {
         n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
@@ -477,7 +709,7 @@ mod tests {
         assert_eq!(p("core", "fsmonitor", "true"), v(&[]));
         assert_eq!(p("core", "fsmonitor", "tools/watch --fast"), v(&["tools/watch"]));
         assert_eq!(p("diff", "textconv", "./bin/conv"), v(&["./bin/conv"]));
-        assert_eq!(p("filter", "clean", "LC_ALL=C \"scripts/clean\" %f"), v(&["scripts/clean"]));
+        assert_eq!(p("filter", "clean", "LC_ALL=C \"scripts/clean\" %f"), v(&["C", "scripts/clean"]));
         assert_eq!(p("alias", "t", "!scripts/t.sh"), v(&["scripts/t.sh"]));
         assert_eq!(p("alias", "st", "status"), v(&[]));
         assert_eq!(p("core", "pager", "less -R"), v(&[]));
@@ -486,7 +718,7 @@ mod tests {
         assert_eq!(p("user", "name", "a/b"), v(&[]));
         // Review 77, B2: more keys that run programs, arguments, quoting.
         assert_eq!(p("difftool", "cmd", "tools/dt \"$LOCAL\" \"$REMOTE\""), v(&["tools/dt"]));
-        assert_eq!(p("diff", "textconv", "python3 tools/conv.py --x=1"), v(&["tools/conv.py"]));
+        assert_eq!(p("diff", "textconv", "python3 tools/conv.py --x=1"), v(&["tools/conv.py", "1"]));
         assert_eq!(p("diff", "textconv", "'my tools/conv' -v"), v(&["my tools/conv"]));
         assert_eq!(p("diff", "textconv", "my\\ tools/conv"), v(&["my tools/conv"]));
         assert_eq!(p("remote", "uploadpack", "./up"), v(&["./up"]));
@@ -498,13 +730,59 @@ mod tests {
         // Review 78, F2: a program's words without a `/` are (bare) paths too.
         assert_eq!(p("diff", "textconv", "python3 conv.py"), v(&["conv.py"]));
         assert_eq!(p("alias", "lint", "!sh lint.sh && f() { cd .; sh -e x; }; f"), v(&["lint.sh", "x"]));
-        assert_eq!(p("filter", "clean", "LC_ALL=C sort -u %f > out.txt"), v(&["out.txt"]));
+        assert_eq!(p("filter", "clean", "LC_ALL=C sort -u %f > out.txt"), v(&["C", "out.txt"]));
         assert_eq!(p("core", "sshcommand", "ssh -i ~/.ssh/k"), v(&[]));
         assert_eq!(p("filter", "process", "git-lfs filter-process"), v(&[]));
         assert_eq!(p("alias", "l", "!git log --oneline && git -C sub/x status"), v(&["sub/x"]));
-        assert_eq!(p("credential", "helper", "cache --timeout=3600"), v(&[]));
+        assert_eq!(p("credential", "helper", "cache --timeout=3600"), v(&["3600"]));
         let bare = program_paths("diff", "textconv", "python3 conv.py ./x");
-        assert_eq!(bare.iter().map(|n| n.bare).collect::<Vec<_>>(), [true, false]);
+        assert_eq!(bare.iter().map(|n| n.kind).collect::<Vec<_>>(), [Kind::Bare, Kind::Path]);
+    }
+
+    #[test]
+    fn shell_strings_env_assignments_options_and_python_modules_are_read_as_commands() {
+        let p = |s: &str, k: &str, v: &str| program_paths(s, k, v).into_iter().map(|n| n.path).collect::<Vec<_>>();
+        let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
+        // Review 79, F3: a shell's `-c` string is a command line.
+        assert_eq!(p("alias", "lint", "!sh -c 'tools/lint.sh --quick'"), v(&["tools/lint.sh"]));
+        assert_eq!(p("alias", "l", "!bash -lc \"cd . && ./x.sh a/b\" name arg"), v(&["./x.sh", "a/b", "name", "arg"]));
+        assert_eq!(p("alias", "l", "!/bin/dash -e -c 'make -f mk/rules'"), v(&["/bin/dash", "mk/rules"]));
+        assert_eq!(p("alias", "l", "!zsh -o errexit -ec 'sh -c \"t/y.sh\"'"), v(&["t/y.sh"]));
+        assert_eq!(p("alias", "l", "!sh scripts/run.sh -c x"), v(&["scripts/run.sh", "x"]));
+        assert_eq!(p("alias", "l", "!bash --rcfile rc/init -c true"), v(&["rc/init"]));
+        // Nested past the bound: the innermost line is not read.
+        let deep = "!sh -c \"sh -c 'sh -c \\\"sh -c \\\\\\\"sh -c a/b\\\\\\\"\\\"'\"";
+        assert_eq!(p("alias", "d", deep), v(&[]));
+        // `env`: assignments, options, `-S`, then the program (a shell too).
+        assert_eq!(p("alias", "e", "!env -i A=tools/a -u X sh -c 'b/run'"), v(&["tools/a", "b/run"]));
+        assert_eq!(p("diff", "textconv", "env -S 'PYTHONUTF8=1 python3 tools/c.py' --x"), v(&["1", "tools/c.py"]));
+        assert_eq!(p("diff", "textconv", "/usr/bin/env -S\"sh -c 'c/d'\""), v(&["/usr/bin/env", "c/d"]));
+        // `--opt=path` and `VAR=path`, before the program and given to it.
+        assert_eq!(
+            p("alias", "l", "!CFG=lint/cfg.toml npx eslint --config=lint/rc.js --fix"),
+            v(&["lint/cfg.toml", "eslint", "lint/rc.js"])
+        );
+        assert_eq!(p("alias", "m", "!make CC=tools/cc -j4"), v(&["tools/cc"]));
+        assert_eq!(p("alias", "g", "!git --git-dir=sub/.git -c core.x=y status"), v(&["sub/.git"]));
+        // Review 79, F5: a word ending in `/` names a directory.
+        assert_eq!(
+            p("alias", "t", "!python3 -m pytest tests/ && npx eslint src/"),
+            v(&["pytest.py", "pytest/__main__.py", "pytest/__init__.py", "eslint"])
+        );
+        // Review 79, F4: `-m` names the module's files and its packages' inits.
+        assert_eq!(
+            p("diff", "textconv", "python3 -m tools.conv"),
+            v(&["tools/__init__.py", "tools/conv.py", "tools/conv/__main__.py", "tools/conv/__init__.py"])
+        );
+        assert_eq!(
+            p("alias", "x", "!python3.12 -Bm a.b.c data.bin"),
+            v(&["a/__init__.py", "a/b/__init__.py", "a/b/c.py", "a/b/c/__main__.py", "a/b/c/__init__.py", "data.bin"])
+        );
+        assert_eq!(p("alias", "x", "!pypy3 -mconv"), v(&["conv.py", "conv/__main__.py", "conv/__init__.py"]));
+        assert_eq!(p("alias", "x", "!python -W ignore -c 'import x' a/b"), v(&["a/b"]));
+        assert_eq!(p("alias", "x", "!python3 -u tools/run.py -m y"), v(&["tools/run.py", "y"]));
+        assert_eq!(p("alias", "x", "!python3 -m 'a/b'"), v(&[]));
+        assert!(program_paths("diff", "textconv", "python3 -m m").iter().all(|n| n.kind == Kind::Path));
     }
 
     #[test]
@@ -512,13 +790,21 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir(d.path().join("build")).unwrap();
         std::fs::write(d.path().join("lint"), "x").unwrap();
-        let bare = |w: &str| Named { path: PathBuf::from(w), bare: true };
+        let bare = |w: &str| Named { path: PathBuf::from(w), kind: Kind::Bare };
         assert!(!bare("build").is_code_at(&d.path().join("build")), "a directory a build writes to");
         assert!(bare("lint").is_code_at(&d.path().join("lint")));
         assert!(bare("conv.py").is_code_at(&d.path().join("conv.py")), "absent, named like a file");
         assert!(!bare("test").is_code_at(&d.path().join("test")), "absent, no file's name (make test)");
-        let path = Named { path: PathBuf::from("build"), bare: false };
-        assert!(path.is_code_at(&d.path().join("build")));
+        // Review 79, F5: a word with a `/` is none where it is a directory;
+        // a hooks directory is code whatever is there.
+        std::fs::create_dir_all(d.path().join("src/lib")).unwrap();
+        std::fs::write(d.path().join("src/x.sh"), "x").unwrap();
+        let path = |w: &str| Named { path: PathBuf::from(w), kind: Kind::Path };
+        assert!(!path("src/lib").is_code_at(&d.path().join("src/lib")), "a directory given to a program");
+        assert!(path("src/x.sh").is_code_at(&d.path().join("src/x.sh")));
+        assert!(path("src/gen").is_code_at(&d.path().join("src/gen")), "absent, with a `/`");
+        let hooks = Named { path: PathBuf::from("build"), kind: Kind::HooksDir };
+        assert!(hooks.is_code_at(&d.path().join("build")));
     }
 
     #[test]
@@ -550,7 +836,7 @@ mod tests {
             ("GIT_CONFIG_KEY_0", "core.hooksPath"),
             ("GIT_CONFIG_VALUE_0", ".githooks"),
         ]));
-        assert_eq!(h.paths, [Named { path: PathBuf::from(".githooks"), bare: false }]);
+        assert_eq!(h.paths, [Named { path: PathBuf::from(".githooks"), kind: Kind::HooksDir }]);
     }
 
     #[test]
