@@ -75,7 +75,11 @@
 //! nested `.git`'s `modules` and `worktrees`), and each is judged as
 //! above, a path counting as changed by its ctimes instead of the diff's
 //! listing ([`Changed::by_ctime`]), a `.git` as made when born during the
-//! task or when its own ctime is new (renamed into place).
+//! task or when its own ctime or a marker's (`HEAD`, `objects`, `refs`,
+//! `commondir`, `config`) is new (renamed into place, completed, opened up
+//! by a `chmod`; review 79 F2b). With the diff, an `objects`, `refs` or
+//! `commondir` added or changed makes its directory (or its nested `.git`'s
+//! work tree) made, as an added `HEAD` does (review 79, F1).
 
 use super::Planted;
 use super::beneath::Fate;
@@ -213,11 +217,13 @@ impl MadeRepos {
         match (name.as_bytes(), how) {
             (_, Watched::Deleted | Watched::Unlistable | Watched::UnlistableKept) => {}
             // Git refuses a `.git` that leads nowhere and runs nothing of it.
-            (b".git", _) if leads_nowhere(&root, dir) => {
-                if matches!(how, Watched::Added | Watched::Modified) && self.nowhere.len() < MAX_JUDGED {
-                    self.nowhere.push(dir.to_path_buf());
-                }
+            // One the task wrote is looked at again after the judging.
+            (b".git", Watched::Added | Watched::Modified)
+                if self.nowhere.len() < MAX_JUDGED && leads_nowhere(&root, dir) =>
+            {
+                self.nowhere.push(dir.to_path_buf());
             }
+            (b".git", _) if leads_nowhere(&root, dir) => {}
             (b".git", _) => self.note(dir, Seen { made, in_runs: false }, false),
             (b"HEAD", _)
             | (b"config" | b"commondir", Watched::Added | Watched::Modified)
@@ -231,10 +237,9 @@ impl MadeRepos {
             (b"HEAD" | b"objects" | b"refs" | b"commondir", _)
                 if made_by && !surveyed && dir != Path::new(".git") && dir.file_name().is_some_and(|n| n == ".git") =>
             {
-                if let Some(tree) = dir.parent().filter(|t| !t.as_os_str().is_empty()) {
-                    if !leads_nowhere(&root, tree) {
-                        self.note(tree, Seen { made: true, in_runs: false }, false);
-                    }
+                let tree = dir.parent().filter(|t| !t.as_os_str().is_empty() && !leads_nowhere(&root, t));
+                if let Some(tree) = tree {
+                    self.note(tree, Seen { made: true, in_runs: false }, false);
                 }
             }
             _ => {}
@@ -1095,7 +1100,7 @@ mod tests {
         // 000) are one `chmod` from a git directory: taken.
         use std::os::unix::fs::PermissionsExt as _;
         let shut = make("shut", "ref: refs/heads/main\n", true);
-        std::fs::set_permissions(shut.join("objects"), std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(shut.join("objects"), std::fs::Permissions::from_mode(0o000)).unwrap();
         assert!(git_takes(&shut), "objects of mode 000");
         std::fs::set_permissions(shut.join("objects"), std::fs::Permissions::from_mode(0o755)).unwrap();
         // Links count, whatever they lead to (a target made later).
@@ -1111,7 +1116,7 @@ mod tests {
     fn head_text_git_takes_is_a_ref_or_starts_with_an_object_name() {
         let sha = "0123456789abcdef0123456789abcdef01234567";
         for (text, taken) in [
-            (format!("{sha}"), true),
+            (sha.to_string(), true),
             (format!("{sha} x"), true),
             (format!("{sha}x"), true),
             (format!("  {sha}"), true),
