@@ -2996,3 +2996,152 @@ fn a_foreign_unlistable_directory_a_task_plants_below_is_put_aside() {
     assert!(all.contains("may have been changed by the task") && all.contains("it was left in place"), "{all}");
     assert!(e.ws.join("cache/sub/f").exists(), "the directory was moved");
 }
+
+/// Review 79, F1 (the diff runs): a tracked directory given `HEAD`,
+/// `objects` and an armed `config` (`core.worktree = ..`, an fsmonitor) but
+/// no `refs` in one task (git takes it for no git directory), and its
+/// `refs` (or, the other way round, its `objects`) in the next: the marker
+/// that makes git take it counts as making it, so the second task is
+/// `fs.protected` (exit 4), its `HEAD` goes, and the host's git run in it or
+/// below it runs nothing.
+#[test]
+fn a_git_directory_completed_by_its_last_marker_in_a_later_task_is_judged_as_made() {
+    for last in ["refs", "objects"] {
+        let e = repo_env();
+        host_sh(
+            &e.ws,
+            &format!("mkdir -p src/pkg/inner && echo 'int x;' > src/a.c && {GIT} add src && {GIT} commit -qm c"),
+        );
+        let marker = e.root.join(format!("F1-{last}-ran"));
+        let o = e.sh(
+            "default",
+            &format!(
+                "set -e; {GIT} init -q --bare /tmp/b && {GIT} --git-dir=/tmp/b --work-tree=src commit -q --allow-empty -m x && \
+                 cp -r /tmp/b/objects /tmp/b/refs /tmp/b/HEAD src/ && mv src/{last} .cache-{last} && \
+                 printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n\\tworktree = ..\\n\\tfsmonitor = touch {}; false #\\n' > src/config",
+                marker.display()
+            ),
+        );
+        o.assert_ok();
+        let o = e.sh("default", &format!("mv .cache-{last} src/{last}"));
+        o.assert_violation("fs.protected");
+        assert!(o.all().contains("a directory made a git directory"), "F1 {last}: {}", o.all());
+        assert!(!e.ws.join("src/HEAD").exists(), "F1 {last}: the git directory is left\n{}", o.all());
+        let _ = git(&e.ws.join("src"), &["status", "--short"]);
+        let _ = git(&e.ws.join("src/pkg/inner"), &["describe", "--always", "--dirty"]);
+        assert!(!marker.exists(), "F1 {last}: the planted code ran at the host's git");
+    }
+}
+
+/// A workspace the diff cannot walk before the task (300 levels deep), as
+/// [`NOBODY`] (modes matter), with a `dev` branch.
+fn deep_env_as_nobody() -> Env {
+    let e = repo_env_as_nobody();
+    assert!(git(&e.ws, &["branch", "dev"]).status.success());
+    host_sh(&e.ws, "mkdir deep && cd deep && i=0; while [ $i -lt 300 ]; do mkdir a && cd a; i=$((i+1)); done");
+    chown_tree(&e.root, NOBODY);
+    // The chown set every ctime: start past the judge's margin.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    e
+}
+
+/// Review 79, F2 (no diff: the walk by name): `sub/.git` points to `store`,
+/// which one task gives a `config` (no `HEAD`: leads nowhere) and the next
+/// its `objects`, `refs` and a `HEAD` of an object name followed by ` x`,
+/// which git takes (it reads the first 40 hex digits), naming `sub` on
+/// `dev`. The `HEAD` is found and judged: `fs.protected` (exit 4), and the
+/// host's `git checkout dev`, `git status` and `git -C sub status` run
+/// nothing.
+#[test]
+fn a_head_git_takes_with_text_after_its_object_name_is_found_without_a_diff() {
+    let e = deep_env_as_nobody();
+    let marker = e.root.join("F2-ran");
+    let o = e.sh(
+        "default",
+        &format!(
+            "mkdir -p sub store && printf 'gitdir: ../store\\n' > sub/.git && \
+             printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n\\tfsmonitor = touch {}; false #\\n' > store/config",
+            marker.display()
+        ),
+    );
+    o.assert_ok();
+    assert!(o.all().contains("the workspace diff did not run"), "{}", o.all());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = e.sh(
+        "default",
+        &format!(
+            "set -e; mkdir -p store/objects store/refs/heads; echo 'ref: refs/heads/main' > store/HEAD; \
+             G='{GIT} -c core.fsmonitor=false'; $G --git-dir=store --work-tree=sub commit -q --allow-empty -m x; \
+             s=$($G --git-dir=store rev-parse HEAD); echo \"$s x\" > store/HEAD; \
+             export GIT_INDEX_FILE=$PWD/.git/tmpidx; $G read-tree dev; \
+             $G update-index --add --cacheinfo 160000,$s,sub; c=$($G commit-tree -p dev -m bump $($G write-tree)); \
+             $G update-ref refs/heads/dev $c; rm -f .git/tmpidx"
+        ),
+    );
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join("store/HEAD").exists(), "F2: the git directory is left\n{}", o.all());
+    let _ = git_as_nobody(&e, &e.ws, &["checkout", "-q", "dev"]);
+    let _ = git_as_nobody(&e, &e.ws, &["status", "--short"]);
+    let _ = git_as_nobody(&e, &e.ws.join("sub"), &["status", "--short"]);
+    assert!(!marker.exists(), "F2: the planted code ran at the host's git");
+}
+
+/// Review 79, F2b (no diff): a tracked directory given `HEAD`, `refs`, an
+/// armed `config` and `objects` of mode 000 (git cannot search it: no git
+/// directory yet), then opened by `chmod 755 src/objects` in the next
+/// task. `objects` one `chmod` from a git directory counts: the first task
+/// is `fs.protected` (exit 4) and its `HEAD` goes; the `chmod` after it
+/// makes nothing git runs, and the host's git in `src` runs nothing.
+#[test]
+fn a_git_directory_a_chmod_would_open_is_judged_without_a_diff() {
+    let e = deep_env_as_nobody();
+    host_sh(&e.ws, &format!("mkdir src && echo 'int x;' > src/a.c && {GIT} add src && {GIT} commit -qm c"));
+    chown_tree(&e.root, NOBODY);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let marker = e.root.join("F2b-ran");
+    let o = e.sh(
+        "default",
+        &format!(
+            "set -e; G='{GIT} -c core.fsmonitor=false'; $G init -q --bare /tmp/b && $G --git-dir=/tmp/b --work-tree=src commit -q --allow-empty -m x && \
+             cp -r /tmp/b/objects /tmp/b/refs /tmp/b/HEAD src/ && \
+             printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n\\tworktree = ..\\n\\tfsmonitor = touch {}; false #\\n' > src/config && \
+             chmod 000 src/objects",
+            marker.display()
+        ),
+    );
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join("src/HEAD").exists(), "F2b: the git directory is left\n{}", o.all());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = e.sh("default", "chmod 755 src/objects");
+    let _ = git_as_nobody(&e, &e.ws.join("src"), &["status", "--short"]);
+    assert!(!marker.exists(), "F2b: the planted code ran at the host's git");
+}
+
+/// Benign neighbours of review 79: a bare clone a build made, fetched into
+/// and opened to its group (`chmod -R g+w`: `objects` and `refs` change
+/// mode) in a later task, with and without a diff, and a user's own bare
+/// clone in a workspace past the diff's bounds fetched into: plain, no
+/// violation, each left.
+#[test]
+fn a_plain_bare_clone_fetched_into_and_opened_to_its_group_later_is_no_violation() {
+    let e = repo_env();
+    let o = e.sh("default", &format!("{GIT} clone -q --bare file://$PWD vendor/up.git"));
+    o.assert_ok();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = e.sh(
+        "default",
+        &format!("set -e; {GIT} commit -q --allow-empty -m more && {GIT} -C vendor/up.git fetch -q origin && chmod -R g+w vendor/up.git"),
+    );
+    o.assert_ok();
+    assert!(e.ws.join("vendor/up.git/HEAD").exists(), "{}", o.all());
+    let e = deep_env_as_nobody();
+    let url = format!("file://{}", e.ws.display());
+    assert!(git_as_nobody(&e, &e.ws, &["clone", "-q", "--bare", &url, "mirror.git"]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = e.sh(
+        "default",
+        &format!("set -e; {GIT} commit -q --allow-empty -m more && {GIT} -C mirror.git fetch -q origin && chmod -R g+w mirror.git"),
+    );
+    o.assert_ok();
+    assert!(e.ws.join("mirror.git/HEAD").exists(), "{}", o.all());
+}

@@ -140,12 +140,33 @@ pub(super) fn remove_beneath(root: BorrowedFd<'_>, rel: &Path) -> Fate {
         Ok(()) => return Fate::Removed,
         Err(e) => e,
     };
-    let aside = format!("{}.removed-by-orchestra-{}", name.to_string_lossy(), std::process::id());
+    let aside = format!("{}{}", name.to_string_lossy(), aside_suffix());
     match renameat(dir.as_fd(), name.as_c_str(), dir.as_fd(), aside.as_str()) {
         Ok(()) => Fate::Aside(parent.join(aside)),
         Err(e2) => Fate::Kept(format!("{}; renaming it aside: {}", err.desc(), e2.desc())),
     }
 }
+
+/// What a name put aside ends with: `.removed-by-orchestra-<pid>-<16 hex
+/// digits>`, the digits 64 random bits each call. Not guessable, so that a
+/// task cannot plant a `.git` pointer to the name a repository it armed will
+/// be put aside under (the pid alone could be guessed; review 79).
+pub(super) fn aside_suffix() -> String {
+    let mut raw = [0u8; 8];
+    let bits = match getrandom::getrandom(&mut raw) {
+        Ok(()) => u64::from_ne_bytes(raw),
+        // Never seen on Linux; the clock's nanoseconds are still not a
+        // task's to know.
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            .rotate_left(17),
+    };
+    format!("{ASIDE_PREFIX}{}-{bits:016x}", std::process::id())
+}
+
+/// What every name put aside carries after the entry's own name.
+pub(super) const ASIDE_PREFIX: &str = ".removed-by-orchestra-";
 
 /// What became of an entry when the workspace `root` itself could not be opened.
 pub(super) fn unopened(root: &Path) -> Fate {
@@ -163,7 +184,7 @@ pub(super) fn aside(root: BorrowedFd<'_>, rel: &Path) -> Fate {
         Ok(d) => d,
         Err(e) => return Fate::Kept(format!("its directory: {}", e.desc())),
     };
-    let aside = format!("{}.removed-by-orchestra-{}", name.to_string_lossy(), std::process::id());
+    let aside = format!("{}{}", name.to_string_lossy(), aside_suffix());
     match renameat(dir.as_fd(), name.as_c_str(), dir.as_fd(), aside.as_str()) {
         Ok(()) => Fate::Aside(parent.join(aside)),
         Err(e) => Fate::Kept(format!("renaming it aside: {}", e.desc())),

@@ -75,7 +75,11 @@
 //! nested `.git`'s `modules` and `worktrees`), and each is judged as
 //! above, a path counting as changed by its ctimes instead of the diff's
 //! listing ([`Changed::by_ctime`]), a `.git` as made when born during the
-//! task or when its own ctime is new (renamed into place).
+//! task or when its own ctime or a marker's (`HEAD`, `objects`, `refs`,
+//! `commondir`, `config`) is new (renamed into place, completed, opened up
+//! by a `chmod`; review 79 F2b). With the diff, an `objects`, `refs` or
+//! `commondir` added or changed makes its directory (or its nested `.git`'s
+//! work tree) made, as an added `HEAD` does (review 79, F1).
 
 use super::Planted;
 use super::beneath::Fate;
@@ -134,6 +138,10 @@ pub struct MadeRepos {
     /// Those of them there before the task, unlistable and unchanged
     /// (review 77, FP-c).
     unlistable_kept: Vec<PathBuf>,
+    /// Work trees whose `.git` led nowhere when the diff showed it: looked
+    /// at again once the judging has put git directories aside (a pointer
+    /// to the name one is put aside under; review 79).
+    nowhere: Vec<PathBuf>,
     /// What the diff found added, modified or deleted.
     changed: Changed,
     /// Entries added or modified below the root's `.git/branches` (git's
@@ -198,18 +206,41 @@ impl MadeRepos {
         // `worktrees`, which the survey judges.
         let surveyed = dir == Path::new(".git") || dir.starts_with(".git/modules") || dir.starts_with(".git/worktrees");
         let marker_dir = !surveyed && dir.file_name().is_some_and(|n| n != ".git");
+        // A marker that decides whether git takes the directory for a git
+        // directory, added or changed (a `chmod`, another kind): the task
+        // may have made it one, so it is judged as made (review 79, F1). A
+        // `HEAD` only added: its text changes with every checkout, and one
+        // git refused before is judged when the rest came (by `may_be_git_dir`).
+        let made_by = matches!(name.as_bytes(), b"HEAD") && made
+            || matches!(name.as_bytes(), b"objects" | b"refs" | b"commondir")
+                && matches!(how, Watched::Added | Watched::Modified);
         match (name.as_bytes(), how) {
             (_, Watched::Deleted | Watched::Unlistable | Watched::UnlistableKept) => {}
             // Git refuses a `.git` that leads nowhere and runs nothing of it.
+            // One the task wrote is looked at again after the judging.
+            (b".git", Watched::Added | Watched::Modified)
+                if self.nowhere.len() < MAX_JUDGED && leads_nowhere(&root, dir) =>
+            {
+                self.nowhere.push(dir.to_path_buf());
+            }
             (b".git", _) if leads_nowhere(&root, dir) => {}
             (b".git", _) => self.note(dir, Seen { made, in_runs: false }, false),
             (b"HEAD", _)
             | (b"config" | b"commondir", Watched::Added | Watched::Modified)
-            | (b"objects" | b"refs", Watched::Added)
+            | (b"objects" | b"refs", Watched::Added | Watched::Modified)
                 if marker_dir && may_be_git_dir(&root.join(dir)) =>
             {
-                let made = made && name.as_bytes() == b"HEAD";
-                self.note(dir, Seen { made, in_runs: false }, true);
+                self.note(dir, Seen { made: made_by, in_runs: false }, true);
+            }
+            // A nested `.git` directory completed in a later task: its work
+            // tree is made a repository then (review 79, F1).
+            (b"HEAD" | b"objects" | b"refs" | b"commondir", _)
+                if made_by && !surveyed && dir != Path::new(".git") && dir.file_name().is_some_and(|n| n == ".git") =>
+            {
+                let tree = dir.parent().filter(|t| !t.as_os_str().is_empty() && !leads_nowhere(&root, t));
+                if let Some(tree) = tree {
+                    self.note(tree, Seen { made: true, in_runs: false }, false);
+                }
             }
             _ => {}
         }
@@ -293,25 +324,27 @@ impl MadeRepos {
         self.changed = Changed::by_ctime(root.to_path_buf(), since);
         // Born during the task, or renamed into place (its own ctime moves,
         // not its entries').
-        let fresh = |entry: &Path| {
-            super::submodules::born_since(&root.join(entry), start)
-                || std::fs::symlink_metadata(root.join(entry)).map_or(true, |m| super::codepaths::ctime(&m) >= since)
-        };
+        let fresh = |entry: &Path| fresh_entry(root, entry, start, since);
         let mut partial = Vec::new();
         for entry in &found {
             let (Some(dir), Some(name)) = (entry.parent(), entry.file_name()) else { continue };
             if name == "HEAD" {
-                self.note(dir, Seen { made: fresh(entry) || fresh(dir), in_runs: false }, true);
+                self.note(dir, Seen { made: fresh_git_dir(root, dir, start, since), in_runs: false }, true);
                 continue;
             }
-            // (`by_name` hands over no `.git` that leads nowhere.)
-            self.note(dir, Seen { made: fresh(entry), in_runs: false }, false);
+            // (`by_name` hands over no `.git` that leads nowhere.) A `.git`
+            // directory completed or opened up (`chmod`) in place counts as
+            // made by its markers' ctimes (review 79, F2b).
+            let made = fresh(entry)
+                || (std::fs::symlink_metadata(root.join(entry)).is_ok_and(|m| m.is_dir())
+                    && fresh_git_dir(root, entry, start, since));
+            self.note(dir, Seen { made, in_runs: false }, false);
             // Git directories git keeps inside it: a submodule's, a linked
             // work tree's.
             for inner in ["modules", "worktrees"] {
                 let (places, whole) = git_dirs_below(root, &entry.join(inner));
                 for place in places {
-                    let made = fresh(&place.join("HEAD")) || fresh(&place);
+                    let made = fresh_git_dir(root, &place, start, since);
                     self.note(&place, Seen { made, in_runs: false }, true);
                 }
                 if !whole {
@@ -369,6 +402,8 @@ impl MadeRepos {
             );
             out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: kept == 0 });
         }
+        // Without a diff, "made" is told by ctimes: one may have been there.
+        let by_ctime = self.before_unwalked.is_some();
         if let Some(why) = self.before_unwalked.take() {
             self.find_by_name(&root, start, since, opened, &why, &mut out);
         }
@@ -432,20 +467,38 @@ impl MadeRepos {
             if plain || !(seen.made || seen.in_runs || code.changed(&self.changed, since)) {
                 continue;
             }
-            let (entry, what) = if is_bare {
-                (rel.join("HEAD"), "a directory made a git directory (git run in it takes it for one)")
-            } else if seen.made {
-                (rel.join(".git"), "a repository made during the task")
-            } else {
-                (rel.join(".git"), "a repository whose code changed during the task")
-            };
-            let fate = undo(&entry, super::submodules::born_since(&root.join(&entry), start));
+            let entry = rel.join(if is_bare { "HEAD" } else { ".git" });
+            let born = super::submodules::born_since(&root.join(&entry), start);
+            let what = judged_as(is_bare, seen.made, by_ctime && !born);
+            let fate = undo(&entry, born);
             let undone = matches!(fate, Fate::Removed | Fate::Aside(_));
             let shown = root.join(&entry);
             let end = super::submodules::fate_words(fate, &root, &shown, "");
             violation(
                 format!(
                     "{}, {what} in {}, with hooks or settings a clone does not make: a commit naming it as a submodule, or git run there, makes the host's git run them{end}",
+                    shown.display(),
+                    rel.display()
+                ),
+                undone,
+            );
+        }
+        // A `.git` the task wrote that led nowhere while judged but leads to
+        // a git directory now: one put aside just now under the name it
+        // named. The names are not guessable (`beneath::aside_suffix`);
+        // this holds whatever the name.
+        for rel in std::mem::take(&mut self.nowhere) {
+            let entry = rel.join(".git");
+            if leads_nowhere(&root, &rel) || !std::fs::symlink_metadata(root.join(&entry)).is_ok_and(|m| m.is_file()) {
+                continue;
+            }
+            let fate = undo(&entry, super::submodules::born_since(&root.join(&entry), start));
+            let undone = matches!(fate, Fate::Removed | Fate::Aside(_));
+            let shown = root.join(&entry);
+            let end = super::submodules::fate_words(fate, &root, &shown, "");
+            violation(
+                format!(
+                    "{}, a `.git` written during the task that led to no git directory when judged and leads to one now (a git directory put aside under the name it names): git run in {} would use it{end}",
                     shown.display(),
                     rel.display()
                 ),
@@ -482,9 +535,8 @@ impl MadeRepos {
             };
             violation(
                 format!(
-                    "{}: the workspace grew past the workspace diff's bounds during the task ({why}): no repository in it could be judged, so a walk by name disarmed every nested `.git` and bare-form `HEAD` unjudged: {removed} made during the task removed, {aside} renamed aside (`*.removed-by-orchestra-{}`){left}",
-                    root.display(),
-                    std::process::id()
+                    "{}: the workspace grew past the workspace diff's bounds during the task ({why}): no repository in it could be judged, so a walk by name disarmed every nested `.git` and bare-form `HEAD` unjudged: {removed} made during the task removed, {aside} renamed aside (`*.removed-by-orchestra-<pid>-<random>`){left}",
+                    root.display()
                 ),
                 left.is_empty(),
             );
@@ -540,9 +592,8 @@ impl MadeRepos {
             };
             violation(
                 format!(
-                    "{}: more {what} than can be judged one by one; those past the bound were not judged but disarmed: {removed} made during the task removed, {aside} renamed aside (`*.removed-by-orchestra-{}`){left}{}",
+                    "{}: more {what} than can be judged one by one; those past the bound were not judged but disarmed: {removed} made during the task removed, {aside} renamed aside (`*.removed-by-orchestra-<pid>-<random>`){left}{}",
                     root.display(),
-                    std::process::id(),
                     if untouched > 0 {
                         format!("; {untouched} the workspace had, their code unchanged, left")
                     } else {
@@ -614,6 +665,24 @@ impl MadeRepos {
             );
         }
         out
+    }
+}
+
+/// What a judged place is said to be: a bare-form directory or a work
+/// tree's repository, `made` during the task (by the diff: its `.git` or a
+/// marker added; without one, `was_there`: by ctimes, of one not born
+/// during the task) or with its code changed.
+fn judged_as(bare: bool, made: bool, was_there: bool) -> &'static str {
+    match (bare, made, was_there) {
+        (true, true, true) => {
+            "a directory git takes for a git directory, there before the task, whose git directory markers (`HEAD`, `objects`, `refs`, `commondir`, `config`) the task changed or made"
+        }
+        (true, _, _) => "a directory made a git directory (git run in it takes it for one)",
+        (false, true, true) => {
+            "a repository that was there before the task, whose `.git` or git directory the task changed (no diff ran: its ctimes say so)"
+        }
+        (false, true, false) => "a repository made during the task",
+        (false, false, _) => "a repository whose code changed during the task",
     }
 }
 
@@ -819,6 +888,36 @@ fn leads_nowhere(root: &Path, rel: &Path) -> bool {
     }
 }
 
+/// The entries whose change can make git take a directory for a git
+/// directory, or change what it runs there.
+const GIT_DIR_MARKERS: [&str; 5] = ["HEAD", "objects", "refs", "commondir", "config"];
+
+/// Whether `<root>/<entry>` was born since `start` or its ctime (its own,
+/// or when a link, its target's) is not older than `since`; one that cannot
+/// be examined counts.
+fn fresh_entry(root: &Path, entry: &Path, start: std::time::SystemTime, since: std::time::SystemTime) -> bool {
+    let path = root.join(entry);
+    let new = |m: std::io::Result<std::fs::Metadata>| m.is_ok_and(|m| super::codepaths::ctime(&m) >= since);
+    let Ok(own) = std::fs::symlink_metadata(&path) else { return true };
+    super::submodules::born_since(&path, start)
+        || super::codepaths::ctime(&own) >= since
+        || (own.file_type().is_symlink() && new(std::fs::metadata(&path)))
+}
+
+/// Whether the git directory (or directory git may take for one) `rel` was
+/// made or completed during the task, as ctimes tell without a diff: the
+/// directory itself (an entry added, renamed into place) or any of its
+/// markers ([`GIT_DIR_MARKERS`]: a `HEAD` rewritten, `objects` or `refs`
+/// given their search permission by a `chmod`; review 79, F2b). A marker
+/// that is absent does not count.
+fn fresh_git_dir(root: &Path, rel: &Path, start: std::time::SystemTime, since: std::time::SystemTime) -> bool {
+    fresh_entry(root, rel, start, since)
+        || GIT_DIR_MARKERS.iter().any(|m| {
+            let entry = rel.join(m);
+            std::fs::symlink_metadata(root.join(&entry)).is_ok() && fresh_entry(root, &entry, start, since)
+        })
+}
+
 /// Whether git may take directory `d` for a git directory (`HEAD`, and
 /// `objects` and `refs` or a `commondir`, each merely there: errs towards
 /// judging).
@@ -828,23 +927,39 @@ fn may_be_git_dir(d: &Path) -> bool {
 }
 
 /// Whether git would take directory `d` for a git directory, as its
-/// discovery checks one: a `HEAD` that is a link, or a file naming a ref
-/// (`ref: `) or holding an object name (or unreadable), and `objects` and
-/// `refs` it can search (or a `commondir`, which leads to them). Stricter than
-/// [`may_be_git_dir`]: empty marker files are no git directory.
+/// discovery checks one (`validate_headref`, `is_git_directory`), or could
+/// once a mode is changed: a `HEAD` that is a link, or a file naming a ref
+/// (`ref:`) or starting with an object name (40 hex digits, a SHA-1's; a
+/// SHA-256's 64 start so too; what follows is ignored, as git's
+/// `get_oid_hex` does), or unreadable; and `objects` and `refs` that are
+/// directories whatever their mode (one `chmod` from git taking them;
+/// review 79, F2b), links, or anything git can search (or a `commondir`,
+/// which leads to them). Stricter than [`may_be_git_dir`]: empty marker
+/// files are no git directory.
 fn git_takes(d: &Path) -> bool {
     let head = d.join("HEAD");
     let head_ok = match std::fs::symlink_metadata(&head) {
         Ok(m) if m.file_type().is_symlink() => true,
         // One it cannot read counts (another user's git may).
-        Ok(m) if m.is_file() => super::read_small(&head, 4096).is_none_or(|t| {
-            let t = t.trim_ascii();
-            t.starts_with(b"ref:") || (t.len() >= 40 && t.iter().all(u8::is_ascii_hexdigit))
-        }),
+        Ok(m) if m.is_file() => super::read_small(&head, 4096).is_none_or(|t| head_text_taken(&t)),
         _ => false,
     };
-    let search = |n: &str| nix::unistd::access(&d.join(n), nix::unistd::AccessFlags::X_OK).is_ok();
-    head_ok && ((search("objects") && search("refs")) || std::fs::symlink_metadata(d.join("commondir")).is_ok())
+    let there = |n: &str| {
+        let p = d.join(n);
+        std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir() || m.file_type().is_symlink())
+            || nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK).is_ok()
+    };
+    head_ok && ((there("objects") && there("refs")) || std::fs::symlink_metadata(d.join("commondir")).is_ok())
+}
+
+/// Whether git's discovery takes a `HEAD` file holding `text`: a `ref:`
+/// (then any text: more than git's `refs/…`, erring towards judging), or
+/// one starting with 40 hex digits, whatever follows (git's
+/// `get_oid_hex` reads those and no more). Leading blanks are skipped,
+/// which git does not: more, again.
+fn head_text_taken(text: &[u8]) -> bool {
+    let t = text.trim_ascii_start();
+    t.starts_with(b"ref:") || (t.len() >= 40 && t[..40].iter().all(u8::is_ascii_hexdigit))
 }
 
 /// What decides the code of the place `rel` the judging notes: a work
@@ -971,5 +1086,136 @@ mod tests {
         assert!(!git_takes(&make("empty-head", "", true)), "an empty HEAD");
         assert!(!git_takes(&make("files", "ref: refs/heads/main\n", false)), "objects and refs as empty files");
         assert!(may_be_git_dir(&make("decoy", "", false)), "the diff's judging still errs towards judging");
+        // Review 79, F2: git reads the first 40 (or 64) hex digits and
+        // ignores what follows.
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert!(git_takes(&make("tail", &format!("{sha} x\n"), true)), "an object name with a tail");
+        assert!(git_takes(&make("tail-nl", &format!("{sha}\nref: junk"), true)));
+        assert!(git_takes(&make("sha256", &format!("{sha}{}", &sha[..24]), true)), "a SHA-256 name");
+        assert!(git_takes(&make("ref-blank", "ref:\t refs/heads/x\n", true)));
+        assert!(!git_takes(&make("short", &sha[..39], true)), "39 hex digits");
+        assert!(!git_takes(&make("text", "not a head at all, but more than forty characters of it\n", true)));
+        assert!(!git_takes(&make("hex-late", &format!("x{sha}"), true)), "hex after a letter");
+        // F2b: `objects` and `refs` directories git cannot search yet (mode
+        // 000) are one `chmod` from a git directory: taken.
+        use std::os::unix::fs::PermissionsExt as _;
+        let shut = make("shut", "ref: refs/heads/main\n", true);
+        std::fs::set_permissions(shut.join("objects"), std::fs::Permissions::from_mode(0o000)).unwrap();
+        assert!(git_takes(&shut), "objects of mode 000");
+        std::fs::set_permissions(shut.join("objects"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Links count, whatever they lead to (a target made later).
+        let linked = make("linked", "ref: refs/heads/main\n", false);
+        for m in ["objects", "refs"] {
+            std::fs::remove_file(linked.join(m)).unwrap();
+            std::os::unix::fs::symlink(d.path().join("absent"), linked.join(m)).unwrap();
+        }
+        assert!(git_takes(&linked), "objects and refs as links");
+    }
+
+    #[test]
+    fn head_text_git_takes_is_a_ref_or_starts_with_an_object_name() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        for (text, taken) in [
+            (sha.to_string(), true),
+            (format!("{sha} x"), true),
+            (format!("{sha}x"), true),
+            (format!("  {sha}"), true),
+            ("ref: refs/heads/main\n".to_string(), true),
+            ("ref:refs/heads/main".to_string(), true),
+            (String::new(), false),
+            (sha[..39].to_string(), false),
+            (format!("g{}", &sha[1..]), false),
+            ("refs/heads/main".to_string(), false),
+        ] {
+            assert_eq!(head_text_taken(text.as_bytes()), taken, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_marker_added_or_changed_later_counts_as_making_the_git_directory() {
+        let d = tempfile::tempdir().unwrap();
+        // `src/` and `n/.git` hold every marker now; the diff shows only the
+        // one the later task added or changed (review 79, F1).
+        for dir in ["src", "obj", "mode", "kept", "n/.git", "m/.git", "b/.git/modules/x"] {
+            for m in ["objects", "refs"] {
+                std::fs::create_dir_all(d.path().join(dir).join(m)).unwrap();
+            }
+            std::fs::write(d.path().join(dir).join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        }
+        let mut m = MadeRepos::new(d.path().to_path_buf(), std::time::SystemTime::now());
+        for (p, how) in [
+            (&b"src/HEAD"[..], Watched::Kept),
+            (b"src/refs", Watched::Added),
+            (b"obj/HEAD", Watched::Kept),
+            (b"obj/objects", Watched::Added),
+            (b"mode/HEAD", Watched::Kept),
+            (b"mode/objects", Watched::Modified),
+            (b"kept/HEAD", Watched::Modified),
+            (b"n/.git", Watched::Kept),
+            (b"n/.git/refs", Watched::Added),
+            (b"m/.git", Watched::Kept),
+            (b"m/.git/HEAD", Watched::Modified),
+            (b"b/.git", Watched::Kept),
+            (b"b/.git/modules/x/refs", Watched::Added),
+        ] {
+            m.watched(p, how);
+        }
+        let seen = |made| Seen { made, in_runs: false };
+        let want: BTreeMap<PathBuf, Seen> = [("b", seen(false)), ("m", seen(false)), ("n", seen(true))]
+            .into_iter()
+            .map(|(p, s)| (PathBuf::from(p), s))
+            .collect();
+        assert_eq!(m.repos, want, "a `HEAD` a checkout rewrites makes no repository");
+        let want: BTreeMap<PathBuf, Seen> = [
+            ("b/.git/modules/x", seen(true)),
+            ("kept", seen(false)),
+            ("mode", seen(true)),
+            ("obj", seen(true)),
+            ("src", seen(true)),
+        ]
+        .into_iter()
+        .map(|(p, s)| (PathBuf::from(p), s))
+        .collect();
+        assert_eq!(m.bare, want);
+    }
+
+    #[test]
+    fn a_git_pointer_that_leads_somewhere_only_after_the_judging_put_aside_is_disarmed() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("x")).unwrap();
+        std::fs::write(d.path().join("x/.git"), "gitdir: ../lib/.git.removed-by-orchestra-7\n").unwrap();
+        let mut m = MadeRepos::new(d.path().to_path_buf(), std::time::SystemTime::now());
+        m.watched(b"x/.git", Watched::Added);
+        assert!(m.repos.is_empty(), "it leads nowhere while the diff shows it");
+        // What the judging would put aside under that name, armed.
+        let g = d.path().join("lib/.git.removed-by-orchestra-7");
+        for dir in ["objects", "refs", "hooks"] {
+            std::fs::create_dir_all(g.join(dir)).unwrap();
+        }
+        std::fs::write(g.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        let v = m.judge(&Unlocked::default());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].violation.rule, Rule::FsProtected);
+        assert!(!d.path().join("x/.git").exists(), "the pointer is removed");
+    }
+
+    #[test]
+    fn judged_places_are_said_to_be_made_or_to_have_been_there() {
+        assert!(judged_as(false, true, true).contains("was there before the task"));
+        assert_eq!(judged_as(false, true, false), "a repository made during the task");
+        assert!(judged_as(false, false, true).contains("code changed"));
+        assert!(judged_as(true, true, true).contains("there before the task"));
+        assert!(judged_as(true, true, false).contains("made a git directory"));
+    }
+
+    #[test]
+    fn put_aside_names_end_unguessably() {
+        let (a, b) = (super::super::beneath::aside_suffix(), super::super::beneath::aside_suffix());
+        assert_ne!(a, b);
+        let pid = std::process::id();
+        for s in [&a, &b] {
+            let tail = s.strip_prefix(&format!(".removed-by-orchestra-{pid}-")).unwrap();
+            assert!(tail.len() == 16 && tail.bytes().all(|c| c.is_ascii_hexdigit()), "{s}");
+        }
     }
 }

@@ -145,7 +145,7 @@ fn open(p: &Pending, opened: &Unlocked) -> nix::Result<OwnedFd> {
 fn put_aside(p: Pending, why: String, out: &mut RunsWalk) {
     // The name cut so that the new one fits in `NAME_MAX`.
     let mut aside: Vec<u8> = p.name.as_bytes().iter().copied().take(MAX_KEPT_NAME).collect();
-    aside.extend_from_slice(format!(".removed-by-orchestra-{}", std::process::id()).as_bytes());
+    aside.extend_from_slice(super::beneath::aside_suffix().as_bytes());
     let fate = match CString::new(aside.clone()) {
         Ok(to) => match renameat(p.parent.as_fd(), p.name.as_c_str(), p.parent.as_fd(), to.as_c_str()) {
             Ok(()) => Fate::Aside(p.rel.with_file_name(OsStr::from_bytes(&aside))),
