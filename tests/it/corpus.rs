@@ -240,6 +240,53 @@ fn corpus_rust_workspace_rustc_demangle_builds_and_tests_under_build_offline() {
     );
 }
 
+// ---- A toolchain file (rust-toolchain.toml), as crates such as thiserror pin --
+
+/// The channel this checkout's own `rust-toolchain.toml` pins: installed on any
+/// host that built orchestra.
+fn installed_channel() -> String {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("rust-toolchain.toml");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let line = text.lines().find(|l| l.trim_start().starts_with("channel")).expect("a channel line");
+    line.split('"').nth(1).expect("a quoted channel").to_string()
+}
+
+/// Review 80, P1: a toolchain file asking for components the host has not
+/// installed (thiserror 1.0.69 asks for `rust-src`) made rustup try to install
+/// them into the read-only `~/.rustup` (exit 4 `fs.write`), where the build
+/// needs none of them. build-offline tells rustup not to install
+/// (`RUSTUP_AUTO_INSTALL=0`, as `GOTOOLCHAIN=local` tells go): the build and
+/// its tests run, and `~/.rustup` is left as it was.
+#[test]
+fn corpus_rust_a_toolchain_file_asking_for_components_not_installed_builds_and_tests() {
+    let w = project("num-rational", "version: 1\n");
+    let toolchain = format!(
+        "[toolchain]\nchannel = \"{}\"\ncomponents = [\"rust-src\", \"llvm-tools\", \"rust-analyzer\"]\n",
+        installed_channel()
+    );
+    std::fs::write(w.ws.join("rust-toolchain.toml"), toolchain).unwrap();
+    let tmp = Path::new(&real_home()).join(".rustup/tmp");
+    let before: Vec<_> =
+        std::fs::read_dir(&tmp).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    w.corpus_run("build and test", &[]).assert_ok().assert_count("cargo tests passed", 52, cargo_passed);
+    let after: Vec<_> =
+        std::fs::read_dir(&tmp).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert_eq!(before, after, "{} changed", tmp.display());
+}
+
+/// The other direction: a toolchain file pinning a channel the host lacks is a
+/// failed build saying so (exit 2, rustup's message in the log), never a
+/// violation.
+#[test]
+fn corpus_rust_a_toolchain_file_pinning_a_toolchain_not_installed_fails_without_a_violation() {
+    let w = project("num-rational", "version: 1\n");
+    std::fs::write(w.ws.join("rust-toolchain.toml"), "[toolchain]\nchannel = \"1.80.0\"\n").unwrap();
+    let r = w.corpus_run("build and test", &[]);
+    assert_eq!(r.out.code, 2, "a missing toolchain is a failed build\n{}", r.context());
+    assert!(r.rules().is_empty(), "a missing toolchain is no violation\n{}", r.context());
+    assert!(r.logs.contains("1.80.0") && r.logs.contains("not installed"), "rustup says why\n{}", r.context());
+}
+
 // ---- TypeScript: mitt 3.0.1, Debian's tsc, node's test runner --------------
 
 #[test]

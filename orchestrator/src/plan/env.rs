@@ -11,8 +11,10 @@
 //! or helper programs read from configuration (`GIT_*`, `HOME`,
 //! `npm_config_*`, `EDITOR`) — is refused when the plan is checked (exit 1,
 //! `file:line:col` when the plan is a file), unless the project config lists
-//! its name under `allow_task_env`. Two values are accepted because they only
-//! narrow what runs: `GOTOOLCHAIN=local`, and a `PYTHONPATH` made of relative
+//! its name under `allow_task_env`. Three values are accepted because they only
+//! narrow what runs: `GOTOOLCHAIN=local`, `RUSTUP_AUTO_INSTALL=0` (any other
+//! value of either would download and run another toolchain), and a
+//! `PYTHONPATH` made of relative
 //! paths inside the workspace (`python3 -m` already puts the workspace first
 //! on `sys.path`). Names are compared case-insensitively (npm reads
 //! `npm_config_*` in any case); a name that is not a plain identifier is
@@ -134,6 +136,8 @@ pub fn refusal(name: &str, value: &str) -> Option<&'static str> {
     match upper.as_str() {
         "GOTOOLCHAIN" if value == "local" => return None,
         "GOTOOLCHAIN" => return Some("it makes the go tool download and run another toolchain"),
+        "RUSTUP_AUTO_INSTALL" if value == "0" => return None,
+        "RUSTUP_AUTO_INSTALL" => return Some("it makes rustup download and install a toolchain"),
         "PYTHONPATH" if value.split(':').all(workspace_relative) => return None,
         "PYTHONPATH" => {
             return Some(
@@ -239,6 +243,8 @@ mod tests {
         }
         assert_eq!(refusal("GOTOOLCHAIN", "local"), None);
         assert!(refusal("GOTOOLCHAIN", "go1.99").is_some());
+        assert_eq!(refusal("RUSTUP_AUTO_INSTALL", "0"), None);
+        assert!(refusal("RUSTUP_AUTO_INSTALL", "1").is_some());
         assert_eq!(refusal("PYTHONPATH", "src:lib/py"), None);
         for bad in ["/tmp/x", "../up", "src:/opt", ""] {
             assert!(refusal("PYTHONPATH", bad).is_some(), "{bad}");
