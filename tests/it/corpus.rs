@@ -287,6 +287,48 @@ fn corpus_rust_a_toolchain_file_pinning_a_toolchain_not_installed_fails_without_
     assert!(r.logs.contains("1.80.0") && r.logs.contains("not installed"), "rustup says why\n{}", r.context());
 }
 
+// ---- pip building a package under build-offline: six 1.17.0 ------------------
+
+impl World {
+    /// `orchestra exec --policy build-offline` of `argv` in the workspace.
+    fn exec_offline(&self, argv: &[&str]) -> Out {
+        let ws = self.ws.display().to_string();
+        let audit = self.audit.display().to_string();
+        let mut args = vec!["exec", "--policy", "build-offline", "--workdir", &ws, "--audit-dir", &audit, "--"];
+        args.extend_from_slice(argv);
+        self.orchestra(&args)
+    }
+}
+
+/// `pip wheel` of a package whose build needs nothing from an index (a
+/// `setup.py` alone) builds its wheel: exit 0, no violation.
+#[test]
+fn corpus_python_pip_wheel_of_a_setup_py_package_builds_under_build_offline() {
+    let w = project("six", "version: 1\n");
+    let out = w.exec_offline(&["python3", "-m", "pip", "wheel", "--no-deps", "-w", "dist", "."]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(!out.stderr.contains("violation"), "{}", out.all());
+    let wheels: Vec<_> = std::fs::read_dir(w.ws.join("dist")).unwrap().flatten().collect();
+    assert!(wheels.iter().any(|e| e.file_name().to_string_lossy().ends_with(".whl")), "{}", out.all());
+}
+
+/// Review 80, a neighbour of P1: `pip wheel .` of a `pyproject.toml` project
+/// installs its build dependencies from an index in an isolated build; with
+/// no network that reached for PyPI's DNS (exit 4 `network.loopback`). The
+/// preset's `PIP_NO_INDEX=1` makes it a failed build naming what is missing
+/// (exit 2, no violation), as cargo, go and npm fail offline.
+#[test]
+fn corpus_python_pip_wheel_needing_build_dependencies_fails_without_a_violation() {
+    let w = project("six", "version: 1\n");
+    let pyproject =
+        "[build-system]\nrequires = [\"setuptools>=61\", \"wheel\"]\nbuild-backend = \"setuptools.build_meta\"\n";
+    std::fs::write(w.ws.join("pyproject.toml"), pyproject).unwrap();
+    let out = w.exec_offline(&["python3", "-m", "pip", "wheel", "--no-deps", "-w", "dist", "."]);
+    assert_eq!(out.code, 2, "a missing build dependency is a failed build\n{}", out.all());
+    assert!(!out.stderr.contains("violation"), "no violation\n{}", out.all());
+    assert!(out.all().contains("No matching distribution found for setuptools"), "pip says why\n{}", out.all());
+}
+
 // ---- TypeScript: mitt 3.0.1, Debian's tsc, node's test runner --------------
 
 #[test]
