@@ -17,6 +17,9 @@ for tool in cargo make gcc cmake ctest go node npm tsc; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 /usr/bin/python3 -m pytest --version >/dev/null 2>&1 || missing+=("pytest (python3-pytest)")
+/usr/bin/python3 -c 'import setuptools' >/dev/null 2>&1 || missing+=("setuptools (python3-setuptools)")
+[ -f "$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_path("include"))')/Python.h" ] \
+  || missing+=("Python.h (python3-dev)")
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "corpus: missing tools: ${missing[*]}" >&2
   exit 1

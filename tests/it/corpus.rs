@@ -139,6 +139,16 @@ fn go_ok(line: &str) -> Option<u64> {
     (line.starts_with("ok ") && line.contains("github.com/google/uuid")).then_some(1)
 }
 
+/// automake's test summary: `# PASS:  6`.
+fn automake_passed(line: &str) -> Option<u64> {
+    line.strip_prefix("# PASS:").and_then(|n| n.trim().parse().ok())
+}
+
+/// pytest's closing lines that report skipped tests.
+fn pytest_skipped(logs: &str) -> Vec<&str> {
+    logs.lines().filter(|l| l.starts_with('=') && l.contains(" passed") && l.contains(" skipped")).collect()
+}
+
 impl World {
     /// `orchestra run INTENT --workdir WS --runs-dir RUNS --audit-dir AUDIT EXTRA...` and what it left.
     fn corpus_run(&self, intent: &str, extra: &[&str]) -> Run {
@@ -407,6 +417,28 @@ fn corpus_python_cachetools_src_layout_builds_and_tests_under_default() {
     );
 }
 
+// ---- Python with a C extension: MarkupSafe 2.1.5 (setup.py ext_modules) ---
+
+#[test]
+fn corpus_python_markupsafe_builds_its_c_extension_and_tests_it_under_build_offline() {
+    let w = project("markupsafe", "version: 1\n");
+    let r = w.corpus_run("build and test", &["--policy", "build-offline"]);
+    r.assert_ok().assert_count("pytest passed", 53, pytest_passed);
+    assert!(pytest_skipped(&r.logs).is_empty(), "the C cases ran, none skipped\n{}", r.context());
+    let built = std::fs::read_dir(w.ws.join("src/markupsafe")).unwrap().flatten().any(|e| {
+        e.file_name().to_string_lossy().starts_with("_speedups.") && e.file_name().to_string_lossy().ends_with(".so")
+    });
+    assert!(built, "_speedups was built in place\n{}", r.context());
+}
+
+#[test]
+fn corpus_python_markupsafe_tests_run_against_the_extension_under_default() {
+    let w = project("markupsafe", "version: 1\n");
+    let r = w.corpus_run("run the tests", &["--policy", "default"]);
+    r.assert_ok().assert_count("pytest passed", 53, pytest_passed);
+    assert!(pytest_skipped(&r.logs).is_empty(), "the C cases ran, none skipped\n{}", r.context());
+}
+
 // ---- C with make: jsmn ------------------------------------------------------
 
 #[test]
@@ -428,6 +460,28 @@ fn corpus_c_jsmn_make_builds_and_tests_under_default() {
         "jsmn checks passed",
         4 * 16,
         jsmn_passed,
+    );
+}
+
+// ---- C, an autotools release tarball: libmd 1.0.4 (./configure, make, make check)
+
+#[test]
+fn corpus_c_libmd_autotools_configures_builds_and_checks_under_build_offline() {
+    let w = project("libmd", "version: 1\n");
+    let r = w.corpus_run("build and test", &["--policy", "build-offline"]);
+    r.assert_ok().assert_count("automake tests passed", 6, automake_passed);
+    let ids: Vec<&str> = r.report["tasks"].as_array().unwrap().iter().filter_map(|t| t["id"].as_str()).collect();
+    assert_eq!(ids, ["configure", "build", "test"], "{}", r.context());
+    assert!(r.logs.contains("# FAIL:  0"), "{}", r.context());
+}
+
+#[test]
+fn corpus_c_libmd_autotools_runs_the_tests_under_default() {
+    let w = project("libmd", "version: 1\n");
+    w.corpus_run("run the tests", &["--policy", "default"]).assert_ok().assert_count(
+        "automake tests passed",
+        6,
+        automake_passed,
     );
 }
 
@@ -576,4 +630,22 @@ fn corpus_broken_build_writing_outside_the_workspace_exits_4() {
     assert_eq!(r.out.code, 4, "a write outside the workspace is a violation\n{}", r.context());
     let rules = r.rules();
     assert!(rules.iter().any(|v| v.contains("\"fs.write\"")), "fs.write: {rules:?}\n{}", r.context());
+}
+
+/// MarkupSafe whose C extension does not compile: the build fails (exit 2, child_exit), the
+/// compiler's message is in the log, no violation, and the tests do not run on a silent fallback.
+#[test]
+fn corpus_broken_c_extension_exits_2_with_the_compiler_message() {
+    let w = project("markupsafe", "version: 1\n");
+    let c = w.ws.join("src/markupsafe/_speedups.c");
+    let text = std::fs::read_to_string(&c).unwrap();
+    std::fs::write(&c, format!("{text}\nint corpus_broken_variant(void) {{ return undeclared_corpus_name; }}\n"))
+        .unwrap();
+    let r = w.corpus_run("build and test", &["--policy", "build-offline"]);
+    assert_eq!(r.out.code, 2, "a compiler error is exit 2\n{}", r.context());
+    assert!(r.rules().is_empty(), "a compiler error is no violation\n{}", r.context());
+    assert_eq!(state(&r.report, "build-ext"), "failed", "{}", r.context());
+    assert_eq!(task(&r.report, "build-ext")["cause"], "child_exit", "{}", r.context());
+    assert!(r.logs.contains("undeclared_corpus_name") && r.logs.contains("error"), "gcc's message\n{}", r.context());
+    assert!(!r.logs.contains("Plain-Python build succeeded"), "no fallback\n{}", r.context());
 }

@@ -6,7 +6,8 @@
 //!   top-level files (to tell compiled objects), and, capped at 1 MiB each,
 //!   the project files it names (`Cargo.toml`, `package.json` and the
 //!   `package.json` of each npm workspace member, `tsconfig.json`, the
-//!   Makefile, `CMakeLists.txt`, the Python project and pytest config files,
+//!   Makefile or `Makefile.in`, `configure` (to see what it writes),
+//!   `CMakeLists.txt`, `setup.py`, the Python project and pytest config files,
 //!   `.gitignore`); it lists top-level directories one level down to find
 //!   Python code, and a Go module (bounded) to find `*_test.go` names; it
 //!   runs nothing, writes nothing and needs no network;
@@ -45,6 +46,7 @@ pub const PROJECT_FILES: &[&str] = &[
     "GNUmakefile",
     "makefile",
     "Makefile",
+    "configure",
     "CMakeLists.txt",
     "go.mod",
     "pyproject.toml",
@@ -267,9 +269,7 @@ fn detect(ls: &mut Listing) -> Result<Vec<Project>, PlanError> {
     if ls.has("package.json") || ls.has("tsconfig.json") {
         out.push(node(ls)?);
     }
-    if let Some(file) = ["GNUmakefile", "makefile", "Makefile"].into_iter().find(|f| ls.has(f))
-        && let Some(p) = make(ls, file)?
-    {
+    if let Some(p) = make_project(ls)? {
         out.push(p);
     }
     if ls.has("CMakeLists.txt") {
@@ -548,7 +548,126 @@ fn make_rules(text: &str) -> Vec<(String, bool)> {
 const NOT_BUILD_TARGETS: &[&str] =
     &["test", "tests", "check", "lint", "clean", "distclean", "install", "help", "format", "fmt", "run", "deploy"];
 
-fn make(ls: &mut Listing, file: &'static str) -> Result<Option<Project>, PlanError> {
+/// The make project, if any: a Makefile, or a `configure` script that writes one
+/// (autoconf's `configure` with `Makefile.in`; a release tarball ships no Makefile).
+fn make_project(ls: &mut Listing) -> Result<Option<Project>, PlanError> {
+    let makefile = ["GNUmakefile", "makefile", "Makefile"].into_iter().find(|f| ls.has(f));
+    let cmake = ls.has("CMakeLists.txt");
+    if !ls.has("configure") {
+        return match makefile {
+            Some(file) => make(ls, file, false),
+            None => Ok(None),
+        };
+    }
+    if !is_executable(&ls.root.join("configure")) {
+        return match makefile {
+            Some(file) => make(ls, file, false),
+            None if cmake => Ok(None),
+            None => {
+                let mut p = Project::new(Eco::Make, "make");
+                for want in [Want::Build, Want::Test, Want::Lint] {
+                    p.lack(want, "configure is not executable (chmod +x configure)");
+                }
+                Ok(Some(p))
+            }
+        };
+    }
+    // What needs ./configure first: an autoconf Makefile.in, a Makefile that includes what
+    // configure writes (TinyCC's config.mak), or no Makefile at all.
+    let includes = match makefile {
+        Some(file) if !ls.has("Makefile.in") => configure_includes(ls, file)?,
+        _ => Vec::new(),
+    };
+    let configured = ls.has("Makefile.in") || makefile.is_none() || !includes.is_empty();
+    if configured && cmake {
+        // Beside CMake, configure is not run: it writes headers into the source tree that
+        // CMake's out-of-tree build would pick up instead of its own (jansson). CMake builds.
+        drop_configure_outputs(ls, &includes);
+        tracing::info!("./configure is not planned beside CMakeLists.txt: the CMake project is built instead");
+        return Ok(None);
+    }
+    if ls.has("Makefile.in") {
+        // autoconf: configure writes the Makefile from Makefile.in, whose targets are planned.
+        return make(ls, "Makefile.in", true);
+    }
+    match makefile {
+        Some(file) => make(ls, file, configured),
+        None => {
+            let mut p = Project::new(Eco::Make, "make");
+            configure_steps(ls, &mut p, &[]);
+            p.step(
+                Step::new("build", Some(Want::Build), "make", &[], "Build what ./configure set up with make.".into())
+                    .needs(AFTER_CONFIGURE),
+            );
+            p.lack(Want::Test, "there is no Makefile.in to tell the test target of the Makefile configure writes");
+            p.lack(Want::Lint, "there is no Makefile.in to tell the lint target of the Makefile configure writes");
+            Ok(Some(p))
+        }
+    }
+}
+
+/// Whether a file has an execute bit.
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+/// Top-level files a Makefile includes (`include x`, not `-include`) that `configure` writes
+/// (it names them); `$(VAR)/` and `./` before the name are dropped.
+fn configure_includes(ls: &Listing, file: &str) -> Result<Vec<String>, PlanError> {
+    let text = ls.text(file)?;
+    // A configure too large to read is not searched: the Makefile is then taken as it is.
+    let configure = ls.text("configure").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("include ") else { continue };
+        for word in rest.split_whitespace() {
+            let name = match word.rsplit_once(")/") {
+                Some((var, name)) if var.starts_with("$(") && !var[2..].contains(['$', '(', ')']) => name,
+                Some(_) => continue,
+                None => word.trim_start_matches("./"),
+            };
+            let plain = !name.is_empty() && !name.contains(['$', '/', '*', '%']);
+            if plain && configure.contains(name) && !out.iter().any(|o| o == name) {
+                out.push(name.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What `configure` writes at the top level besides the files named by a `X.in` template.
+const CONFIGURE_OUTPUTS: &[&str] =
+    &["config.status", "config.log", "config.cache", "config.h", "config.mak", "config.mk", "libtool", "stamp-h1"];
+
+/// Steps run after `./configure`: it must have written the Makefile.
+const AFTER_CONFIGURE: &[(&str, bool)] = &[("configure", true)];
+/// A make test after `./configure`: configured first, after the build when the plan has one.
+const AFTER_CONFIGURE_AND_BUILD: &[(&str, bool)] = &[("configure", true), ("build", false)];
+
+/// Drop what `./configure` writes from the inputs: the `X` of every top-level `X.in`, its
+/// logs and caches ([`CONFIGURE_OUTPUTS`]), and `extra`.
+fn drop_configure_outputs(ls: &mut Listing, extra: &[String]) {
+    let mut outputs: Vec<String> = CONFIGURE_OUTPUTS.iter().map(|s| s.to_string()).collect();
+    outputs.extend(ls.files.iter().filter_map(|f| f.strip_suffix(".in")).map(str::to_string));
+    outputs.extend(extra.iter().cloned());
+    ls.not_inputs(&outputs);
+}
+
+/// The `./configure` step; what it writes (the `X` of every top-level `X.in`, its logs and
+/// caches, and `extra`) is output, never an input, so a second run plans the same.
+fn configure_steps(ls: &mut Listing, p: &mut Project, extra: &[String]) {
+    drop_configure_outputs(ls, extra);
+    p.step(Step::new(
+        "configure",
+        None,
+        "configure",
+        &[],
+        "Run the project's ./configure (it writes the Makefile and its settings into the workspace).".into(),
+    ));
+}
+
+fn make(ls: &mut Listing, file: &'static str, configure: bool) -> Result<Option<Project>, PlanError> {
     let text = ls.text(file)?;
     // A Makefile CMake generated in the source tree is a build output, not a project.
     if ls.has("CMakeLists.txt")
@@ -560,17 +679,31 @@ fn make(ls: &mut Listing, file: &'static str) -> Result<Option<Project>, PlanErr
     let rules = make_rules(&text);
     let real = |t: &str| rules.iter().any(|(n, does)| n == t && *does);
     let mut p = Project::new(Eco::Make, "make");
+    // The Makefile the steps run: the one configure writes from Makefile.in.
+    let makefile = file.strip_suffix(".in").unwrap_or(file);
+    let (first, then) = if configure {
+        let extra = if file == "Makefile.in" { Vec::new() } else { configure_includes(ls, file)? };
+        configure_steps(ls, &mut p, &extra);
+        (AFTER_CONFIGURE, AFTER_CONFIGURE_AND_BUILD)
+    } else {
+        (&[][..], AFTER_BUILD)
+    };
     match rules.first() {
         None => p.lack(Want::Build, format!("{file} defines no target")),
-        Some((goal, does)) if !NOT_BUILD_TARGETS.contains(&goal.as_str()) && *does => p.step(Step::new(
-            "build",
-            Some(Want::Build),
-            "make",
-            &[],
-            format!("Build the default target of {file} ({goal}) with make."),
-        )),
+        Some((goal, does)) if !NOT_BUILD_TARGETS.contains(&goal.as_str()) && *does => p.step(
+            Step::new(
+                "build",
+                Some(Want::Build),
+                "make",
+                &[],
+                format!("Build the default target of {makefile} ({goal}) with make."),
+            )
+            .needs(first),
+        ),
         Some((goal, _)) => match ["build", "all"].into_iter().find(|t| real(t)) {
-            Some(t) => p.step(Step::new("build", Some(Want::Build), "make", &[t], format!("Run `make {t}`."))),
+            Some(t) => {
+                p.step(Step::new("build", Some(Want::Build), "make", &[t], format!("Run `make {t}`.")).needs(first))
+            }
             None => p.lack(
                 Want::Build,
                 format!("the default target of {file} is {goal:?}, and it has no build or all target"),
@@ -578,13 +711,11 @@ fn make(ls: &mut Listing, file: &'static str) -> Result<Option<Project>, PlanErr
         },
     }
     match ["test", "tests", "check"].into_iter().find(|t| real(t)) {
-        Some(t) => {
-            p.step(Step::new("test", Some(Want::Test), "make", &[t], format!("Run `make {t}`.")).needs(AFTER_BUILD))
-        }
+        Some(t) => p.step(Step::new("test", Some(Want::Test), "make", &[t], format!("Run `make {t}`.")).needs(then)),
         None => p.lack(Want::Test, format!("{file} has no test, tests or check target that does something")),
     }
     if real("lint") {
-        p.step(Step::new("lint", Some(Want::Lint), "make", &["lint"], "Run `make lint`.".into()));
+        p.step(Step::new("lint", Some(Want::Lint), "make", &["lint"], "Run `make lint`.".into()).needs(first));
     } else {
         p.lack(Want::Lint, format!("{file} has no lint target"));
     }
@@ -684,6 +815,22 @@ fn has_python(dir: &Path) -> bool {
     })
 }
 
+/// Whether a setup.py declares compiled extensions (`ext_modules`, `Extension(`), outside comments.
+fn declares_extensions(setup_py: &str) -> bool {
+    setup_py
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .any(|l| l.contains("ext_modules") || l.contains("Extension("))
+}
+
+/// The environment of `setup.py build_ext`: `CIBUILDWHEEL=1` is the convention by which
+/// packages with optional speedups (MarkupSafe) make the extension required, so a compiler
+/// error fails the step instead of falling back to pure Python with the tests skipped.
+const REQUIRE_EXTENSIONS: &[(&str, &str)] = &[("CIBUILDWHEEL", "1")];
+
+/// Python tests when the package has C extensions: built first, even when the intent asked only for tests.
+const AFTER_EXTENSIONS: &[(&str, bool)] = &[("build", false), ("build-ext", true)];
+
 fn python(ls: &Listing) -> Result<Project, PlanError> {
     let src_layout = ls.has_dir("src") && has_python(&ls.root.join("src"));
     // pytest's own settings: a project that sets `pythonpath` (or uses a src
@@ -736,6 +883,21 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
             "Byte-compile the Python sources (a syntax check; installs nothing).".into(),
         ));
     }
+    let ext = ls.has("setup.py") && declares_extensions(&ls.text("setup.py")?);
+    if ext {
+        p.step(Step {
+            env: REQUIRE_EXTENSIONS,
+            ..Step::new(
+                "build-ext",
+                Some(Want::Build),
+                "setup-py",
+                &["setup.py", "build_ext", "--inplace"],
+                "Build the C extensions setup.py declares next to their sources (the host's setuptools, \
+                 no build isolation, no downloads), so the tests import them; a compiler error fails the step."
+                    .into(),
+            )
+        });
+    }
     if tests_dir.is_some() || test_files || config.contains("testpaths") {
         // `-o pythonpath=src` needs a config file to be relative to (pytest
         // 7 fails without one): the project manifest is named when there is none.
@@ -751,7 +913,7 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
         };
         p.step(
             Step::new("test", Some(Want::Test), "python3", args, format!("Run the Python tests with pytest{how}."))
-                .needs(AFTER_BUILD),
+                .needs(if ext { AFTER_EXTENSIONS } else { AFTER_BUILD }),
         );
     } else {
         p.lack(Want::Test, "no tests/ or test/ directory, test_*.py file or pytest testpaths");
@@ -1044,6 +1206,156 @@ mod tests {
         let p = plan("build and test", dir.path());
         assert_eq!(ids(&p), ["configure", "build", "test"]);
         assert_eq!(task(&p, "test").inputs, ["CMakeLists.txt", "main.c"]);
+    }
+
+    /// Make `name` in `dir` executable.
+    fn chmod_x(dir: &Path, name: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    const AUTOMAKE_IN: &str = "# Makefile.in generated by automake 1.16.5 from Makefile.am.\n@SET_MAKE@\n\
+        .SUFFIXES:\nall: config.h\n\t$(MAKE) all-recursive\ncheck: check-recursive\nclean: clean-recursive\n";
+
+    #[test]
+    fn an_autoconf_release_is_configured_then_built_and_checked() {
+        let dir = workspace(&[
+            ("configure", "#!/bin/sh\n"),
+            ("Makefile.in", AUTOMAKE_IN),
+            ("Makefile.am", "SUBDIRS = src\n"),
+            ("config.h.in", ""),
+            ("lib.pc.in", ""),
+            ("src/a.c", ""),
+        ]);
+        chmod_x(dir.path(), "configure");
+        let p = plan("build and test", dir.path());
+        assert_eq!(ids(&p), ["configure", "build", "test"]);
+        assert_eq!(cmd(&p, "configure"), "configure");
+        assert!(task(&p, "configure").args.is_empty());
+        assert_eq!(cmd(&p, "build"), "make");
+        assert_eq!(cmd(&p, "test"), "make check");
+        assert_eq!(needs(&p, "build"), ["configure"]);
+        assert_eq!(needs(&p, "test"), ["configure", "build"]);
+        // Only the tests asked for: still configured first.
+        let t = plan("run the tests", dir.path());
+        assert_eq!(ids(&t), ["configure", "test"]);
+        assert_eq!(needs(&t, "test"), ["configure"]);
+        // What configure writes is output: the second run plans the same.
+        let first = crate::plan::to_yaml(&p);
+        for out in ["Makefile", "config.h", "config.status", "config.log", "libtool", "stamp-h1", "lib.pc"] {
+            std::fs::write(
+                dir.path().join(out),
+                "# Makefile.  Generated from Makefile.in by configure.\nall:\n\ttrue\n",
+            )
+            .unwrap();
+        }
+        assert_eq!(crate::plan::to_yaml(&plan("build and test", dir.path())), first);
+        assert_eq!(
+            task(&p, "test").inputs,
+            ["Makefile.am", "Makefile.in", "config.h.in", "configure", "lib.pc.in", "src"]
+        );
+    }
+
+    #[test]
+    fn a_makefile_including_what_configure_writes_is_configured_first() {
+        let makefile = "ifndef TOP\n TOP = .\nendif\n include $(TOP)/config.mak\n-include local.mk\n\
+            all: tcc\ntcc: tcc.c\n\t$(CC) -o tcc tcc.c\ntest: all\n\t./tcc -run t.c\n";
+        let dir = workspace(&[
+            ("configure", "#!/bin/sh\necho CC=cc > config.mak\necho '#define X' > config.h\n"),
+            ("Makefile", makefile),
+            ("tcc.c", ""),
+        ]);
+        chmod_x(dir.path(), "configure");
+        let p = plan("build and test", dir.path());
+        assert_eq!(ids(&p), ["configure", "build", "test"]);
+        assert_eq!(cmd(&p, "test"), "make test");
+        assert_eq!(needs(&p, "test"), ["configure", "build"]);
+        let first = crate::plan::to_yaml(&p);
+        std::fs::write(dir.path().join("config.mak"), "CC=cc\n").unwrap();
+        std::fs::write(dir.path().join("config.h"), "").unwrap();
+        assert_eq!(crate::plan::to_yaml(&plan("build and test", dir.path())), first);
+        assert_eq!(task(&p, "build").inputs, ["Makefile", "configure", "tcc.c"]);
+    }
+
+    #[test]
+    fn a_ready_makefile_gets_no_configure_step() {
+        // A configure beside a Makefile that needs nothing from it: the Makefile is run as it is.
+        let dir = workspace(&[
+            ("configure", "#!/bin/sh\necho CC=cc > config.mak\n"),
+            ("Makefile", "include rules.mk\nall: x\nx: x.c\n\tcc -o x x.c\ntest: x\n\t./x\n"),
+            ("rules.mk", ""),
+        ]);
+        chmod_x(dir.path(), "configure");
+        let p = plan("build and test", dir.path());
+        assert_eq!(ids(&p), ["build", "test"]);
+        assert_eq!(needs(&p, "test"), ["build"]);
+        assert!(task(&p, "test").inputs.contains(&"rules.mk".to_string()));
+        // A configure that is not executable is not run, and a Makefile still is.
+        let dir = workspace(&[("configure", "#!/bin/sh\n"), ("Makefile", "all:\n\tcc x.c\ntest:\n\t./x\n")]);
+        assert_eq!(ids(&plan("build and test", dir.path())), ["build", "test"]);
+        // Without a Makefile, it is said.
+        let dir = workspace(&[("configure", "#!/bin/sh\n"), ("Makefile.in", AUTOMAKE_IN)]);
+        let e = err("build", dir.path());
+        assert!(says(&e).contains("configure is not executable"), "{e}");
+    }
+
+    #[test]
+    fn an_autoconf_release_beside_cmake_is_built_with_cmake_only() {
+        // jansson's tarball: configure's headers in src/ would shadow CMake's own.
+        let dir = workspace(&[
+            ("configure", "#!/bin/sh\n"),
+            ("Makefile.in", AUTOMAKE_IN),
+            ("CMakeLists.txt", "project(x)\nenable_testing()\nadd_test(NAME t COMMAND x)\n"),
+            ("src/a.c", ""),
+        ]);
+        chmod_x(dir.path(), "configure");
+        let p = plan("build and test", dir.path());
+        assert_eq!(ids(&p), ["configure", "build", "test"]);
+        assert_eq!(cmd(&p, "configure"), "cmake -S . -B build");
+        let first = crate::plan::to_yaml(&p);
+        std::fs::write(dir.path().join("Makefile"), "all:\n\ttrue\ncheck:\n\ttrue\n").unwrap();
+        std::fs::write(dir.path().join("config.status"), "").unwrap();
+        assert_eq!(crate::plan::to_yaml(&plan("build and test", dir.path())), first);
+        // A configure that is not executable, beside CMake: CMake alone, no refusal.
+        let dir2 = workspace(&[("configure", "#!/bin/sh\n"), ("CMakeLists.txt", "project(x)\nenable_testing()\n")]);
+        assert_eq!(ids(&plan("build and test", dir2.path())), ["configure", "build", "test"]);
+    }
+
+    #[test]
+    fn a_configure_without_makefile_in_builds_but_cannot_name_tests() {
+        let dir = workspace(&[("configure", "#!/bin/sh\necho 'all:' > Makefile\n"), ("a.c", "")]);
+        chmod_x(dir.path(), "configure");
+        let p = plan("build", dir.path());
+        assert_eq!(ids(&p), ["configure", "build"]);
+        assert_eq!(needs(&p, "build"), ["configure"]);
+        let e = err("build and test", dir.path());
+        assert!(says(&e).contains("no Makefile.in to tell the test target"), "{e}");
+    }
+
+    #[test]
+    fn python_c_extensions_are_built_in_place_before_the_tests() {
+        let setup = "from setuptools import Extension, setup\n\
+            ext_modules = [Extension(\"pkg._speedups\", [\"src/pkg/_speedups.c\"])]\nsetup(ext_modules=ext_modules)\n";
+        let dir = workspace(&[
+            ("setup.py", setup),
+            ("setup.cfg", "[tool:pytest]\ntestpaths = tests\n"),
+            ("src/pkg/__init__.py", ""),
+            ("src/pkg/_speedups.c", ""),
+            ("tests/test_pkg.py", ""),
+        ]);
+        let p = plan("build and test", dir.path());
+        assert_eq!(ids(&p), ["build", "build-ext", "test"]);
+        assert_eq!(cmd(&p, "build-ext"), "setup-py setup.py build_ext --inplace");
+        assert_eq!(task(&p, "build-ext").env.get("CIBUILDWHEEL").map(String::as_str), Some("1"));
+        assert_eq!(needs(&p, "test"), ["build", "build-ext"]);
+        // The tests alone still get the extension built.
+        let t = plan("run the tests", dir.path());
+        assert_eq!(ids(&t), ["build-ext", "test"]);
+        assert_eq!(needs(&t, "test"), ["build-ext"]);
+        // A setup.py without extensions (or one only in a comment) gets no build_ext.
+        std::fs::write(dir.path().join("setup.py"), "from setuptools import setup\n# no ext_modules here\nsetup()\n")
+            .unwrap();
+        assert_eq!(ids(&plan("build and test", dir.path())), ["build", "test"]);
     }
 
     #[test]
