@@ -465,11 +465,12 @@ fn session(
     for &i in &dag.order {
         let rec = store.state().tasks.get(&ids[i]).cloned().unwrap_or_else(TaskRecord::pending);
         let upstream_ok = dag.needs[i].iter().all(|&j| initial[j] == TaskState::Succeeded);
-        if rec.state == TaskState::Succeeded && upstream_ok {
-            if still_holds(prepared, i, &settings.workdir, digests, rec.fingerprint.as_deref()) {
-                initial[i] = TaskState::Succeeded;
-                continue;
-            }
+        if rec.state == TaskState::Succeeded
+            && upstream_ok
+            && still_holds(prepared, i, &settings.workdir, digests, rec.fingerprint.as_deref())
+        {
+            initial[i] = TaskState::Succeeded;
+            continue;
         }
         // Everything else starts over in this session (attempt count carries on).
         let fresh = TaskRecord { attempts: rec.attempts, ..TaskRecord::pending() };

@@ -219,29 +219,36 @@ fn count(h: &mut Sha256, n: usize) {
 
 /// Hash one existing node whose metadata (not followed) is `meta`.
 fn hash_node(h: &mut Sha256, files: &mut Files<'_>, path: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
+    if !meta.file_type().is_file() {
+        return hash_non_file(h, files, path, meta.file_type());
+    }
+    field(h, b"file");
+    h.update(meta.len().to_le_bytes());
+    match files {
+        Files::Digest(cache) => h.update(cache.digest(path, meta)?),
+        Files::Stream(buf) => stream(h, path, buf)?,
+    }
+    Ok(())
+}
+
+/// Hash a node that is not a regular file (its type is all it needs).
+fn hash_non_file(h: &mut Sha256, files: &mut Files<'_>, path: &Path, ft: std::fs::FileType) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let ft = meta.file_type();
     if ft.is_symlink() {
         field(h, b"symlink");
         field(h, std::fs::read_link(path)?.as_os_str().as_bytes());
     } else if ft.is_dir() {
         field(h, b"dir");
         hash_dir(h, files, path)?;
-    } else if ft.is_file() {
-        field(h, b"file");
-        h.update(meta.len().to_le_bytes());
-        match files {
-            Files::Digest(cache) => h.update(cache.digest(path, meta)?),
-            Files::Stream(buf) => stream(h, path, buf)?,
-        }
     } else {
         field(h, b"other");
     }
     Ok(())
 }
 
-/// Hash a directory's entries in name order; each entry's metadata comes
-/// from the directory handle (no path walk from the root per entry).
+/// Hash a directory's entries in name order. Types come from the directory
+/// listing; only regular files are stat'ed, relative to the directory's
+/// handle (no walk of the whole path per entry).
 fn hash_dir(h: &mut Sha256, files: &mut Files<'_>, path: &Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(path)?.collect::<Result<_, _>>()?;
@@ -250,8 +257,10 @@ fn hash_dir(h: &mut Sha256, files: &mut Files<'_>, path: &Path) -> std::io::Resu
     for e in entries {
         field(h, e.file_name().as_bytes());
         let child = e.path();
-        match e.metadata() {
-            Ok(meta) => hash_node(h, files, &child, &meta)?,
+        let node = e.file_type().and_then(|ft| if ft.is_file() { e.metadata().map(Ok) } else { Ok(Err(ft)) });
+        match node {
+            Ok(Ok(meta)) => hash_node(h, files, &child, &meta)?,
+            Ok(Err(ft)) => hash_non_file(h, files, &child, ft)?,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => field(h, b"absent"),
             Err(err) => return Err(err),
         }
