@@ -376,6 +376,54 @@ fn resume_reruns_nothing_unchanged_and_reruns_what_an_input_change_affects() {
     assert_eq!(task(&r, "b")["reused"], false);
 }
 
+#[test]
+fn resume_reruns_a_task_whose_input_changed_in_place_with_the_same_size_and_mtime() {
+    let w = World::new();
+    w.write("src.txt", "one\n");
+    let p = plan(&[
+        sh("a", &[], "echo a >> count", ""),
+        sh("b", &["a"], "cat src.txt > copy.txt; echo b >> count", ", inputs: [src.txt]"),
+    ]);
+    w.run_plan(&p, &[]).assert_code(0);
+    let id = w.only_run();
+    let src = w.ws.join("src.txt");
+    let mtime = std::fs::metadata(&src).unwrap().modified().unwrap();
+    w.write("src.txt", "two\n");
+    std::fs::File::options().write(true).open(&src).unwrap().set_modified(mtime).unwrap();
+    let meta = std::fs::metadata(&src).unwrap();
+    assert_eq!((meta.len(), meta.modified().unwrap()), (4, mtime), "size and mtime are as before");
+    let o = w.resume(&id, &[]);
+    o.assert_code(0);
+    assert_eq!(tally(&w.lines("count")), tally_of(&[("a", 1), ("b", 2)]), "{}", o.stderr);
+    assert_eq!(std::fs::read_to_string(w.ws.join("copy.txt")).unwrap(), "two\n");
+}
+
+#[test]
+fn an_input_rewritten_in_place_by_an_earlier_task_is_fingerprinted_as_the_next_task_finds_it() {
+    // src.txt settles (older than the fingerprint cache's racy window), `z`
+    // fingerprints it, then `a` rewrites it with the same size and mtime
+    // while `z` still runs; `b` must record the rewritten contents, so a
+    // resume re-runs `z` (its input changed) and nothing else.
+    let w = World::new();
+    w.write("src.txt", "one\n");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let rewrite =
+        "sleep 0.5; cp -p src.txt keep; printf 'two\\n' > src.txt; touch -r keep src.txt; rm keep; echo a >> count";
+    let p = plan(&[
+        sh("z", &[], "sleep 1; echo z >> count", ", inputs: [src.txt]"),
+        sh("a", &[], rewrite, ""),
+        sh("b", &["a"], "cat src.txt > copy.txt; echo b >> count", ", inputs: [src.txt]"),
+    ]);
+    w.run_plan(&p, &["-j", "2"]).assert_code(0);
+    assert_eq!(std::fs::read_to_string(w.ws.join("copy.txt")).unwrap(), "two\n", "the rewrite did not happen");
+    let id = w.only_run();
+    let o = w.resume(&id, &[]);
+    o.assert_code(0);
+    assert_eq!(tally(&w.lines("count")), tally_of(&[("z", 2), ("a", 1), ("b", 1)]), "{}", o.stderr);
+    let r = w.report(&id);
+    assert_eq!(task(&r, "b")["reused"], true, "{r:#}");
+}
+
 // ---- 10. corrupted checkpoint ----------------------------------------------
 
 #[test]

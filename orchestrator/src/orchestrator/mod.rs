@@ -401,9 +401,11 @@ pub fn execute<'a>(
         bus.say(&format!("orchestra: warning: {e}"));
     }
     let mut watcher = crate::runstore::control::Watcher::default();
+    // Input digests, shared by every fingerprint of this process (all sessions).
+    let mut digests = fingerprint::Cache::new();
     let end = loop {
         let now = current.as_ref().unwrap_or(prepared);
-        let mut end = session(now, run, store, bus, opts, started, &mut watcher)?;
+        let mut end = session(now, run, store, bus, opts, started, &mut watcher, &mut digests)?;
         refused.append(&mut end.refused);
         sandboxes += end.sandboxes;
         let Some(r) = replanner.as_deref_mut() else { break end };
@@ -442,6 +444,7 @@ struct SessionEnd {
 }
 
 /// Run the plan's tasks until nothing more can start and nothing runs.
+#[allow(clippy::too_many_arguments)]
 fn session(
     prepared: &Prepared,
     run: &RunDir,
@@ -450,6 +453,7 @@ fn session(
     opts: &Options,
     started: Instant,
     watcher: &mut crate::runstore::control::Watcher,
+    digests: &mut fingerprint::Cache,
 ) -> Result<SessionEnd, RunStoreError> {
     let dag = &prepared.dag;
     let n = dag.plan.tasks.len();
@@ -461,12 +465,12 @@ fn session(
     for &i in &dag.order {
         let rec = store.state().tasks.get(&ids[i]).cloned().unwrap_or_else(TaskRecord::pending);
         let upstream_ok = dag.needs[i].iter().all(|&j| initial[j] == TaskState::Succeeded);
-        if rec.state == TaskState::Succeeded && upstream_ok {
-            let fp = task_fingerprint(prepared, i, &settings.workdir).ok();
-            if fp.is_some() && fp == rec.fingerprint {
-                initial[i] = TaskState::Succeeded;
-                continue;
-            }
+        if rec.state == TaskState::Succeeded
+            && upstream_ok
+            && still_holds(prepared, i, &settings.workdir, digests, rec.fingerprint.as_deref())
+        {
+            initial[i] = TaskState::Succeeded;
+            continue;
         }
         // Everything else starts over in this session (attempt count carries on).
         let fresh = TaskRecord { attempts: rec.attempts, ..TaskRecord::pending() };
@@ -552,7 +556,7 @@ fn session(
     loop {
         // Start what may start.
         while let Some(i) = sched.next_task() {
-            start(prepared, run, store, bus, opts, &settings, i, &ids, &tx, &mut running)?;
+            start(prepared, run, store, bus, opts, &settings, i, &ids, &tx, &mut running, digests)?;
         }
         if sched.is_done() {
             break;
@@ -586,7 +590,7 @@ fn session(
                 for i in due {
                     retry_at.remove(&i);
                     sched.resume_retry(i);
-                    start(prepared, run, store, bus, opts, &settings, i, &ids, &tx, &mut running)?;
+                    start(prepared, run, store, bus, opts, &settings, i, &ids, &tx, &mut running, digests)?;
                 }
             }
             Some(Msg::Notice(n)) => {
@@ -795,6 +799,7 @@ fn start(
     ids: &[String],
     tx: &mpsc::Sender<Msg>,
     running: &mut HashMap<usize, Box<dyn dispatch::Running>>,
+    digests: &mut fingerprint::Cache,
 ) -> Result<(), RunStoreError> {
     let plan = &prepared.tasks[i];
     let mut rec = store.state().tasks.get(&ids[i]).cloned().unwrap_or_else(TaskRecord::pending);
@@ -805,7 +810,7 @@ fn start(
     rec.ended_at = None;
     rec.note = None;
     rec.violations.clear();
-    match task_fingerprint(prepared, i, &settings.workdir) {
+    match task_fingerprint(prepared, i, &settings.workdir, digests) {
         Ok(fp) => rec.fingerprint = Some(fp),
         Err(e) => {
             rec.fingerprint = None;
@@ -985,17 +990,45 @@ pub fn run_exit(states: impl Iterator<Item = TaskState>) -> Exit {
     })
 }
 
-/// Fingerprint of task `i` as it would run now.
-pub fn task_fingerprint(prepared: &Prepared, i: usize, workdir: &Path) -> std::io::Result<String> {
+/// Fingerprint of task `i` as it would run now; `digests` saves re-reading
+/// input files unchanged since this process last read them.
+pub fn task_fingerprint(
+    prepared: &Prepared,
+    i: usize,
+    workdir: &Path,
+    digests: &mut fingerprint::Cache,
+) -> std::io::Result<String> {
+    fingerprint::compute_cached(&fingerprint_inputs(prepared, i, workdir), digests)
+}
+
+fn fingerprint_inputs<'a>(prepared: &'a Prepared, i: usize, workdir: &'a Path) -> fingerprint::Inputs<'a> {
     let p = &prepared.tasks[i];
-    let t = &prepared.dag.plan.tasks[i];
-    fingerprint::compute(&fingerprint::Inputs {
+    fingerprint::Inputs {
         argv: &p.argv,
         env: &p.env,
         policy_sha256: &p.policy_sha256,
         workdir,
-        paths: &t.inputs,
-    })
+        paths: &prepared.dag.plan.tasks[i].inputs,
+    }
+}
+
+/// Whether task `i`'s earlier success still holds: its recorded fingerprint
+/// is that of the task as it would run now (a fingerprint recorded by a
+/// version before fingerprint v2 is checked as that version computed it).
+fn still_holds(
+    prepared: &Prepared,
+    i: usize,
+    workdir: &Path,
+    digests: &mut fingerprint::Cache,
+    recorded: Option<&str>,
+) -> bool {
+    let Some(recorded) = recorded else { return false };
+    let inputs = fingerprint_inputs(prepared, i, workdir);
+    match fingerprint::compute_cached(&inputs, digests) {
+        Ok(fp) if fp == recorded => true,
+        Ok(_) => fingerprint::compute_v1(&inputs).is_ok_and(|fp| fp == recorded),
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]
