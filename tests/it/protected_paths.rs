@@ -3145,3 +3145,30 @@ fn a_plain_bare_clone_fetched_into_and_opened_to_its_group_later_is_no_violation
     o.assert_ok();
     assert!(e.ws.join("mirror.git/HEAD").exists(), "{}", o.all());
 }
+
+/// Review 81, F1: a submodule's git directory planted in the root's
+/// `.git/modules/evil` whose `refs` is an empty executable regular file
+/// (git's `access(X_OK)` passes it; a detached `HEAD` needs no refs), its
+/// objects the root's by `alternates`, its config `core.worktree` and
+/// `core.fsmonitor`, registered in `.gitmodules` with a gitlink: exit 4,
+/// `fs.protected` naming it, and the host's `git submodule update --init`
+/// and `git status` run nothing.
+#[test]
+fn a_submodule_git_directory_whose_refs_is_an_executable_file_runs_nothing_at_the_host_git() {
+    let e = repo_env();
+    let marker = e.root.join("R81-F1-ran");
+    let script = format!(
+        "S=$({GIT} rev-parse HEAD) && G=.git/modules/evil && mkdir -p $G/objects/info && : > $G/refs && chmod 755 $G/refs && \
+         echo ../../../objects > $G/objects/info/alternates && echo $S > $G/HEAD && \
+         printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n\\tworktree = ../../../evil\\n\\tfsmonitor = \"touch {}; false\"\\n' > $G/config && \
+         printf '[submodule \"evil\"]\\n\\tpath = evil\\n\\turl = ./evil\\n' > .gitmodules && \
+         {GIT} update-index --add --cacheinfo 160000,$S,evil && {GIT} add .gitmodules && {GIT} commit -qm sub",
+        marker.display()
+    );
+    let o = e.sh("default", &format!("set -e; {script}"));
+    o.assert_violation("fs.protected");
+    assert!(o.all().contains("modules/evil"), "R81 F1: the planted git directory is not named\n{}", o.all());
+    let _ = git(&e.ws, &["-c", "protocol.file.allow=always", "submodule", "-q", "update", "--init"]);
+    let _ = git(&e.ws, &["status", "--short"]);
+    assert!(!marker.exists(), "R81 F1: the planted code ran at the host's git\n{}", o.all());
+}

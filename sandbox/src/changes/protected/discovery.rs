@@ -29,6 +29,7 @@
 
 use super::Planted;
 use super::beneath::remove_beneath;
+use super::gitdir::surely_git_dir;
 use crate::Violation;
 use crate::rule::Rule;
 use std::os::fd::BorrowedFd;
@@ -79,38 +80,6 @@ pub(super) fn valid_head(text: &[u8]) -> bool {
     text.get(..40).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
 }
 
-/// Whether git's `validate_headref` accepts the `HEAD` at `path`, byte for
-/// byte (review 69, F3: a lenient reading took a `HEAD` git refuses for a
-/// valid one, and git then fell back to a root the task had made a
-/// repository): a link whose target begins with the five bytes `refs/`; a
-/// file whose first 255 bytes are `ref:`, git's blanks (space, tab, line
-/// feed, carriage return: not form feed or vertical tab) and `refs/`, or
-/// begin with an object name.
-pub(super) fn git_accepts_head(path: &Path) -> bool {
-    const READ: usize = 255;
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::read_link(path).is_ok_and(|t| {
-            let t = t.into_os_string().into_encoded_bytes();
-            t.len() < READ + 1 && t.starts_with(b"refs/")
-        }),
-        Ok(_) => {
-            // A regular file only, opened without blocking (review 70, F2:
-            // a FIFO in its place hung the check; git hangs there too).
-            let Some(text) = super::read_small(path, READ as u64) else { return false };
-            // Git's buffer ends at the first NUL for the string tests.
-            let text = text.split(|b| *b == 0).next().unwrap_or_default();
-            if let Some(rest) = text.strip_prefix(b"ref:") {
-                let at = rest.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')).unwrap_or(rest.len());
-                if rest[at..].starts_with(b"refs/") {
-                    return true;
-                }
-            }
-            text.get(..40).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
-        }
-        Err(_) => false,
-    }
-}
-
 /// Git takes the root in this state for a repository (`is_git_directory`:
 /// a valid `HEAD`, and `objects` and `refs`, here or through `commondir`).
 /// Markers are counted when they merely exist, and a `commondir` that leads
@@ -119,28 +88,6 @@ pub(super) fn git_accepts_head(path: &Path) -> bool {
 fn is_git_dir(s: &RootState) -> bool {
     let m = &s.markers;
     s.head_valid && ((m[1] && m[2]) || m[3])
-}
-
-/// Whether git surely takes directory `dir` (the root's `.git`) for a
-/// repository, as `is_git_directory` checks it: a valid `HEAD`, and
-/// `objects` and `refs` it can search (`access(X_OK)`: a plain file in their
-/// place does not do, review 61 F11), in `dir` or in the directory its
-/// `commondir` names. Errs towards "not a repository" (the root is then
-/// judged).
-fn surely_git_dir(dir: &Path) -> bool {
-    use nix::unistd::{AccessFlags, access};
-    if !git_accepts_head(&dir.join("HEAD")) {
-        return false;
-    }
-    let common = match super::read_small(&dir.join("commondir"), 4096) {
-        Some(c) => {
-            use std::os::unix::ffi::OsStrExt as _;
-            dir.join(std::ffi::OsStr::from_bytes(c.trim_ascii_end()))
-        }
-        None if std::fs::symlink_metadata(dir.join("commondir")).is_ok() => return false,
-        None => dir.to_path_buf(),
-    };
-    ["objects", "refs"].iter().all(|m| access(&common.join(m), AccessFlags::X_OK).is_ok())
 }
 
 /// The root's git discovery at the start.

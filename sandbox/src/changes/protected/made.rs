@@ -84,6 +84,7 @@
 use super::Planted;
 use super::beneath::Fate;
 use super::codepaths::{Changed, Resolved, armed_todos, code_paths, git_dir_of};
+use super::gitdir::git_takes;
 use crate::Violation;
 use crate::changes::Watched;
 use crate::changes::walk::Unlocked;
@@ -926,42 +927,6 @@ fn may_be_git_dir(d: &Path) -> bool {
     there("HEAD") && ((there("objects") && there("refs")) || there("commondir"))
 }
 
-/// Whether git would take directory `d` for a git directory, as its
-/// discovery checks one (`validate_headref`, `is_git_directory`), or could
-/// once a mode is changed: a `HEAD` that is a link, or a file naming a ref
-/// (`ref:`) or starting with an object name (40 hex digits, a SHA-1's; a
-/// SHA-256's 64 start so too; what follows is ignored, as git's
-/// `get_oid_hex` does), or unreadable; and `objects` and `refs` that are
-/// directories whatever their mode (one `chmod` from git taking them;
-/// review 79, F2b), links, or anything git can search (or a `commondir`,
-/// which leads to them). Stricter than [`may_be_git_dir`]: empty marker
-/// files are no git directory.
-fn git_takes(d: &Path) -> bool {
-    let head = d.join("HEAD");
-    let head_ok = match std::fs::symlink_metadata(&head) {
-        Ok(m) if m.file_type().is_symlink() => true,
-        // One it cannot read counts (another user's git may).
-        Ok(m) if m.is_file() => super::read_small(&head, 4096).is_none_or(|t| head_text_taken(&t)),
-        _ => false,
-    };
-    let there = |n: &str| {
-        let p = d.join(n);
-        std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir() || m.file_type().is_symlink())
-            || nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK).is_ok()
-    };
-    head_ok && ((there("objects") && there("refs")) || std::fs::symlink_metadata(d.join("commondir")).is_ok())
-}
-
-/// Whether git's discovery takes a `HEAD` file holding `text`: a `ref:`
-/// (then any text: more than git's `refs/…`, erring towards judging), or
-/// one starting with 40 hex digits, whatever follows (git's
-/// `get_oid_hex` reads those and no more). Leading blanks are skipped,
-/// which git does not: more, again.
-fn head_text_taken(text: &[u8]) -> bool {
-    let t = text.trim_ascii_start();
-    t.starts_with(b"ref:") || (t.len() >= 40 && t[..40].iter().all(u8::is_ascii_hexdigit))
-}
-
 /// What decides the code of the place `rel` the judging notes: a work
 /// tree's repository (by its `.git`), or with `bare` a directory that may
 /// be a git directory itself; `None` when it leads to no git directory
@@ -1063,72 +1028,6 @@ mod tests {
         let mut off = MadeRepos::off();
         off.watched(b"x/.git", Watched::Added);
         assert!(off.repos.is_empty());
-    }
-
-    #[test]
-    fn git_takes_a_directory_for_a_git_directory_only_as_its_discovery_would() {
-        let d = tempfile::tempdir().unwrap();
-        let make = |name: &str, head: &str, dirs: bool| {
-            let g = d.path().join(name);
-            std::fs::create_dir_all(&g).unwrap();
-            std::fs::write(g.join("HEAD"), head).unwrap();
-            for m in ["objects", "refs"] {
-                if dirs {
-                    std::fs::create_dir_all(g.join(m)).unwrap();
-                } else {
-                    std::fs::write(g.join(m), "").unwrap();
-                }
-            }
-            g
-        };
-        assert!(git_takes(&make("real", "ref: refs/heads/main\n", true)));
-        assert!(git_takes(&make("detached", &"a".repeat(40), true)));
-        assert!(!git_takes(&make("empty-head", "", true)), "an empty HEAD");
-        assert!(!git_takes(&make("files", "ref: refs/heads/main\n", false)), "objects and refs as empty files");
-        assert!(may_be_git_dir(&make("decoy", "", false)), "the diff's judging still errs towards judging");
-        // Review 79, F2: git reads the first 40 (or 64) hex digits and
-        // ignores what follows.
-        let sha = "0123456789abcdef0123456789abcdef01234567";
-        assert!(git_takes(&make("tail", &format!("{sha} x\n"), true)), "an object name with a tail");
-        assert!(git_takes(&make("tail-nl", &format!("{sha}\nref: junk"), true)));
-        assert!(git_takes(&make("sha256", &format!("{sha}{}", &sha[..24]), true)), "a SHA-256 name");
-        assert!(git_takes(&make("ref-blank", "ref:\t refs/heads/x\n", true)));
-        assert!(!git_takes(&make("short", &sha[..39], true)), "39 hex digits");
-        assert!(!git_takes(&make("text", "not a head at all, but more than forty characters of it\n", true)));
-        assert!(!git_takes(&make("hex-late", &format!("x{sha}"), true)), "hex after a letter");
-        // F2b: `objects` and `refs` directories git cannot search yet (mode
-        // 000) are one `chmod` from a git directory: taken.
-        use std::os::unix::fs::PermissionsExt as _;
-        let shut = make("shut", "ref: refs/heads/main\n", true);
-        std::fs::set_permissions(shut.join("objects"), std::fs::Permissions::from_mode(0o000)).unwrap();
-        assert!(git_takes(&shut), "objects of mode 000");
-        std::fs::set_permissions(shut.join("objects"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        // Links count, whatever they lead to (a target made later).
-        let linked = make("linked", "ref: refs/heads/main\n", false);
-        for m in ["objects", "refs"] {
-            std::fs::remove_file(linked.join(m)).unwrap();
-            std::os::unix::fs::symlink(d.path().join("absent"), linked.join(m)).unwrap();
-        }
-        assert!(git_takes(&linked), "objects and refs as links");
-    }
-
-    #[test]
-    fn head_text_git_takes_is_a_ref_or_starts_with_an_object_name() {
-        let sha = "0123456789abcdef0123456789abcdef01234567";
-        for (text, taken) in [
-            (sha.to_string(), true),
-            (format!("{sha} x"), true),
-            (format!("{sha}x"), true),
-            (format!("  {sha}"), true),
-            ("ref: refs/heads/main\n".to_string(), true),
-            ("ref:refs/heads/main".to_string(), true),
-            (String::new(), false),
-            (sha[..39].to_string(), false),
-            (format!("g{}", &sha[1..]), false),
-            ("refs/heads/main".to_string(), false),
-        ] {
-            assert_eq!(head_text_taken(text.as_bytes()), taken, "{text:?}");
-        }
     }
 
     #[test]

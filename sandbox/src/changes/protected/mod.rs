@@ -46,6 +46,7 @@ mod absent;
 mod beneath;
 mod codepaths;
 mod discovery;
+mod gitdir;
 pub(crate) mod hostconfig;
 mod kept;
 mod made;

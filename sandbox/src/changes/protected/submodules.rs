@@ -50,6 +50,7 @@
 //! submodules the task does not touch.
 
 use super::beneath::{Fate, remove_beneath};
+use super::gitdir::{git_takes, surely_git_dir};
 use super::stamp::{Clock, Digests, Stamp};
 use super::{Planted, gitdir_pointer, read_small};
 use crate::Violation;
@@ -927,14 +928,6 @@ fn survey(root: &Path, clock: &Clock, earlier: Option<&BTreeMap<(PathBuf, bool),
     out
 }
 
-/// Whether `d` is a git directory (`HEAD`, with `objects` and `refs` or a
-/// `commondir`): `logs/HEAD` or `refs/remotes/origin/HEAD` do not make one.
-fn is_git_dir(d: &Path) -> bool {
-    let is_dir = |n: &str| std::fs::symlink_metadata(d.join(n)).is_ok_and(|m| m.is_dir());
-    std::fs::symlink_metadata(d.join("HEAD")).is_ok()
-        && ((is_dir("objects") && is_dir("refs")) || std::fs::symlink_metadata(d.join("commondir")).is_ok())
-}
-
 /// The git directories and links below the `modules` of git directory
 /// `gitdir` and of each of its linked work trees (paths relative to
 /// `gitdir`; a submodule named `libs/foo` lives at `modules/libs/foo`), and
@@ -969,8 +962,14 @@ fn module_dirs(gitdir: &Path) -> (BTreeSet<PathBuf>, bool) {
             if t.is_symlink() {
                 out.insert(r);
             } else if t.is_dir() {
-                if is_git_dir(&gitdir.join(&r)) {
-                    stack.push(r.join("modules"));
+                // Git takes what passes `access(X_OK)` for `objects` and
+                // `refs` (review 81, F1: an executable regular file `refs`
+                // made this walk past a git directory git uses). One git
+                // may refuse is judged, and still walked whole: git then
+                // takes a submodule's repository below it.
+                let d = gitdir.join(&r);
+                if git_takes(&d) {
+                    stack.push(if surely_git_dir(&d) { r.join("modules") } else { r.clone() });
                     out.insert(r);
                 } else {
                     stack.push(r);
@@ -1742,6 +1741,43 @@ mod tests {
             assert_eq!(as_judged(&wt, Some(hostile.as_bytes()), &starts), Some(hostile.as_bytes()));
             assert_ne!(code(&starts), then, "{hostile}");
         }
+    }
+
+    #[test]
+    fn module_dirs_take_what_git_takes_and_walk_on_below_what_git_may_refuse() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = tempfile::tempdir().unwrap();
+        let gd = d.path();
+        let head = format!("{}\n", "a".repeat(40));
+        let make = |rel: &str, head: &str| {
+            let g = gd.join(rel);
+            std::fs::create_dir_all(g.join("objects/info")).unwrap();
+            std::fs::write(g.join("HEAD"), head).unwrap();
+            std::fs::create_dir_all(g.join("refs")).unwrap();
+        };
+        // Review 81, F1: `refs` an executable regular file, objects by
+        // alternates.
+        make("modules/evil", &head);
+        std::fs::remove_dir(gd.join("modules/evil/refs")).unwrap();
+        std::fs::write(gd.join("modules/evil/refs"), "").unwrap();
+        std::fs::set_permissions(gd.join("modules/evil/refs"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(gd.join("modules/evil/objects/info/alternates"), "../../../objects\n").unwrap();
+        // A decoy git refuses (`HEAD` names no ref) with a git directory
+        // below it that git takes for submodule `a/b`.
+        make("modules/a", "ref: junk\n");
+        make("modules/a/b", &head);
+        // A real one's own `modules` is walked, its objects are not.
+        make("modules/lib", &head);
+        make("modules/lib/modules/deep", &head);
+        make("modules/lib/objects/not-walked", &head);
+        let (dirs, full) = module_dirs(gd);
+        let want: BTreeSet<PathBuf> =
+            ["modules/evil", "modules/a", "modules/a/b", "modules/lib", "modules/lib/modules/deep"]
+                .iter()
+                .map(PathBuf::from)
+                .collect();
+        assert_eq!(dirs, want);
+        assert!(!full);
     }
 
     #[test]

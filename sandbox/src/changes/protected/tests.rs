@@ -559,7 +559,7 @@ fn heads_are_read_as_git_validates_them() {
 #[test]
 fn a_git_directory_s_head_is_accepted_only_as_git_accepts_it() {
     // Review 69, F3: three HEADs the lenient reading took for valid and git refuses.
-    use super::discovery::git_accepts_head;
+    use super::gitdir::git_accepts_head;
     let d = tempfile::tempdir().unwrap();
     let head = d.path().join("HEAD");
     let long = format!("ref:{}refs/heads/main", " ".repeat(300));
