@@ -335,8 +335,9 @@ fn read_followed(path: &Path) -> Option<Vec<u8>> {
 /// and `python3 -m a.b` names the module's files (review 79, F3, F4). An
 /// option (`-x`), `.`/`..`, a word ending in `/` (a directory: review 79,
 /// F5), or a word the shell expands (`$`, `` ` ``, `%` placeholders git
-/// fills) is none. A relative path is from the work tree's top; `~` paths
-/// are left out (never in a workspace a task is given by them).
+/// fills) is none. A relative path is from the work tree's top; a `~/`
+/// path from the host user's `HOME` (review 81, F2: a workspace may lie
+/// below it).
 pub fn program_paths(section: &str, key: &str, value: &str) -> Vec<Named> {
     let value = value.trim();
     if section == "core" && key == "hookspath" {
@@ -685,9 +686,19 @@ fn is_assignment(w: &str) -> bool {
     })
 }
 
-/// `value` as a path (not `~`), if it is one.
+/// `value` as a path, if it is one: `~` and `~/…` from the host user's
+/// `HOME`, as git expands them (review 81, F2: a workspace below HOME is
+/// named so); `~user/…` and a `~` without a `HOME` name none.
 fn path_of(value: &str) -> Option<PathBuf> {
-    (!value.is_empty() && !value.starts_with('~')).then(|| PathBuf::from(value))
+    let home = || std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    match value {
+        "" => None,
+        "~" => home(),
+        v => match v.strip_prefix("~/") {
+            Some(rest) => home().map(|h| h.join(rest)),
+            None => (!v.starts_with('~')).then(|| PathBuf::from(v)),
+        },
+    }
 }
 
 /// Whether git reads `value` as a boolean.
@@ -705,7 +716,9 @@ mod tests {
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         assert_eq!(p("core", "hookspath", ".githooks"), v(&[".githooks"]));
         assert_eq!(p("core", "hookspath", "/etc/hooks"), v(&["/etc/hooks"]));
-        assert_eq!(p("core", "hookspath", "~/hooks"), v(&[]));
+        let home = PathBuf::from(std::env::var_os("HOME").unwrap());
+        assert_eq!(p("core", "hookspath", "~/hooks"), [home.join("hooks")]);
+        assert_eq!(p("core", "hookspath", "~other/hooks"), v(&[]));
         assert_eq!(p("core", "fsmonitor", "true"), v(&[]));
         assert_eq!(p("core", "fsmonitor", "tools/watch --fast"), v(&["tools/watch"]));
         assert_eq!(p("diff", "textconv", "./bin/conv"), v(&["./bin/conv"]));
@@ -731,7 +744,7 @@ mod tests {
         assert_eq!(p("diff", "textconv", "python3 conv.py"), v(&["conv.py"]));
         assert_eq!(p("alias", "lint", "!sh lint.sh && f() { cd .; sh -e x; }; f"), v(&["lint.sh", "x"]));
         assert_eq!(p("filter", "clean", "LC_ALL=C sort -u %f > out.txt"), v(&["C", "out.txt"]));
-        assert_eq!(p("core", "sshcommand", "ssh -i ~/.ssh/k"), v(&[]));
+        assert_eq!(p("core", "sshcommand", "ssh -i ~/.ssh/k"), [home.join(".ssh/k")]);
         assert_eq!(p("filter", "process", "git-lfs filter-process"), v(&[]));
         assert_eq!(p("alias", "l", "!git log --oneline && git -C sub/x status"), v(&["sub/x"]));
         assert_eq!(p("credential", "helper", "cache --timeout=3600"), v(&["3600"]));
