@@ -2877,6 +2877,38 @@ fn a_build_directory_an_alias_names_may_be_made_and_a_file_there_is_protected() 
     }
 }
 
+/// Review 81, F3: a wrapper before the command (`!timeout 60 sh -c '…'`,
+/// `!nice -n 5 sh -c '…'`, `!exec python3 -m …`) and a command
+/// substitution in double quotes or backticks hide nothing: the script they
+/// run is protected, the task's rewrite is `fs.protected` (exit 4), the
+/// file stays and the host's aliases run nothing.
+#[test]
+fn a_script_a_wrapper_or_a_command_substitution_runs_is_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\ta = !timeout 60 sh -c 'tools/lint.sh --quick'\n\tb = !nice -n 5 sh -c 'tools/lint.sh'\n\
+         \tc = !git commit --allow-empty -m \\\"$(tools/lint.sh)\\\"\n\td = !echo `tools/lint.sh`\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    std::fs::write(e.ws.join("tools/lint.sh"), "#!/bin/sh\necho ok\n").unwrap();
+    let mut perm = std::fs::metadata(e.ws.join("tools/lint.sh")).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(e.ws.join("tools/lint.sh"), perm).unwrap();
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let marker = e.root.join("r81-f3-ran");
+    let before = std::fs::read(e.ws.join("tools/lint.sh")).unwrap();
+    let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > tools/lint.sh", marker.display()));
+    o.assert_violation("fs.protected");
+    assert_eq!(std::fs::read(e.ws.join("tools/lint.sh")).unwrap(), before, "the task's write stayed\n{}", o.all());
+    for alias in ["a", "b", "c", "d"] {
+        let _ = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
+    }
+    assert!(!marker.exists(), "the host's alias ran the task's script\n{}", o.all());
+}
+
 /// Review 78, T8: settings the environment gives git (`GIT_CONFIG_COUNT`
 /// with `GIT_CONFIG_KEY_<n>`/`GIT_CONFIG_VALUE_<n>`, `GIT_CONFIG_PARAMETERS`
 /// as `git -c` hands it down) in orchestra's environment, as in the host's
