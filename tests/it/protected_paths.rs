@@ -2775,6 +2775,140 @@ fn a_directory_a_command_names_with_a_slash_is_no_code() {
     }
 }
 
+/// Review 81, F2: the host's own git config reaching the workspace through
+/// a link (a dotfile manager's `~/.gitconfig -> <ws>/gitconfig`, an include
+/// `~/proj/team.gitconfig` where `~/proj` links to the workspace) or named
+/// with `~/` (`core.hooksPath = ~/ws/githooks`, the workspace below HOME)
+/// is protected: the task's write is `fs.protected` (exit 4), the file
+/// stays as it was and the host's git runs nothing.
+#[test]
+fn the_host_s_config_in_the_workspace_through_a_link_or_tilde_is_protected() {
+    for case in ["dotlink", "inclink", "tilde"] {
+        let e = repo_env();
+        // `tilde`: HOME is the directory above the workspace.
+        let home = if case == "tilde" { e.root.clone() } else { e.home.clone() };
+        let marker = e.root.join(format!("r81-{case}-ran"));
+        let target = match case {
+            "dotlink" => {
+                std::fs::write(e.ws.join("gitconfig"), "[color]\n\tui = auto\n").unwrap();
+                std::os::unix::fs::symlink(e.ws.join("gitconfig"), home.join(".gitconfig")).unwrap();
+                "gitconfig"
+            }
+            "inclink" => {
+                std::os::unix::fs::symlink(&e.ws, home.join("proj")).unwrap();
+                std::fs::write(home.join(".gitconfig"), "[include]\n\tpath = ~/proj/team.gitconfig\n").unwrap();
+                std::fs::write(e.ws.join("team.gitconfig"), "[color]\n\tui = auto\n").unwrap();
+                "team.gitconfig"
+            }
+            _ => {
+                std::fs::write(home.join(".gitconfig"), "[core]\n\thooksPath = ~/ws/githooks\n").unwrap();
+                "githooks/pre-commit"
+            }
+        };
+        assert!(git(&e.ws, &["add", "-A"]).status.success());
+        assert!(git(&e.ws, &["commit", "-q", "--allow-empty", "-m", "cfg"]).status.success());
+        let plant = if case == "tilde" {
+            format!(
+                "mkdir -p githooks && printf '#!/bin/sh\\ntouch {}\\n' > {target} && chmod +x {target}",
+                marker.display()
+            )
+        } else {
+            format!("printf '[core]\\n\\tfsmonitor = \"touch {}; false\"\\n' >> {target}", marker.display())
+        };
+        let before = std::fs::read(e.ws.join(target)).ok();
+        let mut c = e.cmd("default", &[], &["/bin/sh", "-c", &plant]);
+        c.env("HOME", &home);
+        let o = e.run_cmd(c);
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(target)).ok(), before, "{case}: the task's write stayed\n{}", o.all());
+        let host = |args: &[&str]| git_cmd(&e.ws, args).env("HOME", &home).output().expect("git is required");
+        let _ = host(&["status"]);
+        let _ = host(&["commit", "-q", "--allow-empty", "-m", "host"]);
+        assert!(!marker.exists(), "{case}: the host's git ran the task's code\n{}", o.all());
+    }
+}
+
+/// Review 81, F5: a build directory a host alias names, absent before the
+/// build (`!ninja -C build.debug`, `!cmake --build build/release`,
+/// `!python3 -m pytest --basetemp=tmp/pytest`), is no code: a build making
+/// it and writing below it (and removing it) is no violation (exit 0), its
+/// files stay. A file made where such a word is absent (`build.debug`, the
+/// program `tools/gen`) is still `fs.protected` (exit 4), absent after the
+/// task, and the host's alias runs nothing.
+#[test]
+fn a_build_directory_an_alias_names_may_be_made_and_a_file_there_is_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tb = !ninja -C build.debug\n\tr = !cmake --build build/release\n\
+         \tt = !python3 -m pytest --basetemp=tmp/pytest\n\tg = !tools/gen\n",
+    )
+    .unwrap();
+    let o = e.sh(
+        "default",
+        "set -e; mkdir build.debug && echo 'rule cc' > build.debug/build.ninja; \
+         mkdir -p build/release && echo x > build/release/CMakeCache.txt; \
+         mkdir -p tmp/pytest/x && echo 1 > tmp/pytest/x/log; mkdir -p tmp/pytest/gone && rmdir tmp/pytest/gone",
+    );
+    o.assert_ok();
+    for f in ["build.debug/build.ninja", "build/release/CMakeCache.txt", "tmp/pytest/x/log"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+    // A clean step removes the directory: no violation either.
+    e.sh("default", "rm -rf build.debug").assert_ok();
+    assert!(!e.ws.join("build.debug").exists());
+    // The attack neighbours: a file where the word is absent.
+    let marker = e.root.join("r81-f5-ran");
+    for (path, plant) in [
+        ("build.debug", format!("printf '#!/bin/sh\\ntouch {}\\n' > build.debug", marker.display())),
+        (
+            "tools/gen",
+            format!(
+                "mkdir -p tools && printf '#!/bin/sh\\ntouch {}\\n' > tools/gen && chmod +x tools/gen",
+                marker.display()
+            ),
+        ),
+    ] {
+        let o = e.sh("default", &plant);
+        o.assert_violation("fs.protected");
+        assert!(std::fs::symlink_metadata(e.ws.join(path)).is_err(), "{path}: the task's file stayed\n{}", o.all());
+        let _ = git_cmd(&e.ws, &["g"]).env("HOME", &e.home).output().expect("git is required");
+        assert!(!marker.exists(), "{path}: the host's alias ran the task's file\n{}", o.all());
+    }
+}
+
+/// Review 81, F3: a wrapper before the command (`!timeout 60 sh -c '…'`,
+/// `!nice -n 5 sh -c '…'`, `!exec python3 -m …`) and a command
+/// substitution in double quotes or backticks hide nothing: the script they
+/// run is protected, the task's rewrite is `fs.protected` (exit 4), the
+/// file stays and the host's aliases run nothing.
+#[test]
+fn a_script_a_wrapper_or_a_command_substitution_runs_is_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\ta = !timeout 60 sh -c 'tools/lint.sh --quick'\n\tb = !nice -n 5 sh -c 'tools/lint.sh'\n\
+         \tc = !git commit --allow-empty -m \\\"$(tools/lint.sh)\\\"\n\td = !echo `tools/lint.sh`\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    std::fs::write(e.ws.join("tools/lint.sh"), "#!/bin/sh\necho ok\n").unwrap();
+    let mut perm = std::fs::metadata(e.ws.join("tools/lint.sh")).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(e.ws.join("tools/lint.sh"), perm).unwrap();
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let marker = e.root.join("r81-f3-ran");
+    let before = std::fs::read(e.ws.join("tools/lint.sh")).unwrap();
+    let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > tools/lint.sh", marker.display()));
+    o.assert_violation("fs.protected");
+    assert_eq!(std::fs::read(e.ws.join("tools/lint.sh")).unwrap(), before, "the task's write stayed\n{}", o.all());
+    for alias in ["a", "b", "c", "d"] {
+        let _ = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
+    }
+    assert!(!marker.exists(), "the host's alias ran the task's script\n{}", o.all());
+}
+
 /// Review 78, T8: settings the environment gives git (`GIT_CONFIG_COUNT`
 /// with `GIT_CONFIG_KEY_<n>`/`GIT_CONFIG_VALUE_<n>`, `GIT_CONFIG_PARAMETERS`
 /// as `git -c` hands it down) in orchestra's environment, as in the host's

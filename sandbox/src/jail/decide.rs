@@ -418,6 +418,10 @@ fn decide_write(
     let access = (libc::O_WRONLY | libc::O_RDWR | libc::O_TRUNC) as u64;
     let no_op_if_present =
         matches!(nr, libc::SYS_mkdir | libc::SYS_mkdirat) || open_flags.is_some_and(|f| f & access == 0);
+    // Making or removing a directory: allowed at a protected path only a
+    // command's word names (review 81, F5: `JailPlan::dirs_allowed`).
+    let dir_op = matches!(nr, libc::SYS_mkdir | libc::SYS_mkdirat | libc::SYS_rmdir)
+        || (nr == libc::SYS_unlinkat && n.args[2] & libc::AT_REMOVEDIR as u64 != 0);
     const RENAME_WHITEOUT: u64 = 1 << 2;
     if nr == libc::SYS_renameat2
         && n.args[4] & RENAME_WHITEOUT != 0
@@ -493,7 +497,7 @@ fn decide_write(
             if no_op_if_present && std::fs::symlink_metadata(p).is_ok() {
                 return Decision::Continue;
             }
-            if let Some(guarded) = protected_at(plan, p) {
+            if let Some(guarded) = guard_of(plan, p, dir_op) {
                 let detail = format!(
                     "{name}: write to {}, a protected path ({}){}",
                     p.display(),
@@ -512,7 +516,7 @@ fn decide_write(
                 }
                 return Decision::Deny { errno: libc::EACCES, rule: Rule::FsProtected, detail };
             }
-            if !write_allowed(plan, p, open_like) {
+            if !write_allowed_as(plan, p, open_like, dir_op) {
                 return Decision::Deny {
                     errno: libc::EACCES,
                     rule: Rule::FsWrite,
@@ -568,9 +572,24 @@ fn repository_config(plan: &JailPlan, path: &Path) -> bool {
         && matches!(name, Some("config" | "config.worktree"))
 }
 
-/// The protected path `path` is, or lies below, if any.
+/// The protected path `path` is, or lies below, if any (see [`guard_of`]).
 fn protected_at<'p>(plan: &'p JailPlan, path: &Path) -> Option<&'p Path> {
-    plan.protected.iter().map(PathBuf::as_path).find(|g| path.starts_with(g))
+    guard_of(plan, path, false)
+}
+
+/// The protected path that `path` is, or lies below, and that guards it
+/// from the call, if any; `dir_op`: the call makes or removes a directory.
+/// A path of `dirs_allowed` (review 81, F5) guards neither a directory made
+/// or removed at it nor, while it is a real directory (not a link), what
+/// lies below it. Nothing but a directory can be made at one, and a
+/// directory holding one cannot be moved, so what is there stays a
+/// directory or absent.
+fn guard_of<'p>(plan: &'p JailPlan, path: &Path, dir_op: bool) -> Option<&'p Path> {
+    let allowed = |g: &Path| {
+        plan.dirs_allowed.iter().any(|d| d == g)
+            && if path == g { dir_op } else { std::fs::symlink_metadata(g).is_ok_and(|m| m.is_dir()) }
+    };
+    plan.protected.iter().map(PathBuf::as_path).find(|g| path.starts_with(g) && !allowed(g))
 }
 
 /// For a protected path that does not exist (yet): creating it is an attempt
@@ -644,10 +663,16 @@ fn decide_write_fd(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &s
 /// workspace inside a read-only home, decoys); without namespaces only the
 /// writable roots exist.
 pub fn write_allowed(plan: &JailPlan, path: &Path, open_like: bool) -> bool {
+    write_allowed_as(plan, path, open_like, false)
+}
+
+/// [`write_allowed`]; `dir_op`: the call makes or removes a directory (see
+/// [`guard_of`]).
+fn write_allowed_as(plan: &JailPlan, path: &Path, open_like: bool, dir_op: bool) -> bool {
     if open_like && plan.writable_files.iter().any(|f| path == f) {
         return true;
     }
-    if protected_at(plan, path).is_some() {
+    if guard_of(plan, path, dir_op).is_some() {
         return false;
     }
     if !plan.namespaces {
@@ -804,6 +829,42 @@ mod tests {
         let creat_write = (libc::O_CREAT | libc::O_RDWR) as u64;
         assert!(matches!(d(libc::SYS_openat, [at, 0x3000, creat_write, 0o644, 0, 0]), Decision::Deny { .. }));
         assert!(matches!(d(libc::SYS_openat, [at, 0x2000, creat_read, 0o644, 0, 0]), Decision::Deny { .. }));
+    }
+
+    #[test]
+    fn a_directory_may_be_made_where_only_a_command_word_is_protected_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path().canonicalize().unwrap();
+        let (build, tool) = (w.join("build.debug"), w.join("tool.py"));
+        let p = JailPlan {
+            mounts: vec![Mount::Bind { src: w.clone(), dst: w.clone(), rw: true }],
+            writable: vec![w.clone()],
+            protected: vec![build.clone(), tool.clone()],
+            dirs_allowed: vec![build.clone()],
+            ..plan()
+        };
+        let bytes = |p: &Path| p.as_os_str().as_encoded_bytes().to_vec();
+        let mem = FakeMem(HashMap::from([
+            (0x1000, bytes(&build)),
+            (0x2000, bytes(&build.join("build.ninja"))),
+            (0x3000, bytes(&tool)),
+        ]));
+        let at = libc::AT_FDCWD as u64;
+        let creat = (libc::O_CREAT | libc::O_WRONLY) as u64;
+        let dd = |nr: i64, args: [u64; 6]| decide(&p, &notif(nr, args), &mem, &mut Vec::new());
+        let protected =
+            |x: Decision| matches!(x, Decision::Deny { rule, .. } if Some(rule) == Rule::parse("fs.protected"));
+        assert_eq!(dd(libc::SYS_mkdir, [0x1000, 0o755, 0, 0, 0, 0]), Decision::Continue, "mkdir build.debug");
+        assert!(protected(dd(libc::SYS_openat, [at, 0x1000, creat, 0o755, 0, 0])), "a file at build.debug");
+        assert!(protected(dd(libc::SYS_mkdir, [0x3000, 0o755, 0, 0, 0, 0])), "tool.py is no word's only");
+        assert!(protected(dd(libc::SYS_openat, [at, 0x2000, creat, 0o644, 0, 0])), "below, while absent");
+        std::fs::create_dir(&build).unwrap();
+        assert_eq!(dd(libc::SYS_openat, [at, 0x2000, creat, 0o644, 0, 0]), Decision::Continue, "below the directory");
+        assert_eq!(dd(libc::SYS_rmdir, [0x1000, 0, 0, 0, 0, 0]), Decision::Continue);
+        assert!(protected(dd(libc::SYS_unlinkat, [at, 0x1000, 0, 0, 0, 0])), "an unlink is no rmdir");
+        assert!(protected(dd(libc::SYS_rename, [0x3000, 0x1000, 0, 0, 0, 0])), "a rename onto it");
+        std::fs::remove_dir(&build).unwrap();
+        assert!(protected(dd(libc::SYS_symlink, [0x3000, 0x1000, 0, 0, 0, 0])), "a link at build.debug");
     }
 
     #[test]

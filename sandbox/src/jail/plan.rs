@@ -209,6 +209,13 @@ pub struct JailPlan {
     /// exist are also bound read-only when the jail has a mount namespace.
     #[serde(default)]
     pub protected: Vec<PathBuf>,
+    /// The protected paths, absent before the task, that a command word
+    /// names (`!ninja -C build.debug`): a directory is no code there
+    /// (review 81, F5), so making or removing a directory at one, and
+    /// writing below one while it is a real directory, is allowed; any
+    /// other file there stays `fs.protected`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirs_allowed: Vec<PathBuf>,
     /// The canary values planted for this task ([`super::plant`]): a payload
     /// the task sends with one of them is `canary.leak`, and not sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -399,8 +406,11 @@ pub fn compile(
         mounts.push(Mount::Bind { src: dot.clone(), dst: dot, rw: false });
     }
     let with_ns = policy.jail.namespaces == crate::policy::NamespaceMode::Required;
-    let protected =
-        if workdir_rw { super::protect::protect(fs, workdir, &host.in_use, with_ns, &mut mounts)? } else { Vec::new() };
+    let protected = if workdir_rw {
+        super::protect::protect(fs, workdir, &host.in_use, with_ns, &mut mounts)?
+    } else {
+        super::protect::Protected::default()
+    };
     if !mounts.iter().any(|m| home.starts_with(m.dst()) && m.dst() != Path::new("/")) {
         mounts.push(Mount::Dir { dst: home.clone() });
     }
@@ -499,7 +509,8 @@ pub fn compile(
         read_only_islands: if namespaces { Vec::new() } else { host.read_only_mounts.clone() },
         tty: false,
         task_host_ids: None,
-        protected,
+        protected: protected.paths,
+        dirs_allowed: protected.dirs_allowed,
         canaries: Vec::new(),
         apparmor: None,
     })
@@ -915,6 +926,7 @@ impl JailPlan {
             tty: false,
             task_host_ids: None,
             protected: vec![],
+            dirs_allowed: vec![],
             canaries: vec![],
             apparmor: None,
         }

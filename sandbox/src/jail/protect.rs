@@ -35,9 +35,21 @@
 
 use super::plan::{Mount, PlanError};
 use super::resolve::existing_prefix as resolve;
+use crate::changes::protected::hostconfig::Kind;
 use crate::policy::Filesystem;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+/// The protected paths of a workspace ([`protect`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Protected {
+    /// Every protected path (names and real places).
+    pub paths: Vec<PathBuf>,
+    /// Those absent that only a command's word names (not a hooks
+    /// directory, no other reason): a directory may be made there (review
+    /// 81, F5; `JailPlan::dirs_allowed`).
+    pub dirs_allowed: Vec<PathBuf>,
+}
 
 /// The protected paths of `workdir` (names and real places), pushing a
 /// read-only bind for each that exists onto `mounts` when `namespaces`.
@@ -47,17 +59,30 @@ pub(crate) fn protect(
     in_use: &[PathBuf],
     namespaces: bool,
     mounts: &mut Vec<Mount>,
-) -> Result<Vec<PathBuf>, PlanError> {
+) -> Result<Protected, PlanError> {
     let mut wanted: Vec<PathBuf> = fs.protected_in(workdir);
     wanted.extend(in_use.iter().filter(|p| p.starts_with(workdir) && p.as_path() != workdir).cloned());
-    wanted.extend(git_code_paths(workdir, fs));
+    let (code, words) = git_code_paths(workdir, fs);
+    wanted.extend(code);
     // What the host's own git configuration makes code in any work tree
-    // (a relative `core.hooksPath` or program), and an included file of it
-    // that lies in the workspace.
+    // (a relative `core.hooksPath` or program, a `~/` one), and an included
+    // file of it that lies in the workspace, through links too.
     let host = crate::changes::protected::hostconfig::host();
-    wanted
-        .extend(host.paths.iter().map(|n| (workdir.join(&n.path), n)).filter(|(p, n)| n.is_code_at(p)).map(|(p, _)| p));
-    wanted.extend(host.files.iter().filter(|f| f.starts_with(workdir)).cloned());
+    let mut words_absent: Vec<PathBuf> = words;
+    for n in &host.paths {
+        let p = workdir.join(&n.path);
+        if !n.is_code_at(&p) {
+            continue;
+        }
+        if n.kind != Kind::HooksDir && std::fs::symlink_metadata(&p).is_err() {
+            words_absent.push(p);
+        } else {
+            wanted.push(p);
+        }
+    }
+    wanted.extend(host.files.iter().filter_map(|f| in_workspace(f, workdir)));
+    let dirs_allowed = dirs_allowed(&wanted, &words_absent, workdir);
+    wanted.extend(words_absent);
     let dot = workdir.join(".orchestra");
     if std::fs::symlink_metadata(&dot).is_err() {
         wanted.push(dot);
@@ -90,18 +115,52 @@ pub(crate) fn protect(
             bound.push(real);
         }
     }
-    Ok(out)
+    Ok(Protected { paths: out, dirs_allowed })
+}
+
+/// The absent command words `words` (names and real places) that are
+/// protected for no other reason than `strict`'s: where a directory may be
+/// made (review 81, F5: a directory is no code, `Named::is_code_at`).
+fn dirs_allowed(strict: &[PathBuf], words: &[PathBuf], workdir: &Path) -> Vec<PathBuf> {
+    let strict_real: Vec<PathBuf> = strict.iter().map(|p| resolve(p)).collect();
+    let mut v: Vec<PathBuf> = Vec::new();
+    for w in words {
+        for q in [w.clone(), resolve(w)] {
+            let other = strict.contains(&q) || strict_real.contains(&q);
+            if !other && q.starts_with(workdir) && q.as_path() != workdir && !v.contains(&q) {
+                v.push(q);
+            }
+        }
+    }
+    v
+}
+
+/// Where the host's file `f` lies in `workdir`, if it does: as named, or
+/// through links (review 81, F2: a dotfile manager links `~/.gitconfig`
+/// into the workspace, an include names `~/proj/x` where `~/proj` is a
+/// link to it), its longest existing part resolved and compared with the
+/// resolved workspace, named from `workdir`.
+fn in_workspace(f: &Path, workdir: &Path) -> Option<PathBuf> {
+    if f.starts_with(workdir) {
+        return Some(f.to_path_buf());
+    }
+    let real_workdir = std::fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_path_buf());
+    let real = resolve(f);
+    let rel = real.strip_prefix(&real_workdir).or_else(|_| real.strip_prefix(workdir)).ok()?;
+    Some(workdir.join(rel))
 }
 
 /// The paths besides the policy's list from which git would run code, found
-/// in the repository at `workdir` (see the module doc).
-fn git_code_paths(workdir: &Path, fs: &Filesystem) -> Vec<PathBuf> {
+/// in the repository at `workdir` (see the module doc), and apart from them
+/// the absent ones only a command's word names ([`Protected::dirs_allowed`]).
+fn git_code_paths(workdir: &Path, fs: &Filesystem) -> (Vec<PathBuf>, Vec<PathBuf>) {
     // A policy that accepts writes to the root's config (`git submodule update`
     // rewrites each submodule's `core.worktree`) accepts them to theirs.
     let root_config_kept = fs.protected_in(workdir).contains(&workdir.join(".git/config"));
     let dot_git = workdir.join(".git");
     let mut v = Vec::new();
-    let Ok(meta) = std::fs::symlink_metadata(&dot_git) else { return v };
+    let mut words = Vec::new();
+    let Ok(meta) = std::fs::symlink_metadata(&dot_git) else { return (v, words) };
     if !meta.is_dir() {
         // A `gitdir:` pointer file, or a link: the pointer itself.
         v.push(dot_git.clone());
@@ -128,9 +187,9 @@ fn git_code_paths(workdir: &Path, fs: &Filesystem) -> Vec<PathBuf> {
         // A `config.worktree` is read as config (`extensions.worktreeConfig`,
         // which `git sparse-checkout` turns on): what it names too, and what
         // the files they include name (review 78, F4).
-        v.extend(config_paths(&[d.join("config"), d.join("config.worktree")], workdir));
+        config_paths(&[d.join("config"), d.join("config.worktree")], workdir, &mut v, &mut words);
     }
-    v
+    (v, words)
 }
 
 /// The directories below `dir` (submodules nest: `modules/a/modules/b`), up
@@ -179,21 +238,26 @@ fn links_in(hooks: &Path) -> Vec<PathBuf> {
 /// command's program or its words (relative ones: hooks and programs from
 /// the worktree, includes from the including file's directory; see
 /// [`crate::changes::protected::hostconfig`]), read as the after-check
-/// reads configs.
-fn config_paths(files: &[PathBuf], workdir: &Path) -> Vec<PathBuf> {
+/// reads configs, onto `v`; an absent command word onto `words` (where a
+/// directory may be made, [`Protected::dirs_allowed`]).
+fn config_paths(files: &[PathBuf], workdir: &Path, v: &mut Vec<PathBuf>, words: &mut Vec<PathBuf>) {
     use crate::changes::protected::hostconfig::{program_paths, read_with_includes};
     let read = read_with_includes(files);
-    let mut v: Vec<PathBuf> = read.included.iter().map(|f| resolve(f)).collect();
+    v.extend(read.included.iter().map(|f| resolve(f)));
     for (section, key, value) in read.configs.iter().flat_map(|c| c.settings.iter()) {
         // A hooks directory or a program (and its words), from the work tree.
         for n in program_paths(section, key, value) {
             let at = workdir.join(&n.path);
-            if n.is_code_at(&at) {
+            if !n.is_code_at(&at) {
+                continue;
+            }
+            if n.kind != Kind::HooksDir && std::fs::symlink_metadata(&at).is_err() {
+                words.push(resolve(&at));
+            } else {
                 v.push(resolve(&at));
             }
         }
     }
-    v
 }
 
 #[cfg(test)]
@@ -210,7 +274,9 @@ mod tests {
         // Review 78, F4: what an included file names, relative to it.
         std::fs::write(w.join("shared.cfg"), "[core]\n\thooksPath = .githooks\n[include]\n\tpath = more/y.cfg\n")
             .unwrap();
-        let v = config_paths(&[w.join(".git/config")], w);
+        let (mut v, mut words) = (Vec::new(), Vec::new());
+        config_paths(&[w.join(".git/config")], w, &mut v, &mut words);
+        assert!(words.is_empty(), "{words:?}");
         let want = [
             w.join(".git/../shared.cfg"),
             w.join(".git/x.cfg"),
@@ -229,7 +295,7 @@ mod tests {
         std::fs::write(w.join("realgit/config"), "[core]\n").unwrap();
         std::os::unix::fs::symlink("realgit", w.join(".git")).unwrap();
         let mut mounts = Vec::new();
-        let p = protect(&Filesystem::default(), &w, &[], true, &mut mounts).unwrap();
+        let p = protect(&Filesystem::default(), &w, &[], true, &mut mounts).unwrap().paths;
         assert!(p.contains(&w.join("realgit/hooks")) && p.contains(&w.join(".git")), "{p:?}");
         assert!(mounts.iter().any(|m| m.dst() == w.join("realgit/config")));
         std::fs::hard_link(w.join("realgit/config"), w.join("cfg-copy")).unwrap();
@@ -245,15 +311,15 @@ mod tests {
             std::fs::write(w.join(".git/modules").join(m).join("config"), "[core]\n").unwrap();
         }
         let configs = [w.join(".git/modules/a/config"), w.join(".git/modules/a/modules/b/config")];
-        let p = protect(&Filesystem::default(), &w, &[], false, &mut Vec::new()).unwrap();
+        let p = protect(&Filesystem::default(), &w, &[], false, &mut Vec::new()).unwrap().paths;
         assert!(configs.iter().all(|c| p.contains(c)) && p.contains(&w.join(".orchestra")), "{p:?}");
         let fs = Filesystem { unprotected: vec![".git/config".into()], ..Filesystem::default() };
-        let p = protect(&fs, &w, &[], false, &mut Vec::new()).unwrap();
+        let p = protect(&fs, &w, &[], false, &mut Vec::new()).unwrap().paths;
         assert!(!p.contains(&w.join(".git/config")) && !configs.iter().any(|c| p.contains(c)), "{p:?}");
         assert!(p.contains(&w.join(".git/modules/a/hooks")) && p.contains(&w.join(".git/modules/a/commondir")));
         // Where it exists, `.orchestra/` is the plan's own read-only bind, not a protected path.
         std::fs::create_dir(w.join(".orchestra")).unwrap();
-        assert!(!protect(&fs, &w, &[], false, &mut Vec::new()).unwrap().contains(&w.join(".orchestra")));
+        assert!(!protect(&fs, &w, &[], false, &mut Vec::new()).unwrap().paths.contains(&w.join(".orchestra")));
     }
 
     #[test]
@@ -269,7 +335,7 @@ mod tests {
             "[core]\n\thooksPath = wt-hooks\n[include]\n\tpath = ../inc.cfg\n",
         )
         .unwrap();
-        let p = protect(&Filesystem::default(), &w, &[], false, &mut Vec::new()).unwrap();
+        let p = protect(&Filesystem::default(), &w, &[], false, &mut Vec::new()).unwrap().paths;
         assert!(p.contains(&w.join("wt-hooks")) && p.contains(&w.join("inc.cfg")), "{p:?}");
     }
 }

@@ -18,6 +18,10 @@
 //! or pointer on the way that was not there), a regular file of one link
 //! that the same judge allows, it stays and is no violation.
 //!
+//! A path only a command's word names (`!ninja -C build.debug`) is another
+//! (review 81, F5): reached at the end as that very name, a real directory
+//! stays and is no violation; any other entry there is one.
+//!
 //! Benign work is not flagged: the directories that hold protected paths
 //! (`.git`, `.github`) and their other entries are not protected.
 
@@ -35,6 +39,9 @@ pub(super) struct Watched {
     pub(super) path: PathBuf,
     /// The links and pointers on its way at the start.
     pub(super) ways: Vec<(PathBuf, Id)>,
+    /// A real directory there is no violation: only a command's word names
+    /// it, and a directory is no code (review 81, F5).
+    pub(super) dir_ok: bool,
 }
 
 /// Judge the paths of `watched` again (below `root`, whose descriptor is
@@ -61,6 +68,12 @@ pub(super) fn after(root: &Path, root_fd: Option<BorrowedFd<'_>>, watched: &[Wat
             }
             // A `config.worktree` the supervisor made for `git sparse-checkout`.
             (Some(end), _) if *end == w.path && made_as_allowed(root, root_fd, &w.path) => continue,
+            // A directory made where only a command's word is protected.
+            (Some(end), _)
+                if *end == w.path && w.dir_ok && std::fs::symlink_metadata(end).is_ok_and(|m| m.is_dir()) =>
+            {
+                continue;
+            }
             (Some(end), _) if *end == w.path => {
                 (end.clone(), "was created during the task (past the supervisor)".to_string())
             }

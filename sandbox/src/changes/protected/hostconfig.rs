@@ -335,8 +335,9 @@ fn read_followed(path: &Path) -> Option<Vec<u8>> {
 /// and `python3 -m a.b` names the module's files (review 79, F3, F4). An
 /// option (`-x`), `.`/`..`, a word ending in `/` (a directory: review 79,
 /// F5), or a word the shell expands (`$`, `` ` ``, `%` placeholders git
-/// fills) is none. A relative path is from the work tree's top; `~` paths
-/// are left out (never in a workspace a task is given by them).
+/// fills) is none. A relative path is from the work tree's top; a `~/`
+/// path from the host user's `HOME` (review 81, F2: a workspace may lie
+/// below it).
 pub fn program_paths(section: &str, key: &str, value: &str) -> Vec<Named> {
     let value = value.trim();
     if section == "core" && key == "hookspath" {
@@ -369,13 +370,20 @@ pub fn program_paths(section: &str, key: &str, value: &str) -> Vec<Named> {
         },
         _ => return Vec::new(),
     };
-    let mut out = Vec::new();
-    command_line_paths(command, 0, &mut out);
+    let mut found = Vec::new();
+    command_line_paths(command, 0, &mut found);
+    // Each once: an unquoted `$(…)` is read as words and as a substitution.
+    let mut out: Vec<Named> = Vec::new();
+    for n in found {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
     out
 }
 
-/// Command lines read inside a command line (`sh -c '…'`, `env -S '…'`),
-/// at most this deep.
+/// Command lines read inside a command line (`sh -c '…'`, `env -S '…'`,
+/// a command substitution), at most this deep.
 const MAX_NESTING: usize = 4;
 
 /// Push onto `out` what each command of the command line `line` names
@@ -387,6 +395,12 @@ fn command_line_paths(line: &str, depth: usize, out: &mut Vec<Named>) {
         }
         if let Some((program, args)) = c.words.split_first() {
             command_paths(program, args, depth, out);
+        }
+    }
+    // A command substitution's inside is a command line too (review 81, F3).
+    if depth < MAX_NESTING {
+        for inner in substitutions(line) {
+            command_line_paths(&inner, depth + 1, out);
         }
     }
 }
@@ -402,12 +416,131 @@ fn command_paths(program: &str, args: &[String], depth: usize, out: &mut Vec<Nam
         "env" => return env_paths(args, depth, out),
         n if is_shell(n) => shell_paths(args, depth, out),
         n if is_python(n) => python_paths(args, out),
-        _ => args,
+        n => match wrapped(n, args) {
+            Some(command) => {
+                if let Some((program, rest)) = command.split_first() {
+                    command_paths(program, rest, depth, out);
+                }
+                return;
+            }
+            None => args,
+        },
     };
     let git = name == "git" || name.starts_with("git-");
     for a in rest {
         argument_path(a, git, out);
     }
+}
+
+/// The command that the wrapper `name` runs with `args` (review 81, F3:
+/// `exec`, `command`, `nohup`, `setsid`, `time`, `nice`, `timeout`,
+/// `stdbuf`, `ionice`, `chrt`, `taskset`, `xargs`): the words after its
+/// own options (those that take a value skip it: `nice -n 5`, `timeout
+/// -s KILL`) and its own leading operands (`timeout`'s duration,
+/// `chrt`'s priority, `taskset`'s mask); `None` for any other program.
+fn wrapped<'a>(name: &str, args: &'a [String]) -> Option<&'a [String]> {
+    let (valued, operands): (&[&str], usize) = match name {
+        "exec" => (&["-a"], 0),
+        "command" | "nohup" | "setsid" => (&[], 0),
+        "time" => (&["-o", "-f", "--output", "--format"], 0),
+        "nice" => (&["-n", "--adjustment"], 0),
+        "timeout" => (&["-s", "-k", "--signal", "--kill-after"], 1),
+        "stdbuf" => (&["-i", "-o", "-e", "--input", "--output", "--error"], 0),
+        "ionice" => (&["-c", "-n", "-p", "-P", "-u", "--class", "--classdata", "--pid", "--pgid", "--uid"], 0),
+        "chrt" => (&["-T", "-P", "-D", "--sched-runtime", "--sched-period", "--sched-deadline"], 1),
+        "taskset" => (&[], 1),
+        "xargs" => (
+            &[
+                "-a",
+                "-d",
+                "-E",
+                "-I",
+                "-L",
+                "-n",
+                "-P",
+                "-s",
+                "--arg-file",
+                "--delimiter",
+                "--max-args",
+                "--max-procs",
+                "--max-chars",
+                "--max-lines",
+                "--process-slot-var",
+            ],
+            0,
+        ),
+        _ => return None,
+    };
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        if !a.starts_with('-') || a == "-" {
+            break;
+        }
+        i += 1;
+        if valued.contains(&a.as_str()) {
+            i += 1;
+        }
+    }
+    Some(args.get(i + operands..).unwrap_or(&[]))
+}
+
+/// The command lines inside `line`'s command substitutions (`$(…)`, and
+/// `` `…` `` with its `\``, `\\`, `\$` unescaped), outside single quotes,
+/// inside double quotes too (review 81, F3: `git commit -m "$(tools/x)"`).
+/// An arithmetic `$((…))` is none.
+fn substitutions(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut single, mut double) = (false, false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if !double => single = !single,
+            _ if single => {}
+            '"' => double = !double,
+            '\\' => {
+                chars.next();
+            }
+            '$' if chars.peek() == Some(&'(') => {
+                chars.next();
+                let arithmetic = chars.peek() == Some(&'(');
+                let mut inner = String::new();
+                let mut open = 1;
+                for q in chars.by_ref() {
+                    open += match q {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    if open == 0 {
+                        break;
+                    }
+                    inner.push(q);
+                }
+                if !arithmetic {
+                    out.push(inner);
+                }
+            }
+            '`' => {
+                let mut inner = String::new();
+                while let Some(q) = chars.next() {
+                    match q {
+                        '`' => break,
+                        '\\' if chars.peek().is_some_and(|n| matches!(n, '`' | '\\' | '$')) => {
+                            inner.extend(chars.next())
+                        }
+                        q => inner.push(q),
+                    }
+                }
+                out.push(inner);
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Where a word stands in its command, for [`word_path`].
@@ -674,7 +807,7 @@ fn shell_words(command: &str) -> Vec<Command> {
 
 /// Whether the shell reads `w` before a program as a reserved word.
 fn is_reserved(w: &str) -> bool {
-    matches!(w, "{" | "}" | "!" | "if" | "then" | "else" | "elif" | "fi" | "do" | "done" | "while" | "until" | "time")
+    matches!(w, "{" | "}" | "!" | "if" | "then" | "else" | "elif" | "fi" | "do" | "done" | "while" | "until")
 }
 
 /// Whether `w` is an assignment (`NAME=value`).
@@ -685,9 +818,19 @@ fn is_assignment(w: &str) -> bool {
     })
 }
 
-/// `value` as a path (not `~`), if it is one.
+/// `value` as a path, if it is one: `~` and `~/…` from the host user's
+/// `HOME`, as git expands them (review 81, F2: a workspace below HOME is
+/// named so); `~user/…` and a `~` without a `HOME` name none.
 fn path_of(value: &str) -> Option<PathBuf> {
-    (!value.is_empty() && !value.starts_with('~')).then(|| PathBuf::from(value))
+    let home = || std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+    match value {
+        "" => None,
+        "~" => home(),
+        v => match v.strip_prefix("~/") {
+            Some(rest) => home().map(|h| h.join(rest)),
+            None => (!v.starts_with('~')).then(|| PathBuf::from(v)),
+        },
+    }
 }
 
 /// Whether git reads `value` as a boolean.
@@ -705,7 +848,9 @@ mod tests {
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         assert_eq!(p("core", "hookspath", ".githooks"), v(&[".githooks"]));
         assert_eq!(p("core", "hookspath", "/etc/hooks"), v(&["/etc/hooks"]));
-        assert_eq!(p("core", "hookspath", "~/hooks"), v(&[]));
+        let home = PathBuf::from(std::env::var_os("HOME").unwrap());
+        assert_eq!(p("core", "hookspath", "~/hooks"), [home.join("hooks")]);
+        assert_eq!(p("core", "hookspath", "~other/hooks"), v(&[]));
         assert_eq!(p("core", "fsmonitor", "true"), v(&[]));
         assert_eq!(p("core", "fsmonitor", "tools/watch --fast"), v(&["tools/watch"]));
         assert_eq!(p("diff", "textconv", "./bin/conv"), v(&["./bin/conv"]));
@@ -731,7 +876,7 @@ mod tests {
         assert_eq!(p("diff", "textconv", "python3 conv.py"), v(&["conv.py"]));
         assert_eq!(p("alias", "lint", "!sh lint.sh && f() { cd .; sh -e x; }; f"), v(&["lint.sh", "x"]));
         assert_eq!(p("filter", "clean", "LC_ALL=C sort -u %f > out.txt"), v(&["C", "out.txt"]));
-        assert_eq!(p("core", "sshcommand", "ssh -i ~/.ssh/k"), v(&[]));
+        assert_eq!(p("core", "sshcommand", "ssh -i ~/.ssh/k"), [home.join(".ssh/k")]);
         assert_eq!(p("filter", "process", "git-lfs filter-process"), v(&[]));
         assert_eq!(p("alias", "l", "!git log --oneline && git -C sub/x status"), v(&["sub/x"]));
         assert_eq!(p("credential", "helper", "cache --timeout=3600"), v(&["3600"]));
@@ -783,6 +928,44 @@ mod tests {
         assert_eq!(p("alias", "x", "!python3 -u tools/run.py -m y"), v(&["tools/run.py", "y"]));
         assert_eq!(p("alias", "x", "!python3 -m 'a/b'"), v(&[]));
         assert!(program_paths("diff", "textconv", "python3 -m m").iter().all(|n| n.kind == Kind::Path));
+    }
+
+    #[test]
+    fn wrappers_and_command_substitutions_are_read_as_the_commands_they_run() {
+        let p = |v: &str| program_paths("alias", "x", v).into_iter().map(|n| n.path).collect::<Vec<_>>();
+        let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
+        let lint = v(&["tools/lint.sh"]);
+        // Review 81, F3: a wrapper runs the rest as a command, past its options.
+        for w in [
+            "exec",
+            "command",
+            "nohup",
+            "setsid",
+            "time -p",
+            "nice -n 5",
+            "nice -5",
+            "timeout 60",
+            "timeout -s KILL -k 5 60",
+            "timeout --foreground 1m",
+            "stdbuf -oL -e 0",
+            "ionice -c 3",
+            "chrt -f 10",
+            "taskset -c 0-3",
+            "xargs -0 -n 1",
+            "nice -n 5 timeout 60 exec",
+        ] {
+            assert_eq!(p(&format!("!{w} sh -c 'tools/lint.sh --quick'")), lint, "{w}");
+        }
+        let conv = v(&["tools/__init__.py", "tools/conv.py", "tools/conv/__main__.py", "tools/conv/__init__.py"]);
+        assert_eq!(p("!exec python3 -m tools.conv"), conv);
+        assert_eq!(p("!timeout 60 python3 -m tools.conv"), conv);
+        assert_eq!(p("!nice ./run.sh a/b"), v(&["./run.sh", "a/b"]));
+        // A command substitution, in double quotes and backticks too.
+        assert_eq!(p("!git commit -m \"$(tools/lint.sh)\""), lint);
+        assert_eq!(p("!echo `tools/lint.sh`"), lint);
+        assert_eq!(p("!echo \"x `sh -c 'tools/lint.sh'` y\""), lint);
+        assert_eq!(p("!echo \"$(cat \"$(tools/lint.sh)\")\""), lint);
+        assert_eq!(p("!echo '$(tools/lint.sh)' $((1+2))"), v(&[]));
     }
 
     #[test]

@@ -132,10 +132,25 @@ impl Watch {
         let Ok(root) = std::fs::canonicalize(&task.workdir) else { return Watch::default() };
         // A protected file with more than one hard link makes every backend
         // refuse the task; the plain list is enough for a task that never runs.
-        let listed = crate::jail::protect::protect(fs, &task.workdir, &task.in_use, false, &mut Vec::new())
-            .unwrap_or_else(|_| fs.protected_in(&task.workdir));
-        let paths = listed.iter().filter_map(|p| p.strip_prefix(&task.workdir).ok()).map(|rel| root.join(rel));
-        Watch::of(root.clone(), paths)
+        let listed =
+            crate::jail::protect::protect(fs, &task.workdir, &task.in_use, false, &mut Vec::new()).unwrap_or_else(
+                |_| crate::jail::protect::Protected { paths: fs.protected_in(&task.workdir), dirs_allowed: Vec::new() },
+            );
+        let below = |v: &[PathBuf]| -> Vec<PathBuf> {
+            v.iter().filter_map(|p| p.strip_prefix(&task.workdir).ok()).map(|rel| root.join(rel)).collect()
+        };
+        let mut w = Watch::of(root.clone(), below(&listed.paths));
+        w.allow_dirs(&below(&listed.dirs_allowed));
+        w
+    }
+
+    /// Mark the absent watched paths among `dirs` as places where a real
+    /// directory is no violation (review 81, F5: what only a command's word
+    /// names, as the supervisor's `JailPlan::dirs_allowed`).
+    fn allow_dirs(&mut self, dirs: &[PathBuf]) {
+        for w in self.absent.iter_mut() {
+            w.dir_ok = dirs.contains(&w.path);
+        }
     }
 
     /// The paths `paths` (below `root`, resolved), as they are now.
@@ -172,7 +187,7 @@ impl Watch {
             }
             let t = trace(&root, &path);
             if t.end.is_none() {
-                absent.push(absent::Watched { path, ways: t.ways });
+                absent.push(absent::Watched { path, ways: t.ways, dir_ok: false });
             } else {
                 reached.push((path, t));
             }
