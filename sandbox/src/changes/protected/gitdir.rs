@@ -2,9 +2,11 @@
 //! git's `is_git_directory` the judging shares (review 81, F1: the
 //! submodule survey had a stricter one of its own, and a `refs` that is an
 //! executable regular file, which git's `access(X_OK)` passes, made it walk
-//! past a git directory git uses). Two bounds: [`git_takes`], at least as
-//! lenient as git (what may be one is judged), and [`surely_git_dir`], at
-//! most as lenient (what is surely one is trusted to be one).
+//! past a git directory git uses). Three bounds: [`may_be_git_dir`], the
+//! widest (every marker merely there: the diff's judging of what a task
+//! changed), [`git_takes`], at least as lenient as git (what may be one is
+//! judged), and [`surely_git_dir`], at most as lenient (what is surely one
+//! is trusted to be one).
 
 use std::path::Path;
 
@@ -70,8 +72,8 @@ pub(super) fn surely_git_dir(dir: &Path) -> bool {
 /// `get_oid_hex` does), or unreadable; and `objects` and `refs` that are
 /// directories whatever their mode (one `chmod` from git taking them;
 /// review 79, F2b), links, or anything git can search (or a `commondir`,
-/// which leads to them). Stricter than the diff's `may_be_git_dir` (made.rs):
-/// empty marker files are no git directory.
+/// which leads to them). Stricter than [`may_be_git_dir`]: empty marker
+/// files are no git directory.
 pub(super) fn git_takes(d: &Path) -> bool {
     let head = d.join("HEAD");
     let head_ok = match std::fs::symlink_metadata(&head) {
@@ -86,6 +88,14 @@ pub(super) fn git_takes(d: &Path) -> bool {
             || nix::unistd::access(&p, nix::unistd::AccessFlags::X_OK).is_ok()
     };
     head_ok && ((there("objects") && there("refs")) || std::fs::symlink_metadata(d.join("commondir")).is_ok())
+}
+
+/// Whether git may take directory `d` for a git directory (`HEAD`, and
+/// `objects` and `refs` or a `commondir`, each merely there: errs towards
+/// judging).
+pub(super) fn may_be_git_dir(d: &Path) -> bool {
+    let there = |n: &str| std::fs::symlink_metadata(d.join(n)).is_ok();
+    there("HEAD") && ((there("objects") && there("refs")) || there("commondir"))
 }
 
 /// Whether git's discovery takes a `HEAD` file holding `text`: a `ref:`
@@ -122,6 +132,7 @@ mod tests {
         assert!(git_takes(&make("detached", &"a".repeat(40), true)));
         assert!(!git_takes(&make("empty-head", "", true)), "an empty HEAD");
         assert!(!git_takes(&make("files", "ref: refs/heads/main\n", false)), "objects and refs as empty files");
+        assert!(may_be_git_dir(&make("decoy", "", false)), "the diff's judging still errs towards judging");
         // Review 79, F2: git reads the first 40 (or 64) hex digits and
         // ignores what follows.
         let sha = "0123456789abcdef0123456789abcdef01234567";

@@ -84,7 +84,7 @@
 use super::Planted;
 use super::beneath::Fate;
 use super::codepaths::{Changed, Resolved, armed_todos, code_paths, git_dir_of};
-use super::gitdir::git_takes;
+use super::gitdir::{git_takes, may_be_git_dir};
 use crate::Violation;
 use crate::changes::Watched;
 use crate::changes::walk::Unlocked;
@@ -917,14 +917,6 @@ fn fresh_git_dir(root: &Path, rel: &Path, start: std::time::SystemTime, since: s
             let entry = rel.join(m);
             std::fs::symlink_metadata(root.join(&entry)).is_ok() && fresh_entry(root, &entry, start, since)
         })
-}
-
-/// Whether git may take directory `d` for a git directory (`HEAD`, and
-/// `objects` and `refs` or a `commondir`, each merely there: errs towards
-/// judging).
-fn may_be_git_dir(d: &Path) -> bool {
-    let there = |n: &str| std::fs::symlink_metadata(d.join(n)).is_ok();
-    there("HEAD") && ((there("objects") && there("refs")) || there("commondir"))
 }
 
 /// What decides the code of the place `rel` the judging notes: a work
