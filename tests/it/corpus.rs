@@ -276,12 +276,12 @@ fn corpus_rust_a_toolchain_file_asking_for_components_not_installed_builds_and_t
     );
     std::fs::write(w.ws.join("rust-toolchain.toml"), toolchain).unwrap();
     let tmp = Path::new(&real_home()).join(".rustup/tmp");
-    let before: Vec<_> =
-        std::fs::read_dir(&tmp).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let names = || -> Vec<_> {
+        std::fs::read_dir(&tmp).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default()
+    };
+    let before = names();
     w.corpus_run("build and test", &[]).assert_ok().assert_count("cargo tests passed", 52, cargo_passed);
-    let after: Vec<_> =
-        std::fs::read_dir(&tmp).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
-    assert_eq!(before, after, "{} changed", tmp.display());
+    assert_eq!(before, names(), "{} changed", tmp.display());
 }
 
 /// The other direction: a toolchain file pinning a channel the host lacks is a
