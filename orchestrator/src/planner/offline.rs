@@ -555,13 +555,13 @@ fn make_project(ls: &mut Listing) -> Result<Option<Project>, PlanError> {
     let cmake = ls.has("CMakeLists.txt");
     if !ls.has("configure") {
         return match makefile {
-            Some(file) => make(ls, file, false),
+            Some(file) => make(ls, file, None),
             None => Ok(None),
         };
     }
     if !is_executable(&ls.root.join("configure")) {
         return match makefile {
-            Some(file) => make(ls, file, false),
+            Some(file) => make(ls, file, None),
             None if cmake => Ok(None),
             None => {
                 let mut p = Project::new(Eco::Make, "make");
@@ -588,10 +588,10 @@ fn make_project(ls: &mut Listing) -> Result<Option<Project>, PlanError> {
     }
     if ls.has("Makefile.in") {
         // autoconf: configure writes the Makefile from Makefile.in, whose targets are planned.
-        return make(ls, "Makefile.in", true);
+        return make(ls, "Makefile.in", Some(&[]));
     }
     match makefile {
-        Some(file) => make(ls, file, configured),
+        Some(file) => make(ls, file, configured.then_some(&includes[..])),
         None => {
             let mut p = Project::new(Eco::Make, "make");
             configure_steps(ls, &mut p, &[]);
@@ -667,7 +667,9 @@ fn configure_steps(ls: &mut Listing, p: &mut Project, extra: &[String]) {
     ));
 }
 
-fn make(ls: &mut Listing, file: &'static str, configure: bool) -> Result<Option<Project>, PlanError> {
+/// The make project of `file`; with `configure`, `./configure` is planned
+/// first, and these files it writes (a Makefile's includes) are no inputs.
+fn make(ls: &mut Listing, file: &'static str, configure: Option<&[String]>) -> Result<Option<Project>, PlanError> {
     let text = ls.text(file)?;
     // A Makefile CMake generated in the source tree is a build output, not a project.
     if ls.has("CMakeLists.txt")
@@ -681,9 +683,8 @@ fn make(ls: &mut Listing, file: &'static str, configure: bool) -> Result<Option<
     let mut p = Project::new(Eco::Make, "make");
     // The Makefile the steps run: the one configure writes from Makefile.in.
     let makefile = file.strip_suffix(".in").unwrap_or(file);
-    let (first, then) = if configure {
-        let extra = if file == "Makefile.in" { Vec::new() } else { configure_includes(ls, file)? };
-        configure_steps(ls, &mut p, &extra);
+    let (first, then) = if let Some(extra) = configure {
+        configure_steps(ls, &mut p, extra);
         (AFTER_CONFIGURE, AFTER_CONFIGURE_AND_BUILD)
     } else {
         (&[][..], AFTER_BUILD)
