@@ -114,3 +114,36 @@ fn a_workspace_the_task_makes_too_large_to_walk_is_skipped_not_a_violation() {
     let found = judge.into_violations();
     assert!(found.is_empty(), "{found:#?}");
 }
+
+#[test]
+fn a_listing_of_the_environment_is_no_leak_and_a_value_written_on_its_own_still_is() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let (found, _) = judged(r, 100, || {
+        // meson's testlog.txt and testlog.json shapes.
+        fs::write(
+            r.join("testlog.txt"),
+            format!("Inherited environment: GITHUB_TOKEN={GH} HOME=/root NPM_TOKEN={NPM} PATH=/usr/bin:/bin AWS_SECRET_ACCESS_KEY={AWS} LANG=C\n"),
+        )
+        .unwrap();
+        fs::write(
+            r.join("testlog.json"),
+            format!("{{\"env\": {{\"GITHUB_TOKEN\": \"{GH}\", \"NPM_TOKEN\": \"{NPM}\", \"PATH\": \"/usr/bin\", \"AWS_SECRET_ACCESS_KEY\": \"{AWS}\"}}}}\n"),
+        )
+        .unwrap();
+    });
+    assert!(found.is_empty(), "{found:?}");
+    let (found, _) = judged(r, 100, || {
+        // One value staged on its own, next to PATH: a leak.
+        fs::write(r.join("staged"), format!("PATH=/usr/bin\nGITHUB_TOKEN={GH}\n")).unwrap();
+        // Every value, but one under another name: a leak.
+        fs::write(r.join("renamed"), format!("PATH=/bin GITHUB_TOKEN={GH} NPM_TOKEN={NPM} KEY={AWS}\n")).unwrap();
+        // Every value behind its name, without PATH: no listing of the environment.
+        fs::write(r.join("nopath"), format!("GITHUB_TOKEN={GH} NPM_TOKEN={NPM} AWS_SECRET_ACCESS_KEY={AWS}\n"))
+            .unwrap();
+    });
+    let leaks = details(&found, Rule::CanaryLeak);
+    for name in ["staged", "renamed", "nopath"] {
+        assert!(leaks.iter().any(|d| d.contains(name)), "{name} passed: {leaks:?}");
+    }
+}
