@@ -3339,14 +3339,15 @@ fn runner_stand_ins(dir: &Path) {
     }
 }
 
-/// Review 81, residual R1: a script or module a wrapper runs — `sudo`, `doas`,
-/// `flock … -c`, `setsid`/`stdbuf`/`nohup` in a row, `npx -c`, `pnpm
-/// exec -c`, `uv run`, `poetry run`, `pipenv run` — is protected like one
-/// the alias runs itself: the task's rewrite is `fs.protected` (exit 4), the
-/// file stays as it was, and the host's aliases (which do run the scripts:
-/// "ok") run nothing of the task's. Benign beside it: installing a package
-/// `npx eslint` finds by name (`node_modules/.bin/eslint`) and writing an
-/// unnamed script are exit 0 and stay.
+/// Review 81, residual R1: a script or module a wrapper runs — `sudo`,
+/// `doas`, `flock … -c`, `npx -c`, `pnpm exec -c`, `uv run`, `poetry
+/// run`, `pipenv run` — is protected like one the alias runs itself (each
+/// its own file, none of them protected before): the task's rewrite is
+/// `fs.protected` (exit 4), the file stays as it was, and the host's
+/// aliases (which do run the files: "ok") run nothing of the task's.
+/// Benign beside it: installing a package `npx eslint` finds by name
+/// (`node_modules/.bin/eslint`) and writing an unnamed script are exit 0
+/// and stay.
 #[test]
 fn a_script_or_module_a_runner_or_wrapper_runs_is_protected() {
     let e = repo_env();
@@ -3354,17 +3355,21 @@ fn a_script_or_module_a_runner_or_wrapper_runs_is_protected() {
     runner_stand_ins(&bin);
     std::fs::write(
         e.home.join(".gitconfig"),
-        "[alias]\n\ta = !sudo -u root -- sh -c 'tools/lint.sh --quick'\n\tb = !flock -w 5 .git/lint.lock -c 'tools/lint.sh'\n\
-         \tc = !setsid -w stdbuf -oL nohup tools/lint.sh\n\td = !npx -c 'tools/lint.sh'\n\te = !pnpm exec -c tools/lint.sh\n\
-         \tf = !doas -u root sh -c 'tools/lint.sh'\n\tg = !uv run --with rich python3 -m tools.conv\n\
-         \th = !poetry run python3 -m tools.conv\n\ti = !pipenv run python3 -m tools.conv\n\tl = !npx eslint src/\n",
+        "[alias]\n\ta = !sudo -u root -- sh -c 'tools/a.sh --quick'\n\tb = !flock -w 5 .git/lint.lock -c 'tools/b.sh --quick'\n\
+         \td = !npx -c 'cd . && tools/d.sh --quick'\n\te = !pnpm exec -c 'cd . && tools/e.sh'\n\
+         \tf = !doas -u root sh -c 'tools/f.sh --quick'\n\tg = !uv run --with rich python3 -m tools.g\n\
+         \th = !poetry run python3 -m tools.h\n\ti = !pipenv run python3 -m tools.i\n\tl = !npx eslint src/\n",
     )
     .unwrap();
     std::fs::create_dir_all(e.ws.join("tools")).unwrap();
-    std::fs::write(e.ws.join("tools/lint.sh"), "#!/bin/sh\necho ok\n").unwrap();
-    chmod_x(&e.ws.join("tools/lint.sh"));
+    for s in ["a", "b", "d", "e", "f"] {
+        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
+        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
+    }
     std::fs::write(e.ws.join("tools/__init__.py"), "").unwrap();
-    std::fs::write(e.ws.join("tools/conv.py"), "print('ok')\n").unwrap();
+    for m in ["g", "h", "i"] {
+        std::fs::write(e.ws.join(format!("tools/{m}.py")), "print('ok')\n").unwrap();
+    }
     assert!(git(&e.ws, &["add", "-A"]).status.success());
     assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
@@ -3372,23 +3377,25 @@ fn a_script_or_module_a_runner_or_wrapper_runs_is_protected() {
         let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).env("PATH", &path).output().expect("git is required");
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
-    for alias in ["a", "b", "c", "d", "e", "f", "g", "h", "i"] {
-        assert!(
-            host(alias).contains("ok"),
-            "the host's `git {alias}` does not run the script: the test proves nothing"
-        );
+    let aliases = ["a", "b", "d", "e", "f", "g", "h", "i"];
+    for alias in aliases {
+        assert!(host(alias).contains("ok"), "the host's `git {alias}` does not run its file: the test proves nothing");
     }
     let marker = e.root.join("r82-wrapper-ran");
     let m = marker.display();
-    for (file, plant) in [
-        ("tools/lint.sh", format!("printf '#!/bin/sh\\ntouch {m}\\n' > tools/lint.sh")),
-        ("tools/conv.py", format!("echo \"open('{m}', 'w')\" > tools/conv.py")),
-    ] {
+    let mut cases: Vec<(String, String)> = ["a", "b", "d", "e", "f"]
+        .iter()
+        .map(|s| (format!("tools/{s}.sh"), format!("printf '#!/bin/sh\\ntouch {m}\\n' > tools/{s}.sh")))
+        .collect();
+    cases.extend(
+        ["g", "h", "i"].iter().map(|s| (format!("tools/{s}.py"), format!("echo \"open('{m}', 'w')\" > tools/{s}.py"))),
+    );
+    for (file, plant) in &cases {
         let before = std::fs::read(e.ws.join(file)).unwrap();
-        let o = e.sh("default", &plant);
+        let o = e.sh("default", plant);
         o.assert_violation("fs.protected");
         assert_eq!(std::fs::read(e.ws.join(file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
-        for alias in ["a", "b", "c", "d", "e", "f", "g", "h", "i"] {
+        for alias in aliases {
             let _ = host(alias);
         }
         assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
