@@ -3306,3 +3306,252 @@ fn a_submodule_git_directory_whose_refs_is_an_executable_file_runs_nothing_at_th
     let _ = git(&e.ws, &["status", "--short"]);
     assert!(!marker.exists(), "R81 F1: the planted code ran at the host's git\n{}", o.all());
 }
+
+/// Make `f` (in `dir`) executable.
+fn chmod_x(f: &Path) {
+    let mut p = std::fs::metadata(f).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut p, 0o755);
+    std::fs::set_permissions(f, p).unwrap();
+}
+
+/// Stand-ins, in `dir`, for the runners this machine may lack, that run
+/// what the real ones run (`sudo`/`doas`: the command after their options;
+/// `uv run`, `poetry run`, `pipenv run`: the command; `pnpm exec -c`: the
+/// words as a shell line), so that the host's aliases do run.
+fn runner_stand_ins(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let skip =
+        "while [ $# -gt 0 ]; do case \"$1\" in --) shift; break;; -u|-g) shift 2;; -*) shift;; *) break;; esac; done";
+    for (name, body) in [
+        ("sudo", format!("{skip}\nexec \"$@\"\n")),
+        ("doas", format!("{skip}\nexec \"$@\"\n")),
+        (
+            "uv",
+            "shift\nwhile [ $# -gt 0 ]; do case \"$1\" in --with) shift 2;; *) break;; esac; done\nexec \"$@\"\n"
+                .into(),
+        ),
+        ("poetry", "shift\nexec \"$@\"\n".into()),
+        ("pipenv", "shift\nexec \"$@\"\n".into()),
+        ("pnpm", "shift 2\nexec sh -c \"$*\"\n".into()),
+    ] {
+        std::fs::write(dir.join(name), format!("#!/bin/sh\n{body}")).unwrap();
+        chmod_x(&dir.join(name));
+    }
+}
+
+/// Review 81, residual R1: a script or module a wrapper runs — `sudo`,
+/// `doas`, `flock … -c`, `npx -c`, `pnpm exec -c`, `uv run`, `poetry
+/// run`, `pipenv run` — is protected like one the alias runs itself (each
+/// its own file, none of them protected before): the task's rewrite is
+/// `fs.protected` (exit 4), the file stays as it was, and the host's
+/// aliases (which do run the files: "ok") run nothing of the task's.
+/// Benign beside it: installing a package `npx eslint` finds by name
+/// (`node_modules/.bin/eslint`) and writing an unnamed script are exit 0
+/// and stay.
+#[test]
+fn a_script_or_module_a_runner_or_wrapper_runs_is_protected() {
+    let e = repo_env();
+    let bin = e.root.join("bin");
+    runner_stand_ins(&bin);
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\ta = !sudo -u root -- sh -c 'tools/a.sh --quick'\n\tb = !flock -w 5 .git/lint.lock -c 'tools/b.sh --quick'\n\
+         \td = !npx -c 'cd . && tools/d.sh --quick'\n\te = !pnpm exec -c 'cd . && tools/e.sh'\n\
+         \tf = !doas -u root sh -c 'tools/f.sh --quick'\n\tg = !uv run --with rich python3 -m tools.g\n\
+         \th = !poetry run python3 -m tools.h\n\ti = !pipenv run python3 -m tools.i\n\tl = !npx eslint src/\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    for s in ["a", "b", "d", "e", "f"] {
+        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
+        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
+    }
+    std::fs::write(e.ws.join("tools/__init__.py"), "").unwrap();
+    for m in ["g", "h", "i"] {
+        std::fs::write(e.ws.join(format!("tools/{m}.py")), "print('ok')\n").unwrap();
+    }
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let host = |alias: &str| {
+        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).env("PATH", &path).output().expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let aliases = ["a", "b", "d", "e", "f", "g", "h", "i"];
+    for alias in aliases {
+        assert!(host(alias).contains("ok"), "the host's `git {alias}` does not run its file: the test proves nothing");
+    }
+    let marker = e.root.join("r82-wrapper-ran");
+    let m = marker.display();
+    let mut cases: Vec<(String, String)> = ["a", "b", "d", "e", "f"]
+        .iter()
+        .map(|s| (format!("tools/{s}.sh"), format!("printf '#!/bin/sh\\ntouch {m}\\n' > tools/{s}.sh")))
+        .collect();
+    cases.extend(
+        ["g", "h", "i"].iter().map(|s| (format!("tools/{s}.py"), format!("echo \"open('{m}', 'w')\" > tools/{s}.py"))),
+    );
+    for (file, plant) in &cases {
+        let before = std::fs::read(e.ws.join(file)).unwrap();
+        let o = e.sh("default", plant);
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
+        for alias in aliases {
+            let _ = host(alias);
+        }
+        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+    }
+    // Benign: what a package runner finds by name is the task's to install.
+    let o = e.sh(
+        "default",
+        "set -e; mkdir -p node_modules/eslint/bin node_modules/.bin src; echo 'console.log(1)' > node_modules/eslint/bin/eslint.js; \
+         ln -s ../eslint/bin/eslint.js node_modules/.bin/eslint; echo 'echo other' > tools/other.sh; echo x > src/a.js",
+    );
+    o.assert_ok();
+    for f in ["node_modules/.bin/eslint", "tools/other.sh", "src/a.js"] {
+        assert!(std::fs::symlink_metadata(e.ws.join(f)).is_ok(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 81, residual R2: a directory given to an interpreter runs a file in
+/// it — `node scripts/release` its `index.js`, `node pkg` its
+/// `package.json`'s `main`, `python3 tools/app` its `__main__.py` — so
+/// rewriting that file, or, where the directory is absent, making it with
+/// such a file (`node build/gen`, `python3 out/tool`), is `fs.protected`
+/// (exit 4): the file is as it was (absent), and the host's aliases run
+/// nothing of the task's. Benign: making those directories with other
+/// files, and writing data beside the entry files, is exit 0 and stays.
+#[test]
+fn a_directory_an_interpreter_runs_is_code_by_its_entry_files() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\trel = !node scripts/release\n\tpkg = !node pkg --x\n\tapp = !python3 tools/app\n\
+         \tgen = !node build/gen\n\ttool = !python3 out/tool\n",
+    )
+    .unwrap();
+    for d in ["scripts/release", "pkg/lib", "tools/app"] {
+        std::fs::create_dir_all(e.ws.join(d)).unwrap();
+    }
+    std::fs::write(e.ws.join("scripts/release/index.js"), "console.log('ok')\n").unwrap();
+    std::fs::write(e.ws.join("pkg/package.json"), "{\"name\": \"pkg\", \"main\": \"lib/cli.js\"}\n").unwrap();
+    std::fs::write(e.ws.join("pkg/lib/cli.js"), "console.log('ok')\n").unwrap();
+    std::fs::write(e.ws.join("tools/app/__main__.py"), "print('ok')\n").unwrap();
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "entry points"]).status.success());
+    let host = |alias: &str| {
+        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    for alias in ["rel", "pkg", "app"] {
+        assert!(
+            host(alias).contains("ok"),
+            "`git {alias}` does not run the entry file (node and python3 are required)"
+        );
+    }
+    let marker = e.root.join("r82-dir-ran");
+    let m = marker.display();
+    let js = format!("require('fs').writeFileSync('{m}', '')");
+    let py = format!("open('{m}', 'w')");
+    for (file, plant) in [
+        ("scripts/release/index.js", format!("echo \"{js}\" > scripts/release/index.js")),
+        ("pkg/lib/cli.js", format!("echo \"{js}\" > pkg/lib/cli.js")),
+        ("pkg/package.json", "echo '{\"main\": \"evil.js\"}' > pkg/package.json".to_string()),
+        ("tools/app/__main__.py", format!("echo \"{py}\" > tools/app/__main__.py")),
+        ("build/gen/index.js", format!("mkdir -p build/gen && echo \"{js}\" > build/gen/index.js")),
+        ("build/gen.js", format!("mkdir -p build && echo \"{js}\" > build/gen.js")),
+        ("out/tool/__main__.py", format!("mkdir -p out/tool && echo \"{py}\" > out/tool/__main__.py")),
+    ] {
+        let before = std::fs::read(e.ws.join(file)).ok();
+        let o = e.sh("default", &plant);
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(file)).ok(), before, "{file}: the task's write stayed\n{}", o.all());
+        for alias in ["rel", "pkg", "app", "gen", "tool"] {
+            let _ = host(alias);
+        }
+        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+    }
+    // Benign: the directories made with other files, data beside entry files.
+    let o = e.sh(
+        "default",
+        "set -e; mkdir -p build/gen/assets out/tool/static; echo a > build/gen/assets/a.txt; echo s > out/tool/static/s.css; \
+         echo '{}' > tools/app/data.json; echo n > scripts/release/NOTES.md",
+    );
+    o.assert_ok();
+    for f in ["build/gen/assets/a.txt", "out/tool/static/s.css", "tools/app/data.json", "scripts/release/NOTES.md"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Python code for `/usr/bin/python3` that writes, at `tools/__pycache__`,
+/// the bytecode of `open(marker)` with a header naming `tools/conv.py`'s
+/// mtime and size: what Python then runs in its place.
+fn forged_pyc(marker: &Path) -> String {
+    format!(
+        "import importlib.util, marshal, os, sys\n\
+         st = os.stat('tools/conv.py')\n\
+         code = compile(\"open('{}', 'w')\", 'tools/conv.py', 'exec')\n\
+         head = importlib.util.MAGIC_NUMBER + bytes(4) + (int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, 'little') + (st.st_size & 0xFFFFFFFF).to_bytes(4, 'little')\n\
+         os.makedirs('tools/__pycache__', exist_ok=True)\n\
+         open('tools/__pycache__/conv.' + sys.implementation.cache_tag + '.pyc', 'wb').write(head + marshal.dumps(code))\n",
+        marker.display()
+    )
+}
+
+/// Review 79, residual R3: the cached bytecode of a module a host alias runs
+/// (`!/usr/bin/python3 -m tools.conv`) stands for the module: Python runs
+/// `tools/__pycache__/conv.cpython-3X.pyc` in place of the protected
+/// `tools/conv.py` when its header names the source's mtime and size (shown
+/// first outside any task). A task forging one is `fs.protected` (exit 4),
+/// the cache is absent afterwards and the host's alias runs nothing. Benign:
+/// bytecode of other modules and the task running the module itself (the
+/// policy keeps its caches in `/tmp`) are exit 0.
+#[test]
+fn bytecode_standing_for_a_protected_module_is_protected() {
+    let python = Path::new("/usr/bin/python3");
+    assert!(python.exists(), "/usr/bin/python3 is required");
+    let e = repo_env();
+    std::fs::write(e.home.join(".gitconfig"), "[alias]\n\tconv = !/usr/bin/python3 -m tools.conv\n").unwrap();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    std::fs::write(e.ws.join("tools/__init__.py"), "").unwrap();
+    std::fs::write(e.ws.join("tools/conv.py"), "print('ok')\n").unwrap();
+    std::fs::write(e.ws.join(".gitignore"), ".orchestra/\n__pycache__/\n").unwrap();
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = || git_cmd(&e.ws, &["conv"]).env("HOME", &e.home).env_remove("PYTHONPYCACHEPREFIX").output().unwrap();
+    // The attack is real: a forged cache in a copy runs in place of the source.
+    let copy = e.root.join("copy");
+    std::fs::create_dir_all(copy.join("tools")).unwrap();
+    for f in ["tools/__init__.py", "tools/conv.py"] {
+        std::fs::copy(e.ws.join(f), copy.join(f)).unwrap();
+    }
+    let probe = e.root.join("r82-probe-ran");
+    let s = Command::new(python).arg("-c").arg(forged_pyc(&probe)).current_dir(&copy).status().unwrap();
+    assert!(s.success());
+    let s =
+        Command::new(python).args(["-m", "tools.conv"]).env_remove("PYTHONPYCACHEPREFIX").current_dir(&copy).status();
+    assert!(s.unwrap().success() && probe.exists(), "a forged cache is not run in place of the source here");
+    assert!(String::from_utf8_lossy(&host().stdout).contains("ok"));
+    // Absent at the start, as after a clone (the host's run above made it).
+    let _ = std::fs::remove_dir_all(e.ws.join("tools/__pycache__"));
+    let marker = e.root.join("r82-pyc-ran");
+    let o = e.sh(
+        "default",
+        &format!("cat > /tmp/forge.py <<'PY'\n{}PY\n/usr/bin/python3 /tmp/forge.py", forged_pyc(&marker)),
+    );
+    o.assert_violation("fs.protected");
+    let cached: Vec<_> = std::fs::read_dir(e.ws.join("tools/__pycache__"))
+        .map(|d| d.flatten().map(|f| f.file_name()).filter(|n| n.to_string_lossy().starts_with("conv.")).collect())
+        .unwrap_or_default();
+    assert!(cached.is_empty(), "the task's bytecode stayed: {cached:?}\n{}", o.all());
+    let _ = host();
+    assert!(!marker.exists(), "the host's alias ran the task's bytecode\n{}", o.all());
+    // Benign: other modules' bytecode, the module run in the task.
+    let o = e.sh(
+        "default",
+        "set -e; mkdir -p tools/__pycache__ tests/__pycache__; echo x > tools/__pycache__/other.cpython-311.pyc; \
+         echo y > tests/__pycache__/test_a.cpython-311.pyc; /usr/bin/python3 -m tools.conv",
+    );
+    o.assert_ok();
+    assert!(o.stdout.contains("ok"), "{}", o.all());
+    assert!(e.ws.join("tools/__pycache__/other.cpython-311.pyc").is_file(), "{}", o.all());
+}

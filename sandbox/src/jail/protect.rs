@@ -69,7 +69,7 @@ pub(crate) fn protect(
     // file of it that lies in the workspace, through links too.
     let host = crate::changes::protected::hostconfig::host();
     let mut words_absent: Vec<PathBuf> = words;
-    for n in &host.paths {
+    for n in &crate::changes::protected::hostconfig::with_mains(host.paths.clone(), workdir) {
         let p = workdir.join(&n.path);
         if !n.is_code_at(&p) {
             continue;
@@ -241,12 +241,12 @@ fn links_in(hooks: &Path) -> Vec<PathBuf> {
 /// reads configs, onto `v`; an absent command word onto `words` (where a
 /// directory may be made, [`Protected::dirs_allowed`]).
 fn config_paths(files: &[PathBuf], workdir: &Path, v: &mut Vec<PathBuf>, words: &mut Vec<PathBuf>) {
-    use crate::changes::protected::hostconfig::{program_paths, read_with_includes};
+    use crate::changes::protected::hostconfig::{program_paths, read_with_includes, with_mains};
     let read = read_with_includes(files);
     v.extend(read.included.iter().map(|f| resolve(f)));
     for (section, key, value) in read.configs.iter().flat_map(|c| c.settings.iter()) {
         // A hooks directory or a program (and its words), from the work tree.
-        for n in program_paths(section, key, value) {
+        for n in with_mains(program_paths(section, key, value), workdir) {
             let at = workdir.join(&n.path);
             if !n.is_code_at(&at) {
                 continue;

@@ -273,7 +273,9 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
                     // A hooks directory or a program (and its words), from
                     // the work tree (review 76, F2: programs too); a program
                     // out of the workspace is the host's own.
-                    for n in super::hostconfig::program_paths(section, key, value) {
+                    let top = root.join(worktree.unwrap_or(g));
+                    for n in super::hostconfig::with_mains(super::hostconfig::program_paths(section, key, value), &top)
+                    {
                         let r = resolve(root, worktree.unwrap_or(g), &n.path, &mut links);
                         if let (true, Resolved::Inside(h)) = (key == "hookspath", &r) {
                             hooks.push(h.clone());
@@ -304,7 +306,8 @@ pub(super) fn code_paths(root: &Path, gd: &Resolved, worktree: Option<&Path>) ->
     // What the host's own git configuration makes code in any work tree,
     // found in this one.
     if let Some(w) = worktree {
-        for n in super::hostconfig::host().paths.iter().filter(|n| n.path.is_relative()) {
+        let host = super::hostconfig::with_mains(super::hostconfig::host().paths.clone(), &root.join(w));
+        for n in host.iter().filter(|n| n.path.is_relative()) {
             let r = resolve(root, w, &n.path, &mut links);
             if let Resolved::Inside(p) = &r
                 && !n.is_code_at(&root.join(p))

@@ -8,10 +8,16 @@
 //!
 //! - [`program_paths`] answers, for one setting, the paths it makes code (a
 //!   hooks directory, or a command's program and the words it is given,
-//!   through `sh -c`, `env -S` and `python -m` too; relative ones from the
-//!   work tree; a command's word is code only where it is no directory,
-//!   and one without a `/` ([`Kind::Bare`]), absent, only when it is named
-//!   like a file).
+//!   through `sh -c`, `env -S`, `python -m` and wrappers
+//!   ([`super::wrappers`]: `sudo`, `flock`, `uv run`, `npx`…) too, and
+//!   the files an interpreter runs for its script besides it (a directory's
+//!   `__main__.py` or `index.js`, a module's bytecode:
+//!   [`super::interpreted`]); relative ones from the work tree; a
+//!   command's word is code only where it is no directory, and one
+//!   without a `/` ([`Kind::Bare`]), absent, only when it is named like a
+//!   file).
+//! - [`with_mains`] adds the `main` file a Node package's `package.json`
+//!   names, as it is in one work tree.
 //! - [`read_with_includes`] is the one reading of a config's includes, for
 //!   the host's files and a repository's alike (review 78, F4):
 //!   `include.path` and every `includeIf.*.path` whatever its condition (a
@@ -29,8 +35,9 @@
 //! git writes them, not adversarially. Residual (SECURITY.md §5.3): a
 //! workspace file a command reaches through shell code (`$VAR/x`, a
 //! function, `cd tools && ./x`), through a directory it names
-//! (`pytest tests/`), or through Python's own search (`PYTHONPATH`, `-c`
-//! code, a module's imports, its `__pycache__`) is not recognised.
+//! (`pytest tests/`: but for an interpreter's script, see
+//! [`super::interpreted`]), or through Python's own search (`PYTHONPATH`,
+//! `-c` code, a module's imports and their bytecode) is not recognised.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -84,6 +91,25 @@ impl Named {
             (Kind::Bare, Err(_)) => self.path.to_str().is_some_and(|w| w.trim_start_matches('.').contains('.')),
         }
     }
+}
+
+/// `paths` (relative ones from the work tree `top`) and after them, for
+/// each Node package manifest among them (a `package.json`, which
+/// [`program_paths`] names in a directory `node` is given), the `main`
+/// file it names as it is at `top` and the names Node tries for it
+/// (review 81, residual R2): the manifest is protected, so the file it chooses is the
+/// one there now.
+pub fn with_mains(paths: Vec<Named>, top: &Path) -> Vec<Named> {
+    let mut out = paths.clone();
+    for n in paths.iter().filter(|n| n.kind != Kind::HooksDir && n.path.file_name() == Some("package.json".as_ref())) {
+        for path in super::interpreted::node_main(&n.path, &top.join(&n.path)) {
+            let named = Named { path, kind: Kind::Path };
+            if !out.contains(&named) {
+                out.push(named);
+            }
+        }
+    }
+    out
 }
 
 /// What the host's git configuration makes code in every work tree.
@@ -416,13 +442,9 @@ fn command_paths(program: &str, args: &[String], depth: usize, out: &mut Vec<Nam
         "env" => return env_paths(args, depth, out),
         n if is_shell(n) => shell_paths(args, depth, out),
         n if is_python(n) => python_paths(args, out),
-        n => match wrapped(n, args) {
-            Some(command) => {
-                if let Some((program, rest)) = command.split_first() {
-                    command_paths(program, rest, depth, out);
-                }
-                return;
-            }
+        n if is_node(n) => node_paths(args, out),
+        n => match super::wrappers::wrapped(n, args) {
+            Some(w) => return wrapped_paths(w, depth, out),
             None => args,
         },
     };
@@ -430,62 +452,6 @@ fn command_paths(program: &str, args: &[String], depth: usize, out: &mut Vec<Nam
     for a in rest {
         argument_path(a, git, out);
     }
-}
-
-/// The command that the wrapper `name` runs with `args` (review 81, F3:
-/// `exec`, `command`, `nohup`, `setsid`, `time`, `nice`, `timeout`,
-/// `stdbuf`, `ionice`, `chrt`, `taskset`, `xargs`): the words after its
-/// own options (those that take a value skip it: `nice -n 5`, `timeout
-/// -s KILL`) and its own leading operands (`timeout`'s duration,
-/// `chrt`'s priority, `taskset`'s mask); `None` for any other program.
-fn wrapped<'a>(name: &str, args: &'a [String]) -> Option<&'a [String]> {
-    let (valued, operands): (&[&str], usize) = match name {
-        "exec" => (&["-a"], 0),
-        "command" | "nohup" | "setsid" => (&[], 0),
-        "time" => (&["-o", "-f", "--output", "--format"], 0),
-        "nice" => (&["-n", "--adjustment"], 0),
-        "timeout" => (&["-s", "-k", "--signal", "--kill-after"], 1),
-        "stdbuf" => (&["-i", "-o", "-e", "--input", "--output", "--error"], 0),
-        "ionice" => (&["-c", "-n", "-p", "-P", "-u", "--class", "--classdata", "--pid", "--pgid", "--uid"], 0),
-        "chrt" => (&["-T", "-P", "-D", "--sched-runtime", "--sched-period", "--sched-deadline"], 1),
-        "taskset" => (&[], 1),
-        "xargs" => (
-            &[
-                "-a",
-                "-d",
-                "-E",
-                "-I",
-                "-L",
-                "-n",
-                "-P",
-                "-s",
-                "--arg-file",
-                "--delimiter",
-                "--max-args",
-                "--max-procs",
-                "--max-chars",
-                "--max-lines",
-                "--process-slot-var",
-            ],
-            0,
-        ),
-        _ => return None,
-    };
-    let mut i = 0;
-    while let Some(a) = args.get(i) {
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        if !a.starts_with('-') || a == "-" {
-            break;
-        }
-        i += 1;
-        if valued.contains(&a.as_str()) {
-            i += 1;
-        }
-    }
-    Some(args.get(i + operands..).unwrap_or(&[]))
 }
 
 /// The command lines inside `line`'s command substitutions (`$(…)`, and
@@ -552,6 +518,32 @@ enum Word {
     Argument,
     /// Given to `git` or a `git-*` program: a path only with a `/`.
     GitArgument,
+}
+
+/// Push onto `out` what the command a wrapper runs names
+/// ([`super::wrappers`]): a command (its assignments first), a Python
+/// interpreter's words, or a command line (nested, at most
+/// [`MAX_NESTING`] deep).
+fn wrapped_paths(w: super::wrappers::Wrapped<'_>, depth: usize, out: &mut Vec<Named>) {
+    use super::wrappers::Wrapped;
+    match w {
+        Wrapped::Command(words) => {
+            let at = words.iter().position(|a| !is_assignment(a)).unwrap_or(words.len());
+            for a in &words[..at] {
+                argument_path(a, false, out);
+            }
+            if let Some((program, rest)) = words[at..].split_first() {
+                command_paths(program, rest, depth, out);
+            }
+        }
+        Wrapped::Python(words) => {
+            for a in python_paths(&words, out) {
+                argument_path(a, false, out);
+            }
+        }
+        Wrapped::Line(line) if depth < MAX_NESTING => command_line_paths(&line, depth + 1, out),
+        Wrapped::Line(_) => {}
+    }
 }
 
 /// Push onto `out` the path the argument `a` names: the value of an
@@ -685,7 +677,11 @@ fn python_paths<'a>(args: &'a [String], out: &mut Vec<Named>) -> &'a [String] {
     let mut i = 0;
     while let Some(a) = args.get(i) {
         i += 1;
-        if a == "--" || a == "-" {
+        if a == "-" {
+            // The program from its input: the words are its arguments.
+            return args.get(i..).unwrap_or(&[]);
+        }
+        if a == "--" {
             break;
         }
         let Some(flags) = a.strip_prefix('-') else {
@@ -718,7 +714,82 @@ fn python_paths<'a>(args: &'a [String], out: &mut Vec<Named>) -> &'a [String] {
             }
         }
     }
-    args.get(i..).unwrap_or(&[])
+    let rest = args.get(i..).unwrap_or(&[]);
+    if let Some(script) = rest.first() {
+        script_paths(script, super::interpreted::python_script, out);
+        script_paths(script, super::interpreted::bytecode, out);
+    }
+    rest
+}
+
+/// Whether `name` is Node's (`node`, `nodejs`).
+fn is_node(name: &str) -> bool {
+    matches!(name, "node" | "nodejs")
+}
+
+/// Push onto `out` what Node's options name (`-r ./hook.js`,
+/// `--import=./x.mjs`) and the files it may run for its script
+/// ([`super::interpreted::node_script`]); return the words left to judge
+/// as any command's (the script and its arguments). Code given with `-e`
+/// or `-p` is not read.
+fn node_paths<'a>(args: &'a [String], out: &mut Vec<Named>) -> &'a [String] {
+    const VALUED: &[&str] = &[
+        "-r",
+        "--require",
+        "--import",
+        "--loader",
+        "--experimental-loader",
+        "-C",
+        "--conditions",
+        "--input-type",
+        "--env-file",
+        "--title",
+    ];
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        match a.as_str() {
+            "--" => {
+                i += 1;
+                break;
+            }
+            "-" => return args.get(i + 1..).unwrap_or(&[]),
+            "-e" | "--eval" | "-p" | "--print" => return args.get(i + 2..).unwrap_or(&[]),
+            _ if a.starts_with("--eval=") || a.starts_with("--print=") => return args.get(i + 1..).unwrap_or(&[]),
+            _ if !a.starts_with('-') => break,
+            _ if VALUED.contains(&a.as_str()) => {
+                if let Some(v) = args.get(i + 1) {
+                    argument_path(v, false, out);
+                }
+                i += 2;
+            }
+            _ => {
+                argument_path(a, false, out);
+                i += 1;
+            }
+        }
+    }
+    let rest = args.get(i..).unwrap_or(&[]);
+    if let Some(script) = rest.first() {
+        script_paths(script, super::interpreted::node_script, out);
+    }
+    rest
+}
+
+/// Push onto `out`, as [`Kind::Path`] words, the files `derive` says an
+/// interpreter may run for its script word `w` besides `w` itself (which
+/// is judged as any word): none for an option or a word the shell or git
+/// expands; a trailing `/` is dropped (`python3 tools/app/` runs
+/// `tools/app/__main__.py` too).
+fn script_paths(w: &str, derive: fn(&str) -> Vec<String>, out: &mut Vec<Named>) {
+    let w = w.trim_end_matches('/');
+    if w.is_empty() || w.starts_with('-') || w.contains(['$', '`', '%']) {
+        return;
+    }
+    for d in derive(w) {
+        if let Some(path) = path_of(&d) {
+            out.push(Named { path, kind: Kind::Path });
+        }
+    }
 }
 
 /// Push onto `out` the files `python -m module` finds the module as from
@@ -734,6 +805,9 @@ fn module_paths(module: &str, out: &mut Vec<Named>) {
     let mut files: Vec<String> = (1..parts.len()).map(|n| format!("{}/__init__.py", parts[..n].join("/"))).collect();
     let full = parts.join("/");
     files.extend([format!("{full}.py"), format!("{full}/__main__.py"), format!("{full}/__init__.py")]);
+    // What stands for each file: its bytecode.
+    let stand_ins: Vec<String> = files.iter().flat_map(|f| super::interpreted::bytecode(f)).collect();
+    files.extend(stand_ins);
     out.extend(files.into_iter().map(|f| Named { path: PathBuf::from(f), kind: Kind::Path }));
 }
 
@@ -844,7 +918,14 @@ mod tests {
 
     #[test]
     fn relative_hooks_paths_and_programs_are_code_and_the_rest_is_not() {
-        let p = |s: &str, k: &str, v: &str| program_paths(s, k, v).into_iter().map(|n| n.path).collect::<Vec<_>>();
+        // Bytecode stand-ins (`interpreted::bytecode`) are tested apart.
+        let p = |s: &str, k: &str, v: &str| {
+            program_paths(s, k, v)
+                .into_iter()
+                .map(|n| n.path)
+                .filter(|p| p.extension() != Some("pyc".as_ref()))
+                .collect::<Vec<_>>()
+        };
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         assert_eq!(p("core", "hookspath", ".githooks"), v(&[".githooks"]));
         assert_eq!(p("core", "hookspath", "/etc/hooks"), v(&["/etc/hooks"]));
@@ -863,7 +944,10 @@ mod tests {
         assert_eq!(p("user", "name", "a/b"), v(&[]));
         // Review 77, B2: more keys that run programs, arguments, quoting.
         assert_eq!(p("difftool", "cmd", "tools/dt \"$LOCAL\" \"$REMOTE\""), v(&["tools/dt"]));
-        assert_eq!(p("diff", "textconv", "python3 tools/conv.py --x=1"), v(&["tools/conv.py", "1"]));
+        assert_eq!(
+            p("diff", "textconv", "python3 tools/conv.py --x=1"),
+            v(&["tools/conv.py/__main__.py", "tools/conv.py", "1"])
+        );
         assert_eq!(p("diff", "textconv", "'my tools/conv' -v"), v(&["my tools/conv"]));
         assert_eq!(p("diff", "textconv", "my\\ tools/conv"), v(&["my tools/conv"]));
         assert_eq!(p("remote", "uploadpack", "./up"), v(&["./up"]));
@@ -873,20 +957,27 @@ mod tests {
         assert_eq!(p("gpg", "defaultkeycommand", "k/cmd"), v(&["k/cmd"]));
         assert_eq!(p("difftool", "cmd", "$HOME/x/dt"), v(&[]));
         // Review 78, F2: a program's words without a `/` are (bare) paths too.
-        assert_eq!(p("diff", "textconv", "python3 conv.py"), v(&["conv.py"]));
+        assert_eq!(p("diff", "textconv", "python3 conv.py"), v(&["conv.py/__main__.py", "conv.py"]));
         assert_eq!(p("alias", "lint", "!sh lint.sh && f() { cd .; sh -e x; }; f"), v(&["lint.sh", "x"]));
         assert_eq!(p("filter", "clean", "LC_ALL=C sort -u %f > out.txt"), v(&["C", "out.txt"]));
         assert_eq!(p("core", "sshcommand", "ssh -i ~/.ssh/k"), [home.join(".ssh/k")]);
         assert_eq!(p("filter", "process", "git-lfs filter-process"), v(&[]));
         assert_eq!(p("alias", "l", "!git log --oneline && git -C sub/x status"), v(&["sub/x"]));
         assert_eq!(p("credential", "helper", "cache --timeout=3600"), v(&["3600"]));
-        let bare = program_paths("diff", "textconv", "python3 conv.py ./x");
+        let bare = program_paths("diff", "textconv", "sh conv.sh ./x");
         assert_eq!(bare.iter().map(|n| n.kind).collect::<Vec<_>>(), [Kind::Bare, Kind::Path]);
     }
 
     #[test]
     fn shell_strings_env_assignments_options_and_python_modules_are_read_as_commands() {
-        let p = |s: &str, k: &str, v: &str| program_paths(s, k, v).into_iter().map(|n| n.path).collect::<Vec<_>>();
+        // Bytecode stand-ins (`interpreted::bytecode`) are tested apart.
+        let p = |s: &str, k: &str, v: &str| {
+            program_paths(s, k, v)
+                .into_iter()
+                .map(|n| n.path)
+                .filter(|p| p.extension() != Some("pyc".as_ref()))
+                .collect::<Vec<_>>()
+        };
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         // Review 79, F3: a shell's `-c` string is a command line.
         assert_eq!(p("alias", "lint", "!sh -c 'tools/lint.sh --quick'"), v(&["tools/lint.sh"]));
@@ -900,19 +991,22 @@ mod tests {
         assert_eq!(p("alias", "d", deep), v(&[]));
         // `env`: assignments, options, `-S`, then the program (a shell too).
         assert_eq!(p("alias", "e", "!env -i A=tools/a -u X sh -c 'b/run'"), v(&["tools/a", "b/run"]));
-        assert_eq!(p("diff", "textconv", "env -S 'PYTHONUTF8=1 python3 tools/c.py' --x"), v(&["1", "tools/c.py"]));
+        assert_eq!(
+            p("diff", "textconv", "env -S 'PYTHONUTF8=1 python3 tools/c.py' --x"),
+            v(&["1", "tools/c.py/__main__.py", "tools/c.py"])
+        );
         assert_eq!(p("diff", "textconv", "/usr/bin/env -S\"sh -c 'c/d'\""), v(&["/usr/bin/env", "c/d"]));
         // `--opt=path` and `VAR=path`, before the program and given to it.
         assert_eq!(
             p("alias", "l", "!CFG=lint/cfg.toml npx eslint --config=lint/rc.js --fix"),
-            v(&["lint/cfg.toml", "eslint", "lint/rc.js"])
+            v(&["lint/cfg.toml", "lint/rc.js"])
         );
         assert_eq!(p("alias", "m", "!make CC=tools/cc -j4"), v(&["tools/cc"]));
         assert_eq!(p("alias", "g", "!git --git-dir=sub/.git -c core.x=y status"), v(&["sub/.git"]));
         // Review 79, F5: a word ending in `/` names a directory.
         assert_eq!(
             p("alias", "t", "!python3 -m pytest tests/ && npx eslint src/"),
-            v(&["pytest.py", "pytest/__main__.py", "pytest/__init__.py", "eslint"])
+            v(&["pytest.py", "pytest/__main__.py", "pytest/__init__.py"])
         );
         // Review 79, F4: `-m` names the module's files and its packages' inits.
         assert_eq!(
@@ -925,14 +1019,20 @@ mod tests {
         );
         assert_eq!(p("alias", "x", "!pypy3 -mconv"), v(&["conv.py", "conv/__main__.py", "conv/__init__.py"]));
         assert_eq!(p("alias", "x", "!python -W ignore -c 'import x' a/b"), v(&["a/b"]));
-        assert_eq!(p("alias", "x", "!python3 -u tools/run.py -m y"), v(&["tools/run.py", "y"]));
+        assert_eq!(
+            p("alias", "x", "!python3 -u tools/run.py -m y"),
+            v(&["tools/run.py/__main__.py", "tools/run.py", "y"])
+        );
         assert_eq!(p("alias", "x", "!python3 -m 'a/b'"), v(&[]));
         assert!(program_paths("diff", "textconv", "python3 -m m").iter().all(|n| n.kind == Kind::Path));
     }
 
     #[test]
     fn wrappers_and_command_substitutions_are_read_as_the_commands_they_run() {
-        let p = |v: &str| program_paths("alias", "x", v).into_iter().map(|n| n.path).collect::<Vec<_>>();
+        let p = |v: &str| {
+            let paths = program_paths("alias", "x", v).into_iter().map(|n| n.path);
+            paths.filter(|p| p.extension() != Some("pyc".as_ref())).collect::<Vec<_>>()
+        };
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         let lint = v(&["tools/lint.sh"]);
         // Review 81, F3: a wrapper runs the rest as a command, past its options.
@@ -953,6 +1053,35 @@ mod tests {
             "taskset -c 0-3",
             "xargs -0 -n 1",
             "nice -n 5 timeout 60 exec",
+            // Review 81, residual R1: more wrappers, runners with their subcommand.
+            "sudo",
+            "sudo -u bob -E --",
+            "sudo --user=bob -H",
+            "sudo -n -u bob",
+            "doas -u bob",
+            "doas -n",
+            "builtin",
+            "command -p",
+            "nohup nice",
+            "stdbuf -oL",
+            "chrt --fifo 10",
+            "ionice -c3 -n 7",
+            "setsid -w",
+            "time",
+            "flock .lock",
+            "flock -w 5 -x /tmp/lock",
+            "uv run",
+            "uv --quiet run --with rich -p 3.12",
+            "poetry run",
+            "poetry -C . run",
+            "pipenv run",
+            "npx",
+            "npx --yes -p pkg",
+            "npm exec --",
+            "npm exec -y -w a --",
+            "npm x",
+            "pnpm exec",
+            "pnpm --dir . exec",
         ] {
             assert_eq!(p(&format!("!{w} sh -c 'tools/lint.sh --quick'")), lint, "{w}");
         }
@@ -966,6 +1095,83 @@ mod tests {
         assert_eq!(p("!echo \"x `sh -c 'tools/lint.sh'` y\""), lint);
         assert_eq!(p("!echo \"$(cat \"$(tools/lint.sh)\")\""), lint);
         assert_eq!(p("!echo '$(tools/lint.sh)' $((1+2))"), v(&[]));
+        // R1: a shell string given to the wrapper itself.
+        for w in [
+            "flock .lock -c 'tools/lint.sh --quick'",
+            "flock -n /tmp/l --command 'tools/lint.sh'",
+            "npx -c 'tools/lint.sh --quick'",
+            "npm exec --call='tools/lint.sh'",
+            "pnpm exec -c tools/lint.sh --quick",
+            "sudo -u bob sh -c 'tools/lint.sh'",
+        ] {
+            assert_eq!(p(&format!("!{w}")), lint, "{w}");
+        }
+        // A module or a `.py` script the runner gives Python.
+        for w in [
+            "uv run -m tools.conv",
+            "uv run --module tools.conv",
+            "uv run python3 -m tools.conv",
+            "poetry run python -m tools.conv",
+            "pipenv run python3 -m tools.conv",
+            "sudo -u bob python3 -m tools.conv",
+            "doas python3 -m tools.conv",
+        ] {
+            let got = p(&format!("!{w}"));
+            assert!(conv.iter().all(|c| got.contains(c)), "{w}: {got:?}");
+        }
+        assert!(p("!uv run conv.py").contains(&PathBuf::from("conv.py")));
+        assert!(p("!uv run --script tools/x a").contains(&PathBuf::from("tools/x")));
+        // Runners without their subcommand, and what a package runner finds
+        // by name (`node_modules/.bin/eslint`), are plain words.
+        assert_eq!(p("!npm run build"), v(&["run", "build"]), "plain words, code only where files");
+        assert_eq!(p("!npx eslint --config=lint/rc.js src/"), v(&["lint/rc.js"]));
+        assert_eq!(p("!sudo A=tools/a true"), v(&["tools/a"]));
+    }
+
+    #[test]
+    fn an_interpreter_s_script_names_what_it_runs_for_a_directory_and_bytecode() {
+        let p = |v: &str| program_paths("alias", "x", v).into_iter().map(|n| n.path).collect::<Vec<_>>();
+        let has = |got: &[PathBuf], want: &[&str]| {
+            for w in want {
+                assert!(got.contains(&PathBuf::from(w)), "{w}: {got:?}");
+            }
+        };
+        // Review 81, residual R2: a directory given to Node or Python runs a file in it.
+        has(
+            &p("!node scripts/release --dry"),
+            &["scripts/release", "scripts/release.js", "scripts/release/index.js", "scripts/release/package.json"],
+        );
+        has(&p("!node --require ./hook.js -- tools/x"), &["./hook.js", "tools/x/index.js"]);
+        has(&p("!nodejs --import=./loader.mjs s.js"), &["./loader.mjs", "s.js", "s.js/index.js"]);
+        assert_eq!(p("!node -e 'require(1)' a/b"), v_of(&["a/b"]));
+        has(
+            &p("!python3 tools/app"),
+            &["tools/app", "tools/app/__main__.py", "tools/app/__pycache__/__main__.cpython-312.pyc"],
+        );
+        has(&p("!python3 -B tools/app/ x"), &["tools/app/__main__.py"]);
+        has(&p("!python3 app.zip"), &["app.zip", "app.zip/__main__.py"]);
+        has(&p("!python3 ."), &["./__main__.py"]);
+        assert_eq!(p("!python3 - a/b"), v_of(&["a/b"]));
+        // The bytecode standing for a module `-m` runs, or the script.
+        has(
+            &p("!python3 -m tools.conv"),
+            &[
+                "tools/__pycache__/conv.cpython-312.pyc",
+                "tools/__pycache__/__init__.cpython-38.pyc",
+                "tools/conv.pyc",
+                "tools/conv/__pycache__/__main__.cpython-313.pyc",
+            ],
+        );
+        has(&p("!python3 tools/run.py"), &["tools/__pycache__/run.cpython-312.pyc", "tools/run.pyc"]);
+        // A word of another program is no interpreter's script.
+        assert_eq!(p("!cat tools/app"), v_of(&["tools/app"]));
+        let kinds = program_paths("alias", "x", "!python3 app");
+        assert!(kinds.iter().any(|n| n.path == Path::new("app") && n.kind == Kind::Bare), "{kinds:?}");
+        assert!(kinds.iter().filter(|n| n.path != Path::new("app")).all(|n| n.kind == Kind::Path), "{kinds:?}");
+    }
+
+    fn v_of(paths: &[&str]) -> Vec<PathBuf> {
+        paths.iter().map(PathBuf::from).collect()
     }
 
     #[test]

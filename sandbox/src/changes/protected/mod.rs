@@ -48,6 +48,7 @@ mod codepaths;
 mod discovery;
 mod gitdir;
 pub(crate) mod hostconfig;
+mod interpreted;
 mod kept;
 mod made;
 mod runs;
@@ -57,6 +58,7 @@ mod stamp;
 mod submodules;
 #[cfg(test)]
 mod tests;
+mod wrappers;
 
 use crate::jail::resolve::steps;
 use crate::{TaskSpec, Violation};
