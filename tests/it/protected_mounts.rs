@@ -199,3 +199,29 @@ fn a_host_mount_past_the_diff_s_bounds_fails_closed_and_its_plant_is_still_disar
     let _ = git(&e.ws.join("vendor/evil"), &["status", "--short"]);
     assert!(!marker.exists(), "the planted fsmonitor ran at the host's git status\n{}", o.all());
 }
+
+/// Run as a user (not root, which meets no mode): a task that plants a
+/// repository in the host's tmpfs at `<ws>/vendor` and leaves the directory
+/// above it unlistable (`0300`) has it opened up by the walks inside the
+/// mount as anywhere else (review 76, F1): the plant is judged and removed,
+/// exit 4, `fs.protected`, the directory stays where it was with the mode
+/// the task left, and the host's git there runs nothing.
+#[test]
+fn a_plant_below_an_unlistable_directory_in_a_host_mount_is_judged_as_a_user() {
+    const NOBODY: u32 = 65534;
+    let (mut e, _m) = mounted_env("tmpfs");
+    chown_tree(&e.root, NOBODY);
+    e.run_as = Some(NOBODY);
+    let marker = e.root.join("nobody-ran");
+    let o = e.sh("default", &format!("set -e; {} && chmod 0300 vendor/d", fsmonitor_repo("vendor/d/evil", &marker)));
+    o.assert_violation("fs.protected");
+    let d = e.ws.join("vendor/d");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::symlink_metadata(&d).expect("vendor/d put aside").permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o300, "the mode the task left is put back\n{}", o.all());
+    assert!(!d.join("evil/.git").exists(), "the planted .git is left\n{}", o.all());
+    assert!(d.join("evil").is_dir(), "the planted repository's work tree was put aside whole\n{}", o.all());
+    let _ = git(&d.join("evil"), &["status", "--short"]);
+    assert!(!marker.exists(), "the planted fsmonitor ran at the host's git status\n{}", o.all());
+}
