@@ -58,6 +58,7 @@ mod plan_graph;
 mod planner_llm;
 mod planner_offline;
 mod policy_learn;
+mod protected_mounts;
 mod protected_paths;
 mod readme;
 mod run_e2e;

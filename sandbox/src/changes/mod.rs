@@ -12,8 +12,9 @@
 //!   O_NONBLOCK)` relative to their directory's descriptor and only when
 //!   `fstat` of the opened descriptor shows the same regular file the walk saw;
 //!   that directory is opened again from the root's descriptor one component
-//!   at a time (`O_DIRECTORY | O_NOFOLLOW`, each on the root's filesystem), so
-//!   a directory swapped for a link since the walk is not hashed through.
+//!   at a time (`O_DIRECTORY | O_NOFOLLOW`, each checked to be a directory,
+//!   into the filesystems mounted below the root as the walk does), so a
+//!   directory swapped for a link since the walk is not hashed through.
 //! - **Only what changed is hashed**, and only what is listed: the first
 //!   [`Settings::max_listed`] changes in path order. A file over
 //!   [`Settings::hash_max_file`] bytes, or past the total of
@@ -35,7 +36,9 @@
 //!   (its contents are compared entry by entry).
 //! - `.orchestra/` and `runs/` at the top of the workspace, and any protected
 //!   path inside it (the audit log, the run store), are not walked
-//!   ([`exclusions`]). Other filesystems mounted inside are listed, not entered.
+//!   ([`exclusions`]). Other filesystems mounted inside (by the host: a
+//!   tmpfs, a bind mount, a volume) are entered and compared like the rest,
+//!   under the same bounds (review 81, F4; [`walk`]).
 //! - A directory the supervisor owns and may not list or search (the task
 //!   took its mode away) is walked all the same, both times: it is given its
 //!   owner's read and search for the time of the walk, and after the task
@@ -520,7 +523,7 @@ impl Snapshot {
             }
         }
         let mut describe = Describe {
-            dirs: Reopen { root: walked.root.as_fd(), dev: walked.dev, open: Vec::new() },
+            dirs: Reopen { root: walked.root.as_fd(), open: Vec::new() },
             hash_left: s.hash_max_total,
             hash_max_file: s.hash_max_file,
         };
@@ -672,14 +675,14 @@ enum Found {
 /// come in path order, so neighbours share them).
 struct Reopen<'a> {
     root: BorrowedFd<'a>,
-    dev: u64,
     open: Vec<(Vec<u8>, OwnedFd)>,
 }
 
 impl Reopen<'_> {
     /// The directory `rel` (`""`: the root), opened one component at a time
-    /// with `O_NOFOLLOW | O_DIRECTORY`, each on the root's filesystem; `None`
-    /// when one is gone, replaced or unreadable.
+    /// with `O_NOFOLLOW | O_DIRECTORY` (into the filesystems mounted below
+    /// the root, as the walk goes); `None` when one is gone, replaced or
+    /// unreadable.
     fn dir(&mut self, rel: &[u8]) -> Option<BorrowedFd<'_>> {
         let want: Vec<&[u8]> = if rel.is_empty() { Vec::new() } else { rel.split(|&b| b == b'/').collect() };
         let same = self.open.iter().zip(&want).take_while(|((have, _), w)| have.as_slice() == **w).count();
@@ -689,7 +692,7 @@ impl Reopen<'_> {
             let c = CString::new(*name).ok()?;
             let fd = nix::fcntl::openat(parent, c.as_c_str(), walk::dir_flags(), nix::sys::stat::Mode::empty()).ok()?;
             let st = nix::sys::stat::fstat(&fd).ok()?;
-            if st.st_dev != self.dev || st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+            if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
                 return None;
             }
             self.open.push((name.to_vec(), fd));

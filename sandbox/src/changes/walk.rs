@@ -22,7 +22,17 @@
 //!   are enough subdirectories) is walked first on the calling thread; the
 //!   subtrees below it are then walked by up to `threads` threads (scoped, so
 //!   none outlives the walk) and their listings put back in walk order.
-//! - Other filesystems mounted below the root are listed but not entered.
+//! - **Into the filesystems mounted below the root** (review 81, F4): a
+//!   directory on another filesystem than its parent's (a tmpfs, a bind
+//!   mount or a volume the host mounted at `<root>/vendor`) is entered like
+//!   any other, under the same bounds: its entries count against
+//!   [`Bounds::max_entries`], its levels against [`Bounds::max_depth`],
+//!   its time against the deadline, so a huge or endless one (a `/proc`)
+//!   ends the walk with the bound's error, whose verdict is the callers'
+//!   (fail closed). Only mounts below the root are ever reached (every
+//!   step is one name below an open directory, no link followed); the
+//!   jail's own mounts live in its private mount namespace and are never
+//!   seen by the host's walks.
 //! - An entry that vanishes between listing and `lstat` (a race) is skipped; a
 //!   directory that cannot be opened or listed is recorded as unreadable.
 //! - **No blind spot where the walker owns the directory** (review 76, F1):
@@ -184,7 +194,8 @@ pub struct Walked {
     pub listing: Listing,
     /// The root's descriptor.
     pub root: OwnedFd,
-    /// The root's filesystem (`st_dev`).
+    /// The root's filesystem (`st_dev`; the walk also entered those
+    /// mounted below it).
     pub dev: u64,
     /// The directories given their owner's read and search to be walked,
     /// still open to it until this is dropped.
@@ -246,7 +257,7 @@ impl Unlocked {
     /// Open up the directory `rel` (relative to the root; the directories
     /// above it must be searchable) when it is the walker's and refuses it
     /// read or search: given `u+rx` (its identity checked, no link
-    /// followed, not off the root's filesystem) and noted to be put back.
+    /// followed, not leaving the root) and noted to be put back.
     /// `Err` when it is not the walker's, is no directory, or cannot be
     /// changed; `Ok` when it needed nothing.
     pub fn open_dir(&self, rel: &Path) -> Result<(), Errno> {
@@ -270,7 +281,7 @@ impl Unlocked {
     /// Open up (see [`Unlocked::open_dir`]) every directory of the
     /// walker's on the way to each of `rels` (relative to the root) and,
     /// where one is a directory, below it: a walk by name (no link
-    /// followed, not off the root's filesystem), at most `max_dirs`
+    /// followed, into the filesystems mounted below the root), at most `max_dirs`
     /// directories in all and until `deadline`, so that what reads them by
     /// path afterwards sees them whole (review 77, D: the protected paths'
     /// checks). Returns the directories it could not list. Run as root
@@ -282,7 +293,9 @@ impl Unlocked {
         if nix::unistd::geteuid().is_root() {
             return left;
         }
-        let Some(dev) = self.root.as_ref().and_then(|r| fstat(r).ok()).map(|s| s.st_dev) else { return left };
+        if self.root.is_none() {
+            return left;
+        }
         let mut dirs = 0usize;
         for rel in rels {
             // The way down: each directory on it, opened up in turn.
@@ -291,7 +304,7 @@ impl Unlocked {
             for c in rel.components() {
                 way.push(c);
                 match std::fs::symlink_metadata(root.join(&way)) {
-                    Ok(m) if m.file_type().is_dir() && m.dev() == dev => {
+                    Ok(m) if m.file_type().is_dir() => {
                         if m.mode() & 0o500 != 0o500 {
                             let _ = self.open_dir(&way);
                         }
@@ -326,7 +339,7 @@ impl Unlocked {
                         continue;
                     }
                     let Ok(m) = e.metadata() else { continue };
-                    if !m.file_type().is_dir() || m.dev() != dev {
+                    if !m.file_type().is_dir() {
                         continue;
                     }
                     let child = d.join(e.file_name());
@@ -452,7 +465,6 @@ pub fn walk_in(
         exclude: &exclude,
         bounds,
         deadline: Instant::now() + bounds.budget,
-        dev: st.st_dev,
         seen: &seen,
         stop: &stop,
         euid,
@@ -558,7 +570,7 @@ struct Job {
 /// Whether to enter an entry the walk examined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Enter {
-    /// Not a directory, or on another filesystem.
+    /// Not a directory.
     No,
     /// A directory.
     Yes,
@@ -605,7 +617,6 @@ struct Ctx<'a> {
     exclude: &'a [&'a [u8]],
     bounds: Bounds,
     deadline: Instant,
-    dev: u64,
     seen: &'a AtomicU64,
     /// Set when a thread stopped on a bound: the others stop too.
     stop: &'a AtomicBool,
@@ -668,7 +679,9 @@ impl Ctx<'_> {
         {
             meta.mode = mode;
         }
-        let enter = if meta.kind != EntryKind::Dir || st.st_dev != self.dev {
+        // A directory on another filesystem (a mount below the root) is
+        // entered too (review 81, F4), under the same bounds.
+        let enter = if meta.kind != EntryKind::Dir {
             Enter::No
         } else if st.st_uid == self.euid && self.euid != 0 && st.st_mode & 0o500 != 0o500 {
             // Root lists and searches any directory: only a user meets its own modes.
@@ -726,7 +739,7 @@ impl Ctx<'_> {
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let pinned = openat(parent, name, flags, Mode::empty())?;
         let st = fstat(&pinned)?;
-        if st.st_uid != self.euid || st.st_dev != self.dev || st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        if st.st_uid != self.euid || st.st_mode & libc::S_IFMT != libc::S_IFDIR {
             return Err(Errno::EACCES);
         }
         let mode = st.st_mode & 0o7777;
@@ -899,12 +912,10 @@ fn meta_of(st: &FileStat) -> Meta {
 }
 
 /// How a directory below the root is opened to be opened up or put back:
-/// a path descriptor, no link followed, not leaving the root or its
-/// filesystem.
+/// a path descriptor, no link followed, not leaving the root (the
+/// filesystems mounted below it included, as the walk enters them).
 fn dir_beneath() -> nix::fcntl::OpenHow {
-    nix::fcntl::OpenHow::new().flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC).resolve(
-        nix::fcntl::ResolveFlag::RESOLVE_BENEATH
-            | nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS
-            | nix::fcntl::ResolveFlag::RESOLVE_NO_XDEV,
-    )
+    nix::fcntl::OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+        .resolve(nix::fcntl::ResolveFlag::RESOLVE_BENEATH | nix::fcntl::ResolveFlag::RESOLVE_NO_SYMLINKS)
 }

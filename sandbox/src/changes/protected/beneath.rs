@@ -1,16 +1,19 @@
-//! Changing the workspace below its root without ever following a link,
-//! leaving the workspace or entering another filesystem: the only way this
-//! module's checks remove or put back an entry.
+//! Changing the workspace below its root without ever following a link or
+//! leaving the workspace: the only way this module's checks remove or put
+//! back an entry.
 //!
 //! - A directory is reached from the root's descriptor one component at a
-//!   time with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-//!   RESOLVE_NO_XDEV)` ([`open_dir`]); everything below it by descriptor with
+//!   time with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`
+//!   ([`open_dir`]): through the filesystems the host mounted below the
+//!   root (a tmpfs, a bind mount: review 81, F4), which the walks judge,
+//!   never above the root; everything below it by descriptor with
 //!   `O_NOFOLLOW`, names relative to it (`unlinkat`, `renameat2`,
 //!   `symlinkat`, `mkdirat`), each directory's identity checked after it is
 //!   opened.
-//! - [`remove_entry`] removes an entry with everything in it, on the root's
-//!   filesystem only, bounded ([`MAX_DEPTH`], [`MAX_ENTRIES`]);
-//!   [`remove_beneath`] renames aside what it cannot remove.
+//! - [`remove_entry`] removes an entry with everything in it, on its
+//!   directory's filesystem only (it never removes what is in a mount
+//!   below the entry: it fails there, and [`remove_beneath`] renames the
+//!   entry aside instead), bounded ([`MAX_DEPTH`], [`MAX_ENTRIES`]).
 //! - [`put`] replaces an entry atomically: what replaces it is built whole
 //!   beside it under a fresh name (files written and `fsync`ed), then swapped
 //!   in with one `renameat2` (`RENAME_EXCHANGE` over an entry that is there,
@@ -66,11 +69,10 @@ fn dir_flags() -> OFlag {
     crate::changes::walk::dir_flags()
 }
 
-/// How the directories on an entry's way are resolved from the root.
+/// How the directories on an entry's way are resolved from the root: below
+/// it, no link followed, into the filesystems mounted below it.
 fn beneath() -> OpenHow {
-    OpenHow::new()
-        .flags(dir_flags())
-        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_XDEV)
+    OpenHow::new().flags(dir_flags()).resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS)
 }
 
 /// The name of `rel`'s last component and its directory's path (`.` for the root).
@@ -131,9 +133,10 @@ pub(super) fn remove_beneath(root: BorrowedFd<'_>, rel: &Path) -> Fate {
         Ok(d) => d,
         Err(e) => return Fate::Kept(format!("its directory: {}", e.desc())),
     };
-    let dev = match fstat(root) {
+    // Its directory's filesystem: the root's, or a mount below it.
+    let dev = match fstat(dir.as_fd()) {
         Ok(st) => st.st_dev,
-        Err(e) => return Fate::Kept(format!("the workspace: {}", e.desc())),
+        Err(e) => return Fate::Kept(format!("its directory: {}", e.desc())),
     };
     let mut budget = MAX_ENTRIES;
     let err = match remove_entry(dir.as_fd(), &name, dev, 0, &mut budget) {

@@ -767,19 +767,19 @@ impl Named {
 /// a git directory ([`git_takes`]), by name (review 77, A1b), each handed
 /// to `disarm` as found (so no bound on how many: review 78, F1): a walk that
 /// ignores the diff's bounds (no depth bound: a stack of names, not of
-/// descriptors), follows no link, stays on the root's filesystem, does not
+/// descriptors), follows no link, enters the filesystems mounted below the
+/// root as the diff does (review 81, F4; its own bounds cover them), does not
 /// enter a `.git` it found (disarmed whole), the root's `.git/modules` and
 /// `.git/worktrees` (the survey's), `.orchestra` and `runs` (judged apart),
 /// and opens up the supervisor's own unlistable directories. Its own bounds
 /// ([`MAX_NAMED_DIRS`], [`NAMED_BUDGET`]) are said when crossed, with what
 /// was left.
 fn by_name(root: &Path, opened: &Unlocked, disarm: &mut dyn FnMut(&Path)) -> Named {
-    use std::os::unix::fs::MetadataExt as _;
     let mut named = Named::default();
-    let Ok(dev) = std::fs::symlink_metadata(root).map(|m| m.dev()) else {
+    if std::fs::symlink_metadata(root).is_err() {
         named.stopped = Some(format!("{} could not be examined", root.display()));
         return named;
-    };
+    }
     let deadline = std::time::Instant::now() + NAMED_BUDGET;
     let mut stack = vec![PathBuf::new()];
     let mut dirs = 0usize;
@@ -826,7 +826,9 @@ fn by_name(root: &Path, opened: &Unlocked, disarm: &mut dyn FnMut(&Path)) -> Nam
             }
             let skipped = (top && (name == ".orchestra" || name == RUNS))
                 || (in_root_git && (name == "modules" || name == "worktrees"));
-            if t.is_dir() && !skipped && e.metadata().is_ok_and(|m| m.dev() == dev) {
+            // The entry's own type (no link followed); a directory on
+            // another filesystem (a mount below the root) is entered too.
+            if t.is_dir() && !skipped {
                 stack.push(child);
             }
         }

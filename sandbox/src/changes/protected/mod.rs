@@ -30,8 +30,9 @@
 //!   (`fs.protected`) whose detail says what changed and what was done.
 //! - Nothing here follows a link or leaves the workspace: every entry is
 //!   reached from the workspace root's descriptor with `openat2(RESOLVE_BENEATH
-//!   | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV)`, everything below by descriptor
-//!   with `O_NOFOLLOW` ([`beneath`]).
+//!   | RESOLVE_NO_SYMLINKS)`, everything below by descriptor with
+//!   `O_NOFOLLOW` ([`beneath`]). A filesystem the host mounted below the root
+//!   is walked and judged like the rest of the workspace (review 81, F4).
 //! - Benign work is not flagged: the directories that hold protected paths
 //!   (`.git`, `.github`) and their other entries are not watched, a path the
 //!   policy gives up is not watched, and touching a protected file without

@@ -6,8 +6,8 @@
 //! - **No link is followed** and no path is resolved from the root again:
 //!   each directory is opened with `openat(parent, name, O_NOFOLLOW |
 //!   O_DIRECTORY)` and each entry examined with `fstatat(…,
-//!   AT_SYMLINK_NOFOLLOW)`; other filesystems mounted below are not
-//!   entered.
+//!   AT_SYMLINK_NOFOLLOW)`; other filesystems the host mounted below are
+//!   entered like the rest, under the same bounds (review 81, F4).
 //! - **It never stops at an error.** A directory it cannot open or list
 //!   (even opened up when it is the supervisor's: [`Unlocked::open_dir`]),
 //!   one deeper than [`MAX_DEPTH`] levels or whose path would pass
@@ -75,10 +75,10 @@ pub(super) fn walk(root: &Path, since: i64, opened: &Unlocked) -> RunsWalk {
     let mut out = RunsWalk::default();
     let Some(root_fd) = super::open_root(root) else { return out };
     let Ok(name) = CString::new(super::made::RUNS) else { return out };
-    let dev = match fstatat(root_fd.as_fd(), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) if is_dir(st.st_mode) => st.st_dev,
+    match fstatat(root_fd.as_fd(), name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if is_dir(st.st_mode) => {}
         _ => return out,
-    };
+    }
     let root_len = root.as_os_str().len();
     let mut stack = vec![Pending { parent: Rc::new(root_fd), name, rel: PathBuf::from(super::made::RUNS), depth: 0 }];
     let mut dirs = 0usize;
@@ -111,7 +111,8 @@ pub(super) fn walk(root: &Path, since: i64, opened: &Unlocked) -> RunsWalk {
                 out.found.push((p.rel.clone(), bytes == b"HEAD", made));
                 continue;
             }
-            if !is_dir(st.st_mode) || st.st_dev != dev {
+            // A mount below is entered too (review 81, F4).
+            if !is_dir(st.st_mode) {
                 continue;
             }
             let rel = p.rel.join(OsStr::from_bytes(bytes));
