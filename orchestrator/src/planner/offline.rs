@@ -121,6 +121,14 @@ impl Planner for OfflinePlanner {
                 if let Some((_, why)) = p.lacks.iter().find(|(w, _)| w == want) {
                     let optional =
                         *want == Want::Build && !p.hard.contains(want) && p.steps.iter().any(|s| s.want.is_some());
+                    if p.hard.contains(want) {
+                        // The project cannot be built as it asks to be: leaving one step out is no way out.
+                        return Err(nothing(format!(
+                            "the {} has no {} step the offline planner can run: {why}",
+                            p.eco.describe(),
+                            want.word()
+                        )));
+                    }
                     if !optional {
                         return Err(nothing(format!(
                             "the {} has no {} step the offline planner can run: {why}. \
@@ -1569,6 +1577,7 @@ mod tests {
             assert!(matches!(e, PlanError::NothingToDo { .. }), "{intent}: {e}");
             let m = says(&e);
             assert!(m.contains("[tool.setuptools] ext-modules") && m.contains("no setup.py"), "{m}");
+            assert!(!m.contains("out of the intent"), "leaving a step out does not help: {m}");
         }
         assert_eq!(ids(&plan("lint", dir.path())), ["lint"]);
         // The table form, too; a key of another table is not it.
