@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 missing=()
-for tool in cargo make gcc cmake ctest go node npm tsc; do
+for tool in cargo make gcc cmake ctest meson ninja go node npm tsc; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 /usr/bin/python3 -m pytest --version >/dev/null 2>&1 || missing+=("pytest (python3-pytest)")

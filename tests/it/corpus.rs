@@ -11,7 +11,7 @@
 //! for the network (exit 4, a `network.*` rule) and a build that writes
 //! outside the workspace (exit 4, `fs.write`, the file never appears).
 //!
-//! Missing tools (tsc, go, pytest, cmake) and registry dependencies that were
+//! Missing tools (tsc, go, pytest, cmake, meson) and registry dependencies that were
 //! not fetched (`tests/corpus/prepare.sh`, run by `.ci/run`) make these tests
 //! fail, never skip. The tasks see the invoking user's real HOME (its
 //! `~/.cargo`, `~/.rustup`), as a user's runs do; the audit key, runs and
@@ -137,6 +137,11 @@ fn jsmn_passed(line: &str) -> Option<u64> {
 /// go's `ok  <module> <time>` line, counted once per package.
 fn go_ok(line: &str) -> Option<u64> {
     (line.starts_with("ok ") && line.contains("github.com/google/uuid")).then_some(1)
+}
+
+/// meson test's summary: `Ok:                 16`.
+fn meson_ok(line: &str) -> Option<u64> {
+    line.strip_prefix("Ok:").and_then(|n| n.trim().parse().ok())
 }
 
 /// automake's test summary: `# PASS:  6`.
@@ -505,6 +510,24 @@ fn corpus_c_cjson_cmake_builds_and_tests_under_default() {
         19,
         ctest_passed,
     );
+}
+
+// ---- C with Meson: inih r62 (meson setup, compile, test) --------------------
+
+#[test]
+fn corpus_c_inih_meson_sets_up_builds_and_tests_under_build_offline() {
+    let w = project("inih", "version: 1\n");
+    let r = w.corpus_run("build and test this project", &["--policy", "build-offline"]);
+    r.assert_ok().assert_count("meson tests ok", 16, meson_ok);
+    let ids: Vec<&str> = r.report["tasks"].as_array().unwrap().iter().filter_map(|t| t["id"].as_str()).collect();
+    assert_eq!(ids, ["configure", "build", "test"], "{}", r.context());
+    assert!(r.logs.contains("Fail:               0"), "{}", r.context());
+}
+
+#[test]
+fn corpus_c_inih_meson_runs_the_tests_under_default() {
+    let w = project("inih", "version: 1\n");
+    w.corpus_run("run the tests", &["--policy", "default"]).assert_ok().assert_count("meson tests ok", 16, meson_ok);
 }
 
 // ---- Go: google/uuid, Debian's go 1.19 -------------------------------------

@@ -69,3 +69,62 @@ fn offline_planner_plans_the_same_after_cargo_wrote_its_lockfile() {
     after.assert_code(0);
     assert_eq!(after.stdout, before.stdout, "the second plan differs from the first");
 }
+
+/// A Go module beside a Makefile with only a `release` cross-build (rakyll/hey's shape):
+/// "build and test this project" builds and tests the module with go; the Makefile
+/// neither vetoes the tests nor adds its release build.
+#[test]
+fn offline_planner_a_release_only_makefile_beside_go_mod_builds_and_tests_with_go() {
+    // The tasks use the invoking user's Go cache and toolchain.
+    let home = std::env::var("HOME").expect("HOME is set for the test process");
+    let w = World::new().with_env("HOME", &home);
+    w.write(
+        "Makefile",
+        "binary = hey\n\nrelease:\n\tGOOS=linux GOARCH=amd64 go build -o ./bin/$(binary)_linux_amd64\n",
+    );
+    w.write("go.mod", "module example.com/hey\n\ngo 1.13\n");
+    w.write(
+        "hey.go",
+        "package main\n\nfunc double(n int) int { return 2 * n }\n\nfunc main() { println(double(2)) }\n",
+    );
+    w.write(
+        "hey_test.go",
+        "package main\n\nimport \"testing\"\n\nfunc TestDouble(t *testing.T) {\n\tif double(2) != 4 {\n\t\tt.Fatal(\"double\")\n\t}\n}\n",
+    );
+    let plan = w.orchestra(&["plan", "build and test this project"]);
+    plan.assert_code(0);
+    assert!(plan.stdout.contains("- id: build\n") && plan.stdout.contains("- id: test\n"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("tool: make"), "the release Makefile was planned\n{}", plan.stdout);
+    let (runs, audit) = (w.runs.display().to_string(), w.audit.display().to_string());
+    let o = w.orchestra(&["run", "build and test this project", "--runs-dir", &runs, "--audit-dir", &audit]);
+    o.assert_code(0);
+    assert!(!w.ws.join("bin").exists(), "the release cross-build ran");
+    let ids = w.run_ids();
+    let report = read_json(&w.run_dir(&ids[0]).join("report.json"));
+    let tasks = report["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.iter().filter_map(|t| t["id"].as_str()).collect::<Vec<_>>(), ["build", "test"]);
+    assert!(tasks.iter().all(|t| t["violations"].as_array().is_none_or(|v| v.is_empty())), "{report}");
+}
+
+/// A package whose C extension only pyproject.toml declares (mmh3's shape, no setup.py):
+/// no whitelisted tool builds it, so "build and test" is refused in one line that says
+/// why, before anything runs, instead of a pytest run that cannot import the module.
+#[test]
+fn offline_planner_refuses_a_pyproject_only_c_extension_saying_why_before_anything_runs() {
+    let w = World::new();
+    w.write(
+        "pyproject.toml",
+        "[project]\nname = \"mmh3\"\n\n[tool.setuptools]\next-modules = [\n  {name = \"mmh3\", sources = [\"src/mmh3/mmh3module.c\"]}\n]\n",
+    );
+    w.write("src/mmh3/mmh3module.c", "");
+    w.write("src/mmh3/__init__.pyi", "");
+    w.write("tests/test_mmh3.py", "import mmh3\n\ndef test_it():\n    assert mmh3.hash('x')\n");
+    let (runs, audit) = (w.runs.display().to_string(), w.audit.display().to_string());
+    let o = w.orchestra(&["run", "build and test this project", "--runs-dir", &runs, "--audit-dir", &audit]);
+    o.assert_code(1);
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", o.stderr);
+    assert!(lines[0].contains("[tool.setuptools] ext-modules") && lines[0].contains("no setup.py"), "{}", lines[0]);
+    assert!(w.run_ids().is_empty(), "a refused run left a run directory");
+    assert!(!w.ws.join("src/__pycache__").exists() && !w.ws.join("tests/__pycache__").exists(), "something ran");
+}

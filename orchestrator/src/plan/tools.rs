@@ -239,6 +239,31 @@ mod tests {
     }
 
     #[test]
+    fn meson_is_set_up_compiled_and_tested_with_nothing_that_downloads_or_runs_other_code() {
+        let specs = Whitelist::builtin().unwrap();
+        let w = Whitelist::compile(&specs, "builtin").unwrap();
+        let ok = |args: &[&str]| w.check_task(&crate::plan::Task::new("t", "meson", args)).is_ok();
+        assert!(ok(&["setup", "build", "--wrap-mode=nodownload"]));
+        assert!(ok(&["compile", "-C", "build"]));
+        assert!(ok(&["test", "-C", "build", "--print-errorlogs", "test_multi"]));
+        for bad in [
+            &["install", "-C", "build"][..],
+            &["subprojects", "download"],
+            &["wrap", "install", "zlib"],
+            &["build"],
+            &["setup", "build", "-Dprefix=/usr"],
+            &["setup", "build", "--native-file", "n.ini"],
+            &["setup", "build", "--wrap-mode=default"],
+            &["setup", "../out"],
+            &["setup", "/tmp/out"],
+            &["test", "-C", "build", "--wrapper=sh"],
+            &["test", "-C", "build", "--gdb"],
+        ] {
+            assert!(!ok(bad), "meson {bad:?} was admitted");
+        }
+    }
+
+    #[test]
     fn shells_must_be_declared() {
         let e = wl("tools:\n  sh:\n    program: /bin/sh\n    args: ['.*']\n").unwrap_err();
         assert!(e.to_string().contains("declare `shell: true`"), "{e}");

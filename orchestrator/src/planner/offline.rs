@@ -7,14 +7,23 @@
 //!   the project files it names (`Cargo.toml`, `package.json` and the
 //!   `package.json` of each npm workspace member, `tsconfig.json`, the
 //!   Makefile or `Makefile.in`, `configure` (to see what it writes),
-//!   `CMakeLists.txt`, `setup.py`, the Python project and pytest config files,
-//!   `.gitignore`); it lists top-level directories one level down to find
-//!   Python code, and a Go module (bounded) to find `*_test.go` names; it
+//!   `CMakeLists.txt`, `meson.build` and those its `subdir()`s name (bounded,
+//!   [`meson`]), `go.mod`, `setup.py`, the Python project and pytest config
+//!   files, `.gitignore`); it lists top-level directories one level down to
+//!   find Python code, and a Go module (bounded) to find `*_test.go` names; it
 //!   runs nothing, writes nothing and needs no network;
 //! - every task uses a built-in whitelisted tool with arguments the whitelist
 //!   admits and works offline (`--offline`, no installs); no task is a no-op
-//!   (no `make test` without a `test` target, no `ctest` without tests, no
-//!   `npm test` for `npm init`'s placeholder script);
+//!   (no `make test` without a `test` target, no `ctest` or `meson test`
+//!   without tests, no `npm test` for `npm init`'s placeholder script);
+//! - one build system per source tree: a CMake project or one generated
+//!   Makefile beside `meson.build` is not planned (Meson builds), `./configure`
+//!   is not planned beside CMake or Meson, and a Makefile beside `go.mod`
+//!   whose default goal is no build (hey's `release`) is not planned (the Go
+//!   module is built and tested with go, not vetoed by the Makefile);
+//! - a package whose C extensions no whitelisted tool can build (declared
+//!   only in pyproject.toml) is refused for build and test, saying so, rather
+//!   than planned into tests that cannot import it;
 //! - a step the intent names (build, test, lint) is planned for every project
 //!   it applies to, or the intent is refused saying which project lacks it:
 //!   nothing asked for is dropped silently; `ci`/`all` mean whatever each
@@ -30,6 +39,7 @@
 
 mod intent;
 mod listing;
+mod meson;
 
 use super::{PlanError, Planner};
 use crate::plan::{PLAN_VERSION, Plan, Task};
@@ -48,6 +58,7 @@ pub const PROJECT_FILES: &[&str] = &[
     "Makefile",
     "configure",
     "CMakeLists.txt",
+    "meson.build",
     "go.mod",
     "pyproject.toml",
     "setup.py",
@@ -108,7 +119,16 @@ impl Planner for OfflinePlanner {
                     continue;
                 }
                 if let Some((_, why)) = p.lacks.iter().find(|(w, _)| w == want) {
-                    let optional = *want == Want::Build && p.steps.iter().any(|s| s.want.is_some());
+                    let optional =
+                        *want == Want::Build && !p.hard.contains(want) && p.steps.iter().any(|s| s.want.is_some());
+                    if p.hard.contains(want) {
+                        // The project cannot be built as it asks to be: leaving one step out is no way out.
+                        return Err(nothing(format!(
+                            "the {} has no {} step the offline planner can run: {why}",
+                            p.eco.describe(),
+                            want.word()
+                        )));
+                    }
                     if !optional {
                         return Err(nothing(format!(
                             "the {} has no {} step the offline planner can run: {why}. \
@@ -221,11 +241,14 @@ struct Project {
     steps: Vec<Step>,
     /// Steps it cannot offer, and why (for the messages).
     lacks: Vec<(Want, String)>,
+    /// Lacks that refuse an intent naming them even where a missing build is otherwise
+    /// not an error (the project cannot be built as it asks to be).
+    hard: Vec<Want>,
 }
 
 impl Project {
     fn new(eco: Eco, name: &'static str) -> Project {
-        Project { eco, name, steps: Vec::new(), lacks: Vec::new() }
+        Project { eco, name, steps: Vec::new(), lacks: Vec::new(), hard: Vec::new() }
     }
 
     fn step(&mut self, s: Step) {
@@ -234,6 +257,12 @@ impl Project {
 
     fn lack(&mut self, want: Want, why: impl Into<String>) {
         self.lacks.push((want, why.into()));
+    }
+
+    /// A step it cannot offer, which refuses every intent naming it.
+    fn block(&mut self, want: Want, why: impl Into<String>) {
+        self.lack(want, why);
+        self.hard.push(want);
     }
 }
 
@@ -272,7 +301,12 @@ fn detect(ls: &mut Listing) -> Result<Vec<Project>, PlanError> {
     if let Some(p) = make_project(ls)? {
         out.push(p);
     }
-    if ls.has("CMakeLists.txt") {
+    if ls.has("meson.build") {
+        out.push(meson::meson(ls)?);
+        if ls.has("CMakeLists.txt") {
+            tracing::info!("CMakeLists.txt is not planned beside meson.build: the Meson project is built instead");
+        }
+    } else if ls.has("CMakeLists.txt") {
         out.push(cmake(ls)?);
     }
     if ls.has("go.mod") {
@@ -552,7 +586,8 @@ const NOT_BUILD_TARGETS: &[&str] =
 /// (autoconf's `configure` with `Makefile.in`; a release tarball ships no Makefile).
 fn make_project(ls: &mut Listing) -> Result<Option<Project>, PlanError> {
     let makefile = ["GNUmakefile", "makefile", "Makefile"].into_iter().find(|f| ls.has(f));
-    let cmake = ls.has("CMakeLists.txt");
+    // A CMake or Meson build beside: configure is not what builds the project.
+    let cmake = ls.has("CMakeLists.txt") || ls.has("meson.build");
     if !ls.has("configure") {
         return match makefile {
             Some(file) => make(ls, file, None),
@@ -580,10 +615,12 @@ fn make_project(ls: &mut Listing) -> Result<Option<Project>, PlanError> {
     };
     let configured = ls.has("Makefile.in") || makefile.is_none() || !includes.is_empty();
     if configured && cmake {
-        // Beside CMake, configure is not run: it writes headers into the source tree that
-        // CMake's out-of-tree build would pick up instead of its own (jansson). CMake builds.
+        // Beside CMake (or Meson), configure is not run: it writes headers into the source tree
+        // that CMake's out-of-tree build would pick up instead of its own (jansson). CMake builds.
         drop_configure_outputs(ls, &includes);
-        tracing::info!("./configure is not planned beside CMakeLists.txt: the CMake project is built instead");
+        tracing::info!(
+            "./configure is not planned beside CMakeLists.txt or meson.build: that project is built instead"
+        );
         return Ok(None);
     }
     if ls.has("Makefile.in") {
@@ -678,8 +715,22 @@ fn make(ls: &mut Listing, file: &'static str, configure: Option<&[String]>) -> R
         ls.not_inputs(&[file.to_string()]);
         return Ok(None);
     }
+    // Beside meson.build, a Makefile configure wrote is output too: Meson builds the project.
+    if ls.has("meson.build") && text.contains("Generated from Makefile.in by configure") {
+        ls.not_inputs(&[file.to_string()]);
+        return Ok(None);
+    }
     let rules = make_rules(&text);
     let real = |t: &str| rules.iter().any(|(n, does)| n == t && *does);
+    if configure.is_none() && ls.has("go.mod") && !go_buildish(ls, &rules) {
+        // hey's Makefile has only `release` (a cross-build into bin/): planning it would
+        // duplicate `go build` and, lacking a test target, veto the module's tests.
+        tracing::info!(
+            "{file} is not planned beside go.mod: its default goal is not a build (no all or build target); \
+             the Go module is built and tested with go instead"
+        );
+        return Ok(None);
+    }
     let mut p = Project::new(Eco::Make, "make");
     // The Makefile the steps run: the one configure writes from Makefile.in.
     let makefile = file.strip_suffix(".in").unwrap_or(file);
@@ -721,6 +772,21 @@ fn make(ls: &mut Listing, file: &'static str, configure: Option<&[String]>) -> R
         p.lack(Want::Lint, format!("{file} has no lint target"));
     }
     Ok(Some(p))
+}
+
+/// Whether a Makefile beside go.mod builds the module the usual way: it has an `all`,
+/// `build` or `default` target that does something, or its default goal is named
+/// after the module (`module example.com/hey` and a first target `hey`).
+fn go_buildish(ls: &Listing, rules: &[(String, bool)]) -> bool {
+    let real = |t: &str| rules.iter().any(|(n, does)| n == t && *does);
+    if ["all", "build", "default"].into_iter().any(real) {
+        return true;
+    }
+    let module = ls.text("go.mod").ok().and_then(|t| {
+        t.lines().find_map(|l| l.trim().strip_prefix("module ").map(|m| m.trim().trim_matches('"').to_string()))
+    });
+    let base = module.as_deref().and_then(|m| m.rsplit('/').next()).unwrap_or("");
+    rules.first().is_some_and(|(goal, does)| *does && !base.is_empty() && goal == base)
 }
 
 fn cmake(ls: &Listing) -> Result<Project, PlanError> {
@@ -824,6 +890,34 @@ fn declares_extensions(setup_py: &str) -> bool {
         .any(|l| l.contains("ext_modules") || l.contains("Extension("))
 }
 
+/// Whether a pyproject.toml declares compiled extensions in setuptools' table
+/// (`ext-modules = [...]` under `[tool.setuptools]`, or `[[tool.setuptools.ext-modules]]`).
+fn pyproject_extensions(pyproject: &str) -> bool {
+    let mut table = String::new();
+    for line in pyproject.lines().map(|l| l.split('#').next().unwrap_or("").trim()) {
+        if let Some(t) = line.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
+            if matches!(t.trim(), "tool.setuptools.ext-modules" | "tool.setuptools.ext_modules") {
+                return true;
+            }
+            table = t.trim().to_string();
+        } else if let Some(t) = line.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            table = t.trim().to_string();
+        } else if table == "tool.setuptools"
+            && let Some((key, _)) = line.split_once('=')
+            && matches!(key.trim().trim_matches('"'), "ext-modules" | "ext_modules")
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Why a pyproject-only package with C extensions gets no build or test step.
+const NO_EXTENSION_BUILDER: &str = "pyproject.toml declares C extensions ([tool.setuptools] ext-modules) and \
+    there is no setup.py, so no whitelisted tool can build them (setup-py runs setup.py build_ext) and the tests \
+    could not import them; build it with a PEP 517 build (e.g. `orchestra exec -- pip wheel --no-build-isolation \
+    --no-deps .`, setuptools >= 74.1) or a plan file";
+
 /// The environment of `setup.py build_ext`: `CIBUILDWHEEL=1` is the convention by which
 /// packages with optional speedups (MarkupSafe) make the extension required, so a compiler
 /// error fails the step instead of falling back to pure Python with the tests skipped.
@@ -871,7 +965,12 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
         }
         sources.extend(ls.files.iter().filter(|f| f.ends_with(".py") && ls.inputs.contains(f)).cloned());
     }
-    if sources.is_empty() {
+    let pyproject_ext = ls.has("pyproject.toml") && pyproject_extensions(&ls.text("pyproject.toml")?);
+    // Extensions only pyproject.toml declares, with no setup.py: nothing here builds them.
+    let unbuildable = pyproject_ext && !ls.has("setup.py");
+    if unbuildable {
+        p.block(Want::Build, NO_EXTENSION_BUILDER);
+    } else if sources.is_empty() {
         p.lack(Want::Build, "no Python sources found at the top level or in src/");
     } else {
         let mut args = vec!["-m", "compileall", "-q"];
@@ -884,7 +983,7 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
             "Byte-compile the Python sources (a syntax check; installs nothing).".into(),
         ));
     }
-    let ext = ls.has("setup.py") && declares_extensions(&ls.text("setup.py")?);
+    let ext = ls.has("setup.py") && (pyproject_ext || declares_extensions(&ls.text("setup.py")?));
     if ext {
         p.step(Step {
             env: REQUIRE_EXTENSIONS,
@@ -899,7 +998,9 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
             )
         });
     }
-    if tests_dir.is_some() || test_files || config.contains("testpaths") {
+    if unbuildable {
+        p.block(Want::Test, NO_EXTENSION_BUILDER);
+    } else if tests_dir.is_some() || test_files || config.contains("testpaths") {
         // `-o pythonpath=src` needs a config file to be relative to (pytest
         // 7 fails without one): the project manifest is named when there is none.
         let manifest = if ls.has("pyproject.toml") { "pyproject.toml" } else { "setup.py" };
@@ -1374,6 +1475,119 @@ mod tests {
         let dir = workspace(&[("CMakeLists.txt", "project(x)\nadd_executable(x x.c)\n")]);
         assert!(says(&err("build and test", dir.path())).contains("enables no tests"));
         assert_eq!(ids(&plan("ci", dir.path())), ["configure", "build"]);
+    }
+
+    #[test]
+    fn meson_chain_sets_up_compiles_and_tests_in_build() {
+        let dir = workspace(&[
+            ("meson.build", "project('x', 'c')\nlib = library('x', 'x.c')\n# test('no', lib)\nsubdir('tests')\n"),
+            ("tests/meson.build", "foreach n : ['a']\n  test('t_' + n, executable('u', 'u.c'))\nendforeach\n"),
+            ("x.c", ""),
+            ("build/build.ninja", ""),
+        ]);
+        let p = plan("build and test", dir.path());
+        assert_eq!(ids(&p), ["configure", "build", "test"]);
+        assert_eq!(cmd(&p, "configure"), "meson setup build --wrap-mode=nodownload");
+        assert_eq!(cmd(&p, "build"), "meson compile -C build");
+        assert_eq!(cmd(&p, "test"), "meson test -C build --print-errorlogs");
+        assert_eq!(needs(&p, "build"), ["configure"]);
+        assert_eq!(needs(&p, "test"), ["build"]);
+        assert_eq!(task(&p, "test").inputs, ["meson.build", "tests", "x.c"]);
+        assert_eq!(ids(&plan("run the tests", dir.path())), ["configure", "build", "test"]);
+        assert_eq!(ids(&plan("build the C project", dir.path())), ["configure", "build"]);
+        assert!(says(&err("lint", dir.path())).contains("Meson has no standard linter"));
+        // No test() anywhere (a comment and a longer name do not count): `meson test` would pass on nothing.
+        std::fs::write(dir.path().join("tests/meson.build"), "unittest_x = 1\n").unwrap();
+        let e = err("build and test", dir.path());
+        assert!(says(&e).contains("defines no test()"), "{e}");
+        assert_eq!(ids(&plan("ci", dir.path())), ["configure", "build"]);
+    }
+
+    #[test]
+    fn meson_is_preferred_to_cmake_configure_and_a_generated_makefile() {
+        let dir = workspace(&[
+            ("meson.build", "project('x', 'c')\ntest('t', executable('x', 'x.c'))\n"),
+            ("CMakeLists.txt", "project(x)\nenable_testing()\nadd_test(NAME t COMMAND x)\n"),
+            ("configure", "#!/bin/sh\n"),
+            ("Makefile.in", AUTOMAKE_IN),
+            ("x.c", ""),
+        ]);
+        chmod_x(dir.path(), "configure");
+        let p = plan("build and test", dir.path());
+        assert_eq!(ids(&p), ["configure", "build", "test"]);
+        assert_eq!(cmd(&p, "configure"), "meson setup build --wrap-mode=nodownload");
+        // What an earlier ./configure wrote is neither a project nor an input.
+        let first = crate::plan::to_yaml(&p);
+        std::fs::write(
+            dir.path().join("Makefile"),
+            "# Makefile.  Generated from Makefile.in by configure.\nall:\n\ttrue\ncheck:\n\ttrue\n",
+        )
+        .unwrap();
+        std::fs::remove_file(dir.path().join("configure")).unwrap();
+        std::fs::remove_file(dir.path().join("Makefile.in")).unwrap();
+        let p = plan("build and test", dir.path());
+        assert_eq!(ids(&p), ["configure", "build", "test"]);
+        assert!(!task(&p, "test").inputs.contains(&"Makefile".to_string()));
+        assert_ne!(crate::plan::to_yaml(&p), first, "the inputs lost configure and Makefile.in");
+        // A hand-written Makefile beside it is planned too, as beside CMake (prefixed ids).
+        std::fs::write(dir.path().join("Makefile"), "all:\n\tcc x.c\n").unwrap();
+        assert_eq!(ids(&plan("build", dir.path())), ["make-build", "meson-configure", "meson-build"]);
+    }
+
+    #[test]
+    fn a_release_only_makefile_beside_go_mod_neither_vetoes_nor_duplicates_the_go_plan() {
+        // hey: `release` cross-builds into bin/; the module has tests.
+        let makefile = "binary = hey\n\nrelease:\n\tGOOS=linux go build -o ./bin/$(binary)_linux\n";
+        let dir = workspace(&[
+            ("Makefile", makefile),
+            ("go.mod", "module github.com/rakyll/hey\n\ngo 1.13\n"),
+            ("hey.go", "package main\n"),
+            ("hey_test.go", "package main\n"),
+        ]);
+        let p = plan("build and test this project", dir.path());
+        assert_eq!(ids(&p), ["build", "test"]);
+        assert_eq!(cmd(&p, "build"), "go build ./...");
+        assert_eq!(cmd(&p, "test"), "go test ./...");
+        assert_eq!(ids(&plan("build", dir.path())), ["build"]);
+        // A Makefile that builds the usual way is still planned beside go.mod.
+        for mk in ["all:\n\tgo build\ntest:\n\tgo test ./...\n", "hey: hey.go\n\tgo build\ntest:\n\tgo test\n"] {
+            std::fs::write(dir.path().join("Makefile"), mk).unwrap();
+            assert_eq!(
+                ids(&plan("build and test", dir.path())),
+                ["make-build", "make-test", "go-build", "go-test"],
+                "{mk}"
+            );
+        }
+    }
+
+    #[test]
+    fn pyproject_only_c_extensions_are_refused_up_front_saying_why() {
+        // mmh3: the extension is declared in [tool.setuptools], there is no setup.py.
+        let pyproject = "[build-system]\nrequires = [\"setuptools >= 74.1.0\"]\n\n[project]\nname = \"mmh3\"\n\n\
+            [tool.setuptools]\ninclude-package-data = true\next-modules = [\n  {name = \"mmh3\", sources = \
+            [\"./src/mmh3/mmh3module.c\"]}\n]\n";
+        let dir = workspace(&[
+            ("pyproject.toml", pyproject),
+            ("src/mmh3/__init__.pyi", ""),
+            ("src/mmh3/mmh3module.c", ""),
+            ("tests/test_mmh3.py", "import mmh3\n"),
+        ]);
+        for intent in ["build and test this project", "run the tests", "build"] {
+            let e = err(intent, dir.path());
+            assert!(matches!(e, PlanError::NothingToDo { .. }), "{intent}: {e}");
+            let m = says(&e);
+            assert!(m.contains("[tool.setuptools] ext-modules") && m.contains("no setup.py"), "{m}");
+            assert!(!m.contains("out of the intent"), "leaving a step out does not help: {m}");
+        }
+        assert_eq!(ids(&plan("lint", dir.path())), ["lint"]);
+        // The table form, too; a key of another table is not it.
+        assert!(pyproject_extensions("[[tool.setuptools.ext-modules]]\nname = \"x\"\n"));
+        assert!(!pyproject_extensions("[tool.cibuildwheel]\next-modules = 1\n[tool.setuptools]\nzip-safe = false\n"));
+        // With a setup.py, setup-py builds them (setuptools reads pyproject.toml).
+        std::fs::write(dir.path().join("setup.py"), "from setuptools import setup\nsetup()\n").unwrap();
+        let p = plan("build and test", dir.path());
+        assert_eq!(ids(&p), ["build", "build-ext", "test"]);
+        assert_eq!(needs(&p, "test"), ["build", "build-ext"]);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum Eco {
     Make,
     /// `CMakeLists.txt`.
     Cmake,
+    /// `meson.build`.
+    Meson,
     /// `go.mod`.
     Go,
     /// `pyproject.toml`, `setup.py`.
@@ -60,6 +62,7 @@ impl Eco {
             Eco::Node => "TypeScript/JavaScript project (package.json or tsconfig.json)",
             Eco::Make => "make project (Makefile)",
             Eco::Cmake => "CMake project (CMakeLists.txt)",
+            Eco::Meson => "Meson project (meson.build)",
             Eco::Go => "Go module (go.mod)",
             Eco::Python => "Python project (pyproject.toml or setup.py)",
             Eco::Gradle => "Gradle project (build.gradle, gradlew)",
@@ -189,9 +192,10 @@ fn language(word: &str) -> Option<&'static [Eco]> {
         "typescript" | "ts" | "javascript" | "js" | "node" | "nodejs" | "npm" | "tsc" => &[Eco::Node],
         "python" | "python3" | "py" | "pytest" => &[Eco::Python],
         "go" | "golang" => &[Eco::Go],
-        "c" | "cpp" | "cxx" => &[Eco::Make, Eco::Cmake],
+        "c" | "cpp" | "cxx" => &[Eco::Make, Eco::Cmake, Eco::Meson],
         "makefile" => &[Eco::Make],
         "cmake" => &[Eco::Cmake],
+        "meson" => &[Eco::Meson],
         "java" | "kotlin" | "gradle" => &[Eco::Gradle],
         _ => return None,
     })
