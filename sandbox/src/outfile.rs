@@ -11,7 +11,8 @@
 //!   a symbolic link anywhere in the path is refused. The target itself must be
 //!   absent or a regular file: a FIFO, a device, a directory or a link
 //!   (`--report /dev/stdout`) is refused, never replaced and never written
-//!   through.
+//!   through. A directory this process may not write (its permissions, a
+//!   read-only filesystem) is refused too, so the caller can refuse to run.
 //! - [`OutFile::write`] (after the task) writes relative to that directory
 //!   descriptor only: a fresh temporary name (`O_CREAT|O_EXCL|O_NOFOLLOW`),
 //!   optional fsync, `renameat` over the name, fsync of the directory. Whatever
@@ -54,6 +55,14 @@ pub enum OutFileError {
     /// The path names no file (empty, `/`, ends in `..`).
     #[error("{0}: not a file name")]
     NoName(PathBuf),
+    /// The directory exists, but this process may not create the file there.
+    #[error("{path}: cannot be written in its directory ({source}); give a path this user may write")]
+    NotWritable {
+        /// The path as given.
+        path: PathBuf,
+        /// Why (permission denied, a read-only filesystem).
+        source: io::Error,
+    },
     /// Any other error.
     #[error("{path}: {source}")]
     Io {
@@ -100,6 +109,12 @@ impl OutFile {
             Err(nix::errno::Errno::ENOENT) => {}
             Err(e) => return Err(OutFileError::Io { path: path.to_path_buf(), source: e.into() }),
         }
+        // The file is written by a new name in the directory, then renamed:
+        // a directory this process may not write fails now, before the task
+        // ran, not after it (a report lost for a path known to be unwritable).
+        use nix::unistd::{AccessFlags, faccessat};
+        faccessat(&dir, ".", AccessFlags::W_OK | AccessFlags::X_OK, nix::fcntl::AtFlags::AT_EACCESS)
+            .map_err(|e| OutFileError::NotWritable { path: path.to_path_buf(), source: e.into() })?;
         Ok(OutFile { dir, name, path: path.to_path_buf() })
     }
 

@@ -151,6 +151,23 @@ fn an_unprivileged_user_writes_a_report_below_a_search_only_directory() {
     assert_eq!(o.report["cause"], "ok");
 }
 
+#[test]
+fn a_report_in_a_directory_the_user_cannot_write_is_refused_before_the_task_runs() {
+    // Review 83 P6: uid 1000 asks for a report in root's directory (0755): the
+    // task used to run, its verdict ok, and exec exit 2 for the missing report.
+    let e = harness::env_as(1000);
+    let theirs = e.root.join("roots");
+    std::fs::create_dir(&theirs).unwrap();
+    harness::chown_tree(&theirs, 0);
+    let report = theirs.join("r.json");
+    let o = exec(&e, "default", &["--report", report.to_str().unwrap()], "touch ran", None);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("cannot be written in its directory"), "{}", o.stderr);
+    assert!(!e.ws.join("ran").exists(), "the task ran");
+    assert!(!report.exists());
+    assert!(dir_entries(&theirs).is_empty(), "{:?}", dir_entries(&theirs));
+}
+
 // ---- 11. a violation stays exit 4 whatever fails afterwards --------------------
 
 #[test]

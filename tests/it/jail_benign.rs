@@ -418,3 +418,99 @@ fn a_closed_stdout_gives_the_task_sigpipe_instead_of_running_on() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("cause=signal signal=13"), "{err}");
 }
+
+// ---- review 83: a Go cache the host does not have; git's stat data ----------
+
+/// A Go module with a vendored dependency and a test (go ≥ 1.14 builds
+/// from vendor/ by default). go still creates $GOPATH/pkg/mod (`~/go`).
+fn vendored_go_module(ws: &std::path::Path) {
+    std::fs::create_dir_all(ws.join("vendor/example.com/dep")).unwrap();
+    std::fs::write(ws.join("go.mod"), "module example.com/app\n\ngo 1.17\n\nrequire example.com/dep v1.0.0\n").unwrap();
+    std::fs::write(ws.join("vendor/modules.txt"), "# example.com/dep v1.0.0\n## explicit\nexample.com/dep\n").unwrap();
+    std::fs::write(ws.join("vendor/example.com/dep/dep.go"), "package dep\n\nfunc Answer() int { return 42 }\n")
+        .unwrap();
+    std::fs::write(
+        ws.join("main.go"),
+        "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/dep\"\n)\n\nfunc main() { fmt.Println(dep.Answer()) }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ws.join("main_test.go"),
+        "package main\n\nimport (\n\t\"testing\"\n\n\t\"example.com/dep\"\n)\n\nfunc TestAnswer(t *testing.T) {\n\tif dep.Answer() != 42 {\n\t\tt.Fatal(dep.Answer())\n\t}\n}\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_vendored_go_module_builds_offline_for_a_user_without_go_and_the_home_gains_nothing() {
+    // Review 83 P2: build-offline lists ~/go as copy_on_write; with no ~/go on
+    // the host, go's mkdir of ~/go/pkg/mod was an fs.write (exit 4). The task
+    // now gets an empty private ~/go, its own (uid 1000, 0755), as a
+    // directory it made. As root, as root over a checkout of another user (the
+    // task is then that user), and as uid 65534.
+    let script = "stat -c '%u %a' ~/go && go build -o /tmp/app . && /tmp/app && go test ./... >/dev/null && ls ~/go";
+    for who in ["root", "root, a checkout of 65534", "65534"] {
+        let e = match who {
+            "65534" => env_as(65534),
+            _ => env(),
+        };
+        vendored_go_module(&e.ws);
+        if who == "root, a checkout of 65534" {
+            chown_tree(&e.ws, 65534);
+        }
+        assert!(!e.home.join("go").exists());
+        let o = e.sh("build-offline", script);
+        o.assert_ok();
+        assert_eq!(o.stdout, "1000 755\n42\npkg\n", "{who}\n{}", o.stderr);
+        assert!(!e.home.join("go").exists(), "{who}: the host's HOME gained ~/go");
+    }
+}
+
+#[test]
+fn beside_an_absent_go_cache_the_rest_of_home_stays_unwritable() {
+    // The neighbour of the above: ~/go is writable (and private), a new name
+    // elsewhere in HOME is still an fs.write, and neither reaches the host.
+    let e = env();
+    let o = e.sh("build-offline", "mkdir -p ~/go/pkg/mod && touch ~/go/planted && mkdir ~/gopath");
+    o.assert_violation("fs.write");
+    assert!(o.stderr.contains("gopath"), "{}", o.stderr);
+    assert!(!e.home.join("go").exists() && !e.home.join("gopath").exists());
+}
+
+/// `git ARGS` in `dir` as `uid` (the tests run as root), HOME `home`.
+fn git_as(uid: u32, dir: &std::path::Path, home: &std::path::Path, args: &[&str]) {
+    let o = Command::new("setpriv")
+        .args([format!("--reuid={uid}"), format!("--regid={uid}"), "--clear-groups".into(), "git".into()])
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .output()
+        .expect("git is required");
+    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn a_clean_git_checkout_is_clean_to_plumbing_in_the_jail() {
+    // Review 83 P5: the task is uid 1000 and sees its files as 1000's; the
+    // index holds the host's ids, so `git diff-index HEAD` (which does not
+    // refresh the index) listed every tracked file as modified. The task's
+    // git compares only the stat data the jail keeps (core.checkStat=minimal,
+    // from the environment: the index and .git/config stay untouched).
+    for uid in [0u32, 65534] {
+        let e = if uid == 0 { env() } else { env_as(uid) };
+        std::fs::write(e.ws.join("a.c"), "int main(void) { return 0; }\n").unwrap();
+        std::fs::write(e.ws.join("Makefile"), "all:\n\ttrue\n").unwrap();
+        git_as(uid, &e.ws, &e.home, &["init", "-q"]);
+        git_as(uid, &e.ws, &e.home, &["add", "a.c", "Makefile"]);
+        git_as(uid, &e.ws, &e.home, &["commit", "-qm", "one"]);
+        git_as(uid, &e.ws, &e.home, &["diff-index", "--quiet", "HEAD"]);
+        let index = std::fs::read(e.ws.join(".git/index")).unwrap();
+        let o = e.sh("default", "git diff-index --quiet HEAD && git diff-index HEAD | wc -l");
+        o.assert_ok();
+        assert_eq!(o.stdout.trim(), "0", "uid {uid}: {}", o.stderr);
+        assert_eq!(std::fs::read(e.ws.join(".git/index")).unwrap(), index, "uid {uid}: the index changed");
+    }
+}

@@ -698,7 +698,7 @@ fn write_allowed_as(plan: &JailPlan, path: &Path, open_like: bool, dir_op: bool)
     for m in &plan.mounts {
         match m {
             Mount::Bind { dst, rw, .. } => consider(dst, *rw),
-            Mount::Tmpfs { dst, .. } | Mount::Overlay { dst, .. } => consider(dst, true),
+            Mount::Tmpfs { dst, .. } | Mount::Overlay { dst, .. } | Mount::Empty { dst, .. } => consider(dst, true),
             Mount::Dir { dst } | Mount::Symlink { dst, .. } => consider(dst, false),
         }
     }

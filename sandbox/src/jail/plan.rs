@@ -42,6 +42,15 @@ pub enum Mount {
         /// Size bound of the upper layer in bytes.
         size: Option<u64>,
     },
+    /// A `copy_on_write` directory the host does not have: an empty private
+    /// tmpfs, mode 0755 and owned by the task (as a directory the task made
+    /// itself), discarded with the jail like an overlay's upper layer.
+    Empty {
+        /// Path in the jail.
+        dst: PathBuf,
+        /// Size bound in bytes.
+        size: Option<u64>,
+    },
     /// A fresh tmpfs.
     Tmpfs {
         /// Path in the jail.
@@ -63,6 +72,7 @@ impl Mount {
             Mount::Bind { dst, .. }
             | Mount::Symlink { dst, .. }
             | Mount::Overlay { dst, .. }
+            | Mount::Empty { dst, .. }
             | Mount::Tmpfs { dst, .. }
             | Mount::Dir { dst } => dst,
         }
@@ -369,6 +379,7 @@ pub fn compile(
             writable.push(path);
         }
     }
+    let mut absent_cow: Vec<PathBuf> = Vec::new();
     for p in &fs.copy_on_write {
         let path = expand_home(p, home);
         plain_path("copy_on_write", &path, false, host_view)?;
@@ -390,7 +401,7 @@ pub fn compile(
                     path.display()
                 )));
             }
-            None => notes.push(format!("{} absent on host", path.display())),
+            None => absent_cow.push(path),
         }
     }
     let workdir_rw = fs.workdir == WorkdirAccess::ReadWrite;
@@ -411,6 +422,24 @@ pub fn compile(
     } else {
         super::protect::Protected::default()
     };
+    // A cache the host does not have (a user who never ran go has no ~/go) is
+    // an empty private directory: the task creates in it what it would create
+    // on the host, and nothing reaches the host. Not inside a bound host
+    // directory, where making the mount point would write the host (or fail).
+    for path in absent_cow {
+        let parent = mounts.iter().filter(|m| path.starts_with(m.dst())).max_by_key(|m| m.dst().components().count());
+        match parent {
+            Some(Mount::Bind { src, .. }) => notes.push(format!(
+                "{} absent on host, inside the bound {}: not provided",
+                path.display(),
+                src.display()
+            )),
+            _ => {
+                mounts.push(Mount::Empty { dst: path.clone(), size: policy.limits.disk.get().map(|b| b.0) });
+                writable.push(path);
+            }
+        }
+    }
     if !mounts.iter().any(|m| home.starts_with(m.dst()) && m.dst() != Path::new("/")) {
         mounts.push(Mount::Dir { dst: home.clone() });
     }
@@ -458,7 +487,9 @@ pub fn compile(
             // appear during the task (`cargo login` writing credentials.toml) and
             // show through the overlay: a decoy holds the name from the start.
             None if secret
-                && mounts.iter().any(|m| matches!(m, Mount::Overlay { dst, .. } if path.starts_with(dst))) =>
+                && mounts.iter().any(
+                    |m| matches!(m, Mount::Overlay { dst, .. } | Mount::Empty { dst, .. } if path.starts_with(dst)),
+                ) =>
             {
                 decoys.push(Decoy { path, entries: Vec::new(), is_dir: false, watched: true, canary: None })
             }
@@ -488,7 +519,7 @@ pub fn compile(
     Ok(JailPlan {
         task: task.to_string(),
         argv: argv.to_vec(),
-        env: task_env(policy, host),
+        env: if namespaces { with_minimal_stat(task_env(policy, host)) } else { task_env(policy, host) },
         workdir: workdir.to_path_buf(),
         namespaces,
         network: policy.network.mode,
@@ -899,6 +930,44 @@ pub fn task_env(policy: &Policy, host: &HostFacts) -> Vec<(String, String)> {
     out
 }
 
+/// The task's environment with git told to compare only the stat data a
+/// jail keeps (`core.checkStat=minimal`: mtime seconds, size, mode).
+///
+/// With namespaces the task is uid 1000 and sees the files it owns as 1000,
+/// while a checkout's index holds the host's ids (0, 65534, the checkout's
+/// owner): every tracked file's cached stat data mismatch, and plumbing that
+/// does not refresh the index (`git diff-index HEAD`, version scripts that
+/// stamp "-dirty") calls a clean checkout modified. The index and
+/// `.git/config` are protected, so the setting goes through git's
+/// environment, as its last `GIT_CONFIG_KEY_<n>`: settings the environment
+/// already gives keep working, and one that already sets `core.checkStat`
+/// (or a `GIT_CONFIG_COUNT` that is not a number) is left as it is.
+pub fn with_minimal_stat(mut env: Vec<(String, String)>) -> Vec<(String, String)> {
+    let get = |env: &[(String, String)], k: &str| env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.clone());
+    let count = match get(&env, "GIT_CONFIG_COUNT") {
+        None => 0,
+        Some(c) => match c.trim().parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => return env,
+        },
+    };
+    let sets_it = (0..count)
+        .any(|i| get(&env, &format!("GIT_CONFIG_KEY_{i}")).is_some_and(|k| k.eq_ignore_ascii_case("core.checkstat")));
+    let params = get(&env, "GIT_CONFIG_PARAMETERS").is_some_and(|p| p.to_ascii_lowercase().contains("core.checkstat"));
+    if sets_it || params {
+        return env;
+    }
+    let set = |env: &mut Vec<(String, String)>, k: String, v: String| {
+        env.retain(|(ek, _)| *ek != k);
+        env.push((k, v));
+    };
+    set(&mut env, format!("GIT_CONFIG_KEY_{count}"), "core.checkStat".into());
+    set(&mut env, format!("GIT_CONFIG_VALUE_{count}"), "minimal".into());
+    set(&mut env, "GIT_CONFIG_COUNT".into(), (count + 1).to_string());
+    env.sort();
+    env
+}
+
 /// A plan for unit tests elsewhere in the jail: task `t` running `true` in
 /// `/work`, with namespaces, no network, nothing mounted, allowed or denied;
 /// tests set what they exercise with struct update syntax.
@@ -1299,5 +1368,74 @@ mod tests {
         assert!(mode_closed_to_others(0o040751, true), "searchable but not listable");
         assert!(mode_closed_to_others(0o100751, false), "o+x alone does not open a file");
         assert!(!mode_closed_to_others(0o100604, false), "o+r is enough for a file");
+    }
+
+    #[test]
+    fn a_copy_on_write_path_the_host_lacks_is_an_empty_private_writable_directory() {
+        // Review 83 P2: no ~/go on the host (go never ran) must not make go's
+        // mkdir of ~/go/pkg/mod an fs.write.
+        let mut p = Policy::default();
+        p.filesystem.copy_on_write = vec!["~/go".into(), "/work/cache".into()];
+        let plan = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost).unwrap();
+        let go = Path::new("/home/u/go");
+        assert!(plan.mounts.iter().any(|m| matches!(m, Mount::Empty { dst, .. } if dst == go)), "{:?}", plan.mounts);
+        assert!(plan.writable.iter().any(|w| w == go));
+        let at = |d: &Path| plan.mounts.iter().position(|m| m.dst() == d).unwrap();
+        assert!(at(Path::new("/home/u")) < at(go), "the home's mount point before the directory in it");
+        // One inside a bound host directory is not provided: its mount point
+        // would be made in the host's directory.
+        assert!(!plan.mounts.iter().any(|m| m.dst() == Path::new("/work/cache")), "{:?}", plan.mounts);
+        assert!(!plan.writable.iter().any(|w| w == Path::new("/work/cache")));
+    }
+
+    #[test]
+    fn the_task_s_git_compares_only_the_stat_data_the_jail_keeps() {
+        // Review 83 P5: with namespaces the task's uid is 1000, not the index's.
+        let plan = compile(&Policy::default(), "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost).unwrap();
+        let get = |k: &str| plan.env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.as_str());
+        assert_eq!(
+            (get("GIT_CONFIG_COUNT"), get("GIT_CONFIG_KEY_0"), get("GIT_CONFIG_VALUE_0")),
+            (Some("1"), Some("core.checkStat"), Some("minimal"))
+        );
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        // Settings the environment gives stay; ours comes last.
+        let got = with_minimal_stat(env(&[
+            ("GIT_CONFIG_COUNT", "1"),
+            ("GIT_CONFIG_KEY_0", "a.b"),
+            ("GIT_CONFIG_VALUE_0", "c"),
+        ]));
+        assert_eq!(
+            got,
+            env(&[
+                ("GIT_CONFIG_COUNT", "2"),
+                ("GIT_CONFIG_KEY_0", "a.b"),
+                ("GIT_CONFIG_KEY_1", "core.checkStat"),
+                ("GIT_CONFIG_VALUE_0", "c"),
+                ("GIT_CONFIG_VALUE_1", "minimal"),
+            ])
+        );
+        // A setting of its own, or a count git would refuse, is left alone.
+        for given in [
+            env(&[
+                ("GIT_CONFIG_COUNT", "1"),
+                ("GIT_CONFIG_KEY_0", "Core.CheckStat"),
+                ("GIT_CONFIG_VALUE_0", "default"),
+            ]),
+            env(&[("GIT_CONFIG_PARAMETERS", "'core.checkstat'='default'")]),
+            env(&[("GIT_CONFIG_COUNT", "x")]),
+        ] {
+            assert_eq!(with_minimal_stat(given.clone()), given);
+        }
+        // Without namespaces the task is the invoking user: nothing to add.
+        let mut p = Policy::default();
+        p.jail.namespaces = crate::policy::NamespaceMode::Off;
+        p.filesystem.tmp = TmpMode::None;
+        p.filesystem.read_only = Vec::new();
+        p.filesystem.hidden = Vec::new();
+        let plan = compile(&p, "t", &["true".into()], Path::new("/work"), &facts(), &FakeHost)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!plan.env.iter().any(|(k, _)| k.starts_with("GIT_CONFIG")), "{:?}", plan.env);
     }
 }

@@ -77,8 +77,11 @@ pub fn build(plan: &JailPlan) -> io::Result<Built> {
         new: ctx(sys::open_path(newroot, false), || "open newroot".into())?,
         old: ctx(sys::open_path(old, false), || "open oldroot".into())?,
     };
+    // The task's ids as the init's namespace numbers them (init.rs
+    // `enter_task_userns`): the owner of a directory the task made.
+    let task_ids = plan.task_host_ids.unwrap_or((0, 0));
     for m in &plan.mounts {
-        apply_mount(m, &roots)?;
+        apply_mount(m, &roots, task_ids)?;
     }
     let hidepid = mount_proc(newroot)?;
     pin_islands(plan, newroot)?;
@@ -205,7 +208,7 @@ fn attach_from_scratch(scratch: &Path, onto: &OwnedFd, attrs: u64, dst: &Path) -
     attach(&tree, onto, attrs, dst)
 }
 
-fn apply_mount(m: &Mount, roots: &Roots) -> io::Result<()> {
+fn apply_mount(m: &Mount, roots: &Roots, task_ids: (u32, u32)) -> io::Result<()> {
     let dst = m.dst();
     match m {
         Mount::Bind { src, rw, .. } => {
@@ -236,21 +239,28 @@ fn apply_mount(m: &Mount, roots: &Roots) -> io::Result<()> {
             let onto = make_beneath(&roots.new, dst, false)?;
             overlay(&lower, &onto, dst, *size)
         }
-        Mount::Tmpfs { size, .. } => {
-            let onto = make_beneath(&roots.new, dst, false)?;
-            let at = scratch_dir()?;
-            let opts = match size {
-                Some(s) => format!("mode=1777,size={s}"),
-                None => "mode=1777".to_string(),
-            };
-            nix_ctx(
-                mount(Some("tmpfs"), &at, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(opts.as_str())),
-                || format!("tmpfs on {}", dst.display()),
-            )?;
-            attach_from_scratch(&at, &onto, mount_attr::NOSUID | mount_attr::NODEV, dst)
+        Mount::Tmpfs { size, .. } => tmpfs(roots, dst, "mode=1777", *size),
+        Mount::Empty { size, .. } => {
+            let (uid, gid) = task_ids;
+            tmpfs(roots, dst, &format!("mode=0755,uid={uid},gid={gid}"), *size)
         }
         Mount::Dir { .. } => make_beneath(&roots.new, dst, false).map(drop),
     }
+}
+
+/// A fresh tmpfs with `opts` (and `size`) on `dst` in the new root.
+fn tmpfs(roots: &Roots, dst: &Path, opts: &str, size: Option<u64>) -> io::Result<()> {
+    let onto = make_beneath(&roots.new, dst, false)?;
+    let at = scratch_dir()?;
+    let opts = match size {
+        Some(s) => format!("{opts},size={s}"),
+        None => opts.to_string(),
+    };
+    nix_ctx(
+        mount(Some("tmpfs"), &at, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(opts.as_str())),
+        || format!("tmpfs on {}", dst.display()),
+    )?;
+    attach_from_scratch(&at, &onto, mount_attr::NOSUID | mount_attr::NODEV, dst)
 }
 
 /// A fresh directory on the scratch root (detached with it after the pivot).
