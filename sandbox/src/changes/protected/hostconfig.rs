@@ -11,7 +11,10 @@
 //!   through `sh -c`, `env -S` and `python -m` too; relative ones from the
 //!   work tree; a command's word is code only where it is no directory,
 //!   and one without a `/` ([`Kind::Bare`]), absent, only when it is named
-//!   like a file).
+//!   like a file; a file the command writes — an output option's value,
+//!   `tee`'s operand, an output redirection's target — is none: review 82,
+//!   FP1). Where an absent word would be code, only a directory may be
+//!   there ([`Named::is_dir_only_at`], review 82, F2).
 //! - [`read_with_includes`] is the one reading of a config's includes, for
 //!   the host's files and a repository's alike (review 78, F4):
 //!   `include.path` and every `includeIf.*.path` whatever its condition (a
