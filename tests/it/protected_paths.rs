@@ -2877,6 +2877,99 @@ fn a_build_directory_an_alias_names_may_be_made_and_a_file_there_is_protected() 
     }
 }
 
+/// Review 82, F2: a program an alias runs (`!tools/gen`) that one task made
+/// a directory (allowed, exit 0) stays guarded for the next task as its
+/// absence did: replacing the directory with a script is `fs.protected`
+/// (exit 4), no file is left there and the host's `git g` runs nothing,
+/// whether the script is written there or renamed onto it. A build may
+/// still write below that directory, remove it, or move a directory onto
+/// it or away (exit 0, no violation); a file moved there is protected.
+#[test]
+fn a_directory_at_an_alias_program_stays_guarded_across_tasks() {
+    let e = repo_env();
+    std::fs::write(e.home.join(".gitconfig"), "[alias]\n\tg = !tools/gen\n\tb = !ninja -C build.debug\n").unwrap();
+    e.sh("default", "mkdir -p tools/gen").assert_ok();
+    assert!(e.ws.join("tools/gen").is_dir());
+    let marker = e.root.join("r82-f2-ran");
+    let script = format!("printf '#!/bin/sh\\ntouch {}\\n'", marker.display());
+    for (case, plant) in [
+        ("write", format!("rmdir tools/gen && {script} > tools/gen && chmod +x tools/gen")),
+        ("rename", format!("{script} > gen.new && chmod +x gen.new && rmdir tools/gen && mv gen.new tools/gen")),
+        ("rm-rf", format!("rm -rf tools/gen && {script} > tools/gen")),
+    ] {
+        std::fs::create_dir_all(e.ws.join("tools/gen")).unwrap();
+        let o = e.sh("default", &plant);
+        o.assert_violation("fs.protected");
+        let left = std::fs::symlink_metadata(e.ws.join("tools/gen"));
+        assert!(left.as_ref().map_or(true, |m| m.is_dir()), "{case}: a file stayed at tools/gen\n{}", o.all());
+        let _ = git_cmd(&e.ws, &["g"]).env("HOME", &e.home).output().expect("git is required");
+        assert!(!marker.exists(), "{case}: the host's alias ran the task's file\n{}", o.all());
+    }
+    // Benign: write below the directory, remove it, make it again by a rename.
+    std::fs::create_dir_all(e.ws.join("tools/gen")).unwrap();
+    e.sh("default", "echo x > tools/gen/out && rm -rf tools/gen && mkdir s && echo y > s/f && mv s tools/gen")
+        .assert_ok();
+    assert!(e.ws.join("tools/gen/f").is_file());
+    // Review 82, minor: an allowed build directory made by a rename, and moved away.
+    let o = e.sh("default", "mkdir staging && echo 'rule cc' > staging/build.ninja && mv staging build.debug");
+    o.assert_ok();
+    assert!(e.ws.join("build.debug/build.ninja").is_file(), "{}", o.all());
+    e.sh("default", "mv build.debug build.old").assert_ok();
+    assert!(!e.ws.join("build.debug").exists() && e.ws.join("build.old/build.ninja").is_file());
+    let o = e.sh("default", &format!("{script} > f && chmod +x f && mv f build.debug"));
+    o.assert_violation("fs.protected");
+    assert!(std::fs::symlink_metadata(e.ws.join("build.debug")).is_err(), "a file moved there stayed\n{}", o.all());
+}
+
+/// Review 82, FP1: a file an alias's command writes — the value of `-o`,
+/// `--output=`, pytest's `--junitxml=`, a `tee` operand, an output
+/// redirection's target — is no code: a task doing the same build or test
+/// run and writing those files is exit 0 with no violation, and so is the
+/// next one (the outputs then exist). What such a command reads or runs
+/// stays code: `node --require ./hook.js`, `make -f mk/x.mk`, `sh <
+/// tools/in.sh` written by a task are `fs.protected` (exit 4) and stay as
+/// they were.
+#[test]
+fn files_an_alias_s_command_writes_are_no_code_and_what_it_runs_still_is() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tt = !python3 -m pytest --junitxml=reports/junit.xml --cov-report=xml:reports/cov.xml\n\
+         \tb = !cc -o build/hello hello.c && pandoc README --output=docs/readme.html\n\
+         \td = !sh -c 'cat README > docs/out.md 2>logs/err.log' && make lint 2>&1 | tee logs/lint.log >>logs/all.log\n\
+         \tn = !node --require ./hook.js app.js && make -f mk/x.mk && sh < tools/in.sh\n",
+    )
+    .unwrap();
+    let outputs = [
+        "reports/junit.xml",
+        "reports/cov.xml",
+        "build/hello",
+        "docs/readme.html",
+        "docs/out.md",
+        "logs/err.log",
+        "logs/lint.log",
+        "logs/all.log",
+    ];
+    let write = outputs.iter().map(|f| format!("echo x > {f}")).collect::<Vec<_>>().join(" && ");
+    let build = format!("mkdir -p reports build docs logs && {write}");
+    for round in ["absent", "present"] {
+        let o = e.sh("default", &build);
+        o.assert_ok();
+        for f in outputs {
+            assert!(e.ws.join(f).is_file(), "{round}: {f} not written\n{}", o.all());
+        }
+    }
+    for (f, plant) in [
+        ("hook.js", "echo 'require(\"child_process\")' > hook.js"),
+        ("mk/x.mk", "mkdir -p mk && echo 'lint:' > mk/x.mk"),
+        ("tools/in.sh", "mkdir -p tools && echo 'touch x' > tools/in.sh"),
+    ] {
+        let o = e.sh("default", plant);
+        o.assert_violation("fs.protected");
+        assert!(std::fs::symlink_metadata(e.ws.join(f)).is_err(), "{f}: the task's file stayed\n{}", o.all());
+    }
+}
+
 /// Review 81, F3: a wrapper before the command (`!timeout 60 sh -c '…'`,
 /// `!nice -n 5 sh -c '…'`, `!exec python3 -m …`) and a command
 /// substitution in double quotes or backticks hide nothing: the script they

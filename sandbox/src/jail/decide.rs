@@ -485,7 +485,16 @@ fn decide_write(
     // A plain rename's source (renameat2's flags are its fifth argument).
     let plain_rename = renames && (nr != libc::SYS_renameat2 || n.args[4] == 0);
     let mut source: Option<PathBuf> = None;
-    for t in args.targets {
+    // A rename (no exchange) whose source is a real directory moves that
+    // directory: onto or away from a path where only a directory may be
+    // (review 82: `mv staging build.debug`) it counts as making or removing
+    // one. A source swapped for a file before the kernel acts lands there
+    // past this check, and the host's check after the task removes it.
+    const RENAME_EXCHANGE: u64 = 1 << 1;
+    let exchange = nr == libc::SYS_renameat2 && n.args[4] & RENAME_EXCHANGE != 0;
+    let mut moves_dir = false;
+    for (i, t) in args.targets.iter().enumerate() {
+        let from = renames && i == 0;
         let target = match target_of(*t, args.follows, !open_like) {
             Err(d) => return d,
             Ok(t) => t,
@@ -497,7 +506,10 @@ fn decide_write(
             if no_op_if_present && std::fs::symlink_metadata(p).is_ok() {
                 return Decision::Continue;
             }
-            if let Some(guarded) = guard_of(plan, p, dir_op) {
+            if from && !exchange {
+                moves_dir = std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+            }
+            if let Some(guarded) = guard_of(plan, p, dir_op || moves_dir) {
                 let detail = format!(
                     "{name}: write to {}, a protected path ({}){}",
                     p.display(),
@@ -516,7 +528,7 @@ fn decide_write(
                 }
                 return Decision::Deny { errno: libc::EACCES, rule: Rule::FsProtected, detail };
             }
-            if !write_allowed_as(plan, p, open_like, dir_op) {
+            if !write_allowed_as(plan, p, open_like, dir_op || moves_dir) {
                 return Decision::Deny {
                     errno: libc::EACCES,
                     rule: Rule::FsWrite,
@@ -525,7 +537,11 @@ fn decide_write(
             }
             // Moving a directory that holds a protected path moves it away; an
             // rmdir of one cannot succeed (it is not empty) and is left to the kernel.
-            if renames && let Some(guarded) = plan.protected.iter().find(|g| g.starts_with(p)) {
+            // A directory moved away from where only a directory may be (or
+            // one moved there) leaves that path absent (or a directory).
+            let moved_freely =
+                |g: &PathBuf| moves_dir && plan.dirs_allowed.contains(g) && (from || g.as_path() == p.as_path());
+            if renames && let Some(guarded) = plan.protected.iter().find(|g| g.starts_with(p) && !moved_freely(g)) {
                 return Decision::Deny {
                     errno: libc::EACCES,
                     rule: Rule::FsProtected,
@@ -579,11 +595,12 @@ fn protected_at<'p>(plan: &'p JailPlan, path: &Path) -> Option<&'p Path> {
 
 /// The protected path that `path` is, or lies below, and that guards it
 /// from the call, if any; `dir_op`: the call makes or removes a directory.
-/// A path of `dirs_allowed` (review 81, F5) guards neither a directory made
-/// or removed at it nor, while it is a real directory (not a link), what
-/// lies below it. Nothing but a directory can be made at one, and a
-/// directory holding one cannot be moved, so what is there stays a
-/// directory or absent.
+/// A path of `dirs_allowed` (review 81, F5; review 82: absent or a
+/// directory at the start) guards neither a directory made, removed or
+/// moved (renamed, no exchange) at it nor, while it is a real directory
+/// (not a link), what lies below it. Nothing but a directory can be made
+/// or moved there, and a directory holding one can only be moved away, so
+/// what is there stays a directory or absent.
 fn guard_of<'p>(plan: &'p JailPlan, path: &Path, dir_op: bool) -> Option<&'p Path> {
     let allowed = |g: &Path| {
         plan.dirs_allowed.iter().any(|d| d == g)
@@ -865,6 +882,41 @@ mod tests {
         assert!(protected(dd(libc::SYS_rename, [0x3000, 0x1000, 0, 0, 0, 0])), "a rename onto it");
         std::fs::remove_dir(&build).unwrap();
         assert!(protected(dd(libc::SYS_symlink, [0x3000, 0x1000, 0, 0, 0, 0])), "a link at build.debug");
+    }
+
+    #[test]
+    fn a_directory_may_be_moved_onto_or_away_from_where_only_a_directory_may_be() {
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path().canonicalize().unwrap();
+        let (build, staging, file, old) = (w.join("build.debug"), w.join("staging"), w.join("f"), w.join("old"));
+        std::fs::create_dir(&staging).unwrap();
+        std::fs::write(&file, "x").unwrap();
+        let p = JailPlan {
+            mounts: vec![Mount::Bind { src: w.clone(), dst: w.clone(), rw: true }],
+            writable: vec![w.clone()],
+            protected: vec![build.clone()],
+            dirs_allowed: vec![build.clone()],
+            ..plan()
+        };
+        let bytes = |p: &Path| p.as_os_str().as_encoded_bytes().to_vec();
+        let mem = FakeMem(HashMap::from([
+            (0x1000, bytes(&build)),
+            (0x2000, bytes(&staging)),
+            (0x3000, bytes(&file)),
+            (0x4000, bytes(&old)),
+        ]));
+        let cwd = libc::AT_FDCWD as u64;
+        let dd = |nr: i64, args: [u64; 6]| decide(&p, &notif(nr, args), &mem, &mut Vec::new());
+        let protected =
+            |x: Decision| matches!(x, Decision::Deny { rule, .. } if Some(rule) == Rule::parse("fs.protected"));
+        // Review 82: `mv staging build.debug` makes the directory there.
+        assert_eq!(dd(libc::SYS_rename, [0x2000, 0x1000, 0, 0, 0, 0]), Decision::Continue, "a directory moved there");
+        assert_eq!(dd(libc::SYS_renameat2, [cwd, 0x2000, cwd, 0x1000, 1, 0]), Decision::Continue, "NOREPLACE");
+        assert!(protected(dd(libc::SYS_rename, [0x3000, 0x1000, 0, 0, 0, 0])), "a file moved there");
+        assert!(protected(dd(libc::SYS_renameat2, [cwd, 0x2000, cwd, 0x1000, 2, 0])), "an exchange");
+        std::fs::create_dir(&build).unwrap();
+        assert_eq!(dd(libc::SYS_rename, [0x1000, 0x4000, 0, 0, 0, 0]), Decision::Continue, "moved away");
+        assert!(protected(dd(libc::SYS_renameat2, [cwd, 0x1000, cwd, 0x3000, 2, 0])), "exchanged with a file");
     }
 
     #[test]

@@ -219,11 +219,13 @@ pub struct JailPlan {
     /// exist are also bound read-only when the jail has a mount namespace.
     #[serde(default)]
     pub protected: Vec<PathBuf>,
-    /// The protected paths, absent before the task, that a command word
-    /// names (`!ninja -C build.debug`): a directory is no code there
-    /// (review 81, F5), so making or removing a directory at one, and
-    /// writing below one while it is a real directory, is allowed; any
-    /// other file there stays `fs.protected`.
+    /// The protected paths, absent or a directory before the task, that a
+    /// command word names (`!ninja -C build.debug`, `!tools/gen`): a
+    /// directory is no code there (review 81, F5), so making, removing or
+    /// moving a directory at one, and writing below one while it is a real
+    /// directory, is allowed; any other file there stays `fs.protected`,
+    /// whether a directory or nothing was there (review 82, F2). Never
+    /// bound read-only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dirs_allowed: Vec<PathBuf>,
     /// The canary values planted for this task ([`super::plant`]): a payload

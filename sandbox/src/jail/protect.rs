@@ -28,6 +28,10 @@
 //!   clean -fdx` or `git stash -u` in a task removes), so an absent one is
 //!   protected against creation like any absent protected path (a task could
 //!   plant a `config.yaml` or an audit directory a later run trusts);
+//! - a command's word that is absent or a directory, where an absent one
+//!   would be code, is protected so that only a directory may be there
+//!   (review 81, F5; review 82, F2: a directory one task made guards the
+//!   name for the next as its absence did); such a directory is not bound;
 //! - a protected file with more than one hard link is refused (fail closed):
 //!   the task could write it through another name the bind does not cover;
 //! - the protected paths that exist are returned for read-only binds (real
@@ -35,7 +39,6 @@
 
 use super::plan::{Mount, PlanError};
 use super::resolve::existing_prefix as resolve;
-use crate::changes::protected::hostconfig::Kind;
 use crate::policy::Filesystem;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -45,9 +48,10 @@ use std::path::{Path, PathBuf};
 pub(crate) struct Protected {
     /// Every protected path (names and real places).
     pub paths: Vec<PathBuf>,
-    /// Those absent that only a command's word names (not a hooks
-    /// directory, no other reason): a directory may be made there (review
-    /// 81, F5; `JailPlan::dirs_allowed`).
+    /// Those absent or a directory that only a command's word names (not a
+    /// hooks directory, no other reason): a directory may be made there
+    /// (review 81, F5), and one that is there stays guarded so (review 82,
+    /// F2; `JailPlan::dirs_allowed`, `Named::is_dir_only_at`); never bound.
     pub dirs_allowed: Vec<PathBuf>,
 }
 
@@ -68,21 +72,18 @@ pub(crate) fn protect(
     // (a relative `core.hooksPath` or program, a `~/` one), and an included
     // file of it that lies in the workspace, through links too.
     let host = crate::changes::protected::hostconfig::host();
-    let mut words_absent: Vec<PathBuf> = words;
+    let mut dir_only: Vec<PathBuf> = words;
     for n in &crate::changes::protected::hostconfig::with_mains(host.paths.clone(), workdir) {
         let p = workdir.join(&n.path);
-        if !n.is_code_at(&p) {
-            continue;
-        }
-        if n.kind != Kind::HooksDir && std::fs::symlink_metadata(&p).is_err() {
-            words_absent.push(p);
-        } else {
+        if n.is_dir_only_at(&p) {
+            dir_only.push(p);
+        } else if n.is_code_at(&p) {
             wanted.push(p);
         }
     }
     wanted.extend(host.files.iter().filter_map(|f| in_workspace(f, workdir)));
-    let dirs_allowed = dirs_allowed(&wanted, &words_absent, workdir);
-    wanted.extend(words_absent);
+    let dirs_allowed = dirs_allowed(&wanted, &dir_only, workdir);
+    wanted.extend(dir_only);
     let dot = workdir.join(".orchestra");
     if std::fs::symlink_metadata(&dot).is_err() {
         wanted.push(dot);
@@ -99,7 +100,14 @@ pub(crate) fn protect(
                 out.push(q.clone());
             }
         }
-        if !real.starts_with(workdir) || real.as_path() == workdir || bound.contains(&real) {
+        // Where only a directory may be (review 82, F2), one that is there
+        // is written below by builds: never bound read-only.
+        if !real.starts_with(workdir)
+            || real.as_path() == workdir
+            || bound.contains(&real)
+            || dirs_allowed.contains(&real)
+            || dirs_allowed.contains(&p)
+        {
             continue;
         }
         let Ok(meta) = std::fs::symlink_metadata(&real) else { continue };
@@ -118,9 +126,10 @@ pub(crate) fn protect(
     Ok(Protected { paths: out, dirs_allowed })
 }
 
-/// The absent command words `words` (names and real places) that are
-/// protected for no other reason than `strict`'s: where a directory may be
-/// made (review 81, F5: a directory is no code, `Named::is_code_at`).
+/// The command words `words`, absent or a directory (names and real
+/// places), that are protected for no other reason than `strict`'s: where
+/// a directory may be made (review 81, F5: a directory is no code,
+/// `Named::is_code_at`) and nothing else (review 82, F2).
 fn dirs_allowed(strict: &[PathBuf], words: &[PathBuf], workdir: &Path) -> Vec<PathBuf> {
     let strict_real: Vec<PathBuf> = strict.iter().map(|p| resolve(p)).collect();
     let mut v: Vec<PathBuf> = Vec::new();
@@ -152,7 +161,7 @@ fn in_workspace(f: &Path, workdir: &Path) -> Option<PathBuf> {
 
 /// The paths besides the policy's list from which git would run code, found
 /// in the repository at `workdir` (see the module doc), and apart from them
-/// the absent ones only a command's word names ([`Protected::dirs_allowed`]).
+/// those absent or a directory only a command's word names ([`Protected::dirs_allowed`]).
 fn git_code_paths(workdir: &Path, fs: &Filesystem) -> (Vec<PathBuf>, Vec<PathBuf>) {
     // A policy that accepts writes to the root's config (`git submodule update`
     // rewrites each submodule's `core.worktree`) accepts them to theirs.
@@ -238,8 +247,8 @@ fn links_in(hooks: &Path) -> Vec<PathBuf> {
 /// command's program or its words (relative ones: hooks and programs from
 /// the worktree, includes from the including file's directory; see
 /// [`crate::changes::protected::hostconfig`]), read as the after-check
-/// reads configs, onto `v`; an absent command word onto `words` (where a
-/// directory may be made, [`Protected::dirs_allowed`]).
+/// reads configs, onto `v`; a command word absent or a directory onto
+/// `words` (where only a directory may be, [`Protected::dirs_allowed`]).
 fn config_paths(files: &[PathBuf], workdir: &Path, v: &mut Vec<PathBuf>, words: &mut Vec<PathBuf>) {
     use crate::changes::protected::hostconfig::{program_paths, read_with_includes, with_mains};
     let read = read_with_includes(files);
@@ -248,12 +257,9 @@ fn config_paths(files: &[PathBuf], workdir: &Path, v: &mut Vec<PathBuf>, words: 
         // A hooks directory or a program (and its words), from the work tree.
         for n in with_mains(program_paths(section, key, value), workdir) {
             let at = workdir.join(&n.path);
-            if !n.is_code_at(&at) {
-                continue;
-            }
-            if n.kind != Kind::HooksDir && std::fs::symlink_metadata(&at).is_err() {
+            if n.is_dir_only_at(&at) {
                 words.push(resolve(&at));
-            } else {
+            } else if n.is_code_at(&at) {
                 v.push(resolve(&at));
             }
         }

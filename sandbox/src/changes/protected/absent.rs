@@ -19,8 +19,11 @@
 //! that the same judge allows, it stays and is no violation.
 //!
 //! A path only a command's word names (`!ninja -C build.debug`) is another
-//! (review 81, F5): reached at the end as that very name, a real directory
-//! stays and is no violation; any other entry there is one.
+//! (review 81, F5): reached at the end through no new link, a real
+//! directory stays and is no violation; any other entry there is one. Such
+//! a path is watched here when it is a directory at the start too (review
+//! 82, F2: `!tools/gen` where an earlier task made `tools/gen/`), so a file
+//! that replaced the directory is removed like one made where it was absent.
 //!
 //! Benign work is not flagged: the directories that hold protected paths
 //! (`.git`, `.github`) and their other entries are not protected.
@@ -40,7 +43,8 @@ pub(super) struct Watched {
     /// The links and pointers on its way at the start.
     pub(super) ways: Vec<(PathBuf, Id)>,
     /// A real directory there is no violation: only a command's word names
-    /// it, and a directory is no code (review 81, F5).
+    /// it, and a directory is no code (review 81, F5); watched so when a
+    /// directory is there at the start too (review 82, F2).
     pub(super) dir_ok: bool,
 }
 
@@ -68,12 +72,9 @@ pub(super) fn after(root: &Path, root_fd: Option<BorrowedFd<'_>>, watched: &[Wat
             }
             // A `config.worktree` the supervisor made for `git sparse-checkout`.
             (Some(end), _) if *end == w.path && made_as_allowed(root, root_fd, &w.path) => continue,
-            // A directory made where only a command's word is protected.
-            (Some(end), _)
-                if *end == w.path && w.dir_ok && std::fs::symlink_metadata(end).is_ok_and(|m| m.is_dir()) =>
-            {
-                continue;
-            }
+            // A directory where only a command's word is protected (made,
+            // or there at the start, as named or through the links it had).
+            (Some(end), _) if w.dir_ok && std::fs::symlink_metadata(end).is_ok_and(|m| m.is_dir()) => continue,
             (Some(end), _) if *end == w.path => {
                 (end.clone(), "was created during the task (past the supervisor)".to_string())
             }
@@ -89,7 +90,8 @@ pub(super) fn after(root: &Path, root_fd: Option<BorrowedFd<'_>>, watched: &[Wat
         };
         let removed = fate == Fate::Removed;
         let fate = fate.words(root, &offender);
-        let detail = format!("{}, a protected path absent when the task started, {how}{fate}", w.path.display());
+        let start = if w.dir_ok { "absent or a directory" } else { "absent" };
+        let detail = format!("{}, a protected path {start} when the task started, {how}{fate}", w.path.display());
         out.push(Planted { violation: Violation::now(Rule::FsProtected, detail), undone: removed });
     }
     out

@@ -15,7 +15,10 @@
 //!   [`super::interpreted`]); relative ones from the work tree; a
 //!   command's word is code only where it is no directory, and one
 //!   without a `/` ([`Kind::Bare`]), absent, only when it is named like a
-//!   file).
+//!   file; a file the command writes — an output option's value, `tee`'s
+//!   operand, an output redirection's target — is none: review 82, FP1).
+//!   Where an absent word would be code, only a directory may be there
+//!   ([`Named::is_dir_only_at`], review 82, F2).
 //! - [`with_mains`] adds the `main` file a Node package's `package.json`
 //!   names, as it is in one work tree.
 //! - [`read_with_includes`] is the one reading of a config's includes, for
@@ -88,7 +91,31 @@ impl Named {
             (Kind::HooksDir, _) => true,
             (_, Ok(m)) => !m.is_dir(),
             (Kind::Path, Err(_)) => true,
-            (Kind::Bare, Err(_)) => self.path.to_str().is_some_and(|w| w.trim_start_matches('.').contains('.')),
+            (Kind::Bare, Err(_)) => self.absent_is_code(),
+        }
+    }
+
+    /// Whether only a directory may be at `at` (review 82, F2): a
+    /// command's word that is absent or a directory there (a link to one
+    /// too), where an absent one would be code ([`Named::is_code_at`]).
+    /// Judged so at every task's start, a directory one task made there
+    /// guards the name for the next as its absence did: a directory may be
+    /// made, removed or written below, any other file there is code. A
+    /// hooks directory is code whatever is there, never this.
+    pub fn is_dir_only_at(&self, at: &Path) -> bool {
+        let dir_or_absent = match std::fs::metadata(at) {
+            Ok(m) => m.is_dir(),
+            Err(_) => std::fs::symlink_metadata(at).is_err(),
+        };
+        self.kind != Kind::HooksDir && dir_or_absent && self.absent_is_code()
+    }
+
+    /// Whether the word, absent, is code: one with a `/` always, a bare one
+    /// when it is named like a file (`conv.py`, not `test`).
+    fn absent_is_code(&self) -> bool {
+        match self.kind {
+            Kind::HooksDir | Kind::Path => true,
+            Kind::Bare => self.path.to_str().is_some_and(|w| w.trim_start_matches('.').contains('.')),
         }
     }
 }
@@ -449,8 +476,54 @@ fn command_paths(program: &str, args: &[String], depth: usize, out: &mut Vec<Nam
         },
     };
     let git = name == "git" || name.starts_with("git-");
-    for a in rest {
-        argument_path(a, git, out);
+    let mut words = rest.iter();
+    while let Some(a) = words.next() {
+        match output_word(name, a) {
+            Output::No => argument_path(a, git, out),
+            Output::Itself => {}
+            Output::Next => {
+                words.next();
+            }
+        }
+    }
+}
+
+/// Whether a word given to a program names a file the program writes
+/// (review 82, FP1), for [`output_word`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// No: judged as any word.
+    No,
+    /// The word itself names an output (`--junitxml=reports/j.xml`, a
+    /// `tee` operand).
+    Itself,
+    /// The word is an option whose value, the next word, names one (`-o
+    /// build/hello`).
+    Next,
+}
+
+/// Options whose value names a file the program writes, not one it runs
+/// (review 82, FP1): `-o`/`--output`/`--out` (a compiler's, `sort`'s,
+/// `curl`'s), pytest's `--junitxml`/`--junit-xml`/`--html`/`--log-file`,
+/// pytest-cov's `--cov-report` (`xml:PATH`). `-O` is none (`gcc -O`,
+/// `perl -O` take no value: the next word may be a script).
+const OUTPUT_OPTIONS: &[&str] =
+    &["-o", "--output", "--out", "--junitxml", "--junit-xml", "--html", "--log-file", "--cov-report"];
+
+/// Whether the word `a` given to the program `name` names an output
+/// ([`Output`]): an [`OUTPUT_OPTIONS`] option (its `=` value, or the next
+/// word), or any operand of `tee`. An output is written by the command the
+/// host runs, never run by it, so it is no code; the same path named
+/// elsewhere as a program or script still is.
+fn output_word(name: &str, a: &str) -> Output {
+    if name == "tee" && !a.starts_with('-') {
+        return Output::Itself;
+    }
+    let option = a.split_once('=').map_or(a, |(o, _)| o);
+    match OUTPUT_OPTIONS.contains(&option) {
+        true if option.len() < a.len() => Output::Itself,
+        true => Output::Next,
+        false => Output::No,
     }
 }
 
@@ -824,15 +897,23 @@ struct Command {
 /// separate words; single quotes keep everything; double quotes keep all
 /// but `\` before `"`, `\\`, `$` and `` ` ``; a backslash outside quotes
 /// keeps the next character. Operators (`;`, `|`, `&`, `(`…) end a word
-/// too, and all but redirections (`<`, `>`) start a new command. Reserved
+/// too, and all but redirections (`<`, `>`) start a new command. The word
+/// an output redirection writes to (`>`, `>>`, `2>`, `&>`, `>|`, `>&`) is
+/// dropped (review 82, FP1: the shell writes it, nothing runs it); an
+/// input's (`<`) is kept as a word of the command (`sh < x.sh`). Reserved
 /// words (`{`, `if`, `then`…) before a program are left out; assignments
 /// before it (`NAME=value`) are kept apart. The one splitting of words:
 /// a nested command line (`sh -c '…'`) is split by it again.
 fn shell_words(command: &str) -> Vec<Command> {
     let mut commands = vec![Command::default()];
     let mut word: Option<String> = None;
-    let end = |word: &mut Option<String>, commands: &mut Vec<Command>| {
+    // The next word is an output redirection's target.
+    let mut output = false;
+    let end = |word: &mut Option<String>, commands: &mut Vec<Command>, output: &mut bool| {
         let (Some(w), Some(c)) = (word.take(), commands.last_mut()) else { return };
+        if std::mem::take(output) {
+            return;
+        }
         if !c.words.is_empty() {
             c.words.push(w);
         } else if is_assignment(&w) {
@@ -844,9 +925,30 @@ fn shell_words(command: &str) -> Vec<Command> {
     let mut chars = command.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            ' ' | '\t' | '\n' | '<' | '>' => end(&mut word, &mut commands),
+            ' ' | '\t' | '\n' => end(&mut word, &mut commands, &mut output),
+            // A descriptor's number just before a redirection (`2>`) is no word.
+            '<' | '>' if word.as_ref().is_some_and(|w| !w.is_empty() && w.chars().all(|d| d.is_ascii_digit())) => {
+                word = None;
+                output = c == '>';
+                if output {
+                    while chars.next_if(|n| matches!(n, '>' | '|' | '&')).is_some() {}
+                }
+            }
+            '<' => {
+                end(&mut word, &mut commands, &mut output);
+                output = false;
+            }
+            '>' => {
+                end(&mut word, &mut commands, &mut output);
+                // `>>`, `>|`, `>&` (a descriptor, or both outputs to a file).
+                while chars.next_if(|n| matches!(n, '>' | '|' | '&')).is_some() {}
+                output = true;
+            }
+            // `&>`, `&>>`: both outputs to a file, not `&` then a command.
+            '&' if chars.peek() == Some(&'>') => end(&mut word, &mut commands, &mut output),
             ';' | '|' | '&' | '(' | ')' => {
-                end(&mut word, &mut commands);
+                end(&mut word, &mut commands, &mut output);
+                output = false;
                 commands.push(Command::default());
             }
             '\'' => {
@@ -874,7 +976,7 @@ fn shell_words(command: &str) -> Vec<Command> {
             c => word.get_or_insert_with(String::new).push(c),
         }
     }
-    end(&mut word, &mut commands);
+    end(&mut word, &mut commands, &mut output);
     commands.retain(|c| !c.words.is_empty() || !c.assigned.is_empty());
     commands
 }
@@ -959,7 +1061,7 @@ mod tests {
         // Review 78, F2: a program's words without a `/` are (bare) paths too.
         assert_eq!(p("diff", "textconv", "python3 conv.py"), v(&["conv.py/__main__.py", "conv.py"]));
         assert_eq!(p("alias", "lint", "!sh lint.sh && f() { cd .; sh -e x; }; f"), v(&["lint.sh", "x"]));
-        assert_eq!(p("filter", "clean", "LC_ALL=C sort -u %f > out.txt"), v(&["C", "out.txt"]));
+        assert_eq!(p("filter", "clean", "LC_ALL=C sort -u %f > out.txt"), v(&["C"]));
         assert_eq!(p("core", "sshcommand", "ssh -i ~/.ssh/k"), [home.join(".ssh/k")]);
         assert_eq!(p("filter", "process", "git-lfs filter-process"), v(&[]));
         assert_eq!(p("alias", "l", "!git log --oneline && git -C sub/x status"), v(&["sub/x"]));
@@ -1172,6 +1274,54 @@ mod tests {
 
     fn v_of(paths: &[&str]) -> Vec<PathBuf> {
         paths.iter().map(PathBuf::from).collect()
+    }
+
+    #[test]
+    fn files_a_command_writes_are_no_code_and_what_it_reads_is() {
+        let p = |v: &str| program_paths("alias", "x", v).into_iter().map(|n| n.path).collect::<Vec<_>>();
+        let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
+        // Review 82, FP1: an output option's value, `tee`'s operands, an
+        // output redirection's target.
+        assert_eq!(
+            p("!python3 -m pytest --junitxml=reports/j.xml --junit-xml r/k.xml"),
+            v(&["pytest.py", "pytest/__main__.py", "pytest/__init__.py"])
+        );
+        assert_eq!(p("!cc -o build/hello hello.c"), v(&["hello.c"]));
+        assert_eq!(
+            p("!cc --output build/a --out=b/c --html=h/i.html --log-file=l/x --cov-report=xml:c/x.xml x/y.c"),
+            v(&["x/y.c"])
+        );
+        assert_eq!(p("!make 2>&1 | tee -a logs/a.log logs/b.log"), v(&[]));
+        assert_eq!(p("!sh tools/r.sh > docs/out.md 2>e/err.log"), v(&["tools/r.sh"]));
+        assert_eq!(p("!sh tools/r.sh >>d/o &>d/p >|d/q >& d/r 2>&1 x/y"), v(&["tools/r.sh", "x/y"]));
+        assert_eq!(p("!sh -c 'tools/a.sh >o/x' && tools/b.sh>o/y"), v(&["tools/a.sh", "tools/b.sh"]));
+        // What the command reads or runs stays code: `<`'s file, a process
+        // substitution's command, other options' values, `-O`'s next word.
+        assert_eq!(p("!sh < tools/in.sh"), v(&["tools/in.sh"]));
+        assert_eq!(p("!diff a/x >(tools/f)"), v(&["a/x", "tools/f"]));
+        assert_eq!(p("!node --require ./hook.js app.js"), v(&["./hook.js", "app.js"]));
+        assert_eq!(p("!make -f mk/x.mk"), v(&["mk/x.mk"]));
+        assert_eq!(p("!perl -O tools/x.pl"), v(&["tools/x.pl"]));
+        assert_eq!(p("!cc -o build/x tools/gen.c && build/x"), v(&["tools/gen.c", "build/x"]));
+    }
+
+    #[test]
+    fn only_a_directory_may_be_where_a_word_absent_would_be_code() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("tools/gen")).unwrap();
+        std::fs::create_dir_all(d.path().join("build")).unwrap();
+        std::fs::write(d.path().join("tools/x.sh"), "x").unwrap();
+        std::os::unix::fs::symlink("gen", d.path().join("tools/link")).unwrap();
+        let named = |w: &str, kind| Named { path: PathBuf::from(w), kind };
+        let only_dir = |w: &str, kind| named(w, kind).is_dir_only_at(&d.path().join(w));
+        // Review 82, F2: a directory where the word, absent, would be code.
+        assert!(only_dir("tools/gen", Kind::Path), "a directory an earlier task made");
+        assert!(only_dir("tools/link", Kind::Path), "a link to a directory");
+        assert!(only_dir("tools/new", Kind::Path), "absent");
+        assert!(!only_dir("tools/x.sh", Kind::Path), "a file is code");
+        assert!(!only_dir("build", Kind::Bare), "absent or a directory, `make -C build` is none");
+        assert!(only_dir("conv.py", Kind::Bare));
+        assert!(!only_dir("tools/gen", Kind::HooksDir), "a hooks directory is code whatever is there");
     }
 
     #[test]

@@ -142,22 +142,22 @@ impl Watch {
         let below = |v: &[PathBuf]| -> Vec<PathBuf> {
             v.iter().filter_map(|p| p.strip_prefix(&task.workdir).ok()).map(|rel| root.join(rel)).collect()
         };
-        let mut w = Watch::of(root.clone(), below(&listed.paths));
-        w.allow_dirs(&below(&listed.dirs_allowed));
-        w
-    }
-
-    /// Mark the absent watched paths among `dirs` as places where a real
-    /// directory is no violation (review 81, F5: what only a command's word
-    /// names, as the supervisor's `JailPlan::dirs_allowed`).
-    fn allow_dirs(&mut self, dirs: &[PathBuf]) {
-        for w in self.absent.iter_mut() {
-            w.dir_ok = dirs.contains(&w.path);
-        }
+        Watch::with_dirs(root.clone(), below(&listed.paths), &below(&listed.dirs_allowed))
     }
 
     /// The paths `paths` (below `root`, resolved), as they are now.
+    #[cfg(test)]
     fn of(root: PathBuf, paths: impl IntoIterator<Item = PathBuf>) -> Watch {
+        Watch::with_dirs(root, paths, &[])
+    }
+
+    /// The paths `paths` (below `root`, resolved), as they are now; those
+    /// among `dirs` are places where only a directory may be (review 81,
+    /// F5; review 82, F2: what only a command's word names, as the
+    /// supervisor's `JailPlan::dirs_allowed`): watched as absent ones
+    /// whether absent or a directory now, a real directory there at the
+    /// end no violation, anything else one.
+    fn with_dirs(root: PathBuf, paths: impl IntoIterator<Item = PathBuf>, dirs: &[PathBuf]) -> Watch {
         let paths: Vec<PathBuf> = paths.into_iter().collect();
         let locks = paths
             .iter()
@@ -189,8 +189,9 @@ impl Watch {
                 continue;
             }
             let t = trace(&root, &path);
-            if t.end.is_none() {
-                absent.push(absent::Watched { path, ways: t.ways, dir_ok: false });
+            let dir_ok = dirs.contains(&path);
+            if t.end.is_none() || dir_ok {
+                absent.push(absent::Watched { path, ways: t.ways, dir_ok });
             } else {
                 reached.push((path, t));
             }
