@@ -46,6 +46,7 @@
 mod absent;
 mod beneath;
 mod codepaths;
+pub(crate) use codepaths::{Resolved, resolve as resolve_noting_links};
 mod discovery;
 mod gitdir;
 pub(crate) mod hostconfig;
@@ -135,14 +136,15 @@ impl Watch {
         let Ok(root) = std::fs::canonicalize(&task.workdir) else { return Watch::default() };
         // A protected file with more than one hard link makes every backend
         // refuse the task; the plain list is enough for a task that never runs.
-        let listed =
-            crate::jail::protect::protect(fs, &task.workdir, &task.in_use, false, &mut Vec::new()).unwrap_or_else(
-                |_| crate::jail::protect::Protected { paths: fs.protected_in(&task.workdir), dirs_allowed: Vec::new() },
-            );
+        let listed = crate::jail::protect::protect(fs, &task.workdir, &task.in_use, false, &mut Vec::new())
+            .unwrap_or_else(|_| crate::jail::protect::Protected {
+                paths: fs.protected_in(&task.workdir),
+                ..crate::jail::protect::Protected::default()
+            });
         let below = |v: &[PathBuf]| -> Vec<PathBuf> {
             v.iter().filter_map(|p| p.strip_prefix(&task.workdir).ok()).map(|rel| root.join(rel)).collect()
         };
-        let mut w = Watch::of(root.clone(), below(&listed.paths));
+        let mut w = Watch::of(root.clone(), below(&listed.paths), &below(&listed.links));
         w.allow_dirs(&below(&listed.dirs_allowed));
         w
     }
@@ -156,8 +158,10 @@ impl Watch {
         }
     }
 
-    /// The paths `paths` (below `root`, resolved), as they are now.
-    fn of(root: PathBuf, paths: impl IntoIterator<Item = PathBuf>) -> Watch {
+    /// The paths `paths` (below `root`, resolved), as they are now; those
+    /// of `links` that are links stand for themselves (not what they lead
+    /// to: [`crate::jail::protect::Protected::links`]).
+    fn of(root: PathBuf, paths: impl IntoIterator<Item = PathBuf>, links: &[PathBuf]) -> Watch {
         let paths: Vec<PathBuf> = paths.into_iter().collect();
         let locks = paths
             .iter()
@@ -196,7 +200,7 @@ impl Watch {
             }
         }
         let kept = match open_root(&root) {
-            Some(fd) => kept::Kept::before(&root, fd.as_fd(), reached),
+            Some(fd) => kept::Kept::before(&root, fd.as_fd(), reached, links),
             None => kept::Kept::default(),
         };
         tracing::debug!(survey_us, all_us = t.elapsed().as_micros() as u64, "protected paths: before");

@@ -14,7 +14,7 @@ fn ws() -> (tempfile::TempDir, PathBuf) {
 
 /// The paths `rels` of the workspace `root` as they are now.
 fn watch(root: &Path, rels: &[&str]) -> Watch {
-    Watch::of(root.to_path_buf(), rels.iter().map(|r| root.join(r)))
+    Watch::of(root.to_path_buf(), rels.iter().map(|r| root.join(r)), &[])
 }
 
 fn violations(w: Watch) -> Vec<Violation> {
