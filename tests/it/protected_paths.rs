@@ -3648,3 +3648,181 @@ fn bytecode_standing_for_a_protected_module_is_protected() {
     assert!(o.stdout.contains("ok"), "{}", o.all());
     assert!(e.ws.join("tools/__pycache__/other.cpython-311.pyc").is_file(), "{}", o.all());
 }
+
+/// Where `p` is a link, what it says; `None` where it is anything else.
+fn link_text(p: &Path) -> Option<std::path::PathBuf> {
+    std::fs::symlink_metadata(p).ok().filter(|m| m.file_type().is_symlink()).and_then(|_| std::fs::read_link(p).ok())
+}
+
+/// Review 82, F1: in the root repository's config, a program, a hooks
+/// directory or an included file named through a link (`alias.lint =
+/// !bin/lint` with `bin/lint -> ../scripts/lint.sh`, `core.hooksPath =
+/// .githooks` with `.githooks -> hooks-real`, `include.path =
+/// ../shared/team.gitconfig` with `shared -> conf`) is protected by its
+/// name and each link on the way, not only where it leads: a task
+/// replacing the link with its own file or directory is `fs.protected`
+/// (exit 4), the link stays and the host's git runs nothing. A task
+/// working beside them (a file next to the link, next to its target, a
+/// commit through the hook) is no violation.
+#[test]
+fn review82_f1_a_path_the_repository_config_names_through_a_link_is_protected_by_its_links() {
+    let layout = |e: &Env| {
+        host_sh(
+            &e.ws,
+            "mkdir -p scripts bin hooks-real conf && printf '#!/bin/sh\\necho lint ok\\n' > scripts/lint.sh && \
+             chmod +x scripts/lint.sh && ln -s ../scripts/lint.sh bin/lint && ln -s hooks-real .githooks && \
+             touch hooks-real/.keep && printf '[user]\\n\\tname = team\\n' > conf/team.gitconfig && ln -s conf shared",
+        );
+        assert!(git(&e.ws, &["add", "-A"]).status.success());
+        assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+        for (k, v) in
+            [("alias.lint", "!bin/lint"), ("core.hooksPath", ".githooks"), ("include.path", "../shared/team.gitconfig")]
+        {
+            assert!(git(&e.ws, &["config", k, v]).status.success());
+        }
+    };
+    for (case, link, plant) in [
+        ("alias", "bin/lint", "rm bin/lint && printf '#!/bin/sh\\ntouch MARK\\n' > bin/lint && chmod +x bin/lint"),
+        (
+            "hooks",
+            ".githooks",
+            "rm .githooks && mkdir .githooks && printf '#!/bin/sh\\ntouch MARK\\n' > .githooks/pre-commit && chmod +x .githooks/pre-commit",
+        ),
+        (
+            "include",
+            "shared",
+            "rm shared && mkdir shared && printf '[core]\\n\\tfsmonitor = \"touch MARK; false\"\\n' > shared/team.gitconfig",
+        ),
+        (
+            "retarget",
+            "shared",
+            "mkdir evil && printf '[core]\\n\\tfsmonitor = \"touch MARK; false\"\\n' > evil/team.gitconfig && ln -s evil s2 && mv -T s2 shared",
+        ),
+    ] {
+        let e = repo_env();
+        layout(&e);
+        let marker = e.root.join(format!("r82-f1-{case}-ran"));
+        let before = link_text(&e.ws.join(link));
+        assert!(before.is_some(), "{case}: {link} is a link before the task");
+        let o = e.sh("default", &plant.replace("MARK", &marker.display().to_string()));
+        o.assert_violation("fs.protected");
+        assert_eq!(link_text(&e.ws.join(link)), before, "{case}: the link {link} was replaced\n{}", o.all());
+        let _ = git(&e.ws, &["lint"]);
+        host_git_runs_nothing(&e, &marker);
+    }
+    // Benign: the same layout, a task writing beside the links and their
+    // targets, running the alias and committing through the hook.
+    let e = repo_env();
+    layout(&e);
+    let o = e.sh(
+        "default",
+        &format!(
+            "set -e; echo x > bin/other; echo y > scripts/other.sh; echo z > conf/notes.txt; mkdir -p out; \
+             echo built > out/a; {GIT} lint; echo c >> README; {GIT} commit -qam build"
+        ),
+    );
+    o.assert_ok();
+    for f in ["bin/other", "scripts/other.sh", "conf/notes.txt", "out/a"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 82, F10: the host's git config reached through a chain of links
+/// (`~/.gitconfig -> <ws>/gitconfig -> git/config`) is protected at each
+/// link of the chain in the workspace, not only at its end: a task
+/// replacing the link `gitconfig` with its own file is `fs.protected` (exit
+/// 4), the link stays, and the host's next `git status` runs nothing. A
+/// task writing elsewhere in the same dotfiles workspace is no violation.
+#[test]
+fn review82_f10_a_host_config_reached_through_a_chain_of_links_is_protected_at_each_link() {
+    let e = repo_env();
+    host_sh(&e.ws, "mkdir -p git && printf '[user]\\n\\tname = h\\n' > git/config && ln -s git/config gitconfig");
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "dotfiles"]).status.success());
+    std::os::unix::fs::symlink(e.ws.join("gitconfig"), e.home.join(".gitconfig")).unwrap();
+    let marker = e.root.join("r82-f10-ran");
+    let o = e.sh(
+        "default",
+        &format!(
+            "rm gitconfig && printf '[core]\\n\\tfsmonitor = \"touch {}; false\"\\n' > gitconfig",
+            marker.display()
+        ),
+    );
+    o.assert_violation("fs.protected");
+    assert_eq!(link_text(&e.ws.join("gitconfig")), Some("git/config".into()), "the link was replaced\n{}", o.all());
+    let _ = git_cmd(&e.ws, &["status"]).env("HOME", &e.home).output().expect("git is required");
+    assert!(!marker.exists(), "the host's git status ran the task's fsmonitor\n{}", o.all());
+    // Benign: other dotfiles and the work tree.
+    let o = e.sh("default", "set -e; echo 'set number' > vimrc; echo '*.swp' > git/ignore; echo b >> README");
+    o.assert_ok();
+    assert!(e.ws.join("git/ignore").is_file() && e.ws.join("vimrc").is_file(), "{}", o.all());
+}
+
+/// Review 82, F3: a template directory in the workspace that the host's
+/// git copies into every repository it makes (`init.templateDir` in the
+/// host's config, `GIT_TEMPLATE_DIR` in its environment) is protected
+/// whole: a task planting a hook (or a config) there is `fs.protected`
+/// (exit 4), the planted file is gone, and the host's next `git clone`
+/// elsewhere runs nothing. A task writing beside it is no violation.
+#[test]
+fn review82_f3_a_template_directory_the_host_names_in_the_workspace_is_protected() {
+    for case in ["config", "env"] {
+        let e = repo_env();
+        host_sh(&e.ws, "mkdir -p git-template/hooks && echo '# ctags hook' > git-template/hooks/README");
+        assert!(git(&e.ws, &["add", "-A"]).status.success());
+        assert!(git(&e.ws, &["commit", "-qm", "template"]).status.success());
+        let template = e.ws.join("git-template");
+        if case == "config" {
+            std::fs::write(e.home.join(".gitconfig"), format!("[init]\n\ttemplateDir = {}\n", template.display()))
+                .unwrap();
+        }
+        let with_env = |mut c: Command| {
+            if case == "env" {
+                c.env("GIT_TEMPLATE_DIR", &template);
+            }
+            c
+        };
+        let marker = e.root.join(format!("r82-f3-{case}-ran"));
+        for (planted, plant) in [
+            (
+                "hooks/post-checkout",
+                format!(
+                    "printf '#!/bin/sh\\ntouch {}\\n' > git-template/hooks/post-checkout && chmod +x git-template/hooks/post-checkout",
+                    marker.display()
+                ),
+            ),
+            (
+                "config",
+                format!(
+                    "printf '[core]\\n\\tfsmonitor = \"touch {}; false\"\\n' > git-template/config",
+                    marker.display()
+                ),
+            ),
+        ] {
+            let o = e.run_cmd(with_env(e.cmd("default", &[], &["/bin/sh", "-c", &plant])));
+            o.assert_violation("fs.protected");
+            assert!(
+                std::fs::symlink_metadata(template.join(planted)).is_err(),
+                "{case}: {planted} stayed\n{}",
+                o.all()
+            );
+        }
+        let elsewhere = e.root.join(format!("elsewhere-{case}"));
+        let clone =
+            with_env(git_cmd(&e.root, &["clone", "-q", &e.ws.display().to_string(), &elsewhere.display().to_string()]))
+                .env("HOME", &e.home)
+                .output()
+                .expect("git is required");
+        assert!(clone.status.success(), "{}", String::from_utf8_lossy(&clone.stderr));
+        let _ = git_cmd(&elsewhere, &["status"]).env("HOME", &e.home).output().expect("git is required");
+        assert!(!marker.exists(), "{case}: the host's git clone ran the task's hook");
+        // Benign: beside the template directory.
+        let o = e.run_cmd(with_env(e.cmd(
+            "default",
+            &[],
+            &["/bin/sh", "-c", "set -e; echo notes > git-template.md; mkdir -p build && echo o > build/a"],
+        )));
+        o.assert_ok();
+        assert!(e.ws.join("build/a").is_file(), "{}", o.all());
+    }
+}

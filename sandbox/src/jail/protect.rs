@@ -18,8 +18,12 @@
 //!   or `includeIf.*.path` or as a command's program or its words, and what
 //!   the files they include name (review 78, F4), when they lie in `W`;
 //!   likewise what the host's own (system, global) git configuration makes
-//!   code in any work tree, and its included files in `W`
-//!   ([`crate::changes::protected::hostconfig`]); a submodule's or linked
+//!   code in any work tree (a template directory too), and its included
+//!   files in `W` ([`crate::changes::protected::hostconfig`]); each of
+//!   these, reached through links, also by every link in `W` on its way,
+//!   the last one too, resolved once as for nested repositories (review
+//!   82, F1, F10): such a link stands for itself ([`Protected::links`]),
+//!   not what lies beside its target; a submodule's or linked
 //!   worktree's `config` is given up with the root's (`unprotected:
 //!   [.git/config]`): writing either runs git's code alike;
 //! - orchestra's own `W/.orchestra`, when it is absent: where it exists a
@@ -53,6 +57,10 @@ pub(crate) struct Protected {
     /// (review 81, F5), and one that is there stays guarded so (review 82,
     /// F2; `JailPlan::dirs_allowed`, `Named::is_dir_only_at`); never bound.
     pub dirs_allowed: Vec<PathBuf>,
+    /// Those that are links passed on the way to what git runs code from
+    /// (review 82, F1, F10): each stands for itself, it must stay the link
+    /// it is, while what lies beside its target is no code.
+    pub links: Vec<PathBuf>,
 }
 
 /// The protected paths of `workdir` (names and real places), pushing a
@@ -66,22 +74,30 @@ pub(crate) fn protect(
 ) -> Result<Protected, PlanError> {
     let mut wanted: Vec<PathBuf> = fs.protected_in(workdir);
     wanted.extend(in_use.iter().filter(|p| p.starts_with(workdir) && p.as_path() != workdir).cloned());
-    let (code, words) = git_code_paths(workdir, fs);
-    wanted.extend(code);
+    let GitCode { mut code, words, mut links } = git_code_paths(workdir, fs);
+    wanted.append(&mut code);
     // What the host's own git configuration makes code in any work tree
     // (a relative `core.hooksPath` or program, a `~/` one), and an included
-    // file of it that lies in the workspace, through links too.
+    // file of it that lies in the workspace, through links too (review 82,
+    // F10: each link of a chain that lies in the workspace as well).
     let host = crate::changes::protected::hostconfig::host();
     let mut dir_only: Vec<PathBuf> = words;
     for n in &crate::changes::protected::hostconfig::with_mains(host.paths.clone(), workdir) {
         let p = workdir.join(&n.path);
         if n.is_dir_only_at(&p) {
+            dir_only.extend(reach(workdir, &n.path, &mut links));
             dir_only.push(p);
         } else if n.is_code_at(&p) {
+            wanted.extend(reach(workdir, &n.path, &mut links));
             wanted.push(p);
         }
     }
-    wanted.extend(host.files.iter().filter_map(|f| in_workspace(f, workdir)));
+    for f in &host.files {
+        if f.starts_with(workdir) {
+            wanted.push(f.clone());
+        }
+        wanted.extend(reach(workdir, f, &mut links));
+    }
     let dirs_allowed = dirs_allowed(&wanted, &dir_only, workdir);
     wanted.extend(dir_only);
     let dot = workdir.join(".orchestra");
@@ -123,7 +139,37 @@ pub(crate) fn protect(
             bound.push(real);
         }
     }
-    Ok(Protected { paths: out, dirs_allowed })
+    // A link passed on the way stands for itself: it must stay the link it
+    // is (not be replaced), while what lies beside its target is no code.
+    let mut own = Vec::new();
+    for l in links {
+        if l.starts_with(workdir) && l.as_path() != workdir && !own.contains(&l) {
+            if !out.contains(&l) {
+                out.push(l.clone());
+            }
+            own.push(l);
+        }
+    }
+    Ok(Protected { paths: out, dirs_allowed, links: own })
+}
+
+/// Where the path `named` (relative: from the work tree's top; absolute: as
+/// it is) leads in `workdir`, if it lies there, pushing onto `links` every
+/// link in the workspace passed on the way, the last one too (review 82,
+/// F1, F10: a task replacing `bin/lint -> ../scripts/lint.sh`, a linked
+/// hooks directory or a link of a chain `~/.gitconfig -> W/gitconfig ->
+/// git/config` by its own file changes what git runs as much as writing
+/// the target). The one resolution of such paths, the nested
+/// repositories' too ([`crate::changes::protected::resolve_noting_links`]).
+fn reach(workdir: &Path, named: &Path, links: &mut Vec<PathBuf>) -> Option<PathBuf> {
+    use crate::changes::protected::{Resolved, resolve_noting_links};
+    let mut passed = Vec::new();
+    let r = resolve_noting_links(workdir, Path::new(""), named, &mut passed);
+    links.extend(passed.iter().map(|l| workdir.join(l)));
+    match r {
+        Resolved::Inside(p) => Some(workdir.join(p)),
+        Resolved::Outside(_) => None,
+    }
 }
 
 /// The command words `words`, absent or a directory (names and real
@@ -144,35 +190,32 @@ fn dirs_allowed(strict: &[PathBuf], words: &[PathBuf], workdir: &Path) -> Vec<Pa
     v
 }
 
-/// Where the host's file `f` lies in `workdir`, if it does: as named, or
-/// through links (review 81, F2: a dotfile manager links `~/.gitconfig`
-/// into the workspace, an include names `~/proj/x` where `~/proj` is a
-/// link to it), its longest existing part resolved and compared with the
-/// resolved workspace, named from `workdir`.
-fn in_workspace(f: &Path, workdir: &Path) -> Option<PathBuf> {
-    if f.starts_with(workdir) {
-        return Some(f.to_path_buf());
-    }
-    let real_workdir = std::fs::canonicalize(workdir).unwrap_or_else(|_| workdir.to_path_buf());
-    let real = resolve(f);
-    let rel = real.strip_prefix(&real_workdir).or_else(|_| real.strip_prefix(workdir)).ok()?;
-    Some(workdir.join(rel))
+/// What the repository at `workdir` makes code ([`git_code_paths`]).
+#[derive(Debug, Default)]
+struct GitCode {
+    /// The paths besides the policy's list from which git would run code.
+    code: Vec<PathBuf>,
+    /// Apart from them, the command words absent or a directory, where only
+    /// a directory may be ([`Protected::dirs_allowed`]).
+    words: Vec<PathBuf>,
+    /// The links passed on the way to a path its configs name ([`reach`]),
+    /// each protected as itself.
+    links: Vec<PathBuf>,
 }
 
-/// The paths besides the policy's list from which git would run code, found
-/// in the repository at `workdir` (see the module doc), and apart from them
-/// those absent or a directory only a command's word names ([`Protected::dirs_allowed`]).
-fn git_code_paths(workdir: &Path, fs: &Filesystem) -> (Vec<PathBuf>, Vec<PathBuf>) {
+/// What git would run code from in the repository at `workdir`, besides
+/// the policy's list (see the module doc), and apart from it the command
+/// words absent or a directory where only a directory may be.
+fn git_code_paths(workdir: &Path, fs: &Filesystem) -> GitCode {
     // A policy that accepts writes to the root's config (`git submodule update`
     // rewrites each submodule's `core.worktree`) accepts them to theirs.
     let root_config_kept = fs.protected_in(workdir).contains(&workdir.join(".git/config"));
     let dot_git = workdir.join(".git");
-    let mut v = Vec::new();
-    let mut words = Vec::new();
-    let Ok(meta) = std::fs::symlink_metadata(&dot_git) else { return (v, words) };
+    let mut out = GitCode::default();
+    let Ok(meta) = std::fs::symlink_metadata(&dot_git) else { return out };
     if !meta.is_dir() {
         // A `gitdir:` pointer file, or a link: the pointer itself.
-        v.push(dot_git.clone());
+        out.code.push(dot_git.clone());
     }
     let git = resolve(&dot_git);
     let mut dirs = vec![git.clone()];
@@ -186,19 +229,19 @@ fn git_code_paths(workdir: &Path, fs: &Filesystem) -> (Vec<PathBuf>, Vec<PathBuf
         if *d != git {
             for name in ["config", "hooks", "commondir", "config.worktree", "gitdir"] {
                 if name != "config" || root_config_kept {
-                    v.push(d.join(name));
+                    out.code.push(d.join(name));
                 }
             }
         }
         for hook in links_in(&d.join("hooks")) {
-            v.push(hook);
+            out.code.push(hook);
         }
         // A `config.worktree` is read as config (`extensions.worktreeConfig`,
         // which `git sparse-checkout` turns on): what it names too, and what
         // the files they include name (review 78, F4).
-        config_paths(&[d.join("config"), d.join("config.worktree")], workdir, &mut v, &mut words);
+        config_paths(&[d.join("config"), d.join("config.worktree")], workdir, &mut out);
     }
-    (v, words)
+    out
 }
 
 /// The directories below `dir` (submodules nest: `modules/a/modules/b`), up
@@ -247,20 +290,25 @@ fn links_in(hooks: &Path) -> Vec<PathBuf> {
 /// command's program or its words (relative ones: hooks and programs from
 /// the worktree, includes from the including file's directory; see
 /// [`crate::changes::protected::hostconfig`]), read as the after-check
-/// reads configs, onto `v`; a command word absent or a directory onto
-/// `words` (where only a directory may be, [`Protected::dirs_allowed`]).
-fn config_paths(files: &[PathBuf], workdir: &Path, v: &mut Vec<PathBuf>, words: &mut Vec<PathBuf>) {
+/// reads configs, where they lie in the workspace, onto `out.code`; a
+/// command word absent or a directory onto `out.words` (where only a
+/// directory may be, [`Protected::dirs_allowed`]); every link in the
+/// workspace passed on the way to either onto `out.links` (review 82, F1:
+/// the name as written and each link of it, not only where it leads).
+fn config_paths(files: &[PathBuf], workdir: &Path, out: &mut GitCode) {
     use crate::changes::protected::hostconfig::{program_paths, read_with_includes, with_mains};
     let read = read_with_includes(files);
-    v.extend(read.included.iter().map(|f| resolve(f)));
+    for f in &read.included {
+        out.code.extend(reach(workdir, f, &mut out.links));
+    }
     for (section, key, value) in read.configs.iter().flat_map(|c| c.settings.iter()) {
         // A hooks directory or a program (and its words), from the work tree.
         for n in with_mains(program_paths(section, key, value), workdir) {
             let at = workdir.join(&n.path);
             if n.is_dir_only_at(&at) {
-                words.push(resolve(&at));
+                out.words.extend(reach(workdir, &n.path, &mut out.links));
             } else if n.is_code_at(&at) {
-                v.push(resolve(&at));
+                out.code.extend(reach(workdir, &n.path, &mut out.links));
             }
         }
     }
@@ -280,9 +328,10 @@ mod tests {
         // Review 78, F4: what an included file names, relative to it.
         std::fs::write(w.join("shared.cfg"), "[core]\n\thooksPath = .githooks\n[include]\n\tpath = more/y.cfg\n")
             .unwrap();
-        let (mut v, mut words) = (Vec::new(), Vec::new());
-        config_paths(&[w.join(".git/config")], w, &mut v, &mut words);
-        assert!(words.is_empty(), "{words:?}");
+        let mut out = GitCode::default();
+        config_paths(&[w.join(".git/config")], w, &mut out);
+        let GitCode { code: v, words, links } = out;
+        assert!(words.is_empty() && links.is_empty(), "{words:?} {links:?}");
         let want = [
             w.join(".git/../shared.cfg"),
             w.join(".git/x.cfg"),

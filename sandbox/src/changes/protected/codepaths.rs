@@ -97,7 +97,7 @@ impl Changed {
 
 /// Where a path of the workspace leads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Resolved {
+pub(crate) enum Resolved {
     /// To this path, relative to the root, through no link.
     Inside(PathBuf),
     /// Out of the workspace (or through too many links): this absolute path.
@@ -109,7 +109,7 @@ pub(super) enum Resolved {
 /// (a `..` that climbs above the root and comes back in stays inside:
 /// review 72, F3), pushing onto `links` the relative path of each link
 /// inside the workspace that it passes.
-pub(super) fn resolve(root: &Path, from: &Path, target: &Path, links: &mut Vec<PathBuf>) -> Resolved {
+pub(crate) fn resolve(root: &Path, from: &Path, target: &Path, links: &mut Vec<PathBuf>) -> Resolved {
     // Git writes absolute `gitdir:` paths as real paths; the walk goes by
     // the real root too.
     let real = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());

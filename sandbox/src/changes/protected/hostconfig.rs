@@ -67,7 +67,8 @@ pub struct Named {
 /// What kind of word named a [`Named`] path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A hooks directory (`core.hooksPath`): code, whatever is there.
+    /// A hooks directory (`core.hooksPath`) or a template directory
+    /// (`init.templateDir`, `GIT_TEMPLATE_DIR`): code, whatever is there.
     HooksDir,
     /// A command's program or a word given to it, with a `/`
     /// (`tools/conv.py`), or a file of a module `python -m` runs.
@@ -167,7 +168,10 @@ fn host_code(var: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> HostCode {
         ..HostCode::default()
     };
     out.files.extend(read.included.iter().cloned());
-    let settings = read.configs.iter().flat_map(|c| c.settings.iter()).chain(given.iter());
+    // `GIT_TEMPLATE_DIR` is read before `init.templateDir` (review 82, F3).
+    let template = var("GIT_TEMPLATE_DIR")
+        .map(|d| ("init".to_string(), "templatedir".to_string(), d.to_string_lossy().into_owned()));
+    let settings = read.configs.iter().flat_map(|c| c.settings.iter()).chain(given.iter()).chain(template.iter());
     for (section, key, value) in settings {
         for p in program_paths(section, key, value) {
             if !out.paths.contains(&p) {
@@ -374,7 +378,7 @@ fn read_followed(path: &Path) -> Option<Vec<u8>> {
 }
 
 /// The paths that the setting `section.key = value` (section and key
-/// lowercase, subsection dropped) makes code: its `core.hooksPath`
+/// lowercase, subsection dropped) makes code: its `core.hooksPath` or `init.templateDir`
 /// ([`Kind::HooksDir`]), or, for a setting git runs as a command, what
 /// each command in it names (`command_paths`): its program when it has
 /// a `/` (a bare name is looked up in `PATH`) and every word given to a
@@ -393,7 +397,10 @@ fn read_followed(path: &Path) -> Option<Vec<u8>> {
 /// below it).
 pub fn program_paths(section: &str, key: &str, value: &str) -> Vec<Named> {
     let value = value.trim();
-    if section == "core" && key == "hookspath" {
+    // A hooks directory, or a template directory: everything in it is
+    // copied into each repository `git init` or `git clone` makes, its
+    // hooks and config too (review 82, F3).
+    if (section == "core" && key == "hookspath") || (section == "init" && key == "templatedir") {
         return path_of(value).map(|path| Named { path, kind: Kind::HooksDir }).into_iter().collect();
     }
     let command = match (section, key) {

@@ -4,9 +4,10 @@
 //! - [`Kept::before`] snapshots ([`super::snap`]) the entries that make each
 //!   path what the host sees, where they lie in the workspace: the entry its
 //!   resolution reaches, with everything in it, and each link or `.git`
-//!   `gitdir:` pointer on its way. A `.git` that is a link stands for itself
-//!   (what it leads to is protected part by part). An entry inside another
-//!   snapshotted directory is covered by it.
+//!   `gitdir:` pointer on its way. A `.git` that is a link, or a link passed
+//!   on the way to what git runs code from (review 82, F1), stands for
+//!   itself (what it leads to is protected part by part). An entry inside
+//!   another snapshotted directory is covered by it.
 //! - [`Kept::after`] compares each snapshotted entry with what is there now,
 //!   by descriptor from the root ([`super::beneath`]): a directory missing on
 //!   its way is made again, one the task replaced by a file or a link is
@@ -60,15 +61,22 @@ pub(super) struct Kept {
 
 impl Kept {
     /// Snapshot the entries of the paths `reached` (with their traces), below
-    /// `root` (descriptor `root_fd`).
-    pub(super) fn before(root: &Path, root_fd: BorrowedFd<'_>, reached: Vec<(PathBuf, Trace)>) -> Kept {
+    /// `root` (descriptor `root_fd`); a path of `links` that is a link stands
+    /// for itself, as a `.git` link does (review 82, F1).
+    pub(super) fn before(
+        root: &Path,
+        root_fd: BorrowedFd<'_>,
+        reached: Vec<(PathBuf, Trace)>,
+        links: &[PathBuf],
+    ) -> Kept {
         let dot_git = root.join(".git");
         let mut places: Vec<PathBuf> = Vec::new();
         for (path, t) in &reached {
             places.extend(t.ways.iter().map(|(w, _)| w.clone()));
             match &t.end {
-                // A `.git` link stands for itself.
-                Some(end) if *path == dot_git && end != path => {}
+                // A `.git` link stands for itself, and so does a link passed
+                // on the way to code.
+                Some(end) if (*path == dot_git || links.contains(path)) && end != path => {}
                 Some(end) => places.push(end.clone()),
                 None => {}
             }

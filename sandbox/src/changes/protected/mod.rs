@@ -46,6 +46,7 @@
 mod absent;
 mod beneath;
 mod codepaths;
+pub(crate) use codepaths::{Resolved, resolve as resolve_noting_links};
 mod discovery;
 mod gitdir;
 pub(crate) mod hostconfig;
@@ -135,29 +136,32 @@ impl Watch {
         let Ok(root) = std::fs::canonicalize(&task.workdir) else { return Watch::default() };
         // A protected file with more than one hard link makes every backend
         // refuse the task; the plain list is enough for a task that never runs.
-        let listed =
-            crate::jail::protect::protect(fs, &task.workdir, &task.in_use, false, &mut Vec::new()).unwrap_or_else(
-                |_| crate::jail::protect::Protected { paths: fs.protected_in(&task.workdir), dirs_allowed: Vec::new() },
-            );
+        let listed = crate::jail::protect::protect(fs, &task.workdir, &task.in_use, false, &mut Vec::new())
+            .unwrap_or_else(|_| crate::jail::protect::Protected {
+                paths: fs.protected_in(&task.workdir),
+                ..crate::jail::protect::Protected::default()
+            });
         let below = |v: &[PathBuf]| -> Vec<PathBuf> {
             v.iter().filter_map(|p| p.strip_prefix(&task.workdir).ok()).map(|rel| root.join(rel)).collect()
         };
-        Watch::with_dirs(root.clone(), below(&listed.paths), &below(&listed.dirs_allowed))
+        Watch::with(root.clone(), below(&listed.paths), &below(&listed.links), &below(&listed.dirs_allowed))
     }
 
     /// The paths `paths` (below `root`, resolved), as they are now.
     #[cfg(test)]
     fn of(root: PathBuf, paths: impl IntoIterator<Item = PathBuf>) -> Watch {
-        Watch::with_dirs(root, paths, &[])
+        Watch::with(root, paths, &[], &[])
     }
 
     /// The paths `paths` (below `root`, resolved), as they are now; those
-    /// among `dirs` are places where only a directory may be (review 81,
-    /// F5; review 82, F2: what only a command's word names, as the
-    /// supervisor's `JailPlan::dirs_allowed`): watched as absent ones
-    /// whether absent or a directory now, a real directory there at the
-    /// end no violation, anything else one.
-    fn with_dirs(root: PathBuf, paths: impl IntoIterator<Item = PathBuf>, dirs: &[PathBuf]) -> Watch {
+    /// of `links` that are links stand for themselves (not what they lead
+    /// to: [`crate::jail::protect::Protected::links`]); those among `dirs`
+    /// are places where only a directory may be (review 81, F5; review 82,
+    /// F2: what only a command's word names, as the supervisor's
+    /// `JailPlan::dirs_allowed`): watched as absent ones whether absent or a
+    /// directory now, a real directory there at the end no violation,
+    /// anything else one.
+    fn with(root: PathBuf, paths: impl IntoIterator<Item = PathBuf>, links: &[PathBuf], dirs: &[PathBuf]) -> Watch {
         let paths: Vec<PathBuf> = paths.into_iter().collect();
         let locks = paths
             .iter()
@@ -197,7 +201,7 @@ impl Watch {
             }
         }
         let kept = match open_root(&root) {
-            Some(fd) => kept::Kept::before(&root, fd.as_fd(), reached),
+            Some(fd) => kept::Kept::before(&root, fd.as_fd(), reached, links),
             None => kept::Kept::default(),
         };
         tracing::debug!(survey_us, all_us = t.elapsed().as_micros() as u64, "protected paths: before");
