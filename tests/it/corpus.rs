@@ -25,8 +25,14 @@ fn tree(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(name).join("tree")
 }
 
-/// Copy `from` into `to` (files with their modes, directories, symlinks as links).
+/// Copy `from` into `to` (files with their modes, directories, symlinks as
+/// links). Every file gets one fixed modification time, as a release
+/// tarball's files have theirs: a checkout's times follow the order git
+/// wrote the files, and a copy's the order the directory lists them, so an
+/// autotools release (libmd) would otherwise see `m4/*.m4` newer than
+/// `aclocal.m4` and call for automake.
 fn copy_tree(from: &Path, to: &Path) {
+    let released = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
         let e = e.unwrap();
@@ -38,6 +44,8 @@ fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&src, &dst);
         } else {
             std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+            let f = std::fs::File::options().write(true).open(&dst).unwrap();
+            f.set_modified(released).unwrap_or_else(|e| panic!("set the time of {}: {e}", dst.display()));
         }
     }
 }

@@ -1289,10 +1289,13 @@ mod tests {
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         // Review 82, FP1: an output option's value, `tee`'s operands, an
         // output redirection's target.
-        assert_eq!(
-            p("!python3 -m pytest --junitxml=reports/j.xml --junit-xml r/k.xml"),
-            v(&["pytest.py", "pytest/__main__.py", "pytest/__init__.py"])
-        );
+        // (The module's files and their bytecode, nothing of the outputs.)
+        let got = p("!python3 -m pytest --junitxml=reports/j.xml --junit-xml r/k.xml");
+        let module = |x: &PathBuf| x.to_string_lossy().starts_with("pytest") || x.starts_with("__pycache__");
+        assert!(got.iter().all(module), "{got:?}");
+        for want in ["pytest.py", "pytest/__main__.py", "pytest/__init__.py"] {
+            assert!(got.contains(&PathBuf::from(want)), "{want} missing: {got:?}");
+        }
         assert_eq!(p("!cc -o build/hello hello.c"), v(&["hello.c"]));
         assert_eq!(
             p("!cc --output build/a --out=b/c --html=h/i.html --log-file=l/x --cov-report=xml:c/x.xml x/y.c"),
@@ -1306,7 +1309,9 @@ mod tests {
         // substitution's command, other options' values, `-O`'s next word.
         assert_eq!(p("!sh < tools/in.sh"), v(&["tools/in.sh"]));
         assert_eq!(p("!diff a/x >(tools/f)"), v(&["a/x", "tools/f"]));
-        assert_eq!(p("!node --require ./hook.js app.js"), v(&["./hook.js", "app.js"]));
+        // (Node's script with the names it tries for it: `super::interpreted`.)
+        let node = p("!node --require ./hook.js app.js");
+        assert!(node.contains(&PathBuf::from("./hook.js")) && node.contains(&PathBuf::from("app.js")), "{node:?}");
         assert_eq!(p("!make -f mk/x.mk"), v(&["mk/x.mk"]));
         assert_eq!(p("!perl -O tools/x.pl"), v(&["tools/x.pl"]));
         assert_eq!(p("!cc -o build/x tools/gen.c && build/x"), v(&["tools/gen.c", "build/x"]));
