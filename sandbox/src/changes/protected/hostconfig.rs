@@ -9,7 +9,8 @@
 //! - [`program_paths`] answers, for one setting, the paths it makes code (a
 //!   hooks directory, or a command's program and the words it is given,
 //!   through `sh -c`, `env -S`, `python -m` and wrappers
-//!   ([`super::wrappers`]: `sudo`, `flock`, `uv run`, `npx`…) too, and
+//!   ([`super::wrappers`]: `sudo`, `flock`, `uv run`, `npx`…, `eval`,
+//!   `env -C`) and git's own `-c` ([`super::gitoptions`]) too, and
 //!   the files an interpreter runs for its script besides it (a directory's
 //!   `__main__.py` or `index.js`, a module's bytecode:
 //!   [`super::interpreted`]); relative ones from the work tree; a
