@@ -3826,3 +3826,189 @@ fn review82_f3_a_template_directory_the_host_names_in_the_workspace_is_protected
         assert!(e.ws.join("build/a").is_file(), "{}", o.all());
     }
 }
+
+/// Review 82, F4: git's own `-c key=program` in an alias — an alias
+/// without `!` whose expansion starts with it (`st = -c
+/// core.fsmonitor=tools/fsmon.sh status`) and `-c` given to git inside a
+/// `!` alias (`gs = !git -c …`) — makes the program code like a config
+/// file's setting (the host's aliases do run it, shown first). The task's
+/// rewrite is `fs.protected` (exit 4), the file stays as it was and the
+/// host's aliases run nothing of the task's. Benign: an alias setting no
+/// command (`-c color.ui=always log`) makes nothing code: writing the
+/// files it names and other scripts is exit 0 and stays.
+#[test]
+fn a_program_git_s_own_c_option_names_in_an_alias_is_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tst = -c core.fsmonitor=tools/fsmon.sh status\n\tgs = !git -c core.fsmonitor=tools/fsmon2.sh status\n\
+         \tlg = -c color.ui=always log --oneline -- src/main.rs\n",
+    )
+    .unwrap();
+    let probe = e.root.join("r82-fsmon-probe");
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    for s in ["fsmon", "fsmon2"] {
+        let f = e.ws.join(format!("tools/{s}.sh"));
+        std::fs::write(&f, format!("#!/bin/sh\ntouch {}\nexit 1\n", probe.display())).unwrap();
+        chmod_x(&f);
+    }
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = |alias: &str| {
+        let _ = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
+    };
+    for alias in ["st", "gs"] {
+        let _ = std::fs::remove_file(&probe);
+        host(alias);
+        assert!(probe.exists(), "the host's `git {alias}` does not run its fsmonitor: the test proves nothing");
+    }
+    let marker = e.root.join("r82-fsmon-ran");
+    for s in ["fsmon", "fsmon2"] {
+        let file = format!("tools/{s}.sh");
+        let before = std::fs::read(e.ws.join(&file)).unwrap();
+        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\nexit 1\\n' > {file}", marker.display()));
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(&file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
+        for alias in ["st", "gs"] {
+            host(alias);
+        }
+        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+    }
+    // Benign: what an alias without a command setting names is no code.
+    let o = e.sh("default", "set -e; mkdir -p src; echo 'fn main() {}' > src/main.rs; echo 'echo x' > tools/other.sh");
+    o.assert_ok();
+    for f in ["src/main.rs", "tools/other.sh"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 82, F5: for `!/usr/bin/python3 -m tools.lint`, a package
+/// `__init__` under another loader suffix — sourceless `tools/__init__.pyc`,
+/// an extension `tools/__init__.so` or `tools/__init__<EXTENSION_SUFFIX>`
+/// — makes `tools` a regular package whose init runs before the module
+/// (shown first outside any task). The task planting one is `fs.protected`
+/// (exit 4), the file is absent afterwards and the host's alias runs
+/// nothing of the task's. Benign: another extension module and another
+/// module beside it, and the task running the module, are exit 0.
+#[test]
+fn a_package_init_under_another_loader_suffix_is_protected() {
+    let python = Path::new("/usr/bin/python3");
+    assert!(python.exists(), "/usr/bin/python3 is required");
+    assert!(Path::new("/usr/bin/cc").exists(), "/usr/bin/cc is required");
+    let e = repo_env();
+    std::fs::write(e.home.join(".gitconfig"), "[alias]\n\tlint = !/usr/bin/python3 -m tools.lint\n").unwrap();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    std::fs::write(e.ws.join("tools/lint.py"), "print('lint ok')\n").unwrap();
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = || {
+        let o = git_cmd(&e.ws, &["lint"]).env("HOME", &e.home).output().expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(host().contains("lint ok"), "the host's alias does not run the module: the test proves nothing");
+    let suffix = Command::new(python)
+        .args(["-c", "import importlib.machinery as m; print(m.EXTENSION_SUFFIXES[0])"])
+        .output()
+        .unwrap();
+    let suffix = String::from_utf8_lossy(&suffix.stdout).trim().to_string();
+    assert!(suffix.starts_with(".cpython-"), "{suffix}");
+    let marker = e.root.join("r82-init-ran");
+    let m = marker.display();
+    let c = format!(
+        "printf '#include <stdlib.h>\\n__attribute__((constructor)) static void c(void){{system(\"touch {m}\");}}\\n' > /tmp/i.c"
+    );
+    // The attack is real: the extension init runs before the module, here.
+    let copy = e.root.join("copy");
+    std::fs::create_dir_all(copy.join("tools")).unwrap();
+    std::fs::copy(e.ws.join("tools/lint.py"), copy.join("tools/lint.py")).unwrap();
+    let probe = e.root.join("r82-init-probe");
+    let s = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} && cc -shared -fPIC -o tools/__init__{suffix} /tmp/i.c && /usr/bin/python3 -m tools.lint",
+            c.replace(&m.to_string(), &probe.display().to_string())
+        ))
+        .current_dir(&copy)
+        .output()
+        .unwrap();
+    assert!(probe.exists(), "an extension package init does not run here: {s:?}");
+    for (file, plant) in [
+        (
+            "tools/__init__.pyc".to_string(),
+            format!(
+                "echo 'open(\"{m}\", \"w\")' > /tmp/i.py && /usr/bin/python3 -c 'import py_compile; py_compile.compile(\"/tmp/i.py\", cfile=\"tools/__init__.pyc\")'"
+            ),
+        ),
+        ("tools/__init__.so".to_string(), format!("{c} && cc -shared -fPIC -o tools/__init__.so /tmp/i.c")),
+        (format!("tools/__init__{suffix}"), format!("{c} && cc -shared -fPIC -o tools/__init__{suffix} /tmp/i.c")),
+    ] {
+        let o = e.sh("default", &plant);
+        o.assert_violation("fs.protected");
+        assert!(!e.ws.join(&file).exists(), "{file}: the task's plant stayed\n{}", o.all());
+        assert!(host().contains("lint ok"), "{}", o.all());
+        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+    }
+    // Benign: other extension modules and modules, the module run in the task.
+    let o = e.sh(
+        "default",
+        &format!(
+            "set -e; {c} && cc -shared -fPIC -o tools/fast{suffix} /tmp/i.c; echo 'X = 1' > tools/helpers.py; \
+             /usr/bin/python3 -m tools.lint"
+        ),
+    );
+    o.assert_ok();
+    assert!(o.stdout.contains("lint ok"), "{}", o.all());
+    for f in [format!("tools/fast{suffix}"), "tools/helpers.py".to_string()] {
+        assert!(e.ws.join(&f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 82, F7: `!eval "tools/e.sh --quick"` runs its words as a command
+/// line, and `!env -C tools ./c.sh` runs `./c.sh` from `tools` (the host's
+/// aliases do run them, shown first). The task's rewrite of either script
+/// is `fs.protected` (exit 4), the file stays as it was and the host's
+/// aliases run nothing of the task's. Benign: a top-level `c.sh` (which
+/// `env -C tools ./c.sh` does not run) and other scripts are exit 0.
+#[test]
+fn eval_s_command_line_and_env_s_directory_are_read() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\te = !eval \\\"tools/e.sh --quick\\\"\n\tc = !env -C tools ./c.sh\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    for s in ["e", "c"] {
+        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
+        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
+    }
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = |alias: &str| {
+        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    for alias in ["e", "c"] {
+        assert!(host(alias).contains("ok"), "the host's `git {alias}` does not run its file: the test proves nothing");
+    }
+    let marker = e.root.join("r82-eval-ran");
+    for s in ["e", "c"] {
+        let file = format!("tools/{s}.sh");
+        let before = std::fs::read(e.ws.join(&file)).unwrap();
+        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display()));
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(&file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
+        for alias in ["e", "c"] {
+            let _ = host(alias);
+        }
+        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+    }
+    let o = e.sh(
+        "default",
+        "set -e; printf '#!/bin/sh\\necho top\\n' > c.sh; chmod +x c.sh; echo 'echo x' > tools/other.sh",
+    );
+    o.assert_ok();
+    for f in ["c.sh", "tools/other.sh"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}

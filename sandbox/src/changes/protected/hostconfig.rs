@@ -9,7 +9,8 @@
 //! - [`program_paths`] answers, for one setting, the paths it makes code (a
 //!   hooks directory, or a command's program and the words it is given,
 //!   through `sh -c`, `env -S`, `python -m` and wrappers
-//!   ([`super::wrappers`]: `sudo`, `flock`, `uv run`, `npx`…) too, and
+//!   ([`super::wrappers`]: `sudo`, `flock`, `uv run`, `npx`…, `eval`,
+//!   `env -C`) and git's own `-c` ([`super::gitoptions`]) too, and
 //!   the files an interpreter runs for its script besides it (a directory's
 //!   `__main__.py` or `index.js`, a module's bytecode:
 //!   [`super::interpreted`]); relative ones from the work tree; a
@@ -225,11 +226,7 @@ fn env_settings(var: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> Vec<(String
     }
     pairs
         .into_iter()
-        .filter_map(|(k, v)| {
-            let (section, rest) = k.split_once('.')?;
-            let key = rest.rsplit('.').next().unwrap_or(rest);
-            Some((section.to_ascii_lowercase(), key.to_ascii_lowercase(), v))
-        })
+        .filter_map(|(k, v)| super::gitoptions::split_key(&k).map(|(section, key)| (section, key, v)))
         .collect()
 }
 
@@ -396,16 +393,33 @@ fn read_followed(path: &Path) -> Option<Vec<u8>> {
 /// path from the host user's `HOME` (review 81, F2: a workspace may lie
 /// below it).
 pub fn program_paths(section: &str, key: &str, value: &str) -> Vec<Named> {
+    let mut found = Vec::new();
+    setting_paths(section, key, value, 0, &mut found);
+    // Each once: an unquoted `$(…)` is read as words and as a substitution.
+    let mut out: Vec<Named> = Vec::new();
+    for n in found {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// Push onto `out` what the setting `section.key = value` makes code
+/// ([`program_paths`]); `depth`: how deep the setting is nested in a
+/// command line (`git -c key=value` in an alias: review 82, F4).
+fn setting_paths(section: &str, key: &str, value: &str, depth: usize, out: &mut Vec<Named>) {
     let value = value.trim();
     // A hooks directory, or a template directory: everything in it is
     // copied into each repository `git init` or `git clone` makes, its
     // hooks and config too (review 82, F3).
     if (section == "core" && key == "hookspath") || (section == "init" && key == "templatedir") {
-        return path_of(value).map(|path| Named { path, kind: Kind::HooksDir }).into_iter().collect();
+        out.extend(path_of(value).map(|path| Named { path, kind: Kind::HooksDir }));
+        return;
     }
     let command = match (section, key) {
         // A boolean, or the hook's program.
-        ("core", "fsmonitor") if is_bool(value) => return Vec::new(),
+        ("core", "fsmonitor") if is_bool(value) => return,
         ("core", "fsmonitor" | "sshcommand" | "pager" | "editor" | "askpass" | "alternaterefscommand" | "gitproxy")
         | ("sequence", "editor")
         | ("gpg", "program" | "defaultkeycommand")
@@ -426,20 +440,36 @@ pub fn program_paths(section: &str, key: &str, value: &str) -> Vec<Named> {
         // Shell commands only with a `!`.
         ("alias", _) | ("submodule", "update") => match value.strip_prefix('!') {
             Some(c) => c,
-            None => return Vec::new(),
+            // An alias without `!` is git's words: its global options
+            // (`-c core.fsmonitor=…`) are read (review 82, F4).
+            None if section == "alias" => {
+                let words: Vec<String> =
+                    shell_words(value).into_iter().flat_map(|c| c.assigned.into_iter().chain(c.words)).collect();
+                let given = git_option_paths(&words, depth, out);
+                for (_, a) in words.iter().enumerate().take(given.rest).filter(|(i, _)| !given.values.contains(i)) {
+                    argument_path(a, true, out);
+                }
+                return;
+            }
+            None => return,
         },
-        _ => return Vec::new(),
+        _ => return,
     };
-    let mut found = Vec::new();
-    command_line_paths(command, 0, &mut found);
-    // Each once: an unquoted `$(…)` is read as words and as a substitution.
-    let mut out: Vec<Named> = Vec::new();
-    for n in found {
-        if !out.contains(&n) {
-            out.push(n);
+    command_line_paths(command, depth, out);
+}
+
+/// Push onto `out` what the settings git's global options at the start of
+/// `args` give make code ([`super::gitoptions`]), nested one deeper;
+/// return what they are ([`super::gitoptions::GlobalOptions`]).
+fn git_option_paths(args: &[String], depth: usize, out: &mut Vec<Named>) -> super::gitoptions::GlobalOptions {
+    let var = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
+    let given = super::gitoptions::global_options(args, &var);
+    if depth < MAX_NESTING {
+        for (section, key, value) in &given.settings {
+            setting_paths(section, key, value, depth + 1, out);
         }
     }
-    out
+    given
 }
 
 /// Command lines read inside a command line (`sh -c '…'`, `env -S '…'`,
@@ -483,7 +513,9 @@ fn command_paths(program: &str, args: &[String], depth: usize, out: &mut Vec<Nam
         },
     };
     let git = name == "git" || name.starts_with("git-");
-    let mut words = rest.iter();
+    // `git -c key=value`: the setting is read, not the word (review 82, F4).
+    let settings = if name == "git" { git_option_paths(rest, depth, out).values } else { Vec::new() };
+    let mut words = rest.iter().enumerate().filter(|(i, _)| !settings.contains(i)).map(|(_, a)| a);
     while let Some(a) = words.next() {
         match output_word(name, a) {
             Output::No => argument_path(a, git, out),
@@ -659,6 +691,16 @@ fn word_path(w: &str, role: Word, out: &mut Vec<Named>) {
 /// (nested, at most [`MAX_NESTING`] deep), and the command it runs.
 fn env_paths(args: &[String], depth: usize, out: &mut Vec<Named>) {
     let mut i = 0;
+    // `-C DIR`/`--chdir=DIR`: the command runs from there (review 82, F7).
+    let mut dir: Option<&str> = None;
+    let run = |dir: Option<&str>, program: &str, rest: &[String], out: &mut Vec<Named>| match dir {
+        Some(d) => {
+            let mut found = Vec::new();
+            command_paths(program, rest, depth, &mut found);
+            out.extend(super::wrappers::from_dir(d, found));
+        }
+        None => command_paths(program, rest, depth, out),
+    };
     while let Some(a) = args.get(i) {
         i += 1;
         let split = match a.as_str() {
@@ -679,15 +721,21 @@ fn env_paths(args: &[String], depth: usize, out: &mut Vec<Named>) {
         }
         match a.as_str() {
             "--" => break,
-            // They take a word: a variable's name, a directory.
-            "-u" | "--unset" | "-C" | "--chdir" => i += 1,
+            // It takes a word: a variable's name.
+            "-u" | "--unset" => i += 1,
+            "-C" | "--chdir" => {
+                dir = args.get(i).map(String::as_str);
+                i += 1;
+            }
+            _ if a.starts_with("--chdir=") => dir = a.strip_prefix("--chdir="),
+            _ if a.starts_with("-C") => dir = a.strip_prefix("-C"),
             _ if a.starts_with('-') => {}
             _ if is_assignment(a) => argument_path(a, false, out),
-            _ => return command_paths(a, &args[i..], depth, out),
+            _ => return run(dir, a, &args[i..], out),
         }
     }
     if let Some((program, rest)) = args.get(i..).and_then(<[String]>::split_first) {
-        command_paths(program, rest, depth, out);
+        run(dir, program, rest, out);
     }
 }
 
@@ -885,8 +933,11 @@ fn module_paths(module: &str, out: &mut Vec<Named>) {
     let mut files: Vec<String> = (1..parts.len()).map(|n| format!("{}/__init__.py", parts[..n].join("/"))).collect();
     let full = parts.join("/");
     files.extend([format!("{full}.py"), format!("{full}/__main__.py"), format!("{full}/__init__.py")]);
-    // What stands for each file: its bytecode.
-    let stand_ins: Vec<String> = files.iter().flat_map(|f| super::interpreted::bytecode(f)).collect();
+    // What stands for each file: its bytecode, an extension module (review 82, F5).
+    let stand_ins: Vec<String> = files
+        .iter()
+        .flat_map(|f| super::interpreted::bytecode(f).into_iter().chain(super::interpreted::extension_modules(f)))
+        .collect();
     files.extend(stand_ins);
     out.extend(files.into_iter().map(|f| Named { path: PathBuf::from(f), kind: Kind::Path }));
 }
@@ -1027,12 +1078,12 @@ mod tests {
 
     #[test]
     fn relative_hooks_paths_and_programs_are_code_and_the_rest_is_not() {
-        // Bytecode stand-ins (`interpreted::bytecode`) are tested apart.
+        // Bytecode and extension stand-ins (`interpreted`) are tested apart.
         let p = |s: &str, k: &str, v: &str| {
             program_paths(s, k, v)
                 .into_iter()
                 .map(|n| n.path)
-                .filter(|p| p.extension() != Some("pyc".as_ref()))
+                .filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so")))
                 .collect::<Vec<_>>()
         };
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
@@ -1079,12 +1130,12 @@ mod tests {
 
     #[test]
     fn shell_strings_env_assignments_options_and_python_modules_are_read_as_commands() {
-        // Bytecode stand-ins (`interpreted::bytecode`) are tested apart.
+        // Bytecode and extension stand-ins (`interpreted`) are tested apart.
         let p = |s: &str, k: &str, v: &str| {
             program_paths(s, k, v)
                 .into_iter()
                 .map(|n| n.path)
-                .filter(|p| p.extension() != Some("pyc".as_ref()))
+                .filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so")))
                 .collect::<Vec<_>>()
         };
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
@@ -1140,7 +1191,7 @@ mod tests {
     fn wrappers_and_command_substitutions_are_read_as_the_commands_they_run() {
         let p = |v: &str| {
             let paths = program_paths("alias", "x", v).into_iter().map(|n| n.path);
-            paths.filter(|p| p.extension() != Some("pyc".as_ref())).collect::<Vec<_>>()
+            paths.filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so"))).collect::<Vec<_>>()
         };
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         let lint = v(&["tools/lint.sh"]);
@@ -1285,17 +1336,18 @@ mod tests {
 
     #[test]
     fn files_a_command_writes_are_no_code_and_what_it_reads_is() {
-        let p = |v: &str| program_paths("alias", "x", v).into_iter().map(|n| n.path).collect::<Vec<_>>();
+        // Bytecode and extension stand-ins (`interpreted`) are tested apart.
+        let p = |v: &str| {
+            let paths = program_paths("alias", "x", v).into_iter().map(|n| n.path);
+            paths.filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so"))).collect::<Vec<_>>()
+        };
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         // Review 82, FP1: an output option's value, `tee`'s operands, an
         // output redirection's target.
-        // (The module's files and their bytecode, nothing of the outputs.)
-        let got = p("!python3 -m pytest --junitxml=reports/j.xml --junit-xml r/k.xml");
-        let module = |x: &PathBuf| x.to_string_lossy().starts_with("pytest") || x.starts_with("__pycache__");
-        assert!(got.iter().all(module), "{got:?}");
-        for want in ["pytest.py", "pytest/__main__.py", "pytest/__init__.py"] {
-            assert!(got.contains(&PathBuf::from(want)), "{want} missing: {got:?}");
-        }
+        assert_eq!(
+            p("!python3 -m pytest --junitxml=reports/j.xml --junit-xml r/k.xml"),
+            v(&["pytest.py", "pytest/__main__.py", "pytest/__init__.py"])
+        );
         assert_eq!(p("!cc -o build/hello hello.c"), v(&["hello.c"]));
         assert_eq!(
             p("!cc --output build/a --out=b/c --html=h/i.html --log-file=l/x --cov-report=xml:c/x.xml x/y.c"),

@@ -14,11 +14,19 @@
 //!   source's mtime and size (a task can write one), and from `a/b.pyc`
 //!   where the source is absent: both stand for the module.
 //!
+//! - [`extension_modules`]: a module file `a/__init__.py` (or `a/b.py`)
+//!   that Python imports is found first as an extension module under any
+//!   of the suffixes its `FileFinder` tries on Linux (`a/__init__.so`,
+//!   `.abi3.so`, `.cpython-3X-<triplet>.so`: review 82, F5): each stands
+//!   for the module, and a package's init runs before the module named.
+//!
 //! Bounds (SECURITY.md §5.3): the bytecode tags are CPython 3.6 to 3.15's
 //! (`cpython-3X`), unoptimised (no `.opt-1`/`.opt-2`: a command run with
-//! `-O`), and PyPy's are not named; an extension module beside the source
-//! (`b.cpython-312-x86_64-linux-gnu.so`, which Python prefers) is not
-//! named; `main` is read as Node's `require` reads it, not with a
+//! `-O`), and PyPy's are not named; an extension module is named for the
+//! modules `python -m` imports, with CPython 3.6 to 3.15's ABI tags (`m`,
+//! `d`, `t`) for this machine's own triplet only (the host runs its own
+//! Python), not for a script an interpreter is given (run as a file, not
+//! imported); `main` is read as Node's `require` reads it, not with a
 //! package's `exports`.
 
 use std::path::{Path, PathBuf};
@@ -62,6 +70,48 @@ pub(super) fn bytecode(file: &str) -> Vec<String> {
     let mut v = vec![format!("{stem}.pyc")];
     v.extend(PYTHON_MINORS.map(|m| format!("{dir}__pycache__/{name}.cpython-3{m}.pyc")));
     v
+}
+
+/// What stands for the module file `file` (`a/b.py`) as an extension
+/// module: `a/b.so`, `a/b.abi3.so` and `a/b.cpython-3X<flags>-<triplet>.so`
+/// for this machine's triplet (see the module doc). None for a name not
+/// ending in `.py`.
+pub(super) fn extension_modules(file: &str) -> Vec<String> {
+    let Some(stem) = file.strip_suffix(".py") else { return Vec::new() };
+    if stem.is_empty() || stem.ends_with('/') {
+        return Vec::new();
+    }
+    let mut v = vec![format!("{stem}.so"), format!("{stem}.abi3.so")];
+    if let Some(triplet) = triplet() {
+        for m in PYTHON_MINORS {
+            // ABI flags: `m` up to 3.7, free-threaded `t` from 3.13, debug `d`.
+            let flags: &[&str] = match m {
+                ..=7 => &["m", "dm"],
+                13.. => &["", "d", "t", "td"],
+                _ => &["", "d"],
+            };
+            v.extend(flags.iter().map(|f| format!("{stem}.cpython-3{m}{f}-{triplet}.so")));
+        }
+    }
+    v
+}
+
+/// The multiarch triplet CPython's extension suffixes name on this
+/// machine (`x86_64-linux-gnu`), if it is one of the common ones.
+fn triplet() -> Option<&'static str> {
+    let musl = cfg!(target_env = "musl");
+    Some(match std::env::consts::ARCH {
+        "x86_64" if musl => "x86_64-linux-musl",
+        "x86_64" => "x86_64-linux-gnu",
+        "aarch64" if musl => "aarch64-linux-musl",
+        "aarch64" => "aarch64-linux-gnu",
+        "x86" => "i386-linux-gnu",
+        "arm" => "arm-linux-gnueabihf",
+        "riscv64" => "riscv64-linux-gnu",
+        "powerpc64" => "powerpc64le-linux-gnu",
+        "s390x" => "s390x-linux-gnu",
+        _ => return None,
+    })
 }
 
 /// Package manifests read, at most this size.
@@ -132,6 +182,25 @@ mod tests {
         assert!(b.iter().any(|x| x == "__pycache__/conv.cpython-315.pyc"));
         assert_eq!(bytecode("run.sh"), Vec::<String>::new());
         assert_eq!(bytecode("a/.py"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_module_s_extension_suffixes_are_named_for_this_machine() {
+        let e = extension_modules("tools/__init__.py");
+        for f in ["tools/__init__.so", "tools/__init__.abi3.so"] {
+            assert!(e.iter().any(|x| x == f), "{f}: {e:?}");
+        }
+        if std::env::consts::ARCH == "x86_64" && cfg!(target_env = "gnu") {
+            for f in [
+                "tools/__init__.cpython-311-x86_64-linux-gnu.so",
+                "tools/__init__.cpython-36m-x86_64-linux-gnu.so",
+                "tools/__init__.cpython-313t-x86_64-linux-gnu.so",
+            ] {
+                assert!(e.iter().any(|x| x == f), "{f}: {e:?}");
+            }
+        }
+        assert!(extension_modules("run.sh").is_empty());
+        assert!(extension_modules("a/.py").is_empty());
     }
 
     #[test]

@@ -49,6 +49,7 @@ mod codepaths;
 pub(crate) use codepaths::{Resolved, resolve as resolve_noting_links};
 mod discovery;
 mod gitdir;
+mod gitoptions;
 pub(crate) mod hostconfig;
 mod interpreted;
 mod kept;

@@ -17,6 +17,8 @@
 //! `node_modules/.bin/eslint`, `uv run pytest` a virtual environment's
 //! script): installed packages are the task's to write (SECURITY.md §5.3).
 
+use super::hostconfig::Named;
+
 /// What a wrapper runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Wrapped<'a> {
@@ -57,6 +59,9 @@ pub(super) fn wrapped<'a>(name: &str, args: &'a [String]) -> Option<Wrapped<'a>>
         "sudo" => plain(SUDO, 0),
         "doas" => plain(&["-u", "-C", "-a"], 0),
         "flock" => Some(flock(args)),
+        // `eval` joins its words with blanks and reads them as a command
+        // line (review 82, F7).
+        "eval" => Some(Wrapped::Line(args.join(" "))),
         "npx" => Some(node_exec(args, 0, NPM_EXEC, false)),
         "uv" => subcommand(args, &["--directory", "--project", "--cache-dir", "--config-file", "--color"], "run")
             .map(|i| uv_run(&args[i..])),
@@ -70,6 +75,35 @@ pub(super) fn wrapped<'a>(name: &str, args: &'a [String]) -> Option<Wrapped<'a>>
         "pnpm" => subcommand(args, PNPM, "exec").map(|i| node_exec(args, i, PNPM, true)),
         _ => None,
     }
+}
+
+/// `found`, the paths a command run from the directory `dir` names
+/// (`env -C tools ./lint.sh`: review 82, F7), as from where `dir` is
+/// named: a relative one joined to `dir` (a leading `./` dropped), an
+/// absolute one as it is. A `dir` the shell or git expands (`$D`) or that
+/// is no path leaves them as they are (read from the top: a wider reading
+/// than none).
+pub(super) fn from_dir(dir: &str, found: Vec<Named>) -> Vec<Named> {
+    use std::path::{Component, PathBuf};
+    let base = match dir {
+        d if d.is_empty() || d.contains(['$', '`', '%']) => return found,
+        "~" => std::env::var_os("HOME").map(PathBuf::from),
+        d => match d.strip_prefix("~/") {
+            Some(rest) => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(rest)),
+            None => (!d.starts_with('~')).then(|| PathBuf::from(d)),
+        },
+    };
+    let Some(base) = base else { return found };
+    found
+        .into_iter()
+        .map(|n| {
+            if n.path.is_absolute() {
+                return n;
+            }
+            let rel: PathBuf = n.path.components().filter(|c| *c != Component::CurDir).collect();
+            Named { path: base.join(rel), ..n }
+        })
+        .collect()
 }
 
 /// `xargs`'s options that take a value.
@@ -292,5 +326,25 @@ mod tests {
         assert_eq!(wrapped("flock", &w), Some(Wrapped::Line("x/y".into())));
         let w = words("-u bob -E -- A=1 sh");
         assert_eq!(wrapped("sudo", &w), Some(Wrapped::Command(&w[4..])));
+        assert_eq!(wrapped("eval", &words("a/b.sh --quick")), Some(Wrapped::Line("a/b.sh --quick".into())));
+    }
+
+    fn paths(value: &str) -> Vec<String> {
+        super::super::hostconfig::program_paths("alias", "a", value)
+            .into_iter()
+            .map(|n| n.path.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn eval_s_line_and_env_s_directory_are_read() {
+        // Review 82, F7.
+        assert_eq!(paths("!eval \"tools/lint.sh --quick\""), vec!["tools/lint.sh"]);
+        assert_eq!(paths("!env -C tools ./lint.sh"), vec!["tools/lint.sh"]);
+        assert_eq!(paths("!env --chdir=tools sh lint.sh"), vec!["tools/lint.sh"]);
+        assert_eq!(paths("!env -Ctools A=x/y ./lint.sh"), vec!["x/y", "tools/lint.sh"]);
+        assert_eq!(paths("!env -C /opt/t bin/x"), vec!["/opt/t/bin/x"]);
+        assert_eq!(paths("!env -C $D ./x"), vec!["./x"]);
+        assert_eq!(paths("!env -C tools /usr/bin/true"), vec!["/usr/bin/true"]);
     }
 }
