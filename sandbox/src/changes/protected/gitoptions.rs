@@ -123,12 +123,7 @@ mod tests {
         assert_eq!(split_key("nodot"), None);
     }
 
-    fn paths(value: &str) -> Vec<String> {
-        super::super::hostconfig::program_paths("alias", "a", value)
-            .into_iter()
-            .map(|n| n.path.to_string_lossy().into_owned())
-            .collect()
-    }
+    use super::super::hostconfig::alias_path_strings as paths;
 
     #[test]
     fn a_command_git_s_options_set_in_an_alias_is_code() {

@@ -1072,6 +1072,13 @@ fn is_bool(value: &str) -> bool {
     matches!(value.to_ascii_lowercase().as_str(), "" | "true" | "false" | "yes" | "no" | "on" | "off" | "1" | "0")
 }
 
+/// What an alias `value` makes code, as text: for the tests of the modules
+/// that read its words (`gitoptions`, `wrappers`).
+#[cfg(test)]
+pub(super) fn alias_path_strings(value: &str) -> Vec<String> {
+    program_paths("alias", "a", value).into_iter().map(|n| n.path.to_string_lossy().into_owned()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1189,10 +1196,7 @@ mod tests {
 
     #[test]
     fn wrappers_and_command_substitutions_are_read_as_the_commands_they_run() {
-        let p = |v: &str| {
-            let paths = program_paths("alias", "x", v).into_iter().map(|n| n.path);
-            paths.filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so"))).collect::<Vec<_>>()
-        };
+        let p = alias_paths_without_stand_ins;
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         let lint = v(&["tools/lint.sh"]);
         // Review 81, F3: a wrapper runs the rest as a command, past its options.
@@ -1330,6 +1334,13 @@ mod tests {
         assert!(kinds.iter().filter(|n| n.path != Path::new("app")).all(|n| n.kind == Kind::Path), "{kinds:?}");
     }
 
+    /// What an alias `v` makes code, without the bytecode and extension
+    /// stand-ins `interpreted` adds (tested apart).
+    fn alias_paths_without_stand_ins(v: &str) -> Vec<PathBuf> {
+        let paths = program_paths("alias", "x", v).into_iter().map(|n| n.path);
+        paths.filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so"))).collect()
+    }
+
     fn v_of(paths: &[&str]) -> Vec<PathBuf> {
         paths.iter().map(PathBuf::from).collect()
     }
@@ -1337,10 +1348,7 @@ mod tests {
     #[test]
     fn files_a_command_writes_are_no_code_and_what_it_reads_is() {
         // Bytecode and extension stand-ins (`interpreted`) are tested apart.
-        let p = |v: &str| {
-            let paths = program_paths("alias", "x", v).into_iter().map(|n| n.path);
-            paths.filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so"))).collect::<Vec<_>>()
-        };
+        let p = alias_paths_without_stand_ins;
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         // Review 82, FP1: an output option's value, `tee`'s operands, an
         // output redirection's target.

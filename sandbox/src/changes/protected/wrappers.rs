@@ -329,12 +329,7 @@ mod tests {
         assert_eq!(wrapped("eval", &words("a/b.sh --quick")), Some(Wrapped::Line("a/b.sh --quick".into())));
     }
 
-    fn paths(value: &str) -> Vec<String> {
-        super::super::hostconfig::program_paths("alias", "a", value)
-            .into_iter()
-            .map(|n| n.path.to_string_lossy().into_owned())
-            .collect()
-    }
+    use super::super::hostconfig::alias_path_strings as paths;
 
     #[test]
     fn eval_s_line_and_env_s_directory_are_read() {
