@@ -306,12 +306,19 @@ impl Judge {
         match searched {
             // A listing of the environment (meson's test log, a debug dump
             // written to a file) holds the planted variables as it holds
-            // the rest: not a leak (SECURITY.md §2.3.1).
-            Ok(Searched::Found(t, _)) if t.source.starts_with('$') && self.lists_environment(r.into_inner()) => {}
+            // the rest: not a leak, but only those values behind their own
+            // names are let through; anything else it holds is (SECURITY.md
+            // §2.3.1).
             Ok(Searched::Found(t, _)) => {
-                let source = t.source.clone();
-                let shown = self.shown(path);
-                self.leak(format!("the task wrote the canary planted as {source} into {shown}"));
+                let source = if t.source.starts_with('$') {
+                    self.beyond_listing(r.into_inner()).unwrap_or_else(|| Some(t.source.clone()))
+                } else {
+                    Some(t.source.clone())
+                };
+                if let Some(source) = source {
+                    let shown = self.shown(path);
+                    self.leak(format!("the task wrote the canary planted as {source} into {shown}"));
+                }
             }
             Ok(Searched::Clean(_)) => {}
             Err(e) => {
@@ -328,38 +335,67 @@ impl Judge {
 }
 
 impl Judge {
-    /// Whether `file` (read again from its start, up to [`PER_FILE`] bytes)
-    /// is a listing of the task's environment: every planted variable's
-    /// value there behind its own name (`NAME=value`, `NAME='value`,
-    /// `"NAME": "value"`, `NAME: value`), and `PATH` listed too. A value
-    /// written on its own, or under another name, is no listing.
-    fn lists_environment(&self, mut file: std::fs::File) -> bool {
+    /// When `file` (read again from its start, up to [`PER_FILE`] bytes) is
+    /// a listing of the task's environment — every planted variable's value
+    /// there behind its own name (`NAME=value`, `NAME='value`,
+    /// `"NAME": "value"`, `NAME: value`), and `PATH` listed too — the source
+    /// of a canary it holds besides those (`Some(None)`: nothing else). Each
+    /// value is let through only where it stands right behind its own name
+    /// (not behind a longer name ending in it); a value anywhere else in the
+    /// file, under another name or on its own, and every file canary are
+    /// found as in any file. `None`: no listing (or it could not be read
+    /// again), so the first value found stands.
+    fn beyond_listing(&self, mut file: std::fs::File) -> Option<Option<String>> {
         use std::io::Seek as _;
         let vars: Vec<(&str, &str)> =
             self.tokens.iter().filter_map(|t| Some((t.source.strip_prefix('$')?, t.value.as_str()))).collect();
         if vars.is_empty() || file.seek(std::io::SeekFrom::Start(0)).is_err() {
-            return false;
+            return None;
         }
         let mut bytes = Vec::new();
         if file.take(PER_FILE).read_to_end(&mut bytes).is_err() {
-            return false;
+            return None;
         }
-        let listed = |name: &str, value: &str| {
-            [
+        let path_listed = ["PATH=", "\"PATH\": \"", "\"PATH\":\"", "PATH: "]
+            .iter()
+            .any(|form| memchr::memmem::find(&bytes, form.as_bytes()).is_some());
+        if !path_listed {
+            return None;
+        }
+        // Where each value stands behind its own name (the value's bytes).
+        let mut spans = Vec::new();
+        for (name, value) in &vars {
+            let before = spans.len();
+            for form in [
                 format!("{name}={value}"),
                 format!("{name}='{value}"),
                 format!("{name}=\"{value}"),
                 format!("\"{name}\": \"{value}"),
                 format!("\"{name}\":\"{value}"),
                 format!("{name}: {value}"),
-            ]
-            .iter()
-            .any(|form| memchr::memmem::find(&bytes, form.as_bytes()).is_some())
-        };
-        let path_listed = ["PATH=", "\"PATH\": \"", "\"PATH\":\"", "PATH: "]
-            .iter()
-            .any(|form| memchr::memmem::find(&bytes, form.as_bytes()).is_some());
-        path_listed && vars.iter().all(|(name, value)| listed(name, value))
+            ] {
+                for at in memchr::memmem::find_iter(&bytes, form.as_bytes()) {
+                    // `"NAME"` is delimited by its quote; a bare NAME must
+                    // not be the end of a longer one (`MYNAME=value`).
+                    let own = form.starts_with('"')
+                        || at == 0
+                        || bytes.get(at - 1).is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'));
+                    if own {
+                        let end = at + form.len();
+                        spans.push((end - value.len(), end));
+                    }
+                }
+            }
+            if spans.len() == before {
+                return None;
+            }
+        }
+        for (from, to) in spans {
+            if let Some(span) = bytes.get_mut(from..to) {
+                span.fill(0);
+            }
+        }
+        Some(self.matcher.find(&bytes).map(|(t, _)| t.source.clone()))
     }
 }
 

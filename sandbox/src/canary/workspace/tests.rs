@@ -7,9 +7,11 @@ use std::path::Path;
 const GH: &str = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
 const NPM: &str = "npm_0123456789abcdefghijABCDEFGHIJ012345";
 const AWS: &str = "AWS0123456789abcdefghijABCDEFGHIJ0123456";
+/// A file canary's value (`~/.aws/credentials`).
+const CRED: &str = "wJalrXUtnFEMI0123456789abcdefghijKLMNOPQR";
 
 fn tokens() -> Vec<Token> {
-    [("$GITHUB_TOKEN", GH), ("$NPM_TOKEN", NPM), ("$AWS_SECRET_ACCESS_KEY", AWS)]
+    [("$GITHUB_TOKEN", GH), ("$NPM_TOKEN", NPM), ("$AWS_SECRET_ACCESS_KEY", AWS), ("~/.aws/credentials", CRED)]
         .iter()
         .map(|(s, v)| Token { source: s.to_string(), value: v.to_string() })
         .collect()
@@ -146,4 +148,40 @@ fn a_listing_of_the_environment_is_no_leak_and_a_value_written_on_its_own_still_
     for name in ["staged", "renamed", "nopath"] {
         assert!(leaks.iter().any(|d| d.contains(name)), "{name} passed: {leaks:?}");
     }
+}
+
+#[test]
+fn a_listing_of_the_environment_lets_through_only_the_variables_behind_their_own_names() {
+    // Review 84 F1: the first value found was a listed variable, so the rest
+    // of the file went unsearched.
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let listing = format!("GITHUB_TOKEN={GH}\nNPM_TOKEN={NPM}\nPATH=/usr/bin\nAWS_SECRET_ACCESS_KEY={AWS}\n");
+    let (found, _) = judged(r, 100, || {
+        // A file canary written after the listing.
+        fs::write(r.join("stolen"), format!("{listing}aws_secret_access_key = {CRED}\n")).unwrap();
+        // A listed value again, under another name.
+        fs::write(r.join("again"), format!("{listing}X={GH}\n")).unwrap();
+        // A listed value behind a longer name that ends in its own.
+        fs::write(r.join("longer"), format!("{listing}MYNPM_TOKEN={NPM}\n")).unwrap();
+        // A listed value on its own, after the listing.
+        fs::write(r.join("alone"), format!("{listing}{AWS}\n")).unwrap();
+    });
+    let leaks = details(&found, Rule::CanaryLeak);
+    let named = |file: &str, source: &str| leaks.iter().any(|d| d.contains(file) && d.contains(source));
+    assert!(named("stolen", "~/.aws/credentials"), "{leaks:?}");
+    assert!(named("again", "$GITHUB_TOKEN"), "{leaks:?}");
+    assert!(named("longer", "$NPM_TOKEN"), "{leaks:?}");
+    assert!(named("alone", "$AWS_SECRET_ACCESS_KEY"), "{leaks:?}");
+    assert_eq!(leaks.len(), 4, "{leaks:?}");
+    for v in &leaks {
+        for value in [GH, NPM, AWS, CRED] {
+            assert!(!v.contains(value), "{v}");
+        }
+    }
+    // The same listing twice (a log appended to) is still one.
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let (found, _) = judged(r, 100, || fs::write(r.join("twice"), format!("{listing}{listing}")).unwrap());
+    assert!(found.is_empty(), "{found:?}");
 }
