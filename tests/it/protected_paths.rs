@@ -4012,3 +4012,53 @@ fn eval_s_command_line_and_env_s_directory_are_read() {
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
 }
+
+/// Review 82's residual wrappers: `su -c '…'`, `script -c '…'`, `watch
+/// cmd…` (its words through `sh -c`), `sg group -c '…'` and `sudo -D DIR`
+/// (relative words from `DIR`, as `env -C`) run what they are given: the
+/// script named there is code (the host's `script` alias does run it,
+/// shown first). The task's rewrite is `fs.protected` (exit 4), the file
+/// stays as it was and the host's alias runs nothing of the task's.
+/// Benign: `script`'s log file, the name `sudo -D` is given at the top,
+/// and another script are exit 0 and stay.
+#[test]
+fn what_su_script_watch_sg_and_sudo_in_a_directory_run_is_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tsu = !su -c 'tools/su.sh --quick'\n\
+         \tsc = !script -qc 'tools/sc.sh --quick' sc.log </dev/null\n\
+         \twa = !watch -t -n 5 'tools/wa.sh --quick'\n\
+         \tsg = !sg dev -c 'tools/sg.sh --quick'\n\
+         \tsd = !sudo -u root -D tools ./sd.sh\n",
+    )
+    .unwrap();
+    let scripts = ["su", "sc", "wa", "sg", "sd"];
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    for s in scripts {
+        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
+        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
+    }
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = || {
+        let o = git_cmd(&e.ws, &["sc"]).env("HOME", &e.home).output().expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(host().contains("ok"), "the host's `git sc` does not run its file: the test proves nothing");
+    let marker = e.root.join("r82-wrapper-ran");
+    for s in scripts {
+        let file = format!("tools/{s}.sh");
+        let before = std::fs::read(e.ws.join(&file)).unwrap();
+        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display()));
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(&file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
+        let _ = host();
+        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+    }
+    let o = e.sh("default", "set -e; echo log > sc.log; echo x > sd.sh; echo 'echo x' > tools/other.sh");
+    o.assert_ok();
+    for f in ["sc.log", "sd.sh", "tools/other.sh"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}

@@ -655,6 +655,11 @@ fn wrapped_paths(w: super::wrappers::Wrapped<'_>, depth: usize, out: &mut Vec<Na
         }
         Wrapped::Line(line) if depth < MAX_NESTING => command_line_paths(&line, depth + 1, out),
         Wrapped::Line(_) => {}
+        Wrapped::InDir(dir, words) => {
+            let mut found = Vec::new();
+            wrapped_paths(Wrapped::Command(words), depth, &mut found);
+            out.extend(super::wrappers::from_dir(dir, found));
+        }
     }
 }
 
