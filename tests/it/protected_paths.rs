@@ -4062,3 +4062,57 @@ fn what_su_script_watch_sg_and_sudo_in_a_directory_run_is_protected() {
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
 }
+
+/// Review 82's residual: a git subcommand that runs a command line
+/// (`rebase -x '…'`, `difftool -x '…'`, `submodule foreach '…'`,
+/// `bisect run …`), in a `!` alias and in one without `!`, makes the script
+/// that line names code like a config's program (the host's aliases do run
+/// it, shown first where the repository lets them). The task's rewrite is
+/// `fs.protected` (exit 4), the file stays as it was and the host's
+/// aliases run nothing of the task's. Benign: a script beside them, and
+/// one at the top named like their words, are exit 0 and stay.
+#[test]
+fn a_command_line_a_git_subcommand_runs_is_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\trb = !git rebase -q -x 'tools/rb.sh --quick' HEAD~1\n\
+         \trx = rebase -q --exec='tools/rx.sh --quick' HEAD~1\n\
+         \tdt = !git difftool -y -x 'tools/dt.sh --quick' HEAD~1\n\
+         \tsf = !git submodule foreach 'tools/sf.sh --quick'\n\
+         \tbs = bisect run tools/bs.sh --quick\n",
+    )
+    .unwrap();
+    let scripts = ["rb", "rx", "dt", "sf", "bs"];
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    for s in scripts {
+        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
+        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
+    }
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = |alias: &str| {
+        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    for alias in ["rb", "rx", "dt"] {
+        assert!(host(alias).contains("ok"), "the host's `git {alias}` does not run its file: the test proves nothing");
+    }
+    let marker = e.root.join("r82-subcommand-ran");
+    for s in scripts {
+        let file = format!("tools/{s}.sh");
+        let before = std::fs::read(e.ws.join(&file)).unwrap();
+        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display()));
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(&file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
+        for alias in ["rb", "rx", "dt"] {
+            let _ = host(alias);
+        }
+        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+    }
+    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; echo x > HEAD~1.txt; echo x > main");
+    o.assert_ok();
+    for f in ["tools/other.sh", "HEAD~1.txt", "main"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
