@@ -4116,3 +4116,66 @@ fn a_command_line_a_git_subcommand_runs_is_protected() {
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
 }
+
+/// Review 82's residual: a link inside the repository's `core.hooksPath`
+/// directory, and inside a template directory's `hooks/` the host names,
+/// runs its target as `.git/hooks`' links do: the target in the workspace
+/// is code (the host's commit and clone do run it, shown first). The
+/// task's rewrite of the target is `fs.protected` (exit 4), it stays as it
+/// was and the host's commit and clone run nothing of the task's. Benign:
+/// a script beside the targets is exit 0 and stays.
+#[test]
+fn a_link_in_a_hooks_path_or_template_hooks_directory_protects_its_target() {
+    let e = repo_env();
+    let template = e.ws.join("git-template");
+    host_sh(
+        &e.ws,
+        &format!(
+            "mkdir -p tools .githooks git-template/hooks; \
+             printf '#!/bin/sh\\necho ok >> {root}/pc-ran\\n' > tools/pc.sh; \
+             printf '#!/bin/sh\\necho ok >> {root}/co-ran\\n' > tools/co.sh; chmod +x tools/pc.sh tools/co.sh; \
+             ln -s ../tools/pc.sh .githooks/pre-commit; ln -s {ws}/tools/co.sh git-template/hooks/post-checkout",
+            root = e.root.display(),
+            ws = e.ws.display()
+        ),
+    );
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "hooks"]).status.success());
+    assert!(git(&e.ws, &["config", "core.hooksPath", ".githooks"]).status.success());
+    std::fs::write(e.home.join(".gitconfig"), format!("[init]\n\ttemplateDir = {}\n", template.display())).unwrap();
+    let elsewhere = |n: &str| {
+        let to = e.root.join(format!("elsewhere-{n}"));
+        let o = git_cmd(&e.root, &["clone", "-q", &e.ws.display().to_string(), &to.display().to_string()])
+            .env("HOME", &e.home)
+            .output()
+            .expect("git is required");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let commit = || {
+        let o = git_cmd(&e.ws, &["commit", "-q", "--allow-empty", "-m", "host"])
+            .env("HOME", &e.home)
+            .output()
+            .expect("git is required");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    commit();
+    elsewhere("proof");
+    for f in ["pc-ran", "co-ran"] {
+        assert!(e.root.join(f).is_file(), "{f}: the host's git does not run the linked hook: the test proves nothing");
+    }
+    let marker = e.root.join("r82-hook-link-ran");
+    for (i, file) in ["tools/pc.sh", "tools/co.sh"].into_iter().enumerate() {
+        let before = std::fs::read(e.ws.join(file)).unwrap();
+        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display()));
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
+        commit();
+        elsewhere(&i.to_string());
+        assert!(!marker.exists(), "{file}: the host's git ran the task's hook\n{}", o.all());
+    }
+    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; mkdir -p build && echo o > build/a");
+    o.assert_ok();
+    for f in ["tools/other.sh", "build/a"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
