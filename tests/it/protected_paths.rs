@@ -4012,3 +4012,170 @@ fn eval_s_command_line_and_env_s_directory_are_read() {
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
 }
+
+/// Review 82's residual wrappers: `su -c '…'`, `script -c '…'`, `watch
+/// cmd…` (its words through `sh -c`), `sg group -c '…'` and `sudo -D DIR`
+/// (relative words from `DIR`, as `env -C`) run what they are given: the
+/// script named there is code (the host's `script` alias does run it,
+/// shown first). The task's rewrite is `fs.protected` (exit 4), the file
+/// stays as it was and the host's alias runs nothing of the task's.
+/// Benign: `script`'s log file, the name `sudo -D` is given at the top,
+/// and another script are exit 0 and stay.
+#[test]
+fn what_su_script_watch_sg_and_sudo_in_a_directory_run_is_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tsu = !su -c 'tools/su.sh --quick'\n\
+         \tsc = !script -qc 'tools/sc.sh --quick' sc.log </dev/null\n\
+         \twa = !watch -t -n 5 'tools/wa.sh --quick'\n\
+         \tsg = !sg dev -c 'tools/sg.sh --quick'\n\
+         \tsd = !sudo -u root -D tools ./sd.sh\n",
+    )
+    .unwrap();
+    let scripts = ["su", "sc", "wa", "sg", "sd"];
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    for s in scripts {
+        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
+        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
+    }
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = || {
+        let o = git_cmd(&e.ws, &["sc"]).env("HOME", &e.home).output().expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(host().contains("ok"), "the host's `git sc` does not run its file: the test proves nothing");
+    let marker = e.root.join("r82-wrapper-ran");
+    for s in scripts {
+        let file = format!("tools/{s}.sh");
+        let before = std::fs::read(e.ws.join(&file)).unwrap();
+        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display()));
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(&file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
+        let _ = host();
+        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+    }
+    let o = e.sh("default", "set -e; echo log > sc.log; echo x > sd.sh; echo 'echo x' > tools/other.sh");
+    o.assert_ok();
+    for f in ["sc.log", "sd.sh", "tools/other.sh"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 82's residual: a git subcommand that runs a command line
+/// (`rebase -x '…'`, `difftool -x '…'`, `submodule foreach '…'`,
+/// `bisect run …`), in a `!` alias and in one without `!`, makes the script
+/// that line names code like a config's program (the host's aliases do run
+/// it, shown first where the repository lets them). The task's rewrite is
+/// `fs.protected` (exit 4), the file stays as it was and the host's
+/// aliases run nothing of the task's. Benign: a script beside them, and
+/// one at the top named like their words, are exit 0 and stay.
+#[test]
+fn a_command_line_a_git_subcommand_runs_is_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\trb = !git rebase -q -x 'tools/rb.sh --quick' HEAD~1\n\
+         \trx = rebase -q --exec='tools/rx.sh --quick' HEAD~1\n\
+         \tdt = !git difftool -y -x 'tools/dt.sh --quick' HEAD~1\n\
+         \tsf = !git submodule foreach 'tools/sf.sh --quick'\n\
+         \tbs = bisect run tools/bs.sh --quick\n",
+    )
+    .unwrap();
+    let scripts = ["rb", "rx", "dt", "sf", "bs"];
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    for s in scripts {
+        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
+        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
+    }
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = |alias: &str| {
+        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    for alias in ["rb", "rx", "dt"] {
+        assert!(host(alias).contains("ok"), "the host's `git {alias}` does not run its file: the test proves nothing");
+    }
+    let marker = e.root.join("r82-subcommand-ran");
+    for s in scripts {
+        let file = format!("tools/{s}.sh");
+        let before = std::fs::read(e.ws.join(&file)).unwrap();
+        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display()));
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(&file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
+        for alias in ["rb", "rx", "dt"] {
+            let _ = host(alias);
+        }
+        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+    }
+    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; echo x > HEAD~1.txt; echo x > main");
+    o.assert_ok();
+    for f in ["tools/other.sh", "HEAD~1.txt", "main"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 82's residual: a link inside the repository's `core.hooksPath`
+/// directory, and inside a template directory's `hooks/` the host names,
+/// runs its target as `.git/hooks`' links do: the target in the workspace
+/// is code (the host's commit and clone do run it, shown first). The
+/// task's rewrite of the target is `fs.protected` (exit 4), it stays as it
+/// was and the host's commit and clone run nothing of the task's. Benign:
+/// a script beside the targets is exit 0 and stays.
+#[test]
+fn a_link_in_a_hooks_path_or_template_hooks_directory_protects_its_target() {
+    let e = repo_env();
+    let template = e.ws.join("git-template");
+    host_sh(
+        &e.ws,
+        &format!(
+            "mkdir -p tools .githooks git-template/hooks; \
+             printf '#!/bin/sh\\necho ok >> {root}/pc-ran\\n' > tools/pc.sh; \
+             printf '#!/bin/sh\\necho ok >> {root}/co-ran\\n' > tools/co.sh; chmod +x tools/pc.sh tools/co.sh; \
+             ln -s ../tools/pc.sh .githooks/pre-commit; ln -s {ws}/tools/co.sh git-template/hooks/post-checkout",
+            root = e.root.display(),
+            ws = e.ws.display()
+        ),
+    );
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "hooks"]).status.success());
+    assert!(git(&e.ws, &["config", "core.hooksPath", ".githooks"]).status.success());
+    std::fs::write(e.home.join(".gitconfig"), format!("[init]\n\ttemplateDir = {}\n", template.display())).unwrap();
+    let elsewhere = |n: &str| {
+        let to = e.root.join(format!("elsewhere-{n}"));
+        let o = git_cmd(&e.root, &["clone", "-q", &e.ws.display().to_string(), &to.display().to_string()])
+            .env("HOME", &e.home)
+            .output()
+            .expect("git is required");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let commit = || {
+        let o = git_cmd(&e.ws, &["commit", "-q", "--allow-empty", "-m", "host"])
+            .env("HOME", &e.home)
+            .output()
+            .expect("git is required");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    commit();
+    elsewhere("proof");
+    for f in ["pc-ran", "co-ran"] {
+        assert!(e.root.join(f).is_file(), "{f}: the host's git does not run the linked hook: the test proves nothing");
+    }
+    let marker = e.root.join("r82-hook-link-ran");
+    for (i, file) in ["tools/pc.sh", "tools/co.sh"].into_iter().enumerate() {
+        let before = std::fs::read(e.ws.join(file)).unwrap();
+        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display()));
+        o.assert_violation("fs.protected");
+        assert_eq!(std::fs::read(e.ws.join(file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
+        commit();
+        elsewhere(&i.to_string());
+        assert!(!marker.exists(), "{file}: the host's git ran the task's hook\n{}", o.all());
+    }
+    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; mkdir -p build && echo o > build/a");
+    o.assert_ok();
+    for f in ["tools/other.sh", "build/a"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}

@@ -12,7 +12,8 @@
 //!   worktree's or submodule's `gitdir:` pointer), the `commondir`,
 //!   `config.worktree`, `config` and `hooks` of every submodule under
 //!   `.git/modules` and of every linked worktree under `.git/worktrees`, the
-//!   targets of links inside a hooks directory, and the files and directories
+//!   targets of links inside a hooks directory (`.git/hooks`, a
+//!   `core.hooksPath` directory, a template directory's `hooks/`), and the files and directories
 //!   `.git/config` and a `config.worktree` (config to git with
 //!   `extensions.worktreeConfig`) name with `core.hooksPath`, `include.path`
 //!   or `includeIf.*.path` or as a command's program or its words, and what
@@ -88,7 +89,9 @@ pub(crate) fn protect(
             dir_only.extend(reach(workdir, &n.path, &mut links));
             dir_only.push(p);
         } else if n.is_code_at(&p) {
-            wanted.extend(reach(workdir, &n.path, &mut links));
+            let real = reach(workdir, &n.path, &mut links);
+            wanted.extend(hooks_dir_links(n.kind, real.as_deref()));
+            wanted.extend(real);
             wanted.push(p);
         }
     }
@@ -285,6 +288,26 @@ fn links_in(hooks: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Where the links in a hooks directory a setting names lead, read as
+/// `.git/hooks`' are ([`links_in`]): for a [`Kind::HooksDir`] found in the
+/// workspace at `real`, the links inside it (`core.hooksPath`) and inside
+/// its `hooks/` (a template directory's, which `git init` copies); both
+/// for either (a wider reading only protects more). Nothing for another
+/// kind of word.
+///
+/// [`Kind::HooksDir`]: crate::changes::protected::hostconfig::Kind::HooksDir
+fn hooks_dir_links(kind: crate::changes::protected::hostconfig::Kind, real: Option<&Path>) -> Vec<PathBuf> {
+    use crate::changes::protected::hostconfig::Kind;
+    match (kind, real) {
+        (Kind::HooksDir, Some(dir)) => {
+            let mut v = links_in(dir);
+            v.extend(links_in(&dir.join("hooks")));
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// The paths the git configs `files` and the files they include name
 /// with `core.hooksPath`, `include.path`, `includeIf.*.path` and as a
 /// command's program or its words (relative ones: hooks and programs from
@@ -308,7 +331,9 @@ fn config_paths(files: &[PathBuf], workdir: &Path, out: &mut GitCode) {
             if n.is_dir_only_at(&at) {
                 out.words.extend(reach(workdir, &n.path, &mut out.links));
             } else if n.is_code_at(&at) {
-                out.code.extend(reach(workdir, &n.path, &mut out.links));
+                let real = reach(workdir, &n.path, &mut out.links);
+                out.code.extend(hooks_dir_links(n.kind, real.as_deref()));
+                out.code.extend(real);
             }
         }
     }

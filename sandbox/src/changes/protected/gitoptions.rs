@@ -11,6 +11,16 @@
 //!
 //! `--config-env`'s value is the variable's as this process sees it (the
 //! host's environment when the task starts); an unset one sets nothing.
+//!
+//! [`subcommand_runs`] answers what the subcommand after them runs as a
+//! command of its own: `rebase -x`/`--exec`'s and `difftool
+//! -x`/`--extcmd`'s command lines, `filter-branch`'s filters, the
+//! `--upload-pack`/`--receive-pack`/`--exec` programs of the transport
+//! commands (run through the shell for a local repository), `submodule
+//! foreach`'s command and `bisect run`'s; the caller reads each as any
+//! command line or command is read.
+
+use super::wrappers::{Spec, Wrapped, getopt};
 
 /// git's global options that take the next word as their value (or, but
 /// for `-c`/`-C`, the rest after `=`).
@@ -89,6 +99,82 @@ pub(super) fn split_key(k: &str) -> Option<(String, String)> {
     (!section.is_empty() && !key.is_empty()).then(|| (section.to_ascii_lowercase(), key.to_ascii_lowercase()))
 }
 
+/// The options, by subcommand, whose value is a command line git runs
+/// (long names; the short letter that is one too), and the subcommand's
+/// other short options that take a value.
+const RUNS: &[(&str, &[&str], &str, &str)] = &[
+    ("rebase", &["exec"], "x", "sXCx"),
+    ("difftool", &["extcmd"], "x", "tx"),
+    (
+        "filter-branch",
+        &[
+            "setup",
+            "env-filter",
+            "tree-filter",
+            "index-filter",
+            "parent-filter",
+            "msg-filter",
+            "commit-filter",
+            "tag-name-filter",
+        ],
+        "",
+        "d",
+    ),
+    ("fetch", &["upload-pack"], "", ""),
+    ("pull", &["upload-pack"], "", ""),
+    ("clone", &["upload-pack"], "u", "uobc"),
+    ("ls-remote", &["upload-pack"], "", ""),
+    ("fetch-pack", &["upload-pack", "exec"], "", ""),
+    ("archive", &["exec"], "", "o"),
+    ("push", &["receive-pack", "exec"], "", "o"),
+    ("send-pack", &["receive-pack", "exec"], "", ""),
+];
+
+/// What the git subcommand `args[0]` (with its words `args[1..]`) runs
+/// as a command of its own (see the module doc), and the indexes in `args`
+/// of the words that give it (read so, not as words given to git).
+pub(super) fn subcommand_runs(args: &[String]) -> (Vec<Wrapped<'_>>, Vec<usize>) {
+    let mut runs = Vec::new();
+    let mut used = Vec::new();
+    let Some(sub) = args.first() else { return (runs, used) };
+    match sub.as_str() {
+        // `git submodule [options] foreach [--recursive] [-q] command…`:
+        // one word is a command line, more a command.
+        "submodule" => {
+            let Some(f) = args.iter().position(|a| a == "foreach") else { return (runs, used) };
+            let mut i = f + 1;
+            while args.get(i).is_some_and(|a| matches!(a.as_str(), "--recursive" | "--quiet" | "-q" | "--")) {
+                i += 1;
+            }
+            let rest = args.get(i..).unwrap_or(&[]);
+            match rest {
+                [line] => runs.push(Wrapped::Line(line.clone())),
+                _ => runs.push(Wrapped::Command(rest)),
+            }
+            used.extend(i..args.len());
+        }
+        // `git bisect run command…`.
+        "bisect" if args.get(1).is_some_and(|a| a == "run") => {
+            runs.push(Wrapped::Command(args.get(2..).unwrap_or(&[])));
+            used.extend(2..args.len());
+        }
+        name => {
+            let Some((_, long, short, valued)) = RUNS.iter().find(|(n, ..)| *n == name) else { return (runs, used) };
+            let spec = Spec { valued, optional: "S", long, permute: true };
+            let (opts, _) = getopt(args, 1, &spec);
+            for o in opts {
+                let ours = long.contains(&o.name.as_str()) || (o.name.len() == 1 && short.contains(o.name.as_str()));
+                if let (true, Some(v)) = (ours, o.value) {
+                    runs.push(Wrapped::Line(v.to_string()));
+                    used.push(o.at);
+                    used.extend(o.value_at);
+                }
+            }
+        }
+    }
+    (runs, used)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +228,46 @@ mod tests {
         assert!(paths("-c color.ui=always log --oneline -- src/main.rs").is_empty());
         assert!(paths("log -c x.y=tools/z -- src/main.rs").is_empty());
         assert!(paths("-c core.fsmonitor=false status").is_empty());
+    }
+
+    #[test]
+    fn a_command_line_a_git_subcommand_runs_is_read() {
+        let ok = |alias: &str, want: &[&str]| {
+            let p = paths(alias);
+            for w in want {
+                assert!(p.contains(&w.to_string()), "{alias}: {w} not in {p:?}");
+            }
+            assert!(!p.iter().any(|x| x.contains(' ')), "{alias}: a command line taken for a path: {p:?}");
+        };
+        for a in [
+            "!git rebase -x 'tools/check.sh --quick' main",
+            "!git rebase -i --exec='tools/check.sh --quick' main",
+            "!git rebase --exec \"sh -c 'tools/check.sh'\" @~3",
+            "!git rebase -ix tools/check.sh main",
+            "!git rebase --ex=tools/check.sh",
+            "rebase -x 'tools/check.sh --quick' main",
+            "-c color.ui=always rebase --onto main -x tools/check.sh",
+            "!git difftool -y -x 'tools/check.sh --quick'",
+            "!git difftool --extcmd=tools/check.sh",
+            "!git submodule foreach 'tools/check.sh --quick'",
+            "!git submodule --quiet foreach --recursive tools/check.sh --quick",
+            "submodule foreach 'tools/check.sh --quick || :'",
+            "!git bisect run tools/check.sh --quick",
+            "bisect run sh -c 'tools/check.sh --quick'",
+            "!git filter-branch --tree-filter 'tools/check.sh --quick' HEAD",
+            "!git fetch --upload-pack='tools/check.sh --quick' ../x",
+            "!git clone -u tools/check.sh ../x y",
+            "!git push --receive-pack=tools/check.sh ../x",
+            "!git -c x.y=z rebase -x 'tools/check.sh --quick'",
+            "!sh -c \"git rebase -x 'tools/check.sh --quick'\"",
+        ] {
+            ok(a, &["tools/check.sh"]);
+        }
+        // Benign: a subcommand's other words are none.
+        assert!(paths("rebase -i main").is_empty());
+        assert!(paths("bisect start HEAD v1").is_empty());
+        assert!(paths("submodule update --init").is_empty());
+        assert!(paths("difftool -t meld").is_empty());
+        assert!(paths("log -x").is_empty());
     }
 }

@@ -9,8 +9,10 @@
 //! - [`program_paths`] answers, for one setting, the paths it makes code (a
 //!   hooks directory, or a command's program and the words it is given,
 //!   through `sh -c`, `env -S`, `python -m` and wrappers
-//!   ([`super::wrappers`]: `sudo`, `flock`, `uv run`, `npx`…, `eval`,
-//!   `env -C`) and git's own `-c` ([`super::gitoptions`]) too, and
+//!   ([`super::wrappers`]: `sudo` (`-D` too), `flock`, `su -c`, `script
+//!   -c`, `watch`, `sg`, `uv run`, `npx`…, `eval`, `env -C`) and git's own
+//!   `-c` and its subcommands' command lines (`rebase -x`, `submodule
+//!   foreach`, `bisect run`…: [`super::gitoptions`]) too, and
 //!   the files an interpreter runs for its script besides it (a directory's
 //!   `__main__.py` or `index.js`, a module's bytecode:
 //!   [`super::interpreted`]); relative ones from the work tree; a
@@ -459,16 +461,25 @@ fn setting_paths(section: &str, key: &str, value: &str, depth: usize, out: &mut 
 }
 
 /// Push onto `out` what the settings git's global options at the start of
-/// `args` give make code ([`super::gitoptions`]), nested one deeper;
-/// return what they are ([`super::gitoptions::GlobalOptions`]).
+/// `args` give make code ([`super::gitoptions`]), nested one deeper, and
+/// what the subcommand after them runs as a command of its own (`rebase
+/// -x '…'`, `submodule foreach '…'`, `bisect run …`:
+/// [`super::gitoptions::subcommand_runs`]); return what the options are
+/// ([`super::gitoptions::GlobalOptions`]), with the indexes of the words
+/// read so (not as words given to git) in its `values`.
 fn git_option_paths(args: &[String], depth: usize, out: &mut Vec<Named>) -> super::gitoptions::GlobalOptions {
     let var = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
-    let given = super::gitoptions::global_options(args, &var);
+    let mut given = super::gitoptions::global_options(args, &var);
     if depth < MAX_NESTING {
         for (section, key, value) in &given.settings {
             setting_paths(section, key, value, depth + 1, out);
         }
     }
+    let (runs, used) = super::gitoptions::subcommand_runs(args.get(given.rest..).unwrap_or(&[]));
+    for w in runs {
+        wrapped_paths(w, depth, out);
+    }
+    given.values.extend(used.into_iter().map(|i| i + given.rest));
     given
 }
 
@@ -655,6 +666,11 @@ fn wrapped_paths(w: super::wrappers::Wrapped<'_>, depth: usize, out: &mut Vec<Na
         }
         Wrapped::Line(line) if depth < MAX_NESTING => command_line_paths(&line, depth + 1, out),
         Wrapped::Line(_) => {}
+        Wrapped::InDir(dir, words) => {
+            let mut found = Vec::new();
+            wrapped_paths(Wrapped::Command(words), depth, &mut found);
+            out.extend(super::wrappers::from_dir(dir, found));
+        }
     }
 }
 

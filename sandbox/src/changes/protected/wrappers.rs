@@ -5,7 +5,11 @@
 //! [`wrapped`] answers, for a program's last name and its words, what it
 //! runs: a command (its program and words), a Python interpreter's words
 //! (`uv run -m tools.conv`, `uv run conv.py`), or a command line a shell
-//! reads (`flock .lock -c '…'`, `npx -c '…'`, `pnpm exec -c …`). It skips
+//! reads (`flock .lock -c '…'`, `npx -c '…'`, `pnpm exec -c …`, `su -c
+//! '…'`, `script -c '…'`, `sg group '…'`, `watch`'s words), or a command
+//! run from a directory (`sudo -D DIR`: its relative words from there, as
+//! `env -C`). Options are read as getopt reads them ([`getopt`], also for
+//! git's subcommands: [`super::gitoptions`]). It skips
 //! the wrapper's own options (those that take a value skip it too) and
 //! leading operands (`timeout`'s duration, `flock`'s lock file); a runner
 //! with a subcommand (`uv run`, `poetry run`, `pipenv run`, `npm exec`,
@@ -30,6 +34,9 @@ pub(super) enum Wrapped<'a> {
     Python(Vec<String>),
     /// A command line a shell reads.
     Line(String),
+    /// A command run from the directory `dir` (`sudo -D DIR cmd`): its
+    /// relative words are read from there ([`from_dir`]).
+    InDir(&'a str, &'a [String]),
 }
 
 /// Options that take a value, and leading operands, of a wrapper.
@@ -56,9 +63,16 @@ pub(super) fn wrapped<'a>(name: &str, args: &'a [String]) -> Option<Wrapped<'a>>
         "chrt" => plain(&["-T", "-P", "-D", "--sched-runtime", "--sched-period", "--sched-deadline"], 1),
         "taskset" => plain(&[], 1),
         "xargs" => plain(XARGS, 0),
-        "sudo" => plain(SUDO, 0),
+        "sudo" => Some(sudo(args)),
         "doas" => plain(&["-u", "-C", "-a"], 0),
         "flock" => Some(flock(args)),
+        // A shell string given with `-c` (`su -c '…'`, `script -c '…'`),
+        // `watch`'s words through `sh -c`, `sg group '…'` (review 82's
+        // residual wrappers).
+        "su" => Some(line_of(args, &SU, &["c", "command", "session-command"])),
+        "script" => Some(line_of(args, &SCRIPT, &["c", "command"])),
+        "watch" => Some(watch(args)),
+        "sg" => Some(sg(args)),
         // `eval` joins its words with blanks and reads them as a command
         // line (review 82, F7).
         "eval" => Some(Wrapped::Line(args.join(" "))),
@@ -125,30 +139,48 @@ const XARGS: &[&str] = &[
     "--process-slot-var",
 ];
 
-/// `sudo`'s options that take a value (`-h` alone is its help).
-const SUDO: &[&str] = &[
-    "-u",
-    "-g",
-    "-C",
-    "-D",
-    "-p",
-    "-R",
-    "-r",
-    "-t",
-    "-T",
-    "-U",
-    "--user",
-    "--group",
-    "--close-from",
-    "--chdir",
-    "--prompt",
-    "--chroot",
-    "--role",
-    "--type",
-    "--command-timeout",
-    "--other-user",
-    "--host",
-];
+/// `sudo`'s options: those that take a value (`-h` alone is its help);
+/// it stops at its first operand.
+const SUDO: Spec = Spec {
+    valued: "ugCDpRrtTU",
+    optional: "",
+    long: &[
+        "user",
+        "group",
+        "close-from",
+        "chdir",
+        "prompt",
+        "chroot",
+        "role",
+        "type",
+        "command-timeout",
+        "other-user",
+        "host",
+    ],
+    permute: false,
+};
+
+/// `su`'s options that take a value (util-linux; it reads options among
+/// its operands, `su bob -c '…'`).
+const SU: Spec = Spec {
+    valued: "cgGsw",
+    optional: "",
+    long: &["command", "session-command", "group", "supp-group", "shell", "whitelist-environment"],
+    permute: true,
+};
+
+/// `script`'s options that take a value (util-linux; `-t[FILE]`'s only
+/// attached). Its operand is the file it writes, no code.
+const SCRIPT: Spec = Spec {
+    valued: "cEIOBTmo",
+    optional: "t",
+    long: &["command", "echo", "log-in", "log-out", "log-io", "log-timing", "logging-format", "output-limit", "timing"],
+    permute: true,
+};
+
+/// `watch`'s options that take a value (procps; `-d[permanent]`'s only
+/// attached); it stops at its first operand.
+const WATCH: Spec = Spec { valued: "nqs", optional: "d", long: &["interval", "equexit", "shotsdir"], permute: false };
 
 /// `npx`'s and `npm exec`'s options that take a value.
 const NPM_EXEC: &[&str] = &["-p", "--package", "-w", "--workspace", "--prefix"];
@@ -199,6 +231,135 @@ const UV_RUN: &[&str] = &[
     "--color",
     "--python-preference",
 ];
+
+/// How a program reads its options, for [`getopt`].
+pub(super) struct Spec {
+    /// Short options that take a value: the rest of their word, or the
+    /// next word.
+    pub(super) valued: &'static str,
+    /// Short options whose value is only the rest of their word.
+    pub(super) optional: &'static str,
+    /// Long options that take a value (`--name=v`, `--name v`; an
+    /// abbreviation of one too).
+    pub(super) long: &'static [&'static str],
+    /// Options are read among the operands too (GNU getopt's default,
+    /// git's), not only before the first.
+    pub(super) permute: bool,
+}
+
+/// An option [`getopt`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Opt<'a> {
+    /// A short option's letter or a long one's name (a valued one's in
+    /// full when abbreviated).
+    pub(super) name: String,
+    /// Its value, if it takes one.
+    pub(super) value: Option<&'a str>,
+    /// The index of its word in `args`.
+    pub(super) at: usize,
+    /// The index of its value's word, when that is the next word.
+    pub(super) value_at: Option<usize>,
+}
+
+/// The options of `args` from `from` on, read as getopt reads them:
+/// clusters (`-lc CMD`), a short option's value attached (`-xCMD`) or the
+/// next word, `--name=value` or `--name value`, a unique-looking
+/// abbreviation of a valued long name (`--ex` for `--exec`: a wider
+/// reading only protects more), `--` ending them. Returns them and where
+/// the operands start (past a `--`; without `permute` the first word that
+/// is no option).
+pub(super) fn getopt<'a>(args: &'a [String], from: usize, spec: &Spec) -> (Vec<Opt<'a>>, usize) {
+    let mut opts = Vec::new();
+    let mut i = from;
+    while let Some(a) = args.get(i) {
+        let at = i;
+        i += 1;
+        let mut take_next = |name: String, opts: &mut Vec<Opt<'a>>| {
+            let value = args.get(i).map(String::as_str);
+            opts.push(Opt { name, value, at, value_at: value.map(|_| i) });
+            i += 1;
+        };
+        if a == "--" {
+            return (opts, i);
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            let (name, attached) = long.split_once('=').map_or((long, None), |(n, v)| (n, Some(v)));
+            let full = spec
+                .long
+                .iter()
+                .find(|l| **l == name)
+                .or_else(|| spec.long.iter().find(|l| name.len() >= 2 && l.starts_with(name)));
+            match (full, attached) {
+                (Some(f), None) => take_next((*f).to_string(), &mut opts),
+                (f, value) => opts.push(Opt { name: f.map_or(name, |f| f).to_string(), value, at, value_at: None }),
+            }
+        } else if let Some(cluster) = a.strip_prefix('-').filter(|c| !c.is_empty()) {
+            for (k, c) in cluster.char_indices() {
+                let rest = &cluster[k + c.len_utf8()..];
+                let name = c.to_string();
+                if spec.valued.contains(c) {
+                    match rest {
+                        "" => take_next(name, &mut opts),
+                        r => opts.push(Opt { name, value: Some(r), at, value_at: None }),
+                    }
+                    break;
+                }
+                let value = (spec.optional.contains(c) && !rest.is_empty()).then_some(rest);
+                opts.push(Opt { name, value, at, value_at: None });
+                if value.is_some() {
+                    break;
+                }
+            }
+        } else if !spec.permute {
+            return (opts, at);
+        }
+    }
+    (opts, i.min(args.len()))
+}
+
+/// What a program that runs the shell string its option `names` gives
+/// runs (`su -c '…'`, `script -c '…'`): that string, read as a command
+/// line; without one, nothing readable (an interactive shell).
+fn line_of<'a>(args: &'a [String], spec: &Spec, names: &[&str]) -> Wrapped<'a> {
+    let (opts, _) = getopt(args, 0, spec);
+    match opts.iter().rev().find(|o| names.contains(&o.name.as_str())).and_then(|o| o.value) {
+        Some(line) => Wrapped::Line(line.to_string()),
+        None => Wrapped::Command(&[]),
+    }
+}
+
+/// What `sudo [options] command…` runs: the command, from the directory
+/// `-D`/`--chdir` names when it does (as `env -C`).
+fn sudo(args: &[String]) -> Wrapped<'_> {
+    let (opts, at) = getopt(args, 0, &SUDO);
+    let command = args.get(at..).unwrap_or(&[]);
+    match opts.iter().rev().find(|o| o.name == "D" || o.name == "chdir").and_then(|o| o.value) {
+        Some(dir) => Wrapped::InDir(dir, command),
+        None => Wrapped::Command(command),
+    }
+}
+
+/// What `watch [options] command…` runs: its words joined with blanks as
+/// a command line (`sh -c`), or with `-x`/`--exec` the command itself.
+fn watch(args: &[String]) -> Wrapped<'_> {
+    let (opts, at) = getopt(args, 0, &WATCH);
+    let command = args.get(at..).unwrap_or(&[]);
+    if opts.iter().any(|o| o.name == "x" || o.name == "exec") {
+        Wrapped::Command(command)
+    } else {
+        Wrapped::Line(command.join(" "))
+    }
+}
+
+/// What `sg [-] group [-c] command` runs: the command string, read as a
+/// command line (`sg` gives it `sh -c`; more words are joined).
+fn sg(args: &[String]) -> Wrapped<'_> {
+    let mut i = usize::from(args.first().is_some_and(|a| a == "-")) + 1;
+    if args.get(i).is_some_and(|a| a == "-c") {
+        i += 1;
+    }
+    Wrapped::Line(args.get(i..).unwrap_or(&[]).join(" "))
+}
 
 /// Where the command starts in `args`: past the options of `shape`
 /// (`--` ends them) and its operands.
@@ -341,5 +502,37 @@ mod tests {
         assert_eq!(paths("!env -C /opt/t bin/x"), vec!["/opt/t/bin/x"]);
         assert_eq!(paths("!env -C $D ./x"), vec!["./x"]);
         assert_eq!(paths("!env -C tools /usr/bin/true"), vec!["/usr/bin/true"]);
+    }
+
+    #[test]
+    fn su_script_watch_sg_and_sudo_s_directory_are_read() {
+        for a in [
+            "!su -c 'tools/lint.sh --quick'",
+            "!su - bob -c 'tools/lint.sh --quick'",
+            "!su bob -lc tools/lint.sh",
+            "!su --command='tools/lint.sh --quick' bob",
+            "!su -s /bin/sh --session-command 'tools/lint.sh' bob",
+            "!script -qc 'tools/lint.sh --quick' /dev/null",
+            "!script -q -e --command='tools/lint.sh --quick' log.txt",
+            "!watch tools/lint.sh --quick",
+            "!watch -n 5 -d 'tools/lint.sh --quick'",
+            "!watch -tn1 tools/lint.sh",
+            "!watch --interval=5 -x tools/lint.sh --quick",
+            "!sg dev -c 'tools/lint.sh --quick'",
+            "!sg - dev 'tools/lint.sh --quick'",
+            "!sudo -D tools ./lint.sh",
+            "!sudo --chdir=tools sh lint.sh",
+            "!sudo -u bob --chdir tools ./lint.sh --quick",
+            "!sudo -Dtools ./lint.sh",
+        ] {
+            assert_eq!(paths(a), vec!["tools/lint.sh"], "{a}");
+        }
+        // Their own operands and option values are none: `script`'s log
+        // file is written, `su`'s user and `sg`'s group are names.
+        assert!(paths("!script -c true log.txt").is_empty());
+        assert!(paths("!su bob").is_empty());
+        assert!(paths("!watch -n 5 date").is_empty());
+        assert!(paths("!sudo -D /opt/t true").is_empty());
+        assert_eq!(paths("!sudo -D /opt/t bin/x"), vec!["/opt/t/bin/x"]);
     }
 }
