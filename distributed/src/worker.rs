@@ -1474,6 +1474,10 @@ fn heartbeat(shared: &Shared, stop: &AtomicBool) {
         // Every third of the shortest lease held (a message's may be shorter).
         let shortest = lock(&shared.running).values().map(|r| r.lease).fold(shared.cfg.lease, Duration::min);
         let every = (shortest / 3).max(Duration::from_millis(100));
+        // The period runs from the start of a beat, not from its end: a beat
+        // slowed by a loaded Redis must not push the next keep later by its
+        // own length (the entries' idle time in Redis counts on).
+        let began = Instant::now();
         if con.is_none() {
             con = q.connect().ok();
         }
@@ -1482,7 +1486,7 @@ fn heartbeat(shared: &Shared, stop: &AtomicBool) {
         {
             con = None;
         }
-        let until = Instant::now() + every;
+        let until = began + every;
         let mut running = lock(&shared.running);
         while !stop.load(Ordering::SeqCst) {
             let left = until.saturating_duration_since(Instant::now());
@@ -1542,13 +1546,18 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
         .filter(|r| !r.lost)
         .map(|r| (r.stream.clone(), r.entry.clone(), r.msg.clone(), r.token, r.results.clone(), r.handle.is_some()))
         .collect();
-    for (stream, entry, msg, token, results, started) in held {
+    // Every entry is kept first, and only then is the rest asked and said
+    // (cancels, `alive` events, the status): the time between two keeps of an
+    // entry is the heartbeat's period plus one round trip per entry held, not
+    // plus the whole of the slower rest, which a loaded Redis stretches.
+    let mut kept_each = Vec::with_capacity(held.len());
+    for (stream, entry, msg, ..) in &held {
         // Still ours? Then keep it (idle time reset). Checked and claimed in
         // one script, atomically: a worker frozen or delayed between a check
         // and a claim must not take back an entry another worker took over
         // meanwhile (the rightful holder would see it gone and stop its task).
         let mut keep = redis::cmd("EVAL");
-        keep.arg(KEEP_IF_MINE).arg(1).arg(&stream).arg(GROUP).arg(&entry).arg(&shared.cfg.name);
+        keep.arg(KEEP_IF_MINE).arg(1).arg(stream).arg(GROUP).arg(entry).arg(&shared.cfg.name);
         let (sent, sent_boot) = (Instant::now(), lease::boottime());
         // No such stream or group: Redis lost them (restarted without its
         // data), and with them the entry: no longer ours (review 64, F2).
@@ -1557,8 +1566,17 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
             other => other?,
         };
         if kept == 1
-            && let Some(r) = lock(&shared.running).get_mut(&msg)
+            && let Some(r) = lock(&shared.running).get_mut(msg)
         {
+            let gap = sent.saturating_duration_since(r.kept);
+            if gap > r.lease / 2 {
+                tracing::warn!(
+                    entry = %entry,
+                    "kept {} ms after the last keep (lease {} ms): the heartbeat is late",
+                    gap.as_millis(),
+                    r.lease.as_millis()
+                );
+            }
             r.kept = sent;
             r.kept_boot = sent_boot;
             if let Some(mut f) = r.feed.as_ref() {
@@ -1566,6 +1584,9 @@ fn beat(shared: &Shared, con: &mut redis::Connection) -> Result<(), QueueError> 
                 let _ = f.write(&lease::deadline(sent_boot, r.lease));
             }
         }
+        kept_each.push(kept);
+    }
+    for ((_, entry, msg, token, results, started), kept) in held.into_iter().zip(kept_each) {
         let cancelled: bool = q.query(con, redis::cmd("EXISTS").arg(queue::cancel_key(&msg)))?;
         if kept == 0 || cancelled {
             if kept == 0 {

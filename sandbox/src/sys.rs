@@ -224,12 +224,69 @@ pub fn fork() -> io::Result<Option<libc::pid_t>> {
     Ok(if pid == 0 { None } else { Some(pid) })
 }
 
-/// Exec `path` with exactly `argv` and `envp`. Returns only on failure.
-pub fn execve(path: &CString, argv: &[CString], envp: &[CString]) -> io::Error {
-    match nix::unistd::execve(path, argv, envp) {
-        Ok(never) => match never {},
-        Err(e) => io::Error::from(e),
+/// An execve(2) built in full beforehand: the strings and the NULL-terminated
+/// pointer arrays the kernel reads. [`PreparedExec::exec`] allocates nothing,
+/// so a memory limit set just before it (RLIMIT_AS) binds only the new
+/// program, whatever the calling process has mapped.
+pub struct PreparedExec {
+    path: CString,
+    // The pointers below point into these strings' heap buffers, which do not
+    // move when the struct does; the strings live as long as the pointers.
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+}
+
+impl PreparedExec {
+    /// Exec `path` with exactly `argv` (argv\[0\] included) and `envp`.
+    pub fn new(path: CString, argv: Vec<CString>, envp: Vec<CString>) -> Self {
+        let ptrs = |v: &[CString]| v.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+        let argv_ptrs = ptrs(&argv);
+        let envp_ptrs = ptrs(&envp);
+        PreparedExec { path, _argv: argv, _envp: envp, argv_ptrs, envp_ptrs }
     }
+
+    /// Replace this process. Returns only on failure, with the errno; nothing
+    /// is allocated either way.
+    pub fn exec(&self) -> libc::c_int {
+        // SAFETY: the path and every pointer in both NULL-terminated arrays
+        // point into CStrings owned by `self`, alive for the call.
+        unsafe { libc::execve(self.path.as_ptr(), self.argv_ptrs.as_ptr(), self.envp_ptrs.as_ptr()) };
+        io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    }
+}
+
+/// Write `parts` to stderr (write(2) only, nothing allocated; best effort):
+/// for a process that may have no memory left to format with.
+pub fn write_stderr_raw(parts: &[&[u8]]) {
+    for part in parts {
+        let mut rest = *part;
+        while !rest.is_empty() {
+            // SAFETY: writing from a live slice of `rest.len()` bytes.
+            let n = unsafe { libc::write(libc::STDERR_FILENO, rest.as_ptr() as *const libc::c_void, rest.len()) };
+            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            if n <= 0 {
+                return;
+            }
+            rest = rest.get(n as usize..).unwrap_or_default();
+        }
+    }
+}
+
+/// The system's text for `errno` (strerror_r(3), XSI), written into `buf`:
+/// nothing allocated.
+pub fn errno_text(errno: libc::c_int, buf: &mut [u8; 128]) -> &[u8] {
+    // SAFETY: the buffer is writable for its full length; the XSI variant
+    // writes a NUL-terminated string into it (truncated if need be).
+    let ret = unsafe { libc::strerror_r(errno, buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if ret != 0 {
+        return b"unknown error";
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    buf.get(..len).unwrap_or_default()
 }
 
 /// Send `sig` to the process behind `pidfd`.
@@ -251,6 +308,13 @@ pub fn close_from(first: u32) -> io::Result<()> {
     // SAFETY: closing descriptors this process owns; callers hold no OwnedFd
     // above `first` that they will use again.
     cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) }).map(|_| ())
+}
+
+/// Mark every descriptor `>= first` close-on-exec (close_range(2) with
+/// `CLOSE_RANGE_CLOEXEC`): they stay usable until a successful exec.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: only sets a flag on descriptors this process owns.
+    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) }).map(|_| ())
 }
 
 /// Close every descriptor `>= first` except `keep`.

@@ -91,8 +91,20 @@ fn configure(f: &Fleet, lines: &str) {
     std::fs::write(&f.world.config, cfg).unwrap();
 }
 
+/// One bare jail (`exec` of `true`, the mean of three) at the machine's
+/// speed now: what a quick task costs, whatever the load of the shared cores.
+fn one_jail() -> Duration {
+    let e = crate::harness::env();
+    let t0 = Instant::now();
+    for _ in 0..3 {
+        e.run("default", &["true"]).assert_ok();
+    }
+    t0.elapsed() / 3
+}
+
 #[test]
 fn two_hundred_tasks_on_three_workers_each_run_once() {
+    let before = one_jail();
     let mut f = Fleet::new("dag200");
     for w in ["w1", "w2", "w3"] {
         f.spawn_worker(w, &["--capacity", "2"]);
@@ -114,7 +126,13 @@ fn two_hundred_tasks_on_three_workers_each_run_once() {
     let wall = started.elapsed();
     // Measured: 43-50 s on 2 shared cores in a debug build (the same plan
     // run locally took 71 s there: the sandboxes, not the queue, are the cost).
-    assert!(wall < Duration::from_secs(150), "200 tasks took {wall:?}");
+    // 150 s, or the 200 jails one after another at the speed the load leaves
+    // (measured before and after the run; the fleet runs six at once on the
+    // two cores, ~0.6 of that when idle), whichever is longer: at load 18 the
+    // run took 150.5 s.
+    let one = before.max(one_jail());
+    let budget = Duration::from_secs(150).max(one * 200);
+    assert!(wall < budget, "200 tasks took {wall:?} (budget {budget:?}: one bare jail took {one:?})");
     assert_eq!(o.code, 0, "{}\n{}", o.all(), f.worker_log("w1"));
     let mut got = effects(&f);
     got.sort();

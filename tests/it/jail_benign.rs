@@ -267,10 +267,28 @@ fn a_missing_program_fails_like_a_shell() {
 #[test]
 fn the_wall_clock_timeout_exits_3() {
     let e = env();
+    // The jail's own start and end, as the machine's load makes them now: the
+    // budget below is for the kill at the timeout (sleep would take 30 s).
+    let base = e.run("default", &["true"]);
+    base.assert_ok();
+    let overhead = base.report["wall_ms"].as_u64().unwrap();
     let o = e.run_cmd(e.cmd("default", &["--timeout", "500ms"], &["sleep", "30"]));
     assert_eq!(o.code, 3, "{}", o.stderr);
     assert_eq!(o.report["cause"], "timeout");
-    assert!(o.report["wall_ms"].as_u64().unwrap() < 5000);
+    let wall = o.report["wall_ms"].as_u64().unwrap();
+    assert!(wall < 5000 + overhead, "wall {wall} ms (a jail of `true` took {overhead} ms)");
+}
+
+#[test]
+fn a_wall_clock_timeout_during_the_set_up_exits_3() {
+    // The timeout fires while the jail is still being built: the task, never
+    // released, says so as it dies with the init, and that is the kill's echo,
+    // not a set-up failure (exit 1, as it was under load).
+    let e = env();
+    let o = e.run_cmd(e.cmd("default", &["--timeout", "1ms"], &["sleep", "30"]));
+    assert_eq!(o.code, 3, "{}", o.stderr);
+    assert_eq!(o.report["cause"], "timeout");
+    assert_eq!(o.report["error"], "timeouts.wall exceeded");
 }
 
 #[test]

@@ -206,6 +206,30 @@ fn the_container_preset_holds_its_pids_limit_as_root() {
     assert!(report.contains("the supervisor counts the task's processes and threads"), "{report}");
 }
 
+/// `limits.memory` without a memory cgroup, as root: RLIMIT_AS, set right
+/// before the task's exec, binds the task (a 1 GiB allocation fails) and not
+/// the fork of `exec` that sets it (whose own mappings pass 64 MiB): a benign
+/// task runs.
+#[test]
+fn the_container_preset_holds_a_small_memory_limit_as_root() {
+    let e = ws_env();
+    let preset =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/container.yaml"))
+            .expect("policies/container.yaml");
+    let yaml = preset.replace("memory: 2GiB", "memory: 64MiB");
+    assert_ne!(yaml, preset, "container.yaml changed shape");
+    std::fs::write(e.ws.join("mem.yaml"), yaml).unwrap();
+    let r =
+        in_container(&e.ws, &["--policy", "/ws/mem.yaml", "--report", "/ws/r.json", "--", "/bin/sh", "-c", "echo ok"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "ok\n");
+    let report = std::fs::read_to_string(e.ws.join("r.json")).unwrap();
+    assert!(report.contains(" as=67108864 "), "RLIMIT_AS is not in the report: {report}");
+    let r = in_container(&e.ws, &["--policy", "/ws/mem.yaml", "--", "./attack", "memhog", "1024"]);
+    assert!(r.stdout.contains("malloc failed"), "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("ESCAPED"), "{}", r.stdout);
+}
+
 /// The same limit against threads: one process creating 600 threads (one a
 /// millisecond, so the bomb outlasts many 50 ms counts) under `pids: 40` is
 /// killed and reported, as a pids cgroup counts threads. The supervisor's

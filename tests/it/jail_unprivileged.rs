@@ -74,15 +74,33 @@ fn unprivileged_fork_bomb_is_stopped_by_rlimit_and_reported() {
 #[test]
 fn unprivileged_memory_limit_is_enforced_by_rlimit() {
     // Enforced (RLIMIT_AS) but, without a memory cgroup, not observable: SECURITY.md.
-    // RLIMIT_AS is set in the jail's init, a clone of `exec`, before the task's
-    // execve: the limit must leave room for `exec`'s own mappings until then
-    // (the debug build maps over 128 MiB; 256 MiB against a 1 GiB hog).
     let e = env_as(NOBODY);
-    let p = e.policy("mem", "limits:\n  memory: 256MiB\n");
+    let p = e.policy("mem", "limits:\n  memory: 128MiB\n");
     std::os::unix::fs::lchown(&p, Some(NOBODY), Some(NOBODY)).unwrap();
     let o = e.run(&p, &["./attack", "memhog", "1024"]);
     assert!(o.stdout.contains("malloc failed"), "{}", o.stdout);
     assert!(!o.stdout.contains("ESCAPED"));
+}
+
+#[test]
+fn unprivileged_small_memory_limit_binds_the_task_not_orchestra() {
+    // RLIMIT_AS is set right before the task's execve, in a fork of `exec`
+    // whose own mappings (the debug build: over 128 MiB) do not fit in it:
+    // a benign task under 64 MiB starts and succeeds all the same.
+    let e = env_as(NOBODY);
+    let p = e.policy("mem64", "limits:\n  memory: 64MiB\n");
+    std::os::unix::fs::lchown(&p, Some(NOBODY), Some(NOBODY)).unwrap();
+    let o = e.sh(&p, "echo ok");
+    o.assert_ok();
+    assert_eq!(o.stdout, "ok\n");
+    let rlimits = o.report["enforced"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["control"] == "rlimits")
+        .map(|c| c["detail"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    assert!(rlimits.contains(" as=67108864 "), "RLIMIT_AS is not in the report: {rlimits}");
 }
 
 #[test]

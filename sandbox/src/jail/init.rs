@@ -15,7 +15,8 @@
 //! The task side ([`task_main`]) runs in the forked child: session, nested
 //! user namespace (uid 1000, no capabilities), rlimits, capabilities dropped,
 //! `no_new_privs`, the AppArmor profile for its exec (`mac.apparmor`),
-//! landlock, seccomp; then exec.
+//! landlock, seccomp; then RLIMIT_AS (without a memory cgroup) with the exec
+//! prepared, and exec.
 
 use super::landlock_rules;
 use super::plan::JailPlan;
@@ -282,32 +283,99 @@ struct TaskControls<'a> {
 
 /// The task's side of the fork: apply every control, then exec. Returns only
 /// with an error message (the caller reports it and exits).
+///
+/// `limits.memory` without a memory cgroup (RLIMIT_AS) is set last, right
+/// before the execve: this process is a fork of `orchestra exec`, whose own
+/// mappings count against RLIMIT_AS until the exec replaces them. Everything
+/// the exec and its failure message need is prepared before the limit, and
+/// nothing is allocated after it, so the limit binds the task's program only.
 fn task_main(plan: &JailPlan, rep: &mut Reporter, sock: UnixStream, controls: TaskControls<'_>) -> SetupError {
-    match task_setup(plan, rep, &sock, controls) {
-        Ok((path, argv, envp)) => {
-            drop(sock);
-            // Everything but stdio goes, the control socket included.
-            if let Err(e) = sys::close_from(3) {
-                return step("close descriptors")(e);
-            }
-            let err = sys::execve(&path, &argv, &envp);
-            // The control socket is closed now; tell the user on stderr like a shell
-            // would (not as `orchestra:`: the relay marks such task lines).
-            crate::say!("orchestra exec: {}: {err}", plan.argv[0]);
-            sys::exit_now(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 });
+    let exec = match task_setup(plan, rep, &sock, controls) {
+        Ok(exec) => exec,
+        Err(e) => return e,
+    };
+    let failure = ExecFailure::new(plan);
+    drop(sock);
+    // Everything but stdio goes at the exec, the control socket included; until
+    // then it can still carry a failure of the last step.
+    if let Err(e) = sys::cloexec_from(3) {
+        return step("close descriptors on exec")(e);
+    }
+    if let Err(e) = limit_address_space(plan) {
+        return e;
+    }
+    let errno = exec.exec();
+    // The exec failed, maybe for want of memory under the limit: tell the user
+    // on stderr like a shell would (not as `orchestra:`: the relay marks such
+    // task lines), with the message prepared before the limit.
+    failure.say(errno);
+    sys::exit_now(if errno == libc::ENOENT { 127 } else { 126 });
+}
+
+/// The task's message for a failed execve, built before RLIMIT_AS is set
+/// (saying it allocates nothing).
+struct ExecFailure {
+    /// `orchestra exec: ARGV0: `.
+    prefix: Vec<u8>,
+    /// Said after the system's text when the exec ran out of memory (ENOMEM,
+    /// or E2BIG: the arguments did not fit) under RLIMIT_AS.
+    no_memory: Option<Vec<u8>>,
+}
+
+impl ExecFailure {
+    fn new(plan: &JailPlan) -> Self {
+        let argv0 = plan.argv.first().map(String::as_str).unwrap_or_default();
+        ExecFailure {
+            prefix: format!("orchestra exec: {argv0}: ").into_bytes(),
+            no_memory: plan.rlimits.address_space.map(|v| {
+                format!("; the program and its arguments must fit in limits.memory (RLIMIT_AS of {v} bytes, no memory cgroup)")
+                    .into_bytes()
+            }),
         }
-        Err(e) => e,
+    }
+
+    /// `orchestra exec: ARGV0: TEXT (os error N)[; the program does not fit …]`.
+    fn say(&self, errno: libc::c_int) {
+        let mut text = [0u8; 128];
+        let mut number = [0u8; 12];
+        let hint = match &self.no_memory {
+            Some(h) if errno == libc::ENOMEM || errno == libc::E2BIG => h.as_slice(),
+            _ => b"",
+        };
+        sys::write_stderr_raw(&[
+            &self.prefix,
+            sys::errno_text(errno, &mut text),
+            b" (os error ",
+            decimal(errno.unsigned_abs(), &mut number),
+            b")",
+            hint,
+            b"\n",
+        ]);
     }
 }
 
-type ExecParts = (CString, Vec<CString>, Vec<CString>);
+/// `n` in decimal, written into `buf` (nothing allocated).
+fn decimal(mut n: u32, buf: &mut [u8; 12]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(d) = buf.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    buf.get(i..).unwrap_or_default()
+}
 
 fn task_setup(
     plan: &JailPlan,
     rep: &mut Reporter,
     sock: &UnixStream,
     controls: TaskControls<'_>,
-) -> Result<ExecParts, SetupError> {
+) -> Result<sys::PreparedExec, SetupError> {
     nix::unistd::setsid().map_err(step("setsid"))?;
     if plan.tty {
         // Our stdin is the pseudo-terminal orchestra opened for this task.
@@ -464,10 +532,20 @@ fn apply_rlimits(plan: &JailPlan) -> Result<(), SetupError> {
         setrlimit(Resource::RLIMIT_CPU, soft, hard).map_err(step(format!("setrlimit CPU={soft}:{hard}")))?;
     }
     set(Resource::RLIMIT_FSIZE, "FSIZE", r.fsize)?;
-    set(Resource::RLIMIT_AS, "AS", r.address_space)?;
     set(Resource::RLIMIT_NPROC, "NPROC", r.nproc)?;
     set(Resource::RLIMIT_CORE, "CORE", Some(0))?;
     Ok(())
+}
+
+/// RLIMIT_AS (`limits.memory` without a memory cgroup): the last step
+/// before the exec, see [`task_main`]. A refusal is a setup failure (the
+/// limit is then not in force, so reporting it may allocate).
+fn limit_address_space(plan: &JailPlan) -> Result<(), SetupError> {
+    use nix::sys::resource::{Resource, setrlimit};
+    match plan.rlimits.address_space {
+        Some(v) => setrlimit(Resource::RLIMIT_AS, v, v).map_err(step(format!("setrlimit AS={v}"))),
+        None => Ok(()),
+    }
 }
 
 fn cstring(s: &str) -> Result<CString, SetupError> {
@@ -475,7 +553,7 @@ fn cstring(s: &str) -> Result<CString, SetupError> {
 }
 
 /// Resolve argv\[0\] against the task's PATH (as a shell would) and build exec arguments.
-fn resolve_program(plan: &JailPlan) -> Result<ExecParts, SetupError> {
+fn resolve_program(plan: &JailPlan) -> Result<sys::PreparedExec, SetupError> {
     let prog = &plan.argv[0];
     let path = if prog.contains('/') {
         PathBuf::from(prog)
@@ -491,7 +569,7 @@ fn resolve_program(plan: &JailPlan) -> Result<ExecParts, SetupError> {
     let path = cstring(&path.to_string_lossy())?;
     let argv = plan.argv.iter().map(|a| cstring(a)).collect::<Result<Vec<_>, _>>()?;
     let envp = plan.env.iter().map(|(k, v)| cstring(&format!("{k}={v}"))).collect::<Result<Vec<_>, _>>()?;
-    Ok((path, argv, envp))
+    Ok(sys::PreparedExec::new(path, argv, envp))
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -509,6 +587,14 @@ mod tests {
         let (ours, theirs) = UnixStream::pair().unwrap();
         let rep = Reporter { sock: ours.try_clone().unwrap(), reader: BufReader::new(ours) };
         (rep, BufReader::new(theirs))
+    }
+
+    #[test]
+    fn decimal_writes_an_errno_without_allocating() {
+        let mut buf = [0u8; 12];
+        assert_eq!(decimal(0, &mut buf), b"0");
+        assert_eq!(decimal(12, &mut buf), b"12");
+        assert_eq!(decimal(u32::MAX, &mut buf), b"4294967295");
     }
 
     #[test]

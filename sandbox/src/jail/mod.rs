@@ -847,6 +847,13 @@ fn handle_event(line: &[u8], run: &mut Run) {
     match ev {
         Event::Enforced { control, detail } => run.enforced.push(Control { control, detail }),
         Event::Violation { rule, detail } => run.violation(rule, detail),
+        // Once we killed the jail (a timeout that fired during a slow set-up,
+        // or an interrupt), a set-up failure it reports is that kill's echo
+        // (the task's "the init did not release the task"): the cause is the
+        // timeout or the interrupt, not a set-up failure (exit 1).
+        Event::SetupFailed { error } if run.timed_out.is_some() || run.interrupted.is_some() => {
+            tracing::debug!(%error, "jail: a set-up failure after we killed the jail, not recorded");
+        }
         Event::SetupFailed { error } => run.setup_error = Some(error),
         Event::Exited { code, signal } => run.exited = Some((code, signal)),
         Event::Usage { cpu_ms } => {
