@@ -160,3 +160,19 @@ fn offline_planner_runs_tests_that_live_inside_the_package() {
     w.write("pkg/tests/test_f.py", "from pkg import f\n\n\ndef test_f():\n    assert f() == 1\n");
     builds_and_tests_one(&w);
 }
+
+/// Python test data that is deliberately not valid Python (Pygments' lexer samples under
+/// tests/examplefiles/) does not fail the byte-compile step: only importable code is compiled,
+/// and the tests run.
+#[test]
+fn offline_planner_python_build_passes_beside_test_data_that_is_not_python() {
+    let w = World::new();
+    w.write("pyproject.toml", "[project]\nname = \"pkg\"\nversion = \"0\"\n");
+    w.write("pkg/__init__.py", "def f():\n    return 1\n");
+    w.write("tests/test_f.py", "from pkg import f\n\n\ndef test_f():\n    assert f() == 1\n");
+    w.write("tests/examplefiles/python/sample.py", "# a lexer sample, not a module\nreturn 1\n");
+    builds_and_tests_one(&w);
+    // (Bytecode goes to the jail's private /tmp: what is compiled is checked by the planner's unit test.)
+    let sample = std::fs::read_to_string(w.ws.join("tests/examplefiles/python/sample.py")).expect("sample");
+    assert_eq!(sample, "# a lexer sample, not a module\nreturn 1\n");
+}

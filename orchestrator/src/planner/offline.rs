@@ -10,7 +10,8 @@
 //!   `CMakeLists.txt`, `meson.build` and those its `subdir()`s name (bounded,
 //!   [`meson`]), `go.mod`, `setup.py`, the Python project and pytest config
 //!   files, `.gitignore`); it lists top-level directories one level down to
-//!   find Python code and a package's own `tests/` ([`pysource`]), and a Go
+//!   find Python code, the Python source trees (bounded, [`pysource`]) to
+//!   tell imported code from data and find a package's own `tests/`, and a Go
 //!   module (bounded) to find `*_test.go` names; it
 //!   runs nothing, writes nothing and needs no network;
 //! - every task uses a built-in whitelisted tool with arguments the whitelist
@@ -980,8 +981,7 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
     }
     packages.sort();
     let package_tests = pysource::package_tests(&ls.root, &packages);
-    let mut sources = source_dirs;
-    sources.extend(source_files);
+    let sources = pysource::compile_args(&ls.root, &source_dirs, &source_files);
     let pyproject_ext = ls.has("pyproject.toml") && pyproject_extensions(&ls.text("pyproject.toml")?);
     // Extensions only pyproject.toml declares, with no setup.py: nothing here builds them.
     let unbuildable = pyproject_ext && !ls.has("setup.py");
@@ -1686,6 +1686,53 @@ mod tests {
         assert!(says(&err("test", dir.path())).contains("in a package"));
         let dir = workspace(&[("pyproject.toml", ""), ("pkg/__init__.py", ""), ("examples/tests/test_x.py", "")]);
         assert!(says(&err("test", dir.path())).contains("no tests/"));
+    }
+
+    #[test]
+    fn python_build_compiles_imported_code_never_test_data() {
+        // Pygments' shape: lexer samples under tests/ that are deliberately not valid Python.
+        let dir = workspace(&[
+            ("pyproject.toml", "[project]\nname = \"pkg\"\n"),
+            ("pkg/__init__.py", "def f():\n    return 1\n"),
+            ("pkg/lexers/__init__.py", ""),
+            ("pkg/lexers/_mapping.py", "X = 1\n"),
+            ("pkg/lexers/data/sample.py", "return 1\n"),
+            ("doc/conf.py", "project = 'pkg'\n"),
+            ("doc/examples/bad.py", "return 1\n"),
+            ("tests/__init__.py", ""),
+            ("tests/test_f.py", "def test_f():\n    pass\n"),
+            ("tests/examplefiles/python/switch_case.py", "return 1\n"),
+            ("tests/snippets/x/__init__.py", "return 1\n"),
+        ]);
+        let p = plan("build and test", dir.path());
+        assert_eq!(cmd(&p, "build"), "python3 -m compileall -q -l doc pkg pkg/lexers tests");
+        // The planned step passes and compiles the code, and only the code.
+        let t = task(&p, "build");
+        let out = std::process::Command::new("python3")
+            .args(&t.args)
+            .current_dir(dir.path())
+            .output()
+            .expect("python3 runs (the Python planner tests need it)");
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for code in ["doc", "pkg", "pkg/lexers", "tests"] {
+            assert!(dir.path().join(code).join("__pycache__").is_dir(), "{code} was not compiled");
+        }
+        for data in ["doc/examples", "pkg/lexers/data", "tests/examplefiles/python", "tests/snippets/x"] {
+            assert!(!dir.path().join(data).join("__pycache__").exists(), "{data} was compiled");
+        }
+        // The src layout: `src` itself holds no package marker, its packages are listed.
+        let dir = workspace(&[
+            ("pyproject.toml", ""),
+            ("src/pkg/__init__.py", ""),
+            ("tests/test_pkg.py", ""),
+            ("tests/data/input.py", "return 1\n"),
+        ]);
+        assert_eq!(cmd(&plan("build", dir.path()), "build"), "python3 -m compileall -q -l src src/pkg tests");
     }
 
     #[test]
