@@ -452,6 +452,38 @@ fn corpus_python_markupsafe_tests_run_against_the_extension_under_default() {
     assert!(pytest_skipped(&r.logs).is_empty(), "the C cases ran, none skipped\n{}", r.context());
 }
 
+// ---- Python, tests inside the package, C extension: simplejson 3.19.2 ------
+
+/// `_speedups*.so` next to its source in the package directory.
+fn built_speedups(dir: &Path) -> bool {
+    std::fs::read_dir(dir).unwrap().flatten().any(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        name.starts_with("_speedups.") && name.ends_with(".so")
+    })
+}
+
+#[test]
+fn corpus_python_simplejson_tests_inside_the_package_run_against_its_c_extension_under_build_offline() {
+    let w = project("simplejson", "version: 1\n");
+    let r = w.corpus_run("build and test this project", &["--policy", "build-offline"]);
+    r.assert_ok().assert_count("pytest passed", SIMPLEJSON_TESTS, pytest_passed);
+    assert!(pytest_skipped(&r.logs).is_empty(), "the C cases ran, none skipped\n{}", r.context());
+    assert!(built_speedups(&w.ws.join("simplejson")), "_speedups was built in place\n{}", r.context());
+}
+
+#[test]
+fn corpus_python_simplejson_tests_inside_the_package_run_under_default() {
+    let w = project("simplejson", "version: 1\n");
+    let r = w.corpus_run("run the tests", &["--policy", "default"]);
+    r.assert_ok().assert_count("pytest passed", SIMPLEJSON_TESTS, pytest_passed);
+    assert!(pytest_skipped(&r.logs).is_empty(), "the C cases ran, none skipped\n{}", r.context());
+    assert!(built_speedups(&w.ws.join("simplejson")), "_speedups was built in place\n{}", r.context());
+}
+
+/// simplejson's own suite, C speedups included (`simplejson/tests/`).
+const SIMPLEJSON_TESTS: u64 = 143;
+
 // ---- C with make: jsmn ------------------------------------------------------
 
 #[test]

@@ -10,7 +10,9 @@
 //!   `CMakeLists.txt`, `meson.build` and those its `subdir()`s name (bounded,
 //!   [`meson`]), `go.mod`, `setup.py`, the Python project and pytest config
 //!   files, `.gitignore`); it lists top-level directories one level down to
-//!   find Python code, and a Go module (bounded) to find `*_test.go` names; it
+//!   find Python code, the Python source trees (bounded, [`pysource`]) to
+//!   tell imported code from data and find a package's own `tests/`, and a Go
+//!   module (bounded) to find `*_test.go` names; it
 //!   runs nothing, writes nothing and needs no network;
 //! - every task uses a built-in whitelisted tool with arguments the whitelist
 //!   admits and works offline (`--offline`, no installs); no task is a no-op
@@ -40,6 +42,7 @@
 mod intent;
 mod listing;
 mod meson;
+mod pysource;
 
 use super::{PlanError, Planner};
 use crate::plan::{PLAN_VERSION, Plan, Task};
@@ -952,19 +955,33 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
     let test_files = ls.files.iter().any(|f| (f.starts_with("test_") || f.ends_with("_test.py")) && f.ends_with(".py"));
     let mut p = Project::new(Eco::Python, "python");
     // Byte-compile the sources (a syntax check), never a virtualenv or an output directory.
-    let mut sources: Vec<String> = Vec::new();
+    let mut source_dirs: Vec<String> = Vec::new();
+    let mut source_files: Vec<String> = Vec::new();
+    // The packages, which may carry their own tests (`pkg/tests/`).
+    let mut packages: Vec<String> = Vec::new();
     if src_layout {
-        sources.push("src".into());
-        sources.extend(tests_dir.map(str::to_string));
+        source_dirs.push("src".into());
+        source_dirs.extend(tests_dir.map(str::to_string));
+        if let Ok(rd) = std::fs::read_dir(ls.root.join("src")) {
+            let names = rd.flatten().take(10_000).filter_map(|e| e.file_name().into_string().ok());
+            packages
+                .extend(names.map(|n| format!("src/{n}")).filter(|d| ls.root.join(d).join("__init__.py").is_file()));
+        }
     } else {
         for d in &ls.dirs {
             let path = ls.root.join(d);
             if ls.inputs.contains(d) && !path.join("pyvenv.cfg").exists() && has_python(&path) {
-                sources.push(d.clone());
+                source_dirs.push(d.clone());
+                if path.join("__init__.py").is_file() {
+                    packages.push(d.clone());
+                }
             }
         }
-        sources.extend(ls.files.iter().filter(|f| f.ends_with(".py") && ls.inputs.contains(f)).cloned());
+        source_files.extend(ls.files.iter().filter(|f| f.ends_with(".py") && ls.inputs.contains(f)).cloned());
     }
+    packages.sort();
+    let package_tests = pysource::package_tests(&ls.root, &packages);
+    let sources = pysource::compile_args(&ls.root, &source_dirs, &source_files);
     let pyproject_ext = ls.has("pyproject.toml") && pyproject_extensions(&ls.text("pyproject.toml")?);
     // Extensions only pyproject.toml declares, with no setup.py: nothing here builds them.
     let unbuildable = pyproject_ext && !ls.has("setup.py");
@@ -1000,7 +1017,7 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
     }
     if unbuildable {
         p.block(Want::Test, NO_EXTENSION_BUILDER);
-    } else if tests_dir.is_some() || test_files || config.contains("testpaths") {
+    } else if tests_dir.is_some() || test_files || package_tests || config.contains("testpaths") {
         // `-o pythonpath=src` needs a config file to be relative to (pytest
         // 7 fails without one): the project manifest is named when there is none.
         let manifest = if ls.has("pyproject.toml") { "pyproject.toml" } else { "setup.py" };
@@ -1018,7 +1035,10 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
                 .needs(if ext { AFTER_EXTENSIONS } else { AFTER_BUILD }),
         );
     } else {
-        p.lack(Want::Test, "no tests/ or test/ directory, test_*.py file or pytest testpaths");
+        p.lack(
+            Want::Test,
+            "no tests/ or test/ directory (at the top level or in a package), test_*.py file or pytest testpaths",
+        );
     }
     p.step(Step::new("lint", Some(Want::Lint), "ruff", &["check", "."], "Lint the Python code with ruff.".into()));
     Ok(p)
@@ -1638,6 +1658,81 @@ mod tests {
         assert_eq!(cmd(&p, "lint"), "ruff check .");
         let dir = workspace(&[("pyproject.toml", ""), ("pkg/__init__.py", "")]);
         assert!(says(&err("test", dir.path())).contains("no tests/"));
+    }
+
+    #[test]
+    fn python_tests_inside_the_package_are_planned() {
+        // simplejson's and psutil's shape: the suite in `pkg/tests/`, a C extension built first.
+        let setup = "from setuptools import Extension, setup\n\
+            setup(ext_modules=[Extension(\"pkg._speedups\", [\"pkg/_speedups.c\"])])\n";
+        let dir = workspace(&[
+            ("setup.py", setup),
+            ("pkg/__init__.py", ""),
+            ("pkg/_speedups.c", ""),
+            ("pkg/tests/__init__.py", ""),
+            ("pkg/tests/test_pkg.py", ""),
+        ]);
+        let p = plan("build and test this project", dir.path());
+        assert_eq!(ids(&p), ["build", "build-ext", "test"]);
+        assert_eq!(cmd(&p, "test"), "python3 -m pytest");
+        assert_eq!(needs(&p, "test"), ["build", "build-ext"]);
+        // `test/` and `*_test.py` count too, and so does a src-layout package.
+        let dir = workspace(&[("pyproject.toml", ""), ("pkg/__init__.py", ""), ("pkg/test/pkg_test.py", "")]);
+        assert_eq!(cmd(&plan("test", dir.path()), "test"), "python3 -m pytest");
+        let dir = workspace(&[("pyproject.toml", ""), ("src/pkg/__init__.py", ""), ("src/pkg/tests/test_x.py", "")]);
+        assert_eq!(cmd(&plan("test", dir.path()), "test"), "python3 -m pytest -c pyproject.toml -o pythonpath=src");
+        // Helpers without test modules, or tests in a directory that is no package, are no suite.
+        let dir = workspace(&[("pyproject.toml", ""), ("pkg/__init__.py", ""), ("pkg/tests/helpers.py", "")]);
+        assert!(says(&err("test", dir.path())).contains("in a package"));
+        let dir = workspace(&[("pyproject.toml", ""), ("pkg/__init__.py", ""), ("examples/tests/test_x.py", "")]);
+        assert!(says(&err("test", dir.path())).contains("no tests/"));
+    }
+
+    #[test]
+    fn python_build_compiles_imported_code_never_test_data() {
+        // Pygments' shape: lexer samples under tests/ that are deliberately not valid Python.
+        let dir = workspace(&[
+            ("pyproject.toml", "[project]\nname = \"pkg\"\n"),
+            ("pkg/__init__.py", "def f():\n    return 1\n"),
+            ("pkg/lexers/__init__.py", ""),
+            ("pkg/lexers/_mapping.py", "X = 1\n"),
+            ("pkg/lexers/data/sample.py", "return 1\n"),
+            ("doc/conf.py", "project = 'pkg'\n"),
+            ("doc/examples/bad.py", "return 1\n"),
+            ("tests/__init__.py", ""),
+            ("tests/test_f.py", "def test_f():\n    pass\n"),
+            ("tests/examplefiles/python/switch_case.py", "return 1\n"),
+            ("tests/snippets/x/__init__.py", "return 1\n"),
+        ]);
+        let p = plan("build and test", dir.path());
+        assert_eq!(cmd(&p, "build"), "python3 -m compileall -q -l doc pkg pkg/lexers tests");
+        // The planned step passes and compiles the code, and only the code.
+        let t = task(&p, "build");
+        let out = std::process::Command::new("python3")
+            .args(&t.args)
+            .current_dir(dir.path())
+            .output()
+            .expect("python3 runs (the Python planner tests need it)");
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for code in ["doc", "pkg", "pkg/lexers", "tests"] {
+            assert!(dir.path().join(code).join("__pycache__").is_dir(), "{code} was not compiled");
+        }
+        for data in ["doc/examples", "pkg/lexers/data", "tests/examplefiles/python", "tests/snippets/x"] {
+            assert!(!dir.path().join(data).join("__pycache__").exists(), "{data} was compiled");
+        }
+        // The src layout: `src` itself holds no package marker, its packages are listed.
+        let dir = workspace(&[
+            ("pyproject.toml", ""),
+            ("src/pkg/__init__.py", ""),
+            ("tests/test_pkg.py", ""),
+            ("tests/data/input.py", "return 1\n"),
+        ]);
+        assert_eq!(cmd(&plan("build", dir.path()), "build"), "python3 -m compileall -q -l src src/pkg tests");
     }
 
     #[test]
