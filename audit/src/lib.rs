@@ -69,7 +69,6 @@ pub use error::{AuditError, Damage};
 pub use keyring::KeyRing;
 pub use keys::{AuditKey, VerifierKey, created_notice, default_key_path, load_key, load_or_create_key};
 pub use kind::Kind;
-pub use private::prepare_dir;
 pub use verify::{VerifyOptions, VerifyReport, verify_dir};
 pub use writer::{AuditLog, OpenOptions};
 

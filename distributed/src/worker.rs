@@ -32,7 +32,7 @@ use crate::message::{AuditRef, Envelope, Kind, MessageError, Output, TaskMessage
 use crate::queue::{self, GROUP, Queue, QueueError};
 use crate::storage::{Blob, Blobs, StorageError};
 use orchestra_orchestrator::audit;
-use orchestra_orchestrator::orchestrator::exec_protocol::{Attempt, AttemptLease, mono_us};
+use orchestra_orchestrator::orchestrator::exec_protocol::{Attempt, mono_us};
 use orchestra_orchestrator::orchestrator::lease;
 use orchestra_orchestrator::orchestrator::worker as local;
 use orchestra_orchestrator::runstore::{RunDir, RunsDir};
@@ -861,22 +861,47 @@ fn deliver(
     con: &mut redis::Connection,
 ) -> Option<RunDir> {
     let q = &shared.cfg.queue;
-    // The task's `exec` starts now, beside the go-ahead's round trip, and
-    // runs nothing of the task's own before its first deadline, written
-    // only once the go-ahead is here (`--lease-go`).
-    let early = prestart(shared, msg);
     let go = go_ahead(shared, con, msg, token, nonce, said);
-    if go != Go::Ahead {
-        // Its `exec` ends with nothing run (no go-ahead: exit 1, nothing recorded).
-        let scratch = early.map(Prestarted::withdraw);
-        settle_without_go(shared, con, d, msg, token, go);
+    if go == Go::Unsaid {
+        // Not run, not acknowledged: reclaimed after the lease.
         lock(&shared.running).remove(&msg.id);
         shared.freed.notify_all();
-        return scratch;
+        return None;
+    }
+    if go == Go::Cancelled {
+        // The run stopped the attempt before it began: done with, nothing to refuse.
+        ack(shared, con, &d.stream, &d.entry);
+        lock(&shared.running).remove(&msg.id);
+        shared.freed.notify_all();
+        return None;
+    }
+    if go == Go::Silent {
+        // The run is not waiting for this delivery (it ended, or the message
+        // is a replay): never run it; tell a run that might still listen.
+        let r = Refusal {
+            reason: "no_go_ahead",
+            detail: format!(
+                "no go-ahead from the orchestrator within {}",
+                humantime::format_duration(shared.cfg.go_wait)
+            ),
+            msg: msg.id.clone(),
+        };
+        let lost = WorkerEvent::Lost {
+            msg: msg.id.clone(),
+            task: msg.task.clone(),
+            attempt: msg.attempt,
+            deliveries: token,
+            worker: shared.cfg.name.clone(),
+            error: Some("no go-ahead from the orchestrator".into()),
+        };
+        let _ = post(shared, con, &msg.results, &lost);
+        refuse(shared, con, d, &r);
+        lock(&shared.running).remove(&msg.id);
+        shared.freed.notify_all();
+        return None;
     }
     tracing::debug!(mono_us = mono_us(), task = %msg.task, "worker: go-ahead");
-    let (outcome, scratch) = run_task(shared, con, msg, token, early);
-
+    let (outcome, scratch) = run_task(shared, con, msg, token);
     let (still_ours, interrupted) =
         lock(&shared.running).get(&msg.id).map_or((false, false), |r| (!r.lost, r.interrupted));
     match outcome {
@@ -911,45 +936,6 @@ fn deliver(
     shared.freed.notify_all();
     tracing::debug!(mono_us = mono_us(), task = %msg.task, "worker: slot freed");
     scratch
-}
-
-/// What becomes of a delivery without its go-ahead (the task never ran):
-/// unsaid, it stays pending (reclaimed after the lease); cancelled by the
-/// run, it is acknowledged; unanswered, it is refused and the run told.
-fn settle_without_go(
-    shared: &Shared,
-    con: &mut redis::Connection,
-    d: &Delivery,
-    msg: &TaskMessage,
-    token: u64,
-    go: Go,
-) {
-    match go {
-        Go::Ahead | Go::Unsaid => {}
-        Go::Cancelled => ack(shared, con, &d.stream, &d.entry),
-        Go::Silent => {
-            // The run is not waiting for this delivery (it ended, or the message
-            // is a replay): never run it; tell a run that might still listen.
-            let r = Refusal {
-                reason: "no_go_ahead",
-                detail: format!(
-                    "no go-ahead from the orchestrator within {}",
-                    humantime::format_duration(shared.cfg.go_wait)
-                ),
-                msg: msg.id.clone(),
-            };
-            let lost = WorkerEvent::Lost {
-                msg: msg.id.clone(),
-                task: msg.task.clone(),
-                attempt: msg.attempt,
-                deliveries: token,
-                worker: shared.cfg.name.clone(),
-                error: Some("no go-ahead from the orchestrator".into()),
-            };
-            let _ = post(shared, con, &msg.results, &lost);
-            refuse(shared, con, d, &r);
-        }
-    }
 }
 
 /// While `busy(running deliveries)` holds, until a delivery ends, or `at_most`
@@ -1081,95 +1067,29 @@ enum TaskError {
     Lease { path: PathBuf, source: std::io::Error },
 }
 
-/// How long a withdrawn `exec` is given to end by itself.
-const WITHDRAW_GRACE: Duration = Duration::from_secs(2);
-
-/// A delivery's `exec`, started before its go-ahead (`--lease-go`): its
-/// set-up runs while the worker waits, the task's own code only after the
-/// first deadline, which [`arm`] writes.
-struct Prestarted {
-    run: RunDir,
-    feed: std::fs::File,
-    task: local::Spawned,
-}
-
-impl Prestarted {
-    /// No go-ahead: the FIFO loses its only writer, so `exec` ends with
-    /// nothing run (exit 1, nothing recorded); one that had not opened the
-    /// FIFO yet (it would wait for a writer) is killed after a grace. Its
-    /// scratch run directory comes back to be emptied.
-    fn withdraw(self) -> RunDir {
-        drop(self.feed);
-        let _ = self.task.end_within(WITHDRAW_GRACE);
-        self.run
-    }
-}
-
-/// Start the delivery's `exec` ahead of its go-ahead, in a scratch run
-/// directory of its own; `None` when that could not be done (the delivery
-/// then starts it after the go-ahead, and meets the same error there).
-fn prestart(shared: &Shared, msg: &TaskMessage) -> Option<Prestarted> {
-    let run = scratch(shared).ok()?;
-    match spawn_attempt(shared, msg, &run, true) {
-        Ok((Some(feed), Ok(task))) => Some(Prestarted { run, feed, task }),
-        Ok(_) | Err(_) => {
-            recycle(&shared.scratch, scratch_kept(&shared.cfg), run);
-            None
-        }
-    }
-}
-
-/// A scratch run directory: an emptied one kept from an earlier delivery,
-/// or a new one.
-fn scratch(shared: &Shared) -> Result<RunDir, orchestra_orchestrator::runstore::RunStoreError> {
-    let cfg = &shared.cfg;
-    let reused = lock(&shared.scratch).pop();
-    reused.map_or_else(|| RunsDir::open(&cfg.state_dir.join("runs"), None).and_then(|d| RunDir::create_in(&d)), Ok)
-}
-
-/// Run the delivery's task, after its go-ahead, and store its results: in
-/// the `exec` started ahead when it still waits for its go-ahead, else in
-/// an `exec` started now. The scratch run directory comes back with the
-/// result, for [`recycle`] once the delivery is done with (its emptying is
-/// off the critical path).
+/// Run the delivery's task in a scratch run directory (an emptied one
+/// kept from an earlier delivery, or a new one), store its results; the
+/// directory comes back with the result, for [`recycle`] once the delivery
+/// is done with (its emptying is off the critical path).
 fn run_task(
     shared: &Shared,
     con: &mut redis::Connection,
     msg: &TaskMessage,
     token: u64,
-    early: Option<Prestarted>,
 ) -> (Result<WorkerEvent, TaskError>, Option<RunDir>) {
+    let cfg = &shared.cfg;
     let blobs = match store(shared, &msg.storage) {
         Ok(b) => b,
-        Err(e) => return (Err(e.into()), early.map(Prestarted::withdraw)),
+        Err(e) => return (Err(e.into()), None),
     };
-    // One that ended already (its lease lapsed before the go-ahead, or its
-    // set-up failed) ran nothing: started again, after the go-ahead.
-    let early = match early {
-        Some(p) if p.task.ended_within(Duration::ZERO) => {
-            let run = p.withdraw();
-            recycle(&shared.scratch, scratch_kept(&shared.cfg), run);
-            None
-        }
-        other => other,
+    let reused = lock(&shared.scratch).pop();
+    let run = match reused
+        .map_or_else(|| RunsDir::open(&cfg.state_dir.join("runs"), None).and_then(|d| RunDir::create_in(&d)), Ok)
+    {
+        Ok(r) => r,
+        Err(e) => return (Err(e.into()), None),
     };
-    let (run, task) = match early {
-        Some(Prestarted { run, feed, task }) => {
-            arm(shared, msg, feed);
-            (run, Ok(task))
-        }
-        None => {
-            let run = match scratch(shared) {
-                Ok(r) => r,
-                Err(e) => return (Err(e.into()), None),
-            };
-            match spawn_attempt(shared, msg, &run, false) {
-                Ok((_, task)) => (run, task),
-                Err(e) => return (Err(e), Some(run)),
-            }
-        }
-    };
-    let result = complete(shared, con, msg, token, &run, &blobs, task);
+    let result = run_in(shared, con, msg, token, &run, &blobs);
     tracing::debug!(mono_us = mono_us(), task = %msg.task, "worker: run ended");
     (result, Some(run))
 }
@@ -1250,18 +1170,14 @@ fn policy_file(shared: &Shared, yaml: &str) -> Result<PathBuf, TaskError> {
     Ok(path)
 }
 
-/// An `exec` started, or the outcome of one that could not be.
-type Started = Result<local::Spawned, Box<local::Outcome>>;
-
-/// Start the delivery's `exec` in `run` with its dead-man FIFO: `go`, ahead
-/// of its go-ahead (the FIFO's feed comes back, to [`arm`] at the go-ahead);
-/// else armed first, the feed kept for the keeps.
-fn spawn_attempt(
+fn run_in(
     shared: &Shared,
+    con: &mut redis::Connection,
     msg: &TaskMessage,
+    token: u64,
     run: &RunDir,
-    go: bool,
-) -> Result<(Option<std::fs::File>, Started), TaskError> {
+    blobs: &Blobs,
+) -> Result<WorkerEvent, TaskError> {
     let cfg = &shared.cfg;
     let policy = policy_file(shared, &msg.policy_yaml)?;
     let workdir = cfg.workspace.clone().unwrap_or_else(|| msg.workdir.clone());
@@ -1273,7 +1189,7 @@ fn spawn_attempt(
         policy_sha256: msg.policy_sha256.clone(),
         env: msg.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         timeout: msg.timeout.clone(),
-        workdir,
+        workdir: workdir.clone(),
         audit_dir: cfg.audit_dir.clone(),
         run_id: msg.run_id.clone(),
         protect: protected(cfg, msg),
@@ -1281,7 +1197,7 @@ fn spawn_attempt(
         report: run.task_report_rel(&msg.task),
         log: run.log_rel(&msg.task),
         container_pool: None,
-        lease: Some(AttemptLease { fifo: PathBuf::from(LEASE_FIFO), lease: delivery_lease(cfg, msg), go }),
+        lease: Some((PathBuf::from(LEASE_FIFO), delivery_lease(cfg, msg))),
     };
     // The dead-man switch exec watches: made in the scratch run directory
     // (exec's working directory), held open here for reading and writing,
@@ -1296,41 +1212,17 @@ fn spawn_attempt(
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&fifo)
         .map_err(io)?;
-    if go {
-        return Ok((Some(feed), local::Spawned::new(&cfg.exe, attempt)));
-    }
-    arm(shared, msg, feed);
-    Ok((None, local::Spawned::new(&cfg.exe, attempt)))
-}
-
-/// Give the delivery's `exec` its first deadline (its go-ahead, under
-/// `--lease-go`): the one the delivering read or the latest keep bought;
-/// from here on every keep feeds it.
-fn arm(shared: &Shared, msg: &TaskMessage, feed: std::fs::File) {
     if let Some(r) = lock(&shared.running).get_mut(&msg.id) {
+        // The deadline the delivering read bought, there before exec starts.
         let _ = (&feed).write(&lease::deadline(r.kept_boot, r.lease));
         r.feed = Some(feed);
     }
-}
-
-/// Follow a started attempt to its end and store its results.
-fn complete(
-    shared: &Shared,
-    con: &mut redis::Connection,
-    msg: &TaskMessage,
-    token: u64,
-    run: &RunDir,
-    blobs: &Blobs,
-    task: Started,
-) -> Result<WorkerEvent, TaskError> {
-    let cfg = &shared.cfg;
-    let workdir = cfg.workspace.clone().unwrap_or_else(|| msg.workdir.clone());
-    let log_path = run.path.join(run.log_rel(&msg.task));
-    let report_path = run.path.join(run.task_report_rel(&msg.task));
+    let log_path = run.path.join(&attempt.log);
+    let report_path = run.path.join(&attempt.report);
     // Spawned and waited for on this delivery thread (no waiter thread):
     // the pool keeps it alive past the task, as its parent-death signal needs.
     let mut sent = 0u64;
-    let outcome = match task {
+    let outcome = match local::Spawned::new(&cfg.exe, attempt) {
         Ok(task) => {
             if let Some(r) = lock(&shared.running).get_mut(&msg.id) {
                 r.started(task.handle());

@@ -174,14 +174,11 @@ pub fn run(args: ExecArgs) -> Exit {
     {
         return super::config_error(format!("--run-parent {parent}: {e}"));
     }
-    // A remote task's dead-man switch, from the first moment; with
-    // `--lease-go`, its first deadline is the go-ahead the release awaits.
-    let mut go_ahead = None;
-    if let (Some(fifo), Some(ms)) = (&args.run.lease_fifo, args.run.lease_ms) {
-        match crate::orchestrator::lease::watch(fifo, std::time::Duration::from_millis(ms), args.run.lease_go) {
-            Ok(w) => go_ahead = args.run.lease_go.then_some(w),
-            Err(e) => return super::config_error(e),
-        }
+    // A remote task's dead-man switch, from the first moment.
+    if let (Some(fifo), Some(ms)) = (&args.run.lease_fifo, args.run.lease_ms)
+        && let Err(e) = crate::orchestrator::lease::watch(fifo, std::time::Duration::from_millis(ms))
+    {
+        return super::config_error(e);
     }
     let workdir = match args.workdir.clone().map(Ok).unwrap_or_else(std::env::current_dir) {
         Ok(w) => w,
@@ -276,16 +273,8 @@ pub fn run(args: ExecArgs) -> Exit {
     // opening the log, which then happens now. One that exists is opened in
     // the sandbox's release hook (below), while the jail compiles its plan and
     // builds its root; it must still be the same directory then.
-    let mut audit_dir_id = dir_identity(&audit_dir);
+    let audit_dir_id = dir_identity(&audit_dir);
     let mut log: Option<audit::AuditLog> = None;
-    if audit_dir_id.is_none() && go_ahead.is_some() {
-        // A worker's delivery records nothing before its go-ahead, not even
-        // the log's opening: only the directory is made now.
-        if let Err(e) = audit::prepare_dir(&audit_dir) {
-            return super::config_error(format!("audit log {}: {e}; nothing ran", audit_dir.display()));
-        }
-        audit_dir_id = dir_identity(&audit_dir);
-    }
     if audit_dir_id.is_none() {
         match open_log(&audit_dir, &ring) {
             Ok(l) => log = Some(l),
@@ -338,8 +327,7 @@ pub fn run(args: ExecArgs) -> Exit {
     // The backend's release hook runs after the sandbox's set-up has begun
     // and before the task can run anything; a failure in it ends the set-up
     // (the jail kills its init: nothing ran). The workspace and the protected
-    // paths are snapshotted, a worker's delivery awaits its go-ahead
-    // (`--lease-go`), then the log is opened (if not yet), moved to
+    // paths are snapshotted, then the log is opened (if not yet), moved to
     // the next forward-secure epoch and given its reservation, and
     // `task_started` appended and made durable (the log's first append
     // checkpoints and fsyncs). The jail overlaps all of it with compiling its
@@ -354,24 +342,16 @@ pub fn run(args: ExecArgs) -> Exit {
             protected: crate::sandbox::changes::protected::Watch::before(&task),
         });
         tracing::debug!(mono_us = mono_us(), "exec: workspace snapshot taken");
-        // A worker's delivery: nothing is recorded or run before its go-ahead
-        // (the set-up so far overlapped the orchestrator's round trip).
-        if let Some(w) = go_ahead.take() {
-            w.go()?;
-            tracing::debug!(mono_us = mono_us(), "exec: go-ahead");
-        }
         start_log(&mut log, &audit_dir, &ring, audit_dir_id, reserve, &mut started)?;
         Ok(())
     });
     let mut report = match outcome {
         Ok(r) => r,
         Err(SandboxError::Release(e)) => {
-            let said =
-                match (e.downcast_ref::<LogStartError>(), e.downcast_ref::<crate::orchestrator::lease::LeaseError>()) {
-                    (Some(e), _) => e.to_string(),
-                    (None, Some(e)) => e.to_string(),
-                    (None, None) => format!("audit log {}: {e}", audit_dir.display()),
-                };
+            let said = match e.downcast_ref::<LogStartError>() {
+                Some(e) => e.to_string(),
+                None => format!("audit log {}: {e}", audit_dir.display()),
+            };
             return super::config_error(format!("{said}; nothing ran"));
         }
         Err(e) => {
@@ -762,7 +742,6 @@ mod tests {
             expect_policy: Some(a.policy_sha256.clone()),
             lease_fifo: None,
             lease_ms: None,
-            lease_go: false,
         };
         assert_eq!(e.run, want);
         assert_eq!(e.policy, a.policy);

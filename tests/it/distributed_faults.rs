@@ -147,8 +147,7 @@ fn two_hundred_tasks_on_three_workers_each_run_once() {
     let by: std::collections::BTreeSet<String> =
         remote.iter().map(|r| r["body"]["worker"].as_str().unwrap().to_string()).collect();
     assert!(by.len() >= 2, "the work was spread: {by:?}");
-    let refused: Vec<&serde_json::Value> = all.iter().filter(|r| r["kind"] == "result_refused").collect();
-    assert!(refused.is_empty(), "{refused:#?}\n--- w1:\n{}", f.worker_log("w1"));
+    assert!(!all.iter().any(|r| r["kind"] == "result_refused"));
 }
 
 #[test]

@@ -904,13 +904,6 @@ fn a_replay_still_waiting_when_the_attempt_ends_never_runs_and_the_result_counts
     assert_eq!(counted.len(), 1, "{records:#?}");
     assert_eq!(counted[0]["body"]["worker"], "w1");
     assert!(!records.iter().any(|r| r["kind"] == "result_refused"), "{records:#?}");
-    // w2 ran nothing: it was cancelled while it waited, and wrote no record at
-    // all (its `exec`, started ahead of the go-ahead, may have made the log's
-    // directory, never a record in it).
-    let w2_audit = f.workers[1].state.join("audit");
-    let w2_records = match std::fs::read_dir(&w2_audit).map(|mut d| d.next().is_some()) {
-        Ok(true) => f.world.audit_records(&w2_audit),
-        _ => Vec::new(),
-    };
-    assert!(w2_records.is_empty(), "w2 recorded a delivery: {w2_records:#?}\n{}", f.worker_log("w2"));
+    // w2 ran nothing: it was cancelled while it waited, and wrote no record at all.
+    assert!(!f.workers[1].state.join("audit").exists(), "w2 recorded a delivery:\n{}", f.worker_log("w2"));
 }

@@ -41,7 +41,6 @@ mod docs_reference;
 mod exec_audit;
 mod exec_flags;
 mod exec_integrity;
-mod exec_lease;
 mod exec_tty;
 mod exit_contract;
 mod jail_benign;

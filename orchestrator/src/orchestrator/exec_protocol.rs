@@ -17,11 +17,6 @@
 //!   the one `run` checked before the run started;
 //! - `--protect PATH`: hidden from the task like the audit log (the runs
 //!   directory, where the task could reach it);
-//! - `--lease-fifo PATH --lease-ms MS` (a distributed worker's attempt):
-//!   `exec` stops the task when the worker stops feeding the FIFO; with
-//!   `--lease-go` as well, the task runs nothing of its own before the
-//!   worker's first deadline, which it writes at the orchestrator's
-//!   go-ahead ([`super::lease`]);
 //! - the plan's task variables travel in `exec`'s environment as
 //!   `ORCHESTRA_TASK_ENV_<NAME>`, never on a command line (other local users
 //!   can read a process's command line, not its environment), and `exec`
@@ -73,20 +68,9 @@ pub struct Attempt {
     /// The container pool size from the project config, handed to exec
     /// through its environment (`None`: exec's own environment decides).
     pub container_pool: Option<usize>,
-    /// A remote task's dead-man switch ([`super::lease`]).
-    pub lease: Option<AttemptLease>,
-}
-
-/// The dead-man switch of a remote attempt ([`super::lease`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptLease {
-    /// The FIFO its worker feeds, relative to the run directory.
-    pub fifo: PathBuf,
-    /// The lease.
-    pub lease: std::time::Duration,
-    /// The task runs nothing of its own before the first deadline, which is
-    /// the worker's go-ahead (`--lease-go`).
-    pub go: bool,
+    /// A remote task's dead-man switch ([`super::lease`]): the FIFO its
+    /// worker feeds (relative to the run directory) and the lease.
+    pub lease: Option<(PathBuf, std::time::Duration)>,
 }
 
 /// The hidden flags of `orchestra exec` that only `orchestra run` sets.
@@ -112,10 +96,6 @@ pub struct RunFlags {
     /// The lease of `--lease-fifo`, in milliseconds.
     #[arg(long, hide = true, value_name = "MS", requires = "lease_fifo")]
     pub lease_ms: Option<u64>,
-    /// Set by `orchestra worker`: the task runs nothing of its own before
-    /// the worker's first deadline on `--lease-fifo`, its go-ahead.
-    #[arg(long, hide = true, requires = "lease_fifo")]
-    pub lease_go: bool,
 }
 
 impl RunFlags {
@@ -139,9 +119,6 @@ impl RunFlags {
             v.push(f.into());
             v.push("--lease-ms".into());
             v.push(ms.to_string().into());
-            if self.lease_go {
-                v.push("--lease-go".into());
-            }
         }
         v
     }
@@ -187,9 +164,8 @@ pub fn command(exe: &Path, a: &Attempt, parent: u32) -> Command {
         protect: a.protect.clone(),
         run_parent: Some(parent),
         expect_policy: Some(a.policy_sha256.clone()),
-        lease_fifo: a.lease.as_ref().map(|l| l.fifo.clone()),
-        lease_ms: a.lease.as_ref().map(|l| l.lease.as_millis() as u64),
-        lease_go: a.lease.as_ref().is_some_and(|l| l.go),
+        lease_fifo: a.lease.as_ref().map(|(f, _)| f.clone()),
+        lease_ms: a.lease.as_ref().map(|(_, d)| d.as_millis() as u64),
     };
     cmd.args(flags.to_args());
     cmd.arg("--").args(&a.argv);
@@ -309,7 +285,6 @@ mod tests {
                 expect_policy: Some("sha256:00ff".into()),
                 lease_fifo: Some("lease".into()),
                 lease_ms: Some(30_000),
-                lease_go: true,
             },
         ] {
             let parsed = Exec::try_parse_from(std::iter::once(OsString::from("exec")).chain(flags.to_args())).unwrap();

@@ -15,17 +15,6 @@
 //! another worker only after a whole lease idle, so the copy here is gone
 //! before another can start (review 64, F1). Before the first deadline
 //! arrives, a whole lease from `exec`'s start stands in.
-//!
-//! The first deadline is also the delivery's go-ahead when `exec` runs with
-//! `--lease-go` ([`Watch::go`]): the worker starts `exec` while it still
-//! waits for the orchestrator's signed go-ahead, so that the sandbox's
-//! set-up overlaps that round trip, and writes the first deadline only once
-//! the go-ahead is there. Guarantee: such a task runs nothing of its own
-//! before the worker wrote a deadline; a worker that withdraws the delivery
-//! (closes the FIFO) ends `exec` with exit 1 and nothing ran (its release
-//! hook fails: no `task_started` record). Until the go-ahead no lease runs
-//! (nothing of the task's runs, so nothing can run twice, however long the
-//! orchestrator takes to answer); [`GO_BOUND`] bounds that wait.
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, pthread_sigmask};
@@ -54,42 +43,7 @@ pub enum LeaseError {
     /// The timer or the thread.
     #[error("lease watch: {0}")]
     Start(std::io::Error),
-    /// No first deadline came: the worker withdrew the delivery (no
-    /// go-ahead), is gone, or the lease lapsed first.
-    #[error("the worker gave no go-ahead for this delivery")]
-    NoGo,
 }
-
-/// The watch's side of a first deadline: [`Watch::go`] returns once the
-/// worker has written one, or fails once the watch ended without it.
-#[derive(Debug)]
-pub struct Watch {
-    /// Readable with one byte at the first deadline; at end of file once
-    /// the watch's thread has ended.
-    first: std::fs::File,
-}
-
-impl Watch {
-    /// Block until the worker's first deadline (its go-ahead) has arrived;
-    /// [`LeaseError::NoGo`] when the watch ended before one did.
-    pub fn go(self) -> Result<(), LeaseError> {
-        let mut b = [0u8; 1];
-        loop {
-            match (&self.first).read(&mut b) {
-                Ok(1) if b[0] == GO => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                _ => return Err(LeaseError::NoGo),
-            }
-        }
-    }
-}
-
-/// How long `exec` awaits a go-ahead at most (the worker's own wait for it
-/// is a minute by default): a worker frozen for longer leaves nothing behind.
-pub const GO_BOUND: Duration = Duration::from_secs(600);
-
-/// The byte the watch's thread writes at the first deadline.
-const GO: u8 = b'g';
 
 /// The deadline to write for a keep sent at `sent` (`CLOCK_BOOTTIME`).
 pub fn deadline(sent: Duration, lease: Duration) -> [u8; 8] {
@@ -103,10 +57,7 @@ pub fn boottime() -> Duration {
 }
 
 /// Start watching `fifo` (see the module doc) on a thread of its own.
-/// `go` (`--lease-go`): the first deadline is the go-ahead that
-/// [`Watch::go`] awaits; a watch that ends before it refuses the go-ahead
-/// instead of stopping `exec` (nothing of the task's runs, nothing to stop).
-pub fn watch(fifo: &Path, lease: Duration, go: bool) -> Result<Watch, LeaseError> {
+pub fn watch(fifo: &Path, lease: Duration) -> Result<(), LeaseError> {
     let shown = fifo.display().to_string();
     let f = std::fs::OpenOptions::new()
         .read(true)
@@ -120,18 +71,9 @@ pub fn watch(fifo: &Path, lease: Duration, go: bool) -> Result<Watch, LeaseError
     }
     let timer = TimerFd::new(ClockId::CLOCK_BOOTTIME, TimerFlags::TFD_CLOEXEC)
         .map_err(|e| LeaseError::Start(std::io::Error::from(e)))?;
-    // Until the first deadline: a whole lease, or, awaiting a go-ahead (when
-    // nothing of the task's runs yet, so nothing can run twice), the bound
-    // of that wait: the worker ends it sooner, by writing or by closing.
-    let first = if go { GO_BOUND.max(lease) } else { lease };
     timer
-        .set(Expiration::OneShot(TimeSpec::from_duration(first)), TimerSetTimeFlags::empty())
+        .set(Expiration::OneShot(TimeSpec::from_duration(lease)), TimerSetTimeFlags::empty())
         .map_err(|e| LeaseError::Start(std::io::Error::from(e)))?;
-    // Close-on-exec both: nothing `exec` starts holds the write end open
-    // (the jail's init closes what it inherited at once).
-    let (first_r, first_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| LeaseError::Start(std::io::Error::from(e)))?;
-    let first_w = std::fs::File::from(first_w);
     std::thread::Builder::new()
         .name("lease".into())
         .spawn(move || {
@@ -145,22 +87,16 @@ pub fn watch(fifo: &Path, lease: Duration, go: bool) -> Result<Watch, LeaseError
             // no lock, no log line): the jail clones this process while the
             // thread runs, and the clone must inherit no lock held (the
             // worker logs why its task stopped).
-            let mut said = false;
-            run(&f, &timer, &first_w, &mut said);
-            // A go-ahead still awaited is refused (end of file) before the stop.
-            drop(first_w);
-            if said || !go {
-                let _ = kill(nix::unistd::getpid(), Signal::SIGTERM);
-            }
+            run(&f, &timer);
+            let _ = kill(nix::unistd::getpid(), Signal::SIGTERM);
         })
         .map_err(LeaseError::Start)?;
-    Ok(Watch { first: std::fs::File::from(first_r) })
+    Ok(())
 }
 
-/// Wait until the lease lapses or the worker is gone; why. `said` is set
-/// at the first deadline. Only system calls (see [`watch`]).
-fn run(mut f: &std::fs::File, timer: &TimerFd, mut first: &std::fs::File, said: &mut bool) -> &'static str {
-    use std::io::Write as _;
+/// Wait until the lease lapses or the worker is gone; why. Only system
+/// calls (see [`watch`]).
+fn run(mut f: &std::fs::File, timer: &TimerFd) -> &'static str {
     let mut buf = [0u8; 256];
     let mut latest = 0u64;
     loop {
@@ -181,12 +117,6 @@ fn run(mut f: &std::fs::File, timer: &TimerFd, mut first: &std::fs::File, said: 
                         let mut b = [0u8; 8];
                         b.copy_from_slice(d);
                         latest = latest.max(u64::from_le_bytes(b));
-                    }
-                    if latest > 0 && !*said {
-                        // Once (one byte never blocks an empty pipe); no
-                        // reader left is no matter (SIGPIPE is ignored).
-                        *said = true;
-                        let _ = first.write(&[GO]);
                     }
                     let at = TimeSpec::from_duration(Duration::from_nanos(latest));
                     if latest > 0 && timer.set(Expiration::OneShot(at), TimerSetTimeFlags::TFD_TIMER_ABSTIME).is_err() {

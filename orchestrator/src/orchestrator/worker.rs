@@ -154,15 +154,6 @@ impl Spawned {
         }
     }
 
-    /// Wait up to `grace` for it to end, then kill it (SIGKILL) and reap it:
-    /// for an attempt that must not run any longer, whatever it is doing.
-    pub fn end_within(mut self, grace: std::time::Duration) -> Outcome {
-        if !self.ended_within(grace) {
-            let _ = self.child.kill();
-        }
-        self.wait()
-    }
-
     /// Wait for it to end: its outcome.
     pub fn wait(self) -> Outcome {
         wait(self.child, &self.attempt, self.spawned_at)
