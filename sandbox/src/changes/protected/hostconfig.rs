@@ -923,14 +923,21 @@ fn script_paths(w: &str, derive: fn(&str) -> Vec<String>, out: &mut Vec<Named>) 
 /// Push onto `out` the files `python -m module` finds the module as from
 /// the work tree (the first entry of its search path): `a.b` is
 /// `a/b.py`, `a/b/__main__.py` or `a/b/__init__.py`, and the package
-/// `a` above it runs `a/__init__.py` (review 79, F4). A name with
-/// anything but letters, digits and `_` between its dots names none.
+/// `a` above it runs `a/__init__.py` (review 79, F4) or, a directory
+/// without an init (a namespace portion), the module `a.py` Python's
+/// finder tries after it (review 84, F2). A name with anything but
+/// letters, digits and `_` between its dots names none.
 fn module_paths(module: &str, out: &mut Vec<Named>) {
     let parts: Vec<&str> = module.split('.').collect();
     if parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_')) {
         return;
     }
-    let mut files: Vec<String> = (1..parts.len()).map(|n| format!("{}/__init__.py", parts[..n].join("/"))).collect();
+    let mut files: Vec<String> = (1..parts.len())
+        .flat_map(|n| {
+            let prefix = parts[..n].join("/");
+            [format!("{prefix}/__init__.py"), format!("{prefix}.py")]
+        })
+        .collect();
     let full = parts.join("/");
     files.extend([format!("{full}.py"), format!("{full}/__main__.py"), format!("{full}/__init__.py")]);
     // What stands for each file: its bytecode, an extension module (review 82, F5).
@@ -1178,11 +1185,20 @@ mod tests {
         // Review 79, F4: `-m` names the module's files and its packages' inits.
         assert_eq!(
             p("diff", "textconv", "python3 -m tools.conv"),
-            v(&["tools/__init__.py", "tools/conv.py", "tools/conv/__main__.py", "tools/conv/__init__.py"])
+            v(&["tools/__init__.py", "tools.py", "tools/conv.py", "tools/conv/__main__.py", "tools/conv/__init__.py"])
         );
         assert_eq!(
             p("alias", "x", "!python3.12 -Bm a.b.c data.bin"),
-            v(&["a/__init__.py", "a/b/__init__.py", "a/b/c.py", "a/b/c/__main__.py", "a/b/c/__init__.py", "data.bin"])
+            v(&[
+                "a/__init__.py",
+                "a.py",
+                "a/b/__init__.py",
+                "a/b.py",
+                "a/b/c.py",
+                "a/b/c/__main__.py",
+                "a/b/c/__init__.py",
+                "data.bin"
+            ])
         );
         assert_eq!(p("alias", "x", "!pypy3 -mconv"), v(&["conv.py", "conv/__main__.py", "conv/__init__.py"]));
         assert_eq!(p("alias", "x", "!python -W ignore -c 'import x' a/b"), v(&["a/b"]));
@@ -1249,7 +1265,8 @@ mod tests {
         ] {
             assert_eq!(p(&format!("!{w} sh -c 'tools/lint.sh --quick'")), lint, "{w}");
         }
-        let conv = v(&["tools/__init__.py", "tools/conv.py", "tools/conv/__main__.py", "tools/conv/__init__.py"]);
+        let conv =
+            v(&["tools/__init__.py", "tools.py", "tools/conv.py", "tools/conv/__main__.py", "tools/conv/__init__.py"]);
         assert_eq!(p("!exec python3 -m tools.conv"), conv);
         assert_eq!(p("!timeout 60 python3 -m tools.conv"), conv);
         assert_eq!(p("!nice ./run.sh a/b"), v(&["./run.sh", "a/b"]));
@@ -1324,6 +1341,11 @@ mod tests {
                 "tools/__pycache__/__init__.cpython-38.pyc",
                 "tools/conv.pyc",
                 "tools/conv/__pycache__/__main__.cpython-313.pyc",
+                // Review 84, F2: what stands for the namespace parent's module `tools.py`.
+                "tools.pyc",
+                "__pycache__/tools.cpython-311.pyc",
+                "tools.so",
+                "tools.abi3.so",
             ],
         );
         has(&p("!python3 tools/run.py"), &["tools/__pycache__/run.cpython-312.pyc", "tools/run.pyc"]);
