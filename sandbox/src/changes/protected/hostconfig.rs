@@ -920,8 +920,9 @@ fn script_paths(w: &str, derive: fn(&str) -> Vec<String>, out: &mut Vec<Named>) 
     }
 }
 
-/// Push onto `out` the files `python -m module` finds the module as from
-/// the work tree (the first entry of its search path): `a.b` is
+/// Push onto `out` the files `python -m module` finds the module, and
+/// the runner its own modules ([`super::interpreted::runner_imports`]), as
+/// from the work tree (the first entry of its search path): `a.b` is
 /// `a/b.py`, `a/b/__main__.py` or `a/b/__init__.py`, and the package
 /// `a` above it runs `a/__init__.py` (review 79, F4) or, a directory
 /// without an init (a namespace portion), the module `a.py` Python's
@@ -940,6 +941,8 @@ fn module_paths(module: &str, out: &mut Vec<Named>) {
         .collect();
     let full = parts.join("/");
     files.extend([format!("{full}.py"), format!("{full}/__main__.py"), format!("{full}/__init__.py")]);
+    // What the runner imports from the work tree before the module (review 84, F3).
+    files.extend(super::interpreted::runner_imports(""));
     // What stands for each file: its bytecode, an extension module (review 82, F5).
     let stand_ins: Vec<String> = files
         .iter()
@@ -1094,11 +1097,7 @@ mod tests {
     fn relative_hooks_paths_and_programs_are_code_and_the_rest_is_not() {
         // Bytecode and extension stand-ins (`interpreted`) are tested apart.
         let p = |s: &str, k: &str, v: &str| {
-            program_paths(s, k, v)
-                .into_iter()
-                .map(|n| n.path)
-                .filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so")))
-                .collect::<Vec<_>>()
+            program_paths(s, k, v).into_iter().map(|n| n.path).filter(|p| !is_stand_in(p)).collect::<Vec<_>>()
         };
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         assert_eq!(p("core", "hookspath", ".githooks"), v(&[".githooks"]));
@@ -1146,11 +1145,7 @@ mod tests {
     fn shell_strings_env_assignments_options_and_python_modules_are_read_as_commands() {
         // Bytecode and extension stand-ins (`interpreted`) are tested apart.
         let p = |s: &str, k: &str, v: &str| {
-            program_paths(s, k, v)
-                .into_iter()
-                .map(|n| n.path)
-                .filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so")))
-                .collect::<Vec<_>>()
+            program_paths(s, k, v).into_iter().map(|n| n.path).filter(|p| !is_stand_in(p)).collect::<Vec<_>>()
         };
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         // Review 79, F3: a shell's `-c` string is a command line.
@@ -1360,7 +1355,17 @@ mod tests {
     /// stand-ins `interpreted` adds (tested apart).
     fn alias_paths_without_stand_ins(v: &str) -> Vec<PathBuf> {
         let paths = program_paths("alias", "x", v).into_iter().map(|n| n.path);
-        paths.filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so"))).collect()
+        paths.filter(|p| !is_stand_in(p)).collect()
+    }
+
+    /// Whether `p` is a bytecode or extension stand-in, or a module the
+    /// Python runner imports itself (`interpreted`, tested apart).
+    fn is_stand_in(p: &Path) -> bool {
+        use super::super::interpreted::RUNNER_IMPORTS;
+        let runner = |c: &std::ffi::OsStr| {
+            c.to_str().is_some_and(|c| RUNNER_IMPORTS.iter().any(|n| c == *n || c.strip_suffix(".py") == Some(n)))
+        };
+        matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so")) || p.iter().any(runner)
     }
 
     fn v_of(paths: &[&str]) -> Vec<PathBuf> {
