@@ -4091,6 +4091,46 @@ fn a_module_the_python_runner_imports_from_the_work_tree_is_protected() {
     }
 }
 
+/// Review 84, F5: `env`'s `-C` inside an option cluster or glued
+/// (`!env -iC tools ./lint.sh`, `-Ctools`, `--chdir tools`) runs
+/// `tools/lint.sh` (the host's aliases do, shown first). The task's
+/// rewrite of it is `fs.protected` (exit 4), the file stays as it was and
+/// the host's aliases run nothing of the task's. Benign: a top-level
+/// `lint.sh` (which these do not run) is exit 0.
+#[test]
+fn env_s_directory_in_an_option_cluster_is_read() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\ta = !env -iC tools ./lint.sh\n\tb = !env -Ctools ./lint.sh\n\tc = !env --chdir tools ./lint.sh\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    std::fs::write(e.ws.join("tools/lint.sh"), "#!/bin/sh\necho ok\n").unwrap();
+    chmod_x(&e.ws.join("tools/lint.sh"));
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = |alias: &str| {
+        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    for alias in ["a", "b", "c"] {
+        assert!(host(alias).contains("ok"), "the host's `git {alias}` does not run its file: the test proves nothing");
+    }
+    let marker = e.root.join("r84-env-ran");
+    let before = std::fs::read(e.ws.join("tools/lint.sh")).unwrap();
+    let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > tools/lint.sh", marker.display()));
+    o.assert_violation("fs.protected");
+    assert_eq!(std::fs::read(e.ws.join("tools/lint.sh")).unwrap(), before, "the task's write stayed\n{}", o.all());
+    for alias in ["a", "b", "c"] {
+        let _ = host(alias);
+    }
+    assert!(!marker.exists(), "the host's alias ran the task's code\n{}", o.all());
+    let o = e.sh("default", "set -e; printf '#!/bin/sh\\necho top\\n' > lint.sh; chmod +x lint.sh");
+    o.assert_ok();
+    assert!(e.ws.join("lint.sh").is_file(), "{}", o.all());
+}
+
 /// Review 82, F7: `!eval "tools/e.sh --quick"` runs its words as a command
 /// line, and `!env -C tools ./c.sh` runs `./c.sh` from `tools` (the host's
 /// aliases do run them, shown first). The task's rewrite of either script

@@ -703,13 +703,38 @@ fn env_paths(args: &[String], depth: usize, out: &mut Vec<Named>) {
     };
     while let Some(a) = args.get(i) {
         i += 1;
-        let split = match a.as_str() {
-            "-S" | "--split-string" => {
+        let mut split = match a.as_str() {
+            "--split-string" => {
                 i += 1;
                 args.get(i - 1).map(String::as_str)
             }
-            _ => a.strip_prefix("--split-string=").or_else(|| a.strip_prefix("-S")),
+            _ => a.strip_prefix("--split-string="),
         };
+        // A cluster of short options (`-iC DIR`, `-vS'…'`, review 84, F5):
+        // `u`, `C` and `S` take the rest of the cluster, or else the next word.
+        if let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty() && !f.starts_with('-')) {
+            for (j, f) in flags.char_indices() {
+                if !matches!(f, 'u' | 'C' | 'S') {
+                    continue;
+                }
+                let attached = &flags[j + f.len_utf8()..];
+                let value = if attached.is_empty() {
+                    i += 1;
+                    args.get(i - 1).map(String::as_str)
+                } else {
+                    Some(attached)
+                };
+                match f {
+                    'C' => dir = value,
+                    'S' => split = value,
+                    _ => {}
+                }
+                break;
+            }
+            if split.is_none() {
+                continue;
+            }
+        }
         if let Some(s) = split {
             if depth < MAX_NESTING {
                 let mut words: Vec<String> =
@@ -722,13 +747,12 @@ fn env_paths(args: &[String], depth: usize, out: &mut Vec<Named>) {
         match a.as_str() {
             "--" => break,
             // It takes a word: a variable's name.
-            "-u" | "--unset" => i += 1,
-            "-C" | "--chdir" => {
+            "--unset" => i += 1,
+            "--chdir" => {
                 dir = args.get(i).map(String::as_str);
                 i += 1;
             }
             _ if a.starts_with("--chdir=") => dir = a.strip_prefix("--chdir="),
-            _ if a.starts_with("-C") => dir = a.strip_prefix("-C"),
             _ if a.starts_with('-') => {}
             _ if is_assignment(a) => argument_path(a, false, out),
             _ => return run(dir, a, &args[i..], out),
@@ -1165,6 +1189,12 @@ mod tests {
             v(&["1", "tools/c.py/__main__.py", "tools/c.py"])
         );
         assert_eq!(p("diff", "textconv", "/usr/bin/env -S\"sh -c 'c/d'\""), v(&["/usr/bin/env", "c/d"]));
+        // Review 84, F5: `env`'s short options as a cluster, `-C` inside one too.
+        for e in ["env -iC tools", "env -C tools", "env -Ctools", "env --chdir tools", "env -vi -u X -C tools"] {
+            assert_eq!(p("alias", "l", &format!("!{e} ./lint.sh")), v(&["tools/lint.sh"]), "{e}");
+        }
+        assert_eq!(p("alias", "l", "!env -vS'sh -c tools/x.sh'"), v(&["tools/x.sh"]));
+        assert_eq!(p("alias", "l", "!env -iu X ./lint.sh"), v(&["./lint.sh"]));
         // `--opt=path` and `VAR=path`, before the program and given to it.
         assert_eq!(
             p("alias", "l", "!CFG=lint/cfg.toml npx eslint --config=lint/rc.js --fix"),
