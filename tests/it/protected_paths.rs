@@ -3963,6 +3963,174 @@ fn a_package_init_under_another_loader_suffix_is_protected() {
     }
 }
 
+/// Review 84, F2: for `!/usr/bin/python3 -m tools.conv` with `tools/` a
+/// namespace package (no `__init__.py`), Python's finder takes a module
+/// `tools.py` (or sourceless `tools.pyc`) beside the directory for
+/// `tools` and runs it (shown first outside any task). The task planting
+/// one is `fs.protected` (exit 4), the file is absent afterwards and the
+/// host's alias runs nothing of the task's. Benign: another module beside
+/// the package and the task running the module are exit 0.
+#[test]
+fn a_namespace_package_s_module_file_beside_it_is_protected() {
+    let python = Path::new("/usr/bin/python3");
+    assert!(python.exists(), "/usr/bin/python3 is required");
+    let e = repo_env();
+    std::fs::write(e.home.join(".gitconfig"), "[alias]\n\tconv = !/usr/bin/python3 -m tools.conv\n").unwrap();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    std::fs::write(e.ws.join("tools/conv.py"), "print('conv ok')\n").unwrap();
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = || {
+        let o = git_cmd(&e.ws, &["conv"]).env("HOME", &e.home).output().expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(host().contains("conv ok"), "the host's alias does not run the module: the test proves nothing");
+    let plant = |marker: &Path| format!("open('{}', 'w')\n__path__ = ['tools']\n", marker.display());
+    // The attack is real: `tools.py` runs in place of the namespace package, here.
+    let copy = e.root.join("copy");
+    std::fs::create_dir_all(copy.join("tools")).unwrap();
+    std::fs::copy(e.ws.join("tools/conv.py"), copy.join("tools/conv.py")).unwrap();
+    let probe = e.root.join("r84-ns-probe");
+    std::fs::write(copy.join("tools.py"), plant(&probe)).unwrap();
+    let s = Command::new(python).args(["-m", "tools.conv"]).current_dir(&copy).output().unwrap();
+    assert!(
+        probe.exists() && String::from_utf8_lossy(&s.stdout).contains("conv ok"),
+        "tools.py is not run here: {s:?}"
+    );
+    let marker = e.root.join("r84-ns-ran");
+    let source = plant(&marker);
+    for (file, cmd) in [
+        ("tools.py", format!("cat > tools.py <<'PY'\n{source}PY")),
+        (
+            "tools.pyc",
+            format!(
+                "cat > /tmp/t.py <<'PY'\n{source}PY\n/usr/bin/python3 -c 'import py_compile; py_compile.compile(\"/tmp/t.py\", cfile=\"tools.pyc\")'"
+            ),
+        ),
+    ] {
+        let o = e.sh("default", &cmd);
+        o.assert_violation("fs.protected");
+        assert!(!e.ws.join(file).exists(), "{file}: the task's plant stayed\n{}", o.all());
+        assert!(host().contains("conv ok"), "{}", o.all());
+        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+    }
+    // Benign: another module beside the package, the module run in the task.
+    let o = e.sh(
+        "default",
+        "set -e; echo 'X = 1' > helpers.py; echo 'Y = 2' > tools/util.py; /usr/bin/python3 -m tools.conv",
+    );
+    o.assert_ok();
+    assert!(o.stdout.contains("conv ok"), "{}", o.all());
+    for f in ["helpers.py", "tools/util.py"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 84, F3: `!/usr/bin/python3 -m tools.conv` and `!/usr/bin/python3
+/// tools/app` put the work tree (or `tools/app`) first on `sys.path`, then
+/// the runner imports `importlib`, `contextlib`… from there: a planted
+/// `importlib.py` runs (shown first outside any task). The task planting
+/// one there (`importlib.py`, `contextlib.py`, `importlib/__init__.py`,
+/// `tools/app/importlib.py`) is `fs.protected` (exit 4), the file is
+/// absent afterwards and the host's aliases run nothing of the task's.
+/// Benign: other modules at the top and beside `__main__.py`, and the
+/// task running both, are exit 0.
+#[test]
+fn a_module_the_python_runner_imports_from_the_work_tree_is_protected() {
+    let python = Path::new("/usr/bin/python3");
+    assert!(python.exists(), "/usr/bin/python3 is required");
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tconv = !/usr/bin/python3 -m tools.conv\n\tapp = !/usr/bin/python3 tools/app\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.ws.join("tools/app")).unwrap();
+    std::fs::write(e.ws.join("tools/__init__.py"), "").unwrap();
+    std::fs::write(e.ws.join("tools/conv.py"), "print('conv ok')\n").unwrap();
+    std::fs::write(e.ws.join("tools/app/__main__.py"), "print('app ok')\n").unwrap();
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = |alias: &str| {
+        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(host("conv").contains("conv ok") && host("app").contains("app ok"), "the aliases do not run: no proof");
+    // The attack is real: the runner imports a planted `importlib.py`, here.
+    let copy = e.root.join("copy");
+    std::fs::create_dir_all(copy.join("tools/app")).unwrap();
+    for f in ["tools/__init__.py", "tools/conv.py", "tools/app/__main__.py"] {
+        std::fs::copy(e.ws.join(f), copy.join(f)).unwrap();
+    }
+    for (dir, args) in [("", &["-m", "tools.conv"][..]), ("tools/app/", &["tools/app"])] {
+        let probe = e.root.join("r84-runner-probe");
+        std::fs::write(copy.join(format!("{dir}importlib.py")), format!("open('{}', 'w')\n", probe.display())).unwrap();
+        let s = Command::new(python).args(args).current_dir(&copy).output().unwrap();
+        assert!(probe.exists(), "{dir}importlib.py is not imported here: {s:?}");
+        std::fs::remove_file(&probe).unwrap();
+    }
+    let marker = e.root.join("r84-runner-ran");
+    let source = format!("open('{}', 'w')", marker.display());
+    for file in ["importlib.py", "contextlib.py", "importlib/__init__.py", "tools/app/importlib.py"] {
+        let o = e.sh("default", &format!("mkdir -p $(dirname {file}) && echo \"{source}\" > {file}"));
+        o.assert_violation("fs.protected");
+        assert!(!e.ws.join(file).exists(), "{file}: the task's plant stayed\n{}", o.all());
+        assert!(host("conv").contains("conv ok") && host("app").contains("app ok"), "{}", o.all());
+        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+    }
+    // Benign: other modules at the top and beside the app, both run in the task.
+    let o = e.sh(
+        "default",
+        "set -e; echo 'X = 1' > helpers.py; echo 'Y = 2' > tools/app/util.py; \
+         /usr/bin/python3 -m tools.conv; /usr/bin/python3 tools/app",
+    );
+    o.assert_ok();
+    assert!(o.stdout.contains("conv ok") && o.stdout.contains("app ok"), "{}", o.all());
+    for f in ["helpers.py", "tools/app/util.py"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 84, F5: `env`'s `-C` inside an option cluster or glued
+/// (`!env -iC tools ./lint.sh`, `-Ctools`, `--chdir tools`) runs
+/// `tools/lint.sh` (the host's aliases do, shown first). The task's
+/// rewrite of it is `fs.protected` (exit 4), the file stays as it was and
+/// the host's aliases run nothing of the task's. Benign: a top-level
+/// `lint.sh` (which these do not run) is exit 0.
+#[test]
+fn env_s_directory_in_an_option_cluster_is_read() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\ta = !env -iC tools ./lint.sh\n\tb = !env -Ctools ./lint.sh\n\tc = !env --chdir tools ./lint.sh\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    std::fs::write(e.ws.join("tools/lint.sh"), "#!/bin/sh\necho ok\n").unwrap();
+    chmod_x(&e.ws.join("tools/lint.sh"));
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = |alias: &str| {
+        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    for alias in ["a", "b", "c"] {
+        assert!(host(alias).contains("ok"), "the host's `git {alias}` does not run its file: the test proves nothing");
+    }
+    let marker = e.root.join("r84-env-ran");
+    let before = std::fs::read(e.ws.join("tools/lint.sh")).unwrap();
+    let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > tools/lint.sh", marker.display()));
+    o.assert_violation("fs.protected");
+    assert_eq!(std::fs::read(e.ws.join("tools/lint.sh")).unwrap(), before, "the task's write stayed\n{}", o.all());
+    for alias in ["a", "b", "c"] {
+        let _ = host(alias);
+    }
+    assert!(!marker.exists(), "the host's alias ran the task's code\n{}", o.all());
+    let o = e.sh("default", "set -e; printf '#!/bin/sh\\necho top\\n' > lint.sh; chmod +x lint.sh");
+    o.assert_ok();
+    assert!(e.ws.join("lint.sh").is_file(), "{}", o.all());
+}
+
 /// Review 82, F7: `!eval "tools/e.sh --quick"` runs its words as a command
 /// line, and `!env -C tools ./c.sh` runs `./c.sh` from `tools` (the host's
 /// aliases do run them, shown first). The task's rewrite of either script

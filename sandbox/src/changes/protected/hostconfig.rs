@@ -719,13 +719,38 @@ fn env_paths(args: &[String], depth: usize, out: &mut Vec<Named>) {
     };
     while let Some(a) = args.get(i) {
         i += 1;
-        let split = match a.as_str() {
-            "-S" | "--split-string" => {
+        let mut split = match a.as_str() {
+            "--split-string" => {
                 i += 1;
                 args.get(i - 1).map(String::as_str)
             }
-            _ => a.strip_prefix("--split-string=").or_else(|| a.strip_prefix("-S")),
+            _ => a.strip_prefix("--split-string="),
         };
+        // A cluster of short options (`-iC DIR`, `-vS'…'`, review 84, F5):
+        // `u`, `C` and `S` take the rest of the cluster, or else the next word.
+        if let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty() && !f.starts_with('-')) {
+            for (j, f) in flags.char_indices() {
+                if !matches!(f, 'u' | 'C' | 'S') {
+                    continue;
+                }
+                let attached = &flags[j + f.len_utf8()..];
+                let value = if attached.is_empty() {
+                    i += 1;
+                    args.get(i - 1).map(String::as_str)
+                } else {
+                    Some(attached)
+                };
+                match f {
+                    'C' => dir = value,
+                    'S' => split = value,
+                    _ => {}
+                }
+                break;
+            }
+            if split.is_none() {
+                continue;
+            }
+        }
         if let Some(s) = split {
             if depth < MAX_NESTING {
                 let mut words: Vec<String> =
@@ -738,13 +763,12 @@ fn env_paths(args: &[String], depth: usize, out: &mut Vec<Named>) {
         match a.as_str() {
             "--" => break,
             // It takes a word: a variable's name.
-            "-u" | "--unset" => i += 1,
-            "-C" | "--chdir" => {
+            "--unset" => i += 1,
+            "--chdir" => {
                 dir = args.get(i).map(String::as_str);
                 i += 1;
             }
             _ if a.starts_with("--chdir=") => dir = a.strip_prefix("--chdir="),
-            _ if a.starts_with("-C") => dir = a.strip_prefix("-C"),
             _ if a.starts_with('-') => {}
             _ if is_assignment(a) => argument_path(a, false, out),
             _ => return run(dir, a, &args[i..], out),
@@ -936,19 +960,29 @@ fn script_paths(w: &str, derive: fn(&str) -> Vec<String>, out: &mut Vec<Named>) 
     }
 }
 
-/// Push onto `out` the files `python -m module` finds the module as from
-/// the work tree (the first entry of its search path): `a.b` is
+/// Push onto `out` the files `python -m module` finds the module, and
+/// the runner its own modules ([`super::interpreted::runner_imports`]), as
+/// from the work tree (the first entry of its search path): `a.b` is
 /// `a/b.py`, `a/b/__main__.py` or `a/b/__init__.py`, and the package
-/// `a` above it runs `a/__init__.py` (review 79, F4). A name with
-/// anything but letters, digits and `_` between its dots names none.
+/// `a` above it runs `a/__init__.py` (review 79, F4) or, a directory
+/// without an init (a namespace portion), the module `a.py` Python's
+/// finder tries after it (review 84, F2). A name with anything but
+/// letters, digits and `_` between its dots names none.
 fn module_paths(module: &str, out: &mut Vec<Named>) {
     let parts: Vec<&str> = module.split('.').collect();
     if parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_alphanumeric() || c == '_')) {
         return;
     }
-    let mut files: Vec<String> = (1..parts.len()).map(|n| format!("{}/__init__.py", parts[..n].join("/"))).collect();
+    let mut files: Vec<String> = (1..parts.len())
+        .flat_map(|n| {
+            let prefix = parts[..n].join("/");
+            [format!("{prefix}/__init__.py"), format!("{prefix}.py")]
+        })
+        .collect();
     let full = parts.join("/");
     files.extend([format!("{full}.py"), format!("{full}/__main__.py"), format!("{full}/__init__.py")]);
+    // What the runner imports from the work tree before the module (review 84, F3).
+    files.extend(super::interpreted::runner_imports(""));
     // What stands for each file: its bytecode, an extension module (review 82, F5).
     let stand_ins: Vec<String> = files
         .iter()
@@ -1103,11 +1137,7 @@ mod tests {
     fn relative_hooks_paths_and_programs_are_code_and_the_rest_is_not() {
         // Bytecode and extension stand-ins (`interpreted`) are tested apart.
         let p = |s: &str, k: &str, v: &str| {
-            program_paths(s, k, v)
-                .into_iter()
-                .map(|n| n.path)
-                .filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so")))
-                .collect::<Vec<_>>()
+            program_paths(s, k, v).into_iter().map(|n| n.path).filter(|p| !is_stand_in(p)).collect::<Vec<_>>()
         };
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         assert_eq!(p("core", "hookspath", ".githooks"), v(&[".githooks"]));
@@ -1155,11 +1185,7 @@ mod tests {
     fn shell_strings_env_assignments_options_and_python_modules_are_read_as_commands() {
         // Bytecode and extension stand-ins (`interpreted`) are tested apart.
         let p = |s: &str, k: &str, v: &str| {
-            program_paths(s, k, v)
-                .into_iter()
-                .map(|n| n.path)
-                .filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so")))
-                .collect::<Vec<_>>()
+            program_paths(s, k, v).into_iter().map(|n| n.path).filter(|p| !is_stand_in(p)).collect::<Vec<_>>()
         };
         let v = |paths: &[&str]| paths.iter().map(PathBuf::from).collect::<Vec<_>>();
         // Review 79, F3: a shell's `-c` string is a command line.
@@ -1179,6 +1205,12 @@ mod tests {
             v(&["1", "tools/c.py/__main__.py", "tools/c.py"])
         );
         assert_eq!(p("diff", "textconv", "/usr/bin/env -S\"sh -c 'c/d'\""), v(&["/usr/bin/env", "c/d"]));
+        // Review 84, F5: `env`'s short options as a cluster, `-C` inside one too.
+        for e in ["env -iC tools", "env -C tools", "env -Ctools", "env --chdir tools", "env -vi -u X -C tools"] {
+            assert_eq!(p("alias", "l", &format!("!{e} ./lint.sh")), v(&["tools/lint.sh"]), "{e}");
+        }
+        assert_eq!(p("alias", "l", "!env -vS'sh -c tools/x.sh'"), v(&["tools/x.sh"]));
+        assert_eq!(p("alias", "l", "!env -iu X ./lint.sh"), v(&["./lint.sh"]));
         // `--opt=path` and `VAR=path`, before the program and given to it.
         assert_eq!(
             p("alias", "l", "!CFG=lint/cfg.toml npx eslint --config=lint/rc.js --fix"),
@@ -1194,11 +1226,20 @@ mod tests {
         // Review 79, F4: `-m` names the module's files and its packages' inits.
         assert_eq!(
             p("diff", "textconv", "python3 -m tools.conv"),
-            v(&["tools/__init__.py", "tools/conv.py", "tools/conv/__main__.py", "tools/conv/__init__.py"])
+            v(&["tools/__init__.py", "tools.py", "tools/conv.py", "tools/conv/__main__.py", "tools/conv/__init__.py"])
         );
         assert_eq!(
             p("alias", "x", "!python3.12 -Bm a.b.c data.bin"),
-            v(&["a/__init__.py", "a/b/__init__.py", "a/b/c.py", "a/b/c/__main__.py", "a/b/c/__init__.py", "data.bin"])
+            v(&[
+                "a/__init__.py",
+                "a.py",
+                "a/b/__init__.py",
+                "a/b.py",
+                "a/b/c.py",
+                "a/b/c/__main__.py",
+                "a/b/c/__init__.py",
+                "data.bin"
+            ])
         );
         assert_eq!(p("alias", "x", "!pypy3 -mconv"), v(&["conv.py", "conv/__main__.py", "conv/__init__.py"]));
         assert_eq!(p("alias", "x", "!python -W ignore -c 'import x' a/b"), v(&["a/b"]));
@@ -1265,7 +1306,8 @@ mod tests {
         ] {
             assert_eq!(p(&format!("!{w} sh -c 'tools/lint.sh --quick'")), lint, "{w}");
         }
-        let conv = v(&["tools/__init__.py", "tools/conv.py", "tools/conv/__main__.py", "tools/conv/__init__.py"]);
+        let conv =
+            v(&["tools/__init__.py", "tools.py", "tools/conv.py", "tools/conv/__main__.py", "tools/conv/__init__.py"]);
         assert_eq!(p("!exec python3 -m tools.conv"), conv);
         assert_eq!(p("!timeout 60 python3 -m tools.conv"), conv);
         assert_eq!(p("!nice ./run.sh a/b"), v(&["./run.sh", "a/b"]));
@@ -1340,6 +1382,11 @@ mod tests {
                 "tools/__pycache__/__init__.cpython-38.pyc",
                 "tools/conv.pyc",
                 "tools/conv/__pycache__/__main__.cpython-313.pyc",
+                // Review 84, F2: what stands for the namespace parent's module `tools.py`.
+                "tools.pyc",
+                "__pycache__/tools.cpython-311.pyc",
+                "tools.so",
+                "tools.abi3.so",
             ],
         );
         has(&p("!python3 tools/run.py"), &["tools/__pycache__/run.cpython-312.pyc", "tools/run.pyc"]);
@@ -1354,7 +1401,17 @@ mod tests {
     /// stand-ins `interpreted` adds (tested apart).
     fn alias_paths_without_stand_ins(v: &str) -> Vec<PathBuf> {
         let paths = program_paths("alias", "x", v).into_iter().map(|n| n.path);
-        paths.filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so"))).collect()
+        paths.filter(|p| !is_stand_in(p)).collect()
+    }
+
+    /// Whether `p` is a bytecode or extension stand-in, or a module the
+    /// Python runner imports itself (`interpreted`, tested apart).
+    fn is_stand_in(p: &Path) -> bool {
+        use super::super::interpreted::RUNNER_IMPORTS;
+        let runner = |c: &std::ffi::OsStr| {
+            c.to_str().is_some_and(|c| RUNNER_IMPORTS.iter().any(|n| c == *n || c.strip_suffix(".py") == Some(n)))
+        };
+        matches!(p.extension().and_then(|e| e.to_str()), Some("pyc" | "so")) || p.iter().any(runner)
     }
 
     fn v_of(paths: &[&str]) -> Vec<PathBuf> {

@@ -20,6 +20,13 @@
 //!   `.abi3.so`, `.cpython-3X-<triplet>.so`: review 82, F5): each stands
 //!   for the module, and a package's init runs before the module named.
 //!
+//! - [`runner_imports`]: `python -m mod` and `python DIR` put the work
+//!   tree (or `DIR`) first on `sys.path` and only then import the runner
+//!   (`runpy`, `importlib`, `pkgutil` and what they import): a module of
+//!   one of those names there runs before the module (review 84, F3).
+//!   [`RUNNER_IMPORTS`] are the names measured so (CPython 3.10 to 3.13),
+//!   each as a module and as a package's init, with some stand-ins.
+//!
 //! Bounds (SECURITY.md §5.3): the bytecode tags are CPython 3.6 to 3.15's
 //! (`cpython-3X`), unoptimised (no `.opt-1`/`.opt-2`: a command run with
 //! `-O`), and PyPy's are not named; an extension module is named for the
@@ -33,6 +40,44 @@ use std::path::{Path, PathBuf};
 
 /// The CPython minor versions whose bytecode tags [`bytecode`] names.
 const PYTHON_MINORS: std::ops::RangeInclusive<u32> = 6..=15;
+
+/// The top-level modules CPython 3.10 to 3.13 import from the first
+/// entry of `sys.path` after setting it, for `-m` and a directory script
+/// (see the module doc): found by planting each of
+/// `sys.stdlib_module_names` there in turn and noting which ran (a plain
+/// file script imports none). Not named (SECURITY.md §5.3): the further
+/// names 3.6 to 3.9 import (`pkgutil`, `heapq`, `weakref`, `re`,
+/// `enum`, `typing`…) and those `-S` adds on 3.10 (`os`, `stat`…).
+pub(super) const RUNNER_IMPORTS: [&str; 10] = [
+    "collections",
+    "contextlib",
+    "functools",
+    "importlib",
+    "keyword",
+    "operator",
+    "reprlib",
+    "runpy",
+    "types",
+    "warnings",
+];
+
+/// The files in the directory `dir` (`""` for the work tree, else ending
+/// in `/`) that stand for a module [`RUNNER_IMPORTS`] names: `name.py`
+/// and `name/__init__.py`, each with its sourceless `.pyc` and the
+/// untagged extension names (`.so`, `.abi3.so`). Not the cache in
+/// `__pycache__` (used only beside a source, and an absent one is
+/// protected against creation) nor the `cpython-3X` tagged extension
+/// names: every path named costs each task's start, so the list is kept
+/// short (SECURITY.md §5.3).
+pub(super) fn runner_imports(dir: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for name in RUNNER_IMPORTS {
+        for stem in [format!("{dir}{name}"), format!("{dir}{name}/__init__")] {
+            v.extend(["py", "pyc", "so", "abi3.so"].map(|e| format!("{stem}.{e}")));
+        }
+    }
+    v
+}
 
 /// The extensions Node tries after a script's name (and `index`'s).
 const NODE_EXTENSIONS: [&str; 5] = ["js", "json", "node", "cjs", "mjs"];
@@ -52,6 +97,7 @@ pub(super) fn python_script(script: &str) -> Vec<String> {
     let main = format!("{script}/__main__.py");
     let mut v = vec![main.clone()];
     v.extend(bytecode(&main));
+    v.extend(runner_imports(&format!("{script}/")));
     v
 }
 
@@ -182,6 +228,19 @@ mod tests {
         assert!(b.iter().any(|x| x == "__pycache__/conv.cpython-315.pyc"));
         assert_eq!(bytecode("run.sh"), Vec::<String>::new());
         assert_eq!(bytecode("a/.py"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_runner_s_own_imports_are_named_in_the_directory_it_searches_first() {
+        let r = runner_imports("");
+        for f in ["importlib.py", "importlib/__init__.py", "contextlib.pyc", "types/__init__.abi3.so"] {
+            assert!(r.iter().any(|x| x == f), "{f}: {r:?}");
+        }
+        assert!(r.iter().any(|x| x == "runpy.so"), "{r:?}");
+        let p = python_script("tools/app");
+        for f in ["tools/app/importlib.py", "tools/app/importlib/__init__.py", "tools/app/warnings.pyc"] {
+            assert!(p.iter().any(|x| x == f), "{f}: {p:?}");
+        }
     }
 
     #[test]
