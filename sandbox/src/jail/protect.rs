@@ -45,8 +45,9 @@
 use super::plan::{Mount, PlanError};
 use super::resolve::existing_prefix as resolve;
 use crate::policy::Filesystem;
+use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// The protected paths of a workspace ([`protect`]).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -101,21 +102,27 @@ pub(crate) fn protect(
         }
         wanted.extend(reach(workdir, f, &mut links));
     }
-    let dirs_allowed = dirs_allowed(&wanted, &dir_only, workdir);
+    let mut real_of = Resolved::default();
+    let dirs_allowed = dirs_allowed(&wanted, &dir_only, workdir, &mut real_of);
     wanted.extend(dir_only);
     let dot = workdir.join(".orchestra");
     if std::fs::symlink_metadata(&dot).is_err() {
         wanted.push(dot);
     }
+    // Membership by hash: a host alias that runs `python3 -m …` names a
+    // few thousand paths (bytecode, extension and runner-module names), so
+    // a search of the list for each would be quadratic.
     let mut out: Vec<PathBuf> = Vec::new();
-    let mut bound: Vec<PathBuf> = Vec::new();
+    let mut listed: HashSet<PathBuf> = HashSet::new();
+    let mut bound: HashSet<PathBuf> = HashSet::new();
+    let allowed: HashSet<&PathBuf> = dirs_allowed.iter().collect();
     let dot_git = workdir.join(".git");
     for p in wanted {
         // The `.git` entry stands for itself (a pointer or a link that must not
         // be replaced); what it leads to is protected part by part.
-        let real = if p == dot_git { p.clone() } else { resolve(&p) };
+        let real = if p == dot_git { p.clone() } else { real_of.of(&p) };
         for q in [&p, &real] {
-            if q.starts_with(workdir) && q.as_path() != workdir && !out.contains(q) {
+            if q.starts_with(workdir) && q.as_path() != workdir && listed.insert(q.clone()) {
                 out.push(q.clone());
             }
         }
@@ -124,8 +131,8 @@ pub(crate) fn protect(
         if !real.starts_with(workdir)
             || real.as_path() == workdir
             || bound.contains(&real)
-            || dirs_allowed.contains(&real)
-            || dirs_allowed.contains(&p)
+            || allowed.contains(&real)
+            || allowed.contains(&p)
         {
             continue;
         }
@@ -139,15 +146,16 @@ pub(crate) fn protect(
         }
         if namespaces && (meta.is_file() || meta.is_dir()) {
             mounts.push(Mount::Bind { src: real.clone(), dst: real.clone(), rw: false });
-            bound.push(real);
+            bound.insert(real);
         }
     }
     // A link passed on the way stands for itself: it must stay the link it
     // is (not be replaced), while what lies beside its target is no code.
     let mut own = Vec::new();
+    let mut owned: HashSet<PathBuf> = HashSet::new();
     for l in links {
-        if l.starts_with(workdir) && l.as_path() != workdir && !own.contains(&l) {
-            if !out.contains(&l) {
+        if l.starts_with(workdir) && l.as_path() != workdir && owned.insert(l.clone()) {
+            if listed.insert(l.clone()) {
                 out.push(l.clone());
             }
             own.push(l);
@@ -179,18 +187,55 @@ fn reach(workdir: &Path, named: &Path, links: &mut Vec<PathBuf>) -> Option<PathB
 /// places), that are protected for no other reason than `strict`'s: where
 /// a directory may be made (review 81, F5: a directory is no code,
 /// `Named::is_code_at`) and nothing else (review 82, F2).
-fn dirs_allowed(strict: &[PathBuf], words: &[PathBuf], workdir: &Path) -> Vec<PathBuf> {
-    let strict_real: Vec<PathBuf> = strict.iter().map(|p| resolve(p)).collect();
+fn dirs_allowed(strict: &[PathBuf], words: &[PathBuf], workdir: &Path, real: &mut Resolved) -> Vec<PathBuf> {
+    if words.is_empty() {
+        return Vec::new();
+    }
+    let mut other: HashSet<PathBuf> = strict.iter().cloned().collect();
+    other.extend(strict.iter().map(|p| real.of(p)));
     let mut v: Vec<PathBuf> = Vec::new();
+    let mut seen: HashSet<PathBuf> = HashSet::new();
     for w in words {
-        for q in [w.clone(), resolve(w)] {
-            let other = strict.contains(&q) || strict_real.contains(&q);
-            if !other && q.starts_with(workdir) && q.as_path() != workdir && !v.contains(&q) {
+        for q in [w.clone(), real.of(w)] {
+            if !other.contains(&q) && q.starts_with(workdir) && q.as_path() != workdir && seen.insert(q.clone()) {
                 v.push(q);
             }
         }
     }
     v
+}
+
+/// Each path's real place, as [`resolve`] gives it, looked up once and
+/// built on its directory's: the same path is asked for by
+/// [`dirs_allowed`] and by [`protect`]'s loop, and thousands of them are
+/// possible, most in a few directories (a module's bytecode and extension
+/// names), so each directory is resolved once and each name costs one
+/// `lstat` (a link among them is resolved in full).
+#[derive(Default)]
+struct Resolved(std::collections::HashMap<PathBuf, PathBuf>);
+
+impl Resolved {
+    fn of(&mut self, p: &Path) -> PathBuf {
+        if let Some(r) = self.0.get(p) {
+            return r.clone();
+        }
+        let plain = p.is_absolute() && p.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+        let r = match (plain, p.parent(), p.file_name()) {
+            (true, Some(dir), Some(name)) => {
+                // The directory's real place, then the name in it: a plain
+                // entry (or none) is the name appended, as `resolve` does
+                // for the part past the longest existing one.
+                let there = self.of(dir).join(name);
+                match std::fs::symlink_metadata(&there) {
+                    Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(&there).unwrap_or(there),
+                    _ => there,
+                }
+            }
+            _ => resolve(p),
+        };
+        self.0.insert(p.to_path_buf(), r.clone());
+        r
+    }
 }
 
 /// What the repository at `workdir` makes code ([`git_code_paths`]).
@@ -342,6 +387,39 @@ fn config_paths(files: &[PathBuf], workdir: &Path, out: &mut GitCode) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_is_resolved_on_its_directory_as_resolve_does_in_full() {
+        use std::os::unix::fs::symlink;
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path();
+        std::fs::create_dir_all(w.join("real/sub")).unwrap();
+        std::fs::write(w.join("real/sub/f"), "x").unwrap();
+        symlink("real", w.join("link")).unwrap();
+        symlink("sub/f", w.join("real/to-f")).unwrap();
+        symlink("../nowhere/x", w.join("real/dangling")).unwrap();
+        symlink("/", w.join("real/root")).unwrap();
+        std::fs::write(w.join("file"), "x").unwrap();
+        let mut r = Resolved::default();
+        for rel in [
+            "real/sub/f",
+            "link/sub/f",
+            "link/sub/absent/deeper",
+            "link/to-f",
+            "link/dangling",
+            "link/dangling/below",
+            "link/root/etc",
+            "file/below",
+            "absent/a/b",
+            "link/../file",
+            "link/./sub/f",
+        ] {
+            let p = w.join(rel);
+            // Twice: the second answer comes from the cache.
+            assert_eq!(r.of(&p), resolve(&p), "{rel}");
+            assert_eq!(r.of(&p), resolve(&p), "{rel}");
+        }
+    }
 
     #[test]
     fn hooks_path_and_includes_are_read_from_the_config() {

@@ -59,7 +59,7 @@ const MAX_FILE: u64 = 1 << 20;
 const MAX_FILES: usize = 256;
 
 /// A path a setting makes code: relative ones from a work tree's top.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Named {
     /// The path as the setting names it.
     pub path: PathBuf,
@@ -68,7 +68,7 @@ pub struct Named {
 }
 
 /// What kind of word named a [`Named`] path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// A hooks directory (`core.hooksPath`) or a template directory
     /// (`init.templateDir`, `GIT_TEMPLATE_DIR`): code, whatever is there.
@@ -132,10 +132,11 @@ impl Named {
 /// one there now.
 pub fn with_mains(paths: Vec<Named>, top: &Path) -> Vec<Named> {
     let mut out = paths.clone();
+    let mut seen: std::collections::HashSet<Named> = paths.iter().cloned().collect();
     for n in paths.iter().filter(|n| n.kind != Kind::HooksDir && n.path.file_name() == Some("package.json".as_ref())) {
         for path in super::interpreted::node_main(&n.path, &top.join(&n.path)) {
             let named = Named { path, kind: Kind::Path };
-            if !out.contains(&named) {
+            if seen.insert(named.clone()) {
                 out.push(named);
             }
         }
@@ -175,9 +176,10 @@ fn host_code(var: &dyn Fn(&str) -> Option<std::ffi::OsString>) -> HostCode {
     let template = var("GIT_TEMPLATE_DIR")
         .map(|d| ("init".to_string(), "templatedir".to_string(), d.to_string_lossy().into_owned()));
     let settings = read.configs.iter().flat_map(|c| c.settings.iter()).chain(given.iter()).chain(template.iter());
+    let mut seen = std::collections::HashSet::new();
     for (section, key, value) in settings {
         for p in program_paths(section, key, value) {
-            if !out.paths.contains(&p) {
+            if seen.insert(p.clone()) {
                 out.paths.push(p);
             }
         }
@@ -397,14 +399,11 @@ fn read_followed(path: &Path) -> Option<Vec<u8>> {
 pub fn program_paths(section: &str, key: &str, value: &str) -> Vec<Named> {
     let mut found = Vec::new();
     setting_paths(section, key, value, 0, &mut found);
-    // Each once: an unquoted `$(…)` is read as words and as a substitution.
-    let mut out: Vec<Named> = Vec::new();
-    for n in found {
-        if !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    out
+    // Each once: an unquoted `$(…)` is read as words and as a substitution
+    // (by hash: a `python3 -m` names thousands of stand-ins).
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|n: &Named| seen.insert(n.clone()));
+    found
 }
 
 /// Push onto `out` what the setting `section.key = value` makes code

@@ -189,8 +189,12 @@ impl Watch {
         let survey_us = t.elapsed().as_micros() as u64;
         let mut absent: Vec<absent::Watched> = Vec::new();
         let mut reached: Vec<(PathBuf, Trace)> = Vec::new();
+        // Membership by hash: thousands of paths are possible (a host alias
+        // running `python3 -m …` names its bytecode and runner modules).
+        let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+        let dirs: std::collections::HashSet<&PathBuf> = dirs.iter().collect();
         for path in paths {
-            if path == root || absent.iter().any(|w| w.path == path) || reached.iter().any(|(q, _)| *q == path) {
+            if path == root || !seen.insert(path.clone()) {
                 continue;
             }
             let t = trace(&root, &path);
