@@ -129,6 +129,23 @@ fn the_policy_file_a_task_runs_under_is_protected_when_it_lies_in_the_workspace(
     assert_eq!(std::fs::read_to_string(e.ws.join("policy.yaml")).unwrap(), text);
 }
 
+/// A task rewriting the existing `file` with `plant`: `fs.protected`
+/// (exit 4), the file as it was, and once `host` has run the host's git
+/// again, nothing planted ran (it would make `marker`).
+fn rewrite_is_refused_and_runs_nothing(e: &Env, file: &str, plant: &str, marker: &Path, host: impl Fn()) {
+    let before = std::fs::read(e.ws.join(file)).unwrap();
+    let o = e.sh("default", plant);
+    o.assert_violation("fs.protected");
+    assert_eq!(std::fs::read(e.ws.join(file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
+    host();
+    assert!(!marker.exists(), "{file}: the host's git ran the task's code\n{}", o.all());
+}
+
+/// A task's plant for `file`: a script that makes `marker`.
+fn touch_script(file: &str, marker: &Path) -> String {
+    format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display())
+}
+
 /// The host's next `git status` and `git commit` in `e`'s workspace; whether
 /// anything planted ran (it would touch `marker`).
 fn host_git_runs_nothing(e: &Env, marker: &Path) {
@@ -3484,14 +3501,11 @@ fn a_script_or_module_a_runner_or_wrapper_runs_is_protected() {
         ["g", "h", "i"].iter().map(|s| (format!("tools/{s}.py"), format!("echo \"open('{m}', 'w')\" > tools/{s}.py"))),
     );
     for (file, plant) in &cases {
-        let before = std::fs::read(e.ws.join(file)).unwrap();
-        let o = e.sh("default", plant);
-        o.assert_violation("fs.protected");
-        assert_eq!(std::fs::read(e.ws.join(file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
-        for alias in aliases {
-            let _ = host(alias);
-        }
-        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+        rewrite_is_refused_and_runs_nothing(&e, file, plant, &marker, || {
+            for alias in aliases {
+                let _ = host(alias);
+            }
+        });
     }
     // Benign: what a package runner finds by name is the task's to install.
     let o = e.sh(
@@ -3865,14 +3879,12 @@ fn a_program_git_s_own_c_option_names_in_an_alias_is_protected() {
     let marker = e.root.join("r82-fsmon-ran");
     for s in ["fsmon", "fsmon2"] {
         let file = format!("tools/{s}.sh");
-        let before = std::fs::read(e.ws.join(&file)).unwrap();
-        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\nexit 1\\n' > {file}", marker.display()));
-        o.assert_violation("fs.protected");
-        assert_eq!(std::fs::read(e.ws.join(&file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
-        for alias in ["st", "gs"] {
-            host(alias);
-        }
-        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+        let plant = format!("printf '#!/bin/sh\\ntouch {}\\nexit 1\\n' > {file}", marker.display());
+        rewrite_is_refused_and_runs_nothing(&e, &file, &plant, &marker, || {
+            for alias in ["st", "gs"] {
+                host(alias);
+            }
+        });
     }
     // Benign: what an alias without a command setting names is no code.
     let o = e.sh("default", "set -e; mkdir -p src; echo 'fn main() {}' > src/main.rs; echo 'echo x' > tools/other.sh");
@@ -4162,14 +4174,11 @@ fn eval_s_command_line_and_env_s_directory_are_read() {
     let marker = e.root.join("r82-eval-ran");
     for s in ["e", "c"] {
         let file = format!("tools/{s}.sh");
-        let before = std::fs::read(e.ws.join(&file)).unwrap();
-        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display()));
-        o.assert_violation("fs.protected");
-        assert_eq!(std::fs::read(e.ws.join(&file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
-        for alias in ["e", "c"] {
-            let _ = host(alias);
-        }
-        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
+            for alias in ["e", "c"] {
+                let _ = host(alias);
+            }
+        });
     }
     let o = e.sh(
         "default",
@@ -4217,12 +4226,9 @@ fn what_su_script_watch_sg_and_sudo_in_a_directory_run_is_protected() {
     let marker = e.root.join("r82-wrapper-ran");
     for s in scripts {
         let file = format!("tools/{s}.sh");
-        let before = std::fs::read(e.ws.join(&file)).unwrap();
-        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display()));
-        o.assert_violation("fs.protected");
-        assert_eq!(std::fs::read(e.ws.join(&file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
-        let _ = host();
-        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
+            let _ = host();
+        });
     }
     let o = e.sh("default", "set -e; echo log > sc.log; echo x > sd.sh; echo 'echo x' > tools/other.sh");
     o.assert_ok();
@@ -4269,14 +4275,11 @@ fn a_command_line_a_git_subcommand_runs_is_protected() {
     let marker = e.root.join("r82-subcommand-ran");
     for s in scripts {
         let file = format!("tools/{s}.sh");
-        let before = std::fs::read(e.ws.join(&file)).unwrap();
-        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display()));
-        o.assert_violation("fs.protected");
-        assert_eq!(std::fs::read(e.ws.join(&file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
-        for alias in ["rb", "rx", "dt"] {
-            let _ = host(alias);
-        }
-        assert!(!marker.exists(), "{file}: the host's alias ran the task's code\n{}", o.all());
+        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
+            for alias in ["rb", "rx", "dt"] {
+                let _ = host(alias);
+            }
+        });
     }
     let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; echo x > HEAD~1.txt; echo x > main");
     o.assert_ok();
@@ -4333,13 +4336,10 @@ fn a_link_in_a_hooks_path_or_template_hooks_directory_protects_its_target() {
     }
     let marker = e.root.join("r82-hook-link-ran");
     for (i, file) in ["tools/pc.sh", "tools/co.sh"].into_iter().enumerate() {
-        let before = std::fs::read(e.ws.join(file)).unwrap();
-        let o = e.sh("default", &format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display()));
-        o.assert_violation("fs.protected");
-        assert_eq!(std::fs::read(e.ws.join(file)).unwrap(), before, "{file}: the task's write stayed\n{}", o.all());
-        commit();
-        elsewhere(&i.to_string());
-        assert!(!marker.exists(), "{file}: the host's git ran the task's hook\n{}", o.all());
+        rewrite_is_refused_and_runs_nothing(&e, file, &touch_script(file, &marker), &marker, || {
+            commit();
+            elsewhere(&i.to_string());
+        });
     }
     let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; mkdir -p build && echo o > build/a");
     o.assert_ok();
