@@ -734,6 +734,16 @@ fn make(ls: &mut Listing, file: &'static str, configure: Option<&[String]>) -> R
         );
         return Ok(None);
     }
+    if configure.is_none() && (ls.has("setup.py") || ls.has("pyproject.toml")) && builds_with_python(&text, &rules) {
+        // psutil: `make build` runs `$(PYTHON) setup.py build_ext -i`, `make test` the suite:
+        // planned beside the Python project, both would build the extension into the same
+        // tree at once and run the tests twice.
+        tracing::info!(
+            "{file} is not planned beside setup.py or pyproject.toml: its build runs Python \
+             (setup.py, pip or $(PYTHON)); the Python project is built and tested instead"
+        );
+        return Ok(None);
+    }
     let mut p = Project::new(Eco::Make, "make");
     // The Makefile the steps run: the one configure writes from Makefile.in.
     let makefile = file.strip_suffix(".in").unwrap_or(file);
@@ -775,6 +785,45 @@ fn make(ls: &mut Listing, file: &'static str, configure: Option<&[String]>) -> R
         p.lack(Want::Lint, format!("{file} has no lint target"));
     }
     Ok(Some(p))
+}
+
+/// Whether what a Makefile builds with (its default goal when that is a build,
+/// `build`, `all`) runs Python in its recipe: `setup.py`, `$(PYTHON)`, `python3`,
+/// `pip` — a convenience wrapper of the Python project beside it.
+fn builds_with_python(text: &str, rules: &[(String, bool)]) -> bool {
+    let goal = rules.first().map(|(g, _)| g.as_str()).filter(|g| !NOT_BUILD_TARGETS.contains(g));
+    let python = |line: &str| {
+        line.contains("setup.py")
+            || line.contains("$(PYTHON")
+            || line.contains("${PYTHON")
+            || line.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | '(' | ')' | '`')).any(|w| {
+                let name = w.rsplit('/').next().unwrap_or(w);
+                matches!(name, "pip" | "pip3")
+                    || name.strip_prefix("python").is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+            })
+    };
+    goal.into_iter().chain(["build", "all"]).any(|t| recipe(text, t).any(python))
+}
+
+/// The recipe lines of `target`'s rules in `text` (an inline `; command` too).
+fn recipe<'t>(text: &'t str, target: &'t str) -> impl Iterator<Item = &'t str> + 't {
+    let mut inside = false;
+    text.lines().filter_map(move |line| {
+        if let Some(cmd) = line.strip_prefix('\t') {
+            return inside.then_some(cmd);
+        }
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            return None;
+        }
+        inside = false;
+        let (head, rest) = line.split_once(':')?;
+        if head.contains('=') || rest.starts_with('=') {
+            return None;
+        }
+        inside = head.split_whitespace().any(|t| t == target);
+        let inline = rest.split_once(';').map(|(_, r)| r.trim()).filter(|r| !r.is_empty());
+        inline.filter(|_| inside)
+    })
 }
 
 /// Whether a Makefile beside go.mod builds the module the usual way: it has an `all`,
@@ -1578,6 +1627,41 @@ mod tests {
                 "{mk}"
             );
         }
+    }
+
+    #[test]
+    fn a_makefile_that_wraps_the_python_build_is_not_planned_beside_it() {
+        // psutil: `make build` runs setup.py's build_ext, `make test` the suite; planned
+        // beside the Python project, both built the extension into one tree at once.
+        let makefile = "PYTHON = python3\nBUILD_OPTS = --parallel\n\nall: test\n\n\
+            build:  ## Compile.\n\t@# in place\n\tPYTHONWARNINGS=all $(PYTHON) setup.py build_ext -i $(BUILD_OPTS)\n\
+            \t$(PYTHON) -c \"import psutil\"\n\ntest:\n\t${MAKE} build\n\t$(PYTHON) psutil/tests/runner.py\n";
+        let dir = workspace(&[
+            ("Makefile", makefile),
+            (
+                "setup.py",
+                "from setuptools import setup, Extension\nsetup(ext_modules=[Extension('p._c', ['p/_c.c'])])\n",
+            ),
+            ("p/__init__.py", ""),
+            ("p/_c.c", "int x;\n"),
+            ("p/tests/__init__.py", ""),
+            ("p/tests/test_a.py", "def test_a():\n    pass\n"),
+        ]);
+        let p = plan("build and test this project", dir.path());
+        assert!(ids(&p).iter().all(|id| !id.starts_with("make")), "{:?}", ids(&p));
+        assert!(ids(&p).iter().any(|id| id.contains("test")), "{:?}", ids(&p));
+        // Other spellings of running Python in the build's recipe.
+        for build in
+            ["build:\n\tpython3 -m pip install -e .\n", "build:\n\tpip install .\n", "build: ; ${PYTHON} -m build\n"]
+        {
+            std::fs::write(dir.path().join("Makefile"), format!("{build}test:\n\tpytest\n")).unwrap();
+            assert!(ids(&plan("build and test", dir.path())).iter().all(|id| !id.starts_with("make")), "{build}");
+        }
+        // A Makefile that builds with the C compiler is still planned beside setup.py.
+        std::fs::write(dir.path().join("Makefile"), "all:\n\tcc -c p/_c.c\ntest:\n\t./run-tests\n").unwrap();
+        let p = plan("build and test", dir.path());
+        let got = ids(&p);
+        assert!(got.contains(&"make-build") && got.contains(&"make-test"), "{got:?}");
     }
 
     #[test]
