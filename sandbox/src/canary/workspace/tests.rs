@@ -150,6 +150,11 @@ fn a_listing_of_the_environment_is_no_leak_and_a_value_written_on_its_own_still_
     }
 }
 
+/// Whether one of `leaks` is about `file` and names `source`.
+fn named_in(leaks: &[String], file: &str, source: &str) -> bool {
+    leaks.iter().any(|d| d.contains(file) && d.contains(source))
+}
+
 #[test]
 fn a_listing_of_the_environment_lets_through_only_the_variables_behind_their_own_names() {
     // Review 84 F1: the first value found was a listed variable, so the rest
@@ -168,7 +173,7 @@ fn a_listing_of_the_environment_lets_through_only_the_variables_behind_their_own
         fs::write(r.join("alone"), format!("{listing}{AWS}\n")).unwrap();
     });
     let leaks = details(&found, Rule::CanaryLeak);
-    let named = |file: &str, source: &str| leaks.iter().any(|d| d.contains(file) && d.contains(source));
+    let named = |file: &str, source: &str| named_in(&leaks, file, source);
     assert!(named("stolen", "~/.aws/credentials"), "{leaks:?}");
     assert!(named("again", "$GITHUB_TOKEN"), "{leaks:?}");
     assert!(named("longer", "$NPM_TOKEN"), "{leaks:?}");
@@ -179,6 +184,30 @@ fn a_listing_of_the_environment_lets_through_only_the_variables_behind_their_own
             assert!(!v.contains(value), "{v}");
         }
     }
+    // Review 85 FP2: Python's repr of `os.environ` and Node's
+    // `util.inspect(process.env)` are listings too, with the same rule.
+    let python = format!(
+        "environ({{'GITHUB_TOKEN': '{GH}', 'NPM_TOKEN': '{NPM}', 'PATH': '/usr/bin', 'AWS_SECRET_ACCESS_KEY': '{AWS}'}})\n"
+    );
+    let node = format!(
+        "{{\n  GITHUB_TOKEN: '{GH}',\n  NPM_TOKEN: \"{NPM}\",\n  PATH: '/usr/bin',\n  AWS_SECRET_ACCESS_KEY: '{AWS}'\n}}\n"
+    );
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let (found, _) = judged(r, 100, || {
+        fs::write(r.join("debug.log"), &python).unwrap();
+        fs::write(r.join("env.log"), &node).unwrap();
+    });
+    assert!(found.is_empty(), "{found:?}");
+    let (found, _) = judged(r, 100, || {
+        fs::write(r.join("pylonger"), format!("{python}'MYNPM_TOKEN': '{NPM}'\n")).unwrap();
+        fs::write(r.join("nodelonger"), format!("{node}  MYGITHUB_TOKEN: '{GH}'\n")).unwrap();
+        fs::write(r.join("nodeother"), format!("{node}  X: '{AWS}'\n")).unwrap();
+    });
+    let leaks = details(&found, Rule::CanaryLeak);
+    assert!(named_in(&leaks, "pylonger", "$NPM_TOKEN"), "{leaks:?}");
+    assert!(named_in(&leaks, "nodelonger", "$GITHUB_TOKEN"), "{leaks:?}");
+    assert!(named_in(&leaks, "nodeother", "$AWS_SECRET_ACCESS_KEY"), "{leaks:?}");
     // The same listing twice (a log appended to) is still one.
     let d = tempfile::tempdir().unwrap();
     let r = d.path();
