@@ -160,7 +160,7 @@ pub(super) fn subcommand_runs(args: &[String]) -> (Vec<Wrapped<'_>>, Vec<usize>)
         }
         name => {
             let Some((_, long, short, valued)) = RUNS.iter().find(|(n, ..)| *n == name) else { return (runs, used) };
-            let spec = Spec { valued, optional: "S", long, permute: true };
+            let spec = Spec { valued, optional: "S", long, long_optional: &[], permute: true };
             let (opts, _) = getopt(args, 1, &spec);
             for o in opts {
                 let ours = long.contains(&o.name.as_str()) || (o.name.len() == 1 && short.contains(o.name.as_str()));

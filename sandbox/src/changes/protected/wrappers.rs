@@ -142,9 +142,13 @@ const XARGS: &[&str] = &[
 /// `sudo`'s options: those that take a value (`-h` alone is its help);
 /// it stops at its first operand.
 const SUDO: Spec = Spec {
-    valued: "ugCDpRrtTU",
+    // `-a` (auth type) and `-c` (login class) take a value too where sudo
+    // is built with them (review 85, F5).
+    valued: "acugCDpRrtTU",
     optional: "",
     long: &[
+        "auth-type",
+        "login-class",
         "user",
         "group",
         "close-from",
@@ -157,6 +161,7 @@ const SUDO: Spec = Spec {
         "other-user",
         "host",
     ],
+    long_optional: &[],
     permute: false,
 };
 
@@ -166,6 +171,7 @@ const SU: Spec = Spec {
     valued: "cgGsw",
     optional: "",
     long: &["command", "session-command", "group", "supp-group", "shell", "whitelist-environment"],
+    long_optional: &[],
     permute: true,
 };
 
@@ -174,13 +180,20 @@ const SU: Spec = Spec {
 const SCRIPT: Spec = Spec {
     valued: "cEIOBTmo",
     optional: "t",
-    long: &["command", "echo", "log-in", "log-out", "log-io", "log-timing", "logging-format", "output-limit", "timing"],
+    long: &["command", "echo", "log-in", "log-out", "log-io", "log-timing", "logging-format", "output-limit"],
+    long_optional: &["timing"],
     permute: true,
 };
 
 /// `watch`'s options that take a value (procps; `-d[permanent]`'s only
 /// attached); it stops at its first operand.
-const WATCH: Spec = Spec { valued: "nqs", optional: "d", long: &["interval", "equexit", "shotsdir"], permute: false };
+const WATCH: Spec = Spec {
+    valued: "nqs",
+    optional: "d",
+    long: &["interval", "equexit", "shotsdir"],
+    long_optional: &["differences"],
+    permute: false,
+};
 
 /// `npx`'s and `npm exec`'s options that take a value.
 const NPM_EXEC: &[&str] = &["-p", "--package", "-w", "--workspace", "--prefix"];
@@ -242,6 +255,9 @@ pub(super) struct Spec {
     /// Long options that take a value (`--name=v`, `--name v`; an
     /// abbreviation of one too).
     pub(super) long: &'static [&'static str],
+    /// Long options whose value is only the rest of their word
+    /// (`--name=v`; `--name` alone has none).
+    pub(super) long_optional: &'static [&'static str],
     /// Options are read among the operands too (GNU getopt's default,
     /// git's), not only before the first.
     pub(super) permute: bool,
@@ -263,9 +279,11 @@ pub(super) struct Opt<'a> {
 
 /// The options of `args` from `from` on, read as getopt reads them:
 /// clusters (`-lc CMD`), a short option's value attached (`-xCMD`) or the
-/// next word, `--name=value` or `--name value`, a unique-looking
-/// abbreviation of a valued long name (`--ex` for `--exec`: a wider
-/// reading only protects more), `--` ending them. Returns them and where
+/// next word, `--name=value` or `--name value` (`--name=value` only for
+/// [`Spec::long_optional`]), an abbreviation of a long name the Spec
+/// knows, of any length (`--ex` for `--exec`, `--c` for `--command`, as
+/// getopt_long takes any unique prefix: review 85, F5; of two, a valued
+/// one: a wider reading only protects more), `--` ending them. Returns them and where
 /// the operands start (past a `--`; without `permute` the first word that
 /// is no option).
 pub(super) fn getopt<'a>(args: &'a [String], from: usize, spec: &Spec) -> (Vec<Opt<'a>>, usize) {
@@ -284,13 +302,11 @@ pub(super) fn getopt<'a>(args: &'a [String], from: usize, spec: &Spec) -> (Vec<O
         }
         if let Some(long) = a.strip_prefix("--") {
             let (name, attached) = long.split_once('=').map_or((long, None), |(n, v)| (n, Some(v)));
-            let full = spec
-                .long
-                .iter()
-                .find(|l| **l == name)
-                .or_else(|| spec.long.iter().find(|l| name.len() >= 2 && l.starts_with(name)));
+            let known = || spec.long.iter().chain(spec.long_optional);
+            let full =
+                known().find(|l| **l == name).or_else(|| known().find(|l| !name.is_empty() && l.starts_with(name)));
             match (full, attached) {
-                (Some(f), None) => take_next((*f).to_string(), &mut opts),
+                (Some(f), None) if spec.long.contains(f) => take_next((*f).to_string(), &mut opts),
                 (f, value) => opts.push(Opt { name: f.map_or(name, |f| f).to_string(), value, at, value_at: None }),
             }
         } else if let Some(cluster) = a.strip_prefix('-').filter(|c| !c.is_empty()) {
@@ -524,6 +540,11 @@ mod tests {
             "!sudo --chdir=tools sh lint.sh",
             "!sudo -u bob --chdir tools ./lint.sh --quick",
             "!sudo -Dtools ./lint.sh",
+            // Review 85, F5: a one-letter abbreviation, and sudo's `-a`/`-c`.
+            "!su --c 'tools/lint.sh --quick' root",
+            "!script -q --c tools/lint.sh /dev/null",
+            "!sudo -c staff -D tools ./lint.sh",
+            "!sudo -a pam -Dtools ./lint.sh",
         ] {
             assert_eq!(paths(a), vec!["tools/lint.sh"], "{a}");
         }
