@@ -513,7 +513,7 @@ fn command_paths(program: &str, args: &[String], depth: usize, out: &mut Vec<Nam
     word_path(program, Word::Program, out);
     let name = program.rsplit('/').next().unwrap_or(program);
     let rest = match name {
-        "env" => return env_paths(args, depth, out),
+        "env" => return env_paths(args, None, depth, out),
         n if is_shell(n) => shell_paths(args, depth, out),
         n if is_python(n) => python_paths(args, out),
         n if is_node(n) => node_paths(args, out),
@@ -701,80 +701,57 @@ fn word_path(w: &str, role: Word, out: &mut Vec<Named>) {
     }
 }
 
+/// `env`'s options (GNU coreutils; it stops at its first operand):
+/// `-u`/`--unset` take a variable's name, `-C`/`--chdir` a directory,
+/// `-S`/`--split-string` a string split into words, `-a`/`--argv0` a name.
+const ENV: super::wrappers::Spec = super::wrappers::Spec {
+    valued: "uCSa",
+    optional: "",
+    long: &["unset", "chdir", "split-string", "argv0"],
+    long_optional: &[],
+    permute: false,
+};
+
 /// Push onto `out` what `env args…` names: the values of its assignments,
 /// `-S`'s string split into words that `env` reads before the rest
-/// (nested, at most [`MAX_NESTING`] deep), and the command it runs.
-fn env_paths(args: &[String], depth: usize, out: &mut Vec<Named>) {
-    let mut i = 0;
-    // `-C DIR`/`--chdir=DIR`: the command runs from there (review 82, F7).
-    let mut dir: Option<&str> = None;
-    let run = |dir: Option<&str>, program: &str, rest: &[String], out: &mut Vec<Named>| match dir {
-        Some(d) => {
-            let mut found = Vec::new();
-            command_paths(program, rest, depth, &mut found);
-            out.extend(super::wrappers::from_dir(d, found));
-        }
-        None => command_paths(program, rest, depth, out),
-    };
-    while let Some(a) = args.get(i) {
-        i += 1;
-        let mut split = match a.as_str() {
-            "--split-string" => {
-                i += 1;
-                args.get(i - 1).map(String::as_str)
-            }
-            _ => a.strip_prefix("--split-string="),
-        };
-        // A cluster of short options (`-iC DIR`, `-vS'…'`, review 84, F5):
-        // `u`, `C` and `S` take the rest of the cluster, or else the next word.
-        if let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty() && !f.starts_with('-')) {
-            for (j, f) in flags.char_indices() {
-                if !matches!(f, 'u' | 'C' | 'S') {
-                    continue;
+/// (nested, at most [`MAX_NESTING`] deep), and the command it runs, from
+/// the directory `-C` names (`dir`, given to the `-S` words too). Its
+/// options are read by the one getopt ([`super::wrappers::getopt`]:
+/// clusters, `--ch=DIR` abbreviations: review 84 F5, review 85 F4).
+fn env_paths<'a>(args: &'a [String], mut dir: Option<&'a str>, depth: usize, out: &mut Vec<Named>) {
+    let (opts, mut at) = super::wrappers::getopt(args, 0, &ENV);
+    for o in opts {
+        match o.name.as_str() {
+            "C" | "chdir" => dir = o.value,
+            "S" | "split-string" => {
+                if let (Some(s), true) = (o.value, depth < MAX_NESTING) {
+                    let mut words: Vec<String> =
+                        shell_words(s).into_iter().flat_map(|c| c.assigned.into_iter().chain(c.words)).collect();
+                    words.extend(args.iter().skip(o.value_at.unwrap_or(o.at) + 1).cloned());
+                    env_paths(&words, dir, depth + 1, out);
                 }
-                let attached = &flags[j + f.len_utf8()..];
-                let value = if attached.is_empty() {
-                    i += 1;
-                    args.get(i - 1).map(String::as_str)
-                } else {
-                    Some(attached)
-                };
-                match f {
-                    'C' => dir = value,
-                    'S' => split = value,
-                    _ => {}
-                }
-                break;
+                return;
             }
-            if split.is_none() {
-                continue;
-            }
-        }
-        if let Some(s) = split {
-            if depth < MAX_NESTING {
-                let mut words: Vec<String> =
-                    shell_words(s).into_iter().flat_map(|c| c.assigned.into_iter().chain(c.words)).collect();
-                words.extend(args.iter().skip(i).cloned());
-                env_paths(&words, depth + 1, out);
-            }
-            return;
-        }
-        match a.as_str() {
-            "--" => break,
-            // It takes a word: a variable's name.
-            "--unset" => i += 1,
-            "--chdir" => {
-                dir = args.get(i).map(String::as_str);
-                i += 1;
-            }
-            _ if a.starts_with("--chdir=") => dir = a.strip_prefix("--chdir="),
-            _ if a.starts_with('-') => {}
-            _ if is_assignment(a) => argument_path(a, false, out),
-            _ => return run(dir, a, &args[i..], out),
+            _ => {}
         }
     }
-    if let Some((program, rest)) = args.get(i..).and_then(<[String]>::split_first) {
-        run(dir, program, rest, out);
+    // A lone `-` after the options is `-i`.
+    if args.get(at).is_some_and(|a| a == "-") {
+        at += 1;
+    }
+    let rest = args.get(at..).unwrap_or(&[]);
+    let program = rest.iter().position(|a| !is_assignment(a)).unwrap_or(rest.len());
+    for a in &rest[..program] {
+        argument_path(a, false, out);
+    }
+    let Some((program, words)) = rest[program..].split_first() else { return };
+    match dir {
+        Some(d) => {
+            let mut found = Vec::new();
+            command_paths(program, words, depth, &mut found);
+            out.extend(super::wrappers::from_dir(d, found));
+        }
+        None => command_paths(program, words, depth, out),
     }
 }
 
@@ -1198,7 +1175,7 @@ mod tests {
         let deep = "!sh -c \"sh -c 'sh -c \\\"sh -c \\\\\\\"sh -c a/b\\\\\\\"\\\"'\"";
         assert_eq!(p("alias", "d", deep), v(&[]));
         // `env`: assignments, options, `-S`, then the program (a shell too).
-        assert_eq!(p("alias", "e", "!env -i A=tools/a -u X sh -c 'b/run'"), v(&["tools/a", "b/run"]));
+        assert_eq!(p("alias", "e", "!env -i -u X A=tools/a sh -c 'b/run'"), v(&["tools/a", "b/run"]));
         assert_eq!(
             p("diff", "textconv", "env -S 'PYTHONUTF8=1 python3 tools/c.py' --x"),
             v(&["1", "tools/c.py/__main__.py", "tools/c.py"])

@@ -518,6 +518,23 @@ mod tests {
         assert_eq!(paths("!env -C /opt/t bin/x"), vec!["/opt/t/bin/x"]);
         assert_eq!(paths("!env -C $D ./x"), vec!["./x"]);
         assert_eq!(paths("!env -C tools /usr/bin/true"), vec!["/usr/bin/true"]);
+        // Review 85, F4: getopt_long's abbreviations, and `-S`'s words run
+        // from `-C`'s directory.
+        for a in [
+            "!env --ch=tools ./lint.sh",
+            "!env --chd tools ./lint.sh",
+            "!env --c tools ./lint.sh",
+            "!env --u FOO -C tools ./lint.sh",
+            "!env -C tools -S './lint.sh --fix'",
+            "!env -iCtools -S'./lint.sh --fix'",
+            "!env --chdir=tools --split-string='./lint.sh --fix'",
+            "!env -S'-C tools ./lint.sh'",
+            "!env -u X --argv0 y -C tools ./lint.sh",
+        ] {
+            assert_eq!(paths(a), vec!["tools/lint.sh"], "{a}");
+        }
+        assert_eq!(paths("!env - A=x/y ./lint.sh"), vec!["x/y", "./lint.sh"]);
+        assert!(paths("!env --unset=FOO -i true").is_empty());
     }
 
     #[test]
