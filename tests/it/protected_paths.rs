@@ -4347,3 +4347,57 @@ fn a_link_in_a_hooks_path_or_template_hooks_directory_protects_its_target() {
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
 }
+
+/// Review 85, F1, F4, F5: what `grep -O<pager>` and `send-email
+/// --cc-cmd=…` run (their command-line forms of `sendemail.cccmd`), and
+/// what `env --ch=DIR`, `env -C DIR -S '…'` and `script --c …` (getopt_long
+/// abbreviations, `-S`'s words from `-C`'s directory) run, is code (the
+/// host's aliases do run it, shown first). The task's rewrite is
+/// `fs.protected` (exit 4), the file stays as it was and the host's
+/// aliases run nothing of the task's. Benign: a top-level `ech.sh` (which
+/// `env --ch=tools ./ech.sh` does not run) and another script are exit 0
+/// and stay.
+#[test]
+fn a_pager_a_mail_command_and_abbreviated_options_in_an_alias_are_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tmail = send-email --dry-run --confirm=never --quiet --from=a@b.c --to=l@b.c --cc-cmd=./tools/ml.sh -1\n\
+         \ttodo = grep -Otools/gr.sh -e TODO\n\
+         \tech = !env --ch=tools ./ech.sh\n\
+         \tecs = !env -C tools -S './ecs.sh --fix'\n\
+         \tsc = !script -q --c 'tools/sc.sh --quick' sc.log </dev/null\n",
+    )
+    .unwrap();
+    let scripts = ["ml", "gr", "ech", "ecs", "sc"];
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    for s in scripts {
+        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
+        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
+    }
+    std::fs::write(e.ws.join("notes.txt"), "TODO: more\n").unwrap();
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    let host = |alias: &str| {
+        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).stdin(std::process::Stdio::null()).output();
+        let o = o.expect("git is required");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    for alias in ["todo", "ech", "ecs", "sc"] {
+        assert!(host(alias).contains("ok"), "the host's `git {alias}` does not run its file: the test proves nothing");
+    }
+    let marker = e.root.join("r85-alias-ran");
+    for s in scripts {
+        let file = format!("tools/{s}.sh");
+        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
+            for alias in ["mail", "todo", "ech", "ecs", "sc"] {
+                let _ = host(alias);
+            }
+        });
+    }
+    let o = e.sh("default", "set -e; printf '#!/bin/sh\\necho top\\n' > ech.sh; echo 'echo x' > tools/other.sh");
+    o.assert_ok();
+    for f in ["ech.sh", "tools/other.sh"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}

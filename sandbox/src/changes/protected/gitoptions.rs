@@ -17,8 +17,9 @@
 //! -x`/`--extcmd`'s command lines, `filter-branch`'s filters, the
 //! `--upload-pack`/`--receive-pack`/`--exec` programs of the transport
 //! commands (run through the shell for a local repository), `submodule
-//! foreach`'s command and `bisect run`'s; the caller reads each as any
-//! command line or command is read.
+//! foreach`'s command, `bisect run`'s, `grep -O`'s pager and
+//! `send-email`'s `--*-cmd` commands (review 85, F1); the caller reads
+//! each as any command line or command is read.
 
 use super::wrappers::{Spec, Wrapped, getopt};
 
@@ -99,13 +100,33 @@ pub(super) fn split_key(k: &str) -> Option<(String, String)> {
     (!section.is_empty() && !key.is_empty()).then(|| (section.to_ascii_lowercase(), key.to_ascii_lowercase()))
 }
 
-/// The options, by subcommand, whose value is a command line git runs
-/// (long names; the short letter that is one too), and the subcommand's
-/// other short options that take a value.
-const RUNS: &[(&str, &[&str], &str, &str)] = &[
-    ("rebase", &["exec"], "x", "sXCx"),
-    ("difftool", &["extcmd"], "x", "tx"),
-    (
+/// How a subcommand's options are read: which of them give a command
+/// line git runs.
+struct Row {
+    /// The subcommand.
+    name: &'static str,
+    /// Its options, as [`getopt`] reads them (every valued long option
+    /// that a command option's name begins with is among them, so that
+    /// `send-email --to x` is no abbreviation of `--to-cmd`).
+    spec: Spec,
+    /// The long options whose value is a command line git runs.
+    runs: &'static [&'static str],
+    /// The short options that are one too.
+    runs_short: &'static str,
+}
+
+/// A row whose options other than `runs` are read as unknown (no value;
+/// `-S[keyid]`, git's signing option, takes only an attached one).
+const fn row(name: &'static str, runs: &'static [&'static str], runs_short: &'static str, valued: &'static str) -> Row {
+    Row { name, spec: Spec { valued, optional: "S", long: runs, long_optional: &[], permute: true }, runs, runs_short }
+}
+
+/// The subcommands whose options git reads as a command line (see
+/// [`Row`]).
+const RUNS: &[Row] = &[
+    row("rebase", &["exec"], "x", "sXCx"),
+    row("difftool", &["extcmd"], "x", "tx"),
+    row(
         "filter-branch",
         &[
             "setup",
@@ -120,59 +141,146 @@ const RUNS: &[(&str, &[&str], &str, &str)] = &[
         "",
         "d",
     ),
-    ("fetch", &["upload-pack"], "", ""),
-    ("pull", &["upload-pack"], "", ""),
-    ("clone", &["upload-pack"], "u", "uobc"),
-    ("ls-remote", &["upload-pack"], "", ""),
-    ("fetch-pack", &["upload-pack", "exec"], "", ""),
-    ("archive", &["exec"], "", "o"),
-    ("push", &["receive-pack", "exec"], "", "o"),
-    ("send-pack", &["receive-pack", "exec"], "", ""),
+    row("fetch", &["upload-pack"], "", ""),
+    row("pull", &["upload-pack"], "", ""),
+    Row {
+        name: "clone",
+        spec: Spec {
+            valued: "uobcj",
+            optional: "",
+            long: &[
+                "upload-pack",
+                "template",
+                "origin",
+                "branch",
+                "reference",
+                "reference-if-able",
+                "depth",
+                "separate-git-dir",
+                "config",
+                "jobs",
+            ],
+            long_optional: &[],
+            permute: true,
+        },
+        runs: &["upload-pack"],
+        runs_short: "u",
+    },
+    row("ls-remote", &["upload-pack"], "", ""),
+    row("fetch-pack", &["upload-pack", "exec"], "", ""),
+    row("archive", &["exec"], "", "o"),
+    row("push", &["receive-pack", "exec"], "", "o"),
+    row("send-pack", &["receive-pack", "exec"], "", ""),
+    // `grep -O[pager]`/`--open-files-in-pager[=pager]`: the value only
+    // attached (review 85, F1).
+    Row {
+        name: "grep",
+        spec: Spec {
+            valued: "efABCm",
+            optional: "O",
+            long: &["max-depth", "context", "after-context", "before-context", "max-count", "threads"],
+            long_optional: &["open-files-in-pager"],
+            permute: true,
+        },
+        runs: &["open-files-in-pager"],
+        runs_short: "O",
+    },
+    // The command-line forms of the `sendemail.*cmd` keys (review 85, F1);
+    // an `--smtp-server` that is a host name names no path.
+    Row {
+        name: "send-email",
+        spec: Spec {
+            valued: "v",
+            optional: "",
+            long: &[
+                "cc-cmd",
+                "to-cmd",
+                "header-cmd",
+                "sendmail-cmd",
+                "smtp-server",
+                "to",
+                "cc",
+                "bcc",
+                "from",
+                "subject",
+                "in-reply-to",
+                "reply-to",
+                "sender",
+                "envelope-sender",
+                "smtp-server-port",
+                "smtp-server-option",
+                "smtp-user",
+                "smtp-pass",
+                "smtp-domain",
+                "smtp-encryption",
+                "smtp-auth",
+                "smtp-ssl-cert-path",
+                "identity",
+                "suppress-cc",
+                "confirm",
+                "reroll-count",
+            ],
+            long_optional: &[],
+            permute: true,
+        },
+        runs: &["cc-cmd", "to-cmd", "header-cmd", "sendmail-cmd", "smtp-server"],
+        runs_short: "",
+    },
 ];
 
+/// What a git subcommand's words give ([`subcommand_runs`]).
+#[derive(Debug, Default)]
+pub(super) struct Subcommand<'a> {
+    /// What it runs as a command of its own.
+    pub(super) runs: Vec<Wrapped<'a>>,
+    /// The indexes in its `args` of the words that give them (read so, not
+    /// as words given to git).
+    pub(super) used: Vec<usize>,
+}
+
 /// What the git subcommand `args[0]` (with its words `args[1..]`) runs
-/// as a command of its own (see the module doc), and the indexes in `args`
-/// of the words that give it (read so, not as words given to git).
-pub(super) fn subcommand_runs(args: &[String]) -> (Vec<Wrapped<'_>>, Vec<usize>) {
-    let mut runs = Vec::new();
-    let mut used = Vec::new();
-    let Some(sub) = args.first() else { return (runs, used) };
+/// as a command of its own (see the module doc).
+pub(super) fn subcommand_runs(args: &[String]) -> Subcommand<'_> {
+    let mut out = Subcommand::default();
+    let Some(sub) = args.first() else { return out };
     match sub.as_str() {
         // `git submodule [options] foreach [--recursive] [-q] command…`:
         // one word is a command line, more a command.
         "submodule" => {
-            let Some(f) = args.iter().position(|a| a == "foreach") else { return (runs, used) };
+            let Some(f) = args.iter().position(|a| a == "foreach") else { return out };
             let mut i = f + 1;
             while args.get(i).is_some_and(|a| matches!(a.as_str(), "--recursive" | "--quiet" | "-q" | "--")) {
                 i += 1;
             }
             let rest = args.get(i..).unwrap_or(&[]);
             match rest {
-                [line] => runs.push(Wrapped::Line(line.clone())),
-                _ => runs.push(Wrapped::Command(rest)),
+                [line] => out.runs.push(Wrapped::Line(line.clone())),
+                _ => out.runs.push(Wrapped::Command(rest)),
             }
-            used.extend(i..args.len());
+            out.used.extend(i..args.len());
         }
         // `git bisect run command…`.
         "bisect" if args.get(1).is_some_and(|a| a == "run") => {
-            runs.push(Wrapped::Command(args.get(2..).unwrap_or(&[])));
-            used.extend(2..args.len());
+            out.runs.push(Wrapped::Command(args.get(2..).unwrap_or(&[])));
+            out.used.extend(2..args.len());
         }
         name => {
-            let Some((_, long, short, valued)) = RUNS.iter().find(|(n, ..)| *n == name) else { return (runs, used) };
-            let spec = Spec { valued, optional: "S", long, long_optional: &[], permute: true };
-            let (opts, _) = getopt(args, 1, &spec);
+            let Some(row) = RUNS.iter().find(|r| r.name == name) else { return out };
+            let (opts, _) = getopt(args, 1, &row.spec);
             for o in opts {
-                let ours = long.contains(&o.name.as_str()) || (o.name.len() == 1 && short.contains(o.name.as_str()));
-                if let (true, Some(v)) = (ours, o.value) {
-                    runs.push(Wrapped::Line(v.to_string()));
-                    used.push(o.at);
-                    used.extend(o.value_at);
+                let Some(v) = o.value else { continue };
+                let short = o.name.len() == 1 && row.runs_short.contains(o.name.as_str());
+                if row.runs.contains(&o.name.as_str()) || short {
+                    out.runs.push(Wrapped::Line(v.to_string()));
+                } else {
+                    continue;
                 }
+                out.used.push(o.at);
+                out.used.extend(o.value_at);
             }
         }
     }
-    (runs, used)
+    out
 }
 
 #[cfg(test)]
@@ -260,9 +368,24 @@ mod tests {
             "!git push --receive-pack=tools/check.sh ../x",
             "!git -c x.y=z rebase -x 'tools/check.sh --quick'",
             "!sh -c \"git rebase -x 'tools/check.sh --quick'\"",
+            // Review 85, F1: grep's pager, send-email's commands.
+            "!git grep -Otools/check.sh -e TODO",
+            "grep -e TODO -Otools/check.sh",
+            "grep --open-files-in-pager='tools/check.sh --quick' -e TODO",
+            "grep --open='tools/check.sh --quick' TODO",
+            "send-email --dry-run --cc-cmd='tools/check.sh --nogit' -1",
+            "!git send-email --to-cmd=tools/check.sh --to a@b.c HEAD~1",
+            "send-email --header-cmd 'tools/check.sh -x' HEAD~1",
+            "send-email --sendmail-cmd=tools/check.sh HEAD~1",
+            "send-email --smtp-server tools/check.sh HEAD~1",
+            "send-email --cc-c tools/check.sh HEAD~1",
         ] {
             ok(a, &["tools/check.sh"]);
         }
+        // Their other options, and a pager left to the default, are none.
+        assert!(paths("grep -O -e TODO -- src").is_empty());
+        assert!(paths("grep --open-files-in-pager TODO").is_empty());
+        assert!(paths("send-email --to=a@b.c --cc x@y.z --smtp-server smtp.example.com HEAD~1").is_empty());
         // Benign: a subcommand's other words are none.
         assert!(paths("rebase -i main").is_empty());
         assert!(paths("bisect start HEAD v1").is_empty());

@@ -474,11 +474,11 @@ fn git_option_paths(args: &[String], depth: usize, out: &mut Vec<Named>) -> supe
             setting_paths(section, key, value, depth + 1, out);
         }
     }
-    let (runs, used) = super::gitoptions::subcommand_runs(args.get(given.rest..).unwrap_or(&[]));
-    for w in runs {
+    let sub = super::gitoptions::subcommand_runs(args.get(given.rest..).unwrap_or(&[]));
+    for w in sub.runs {
         wrapped_paths(w, depth, out);
     }
-    given.values.extend(used.into_iter().map(|i| i + given.rest));
+    given.values.extend(sub.used.into_iter().map(|i| i + given.rest));
     given
 }
 
