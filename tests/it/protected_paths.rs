@@ -4401,3 +4401,63 @@ fn a_pager_a_mail_command_and_abbreviated_options_in_an_alias_are_protected() {
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
 }
+
+/// Review 85, F2: `--template=DIR` on an alias's `git clone` (a `!`
+/// alias) or `git init` (a re-init, without `!`) is read as
+/// `init.templateDir`: its `hooks/` become the new or re-inited
+/// repository's (the host's aliases do run its hook, shown first). The
+/// task's rewrite of the template's hook is `fs.protected` (exit 4), it
+/// stays as it was and neither the host's clone nor its next checkout after
+/// the re-init runs anything of the task's. Benign: a file beside the
+/// template is exit 0 and stays.
+#[test]
+fn a_template_an_alias_gives_clone_or_init_is_protected() {
+    let e = repo_env();
+    let copy = e.root.join("copy");
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        format!(
+            "[alias]\n\tcp = !git clone -q --template=tools/tmpl \\\"$(pwd)\\\" {}\n\tri = init -q --template tools/tmpl\n",
+            copy.display()
+        ),
+    )
+    .unwrap();
+    let hook = "tools/tmpl/hooks/post-checkout";
+    host_sh(
+        &e.ws,
+        &format!(
+            "mkdir -p tools/tmpl/hooks; printf '#!/bin/sh\\necho ok >> {}/hook-ran\\n' > {hook}; chmod +x {hook}",
+            e.root.display()
+        ),
+    );
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "template"]).status.success());
+    let host = |alias: &str| {
+        let _ = std::fs::remove_dir_all(&copy);
+        let _ = std::fs::remove_file(e.ws.join(".git/hooks/post-checkout"));
+        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
+        assert!(o.status.success(), "git {alias}: {}", String::from_utf8_lossy(&o.stderr));
+        if alias == "ri" {
+            let _ = git_cmd(&e.ws, &["checkout", "-q", "-B", "r85"]).env("HOME", &e.home).output();
+        }
+    };
+    for alias in ["cp", "ri"] {
+        let _ = std::fs::remove_file(e.root.join("hook-ran"));
+        host(alias);
+        assert!(
+            e.root.join("hook-ran").is_file(),
+            "the host's `git {alias}` does not run the template's hook: the test proves nothing"
+        );
+    }
+    let _ = std::fs::remove_file(e.ws.join(".git/hooks/post-checkout"));
+    let marker = e.root.join("r85-template-ran");
+    rewrite_is_refused_and_runs_nothing(&e, hook, &touch_script(hook, &marker), &marker, || {
+        host("cp");
+        host("ri");
+    });
+    let o = e.sh("default", "set -e; echo notes > tools/tmpl.md; mkdir -p build && echo o > build/a");
+    o.assert_ok();
+    for f in ["tools/tmpl.md", "build/a"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}

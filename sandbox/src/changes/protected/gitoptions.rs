@@ -19,7 +19,9 @@
 //! commands (run through the shell for a local repository), `submodule
 //! foreach`'s command, `bisect run`'s, `grep -O`'s pager and
 //! `send-email`'s `--*-cmd` commands (review 85, F1); the caller reads
-//! each as any command line or command is read.
+//! each as any command line or command is read. It also answers the
+//! settings a subcommand's options give: `init`/`clone --template=DIR` is
+//! `init.templateDir = DIR` (review 85, F2).
 
 use super::wrappers::{Spec, Wrapped, getopt};
 
@@ -101,7 +103,7 @@ pub(super) fn split_key(k: &str) -> Option<(String, String)> {
 }
 
 /// How a subcommand's options are read: which of them give a command
-/// line git runs.
+/// line git runs, and which a setting.
 struct Row {
     /// The subcommand.
     name: &'static str,
@@ -113,16 +115,28 @@ struct Row {
     runs: &'static [&'static str],
     /// The short options that are one too.
     runs_short: &'static str,
+    /// Long options whose value is a setting's, `(option, section, key)`
+    /// (`--template=DIR` is `init.templateDir`'s: review 85, F2).
+    sets: &'static [(&'static str, &'static str, &'static str)],
 }
 
 /// A row whose options other than `runs` are read as unknown (no value;
 /// `-S[keyid]`, git's signing option, takes only an attached one).
 const fn row(name: &'static str, runs: &'static [&'static str], runs_short: &'static str, valued: &'static str) -> Row {
-    Row { name, spec: Spec { valued, optional: "S", long: runs, long_optional: &[], permute: true }, runs, runs_short }
+    Row {
+        name,
+        spec: Spec { valued, optional: "S", long: runs, long_optional: &[], permute: true },
+        runs,
+        runs_short,
+        sets: &[],
+    }
 }
 
-/// The subcommands whose options git reads as a command line (see
-/// [`Row`]).
+/// The template option of `init` and `clone`, read as the setting.
+const TEMPLATE: &[(&str, &str, &str)] = &[("template", "init", "templatedir")];
+
+/// The subcommands whose options git reads as a command line or a
+/// setting (see [`Row`]).
 const RUNS: &[Row] = &[
     row("rebase", &["exec"], "x", "sXCx"),
     row("difftool", &["extcmd"], "x", "tx"),
@@ -165,6 +179,20 @@ const RUNS: &[Row] = &[
         },
         runs: &["upload-pack"],
         runs_short: "u",
+        sets: TEMPLATE,
+    },
+    Row {
+        name: "init",
+        spec: Spec {
+            valued: "b",
+            optional: "",
+            long: &["template", "separate-git-dir", "object-format", "ref-format", "initial-branch"],
+            long_optional: &["shared"],
+            permute: true,
+        },
+        runs: &[],
+        runs_short: "",
+        sets: TEMPLATE,
     },
     row("ls-remote", &["upload-pack"], "", ""),
     row("fetch-pack", &["upload-pack", "exec"], "", ""),
@@ -184,6 +212,7 @@ const RUNS: &[Row] = &[
         },
         runs: &["open-files-in-pager"],
         runs_short: "O",
+        sets: &[],
     },
     // The command-line forms of the `sendemail.*cmd` keys (review 85, F1);
     // an `--smtp-server` that is a host name names no path.
@@ -225,6 +254,7 @@ const RUNS: &[Row] = &[
         },
         runs: &["cc-cmd", "to-cmd", "header-cmd", "sendmail-cmd", "smtp-server"],
         runs_short: "",
+        sets: &[],
     },
 ];
 
@@ -233,13 +263,17 @@ const RUNS: &[Row] = &[
 pub(super) struct Subcommand<'a> {
     /// What it runs as a command of its own.
     pub(super) runs: Vec<Wrapped<'a>>,
+    /// The settings its options give, `(section, key, value)` as
+    /// [`GlobalOptions::settings`].
+    pub(super) settings: Vec<(String, String, String)>,
     /// The indexes in its `args` of the words that give them (read so, not
     /// as words given to git).
     pub(super) used: Vec<usize>,
 }
 
 /// What the git subcommand `args[0]` (with its words `args[1..]`) runs
-/// as a command of its own (see the module doc).
+/// as a command of its own (see the module doc) and the settings its
+/// options give (`init`/`clone --template=DIR`).
 pub(super) fn subcommand_runs(args: &[String]) -> Subcommand<'_> {
     let mut out = Subcommand::default();
     let Some(sub) = args.first() else { return out };
@@ -272,6 +306,8 @@ pub(super) fn subcommand_runs(args: &[String]) -> Subcommand<'_> {
                 let short = o.name.len() == 1 && row.runs_short.contains(o.name.as_str());
                 if row.runs.contains(&o.name.as_str()) || short {
                     out.runs.push(Wrapped::Line(v.to_string()));
+                } else if let Some((_, section, key)) = row.sets.iter().find(|(n, ..)| *n == o.name) {
+                    out.settings.push((section.to_string(), key.to_string(), v.to_string()));
                 } else {
                     continue;
                 }
@@ -336,6 +372,24 @@ mod tests {
         assert!(paths("-c color.ui=always log --oneline -- src/main.rs").is_empty());
         assert!(paths("log -c x.y=tools/z -- src/main.rs").is_empty());
         assert!(paths("-c core.fsmonitor=false status").is_empty());
+    }
+
+    #[test]
+    fn a_template_on_an_alias_s_clone_or_init_is_a_template_directory() {
+        // Review 85, F2: read as `init.templateDir` (a directory, all of it).
+        use super::super::hostconfig::{Kind, program_paths};
+        for a in [
+            "!git clone -q --template=tools/tmpl \"$(pwd)\" ../copy",
+            "!git clone --template tools/tmpl ../x y",
+            "init -q --template=tools/tmpl",
+            "init --templ tools/tmpl",
+            "-c color.ui=never init --template=tools/tmpl",
+        ] {
+            let p = program_paths("alias", "a", a);
+            assert!(p.iter().any(|n| n.path.ends_with("tools/tmpl") && n.kind == Kind::HooksDir), "{a}: {p:?}");
+        }
+        assert!(paths("init -b main").is_empty());
+        assert!(paths("clone -o up --depth 1 upstream y").is_empty());
     }
 
     #[test]

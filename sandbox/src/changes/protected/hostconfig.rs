@@ -463,7 +463,8 @@ fn setting_paths(section: &str, key: &str, value: &str, depth: usize, out: &mut 
 /// `args` give make code ([`super::gitoptions`]), nested one deeper, and
 /// what the subcommand after them runs as a command of its own (`rebase
 /// -x '…'`, `submodule foreach '…'`, `bisect run …`:
-/// [`super::gitoptions::subcommand_runs`]); return what the options are
+/// [`super::gitoptions::subcommand_runs`]), and what the settings its
+/// options give make code (`clone --template=DIR`); return what the options are
 /// ([`super::gitoptions::GlobalOptions`]), with the indexes of the words
 /// read so (not as words given to git) in its `values`.
 fn git_option_paths(args: &[String], depth: usize, out: &mut Vec<Named>) -> super::gitoptions::GlobalOptions {
@@ -475,6 +476,11 @@ fn git_option_paths(args: &[String], depth: usize, out: &mut Vec<Named>) -> supe
         }
     }
     let sub = super::gitoptions::subcommand_runs(args.get(given.rest..).unwrap_or(&[]));
+    if depth < MAX_NESTING {
+        for (section, key, value) in &sub.settings {
+            setting_paths(section, key, value, depth + 1, out);
+        }
+    }
     for w in sub.runs {
         wrapped_paths(w, depth, out);
     }
