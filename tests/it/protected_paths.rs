@@ -141,6 +141,24 @@ fn rewrite_is_refused_and_runs_nothing(e: &Env, file: &str, plant: &str, marker:
     assert!(!marker.exists(), "{file}: the host's git ran the task's code\n{}", o.all());
 }
 
+/// `tools/<s>.sh` for each of `scripts` in `e`'s workspace, each printing
+/// `ok`, committed with whatever else the workspace holds.
+fn commit_ok_scripts(e: &Env, scripts: &[&str]) {
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    for s in scripts {
+        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
+        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
+    }
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+}
+
+/// The host's `git <alias>` in `e`'s workspace, with `e`'s HOME: what it printed.
+fn host_alias(e: &Env, alias: &str) -> String {
+    let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).stdin(std::process::Stdio::null()).output();
+    String::from_utf8_lossy(&o.expect("git is required").stdout).into_owned()
+}
+
 /// A task's plant for `file`: a script that makes `marker`.
 fn touch_script(file: &str, marker: &Path) -> String {
     format!("printf '#!/bin/sh\\ntouch {}\\n' > {file}", marker.display())
@@ -3472,16 +3490,11 @@ fn a_script_or_module_a_runner_or_wrapper_runs_is_protected() {
     )
     .unwrap();
     std::fs::create_dir_all(e.ws.join("tools")).unwrap();
-    for s in ["a", "b", "d", "e", "f"] {
-        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
-        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
-    }
     std::fs::write(e.ws.join("tools/__init__.py"), "").unwrap();
     for m in ["g", "h", "i"] {
         std::fs::write(e.ws.join(format!("tools/{m}.py")), "print('ok')\n").unwrap();
     }
-    assert!(git(&e.ws, &["add", "-A"]).status.success());
-    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+    commit_ok_scripts(&e, &["a", "b", "d", "e", "f"]);
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let host = |alias: &str| {
         let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).env("PATH", &path).output().expect("git is required");
@@ -4157,17 +4170,8 @@ fn eval_s_command_line_and_env_s_directory_are_read() {
         "[alias]\n\te = !eval \\\"tools/e.sh --quick\\\"\n\tc = !env -C tools ./c.sh\n",
     )
     .unwrap();
-    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
-    for s in ["e", "c"] {
-        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
-        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
-    }
-    assert!(git(&e.ws, &["add", "-A"]).status.success());
-    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
-    let host = |alias: &str| {
-        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
+    commit_ok_scripts(&e, &["e", "c"]);
+    let host = |alias: &str| host_alias(&e, alias);
     for alias in ["e", "c"] {
         assert!(host(alias).contains("ok"), "the host's `git {alias}` does not run its file: the test proves nothing");
     }
@@ -4211,17 +4215,8 @@ fn what_su_script_watch_sg_and_sudo_in_a_directory_run_is_protected() {
     )
     .unwrap();
     let scripts = ["su", "sc", "wa", "sg", "sd"];
-    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
-    for s in scripts {
-        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
-        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
-    }
-    assert!(git(&e.ws, &["add", "-A"]).status.success());
-    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
-    let host = || {
-        let o = git_cmd(&e.ws, &["sc"]).env("HOME", &e.home).output().expect("git is required");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
+    commit_ok_scripts(&e, &scripts);
+    let host = || host_alias(&e, "sc");
     assert!(host().contains("ok"), "the host's `git sc` does not run its file: the test proves nothing");
     let marker = e.root.join("r82-wrapper-ran");
     for s in scripts {
@@ -4258,17 +4253,8 @@ fn a_command_line_a_git_subcommand_runs_is_protected() {
     )
     .unwrap();
     let scripts = ["rb", "rx", "dt", "sf", "bs"];
-    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
-    for s in scripts {
-        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
-        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
-    }
-    assert!(git(&e.ws, &["add", "-A"]).status.success());
-    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
-    let host = |alias: &str| {
-        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).output().expect("git is required");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
+    commit_ok_scripts(&e, &scripts);
+    let host = |alias: &str| host_alias(&e, alias);
     for alias in ["rb", "rx", "dt"] {
         assert!(host(alias).contains("ok"), "the host's `git {alias}` does not run its file: the test proves nothing");
     }
@@ -4370,19 +4356,9 @@ fn a_pager_a_mail_command_and_abbreviated_options_in_an_alias_are_protected() {
     )
     .unwrap();
     let scripts = ["ml", "gr", "ech", "ecs", "sc"];
-    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
-    for s in scripts {
-        std::fs::write(e.ws.join(format!("tools/{s}.sh")), "#!/bin/sh\necho ok\n").unwrap();
-        chmod_x(&e.ws.join(format!("tools/{s}.sh")));
-    }
     std::fs::write(e.ws.join("notes.txt"), "TODO: more\n").unwrap();
-    assert!(git(&e.ws, &["add", "-A"]).status.success());
-    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
-    let host = |alias: &str| {
-        let o = git_cmd(&e.ws, &[alias]).env("HOME", &e.home).stdin(std::process::Stdio::null()).output();
-        let o = o.expect("git is required");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
+    commit_ok_scripts(&e, &scripts);
+    let host = |alias: &str| host_alias(&e, alias);
     for alias in ["todo", "ech", "ecs", "sc"] {
         assert!(host(alias).contains("ok"), "the host's `git {alias}` does not run its file: the test proves nothing");
     }
