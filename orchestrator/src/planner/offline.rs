@@ -554,12 +554,7 @@ fn make_rules(text: &str) -> Vec<(String, bool)> {
         if line.trim_start().starts_with('#') || line.trim().is_empty() {
             continue;
         }
-        let Some((head, rest)) = line.split_once(':') else { continue };
-        // `X = a:b`, `X := y`, `X ::= y` are assignments, not rules.
-        let rest = rest.trim_start_matches(':');
-        if head.contains('=') || rest.starts_with('=') || head.trim_start().starts_with("export ") {
-            continue;
-        }
+        let Some((head, rest)) = rule_line(line) else { continue };
         let (prereqs, inline) = match rest.split_once(';') {
             Some((p, r)) => (p, !r.trim().is_empty()),
             None => (rest, false),
@@ -579,6 +574,18 @@ fn make_rules(text: &str) -> Vec<(String, bool)> {
         }
     }
     out
+}
+
+/// A rule's line split into its targets and what follows the colon (`::`
+/// too); `None` for anything else: `X = a:b`, `X := y`, `X ::= y` and
+/// `export X: …` are assignments, not rules.
+fn rule_line(line: &str) -> Option<(&str, &str)> {
+    let (head, rest) = line.split_once(':')?;
+    let rest = rest.trim_start_matches(':');
+    if head.contains('=') || rest.starts_with('=') || head.trim_start().starts_with("export ") {
+        return None;
+    }
+    Some((head, rest))
 }
 
 /// Targets that are not a build when they are the default goal.
@@ -816,10 +823,7 @@ fn recipe<'t>(text: &'t str, target: &'t str) -> impl Iterator<Item = &'t str> +
             return None;
         }
         inside = false;
-        let (head, rest) = line.split_once(':')?;
-        if head.contains('=') || rest.starts_with('=') {
-            return None;
-        }
+        let (head, rest) = rule_line(line)?;
         inside = head.split_whitespace().any(|t| t == target);
         let inline = rest.split_once(';').map(|(_, r)| r.trim()).filter(|r| !r.is_empty());
         inline.filter(|_| inside)
