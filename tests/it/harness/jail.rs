@@ -30,12 +30,34 @@ fn tmp_base() -> PathBuf {
 }
 
 /// Compile `tests/support/<name>.c` with the system gcc into the test base
-/// directory (once per call site: callers keep the result in a `OnceLock`).
+/// directory ([`compiled`]).
 pub fn compile_c(name: &str) -> PathBuf {
-    let out = tmp_base().join(format!("{name}-{}", std::process::id()));
+    compiled(name, "", &["-O1"], &[])
+}
+
+/// `tests/support/<name>.c` compiled by gcc with `flags` (and `libs` after
+/// the source) as `<name><suffix>-<pid>` in the test base directory, once per
+/// test binary and output: the tests of one binary run on many threads, and
+/// two compiling into one path at once let a third copy a half-written file
+/// (the linker marks its output executable only at its end: an `execve` of
+/// such a copy failed with EACCES in `container_pool`). Each output is
+/// built under a lock, into a temporary name, and renamed into place, so
+/// whoever gets its path gets the whole executable.
+fn compiled(name: &str, suffix: &str, flags: &[&str], libs: &[&str]) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
+    let key = format!("{name}{suffix}");
+    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(out) = built.get(&key) {
+        return out.clone();
+    }
+    let out = tmp_base().join(format!("{key}-{}", std::process::id()));
+    let partial = tmp_base().join(format!("{key}-{}.partial", std::process::id()));
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/support/{name}.c"));
-    let st = Command::new("gcc").args(["-O1", "-o"]).arg(&out).arg(&src).status().expect("gcc is required");
-    assert!(st.success(), "compiling {name}.c failed");
+    let st =
+        Command::new("gcc").args(flags).arg("-o").arg(&partial).arg(&src).args(libs).status().expect("gcc is required");
+    assert!(st.success(), "compiling {name}.c with {flags:?} failed (a static build needs libc6-dev's libc.a)");
+    std::fs::rename(&partial, &out).expect("move the compiled helper into place");
+    built.insert(key, out.clone());
     out
 }
 
@@ -203,28 +225,16 @@ pub fn chown_tree(p: &Path, uid: u32) {
     }
 }
 
-/// Compile `tests/support/<name>.c` statically (it then runs in any image).
+/// Compile `tests/support/<name>.c` statically (it then runs in any image;
+/// [`compiled`]).
 pub fn compile_c_static(name: &str) -> PathBuf {
-    let out = tmp_base().join(format!("{name}-static-{}", std::process::id()));
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/support/{name}.c"));
-    let st = Command::new("gcc").args(["-O1", "-static", "-o"]).arg(&out).arg(&src).status().expect("gcc is required");
-    assert!(st.success(), "compiling {name}.c statically failed (libc6-dev provides libc.a)");
-    out
+    compiled(name, "-static", &["-O1", "-static"], &[])
 }
 
-/// Compile `tests/support/<name>.c` as a shared object (an `LD_PRELOAD` helper).
+/// Compile `tests/support/<name>.c` as a shared object (an `LD_PRELOAD`
+/// helper; [`compiled`]).
 pub fn compile_c_shared(name: &str) -> PathBuf {
-    let out = tmp_base().join(format!("{name}-{}.so", std::process::id()));
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/support/{name}.c"));
-    let st = Command::new("gcc")
-        .args(["-O1", "-shared", "-fPIC", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .arg("-ldl")
-        .status()
-        .expect("gcc is required");
-    assert!(st.success(), "compiling {name}.c as a shared object failed");
-    out
+    compiled(name, ".so", &["-O1", "-shared", "-fPIC"], &["-ldl"])
 }
 
 /// The clone-delaying `LD_PRELOAD` helper (tests/support/slowclone.c), compiled once.
