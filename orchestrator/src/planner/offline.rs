@@ -982,6 +982,48 @@ const REQUIRE_EXTENSIONS: &[(&str, &str)] = &[("CIBUILDWHEEL", "1")];
 /// Python tests when the package has C extensions: built first, even when the intent asked only for tests.
 const AFTER_EXTENSIONS: &[(&str, bool)] = &[("build", false), ("build-ext", true)];
 
+/// Whether pytest's `testpaths` setting (in any of the config texts joined
+/// in `config`: INI `testpaths = a b` with indented continuation lines, or
+/// TOML `testpaths = ["a", "b"]` over several lines) names something that
+/// exists below `root`, or a glob pattern (not expanded here). A setting
+/// naming only absent directories (an sdist that does not ship its tests,
+/// sweep 86 P2) makes pytest collect nothing: no test step is planned then.
+fn testpaths_present(config: &str, root: &Path) -> bool {
+    let mut lines = config.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some((key, value)) = line.split_once('=') else { continue };
+        if key.trim() != "testpaths" {
+            continue;
+        }
+        let mut words = value.to_string();
+        if value.trim_start().starts_with('[') {
+            // TOML: up to the closing bracket.
+            while !words.contains(']') {
+                match lines.next() {
+                    Some(l) => words.push_str(&format!(" {l}")),
+                    None => break,
+                }
+            }
+        } else {
+            // INI: indented lines continue the value.
+            while let Some(l) = lines.peek().filter(|l| l.starts_with([' ', '\t']) && !l.trim().is_empty()) {
+                words.push_str(&format!(" {l}"));
+                lines.next();
+            }
+        }
+        let named = words.split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']'));
+        let present =
+            named.map(|w| w.trim_matches(['"', '\'']).trim_end_matches('/')).filter(|w| !w.is_empty()).any(|w| {
+                w.contains(['*', '?'])
+                    || (!w.starts_with('/') && !w.split('/').any(|c| c == "..") && root.join(w).exists())
+            });
+        if present {
+            return true;
+        }
+    }
+    false
+}
+
 fn python(ls: &Listing) -> Result<Project, PlanError> {
     let src_layout = ls.has_dir("src") && has_python(&ls.root.join("src"));
     // pytest's own settings: a project that sets `pythonpath` (or uses a src
@@ -1070,7 +1112,7 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
     }
     if unbuildable {
         p.block(Want::Test, NO_EXTENSION_BUILDER);
-    } else if tests_dir.is_some() || test_files || package_tests || config.contains("testpaths") {
+    } else if tests_dir.is_some() || test_files || package_tests || testpaths_present(&config, &ls.root) {
         // `-o pythonpath=src` needs a config file to be relative to (pytest
         // 7 fails without one): the project manifest is named when there is none.
         let manifest = if ls.has("pyproject.toml") { "pyproject.toml" } else { "setup.py" };
@@ -1505,6 +1547,32 @@ mod tests {
         assert_eq!(needs(&p, "build"), ["configure"]);
         let e = err("build and test", dir.path());
         assert!(says(&e).contains("no Makefile.in to tell the test target"), "{e}");
+    }
+
+    #[test]
+    fn pytest_testpaths_count_only_when_they_name_something_there() {
+        // iniconfig's sdist: setup.cfg names `testing`, which it does not ship.
+        let dir = workspace(&[
+            ("pyproject.toml", "[tool.pytest.ini_options]\ntestpaths = [\n  \"testing\",\n]\n"),
+            ("src/iniconfig/__init__.py", ""),
+        ]);
+        let e = err("build and test", dir.path());
+        assert!(says(&e).contains("pytest testpaths"), "{e}");
+        std::fs::create_dir_all(dir.path().join("testing")).unwrap();
+        std::fs::write(dir.path().join("testing/check.py"), "").unwrap();
+        assert_eq!(ids(&plan("build and test", dir.path())), ["build", "test"]);
+        // INI, with continuation lines; a glob counts; `..` and absolute paths do not.
+        for (cfg, planned) in [
+            ("[pytest]\ntestpaths =\n    nowhere\n    testing\n", true),
+            ("[pytest]\ntestpaths = it*\n", true),
+            ("[pytest]\ntestpaths = ../testing /tmp\n", false),
+            ("[pytest]\n# testpaths = testing\n", false),
+        ] {
+            std::fs::write(dir.path().join("pytest.ini"), cfg).unwrap();
+            std::fs::write(dir.path().join("pyproject.toml"), "[project]\nname = \"x\"\n").unwrap();
+            let got = OfflinePlanner.plan("build and test", dir.path()).is_ok_and(|p| ids(&p).contains(&"test"));
+            assert_eq!(got, planned, "{cfg}");
+        }
     }
 
     #[test]
