@@ -751,6 +751,16 @@ fn make(ls: &mut Listing, file: &'static str, configure: Option<&[String]>) -> R
         );
         return Ok(None);
     }
+    if configure.is_none() && ls.has("CMakeLists.txt") && runs_cmake(&text) {
+        // cmark: `make` runs `cmake -S . -B build` and `cmake --build build`; planned
+        // beside the CMake project, both configured and built into build/ at once
+        // (a cmake's try_compile directory removed under the other; sweep 86).
+        tracing::info!(
+            "{file} is not planned beside CMakeLists.txt: its recipes run cmake; \
+             the CMake project is configured, built and tested instead"
+        );
+        return Ok(None);
+    }
     let mut p = Project::new(Eco::Make, "make");
     // The Makefile the steps run: the one configure writes from Makefile.in.
     let makefile = file.strip_suffix(".in").unwrap_or(file);
@@ -810,6 +820,19 @@ fn builds_with_python(text: &str, rules: &[(String, bool)]) -> bool {
             })
     };
     goal.into_iter().chain(["build", "all"]).any(|t| recipe(text, t).any(python))
+}
+
+/// Whether any recipe line of the Makefile `text` runs cmake (`cmake`, a
+/// path ending in it, `$(CMAKE)`): a convenience wrapper of the CMake
+/// project beside it.
+fn runs_cmake(text: &str) -> bool {
+    text.lines().filter_map(|l| l.strip_prefix('\t')).any(|line| {
+        line.contains("$(CMAKE)")
+            || line.contains("${CMAKE}")
+            || line
+                .split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | '(' | ')' | '`' | '@' | '&' | '|'))
+                .any(|w| w.rsplit('/').next() == Some("cmake"))
+    })
 }
 
 /// The recipe lines of `target`'s rules in `text` (an inline `; command` too).
@@ -1734,6 +1757,30 @@ mod tests {
         let p = plan("build and test", dir.path());
         let got = ids(&p);
         assert!(got.contains(&"make-build") && got.contains(&"make-test"), "{got:?}");
+    }
+
+    #[test]
+    fn a_makefile_that_wraps_cmake_is_not_planned_beside_cmakelists() {
+        // cmark: `all` builds through `cmake --build`, its build directory's rule runs `cmake -S . -B`.
+        let makefile = "BUILDDIR?=build\nall: cmake_build\n\ncmake_build: $(BUILDDIR)\n\tcmake --build $(BUILDDIR)\n\n\
+            $(BUILDDIR):\n\t@cmake --version > /dev/null || (echo no cmake && exit 1)\n\tcmake \\\n\t    -S . -B $(BUILDDIR)\n\n\
+            test: $(BUILDDIR)\n\tcmake --build $(BUILDDIR) --target test\n";
+        let dir = workspace(&[
+            ("Makefile", makefile),
+            ("CMakeLists.txt", "project(x)\nenable_testing()\n"),
+            ("src/a.c", "int x;\n"),
+        ]);
+        let p = plan("build and test this project", dir.path());
+        assert_eq!(ids(&p), ["configure", "build", "test"], "only the CMake project");
+        // Other spellings: a path to cmake, $(CMAKE).
+        for recipe in ["all:\n\t/usr/bin/cmake --build b\n", "all:\n\t$(CMAKE) --build b\n"] {
+            std::fs::write(dir.path().join("Makefile"), format!("{recipe}test:\n\t./t\n")).unwrap();
+            assert_eq!(ids(&plan("build and test", dir.path())), ["configure", "build", "test"], "{recipe}");
+        }
+        // A Makefile that builds without cmake (a word merely containing it too) is still planned.
+        std::fs::write(dir.path().join("Makefile"), "all:\n\tcc -c src/a.c -o cmake-free.o\ntest:\n\t./t\n").unwrap();
+        let got = plan("build and test", dir.path());
+        assert!(ids(&got).contains(&"make-build"), "{:?}", ids(&got));
     }
 
     #[test]
