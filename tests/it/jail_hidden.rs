@@ -107,3 +107,48 @@ fn review_the_init_reveals_nothing_in_proc() {
         assert!(!o.all_output().contains(leak), "{leak}: {}", o.all_output());
     }
 }
+
+/// Review 86 F7: a read of a hidden path (its decoy) or of a canary made just
+/// before `timeouts.wall` was lost (exit 3, nothing in the report or the
+/// audit log): the decoys are checked by the init, and the timeout's SIGKILL
+/// of the init skipped its final check. The host now asks the init to stop
+/// the task; the init kills every process of it, then checks. The reads come
+/// late in the task's two seconds (a task knows its deadline); should the
+/// machine be so slow that they come after the kill (no `read-done`), the
+/// run is repeated with a wider margin.
+#[test]
+fn a_decoy_or_canary_read_just_before_the_wall_timeout_is_reported_and_recorded() {
+    let mut checked = false;
+    for delay in ["1.85", "1.7", "1.3"] {
+        let e = env();
+        let script = format!(
+            "(setsid sh -c 'while :; do echo tick >> daemon.log; sleep 0.05; done' &); sleep {delay}; \
+             cat ~/.ssh/id_rsa ~/.ssh/id_ed25519 > /dev/null; : > read-done; sleep 60"
+        );
+        let o = e.run_cmd(e.cmd("default", &["--timeout", "2s"], &["/bin/sh", "-c", &script]));
+        let len = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let before = len(&e.ws.join("daemon.log"));
+        assert!(before > 0, "the daemon never ran: {}", o.all());
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        assert_eq!(len(&e.ws.join("daemon.log")), before, "a process of the task outlived the timeout");
+        if !e.ws.join("read-done").exists() {
+            continue;
+        }
+        assert_eq!(o.code, 4, "a violation beats the timeout: {}", o.all());
+        o.assert_violation("fs.hidden");
+        o.assert_violation("canary.read");
+        assert!(!o.all_output().contains(SSH_CANARY), "{}", o.all());
+        let recs = e.audit_records();
+        for rule in ["fs.hidden", "canary.read"] {
+            assert!(
+                recs.iter().any(|r| r["kind"] == "violation" && r["body"].to_string().contains(rule)),
+                "no {rule} violation record in the audit log: {recs:?}"
+            );
+        }
+        let ended = recs.iter().rev().find(|r| r["kind"] == "task_ended").expect("a task_ended record");
+        assert!(ended["body"].to_string().contains("policy_denied"), "{ended}");
+        checked = true;
+        break;
+    }
+    assert!(checked, "the task never read before its timeout, even 0.7 s ahead");
+}

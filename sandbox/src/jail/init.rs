@@ -126,6 +126,27 @@ pub fn main(plan: &JailPlan, filters: &[seccompiler::BpfProgram], fork: Fork) ->
     }
 }
 
+/// The host side's order to end the task (a timeout, an interrupt, a
+/// violation it saw in the output): the init kills every process of the
+/// task, makes its final checks and reports the task's end. The host side
+/// kills the init itself if that takes longer than [`STOP_GRACE`].
+pub const STOP: &str = "stop";
+
+/// How long the host side waits for the init to end after [`STOP`] before
+/// it kills the init (and so the jail) without the final checks.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(1000);
+
+/// What the host side asks of the init once the task runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Order {
+    /// [`STOP`].
+    Stop,
+    /// The host side closed the control socket (it died).
+    HostGone,
+    /// A line this init does not know (ignored).
+    Unknown(String),
+}
+
 /// Sends events to the host side.
 pub struct Reporter {
     sock: UnixStream,
@@ -156,6 +177,28 @@ impl Reporter {
             Ok(0) => Err(SetupError::HostClosed(what)),
             Ok(_) => Ok(line),
             Err(source) => Err(SetupError::Read { what, source }),
+        }
+    }
+
+    /// The control socket, to poll for the host side's orders.
+    pub fn orders(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.reader.get_ref().as_fd()
+    }
+
+    /// Whether an order already sits in our buffer (it arrived with `go`):
+    /// polling the socket would not show it.
+    pub fn order_buffered(&self) -> bool {
+        !self.reader.buffer().is_empty()
+    }
+
+    /// Read the host side's next order. [`Order::HostGone`] at the end of
+    /// the socket or on a read error: nobody is left to time the task out.
+    pub fn read_order(&mut self) -> Order {
+        match self.read_line("an order") {
+            Ok(line) if line.trim() == STOP => Order::Stop,
+            Ok(line) => Order::Unknown(line.trim().to_string()),
+            Err(_) => Order::HostGone,
         }
     }
 

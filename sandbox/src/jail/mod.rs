@@ -257,6 +257,9 @@ struct Run {
     mid_line: [bool; 2],
     /// Mandatory access control, as decided and then as the task said.
     mac: crate::report::Mac,
+    /// The task said it was about to exec (`Started`): from then on the init
+    /// is asked to stop it ([`stop_jail`]) rather than killed.
+    task_started: bool,
 }
 
 impl Run {
@@ -433,6 +436,7 @@ fn run_jail(
         cpu_ms: None,
         mid_line: [false; 2],
         mac: mac.report(&task.policy),
+        task_started: false,
     };
     if support.memory || support.pids {
         run.enforced.push(Control { control: "cgroup".into(), detail: cg.describe() });
@@ -642,6 +646,8 @@ fn event_loop(
     let mut ctrl_buf: Vec<u8> = Vec::new();
     let (mut ctrl_open, mut child_alive) = (true, true);
     let mut killed = false;
+    // Once the init was asked to stop the task: when we kill it ourselves.
+    let mut hard_kill: Option<Instant> = None;
     let mut drain_deadline: Option<Instant> = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut stdout = std::io::stdout().lock();
@@ -662,13 +668,23 @@ fn event_loop(
         }
         let now = Instant::now();
         let mut timeout = Duration::from_millis(1000);
+        if let Some(at) = hard_kill.filter(|_| child_alive) {
+            let left = at.saturating_duration_since(now);
+            if left.is_zero() {
+                tracing::debug!("jail: the init did not end within its stop grace; killed");
+                let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+                hard_kill = None;
+                continue;
+            }
+            timeout = timeout.min(left);
+        }
         if !killed {
             if let Some(w) = wall {
                 let left = w.saturating_sub(now - start);
                 if left.is_zero() {
                     run.timed_out = Some(TimeoutKind::Wall);
                     killed = true;
-                    let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+                    hard_kill = stop_jail(child, ctrl, run.task_started);
                     continue;
                 }
                 timeout = timeout.min(left);
@@ -678,7 +694,7 @@ fn event_loop(
                 if left.is_zero() {
                     run.timed_out = Some(TimeoutKind::NoOutput);
                     killed = true;
-                    let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+                    hard_kill = stop_jail(child, ctrl, run.task_started);
                     continue;
                 }
                 timeout = timeout.min(left);
@@ -754,7 +770,7 @@ fn event_loop(
                         leaked.push((i, source));
                         if policy.on_violation == crate::policy::OnViolation::Kill && !killed {
                             killed = true;
-                            let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+                            hard_kill = stop_jail(child, ctrl, run.task_started);
                         }
                     }
                     if let Some(&last) = buf[..allowed].last() {
@@ -770,7 +786,7 @@ fn event_loop(
                     }
                     if allowed < n && !killed {
                         killed = true;
-                        let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+                        hard_kill = stop_jail(child, ctrl, run.task_started);
                         run.violation(Rule::LimitsOutput, format!("output exceeded {}", fmt_limit_bytes(output_limit)));
                     }
                 }
@@ -793,7 +809,7 @@ fn event_loop(
         {
             run.interrupted = Some(info.ssi_signo as i32);
             killed = true;
-            let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+            hard_kill = stop_jail(child, ctrl, run.task_started);
         }
         if ready[5]
             && let Some(master) = input.as_mut()
@@ -822,6 +838,24 @@ fn event_loop(
         let _ =
             if i == 0 { stdout.write_all(&relayed).and_then(|_| stdout.flush()) } else { stderr.write_all(&relayed) };
     }
+}
+
+/// End the jail's task (a timeout, an interrupt, a violation seen in its
+/// output). Once the task runs, the init is asked to stop it
+/// ([`init::STOP`]): it kills every process of the task, then makes its final
+/// checks, so a decoy or canary read made just before is still reported
+/// (review 86 F7). Returns when to kill the init ourselves should it not end
+/// ([`init::STOP_GRACE`]). Before the task runs, or when the order cannot be
+/// written, the init is killed at once (nothing of the task ran to check).
+fn stop_jail(child: &sys::Spawned, ctrl: &UnixStream, task_started: bool) -> Option<Instant> {
+    if task_started {
+        let order = format!("{}\n", init::STOP);
+        if (&*ctrl).write_all(order.as_bytes()).is_ok() {
+            return Some(Instant::now() + init::STOP_GRACE);
+        }
+    }
+    let _ = sys::pidfd_send_signal(&child.pidfd, libc::SIGKILL);
+    None
 }
 
 /// A debug line with the monotonic time of a step of the jail's start and
@@ -868,7 +902,7 @@ fn handle_event(line: &[u8], run: &mut Run) {
                 if applied { crate::report::MacState::Applied } else { crate::report::MacState::NotApplied };
             run.mac.detail = detail;
         }
-        Event::Started { .. } => {}
+        Event::Started { .. } => run.task_started = true,
     }
 }
 

