@@ -759,6 +759,16 @@ pub fn read_process_memory(pid: u32, addr: u64, buf: &mut [u8]) -> io::Result<us
     if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
 }
 
+/// Read directory entries of `dir` into `buf` (getdents64): the bytes read,
+/// 0 at the end. Unlike libc's `readdir`, which reports a removed
+/// directory's ENOENT as the end, the kernel's own answer.
+pub fn getdents(dir: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is ours, mutably, for the call, and the kernel writes at
+    // most `buf.len()` bytes into it; `dir` is a valid descriptor.
+    cvt(unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), buf.len()) })
+        .map(|n| n as usize)
+}
+
 /// Register an owned descriptor with the current tokio runtime, for
 /// readability (a pidfd: its process has exited; a pipe: data). Must be called
 /// within a runtime.

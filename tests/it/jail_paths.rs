@@ -154,10 +154,98 @@ fn review2_write_from_a_removed_cwd_is_reported() {
     let e = env();
     let o = e.quiet("mkdir d && cd d && rmdir ../d && echo forged > ../.orchestra/y");
     assert!(!e.ws.join(".orchestra/y").exists());
-    // From a removed directory the path cannot be shown as a name: denied and
+    // `..` from a removed directory cannot be shown as a name: denied and
     // reported as unresolvable rather than guessed.
-    assert_eq!(o.code, 4, "{}", o.stderr);
-    assert!(o.rules().iter().any(|r| r == "fs.unresolvable_path" || r == "fs.write"), "{:?}", o.rules());
+    o.assert_violation("fs.unresolvable_path");
+}
+
+/// `SCRIPT` run from `a/d`, a working directory removed (`rmdir`) before it.
+fn from_a_removed_cwd(script: &str) -> String {
+    format!("mkdir -p a/d && cd a/d && rmdir ../d && {script}")
+}
+
+/// Sweep 86, F1 (a false exit 4: cmake's try_compile directory removed by a
+/// concurrent cmake). A removed directory is empty and takes no new entry, so
+/// the kernel answers ENOENT to any name in it, and the task goes on: the
+/// supervisor answers the same, with no violation, for opens, `mkdir`,
+/// `symlink`, `rename`, `link` and `exec` of a name in it; `touch .` changes
+/// the removed directory itself. No file appears anywhere.
+#[test]
+fn names_in_a_removed_cwd_are_enoent_and_no_violation() {
+    for policy in ["default", "build-offline"] {
+        let e = env();
+        let script = from_a_removed_cwd(
+            "echo x > f; echo \"write=$?\"; mkdir e; ln -s f l; mv f g; ln f h; ./f; touch .; \
+             echo x > ./sub/f; echo \"sub=$?\"; cd / && echo done",
+        );
+        let o = e.sh(policy, &script);
+        o.assert_ok();
+        assert!(o.stdout.contains("write=2") && o.stdout.contains("sub=2"), "{policy}: {}", o.all());
+        assert!(o.stdout.contains("done"), "{policy}: {}", o.all());
+        assert!(o.stderr.contains("Directory nonexistent"), "{policy}: the kernel's answer\n{}", o.all());
+        let made: Vec<_> = walkdir(&e.root).into_iter().filter(|p| p.ends_with("f") || p.ends_with("e")).collect();
+        assert!(made.is_empty(), "{policy}: {made:?}");
+        assert!(!e.ws.join("a/d").exists(), "{policy}");
+    }
+}
+
+/// Every path below `dir`, links not followed.
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walkdir(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// Sweep 86, F1, the other side: `..` from a removed directory reaches its
+/// live parent, which no text names. A write there, to a protected path or
+/// outside the workspace, is still refused as `fs.unresolvable_path` (exit 4), named as
+/// written in the detail (O3) — also through `/proc/self/cwd` and a
+/// descriptor's `/dev/fd/N`, which the supervisor took for a deleted file
+/// and let through unjudged (exit 0; the write happened without namespaces).
+/// In the jail and without namespaces (the `container` preset).
+#[test]
+fn dotdot_from_a_removed_cwd_is_still_refused_and_reported() {
+    let e = env();
+    std::fs::create_dir_all(e.ws.join(".git")).unwrap();
+    let outside = e.root.join("outside");
+    std::fs::write(&outside, "original\n").unwrap();
+    let container = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/container.yaml");
+    let audit = e.root.join("audit").to_string_lossy().into_owned();
+    let writes = [
+        "../../.git/hooks/pre-commit".to_string(),
+        format!("{}{}", "../".repeat(40), outside.display()),
+        "/proc/self/cwd/../../.git/hooks/pre-commit".to_string(),
+        "/dev/fd/3/../../.git/hooks/pre-commit".to_string(),
+    ];
+    for namespaces in [true, false] {
+        if !namespaces {
+            // The namespace-less jail refuses a writable .orchestra in the workspace.
+            let _ = std::fs::remove_dir_all(e.ws.join(".orchestra"));
+        }
+        for target in &writes {
+            let script = from_a_removed_cwd(&format!("exec 3<.; echo forged >> {target}"));
+            // The task's stderr silenced: see `Env::quiet`.
+            let script = format!("exec 2>/dev/null; {script}");
+            let o = if namespaces {
+                e.sh("default", &script)
+            } else {
+                let argv = ["/bin/sh", "-c", &script];
+                e.run_cmd(e.cmd(container.to_str().unwrap(), &["--audit-dir", &audit], &argv))
+            };
+            o.assert_violation("fs.unresolvable_path");
+            let detail = o.report["violations"][0]["detail"].as_str().unwrap_or_default().to_string();
+            assert!(detail.contains(target.as_str()) && detail.contains("removed"), "{target}: {detail}");
+            assert!(!e.ws.join(".git/hooks").exists(), "{target} (namespaces: {namespaces})");
+            assert_eq!(std::fs::read_to_string(&outside).unwrap(), "original\n", "{target}");
+            let _ = std::fs::remove_dir_all(e.ws.join("a"));
+        }
+    }
 }
 
 #[test]

@@ -27,6 +27,14 @@ use std::path::{Path, PathBuf};
 pub enum Decision {
     /// Let the kernel handle it.
     Continue,
+    /// Answer errno, as the kernel itself would, and report nothing: the call
+    /// can reach no file (a name in a removed directory, [`Target::Absent`]).
+    /// Answered here rather than continued, so that no change of the task's
+    /// working directory after the judgement can give the path another meaning.
+    Fail {
+        /// errno returned to the task.
+        errno: i32,
+    },
     /// Deny with errno and report `rule`.
     Deny {
         /// errno returned to the task.
@@ -120,13 +128,22 @@ fn unreadable(name: &str, what: &str) -> Decision {
     }
 }
 
-/// A path that cannot be resolved as the kernel would (too long, a symlink loop
-/// the kernel would refuse anyway, a vanished descriptor): denied, not guessed.
-fn unresolvable(name: &str, why: &str) -> Decision {
-    Decision::Deny {
-        errno: libc::EACCES,
-        rule: UNRESOLVABLE_RULE,
-        detail: format!("{name}: the path cannot be resolved ({why})"),
+/// The one reading of a resolved path argument `raw` of call `name`: a
+/// path or an object to judge further (`Ok`), or the answer when it reaches
+/// nothing that can be judged. A name in a removed directory is ENOENT, as
+/// from the kernel, and no violation (sweep 86, F1); a path that cannot be
+/// resolved as the kernel would (a cwd beyond PATH_MAX, `..` from a removed
+/// directory, a vanished descriptor) is denied and reported, not guessed,
+/// with the argument as written in the detail.
+fn judged(name: &str, raw: &[u8], target: Target) -> Result<Target, Decision> {
+    match target {
+        Target::Absent => Err(Decision::Fail { errno: libc::ENOENT }),
+        Target::Unresolvable(why) => Err(Decision::Deny {
+            errno: libc::EACCES,
+            rule: UNRESOLVABLE_RULE,
+            detail: format!("{name}: the path {} cannot be resolved ({why})", String::from_utf8_lossy(raw)),
+        }),
+        t => Ok(t),
     }
 }
 
@@ -263,10 +280,10 @@ fn decide_unix_path(plan: &JailPlan, mem: &dyn Memory, sun_path: &[u8], call: &s
     if raw.is_empty() {
         return Decision::Continue; // an unnamed address: EINVAL from the kernel
     }
-    let p = match resolve(mem.pid(), None, raw, true) {
-        Target::Path(p) => p,
-        Target::Object(_) => return Decision::Continue,
-        Target::Unresolvable(why) => return unresolvable(call, &why),
+    let p = match judged(call, raw, resolve(mem.pid(), None, raw, true)) {
+        Ok(Target::Path(p)) => p,
+        Ok(_) => return Decision::Continue,
+        Err(d) => return d,
     };
     use std::os::unix::fs::FileTypeExt;
     let is_socket = std::fs::metadata(&p).is_ok_and(|m| m.file_type().is_socket());
@@ -364,9 +381,10 @@ fn decide_exec(n: &Notification, mem: &dyn Memory, nr: i64) -> Decision {
             None => return Decision::Continue, // ENOENT from the kernel
         }
     } else {
-        match resolve(pid, dirfd, &raw, true) {
-            Target::Path(p) | Target::Object(p) => p,
-            Target::Unresolvable(why) => return unresolvable(&name, &why),
+        match judged(&name, &raw, resolve(pid, dirfd, &raw, true)) {
+            Ok(Target::Path(p) | Target::Object(p)) => p,
+            Ok(_) => return Decision::Continue,
+            Err(d) => return d,
         }
     };
     match std::fs::metadata(&file) {
@@ -439,8 +457,10 @@ fn decide_write(
     // Calls that move what a path names, and so everything below it.
     let renames = matches!(nr, libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2);
     let pid = mem.pid();
-    // `itself`: an empty path names the descriptor's own file (AT_EMPTY_PATH of
-    // fchownat, fchmodat2, utimensat, setxattrat, file_setattr…), judged like fchown.
+    // The target of one path argument (never Absent or Unresolvable: those
+    // are answered, see `judged`). `itself`: an empty path names the
+    // descriptor's own file (AT_EMPTY_PATH of fchownat, fchmodat2, utimensat,
+    // setxattrat, file_setattr…), judged like fchown.
     let target_of = |(dirfd, arg): (Option<usize>, usize), follow: bool, itself: bool| -> Result<Target, Decision> {
         if n.args[arg] == 0 {
             return Ok(Target::Object(PathBuf::new())); // NULL: EFAULT from the kernel
@@ -463,14 +483,18 @@ fn decide_write(
         if raw.len() >= PATH_MAX {
             return Ok(Target::Object(PathBuf::new())); // ENAMETOOLONG from the kernel
         }
-        Ok(resolve_in(pid, dirfd.map(|d| n.args[d]), &raw, follow, in_root))
+        judged(name, &raw, resolve_in(pid, dirfd.map(|d| n.args[d]), &raw, follow, in_root))
     };
+    // A path naming an entry of a removed directory (ENOENT from the kernel): the
+    // call fails, but the other path is still judged, and an attempt there is
+    // reported as it would be with any missing source.
+    let mut absent = None;
     if let Some(src) = args.link_source {
         // linkat follows a final symlink only with AT_SYMLINK_FOLLOW (arg 4).
         let follow = nr == libc::SYS_linkat && n.args[4] & libc::AT_SYMLINK_FOLLOW as u64 != 0;
         match target_of(src, follow, false) {
+            Err(d @ Decision::Fail { .. }) => absent = Some(d),
             Err(d) => return d,
-            Ok(Target::Unresolvable(why)) => return unresolvable(name, &why),
             Ok(Target::Path(p)) if !write_allowed(plan, &p, false) => {
                 return Decision::Deny {
                     errno: libc::EACCES,
@@ -496,12 +520,13 @@ fn decide_write(
     for (i, t) in args.targets.iter().enumerate() {
         let from = renames && i == 0;
         let target = match target_of(*t, args.follows, !open_like) {
+            Err(d @ Decision::Fail { .. }) => {
+                absent = Some(d);
+                continue;
+            }
             Err(d) => return d,
             Ok(t) => t,
         };
-        if let Target::Unresolvable(why) = &target {
-            return unresolvable(name, why);
-        }
         if let Target::Path(p) = &target {
             if no_op_if_present && std::fs::symlink_metadata(p).is_ok() {
                 return Decision::Continue;
@@ -575,7 +600,7 @@ fn decide_write(
             written.push(p);
         }
     }
-    Decision::Continue
+    absent.unwrap_or(Decision::Continue)
 }
 
 /// Whether `path` is the config or `config.worktree` of the workspace's
@@ -1045,10 +1070,88 @@ mod tests {
         assert_eq!(walk(me, Path::new("/"), d.path().into(), Path::new("c41"), true), Target::Object(PathBuf::new()));
     }
 
+    /// Sweep 86, F1: from a removed directory (a cwd or a descriptor, and
+    /// through its magic link) every call naming an entry gets ENOENT without a
+    /// violation, as from the kernel; a `..` leaving it stays unresolvable,
+    /// reported with the argument as written; the directory itself is an object.
+    #[test]
+    fn names_in_a_removed_directory_are_enoent_and_dotdot_from_it_is_unresolvable() {
+        use std::os::fd::AsRawFd;
+        let tmp = tempfile::tempdir().unwrap();
+        let gone = tmp.path().join("gone");
+        std::fs::create_dir(&gone).unwrap();
+        let dir = std::fs::File::open(&gone).unwrap();
+        std::fs::remove_dir(&gone).unwrap();
+        let fd = dir.as_raw_fd() as u64;
+        let live = std::fs::File::open(tmp.path()).unwrap();
+        let mut m = HashMap::new();
+        m.insert(0x1000, b"f".to_vec());
+        m.insert(0x2000, b"./sub//f/".to_vec());
+        m.insert(0x3000, b"../../../etc/orchestra-u86".to_vec());
+        m.insert(0x4000, b"a/../f".to_vec());
+        m.insert(0x5000, format!("/proc/self/fd/{fd}/f").into_bytes());
+        m.insert(0x6000, format!("/proc/self/fd/{fd}/../x").into_bytes());
+        m.insert(0x7000, b".".to_vec());
+        m.insert(0x8000, b"/etc/passwd".to_vec());
+        m.insert(0x9000, b"..".to_vec());
+        let mem = FakeMem(m);
+        let d = |nr: i64, args: [u64; 6]| decide(&plan(), &notif(nr, args), &mem, &mut Vec::new());
+        let enoent = Decision::Fail { errno: libc::ENOENT };
+        let creat = (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64;
+        let at = libc::AT_FDCWD as u64;
+        for (what, nr, args) in [
+            ("openat f", libc::SYS_openat, [fd, 0x1000, creat, 0o644, 0, 0]),
+            ("openat ./sub//f/", libc::SYS_openat, [fd, 0x2000, creat, 0o644, 0, 0]),
+            ("openat /proc/self/fd/N/f", libc::SYS_openat, [at, 0x5000, creat, 0o644, 0, 0]),
+            ("mkdirat", libc::SYS_mkdirat, [fd, 0x1000, 0o755, 0, 0, 0]),
+            ("unlinkat", libc::SYS_unlinkat, [fd, 0x1000, 0, 0, 0, 0]),
+            ("symlinkat", libc::SYS_symlinkat, [0x8000, fd, 0x1000, 0, 0, 0]),
+            ("renameat into it", libc::SYS_renameat, [fd, 0x1000, fd, 0x2000, 0, 0]),
+            ("linkat", libc::SYS_linkat, [fd, 0x1000, fd, 0x2000, 0, 0]),
+            ("fchmodat", libc::SYS_fchmodat, [fd, 0x1000, 0o755, 0, 0, 0]),
+            ("execveat", libc::SYS_execveat, [fd, 0x1000, 0, 0, 0, 0]),
+        ] {
+            assert_eq!(d(nr, args), enoent, "{what}");
+        }
+        // A rename or link of an outside file into it, or of a name in it onto
+        // an outside path, is still the attempt it was.
+        assert_eq!(deny_rule(&d(libc::SYS_renameat, [at, 0x8000, fd, 0x1000, 0, 0])), "fs.write");
+        assert_eq!(deny_rule(&d(libc::SYS_renameat, [fd, 0x1000, at, 0x8000, 0, 0])), "fs.write");
+        assert_eq!(deny_rule(&d(libc::SYS_linkat, [at, 0x8000, fd, 0x1000, 0, 0])), "fs.hardlink");
+        assert_eq!(deny_rule(&d(libc::SYS_linkat, [fd, 0x1000, at, 0x8000, 0, 0])), "fs.write");
+        // `..` from it reaches its live parent, which no text names: fail closed,
+        // with the argument as written in the detail (sweep 86, O3).
+        for (what, nr, args, raw) in [
+            ("openat ../..", libc::SYS_openat, [fd, 0x3000, creat, 0o644, 0, 0], "../../../etc/orchestra-u86"),
+            ("openat a/../f", libc::SYS_openat, [fd, 0x4000, creat, 0o644, 0, 0], "a/../f"),
+            ("/proc/self/fd/N/../x", libc::SYS_openat, [at, 0x6000, creat, 0o644, 0, 0], "/../x"),
+            ("mkdirat ..", libc::SYS_mkdirat, [fd, 0x9000, 0o755, 0, 0, 0], ".."),
+            ("renameat ..", libc::SYS_renameat, [fd, 0x1000, fd, 0x3000, 0, 0], "../../../etc"),
+            ("execveat ..", libc::SYS_execveat, [fd, 0x3000, 0, 0, 0, 0], "../../../etc"),
+        ] {
+            let got = d(nr, args);
+            assert_eq!(deny_rule(&got), "fs.unresolvable_path", "{what}: {got:?}");
+            let Decision::Deny { detail, errno, .. } = got else { unreachable!() };
+            assert_eq!(errno, libc::EACCES, "{what}");
+            assert!(detail.contains(raw) && detail.contains("removed"), "{what}: {detail}");
+        }
+        // The directory itself, as `.` or through its descriptor, is an object
+        // (no entry can be made in it); the same names in a live directory are paths.
+        assert_eq!(
+            resolve(std::process::id(), Some(fd), b".", true),
+            Target::Object(format!("/proc/{}/fd/{fd}", std::process::id()).into())
+        );
+        assert_eq!(d(libc::SYS_fchmodat, [fd, 0x7000, 0o755, 0, 0, 0]), Decision::Continue);
+        let lfd = live.as_raw_fd() as u64;
+        assert_eq!(resolve(std::process::id(), Some(lfd), b"f", true), Target::Path(tmp.path().join("f")));
+        assert_eq!(d(libc::SYS_openat, [lfd, 0x1000, creat, 0o644, 0, 0]), Decision::Continue);
+    }
+
     fn deny_rule(d: &Decision) -> String {
         match d {
             Decision::Deny { rule, .. } => rule.to_string(),
             Decision::Continue => "continue".into(),
+            Decision::Fail { errno } => format!("errno {errno}"),
             Decision::SameBytes { .. } => "same bytes".into(),
             Decision::GitConfig { .. } => "git config".into(),
         }

@@ -19,6 +19,9 @@ pub enum Target {
     /// Something without a path (a pipe, socket, memfd or deleted file), reached
     /// through the given magic link; or nothing at all (a NULL pointer).
     Object(PathBuf),
+    /// A name in a removed directory (see [`past_removed`]): the kernel
+    /// answers ENOENT, as a removed directory holds no entry and takes none.
+    Absent,
     /// Could not be resolved; the reason.
     Unresolvable(String),
 }
@@ -44,11 +47,7 @@ pub fn resolve_in(pid: u32, dirfd: Option<u64>, raw: &[u8], follow: bool, in_roo
         match std::fs::read_link(&link) {
             Ok(text) => match link_path(&link, &text) {
                 Some(dir) => Ok(dir),
-                // A removed directory: `..` from it still reaches its live parent
-                // in the kernel, which a text cannot show.
-                None if text.is_absolute() => {
-                    Err(Target::Unresolvable(format!("{}: the directory was removed", link.display())))
-                }
+                None if text.is_absolute() => Err(past_removed(&link, &steps(p))),
                 None => Err(Target::Object(link)),
             },
             Err(e) => Err(Target::Unresolvable(format!("{}: {e}", link.display()))),
@@ -88,6 +87,38 @@ pub(super) fn link_path(link: &Path, text: &Path) -> Option<PathBuf> {
         _ => false,
     };
     same.then(|| text.to_path_buf())
+}
+
+/// Where a walk ends that reaches, through the magic link `link` (a cwd, a
+/// descriptor), a directory without a name, with the steps `rest` still to
+/// take. A *removed* directory ([`removed_dir`]) is empty and takes no new
+/// entry, so the kernel answers ENOENT to the first name looked up in it
+/// ([`Target::Absent`]); with nothing left to take the walk ends at the
+/// directory itself, as an empty path with its descriptor would
+/// ([`Target::Object`]). A `..` anywhere in `rest` may reach its live parent,
+/// which no text names, and any other nameless directory may hold entries:
+/// both [`Target::Unresolvable`] (fail closed).
+fn past_removed(link: &Path, rest: &std::collections::VecDeque<std::ffi::OsString>) -> Target {
+    if !removed_dir(link) {
+        return Target::Unresolvable(format!("{}: a directory without a name", link.display()));
+    }
+    if rest.is_empty() {
+        Target::Object(link.to_path_buf())
+    } else if rest.iter().any(|s| s == "..") {
+        Target::Unresolvable(format!("{}: the directory was removed, and `..` leaves it", link.display()))
+    } else {
+        Target::Absent
+    }
+}
+
+/// Whether the magic link `link` stands for a removed directory: one the
+/// kernel marked dead (rmdir, or replaced by a rename), which it refuses to
+/// list (ENOENT from getdents, which libc's readdir reports as the end). A directory that merely lost its name in the
+/// dentry cache (a network or FUSE file system's) lists, or fails otherwise.
+fn removed_dir(link: &Path) -> bool {
+    let Ok(dir) = std::fs::File::open(link) else { return false };
+    let mut buf = [0u8; 512];
+    crate::sys::getdents(&dir, &mut buf).is_err_and(|e| e.raw_os_error() == Some(libc::ENOENT))
 }
 
 /// The names and `..` of `p`, in order (the root and `.` carry no step): what
@@ -140,7 +171,11 @@ pub(super) fn walk(pid: u32, root: &Path, start: PathBuf, path: &Path, follow: b
             Err(e) => return Target::Unresolvable(format!("{}: {e}", cand.display())),
         };
         if cand.starts_with("/proc") && link_path(&cand, &target).is_none() && !is_plain_symlink(&cand) {
-            // A magic link to a pipe, socket, anonymous inode, memfd or deleted file.
+            // A magic link to a removed directory, pipe, socket, anonymous
+            // inode, memfd or deleted file.
+            if !last && target.is_absolute() && removed_dir(&cand) {
+                return past_removed(&cand, &queue);
+            }
             return if last || target.is_absolute() {
                 Target::Object(cand)
             } else {

@@ -430,7 +430,7 @@ impl<'a> Supervisor<'a> {
             (Decision::Continue, None) => NotifAnswer::Continue,
             (Decision::Continue, Some(Ok(v))) => NotifAnswer::Return(v),
             (Decision::Continue, Some(Err(errno))) => NotifAnswer::Deny(errno),
-            (Decision::Deny { errno, .. }, _) => NotifAnswer::Deny(*errno),
+            (Decision::Deny { errno, .. } | Decision::Fail { errno }, _) => NotifAnswer::Deny(*errno),
             (Decision::SameBytes { .. } | Decision::GitConfig { .. }, _) => NotifAnswer::Deny(libc::EACCES),
         };
         let _ = sys::notif_send(listener, n.id, answer);
