@@ -759,14 +759,25 @@ pub fn read_process_memory(pid: u32, addr: u64, buf: &mut [u8]) -> io::Result<us
     if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
 }
 
-/// Read directory entries of `dir` into `buf` (getdents64): the bytes read,
-/// 0 at the end. Unlike libc's `readdir`, which reports a removed
-/// directory's ENOENT as the end, the kernel's own answer.
-pub fn getdents(dir: &impl AsRawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is ours, mutably, for the call, and the kernel writes at
-    // most `buf.len()` bytes into it; `dir` is a valid descriptor.
-    cvt(unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), buf.len()) })
-        .map(|n| n as usize)
+/// Read the next directory entries of `dir` into `buf` (getdents64): `buf`
+/// holds what the kernel wrote, up to its capacity (not zeroed first), empty
+/// at the end. Unlike libc's `readdir`, which reports a removed directory's
+/// ENOENT as the end, the kernel's own answer.
+pub fn getdents(dir: BorrowedFd<'_>, buf: &mut Vec<u8>) -> io::Result<()> {
+    buf.clear();
+    let cap = buf.capacity();
+    // SAFETY: getdents64 writes at most `cap` bytes at `buf`'s pointer, which
+    // has that much capacity and lives across the call; the descriptor is
+    // borrowed, open.
+    let got = cvt(unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), cap) })?;
+    let got = usize::try_from(got).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    if got > cap {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: the kernel initialized the first `got` bytes (at most the
+    // capacity, checked above); nothing past them is read.
+    unsafe { buf.set_len(got) };
+    Ok(())
 }
 
 /// Register an owned descriptor with the current tokio runtime, for
@@ -832,21 +843,10 @@ pub fn dir_entries(dir: BorrowedFd<'_>) -> Vec<DirEntry> {
     const CAP: usize = 32 * 1024;
     let mut buf: Vec<u8> = Vec::with_capacity(CAP);
     let mut out = Vec::new();
-    loop {
-        buf.clear();
-        // SAFETY: getdents64 writes at most `CAP` bytes at `buf`'s pointer,
-        // which has that much capacity and lives across the call; the
-        // descriptor is borrowed, open.
-        let got = unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), CAP) };
-        let Ok(got) = usize::try_from(got) else { return out };
-        if got == 0 || got > CAP {
-            return out;
-        }
-        // SAFETY: the kernel initialized the first `got` bytes (at most the
-        // capacity, checked above); nothing past them is read.
-        unsafe { buf.set_len(got) };
+    while getdents(dir, &mut buf).is_ok() && !buf.is_empty() {
         parse_dirents(&buf, &mut out);
     }
+    out
 }
 
 /// The `linux_dirent64` records in `bytes` (inode u64, offset i64, record

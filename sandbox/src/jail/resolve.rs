@@ -117,8 +117,9 @@ fn past_removed(link: &Path, rest: &std::collections::VecDeque<std::ffi::OsStrin
 /// dentry cache (a network or FUSE file system's) lists, or fails otherwise.
 fn removed_dir(link: &Path) -> bool {
     let Ok(dir) = std::fs::File::open(link) else { return false };
-    let mut buf = [0u8; 512];
-    crate::sys::getdents(&dir, &mut buf).is_err_and(|e| e.raw_os_error() == Some(libc::ENOENT))
+    let mut buf = Vec::with_capacity(512);
+    crate::sys::getdents(std::os::fd::AsFd::as_fd(&dir), &mut buf)
+        .is_err_and(|e| e.raw_os_error() == Some(libc::ENOENT))
 }
 
 /// The names and `..` of `p`, in order (the root and `.` carry no step): what
