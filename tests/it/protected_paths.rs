@@ -4437,3 +4437,72 @@ fn a_template_an_alias_gives_clone_or_init_is_protected() {
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
 }
+
+/// `tools/<s>.sh` for each of `scripts` in `e`'s workspace, each making
+/// `probe` and failing (a transport's or hook's stand-in), committed with
+/// whatever else the workspace holds.
+fn commit_probe_scripts(e: &Env, scripts: &[&str], probe: &Path) {
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    for s in scripts {
+        let f = e.ws.join(format!("tools/{s}.sh"));
+        std::fs::write(&f, format!("#!/bin/sh\ntouch {}\nexit 1\n", probe.display())).unwrap();
+        chmod_x(&f);
+    }
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+}
+
+/// Whether the host's `git <alias>` in `e`'s workspace makes `probe`.
+fn host_alias_makes(e: &Env, alias: &str, probe: &Path) -> bool {
+    let _ = std::fs::remove_file(probe);
+    let _ = host_alias(e, alias);
+    probe.exists()
+}
+
+/// Review 86, F1: `git clone -c`/`--config KEY=VALUE` in an alias (with
+/// and without `!`) writes the setting into the new clone before its
+/// fetch, whose transport runs `core.sshCommand` from here (the host's
+/// aliases do run it, shown first). The task's rewrite is `fs.protected`
+/// (exit 4), the file stays as it was and the host's aliases run nothing of
+/// the task's. Benign: another script and a file named like the clone's
+/// destination are exit 0 and stay.
+#[test]
+fn a_command_clone_s_own_config_option_sets_in_an_alias_is_protected() {
+    let e = repo_env();
+    let copy = e.root.join("copy");
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        format!(
+            "[alias]\n\tcl = !git clone -q -c core.sshCommand=tools/cl.sh ssh://h.invalid/x {c}\n\
+             \tcc = clone -q --config=core.sshCommand=tools/cc.sh ssh://h.invalid/x {c}\n\
+             \tcs = !git clone -q --config 'core.sshCommand=sh tools/cs.sh' ssh://h.invalid/x {c}\n",
+            c = copy.display()
+        ),
+    )
+    .unwrap();
+    let scripts = ["cl", "cc", "cs"];
+    let probe = e.root.join("r86-clone-probe");
+    commit_probe_scripts(&e, &scripts, &probe);
+    for alias in scripts {
+        let _ = std::fs::remove_dir_all(&copy);
+        assert!(
+            host_alias_makes(&e, alias, &probe),
+            "the host's `git {alias}` does not run its file: the test proves nothing"
+        );
+    }
+    let marker = e.root.join("r86-clone-ran");
+    for s in scripts {
+        let file = format!("tools/{s}.sh");
+        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
+            for alias in scripts {
+                let _ = std::fs::remove_dir_all(&copy);
+                let _ = host_alias(&e, alias);
+            }
+        });
+    }
+    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; echo x > x");
+    o.assert_ok();
+    for f in ["tools/other.sh", "x"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}

@@ -21,7 +21,8 @@
 //! `send-email`'s `--*-cmd` commands (review 85, F1); the caller reads
 //! each as any command line or command is read. It also answers the
 //! settings a subcommand's options give: `init`/`clone --template=DIR` is
-//! `init.templateDir = DIR` (review 85, F2).
+//! `init.templateDir = DIR` (review 85, F2), and `clone -c`/`--config
+//! KEY=VALUE` is read as `-c`'s (review 86, F1).
 
 use super::wrappers::{Spec, Wrapped, getopt};
 
@@ -118,6 +119,10 @@ struct Row {
     /// Long options whose value is a setting's, `(option, section, key)`
     /// (`--template=DIR` is `init.templateDir`'s: review 85, F2).
     sets: &'static [(&'static str, &'static str, &'static str)],
+    /// Options whose value is a setting `KEY=VALUE`, read as `-c`'s
+    /// ([`setting`]): a short option's letter or a long one's name
+    /// (`clone -c`/`--config`: review 86, F1).
+    config: &'static [&'static str],
 }
 
 /// A row whose options other than `runs` are read as unknown (no value;
@@ -129,6 +134,7 @@ const fn row(name: &'static str, runs: &'static [&'static str], runs_short: &'st
         runs,
         runs_short,
         sets: &[],
+        config: &[],
     }
 }
 
@@ -180,6 +186,10 @@ const RUNS: &[Row] = &[
         runs: &["upload-pack"],
         runs_short: "u",
         sets: TEMPLATE,
+        // Clone writes these into the new repository's config before it
+        // fetches, and its transport runs `core.sshCommand`,
+        // `core.gitProxy`, `credential.helper`… from here (review 86, F1).
+        config: &["c", "config"],
     },
     Row {
         name: "init",
@@ -193,6 +203,7 @@ const RUNS: &[Row] = &[
         runs: &[],
         runs_short: "",
         sets: TEMPLATE,
+        config: &[],
     },
     row("ls-remote", &["upload-pack"], "", ""),
     row("fetch-pack", &["upload-pack", "exec"], "", ""),
@@ -213,6 +224,7 @@ const RUNS: &[Row] = &[
         runs: &["open-files-in-pager"],
         runs_short: "O",
         sets: &[],
+        config: &[],
     },
     // The command-line forms of the `sendemail.*cmd` keys (review 85, F1);
     // an `--smtp-server` that is a host name names no path.
@@ -255,6 +267,7 @@ const RUNS: &[Row] = &[
         runs: &["cc-cmd", "to-cmd", "header-cmd", "sendmail-cmd", "smtp-server"],
         runs_short: "",
         sets: &[],
+        config: &[],
     },
 ];
 
@@ -273,7 +286,7 @@ pub(super) struct Subcommand<'a> {
 
 /// What the git subcommand `args[0]` (with its words `args[1..]`) runs
 /// as a command of its own (see the module doc) and the settings its
-/// options give (`init`/`clone --template=DIR`).
+/// options give (`init`/`clone --template=DIR`, `clone -c KEY=VALUE`).
 pub(super) fn subcommand_runs(args: &[String]) -> Subcommand<'_> {
     let mut out = Subcommand::default();
     let Some(sub) = args.first() else { return out };
@@ -308,6 +321,8 @@ pub(super) fn subcommand_runs(args: &[String]) -> Subcommand<'_> {
                     out.runs.push(Wrapped::Line(v.to_string()));
                 } else if let Some((_, section, key)) = row.sets.iter().find(|(n, ..)| *n == o.name) {
                     out.settings.push((section.to_string(), key.to_string(), v.to_string()));
+                } else if let Some(given) = row.config.contains(&o.name.as_str()).then(|| setting(v)).flatten() {
+                    out.settings.push(given);
                 } else {
                     continue;
                 }
@@ -390,6 +405,27 @@ mod tests {
         }
         assert!(paths("init -b main").is_empty());
         assert!(paths("clone -o up --depth 1 upstream y").is_empty());
+    }
+
+    #[test]
+    fn clone_s_own_config_options_are_read_as_git_s_c() {
+        // Review 86, F1: written into the new clone before its fetch, whose
+        // transport runs them from here.
+        for a in [
+            "!git clone -q -c core.sshCommand=tools/ssh.sh ssh://h.invalid/x ../copy",
+            "clone -q --config=core.sshCommand=tools/ssh.sh ssh://h.invalid/x ../copy",
+            "!git clone -q --config 'core.sshCommand=sh tools/ssh.sh' ssh://h.invalid/x ../copy",
+            "!git clone -qc core.gitProxy=tools/ssh.sh git://h.invalid/x",
+            "clone --conf=credential.helper=tools/ssh.sh https://h.invalid/x",
+            "-c color.ui=never clone --depth 1 -c Core.SshCommand='tools/ssh.sh -v' ssh://h.invalid/x",
+        ] {
+            let p = paths(a);
+            assert!(p.contains(&"tools/ssh.sh".to_string()), "{a}: {p:?}");
+            assert!(!p.iter().any(|x| x.contains(['=', ' '])), "{a}: a setting taken for a path: {p:?}");
+        }
+        // Benign: other settings, and a setting without a value, are none.
+        assert!(paths("clone -c color.ui=never -c core.autocrlf ../x y").is_empty());
+        assert!(paths("!git clone --config=http.sslVerify=false upstream y").is_empty());
     }
 
     #[test]
