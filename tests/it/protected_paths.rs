@@ -4506,3 +4506,47 @@ fn a_command_clone_s_own_config_option_sets_in_an_alias_is_protected() {
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
 }
+
+/// Review 86, F9: `git send-email` reads its options with Perl's
+/// Getopt::Long, so `-cc-cmd=…` (one dash) and `--CC-Cmd=…` (any case)
+/// are `--cc-cmd`, in an alias with and without `!` (the host's aliases do
+/// run it, shown first: git-send-email is required). The task's rewrite is
+/// `fs.protected` (exit 4), the file stays as it was and the host's
+/// aliases run nothing of the task's. Benign: another script and a file
+/// named like an option's word are exit 0 and stay.
+#[test]
+fn a_mail_command_given_as_perl_s_getopt_long_reads_it_is_protected() {
+    let e = repo_env();
+    let mail = "send-email --dry-run --confirm=never --quiet --from=a@b.c --to=l@b.c";
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        format!(
+            "[alias]\n\tm1 = {mail} -cc-cmd=./tools/m1.sh -1\n\tm2 = {mail} --CC-Cmd=./tools/m2.sh -1\n\
+             \tm3 = !git {mail} -cc-cmd='sh tools/m3.sh' -1\n"
+        ),
+    )
+    .unwrap();
+    let scripts = ["m1", "m2", "m3"];
+    let probe = e.root.join("r86-mail-probe");
+    commit_probe_scripts(&e, &scripts, &probe);
+    for alias in scripts {
+        assert!(
+            host_alias_makes(&e, alias, &probe),
+            "the host's `git {alias}` does not run its file (is git-send-email installed?): the test proves nothing"
+        );
+    }
+    let marker = e.root.join("r86-mail-ran");
+    for s in scripts {
+        let file = format!("tools/{s}.sh");
+        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
+            for alias in scripts {
+                let _ = host_alias(&e, alias);
+            }
+        });
+    }
+    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; echo x > cc-cmd");
+    o.assert_ok();
+    for f in ["tools/other.sh", "cc-cmd"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}

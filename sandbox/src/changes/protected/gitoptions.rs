@@ -130,7 +130,7 @@ struct Row {
 const fn row(name: &'static str, runs: &'static [&'static str], runs_short: &'static str, valued: &'static str) -> Row {
     Row {
         name,
-        spec: Spec { valued, optional: "S", long: runs, long_optional: &[], permute: true },
+        spec: Spec { valued, optional: "S", long: runs, long_optional: &[], permute: true, perl: false },
         runs,
         runs_short,
         sets: &[],
@@ -182,6 +182,7 @@ const RUNS: &[Row] = &[
             ],
             long_optional: &[],
             permute: true,
+            perl: false,
         },
         runs: &["upload-pack"],
         runs_short: "u",
@@ -199,6 +200,7 @@ const RUNS: &[Row] = &[
             long: &["template", "separate-git-dir", "object-format", "ref-format", "initial-branch"],
             long_optional: &["shared"],
             permute: true,
+            perl: false,
         },
         runs: &[],
         runs_short: "",
@@ -220,6 +222,7 @@ const RUNS: &[Row] = &[
             long: &["max-depth", "context", "after-context", "before-context", "max-count", "threads"],
             long_optional: &["open-files-in-pager"],
             permute: true,
+            perl: false,
         },
         runs: &["open-files-in-pager"],
         runs_short: "O",
@@ -231,7 +234,7 @@ const RUNS: &[Row] = &[
     Row {
         name: "send-email",
         spec: Spec {
-            valued: "v",
+            valued: "",
             optional: "",
             long: &[
                 "cc-cmd",
@@ -260,9 +263,12 @@ const RUNS: &[Row] = &[
                 "suppress-cc",
                 "confirm",
                 "reroll-count",
+                "v",
             ],
             long_optional: &[],
             permute: true,
+            // Getopt::Long (review 86, F9): `-cc-cmd=x`, `--CC-Cmd=x`.
+            perl: true,
         },
         runs: &["cc-cmd", "to-cmd", "header-cmd", "sendmail-cmd", "smtp-server"],
         runs_short: "",
@@ -469,6 +475,14 @@ mod tests {
             "send-email --sendmail-cmd=tools/check.sh HEAD~1",
             "send-email --smtp-server tools/check.sh HEAD~1",
             "send-email --cc-c tools/check.sh HEAD~1",
+            // Review 86, F9: send-email is Perl's Getopt::Long's.
+            "send-email --dry-run -cc-cmd=tools/check.sh -1",
+            "send-email --dry-run --CC-Cmd=tools/check.sh -1",
+            "!git send-email -v 2 -cc-cmd='tools/check.sh --quick' -1",
+            "send-email +to-cmd=tools/check.sh -1",
+            "send-email -TO-CMD tools/check.sh -1",
+            "send-email -sendmail-c='tools/check.sh -i' -1",
+            "send-email -Smtp-Server tools/check.sh HEAD~1",
         ] {
             ok(a, &["tools/check.sh"]);
         }
@@ -476,6 +490,9 @@ mod tests {
         assert!(paths("grep -O -e TODO -- src").is_empty());
         assert!(paths("grep --open-files-in-pager TODO").is_empty());
         assert!(paths("send-email --to=a@b.c --cc x@y.z --smtp-server smtp.example.com HEAD~1").is_empty());
+        assert!(paths("send-email -to a@b.c -CC x@y.z -v 2 -smtp-server-port 587 -1").is_empty());
+        // Other commands keep getopt's reading: one dash is a cluster.
+        assert!(paths("grep -Ev -e TODO").is_empty());
         // Benign: a subcommand's other words are none.
         assert!(paths("rebase -i main").is_empty());
         assert!(paths("bisect start HEAD v1").is_empty());

@@ -716,6 +716,7 @@ const ENV: super::wrappers::Spec = super::wrappers::Spec {
     long: &["unset", "chdir", "split-string", "argv0"],
     long_optional: &[],
     permute: false,
+    perl: false,
 };
 
 /// Push onto `out` what `env args…` names: the values of its assignments,
