@@ -4550,3 +4550,53 @@ fn a_mail_command_given_as_perl_s_getopt_long_reads_it_is_protected() {
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
 }
+
+/// Review 86, F8: `git -c include.path=FILE` in an alias (`~/` through a
+/// link to the workspace, with `!`; absolute, without) has git read FILE as
+/// config: FILE is protected as `.git/config`'s includes are, and the
+/// command it names is code (the host's aliases do run it, shown first).
+/// The task's append of an fsmonitor to FILE, and its rewrite of that
+/// command, are `fs.protected` (exit 4), the file stays as it was and the
+/// host's aliases run nothing of the task's. Benign: another config and
+/// another script are exit 0 and stay.
+#[test]
+fn a_config_git_s_c_includes_in_an_alias_is_protected() {
+    let e = repo_env();
+    std::os::unix::fs::symlink(&e.ws, e.home.join("proj")).unwrap();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        format!(
+            "[alias]\n\tlg = !git -c include.path=~/proj/extra.cfg status --short\n\
+             \tla = -c include.path={} status --short\n",
+            e.ws.join("extra2.cfg").display()
+        ),
+    )
+    .unwrap();
+    for f in ["extra.cfg", "extra2.cfg"] {
+        std::fs::write(e.ws.join(f), "[core]\n\tfsmonitor = tools/fm.sh\n").unwrap();
+    }
+    let probe = e.root.join("r86-include-probe");
+    commit_probe_scripts(&e, &["fm"], &probe);
+    for alias in ["lg", "la"] {
+        assert!(
+            host_alias_makes(&e, alias, &probe),
+            "the host's `git {alias}` does not run its fsmonitor: the test proves nothing"
+        );
+    }
+    let marker = e.root.join("r86-include-ran");
+    let host = || {
+        for alias in ["lg", "la"] {
+            let _ = host_alias(&e, alias);
+        }
+    };
+    for f in ["extra.cfg", "extra2.cfg"] {
+        let plant = format!("printf '[core]\\n\\tfsmonitor = \"touch {}; false\"\\n' >> {f}", marker.display());
+        rewrite_is_refused_and_runs_nothing(&e, f, &plant, &marker, host);
+    }
+    rewrite_is_refused_and_runs_nothing(&e, "tools/fm.sh", &touch_script("tools/fm.sh", &marker), &marker, host);
+    let o = e.sh("default", "set -e; echo '[log]' > other.cfg; echo 'echo x' > tools/other.sh");
+    o.assert_ok();
+    for f in ["other.cfg", "tools/other.sh"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}

@@ -470,22 +470,39 @@ fn setting_paths(section: &str, key: &str, value: &str, depth: usize, out: &mut 
 fn git_option_paths(args: &[String], depth: usize, out: &mut Vec<Named>) -> super::gitoptions::GlobalOptions {
     let var = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
     let mut given = super::gitoptions::global_options(args, &var);
-    if depth < MAX_NESTING {
-        for (section, key, value) in &given.settings {
-            setting_paths(section, key, value, depth + 1, out);
-        }
-    }
+    given_settings_paths(&given.settings, depth, out);
     let sub = super::gitoptions::subcommand_runs(args.get(given.rest..).unwrap_or(&[]));
-    if depth < MAX_NESTING {
-        for (section, key, value) in &sub.settings {
-            setting_paths(section, key, value, depth + 1, out);
-        }
-    }
+    given_settings_paths(&sub.settings, depth, out);
     for w in sub.runs {
         wrapped_paths(w, depth, out);
     }
     given.values.extend(sub.used.into_iter().map(|i| i + given.rest));
     given
+}
+
+/// Push onto `out` what the settings git's command line gives (`-c`,
+/// `clone --config`…) make code, nested one deeper than `depth`: each as a
+/// config file's, and an include (`-c include.path=FILE`, absolute or
+/// `~/` as git takes it there: review 86, F8) as `.git/config`'s are: the
+/// file itself and what it includes (configs git reads: code), and what
+/// their settings make code, read by the one reader of includes
+/// ([`read_with_includes`]).
+fn given_settings_paths(settings: &[(String, String, String)], depth: usize, out: &mut Vec<Named>) {
+    if depth >= MAX_NESTING {
+        return;
+    }
+    for (section, key, value) in settings {
+        if !is_include(section, key) {
+            setting_paths(section, key, value, depth + 1, out);
+            continue;
+        }
+        let Some(file) = include_target(value, None) else { continue };
+        let read = read_with_includes(std::slice::from_ref(&file));
+        out.extend(std::iter::once(file).chain(read.included).map(|path| Named { path, kind: Kind::Path }));
+        for (s, k, v) in read.configs.iter().flat_map(|c| c.settings.iter()).filter(|(s, k, _)| !is_include(s, k)) {
+            setting_paths(s, k, v, depth + 1, out);
+        }
+    }
 }
 
 /// Command lines read inside a command line (`sh -c '…'`, `env -S '…'`,
@@ -1556,5 +1573,41 @@ mod tests {
         let r = read_with_includes(&[d.path().join("top.cfg")]);
         assert_eq!(r.included, ["sub/c.cfg", "sub/../b.cfg", "sub/../a.cfg"].map(|f| d.path().join(f)));
         assert_eq!(paths(&r), ["tools/conv", ".githooks"].map(PathBuf::from));
+    }
+
+    #[test]
+    fn an_include_git_s_c_gives_is_a_config_and_what_it_names_is_code() {
+        // Review 86, F8: the file, what it includes, and their commands.
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a.cfg"), d.path().join("b.cfg"));
+        std::fs::write(
+            &a,
+            "[include]
+	path = b.cfg
+[core]
+	fsmonitor = tools/fsmon.sh
+",
+        )
+        .unwrap();
+        std::fs::write(
+            &b,
+            "[log]
+	decorate = short
+",
+        )
+        .unwrap();
+        for alias in [
+            format!("!git -c include.path={} status", a.display()),
+            format!("-c includeIf.onbranch:main.path={} status", a.display()),
+            format!("!git clone -c include.path={} ../x y", a.display()),
+        ] {
+            let p = program_paths("alias", "a", &alias);
+            for want in [a.clone(), b.clone(), PathBuf::from("tools/fsmon.sh")] {
+                assert!(p.iter().any(|n| n.path == want && n.kind == Kind::Path), "{alias}: {want:?} not in {p:?}");
+            }
+        }
+        // A relative include on the command line is none (git refuses it),
+        // and other settings name no file.
+        assert!(program_paths("alias", "a", "-c include.path=a.cfg -c color.ui=auto status").is_empty());
     }
 }
