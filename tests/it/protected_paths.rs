@@ -4600,3 +4600,91 @@ fn a_config_git_s_c_includes_in_an_alias_is_protected() {
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
 }
+
+/// Review 86, F10: an assignment to one of git's command variables before
+/// git in an alias (`GIT_SSH_COMMAND='sh tools/x.sh'`, `GIT_SSH=…`) is read
+/// as its setting, a command line (the host's aliases do run it, shown
+/// first). The task's rewrite is `fs.protected` (exit 4), the file stays as
+/// it was and the host's aliases run nothing of the task's. Benign:
+/// another script and a file named like the variable are exit 0 and stay.
+#[test]
+fn a_command_git_s_command_variable_gives_in_an_alias_is_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tsf = !GIT_SSH_COMMAND='sh tools/sf.sh' git fetch -q ssh://h.invalid/x\n\
+         \tsp = !env GIT_SSH=tools/sp.sh git fetch -q ssh://h.invalid/x\n",
+    )
+    .unwrap();
+    let scripts = ["sf", "sp"];
+    let probe = e.root.join("r86-ssh-probe");
+    commit_probe_scripts(&e, &scripts, &probe);
+    for alias in scripts {
+        assert!(
+            host_alias_makes(&e, alias, &probe),
+            "the host's `git {alias}` does not run its file: the test proves nothing"
+        );
+    }
+    let marker = e.root.join("r86-ssh-ran");
+    for s in scripts {
+        let file = format!("tools/{s}.sh");
+        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
+            for alias in scripts {
+                let _ = host_alias(&e, alias);
+            }
+        });
+    }
+    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; echo x > GIT_SSH_COMMAND");
+    o.assert_ok();
+    for f in ["tools/other.sh", "GIT_SSH_COMMAND"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 86, F2: `git --exec-path=DIR` and `GIT_EXEC_PATH=DIR` in an alias
+/// have git run its programs from DIR first (a fetch's
+/// `git-remote-https`: the host's aliases do run it, shown first), so DIR is
+/// code whole. The task's rewrite of a program there is `fs.protected`
+/// (exit 4) and stays as it was, a new one is refused and absent, and the
+/// host's aliases run nothing of the task's. Benign: a file beside DIR and
+/// another script are exit 0 and stay.
+#[test]
+fn git_s_exec_path_an_alias_names_is_protected_whole() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tsy = !git --exec-path=tools/libexec fetch -q https://h.invalid/x\n\
+         \tsz = !GIT_EXEC_PATH=tools/libexec git fetch -q https://h.invalid/x\n",
+    )
+    .unwrap();
+    let probe = e.root.join("r86-exec-path-probe");
+    let helper = "tools/libexec/git-remote-https";
+    std::fs::create_dir_all(e.ws.join("tools/libexec")).unwrap();
+    std::fs::write(e.ws.join(helper), format!("#!/bin/sh\ntouch {}\nexit 1\n", probe.display())).unwrap();
+    chmod_x(&e.ws.join(helper));
+    commit_probe_scripts(&e, &[], &probe);
+    for alias in ["sy", "sz"] {
+        assert!(
+            host_alias_makes(&e, alias, &probe),
+            "the host's `git {alias}` does not run {helper}: the test proves nothing"
+        );
+    }
+    let marker = e.root.join("r86-exec-path-ran");
+    let host = || {
+        for alias in ["sy", "sz"] {
+            let _ = host_alias(&e, alias);
+        }
+    };
+    rewrite_is_refused_and_runs_nothing(&e, helper, &touch_script(helper, &marker), &marker, host);
+    let added = "tools/libexec/git-remote-http";
+    let o = e.sh("default", &format!("{}; chmod +x {added}", touch_script(added, &marker)));
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join(added).exists(), "{added}: the task's file stayed\n{}", o.all());
+    host();
+    assert!(!marker.exists(), "the host's git ran the task's code\n{}", o.all());
+    let o = e.sh("default", "set -e; echo notes > tools/libexec.md; echo 'echo x' > tools/other.sh");
+    o.assert_ok();
+    for f in ["tools/libexec.md", "tools/other.sh"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}

@@ -9,6 +9,9 @@
 //! ([`super::hostconfig::program_paths`]' one list of command keys), so a
 //! command a key names is protected whichever way it was set.
 //!
+//! `--exec-path=DIR` makes DIR code whole, as `core.hooksPath` does
+//! (review 86, F2).
+//!
 //! `--config-env`'s value is the variable's as this process sees it (the
 //! host's environment when the task starts); an unset one sets nothing.
 //!
@@ -39,9 +42,13 @@ pub(super) struct GlobalOptions {
     pub(super) settings: Vec<(String, String, String)>,
     /// The index in `args` where the subcommand starts (past the options).
     pub(super) rest: usize,
-    /// The indexes of the words that are `-c`'s or `--config-env`'s values
-    /// (read as settings, not as words given to git).
+    /// The indexes of the words that are `-c`'s or `--config-env`'s values,
+    /// or `--exec-path=DIR` (read as settings, not as words given to git).
     pub(super) values: Vec<usize>,
+    /// The directories `--exec-path=DIR` names: git finds its `git-*`
+    /// programs there first (a fetch's `git-remote-https`, a commit's
+    /// `git maintenance`), so every file there is code (review 86, F2).
+    pub(super) code_dirs: Vec<String>,
 }
 
 /// What git's global options at the start of `args` (the words after
@@ -64,6 +71,11 @@ pub(super) fn global_options(args: &[String], var: &dyn Fn(&str) -> Option<Strin
                 args.get(i - 1).and_then(|kv| from_env(kv, var))
             }
             _ if a.starts_with("--config-env=") => from_env(a.trim_start_matches("--config-env="), var),
+            _ if a.starts_with("--exec-path=") => {
+                out.values.push(i - 1);
+                out.code_dirs.push(a.trim_start_matches("--exec-path=").to_string());
+                None
+            }
             "--" => break,
             _ if VALUED.contains(&a.as_str()) => {
                 i += 1;
@@ -432,6 +444,40 @@ mod tests {
         // Benign: other settings, and a setting without a value, are none.
         assert!(paths("clone -c color.ui=never -c core.autocrlf ../x y").is_empty());
         assert!(paths("!git clone --config=http.sslVerify=false upstream y").is_empty());
+    }
+
+    #[test]
+    fn git_s_command_variables_and_exec_path_in_an_alias_are_read() {
+        use super::super::hostconfig::{Kind, program_paths};
+        // Review 86, F10: an assignment to one of git's command variables
+        // is read as its setting, a command line.
+        for a in [
+            "!GIT_SSH_COMMAND='sh tools/ssh.sh' git fetch -q origin",
+            "!GIT_SSH_COMMAND='ssh -F tools/ssh.sh' git fetch",
+            "!GIT_SSH=tools/ssh.sh git fetch",
+            "!env GIT_EDITOR='tools/ssh.sh --wait' git commit",
+            "!GIT_PAGER='tools/ssh.sh -R' git log",
+            "!sudo GIT_EXTERNAL_DIFF='sh -c tools/ssh.sh' git diff",
+            "!A=1 GIT_SEQUENCE_EDITOR=\"tools/ssh.sh -i\" git rebase -i @~2",
+            "!GIT_PROXY_COMMAND='tools/ssh.sh' git fetch",
+        ] {
+            let p = paths(a);
+            assert!(p.contains(&"tools/ssh.sh".to_string()), "{a}: {p:?}");
+            assert!(!p.iter().any(|x| x.contains(' ')), "{a}: a command line taken for a path: {p:?}");
+        }
+        assert!(paths("!PAGER=less EDITOR=vim git log").is_empty());
+        assert!(paths("!GIT_PAGER=cat git -p log").is_empty());
+        // Review 86, F2: git's exec path is code whole.
+        for a in [
+            "!git --exec-path=tools/libexec fetch -q origin",
+            "--exec-path=tools/libexec fetch origin",
+            "!GIT_EXEC_PATH=tools/libexec git fetch",
+            "!env GIT_EXEC_PATH=tools/libexec git fetch",
+        ] {
+            let p = program_paths("alias", "a", a);
+            assert!(p.iter().any(|n| n.path.ends_with("tools/libexec") && n.kind == Kind::HooksDir), "{a}: {p:?}");
+        }
+        assert!(paths("!git --exec-path").is_empty());
     }
 
     #[test]
