@@ -4437,3 +4437,254 @@ fn a_template_an_alias_gives_clone_or_init_is_protected() {
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
 }
+
+/// `tools/<s>.sh` for each of `scripts` in `e`'s workspace, each making
+/// `probe` and failing (a transport's or hook's stand-in), committed with
+/// whatever else the workspace holds.
+fn commit_probe_scripts(e: &Env, scripts: &[&str], probe: &Path) {
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    for s in scripts {
+        let f = e.ws.join(format!("tools/{s}.sh"));
+        std::fs::write(&f, format!("#!/bin/sh\ntouch {}\nexit 1\n", probe.display())).unwrap();
+        chmod_x(&f);
+    }
+    assert!(git(&e.ws, &["add", "-A"]).status.success());
+    assert!(git(&e.ws, &["commit", "-qm", "tools"]).status.success());
+}
+
+/// Whether the host's `git <alias>` in `e`'s workspace makes `probe`.
+fn host_alias_makes(e: &Env, alias: &str, probe: &Path) -> bool {
+    let _ = std::fs::remove_file(probe);
+    let _ = host_alias(e, alias);
+    probe.exists()
+}
+
+/// Review 86, F1: `git clone -c`/`--config KEY=VALUE` in an alias (with
+/// and without `!`) writes the setting into the new clone before its
+/// fetch, whose transport runs `core.sshCommand` from here (the host's
+/// aliases do run it, shown first). The task's rewrite is `fs.protected`
+/// (exit 4), the file stays as it was and the host's aliases run nothing of
+/// the task's. Benign: another script and a file named like the clone's
+/// destination are exit 0 and stay.
+#[test]
+fn a_command_clone_s_own_config_option_sets_in_an_alias_is_protected() {
+    let e = repo_env();
+    let copy = e.root.join("copy");
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        format!(
+            "[alias]\n\tcl = !git clone -q -c core.sshCommand=tools/cl.sh ssh://h.invalid/x {c}\n\
+             \tcc = clone -q --config=core.sshCommand=tools/cc.sh ssh://h.invalid/x {c}\n\
+             \tcs = !git clone -q --config 'core.sshCommand=sh tools/cs.sh' ssh://h.invalid/x {c}\n",
+            c = copy.display()
+        ),
+    )
+    .unwrap();
+    let scripts = ["cl", "cc", "cs"];
+    let probe = e.root.join("r86-clone-probe");
+    commit_probe_scripts(&e, &scripts, &probe);
+    for alias in scripts {
+        let _ = std::fs::remove_dir_all(&copy);
+        assert!(
+            host_alias_makes(&e, alias, &probe),
+            "the host's `git {alias}` does not run its file: the test proves nothing"
+        );
+    }
+    let marker = e.root.join("r86-clone-ran");
+    for s in scripts {
+        let file = format!("tools/{s}.sh");
+        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
+            for alias in scripts {
+                let _ = std::fs::remove_dir_all(&copy);
+                let _ = host_alias(&e, alias);
+            }
+        });
+    }
+    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; echo x > x");
+    o.assert_ok();
+    for f in ["tools/other.sh", "x"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 86, F9: `git send-email` reads its options with Perl's
+/// Getopt::Long, so `-cc-cmd=…` (one dash) and `--CC-Cmd=…` (any case)
+/// are `--cc-cmd`, in an alias with and without `!` (the host's aliases do
+/// run it, shown first: git-send-email is required). The task's rewrite is
+/// `fs.protected` (exit 4), the file stays as it was and the host's
+/// aliases run nothing of the task's. Benign: another script and a file
+/// named like an option's word are exit 0 and stay.
+#[test]
+fn a_mail_command_given_as_perl_s_getopt_long_reads_it_is_protected() {
+    let e = repo_env();
+    let mail = "send-email --dry-run --confirm=never --quiet --from=a@b.c --to=l@b.c";
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        format!(
+            "[alias]\n\tm1 = {mail} -cc-cmd=./tools/m1.sh -1\n\tm2 = {mail} --CC-Cmd=./tools/m2.sh -1\n\
+             \tm3 = !git {mail} -cc-cmd='sh tools/m3.sh' -1\n"
+        ),
+    )
+    .unwrap();
+    let scripts = ["m1", "m2", "m3"];
+    let probe = e.root.join("r86-mail-probe");
+    commit_probe_scripts(&e, &scripts, &probe);
+    for alias in scripts {
+        assert!(
+            host_alias_makes(&e, alias, &probe),
+            "the host's `git {alias}` does not run its file (is git-send-email installed?): the test proves nothing"
+        );
+    }
+    let marker = e.root.join("r86-mail-ran");
+    for s in scripts {
+        let file = format!("tools/{s}.sh");
+        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
+            for alias in scripts {
+                let _ = host_alias(&e, alias);
+            }
+        });
+    }
+    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; echo x > cc-cmd");
+    o.assert_ok();
+    for f in ["tools/other.sh", "cc-cmd"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 86, F8: `git -c include.path=FILE` in an alias (`~/` through a
+/// link to the workspace, with `!`; absolute, without) has git read FILE as
+/// config: FILE is protected as `.git/config`'s includes are, and the
+/// command it names is code (the host's aliases do run it, shown first).
+/// The task's append of an fsmonitor to FILE, and its rewrite of that
+/// command, are `fs.protected` (exit 4), the file stays as it was and the
+/// host's aliases run nothing of the task's. Benign: another config and
+/// another script are exit 0 and stay.
+#[test]
+fn a_config_git_s_c_includes_in_an_alias_is_protected() {
+    let e = repo_env();
+    std::os::unix::fs::symlink(&e.ws, e.home.join("proj")).unwrap();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        format!(
+            "[alias]\n\tlg = !git -c include.path=~/proj/extra.cfg status --short\n\
+             \tla = -c include.path={} status --short\n",
+            e.ws.join("extra2.cfg").display()
+        ),
+    )
+    .unwrap();
+    for f in ["extra.cfg", "extra2.cfg"] {
+        std::fs::write(e.ws.join(f), "[core]\n\tfsmonitor = tools/fm.sh\n").unwrap();
+    }
+    let probe = e.root.join("r86-include-probe");
+    commit_probe_scripts(&e, &["fm"], &probe);
+    for alias in ["lg", "la"] {
+        assert!(
+            host_alias_makes(&e, alias, &probe),
+            "the host's `git {alias}` does not run its fsmonitor: the test proves nothing"
+        );
+    }
+    let marker = e.root.join("r86-include-ran");
+    let host = || {
+        for alias in ["lg", "la"] {
+            let _ = host_alias(&e, alias);
+        }
+    };
+    for f in ["extra.cfg", "extra2.cfg"] {
+        let plant = format!("printf '[core]\\n\\tfsmonitor = \"touch {}; false\"\\n' >> {f}", marker.display());
+        rewrite_is_refused_and_runs_nothing(&e, f, &plant, &marker, host);
+    }
+    rewrite_is_refused_and_runs_nothing(&e, "tools/fm.sh", &touch_script("tools/fm.sh", &marker), &marker, host);
+    let o = e.sh("default", "set -e; echo '[log]' > other.cfg; echo 'echo x' > tools/other.sh");
+    o.assert_ok();
+    for f in ["other.cfg", "tools/other.sh"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 86, F10: an assignment to one of git's command variables before
+/// git in an alias (`GIT_SSH_COMMAND='sh tools/x.sh'`, `GIT_SSH=…`) is read
+/// as its setting, a command line (the host's aliases do run it, shown
+/// first). The task's rewrite is `fs.protected` (exit 4), the file stays as
+/// it was and the host's aliases run nothing of the task's. Benign:
+/// another script and a file named like the variable are exit 0 and stay.
+#[test]
+fn a_command_git_s_command_variable_gives_in_an_alias_is_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tsf = !GIT_SSH_COMMAND='sh tools/sf.sh' git fetch -q ssh://h.invalid/x\n\
+         \tsp = !env GIT_SSH=tools/sp.sh git fetch -q ssh://h.invalid/x\n",
+    )
+    .unwrap();
+    let scripts = ["sf", "sp"];
+    let probe = e.root.join("r86-ssh-probe");
+    commit_probe_scripts(&e, &scripts, &probe);
+    for alias in scripts {
+        assert!(
+            host_alias_makes(&e, alias, &probe),
+            "the host's `git {alias}` does not run its file: the test proves nothing"
+        );
+    }
+    let marker = e.root.join("r86-ssh-ran");
+    for s in scripts {
+        let file = format!("tools/{s}.sh");
+        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
+            for alias in scripts {
+                let _ = host_alias(&e, alias);
+            }
+        });
+    }
+    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; echo x > GIT_SSH_COMMAND");
+    o.assert_ok();
+    for f in ["tools/other.sh", "GIT_SSH_COMMAND"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
+/// Review 86, F2: `git --exec-path=DIR` and `GIT_EXEC_PATH=DIR` in an alias
+/// have git run its programs from DIR first (a fetch's
+/// `git-remote-https`: the host's aliases do run it, shown first), so DIR is
+/// code whole. The task's rewrite of a program there is `fs.protected`
+/// (exit 4) and stays as it was, a new one is refused and absent, and the
+/// host's aliases run nothing of the task's. Benign: a file beside DIR and
+/// another script are exit 0 and stay.
+#[test]
+fn git_s_exec_path_an_alias_names_is_protected_whole() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tsy = !git --exec-path=tools/libexec fetch -q https://h.invalid/x\n\
+         \tsz = !GIT_EXEC_PATH=tools/libexec git fetch -q https://h.invalid/x\n",
+    )
+    .unwrap();
+    let probe = e.root.join("r86-exec-path-probe");
+    let helper = "tools/libexec/git-remote-https";
+    std::fs::create_dir_all(e.ws.join("tools/libexec")).unwrap();
+    std::fs::write(e.ws.join(helper), format!("#!/bin/sh\ntouch {}\nexit 1\n", probe.display())).unwrap();
+    chmod_x(&e.ws.join(helper));
+    commit_probe_scripts(&e, &[], &probe);
+    for alias in ["sy", "sz"] {
+        assert!(
+            host_alias_makes(&e, alias, &probe),
+            "the host's `git {alias}` does not run {helper}: the test proves nothing"
+        );
+    }
+    let marker = e.root.join("r86-exec-path-ran");
+    let host = || {
+        for alias in ["sy", "sz"] {
+            let _ = host_alias(&e, alias);
+        }
+    };
+    rewrite_is_refused_and_runs_nothing(&e, helper, &touch_script(helper, &marker), &marker, host);
+    let added = "tools/libexec/git-remote-http";
+    let o = e.sh("default", &format!("{}; chmod +x {added}", touch_script(added, &marker)));
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join(added).exists(), "{added}: the task's file stayed\n{}", o.all());
+    host();
+    assert!(!marker.exists(), "the host's git ran the task's code\n{}", o.all());
+    let o = e.sh("default", "set -e; echo notes > tools/libexec.md; echo 'echo x' > tools/other.sh");
+    o.assert_ok();
+    for f in ["tools/libexec.md", "tools/other.sh"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}

@@ -9,6 +9,9 @@
 //! ([`super::hostconfig::program_paths`]' one list of command keys), so a
 //! command a key names is protected whichever way it was set.
 //!
+//! `--exec-path=DIR` makes DIR code whole, as `core.hooksPath` does
+//! (review 86, F2).
+//!
 //! `--config-env`'s value is the variable's as this process sees it (the
 //! host's environment when the task starts); an unset one sets nothing.
 //!
@@ -21,7 +24,8 @@
 //! `send-email`'s `--*-cmd` commands (review 85, F1); the caller reads
 //! each as any command line or command is read. It also answers the
 //! settings a subcommand's options give: `init`/`clone --template=DIR` is
-//! `init.templateDir = DIR` (review 85, F2).
+//! `init.templateDir = DIR` (review 85, F2), and `clone -c`/`--config
+//! KEY=VALUE` is read as `-c`'s (review 86, F1).
 
 use super::wrappers::{Spec, Wrapped, getopt};
 
@@ -38,9 +42,13 @@ pub(super) struct GlobalOptions {
     pub(super) settings: Vec<(String, String, String)>,
     /// The index in `args` where the subcommand starts (past the options).
     pub(super) rest: usize,
-    /// The indexes of the words that are `-c`'s or `--config-env`'s values
-    /// (read as settings, not as words given to git).
+    /// The indexes of the words that are `-c`'s or `--config-env`'s values,
+    /// or `--exec-path=DIR` (read as settings, not as words given to git).
     pub(super) values: Vec<usize>,
+    /// The directories `--exec-path=DIR` names: git finds its `git-*`
+    /// programs there first (a fetch's `git-remote-https`, a commit's
+    /// `git maintenance`), so every file there is code (review 86, F2).
+    pub(super) code_dirs: Vec<String>,
 }
 
 /// What git's global options at the start of `args` (the words after
@@ -63,6 +71,11 @@ pub(super) fn global_options(args: &[String], var: &dyn Fn(&str) -> Option<Strin
                 args.get(i - 1).and_then(|kv| from_env(kv, var))
             }
             _ if a.starts_with("--config-env=") => from_env(a.trim_start_matches("--config-env="), var),
+            _ if a.starts_with("--exec-path=") => {
+                out.values.push(i - 1);
+                out.code_dirs.push(a.trim_start_matches("--exec-path=").to_string());
+                None
+            }
             "--" => break,
             _ if VALUED.contains(&a.as_str()) => {
                 i += 1;
@@ -118,6 +131,10 @@ struct Row {
     /// Long options whose value is a setting's, `(option, section, key)`
     /// (`--template=DIR` is `init.templateDir`'s: review 85, F2).
     sets: &'static [(&'static str, &'static str, &'static str)],
+    /// Options whose value is a setting `KEY=VALUE`, read as `-c`'s
+    /// ([`setting`]): a short option's letter or a long one's name
+    /// (`clone -c`/`--config`: review 86, F1).
+    config: &'static [&'static str],
 }
 
 /// A row whose options other than `runs` are read as unknown (no value;
@@ -125,10 +142,11 @@ struct Row {
 const fn row(name: &'static str, runs: &'static [&'static str], runs_short: &'static str, valued: &'static str) -> Row {
     Row {
         name,
-        spec: Spec { valued, optional: "S", long: runs, long_optional: &[], permute: true },
+        spec: Spec { valued, optional: "S", long: runs, long_optional: &[], permute: true, perl: false },
         runs,
         runs_short,
         sets: &[],
+        config: &[],
     }
 }
 
@@ -176,10 +194,15 @@ const RUNS: &[Row] = &[
             ],
             long_optional: &[],
             permute: true,
+            perl: false,
         },
         runs: &["upload-pack"],
         runs_short: "u",
         sets: TEMPLATE,
+        // Clone writes these into the new repository's config before it
+        // fetches, and its transport runs `core.sshCommand`,
+        // `core.gitProxy`, `credential.helper`… from here (review 86, F1).
+        config: &["c", "config"],
     },
     Row {
         name: "init",
@@ -189,10 +212,12 @@ const RUNS: &[Row] = &[
             long: &["template", "separate-git-dir", "object-format", "ref-format", "initial-branch"],
             long_optional: &["shared"],
             permute: true,
+            perl: false,
         },
         runs: &[],
         runs_short: "",
         sets: TEMPLATE,
+        config: &[],
     },
     row("ls-remote", &["upload-pack"], "", ""),
     row("fetch-pack", &["upload-pack", "exec"], "", ""),
@@ -209,17 +234,19 @@ const RUNS: &[Row] = &[
             long: &["max-depth", "context", "after-context", "before-context", "max-count", "threads"],
             long_optional: &["open-files-in-pager"],
             permute: true,
+            perl: false,
         },
         runs: &["open-files-in-pager"],
         runs_short: "O",
         sets: &[],
+        config: &[],
     },
     // The command-line forms of the `sendemail.*cmd` keys (review 85, F1);
     // an `--smtp-server` that is a host name names no path.
     Row {
         name: "send-email",
         spec: Spec {
-            valued: "v",
+            valued: "",
             optional: "",
             long: &[
                 "cc-cmd",
@@ -248,13 +275,17 @@ const RUNS: &[Row] = &[
                 "suppress-cc",
                 "confirm",
                 "reroll-count",
+                "v",
             ],
             long_optional: &[],
             permute: true,
+            // Getopt::Long (review 86, F9): `-cc-cmd=x`, `--CC-Cmd=x`.
+            perl: true,
         },
         runs: &["cc-cmd", "to-cmd", "header-cmd", "sendmail-cmd", "smtp-server"],
         runs_short: "",
         sets: &[],
+        config: &[],
     },
 ];
 
@@ -273,7 +304,7 @@ pub(super) struct Subcommand<'a> {
 
 /// What the git subcommand `args[0]` (with its words `args[1..]`) runs
 /// as a command of its own (see the module doc) and the settings its
-/// options give (`init`/`clone --template=DIR`).
+/// options give (`init`/`clone --template=DIR`, `clone -c KEY=VALUE`).
 pub(super) fn subcommand_runs(args: &[String]) -> Subcommand<'_> {
     let mut out = Subcommand::default();
     let Some(sub) = args.first() else { return out };
@@ -308,6 +339,8 @@ pub(super) fn subcommand_runs(args: &[String]) -> Subcommand<'_> {
                     out.runs.push(Wrapped::Line(v.to_string()));
                 } else if let Some((_, section, key)) = row.sets.iter().find(|(n, ..)| *n == o.name) {
                     out.settings.push((section.to_string(), key.to_string(), v.to_string()));
+                } else if let Some(given) = row.config.contains(&o.name.as_str()).then(|| setting(v)).flatten() {
+                    out.settings.push(given);
                 } else {
                     continue;
                 }
@@ -393,6 +426,61 @@ mod tests {
     }
 
     #[test]
+    fn clone_s_own_config_options_are_read_as_git_s_c() {
+        // Review 86, F1: written into the new clone before its fetch, whose
+        // transport runs them from here.
+        for a in [
+            "!git clone -q -c core.sshCommand=tools/ssh.sh ssh://h.invalid/x ../copy",
+            "clone -q --config=core.sshCommand=tools/ssh.sh ssh://h.invalid/x ../copy",
+            "!git clone -q --config 'core.sshCommand=sh tools/ssh.sh' ssh://h.invalid/x ../copy",
+            "!git clone -qc core.gitProxy=tools/ssh.sh git://h.invalid/x",
+            "clone --conf=credential.helper=tools/ssh.sh https://h.invalid/x",
+            "-c color.ui=never clone --depth 1 -c Core.SshCommand='tools/ssh.sh -v' ssh://h.invalid/x",
+        ] {
+            let p = paths(a);
+            assert!(p.contains(&"tools/ssh.sh".to_string()), "{a}: {p:?}");
+            assert!(!p.iter().any(|x| x.contains(['=', ' '])), "{a}: a setting taken for a path: {p:?}");
+        }
+        // Benign: other settings, and a setting without a value, are none.
+        assert!(paths("clone -c color.ui=never -c core.autocrlf ../x y").is_empty());
+        assert!(paths("!git clone --config=http.sslVerify=false upstream y").is_empty());
+    }
+
+    #[test]
+    fn git_s_command_variables_and_exec_path_in_an_alias_are_read() {
+        use super::super::hostconfig::{Kind, program_paths};
+        // Review 86, F10: an assignment to one of git's command variables
+        // is read as its setting, a command line.
+        for a in [
+            "!GIT_SSH_COMMAND='sh tools/ssh.sh' git fetch -q origin",
+            "!GIT_SSH_COMMAND='ssh -F tools/ssh.sh' git fetch",
+            "!GIT_SSH=tools/ssh.sh git fetch",
+            "!env GIT_EDITOR='tools/ssh.sh --wait' git commit",
+            "!GIT_PAGER='tools/ssh.sh -R' git log",
+            "!sudo GIT_EXTERNAL_DIFF='sh -c tools/ssh.sh' git diff",
+            "!A=1 GIT_SEQUENCE_EDITOR=\"tools/ssh.sh -i\" git rebase -i @~2",
+            "!GIT_PROXY_COMMAND='tools/ssh.sh' git fetch",
+        ] {
+            let p = paths(a);
+            assert!(p.contains(&"tools/ssh.sh".to_string()), "{a}: {p:?}");
+            assert!(!p.iter().any(|x| x.contains(' ')), "{a}: a command line taken for a path: {p:?}");
+        }
+        assert!(paths("!PAGER=less EDITOR=vim git log").is_empty());
+        assert!(paths("!GIT_PAGER=cat git -p log").is_empty());
+        // Review 86, F2: git's exec path is code whole.
+        for a in [
+            "!git --exec-path=tools/libexec fetch -q origin",
+            "--exec-path=tools/libexec fetch origin",
+            "!GIT_EXEC_PATH=tools/libexec git fetch",
+            "!env GIT_EXEC_PATH=tools/libexec git fetch",
+        ] {
+            let p = program_paths("alias", "a", a);
+            assert!(p.iter().any(|n| n.path.ends_with("tools/libexec") && n.kind == Kind::HooksDir), "{a}: {p:?}");
+        }
+        assert!(paths("!git --exec-path").is_empty());
+    }
+
+    #[test]
     fn a_command_line_a_git_subcommand_runs_is_read() {
         let ok = |alias: &str, want: &[&str]| {
             let p = paths(alias);
@@ -433,6 +521,14 @@ mod tests {
             "send-email --sendmail-cmd=tools/check.sh HEAD~1",
             "send-email --smtp-server tools/check.sh HEAD~1",
             "send-email --cc-c tools/check.sh HEAD~1",
+            // Review 86, F9: send-email is Perl's Getopt::Long's.
+            "send-email --dry-run -cc-cmd=tools/check.sh -1",
+            "send-email --dry-run --CC-Cmd=tools/check.sh -1",
+            "!git send-email -v 2 -cc-cmd='tools/check.sh --quick' -1",
+            "send-email +to-cmd=tools/check.sh -1",
+            "send-email -TO-CMD tools/check.sh -1",
+            "send-email -sendmail-c='tools/check.sh -i' -1",
+            "send-email -Smtp-Server tools/check.sh HEAD~1",
         ] {
             ok(a, &["tools/check.sh"]);
         }
@@ -440,6 +536,9 @@ mod tests {
         assert!(paths("grep -O -e TODO -- src").is_empty());
         assert!(paths("grep --open-files-in-pager TODO").is_empty());
         assert!(paths("send-email --to=a@b.c --cc x@y.z --smtp-server smtp.example.com HEAD~1").is_empty());
+        assert!(paths("send-email -to a@b.c -CC x@y.z -v 2 -smtp-server-port 587 -1").is_empty());
+        // Other commands keep getopt's reading: one dash is a cluster.
+        assert!(paths("grep -Ev -e TODO").is_empty());
         // Benign: a subcommand's other words are none.
         assert!(paths("rebase -i main").is_empty());
         assert!(paths("bisect start HEAD v1").is_empty());

@@ -415,7 +415,7 @@ fn setting_paths(section: &str, key: &str, value: &str, depth: usize, out: &mut 
     // copied into each repository `git init` or `git clone` makes, its
     // hooks and config too (review 82, F3).
     if (section == "core" && key == "hookspath") || (section == "init" && key == "templatedir") {
-        out.extend(path_of(value).map(|path| Named { path, kind: Kind::HooksDir }));
+        code_dir(value, out);
         return;
     }
     let command = match (section, key) {
@@ -470,22 +470,42 @@ fn setting_paths(section: &str, key: &str, value: &str, depth: usize, out: &mut 
 fn git_option_paths(args: &[String], depth: usize, out: &mut Vec<Named>) -> super::gitoptions::GlobalOptions {
     let var = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
     let mut given = super::gitoptions::global_options(args, &var);
-    if depth < MAX_NESTING {
-        for (section, key, value) in &given.settings {
-            setting_paths(section, key, value, depth + 1, out);
-        }
+    given_settings_paths(&given.settings, depth, out);
+    for d in &given.code_dirs {
+        code_dir(d, out);
     }
     let sub = super::gitoptions::subcommand_runs(args.get(given.rest..).unwrap_or(&[]));
-    if depth < MAX_NESTING {
-        for (section, key, value) in &sub.settings {
-            setting_paths(section, key, value, depth + 1, out);
-        }
-    }
+    given_settings_paths(&sub.settings, depth, out);
     for w in sub.runs {
         wrapped_paths(w, depth, out);
     }
     given.values.extend(sub.used.into_iter().map(|i| i + given.rest));
     given
+}
+
+/// Push onto `out` what the settings git's command line gives (`-c`,
+/// `clone --config`…) make code, nested one deeper than `depth`: each as a
+/// config file's, and an include (`-c include.path=FILE`, absolute or
+/// `~/` as git takes it there: review 86, F8) as `.git/config`'s are: the
+/// file itself and what it includes (configs git reads: code), and what
+/// their settings make code, read by the one reader of includes
+/// ([`read_with_includes`]).
+fn given_settings_paths(settings: &[(String, String, String)], depth: usize, out: &mut Vec<Named>) {
+    if depth >= MAX_NESTING {
+        return;
+    }
+    for (section, key, value) in settings {
+        if !is_include(section, key) {
+            setting_paths(section, key, value, depth + 1, out);
+            continue;
+        }
+        let Some(file) = include_target(value, None) else { continue };
+        let read = read_with_includes(std::slice::from_ref(&file));
+        out.extend(std::iter::once(file).chain(read.included).map(|path| Named { path, kind: Kind::Path }));
+        for (s, k, v) in read.configs.iter().flat_map(|c| c.settings.iter()).filter(|(s, k, _)| !is_include(s, k)) {
+            setting_paths(s, k, v, depth + 1, out);
+        }
+    }
 }
 
 /// Command lines read inside a command line (`sh -c '…'`, `env -S '…'`,
@@ -497,7 +517,7 @@ const MAX_NESTING: usize = 4;
 fn command_line_paths(line: &str, depth: usize, out: &mut Vec<Named>) {
     for c in shell_words(line) {
         for a in &c.assigned {
-            argument_path(a, false, out);
+            assignment_paths(a, depth, out);
         }
         if let Some((program, args)) = c.words.split_first() {
             command_paths(program, args, depth, out);
@@ -658,7 +678,7 @@ fn wrapped_paths(w: super::wrappers::Wrapped<'_>, depth: usize, out: &mut Vec<Na
         Wrapped::Command(words) => {
             let at = words.iter().position(|a| !is_assignment(a)).unwrap_or(words.len());
             for a in &words[..at] {
-                argument_path(a, false, out);
+                assignment_paths(a, depth, out);
             }
             if let Some((program, rest)) = words[at..].split_first() {
                 command_paths(program, rest, depth, out);
@@ -676,6 +696,49 @@ fn wrapped_paths(w: super::wrappers::Wrapped<'_>, depth: usize, out: &mut Vec<Na
             wrapped_paths(Wrapped::Command(words), depth, &mut found);
             out.extend(super::wrappers::from_dir(dir, found));
         }
+    }
+}
+
+/// Push onto `out` the directory `value` names, as code whatever is there
+/// ([`Kind::HooksDir`]): a hooks or template directory, git's exec path.
+fn code_dir(value: &str, out: &mut Vec<Named>) {
+    out.extend(path_of(value.trim()).map(|path| Named { path, kind: Kind::HooksDir }));
+}
+
+/// git's environment variables whose value is a command line git runs, and
+/// the setting that gives the same, `(variable, section, key)` (review 86,
+/// F10: `GIT_SSH_COMMAND='sh tools/ssh.sh' git fetch` is
+/// `core.sshCommand`'s); `GIT_TEMPLATE_DIR` is `init.templateDir`'s.
+const COMMAND_VARIABLES: &[(&str, &str, &str)] = &[
+    ("GIT_SSH_COMMAND", "core", "sshcommand"),
+    ("GIT_SSH", "core", "sshcommand"),
+    ("GIT_PROXY_COMMAND", "core", "gitproxy"),
+    ("GIT_EDITOR", "core", "editor"),
+    ("VISUAL", "core", "editor"),
+    ("EDITOR", "core", "editor"),
+    ("GIT_SEQUENCE_EDITOR", "sequence", "editor"),
+    ("GIT_PAGER", "core", "pager"),
+    ("PAGER", "core", "pager"),
+    ("GIT_ASKPASS", "core", "askpass"),
+    ("SSH_ASKPASS", "core", "askpass"),
+    ("GIT_EXTERNAL_DIFF", "diff", "external"),
+    ("GIT_TEMPLATE_DIR", "init", "templatedir"),
+];
+
+/// Push onto `out` what the assignment `a` (`NAME=value`, before a
+/// program or given to `env`) makes code: for one of git's
+/// [`COMMAND_VARIABLES`], what its setting would (nested one deeper than
+/// `depth`); `GIT_EXEC_PATH`'s directory, where git finds its programs
+/// first (review 86, F2), whole ([`code_dir`]); else the path its value
+/// names ([`argument_path`]).
+fn assignment_paths(a: &str, depth: usize, out: &mut Vec<Named>) {
+    let Some((name, value)) = a.split_once('=') else { return argument_path(a, false, out) };
+    if name == "GIT_EXEC_PATH" {
+        return code_dir(value, out);
+    }
+    match COMMAND_VARIABLES.iter().find(|(n, ..)| *n == name) {
+        Some((_, section, key)) if depth < MAX_NESTING => setting_paths(section, key, value, depth + 1, out),
+        _ => argument_path(a, false, out),
     }
 }
 
@@ -716,6 +779,7 @@ const ENV: super::wrappers::Spec = super::wrappers::Spec {
     long: &["unset", "chdir", "split-string", "argv0"],
     long_optional: &[],
     permute: false,
+    perl: false,
 };
 
 /// Push onto `out` what `env args…` names: the values of its assignments,
@@ -748,7 +812,7 @@ fn env_paths<'a>(args: &'a [String], mut dir: Option<&'a str>, depth: usize, out
     let rest = args.get(at..).unwrap_or(&[]);
     let program = rest.iter().position(|a| !is_assignment(a)).unwrap_or(rest.len());
     for a in &rest[..program] {
-        argument_path(a, false, out);
+        assignment_paths(a, depth, out);
     }
     let Some((program, words)) = rest[program..].split_first() else { return };
     match dir {
@@ -1555,5 +1619,41 @@ mod tests {
         let r = read_with_includes(&[d.path().join("top.cfg")]);
         assert_eq!(r.included, ["sub/c.cfg", "sub/../b.cfg", "sub/../a.cfg"].map(|f| d.path().join(f)));
         assert_eq!(paths(&r), ["tools/conv", ".githooks"].map(PathBuf::from));
+    }
+
+    #[test]
+    fn an_include_git_s_c_gives_is_a_config_and_what_it_names_is_code() {
+        // Review 86, F8: the file, what it includes, and their commands.
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a.cfg"), d.path().join("b.cfg"));
+        std::fs::write(
+            &a,
+            "[include]
+	path = b.cfg
+[core]
+	fsmonitor = tools/fsmon.sh
+",
+        )
+        .unwrap();
+        std::fs::write(
+            &b,
+            "[log]
+	decorate = short
+",
+        )
+        .unwrap();
+        for alias in [
+            format!("!git -c include.path={} status", a.display()),
+            format!("-c includeIf.onbranch:main.path={} status", a.display()),
+            format!("!git clone -c include.path={} ../x y", a.display()),
+        ] {
+            let p = program_paths("alias", "a", &alias);
+            for want in [a.clone(), b.clone(), PathBuf::from("tools/fsmon.sh")] {
+                assert!(p.iter().any(|n| n.path == want && n.kind == Kind::Path), "{alias}: {want:?} not in {p:?}");
+            }
+        }
+        // A relative include on the command line is none (git refuses it),
+        // and other settings name no file.
+        assert!(program_paths("alias", "a", "-c include.path=a.cfg -c color.ui=auto status").is_empty());
     }
 }

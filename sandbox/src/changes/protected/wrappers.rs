@@ -163,6 +163,7 @@ const SUDO: Spec = Spec {
     ],
     long_optional: &[],
     permute: false,
+    perl: false,
 };
 
 /// `su`'s options that take a value (util-linux; it reads options among
@@ -173,6 +174,7 @@ const SU: Spec = Spec {
     long: &["command", "session-command", "group", "supp-group", "shell", "whitelist-environment"],
     long_optional: &[],
     permute: true,
+    perl: false,
 };
 
 /// `script`'s options that take a value (util-linux; `-t[FILE]`'s only
@@ -183,6 +185,7 @@ const SCRIPT: Spec = Spec {
     long: &["command", "echo", "log-in", "log-out", "log-io", "log-timing", "logging-format", "output-limit"],
     long_optional: &["timing"],
     permute: true,
+    perl: false,
 };
 
 /// `watch`'s options that take a value (procps; `-d[permanent]`'s only
@@ -193,6 +196,7 @@ const WATCH: Spec = Spec {
     long: &["interval", "equexit", "shotsdir"],
     long_optional: &["differences"],
     permute: false,
+    perl: false,
 };
 
 /// `npx`'s and `npm exec`'s options that take a value.
@@ -261,6 +265,12 @@ pub(super) struct Spec {
     /// Options are read among the operands too (GNU getopt's default,
     /// git's), not only before the first.
     pub(super) permute: bool,
+    /// Options are read as Perl's Getopt::Long reads them (git's Perl
+    /// commands: `send-email`; review 86, F9): one dash, or `+`, takes a
+    /// long name as two do (`-cc-cmd=x`), a name matches whatever its case
+    /// (`--CC-Cmd`), a unique abbreviation counts, and there are no
+    /// clusters (a single letter is a name among [`Spec::long`]).
+    pub(super) perl: bool,
 }
 
 /// An option [`getopt`] read.
@@ -283,7 +293,8 @@ pub(super) struct Opt<'a> {
 /// [`Spec::long_optional`]), an abbreviation of a long name the Spec
 /// knows, of any length (`--ex` for `--exec`, `--c` for `--command`, as
 /// getopt_long takes any unique prefix: review 85, F5; of two, a valued
-/// one: a wider reading only protects more), `--` ending them. Returns them and where
+/// one: a wider reading only protects more), `--` ending them; or as
+/// Getopt::Long reads them ([`Spec::perl`]). Returns them and where
 /// the operands start (past a `--`; without `permute` the first word that
 /// is no option).
 pub(super) fn getopt<'a>(args: &'a [String], from: usize, spec: &Spec) -> (Vec<Opt<'a>>, usize) {
@@ -300,14 +311,16 @@ pub(super) fn getopt<'a>(args: &'a [String], from: usize, spec: &Spec) -> (Vec<O
         if a == "--" {
             return (opts, i);
         }
-        if let Some(long) = a.strip_prefix("--") {
+        let long = match a.strip_prefix("--") {
+            Some(l) => Some(l),
+            None if spec.perl => a.strip_prefix(['-', '+']).filter(|l| !l.is_empty()),
+            None => None,
+        };
+        if let Some(long) = long {
             let (name, attached) = long.split_once('=').map_or((long, None), |(n, v)| (n, Some(v)));
-            let known = || spec.long.iter().chain(spec.long_optional);
-            let full =
-                known().find(|l| **l == name).or_else(|| known().find(|l| !name.is_empty() && l.starts_with(name)));
-            match (full, attached) {
-                (Some(f), None) if spec.long.contains(f) => take_next((*f).to_string(), &mut opts),
-                (f, value) => opts.push(Opt { name: f.map_or(name, |f| f).to_string(), value, at, value_at: None }),
+            match (long_name(spec, name), attached) {
+                (Some(f), None) if spec.long.contains(&f) => take_next(f.to_string(), &mut opts),
+                (f, value) => opts.push(Opt { name: f.unwrap_or(name).to_string(), value, at, value_at: None }),
             }
         } else if let Some(cluster) = a.strip_prefix('-').filter(|c| !c.is_empty()) {
             for (k, c) in cluster.char_indices() {
@@ -331,6 +344,16 @@ pub(super) fn getopt<'a>(args: &'a [String], from: usize, spec: &Spec) -> (Vec<O
         }
     }
     (opts, i.min(args.len()))
+}
+
+/// The long option of `spec` that `name` names: itself, or else the
+/// first it abbreviates; whatever the case for [`Spec::perl`].
+fn long_name(spec: &Spec, name: &str) -> Option<&'static str> {
+    let same = |l: &str, n: &str| if spec.perl { l.eq_ignore_ascii_case(n) } else { l == n };
+    let known = || spec.long.iter().chain(spec.long_optional).copied();
+    known()
+        .find(|l| same(l, name))
+        .or_else(|| known().find(|l| !name.is_empty() && l.get(..name.len()).is_some_and(|p| same(p, name))))
 }
 
 /// What a program that runs the shell string its option `names` gives
