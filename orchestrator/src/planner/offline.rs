@@ -1155,7 +1155,7 @@ fn python(ls: &Listing) -> Result<Project, PlanError> {
     } else {
         p.lack(
             Want::Test,
-            "no tests/ or test/ directory (at the top level or in a package), test_*.py file or pytest testpaths",
+            "no tests/ or test/ directory (at the top level or in a package), test_*.py file or pytest testpaths naming something present",
         );
     }
     p.step(Step::new("lint", Some(Want::Lint), "ruff", &["check", "."], "Lint the Python code with ruff.".into()));
