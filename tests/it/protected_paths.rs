@@ -4459,6 +4459,49 @@ fn host_alias_makes(e: &Env, alias: &str, probe: &Path) -> bool {
     probe.exists()
 }
 
+/// The host's aliases `scripts` each run `tools/<s>.sh` (committed, making
+/// a probe: shown first, else the test proves nothing; `hint` says what to
+/// check then); then each script's rewrite by a task is `fs.protected`
+/// (exit 4), stays as it was, and the aliases run nothing of the task's.
+/// `reset` runs before each host alias (a clone's destination removed).
+fn aliases_run_their_scripts_and_rewrites_are_refused(
+    e: &Env,
+    scripts: &[&str],
+    tag: &str,
+    hint: &str,
+    reset: &dyn Fn(),
+) {
+    let probe = e.root.join(format!("r86-{tag}-probe"));
+    commit_probe_scripts(e, scripts, &probe);
+    for alias in scripts {
+        reset();
+        assert!(
+            host_alias_makes(e, alias, &probe),
+            "the host's `git {alias}` does not run its file{hint}: the test proves nothing"
+        );
+    }
+    let marker = e.root.join(format!("r86-{tag}-ran"));
+    for s in scripts {
+        let file = format!("tools/{s}.sh");
+        rewrite_is_refused_and_runs_nothing(e, &file, &touch_script(&file, &marker), &marker, || {
+            for alias in scripts {
+                reset();
+                let _ = host_alias(e, alias);
+            }
+        });
+    }
+}
+
+/// Benign neighbours: a task writing another script and a file named
+/// `name` (like an option's word) is exit 0 and both stay.
+fn another_script_and_a_file_named_like_a_word_stay(e: &Env, name: &str) {
+    let o = e.sh("default", &format!("set -e; echo 'echo x' > tools/other.sh; echo x > {name}"));
+    o.assert_ok();
+    for f in ["tools/other.sh", name] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+}
+
 /// Review 86, F1: `git clone -c`/`--config KEY=VALUE` in an alias (with
 /// and without `!`) writes the setting into the new clone before its
 /// fetch, whose transport runs `core.sshCommand` from here (the host's
@@ -4480,31 +4523,11 @@ fn a_command_clone_s_own_config_option_sets_in_an_alias_is_protected() {
         ),
     )
     .unwrap();
-    let scripts = ["cl", "cc", "cs"];
-    let probe = e.root.join("r86-clone-probe");
-    commit_probe_scripts(&e, &scripts, &probe);
-    for alias in scripts {
+    let reset = || {
         let _ = std::fs::remove_dir_all(&copy);
-        assert!(
-            host_alias_makes(&e, alias, &probe),
-            "the host's `git {alias}` does not run its file: the test proves nothing"
-        );
-    }
-    let marker = e.root.join("r86-clone-ran");
-    for s in scripts {
-        let file = format!("tools/{s}.sh");
-        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
-            for alias in scripts {
-                let _ = std::fs::remove_dir_all(&copy);
-                let _ = host_alias(&e, alias);
-            }
-        });
-    }
-    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; echo x > x");
-    o.assert_ok();
-    for f in ["tools/other.sh", "x"] {
-        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
-    }
+    };
+    aliases_run_their_scripts_and_rewrites_are_refused(&e, &["cl", "cc", "cs"], "clone", "", &reset);
+    another_script_and_a_file_named_like_a_word_stay(&e, "x");
 }
 
 /// Review 86, F9: `git send-email` reads its options with Perl's
@@ -4526,29 +4549,9 @@ fn a_mail_command_given_as_perl_s_getopt_long_reads_it_is_protected() {
         ),
     )
     .unwrap();
-    let scripts = ["m1", "m2", "m3"];
-    let probe = e.root.join("r86-mail-probe");
-    commit_probe_scripts(&e, &scripts, &probe);
-    for alias in scripts {
-        assert!(
-            host_alias_makes(&e, alias, &probe),
-            "the host's `git {alias}` does not run its file (is git-send-email installed?): the test proves nothing"
-        );
-    }
-    let marker = e.root.join("r86-mail-ran");
-    for s in scripts {
-        let file = format!("tools/{s}.sh");
-        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
-            for alias in scripts {
-                let _ = host_alias(&e, alias);
-            }
-        });
-    }
-    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; echo x > cc-cmd");
-    o.assert_ok();
-    for f in ["tools/other.sh", "cc-cmd"] {
-        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
-    }
+    let hint = " (is git-send-email installed?)";
+    aliases_run_their_scripts_and_rewrites_are_refused(&e, &["m1", "m2", "m3"], "mail", hint, &|| ());
+    another_script_and_a_file_named_like_a_word_stay(&e, "cc-cmd");
 }
 
 /// Review 86, F8: `git -c include.path=FILE` in an alias (`~/` through a
@@ -4616,29 +4619,8 @@ fn a_command_git_s_command_variable_gives_in_an_alias_is_protected() {
          \tsp = !env GIT_SSH=tools/sp.sh git fetch -q ssh://h.invalid/x\n",
     )
     .unwrap();
-    let scripts = ["sf", "sp"];
-    let probe = e.root.join("r86-ssh-probe");
-    commit_probe_scripts(&e, &scripts, &probe);
-    for alias in scripts {
-        assert!(
-            host_alias_makes(&e, alias, &probe),
-            "the host's `git {alias}` does not run its file: the test proves nothing"
-        );
-    }
-    let marker = e.root.join("r86-ssh-ran");
-    for s in scripts {
-        let file = format!("tools/{s}.sh");
-        rewrite_is_refused_and_runs_nothing(&e, &file, &touch_script(&file, &marker), &marker, || {
-            for alias in scripts {
-                let _ = host_alias(&e, alias);
-            }
-        });
-    }
-    let o = e.sh("default", "set -e; echo 'echo x' > tools/other.sh; echo x > GIT_SSH_COMMAND");
-    o.assert_ok();
-    for f in ["tools/other.sh", "GIT_SSH_COMMAND"] {
-        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
-    }
+    aliases_run_their_scripts_and_rewrites_are_refused(&e, &["sf", "sp"], "ssh", "", &|| ());
+    another_script_and_a_file_named_like_a_word_stay(&e, "GIT_SSH_COMMAND");
 }
 
 /// Review 86, F2: `git --exec-path=DIR` and `GIT_EXEC_PATH=DIR` in an alias
