@@ -176,11 +176,13 @@ fn names_in_a_removed_cwd_are_enoent_and_no_violation() {
         let e = env();
         let script = from_a_removed_cwd(
             "echo x > f; echo \"write=$?\"; mkdir e; ln -s f l; mv f g; ln f h; ./f; touch .; \
-             echo x > ./sub/f; echo \"sub=$?\"; cd / && echo done",
+             echo x > ./sub/f; echo \"sub=$?\"; touch sub/../f; echo \"back=$?\"; cd / && echo done",
         );
         let o = e.sh(policy, &script);
         o.assert_ok();
+        // `sub/../f` fails at `sub`, as from the kernel (review 87 FP1).
         assert!(o.stdout.contains("write=2") && o.stdout.contains("sub=2"), "{policy}: {}", o.all());
+        assert!(o.stdout.contains("back=1"), "{policy}: {}", o.all());
         assert!(o.stdout.contains("done"), "{policy}: {}", o.all());
         assert!(o.stderr.contains("Directory nonexistent"), "{policy}: the kernel's answer\n{}", o.all());
         let made: Vec<_> = walkdir(&e.root).into_iter().filter(|p| p.ends_with("f") || p.ends_with("e")).collect();

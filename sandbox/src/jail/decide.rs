@@ -1072,7 +1072,7 @@ mod tests {
 
     /// Sweep 86, F1: from a removed directory (a cwd or a descriptor, and
     /// through its magic link) every call naming an entry gets ENOENT without a
-    /// violation, as from the kernel; a `..` leaving it stays unresolvable,
+    /// violation, as from the kernel; a `..` leaving it (taken first) stays unresolvable,
     /// reported with the argument as written; the directory itself is an object.
     #[test]
     fn names_in_a_removed_directory_are_enoent_and_dotdot_from_it_is_unresolvable() {
@@ -1102,6 +1102,8 @@ mod tests {
         for (what, nr, args) in [
             ("openat f", libc::SYS_openat, [fd, 0x1000, creat, 0o644, 0, 0]),
             ("openat ./sub//f/", libc::SYS_openat, [fd, 0x2000, creat, 0o644, 0, 0]),
+            // The kernel fails at `a` and never takes the `..` (review 87 FP1).
+            ("openat a/../f", libc::SYS_openat, [fd, 0x4000, creat, 0o644, 0, 0]),
             ("openat /proc/self/fd/N/f", libc::SYS_openat, [at, 0x5000, creat, 0o644, 0, 0]),
             ("mkdirat", libc::SYS_mkdirat, [fd, 0x1000, 0o755, 0, 0, 0]),
             ("unlinkat", libc::SYS_unlinkat, [fd, 0x1000, 0, 0, 0, 0]),
@@ -1123,7 +1125,6 @@ mod tests {
         // with the argument as written in the detail (sweep 86, O3).
         for (what, nr, args, raw) in [
             ("openat ../..", libc::SYS_openat, [fd, 0x3000, creat, 0o644, 0, 0], "../../../etc/orchestra-u86"),
-            ("openat a/../f", libc::SYS_openat, [fd, 0x4000, creat, 0o644, 0, 0], "a/../f"),
             ("/proc/self/fd/N/../x", libc::SYS_openat, [at, 0x6000, creat, 0o644, 0, 0], "/../x"),
             ("mkdirat ..", libc::SYS_mkdirat, [fd, 0x9000, 0o755, 0, 0, 0], ".."),
             ("renameat ..", libc::SYS_renameat, [fd, 0x1000, fd, 0x3000, 0, 0], "../../../etc"),

@@ -95,8 +95,9 @@ pub(super) fn link_path(link: &Path, text: &Path) -> Option<PathBuf> {
 /// entry, so the kernel answers ENOENT to the first name looked up in it
 /// ([`Target::Absent`]); with nothing left to take the walk ends at the
 /// directory itself, as an empty path with its descriptor would
-/// ([`Target::Object`]). A `..` anywhere in `rest` may reach its live parent,
-/// which no text names, and any other nameless directory may hold entries:
+/// ([`Target::Object`]). Only a `..` taken first leaves it for its live
+/// parent, which no text names (`sub/../f` fails at `sub`, as `touch` sees
+/// it: review 87 FP1), and any other nameless directory may hold entries:
 /// both [`Target::Unresolvable`] (fail closed).
 fn past_removed(link: &Path, rest: &std::collections::VecDeque<std::ffi::OsString>) -> Target {
     if !removed_dir(link) {
@@ -104,7 +105,7 @@ fn past_removed(link: &Path, rest: &std::collections::VecDeque<std::ffi::OsStrin
     }
     if rest.is_empty() {
         Target::Object(link.to_path_buf())
-    } else if rest.iter().any(|s| s == "..") {
+    } else if rest.front().is_some_and(|s| s == "..") {
         Target::Unresolvable(format!("{}: the directory was removed, and `..` leaves it", link.display()))
     } else {
         Target::Absent
