@@ -419,6 +419,10 @@ enum Sep {
     Colon,
     /// Perl's `'NAME' => 'value'`.
     Arrow,
+    /// A quoted name's tuple, Python's `('NAME', 'value')` (`sorted(os.environ.items())`).
+    Comma,
+    /// Blanks with a tab among them and nothing else: `NAME\tvalue` (review 87 FP2).
+    Tab,
 }
 
 /// One entry `NAME SEP VALUE` of a listing: the name itself (quoted, with
@@ -459,6 +463,7 @@ fn entry_at(bytes: &[u8], at: usize, len: usize) -> Option<Entry> {
         }
         i
     };
+    let name_end = i;
     i = blanks(i);
     let sep = match (bytes.get(i), bytes.get(i + 1)) {
         (Some(b'='), Some(b'>')) => {
@@ -473,6 +478,11 @@ fn entry_at(bytes: &[u8], at: usize, len: usize) -> Option<Entry> {
             i += 1;
             Sep::Colon
         }
+        (Some(b','), _) if quoted.is_some() => {
+            i += 1;
+            Sep::Comma
+        }
+        _ if bytes[name_end..i].contains(&b'\t') => Sep::Tab,
         _ => return None,
     };
     i = blanks(i);

@@ -240,6 +240,9 @@ fn perl_python_bytes_toml_and_spaced_json_dumps_of_the_environment_are_listings(
         ("env.ini", format!("[env]\n{}", dump(&|n, v| format!("{n} = {v}\n")))),
         ("env.json", format!("{{\n{}}}\n", dump(&|n, v| format!("  \"{n}\" : \"{v}\",\n")))),
         ("declare.txt", dump(&|n, v| format!("declare -x {n}=\"{v}\"\n"))),
+        // Review 87 FP2: Python's sorted(os.environ.items()) and a tab-separated listing.
+        ("items.txt", format!("[{}]\n", dump(&|n, v| format!("('{n}', '{v}'), ")))),
+        ("env.tsv", dump(&|n, v| format!("{n}\t{v}\n"))),
     ];
     let d = tempfile::tempdir().unwrap();
     let r = d.path();
