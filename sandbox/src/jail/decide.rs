@@ -1068,6 +1068,26 @@ mod tests {
             Target::Path(d.path().join("target"))
         );
         assert_eq!(walk(me, Path::new("/"), d.path().into(), Path::new("c41"), true), Target::Object(PathBuf::new()));
+        // Links that each climb and descend a deep tree: past MAX_WALK_STEPS
+        // steps the walk fails closed instead of keeping the supervisor on one
+        // call (review 87 F1); the same tree through one link resolves.
+        let deep: PathBuf = (0..150).map(|i| format!("d{i}")).collect();
+        std::fs::create_dir_all(d.path().join(&deep)).unwrap();
+        let back = "../".repeat(150);
+        std::os::unix::fs::symlink(format!("{back}{}", deep.display()), d.path().join(deep.join("up0"))).unwrap();
+        for i in 1..40 {
+            std::os::unix::fs::symlink(
+                format!("{back}{}/up{}", deep.display(), i - 1),
+                d.path().join(deep.join(format!("up{i}"))),
+            )
+            .unwrap();
+        }
+        assert_eq!(
+            walk(me, Path::new("/"), d.path().into(), &deep.join("up0/x"), true),
+            Target::Path(d.path().join(&deep).join("x"))
+        );
+        let got = walk(me, Path::new("/"), d.path().into(), &deep.join("up39/x"), true);
+        assert!(matches!(&got, Target::Unresolvable(why) if why.contains("steps")), "{got:?}");
     }
 
     /// Sweep 86, F1: from a removed directory (a cwd or a descriptor, and

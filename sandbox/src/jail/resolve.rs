@@ -135,6 +135,14 @@ pub(crate) fn steps(p: &Path) -> std::collections::VecDeque<std::ffi::OsString> 
         .collect()
 }
 
+/// The most steps (names and `..`, each link's own included) one path walk
+/// takes before it fails closed ([`Target::Unresolvable`]). The kernel would
+/// take up to 40 links of 4,096 bytes each, but every step here is a system
+/// call: 40 links each climbing and descending 800 levels kept the
+/// supervisor on one call for ~2 s, past the grace a timeout's stop gives it
+/// for its final checks (review 87 F1). Real builds stay far below it.
+const MAX_WALK_STEPS: usize = 8_192;
+
 pub(super) fn walk(pid: u32, root: &Path, start: PathBuf, path: &Path, follow: bool) -> Target {
     use std::collections::VecDeque;
     use std::ffi::OsString;
@@ -143,7 +151,15 @@ pub(super) fn walk(pid: u32, root: &Path, start: PathBuf, path: &Path, follow: b
     let mut cur = if path.is_absolute() { root.to_path_buf() } else { start };
     let mut queue: VecDeque<OsString> = steps(path);
     let mut links = 0;
+    let mut taken = 0;
     while let Some(c) = queue.pop_front() {
+        taken += 1;
+        if taken > MAX_WALK_STEPS {
+            return Target::Unresolvable(format!(
+                "{}: more than {MAX_WALK_STEPS} steps to resolve (links leading through links)",
+                path.display()
+            ));
+        }
         if c == ".." {
             if cur != root {
                 cur.pop();
