@@ -4530,6 +4530,85 @@ fn a_command_clone_s_own_config_option_sets_in_an_alias_is_protected() {
     another_script_and_a_file_named_like_a_word_stay(&e, "x");
 }
 
+/// Review 87, F2: `GIT_CONFIG_GLOBAL=FILE` and `GIT_CONFIG_SYSTEM=FILE` in
+/// an alias make git read FILE (and what it includes), whose
+/// `core.sshCommand` runs a workspace script (the host's aliases do run
+/// it, shown first). The task's rewrite of each script is `fs.protected`
+/// (exit 4), it stays as it was and the aliases run nothing of the
+/// task's. Benign: another script and a file named like a word are exit 0.
+#[test]
+fn a_config_file_an_alias_s_assignment_names_is_read() {
+    let e = repo_env();
+    let copy = e.root.join("copy");
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        format!(
+            "[alias]\n\tgg = !GIT_CONFIG_GLOBAL=tools/gg.cfg git clone -q ssh://h.invalid/x {c}\n\
+             \tgs = !GIT_CONFIG_SYSTEM=tools/gs.cfg git clone -q ssh://h.invalid/x {c}\n",
+            c = copy.display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    std::fs::write(e.ws.join("tools/gg.cfg"), "[core]\n\tsshCommand = tools/gg.sh\n").unwrap();
+    // Through an include, relative to the file.
+    std::fs::write(e.ws.join("tools/gs.cfg"), "[include]\n\tpath = gs-more.cfg\n").unwrap();
+    std::fs::write(e.ws.join("tools/gs-more.cfg"), "[core]\n\tsshCommand = tools/gs.sh\n").unwrap();
+    let reset = || {
+        let _ = std::fs::remove_dir_all(&copy);
+    };
+    aliases_run_their_scripts_and_rewrites_are_refused(&e, &["gg", "gs"], "config-file", "", &reset);
+    another_script_and_a_file_named_like_a_word_stay(&e, "x");
+}
+
+/// Review 87, F3: `HOME=DIR` and `XDG_CONFIG_HOME=DIR` in an alias make git
+/// read `DIR/.gitconfig` and `DIR/git/config`, and `git -c
+/// include.path=$PWD/FILE` reads FILE from the work tree's top: what they
+/// name runs (shown first). The task's rewrite of each script is
+/// `fs.protected` (exit 4), it stays and the aliases run nothing of the
+/// task's; so is its creation of such a config where there is none
+/// (`HOME=home2`), and none is made. Benign: another script and a file
+/// named like a word are exit 0.
+#[test]
+fn a_config_an_alias_s_home_or_pwd_include_names_is_read() {
+    let e = repo_env();
+    let copy = e.root.join("copy");
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        format!(
+            "[alias]\n\thm = !HOME=tools git clone -q ssh://h.invalid/x {c}\n\
+             \txd = !XDG_CONFIG_HOME=cfg git clone -q ssh://h.invalid/x {c}\n\
+             \tpw = !git -c include.path=$PWD/tools/pw.cfg clone -q ssh://h.invalid/x {c}\n\
+             \th2 = !HOME=home2 git clone -q ssh://h.invalid/x {c}\n",
+            c = copy.display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(e.ws.join("tools")).unwrap();
+    std::fs::create_dir_all(e.ws.join("cfg/git")).unwrap();
+    std::fs::write(e.ws.join("tools/.gitconfig"), "[core]\n\tsshCommand = tools/hm.sh\n").unwrap();
+    std::fs::write(e.ws.join("cfg/git/config"), "[core]\n\tsshCommand = tools/xd.sh\n").unwrap();
+    std::fs::write(e.ws.join("tools/pw.cfg"), "[core]\n\tsshCommand = tools/pw.sh\n").unwrap();
+    let reset = || {
+        let _ = std::fs::remove_dir_all(&copy);
+    };
+    aliases_run_their_scripts_and_rewrites_are_refused(&e, &["hm", "xd", "pw"], "home", "", &reset);
+    let marker = e.root.join("r87-home2-ran");
+    let o = e.sh(
+        "default",
+        &format!(
+            "{}; chmod +x x.sh; mkdir home2; printf '[core]\\n\\tsshCommand = ./x.sh\\n' > home2/.gitconfig",
+            touch_script("x.sh", &marker)
+        ),
+    );
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join("home2/.gitconfig").exists(), "home2/.gitconfig: the task's config stayed\n{}", o.all());
+    reset();
+    let _ = host_alias(&e, "h2");
+    assert!(!marker.exists(), "the host's git ran the task's code\n{}", o.all());
+    another_script_and_a_file_named_like_a_word_stay(&e, "x");
+}
+
 /// Review 86, F9: `git send-email` reads its options with Perl's
 /// Getopt::Long, so `-cc-cmd=…` (one dash) and `--CC-Cmd=…` (any case)
 /// are `--cc-cmd`, in an alias with and without `!` (the host's aliases do

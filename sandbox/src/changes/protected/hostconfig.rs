@@ -23,7 +23,9 @@
 //!   Where an absent word would be code, only a directory may be there
 //!   ([`Named::is_dir_only_at`], review 82, F2).
 //! - [`with_mains`] adds the `main` file a Node package's `package.json`
-//!   names, as it is in one work tree.
+//!   names, as it is in one work tree, and what a config an alias makes
+//!   git read ([`Kind::Config`]: `GIT_CONFIG_GLOBAL=FILE`, `HOME=DIR`…,
+//!   review 87) makes code there.
 //! - [`read_with_includes`] is the one reading of a config's includes, for
 //!   the host's files and a repository's alike (review 78, F4):
 //!   `include.path` and every `includeIf.*.path` whatever its condition (a
@@ -78,6 +80,12 @@ pub enum Kind {
     Path,
     /// A word given to a program, without a `/` (`python3 conv.py`).
     Bare,
+    /// A config file git reads, named by an alias's assignment
+    /// (`GIT_CONFIG_GLOBAL=FILE`, `HOME=DIR`'s `.gitconfig`: review 87, F2,
+    /// F3) or a `-c include.path=$PWD/FILE`: code as a [`Kind::Path`] is
+    /// (absent too), and read at a work tree's top ([`with_mains`]) for
+    /// what its settings make code.
+    Config,
 }
 
 impl Named {
@@ -94,7 +102,7 @@ impl Named {
         match (self.kind, std::fs::metadata(at)) {
             (Kind::HooksDir, _) => true,
             (_, Ok(m)) => !m.is_dir(),
-            (Kind::Path, Err(_)) => true,
+            (Kind::Path | Kind::Config, Err(_)) => true,
             (Kind::Bare, Err(_)) => self.absent_is_code(),
         }
     }
@@ -118,28 +126,40 @@ impl Named {
     /// when it is named like a file (`conv.py`, not `test`).
     fn absent_is_code(&self) -> bool {
         match self.kind {
-            Kind::HooksDir | Kind::Path => true,
+            Kind::HooksDir | Kind::Path | Kind::Config => true,
             Kind::Bare => self.path.to_str().is_some_and(|w| w.trim_start_matches('.').contains('.')),
         }
     }
 }
 
-/// `paths` (relative ones from the work tree `top`) and after them, for
-/// each Node package manifest among them (a `package.json`, which
-/// [`program_paths`] names in a directory `node` is given), the `main`
-/// file it names as it is at `top` and the names Node tries for it
-/// (review 81, residual R2): the manifest is protected, so the file it chooses is the
-/// one there now.
+/// `paths` (relative ones from the work tree `top`) and after them what
+/// they lead to as they are at `top`: for each Node package manifest among
+/// them (a `package.json`, which [`program_paths`] names in a directory
+/// `node` is given), the `main` file it names and the names Node tries for
+/// it (review 81, residual R2: the manifest is protected, so the file it
+/// chooses is the one there now); for each [`Kind::Config`], what the file
+/// and its includes make code ([`config_file_paths`]: review 87, F2, F3),
+/// and so on for what those name, each once.
 pub fn with_mains(paths: Vec<Named>, top: &Path) -> Vec<Named> {
-    let mut out = paths.clone();
     let mut seen: std::collections::HashSet<Named> = paths.iter().cloned().collect();
-    for n in paths.iter().filter(|n| n.kind != Kind::HooksDir && n.path.file_name() == Some("package.json".as_ref())) {
-        for path in super::interpreted::node_main(&n.path, &top.join(&n.path)) {
-            let named = Named { path, kind: Kind::Path };
-            if seen.insert(named.clone()) {
-                out.push(named);
+    let mut out = paths;
+    let (mut next, mut configs) = (0, 0);
+    while let Some(n) = out.get(next).cloned() {
+        next += 1;
+        let mut found = Vec::new();
+        match n.kind {
+            // A config file names no end of configs in turn: a bound.
+            Kind::Config if configs < MAX_FILES => {
+                configs += 1;
+                config_file_paths(&top.join(&n.path), 0, &mut found);
             }
+            Kind::Path | Kind::Bare if n.path.file_name() == Some("package.json".as_ref()) => {
+                let mains = super::interpreted::node_main(&n.path, &top.join(&n.path));
+                found.extend(mains.into_iter().map(|path| Named { path, kind: Kind::Path }));
+            }
+            _ => {}
         }
+        out.extend(found.into_iter().filter(|f| seen.insert(f.clone())));
     }
     out
 }
@@ -499,13 +519,42 @@ fn given_settings_paths(settings: &[(String, String, String)], depth: usize, out
             setting_paths(section, key, value, depth + 1, out);
             continue;
         }
-        let Some(file) = include_target(value, None) else { continue };
-        let read = read_with_includes(std::slice::from_ref(&file));
-        out.extend(std::iter::once(file).chain(read.included).map(|path| Named { path, kind: Kind::Path }));
-        for (s, k, v) in read.configs.iter().flat_map(|c| c.settings.iter()).filter(|(s, k, _)| !is_include(s, k)) {
-            setting_paths(s, k, v, depth + 1, out);
+        // `$PWD/FILE` in a `!` alias: from the work tree's top, where git
+        // runs it (review 87, F3), read there ([`with_mains`]).
+        if let Some(rest) = ["$PWD/", "${PWD}/"].iter().find_map(|p| value.trim().strip_prefix(p)) {
+            config_file(rest, out);
+            continue;
         }
+        let Some(file) = include_target(value, None) else { continue };
+        out.push(Named { path: file.clone(), kind: Kind::Path });
+        config_file_paths(&file, depth, out);
     }
+}
+
+/// Push onto `out` what the config `file` makes code, nested one deeper
+/// than `depth`: the files it includes (configs git reads: code) and what
+/// their settings and its own make code, read by the one reader of
+/// includes ([`read_with_includes`]). The one reading of a config a
+/// command line names: `-c include.path=FILE` (review 86, F8) and a
+/// [`Kind::Config`] (review 87, F2, F3).
+fn config_file_paths(file: &Path, depth: usize, out: &mut Vec<Named>) {
+    if depth >= MAX_NESTING {
+        return;
+    }
+    let read = read_with_includes(&[file.to_path_buf()]);
+    out.extend(read.included.into_iter().map(|path| Named { path, kind: Kind::Path }));
+    for (s, k, v) in read.configs.iter().flat_map(|c| c.settings.iter()).filter(|(s, k, _)| !is_include(s, k)) {
+        setting_paths(s, k, v, depth + 1, out);
+    }
+}
+
+/// Push onto `out` the config file `value` names ([`Kind::Config`]), if
+/// it names one (not a word the shell expands).
+fn config_file(value: &str, out: &mut Vec<Named>) {
+    if value.contains(['$', '`']) {
+        return;
+    }
+    out.extend(path_of(value.trim()).map(|path| Named { path, kind: Kind::Config }));
 }
 
 /// Command lines read inside a command line (`sh -c '…'`, `env -S '…'`,
@@ -730,11 +779,25 @@ const COMMAND_VARIABLES: &[(&str, &str, &str)] = &[
 /// [`COMMAND_VARIABLES`], what its setting would (nested one deeper than
 /// `depth`); `GIT_EXEC_PATH`'s directory, where git finds its programs
 /// first (review 86, F2), whole ([`code_dir`]); else the path its value
-/// names ([`argument_path`]).
+/// names ([`argument_path`]). A config git reads by it (review 87: F2,
+/// `GIT_CONFIG_GLOBAL=FILE`, `GIT_CONFIG_SYSTEM=FILE`; F3, `HOME=DIR`'s
+/// `.gitconfig` and `.config/git/config`, `XDG_CONFIG_HOME=DIR`'s
+/// `git/config`) is a [`Kind::Config`], read at the work tree's top.
 fn assignment_paths(a: &str, depth: usize, out: &mut Vec<Named>) {
     let Some((name, value)) = a.split_once('=') else { return argument_path(a, false, out) };
-    if name == "GIT_EXEC_PATH" {
-        return code_dir(value, out);
+    let under = |rest: &str| {
+        (!value.is_empty() && !value.contains(['$', '`'])).then(|| format!("{}/{rest}", value.trim_end_matches('/')))
+    };
+    match name {
+        "GIT_EXEC_PATH" => return code_dir(value, out),
+        "GIT_CONFIG_GLOBAL" | "GIT_CONFIG_SYSTEM" => return config_file(value, out),
+        "HOME" | "XDG_CONFIG_HOME" => {
+            let files: &[&str] = if name == "HOME" { &[".gitconfig", ".config/git/config"] } else { &["git/config"] };
+            for f in files.iter().filter_map(|r| under(r)) {
+                config_file(&f, out);
+            }
+        }
+        _ => {}
     }
     match COMMAND_VARIABLES.iter().find(|(n, ..)| *n == name) {
         Some((_, section, key)) if depth < MAX_NESTING => setting_paths(section, key, value, depth + 1, out),
@@ -1655,5 +1718,49 @@ mod tests {
         // A relative include on the command line is none (git refuses it),
         // and other settings name no file.
         assert!(program_paths("alias", "a", "-c include.path=a.cfg -c color.ui=auto status").is_empty());
+    }
+
+    #[test]
+    fn a_config_an_alias_s_assignment_or_pwd_include_names_is_read_at_the_top() {
+        // Review 87, F2, F3: the file (absent too) is code, and what it and
+        // its includes name, read where the work tree is.
+        let top = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(top.path().join("tools")).unwrap();
+        std::fs::write(
+            top.path().join("tools/g.cfg"),
+            "[include]\n\tpath = b.cfg\n[core]\n\tsshCommand = tools/ssh.sh\n",
+        )
+        .unwrap();
+        std::fs::write(top.path().join("tools/b.cfg"), "[core]\n\thooksPath = .hooks\n").unwrap();
+        let config = |p: &str| Named { path: PathBuf::from(p), kind: Kind::Config };
+        for (alias, file) in [
+            ("!GIT_CONFIG_GLOBAL=tools/g.cfg git fetch", "tools/g.cfg"),
+            ("!env GIT_CONFIG_SYSTEM=tools/g.cfg git fetch", "tools/g.cfg"),
+            ("!git -c include.path=$PWD/tools/g.cfg fetch", "tools/g.cfg"),
+            ("!git -c include.path=${PWD}/tools/g.cfg fetch", "tools/g.cfg"),
+            ("!HOME=tools git fetch", "tools/.gitconfig"),
+            ("!HOME=tools/ git fetch", "tools/.config/git/config"),
+            ("!XDG_CONFIG_HOME=cfg git fetch", "cfg/git/config"),
+        ] {
+            let named = program_paths("alias", "a", alias);
+            assert!(named.contains(&config(file)), "{alias}: {file} not in {named:?}");
+            let all = with_mains(named, top.path());
+            if file == "tools/g.cfg" {
+                for want in [
+                    Named { path: PathBuf::from("tools/ssh.sh"), kind: Kind::Path },
+                    Named { path: top.path().join("tools/b.cfg"), kind: Kind::Path },
+                    Named { path: PathBuf::from(".hooks"), kind: Kind::HooksDir },
+                ] {
+                    assert!(all.contains(&want), "{alias}: {want:?} not in {all:?}");
+                }
+            }
+        }
+        // Absent, it is code (against its creation); a directory there is not.
+        assert!(config("tools/none.cfg").is_code_at(&top.path().join("tools/none.cfg")));
+        assert!(!config("tools").is_code_at(&top.path().join("tools")));
+        // A value the shell expands names none.
+        for alias in ["!HOME=$X git fetch", "!GIT_CONFIG_GLOBAL=$F git fetch", "!git -c include.path=$X/g.cfg fetch"] {
+            assert!(program_paths("alias", "a", alias).iter().all(|n| n.kind != Kind::Config), "{alias}");
+        }
     }
 }
