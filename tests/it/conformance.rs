@@ -222,6 +222,78 @@ fn the_wall_clock_timeout_exits_3_and_kills_daemons(b: Backend) {
     assert_eq!(len(), before, "the daemon survived the task");
 }
 
+/// Review 86 F7 on every backend: a canary read in the last moments before
+/// the wall-clock deadline is still found (the jail's init, or the
+/// in-container supervisor the host orders to stop, makes its final checks
+/// after killing the task) and beats the timeout: exit 4 with the rule, in
+/// the report and the audit log. Containers used to be killed at the
+/// deadline, report and all: exit 3 without a rule.
+fn a_canary_read_just_before_the_wall_timeout_is_reported_and_recorded(b: Backend) {
+    let mut checked = false;
+    // The task starts a moment after the deadline's clock (the container, the
+    // jail): a read that came after the deadline proves nothing, try earlier.
+    for (i, delay) in ["2.7", "2.5", "2.1"].iter().enumerate() {
+        let c = case(b, &format!("late-read-{i}"));
+        let script = format!("sleep {delay}; cat ~/.aws/credentials > /dev/null; : > read-done; sleep 60");
+        let o = c.run_with("default", &["--timeout", "3s"], &["/bin/sh", "-c", &script]);
+        if !c.e.ws.join("read-done").exists() {
+            continue;
+        }
+        assert_eq!(o.code, 4, "a violation beats the timeout: {}", o.all());
+        o.assert_violation("canary.read");
+        let recs = c.e.audit_records();
+        assert!(
+            recs.iter().any(|r| r["kind"] == "violation" && r["body"].to_string().contains("canary.read")),
+            "no canary.read violation record in the audit log: {recs:?}"
+        );
+        let ended = recs.iter().rev().find(|r| r["kind"] == "task_ended").expect("a task_ended record");
+        assert!(ended["body"].to_string().contains("policy_denied"), "{ended}");
+        checked = true;
+        break;
+    }
+    assert!(checked, "{}: the task never read before its timeout, even 0.9 s ahead", b.name());
+}
+
+/// A violation the task survived (`on_violation: deny`) and then a timeout:
+/// the denial stands (the file was never written) and is reported, exit 4.
+/// Containers used to lose it with the supervisor's report at the kill.
+fn a_violation_the_task_survived_is_kept_when_it_later_times_out(b: Backend) {
+    let c = case(b, "deny-timeout");
+    let marker = format!("/etc/orchestra-conf-late-{}-{}", b.name(), std::process::id());
+    let p = c.policy("deny", "on_violation: deny\n");
+    let script = format!("echo pwned > {marker}; : > denied-done; sleep 60");
+    let o = c.run_with(&p, &["--timeout", "2s"], &["/bin/sh", "-c", &script]);
+    assert!(c.e.ws.join("denied-done").exists(), "the task did not survive its denial: {}", o.all());
+    assert!(!std::path::Path::new(&marker).exists());
+    assert_eq!(o.code, 4, "the violation beats the timeout: {}", o.all());
+    o.assert_violation("fs.write");
+    let recs = c.e.audit_records();
+    assert!(
+        recs.iter().any(|r| r["kind"] == "violation" && r["body"].to_string().contains("fs.write")),
+        "no fs.write violation record in the audit log: {recs:?}"
+    );
+}
+
+/// A task that merely outlives its wall-clock timeout: exit 3, no violation,
+/// our kill named as the cause (the supervisor's stop order is no interrupt),
+/// nothing of it left (`run_with` checks the engine's containers, `ps -a`).
+/// In a container the supervisor stops the task and reports before the
+/// container is killed: its controls are in the report.
+fn a_plain_sleep_past_the_wall_timeout_exits_3_without_a_violation(b: Backend) {
+    let c = case(b, "plain-timeout");
+    let t0 = std::time::Instant::now();
+    let o = c.run_with("default", &["--timeout", "1500ms"], &["sleep", "60"]);
+    assert_eq!(o.code, 3, "{}", o.all());
+    assert_eq!(o.report["cause"], "timeout", "{}", o.report);
+    assert_eq!(o.report["error"], "timeouts.wall exceeded", "{}", o.report);
+    assert!(o.rules().is_empty(), "a timeout is no violation: {:?}", o.rules());
+    assert!(t0.elapsed() < Duration::from_secs(30), "the timeout took {:?}", t0.elapsed());
+    if b.container() {
+        let controls = o.report["enforced"].to_string();
+        assert!(controls.contains("supervisor."), "the supervisor did not report at the timeout: {}", o.report);
+    }
+}
+
 fn the_orchestrators_environment_never_reaches_the_task(b: Backend) {
     let c = case(b, "env");
     let o = c.sh("default", "env; cat /proc/1/environ 2>&1; true");
@@ -876,6 +948,9 @@ conformance!(
     fork_bomb_is_stopped_and_reported,
     output_flood_is_cut_and_reported,
     the_wall_clock_timeout_exits_3_and_kills_daemons,
+    a_canary_read_just_before_the_wall_timeout_is_reported_and_recorded,
+    a_plain_sleep_past_the_wall_timeout_exits_3_without_a_violation,
+    a_violation_the_task_survived_is_kept_when_it_later_times_out,
     the_orchestrators_environment_never_reaches_the_task,
     setuid_files_are_blocked_and_reported,
 );

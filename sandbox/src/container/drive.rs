@@ -13,8 +13,10 @@
 //! [`drive`] is the thin async half: it waits on the engine, the kernel and
 //! tokio as told, turns what happens into events and performs the actions.
 //!
-//! The phases ([`Phase`]): `Running`, until our kill (`Stopping`) or until
-//! the container is known to have ended (`Exited`, from either); `Exited`
+//! The phases ([`Phase`]): `Running`, until our kill (`Stopping`), our
+//! order to the in-container supervisor to stop the task (`Asked`, at a
+//! timeout, supervised: `Stopping` once its grace runs out), or until the
+//! container is known to have ended (`Exited`, from any of them); `Exited`
 //! until the rest of the output is relayed (`Over`). When the wait for the
 //! end or the rest runs out (its bound, below) before the end is known:
 //! `Reaping` (killed, its end awaited once more), then `Over`.
@@ -27,6 +29,12 @@
 //!   no-output timeout, the output limit, forks refused at the pids limit
 //!   under `on_violation: kill`, our interruption), recorded once; the
 //!   timeouts and signals hold until then, even after the container ended.
+//! - Supervised, the wall and no-output timeouts first give the in-container
+//!   supervisor the jail's own `stop` (SIGTERM to the container's init, which
+//!   the jail takes as its host side's interrupt: the init kills the task,
+//!   makes its final checks and reports), and kill the container only when it
+//!   has not ended [`STOP_GRACE`] (1 s) later, as the jail's host side does:
+//!   a hidden-path or canary read just before the deadline is reported.
 //! - Once the end is known, the wait for the rest of the output is bounded
 //!   (2 s); so is the wait for the end once the init has exited, or once we
 //!   killed with only libpod's wait to tell (10 s). Past the bound the
@@ -39,6 +47,7 @@
 
 use super::observe::{CgroupWatch, InitExit};
 use super::{EndState, Run, attest, engine, output};
+use crate::jail::init::STOP_GRACE;
 use crate::outcome::TimeoutKind;
 use crate::policy::{ByteSize, OnViolation, SandboxMode};
 use crate::rule::Rule;
@@ -91,6 +100,14 @@ pub(super) enum Phase {
     Stopping {
         /// The kill's cause.
         why: Stop,
+    },
+    /// The supervisor was ordered to stop the task (`why`, a timeout); not yet
+    /// known to have ended; killed at `until` if it has not.
+    Asked {
+        /// The order's cause.
+        why: Stop,
+        /// When its grace ends ([`STOP_GRACE`] after the order).
+        until: Instant,
     },
     /// Known to have ended (after our kill, if `killed`); the rest of its
     /// output is still relayed.
@@ -157,6 +174,9 @@ pub(super) struct Facts {
     pub watched: bool,
     /// Libpod's wait gives the status (unsupervised on a local Podman).
     pub libpod: bool,
+    /// The container's init is the supervisor, which takes SIGTERM as the
+    /// jail's `stop`: a timeout orders it first ([`Action::Ask`]).
+    pub stop_order: bool,
     /// The engine removes the container once it stops (AutoRemove).
     pub auto_remove: bool,
     /// The wall-clock deadline, if any.
@@ -212,6 +232,8 @@ pub(super) enum Event {
     QuietDeadline,
     /// The bounded wait for the end or the rest of the output ran out.
     RestDeadline,
+    /// The supervisor's grace after our order to stop ran out.
+    GraceDeadline,
     /// Time to look again whether it ended; `reported`: the supervisor's
     /// report is there.
     Poll {
@@ -263,6 +285,9 @@ pub(super) enum Action {
     },
     /// Kill the container, record why (→ [`Event::KillDone`]).
     Stop(Stop),
+    /// Order the supervisor to stop the task (SIGTERM to the container's
+    /// init), record why; the container is left running for its grace.
+    Ask(Stop),
     /// Kill the container, recording nothing (→ [`Event::KillDone`]).
     Kill,
     /// Read the cgroup's counters now.
@@ -303,6 +328,8 @@ pub(super) struct Waits {
     pub quiet: Option<Instant>,
     /// The end of the bounded wait for the end or the rest of the output.
     pub rest: Option<Instant>,
+    /// The end of the supervisor's grace after our order to stop.
+    pub grace: Option<Instant>,
     /// Look again whether it ended at this instant (one poll every 5 ms in
     /// the first second, every 50 ms after, counted from the last poll: a
     /// deadline, not a sleep that every other wake-up would start again).
@@ -387,7 +414,7 @@ impl Machine {
 
     /// Whether events are still awaited (not yet over, nor reaping).
     pub fn live(&self) -> bool {
-        matches!(self.phase, Phase::Running | Phase::Stopping { .. } | Phase::Exited { .. })
+        matches!(self.phase, Phase::Running | Phase::Stopping { .. } | Phase::Asked { .. } | Phase::Exited { .. })
     }
 
     fn exited(&self) -> bool {
@@ -398,7 +425,7 @@ impl Machine {
     pub fn killed(&self) -> Option<Stop> {
         match self.phase {
             Phase::Running => None,
-            Phase::Stopping { why } => Some(why),
+            Phase::Stopping { why } | Phase::Asked { why, .. } => Some(why),
             Phase::Exited { killed } | Phase::Reaping { killed } | Phase::Over { killed } => killed,
         }
     }
@@ -433,6 +460,10 @@ impl Machine {
             wall: self.facts.wall.filter(|_| !killed && !exited),
             quiet: self.facts.no_output.filter(|_| !killed && !exited).map(|n| self.last_output + n),
             rest: self.rest_by,
+            grace: match self.phase {
+                Phase::Asked { until, .. } => Some(until),
+                _ => None,
+            },
             // The output closed: the task has almost surely exited. Podman's
             // wait endpoint polls slowly (hundreds of ms), so ask the state
             // directly. Supervised with the init unknown (it exited before it
@@ -450,7 +481,9 @@ impl Machine {
     pub fn step(&mut self, event: Event, now: Instant) -> Vec<Action> {
         let mut acts = Vec::new();
         match self.phase {
-            Phase::Running | Phase::Stopping { .. } | Phase::Exited { .. } => self.live_step(event, now, &mut acts),
+            Phase::Running | Phase::Stopping { .. } | Phase::Asked { .. } | Phase::Exited { .. } => {
+                self.live_step(event, now, &mut acts)
+            }
             Phase::Reaping { .. } => self.reaping_step(event, &mut acts),
             Phase::Over { .. } => {}
         }
@@ -502,9 +535,16 @@ impl Machine {
                 self.exit();
                 self.rest_by = Some(now + REST_AFTER_EXIT);
             }
-            Event::WallDeadline => self.stop(Stop::Wall, acts),
-            Event::QuietDeadline => self.stop(Stop::NoOutput, acts),
+            Event::WallDeadline => self.stop_timed_out(Stop::Wall, now, acts),
+            Event::QuietDeadline => self.stop_timed_out(Stop::NoOutput, now, acts),
             Event::RestDeadline => self.give_up(acts),
+            // The supervisor did not end within its grace: killed, as before the order.
+            Event::GraceDeadline => {
+                if let Phase::Asked { why, .. } = self.phase {
+                    self.phase = Phase::Stopping { why };
+                    acts.extend([Action::Trace("the supervisor did not end within its stop grace"), Action::Kill]);
+                }
+            }
             Event::Poll { reported } => {
                 self.last_poll = now;
                 if self.init == Init::Unknown && reported {
@@ -586,11 +626,22 @@ impl Machine {
         acts.push(Action::Stop(why));
     }
 
+    /// A timeout (`why`): supervised, the supervisor is ordered to stop the
+    /// task first (it makes its final checks), and killed after its grace;
+    /// otherwise killed at once.
+    fn stop_timed_out(&mut self, why: Stop, now: Instant, acts: &mut Vec<Action>) {
+        if !(self.facts.stop_order && self.phase == Phase::Running) {
+            return self.stop(why, acts);
+        }
+        self.phase = Phase::Asked { why, until: now + STOP_GRACE };
+        acts.push(Action::Ask(why));
+    }
+
     /// The container is known to have ended.
     fn exit(&mut self) {
         match self.phase {
             Phase::Running => self.phase = Phase::Exited { killed: None },
-            Phase::Stopping { why } => self.phase = Phase::Exited { killed: Some(why) },
+            Phase::Stopping { why } | Phase::Asked { why, .. } => self.phase = Phase::Exited { killed: Some(why) },
             _ => {}
         }
     }
@@ -701,6 +752,13 @@ fn trace(t0: Instant, what: &str) {
 /// SIGKILL the container, whatever the engine answers.
 async fn kill(api: &Docker, id: &str) {
     let _ = api.kill_container(id, Some(KillContainerOptions { signal: "SIGKILL".into() })).await;
+}
+
+/// The jail's `stop` for the in-container supervisor: SIGTERM to the
+/// container's init, whatever the engine answers (a container that already
+/// ended says so by the usual events).
+async fn order_stop(api: &Docker, id: &str) {
+    let _ = api.kill_container(id, Some(KillContainerOptions { signal: "SIGTERM".into() })).await;
 }
 
 /// Whether the supervisor's report is there.
@@ -817,6 +875,7 @@ pub(super) async fn drive(
         init_known: started.init.known(),
         watched: started.watch.is_some(),
         libpod: libpod.is_some(),
+        stop_order: inner_report.is_some(),
         auto_remove: started.auto_remove,
         wall: policy.wall_timeout().map(|d| Instant::now() + d),
         no_output: policy.timeouts.no_output.get().map(|d| d.0),
@@ -916,6 +975,7 @@ where
                 _ = tokio::time::sleep_until(w.wall.unwrap_or(far)), if w.wall.is_some() => (Event::WallDeadline, None),
                 _ = tokio::time::sleep_until(w.quiet.unwrap_or(far)), if w.quiet.is_some() => (Event::QuietDeadline, None),
                 _ = tokio::time::sleep_until(w.rest.unwrap_or(far)), if w.rest.is_some() => (Event::RestDeadline, None),
+                _ = tokio::time::sleep_until(w.grace.unwrap_or(far)), if w.grace.is_some() => (Event::GraceDeadline, None),
                 _ = tokio::time::sleep_until(w.poll.unwrap_or(far)), if w.poll.is_some() => {
                     (Event::Poll { reported: reported(inner_report) }, None)
                 },
@@ -953,6 +1013,11 @@ where
                 kill(self.api, self.id).await;
                 self.record(why);
                 Some(Event::KillDone)
+            }
+            Action::Ask(why) => {
+                order_stop(self.api, self.id).await;
+                self.record(why);
+                None
             }
             Action::Kill => {
                 kill(self.api, self.id).await;
@@ -1048,6 +1113,7 @@ mod tests {
             init_known: false,
             watched: false,
             libpod: false,
+            stop_order: false,
             auto_remove: false,
             wall: None,
             no_output: None,
@@ -1057,9 +1123,10 @@ mod tests {
         }
     }
 
-    /// Supervised: the FIFOs, the init watched, the cgroup watched, AutoRemove.
+    /// Supervised: the FIFOs, the init watched, the cgroup watched, AutoRemove,
+    /// a timeout ordered to the supervisor first.
     fn supervised(t0: Instant) -> Facts {
-        Facts { fifos: true, init_known: true, watched: true, auto_remove: true, ..attach(t0) }
+        Facts { fifos: true, init_known: true, watched: true, auto_remove: true, stop_order: true, ..attach(t0) }
     }
 
     /// Unsupervised on a local Podman: the attach stream, libpod's wait.
@@ -1349,6 +1416,89 @@ mod tests {
         m.step(Event::InitExited { reported: false }, t + secs(1));
         assert_eq!(m.phase, Phase::Exited { killed: Some(Stop::Wall) });
         assert_eq!(m.waits(t + secs(1)).rest, Some(t + secs(3)));
+    }
+
+    #[test]
+    fn supervised_a_timeout_orders_the_supervisor_to_stop_and_its_report_ends_it() {
+        let t = Instant::now();
+        let facts = Facts { wall: Some(t + secs(3)), no_output: Some(secs(60)), ..supervised(t) };
+        let mut m = Machine::new(facts, t);
+        assert_eq!(m.waits(t).grace, None);
+        assert_eq!(m.step(Event::WallDeadline, t + secs(3)), [Action::Ask(Stop::Wall)]);
+        assert_eq!(m.phase, Phase::Asked { why: Stop::Wall, until: t + secs(3) + STOP_GRACE });
+        assert_eq!(m.killed(), Some(Stop::Wall));
+        assert!(m.live());
+        // Its grace is awaited; no deadline, signal or second cause moves it.
+        let w = m.waits(t + secs(3));
+        assert_eq!(w.grace, Some(t + secs(4)));
+        assert!(w.wall.is_none() && w.quiet.is_none() && !w.signals && w.output && w.init && w.rest.is_none());
+        assert!(m.step(Event::QuietDeadline, t + secs(3)).is_empty());
+        assert!(m.step(Event::Signal(libc::SIGINT), t + secs(3)).is_empty());
+        assert!(m.step(Event::Tick { pids_refused: true }, t + secs(3)).is_empty());
+        // What the task wrote meanwhile is relayed still.
+        assert_eq!(m.step(Event::Output { len: 4 }, t + ms(3100)), [Action::Relay { take: 4 }]);
+        // The supervisor killed the task, made its final checks, reported, exited.
+        m.step(Event::InitExited { reported: true }, t + ms(3200));
+        assert_eq!(m.phase, Phase::Exited { killed: Some(Stop::Wall) });
+        let w = m.waits(t + ms(3200));
+        assert_eq!((w.grace, w.rest), (None, Some(t + ms(5200))));
+        // No kill after the end.
+        assert!(m.step(Event::GraceDeadline, t + secs(4)).is_empty());
+        m.step(Event::Drained, t + ms(3200));
+        assert_eq!(m.phase, Phase::Over { killed: Some(Stop::Wall) });
+        assert_eq!(m.conclude(true), Some(EndState { exit_code: None, oom_killed: false, engine_removes: true }));
+    }
+
+    #[test]
+    fn supervised_a_supervisor_that_does_not_end_within_its_grace_is_killed() {
+        let t = Instant::now();
+        let mut m = Machine::new(Facts { no_output: Some(secs(2)), ..supervised(t) }, t);
+        assert_eq!(m.step(Event::QuietDeadline, t + secs(2)), [Action::Ask(Stop::NoOutput)]);
+        assert_eq!(
+            m.step(Event::GraceDeadline, t + secs(3)),
+            [Action::Trace("the supervisor did not end within its stop grace"), Action::Kill]
+        );
+        assert_eq!(m.phase, Phase::Stopping { why: Stop::NoOutput });
+        assert_eq!(m.waits(t + secs(3)).grace, None);
+        // Killed once: the cause stays the timeout.
+        assert!(m.step(Event::KillDone, t + secs(3)).is_empty());
+        assert!(m.step(Event::GraceDeadline, t + secs(3)).is_empty());
+        m.step(Event::InitExited { reported: false }, t + secs(3));
+        assert_eq!(m.phase, Phase::Exited { killed: Some(Stop::NoOutput) });
+    }
+
+    #[test]
+    fn supervised_with_the_init_unknown_the_report_ends_the_order_to_stop() {
+        let t = Instant::now();
+        let mut m = Machine::new(Facts { init_known: false, wall: Some(t + secs(1)), ..supervised(t) }, t);
+        assert_eq!(m.step(Event::WallDeadline, t + secs(1)), [Action::Ask(Stop::Wall)]);
+        assert!(m.waits(t + secs(1)).poll.is_some());
+        assert!(m.step(Event::Poll { reported: false }, t + ms(1005)).is_empty());
+        m.step(Event::Poll { reported: true }, t + ms(1100));
+        assert_eq!(m.phase, Phase::Exited { killed: Some(Stop::Wall) });
+    }
+
+    #[test]
+    fn only_a_supervised_timeout_is_ordered_every_other_kill_is_at_once() {
+        let t = Instant::now();
+        // Unsupervised: nobody in the container takes the order.
+        let mut m = Machine::new(Facts { wall: Some(t + secs(1)), ..attach(t) }, t);
+        assert_eq!(m.step(Event::WallDeadline, t + secs(1)), [Action::Stop(Stop::Wall)]);
+        assert_eq!(m.waits(t + secs(1)).grace, None);
+        // Supervised: the output limit, refused forks and our signals kill at once.
+        let mut m = Machine::new(Facts { output_limit: Some(1), ..supervised(t) }, t);
+        assert_eq!(
+            m.step(Event::Output { len: 2 }, t),
+            [Action::Relay { take: 1 }, Action::Stop(Stop::Output { limit: 1 })]
+        );
+        let mut m = Machine::new(Facts { kill_on_pids: true, ..supervised(t) }, t);
+        assert_eq!(m.step(Event::Tick { pids_refused: true }, t), [Action::Stop(Stop::Pids)]);
+        let mut m = Machine::new(supervised(t), t);
+        assert_eq!(m.step(Event::Signal(libc::SIGTERM), t), [Action::Stop(Stop::Signal(libc::SIGTERM))]);
+        // A timeout after the end (no deadline is awaited then) kills nothing.
+        let mut m = Machine::new(Facts { wall: Some(t + secs(1)), ..supervised(t) }, t);
+        m.step(Event::InitExited { reported: true }, t);
+        assert!(m.waits(t).wall.is_none());
     }
 
     #[test]
