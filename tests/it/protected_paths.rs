@@ -4749,3 +4749,83 @@ fn git_s_exec_path_an_alias_names_is_protected_whole() {
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
 }
+
+/// Review 88, F3: git runs a `!` alias from the work tree's top, so the
+/// shell's spellings of the current directory there (`$PWD`, `${PWD}`,
+/// `~+`, `$(pwd)`, `` `pwd` ``, `$(git rev-parse --show-toplevel)`) name
+/// the top, and another expansion before a `/` (`$X/tools/x.sh`) is read
+/// from the top too (fail closed): each alias runs its workspace script
+/// (shown first), the task's rewrite is `fs.protected` (exit 4), the
+/// script stays as it was and the aliases run nothing of the task's (the
+/// plain `!sh tools/pl.sh` is the control). Benign: `!echo $PWD`, a
+/// `--format=$X` word and a `$HOME/…` script name no workspace file, so
+/// writing `bin/hb.sh`, another script and files named like the words is
+/// exit 0 and they stay.
+#[test]
+fn a_script_an_alias_names_through_the_shell_s_spelling_of_the_top_is_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tpl = !sh tools/pl.sh\n\tpw = !sh $PWD/tools/pw.sh\n\tpb = !${PWD}/tools/pb.sh\n\
+         \ttp = !bash -c \\\"~+/tools/tp.sh\\\"\n\
+         \ttl = !sh \\\"$(git rev-parse --show-toplevel)/tools/tl.sh\\\"\n\
+         \tdp = !sh $(pwd)/tools/dp.sh\n\tbt = !sh `pwd`/tools/bt.sh\n\
+         \tfx = !X=$PWD && sh $X/tools/fx.sh\n\
+         \tec = !echo $PWD\n\tlf = log -1 --format=$X\n\tlx = !git log -1 --format=$X\n\thb = !sh $HOME/bin/hb.sh\n",
+    )
+    .unwrap();
+    let aliases = ["pl", "pw", "pb", "tp", "tl", "dp", "bt", "fx"];
+    aliases_run_their_scripts_and_rewrites_are_refused(&e, &aliases, "r88-top", "", &|| ());
+    let o = e.sh("default", "set -e; mkdir -p bin; echo 'echo x' > bin/hb.sh; echo x > PWD; echo x > X");
+    o.assert_ok();
+    assert!(o.rules().is_empty(), "benign: {:?}\n{}", o.rules(), o.all());
+    for f in ["bin/hb.sh", "PWD", "X"] {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+    another_script_and_a_file_named_like_a_word_stay(&e, "format");
+}
+
+/// Review 88, F3: a hooks directory (`git -c core.hooksPath=$PWD/.githooks`)
+/// and a config git reads (`HOME=$PWD`'s `.gitconfig`,
+/// `GIT_CONFIG_GLOBAL=$PWD/.gitcfg`; `HOME=.` is the control) named through
+/// `$PWD` in an alias are the work tree's top: the task's making of a hook
+/// or a config there with code is `fs.protected` (exit 4), none is made
+/// and the host's aliases run nothing of the task's; what the host puts
+/// there itself does run (shown after, else the test proves nothing).
+#[test]
+fn a_hooks_directory_or_config_an_alias_names_through_pwd_is_protected() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\thk = !git -c core.hooksPath=$PWD/.githooks commit -q --allow-empty -m x\n\
+         \thd = !HOME=. git status --short\n\thh = !HOME=$PWD git status --short\n\
+         \thg = !GIT_CONFIG_GLOBAL=$PWD/.gitcfg git status --short\n",
+    )
+    .unwrap();
+    let run = |alias: &str, marker: &Path| {
+        let _ = std::fs::remove_file(marker);
+        let _ = host_alias(&e, alias);
+        marker.exists()
+    };
+    let marker = e.root.join("r88-hooks-ran");
+    let hook = format!("printf '#!/bin/sh\\ntouch {}\\n' > .githooks/pre-commit", marker.display());
+    let plant = format!("mkdir -p .githooks && {hook} && chmod +x .githooks/pre-commit");
+    let o = e.sh("default", &plant);
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join(".githooks/pre-commit").exists(), "the task's hook stayed\n{}", o.all());
+    assert!(!run("hk", &marker), "the host's `git hk` ran the task's hook\n{}", o.all());
+    host_sh(&e.ws, &plant);
+    assert!(run("hk", &marker), "the host's `git hk` does not run .githooks: the test proves nothing");
+    std::fs::remove_dir_all(e.ws.join(".githooks")).unwrap();
+    for (alias, file) in [("hd", ".gitconfig"), ("hh", ".gitconfig"), ("hg", ".gitcfg")] {
+        let marker = e.root.join(format!("r88-{alias}-ran"));
+        let plant = format!("printf '[core]\\n\\tfsmonitor = \"touch {}; false\"\\n' > {file}", marker.display());
+        let o = e.sh("default", &plant);
+        o.assert_violation("fs.protected");
+        assert!(!e.ws.join(file).exists(), "{alias}: the task's {file} stayed\n{}", o.all());
+        assert!(!run(alias, &marker), "{alias}: the host's git ran the task's code\n{}", o.all());
+        host_sh(&e.ws, &plant);
+        assert!(run(alias, &marker), "the host's `git {alias}` does not read {file}: the test proves nothing");
+        std::fs::remove_file(e.ws.join(file)).unwrap();
+    }
+}

@@ -40,9 +40,11 @@
 //!   workspace is itself protected).
 //!
 //! The host's files are the user's own, not a task's: they are read as
-//! git writes them, not adversarially. Residual (SECURITY.md §5.3): a
-//! workspace file a command reaches through shell code (`$VAR/x`, a
-//! function, `cd tools && ./x`), through a directory it names
+//! git writes them, not adversarially. Every word is read as a path after
+//! the one normaliser of shell expansions ([`super::expansion::at_top`]:
+//! `$PWD/x`, `$(pwd)/x`, `~+/x` are `./x`; review 88, F3). Residual
+//! (SECURITY.md §5.3): a workspace file a command reaches through other
+//! shell code (a function, `cd tools && ./x`), through a directory it names
 //! (`pytest tests/`: but for an interpreter's script, see
 //! [`super::interpreted`]), or through Python's own search (`PYTHONPATH`,
 //! `-c` code, a module's imports and their bytecode) is not recognised.
@@ -82,7 +84,8 @@ pub enum Kind {
     Bare,
     /// A config file git reads, named by an alias's assignment
     /// (`GIT_CONFIG_GLOBAL=FILE`, `HOME=DIR`'s `.gitconfig`: review 87, F2,
-    /// F3) or a `-c include.path=$PWD/FILE`: code as a [`Kind::Path`] is
+    /// F3) or a `-c include.path=$PWD/FILE` (any spelling of the top,
+    /// review 88, F3): code as a [`Kind::Path`] is
     /// (absent too), and read at a work tree's top ([`with_mains`]) for
     /// what its settings make code.
     Config,
@@ -413,14 +416,13 @@ fn read_followed(path: &Path) -> Option<Vec<u8>> {
 /// and `python3 -m a.b` names the module's files (review 79, F3, F4). An
 /// option (`-x`), `.`/`..`, a word ending in `/` (a directory: review 79,
 /// F5), or a word the shell expands (`$`, `` ` ``, `%` placeholders git
-/// fills) is none. A relative path is from the work tree's top; a `~/`
+/// fills) once read by [`super::expansion::at_top`] is none. A relative path is from the work tree's top; a `~/`
 /// path from the host user's `HOME` (review 81, F2: a workspace may lie
 /// below it).
 pub fn program_paths(section: &str, key: &str, value: &str) -> Vec<Named> {
     let mut found = Vec::new();
     setting_paths(section, key, value, 0, &mut found);
-    // Each once: an unquoted `$(…)` is read as words and as a substitution
-    // (by hash: a `python3 -m` names thousands of stand-ins).
+    // Each once (by hash: a `python3 -m` names thousands of stand-ins).
     let mut seen = std::collections::HashSet::new();
     found.retain(|n: &Named| seen.insert(n.clone()));
     found
@@ -519,13 +521,16 @@ fn given_settings_paths(settings: &[(String, String, String)], depth: usize, out
             setting_paths(section, key, value, depth + 1, out);
             continue;
         }
-        // `$PWD/FILE` in a `!` alias: from the work tree's top, where git
-        // runs it (review 87, F3), read there ([`with_mains`]).
-        if let Some(rest) = ["$PWD/", "${PWD}/"].iter().find_map(|p| value.trim().strip_prefix(p)) {
-            config_file(rest, out);
+        // A file named from the work tree's top (`$PWD/FILE` in a `!`
+        // alias: review 87, F3; review 88, F3): read there ([`with_mains`]).
+        // A relative one as written git refuses.
+        let read = super::expansion::at_top(value.trim());
+        let Some(file) = include_target(&read, None) else {
+            if read != value.trim() {
+                config_file(&read, out);
+            }
             continue;
-        }
-        let Some(file) = include_target(value, None) else { continue };
+        };
         out.push(Named { path: file.clone(), kind: Kind::Path });
         config_file_paths(&file, depth, out);
     }
@@ -551,10 +556,11 @@ fn config_file_paths(file: &Path, depth: usize, out: &mut Vec<Named>) {
 /// Push onto `out` the config file `value` names ([`Kind::Config`]), if
 /// it names one (not a word the shell expands).
 fn config_file(value: &str, out: &mut Vec<Named>) {
+    let value = super::expansion::at_top(value.trim());
     if value.contains(['$', '`']) {
         return;
     }
-    out.extend(path_of(value.trim()).map(|path| Named { path, kind: Kind::Config }));
+    out.extend(path_of(&value).map(|path| Named { path, kind: Kind::Config }));
 }
 
 /// Command lines read inside a command line (`sh -c '…'`, `env -S '…'`,
@@ -751,7 +757,11 @@ fn wrapped_paths(w: super::wrappers::Wrapped<'_>, depth: usize, out: &mut Vec<Na
 /// Push onto `out` the directory `value` names, as code whatever is there
 /// ([`Kind::HooksDir`]): a hooks or template directory, git's exec path.
 fn code_dir(value: &str, out: &mut Vec<Named>) {
-    out.extend(path_of(value.trim()).map(|path| Named { path, kind: Kind::HooksDir }));
+    let value = super::expansion::at_top(value.trim());
+    if value.contains(['$', '`']) {
+        return;
+    }
+    out.extend(path_of(&value).map(|path| Named { path, kind: Kind::HooksDir }));
 }
 
 /// git's environment variables whose value is a command line git runs, and
@@ -785,8 +795,9 @@ const COMMAND_VARIABLES: &[(&str, &str, &str)] = &[
 /// `git/config`) is a [`Kind::Config`], read at the work tree's top.
 fn assignment_paths(a: &str, depth: usize, out: &mut Vec<Named>) {
     let Some((name, value)) = a.split_once('=') else { return argument_path(a, false, out) };
+    let dir = super::expansion::at_top(value.trim());
     let under = |rest: &str| {
-        (!value.is_empty() && !value.contains(['$', '`'])).then(|| format!("{}/{rest}", value.trim_end_matches('/')))
+        (!dir.is_empty() && !dir.contains(['$', '`'])).then(|| format!("{}/{rest}", dir.trim_end_matches('/')))
     };
     match name {
         "GIT_EXEC_PATH" => return code_dir(value, out),
@@ -821,6 +832,7 @@ fn argument_path(a: &str, git: bool, out: &mut Vec<Named>) {
 /// option, `.`/`..`, a word ending in `/`, or one the shell or git
 /// expands; a [`Kind::Bare`] one only as a [`Word::Argument`].
 fn word_path(w: &str, role: Word, out: &mut Vec<Named>) {
+    let w = &*super::expansion::at_top(w);
     if w.is_empty() || w.starts_with('-') || w.contains(['$', '`', '%']) || w == "." || w == ".." || w.ends_with('/') {
         return;
     }
@@ -1058,6 +1070,7 @@ fn node_paths<'a>(args: &'a [String], out: &mut Vec<Named>) -> &'a [String] {
 /// expands; a trailing `/` is dropped (`python3 tools/app/` runs
 /// `tools/app/__main__.py` too).
 fn script_paths(w: &str, derive: fn(&str) -> Vec<String>, out: &mut Vec<Named>) {
+    let w = super::expansion::at_top(w);
     let w = w.trim_end_matches('/');
     if w.is_empty() || w.starts_with('-') || w.contains(['$', '`', '%']) {
         return;
@@ -1185,17 +1198,59 @@ fn shell_words(command: &str) -> Vec<Command> {
                         '\\' if chars.peek().is_some_and(|n| matches!(n, '"' | '\\' | '$' | '`')) => {
                             w.extend(chars.next());
                         }
+                        '$' | '`' => raw_expansion(q, &mut chars, w),
                         q => w.push(q),
                     }
                 }
             }
             '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
+            '$' | '`' => raw_expansion(c, &mut chars, word.get_or_insert_with(String::new)),
             c => word.get_or_insert_with(String::new).push(c),
         }
     }
     end(&mut word, &mut commands, &mut output);
     commands.retain(|c| !c.words.is_empty() || !c.assigned.is_empty());
     commands
+}
+
+/// Push onto `w` a command substitution or a `${…}` expansion whole, as
+/// written (`$(git rev-parse --show-toplevel)` is one word's part, not
+/// words and operators: review 88, F3), `first` (`$` or `` ` ``) already
+/// taken from `chars`; a `$` before anything else is pushed alone. Its
+/// inside is read as a command line by [`substitutions`].
+fn raw_expansion(first: char, chars: &mut std::iter::Peekable<std::str::Chars<'_>>, w: &mut String) {
+    w.push(first);
+    if first == '`' {
+        while let Some(q) = chars.next() {
+            w.push(q);
+            match q {
+                '`' => break,
+                '\\' => w.extend(chars.next()),
+                _ => {}
+            }
+        }
+        return;
+    }
+    let Some(close) = chars.peek().and_then(|c| match c {
+        '(' => Some(')'),
+        '{' => Some('}'),
+        _ => None,
+    }) else {
+        return;
+    };
+    let open = if close == ')' { '(' } else { '{' };
+    let mut depth = 0usize;
+    for q in chars.by_ref() {
+        w.push(q);
+        if q == open {
+            depth += 1;
+        } else if q == close {
+            depth -= 1;
+            if depth == 0 {
+                break;
+            }
+        }
+    }
 }
 
 /// Whether the shell reads `w` before a program as a reserved word.
@@ -1277,7 +1332,8 @@ mod tests {
         assert_eq!(p("submodule", "update", "checkout"), v(&[]));
         assert_eq!(p("trailer", "cmd", "bin/t;x/y"), v(&["bin/t", "x/y"]));
         assert_eq!(p("gpg", "defaultkeycommand", "k/cmd"), v(&["k/cmd"]));
-        assert_eq!(p("difftool", "cmd", "$HOME/x/dt"), v(&[]));
+        // Review 88, F3: `$HOME/` is `~/`.
+        assert_eq!(p("difftool", "cmd", "$HOME/x/dt"), [home.join("x/dt")]);
         // Review 78, F2: a program's words without a `/` are (bare) paths too.
         assert_eq!(p("diff", "textconv", "python3 conv.py"), v(&["conv.py/__main__.py", "conv.py"]));
         assert_eq!(p("alias", "lint", "!sh lint.sh && f() { cd .; sh -e x; }; f"), v(&["lint.sh", "x"]));
@@ -1721,6 +1777,37 @@ mod tests {
     }
 
     #[test]
+    fn a_word_naming_the_top_through_the_shell_is_read_from_the_top() {
+        // Review 88, F3: every word, through the one normaliser
+        // (`expansion::at_top`); the same file, spelled any way.
+        let p = alias_paths_without_stand_ins;
+        for alias in [
+            "!sh $PWD/tools/lint.sh",
+            "!${PWD}/tools/lint.sh",
+            "!bash -c \"~+/tools/lint.sh\"",
+            "!sh \"$(git rev-parse --show-toplevel)/tools/lint.sh\"",
+            "!sh $(pwd)/tools/lint.sh",
+            "!sh `pwd`/tools/lint.sh",
+            "!sh `git rev-parse --show-toplevel`/tools/lint.sh",
+            "!X=$PWD && sh $X/tools/lint.sh",
+            "!env -C $PWD/tools ./lint.sh",
+            "!python3 $PWD/tools/lint.sh",
+            "!make -f $PWD/tools/lint.sh",
+        ] {
+            let got = p(alias);
+            assert!(got.contains(&PathBuf::from("./tools/lint.sh")), "{alias}: {got:?}");
+        }
+        let kinds = program_paths("alias", "x", "!git -c core.hooksPath=$PWD/.githooks commit");
+        assert_eq!(kinds, [Named { path: PathBuf::from("./.githooks"), kind: Kind::HooksDir }]);
+        // Bare after the top is a path (`$PWD/lint.sh`), not a name from PATH.
+        assert_eq!(p("!$PWD/lint.sh"), v_of(&["./lint.sh"]));
+        // Words that name no file.
+        for alias in ["!echo $PWD", "!git log -1 --format=$X", "log --format=$X", "!cd $PWD && make", "!echo `pwd`"] {
+            assert_eq!(p(alias), v_of(&[]), "{alias}");
+        }
+    }
+
+    #[test]
     fn a_config_an_alias_s_assignment_or_pwd_include_names_is_read_at_the_top() {
         // Review 87, F2, F3: the file (absent too) is code, and what it and
         // its includes name, read where the work tree is.
@@ -1736,8 +1823,17 @@ mod tests {
         for (alias, file) in [
             ("!GIT_CONFIG_GLOBAL=tools/g.cfg git fetch", "tools/g.cfg"),
             ("!env GIT_CONFIG_SYSTEM=tools/g.cfg git fetch", "tools/g.cfg"),
-            ("!git -c include.path=$PWD/tools/g.cfg fetch", "tools/g.cfg"),
-            ("!git -c include.path=${PWD}/tools/g.cfg fetch", "tools/g.cfg"),
+            ("!git -c include.path=$PWD/tools/g.cfg fetch", "./tools/g.cfg"),
+            ("!git -c include.path=${PWD}/tools/g.cfg fetch", "./tools/g.cfg"),
+            // Review 88, F3: every spelling of the top, in every place.
+            ("!git -c include.path=\"$(pwd)\"/tools/g.cfg fetch", "./tools/g.cfg"),
+            ("!GIT_CONFIG_GLOBAL=$PWD/tools/g.cfg git fetch", "./tools/g.cfg"),
+            ("!env GIT_CONFIG_SYSTEM=~+/tools/g.cfg git fetch", "./tools/g.cfg"),
+            ("!HOME=$PWD git fetch", "./.gitconfig"),
+            ("!HOME=`pwd`/tools git fetch", "./tools/.gitconfig"),
+            ("!XDG_CONFIG_HOME=$(git rev-parse --show-toplevel)/cfg git fetch", "./cfg/git/config"),
+            // Another expansion before a `/`: from the top (fail closed).
+            ("!git -c include.path=$X/tools/g.cfg fetch", "./tools/g.cfg"),
             ("!HOME=tools git fetch", "tools/.gitconfig"),
             ("!HOME=tools/ git fetch", "tools/.config/git/config"),
             ("!XDG_CONFIG_HOME=cfg git fetch", "cfg/git/config"),
@@ -1745,7 +1841,7 @@ mod tests {
             let named = program_paths("alias", "a", alias);
             assert!(named.contains(&config(file)), "{alias}: {file} not in {named:?}");
             let all = with_mains(named, top.path());
-            if file == "tools/g.cfg" {
+            if file.ends_with("tools/g.cfg") {
                 for want in [
                     Named { path: PathBuf::from("tools/ssh.sh"), kind: Kind::Path },
                     Named { path: top.path().join("tools/b.cfg"), kind: Kind::Path },
@@ -1759,7 +1855,7 @@ mod tests {
         assert!(config("tools/none.cfg").is_code_at(&top.path().join("tools/none.cfg")));
         assert!(!config("tools").is_code_at(&top.path().join("tools")));
         // A value the shell expands names none.
-        for alias in ["!HOME=$X git fetch", "!GIT_CONFIG_GLOBAL=$F git fetch", "!git -c include.path=$X/g.cfg fetch"] {
+        for alias in ["!HOME=$X git fetch", "!GIT_CONFIG_GLOBAL=$F git fetch", "!git -c include.path=$X fetch"] {
             assert!(program_paths("alias", "a", alias).iter().all(|n| n.kind != Kind::Config), "{alias}");
         }
     }

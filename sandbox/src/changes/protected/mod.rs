@@ -48,6 +48,7 @@ mod beneath;
 mod codepaths;
 pub(crate) use codepaths::{Resolved, resolve as resolve_noting_links};
 mod discovery;
+mod expansion;
 mod gitdir;
 mod gitoptions;
 pub(crate) mod hostconfig;

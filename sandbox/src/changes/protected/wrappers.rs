@@ -96,9 +96,13 @@ pub(super) fn wrapped<'a>(name: &str, args: &'a [String]) -> Option<Wrapped<'a>>
 /// named: a relative one joined to `dir` (a leading `./` dropped), an
 /// absolute one as it is. A `dir` the shell or git expands (`$D`) or that
 /// is no path leaves them as they are (read from the top: a wider reading
-/// than none).
+/// than none); one read through [`super::expansion::at_top`] (`$PWD/tools`,
+/// `$D/tools`) gives both readings.
 pub(super) fn from_dir(dir: &str, found: Vec<Named>) -> Vec<Named> {
     use std::path::{Component, PathBuf};
+    let read = super::expansion::at_top(dir);
+    let expanded = read != dir;
+    let dir = &*read;
     let base = match dir {
         d if d.is_empty() || d.contains(['$', '`', '%']) => return found,
         "~" => std::env::var_os("HOME").map(PathBuf::from),
@@ -108,16 +112,17 @@ pub(super) fn from_dir(dir: &str, found: Vec<Named>) -> Vec<Named> {
         },
     };
     let Some(base) = base else { return found };
-    found
-        .into_iter()
-        .map(|n| {
-            if n.path.is_absolute() {
-                return n;
-            }
-            let rel: PathBuf = n.path.components().filter(|c| *c != Component::CurDir).collect();
-            Named { path: base.join(rel), ..n }
-        })
-        .collect()
+    let joined = found.iter().cloned().map(|n| {
+        if n.path.is_absolute() {
+            return n;
+        }
+        let rel: PathBuf = n.path.components().filter(|c| *c != Component::CurDir).collect();
+        Named { path: base.join(rel), ..n }
+    });
+    match expanded {
+        true => found.iter().cloned().chain(joined).collect(),
+        false => joined.collect(),
+    }
 }
 
 /// `xargs`'s options that take a value.
