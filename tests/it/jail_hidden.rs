@@ -152,3 +152,52 @@ fn a_decoy_or_canary_read_just_before_the_wall_timeout_is_reported_and_recorded(
     }
     assert!(checked, "the task never read before its timeout, even 0.7 s ahead");
 }
+
+/// Review 88 F1: a canary read just before the wall deadline, then one
+/// `sendmsg` of 4 GiB (1,024 iovecs naming one 4 MiB buffer, the most the
+/// supervisor judges in one call: seconds of judging). The supervisor judged
+/// it without reading the host's `stop`; the init was SIGKILLed after the
+/// stop's 1 s grace, before its final check: exit 3 and no `canary.read`.
+/// The judgement is now cut short by the stop (the send fails, unsent), so
+/// the final check runs: exit 4 `canary.read`, in the report and the audit
+/// log, and the run ends well before the judgement would have.
+#[test]
+fn a_canary_read_before_the_wall_timeout_is_reported_though_a_4_gib_send_keeps_the_supervisor_busy() {
+    let bin = compile_c("busy_send");
+    let mut checked = false;
+    for delay in ["1850", "1700", "1300"] {
+        let e = env().with_prog(&bin, "busy_send");
+        let script = format!("./busy_send ~/.ssh/id_ed25519 {delay} 3");
+        let started = std::time::Instant::now();
+        let o = e.run_cmd(e.cmd("default", &["--timeout", "2s"], &["/bin/sh", "-c", &script]));
+        let took = started.elapsed();
+        if !o.stderr.contains("id_ed25519 -> fd=") {
+            continue; // killed before its read: a slow machine, try earlier
+        }
+        assert_eq!(o.code, 4, "a canary read beats the timeout: {}", o.all());
+        o.assert_violation("canary.read");
+        assert!(!o.all_output().contains(SSH_CANARY), "{}", o.all());
+        assert!(!o.stderr.contains("after 3."), "a 4 GiB judgement ran to its end past the stop: {}", o.all());
+        assert!(took < std::time::Duration::from_secs(8), "took {took:?}: {}", o.all());
+        let recs = e.audit_records();
+        assert!(
+            recs.iter().any(|r| r["kind"] == "violation" && r["body"].to_string().contains("canary.read")),
+            "no canary.read violation record in the audit log: {recs:?}"
+        );
+        let ended = recs.iter().rev().find(|r| r["kind"] == "task_ended").expect("a task_ended record");
+        assert!(ended["body"].to_string().contains("policy_denied"), "{ended}");
+        checked = true;
+        break;
+    }
+    assert!(checked, "the task never read before its timeout, even 0.7 s ahead");
+}
+
+/// The benign neighbour of the above: the same 4 GiB `sendmsg` without a
+/// stop is judged whole and sent (exit 0, no violation).
+#[test]
+fn a_4_gib_sendmsg_of_plain_bytes_is_judged_whole_and_sent() {
+    let e = env().with_prog(&compile_c("busy_send"), "busy_send");
+    let o = e.run("default", &["./busy_send", "./busy_send", "0", "1", "exit"]);
+    o.assert_ok();
+    assert!(o.stderr.contains("sendmsg -> ") && !o.stderr.contains("sendmsg -> -1"), "{}", o.all());
+}

@@ -147,6 +147,72 @@ fn setuid_tar_extraction_leaves_no_setid_file() {
 
 /// What builds do: setgid directories (group inheritance), ordinary modes, the
 /// sticky bit, `cp` of a set-uid program (cp drops the bits), install -m.
+/// tests/support/sgid_race.c, compiled once per test binary.
+fn sgid_race() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| compile_c("sgid_race"))
+}
+
+/// Every regular file under `dir` with a set-user-ID or set-group-ID bit.
+fn setid_files(dir: &Path) -> Vec<(PathBuf, u32)> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let m = entry.path().symlink_metadata().unwrap();
+            if m.is_dir() {
+                todo.push(entry.path());
+            } else if m.is_file() && m.permissions().mode() & 0o6000 != 0 {
+                found.push((entry.path(), m.permissions().mode() & 0o7777));
+            }
+        }
+    }
+    found
+}
+
+/// Review 88 F2: `chmod g+s` judged on a directory while a thread swaps a
+/// file into its place (RENAME_EXCHANGE) can leave a set-gid file; the
+/// after-task sweep is the backstop. A task the supervisor killed (here a
+/// `limits.disk` overrun under `on_violation: deny`) ended without the
+/// sweep, and a set-gid root executable stayed in the workspace. Every end
+/// now runs the final checks: exit 4, `limits.disk` and `fs.setuid`, and no
+/// set-ID bit on any workspace file.
+#[test]
+fn setuid_a_raced_setgid_file_is_cleared_when_a_disk_overrun_kills_the_task() {
+    assert!(is_root(), "the suite runs as root");
+    let mut checked = false;
+    for _ in 0..4 {
+        let e = env().with_prog(sgid_race(), "race");
+        let p = e.policy("deny-disk", "version: 1\nlimits:\n  disk: 4MiB\non_violation: deny\n");
+        let o = e.run(&p, &["./race", "200000", "then-disk"]);
+        assert_eq!(setid_files(&e.ws), vec![], "a set-ID file was left in the workspace: {}", o.all());
+        if !o.stdout.contains("hit=1") {
+            continue;
+        }
+        assert_eq!(o.code, 4, "{}", o.all());
+        o.assert_violation("limits.disk");
+        o.assert_violation("fs.setuid");
+        checked = true;
+        break;
+    }
+    assert!(checked, "the race never left a set-gid file to clear in 4 runs");
+}
+
+/// Review 88 F2 under the default policy (`on_violation: kill`): the race's
+/// own `fs.setuid` denial, or the write to /etc/passwd after a hit, kills
+/// the task; its end runs the sweep all the same.
+#[test]
+fn setuid_a_raced_setgid_file_is_cleared_when_a_violation_kills_the_task() {
+    assert!(is_root(), "the suite runs as root");
+    for _ in 0..3 {
+        let e = env().with_prog(sgid_race(), "race");
+        let o = e.run("default", &["./race", "200000", "then-violate"]);
+        assert_eq!(setid_files(&e.ws), vec![], "a set-ID file was left in the workspace: {}", o.all());
+        assert_eq!(o.code, 4, "{}", o.all());
+        o.assert_any_violation(&["fs.setuid", "fs.write"]);
+    }
+}
+
 #[test]
 fn setuid_benign_modes_and_setgid_directories_are_allowed() {
     let e = senv();

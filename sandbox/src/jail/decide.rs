@@ -31,6 +31,8 @@ pub enum Decision {
     /// can reach no file (a name in a removed directory, [`Target::Absent`]).
     /// Answered here rather than continued, so that no change of the task's
     /// working directory after the judgement can give the path another meaning.
+    /// Also a send whose payload judgement the host's stop cut short
+    /// ([`super::payload::Payloads::judge_until`]): not sent, and the task ends.
     Fail {
         /// errno returned to the task.
         errno: i32,

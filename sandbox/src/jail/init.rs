@@ -192,6 +192,17 @@ impl Reporter {
         !self.reader.buffer().is_empty()
     }
 
+    /// Whether an order waits (buffered, or readable on the socket; its
+    /// end counts: the host side is gone), without reading it or waiting.
+    pub fn order_waiting(&self) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        if self.order_buffered() {
+            return true;
+        }
+        let mut fds = [PollFd::new(self.orders(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
+    }
+
     /// Read the host side's next order. [`Order::HostGone`] at the end of
     /// the socket or on a read error: nobody is left to time the task out.
     pub fn read_order(&mut self) -> Order {

@@ -18,6 +18,12 @@
 //!   memory and one substring search per value: ~2–6 GB/s).
 //! - A payload the supervisor cannot read is denied with
 //!   `syscall.unreadable_argument`, as any unreadable argument is.
+//! - A judgement is interruptible ([`Payloads::judge_until`]): before each
+//!   window after the first it asks whether to stop (the host's `stop`
+//!   waits), and if so the call is failed with EACCES, unsent and
+//!   unreported (fail closed), and the socket's stream is left as it was. So
+//!   no send, however large, keeps the supervisor from its final checks past
+//!   the stop's grace (review 88 F1).
 //! - Per socket (known by its inode, so a `dup`, another thread or a forked
 //!   child continue the same stream) only the end of its stream that could
 //!   begin a value is kept (at most the longest value's length minus one
@@ -37,11 +43,13 @@ use crate::rule::Rule;
 use crate::sys::Notification;
 
 /// At most this many payload bytes are judged per call; a call that sends
-/// more is denied (`canary.unverifiable`). 4 GiB: ~1–2 s of judging, bound
-/// to a call that names the same memory over and over (1,024 iovecs of 2 GiB
-/// each); a real single send of a large body (Python's `sendall` of a 300 MiB
-/// bytes object is one call) stays far below it (review 59, F6: 256 MiB
-/// refused such an upload).
+/// more is denied (`canary.unverifiable`). 4 GiB: about 4 s of judging (a
+/// debug build, review 88 F1), bound to a call that names the same memory
+/// over and over (1,024 iovecs of 4 MiB); a real single send of a large body
+/// (Python's `sendall` of a 300 MiB bytes object is one call) stays far below
+/// it (review 59, F6: 256 MiB refused such an upload). That is longer than
+/// the host's stop grace: the judgement is cut short by a stop
+/// ([`Payloads::judge_until`]).
 pub const MAX_SCANNED: usize = 4 << 30;
 
 /// The payload is read and searched this many bytes at a time.
@@ -76,6 +84,20 @@ impl Payloads {
     /// anything else continues), on the socket `socket` names (its inode,
     /// asked only when needed).
     pub fn judge(&mut self, n: &Notification, mem: &dyn Memory, socket: impl FnOnce() -> Option<u64>) -> Decision {
+        self.judge_until(n, mem, socket, || false)
+    }
+
+    /// [`Payloads::judge`], asking `stop` before each window after the first
+    /// (a payload of one window never asks): once it says yes, the call is
+    /// [`Decision::Fail`] with EACCES (not sent, no rule: the task is being
+    /// stopped) and the socket's stream stays as it was.
+    pub fn judge_until(
+        &mut self,
+        n: &Notification,
+        mem: &dyn Memory,
+        socket: impl FnOnce() -> Option<u64>,
+        mut stop: impl FnMut() -> bool,
+    ) -> Decision {
         if self.matcher.is_empty() {
             return Decision::Continue;
         }
@@ -111,13 +133,22 @@ impl Payloads {
         };
         let mut reader = Reader { mem, segments: &segments, at: 0, offset: 0 };
         let mut buf = std::mem::take(&mut self.buf);
-        let searched = self.matcher.search_stream(&before, &mut buf, WINDOW, |out| reader.fill(out));
+        let mut first = true;
+        let searched = self.matcher.search_stream(&before, &mut buf, WINDOW, |out| {
+            if !std::mem::take(&mut first) && !reader.done() && stop() {
+                return Err(Cut::Stopped);
+            }
+            reader.fill(out).map_err(|()| Cut::Unreadable)
+        });
         self.buf = buf;
         match searched {
-            Err(()) => {
+            Err(cut) => {
                 // Not sent: the stream still ends where it did.
                 self.remember(inode, before);
-                unreadable(&call, "payload")
+                match cut {
+                    Cut::Unreadable => unreadable(&call, "payload"),
+                    Cut::Stopped => Decision::Fail { errno: libc::EACCES },
+                }
             }
             Ok(Searched::Found(t, at)) => {
                 let detail = if (at as usize) < before.len() {
@@ -158,6 +189,14 @@ impl Payloads {
     }
 }
 
+/// Why a judgement ended before the payload's end.
+enum Cut {
+    /// A piece of it the supervisor cannot read.
+    Unreadable,
+    /// The caller's `stop` said so.
+    Stopped,
+}
+
 /// Reads a payload's segments in order into the windows it is asked to fill.
 struct Reader<'a> {
     mem: &'a dyn Memory,
@@ -168,6 +207,11 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    /// Whether every segment has been read.
+    fn done(&self) -> bool {
+        self.at >= self.segments.len()
+    }
+
     /// Fill as much of `out` as the payload has left; `Err` for a piece the
     /// supervisor cannot read.
     fn fill(&mut self, out: &mut [u8]) -> Result<usize, ()> {

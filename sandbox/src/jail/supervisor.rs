@@ -47,6 +47,9 @@ pub struct Supervisor<'a> {
     /// Each protected git config the task had the supervisor change, as it
     /// was at the first change: what every later change is judged from.
     config_starts: std::collections::HashMap<PathBuf, Vec<u8>>,
+    /// A judgement was cut short because an order of the host side waits
+    /// (review 88 F1): it is read before anything else.
+    order_cut_in: bool,
 }
 
 impl<'a> Supervisor<'a> {
@@ -74,6 +77,7 @@ impl<'a> Supervisor<'a> {
             last_periodic: std::time::Instant::now(),
             payloads: super::payload::Payloads::new(&plan.canaries),
             config_starts: std::collections::HashMap::new(),
+            order_cut_in: false,
         })
     }
 
@@ -83,7 +87,9 @@ impl<'a> Supervisor<'a> {
     /// The host side's [`super::init::STOP`] (a timeout, an interrupt) ends
     /// it too: every process of the task is killed first, then the final
     /// checks run, so a decoy or canary read made before the kill is
-    /// reported (review 86 F7).
+    /// reported (review 86 F7). A payload judgement in progress is cut short
+    /// by it (review 88 F1). Every end runs the final checks: a normal one,
+    /// a stop, and a kill for a violation (review 88 F2).
     pub fn run(&mut self, rep: &mut super::init::Reporter) -> Event {
         loop {
             if let Some(ev) = self.reap() {
@@ -123,6 +129,9 @@ impl<'a> Supervisor<'a> {
             if notif_ready && !listener_hup {
                 kill |= self.handle_notification(rep);
             }
+            if std::mem::take(&mut self.order_cut_in) && self.obey(rep) {
+                return self.stop(rep);
+            }
             if listener_hup {
                 self.listener = None;
             }
@@ -135,10 +144,11 @@ impl<'a> Supervisor<'a> {
                 kill |= self.check_pids(rep);
             }
             if kill {
-                // Report what is already visible (e.g. a decoy read just before the
-                // violation that ends the task), then stop.
-                self.check_decoys(rep);
-                return Event::Exited { code: None, signal: Some(libc::SIGKILL) };
+                // As at the host's stop: every process killed, then the final
+                // checks (a decoy read just before the violation that ends the
+                // task, the full disk measure, the set-ID sweep: a file raced
+                // set-gid must not outlive a killed task, review 88 F2).
+                return self.stop(rep);
             }
         }
     }
@@ -150,10 +160,11 @@ impl<'a> Supervisor<'a> {
         !matches!(rep.read_order(), super::init::Order::Unknown(_))
     }
 
-    /// The host side's stop: kill every process of the task (with namespaces
-    /// everything else in our pid namespace; without, our children, reaped
-    /// until none is left: we are their subreaper), then the final checks.
-    /// The task's main process ends by our SIGKILL.
+    /// The host side's stop, and the end of a task killed for a violation:
+    /// kill every process of the task (with namespaces everything else in our
+    /// pid namespace; without, our children, reaped until none is left: we
+    /// are their subreaper), then the final checks. The task's main process
+    /// ends by our SIGKILL.
     fn stop(&mut self, rep: &mut super::init::Reporter) -> Event {
         if self.plan.namespaces {
             // We are pid 1 of the jail's pid namespace: -1 is every other process in it.
@@ -360,7 +371,19 @@ impl<'a> Supervisor<'a> {
             && !self.plan.canaries.is_empty()
             && matches!(nr, libc::SYS_sendto | libc::SYS_sendmsg | libc::SYS_sendmmsg)
         {
-            decision = self.payloads.judge(&n, &mem, || super::payload::socket_inode(n.pid, n.args[0]));
+            // Cut short when the host's stop waits: no send may keep us from
+            // the final checks past the stop's grace (review 88 F1).
+            let mut cut_in = false;
+            decision = self.payloads.judge_until(
+                &n,
+                &mem,
+                || super::payload::socket_inode(n.pid, n.args[0]),
+                || {
+                    cut_in = rep.order_waiting();
+                    cut_in
+                },
+            );
+            self.order_cut_in = cut_in;
             if let Decision::Deny { rule, .. } = &decision
                 && *rule == UNREADABLE_RULE
                 && !mem.still_valid()
@@ -436,7 +459,7 @@ impl<'a> Supervisor<'a> {
         let _ = sys::notif_send(listener, n.id, answer);
         if let Decision::Deny { rule, detail, .. } = decision {
             self.report(rep, rule, detail);
-            // With kill_on_violation the init returns and the kernel kills the namespace.
+            // With kill_on_violation the task is stopped (`stop`), final checks included.
             return self.plan.kill_on_violation;
         }
         false

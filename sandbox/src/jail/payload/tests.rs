@@ -230,3 +230,45 @@ fn what_is_kept_is_bounded_and_only_what_could_begin_a_value() {
     assert_eq!(t.judge(&sendto(0x1000, 4096), &mem, || Some(10)), Decision::Continue);
     assert!(!t.sockets.iter().any(|(s, _)| *s == 10));
 }
+
+#[test]
+fn a_judgement_cut_short_by_a_stop_fails_the_call_unsent_and_keeps_the_stream() {
+    // Review 88 F1: a send of many windows asks `stop` between windows; once it
+    // says yes, the call is failed (EACCES, no rule) and nothing more is read.
+    let mut mem = Buffers { region: Some((0x10_0000_0000, 64 * WINDOW, Vec::new(), 0)), ..Buffers::default() };
+    mem.fixed.insert(0x1000, b"xx ghp_01".to_vec());
+    let mut p = Payloads::new(&tokens());
+    // The socket's stream ends with what could begin the value.
+    assert_eq!(p.judge(&sendto(0x1000, 9), &mem, || Some(7)), Decision::Continue);
+    let mut asked = 0;
+    let d = p.judge_until(
+        &sendto(0x10_0000_0000, 64 * WINDOW),
+        &mem,
+        || Some(7),
+        || {
+            asked += 1;
+            asked == 3
+        },
+    );
+    assert_eq!(d, Decision::Fail { errno: libc::EACCES });
+    assert_eq!(asked, 3, "asked before each window after the first, and no more once stopped");
+    // The stream still ends where it did: the value completed next is found.
+    mem.fixed.insert(0x2000, b"23456789abcdef".to_vec());
+    let d = p.judge(&sendto(0x2000, 14), &mem, || Some(7));
+    assert_eq!(rule(&d), Some(Rule::CanaryLeak), "{d:?}");
+    // A payload of one window never asks; one not stopped is judged whole.
+    let one = p.judge_until(&sendto(0x10_0000_0000, WINDOW), &mem, || Some(8), || panic!("asked"));
+    assert_eq!(one, Decision::Continue);
+    let mut asked = 0;
+    let whole = p.judge_until(
+        &sendto(0x10_0000_0000, 64 * WINDOW),
+        &mem,
+        || Some(8),
+        || {
+            asked += 1;
+            false
+        },
+    );
+    assert_eq!(whole, Decision::Continue);
+    assert!(asked >= 63, "asked {asked} times");
+}

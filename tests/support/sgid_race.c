@@ -1,0 +1,69 @@
+/* Review 88 F2: chmod("x", 02755) judged on a directory while another thread
+ * swaps a file into its place (renameat2 RENAME_EXCHANGE of x and y): the
+ * per-call check sees a directory, the kernel may give the file the bit. Up
+ * to ROUNDS tries; prints "hit=0|1". After a hit, THEN:
+ *   then-exit     exit 0 (the normal end)
+ *   then-disk     write 3 x 2 MiB and sleep (a limits.disk overrun)
+ *   then-violate  open /etc/passwd for writing and sleep (fs.write) */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static volatile int racing = 1;
+
+static void *swapper(void *u) {
+    (void)u;
+    while (racing) syscall(SYS_renameat2, AT_FDCWD, "x", AT_FDCWD, "y", RENAME_EXCHANGE);
+    return NULL;
+}
+
+static int setgid_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_ISGID);
+}
+
+int main(int argc, char **argv) {
+    int rounds = argc > 1 ? atoi(argv[1]) : 20000;
+    const char *then = argc > 2 ? argv[2] : "then-exit";
+    mkdir("x", 0755);
+    int fd = open("y", O_CREAT | O_WRONLY, 0755);
+    if (fd < 0 || write(fd, "#!/bin/sh\nid\n", 13) != 13) return 2;
+    close(fd);
+    pthread_t t;
+    pthread_create(&t, NULL, swapper, NULL);
+    int hit = 0;
+    for (int i = 0; i < rounds && !hit; i++) {
+        chmod("x", 02755);
+        hit = setgid_file("x") || setgid_file("y");
+    }
+    racing = 0;
+    pthread_join(t, NULL);
+    printf("hit=%d\n", hit);
+    fflush(stdout);
+    if (!hit) return 0;
+    if (!strcmp(then, "then-violate")) {
+        int f = open("/etc/passwd", O_WRONLY | O_APPEND);
+        (void)f;
+        sleep(5);
+    }
+    if (!strcmp(then, "then-disk")) {
+        static char b[1 << 20];
+        for (int k = 0; k < 3; k++) {
+            char n[8] = "big0";
+            n[3] += k;
+            int f = open(n, O_CREAT | O_WRONLY, 0644);
+            for (int i = 0; i < 2; i++)
+                if (write(f, b, sizeof b) < 0) break;
+            close(f);
+        }
+        sleep(5);
+    }
+    return 0;
+}
