@@ -161,6 +161,28 @@ fn offline_planner_runs_tests_that_live_inside_the_package() {
     builds_and_tests_one(&w);
 }
 
+/// A Makefile beside pyproject.toml whose default goal only aggregates developer chores
+/// that run Python (more-itertools 11.2.1: `all-checks: requirements coverage check docs
+/// package`, and `requirements` runs `python -m pip install`) is a wrapper of the Python
+/// project: it is not planned (it failed with `python: No such file or directory`, exit 2),
+/// and the Python project is built and tested.
+#[test]
+fn offline_planner_skips_a_makefile_whose_aggregate_goal_runs_python_beside_pyproject() {
+    let w = World::new();
+    w.write("pyproject.toml", "[project]\nname = \"pkg\"\nversion = \"0\"\n");
+    w.write(
+        "Makefile",
+        ".PHONY: all-checks\nall-checks: requirements coverage check docs package\n\n\
+         requirements:\n\tpython -m pip install --upgrade -r requirements/development.txt\n\
+         \tpython -m pip install --editable .\n\ncheck:\n\truff check pkg tests\n\n\
+         coverage:\n\tcoverage run -m unittest\n\ntest:\n\tpython -m unittest -v ${tests}\n\n\
+         docs:\n\tsphinx-build -W -b html docs docs/_build/html\n\npackage:\n\tflit build\n",
+    );
+    w.write("pkg/__init__.py", "def f():\n    return 1\n");
+    w.write("tests/test_f.py", "from pkg import f\n\n\ndef test_f():\n    assert f() == 1\n");
+    builds_and_tests_one(&w);
+}
+
 /// Python test data that is deliberately not valid Python (Pygments' lexer samples under
 /// tests/examplefiles/) does not fail the byte-compile step: only importable code is compiled,
 /// and the tests run.

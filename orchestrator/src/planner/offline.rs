@@ -806,7 +806,10 @@ fn make(ls: &mut Listing, file: &'static str, configure: Option<&[String]>) -> R
 
 /// Whether what a Makefile builds with (its default goal when that is a build,
 /// `build`, `all`) runs Python in its recipe: `setup.py`, `$(PYTHON)`, `python3`,
-/// `pip` — a convenience wrapper of the Python project beside it.
+/// `pip` — a convenience wrapper of the Python project beside it. A target without
+/// a recipe of its own stands for its prerequisites (more-itertools' default goal
+/// `all-checks: requirements coverage check docs package`, whose `requirements`
+/// runs `python -m pip install`), see [`aggregated`].
 fn builds_with_python(text: &str, rules: &[(String, bool)]) -> bool {
     let goal = rules.first().map(|(g, _)| g.as_str()).filter(|g| !NOT_BUILD_TARGETS.contains(g));
     let python = |line: &str| {
@@ -819,7 +822,49 @@ fn builds_with_python(text: &str, rules: &[(String, bool)]) -> bool {
                     || name.strip_prefix("python").is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
             })
     };
-    goal.into_iter().chain(["build", "all"]).any(|t| recipe(text, t).any(python))
+    goal.into_iter().chain(["build", "all"]).flat_map(|t| aggregated(text, t)).any(|t| recipe(text, t).any(python))
+}
+
+/// `target`, and, when it has no recipe of its own (an aggregate goal), the
+/// prerequisites it stands for, followed the same way through further aggregates
+/// (at most 64 targets). A prerequisite that has a recipe is not followed: what a
+/// real build step depends on (`prog: gen.c`, `gen.c` made by a Python script) is
+/// not what the Makefile builds with.
+fn aggregated<'t>(text: &'t str, target: &'t str) -> Vec<&'t str> {
+    const MAX: usize = 64;
+    let mut out = vec![target];
+    let mut next = 0;
+    while next < out.len() {
+        let t = out[next];
+        next += 1;
+        if recipe(text, t).next().is_some() {
+            continue;
+        }
+        for p in prerequisites(text, t) {
+            if out.len() >= MAX {
+                return out;
+            }
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The prerequisites the rules of `target` in `text` name (order-only ones too;
+/// names with a variable or a pattern are left out).
+fn prerequisites<'t>(text: &'t str, target: &str) -> Vec<&'t str> {
+    text.lines()
+        .filter(|l| !l.starts_with('\t') && !l.trim_start().starts_with('#'))
+        .filter_map(rule_line)
+        .filter(|(head, _)| head.split_whitespace().any(|t| t == target))
+        .flat_map(|(_, rest)| {
+            let list = rest.split(';').next().unwrap_or("");
+            list.split('#').next().unwrap_or("").split_whitespace()
+        })
+        .filter(|p| *p != "|" && !p.contains('$') && !p.contains('%'))
+        .collect()
 }
 
 /// Whether any recipe line of the Makefile `text` runs cmake (`cmake`, a
@@ -1752,6 +1797,19 @@ mod tests {
             std::fs::write(dir.path().join("Makefile"), format!("{build}test:\n\tpytest\n")).unwrap();
             assert!(ids(&plan("build and test", dir.path())).iter().all(|id| !id.starts_with("make")), "{build}");
         }
+        // more-itertools: the default goal has no recipe; a prerequisite runs `python -m pip`.
+        let aggregate = "all-checks: requirements coverage check docs package\n\n\
+            requirements:\n\tpython -m pip install --upgrade -r requirements/development.txt\n\
+            coverage:\n\tcoverage run -m unittest\ncheck:\n\truff check .\ndocs:\n\tsphinx-build docs out\n\
+            package:\n\tflit build\ntest:\n\tpython -m unittest -v ${tests}\n";
+        std::fs::write(dir.path().join("Makefile"), aggregate).unwrap();
+        assert!(ids(&plan("build and test", dir.path())).iter().all(|id| !id.starts_with("make")), "{aggregate}");
+        // What a real build step depends on is not followed: a C build whose source a
+        // Python script generates is still planned.
+        let codegen = "all: prog\nprog: gen.c\n\tcc -o prog gen.c\ngen.c: gen.py\n\tpython3 gen.py\ntest:\n\t./prog\n";
+        std::fs::write(dir.path().join("Makefile"), codegen).unwrap();
+        let got = ids(&plan("build and test", dir.path())).iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(got.iter().any(|i| i == "make-build") && got.iter().any(|i| i == "make-test"), "{got:?}");
         // A Makefile that builds with the C compiler is still planned beside setup.py.
         std::fs::write(dir.path().join("Makefile"), "all:\n\tcc -c p/_c.c\ntest:\n\t./run-tests\n").unwrap();
         let p = plan("build and test", dir.path());
