@@ -490,7 +490,9 @@ pub enum SyscallClass {
     Keyring,
     /// bpf.
     Bpf,
-    /// io_uring_setup/enter/register (bypasses seccomp for the operations it performs).
+    /// io_uring_enter/register (a ring bypasses seccomp for the operations it
+    /// performs); io_uring_setup answers ENOSYS unreported, so that libuv and
+    /// others fall back to epoll.
     IoUring,
     /// userfaultfd.
     Userfaultfd,

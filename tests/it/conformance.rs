@@ -173,8 +173,44 @@ fn bpf_is_blocked_and_reported(b: Backend) {
     case(b, "bpf").attack(&["bpf"]).assert_blocked("syscall.bpf");
 }
 
+/// Using a ring is the class's violation: `io_uring_enter` (on stdin, since
+/// `io_uring_setup` gave no ring) is reported and the task stopped.
 fn io_uring_is_blocked_and_reported(b: Backend) {
-    case(b, "uring").attack(&["io_uring"]).assert_blocked("syscall.io_uring");
+    let o = case(b, "uring").attack(&["io_uring"]);
+    o.assert_blocked("syscall.io_uring");
+    assert!(o.stdout.contains("blocked io_uring_setup: Function not implemented"), "{}", o.all());
+    assert!(details(&o).contains("io_uring_enter"), "{}", details(&o));
+}
+
+/// What libuv ≥ 1.45 (Node.js ≥ 20, CMake ≥ 3.28) does at every event loop
+/// start: `io_uring_setup` answers ENOSYS (libuv falls back to epoll), no
+/// violation, exit 0; the report's seccomp attestation says so.
+fn an_io_uring_probe_gets_enosys_without_a_violation(b: Backend) {
+    let o = case(b, "uring-probe").attack(&["io_uring-probe"]);
+    o.assert_ok();
+    assert_eq!(o.stdout, "blocked io_uring_setup: Function not implemented\n");
+    let seccomp = o.report["enforced"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["control"].as_str().is_some_and(|n| n.ends_with("seccomp")))
+        .filter_map(|c| c["detail"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(seccomp.contains("io_uring_setup -> ENOSYS (not reported)"), "{}: {seccomp}", b.name());
+    if b.container() {
+        // Without the supervisor the engine's profile gives the same answers
+        // (one table): ENOSYS for the probe, EPERM for io_uring_enter.
+        let c = case(b, "uring-nosup");
+        let p = c.policy("nosup", "container:\n  supervisor: off\n");
+        let o = c.run(&p, &["./attack", "io_uring-probe"]);
+        o.assert_ok();
+        assert_eq!(o.stdout, "blocked io_uring_setup: Function not implemented\n");
+        let o = c.run(&p, &["./attack", "io_uring"]);
+        assert_eq!(o.code, 0, "{}", o.all());
+        assert!(o.stdout.contains("blocked io_uring_enter: Operation not permitted"), "{}", o.stdout);
+        assert!(!o.stdout.contains("ESCAPED"), "{}", o.stdout);
+    }
 }
 
 fn keyring_is_blocked_and_reported(b: Backend) {
@@ -943,6 +979,7 @@ conformance!(
     unshare_is_blocked_and_reported,
     bpf_is_blocked_and_reported,
     io_uring_is_blocked_and_reported,
+    an_io_uring_probe_gets_enosys_without_a_violation,
     keyring_is_blocked_and_reported,
     memory_hog_is_stopped_and_reported,
     fork_bomb_is_stopped_and_reported,

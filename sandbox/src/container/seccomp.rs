@@ -6,12 +6,17 @@
 //! - only the native x86_64 ABI is allowed (x32 and i386 calls fail);
 //! - without the in-container supervisor, every denied syscall class, the
 //!   namespace flags of `clone`, `clone3`, socket families beyond the network
-//!   mode, terminal injection and device `mknod` fail with an errno;
+//!   mode, terminal injection and device `mknod` fail with an errno: the calls
+//!   of the jail's table [`ENOSYS_WHEN_DENIED`] (`clone3`, `io_uring_setup`)
+//!   with ENOSYS, as in the jail, every other call of a denied class with EPERM;
 //! - with the supervisor, the profile carries only the architecture rule: the
 //!   supervisor's own filter enforces the classes *and reports them*, and an
 //!   errno from the engine's filter would win over its notification (seccomp
 //!   takes the most restrictive answer), hiding the attempt.
 
+#[cfg(doc)]
+use crate::jail::seccomp::ENOSYS_WHEN_DENIED;
+use crate::jail::seccomp::enosys_calls;
 use crate::policy::{NetworkMode, Policy, SyscallClass};
 use serde_json::{Value, json};
 
@@ -77,14 +82,19 @@ fn masked_eq(index: u32, mask: u64, value: u64) -> Value {
 pub fn profile(policy: &Policy, supervised: bool) -> Value {
     let mut rules: Vec<Value> = Vec::new();
     if !supervised {
-        for class in policy.denied_classes() {
-            let names = class_syscalls(class);
+        let denied = policy.denied_classes();
+        let enosys: Vec<&str> = enosys_calls(&denied).into_iter().map(|(_, name)| name).collect();
+        for class in &denied {
+            // One action per name: the ENOSYS ones are left to their own rule.
+            let names: Vec<&str> = class_syscalls(*class).iter().copied().filter(|n| !enosys.contains(n)).collect();
             if !names.is_empty() {
-                rules.push(errno(names, EPERM));
+                rules.push(errno(&names, EPERM));
             }
         }
+        if !enosys.is_empty() {
+            rules.push(errno(&enosys, ENOSYS));
+        }
         if policy.denies(SyscallClass::Namespaces) {
-            rules.push(errno(&["clone3"], ENOSYS));
             for flag in CLONE_NEW_FLAGS {
                 rules.push(errno_if(&["clone"], EPERM, json!([masked_eq(0, flag, flag)])));
             }
@@ -122,6 +132,7 @@ pub fn profile(policy: &Policy, supervised: bool) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jail::seccomp::ENOSYS_WHEN_DENIED;
 
     fn names_with_errno(p: &Value) -> Vec<String> {
         p["syscalls"]
@@ -145,6 +156,40 @@ mod tests {
         }
         assert_eq!(p["defaultAction"], "SCMP_ACT_ALLOW");
         assert_eq!(p["architectures"], json!(["SCMP_ARCH_X86_64"]));
+    }
+
+    /// The names a rule answers with `ret`.
+    fn names_with(p: &Value, ret: u32) -> Vec<String> {
+        p["syscalls"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|r| r["errnoRet"] == ret && r.get("args").is_none())
+                    .flat_map(|r| r["names"].as_array().cloned().unwrap_or_default())
+                    .filter_map(|n| n.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn io_uring_setup_and_clone3_are_enosys_like_the_jail_and_named_once() {
+        let p = profile(&Policy::default(), false);
+        let enosys = names_with(&p, ENOSYS);
+        let eperm = names_with(&p, EPERM);
+        for (_, _, name) in ENOSYS_WHEN_DENIED {
+            assert!(enosys.iter().any(|n| n == name), "{name} not ENOSYS");
+            assert!(!eperm.iter().any(|n| n == name), "{name} also EPERM");
+        }
+        for name in ["io_uring_enter", "io_uring_register"] {
+            assert!(eperm.iter().any(|n| n == name), "{name} not EPERM");
+        }
+        // An unconditional rule per name: two (EPERM and ENOSYS) would be ambiguous.
+        let mut plain = [enosys, eperm].concat();
+        let n = plain.len();
+        plain.sort();
+        plain.dedup();
+        assert_eq!(plain.len(), n, "a name with two unconditional rules");
     }
 
     #[test]

@@ -21,6 +21,7 @@
 use super::landlock_rules;
 use super::plan::JailPlan;
 use super::protocol::Event;
+use super::seccomp;
 use super::supervisor::Supervisor;
 use crate::sys;
 use std::ffi::CString;
@@ -490,11 +491,13 @@ fn task_setup(
         }
     }
     let classes = plan.denied.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
+    let enosys = seccomp::enosys_calls(&plan.denied).iter().map(|(_, n)| *n).collect::<Vec<_>>().join(", ");
+    let enosys = if enosys.is_empty() { String::new() } else { format!("; {enosys} -> ENOSYS (not reported)") };
     rep.send(&Event::Enforced {
         control: "seccomp".into(),
         detail: if plan.observe {
             format!(
-                "{count} filters; denied classes [{classes}] reported through user notification; clone3 -> ENOSYS; x32 and foreign-ABI calls reported (seccomp.abi)"
+                "{count} filters; denied classes [{classes}] reported through user notification{enosys}; x32 and foreign-ABI calls reported (seccomp.abi)"
             )
         } else {
             format!("{count} filters; denied classes [{classes}] -> EPERM, NOT observed (benchmark baseline)")

@@ -1,8 +1,12 @@
 //! The jail's seccomp filters, built with seccompiler from the plan (pure).
 //!
 //! Three or four filters are installed, the kernel applying the strictest answer:
-//! 1. `clone3` fails with ENOSYS (its flags live in memory where BPF cannot
-//!    look; libc falls back to `clone`, whose flags are checked below);
+//! 1. the calls of [`ENOSYS_WHEN_DENIED`] whose class is denied fail with
+//!    ENOSYS, unreported: `clone3` (its flags live in memory where BPF cannot
+//!    look; libc falls back to `clone`, whose flags are checked below) and
+//!    `io_uring_setup` (libuv ≥ 1.45 probes it at every event loop start and
+//!    falls back to epoll; without a ring, `io_uring_enter`/`register`, still
+//!    reported, reach nothing);
 //! 2. the *guard*: x32-ABI and foreign-architecture calls are let through to the
 //!    watch filter, which notifies them (the supervisor reports `seccomp.abi`
 //!    and denies them, in whichever process of the task they happen; without a
@@ -72,6 +76,26 @@ pub struct PathArgs {
     pub link_source: Option<(Option<usize>, usize)>,
     /// Whether the final component is followed if it is a symlink (open-like calls).
     pub follows: bool,
+}
+
+/// System calls that fail with ENOSYS, without a report, when their class is
+/// denied: the one table for the jail's first filter and the containers'
+/// seccomp profile. Each is a call that benign programs probe and fall back
+/// from, and that on its own reaches nothing the class protects:
+/// - `clone3`: its namespace flags live in memory BPF cannot read; libc falls
+///   back to `clone`, whose flags the `namespaces` class checks;
+/// - `io_uring_setup`: libuv ≥ 1.45 (Node.js ≥ 20, CMake ≥ 3.28) calls it when
+///   an event loop starts and falls back to epoll on any error; without a
+///   ring, `io_uring_enter` and `io_uring_register` (still reported as
+///   `syscall.io_uring`) have nothing to act on.
+pub const ENOSYS_WHEN_DENIED: &[(SyscallClass, i64, &str)] = &[
+    (SyscallClass::Namespaces, libc::SYS_clone3, "clone3"),
+    (SyscallClass::IoUring, libc::SYS_io_uring_setup, "io_uring_setup"),
+];
+
+/// The entries of [`ENOSYS_WHEN_DENIED`] whose class `denied` lists.
+pub fn enosys_calls(denied: &[SyscallClass]) -> Vec<(i64, &'static str)> {
+    ENOSYS_WHEN_DENIED.iter().filter(|(c, _, _)| denied.contains(c)).map(|(_, nr, name)| (*nr, *name)).collect()
 }
 
 /// `FS_IOC_SETFLAGS` (`_IOW('f', 2, long)`): set inode flags (chattr).
@@ -949,8 +973,8 @@ pub fn build(plan: &JailPlan) -> Result<Vec<BpfProgram>, FilterError> {
     let (denied, network) = (plan.denied.as_slice(), plan.network);
     let arch = TargetArch::x86_64;
     let mut out = Vec::new();
-    if denied.contains(&SyscallClass::Namespaces) {
-        out.push(clone3_filter());
+    if let Some(f) = enosys_filter(denied) {
+        out.push(f);
     }
     out.push(guard(plan.observe));
     let mut rules = watch_rules(denied, network, plan.namespaces, !plan.canaries.is_empty())?;
@@ -984,17 +1008,30 @@ fn ins(code: u16, jt: u8, jf: u8, k: u32) -> seccompiler::sock_filter {
     seccompiler::sock_filter { code, jt, jf, k }
 }
 
-/// `clone3` fails with ENOSYS (x86_64 only: a foreign-architecture call goes on
-/// to the watch filter, which reports it).
-fn clone3_filter() -> BpfProgram {
-    vec![
+/// The calls of [`ENOSYS_WHEN_DENIED`] whose class `denied` lists fail with
+/// ENOSYS (x86_64 only: a foreign-architecture call goes on to the watch
+/// filter, which reports it); `None` when there is none. ERRNO takes
+/// precedence over the watch filter's notification, so they are not reported.
+fn enosys_filter(denied: &[SyscallClass]) -> Option<BpfProgram> {
+    let calls = enosys_calls(denied);
+    if calls.is_empty() {
+        return None;
+    }
+    // Three loads and tests, one test per call, then ALLOW (reached by falling
+    // through past the last test) and ENOSYS.
+    let (allow, enosys) = (3 + calls.len(), 4 + calls.len());
+    let to = |at: usize, dst: usize| (dst - at - 1) as u8;
+    let mut p = vec![
         ins(LD_W_ABS, 0, 0, 4), // seccomp_data.arch
-        ins(JEQ_K, 0, 3, AUDIT_ARCH_X86_64),
+        ins(JEQ_K, 0, to(1, allow), AUDIT_ARCH_X86_64),
         ins(LD_W_ABS, 0, 0, 0), // seccomp_data.nr
-        ins(JEQ_K, 0, 1, libc::SYS_clone3 as u32),
-        ins(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
-        ins(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW),
-    ]
+    ];
+    for (i, (nr, _)) in calls.iter().enumerate() {
+        p.push(ins(JEQ_K, to(3 + i, enosys), 0, *nr as u32));
+    }
+    p.push(ins(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
+    p.push(ins(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
+    Some(p)
 }
 
 /// Prefix the watch filter `prog` with: a foreign architecture or an x32
@@ -1189,11 +1226,33 @@ mod tests {
         assert_eq!(run_bpf(&watch, AUDIT_ARCH_X86_64, X32_BIT | 39), libc::SECCOMP_RET_USER_NOTIF, "x32 getpid");
         assert_eq!(run_bpf(&watch, 0x4000_0003, 20), libc::SECCOMP_RET_USER_NOTIF, "i386 getpid");
         assert_eq!(run_bpf(&watch, AUDIT_ARCH_X86_64, 39), libc::SECCOMP_RET_ALLOW, "x86_64 getpid");
-        let c3 = clone3_filter();
+        let c3 = enosys_filter(&[SyscallClass::Namespaces]).unwrap();
         let nr3 = libc::SYS_clone3 as u32;
         assert_eq!(run_bpf(&c3, AUDIT_ARCH_X86_64, nr3), libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
         assert_eq!(run_bpf(&c3, AUDIT_ARCH_X86_64, 56), libc::SECCOMP_RET_ALLOW, "clone");
         assert_eq!(run_bpf(&c3, 0x4000_0003, nr3), libc::SECCOMP_RET_ALLOW, "left to the watch filter");
+    }
+
+    #[test]
+    fn io_uring_setup_is_enosys_and_enter_and_register_are_left_to_the_watch_filter() {
+        let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        let f = enosys_filter(&SyscallClass::ALL).unwrap();
+        let setup = libc::SYS_io_uring_setup as u32;
+        assert_eq!(run_bpf(&f, AUDIT_ARCH_X86_64, setup), enosys);
+        assert_eq!(run_bpf(&f, AUDIT_ARCH_X86_64, libc::SYS_clone3 as u32), enosys);
+        for nr in [libc::SYS_io_uring_enter, libc::SYS_io_uring_register, libc::SYS_clone, libc::SYS_getpid] {
+            assert_eq!(run_bpf(&f, AUDIT_ARCH_X86_64, nr as u32), libc::SECCOMP_RET_ALLOW, "{nr}");
+        }
+        assert_eq!(run_bpf(&f, 0x4000_0003, setup), libc::SECCOMP_RET_ALLOW, "left to the watch filter");
+        let only_uring = enosys_filter(&[SyscallClass::IoUring]).unwrap();
+        assert_eq!(run_bpf(&only_uring, AUDIT_ARCH_X86_64, setup), enosys);
+        assert_eq!(run_bpf(&only_uring, AUDIT_ARCH_X86_64, libc::SYS_clone3 as u32), libc::SECCOMP_RET_ALLOW);
+        assert!(enosys_filter(&[SyscallClass::Ptrace]).is_none(), "no class of the table denied: no filter");
+        // Still watched: a call that slips past (none should) is a violation.
+        let rules = watch_rules(&[SyscallClass::IoUring], NetworkMode::None, true, false).unwrap();
+        for nr in [libc::SYS_io_uring_setup, libc::SYS_io_uring_enter, libc::SYS_io_uring_register] {
+            assert!(rules.contains_key(&nr), "{nr}");
+        }
     }
 
     /// The running kernel's x86_64 entry points (`__x64_sys_*` in /proc/kallsyms)
