@@ -27,23 +27,25 @@ pub type Lookup<'a> = &'a dyn Fn(&Path) -> Option<bool>;
 /// call may make the final name (O_CREAT, `creat`); an O_TMPFILE open makes
 /// no name (its path is the directory, which must exist).
 ///
-/// * Without `creates`, a missing final name is the end of it: nothing is
-///   opened, nothing made, whatever the host holds there.
+/// Either way the deepest existing ancestor must show the host's own tree
+/// (the bind of a host path at the same place, every path when the jail has
+/// no mount namespace, or the jail's root when the first name is none of the
+/// host's top-level names, `JailPlan::host_root_names`): only there does
+/// "missing in the jail" mean "missing on the host", and an attempt on
+/// something the jail hides (`~/.bashrc` opened `O_WRONLY|O_APPEND` with
+/// `/home` absent from the jail) stays a write.
+///
+/// * Without `creates`, a missing final name is then the end of it: nothing
+///   is opened, nothing made.
 /// * With `creates`, the name's directory must be missing (or not a
-///   directory) too, and the deepest existing ancestor must show the host's
-///   own tree: the bind of a host path at the same place, every path when
-///   the jail has no mount namespace, or the jail's root when the first name
-///   is none of the host's top-level names (`JailPlan::host_root_names`).
+///   directory) too: a name in an existing directory would be made.
 pub fn nothing_to_write(plan: &JailPlan, path: &Path, creates: bool, lookup: Lookup<'_>) -> Option<i32> {
     if lookup(path).is_some() {
         return None;
     }
     let (deepest, is_dir) = path.ancestors().skip(1).find_map(|a| lookup(a).map(|d| (a, d)))?;
     let errno = if is_dir { libc::ENOENT } else { libc::ENOTDIR };
-    if !creates {
-        return Some(errno);
-    }
-    if is_dir && path.parent() == Some(deepest) {
+    if creates && is_dir && path.parent() == Some(deepest) {
         return None; // the name would be made in an existing directory
     }
     mirrors_host(plan, deepest, path).then_some(errno)
@@ -132,10 +134,14 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_name_without_creation_reaches_nothing_anywhere() {
+    fn a_missing_name_without_creation_reaches_nothing_where_the_jail_shows_the_host() {
         let p = plan();
-        for path in ["/does-not-exist/", "/home/u/.bashrc", "/dev/ptmx", "/root/.cache/x", "/etc/secret/k"] {
+        for path in ["/does-not-exist/", "/nothing-here", "/usr/no-such-file", "/etc/no/such/x"] {
             assert_eq!(answer(&p, path, false), Some(libc::ENOENT), "{path}");
+        }
+        // Where the jail hides or makes the tree, the attempt stays a write.
+        for path in ["/home/u/.bashrc", "/var/log/x", "/dev/ptmx", "/root/.cache/x", "/etc/secret/k"] {
+            assert_eq!(answer(&p, path, false), None, "{path}");
         }
         assert_eq!(answer(&p, "/etc/passwd/x", false), Some(libc::ENOTDIR));
         assert_eq!(answer(&p, "/etc/passwd", false), None, "it exists: judged");
