@@ -575,3 +575,72 @@ fn review31_the_rw_flag_through_a_link_grants_the_real_directory() {
         .unwrap_or_default();
     assert!(flags.iter().any(|f| f == &format!("--rw {}", real.display())), "{flags:?}\n{}", o.report);
 }
+
+// ---- opens that reach no file (sweep 88, F1) -----------------------------------
+
+/// Sweep 88, F1 (a false exit 4: tempfile's own test opens `/does-not-exist/`
+/// O_TMPFILE, then a name in it O_CREAT|O_EXCL, expecting an error). The
+/// kernel would answer ENOENT and make nothing; the supervisor answers the
+/// same, with no violation: below a name the host's `/` lacks, below a missing
+/// directory of a bind of the host's own tree (/usr), and for a write-open
+/// without O_CREAT of a missing name there. No file appears on the host.
+#[test]
+fn opens_that_reach_no_file_are_enoent_and_no_violation() {
+    let script = r#"
+import errno, os
+def t(path, flags):
+    try:
+        os.close(os.open(path, flags, 0o600))
+        return "opened"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+print("tmpfile", t("/does-not-exist-s88a/", os.O_RDWR | os.O_TMPFILE))
+print("excl", t("/does-not-exist-s88a/.tmpAbc", os.O_RDWR | os.O_CREAT | os.O_EXCL))
+print("usr", t("/usr/no-such-dir-s88a/x", os.O_WRONLY | os.O_CREAT))
+print("nocreat", t("/usr/no-such-file-s88a", os.O_WRONLY))
+"#;
+    for policy in ["default", "build-offline"] {
+        let e = env();
+        let o = e.run(policy, &["/usr/bin/python3", "-c", script]);
+        o.assert_ok();
+        for what in ["tmpfile", "excl", "usr", "nocreat"] {
+            assert!(o.stdout.contains(&format!("{what} ENOENT")), "{policy}, {what}: {}", o.all());
+        }
+        for p in ["/does-not-exist-s88a", "/usr/no-such-dir-s88a", "/usr/no-such-file-s88a"] {
+            assert!(!Path::new(p).exists(), "{policy}: {p}");
+        }
+    }
+}
+
+/// Sweep 88, F1, the other side: where the jail hides or makes the tree, a
+/// missing name says nothing about the host, and a creation there is still
+/// the attempt it was: below the host's /home and /var (absent from the jail's
+/// root), in the private home, in /root, and a new file in the bound /etc;
+/// so is an append without O_CREAT to a missing name where the jail hides the
+/// tree. Exit 4 `fs.write`, and nothing made on the host.
+#[test]
+fn creations_where_the_jail_hides_the_host_tree_stay_write_violations() {
+    let e = env();
+    let targets = [
+        "/home/orchestra-s88a/x".to_string(),
+        "/var/orchestra-s88a/x".to_string(),
+        "/root/.cache/orchestra-s88a/x".to_string(),
+        "/etc/orchestra-s88a-newfile".to_string(),
+        format!("{}/.config/orchestra-s88a/x", e.home.display()),
+    ];
+    // With O_CREAT, and without it (an append to a file the jail hides: the
+    // attempt is seen though nothing could be written).
+    for flags in ["os.O_WRONLY | os.O_CREAT", "os.O_WRONLY | os.O_APPEND"] {
+        // Without O_CREAT a missing name in the bound /etc is the host's answer too.
+        for target in targets.iter().filter(|t| flags.contains("O_CREAT") || !t.starts_with("/etc/")) {
+            let script = format!("import os; os.open({target:?}, {flags}, 0o600)");
+            let o = e.run("default", &["/usr/bin/python3", "-c", &script]);
+            o.assert_violation("fs.write");
+            let detail = o.report["violations"][0]["detail"].as_str().unwrap_or_default().to_string();
+            assert!(detail.contains(target.as_str()), "{flags} {target}: {detail}");
+            assert!(!Path::new(target).exists(), "{target}");
+        }
+    }
+    assert!(!Path::new("/home/orchestra-s88a").exists() && !Path::new("/var/orchestra-s88a").exists());
+    assert!(!e.home.join(".config/orchestra-s88a").exists());
+}

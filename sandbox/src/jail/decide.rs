@@ -456,6 +456,8 @@ fn decide_write(
     }
     // Device nodes may be opened for writing, never chmod'ed, renamed or linked.
     let open_like = matches!(nr, libc::SYS_open | libc::SYS_openat | libc::SYS_openat2 | libc::SYS_creat);
+    // An open that may make its final name (O_TMPFILE makes none).
+    let creates = nr == libc::SYS_creat || open_flags.is_some_and(|f| f & libc::O_CREAT as u64 != 0);
     // Calls that move what a path names, and so everything below it.
     let renames = matches!(nr, libc::SYS_rename | libc::SYS_renameat | libc::SYS_renameat2);
     let pid = mem.pid();
@@ -556,6 +558,16 @@ fn decide_write(
                 return Decision::Deny { errno: libc::EACCES, rule: Rule::FsProtected, detail };
             }
             if !write_allowed_as(plan, p, open_like, dir_op || moves_dir) {
+                // An open of a name that is missing, where nothing can be made
+                // or where the host lacks it too: the kernel's answer, no
+                // violation (sweep 88, F1: tempfile's `/does-not-exist/`).
+                if open_like
+                    && let Some(errno) = super::nowhere::nothing_to_write(plan, p, creates, &|q: &Path| {
+                        std::fs::symlink_metadata(q).ok().map(|m| m.is_dir())
+                    })
+                {
+                    return Decision::Fail { errno };
+                }
                 return Decision::Deny {
                     errno: libc::EACCES,
                     rule: Rule::FsWrite,
@@ -1385,6 +1397,41 @@ mod tests {
         m.insert(0x3000, addr.clone());
         let n = notif(libc::SYS_connect, [3, 0x3000, addr.len() as u64, 0, 0, 0]);
         assert_eq!(decide(&p, &n, &FakeMem(m), &mut Vec::new()), Decision::Continue);
+    }
+
+    /// Sweep 88, F1: opens that reach no file get the kernel's ENOENT from
+    /// the supervisor, and no violation (the rule itself: `super::nowhere`).
+    #[test]
+    fn opens_that_reach_no_file_fail_without_a_violation_and_others_stay_writes() {
+        let mut p = plan();
+        p.mounts.push(Mount::Bind { src: "/usr".into(), dst: "/usr".into(), rw: false });
+        p.host_root_names = super::super::nowhere::host_root_names();
+        let mut m = HashMap::new();
+        for (at, path) in [
+            (0x1000, "/does-not-exist-s88a/"),
+            (0x2000, "/does-not-exist-s88a/.tmpAbc"),
+            (0x3000, "/usr/no-such-dir-s88a/x"),
+            (0x4000, "/usr/no-such-file-s88a"),
+            (0x5000, "/etc/no-such-file-s88a"),
+            (0x6000, "/proc/no-such-dir-s88a/x"),
+        ] {
+            m.insert(at, path.as_bytes().to_vec());
+        }
+        let mem = FakeMem(m);
+        let at = libc::AT_FDCWD as u64;
+        let open = |path: u64, flags: i32| {
+            decide(&p, &notif(libc::SYS_openat, [at, path, flags as u64, 0o600, 0, 0]), &mem, &mut Vec::new())
+        };
+        let enoent = Decision::Fail { errno: libc::ENOENT };
+        assert_eq!(open(0x1000, libc::O_RDWR | libc::O_TMPFILE), enoent, "O_TMPFILE in a missing directory");
+        assert_eq!(open(0x2000, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL), enoent, "below a name / lacks");
+        assert_eq!(open(0x3000, libc::O_WRONLY | libc::O_CREAT), enoent, "below a missing directory of a mirror");
+        assert_eq!(open(0x4000, libc::O_WRONLY), enoent, "no O_CREAT, missing");
+        let creat = decide(&p, &notif(libc::SYS_creat, [0x3000, 0o644, 0, 0, 0, 0]), &mem, &mut Vec::new());
+        assert_eq!(creat, enoent, "creat");
+        assert_eq!(deny_rule(&open(0x4000, libc::O_WRONLY | libc::O_CREAT)), "fs.write", "made in /usr");
+        assert_eq!(deny_rule(&open(0x5000, libc::O_WRONLY | libc::O_CREAT)), "fs.write", "made in /etc");
+        assert_eq!(deny_rule(&open(0x6000, libc::O_WRONLY | libc::O_CREAT)), "fs.write", "/proc mirrors nothing");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod gitconfig;
 pub mod init;
 pub mod landlock_rules;
 pub mod memory;
+pub mod nowhere;
 pub mod payload;
 pub mod plan;
 pub mod plant;
@@ -572,6 +573,7 @@ fn compile(task: &TaskSpec) -> Result<Compiled, SandboxError> {
     let mut plan = plan::compile(&task.policy, &task.name, &task.argv, &task.workdir, &facts, &plan::RealHost)?;
     plan.observe = task.observe;
     plan.tty = task.tty;
+    plan.host_root_names = nowhere::host_root_names();
     let home = match &task.canary_home {
         Some(h) => plant::Home::Private(h),
         None => plant::Home::Jail(&facts.home),

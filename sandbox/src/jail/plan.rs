@@ -236,6 +236,13 @@ pub struct JailPlan {
     /// (`mac.apparmor`, decided on the host side before the plan is sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apparmor: Option<AppArmorExec>,
+    /// The names in the host's `/`, read on the host side
+    /// ([`super::nowhere::host_root_names`]): a creation below a name of the
+    /// jail's root that the host's root lacks too reaches nothing
+    /// ([`super::nowhere`]). `None`: unknown, and every such creation is
+    /// judged as a write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_root_names: Option<Vec<String>>,
 }
 
 /// The AppArmor profile a jail task enters at its exec.
@@ -546,6 +553,7 @@ pub fn compile(
         dirs_allowed: protected.dirs_allowed,
         canaries: Vec::new(),
         apparmor: None,
+        host_root_names: None,
     })
 }
 
@@ -1000,6 +1008,7 @@ impl JailPlan {
             dirs_allowed: vec![],
             canaries: vec![],
             apparmor: None,
+            host_root_names: None,
         }
     }
 }
