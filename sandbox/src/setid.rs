@@ -16,8 +16,20 @@
 //! (benign: new entries inherit the group); directories are not descended.
 //! Every file cleared, and every name that could not be checked or cleared
 //! (a symlinked directory in its path), is returned for the report.
+//!
+//! The host's backstop ([`Backstop`], review 88 F2): an init the host
+//! SIGKILLs (its stop grace exceeded) or that crashes runs no sweep, so the
+//! host clears the same bits, with the same step ([`clear_setid_at`]: one name
+//! in a directory opened without following a link), from every regular file
+//! its workspace diff shows added or modified, and reports each file it
+//! clears, or sees set-ID and cannot clear, as `fs.setuid`, once: not again
+//! when the init already reported that file ([`detail_names`]).
 
-use std::os::fd::AsRawFd;
+use crate::changes::{EntryKind, Inspected, Seen};
+use crate::{Rule, Violation};
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+use std::ffi::CStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -47,24 +59,65 @@ pub fn clear_setid<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Sweep {
     out
 }
 
+/// The `fs.setuid` detail of a file whose bits `mode` (07777) were cleared.
+pub fn cleared_detail(path: &Path, mode: u32) -> String {
+    format!("{} was left with mode {mode:04o}; its set-ID bits were cleared", path.display())
+}
+
+/// The `fs.setuid` detail of a set-ID file whose bits could not be cleared.
+pub fn left_detail(path: &Path, why: &str) -> String {
+    format!("{}: set-ID bits left in place ({why})", path.display())
+}
+
+/// Whether `detail` is a sweep's report ([`cleared_detail`], [`left_detail`])
+/// of `path`: the init's, which the host's backstop does not repeat.
+pub fn detail_names(detail: &str, path: &Path) -> bool {
+    let shown = path.display().to_string();
+    detail.strip_prefix(shown.as_str()).is_some_and(|rest| {
+        rest.starts_with(" was left with mode ") || rest.starts_with(": set-ID bits left in place (")
+    })
+}
+
 /// `Ok(Some(old_mode))` when bits were cleared, `Ok(None)` when there was
 /// nothing to clear.
 fn clear_one(path: &Path) -> std::io::Result<Option<u32>> {
-    use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, openat2};
+    clear_opened(open_pinned(nix::fcntl::AT_FDCWD, path))
+}
+
+/// Clear S_ISUID and S_ISGID from the regular file `name` (one component) in
+/// the directory `dir`: `Ok(Some(old_mode))` when bits were cleared,
+/// `Ok(None)` when there was nothing to clear (gone, a symlink — never
+/// followed —, a directory, a special file, no set-ID bit).
+pub fn clear_setid_at(dir: BorrowedFd<'_>, name: &CStr) -> std::io::Result<Option<u32>> {
+    if name.to_bytes().is_empty() || name.to_bytes().contains(&b'/') {
+        return Err(std::io::Error::other("not one name in its directory"));
+    }
+    clear_opened(open_pinned(dir, name))
+}
+
+/// `path` (relative to `dir`) opened `O_PATH|O_NOFOLLOW` without following a
+/// symlink anywhere: `Ok(None)` when it is gone.
+fn open_pinned<Fd: AsFd, P: ?Sized + nix::NixPath>(dir: Fd, path: &P) -> std::io::Result<Option<std::fs::File>> {
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
-    let file = match openat2(AT_FDCWD, path, how) {
-        Ok(fd) => std::fs::File::from(fd),
+    match openat2(dir, path, how) {
+        Ok(fd) => Ok(Some(std::fs::File::from(fd))),
         // Gone since: nothing to sweep. A trailing symlink is opened as the link
         // itself (skipped below); a symlink in an earlier component (ELOOP) means
         // the tree changed after the write: reported as not checked.
-        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => return Ok(None),
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => Ok(None),
         Err(nix::errno::Errno::ELOOP) => {
-            return Err(std::io::Error::other("a directory in the path was replaced by a symlink"));
+            Err(std::io::Error::other("a directory in the path was replaced by a symlink"))
         }
-        Err(e) => return Err(e.into()),
-    };
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The one clearing step: the set-ID bits of the inode `file` pins, if it is
+/// a regular file.
+fn clear_opened(file: std::io::Result<Option<std::fs::File>>) -> std::io::Result<Option<u32>> {
+    let Some(file) = file? else { return Ok(None) };
     let meta = file.metadata()?;
     let mode = meta.permissions().mode() & 0o7777;
     if !meta.is_file() || mode & SETID == 0 {
@@ -75,6 +128,55 @@ fn clear_one(path: &Path) -> std::io::Result<Option<u32>> {
     let by_fd = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
     std::fs::set_permissions(&by_fd, std::fs::Permissions::from_mode(mode & !SETID))?;
     Ok(Some(mode))
+}
+
+/// The host's sweep of what the workspace diff shows (see the module doc):
+/// fed each [`Seen`] of `changes::Snapshot::compare_inspecting`, it clears
+/// the set-ID bits of every added or modified regular file the walk saw with
+/// one.
+pub struct Backstop {
+    root: PathBuf,
+    found: Vec<(PathBuf, String)>,
+}
+
+impl Backstop {
+    /// A sweep of the workspace at `root` (paths in details are below it).
+    pub fn new(root: &Path) -> Backstop {
+        Backstop { root: root.to_path_buf(), found: Vec::new() }
+    }
+
+    /// Clear what `seen` shows, if it is a set-ID regular file.
+    pub fn see(&mut self, seen: &Seen<'_>) {
+        let Seen::Entry(e) = seen else { return };
+        if e.meta.kind != EntryKind::File || e.meta.mode & SETID == 0 {
+            return;
+        }
+        self.entry(e);
+    }
+
+    fn entry(&mut self, e: &Inspected<'_>) {
+        use std::os::unix::ffi::OsStrExt;
+        let path = self.root.join(std::ffi::OsStr::from_bytes(e.path));
+        let detail = match e.dir {
+            None => left_detail(&path, "its directory could not be opened again without following a link"),
+            Some(dir) => match clear_setid_at(dir, e.name) {
+                Ok(Some(mode)) => cleared_detail(&path, mode),
+                Ok(None) => return,
+                Err(why) => left_detail(&path, &why.to_string()),
+            },
+        };
+        self.found.push((path, detail));
+    }
+
+    /// The `fs.setuid` violations, leaving out each file one of `already`
+    /// (the init's) reported.
+    pub fn into_violations(self, already: &[Violation]) -> Vec<Violation> {
+        self.found
+            .into_iter()
+            .filter(|(path, _)| !already.iter().any(|v| v.rule == Rule::FsSetuid && detail_names(&v.detail, path)))
+            .map(|(_, detail)| Violation::now(Rule::FsSetuid, detail))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -112,6 +214,37 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&suid).unwrap(), "x");
         // Idempotent.
         assert_eq!(clear_setid(all), Sweep::default());
+    }
+
+    #[test]
+    fn one_name_in_a_directory_is_cleared_and_a_link_there_is_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = std::fs::File::open(d.path()).unwrap();
+        let suid = d.path().join("suid");
+        std::fs::write(&suid, "x").unwrap();
+        std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o6755)).unwrap();
+        std::os::unix::fs::symlink(&suid, d.path().join("link")).unwrap();
+        std::fs::create_dir(d.path().join("shared")).unwrap();
+        std::fs::set_permissions(d.path().join("shared"), std::fs::Permissions::from_mode(0o2775)).unwrap();
+        let at = |n: &CStr| clear_setid_at(dir.as_fd(), n);
+        assert_eq!(at(c"link").unwrap(), None, "a link is the link itself");
+        assert_eq!(mode(&suid), 0o6755);
+        assert_eq!(at(c"shared").unwrap(), None);
+        assert_eq!(mode(&d.path().join("shared")), 0o2775, "a setgid directory is benign");
+        assert_eq!(at(c"gone").unwrap(), None);
+        assert!(at(c"shared/x").is_err() && at(c"").is_err(), "one name only");
+        assert_eq!(at(c"suid").unwrap(), Some(0o6755));
+        assert_eq!(mode(&suid), 0o755);
+        assert_eq!(at(c"suid").unwrap(), None, "idempotent");
+    }
+
+    #[test]
+    fn the_init_s_report_of_a_file_is_recognised_by_its_path() {
+        let p = Path::new("/w/a b");
+        assert!(detail_names(&cleared_detail(p, 0o2755), p));
+        assert!(detail_names(&left_detail(p, "why"), p));
+        assert!(!detail_names(&cleared_detail(Path::new("/w/a b c"), 0o2755), p));
+        assert!(!detail_names("chmod: mode 2755 would make /w/a b set-user/group-ID", p));
     }
 
     #[test]

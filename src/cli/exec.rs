@@ -403,9 +403,15 @@ pub fn run(args: ExecArgs) -> Exit {
     // name, a link target, an extended attribute) is a leak too: an artifact
     // carrying it out. Judged on every entry the diff finds, listed or not.
     let mut judge = crate::sandbox::canary::workspace::Judge::new(tokens);
-    let mut see = |s: crate::sandbox::changes::Seen<'_>| judge.see(s);
-    let inspect: Option<&mut dyn FnMut(crate::sandbox::changes::Seen<'_>)> =
-        if tokens.is_empty() { None } else { Some(&mut see) };
+    // And a set-ID bit on a file it added or changed is cleared here too: the
+    // backstop for an init that ended without its own sweep (SIGKILLed past
+    // its stop grace, or crashed; review 88 F2).
+    let mut setid = crate::sandbox::setid::Backstop::new(&task.workdir);
+    let mut see = |s: crate::sandbox::changes::Seen<'_>| {
+        setid.see(&s);
+        judge.see(s);
+    };
+    let inspect: Option<&mut dyn FnMut(crate::sandbox::changes::Seen<'_>)> = Some(&mut see);
     let diffed = matches!(before, super::workspace_diff::Before::Taken(_));
     let failed = matches!(before, super::workspace_diff::Before::Failed(..));
     let mut changes = super::workspace_diff::after(before, inspect, &mut |p, w| made.watched(p, w), &opened);
@@ -422,6 +428,9 @@ pub fn run(args: ExecArgs) -> Exit {
         _ => {}
     }
     for v in judge.into_violations() {
+        crate::sandbox::outcome::add_violation(&mut report, v);
+    }
+    for v in setid.into_violations(&report.violations) {
         crate::sandbox::outcome::add_violation(&mut report, v);
     }
     let judged = made.judge(&opened);

@@ -213,6 +213,90 @@ fn setuid_a_raced_setgid_file_is_cleared_when_a_violation_kills_the_task() {
     }
 }
 
+/// Review 88 F2, the host's backstop: an init the host SIGKILLs (its stop
+/// grace exceeded, or a crash) runs no sweep. Once the race has left a
+/// set-gid file, the init is stopped (SIGSTOP), so it cannot answer the
+/// timeout's stop, and the host kills it after the grace. The host's own
+/// sweep of the workspace diff clears the bit: exit 4, `fs.setuid` (the
+/// host's "cleared") in the report and the audit log, no set-ID bit left.
+#[test]
+fn setuid_a_raced_setgid_file_is_cleared_by_the_host_when_it_kills_the_init() {
+    use std::process::Stdio;
+    assert!(is_root(), "the suite runs as root");
+    let mut checked = false;
+    for _ in 0..4 {
+        let e = env().with_prog(sgid_race(), "race");
+        let p = e.policy("deny", "version: 1\non_violation: deny\n");
+        let _ = std::fs::remove_file(e.root.join("report.json"));
+        let mut child = e
+            .cmd(&p, &["--timeout", "4s"], &["./race", "200000", "then-sleep"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start orchestra");
+        let mut ended = false;
+        let hit = wait_until(std::time::Duration::from_secs(3), || {
+            ended = child.try_wait().ok().flatten().is_some();
+            ended || !setid_files(&e.ws).is_empty()
+        });
+        let stopped = hit && !ended && {
+            let init = jail_init_of(child.id()).expect("the jail's init");
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(init), nix::sys::signal::Signal::SIGSTOP).is_ok()
+        };
+        let (mut o, _) = wait_child(child, std::time::Duration::from_secs(20));
+        o.report = std::fs::read_to_string(e.root.join("report.json"))
+            .ok()
+            .and_then(|r| serde_json::from_str(&r).ok())
+            .unwrap_or_default();
+        assert_eq!(setid_files(&e.ws), vec![], "a set-ID file was left in the workspace: {}", o.all());
+        if !stopped {
+            continue;
+        }
+        assert_eq!(o.code, 4, "{}", o.all());
+        o.assert_violation("fs.setuid");
+        let ws = std::fs::canonicalize(&e.ws).unwrap().display().to_string();
+        let cleared = |d: &str| d.contains(&ws) && d.contains("its set-ID bits were cleared");
+        let details: Vec<String> = o.report["violations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| v["rule"] == "fs.setuid")
+            .map(|v| v["detail"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(details.iter().filter(|d| cleared(d)).count(), 1, "one report of the cleared file: {details:?}");
+        let recs = e.audit_records();
+        assert!(
+            recs.iter().any(|r| r["kind"] == "violation" && cleared(&r["body"].to_string())),
+            "no fs.setuid record of the cleared file in the audit log: {recs:?}"
+        );
+        checked = true;
+        break;
+    }
+    assert!(checked, "the race never left a set-gid file to clear in 4 runs");
+}
+
+/// The host's sweep leaves a build alone: a compiled binary (0755), a
+/// setgid directory, and a set-uid file of the user's that was there before
+/// the task and that it did not touch (only what the task added or changed
+/// is swept): exit 0, no violation, every mode as it was made.
+#[test]
+fn setuid_a_build_of_plain_binaries_passes_the_hosts_sweep() {
+    let e = senv();
+    let theirs = file_0755(&e, "theirs");
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::fs::write(e.ws.join("m.c"), "int main(void){return 0;}\n").unwrap();
+    let o = e.sh(
+        "default",
+        "set -e; cc -o m m.c; ./m; mkdir out && chmod 2775 out && install -m 755 m out/m2; cp ./theirs copy",
+    );
+    o.assert_ok();
+    assert_eq!(mode(&e.ws.join("m")) & 0o7777, 0o755);
+    assert_eq!(mode(&e.ws.join("out/m2")), 0o755);
+    assert_eq!(mode(&e.ws.join("out")), 0o2775);
+    assert_eq!(mode(&e.ws.join("copy")) & 0o6000, 0);
+    assert_eq!(mode(&theirs), 0o4755, "a file the task did not touch was changed");
+}
+
 #[test]
 fn setuid_benign_modes_and_setgid_directories_are_allowed() {
     let e = senv();

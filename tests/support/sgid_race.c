@@ -4,7 +4,8 @@
  * to ROUNDS tries; prints "hit=0|1". After a hit, THEN:
  *   then-exit     exit 0 (the normal end)
  *   then-disk     write 3 x 2 MiB and sleep (a limits.disk overrun)
- *   then-violate  open /etc/passwd for writing and sleep (fs.write) */
+ *   then-violate  open /etc/passwd for writing and sleep (fs.write)
+ *   then-sleep    sleep 30 (until the host stops it) */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
         (void)f;
         sleep(5);
     }
+    if (!strcmp(then, "then-sleep")) sleep(30);
     if (!strcmp(then, "then-disk")) {
         static char b[1 << 20];
         for (int k = 0; k < 3; k++) {

@@ -264,18 +264,14 @@ impl<'a> Supervisor<'a> {
     fn sweep_setid(&mut self, rep: &mut super::init::Reporter) {
         let sweep = crate::setid::clear_setid(self.disk.names());
         for (p, mode) in sweep.cleared {
-            self.report(
-                rep,
-                Rule::FsSetuid,
-                format!("{} was left with mode {mode:04o}; its set-ID bits were cleared", p.display()),
-            );
+            self.report(rep, Rule::FsSetuid, crate::setid::cleared_detail(&p, mode));
         }
         // A name the sweep could not open without following a link (the tree
         // changed after the write) is a violation only if it does lead to a set-ID
         // file: a benign build that turned a directory into a symlink is not one.
         for (p, why) in sweep.failed {
             if std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.mode() & (libc::S_ISUID | libc::S_ISGID) != 0) {
-                self.report(rep, Rule::FsSetuid, format!("{}: set-ID bits left in place ({why})", p.display()));
+                self.report(rep, Rule::FsSetuid, crate::setid::left_detail(&p, &why));
             }
         }
     }

@@ -67,3 +67,21 @@ pub fn wait_child(mut child: Child, limit: Duration) -> (Out, Duration) {
 pub fn send_signal(child: &Child, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).expect("signal orchestra");
 }
+
+/// The jail's init under the `orchestra exec` process `exec` (in our pid
+/// namespace): its child that is pid 1 of a pid namespace of its own.
+pub fn jail_init_of(exec: u32) -> Option<i32> {
+    let tasks = std::fs::read_dir(format!("/proc/{exec}/task")).ok()?;
+    let children: Vec<i32> = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<i32>>())
+        .collect();
+    children.into_iter().find(|pid| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status.lines().find_map(|l| l.strip_prefix("NSpid:")).is_some_and(|ids| {
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            ids.len() > 1 && ids.last() == Some(&"1")
+        })
+    })
+}
