@@ -110,6 +110,20 @@ impl Env {
         String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
+    /// Assert that this workspace's audit log holds a violation record for each
+    /// of `rules` and that its last task ended `policy_denied`.
+    pub fn assert_violations_recorded(&self, rules: &[&str]) {
+        let recs = self.audit_records();
+        for rule in rules {
+            assert!(
+                recs.iter().any(|r| r["kind"] == "violation" && r["body"].to_string().contains(rule)),
+                "no {rule} violation record in the audit log: {recs:?}"
+            );
+        }
+        let ended = recs.iter().rev().find(|r| r["kind"] == "task_ended").expect("a task_ended record");
+        assert!(ended["body"].to_string().contains("policy_denied"), "{ended}");
+    }
+
     /// Verify the audit log of this workspace with the trusted public key.
     pub fn verify_audit(&self) -> std::process::Output {
         let mut pub_key = self.key.clone().into_os_string();
