@@ -890,3 +890,26 @@ fn stdin_is_passed_through() {
     assert!(child.wait().unwrap().success());
     assert_eq!(s, "through the jail\n");
 }
+
+/// Past the report's cap of 256 listed violations, the first violation of
+/// each rule not yet listed is still listed: a task that repeats one denied
+/// call hundreds of times (here 300 writes into /etc under `on_violation:
+/// deny`) does not hide what it did next (a canary read). Cold CI of
+/// 2026-12-07 lost `limits.disk` behind 256 `fs.setuid` this way. Exit 4,
+/// both rules and `report.truncated` listed, /etc unchanged.
+#[test]
+fn a_new_rule_past_the_report_cap_is_still_listed() {
+    let e = env();
+    let p = e.policy("deny-all", "version: 1\non_violation: deny\n");
+    let script =
+        "for i in $(seq 300); do echo > /etc/orchestra-cap-$i 2>/dev/null; done; cat ~/.aws/credentials > /dev/null";
+    let o = e.run(&p, &["/bin/sh", "-c", script]);
+    assert_eq!(o.code, 4, "{}", o.all());
+    o.assert_violation("fs.write");
+    o.assert_violation("report.truncated");
+    o.assert_violation("canary.read");
+    assert!(
+        !std::path::Path::new("/etc/orchestra-cap-1").exists()
+            && !std::path::Path::new("/etc/orchestra-cap-300").exists()
+    );
+}

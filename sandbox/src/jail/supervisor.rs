@@ -36,6 +36,8 @@ pub struct Supervisor<'a> {
     task: i32,
     task_pidfd: Option<OwnedFd>,
     reported: usize,
+    /// The rules listed so far (one of each is listed past the cap).
+    listed: Vec<Rule>,
     /// What the task wrote, metered for `limits.disk`.
     disk: DiskMeter,
     disk_reported: bool,
@@ -71,6 +73,7 @@ impl<'a> Supervisor<'a> {
             task,
             task_pidfd,
             reported: 0,
+            listed: Vec::new(),
             disk: DiskMeter::default(),
             disk_reported: false,
             pids_reported: false,
@@ -201,14 +204,25 @@ impl<'a> Supervisor<'a> {
         }
     }
 
+    /// Send a violation: the first [`MAX_REPORTED`], and past them the first of
+    /// each rule not yet listed (a task that repeats one denied call hundreds of
+    /// times must not hide the rule that finally stopped it, such as
+    /// `limits.disk`), then `report.truncated` once.
     fn report(&mut self, rep: &mut super::init::Reporter, rule: Rule, detail: String) {
         self.reported += 1;
-        if self.reported <= MAX_REPORTED {
+        let first_of_its_rule = !self.listed.contains(&rule);
+        if first_of_its_rule {
+            self.listed.push(rule);
+        }
+        if self.reported <= MAX_REPORTED || first_of_its_rule {
             rep.send(&Event::Violation { rule, detail });
-        } else if self.reported == MAX_REPORTED + 1 {
+        }
+        if self.reported == MAX_REPORTED + 1 {
             rep.send(&Event::Violation {
                 rule: Rule::ReportTruncated,
-                detail: format!("more than {MAX_REPORTED} violations; further ones are not listed"),
+                detail: format!(
+                    "more than {MAX_REPORTED} violations; further ones are listed only when their rule is new"
+                ),
             });
         }
     }
