@@ -224,7 +224,7 @@ fn setuid_a_raced_setgid_file_is_cleared_by_the_host_when_it_kills_the_init() {
     use std::process::Stdio;
     assert!(is_root(), "the suite runs as root");
     let mut checked = false;
-    for _ in 0..4 {
+    for _ in 0..8 {
         let e = env().with_prog(sgid_race(), "race");
         let p = e.policy("deny", "version: 1\non_violation: deny\n");
         let _ = std::fs::remove_file(e.root.join("report.json"));
@@ -264,6 +264,12 @@ fn setuid_a_raced_setgid_file_is_cleared_by_the_host_when_it_kills_the_init() {
             .map(|v| v["detail"].as_str().unwrap_or_default().to_string())
             .collect();
         assert_eq!(details.iter().filter(|d| cleared(d)).count(), 1, "one report of the cleared file: {details:?}");
+        // The audit log records the first 128 violations one by one (audit::bound); a run
+        // whose race was refused more often before its hit has the cleared file only in
+        // the omitted-violations summary: another run shows the record itself.
+        if o.report["violations"].as_array().map_or(0, Vec::len) > 128 {
+            continue;
+        }
         let recs = e.audit_records();
         assert!(
             recs.iter().any(|r| r["kind"] == "violation" && cleared(&r["body"].to_string())),
@@ -272,7 +278,7 @@ fn setuid_a_raced_setgid_file_is_cleared_by_the_host_when_it_kills_the_init() {
         checked = true;
         break;
     }
-    assert!(checked, "the race never left a set-gid file to clear in 4 runs");
+    assert!(checked, "the race never left a set-gid file to clear, with its record countable, in 8 runs");
 }
 
 /// The host's sweep leaves a build alone: a compiled binary (0755), a
