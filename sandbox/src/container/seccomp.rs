@@ -134,17 +134,22 @@ mod tests {
     use super::*;
     use crate::jail::seccomp::ENOSYS_WHEN_DENIED;
 
-    fn names_with_errno(p: &Value) -> Vec<String> {
+    /// The names of the profile's rules that `keep` selects.
+    fn names_of(p: &Value, keep: impl Fn(&Value) -> bool) -> Vec<String> {
         p["syscalls"]
             .as_array()
             .map(|a| {
                 a.iter()
-                    .filter(|r| r["action"] == "SCMP_ACT_ERRNO")
+                    .filter(|r| keep(r))
                     .flat_map(|r| r["names"].as_array().cloned().unwrap_or_default())
                     .filter_map(|n| n.as_str().map(String::from))
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    fn names_with_errno(p: &Value) -> Vec<String> {
+        names_of(p, |r| r["action"] == "SCMP_ACT_ERRNO")
     }
 
     #[test]
@@ -160,16 +165,7 @@ mod tests {
 
     /// The names a rule answers with `ret`.
     fn names_with(p: &Value, ret: u32) -> Vec<String> {
-        p["syscalls"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter(|r| r["errnoRet"] == ret && r.get("args").is_none())
-                    .flat_map(|r| r["names"].as_array().cloned().unwrap_or_default())
-                    .filter_map(|n| n.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
+        names_of(p, |r| r["errnoRet"] == ret && r.get("args").is_none())
     }
 
     #[test]
