@@ -154,12 +154,25 @@ fn sgid_race() -> &'static Path {
 }
 
 /// Every regular file under `dir` with a set-user-ID or set-group-ID bit.
+/// The race swaps a directory and a file while the test polls: an entry
+/// that stopped being a directory (ENOTDIR) or is gone (ENOENT) between the
+/// listing and the look is passed over; after the task, nothing moves.
 fn setid_files(dir: &Path) -> Vec<(PathBuf, u32)> {
+    let moved = |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ENOENT));
     let mut found = Vec::new();
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let m = entry.path().symlink_metadata().unwrap();
+        let entries = match std::fs::read_dir(&d) {
+            Ok(entries) => entries,
+            Err(e) if moved(&e) && d != dir => continue,
+            Err(e) => panic!("list {}: {e}", d.display()),
+        };
+        for entry in entries.flatten() {
+            let m = match entry.path().symlink_metadata() {
+                Ok(m) => m,
+                Err(e) if moved(&e) => continue,
+                Err(e) => panic!("stat {}: {e}", entry.path().display()),
+            };
             if m.is_dir() {
                 todo.push(entry.path());
             } else if m.is_file() && m.permissions().mode() & 0o6000 != 0 {
