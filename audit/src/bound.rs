@@ -16,7 +16,8 @@
 //! - a `workspace_changed` body is at most [`MAX_WORKSPACE_BODY`] bytes: its
 //!   `entries` stop early and `truncated` is `true`;
 //! - [`violations`] yields at most [`MAX_VIOLATION_RECORDS`] violation bodies
-//!   and then one `report.truncated` body counting the rest by rule.
+//!   (the first ones, the first of each further rule, the last ones) and then
+//!   one `report.truncated` body counting the rest by rule.
 //!
 //! With these, one exec's end records and their checkpoints take at most
 //! [`END_RECORDS_WORST_CASE`] bytes of segment (a test appends the worst case
@@ -148,15 +149,29 @@ pub fn workspace_changed(mut body: Value) -> Value {
     body
 }
 
-/// The `violation` bodies for `task`'s violations `(rule, detail)`: the first
-/// [`MAX_VIOLATION_RECORDS`] as they are, then one [`OMITTED_RULE`] body
-/// whose detail counts the rest by rule (the task's report lists them all).
+/// The `violation` bodies for `task`'s violations `(rule, detail)`, at most
+/// [`MAX_VIOLATION_RECORDS`] of them and, when some are left out, one
+/// [`OMITTED_RULE`] body after them whose detail counts the left-out ones by
+/// rule (the task's report lists them all). Past the bound the records keep,
+/// in the task's order:
+///
+/// - the first [`HEAD_VIOLATION_RECORDS`] violations as they came;
+/// - then the first violation of each rule not yet met, while the budget
+///   before the tail lasts (a call refused hundreds of times does not hide
+///   the one other thing the task tried), and the earliest of the rest in
+///   what budget is left;
+/// - the last [`TAIL_VIOLATION_RECORDS`] violations: the end's own checks
+///   (decoys, the set-ID sweeps, the limit that stopped the task) come last
+///   in a report and are what a reviewer most needs on record.
+///
 /// Not yet redacted nor bounded: pass each through `stamp`, then [`end_record`].
 pub fn violations<'a>(task: &str, all: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<Value> {
+    let all: Vec<(&str, &str)> = all.into_iter().collect();
+    let keep = kept_violations(&all.iter().map(|(rule, _)| *rule).collect::<Vec<_>>());
     let mut out = Vec::new();
     let mut omitted: BTreeMap<&str, u64> = BTreeMap::new();
-    for (rule, detail) in all {
-        if out.len() < MAX_VIOLATION_RECORDS {
+    for ((rule, detail), kept) in all.iter().zip(keep) {
+        if kept {
             out.push(crate::events::violation(task, rule, detail));
         } else {
             *omitted.entry(rule).or_default() += 1;
@@ -175,6 +190,42 @@ pub fn violations<'a>(task: &str, all: impl IntoIterator<Item = (&'a str, &'a st
         }));
     }
     out
+}
+
+/// Violations kept from the start of a list longer than the bound.
+pub const HEAD_VIOLATION_RECORDS: usize = 64;
+/// Violations kept from the end of a list longer than the bound.
+pub const TAIL_VIOLATION_RECORDS: usize = 32;
+const _: () = assert!(HEAD_VIOLATION_RECORDS + TAIL_VIOLATION_RECORDS <= MAX_VIOLATION_RECORDS);
+
+/// Which of the violations with these `rules` get a record of their own
+/// (see [`violations`]): all when they fit; never more than
+/// [`MAX_VIOLATION_RECORDS`].
+fn kept_violations(rules: &[&str]) -> Vec<bool> {
+    if rules.len() <= MAX_VIOLATION_RECORDS {
+        return vec![true; rules.len()];
+    }
+    let tail_from = rules.len() - TAIL_VIOLATION_RECORDS;
+    let before_tail = MAX_VIOLATION_RECORDS - TAIL_VIOLATION_RECORDS;
+    let mut kept = vec![false; rules.len()];
+    let mut n = HEAD_VIOLATION_RECORDS;
+    kept[..n].fill(true);
+    let mut seen: std::collections::BTreeSet<&str> = rules[..n].iter().copied().collect();
+    for (i, rule) in rules.iter().enumerate().take(tail_from).skip(HEAD_VIOLATION_RECORDS) {
+        if n < before_tail && seen.insert(rule) {
+            kept[i] = true;
+            n += 1;
+        }
+    }
+    // What budget is left before the tail goes to the earliest of the rest.
+    for k in kept.iter_mut().take(tail_from).skip(HEAD_VIOLATION_RECORDS) {
+        if n < before_tail && !*k {
+            *k = true;
+            n += 1;
+        }
+    }
+    kept[tail_from..].fill(true);
+    kept
 }
 
 #[cfg(test)]

@@ -277,12 +277,8 @@ fn setuid_a_raced_setgid_file_is_cleared_by_the_host_when_it_kills_the_init() {
             .map(|v| v["detail"].as_str().unwrap_or_default().to_string())
             .collect();
         assert_eq!(details.iter().filter(|d| cleared(d)).count(), 1, "one report of the cleared file: {details:?}");
-        // The audit log records the first 128 violations one by one (audit::bound); a run
-        // whose race was refused more often before its hit has the cleared file only in
-        // the omitted-violations summary: another run shows the record itself.
-        if o.report["violations"].as_array().map_or(0, Vec::len) > 128 {
-            continue;
-        }
+        // However often the race was refused before its hit, the host's record
+        // comes last and the audit log keeps the last violations (audit::bound).
         let recs = e.audit_records();
         assert!(
             recs.iter().any(|r| r["kind"] == "violation" && cleared(&r["body"].to_string())),
@@ -291,7 +287,7 @@ fn setuid_a_raced_setgid_file_is_cleared_by_the_host_when_it_kills_the_init() {
         checked = true;
         break;
     }
-    assert!(checked, "the race never left a set-gid file to clear, with its record countable, in 8 runs");
+    assert!(checked, "the race never left a set-gid file to clear in 8 runs");
 }
 
 /// The host's sweep leaves a build alone: a compiled binary (0755), a

@@ -96,6 +96,42 @@ fn violations_past_the_bound_are_counted_in_one_record() {
     assert_eq!(violations("t", [("fs.write", "x")]).len(), 1);
 }
 
+/// Past the bound the records keep the first 64 violations, the first of
+/// each rule met later (before the tail), and the last 32 (the end's own
+/// checks): a rule refused hundreds of times hides neither the one other
+/// thing the task tried nor how it ended.
+#[test]
+fn violations_past_the_bound_keep_the_head_each_later_rule_and_the_tail() {
+    let mut details: Vec<(String, String)> =
+        (0..300).map(|i| ("fs.setuid".to_string(), format!("refused {i}"))).collect();
+    details.insert(150, ("network.deny".into(), "once in the middle".into()));
+    details.push(("limits.disk".into(), "the kill's cause".into()));
+    details.push(("fs.setuid".into(), "its set-ID bits were cleared".into()));
+    let bodies = violations("t", details.iter().map(|(r, d)| (r.as_str(), d.as_str())));
+    let text = |b: &Value| format!("{} {}", b["rule"], b["detail"]);
+    let kept: Vec<String> = bodies.iter().map(text).collect();
+    assert!(bodies.len() <= MAX_VIOLATION_RECORDS + 1, "{}", bodies.len());
+    assert_eq!(bodies.last().map(|b| b["rule"].clone()), Some(OMITTED_RULE.into()));
+    for want in [
+        "refused 0",
+        "refused 63",
+        "once in the middle",
+        "the kill's cause",
+        "its set-ID bits were cleared",
+        "refused 299",
+    ] {
+        assert!(kept.iter().any(|k| k.contains(want)), "{want} not kept: {kept:?}");
+    }
+    // The task's order holds among the kept ones.
+    let at = |w: &str| kept.iter().position(|k| k.contains(w)).unwrap_or(usize::MAX);
+    assert!(at("refused 63") < at("once in the middle") && at("once in the middle") < at("refused 299"));
+    assert!(at("refused 299") < at("the kill's cause") && at("the kill's cause") < at("its set-ID bits were cleared"));
+    let omitted = bodies.len() - 1;
+    let d = bodies[omitted]["detail"].as_str().unwrap_or_default();
+    let total = details.len() - omitted;
+    assert!(d.starts_with(&format!("{total} more")) && d.contains(&format!("fs.setuid: {total}")), "{d}");
+}
+
 /// The worst case FORMAT.md §5.3 states, measured: the most violation
 /// records, each string at its bound, the longest attestation, the largest
 /// workspace diff and the end, appended one by one as exec does (each with
