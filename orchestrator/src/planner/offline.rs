@@ -817,6 +817,8 @@ fn builds_with_python(text: &str, rules: &[(String, bool)]) -> bool {
             || line.contains("$(PYTHON")
             || line.contains("${PYTHON")
             || line.split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ';' | '(' | ')' | '`')).any(|w| {
+                // make's recipe prefixes: `@` (silent), `-` (errors ignored), `+` (always run).
+                let w = w.trim_start_matches(['@', '-', '+']);
                 let name = w.rsplit('/').next().unwrap_or(w);
                 matches!(name, "pip" | "pip3")
                     || name.strip_prefix("python").is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
@@ -1791,9 +1793,13 @@ mod tests {
         assert!(ids(&p).iter().all(|id| !id.starts_with("make")), "{:?}", ids(&p));
         assert!(ids(&p).iter().any(|id| id.contains("test")), "{:?}", ids(&p));
         // Other spellings of running Python in the build's recipe.
-        for build in
-            ["build:\n\tpython3 -m pip install -e .\n", "build:\n\tpip install .\n", "build: ; ${PYTHON} -m build\n"]
-        {
+        for build in [
+            "build:\n\tpython3 -m pip install -e .\n",
+            "build:\n\tpip install .\n",
+            "build: ; ${PYTHON} -m build\n",
+            "build:\n\t@python3 setup_ext.py\n",
+            "build:\n\t-@pip3 install .\n",
+        ] {
             std::fs::write(dir.path().join("Makefile"), format!("{build}test:\n\tpytest\n")).unwrap();
             assert!(ids(&plan("build and test", dir.path())).iter().all(|id| !id.starts_with("make")), "{build}");
         }
