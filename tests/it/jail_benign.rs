@@ -532,3 +532,36 @@ fn a_clean_git_checkout_is_clean_to_plumbing_in_the_jail() {
         assert_eq!(std::fs::read(e.ws.join(".git/index")).unwrap(), index, "uid {uid}: the index changed");
     }
 }
+
+/// Test suites that drive programs through a pseudo-terminal (ptyprocess,
+/// pexpect, `script`) open /dev/ptmx: the namespaced jail mounts a devpts
+/// instance of its own (sweep 88: ptyprocess's suite was exit 4 `fs.write`
+/// on /dev/ptmx). `openpty`, `pty.fork` and `script` work; exit 0, no
+/// violation; the instance holds only the task's terminals.
+#[test]
+fn a_pseudo_terminal_opens_in_the_jail_s_own_devpts() {
+    let e = env();
+    std::fs::write(
+        e.ws.join("t.py"),
+        "import os, pty\n\
+         m, s = os.openpty()\n\
+         os.write(s, b'ping\\n')\n\
+         print('master read', os.read(m, 64))\n\
+         print('slave', os.ttyname(s))\n\
+         pid, fd = pty.fork()\n\
+         if pid == 0:\n    os.execvp('tty', ['tty'])\n\
+         out = b''\n\
+         while True:\n    try:\n        d = os.read(fd, 64)\n    except OSError:\n        break\n    if not d:\n        break\n    out += d\n\
+         os.waitpid(pid, 0)\n\
+         print('child', out)\n\
+         print('listing', sorted(os.listdir('/dev/pts')))\n",
+    )
+    .unwrap();
+    let o = e.sh("default", "python3 t.py && script -qec 'echo inside script' /dev/null");
+    o.assert_ok();
+    assert!(o.stdout.contains("master read b'ping\\r\\n'"), "{}", o.stdout);
+    assert!(o.stdout.contains("slave /dev/pts/0"), "{}", o.stdout);
+    assert!(o.stdout.contains("child b'/dev/pts/1\\r\\n'"), "{}", o.stdout);
+    assert!(o.stdout.contains("listing ['0', '1', 'ptmx']"), "{}", o.stdout);
+    assert!(o.stdout.contains("inside script"), "{}", o.stdout);
+}

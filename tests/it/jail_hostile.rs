@@ -913,3 +913,33 @@ fn a_new_rule_past_the_report_cap_is_still_listed() {
             && !std::path::Path::new("/etc/orchestra-cap-300").exists()
     );
 }
+
+/// The jail's devpts is an instance of its own (`newinstance`): the host's
+/// terminals are not in it, whatever their numbers. A task writing to every
+/// /dev/pts/N up to the host terminal's number reaches nothing: the host's
+/// terminal receives no byte, the task sees only `ptmx`, and the failed
+/// opens name no real file (exit 0, no violation — nothing it could reach).
+#[test]
+fn the_host_s_terminals_are_not_in_the_jail_s_devpts() {
+    use std::os::fd::AsRawFd;
+    let e = env();
+    let pty = nix::pty::openpty(None, None).expect("a host terminal");
+    let slave = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd())).expect("its name");
+    let n: u32 = slave.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse().ok()).expect("a /dev/pts/N");
+    let o = e.sh(
+        "default",
+        &format!("for i in $(seq 0 {}); do printf INJECT 2>/dev/null > /dev/pts/$i; done; ls /dev/pts", n + 2),
+    );
+    o.assert_ok();
+    assert_eq!(o.stdout, "ptmx\n", "the jail's devpts shows only its ptmx");
+    nix::fcntl::fcntl(&pty.master, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).expect("nonblock");
+    let mut master = std::fs::File::from(pty.master);
+    let mut buf = [0u8; 64];
+    let got = master.read(&mut buf);
+    assert!(
+        matches!(&got, Err(err) if err.kind() == std::io::ErrorKind::WouldBlock),
+        "the host's terminal {} received {got:?}: {:?}",
+        slave.display(),
+        got.as_ref().map(|n| String::from_utf8_lossy(&buf[..*n]).to_string())
+    );
+}

@@ -711,6 +711,16 @@ fn decide_write_fd(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &s
     }
 }
 
+/// Whether `path` names what the jail's devpts instance holds: its `ptmx`
+/// or a numbered terminal.
+fn is_pty(path: &Path) -> bool {
+    path.parent() == Some(Path::new(super::plan::PTY_DIR))
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n == "ptmx" || (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+}
+
 /// Whether `path` (absolute, resolved) may be written. `open_like` is true for
 /// opens, the only writes allowed on the device nodes of `writable_files`.
 ///
@@ -726,6 +736,11 @@ pub fn write_allowed(plan: &JailPlan, path: &Path, open_like: bool) -> bool {
 /// [`guard_of`]).
 fn write_allowed_as(plan: &JailPlan, path: &Path, open_like: bool, dir_op: bool) -> bool {
     if open_like && plan.writable_files.iter().any(|f| path == f) {
+        return true;
+    }
+    // The jail's own pseudo-terminals (plan::PTY_DIR): its devpts instance
+    // holds only ptmx and the numbered terminals opened through it.
+    if open_like && plan.namespaces && is_pty(path) {
         return true;
     }
     if guard_of(plan, path, dir_op).is_some() {
@@ -823,6 +838,22 @@ mod tests {
                 Decision::Continue
             );
         }
+    }
+
+    #[test]
+    fn only_the_jail_s_own_terminals_are_opened_for_writing_below_dev_pts() {
+        let mut p = plan();
+        p.namespaces = true;
+        for ok in ["/dev/pts/ptmx", "/dev/pts/0", "/dev/pts/17"] {
+            assert!(write_allowed(&p, Path::new(ok), true), "{ok}");
+            assert!(!write_allowed(&p, Path::new(ok), false), "{ok}: opens only");
+        }
+        for no in ["/dev/pts/x", "/dev/pts/", "/dev/pts/0/x", "/dev/pts/-1", "/dev/ptsx/0", "/dev/ptmx2"] {
+            assert!(!write_allowed(&p, Path::new(no), true), "{no}");
+        }
+        // Without namespaces /dev is the host's: its terminals are not the task's.
+        p.namespaces = false;
+        assert!(!write_allowed(&p, Path::new("/dev/pts/0"), true));
     }
 
     #[test]

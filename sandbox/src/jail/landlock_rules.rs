@@ -71,6 +71,12 @@ fn rules(
     Ok(out)
 }
 
+/// The jail's own devpts directory, with namespaces (without them /dev is
+/// the host's and its terminals are not the task's).
+fn pty_dir(plan: &JailPlan) -> Vec<PathBuf> {
+    if plan.namespaces { vec![PathBuf::from(super::plan::PTY_DIR)] } else { Vec::new() }
+}
+
 /// Stable words for a ruleset status (this text reaches audit records).
 fn status_text(s: &RulesetStatus) -> &'static str {
     match s {
@@ -141,6 +147,9 @@ pub fn prepare(plan: &JailPlan) -> Result<Prepared, LandlockError> {
         rules(&decoys, read, true, abi)?,
         rules(&plan.writable, AccessFs::from_all(abi), false, abi)?,
         rules(&plan.writable_files, AccessFs::from_file(abi), false, abi)?,
+        // The jail's own devpts instance (plan::PTY_DIR): its ptmx and the
+        // terminals the task opens there.
+        rules(&pty_dir(plan), AccessFs::from_file(abi), false, abi)?,
         // Directory names are not secrets (hidden files are decoys): listing is allowed
         // everywhere, reading file contents only below the readable roots.
         rules(&[PathBuf::from("/")], AccessFs::ReadDir.into(), false, abi)?,

@@ -281,6 +281,16 @@ pub struct HostFacts {
 /// Device nodes bound into the jail's /dev.
 pub const DEVICES: [&str; 6] = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
 
+/// Where the namespaced jail mounts its own devpts instance (`newinstance`:
+/// the host's terminals are not in it), with `/dev/ptmx` a link to its
+/// `ptmx`: the task may open pseudo-terminals (`openpty`, `pty.fork`,
+/// `script`) and nothing else there. Opens below it are the only writes
+/// allowed there.
+pub const PTY_DIR: &str = "/dev/pts";
+
+/// Most pseudo-terminals the jail's devpts instance holds at once.
+pub const PTY_MAX: u32 = 256;
+
 /// An error in compiling a plan (always a configuration problem: exit 1).
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {

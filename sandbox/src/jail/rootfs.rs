@@ -351,6 +351,7 @@ fn mount_dev(newroot: &Path, old: &Path) -> io::Result<()> {
             format!("restrict {d}")
         })?;
     }
+    mount_ptys(&dev)?;
     for (name, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -374,6 +375,20 @@ fn mount_dev(newroot: &Path, old: &Path) -> io::Result<()> {
     ctx(sys::mount_setattr(&dev, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NOEXEC, false), || {
         "make /dev read-only".into()
     })
+}
+
+/// The jail's own devpts instance at /dev/pts and /dev/ptmx a link to its
+/// `ptmx` (see [`super::plan::PTY_DIR`]). A kernel that refuses the mount
+/// leaves the task without pseudo-terminals, as before: no error.
+fn mount_ptys(dev: &Path) -> io::Result<()> {
+    let pts = dev.join("pts");
+    ensure_dir(&pts)?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    let options = format!("newinstance,ptmxmode=0666,mode=0620,max={}", super::plan::PTY_MAX);
+    if mount(Some("devpts"), &pts, Some("devpts"), flags, Some(options.as_str())).is_err() {
+        return Ok(());
+    }
+    ctx(symlink("pts/ptmx", dev.join("ptmx")), || "symlink /dev/ptmx".into())
 }
 
 /// Bind every directory between a writable mount and a read-only island inside

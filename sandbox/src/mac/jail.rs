@@ -141,6 +141,10 @@ fn rules(policy: &Policy, view: &JailView<'_>) -> Result<String, MacError> {
         let _ = writeln!(r, "  {} rw,", quoted(d)?);
     }
     r.push_str("  # The task's own terminal (`exec --tty`).\n  /dev/pts/[0-9]* rw,\n");
+    if ns {
+        // AppArmor judges the resolved path: /dev/ptmx is a link to pts/ptmx.
+        r.push_str("  # The jail's own devpts instance: pseudo-terminals the task opens.\n  /dev/pts/ptmx rw,\n");
+    }
 
     r.push_str("\n  # Writable roots.\n");
     for w in &writable {
