@@ -11,7 +11,10 @@
 //! [`InnerArgs::to_args`] produces (round-trip tested) and refuses anything
 //! else; the supervisor writes no audit log (the host records the task) and
 //! prints no verdict; when the sandbox cannot be set up it still writes a
-//! `setup_failed` report (exit 1), so the host never has to guess.
+//! `setup_failed` report (exit 1), so the host never has to guess; each
+//! violation is also appended beside the report as it is judged
+//! ([`STREAM`]), so a container killed before the report was written (the
+//! end of a timeout's grace) loses none already judged.
 //!
 //! Canary secrets are generated on the host (which records their digests and
 //! scans the output and the workspace for them) and handed over in a
@@ -23,7 +26,7 @@
 
 use crate::exit::Exit;
 use crate::outfile::OutFile;
-use crate::{Sandbox, TaskSpec};
+use crate::{Sandbox, TaskSpec, Violation};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -259,6 +262,74 @@ fn redirect_output(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The file beside the supervisor's report where each violation is appended
+/// as it is judged, one JSON [`Violation`] a line: what the host keeps when
+/// the report never comes (the container killed at the end of a timeout's
+/// grace, while the supervisor's final checks still ran). Only the
+/// supervisor writes it: the task's output never goes there, and its landlock
+/// domain cannot reach the directory.
+pub const STREAM: &str = "violations.jsonl";
+
+/// At most this many bytes are written to, and read from, the [`STREAM`] file
+/// (the init already lists at most its first violations and the first of
+/// each later rule: far below).
+pub const STREAM_MAX: u64 = 1 << 20;
+
+/// The writing end of the [`STREAM`] file.
+#[derive(Debug)]
+pub struct ViolationStream {
+    file: std::fs::File,
+    tokens: Vec<crate::canary::Token>,
+    written: u64,
+}
+
+impl ViolationStream {
+    /// Stream to `file`; details are scrubbed of the task's canary `tokens`.
+    pub fn new(file: std::fs::File, tokens: Vec<crate::canary::Token>) -> ViolationStream {
+        ViolationStream { file, tokens, written: 0 }
+    }
+
+    /// Append `v` as judged, its detail scrubbed as the report's will be (with
+    /// the `canary.leak` a watched value named there is), while the file stays
+    /// within [`STREAM_MAX`] bytes. A write that fails is not retried: the
+    /// report, when it comes, lists every violation anyway.
+    pub fn send(&mut self, v: &Violation) {
+        use std::io::Write;
+        let mut lines = vec![v.clone()];
+        crate::canary::scrub_details(&mut lines, &self.tokens);
+        for v in lines {
+            let Ok(mut line) = serde_json::to_string(&v) else { continue };
+            line.push('\n');
+            if self.written + line.len() as u64 > STREAM_MAX {
+                return;
+            }
+            self.written += line.len() as u64;
+            // One write (O_APPEND): a kill cuts at most this line.
+            let _ = (&self.file).write_all(line.as_bytes());
+        }
+    }
+}
+
+/// The violations the supervisor streamed beside its report `report`
+/// ([`STREAM`]): every whole line that parses (a kill may have cut the last),
+/// within [`STREAM_MAX`] bytes; none when the file is missing or is not a
+/// regular file (never followed if a link, never waited on if a FIFO).
+pub fn read_stream(report: &Path) -> Vec<Violation> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = report.with_file_name(STREAM);
+    let flags = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let Ok(f) = std::fs::OpenOptions::new().read(true).custom_flags(flags).open(&path) else { return Vec::new() };
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return Vec::new();
+    }
+    let mut text = Vec::new();
+    if f.take(STREAM_MAX).read_to_end(&mut text).is_err() {
+        return Vec::new();
+    }
+    text.split(|b| *b == b'\n').filter_map(|line| serde_json::from_slice(line).ok()).collect()
+}
+
 /// Say why nothing ran (one line on stderr, which the host relays) and exit 1.
 fn refuse(msg: impl std::fmt::Display) -> Exit {
     crate::say!("orchestra-sandbox: error: {msg}");
@@ -315,7 +386,12 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
         canary_home: handoff.as_ref().and_then(|h| h.home.clone()),
         canaries: handoff.map(|h| h.canaries),
     };
-    let backend = crate::jail::Jail::default();
+    // Each violation reaches the host as it is judged, not only in the report.
+    let stream = match out.create_beside(STREAM) {
+        Ok(f) => f,
+        Err(e) => return refuse(e),
+    };
+    let backend = crate::jail::Jail::streaming(stream);
     let (report, exit) = match backend.run(&task) {
         Ok(report) => {
             let exit = report.exit();
@@ -401,6 +477,46 @@ mod tests {
         assert!(matches!(read_task(&f), Err(InnerArgError::EmptyArgv)));
         std::fs::write(&f, r#"{"name":"t","argv":["true"],"env":{}}"#).unwrap();
         assert!(matches!(read_task(&f), Err(InnerArgError::Json { .. })));
+    }
+
+    #[test]
+    fn streamed_violations_read_back_scrubbed_whole_and_bounded() {
+        use crate::canary::Token;
+        use crate::rule::Rule;
+        let dir = tempfile::tempdir().unwrap();
+        let report = dir.path().join("report.json");
+        let out = OutFile::prepare(&report).unwrap();
+        let tokens = vec![Token { source: "$GITHUB_TOKEN".into(), value: "ghp_STREAMSECRET".into() }];
+        let mut s = ViolationStream::new(out.create_beside(STREAM).unwrap(), tokens);
+        assert!(out.create_beside(STREAM).is_err(), "never over an existing file");
+        let first = Violation::now(Rule::FsWrite, "openat: write to /etc/passwd".into());
+        s.send(&first);
+        s.send(&Violation::now(Rule::NetworkAbstractUnix, "connect to ghp_STREAMSECRET.example:443".into()));
+        let got = read_stream(&report);
+        assert_eq!(got[0], first);
+        assert_eq!(got[1].rule, Rule::NetworkAbstractUnix);
+        assert!(!got[1].detail.contains("ghp_"), "{:?}", got[1]);
+        assert_eq!(got[2].rule, Rule::CanaryLeak, "a value named in a detail is a leak of its own");
+        assert_eq!(got.len(), 3);
+        // A line cut by a kill is dropped, the whole ones kept.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(STREAM))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"rule\":\"fs.wr"))
+            .unwrap();
+        assert_eq!(read_stream(&report).len(), 3);
+        // Bounded: past STREAM_MAX bytes nothing more is written.
+        let big = Violation::now(Rule::FsWrite, "x".repeat(64 << 10));
+        for _ in 0..32 {
+            s.send(&big);
+        }
+        let len = std::fs::metadata(dir.path().join(STREAM)).unwrap().len();
+        assert!(len <= STREAM_MAX + 16, "{len} bytes");
+        assert!(read_stream(&report).len() < 3 + 16);
+        // A link is never followed.
+        let other = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(dir.path().join(STREAM), other.path().join(STREAM)).unwrap();
+        assert!(read_stream(&other.path().join("report.json")).is_empty());
     }
 
     #[test]

@@ -123,6 +123,17 @@ impl OutFile {
         &self.path
     }
 
+    /// Create the new file `name` beside the target, in the prepared
+    /// directory (never through a link, never over a file), mode 0600, for
+    /// appending; closed at exec.
+    pub fn create_beside(&self, name: &str) -> Result<std::fs::File, OutFileError> {
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_APPEND | OFlag::O_CLOEXEC;
+        openat(self.dir.as_fd(), name, flags, Mode::from_bits_truncate(0o600))
+            .map(std::fs::File::from)
+            .map_err(|e| OutFileError::Io { path: self.path.with_file_name(name), source: e.into() })
+    }
+
     /// Replace the file with `data` (temp + rename in the prepared directory;
     /// `durable`: fsync the file and the directory).
     pub fn write(&self, data: &[u8], durable: bool) -> Result<(), OutFileError> {

@@ -304,6 +304,25 @@ fn a_violation_the_task_survived_is_kept_when_it_later_times_out(b: Backend) {
     );
 }
 
+/// Review 89 F2: a denied write, then 100,001 names the disk meter notes
+/// (the init's final checks sweep them all), then a wall timeout. The
+/// container's supervisor is still checking when the host's grace ends;
+/// the violation judged long before must survive the kill: exit 4 with
+/// `fs.write` in the report and the audit log, the file never written,
+/// nothing left. Docker used to lose it with the report (exit 3).
+fn a_violation_judged_before_a_timeout_survives_long_final_checks(b: Backend) {
+    let c = case(b, "deny-padded");
+    let p = c.policy("deny", "on_violation: deny\n");
+    let script = "echo forged > .orchestra/planted; : > denied-done; ./attack unlink-missing 100001; sleep 60";
+    let o = c.run_with(&p, &["--timeout", "9s"], &["/bin/sh", "-c", script]);
+    assert!(c.e.ws.join("denied-done").exists(), "the task did not survive its denial: {}", o.all());
+    assert!(!c.e.ws.join(".orchestra/planted").exists(), "the denied write happened");
+    assert_eq!(o.code, 4, "the violation beats the timeout: {}", o.all());
+    o.assert_violation("fs.write");
+    assert_eq!(o.report["error"], "timeouts.wall exceeded", "{}", o.report);
+    c.e.assert_violations_recorded(&["fs.write"]);
+}
+
 /// A task that merely outlives its wall-clock timeout: exit 3, no violation,
 /// our kill named as the cause (the supervisor's stop order is no interrupt),
 /// nothing of it left (`run_with` checks the engine's containers, `ps -a`).
@@ -982,6 +1001,7 @@ conformance!(
     a_canary_read_just_before_the_wall_timeout_is_reported_and_recorded,
     a_plain_sleep_past_the_wall_timeout_exits_3_without_a_violation,
     a_violation_the_task_survived_is_kept_when_it_later_times_out,
+    a_violation_judged_before_a_timeout_survives_long_final_checks,
     the_orchestrators_environment_never_reaches_the_task,
     setuid_files_are_blocked_and_reported,
 );

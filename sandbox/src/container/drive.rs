@@ -33,8 +33,11 @@
 //!   supervisor the jail's own `stop` (SIGTERM to the container's init, which
 //!   the jail takes as its host side's interrupt: the init kills the task,
 //!   makes its final checks and reports), and kill the container only when it
-//!   has not ended [`STOP_GRACE`] (1 s) later, as the jail's host side does:
-//!   a hidden-path or canary read just before the deadline is reported.
+//!   has not ended [`ASKED_GRACE`] (3 s) later: the supervisor's own grace to
+//!   its init ([`STOP_GRACE`], 1 s), then as long again to kill it and write
+//!   the report, and a margin. A hidden-path or canary read just before the
+//!   deadline is reported; a violation judged before our kill is never lost
+//!   (the supervisor streams each as it judges it, beside its report).
 //! - Once the end is known, the wait for the rest of the output is bounded
 //!   (2 s); so is the wait for the end once the init has exited, or once we
 //!   killed with only libpod's wait to tell (10 s). Past the bound the
@@ -68,6 +71,12 @@ const REST_AFTER_EXIT: Duration = Duration::from_secs(2);
 /// How long the end may take to be known once the init has exited, or once
 /// we killed with only libpod's wait to tell; and libpod's last wait.
 const END_AFTER_INIT: Duration = Duration::from_secs(10);
+/// How long the in-container supervisor has, once ordered to stop the task
+/// (a timeout), before the container is killed: its own grace to its init
+/// ([`STOP_GRACE`]), as long again to kill the init and write its report,
+/// and a margin. Strictly longer than the inner grace, so a task whose final
+/// checks outlast it still has its report written.
+pub(super) const ASKED_GRACE: Duration = STOP_GRACE.saturating_mul(2).saturating_add(Duration::from_secs(1));
 /// How often the cgroup is sampled: often enough to read the counters before
 /// the engine removes the cgroup.
 const TICK: Duration = Duration::from_millis(20);
@@ -106,7 +115,7 @@ pub(super) enum Phase {
     Asked {
         /// The order's cause.
         why: Stop,
-        /// When its grace ends ([`STOP_GRACE`] after the order).
+        /// When its grace ends ([`ASKED_GRACE`] after the order).
         until: Instant,
     },
     /// Known to have ended (after our kill, if `killed`); the rest of its
@@ -633,7 +642,7 @@ impl Machine {
         if !(self.facts.stop_order && self.phase == Phase::Running) {
             return self.stop(why, acts);
         }
-        self.phase = Phase::Asked { why, until: now + STOP_GRACE };
+        self.phase = Phase::Asked { why, until: now + ASKED_GRACE };
         acts.push(Action::Ask(why));
     }
 
@@ -1425,12 +1434,13 @@ mod tests {
         let mut m = Machine::new(facts, t);
         assert_eq!(m.waits(t).grace, None);
         assert_eq!(m.step(Event::WallDeadline, t + secs(3)), [Action::Ask(Stop::Wall)]);
-        assert_eq!(m.phase, Phase::Asked { why: Stop::Wall, until: t + secs(3) + STOP_GRACE });
+        assert_eq!(m.phase, Phase::Asked { why: Stop::Wall, until: t + secs(3) + ASKED_GRACE });
         assert_eq!(m.killed(), Some(Stop::Wall));
         assert!(m.live());
         // Its grace is awaited; no deadline, signal or second cause moves it.
         let w = m.waits(t + secs(3));
-        assert_eq!(w.grace, Some(t + secs(4)));
+        assert_eq!(w.grace, Some(t + secs(6)));
+        assert!(ASKED_GRACE > STOP_GRACE * 2, "the supervisor's own grace, its report, and a margin");
         assert!(w.wall.is_none() && w.quiet.is_none() && !w.signals && w.output && w.init && w.rest.is_none());
         assert!(m.step(Event::QuietDeadline, t + secs(3)).is_empty());
         assert!(m.step(Event::Signal(libc::SIGINT), t + secs(3)).is_empty());

@@ -518,7 +518,7 @@ pub async fn run_task(kind: SandboxMode, task: &TaskSpec) -> Result<Report, Sand
 
     let inner_report = out_dir.as_ref().map(|d| d.path().join("report.json"));
     let (run, state) = drive_and_remove(&engine, &id, task, inner_report.as_deref(), fifos, None).await?;
-    let inner = out_dir.as_ref().and_then(|d| supervisor::read_report(&d.path().join("report.json")));
+    let inner = out_dir.as_ref().map(|d| supervisor::read_left(&d.path().join("report.json"))).unwrap_or_default();
     Ok(build_report(task, &engine, image, &image_id, run, state, inner, start, started_at))
 }
 
@@ -665,7 +665,7 @@ async fn run_claimed(
     handoff: Option<&Handoff>,
     user: (u32, u32),
     fp: &str,
-) -> Result<(Run, EndState, Option<Report>), SandboxError> {
+) -> Result<(Run, EndState, supervisor::Left), SandboxError> {
     let setup = |what: &str, e: std::io::Error| {
         SandboxError::Setup(format!("{POOL_SLOT_ERROR} {}: {what}: {e}", claim.slot.display()))
     };
@@ -700,8 +700,7 @@ async fn run_claimed(
             p.root().display()
         ),
     });
-    let report = supervisor::read_report(&report_path);
-    Ok((run, state, report))
+    Ok((run, state, supervisor::read_left(&report_path)))
 }
 
 /// How a setup error begins when a claimed pool slot could not take the task's inputs.
@@ -848,7 +847,7 @@ fn build_report(
     image_id: &str,
     mut run: Run,
     end: EndState,
-    inner: Option<Report>,
+    left: supervisor::Left,
     start: Instant,
     started_at: String,
 ) -> Report {
@@ -857,6 +856,7 @@ fn build_report(
         .insert(0, Control { control: "engine".into(), detail: format!("{} at {}", engine.version, engine.address) });
     run.enforced.insert(1, Control { control: "image".into(), detail: format!("{image}@{image_id}") });
     let supervised = policy.container.supervisor == SupervisorMode::Required;
+    let inner = left.report;
     let mut o = Outcome {
         started_at,
         // With the supervisor, the task's signal was judged inside (with its CPU
@@ -883,6 +883,11 @@ fn build_report(
         mac: run.mac.take(),
         ..Outcome::default()
     };
+    // No report (the container was killed before the supervisor wrote it):
+    // the violations judged until then, as the supervisor streamed them.
+    if inner.is_none() && supervised {
+        run.violations.extend(left.streamed);
+    }
     match (&inner, supervised) {
         (Some(r), true) => {
             o.exit_status = r.exit_status;

@@ -15,7 +15,7 @@
 //! through a file in a host directory the task cannot see (landlock).
 
 use crate::policy::{Limit, NamespaceMode, Policy, TmpMode};
-use crate::report::Report;
+use crate::report::{Report, Violation};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming a static supervisor binary to use instead of
@@ -201,8 +201,28 @@ pub fn inner_policy(outer: &Policy, env: &[(String, String)]) -> Policy {
 /// How long after the host's deadline the in-container supervisor ends the task.
 pub const INNER_DEADLINE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// What the supervisor left for the host: its report, or, without one, the
+/// violations it streamed as it judged them ([`crate::inner::STREAM`]).
+#[derive(Debug, Default)]
+pub struct Left {
+    /// The report, if it wrote one (it lists every violation).
+    pub report: Option<Report>,
+    /// Only without a report: the violations streamed before the end, so
+    /// none is counted twice.
+    pub streamed: Vec<Violation>,
+}
+
+/// Read what the supervisor left: its report (the file `path`), else what it
+/// streamed beside it.
+pub fn read_left(path: &Path) -> Left {
+    match read_report(path) {
+        Some(r) => Left { report: Some(r), streamed: Vec::new() },
+        None => Left { report: None, streamed: crate::inner::read_stream(path) },
+    }
+}
+
 /// Read the supervisor's report (the file `path`), if it wrote one.
-pub fn read_report(path: &Path) -> Option<Report> {
+fn read_report(path: &Path) -> Option<Report> {
     let text = std::fs::read_to_string(path).ok()?;
     serde_json::from_str(&text).ok()
 }

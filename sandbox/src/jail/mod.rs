@@ -55,6 +55,20 @@ pub struct Jail {
     /// The plan being compiled for a task ([`Sandbox::plan_ahead`]), which
     /// the run of that very task picks up.
     ahead: std::sync::Mutex<Option<Ahead>>,
+    /// Where each violation is also appended as it is judged (the
+    /// in-container supervisor's [`crate::inner::STREAM`]), if anywhere;
+    /// taken by the first run.
+    stream: std::sync::Mutex<Option<File>>,
+}
+
+impl Jail {
+    /// A jail that also appends each violation, as it is judged, to `file`
+    /// ([`crate::inner::ViolationStream`]): the in-container supervisor's, so
+    /// that the host keeps every violation judged before a kill that came
+    /// ahead of the report.
+    pub fn streaming(file: File) -> Jail {
+        Jail { stream: std::sync::Mutex::new(Some(file)), ..Jail::default() }
+    }
 }
 
 /// A plan compiled on a thread of its own from the task alone, while the
@@ -138,7 +152,8 @@ impl Sandbox for Jail {
         // thread (Ahead's drop); one compiled for another task is not used.
         let ahead = self.ahead.lock().ok().and_then(|mut slot| slot.take()).filter(|a| same_task(&a.task, task));
         let mac = check(&task.policy, &task.workdir)?;
-        run_jail(task, release, mac, ahead)
+        let stream = self.stream.lock().ok().and_then(|mut s| s.take());
+        run_jail(task, release, mac, ahead, stream)
     }
 }
 
@@ -261,11 +276,17 @@ struct Run {
     /// The task said it was about to exec (`Started`): from then on the init
     /// is asked to stop it ([`stop_jail`]) rather than killed.
     task_started: bool,
+    /// Each violation is also streamed here as it is judged.
+    stream: Option<crate::inner::ViolationStream>,
 }
 
 impl Run {
     fn violation(&mut self, rule: Rule, detail: String) {
-        self.violations.push(Violation::now(rule, detail));
+        let v = Violation::now(rule, detail);
+        if let Some(s) = self.stream.as_mut() {
+            s.send(&v);
+        }
+        self.violations.push(v);
     }
 }
 
@@ -274,6 +295,7 @@ fn run_jail(
     release: &mut super::Release<'_>,
     mac: JailMac,
     ahead: Option<Ahead>,
+    stream: Option<File>,
 ) -> Result<Report, SandboxError> {
     let policy = &task.policy;
     let started_at = now_rfc3339();
@@ -438,6 +460,7 @@ fn run_jail(
         mid_line: [false; 2],
         mac: mac.report(&task.policy),
         task_started: false,
+        stream: stream.map(|f| crate::inner::ViolationStream::new(f, plan.canaries.clone())),
     };
     if support.memory || support.pids {
         run.enforced.push(Control { control: "cgroup".into(), detail: cg.describe() });
