@@ -460,7 +460,7 @@ mod tests {
             .unwrap();
         let mut out = GitCode::default();
         config_paths(&[w.join(".git/config")], w, &mut out);
-        let GitCode { code: v, words, links } = out;
+        let GitCode { code: v, words, links, .. } = out;
         assert!(words.is_empty() && links.is_empty(), "{words:?} {links:?}");
         let want = [
             w.join(".git/../shared.cfg"),

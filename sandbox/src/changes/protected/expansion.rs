@@ -58,8 +58,8 @@ pub(super) fn at_top(word: &str) -> Cow<'_, str> {
     if let Some(rest) = after(word, HOME) {
         return Cow::Owned(format!("~{rest}"));
     }
-    match unknown_rest(word) {
-        Some(rest) => tail(rest).map_or(Cow::Borrowed(word), |parts| Cow::Owned(format!("./{}", parts.join("/")))),
+    match unknown_rest(word).and_then(rest_parts) {
+        Some(parts) => Cow::Owned(format!("./{}", parts.join("/"))),
         None => Cow::Borrowed(word),
     }
 }
@@ -82,22 +82,20 @@ pub(super) fn at_top(word: &str) -> Cow<'_, str> {
 /// one whose exact part climbs out of the top.
 pub(super) fn pattern(word: &str) -> Option<Pattern> {
     let globbed = |t: &str| t.contains(['*', '?', '[']);
+    if after(word, HOME).is_some() || word.starts_with('~') && !word.starts_with("~-/") {
+        return None;
+    }
     let (rest, anchored) = match (after(word, TOP), unknown_rest(word)) {
         (Some(rest), _) => (rest, true),
         (None, Some(rest)) => (rest, false),
-        (None, None) if after(word, HOME).is_none() && !word.contains(['$', '`']) && !word.starts_with('~') => {
-            (word, true)
-        }
+        (None, None) if !word.contains(['$', '`']) => (word, true),
         _ => return None,
     };
     if rest.contains(['$', '`', '%']) || (anchored && !globbed(rest)) {
         return None;
     }
-    let mut parts = if anchored { exact(rest)? } else { tail(rest)? };
+    let mut parts = if anchored { exact(rest)? } else { rest_parts(rest)? };
     if !anchored && !rest.starts_with('/') {
-        if parts.len() == 1 && !parts[0].trim_start_matches('.').contains('.') {
-            return None;
-        }
         parts[0] = format!("*{}", parts[0]);
     }
     Some(Pattern { parts, anchored })
@@ -114,6 +112,16 @@ fn unknown_rest(word: &str) -> Option<&str> {
     }
     let end = last_expansion_end(word);
     (end > 0).then(|| &word[end..])
+}
+
+/// The components of the literal `rest` after an unknown expansion
+/// ([`tail`]); a rest that does not begin with `/` continues the
+/// expansion's last name, so a lone one names a file only when it is
+/// named like one (`lint.sh`, not ` y` or `-dev`).
+fn rest_parts(rest: &str) -> Option<Vec<String>> {
+    let parts = tail(rest)?;
+    let lone = !rest.starts_with('/') && parts.len() == 1;
+    (!lone || parts[0].trim_start_matches('.').contains('.') && !parts[0].contains(' ')).then_some(parts)
 }
 
 /// What follows one of `spellings` at `word`'s start when that is all of
@@ -393,7 +401,116 @@ pub fn found(root: &Path, patterns: &[(Pattern, bool)]) -> Found {
 
 #[cfg(test)]
 mod tests {
-    use super::at_top;
+    use super::{Pattern, at_top, found, glob, pattern};
+    use std::path::Path;
+
+    /// The pattern `word` names, as text (`None`: none).
+    fn text(word: &str) -> Option<String> {
+        pattern(word).map(|p| p.text())
+    }
+
+    #[test]
+    fn an_unknown_directory_names_every_path_ending_with_the_rest() {
+        for (word, want) in [
+            ("$(git rev-parse --git-dir)/../tools/lint.sh", ".../tools/lint.sh"),
+            ("$(git rev-parse --git-common-dir)/../tools/lint.sh", ".../tools/lint.sh"),
+            ("${GIT_DIR:-.git}/../tools/lint.sh", ".../tools/lint.sh"),
+            ("$(git rev-parse --show-cdup)tools/lint.sh", ".../*tools/lint.sh"),
+            ("${GIT_PREFIX:+$GIT_PREFIX/}tools/lint.sh", ".../*tools/lint.sh"),
+            ("$d/lint.sh", ".../lint.sh"),
+            ("$X/a/./b/../c.sh", ".../a/c.sh"),
+            ("$X/../../x.sh", ".../x.sh"),
+            ("~-/tools/x", ".../tools/x"),
+            ("$(git rev-parse --show-cdup)lint.sh", ".../*lint.sh"),
+            ("$X/ci/*.sh", ".../ci/*.sh"),
+            ("ci/checks/*.sh", "ci/checks/*.sh"),
+            ("./ci/checks/x?.sh", "ci/checks/x?.sh"),
+            ("$PWD/ci/[ab].sh", "ci/[ab].sh"),
+            ("*.sh", "*.sh"),
+        ] {
+            assert_eq!(text(word).as_deref(), Some(want), "{word}");
+        }
+        // Read exactly (or naming nothing): no pattern.
+        for word in [
+            "tools/lint.sh",
+            "$PWD/tools/lint.sh",
+            "$HOME/x/*.sh",
+            "$X",
+            "a$X",
+            "${X}-dev",
+            "--format=$F",
+            "$X/",
+            "$X/$Y",
+            "$X/%f",
+            "../*.sh",
+            "~/x/*.sh",
+        ] {
+            assert_eq!(text(word), None, "{word}");
+        }
+        assert_eq!(at_top("$(git rev-parse --git-dir)/../tools/lint.sh"), "./tools/lint.sh");
+        assert_eq!(at_top("$(git rev-parse --show-cdup)tools/lint.sh"), "./tools/lint.sh");
+        assert_eq!(at_top("${GIT_PREFIX:+$GIT_PREFIX/}tools/lint.sh"), "./tools/lint.sh");
+    }
+
+    #[test]
+    fn a_pattern_matches_by_components_as_the_shell_globs() {
+        let ends = Pattern::new(Path::new(".../tools/lint.sh"), false);
+        for yes in ["tools/lint.sh", "a/b/tools/lint.sh"] {
+            assert!(ends.matches(Path::new(yes)), "{yes}");
+        }
+        for no in ["lint.sh", "xtools/lint.sh", "tools/lint.sh.o", "build/lint.sh.o", "docs/tools.md", "tools"] {
+            assert!(!ends.matches(Path::new(no)), "{no}");
+        }
+        let cont = Pattern::new(Path::new(".../*tools/lint.sh"), false);
+        assert!(cont.matches(Path::new("tools/lint.sh")) && cont.matches(Path::new("my-tools/lint.sh")));
+        assert!(!cont.matches(Path::new("tools/x/lint.sh")));
+        let top = Pattern::new(Path::new("ci/checks/*.sh"), true);
+        for yes in ["ci/checks/evil.sh", "ci/checks/.x.sh", "ci/checks/.sh"] {
+            assert!(top.matches(Path::new(yes)), "{yes}");
+        }
+        for no in ["ci/checks/README.md", "ci/checks.sh", "ci/checks/a/b.sh", "x/ci/checks/a.sh", "ci/x.sh"] {
+            assert!(!top.matches(Path::new(no)), "{no}");
+        }
+        for (pat, name, want) in [
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("[ab]x", "bx", true),
+            ("[!ab]x", "bx", false),
+            ("[^ab]x", "cx", true),
+            ("[a-c]", "b", true),
+            ("[a-c]", "d", false),
+            ("[]]", "]", true),
+            ("[x", "[x", true),
+            ("*a*b", "xxaab", true),
+            ("*a*b", "xxaba", false),
+            ("\\*", "*", true),
+            ("\\*", "x", false),
+            ("**", "", true),
+        ] {
+            assert_eq!(glob(pat.as_bytes(), name.as_bytes()), want, "{pat} {name}");
+        }
+    }
+
+    #[test]
+    fn found_lists_the_matches_a_tree_holds_and_no_link_or_git_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path();
+        for f in ["tools/lint.sh", "a/tools/lint.sh", ".git/tools/lint.sh", "build/lint.sh.o", "hooks/x/pre-commit"] {
+            std::fs::create_dir_all(w.join(f).parent().unwrap()).unwrap();
+            std::fs::write(w.join(f), "x").unwrap();
+        }
+        std::fs::create_dir_all(w.join("outside/tools")).unwrap();
+        std::fs::write(w.join("outside/tools/lint.sh"), "x").unwrap();
+        std::os::unix::fs::symlink(w.join("outside"), w.join("link")).unwrap();
+        let ends = (Pattern::new(Path::new(".../tools/lint.sh"), false), false);
+        let dir = (Pattern::new(Path::new(".../hooks"), false), true);
+        let f = found(w, &[ends, dir]);
+        let mut got: Vec<String> = f.paths.iter().map(|p| p.display().to_string()).collect();
+        got.sort();
+        assert_eq!(got, ["a/tools/lint.sh", "hooks", "outside/tools/lint.sh", "tools/lint.sh"]);
+        assert!(f.whole);
+        assert!(found(w, &[]).paths.is_empty());
+    }
 
     #[test]
     fn every_spelling_of_the_top_is_the_top() {

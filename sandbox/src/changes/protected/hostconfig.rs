@@ -893,10 +893,9 @@ fn word_path(w: &str, role: Word, out: &mut Vec<Named>) {
     {
         out.push(Named { path: PathBuf::from(p.text()), kind: Kind::Pattern { dir: false, anchored: p.anchored() } });
     }
-    if w.contains(['$', '`']) || (w.starts_with('~') && !w.starts_with("~/") && w != "~") {
-        if !bare || role == Word::Argument {
-            out.push(Named { path: PathBuf::from(w), kind: if bare { Kind::Bare } else { Kind::Path } });
-        }
+    let literal = w.starts_with('~') && !w.starts_with("~/") || super::expansion::at_top(w) != w;
+    if literal && !bare {
+        out.push(Named { path: PathBuf::from(w), kind: Kind::Path });
     }
     let w = &*super::expansion::at_top(w);
     if w.is_empty() || w.starts_with('-') || w.contains(['$', '`', '%']) || w == "." || w == ".." || w.ends_with('/') {
@@ -1398,8 +1397,9 @@ mod tests {
         assert_eq!(p("submodule", "update", "checkout"), v(&[]));
         assert_eq!(p("trailer", "cmd", "bin/t;x/y"), v(&["bin/t", "x/y"]));
         assert_eq!(p("gpg", "defaultkeycommand", "k/cmd"), v(&["k/cmd"]));
-        // Review 88, F3: `$HOME/` is `~/`.
-        assert_eq!(p("difftool", "cmd", "$HOME/x/dt"), [home.join("x/dt")]);
+        // Review 88, F3: `$HOME/` is `~/` (and, as a quoted word would
+        // give it, a path from the top: review 89, F4).
+        assert_eq!(p("difftool", "cmd", "$HOME/x/dt"), [PathBuf::from("$HOME/x/dt"), home.join("x/dt")]);
         // Review 78, F2: a program's words without a `/` are (bare) paths too.
         assert_eq!(p("diff", "textconv", "python3 conv.py"), v(&["conv.py/__main__.py", "conv.py"]));
         assert_eq!(p("alias", "lint", "!sh lint.sh && f() { cd .; sh -e x; }; f"), v(&["lint.sh", "x"]));
@@ -1864,9 +1864,17 @@ mod tests {
             assert!(got.contains(&PathBuf::from("./tools/lint.sh")), "{alias}: {got:?}");
         }
         let kinds = program_paths("alias", "x", "!git -c core.hooksPath=$PWD/.githooks commit");
-        assert_eq!(kinds, [Named { path: PathBuf::from("./.githooks"), kind: Kind::HooksDir }]);
+        // Read as the shell gives it, and as written (git reads a config's
+        // value so; review 89, F4).
+        assert_eq!(
+            kinds,
+            [
+                Named { path: PathBuf::from("$PWD/.githooks"), kind: Kind::HooksDir },
+                Named { path: PathBuf::from("./.githooks"), kind: Kind::HooksDir }
+            ]
+        );
         // Bare after the top is a path (`$PWD/lint.sh`), not a name from PATH.
-        assert_eq!(p("!$PWD/lint.sh"), v_of(&["./lint.sh"]));
+        assert_eq!(p("!$PWD/lint.sh"), v_of(&["$PWD/lint.sh", "./lint.sh"]));
         // Words that name no file.
         for alias in ["!echo $PWD", "!git log -1 --format=$X", "log --format=$X", "!cd $PWD && make", "!echo `pwd`"] {
             assert_eq!(p(alias), v_of(&[]), "{alias}");
