@@ -11,16 +11,23 @@
 //! hooks, config or `env -C` directory, a `-c include.path`) reads it
 //! after this normaliser, and only so.
 //!
-//! Any other expansion fails closed in the direction
-//! [`super::wrappers::from_dir`] already reads an expanded directory: the
-//! wider reading, from the top. A word whose literal text after its last
-//! expansion is `/rest` (`$X/tools/lint.sh`, `$(dirname $0)/x`,
-//! `tools/$V/run.sh`) names `./rest` (so it is protected at the top,
-//! where `$X` most often is; where it is anything else this only protects
-//! more). A word with no such tail (`$X`, `--format=$F`, `a$X`) names
-//! none, as before. `~-/rest` (the shell's `OLDPWD`) is read the same way.
+//! Where a word cannot be read exactly it fails closed (review 89, F1):
+//! any other expansion (`$X`, `${…}`, `$(…)`, backticks, `~-`) leaves the
+//! literal rest after it naming a path below an UNKNOWN directory, and a
+//! glob (`*`, `?`, `[…]`) names every path the shell may expand it to.
+//! [`pattern`] gives such a word's [`Pattern`] (every path of the work
+//! tree that ends with the rest, component by component, `..` resolved;
+//! a glob matched per component), [`Pattern::matches`] is the one matcher
+//! and [`found`] the one search of a work tree for it (at the task's start,
+//! [`crate::jail::protect`]; after it, [`super::Watch::after`]).
+//! [`at_top`] still reads the rest from the top (`./tools/lint.sh`), the
+//! most likely place, protected by name like any path. A word with no
+//! such rest (`$X`, `--format=$F`, `a$X`) names none. Quoting is not kept
+//! through the splitting into words, so a reader takes a word with an
+//! expansion literally too (a quoted `'$PWD/x'` reaches the program as
+//! written: [`super::hostconfig`], review 89, F4).
 //! Residual (SECURITY.md §5.3): a `cd` earlier in the command line moves
-//! `$PWD`; the tail names a file at the top only.
+//! `$PWD`; the top's spellings name the top only.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
