@@ -4829,3 +4829,129 @@ fn a_hooks_directory_or_config_an_alias_names_through_pwd_is_protected() {
         std::fs::remove_file(e.ws.join(file)).unwrap();
     }
 }
+
+/// The host's git with `e`'s HOME (its `.gitconfig`) in `e`'s workspace,
+/// `args` after [`git_cmd`]'s; `diff` changes the README first (so `git
+/// diff` has something to show).
+fn host_git_with_home(e: &Env, args: &[&str]) {
+    if args == ["diff"] {
+        std::fs::write(e.ws.join("README"), "changed on the host\n").unwrap();
+    }
+    let _ = git_cmd(&e.ws, args).env("HOME", &e.home).stdin(std::process::Stdio::null()).output();
+    if args == ["diff"] {
+        std::fs::write(e.ws.join("README"), "hello\n").unwrap();
+    }
+}
+
+/// A shell command writing `file` (taken literally: `$PWD/…`, `~+/…`) as
+/// an executable that makes `marker`, its directories first.
+fn plant_literally(file: &str, marker: &Path) -> String {
+    format!(
+        "mkdir -p \"$(dirname '{file}')\" && printf '#!/bin/sh\\ntouch {}\\n' > '{file}' && chmod +x '{file}'",
+        marker.display()
+    )
+}
+
+/// Review 89, F1 and F4: the spellings of a script's path in the host's
+/// git config that orchestra cannot read exactly — an expansion before
+/// the literal rest (`$(git rev-parse --git-dir)/../`, `--show-cdup`,
+/// `$GIT_PREFIX`, a variable set earlier in the command), a glob the
+/// shell expands (`ci/checks/*.sh`), and words git or the shell take
+/// literally (`core.hooksPath = $PWD/.githooks`, a single-quoted `$PWD`, a
+/// double-quoted `~+`). For each row the host's git runs the file when the
+/// host puts it there (shown first, else the row proves nothing); the
+/// task's planting of it is `fs.protected` (exit 4), the file is gone and
+/// the host's git runs nothing of the task's.
+#[test]
+fn a_script_git_settings_name_through_words_orchestra_cannot_read_is_protected() {
+    let commit: &[&str] = &["commit", "-q", "--allow-empty", "-m", "x"];
+    let rows: &[(&str, &str, &str, &[&str])] = &[
+        ("gitdir", "[alias]\n\tlint = !$(git rev-parse --git-dir)/../tools/lint.sh\n", "tools/lint.sh", &["lint"]),
+        (
+            "commondir",
+            "[alias]\n\tlint = !\\\"$(git rev-parse --git-common-dir)/../tools/lint.sh\\\"\n",
+            "tools/lint.sh",
+            &["lint"],
+        ),
+        (
+            "cdup",
+            "[alias]\n\tlint = !sh \\\"$(git rev-parse --show-cdup)tools/lint.sh\\\"\n",
+            "tools/lint.sh",
+            &["lint"],
+        ),
+        (
+            "fsmonitor cdup",
+            "[core]\n\tfsmonitor = \\\"$(git rev-parse --show-cdup)tools/fsmon.sh\\\"\n",
+            "tools/fsmon.sh",
+            &["status"],
+        ),
+        (
+            "fsmonitor gitdir",
+            "[core]\n\tfsmonitor = $(git rev-parse --git-dir)/../tools/fsmon.sh\n",
+            "tools/fsmon.sh",
+            &["status"],
+        ),
+        (
+            "diff external",
+            "[diff]\n\texternal = $(git rev-parse --show-cdup)tools/diff.sh\n",
+            "tools/diff.sh",
+            &["diff"],
+        ),
+        ("prefix", "[alias]\n\tlint = !${GIT_PREFIX:+$GIT_PREFIX/}tools/lint.sh\n", "tools/lint.sh", &["lint"]),
+        (
+            "glob",
+            "[alias]\n\tchecks = \"!for f in ci/checks/*.sh; do sh \\\"$f\\\" || exit 1; done\"\n",
+            "ci/checks/evil.sh",
+            &["checks"],
+        ),
+        ("variable", "[alias]\n\tlint = !d=tools && $d/lint.sh\n", "tools/lint.sh", &["lint"]),
+        ("hooksPath $PWD", "[core]\n\thooksPath = $PWD/.githooks\n", "$PWD/.githooks/pre-commit", commit),
+        ("hooksPath $HOME", "[core]\n\thooksPath = $HOME/.githooks\n", "$HOME/.githooks/pre-commit", commit),
+        ("quoted ~+", "[alias]\n\tlint = !sh \\\"~+/tools/lint.sh\\\"\n", "~+/tools/lint.sh", &["lint"]),
+        ("quoted $PWD", "[alias]\n\tlint = !sh '$PWD/tools/lint.sh'\n", "$PWD/tools/lint.sh", &["lint"]),
+    ];
+    for (row, config, file, host) in rows {
+        let e = repo_env();
+        std::fs::write(e.home.join(".gitconfig"), config).unwrap();
+        let marker = e.root.join("r89-ran");
+        let top = file.split('/').next().unwrap();
+        host_sh(&e.ws, &plant_literally(file, &marker));
+        host_git_with_home(&e, host);
+        assert!(marker.exists(), "{row}: the host's git does not run {file}: the row proves nothing");
+        std::fs::remove_dir_all(e.ws.join(top)).unwrap();
+        std::fs::remove_file(&marker).unwrap();
+        let o = e.sh("default", &plant_literally(file, &marker));
+        o.assert_violation("fs.protected");
+        assert!(!e.ws.join(file).exists(), "{row}: the task's {file} stayed\n{}", o.all());
+        host_git_with_home(&e, host);
+        assert!(!marker.exists(), "{row}: the host's git ran the task's {file}\n{}", o.all());
+    }
+}
+
+/// Review 89, F1: with those spellings in the host's config (every row
+/// above at once), a build writing files that merely share a name's part
+/// or a directory with what they name (`build/lint.sh.o`, `docs/tools.md`,
+/// `ci/checks/README.md`, `ci/x.sh`, `tools/other.sh`) is exit 0, no
+/// violation, and the files stay; so is one that leaves a script the user
+/// had there (matched at the start) as it was.
+#[test]
+fn files_that_only_share_a_part_with_what_unreadable_words_name_are_no_violation() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tl1 = !$(git rev-parse --git-dir)/../tools/lint.sh\n\
+         \tl2 = !sh \\\"$(git rev-parse --show-cdup)tools/lint.sh\\\"\n\
+         \tl3 = !d=tools && $d/lint.sh\n\
+         \tchecks = \"!for f in ci/checks/*.sh; do sh \\\"$f\\\" || exit 1; done\"\n\
+         [core]\n\thooksPath = $PWD/.githooks\n",
+    )
+    .unwrap();
+    host_sh(&e.ws, "mkdir -p ci/checks && echo 'exit 0' > ci/checks/ok.sh");
+    let files = ["build/lint.sh.o", "docs/tools.md", "ci/checks/README.md", "ci/x.sh", "tools/other.sh", "lint.shx"];
+    let o = e.sh("default", "set -e; mkdir -p build docs tools; for f in build/lint.sh.o docs/tools.md ci/checks/README.md ci/x.sh tools/other.sh lint.shx; do echo x > $f; done");
+    o.assert_ok();
+    for f in files {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+    assert_eq!(std::fs::read_to_string(e.ws.join("ci/checks/ok.sh")).unwrap(), "exit 0\n");
+}

@@ -63,6 +63,12 @@ pub(crate) struct Protected {
     /// (review 82, F1, F10): each stands for itself, it must stay the link
     /// it is, while what lies beside its target is no code.
     pub links: Vec<PathBuf>,
+    /// The patterns of paths the host's or the repository's git config
+    /// names where a word cannot be read exactly (review 89, F1;
+    /// `Kind::Pattern`), each with whether what lies below a match is code
+    /// too: those that match at the start are among `paths`; one the task
+    /// makes is judged after it (`changes::protected::Watch::after`).
+    pub patterns: Vec<(crate::changes::protected::Pattern, bool)>,
 }
 
 /// The protected paths of `workdir` (names and real places), pushing a
@@ -76,7 +82,7 @@ pub(crate) fn protect(
 ) -> Result<Protected, PlanError> {
     let mut wanted: Vec<PathBuf> = fs.protected_in(workdir);
     wanted.extend(in_use.iter().filter(|p| p.starts_with(workdir) && p.as_path() != workdir).cloned());
-    let GitCode { mut code, words, mut links } = git_code_paths(workdir, fs);
+    let GitCode { mut code, words, mut links, mut patterns } = git_code_paths(workdir, fs);
     wanted.append(&mut code);
     // What the host's own git configuration makes code in any work tree
     // (a relative `core.hooksPath` or program, a `~/` one), and an included
@@ -85,6 +91,10 @@ pub(crate) fn protect(
     let host = crate::changes::protected::hostconfig::host();
     let mut dir_only: Vec<PathBuf> = words;
     for n in &crate::changes::protected::hostconfig::with_mains(host.paths.clone(), workdir) {
+        if let Some(p) = n.pattern() {
+            patterns.push(p);
+            continue;
+        }
         let p = workdir.join(&n.path);
         if n.is_dir_only_at(&p) {
             dir_only.extend(reach(workdir, &n.path, &mut links));
@@ -95,6 +105,17 @@ pub(crate) fn protect(
             wanted.extend(real);
             wanted.push(p);
         }
+    }
+    // Every path a pattern names that is there now: code as a command's
+    // program or a hooks directory is (what the task makes there is judged
+    // after it; one made and matched before a start is here the next time).
+    patterns.sort_by_key(|(p, d)| (p.text(), *d));
+    patterns.dedup();
+    let matched = crate::changes::protected::found_matching(workdir, &patterns);
+    for rel in &matched.paths {
+        let real = reach(workdir, rel, &mut links);
+        wanted.extend(real);
+        wanted.push(workdir.join(rel));
     }
     for f in &host.files {
         if f.starts_with(workdir) {
@@ -161,7 +182,7 @@ pub(crate) fn protect(
             own.push(l);
         }
     }
-    Ok(Protected { paths: out, dirs_allowed, links: own })
+    Ok(Protected { paths: out, dirs_allowed, links: own, patterns })
 }
 
 /// Where the path `named` (relative: from the work tree's top; absolute: as
@@ -249,6 +270,8 @@ struct GitCode {
     /// The links passed on the way to a path its configs name ([`reach`]),
     /// each protected as itself.
     links: Vec<PathBuf>,
+    /// The patterns its configs name ([`Protected::patterns`]).
+    patterns: Vec<(crate::changes::protected::Pattern, bool)>,
 }
 
 /// What git would run code from in the repository at `workdir`, besides
@@ -372,6 +395,10 @@ fn config_paths(files: &[PathBuf], workdir: &Path, out: &mut GitCode) {
     for (section, key, value) in read.configs.iter().flat_map(|c| c.settings.iter()) {
         // A hooks directory or a program (and its words), from the work tree.
         for n in with_mains(program_paths(section, key, value), workdir) {
+            if let Some(p) = n.pattern() {
+                out.patterns.push(p);
+                continue;
+            }
             let at = workdir.join(&n.path);
             if n.is_dir_only_at(&at) {
                 out.words.extend(reach(workdir, &n.path, &mut out.links));
@@ -433,7 +460,7 @@ mod tests {
             .unwrap();
         let mut out = GitCode::default();
         config_paths(&[w.join(".git/config")], w, &mut out);
-        let GitCode { code: v, words, links } = out;
+        let GitCode { code: v, words, links, .. } = out;
         assert!(words.is_empty() && links.is_empty(), "{words:?} {links:?}");
         let want = [
             w.join(".git/../shared.cfg"),

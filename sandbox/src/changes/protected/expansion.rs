@@ -11,18 +11,26 @@
 //! hooks, config or `env -C` directory, a `-c include.path`) reads it
 //! after this normaliser, and only so.
 //!
-//! Any other expansion fails closed in the direction
-//! [`super::wrappers::from_dir`] already reads an expanded directory: the
-//! wider reading, from the top. A word whose literal text after its last
-//! expansion is `/rest` (`$X/tools/lint.sh`, `$(dirname $0)/x`,
-//! `tools/$V/run.sh`) names `./rest` (so it is protected at the top,
-//! where `$X` most often is; where it is anything else this only protects
-//! more). A word with no such tail (`$X`, `--format=$F`, `a$X`) names
-//! none, as before. `~-/rest` (the shell's `OLDPWD`) is read the same way.
+//! Where a word cannot be read exactly it fails closed (review 89, F1):
+//! any other expansion (`$X`, `${…}`, `$(…)`, backticks, `~-`) leaves the
+//! literal rest after it naming a path below an UNKNOWN directory, and a
+//! glob (`*`, `?`, `[…]`) names every path the shell may expand it to.
+//! [`pattern`] gives such a word's [`Pattern`] (every path of the work
+//! tree that ends with the rest, component by component, `..` resolved;
+//! a glob matched per component), [`Pattern::matches`] is the one matcher
+//! and [`found`] the one search of a work tree for it (at the task's start,
+//! [`crate::jail::protect`]; after it, [`super::Watch::after`]).
+//! [`at_top`] still reads the rest from the top (`./tools/lint.sh`), the
+//! most likely place, protected by name like any path. A word with no
+//! such rest (`$X`, `--format=$F`, `a$X`) names none. Quoting is not kept
+//! through the splitting into words, so a reader takes a word with an
+//! expansion literally too (a quoted `'$PWD/x'` reaches the program as
+//! written: [`super::hostconfig`], review 89, F4).
 //! Residual (SECURITY.md §5.3): a `cd` earlier in the command line moves
-//! `$PWD`; the tail names a file at the top only.
+//! `$PWD`; the top's spellings name the top only.
 
 use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 
 /// The shell's spellings of the current directory, which is the work
 /// tree's top where git runs a setting's command.
@@ -45,8 +53,10 @@ const HOME: &[&str] = &["$HOME", "${HOME}"];
 
 /// `word` with its shell expansions read as a path from the work tree's
 /// top (see the module's doc): a spelling of the top first (`$PWD/x` is
-/// `./x`, `$PWD` is `.`), `$HOME/x` as `~/x`; else the literal `/rest`
-/// after its last expansion as `./rest`; else `word` as it is (a word
+/// `./x`, `$PWD` is `.`), `$HOME/x` as `~/x`; else the literal rest
+/// after its last expansion as `./rest` (`..` and `.` in it resolved,
+/// those that would climb above the unknown directory dropped: that
+/// directory is the top in this reading); else `word` as it is (a word
 /// that still holds `$` or a backtick names no path).
 pub(super) fn at_top(word: &str) -> Cow<'_, str> {
     if let Some(rest) = after(word, TOP) {
@@ -55,13 +65,70 @@ pub(super) fn at_top(word: &str) -> Cow<'_, str> {
     if let Some(rest) = after(word, HOME) {
         return Cow::Owned(format!("~{rest}"));
     }
+    match unknown_rest(word).and_then(rest_parts) {
+        Some(parts) => Cow::Owned(format!("./{}", parts.join("/"))),
+        None => Cow::Borrowed(word),
+    }
+}
+
+/// The pattern `word` names when its directory cannot be read exactly
+/// (review 89, F1), for [`Pattern::matches`]: the literal rest after an
+/// expansion orchestra does not resolve (`$X/tools/lint.sh`,
+/// `$(git rev-parse --git-dir)/../tools/lint.sh`,
+/// `$(git rev-parse --show-cdup)tools/lint.sh`, `~-/x`) names that rest
+/// below *any* directory of the work tree: every path that ends with it
+/// (component by component; a rest that does not begin with `/` may
+/// continue the expansion's last component, so its first component
+/// matches any name ending with it). A word with glob characters (`*`,
+/// `?`, `[`) the shell expands names every path its components match,
+/// from the top (`ci/checks/*.sh`) or, after an unknown expansion, at any
+/// depth. `None` for a word read exactly by [`at_top`] (no expansion, a
+/// spelling of the top or of `HOME`, no glob character), for one whose
+/// rest is empty, holds another expansion or git's `%` placeholder, or is
+/// a lone name not named like a file (`$X`, `a$X`, `${X}-dev`), and for
+/// one whose exact part climbs out of the top.
+pub(super) fn pattern(word: &str) -> Option<Pattern> {
+    let globbed = |t: &str| t.contains(['*', '?', '[']);
+    if after(word, HOME).is_some() || word.starts_with('~') && !word.starts_with("~-/") {
+        return None;
+    }
+    let (rest, anchored) = match (after(word, TOP), unknown_rest(word)) {
+        (Some(rest), _) => (rest, true),
+        (None, Some(rest)) => (rest, false),
+        (None, None) if !word.contains(['$', '`']) => (word, true),
+        _ => return None,
+    };
+    if rest.contains(['$', '`', '%']) || (anchored && !globbed(rest)) {
+        return None;
+    }
+    let mut parts = if anchored { exact(rest)? } else { rest_parts(rest)? };
+    if !anchored && !rest.starts_with('/') {
+        parts[0] = format!("*{}", parts[0]);
+    }
+    Some(Pattern { parts, anchored })
+}
+
+/// The literal text after `word`'s last expansion that orchestra does not
+/// resolve (`~-` too, the shell's `OLDPWD`), if it has one.
+fn unknown_rest(word: &str) -> Option<&str> {
     if let Some(rest) = word.strip_prefix("~-").filter(|r| r.starts_with('/')) {
-        return tail(rest).map_or(Cow::Borrowed(word), Cow::Owned);
+        return Some(rest);
     }
     if !word.contains(['$', '`']) {
-        return Cow::Borrowed(word);
+        return None;
     }
-    tail(&word[last_expansion_end(word)..]).map_or(Cow::Borrowed(word), Cow::Owned)
+    let end = last_expansion_end(word);
+    (end > 0).then(|| &word[end..])
+}
+
+/// The components of the literal `rest` after an unknown expansion
+/// ([`tail`]); a rest that does not begin with `/` continues the
+/// expansion's last name, so a lone one names a file only when it is
+/// named like one (`lint.sh`, not ` y` or `-dev`).
+fn rest_parts(rest: &str) -> Option<Vec<String>> {
+    let parts = tail(rest)?;
+    let lone = !rest.starts_with('/') && parts.len() == 1;
+    (!lone || parts[0].trim_start_matches('.').contains('.') && !parts[0].contains(' ')).then_some(parts)
 }
 
 /// What follows one of `spellings` at `word`'s start when that is all of
@@ -70,10 +137,166 @@ fn after<'a>(word: &'a str, spellings: &[&str]) -> Option<&'a str> {
     spellings.iter().filter_map(|s| word.strip_prefix(s)).find(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-/// `./rest` for a literal `/rest` with something in it.
-fn tail(literal: &str) -> Option<String> {
-    let rest = literal.strip_prefix('/')?.trim_start_matches('/');
-    (!rest.is_empty() && !rest.contains(['$', '`'])).then(|| format!("./{rest}"))
+/// The components of the literal `rest` after an unknown directory, `.`
+/// and `..` resolved; a `..` that would climb above that directory is
+/// dropped (the directory is unknown: what it climbs to is too). `None`
+/// when nothing is left or the rest holds another expansion.
+fn tail(rest: &str) -> Option<Vec<String>> {
+    if rest.contains(['$', '`']) {
+        return None;
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for c in rest.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c.to_string()),
+        }
+    }
+    (!parts.is_empty()).then_some(parts)
+}
+
+/// The components of the relative `path` from the top, `.` and `..`
+/// resolved; `None` when it climbs out of the top or names the top.
+fn exact(path: &str) -> Option<Vec<String>> {
+    let mut parts: Vec<String> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c.to_string()),
+        }
+    }
+    (!parts.is_empty()).then_some(parts)
+}
+
+/// Paths of the work tree a word names where it cannot be read exactly
+/// ([`pattern`]): each component a shell glob (`*`, `?`, `[…]`, matched
+/// as the shell matches a name, a leading `.` too: wider only protects
+/// more); anchored at the top, or (`anchored: false`) below any
+/// directory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Pattern {
+    /// The components, in order.
+    parts: Vec<String>,
+    /// Matched from the top; else as the last components of a path.
+    anchored: bool,
+}
+
+impl Pattern {
+    /// Whether the relative path `rel` (from the top) is one the pattern
+    /// names: all of its components (anchored) or its last ones match the
+    /// pattern's, one by one.
+    pub fn matches(&self, rel: &Path) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        let names: Vec<&[u8]> = rel
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(n) => Some(n.as_bytes()),
+                _ => None,
+            })
+            .collect();
+        if names.len() < self.parts.len() || (self.anchored && names.len() != self.parts.len()) {
+            return false;
+        }
+        let from = names.len() - self.parts.len();
+        self.parts.iter().zip(&names[from..]).all(|(p, n)| glob(p.as_bytes(), n))
+    }
+
+    /// The pattern whose [`Pattern::text`] is `text` (a path's
+    /// components, `.../` first for one below any directory).
+    pub fn new(text: &Path, anchored: bool) -> Pattern {
+        let parts: Vec<String> = text
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect();
+        let parts = if !anchored && parts.first().is_some_and(|p| p == "...") { parts[1..].to_vec() } else { parts };
+        Pattern { parts, anchored }
+    }
+
+    /// Whether it is matched from the top (else below any directory).
+    pub fn anchored(&self) -> bool {
+        self.anchored
+    }
+
+    /// The pattern as text: its components joined by `/`, after `…/`
+    /// when it is matched below any directory.
+    pub fn text(&self) -> String {
+        let joined = self.parts.join("/");
+        if self.anchored { joined } else { format!(".../{joined}") }
+    }
+}
+
+/// Whether `name` matches the shell glob `pat` (`*`, `?`, `[…]` with `!`
+/// or `^` and ranges, `\` quoting the next character); an unclosed `[`
+/// is a literal one.
+fn glob(pat: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    // Where the last `*` was, and the name's position it stands at.
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        let step = match pat.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+                continue;
+            }
+            Some(b'?') => Some(p + 1),
+            Some(b'[') => match class(pat, p, name[n]) {
+                Some((hit, end)) => hit.then_some(end),
+                None => (name[n] == b'[').then_some(p + 1),
+            },
+            Some(b'\\') if p + 1 < pat.len() => (pat[p + 1] == name[n]).then_some(p + 2),
+            Some(&c) => (c == name[n]).then_some(p + 1),
+            None => None,
+        };
+        match (step, star) {
+            (Some(next), _) => {
+                p = next;
+                n += 1;
+            }
+            (None, Some((sp, sn))) => {
+                p = sp + 1;
+                n = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            (None, None) => return false,
+        }
+    }
+    pat[p..].iter().all(|&c| c == b'*')
+}
+
+/// The bracket expression at `pat[at]` (`[`): whether `c` is in it and
+/// where the pattern goes on; `None` when it is not closed.
+fn class(pat: &[u8], at: usize, c: u8) -> Option<(bool, usize)> {
+    let mut i = at + 1;
+    let negated = matches!(pat.get(i), Some(b'!' | b'^'));
+    if negated {
+        i += 1;
+    }
+    let mut hit = false;
+    let mut first = true;
+    while let Some(&b) = pat.get(i) {
+        if b == b']' && !first {
+            return Some((hit != negated, i + 1));
+        }
+        first = false;
+        if pat.get(i + 1) == Some(&b'-') && pat.get(i + 2).is_some_and(|&e| e != b']') {
+            hit |= (b..=pat[i + 2]).contains(&c);
+            i += 3;
+        } else {
+            hit |= b == c;
+            i += 1;
+        }
+    }
+    None
 }
 
 /// Where the text after `word`'s last expansion begins (`$NAME`, `${…}`,
@@ -124,9 +347,177 @@ fn closing(b: &[u8], at: usize, open: u8, close: u8) -> usize {
     b.len()
 }
 
+/// Entries [`found`] looks at, at most.
+const MAX_FOUND_WALK: usize = 500_000;
+
+/// What [`found`] found in a work tree.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// The paths that match (relative to the top), in walk order.
+    pub paths: Vec<PathBuf>,
+    /// The walk saw every entry (not past [`MAX_FOUND_WALK`], every
+    /// directory listed).
+    pub whole: bool,
+}
+
+/// The paths below `root` that `patterns` name (`(pattern, dir)`: `dir`,
+/// what lies below a match is code too, so a match is not walked into; a
+/// command word's pattern names what is no directory). The one search for
+/// them, at the task's start ([`crate::jail::protect`]) and after it
+/// ([`super::Watch::after`]). No link is followed; a `.git` directory is
+/// not walked (its code is protected by name).
+pub fn found(root: &Path, patterns: &[(Pattern, bool)]) -> Found {
+    let mut out = Found { paths: Vec::new(), whole: true };
+    if patterns.is_empty() {
+        return out;
+    }
+    let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
+    let mut seen = 0usize;
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(root.join(&dir)) else {
+            out.whole = false;
+            continue;
+        };
+        for e in entries {
+            let Ok(e) = e else {
+                out.whole = false;
+                continue;
+            };
+            seen += 1;
+            if seen > MAX_FOUND_WALK {
+                out.whole = false;
+                return out;
+            }
+            let rel = dir.join(e.file_name());
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            let hit = patterns.iter().find(|(p, d)| (*d || !is_dir) && p.matches(&rel));
+            match hit {
+                Some((_, whole)) => {
+                    out.paths.push(rel.clone());
+                    if is_dir && !whole && e.file_name() != ".git" {
+                        stack.push(rel);
+                    }
+                }
+                None if is_dir && e.file_name() != ".git" => stack.push(rel),
+                None => {}
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::at_top;
+    use super::{Pattern, at_top, found, glob, pattern};
+    use std::path::Path;
+
+    /// The pattern `word` names, as text (`None`: none).
+    fn text(word: &str) -> Option<String> {
+        pattern(word).map(|p| p.text())
+    }
+
+    #[test]
+    fn an_unknown_directory_names_every_path_ending_with_the_rest() {
+        for (word, want) in [
+            ("$(git rev-parse --git-dir)/../tools/lint.sh", ".../tools/lint.sh"),
+            ("$(git rev-parse --git-common-dir)/../tools/lint.sh", ".../tools/lint.sh"),
+            ("${GIT_DIR:-.git}/../tools/lint.sh", ".../tools/lint.sh"),
+            ("$(git rev-parse --show-cdup)tools/lint.sh", ".../*tools/lint.sh"),
+            ("${GIT_PREFIX:+$GIT_PREFIX/}tools/lint.sh", ".../*tools/lint.sh"),
+            ("$d/lint.sh", ".../lint.sh"),
+            ("$X/a/./b/../c.sh", ".../a/c.sh"),
+            ("$X/../../x.sh", ".../x.sh"),
+            ("~-/tools/x", ".../tools/x"),
+            ("$(git rev-parse --show-cdup)lint.sh", ".../*lint.sh"),
+            ("$X/ci/*.sh", ".../ci/*.sh"),
+            ("ci/checks/*.sh", "ci/checks/*.sh"),
+            ("./ci/checks/x?.sh", "ci/checks/x?.sh"),
+            ("$PWD/ci/[ab].sh", "ci/[ab].sh"),
+            ("*.sh", "*.sh"),
+        ] {
+            assert_eq!(text(word).as_deref(), Some(want), "{word}");
+        }
+        // Read exactly (or naming nothing): no pattern.
+        for word in [
+            "tools/lint.sh",
+            "$PWD/tools/lint.sh",
+            "$HOME/x/*.sh",
+            "$X",
+            "a$X",
+            "${X}-dev",
+            "--format=$F",
+            "$X/",
+            "$X/$Y",
+            "$X/%f",
+            "../*.sh",
+            "~/x/*.sh",
+        ] {
+            assert_eq!(text(word), None, "{word}");
+        }
+        assert_eq!(at_top("$(git rev-parse --git-dir)/../tools/lint.sh"), "./tools/lint.sh");
+        assert_eq!(at_top("$(git rev-parse --show-cdup)tools/lint.sh"), "./tools/lint.sh");
+        assert_eq!(at_top("${GIT_PREFIX:+$GIT_PREFIX/}tools/lint.sh"), "./tools/lint.sh");
+    }
+
+    #[test]
+    fn a_pattern_matches_by_components_as_the_shell_globs() {
+        let ends = Pattern::new(Path::new(".../tools/lint.sh"), false);
+        for yes in ["tools/lint.sh", "a/b/tools/lint.sh"] {
+            assert!(ends.matches(Path::new(yes)), "{yes}");
+        }
+        for no in ["lint.sh", "xtools/lint.sh", "tools/lint.sh.o", "build/lint.sh.o", "docs/tools.md", "tools"] {
+            assert!(!ends.matches(Path::new(no)), "{no}");
+        }
+        let cont = Pattern::new(Path::new(".../*tools/lint.sh"), false);
+        assert!(cont.matches(Path::new("tools/lint.sh")) && cont.matches(Path::new("my-tools/lint.sh")));
+        assert!(!cont.matches(Path::new("tools/x/lint.sh")));
+        let top = Pattern::new(Path::new("ci/checks/*.sh"), true);
+        for yes in ["ci/checks/evil.sh", "ci/checks/.x.sh", "ci/checks/.sh"] {
+            assert!(top.matches(Path::new(yes)), "{yes}");
+        }
+        for no in ["ci/checks/README.md", "ci/checks.sh", "ci/checks/a/b.sh", "x/ci/checks/a.sh", "ci/x.sh"] {
+            assert!(!top.matches(Path::new(no)), "{no}");
+        }
+        for (pat, name, want) in [
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("[ab]x", "bx", true),
+            ("[!ab]x", "bx", false),
+            ("[^ab]x", "cx", true),
+            ("[a-c]", "b", true),
+            ("[a-c]", "d", false),
+            ("[]]", "]", true),
+            ("[x", "[x", true),
+            ("*a*b", "xxaab", true),
+            ("*a*b", "xxaba", false),
+            ("\\*", "*", true),
+            ("\\*", "x", false),
+            ("**", "", true),
+        ] {
+            assert_eq!(glob(pat.as_bytes(), name.as_bytes()), want, "{pat} {name}");
+        }
+    }
+
+    #[test]
+    fn found_lists_the_matches_a_tree_holds_and_no_link_or_git_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let w = d.path();
+        for f in ["tools/lint.sh", "a/tools/lint.sh", ".git/tools/lint.sh", "build/lint.sh.o", "hooks/x/pre-commit"] {
+            std::fs::create_dir_all(w.join(f).parent().unwrap()).unwrap();
+            std::fs::write(w.join(f), "x").unwrap();
+        }
+        std::fs::create_dir_all(w.join("outside/tools")).unwrap();
+        std::fs::write(w.join("outside/tools/lint.sh"), "x").unwrap();
+        std::os::unix::fs::symlink(w.join("outside"), w.join("link")).unwrap();
+        let ends = (Pattern::new(Path::new(".../tools/lint.sh"), false), false);
+        let dir = (Pattern::new(Path::new(".../hooks"), false), true);
+        let f = found(w, &[ends, dir]);
+        let mut got: Vec<String> = f.paths.iter().map(|p| p.display().to_string()).collect();
+        got.sort();
+        assert_eq!(got, ["a/tools/lint.sh", "hooks", "outside/tools/lint.sh", "tools/lint.sh"]);
+        assert!(f.whole);
+        assert!(found(w, &[]).paths.is_empty());
+    }
 
     #[test]
     fn every_spelling_of_the_top_is_the_top() {

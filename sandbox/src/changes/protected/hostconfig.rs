@@ -89,6 +89,20 @@ pub enum Kind {
     /// (absent too), and read at a work tree's top ([`with_mains`]) for
     /// what its settings make code.
     Config,
+    /// Every path of the work tree a word names where its directory or
+    /// its name cannot be read exactly ([`super::expansion::pattern`]:
+    /// review 89, F1): `path` is the pattern's text ([`Named::pattern`]);
+    /// `dir`: a hooks or template directory's (what lies below a match is
+    /// code too); `anchored`: matched from the top, else below any
+    /// directory. Code as a [`Kind::Path`] is, at every match
+    /// ([`crate::jail::protect`] finds those there at the start, the check
+    /// after the task those made).
+    Pattern {
+        /// A directory whose content is code, not a command's word.
+        dir: bool,
+        /// Matched from the top, not below any directory.
+        anchored: bool,
+    },
 }
 
 impl Named {
@@ -105,7 +119,7 @@ impl Named {
         match (self.kind, std::fs::metadata(at)) {
             (Kind::HooksDir, _) => true,
             (_, Ok(m)) => !m.is_dir(),
-            (Kind::Path | Kind::Config, Err(_)) => true,
+            (Kind::Path | Kind::Config | Kind::Pattern { .. }, Err(_)) => true,
             (Kind::Bare, Err(_)) => self.absent_is_code(),
         }
     }
@@ -125,11 +139,20 @@ impl Named {
         self.kind != Kind::HooksDir && dir_or_absent && self.absent_is_code()
     }
 
+    /// The pattern a [`Kind::Pattern`] stands for, and whether what lies
+    /// below a match is code too; `None` for another kind.
+    pub fn pattern(&self) -> Option<(super::expansion::Pattern, bool)> {
+        match self.kind {
+            Kind::Pattern { dir, anchored } => Some((super::expansion::Pattern::new(&self.path, anchored), dir)),
+            _ => None,
+        }
+    }
+
     /// Whether the word, absent, is code: one with a `/` always, a bare one
     /// when it is named like a file (`conv.py`, not `test`).
     fn absent_is_code(&self) -> bool {
         match self.kind {
-            Kind::HooksDir | Kind::Path | Kind::Config => true,
+            Kind::HooksDir | Kind::Path | Kind::Config | Kind::Pattern { .. } => true,
             Kind::Bare => self.path.to_str().is_some_and(|w| w.trim_start_matches('.').contains('.')),
         }
     }
@@ -556,6 +579,7 @@ fn config_file_paths(file: &Path, depth: usize, out: &mut Vec<Named>) {
 /// Push onto `out` the config file `value` names ([`Kind::Config`]), if
 /// it names one (not a word the shell expands).
 fn config_file(value: &str, out: &mut Vec<Named>) {
+    pattern_path(value.trim(), false, out);
     let value = super::expansion::at_top(value.trim());
     if value.contains(['$', '`']) {
         return;
@@ -756,12 +780,31 @@ fn wrapped_paths(w: super::wrappers::Wrapped<'_>, depth: usize, out: &mut Vec<Na
 
 /// Push onto `out` the directory `value` names, as code whatever is there
 /// ([`Kind::HooksDir`]): a hooks or template directory, git's exec path.
+///
+/// Git reads such a value from a config without a shell (as written, `~/`
+/// from `HOME`): `core.hooksPath = $PWD/.githooks` is the work tree's
+/// `./$PWD/.githooks` (review 89, F4). The same value in a command line
+/// the shell expands first. Both readings are taken (a wider reading only
+/// protects more): the value as written, and as [`super::expansion::at_top`]
+/// reads it, with the pattern it names where that cannot be read exactly
+/// ([`super::expansion::pattern`]).
 fn code_dir(value: &str, out: &mut Vec<Named>) {
-    let value = super::expansion::at_top(value.trim());
-    if value.contains(['$', '`']) {
-        return;
+    let value = value.trim();
+    out.extend(path_of(value).map(|path| Named { path, kind: Kind::HooksDir }));
+    pattern_path(value, true, out);
+    let read = super::expansion::at_top(value);
+    if read != value && !read.contains(['$', '`']) {
+        out.extend(path_of(&read).map(|path| Named { path, kind: Kind::HooksDir }));
     }
-    out.extend(path_of(&value).map(|path| Named { path, kind: Kind::HooksDir }));
+}
+
+/// Push onto `out` the [`Kind::Pattern`] the word `w` names, if it names
+/// one ([`super::expansion::pattern`]); `dir`: a hooks or template
+/// directory's.
+fn pattern_path(w: &str, dir: bool, out: &mut Vec<Named>) {
+    if let Some(p) = super::expansion::pattern(w) {
+        out.push(Named { path: PathBuf::from(p.text()), kind: Kind::Pattern { dir, anchored: p.anchored() } });
+    }
 }
 
 /// git's environment variables whose value is a command line git runs, and
@@ -831,7 +874,29 @@ fn argument_path(a: &str, git: bool, out: &mut Vec<Named>) {
 /// Push onto `out` the path the word `w` names as `role`: none for an
 /// option, `.`/`..`, a word ending in `/`, or one the shell or git
 /// expands; a [`Kind::Bare`] one only as a [`Word::Argument`].
+///
+/// A word with an expansion is also read as the program would get it
+/// literally (single-quoted `'$PWD/x'` and double-quoted `"~+/x"` reach it
+/// as written: paths from the top, review 89, F4), and, where its
+/// directory or name cannot be read exactly (an unknown expansion before
+/// its literal rest, a glob the shell expands), as the pattern of every
+/// path it may name ([`Kind::Pattern`], review 89, F1): orchestra does
+/// not keep which parts were quoted, so both readings are taken (a wider
+/// reading only protects more).
 fn word_path(w: &str, role: Word, out: &mut Vec<Named>) {
+    if w.is_empty() || w.starts_with('-') || w.ends_with('/') {
+        return;
+    }
+    let bare = !w.contains('/');
+    if let Some(p) = super::expansion::pattern(w)
+        && (!bare || role == Word::Argument || !p.anchored())
+    {
+        out.push(Named { path: PathBuf::from(p.text()), kind: Kind::Pattern { dir: false, anchored: p.anchored() } });
+    }
+    let literal = w.starts_with('~') && !w.starts_with("~/") || super::expansion::at_top(w) != w;
+    if literal && !bare {
+        out.push(Named { path: PathBuf::from(w), kind: Kind::Path });
+    }
     let w = &*super::expansion::at_top(w);
     if w.is_empty() || w.starts_with('-') || w.contains(['$', '`', '%']) || w == "." || w == ".." || w.ends_with('/') {
         return;
@@ -1332,8 +1397,9 @@ mod tests {
         assert_eq!(p("submodule", "update", "checkout"), v(&[]));
         assert_eq!(p("trailer", "cmd", "bin/t;x/y"), v(&["bin/t", "x/y"]));
         assert_eq!(p("gpg", "defaultkeycommand", "k/cmd"), v(&["k/cmd"]));
-        // Review 88, F3: `$HOME/` is `~/`.
-        assert_eq!(p("difftool", "cmd", "$HOME/x/dt"), [home.join("x/dt")]);
+        // Review 88, F3: `$HOME/` is `~/` (and, as a quoted word would
+        // give it, a path from the top: review 89, F4).
+        assert_eq!(p("difftool", "cmd", "$HOME/x/dt"), [PathBuf::from("$HOME/x/dt"), home.join("x/dt")]);
         // Review 78, F2: a program's words without a `/` are (bare) paths too.
         assert_eq!(p("diff", "textconv", "python3 conv.py"), v(&["conv.py/__main__.py", "conv.py"]));
         assert_eq!(p("alias", "lint", "!sh lint.sh && f() { cd .; sh -e x; }; f"), v(&["lint.sh", "x"]));
@@ -1798,9 +1864,17 @@ mod tests {
             assert!(got.contains(&PathBuf::from("./tools/lint.sh")), "{alias}: {got:?}");
         }
         let kinds = program_paths("alias", "x", "!git -c core.hooksPath=$PWD/.githooks commit");
-        assert_eq!(kinds, [Named { path: PathBuf::from("./.githooks"), kind: Kind::HooksDir }]);
+        // Read as the shell gives it, and as written (git reads a config's
+        // value so; review 89, F4).
+        assert_eq!(
+            kinds,
+            [
+                Named { path: PathBuf::from("$PWD/.githooks"), kind: Kind::HooksDir },
+                Named { path: PathBuf::from("./.githooks"), kind: Kind::HooksDir }
+            ]
+        );
         // Bare after the top is a path (`$PWD/lint.sh`), not a name from PATH.
-        assert_eq!(p("!$PWD/lint.sh"), v_of(&["./lint.sh"]));
+        assert_eq!(p("!$PWD/lint.sh"), v_of(&["$PWD/lint.sh", "./lint.sh"]));
         // Words that name no file.
         for alias in ["!echo $PWD", "!git log -1 --format=$X", "log --format=$X", "!cd $PWD && make", "!echo `pwd`"] {
             assert_eq!(p(alias), v_of(&[]), "{alias}");

@@ -49,6 +49,7 @@ mod codepaths;
 pub(crate) use codepaths::{Resolved, resolve as resolve_noting_links};
 mod discovery;
 mod expansion;
+pub(crate) use expansion::{Pattern, found as found_matching};
 mod gitdir;
 mod gitoptions;
 pub(crate) mod hostconfig;
@@ -115,6 +116,13 @@ pub struct Watch {
     locks: Vec<(PathBuf, bool)>,
     /// The top directories (relative) that hold the protected paths.
     tops: Vec<PathBuf>,
+    /// The patterns of paths a git config names where a word cannot be
+    /// read exactly (`jail::protect::Protected::patterns`), and the
+    /// relative paths that matched them at the start (watched as the
+    /// rest are).
+    patterns: Vec<(Pattern, bool)>,
+    /// The relative paths that matched `patterns` at the start.
+    matched: std::collections::HashSet<PathBuf>,
 }
 
 pub use made::MadeRepos;
@@ -146,7 +154,11 @@ impl Watch {
         let below = |v: &[PathBuf]| -> Vec<PathBuf> {
             v.iter().filter_map(|p| p.strip_prefix(&task.workdir).ok()).map(|rel| root.join(rel)).collect()
         };
-        Watch::with(root.clone(), below(&listed.paths), &below(&listed.links), &below(&listed.dirs_allowed))
+        let mut w =
+            Watch::with(root.clone(), below(&listed.paths), &below(&listed.links), &below(&listed.dirs_allowed));
+        w.matched = found_matching(&root, &listed.patterns).paths.into_iter().collect();
+        w.patterns = listed.patterns;
+        w
     }
 
     /// The paths `paths` (below `root`, resolved), as they are now.
@@ -211,7 +223,7 @@ impl Watch {
             None => kept::Kept::default(),
         };
         tracing::debug!(survey_us, all_us = t.elapsed().as_micros() as u64, "protected paths: before");
-        Watch { root, absent, kept, discovery, submodules, locks, tops }
+        Watch { root, absent, kept, discovery, submodules, locks, tops, ..Watch::default() }
     }
 
     /// Open up to the supervisor, once the task is gone, its own directories
@@ -250,6 +262,7 @@ impl Watch {
         let mut out = self.discovery.after(&self.root, fd);
         out.extend(self.submodules.after(&self.root, fd));
         let survey_us = t.elapsed().as_micros() as u64;
+        out.extend(self.matched_after(fd));
         out.extend(self.kept.after(&self.root, fd));
         out.extend(absent::after(&self.root, fd, &self.absent));
         // A git the task ran and that was refused a protected file (or
@@ -263,6 +276,44 @@ impl Watch {
             }
         }
         tracing::debug!(survey_us, all_us = t.elapsed().as_micros() as u64, "protected paths: after");
+        out
+    }
+
+    /// A violation for each path that matches a pattern now and did not
+    /// at the start (review 89, F1: a script an alias names below a
+    /// directory orchestra cannot read, or by a glob), and that path
+    /// removed; one for a walk that could not see every entry (what it did
+    /// not see is not judged: fail closed, said).
+    fn matched_after(&self, fd: Option<std::os::fd::BorrowedFd<'_>>) -> Vec<Planted> {
+        let mut out = Vec::new();
+        if self.patterns.is_empty() {
+            return out;
+        }
+        let now = found_matching(&self.root, &self.patterns);
+        for rel in now.paths.iter().filter(|r| !self.matched.contains(*r)) {
+            let fate = match fd {
+                Some(fd) => beneath::remove_beneath(fd, rel),
+                None => beneath::unopened(&self.root),
+            };
+            let undone = fate == beneath::Fate::Removed;
+            let names: Vec<String> =
+                self.patterns.iter().filter(|(p, _)| p.matches(rel)).map(|(p, _)| p.text()).collect();
+            let detail = format!(
+                "{} was made where a git setting names code through a word orchestra cannot read exactly ({}){}",
+                self.root.join(rel).display(),
+                names.join(", "),
+                fate.words(&self.root, rel)
+            );
+            out.push(Planted { violation: Violation::now(crate::rule::Rule::FsProtected, detail), undone });
+        }
+        if !now.whole {
+            let detail = format!(
+                "{}: the walk for the paths git settings name through words orchestra cannot read exactly ({}) could not see every entry; one the task made there is LEFT (check before any host step runs git in this workspace)",
+                self.root.display(),
+                self.patterns.iter().map(|(p, _)| p.text()).collect::<Vec<_>>().join(", ")
+            );
+            out.push(Planted { violation: Violation::now(crate::rule::Rule::FsProtected, detail), undone: false });
+        }
         out
     }
 

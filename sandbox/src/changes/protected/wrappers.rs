@@ -113,7 +113,8 @@ pub(super) fn from_dir(dir: &str, found: Vec<Named>) -> Vec<Named> {
     };
     let Some(base) = base else { return found };
     let joined = found.iter().cloned().map(|n| {
-        if n.path.is_absolute() {
+        // A pattern below any directory is so below this one too.
+        if n.path.is_absolute() || matches!(n.kind, super::hostconfig::Kind::Pattern { anchored: false, .. }) {
             return n;
         }
         let rel: PathBuf = n.path.components().filter(|c| *c != Component::CurDir).collect();
