@@ -315,7 +315,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
         canary_home: handoff.as_ref().and_then(|h| h.home.clone()),
         canaries: handoff.map(|h| h.canaries),
     };
-    let backend = crate::jail::Jail::default();
+    let backend = crate::jail::Jail::in_container();
     let (report, exit) = match backend.run(&task) {
         Ok(report) => {
             let exit = report.exit();

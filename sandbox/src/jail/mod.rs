@@ -55,6 +55,19 @@ pub struct Jail {
     /// The plan being compiled for a task ([`Sandbox::plan_ahead`]), which
     /// the run of that very task picks up.
     ahead: std::sync::Mutex<Option<Ahead>>,
+    /// The jail runs as the supervisor inside one of orchestra's containers,
+    /// whose /dev/pts is the container's own devpts instance (see
+    /// [`plan::JailPlan::ptys`]).
+    in_container: bool,
+}
+
+impl Jail {
+    /// The jail as the in-container supervisor ([`crate::inner`]): the
+    /// container engine gave the container a devpts instance of its own,
+    /// whose terminals the task (never root there) may open.
+    pub fn in_container() -> Jail {
+        Jail { in_container: true, ..Jail::default() }
+    }
 }
 
 /// A plan compiled on a thread of its own from the task alone, while the
@@ -138,7 +151,7 @@ impl Sandbox for Jail {
         // thread (Ahead's drop); one compiled for another task is not used.
         let ahead = self.ahead.lock().ok().and_then(|mut slot| slot.take()).filter(|a| same_task(&a.task, task));
         let mac = check(&task.policy, &task.workdir)?;
-        run_jail(task, release, mac, ahead)
+        run_jail(task, release, mac, ahead, self.in_container)
     }
 }
 
@@ -274,6 +287,7 @@ fn run_jail(
     release: &mut super::Release<'_>,
     mac: JailMac,
     ahead: Option<Ahead>,
+    in_container: bool,
 ) -> Result<Report, SandboxError> {
     let policy = &task.policy;
     let started_at = now_rfc3339();
@@ -307,6 +321,7 @@ fn run_jail(
         None => compile(task)?,
     };
     plan.rlimits = plan::Rlimits::of(policy, support.memory, support.pids);
+    plan.ptys = plan.namespaces || in_container;
     plan.task_host_ids = task_host_ids;
     plan.apparmor = mac.plan(policy);
     phase("plan compiled");
