@@ -391,7 +391,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Exit {
         Ok(f) => f,
         Err(e) => return refuse(e),
     };
-    let backend = crate::jail::Jail::streaming(stream);
+    let backend = crate::jail::Jail::in_container(stream);
     let (report, exit) = match backend.run(&task) {
         Ok(report) => {
             let exit = report.exit();

@@ -961,6 +961,24 @@ fn git_clean_and_stash_untracked_beside_no_dot_orchestra_are_no_violation(b: Bac
     }
 }
 
+/// Test suites that drive programs through a pseudo-terminal (pexpect,
+/// ptyprocess, `script`) open /dev/ptmx: every backend gives the task a
+/// devpts instance of its own (the jail's, or the container's: the engine
+/// makes one per container), so the pair opens and works — exit 0, no
+/// violation (sweep 88: ptyprocess was a false `fs.write` on /dev/ptmx).
+fn a_pseudo_terminal_pair_opens_and_works(b: Backend) {
+    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
+    let c = case(b, "pty");
+    let bin = c.e.ws.join("pty_open");
+    std::fs::copy(BIN.get_or_init(|| compile_c_static("pty_open")), &bin).unwrap();
+    if b.container() {
+        chown_tree(&bin, 1000);
+    }
+    let o = c.run("default", &["./pty_open"]);
+    o.assert_ok();
+    assert_eq!(o.stdout, "pty /dev/pts/0 4\n", "{}: {}", b.name(), o.all());
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod jail { $( #[test] fn $case() { super::$case(super::Backend::Jail) } )* }
@@ -1004,6 +1022,7 @@ conformance!(
     a_violation_judged_before_a_timeout_survives_long_final_checks,
     the_orchestrators_environment_never_reaches_the_task,
     setuid_files_are_blocked_and_reported,
+    a_pseudo_terminal_pair_opens_and_works,
 );
 
 /// The engine's containers are all gone once orchestra is done, including one

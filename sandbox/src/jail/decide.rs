@@ -740,7 +740,7 @@ fn write_allowed_as(plan: &JailPlan, path: &Path, open_like: bool, dir_op: bool)
     }
     // The jail's own pseudo-terminals (plan::PTY_DIR): its devpts instance
     // holds only ptmx and the numbered terminals opened through it.
-    if open_like && plan.namespaces && is_pty(path) {
+    if open_like && plan.ptys && is_pty(path) {
         return true;
     }
     if guard_of(plan, path, dir_op).is_some() {
@@ -843,7 +843,7 @@ mod tests {
     #[test]
     fn only_the_jail_s_own_terminals_are_opened_for_writing_below_dev_pts() {
         let mut p = plan();
-        p.namespaces = true;
+        p.ptys = true;
         for ok in ["/dev/pts/ptmx", "/dev/pts/0", "/dev/pts/17"] {
             assert!(write_allowed(&p, Path::new(ok), true), "{ok}");
             assert!(!write_allowed(&p, Path::new(ok), false), "{ok}: opens only");
@@ -851,8 +851,8 @@ mod tests {
         for no in ["/dev/pts/x", "/dev/pts/", "/dev/pts/0/x", "/dev/pts/-1", "/dev/ptsx/0", "/dev/ptmx2"] {
             assert!(!write_allowed(&p, Path::new(no), true), "{no}");
         }
-        // Without namespaces /dev is the host's: its terminals are not the task's.
-        p.namespaces = false;
+        // Without namespaces on the host /dev is the host's: its terminals are not the task's.
+        p.ptys = false;
         assert!(!write_allowed(&p, Path::new("/dev/pts/0"), true));
     }
 

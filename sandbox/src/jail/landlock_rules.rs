@@ -71,10 +71,9 @@ fn rules(
     Ok(out)
 }
 
-/// The jail's own devpts directory, with namespaces (without them /dev is
-/// the host's and its terminals are not the task's).
+/// The task's own devpts directory ([`JailPlan::ptys`]).
 fn pty_dir(plan: &JailPlan) -> Vec<PathBuf> {
-    if plan.namespaces { vec![PathBuf::from(super::plan::PTY_DIR)] } else { Vec::new() }
+    if plan.ptys { vec![PathBuf::from(super::plan::PTY_DIR)] } else { Vec::new() }
 }
 
 /// Stable words for a ruleset status (this text reaches audit records).

@@ -59,15 +59,21 @@ pub struct Jail {
     /// in-container supervisor's [`crate::inner::STREAM`]), if anywhere;
     /// taken by the first run.
     stream: std::sync::Mutex<Option<File>>,
+    /// The jail runs as the supervisor inside one of orchestra's containers,
+    /// whose /dev/pts is the container's own devpts instance (see
+    /// [`plan::JailPlan::ptys`]).
+    in_container: bool,
 }
 
 impl Jail {
-    /// A jail that also appends each violation, as it is judged, to `file`
-    /// ([`crate::inner::ViolationStream`]): the in-container supervisor's, so
-    /// that the host keeps every violation judged before a kill that came
-    /// ahead of the report.
-    pub fn streaming(file: File) -> Jail {
-        Jail { stream: std::sync::Mutex::new(Some(file)), ..Jail::default() }
+    /// The jail as the in-container supervisor ([`crate::inner`]). It also
+    /// appends each violation, as it is judged, to `stream`
+    /// ([`crate::inner::ViolationStream`]), so that the host keeps every
+    /// violation judged before a kill that came ahead of the report; and the
+    /// container engine gave the container a devpts instance of its own,
+    /// whose terminals the task (never root there) may open.
+    pub fn in_container(stream: File) -> Jail {
+        Jail { stream: std::sync::Mutex::new(Some(stream)), in_container: true, ..Jail::default() }
     }
 }
 
@@ -153,7 +159,7 @@ impl Sandbox for Jail {
         let ahead = self.ahead.lock().ok().and_then(|mut slot| slot.take()).filter(|a| same_task(&a.task, task));
         let mac = check(&task.policy, &task.workdir)?;
         let stream = self.stream.lock().ok().and_then(|mut s| s.take());
-        run_jail(task, release, mac, ahead, stream)
+        run_jail(task, release, mac, ahead, stream, self.in_container)
     }
 }
 
@@ -296,6 +302,7 @@ fn run_jail(
     mac: JailMac,
     ahead: Option<Ahead>,
     stream: Option<File>,
+    in_container: bool,
 ) -> Result<Report, SandboxError> {
     let policy = &task.policy;
     let started_at = now_rfc3339();
@@ -329,6 +336,7 @@ fn run_jail(
         None => compile(task)?,
     };
     plan.rlimits = plan::Rlimits::of(policy, support.memory, support.pids);
+    plan.ptys = plan.namespaces || in_container;
     plan.task_host_ids = task_host_ids;
     plan.apparmor = mac.plan(policy);
     phase("plan compiled");

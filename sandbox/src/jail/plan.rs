@@ -206,6 +206,14 @@ pub struct JailPlan {
     /// --tty`), which the task makes its controlling terminal.
     #[serde(default)]
     pub tty: bool,
+    /// The task may open pseudo-terminals: `ptmx` and numbered terminals in
+    /// [`PTY_DIR`], a devpts instance that is the task's alone — the jail's
+    /// own with namespaces, or an orchestra container's (the engine makes one
+    /// per container and the task, never root there, cannot open a terminal
+    /// another user made). False without namespaces on the host, where
+    /// /dev/pts holds the host's terminals.
+    #[serde(default)]
+    pub ptys: bool,
     /// The host uid and gid the task runs as when orchestra runs as root and
     /// the working directory belongs to another user (the task then writes
     /// as the checkout's owner, as the container backends do); `None`: the
@@ -558,6 +566,7 @@ pub fn compile(
         observe: true,
         read_only_islands: if namespaces { Vec::new() } else { host.read_only_mounts.clone() },
         tty: false,
+        ptys: namespaces,
         task_host_ids: None,
         protected: protected.paths,
         dirs_allowed: protected.dirs_allowed,
@@ -1013,6 +1022,7 @@ impl JailPlan {
             observe: true,
             read_only_islands: vec![],
             tty: false,
+            ptys: false,
             task_host_ids: None,
             protected: vec![],
             dirs_allowed: vec![],
