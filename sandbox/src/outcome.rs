@@ -138,6 +138,10 @@ pub struct Outcome {
     pub observed: Observed,
     /// Mandatory access control: applied, or why not.
     pub mac: Option<crate::report::Mac>,
+    /// The backend cleared the set-ID bits of every file the task wrote (the
+    /// jail's sweeps, `crate::setid`): the workspace diff's backstop is not
+    /// needed, and would not know a touched set-ID file from a changed one.
+    pub setid_swept: bool,
 }
 
 impl Default for Outcome {
@@ -161,6 +165,7 @@ impl Default for Outcome {
             peak_memory_bytes: None,
             observed: Observed::default(),
             mac: None,
+            setid_swept: false,
         }
     }
 }
@@ -257,6 +262,7 @@ pub fn build(task: &TaskSpec, backend: SandboxMode, o: Outcome) -> Report {
         error,
         started_at: o.started_at,
         workspace_changes: None,
+        setid_swept: o.setid_swept,
     }
 }
 

@@ -190,6 +190,10 @@ pub struct Report {
     /// it after the backend ran; `skipped` in it says why there is no diff).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_changes: Option<crate::changes::WorkspaceChanges>,
+    /// The backend cleared the set-ID bits of every file the task wrote
+    /// (`crate::outcome::Outcome::setid_swept`); not part of the JSON.
+    #[serde(skip)]
+    pub setid_swept: bool,
 }
 
 impl Report {

@@ -406,7 +406,10 @@ pub fn run(args: ExecArgs) -> Exit {
     // And a set-ID bit on a file it added or changed is cleared here too: the
     // backstop for an init that ended without its own sweep (SIGKILLed past
     // its stop grace, or crashed; review 88 F2).
-    let mut setid = crate::sandbox::setid::Backstop::new(&task.workdir);
+    // A backend that swept every file the task wrote itself (the jail)
+    // knew a set-ID file the task only touched from one it changed (review
+    // 89 FP1): such a file is left to its judgement.
+    let mut setid = crate::sandbox::setid::Backstop::new(&task.workdir, report.setid_swept);
     let mut see = |s: crate::sandbox::changes::Seen<'_>| {
         setid.see(&s);
         judge.see(s);

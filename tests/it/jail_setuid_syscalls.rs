@@ -290,6 +290,107 @@ fn setuid_a_raced_setgid_file_is_cleared_by_the_host_when_it_kills_the_init() {
     assert!(checked, "the race never left a set-gid file to clear in 8 runs");
 }
 
+/// tests/support/setid_flood.c, compiled once per test binary.
+fn setid_flood() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| compile_c("setid_flood"))
+}
+
+/// The `fs.setuid` details of a report.
+fn setuid_details(o: &Out) -> Vec<String> {
+    o.report["violations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["rule"] == "fs.setuid")
+        .map(|v| v["detail"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Review 89 F3: the init's disk meter keeps at most 100,000 written names,
+/// and its set-ID sweep went by them; the host's backstop sees only the
+/// workspace diff. `./flood` writes 112,509 names (12,501 unlinks of missing
+/// names, each noted again by 8 renames of their directory), then wins
+/// review 88 F2's race in `race_in` (a `--rw` root, `runs/`, the workspace
+/// after a 260-deep chain, the workspace with the diff turned off). A
+/// set-gid root executable survived each. The sweep now walks every writable
+/// root whole once the list overflowed: exit 4, `fs.setuid` "…cleared" of
+/// the raced file, no set-ID file left in the workspace or the `--rw` root.
+fn a_raced_file_is_cleared_past_the_name_list(race_in: &str, policy: &str, depth: &str) {
+    assert!(is_root(), "the suite runs as root");
+    let mut checked = false;
+    for _ in 0..4 {
+        let e = env().with_prog(setid_flood(), "flood");
+        let rw = e.root.join("rw");
+        std::fs::create_dir_all(&rw).unwrap();
+        let race = if race_in == "rw" { rw.clone() } else { e.ws.join(race_in) };
+        std::fs::create_dir_all(&race).unwrap();
+        let p = e.policy("deny", policy);
+        let ws = e.ws.display().to_string();
+        let (rw_arg, race_arg) = (rw.display().to_string(), race.display().to_string());
+        let argv = ["./flood", ws.as_str(), race_arg.as_str(), "12501", "8", "400000", depth];
+        let o = e.run_cmd(e.cmd(&p, &["--rw", &rw_arg], &argv));
+        assert_eq!(setid_files(&e.ws), vec![], "a set-ID file was left in the workspace: {}", o.all());
+        assert_eq!(setid_files(&rw), vec![], "a set-ID file was left in the --rw root: {}", o.all());
+        if !o.stdout.contains("hit=1") {
+            assert!(o.stdout.contains("hit=0"), "the flood did not run: {}", o.all());
+            continue;
+        }
+        assert_eq!(o.code, 4, "{}", o.all());
+        o.assert_violation("fs.setuid");
+        let at = std::fs::canonicalize(&race).unwrap().display().to_string();
+        let details = setuid_details(&o);
+        assert!(
+            details.iter().any(|d| d.starts_with(&at) && d.ends_with("its set-ID bits were cleared")),
+            "no report of the cleared file in {at}: {details:?}"
+        );
+        checked = true;
+        break;
+    }
+    assert!(checked, "the race never left a set-gid file to clear in 4 runs");
+}
+
+#[test]
+fn setuid_a_raced_file_in_a_rw_root_is_cleared_past_the_name_list() {
+    a_raced_file_is_cleared_past_the_name_list("rw", "version: 1\non_violation: deny\n", "0");
+}
+
+#[test]
+fn setuid_a_raced_file_in_runs_is_cleared_past_the_name_list() {
+    a_raced_file_is_cleared_past_the_name_list("runs", "version: 1\non_violation: deny\n", "0");
+}
+
+#[test]
+fn setuid_a_raced_file_behind_a_deep_chain_is_cleared_past_the_name_list() {
+    a_raced_file_is_cleared_past_the_name_list("race", "version: 1\non_violation: deny\n", "260");
+}
+
+#[test]
+fn setuid_a_raced_file_without_the_diff_is_cleared_past_the_name_list() {
+    let nodiff = "version: 1\non_violation: deny\nreport:\n  workspace_diff: false\n";
+    a_raced_file_is_cleared_past_the_name_list("race", nodiff, "0");
+}
+
+/// Review 89 FP1: a set-uid file of the user's, there before the task, that
+/// the task only touches (`touch`, `: >>`, read): content, owner and mode as
+/// they were. No violation, exit 0, and it keeps mode 4755. A file the
+/// task rewrites loses the bit (the kernel's own rule for a write; the
+/// sweep's for anything it cannot tell unchanged).
+#[test]
+fn setuid_a_users_setuid_file_the_task_only_touches_keeps_its_bits() {
+    let e = senv();
+    let tool = file_0755(&e, "tool");
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    // Its ctime before the task's start, on the kernel's coarse clock.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let o = e.sh("default", "set -e; touch tool; : >> tool; cat tool > /dev/null; touch -d @0 tool");
+    o.assert_ok();
+    assert_eq!(mode(&tool), 0o4755, "the user's set-uid file lost its bits: {}", o.all());
+    let o = e.sh("default", "set -e; cp /bin/false tool.new; cat tool.new > tool; rm tool.new");
+    o.assert_ok();
+    assert_eq!(mode(&tool) & 0o6000, 0, "a rewritten set-uid file kept its bits: {}", o.all());
+}
+
 /// The host's sweep leaves a build alone: a compiled binary (0755), a
 /// setgid directory, and a set-uid file of the user's that was there before
 /// the task and that it did not touch (only what the task added or changed

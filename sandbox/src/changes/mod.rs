@@ -540,7 +540,8 @@ impl Snapshot {
                 let (parent, name) = split_name(rel);
                 let Ok(name) = CString::new(name) else { continue };
                 let dir = describe.dirs.dir(parent);
-                inspect(Seen::Entry(Inspected { path: rel, change, meta, dir, name: &name }));
+                let then = if change == ChangeKind::Modified { find(before, rel) } else { None };
+                inspect(Seen::Entry(Inspected { path: rel, change, meta, before: then, dir, name: &name }));
             }
             for u in after.unreadable() {
                 let now = find(after, u);
@@ -627,6 +628,8 @@ pub struct Inspected<'a> {
     pub change: ChangeKind,
     /// What the walk after the task saw.
     pub meta: Meta,
+    /// What the walk before the task saw (a modified entry).
+    pub before: Option<Meta>,
     /// Its directory, opened again from the root one component at a time
     /// (`O_NOFOLLOW | O_DIRECTORY`, each on the root's filesystem); `None`
     /// when one is gone, replaced or unreadable.

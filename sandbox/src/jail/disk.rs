@@ -28,6 +28,8 @@ pub struct DiskMeter {
     last_full: Option<std::time::Instant>,
     last_full_cost: std::time::Duration,
     force_full: bool,
+    /// A name was not kept: [`DiskMeter::names`] is not every name written.
+    overflowed: bool,
 }
 
 impl DiskMeter {
@@ -38,7 +40,11 @@ impl DiskMeter {
 
     /// Record a name a write is about to touch (before the kernel acts on it).
     pub fn note(&mut self, path: PathBuf) {
-        if self.names.len() < Self::MAX_NAMES && self.names.insert(path.clone()) {
+        if self.names.len() >= Self::MAX_NAMES {
+            self.overflowed |= !self.names.contains(&path);
+            return;
+        }
+        if self.names.insert(path.clone()) {
             if let Ok(m) = std::fs::symlink_metadata(&path)
                 && m.is_file()
             {
@@ -64,7 +70,13 @@ impl DiskMeter {
         }
     }
 
-    /// Every name a write touched.
+    /// Whether a name written was not kept ([`DiskMeter::MAX_NAMES`]): a
+    /// sweep by [`DiskMeter::names`] would miss it.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// Every name a write touched (all of them unless [`DiskMeter::overflowed`]).
     pub fn names(&self) -> impl Iterator<Item = &Path> {
         self.names.iter().map(PathBuf::as_path)
     }
@@ -189,5 +201,20 @@ mod tests {
         assert_eq!(m.total_at_least(2 << 20), None, "the deleted file no longer counts");
         m.force_full_scan();
         assert!(m.total_at_least(1 << 20).is_some());
+    }
+
+    #[test]
+    fn disk_meter_says_when_a_name_was_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = DiskMeter::default();
+        for i in 0..DiskMeter::MAX_NAMES {
+            m.note(dir.path().join(format!("n{i}")));
+        }
+        m.note(dir.path().join("n0"));
+        assert!(!m.overflowed(), "every name written is kept");
+        // A directory renamed notes every name below it again: past the cap.
+        m.renamed(dir.path(), &dir.path().with_extension("moved"));
+        assert!(m.overflowed());
+        assert_eq!(m.names().count(), DiskMeter::MAX_NAMES);
     }
 }

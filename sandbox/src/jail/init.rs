@@ -269,6 +269,8 @@ fn run(rep: &mut Reporter, plan: &JailPlan, filters: &[seccompiler::BpfProgram],
     if fork == Fork::AtGo {
         rep.wait_go()?;
     }
+    // Before the task can change anything: what the set-ID sweep judges from.
+    let since = crate::setid::Since::now();
     match sys::fork().map_err(step("fork"))? {
         None => {
             drop(init_sock);
@@ -303,7 +305,7 @@ fn run(rep: &mut Reporter, plan: &JailPlan, filters: &[seccompiler::BpfProgram],
                 rep.wait_go()?;
             }
             let _ = (&init_sock).write_all(b"R");
-            let mut sup = Supervisor::new(&plan, listener, &decoys, task_pid).map_err(step("supervisor"))?;
+            let mut sup = Supervisor::new(&plan, listener, &decoys, task_pid, since).map_err(step("supervisor"))?;
             let status = sup.run(rep);
             // The CPU time of the task and of the descendants reaped so far: the
             // host's evidence that a SIGXCPU/SIGKILL came from RLIMIT_CPU.

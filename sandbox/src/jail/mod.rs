@@ -284,6 +284,9 @@ struct Run {
     task_started: bool,
     /// Each violation is also streamed here as it is judged.
     stream: Option<crate::inner::ViolationStream>,
+    /// The init's whole walk of the writable roots for set-ID files did not
+    /// finish ([`crate::setid::is_unfinished`]).
+    setid_unfinished: bool,
 }
 
 impl Run {
@@ -293,6 +296,64 @@ impl Run {
             s.send(&v);
         }
         self.violations.push(v);
+    }
+}
+
+/// How long the host's walk of the writable roots for set-ID files may take.
+const HOST_SETID_BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The host's set-ID sweep (review 89 F3): when the init ended without its
+/// final checks (killed past its stop grace, crashed) or its whole walk did
+/// not finish, every writable root that outlives the jail (the bound host
+/// directories; without namespaces, every writable root) is walked whole for
+/// regular files of the task's owner made or changed set-ID since the task
+/// started, which lose those bits (`fs.setuid`, not repeated for a file the
+/// init reported). Returns whether every file the task wrote was swept, by
+/// the init or here: the workspace diff's backstop then leaves a set-ID
+/// file it shows only touched to that judgement.
+fn host_setid_sweep(plan: &JailPlan, run: &mut Run, since: crate::setid::Since) -> bool {
+    let init_swept = run.exited.is_some() && !run.setid_unfinished;
+    if init_swept || !plan.observe {
+        return init_swept;
+    }
+    let roots: Vec<std::path::PathBuf> = if plan.namespaces {
+        plan.mounts
+            .iter()
+            .filter_map(|m| match m {
+                plan::Mount::Bind { src, rw: true, .. } => Some(src.clone()),
+                _ => None,
+            })
+            .collect()
+    } else {
+        plan.writable.clone()
+    };
+    let owner = plan.task_host_ids.map_or_else(|| nix::unistd::geteuid().as_raw(), |(uid, _)| uid);
+    let kept = crate::setid::Baseline::new(since);
+    let rule = crate::setid::TreeRule { since, kept: &kept, owner: Some(owner) };
+    let walk = crate::setid::sweep_trees(&roots, &rule, Instant::now() + HOST_SETID_BUDGET);
+    let reported = |p: &std::path::Path, vs: &[Violation]| {
+        vs.iter().any(|v| v.rule == Rule::FsSetuid && crate::setid::detail_names(&v.detail, p))
+    };
+    // A directory the walk could not read (the task left it unlistable to
+    // us) is left to the workspace diff's backstop, which opens such
+    // directories up: not "swept".
+    let whole = walk.sweep.failed.is_empty();
+    for (p, mode) in walk.sweep.cleared {
+        if !reported(&p, &run.violations) {
+            run.violation(Rule::FsSetuid, crate::setid::cleared_detail(&p, mode));
+        }
+    }
+    for (p, why) in walk.sweep.failed {
+        if crate::setid::leads_to_setid(&p) && !reported(&p, &run.violations) {
+            run.violation(Rule::FsSetuid, crate::setid::left_detail(&p, &why));
+        }
+    }
+    match walk.unfinished {
+        Some(at) => {
+            run.violation(Rule::FsSetuid, crate::setid::unfinished_detail(&at, HOST_SETID_BUDGET));
+            false
+        }
+        None => whole,
     }
 }
 
@@ -307,6 +368,8 @@ fn run_jail(
     let policy = &task.policy;
     let started_at = now_rfc3339();
     let start = Instant::now();
+    // Before anything of the task runs: what the host's set-ID walk judges from.
+    let setid_since = crate::setid::Since::now();
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let cg_name = format!("orchestra-{}-{stamp}", std::process::id());
     let cg = TaskCgroup::create(&cg_name, policy.limits.memory.get().map(|b| b.0), policy.limits.pids.get());
@@ -469,6 +532,7 @@ fn run_jail(
         mac: mac.report(&task.policy),
         task_started: false,
         stream: stream.map(|f| crate::inner::ViolationStream::new(f, plan.canaries.clone())),
+        setid_unfinished: false,
     };
     if support.memory || support.pids {
         run.enforced.push(Control { control: "cgroup".into(), detail: cg.describe() });
@@ -547,6 +611,7 @@ fn run_jail(
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.pid), None);
     super::reap::kill_all_children();
     phase("jail ended");
+    let setid_swept = host_setid_sweep(&plan, &mut run, setid_since);
     let (exit_status, signal) = run.exited.unwrap_or((None, None));
     let mut events = cg.events();
     // The kernel's OOM killer sends SIGKILL before it counts the kill
@@ -589,6 +654,7 @@ fn run_jail(
         output_bytes: run.output_bytes,
         peak_memory_bytes: events.peak_memory.or_else(children_max_rss),
         observed: Observed { denials: task.observe, cgroup: true },
+        setid_swept,
         mac: Some(run.mac),
     };
     Ok(outcome::build(task, SandboxMode::Jail, outcome))
@@ -913,7 +979,10 @@ fn handle_event(line: &[u8], run: &mut Run) {
     }
     match ev {
         Event::Enforced { control, detail } => run.enforced.push(Control { control, detail }),
-        Event::Violation { rule, detail } => run.violation(rule, detail),
+        Event::Violation { rule, detail } => {
+            run.setid_unfinished |= rule == Rule::FsSetuid && crate::setid::is_unfinished(&detail);
+            run.violation(rule, detail)
+        }
         // Once we killed the jail (a timeout that fired during a slow set-up,
         // or an interrupt), a set-up failure it reports is that kill's echo
         // (the task's "the init did not release the task"): the cause is the

@@ -52,11 +52,29 @@ pub struct Supervisor<'a> {
     /// A judgement was cut short because an order of the host side waits
     /// (review 88 F1): it is read before anything else.
     order_cut_in: bool,
+    /// The set-ID files that were so before the task, as they were: what
+    /// the sweep leaves alone when the task only touched them (review 89 FP1).
+    setid_before: crate::setid::Baseline,
+    /// The final checks end a stop: the host side kills us after its grace.
+    stopping: bool,
 }
 
+/// How long the whole walk of the writable roots may take at a normal end.
+const TREE_SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
+/// ... and at a stop, well inside the host side's [`super::init::STOP_GRACE`]
+/// (the host walks again when we do not finish).
+const TREE_SWEEP_BUDGET_AT_STOP: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl<'a> Supervisor<'a> {
-    /// Set up the supervisor for the forked task `task`.
-    pub fn new(plan: &'a JailPlan, listener: Option<OwnedFd>, decoys: &[PathBuf], task: i32) -> std::io::Result<Self> {
+    /// Set up the supervisor for the forked task `task`, which started (was
+    /// forked) at `since`.
+    pub fn new(
+        plan: &'a JailPlan,
+        listener: Option<OwnedFd>,
+        decoys: &[PathBuf],
+        task: i32,
+        since: crate::setid::Since,
+    ) -> std::io::Result<Self> {
         let task_pidfd = sys::pidfd_open(task).ok();
         if let Some(l) = &listener {
             // Wake us on the notifying task's CPU (Linux >= 6.6); older kernels
@@ -81,6 +99,8 @@ impl<'a> Supervisor<'a> {
             payloads: super::payload::Payloads::new(&plan.canaries),
             config_starts: std::collections::HashMap::new(),
             order_cut_in: false,
+            setid_before: crate::setid::Baseline::new(since),
+            stopping: false,
         })
     }
 
@@ -174,6 +194,7 @@ impl<'a> Supervisor<'a> {
             let _ = nix::sys::signal::kill(Pid::from_raw(-1), nix::sys::signal::Signal::SIGKILL);
         }
         crate::reap::kill_all_children();
+        self.stopping = true;
         self.final_checks(rep);
         Event::Exited { code: None, signal: Some(libc::SIGKILL) }
     }
@@ -274,19 +295,32 @@ impl<'a> Supervisor<'a> {
     }
 
     /// A file the task left set-user/group-ID anyway (a race the per-call check
-    /// cannot see) loses those bits, and that is reported: `fs.setuid`.
+    /// cannot see) loses those bits, and that is reported: `fs.setuid`. By
+    /// the names written; when they were more than the meter keeps, by a
+    /// walk of every writable root whole (review 89 F3), whose deadline is
+    /// reported when it comes ([`crate::setid::unfinished_detail`]: the host
+    /// side then walks again). A set-ID file that was so before the task and
+    /// that it only touched keeps its bits (review 89 FP1).
     fn sweep_setid(&mut self, rep: &mut super::init::Reporter) {
-        let sweep = crate::setid::clear_setid(self.disk.names());
+        let (sweep, unfinished) = if self.disk.overflowed() {
+            let budget = if self.stopping { TREE_SWEEP_BUDGET_AT_STOP } else { TREE_SWEEP_BUDGET };
+            let rule =
+                crate::setid::TreeRule { since: self.setid_before.since(), kept: &self.setid_before, owner: None };
+            let t = crate::setid::sweep_trees(&self.plan.writable, &rule, std::time::Instant::now() + budget);
+            (t.sweep, t.unfinished.map(|at| crate::setid::unfinished_detail(&at, budget)))
+        } else {
+            (crate::setid::clear_setid_keeping(self.disk.names(), &self.setid_before), None)
+        };
         for (p, mode) in sweep.cleared {
             self.report(rep, Rule::FsSetuid, crate::setid::cleared_detail(&p, mode));
         }
-        // A name the sweep could not open without following a link (the tree
-        // changed after the write) is a violation only if it does lead to a set-ID
-        // file: a benign build that turned a directory into a symlink is not one.
         for (p, why) in sweep.failed {
-            if std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.mode() & (libc::S_ISUID | libc::S_ISGID) != 0) {
+            if crate::setid::leads_to_setid(&p) {
                 self.report(rep, Rule::FsSetuid, crate::setid::left_detail(&p, &why));
             }
+        }
+        if let Some(detail) = unfinished {
+            self.report(rep, Rule::FsSetuid, detail);
         }
     }
 
@@ -422,6 +456,7 @@ impl<'a> Supervisor<'a> {
                 self.disk.renamed(from, to);
             }
             for p in touched {
+                self.setid_before.note(&p);
                 self.disk.note(p);
             }
         }
