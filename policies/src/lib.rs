@@ -506,7 +506,9 @@ pub enum SyscallClass {
     SystemTime,
     /// iopl, ioperm.
     RawIo,
-    /// open_by_handle_at, name_to_handle_at.
+    /// open_by_handle_at (opening by handle bypasses path checks).
+    /// name_to_handle_at is allowed: making a handle needs no privilege and
+    /// opens nothing (golang.org/x/sys/unix's tests call it; sweep 89).
     FileHandles,
     /// mknod/mknodat of character or block devices.
     DeviceNodes,

@@ -979,6 +979,28 @@ fn a_pseudo_terminal_pair_opens_and_works(b: Backend) {
     assert_eq!(o.stdout, "pty /dev/pts/0 4\n", "{}: {}", b.name(), o.all());
 }
 
+/// File handles: making one (name_to_handle_at) needs no privilege and opens
+/// nothing — golang.org/x/sys/unix's tests call it (sweep 89: a false
+/// `syscall.file_handles`); opening by one (open_by_handle_at) bypasses the
+/// path checks and stays denied: exit 4 `syscall.file_handles`, no
+/// descriptor.
+fn a_file_handle_is_made_but_never_opened(b: Backend) {
+    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
+    let c = case(b, "handles");
+    let bin = c.e.ws.join("handles");
+    std::fs::copy(BIN.get_or_init(|| compile_c_static("handles")), &bin).unwrap();
+    if b.container() {
+        chown_tree(&bin, 1000);
+    }
+    let o = c.run("default", &["./handles"]);
+    o.assert_ok();
+    assert_eq!(o.stdout, "handle ok\n", "{}: {}", b.name(), o.all());
+    let o = c.run("default", &["./handles", "open"]);
+    assert_eq!(o.code, 4, "{}: {}", b.name(), o.all());
+    o.assert_violation("syscall.file_handles");
+    assert!(!o.stdout.contains("OPENED"), "{}: {}", b.name(), o.stdout);
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod jail { $( #[test] fn $case() { super::$case(super::Backend::Jail) } )* }
@@ -1023,6 +1045,7 @@ conformance!(
     the_orchestrators_environment_never_reaches_the_task,
     setuid_files_are_blocked_and_reported,
     a_pseudo_terminal_pair_opens_and_works,
+    a_file_handle_is_made_but_never_opened,
 );
 
 /// The engine's containers are all gone once orchestra is done, including one

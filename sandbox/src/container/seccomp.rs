@@ -57,7 +57,7 @@ pub fn class_syscalls(class: SyscallClass) -> &'static [&'static str] {
         SyscallClass::SystemAdmin => &["reboot", "swapon", "swapoff", "acct", "quotactl", "syslog", "vhangup"],
         SyscallClass::SystemTime => &["settimeofday", "clock_settime", "clock_adjtime", "adjtimex"],
         SyscallClass::RawIo => &["iopl", "ioperm"],
-        SyscallClass::FileHandles => &["open_by_handle_at", "name_to_handle_at"],
+        SyscallClass::FileHandles => &["open_by_handle_at"],
         SyscallClass::LegacyAbi => &["modify_ldt", "uselib"],
         // Argument rules below (device modes, ioctl numbers); SysV IPC stays in
         // the container's own IPC namespace.
