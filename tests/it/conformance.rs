@@ -58,6 +58,15 @@ fn case(b: Backend, name: &str) -> Case {
 }
 
 impl Case {
+    /// `tests/support/<prog>.c` built static, as `./<prog>` in the workspace
+    /// (the container's task user's).
+    fn with_static(&self, prog: &str) {
+        let bin = self.e.ws.join(prog);
+        std::fs::copy(compile_c_static(prog), &bin).unwrap();
+        if self.b.container() {
+            chown_tree(&bin, 1000);
+        }
+    }
     fn run_with(&self, policy: &str, extra: &[&str], argv: &[&str]) -> Out {
         let mut args = vec!["--backend", self.b.name(), "--name", &self.name];
         args.extend_from_slice(extra);
@@ -967,13 +976,8 @@ fn git_clean_and_stash_untracked_beside_no_dot_orchestra_are_no_violation(b: Bac
 /// makes one per container), so the pair opens and works — exit 0, no
 /// violation (sweep 88: ptyprocess was a false `fs.write` on /dev/ptmx).
 fn a_pseudo_terminal_pair_opens_and_works(b: Backend) {
-    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
     let c = case(b, "pty");
-    let bin = c.e.ws.join("pty_open");
-    std::fs::copy(BIN.get_or_init(|| compile_c_static("pty_open")), &bin).unwrap();
-    if b.container() {
-        chown_tree(&bin, 1000);
-    }
+    c.with_static("pty_open");
     let o = c.run("default", &["./pty_open"]);
     o.assert_ok();
     assert_eq!(o.stdout, "pty /dev/pts/0 4\n", "{}: {}", b.name(), o.all());
@@ -985,13 +989,8 @@ fn a_pseudo_terminal_pair_opens_and_works(b: Backend) {
 /// path checks and stays denied: exit 4 `syscall.file_handles`, no
 /// descriptor.
 fn a_file_handle_is_made_but_never_opened(b: Backend) {
-    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
     let c = case(b, "handles");
-    let bin = c.e.ws.join("handles");
-    std::fs::copy(BIN.get_or_init(|| compile_c_static("handles")), &bin).unwrap();
-    if b.container() {
-        chown_tree(&bin, 1000);
-    }
+    c.with_static("handles");
     let o = c.run("default", &["./handles"]);
     o.assert_ok();
     assert_eq!(o.stdout, "handle ok\n", "{}: {}", b.name(), o.all());

@@ -7,28 +7,8 @@
  * names in all, in a few seconds), then, with DEPTH, a chain of DEPTH nested
  * directories in FLOODDIR. Then the race in RACEDIR (chmod("x", 02755) while
  * a thread swaps x and y, RENAME_EXCHANGE); prints "hit=0|1" and exits 0. */
-#define _GNU_SOURCE
-#include <fcntl.h>
-#include <linux/fs.h>
-#include <pthread.h>
-#include <stdio.h>
+#include "setid_race.h"
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-static volatile int racing = 1;
-
-static void *swapper(void *u) {
-    (void)u;
-    while (racing) syscall(SYS_renameat2, AT_FDCWD, "x", AT_FDCWD, "y", RENAME_EXCHANGE);
-    return NULL;
-}
-
-static int setgid_file(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_ISGID);
-}
 
 int main(int argc, char **argv) {
     if (argc < 6) return 2;
@@ -49,19 +29,6 @@ int main(int argc, char **argv) {
         if (mkdir("d", 0755) || chdir("d")) return 5;
     fprintf(stderr, "flooded %d names, %d renames, %d deep\n", names, renames, depth);
     if (chdir(argv[2])) return 3;
-    mkdir("x", 0755);
-    int fd = open("y", O_CREAT | O_WRONLY, 0755);
-    if (fd < 0 || write(fd, "#!/bin/sh\nid\n", 13) != 13) return 2;
-    close(fd);
-    pthread_t t;
-    pthread_create(&t, NULL, swapper, NULL);
-    int hit = 0;
-    for (int i = 0; i < rounds && !hit; i++) {
-        chmod("x", 02755);
-        hit = setgid_file("x") || setgid_file("y");
-    }
-    racing = 0;
-    pthread_join(t, NULL);
-    printf("hit=%d\n", hit);
+    if (race(rounds) < 0) return 2;
     return 0;
 }

@@ -6,48 +6,15 @@
  *   then-disk     write 3 x 2 MiB and sleep (a limits.disk overrun)
  *   then-violate  open /etc/passwd for writing and sleep (fs.write)
  *   then-sleep    sleep 30 (until the host stops it) */
-#define _GNU_SOURCE
-#include <fcntl.h>
-#include <linux/fs.h>
-#include <pthread.h>
-#include <stdio.h>
+#include "setid_race.h"
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-static volatile int racing = 1;
-
-static void *swapper(void *u) {
-    (void)u;
-    while (racing) syscall(SYS_renameat2, AT_FDCWD, "x", AT_FDCWD, "y", RENAME_EXCHANGE);
-    return NULL;
-}
-
-static int setgid_file(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_ISGID);
-}
 
 int main(int argc, char **argv) {
     int rounds = argc > 1 ? atoi(argv[1]) : 20000;
     const char *then = argc > 2 ? argv[2] : "then-exit";
-    mkdir("x", 0755);
-    int fd = open("y", O_CREAT | O_WRONLY, 0755);
-    if (fd < 0 || write(fd, "#!/bin/sh\nid\n", 13) != 13) return 2;
-    close(fd);
-    pthread_t t;
-    pthread_create(&t, NULL, swapper, NULL);
-    int hit = 0;
-    for (int i = 0; i < rounds && !hit; i++) {
-        chmod("x", 02755);
-        hit = setgid_file("x") || setgid_file("y");
-    }
-    racing = 0;
-    pthread_join(t, NULL);
-    printf("hit=%d\n", hit);
-    fflush(stdout);
+    int hit = race(rounds);
+    if (hit < 0) return 2;
     if (!hit) return 0;
     if (!strcmp(then, "then-violate")) {
         int f = open("/etc/passwd", O_WRONLY | O_APPEND);

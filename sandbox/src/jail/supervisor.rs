@@ -38,6 +38,9 @@ pub struct Supervisor<'a> {
     reported: usize,
     /// The rules listed so far (one of each is listed past the cap).
     listed: Vec<Rule>,
+    /// Violations the final checks listed ([`Self::final_checks`]): each is
+    /// listed whatever came before, up to another [`MAX_REPORTED`].
+    final_listed: Option<usize>,
     /// What the task wrote, metered for `limits.disk`.
     disk: DiskMeter,
     disk_reported: bool,
@@ -92,6 +95,7 @@ impl<'a> Supervisor<'a> {
             task_pidfd,
             reported: 0,
             listed: Vec::new(),
+            final_listed: None,
             disk: DiskMeter::default(),
             disk_reported: false,
             pids_reported: false,
@@ -203,6 +207,7 @@ impl<'a> Supervisor<'a> {
     /// (cheap, and what a stop must not lose), then a full measure of the
     /// disk and the sweep of set-ID bits.
     fn final_checks(&mut self, rep: &mut super::init::Reporter) {
+        self.final_listed = Some(0);
         self.check_decoys(rep);
         self.disk.force_full_scan();
         self.check_disk(rep);
@@ -228,14 +233,24 @@ impl<'a> Supervisor<'a> {
     /// Send a violation: the first [`MAX_REPORTED`], and past them the first of
     /// each rule not yet listed (a task that repeats one denied call hundreds of
     /// times must not hide the rule that finally stopped it, such as
-    /// `limits.disk`), then `report.truncated` once.
+    /// `limits.disk`), and what the final checks find (a decoy read, a set-ID
+    /// file cleared: effects, not refusals — the race's hundreds of refused
+    /// `chmod`s must not hide the file it won, of the same rule), up to
+    /// another [`MAX_REPORTED`]; then `report.truncated` once.
     fn report(&mut self, rep: &mut super::init::Reporter, rule: Rule, detail: String) {
         self.reported += 1;
         let first_of_its_rule = !self.listed.contains(&rule);
         if first_of_its_rule {
             self.listed.push(rule);
         }
-        if self.reported <= MAX_REPORTED || first_of_its_rule {
+        let final_check = match &mut self.final_listed {
+            Some(n) if *n < MAX_REPORTED => {
+                *n += 1;
+                true
+            }
+            _ => false,
+        };
+        if self.reported <= MAX_REPORTED || first_of_its_rule || final_check {
             rep.send(&Event::Violation { rule, detail });
         }
         if self.reported == MAX_REPORTED + 1 {
