@@ -565,3 +565,28 @@ fn a_pseudo_terminal_opens_in_the_jail_s_own_devpts() {
     assert!(o.stdout.contains("listing ['0', '1', 'ptmx']"), "{}", o.stdout);
     assert!(o.stdout.contains("inside script"), "{}", o.stdout);
 }
+
+/// pexpect's tests stop and restart a pseudo-terminal's output (`tcflow`)
+/// and take it exclusively (TIOCEXCL): on a terminal of the jail's own
+/// devpts that harms no one, so it is no violation (sweep 89); on the
+/// caller's terminal both stay `syscall.tty_injection`
+/// (`exec_tty::stopping_or_seizing_the_callers_terminal_is_a_violation_and_orchestra_ends`).
+#[test]
+fn stopping_and_seizing_the_task_s_own_pseudo_terminal_is_no_violation() {
+    let e = env();
+    std::fs::write(
+        e.ws.join("t.py"),
+        "import fcntl, os, termios\n\
+         m, s = os.openpty()\n\
+         termios.tcflow(s, termios.TCOOFF)\n\
+         termios.tcflow(s, termios.TCOON)\n\
+         fcntl.ioctl(s, termios.TIOCEXCL)\n\
+         fcntl.ioctl(s, termios.TIOCNXCL)\n\
+         os.write(s, b'still\\n')\n\
+         print('read', os.read(m, 64))\n",
+    )
+    .unwrap();
+    let o = e.sh("default", "python3 t.py");
+    o.assert_ok();
+    assert_eq!(o.stdout, "read b'still\\r\\n'\n", "{}", o.all());
+}

@@ -94,6 +94,9 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut
             if !plan.denied.contains(&class) {
                 return Decision::Continue;
             }
+            if class == crate::policy::SyscallClass::TtyInjection && nr == libc::SYS_ioctl {
+                return decide_tty_ioctl(plan, n, mem);
+            }
             Decision::Deny {
                 errno: libc::EPERM,
                 rule: Rule::Syscall(class),
@@ -112,6 +115,41 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut
         Watch::Write(args) => decide_write(plan, n, mem, &name, args, written),
         Watch::WriteFd(arg) => decide_write_fd(plan, n, mem, &name, arg),
     }
+}
+
+/// The terminal requests of the `tty_injection` class (seccomp.rs: TIOCSTI,
+/// TIOCLINUX, TCXONC, TIOCEXCL), denied with the request named. Stopping a
+/// terminal's output (`tcflow`, TCXONC) or taking it exclusively (TIOCEXCL)
+/// harms no one else on a pseudo-terminal of the task's own devpts instance
+/// ([`JailPlan::ptys`]: pexpect's tests do both, sweep 89): continued there.
+/// On any other terminal — the caller's, inherited or given by `exec --tty`
+/// — they would leave orchestra unable to write its verdict (review F3).
+fn decide_tty_ioctl(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decision {
+    let req = n.args[1] as u32 as u64;
+    let what = match req {
+        libc::TIOCSTI => "TIOCSTI",
+        libc::TIOCLINUX => "TIOCLINUX",
+        libc::TCXONC => "TCXONC",
+        libc::TIOCEXCL => "TIOCEXCL",
+        _ => "a terminal request",
+    };
+    if plan.ptys && matches!(req, libc::TCXONC | libc::TIOCEXCL) && own_pty(mem.pid(), n.args[0] as i32) {
+        return Decision::Continue;
+    }
+    Decision::Deny {
+        errno: libc::EPERM,
+        rule: Rule::Syscall(crate::policy::SyscallClass::TtyInjection),
+        detail: format!("ioctl({what}) on descriptor {} is denied by the policy", n.args[0] as i32),
+    }
+}
+
+/// Whether the task's descriptor `fd` is a terminal of the devpts instance
+/// at [`super::plan::PTY_DIR`] (the same filesystem as that directory).
+fn own_pty(pid: u32, fd: i32) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(pts) = std::fs::metadata(super::plan::PTY_DIR) else { return false };
+    std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
+        .is_ok_and(|m| m.file_type().is_char_device() && m.dev() == pts.dev())
 }
 
 /// A pointer argument the supervisor cannot read (a write-only mapping,
