@@ -285,7 +285,7 @@ struct Run {
     /// Each violation is also streamed here as it is judged.
     stream: Option<crate::inner::ViolationStream>,
     /// The init's whole walk of the writable roots for set-ID files did not
-    /// finish ([`crate::setid::is_unfinished`]).
+    /// finish (the init said [`Event::SetidSweepUnfinished`]).
     setid_unfinished: bool,
 }
 
@@ -974,15 +974,14 @@ fn handle_event(line: &[u8], run: &mut Run) {
             Event::Usage { .. } => "usage",
             Event::Started { .. } => "task started",
             Event::Mac { .. } => "mac",
+            Event::SetidSweepUnfinished => "set-ID sweep unfinished",
         };
         phase(&format!("event {what}"));
     }
     match ev {
         Event::Enforced { control, detail } => run.enforced.push(Control { control, detail }),
-        Event::Violation { rule, detail } => {
-            run.setid_unfinished |= rule == Rule::FsSetuid && crate::setid::is_unfinished(&detail);
-            run.violation(rule, detail)
-        }
+        Event::Violation { rule, detail } => run.violation(rule, detail),
+        Event::SetidSweepUnfinished => run.setid_unfinished = true,
         // Once we killed the jail (a timeout that fired during a slow set-up,
         // or an interrupt), a set-up failure it reports is that kill's echo
         // (the task's "the init did not release the task"): the cause is the

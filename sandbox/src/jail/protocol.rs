@@ -35,6 +35,10 @@ pub enum Event {
         /// What the task tried.
         detail: String,
     },
+    /// The init's whole walk of the writable roots for set-ID files stopped
+    /// at its deadline (sent beside that walk's `fs.setuid` violation, which
+    /// the report's cap may leave unlisted): the host walks them again.
+    SetidSweepUnfinished,
     /// Setting up the jail failed; the task did not run.
     SetupFailed {
         /// Why.
@@ -61,5 +65,30 @@ impl Event {
         let mut s = serde_json::to_string(self).unwrap_or_else(|_| "{}".into());
         s.push('\n');
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_as_one_line_each() {
+        let all = [
+            Event::Enforced { control: "landlock".into(), detail: "abi 7".into() },
+            Event::Mac { applied: false, detail: "no AppArmor".into() },
+            Event::Started { pid: 2 },
+            Event::Violation { rule: crate::rule::Rule::FsSetuid, detail: "a\nb".into() },
+            Event::SetidSweepUnfinished,
+            Event::SetupFailed { error: "x".into() },
+            Event::Usage { cpu_ms: 3 },
+            Event::Exited { code: Some(0), signal: None },
+        ];
+        for ev in all {
+            let line = ev.to_line();
+            assert_eq!(line.matches('\n').count(), 1, "{line}");
+            assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), ev);
+        }
+        assert_eq!(Event::SetidSweepUnfinished.to_line(), "{\"event\":\"setid_sweep_unfinished\"}\n");
     }
 }

@@ -313,8 +313,8 @@ impl<'a> Supervisor<'a> {
     /// cannot see) loses those bits, and that is reported: `fs.setuid`. By
     /// the names written; when they were more than the meter keeps, by a
     /// walk of every writable root whole (review 89 F3), whose deadline is
-    /// reported when it comes ([`crate::setid::unfinished_detail`]: the host
-    /// side then walks again). A set-ID file that was so before the task and
+    /// reported when it comes ([`crate::setid::unfinished_detail`]) and said
+    /// ([`Event::SetidSweepUnfinished`]: the host side then walks again). A set-ID file that was so before the task and
     /// that it only touched keeps its bits (review 89 FP1).
     fn sweep_setid(&mut self, rep: &mut super::init::Reporter) {
         let (sweep, unfinished) = if self.disk.overflowed() {
@@ -336,6 +336,7 @@ impl<'a> Supervisor<'a> {
         }
         if let Some(detail) = unfinished {
             self.report(rep, Rule::FsSetuid, detail);
+            rep.send(&Event::SetidSweepUnfinished);
         }
     }
 
