@@ -303,6 +303,40 @@ pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// A pidfd for the thread `tid` itself (`PIDFD_THREAD`, Linux 6.9), so that
+/// [`pidfd_getfd`] reads that thread's descriptor table (a thread may have
+/// unshared its own); where the flag is unknown (EINVAL), a pidfd of `tid`
+/// as a process, which the kernel grants only to a thread-group leader.
+pub fn pidfd_open_thread(tid: libc::pid_t) -> io::Result<OwnedFd> {
+    const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
+    // SAFETY: plain syscall; the returned descriptor is new and owned here.
+    match cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD) }) {
+        // SAFETY: `fd` was just returned by the kernel and is owned by no one else.
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => pidfd_open(tid),
+        Err(e) => Err(e),
+    }
+}
+
+/// A duplicate of descriptor `fd` of the process (or thread) behind `pidfd`
+/// (pidfd_getfd(2): the very open file it holds now, close-on-exec here).
+pub fn pidfd_getfd(pidfd: &OwnedFd, fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall on a valid pidfd; flags must be 0; the returned
+    // descriptor is new and owned here.
+    let got = cvt(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })?;
+    // SAFETY: `got` was just returned by the kernel and is owned by no one else.
+    Ok(unsafe { OwnedFd::from_raw_fd(got as RawFd) })
+}
+
+/// A terminal request without a pointer argument (TIOCEXCL, TCXONC) on the
+/// terminal open on `fd`; the call's result.
+pub fn tty_request(fd: &OwnedFd, request: u64, arg: u64) -> io::Result<i64> {
+    // SAFETY: the requests this is used for take an integer argument or
+    // none; no memory is passed, `fd` is open for the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), request as libc::Ioctl, arg as libc::c_ulong) };
+    cvt_int(r).map(i64::from)
+}
+
 /// Close every descriptor `>= first` (close_range(2)).
 pub fn close_from(first: u32) -> io::Result<()> {
     // SAFETY: closing descriptors this process owns; callers hold no OwnedFd

@@ -975,6 +975,9 @@ fn git_clean_and_stash_untracked_beside_no_dot_orchestra_are_no_violation(b: Bac
 /// devpts instance of its own (the jail's, or the container's: the engine
 /// makes one per container), so the pair opens and works — exit 0, no
 /// violation (sweep 88: ptyprocess was a false `fs.write` on /dev/ptmx).
+/// Stopping its output and taking it exclusively (sweep 89, pexpect) are
+/// performed by the supervisor on the descriptor it takes from the task
+/// (attack review 90, H1): they work too.
 fn a_pseudo_terminal_pair_opens_and_works(b: Backend) {
     let c = case(b, "pty");
     c.with_static("pty_open");

@@ -125,6 +125,41 @@ fn stopping_or_seizing_the_callers_terminal_is_a_violation_and_orchestra_ends() 
     }
 }
 
+/// Attack review 90, H1: TCXONC and TIOCEXCL are allowed on a terminal of the
+/// jail's own devpts instance, so a task asks them on a descriptor holding
+/// one while another thread puts the caller's terminal on that number,
+/// nearer the judgement each round. The supervisor performs the request on
+/// the file it took itself, never letting the kernel look the number up
+/// again: the caller's terminal is never seized or stopped (orchestra's
+/// verdict and the shell's line after it reach it, and it is not
+/// exclusive), and a swap that came in time is `syscall.tty_injection`.
+#[test]
+fn a_descriptor_swapped_after_the_judgement_never_reaches_the_callers_terminal() {
+    let e = env();
+    std::fs::copy(compile_c("tty_swap_race"), e.ws.join("race")).unwrap();
+    // TIOCGEXCL from the host's side after the task: 1 when exclusive.
+    let excl = "python3 -c 'import fcntl,struct; print(\"EXCL=%d\" % struct.unpack(\"i\", fcntl.ioctl(0, 0x80045440, bytes(4)))[0])'";
+    for op in ["x", "x", "o", "o"] {
+        let cmd = format!(
+            "{} exec --timeout 30s -- ./race 0 {op} </dev/tty; echo AFTER-$?; {excl} </dev/tty",
+            orchestra().display()
+        );
+        let mut c = Command::new("timeout");
+        c.args(["60", "script", "-qec", &cmd, "/dev/null"]).current_dir(&e.ws).stdin(Stdio::null());
+        c.env_clear().envs(e.command().get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
+        let o = c.output().expect("timeout and script are required");
+        // The task's probe of a stopped output writes dots to the terminal.
+        let out = String::from_utf8_lossy(&o.stdout).replace("..", "").replace(".AFTER", "AFTER");
+        assert!(o.status.success(), "{op}: the caller's terminal stopped (timeout): {out}");
+        assert!(!out.contains("WON"), "{op}: {out}");
+        assert!(out.contains("EXCL=0"), "{op}: the caller's terminal was left exclusive: {out}");
+        // Either a swap came between judgement and action (denied), or no
+        // round's swap did (the task ends with its own "no win").
+        let denied = out.contains("AFTER-4") && out.contains("rules=syscall.tty_injection");
+        assert!(denied || (out.contains("no win") && out.contains("AFTER-1")), "{op}: {out}");
+    }
+}
+
 /// `c` (program, arguments, environment, directory) run on a terminal that
 /// `script` gives it; what the terminal received.
 fn on_a_terminal(c: &Command) -> String {

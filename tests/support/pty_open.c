@@ -1,9 +1,13 @@
 /* Opens a pseudo-terminal pair the way openpty(3) does (posix_openpt on
- * /dev/ptmx, grantpt, unlockpt, the slave by its name), writes a line on
- * the slave and reads it from the master. Prints "pty <slave> <bytes>";
- * exit 1 with the failing step on stderr. */
+ * /dev/ptmx, grantpt, unlockpt, the slave by its name), stops and restarts
+ * the slave's output (tcflow) and takes it exclusively and back (TIOCEXCL,
+ * TIOCNXCL) as pexpect's tests do, writes a line on the slave and reads it
+ * from the master. Prints "pty <slave> <bytes>"; exit 1 with the failing
+ * step on stderr. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -22,6 +26,14 @@ int main(void) {
     int s = name ? open(name, O_RDWR | O_NOCTTY) : -1;
     if (s < 0) {
         perror("open slave");
+        return 1;
+    }
+    if (tcflow(s, TCOOFF) != 0 || tcflow(s, TCOON) != 0) {
+        perror("tcflow");
+        return 1;
+    }
+    if (ioctl(s, TIOCEXCL) != 0 || ioctl(s, TIOCNXCL) != 0) {
+        perror("TIOCEXCL");
         return 1;
     }
     if (write(s, "hi\n", 3) != 3) {

@@ -56,6 +56,24 @@ pub enum Decision {
         /// The denial's detail, should the source not be removable.
         detail: String,
     },
+    /// A terminal request that harms no one on a pseudo-terminal of the
+    /// task's own devpts instance (TCXONC, TIOCEXCL: [`decide_tty_ioctl`]).
+    /// Never continued: the kernel would look the descriptor's number up
+    /// again, after another thread of the task could have put the caller's
+    /// terminal there (attack review 90, H1). The supervisor takes the
+    /// descriptor itself (`pidfd_getfd`), performs the request on the file
+    /// it holds when that is a terminal of the instance and answers with the
+    /// result; otherwise it denies it as `syscall.tty_injection` with `detail`.
+    OwnTerminal {
+        /// The task's descriptor.
+        fd: i32,
+        /// The ioctl request.
+        request: u64,
+        /// Its integer argument.
+        arg: u64,
+        /// The denial's detail, should the file not be a terminal of the instance.
+        detail: String,
+    },
     /// A rename of a git config's `config.lock` onto the protected config
     /// of the workspace's repository or of one of its submodules, with
     /// other bytes. The supervisor judges the change
@@ -95,7 +113,7 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut
                 return Decision::Continue;
             }
             if class == crate::policy::SyscallClass::TtyInjection && nr == libc::SYS_ioctl {
-                return decide_tty_ioctl(plan, n, mem);
+                return decide_tty_ioctl(plan, n);
             }
             Decision::Deny {
                 errno: libc::EPERM,
@@ -121,10 +139,12 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut
 /// TIOCLINUX, TCXONC, TIOCEXCL), denied with the request named. Stopping a
 /// terminal's output (`tcflow`, TCXONC) or taking it exclusively (TIOCEXCL)
 /// harms no one else on a pseudo-terminal of the task's own devpts instance
-/// ([`JailPlan::ptys`]: pexpect's tests do both, sweep 89): continued there.
-/// On any other terminal — the caller's, inherited or given by `exec --tty`
-/// — they would leave orchestra unable to write its verdict (review F3).
-fn decide_tty_ioctl(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Decision {
+/// ([`JailPlan::ptys`]: pexpect's tests do both, sweep 89): with one, those
+/// two are [`Decision::OwnTerminal`], which the supervisor performs on the
+/// file it judges ([`is_own_terminal`]). On any other terminal — the
+/// caller's, inherited or given by `exec --tty` — they would leave orchestra
+/// unable to write its verdict (review F3).
+fn decide_tty_ioctl(plan: &JailPlan, n: &Notification) -> Decision {
     let req = n.args[1] as u32 as u64;
     let what = match req {
         libc::TIOCSTI => "TIOCSTI",
@@ -133,23 +153,19 @@ fn decide_tty_ioctl(plan: &JailPlan, n: &Notification, mem: &dyn Memory) -> Deci
         libc::TIOCEXCL => "TIOCEXCL",
         _ => "a terminal request",
     };
-    if plan.ptys && matches!(req, libc::TCXONC | libc::TIOCEXCL) && own_pty(mem.pid(), n.args[0] as i32) {
-        return Decision::Continue;
+    let fd = n.args[0] as i32;
+    let detail = format!("ioctl({what}) on descriptor {fd} is denied by the policy");
+    if plan.ptys && matches!(req, libc::TCXONC | libc::TIOCEXCL) {
+        return Decision::OwnTerminal { fd, request: req, arg: n.args[2], detail };
     }
-    Decision::Deny {
-        errno: libc::EPERM,
-        rule: Rule::Syscall(crate::policy::SyscallClass::TtyInjection),
-        detail: format!("ioctl({what}) on descriptor {} is denied by the policy", n.args[0] as i32),
-    }
+    Decision::Deny { errno: libc::EPERM, rule: Rule::Syscall(crate::policy::SyscallClass::TtyInjection), detail }
 }
 
-/// Whether the task's descriptor `fd` is a terminal of the devpts instance
-/// at [`super::plan::PTY_DIR`] (the same filesystem as that directory).
-fn own_pty(pid: u32, fd: i32) -> bool {
-    use std::os::unix::fs::FileTypeExt;
+/// Whether the file open on `fd` is a terminal of the devpts instance at
+/// [`super::plan::PTY_DIR`] (a character device of that filesystem).
+pub(super) fn is_own_terminal(fd: &std::os::fd::OwnedFd) -> bool {
     let Ok(pts) = std::fs::metadata(super::plan::PTY_DIR) else { return false };
-    std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
-        .is_ok_and(|m| m.file_type().is_char_device() && m.dev() == pts.dev())
+    nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_dev == pts.dev())
 }
 
 /// A pointer argument the supervisor cannot read (a write-only mapping,
@@ -1258,6 +1274,7 @@ mod tests {
             Decision::Fail { errno } => format!("errno {errno}"),
             Decision::SameBytes { .. } => "same bytes".into(),
             Decision::GitConfig { .. } => "git config".into(),
+            Decision::OwnTerminal { .. } => "own terminal".into(),
         }
     }
 
@@ -1398,6 +1415,36 @@ mod tests {
         let dfd = dir.as_raw_fd() as u64;
         let d = decide(&plan(), &notif(libc::SYS_fchmod, [dfd, 0o2775, 0, 0, 0, 0]), &mem, &mut Vec::new());
         assert_ne!(deny_rule(&d), "fs.setuid", "setgid on a directory");
+    }
+
+    #[test]
+    fn terminal_requests_are_denied_or_left_to_the_supervisor_on_the_file_it_takes() {
+        let mem = FakeMem(HashMap::new());
+        let ioctl = |p: &JailPlan, req: u64, arg: u64| {
+            decide(p, &notif(libc::SYS_ioctl, [7, req, arg, 0, 0, 0]), &mem, &mut Vec::new())
+        };
+        let mut with_ptys = plan();
+        with_ptys.ptys = true;
+        // Stopping output and taking the terminal exclusively: never continued
+        // (a thread may swap the descriptor), handed to the supervisor with
+        // what it needs to perform them on the file it takes.
+        for req in [libc::TCXONC, libc::TIOCEXCL] {
+            match ioctl(&with_ptys, req, 0) {
+                Decision::OwnTerminal { fd, request, arg, detail } => {
+                    assert_eq!((fd, request, arg), (7, req, 0));
+                    assert!(detail.starts_with("ioctl(T") && detail.ends_with("on descriptor 7 is denied by the policy"));
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(deny_rule(&ioctl(&plan(), req, 0)), "syscall.tty_injection", "no devpts of its own");
+        }
+        // Injecting input is denied on every terminal, the task's own too.
+        for req in [libc::TIOCSTI, libc::TIOCLINUX] {
+            assert_eq!(deny_rule(&ioctl(&with_ptys, req, 0)), "syscall.tty_injection");
+        }
+        // A file that is no terminal of the instance is not one.
+        let f = std::fs::File::open("/dev/null").unwrap();
+        assert!(!is_own_terminal(&f.into()));
     }
 
     #[test]

@@ -510,12 +510,31 @@ impl<'a> Supervisor<'a> {
                 }
             }
         }
+        if let Decision::OwnTerminal { fd, request, arg, detail } = &decision {
+            match own_terminal_request(listener, &n, *fd, *request, *arg) {
+                TerminalRequest::Done(r) => {
+                    let answer = r.map_or_else(NotifAnswer::Deny, NotifAnswer::Return);
+                    let _ = sys::notif_send(listener, n.id, answer);
+                    return false;
+                }
+                TerminalRequest::Gone => return false,
+                TerminalRequest::Other => {
+                    decision = Decision::Deny {
+                        errno: libc::EPERM,
+                        rule: Rule::Syscall(crate::policy::SyscallClass::TtyInjection),
+                        detail: detail.clone(),
+                    };
+                }
+            }
+        }
         let answer = match (&decision, performed) {
             (Decision::Continue, None) => NotifAnswer::Continue,
             (Decision::Continue, Some(Ok(v))) => NotifAnswer::Return(v),
             (Decision::Continue, Some(Err(errno))) => NotifAnswer::Deny(errno),
             (Decision::Deny { errno, .. } | Decision::Fail { errno }, _) => NotifAnswer::Deny(*errno),
-            (Decision::SameBytes { .. } | Decision::GitConfig { .. }, _) => NotifAnswer::Deny(libc::EACCES),
+            (Decision::SameBytes { .. } | Decision::GitConfig { .. } | Decision::OwnTerminal { .. }, _) => {
+                NotifAnswer::Deny(libc::EACCES)
+            }
         };
         let _ = sys::notif_send(listener, n.id, answer);
         if let Decision::Deny { rule, detail, .. } = decision {
@@ -568,6 +587,42 @@ fn descendants_of(root: u32) -> u64 {
 fn stat_fields(stat: &str) -> Option<(u32, u64)> {
     let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     Some((rest.get(1)?.parse().ok()?, rest.get(17)?.parse::<u64>().ok()?.max(1)))
+}
+
+/// What came of a terminal request on a task's descriptor
+/// ([`Decision::OwnTerminal`]).
+enum TerminalRequest {
+    /// Performed on a terminal of the jail's own devpts instance: its
+    /// result, or the errno the kernel gave (EBADF for no such descriptor).
+    Done(Result<i64, i32>),
+    /// The descriptor holds another file (the caller's terminal, say, put
+    /// there after the judgement), or could not be taken: denied.
+    Other,
+    /// The task died meanwhile: nothing to answer or report.
+    Gone,
+}
+
+/// The task's descriptor `fd` taken as it is now, from the notifying thread
+/// (`pidfd_getfd`), and `request` performed on that very file when it is a
+/// terminal of the jail's own devpts instance: no number is looked up again
+/// after the judgement (attack review 90, H1).
+fn own_terminal_request(listener: &OwnedFd, n: &sys::Notification, fd: i32, request: u64, arg: u64) -> TerminalRequest {
+    let Ok(pidfd) = sys::pidfd_open_thread(n.pid as libc::pid_t) else {
+        return if sys::notif_id_valid(listener, n.id) { TerminalRequest::Other } else { TerminalRequest::Gone };
+    };
+    // The thread id was the notifying thread's when the pidfd was made.
+    if !sys::notif_id_valid(listener, n.id) {
+        return TerminalRequest::Gone;
+    }
+    let file = match sys::pidfd_getfd(&pidfd, fd) {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => return TerminalRequest::Done(Err(libc::EBADF)),
+        Err(_) => return TerminalRequest::Other,
+    };
+    if !super::decide::is_own_terminal(&file) {
+        return TerminalRequest::Other;
+    }
+    TerminalRequest::Done(sys::tty_request(&file, request, arg).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
 #[cfg(test)]

@@ -75,14 +75,22 @@ fn headers(mem: &mut Buffers, at: u64, stride: usize, iov_at: u64, msgs: &[&[(u6
 fn rule(d: &Decision) -> Option<Rule> {
     match d {
         Decision::Deny { rule, .. } => Some(*rule),
-        Decision::Continue | Decision::Fail { .. } | Decision::SameBytes { .. } | Decision::GitConfig { .. } => None,
+        Decision::Continue
+        | Decision::Fail { .. }
+        | Decision::SameBytes { .. }
+        | Decision::GitConfig { .. }
+        | Decision::OwnTerminal { .. } => None,
     }
 }
 
 fn detail(d: &Decision) -> &str {
     match d {
         Decision::Deny { detail, .. } => detail,
-        Decision::Continue | Decision::Fail { .. } | Decision::SameBytes { .. } | Decision::GitConfig { .. } => "",
+        Decision::Continue
+        | Decision::Fail { .. }
+        | Decision::SameBytes { .. }
+        | Decision::GitConfig { .. }
+        | Decision::OwnTerminal { .. } => "",
     }
 }
 
