@@ -4909,6 +4909,13 @@ fn a_script_git_settings_name_through_words_orchestra_cannot_read_is_protected()
         ("hooksPath $HOME", "[core]\n\thooksPath = $HOME/.githooks\n", "$HOME/.githooks/pre-commit", commit),
         ("quoted ~+", "[alias]\n\tlint = !sh \\\"~+/tools/lint.sh\\\"\n", "~+/tools/lint.sh", &["lint"]),
         ("quoted $PWD", "[alias]\n\tlint = !sh '$PWD/tools/lint.sh'\n", "$PWD/tools/lint.sh", &["lint"]),
+        // Review 90, H2: a word that ends in an expansion names every path
+        // below its literal directory and stem.
+        ("ends $EXT", "[alias]\n\tlint = !sh ./tools/lint$EXT\n", "tools/lint", &["lint"]),
+        ("ends $(uname)", "[alias]\n\tlint = !sh ./tools/lint.$(uname)\n", "tools/lint.Linux", &["lint"]),
+        ("ends $(echo)", "[alias]\n\tlint = !sh tools/$(echo lint.sh)\n", "tools/lint.sh", &["lint"]),
+        ("fsmonitor ends $EXT", "[core]\n\tfsmonitor = sh ./tools/fsm$EXT\n", "tools/fsm", &["status"]),
+        ("fsmonitor ends $(echo)", "[core]\n\tfsmonitor = sh tools/$(echo fsm.sh)\n", "tools/fsm.sh", &["status"]),
     ];
     for (row, config, file, host) in rows {
         let e = repo_env();
@@ -4954,4 +4961,36 @@ fn files_that_only_share_a_part_with_what_unreadable_words_name_are_no_violation
         assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
     }
     assert_eq!(std::fs::read_to_string(e.ws.join("ci/checks/ok.sh")).unwrap(), "exit 0\n");
+}
+
+/// Review 90, H2: with words that end in an expansion in the host's config
+/// (`!sh ./tools/lint.$(uname)`, `core.fsmonitor = sh ./tools/fsm$EXT`), a
+/// build writing files beside what they name (`tools/other.txt`,
+/// `tools/lint-report/`, which does not start with the stem `lint.`,
+/// `src/`) is exit 0, no violation, and the files stay. A name that does
+/// start with the stem is protected (the expansion may be any text):
+/// `tools/lint-report/x` under `!sh ./tools/lint$EXT` is `fs.protected`,
+/// the over-protection SECURITY.md §5.3 names.
+#[test]
+fn files_beside_the_stem_a_word_ending_in_an_expansion_names_are_no_violation() {
+    let e = repo_env();
+    std::fs::write(
+        e.home.join(".gitconfig"),
+        "[alias]\n\tl1 = !sh ./tools/lint.$(uname)\n[core]\n\tfsmonitor = sh ./tools/fsm$EXT\n",
+    )
+    .unwrap();
+    let files = ["tools/other.txt", "tools/lint-report/out.txt", "tools/fs.txt", "src/main.rs", "src/lint.rs"];
+    let o = e.sh(
+        "default",
+        &format!("set -e; mkdir -p tools/lint-report src; for f in {}; do echo x > $f; done", files.join(" ")),
+    );
+    o.assert_ok();
+    for f in files {
+        assert!(e.ws.join(f).is_file(), "{f} not written\n{}", o.all());
+    }
+    let e = repo_env();
+    std::fs::write(e.home.join(".gitconfig"), "[alias]\n\tl1 = !sh ./tools/lint$EXT\n").unwrap();
+    let o = e.sh("default", "mkdir -p tools/lint-report && echo x > tools/lint-report/out.txt");
+    o.assert_violation("fs.protected");
+    assert!(!e.ws.join("tools/lint-report/out.txt").exists(), "tools/lint-report/out.txt stayed\n{}", o.all());
 }

@@ -21,13 +21,25 @@
 //! and [`found`] the one search of a work tree for it (at the task's start,
 //! [`crate::jail::protect`]; after it, [`super::Watch::after`]).
 //! [`at_top`] still reads the rest from the top (`./tools/lint.sh`), the
-//! most likely place, protected by name like any path. A word with no
-//! such rest (`$X`, `--format=$F`, `a$X`) names none. Quoting is not kept
+//! most likely place, protected by name like any path. A word whose last
+//! component holds an unknown expansion with no `/` after it
+//! (`./tools/lint$EXT`, `tools/lint.$(uname)`, `tools/$(echo lint.sh)`:
+//! review 90, H2) names, open, every path below its literal directory
+//! whose name there starts with its literal stem, and all below such a
+//! name (`tools/lint*/**`; [`stem_pattern`]): names that merely start with
+//! the stem (`tools/lint-report/`) are protected too, by design. Rule for
+//! a word without a `/` (`lint$EXT`): it names `lint*/**` at the top, and
+//! [`super::hostconfig`] takes that only where the word is read as a path
+//! (a file given to `sh`, `python3`, an option's value), not as the
+//! program found on `PATH` nor a word after `git`. A word that is only an
+//! expansion (`$X`, `--format=$F`) or has no literal directory or stem
+//! (`./$X`, `$X/$Y`) names none (SECURITY.md §5.3). Quoting is not kept
 //! through the splitting into words, so a reader takes a word with an
 //! expansion literally too (a quoted `'$PWD/x'` reaches the program as
 //! written: [`super::hostconfig`], review 89, F4).
 //! Residual (SECURITY.md §5.3): a `cd` earlier in the command line moves
-//! `$PWD`; the top's spellings name the top only.
+//! `$PWD`; the top's spellings name the top only; an expansion holding
+//! `..` may leave the literal directory a stem is read below.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -82,12 +94,21 @@ pub(super) fn at_top(word: &str) -> Cow<'_, str> {
 /// matches any name ending with it). A word with glob characters (`*`,
 /// `?`, `[`) the shell expands names every path its components match,
 /// from the top (`ci/checks/*.sh`) or, after an unknown expansion, at any
-/// depth. `None` for a word read exactly by [`at_top`] (no expansion, a
-/// spelling of the top or of `HOME`, no glob character), for one whose
-/// rest is empty, holds another expansion or git's `%` placeholder, or is
-/// a lone name not named like a file (`$X`, `a$X`, `${X}-dev`), and for
-/// one whose exact part climbs out of the top.
+/// depth. A word with no such rest, or a rest without a `/` that names
+/// no file, is read by its literal directory and stem before the
+/// expansion instead ([`stem_pattern`]: `tools/lint$X` names
+/// `tools/lint*/**`). `None` for a word read exactly by [`at_top`] (no
+/// expansion, a spelling of the top or of `HOME`, no glob character), for
+/// one with neither a rest nor a literal directory or stem (`$X`,
+/// `${X}-dev`, `$X/$Y`), and for one whose exact part climbs out of the
+/// top.
 pub(super) fn pattern(word: &str) -> Option<Pattern> {
+    rest_pattern(word).or_else(|| stem_pattern(word))
+}
+
+/// [`pattern`]'s reading of the literal rest after the last expansion
+/// (or of a glob).
+fn rest_pattern(word: &str) -> Option<Pattern> {
     let globbed = |t: &str| t.contains(['*', '?', '[']);
     if after(word, HOME).is_some() || word.starts_with('~') && !word.starts_with("~-/") {
         return None;
@@ -105,7 +126,87 @@ pub(super) fn pattern(word: &str) -> Option<Pattern> {
     if !anchored && !rest.starts_with('/') {
         parts[0] = format!("*{}", parts[0]);
     }
-    Some(Pattern { parts, anchored })
+    Some(Pattern { parts, anchored, open: false })
+}
+
+/// [`pattern`]'s reading of a word whose last component holds an unknown
+/// expansion with no `/` after it (review 90, H2: `./tools/lint$EXT`,
+/// `tools/lint.$(uname)`, `tools/$(echo lint.sh)`, `lint$EXT`): the
+/// literal directory `DIR` before that component and the literal `stem`
+/// it begins with name, open ([`Pattern`]'s `open`), every path below
+/// `DIR` whose component there starts with `stem`, and everything below
+/// such a one (the expansion may hold a `/`); a literal tail after the
+/// expansion is not required. `DIR` is read as [`rest_pattern`] reads a
+/// rest: exactly from the top (`.`/`..` resolved, `$PWD` the top) when no
+/// expansion comes before it, else below any directory (its first
+/// component continuing the expansion's name). A word with no `/` outside
+/// its expansions (`lint$EXT`) names `stem*` at the top (a caller takes
+/// it only where the word is read as a path, not for a program found on
+/// `PATH`; one with a blank, `"x $(cmd) y"`, is a message, not a
+/// name). `None` where neither `DIR` nor `stem` is left (`$X`,
+/// `./$X`, `$X/$Y`), for an option (`--format=$F`), an absolute `DIR`,
+/// and one that climbs out.
+fn stem_pattern(word: &str) -> Option<Pattern> {
+    if after(word, HOME).is_some() || word.starts_with('-') || word.starts_with('~') && !word.starts_with("~-/") {
+        return None;
+    }
+    let w: Cow<'_, str> = match after(word, TOP) {
+        Some(rest) => Cow::Owned(format!(".{rest}")),
+        None => Cow::Borrowed(word),
+    };
+    let mut spans = expansions(&w);
+    if w.starts_with("~-/") {
+        spans.insert(0, (0, 2));
+    }
+    let &(last_start, last_end) = spans.last()?;
+    if w[last_end..].contains('/') {
+        return None;
+    }
+    // The last `/` outside an expansion, before the last one.
+    let inside = |i: usize| spans.iter().any(|&(s, e)| s <= i && i < e);
+    let slash = w[..last_start].char_indices().filter(|&(i, c)| c == '/' && !inside(i)).map(|(i, _)| i).next_back();
+    let from = slash.map_or(0, |i| i + 1);
+    let stem_end = spans.iter().map(|&(s, _)| s).find(|&s| s >= from).unwrap_or(last_start);
+    let stem = &w[from..stem_end];
+    if stem.contains(['%']) {
+        return None;
+    }
+    let dir = slash.map_or("", |i| &w[..i]);
+    let (mut parts, anchored) = match spans.iter().rev().find(|&&(_, e)| e <= dir.len()) {
+        Some(&(_, e)) => {
+            let rest = &dir[e..];
+            let mut parts = tail(rest).unwrap_or_default();
+            if !rest.starts_with('/')
+                && let Some(first) = parts.first_mut()
+            {
+                *first = format!("*{first}");
+            }
+            (parts, false)
+        }
+        None if dir.starts_with('/') || slash == Some(0) => return None,
+        None => (top_parts(dir)?, true),
+    };
+    if parts.is_empty() && (stem.is_empty() || slash.is_none() && stem.contains(char::is_whitespace)) {
+        return None;
+    }
+    parts.push(format!("{stem}*"));
+    Some(Pattern { parts, anchored, open: true })
+}
+
+/// The components of the relative directory `dir` from the top, `.` and
+/// `..` resolved (none: the top); `None` when it climbs out of the top.
+fn top_parts(dir: &str) -> Option<Vec<String>> {
+    let mut parts: Vec<String> = Vec::new();
+    for c in dir.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c.to_string()),
+        }
+    }
+    Some(parts)
 }
 
 /// The literal text after `word`'s last expansion that orchestra does not
@@ -185,6 +286,10 @@ pub struct Pattern {
     parts: Vec<String>,
     /// Matched from the top; else as the last components of a path.
     anchored: bool,
+    /// Open ([`stem_pattern`]): a path matches when its first components
+    /// (anchored; else any run of them) match the pattern's, whatever lies
+    /// below; its text ends in `/**`.
+    open: bool,
 }
 
 impl Pattern {
@@ -200,11 +305,16 @@ impl Pattern {
                 _ => None,
             })
             .collect();
-        if names.len() < self.parts.len() || (self.anchored && names.len() != self.parts.len()) {
+        let k = self.parts.len();
+        if names.len() < k || (self.anchored && !self.open && names.len() != k) {
             return false;
         }
-        let from = names.len() - self.parts.len();
-        self.parts.iter().zip(&names[from..]).all(|(p, n)| glob(p.as_bytes(), n))
+        let at = |from: usize| self.parts.iter().zip(&names[from..]).all(|(p, n)| glob(p.as_bytes(), n));
+        match (self.open, self.anchored) {
+            (false, _) => at(names.len() - k),
+            (true, true) => at(0),
+            (true, false) => (0..=names.len() - k).any(at),
+        }
     }
 
     /// The pattern whose [`Pattern::text`] is `text` (a path's
@@ -217,8 +327,13 @@ impl Pattern {
                 _ => None,
             })
             .collect();
-        let parts = if !anchored && parts.first().is_some_and(|p| p == "...") { parts[1..].to_vec() } else { parts };
-        Pattern { parts, anchored }
+        let mut parts =
+            if !anchored && parts.first().is_some_and(|p| p == "...") { parts[1..].to_vec() } else { parts };
+        let open = parts.len() > 1 && parts.last().is_some_and(|p| p == "**");
+        if open {
+            parts.pop();
+        }
+        Pattern { parts, anchored, open }
     }
 
     /// Whether it is matched from the top (else below any directory).
@@ -227,9 +342,13 @@ impl Pattern {
     }
 
     /// The pattern as text: its components joined by `/`, after `…/`
-    /// when it is matched below any directory.
+    /// when it is matched below any directory, before `/**` when it is
+    /// open.
     pub fn text(&self) -> String {
-        let joined = self.parts.join("/");
+        let mut joined = self.parts.join("/");
+        if self.open {
+            joined.push_str("/**");
+        }
         if self.anchored { joined } else { format!(".../{joined}") }
     }
 }
@@ -303,9 +422,17 @@ fn class(pat: &[u8], at: usize, c: u8) -> Option<(bool, usize)> {
 /// `$(…)`, `` `…` ``, `$1`, `$@`…; a `$` before anything else is a
 /// literal one).
 fn last_expansion_end(word: &str) -> usize {
+    expansions(word).last().map_or(0, |&(_, end)| end)
+}
+
+/// Where each of `word`'s expansions begins and ends, in order (see
+/// [`last_expansion_end`]).
+fn expansions(word: &str) -> Vec<(usize, usize)> {
     let b = word.as_bytes();
-    let (mut i, mut end) = (0, 0);
+    let mut out = Vec::new();
+    let mut i = 0;
     while i < b.len() {
+        let start = i;
         i = match b[i] {
             b'`' => b[i + 1..].iter().position(|&c| c == b'`').map_or(b.len(), |p| i + p + 2),
             b'$' => match b.get(i + 1) {
@@ -325,9 +452,9 @@ fn last_expansion_end(word: &str) -> usize {
                 continue;
             }
         };
-        end = i;
+        out.push((start, i));
     }
-    end
+    out
 }
 
 /// Just past the `close` that matches the `open` at `at` (nested), or the
@@ -443,7 +570,6 @@ mod tests {
             "$PWD/tools/lint.sh",
             "$HOME/x/*.sh",
             "$X",
-            "a$X",
             "${X}-dev",
             "--format=$F",
             "$X/",
@@ -457,6 +583,67 @@ mod tests {
         assert_eq!(at_top("$(git rev-parse --git-dir)/../tools/lint.sh"), "./tools/lint.sh");
         assert_eq!(at_top("$(git rev-parse --show-cdup)tools/lint.sh"), "./tools/lint.sh");
         assert_eq!(at_top("${GIT_PREFIX:+$GIT_PREFIX/}tools/lint.sh"), "./tools/lint.sh");
+    }
+
+    #[test]
+    fn a_word_ending_in_an_unknown_expansion_names_every_path_below_its_literal_stem() {
+        for (word, want) in [
+            ("./tools/lint$EXT", "tools/lint*/**"),
+            ("tools/lint$EXT", "tools/lint*/**"),
+            ("./tools/lint.$(uname)", "tools/lint.*/**"),
+            ("tools/$(echo lint.sh)", "tools/*/**"),
+            ("tools/$(echo a/b)", "tools/*/**"),
+            ("./tools/fsm$EXT", "tools/fsm*/**"),
+            ("$PWD/tools/lint$EXT", "tools/lint*/**"),
+            ("tools/../ci/x$A-$B", "ci/x*/**"),
+            ("tools/lint$X.sh", "tools/lint*/**"),
+            ("$X/tools/lint$Y", ".../tools/lint*/**"),
+            ("$X/lint$Y", ".../lint*/**"),
+            ("~-/tools/$Y", ".../tools/*/**"),
+            ("lint$EXT", "lint*/**"),
+            ("a$X", "a*/**"),
+        ] {
+            assert_eq!(text(word).as_deref(), Some(want), "{word}");
+        }
+        // An expansion and nothing literal before it in its name or
+        // directory, an absolute directory, one that climbs out, the
+        // home directory: none.
+        for word in [
+            "$X",
+            "${X}-dev",
+            "./$X",
+            "$PWD/$X",
+            "$X/$Y",
+            "/usr/bin/x$Y",
+            "../x$Y",
+            "$HOME/bin/x$Y",
+            "~/x$Y",
+            "x $(c) y",
+        ] {
+            assert_eq!(text(word), None, "{word}");
+        }
+        let p = Pattern::new(Path::new("tools/lint*/**"), true);
+        assert_eq!(p, pattern("./tools/lint$EXT").unwrap());
+        for yes in ["tools/lint", "tools/lint.sh", "tools/lint.Linux", "tools/lint-report/x.txt", "tools/lintx/a/b"] {
+            assert!(p.matches(Path::new(yes)), "{yes}");
+        }
+        for no in ["tools/other.txt", "tools/lin", "src/tools/lint", "lint", "tools", "src/main.rs"] {
+            assert!(!p.matches(Path::new(no)), "{no}");
+        }
+        let any = pattern("$X/tools/lint$Y").unwrap();
+        for yes in ["tools/lint", "a/tools/lint.sh/b", "a/tools/lint-x"] {
+            assert!(any.matches(Path::new(yes)), "{yes}");
+        }
+        assert!(!any.matches(Path::new("a/tools/other")) && !any.matches(Path::new("a/my-tools/lint")));
+        let d = tempfile::tempdir().unwrap();
+        for f in ["tools/lint.Linux", "tools/lint.d/x", "tools/other.txt", "src/lint.rs"] {
+            std::fs::create_dir_all(d.path().join(f).parent().unwrap()).unwrap();
+            std::fs::write(d.path().join(f), "x").unwrap();
+        }
+        let mut got: Vec<String> =
+            found(d.path(), &[(p, false)]).paths.iter().map(|p| p.display().to_string()).collect();
+        got.sort();
+        assert_eq!(got, ["tools/lint.Linux", "tools/lint.d/x"]);
     }
 
     #[test]

@@ -1882,6 +1882,30 @@ mod tests {
     }
 
     #[test]
+    fn a_word_ending_in_an_unknown_expansion_names_its_stem_open() {
+        // Review 90, H2: the directory and stem before the expansion name,
+        // open, every path below them (`expansion::pattern`).
+        let pat = |p: &str| Named { path: PathBuf::from(p), kind: Kind::Pattern { dir: false, anchored: true } };
+        for (setting, key, value, want) in [
+            ("alias", "x", "!sh ./tools/lint$EXT", "tools/lint*/**"),
+            ("alias", "x", "!sh ./tools/lint.$(uname)", "tools/lint.*/**"),
+            ("alias", "x", "!sh tools/$(echo lint.sh)", "tools/*/**"),
+            ("alias", "x", "!./tools/lint$EXT", "tools/lint*/**"),
+            ("core", "fsmonitor", "sh ./tools/fsm$EXT", "tools/fsm*/**"),
+            // A word read as a path without a `/`: a script given to `sh`.
+            ("alias", "x", "!sh lint$EXT", "lint*/**"),
+        ] {
+            let named = program_paths(setting, key, value);
+            assert!(named.contains(&pat(want)), "{value}: {want} not in {named:?}");
+        }
+        // A program found on PATH, an option's bare expansion: none.
+        for alias in ["!lint$EXT", "!git lint$X", "!sh $X", "!make --jobs=$N"] {
+            let named = program_paths("alias", "x", alias);
+            assert!(named.iter().all(|n| !matches!(n.kind, Kind::Pattern { .. })), "{alias}: {named:?}");
+        }
+    }
+
+    #[test]
     fn a_config_an_alias_s_assignment_or_pwd_include_names_is_read_at_the_top() {
         // Review 87, F2, F3: the file (absent too) is code, and what it and
         // its includes name, read where the work tree is.
