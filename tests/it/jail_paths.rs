@@ -612,6 +612,38 @@ print("nocreat", t("/usr/no-such-file-s88a", os.O_WRONLY))
     }
 }
 
+/// Sweep 90, F2: tools that keep per-user caches, data and state where the
+/// XDG base directories say (virtualenv's app data, pip, tox, pre-commit,
+/// hatch, through platformdirs) write them in the presets' private /tmp:
+/// exit 0, no violation, and nothing under the host's home. Writing the
+/// home's own ~/.cache stays `fs.write` (the test below).
+#[test]
+fn xdg_caches_data_and_state_go_to_the_private_tmp() {
+    let script = r#"
+import os
+for var, default in (("XDG_CACHE_HOME", ".cache"), ("XDG_DATA_HOME", ".local/share"), ("XDG_STATE_HOME", ".local/state")):
+    base = os.environ.get(var) or os.path.join(os.environ["HOME"], default)
+    d = os.path.join(base, "orchestra-s90-tool")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "entry"), "w") as f:
+        f.write("kept")
+    print(var, base)
+"#;
+    for policy in ["default", "build-offline"] {
+        let e = env();
+        let o = e.run(policy, &["/usr/bin/python3", "-c", script]);
+        o.assert_ok();
+        for (var, dir) in
+            [("XDG_CACHE_HOME", "xdg-cache"), ("XDG_DATA_HOME", "xdg-data"), ("XDG_STATE_HOME", "xdg-state")]
+        {
+            assert!(o.stdout.contains(&format!("{var} /tmp/{dir}\n")), "{policy}: {}", o.all());
+        }
+        for sub in [".cache", ".local/share", ".local/state"] {
+            assert!(!e.home.join(sub).join("orchestra-s90-tool").exists(), "{policy}: {sub}");
+        }
+    }
+}
+
 /// Sweep 88, F1, the other side: where the jail hides or makes the tree, a
 /// missing name says nothing about the host, and a creation there is still
 /// the attempt it was: below the host's /home and /var (absent from the jail's
