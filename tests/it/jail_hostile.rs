@@ -602,6 +602,29 @@ fn chroot_is_blocked_and_reported() {
     env().attack(&["chroot"]).assert_blocked("syscall.mount");
 }
 
+/// Sweep 90, F5: CPython's test_os asks `os.chroot` of a path that does not
+/// exist and expects the kernel's ENOENT, which an unprivileged caller gets
+/// before any privilege check: so answered, no violation. A chroot into an
+/// existing directory stays `syscall.mount` (exit 4), and nothing after it
+/// runs.
+#[test]
+fn chroot_of_a_missing_path_is_enoent_and_no_violation() {
+    let e = env();
+    let script = "import errno, os\n\
+                  for p in ('/nonexistent-s90', '/usr/nonexistent-s90/x', ''):\n\
+                  \x20   try:\n\
+                  \x20       os.chroot(p)\n\
+                  \x20   except OSError as err:\n\
+                  \x20       print(repr(p), errno.errorcode[err.errno])\n";
+    let o = e.run("default", &["/usr/bin/python3", "-c", script]);
+    o.assert_ok();
+    assert_eq!(o.stdout, "'/nonexistent-s90' ENOENT\n'/usr/nonexistent-s90/x' ENOENT\n'' ENOENT\n", "{}", o.all());
+    let o = e.run("default", &["/usr/bin/python3", "-c", "import os; os.chroot('/tmp'); print('CHROOTED')"]);
+    assert_eq!(o.code, 4, "{}", o.all());
+    assert!(!o.stdout.contains("CHROOTED"), "{}", o.all());
+    o.assert_violation("syscall.mount");
+}
+
 #[test]
 fn unshare_is_blocked_and_reported() {
     env().attack(&["unshare"]).assert_blocked("syscall.namespaces");

@@ -115,6 +115,9 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut
             if class == crate::policy::SyscallClass::TtyInjection && nr == libc::SYS_ioctl {
                 return decide_tty_ioctl(plan, n);
             }
+            if nr == libc::SYS_chroot {
+                return decide_chroot(plan, n, mem, &name);
+            }
             Decision::Deny {
                 errno: libc::EPERM,
                 rule: Rule::Syscall(class),
@@ -132,6 +135,43 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut
         Watch::Exec => decide_exec(n, mem, nr),
         Watch::Write(args) => decide_write(plan, n, mem, &name, args, written),
         Watch::WriteFd(arg) => decide_write_fd(plan, n, mem, &name, arg),
+    }
+}
+
+/// chroot(2), with the `mount` class denied. The task holds no capability,
+/// so the kernel refuses it anyway; for a path that names nothing it
+/// answers ENOENT (ENOTDIR) before any privilege check, and CPython's
+/// test_os asks `os.chroot("/nonexistent")` expecting just that (sweep 90,
+/// F5): answered so, with no violation, where the jail's tree mirrors the
+/// host's ([`super::nowhere::nothing_to_write`]: a missing name there says
+/// nothing about the host). Never continued; any other chroot is the
+/// attempt it was.
+fn decide_chroot(plan: &JailPlan, n: &Notification, mem: &dyn Memory, name: &str) -> Decision {
+    let deny = || Decision::Deny {
+        errno: libc::EPERM,
+        rule: Rule::Syscall(crate::policy::SyscallClass::Mount),
+        detail: format!("{name}() is denied by the policy"),
+    };
+    if n.args[0] == 0 {
+        return deny();
+    }
+    let Some(raw) = mem.cstr(n.args[0]) else { return deny() };
+    if raw.is_empty() {
+        return Decision::Fail { errno: libc::ENOENT };
+    }
+    if raw.len() >= PATH_MAX {
+        return deny();
+    }
+    match resolve(mem.pid(), None, &raw, true) {
+        Target::Absent => Decision::Fail { errno: libc::ENOENT },
+        Target::Path(p) => {
+            let lookup = |q: &Path| std::fs::symlink_metadata(q).ok().map(|m| m.is_dir());
+            match super::nowhere::nothing_to_write(plan, &p, false, &lookup) {
+                Some(errno) => Decision::Fail { errno },
+                None => deny(),
+            }
+        }
+        _ => deny(),
     }
 }
 
@@ -1432,7 +1472,9 @@ mod tests {
             match ioctl(&with_ptys, req, 0) {
                 Decision::OwnTerminal { fd, request, arg, detail } => {
                     assert_eq!((fd, request, arg), (7, req, 0));
-                    assert!(detail.starts_with("ioctl(T") && detail.ends_with("on descriptor 7 is denied by the policy"));
+                    assert!(
+                        detail.starts_with("ioctl(T") && detail.ends_with("on descriptor 7 is denied by the policy")
+                    );
                 }
                 other => panic!("{other:?}"),
             }
