@@ -61,15 +61,74 @@ fn dns_lookup_is_blocked_and_reported() {
     e.run(&offline(&e), &["./attack", "dns"]).assert_blocked("network.none");
 }
 
+/// The host's first `nameserver` (what glibc on the host would ask).
+fn host_nameserver() -> String {
+    let conf = std::fs::read_to_string("/etc/resolv.conf").expect("the host's /etc/resolv.conf");
+    conf.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .map(|a| a.trim().to_string())
+        .find(|a| a.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| !ip.is_loopback()))
+        .expect(
+            "the host's /etc/resolv.conf names a non-loopback IPv4 name server (needed to test a packet towards it)",
+        )
+}
+
 #[test]
-fn getent_hosts_through_libc_is_reported() {
+fn getent_hosts_through_libc_fails_as_offline_without_a_violation() {
+    // Sweep 90 F1: a "host not found" test (execnet, requests, pip, git with
+    // a bad remote) is a benign workload. In a jail with its own network
+    // namespace glibc answers from /etc/hosts (orchestra's nsswitch.conf) and
+    // the resolver is orchestra's `nameserver 127.0.0.1`: no socket, no violation.
     let e = env();
-    let o = e.run(&offline(&e), &["getent", "ahosts", "example.com"]);
-    assert_ne!(o.code, 0);
-    // glibc asks the resolver over an AF_INET socket: network.none
-    o.assert_violation("network.none");
-    // getent prints one line per address it resolved: none.
-    assert_eq!(o.stdout, "", "the name was resolved");
+    let host_conf = std::fs::read("/etc/resolv.conf").expect("the host's /etc/resolv.conf");
+    for p in [offline(&e), "default".to_string()] {
+        for argv in [["getent", "hosts", "no-such-name"], ["getent", "ahosts", "example.com"]] {
+            let o = e.run(&p, &argv);
+            // getent's own "not found"; nothing resolved, nothing reported.
+            assert_eq!(o.code, 2, "{p} {argv:?}\n{}", o.all());
+            assert!(o.rules().is_empty(), "{p} {argv:?}: {:?}\n{}", o.rules(), o.all());
+            assert_eq!(o.stdout, "", "{p} {argv:?}: the name was resolved");
+        }
+        let script = "import socket\n\
+            try:\n    print('RESOLVED', socket.gethostbyname('qwepoipqwe'))\n\
+            except socket.gaierror as e:\n    print('gaierror', e.errno)\n\
+            print('localhost', socket.gethostbyname('localhost'))\n";
+        let o = e.run(&p, &["python3", "-c", script]);
+        o.assert_ok();
+        assert!(o.stdout.contains("gaierror") && !o.stdout.contains("RESOLVED"), "{p}: {}", o.stdout);
+        assert!(o.stdout.contains("localhost 127.0.0.1"), "{p}: {}", o.stdout);
+        // The jail shows orchestra's resolver file; the host's is unchanged.
+        let o = e.run(&p, &["sh", "-c", "cat /etc/resolv.conf; grep '^hosts:' /etc/nsswitch.conf"]);
+        o.assert_ok();
+        let lines: Vec<&str> = o.stdout.lines().filter(|l| !l.starts_with('#')).collect();
+        assert!(
+            lines == ["nameserver 127.0.0.1", "hosts:          files"]
+                || lines == ["nameserver 127.0.0.1", "hosts:          files myhostname"],
+            "{p}: {}",
+            o.stdout
+        );
+        assert!(o.stdout.starts_with("# orchestra:"), "{p}: {}", o.stdout);
+    }
+    assert_eq!(std::fs::read("/etc/resolv.conf").unwrap(), host_conf, "the host's /etc/resolv.conf changed");
+}
+
+#[test]
+fn a_packet_to_the_hosts_name_server_is_still_reported() {
+    // A task opening its own socket towards the host's name server is judged
+    // as before: the generated resolv.conf changes only what glibc asks.
+    let e = env();
+    let ns = host_nameserver();
+    for how in ["s.connect((ns, 53)); s.send(b'\\0\\1')", "s.sendto(b'\\0\\1', (ns, 53))"] {
+        let script = format!(
+            "import socket\nns = '{ns}'\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             try:\n    {how}\n    print('ESCAPED')\nexcept OSError as e:\n    print('blocked', e)\n"
+        );
+        let o = e.run(&offline(&e), &["python3", "-c", &script]);
+        o.assert_blocked("network.none");
+        let o = e.run("default", &["python3", "-c", &script]);
+        o.assert_blocked("network.loopback");
+        assert!(o.stderr.contains(&format!("{ns}:53")), "{how}: {}", o.stderr);
+    }
 }
 
 #[test]

@@ -19,6 +19,7 @@ pub mod init;
 pub mod landlock_rules;
 pub mod memory;
 pub mod nowhere;
+pub mod offline;
 pub mod payload;
 pub mod plan;
 pub mod plant;

@@ -101,6 +101,22 @@ pub struct Decoy {
     pub canary: Option<String>,
 }
 
+/// A file the jail generates and mounts read-only over a host entry it shows
+/// (a bound `/etc`'s `resolv.conf`): its content comes with the plan
+/// ([`super::offline`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Generated {
+    /// The path in the jail it covers.
+    pub path: PathBuf,
+    /// The file's content.
+    pub content: String,
+    /// The path lies in the jail's own root, where no host tree is bound:
+    /// the file is made there (otherwise it covers the host's entry, and
+    /// an entry gone since the plan is left as it is).
+    #[serde(default)]
+    pub make: bool,
+}
+
 fn watched_default() -> bool {
     true
 }
@@ -179,6 +195,10 @@ pub struct JailPlan {
     pub mounts: Vec<Mount>,
     /// Decoys for hidden paths.
     pub decoys: Vec<Decoy>,
+    /// Generated read-only files mounted over entries the jail shows from the
+    /// host, after the mounts and before the decoys ([`super::offline`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generated: Vec<Generated>,
     /// Paths the task may read (and execute) below: landlock read roots. A root
     /// with a hidden path below it is listed entry by entry around that path.
     pub readable: Vec<PathBuf>,
@@ -527,9 +547,17 @@ pub fn compile(
     decoys.dedup_by(|a, b| a.path == b.path);
 
     let namespaces = policy.jail.namespaces == crate::policy::NamespaceMode::Required;
+    let generated = super::offline::files(policy.network.mode, namespaces, &mounts, &decoys, host_view);
     if namespaces {
         let secrets: Vec<PathBuf> = decoys.iter().filter(|d| d.watched).map(|d| d.path.clone()).collect();
         readable = grant_around_hidden(readable, &secrets, host_view)?;
+        // A generated file is read like any visible entry; one the split
+        // around a hidden path left out (a host link) gets its own grant.
+        for g in &generated {
+            if !readable.iter().any(|r| g.path.starts_with(r)) {
+                readable.push(g.path.clone());
+            }
+        }
     }
     if !namespaces {
         let dot = workdir.join(".orchestra");
@@ -552,6 +580,7 @@ pub fn compile(
         network: policy.network.mode,
         mounts,
         decoys,
+        generated,
         readable,
         writable,
         writable_files: DEVICES.iter().map(PathBuf::from).collect(),
@@ -662,12 +691,29 @@ pub trait HostView {
     /// The entries of directory `dir` that are files or directories (symlinks are
     /// left out: landlock judges the file a link leads to by that file's own rule).
     fn entries(&self, dir: &Path) -> Vec<PathBuf>;
+    /// The content of the file at `path` (a final link followed), if it is
+    /// text of at most `max` bytes; `None` otherwise.
+    fn small_file(&self, path: &Path, max: usize) -> Option<String> {
+        let _ = (path, max);
+        None
+    }
 }
 
 /// The real host filesystem.
 pub struct RealHost;
 
 impl HostView for RealHost {
+    fn small_file(&self, path: &Path, max: usize) -> Option<String> {
+        use std::io::Read;
+        let mut buf = Vec::new();
+        let limit = u64::try_from(max).ok()?.saturating_add(1);
+        std::fs::File::open(path).ok()?.take(limit).read_to_end(&mut buf).ok()?;
+        if buf.len() > max {
+            return None;
+        }
+        String::from_utf8(buf).ok()
+    }
+
     fn kind(&self, path: &Path) -> Option<HostEntry> {
         let meta = std::fs::symlink_metadata(path).ok()?;
         if meta.file_type().is_symlink() {
@@ -1012,6 +1058,7 @@ impl JailPlan {
             network: NetworkMode::None,
             mounts: vec![],
             decoys: vec![],
+            generated: vec![],
             readable: vec![],
             writable: vec![],
             writable_files: vec![],

@@ -1,13 +1,13 @@
 //! Building the jail's root inside its new mount namespace: a tmpfs root with
-//! only the planned paths bound in, a fresh `/proc`, a minimal `/dev`, decoys
-//! over hidden paths, then `pivot_root` and the old root detached.
+//! only the planned paths bound in, a fresh `/proc`, a minimal `/dev`, the
+//! generated files over the entries they replace, decoys over hidden paths, then `pivot_root` and the old root detached.
 //!
 //! Runs in the in-jail init (pid 1 of the new pid namespace, uid 0 of the new
 //! user namespace). Every step either succeeds or fails the whole setup.
 //! Without a mount namespace only [`plant_in_place`] is used: canary files
 //! written into a home private to the sandbox.
 
-use super::plan::{DEVICES, Decoy, JailPlan, Mount};
+use super::plan::{DEVICES, Decoy, Generated, JailPlan, Mount};
 use crate::sys::{self, mount_attr};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use std::fs;
@@ -86,6 +86,7 @@ pub fn build(plan: &JailPlan) -> io::Result<Built> {
     let hidepid = mount_proc(newroot)?;
     pin_islands(plan, newroot)?;
     mount_dev(newroot, old)?;
+    mount_generated(&plan.generated, &roots)?;
     let (decoy_files, covered) = make_decoys(&plan.decoys, newroot)?;
 
     // The root tmpfs itself becomes read-only: nothing outside the planned
@@ -311,6 +312,71 @@ fn overlay(lower: &OwnedFd, onto: &OwnedFd, dst: &Path, size: Option<u64>) -> io
         format!("overlay on {}", dst.display())
     })?;
     attach_from_scratch(&merged, onto, mount_attr::NOSUID | mount_attr::NODEV, dst)
+}
+
+/// Mount each generated file ([`Generated`]) read-only over its path in the
+/// new root: written to the scratch root (detached with it after the pivot)
+/// and bound by descriptor onto the entry itself, a host link included (the
+/// link is covered, never followed), or onto an empty file made in the
+/// jail's own root ([`Generated::make`]). A host entry gone since the plan
+/// has nothing to cover and is skipped; a directory there now is left alone.
+fn mount_generated(files: &[Generated], roots: &Roots) -> io::Result<()> {
+    use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+    use std::os::unix::fs::OpenOptionsExt;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let store = scratch_dir()?;
+    for (i, g) in files.iter().enumerate() {
+        let (Some(parent), Some(name)) = (g.path.parent(), g.path.file_name()) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("generated file {}", g.path.display())));
+        };
+        let dir = if g.make {
+            make_beneath(&roots.new, parent, false)?
+        } else {
+            open_beneath(&roots.new, rel(parent), true).map_err(|e| path_error(parent, "generated file in", e))?
+        };
+        let how = OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_BENEATH);
+        let onto = match openat2(&dir, name, how) {
+            Err(nix::errno::Errno::ENOENT) if g.make => {
+                // The jail's own root (a tmpfs of the init's): the mount point is made.
+                let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+                drop(
+                    nix::fcntl::openat(&dir, name, flags, nix::sys::stat::Mode::from_bits_truncate(0o644))
+                        .map_err(|e| path_error(&g.path, "make the generated file", e))?,
+                );
+                openat2(&dir, name, how).map_err(|e| path_error(&g.path, "generated file over", e))?
+            }
+            // Gone from the host's tree since the plan: nothing to cover.
+            Err(nix::errno::Errno::ENOENT) => continue,
+            r => r.map_err(|e| path_error(&g.path, "generated file over", e))?,
+        };
+        let is_dir = nix::sys::stat::fstat(&onto)
+            .map_err(|e| path_error(&g.path, "stat", e))
+            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)?;
+        if is_dir {
+            continue;
+        }
+        let src = store.join(i.to_string());
+        {
+            use std::io::Write;
+            let mut f = ctx(fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&src), || {
+                format!("create the generated {}", g.path.display())
+            })?;
+            ctx(f.write_all(g.content.as_bytes()), || format!("write the generated {}", g.path.display()))?;
+        }
+        let from = ctx(sys::open_path(&src, false), || format!("open the generated {}", g.path.display()))?;
+        let tree = ctx(sys::open_tree_clone(&from), || format!("bind the generated {}", g.path.display()))?;
+        attach(
+            &tree,
+            &onto,
+            mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV | mount_attr::NOEXEC,
+            &g.path,
+        )?;
+    }
+    Ok(())
 }
 
 /// Mount a fresh /proc; returns whether `hidepid=invisible` could be applied
