@@ -187,6 +187,45 @@ fn sendmsg_to_a_host_abstract_socket_is_unreachable_and_reported_when_shared_fro
 }
 
 #[test]
+fn a_host_netns_socket_from_the_caller_cannot_reach_the_hosts_abstract_names() {
+    // A unix socket made in the host's netns, given as stdin, would look names up
+    // in the host's namespace; landlock's abstract-socket scoping (ABI >= 6)
+    // refuses it (EPERM), so leaving the jail's own names unjudged is safe.
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram, UnixListener};
+    let e = env();
+    let name = format!("orchestra-stdin-{}", std::process::id());
+    let host = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+    host.set_nonblocking(true).unwrap();
+    let sname = format!("{name}-stream");
+    let l = UnixListener::bind_addr(&SocketAddr::from_abstract_name(sname.as_bytes()).unwrap()).unwrap();
+    l.set_nonblocking(true).unwrap();
+    let code = r#"import socket, os, sys
+s = socket.socket(fileno=os.dup(0))
+try:
+    if s.type == socket.SOCK_DGRAM: s.sendto(b"x", b"\0" + sys.argv[1].encode())
+    else: s.connect(b"\0" + sys.argv[1].encode())
+    print("ESCAPED")
+except OSError as e:
+    print("blocked", e.errno)
+"#;
+    let dgram = UnixDatagram::unbound().unwrap();
+    // An unconnected stream socket of this (the host's) network namespace.
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    let stream = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    for (stdin, target) in [(std::os::fd::OwnedFd::from(dgram), &name), (stream, &sname)] {
+        let mut c = e.cmd("default", &[], &["python3", "-c", code, target]);
+        c.stdin(std::process::Stdio::from(stdin));
+        let o = e.run_cmd(c);
+        assert_eq!(o.stdout.trim(), format!("blocked {}", libc::EPERM), "{target}: {}", o.all());
+        o.assert_ok();
+    }
+    let mut buf = [0u8; 8];
+    assert!(host.recv(&mut buf).is_err(), "a datagram reached the host's abstract socket");
+    assert!(l.accept().is_err(), "the host's abstract listener was reached");
+}
+
+#[test]
 fn a_task_connects_to_its_own_abstract_socket() {
     // CPython's test_socket (testLinuxAbstractNamespace), D-Bus and Go tests:
     // a name the task bound itself, in the jail's own netns (sweep 90, F3).
