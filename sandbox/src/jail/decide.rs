@@ -4,8 +4,10 @@
 //! `/proc` ([`super::resolve`]).
 //!
 //! A call is *denied and reported* when it belongs to a denied class, uses a
-//! forbidden socket family, connects or sends to an abstract unix socket (or
-//! off loopback), execs a
+//! forbidden socket family (but for families that reach nothing outside the
+//! jail's own network namespace: `EAFNOSUPPORT`, [`NO_WAY_OUT_FAMILIES`]),
+//! connects or sends to an abstract unix socket the host's names may answer
+//! (namespace-less; `abstract_names_private`) or off loopback, execs a
 //! setuid/setgid file, sets setuid/setgid bits, or writes outside the
 //! writable roots; an argument the supervisor cannot read
 //! or resolve is denied with its own rule. Everything else continues. What a
@@ -124,11 +126,7 @@ pub fn decide(plan: &JailPlan, n: &Notification, mem: &dyn Memory, written: &mut
                 detail: format!("{name}() is denied by the policy"),
             }
         }
-        Watch::Socket => Decision::Deny {
-            errno: libc::EACCES,
-            rule: Rule::Network(plan.network),
-            detail: format!("{name}({}, {})", family_name(n.args[0]), type_name(n.args[1])),
-        },
+        Watch::Socket => decide_socket(plan, n, &name),
         Watch::Connect => decide_connect(plan, n, mem),
         Watch::SendMsg => decide_sendmsg(plan, n, mem),
         Watch::Barrier => Decision::Continue,
@@ -243,6 +241,65 @@ fn judged(name: &str, raw: &[u8], target: Target) -> Result<Target, Decision> {
     }
 }
 
+/// Whether the task has a network namespace of its own: the jail made one
+/// (`CLONE_NEWNET`, jail/mod.rs) for every mode but `host`.
+fn own_netns(plan: &JailPlan) -> bool {
+    plan.namespaces && plan.network != NetworkMode::Host
+}
+
+/// Socket families that reach nothing outside a network namespace of the
+/// jail's own, answered `EAFNOSUPPORT` without a violation there (a feature
+/// probe, as CPython's test_socket makes at import: sweep 90, F4):
+///
+/// - `AF_CAN` (29): network-namespace aware since Linux 4.12; a socket binds
+///   to and sends on a CAN interface of its own namespace, and a fresh one
+///   has none (making a `vcan` needs `CAP_NET_ADMIN`, which the task never
+///   holds).
+/// - `AF_BLUETOOTH` (31): the kernel itself refuses it outside the initial
+///   namespace (`bt_sock_create`: `net != &init_net` → `EAFNOSUPPORT`); the
+///   answer is the kernel's own.
+/// - `AF_ALG` (38): the kernel's crypto API, no network at all. Refused for
+///   its attack surface (its `algif_*` code has had use-after-frees), which
+///   no build needs: user-space crypto does the same work.
+///
+/// Not listed, so still a violation: `AF_RDS` (21: RDS over InfiniBand
+/// checks and binds a local address in the initial namespace,
+/// `rds_ib_laddr_check` with `&init_net`, until the 2026 change "net/rds:
+/// Restrict use of RDS/IB to the initial network namespace" — older kernels
+/// reach an InfiniBand fabric from any namespace), `AF_QIPCRTR` (42: not namespace aware at all, `qrtr_create`
+/// accepts any namespace and reaches the modem and remote processors),
+/// `AF_VSOCK` (the hypervisor's host), `AF_PACKET`, `AF_INET`/`AF_INET6`
+/// beyond the policy, netlink other than `NETLINK_ROUTE`, and every other
+/// family. Without a namespace of the jail's own (namespace-less, `host`)
+/// nothing changes either.
+pub(super) const NO_WAY_OUT_FAMILIES: [i32; 3] = [libc::AF_CAN, libc::AF_BLUETOOTH, libc::AF_ALG];
+
+/// `socket`/`socketpair` of a family or type the network mode forbids (the
+/// seccomp filter notifies only those, [`seccomp::watch_rules`]): denied
+/// and reported, but for [`NO_WAY_OUT_FAMILIES`] in a namespace of the
+/// jail's own.
+fn decide_socket(plan: &JailPlan, n: &Notification, name: &str) -> Decision {
+    if own_netns(plan) && NO_WAY_OUT_FAMILIES.contains(&(n.args[0] as i32)) {
+        return Decision::Fail { errno: libc::EAFNOSUPPORT };
+    }
+    Decision::Deny {
+        errno: libc::EACCES,
+        rule: Rule::Network(plan.network),
+        detail: format!("{name}({}, {})", family_name(n.args[0]), type_name(n.args[1])),
+    }
+}
+
+/// Whether an abstract unix address can name only a socket of the jail: in a
+/// network namespace of its own (abstract names belong to one; the host's
+/// X11, D-Bus and systemd sockets are not in it, sweep 90 F3) with landlock
+/// scoping abstract sockets to the task's domain (ABI >= 6). The scoping
+/// covers a socket of the host's namespace the task may hold from its caller
+/// (a unix socket as stdin), which connects by the host's names.
+fn abstract_names_private(plan: &JailPlan) -> bool {
+    static SCOPED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    own_netns(plan) && *SCOPED.get_or_init(|| crate::sys::landlock_abi() >= super::landlock_rules::SCOPE_ABI)
+}
+
 fn family_name(f: u64) -> String {
     match f as i32 {
         libc::AF_UNIX => "AF_UNIX".into(),
@@ -252,6 +309,9 @@ fn family_name(f: u64) -> String {
         libc::AF_PACKET => "AF_PACKET".into(),
         libc::AF_BLUETOOTH => "AF_BLUETOOTH".into(),
         libc::AF_ALG => "AF_ALG".into(),
+        libc::AF_CAN => "AF_CAN".into(),
+        libc::AF_RDS => "AF_RDS".into(),
+        42 => "AF_QIPCRTR".into(),
         libc::AF_VSOCK => "AF_VSOCK".into(),
         libc::AF_KEY => "AF_KEY".into(),
         other => format!("family {other}"),
@@ -320,6 +380,8 @@ fn decide_address(plan: &JailPlan, mem: &dyn Memory, call: &str, ptr: u64, len: 
         return Decision::Continue;
     }
     match family {
+        // The jail's own abstract sockets only: the kernel's business.
+        libc::AF_UNIX if addr.len() > 2 && addr[2] == 0 && abstract_names_private(plan) => Decision::Continue,
         libc::AF_UNIX if addr.len() > 2 && addr[2] == 0 => {
             let name = String::from_utf8_lossy(&addr[3..]).trim_end_matches('\0').to_string();
             Decision::Deny {
@@ -1117,6 +1179,8 @@ mod tests {
         m.insert(0x6040, hdr(0x3000, addr.len() as u32));
         let mem = FakeMem(m);
         let mut w = Vec::new();
+        // Namespace-less: the host's abstract names are the task's too.
+        let plan = || JailPlan { namespaces: false, ..plan() };
         let d = decide(&plan(), &notif(libc::SYS_sendmsg, [3, 0x5000, 0, 0, 0, 0]), &mem, &mut w);
         assert!(
             matches!(d, Decision::Deny { ref rule, .. } if Some(*rule) == Rule::parse("network.abstract_unix")),
@@ -1135,20 +1199,90 @@ mod tests {
     }
 
     #[test]
-    fn abstract_unix_connect_is_denied() {
+    fn abstract_unix_connect_is_denied_without_a_netns_of_the_jails_own() {
         let mut addr = vec![libc::AF_UNIX as u8, 0, 0];
         addr.extend_from_slice(b"secret-listener");
         let mut m = HashMap::new();
         m.insert(0x3000, addr.clone());
-        let d = decide(
-            &plan(),
-            &notif(libc::SYS_connect, [3, 0x3000, addr.len() as u64, 0, 0, 0]),
-            &FakeMem(m),
-            &mut Vec::new(),
-        );
-        assert!(
-            matches!(d, Decision::Deny { ref rule, ref detail, .. } if Some(*rule) == Rule::parse("network.abstract_unix") && detail.contains("@secret-listener"))
-        );
+        let mem = FakeMem(m);
+        let connect = notif(libc::SYS_connect, [3, 0x3000, addr.len() as u64, 0, 0, 0]);
+        let sendto = notif(libc::SYS_sendto, [3, 0, 0, 0, 0x3000, addr.len() as u64]);
+        // (`host` grants the host's network, abstract names included: not judged.)
+        for network in [NetworkMode::None, NetworkMode::Loopback] {
+            let bare = JailPlan { namespaces: false, network, ..plan() };
+            for n in [&connect, &sendto] {
+                let d = decide(&bare, n, &mem, &mut Vec::new());
+                assert!(
+                    matches!(d, Decision::Deny { ref rule, ref detail, .. } if Some(*rule) == Rule::parse("network.abstract_unix") && detail.contains("@secret-listener")),
+                    "{network:?}: {d:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn abstract_unix_names_in_the_jails_own_netns_are_the_kernels_business() {
+        // Sweep 90, F3: the name can only be the jail's own socket (landlock
+        // scoping, ABI >= 6 as on every kernel the suite runs on, covers a
+        // socket of the host's namespace).
+        assert!(crate::sys::landlock_abi() >= super::super::landlock_rules::SCOPE_ABI, "this kernel cannot scope");
+        let mut addr = vec![libc::AF_UNIX as u8, 0, 0];
+        addr.extend_from_slice(b"own-listener");
+        let mut m = HashMap::new();
+        m.insert(0x3000, addr.clone());
+        let mem = FakeMem(m);
+        for network in [NetworkMode::None, NetworkMode::Loopback, NetworkMode::Host] {
+            let p = JailPlan { network, ..plan() };
+            let d =
+                decide(&p, &notif(libc::SYS_connect, [3, 0x3000, addr.len() as u64, 0, 0, 0]), &mem, &mut Vec::new());
+            assert_eq!(d, Decision::Continue, "{network:?}");
+            let d =
+                decide(&p, &notif(libc::SYS_sendto, [3, 0, 0, 0, 0x3000, addr.len() as u64]), &mem, &mut Vec::new());
+            assert_eq!(d, Decision::Continue, "{network:?}");
+        }
+    }
+
+    #[test]
+    fn families_with_no_way_out_of_the_jails_netns_fail_without_a_violation() {
+        let mem = FakeMem(HashMap::new());
+        let sock = |family: i32, ty: i32| notif(libc::SYS_socket, [family as u64, ty as u64, 0, 0, 0, 0]);
+        let pair = |family: i32| notif(libc::SYS_socketpair, [family as u64, libc::SOCK_DGRAM as u64, 0, 0, 0, 0]);
+        for network in [NetworkMode::None, NetworkMode::Loopback] {
+            let p = JailPlan { network, ..plan() };
+            for (family, ty) in [
+                (libc::AF_CAN, libc::SOCK_RAW),
+                (libc::AF_CAN, libc::SOCK_DGRAM),
+                (libc::AF_BLUETOOTH, libc::SOCK_STREAM),
+                (libc::AF_ALG, libc::SOCK_SEQPACKET),
+            ] {
+                let d = decide(&p, &sock(family, ty), &mem, &mut Vec::new());
+                assert_eq!(d, Decision::Fail { errno: libc::EAFNOSUPPORT }, "{network:?} {family}");
+                let d = decide(&p, &pair(family), &mem, &mut Vec::new());
+                assert_eq!(d, Decision::Fail { errno: libc::EAFNOSUPPORT }, "{network:?} {family}");
+            }
+            // Families that can reach outside stay violations with today's rule.
+            let rule = format!("network.{}", if network == NetworkMode::None { "none" } else { "loopback" });
+            for (family, ty) in [
+                (libc::AF_VSOCK, libc::SOCK_STREAM),
+                (libc::AF_PACKET, libc::SOCK_RAW),
+                (libc::AF_RDS, libc::SOCK_SEQPACKET),
+                (42, libc::SOCK_DGRAM), // AF_QIPCRTR
+                (libc::AF_INET, libc::SOCK_RAW),
+                (libc::AF_KEY, libc::SOCK_RAW),
+            ] {
+                let d = decide(&p, &sock(family, ty), &mem, &mut Vec::new());
+                assert_eq!(deny_rule(&d), rule, "{network:?} {family}: {d:?}");
+            }
+        }
+        // Without a netns of the jail's own, every notified family is a violation.
+        for network in [NetworkMode::None, NetworkMode::Loopback] {
+            let bare = JailPlan { namespaces: false, network, ..plan() };
+            let d = decide(&bare, &sock(libc::AF_CAN, libc::SOCK_RAW), &mem, &mut Vec::new());
+            assert!(matches!(d, Decision::Deny { .. }), "{network:?}: {d:?}");
+        }
+        let host = JailPlan { network: NetworkMode::Host, ..plan() };
+        let d = decide(&host, &sock(libc::AF_CAN, libc::SOCK_RAW), &mem, &mut Vec::new());
+        assert_eq!(deny_rule(&d), "network.host", "{d:?}");
     }
 
     #[test]

@@ -18,6 +18,10 @@ use std::path::PathBuf;
 /// cross-directory renames and links impossible to restrict).
 pub const MIN_ABI: i32 = 2;
 
+/// The first landlock ABI that scopes abstract unix sockets and signals to
+/// the task's domain (Linux 6.12).
+pub const SCOPE_ABI: i32 = 6;
+
 /// Why the landlock domain could not be put in place (fail closed).
 #[derive(Debug, thiserror::Error)]
 pub enum LandlockError {
@@ -134,7 +138,7 @@ pub fn prepare(plan: &JailPlan) -> Result<Prepared, LandlockError> {
     }
     // Signals never leave the task's domain; abstract unix sockets neither, unless
     // the policy grants the host's network (where they are part of it).
-    let scoped = host_abi >= 6;
+    let scoped = host_abi >= SCOPE_ABI;
     let scope_abstract = scoped && plan.network != NetworkMode::Host;
     if scoped {
         let scopes = if scope_abstract { Scope::AbstractUnixSocket | Scope::Signal } else { Scope::Signal.into() };
