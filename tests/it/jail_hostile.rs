@@ -112,6 +112,50 @@ fn getent_hosts_through_libc_fails_as_offline_without_a_violation() {
     assert_eq!(std::fs::read("/etc/resolv.conf").unwrap(), host_conf, "the host's /etc/resolv.conf changed");
 }
 
+/// Attack review 91, H1: a socket given to orchestra as stdin belongs to the
+/// host's network namespace, where 127.0.0.1 is the host's own loopback. A
+/// task holding it sent a datagram to a host listener on 127.0.0.1 (exit 0,
+/// no violation). In a jail with its own network namespace the task reads a
+/// pipe orchestra fills from that socket instead: the listener receives
+/// nothing, and what the socket's peer sends still reaches the task.
+#[test]
+fn a_socket_given_as_stdin_never_reaches_the_hosts_loopback() {
+    use std::os::fd::OwnedFd;
+    let e = env();
+    let listener = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    listener.set_read_timeout(Some(std::time::Duration::from_millis(1500))).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = format!(
+        "import errno, socket\n\
+         try:\n\
+         \x20   s = socket.socket(fileno=0)\n\
+         \x20   print('SENT', s.sendto(b'escaped', ('127.0.0.1', {port})))\n\
+         except OSError as err:\n\
+         \x20   print('refused', errno.errorcode[err.errno])\n"
+    );
+    for policy in ["default", "build-offline"] {
+        let given = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut c = e.cmd(policy, &[], &["/usr/bin/python3", "-c", &script]);
+        c.stdin(std::process::Stdio::from(OwnedFd::from(given)));
+        let o = e.run_cmd(c);
+        o.assert_ok();
+        assert_eq!(o.stdout, "refused ENOTSOCK\n", "{policy}: {}", o.all());
+        let mut buf = [0u8; 64];
+        assert!(listener.recv_from(&mut buf).is_err(), "{policy}: the host's listener received a datagram");
+    }
+    // A connected stream (inetd style): what the peer sends is the task's input.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    let (mut peer, _) = server.accept().unwrap();
+    std::io::Write::write_all(&mut peer, b"from the peer\n").unwrap();
+    drop(peer);
+    let mut c = e.cmd("default", &[], &["/bin/cat"]);
+    c.stdin(std::process::Stdio::from(OwnedFd::from(client)));
+    let o = e.run_cmd(c);
+    o.assert_ok();
+    assert_eq!(o.stdout, "from the peer\n", "{}", o.all());
+}
+
 #[test]
 fn a_packet_to_the_hosts_name_server_is_still_reported() {
     // A task opening its own socket towards the host's name server is judged

@@ -415,12 +415,28 @@ fn run_jail(
     // with --tty the task gets a pseudo-terminal of its own instead.
     let terminal = crate::tty::TerminalGuard::save();
     let pty = if task.tty { Some(crate::tty::Pty::open().map_err(|e| setup("pseudo-terminal", e))?) } else { None };
+    // A socket as our stdin belongs to the host's network namespace, where
+    // 127.0.0.1 is the host's own loopback: a task holding it could send to
+    // the host's loopback services, a stub resolver among them (attack review
+    // 91, H1). With a network namespace of the jail's own, the task reads a
+    // pipe that a thread fills from our stdin instead.
+    let stdin_relay = match pty.is_none() && namespaces && policy.network.mode != NetworkMode::Host && stdin_is_socket()
+    {
+        true => Some(std::io::pipe().map_err(|e| setup("pipe", e))?),
+        false => None,
+    };
     let dup2 = match &pty {
         Some(p) => {
             let s = p.slave.as_raw_fd();
             vec![(ctrl_child.as_raw_fd(), init::CTRL_FD), (s, 0), (s, 1), (s, 2)]
         }
-        None => vec![(ctrl_child.as_raw_fd(), init::CTRL_FD), (out_w.as_raw_fd(), 1), (err_w.as_raw_fd(), 2)],
+        None => {
+            let mut d = vec![(ctrl_child.as_raw_fd(), init::CTRL_FD), (out_w.as_raw_fd(), 1), (err_w.as_raw_fd(), 2)];
+            if let Some((r, _)) = &stdin_relay {
+                d.push((r.as_raw_fd(), 0));
+            }
+            d
+        }
     };
     // The init is this process, cloned into the new namespaces (no re-exec: the
     // host side is single-threaded here), running `init::main`.
@@ -475,6 +491,27 @@ fn run_jail(
         reason: super::probe::explain_userns_failure(&format!("creating namespaces: {e}")),
     })?;
     drop((ctrl_child, out_w, err_w, sync_r));
+    if let Some((r, w)) = stdin_relay {
+        drop(r);
+        // Ends at the end of our stdin (the task then reads its end) or when
+        // the task has closed its end; our copy is this thread's only. Read
+        // and written, never spliced: a splice waiting on the socket holds
+        // the pipe's lock, and the jail's last close of its end (at its exit)
+        // would wait for it.
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut w, mut buf) = (w, vec![0u8; 64 * 1024]);
+            let mut stdin = std::io::stdin().lock();
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) if w.write_all(&buf[..n]).is_ok() => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    _ => break,
+                }
+            }
+        });
+    }
     phase("init cloned");
     // Killed and reaped on every early return: the init waits for its id
     // maps, and its task (in its pid namespace, which dies with it) never
@@ -686,6 +723,12 @@ fn compile(task: &TaskSpec) -> Result<Compiled, SandboxError> {
 
 fn fmt_limit_bytes(b: Option<u64>) -> String {
     b.map(|b| crate::policy::ByteSize(b).to_string()).unwrap_or_else(|| "unlimited".into())
+}
+
+/// Whether our stdin is a socket.
+fn stdin_is_socket() -> bool {
+    use std::os::fd::AsFd;
+    nix::sys::stat::fstat(std::io::stdin().as_fd()).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFSOCK)
 }
 
 /// The owner of `workdir` when orchestra runs as root and the directory
