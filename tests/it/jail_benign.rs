@@ -566,6 +566,18 @@ fn a_pseudo_terminal_opens_in_the_jail_s_own_devpts() {
     assert!(o.stdout.contains("inside script"), "{}", o.stdout);
 }
 
+/// A policy that shows no /etc of the host's (`strict`) still resolves
+/// `localhost` from the jail's own /etc/hosts, with no lookup sent anywhere
+/// (attack review 91).
+#[test]
+fn localhost_resolves_where_the_jail_shows_no_etc_of_the_hosts() {
+    let e = env();
+    let o = e.run("strict", &["/usr/bin/getent", "hosts", "localhost"]);
+    o.assert_ok();
+    assert!(o.stdout.contains("localhost"), "{}", o.all());
+    assert!(o.stdout.starts_with("127.0.0.1") || o.stdout.starts_with("::1"), "{}", o.all());
+}
+
 /// pexpect's tests stop and restart a pseudo-terminal's output (`tcflow`)
 /// and take it exclusively (TIOCEXCL): on a terminal of the jail's own
 /// devpts that harms no one, so it is no violation (sweep 89); on the
@@ -583,10 +595,15 @@ fn stopping_and_seizing_the_task_s_own_pseudo_terminal_is_no_violation() {
          fcntl.ioctl(s, termios.TIOCEXCL)\n\
          fcntl.ioctl(s, termios.TIOCNXCL)\n\
          os.write(s, b'still\\n')\n\
-         print('read', os.read(m, 64))\n",
+         print('read', os.read(m, 64))\n\
+         try:\n\
+         \x20   fcntl.ioctl(os.open('/dev/null', os.O_RDONLY), termios.TIOCEXCL)\n\
+         except OSError as err:\n\
+         \x20   print('null', err.errno == 25)\n",
     )
     .unwrap();
     let o = e.sh("default", "python3 t.py");
     o.assert_ok();
-    assert_eq!(o.stdout, "read b'still\\r\\n'\n", "{}", o.all());
+    // On a file that is no terminal: the kernel's ENOTTY (25), no violation.
+    assert_eq!(o.stdout, "read b'still\\r\\n'\nnull True\n", "{}", o.all());
 }

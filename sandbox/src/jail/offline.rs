@@ -41,6 +41,16 @@ pub const RESOLV_CONTENT: &str = "\
 nameserver 127.0.0.1
 ";
 
+/// The hosts file the jail makes where it shows no `/etc` of the host's.
+pub const HOSTS: &str = "/etc/hosts";
+
+/// The content of that `/etc/hosts`: the loopback names every host's has.
+pub const HOSTS_CONTENT: &str = "\
+# orchestra: this jail shows no /etc of the host's; the loopback names every host has.
+127.0.0.1 localhost
+::1 localhost ip6-localhost ip6-loopback
+";
+
 /// The largest host `nsswitch.conf` taken over (a larger one: none generated).
 pub const NSSWITCH_MAX: usize = 64 * 1024;
 
@@ -73,6 +83,12 @@ pub fn files(
         // The jail shows none of the host's: only the hosts line.
         Place::Make => out.push(Generated { path: nss.into(), content: nsswitch(""), make: true }),
         Place::None => {}
+    }
+    // Without the host's /etc the hosts file nsswitch.conf names is made
+    // too: `localhost` resolves, as on any host (attack review 91).
+    let hosts = Path::new(HOSTS);
+    if place(hosts, mounts, decoys, view) == Place::Make {
+        out.push(Generated { path: hosts.into(), content: HOSTS_CONTENT.into(), make: true });
     }
     out
 }
@@ -217,8 +233,11 @@ mod tests {
         // /etc not bound (strict): made in the jail's own root, nsswitch.conf
         // with the hosts line only.
         let g = files(NetworkMode::None, true, &[], &[], &host());
-        assert!(g.len() == 2 && g.iter().all(|g| g.make), "{g:?}");
+        assert!(g.len() == 3 && g.iter().all(|g| g.make), "{g:?}");
         assert_eq!(g[1].content.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(), ["hosts:          files"]);
+        // With a hosts file naming localhost (attack review 91).
+        assert_eq!(g[2].path, Path::new(HOSTS));
+        assert!(g[2].content.contains("127.0.0.1 localhost\n"), "{g:?}");
         // The file itself bound (a policy listing /etc/nsswitch.conf): covered.
         let file = vec![Mount::Bind { src: NSSWITCH_CONF.into(), dst: NSSWITCH_CONF.into(), rw: false }];
         let g = files(NetworkMode::None, true, &file, &[], &host());

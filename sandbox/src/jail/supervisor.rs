@@ -593,7 +593,8 @@ fn stat_fields(stat: &str) -> Option<(u32, u64)> {
 /// ([`Decision::OwnTerminal`]).
 enum TerminalRequest {
     /// Performed on a terminal of the jail's own devpts instance: its
-    /// result, or the errno the kernel gave (EBADF for no such descriptor).
+    /// result, or the errno the kernel gave (EBADF for no such descriptor,
+    /// ENOTTY for a file that is no terminal).
     Done(Result<i64, i32>),
     /// The descriptor holds another file (the caller's terminal, say, put
     /// there after the judgement), or could not be taken: denied.
@@ -619,6 +620,11 @@ fn own_terminal_request(listener: &OwnedFd, n: &sys::Notification, fd: i32, requ
         Err(e) if e.raw_os_error() == Some(libc::EBADF) => return TerminalRequest::Done(Err(libc::EBADF)),
         Err(_) => return TerminalRequest::Other,
     };
+    // No terminal at all (`/dev/null`, a pipe): the kernel's own answer,
+    // nothing to report (attack review 91).
+    if !nix::unistd::isatty(&file).unwrap_or(false) {
+        return TerminalRequest::Done(Err(libc::ENOTTY));
+    }
     if !super::decide::is_own_terminal(&file) {
         return TerminalRequest::Other;
     }
