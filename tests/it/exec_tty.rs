@@ -113,11 +113,8 @@ fn stopping_or_seizing_the_callers_terminal_is_a_violation_and_orchestra_ends() 
             "{} exec --timeout 10s -- /usr/bin/python3 -c '{code}' </dev/tty; echo AFTER-$?",
             orchestra().display()
         );
-        let mut c = Command::new("timeout");
-        c.args(["20", "script", "-qec", &cmd, "/dev/null"]).current_dir(&e.ws).stdin(Stdio::null());
-        c.env_clear().envs(e.command().get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
         let t0 = std::time::Instant::now();
-        let o = c.output().expect("timeout and script are required");
+        let o = on_the_callers_terminal(&e, &cmd, 20);
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(out.contains("AFTER-4"), "{what}: {out}");
         assert!(out.contains("rules=syscall.tty_injection"), "{what}: {out}");
@@ -144,12 +141,8 @@ fn a_descriptor_swapped_after_the_judgement_never_reaches_the_callers_terminal()
             "{} exec --timeout 30s -- ./race 0 {op} </dev/tty; echo AFTER-$?; {excl} </dev/tty",
             orchestra().display()
         );
-        let mut c = Command::new("timeout");
-        c.args(["60", "script", "-qec", &cmd, "/dev/null"]).current_dir(&e.ws).stdin(Stdio::null());
-        c.env_clear().envs(e.command().get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
-        let o = c.output().expect("timeout and script are required");
-        // The task's probe of a stopped output writes dots to the terminal.
-        let out = String::from_utf8_lossy(&o.stdout).replace("..", "").replace(".AFTER", "AFTER");
+        let o = on_the_callers_terminal(&e, &cmd, 60);
+        let out = String::from_utf8_lossy(&o.stdout);
         assert!(o.status.success(), "{op}: the caller's terminal stopped (timeout): {out}");
         assert!(!out.contains("WON"), "{op}: {out}");
         assert!(out.contains("EXCL=0"), "{op}: the caller's terminal was left exclusive: {out}");
@@ -158,6 +151,16 @@ fn a_descriptor_swapped_after_the_judgement_never_reaches_the_callers_terminal()
         let denied = out.contains("AFTER-4") && out.contains("rules=syscall.tty_injection");
         assert!(denied || (out.contains("no win") && out.contains("AFTER-1")), "{op}: {out}");
     }
+}
+
+/// The shell line `cmd` run on a terminal that `script` gives it (the
+/// caller's terminal these tests attack), in `e`'s workspace with its
+/// environment, ended by `timeout` after `secs` seconds.
+fn on_the_callers_terminal(e: &Env, cmd: &str, secs: u32) -> std::process::Output {
+    let mut c = Command::new("timeout");
+    c.arg(secs.to_string()).args(["script", "-qec", cmd, "/dev/null"]).current_dir(&e.ws).stdin(Stdio::null());
+    c.env_clear().envs(e.command().get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
+    c.output().expect("timeout and script are required")
 }
 
 /// `c` (program, arguments, environment, directory) run on a terminal that

@@ -314,8 +314,9 @@ impl<'a> Supervisor<'a> {
     /// the names written; when they were more than the meter keeps, by a
     /// walk of every writable root whole (review 89 F3), whose deadline is
     /// reported when it comes ([`crate::setid::unfinished_detail`]) and said
-    /// ([`Event::SetidSweepUnfinished`]: the host side then walks again). A set-ID file that was so before the task and
-    /// that it only touched keeps its bits (review 89 FP1).
+    /// ([`Event::SetidSweepUnfinished`]: the host side then walks again). A
+    /// set-ID file that was so before the task and that it only touched
+    /// keeps its bits (review 89 FP1).
     fn sweep_setid(&mut self, rep: &mut super::init::Reporter) {
         let (sweep, unfinished) = if self.disk.overflowed() {
             let budget = if self.stopping { TREE_SWEEP_BUDGET_AT_STOP } else { TREE_SWEEP_BUDGET };
