@@ -260,19 +260,10 @@ fn tail(rest: &str) -> Option<Vec<String>> {
 }
 
 /// The components of the relative `path` from the top, `.` and `..`
-/// resolved; `None` when it climbs out of the top or names the top.
+/// resolved ([`top_parts`]); `None` when it climbs out of the top or names
+/// the top.
 fn exact(path: &str) -> Option<Vec<String>> {
-    let mut parts: Vec<String> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            c => parts.push(c.to_string()),
-        }
-    }
-    (!parts.is_empty()).then_some(parts)
+    top_parts(path).filter(|parts| !parts.is_empty())
 }
 
 /// Paths of the work tree a word names where it cannot be read exactly
